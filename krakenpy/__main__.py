@@ -1,0 +1,5 @@
+import sys
+
+from krakenpy.cli import main
+
+sys.exit(main())

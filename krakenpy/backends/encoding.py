@@ -1,0 +1,103 @@
+"""Backend body decoders (lura ``encoding/*``, krakend-xml): bytes → response data."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from typing import Any, TypeAlias
+
+import orjson
+
+from krakenpy.errors import BackendError
+
+__all__ = ["DECODERS", "Decoder", "decoder_for", "xml_to_data"]
+
+Decoder: TypeAlias = Callable[[bytes], dict[str, Any]]
+
+
+def _json(body: bytes) -> dict[str, Any]:
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BackendError(f"invalid JSON from backend: {exc}") from None
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BackendError(f"backend JSON is a {type(value).__name__}, not an object (set is_collection?)")
+    return value
+
+
+def _json_collection(body: bytes) -> dict[str, Any]:
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BackendError(f"invalid JSON from backend: {exc}") from None
+    if not isinstance(value, list):
+        raise BackendError(f"backend JSON is a {type(value).__name__}, not an array (is_collection)")
+    return {"collection": value}
+
+
+def _safejson(body: bytes) -> dict[str, Any]:
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BackendError(f"invalid JSON from backend: {exc}") from None
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, list):
+        return {"collection": value}
+    return {"content": value}
+
+
+def _string(body: bytes) -> dict[str, Any]:
+    return {"content": body.decode("utf-8", "replace")}
+
+
+def _element(node: ET.Element) -> Any:
+    out: dict[str, Any] = {f"-{k}": v for k, v in node.attrib.items()}
+    for child in node:
+        value = _element(child)
+        if child.tag in out:
+            existing = out[child.tag]
+            if isinstance(existing, list):
+                existing.append(value)
+            else:
+                out[child.tag] = [existing, value]
+        else:
+            out[child.tag] = value
+    text = (node.text or "").strip()
+    if not out:
+        return text
+    if text:
+        out["#text"] = text
+    return out
+
+
+def xml_to_data(body: bytes) -> dict[str, Any]:
+    """XML as KrakenD's mxj maps it: attributes ``-name``, text ``#text``, leaves as strings."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError as exc:
+        raise BackendError(f"invalid XML from backend: {exc}") from None
+    return {root.tag: _element(root)}
+
+
+def _noop(body: bytes) -> dict[str, Any]:
+    return {}
+
+
+DECODERS: dict[str, Decoder] = {
+    "json": _json,
+    "safejson": _safejson,
+    "string": _string,
+    "xml": xml_to_data,
+    "rss": xml_to_data,
+    "no-op": _noop,
+}
+
+
+def decoder_for(encoding: str, is_collection: bool) -> Decoder:
+    """Unknown encodings fall back to JSON, as in KrakenD."""
+    if encoding in ("json", "", "fast-json") or encoding not in DECODERS:
+        return _json_collection if is_collection else _json
+    return DECODERS[encoding]

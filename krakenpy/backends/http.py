@@ -1,0 +1,93 @@
+"""The HTTP backend executor (lura ``proxy/http.go`` + ``transport/http/client``).
+
+Success is 200 or 201 only (anything with ``no-op``). ``backend/http`` options:
+``return_error_code`` (the error carries the backend status and body) and
+``return_error_details: "name"`` (not an error: ``{"error_name": {...}}``, incomplete).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from krakenpy import PRODUCT, __version__
+from krakenpy.backends.client import UpstreamClient
+from krakenpy.backends.encoding import decoder_for
+from krakenpy.config.model import BackendConfig
+from krakenpy.errors import BackendError
+from krakenpy.proxy.formatter import Formatter
+from krakenpy.proxy.types import Headers, Proxy, Request, Response
+
+__all__ = ["NAMESPACE", "http_backend"]
+
+NAMESPACE = "backend/http"
+USER_AGENT = f"{PRODUCT} Version {__version__}"
+
+
+def _headers_out(headers: Headers, compression: bool) -> list[tuple[str, str]]:
+    out = [(k, v) for k, values in headers.items() for v in values]
+    if compression and "Accept-Encoding" not in headers:
+        out.append(("Accept-Encoding", "gzip"))
+    return out
+
+
+def _response_headers(pairs: tuple[tuple[str, str], ...]) -> Headers:
+    headers: Headers = {}
+    for name, value in pairs:
+        headers.setdefault(name, []).append(value)
+    return headers
+
+
+def http_backend(
+    backend: BackendConfig,
+    client: UpstreamClient,
+    formatter: Formatter | None,
+    *,
+    disable_compression: bool = False,
+) -> Proxy:
+    """Build the executor for one HTTP backend; everything but the call itself is decided here."""
+    options: Mapping[str, Any] = backend.extra_config.get(NAMESPACE) or {}
+    details_name = str(options.get("return_error_details") or "")
+    return_code = bool(options.get("return_error_code")) and not details_name
+    noop = backend.encoding == "no-op"
+    decode = decoder_for(backend.encoding, backend.is_collection)
+    compression = not disable_compression
+    pattern = backend.url_pattern
+
+    async def call(request: Request) -> Response:
+        upstream = await client.request(
+            request.method, request.url, _headers_out(request.headers, compression), request.body or None
+        )
+        status = upstream.status
+        if noop:
+            return Response(
+                data={},
+                is_complete=True,
+                status=status,
+                headers=_response_headers(upstream.headers),
+                body=upstream.body,
+            )
+        if status != 200 and status != 201:
+            if details_name:
+                detail = {
+                    "http_status_code": status,
+                    "http_body": upstream.body.decode("utf-8", "replace"),
+                    "http_body_encoding": upstream.content_type,
+                }
+                return Response(data={f"error_{details_name}": detail}, is_complete=False, status=status)
+            message = f"invalid status code {status} [{request.method} {pattern}]: {request.url}"
+            if return_code:
+                raise BackendError(
+                    upstream.body.decode("utf-8", "replace"),
+                    status=status,
+                    backend_status=status,
+                    backend_body=upstream.body,
+                    content_type=upstream.content_type or None,
+                )
+            raise BackendError(message, backend_status=status, backend_body=upstream.body)
+        data = decode(upstream.body)
+        if formatter is not None:
+            data = formatter(data)
+        return Response(data=data, is_complete=True, status=status, headers=_response_headers(upstream.headers))
+
+    return call

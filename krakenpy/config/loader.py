@@ -1,0 +1,78 @@
+"""Read a configuration file into a plain document (JSON by default, YAML/TOML by extension)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+from krakenpy.errors import ConfigError, ConfigIssue
+
+__all__ = ["apply_env_overrides", "read_document"]
+
+_ENV_PREFIX = "KRAKEND_"
+
+
+def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Parse the file; any read or syntax error becomes a :class:`ConfigError` with line and column."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {p}: {exc.strerror or exc}", str(p)) from None
+    suffix = p.suffix.lower()
+    doc: object
+    try:
+        if suffix in (".yml", ".yaml"):
+            doc = yaml.safe_load(data)
+        elif suffix == ".toml":
+            doc = tomllib.loads(data.decode("utf-8"))
+        else:
+            doc = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(
+            [ConfigIssue("", f"{p}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")],
+            str(p),
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: invalid YAML: {exc}", str(p)) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: invalid TOML: {exc}", str(p)) from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{p}: the configuration must be an object", str(p))
+    return doc
+
+
+def _convert(current: object, text: str) -> object:
+    if isinstance(current, bool):
+        return text.strip().lower() in ("1", "true", "t", "yes")
+    if isinstance(current, int):
+        try:
+            return int(text)
+        except ValueError:
+            return text
+    return text
+
+
+def apply_env_overrides(doc: dict[str, Any], environ: Mapping[str, str] | None = None) -> list[str]:
+    """KrakenD's ``KRAKEND_<NAME>`` overrides: each sets top-level key ``<name>`` (lower-cased).
+
+    Values are converted to the type of the key they replace (int/bool), as koanf's weak decoding does.
+    Returns the keys overridden (for the startup log).
+    """
+    env = os.environ if environ is None else environ
+    changed: list[str] = []
+    for name, value in env.items():
+        if not name.startswith(_ENV_PREFIX) or len(name) == len(_ENV_PREFIX):
+            continue
+        key = name[len(_ENV_PREFIX) :].lower()
+        if key in ("endpoints", "extra_config", "async_agent"):
+            continue
+        doc[key] = _convert(doc.get(key, 0 if key == "port" else ""), value)
+        changed.append(key)
+    return changed

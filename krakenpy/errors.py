@@ -1,0 +1,107 @@
+"""The exception tree of krakenpy.
+
+- ``KrakenpyError``: root.
+  - ``ConfigError``: the configuration cannot be used; carries every ``ConfigIssue`` found.
+  - ``PipelineError``: raised inside a request pipeline; ``status`` is the HTTP status the
+    router renders when no data is left (lura's ``StatusCode()`` interface).
+
+A pipeline error never escapes the request handler: the handler maps it to a response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+__all__ = [
+    "BackendError",
+    "ConfigError",
+    "ConfigIssue",
+    "KrakenpyError",
+    "PipelineError",
+    "ValidationError",
+]
+
+
+class KrakenpyError(Exception):
+    """Root of krakenpy's own errors."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigIssue:
+    """One problem in a configuration, located by its JSON path (``endpoints[3].backend[0].host``)."""
+
+    path: str
+    message: str
+    severity: Literal["error", "warning"] = "error"
+
+    def __str__(self) -> str:
+        where = self.path or "(root)"
+        return f"{where}: {self.message}"
+
+
+class ConfigError(KrakenpyError):
+    """The configuration is unusable; ``issues`` lists every error found (not only the first)."""
+
+    exit_code: ClassVar[int] = 1
+
+    def __init__(self, issues: Sequence[ConfigIssue] | str, source: str = "") -> None:
+        if isinstance(issues, str):
+            issues = [ConfigIssue("", issues)]
+        self.issues: tuple[ConfigIssue, ...] = tuple(issues)
+        self.source = source
+        super().__init__("\n".join(str(i) for i in self.issues))
+
+
+class PipelineError(KrakenpyError):
+    """An error inside the request pipeline. ``status`` is used when no data can be rendered."""
+
+    status: int = 500
+    #: Content-Type of ``body`` when the error carries a body of its own (backend error bodies).
+    content_type: str | None = None
+
+    def __init__(self, message: str, *, status: int | None = None, content_type: str | None = None) -> None:
+        super().__init__(message)
+        if status is not None:
+            self.status = status
+        if content_type is not None:
+            self.content_type = content_type
+
+    @property
+    def body(self) -> str:
+        """The text rendered to clients when ``router.return_error_msg`` is on."""
+        return str(self)
+
+
+class BackendError(PipelineError):
+    """A backend answered badly or not at all.
+
+    ``backend_status``/``backend_body`` keep what the backend said, for ``return_error_code`` and Lua.
+    ``expose_status`` is true when the backend's status must become the client status
+    (``backend/http.return_error_code``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        backend_status: int = 0,
+        backend_body: bytes = b"",
+        content_type: str | None = None,
+        name: str = "",
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        super().__init__(message, status=status, content_type=content_type)
+        self.backend_status = backend_status
+        self.backend_body = backend_body
+        self.name = name
+        #: extra response headers the router adds when this error becomes the response (Retry-After)
+        self.headers = tuple(headers)
+
+
+class ValidationError(PipelineError):
+    """The client request is invalid (400)."""
+
+    status = 400

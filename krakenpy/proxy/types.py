@@ -1,0 +1,103 @@
+"""The pipeline vocabulary: one request type, one response type, one function type.
+
+A :data:`Proxy` takes a :class:`Request` and returns a :class:`Response` (lura ``proxy.Proxy``).
+Error rule: *raise* (a :class:`~krakenpy.errors.PipelineError`) when there is nothing to return;
+*return* ``Response(is_complete=False, errors=...)`` for partial results.
+Cancellation and deadlines come from asyncio (``asyncio.timeout``), not from a context argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+__all__ = [
+    "Headers",
+    "Merger",
+    "Middleware",
+    "Proxy",
+    "Query",
+    "Request",
+    "Response",
+]
+
+#: canonical header name (Go's CanonicalMIMEHeaderKey) → values
+Headers: TypeAlias = dict[str, list[str]]
+#: query key → values, in arrival order
+Query: TypeAlias = dict[str, list[str]]
+
+
+@dataclass(slots=True)
+class Request:
+    """A request travelling down the pipeline (lura ``proxy.Request``).
+
+    ``params`` keys follow KrakenD's rule (first letter upper-cased: ``Id``, ``Resp0_x``).
+    ``path`` and ``url`` are filled by the backend request builder; ``query`` holds the query
+    the client sent (filtered by the endpoint allow-list), ``raw_query`` the final backend query.
+    """
+
+    method: str
+    path: str
+    params: dict[str, str]
+    headers: Headers
+    query: Query
+    body: bytes = b""
+    url: str = ""
+    raw_query: str = ""
+    #: the client's address as the router saw it (for Lua ``host``, echo, APIGW events)
+    client_ip: str = ""
+    #: the incoming Host header
+    host: str = ""
+    #: the endpoint path template as declared (``/users/{id}``)
+    endpoint: str = ""
+    #: the client request path (for APIGW events)
+    client_path: str = ""
+    #: per-request scratch space shared by the layers of one request (never across requests)
+    context: dict[str, Any] = field(default_factory=dict)
+
+    def clone(self) -> Request:
+        """A copy whose maps can be changed without touching this request (lura ``CloneRequest``)."""
+        return Request(
+            method=self.method,
+            path=self.path,
+            params=dict(self.params),
+            headers={k: list(v) for k, v in self.headers.items()},
+            query={k: list(v) for k, v in self.query.items()},
+            body=self.body,
+            url=self.url,
+            raw_query=self.raw_query,
+            client_ip=self.client_ip,
+            host=self.host,
+            endpoint=self.endpoint,
+            client_path=self.client_path,
+            context=self.context,
+        )
+
+
+@dataclass(slots=True)
+class Response:
+    """A (possibly partial) answer (lura ``proxy.Response``).
+
+    ``status``/``headers`` are metadata (what the backend said). They reach the client only for
+    ``no-op`` endpoints, or when a layer explicitly overrides them (``override_status`` /
+    ``override_headers``: Lua ``post`` scripts, Lambda proxy-integration responses — krakenpy
+    extensions; KrakenD never shows them on JSON endpoints).
+    ``body`` is the raw body for ``no-op`` endpoints.
+    """
+
+    data: dict[str, Any]
+    is_complete: bool = True
+    status: int = 200
+    headers: Headers = field(default_factory=dict)
+    body: bytes | None = None
+    errors: tuple[BaseException, ...] = ()
+    override_status: int | None = None
+    override_headers: Headers | None = None
+    #: for ``no-op`` bodies with ``override``: the Content-Type to render (proxy-integration, Lua)
+    content_type: str | None = None
+
+
+Proxy: TypeAlias = Callable[[Request], Coroutine[Any, Any, Response]]
+Middleware: TypeAlias = Callable[[Proxy], Proxy]
+Merger: TypeAlias = Callable[[Sequence[Proxy]], Proxy]

@@ -1,0 +1,137 @@
+"""Serve a compiled gateway: one process, or N pre-forked workers sharing the port (SO_REUSEPORT).
+
+SIGTERM/SIGINT stop accepting, let in-flight requests finish (bounded by
+``max_shutdown_wait_time`` when set) and exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from krakenpy import __version__
+from krakenpy.config.model import ServiceConfig
+from krakenpy.errors import ConfigError
+from krakenpy.server.app import build_gateway
+
+__all__ = ["ServeOptions", "serve"]
+
+log = logging.getLogger("krakenpy")
+
+#: "wait forever" for in-flight requests, in practice
+_FOREVER = 24 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    port: int
+    host: str = ""
+    debug: bool = False
+    workers: int = 1
+    access_log: bool = False
+    loop: str = "asyncio"
+
+
+async def _serve(service: ServiceConfig, options: ServeOptions, ready_fd: int | None = None) -> int:
+    try:
+        gateway = await build_gateway(service, debug=options.debug, base_dir=Path.cwd())
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(f"ERROR: {issue}", file=sys.stderr)
+        return 1
+    server = web.Server(
+        gateway.handler,
+        access_log=log.getChild("access") if options.access_log else None,
+        max_field_size=8190,
+        handler_cancellation=True,
+    )
+    runner = web.ServerRunner(server, handle_signals=False)
+    await runner.setup()
+    wait = service.max_shutdown_wait_time or _FOREVER
+    site = web.TCPSite(
+        runner,
+        options.host or None,
+        options.port,
+        shutdown_timeout=wait,
+        backlog=1024,
+        reuse_port=options.workers > 1 or None,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await site.start()
+    except OSError as exc:
+        print(f"ERROR: cannot listen on port {options.port}: {exc.strerror or exc}", file=sys.stderr)
+        await runner.cleanup()
+        await gateway.close()
+        return 1
+    log.info(
+        "krakenpy %s listening on %s:%d with %d endpoints (pid %d)",
+        __version__,
+        options.host or "*",
+        options.port,
+        gateway.endpoints,
+        os.getpid(),
+    )
+    await stop.wait()
+    log.info("shutting down (pid %d)", os.getpid())
+    await runner.cleanup()
+    await gateway.close()
+    return 0
+
+
+def _run_one(service: ServiceConfig, options: ServeOptions) -> int:
+    if options.loop == "uvloop":
+        import uvloop
+
+        return uvloop.run(_serve(service, options))
+    return asyncio.run(_serve(service, options))
+
+
+def serve(service: ServiceConfig, options: ServeOptions) -> int:
+    """Run until SIGTERM/SIGINT. Returns the process exit code."""
+    if options.workers <= 1:
+        return _run_one(service, options)
+    children: list[int] = []
+    for _ in range(options.workers):
+        pid = os.fork()
+        if pid == 0:  # child
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            code = 1
+            try:
+                code = _run_one(service, options)
+            finally:
+                os._exit(code)
+        children.append(pid)
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            try:
+                os.kill(child, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    worst = 0
+    for child in children:
+        while True:
+            try:
+                _, status = os.waitpid(child, 0)
+                break
+            except InterruptedError:
+                continue
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            worst = 1
+            forward(signal.SIGTERM, None)
+    return worst

@@ -1,0 +1,24 @@
+"""Background tasks that stay referenced until they finish (``asyncio.create_task`` is banned)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+__all__ = ["background_tasks", "spawn"]
+
+_tasks: set[asyncio.Task[Any]] = set()
+
+
+def spawn(coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+    """Start ``coro`` in the background and keep a reference until it is done."""
+    task = asyncio.get_running_loop().create_task(coro)
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+    return task
+
+
+def background_tasks() -> frozenset[asyncio.Task[Any]]:
+    """The fire-and-forget tasks still running (shadow calls), for graceful shutdown."""
+    return frozenset(_tasks)
