@@ -1,0 +1,53 @@
+# krakenpy — the single entry point for humans and CI.
+#   make run    install, start the demo backend and serve sample-configs/ (CONFIG=... to pick one)
+#   make test   install everything (incl. the Lambda emulator venv) and run every test
+#   make check  lint + types + tests
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+MINISTACK_VENV := .venv-ministack
+CONFIG ?= sample-configs/krakend.json
+PORT ?= 8080
+
+.PHONY: install install-emulator run test lint typecheck fmt check bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+# The Lambda emulator needs its own venv: its botocore pin conflicts with aiobotocore's.
+install-emulator: $(MINISTACK_VENV)/.installed
+
+$(MINISTACK_VENV)/.installed:
+	$(PYTHON) -m venv $(MINISTACK_VENV)
+	$(MINISTACK_VENV)/bin/pip install -q --disable-pip-version-check ministack==1.5.33
+	touch $@
+
+run: install
+	$(BIN)/python sample-configs/run_demo.py --config $(CONFIG) --port $(PORT)
+
+test: install install-emulator
+	MINISTACK_BIN=$(CURDIR)/$(MINISTACK_VENV)/bin/ministack $(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check krakenpy tests bench
+	$(BIN)/ruff format --check krakenpy tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+fmt: install
+	$(BIN)/ruff format krakenpy tests bench
+	$(BIN)/ruff check --fix krakenpy tests bench
+
+check: lint typecheck test
+
+bench: install install-emulator
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) $(MINISTACK_VENV) .mypy_cache .ruff_cache .pytest_cache
