@@ -6,15 +6,18 @@ concurrent calls → request builder (query filter, URL, method, host, header fi
 
 from __future__ import annotations
 
+import asyncio
+
 from krakenpy.backends.http import http_backend
 from krakenpy.config.model import BackendConfig
+from krakenpy.errors import BackendError
 from krakenpy.lambda_ import lambda_executor
 from krakenpy.lua import lua_backend_middleware
 from krakenpy.proxy.compose import compose
 from krakenpy.proxy.concurrent import concurrent_middleware
 from krakenpy.proxy.formatter import Formatter, compile_formatter
 from krakenpy.proxy.request_builder import backend_request_middleware
-from krakenpy.proxy.types import Proxy
+from krakenpy.proxy.types import Proxy, Request, Response
 from krakenpy.resources import Resources
 
 __all__ = ["backend_formatter", "build_backend"]
@@ -35,6 +38,22 @@ def backend_formatter(backend: BackendConfig) -> Formatter | None:
     )
 
 
+def _deadline(executor: Proxy) -> Proxy:
+    """The endpoint deadline ends the backend call with an error the outer layers can handle
+    (static fallbacks, Lua post scripts, partial merges), as a Go context deadline does in lura."""
+
+    async def bounded(request: Request) -> Response:
+        if not request.deadline:
+            return await executor(request)
+        try:
+            async with asyncio.timeout_at(request.deadline):
+                return await executor(request)
+        except TimeoutError:
+            raise BackendError("context deadline exceeded") from None
+
+    return bounded
+
+
 async def build_backend(backend: BackendConfig, resources: Resources) -> Proxy:
     """Compile one backend into a :data:`Proxy`."""
     formatter = backend_formatter(backend)
@@ -47,7 +66,7 @@ async def build_backend(backend: BackendConfig, resources: Resources) -> Proxy:
             disable_compression=resources.service.disable_compression,
         )
     return compose(
-        executor,
+        _deadline(executor),
         concurrent_middleware(backend.concurrent_calls, backend.timeout),
         backend_request_middleware(backend),
         lua_backend_middleware(backend, resources),

@@ -55,6 +55,8 @@ class Request:
     client_path: str = ""
     #: per-request scratch space shared by the layers of one request (never across requests)
     context: dict[str, Any] = field(default_factory=dict)
+    #: the endpoint deadline in event-loop time (``loop.time()``); 0 means none
+    deadline: float = 0.0
 
     def clone(self) -> Request:
         """A copy whose maps can be changed without touching this request (lura ``CloneRequest``)."""
@@ -72,6 +74,7 @@ class Request:
             endpoint=self.endpoint,
             client_path=self.client_path,
             context=self.context,
+            deadline=self.deadline,
         )
 
 

@@ -40,6 +40,8 @@ _HOP_BY_HOP = frozenset(
         "trailer",
     }
 )
+#: how long after the endpoint deadline the handler gives up on the pipeline itself
+DEADLINE_GRACE = 0.05
 #: largest client body read into memory (413 beyond)
 MAX_REQUEST_BODY = 10 * 1024 * 1024
 
@@ -191,8 +193,12 @@ def make_handler(
         )
         if values and prefilter:
             pipe_request.context["raw_params"] = dict(zip(raw_param_names, values, strict=True))
+        deadline = asyncio.get_running_loop().time() + timeout
+        pipe_request.deadline = deadline
         try:
-            async with asyncio.timeout(timeout):
+            # backends end themselves at the deadline (a handled error); this outer bound is only
+            # a safety net, slightly later so static/Lua fallbacks can still answer
+            async with asyncio.timeout_at(deadline + DEADLINE_GRACE):
                 response = await pipeline(pipe_request)
         except PipelineError as exc:
             return _error(exc, version, return_msg)
