@@ -95,7 +95,9 @@ def input_filter_middleware(endpoint: EndpointConfig) -> Middleware:
 
     def middleware(next_proxy: Proxy) -> Proxy:
         async def filtered(request: Request) -> Response:
-            forwarded: Headers = {k: request.headers[k] for k in ("X-Forwarded-For", "X-Forwarded-Host") if k in request.headers}
+            forwarded: Headers = {
+                k: request.headers[k] for k in ("X-Forwarded-For", "X-Forwarded-Host") if k in request.headers
+            }
             if not all_headers:
                 request.headers = {k: request.headers[k] for k in header_names if k in request.headers}
             request.headers.update(forwarded)
