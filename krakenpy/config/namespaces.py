@@ -1,0 +1,245 @@
+"""``extra_config`` namespaces: legacy aliases, CE/EE tables and "ignored namespace" warnings.
+
+KrakenD renames old Go-import-path namespaces (``github_com/devopsfaith/krakend-cors``) to their short
+names at start (krakend-ce ``aliases``). krakenpy accepts both the ``github.com/`` and the
+``github_com/`` spelling of every alias. Namespaces krakenpy does not implement are ignored with a
+warning that says whether they are Community features not done yet, Enterprise-only, or unknown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, Final
+
+from krakenpy.errors import ConfigIssue
+
+__all__ = [
+    "ALIASES",
+    "CE_NAMESPACES",
+    "EE_NAMESPACES",
+    "IMPLEMENTED",
+    "namespace_warnings",
+    "normalize_aliases",
+]
+
+# import path (without the github.com/ prefix) -> short namespace
+_LEGACY: Final[Mapping[str, str]] = {
+    "devopsfaith/krakend/transport/http/server/handler": "plugin/http-server",
+    "devopsfaith/krakend/transport/http/client/executor": "plugin/http-client",
+    "devopsfaith/krakend/proxy/plugin": "plugin/req-resp-modifier",
+    "devopsfaith/krakend/proxy": "proxy",
+    "luraproject/lura/router/gin": "router",
+    "devopsfaith/krakend-ratelimit/juju/router": "qos/ratelimit/router",
+    "devopsfaith/krakend-ratelimit/juju/proxy": "qos/ratelimit/proxy",
+    "devopsfaith/krakend-httpcache": "qos/http-cache",
+    "devopsfaith/krakend-circuitbreaker/gobreaker": "qos/circuit-breaker",
+    "devopsfaith/krakend-oauth2-clientcredentials": "auth/client-credentials",
+    "devopsfaith/krakend-jose/validator": "auth/validator",
+    "devopsfaith/krakend-jose/signer": "auth/signer",
+    "devopsfaith/bloomfilter": "auth/revoker",
+    "devopsfaith/krakend-botdetector": "security/bot-detector",
+    "devopsfaith/krakend-httpsecure": "security/http",
+    "devopsfaith/krakend-cors": "security/cors",
+    "devopsfaith/krakend-cel": "validation/cel",
+    "devopsfaith/krakend-jsonschema": "validation/json-schema",
+    "devopsfaith/krakend-amqp/agent": "async/amqp",
+    "devopsfaith/krakend-amqp/consume": "backend/amqp/consumer",
+    "devopsfaith/krakend-amqp/produce": "backend/amqp/producer",
+    "devopsfaith/krakend-lambda": "backend/lambda",
+    "devopsfaith/krakend-pubsub/publisher": "backend/pubsub/publisher",
+    "devopsfaith/krakend-pubsub/subscriber": "backend/pubsub/subscriber",
+    "devopsfaith/krakend/transport/http/client/graphql": "backend/graphql",
+    "devopsfaith/krakend/http": "backend/http",
+    "devopsfaith/krakend-gelf": "telemetry/gelf",
+    "devopsfaith/krakend-gologging": "telemetry/logging",
+    "devopsfaith/krakend-logstash": "telemetry/logstash",
+    "devopsfaith/krakend-metrics": "telemetry/metrics",
+    "letgoapp/krakend-influx": "telemetry/influx",
+    "devopsfaith/krakend-influx": "telemetry/influx",
+    "devopsfaith/krakend-opencensus": "telemetry/opencensus",
+    "devopsfaith/krakend-lua/router": "modifier/lua-endpoint",
+    "devopsfaith/krakend-lua/proxy": "modifier/lua-proxy",
+    "devopsfaith/krakend-lua/proxy/backend": "modifier/lua-backend",
+    "devopsfaith/krakend-martian": "modifier/martian",
+}
+
+#: legacy namespace -> short name, in both the ``github.com/`` and ``github_com/`` spellings
+ALIASES: Final[Mapping[str, str]] = {
+    f"{host}/{path}": short for path, short in _LEGACY.items() for host in ("github.com", "github_com")
+}
+
+#: namespaces of the KrakenD Community Edition (reference §3.1)
+CE_NAMESPACES: Final[frozenset[str]] = frozenset(
+    {
+        "router",
+        "proxy",
+        "backend/http",
+        "backend/http/client",
+        "backend/graphql",
+        "backend/lambda",
+        "backend/amqp/consumer",
+        "backend/amqp/producer",
+        "backend/pubsub/publisher",
+        "backend/pubsub/subscriber",
+        "async/amqp",
+        "qos/ratelimit/router",
+        "qos/ratelimit/proxy",
+        "qos/circuit-breaker",
+        "qos/http-cache",
+        "security/cors",
+        "security/http",
+        "security/bot-detector",
+        "auth/validator",
+        "auth/signer",
+        "auth/revoker",
+        "auth/client-credentials",
+        "validation/json-schema",
+        "validation/cel",
+        "modifier/lua-endpoint",
+        "modifier/lua-proxy",
+        "modifier/lua-backend",
+        "modifier/martian",
+        "plugin/http-server",
+        "plugin/http-client",
+        "plugin/req-resp-modifier",
+        "telemetry/logging",
+        "telemetry/gelf",
+        "telemetry/logstash",
+        "telemetry/metrics",
+        "telemetry/influx",
+        "telemetry/opencensus",
+        "telemetry/opentelemetry",
+    }
+)
+
+#: namespaces only KrakenD Enterprise reads (reference §3.2)
+EE_NAMESPACES: Final[frozenset[str]] = frozenset(
+    {
+        "auth/api-keys",
+        "auth/basic",
+        "auth/aws-sigv4",
+        "auth/gcp",
+        "auth/ntlm",
+        "backend/static-filesystem",
+        "server/static-filesystem",
+        "backend/grpc",
+        "grpc",
+        "backend/soap",
+        "backend/conditional",
+        "backend/pubsub/publisher/kafka",
+        "backend/pubsub/subscriber/kafka",
+        "messaging/kafka",
+        "ai/llm",
+        "ai/mcp",
+        "websocket",
+        "workflow",
+        "security/policies",
+        "qos/ratelimit/service",
+        "qos/ratelimit/service/redis",
+        "qos/ratelimit/router/redis",
+        "qos/ratelimit/tiered",
+        "redis",
+        "qos/circuit-breaker/http",
+        "governance/processors",
+        "governance/quota",
+        "documentation/openapi",
+        "documentation/postman",
+        "modifier/jmespath",
+        "modifier/body-generator",
+        "modifier/request-body-generator",
+        "modifier/response-body",
+        "modifier/response-body-generator",
+        "modifier/response-headers",
+        "modifier/request-body-extractor",
+        "modifier/request-body-extractor/early",
+        "plugin/middleware",
+        "validation/response-json-schema",
+        "server/virtualhost",
+        "telemetry/opentelemetry-security",
+        "telemetry/moesif",
+        "telemetry/newrelic",
+    }
+)
+_EE_PREFIXES: Final = ("messaging/kafka/",)
+
+#: namespaces krakenpy implements, and the levels it reads them at
+_IMPLEMENTED_LEVELS: Final[Mapping[str, frozenset[str]]] = {
+    "router": frozenset({"service"}),
+    "proxy": frozenset({"endpoint", "backend"}),
+    "backend/http": frozenset({"backend"}),
+    "backend/lambda": frozenset({"backend"}),
+    "modifier/lua-endpoint": frozenset({"service", "endpoint"}),
+    "modifier/lua-proxy": frozenset({"endpoint"}),
+    "modifier/lua-backend": frozenset({"backend"}),
+}
+IMPLEMENTED: frozenset[str] = frozenset(
+    {
+        "router",
+        "proxy",
+        "backend/http",
+        "backend/lambda",
+        "modifier/lua-endpoint",
+        "modifier/lua-proxy",
+        "modifier/lua-backend",
+    }
+)
+
+
+def _levels(doc: Mapping[str, Any]) -> Iterator[tuple[str, str, Any]]:
+    """(level, JSON path of the owner, the owner's extra_config) for every place extra_config may sit."""
+    yield "service", "", doc.get("extra_config")
+    for key, level in (("endpoints", "endpoint"), ("async_agent", "agent")):
+        owners = doc.get(key)
+        if not isinstance(owners, list):
+            continue
+        for i, owner in enumerate(owners):
+            if not isinstance(owner, Mapping):
+                continue
+            yield level, f"{key}[{i}]", owner.get("extra_config")
+            backends = owner.get("backend")
+            if not isinstance(backends, list):
+                continue
+            for j, backend in enumerate(backends):
+                if isinstance(backend, Mapping):
+                    yield "backend", f"{key}[{i}].backend[{j}]", backend.get("extra_config")
+
+
+def normalize_aliases(doc: dict[str, Any]) -> None:
+    """Rename legacy namespaces to their short names, in place, at every level.
+
+    When both spellings are present the short name wins and the legacy block is dropped, so the
+    result does not depend on key order.
+    """
+    for _, _, extra in _levels(doc):
+        if not isinstance(extra, dict):
+            continue
+        for key in [k for k in extra if k in ALIASES]:
+            value = extra.pop(key)
+            extra.setdefault(ALIASES[key], value)
+
+
+def _is_ee(namespace: str) -> bool:
+    return namespace in EE_NAMESPACES or namespace.startswith(_EE_PREFIXES)
+
+
+def namespace_warnings(doc: Mapping[str, Any]) -> list[ConfigIssue]:
+    """One warning per ``extra_config`` namespace that krakenpy ignores, at the namespace's JSON path."""
+    issues: list[ConfigIssue] = []
+    for level, owner, extra in _levels(doc):
+        if not isinstance(extra, Mapping):
+            continue
+        prefix = f"{owner}.extra_config" if owner else "extra_config"
+        for namespace in extra:
+            if namespace and namespace[0] in "@$_#":
+                continue  # comment key
+            path = f"{prefix}.{namespace}"
+            if namespace in IMPLEMENTED:
+                if level not in _IMPLEMENTED_LEVELS[namespace]:
+                    issues.append(ConfigIssue(path, f"namespace not read at {level} level: ignored", "warning"))
+            elif namespace in CE_NAMESPACES:
+                issues.append(ConfigIssue(path, "CE namespace not implemented by krakenpy yet: ignored", "warning"))
+            elif _is_ee(namespace):
+                issues.append(ConfigIssue(path, "KrakenD Enterprise namespace: not supported, ignored", "warning"))
+            else:
+                issues.append(ConfigIssue(path, "unknown namespace: ignored", "warning"))
+    return issues

@@ -1,0 +1,73 @@
+"""Weak typing of the core fields (koanf/mapstructure WeaklyTypedInput)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from krakenpy.config.coerce import coerce_weak
+
+
+def _doc(
+    service: dict[str, Any] | None = None, endpoint: dict[str, Any] | None = None, backend: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return {
+        **(service or {}),
+        "endpoints": [{**(endpoint or {}), "backend": [dict(backend or {})]}],
+        "async_agent": [{"backend": [dict(backend or {})]}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (True, 1),
+        (False, 0),
+        ("3", 3),
+        (" 4 ", 4),
+        ("0x10", 16),
+        ("", 0),
+        (2.0, 2),
+        (2.5, 2.5),
+        ("two", "two"),
+        (None, None),
+    ],
+)
+def test_coerce_int_field(value: Any, expected: Any) -> None:
+    doc = _doc(endpoint={"concurrent_calls": value})
+    coerce_weak(doc)
+    got = doc["endpoints"][0]["concurrent_calls"]
+    assert got == expected and type(got) is type(expected)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(1, True), (0, False), ("true", True), ("F", False), ("1", True), ("", False), ("yes", "yes"), ([], [])],
+)
+def test_coerce_bool_field(value: Any, expected: Any) -> None:
+    doc = _doc(backend={"is_collection": value})
+    coerce_weak(doc)
+    for owner in (doc["endpoints"][0], doc["async_agent"][0]):
+        got = owner["backend"][0]["is_collection"]
+        assert got == expected and type(got) is type(expected)
+
+
+@pytest.mark.parametrize(("value", "expected"), [(3, "3"), (True, "1"), (1.5, "1.5"), (2.0, "2"), ({}, {})])
+def test_coerce_string_field(value: Any, expected: Any) -> None:
+    doc = _doc(service={"name": value})
+    coerce_weak(doc)
+    assert doc["name"] == expected
+
+
+def test_coerce_single_value_to_list() -> None:
+    doc = _doc(service={"host": "http://a", "port": "8080", "version": "3"}, backend={"host": "http://b", "allow": "x"})
+    coerce_weak(doc)
+    assert doc["host"] == ["http://a"] and doc["port"] == 8080 and doc["version"] == 3
+    assert doc["endpoints"][0]["backend"][0] == {"host": ["http://b"], "allow": ["x"]}
+
+
+def test_coerce_leaves_durations_and_missing_fields_alone() -> None:
+    doc = _doc(service={"timeout": 3}, endpoint={"timeout": 5})
+    coerce_weak(doc)
+    assert doc["timeout"] == 3 and doc["endpoints"][0] == {"timeout": 5, "backend": [{}]}

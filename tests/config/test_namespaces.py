@@ -1,0 +1,137 @@
+"""Namespace tables, alias renaming and ignored-namespace warnings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from krakenpy.config.namespaces import (
+    ALIASES,
+    CE_NAMESPACES,
+    EE_NAMESPACES,
+    IMPLEMENTED,
+    namespace_warnings,
+    normalize_aliases,
+)
+from krakenpy.config.schema import schema_namespaces
+
+SCHEMAS_DIR = Path(__file__).parents[2] / "schemas"
+CORE_FILES = {"krakend", "endpoint", "backend", "timeunits"}
+
+
+@pytest.mark.parametrize("namespace", sorted(IMPLEMENTED | CE_NAMESPACES))
+def test_namespaces_have_a_schema(namespace: str) -> None:
+    assert namespace in schema_namespaces()
+
+
+def test_namespaces_every_schema_file_is_core_or_known() -> None:
+    stems = {p.relative_to(SCHEMAS_DIR).as_posix().removesuffix(".json") for p in SCHEMAS_DIR.rglob("*.json")}
+    extra = stems - CORE_FILES - {"modifier/lua"}
+    assert extra, "schemas/ holds namespace files"
+    assert extra - CE_NAMESPACES - IMPLEMENTED == set()
+    assert schema_namespaces() <= CE_NAMESPACES | IMPLEMENTED
+
+
+def test_namespaces_tables_are_consistent() -> None:
+    assert IMPLEMENTED <= CE_NAMESPACES
+    assert not CE_NAMESPACES & EE_NAMESPACES
+    assert set(ALIASES.values()) - CE_NAMESPACES == set()
+
+
+@pytest.mark.parametrize(
+    ("legacy", "short"),
+    [
+        ("github.com/devopsfaith/krakend/proxy", "proxy"),
+        ("github_com/devopsfaith/krakend/proxy", "proxy"),
+        ("github_com/devopsfaith/krakend-cors", "security/cors"),
+        ("github.com/devopsfaith/krakend-cors", "security/cors"),
+        ("github.com/devopsfaith/krakend-jose/validator", "auth/validator"),
+        ("github.com/devopsfaith/krakend-lambda", "backend/lambda"),
+        ("github.com/devopsfaith/krakend-lua/proxy", "modifier/lua-proxy"),
+        ("github.com/devopsfaith/krakend-lua/proxy/backend", "modifier/lua-backend"),
+        ("github.com/devopsfaith/krakend-lua/router", "modifier/lua-endpoint"),
+        ("github_com/devopsfaith/krakend-metrics", "telemetry/metrics"),
+        ("github.com/devopsfaith/krakend-ratelimit/juju/router", "qos/ratelimit/router"),
+        ("github_com/luraproject/lura/router/gin", "router"),
+        ("github_com/devopsfaith/krakend/transport/http/server/handler", "plugin/http-server"),
+        ("github.com/devopsfaith/krakend/http", "backend/http"),
+    ],
+)
+def test_namespaces_alias(legacy: str, short: str) -> None:
+    assert ALIASES[legacy] == short
+
+
+def _doc() -> dict[str, Any]:
+    return {
+        "version": 3,
+        "extra_config": {"github_com/devopsfaith/krakend-cors": {"allow_origins": ["*"]}},
+        "endpoints": [
+            {
+                "endpoint": "/a",
+                "extra_config": {"github.com/devopsfaith/krakend/proxy": {"sequential": True}},
+                "backend": [
+                    {
+                        "url_pattern": "/",
+                        "extra_config": {"github.com/devopsfaith/krakend-lambda": {"function_name": "f"}},
+                    }
+                ],
+            }
+        ],
+        "async_agent": [
+            {
+                "name": "a",
+                "extra_config": {"github.com/devopsfaith/krakend-amqp/agent": {"name": "q"}},
+                "backend": [
+                    {"url_pattern": "/", "extra_config": {"github_com/devopsfaith/krakend-lua/proxy/backend": {}}}
+                ],
+            }
+        ],
+    }
+
+
+def test_namespaces_normalize_aliases_at_every_level() -> None:
+    doc = _doc()
+    normalize_aliases(doc)
+    assert doc["extra_config"] == {"security/cors": {"allow_origins": ["*"]}}
+    assert doc["endpoints"][0]["extra_config"] == {"proxy": {"sequential": True}}
+    assert doc["endpoints"][0]["backend"][0]["extra_config"] == {"backend/lambda": {"function_name": "f"}}
+    assert doc["async_agent"][0]["extra_config"] == {"async/amqp": {"name": "q"}}
+    assert doc["async_agent"][0]["backend"][0]["extra_config"] == {"modifier/lua-backend": {}}
+
+
+def test_namespaces_short_name_wins_over_alias() -> None:
+    doc: dict[str, Any] = {"extra_config": {"github_com/luraproject/lura/router/gin": {"a": 1}, "router": {"b": 2}}}
+    normalize_aliases(doc)
+    assert doc["extra_config"] == {"router": {"b": 2}}
+
+
+def test_namespaces_normalize_tolerates_odd_shapes() -> None:
+    doc: dict[str, Any] = {"extra_config": None, "endpoints": [1, {"backend": "x"}], "async_agent": {}}
+    normalize_aliases(doc)
+    assert namespace_warnings(doc) == []
+
+
+def test_namespaces_warnings_kinds_and_paths() -> None:
+    doc: dict[str, Any] = {
+        "extra_config": {"telemetry/logging": {}, "router": {}, "@comment": "x", "proxy": {}},
+        "endpoints": [
+            {
+                "extra_config": {"auth/api-keys": {}, "modifier/lua-proxy": {}, "acme/x": {}},
+                "backend": [{"extra_config": {"backend/lambda": {}, "messaging/kafka/reader": {}}}],
+            }
+        ],
+    }
+    got = {(i.path, i.message, i.severity) for i in namespace_warnings(doc)}
+    assert got == {
+        ("extra_config.telemetry/logging", "CE namespace not implemented by krakenpy yet: ignored", "warning"),
+        ("extra_config.proxy", "namespace not read at service level: ignored", "warning"),
+        ("endpoints[0].extra_config.auth/api-keys", "KrakenD Enterprise namespace: not supported, ignored", "warning"),
+        ("endpoints[0].extra_config.acme/x", "unknown namespace: ignored", "warning"),
+        (
+            "endpoints[0].backend[0].extra_config.messaging/kafka/reader",
+            "KrakenD Enterprise namespace: not supported, ignored",
+            "warning",
+        ),
+    }
