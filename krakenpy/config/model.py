@@ -365,7 +365,7 @@ def build_service(doc: Mapping[str, Any], *, source: str = "") -> ServiceConfig:
         c.error("endpoints", "expected a list")
         raw_endpoints = []
     seen: dict[tuple[str, str], int] = {}
-    shapes: dict[str, tuple[str, int]] = {}
+    shapes: dict[tuple[str, str], tuple[str, int]] = {}
     for i, e in enumerate(raw_endpoints):
         if not isinstance(e, Mapping):
             c.error(f"endpoints[{i}]", "expected an object")
@@ -381,7 +381,9 @@ def build_service(doc: Mapping[str, Any], *, source: str = "") -> ServiceConfig:
             )
         else:
             seen[key] = i
-        shape = _route_shape(built.endpoint)
+        # gin keeps one tree per method: the same path with other parameter names only
+        # conflicts within a method (different methods may name them differently)
+        shape = (built.method, _route_shape(built.endpoint))
         if shape in shapes and shapes[shape][0] != built.endpoint:
             other, j = shapes[shape]
             c.error(

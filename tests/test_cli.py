@@ -1,0 +1,173 @@
+"""The real CLI in a subprocess: check, version, run with graceful shutdown and workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT, free_port
+
+PY = sys.executable
+
+
+def _cli(*args: str, cwd: Path = ROOT, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KRAKEND_")}
+    return subprocess.run(
+        [PY, "-m", "krakenpy", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+def _write(tmp_path: Path, doc: Any, name: str = "krakend.json") -> str:
+    path = tmp_path / name
+    path.write_text(json.dumps(doc) if not isinstance(doc, str) else doc)
+    return str(path)
+
+
+def test_cli_version_prints_version() -> None:
+    out = _cli("version")
+    assert out.returncode == 0
+    assert out.stdout.startswith("krakenpy 0.")
+
+
+def test_cli_check_accepts_valid_config(tmp_path: Path) -> None:
+    doc = {
+        "version": 3,
+        "endpoints": [{"endpoint": "/a/{id}", "backend": [{"host": ["h:8080"], "url_pattern": "/b/{id}"}]}],
+    }
+    out = _cli("check", "-c", _write(tmp_path, doc))
+    assert out.returncode == 0, out.stderr
+    assert "Syntax OK!" in out.stdout
+
+
+def test_cli_check_reports_every_error_with_json_path(tmp_path: Path) -> None:
+    doc = {
+        "version": 3,
+        "endpoints": [
+            {"endpoint": "/a", "backend": [{"host": ["localhost:1"], "url_pattern": "/b/{id}"}]},
+            {"endpoint": "/c", "backend": []},
+            {"endpoint": "/__health", "backend": [{"host": ["localhost:1"], "url_pattern": "/"}]},
+            {"endpoint": "/d", "backend": [{"host": ["http://bad host/x"], "url_pattern": "/"}]},
+        ],
+    }
+    out = _cli("check", "-c", _write(tmp_path, doc))
+    assert out.returncode == 1
+    assert "endpoints[0].backend[0].url_pattern: undefined output param 'id'" in out.stderr
+    assert "endpoints[1].backend" in out.stderr
+    assert "endpoints[2].endpoint" in out.stderr
+    assert "endpoints[3].backend[0].host[0]" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_cli_check_reports_invalid_json_with_line(tmp_path: Path) -> None:
+    out = _cli("check", "-c", _write(tmp_path, '{"version": 3,\n "endpoints": [,]}'))
+    assert out.returncode == 1
+    assert "line 2" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_cli_check_rejects_wrong_version_and_bad_duration(tmp_path: Path) -> None:
+    doc = {"version": 2, "timeout": "3 seconds", "endpoints": []}
+    out = _cli("check", "-c", _write(tmp_path, doc))
+    assert out.returncode == 1
+    assert "version" in out.stderr
+    assert "timeout" in out.stderr
+
+
+def test_cli_check_lint_rejects_unknown_keys(tmp_path: Path) -> None:
+    doc = {
+        "version": 3,
+        "endpoints": [{"endpoint": "/a", "bogus": 1, "backend": [{"host": ["h:80"], "url_pattern": "/"}]}],
+    }
+    path = _write(tmp_path, doc)
+    assert _cli("check", "-c", path).returncode == 0
+    out = _cli("check", "--lint", "-c", path)
+    assert out.returncode == 1
+    assert "endpoints[0]" in out.stderr
+
+
+def test_cli_check_warns_about_unsupported_namespace(tmp_path: Path) -> None:
+    doc = {
+        "version": 3,
+        "extra_config": {"auth/api-keys": {"keys": []}},
+        "endpoints": [{"endpoint": "/a", "backend": [{"host": ["h:80"], "url_pattern": "/"}]}],
+    }
+    out = _cli("check", "-c", _write(tmp_path, doc))
+    assert out.returncode == 0
+    assert "auth/api-keys" in out.stderr
+
+
+def test_cli_missing_file_is_a_clean_error(tmp_path: Path) -> None:
+    out = _cli("check", "-c", str(tmp_path / "nope.json"))
+    assert out.returncode == 1
+    assert "cannot read" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_cli_usage_error_exits_1() -> None:
+    assert _cli("run").returncode == 1
+
+
+def _wait_http(url: str, proc: subprocess.Popen[str], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"gateway exited early: {proc.stderr.read() if proc.stderr else ''}")
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("gateway did not start")
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_cli_run_serves_and_stops_gracefully_on_sigterm(tmp_path: Path, workers: str) -> None:
+    port = free_port()
+    doc = {
+        "version": 3,
+        "port": port,
+        "echo_endpoint": True,
+        "endpoints": [
+            {
+                "endpoint": "/echo",
+                "backend": [{"host": [f"127.0.0.1:{port}"], "url_pattern": "/__echo/x", "allow": ["req_uri"]}],
+            }
+        ],
+    }
+    path = _write(tmp_path, doc)
+    proc = subprocess.Popen(
+        [PY, "-m", "krakenpy", "run", "-c", path, "--workers", workers],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/__health", proc)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/echo", timeout=5) as resp:
+            assert resp.status == 200
+            assert json.loads(resp.read()) == {"req_uri": "/__echo/x"}
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0, err
+        assert "1 endpoints" in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+def test_cli_run_rejects_bad_config_without_serving(tmp_path: Path) -> None:
+    doc = {"version": 3, "endpoints": [{"endpoint": "/a", "backend": [{"host": ["h:80"], "url_pattern": "/{x}"}]}]}
+    out = _cli("run", "-c", _write(tmp_path, doc), timeout=30)
+    assert out.returncode == 1
+    assert "undefined output param 'x'" in out.stderr

@@ -1,0 +1,46 @@
+"""``check`` over the public corpus of real KrakenD configs (../shared/corpus/krakend-configs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from krakenpy.config import load_service
+from krakenpy.errors import ConfigError
+from tests.conftest import ROOT
+
+CORPUS = ROOT.parent / "shared" / "corpus" / "krakend-configs"
+FILES = sorted(CORPUS.glob("*.json")) if CORPUS.is_dir() else []
+#: configs KrakenD itself would not run, with the reason krakenpy must give
+EXPECTED_FAILURES = {
+    "002-krakend-playground-enterprise.json": "undefined output param 'input_headers.x-route'",
+    "030-boerenboodschap-gateway-root.json": "duplicate endpoint 'GET /products'",
+}
+
+
+@pytest.mark.skipif(not FILES, reason="corpus folder not present next to the repo")
+@pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
+def test_corpus_config_check_accepts_ce_valid_configs(path: Path) -> None:
+    expected = EXPECTED_FAILURES.get(path.name)
+    if expected is None:
+        load_service(path, use_env=False)
+        return
+    with pytest.raises(ConfigError) as info:
+        load_service(path, use_env=False)
+    assert expected in str(info.value)
+
+
+@pytest.mark.skipif(not FILES, reason="corpus folder not present next to the repo")
+@pytest.mark.parametrize(
+    ("name", "namespace"),
+    [
+        ("013-krakend-examples-ratelimit-tiers.json", "qos/ratelimit/tiered"),
+        ("014-krakend-examples-grpc.json", "backend/grpc"),
+        ("017-krakend-examples-ai-mcp.json", "ai/mcp"),
+        ("023-solomonai-backend-api-gateway-prod.json", "security/cors"),
+    ],
+)
+def test_corpus_config_check_names_unsupported_namespaces(name: str, namespace: str) -> None:
+    loaded = load_service(CORPUS / name, use_env=False)
+    assert any(namespace in str(w) for w in loaded.warnings)
