@@ -34,15 +34,15 @@ test: install install-emulator
 	MINISTACK_BIN=$(CURDIR)/$(MINISTACK_VENV)/bin/ministack $(BIN)/pytest
 
 lint: install
-	$(BIN)/ruff check krakenpy tests bench
-	$(BIN)/ruff format --check krakenpy tests bench
+	$(BIN)/ruff check krakenpy tests bench sample-configs
+	$(BIN)/ruff format --check krakenpy tests bench sample-configs
 
 typecheck: install
 	$(BIN)/mypy
 
 fmt: install
-	$(BIN)/ruff format krakenpy tests bench
-	$(BIN)/ruff check --fix krakenpy tests bench
+	$(BIN)/ruff format krakenpy tests bench sample-configs
+	$(BIN)/ruff check --fix krakenpy tests bench sample-configs
 
 check: lint typecheck test
 
