@@ -34,7 +34,7 @@ def stringify(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+        return repr(value)  # the JSON literal for decoded numbers (KrakenD keeps json.Number text)
     if isinstance(value, list):
         return ",".join(stringify(v) for v in value)
     return str(value)

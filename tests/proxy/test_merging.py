@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from krakenpy.errors import BackendError
+from krakenpy.proxy.merging import MergeError, merge_proxy
+from tests.doubles import failing_proxy, make_request, slow_proxy, static_proxy
+
+
+async def test_merging_all_complete_is_complete() -> None:
+    proxy = merge_proxy([static_proxy({"a": 1}), static_proxy({"b": 2})], timeout=1.0)
+    response = await proxy(make_request())
+    assert response.data == {"a": 1, "b": 2}
+    assert response.is_complete
+    assert response.errors == ()
+
+
+async def test_merging_last_arrival_wins_collisions() -> None:
+    # the slow backend arrives last, so it overwrites the colliding key whatever its position
+    proxy = merge_proxy([slow_proxy({"k": "slow", "s": 1}, 0.05), static_proxy({"k": "fast", "f": 1})], timeout=1.0)
+    response = await proxy(make_request())
+    assert response.data == {"k": "slow", "s": 1, "f": 1}
+    proxy = merge_proxy([static_proxy({"k": "fast"}), slow_proxy({"k": "slow"}, 0.05)], timeout=1.0)
+    assert (await proxy(make_request())).data == {"k": "slow"}
+
+
+async def test_merging_merge_is_shallow() -> None:
+    proxy = merge_proxy([static_proxy({"o": {"a": 1}}), slow_proxy({"o": {"b": 2}}, 0.02)], timeout=1.0)
+    assert (await proxy(make_request())).data == {"o": {"b": 2}}
+
+
+async def test_merging_one_failure_is_partial() -> None:
+    proxy = merge_proxy([static_proxy({"a": 1}), failing_proxy()], timeout=1.0)
+    response = await proxy(make_request())
+    assert response.data == {"a": 1}
+    assert not response.is_complete
+    assert len(response.errors) == 1
+    assert "backend failed" in str(response.errors[0])
+
+
+async def test_merging_incomplete_part_makes_incomplete() -> None:
+    proxy = merge_proxy([static_proxy({"a": 1}), static_proxy({"b": 1}, complete=False)], timeout=1.0)
+    response = await proxy(make_request())
+    assert response.data == {"a": 1, "b": 1}
+    assert not response.is_complete
+
+
+async def test_merging_all_failed_raises_merge_error() -> None:
+    proxy = merge_proxy([failing_proxy(BackendError("one")), failing_proxy(BackendError("two"))], timeout=1.0)
+    with pytest.raises(MergeError) as info:
+        await proxy(make_request())
+    assert sorted(str(info.value).split("\n")) == ["one", "two"]
+    assert info.value.status == 500
+
+
+async def test_merging_timeout_counts_pending_as_failed_and_cancels_them() -> None:
+    slow = slow_proxy({"late": 1}, 5.0)
+    proxy = merge_proxy([static_proxy({"a": 1}), slow], timeout=0.1)
+    response = await proxy(make_request())
+    assert response.data == {"a": 1}
+    assert not response.is_complete
+    assert any("deadline" in str(e) for e in response.errors)
+    await asyncio.sleep(0)
+    assert slow.cancelled == 1
+
+
+async def test_merging_everything_timed_out_raises() -> None:
+    proxy = merge_proxy([slow_proxy({"a": 1}, 5.0), slow_proxy({"b": 1}, 5.0)], timeout=0.05)
+    with pytest.raises(MergeError, match="deadline"):
+        await proxy(make_request())
+
+
+async def test_merging_each_backend_gets_its_own_request_copy() -> None:
+    first, second = static_proxy({}), static_proxy({})
+    request = make_request(params={"Id": "1"})
+    await merge_proxy([first, second], timeout=1.0)(request)
+    assert first.calls[0] is not second.calls[0]
+    assert first.calls[0].params is not second.calls[0].params
+    assert first.calls[0].params == {"Id": "1"}
+
+
+async def test_merging_backends_run_concurrently() -> None:
+    # two backends of 0.3 s each inside a 0.5 s budget: only possible if they overlap
+    proxy = merge_proxy([slow_proxy({"a": 1}, 0.3), slow_proxy({"b": 1}, 0.3)], timeout=0.5)
+    response = await proxy(make_request())
+    assert response.data == {"a": 1, "b": 1}
+    assert response.is_complete
