@@ -27,6 +27,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--access-log", action="store_true", help="log every request")
     run.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio", help="event loop")
     run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    run.add_argument(
+        "--allow-unsupported",
+        action="store_true",
+        help="serve even when access-control namespaces krakenpy does not implement (auth/*, ...) are configured",
+    )
     check = sub.add_parser("check", aliases=["validate"], help="validate a configuration")
     check.add_argument("-c", "--config", required=True, help="path to the krakend.json configuration")
     check.add_argument("-l", "--lint", action="store_true", help="also reject unknown keys (strict schema)")
@@ -95,6 +100,15 @@ def _run(args: argparse.Namespace) -> int:
     log = logging.getLogger("krakenpy")
     for warning in loaded.warnings:
         log.warning("%s", warning)
+    if loaded.enforcing and not args.allow_unsupported:
+        for path in loaded.enforcing:
+            print(f"ERROR: {path}: access-control namespace not implemented by krakenpy", file=sys.stderr)
+        print(
+            "refusing to serve endpoints without the protection their config asks for; "
+            "pass --allow-unsupported to serve them anyway",
+            file=sys.stderr,
+        )
+        return 1
     from krakenpy.server.runner import ServeOptions, serve
 
     service = loaded.service

@@ -171,3 +171,22 @@ def test_cli_run_rejects_bad_config_without_serving(tmp_path: Path) -> None:
     out = _cli("run", "-c", _write(tmp_path, doc), timeout=30)
     assert out.returncode == 1
     assert "undefined output param 'x'" in out.stderr
+
+
+def test_cli_run_refuses_unimplemented_access_control(tmp_path: Path) -> None:
+    doc = {
+        "version": 3,
+        "endpoints": [
+            {
+                "endpoint": "/a",
+                "extra_config": {"auth/validator": {"alg": "RS256", "jwk_url": "http://127.0.0.1:1/jwk"}},
+                "backend": [{"host": ["h:80"], "url_pattern": "/"}],
+            }
+        ],
+    }
+    path = _write(tmp_path, doc)
+    out = _cli("run", "-c", path, timeout=30)
+    assert out.returncode == 1
+    assert "endpoints[0].extra_config.auth/validator" in out.stderr
+    assert "--allow-unsupported" in out.stderr
+    assert _cli("check", "-c", path).returncode == 0

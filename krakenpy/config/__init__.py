@@ -22,12 +22,14 @@ __all__ = [
 class LoadedConfig:
     service: ServiceConfig
     warnings: tuple[ConfigIssue, ...]
+    #: JSON paths of access-control namespaces krakenpy does not implement (``run`` refuses them)
+    enforcing: tuple[str, ...] = ()
 
 
 def load_service(path: str | os.PathLike[str], *, lint: bool = False, use_env: bool = True) -> LoadedConfig:
     """The only entry point: read, normalise, validate and build. Raises :class:`ConfigError`."""
     from krakenpy.config.coerce import coerce_weak
-    from krakenpy.config.namespaces import namespace_warnings, normalize_aliases
+    from krakenpy.config.namespaces import enforcing_namespaces, namespace_warnings, normalize_aliases
     from krakenpy.config.schema import validate_document
 
     source = os.fspath(path)
@@ -46,4 +48,4 @@ def load_service(path: str | os.PathLike[str], *, lint: bool = False, use_env: b
     if issues:
         raise ConfigError(issues, source)
     # component-level checks (Lua sources, Lambda options...) run when the pipeline is compiled
-    return LoadedConfig(service=service, warnings=tuple(warnings))
+    return LoadedConfig(service=service, warnings=tuple(warnings), enforcing=tuple(enforcing_namespaces(doc)))

@@ -222,6 +222,27 @@ def _is_ee(namespace: str) -> bool:
     return namespace in EE_NAMESPACES or namespace.startswith(_EE_PREFIXES)
 
 
+#: namespaces that restrict who may call an endpoint, or how often: serving a config without them
+#: would open what the author meant to close, so ``run`` refuses them unless told otherwise
+_ENFORCING_PREFIXES: Final = ("auth/", "security/bot-detector", "security/policies", "validation/", "qos/ratelimit/")
+
+
+def is_enforcing(namespace: str) -> bool:
+    """True for an access-control or rate-limit namespace krakenpy does not implement."""
+    return namespace not in IMPLEMENTED and namespace.startswith(_ENFORCING_PREFIXES)
+
+
+def enforcing_namespaces(doc: Mapping[str, Any]) -> list[str]:
+    """JSON paths of unimplemented access-control namespaces (``endpoints[2].extra_config.auth/validator``)."""
+    found: list[str] = []
+    for _level, owner, extra in _levels(doc):
+        if not isinstance(extra, Mapping):
+            continue
+        prefix = f"{owner}.extra_config" if owner else "extra_config"
+        found.extend(f"{prefix}.{ns}" for ns in extra if isinstance(ns, str) and is_enforcing(ns))
+    return found
+
+
 def namespace_warnings(doc: Mapping[str, Any]) -> list[ConfigIssue]:
     """One warning per ``extra_config`` namespace that krakenpy ignores, at the namespace's JSON path."""
     issues: list[ConfigIssue] = []
