@@ -114,7 +114,8 @@ def compile_formatter(
 
         steps.append(deny_step)
     if mapping and not flatmap:
-        renames = tuple(mapping.items())
+        # KrakenD uses only the first segment of a dotted new name
+        renames = tuple((old, new.split(".")[0]) for old, new in mapping.items())
 
         def mapping_step(data: Data) -> Data:
             moved = [(new, data.pop(old)) for old, new in renames if old in data]
