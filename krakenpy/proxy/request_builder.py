@@ -3,7 +3,8 @@
 
 Placeholders (``{{.Id}}``) are filled from ``request.params``; an unknown key stays literal, as in
 KrakenD. Unlike KrakenD's plain text replace, values are percent-encoded so that a parameter can
-never add a path segment, a query or a CRLF to the backend URL (documented difference).
+never add a path segment (``/``, ``.``/``..``), a query, a fragment or a CRLF to the backend URL
+(documented difference). The URL is sent as built (the client must not re-normalise it).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Sequence
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, quote_plus, urlencode
 
 from krakenpy.config.model import BackendConfig
 from krakenpy.proxy.types import Headers, Middleware, Proxy, Query, Request, Response
@@ -22,6 +23,9 @@ _KEY = re.compile(r"\{\{\.([^}]+)\}\}")
 _PATH_SAFE = "-._~!$&'()*+,;=:@"
 _QUERY_SAFE = "-._~!$'()*,;:@/?"
 _NEEDS_PATH_QUOTE = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@]")
+#: characters kept as written in the literal parts of a url_pattern (existing escapes stay)
+_LITERAL_SAFE = "/%?#[]" + _PATH_SAFE
+_DOTS = {".": "%2E", "..": "%2E%2E"}
 
 
 def canonical_header(name: str) -> str:
@@ -34,22 +38,22 @@ class PathTemplate:
 
     __slots__ = ("_parts", "static")
 
-    def __init__(self, pattern: str) -> None:
+    def __init__(self, pattern: str, *, query: bool = False) -> None:
         parts: list[tuple[str, bool, bool]] = []  # (text or key, is_key, in_query)
         pos = 0
-        in_query = False
+        in_query = query
         for match in _KEY.finditer(pattern):
-            literal = pattern[pos : match.start()]
+            literal = quote(pattern[pos : match.start()], safe=_LITERAL_SAFE)
             if literal:
                 parts.append((literal, False, in_query))
             in_query = in_query or "?" in literal
             parts.append((match.group(1), True, in_query))
             pos = match.end()
         if pos < len(pattern):
-            parts.append((pattern[pos:], False, in_query))
+            parts.append((quote(pattern[pos:], safe=_LITERAL_SAFE), False, in_query))
         self._parts = tuple(parts)
         #: the whole result when there is no placeholder
-        self.static: str | None = pattern if not any(p[1] for p in parts) else None
+        self.static: str | None = "".join(p[0] for p in parts) if not any(p[1] for p in parts) else None
 
     def render(self, params: dict[str, str]) -> str:
         if self.static is not None:
@@ -61,11 +65,13 @@ class PathTemplate:
                 continue
             value = params.get(text)
             if value is None:
-                out.append("{{." + text + "}}")
+                out.append("%7B%7B." + text + "%7D%7D")  # left as written, as a URL would carry it
             elif in_query:
                 out.append(quote(value, safe=_QUERY_SAFE))
             elif _NEEDS_PATH_QUOTE.search(value):
                 out.append(quote(value, safe=_PATH_SAFE))
+            elif value in _DOTS:
+                out.append(_DOTS[value])
             else:
                 out.append(value)
         return "".join(out)
@@ -86,7 +92,7 @@ def _filter_headers(headers: Headers, allowed: Sequence[str] | None) -> Headers:
 
 def encode_query(query: Query) -> str:
     """Go's ``url.Values.Encode``: keys sorted, every value kept."""
-    return urlencode([(k, v) for k in sorted(query) for v in query[k]], quote_via=quote, safe="")
+    return urlencode([(k, v) for k in sorted(query) for v in query[k]], quote_via=quote_plus, safe="")
 
 
 def backend_request_middleware(backend: BackendConfig) -> Middleware:
@@ -94,7 +100,7 @@ def backend_request_middleware(backend: BackendConfig) -> Middleware:
     pattern = backend.url_pattern
     path_part, _, fixed_query = pattern.partition("?")
     template = PathTemplate(path_part)
-    query_template = PathTemplate(fixed_query) if fixed_query else None
+    query_template = PathTemplate(fixed_query, query=True) if fixed_query else None
     method = backend.method
     hosts = backend.hosts
     single_host = hosts[0] if len(hosts) == 1 else None
