@@ -32,7 +32,7 @@ def _json_collection(body: bytes) -> dict[str, Any]:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BackendError(f"invalid JSON from backend: {exc}") from None
-    if not isinstance(value, list):
+    if value is not None and not isinstance(value, list):
         raise BackendError(f"backend JSON is a {type(value).__name__}, not an array (is_collection)")
     return {"collection": value}
 

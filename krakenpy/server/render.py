@@ -96,11 +96,35 @@ def _xml(data: Any, accept: str) -> tuple[bytes, str]:
     return "".join(out).encode(), XML_CT
 
 
+_OFFERS = ("application/json", "text/plain", "application/xml", "application/x-yaml", "application/yaml")
+
+
+def _offer_for(accept: str) -> str:
+    """gin's ``NegotiateFormat``: the first accepted range (client order) matching an offer;
+    ``*`` matches anything from there on, and an accepted prefix of an offer matches it."""
+    for item in accept.split(","):
+        accepted = item.split(";", 1)[0].strip()
+        if not accepted:
+            continue
+        for offer in _OFFERS:
+            i = 0
+            limit = min(len(accepted), len(offer))
+            while i < limit:
+                if accepted[i] == "*":
+                    return offer
+                if accepted[i] != offer[i]:
+                    break
+                i += 1
+            if i == len(accepted):
+                return offer
+    return _OFFERS[0]
+
+
 def _negotiate(data: Any, accept: str) -> tuple[bytes, str]:
-    accept = accept.lower()
-    if "xml" in accept:
+    offer = _offer_for(accept) if accept else _OFFERS[0]
+    if offer == "application/xml":
         return _xml(data, accept)
-    if "yaml" in accept or "text/plain" in accept:
+    if offer != "application/json":
         return _yaml(data, accept)
     return _json(data, accept)
 
