@@ -1,0 +1,1 @@
+"""krakenpy benchmark suite: ``python -m bench`` (see bench/README.md)."""

@@ -1,0 +1,126 @@
+"""``python -m bench [--quick] [--only P1,P2] [--plot]``: krakenpy side by side with nginx and Caddy.
+
+Installs wrk/nginx/caddy when missing, starts the backend, peers and krakenpy pinned to CPUs, runs
+bounded wrk loads, writes bench/results/latest.md and prints it. Everything started is stopped on
+exit, error or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.env import ensure_tools, machine_info
+from bench.extras import LambdaResult, StartupResult, measure_startup, run_lambda_overhead
+from bench.procs import Processes
+from bench.report import markdown, plot
+from bench.scenarios import SCENARIOS, Row, Settings, run_loads, start_backend
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+WORK = BENCH / ".work"
+RESULTS = BENCH / "results"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="1 run of 3 s per row (default: 3 runs of 8 s, median)")
+    p.add_argument("--only", default="", help="comma-separated scenarios, e.g. P1,P2 (default: all)")
+    p.add_argument("--runs", type=int, default=0, help="runs per row (overrides the default)")
+    p.add_argument("--seconds", type=float, default=0, help="seconds per run (overrides the default)")
+    p.add_argument(
+        "--clients",
+        default="",
+        help="upstream clients compared on P1/P2 (KRAKENPY_HTTP_CLIENT), e.g. aiohttp,fast; "
+        "default: both when krakenpy.backends.fastclient exists; the last one is used for P3-P7",
+    )
+    p.add_argument("--plot", action="store_true", help="also write a PNG (installs matplotlib into the venv)")
+    p.add_argument("--out", default=str(RESULTS / "latest.md"), help="markdown results file")
+    return p
+
+
+def _default_clients() -> tuple[str, ...]:
+    if importlib.util.find_spec("krakenpy.backends.fastclient") is not None:
+        return ("aiohttp", "fast")
+    return ("aiohttp",)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    only = frozenset(s.strip().upper() for s in args.only.split(",") if s.strip()) or frozenset(SCENARIOS)
+    unknown = only - set(SCENARIOS)
+    if unknown:
+        print(f"bench: unknown scenario(s) {', '.join(sorted(unknown))}; choose from {', '.join(SCENARIOS)}")
+        return 2
+    clients = tuple(c.strip() for c in args.clients.split(",") if c.strip()) or _default_clients()
+    settings = Settings(
+        runs=args.runs or (1 if args.quick else 3),
+        seconds=args.seconds or (3.0 if args.quick else 8.0),
+        warmup=1.0,
+        clients=clients,
+        primary=clients[-1],
+        only=only,
+    )
+    tools = ensure_tools()
+    notes = list(tools.notes)
+    info = machine_info(tools, ROOT)
+    shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir(parents=True)
+    procs = Processes(WORK / "logs")
+
+    def on_term(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    rows: list[Row] = []
+    p4: LambdaResult | None = None
+    p7: StartupResult | None = None
+    started = time.monotonic()
+    date = time.strftime("%Y-%m-%d %H:%M %Z")
+    try:
+        print(
+            f"bench: {settings.runs} run(s) × {settings.seconds:g} s per row, scenarios {','.join(sorted(only))}, "
+            f"clients {','.join(clients)}",
+            flush=True,
+        )
+        rows = run_loads(procs, WORK, settings)
+        if "P7" in only:
+            print("bench: P7 start-up and idle RSS", flush=True)
+            if "nginx-backend" not in {p.name for p in procs.started}:
+                start_backend(procs, WORK)
+            p7 = measure_startup(procs, WORK, 1 if args.quick else 3, settings.primary)
+        procs.stop_all()
+        if "P4" in only:
+            print("bench: P4 Lambda (bench/lambda_overhead.py)", flush=True)
+            p4 = run_lambda_overhead(WORK, args.quick)
+    except KeyboardInterrupt:
+        print("\nbench: interrupted; stopping everything", flush=True)
+        return 130
+    finally:
+        procs.stop_all()
+        signal.signal(signal.SIGTERM, previous)
+    elapsed = time.monotonic() - started
+    text = (
+        f"Settings: `wrk -t1 -cN -d{settings.seconds:g}s --latency`, median of {settings.runs} run(s) per row, "
+        f"SUT pinned to CPU 0, wrk and the nginx backend to CPU 1. Upstream clients compared: "
+        f"{', '.join(clients)} (P3–P7 use `{settings.primary}`). Total time {elapsed / 60:.1f} min."
+    )
+    md = markdown(rows, info, text, settings.primary, p4, p7, notes, date)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(md)
+    print("\n" + md)
+    print(f"bench: wrote {out}")
+    if args.plot:
+        print(f"bench: wrote {plot(rows, out.with_suffix('.png'))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""The markdown results (table, goals P1–P7, machine and versions) and the optional PNG plot."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.extras import LambdaResult, StartupResult, median
+from bench.scenarios import Row
+
+__all__ = ["markdown", "plot"]
+
+
+def _fmt(value: float | None, digits: int = 0) -> str:
+    return "–" if value is None else f"{value:,.{digits}f}"
+
+
+def _peer(rows: list[Row], group: str, label: str) -> Row | None:
+    for r in rows:
+        if r.case.scenario == "peer" and r.case.group == group and r.case.label == label and r.runs:
+            return r
+    return None
+
+
+def _ratio(row: Row, peer: Row | None) -> float | None:
+    a, b = row.median("rps"), peer.median("rps") if peer else None
+    return a / b if a is not None and b else None
+
+
+def _by_key(rows: list[Row]) -> dict[str, Row]:
+    return {r.case.key: r for r in rows}
+
+
+def _table(rows: list[Row]) -> list[str]:
+    out = [
+        "| scenario | system under test | conns | rps | p50 ms | p99 ms | timeouts | errors | µs/req "
+        "| × Caddy | × nginx |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for r in rows:
+        scen = "–" if r.case.scenario == "peer" else r.case.scenario
+        path = r.case.path if r.case.scenario == "peer" else ""
+        label = f"{r.case.label} {path}".strip()
+        if r.note:
+            out.append(f"| {scen} | {label} | {r.case.connections} | {r.note} |||||||| ")
+            continue
+        caddy = _ratio(r, _peer(rows, r.case.group, "Caddy reverse_proxy"))
+        nginx = _ratio(r, _peer(rows, r.case.group, "nginx proxy"))
+        out.append(
+            f"| {scen} | {label} | {r.case.connections} | {_fmt(r.median('rps'))} | {_fmt(r.median('p50_ms'), 2)} "
+            f"| {_fmt(r.median('p99_ms'), 2)} | {sum(x.timeouts for x in r.runs)} | {sum(x.errors for x in r.runs)} "
+            f"| {_fmt(r.median('cpu_us_per_req'), 1)} | {_fmt(caddy, 2)} | {_fmt(nginx, 2)} |"
+        )
+    return out
+
+
+def _mark(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("**met**" if ok else "**not met**")
+
+
+def _goals(rows: list[Row], primary: str, p4: LambdaResult | None, p7: StartupResult | None) -> list[str]:
+    out = ["| goal | target | measured | |", "|---|---|---|---|"]
+    keyed = _by_key(rows)
+
+    def find(scenario: str, contains: str, conns: int = 50) -> Row | None:
+        for r in rows:
+            if r.case.scenario == scenario and contains in r.case.label and r.case.connections == conns and r.runs:
+                if r.case.path not in ("/p1-large",):
+                    return r
+        return None
+
+    for scen, target, need in (("P1", "≥ 1.0× Caddy rps", 1.0), ("P2", "≥ 0.75× Caddy rps", 0.75)):
+        r = find(scen, f"[{primary}]")
+        ratio = _ratio(r, _peer(rows, "small", "Caddy reverse_proxy")) if r else None
+        ok = None if ratio is None else ratio >= need
+        out.append(f"| {scen} | {target} | {_fmt(ratio, 2)}× ([{primary}] client) | {_mark(ok)} |")
+    r3 = find("P3", "lua")
+    if r3 and r3.case.baseline and r3.case.baseline in keyed and keyed[r3.case.baseline].runs:
+        base = keyed[r3.case.baseline]
+        cost = 1 - (r3.median("rps") or 0) / (base.median("rps") or 1)
+        out.append(f"| P3 | ≤ 5 % throughput cost of Lua pre+post | {cost * 100:.1f} % | {_mark(cost <= 0.05)} |")
+    else:
+        note = next((r.note for r in rows if r.case.scenario == "P3" and r.note), "not run")
+        out.append(f"| P3 | ≤ 5 % throughput cost of Lua pre+post | {note} | n/a |")
+    if p4 is None:
+        out.append("| P4 | ≤ 0.3 ms p50 added over a direct aiobotocore invoke | not run | n/a |")
+    else:
+        added = p4.figures.get("added_p50_ms")
+        shown = f"{added:.3f} ms added" if isinstance(added, int | float) else (p4.note or "see P4 section")
+        ok = None if not isinstance(added, int | float) else added <= 0.3
+        out.append(f"| P4 | ≤ 0.3 ms p50 added over a direct aiobotocore invoke | {shown} | {_mark(ok)} |")
+    for r in rows:
+        if r.case.scenario == "P5" and r.runs:
+            p99 = r.median("p99_ms") or 0.0
+            timeouts = sum(x.timeouts for x in r.runs)
+            ok = p99 <= 50 and timeouts == 0
+            shown = f"{r.case.label}: p99 {p99:.1f} ms, {timeouts} timeouts"
+            out.append(f"| P5 | c=200, 1 worker: p99 ≤ 50 ms, no timeouts | {shown} | {_mark(ok)} |")
+    r6 = find("P6", "2 workers")
+    base6 = keyed.get(r6.case.baseline or "") if r6 else None
+    if r6 and base6 and base6.runs:
+        scale = (r6.median("rps") or 0) / (base6.median("rps") or 1)
+        out.append(f"| P6 | 2 workers ≥ 1.8× 1 worker | {scale:.2f}× | {_mark(scale >= 1.8)} |")
+    else:
+        out.append("| P6 | 2 workers ≥ 1.8× 1 worker | not run | n/a |")
+    if p7 is not None and p7.rss_mib:
+        rss, start = median(p7.rss_mib) or 0.0, median(p7.startup_s) or 0.0
+        out.append(f"| P7 | idle RSS ≤ 60 MB/worker, {p7.endpoints} endpoints | {rss:.1f} MiB | {_mark(rss <= 60)} |")
+        out.append(f"| P7 | start-up (process start → first 200) ≤ 1 s | {start:.2f} s | {_mark(start <= 1.0)} |")
+    else:
+        out.append(f"| P7 | idle RSS and start-up | {p7.note if p7 else 'not run'} | n/a |")
+    return out
+
+
+def markdown(
+    rows: list[Row],
+    info: dict[str, str],
+    settings_text: str,
+    primary: str,
+    p4: LambdaResult | None,
+    p7: StartupResult | None,
+    notes: list[str],
+    date: str,
+) -> str:
+    lines = [f"# krakenpy benchmark — {date}", "", settings_text, ""]
+    lines += ["## Goals (performance.md)", "", *_goals(rows, primary, p4, p7), ""]
+    lines += ["## Throughput and latency", "", *_table(rows), ""]
+    lines += [
+        "Ratios are rps ÷ the peer's rps for the same body and connection count, measured in this run "
+        "(P2 and P3 are compared with the peers proxying the single ~200 B body). µs/req = SUT CPU "
+        "(utime+stime of all its processes) ÷ requests. Timeouts and errors are summed over the runs.",
+        "",
+    ]
+    if p7 is not None:
+        lines += ["## P7: start-up and idle memory", ""]
+        if p7.rss_mib:
+            lines.append(
+                f"{p7.endpoints}-endpoint config, 1 worker: start-up (process start → first 200) "
+                f"{', '.join(f'{s:.2f}' for s in p7.startup_s)} s; idle RSS "
+                f"{', '.join(f'{m:.1f}' for m in p7.rss_mib)} MiB."
+            )
+        else:
+            lines.append(p7.note)
+        lines.append("")
+    if p4 is not None:
+        lines += ["## P4: Lambda (bench/lambda_overhead.py)", ""]
+        if p4.note:
+            lines.append(p4.note)
+        for k, v in p4.figures.items():
+            lines.append(f"- {k}: {v}")
+        if p4.output and not p4.figures:
+            lines += ["", "```", p4.output, "```"]
+        lines.append("")
+    if notes:
+        lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
+    lines += ["## Machine and versions", "", *[f"- {k}: {v}" for k, v in info.items()], ""]
+    return "\n".join(lines)
+
+
+def plot(rows: list[Row], path: Path) -> str:
+    """rps and p99 per row as a PNG; installs matplotlib into the venv on first use."""
+    try:
+        import matplotlib
+    except ImportError:
+        print("bench: pip install matplotlib (plot only; not a project dependency)", flush=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "matplotlib"], check=True, timeout=600)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    measured = [r for r in rows if r.runs]
+    labels = [
+        f"{r.case.scenario if r.case.scenario != 'peer' else ''} {r.case.label} c{r.case.connections}" for r in measured
+    ]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 0.45 * len(measured) + 1.5), sharey=True)
+    ax1.barh(labels, [r.median("rps") or 0 for r in measured], color="#4477aa")
+    ax1.set_xlabel("requests/s (median)")
+    ax1.set_xscale("log")
+    ax2.barh(labels, [r.median("p99_ms") or 0 for r in measured], color="#ee6677")
+    ax2.set_xlabel("p99 latency, ms (median)")
+    ax2.set_xscale("log")
+    ax1.invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return str(path)

@@ -1,0 +1,214 @@
+"""What is measured: the rows of the table (scenario × system under test) and how they are run.
+
+All servers are started once, then the loads run interleaved (row 1..n, run 1, then row 1..n, run 2,
+...) so that drift on the shared machine hits every row alike. The SUT is pinned to CPU 0; wrk and
+the nginx backend to CPU 1 (performance.md).
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from bench.loadgen import Load, WrkResult, run_wrk
+from bench.peers import BACKEND_PORT, CADDY_PORT, NGINX_PROXY_PORT, caddy_config, nginx_config
+from bench.procs import Processes, Started, http_get, port_free, wait_http
+
+__all__ = ["SCENARIOS", "Case", "Row", "Settings", "run_loads", "start_backend"]
+
+SCENARIOS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7")
+CONFIGS = Path(__file__).resolve().parent / "configs"
+SUT_CPUS = "0"
+LOAD_CPUS = "1"
+
+#: peer comparison groups: (path on the peers, connections)
+GROUPS = {"small": ("/small.json", 50), "large": ("/large.json", 50), "small-c200": ("/small.json", 200)}
+
+
+@dataclass(frozen=True)
+class Settings:
+    runs: int
+    seconds: float
+    warmup: float
+    clients: tuple[str, ...]  # upstream clients to compare on P1/P2 (KRAKENPY_HTTP_CLIENT)
+    primary: str  # the client used for P3, P5, P6
+    only: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Case:
+    scenario: str  # P1..P6, or "peer"
+    label: str
+    target: str  # key of a started server
+    path: str
+    group: str
+    connections: int = 50
+    baseline: str | None = None  # case key this row is compared with (P3 vs P1, P6 vs P1)
+
+    @property
+    def key(self) -> str:
+        return f"{self.scenario}|{self.label}|{self.path}|{self.connections}"
+
+
+@dataclass
+class Row:
+    case: Case
+    runs: list[WrkResult] = field(default_factory=list)
+    note: str = ""
+
+    def median(self, attr: str) -> float | None:
+        values = [getattr(r, attr) for r in self.runs if getattr(r, attr) is not None]
+        return statistics.median(values) if values else None
+
+
+@dataclass
+class Server:
+    started: Started
+    base: str
+
+
+def _kp_label(client: str, extra: str = "") -> str:
+    return f"krakenpy [{client}{extra}]"
+
+
+def plan(settings: Settings) -> list[Case]:
+    """The rows for the selected scenarios, peers included for every comparison group used."""
+    cases: list[Case] = []
+    only = settings.only
+    primary = settings.primary
+    p1_primary = Case("P1", _kp_label(primary), f"kp-p1-{primary}", "/p1", "small").key
+    if "P1" in only:
+        cases += [Case("P1", _kp_label(c), f"kp-p1-{c}", "/p1", "small") for c in settings.clients]
+        cases += [Case("P1", _kp_label(c) + " 10 KB", f"kp-p1-{c}", "/p1-large", "large") for c in settings.clients]
+    if "P2" in only:
+        cases += [Case("P2", _kp_label(c), f"kp-p2-{c}", "/p2", "small") for c in settings.clients]
+    if "P3" in only:
+        cases.append(Case("P3", _kp_label(primary, ", lua pre+post"), "kp-p3", "/p3", "small", baseline=p1_primary))
+        if "P1" not in only:
+            cases.append(Case("P1", _kp_label(primary), f"kp-p1-{primary}", "/p1", "small"))
+    if "P5" in only:
+        cases.append(Case("P5", _kp_label(primary), f"kp-p1-{primary}", "/p1", "small-c200", 200))
+        cases.append(Case("P5", _kp_label(primary, ", uvloop"), "kp-p1-uvloop", "/p1", "small-c200", 200))
+    if "P6" in only:
+        cases.append(Case("P6", _kp_label(primary, ", 2 workers"), "kp-p6", "/p1", "small", baseline=p1_primary))
+        if "P1" not in only and "P3" not in only:
+            cases.append(Case("P6", _kp_label(primary, ", 1 worker"), f"kp-p1-{primary}", "/p1", "small"))
+    groups = sorted({c.group for c in cases}, key=list(GROUPS).index)
+    peers: list[Case] = []
+    for g in groups:
+        path, conns = GROUPS[g]
+        if g == "small":
+            peers.append(Case("peer", "nginx backend, direct", "backend", path, g, conns))
+        peers.append(Case("peer", "nginx proxy", "nginx-proxy", path, g, conns))
+        peers.append(Case("peer", "Caddy reverse_proxy", "caddy", path, g, conns))
+    return peers + cases
+
+
+def start_backend(procs: Processes, work: Path) -> Server:
+    """The nginx backend (1 worker) on the load CPU; returns once it answers."""
+    conf = nginx_config(work, "backend")
+    started = procs.start("nginx-backend", ["nginx", "-p", str(work), "-c", str(conf)], LOAD_CPUS)
+    server = Server(started, f"http://127.0.0.1:{BACKEND_PORT}")
+    wait_http(server.base + "/small.json", started.proc)
+    return server
+
+
+def _start_servers(procs: Processes, work: Path, cases: list[Case], settings: Settings) -> dict[str, Server]:
+    servers: dict[str, Server] = {}
+    needed = {c.target for c in cases} | {"backend"}
+    py = sys.executable
+
+    def kp(key: str, config: str, client: str, workers: int = 1, loop: str = "asyncio", cpus: str = SUT_CPUS) -> None:
+        port = 18090 + len([k for k in servers if k.startswith("kp-")])
+        argv = [py, "-m", "krakenpy", "run", "-c", str(CONFIGS / config), "-p", str(port)]
+        argv += ["--workers", str(workers), "--loop", loop, "--log-level", "WARNING"]
+        started = procs.start(key, argv, cpus, env={"KRAKENPY_HTTP_CLIENT": client})
+        servers[key] = Server(started, f"http://127.0.0.1:{port}")
+
+    for port in (BACKEND_PORT, NGINX_PROXY_PORT, CADDY_PORT, *range(18090, 18099)):
+        if not port_free(port):
+            raise SystemExit(f"bench: port {port} on 127.0.0.1 is busy; stop what uses it and retry")
+    servers["backend"] = start_backend(procs, work)
+    if "nginx-proxy" in needed:
+        conf = nginx_config(work, "proxy")
+        servers["nginx-proxy"] = Server(
+            procs.start("nginx-proxy", ["nginx", "-p", str(work), "-c", str(conf)], SUT_CPUS),
+            f"http://127.0.0.1:{NGINX_PROXY_PORT}",
+        )
+    if "caddy" in needed:
+        caddyfile = caddy_config(work)
+        home = work / "caddy-home"
+        home.mkdir(exist_ok=True)
+        env = {"HOME": str(home), "XDG_DATA_HOME": str(home), "XDG_CONFIG_HOME": str(home)}
+        argv = ["caddy", "run", "--config", str(caddyfile), "--adapter", "caddyfile"]
+        servers["caddy"] = Server(procs.start("caddy", argv, SUT_CPUS, env=env), f"http://127.0.0.1:{CADDY_PORT}")
+    for client in settings.clients:
+        if f"kp-p1-{client}" in needed:
+            kp(f"kp-p1-{client}", "p1.json", client)
+        if f"kp-p2-{client}" in needed:
+            kp(f"kp-p2-{client}", "p2.json", client)
+    if "kp-p1-uvloop" in needed:
+        kp("kp-p1-uvloop", "p1.json", settings.primary, loop="uvloop")
+    if "kp-p3" in needed:
+        kp("kp-p3", "p3.json", settings.primary)
+    if "kp-p6" in needed:
+        kp("kp-p6", "p1.json", settings.primary, workers=2, cpus=f"{SUT_CPUS},{LOAD_CPUS}")
+    return servers
+
+
+def _probe(server: Server, case: Case) -> str | None:
+    """Check the row's URL answers 200 (and, for P3, that the Lua post hook ran). ``None`` = fine."""
+    try:
+        wait_http(server.base + case.path, server.started.proc, deadline=20.0)
+        status, body = http_get(server.base + case.path)
+    except (OSError, RuntimeError) as exc:
+        return f"skipped: {exc}"
+    if status != 200:
+        return f"skipped: {case.path} answered {status}"
+    if case.scenario == "P3":
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            doc = None
+        if not isinstance(doc, dict) or doc.get("lua") is not True:
+            return "skipped: modifier/lua-proxy is not functional yet (the post script did not set `lua`)"
+    return None
+
+
+def run_loads(procs: Processes, work: Path, settings: Settings) -> list[Row]:
+    cases = plan(settings)
+    if not cases:
+        return []
+    servers = _start_servers(procs, work, cases, settings)
+    rows = [Row(c) for c in cases]
+    for row in rows:
+        server = servers.get(row.case.target)
+        if server is None:
+            row.note = "skipped: not installed"
+            continue
+        problem = _probe(server, row.case)
+        if problem:
+            row.note = problem
+            tail = procs.tail(server.started, 5)
+            print(f"bench: {row.case.scenario} {row.case.label}: {problem}\n{tail}", flush=True)
+    active = [r for r in rows if not r.note]
+    for run in range(settings.runs):
+        for row in active:
+            server = servers[row.case.target]
+            load = Load(server.base + row.case.path, row.case.connections, settings.seconds, LOAD_CPUS)
+            if run == 0 and settings.warmup > 0:
+                warm = Load(load.url, load.connections, settings.warmup, LOAD_CPUS)
+                run_wrk(warm, None)
+            res = run_wrk(load, server.started.pid)
+            row.runs.append(res)
+            print(
+                f"  run {run + 1}/{settings.runs}  {row.case.scenario:4} {row.case.label:40} "
+                f"c={row.case.connections:<3} {res.rps:9.0f} rps  p99 {res.p99_ms:7.2f} ms  "
+                f"{res.cpu_us_per_req or 0:6.1f} µs/req  timeouts {res.timeouts} errors {res.errors}",
+                flush=True,
+            )
+    return rows
