@@ -33,7 +33,7 @@ class RecordingProxy:
         raise NotImplementedError
 
 
-class static_proxy(RecordingProxy):  # noqa: N801 - reads like a factory in tests
+class static_proxy(RecordingProxy):
     """Answers ``data`` (a fresh deep copy per call), after ``delay`` seconds."""
 
     def __init__(
@@ -66,7 +66,7 @@ class static_proxy(RecordingProxy):  # noqa: N801 - reads like a factory in test
         )
 
 
-class failing_proxy(RecordingProxy):  # noqa: N801
+class failing_proxy(RecordingProxy):
     """Raises ``error`` (a :class:`BackendError` by default) after ``delay`` seconds."""
 
     def __init__(self, error: PipelineError | None = None, *, delay: float = 0.0) -> None:
@@ -85,7 +85,7 @@ def slow_proxy(data: dict[str, Any], delay: float) -> static_proxy:
     return static_proxy(data, delay=delay)
 
 
-class echo_proxy(RecordingProxy):  # noqa: N801
+class echo_proxy(RecordingProxy):
     """Answers with what it received: method, url, path, params, headers, query, body."""
 
     async def respond(self, request: Request) -> Response:
@@ -103,7 +103,7 @@ class echo_proxy(RecordingProxy):  # noqa: N801
         )
 
 
-class sequence_proxy(RecordingProxy):  # noqa: N801
+class sequence_proxy(RecordingProxy):
     """Answers each call with the next item of ``outcomes`` (a Response, an exception to raise)."""
 
     def __init__(self, outcomes: Sequence[Response | BaseException]) -> None:

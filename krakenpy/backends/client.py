@@ -86,7 +86,9 @@ class AiohttpClient:
     ) -> UpstreamResponse:
         session = self._session or self._open()
         try:
-            async with session.request(method, URL(url, encoded=True), headers=list(headers), data=body or None) as resp:
+            async with session.request(
+                method, URL(url, encoded=True), headers=list(headers), data=body or None
+            ) as resp:
                 length = resp.content_length
                 if length is not None and length > self._options.max_body:
                     raise BackendError(f"backend body too large ({length} bytes) [{method}]: {url}")

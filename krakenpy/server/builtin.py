@@ -16,7 +16,7 @@ log = logging.getLogger("krakenpy.debug")
 
 async def health(request: web.BaseRequest) -> web.Response:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f +0000 UTC")
-    return web.Response(body=go_json({"agents": {}, "now": now, "status": "ok"}), content_type="application/json")
+    return web.Response(body=go_json({"agents": {}, "now": now, "status": "ok"}), headers={"Content-Type": JSON_CT})
 
 
 async def debug(request: web.BaseRequest) -> web.Response:

@@ -19,7 +19,7 @@ def _endpoint(patterns: list[str], path: str = "/x", **proxy_opts: object):
     )
 
 
-class _params_proxy(RecordingProxy):  # noqa: N801
+class _params_proxy(RecordingProxy):
     async def respond(self, request: Request) -> Response:
         return Response(data={"seen": dict(request.params)})
 
@@ -80,9 +80,7 @@ async def test_sequential_incomplete_part_stops_chain() -> None:
 
 async def test_sequential_later_backend_overwrites_keys() -> None:
     ep = _endpoint(["/a", "/b"])
-    response = await sequential_proxy(ep, [static_proxy({"k": 1}), static_proxy({"k": 2})], timeout=1.0)(
-        make_request()
-    )
+    response = await sequential_proxy(ep, [static_proxy({"k": 1}), static_proxy({"k": 2})], timeout=1.0)(make_request())
     assert response.data == {"k": 2}
 
 
@@ -110,7 +108,16 @@ async def test_sequential_raw_body_of_noop_backend() -> None:
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [("s", "s"), (42, "42"), (True, "true"), (False, "false"), (None, "<nil>"), ([1, "a"], "1,a"), (4.5, "4.5"), (42.0, "42.0")],
+    [
+        ("s", "s"),
+        (42, "42"),
+        (True, "true"),
+        (False, "false"),
+        (None, "<nil>"),
+        ([1, "a"], "1,a"),
+        (4.5, "4.5"),
+        (42.0, "42.0"),
+    ],
 )
 def test_sequential_stringify(value: object, text: str) -> None:
     assert stringify(value) == text

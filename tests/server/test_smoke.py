@@ -13,7 +13,9 @@ async def test_gateway_single_backend_filters_and_marks_complete(backend, gatewa
     app.router.add_get("/u/{id}", users)
     url = await backend(app)
     client = await gateway(
-        make_config([{"endpoint": "/users/{id}", "backend": [{"host": [url], "url_pattern": "/u/{id}", "deny": ["secret"]}]}])
+        make_config(
+            [{"endpoint": "/users/{id}", "backend": [{"host": [url], "url_pattern": "/u/{id}", "deny": ["secret"]}]}]
+        )
     )
     resp = await client.get("/users/7")
     assert resp.status == 200
