@@ -88,6 +88,7 @@ def http_backend(
         data = decode(upstream.body)
         if formatter is not None:
             data = formatter(data)
-        return Response(data=data, is_complete=True, status=status, headers=_response_headers(upstream.headers))
+        # like lura, decoded responses carry no backend headers (only no-op passes them on)
+        return Response(data=data, is_complete=True, status=status)
 
     return call

@@ -45,6 +45,7 @@ def concurrent_middleware(calls: int, timeout: float) -> Middleware | None:
             finally:
                 for task in pending:
                     task.cancel()
+                    task.add_done_callback(_forget)
             if last_response is not None:
                 return last_response
             if last_error is not None:
@@ -54,3 +55,9 @@ def concurrent_middleware(calls: int, timeout: float) -> Middleware | None:
         return concurrent
 
     return middleware
+
+
+def _forget(task: asyncio.Task[Response]) -> None:
+    """Retrieve the outcome of a task abandoned early (no "never retrieved" warning)."""
+    if not task.cancelled():
+        task.exception()

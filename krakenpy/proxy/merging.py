@@ -72,6 +72,7 @@ def merge_proxy(proxies: Sequence[Proxy], *, timeout: float) -> Proxy:
         finally:
             for task in pending:
                 task.cancel()
+                task.add_done_callback(_forget)
         for _ in pending:
             errors.append(BackendError("context deadline exceeded"))
         if successes == 0:
@@ -79,3 +80,9 @@ def merge_proxy(proxies: Sequence[Proxy], *, timeout: float) -> Proxy:
         return Response(data=data, is_complete=complete and not errors and successes == total, errors=tuple(errors))
 
     return merged
+
+
+def _forget(task: asyncio.Task[Response]) -> None:
+    """Retrieve the outcome of a task abandoned at the deadline (no "never retrieved" warning)."""
+    if not task.cancelled():
+        task.exception()

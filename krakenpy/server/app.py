@@ -6,6 +6,7 @@ costs one dict lookup (static paths) before the endpoint's pipeline runs.
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -144,9 +145,13 @@ async def _compile(service: ServiceConfig, resources: Resources, debug: bool) ->
             if target is not None:
                 code = 301 if request.method == "GET" else 307
                 location = target + ("?" + request.query_string if request.query_string else "")
-                return web.Response(
-                    status=code, headers={"Location": location, "Content-Type": "text/html; charset=utf-8"}
-                )
+                if code == 301:  # Go's http.Redirect writes a short HTML body for GET
+                    return web.Response(
+                        status=code,
+                        body=f'<a href="{html.escape(location)}">Moved Permanently</a>.\n\n'.encode(),
+                        headers={"Location": location, "Content-Type": "text/html; charset=utf-8"},
+                    )
+                return web.Response(status=code, headers={"Location": location})
         if found is not None and handle_405:
             resp = _fixed(405, "405 method not allowed", version, body405)
             return resp

@@ -42,6 +42,10 @@ _HOP_BY_HOP = frozenset(
 )
 #: how long after the endpoint deadline the handler gives up on the pipeline itself
 DEADLINE_GRACE = 0.05
+#: client headers that describe this hop only; never copied to a backend even with ``"*"``
+_NOT_FORWARDED = frozenset(
+    {"Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Te", "Trailer", "Upgrade"}
+)
 #: largest client body read into memory (413 beyond)
 MAX_REQUEST_BODY = 10 * 1024 * 1024
 
@@ -76,7 +80,9 @@ def _collect_headers(raw: CIMultiDict[str] | Any, allowed: tuple[str, ...] | Non
     headers: Headers = {}
     if allowed is None:
         for name, value in raw.items():
-            headers.setdefault(canonical_header(name), []).append(value)
+            key = canonical_header(name)
+            if key not in _NOT_FORWARDED:
+                headers.setdefault(key, []).append(value)
         return headers
     for name in allowed:
         values = raw.getall(name, None)
@@ -150,17 +156,19 @@ def make_handler(
         if check_params and values:
             for value in values:
                 if "%" in value or "?" in value or "#" in value:
-                    if _still_encoded(value):
-                        return web.Response(status=400, text="error: encoded url params")
+                    problem = _param_problem(value)
+                    if problem is not None:
+                        return web.Response(status=400, text=problem)
         if request.body_exists:
             if request.content_length is not None and request.content_length > MAX_REQUEST_BODY:
                 return _plain(413, "request body too large", version)
             try:
-                body = await request.content.read(MAX_REQUEST_BODY + 1)
+                read = await _read_body(request)
             except (OSError, asyncio.IncompleteReadError):
                 return _plain(400, "cannot read the request body", version)
-            if len(body) > MAX_REQUEST_BODY:
+            if read is None:
                 return _plain(413, "request body too large", version)
+            body = read
         else:
             body = b""
         raw_headers = request.headers
@@ -231,16 +239,33 @@ def make_handler(
     return handle
 
 
-def _still_encoded(value: str) -> bool:
-    if "?" in value or "#" in value:
-        return True
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _param_problem(value: str) -> str | None:
+    """gin/lura's URL-param check: the 400 text for a param that is still encoded, else ``None``."""
     i = value.find("%")
     while i != -1:
         pair = value[i + 1 : i + 3]
-        if len(pair) == 2 and all(c in "0123456789abcdefABCDEF" for c in pair):
-            return True
-        i = value.find("%", i + 1)
-    return False
+        if len(pair) != 2 or not (pair[0] in _HEX and pair[1] in _HEX):
+            return f'error: invalid URL escape "{value[i : i + 3]}"'
+        i = value.find("%", i + 3)
+    if "%" in value or "?" in value or "#" in value:
+        return "error: encoded url params"
+    return None
+
+
+async def _read_body(request: web.BaseRequest) -> bytes | None:
+    """The whole client body, or ``None`` when it exceeds :data:`MAX_REQUEST_BODY`."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= MAX_REQUEST_BODY:  # every pass consumes at least one byte or ends
+        chunk = await request.content.read(1 << 18)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        chunks.append(chunk)
+    return None
 
 
 def _apply_headers(resp: web.StreamResponse, headers: Mapping[str, list[str]]) -> None:

@@ -31,7 +31,8 @@ async def echo(request: web.Request) -> web.Response:
             "path": request.raw_path.split("?", 1)[0],
             "query": request.query_string,
             "headers": headers,
-            "body": body.decode("utf-8", "replace"),
+            "body": body.decode("utf-8", "replace") if len(body) < 4096 else "",
+            "body_length": len(body),
         }
     )
 
