@@ -25,6 +25,8 @@ __all__ = ["ServeOptions", "serve"]
 
 log = logging.getLogger("krakenpy")
 
+#: default per-header and request-line limit (aiohttp's own default is 8 KiB)
+_MAX_FIELD = 64 * 1024
 #: "wait forever" for in-flight requests, in practice
 _FOREVER = 24 * 3600.0
 
@@ -49,7 +51,9 @@ async def _serve(service: ServiceConfig, options: ServeOptions, ready_fd: int | 
     server = web.Server(
         gateway.handler,
         access_log=log.getChild("access") if options.access_log else None,
-        max_field_size=8190,
+        # Go's http.Server allows 1 MB of headers; aiohttp limits each line/field instead
+        max_field_size=max(service.max_header_bytes, _MAX_FIELD),
+        max_line_size=max(service.max_header_bytes, _MAX_FIELD),
         handler_cancellation=True,
     )
     runner = web.ServerRunner(server, handle_signals=False)
