@@ -60,6 +60,10 @@ class PipelineError(KrakenpyError):
     status: int = 500
     #: Content-Type of ``body`` when the error carries a body of its own (backend error bodies).
     content_type: str | None = None
+    #: the body is meant for clients: rendered even without ``router.return_error_msg`` (Lua ``exit``)
+    public_body: bool = False
+    #: extra response headers the router adds when this error becomes the response
+    headers: tuple[tuple[str, str], ...] = ()
 
     def __init__(self, message: str, *, status: int | None = None, content_type: str | None = None) -> None:
         super().__init__(message)

@@ -287,11 +287,10 @@ def _plain(status: int, text: str, version: str) -> web.Response:
 
 def _error(exc: PipelineError, version: str, return_msg: bool) -> web.Response:
     headers = {"X-Krakend": version, "X-Krakend-Completed": "false"}
-    if isinstance(exc, BackendError):
-        for name, value in exc.headers:
-            headers[name] = value
+    for name, value in exc.headers:
+        headers[name] = value
     status = exc.status if 100 <= exc.status <= 999 else 500
-    if return_msg:
+    if return_msg or exc.public_body:
         headers["Content-Type"] = exc.content_type or TEXT_CT
         return web.Response(status=status, body=exc.body.encode(), headers=headers)
     if exc.content_type:

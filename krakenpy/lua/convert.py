@@ -1,0 +1,135 @@
+"""Values between Lua and Python (krakend-lua ``types.go`` rules, plus krakenpy's JSON markers).
+
+Lua strings cross as ``bytes`` (the runtime has no implicit encoding, so binary bodies survive).
+Plain Lua tables are converted recursively: the top-level table given to ``luaTable:set`` stays an
+object, nested tables whose keys are all integers become arrays (sorted by key; an empty one becomes
+``null``, as in KrakenD). ``json.array(t)`` / ``json.object(t)`` force the shape, ``luaNil``/``json.null``
+is ``null``. API objects (luaTable/luaList) are passed by reference, as KrakenD does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import IntEnum
+from typing import Any, Final
+
+import lupa.lua54 as lupa
+
+__all__ = ["ARRAY", "NULL", "OBJECT", "Kind", "Mode", "from_lua", "key_str", "text", "to_lua"]
+
+MAX_DEPTH: Final = 64
+
+
+class _Marker:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+#: handle of ``luaNil``/``json.null``; of tables marked with ``json.array`` / ``json.object``
+NULL: Final = _Marker("NULL")
+ARRAY: Final = _Marker("ARRAY")
+OBJECT: Final = _Marker("OBJECT")
+
+
+class Kind(IntEnum):
+    """How the Lua side lifts a value a Python accessor returns (see prelude.lua ``lift``)."""
+
+    PLAIN = 0
+    TABLE = 1
+    LIST = 2
+    NULL = 3
+    MULTI = 4
+    ERROR = 9
+
+
+class Mode(IntEnum):
+    TOP = 0  # luaTable:set value: a plain table stays an object
+    NESTED = 1  # inside a converted table: integer keys make an array
+    JSON = 2  # json.encode: a sequence is an array, anything else (and {}) an object
+
+
+def text(value: Any) -> str:
+    """A Lua scalar as Python text (numbers as Lua prints them)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if value is None:
+        return ""
+    if value is True or value is False:
+        return "true" if value else "false"
+    return str(value)
+
+
+key_str = text
+
+
+def _number(value: float) -> int | float:
+    # Go prints an integral float64 without a fraction; keep JSON output identical
+    if value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
+
+
+def _int_key(key: Any) -> int | None:
+    if isinstance(key, int) and not isinstance(key, bool):
+        return key
+    if isinstance(key, float) and key.is_integer():
+        return int(key)
+    if isinstance(key, bytes) and key.lstrip(b"-").isdigit():
+        return int(key)
+    return None
+
+
+def from_lua(value: Any, lookup: Callable[[Any], Any], mode: Mode = Mode.TOP, depth: int = 0) -> Any:
+    """Convert one Lua value (as lupa hands it over) to JSON-able Python data."""
+    if value is None or value is True or value is False or isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return _number(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if lupa.lua_type(value) != "table":
+        return None  # functions, coroutines: nothing JSON can hold
+    if depth > MAX_DEPTH:
+        raise ValueError("table nested too deeply (or cyclic)")
+    handle = lookup(value)
+    if handle is not None:
+        if handle is NULL:
+            return None
+        if isinstance(handle, dict | list):
+            return handle
+    nested = Mode.JSON if mode is Mode.JSON else Mode.NESTED
+    items = list(value.items())
+    if handle is OBJECT or (handle is not ARRAY and mode is Mode.TOP):
+        return {key_str(k): from_lua(v, lookup, nested, depth + 1) for k, v in items}
+    keyed = [(_int_key(k), v) for k, v in items]
+    ints = sorted((k, i) for i, (k, _) in enumerate(keyed) if k is not None)
+    all_int = len(ints) == len(keyed)
+    if handle is ARRAY or (all_int and mode is Mode.NESTED):
+        if not items and handle is not ARRAY:
+            return None  # KrakenD: an empty nested table is a nil slice, JSON null
+        return [from_lua(keyed[i][1], lookup, nested, depth + 1) for _, i in ints]
+    if mode is Mode.JSON and items and all_int and [k for k, _ in ints] == list(range(1, len(ints) + 1)):
+        return [from_lua(keyed[i][1], lookup, nested, depth + 1) for _, i in ints]
+    return {key_str(k): from_lua(v, lookup, nested, depth + 1) for k, v in items}
+
+
+def to_lua(value: Any) -> tuple[int, Any]:
+    """A Python value as (kind, value) for the Lua side: containers stay live references."""
+    if isinstance(value, str):
+        return Kind.PLAIN, value.encode()
+    if value is None:
+        return Kind.NULL, None
+    if isinstance(value, dict):
+        return Kind.TABLE, value
+    if isinstance(value, list):
+        return Kind.LIST, value
+    if isinstance(value, bool | int | float | bytes):
+        return Kind.PLAIN, value
+    return Kind.PLAIN, str(value).encode()

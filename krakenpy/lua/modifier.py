@@ -1,0 +1,92 @@
+"""The Lua middlewares: router level (``ctx``, pre only) and proxy/backend level (``request`` in pre,
+``request`` + ``response`` in post).
+
+krakenpy extension: ``post`` also runs when the next layer failed (KrakenD skips it). The script
+sees the error (``response.load():error()``) and the partial data; unless it answers for the
+failure (``statusCode(n)``, ``isComplete(true)``, ``custom_error``, ``exit``), the original outcome
+stands — and a crash of a script that did not expect a failure is logged, not reported — so
+KrakenD scripts keep their KrakenD behaviour.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from krakenpy.errors import PipelineError
+from krakenpy.lua.bindings import PostState, error_status
+from krakenpy.lua.errors import LuaError, LuaExit
+from krakenpy.lua.script import Script
+from krakenpy.proxy.types import Middleware, Proxy, Request, Response
+
+__all__ = ["proxy_middleware", "router_middleware"]
+
+log = logging.getLogger("krakenpy.lua")
+
+
+def router_middleware(script: Script, *, service_level: bool) -> Middleware | None:
+    """``modifier/lua-endpoint``: run ``pre`` with ``ctx`` before the endpoint's input filters."""
+    if script.chains.pre is None and not script.options.live:
+        return None
+    runtime = script.runtime
+    limits = script.limits
+
+    def middleware(next_proxy: Proxy) -> Proxy:
+        async def lua_router(request: Request) -> Response:
+            chain = script.current().pre
+            if chain is not None:
+                try:
+                    await runtime.run_router(request, chain, limits)
+                except LuaExit:
+                    raise
+                except LuaError as exc:
+                    if service_level:  # KrakenD: the service-level middleware always answers 500
+                        raise LuaError(str(exc)) from None
+                    raise
+            return await next_proxy(request)
+
+        return lua_router
+
+    return middleware
+
+
+def proxy_middleware(script: Script) -> Middleware:
+    """``modifier/lua-proxy`` / ``modifier/lua-backend``: ``pre``, next (unless ``skip_next``), ``post``."""
+    runtime = script.runtime
+    limits = script.limits
+    skip_next = script.options.skip_next
+
+    def middleware(next_proxy: Proxy) -> Proxy:
+        async def lua_proxy(request: Request) -> Response:
+            chains = script.current()  # once per request: pre and post see the same code
+            env = None
+            if chains.pre is not None:
+                env = await runtime.run_pre(request, chains.pre, limits)
+            if chains.post is None:
+                return Response(data={}, is_complete=False) if skip_next else await next_proxy(request)
+            failure: PipelineError | None = None
+            if skip_next:
+                response = Response(data={}, is_complete=False)
+            else:
+                try:
+                    response = await next_proxy(request)
+                except PipelineError as exc:
+                    failure = exc
+                    response = Response(data={}, is_complete=False, status=error_status(exc))
+            state = PostState(response, failure or (response.errors[0] if response.errors else None))
+            fn = chains.post if env is not None else chains.post_alone
+            try:
+                await runtime.run_post(env, request, state, fn, limits)
+            except LuaError as exc:
+                if state.error is not None and not exc.custom:
+                    log.warning("lua post script failed on a failed response (ignored): %s", exc)
+                    if failure is not None:
+                        raise failure from None
+                    return response
+                raise
+            if failure is not None and not state.handled:
+                raise failure
+            return response
+
+        return lua_proxy
+
+    return middleware

@@ -1,0 +1,301 @@
+-- krakenpy Lua prelude: runs once per runtime, with the full standard library, before any user code.
+-- It builds the sandboxed globals every request environment inherits, the KrakenD API objects over
+-- Python handles, and the coroutine runner Python drives. User code never sees this chunk's locals:
+-- B (the Python bindings), H (API object -> Python handle) and the HTTP yield marker.
+local B, H, NIL, open_libs, period = ...
+
+local type, select, error, pairs, next, tostring = type, select, error, pairs, next, tostring
+local rawset, setmetatable, getmetatable = rawset, setmetatable, getmetatable
+local co_create, co_resume, co_status, co_yield = coroutine.create, coroutine.resume, coroutine.status, coroutine.yield
+local sethook, gethook, getinfo, rawmeta = debug.sethook, debug.gethook, debug.getinfo, debug.getmetatable
+local tpack, tunpack, concat = table.pack, table.unpack, table.concat
+local real_load = load
+
+-- lupa's bridge must not be reachable, not even by open-libs code through package.loaded
+python = nil
+package.loaded.python = nil
+-- ("").x tricks must not reach (and alter) the string library every request shares
+getmetatable("").__metatable = false
+
+local PROTECTED = setmetatable({}, { __mode = "k" })
+local function readonly(lib, name)
+  local view = setmetatable({}, {
+    __index = lib,
+    __newindex = function(_, k) error("cannot modify " .. name .. "." .. tostring(k) .. " (protected by the sandbox)", 2) end,
+    __pairs = function() return next, lib, nil end,
+    __len = function() return #lib end,
+    __metatable = false,
+  })
+  PROTECTED[view] = true
+  return view
+end
+local function copy(t, skip)
+  local c = {}
+  for k, v in pairs(t) do if not (skip and skip[k]) then c[k] = v end end
+  return c
+end
+
+-- the environment every request inherits (read-only; a request's own globals live in its env)
+local G = {}
+for _, name in ipairs({ "assert", "error", "ipairs", "next", "pairs", "pcall", "select", "tonumber", "tostring",
+  "type", "xpcall", "rawequal", "rawget", "rawlen", "setmetatable" }) do
+  G[name] = _G[name]
+end
+G._VERSION = _VERSION
+G.rawset = function(t, k, v)
+  if PROTECTED[t] then error("cannot modify a protected table", 2) end
+  return rawset(t, k, v)
+end
+G.getmetatable = function(v) if type(v) == "table" then return getmetatable(v) end end
+G.unpack = tunpack -- Lua 5.1 name KrakenD (gopher-lua) scripts use
+G.print = function(...)
+  local parts = {}
+  for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
+  B.print(concat(parts, "\t"))
+end
+local tablelib = copy(table)
+tablelib.getn = function(t) return #t end -- Lua 5.1
+G.table = tablelib
+G.string = copy(string, { dump = true })
+G.math = copy(math)
+G.utf8 = copy(utf8)
+G.os = { time = os.time, clock = os.clock, date = os.date, difftime = os.difftime }
+
+local HTTP = {} -- yield marker: a script asks Python to perform an http_response.new call
+local current_env -- the env of the coroutine being resumed (default env of open-libs load)
+
+if open_libs then
+  -- KrakenD's allow_open_libs: everything, as trusted code (budgets can be lifted through debug)
+  G.string = copy(string)
+  G.os, G.io, G.debug, G.package = copy(os), copy(io), copy(debug), package
+  G.require, G.dofile, G.loadfile, G.collectgarbage = require, dofile, loadfile, collectgarbage
+  -- text only: precompiled bytecode can corrupt the VM
+  G.load = function(chunk, name, _, env) return real_load(chunk, name, "t", env or current_env) end
+  G.loadstring = G.load
+  local function relay(co, ok, ...)
+    -- an http_response.new inside a user coroutine is passed outward to the runner and back
+    if ok and (...) == HTTP and co_status(co) == "suspended" then
+      return relay(co, co_resume(co, co_yield(...)))
+    end
+    return ok, ...
+  end
+  local colib = copy(coroutine)
+  colib.create = function(f)
+    local co = co_create(f)
+    local hook, mask, count = gethook()
+    if hook then sethook(co, hook, mask, count) end -- the run's budget follows into user coroutines
+    return co
+  end
+  colib.resume = function(co, ...) return relay(co, co_resume(co, ...)) end
+  colib.wrap = function(f)
+    local co = colib.create(f)
+    return function(...)
+      local r = tpack(colib.resume(co, ...))
+      if not r[1] then error(r[2], 2) end
+      return tunpack(r, 2, r.n)
+    end
+  end
+  G.coroutine = colib
+end
+
+-- API objects: a table whose Python handle sits in H; methods are Python accessors ------------------
+local ERR, TABLE, LIST, NULLK = 9, 1, 2, 3
+local TABLE_MT, LIST_MT, NIL_MT = {}, {}, { __metatable = false, __tostring = function() return "luaNil" end }
+setmetatable(NIL, NIL_MT)
+H[NIL] = B.NULL
+
+local function make(mt, handle)
+  local o = setmetatable({}, mt)
+  H[o] = handle
+  return o
+end
+local function lift(kind, v)
+  if kind == TABLE then return make(TABLE_MT, v) end
+  if kind == LIST then return make(LIST_MT, v) end
+  if kind == NULLK then return NIL end
+  return v
+end
+local function need(self, mt, what)
+  if rawmeta(self) ~= mt then error(what .. " expected", 3) end
+  return H[self]
+end
+local function class(name, mt, spec)
+  local methods = {}
+  for method, fname in pairs(spec) do
+    local f = B[fname]
+    methods[method] = function(self, ...)
+      local kind, v = f(need(self, mt, name), select("#", ...), ...)
+      if kind == ERR then error(v, 2) end
+      return lift(kind, v)
+    end
+  end
+  mt.__index, mt.__metatable, mt.__name = methods, false, name
+  mt.__tostring = function() return name end
+  return mt
+end
+
+class("luaTable", TABLE_MT, { get = "t_get", set = "t_set", len = "t_len", del = "t_del", keys = "t_keys",
+  keyExists = "t_has" })
+class("luaList", LIST_MT, { get = "l_get", set = "l_set", len = "l_len", del = "l_del" })
+local REQ_MT = class("request", {}, { method = "r_method", path = "r_path", url = "r_url", query = "r_query",
+  params = "r_params", headers = "r_headers", headerList = "r_header_list", body = "r_body" })
+local CTX_MT = class("ctx", {}, { method = "r_method", url = "c_url", host = "c_host", query = "c_query",
+  params = "c_params", headers = "r_headers", headerList = "r_header_list", body = "r_body" })
+local RESP_MT = class("response", {}, { isComplete = "p_complete", statusCode = "p_status", data = "p_data",
+  headers = "p_headers", headerList = "p_header_list", body = "p_body", error = "p_error" })
+local HTTP_MT = class("http_response", {}, { statusCode = "h_status", headers = "h_headers",
+  headerList = "h_header_list", body = "h_body", close = "h_close" })
+
+G.luaTable = { new = function() return make(TABLE_MT, B.new_dict()) end }
+G.luaList = { new = function() return make(LIST_MT, B.new_list()) end }
+G.luaNil = { new = function() return NIL end }
+
+local CUSTOM, EXIT = setmetatable({}, { __mode = "k" }), setmetatable({}, { __mode = "k" })
+local CUSTOM_MT = { __tostring = function(e) return tostring(e[1]) end }
+G.custom_error = function(...)
+  local n = select("#", ...)
+  if n == 0 then error("need arguments", 2) end
+  local msg, status, ct = ...
+  local e = setmetatable({ tostring(msg), n > 1 and tonumber(status) or nil, n > 2 and ct and tostring(ct) or nil },
+    CUSTOM_MT)
+  CUSTOM[e] = true
+  error(e, 0)
+end
+-- krakenpy: a Kong-like short-circuit response at any level
+G.exit = function(status, body, headers)
+  local e = setmetatable({ tonumber(status) or 500, body, headers }, CUSTOM_MT)
+  EXIT[e] = true
+  error(e, 0)
+end
+G.http_response = {
+  new = function(...)
+    local n = select("#", ...)
+    if n ~= 1 and n ~= 3 and n ~= 4 then error("need 1, 3 or 4 arguments", 2) end
+    local ok, res = co_yield(HTTP, n, ...)
+    if not ok then error(res, 2) end
+    return make(HTTP_MT, res)
+  end,
+}
+local function marked(tag) return function(t) t = t or {}; H[t] = tag; return t end end
+G.json = {
+  encode = function(v)
+    local kind, s = B.json_encode(v)
+    if kind == ERR then error(s, 2) end
+    return s
+  end,
+  decode = function(s)
+    local kind, v = B.json_decode(s)
+    if kind == ERR then error(v, 2) end
+    return v
+  end,
+  array = marked(B.ARRAY),
+  object = marked(B.OBJECT),
+  null = NIL,
+}
+G.base64 = { encode = B.b64encode, decode = B.b64decode }
+
+for _, name in ipairs({ "string", "table", "math", "utf8", "os", "io", "debug", "coroutine", "luaTable", "luaList",
+  "luaNil", "http_response", "json", "base64" }) do
+  if G[name] then G[name] = readonly(G[name], name) end
+end
+
+-- runner ---------------------------------------------------------------------------------------------------
+local function exhausted() error("script exceeded its instruction budget", 2) end
+
+local function budget_hook(budget, step, deadline)
+  local used = 0
+  return function()
+    used = used + step
+    if used >= budget or (deadline and B.now() > deadline) then
+      -- from now on every instruction fails, so a pcall loop cannot outlive the budget
+      sethook(exhausted, "", 1)
+      error(used >= budget and "script exceeded its instruction budget" or "script exceeded its time limit", 2)
+    end
+  end
+end
+
+local function describe(co, err)
+  if CUSTOM[err] then return "custom", err[1], err[2], err[3] end
+  if EXIT[err] then return "exit", err[1], err[2], err[3] end
+  if type(err) == "string" then return "error", err end
+  -- an error raised by Python or a non-string error value: locate the innermost script frame
+  local where = ""
+  for level = 0, 40 do
+    local info = getinfo(co, level, "Sl")
+    if not info then break end
+    if info.currentline and info.currentline > 0 and info.source ~= "=prelude" and info.source:sub(1, 1) == "=" then
+      where = info.source:sub(2) .. ":" .. info.currentline .. ": "
+      break
+    end
+  end
+  if type(err) == "table" then err = "(error object is a table value)" end
+  return "error", where .. tostring(err)
+end
+
+local function step(co, env, ok, first, ...)
+  if not ok then return describe(co, first) end
+  if co_status(co) == "dead" then return "done", env end
+  if first == HTTP then
+    return "http", function(...)
+      current_env = env
+      return step(co, env, co_resume(co, ...))
+    end, ...
+  end
+  return "error", "attempt to yield from outside a coroutine"
+end
+
+local function start(env, fn, budget, deadline)
+  local co = co_create(fn)
+  local every = budget < period and budget or period
+  sethook(co, budget_hook(budget, every, deadline), "", every)
+  current_env = env
+  return step(co, env, co_resume(co, env))
+end
+
+local ENV_MT = { __index = G, __metatable = false }
+local function new_env()
+  local env = setmetatable({}, ENV_MT)
+  env._G = env
+  return env
+end
+local function loader(obj) return { load = function() return obj end } end
+
+local R = {}
+-- router level (modifier/lua-endpoint): the ctx object
+function R.router(handle, fn, budget, deadline)
+  local env = new_env()
+  local c = make(CTX_MT, handle)
+  env.ctx = { load = function() return c end, exit = G.exit }
+  return start(env, fn, budget, deadline)
+end
+-- proxy/backend pre: the request object
+function R.pre(handle, fn, budget, deadline)
+  local env = new_env()
+  env.request = loader(make(REQ_MT, handle))
+  return start(env, fn, budget, deadline)
+end
+-- proxy/backend post: the response object (env shared with pre when pre ran)
+function R.post(env, req, resp, fn, budget, deadline)
+  if not env then
+    env = new_env()
+    env.request = loader(make(REQ_MT, req))
+  end
+  env.response = loader(make(RESP_MT, resp))
+  return start(env, fn, budget, deadline)
+end
+-- compile one chunk as function(_ENV, ...) so it can run against any request's env; the prefix
+-- shares the first line, so reported line numbers match the file
+function R.compile(src, name)
+  if src:sub(1, 1) == "#" then src = "--" .. src end -- shebang line
+  local f, err = real_load("return function(_ENV, ...) " .. src .. "\nend", "=" .. name, "t", {})
+  if not f then return nil, err end
+  return f(), false
+end
+function R.chain(...)
+  local fns = tpack(...)
+  if fns.n == 1 then return fns[1] end
+  return function(env) for i = 1, fns.n do fns[i](env) end end
+end
+function R.is_table(v) return type(v) == "table" end
+function R.new_table() return {} end
+return R

@@ -1,0 +1,168 @@
+"""One sandboxed Lua 5.4 runtime (lupa), shared by every script with the same library and memory
+settings, and the driver that runs a script as a coroutine.
+
+Chunks are compiled once as ``function(_ENV, ...)`` and each run gets a fresh environment whose
+``__index`` is the read-only sandbox globals: KrakenD's per-request isolation without a VM per
+request. A count hook installed on the run's coroutine enforces the instruction budget; lupa's
+``max_memory`` caps the runtime. ``http_response.new`` yields to Python, which awaits the call on
+the event loop and resumes the coroutine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Hashable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, NoReturn
+
+import lupa.lua54 as lupa
+
+from krakenpy.errors import PipelineError
+from krakenpy.lua.bindings import Bindings
+from krakenpy.lua.errors import LuaError, map_message
+from krakenpy.lua.http import exit_error, perform
+
+if TYPE_CHECKING:
+    from krakenpy.backends.client import UpstreamClient
+    from krakenpy.resources import Resources
+
+__all__ = ["DEFAULT_MAX_INSTRUCTIONS", "DEFAULT_MAX_MEMORY", "Limits", "LuaCompileError", "Runtime", "runtime_for"]
+
+DEFAULT_MAX_INSTRUCTIONS: Final = 10_000_000
+DEFAULT_MAX_MEMORY: Final = 64 * 1024 * 1024
+#: the count hook fires every HOOK_PERIOD instructions (the budget's granularity)
+HOOK_PERIOD: Final = 10_000
+#: lupa's stubs lack most constructor options (encoding, attribute_filter, max_memory...)
+_LUA_RUNTIME: Any = lupa.LuaRuntime
+_PRELUDE = (Path(__file__).parent / "prelude.lua").read_bytes()
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Per-run limits of one script."""
+
+    max_instructions: int = DEFAULT_MAX_INSTRUCTIONS
+    #: wall-clock seconds for one run (including its http_response calls); 0 = none
+    timeout: float = 0.0
+
+
+class LuaCompileError(Exception):
+    """A chunk does not compile; ``str()`` is Lua's ``name:line: message``."""
+
+
+def _deny_attributes(obj: Any, name: Any, setting: bool) -> NoReturn:
+    # Python objects handed to Lua are opaque handles: no attribute may be read or written
+    raise AttributeError("access to Python attributes is not allowed")
+
+
+class Runtime:
+    """A lupa runtime with the prelude loaded."""
+
+    def __init__(self, http: UpstreamClient, *, open_libs: bool, max_memory: int) -> None:
+        self.http = http
+        self.lua: Any = _LUA_RUNTIME(
+            encoding=None,
+            register_eval=False,
+            register_builtins=False,
+            unpack_returned_tuples=True,
+            attribute_filter=_deny_attributes,
+            max_memory=max_memory,
+        )
+        self.handles = self.lua.eval("setmetatable({}, {__mode = 'k'})")
+        nil = self.lua.table()
+        self.bindings = Bindings(self.lua, self.handles, nil)
+        prelude = self.lua.execute(b"return load(...)", _PRELUDE, b"=prelude", b"t")
+        api = prelude(self.lua.table_from(self.bindings.table()), self.handles, nil, open_libs, HOOK_PERIOD)
+        self._compile = api[b"compile"]
+        self._chain = api[b"chain"]
+        self._router = api[b"router"]
+        self._pre = api[b"pre"]
+        self._post = api[b"post"]
+
+    def compile(self, source: bytes, name: str) -> Any:
+        """Compile ``source`` into a reusable ``function(_ENV, ...)``; :class:`LuaCompileError` if invalid."""
+        fn, err = self._compile(source, name.encode())
+        if fn is None:
+            raise LuaCompileError((err or b"cannot compile").decode("utf-8", "replace"))
+        return fn
+
+    def chain(self, *fns: Any) -> Any:
+        """One function running ``fns`` in order against the same env."""
+        return self._chain(*fns)
+
+    async def run_router(self, handle: Any, fn: Any, limits: Limits) -> Any:
+        return await self._run(self._router, (handle, fn), limits)
+
+    async def run_pre(self, handle: Any, fn: Any, limits: Limits) -> Any:
+        return await self._run(self._pre, (handle, fn), limits)
+
+    async def run_post(self, env: Any, request: Any, state: Any, fn: Any, limits: Limits) -> Any:
+        return await self._run(self._post, (env, request, state, fn), limits)
+
+    async def _run(self, entry: Any, args: tuple[Any, ...], limits: Limits) -> Any:
+        """Run one script phase; return its env or raise :class:`LuaError` / :class:`LuaExit`."""
+        deadline = time.monotonic() + limits.timeout if limits.timeout else None
+        try:
+            result = entry(*args, limits.max_instructions, deadline)
+            if result[0] == b"http":
+                if deadline is None:
+                    result = await self._serve_http(result)
+                else:
+                    async with asyncio.timeout_at(asyncio.get_running_loop().time() + limits.timeout):
+                        result = await self._serve_http(result)
+        except TimeoutError:
+            raise LuaError("lua: script exceeded its time limit") from None
+        except lupa.LuaMemoryError:
+            raise LuaError("lua: not enough memory") from None
+        except lupa.LuaError as exc:
+            raise LuaError(map_message(_text(exc.args[0] if exc.args else exc))) from None
+        return self._outcome(result)
+
+    async def _serve_http(self, result: Any) -> Any:
+        while result[0] == b"http":
+            resume = result[1]
+            try:
+                answer = await perform(self.http, self.bindings, result[2:])
+            except (PipelineError, ValueError) as exc:
+                result = resume(False, str(exc).encode())
+            else:
+                result = resume(True, answer)
+        return result
+
+    def _outcome(self, result: Any) -> Any:
+        status = result[0]
+        if status == b"done":
+            return result[1]
+        if status == b"custom":
+            message, code, content_type = (tuple(result[1:]) + (None, None, None))[:3]
+            code = int(code) if isinstance(code, int | float) else None
+            raise LuaError(
+                _text(message),
+                status=code,
+                content_type=_text(content_type) if content_type is not None else None,
+                custom=True,
+            )
+        if status == b"exit":
+            raise exit_error(self.bindings, result[1], result[2] if len(result) > 2 else None, result[3:4])
+        message = _text(result[1]) if len(result) > 1 else "lua error"
+        if message == "not enough memory":
+            message = "lua: not enough memory"
+        raise LuaError(map_message(message))
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def runtime_for(resources: Resources, *, open_libs: bool, max_memory: int) -> Runtime:
+    """The gateway's runtime for these settings (created on first use; a small pool per worker)."""
+    key: Hashable = ("lua-runtime", open_libs, max_memory)
+    runtime = resources.cache.get(key)
+    if runtime is None:
+        runtime = resources.cache[key] = Runtime(resources.http, open_libs=open_libs, max_memory=max_memory)
+    assert isinstance(runtime, Runtime)
+    return runtime
