@@ -99,7 +99,7 @@ if open_libs then
 end
 
 -- API objects: a table whose Python handle sits in H; methods are Python accessors ------------------
-local ERR, TABLE, LIST, NULLK = 9, 1, 2, 3
+local ERR, TABLE, LIST, NULLK, MULTI = 9, 1, 2, 3, 4
 local TABLE_MT, LIST_MT, NIL_MT = {}, {}, { __metatable = false, __tostring = function() return "luaNil" end }
 setmetatable(NIL, NIL_MT)
 H[NIL] = B.NULL
@@ -124,8 +124,9 @@ local function class(name, mt, spec)
   for method, fname in pairs(spec) do
     local f = B[fname]
     methods[method] = function(self, ...)
-      local kind, v = f(need(self, mt, name), select("#", ...), ...)
+      local kind, v, extra = f(need(self, mt, name), select("#", ...), ...)
       if kind == ERR then error(v, 2) end
+      if kind == MULTI then return v, extra end
       return lift(kind, v)
     end
   end

@@ -1,0 +1,256 @@
+"""The KrakenD Lua API at every level, through a real gateway and a real loopback backend."""
+
+from __future__ import annotations
+
+from tests.lua.helpers import config, echo_app, lua_endpoint
+
+
+async def test_router_ctx_getters_and_setters(backend, gateway) -> None:
+    host = await backend(echo_app())
+    pre = """
+local c = ctx.load()
+c:headers("X-Method", c:method())
+c:headers("X-Url", c:url())
+c:headers("X-Host-Seen", c:host())
+c:headers("X-Q", c:query("a"))
+c:headers("X-Param", c:params("id"))
+c:headers("X-Header", c:headers("X-In"))
+c:headers("X-Gone", nil)
+c:headers("X-Missing", "[" .. c:headers("Nope") .. "]")
+local l = luaList.new(); l:set(0, "1"); l:set(1, "2")
+c:headerList("X-Multi", l)
+c:headers("X-List-Len", tostring(c:headerList("X-Multi"):len()))
+c:headers("X-All", tostring(c:headers():len() > 3))
+c:query("b", "added")
+c:params("id", "99")
+c:method("POST")
+c:body(c:body() .. "+lua")
+"""
+    doc = config(
+        lua_endpoint(
+            host,
+            endpoint="/test/{id}",
+            url="/echo/{id}",
+            method="POST",
+            input_headers=["*"],
+            input_query_strings=["a", "b"],
+            router_lua={"pre": pre},
+        )
+    )
+    client = await gateway(doc)
+    resp = await client.post("/test/7?a=1&z=2", data=b"in", headers={"X-In": "v", "X-Gone": "g"})
+    assert resp.status == 200
+    body = await resp.json()
+    headers = body["headers"]
+    assert headers["X-Method"] == "POST"
+    assert headers["X-Url"] == "/test/7?a=1&z=2"
+    assert headers["X-Host-Seen"].startswith("127.0.0.1")
+    assert headers["X-Q"] == "1"
+    assert headers["X-Param"] == "7"
+    assert headers["X-Header"] == "v"
+    assert "X-Gone" not in headers
+    assert headers["X-Missing"] == "[]"
+    assert headers["X-List-Len"] == "2"
+    assert headers["X-All"] == "true"
+    assert body["path"] == "/echo/99"  # params(k, v) reaches the backend URL
+    assert body["query"] == "a=1&b=added"
+    assert body["body"] == "in+lua"
+
+
+async def test_router_headers_respect_input_headers_after_lua(backend, gateway) -> None:
+    host = await backend(echo_app())
+    pre = "local c = ctx.load(); c:headers('Camera', c:host():match('([^%.:]+)') or 'unknown')"
+    doc = config(lua_endpoint(host, input_headers=["Camera"], router_lua={"pre": pre}))
+    client = await gateway(doc)
+    body = await (await client.get("/test", headers={"X-Other": "dropped"})).json()
+    assert body["headers"]["Camera"] == "127"
+    assert "X-Other" not in body["headers"]
+
+
+async def test_proxy_request_getters_and_setters(backend, gateway) -> None:
+    host = await backend(echo_app())
+    pre = """
+local r = request.load()
+r:headers("X-Method", r:method())
+r:headers("X-Path", r:path())
+r:headers("X-Query", r:query())
+r:headers("X-Param", r:params("Id"))
+r:headers("X-Params-Len", tostring(r:params():len()))
+r:headers("Accept", "application/xml")
+r:headers("X-To-Delete", nil)
+local l = luaList.new(); l:set(0, "A"); l:set(1, "B")
+r:headerList("X-Multi", l)
+r:params("Id", "42")
+r:query("q=new&r=1")
+r:body(r:body() .. " foo" .. r:headers("unknown"))
+"""
+    doc = config(
+        lua_endpoint(
+            host,
+            endpoint="/p/{id}",
+            url="/echo/{id}",
+            method="POST",
+            input_headers=["*"],
+            input_query_strings=["*"],
+            proxy_lua={"pre": pre},
+        )
+    )
+    client = await gateway(doc)
+    resp = await client.post("/p/7?q=old", data=b"initial", headers={"X-To-Delete": "x"})
+    assert resp.status == 200
+    body = await resp.json()
+    h = body["headers"]
+    assert h["X-Method"] == "POST"
+    assert h["X-Path"] == "/p/7"
+    assert h["X-Query"] == "q=old"
+    assert h["X-Param"] == "7"
+    assert h["X-Params-Len"] == "1"
+    assert h["Accept"] == "application/xml"
+    assert "X-To-Delete" not in h
+    assert body["path"] == "/echo/42"
+    assert body["query"] == "q=new&r=1"
+    assert body["body"] == "initial foo"
+
+
+async def test_backend_request_url_and_method(backend, gateway) -> None:
+    host = await backend(echo_app())
+    pre = """
+local r = request.load()
+r:headers("X-Url-Before", r:url())
+r:url(r:url() .. "?more=true")
+r:method("PUT")
+"""
+    doc = config(lua_endpoint(host, backend_lua={"pre": pre}))
+    client = await gateway(doc)
+    body = await (await client.get("/test")).json()
+    assert body["headers"]["X-Url-Before"] == f"{host}/echo/x"
+    assert body["query"] == "more=true"
+    assert body["method"] == "PUT"
+
+
+POST_SCRIPT = """
+local resp = response.load()
+resp:isComplete(true)
+local d = resp:data()
+d:set("foo", "some_new_value")
+local data = {}
+data["bar"] = 120
+data["supu"] = {tupu = "some", original = d:get("ok")}
+local col = d:get("items")
+col:del(0)
+d:set("items", col)
+data["collection_size"] = col:len()
+local ids = {}
+for i = 0, col:len() - 1 do table.insert(ids, col:get(i):get("id")) end
+data["ids"] = ids
+d:set("more", data)
+d:set("keys", d:keys())
+d:del("to_be_removed")
+if d:keyExists("to_be_removed") then custom_error("unexpected key") end
+resp:headers("X-Not-Needed", nil)
+resp:headers("X-Added", "yes")
+local l = luaList.new(); l:set(0, "X"); l:set(1, "Y")
+resp:headerList("X-Multi-Res", l)
+d:set("status_seen", resp:statusCode())
+d:set("header_seen", resp:headers("X-Not-Needed"))
+"""
+
+EXPECTED_DATA = {
+    "foo": "some_new_value",
+    "items": [{"id": 2, "name": "b"}],
+    "keys": ["foo", "items", "more", "ok", "to_be_removed"],
+    "more": {"bar": 120, "collection_size": 1, "ids": [2], "supu": {"original": True, "tupu": "some"}},
+    "ok": True,
+    "status_seen": 200,
+    "header_seen": "",
+}
+
+
+async def test_backend_post_response_api(backend, gateway) -> None:
+    host = await backend(echo_app())
+    doc = config(lua_endpoint(host, url="/items", backend_lua={"post": POST_SCRIPT}))
+    client = await gateway(doc)
+    resp = await client.get("/test")
+    assert resp.status == 200
+    assert await resp.json() == EXPECTED_DATA
+    assert resp.headers["X-Krakend-Completed"] == "true"
+    assert resp.headers["X-Added"] == "yes"  # krakenpy: header changes reach the client
+    assert resp.headers.getall("X-Multi-Res") == ["X", "Y"]
+
+
+async def test_proxy_post_response_api(backend, gateway) -> None:
+    host = await backend(echo_app())
+    doc = config(lua_endpoint(host, url="/items", proxy_lua={"post": POST_SCRIPT}))
+    client = await gateway(doc)
+    resp = await client.get("/test")
+    assert resp.status == 200
+    assert await resp.json() == EXPECTED_DATA
+
+
+async def test_pre_and_post_share_globals_within_one_request(backend, gateway) -> None:
+    host = await backend(echo_app())
+    lua = {
+        "pre": "seen = request.load():headers('X-Id')",
+        "post": "response.load():data():set('seen', seen)",
+    }
+    doc = config(lua_endpoint(host, input_headers=["X-Id"], backend_lua=lua))
+    client = await gateway(doc)
+    assert (await (await client.get("/test", headers={"X-Id": "abc"})).json())["seen"] == "abc"
+
+
+async def test_status_code_setter_reaches_client_on_json_endpoint(backend, gateway) -> None:
+    host = await backend(echo_app())
+    doc = config(lua_endpoint(host, proxy_lua={"post": "response.load():statusCode(201)"}))
+    client = await gateway(doc)
+    assert (await client.get("/test")).status == 201
+
+
+async def test_noop_body_and_status(backend, gateway) -> None:
+    host = await backend(echo_app())
+    post = """
+local r = response.load()
+r:body(r:body() .. " bar")
+r:statusCode(202)
+r:headers("Content-Type", "text/x-lua")
+"""
+    endpoint = lua_endpoint(host, url="/text", output_encoding="no-op", backend_lua={"post": post})
+    endpoint["backend"][0]["encoding"] = "no-op"
+    client = await gateway(config(endpoint))
+    resp = await client.get("/test")
+    assert resp.status == 202
+    assert await resp.read() == b"plain body bar"
+    assert resp.headers["Content-Type"] == "text/x-lua"
+
+
+async def test_skip_next_builds_the_response(backend, gateway) -> None:
+    host = await backend(echo_app())
+    lua = {"skip_next": True, "post": "local d = response.load():data(); d:set('made', 'by lua')"}
+    client = await gateway(config(lua_endpoint(host, url="/fail", backend_lua=lua)))
+    resp = await client.get("/test")
+    assert resp.status == 200
+    assert await resp.json() == {"made": "by lua"}
+
+
+async def test_lua_helpers_nil_and_list_growth(backend, gateway) -> None:
+    host = await backend(echo_app())
+    post = """
+local d = response.load():data()
+local g = luaList.new()
+g:set(0, "foo")
+g:set(2, "bar")
+d:set("grow_list", g)
+d:set("null", luaNil.new())
+d:set("out_of_range", tostring(g:get(10)))
+local t = luaTable.new()
+t:set("k", 1.5)
+t:set("n", 3)
+d:set("t", t)
+d:set("t_len", t:len())
+"""
+    client = await gateway(config(lua_endpoint(host, url="/items", backend_lua={"post": post})))
+    body = await (await client.get("/test")).json()
+    assert body["grow_list"] == ["foo", None, "bar"]
+    assert body["null"] is None
+    assert body["out_of_range"] == "nil"
+    assert body["t"] == {"k": 1.5, "n": 3}
+    assert body["t_len"] == 2
