@@ -36,7 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("-c", "--config", required=True, help="path to the krakend.json configuration")
     check.add_argument("-l", "--lint", action="store_true", help="also reject unknown keys (strict schema)")
     check.add_argument("-d", "--debug", action="count", default=0, help="print the interpreted config")
-    check.add_argument("-t", "--test-gin-routes", action="store_true", help="also compile every endpoint")
+    check.add_argument("-t", "--test-gin-routes", action="store_true", help="accepted for krakend compatibility")
+    check.add_argument(
+        "--skip-components",
+        action="store_true",
+        help="do not compile components (Lua sources, Lambda options): check the config file alone, like krakend",
+    )
     sub.add_parser("version", help="print the version")
     return parser
 
@@ -69,7 +74,7 @@ def _check(args: argparse.Namespace) -> int:
         return 1
     for warning in loaded.warnings:
         print(f"WARNING: {warning}", file=sys.stderr)
-    problems = asyncio.run(_compile_check(loaded))
+    problems = [] if args.skip_components else asyncio.run(_compile_check(loaded))
     errors = [p for p in problems if not p.startswith("warning: ")]
     for p in problems:
         print(("ERROR: " if p in errors else "WARNING: ") + p.removeprefix("warning: "), file=sys.stderr)

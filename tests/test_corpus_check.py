@@ -44,3 +44,18 @@ def test_corpus_config_check_accepts_ce_valid_configs(path: Path) -> None:
 def test_corpus_config_check_names_unsupported_namespaces(name: str, namespace: str) -> None:
     loaded = load_service(CORPUS / name, use_env=False)
     assert any(namespace in str(w) for w in loaded.warnings)
+
+
+@pytest.mark.skipif(not FILES, reason="corpus folder not present next to the repo")
+def test_corpus_cli_check_skip_components_accepts_every_ce_valid_config(capsys: pytest.CaptureFixture[str]) -> None:
+    from krakenpy.cli import main
+
+    failed = {}
+    for path in FILES:
+        code = main(["check", "--skip-components", "-c", str(path)])
+        out = capsys.readouterr()
+        if code != 0:
+            failed[path.name] = out.err
+        else:
+            assert "Syntax OK!" in out.out
+    assert sorted(failed) == sorted(EXPECTED_FAILURES)
