@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from aiohttp import web
 
 from krakenpy.backends import build_backend
 from krakenpy.backends.client import AiohttpClient, ClientOptions, UpstreamClient
+from krakenpy.backends.fastclient import FastClient
 from krakenpy.config.model import ServiceConfig
 from krakenpy.errors import ConfigError, ConfigIssue
 from krakenpy.lua import lua_endpoint_middleware, lua_service_middleware
@@ -68,7 +70,8 @@ async def build_gateway(
 ) -> Gateway:
     """Compile ``service`` into a request handler. Component errors raise :class:`ConfigError`."""
     stack = AsyncExitStack()
-    http = client or AiohttpClient(
+    fast = os.environ.get("KRAKENPY_HTTP_CLIENT", "aiohttp") == "fast"  # upstream client: aiohttp | fast
+    http = client or (FastClient if fast else AiohttpClient)(
         ClientOptions(
             limit_per_host=service.max_idle_connections_per_host,
             limit=service.max_idle_connections,

@@ -1,0 +1,389 @@
+"""A lean :class:`~krakenpy.backends.client.UpstreamClient`: keep-alive pools on asyncio protocols.
+
+aiohttp's ``ClientSession`` costs ~100 µs of CPU per upstream call (performance.md). This client
+writes the request head itself and parses the response with aiohttp's C parser (llhttp:
+Content-Length, chunked, read-until-close, gzip/deflate), keeping one LIFO pool of idle connections
+per ``host:port``. What it does not handle goes to the aiohttp client unchanged: https and other
+schemes, ``HEAD``, URLs with user info or characters that need quoting, and redirect hops to such
+URLs. Redirects between plain-http URLs are followed here, like aiohttp and Go do.
+
+Timeouts are the caller's (``asyncio.timeout`` cancels the call; the connection is then closed,
+never reused); ``dialer_timeout`` and ``response_header_timeout`` apply when configured. A request
+on a reused keep-alive connection that fails before any response byte arrives is retried once on a
+new connection when the method is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urljoin
+
+from aiohttp.base_protocol import BaseProtocol
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.http_parser import HttpResponseParser
+
+from krakenpy.backends.client import AiohttpClient, ClientOptions, UpstreamClient, UpstreamResponse
+from krakenpy.errors import BackendError
+
+__all__ = ["FastClient"]
+
+_IDEMPOTENT = frozenset({"GET", "PUT", "DELETE", "OPTIONS", "TRACE"})
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 10
+#: request headers this client writes itself
+_OWN = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+#: anything a request target may not hold unquoted (aiohttp would quote it: let it)
+_UNSAFE = re.compile(r"[^\x21-\x7e]")
+
+
+class _Stale(Exception):
+    """A reused connection died before any response byte: safe to retry an idempotent request."""
+
+
+class _Conn(BaseProtocol):
+    """One upstream connection: one request in flight at a time, response parsed by llhttp."""
+
+    __slots__ = ("closed", "done", "idle_since", "max_body", "message", "payload", "parser", "received", "reused")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, max_body: int) -> None:
+        super().__init__(loop)
+        self.max_body = max_body
+        self.parser = HttpResponseParser(
+            self,
+            loop,
+            limit=max(max_body, 2**16),
+            max_line_size=8190,
+            max_field_size=8190 * 4,
+            response_with_body=True,
+            read_until_eof=True,
+            auto_decompress=True,
+        )
+        self.done: asyncio.Future[None] | None = None
+        self.message: Any = None
+        self.payload: Any = None
+        self.received = False
+        self.closed = False
+        self.reused = False
+        self.idle_since = 0.0
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.closed = True
+        self.transport = None
+        done = self.done
+        if done is None or done.done():
+            return
+        if self.message is not None:
+            try:
+                self.parser.feed_eof()  # completes a read-until-close body, or raises for a short one
+            except Exception as err:
+                done.set_exception(err)
+                return
+            if self.payload.is_eof():
+                done.set_result(None)
+                return
+        if not self.received and self.reused:
+            done.set_exception(_Stale())
+        else:
+            done.set_exception(exc or ConnectionResetError("upstream closed the connection"))
+
+    def data_received(self, data: bytes) -> None:
+        if not data:
+            return
+        done = self.done
+        if done is None or done.done():  # bytes nobody asked for: the connection is unusable
+            self.close()
+            return
+        self.received = True
+        try:
+            messages, upgraded, _ = self.parser.feed_data(data)
+        except Exception as err:
+            done.set_exception(err)
+            self.close()
+            return
+        if messages and self.message is None:
+            self.message, self.payload = messages[0]
+        payload = self.payload
+        if payload is None:
+            return
+        if upgraded:
+            done.set_exception(BackendError("upstream switched protocols"))
+            self.close()
+        elif payload.total_bytes > self.max_body:
+            done.set_exception(BackendError(f"backend body too large (more than {self.max_body} bytes)"))
+            self.close()
+        elif payload.is_eof():
+            done.set_result(None)
+
+    def pause_reading(self) -> None:
+        # the payload buffer passed its high-water mark: stop llhttp; data_received rejects the body
+        if self.payload is not None:
+            self.parser.pause_reading()
+
+    def resume_reading(self, resume_parser: bool = True) -> None:
+        # StreamReader calls this whenever its buffer is drained; the transport is never paused here
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class _Host:
+    """Idle connections (LIFO) and a fair FIFO queue when ``limit_per_host`` is reached."""
+
+    __slots__ = ("active", "idle", "waiters")
+
+    def __init__(self) -> None:
+        self.idle: list[_Conn] = []
+        self.active = 0
+        self.waiters: deque[asyncio.Future[None]] = deque()
+
+
+class FastClient:
+    """:class:`UpstreamClient` over asyncio protocols; falls back to :class:`AiohttpClient`."""
+
+    def __init__(self, options: ClientOptions | None = None, fallback: UpstreamClient | None = None) -> None:
+        self._options = o = options or ClientOptions()
+        self._fallback = fallback
+        self._hosts: dict[tuple[str, int], _Host] = {}
+        self._limit = o.limit_per_host
+        self._keepalive = 0.0 if o.disable_keep_alives else o.keepalive_timeout
+        self._connect_timeout = o.connect_timeout
+        self._header_timeout = o.response_header_timeout
+        self._closed = False
+
+    def _fallback_client(self) -> UpstreamClient:
+        if self._fallback is None:
+            self._fallback = AiohttpClient(self._options)
+        return self._fallback
+
+    async def request(
+        self, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes | None
+    ) -> UpstreamResponse:
+        pairs = list(headers)
+        original = url
+        try:
+            for _ in range(_MAX_REDIRECTS + 1):
+                target = _split(url) if method != "HEAD" else None
+                head = _head(method, target[2], target[3], pairs, body, self._keepalive <= 0) if target else None
+                if target is None or head is None:
+                    return await self._fallback_client().request(method, url, pairs, body)
+                msg, data = await self._send(target[0], target[1], head + body if body else head, method)
+                status: int = msg.code
+                location = msg.headers.get("Location") if status in _REDIRECTS else None
+                if location is None:
+                    return UpstreamResponse(
+                        status=status,
+                        headers=tuple(msg.headers.items()),
+                        body=data,
+                        content_type=msg.headers.get("Content-Type", ""),
+                    )
+                new_url = urljoin(url, location)
+                if status == 303 or (status in (301, 302) and method == "POST"):
+                    method, body = "GET", None
+                    pairs = [(k, v) for k, v in pairs if k.lower() not in ("content-type", "content-length")]
+                if _origin(new_url) != _origin(url):
+                    pairs = [(k, v) for k, v in pairs if k.lower() not in ("authorization", "cookie")]
+                url = new_url
+            raise BackendError(f"too many redirects [{method}]: {original}")
+        except BackendError:
+            raise
+        except TimeoutError as exc:
+            raise BackendError(f"backend timeout [{method}]: {url}") from exc
+        except (OSError, ValueError, HttpProcessingError) as exc:
+            raise BackendError(f"{type(exc).__name__}: {exc} [{method}]: {url}") from exc
+
+    async def _send(self, host: str, port: int, data: bytes, method: str) -> tuple[Any, bytes]:
+        key = (host, port)
+        pool = self._hosts.get(key)
+        if pool is None:
+            pool = self._hosts[key] = _Host()
+        retry = method in _IDEMPOTENT
+        fresh = False
+        while True:
+            conn = await self._acquire(pool, host, port, fresh)
+            try:
+                msg, body = await self._exchange(conn, data)
+            except _Stale:
+                self._release(pool, conn, reuse=False)
+                if not retry:
+                    raise ConnectionResetError("upstream closed a kept-alive connection") from None
+                retry, fresh = False, True
+                continue
+            except BaseException:
+                self._release(pool, conn, reuse=False)  # state unknown (cancelled, error): never reuse
+                raise
+            self._release(pool, conn, reuse=not (conn.closed or msg.should_close or self._keepalive <= 0))
+            return msg, body
+
+    async def _exchange(self, conn: _Conn, data: bytes) -> tuple[Any, bytes]:
+        transport = conn.transport
+        if transport is None or transport.is_closing():
+            raise _Stale() if conn.reused else ConnectionResetError("upstream connection closed")
+        done: asyncio.Future[None] = conn._loop.create_future()
+        conn.done = done
+        conn.message = conn.payload = None
+        conn.received = False
+        try:
+            transport.write(data)
+            if self._header_timeout:
+                async with asyncio.timeout(self._header_timeout):
+                    await done
+            else:
+                await done
+            payload = conn.payload
+            error = payload.exception()
+            if error is not None:
+                raise error
+            return conn.message, payload.read_nowait(-1)
+        finally:
+            conn.done = None
+            conn.message = conn.payload = None
+
+    async def _acquire(self, pool: _Host, host: str, port: int, fresh: bool) -> _Conn:
+        if self._closed:
+            raise BackendError("the upstream client is closed")
+        if self._limit and pool.active >= self._limit:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            pool.waiters.append(waiter)
+            try:
+                await waiter  # the releaser hands its slot over (pool.active stays counted)
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    pool.active -= 1  # a slot was handed to us as we were cancelled: pass it on
+                    self._wake(pool)
+                elif waiter in pool.waiters:
+                    pool.waiters.remove(waiter)
+                raise
+        else:
+            pool.active += 1
+        if not fresh:
+            idle = pool.idle
+            now = asyncio.get_running_loop().time()
+            while idle:
+                conn = idle.pop()
+                if conn.closed or now - conn.idle_since > self._keepalive:
+                    conn.close()
+                    continue
+                conn.reused = True
+                return conn
+        try:
+            return await self._connect(host, port)
+        except BaseException:
+            pool.active -= 1
+            self._wake(pool)
+            raise
+
+    async def _connect(self, host: str, port: int) -> _Conn:
+        loop = asyncio.get_running_loop()
+        max_body = self._options.max_body
+        if self._connect_timeout:
+            async with asyncio.timeout(self._connect_timeout):
+                _, conn = await loop.create_connection(lambda: _Conn(loop, max_body), host, port)
+        else:
+            _, conn = await loop.create_connection(lambda: _Conn(loop, max_body), host, port)
+        return conn
+
+    def _release(self, pool: _Host, conn: _Conn, *, reuse: bool) -> None:
+        if reuse and not self._closed:
+            conn.idle_since = conn._loop.time()
+            pool.idle.append(conn)
+        else:
+            conn.close()
+        pool.active -= 1
+        self._wake(pool)
+
+    @staticmethod
+    def _wake(pool: _Host) -> None:
+        while pool.waiters:
+            waiter = pool.waiters.popleft()
+            if not waiter.done():
+                pool.active += 1
+                waiter.set_result(None)
+                return
+
+    async def close(self) -> None:
+        self._closed = True
+        for pool in self._hosts.values():
+            for conn in pool.idle:
+                conn.close()
+            pool.idle.clear()
+        self._hosts.clear()
+        if self._fallback is not None:
+            await self._fallback.close()
+
+
+def _origin(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return scheme.lower() + "://" + re.split(r"[/?#]", rest, maxsplit=1)[0].lower()
+
+
+def _split(url: str) -> tuple[str, int, str, str] | None:
+    """``http://host[:port][/path][?query]`` → (host, port, request target, Host header), else None."""
+    if not url.startswith("http://"):
+        return None
+    rest = url[7:]
+    end = len(rest)
+    for ch in "/?#":
+        i = rest.find(ch, 0, end)
+        if i != -1:
+            end = i
+    authority, target = rest[:end], rest[end:]
+    if not authority or "@" in authority or "[" in authority or _UNSAFE.search(authority):
+        return None
+    host, sep, port_text = authority.rpartition(":")
+    if not sep:
+        host, port = authority, 80
+    elif port_text.isdigit() and host:
+        port = int(port_text)
+    else:
+        return None
+    target = target.partition("#")[0]
+    if not target.startswith("/"):
+        target = "/" + target
+    if _UNSAFE.search(target):
+        return None
+    host = host.lower()
+    return host, port, target, host if port == 80 else f"{host}:{port}"
+
+
+def _head(
+    method: str, target: str, host: str, headers: list[tuple[str, str]], body: bytes | None, close: bool
+) -> bytes | None:
+    """The request line and headers, or None when a header needs aiohttp's validation (CR/LF)."""
+    lines = []
+    accept = content_type = False
+    for name, value in headers:
+        lower = name.lower()
+        if lower in _OWN:
+            if lower == "host":
+                host = value
+            continue
+        if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:
+            return None
+        if lower == "accept":
+            accept = True
+        elif lower == "content-type":
+            content_type = True
+        lines.append(f"{name}: {value}\r\n")
+    if not accept:
+        lines.append("Accept: */*\r\n")
+    if body or method in _BODY_METHODS:  # what aiohttp adds for a body (or a POST without one)
+        lines.append(f"Content-Length: {len(body) if body else 0}\r\n")
+        if not content_type:
+            lines.append("Content-Type: application/octet-stream\r\n")
+    if close:
+        lines.append("Connection: close\r\n")
+    if "\r" in host or "\n" in host:
+        return None
+    return f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n{''.join(lines)}\r\n".encode()
