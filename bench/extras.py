@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -119,6 +120,10 @@ def run_lambda_overhead(work: Path, quick: bool) -> LambdaResult:
                 figures = last if isinstance(last, dict) else {}
             except orjson.JSONDecodeError:
                 pass
+    if "added_p50_ms" not in figures:  # its plain-text report: "gateway-added latency: p50 0.855 ms"
+        m = re.search(r"gateway-added latency:\s+p50 ([\d.]+) ms", done.stdout)
+        if m:
+            figures["added_p50_ms"] = float(m.group(1))
     note = "" if done.returncode == 0 else f"bench/lambda_overhead.py exited with {done.returncode}"
     return LambdaResult(note=note, figures=figures, output=output[-3000:])
 

@@ -149,7 +149,7 @@ def markdown(
             lines.append(p4.note)
         for k, v in p4.figures.items():
             lines.append(f"- {k}: {v}")
-        if p4.output and not p4.figures:
+        if p4.output:
             lines += ["", "```", p4.output, "```"]
         lines.append("")
     if notes:
@@ -172,7 +172,10 @@ def plot(rows: list[Row], path: Path) -> str:
 
     measured = [r for r in rows if r.runs]
     labels = [
-        f"{r.case.scenario if r.case.scenario != 'peer' else ''} {r.case.label} c{r.case.connections}" for r in measured
+        f"{r.case.label} {r.case.path} c{r.case.connections}"
+        if r.case.scenario == "peer"
+        else f"{r.case.scenario} {r.case.label} c{r.case.connections}"
+        for r in measured
     ]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 0.45 * len(measured) + 1.5), sharey=True)
     ax1.barh(labels, [r.median("rps") or 0 for r in measured], color="#4477aa")
