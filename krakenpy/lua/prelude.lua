@@ -42,6 +42,21 @@ for _, name in ipairs({ "assert", "error", "ipairs", "next", "pairs", "pcall", "
   G[name] = _G[name]
 end
 G._VERSION = _VERSION
+-- a memory error ends the run: a script must not catch it and retry (every failed allocation costs an
+-- emergency full GC, so a pcall loop at the cap would burn its whole instruction budget that way)
+local MEMERR = "not enough memory"
+local lua_pcall, lua_xpcall = pcall, xpcall
+local function rethrow_memory(ok, ...)
+  if not ok and (...) == MEMERR then error(MEMERR, 0) end
+  return ok, ...
+end
+G.pcall = function(f, ...) return rethrow_memory(lua_pcall(f, ...)) end
+G.xpcall = function(f, handler, ...)
+  return rethrow_memory(lua_xpcall(f, function(e)
+    if e == MEMERR then return e end
+    return handler(e)
+  end, ...))
+end
 G.rawset = function(t, k, v)
   if PROTECTED[t] then error("cannot modify a protected table", 2) end
   return rawset(t, k, v)
