@@ -15,6 +15,7 @@ from krakenpy.lambda_ import lambda_executor
 from krakenpy.lua import lua_backend_middleware
 from krakenpy.proxy.compose import compose
 from krakenpy.proxy.concurrent import concurrent_middleware
+from krakenpy.proxy.deadline import arm, disarm, expired
 from krakenpy.proxy.formatter import Formatter, compile_formatter
 from krakenpy.proxy.request_builder import backend_request_middleware
 from krakenpy.proxy.types import Proxy, Request, Response
@@ -38,18 +39,22 @@ def backend_formatter(backend: BackendConfig) -> Formatter | None:
     )
 
 
-def _deadline(executor: Proxy) -> Proxy:
+def _deadline(executor: Proxy, span: float) -> Proxy:
     """The endpoint deadline ends the backend call with an error the outer layers can handle
     (static fallbacks, Lua post scripts, partial merges), as a Go context deadline does in lura."""
 
     async def bounded(request: Request) -> Response:
         if not request.deadline:
             return await executor(request)
+        timer = arm(request.deadline, span)
         try:
-            async with asyncio.timeout_at(request.deadline):
-                return await executor(request)
-        except TimeoutError:
-            raise BackendError("context deadline exceeded") from None
+            return await executor(request)
+        except asyncio.CancelledError:
+            if expired(timer):
+                raise BackendError("context deadline exceeded") from None
+            raise
+        finally:
+            disarm(timer)
 
     return bounded
 
@@ -66,7 +71,7 @@ async def build_backend(backend: BackendConfig, resources: Resources) -> Proxy:
             disable_compression=resources.service.disable_compression,
         )
     return compose(
-        _deadline(executor),
+        _deadline(executor, backend.timeout),
         concurrent_middleware(backend.concurrent_calls, backend.timeout),
         backend_request_middleware(backend),
         lua_backend_middleware(backend, resources),

@@ -19,6 +19,7 @@ from krakenpy import PRODUCT, __version__
 from krakenpy.config.model import EndpointConfig, capitalize
 from krakenpy.errors import BackendError, PipelineError
 from krakenpy.proxy.compose import compose
+from krakenpy.proxy.deadline import arm_in, disarm, expired
 from krakenpy.proxy.request_builder import canonical_header
 from krakenpy.proxy.types import Headers, Middleware, Proxy, Request, Response
 from krakenpy.server.render import TEXT_CT, renderer_for
@@ -144,6 +145,7 @@ def make_handler(
     query_all = prefilter or "*" in endpoint.input_query_strings
     query_names = endpoint.input_query_strings
     timeout = endpoint.timeout
+    outer_span = timeout + DEADLINE_GRACE
     noop = endpoint.output_encoding == "no-op"
     render = renderer_for(endpoint.output_encoding, tuple(b.encoding for b in endpoint.backends))
     cache_control = f"public, max-age={int(endpoint.cache_ttl)}" if endpoint.cache_ttl >= 1 else None
@@ -203,20 +205,23 @@ def make_handler(
         )
         if values and prefilter:
             pipe_request.context["raw_params"] = dict(zip(raw_param_names, values, strict=True))
-        deadline = asyncio.get_running_loop().time() + timeout
-        pipe_request.deadline = deadline
+        # backends end themselves at the deadline (a handled error); this outer bound is only
+        # a safety net, slightly later so static/Lua fallbacks can still answer
+        timer = arm_in(outer_span)
+        pipe_request.deadline = timer.when - DEADLINE_GRACE
         try:
-            # backends end themselves at the deadline (a handled error); this outer bound is only
-            # a safety net, slightly later so static/Lua fallbacks can still answer
-            async with asyncio.timeout_at(deadline + DEADLINE_GRACE):
-                response = await pipeline(pipe_request)
+            response = await pipeline(pipe_request)
         except PipelineError as exc:
             return _error(exc, version, return_msg)
-        except TimeoutError:
-            return _error(BackendError("context deadline exceeded"), version, return_msg)
+        except asyncio.CancelledError:
+            if expired(timer):
+                return _error(BackendError("context deadline exceeded"), version, return_msg)
+            raise
         except Exception:
             log.exception("unexpected error in %s %s", request.method, endpoint_name)
             return _error(PipelineError("internal server error"), version, return_msg)
+        finally:
+            disarm(timer)
         for error in response.errors:
             log.warning("%s %s: %s", request.method, endpoint_name, error)
         if noop:

@@ -1,0 +1,157 @@
+"""Request deadlines without a loop timer per request.
+
+``asyncio.timeout`` costs a ``TimerHandle``, a heap push and two running-loop lookups per use (about
+5 µs here, and every request used two). Deadlines of one endpoint are ``start + timeout``, so they
+arrive in order: :class:`Timers` keeps them in one FIFO per timeout length, with a single loop timer
+for the oldest pending deadline. Arming and disarming are an append and a flag; the loop timer
+fires about once per timeout length, not once per request. A deadline that arrives out of order
+(a later backend of a sequential pipeline) falls back to its own loop timer.
+
+When a deadline passes, the task that armed it is cancelled, as ``asyncio.timeout`` does; the
+caller turns the ``CancelledError`` into its own error with :func:`expired`::
+
+    timer = arm(deadline, span)
+    try:
+        return await work()
+    except asyncio.CancelledError:
+        if expired(timer):
+            raise BackendError("context deadline exceeded") from None
+        raise
+    finally:
+        disarm(timer)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Final
+
+__all__ = ["Timer", "arm", "arm_in", "disarm", "expired"]
+
+_PENDING: Final = 0
+_DONE: Final = 1
+_EXPIRED: Final = 2
+#: a FIFO is compacted (done entries dropped) when it grows past this length
+_COMPACT_AT: Final = 4096
+
+
+class Timer:
+    """One armed deadline: queued in a FIFO, or (out of order) behind its own loop timer."""
+
+    __slots__ = ("fifo", "handle", "state", "task", "when")
+
+    def __init__(self, when: float, task: asyncio.Task[object]) -> None:
+        self.when = when
+        self.task = task
+        self.state = _PENDING
+        self.fifo: _Fifo | None = None
+        self.handle: asyncio.TimerHandle | None = None
+
+
+def _expire(timer: Timer) -> None:
+    if timer.state == _PENDING:
+        timer.state = _EXPIRED
+        timer.task.cancel()
+
+
+class _Fifo:
+    """Deadlines of one length, in arrival order, behind one loop timer."""
+
+    __slots__ = ("compact_at", "entries", "handle", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.entries: deque[Timer] = deque()
+        self.handle: asyncio.TimerHandle | None = None
+        self.compact_at = _COMPACT_AT
+
+    def add(self, timer: Timer) -> None:
+        entries = self.entries
+        if entries and timer.when < entries[-1].when:
+            timer.handle = self.loop.call_at(timer.when, _expire, timer)
+            return
+        timer.fifo = self
+        entries.append(timer)
+        if self.handle is None:
+            self.handle = self.loop.call_at(timer.when, self.fire)
+        elif len(entries) > self.compact_at:  # a stuck old request keeps finished ones queued
+            self.entries = deque(t for t in entries if t.state == _PENDING)
+            self.compact_at = max(_COMPACT_AT, 2 * len(self.entries))
+
+    def trim(self) -> None:
+        entries = self.entries
+        while entries and entries[0].state != _PENDING:
+            entries.popleft()
+
+    def fire(self) -> None:
+        self.handle = None
+        entries = self.entries
+        now = self.loop.time()
+        while entries:
+            timer = entries[0]
+            if timer.state == _PENDING and timer.when > now:
+                self.handle = self.loop.call_at(timer.when, self.fire)
+                return
+            entries.popleft()
+            _expire(timer)
+
+
+class _LoopTimers:
+    __slots__ = ("fifos", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.fifos: dict[float, _Fifo] = {}
+
+
+_current: _LoopTimers | None = None
+
+
+def arm(when: float, span: float) -> Timer:
+    """Cancel the current task at loop time ``when``; ``span`` is the timeout length it came from."""
+    task, fifo = _fifo(span)
+    timer = Timer(when, task)
+    fifo.add(timer)
+    return timer
+
+
+def arm_in(delay: float) -> Timer:
+    """Cancel the current task ``delay`` seconds from now (``timer.when`` is that loop time)."""
+    task, fifo = _fifo(delay)
+    timer = Timer(fifo.loop.time() + delay, task)
+    fifo.add(timer)
+    return timer
+
+
+def _fifo(span: float) -> tuple[asyncio.Task[object], _Fifo]:
+    global _current
+    task = asyncio.current_task()
+    if task is None:
+        raise RuntimeError("deadlines need a running task")
+    loop = task.get_loop()
+    state = _current
+    if state is None or state.loop is not loop:
+        state = _current = _LoopTimers(loop)
+    fifo = state.fifos.get(span)
+    if fifo is None:
+        fifo = state.fifos[span] = _Fifo(loop)
+    return task, fifo
+
+
+def disarm(timer: Timer) -> None:
+    """The guarded work ended (in any way): a pending deadline will not fire."""
+    if timer.state == _PENDING:
+        timer.state = _DONE
+    if timer.fifo is not None:
+        timer.fifo.trim()
+    elif timer.handle is not None:
+        timer.handle.cancel()
+
+
+def expired(timer: Timer) -> bool:
+    """``True`` when this deadline cancelled the task (the cancellation is taken back)."""
+    if timer.state != _EXPIRED:
+        return False
+    timer.task.uncancel()
+    return True

@@ -1,0 +1,91 @@
+"""Shared-timer deadlines: expiry cancels only the expired work, in and out of arrival order."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from krakenpy.proxy import deadline
+from krakenpy.proxy.deadline import arm, arm_in, disarm, expired
+
+
+async def guarded(delay: float, when: float, span: float) -> str:
+    timer = arm(when, span)
+    try:
+        await asyncio.sleep(delay)
+        return "done"
+    except asyncio.CancelledError:
+        if expired(timer):
+            return "expired"
+        raise
+    finally:
+        disarm(timer)
+
+
+async def test_deadlines_in_order_expire_only_the_late_ones() -> None:
+    loop = asyncio.get_running_loop()
+    now = loop.time()
+    # same span, arrival order: one FIFO, one loop timer
+    results = await asyncio.gather(
+        guarded(0.01, now + 0.05, 0.05),
+        guarded(0.2, now + 0.06, 0.05),
+        guarded(0.02, now + 0.07, 0.05),
+        guarded(0.2, now + 0.08, 0.05),
+    )
+    assert results == ["done", "expired", "done", "expired"]
+    elapsed = loop.time() - now
+    assert elapsed < 0.15  # the expired ones ended at their deadline, not after their sleep
+
+
+async def test_out_of_order_deadline_uses_its_own_timer() -> None:
+    loop = asyncio.get_running_loop()
+    now = loop.time()
+    late = asyncio.ensure_future(guarded(1.0, now + 0.5, 0.3))
+    await asyncio.sleep(0)  # armed first, with the later deadline
+    early = asyncio.ensure_future(guarded(1.0, now + 0.03, 0.3))
+    assert await early == "expired"
+    assert loop.time() - now < 0.3  # not held back behind the later deadline
+    late.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await late  # an outside cancellation is not a deadline
+
+
+async def test_outside_cancellation_is_not_expiry() -> None:
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(guarded(1.0, loop.time() + 5, 5))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_disarmed_timer_never_fires_and_task_keeps_running() -> None:
+    timer = arm_in(0.02)
+    disarm(timer)
+    await asyncio.sleep(0.05)  # would raise CancelledError if the deadline still fired
+    assert not expired(timer)
+
+
+async def test_expiry_leaves_task_uncancelled() -> None:
+    assert await guarded(1.0, asyncio.get_running_loop().time() + 0.01, 0.01) == "expired"
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0
+    await asyncio.sleep(0.01)  # the task goes on normally
+
+
+async def test_fifo_stays_short_when_an_old_request_is_stuck(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(deadline, "_COMPACT_AT", 8)
+    stuck = asyncio.ensure_future(guarded(1.0, asyncio.get_running_loop().time() + 5, 7.0))
+    await asyncio.sleep(0)
+    for _ in range(100):
+        timer = arm_in(7.0)
+        disarm(timer)
+    state = deadline._current
+    assert state is not None
+    fifo = state.fifos[7.0]
+    assert len(fifo.entries) <= 20
+    assert fifo.entries[0].state == 0  # the stuck one is still pending
+    stuck.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stuck
