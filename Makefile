@@ -32,6 +32,8 @@ run: install
 
 test: install install-emulator
 	MINISTACK_BIN=$(CURDIR)/$(MINISTACK_VENV)/bin/ministack $(BIN)/pytest
+	# the conformance cases again on the ClientSession client (KRAKENPY_HTTP_CLIENT=aiohttp)
+	KRAKENPY_HTTP_CLIENT=aiohttp $(BIN)/pytest -q tests/specs tests/proxy tests/server
 
 lint: install
 	$(BIN)/ruff check krakenpy tests bench sample-configs

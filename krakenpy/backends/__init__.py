@@ -7,6 +7,7 @@ concurrent calls → request builder (query filter, URL, method, host, header fi
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from krakenpy.backends.http import http_backend
 from krakenpy.config.model import BackendConfig
@@ -17,7 +18,7 @@ from krakenpy.proxy.compose import compose
 from krakenpy.proxy.concurrent import concurrent_middleware
 from krakenpy.proxy.deadline import arm, disarm, expired
 from krakenpy.proxy.formatter import Formatter, compile_formatter
-from krakenpy.proxy.request_builder import backend_request_middleware
+from krakenpy.proxy.request_builder import backend_request_builder, backend_request_middleware
 from krakenpy.proxy.types import Proxy, Request, Response
 from krakenpy.resources import Resources
 
@@ -39,11 +40,14 @@ def backend_formatter(backend: BackendConfig) -> Formatter | None:
     )
 
 
-def _deadline(executor: Proxy, span: float) -> Proxy:
+def _deadline(executor: Proxy, span: float, prepare: Callable[[Request], None] | None = None) -> Proxy:
     """The endpoint deadline ends the backend call with an error the outer layers can handle
-    (static fallbacks, Lua post scripts, partial merges), as a Go context deadline does in lura."""
+    (static fallbacks, Lua post scripts, partial merges), as a Go context deadline does in lura.
+    ``prepare`` (the request builder, when nothing sits in between) runs first, in the same call."""
 
     async def bounded(request: Request) -> Response:
+        if prepare is not None:
+            prepare(request)
         if not request.deadline:
             return await executor(request)
         timer = arm(request.deadline, span)
@@ -70,9 +74,13 @@ async def build_backend(backend: BackendConfig, resources: Resources) -> Proxy:
             formatter,
             disable_compression=resources.service.disable_compression,
         )
+    concurrent = concurrent_middleware(backend.concurrent_calls, backend.timeout)
+    lua = lua_backend_middleware(backend, resources)
+    if lua is None:  # one coroutine less per call: the builder runs inside the deadline layer
+        return compose(_deadline(executor, backend.timeout, backend_request_builder(backend)), concurrent)
     return compose(
         _deadline(executor, backend.timeout),
-        concurrent_middleware(backend.concurrent_calls, backend.timeout),
+        concurrent,
         backend_request_middleware(backend),
-        lua_backend_middleware(backend, resources),
+        lua,
     )

@@ -211,44 +211,66 @@ class FastClient:
         retry = method in _IDEMPOTENT
         fresh = False
         while True:
-            conn = await self._acquire(pool, host, port, fresh)
+            conn = None if fresh else self._reuse(pool)
+            if conn is None:
+                conn = await self._acquire(pool, host, port, fresh)
+            # one exchange, inlined (a coroutine layer costs more than these lines)
             try:
-                msg, body = await self._exchange(conn, data)
+                transport = conn.transport
+                if transport is None or transport.is_closing():
+                    raise _Stale() if conn.reused else ConnectionResetError("upstream connection closed")
+                done: asyncio.Future[None] = conn._loop.create_future()
+                conn.done = done
+                conn.message = conn.payload = None
+                conn.received = False
+                transport.write(data)
+                if self._header_timeout:
+                    async with asyncio.timeout(self._header_timeout):
+                        await done
+                else:
+                    await done
+                payload = conn.payload
+                error = payload.exception()
+                if error is not None:
+                    raise error
+                msg, body = conn.message, payload.read_nowait(-1)
             except _Stale:
+                self._forget(conn)
                 self._release(pool, conn, reuse=False)
                 if not retry:
                     raise ConnectionResetError("upstream closed a kept-alive connection") from None
                 retry, fresh = False, True
                 continue
             except BaseException:
+                self._forget(conn)
                 self._release(pool, conn, reuse=False)  # state unknown (cancelled, error): never reuse
                 raise
+            self._forget(conn)
             self._release(pool, conn, reuse=not (conn.closed or msg.should_close or self._keepalive <= 0))
             return msg, body
 
-    async def _exchange(self, conn: _Conn, data: bytes) -> tuple[Any, bytes]:
-        transport = conn.transport
-        if transport is None or transport.is_closing():
-            raise _Stale() if conn.reused else ConnectionResetError("upstream connection closed")
-        done: asyncio.Future[None] = conn._loop.create_future()
-        conn.done = done
+    @staticmethod
+    def _forget(conn: _Conn) -> None:
+        conn.done = None
         conn.message = conn.payload = None
-        conn.received = False
-        try:
-            transport.write(data)
-            if self._header_timeout:
-                async with asyncio.timeout(self._header_timeout):
-                    await done
-            else:
-                await done
-            payload = conn.payload
-            error = payload.exception()
-            if error is not None:
-                raise error
-            return conn.message, payload.read_nowait(-1)
-        finally:
-            conn.done = None
-            conn.message = conn.payload = None
+
+    def _reuse(self, pool: _Host) -> _Conn | None:
+        """An idle live connection, counted as active; ``None`` when one must be waited for or opened."""
+        if self._closed or (self._limit and pool.active >= self._limit):
+            return None
+        idle = pool.idle
+        if not idle:
+            return None
+        now = idle[-1]._loop.time()
+        while idle:
+            conn = idle.pop()
+            if conn.closed or now - conn.idle_since > self._keepalive:
+                conn.close()
+                continue
+            conn.reused = True
+            pool.active += 1
+            return conn
+        return None
 
     async def _acquire(self, pool: _Host, host: str, port: int, fresh: bool) -> _Conn:
         if self._closed:
@@ -328,7 +350,24 @@ def _origin(url: str) -> str:
     return scheme.lower() + "://" + re.split(r"[/?#]", rest, maxsplit=1)[0].lower()
 
 
+_SPLIT_CACHE: dict[str, tuple[str, int, str, str] | None] = {}
+_SPLIT_CACHE_SIZE = 1024
+
+
 def _split(url: str) -> tuple[str, int, str, str] | None:
+    """:func:`_parse_url`, memoised: most backends call the same few URLs."""
+    try:
+        return _SPLIT_CACHE[url]
+    except KeyError:
+        pass
+    result = _parse_url(url)
+    if len(_SPLIT_CACHE) >= _SPLIT_CACHE_SIZE:
+        _SPLIT_CACHE.clear()  # URLs with parameters in them: start over rather than grow
+    _SPLIT_CACHE[url] = result
+    return result
+
+
+def _parse_url(url: str) -> tuple[str, int, str, str] | None:
     """``http://host[:port][/path][?query]`` → (host, port, request target, Host header), else None."""
     if not url.startswith("http://"):
         return None

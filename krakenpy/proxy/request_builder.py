@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from urllib.parse import quote, quote_plus, urlencode
 
 from krakenpy.config.model import BackendConfig
 from krakenpy.proxy.types import Headers, Middleware, Proxy, Query, Request, Response
 
-__all__ = ["PathTemplate", "backend_request_middleware", "canonical_header"]
+__all__ = ["PathTemplate", "backend_request_builder", "backend_request_middleware", "canonical_header"]
 
 _KEY = re.compile(r"\{\{\.([^}]+)\}\}")
 _PATH_SAFE = "-._~!$&'()*+,;=:@"
@@ -95,7 +95,7 @@ def encode_query(query: Query) -> str:
     return urlencode([(k, v) for k in sorted(query) for v in query[k]], quote_via=quote_plus, safe="")
 
 
-def backend_request_middleware(backend: BackendConfig) -> Middleware:
+def backend_request_builder(backend: BackendConfig) -> Callable[[Request], None]:
     """Set method, path, final URL (host chosen per call) and filter query and headers for one backend."""
     pattern = backend.url_pattern
     path_part, _, fixed_query = pattern.partition("?")
@@ -107,25 +107,35 @@ def backend_request_middleware(backend: BackendConfig) -> Middleware:
     allowed_query = backend.input_query_strings
     allowed_headers = tuple(backend.input_headers) if backend.input_headers is not None else None
 
+    def build(request: Request) -> None:
+        request.method = method
+        path = template.render(request.params)
+        request.path = path
+        query = _filter_query(request.query, allowed_query)
+        parts = []
+        if query_template is not None:
+            parts.append(query_template.render(request.params))
+        if query:
+            parts.append(encode_query(query))
+        request.raw_query = "&".join(parts)
+        if allowed_headers is not None:
+            request.headers = _filter_headers(request.headers, allowed_headers)
+        host = single_host if single_host is not None else (random.choice(hosts) if hosts else "")
+        url = host + path
+        request.url = url + "?" + request.raw_query if request.raw_query else url
+
+    return build
+
+
+def backend_request_middleware(backend: BackendConfig) -> Middleware:
+    """:func:`backend_request_builder` as a middleware (for stacks with a layer in between)."""
+    build = backend_request_builder(backend)
+
     def middleware(next_proxy: Proxy) -> Proxy:
-        async def build(request: Request) -> Response:
-            request.method = method
-            path = template.render(request.params)
-            request.path = path
-            query = _filter_query(request.query, allowed_query)
-            parts = []
-            if query_template is not None:
-                parts.append(query_template.render(request.params))
-            if query:
-                parts.append(encode_query(query))
-            request.raw_query = "&".join(parts)
-            if allowed_headers is not None:
-                request.headers = _filter_headers(request.headers, allowed_headers)
-            host = single_host if single_host is not None else (random.choice(hosts) if hosts else "")
-            url = host + path
-            request.url = url + "?" + request.raw_query if request.raw_query else url
+        async def built(request: Request) -> Response:
+            build(request)
             return await next_proxy(request)
 
-        return build
+        return built
 
     return middleware

@@ -28,7 +28,7 @@ from krakenpy.resources import Resources
 from krakenpy.server import builtin
 from krakenpy.server.handler import RouterOptions, make_handler
 from krakenpy.server.render import go_json
-from krakenpy.server.router import Router
+from krakenpy.server.router import Match, Router
 
 __all__ = ["Gateway", "build_gateway"]
 
@@ -70,7 +70,8 @@ async def build_gateway(
 ) -> Gateway:
     """Compile ``service`` into a request handler. Component errors raise :class:`ConfigError`."""
     stack = AsyncExitStack()
-    fast = os.environ.get("KRAKENPY_HTTP_CLIENT", "aiohttp") == "fast"  # upstream client: aiohttp | fast
+    # upstream client: "fast" (default) or "aiohttp" (ClientSession for every call)
+    fast = os.environ.get("KRAKENPY_HTTP_CLIENT", "fast") != "aiohttp"
     http = client or (FastClient if fast else AiohttpClient)(
         ClientOptions(
             limit_per_host=service.max_idle_connections_per_host,
@@ -127,13 +128,17 @@ async def _compile(service: ServiceConfig, resources: Resources, debug: bool) ->
     echo_on = service.echo_endpoint
     match = router.match
 
-    async def dispatch(request: web.BaseRequest) -> web.StreamResponse:
-        path = request.path
-        found = match(path)
+    def dispatch(request: web.BaseRequest) -> Awaitable[web.StreamResponse]:
+        # a plain function: an endpoint's coroutine is handed to aiohttp without a wrapping layer
+        found = match(request.path)
         if found is not None:
             handle = found.methods.get(request.method)
             if handle is not None:
-                return await handle(request, found.values)  # type: ignore[no-any-return]
+                return handle(request, found.values)
+        return fallback(request, found)
+
+    async def fallback(request: web.BaseRequest, found: Match | None) -> web.StreamResponse:
+        path = request.path
         special = builtins.get(path)
         if special is not None and request.method == "GET":
             return await special(request)

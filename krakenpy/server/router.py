@@ -37,7 +37,8 @@ class Router:
 
     def __init__(self) -> None:
         self._root = _Node()
-        self._static: dict[str, dict[str, Handler]] = {}
+        #: static paths → a Match built once (the methods dict is shared and filled by later adds)
+        self._static: dict[str, Match] = {}
 
     def add(self, path: str, method: str, handler: Handler) -> None:
         node = self._root
@@ -55,14 +56,14 @@ class Router:
                     node.lower.setdefault(segment.lower(), segment)
                 node = child
         node.methods[method] = handler
-        if not dynamic:
-            self._static.setdefault(path, node.methods)
+        if not dynamic and path not in self._static:
+            self._static[path] = Match(node.methods, ())
 
     def match(self, path: str) -> Match | None:
         """Exact lookup: the handlers of the path (any method) and the parameter values."""
-        methods = self._static.get(path)
-        if methods is not None:
-            return Match(methods, ())
+        found = self._static.get(path)
+        if found is not None:
+            return found
         values: list[str] = []
         node = self._walk(self._root, path.split("/")[1:], 0, values)
         return Match(node.methods, tuple(values)) if node is not None else None

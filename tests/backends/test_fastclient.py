@@ -422,3 +422,23 @@ async def test_fastclient_gateway_end_to_end(backend: Start, monkeypatch: pytest
     finally:
         await tc.close()
         await gw.close()
+
+
+@pytest.mark.parametrize(("env", "expected"), [(None, FastClient), ("fast", FastClient), ("aiohttp", AiohttpClient)])
+async def test_gateway_upstream_client_choice(monkeypatch: pytest.MonkeyPatch, env: str | None, expected: type) -> None:
+    from krakenpy.config.model import build_service
+    from krakenpy.server.app import build_gateway
+
+    if env is None:
+        monkeypatch.delenv("KRAKENPY_HTTP_CLIENT", raising=False)
+    else:
+        monkeypatch.setenv("KRAKENPY_HTTP_CLIENT", env)
+    doc = {
+        "version": 3,
+        "endpoints": [{"endpoint": "/a", "backend": [{"host": ["http://127.0.0.1:19"], "url_pattern": "/"}]}],
+    }
+    gw = await build_gateway(build_service(doc))
+    try:
+        assert type(gw.resources.http) is expected
+    finally:
+        await gw.close()
