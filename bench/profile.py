@@ -1,4 +1,4 @@
-"""``python -m bench.profile [P1|P2] [--client fast] [--seconds 8]``: where krakenpy spends a request.
+"""``python -m bench.profile [P1|P2|P3] [--client fast] [--seconds 8]``: where krakenpy spends a request.
 
 Starts the nginx backend and one krakenpy worker (pinned like the benchmark), puts a bounded wrk load
 on it and samples it with py-spy (installed into the venv on first use). Prints the top functions by
@@ -22,7 +22,7 @@ from bench.procs import Processes, cpu_seconds, wait_http
 from bench.scenarios import CONFIGS, LOAD_CPUS, SUT_CPUS, start_backend
 
 WORK = Path(__file__).resolve().parent / ".work" / "profile"
-PATHS = {"P1": ("p1.json", "/p1"), "P1L": ("p1.json", "/p1-large"), "P2": ("p2.json", "/p2")}
+PATHS = {"P1": ("p1.json", "/p1"), "P1L": ("p1.json", "/p1-large"), "P2": ("p2.json", "/p2"), "P3": ("p3.json", "/p3")}
 
 
 def _py_spy() -> str:
