@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import orjson
@@ -26,7 +26,7 @@ from krakenpy.lua.convert import ARRAY, NULL, OBJECT, Kind, Mode, from_lua, key_
 from krakenpy.proxy.request_builder import canonical_header, encode_query
 from krakenpy.proxy.types import Headers, Request, Response
 
-__all__ = ["Bindings", "HttpResult", "PostState"]
+__all__ = ["Bindings", "HttpResult", "PostState", "header_name"]
 
 log = logging.getLogger("krakenpy.lua")
 
@@ -59,6 +59,23 @@ def error_status(error: BaseException) -> int:
     if isinstance(error, BackendError) and error.backend_status:
         return error.backend_status
     return error.status if isinstance(error, PipelineError) else 500
+
+
+#: raw header names as scripts write them (Lua strings) → canonical names; bounded, reset when full
+_HEADER_NAMES: dict[bytes, str] = {}
+_HEADER_NAMES_MAX: Final = 1024
+
+
+def header_name(k: Any) -> str:
+    """``header_name(k)``, cached for Lua strings (scripts repeat the same few names)."""
+    if type(k) is not bytes:
+        return header_name(k)
+    name = _HEADER_NAMES.get(k)
+    if name is None:
+        if len(_HEADER_NAMES) >= _HEADER_NAMES_MAX:
+            _HEADER_NAMES.clear()
+        name = _HEADER_NAMES[k] = canonical_header(k.decode("utf-8", "replace"))
+    return name
 
 
 def _first(headers: Headers, name: str) -> bytes:
@@ -275,17 +292,17 @@ class Bindings:
         response = h.response
         if n == 1:  # KrakenD looks the raw key up; Go had canonicalised it already
             key = key_str(k)
-            values = response.headers.get(key) or response.headers.get(canonical_header(key))
+            values = response.headers.get(key) or response.headers.get(header_name(k))
             return Kind.PLAIN, values[0].encode() if values else b""
         result = self._headers(response.headers, n, k, v, canonical=True)
         if n >= 2:
-            _override(response, canonical_header(key_str(k)))
+            _override(response, header_name(k))
         return result
 
     def p_header_list(self, h: PostState, n: int, k: Any = None, v: Any = None) -> Result:
         result = self._header_list(h.response.headers, n, k, v)
         if n >= 2 and result is None:
-            _override(h.response, canonical_header(key_str(k)))
+            _override(h.response, header_name(k))
         return result
 
     def p_body(self, h: PostState, n: int, v: Any = None) -> Result:
@@ -307,12 +324,12 @@ class Bindings:
     def h_headers(self, h: HttpResult, n: int, k: Any = None) -> Result:
         if n < 1:
             return NEED_ARGS
-        return Kind.PLAIN, _first(h.headers, canonical_header(key_str(k)))
+        return Kind.PLAIN, _first(h.headers, header_name(k))
 
     def h_header_list(self, h: HttpResult, n: int, k: Any = None) -> Result:
         if n < 1:
             return NEED_ARGS
-        return Kind.LIST, list(h.headers.get(canonical_header(key_str(k)), []))
+        return Kind.LIST, list(h.headers.get(header_name(k), []))
 
     def h_body(self, h: HttpResult, n: int) -> Result:
         return Kind.PLAIN, h.body
@@ -324,7 +341,7 @@ class Bindings:
     def _headers(self, headers: Headers, n: int, k: Any, v: Any, *, canonical: bool) -> Result:
         if n == 0:
             return Kind.TABLE, {name: list(values) for name, values in headers.items()}
-        name = canonical_header(key_str(k))
+        name = header_name(k)
         if n == 1:
             return Kind.PLAIN, _first(headers, name)
         if v is None:
@@ -336,7 +353,7 @@ class Bindings:
     def _header_list(self, headers: Headers, n: int, k: Any, v: Any) -> Result:
         if n == 0:
             return NEED_ARGS
-        name = canonical_header(key_str(k))
+        name = header_name(k)
         if n == 1:
             return Kind.LIST, list(headers.get(name, []))
         values = self._list(v)

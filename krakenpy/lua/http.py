@@ -10,7 +10,7 @@ import lupa.lua54 as lupa
 import orjson
 
 from krakenpy import PRODUCT, __version__
-from krakenpy.lua.bindings import Bindings, HttpResult
+from krakenpy.lua.bindings import Bindings, HttpResult, header_name
 from krakenpy.lua.convert import Mode, text
 from krakenpy.lua.errors import LuaExit
 from krakenpy.proxy.request_builder import canonical_header
@@ -33,7 +33,7 @@ def _header_pairs(bindings: Bindings, table: Any) -> list[tuple[str, str]]:
     for name, value in table.items():
         converted = bindings.value(value, Mode.NESTED)
         values = converted if isinstance(converted, list) else [converted]
-        pairs.extend((canonical_header(text(name)), text(v)) for v in values if v is not None)
+        pairs.extend((header_name(name), text(v)) for v in values if v is not None)
     return pairs
 
 
