@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from krakenpy.errors import BackendError, PipelineError
+from krakenpy.proxy.deadline import arm, disarm, expired
 from krakenpy.proxy.types import Proxy, Request, Response
 
 __all__ = ["MergeError", "merge_proxy"]
@@ -40,46 +41,60 @@ def merge_proxy(proxies: Sequence[Proxy], *, timeout: float) -> Proxy:
 
     async def merged(request: Request) -> Response:
         loop = asyncio.get_running_loop()
-        tasks: list[asyncio.Task[Response]] = [loop.create_task(p(request.clone())) for p in backends]
+        arrived: list[asyncio.Task[Response]] = []
+        all_in = loop.create_future()
+
+        def on_done(task: asyncio.Task[Response]) -> None:
+            arrived.append(task)  # completion order = merge order
+            if len(arrived) == total and not all_in.done():
+                all_in.set_result(None)
+
+        tasks = [loop.create_task(p(request.clone())) for p in backends]
+        for task in tasks:
+            task.add_done_callback(on_done)
+        timer = arm(loop.time() + timeout, timeout)
+        try:
+            await all_in
+        except asyncio.CancelledError:
+            if not expired(timer):
+                _abandon(tasks)
+                raise
+        finally:
+            disarm(timer)
+        done = list(arrived)  # a snapshot: a late task must not join after the deadline
         data: dict[str, Any] = {}
         errors: list[BaseException] = []
         complete = True
         successes = 0
-        pending: set[asyncio.Task[Response]] = set(tasks)
-        deadline = loop.time() + timeout
-        try:
-            while pending:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                done, pending = await asyncio.wait(pending, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
-                if not done:
-                    break
-                for task in done:
-                    if task.cancelled():
-                        errors.append(BackendError("context canceled"))
-                        continue
-                    exc = task.exception()
-                    if exc is not None:
-                        errors.append(_as_error(exc))
-                        continue
-                    part = task.result()
-                    successes += 1
-                    data.update(part.data)
-                    if not part.is_complete:
-                        complete = False
-                    errors.extend(part.errors)
-        finally:
-            for task in pending:
-                task.cancel()
-                task.add_done_callback(_forget)
-        for _ in pending:
-            errors.append(BackendError("context deadline exceeded"))
+        for task in done:
+            if task.cancelled():
+                errors.append(BackendError("context canceled"))
+                continue
+            exc = task.exception()
+            if exc is not None:
+                errors.append(_as_error(exc))
+                continue
+            part = task.result()
+            successes += 1
+            data.update(part.data)
+            if not part.is_complete:
+                complete = False
+            errors.extend(part.errors)
+        if len(done) < total:
+            _abandon(tasks)
+            errors.extend(BackendError("context deadline exceeded") for _ in range(total - len(done)))
         if successes == 0:
             raise MergeError(errors or [BackendError("no backend answered")])
         return Response(data=data, is_complete=complete and not errors and successes == total, errors=tuple(errors))
 
     return merged
+
+
+def _abandon(tasks: Sequence[asyncio.Task[Response]]) -> None:
+    for task in tasks:
+        if not task.done():
+            task.cancel()
+            task.add_done_callback(_forget)
 
 
 def _forget(task: asyncio.Task[Response]) -> None:
