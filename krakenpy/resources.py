@@ -6,10 +6,12 @@ from collections.abc import Hashable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from krakenpy.backends.client import UpstreamClient
 from krakenpy.config.model import ServiceConfig
+
+if TYPE_CHECKING:  # a runtime import would run krakenpy.backends first (an import cycle via lambda_)
+    from krakenpy.backends.client import UpstreamClient
 
 __all__ = ["Resources"]
 

@@ -58,7 +58,7 @@ def _function_error(result: InvokeResult, function: str, options: LambdaOptions)
     return BackendError(
         f"aws lambda {function}: function error {error_type}: {message}",
         status=status,
-        backend_status=result.status,
+        backend_status=status,  # what a Lua post script sees: the status served, not Invoke's 200
         backend_body=result.payload,
         name=error_type or "FunctionError",
     )

@@ -43,10 +43,12 @@ def test_result_decoder_function_error_statuses() -> None:
     with pytest.raises(BackendError) as info:
         decoder()(crashed, "f")
     assert info.value.status == 502
+    assert info.value.backend_status == 502  # a Lua post script sees the status served, not Invoke's 200
     assert "KeyError" in str(info.value)
     with pytest.raises(BackendError) as info:
         decoder(error_type_status={"KeyError": 404}, function_error_status=500)(crashed, "f")
     assert info.value.status == 404
+    assert info.value.backend_status == 404
     garbage = InvokeResult(200, b"not json", function_error="Unhandled")
     with pytest.raises(BackendError) as info:
         decoder(function_error_status=503)(garbage, "f")

@@ -1,0 +1,33 @@
+"""Every module imports on its own, first (no import cycle hides behind a friendlier import order)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SCRIPT = """
+import importlib, pkgutil, sys
+import krakenpy
+names = [m.name for m in pkgutil.walk_packages(krakenpy.__path__, "krakenpy.") if not m.name.endswith("__main__")]
+failed = []
+for name in names:
+    for loaded in [k for k in sys.modules if k == "krakenpy" or k.startswith("krakenpy.")]:
+        del sys.modules[loaded]
+    try:
+        importlib.import_module(name)
+    except Exception as exc:
+        failed.append(f"{name}: {exc!r}")
+print(len(names))
+print("\\n".join(failed))
+"""
+
+
+def test_every_module_imports_first() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True
+    ).stdout.splitlines()
+    assert int(out[0]) > 40
+    assert [line for line in out[1:] if line] == []
