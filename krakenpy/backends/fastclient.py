@@ -7,7 +7,7 @@ per ``host:port``. What it does not handle goes to the aiohttp client unchanged:
 schemes, ``HEAD``, URLs with user info or characters that need quoting, and redirect hops to such
 URLs. Redirects between plain-http URLs are followed here, like aiohttp and Go do.
 
-Timeouts are the caller's (``asyncio.timeout`` cancels the call; the connection is then closed,
+Timeouts are the caller's (a request deadline cancels the call; the connection is then closed,
 never reused); ``dialer_timeout`` and ``response_header_timeout`` apply when configured. A request
 on a reused keep-alive connection that fails before any response byte arrives is retried once on a
 new connection when the method is idempotent.

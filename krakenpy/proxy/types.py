@@ -3,7 +3,8 @@
 A :data:`Proxy` takes a :class:`Request` and returns a :class:`Response` (lura ``proxy.Proxy``).
 Error rule: *raise* (a :class:`~krakenpy.errors.PipelineError`) when there is nothing to return;
 *return* ``Response(is_complete=False, errors=...)`` for partial results.
-Cancellation and deadlines come from asyncio (``asyncio.timeout``), not from a context argument.
+Cancellation and deadlines come from asyncio task cancellation (``krakenpy.proxy.deadline``, or
+``asyncio.timeout`` off the hot path), not from a context argument.
 """
 
 from __future__ import annotations
