@@ -35,7 +35,9 @@ def router_middleware(script: Script, *, service_level: bool) -> Middleware | No
             chain = script.current().pre
             if chain is not None:
                 try:
-                    await runtime.run_router(request, chain, limits)
+                    done = runtime.router(request, chain, limits)
+                    if type(done) is tuple:  # not over in one go (http_response.new) or failed
+                        await runtime.settle(done, limits)
                 except LuaExit:
                     raise
                 except LuaError as exc:
@@ -60,7 +62,9 @@ def proxy_middleware(script: Script) -> Middleware:
             chains = script.current()  # once per request: pre and post see the same code
             env = None
             if chains.pre is not None:
-                env = await runtime.run_pre(request, chains.pre, limits)
+                env = runtime.pre(request, chains.pre, limits)
+                if type(env) is tuple:  # not over in one go (http_response.new) or failed
+                    env = await runtime.settle(env, limits)
             if chains.post is None:
                 return Response(data={}, is_complete=False) if skip_next else await next_proxy(request)
             failure: PipelineError | None = None
@@ -75,7 +79,9 @@ def proxy_middleware(script: Script) -> Middleware:
             state = PostState(response, failure or (response.errors[0] if response.errors else None))
             fn = chains.post if env is not None else chains.post_alone
             try:
-                await runtime.run_post(env, request, state, fn, limits)
+                done = runtime.post(env, None if env is not None else request, state, fn, limits)
+                if type(done) is tuple:
+                    await runtime.settle(done, limits)
             except LuaError as exc:
                 if state.error is not None and not exc.custom:
                     log.warning("lua post script failed on a failed response (ignored): %s", exc)

@@ -216,18 +216,38 @@ for _, name in ipairs({ "string", "table", "math", "utf8", "os", "io", "debug", 
 end
 
 -- runner ---------------------------------------------------------------------------------------------------
+-- A run executes on a worker coroutine, so http_response.new can yield to Python and the budget hook
+-- counts the script's instructions only. A worker whose run ends normally waits in a small pool for the
+-- next run (any script, any request: a run's state lives in its env, never in the worker); one that
+-- failed, or is still suspended inside a script, is never reused.
 local function exhausted() error("script exceeded its instruction budget", 2) end
 
-local function budget_hook(budget, step, deadline)
-  local used = 0
-  return function()
-    used = used + step
-    if used >= budget or (deadline and B.now() > deadline) then
+local DONE = {} -- yield marker: the worker finished a run and waits for the next one
+-- stripped of debug info: like the coroutine main function a script used to be, the frame that calls
+-- the script adds no "prelude:N:" position to an error(msg, 2) raised by the script's top level
+local worker_body = real_load(string.dump(function(yield, done)
+  local fn, env = yield(done)
+  while true do
+    fn(env)
+    fn, env = nil, nil -- an idle worker keeps no request alive
+    fn, env = yield(done)
+  end
+end, true), "=?", "b")
+local POOL, POOL_MAX, pooled = {}, 16, 0
+
+local function new_worker()
+  local w = { co = co_create(worker_body), used = 0, limit = 0, every = 0, deadline = false }
+  w.hook = function()
+    local used = w.used + w.every
+    w.used = used
+    if used >= w.limit or (w.deadline and B.now() > w.deadline) then
       -- from now on every instruction fails, so a pcall loop cannot outlive the budget
       sethook(exhausted, "", 1)
-      error(used >= budget and "script exceeded its instruction budget" or "script exceeded its time limit", 2)
+      error(used >= w.limit and "script exceeded its instruction budget" or "script exceeded its time limit", 2)
     end
   end
+  co_resume(w.co, co_yield, DONE) -- up to the first yield: waits for a script
+  return w
 end
 
 local function describe(co, err)
@@ -248,24 +268,41 @@ local function describe(co, err)
   return "error", where .. tostring(err)
 end
 
-local function step(co, env, ok, first, ...)
+-- what Python gets back: one value when the run is over (env for pre, else true), several otherwise:
+-- "http", resume, args... | "custom", msg, status, content type | "exit", status, body, headers | "error", msg
+local function step(w, env, keep, ok, first, ...)
+  if ok and first == DONE then
+    if pooled < POOL_MAX then
+      pooled = pooled + 1
+      POOL[pooled] = w
+    end
+    if keep then return env end
+    return true
+  end
+  local co = w.co
   if not ok then return describe(co, first) end
-  if co_status(co) == "dead" then return "done", env end
   if first == HTTP then
     return "http", function(...)
       current_env = env
-      return step(co, env, co_resume(co, ...))
+      return step(w, env, keep, co_resume(co, ...))
     end, ...
   end
   return "error", "attempt to yield from outside a coroutine"
 end
 
-local function start(env, fn, budget, deadline)
-  local co = co_create(fn)
+local function start(env, fn, budget, deadline, keep)
+  local w = POOL[pooled]
+  if w then
+    POOL[pooled] = nil
+    pooled = pooled - 1
+  else
+    w = new_worker()
+  end
   local every = budget < period and budget or period
-  sethook(co, budget_hook(budget, every, deadline), "", every)
+  w.used, w.limit, w.every, w.deadline = 0, budget, every, deadline or false
+  sethook(w.co, w.hook, "", every)
   current_env = env
-  return step(co, env, co_resume(co, env))
+  return step(w, env, keep, co_resume(w.co, fn, env))
 end
 
 local ENV_MT = { __index = G, __metatable = false }
@@ -282,13 +319,13 @@ function R.router(handle, fn, budget, deadline)
   local env = new_env()
   local c = make(CTX_MT, handle)
   env.ctx = { load = function() return c end, exit = G.exit }
-  return start(env, fn, budget, deadline)
+  return start(env, fn, budget, deadline, false)
 end
 -- proxy/backend pre: the request object
 function R.pre(handle, fn, budget, deadline)
   local env = new_env()
   env.request = loader(make(REQ_MT, handle))
-  return start(env, fn, budget, deadline)
+  return start(env, fn, budget, deadline, true)
 end
 -- proxy/backend post: the response object (env shared with pre when pre ran)
 function R.post(env, req, resp, fn, budget, deadline)
@@ -297,7 +334,7 @@ function R.post(env, req, resp, fn, budget, deadline)
     env.request = loader(make(REQ_MT, req))
   end
   env.response = loader(make(RESP_MT, resp))
-  return start(env, fn, budget, deadline)
+  return start(env, fn, budget, deadline, false)
 end
 -- compile one chunk as function(_ENV, ...) so it can run against any request's env; the prefix
 -- shares the first line, so reported line numbers match the file

@@ -3,9 +3,13 @@ settings, and the driver that runs a script as a coroutine.
 
 Chunks are compiled once as ``function(_ENV, ...)`` and each run gets a fresh environment whose
 ``__index`` is the read-only sandbox globals: KrakenD's per-request isolation without a VM per
-request. A count hook installed on the run's coroutine enforces the instruction budget; lupa's
+request. Runs execute on worker coroutines that are pooled and reused after a normal end (see
+prelude.lua); a count hook set on the worker for each run enforces the instruction budget; lupa's
 ``max_memory`` caps the runtime. ``http_response.new`` yields to Python, which awaits the call on
 the event loop and resumes the coroutine.
+
+A run starts synchronously and nearly always ends within that one call into Lua, so the hot path
+awaits nothing; only a run that yields (or fails) goes through :meth:`Runtime.settle`.
 """
 
 from __future__ import annotations
@@ -92,36 +96,48 @@ class Runtime:
         """One function running ``fns`` in order against the same env."""
         return self._chain(*fns)
 
-    async def run_router(self, handle: Any, fn: Any, limits: Limits) -> Any:
-        return await self._run(self._router, (handle, fn), limits)
+    # A phase starts synchronously and usually ends in that same call: the result is then one value
+    # (pre: the env to hand to post; router and post: True). A tuple means the run is not over
+    # (an http_response.new call) or failed: ``await settle(result, limits)`` finishes it.
 
-    async def run_pre(self, handle: Any, fn: Any, limits: Limits) -> Any:
-        return await self._run(self._pre, (handle, fn), limits)
-
-    async def run_post(self, env: Any, request: Any, state: Any, fn: Any, limits: Limits) -> Any:
-        return await self._run(self._post, (env, request, state, fn), limits)
-
-    async def _run(self, entry: Any, args: tuple[Any, ...], limits: Limits) -> Any:
-        """Run one script phase; return its env or raise :class:`LuaError` / :class:`LuaExit`."""
-        deadline = time.monotonic() + limits.timeout if limits.timeout else None
+    def router(self, handle: Any, fn: Any, limits: Limits) -> Any:
+        """Start a router-level run (``ctx``)."""
         try:
-            result = entry(*args, limits.max_instructions, deadline)
+            return self._router(handle, fn, limits.max_instructions, _deadline(limits))
+        except lupa.LuaError as exc:
+            raise _mapped(exc) from None
+
+    def pre(self, handle: Any, fn: Any, limits: Limits) -> Any:
+        """Start a proxy/backend ``pre`` run (``request``)."""
+        try:
+            return self._pre(handle, fn, limits.max_instructions, _deadline(limits))
+        except lupa.LuaError as exc:
+            raise _mapped(exc) from None
+
+    def post(self, env: Any, request: Any, state: Any, fn: Any, limits: Limits) -> Any:
+        """Start a ``post`` run in ``env`` (the pre run's), or in a new env around ``request``."""
+        try:
+            return self._post(env, request, state, fn, limits.max_instructions, _deadline(limits))
+        except lupa.LuaError as exc:
+            raise _mapped(exc) from None
+
+    async def settle(self, result: tuple[Any, ...], limits: Limits) -> Any:
+        """Finish a run that did not end in one go; return its value or raise :class:`LuaError` / :class:`LuaExit`."""
+        try:
             if result[0] == b"http":
-                if deadline is None:
+                if not limits.timeout:
                     result = await self._serve_http(result)
                 else:
                     async with asyncio.timeout_at(asyncio.get_running_loop().time() + limits.timeout):
                         result = await self._serve_http(result)
         except TimeoutError:
             raise LuaError("lua: script exceeded its time limit") from None
-        except lupa.LuaMemoryError:
-            raise LuaError("lua: not enough memory") from None
         except lupa.LuaError as exc:
-            raise LuaError(map_message(_text(exc.args[0] if exc.args else exc))) from None
+            raise _mapped(exc) from None
         return self._outcome(result)
 
     async def _serve_http(self, result: Any) -> Any:
-        while result[0] == b"http":
+        while type(result) is tuple and result[0] == b"http":
             resume = result[1]
             try:
                 answer = await perform(self.http, self.bindings, result[2:])
@@ -132,9 +148,9 @@ class Runtime:
         return result
 
     def _outcome(self, result: Any) -> Any:
+        if type(result) is not tuple:
+            return result
         status = result[0]
-        if status == b"done":
-            return result[1]
         if status == b"custom":
             message, code, content_type = (tuple(result[1:]) + (None, None, None))[:3]
             code = int(code) if isinstance(code, int | float) else None
@@ -150,6 +166,17 @@ class Runtime:
         if message == "not enough memory":
             message = "lua: not enough memory"
         raise LuaError(map_message(message))
+
+
+def _deadline(limits: Limits) -> float | None:
+    return time.monotonic() + limits.timeout if limits.timeout else None
+
+
+def _mapped(exc: lupa.LuaError) -> LuaError:
+    """A lupa error raised outside the script's coroutine (the runner's own allocations)."""
+    if isinstance(exc, lupa.LuaMemoryError):
+        return LuaError("lua: not enough memory")
+    return LuaError(map_message(_text(exc.args[0] if exc.args else exc)))
 
 
 def _text(value: Any) -> str:
