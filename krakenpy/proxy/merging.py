@@ -35,54 +35,63 @@ def _as_error(exc: BaseException) -> BaseException:
 
 
 def merge_proxy(proxies: Sequence[Proxy], *, timeout: float) -> Proxy:
-    """Call ``proxies`` in parallel and merge their data within ``timeout`` seconds."""
+    """Call ``proxies`` in parallel and merge their data within ``timeout`` seconds.
+
+    The last backend runs inline in the caller's task (one task and one loop step less); the
+    others run as tasks. Outcomes are recorded as they complete, which is the merge order.
+    """
     backends = tuple(proxies)
     total = len(backends)
+    others, last = backends[:-1], backends[-1]
 
     async def merged(request: Request) -> Response:
         loop = asyncio.get_running_loop()
-        arrived: list[asyncio.Task[Response]] = []
+        outcomes: list[Response | BaseException] = []
         all_in = loop.create_future()
 
         def on_done(task: asyncio.Task[Response]) -> None:
-            arrived.append(task)  # completion order = merge order
-            if len(arrived) == total and not all_in.done():
+            if task.cancelled():
+                outcomes.append(BackendError("context canceled"))
+            else:
+                exc = task.exception()
+                outcomes.append(_as_error(exc) if exc is not None else task.result())
+            if len(outcomes) == total and not all_in.done():
                 all_in.set_result(None)
 
-        tasks = [loop.create_task(p(request.clone())) for p in backends]
+        tasks = [loop.create_task(p(request.clone())) for p in others]
         for task in tasks:
             task.add_done_callback(on_done)
         timer = arm(loop.time() + timeout, timeout)
         try:
-            await all_in
+            try:
+                outcomes.append(await last(request.clone()))
+            except Exception as exc:
+                outcomes.append(_as_error(exc))
+            if len(outcomes) < total:
+                await all_in
         except asyncio.CancelledError:
             if not expired(timer):
                 _abandon(tasks)
                 raise
         finally:
             disarm(timer)
-        done = list(arrived)  # a snapshot: a late task must not join after the deadline
+        done = list(outcomes)  # a snapshot: a late backend must not join after the deadline
+        if len(done) < total:
+            _abandon(tasks)
         data: dict[str, Any] = {}
         errors: list[BaseException] = []
         complete = True
         successes = 0
-        for task in done:
-            if task.cancelled():
-                errors.append(BackendError("context canceled"))
+        for outcome in done:
+            if isinstance(outcome, BaseException):
+                errors.append(outcome)
                 continue
-            exc = task.exception()
-            if exc is not None:
-                errors.append(_as_error(exc))
-                continue
-            part = task.result()
             successes += 1
-            data.update(part.data)
-            if not part.is_complete:
+            data.update(outcome.data)
+            if not outcome.is_complete:
                 complete = False
-            errors.extend(part.errors)
-        if len(done) < total:
-            _abandon(tasks)
-            errors.extend(BackendError("context deadline exceeded") for _ in range(total - len(done)))
+            errors.extend(outcome.errors)
+        errors.extend(BackendError("context deadline exceeded") for _ in range(total - len(done)))
         if successes == 0:
             raise MergeError(errors or [BackendError("no backend answered")])
         return Response(data=data, is_complete=complete and not errors and successes == total, errors=tuple(errors))

@@ -87,3 +87,24 @@ async def test_merging_backends_run_concurrently() -> None:
     response = await proxy(make_request())
     assert response.data == {"a": 1, "b": 1}
     assert response.is_complete
+
+
+async def test_merging_timeout_with_the_slow_backend_first() -> None:
+    slow = slow_proxy({"late": 1}, 5.0)
+    proxy = merge_proxy([slow, static_proxy({"a": 1})], timeout=0.1)
+    response = await proxy(make_request())
+    assert response.data == {"a": 1}
+    assert not response.is_complete
+    await asyncio.sleep(0)
+    assert slow.cancelled == 1
+
+
+async def test_merging_outside_cancellation_cancels_every_backend() -> None:
+    first, last = slow_proxy({"a": 1}, 5.0), slow_proxy({"b": 1}, 5.0)
+    task = asyncio.ensure_future(merge_proxy([first, last], timeout=1.0)(make_request()))
+    await asyncio.sleep(0.02)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0)
+    assert (first.cancelled, last.cancelled) == (1, 1)
