@@ -7,6 +7,7 @@ SIGTERM/SIGINT stop accepting, let in-flight requests finish (bounded by
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -29,6 +30,18 @@ log = logging.getLogger("krakenpy")
 _MAX_FIELD = 64 * 1024
 #: "wait forever" for in-flight requests, in practice
 _FOREVER = 24 * 3600.0
+#: young-generation GC threshold while serving (CPython's default is 700)
+_GC_YOUNG = 20_000
+
+
+def _settle_gc() -> None:
+    """Keep the cyclic GC off the request path: per-request garbage is freed by reference counting,
+    so frequent young collections find little, and full collections walking every module and
+    compiled endpoint showed up as tail latency under overload. Startup objects are frozen out of
+    the collector's view; collections run ~30x less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(_GC_YOUNG, 10, 10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +91,7 @@ async def _serve(service: ServiceConfig, options: ServeOptions, ready_fd: int | 
         await runner.cleanup()
         await gateway.close()
         return 1
+    _settle_gc()
     log.info(
         "krakenpy %s listening on %s:%d with %d endpoints (pid %d)",
         __version__,
