@@ -258,6 +258,13 @@ class FastClient:
         """An idle live connection, counted as active; ``None`` when one must be waited for or opened."""
         if self._closed or (self._limit and pool.active >= self._limit):
             return None
+        conn = self._pop_idle(pool)
+        if conn is not None:
+            pool.active += 1
+        return conn
+
+    def _pop_idle(self, pool: _Host) -> _Conn | None:
+        """The most recently used idle connection still alive (stale ones are closed), or ``None``."""
         idle = pool.idle
         if not idle:
             return None
@@ -268,7 +275,6 @@ class FastClient:
                 conn.close()
                 continue
             conn.reused = True
-            pool.active += 1
             return conn
         return None
 
@@ -290,14 +296,8 @@ class FastClient:
         else:
             pool.active += 1
         if not fresh:
-            idle = pool.idle
-            now = asyncio.get_running_loop().time()
-            while idle:
-                conn = idle.pop()
-                if conn.closed or now - conn.idle_since > self._keepalive:
-                    conn.close()
-                    continue
-                conn.reused = True
+            conn = self._pop_idle(pool)
+            if conn is not None:
                 return conn
         try:
             return await self._connect(host, port)
