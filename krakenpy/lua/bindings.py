@@ -285,9 +285,6 @@ class Bindings:
         h.handled = True
         return None
 
-    def p_data(self, h: PostState, n: int) -> Result:
-        return Kind.TABLE, h.response.data
-
     def p_headers(self, h: PostState, n: int, k: Any = None, v: Any = None) -> Result:
         response = h.response
         if n == 1:  # KrakenD looks the raw key up; Go had canonicalised it already

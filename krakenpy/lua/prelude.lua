@@ -157,8 +157,14 @@ local REQ_MT = class("request", {}, { method = "r_method", path = "r_path", url 
   params = "r_params", headers = "r_headers", headerList = "r_header_list", body = "r_body" })
 local CTX_MT = class("ctx", {}, { method = "r_method", url = "c_url", host = "c_host", query = "c_query",
   params = "c_params", headers = "r_headers", headerList = "r_header_list", body = "r_body" })
-local RESP_MT = class("response", {}, { isComplete = "p_complete", statusCode = "p_status", data = "p_data",
+local RESP_MT = class("response", {}, { isComplete = "p_complete", statusCode = "p_status",
   headers = "p_headers", headerList = "p_header_list", body = "p_body", error = "p_error" })
+-- data() needs no trip to Python: post is handed the data dict along with the response
+local RESP_DATA = setmetatable({}, { __mode = "k" })
+RESP_MT.__index.data = function(self)
+  need(self, RESP_MT, "response")
+  return make(TABLE_MT, RESP_DATA[self])
+end
 local HTTP_MT = class("http_response", {}, { statusCode = "h_status", headers = "h_headers",
   headerList = "h_header_list", body = "h_body", close = "h_close" })
 
@@ -306,9 +312,11 @@ local function start(env, fn, budget, deadline, keep)
 end
 
 local ENV_MT = { __index = G, __metatable = false }
-local function new_env()
-  local env = setmetatable({}, ENV_MT)
+-- an env is built with its slots in one go: adding them one by one would rehash it at every key
+local function proxy_env(request)
+  local env = setmetatable({ _G = false, request = request, response = false }, ENV_MT)
   env._G = env
+  env.response = nil -- keeps its slot for post
   return env
 end
 local function loader(obj) return { load = function() return obj end } end
@@ -316,24 +324,21 @@ local function loader(obj) return { load = function() return obj end } end
 local R = {}
 -- router level (modifier/lua-endpoint): the ctx object
 function R.router(handle, fn, budget, deadline)
-  local env = new_env()
   local c = make(CTX_MT, handle)
-  env.ctx = { load = function() return c end, exit = G.exit }
+  local env = setmetatable({ _G = false, ctx = { load = function() return c end, exit = G.exit } }, ENV_MT)
+  env._G = env
   return start(env, fn, budget, deadline, false)
 end
 -- proxy/backend pre: the request object
 function R.pre(handle, fn, budget, deadline)
-  local env = new_env()
-  env.request = loader(make(REQ_MT, handle))
-  return start(env, fn, budget, deadline, true)
+  return start(proxy_env(loader(make(REQ_MT, handle))), fn, budget, deadline, true)
 end
--- proxy/backend post: the response object (env shared with pre when pre ran)
-function R.post(env, req, resp, fn, budget, deadline)
-  if not env then
-    env = new_env()
-    env.request = loader(make(REQ_MT, req))
-  end
-  env.response = loader(make(RESP_MT, resp))
+-- proxy/backend post: the response object (env shared with pre when pre ran) and its data table
+function R.post(env, req, resp, data, fn, budget, deadline)
+  env = env or proxy_env(loader(make(REQ_MT, req)))
+  local r = make(RESP_MT, resp)
+  RESP_DATA[r] = data
+  env.response = loader(r)
   return start(env, fn, budget, deadline, false)
 end
 -- compile one chunk as function(_ENV, ...) so it can run against any request's env; the prefix

@@ -117,7 +117,8 @@ class Runtime:
     def post(self, env: Any, request: Any, state: Any, fn: Any, limits: Limits) -> Any:
         """Start a ``post`` run in ``env`` (the pre run's), or in a new env around ``request``."""
         try:
-            return self._post(env, request, state, fn, limits.max_instructions, _deadline(limits))
+            data = state.response.data
+            return self._post(env, request, state, data, fn, limits.max_instructions, _deadline(limits))
         except lupa.LuaError as exc:
             raise _mapped(exc) from None
 
