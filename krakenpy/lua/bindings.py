@@ -23,6 +23,7 @@ import orjson
 from krakenpy.config.model import capitalize
 from krakenpy.errors import BackendError, PipelineError
 from krakenpy.lua.convert import ARRAY, NULL, OBJECT, Kind, Mode, from_lua, key_str, text, to_lua
+from krakenpy.lua.handles import Handles
 from krakenpy.proxy.request_builder import canonical_header, encode_query
 from krakenpy.proxy.types import Headers, Request, Response
 
@@ -86,9 +87,11 @@ def _first(headers: Headers, name: str) -> bytes:
 class Bindings:
     """Accessors bound to one runtime (its handle table, for luaTable/luaList arguments)."""
 
-    def __init__(self, lua: Any, handles: Any, nil: Any) -> None:
+    def __init__(self, lua: Any, handles: Any, nil: Any, objects: Handles) -> None:
         self._lua = lua
         self._nil = nil
+        self._ref = objects.ref
+        self._objects = objects.objects
         # lookups go through Lua functions: lupa 2.8 mis-reads ``table[lua_object]`` from Python
         # while a coroutine is running (it returns the thread along with the value)
         self._lookup, self._mark = lua.eval(
@@ -104,8 +107,8 @@ class Bindings:
                 b"NULL": NULL,
                 b"ARRAY": ARRAY,
                 b"OBJECT": OBJECT,
-                b"new_dict": dict,
-                b"new_list": list,
+                b"new_dict": lambda: self._ref({}),
+                b"new_list": lambda: self._ref([]),
                 b"print": lambda line: log.info("lua: %s", text(line)),
                 b"now": time.monotonic,
                 b"json_encode": self.json_encode,
@@ -117,51 +120,64 @@ class Bindings:
         return out
 
     def value(self, v: Any, mode: Mode = Mode.TOP) -> Any:
-        return from_lua(v, self._lookup, mode)
+        return from_lua(v, self._handle, mode)
+
+    def _handle(self, t: Any) -> Any:
+        """The object behind a Lua table: a luaTable/luaList's dict or list, a marker, or None."""
+        h = self._lookup(t)
+        return self._objects[h] if type(h) is int else h
 
     def _list(self, v: Any) -> list[Any] | None:
-        handle = self._lookup(v) if v is not None and not isinstance(v, bytes | int | float | bool) else None
+        handle = self._handle(v) if v is not None and not isinstance(v, bytes | int | float | bool) else None
         return handle if isinstance(handle, list) else None
 
     # luaTable ----------------------------------------------------------------------------------------
-    def t_get(self, h: dict[str, Any], n: int, k: Any = None) -> Result:
+    def t_get(self, ref: int, n: int, k: Any = None) -> Result:
+        h: dict[str, Any] = self._objects[ref]
         if n < 1:
             return NEED_ARGS
         key = key_str(k)
-        return to_lua(h[key]) if key in h else None
+        return to_lua(h[key], self._ref) if key in h else None
 
-    def t_set(self, h: dict[str, Any], n: int, k: Any = None, v: Any = None) -> Result:
+    def t_set(self, ref: int, n: int, k: Any = None, v: Any = None) -> Result:
+        h: dict[str, Any] = self._objects[ref]
         if n < 2:
             return NEED_ARGS
         if v is not None:  # KrakenD ignores a nil value
             h[key_str(k)] = self.value(v)
         return None
 
-    def t_len(self, h: dict[str, Any], n: int) -> Result:
+    def t_len(self, ref: int, n: int) -> Result:
+        h: dict[str, Any] = self._objects[ref]
         return Kind.PLAIN, len(h)
 
-    def t_del(self, h: dict[str, Any], n: int, k: Any = None) -> Result:
+    def t_del(self, ref: int, n: int, k: Any = None) -> Result:
+        h: dict[str, Any] = self._objects[ref]
         if n < 1:
             return NEED_ARGS
         h.pop(key_str(k), None)
         return None
 
-    def t_keys(self, h: dict[str, Any], n: int) -> Result:
-        return Kind.LIST, sorted(h)
+    def t_keys(self, ref: int, n: int) -> Result:
+        h: dict[str, Any] = self._objects[ref]
+        return Kind.LIST, self._ref(sorted(h))
 
-    def t_has(self, h: dict[str, Any], n: int, k: Any = None) -> Result:
+    def t_has(self, ref: int, n: int, k: Any = None) -> Result:
+        h: dict[str, Any] = self._objects[ref]
         if n < 1:
             return NEED_ARGS
         return Kind.PLAIN, key_str(k) in h
 
     # luaList (0-based) -----------------------------------------------------------------------------
-    def l_get(self, h: list[Any], n: int, i: Any = None) -> Result:
+    def l_get(self, ref: int, n: int, i: Any = None) -> Result:
+        h: list[Any] = self._objects[ref]
         if n < 1:
             return NEED_ARGS
         index = _index(i)
-        return to_lua(h[index]) if index is not None and 0 <= index < len(h) else None
+        return to_lua(h[index], self._ref) if index is not None and 0 <= index < len(h) else None
 
-    def l_set(self, h: list[Any], n: int, i: Any = None, v: Any = None) -> Result:
+    def l_set(self, ref: int, n: int, i: Any = None, v: Any = None) -> Result:
+        h: list[Any] = self._objects[ref]
         if n < 2:
             return NEED_ARGS
         index = _index(i)
@@ -172,61 +188,72 @@ class Bindings:
         h[index] = self.value(v, Mode.NESTED)
         return None
 
-    def l_len(self, h: list[Any], n: int) -> Result:
+    def l_len(self, ref: int, n: int) -> Result:
+        h: list[Any] = self._objects[ref]
         return Kind.PLAIN, len(h)
 
-    def l_del(self, h: list[Any], n: int, i: Any = None) -> Result:
+    def l_del(self, ref: int, n: int, i: Any = None) -> Result:
+        h: list[Any] = self._objects[ref]
         index = _index(i)
         if index is not None and 0 <= index < len(h):
             del h[index]
         return None
 
     # request (proxy/backend) and ctx (router) ------------------------------------------------------------
-    def r_method(self, h: Request, n: int, v: Any = None) -> Result:
+    def r_method(self, ref: int, n: int, v: Any = None) -> Result:
+        h: Request = self._objects[ref]
         if n == 0:
             return Kind.PLAIN, h.method.encode()
         h.method = text(v)
         return None
 
-    def r_path(self, h: Request, n: int, v: Any = None) -> Result:
+    def r_path(self, ref: int, n: int, v: Any = None) -> Result:
+        h: Request = self._objects[ref]
         if n == 0:
             return Kind.PLAIN, h.path.encode()
         h.path = text(v)
         return None
 
-    def r_url(self, h: Request, n: int, v: Any = None) -> Result:
+    def r_url(self, ref: int, n: int, v: Any = None) -> Result:
+        h: Request = self._objects[ref]
         if n == 0:
             return Kind.PLAIN, h.url.encode()
         h.url = text(v)
         return None
 
-    def r_query(self, h: Request, n: int, v: Any = None) -> Result:
+    def r_query(self, ref: int, n: int, v: Any = None) -> Result:
+        h: Request = self._objects[ref]
         if n == 0:  # Go's url.Values.Encode: no leading "?", keys sorted
             return Kind.PLAIN, encode_query(h.query).encode()
         h.query = parse_qs(text(v), keep_blank_values=True)
         return None
 
-    def r_params(self, h: Request, n: int, k: Any = None, v: Any = None) -> Result:
+    def r_params(self, ref: int, n: int, k: Any = None, v: Any = None) -> Result:
+        h: Request = self._objects[ref]
         if n == 0:
-            return Kind.TABLE, h.params
+            return Kind.TABLE, self._ref(h.params)
         if n == 1:
             return Kind.PLAIN, h.params.get(key_str(k), "").encode()
         h.params[key_str(k)] = text(v)
         return None
 
-    def r_headers(self, h: Request, n: int, k: Any = None, v: Any = None) -> Result:
+    def r_headers(self, ref: int, n: int, k: Any = None, v: Any = None) -> Result:
+        h: Request = self._objects[ref]
         return self._headers(h.headers, n, k, v, canonical=True)
 
-    def r_header_list(self, h: Request, n: int, k: Any = None, v: Any = None) -> Result:
+    def r_header_list(self, ref: int, n: int, k: Any = None, v: Any = None) -> Result:
+        h: Request = self._objects[ref]
         return self._header_list(h.headers, n, k, v)
 
-    def r_body(self, h: Request, n: int, v: Any = None) -> Result:
+    def r_body(self, ref: int, n: int, v: Any = None) -> Result:
+        h: Request = self._objects[ref]
         if n == 0:
             return Kind.PLAIN, h.body
         h.body = v if isinstance(v, bytes) else text(v).encode()
         return None
 
-    def c_url(self, h: Request, n: int, v: Any = None) -> Result:
+    def c_url(self, ref: int, n: int, v: Any = None) -> Result:
+        h: Request = self._objects[ref]
         if n == 0:
             query = urlencode([(k, x) for k, xs in h.query.items() for x in xs], quote_via=quote)
             return Kind.PLAIN, (h.path + "?" + query if query else h.path).encode()
@@ -235,13 +262,15 @@ class Bindings:
         h.query = parse_qs(parts.query, keep_blank_values=True)
         return None
 
-    def c_host(self, h: Request, n: int, v: Any = None) -> Result:
+    def c_host(self, ref: int, n: int, v: Any = None) -> Result:
+        h: Request = self._objects[ref]
         if n == 0:
             return Kind.PLAIN, h.host.encode()
         h.host = text(v)
         return None
 
-    def c_query(self, h: Request, n: int, k: Any = None, v: Any = None) -> Result:
+    def c_query(self, ref: int, n: int, k: Any = None, v: Any = None) -> Result:
+        h: Request = self._objects[ref]
         if n == 0:
             return NEED_ARGS
         key = key_str(k)
@@ -254,11 +283,12 @@ class Bindings:
             h.query[key] = [text(v)]
         return None
 
-    def c_params(self, h: Request, n: int, k: Any = None, v: Any = None) -> Result:
+    def c_params(self, ref: int, n: int, k: Any = None, v: Any = None) -> Result:
+        h: Request = self._objects[ref]
         # router level: the parameters as declared in the endpoint path (lower case)
         raw: dict[str, str] = h.context.setdefault("raw_params", {})
         if n == 0:
-            return Kind.TABLE, dict(raw)
+            return Kind.TABLE, self._ref(dict(raw))
         key = key_str(k)
         if n == 1:
             return Kind.PLAIN, raw.get(key, "").encode()
@@ -266,14 +296,16 @@ class Bindings:
         return None
 
     # response (post) -------------------------------------------------------------------------------------
-    def p_complete(self, h: PostState, n: int, v: Any = None) -> Result:
+    def p_complete(self, ref: int, n: int, v: Any = None) -> Result:
+        h: PostState = self._objects[ref]
         if n == 0:
             return Kind.PLAIN, h.response.is_complete
         h.response.is_complete = bool(v)
         h.handled = h.handled or bool(v)
         return None
 
-    def p_status(self, h: PostState, n: int, v: Any = None) -> Result:
+    def p_status(self, ref: int, n: int, v: Any = None) -> Result:
+        h: PostState = self._objects[ref]
         response = h.response
         if n == 0:
             return Kind.PLAIN, response.override_status or response.status
@@ -285,7 +317,8 @@ class Bindings:
         h.handled = True
         return None
 
-    def p_headers(self, h: PostState, n: int, k: Any = None, v: Any = None) -> Result:
+    def p_headers(self, ref: int, n: int, k: Any = None, v: Any = None) -> Result:
+        h: PostState = self._objects[ref]
         response = h.response
         if n == 1:  # KrakenD looks the raw key up; Go had canonicalised it already
             key = key_str(k)
@@ -296,48 +329,55 @@ class Bindings:
             _override(response, header_name(k))
         return result
 
-    def p_header_list(self, h: PostState, n: int, k: Any = None, v: Any = None) -> Result:
+    def p_header_list(self, ref: int, n: int, k: Any = None, v: Any = None) -> Result:
+        h: PostState = self._objects[ref]
         result = self._header_list(h.response.headers, n, k, v)
         if n >= 2 and result is None:
             _override(h.response, header_name(k))
         return result
 
-    def p_body(self, h: PostState, n: int, v: Any = None) -> Result:
+    def p_body(self, ref: int, n: int, v: Any = None) -> Result:
+        h: PostState = self._objects[ref]
         if n == 0:
             return Kind.PLAIN, h.response.body or b""
         h.response.body = v if isinstance(v, bytes) else text(v).encode()
         return None
 
-    def p_error(self, h: PostState, n: int) -> Result:
+    def p_error(self, ref: int, n: int) -> Result:
         """krakenpy: ``msg, status = response.load():error()`` (nil when the next layer succeeded)."""
+        h: PostState = self._objects[ref]
         if h.error is None:
             return None
         return Kind.MULTI, str(h.error).encode(), error_status(h.error)
 
     # http_response ------------------------------------------------------------------------------------
-    def h_status(self, h: HttpResult, n: int) -> Result:
+    def h_status(self, ref: int, n: int) -> Result:
+        h: HttpResult = self._objects[ref]
         return Kind.PLAIN, h.status
 
-    def h_headers(self, h: HttpResult, n: int, k: Any = None) -> Result:
+    def h_headers(self, ref: int, n: int, k: Any = None) -> Result:
+        h: HttpResult = self._objects[ref]
         if n < 1:
             return NEED_ARGS
         return Kind.PLAIN, _first(h.headers, header_name(k))
 
-    def h_header_list(self, h: HttpResult, n: int, k: Any = None) -> Result:
+    def h_header_list(self, ref: int, n: int, k: Any = None) -> Result:
+        h: HttpResult = self._objects[ref]
         if n < 1:
             return NEED_ARGS
-        return Kind.LIST, list(h.headers.get(header_name(k), []))
+        return Kind.LIST, self._ref(list(h.headers.get(header_name(k), [])))
 
-    def h_body(self, h: HttpResult, n: int) -> Result:
+    def h_body(self, ref: int, n: int) -> Result:
+        h: HttpResult = self._objects[ref]
         return Kind.PLAIN, h.body
 
-    def h_close(self, h: HttpResult, n: int) -> Result:
+    def h_close(self, ref: int, n: int) -> Result:
         return None
 
     # shared header logic -------------------------------------------------------------------------------
     def _headers(self, headers: Headers, n: int, k: Any, v: Any, *, canonical: bool) -> Result:
         if n == 0:
-            return Kind.TABLE, {name: list(values) for name, values in headers.items()}
+            return Kind.TABLE, self._ref({name: list(values) for name, values in headers.items()})
         name = header_name(k)
         if n == 1:
             return Kind.PLAIN, _first(headers, name)
@@ -352,7 +392,7 @@ class Bindings:
             return NEED_ARGS
         name = header_name(k)
         if n == 1:
-            return Kind.LIST, list(headers.get(name, []))
+            return Kind.LIST, self._ref(list(headers.get(name, [])))
         values = self._list(v)
         if values is None:
             return NOT_A_LIST

@@ -120,16 +120,16 @@ def from_lua(value: Any, lookup: Callable[[Any], Any], mode: Mode = Mode.TOP, de
     return {key_str(k): from_lua(v, lookup, nested, depth + 1) for k, v in items}
 
 
-def to_lua(value: Any) -> tuple[int, Any]:
-    """A Python value as (kind, value) for the Lua side: containers stay live references."""
+def to_lua(value: Any, ref: Callable[[Any], int]) -> tuple[int, Any]:
+    """A Python value as (kind, value) for the Lua side: containers stay live references (by ``ref`` id)."""
     if isinstance(value, str):
         return Kind.PLAIN, value.encode()
     if value is None:
         return Kind.NULL, None
     if isinstance(value, dict):
-        return Kind.TABLE, value
+        return Kind.TABLE, ref(value)
     if isinstance(value, list):
-        return Kind.LIST, value
+        return Kind.LIST, ref(value)
     if isinstance(value, bool | int | float | bytes):
         return Kind.PLAIN, value
     return Kind.PLAIN, str(value).encode()

@@ -15,6 +15,7 @@ import logging
 from krakenpy.errors import PipelineError
 from krakenpy.lua.bindings import PostState, error_status
 from krakenpy.lua.errors import LuaError, LuaExit
+from krakenpy.lua.handles import Scope
 from krakenpy.lua.script import Script
 from krakenpy.proxy.types import Middleware, Proxy, Request, Response
 
@@ -34,16 +35,19 @@ def router_middleware(script: Script, *, service_level: bool) -> Middleware | No
         async def lua_router(request: Request) -> Response:
             chain = script.current().pre
             if chain is not None:
+                scope: Scope = []
                 try:
-                    done = runtime.router(request, chain, limits)
+                    done = runtime.router(scope, request, chain, limits)
                     if type(done) is tuple:  # not over in one go (http_response.new) or failed
-                        await runtime.settle(done, limits)
+                        await runtime.settle(scope, done, limits)
                 except LuaExit:
                     raise
                 except LuaError as exc:
                     if service_level:  # KrakenD: the service-level middleware always answers 500
                         raise LuaError(str(exc)) from None
                     raise
+                finally:
+                    runtime.release(scope)
             return await next_proxy(request)
 
         return lua_router
@@ -60,35 +64,40 @@ def proxy_middleware(script: Script) -> Middleware:
     def middleware(next_proxy: Proxy) -> Proxy:
         async def lua_proxy(request: Request) -> Response:
             chains = script.current()  # once per request: pre and post see the same code
-            env = None
-            if chains.pre is not None:
-                env = runtime.pre(request, chains.pre, limits)
-                if type(env) is tuple:  # not over in one go (http_response.new) or failed
-                    env = await runtime.settle(env, limits)
-            if chains.post is None:
-                return Response(data={}, is_complete=False) if skip_next else await next_proxy(request)
-            failure: PipelineError | None = None
-            if skip_next:
-                response = Response(data={}, is_complete=False)
-            else:
-                try:
-                    response = await next_proxy(request)
-                except PipelineError as exc:
-                    failure = exc
-                    response = Response(data={}, is_complete=False, status=error_status(exc))
-            state = PostState(response, failure or (response.errors[0] if response.errors else None))
-            fn = chains.post if env is not None else chains.post_alone
+            scope: Scope = []  # the objects this request hands to Lua (see krakenpy.lua.handles)
             try:
-                done = runtime.post(env, None if env is not None else request, state, fn, limits)
-                if type(done) is tuple:
-                    await runtime.settle(done, limits)
-            except LuaError as exc:
-                if state.error is not None and not exc.custom:
-                    log.warning("lua post script failed on a failed response (ignored): %s", exc)
-                    if failure is not None:
-                        raise failure from None
-                    return response
-                raise
+                env = None
+                if chains.pre is not None:
+                    env = runtime.pre(scope, request, chains.pre, limits)
+                    if type(env) is tuple:  # not over in one go (http_response.new) or failed
+                        env = await runtime.settle(scope, env, limits)
+                if chains.post is None:
+                    runtime.release(scope)
+                    return Response(data={}, is_complete=False) if skip_next else await next_proxy(request)
+                failure: PipelineError | None = None
+                if skip_next:
+                    response = Response(data={}, is_complete=False)
+                else:
+                    try:
+                        response = await next_proxy(request)
+                    except PipelineError as exc:
+                        failure = exc
+                        response = Response(data={}, is_complete=False, status=error_status(exc))
+                state = PostState(response, failure or (response.errors[0] if response.errors else None))
+                fn = chains.post if env is not None else chains.post_alone
+                try:
+                    done = runtime.post(scope, env, request, state, fn, limits)
+                    if type(done) is tuple:
+                        await runtime.settle(scope, done, limits)
+                except LuaError as exc:
+                    if state.error is not None and not exc.custom:
+                        log.warning("lua post script failed on a failed response (ignored): %s", exc)
+                        if failure is not None:
+                            raise failure from None
+                        return response
+                    raise
+            finally:
+                runtime.release(scope)
             if failure is not None and not state.handled:
                 raise failure
             return response

@@ -24,12 +24,14 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn
 import lupa.lua54 as lupa
 
 from krakenpy.errors import PipelineError
-from krakenpy.lua.bindings import Bindings
+from krakenpy.lua.bindings import Bindings, PostState
 from krakenpy.lua.errors import LuaError, map_message
+from krakenpy.lua.handles import Handles, Scope
 from krakenpy.lua.http import exit_error, perform
 
 if TYPE_CHECKING:
     from krakenpy.backends.client import UpstreamClient
+    from krakenpy.proxy.types import Request
     from krakenpy.resources import Resources
 
 __all__ = ["DEFAULT_MAX_INSTRUCTIONS", "DEFAULT_MAX_MEMORY", "Limits", "LuaCompileError", "Runtime", "runtime_for"]
@@ -74,11 +76,13 @@ class Runtime:
             attribute_filter=_deny_attributes,
             max_memory=max_memory,
         )
-        self.handles = self.lua.eval("setmetatable({}, {__mode = 'k'})")
+        #: API object (Lua table) → the id of its Python object in ``objects``, or a marker
+        lua_handles = self.lua.eval("setmetatable({}, {__mode = 'k'})")
         nil = self.lua.table()
-        self.bindings = Bindings(self.lua, self.handles, nil)
+        self.objects = Handles()
+        self.bindings = Bindings(self.lua, lua_handles, nil, self.objects)
         prelude = self.lua.execute(b"return load(...)", _PRELUDE, b"=prelude", b"t")
-        api = prelude(self.lua.table_from(self.bindings.table()), self.handles, nil, open_libs, HOOK_PERIOD)
+        api = prelude(self.lua.table_from(self.bindings.table()), lua_handles, nil, open_libs, HOOK_PERIOD)
         self._compile = api[b"compile"]
         self._chain = api[b"chain"]
         self._router = api[b"router"]
@@ -98,54 +102,72 @@ class Runtime:
 
     # A phase starts synchronously and usually ends in that same call: the result is then one value
     # (pre: the env to hand to post; router and post: True). A tuple means the run is not over
-    # (an http_response.new call) or failed: ``await settle(result, limits)`` finishes it.
+    # (an http_response.new call) or failed: ``await settle(scope, result, limits)`` finishes it.
+    # ``scope`` collects the ids of the objects the request hands to Lua: pass the same list to
+    # every phase of one request, and to :meth:`release` once the request is done.
 
-    def router(self, handle: Any, fn: Any, limits: Limits) -> Any:
+    def router(self, scope: Scope, request: Request, fn: Any, limits: Limits) -> Any:
         """Start a router-level run (``ctx``)."""
+        objects = self.objects
+        objects.scope = scope
         try:
-            return self._router(handle, fn, limits.max_instructions, _deadline(limits))
+            return self._router(objects.ref(request), fn, limits.max_instructions, _deadline(limits))
         except lupa.LuaError as exc:
             raise _mapped(exc) from None
 
-    def pre(self, handle: Any, fn: Any, limits: Limits) -> Any:
+    def pre(self, scope: Scope, request: Request, fn: Any, limits: Limits) -> Any:
         """Start a proxy/backend ``pre`` run (``request``)."""
+        objects = self.objects
+        objects.scope = scope
         try:
-            return self._pre(handle, fn, limits.max_instructions, _deadline(limits))
+            return self._pre(objects.ref(request), fn, limits.max_instructions, _deadline(limits))
         except lupa.LuaError as exc:
             raise _mapped(exc) from None
 
-    def post(self, env: Any, request: Any, state: Any, fn: Any, limits: Limits) -> Any:
+    def post(self, scope: Scope, env: Any, request: Request, state: PostState, fn: Any, limits: Limits) -> Any:
         """Start a ``post`` run in ``env`` (the pre run's), or in a new env around ``request``."""
+        objects = self.objects
+        objects.scope = scope
+        ref = objects.ref
+        req = None if env is not None else ref(request)
         try:
-            data = state.response.data
-            return self._post(env, request, state, data, fn, limits.max_instructions, _deadline(limits))
+            return self._post(
+                env, req, ref(state), ref(state.response.data), fn, limits.max_instructions, _deadline(limits)
+            )
         except lupa.LuaError as exc:
             raise _mapped(exc) from None
 
-    async def settle(self, result: tuple[Any, ...], limits: Limits) -> Any:
+    def release(self, scope: Scope) -> None:
+        """The request is over: its objects are no longer Lua's."""
+        self.objects.release(scope)
+
+    async def settle(self, scope: Scope, result: tuple[Any, ...], limits: Limits) -> Any:
         """Finish a run that did not end in one go; return its value or raise :class:`LuaError` / :class:`LuaExit`."""
         try:
             if result[0] == b"http":
                 if not limits.timeout:
-                    result = await self._serve_http(result)
+                    result = await self._serve_http(scope, result)
                 else:
                     async with asyncio.timeout_at(asyncio.get_running_loop().time() + limits.timeout):
-                        result = await self._serve_http(result)
+                        result = await self._serve_http(scope, result)
         except TimeoutError:
             raise LuaError("lua: script exceeded its time limit") from None
         except lupa.LuaError as exc:
             raise _mapped(exc) from None
         return self._outcome(result)
 
-    async def _serve_http(self, result: Any) -> Any:
+    async def _serve_http(self, scope: Scope, result: Any) -> Any:
+        objects = self.objects
         while type(result) is tuple and result[0] == b"http":
             resume = result[1]
             try:
                 answer = await perform(self.http, self.bindings, result[2:])
             except (PipelineError, ValueError) as exc:
+                objects.scope = scope
                 result = resume(False, str(exc).encode())
             else:
-                result = resume(True, answer)
+                objects.scope = scope
+                result = resume(True, objects.ref(answer))
         return result
 
     def _outcome(self, result: Any) -> Any:
