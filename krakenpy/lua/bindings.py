@@ -144,7 +144,8 @@ class Bindings:
         if n < 2:
             return NEED_ARGS
         if v is not None:  # KrakenD ignores a nil value
-            h[key_str(k)] = self.value(v)
+            key = k.decode("utf-8", "replace") if type(k) is bytes else key_str(k)
+            h[key] = v if v is True or v is False or type(v) is int else self.value(v)  # fast path for scalars
         return None
 
     def t_len(self, ref: int, n: int) -> Result:
@@ -384,7 +385,7 @@ class Bindings:
         if v is None:
             headers.pop(name, None)
         else:
-            headers[name] = [text(v)]
+            headers[name] = [v.decode("utf-8", "replace") if type(v) is bytes else text(v)]
         return None
 
     def _header_list(self, headers: Headers, n: int, k: Any, v: Any) -> Result:

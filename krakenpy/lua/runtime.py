@@ -111,7 +111,7 @@ class Runtime:
         objects = self.objects
         objects.scope = scope
         try:
-            return self._router(objects.ref(request), fn, limits.max_instructions, _deadline(limits))
+            return self._router(objects.ref(request), fn, limits.max_instructions, _deadline(limits.timeout))
         except lupa.LuaError as exc:
             raise _mapped(exc) from None
 
@@ -120,7 +120,7 @@ class Runtime:
         objects = self.objects
         objects.scope = scope
         try:
-            return self._pre(objects.ref(request), fn, limits.max_instructions, _deadline(limits))
+            return self._pre(objects.ref(request), fn, limits.max_instructions, _deadline(limits.timeout))
         except lupa.LuaError as exc:
             raise _mapped(exc) from None
 
@@ -132,7 +132,7 @@ class Runtime:
         req = None if env is not None else ref(request)
         try:
             return self._post(
-                env, req, ref(state), ref(state.response.data), fn, limits.max_instructions, _deadline(limits)
+                env, req, ref(state), ref(state.response.data), fn, limits.max_instructions, _deadline(limits.timeout)
             )
         except lupa.LuaError as exc:
             raise _mapped(exc) from None
@@ -191,8 +191,8 @@ class Runtime:
         raise LuaError(map_message(message))
 
 
-def _deadline(limits: Limits) -> float | None:
-    return time.monotonic() + limits.timeout if limits.timeout else None
+def _deadline(timeout: float) -> float | None:
+    return time.monotonic() + timeout if timeout else None
 
 
 def _mapped(exc: lupa.LuaError) -> LuaError:
