@@ -11,9 +11,11 @@ import argparse
 import importlib.util
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from bench.env import ensure_tools, machine_info
@@ -40,9 +42,27 @@ def _parser() -> argparse.ArgumentParser:
         help="upstream clients compared on P1/P2 (KRAKENPY_HTTP_CLIENT), e.g. aiohttp,fast; "
         "default: both when krakenpy.backends.fastclient exists; the last one is used for P3-P7",
     )
+    p.add_argument(
+        "--baseline",
+        default="",
+        help="git revision of an older krakenpy to run beside this one on P1/P2 (before/after in one run)",
+    )
     p.add_argument("--plot", action="store_true", help="also write a PNG (installs matplotlib into the venv)")
     p.add_argument("--out", default=str(RESULTS / "latest.md"), help="markdown results file")
     return p
+
+
+def _export(revision: str, into: Path) -> Path:
+    """``krakenpy`` and ``schemas`` as they were at ``revision`` (git archive), for a baseline server."""
+    into.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", revision, "krakenpy", "schemas"],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True, timeout=60)
+    return into
 
 
 def _default_clients() -> tuple[str, ...]:
@@ -73,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
     procs = Processes(WORK / "logs")
+    if args.baseline:
+        settings = replace(settings, baseline=(args.baseline, _export(args.baseline, WORK / "baseline")))
 
     def on_term(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt

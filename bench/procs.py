@@ -122,7 +122,9 @@ class Processes:
     logdir: Path
     started: list[Started] = field(default_factory=list)
 
-    def start(self, name: str, argv: Sequence[str], cpus: str, env: dict[str, str] | None = None) -> Started:
+    def start(
+        self, name: str, argv: Sequence[str], cpus: str, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> Started:
         self.logdir.mkdir(parents=True, exist_ok=True)
         log = self.logdir / f"{name}.log"
         full_env = dict(os.environ)
@@ -135,6 +137,7 @@ class Processes:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env=full_env,
+                cwd=cwd,
                 start_new_session=True,  # own process group: stopped as a whole
             )
         item = Started(name, proc, log, t0)

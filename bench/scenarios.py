@@ -37,6 +37,8 @@ class Settings:
     clients: tuple[str, ...]  # upstream clients to compare on P1/P2 (KRAKENPY_HTTP_CLIENT)
     primary: str  # the client used for P3, P5, P6
     only: frozenset[str]
+    #: an older krakenpy (git revision, exported tree) also run on P1/P2: before/after in one run
+    baseline: tuple[str, Path] | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,12 @@ def plan(settings: Settings) -> list[Case]:
         cases += [Case("P1", _kp_label(c) + " 10 KB", f"kp-p1-{c}", "/p1-large", "large") for c in settings.clients]
     if "P2" in only:
         cases += [Case("P2", _kp_label(c), f"kp-p2-{c}", "/p2", "small") for c in settings.clients]
+    if settings.baseline is not None:
+        label = f"krakenpy@{settings.baseline[0]} [{primary}]"
+        if "P1" in only:
+            cases.append(Case("P1", label, "kp-p1-base", "/p1", "small"))
+        if "P2" in only:
+            cases.append(Case("P2", label, "kp-p2-base", "/p2", "small"))
     if "P3" in only:
         cases.append(Case("P3", _kp_label(primary, ", lua pre+post"), "kp-p3", "/p3", "small", baseline=p1_primary))
         if "P1" not in only:
@@ -122,11 +130,20 @@ def _start_servers(procs: Processes, work: Path, cases: list[Case], settings: Se
     needed = {c.target for c in cases} | {"backend"}
     py = sys.executable
 
-    def kp(key: str, config: str, client: str, workers: int = 1, loop: str = "asyncio", cpus: str = SUT_CPUS) -> None:
+    def kp(
+        key: str,
+        config: str,
+        client: str,
+        workers: int = 1,
+        loop: str = "asyncio",
+        cpus: str = SUT_CPUS,
+        tree: Path | None = None,
+    ) -> None:
         port = 18090 + len([k for k in servers if k.startswith("kp-")])
         argv = [py, "-m", "krakenpy", "run", "-c", str(CONFIGS / config), "-p", str(port)]
         argv += ["--workers", str(workers), "--loop", loop, "--log-level", "WARNING"]
-        started = procs.start(key, argv, cpus, env={"KRAKENPY_HTTP_CLIENT": client})
+        # a baseline runs from its exported tree: `python -m` puts the working directory first on the path
+        started = procs.start(key, argv, cpus, env={"KRAKENPY_HTTP_CLIENT": client}, cwd=tree)
         servers[key] = Server(started, f"http://127.0.0.1:{port}")
 
     for port in (BACKEND_PORT, NGINX_PROXY_PORT, CADDY_PORT, *range(18090, 18099)):
@@ -151,6 +168,10 @@ def _start_servers(procs: Processes, work: Path, cases: list[Case], settings: Se
             kp(f"kp-p1-{client}", "p1.json", client)
         if f"kp-p2-{client}" in needed:
             kp(f"kp-p2-{client}", "p2.json", client)
+    if settings.baseline is not None:
+        for key, config in (("kp-p1-base", "p1.json"), ("kp-p2-base", "p2.json")):
+            if key in needed:
+                kp(key, config, settings.primary, tree=settings.baseline[1])
     if "kp-p1-uvloop" in needed:
         kp("kp-p1-uvloop", "p1.json", settings.primary, loop="uvloop")
     if "kp-p3" in needed:
