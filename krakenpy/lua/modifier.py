@@ -68,7 +68,7 @@ def proxy_middleware(script: Script) -> Middleware:
             try:
                 env = None
                 if chains.pre is not None:
-                    env = runtime.pre(scope, request, chains.pre, limits)
+                    env = runtime.pre(scope, request, chains.pre, limits, keep=chains.post is not None)
                     if type(env) is tuple:  # not over in one go (http_response.new) or failed
                         env = await runtime.settle(scope, env, limits)
                 if chains.post is None:

@@ -330,8 +330,8 @@ function R.router(handle, fn, budget, deadline)
   return start(env, fn, budget, deadline, false)
 end
 -- proxy/backend pre: the request object
-function R.pre(handle, fn, budget, deadline)
-  return start(proxy_env(loader(make(REQ_MT, handle))), fn, budget, deadline, true)
+function R.pre(handle, fn, budget, deadline, keep)
+  return start(proxy_env(loader(make(REQ_MT, handle))), fn, budget, deadline, keep)
 end
 -- proxy/backend post: the response object (env shared with pre when pre ran) and its data table
 function R.post(env, req, resp, data, fn, budget, deadline)

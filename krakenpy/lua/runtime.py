@@ -101,7 +101,7 @@ class Runtime:
         return self._chain(*fns)
 
     # A phase starts synchronously and usually ends in that same call: the result is then one value
-    # (pre: the env to hand to post; router and post: True). A tuple means the run is not over
+    # (pre: the env to hand to post, if asked for; otherwise True). A tuple means the run is not over
     # (an http_response.new call) or failed: ``await settle(scope, result, limits)`` finishes it.
     # ``scope`` collects the ids of the objects the request hands to Lua: pass the same list to
     # every phase of one request, and to :meth:`release` once the request is done.
@@ -115,12 +115,13 @@ class Runtime:
         except lupa.LuaError as exc:
             raise _mapped(exc) from None
 
-    def pre(self, scope: Scope, request: Request, fn: Any, limits: Limits) -> Any:
-        """Start a proxy/backend ``pre`` run (``request``)."""
+    def pre(self, scope: Scope, request: Request, fn: Any, limits: Limits, *, keep: bool) -> Any:
+        """Start a proxy/backend ``pre`` run (``request``); its result is its env if ``keep`` (for post)."""
         objects = self.objects
         objects.scope = scope
         try:
-            return self._pre(objects.ref(request), fn, limits.max_instructions, _deadline(limits.timeout))
+            deadline = _deadline(limits.timeout)
+            return self._pre(objects.ref(request), fn, limits.max_instructions, deadline, keep)
         except lupa.LuaError as exc:
             raise _mapped(exc) from None
 
