@@ -184,13 +184,14 @@ def make_handler(
         else:
             headers["X-Forwarded-For"] = [ip]
             headers["X-Forwarded-Host"] = [host]
-        query_src = request.query
         if query_all:
+            query_src = request.query
             query = {k: query_src.getall(k) for k in query_src.keys()} if query_src else {}
-        elif query_names and query_src:
-            query = {k: query_src.getall(k) for k in query_names if k in query_src}
+        elif query_names:
+            query_src = request.query
+            query = {k: query_src.getall(k) for k in query_names if k in query_src} if query_src else {}
         else:
-            query = {}
+            query = {}  # the client's query is never parsed when nothing of it is forwarded
         pipe_request = Request(
             method=request.method,
             path=request.path,
