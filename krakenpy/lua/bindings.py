@@ -1,10 +1,11 @@
 """The Python side of the KrakenD Lua API: ``request``/``ctx``/``response`` accessors, ``luaTable``,
 ``luaList``, ``http_response`` objects and the JSON/base64 batteries.
 
-Every accessor is called from prelude.lua as ``f(handle, nargs, ...)`` and returns ``(kind, value)``
-(see :class:`~krakenpy.lua.convert.Kind`); ``nargs`` tells a getter (``headers("A")``) from a delete
-(``headers("A", nil)``). User mistakes come back as ``(Kind.ERROR, message)`` so Lua raises them at
-the script's line.
+Every accessor is called from prelude.lua as ``f(id, nargs, ...)`` and returns ``(kind, value)``
+(see :class:`~krakenpy.lua.convert.Kind`); ``id`` names the object in :mod:`krakenpy.lua.handles`
+(Lua never holds the object itself), and so does the value of a ``TABLE``/``LIST`` result.
+``nargs`` tells a getter (``headers("A")``) from a delete (``headers("A", nil)``). User mistakes
+come back as ``(Kind.ERROR, message)`` so Lua raises them at the script's line.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def _first(headers: Headers, name: str) -> bytes:
 
 
 class Bindings:
-    """Accessors bound to one runtime (its handle table, for luaTable/luaList arguments)."""
+    """Accessors bound to one runtime (its handle table and object ids, for luaTable/luaList arguments)."""
 
     def __init__(self, lua: Any, handles: Any, nil: Any, objects: Handles) -> None:
         self._lua = lua
