@@ -346,7 +346,15 @@ end
 function R.compile(src, name)
   if src:sub(1, 1) == "#" then src = "--" .. src end -- shebang line
   local f, err = real_load("return function(_ENV, ...) " .. src .. "\nend", "=" .. name, "t", {})
-  if not f then return nil, err end
+  if not f then
+    -- an unclosed block is reported on the wrapper's own closing line: point at the file's last line
+    local last = select(2, (src:gsub("%s+$", "")):gsub("\n", "\n")) + 1
+    local where, line = err:match("^(.-):(%d+):")
+    if line and (tonumber(line) > last or err:find("to close 'function' at line 1", 1, true)) then
+      err = where .. ":" .. last .. ": 'end' expected: a block is still open at the end of the file"
+    end
+    return nil, err
+  end
   return f(), false
 end
 function R.chain(...)
