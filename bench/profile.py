@@ -21,7 +21,8 @@ from bench.loadgen import Load, run_wrk
 from bench.procs import Processes, cpu_seconds, wait_http
 from bench.scenarios import CONFIGS, LOAD_CPUS, SUT_CPUS, start_backend
 
-WORK = Path(__file__).resolve().parent / ".work" / "profile"
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "bench" / ".work" / "profile"
 PATHS = {"P1": ("p1.json", "/p1"), "P1L": ("p1.json", "/p1-large"), "P2": ("p2.json", "/p2"), "P3": ("p3.json", "/p3")}
 
 
@@ -37,7 +38,7 @@ def _frame(entry: str) -> str:
     # collapsed frames look like "func (path/to/file.py:123)"
     name, _, where = entry.partition(" (")
     where = where.rstrip(")")
-    for marker in ("site-packages/", "/work/main/", "lib/python3.11/"):
+    for marker in ("site-packages/", f"{ROOT}/", f"lib/python{sys.version_info[0]}.{sys.version_info[1]}/"):
         if marker in where:
             where = where.split(marker, 1)[1]
     return f"{name} ({where.rsplit(':', 1)[0]})"
