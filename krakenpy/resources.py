@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from krakenpy.config.model import ServiceConfig
+from krakenpy.state import State
 
-if TYPE_CHECKING:  # a runtime import would run krakenpy.backends first (an import cycle via lambda_)
+if TYPE_CHECKING:  # until backends/ stops importing lambda_ (which imports this module)
     from krakenpy.backends.client import UpstreamClient
 
 __all__ = ["Resources"]
@@ -18,14 +18,14 @@ __all__ = ["Resources"]
 
 @dataclass
 class Resources:
-    """Passed explicitly to every component factory; no module-level singletons."""
+    """Passed explicitly to every component builder; no module-level singletons."""
 
     service: ServiceConfig
     http: UpstreamClient
     stack: AsyncExitStack
     #: where relative paths (Lua ``sources``) are resolved: the working directory, as KrakenD does
     base_dir: Path = field(default_factory=Path.cwd)
-    #: component caches keyed by what makes two instances interchangeable (Lambda clients...)
-    cache: dict[Hashable, Any] = field(default_factory=dict)
-    #: warnings found while compiling (logged at startup, printed by ``check``)
+    #: objects components share, under typed keys (Lambda clients, Lua runtimes, key sets...)
+    state: State = field(default_factory=State)
+    #: warnings found while building (logged at startup, printed by ``check``)
     warnings: list[str] = field(default_factory=list)

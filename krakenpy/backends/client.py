@@ -7,16 +7,23 @@ exceptions are mapped to :class:`~krakenpy.errors.BackendError` at exactly this 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 import aiohttp
 from yarl import URL
 
 from krakenpy.errors import BackendError
 
-__all__ = ["AiohttpClient", "ClientOptions", "UpstreamClient", "UpstreamResponse"]
+__all__ = [
+    "AiohttpClient",
+    "ClientMiddleware",
+    "ClientOptions",
+    "UpstreamCall",
+    "UpstreamClient",
+    "UpstreamResponse",
+]
 
 #: largest backend body read into memory (a larger one is a backend error)
 MAX_BODY = 64 * 1024 * 1024
@@ -39,6 +46,12 @@ class UpstreamClient(Protocol):
     ) -> UpstreamResponse: ...
 
     async def close(self) -> None: ...
+
+
+#: one upstream HTTP call: ``call(method, url, headers, body)`` (``UpstreamClient.request``'s shape)
+UpstreamCall: TypeAlias = Callable[[str, str, list[tuple[str, str]], bytes | None], Awaitable[UpstreamResponse]]
+#: the upstream-client seam of one backend (HTTP cache, OAuth2 client credentials)
+ClientMiddleware: TypeAlias = Callable[[UpstreamCall], UpstreamCall]
 
 
 @dataclass(frozen=True, slots=True)

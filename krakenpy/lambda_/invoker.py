@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
 import aiohttp
 from aiobotocore.config import AioConfig
@@ -30,6 +30,7 @@ from botocore.exceptions import (
 from krakenpy.errors import BackendError, ConfigError, ConfigIssue
 from krakenpy.lambda_.options import InvocationType, LambdaOptions
 from krakenpy.resources import Resources
+from krakenpy.state import Key
 
 if TYPE_CHECKING:
     from types_aiobotocore_lambda.client import LambdaClient
@@ -168,11 +169,14 @@ class _Session(AioSession):
         return self._deferred
 
 
+#: one aiobotocore session per gateway (its credential chain is resolved once, lazily)
+SESSION: Final = Key("lambda session", _Session)
+#: clients by (region, endpoint, max_retries): every backend with the same three shares one
+CLIENTS: Final = Key("lambda clients", dict)
+
+
 def _session(resources: Resources) -> _Session:
-    session = resources.cache.get("lambda.session")
-    if session is None:
-        session = resources.cache["lambda.session"] = _Session()
-    return cast(_Session, session)
+    return resources.state.setdefault(SESSION, _Session)
 
 
 async def _client(options: LambdaOptions, resources: Resources, path: str) -> LambdaClient | None:
@@ -183,8 +187,9 @@ async def _client(options: LambdaOptions, resources: Resources, path: str) -> La
         # AWS_REGION the production environment provides
         resources.warnings.append(f"{path}.region: no region here nor in AWS_REGION / the AWS profile: calls fail")
         return None
-    key = ("lambda.client", region, options.endpoint, options.max_retries)
-    client = resources.cache.get(key)
+    clients: dict[tuple[str, str | None, int | None], Any] = resources.state.setdefault(CLIENTS, dict)
+    key = (region, options.endpoint, options.max_retries)
+    client = clients.get(key)
     if client is not None:
         return cast("LambdaClient", client)
     retries: dict[str, Any] = {"mode": "standard"}
@@ -202,7 +207,7 @@ async def _client(options: LambdaOptions, resources: Resources, path: str) -> La
         client = await resources.stack.enter_async_context(context)
     except (NoRegionError, ValueError) as exc:
         raise ConfigError([ConfigIssue(f"{path}.region", str(exc))]) from None
-    resources.cache[key] = client
+    clients[key] = client
     return cast("LambdaClient", client)
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NoReturn
@@ -28,6 +27,7 @@ from krakenpy.lua.bindings import Bindings, PostState
 from krakenpy.lua.errors import LuaError, map_message
 from krakenpy.lua.handles import Handles, Scope
 from krakenpy.lua.http import exit_error, perform
+from krakenpy.state import Key
 
 if TYPE_CHECKING:
     from krakenpy.backends.client import UpstreamClient
@@ -209,11 +209,15 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+#: the gateway's runtimes by (open libs, memory cap)
+RUNTIMES: Final = Key("lua runtimes", dict)
+
+
 def runtime_for(resources: Resources, *, open_libs: bool, max_memory: int) -> Runtime:
     """The gateway's runtime for these settings (created on first use; a small pool per worker)."""
-    key: Hashable = ("lua-runtime", open_libs, max_memory)
-    runtime = resources.cache.get(key)
+    runtimes: dict[tuple[bool, int], Runtime] = resources.state.setdefault(RUNTIMES, dict)
+    key = (open_libs, max_memory)
+    runtime = runtimes.get(key)
     if runtime is None:
-        runtime = resources.cache[key] = Runtime(resources.http, open_libs=open_libs, max_memory=max_memory)
-    assert isinstance(runtime, Runtime)
+        runtime = runtimes[key] = Runtime(resources.http, open_libs=open_libs, max_memory=max_memory)
     return runtime

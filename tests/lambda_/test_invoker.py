@@ -16,7 +16,7 @@ from krakenpy.backends.client import AiohttpClient, ClientOptions
 from krakenpy.config.model import build_service
 from krakenpy.errors import BackendError
 from krakenpy.lambda_ import lambda_executor
-from krakenpy.lambda_.invoker import InvokeResult, aiobotocore_invoker, map_client_error
+from krakenpy.lambda_.invoker import CLIENTS, InvokeResult, aiobotocore_invoker, map_client_error
 from krakenpy.lambda_.options import parse_options
 from krakenpy.proxy.types import Request
 from krakenpy.resources import Resources
@@ -43,7 +43,7 @@ async def test_aiobotocore_invoker_shares_one_client(lambda_endpoint) -> None:
             proxy = await lambda_executor(b, resources, None)
             assert proxy is not None
             assert (await proxy(_request())).is_complete
-        clients = [k for k in resources.cache if isinstance(k, tuple) and k[0] == "lambda.client"]
+        clients = resources.state[CLIENTS]
         assert len(clients) == 2  # echo and hello share one; other retries need their own
     finally:
         await resources.stack.aclose()

@@ -1,0 +1,129 @@
+"""The edge vocabulary: krakenpy's own HTTP request and response, as the server hands them over.
+
+Components of the edge layer (CORS, secure headers, access log, server spans) and the router work on
+these types, never on the server library's, so the server beneath can change without touching a
+component. :class:`HttpRequest` is built once per request by the server adapter
+(:mod:`krakenpy.server.adapter`); the adapter turns the :class:`HttpResponse` into the server's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeAlias
+from urllib.parse import parse_qsl
+
+from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
+
+__all__ = ["BodyReader", "EdgeHandler", "EdgeMiddleware", "HttpRequest", "HttpResponse"]
+
+#: ``read(n)``: up to ``n`` more bytes of the request body, ``b""`` at its end
+BodyReader: TypeAlias = Callable[[int], Awaitable[bytes]]
+
+
+async def _no_body(n: int) -> bytes:
+    return b""
+
+
+class HttpRequest:
+    """One client request at the edge. ``route`` is set by the router once it matched an endpoint
+    (the endpoint's path template, ``/users/{id}``), so edge components see it after ``next``."""
+
+    __slots__ = (
+        "_query",
+        "_read",
+        "content_length",
+        "context",
+        "has_body",
+        "headers",
+        "host",
+        "method",
+        "path",
+        "query_string",
+        "remote",
+        "route",
+        "scheme",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        query_string: str = "",
+        headers: CIMultiDictProxy[str] | CIMultiDict[str] | None = None,
+        *,
+        remote: str = "",
+        host: str = "",
+        scheme: str = "http",
+        has_body: bool = False,
+        content_length: int | None = None,
+        read: BodyReader = _no_body,
+    ) -> None:
+        self.method = method
+        #: the decoded path (``%2F`` already a slash), as routers match it
+        self.path = path
+        #: the raw query, without ``?``
+        self.query_string = query_string
+        self.headers: CIMultiDictProxy[str] | CIMultiDict[str] = (
+            headers if headers is not None else CIMultiDictProxy(CIMultiDict())
+        )
+        #: the peer address (no port)
+        self.remote = remote
+        #: the ``Host`` header (or the server's name when absent)
+        self.host = host
+        #: ``https`` when the connection is TLS
+        self.scheme = scheme
+        self.has_body = has_body
+        self.content_length = content_length
+        self._read = read
+        self._query: MultiDictProxy[str] | None = None
+        self.route: str | None = None
+        #: per-request values components hand to each other (request id, trace, claims...)
+        self.context: dict[str, Any] = {}
+
+    @property
+    def query(self) -> MultiDictProxy[str]:
+        """The query parsed once, on first use (``a=1&a=2`` keeps both values, in order)."""
+        if self._query is None:
+            pairs = parse_qsl(self.query_string, keep_blank_values=True, errors="replace") if self.query_string else []
+            self._query = MultiDictProxy(MultiDict(pairs))
+        return self._query
+
+    async def read(self, n: int) -> bytes:
+        """Up to ``n`` more body bytes; ``b""`` once the body is over."""
+        return await self._read(n)
+
+    async def body(self, limit: int) -> bytes | None:
+        """The whole body, or ``None`` when it is longer than ``limit`` bytes."""
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:  # every pass consumes at least one byte or ends
+            chunk = await self._read(1 << 18)
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            chunks.append(chunk)
+        return None
+
+
+class HttpResponse:
+    """What the edge writes back: status, headers (case-insensitive, repeatable) and the whole body."""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(
+        self,
+        status: int = 200,
+        headers: CIMultiDict[str] | Mapping[str, str] | None = None,
+        body: bytes = b"",
+    ) -> None:
+        self.status = status
+        self.headers: CIMultiDict[str] = headers if isinstance(headers, CIMultiDict) else CIMultiDict(headers or ())
+        self.body = body
+
+    def __repr__(self) -> str:
+        return f"<HttpResponse {self.status} {len(self.body)} bytes>"
+
+
+#: the whole dispatch, as seen from outside: request in, response out
+EdgeHandler: TypeAlias = Callable[[HttpRequest], Awaitable[HttpResponse]]
+EdgeMiddleware: TypeAlias = Callable[[EdgeHandler], EdgeHandler]
