@@ -4,6 +4,8 @@
   - ``ConfigError``: the configuration cannot be used; carries every ``ConfigIssue`` found.
   - ``PipelineError``: raised inside a request pipeline; ``status`` is the HTTP status the
     router renders when no data is left (lura's ``StatusCode()`` interface).
+    - ``Rejection``: a guard (JWT, rate limit, bot detector...) answered by itself before the
+      endpoint handler; rendered exactly as given, without KrakenD's headers.
 
 A pipeline error never escapes the request handler: the handler maps it to a response.
 """
@@ -20,6 +22,7 @@ __all__ = [
     "ConfigIssue",
     "KrakenpyError",
     "PipelineError",
+    "Rejection",
     "ValidationError",
 ]
 
@@ -109,3 +112,29 @@ class ValidationError(PipelineError):
     """The client request is invalid (400)."""
 
     status = 400
+
+
+class Rejection(PipelineError):
+    """A guard answered by itself (gin's ``AbortWithStatus``): the response is exactly ``status``,
+    ``headers`` and ``body`` (empty by default), without ``X-Krakend`` headers.
+
+    ``reason`` is a word of the audit vocabulary (``jwt_expired``, ``rate_limited``...), ``policy``
+    the namespace that decided; ``detail`` is for logs and never reaches the client.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        *,
+        reason: str,
+        policy: str,
+        detail: str = "",
+        body: bytes = b"",
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        super().__init__(detail or reason, status=status)
+        self.reason = reason
+        self.policy = policy
+        self.detail = detail
+        self.payload = body
+        self.headers = tuple(headers)

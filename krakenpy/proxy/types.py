@@ -58,6 +58,8 @@ class Request:
     context: dict[str, Any] = field(default_factory=dict)
     #: the endpoint deadline in event-loop time (``loop.time()``); 0 means none
     deadline: float = 0.0
+    #: the verified identity (JWT claims, API-key role...) set by an endpoint-layer guard, else None
+    claims: dict[str, Any] | None = None
 
     def clone(self) -> Request:
         """A copy whose maps can be changed without touching this request (lura ``CloneRequest``)."""
@@ -76,6 +78,7 @@ class Request:
             client_path=self.client_path,
             context=self.context,
             deadline=self.deadline,
+            claims=self.claims,
         )
 
 
