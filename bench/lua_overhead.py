@@ -32,8 +32,9 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 from krakenpy.backends.client import AiohttpClient, ClientOptions
-from krakenpy.config.model import build_service
-from krakenpy.lua import lua_backend_middleware, lua_endpoint_middleware, lua_proxy_middleware
+from krakenpy.config.build import build_service
+from krakenpy.lua.modifier import proxy_middleware, router_middleware
+from krakenpy.lua.script import build_script
 from krakenpy.proxy.types import Middleware, Proxy, Request, Response
 from krakenpy.resources import Resources
 
@@ -79,10 +80,15 @@ def _passthrough(next_proxy: Proxy) -> Proxy:
 
 def _levels(resources: Resources) -> dict[str, Middleware]:
     endpoint = resources.service.endpoints[0]
+    extra, backend_extra = endpoint.extra_config, endpoint.backends[0].extra_config
     found = {
-        "endpoint (lua-endpoint pre)": lua_endpoint_middleware(endpoint, resources),
-        "proxy (lua-proxy pre+post)": lua_proxy_middleware(endpoint, resources),
-        "backend (lua-backend pre+post)": lua_backend_middleware(endpoint.backends[0], resources),
+        "endpoint (lua-endpoint pre)": router_middleware(
+            build_script(extra["modifier/lua-endpoint"], resources, "endpoint"), service_level=False
+        ),
+        "proxy (lua-proxy pre+post)": proxy_middleware(build_script(extra["modifier/lua-proxy"], resources, "proxy")),
+        "backend (lua-backend pre+post)": proxy_middleware(
+            build_script(backend_extra["modifier/lua-backend"], resources, "backend")
+        ),
     }
     return {name: mw for name, mw in found.items() if mw is not None}
 

@@ -1,4 +1,8 @@
-"""Command line: ``krakenpy run``, ``krakenpy check``, ``krakenpy version`` (mirrors ``krakend``)."""
+"""Command line: ``krakenpy run``, ``krakenpy check``, ``krakenpy version`` (mirrors ``krakend``).
+
+``check`` and ``run`` share one verdict: ``check`` exits non-zero for every configuration ``run``
+would refuse, so a CI gate on ``check`` means a deploy that starts.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,19 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from krakenpy import __version__
-from krakenpy.config import LoadedConfig, load_service
-from krakenpy.errors import ConfigError
+from krakenpy.errors import ConfigError, ConfigIssue
 
 __all__ = ["main"]
+
+#: how many paths a grouped warning names before "and N more"
+_SHOWN_PATHS = 3
+_INDEX = re.compile(r"\[\d+\]")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,60 +36,109 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--access-log", action="store_true", help="log every request")
     run.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio", help="event loop")
     run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
-    run.add_argument(
-        "--allow-unsupported",
-        action="store_true",
-        help="serve even when access-control namespaces krakenpy does not implement (auth/*, ...) are configured",
-    )
+    _allow_unsupported(run)
     check = sub.add_parser("check", aliases=["validate"], help="validate a configuration")
     check.add_argument("-c", "--config", required=True, help="path to the krakend.json configuration")
-    check.add_argument("-l", "--lint", action="store_true", help="also reject unknown keys (strict schema)")
+    check.add_argument(
+        "-l", "--lint", action="store_true", help="also reject unknown keys and unknown namespaces (strict schema)"
+    )
     check.add_argument("-d", "--debug", action="count", default=0, help="print the interpreted config")
     check.add_argument("-t", "--test-gin-routes", action="store_true", help="accepted for krakend compatibility")
     check.add_argument(
         "--skip-components",
         action="store_true",
-        help="do not compile components (Lua sources, Lambda options): check the config file alone, like krakend",
+        help="do not build components (Lua sources, Lambda clients): check the config file alone, like krakend",
     )
+    _allow_unsupported(check)
     sub.add_parser("version", help="print the version")
     return parser
 
 
-def _load(path: str, lint: bool) -> LoadedConfig | None:
+def _allow_unsupported(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-unsupported",
+        action="store_true",
+        help="accept access-control namespaces krakenpy does not implement (their protection is NOT applied)",
+    )
+
+
+def _shape(path: str) -> str:
+    return _INDEX.sub("[*]", path)
+
+
+def print_issues(issues: Sequence[ConfigIssue], *, label: str) -> None:
+    """Print issues to stderr; repeated ones (same message, same path shape) become one line with a
+    count and the first paths, so a config with hundreds of endpoints stays readable."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for issue in issues:
+        groups.setdefault((_shape(issue.path), issue.message), []).append(issue.path or "(root)")
+    for (shape, message), paths in groups.items():
+        if len(paths) == 1:
+            print(f"{label}: {paths[0]}: {message}", file=sys.stderr)
+            continue
+        shown = ", ".join(paths[:_SHOWN_PATHS])
+        more = f" and {len(paths) - _SHOWN_PATHS} more" if len(paths) > _SHOWN_PATHS else ""
+        print(f"{label}: {shape}: {message} ({len(paths)} places: {shown}{more})", file=sys.stderr)
+
+
+def _refusals(enforcing: Sequence[str]) -> list[ConfigIssue]:
+    return [
+        ConfigIssue(path, "access-control namespace not implemented by krakenpy: refused (see --allow-unsupported)")
+        for path in enforcing
+    ]
+
+
+def _load(path: str, *, lint: bool, allow_unsupported: bool) -> object | None:
+    from krakenpy.gateway import load
+
     try:
-        return load_service(path, lint=lint)
+        loaded = load(path, lint=lint)
     except ConfigError as exc:
-        for issue in exc.issues:
-            print(f"ERROR: {issue}", file=sys.stderr)
+        print_issues(exc.issues, label="ERROR")
         print(f"{len(exc.issues)} error(s) in {path}", file=sys.stderr)
         return None
+    print_issues(loaded.warnings, label="WARNING")
+    if loaded.enforcing and not allow_unsupported:
+        refusals = _refusals(loaded.enforcing)
+        print_issues(refusals, label="ERROR")
+        print(
+            f"{len(refusals)} error(s) in {path}: endpoints would be served without the protection "
+            "their config asks for; pass --allow-unsupported to accept that",
+            file=sys.stderr,
+        )
+        return None
+    return loaded
 
 
-async def _compile_check(loaded: LoadedConfig) -> list[str]:
-    from krakenpy.server.app import build_gateway
+async def _compile_check(loaded: object) -> tuple[list[ConfigIssue], list[str]]:
+    from krakenpy.gateway import Loaded, build_gateway
 
+    assert isinstance(loaded, Loaded)
     try:
-        gateway = await build_gateway(loaded.service)
+        gateway = await build_gateway(loaded.service, parsed=loaded.parsed)
     except ConfigError as exc:
-        return [str(i) for i in exc.issues]
+        return list(exc.issues), []
     warnings = list(gateway.resources.warnings)
     await gateway.close()
-    return [f"warning: {w}" for w in warnings]
+    return [], warnings
 
 
 def _check(args: argparse.Namespace) -> int:
-    loaded = _load(args.config, args.lint)
-    if loaded is None:
+    from krakenpy.gateway import Loaded
+
+    loaded = _load(args.config, lint=args.lint, allow_unsupported=args.allow_unsupported)
+    if not isinstance(loaded, Loaded):
         return 1
-    for warning in loaded.warnings:
-        print(f"WARNING: {warning}", file=sys.stderr)
-    problems = [] if args.skip_components else asyncio.run(_compile_check(loaded))
-    errors = [p for p in problems if not p.startswith("warning: ")]
-    for p in problems:
-        print(("ERROR: " if p in errors else "WARNING: ") + p.removeprefix("warning: "), file=sys.stderr)
-    if errors:
-        print(f"{len(errors)} error(s) in {args.config}", file=sys.stderr)
-        return 1
+    if not args.skip_components:
+        errors, warnings = asyncio.run(_compile_check(loaded))
+        for warning in warnings:
+            print(f"WARNING: {warning}", file=sys.stderr)
+        if errors:
+            print_issues(errors, label="ERROR")
+            print(f"{len(errors)} error(s) in {args.config}", file=sys.stderr)
+            return 1
+    if loaded.warnings:
+        print(f"{len(loaded.warnings)} warning(s) in {args.config}", file=sys.stderr)
     if args.debug:
         svc = loaded.service
         print(
@@ -99,34 +157,26 @@ def _run(args: argparse.Namespace) -> int:
         level=getattr(logging, str(args.log_level).upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    loaded = _load(args.config, False)
-    if loaded is None:
-        return 1
-    log = logging.getLogger("krakenpy")
-    for warning in loaded.warnings:
-        log.warning("%s", warning)
-    if loaded.enforcing and not args.allow_unsupported:
-        for path in loaded.enforcing:
-            print(f"ERROR: {path}: access-control namespace not implemented by krakenpy", file=sys.stderr)
-        print(
-            "refusing to serve endpoints without the protection their config asks for; "
-            "pass --allow-unsupported to serve them anyway",
-            file=sys.stderr,
-        )
-        return 1
+    from krakenpy.gateway import Gateway, Loaded, build_gateway
     from krakenpy.server.runner import ServeOptions, serve
 
+    loaded = _load(args.config, lint=False, allow_unsupported=args.allow_unsupported)
+    if not isinstance(loaded, Loaded):
+        return 1
     service = loaded.service
-    workers = args.workers or os.cpu_count() or 1
     options = ServeOptions(
         port=args.port or service.port,
         host=service.listen_ip,
         debug=bool(args.debug),
-        workers=workers,
+        workers=args.workers or os.cpu_count() or 1,
         access_log=args.access_log,
         loop=args.loop,
     )
-    return serve(service, options)
+
+    async def build() -> Gateway:
+        return await build_gateway(service, parsed=loaded.parsed, debug=options.debug, base_dir=Path.cwd())
+
+    return serve(service, options, build)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -39,6 +39,7 @@ class HttpRequest:
         "method",
         "path",
         "query_string",
+        "raw_path",
         "remote",
         "route",
         "scheme",
@@ -57,12 +58,15 @@ class HttpRequest:
         has_body: bool = False,
         content_length: int | None = None,
         read: BodyReader = _no_body,
+        raw_path: str = "",
     ) -> None:
         self.method = method
         #: the decoded path (``%2F`` already a slash), as routers match it
         self.path = path
         #: the raw query, without ``?``
         self.query_string = query_string
+        #: the request target as received (``/a%20b?x=1``)
+        self.raw_path = raw_path or (path + ("?" + query_string if query_string else ""))
         self.headers: CIMultiDictProxy[str] | CIMultiDict[str] = (
             headers if headers is not None else CIMultiDictProxy(CIMultiDict())
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,3 +30,9 @@ class Resources:
     state: State = field(default_factory=State)
     #: warnings found while building (logged at startup, printed by ``check``)
     warnings: list[str] = field(default_factory=list)
+    #: every component's parsed options: owner JSON path ("" = service) → namespace → options
+    parsed: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+
+    def options(self, owner: str, namespace: str) -> object | None:
+        """The parsed value of ``namespace`` on the object at ``owner`` (``endpoints[2]``), if any."""
+        return self.parsed.get(owner, {}).get(namespace)

@@ -12,8 +12,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import RawTestServer, TestClient, TestServer
 
-from krakenpy.config.model import build_service
-from krakenpy.server.app import Gateway, build_gateway
+from krakenpy.config.build import build_service
+from krakenpy.gateway import Gateway, build_gateway
 
 ROOT = Path(__file__).resolve().parents[1]
 

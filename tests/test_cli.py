@@ -100,7 +100,11 @@ def test_cli_check_warns_about_unsupported_namespace(tmp_path: Path) -> None:
         "extra_config": {"auth/api-keys": {"keys": []}},
         "endpoints": [{"endpoint": "/a", "backend": [{"host": ["h:80"], "url_pattern": "/"}]}],
     }
-    out = _cli("check", "-c", _write(tmp_path, doc))
+    path = _write(tmp_path, doc)
+    out = _cli("check", "-c", path)
+    assert out.returncode == 1  # run would refuse it: so does check
+    assert "extra_config.auth/api-keys" in out.stderr
+    out = _cli("check", "--allow-unsupported", "-c", path)
     assert out.returncode == 0
     assert "auth/api-keys" in out.stderr
 
@@ -189,4 +193,4 @@ def test_cli_run_refuses_unimplemented_access_control(tmp_path: Path) -> None:
     assert out.returncode == 1
     assert "endpoints[0].extra_config.auth/validator" in out.stderr
     assert "--allow-unsupported" in out.stderr
-    assert _cli("check", "-c", path).returncode == 0
+    assert _cli("check", "-c", path).returncode == 1  # check and run agree

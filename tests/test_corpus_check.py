@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from krakenpy.config import load_service
 from krakenpy.errors import ConfigError
+from krakenpy.gateway import load as load_service
 from tests.conftest import ROOT
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "krakend-configs"
@@ -52,10 +52,25 @@ def test_corpus_cli_check_skip_components_accepts_every_ce_valid_config(capsys: 
 
     failed = {}
     for path in FILES:
-        code = main(["check", "--skip-components", "-c", str(path)])
+        code = main(["check", "--skip-components", "--allow-unsupported", "-c", str(path)])
         out = capsys.readouterr()
         if code != 0:
             failed[path.name] = out.err
         else:
             assert "Syntax OK!" in out.out
     assert sorted(failed) == sorted(EXPECTED_FAILURES)
+
+
+@pytest.mark.skipif(not FILES, reason="corpus folder not present next to the repo")
+def test_corpus_check_refuses_exactly_what_run_refuses(capsys: pytest.CaptureFixture[str]) -> None:
+    from krakenpy.cli import main
+
+    for path in FILES:
+        if path.name in EXPECTED_FAILURES:
+            continue
+        refused_by_run = bool(load_service(path, use_env=False).enforcing)
+        code = main(["check", "--skip-components", "-c", str(path)])
+        err = capsys.readouterr().err
+        assert (code != 0) == refused_by_run, (path.name, err)
+        if refused_by_run:
+            assert "--allow-unsupported" in err

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestServer
 
-from krakenpy.config import load_service
+from krakenpy.gateway import load as load_service
 from tests.conftest import ROOT
 
 SAMPLES = sorted((ROOT / "sample-configs").glob("*.json"))

@@ -1,26 +1,26 @@
 """Per-backend stacks (lura ``proxy/factory.go`` ``newStack``), outermost first:
 
 concurrent calls → request builder (query filter, URL, method, host, header filter)
-→ Lua backend (pre/post) → executor (Lambda, or HTTP client) → decode → entity formatter.
+→ backend-layer components (circuit breaker, rate limit, Lua backend, CEL ...) → deadline
+→ executor (a component's, e.g. Lambda; else the HTTP executor over the client-layer chain)
+→ decode → entity formatter.
+
+The component middlewares and the executor arrive built; this package imports no component.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from krakenpy.backends.http import http_backend
 from krakenpy.config.model import BackendConfig
 from krakenpy.errors import BackendError
-from krakenpy.lambda_ import lambda_executor
-from krakenpy.lua import lua_backend_middleware
 from krakenpy.proxy.compose import compose
 from krakenpy.proxy.concurrent import concurrent_middleware
 from krakenpy.proxy.deadline import arm, disarm, expired
 from krakenpy.proxy.formatter import Formatter, compile_formatter
 from krakenpy.proxy.request_builder import backend_request_builder, backend_request_middleware
-from krakenpy.proxy.types import Proxy, Request, Response
-from krakenpy.resources import Resources
+from krakenpy.proxy.types import Middleware, Proxy, Request, Response
 
 __all__ = ["backend_formatter", "build_backend"]
 
@@ -29,14 +29,13 @@ def backend_formatter(backend: BackendConfig) -> Formatter | None:
     """target/allow/deny/mapping/group (or the backend flatmap) compiled once; ``None`` if unused."""
     if backend.encoding == "no-op":
         return None
-    flatmap = (backend.extra_config.get("proxy") or {}).get("flatmap_filter")
     return compile_formatter(
         target=backend.target,
         allow=backend.allow,
         deny=backend.deny,
         mapping=backend.mapping,
         group=backend.group,
-        flatmap=flatmap if isinstance(flatmap, list) and flatmap else None,
+        flatmap=backend.proxy.flatmap_filter or None,
     )
 
 
@@ -63,24 +62,16 @@ def _deadline(executor: Proxy, span: float, prepare: Callable[[Request], None] |
     return bounded
 
 
-async def build_backend(backend: BackendConfig, resources: Resources) -> Proxy:
-    """Compile one backend into a :data:`Proxy`."""
-    formatter = backend_formatter(backend)
-    executor = await lambda_executor(backend, resources, formatter)
-    if executor is None:
-        executor = http_backend(
-            backend,
-            resources.http,
-            formatter,
-            disable_compression=resources.service.disable_compression,
-        )
+def build_backend(backend: BackendConfig, executor: Proxy, middlewares: Sequence[Middleware | None] = ()) -> Proxy:
+    """Compile one backend's stack around its ``executor``; ``middlewares`` (outermost first) sit
+    between the request builder and the deadline."""
     concurrent = concurrent_middleware(backend.concurrent_calls, backend.timeout)
-    lua = lua_backend_middleware(backend, resources)
-    if lua is None:  # one coroutine less per call: the builder runs inside the deadline layer
+    layers = [m for m in middlewares if m is not None]
+    if not layers:  # one coroutine less per call: the builder runs inside the deadline layer
         return compose(_deadline(executor, backend.timeout, backend_request_builder(backend)), concurrent)
     return compose(
         _deadline(executor, backend.timeout),
         concurrent,
         backend_request_middleware(backend),
-        lua,
+        *layers,
     )

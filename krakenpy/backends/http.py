@@ -7,11 +7,7 @@ Success is 200 or 201 only (anything with ``no-op``). ``backend/http`` options:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from krakenpy import PRODUCT, __version__
-from krakenpy.backends.client import UpstreamClient
+from krakenpy.backends.client import UpstreamCall
 from krakenpy.backends.encoding import decoder_for
 from krakenpy.config.model import BackendConfig
 from krakenpy.errors import BackendError
@@ -21,7 +17,6 @@ from krakenpy.proxy.types import Headers, Proxy, Request, Response
 __all__ = ["NAMESPACE", "http_backend"]
 
 NAMESPACE = "backend/http"
-USER_AGENT = f"{PRODUCT} Version {__version__}"
 
 
 def _headers_out(headers: Headers, compression: bool) -> list[tuple[str, str]]:
@@ -40,22 +35,23 @@ def _response_headers(pairs: tuple[tuple[str, str], ...]) -> Headers:
 
 def http_backend(
     backend: BackendConfig,
-    client: UpstreamClient,
+    call_upstream: UpstreamCall,
     formatter: Formatter | None,
     *,
     disable_compression: bool = False,
 ) -> Proxy:
-    """Build the executor for one HTTP backend; everything but the call itself is decided here."""
-    options: Mapping[str, Any] = backend.extra_config.get(NAMESPACE) or {}
-    details_name = str(options.get("return_error_details") or "")
-    return_code = bool(options.get("return_error_code")) and not details_name
+    """Build the executor for one HTTP backend; everything but the call itself is decided here.
+    ``call_upstream`` is the client seam: the upstream client's ``request``, or the client-layer
+    components (HTTP cache, OAuth2 client credentials) around it."""
+    details_name = backend.http.return_error_details
+    return_code = backend.http.return_error_code
     noop = backend.encoding == "no-op"
     decode = decoder_for(backend.encoding, backend.is_collection)
     compression = not disable_compression
     pattern = backend.url_pattern
 
     async def call(request: Request) -> Response:
-        upstream = await client.request(
+        upstream = await call_upstream(
             request.method, request.url, _headers_out(request.headers, compression), request.body or None
         )
         status = upstream.status

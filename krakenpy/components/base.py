@@ -25,6 +25,8 @@ Rules every component follows:
   there is nothing to do, so an unused feature costs nothing per request.
 - A service-level value's ``endpoint`` builder is built once and wraps every endpoint, outside the
   endpoint-level middlewares (gin engine middleware vs handler wrapper).
+- The ``edge`` builder runs once per gateway (see :data:`EdgeBuild`); parsed values of every level are
+  on ``resources.parsed`` (owner JSON path → namespace → options).
 - Shared state goes through :class:`~krakenpy.state.Key` s on ``resources.state``.
 """
 
@@ -86,6 +88,10 @@ class Site:
 
 #: ``build(options, site, resources)``: once at start-up; ``None`` when there is nothing to do
 Build: TypeAlias = Callable[[Opts, Site, Resources], Awaitable[M | None]]
+#: the edge builder runs once when the namespace appears at any level; ``options`` is the
+#: service-level value, or ``None`` when only endpoints declare it (endpoint-level values are on
+#: ``resources.parsed``)
+EdgeBuild: TypeAlias = Callable[[Opts | None, Site, Resources], Awaitable[EdgeMiddleware | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +105,7 @@ class Component(Generic[Opts]):
     #: one line for ``check``, ``routes`` and the README
     summary: str
     edition: Edition = "ce"
-    edge: Build[Opts, EdgeMiddleware] | None = None
+    edge: EdgeBuild[Opts] | None = None
     endpoint: Build[Opts, Middleware] | None = None
     proxy: Build[Opts, Middleware] | None = None
     backend: Build[Opts, Middleware] | None = None

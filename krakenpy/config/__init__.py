@@ -5,15 +5,19 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from krakenpy.config.build import build_service
 from krakenpy.config.loader import apply_env_overrides, read_document
-from krakenpy.config.model import BackendConfig, EndpointConfig, ServiceConfig, build_service
+from krakenpy.config.model import BackendConfig, EndpointConfig, ServiceConfig
+from krakenpy.config.namespaces import Catalog
 from krakenpy.errors import ConfigError, ConfigIssue
 
 __all__ = [
     "BackendConfig",
+    "Catalog",
     "EndpointConfig",
     "LoadedConfig",
     "ServiceConfig",
+    "build_service",
     "load_service",
 ]
 
@@ -26,26 +30,52 @@ class LoadedConfig:
     enforcing: tuple[str, ...] = ()
 
 
-def load_service(path: str | os.PathLike[str], *, lint: bool = False, use_env: bool = True) -> LoadedConfig:
-    """The only entry point: read, normalise, validate and build. Raises :class:`ConfigError`."""
+def _blame_env(issues: list[ConfigIssue], overrides: dict[str, str]) -> list[ConfigIssue]:
+    """Name the ``KRAKEND_*`` variable when a top-level key it set is the problem."""
+    if not overrides:
+        return issues
+    out: list[ConfigIssue] = []
+    for issue in issues:
+        key = issue.path.split(".", 1)[0].split("[", 1)[0]
+        variable = overrides.get(key)
+        if variable is not None:
+            issue = ConfigIssue(
+                issue.path, f"{issue.message} (set by the environment variable {variable})", issue.severity
+            )
+        out.append(issue)
+    return out
+
+
+def load_service(
+    path: str | os.PathLike[str], *, catalog: Catalog, lint: bool = False, use_env: bool = True
+) -> LoadedConfig:
+    """Read, normalise, validate and build. Raises :class:`ConfigError` with every error found.
+
+    ``catalog`` says which namespaces krakenpy implements (the registry's); component options are
+    parsed afterwards by the assembly (:func:`krakenpy.gateway.load`).
+    """
     from krakenpy.config.coerce import coerce_weak
-    from krakenpy.config.namespaces import enforcing_namespaces, namespace_warnings, normalize_aliases
+    from krakenpy.config.namespaces import enforcing_namespaces, namespace_issues, normalize_aliases
     from krakenpy.config.schema import validate_document
 
     source = os.fspath(path)
     doc = read_document(path)
-    if use_env:
-        apply_env_overrides(doc)
+    overrides = apply_env_overrides(doc) if use_env else {}
     normalize_aliases(doc)
     coerce_weak(doc)
-    issues = [i for i in validate_document(doc, lint=lint) if i.severity == "error"]
-    warnings = namespace_warnings(doc)
+    found = validate_document(doc, lint=lint, catalog=catalog) + namespace_issues(doc, catalog, lint=lint)
+    issues = [i for i in found if i.severity == "error"]
+    warnings = [i for i in found if i.severity == "warning"]
     try:
-        service = build_service(doc, source=source)
+        service = build_service(doc, source=source, env_overrides=overrides)
     except ConfigError as exc:
-        issues.extend(i for i in exc.issues if str(i) not in {str(j) for j in issues})
-        raise ConfigError(issues, source) from None
+        seen = {str(i) for i in issues}  # one set: de-duplication stays linear in the issue count
+        issues.extend(i for i in exc.issues if str(i) not in seen)
+        raise ConfigError(_blame_env(issues, overrides), source) from None
     if issues:
-        raise ConfigError(issues, source)
-    # component-level checks (Lua sources, Lambda options...) run when the pipeline is compiled
-    return LoadedConfig(service=service, warnings=tuple(warnings), enforcing=tuple(enforcing_namespaces(doc)))
+        raise ConfigError(_blame_env(issues, overrides), source)
+    return LoadedConfig(
+        service=service,
+        warnings=tuple(_blame_env(warnings, overrides)),
+        enforcing=tuple(enforcing_namespaces(doc, catalog)),
+    )

@@ -59,14 +59,14 @@ def _convert(current: object, text: str) -> object:
     return text
 
 
-def apply_env_overrides(doc: dict[str, Any], environ: Mapping[str, str] | None = None) -> list[str]:
+def apply_env_overrides(doc: dict[str, Any], environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """KrakenD's ``KRAKEND_<NAME>`` overrides: each sets top-level key ``<name>`` (lower-cased).
 
     Values are converted to the type of the key they replace (int/bool), as koanf's weak decoding does.
-    Returns the keys overridden (for the startup log).
+    Returns key → variable name for every key overridden (errors at those keys name the variable).
     """
     env = os.environ if environ is None else environ
-    changed: list[str] = []
+    changed: dict[str, str] = {}
     for name, value in env.items():
         if not name.startswith(_ENV_PREFIX) or len(name) == len(_ENV_PREFIX):
             continue
@@ -74,5 +74,5 @@ def apply_env_overrides(doc: dict[str, Any], environ: Mapping[str, str] | None =
         if key in ("endpoints", "extra_config", "async_agent"):
             continue
         doc[key] = _convert(doc.get(key, 0 if key == "port" else ""), value)
-        changed.append(key)
+        changed[key] = name
     return changed

@@ -8,7 +8,9 @@ warning that says whether they are Community features not done yet, Enterprise-o
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from krakenpy.errors import ConfigIssue
@@ -17,8 +19,10 @@ __all__ = [
     "ALIASES",
     "CE_NAMESPACES",
     "EE_NAMESPACES",
-    "IMPLEMENTED",
-    "namespace_warnings",
+    "Catalog",
+    "enforcing_namespaces",
+    "is_enforcing",
+    "namespace_issues",
     "normalize_aliases",
 ]
 
@@ -162,27 +166,21 @@ EE_NAMESPACES: Final[frozenset[str]] = frozenset(
 )
 _EE_PREFIXES: Final = ("messaging/kafka/",)
 
-#: namespaces krakenpy implements, and the levels it reads them at
-_IMPLEMENTED_LEVELS: Final[Mapping[str, frozenset[str]]] = {
-    "router": frozenset({"service"}),
-    "proxy": frozenset({"endpoint", "backend"}),
-    "backend/http": frozenset({"backend"}),
-    "backend/lambda": frozenset({"backend"}),
-    "modifier/lua-endpoint": frozenset({"service", "endpoint"}),
-    "modifier/lua-proxy": frozenset({"endpoint"}),
-    "modifier/lua-backend": frozenset({"backend"}),
-}
-IMPLEMENTED: frozenset[str] = frozenset(
-    {
-        "router",
-        "proxy",
-        "backend/http",
-        "backend/lambda",
-        "modifier/lua-endpoint",
-        "modifier/lua-proxy",
-        "modifier/lua-backend",
-    }
-)
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """What krakenpy implements, as the config checks need it. Built from the component registry
+    (:func:`krakenpy.components.registry.catalog`); the config package never imports a component."""
+
+    #: implemented namespace → the levels it is read at
+    levels: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    #: namespaces whose unknown keys are errors even without ``--lint``
+    strict: frozenset[str] = frozenset()
+    #: implemented namespace → "ce" | "ee" | "krakenpy"
+    editions: Mapping[str, str] = field(default_factory=dict)
+
+    def implements(self, namespace: str) -> bool:
+        return namespace in self.levels
 
 
 def _levels(doc: Mapping[str, Any]) -> Iterator[tuple[str, str, Any]]:
@@ -227,40 +225,49 @@ def _is_ee(namespace: str) -> bool:
 _ENFORCING_PREFIXES: Final = ("auth/", "security/bot-detector", "security/policies", "validation/", "qos/ratelimit/")
 
 
-def is_enforcing(namespace: str) -> bool:
+def is_enforcing(namespace: str, catalog: Catalog) -> bool:
     """True for an access-control or rate-limit namespace krakenpy does not implement."""
-    return namespace not in IMPLEMENTED and namespace.startswith(_ENFORCING_PREFIXES)
+    return not catalog.implements(namespace) and namespace.startswith(_ENFORCING_PREFIXES)
 
 
-def enforcing_namespaces(doc: Mapping[str, Any]) -> list[str]:
+def enforcing_namespaces(doc: Mapping[str, Any], catalog: Catalog) -> list[str]:
     """JSON paths of unimplemented access-control namespaces (``endpoints[2].extra_config.auth/validator``)."""
     found: list[str] = []
     for _level, owner, extra in _levels(doc):
         if not isinstance(extra, Mapping):
             continue
         prefix = f"{owner}.extra_config" if owner else "extra_config"
-        found.extend(f"{prefix}.{ns}" for ns in extra if isinstance(ns, str) and is_enforcing(ns))
+        found.extend(f"{prefix}.{ns}" for ns in extra if isinstance(ns, str) and is_enforcing(ns, catalog))
     return found
 
 
-def namespace_warnings(doc: Mapping[str, Any]) -> list[ConfigIssue]:
-    """One warning per ``extra_config`` namespace that krakenpy ignores, at the namespace's JSON path."""
+def namespace_issues(doc: Mapping[str, Any], catalog: Catalog, *, lint: bool = False) -> list[ConfigIssue]:
+    """One issue per ``extra_config`` namespace krakenpy does not act on, at the namespace's JSON path.
+
+    Warnings, except that ``--lint`` makes an unknown namespace (a typo such as ``modifier/lua-proxi``,
+    whose script would silently never run) an error.
+    """
     issues: list[ConfigIssue] = []
+    known = sorted(CE_NAMESPACES | EE_NAMESPACES | set(catalog.levels))
     for level, owner, extra in _levels(doc):
         if not isinstance(extra, Mapping):
             continue
         prefix = f"{owner}.extra_config" if owner else "extra_config"
         for namespace in extra:
-            if namespace and namespace[0] in "@$_#":
+            if not isinstance(namespace, str) or (namespace and namespace[0] in "@$_#"):
                 continue  # comment key
             path = f"{prefix}.{namespace}"
-            if namespace in IMPLEMENTED:
-                if level not in _IMPLEMENTED_LEVELS[namespace]:
+            if catalog.implements(namespace):
+                if level not in catalog.levels[namespace]:
                     issues.append(ConfigIssue(path, f"namespace not read at {level} level: ignored", "warning"))
             elif namespace in CE_NAMESPACES:
                 issues.append(ConfigIssue(path, "CE namespace not implemented by krakenpy yet: ignored", "warning"))
             elif _is_ee(namespace):
                 issues.append(ConfigIssue(path, "KrakenD Enterprise namespace: not supported, ignored", "warning"))
             else:
-                issues.append(ConfigIssue(path, "unknown namespace: ignored", "warning"))
+                hint = difflib.get_close_matches(namespace, known, n=1, cutoff=0.8)
+                message = "unknown namespace" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                issues.append(
+                    ConfigIssue(path, message if lint else f"{message}: ignored", "error" if lint else "warning")
+                )
     return issues

@@ -1,10 +1,12 @@
 """Typed options of the namespaces the core itself reads: ``router``, ``proxy``, ``backend/http`` and
 ``backend/http/client``.
 
-These types are the core's vocabulary; the component modules of those namespaces
-(``krakenpy/components/router.py`` ...) own their ``parse``, and the assembly
-(:mod:`krakenpy.gateway`) hands the parsed values to the server and the proxy factories, so no core
-module digs in ``extra_config`` itself. An absent namespace is the default instance.
+As in lura, whose core reads these namespaces itself, they are parsed here by the model build
+(:mod:`krakenpy.config.build`) into typed fields of the config objects (``service.router``,
+``endpoint.proxy``, ``backend.proxy``, ``backend.http``, ``backend.http_client``), so no core module
+digs in ``extra_config``. Their component modules (``krakenpy/components/router.py`` ...) register
+them with the registry (levels, schema, documentation) and point at these parsers. An absent
+namespace is the default instance.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from krakenpy.errors import ConfigError, ConfigIssue
+
 __all__ = [
     "BackendProxyOptions",
     "EndpointProxyOptions",
@@ -20,6 +24,11 @@ __all__ = [
     "HttpClientOptions",
     "RouterOptions",
     "StaticOptions",
+    "parse_backend_proxy",
+    "parse_endpoint_proxy",
+    "parse_http_backend",
+    "parse_http_client",
+    "parse_router",
 ]
 
 
@@ -97,3 +106,112 @@ class HttpClientOptions:
 
     send_body_on_redirect: bool = False
     no_redirect: bool = False
+
+
+# parsing (run by the model build; the JSON Schema has already checked the types) -----------------
+
+_STRATEGIES = frozenset({"always", "success", "complete", "errored", "incomplete"})
+
+
+def _obj(raw: Any) -> Mapping[str, Any]:
+    return raw if isinstance(raw, Mapping) else {}
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
+
+
+def _flatmap(value: Any, path: str) -> tuple[Mapping[str, Any], ...]:
+    from krakenpy.proxy.flatmap import compile_flatmap
+
+    specs = tuple(s for s in value or () if isinstance(s, Mapping)) if isinstance(value, list) else ()
+    try:
+        compile_flatmap(specs)  # unknown operations are config errors
+    except ValueError as exc:
+        raise ConfigError([ConfigIssue(f"{path}.flatmap_filter", str(exc))]) from None
+    return specs
+
+
+def parse_router(raw: Any, path: str) -> RouterOptions:
+    """The service ``router`` namespace."""
+    o = _obj(raw)
+    error_body = _obj(o.get("error_body"))
+    trusted = o.get("trusted_proxies")
+    headers = o.get("remote_ip_headers")
+    return RouterOptions(
+        return_error_msg=bool(o.get("return_error_msg", False)),
+        hide_version_header=bool(o.get("hide_version_header", False)),
+        disable_path_decoding=bool(o.get("disable_path_decoding", False)),
+        disable_redirect_trailing_slash=bool(o.get("disable_redirect_trailing_slash", False)),
+        disable_redirect_fixed_path=bool(o.get("disable_redirect_fixed_path", False)),
+        disable_handle_method_not_allowed=bool(o.get("disable_handle_method_not_allowed", False)),
+        remove_extra_slash=bool(o.get("remove_extra_slash", False)),
+        auto_options=bool(o.get("auto_options", False)),
+        disable_health=bool(o.get("disable_health", False)),
+        health_path=str(o.get("health_path") or "/__health"),
+        disable_access_log=bool(o.get("disable_access_log", False)),
+        logger_skip_paths=_strings(o.get("logger_skip_paths")),
+        forwarded_by_client_ip=bool(o.get("forwarded_by_client_ip", True)),
+        remote_ip_headers=_strings(headers) if isinstance(headers, list) else ("X-Forwarded-For", "X-Real-Ip"),
+        trusted_proxies=_strings(trusted) if isinstance(trusted, list) else None,
+        error_body_404=error_body.get("404"),
+        error_body_405=error_body.get("405"),
+    )
+
+
+def parse_endpoint_proxy(raw: Any, path: str) -> EndpointProxyOptions:
+    """The endpoint-level ``proxy`` namespace."""
+    o = _obj(raw)
+    static_raw = o.get("static")
+    static: StaticOptions | None = None
+    if isinstance(static_raw, Mapping):
+        strategy = str(static_raw.get("strategy") or "always")
+        if strategy not in _STRATEGIES:
+            raise ConfigError([ConfigIssue(f"{path}.static.strategy", f"unknown static strategy {strategy!r}")])
+        static = StaticOptions(strategy=strategy, data=dict(_obj(static_raw.get("data"))))
+    flatmap = _flatmap(o.get("flatmap_filter"), path)
+    return EndpointProxyOptions(
+        sequential=bool(o.get("sequential", False)),
+        sequential_propagated_params=_strings(o.get("sequential_propagated_params")),
+        static=static,
+        flatmap_filter=flatmap,
+    )
+
+
+def _duration(value: Any, path: str) -> float:
+    from krakenpy.config.durations import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise ConfigError([ConfigIssue(path, str(exc))]) from None
+
+
+def parse_backend_proxy(raw: Any, path: str) -> BackendProxyOptions:
+    """The backend-level ``proxy`` namespace."""
+    o = _obj(raw)
+    timeout = o.get("shadow_timeout")
+    flatmap = _flatmap(o.get("flatmap_filter"), path)
+    return BackendProxyOptions(
+        shadow=bool(o.get("shadow", False)),
+        shadow_timeout=_duration(timeout, f"{path}.shadow_timeout") if timeout else None,
+        flatmap_filter=flatmap,
+    )
+
+
+def parse_http_backend(raw: Any, path: str) -> HttpBackendOptions:
+    """``backend/http``: ``return_error_details`` wins over ``return_error_code`` when both are set."""
+    o = _obj(raw)
+    details = str(o.get("return_error_details") or "")
+    return HttpBackendOptions(
+        return_error_code=bool(o.get("return_error_code")) and not details, return_error_details=details
+    )
+
+
+def parse_http_client(raw: Any, path: str) -> HttpClientOptions:
+    """``backend/http/client`` (the CE core honours ``send_body_on_redirect``)."""
+    o = _obj(raw)
+    return HttpClientOptions(
+        send_body_on_redirect=bool(o.get("send_body_on_redirect", False)),
+        no_redirect=bool(o.get("no_redirect", False)),
+    )

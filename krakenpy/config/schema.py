@@ -11,13 +11,16 @@ Two modes:
   krakenpy implements (KrakenD falls back to a default) are not reported.
 
 The namespaces krakenpy implements fail closed in both modes: a bad type or a bad value there is
-always an error, and an unknown key is an error in ``backend/lambda`` and ``modifier/lua-*`` (a
-typo there must not be ignored) and a warning in ``proxy``, ``router`` and ``backend/http``, whose
-legacy aliases carry keys of older KrakenD versions that KrakenD itself ignores.
+always an error, and an unknown key is an error in the namespaces the catalog marks strict (a typo
+there must not be ignored: ``backend/lambda``, ``modifier/lua-*`` ...) and a warning in the core's
+own (``proxy``, ``router``, ``backend/http``), whose legacy aliases carry keys of older KrakenD
+versions that KrakenD itself ignores. Everywhere else an unknown key is a warning with a "did you
+mean" hint (``url_patern``), or an error with ``--lint``.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cache
@@ -30,6 +33,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from krakenpy.config.namespaces import Catalog
 from krakenpy.errors import ConfigIssue
 
 __all__ = ["schema_namespaces", "validate_document"]
@@ -37,18 +41,9 @@ __all__ = ["schema_namespaces", "validate_document"]
 _SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 _BASE_URI = "https://krakenpy.invalid/schemas/"
 _ROOT = "krakend.json"
-#: files that describe core objects, not an ``extra_config`` namespace
-_CORE_FILES = frozenset({"krakend", "endpoint", "backend", "timeunits"})
-#: one schema file shared by several namespaces
-_SHARED_FILES: Mapping[str, tuple[str, ...]] = {
-    "modifier/lua": ("modifier/lua-endpoint", "modifier/lua-proxy", "modifier/lua-backend"),
-}
-#: unknown keys are errors in both modes
-_STRICT_NAMESPACES = frozenset(
-    {"backend/lambda", "modifier/lua-endpoint", "modifier/lua-proxy", "modifier/lua-backend"}
-)
-#: unknown keys are warnings when not linting; every other error stays an error
-_CHECKED_NAMESPACES = frozenset({"proxy", "router", "backend/http"})
+#: files that are not an ``extra_config`` namespace: core objects and definitions shared by several
+#: namespaces (the three Lua namespaces ``$ref`` ``modifier/lua.json``)
+_NOT_NAMESPACES = frozenset({"krakend", "endpoint", "backend", "timeunits", "modifier/lua"})
 _BACKEND_PATH = re.compile(r"^(endpoints|async_agent)\[\d+\]\.backend\[\d+\]$")
 
 
@@ -72,13 +67,8 @@ def _validator() -> Draft202012Validator:
 @cache
 def schema_namespaces() -> frozenset[str]:
     """The ``extra_config`` namespaces that have a schema file (``backend/lambda``, ``modifier/lua-proxy``...)."""
-    names: set[str] = set()
-    for rel, _ in _schema_files():
-        stem = rel.removesuffix(".json")
-        if stem in _CORE_FILES:
-            continue
-        names.update(_SHARED_FILES.get(stem, (stem,)))
-    return frozenset(names)
+    stems = (rel.removesuffix(".json") for rel, _ in _schema_files())
+    return frozenset(stem for stem in stems if stem not in _NOT_NAMESPACES)
 
 
 def json_path(parts: Iterable[str | int]) -> str:
@@ -101,12 +91,19 @@ def _namespace(parts: Sequence[str | int]) -> str | None:
     return None
 
 
-def _unexpected_keys(error: ValidationError) -> list[str]:
+def _unexpected_keys(error: ValidationError) -> list[tuple[str, str | None]]:
+    """Each unknown key with the closest known one (or ``None``)."""
     schema = error.schema if isinstance(error.schema, Mapping) else {}
-    known = schema.get("properties", {})
+    known = list(schema.get("properties", {}))
     patterns = [re.compile(p) for p in schema.get("patternProperties", {})]
     instance = error.instance if isinstance(error.instance, Mapping) else {}
-    return [k for k in instance if k not in known and not any(p.search(k) for p in patterns)]
+    out: list[tuple[str, str | None]] = []
+    for key in instance:
+        if key in known or any(p.search(key) for p in patterns):
+            continue
+        close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.75)
+        out.append((str(key), close[0] if close else None))
+    return out
 
 
 def _message(error: ValidationError) -> str:
@@ -119,22 +116,19 @@ def _message(error: ValidationError) -> str:
     return str(error.message)
 
 
-def _issues(error: ValidationError, *, lint: bool) -> Iterator[ConfigIssue]:
+def _issues(error: ValidationError, *, lint: bool, catalog: Catalog) -> Iterator[ConfigIssue]:
     parts: list[str | int] = list(error.absolute_path)
     path = json_path(parts)
     namespace = _namespace(parts)
+    implemented = namespace is not None and catalog.implements(namespace)
     if error.validator == "additionalProperties":
-        if lint or namespace in _STRICT_NAMESPACES:
-            severity: Literal["error", "warning"] = "error"
-        elif namespace in _CHECKED_NAMESPACES:
-            severity = "warning"
-        else:
-            return  # plain `krakend check` ignores unknown keys
-        message = "unknown key" if severity == "error" else "unknown key: ignored"
-        for key in _unexpected_keys(error):
+        severity: Literal["error", "warning"] = "error" if lint or namespace in catalog.strict else "warning"
+        for key, close in _unexpected_keys(error):
+            hint = f" (did you mean {close!r}?)" if close else ""
+            message = f"unknown key{hint}" if severity == "error" else f"unknown key{hint}: ignored"
             yield ConfigIssue(f"{path}.{key}" if path else key, message, severity)
         return
-    if not lint and namespace not in _STRICT_NAMESPACES | _CHECKED_NAMESPACES:
+    if not lint and not implemented:
         if error.validator == "enum":
             return  # KrakenD falls back to its default for values it does not know
         if error.validator == "required" and _BACKEND_PATH.match(path) and "'url_pattern'" in error.message:
@@ -142,9 +136,9 @@ def _issues(error: ValidationError, *, lint: bool) -> Iterator[ConfigIssue]:
     yield ConfigIssue(path, _message(error))
 
 
-def validate_document(doc: object, *, lint: bool) -> list[ConfigIssue]:
+def validate_document(doc: object, *, lint: bool, catalog: Catalog) -> list[ConfigIssue]:
     """Every schema problem of ``doc``, each located by its JSON path (the root is "")."""
     issues: list[ConfigIssue] = []
     for error in _validator().iter_errors(doc):
-        issues.extend(_issues(error, lint=lint))
+        issues.extend(_issues(error, lint=lint, catalog=catalog))
     return issues

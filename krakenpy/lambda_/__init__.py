@@ -7,12 +7,13 @@ tied together by :mod:`.executor`.
 
 from __future__ import annotations
 
-from krakenpy.config.model import BackendConfig, EndpointConfig, capitalize
+from krakenpy.config.model import BackendConfig, EndpointConfig
 from krakenpy.lambda_.executor import lambda_proxy
 from krakenpy.lambda_.invoker import Invoker, aiobotocore_invoker
-from krakenpy.lambda_.options import parse_options
+from krakenpy.lambda_.options import LambdaOptions, parse_options
 from krakenpy.lambda_.payload import payload_builder
 from krakenpy.lambda_.response import result_decoder
+from krakenpy.names import capitalize
 from krakenpy.proxy.formatter import Formatter
 from krakenpy.proxy.types import Proxy
 from krakenpy.resources import Resources
@@ -33,6 +34,7 @@ async def lambda_executor(
     formatter: Formatter | None,
     *,
     invoker: Invoker | None = None,
+    options: LambdaOptions | None = None,
 ) -> Proxy | None:
     """The executor for a backend with ``backend/lambda``; ``None`` when the namespace is absent.
 
@@ -41,7 +43,8 @@ async def lambda_executor(
     if NAMESPACE not in backend.extra_config:
         return None
     path = f"{backend.path}.extra_config.{NAMESPACE}"
-    options = parse_options(backend.extra_config[NAMESPACE], method=backend.method, path=path)
+    if options is None:
+        options = parse_options(backend.extra_config[NAMESPACE], method=backend.method, path=path)
     endpoint = _endpoint_of(backend, resources)
     method = endpoint.method if endpoint is not None else backend.method
     names = {capitalize(p): p for p in endpoint.params} if endpoint is not None else {}

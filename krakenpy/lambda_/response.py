@@ -20,8 +20,8 @@ import orjson
 from krakenpy.errors import BackendError
 from krakenpy.lambda_.invoker import InvokeResult
 from krakenpy.lambda_.options import LambdaOptions
+from krakenpy.names import canonical_header
 from krakenpy.proxy.formatter import Formatter
-from krakenpy.proxy.request_builder import canonical_header
 from krakenpy.proxy.types import Headers, Response
 
 __all__ = ["ResultDecoder", "result_decoder", "shape"]

@@ -21,11 +21,11 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import orjson
 
-from krakenpy.config.model import capitalize
 from krakenpy.errors import BackendError, PipelineError
 from krakenpy.lua.convert import ARRAY, NULL, OBJECT, Kind, Mode, from_lua, key_str, text, to_lua
 from krakenpy.lua.handles import Handles
-from krakenpy.proxy.request_builder import canonical_header, encode_query
+from krakenpy.names import canonical_header, capitalize
+from krakenpy.proxy.request_builder import encode_query
 from krakenpy.proxy.types import Headers, Request, Response
 
 __all__ = ["Bindings", "HttpResult", "PostState", "header_name"]

@@ -9,11 +9,10 @@ from typing import TYPE_CHECKING, Any
 import lupa.lua54 as lupa
 import orjson
 
-from krakenpy import PRODUCT, __version__
 from krakenpy.lua.bindings import Bindings, HttpResult, header_name
 from krakenpy.lua.convert import Mode, text
 from krakenpy.lua.errors import LuaExit
-from krakenpy.proxy.request_builder import canonical_header
+from krakenpy.names import USER_AGENT, canonical_header
 from krakenpy.proxy.types import Headers
 
 if TYPE_CHECKING:
@@ -21,7 +20,6 @@ if TYPE_CHECKING:
 
 __all__ = ["exit_error", "perform"]
 
-USER_AGENT = f"{PRODUCT} Version {__version__}"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 

@@ -26,7 +26,7 @@ from krakenpy.lua.runtime import (
 if TYPE_CHECKING:
     from krakenpy.resources import Resources
 
-__all__ = ["Chains", "LuaOptions", "Script", "build_script"]
+__all__ = ["Chains", "LuaOptions", "Script", "build_script", "compile_script", "parse_options"]
 
 log = logging.getLogger("krakenpy.lua")
 
@@ -186,6 +186,10 @@ def _describe(source: _Source, exc: BaseException) -> str:
 
 def build_script(raw: Any, resources: Resources, where: str) -> Script:
     """Parse and compile one namespace value (``where`` is its JSON path, for errors)."""
-    options = parse_options(raw, where)
+    return compile_script(parse_options(raw, where), resources, where)
+
+
+def compile_script(options: LuaOptions, resources: Resources, where: str) -> Script:
+    """Load and compile parsed options on the gateway's runtime (``where`` is their JSON path)."""
     runtime = runtime_for(resources, open_libs=options.allow_open_libs, max_memory=options.max_memory)
     return Script(options, runtime, resources.base_dir, where)

@@ -2,38 +2,36 @@
 
 Endpoint stack, outermost first::
 
-    Lua proxy (pre/post) → shadow split → static → flatmap (>1 backend) → merger | sequential
-        → per-backend stacks (krakenpy.backends)
+    proxy-layer components (Lua proxy, CEL, JSON Schema ...) → shadow split → static
+        → flatmap (>1 backend) → merger | sequential → per-backend stacks (krakenpy.backends)
 
-A single (non-shadow) backend needs no merger: its stack is the endpoint proxy.
+A single (non-shadow) backend needs no merger: its stack is the endpoint proxy. The component
+middlewares arrive built, in the registry's order; this module imports no component.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
+from dataclasses import replace
 
 from krakenpy.config.model import BackendConfig, EndpointConfig
 from krakenpy.errors import ConfigError, ConfigIssue
-from krakenpy.lua import lua_proxy_middleware
 from krakenpy.proxy.compose import compose
 from krakenpy.proxy.flatmap import compile_flatmap
 from krakenpy.proxy.merging import merge_proxy
 from krakenpy.proxy.sequential import sequential_proxy
-from krakenpy.proxy.shadow import is_shadow, shadow_middleware, shadow_timeout
+from krakenpy.proxy.shadow import shadow_middleware
 from krakenpy.proxy.static import static_middleware
 from krakenpy.proxy.types import Middleware, Proxy, Request, Response
-from krakenpy.resources import Resources
 
-__all__ = ["BackendFactory", "build_endpoint_proxy"]
-
-BackendFactory = Callable[[BackendConfig, Resources], Awaitable[Proxy]]
+__all__ = ["MERGE_TIMEOUT_RATIO", "build_endpoint_proxy"]
 
 MERGE_TIMEOUT_RATIO = 0.85
 
 
 def _endpoint_flatmap(endpoint: EndpointConfig) -> Middleware | None:
-    specs = (endpoint.extra_config.get("proxy") or {}).get("flatmap_filter")
-    if not isinstance(specs, list) or not specs or len(endpoint.backends) < 2:
+    specs = endpoint.proxy.flatmap_filter
+    if not specs or len(endpoint.backends) < 2:
         return None  # KrakenD ignores an endpoint flatmap on single-backend endpoints
     flatmap = compile_flatmap(specs)
 
@@ -48,46 +46,36 @@ def _endpoint_flatmap(endpoint: EndpointConfig) -> Middleware | None:
     return middleware
 
 
-async def build_endpoint_proxy(
-    endpoint: EndpointConfig, resources: Resources, backend_factory: BackendFactory
+def build_endpoint_proxy(
+    endpoint: EndpointConfig,
+    backends: Sequence[Proxy],
+    middlewares: Sequence[Middleware | None] = (),
 ) -> Proxy:
-    """Build the endpoint's proxy; component config errors become :class:`ConfigError` at ``path``."""
-    try:
-        normal: list[Proxy] = []
-        normal_cfgs: list[BackendConfig] = []
-        shadows: list[tuple[Proxy, float]] = []
-        for backend in endpoint.backends:
-            proxy = await backend_factory(backend, resources)
-            if is_shadow(backend.extra_config):
-                shadows.append((proxy, shadow_timeout(backend.extra_config, endpoint.timeout)))
-            else:
-                normal.append(proxy)
-                normal_cfgs.append(backend)
-        if not normal:
-            raise ValueError("every backend is a shadow backend")
-        options = endpoint.extra_config.get("proxy") or {}
-        budget = endpoint.timeout * MERGE_TIMEOUT_RATIO
-        if options.get("sequential") and len(normal) > 1:
-            seq_endpoint = endpoint if not shadows else _without_shadows(endpoint, normal_cfgs)
-            core = sequential_proxy(seq_endpoint, normal, timeout=budget)
-        elif len(normal) == 1:
-            core = normal[0]
+    """The endpoint's proxy over its compiled ``backends`` (one per ``endpoint.backends``, same order),
+    wrapped by the proxy-layer ``middlewares`` (outermost first)."""
+    normal: list[Proxy] = []
+    normal_cfgs: list[BackendConfig] = []
+    shadows: list[tuple[Proxy, float]] = []
+    for backend, proxy in zip(endpoint.backends, backends, strict=True):
+        if backend.proxy.shadow:
+            shadows.append((proxy, backend.proxy.shadow_timeout or endpoint.timeout))
         else:
-            core = merge_proxy(normal, timeout=budget)
-        return compose(
-            core,
-            lua_proxy_middleware(endpoint, resources),
-            shadow_middleware(shadows),
-            static_middleware(endpoint.extra_config),
-            _endpoint_flatmap(endpoint),
-        )
-    except ConfigError:
-        raise
-    except (ValueError, TypeError, OSError) as exc:
-        raise ConfigError([ConfigIssue(endpoint.path, str(exc))]) from None
-
-
-def _without_shadows(endpoint: EndpointConfig, backends: list[BackendConfig]) -> EndpointConfig:
-    from dataclasses import replace
-
-    return replace(endpoint, backends=tuple(backends))
+            normal.append(proxy)
+            normal_cfgs.append(backend)
+    if not normal:
+        raise ConfigError([ConfigIssue(endpoint.path, "every backend is a shadow backend")])
+    budget = endpoint.timeout * MERGE_TIMEOUT_RATIO
+    if endpoint.proxy.sequential and len(normal) > 1:
+        seq_endpoint = endpoint if not shadows else replace(endpoint, backends=tuple(normal_cfgs))
+        core = sequential_proxy(seq_endpoint, normal, timeout=budget)
+    elif len(normal) == 1:
+        core = normal[0]
+    else:
+        core = merge_proxy(normal, timeout=budget)
+    return compose(
+        core,
+        *middlewares,
+        shadow_middleware(shadows),
+        static_middleware(endpoint.proxy.static),
+        _endpoint_flatmap(endpoint),
+    )

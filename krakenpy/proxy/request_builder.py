@@ -15,9 +15,10 @@ from collections.abc import Callable, Sequence
 from urllib.parse import quote, quote_plus, urlencode
 
 from krakenpy.config.model import BackendConfig
+from krakenpy.names import canonical_header
 from krakenpy.proxy.types import Headers, Middleware, Proxy, Query, Request, Response
 
-__all__ = ["PathTemplate", "backend_request_builder", "backend_request_middleware", "canonical_header"]
+__all__ = ["PathTemplate", "backend_request_builder", "backend_request_middleware", "encode_query"]
 
 _KEY = re.compile(r"\{\{\.([^}]+)\}\}")
 _PATH_SAFE = "-._~!$&'()*+,;=:@"
@@ -26,11 +27,6 @@ _NEEDS_PATH_QUOTE = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@]")
 #: characters kept as written in the literal parts of a url_pattern (existing escapes stay)
 _LITERAL_SAFE = "/%?#[]" + _PATH_SAFE
 _DOTS = {".": "%2E", "..": "%2E%2E"}
-
-
-def canonical_header(name: str) -> str:
-    """Go's ``CanonicalMIMEHeaderKey``: ``x-foo-bar`` → ``X-Foo-Bar``."""
-    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
 
 
 class PathTemplate:

@@ -13,8 +13,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from krakenpy.config.model import EndpointConfig, capitalize
+from krakenpy.config.model import EndpointConfig
 from krakenpy.errors import BackendError, PipelineError
+from krakenpy.names import capitalize
 from krakenpy.proxy.types import Proxy, Request, Response
 
 __all__ = ["sequential_proxy", "stringify"]
@@ -52,10 +53,7 @@ def _lookup(data: Any, dotted: str) -> tuple[bool, Any]:
 
 def _wanted(endpoint: EndpointConfig) -> list[list[tuple[int, str, str]]]:
     """Per backend: (source index, field path, param key) it needs before running."""
-    propagated: list[str] = []
-    extra = endpoint.extra_config.get("proxy") or {}
-    for name in extra.get("sequential_propagated_params") or []:
-        propagated.append(str(name))
+    propagated = endpoint.proxy.sequential_propagated_params
     wanted: list[list[tuple[int, str, str]]] = []
     for i, backend in enumerate(endpoint.backends):
         needs: list[tuple[int, str, str]] = []

@@ -5,25 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-from krakenpy.config.durations import parse_duration
 from krakenpy.proxy.types import Middleware, Proxy, Request, Response
 from krakenpy.tasks import spawn
 
-__all__ = ["is_shadow", "shadow_middleware", "shadow_timeout"]
+__all__ = ["shadow_middleware"]
 
 log = logging.getLogger("krakenpy.shadow")
-
-
-def is_shadow(extra: Mapping[str, Any]) -> bool:
-    return bool((extra.get("proxy") or {}).get("shadow", False))
-
-
-def shadow_timeout(extra: Mapping[str, Any], default: float) -> float:
-    value = (extra.get("proxy") or {}).get("shadow_timeout")
-    return parse_duration(value) if value else default
 
 
 async def _call(proxy: Proxy, request: Request, timeout: float) -> None:

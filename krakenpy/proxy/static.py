@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
+from krakenpy.config.options import StaticOptions
 from krakenpy.errors import PipelineError
 from krakenpy.proxy.types import Middleware, Proxy, Request, Response
 
-__all__ = ["NAMESPACE", "static_middleware"]
-
-NAMESPACE = "proxy"
+__all__ = ["static_middleware"]
 
 _Strategy = Callable[[Response | None, BaseException | None], bool]
 _STRATEGIES: dict[str, _Strategy] = {
@@ -23,16 +21,12 @@ _STRATEGIES: dict[str, _Strategy] = {
 }
 
 
-def static_middleware(extra: Mapping[str, Any]) -> Middleware | None:
+def static_middleware(options: StaticOptions | None) -> Middleware | None:
     """``None`` unless the endpoint declares ``proxy.static``."""
-    options = (extra.get(NAMESPACE) or {}).get("static")
-    if not isinstance(options, Mapping):
+    if options is None:
         return None
-    strategy_name = str(options.get("strategy") or "always")
-    if strategy_name not in _STRATEGIES:
-        raise ValueError(f"unknown static strategy {strategy_name!r}")
-    strategy = _STRATEGIES[strategy_name]
-    data = dict(options.get("data") or {})
+    strategy = _STRATEGIES[options.strategy]
+    data = dict(options.data)
 
     def middleware(next_proxy: Proxy) -> Proxy:
         async def static(request: Request) -> Response:

@@ -1,150 +1,83 @@
-"""Build the HTTP server for a :class:`ServiceConfig`: compile every endpoint once, then dispatch.
+"""The router level: every compiled endpoint under krakenpy's gin-like router, plus 404/405,
+redirects and the built-in endpoints, as one :data:`~krakenpy.edge.EdgeHandler`.
 
-The server is aiohttp's low-level ``web.Server`` with krakenpy's own gin-like router, so a request
-costs one dict lookup (static paths) before the endpoint's pipeline runs.
+A request costs one dict lookup (static paths) before the endpoint's handler runs. This module works
+on krakenpy's own edge types; :mod:`krakenpy.server.adapter` puts it on aiohttp.
 """
 
 from __future__ import annotations
 
 import html
-import logging
-import os
-from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from aiohttp import web
+from multidict import CIMultiDict
 
-from krakenpy.backends import build_backend
-from krakenpy.backends.client import AiohttpClient, ClientOptions, UpstreamClient
-from krakenpy.backends.fastclient import FastClient
-from krakenpy.config.model import ServiceConfig
-from krakenpy.errors import ConfigError, ConfigIssue
-from krakenpy.lua import lua_endpoint_middleware, lua_service_middleware
-from krakenpy.proxy.factory import build_endpoint_proxy
-from krakenpy.resources import Resources
+from krakenpy.config.model import EndpointConfig, ServiceConfig
+from krakenpy.edge import EdgeHandler, HttpRequest, HttpResponse
 from krakenpy.server import builtin
-from krakenpy.server.handler import RouterOptions, make_handler
+from krakenpy.server.handler import EndpointHandler
 from krakenpy.server.render import go_json
 from krakenpy.server.router import Match, Router
 
-__all__ = ["Gateway", "build_gateway"]
+__all__ = ["build_dispatch"]
 
-log = logging.getLogger("krakenpy.server")
-
-
-@dataclass
-class Gateway:
-    """The compiled gateway: call :attr:`handler` per request; :meth:`close` releases resources."""
-
-    handler: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
-    resources: Resources
-    endpoints: int
-
-    async def close(self) -> None:
-        await self.resources.stack.aclose()
+_Builtin = Callable[[HttpRequest], Awaitable[HttpResponse]]
 
 
-def _router_options(service: ServiceConfig) -> dict[str, Any]:
-    value = service.extra_config.get("router") or {}
-    return dict(value) if isinstance(value, dict) else {}
-
-
-def _fixed(status: int, text: str, version: str, custom: Any) -> web.Response:
-    headers = {"X-Krakend": version, "X-Krakend-Completed": "false"}
+def _fixed(status: int, text: str, version: str, custom: Any) -> HttpResponse:
+    headers: CIMultiDict[str] = CIMultiDict((("X-Krakend", version), ("X-Krakend-Completed", "false")))
     if custom is not None:
         headers["Content-Type"] = "application/json; charset=utf-8"
-        return web.Response(status=status, body=go_json(custom), headers=headers)
+        return HttpResponse(status, headers, go_json(custom))
     headers["Content-Type"] = "text/plain"
-    return web.Response(status=status, body=text.encode(), headers=headers)
+    return HttpResponse(status, headers, text.encode())
 
 
-async def build_gateway(
+def build_dispatch(
     service: ServiceConfig,
+    routes: Sequence[tuple[EndpointConfig, EndpointHandler]],
     *,
     debug: bool = False,
-    client: UpstreamClient | None = None,
-    base_dir: Path | None = None,
-) -> Gateway:
-    """Compile ``service`` into a request handler. Component errors raise :class:`ConfigError`."""
-    stack = AsyncExitStack()
-    # upstream client: "fast" (default) or "aiohttp" (ClientSession for every call)
-    fast = os.environ.get("KRAKENPY_HTTP_CLIENT", "fast") != "aiohttp"
-    http = client or (FastClient if fast else AiohttpClient)(
-        ClientOptions(
-            limit_per_host=service.max_idle_connections_per_host,
-            limit=service.max_idle_connections,
-            keepalive_timeout=service.idle_connection_timeout or 90.0,
-            connect_timeout=service.dialer_timeout or None,
-            response_header_timeout=service.response_header_timeout or None,
-            disable_keep_alives=service.disable_keep_alives,
-        )
-    )
-    stack.push_async_callback(http.close)
-    resources = Resources(service=service, http=http, stack=stack, base_dir=base_dir or Path.cwd())
-    try:
-        return await _compile(service, resources, debug)
-    except BaseException:
-        await stack.aclose()
-        raise
-
-
-async def _compile(service: ServiceConfig, resources: Resources, debug: bool) -> Gateway:
-    ropts = _router_options(service)
-    options = RouterOptions(
-        return_error_msg=bool(ropts.get("return_error_msg", False)),
-        hide_version_header=bool(ropts.get("hide_version_header", False)),
-        disable_path_decoding=bool(ropts.get("disable_path_decoding", False)),
-    )
+) -> EdgeHandler:
+    """Route every request to its endpoint handler, or answer it here (404/405, redirects, built-ins)."""
+    options = service.router
     router = Router()
-    issues: list[ConfigIssue] = []
-    service_mw = lua_service_middleware(resources)
-    for endpoint in service.endpoints:
-        try:
-            proxy = await build_endpoint_proxy(endpoint, resources, build_backend)
-            endpoint_mw = lua_endpoint_middleware(endpoint, resources)
-        except ConfigError as exc:
-            issues.extend(exc.issues)
-            continue
-        handle = make_handler(endpoint, proxy, options, router_middlewares=(service_mw, endpoint_mw))
+    for endpoint, handle in routes:
         router.add(endpoint.endpoint, endpoint.method, handle)
-    if issues:
-        raise ConfigError(issues, service.source)
-
     version = options.version_header
-    error_body = ropts.get("error_body") or {}
-    body404 = error_body.get("404") if isinstance(error_body, dict) else None
-    body405 = error_body.get("405") if isinstance(error_body, dict) else None
-    redirect_slash = not ropts.get("disable_redirect_trailing_slash", False)
-    redirect_fixed = not ropts.get("disable_redirect_fixed_path", False)
-    handle_405 = not ropts.get("disable_handle_method_not_allowed", False)
-    health_path = str(ropts.get("health_path") or "/__health")
-    builtins: dict[str, Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]] = {}
-    if not ropts.get("disable_health", False):
-        builtins[health_path] = builtin.health
+    body404, body405 = options.error_body_404, options.error_body_405
+    redirect_slash = not options.disable_redirect_trailing_slash
+    redirect_fixed = not options.disable_redirect_fixed_path
+    handle_405 = not options.disable_handle_method_not_allowed
+    builtins: dict[str, _Builtin] = {}
+    if not options.disable_health:
+        builtins[options.health_path] = builtin.health
     debug_on = debug or service.debug_endpoint
     echo_on = service.echo_endpoint
     match = router.match
 
-    def dispatch(request: web.BaseRequest) -> Awaitable[web.StreamResponse]:
-        # a plain function: an endpoint's coroutine is handed to aiohttp without a wrapping layer
+    def dispatch(request: HttpRequest) -> Awaitable[HttpResponse]:
+        # a plain function: an endpoint's coroutine is handed on without a wrapping layer
         found = match(request.path)
         if found is not None:
             handle = found.methods.get(request.method)
             if handle is not None:
+                request.route = found.template
                 return handle(request, found.values)
         return fallback(request, found)
 
-    async def fallback(request: web.BaseRequest, found: Match | None) -> web.StreamResponse:
+    async def fallback(request: HttpRequest, found: Match | None) -> HttpResponse:
         path = request.path
         special = builtins.get(path)
         if special is not None and request.method == "GET":
+            request.route = path
             return await special(request)
         if debug_on and (path == "/__debug" or path.startswith("/__debug/")):
+            request.route = "/__debug/"
             return await builtin.debug(request)
         if echo_on and (path == "/__echo" or path.startswith("/__echo/")):
+            request.route = "/__echo/"
             return await builtin.echo(request)
         if request.method != "CONNECT":
             target = router.redirect_target(
@@ -154,15 +87,14 @@ async def _compile(service: ServiceConfig, resources: Resources, debug: bool) ->
                 code = 301 if request.method == "GET" else 307
                 location = target + ("?" + request.query_string if request.query_string else "")
                 if code == 301:  # Go's http.Redirect writes a short HTML body for GET
-                    return web.Response(
-                        status=code,
-                        body=f'<a href="{html.escape(location)}">Moved Permanently</a>.\n\n'.encode(),
-                        headers={"Location": location, "Content-Type": "text/html; charset=utf-8"},
+                    return HttpResponse(
+                        code,
+                        {"Location": location, "Content-Type": "text/html; charset=utf-8"},
+                        f'<a href="{html.escape(location)}">Moved Permanently</a>.\n\n'.encode(),
                     )
-                return web.Response(status=code, headers={"Location": location})
+                return HttpResponse(code, {"Location": location})
         if found is not None and handle_405:
-            resp = _fixed(405, "405 method not allowed", version, body405)
-            return resp
+            return _fixed(405, "405 method not allowed", version, body405)
         return _fixed(404, "404 page not found", version, body404)
 
-    return Gateway(handler=dispatch, resources=resources, endpoints=len(service.endpoints))
+    return dispatch

@@ -5,36 +5,43 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from aiohttp import web
-
+from krakenpy.edge import HttpRequest, HttpResponse
 from krakenpy.server.render import JSON_CT, go_json
 
 __all__ = ["debug", "echo", "health"]
 
 log = logging.getLogger("krakenpy.debug")
 
+#: the most of a body the debug endpoint reads (and logs)
+_DEBUG_BODY = 1 << 20
 
-async def health(request: web.BaseRequest) -> web.Response:
+
+async def health(request: HttpRequest) -> HttpResponse:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f +0000 UTC")
-    return web.Response(body=go_json({"agents": {}, "now": now, "status": "ok"}), headers={"Content-Type": JSON_CT})
+    return HttpResponse(200, {"Content-Type": JSON_CT}, go_json({"agents": {}, "now": now, "status": "ok"}))
 
 
-async def debug(request: web.BaseRequest) -> web.Response:
-    body = await request.read() if request.body_exists else b""
+async def _body(request: HttpRequest) -> bytes:
+    if not request.has_body:
+        return b""
+    return await request.body(_DEBUG_BODY) or b""
+
+
+async def debug(request: HttpRequest) -> HttpResponse:
+    body = await _body(request)
     log.debug(
-        "method=%s url=%s query=%s headers=%s body=%r",
+        "method=%s path=%s query=%s headers=%s body=%r",
         request.method,
-        request.rel_url,
-        dict(request.query),
+        request.path,
+        request.query_string,
         dict(request.headers),
         body[:4096],
     )
-    return web.Response(body=b'{"message":"pong"}', headers={"Content-Type": JSON_CT})
+    return HttpResponse(200, {"Content-Type": JSON_CT}, b'{"message":"pong"}')
 
 
-async def echo(request: web.BaseRequest) -> web.Response:
-    body = await request.read() if request.body_exists else b""
-    url = request.rel_url
+async def echo(request: HttpRequest) -> HttpResponse:
+    body = await _body(request)
     headers: dict[str, list[str]] = {}
     for name, value in request.headers.items():
         headers.setdefault(name, []).append(value)
@@ -42,7 +49,7 @@ async def echo(request: web.BaseRequest) -> web.Response:
     for name, value in request.query.items():
         query.setdefault(name, []).append(value)
     data = {
-        "req_uri": str(url),
+        "req_uri": request.raw_path,
         "req_uri_details": {
             "user": "",
             "host": request.host,
@@ -55,4 +62,4 @@ async def echo(request: web.BaseRequest) -> web.Response:
         "req_body": body.decode("utf-8", "replace"),
         "req_headers": headers,
     }
-    return web.Response(body=go_json(data), headers={"Content-Type": JSON_CT})
+    return HttpResponse(200, {"Content-Type": JSON_CT}, go_json(data))

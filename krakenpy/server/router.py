@@ -24,12 +24,16 @@ class _Node:
     lower: dict[str, str] = field(default_factory=dict)
     param: _Node | None = None
     methods: dict[str, Handler] = field(default_factory=dict)
+    #: the path template as declared (``/users/{id}``), once a route ends here
+    template: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Match:
     methods: dict[str, Handler]
     values: tuple[str, ...]
+    #: the matched path template (``/users/{id}``): the route label for logs and metrics
+    template: str = ""
 
 
 class Router:
@@ -56,8 +60,9 @@ class Router:
                     node.lower.setdefault(segment.lower(), segment)
                 node = child
         node.methods[method] = handler
+        node.template = node.template or path
         if not dynamic and path not in self._static:
-            self._static[path] = Match(node.methods, ())
+            self._static[path] = Match(node.methods, (), path)
 
     def match(self, path: str) -> Match | None:
         """Exact lookup: the handlers of the path (any method) and the parameter values."""
@@ -66,7 +71,7 @@ class Router:
             return found
         values: list[str] = []
         node = self._walk(self._root, path.split("/")[1:], 0, values)
-        return Match(node.methods, tuple(values)) if node is not None else None
+        return Match(node.methods, tuple(values), node.template) if node is not None else None
 
     def _walk(self, node: _Node, segments: list[str], i: int, values: list[str]) -> _Node | None:
         if i == len(segments):

@@ -12,17 +12,18 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Protocol
 
 from aiohttp import web
 
 from krakenpy import __version__
 from krakenpy.config.model import ServiceConfig
 from krakenpy.errors import ConfigError
-from krakenpy.server.app import build_gateway
+from krakenpy.server.adapter import AiohttpHandler
 
-__all__ = ["ServeOptions", "serve"]
+__all__ = ["Served", "ServeOptions", "serve"]
 
 log = logging.getLogger("krakenpy")
 
@@ -44,6 +45,22 @@ def _settle_gc() -> None:
     gc.set_threshold(_GC_YOUNG, 10, 10)
 
 
+class Served(Protocol):
+    """What the runner serves: a compiled gateway (:class:`krakenpy.gateway.Gateway`)."""
+
+    @property
+    def handler(self) -> AiohttpHandler: ...
+
+    @property
+    def endpoints(self) -> int: ...
+
+    async def close(self) -> None: ...
+
+
+#: builds the gateway inside each worker process (after the fork)
+GatewayFactory = Callable[[], Awaitable[Served]]
+
+
 @dataclass(frozen=True, slots=True)
 class ServeOptions:
     port: int
@@ -54,9 +71,9 @@ class ServeOptions:
     loop: str = "asyncio"
 
 
-async def _serve(service: ServiceConfig, options: ServeOptions, ready_fd: int | None = None) -> int:
+async def _serve(service: ServiceConfig, options: ServeOptions, build: GatewayFactory) -> int:
     try:
-        gateway = await build_gateway(service, debug=options.debug, base_dir=Path.cwd())
+        gateway = await build()
     except ConfigError as exc:
         for issue in exc.issues:
             print(f"ERROR: {issue}", file=sys.stderr)
@@ -107,18 +124,18 @@ async def _serve(service: ServiceConfig, options: ServeOptions, ready_fd: int | 
     return 0
 
 
-def _run_one(service: ServiceConfig, options: ServeOptions) -> int:
+def _run_one(service: ServiceConfig, options: ServeOptions, build: GatewayFactory) -> int:
     if options.loop == "uvloop":
         import uvloop
 
-        return uvloop.run(_serve(service, options))
-    return asyncio.run(_serve(service, options))
+        return uvloop.run(_serve(service, options, build))
+    return asyncio.run(_serve(service, options, build))
 
 
-def serve(service: ServiceConfig, options: ServeOptions) -> int:
-    """Run until SIGTERM/SIGINT. Returns the process exit code."""
+def serve(service: ServiceConfig, options: ServeOptions, build: GatewayFactory) -> int:
+    """Run until SIGTERM/SIGINT; ``build`` compiles the gateway in each worker. Returns the exit code."""
     if options.workers <= 1:
-        return _run_one(service, options)
+        return _run_one(service, options, build)
     children: list[int] = []
     for _ in range(options.workers):
         pid = os.fork()
@@ -126,7 +143,7 @@ def serve(service: ServiceConfig, options: ServeOptions) -> int:
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             code = 1
             try:
-                code = _run_one(service, options)
+                code = _run_one(service, options, build)
             finally:
                 os._exit(code)
         children.append(pid)

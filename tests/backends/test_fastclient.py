@@ -395,8 +395,8 @@ async def test_fastclient_falls_back_for_what_it_does_not_handle(backend: Start,
 async def test_fastclient_gateway_end_to_end(backend: Start, monkeypatch: pytest.MonkeyPatch) -> None:
     from aiohttp.test_utils import RawTestServer, TestClient
 
-    from krakenpy.config.model import build_service
-    from krakenpy.server.app import build_gateway
+    from krakenpy.config.build import build_service
+    from krakenpy.gateway import build_gateway
 
     async def users(request: web.Request) -> web.Response:
         return web.json_response({"id": request.match_info["id"], "name": "ann", "secret": "x"})
@@ -426,8 +426,8 @@ async def test_fastclient_gateway_end_to_end(backend: Start, monkeypatch: pytest
 
 @pytest.mark.parametrize(("env", "expected"), [(None, FastClient), ("fast", FastClient), ("aiohttp", AiohttpClient)])
 async def test_gateway_upstream_client_choice(monkeypatch: pytest.MonkeyPatch, env: str | None, expected: type) -> None:
-    from krakenpy.config.model import build_service
-    from krakenpy.server.app import build_gateway
+    from krakenpy.config.build import build_service
+    from krakenpy.gateway import build_gateway
 
     if env is None:
         monkeypatch.delenv("KRAKENPY_HTTP_CLIENT", raising=False)

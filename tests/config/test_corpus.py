@@ -8,8 +8,9 @@ from typing import Any
 import orjson
 import pytest
 
+from krakenpy.components.registry import catalog
 from krakenpy.config.coerce import coerce_weak
-from krakenpy.config.namespaces import namespace_warnings, normalize_aliases
+from krakenpy.config.namespaces import namespace_issues, normalize_aliases
 from krakenpy.config.schema import validate_document
 
 CORPUS = Path(__file__).parents[3] / "shared/corpus/krakend-configs"
@@ -35,7 +36,7 @@ def test_corpus_is_complete() -> None:
 @pytest.mark.parametrize("path", FILES, ids=[p.name[:3] for p in FILES])
 def test_corpus_file_passes_plain_check(path: Path) -> None:
     doc = _prepared(path.name[:3])
-    errors = [str(i) for i in validate_document(doc, lint=False) if i.severity == "error"]
+    errors = [str(i) for i in validate_document(doc, lint=False, catalog=catalog()) if i.severity == "error"]
     if path.name[:3] not in MAY_FAIL:
         assert errors == []
 
@@ -45,11 +46,11 @@ def test_corpus_027_boolean_concurrent_calls_is_coerced() -> None:
     assert True in [e.get("concurrent_calls") for e in raw["endpoints"]]
     doc = _prepared("027")
     assert {e["concurrent_calls"] for e in doc["endpoints"] if "concurrent_calls" in e} <= {0, 1}
-    assert not [i for i in validate_document(doc, lint=False) if "concurrent_calls" in i.path]
+    assert not [i for i in validate_document(doc, lint=False, catalog=catalog()) if "concurrent_calls" in i.path]
 
 
 def _warned(number: str, message: str) -> set[str]:
-    return {i.path for i in namespace_warnings(_prepared(number)) if i.message == message}
+    return {i.path for i in namespace_issues(_prepared(number), catalog()) if i.message == message}
 
 
 EE = "KrakenD Enterprise namespace: not supported, ignored"
@@ -84,7 +85,7 @@ def test_corpus_020_unknown_namespace() -> None:
 
 def test_corpus_implemented_namespaces_do_not_warn() -> None:
     doc = _prepared("011")  # backend/http only
-    assert namespace_warnings(doc) == []
+    assert namespace_issues(doc, catalog()) == []
 
 
 def test_corpus_042_legacy_aliases_are_renamed() -> None:
@@ -98,4 +99,4 @@ def test_corpus_042_legacy_aliases_are_renamed() -> None:
 
 def test_corpus_lint_rejects_legacy_keys() -> None:
     doc = _prepared("043")
-    assert [i for i in validate_document(doc, lint=True) if i.message == "unknown key"]
+    assert [i for i in validate_document(doc, lint=True, catalog=catalog()) if i.message == "unknown key"]

@@ -6,10 +6,11 @@ from typing import Any
 
 import pytest
 
+from krakenpy.config.build import build_service, sanitize_host
 from krakenpy.config.durations import parse_duration
 from krakenpy.config.loader import apply_env_overrides, read_document
-from krakenpy.config.model import build_service, capitalize, sanitize_host
 from krakenpy.errors import ConfigError
+from krakenpy.names import capitalize
 
 
 def _doc(endpoints: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:

@@ -7,21 +7,22 @@ from typing import Any
 
 import pytest
 
+from krakenpy.components.registry import catalog
 from krakenpy.config.namespaces import (
     ALIASES,
     CE_NAMESPACES,
     EE_NAMESPACES,
-    IMPLEMENTED,
-    namespace_warnings,
+    namespace_issues,
     normalize_aliases,
 )
 from krakenpy.config.schema import schema_namespaces
 
 SCHEMAS_DIR = Path(__file__).parents[2] / "schemas"
 CORE_FILES = {"krakend", "endpoint", "backend", "timeunits"}
+IMPLEMENTED_NS = frozenset(catalog().levels)
 
 
-@pytest.mark.parametrize("namespace", sorted(IMPLEMENTED | CE_NAMESPACES))
+@pytest.mark.parametrize("namespace", sorted(IMPLEMENTED_NS | CE_NAMESPACES))
 def test_namespaces_have_a_schema(namespace: str) -> None:
     assert namespace in schema_namespaces()
 
@@ -30,12 +31,12 @@ def test_namespaces_every_schema_file_is_core_or_known() -> None:
     stems = {p.relative_to(SCHEMAS_DIR).as_posix().removesuffix(".json") for p in SCHEMAS_DIR.rglob("*.json")}
     extra = stems - CORE_FILES - {"modifier/lua"}
     assert extra, "schemas/ holds namespace files"
-    assert extra - CE_NAMESPACES - IMPLEMENTED == set()
-    assert schema_namespaces() <= CE_NAMESPACES | IMPLEMENTED
+    assert extra - CE_NAMESPACES - IMPLEMENTED_NS == set()
+    assert schema_namespaces() <= CE_NAMESPACES | IMPLEMENTED_NS
 
 
 def test_namespaces_tables_are_consistent() -> None:
-    assert IMPLEMENTED <= CE_NAMESPACES
+    assert IMPLEMENTED_NS <= CE_NAMESPACES
     assert not CE_NAMESPACES & EE_NAMESPACES
     assert set(ALIASES.values()) - CE_NAMESPACES == set()
 
@@ -110,7 +111,7 @@ def test_namespaces_short_name_wins_over_alias() -> None:
 def test_namespaces_normalize_tolerates_odd_shapes() -> None:
     doc: dict[str, Any] = {"extra_config": None, "endpoints": [1, {"backend": "x"}], "async_agent": {}}
     normalize_aliases(doc)
-    assert namespace_warnings(doc) == []
+    assert namespace_issues(doc, catalog()) == []
 
 
 def test_namespaces_warnings_kinds_and_paths() -> None:
@@ -123,7 +124,7 @@ def test_namespaces_warnings_kinds_and_paths() -> None:
             }
         ],
     }
-    got = {(i.path, i.message, i.severity) for i in namespace_warnings(doc)}
+    got = {(i.path, i.message, i.severity) for i in namespace_issues(doc, catalog())}
     assert got == {
         ("extra_config.telemetry/logging", "CE namespace not implemented by krakenpy yet: ignored", "warning"),
         ("extra_config.proxy", "namespace not read at service level: ignored", "warning"),

@@ -9,6 +9,7 @@ import orjson
 import pytest
 from jsonschema import Draft202012Validator
 
+from krakenpy.components.registry import catalog
 from krakenpy.config import schema as schema_mod
 from krakenpy.config.schema import json_path, schema_namespaces, validate_document
 
@@ -29,7 +30,7 @@ def test_schema_cases_folder_is_not_empty() -> None:
 def test_schema_case(case_file: Path) -> None:
     case = _load(case_file)
     assert set(case) <= {"description", "lint", "data", "valid", "error_contains", "warning_contains"}
-    issues = validate_document(case["data"], lint=case["lint"])
+    issues = validate_document(case["data"], lint=case["lint"], catalog=catalog())
     errors = [str(i) for i in issues if i.severity == "error"]
     warnings = [str(i) for i in issues if i.severity == "warning"]
     if case["valid"]:
@@ -48,7 +49,7 @@ def test_schema_every_error_is_reported() -> None:
         "port": "x",
         "endpoints": [{"endpoint": "/a", "timeout": "1", "backend": [{"url_pattern": "/", "is_collection": 1}]}],
     }
-    paths = {i.path for i in validate_document(doc, lint=False)}
+    paths = {i.path for i in validate_document(doc, lint=False, catalog=catalog())}
     assert paths == {"port", "endpoints[0].timeout", "endpoints[0].backend[0].is_collection"}
 
 
@@ -121,7 +122,7 @@ def test_schema_lambda_typo_is_an_error_in_both_modes(lint: bool) -> None:
             }
         ],
     }
-    issues = validate_document(doc, lint=lint)
+    issues = validate_document(doc, lint=lint, catalog=catalog())
     assert [(i.path, i.severity) for i in issues] == [
         ("endpoints[0].backend[0].extra_config.backend/lambda.fuction", "error")
     ]

@@ -13,7 +13,7 @@ from aiobotocore.session import AioSession
 from botocore.exceptions import ClientError
 
 from krakenpy.backends.client import AiohttpClient, ClientOptions
-from krakenpy.config.model import build_service
+from krakenpy.config.build import build_service
 from krakenpy.errors import BackendError
 from krakenpy.lambda_ import lambda_executor
 from krakenpy.lambda_.invoker import CLIENTS, InvokeResult, aiobotocore_invoker, map_client_error

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from krakenpy.backends.client import AiohttpClient, ClientOptions
-from krakenpy.config.model import build_service
+from krakenpy.config.build import build_service
 from krakenpy.errors import PipelineError
 from krakenpy.lua.modifier import proxy_middleware, router_middleware
 from krakenpy.lua.script import build_script

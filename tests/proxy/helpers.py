@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from krakenpy.config.model import EndpointConfig, build_service
+from krakenpy.config.build import build_service
+from krakenpy.config.model import EndpointConfig
 
 
 def endpoint_config(endpoint: dict[str, Any], **service: Any) -> EndpointConfig:

@@ -4,7 +4,8 @@ from typing import Any
 
 import pytest
 
-from krakenpy.proxy.request_builder import PathTemplate, backend_request_middleware, canonical_header, encode_query
+from krakenpy.names import canonical_header
+from krakenpy.proxy.request_builder import PathTemplate, backend_request_middleware, encode_query
 from tests.doubles import echo_proxy, make_request
 from tests.proxy.helpers import endpoint_config
 

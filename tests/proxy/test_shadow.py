@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import asyncio
 
+from krakenpy.config.options import BackendProxyOptions, parse_backend_proxy
 from krakenpy.errors import BackendError
-from krakenpy.proxy.shadow import is_shadow, shadow_middleware, shadow_timeout
+from krakenpy.proxy.shadow import shadow_middleware
 from tests.doubles import failing_proxy, make_request, static_proxy
 
 
@@ -51,9 +52,9 @@ async def test_shadow_slow_backend_does_not_delay_response() -> None:
     assert shadow.cancelled == 1  # stopped by its own shadow_timeout
 
 
-def test_shadow_config_helpers() -> None:
+def test_shadow_options_parse() -> None:
     assert shadow_middleware([]) is None
-    assert is_shadow({"proxy": {"shadow": True}})
-    assert not is_shadow({"proxy": {}})
-    assert shadow_timeout({"proxy": {"shadow_timeout": "300ms"}}, 2.0) == 0.3
-    assert shadow_timeout({}, 2.0) == 2.0
+    assert parse_backend_proxy({"shadow": True}, "p").shadow
+    assert not parse_backend_proxy({}, "p").shadow
+    assert parse_backend_proxy({"shadow_timeout": "300ms"}, "p").shadow_timeout == 0.3
+    assert parse_backend_proxy(None, "p") == BackendProxyOptions()

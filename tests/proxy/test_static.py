@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from krakenpy.errors import BackendError
+from krakenpy.config.options import parse_endpoint_proxy
+from krakenpy.errors import BackendError, ConfigError
 from krakenpy.proxy.static import static_middleware
 from tests.doubles import failing_proxy, make_request, static_proxy
 
@@ -13,7 +14,7 @@ def _wrap(strategy: str | None, inner):
     options: dict[str, object] = {"data": STATIC}
     if strategy is not None:
         options["strategy"] = strategy
-    middleware = static_middleware({"proxy": {"static": options}})
+    middleware = static_middleware(parse_endpoint_proxy({"static": options}, "proxy").static)
     assert middleware is not None
     return middleware(inner)
 
@@ -65,10 +66,10 @@ async def test_static_data_is_copied_per_request() -> None:
 
 
 def test_static_absent_is_no_middleware() -> None:
-    assert static_middleware({}) is None
-    assert static_middleware({"proxy": {"sequential": True}}) is None
+    assert static_middleware(None) is None
+    assert static_middleware(parse_endpoint_proxy({"sequential": True}, "proxy").static) is None
 
 
 def test_static_unknown_strategy_is_rejected() -> None:
-    with pytest.raises(ValueError, match="strategy"):
-        static_middleware({"proxy": {"static": {"strategy": "sometimes", "data": {}}}})
+    with pytest.raises(ConfigError, match="strategy"):
+        parse_endpoint_proxy({"static": {"strategy": "sometimes", "data": {}}}, "endpoints[0].extra_config.proxy")

@@ -22,8 +22,8 @@ import pytest
 from aiohttp.test_utils import RawTestServer
 from yarl import URL
 
-from krakenpy.config.model import build_service
-from krakenpy.server.app import build_gateway
+from krakenpy.config.build import build_service
+from krakenpy.gateway import build_gateway
 from tests.conftest import free_port
 from tests.specs.fake_backend import fake_backend_app
 

@@ -1,0 +1,34 @@
+"""``backend/lambda`` (backend): invoke an AWS Lambda function instead of an HTTP call (executor
+layer). The engine is :mod:`krakenpy.lambda_`."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from krakenpy.backends import backend_formatter
+from krakenpy.components.base import Component, Site
+from krakenpy.lambda_ import lambda_executor
+from krakenpy.lambda_.options import LambdaOptions, parse_options
+from krakenpy.proxy.types import Proxy
+from krakenpy.resources import Resources
+
+__all__ = ["COMPONENT"]
+
+
+def _parse(raw: Any, site: Site) -> LambdaOptions:
+    assert site.backend is not None
+    return parse_options(raw, method=site.backend.method, path=site.path)
+
+
+async def _executor(options: LambdaOptions, site: Site, resources: Resources) -> Proxy | None:
+    assert site.backend is not None
+    return await lambda_executor(site.backend, resources, backend_formatter(site.backend), options=options)
+
+
+COMPONENT: Final = Component(
+    namespace="backend/lambda",
+    levels=frozenset({"backend"}),
+    parse=_parse,
+    summary="AWS Lambda invocation: function by name or request parameter, payload modes, error statuses",
+    executor=_executor,
+)

@@ -1,0 +1,32 @@
+"""``modifier/lua-endpoint`` (service, endpoint): a Lua ``pre`` script with ``ctx`` at router level,
+before the endpoint's input filters (endpoint layer). The engine is :mod:`krakenpy.lua`."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from krakenpy.components.base import Component, Site
+from krakenpy.lua.modifier import router_middleware
+from krakenpy.lua.script import LuaOptions, compile_script, parse_options
+from krakenpy.proxy.types import Middleware
+from krakenpy.resources import Resources
+
+__all__ = ["COMPONENT"]
+
+
+def _parse(raw: Any, site: Site) -> LuaOptions:
+    return parse_options(raw, site.path)
+
+
+async def _endpoint(options: LuaOptions, site: Site, resources: Resources) -> Middleware | None:
+    # KrakenD: the service-level script is a gin engine middleware and always answers 500 on errors
+    return router_middleware(compile_script(options, resources, site.path), service_level=site.level == "service")
+
+
+COMPONENT: Final = Component(
+    namespace="modifier/lua-endpoint",
+    levels=frozenset({"service", "endpoint"}),
+    parse=_parse,
+    summary="Lua at router level: a pre script sees ctx before the input filters",
+    endpoint=_endpoint,
+)

@@ -1,0 +1,31 @@
+"""``modifier/lua-proxy`` (endpoint): Lua ``pre``/``post`` scripts around the endpoint's merge (proxy
+layer). The engine is :mod:`krakenpy.lua`."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from krakenpy.components.base import Component, Site
+from krakenpy.lua.modifier import proxy_middleware
+from krakenpy.lua.script import LuaOptions, compile_script, parse_options
+from krakenpy.proxy.types import Middleware
+from krakenpy.resources import Resources
+
+__all__ = ["COMPONENT"]
+
+
+def _parse(raw: Any, site: Site) -> LuaOptions:
+    return parse_options(raw, site.path)
+
+
+async def _proxy(options: LuaOptions, site: Site, resources: Resources) -> Middleware | None:
+    return proxy_middleware(compile_script(options, resources, site.path))
+
+
+COMPONENT: Final = Component(
+    namespace="modifier/lua-proxy",
+    levels=frozenset({"endpoint"}),
+    parse=_parse,
+    summary="Lua pre/post scripts around the endpoint's merge (request, response)",
+    proxy=_proxy,
+)

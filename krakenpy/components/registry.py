@@ -1,0 +1,94 @@
+"""Every component krakenpy has, and the order of each layer: the one place that says which
+namespaces exist and where they run (krakend-ce's ``router_engine.go``, ``handler_factory.go``,
+``proxy_factory.go`` and ``backend_factory.go`` in one file).
+
+Each tuple is outermost first. A component with builders for several layers appears in each of them;
+``tests/components/test_registry.py`` keeps the tuples and the builders in step. Adding a namespace:
+its module, its schema, its tests, one README row, and its ``COMPONENT`` in the tuples below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from typing import Any, Final
+
+from krakenpy.components import proxy, router
+from krakenpy.components.backend import http as backend_http
+from krakenpy.components.backend import lambda_
+from krakenpy.components.backend.http import client as backend_http_client
+from krakenpy.components.base import Component, Layer
+from krakenpy.components.modifier import lua_backend, lua_endpoint, lua_proxy
+from krakenpy.config.namespaces import Catalog
+
+__all__ = ["ALL", "BACKEND", "CLIENT", "CORE", "EDGE", "ENDPOINT", "EXECUTOR", "LAYER_ORDER", "PROXY", "catalog"]
+
+AnyComponent = Component[Any]
+
+#: read by the core itself (no builder): parsed into the config model
+CORE: Final[tuple[AnyComponent, ...]] = (
+    router.COMPONENT,
+    proxy.COMPONENT,
+    backend_http.COMPONENT,
+    backend_http_client.COMPONENT,
+)
+#: around the whole dispatch (every path, 404/405, /__health, OPTIONS)
+EDGE: Final[tuple[AnyComponent, ...]] = ()
+#: around one endpoint's handler, before input filtering (krakend-ce handler_factory.go order)
+ENDPOINT: Final[tuple[AnyComponent, ...]] = (lua_endpoint.COMPONENT,)
+#: around the endpoint's proxy stack (krakend-ce proxy_factory.go order)
+PROXY: Final[tuple[AnyComponent, ...]] = (lua_proxy.COMPONENT,)
+#: around one backend's stack, inside the request builder (krakend-ce backend_factory.go order)
+BACKEND: Final[tuple[AnyComponent, ...]] = (lua_backend.COMPONENT,)
+#: around one HTTP backend's upstream call
+CLIENT: Final[tuple[AnyComponent, ...]] = ()
+#: the call itself: the first that applies, else the core's HTTP executor
+EXECUTOR: Final[tuple[AnyComponent, ...]] = (lambda_.COMPONENT,)
+
+LAYER_ORDER: Final[Mapping[Layer, tuple[AnyComponent, ...]]] = {
+    "edge": EDGE,
+    "endpoint": ENDPOINT,
+    "proxy": PROXY,
+    "backend": BACKEND,
+    "client": CLIENT,
+    "executor": EXECUTOR,
+}
+#: every component, once
+ALL: Final[tuple[AnyComponent, ...]] = tuple(
+    {c.namespace: c for c in (*CORE, *EDGE, *ENDPOINT, *PROXY, *BACKEND, *CLIENT, *EXECUTOR)}.values()
+)
+
+
+def by_namespace() -> Mapping[str, AnyComponent]:
+    """namespace → component."""
+    return {c.namespace: c for c in ALL}
+
+
+@cache
+def catalog() -> Catalog:
+    """The registry as the config checks see it (derived, never kept by hand)."""
+    return Catalog(
+        levels={c.namespace: frozenset(c.levels) for c in ALL},
+        strict=frozenset(c.namespace for c in ALL if c.strict),
+        editions={c.namespace: c.edition for c in ALL},
+    )
+
+
+_LEVEL_ORDER: Final = ("service", "endpoint", "backend")
+_EDITIONS: Final = {"ce": "KrakenD CE", "ee": "KrakenD EE", "krakenpy": "krakenpy"}
+
+
+def markdown_table() -> str:
+    """The README's component table, one row per namespace (``python -m krakenpy.components.registry``)."""
+    rows = ["| namespace | levels | layers | from | what it does |", "|---|---|---|---|---|"]
+    for component in sorted(ALL, key=lambda c: c.namespace):
+        levels = ", ".join(level for level in _LEVEL_ORDER if level in component.levels)
+        layers = "core" if component.core else ", ".join(component.layers)
+        rows.append(
+            f"| `{component.namespace}` | {levels} | {layers} | {_EDITIONS[component.edition]} | {component.summary} |"
+        )
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":  # pragma: no cover - a docs helper
+    print(markdown_table())

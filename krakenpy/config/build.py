@@ -1,0 +1,366 @@
+"""Build the typed model from a validated document: KrakenD's defaults and init checks (lura
+``config.Init``). Every semantic error is collected (not only the first) as a
+:class:`~krakenpy.errors.ConfigIssue` located by JSON path."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from krakenpy.config.durations import parse_duration
+from krakenpy.config.model import BackendConfig, EndpointConfig, ServiceConfig
+from krakenpy.config.options import (
+    parse_backend_proxy,
+    parse_endpoint_proxy,
+    parse_http_backend,
+    parse_http_client,
+    parse_router,
+)
+from krakenpy.errors import ConfigError, ConfigIssue
+from krakenpy.names import capitalize
+
+__all__ = ["DEFAULT_PORT", "DEFAULT_TIMEOUT", "build_service", "endpoint_params", "sanitize_host"]
+
+DEFAULT_PORT = 8080
+DEFAULT_TIMEOUT = 2.0
+ROUTER_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+
+_REST_PARAM = re.compile(r"/\{([a-zA-Z\-_0-9]+)\}")
+_LOOSE_PARAM = re.compile(r"\{([\w\-\.:/]+)\}")
+_INVALID_ENDPOINT = re.compile(r"^[^/]|\*.|/__(debug|echo|health)(/.*)?$")
+_SPECIAL_OUTPUT = re.compile(r"^(resp\d+_.+)?(JWT\.([\w\-\.:/]+))?$")
+_HOST = re.compile(r"(https?://)?([a-zA-Z0-9._\-]+)(:[0-9]{2,6})?/?")
+T = TypeVar("T")
+_ENCODINGS_OUT = frozenset({"json", "json-collection", "negotiate", "no-op", "string", "xml", "yaml"})
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.issues: list[ConfigIssue] = []
+
+    def error(self, path: str, message: str) -> None:
+        self.issues.append(ConfigIssue(path, message))
+
+    def duration(self, obj: Mapping[str, Any], key: str, path: str, default: float = 0.0) -> float:
+        if key not in obj or obj[key] is None:
+            return default
+        try:
+            return parse_duration(obj[key])
+        except ValueError as exc:
+            self.error(f"{path}.{key}" if path else key, str(exc))
+            return default
+
+    def integer(self, obj: Mapping[str, Any], key: str, path: str, default: int) -> int:
+        value = obj.get(key, default)
+        if isinstance(value, bool):
+            return int(value)
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value)
+        self.error(f"{path}.{key}" if path else key, f"expected an integer, got {value!r}")
+        return default
+
+    def namespace(self, extra: Mapping[str, Any], namespace: str, owner: str, parse: Callable[[Any, str], T]) -> T:
+        """Parse a core namespace (absent: its defaults); a ``ValueError`` becomes an issue at its path."""
+        path = f"{owner}.extra_config.{namespace}" if owner else f"extra_config.{namespace}"
+        try:
+            return parse(extra.get(namespace), path)
+        except ConfigError as exc:
+            self.issues.extend(exc.issues)
+            return parse(None, path)
+
+    def strings(self, obj: Mapping[str, Any], key: str, path: str) -> tuple[str, ...] | None:
+        if key not in obj or obj[key] is None:
+            return None
+        value = obj[key]
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        self.error(f"{path}.{key}", f"expected a list of strings, got {value!r}")
+        return None
+
+
+def sanitize_host(host: str) -> str | None:
+    """lura's ``CleanHost``: the host pattern must match exactly once; adds ``http://``, drops ``/``."""
+    matches = list(_HOST.finditer(host))
+    if len(matches) != 1:
+        return None
+    scheme, name, port = matches[0].groups()
+    return f"{scheme or 'http://'}{name}{port or ''}"
+
+
+def endpoint_params(path: str, disable_rest: bool) -> list[str]:
+    """Placeholder names of an endpoint path, in order."""
+    pattern = _LOOSE_PARAM if disable_rest else _REST_PARAM
+    return pattern.findall(path)
+
+
+def _clean_path(path: str) -> str:
+    return "/" + path.lstrip("/") if not path.startswith("/") else path
+
+
+def _build_backend(
+    raw: Mapping[str, Any],
+    *,
+    index: int,
+    path: str,
+    endpoint_raw: Mapping[str, Any],
+    inputs: list[str],
+    service_hosts: tuple[str, ...],
+    timeout: float,
+    concurrent: int,
+    noop_output: bool,
+    c: _Collector,
+) -> BackendConfig:
+    url_pattern = _clean_path(str(raw.get("url_pattern", "") or ""))
+    input_set = set(inputs)
+    outputs: list[str] = []
+    for name in _LOOSE_PARAM.findall(url_pattern):
+        if name not in outputs:
+            outputs.append(name)
+    plain_outputs = [o for o in outputs if not _SPECIAL_OUTPUT.fullmatch(o)]
+    if len(plain_outputs) > len(input_set):
+        c.error(
+            f"{path}.url_pattern",
+            f"input and output params do not match: endpoint has {sorted(input_set)}, url_pattern uses {plain_outputs}",
+        )
+    keys: list[str] = []
+    for name in outputs:
+        if not _SPECIAL_OUTPUT.fullmatch(name) and name not in input_set:
+            c.error(f"{path}.url_pattern", f"undefined output param '{name}'")
+        key = capitalize(name)
+        url_pattern = url_pattern.replace("{" + name + "}", "{{." + key + "}}")
+        keys.append(key)
+
+    disable_sanitize = bool(raw.get("disable_host_sanitize", False))
+    hosts_raw = c.strings(raw, "host", path)
+    hosts: list[str] = list(hosts_raw) if hosts_raw else list(service_hosts)
+    sd = str(raw.get("sd", "") or "")
+    if not disable_sanitize and sd != "dns":
+        clean: list[str] = []
+        for i, host in enumerate(hosts):
+            fixed = sanitize_host(host)
+            if fixed is None:
+                where = f"{path}.host[{i}]" if hosts_raw else f"host[{i}]"
+                c.error(where, f"host {host!r} not valid: invalid host")
+            else:
+                clean.append(fixed)
+        hosts = clean
+
+    method = str(raw.get("method") or endpoint_raw.get("method") or "GET").upper()
+    encoding = "no-op" if noop_output else str(raw.get("encoding") or "json")
+    mapping_raw = raw.get("mapping") or {}
+    if not isinstance(mapping_raw, Mapping):
+        c.error(f"{path}.mapping", "expected an object")
+        mapping_raw = {}
+    extra = raw.get("extra_config") or {}
+    extra = extra if isinstance(extra, Mapping) else {}
+    return BackendConfig(
+        url_pattern=url_pattern,
+        hosts=tuple(hosts),
+        method=method,
+        encoding=encoding,
+        is_collection=bool(raw.get("is_collection", False)),
+        target=str(raw.get("target", "") or ""),
+        allow=c.strings(raw, "allow", path) or (),
+        deny=c.strings(raw, "deny", path) or (),
+        mapping={str(k): str(v) for k, v in mapping_raw.items()},
+        group=str(raw.get("group", "") or ""),
+        sd=sd,
+        disable_host_sanitize=disable_sanitize,
+        input_headers=c.strings(raw, "input_headers", path),
+        input_query_strings=c.strings(raw, "input_query_strings", path),
+        extra_config=dict(extra),
+        timeout=timeout,
+        concurrent_calls=concurrent,
+        index=index,
+        path=path,
+        url_keys=tuple(keys),
+        proxy=c.namespace(extra, "proxy", path, parse_backend_proxy),
+        http=c.namespace(extra, "backend/http", path, parse_http_backend),
+        http_client=c.namespace(extra, "backend/http/client", path, parse_http_client),
+    )
+
+
+def _build_endpoint(
+    raw: Mapping[str, Any],
+    *,
+    index: int,
+    svc: Mapping[str, Any],
+    service_defaults: dict[str, Any],
+    c: _Collector,
+) -> EndpointConfig | None:
+    path = f"endpoints[{index}]"
+    endpoint = raw.get("endpoint")
+    if not isinstance(endpoint, str) or not endpoint:
+        c.error(f"{path}.endpoint", "missing endpoint path")
+        return None
+    endpoint = _clean_path(endpoint)
+    method = str(raw.get("method") or "GET").upper()
+    if _INVALID_ENDPOINT.search(endpoint):
+        c.error(f"{path}.endpoint", f"ignoring the '{method} {endpoint}' endpoint, since it is invalid")
+    if ":" in endpoint and not service_defaults["disable_rest"]:
+        c.error(f"{path}.endpoint", f"'{endpoint}': colons are not allowed in endpoint paths")
+    if method not in ROUTER_METHODS:
+        c.error(
+            f"{path}.method",
+            f"unsupported method {method!r} (the router serves GET, POST, PUT, PATCH, DELETE)",
+        )
+    timeout = c.duration(raw, "timeout", path) or service_defaults["timeout"]
+    cache_ttl = c.duration(raw, "cache_ttl", path) or service_defaults["cache_ttl"]
+    concurrent = c.integer(raw, "concurrent_calls", path, 1) or 1
+    output = str(raw.get("output_encoding") or service_defaults["output_encoding"])
+    backends_raw = raw.get("backend")
+    if not isinstance(backends_raw, list) or not backends_raw:
+        c.error(f"{path}.backend", f"ignoring the '{method} {endpoint}' endpoint, since it has 0 backends defined")
+        backends_raw = []
+    if output == "no-op" and len(backends_raw) > 1:
+        c.error(
+            f"{path}.output_encoding",
+            "can not use NoOp encoding with more than one backends connected to the same endpoint",
+        )
+    params = endpoint_params(endpoint, service_defaults["disable_rest"])
+    if len(set(params)) != len(params):
+        c.error(f"{path}.endpoint", f"'{endpoint}' repeats a parameter name")
+    backends: list[BackendConfig] = []
+    for i, b in enumerate(backends_raw):
+        bpath = f"{path}.backend[{i}]"
+        if not isinstance(b, Mapping):
+            c.error(bpath, "expected an object")
+            continue
+        backends.append(
+            _build_backend(
+                b,
+                index=i,
+                path=bpath,
+                endpoint_raw=raw,
+                inputs=params,
+                service_hosts=service_defaults["hosts"],
+                timeout=timeout,
+                concurrent=concurrent,
+                noop_output=output == "no-op",
+                c=c,
+            )
+        )
+    headers = c.strings(raw, "input_headers", path)
+    extra = raw.get("extra_config") or {}
+    extra = extra if isinstance(extra, Mapping) else {}
+    return EndpointConfig(
+        endpoint=endpoint,
+        method=method,
+        backends=tuple(backends),
+        timeout=timeout,
+        cache_ttl=cache_ttl,
+        concurrent_calls=concurrent,
+        input_query_strings=c.strings(raw, "input_query_strings", path) or (),
+        input_headers=headers if headers else ("Content-Type",),
+        output_encoding=output if output in _ENCODINGS_OUT else output,
+        extra_config=dict(extra),
+        params=tuple(params),
+        index=index,
+        path=path,
+        proxy=c.namespace(extra, "proxy", path, parse_endpoint_proxy),
+    )
+
+
+def _route_shape(endpoint: str) -> str:
+    return re.sub(r"\{[^}]*\}", "{}", endpoint)
+
+
+def build_service(
+    doc: Mapping[str, Any], *, source: str = "", env_overrides: Mapping[str, str] | None = None
+) -> ServiceConfig:
+    """Apply defaults and KrakenD's init checks; raise :class:`ConfigError` with every issue found."""
+    c = _Collector()
+    version = doc.get("version")
+    if version != 3:
+        c.error("version", f"unsupported version: {version} (want: 3)")
+    hosts = c.strings(doc, "host", "") or ()
+    defaults: dict[str, Any] = {
+        "timeout": c.duration(doc, "timeout", "") or DEFAULT_TIMEOUT,
+        "cache_ttl": c.duration(doc, "cache_ttl", ""),
+        "output_encoding": str(doc.get("output_encoding") or "json"),
+        "disable_rest": bool(doc.get("disable_rest", False)),
+        "hosts": hosts,
+    }
+    listen_ip = str(doc.get("listen_ip", "") or "")
+    if listen_ip:
+        import ipaddress
+
+        try:
+            ipaddress.ip_address(listen_ip)
+        except ValueError:
+            c.error("listen_ip", f"invalid ip address {listen_ip!r}")
+    endpoints: list[EndpointConfig] = []
+    raw_endpoints = doc.get("endpoints") or []
+    if not isinstance(raw_endpoints, list):
+        c.error("endpoints", "expected a list")
+        raw_endpoints = []
+    seen: dict[tuple[str, str], int] = {}
+    shapes: dict[tuple[str, str], tuple[str, int]] = {}
+    for i, e in enumerate(raw_endpoints):
+        if not isinstance(e, Mapping):
+            c.error(f"endpoints[{i}]", "expected an object")
+            continue
+        built = _build_endpoint(e, index=i, svc=doc, service_defaults=defaults, c=c)
+        if built is None:
+            continue
+        key = (built.method, built.endpoint)
+        if key in seen:
+            c.error(
+                f"endpoints[{i}].endpoint",
+                f"duplicate endpoint '{built.method} {built.endpoint}' (first declared at endpoints[{seen[key]}])",
+            )
+        else:
+            seen[key] = i
+        # gin keeps one tree per method: the same path with other parameter names only
+        # conflicts within a method (different methods may name them differently)
+        shape = (built.method, _route_shape(built.endpoint))
+        if shape in shapes and shapes[shape][0] != built.endpoint:
+            other, j = shapes[shape]
+            c.error(
+                f"endpoints[{i}].endpoint",
+                f"'{built.endpoint}' conflicts with '{other}' (endpoints[{j}]): same path, other parameter names",
+            )
+        shapes.setdefault(shape, (built.endpoint, i))
+        endpoints.append(built)
+    service_extra = doc.get("extra_config") or {}
+    service_extra = service_extra if isinstance(service_extra, Mapping) else {}
+    router = c.namespace(service_extra, "router", "", parse_router)
+    port = c.integer(doc, "port", "", DEFAULT_PORT) or DEFAULT_PORT
+    if not 0 < port < 65536:
+        c.error("port", f"invalid port {port}")
+    if c.issues:
+        raise ConfigError(c.issues, source)
+    return ServiceConfig(
+        version=3,
+        name=str(doc.get("name", "") or ""),
+        port=port,
+        listen_ip=listen_ip,
+        hosts=tuple(hosts),
+        timeout=defaults["timeout"],
+        cache_ttl=defaults["cache_ttl"],
+        output_encoding=defaults["output_encoding"],
+        endpoints=tuple(endpoints),
+        extra_config=dict(service_extra),
+        debug_endpoint=bool(doc.get("debug_endpoint", False)),
+        echo_endpoint=bool(doc.get("echo_endpoint", False)),
+        disable_rest=defaults["disable_rest"],
+        max_shutdown_wait_time=c.duration(doc, "max_shutdown_wait_time", ""),
+        read_header_timeout=c.duration(doc, "read_header_timeout", ""),
+        idle_timeout=c.duration(doc, "idle_timeout", ""),
+        max_header_bytes=c.integer(doc, "max_header_bytes", "", 0),
+        disable_keep_alives=bool(doc.get("disable_keep_alives", False)),
+        disable_compression=bool(doc.get("disable_compression", False)),
+        max_idle_connections=c.integer(doc, "max_idle_connections", "", 0),
+        max_idle_connections_per_host=c.integer(doc, "max_idle_connections_per_host", "", 250) or 250,
+        idle_connection_timeout=c.duration(doc, "idle_connection_timeout", ""),
+        response_header_timeout=c.duration(doc, "response_header_timeout", ""),
+        dialer_timeout=c.duration(doc, "dialer_timeout", ""),
+        dialer_keep_alive=c.duration(doc, "dialer_keep_alive", ""),
+        source=source,
+        raw=doc,
+        router=router,
+        env_overrides=dict(env_overrides or {}),
+    )

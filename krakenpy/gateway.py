@@ -1,0 +1,247 @@
+"""The assembly (krakend-ce's ``executor.go``): a configuration → parsed components → one compiled
+gateway. The only module that puts the core and the components together: the core (``proxy/``,
+``server/``, ``backends/``, ``config/``) receives built middlewares and never imports a component.
+
+For every endpoint, outermost first::
+
+    edge (service)  →  dispatch  →  endpoint layer (service-level values, then the endpoint's)
+        →  input filters  →  proxy layer  →  proxy core (shadow, static, flatmap, merge)
+        →  per backend: concurrent → request builder → backend layer → deadline
+        →  executor (a component's, else HTTP over the client layer)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from krakenpy.backends import backend_formatter, build_backend
+from krakenpy.backends.client import AiohttpClient, ClientOptions, UpstreamCall, UpstreamClient
+from krakenpy.backends.fastclient import FastClient
+from krakenpy.backends.http import http_backend
+from krakenpy.components import registry
+from krakenpy.components.base import Component, Layer, Site
+from krakenpy.config import LoadedConfig, load_service
+from krakenpy.config.model import BackendConfig, EndpointConfig, ServiceConfig
+from krakenpy.edge import EdgeHandler, EdgeMiddleware
+from krakenpy.errors import ConfigError, ConfigIssue
+from krakenpy.proxy.factory import build_endpoint_proxy
+from krakenpy.proxy.types import Middleware, Proxy
+from krakenpy.resources import Resources
+from krakenpy.server.adapter import AiohttpHandler, aiohttp_handler
+from krakenpy.server.app import build_dispatch
+from krakenpy.server.handler import EndpointHandler, make_handler
+
+__all__ = ["Gateway", "Loaded", "Parsed", "build_gateway", "load", "parse_components"]
+
+#: owner JSON path ("" = service) → namespace → parsed options
+Parsed = dict[str, dict[str, object]]
+_AnyComponent = Component[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """A configuration read, validated, built and with every component's options parsed."""
+
+    service: ServiceConfig
+    parsed: Parsed
+    warnings: tuple[ConfigIssue, ...]
+    #: JSON paths of access-control namespaces krakenpy does not implement (``run`` refuses them)
+    enforcing: tuple[str, ...] = ()
+
+
+def _sites(service: ServiceConfig) -> Iterator[tuple[_AnyComponent, Site, Any]]:
+    """(component, site, raw value) for every registered, non-core namespace at a level it is read at."""
+    components = registry.by_namespace()
+
+    def owned(extra: Any, site: Site) -> Iterator[tuple[_AnyComponent, Site, Any]]:
+        for namespace, raw in extra.items():
+            component = components.get(namespace)
+            if component is None or component.core or site.level not in component.levels:
+                continue  # unknown, core (parsed by the model) or not read here (a warning already)
+            prefix = f"{site.path}.extra_config" if site.path else "extra_config"
+            yield component, Site(site.level, f"{prefix}.{namespace}", site.service, site.endpoint, site.backend), raw
+
+    yield from owned(service.extra_config, Site("service", "", service))
+    for endpoint in service.endpoints:
+        yield from owned(endpoint.extra_config, Site("endpoint", endpoint.path, service, endpoint))
+        for backend in endpoint.backends:
+            yield from owned(backend.extra_config, Site("backend", backend.path, service, endpoint, backend))
+
+
+def parse_components(service: ServiceConfig) -> tuple[Parsed, list[ConfigIssue]]:
+    """Run every component's pure ``parse``; returns the options and every issue found."""
+    parsed: Parsed = {}
+    issues: list[ConfigIssue] = []
+    for component, site, raw in _sites(service):
+        try:
+            options = component.parse(raw, site)
+        except ConfigError as exc:
+            issues.extend(exc.issues)
+            continue
+        except (ValueError, TypeError) as exc:
+            issues.append(ConfigIssue(site.path, str(exc)))
+            continue
+        parsed.setdefault(site.owner, {})[component.namespace] = options
+    return parsed, issues
+
+
+def load(path: str | os.PathLike[str], *, lint: bool = False, use_env: bool = True) -> Loaded:
+    """Read, validate and parse a configuration file; raises :class:`ConfigError` with every error."""
+    loaded: LoadedConfig = load_service(path, catalog=registry.catalog(), lint=lint, use_env=use_env)
+    parsed, issues = parse_components(loaded.service)
+    if issues:
+        raise ConfigError(issues, loaded.service.source)
+    return Loaded(loaded.service, parsed, loaded.warnings, loaded.enforcing)
+
+
+@dataclass
+class Gateway:
+    """The compiled gateway: :attr:`edge` (krakenpy's own types) and :attr:`handler` (on aiohttp)."""
+
+    edge: EdgeHandler
+    handler: AiohttpHandler
+    resources: Resources
+    endpoints: int
+
+    async def close(self) -> None:
+        await self.resources.stack.aclose()
+
+
+def _upstream_client(service: ServiceConfig) -> UpstreamClient:
+    # "fast" (default) or "aiohttp" (ClientSession for every call)
+    fast = os.environ.get("KRAKENPY_HTTP_CLIENT", "fast") != "aiohttp"
+    return (FastClient if fast else AiohttpClient)(
+        ClientOptions(
+            limit_per_host=service.max_idle_connections_per_host,
+            limit=service.max_idle_connections,
+            keepalive_timeout=service.idle_connection_timeout or 90.0,
+            connect_timeout=service.dialer_timeout or None,
+            response_header_timeout=service.response_header_timeout or None,
+            disable_keep_alives=service.disable_keep_alives,
+        )
+    )
+
+
+async def build_gateway(
+    service: ServiceConfig,
+    *,
+    parsed: Parsed | None = None,
+    debug: bool = False,
+    client: UpstreamClient | None = None,
+    base_dir: Path | None = None,
+) -> Gateway:
+    """Compile ``service``: build every component once and wire the layers. Raises
+    :class:`ConfigError` with every component error found (Lua sources, Lambda options...)."""
+    if parsed is None:
+        parsed, issues = parse_components(service)
+        if issues:
+            raise ConfigError(issues, service.source)
+    stack = AsyncExitStack()
+    http = client or _upstream_client(service)
+    stack.push_async_callback(http.close)
+    resources = Resources(service=service, http=http, stack=stack, base_dir=base_dir or Path.cwd(), parsed=parsed)
+    try:
+        return await _Assembly(service, resources).build(debug)
+    except BaseException:
+        await stack.aclose()
+        raise
+
+
+class _Assembly:
+    """Builds the layers of one gateway, collecting component errors instead of stopping at the first."""
+
+    def __init__(self, service: ServiceConfig, resources: Resources) -> None:
+        self.service = service
+        self.resources = resources
+        self.parsed = resources.parsed
+        self.issues: list[ConfigIssue] = []
+
+    async def build(self, debug: bool) -> Gateway:
+        service = self.service
+        router_layer = await self._layer("endpoint", Site("service", "", service))
+        routes: list[tuple[EndpointConfig, EndpointHandler]] = []
+        for endpoint in service.endpoints:
+            handler = await self._endpoint(endpoint, router_layer)
+            if handler is not None:
+                routes.append((endpoint, handler))
+        edge = await self._edge()
+        if self.issues:
+            raise ConfigError(self.issues, service.source)
+        handler_edge = build_dispatch(service, routes, debug=debug)
+        for middleware in reversed(edge):
+            handler_edge = middleware(handler_edge)
+        return Gateway(handler_edge, aiohttp_handler(handler_edge), self.resources, len(service.endpoints))
+
+    async def _build(self, component: _AnyComponent, layer: Layer, options: object, site: Site) -> Any:
+        build = component.builder(layer)
+        assert build is not None
+        try:
+            return await build(options, site, self.resources)
+        except ConfigError as exc:
+            self.issues.extend(exc.issues)
+        except (ValueError, TypeError, OSError) as exc:
+            self.issues.append(ConfigIssue(site.path, str(exc)))
+        return None
+
+    async def _layer(self, layer: Layer, owner: Site) -> list[Any]:
+        """The built middlewares of one layer for the object at ``owner``, in registry order."""
+        values = self.parsed.get(owner.path, {})
+        built: list[Any] = []
+        for component in registry.LAYER_ORDER[layer]:
+            if component.namespace not in values:
+                continue
+            prefix = f"{owner.path}.extra_config" if owner.path else "extra_config"
+            site = Site(owner.level, f"{prefix}.{component.namespace}", owner.service, owner.endpoint, owner.backend)
+            middleware = await self._build(component, layer, values[component.namespace], site)
+            if middleware is not None:
+                built.append(middleware)
+        return built
+
+    async def _edge(self) -> list[EdgeMiddleware]:
+        service = self.service
+        built: list[EdgeMiddleware] = []
+        for component in registry.EDGE:
+            namespace = component.namespace
+            if not any(namespace in values for values in self.parsed.values()):
+                continue
+            site = Site("service", f"extra_config.{namespace}", service)
+            middleware = await self._build(component, "edge", self.parsed.get("", {}).get(namespace), site)
+            if middleware is not None:
+                built.append(middleware)
+        return built
+
+    async def _endpoint(self, endpoint: EndpointConfig, router_layer: list[Middleware]) -> EndpointHandler | None:
+        service = self.service
+        errors_before = len(self.issues)
+        backends: list[Proxy] = []
+        for backend in endpoint.backends:
+            backends.append(await self._backend(endpoint, backend))
+        site = Site("endpoint", endpoint.path, service, endpoint)
+        proxy_layer: list[Middleware] = await self._layer("proxy", site)
+        endpoint_layer: list[Middleware] = await self._layer("endpoint", site)
+        if len(self.issues) > errors_before:
+            return None
+        try:
+            proxy = build_endpoint_proxy(endpoint, backends, proxy_layer)
+        except ConfigError as exc:
+            self.issues.extend(exc.issues)
+            return None
+        return make_handler(endpoint, proxy, service.router, [*router_layer, *endpoint_layer])
+
+    async def _backend(self, endpoint: EndpointConfig, backend: BackendConfig) -> Proxy:
+        site = Site("backend", backend.path, self.service, endpoint, backend)
+        executors: list[Proxy] = await self._layer("executor", site)
+        executor = executors[0] if executors else None
+        if executor is None:
+            call: UpstreamCall = self.resources.http.request
+            for middleware in reversed(await self._layer("client", site)):
+                call = middleware(call)
+            executor = http_backend(
+                backend, call, backend_formatter(backend), disable_compression=self.service.disable_compression
+            )
+        return build_backend(backend, executor, await self._layer("backend", site))

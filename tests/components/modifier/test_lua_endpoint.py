@@ -1,0 +1,47 @@
+"""``modifier/lua-endpoint``: service- and endpoint-level router scripts, outermost first."""
+
+from __future__ import annotations
+
+import pytest
+
+from krakenpy.components.modifier.lua_endpoint import COMPONENT
+from krakenpy.config.build import build_service
+from krakenpy.errors import ConfigError
+from krakenpy.gateway import build_gateway
+from tests.components.helpers import json_app
+from tests.conftest import make_config
+
+
+def _endpoint(host: str, lua: dict[str, str] | None) -> dict[str, object]:
+    endpoint: dict[str, object] = {
+        "endpoint": "/a",
+        "input_headers": ["X-Order"],
+        "backend": [{"host": [host], "url_pattern": "/"}],
+    }
+    if lua is not None:
+        endpoint["extra_config"] = {"modifier/lua-endpoint": lua}
+    return endpoint
+
+
+async def test_lua_endpoint_service_level_runs_before_endpoint_level(backend, gateway) -> None:
+    seen: list = []
+    host = await backend(json_app({"ok": True}, seen=seen))
+    service_pre = "local c = ctx.load(); c:headers('X-Order', 'service')"
+    endpoint_pre = "local c = ctx.load(); c:headers('X-Order', c:headers('X-Order') .. ',endpoint')"
+    doc = make_config(
+        [_endpoint(host, {"pre": endpoint_pre})], extra_config={"modifier/lua-endpoint": {"pre": service_pre}}
+    )
+    client = await gateway(doc)
+    assert (await client.get("/a")).status == 200
+    assert seen[0].headers["X-Order"] == "service,endpoint"
+
+
+async def test_lua_endpoint_syntax_error_is_reported_at_its_path() -> None:
+    doc = make_config([_endpoint("http://127.0.0.1:10", {"pre": "local = 1"})])
+    with pytest.raises(ConfigError) as info:
+        await build_gateway(build_service(doc))
+    assert info.value.issues[0].path == "endpoints[0].extra_config.modifier/lua-endpoint.pre"
+
+
+def test_lua_endpoint_levels() -> None:
+    assert COMPONENT.levels == {"service", "endpoint"} and COMPONENT.layers == ("endpoint",)

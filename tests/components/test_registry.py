@@ -1,0 +1,126 @@
+"""The registry keeps every namespace in one home: layering, path identity, schema placement, docs."""
+
+from __future__ import annotations
+
+import ast
+import keyword
+from pathlib import Path
+
+import orjson
+import pytest
+
+from krakenpy.components import registry
+from krakenpy.components.base import LAYERS, Component
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "krakenpy"
+#: the core: what may never import a component, an engine (lua, lambda_...) or the assembly
+CORE_PACKAGES = ("krakenpy.proxy", "krakenpy.server", "krakenpy.config", "krakenpy.backends")
+CORE_MODULES = {
+    "krakenpy",
+    "krakenpy.edge",
+    "krakenpy.errors",
+    "krakenpy.names",
+    "krakenpy.state",
+    "krakenpy.resources",
+    "krakenpy.tasks",
+}
+LEVEL_SCHEMAS = {"service": "krakend.json", "endpoint": "endpoint.json", "backend": "backend.json"}
+
+
+def _is_core(module: str) -> bool:
+    return module in CORE_MODULES or module.startswith(tuple(p + "." for p in CORE_PACKAGES)) or module in CORE_PACKAGES
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """Every krakenpy module ``path`` imports, anywhere in the file (TYPE_CHECKING blocks too)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("krakenpy"))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("krakenpy"):
+            found.add(node.module)
+    return found
+
+
+def _stem(namespace: str) -> list[str]:
+    """``qos/ratelimit/router`` → module path parts, ``-`` → ``_``, keywords get a trailing ``_``."""
+    parts = [p.replace("-", "_") for p in namespace.split("/")]
+    return [p + "_" if keyword.iskeyword(p) else p for p in parts]
+
+
+def test_registry_core_imports_no_component_nor_engine() -> None:
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = _module_name(path)
+        if not _is_core(module):
+            continue
+        offenders.extend(f"{module} imports {imported}" for imported in _imports(path) if not _is_core(imported))
+    assert offenders == []
+
+
+def test_registry_layer_tuples_match_builders() -> None:
+    for layer in LAYERS:
+        listed = registry.LAYER_ORDER[layer]
+        assert len({c.namespace for c in listed}) == len(listed), f"{layer}: a component listed twice"
+        assert all(c.builder(layer) is not None for c in listed), f"{layer}: listed without a builder"
+        building = {c.namespace for c in registry.ALL if c.builder(layer) is not None}
+        assert building == {c.namespace for c in listed}, f"{layer}: a builder that is not listed"
+    for component in registry.CORE:
+        assert component.core and component.layers == ()
+
+
+def test_registry_namespaces_are_unique_and_described() -> None:
+    namespaces = [c.namespace for c in registry.ALL]
+    assert len(set(namespaces)) == len(namespaces)
+    for component in registry.ALL:
+        assert component.levels and component.levels <= {"service", "endpoint", "backend"}
+        assert component.summary and "\n" not in component.summary
+        assert component.core or component.layers, f"{component.namespace} acts in no layer"
+
+
+@pytest.mark.parametrize("component", registry.ALL, ids=lambda c: c.namespace)
+def test_registry_path_identity(component: Component[object]) -> None:
+    """namespace ↔ schema ↔ module (exporting COMPONENT) ↔ test module ↔ README row."""
+    parts = _stem(component.namespace)
+    module = PACKAGE / "components" / Path(*parts)
+    module_file = module.with_suffix(".py") if module.with_suffix(".py").exists() else module / "__init__.py"
+    assert module_file.exists(), f"no module for {component.namespace}"
+    imported = __import__(_module_name(module_file), fromlist=["COMPONENT"])
+    assert imported.COMPONENT is component
+    assert (ROOT / "schemas" / f"{component.namespace}.json").exists()
+    tests = ROOT / "tests" / "components" / Path(*parts[:-1]) / f"test_{parts[-1]}.py"
+    assert tests.exists(), f"no tests at {tests.relative_to(ROOT)}"
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("<!-- components:start -->")[1].split("<!-- components:end -->")[0]
+    assert table.count(f"| `{component.namespace}` |") == 1, "one README row"
+
+
+@pytest.mark.parametrize("component", registry.ALL, ids=lambda c: c.namespace)
+def test_registry_schema_is_referenced_exactly_at_the_component_levels(component: Component[object]) -> None:
+    for level, name in LEVEL_SCHEMAS.items():
+        doc = orjson.loads((ROOT / "schemas" / name).read_bytes())
+        entry = doc["properties"]["extra_config"].get("properties", {}).get(component.namespace)
+        if level in component.levels:
+            assert entry is not None, f"{component.namespace} missing from {name}"
+            assert entry["$ref"] == f"{component.namespace}.json"
+        else:
+            assert entry is None, f"{component.namespace} is $ref'd in {name} but not read at {level} level"
+
+
+def test_registry_readme_table_is_current() -> None:
+    """The README's component table is generated: `python -m krakenpy.components.registry`."""
+    assert registry.markdown_table() in (ROOT / "README.md").read_text()
+
+
+def test_registry_catalog_is_derived() -> None:
+    catalog = registry.catalog()
+    assert set(catalog.levels) == {c.namespace for c in registry.ALL}
+    assert "backend/lambda" in catalog.strict and "router" not in catalog.strict
