@@ -16,6 +16,9 @@ FILES = sorted(CORPUS.glob("*.json")) if CORPUS.is_dir() else []
 EXPECTED_FAILURES = {
     "002-krakend-playground-enterprise.json": "undefined output param 'input_headers.x-route'",
     "030-boerenboodschap-gateway-root.json": "duplicate endpoint 'GET /products'",
+    # backends without any host (KrakenD starts, then answers 500 to every request of those endpoints)
+    "043-gzeu-trusthire.json": "endpoints[0].backend[0].host: no host",
+    "053-ahmadkashif-systemdesign-notifications.json": "endpoints[1].backend[0].host: no host",
 }
 
 
