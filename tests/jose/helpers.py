@@ -17,7 +17,7 @@ from joserfc.jwk import ECKey, OctKey, OKPKey, RSAKey
 
 from krakenpy.backends.client import AiohttpClient
 from krakenpy.components.base import Site
-from krakenpy.config.model import build_service
+from krakenpy.config.build import build_service
 from krakenpy.proxy.types import Request, Response
 from krakenpy.resources import Resources
 from tests.conftest import make_config
