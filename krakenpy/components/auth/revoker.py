@@ -106,8 +106,10 @@ def revocation_check(resources: Resources) -> Callable[[dict[str, Any]], bool] |
     return revoked
 
 
-async def build(options: RevokerOptions, site: Site, resources: Resources) -> EdgeMiddleware | None:
+async def build(options: RevokerOptions | None, site: Site, resources: Resources) -> EdgeMiddleware | None:
     """Open the shared filters and start the admin listener; no per-request middleware of its own."""
+    if options is None:
+        return None
     path = Path(options.store_path or Path(tempfile.gettempdir()) / f"krakenpy-revoker-{options.port}.bloom")
     if not path.is_absolute():
         path = resources.base_dir / path
