@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any, Final
 
 from krakenpy.components import proxy, router
+from krakenpy.components.auth import api_keys, basic, client_credentials, revoker, signer, validator
 from krakenpy.components.backend import http as backend_http
 from krakenpy.components.backend import lambda_
 from krakenpy.components.backend.http import client as backend_http_client
@@ -33,15 +34,25 @@ CORE: Final[tuple[AnyComponent, ...]] = (
     backend_http_client.COMPONENT,
 )
 #: around the whole dispatch (every path, 404/405, /__health, OPTIONS)
-EDGE: Final[tuple[AnyComponent, ...]] = ()
+EDGE: Final[tuple[AnyComponent, ...]] = (
+    revoker.COMPONENT,  # no middleware: opens the shared filters and the admin listener at start-up
+)
 #: around one endpoint's handler, before input filtering (krakend-ce handler_factory.go order)
-ENDPOINT: Final[tuple[AnyComponent, ...]] = (lua_endpoint.COMPONENT,)
+ENDPOINT: Final[tuple[AnyComponent, ...]] = (
+    # identity first (EE places API keys and basic auth with the JWT validator); the signer
+    # replaces the rendering of everything below it
+    api_keys.COMPONENT,
+    basic.COMPONENT,
+    validator.COMPONENT,
+    signer.COMPONENT,
+    lua_endpoint.COMPONENT,
+)
 #: around the endpoint's proxy stack (krakend-ce proxy_factory.go order)
 PROXY: Final[tuple[AnyComponent, ...]] = (lua_proxy.COMPONENT,)
 #: around one backend's stack, inside the request builder (krakend-ce backend_factory.go order)
 BACKEND: Final[tuple[AnyComponent, ...]] = (lua_backend.COMPONENT,)
 #: around one HTTP backend's upstream call
-CLIENT: Final[tuple[AnyComponent, ...]] = ()
+CLIENT: Final[tuple[AnyComponent, ...]] = (client_credentials.COMPONENT,)
 #: the call itself: the first that applies, else the core's HTTP executor
 EXECUTOR: Final[tuple[AnyComponent, ...]] = (lambda_.COMPONENT,)
 
