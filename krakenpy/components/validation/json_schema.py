@@ -1,0 +1,63 @@
+"""``validation/json-schema``: the request body must satisfy the namespace value, a JSON Schema
+(endpoint level, proxy layer: after Lua proxy and the endpoint CEL checks).
+
+The schema is compiled once by :mod:`krakenpy.bodyschema` (a schema that does not compile is a
+configuration error at its JSON path). An empty body, a body that is not JSON and a violation are
+400s rendered with KrakenD's headers; the body reaches the backend unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+from krakenpy.bodyschema import ErrorDetails, Validator, body_checker, compile_schema
+from krakenpy.components.base import Component, Site
+from krakenpy.components.validation.json_schema_errors import details_for
+from krakenpy.proxy.types import Middleware, Proxy, Request, Response
+from krakenpy.resources import Resources
+
+__all__ = ["COMPONENT", "NAMESPACE", "SchemaOptions", "schema_middleware"]
+
+NAMESPACE: Final = "validation/json-schema"
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaOptions:
+    """The compiled schema and, when asked for, how to detail a rejection."""
+
+    validator: Validator
+    details: ErrorDetails | None = None
+
+
+def parse(raw: Any, site: Site) -> SchemaOptions:
+    """Compile the schema (errors located inside it) and pick up ``validation/json-schema-errors``."""
+    return SchemaOptions(compile_schema(raw, site.at), details_for(site))
+
+
+def schema_middleware(options: SchemaOptions) -> Middleware:
+    """Check ``request.body`` before the endpoint's backends are called."""
+    check = body_checker(options.validator, options.details)
+
+    def middleware(next_proxy: Proxy) -> Proxy:
+        async def validated(request: Request) -> Response:
+            check(request.body)
+            return await next_proxy(request)
+
+        return validated
+
+    return middleware
+
+
+async def build(options: SchemaOptions, site: Site, resources: Resources) -> Middleware | None:
+    """Endpoint level only (CE wires no backend validation)."""
+    return schema_middleware(options) if site.level == "endpoint" else None
+
+
+COMPONENT: Final = Component(
+    namespace=NAMESPACE,
+    levels=frozenset({"endpoint"}),
+    parse=parse,
+    summary="JSON Schema check of the request body: 400 on empty, non-JSON or invalid bodies",
+    proxy=build,
+)
