@@ -36,7 +36,10 @@ def test_namespaces_every_schema_file_is_core_or_known() -> None:
 
 
 def test_namespaces_tables_are_consistent() -> None:
-    assert IMPLEMENTED_NS <= CE_NAMESPACES
+    editions = catalog().editions
+    assert {ns for ns in IMPLEMENTED_NS if editions[ns] == "ce"} <= CE_NAMESPACES
+    own = {ns for ns in IMPLEMENTED_NS if editions[ns] == "krakenpy"}
+    assert not own & (CE_NAMESPACES | EE_NAMESPACES), "a krakenpy extension must not take a KrakenD name"
     assert not CE_NAMESPACES & EE_NAMESPACES
     assert set(ALIASES.values()) - CE_NAMESPACES == set()
 

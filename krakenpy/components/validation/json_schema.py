@@ -3,7 +3,8 @@
 
 The schema is compiled once by :mod:`krakenpy.bodyschema` (a schema that does not compile is a
 configuration error at its JSON path). An empty body, a body that is not JSON and a violation are
-400s rendered with KrakenD's headers; the body reaches the backend unchanged.
+400s rendered with KrakenD's headers (``validation/json-schema-errors`` can detail them); the body
+reaches the backend unchanged.
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from krakenpy.bodyschema import ErrorDetails, Validator, body_checker, compile_schema
+from krakenpy.bodyschema import Validator, body_checker, compile_schema
 from krakenpy.components.base import Component, Site
-from krakenpy.components.validation.json_schema_errors import details_for
 from krakenpy.proxy.types import Middleware, Proxy, Request, Response
 from krakenpy.resources import Resources
 
@@ -24,20 +24,19 @@ NAMESPACE: Final = "validation/json-schema"
 
 @dataclass(frozen=True, slots=True)
 class SchemaOptions:
-    """The compiled schema and, when asked for, how to detail a rejection."""
+    """The compiled schema."""
 
     validator: Validator
-    details: ErrorDetails | None = None
 
 
 def parse(raw: Any, site: Site) -> SchemaOptions:
-    """Compile the schema (errors located inside it) and pick up ``validation/json-schema-errors``."""
-    return SchemaOptions(compile_schema(raw, site.at), details_for(site))
+    """Compile the schema; an error is located inside it (``...json-schema.properties.age.minimum``)."""
+    return SchemaOptions(compile_schema(raw, site.at))
 
 
 def schema_middleware(options: SchemaOptions) -> Middleware:
     """Check ``request.body`` before the endpoint's backends are called."""
-    check = body_checker(options.validator, options.details)
+    check = body_checker(options.validator)
 
     def middleware(next_proxy: Proxy) -> Proxy:
         async def validated(request: Request) -> Response:

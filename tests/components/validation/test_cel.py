@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -12,20 +12,16 @@ from aiohttp import web
 from krakenpy.backends.client import AiohttpClient, ClientOptions
 from krakenpy.components.base import Site
 from krakenpy.components.validation import cel
-from krakenpy.config.model import build_service
+from krakenpy.config.build import build_service
 from krakenpy.errors import ConfigError, Rejection
+from krakenpy.gateway import build_gateway
 from krakenpy.proxy.types import Request, Response
 from krakenpy.resources import Resources
-from tests.components.validation.helpers import HITS, Serve, backend_app, serving
+from tests.components.validation.helpers import HITS, backend_app, stub_validator
 
 Start = Callable[[web.Application], Awaitable[str]]
+Gateway = Callable[..., Awaitable[Any]]
 ABORTED = "request aborted by evaluator #{}"
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[Serve]:
-    async for value in serving():
-        yield value
 
 
 def doc(host: str, endpoints: list[dict[str, Any]], *, msg: bool = True) -> dict[str, Any]:
@@ -44,10 +40,10 @@ def endpoint(path: str, checks: list[str], **more: Any) -> dict[str, Any]:
     return base
 
 
-async def test_cel_endpoint_request_check_passes_and_fails(backend: Start, serve: Serve) -> None:
+async def test_cel_endpoint_request_check_passes_and_fails(backend: Start, gateway: Gateway) -> None:
     app = backend_app()
     host = await backend(app)
-    client, _ = await serve(doc(host, [endpoint("/users/{id}", ["int(req_params.Id) % 2 == 0"])]))
+    client = await gateway(doc(host, [endpoint("/users/{id}", ["int(req_params.Id) % 2 == 0"])]))
     ok = await client.get("/users/42")
     assert ok.status == 200
     assert (await ok.json())["path"] == "/b/users/"
@@ -59,33 +55,35 @@ async def test_cel_endpoint_request_check_passes_and_fails(backend: Start, serve
     assert app[HITS] == ["/b/users/"]  # the failing request never reached the backend
 
 
-async def test_cel_endpoint_failure_body_only_with_return_error_msg(backend: Start, serve: Serve) -> None:
+async def test_cel_endpoint_failure_body_only_with_return_error_msg(backend: Start, gateway: Gateway) -> None:
     host = await backend(backend_app())
-    client, _ = await serve(doc(host, [endpoint("/a", ["req_method == 'POST'"])], msg=False))
+    client = await gateway(doc(host, [endpoint("/a", ["req_method == 'POST'"])], msg=False))
     resp = await client.get("/a")
     assert resp.status == 500
     assert await resp.read() == b""
     assert resp.headers["X-Krakend-Completed"] == "false"
 
 
-async def test_cel_endpoint_numbering_is_per_phase(backend: Start, serve: Serve) -> None:
+async def test_cel_endpoint_numbering_is_per_phase(backend: Start, gateway: Gateway) -> None:
     host = await backend(backend_app())
     checks = ["resp_completed", "req_method == 1", "req_method == 'GET'", "req_path == '/nope'"]
-    client, resources = await serve(doc(host, [endpoint("/a", checks)]))
+    client = await gateway(doc(host, [endpoint("/a", checks)]))
     resp = await client.get("/a")
     assert resp.status == 500
     assert await resp.text() == ABORTED.format(1)  # #0 is req_method == 'GET'; the type error is skipped
-    assert any("endpoints[0].extra_config.validation/cel[1].check_expr" in w for w in resources.warnings)
+    assert any(
+        "endpoints[0].extra_config.validation/cel[1].check_expr" in w for w in await build_warnings(host, checks)
+    )
 
 
-async def test_cel_endpoint_response_check(backend: Start, serve: Serve) -> None:
+async def test_cel_endpoint_response_check(backend: Start, gateway: Gateway) -> None:
     app = backend_app()
     host = await backend(app)
     endpoints = [
         endpoint("/ok", ["resp_data.n == 7 && resp_completed", "resp_data.method == 'GET'"]),
         endpoint("/ko", ["resp_data.n > 7"]),
     ]
-    client, _ = await serve(doc(host, endpoints))
+    client = await gateway(doc(host, endpoints))
     assert (await client.get("/ok")).status == 200
     ko = await client.get("/ko")
     assert ko.status == 500
@@ -93,7 +91,7 @@ async def test_cel_endpoint_response_check(backend: Start, serve: Serve) -> None
     assert app[HITS] == ["/b/ok", "/b/ko"]  # a response check runs after the call
 
 
-async def test_cel_request_variables_are_the_forwarded_ones(backend: Start, serve: Serve) -> None:
+async def test_cel_request_variables_are_the_forwarded_ones(backend: Start, gateway: Gateway) -> None:
     host = await backend(backend_app())
     checks = [
         "req_headers['X-Tenant'] == ['acme']",
@@ -104,13 +102,13 @@ async def test_cel_request_variables_are_the_forwarded_ones(backend: Start, serv
         "timestamp(now) > timestamp('2020-01-01T00:00:00Z')",
     ]
     ep = endpoint("/items/{item_id}", checks, input_headers=["X-Tenant"], input_query_strings=["page"])
-    client, _ = await serve(doc(host, [ep]))
+    client = await gateway(doc(host, [ep]))
     resp = await client.get("/items/9?page=2&debug=1", headers={"X-Tenant": "acme", "X-Secret": "s"})
     assert resp.status == 200, await resp.text()
     assert (await resp.json())["tenant"] == "acme"
 
 
-async def test_cel_backend_check_fails_only_that_backend(backend: Start, serve: Serve) -> None:
+async def test_cel_backend_check_fails_only_that_backend(backend: Start, gateway: Gateway) -> None:
     app = backend_app()
     host = await backend(app)
     ep = {
@@ -124,7 +122,7 @@ async def test_cel_backend_check_fails_only_that_backend(backend: Start, serve: 
             },
         ],
     }
-    client, _ = await serve(doc(host, [ep]))
+    client = await gateway(doc(host, [ep]))
     full = await client.get("/merge/1")
     assert full.status == 200
     assert set(await full.json()) == {"one", "two"}
@@ -136,19 +134,19 @@ async def test_cel_backend_check_fails_only_that_backend(backend: Start, serve: 
     assert "/two/2" not in app[HITS]  # the backend request check runs before the call
 
 
-async def test_cel_backend_check_on_a_single_backend_is_a_500(backend: Start, serve: Serve) -> None:
+async def test_cel_backend_check_on_a_single_backend_is_a_500(backend: Start, gateway: Gateway) -> None:
     host = await backend(backend_app())
     ep = {
         "endpoint": "/single",
         "backend": [{"url_pattern": "/s", "extra_config": {"validation/cel": [{"check_expr": "resp_data.n == 1"}]}}],
     }
-    client, _ = await serve(doc(host, [ep]))
+    client = await gateway(doc(host, [ep]))
     resp = await client.get("/single")
     assert resp.status == 500
     assert await resp.text() == ABORTED.format(0)
 
 
-async def test_cel_backend_sees_the_backend_response_after_its_filters(backend: Start, serve: Serve) -> None:
+async def test_cel_backend_sees_the_backend_response_after_its_filters(backend: Start, gateway: Gateway) -> None:
     host = await backend(backend_app())
     ep = {
         "endpoint": "/filtered",
@@ -161,22 +159,37 @@ async def test_cel_backend_sees_the_backend_response_after_its_filters(backend: 
             }
         ],
     }
-    client, _ = await serve(doc(host, [ep]))
+    client = await gateway(doc(host, [ep]))
     resp = await client.get("/filtered")
     assert resp.status == 200
     assert await resp.json() == {"number": 7}
 
 
-async def test_cel_jwt_checks_reject_with_401(backend: Start, serve: Serve) -> None:
+async def test_cel_jwt_checks_reject_with_401(
+    backend: Start, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app = backend_app()
     host = await backend(app)
-    ep = endpoint("/me", ["'admin' in JWT.roles", "req_method == 'GET'"], extra_config={"auth/validator": {}})
-    admin, _ = await serve(doc(host, [ep]), claims={"sub": "u1", "roles": ["admin"]})
-    assert (await admin.get("/me")).status == 200
-    user, _ = await serve(doc(host, [ep]), claims={"sub": "u2", "roles": ["user"]})
-    denied = await user.get("/me")
-    assert denied.status == 401
+    checks = ["'admin' in JWT.roles && timestamp(int(JWT.exp)) > timestamp(now)", "req_method == 'GET'"]
+    ep = endpoint("/me", checks, extra_config={"auth/validator": {}})
+    with stub_validator(monkeypatch):
+        client = await gateway(doc(host, [ep]))
+    assert (await client.get("/me", headers={"X-Test-Roles": "user,admin"})).status == 200
+    for headers in ({"X-Test-Roles": "user"}, {}):  # a failing check; no claims at all (fail closed)
+        denied = await client.get("/me", headers=headers)
+        assert denied.status == 401
+        assert await denied.read() == b""
+        assert "X-Krakend" not in denied.headers  # a guard's answer, like gin's AbortWithStatus
     assert app[HITS] == ["/b/me"]
+
+
+async def build_warnings(host: str, checks: list[str]) -> list[str]:
+    """What ``check`` prints for an endpoint with these checks (warnings found while building)."""
+    built = await build_gateway(build_service(doc(host, [endpoint("/w", checks)])))
+    try:
+        return list(built.resources.warnings)
+    finally:
+        await built.close()
 
 
 def endpoint_site(extra: dict[str, Any] | None = None) -> Site:
@@ -207,11 +220,11 @@ async def test_cel_jwt_rejecter_raises_a_rejection() -> None:
     assert reached == [request]
 
 
-async def test_cel_jwt_checks_without_validator_never_run(backend: Start, serve: Serve) -> None:
+async def test_cel_jwt_checks_without_validator_never_run(backend: Start, gateway: Gateway) -> None:
     host = await backend(backend_app())
-    client, resources = await serve(doc(host, [endpoint("/open", ["'admin' in JWT.roles"])]))
+    client = await gateway(doc(host, [endpoint("/open", ["'admin' in JWT.roles"])]))
     assert (await client.get("/open")).status == 200
-    assert any("auth/validator" in w for w in resources.warnings)
+    assert any("auth/validator" in w for w in await build_warnings(host, ["'admin' in JWT.roles"]))
 
 
 def test_cel_parse_reports_syntax_errors_at_their_path() -> None:
