@@ -69,6 +69,8 @@ class Load:
     seconds: float = 8.0
     cpus: str = "1"
     timeout_s: float = 2.0
+    #: a wrk Lua script (``-s``), e.g. one that makes every request a POST with a body
+    script: str | None = None
 
 
 def run_wrk(load: Load, sut_pid: int | None) -> WrkResult:
@@ -84,6 +86,7 @@ def run_wrk(load: Load, sut_pid: int | None) -> WrkResult:
         f"-d{max(1, round(load.seconds))}s",
         f"--timeout={load.timeout_s:g}s",
         "--latency",
+        *(["-s", load.script] if load.script else []),
         load.url,
     ]
     before = cpu_seconds(sut_pid) if sut_pid else 0.0

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Processes", "Started", "cpu_seconds", "http_get", "rss_kib", "tree", "wait_http", "port_free"]
+__all__ = ["Processes", "Started", "cpu_seconds", "http_get", "http_post", "rss_kib", "tree", "wait_http", "port_free"]
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -81,6 +81,18 @@ def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         with opener.open(url, timeout=timeout) as resp:
+            return int(resp.status), resp.read()
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read()
+
+
+def http_post(url: str, body: bytes, timeout: float = 2.0) -> tuple[int, bytes]:
+    """One JSON POST on 127.0.0.1 (no proxy); returns (status, body); raises OSError on failure."""
+    assert url.startswith("http://127.0.0.1:"), url
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
+    try:
+        with opener.open(request, timeout=timeout) as resp:
             return int(resp.status), resp.read()
     except urllib.error.HTTPError as exc:
         return int(exc.code), exc.read()

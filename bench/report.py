@@ -83,6 +83,16 @@ def _goals(rows: list[Row], primary: str, p4: LambdaResult | None, p7: StartupRe
     else:
         note = next((r.note for r in rows if r.case.scenario == "P3" and r.note), "not run")
         out.append(f"| P3 | ≤ 5 % throughput cost of Lua pre+post | {note} | n/a |")
+    r8 = find("P8", "json-schema")
+    base8 = keyed.get(r8.case.baseline or "") if r8 else None
+    if r8 and base8 and base8.runs:
+        added = (r8.median("cpu_us_per_req") or 0.0) - (base8.median("cpu_us_per_req") or 0.0)
+        cost = 1 - (r8.median("rps") or 0) / (base8.median("rps") or 1)
+        shown = f"{added:+.1f} µs/req, {cost * 100:.1f} % rps"
+        out.append(f"| P8 | cost of json-schema + CEL on a POST (no target) | {shown} | n/a |")
+    else:
+        note = next((r.note for r in rows if r.case.scenario == "P8" and r.note), "not run")
+        out.append(f"| P8 | cost of json-schema + CEL on a POST (no target) | {note} | n/a |")
     if p4 is None:
         out.append("| P4 | ≤ 0.3 ms p50 added over a direct aiobotocore invoke | not run | n/a |")
     else:

@@ -16,14 +16,19 @@ import orjson
 
 from bench.loadgen import Load, WrkResult, run_wrk
 from bench.peers import BACKEND_PORT, CADDY_PORT, NGINX_PROXY_PORT, caddy_config, nginx_config
-from bench.procs import Processes, Started, http_get, port_free, wait_http
+from bench.procs import Processes, Started, http_get, http_post, port_free, wait_http
 
 __all__ = ["SCENARIOS", "Case", "Row", "Settings", "run_loads", "start_backend"]
 
-SCENARIOS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7")
+SCENARIOS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8")
 CONFIGS = Path(__file__).resolve().parent / "configs"
 SUT_CPUS = "0"
 LOAD_CPUS = "1"
+
+#: the P8 request body (valid for bench/configs/p8.json's schema)
+P8_BODY = b'{"name": "Ada Lovelace", "email": "ada@example.com", "age": 36, "tags": ["math", "engines"]}'
+#: and one its schema rejects (the probe checks the 400: validation is really on)
+P8_INVALID = b'{"name": "", "email": "nope", "age": -1}'
 
 #: peer comparison groups: (path on the peers, connections)
 GROUPS = {"small": ("/small.json", 50), "large": ("/large.json", 50), "small-c200": ("/small.json", 200)}
@@ -50,6 +55,7 @@ class Case:
     group: str
     connections: int = 50
     baseline: str | None = None  # case key this row is compared with (P3 vs P1, P6 vs P1)
+    body: bytes = b""  # a JSON body: every request is a POST with it (P8)
 
     @property
     def key(self) -> str:
@@ -98,6 +104,11 @@ def plan(settings: Settings) -> list[Case]:
         cases.append(Case("P3", _kp_label(primary, ", lua pre+post"), "kp-p3", "/p3", "small", baseline=p1_primary))
         if "P1" not in only:
             cases.append(Case("P1", _kp_label(primary), f"kp-p1-{primary}", "/p1", "small"))
+    if "P8" in only:
+        plain = Case("P8", _kp_label(primary, ", POST"), "kp-p8", "/p8-plain", "small", body=P8_BODY)
+        cases.append(plain)
+        label = _kp_label(primary, ", POST + json-schema + CEL")
+        cases.append(Case("P8", label, "kp-p8", "/p8", "small", baseline=plain.key, body=P8_BODY))
     if "P5" in only:
         cases.append(Case("P5", _kp_label(primary), f"kp-p1-{primary}", "/p1", "small-c200", 200))
         cases.append(Case("P5", _kp_label(primary, ", uvloop"), "kp-p1-uvloop", "/p1", "small-c200", 200))
@@ -176,6 +187,8 @@ def _start_servers(procs: Processes, work: Path, cases: list[Case], settings: Se
         kp("kp-p1-uvloop", "p1.json", settings.primary, loop="uvloop")
     if "kp-p3" in needed:
         kp("kp-p3", "p3.json", settings.primary)
+    if "kp-p8" in needed:
+        kp("kp-p8", "p8.json", settings.primary)
     if "kp-p6" in needed:
         kp("kp-p6", "p1.json", settings.primary, workers=2, cpus=f"{SUT_CPUS},{LOAD_CPUS}")
     return servers
@@ -184,12 +197,20 @@ def _start_servers(procs: Processes, work: Path, cases: list[Case], settings: Se
 def _probe(server: Server, case: Case) -> str | None:
     """Check the row's URL answers 200 (and, for P3, that the Lua post hook ran). ``None`` = fine."""
     try:
-        wait_http(server.base + case.path, server.started.proc, deadline=20.0)
-        status, body = http_get(server.base + case.path)
+        # a POST row's path answers only POSTs: wait on krakenpy's health path instead
+        wait_http(server.base + ("/__health" if case.body else case.path), server.started.proc, deadline=20.0)
+        if case.body:
+            status, body = http_post(server.base + case.path, case.body)
+        else:
+            status, body = http_get(server.base + case.path)
     except (OSError, RuntimeError) as exc:
         return f"skipped: {exc}"
     if status != 200:
         return f"skipped: {case.path} answered {status}"
+    if case.scenario == "P8" and case.baseline:
+        rejected, _ = http_post(server.base + case.path, P8_INVALID)
+        if rejected != 400:
+            return f"skipped: an invalid body answered {rejected}, not 400 (validation not functional)"
     if case.scenario == "P3":
         try:
             doc = orjson.loads(body)
@@ -198,6 +219,14 @@ def _probe(server: Server, case: Case) -> str | None:
         if not isinstance(doc, dict) or doc.get("lua") is not True:
             return "skipped: modifier/lua-proxy is not functional yet (the post script did not set `lua`)"
     return None
+
+
+def _post_script(work: Path, body: bytes) -> str:
+    """A wrk script that makes every request a JSON POST with ``body``."""
+    path = work / "post.lua"
+    text = body.decode().replace("\\", "\\\\").replace("'", "\\'")
+    path.write_text(f"wrk.method = 'POST'\nwrk.body = '{text}'\nwrk.headers['Content-Type'] = 'application/json'\n")
+    return str(path)
 
 
 def run_loads(procs: Processes, work: Path, settings: Settings) -> list[Row]:
@@ -220,9 +249,10 @@ def run_loads(procs: Processes, work: Path, settings: Settings) -> list[Row]:
     for run in range(settings.runs):
         for row in active:
             server = servers[row.case.target]
-            load = Load(server.base + row.case.path, row.case.connections, settings.seconds, LOAD_CPUS)
+            script = _post_script(work, row.case.body) if row.case.body else None
+            load = Load(server.base + row.case.path, row.case.connections, settings.seconds, LOAD_CPUS, script=script)
             if run == 0 and settings.warmup > 0:
-                warm = Load(load.url, load.connections, settings.warmup, LOAD_CPUS)
+                warm = Load(load.url, load.connections, settings.warmup, LOAD_CPUS, script=script)
                 run_wrk(warm, None)
             res = run_wrk(load, server.started.pid)
             row.runs.append(res)

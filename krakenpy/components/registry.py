@@ -20,6 +20,7 @@ from krakenpy.components.backend import lambda_
 from krakenpy.components.backend.http import client as backend_http_client
 from krakenpy.components.base import Component, Layer
 from krakenpy.components.modifier import lua_backend, lua_endpoint, lua_proxy
+from krakenpy.components.validation import cel, json_schema, json_schema_errors
 from krakenpy.config.namespaces import Catalog
 
 __all__ = ["ALL", "BACKEND", "CLIENT", "CORE", "EDGE", "ENDPOINT", "EXECUTOR", "LAYER_ORDER", "PROXY", "catalog"]
@@ -38,19 +39,23 @@ EDGE: Final[tuple[AnyComponent, ...]] = (
     revoker.COMPONENT,  # no middleware: opens the shared filters and the admin listener at start-up
 )
 #: around one endpoint's handler, before input filtering (krakend-ce handler_factory.go order)
+#: validation/cel here is KrakenD's JWT rejecter: right after auth/validator, which sets request.claims;
+#: validation/json-schema-errors innermost, where the proxy layer's schema rejections come out
 ENDPOINT: Final[tuple[AnyComponent, ...]] = (
     # identity first (EE places API keys and basic auth with the JWT validator); the signer
     # replaces the rendering of everything below it
     api_keys.COMPONENT,
     basic.COMPONENT,
     validator.COMPONENT,
+    cel.COMPONENT,
     signer.COMPONENT,
     lua_endpoint.COMPONENT,
+    json_schema_errors.COMPONENT,
 )
-#: around the endpoint's proxy stack (krakend-ce proxy_factory.go order)
-PROXY: Final[tuple[AnyComponent, ...]] = (lua_proxy.COMPONENT,)
+#: around the endpoint's proxy stack (krakend-ce proxy_factory.go order: Lua, CEL, JSON Schema)
+PROXY: Final[tuple[AnyComponent, ...]] = (lua_proxy.COMPONENT, cel.COMPONENT, json_schema.COMPONENT)
 #: around one backend's stack, inside the request builder (krakend-ce backend_factory.go order)
-BACKEND: Final[tuple[AnyComponent, ...]] = (lua_backend.COMPONENT,)
+BACKEND: Final[tuple[AnyComponent, ...]] = (lua_backend.COMPONENT, cel.COMPONENT)
 #: around one HTTP backend's upstream call
 CLIENT: Final[tuple[AnyComponent, ...]] = (client_credentials.COMPONENT,)
 #: the call itself: the first that applies, else the core's HTTP executor

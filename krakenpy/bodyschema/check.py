@@ -1,0 +1,90 @@
+"""Check one request body against a compiled schema (krakend-jsonschema's proxy, per request).
+
+Every failure is a 400 rendered by the handler with ``X-Krakend-Completed: false``; the text is sent
+only with ``router.return_error_msg``, as in KrakenD. krakenpy's opt-in
+``validation/json-schema-errors`` turns the rejection into a JSON body naming each violation
+(instance path, keyword, message): krakend-ce#310.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any
+
+import jsonschema_rs
+import orjson
+
+from krakenpy.bodyschema.compiler import Validator, json_pointer
+from krakenpy.errors import ValidationError
+
+__all__ = ["EMPTY_BODY", "MAX_DETAILS", "ErrorDetails", "SchemaRejection", "body_checker"]
+
+EMPTY_BODY = "could not validate an empty body"
+VIOLATED = "jsonschema validation failed"
+#: violations listed in the plain-text message (a hostile body could have thousands)
+TEXT_LIMIT = 10
+#: violations collected at most (the largest ``max_details``)
+MAX_DETAILS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorDetails:
+    """``validation/json-schema-errors``: answer failures with a JSON list of violations."""
+
+    max_details: int = 10
+    status: int = 400
+
+
+def _violation(error: jsonschema_rs.ValidationError) -> dict[str, str]:
+    keyword = next((p for p in reversed(error.schema_path) if isinstance(p, str)), "")
+    return {
+        "instance_path": json_pointer(error.instance_path),
+        "schema_path": json_pointer(error.schema_path),
+        "keyword": keyword or "false",  # only the `false` schema has no keyword
+        "message": error.message,
+    }
+
+
+class SchemaRejection(ValidationError):
+    """The body is empty, not JSON, or violates the schema: a 400 with KrakenD's text, or, once
+    :meth:`with_details` made it so, a public JSON body listing the violations."""
+
+    def __init__(self, message: str, violations: list[dict[str, str]]) -> None:
+        super().__init__(message)
+        self.violations = violations
+        self._json = ""
+
+    def with_details(self, details: ErrorDetails) -> SchemaRejection:
+        """The same rejection answered as ``{"error", "details"}`` JSON, whatever ``return_error_msg`` says."""
+        out = SchemaRejection(str(self), self.violations[: details.max_details])
+        out.status = details.status
+        out.public_body = True
+        out.content_type = "application/json"
+        out._json = orjson.dumps({"error": str(self).split("\n", 1)[0], "details": out.violations}).decode()
+        return out
+
+    @property
+    def body(self) -> str:
+        """The JSON details when they were asked for, else KrakenD's text."""
+        return self._json if self.public_body else str(self)
+
+
+def body_checker(validator: Validator) -> Callable[[bytes], Any]:
+    """``check(body)``: returns the parsed document, or raises :class:`SchemaRejection`."""
+
+    def check(body: bytes) -> Any:
+        if not body:
+            raise SchemaRejection(EMPTY_BODY, [])
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise SchemaRejection(f"invalid JSON body: {exc}", []) from None
+        if validator.is_valid(document):
+            return document
+        found = [_violation(e) for e in islice(validator.iter_errors(document), MAX_DETAILS)]
+        lines = [VIOLATED, *(f"- at '{v['instance_path']}': {v['message']}" for v in found[:TEXT_LIMIT])]
+        raise SchemaRejection("\n".join(lines), found)
+
+    return check

@@ -1,0 +1,1 @@
+"""The ``validation/*`` namespaces: CEL checks and JSON Schema request-body validation."""
