@@ -121,7 +121,7 @@ async def _compile_check(loaded: object) -> tuple[list[ConfigIssue], list[str]]:
 
     assert isinstance(loaded, Loaded)
     try:
-        gateway = await build_gateway(loaded.service, parsed=loaded.parsed)
+        gateway = await build_gateway(loaded.service, parsed=loaded.parsed, serving=False)
     except ConfigError as exc:
         return list(exc.issues), []
     warnings = list(gateway.resources.warnings)

@@ -146,9 +146,11 @@ async def build_gateway(
     debug: bool = False,
     client: UpstreamClient | None = None,
     base_dir: Path | None = None,
+    serving: bool = True,
 ) -> Gateway:
     """Compile ``service``: build every component once and wire the layers. Raises
-    :class:`ConfigError` with every component error found (Lua sources, Lambda options...)."""
+    :class:`ConfigError` with every component error found (Lua sources, Lambda options...).
+    ``serving=False`` (``check``) builds without the side effects of serving (listeners...)."""
     if parsed is None:
         parsed, issues = parse_components(service)
         if issues:

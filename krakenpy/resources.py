@@ -30,6 +30,9 @@ class Resources:
     state: State = field(default_factory=State)
     #: warnings found while building (logged at startup, printed by ``check``)
     warnings: list[str] = field(default_factory=list)
+    #: False while ``check`` builds the gateway only to find errors: components then skip side effects
+    #: that belong to serving (listening sockets, background refresh tasks, files they would create)
+    serving: bool = True
     #: every component's parsed options: owner JSON path ("" = service) → namespace → options
     parsed: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
 

@@ -95,6 +95,7 @@ def signer_middleware(options: SignerOptions, source: KeySource, *, endpoint: st
                 content_type=JSON_CT,
                 override_status=response.status or 200,
                 override_headers=_first_values(response.headers),
+                verbatim=True,  # gin's c.JSON: no X-Krakend, no Cache-Control
             )
 
         return signed

@@ -103,6 +103,9 @@ class Response:
     override_headers: Headers | None = None
     #: for ``no-op`` bodies with ``override``: the Content-Type to render (proxy-integration, Lua)
     content_type: str | None = None
+    #: a layer rendered the answer itself (``auth/signer``): write ``override_status``,
+    #: ``override_headers``, ``content_type`` and ``body`` as they are, without KrakenD's headers
+    verbatim: bool = False
 
 
 Proxy: TypeAlias = Callable[[Request], Coroutine[Any, Any, Response]]

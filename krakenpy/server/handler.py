@@ -29,6 +29,7 @@ from krakenpy.server.response import (
     noop_response,
     plain_response,
     rejection_response,
+    verbatim_response,
 )
 
 __all__ = ["MAX_REQUEST_BODY", "EndpointHandler", "make_handler"]
@@ -143,6 +144,8 @@ def make_handler(
             disarm(timer)
         for error in response.errors:
             log.warning("%s %s: %s", request.method, endpoint_name, error)
+        if response.verbatim:
+            return verbatim_response(response)
         if noop:
             return noop_response(response, version)
         data = response.data

@@ -12,7 +12,14 @@ from krakenpy.errors import PipelineError, Rejection
 from krakenpy.proxy.types import Response
 from krakenpy.server.render import TEXT_CT
 
-__all__ = ["apply_headers", "error_response", "noop_response", "plain_response", "rejection_response"]
+__all__ = [
+    "apply_headers",
+    "error_response",
+    "noop_response",
+    "plain_response",
+    "rejection_response",
+    "verbatim_response",
+]
 
 _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "upgrade", "te", "trailer"}
@@ -69,4 +76,14 @@ def noop_response(response: Response, version: str) -> HttpResponse:
         headers["Content-Type"] = response.content_type
     headers["X-Krakend"] = version
     headers["X-Krakend-Completed"] = "false"
+    return HttpResponse(response.override_status or response.status or 200, headers, response.body or b"")
+
+
+def verbatim_response(response: Response) -> HttpResponse:
+    """An answer a layer rendered itself (the JWT signer's, as gin's ``c.JSON``): no KrakenD headers."""
+    headers: CIMultiDict[str] = CIMultiDict()
+    if response.override_headers:
+        apply_headers(headers, response.override_headers)
+    if response.content_type and "Content-Type" not in headers:
+        headers["Content-Type"] = response.content_type
     return HttpResponse(response.override_status or response.status or 200, headers, response.body or b"")

@@ -113,6 +113,10 @@ async def build(options: RevokerOptions | None, site: Site, resources: Resources
     path = Path(options.store_path or Path(tempfile.gettempdir()) / f"krakenpy-revoker-{options.port}.bloom")
     if not path.is_absolute():
         path = resources.base_dir / path
+    if not resources.serving:  # check: no filter file created, no port bound
+        if not path.parent.is_dir():
+            raise ConfigError([ConfigIssue(site.at("store_path"), f"no such directory: {path.parent}")])
+        return None
     try:
         store = RotatingBloom(path, capacity=options.capacity, false_positive=options.false_positive, ttl=options.ttl)
     except OSError as exc:

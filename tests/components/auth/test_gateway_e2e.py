@@ -94,3 +94,37 @@ async def test_gateway_api_keys_and_client_credentials(backend: Start, gateway: 
     assert (await client.get("/keyed", headers={"X-Key": "nope"})).status == 401
     ok = await client.get("/keyed", headers={"X-Key": "k-123"})
     assert ok.status == 200 and orjson.loads(await ok.read()) == {"auth": "Bearer t-1"}
+
+
+async def test_gateway_signer_answer_is_written_verbatim(
+    backend: Start, gateway: Callable[..., Awaitable[Any]], tmp_path: Any
+) -> None:
+    import base64
+
+    async def tokens(request: web.Request) -> web.Response:
+        return web.json_response({"access_token": {"sub": "ada"}, "plain": 1})
+
+    app = web.Application()
+    app.router.add_get("/t", tokens)
+    host = await backend(app)
+    secret = base64.urlsafe_b64encode(b"a-32-byte-secret-for-hmac-sha256").rstrip(b"=").decode()
+    jwk = tmp_path / "jwk.json"
+    jwk.write_bytes(orjson.dumps({"keys": [{"kty": "oct", "kid": "s1", "k": secret, "alg": "HS256"}]}))
+    signer = {"alg": "HS256", "kid": "s1", "keys_to_sign": ["access_token"], "jwk_local_path": str(jwk)}
+    doc = make_config(
+        [
+            {
+                "endpoint": "/token",
+                "cache_ttl": "60s",
+                "backend": [{"host": [host], "url_pattern": "/t"}],
+                "extra_config": {"auth/signer": {**signer, "disable_jwk_security": True}},
+            }
+        ]
+    )
+    client = await gateway(doc)
+    response = await client.get("/token")
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert "X-Krakend" not in response.headers and "Cache-Control" not in response.headers
+    body = orjson.loads(await response.read())
+    assert body["plain"] == 1 and body["access_token"].count(".") == 2
