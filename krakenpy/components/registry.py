@@ -19,7 +19,7 @@ from krakenpy.components.backend import http as backend_http
 from krakenpy.components.backend import lambda_
 from krakenpy.components.backend.http import client as backend_http_client
 from krakenpy.components.base import Component, Layer
-from krakenpy.components.modifier import lua_backend, lua_endpoint, lua_proxy
+from krakenpy.components.modifier import lua_backend, lua_endpoint, lua_proxy, martian
 from krakenpy.components.validation import cel, json_schema, json_schema_errors
 from krakenpy.config.namespaces import Catalog
 
@@ -57,7 +57,9 @@ PROXY: Final[tuple[AnyComponent, ...]] = (lua_proxy.COMPONENT, cel.COMPONENT, js
 #: around one backend's stack, inside the request builder (krakend-ce backend_factory.go order)
 BACKEND: Final[tuple[AnyComponent, ...]] = (lua_backend.COMPONENT, cel.COMPONENT)
 #: around one HTTP backend's upstream call
-CLIENT: Final[tuple[AnyComponent, ...]] = (client_credentials.COMPONENT,)
+#: outermost first, as krakend-ce wraps them: martian (around the HTTP executor) → http-cache → the
+#: OAuth2 client-credentials client; so martian edits the request before the token is added
+CLIENT: Final[tuple[AnyComponent, ...]] = (martian.COMPONENT, client_credentials.COMPONENT)
 #: the call itself: the first that applies, else the core's HTTP executor
 EXECUTOR: Final[tuple[AnyComponent, ...]] = (lambda_.COMPONENT,)
 
