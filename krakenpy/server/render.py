@@ -11,7 +11,6 @@ from typing import Any, TypeAlias
 from xml.sax.saxutils import escape, quoteattr
 
 import orjson
-import yaml
 
 __all__ = ["JSON_CT", "Renderer", "go_json", "renderer_for"]
 
@@ -54,6 +53,8 @@ def _string(data: Any, accept: str) -> tuple[bytes, str]:
 
 
 def _yaml(data: Any, accept: str) -> tuple[bytes, str]:
+    import yaml  # here: only yaml/negotiate endpoints load it (an import is a dict lookup once loaded)
+
     text = yaml.safe_dump(data or {}, sort_keys=True, indent=2, default_flow_style=False, allow_unicode=True)
     return text.encode(), YAML_CT
 
