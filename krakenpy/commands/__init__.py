@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 
 from krakenpy.commands import audit, routes, version
-from krakenpy.config.flexible import FlexibleConfigError, from_env, render_file
+from krakenpy.commands.flexible import FlexibleConfigError, from_env, render_file
 
 __all__ = ["dispatch", "register"]
 
