@@ -1,170 +1,28 @@
-"""Security recommendations for a configuration: KrakenD's ``audit`` rules (ids, severities and
-messages of krakend-audit, sections 1-7) and krakenpy's own (``KP.*``), which may read values, not
-only which components are present, and name where a finding sits."""
+"""Security recommendations for a configuration: KrakenD's ``audit`` rules
+(:mod:`~krakenpy.commands.audit_krakend`) and krakenpy's own (``KP.*``), which read values, not only
+which components are present, and name where a finding sits."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
 
+from krakenpy.commands.audit_facts import SEVERITIES, Facts, Finding, Rule
+from krakenpy.commands.audit_krakend import KRAKEND_RULES
 from krakenpy.gateway import Loaded
 
 __all__ = ["RULES", "SEVERITIES", "Finding", "Rule", "audit"]
 
-SEVERITIES: tuple[str, ...] = ("CRITICAL", "HIGH", "MEDIUM", "LOW")
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    rule: str
-    severity: str
-    message: str
-    #: JSON paths of what triggered a krakenpy rule (empty for KrakenD's service-wide rules)
-    where: tuple[str, ...] = ()
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule, "severity": self.severity, "message": self.message, "where": list(self.where)}
-
-
-class _Facts:
-    """Read-only questions the rules ask of one configuration."""
-
-    def __init__(self, loaded: Loaded) -> None:
-        self.loaded = loaded
-        self.service = loaded.service
-        self.raw: Mapping[str, Any] = loaded.service.raw
-        self.svc: Mapping[str, Any] = loaded.service.extra_config
-
-    def extras(self) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
-        """(level, JSON path, extra_config) at service, endpoint and backend level."""
-        yield "service", "extra_config", self.svc
-        for e in self.service.endpoints:
-            yield "endpoint", f"{e.path}.extra_config", e.extra_config
-            for b in e.backends:
-                yield "backend", f"{b.path}.extra_config", b.extra_config
-
-    def find(self, namespace: str, levels: tuple[str, ...] = ("service", "endpoint", "backend")) -> list[str]:
-        return [f"{p}.{namespace}" for level, p, extra in self.extras() if level in levels and namespace in extra]
-
-    def values(self, namespace: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
-        for _level, path, extra in self.extras():
-            value = extra.get(namespace)
-            if isinstance(value, Mapping):
-                yield f"{path}.{namespace}", value
-
-    def plugin_names(self, namespace: str, levels: tuple[str, ...]) -> set[str]:
-        names: set[str] = set()
-        for level, _path, extra in self.extras():
-            value = extra.get(namespace)
-            if level in levels and isinstance(value, Mapping):
-                name = value.get("name")
-                names.update([name] if isinstance(name, str) else [n for n in name or [] if isinstance(n, str)])
-        return names
-
-    def tls(self) -> Mapping[str, Any] | None:
-        tls = self.raw.get("tls")
-        return tls if isinstance(tls, Mapping) else None
-
-    def otel(self) -> tuple[int, int]:
-        """(metric exporters, trace exporters) of ``telemetry/opentelemetry``."""
-        otel = self.svc.get("telemetry/opentelemetry")
-        exporters = otel.get("exporters") if isinstance(otel, Mapping) else None
-        if not isinstance(exporters, Mapping):
-            return 0, 0
-        otlp = [o for o in exporters.get("otlp") or [] if isinstance(o, Mapping)]
-        prom = [p for p in exporters.get("prometheus") or [] if isinstance(p, Mapping)]
-        metrics = sum(not o.get("disable_metrics") for o in otlp) + sum(not p.get("disable_metrics") for p in prom)
-        return metrics, sum(not o.get("disable_traces") for o in otlp)
-
-
-Check = Callable[[_Facts], bool | list[str]]
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    id: str
-    severity: str
-    message: str
-    check: Check
-
-
-_METRICS = ("telemetry/metrics", "telemetry/newrelic", "telemetry/ganalytics", "telemetry/instana")
 _AUTH = ("auth/validator", "auth/signer", "auth/basic", "auth/api-keys")
-_RATE_LIMITS = ("qos/ratelimit/router", "qos/ratelimit/proxy", "qos/ratelimit/service", "qos/ratelimit/tiered")
 
 
-def _no_rate_limit(f: _Facts) -> bool:
-    if any(f.find(ns) for ns in _RATE_LIMITS):
-        return False
-    return "redis-ratelimit" not in f.plugin_names("plugin/http-server", ("service",))
-
-
-def _insecure_backend_client(f: _Facts) -> bool:
-    for _path, client in f.values("backend/http/client"):
-        tls = client.get("client_tls")
-        if isinstance(tls, Mapping) and tls.get("allow_insecure_connections"):
-            return True
-    return False
-
-
-def _unlimited_cache(f: _Facts) -> bool:
-    return any(not (c.get("max_items") and c.get("max_size")) for _p, c in f.values("qos/http-cache"))
-
-
-def _timeout_over(seconds: float) -> Check:
-    return lambda f: any(e.timeout > seconds for e in f.service.endpoints)
-
-
-def _write_backends(f: _Facts) -> bool:
-    return any(
-        sum(b.method not in ("GET", "HEAD") or "backend/grpc" in b.extra_config for b in e.backends) > 1
-        for e in f.service.endpoints
-    )
-
-
-def _sequential(f: _Facts) -> bool:
-    return any(
-        isinstance(e.extra_config.get("proxy"), Mapping) and bool(e.extra_config["proxy"].get("sequential"))
-        for e in f.service.endpoints
-    )
-
-
-def _several_telemetry(f: _Facts) -> bool:
-    return sum(ns in f.svc for ns in _METRICS) + f.otel()[0] > 1
-
-
-def _empty_grpc_server(f: _Facts) -> bool:
-    grpc = f.svc.get("grpc")
-    server = grpc.get("server") if isinstance(grpc, Mapping) else None
-    return isinstance(server, Mapping) and not server.get("services")
-
-
-def _h2c(f: _Facts) -> bool:
-    router = f.svc.get("router")
-    return bool(f.raw.get("use_h2c")) or (isinstance(router, Mapping) and bool(router.get("use_h2c")))
-
-
-def _insecure_connections(f: _Facts) -> bool:
-    client_tls = f.raw.get("client_tls")
-    nested = isinstance(client_tls, Mapping) and bool(client_tls.get("allow_insecure_connections"))
-    return bool(f.raw.get("allow_insecure_connections")) or nested
-
-
-def _hides_version(f: _Facts) -> bool:
-    router = f.svc.get("router")
-    return isinstance(router, Mapping) and bool(router.get("hide_version_header"))
-
-
-# -- krakenpy's rules: they return the JSON paths of what they found ---------------------------
-def _open_libs(f: _Facts) -> list[str]:
+def _open_libs(f: Facts) -> list[str]:
     found = []
     for ns in ("modifier/lua-endpoint", "modifier/lua-proxy", "modifier/lua-backend"):
         found += [p for p, lua in f.values(ns) if lua.get("allow_open_libs")]
     return found
 
 
-def _lambda_without_allow_list(f: _Facts) -> list[str]:
+def _lambda_without_allow_list(f: Facts) -> list[str]:
     return [
         p
         for p, lam in f.values("backend/lambda")
@@ -172,29 +30,30 @@ def _lambda_without_allow_list(f: _Facts) -> list[str]:
     ]
 
 
-def _jwk_over_http(f: _Facts) -> list[str]:
+def _jwk_over_http(f: Facts) -> list[str]:
     found = []
     for ns in ("auth/validator", "auth/signer"):
         found += [p for p, jose in f.values(ns) if str(jose.get("jwk_url", "")).lower().startswith("http://")]
     return found
 
 
-def _jwk_security_disabled(f: _Facts) -> list[str]:
+def _jwk_security_disabled(f: Facts) -> list[str]:
     found = []
     for ns in ("auth/validator", "auth/signer"):
         found += [p for p, jose in f.values(ns) if jose.get("disable_jwk_security")]
     return found
 
 
-def _auth_without_rate_limit(f: _Facts) -> list[str]:
+def _auth_without_rate_limit(f: Facts) -> list[str]:
     return [
         f"{e.path}.extra_config"
         for e in f.service.endpoints
-        if any(ns in e.extra_config for ns in _AUTH) and "qos/ratelimit/router" not in e.extra_config
+        if any(ns in e.extra_config for ns in _AUTH)
+        and not any(ns.startswith("qos/ratelimit/router") for ns in e.extra_config)
     ]
 
 
-def _cors_credentials_any_origin(f: _Facts) -> list[str]:
+def _cors_credentials_any_origin(f: Facts) -> list[str]:
     cors = f.svc.get("security/cors")
     if not isinstance(cors, Mapping) or not cors.get("allow_credentials"):
         return []
@@ -202,225 +61,18 @@ def _cors_credentials_any_origin(f: _Facts) -> list[str]:
     return ["extra_config.security/cors"] if any("*" == o for o in origins) else []
 
 
-def _echo_on_all_interfaces(f: _Facts) -> list[str]:
+def _echo_on_all_interfaces(f: Facts) -> list[str]:
     return ["echo_endpoint"] if f.service.echo_endpoint and not f.service.listen_ip else []
 
 
-def _live_lua(f: _Facts) -> list[str]:
+def _live_lua(f: Facts) -> list[str]:
     found = []
     for ns in ("modifier/lua-endpoint", "modifier/lua-proxy", "modifier/lua-backend"):
         found += [p for p, lua in f.values(ns) if lua.get("live")]
     return found
 
 
-RULES: tuple[Rule, ...] = (
-    # Section 1: security (KrakenD)
-    Rule(
-        "1.1.1",
-        "HIGH",
-        "Basic Auth is in use: prefer a stronger authentication method.",
-        lambda f: (
-            "basic-auth" in f.plugin_names("plugin/http-server", ("service",))
-            or bool(f.find("auth/basic", ("service", "endpoint")))
-        ),
-    ),
-    Rule(
-        "1.1.2",
-        "MEDIUM",
-        "API keys are in use: prefer stateless tokens (JWT) to authorize endpoints.",
-        lambda f: "auth/api-keys" in f.svc,
-    ),
-    Rule(
-        "1.2.1",
-        "HIGH",
-        "No endpoint validates a JWT: protect endpoints with token authorization.",
-        lambda f: not f.find("auth/validator", ("endpoint",)),
-    ),
-    # Section 2: service level
-    Rule(
-        "2.1.1",
-        "HIGH",
-        "Insecure TLS connections to backends are allowed (allow_insecure_connections).",
-        _insecure_connections,
-    ),
-    Rule("2.1.2", "HIGH", "No TLS: enable it or terminate TLS in front of the gateway.", lambda f: f.tls() is None),
-    Rule("2.1.3", "CRITICAL", "TLS is configured but disabled.", lambda f: (f.tls() or {}).get("disabled") is True),
-    Rule("2.1.7", "HIGH", "No HTTP security headers (security/http).", lambda f: "security/http" not in f.svc),
-    Rule("2.1.8", "HIGH", "Clear-text HTTP/2 (h2c) is on.", _h2c),
-    Rule(
-        "2.1.9",
-        "LOW",
-        "A backend client accepts insecure TLS connections (backend/http/client).",
-        _insecure_backend_client,
-    ),
-    Rule(
-        "2.2.1", "MEDIUM", "The version header is sent (router.hide_version_header).", lambda f: not _hides_version(f)
-    ),
-    Rule("2.2.2", "HIGH", "No CORS policy (security/cors).", lambda f: "security/cors" not in f.svc),
-    Rule(
-        "2.2.3",
-        "HIGH",
-        'An endpoint forwards every client header (input_headers: ["*"]).',
-        lambda f: any("*" in e.input_headers for e in f.service.endpoints),
-    ),
-    Rule(
-        "2.2.4",
-        "HIGH",
-        'An endpoint forwards every query string (input_query_strings: ["*"]).',
-        lambda f: any("*" in e.input_query_strings for e in f.service.endpoints),
-    ),
-    Rule("2.2.5", "LOW", "A gRPC server is declared without services.", _empty_grpc_server),
-    Rule("2.3.1", "MEDIUM", "An HTTP cache has no size or item limit (max_size, max_items).", _unlimited_cache),
-    # Section 3: traffic management
-    Rule("3.1.1", "LOW", "No bot detector (security/bot-detector).", lambda f: "security/bot-detector" not in f.svc),
-    Rule("3.1.2", "HIGH", "No rate limit anywhere: add one (qos/ratelimit/*).", _no_rate_limit),
-    Rule(
-        "3.1.3",
-        "HIGH",
-        "No circuit breaker protects the backends (qos/circuit-breaker).",
-        lambda f: not (f.find("qos/circuit-breaker", ("endpoint", "backend")) or f.find("qos/circuit-breaker/http")),
-    ),
-    Rule("3.3.1", "LOW", "An endpoint timeout is above 3 seconds.", _timeout_over(3)),
-    Rule("3.3.2", "MEDIUM", "An endpoint timeout is above 5 seconds.", _timeout_over(5)),
-    Rule("3.3.3", "HIGH", "An endpoint timeout is above 30 seconds.", _timeout_over(30)),
-    Rule("3.3.4", "CRITICAL", "An endpoint timeout is above 1 minute.", _timeout_over(60)),
-    # Section 4: telemetry
-    Rule(
-        "4.1.1",
-        "MEDIUM",
-        "No metrics are collected.",
-        lambda f: not any(ns in f.svc for ns in _METRICS) and not f.otel()[0],
-    ),
-    Rule("4.1.2", "MEDIUM", "The service has no name to tell it apart in metrics.", lambda f: not f.service.name),
-    Rule("4.1.3", "HIGH", "Several metrics systems are configured at once.", _several_telemetry),
-    Rule(
-        "4.2.1",
-        "MEDIUM",
-        "No traces are exported.",
-        lambda f: not ("telemetry/newrelic" in f.svc or "telemetry/instana" in f.svc or f.otel()[1]),
-    ),
-    Rule(
-        "4.3.1",
-        "MEDIUM",
-        "No logging component (telemetry/logging, gelf, logstash).",
-        lambda f: not any(ns in f.svc for ns in ("telemetry/logging", "telemetry/gelf", "telemetry/logstash")),
-    ),
-    # Section 5: endpoints
-    Rule("5.1.1", "LOW", "Non-RESTful endpoint paths are allowed (disable_rest).", lambda f: f.service.disable_rest),
-    Rule("5.1.2", "LOW", "The /__debug/ endpoint is on.", lambda f: f.service.debug_endpoint),
-    Rule("5.1.3", "LOW", "The /__echo/ endpoint is on.", lambda f: f.service.echo_endpoint),
-    Rule(
-        "5.1.4",
-        "LOW",
-        "A wildcard endpoint is declared.",
-        lambda f: any(e.endpoint.endswith("*") for e in f.service.endpoints),
-    ),
-    Rule(
-        "5.1.5",
-        "MEDIUM",
-        "A /__catchall endpoint is declared.",
-        lambda f: any(e.endpoint == "/__catchall" for e in f.service.endpoints),
-    ),
-    Rule("5.1.6", "MEDIUM", "An endpoint writes to several backends (no transaction spans them).", _write_backends),
-    Rule("5.1.7", "MEDIUM", "An endpoint uses the sequential proxy (latency adds up).", _sequential),
-    Rule(
-        "5.2.1", "CRITICAL", "An endpoint has no backend.", lambda f: any(not e.backends for e in f.service.endpoints)
-    ),
-    Rule(
-        "5.2.2",
-        "LOW",
-        "Every endpoint has a single backend: aggregation is unused.",
-        lambda f: all(len(e.backends) <= 1 for e in f.service.endpoints),
-    ),
-    Rule(
-        "5.2.3",
-        "LOW",
-        "Every endpoint uses no-op encoding (clients see backends as they are).",
-        lambda f: all(e.output_encoding == "no-op" for e in f.service.endpoints),
-    ),
-    # Section 6: async agents
-    Rule(
-        "6.1.1",
-        "LOW",
-        "Ten or more async agents start sequentially (sequential_start).",
-        lambda f: bool(f.raw.get("sequential_start")) and len(f.raw.get("async_agent") or []) >= 10,
-    ),
-    # Section 7: deprecations
-    Rule(
-        "7.1.1",
-        "HIGH",
-        "Deprecated plugin: virtualhost.",
-        lambda f: "virtualhost" in f.plugin_names("plugin/http-server", ("service",)),
-    ),
-    Rule(
-        "7.1.2",
-        "HIGH",
-        "Deprecated plugin: static-filesystem.",
-        lambda f: "static-filesystem" in f.plugin_names("plugin/http-server", ("service",)),
-    ),
-    Rule(
-        "7.1.3",
-        "HIGH",
-        "Deprecated plugin: basic-auth (use auth/basic).",
-        lambda f: "basic-auth" in f.plugin_names("plugin/http-server", ("service",)),
-    ),
-    Rule(
-        "7.1.4",
-        "HIGH",
-        "Deprecated plugin: wildcard.",
-        lambda f: "wildcard" in f.plugin_names("plugin/http-server", ("service",)),
-    ),
-    Rule(
-        "7.1.5",
-        "HIGH",
-        "Deprecated plugin: http-proxy.",
-        lambda f: "http-proxy" in f.plugin_names("plugin/http-client", ("endpoint", "backend")),
-    ),
-    Rule(
-        "7.1.6",
-        "HIGH",
-        "Deprecated plugin: static-filesystem.",
-        lambda f: "static-filesystem" in f.plugin_names("plugin/http-client", ("endpoint", "backend")),
-    ),
-    Rule(
-        "7.1.7",
-        "HIGH",
-        "Deprecated plugin: no-redirect.",
-        lambda f: "no-redirect" in f.plugin_names("plugin/http-client", ("endpoint", "backend")),
-    ),
-    Rule(
-        "7.1.8",
-        "HIGH",
-        "Deprecated plugin: content-replacer.",
-        lambda f: "content-replacer" in f.plugin_names("plugin/req-resp-modifier", ("endpoint", "backend")),
-    ),
-    Rule(
-        "7.1.9",
-        "HIGH",
-        "Deprecated plugin: response-schema-validator.",
-        lambda f: "response-schema-validator" in f.plugin_names("plugin/req-resp-modifier", ("endpoint", "backend")),
-    ),
-    Rule("7.2.1", "HIGH", "Deprecated component: telemetry/ganalytics.", lambda f: "telemetry/ganalytics" in f.svc),
-    Rule("7.2.2", "HIGH", "Deprecated component: telemetry/instana.", lambda f: "telemetry/instana" in f.svc),
-    Rule(
-        "7.2.3",
-        "HIGH",
-        "Deprecated component: telemetry/opencensus (use telemetry/opentelemetry).",
-        lambda f: "telemetry/opencensus" in f.svc,
-    ),
-    Rule(
-        "7.2.4",
-        "HIGH",
-        "Deprecated component: telemetry/influx (use telemetry/opentelemetry).",
-        lambda f: "telemetry/influx" in f.svc,
-    ),
-    Rule(
-        "7.3.1",
-        "MEDIUM",
-        "tls uses the deprecated private_key/public_key fields (use keys).",
-        lambda f: bool((f.tls() or {}).get("private_key") or (f.tls() or {}).get("public_key")),
-    ),
-    # krakenpy
+KRAKENPY_RULES: tuple[Rule, ...] = (
     Rule(
         "KP.1.1",
         "HIGH",
@@ -463,10 +115,12 @@ RULES: tuple[Rule, ...] = (
     Rule("KP.3.3", "LOW", "Ship fixed Lua sources: live reloads them from disk while serving.", _live_lua),
 )
 
+RULES: tuple[Rule, ...] = KRAKEND_RULES + KRAKENPY_RULES
+
 
 def audit(loaded: Loaded, *, ignore: set[str], severities: set[str]) -> list[Finding]:
     """Every rule that applies, in rule order, except ignored rules and other severities."""
-    facts = _Facts(loaded)
+    facts = Facts(loaded)
     findings = []
     for rule in RULES:
         if rule.id in ignore or rule.severity not in severities:
