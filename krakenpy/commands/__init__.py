@@ -9,7 +9,6 @@ import sys
 from collections.abc import Callable
 
 from krakenpy.commands import audit, routes, version
-from krakenpy.commands.flexible import FlexibleConfigError, from_env, render_file
 
 __all__ = ["dispatch", "register"]
 
@@ -26,9 +25,13 @@ def dispatch(args: argparse.Namespace, builtin: Callable[[argparse.Namespace], i
     configuration rendered from the ``-c`` template."""
     handler: Callable[[argparse.Namespace], int] = getattr(args, "handler", None) or builtin
     config = getattr(args, "config", None)
-    fc = from_env(os.environ)
-    if fc is None or not config:
+    if not os.environ.get("FC_ENABLE") or not config:
         return handler(args)
+    # the template engine is loaded only for Flexible Configuration
+    from krakenpy.commands.flexible import FlexibleConfigError, from_env, render_file
+
+    fc = from_env(os.environ)
+    assert fc is not None
     try:
         rendered = render_file(config, fc)
     except FlexibleConfigError as exc:

@@ -11,10 +11,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from krakenpy.commands.audit_rules import RULES, SEVERITIES, Finding, audit
+from krakenpy.commands.audit_facts import SEVERITIES
 from krakenpy.commands.common import add_config_argument, load_or_report
-from krakenpy.gotemplate import TemplateError, TemplateSet, go_json
+
+if TYPE_CHECKING:
+    from krakenpy.commands.audit_facts import Finding
 
 __all__ = ["DEFAULT_FORMAT", "register", "render"]
 
@@ -27,6 +30,8 @@ def _split(text: str) -> list[str]:
 
 def render(findings: list[Finding], template: str) -> str:
     """Apply a Go template to the findings (``.Recommendations``; lower-case keys work too)."""
+    from krakenpy.gotemplate import TemplateSet, go_json
+
     items = [
         {"Rule": f.rule, "Severity": f.severity, "Message": f.message, "Where": list(f.where), **f.as_dict()}
         for f in findings
@@ -38,6 +43,9 @@ def render(findings: list[Finding], template: str) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from krakenpy.commands.audit_rules import RULES, audit
+    from krakenpy.gotemplate import TemplateError
+
     ignore = set(_split(args.ignore))
     if args.ignore_file:
         try:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from krakenpy.gateway import Loaded
+if TYPE_CHECKING:
+    from krakenpy.gateway import Loaded
 
 __all__ = ["SEVERITIES", "Check", "Facts", "Finding", "Rule"]
 

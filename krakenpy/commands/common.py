@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from krakenpy.errors import ConfigError
-from krakenpy.gateway import Loaded, load
+
+if TYPE_CHECKING:
+    from krakenpy.gateway import Loaded
 
 __all__ = ["add_config_argument", "load_or_report"]
 
@@ -20,6 +23,7 @@ def load_or_report(path: str) -> Loaded | None:
     """The loaded configuration (every component's options parsed), or ``None`` after printing every
     error to stderr as ``check`` does."""
     from krakenpy.cli import print_issues
+    from krakenpy.gateway import load
 
     try:
         return load(path)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from krakenpy.commands.common import add_config_argument, load_or_report
-from krakenpy.commands.routes_model import Namespace, RouteMap, route_map
+
+if TYPE_CHECKING:
+    from krakenpy.commands.routes_model import Namespace, RouteMap
 
 __all__ = ["register", "render_json", "render_mermaid", "render_table"]
 
@@ -109,6 +111,8 @@ def _run(args: argparse.Namespace) -> int:
     loaded = load_or_report(args.config)
     if loaded is None:
         return 1
+    from krakenpy.commands.routes_model import route_map
+
     sys.stdout.write(_RENDERERS[args.format](route_map(loaded.service)))
     return 0
 
