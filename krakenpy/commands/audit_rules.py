@@ -86,7 +86,12 @@ KRAKENPY_RULES: tuple[Rule, ...] = (
         "Restrict Lambda names taken from a parameter with allowed_functions.",
         _lambda_without_allow_list,
     ),
-    Rule("KP.1.4", "HIGH", "Fetch JWK sets over https (jwk_url uses http).", _jwk_over_http),
+    Rule(
+        "KP.1.4",
+        "HIGH",
+        "Fetch JWK sets over https (jwk_url uses http, allowed by disable_jwk_security).",
+        _jwk_over_http,
+    ),
     Rule("KP.1.5", "HIGH", "Do not disable JWK security (disable_jwk_security) in production.", _jwk_security_disabled),
     Rule(
         "KP.2.1",

@@ -107,7 +107,8 @@ def test_audit_krakenpy_rules_name_where(tmp_path: Path) -> None:
     del doc["listen_ip"]
     doc["extra_config"]["security/cors"] = {"allow_origins": ["*"], "allow_credentials": True}
     endpoint = doc["endpoints"][0]
-    endpoint["extra_config"]["auth/validator"]["jwk_url"] = "http://idp.example/jwks"
+    # krakenpy refuses an http jwk_url unless disable_jwk_security says so: both are findings
+    endpoint["extra_config"]["auth/validator"].update(jwk_url="http://idp.example/jwks", disable_jwk_security=True)
     del endpoint["extra_config"]["qos/ratelimit/router"]
     endpoint["extra_config"]["modifier/lua-proxy"] = {"pre": "local x = 1", "allow_open_libs": True, "live": True}
     endpoint["backend"][1]["extra_config"] = {"backend/lambda": {"function_param_name": "Id"}}
@@ -116,6 +117,7 @@ def test_audit_krakenpy_rules_name_where(tmp_path: Path) -> None:
     assert found["KP.1.2"] == ("endpoints[0].extra_config.modifier/lua-proxy",)
     assert found["KP.1.3"] == ("endpoints[0].backend[1].extra_config.backend/lambda",)
     assert found["KP.1.4"] == ("endpoints[0].extra_config.auth/validator",)
+    assert found["KP.1.5"] == ("endpoints[0].extra_config.auth/validator",)
     assert found["KP.2.1"] == ("endpoints[0].extra_config",)
     assert found["KP.2.2"] == ("extra_config.security/cors",)
     assert found["KP.3.2"] == ("echo_endpoint",)
