@@ -1,5 +1,6 @@
 # krakenpy — the single entry point for humans and CI.
-#   make run    install, start the demo backend and serve sample-configs/ (CONFIG=... to pick one)
+#   make run    install, start the demo backend and serve sample-configs/ (CONFIG=..., HOST=..., PORT=...,
+#               BACKEND_PORT=...; the gateway listens on 127.0.0.1 unless HOST says otherwise)
 #   make test   install everything (incl. the Lambda emulator venv) and run every test
 #   make check  lint + types + tests
 PYTHON ?= python3
@@ -8,6 +9,8 @@ BIN := $(VENV)/bin
 MINISTACK_VENV := .venv-ministack
 CONFIG ?= sample-configs/krakend.json
 PORT ?= 8080
+HOST ?= 127.0.0.1
+BACKEND_PORT ?= 8000
 
 .PHONY: install install-emulator run test lint typecheck fmt check bench clean
 
@@ -28,7 +31,7 @@ $(MINISTACK_VENV)/.installed:
 	touch $@
 
 run: install
-	$(BIN)/python sample-configs/run_demo.py --config $(CONFIG) --port $(PORT)
+	$(BIN)/python sample-configs/run_demo.py --config $(CONFIG) --host $(HOST) --port $(PORT) --backend-port $(BACKEND_PORT)
 
 test: install install-emulator
 	MINISTACK_BIN=$(CURDIR)/$(MINISTACK_VENV)/bin/ministack $(BIN)/pytest

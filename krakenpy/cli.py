@@ -1,4 +1,5 @@
-"""Command line: ``krakenpy run``, ``krakenpy check``, ``krakenpy version`` (mirrors ``krakend``).
+"""Command line: ``krakenpy run``, ``krakenpy check`` and :mod:`krakenpy.commands` (``version``, ``routes``,
+``audit``; Flexible Configuration for every ``-c``); mirrors ``krakend``.
 
 ``check`` and ``run`` share one verdict: ``check`` exits non-zero for every configuration ``run``
 would refuse, so a CI gate on ``check`` means a deploy that starts.
@@ -9,13 +10,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from krakenpy import __version__
+from krakenpy import commands
 from krakenpy.errors import ConfigError, ConfigIssue
 
 __all__ = ["main"]
@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-c", "--config", required=True, help="path to the krakend.json configuration")
     run.add_argument("-p", "--port", type=int, default=0, help="listen port (overrides 'port')")
     run.add_argument("-d", "--debug", action="count", default=0, help="enable the /__debug/ endpoint")
-    run.add_argument("-w", "--workers", type=int, default=0, help="worker processes (default: CPU count)")
+    run.add_argument("-w", "--workers", type=int, default=0, help="worker processes (default: usable CPUs)")
     run.add_argument("--access-log", action="store_true", help="log every request")
     run.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio", help="event loop")
     run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
@@ -50,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
         help="do not build components (Lua sources, Lambda clients): check the config file alone, like krakend",
     )
     _allow_unsupported(check)
-    sub.add_parser("version", help="print the version")
+    commands.register(sub)
     return parser
 
 
@@ -164,6 +164,7 @@ def _run(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     from krakenpy.gateway import Gateway, Loaded, build_gateway
+    from krakenpy.server.cpus import available_cpus
     from krakenpy.server.runner import ServeOptions, serve
 
     loaded = _load(args.config, lint=False, allow_unsupported=args.allow_unsupported)
@@ -174,7 +175,7 @@ def _run(args: argparse.Namespace) -> int:
         port=args.port or service.port,
         host=service.listen_ip,
         debug=bool(args.debug),
-        workers=args.workers or os.cpu_count() or 1,
+        workers=args.workers or available_cpus(),
         access_log=args.access_log,
         loop=args.loop,
     )
@@ -192,9 +193,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return 0 if exc.code == 0 else 1
-    if args.command == "version":
-        print(f"krakenpy {__version__}")
-        return 0
+    return commands.dispatch(args, lambda a: _builtin(parser, a))
+
+
+def _builtin(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command in ("check", "validate"):
         return _check(args)
     if args.command == "run":
