@@ -16,7 +16,7 @@ from multidict import CIMultiDict
 from krakenpy.cors.policy import CorsPolicy
 from krakenpy.cors.routes import RouteMap
 from krakenpy.edge import EdgeHandler, EdgeMiddleware, HttpRequest, HttpResponse
-from krakenpy.edge_headers import add_before
+from krakenpy.edgeutil import add_before
 
 __all__ = ["cors_middleware"]
 

@@ -6,7 +6,7 @@ import pytest
 from multidict import CIMultiDict
 
 from krakenpy.cors import CorsPolicy, RouteMap, cors_middleware, parse_cors
-from krakenpy.edge_headers import add_before
+from krakenpy.edgeutil import add_before
 from tests.cors.helpers import Recorder, cors_headers, handler, request
 
 PREFLIGHT = [("Origin", "https://app.example"), ("Access-Control-Request-Method", "GET")]
