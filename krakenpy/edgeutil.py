@@ -1,20 +1,17 @@
-"""Helpers shared by edge components.
+"""Headers an edge middleware decides before the handler runs.
 
-- :func:`add_before`: Go middlewares (rs/cors, unrolled/secure) write their headers on the response
-  *before* calling the handler, which may add more under the same name (a ``no-op`` backend's own
-  ``Vary``); krakenpy's edge middlewares see the response afterwards, so they put theirs first.
-- :func:`health_route`: gin registers ``GET /__health`` before the engine middlewares, so
-  ``security/http`` and the service bot detector never see it.
+Go middlewares (rs/cors, unrolled/secure) write their headers on the response *before* calling the
+handler, which may add more under the same name (a ``no-op`` backend's own ``Vary``); krakenpy's
+edge middlewares see the response afterwards, so :func:`add_before` puts theirs first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from multidict import CIMultiDict
 
-__all__ = ["add_before", "health_route"]
+__all__ = ["add_before"]
 
 
 def add_before(headers: CIMultiDict[str], pairs: Sequence[tuple[str, str]]) -> None:
@@ -30,15 +27,3 @@ def add_before(headers: CIMultiDict[str], pairs: Sequence[tuple[str, str]]) -> N
     rebuilt.extend(headers)
     headers.clear()
     headers.extend(rebuilt)
-
-
-def health_route(service_extra_config: Mapping[str, Any]) -> str | None:
-    """The path of the built-in health route (``router.health_path``, default ``/__health``), or
-    ``None`` when ``router.disable_health`` turns it off."""
-    router = service_extra_config.get("router")
-    if not isinstance(router, Mapping):
-        return "/__health"
-    if router.get("disable_health") is True:
-        return None
-    path = router.get("health_path")
-    return path if isinstance(path, str) and path else "/__health"

@@ -19,6 +19,8 @@ from krakenpy.components.backend import lambda_
 from krakenpy.components.backend.http import client as backend_http_client
 from krakenpy.components.base import Component, Layer
 from krakenpy.components.modifier import lua_backend, lua_endpoint, lua_proxy
+from krakenpy.components.security import bot_detector, cors
+from krakenpy.components.security import http as security_http
 from krakenpy.config.namespaces import Catalog
 
 __all__ = ["ALL", "BACKEND", "CLIENT", "CORE", "EDGE", "ENDPOINT", "EXECUTOR", "LAYER_ORDER", "PROXY", "catalog"]
@@ -32,10 +34,12 @@ CORE: Final[tuple[AnyComponent, ...]] = (
     backend_http.COMPONENT,
     backend_http_client.COMPONENT,
 )
-#: around the whole dispatch (every path, 404/405, /__health, OPTIONS)
-EDGE: Final[tuple[AnyComponent, ...]] = ()
+#: around the whole dispatch (every path, 404/405, /__health, OPTIONS): CORS wraps the whole HTTP
+#: handler; security/http and the service bot detector are gin engine middlewares (krakend-ce
+#: router_engine.go), after the health route
+EDGE: Final[tuple[AnyComponent, ...]] = (cors.COMPONENT, security_http.COMPONENT, bot_detector.COMPONENT)
 #: around one endpoint's handler, before input filtering (krakend-ce handler_factory.go order)
-ENDPOINT: Final[tuple[AnyComponent, ...]] = (lua_endpoint.COMPONENT,)
+ENDPOINT: Final[tuple[AnyComponent, ...]] = (bot_detector.COMPONENT, lua_endpoint.COMPONENT)
 #: around the endpoint's proxy stack (krakend-ce proxy_factory.go order)
 PROXY: Final[tuple[AnyComponent, ...]] = (lua_proxy.COMPONENT,)
 #: around one backend's stack, inside the request builder (krakend-ce backend_factory.go order)

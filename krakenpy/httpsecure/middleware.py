@@ -22,6 +22,8 @@ from krakenpy.httpsecure.options import SecureOptions
 __all__ = ["go_html_escape", "go_redirect", "secure_middleware"]
 
 _NONCE = "$NONCE"
+#: what Go's hexEscapeNonASCII leaves alone in a redirect target: every printable ASCII byte
+_PRINTABLE_ASCII = "".join(chr(c) for c in range(0x21, 0x7F))
 
 
 def go_html_escape(text: str) -> str:
@@ -96,11 +98,16 @@ class _Secure:
         return any(headers.get(name, "") == value for name, value in self.ssl_headers)
 
     def location(self, request: HttpRequest, host: str) -> str:
-        # the path is re-escaped the way Go's url.URL.EscapedPath does for a decoded path
-        target = "https://" + quote(self.ssl_host or host, safe="!$&'()*+,;=:[]<>\"")
-        target += quote(request.path, safe="$&+,/:;=@")
-        if request.query_string:
-            target += "?" + request.query_string
+        # Go rebuilds the URL from the request's: host escaped, the path as the client encoded it
+        # (url.URL.EscapedPath), the raw query; then non-ASCII bytes are percent-escaped
+        target = "https://" + quote(self.ssl_host or host, safe="!$&'()*+,;=:[]<>\"", errors="surrogateescape")
+        raw = request.raw_path
+        if raw.startswith("/"):
+            target += quote(raw, safe=_PRINTABLE_ASCII, errors="surrogateescape")
+        else:  # an absolute-form target: its decoded path, escaped the way Go escapes one
+            target += quote(request.path, safe="$&+,/:;=@", errors="surrogateescape")
+            if request.query_string:
+                target += "?" + request.query_string
         return target
 
     def headers(self, tls: bool) -> list[tuple[str, str]]:

@@ -9,7 +9,6 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from krakenpy.edge import HttpRequest
-from krakenpy.edgeutil import health_route
 from krakenpy.httpsecure import go_html_escape, parse_secure, secure_middleware
 from tests.cors.helpers import Recorder
 
@@ -30,9 +29,12 @@ def req(
     host: str = "api.example.com",
     scheme: str = "http",
     query: str = "",
+    raw_path: str = "",
     headers: list[tuple[str, str]] | None = None,
 ) -> HttpRequest:
-    return HttpRequest(method, path, query, CIMultiDictProxy(CIMultiDict(headers or [])), host=host, scheme=scheme)
+    return HttpRequest(
+        method, path, query, CIMultiDictProxy(CIMultiDict(headers or [])), host=host, scheme=scheme, raw_path=raw_path
+    )
 
 
 def secure(cfg: dict[str, Any], health: str | None = "/__health", status: int = 200):
@@ -123,12 +125,28 @@ async def test_secure_allowed_hosts_regex(host: str, allowed: bool) -> None:
 
 async def test_secure_ssl_redirect_get() -> None:
     handle, nxt = secure({"ssl_redirect": True, "sts_seconds": 300, "frame_deny": True})
-    response = await handle(req(path="/a b/<x>", query="q=1&r=%20"))
-    location = "https://api.example.com/a%20b/%3Cx%3E?q=1&r=%20"
+    # the target as the client encoded it (%2F stays %2F), not re-encoded from the decoded path
+    response = await handle(req(path="/a b/x/y", query="q=1&r=%20", raw_path="/a%20b/x%2Fy?q=1&r=%20"))
+    location = "https://api.example.com/a%20b/x%2Fy?q=1&r=%20"
     assert (response.status, response.headers["Location"], nxt.calls) == (301, location, [])
     assert response.headers["Content-Type"] == "text/html; charset=utf-8"
     assert response.body == f'<a href="{go_html_escape(location)}">Moved Permanently</a>.\n\n'.encode()
     assert security_headers(response) == {}
+
+
+@pytest.mark.parametrize(
+    ("raw_path", "host", "location"),
+    [
+        ("/caf\u00e9?q=\u00fc", "api.example.com", "https://api.example.com/caf%C3%A9?q=%C3%BC"),
+        ("/x\udcff", "api.example.com", "https://api.example.com/x%FF"),
+        ("/x", "evil host", "https://evil%20host/x"),
+        ("/x?", "api.example.com", "https://api.example.com/x?"),
+    ],
+)
+async def test_secure_ssl_redirect_target_escaping(raw_path: str, host: str, location: str) -> None:
+    handle, _ = secure({"ssl_redirect": True})
+    response = await handle(req("GET", "/x", host=host, raw_path=raw_path))
+    assert response.headers["Location"] == location
 
 
 @pytest.mark.parametrize(("method", "content_type"), [("POST", None), ("HEAD", "text/html; charset=utf-8")])
@@ -204,13 +222,6 @@ async def test_secure_health_route_exempt_for_get_only() -> None:
     assert (await custom(req("GET", "/status", host="x"))).status == 200
     disabled, _ = secure({"allowed_hosts": ["only.example"]}, health=None)
     assert (await disabled(req("GET", "/__health", host="x"))).status == 500
-
-
-def test_health_route_reads_the_router_namespace() -> None:
-    assert health_route({}) == "/__health"
-    assert health_route({"router": {"health_path": "/ping"}}) == "/ping"
-    assert health_route({"router": {"disable_health": True, "health_path": "/ping"}}) is None
-    assert health_route({"router": "bad"}) == "/__health"
 
 
 def test_go_html_escape_uses_numeric_quotes() -> None:

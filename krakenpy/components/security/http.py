@@ -10,7 +10,6 @@ from typing import Any, Final
 
 from krakenpy.components.base import Component, Site
 from krakenpy.edge import EdgeMiddleware
-from krakenpy.edgeutil import health_route
 from krakenpy.httpsecure import SecureOptions, parse_secure, secure_middleware
 from krakenpy.resources import Resources
 
@@ -23,14 +22,15 @@ def _parse(raw: Any, site: Site) -> SecureOptions:
     return parse_secure(raw, site.path)
 
 
-async def _build_edge(options: SecureOptions, site: Site, resources: Resources) -> EdgeMiddleware | None:
-    if site.level != "service":
+async def _edge(options: SecureOptions | None, site: Site, resources: Resources) -> EdgeMiddleware | None:
+    if options is None:
         return None
     if options.hpkp_public_key:
         resources.warnings.append(
             f"{site.at('hpkp_public_key')}: ignored, as in KrakenD (browsers dropped HTTP Public Key Pinning)"
         )
-    return secure_middleware(options, health_route(site.service.extra_config))
+    router = site.service.router
+    return secure_middleware(options, None if router.disable_health else router.health_path)
 
 
 COMPONENT: Final = Component(
@@ -38,5 +38,5 @@ COMPONENT: Final = Component(
     levels=frozenset({"service"}),
     parse=_parse,
     summary="allowed hosts, HTTPS redirect, HSTS and security headers (unrolled/secure) on every path",
-    edge=_build_edge,
+    edge=_edge,
 )

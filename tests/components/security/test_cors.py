@@ -1,0 +1,180 @@
+"""``security/cors``: the component (parse, one edge middleware for every level) and the gateway end
+to end: preflights for routed and unknown paths, CORS headers on 200/404/405 and on rejections."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from krakenpy.components.security.cors import COMPONENT
+from krakenpy.config.build import build_service
+from krakenpy.cors import CorsOptions
+from krakenpy.errors import ConfigError
+from krakenpy.gateway import build_gateway
+from tests.components.helpers import json_app, site
+from tests.conftest import make_config
+
+ORIGIN = "https://app.example.com"
+VARY_PREFLIGHT = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
+CORS = {
+    "allow_origins": [ORIGIN],
+    "allow_methods": ["GET", "POST"],
+    "allow_headers": ["Authorization", "Content-Type"],
+    "expose_headers": ["Content-Length"],
+    "max_age": "12h",
+}
+
+
+def preflight(method: str = "GET", headers: str | None = None, origin: str = ORIGIN) -> dict[str, str]:
+    out = {"Origin": origin, "Access-Control-Request-Method": method}
+    if headers is not None:
+        out["Access-Control-Request-Headers"] = headers
+    return out
+
+
+def test_cors_parse_at_json_path() -> None:
+    assert COMPONENT.parse({}, site("security/cors", "service")) == CorsOptions()
+    with pytest.raises(ConfigError) as caught:
+        COMPONENT.parse({"max_age": 12}, site("security/cors", "endpoint"))
+    assert [i.path for i in caught.value.issues] == ["endpoints[0].extra_config.security/cors.max_age"]
+
+
+def test_cors_component_levels_and_layers() -> None:
+    assert COMPONENT.levels == {"service", "endpoint"} and COMPONENT.layers == ("edge",)
+
+
+def _doc(host: str, endpoint_cors: dict[str, Any] | None = None, **service: Any) -> dict[str, Any]:
+    endpoints: list[dict[str, Any]] = [
+        {"endpoint": "/users/{id}", "backend": [{"host": [host], "url_pattern": "/u"}]},
+        {"endpoint": "/users/{id}", "method": "POST", "backend": [{"host": [host], "url_pattern": "/u"}]},
+        {
+            "endpoint": "/admin",
+            "backend": [{"host": [host], "url_pattern": "/a"}],
+            **({"extra_config": {"security/cors": endpoint_cors}} if endpoint_cors is not None else {}),
+        },
+    ]
+    return make_config(endpoints, **service)
+
+
+async def test_cors_gateway_preflight_routed_and_unknown_paths(backend, gateway) -> None:
+    client = await gateway(_doc(await backend(json_app({"a": 1})), extra_config={"security/cors": CORS}))
+    for path in ("/users/7", "/nowhere/at/all"):
+        resp = await client.options(path, headers=preflight("POST", "content-type"))
+        assert resp.status == 204
+        assert await resp.read() == b""
+        assert resp.headers["Access-Control-Allow-Origin"] == ORIGIN
+        assert resp.headers["Access-Control-Allow-Methods"] == "POST"
+        assert resp.headers["Access-Control-Allow-Headers"] == "content-type"
+        assert resp.headers["Access-Control-Max-Age"] == "43200"
+        assert resp.headers["Vary"] == VARY_PREFLIGHT
+        assert "X-Krakend" not in resp.headers and "Content-Type" not in resp.headers
+    refused = await client.options("/users/7", headers=preflight("DELETE"))
+    assert refused.status == 204 and "Access-Control-Allow-Origin" not in refused.headers  # never 403
+
+
+async def test_cors_gateway_headers_on_every_answer(backend, gateway) -> None:
+    client = await gateway(_doc(await backend(json_app({"a": 1})), extra_config={"security/cors": CORS}))
+    ok = await client.get("/users/7", headers={"Origin": ORIGIN})
+    assert (ok.status, await ok.json()) == (200, {"a": 1})
+    assert ok.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert ok.headers["Access-Control-Expose-Headers"] == "Content-Length"
+    assert ok.headers.getall("Vary") == ["Origin"]
+    assert ok.headers["X-Krakend-Completed"] == "true"
+    missing = await client.get("/nope", headers={"Origin": ORIGIN})
+    assert (missing.status, missing.headers["Access-Control-Allow-Origin"]) == (404, ORIGIN)
+    # an allowed origin on a method CORS does not allow: the router answers, CORS adds only Vary
+    not_allowed = await client.put("/users/7", headers={"Origin": ORIGIN})
+    assert (not_allowed.status, not_allowed.headers.getall("Vary")) == (405, ["Origin"])
+    assert "Access-Control-Allow-Origin" not in not_allowed.headers
+    # OPTIONS without Access-Control-Request-Method is not a preflight: 405 (krakend-ce#545)
+    plain_options = await client.options("/users/7", headers={"Origin": ORIGIN})
+    assert (plain_options.status, plain_options.headers["Access-Control-Allow-Origin"]) == (405, ORIGIN)
+    health = await client.get("/__health", headers={"Origin": ORIGIN})
+    assert (health.status, health.headers["Access-Control-Allow-Origin"]) == (200, ORIGIN)
+    no_origin = await client.get("/users/7")
+    assert no_origin.headers.getall("Vary") == ["Origin"] and "Access-Control-Allow-Origin" not in no_origin.headers
+
+
+async def test_cors_gateway_headers_on_rejections(backend, gateway) -> None:
+    host = await backend(json_app({"a": 1}))
+    lua_exit = {"pre": "exit(429, 'slow down')", "allow_open_libs": False}
+    doc = make_config(
+        [
+            {
+                "endpoint": "/bots",
+                "backend": [{"host": [host], "url_pattern": "/"}],
+                "extra_config": {"security/bot-detector": {"deny": ["BadBot/1"]}},
+            },
+            {
+                "endpoint": "/limited",
+                "backend": [{"host": [host], "url_pattern": "/"}],
+                "extra_config": {"modifier/lua-endpoint": lua_exit},
+            },
+        ],
+        extra_config={"security/cors": {"allow_origins": ["*"]}},
+    )
+    client = await gateway(doc)
+    bot = await client.get("/bots", headers={"Origin": ORIGIN, "User-Agent": "BadBot/1"})
+    assert (bot.status, await bot.read(), bot.headers["Access-Control-Allow-Origin"]) == (403, b"", "*")
+    assert "X-Krakend" not in bot.headers
+    limited = await client.get("/limited", headers={"Origin": ORIGIN})
+    assert (limited.status, limited.headers["Access-Control-Allow-Origin"]) == (429, "*")
+    assert limited.headers.getall("Vary") == ["Origin"]
+
+
+async def test_cors_gateway_options_passthrough_reaches_the_router(backend, gateway) -> None:
+    cfg = {**CORS, "options_passthrough": True}
+    client = await gateway(_doc(await backend(json_app({"a": 1})), extra_config={"security/cors": cfg}))
+    resp = await client.options("/users/7", headers=preflight())
+    assert resp.status == 405  # no OPTIONS route: the router answers, with the CORS headers
+    assert (resp.headers["Access-Control-Allow-Origin"], resp.headers["Vary"]) == (ORIGIN, VARY_PREFLIGHT)
+    assert resp.headers["X-Krakend-Completed"] == "false"
+
+
+async def test_cors_gateway_endpoint_value_overrides(backend, gateway) -> None:
+    admin = {"allow_origins": ["https://admin.example.com"], "allow_credentials": True}
+    client = await gateway(
+        _doc(await backend(json_app({"a": 1})), endpoint_cors=admin, extra_config={"security/cors": CORS})
+    )
+    own = await client.options("/admin", headers=preflight(origin="https://admin.example.com"))
+    assert own.headers["Access-Control-Allow-Origin"] == "https://admin.example.com"
+    assert own.headers["Access-Control-Allow-Credentials"] == "true"
+    assert "Access-Control-Max-Age" not in own.headers  # replaced, not merged with the service value
+    app_origin = await client.get("/admin", headers={"Origin": ORIGIN})
+    assert "Access-Control-Allow-Origin" not in app_origin.headers
+    elsewhere = await client.get("/users/1", headers={"Origin": "https://admin.example.com"})
+    assert "Access-Control-Allow-Origin" not in elsewhere.headers
+
+
+async def test_cors_gateway_endpoint_value_alone(backend, gateway) -> None:
+    client = await gateway(_doc(await backend(json_app({"a": 1})), endpoint_cors={"allow_origins": ["*"]}))
+    own = await client.get("/admin", headers={"Origin": ORIGIN})
+    assert own.headers["Access-Control-Allow-Origin"] == "*"
+    other = await client.get("/users/1", headers={"Origin": ORIGIN})
+    assert "Vary" not in other.headers and "Access-Control-Allow-Origin" not in other.headers
+
+
+async def test_cors_gateway_absent_costs_nothing(backend) -> None:
+    host = await backend(json_app({"a": 1}))
+    plain = await build_gateway(build_service(_doc(host)))
+    with_cors = await build_gateway(build_service(_doc(host, extra_config={"security/cors": {}})))
+    try:
+        assert plain.edge.__qualname__ == "build_dispatch.<locals>.dispatch"  # no edge layer at all
+        assert with_cors.edge.__qualname__.startswith("cors_middleware.")
+    finally:
+        await plain.close()
+        await with_cors.close()
+
+
+async def test_cors_gateway_warns_about_credentials_with_any_origin(backend) -> None:
+    doc = _doc(
+        await backend(json_app({})),
+        endpoint_cors={"allow_credentials": True, "reflect_origin": True},
+        extra_config={"security/cors": {"allow_credentials": True}},
+    )
+    gw = await build_gateway(build_service(doc))
+    try:
+        assert [w.split(":")[0] for w in gw.resources.warnings] == ["extra_config.security/cors"]
+    finally:
+        await gw.close()
