@@ -3,6 +3,15 @@ to end: preflights for routed and unknown paths, CORS headers on 200/404/405 and
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +22,7 @@ from krakenpy.cors import CorsOptions
 from krakenpy.errors import ConfigError
 from krakenpy.gateway import build_gateway
 from tests.components.helpers import json_app, site
-from tests.conftest import make_config
+from tests.conftest import ROOT, free_port, make_config
 
 ORIGIN = "https://app.example.com"
 VARY_PREFLIGHT = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
@@ -178,3 +187,66 @@ async def test_cors_gateway_warns_about_credentials_with_any_origin(backend) -> 
         assert [w.split(":")[0] for w in gw.resources.warnings] == ["extra_config.security/cors"]
     finally:
         await gw.close()
+
+
+def test_cors_cli_run_serves_preflights_and_check_names_bad_values(tmp_path: Path) -> None:
+    port = free_port()
+    doc = {
+        "version": 3,
+        "port": port,
+        "extra_config": {
+            "security/cors": {"allow_origins": [ORIGIN], "max_age": "1m"},
+            "security/http": {"frame_deny": True},
+            "security/bot-detector": {"deny": ["BadBot/1"]},
+        },
+        "endpoints": [{"endpoint": "/a", "backend": [{"host": [f"127.0.0.1:{free_port()}"], "url_pattern": "/"}]}],
+    }
+    path = tmp_path / "krakend.json"
+    path.write_text(json.dumps(doc))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KRAKEND_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "krakenpy", "run", "-c", str(path)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/anything", method="OPTIONS", headers=preflight())
+        deadline = time.monotonic() + 15
+        while True:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            try:
+                with urllib.request.urlopen(request, timeout=2) as resp:
+                    status, headers = resp.status, resp.headers
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "gateway did not start"
+                time.sleep(0.05)
+        assert (status, headers["Access-Control-Allow-Origin"], headers["Access-Control-Max-Age"]) == (
+            204,
+            ORIGIN,
+            "60",
+        )
+        bot = urllib.request.Request(f"http://127.0.0.1:{port}/a", headers={"User-Agent": "BadBot/1", "Origin": ORIGIN})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(bot, timeout=5)
+        with refused.value as error:  # an HTTPError holds the connection open until closed
+            assert error.code == 403
+            assert error.headers["Access-Control-Allow-Origin"] == ORIGIN
+            assert error.headers["X-Frame-Options"] == "DENY"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+
+    doc["extra_config"]["security/cors"] = {"max_age": 60}
+    path.write_text(json.dumps(doc))
+    out = subprocess.run(
+        [sys.executable, "-m", "krakenpy", "check", "-c", str(path)], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 1 and "extra_config.security/cors.max_age" in out.stderr
