@@ -69,6 +69,7 @@ class Load:
     seconds: float = 8.0
     cpus: str = "1"
     timeout_s: float = 2.0
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 def run_wrk(load: Load, sut_pid: int | None) -> WrkResult:
@@ -84,6 +85,7 @@ def run_wrk(load: Load, sut_pid: int | None) -> WrkResult:
         f"-d{max(1, round(load.seconds))}s",
         f"--timeout={load.timeout_s:g}s",
         "--latency",
+        *(arg for name, value in load.headers for arg in ("-H", f"{name}: {value}")),
         load.url,
     ]
     before = cpu_seconds(sut_pid) if sut_pid else 0.0

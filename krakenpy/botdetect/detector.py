@@ -2,7 +2,7 @@
 
 Order: an empty User-Agent is a bot only with ``empty_user_agent_is_bot`` (the allow list is not
 consulted); then exact allow, exact deny, then any pattern (unanchored). The patterns are joined into
-one RE2 alternation, so a User-Agent is scanned once whatever their number.
+one RE2 set, so a User-Agent is scanned once whatever their number.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import time
 from collections import OrderedDict
 
 from krakenpy.botdetect.options import BotOptions
-from krakenpy.goregex import GoRegex, GoRegexError, compile_go
+from krakenpy.goregex import GoRegexSet
 
 __all__ = ["Detector", "RateLimitedLog"]
 
@@ -52,15 +52,6 @@ class RateLimitedLog:
         return True
 
 
-def _joined(patterns: tuple[GoRegex, ...]) -> tuple[GoRegex, ...]:
-    if len(patterns) < 2:
-        return patterns
-    try:  # flags such as (?i) stay inside their own group
-        return (compile_go("|".join(f"(?:{p.pattern})" for p in patterns)),)
-    except GoRegexError:  # too big for one program: scan them one by one
-        return patterns
-
-
 class Detector:
     """``is_bot(user_agent)``; ``reject(user_agent)`` logs a rejection without flooding."""
 
@@ -69,7 +60,7 @@ class Detector:
     def __init__(self, options: BotOptions, where: str = "SERVICE") -> None:
         self._allow = options.allow
         self._deny = options.deny
-        self._patterns = _joined(options.patterns)
+        self._patterns = GoRegexSet(options.patterns) if options.patterns else None
         self._empty = options.empty_user_agent_is_bot
         self._size = options.cache_size
         self._cache: OrderedDict[str, bool] | None = OrderedDict() if options.cache_size > 0 else None
@@ -83,7 +74,7 @@ class Detector:
             return False
         if user_agent in self._deny:
             return True
-        return any(p.search(user_agent) for p in self._patterns)
+        return self._patterns is not None and self._patterns.search(user_agent)
 
     def is_bot(self, user_agent: str) -> bool:
         """The decision, from the LRU when one is configured."""

@@ -16,7 +16,6 @@ from multidict import CIMultiDict
 from krakenpy.cors.policy import CorsPolicy
 from krakenpy.cors.routes import RouteMap
 from krakenpy.edge import EdgeHandler, EdgeMiddleware, HttpRequest, HttpResponse
-from krakenpy.edgeutil import add_before
 
 __all__ = ["cors_middleware"]
 
@@ -46,7 +45,9 @@ def cors_middleware(service: CorsPolicy | None, endpoints: RouteMap[CorsPolicy] 
             else:
                 pairs = policy.actual(method, headers)
             response = await next(request)
-            add_before(response.headers, pairs)
+            # rs/cors writes these before the handler runs; appended here, they follow any value the
+            # handler gave under the same name (a no-op backend's Vary): the same list, another order
+            response.headers.extend(pairs)
             return response
 
         return handle

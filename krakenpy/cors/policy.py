@@ -116,6 +116,7 @@ class CorsPolicy:
         "_origins_all",
         "_private_network",
         "_reflect",
+        "_actual_tail",
         "_vary_preflight",
         "_wildcards",
         "options",
@@ -154,6 +155,13 @@ class CorsPolicy:
         age = options.max_age
         self._max_age = str(age) if age > 0 else ("0" if age < 0 else None)
         self._debug = options.debug
+        tail: HeaderPairs = []
+        if self._expose is not None:
+            tail.append(("Access-Control-Expose-Headers", self._expose))
+        if self._credentials:
+            tail.append(("Access-Control-Allow-Credentials", "true"))
+        #: what follows Access-Control-Allow-Origin on an allowed actual request
+        self._actual_tail = tuple(tail)
 
     @property
     def credentials_with_any_origin(self) -> bool:
@@ -167,6 +175,8 @@ class CorsPolicy:
         origin = origin.lower()
         if origin in self._exact:
             return True
+        if not self._wildcards:
+            return False
         size = len(origin)
         return any(
             size >= len(pre) + len(suf) and origin.startswith(pre) and origin.endswith(suf)
@@ -214,27 +224,32 @@ class CorsPolicy:
         out: HeaderPairs = [("Vary", "Origin")]
         origin = headers.get("Origin", "")
         if not origin:
-            self._log("  Actual request no headers added: missing origin")
+            if self._debug:
+                self._log("  Actual request no headers added: missing origin")
             return out
         if not self.origin_allowed(origin):
-            self._log("  Actual request no headers added: origin %r not allowed", origin)
+            if self._debug:
+                self._log("  Actual request no headers added: origin %r not allowed", origin)
             return out
-        if not self.method_allowed(method):
-            self._log("  Actual request no headers added: method %r not allowed", method)
+        if not (method in self._methods or method == "OPTIONS"):
+            if self._debug:
+                self._log("  Actual request no headers added: method %r not allowed", method)
             return out
         self._allow_origin(headers, origin, out)
-        if self._expose is not None:
-            out.append(("Access-Control-Expose-Headers", self._expose))
-        if self._credentials:
-            out.append(("Access-Control-Allow-Credentials", "true"))
-        self._log("  Actual response added headers: %r", out)
+        out.extend(self._actual_tail)
+        if self._debug:
+            self._log("  Actual response added headers: %r", out)
         return out
 
     def _allow_origin(self, headers: RequestHeaders, origin: str, out: HeaderPairs) -> None:
         if self._origins_all and not self._reflect:
             out.append(("Access-Control-Allow-Origin", "*"))
+            return
+        origins = headers.getall("Origin")
+        if len(origins) == 1:
+            out.append(("Access-Control-Allow-Origin", origin))
         else:  # rs/cors echoes every Origin value the request carried
-            out.extend(("Access-Control-Allow-Origin", o) for o in headers.getall("Origin"))
+            out.extend(("Access-Control-Allow-Origin", o) for o in origins)
 
     def _log(self, message: str, *args: object) -> None:
         if self._debug:

@@ -16,7 +16,6 @@ from urllib.parse import quote
 from multidict import CIMultiDict
 
 from krakenpy.edge import EdgeHandler, EdgeMiddleware, HttpRequest, HttpResponse
-from krakenpy.edgeutil import add_before
 from krakenpy.httpsecure.options import SecureOptions
 
 __all__ = ["go_html_escape", "go_redirect", "secure_middleware"]
@@ -143,7 +142,7 @@ def secure_middleware(options: SecureOptions, health_path: str | None = "/__heal
             response = await next(request)
             pairs = secure.headers(tls)
             if pairs:
-                add_before(response.headers, pairs)
+                response.headers.extend(pairs)
             return response
 
         return handle
