@@ -3,6 +3,7 @@ to end: preflights for routed and unknown paths, CORS headers on 200/404/405 and
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -107,7 +108,8 @@ async def test_cors_gateway_headers_on_every_answer(backend, gateway) -> None:
 
 async def test_cors_gateway_headers_on_rejections(backend, gateway) -> None:
     host = await backend(json_app({"a": 1}))
-    lua_exit = {"pre": "exit(429, 'slow down')", "allow_open_libs": False}
+    lua_429 = {"pre": "exit(429, 'slow down')"}
+    lua_401 = {"pre": "exit(401, '')"}
     doc = make_config(
         [
             {
@@ -118,7 +120,12 @@ async def test_cors_gateway_headers_on_rejections(backend, gateway) -> None:
             {
                 "endpoint": "/limited",
                 "backend": [{"host": [host], "url_pattern": "/"}],
-                "extra_config": {"modifier/lua-endpoint": lua_exit},
+                "extra_config": {"modifier/lua-endpoint": lua_429},
+            },
+            {
+                "endpoint": "/private",
+                "backend": [{"host": [host], "url_pattern": "/"}],
+                "extra_config": {"modifier/lua-endpoint": lua_401},
             },
         ],
         extra_config={"security/cors": {"allow_origins": ["*"]}},
@@ -130,6 +137,8 @@ async def test_cors_gateway_headers_on_rejections(backend, gateway) -> None:
     limited = await client.get("/limited", headers={"Origin": ORIGIN})
     assert (limited.status, limited.headers["Access-Control-Allow-Origin"]) == (429, "*")
     assert limited.headers.getall("Vary") == ["Origin"]
+    unauthorized = await client.get("/private", headers={"Origin": ORIGIN})
+    assert (unauthorized.status, unauthorized.headers["Access-Control-Allow-Origin"]) == (401, "*")
 
 
 async def test_cors_gateway_options_passthrough_reaches_the_router(backend, gateway) -> None:
@@ -250,3 +259,50 @@ def test_cors_cli_run_serves_preflights_and_check_names_bad_values(tmp_path: Pat
         [sys.executable, "-m", "krakenpy", "check", "-c", str(path)], cwd=ROOT, env=env, capture_output=True, text=True
     )
     assert out.returncode == 1 and "extra_config.security/cors.max_age" in out.stderr
+
+
+async def test_cors_gateway_bad_bytes_never_crash(backend, gateway) -> None:
+    """Raw requests with bytes that are not UTF-8, huge header lists and odd values: every edge
+    component answers as usual (no 500), and the connection is served to the end."""
+    doc = _doc(
+        await backend(json_app({"a": 1})),
+        extra_config={
+            "security/cors": CORS,
+            "security/http": {"allowed_hosts": ["api.example.com"], "frame_deny": True},
+            "security/bot-detector": {"patterns": ["(?i)bot\\b"], "cache_size": 10},
+        },
+    )
+    client = await gateway(doc)
+    huge = ",".join(f"x-h{i}" for i in range(1000)).encode()  # ~7 KB, under aiohttp's 8 KiB field limit
+    cases = [
+        (b"GET /users/7", [b"Origin: https://\xff\xfe.example.com", b"User-Agent: \xc3\x28 browser"], b"200"),
+        (b"GET /users/7", [b"Origin: " + ORIGIN.encode(), b"User-Agent: evil\xffbot"], b"403"),
+        (
+            b"OPTIONS /x",
+            [
+                b"Origin: " + ORIGIN.encode(),
+                b"Access-Control-Request-Method: GET",
+                b"Access-Control-Request-Headers: " + huge,
+            ],
+            b"204",
+        ),
+        (
+            b"OPTIONS /x",
+            [
+                b"Origin: \xe2\x82\xac",
+                b"Access-Control-Request-Method: G\xc3\xa9T",
+                b"Access-Control-Request-Headers: \xff,\xfe",
+            ],
+            b"204",
+        ),
+        (b"GET /users/7", [b"Origin: null, null", b"User-Agent: " + b"a" * 6000], b"200"),
+    ]
+    for line, headers, status in cases:
+        reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+        head = line + b" HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n" + b"\r\n".join(headers)
+        writer.write(head + b"\r\n\r\n")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), timeout=5)
+        writer.close()
+        await writer.wait_closed()
+        assert answer.split(b" ", 2)[1] == status, answer[:200]
