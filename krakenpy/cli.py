@@ -66,8 +66,14 @@ def _shape(path: str) -> str:
     return _INDEX.sub("[*]", path)
 
 
+def print_errors(issues: Sequence[ConfigIssue]) -> None:
+    """Every error, each at its JSON path (each must be fixed)."""
+    for issue in issues:
+        print(f"ERROR: {issue}", file=sys.stderr)
+
+
 def print_issues(issues: Sequence[ConfigIssue], *, label: str) -> None:
-    """Print issues to stderr; repeated ones (same message, same path shape) become one line with a
+    """Print warnings to stderr; repeated ones (same message, same path shape) become one line with a
     count and the first paths, so a config with hundreds of endpoints stays readable."""
     groups: dict[tuple[str, str], list[str]] = {}
     for issue in issues:
@@ -94,13 +100,13 @@ def _load(path: str, *, lint: bool, allow_unsupported: bool) -> object | None:
     try:
         loaded = load(path, lint=lint)
     except ConfigError as exc:
-        print_issues(exc.issues, label="ERROR")
+        print_errors(exc.issues)
         print(f"{len(exc.issues)} error(s) in {path}", file=sys.stderr)
         return None
     print_issues(loaded.warnings, label="WARNING")
     if loaded.enforcing and not allow_unsupported:
         refusals = _refusals(loaded.enforcing)
-        print_issues(refusals, label="ERROR")
+        print_errors(refusals)
         print(
             f"{len(refusals)} error(s) in {path}: endpoints would be served without the protection "
             "their config asks for; pass --allow-unsupported to accept that",
@@ -134,7 +140,7 @@ def _check(args: argparse.Namespace) -> int:
         for warning in warnings:
             print(f"WARNING: {warning}", file=sys.stderr)
         if errors:
-            print_issues(errors, label="ERROR")
+            print_errors(errors)
             print(f"{len(errors)} error(s) in {args.config}", file=sys.stderr)
             return 1
     if loaded.warnings:

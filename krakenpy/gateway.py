@@ -90,10 +90,22 @@ def parse_components(service: ServiceConfig) -> tuple[Parsed, list[ConfigIssue]]
     return parsed, issues
 
 
+def _serviceable(service: ServiceConfig, parsed: Parsed) -> list[ConfigIssue]:
+    """Problems that the schema and the model cannot see but that would fail every request."""
+    executors = {c.namespace for c in registry.EXECUTOR}
+    issues: list[ConfigIssue] = []
+    for endpoint in service.endpoints:
+        for backend in endpoint.backends:
+            if not backend.hosts and not executors & set(parsed.get(backend.path, {})):
+                issues.append(ConfigIssue(f"{backend.path}.host", "no host: set one here or in the service's host"))
+    return issues
+
+
 def load(path: str | os.PathLike[str], *, lint: bool = False, use_env: bool = True) -> Loaded:
     """Read, validate and parse a configuration file; raises :class:`ConfigError` with every error."""
     loaded: LoadedConfig = load_service(path, catalog=registry.catalog(), lint=lint, use_env=use_env)
     parsed, issues = parse_components(loaded.service)
+    issues.extend(_serviceable(loaded.service, parsed))
     if issues:
         raise ConfigError(issues, loaded.service.source)
     return Loaded(loaded.service, parsed, loaded.warnings, loaded.enforcing)

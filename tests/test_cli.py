@@ -97,16 +97,16 @@ def test_cli_check_lint_rejects_unknown_keys(tmp_path: Path) -> None:
 def test_cli_check_warns_about_unsupported_namespace(tmp_path: Path) -> None:
     doc = {
         "version": 3,
-        "extra_config": {"auth/api-keys": {"keys": []}},
+        "extra_config": {"security/policies": {"req": {"policies": ["true"]}}},
         "endpoints": [{"endpoint": "/a", "backend": [{"host": ["h:80"], "url_pattern": "/"}]}],
     }
     path = _write(tmp_path, doc)
     out = _cli("check", "-c", path)
     assert out.returncode == 1  # run would refuse it: so does check
-    assert "extra_config.auth/api-keys" in out.stderr
+    assert "extra_config.security/policies" in out.stderr
     out = _cli("check", "--allow-unsupported", "-c", path)
     assert out.returncode == 0
-    assert "auth/api-keys" in out.stderr
+    assert "security/policies" in out.stderr
 
 
 def test_cli_missing_file_is_a_clean_error(tmp_path: Path) -> None:
@@ -183,7 +183,7 @@ def test_cli_run_refuses_unimplemented_access_control(tmp_path: Path) -> None:
         "endpoints": [
             {
                 "endpoint": "/a",
-                "extra_config": {"auth/validator": {"alg": "RS256", "jwk_url": "http://127.0.0.1:1/jwk"}},
+                "extra_config": {"qos/ratelimit/router": {"max_rate": 10}},
                 "backend": [{"host": ["h:80"], "url_pattern": "/"}],
             }
         ],
@@ -191,6 +191,54 @@ def test_cli_run_refuses_unimplemented_access_control(tmp_path: Path) -> None:
     path = _write(tmp_path, doc)
     out = _cli("run", "-c", path, timeout=30)
     assert out.returncode == 1
-    assert "endpoints[0].extra_config.auth/validator" in out.stderr
+    assert "endpoints[0].extra_config.qos/ratelimit/router" in out.stderr
     assert "--allow-unsupported" in out.stderr
     assert _cli("check", "-c", path).returncode == 1  # check and run agree
+
+
+def _env_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("KRAKEND_")}
+    return subprocess.run(
+        [PY, "-m", "krakenpy", *args], cwd=ROOT, capture_output=True, text=True, timeout=60, env={**base, **env}
+    )
+
+
+def test_cli_check_groups_repeated_warnings_with_a_count(tmp_path: Path) -> None:
+    endpoints = [
+        {"endpoint": f"/e{i}", "extra_config": {"telemetry/x": {}}, "backend": [{"host": ["h:80"], "url_pattern": "/"}]}
+        for i in range(40)
+    ]
+    out = _cli("check", "-c", _write(tmp_path, {"version": 3, "endpoints": endpoints}))
+    assert out.returncode == 0
+    lines = [line for line in out.stderr.splitlines() if line.startswith("WARNING")]
+    assert len(lines) == 1
+    assert "endpoints[*].extra_config.telemetry/x" in lines[0] and "40 places" in lines[0] and "and 37 more" in lines[0]
+    assert "40 warning(s)" in out.stderr
+
+
+def test_cli_check_hints_at_misspelled_keys_and_lint_rejects_unknown_namespaces(tmp_path: Path) -> None:
+    doc = {
+        "version": 3,
+        "endpoints": [
+            {
+                "endpoint": "/a",
+                "extra_config": {"modifier/lua-proxi": {"pre": "x = 1"}},
+                "backend": [{"host": ["h:80"], "url_patern": "/x", "url_pattern": "/"}],
+            }
+        ],
+    }
+    path = _write(tmp_path, doc)
+    out = _cli("check", "-c", path)
+    assert out.returncode == 0
+    assert "endpoints[0].backend[0].url_patern: unknown key (did you mean 'url_pattern'?): ignored" in out.stderr
+    assert "did you mean 'modifier/lua-proxy'?" in out.stderr
+    out = _cli("check", "--lint", "-c", path)
+    assert out.returncode == 1
+    assert "ERROR: endpoints[0].extra_config.modifier/lua-proxi: unknown namespace" in out.stderr
+
+
+def test_cli_check_names_the_environment_variable_behind_an_error(tmp_path: Path) -> None:
+    doc = {"version": 3, "endpoints": [{"endpoint": "/a", "backend": [{"host": ["h:80"], "url_pattern": "/"}]}]}
+    out = _env_cli("check", "-c", _write(tmp_path, doc), env={"KRAKEND_TIMEOUT": "soon"})
+    assert out.returncode == 1
+    assert "KRAKEND_TIMEOUT" in out.stderr and "timeout" in out.stderr

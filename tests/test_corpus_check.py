@@ -16,6 +16,12 @@ FILES = sorted(CORPUS.glob("*.json")) if CORPUS.is_dir() else []
 EXPECTED_FAILURES = {
     "002-krakend-playground-enterprise.json": "undefined output param 'input_headers.x-route'",
     "030-boerenboodschap-gateway-root.json": "duplicate endpoint 'GET /products'",
+    # backends without any host (KrakenD starts, then answers 500 to every request of those endpoints)
+    "043-gzeu-trusthire.json": "endpoints[0].backend[0].host: no host",
+    "053-ahmadkashif-systemdesign-notifications.json": "endpoints[1].backend[0].host: no host",
+    # KrakenD starts these but answers 401 to every request of the endpoint; krakenpy refuses them
+    "037-ciri2-gateway-template.json": "not an http(s) URL: '$JWK_URL'",
+    "051-rendiffdev-ffmpeg-api.json": "no key source: set jwk_url or jwk_local_path",
 }
 
 

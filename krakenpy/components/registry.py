@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any, Final
 
 from krakenpy.components import proxy, router
+from krakenpy.components.auth import api_keys, basic, client_credentials, revoker, signer, validator
 from krakenpy.components.backend import http as backend_http
 from krakenpy.components.backend import lambda_
 from krakenpy.components.backend.http import client as backend_http_client
@@ -37,15 +38,29 @@ CORE: Final[tuple[AnyComponent, ...]] = (
 #: around the whole dispatch (every path, 404/405, /__health, OPTIONS): CORS wraps the whole HTTP
 #: handler; security/http and the service bot detector are gin engine middlewares (krakend-ce
 #: router_engine.go), after the health route
-EDGE: Final[tuple[AnyComponent, ...]] = (cors.COMPONENT, security_http.COMPONENT, bot_detector.COMPONENT)
+EDGE: Final[tuple[AnyComponent, ...]] = (
+    cors.COMPONENT,
+    security_http.COMPONENT,
+    bot_detector.COMPONENT,
+    revoker.COMPONENT,  # no middleware: opens the shared filters and the admin listener at start-up
+)
 #: around one endpoint's handler, before input filtering (krakend-ce handler_factory.go order)
-ENDPOINT: Final[tuple[AnyComponent, ...]] = (bot_detector.COMPONENT, lua_endpoint.COMPONENT)
+ENDPOINT: Final[tuple[AnyComponent, ...]] = (
+    bot_detector.COMPONENT,  # the endpoint's own detector is its outermost wrapper
+    # identity first (EE places API keys and basic auth with the JWT validator); the signer
+    # replaces the rendering of everything below it
+    api_keys.COMPONENT,
+    basic.COMPONENT,
+    validator.COMPONENT,
+    signer.COMPONENT,
+    lua_endpoint.COMPONENT,
+)
 #: around the endpoint's proxy stack (krakend-ce proxy_factory.go order)
 PROXY: Final[tuple[AnyComponent, ...]] = (lua_proxy.COMPONENT,)
 #: around one backend's stack, inside the request builder (krakend-ce backend_factory.go order)
 BACKEND: Final[tuple[AnyComponent, ...]] = (lua_backend.COMPONENT,)
 #: around one HTTP backend's upstream call
-CLIENT: Final[tuple[AnyComponent, ...]] = ()
+CLIENT: Final[tuple[AnyComponent, ...]] = (client_credentials.COMPONENT,)
 #: the call itself: the first that applies, else the core's HTTP executor
 EXECUTOR: Final[tuple[AnyComponent, ...]] = (lambda_.COMPONENT,)
 

@@ -69,8 +69,9 @@ def load_service(
     try:
         service = build_service(doc, source=source, env_overrides=overrides)
     except ConfigError as exc:
-        seen = {str(i) for i in issues}  # one set: de-duplication stays linear in the issue count
-        issues.extend(i for i in exc.issues if str(i) not in seen)
+        # one report per path (the schema already said what is wrong there); a set keeps this linear
+        seen = {i.path for i in issues}
+        issues.extend(i for i in exc.issues if i.path not in seen)
         raise ConfigError(_blame_env(issues, overrides), source) from None
     if issues:
         raise ConfigError(_blame_env(issues, overrides), source)

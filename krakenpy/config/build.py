@@ -45,11 +45,16 @@ class _Collector:
     def duration(self, obj: Mapping[str, Any], key: str, path: str, default: float = 0.0) -> float:
         if key not in obj or obj[key] is None:
             return default
+        where = f"{path}.{key}" if path else key
         try:
-            return parse_duration(obj[key])
+            value = parse_duration(obj[key])
         except ValueError as exc:
-            self.error(f"{path}.{key}" if path else key, str(exc))
+            self.error(where, str(exc))
             return default
+        if value < 0:  # Go accepts it, and then every request of the endpoint fails at once
+            self.error(where, f"{obj[key]!r} is negative: a duration here must be 0 or more")
+            return default
+        return value
 
     def integer(self, obj: Mapping[str, Any], key: str, path: str, default: int) -> int:
         value = obj.get(key, default)

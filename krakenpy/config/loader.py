@@ -16,6 +16,30 @@ from krakenpy.errors import ConfigError, ConfigIssue
 __all__ = ["apply_env_overrides", "read_document"]
 
 _ENV_PREFIX = "KRAKEND_"
+#: YAML aliases share one object among many places: what the rest of krakenpy walks (schema,
+#: static data copied per request...) is the *expanded* document, so its size and depth are capped
+#: (a "billion laughs" alias bomb, a cyclic alias, 100,000 nested brackets)
+MAX_NODES = 1_000_000
+MAX_DEPTH = 256
+
+
+def _check_bounds(doc: object, source: str) -> None:
+    """Walk the expanded document without recursion; too many nodes or levels is a config error."""
+    stack: list[tuple[object, int]] = [(doc, 0)]
+    nodes = 0
+    while stack:
+        value, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise ConfigError(
+                f"{source}: the configuration expands to more than {MAX_NODES} values (alias bomb?)", source
+            )
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"{source}: values nested more than {MAX_DEPTH} levels deep (or a cyclic alias)", source)
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
 
 
 def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -43,8 +67,11 @@ def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ConfigError(f"{p}: invalid YAML: {exc}", str(p)) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: invalid TOML: {exc}", str(p)) from None
+    except RecursionError:
+        raise ConfigError(f"{p}: values nested too deeply to read", str(p)) from None
     if not isinstance(doc, dict):
         raise ConfigError(f"{p}: the configuration must be an object", str(p))
+    _check_bounds(doc, str(p))
     return doc
 
 

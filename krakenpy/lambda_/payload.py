@@ -59,6 +59,24 @@ def _path_parameters(request: Request, names: Mapping[str, str]) -> dict[str, st
     return {names.get(k, k): v for k, v in request.params.items()}
 
 
+def _claim_text(value: Any) -> str:
+    """API Gateway's JWT authorizer hands claims over as strings (lists and objects as JSON)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return orjson.dumps(value).decode()
+
+
+def _scopes(claims: Mapping[str, Any]) -> list[str] | None:
+    value = claims.get("scope", claims.get("scp"))
+    if isinstance(value, str):
+        return value.split()
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str)]
+    return None
+
+
 def _last(values: list[str]) -> str:
     return values[-1] if values else ""
 
@@ -97,6 +115,8 @@ def _apigw_v1(method: str, names: Mapping[str, str]) -> PayloadBuilder:
             "body": body,
             "isBase64Encoded": is_b64,
         }
+        if request.claims is not None:  # where a REST API's Cognito/JWT authorizer puts them
+            event["requestContext"]["authorizer"] = {"claims": {k: _claim_text(v) for k, v in request.claims.items()}}
         return orjson.dumps(event)
 
     return build
@@ -139,6 +159,11 @@ def _apigw_v2(method: str, names: Mapping[str, str]) -> PayloadBuilder:
             },
             "isBase64Encoded": is_b64,
         }
+        if request.claims is not None:  # an HTTP API JWT authorizer's shape: string claims and scopes
+            claims = request.claims
+            event["requestContext"]["authorizer"] = {
+                "jwt": {"claims": {k: _claim_text(v) for k, v in claims.items()}, "scopes": _scopes(claims)}
+            }
         if cookies:
             event["cookies"] = cookies
         if query:

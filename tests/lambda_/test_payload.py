@@ -111,3 +111,21 @@ async def test_payload_builder_apigw_events_reach_handler_filtered(gateway, lamb
     assert event["body"] == '{"qty": 3}'
     method = event["httpMethod"] if mode == "apigw_v1" else event["requestContext"]["http"]["method"]
     assert method == "POST"
+
+
+def test_payload_builder_apigw_events_carry_verified_claims_like_jwt_authorizers() -> None:
+    claims = {"sub": "ada", "exp": 1735689600, "scope": "read write", "roles": ["a", "b"], "email_verified": True}
+    v2 = orjson.loads(payload_builder("apigw_v2", method="GET", param_names={})(request(claims=claims)))
+    authorizer = v2["requestContext"]["authorizer"]["jwt"]
+    assert authorizer["claims"] == {
+        "sub": "ada",
+        "exp": "1735689600",
+        "scope": "read write",
+        "roles": '["a","b"]',
+        "email_verified": "true",
+    }
+    assert authorizer["scopes"] == ["read", "write"]
+    v1 = orjson.loads(payload_builder("apigw_v1", method="GET", param_names={})(request(claims=claims)))
+    assert v1["requestContext"]["authorizer"]["claims"]["sub"] == "ada"
+    anonymous = orjson.loads(payload_builder("apigw_v2", method="GET", param_names={})(request()))
+    assert "authorizer" not in anonymous["requestContext"]

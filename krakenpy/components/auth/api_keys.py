@@ -1,0 +1,136 @@
+"""``auth/api-keys`` (KrakenD Enterprise field names): the service block declares keys and how they are
+read, an endpoint block names the roles allowed there. Missing or unknown key: 401; wrong role: 403."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal, TypeAlias, cast
+
+from krakenpy.components.base import Component, Site
+from krakenpy.credentials.apikeys import HASHES, KeyRing
+from krakenpy.errors import ConfigError, ConfigIssue, Rejection
+from krakenpy.names import canonical_header
+from krakenpy.proxy.types import Middleware, Proxy, Request, Response
+from krakenpy.resources import Resources
+
+__all__ = ["COMPONENT", "NAMESPACE"]
+
+NAMESPACE: Final = "auth/api-keys"
+log = logging.getLogger("krakenpy.auth")
+Strategy: TypeAlias = Literal["header", "query_string"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceKeys:
+    keys: tuple[tuple[str, tuple[str, ...]], ...]
+    hash: str = "plain"
+    salt: str = ""
+    strategy: Strategy = "header"
+    identifier: str = ""
+    propagate_role: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointKeys:
+    roles: tuple[str, ...]
+    strategy: Strategy | None = None
+    identifier: str = ""
+
+
+def _service(raw: Mapping[str, Any], path: str, issues: list[ConfigIssue]) -> ServiceKeys:
+    keys: list[tuple[str, tuple[str, ...]]] = []
+    for i, entry in enumerate(raw.get("keys") or ()):
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("key"), str) or not entry["key"]:
+            issues.append(ConfigIssue(f"{path}.keys[{i}].key", "required: the key (or its digest)"))
+            continue
+        keys.append((entry["key"], tuple(str(r) for r in entry.get("roles") or ())))
+    mode = str(raw.get("hash") or "plain")
+    if mode not in HASHES:
+        issues.append(ConfigIssue(f"{path}.hash", f"one of {', '.join(HASHES)}"))
+    strategy = str(raw.get("strategy") or "header")
+    if strategy not in ("header", "query_string"):
+        issues.append(ConfigIssue(f"{path}.strategy", "header or query_string"))
+        strategy = "header"
+    return ServiceKeys(
+        keys=tuple(keys),
+        hash=mode,
+        salt=str(raw.get("salt") or ""),
+        strategy=cast(Strategy, strategy),
+        identifier=str(raw.get("identifier") or ""),
+        propagate_role=str(raw.get("propagate_role") or ""),
+    )
+
+
+def parse(raw: Any, site: Site) -> ServiceKeys | EndpointKeys:
+    """Service: the keys; endpoint: the roles (and optional ``strategy``/``identifier`` overrides)."""
+    issues: list[ConfigIssue] = []
+    if site.level == "service":
+        options: ServiceKeys | EndpointKeys = _service(raw, site.path, issues)
+    else:
+        if not isinstance(site.service.extra_config.get(NAMESPACE), Mapping):
+            issues.append(ConfigIssue(site.path, "needs the service-level auth/api-keys block declaring the keys"))
+        if raw.get("client_max_rate") is not None:
+            issues.append(ConfigIssue(site.at("client_max_rate"), "per-key rate limits are not supported by krakenpy"))
+        strategy = raw.get("strategy")
+        options = EndpointKeys(
+            roles=tuple(str(r) for r in raw.get("roles") or ()),
+            strategy=cast(Strategy, strategy) if strategy in ("header", "query_string") else None,
+            identifier=str(raw.get("identifier") or ""),
+        )
+    if issues:
+        raise ConfigError(issues)
+    return options
+
+
+async def build(options: ServiceKeys | EndpointKeys, site: Site, resources: Resources) -> Middleware | None:
+    """Only endpoint blocks guard; the service block is read by them."""
+    if not isinstance(options, EndpointKeys):
+        return None
+    service = _service(site.service.extra_config[NAMESPACE], "extra_config." + NAMESPACE, [])
+    ring = KeyRing(service.keys, mode=cast(Any, service.hash), salt=service.salt)
+    strategy = options.strategy or service.strategy
+    default_name = "Authorization" if strategy == "header" else "key"
+    name = options.identifier or service.identifier or default_name
+    header = canonical_header(name)
+    allowed = frozenset(options.roles)
+    propagate = canonical_header(service.propagate_role) if service.propagate_role else ""
+
+    def presented(request: Request) -> str | None:
+        values = request.headers.get(header) if strategy == "header" else request.query.get(name)
+        if not values or not values[0]:
+            return None
+        value = values[0]
+        return value[7:] if strategy == "header" and value[:7].lower() == "bearer " else value
+
+    def middleware(next_proxy: Proxy) -> Proxy:
+        async def guarded(request: Request) -> Response:
+            value = presented(request)
+            if value is None:
+                raise Rejection(401, reason="no_credentials", policy=NAMESPACE, detail="no API key")
+            key = ring.find(value)
+            if key is None:
+                raise Rejection(401, reason="no_credentials", policy=NAMESPACE, detail="unknown API key")
+            if allowed and allowed.isdisjoint(key.roles):
+                raise Rejection(403, reason="role_missing", policy=NAMESPACE, detail=f"key {key.key_id}: role")
+            request.claims = {"key_id": key.key_id, "roles": list(key.roles)}
+            if propagate:
+                request.headers[propagate] = [",".join(key.roles)]
+            if strategy == "query_string":
+                request.query.pop(name, None)  # the key is a credential: never forwarded
+            return await next_proxy(request)
+
+        return guarded
+
+    return middleware
+
+
+COMPONENT: Final = Component(
+    namespace=NAMESPACE,
+    levels=frozenset({"service", "endpoint"}),
+    parse=parse,
+    summary="API keys with roles (header or query string; keys held hashed): 401/403",
+    edition="ee",
+    endpoint=build,
+)

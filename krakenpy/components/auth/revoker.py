@@ -1,0 +1,145 @@
+"""``auth/revoker``: bloom-filter token revocation checked by every ``auth/validator``.
+
+KrakenD fills the filters over a Go RPC port; krakenpy serves a small HTTP admin API on ``port``
+instead (:mod:`krakenpy.jose.revocation`), with the same element format (``jti-<value>``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from krakenpy.components.base import Component, Site
+from krakenpy.edge import EdgeMiddleware
+from krakenpy.errors import ConfigError, ConfigIssue
+from krakenpy.jose.bloom import RotatingBloom
+from krakenpy.jose.revocation import AdminServer
+from krakenpy.resources import Resources
+from krakenpy.state import Key
+
+__all__ = ["COMPONENT", "NAMESPACE", "RevokerOptions", "revocation_check"]
+
+NAMESPACE: Final = "auth/revoker"
+
+
+@dataclass(frozen=True, slots=True)
+class RevokerOptions:
+    capacity: int
+    false_positive: float
+    ttl: int
+    port: int
+    token_keys: tuple[str, ...]
+    hash_name: str = "optimal"
+    admin_key_env: str = ""
+    store_path: str = ""
+
+
+@dataclass
+class _Holder:
+    """Filled by the revoker's build; read by validators at request time (build order does not matter)."""
+
+    store: RotatingBloom | None = None
+    token_keys: tuple[str, ...] = field(default_factory=tuple)
+
+
+_STORE: Final = Key("auth/revoker store", _Holder)
+
+
+def _get(raw: dict[str, Any], name: str) -> Any:
+    # Go's JSON decoding matches field names case-insensitively: "N" and "n" both work
+    for key, value in raw.items():
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+def parse(raw: Any, site: Site) -> RevokerOptions:
+    """Sizes, TTL, port and claims; the admin key comes from the environment at start-up."""
+    issues: list[ConfigIssue] = []
+    capacity, rate, ttl, port = _get(raw, "N"), _get(raw, "P"), _get(raw, "TTL"), _get(raw, "port")
+    if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
+        issues.append(ConfigIssue(site.at("N"), "expected the filter capacity, an integer ≥ 1"))
+    if not isinstance(rate, int | float) or isinstance(rate, bool) or not 0 < rate < 1:
+        issues.append(ConfigIssue(site.at("P"), "expected a false-positive rate between 0 and 1"))
+    if not isinstance(ttl, int | float) or isinstance(ttl, bool) or ttl < 1:
+        issues.append(ConfigIssue(site.at("TTL"), "expected seconds ≥ 1 (KrakenD panics on 0)"))
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        issues.append(ConfigIssue(site.at("port"), "expected a TCP port"))
+    keys = _get(raw, "token_keys")
+    if not isinstance(keys, list) or not keys or not all(isinstance(k, str) and k for k in keys):
+        issues.append(ConfigIssue(site.at("token_keys"), "expected a non-empty list of claim names"))
+    if issues:
+        raise ConfigError(issues)
+    return RevokerOptions(
+        capacity=int(capacity),
+        false_positive=float(rate),
+        ttl=int(ttl),
+        port=int(port),
+        token_keys=tuple(keys),
+        hash_name=str(_get(raw, "hash_name") or "optimal"),
+        admin_key_env=str(raw.get("admin_key_env") or ""),
+        store_path=str(raw.get("store_path") or ""),
+    )
+
+
+def revocation_check(resources: Resources) -> Callable[[dict[str, Any]], bool] | None:
+    """The validators' check, or ``None`` when the service has no ``auth/revoker`` (nothing per request)."""
+    if NAMESPACE not in resources.service.extra_config:
+        return None
+    holder = resources.state.setdefault(_STORE, _Holder)
+
+    def revoked(claims: dict[str, Any]) -> bool:
+        store = holder.store
+        if store is None:
+            return False
+        for name in holder.token_keys:
+            value = claims.get(name)
+            # only string claims are looked up, as in KrakenD (arrays and numbers never are)
+            if isinstance(value, str) and store.check(f"{name}-{value}"):
+                return True
+        return False
+
+    return revoked
+
+
+async def build(options: RevokerOptions | None, site: Site, resources: Resources) -> EdgeMiddleware | None:
+    """Open the shared filters and start the admin listener; no per-request middleware of its own."""
+    if options is None:
+        return None
+    path = Path(options.store_path or Path(tempfile.gettempdir()) / f"krakenpy-revoker-{options.port}.bloom")
+    if not path.is_absolute():
+        path = resources.base_dir / path
+    try:
+        store = RotatingBloom(path, capacity=options.capacity, false_positive=options.false_positive, ttl=options.ttl)
+    except OSError as exc:
+        raise ConfigError([ConfigIssue(site.at("store_path"), f"cannot open {path}: {exc}")]) from None
+    resources.stack.callback(store.close)
+    key = os.environ.get(options.admin_key_env, "") if options.admin_key_env else ""
+    if options.admin_key_env and not key:
+        resources.warnings.append(
+            f"{site.path}: environment variable {options.admin_key_env} is empty: admin API bound to 127.0.0.1 only"
+        )
+    host = (resources.service.listen_ip or "") if key else "127.0.0.1"
+    server = AdminServer(store, host=host, port=options.port, key=key)
+    try:
+        await server.start()
+    except OSError as exc:
+        raise ConfigError([ConfigIssue(site.at("port"), f"cannot listen on {options.port}: {exc.strerror}")]) from None
+    resources.stack.push_async_callback(server.close)
+    holder = resources.state.setdefault(_STORE, _Holder)
+    holder.store = store
+    holder.token_keys = options.token_keys
+    return None
+
+
+COMPONENT: Final = Component(
+    namespace=NAMESPACE,
+    levels=frozenset({"service"}),
+    parse=parse,
+    summary="revoked tokens (rotating bloom filters, HTTP admin API on `port`) rejected by auth/validator",
+    edge=build,
+)

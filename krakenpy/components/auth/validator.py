@@ -1,0 +1,63 @@
+"""``auth/validator``: JWT validation at the endpoint layer (krakend-jose), plus the service-level value
+that only carries ``shared_cache_duration``. The work is done by :mod:`krakenpy.jose`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final, TypeAlias
+
+from krakenpy.components.auth.revoker import revocation_check
+from krakenpy.components.base import Component, Site
+from krakenpy.errors import ConfigError, ConfigIssue
+from krakenpy.jose.build import key_source
+from krakenpy.jose.middleware import jwt_params, validator_middleware
+from krakenpy.jose.options import SharedCacheOptions, ValidatorOptions, parse_shared, parse_validator
+from krakenpy.jose.validator import JwtValidator
+from krakenpy.proxy.types import Middleware
+from krakenpy.resources import Resources
+
+__all__ = ["COMPONENT", "NAMESPACE"]
+
+NAMESPACE: Final = "auth/validator"
+Options: TypeAlias = ValidatorOptions | SharedCacheOptions
+
+
+def parse(raw: Any, site: Site) -> Options:
+    """Endpoint: the validator options; service: the shared cache duration."""
+    if site.level == "service":
+        return parse_shared(raw)
+    issues: list[ConfigIssue] = []
+    options = parse_validator(raw, site.path, issues)
+    if issues:
+        raise ConfigError(issues)
+    return options
+
+
+def _shared_duration(site: Site) -> float | None:
+    raw = site.service.extra_config.get(NAMESPACE)
+    return parse_shared(raw).shared_cache_duration if isinstance(raw, Mapping) else None
+
+
+async def build(options: Options, site: Site, resources: Resources) -> Middleware | None:
+    """One validator per endpoint over the gateway's shared key source for its JWK set."""
+    if not isinstance(options, ValidatorOptions):
+        return None  # the service value only tunes the endpoints' key refresh
+    refresh = options.refresh
+    if refresh is None:  # cache: true without cache_duration
+        refresh = _shared_duration(site) or 900.0
+    source = key_source(options.source, site.path, resources, refresh=refresh, cooldown=options.failed_jwk_key_cooldown)
+    validator = JwtValidator(options, source, revoked=revocation_check(resources))
+    params: tuple[str, ...] = ()
+    endpoint = site.endpoint
+    if endpoint is not None:
+        params = jwt_params([key for backend in endpoint.backends for key in backend.url_keys])
+    return validator_middleware(validator, params=params, endpoint=endpoint.endpoint if endpoint else "")
+
+
+COMPONENT: Final = Component(
+    namespace=NAMESPACE,
+    levels=frozenset({"service", "endpoint"}),
+    parse=parse,
+    summary="JWT validation (JWK set by URL or file, roles, scopes, claims to headers and URLs): 401/403",
+    endpoint=build,
+)

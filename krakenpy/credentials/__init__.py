@@ -1,0 +1,1 @@
+"""Static credentials for the Enterprise-named guards: API keys and HTTP basic auth."""

@@ -1,0 +1,68 @@
+"""API keys (KrakenD Enterprise's ``auth/api-keys`` field names).
+
+Keys are kept in memory only as digests: ``plain`` keys are hashed with SHA-256 at start-up, the
+other ``hash`` modes hold the digest the config already carries. A presented key is hashed the same
+way (``hash(key + salt)``, lower-case hex) and found by digest; the final comparison is constant-time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final, Literal, TypeAlias
+
+__all__ = ["HASHES", "ApiKey", "KeyRing", "digest_function", "fnv1_128"]
+
+Hash: TypeAlias = Literal["plain", "fnv128", "sha256", "sha1"]
+HASHES: Final = ("plain", "fnv128", "sha256", "sha1")
+_FNV128_OFFSET: Final = 0x6C62272E07BB014262B821756295C58D
+_FNV128_PRIME: Final = 0x0000000001000000000000000000013B
+_MASK128: Final = (1 << 128) - 1
+
+
+def fnv1_128(data: bytes) -> bytes:
+    """FNV-1 128-bit (Go's ``hash/fnv.New128``)."""
+    value = _FNV128_OFFSET
+    for byte in data:
+        value = (value * _FNV128_PRIME) & _MASK128
+        value ^= byte
+    return value.to_bytes(16, "big")
+
+
+def digest_function(mode: Hash, salt: str) -> Callable[[str], str]:
+    """How a presented key becomes the digest keys are stored under."""
+    salt_bytes = salt.encode()
+    if mode == "fnv128":
+        return lambda key: fnv1_128(key.encode() + salt_bytes).hex()
+    name = "sha1" if mode == "sha1" else "sha256"  # plain keys are stored as SHA-256 digests
+    return lambda key: hashlib.new(name, key.encode() + salt_bytes).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    digest: str
+    roles: tuple[str, ...]
+    #: a short, non-secret id for logs and ``request.claims`` (the digest's first 12 hex digits)
+    key_id: str
+
+
+class KeyRing:
+    """The service's keys by digest."""
+
+    def __init__(self, keys: Sequence[tuple[str, Sequence[str]]], *, mode: Hash = "plain", salt: str = "") -> None:
+        self._digest = digest_function(mode, salt)
+        by_digest: dict[str, ApiKey] = {}
+        for value, roles in keys:
+            digest = self._digest(value) if mode == "plain" else value.strip().lower()
+            by_digest[digest] = ApiKey(digest, tuple(roles), digest[:12])
+        self._keys: Mapping[str, ApiKey] = by_digest
+
+    def find(self, presented: str) -> ApiKey | None:
+        """The key entry for a presented key, or ``None``."""
+        digest = self._digest(presented)
+        found = self._keys.get(digest)
+        if found is None or not hmac.compare_digest(found.digest, digest):
+            return None
+        return found

@@ -1,0 +1,81 @@
+"""The endpoint-layer guard built from a :class:`~krakenpy.jose.validator.JwtValidator`.
+
+On success the claims become ``request.claims``, ``propagate_claims`` headers are set (overriding a
+client header of that name; backends see them only through ``input_headers``, as in KrakenD) and the
+``JWT.<claim>`` parameters the backends' ``url_pattern`` use are filled. On failure the request ends
+with a :class:`~krakenpy.errors.Rejection`: 401, or 403 for roles and scopes, empty body.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from krakenpy.errors import Rejection
+from krakenpy.jose.claims import MISSING, lookup, nested, render, render_element
+from krakenpy.jose.token import TokenError
+from krakenpy.jose.validator import Denied, JwtValidator
+from krakenpy.proxy.types import Middleware, Proxy, Request, Response
+
+__all__ = ["POLICY", "jwt_params", "validator_middleware"]
+
+log = logging.getLogger("krakenpy.jose")
+POLICY = "auth/validator"
+
+
+def jwt_params(url_keys: Sequence[str]) -> tuple[str, ...]:
+    """The ``JWT.<claim>`` template keys among a backend's ``url_keys`` (deduplicated, in order)."""
+    return tuple(dict.fromkeys(k for k in url_keys if k.startswith("JWT.") and len(k) > 4))
+
+
+def _param_value(claims: dict[str, Any], name: str) -> str | None:
+    # CE: the whole text after ``JWT.`` is one top-level claim; beyond CE a dotted name that is not a
+    # top-level claim is looked up as a nested path (``{JWT.org.id}``)
+    value = claims.get(name, MISSING)
+    if value is MISSING and "." in name:
+        value = nested(claims, name)
+    return None if value is MISSING else render(value)
+
+
+def validator_middleware(
+    validator: JwtValidator, *, params: Sequence[str] = (), endpoint: str = "", policy: str = POLICY
+) -> Middleware:
+    """Wrap an endpoint proxy with JWT validation (see the module doc)."""
+    options = validator.options
+    propagate = options.propagate_claims
+    preserve = options.propagate_claims_preserve_array
+    param_names = tuple((key, key[4:]) for key in params)
+    debug = options.operation_debug
+
+    def middleware(next_proxy: Proxy) -> Proxy:
+        async def guarded(request: Request) -> Response:
+            try:
+                claims = await validator.authenticate(request.headers)
+            except TokenError as exc:
+                status = 403 if isinstance(exc, Denied) else 401
+                if debug:
+                    log.error("%s %s: JWT rejected (%s): %s", request.method, endpoint, exc.reason, exc)
+                else:
+                    log.debug("%s %s: JWT rejected (%s): %s", request.method, endpoint, exc.reason, exc)
+                raise Rejection(status, reason=exc.reason, policy=policy, detail=str(exc)) from None
+            request.claims = claims
+            if propagate:
+                headers = request.headers
+                for claim, header in propagate:
+                    value = lookup(claims, claim, is_nested=True)
+                    if preserve and isinstance(value, list):
+                        headers[header] = [render_element(v) for v in value]
+                    else:
+                        headers[header] = [render(value)]
+            if param_names:
+                values = request.params
+                for key, name in param_names:
+                    rendered = _param_value(claims, name)
+                    if rendered is not None:
+                        values[key] = rendered
+            return await next_proxy(request)
+
+        return guarded
+
+    return middleware
