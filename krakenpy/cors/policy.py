@@ -104,6 +104,7 @@ class CorsPolicy:
     """A ``security/cors`` value compiled for per-request use."""
 
     __slots__ = (
+        "_actual_tail",
         "_credentials",
         "_debug",
         "_exact",
@@ -116,7 +117,6 @@ class CorsPolicy:
         "_origins_all",
         "_private_network",
         "_reflect",
-        "_actual_tail",
         "_vary_preflight",
         "_wildcards",
         "options",

@@ -84,6 +84,7 @@ class _Secure:
         if options.referrer_policy:
             fixed.append(("Referrer-Policy", options.referrer_policy))
         self.fixed = tuple(fixed)
+        self.with_sts = ((("Strict-Transport-Security", sts),) if sts else ()) + self.fixed
 
     def host_allowed(self, host: str) -> bool:
         if self.patterns is not None:
@@ -109,14 +110,12 @@ class _Secure:
                 target += "?" + request.query_string
         return target
 
-    def headers(self, tls: bool) -> list[tuple[str, str]]:
-        out: list[tuple[str, str]] = []
-        if self.sts and (tls or self.force_sts):
-            out.append(("Strict-Transport-Security", self.sts))
-        out.extend(self.fixed)
+    def headers(self, tls: bool) -> tuple[tuple[str, str], ...]:
+        """The headers for one answer: HSTS on TLS (or forced), the fixed ones, a CSP with a nonce."""
+        out = self.with_sts if tls or self.force_sts else self.fixed
         if self.csp_nonce:
             nonce = base64.b64encode(secrets.token_bytes(16)).decode()
-            out.append(("Content-Security-Policy", self.csp_nonce.replace(_NONCE, f"'nonce-{nonce}'")))
+            return (*out, ("Content-Security-Policy", self.csp_nonce.replace(_NONCE, f"'nonce-{nonce}'")))
         return out
 
 
