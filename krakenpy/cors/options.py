@@ -99,7 +99,8 @@ def _max_age(value: Any, path: str, issues: list[ConfigIssue]) -> int:
 def _status(value: Any, path: str, issues: list[ConfigIssue]) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not (value == 0 or 100 <= value <= 599):
-        issues.append(ConfigIssue(path, "must be an HTTP status (100-599), or 0 for the default 204"))
+    # a 1xx is not a final answer (Go would send it as an informational response, then 200)
+    if isinstance(value, bool) or not isinstance(value, int) or not (value == 0 or 200 <= value <= 599):
+        issues.append(ConfigIssue(path, "must be an HTTP status (200-599), or 0 for the default 204"))
         return 204
     return value or 204

@@ -51,6 +51,7 @@ def test_parse_cors_max_age_truncates_like_go(value: str, seconds: int) -> None:
         ({"allow_credentials": "yes"}, f"{P}.allow_credentials", "true or false"),
         ({"options_success_status": 42}, f"{P}.options_success_status", "HTTP status"),
         ({"options_success_status": True}, f"{P}.options_success_status", "HTTP status"),
+        ({"options_success_status": 100}, f"{P}.options_success_status", "HTTP status"),
     ],
 )
 def test_parse_cors_bad_values_are_located(raw: dict[str, Any], path: str, message: str) -> None:
