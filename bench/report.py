@@ -93,6 +93,13 @@ def _goals(rows: list[Row], primary: str, p4: LambdaResult | None, p7: StartupRe
     else:
         note = next((r.note for r in rows if r.case.scenario == "P8" and r.note), "not run")
         out.append(f"| P8 | cost of json-schema + CEL on a POST (no target) | {note} | n/a |")
+    cors = find("CORS", "CORS")
+    if cors and cors.case.baseline and cors.case.baseline in keyed and keyed[cors.case.baseline].runs:
+        base = keyed[cors.case.baseline]
+        cost = 1 - (cors.median("rps") or 0) / (base.median("rps") or 1)
+        extra = (cors.median("cpu_us_per_req") or 0) - (base.median("cpu_us_per_req") or 0)
+        shown = f"{cost * 100:.1f} % rps, {extra:+.1f} µs/req"
+        out.append(f"| CORS | cost of security/cors on P1 (allowed Origin; no goal) | {shown} | n/a |")
     if p4 is None:
         out.append("| P4 | ≤ 0.3 ms p50 added over a direct aiobotocore invoke | not run | n/a |")
     else:

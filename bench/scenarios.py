@@ -16,11 +16,11 @@ import orjson
 
 from bench.loadgen import Load, WrkResult, run_wrk
 from bench.peers import BACKEND_PORT, CADDY_PORT, NGINX_PROXY_PORT, caddy_config, nginx_config
-from bench.procs import Processes, Started, http_get, http_post, port_free, wait_http
+from bench.procs import Processes, Started, http_get, http_get_headers, http_post, port_free, wait_http
 
 __all__ = ["SCENARIOS", "Case", "Row", "Settings", "run_loads", "start_backend"]
 
-SCENARIOS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8")
+SCENARIOS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "CORS")
 CONFIGS = Path(__file__).resolve().parent / "configs"
 SUT_CPUS = "0"
 LOAD_CPUS = "1"
@@ -32,6 +32,8 @@ P8_INVALID = b'{"name": "", "email": "nope", "age": -1}'
 
 #: peer comparison groups: (path on the peers, connections)
 GROUPS = {"small": ("/small.json", 50), "large": ("/large.json", 50), "small-c200": ("/small.json", 200)}
+#: the Origin the CORS row sends (allowed by bench/configs/p1-cors.json)
+CORS_ORIGIN = "https://app.example.com"
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class Case:
     connections: int = 50
     baseline: str | None = None  # case key this row is compared with (P3 vs P1, P6 vs P1)
     body: bytes = b""  # a JSON body: every request is a POST with it (P8)
+    headers: tuple[tuple[str, str], ...] = ()  # request headers wrk sends (the CORS row's Origin)
 
     @property
     def key(self) -> str:
@@ -109,6 +112,12 @@ def plan(settings: Settings) -> list[Case]:
         cases.append(plain)
         label = _kp_label(primary, ", POST + json-schema + CEL")
         cases.append(Case("P8", label, "kp-p8", "/p8", "small", baseline=plain.key, body=P8_BODY))
+    if "CORS" in only:
+        origin = (("Origin", CORS_ORIGIN),)
+        label = _kp_label(primary, ", CORS, allowed Origin")
+        cases.append(Case("CORS", label, "kp-p1-cors", "/p1", "small", baseline=p1_primary, headers=origin))
+        if not only & {"P1", "P3"}:
+            cases.append(Case("P1", _kp_label(primary), f"kp-p1-{primary}", "/p1", "small"))
     if "P5" in only:
         cases.append(Case("P5", _kp_label(primary), f"kp-p1-{primary}", "/p1", "small-c200", 200))
         cases.append(Case("P5", _kp_label(primary, ", uvloop"), "kp-p1-uvloop", "/p1", "small-c200", 200))
@@ -189,6 +198,8 @@ def _start_servers(procs: Processes, work: Path, cases: list[Case], settings: Se
         kp("kp-p3", "p3.json", settings.primary)
     if "kp-p8" in needed:
         kp("kp-p8", "p8.json", settings.primary)
+    if "kp-p1-cors" in needed:
+        kp("kp-p1-cors", "p1-cors.json", settings.primary)
     if "kp-p6" in needed:
         kp("kp-p6", "p1.json", settings.primary, workers=2, cpus=f"{SUT_CPUS},{LOAD_CPUS}")
     return servers
@@ -211,6 +222,10 @@ def _probe(server: Server, case: Case) -> str | None:
         rejected, _ = http_post(server.base + case.path, P8_INVALID)
         if rejected != 400:
             return f"skipped: an invalid body answered {rejected}, not 400 (validation not functional)"
+    if case.scenario == "CORS":
+        _, headers = http_get_headers(server.base + case.path, dict(case.headers))
+        if headers.get("Access-Control-Allow-Origin") != CORS_ORIGIN:
+            return "skipped: security/cors is not functional (no Access-Control-Allow-Origin for the Origin)"
     if case.scenario == "P3":
         try:
             doc = orjson.loads(body)
@@ -253,6 +268,10 @@ def run_loads(procs: Processes, work: Path, settings: Settings) -> list[Row]:
             load = Load(server.base + row.case.path, row.case.connections, settings.seconds, LOAD_CPUS, script=script)
             if run == 0 and settings.warmup > 0:
                 warm = Load(load.url, load.connections, settings.warmup, LOAD_CPUS, script=script)
+            case = row.case
+            load = Load(server.base + case.path, case.connections, settings.seconds, LOAD_CPUS, headers=case.headers)
+            if run == 0 and settings.warmup > 0:
+                warm = Load(load.url, load.connections, settings.warmup, LOAD_CPUS, headers=case.headers)
                 run_wrk(warm, None)
             res = run_wrk(load, server.started.pid)
             row.runs.append(res)

@@ -97,16 +97,16 @@ def test_cli_check_lint_rejects_unknown_keys(tmp_path: Path) -> None:
 def test_cli_check_warns_about_unsupported_namespace(tmp_path: Path) -> None:
     doc = {
         "version": 3,
-        "extra_config": {"security/bot-detector": {"deny": ["a"]}},
+        "extra_config": {"security/policies": {"req": {"policies": ["true"]}}},
         "endpoints": [{"endpoint": "/a", "backend": [{"host": ["h:80"], "url_pattern": "/"}]}],
     }
     path = _write(tmp_path, doc)
     out = _cli("check", "-c", path)
     assert out.returncode == 1  # run would refuse it: so does check
-    assert "extra_config.security/bot-detector" in out.stderr
+    assert "extra_config.security/policies" in out.stderr
     out = _cli("check", "--allow-unsupported", "-c", path)
     assert out.returncode == 0
-    assert "security/bot-detector" in out.stderr
+    assert "security/policies" in out.stderr
 
 
 def test_cli_missing_file_is_a_clean_error(tmp_path: Path) -> None:

@@ -20,6 +20,8 @@ from krakenpy.components.backend import lambda_
 from krakenpy.components.backend.http import client as backend_http_client
 from krakenpy.components.base import Component, Layer
 from krakenpy.components.modifier import lua_backend, lua_endpoint, lua_proxy, martian
+from krakenpy.components.security import bot_detector, cors
+from krakenpy.components.security import http as security_http
 from krakenpy.components.validation import cel, json_schema, json_schema_errors
 from krakenpy.config.namespaces import Catalog
 
@@ -34,14 +36,20 @@ CORE: Final[tuple[AnyComponent, ...]] = (
     backend_http.COMPONENT,
     backend_http_client.COMPONENT,
 )
-#: around the whole dispatch (every path, 404/405, /__health, OPTIONS)
+#: around the whole dispatch (every path, 404/405, /__health, OPTIONS): CORS wraps the whole HTTP
+#: handler; security/http and the service bot detector are gin engine middlewares (krakend-ce
+#: router_engine.go), after the health route
 EDGE: Final[tuple[AnyComponent, ...]] = (
+    cors.COMPONENT,
+    security_http.COMPONENT,
+    bot_detector.COMPONENT,
     revoker.COMPONENT,  # no middleware: opens the shared filters and the admin listener at start-up
 )
 #: around one endpoint's handler, before input filtering (krakend-ce handler_factory.go order)
 #: validation/cel here is KrakenD's JWT rejecter: right after auth/validator, which sets request.claims;
 #: validation/json-schema-errors innermost, where the proxy layer's schema rejections come out
 ENDPOINT: Final[tuple[AnyComponent, ...]] = (
+    bot_detector.COMPONENT,  # the endpoint's own detector is its outermost wrapper
     # identity first (EE places API keys and basic auth with the JWT validator); the signer
     # replaces the rendering of everything below it
     api_keys.COMPONENT,
