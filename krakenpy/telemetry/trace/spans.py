@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any, Final
 
 from krakenpy.telemetry.trace.context import new_span_id
 
-__all__ = ["CLIENT", "INTERNAL", "SERVER", "Span", "SpanBuffer"]
+__all__ = ["CLIENT", "INTERNAL", "SERVER", "SPAN", "Span", "SpanBuffer"]
 
 INTERNAL: Final = 1
 SERVER: Final = 2
@@ -90,3 +91,8 @@ class SpanBuffer:
         out = self.spans
         self.spans = []
         return out
+
+
+#: the innermost open span of the running task (proxy → backend → client); a context variable,
+#: not a field of the shared exchange, because merged backends run concurrently in their own tasks
+SPAN: ContextVar[Span | None] = ContextVar("krakenpy_span", default=None)
