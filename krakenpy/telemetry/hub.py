@@ -27,7 +27,7 @@ from krakenpy.telemetry.redact import Redactor
 from krakenpy.telemetry.trace.tracer import Tracer
 from krakenpy.telemetry.writer import LineWriter, stdout_writer
 
-__all__ = ["HUB", "AccessLog", "Service", "Telemetry", "hub_of"]
+__all__ = ["HUB", "AccessLog", "Service", "Telemetry"]
 
 
 @dataclass(eq=False)
@@ -101,10 +101,3 @@ class Telemetry:
 
 
 HUB: Final = Key("telemetry", Telemetry)
-
-
-def hub_of(state_owner: object) -> Telemetry:
-    """The hub of a gateway (``resources``), created on first use."""
-    state = getattr(state_owner, "state")  # noqa: B009 - Resources, typed loosely to avoid an import cycle
-    hub: Telemetry = state.setdefault(HUB, Telemetry)
-    return hub
