@@ -207,11 +207,11 @@ class _Assembly:
         values = self.parsed.get(owner.path, {})
         built: list[Any] = []
         for component in registry.LAYER_ORDER[layer]:
-            if component.namespace not in values:
+            if component.namespace not in values and not component.always:
                 continue
             prefix = f"{owner.path}.extra_config" if owner.path else "extra_config"
             site = Site(owner.level, f"{prefix}.{component.namespace}", owner.service, owner.endpoint, owner.backend)
-            middleware = await self._build(component, layer, values[component.namespace], site)
+            middleware = await self._build(component, layer, values.get(component.namespace), site)
             if middleware is not None:
                 built.append(middleware)
         return built
@@ -221,7 +221,7 @@ class _Assembly:
         built: list[EdgeMiddleware] = []
         for component in registry.EDGE:
             namespace = component.namespace
-            if not any(namespace in values for values in self.parsed.values()):
+            if not component.always and not any(namespace in values for values in self.parsed.values()):
                 continue
             site = Site("service", f"extra_config.{namespace}", service)
             middleware = await self._build(component, "edge", self.parsed.get("", {}).get(namespace), site)
