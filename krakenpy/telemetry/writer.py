@@ -88,10 +88,20 @@ class LineWriter:
             self._fd = None
 
 
+_STDOUT: dict[object, LineWriter] = {}
+
+
 def stdout_writer() -> LineWriter:
-    """A writer on the process's standard output (its descriptor, bypassing Python's buffer)."""
+    """The writer on the process's standard output (its descriptor, bypassing Python's buffer):
+    one per destination, so the application and access logs share batches and keep their order."""
     try:
         sys.stdout.flush()
-        return LineWriter(sys.stdout.fileno(), name="stdout")
+        key: object = sys.stdout.fileno()
     except (AttributeError, OSError, ValueError):  # replaced stdout (pytest capture, embedded use)
-        return LineWriter(stream=sys.stdout, name="stdout")
+        key = sys.stdout
+    found = _STDOUT.get(key)
+    if found is None:
+        found = _STDOUT[key] = (
+            LineWriter(key, name="stdout") if isinstance(key, int) else LineWriter(stream=sys.stdout, name="stdout")
+        )
+    return found

@@ -7,7 +7,9 @@ Labels come from ``HttpRequest.route`` (set by the router after ``next``) in Kra
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from krakenpy.edge import EdgeHandler, EdgeMiddleware, HttpRequest, HttpResponse
@@ -18,7 +20,7 @@ from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.metrics.instruments import gin_route, unmatched_route
 from krakenpy.telemetry.trace.spans import SERVER
 
-__all__ = ["edge_middleware", "route_label"]
+__all__ = ["debug_logger", "edge_middleware", "route_label"]
 
 _perf = time.perf_counter
 _wall = time.time
@@ -203,3 +205,23 @@ def _edge_deny(hub: Telemetry, request: HttpRequest, exchange: Exchange, rejecti
         trace_id=trace.trace_id if trace is not None else None,
         span_id=exchange.span.span_id if exchange.span is not None else None,
     )
+
+
+def debug_logger(hub: Telemetry) -> Callable[[HttpRequest, bytes], None]:
+    """What ``/__debug/`` logs (KrakenD: the whole request at DEBUG), through the redactor:
+    credential headers masked, query secrets masked, JSON bodies redacted, other bodies summarised."""
+    log = logging.getLogger("krakenpy.debug")
+    redactor = hub.redactor
+
+    def describe(request: HttpRequest, body: bytes) -> None:
+        if not log.isEnabledFor(logging.DEBUG):
+            return
+        log.debug(
+            "method=%s url=%s headers=%s body=%s",
+            request.method,
+            redactor.target(request.path, request.query_string),
+            dict(redactor.headers(request.headers.items())),
+            redactor.body(body, request.headers.get("Content-Type", "")),
+        )
+
+    return describe

@@ -162,11 +162,15 @@ def _flush(hub: Telemetry, request: Request, scope: AuditScope, status: int) -> 
     scope.pending.clear()
 
 
-def proxy_middleware(hub: Telemetry, endpoint: EndpointConfig) -> Middleware | None:
-    """Proxy span and proxy-layer metrics for one endpoint; ``None`` when both are off."""
+def proxy_middleware(hub: Telemetry, endpoint: EndpointConfig) -> Middleware:
+    """The proxy layer of one endpoint: its failures (logged once as ``[ENDPOINT: /x] …``, their
+    client-facing text redacted), the verified subject for the access log, and, when on, the proxy
+    span, ``krakend.proxy.duration`` and krakend-metrics' ``layer.pipe`` series."""
     tracer = hub.tracer
     layer = tracer.proxy_layer if tracer is not None else None
     route = gin_route(endpoint.endpoint)
+    prefix = f"[ENDPOINT: {endpoint.endpoint}]"
+    redactor = hub.redactor
     trace_on = tracer is not None and layer is not None and layer.enabled and route not in tracer.skip_paths
     otel = hub.proxy_metrics.recorder(route, endpoint.method) if hub.proxy_metrics is not None else None
     stats = hub.stats if hub.stats is not None and hub.stats_proxy else None
@@ -179,10 +183,36 @@ def proxy_middleware(hub: Telemetry, endpoint: EndpointConfig) -> Middleware | N
                     stats.counter_key(f"proxy.requests.layer.{name}"),
                     stats.histogram(f"proxy.latency.layer.{name}"),
                 )
-    if not trace_on and otel is None and stats is None:
-        return None
     method = endpoint.method
     static = layer.static if layer is not None else ()
+
+    def failed(exc: PipelineError) -> None:
+        log_failure(exc, prefix, redactor)
+        if exc.content_type is None and not exc.public_body and exc.args:
+            exc.args = (redactor.text(str(exc.args[0])),)  # what return_error_msg shows clients
+
+    def subject(request: Request) -> None:
+        claims = request.claims
+        if claims:
+            exchange = request.context.get(EXCHANGE)
+            sub = claims.get("sub")
+            if exchange is not None and isinstance(sub, str):
+                exchange.subject = sub
+
+    def lean(next_proxy: Proxy) -> Proxy:
+        async def observed(request: Request) -> Response:
+            try:
+                response = await next_proxy(request)
+            except PipelineError as exc:
+                failed(exc)
+                raise
+            subject(request)
+            return response
+
+        return observed
+
+    if not trace_on and otel is None and stats is None:
+        return lean
 
     def middleware(next_proxy: Proxy) -> Proxy:
         async def observed(request: Request) -> Response:
@@ -200,21 +230,23 @@ def proxy_middleware(hub: Telemetry, endpoint: EndpointConfig) -> Middleware | N
                     INTERNAL, attrs,
                 )  # fmt: skip
                 token = SPAN.set(span)
-            error = canceled = False
-            complete = False
+            error = canceled = complete = False
             try:
                 response = await next_proxy(request)
                 complete = response.is_complete
                 error = bool(response.errors)
+                subject(request)
                 return response
             except asyncio.CancelledError:
                 canceled = error = True
                 raise
             except BaseException as exc:
                 error = True
+                if isinstance(exc, PipelineError):
+                    failed(exc)
                 if span is not None:
                     span.attributes["http.response.status_code"] = getattr(exc, "status", 500)
-                    span.error(hub.redactor.text(str(exc))[:512])
+                    span.error(redactor.text(str(exc))[:512])
                 raise
             finally:
                 elapsed = _perf() - start
