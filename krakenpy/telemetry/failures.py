@@ -44,6 +44,9 @@ def log_failure(exc: BaseException, prefix: str, redactor: Redactor, *, level: i
         setattr(exc, _MARK, True)
     except AttributeError:  # an exception type with slots: log it, it cannot be marked
         pass
+    inner = getattr(exc, "errors", None)  # a merge that lost every backend: each was logged already
+    if isinstance(inner, tuple) and inner and all(isinstance(e, BaseException) and was_logged(e) for e in inner):
+        return
     text = failure_text(exc, redactor)
     exchange = CURRENT.get()
     if exchange is not None:

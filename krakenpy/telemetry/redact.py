@@ -123,7 +123,7 @@ class Redactor:
             re.compile(
                 r"(?i)(?<![A-Za-z0-9_\-])("
                 + "|".join(re.escape(k) for k in sorted(set(keys), key=len, reverse=True))
-                + r")=([^&;\s\"'<>#]*)"
+                + r")=([^&;\s\"'<>#\]]*)"
             )
             if keys
             else None

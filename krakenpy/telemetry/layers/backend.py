@@ -31,8 +31,8 @@ LAMBDA = "backend/lambda"
 def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: BackendConfig) -> Middleware:
     """The backend layer of the telemetry for one backend."""
     pattern = lura_pattern(backend.url_pattern)
-    prefix = f"[ENDPOINT: {endpoint.endpoint}][BACKEND: {pattern}]"
     redactor = hub.redactor
+    prefix = redactor.text(f"[ENDPOINT: {endpoint.endpoint}][BACKEND: {pattern}]")
     tracer = hub.tracer
     layer = tracer.backend_layer if tracer is not None else None
     ep_route = gin_route(endpoint.endpoint)
