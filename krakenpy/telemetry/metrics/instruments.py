@@ -34,13 +34,20 @@ def fold_method(method: str) -> str:
     return method if method in _METHODS else "_OTHER"
 
 
+_LURA = re.compile(r"\{\{\.([^}/]+)\}\}")
+
+
 def gin_route(template: str) -> str:
-    """An endpoint template in KrakenD's stored form: ``/users/{id}`` → ``/users/:id``."""
+    """A template in KrakenD's stored route form: ``/users/{id}`` and ``/u/{{.Id}}`` → ``/users/:id``."""
+    if "{{" in template:
+        template = _LURA.sub(lambda m: ":" + m.group(1)[:1].lower() + m.group(1)[1:], template)
     return _PARAM.sub(lambda m: ":" + m.group(1), template)
 
 
 def lura_pattern(url_pattern: str) -> str:
     """A backend pattern in lura's stored form: ``/u/{id}`` → ``/u/{{.Id}}`` (KrakenD's metric names)."""
+    if "{{" in url_pattern:
+        return url_pattern
     return _PARAM.sub(lambda m: "{{." + m.group(1)[:1].upper() + m.group(1)[1:] + "}}", url_pattern)
 
 
