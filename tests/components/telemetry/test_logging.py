@@ -57,7 +57,9 @@ async def test_logging_custom_format(served, capfd) -> None:  # type: ignore[no-
             [{"endpoint": "/x", "backend": [{"host": ["http://127.0.0.1:19"], "url_pattern": "/y"}]}],
             extra_config={
                 "telemetry/logging": {
-                    "level": "INFO", "stdout": True, "format": "custom",
+                    "level": "INFO",
+                    "stdout": True,
+                    "format": "custom",
                     "custom_format": "%{level:.4s}|%{module}|%{request_id}|%{message}",
                 }
             },  # fmt: skip
@@ -77,7 +79,9 @@ async def test_logging_syslog_with_facility(served, tmp_path: Path, monkeypatch)
     s = await served(
         doc(
             [{"endpoint": "/x", "backend": [{"host": ["http://127.0.0.1:19"], "url_pattern": "/y"}]}],
-            extra_config={"telemetry/logging": {"level": "DEBUG", "prefix": "[GW]", "syslog": True, "syslog_facility": "local5"}},
+            extra_config={
+                "telemetry/logging": {"level": "DEBUG", "prefix": "[GW]", "syslog": True, "syslog_facility": "local5"}
+            },
         )
     )
     logging.getLogger("krakenpy.test").error("broken Authorization: Bearer abc")

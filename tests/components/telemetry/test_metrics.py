@@ -56,7 +56,9 @@ async def test_stats_exact_keys_window_histograms_and_redirect(served, upstream)
         assert stats[f"{pipe}.complete.true.error.false"] == 3
         for combo in ("complete.true.error.true", "complete.false.error.true", "complete.false.error.false"):
             assert stats[f"{pipe}.{combo}"] == 0  # pre-registered
-        assert stats["krakend.proxy.requests.layer.backend.name./u/{{.Id}}.complete.true.error.false"] == 3, [k for k in stats if "backend" in k]
+        assert stats["krakend.proxy.requests.layer.backend.name./u/{{.Id}}.complete.true.error.false"] == 3, [
+            k for k in stats if "backend" in k
+        ]
         assert "krakend.proxy.latency.layer.pipe.name./users/:id.complete.true.error.false.99-percentile" in stats
         assert not any("nowhere" in k for k in stats)
         assert isinstance(stats["cmdline"], list) and "memstats" in stats
@@ -93,7 +95,9 @@ async def test_stats_endpoint_disabled_collects_without_serving(served, upstream
     s = await served(
         doc(
             [{"endpoint": "/a", "backend": [{"host": [base], "url_pattern": "/"}]}],
-            extra_config={"telemetry/metrics": {"endpoint_disabled": True, "listen_address": f"127.0.0.1:{free_port()}"}},
+            extra_config={
+                "telemetry/metrics": {"endpoint_disabled": True, "listen_address": f"127.0.0.1:{free_port()}"}
+            },
         )
     )
     assert s.gateway.resources.state.get(STATS_LISTENER) is None
