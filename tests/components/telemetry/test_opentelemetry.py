@@ -147,9 +147,10 @@ async def test_unsampled_requests_still_propagate_flags_00(served, upstream) -> 
     receiver_base = await upstream(receiver.app())
     seen: list[web.Request] = []
     base = await upstream(recording_app(seen))
+    otel = _otel(int(receiver_base.rsplit(":", 1)[1]), trace_sample_rate=0.5)
     s = await served(
         doc([{"endpoint": "/a", "backend": [{"host": [base], "url_pattern": "/"}]}],
-            extra_config={"telemetry/opentelemetry": _otel(int(receiver_base.rsplit(":", 1)[1]), trace_sample_rate=0.5)})
+            extra_config={"telemetry/opentelemetry": otel})
     )  # fmt: skip
     await s.client.get("/a", headers={"traceparent": TRACEPARENT.replace("-01", "-00")})
     await s.gateway.resources.state[EXPORTER].flush()
@@ -218,13 +219,14 @@ async def test_lambda_gets_trace_context_in_client_context_and_apigw_headers(ser
     lambda_api = await upstream(app)
     receiver = Receiver()
     receiver_base = await upstream(receiver.app())
+    lambda_options = {"function_name": "f", "region": "us-east-1", "endpoint": lambda_api, "payload": "apigw_v2"}
+    backend = {"url_pattern": "/unused", "extra_config": {"backend/lambda": lambda_options}}
     s = await served(
         doc(
-            [{"endpoint": "/fn", "method": "POST", "backend": [{"url_pattern": "/unused", "extra_config": {"backend/lambda": {
-                "function_name": "f", "region": "us-east-1", "endpoint": lambda_api, "payload": "apigw_v2"}}}]}],
+            [{"endpoint": "/fn", "method": "POST", "backend": [backend]}],
             extra_config={"telemetry/opentelemetry": _otel(int(receiver_base.rsplit(":", 1)[1]))},
         )
-    )  # fmt: skip
+    )
     resp = await s.client.post("/fn", json={}, headers={"traceparent": TRACEPARENT, "X-Request-Id": "l-1"})
     assert resp.status == 200, await resp.text()
     await s.gateway.resources.state[EXPORTER].flush()
