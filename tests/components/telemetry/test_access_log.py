@@ -193,3 +193,54 @@ def test_parse_access_log_defaults_and_bad_selector() -> None:
 def test_access_log_site_helper_is_service_level() -> None:
     s: Any = site("telemetry/access_log", "service")
     assert s.path == "extra_config.telemetry/access_log"
+
+
+def test_access_log_real_cli_writes_gin_and_krakend_lines(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    from tests.conftest import ROOT, free_port
+
+    port = free_port()
+    config = {
+        "version": 3,
+        "port": port,
+        "extra_config": {"telemetry/logging": {"level": "INFO", "prefix": "[KRAKEND]", "stdout": True}},
+        "endpoints": [{"endpoint": "/down", "backend": [{"host": [f"127.0.0.1:{free_port()}"], "url_pattern": "/d"}]}],
+    }
+    path = tmp_path / "krakend.json"
+    path.write_bytes(orjson.dumps(config))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "krakenpy", "run", "-c", str(path), "-w", "1"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/__health", timeout=1).read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None, "gateway did not start"
+                time.sleep(0.05)
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/down?sig=CLISECRET", timeout=5)
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 500
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    gin = [m.group(4) for m in _gin_lines(out)]
+    assert gin == ["/__health", "/down?sig=[REDACTED]"]
+    krakend = [line for line in out.splitlines() if line.startswith("[KRAKEND] ")]
+    assert any("▶ ERROR\x1b[0m [ENDPOINT: /down][BACKEND: /d]" in line and "request_id=" in line for line in krakend)
+    assert any("▶ INFO\x1b[0m krakenpy" in line and "listening" in line for line in krakend)
+    assert "CLISECRET" not in out + err
