@@ -157,3 +157,37 @@ async def test_audit_component_wires_the_trail_when_serving(served, tmp_path: Pa
                      request={}, client={}, subject=None)  # fmt: skip
     await s.gateway.close()
     assert verify_chain(path.read_bytes().splitlines())
+
+
+async def test_audit_records_a_real_guards_rejection_through_the_gateway(served, upstream, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.components.telemetry.conftest import recording_app
+
+    key = "4d2c61e1-34c4-e96c-9456-15bd983c5019"
+    base = await upstream(recording_app([]))
+    path = tmp_path / "audit.log"
+    s = await served(
+        {
+            "version": 3,
+            "extra_config": {
+                "auth/api-keys": {"keys": [{"key": key, "roles": ["user"]}]},
+                "telemetry/audit": {"sink": "file", "path": str(path)},
+            },
+            "endpoints": [
+                {
+                    "endpoint": "/orders/{id}",
+                    "extra_config": {"auth/api-keys": {"roles": ["admin"]}},
+                    "backend": [{"host": [base], "url_pattern": "/o/{id}"}],
+                },
+            ],
+        }  # fmt: skip
+    )
+    assert (await s.client.get("/orders/1", headers={"X-Request-Id": "a-1"})).status == 401
+    assert (await s.client.get("/orders/2", headers={"Authorization": f"Bearer {key}"})).status == 403
+    await s.gateway.close()
+    lines = path.read_bytes().splitlines()
+    assert len(lines) == 2 and verify_chain(lines)
+    first, second = (orjson.loads(line) for line in lines)
+    assert (first["reason"], first["response"], first["request"]["id"]) == ("no_credentials", {"status": 401}, "a-1")
+    assert first["policy"]["id"] == "GET /orders/{id}#auth/api-keys" and first["request"]["route"] == "/orders/{id}"
+    assert second["reason"] == "role_missing" and second["decision"] == "deny"
+    assert second["subject"]["credential"].startswith("hmac-sha256:") and key.encode() not in path.read_bytes()
