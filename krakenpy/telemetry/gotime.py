@@ -31,6 +31,12 @@ def go_duration(ns: int) -> str:
     """``time.Duration(ns).String()``: ``950ns``, ``4.529µs``, ``1.234567ms``, ``2.5s``, ``1m3s``."""
     if ns == 0:
         return "0s"
+    if 1_000 <= ns < 1_000_000:  # the common cases first, without the digit loop
+        us, rest = divmod(ns, 1_000)
+        return f"{us}.{rest:03d}".rstrip("0") + "µs" if rest else f"{us}µs"
+    if 1_000_000 <= ns < _NS_SECOND:
+        ms, rest = divmod(ns, 1_000_000)
+        return f"{ms}.{rest:06d}".rstrip("0") + "ms" if rest else f"{ms}ms"
     sign = "-" if ns < 0 else ""
     u = -ns if ns < 0 else ns
     if u < _NS_SECOND:

@@ -12,7 +12,7 @@ from typing import Final
 
 from krakenpy.edge import HttpRequest
 from krakenpy.state import Key
-from krakenpy.telemetry.accesslog import AccessEntry
+from krakenpy.telemetry.accesslog import AccessEntry, GinLine
 from krakenpy.telemetry.audit import AuditTrail
 from krakenpy.telemetry.clientip import client_ip_resolver
 from krakenpy.telemetry.metrics.instruments import (
@@ -39,6 +39,8 @@ class AccessLog:
     skip_paths: frozenset[str] = frozenset()
     #: also send each line to GELF (KrakenD's code does when telemetry/gelf is on)
     gelf: Callable[[bytes], None] | None = None
+    #: gin's line with positional arguments (set for the gin format: the edge skips the entry object)
+    gin: GinLine | None = None
 
 
 @dataclass(eq=False)
@@ -63,6 +65,8 @@ class Telemetry:
     forward_request_id: bool = True
     client_ip: Callable[[HttpRequest], str] = field(default_factory=client_ip_resolver)
     access: AccessLog | None = None
+    #: the access log reports upstream time (JSON format): the client layer measures it
+    upstream_time: bool = False
     #: OTel metrics (Prometheus / OTLP)
     registry: Registry | None = None
     server_metrics: ServerMetrics | None = None

@@ -15,7 +15,7 @@ from aiohttp import web
 from krakenpy import __version__
 from krakenpy.resources import Resources
 from krakenpy.state import Key
-from krakenpy.telemetry.accesslog import formatter
+from krakenpy.telemetry.accesslog import formatter, gin_line
 from krakenpy.telemetry.applog import AppLogOptions, LineHandler, install_handlers, make_formatter
 from krakenpy.telemetry.audit import AuditTrail
 from krakenpy.telemetry.auditsettings import AuditOptions
@@ -93,7 +93,14 @@ def _configure(resources: Resources) -> Telemetry:
             def send(line: bytes) -> None:
                 sender.send(gelf_message(line.decode("utf-8", "replace"), facility=sender.facility))
 
-        hub.access = AccessLog(formatter(access.format), tuple(writers), frozenset(router.logger_skip_paths), send)
+        hub.access = AccessLog(
+            formatter(access.format),
+            tuple(writers),
+            frozenset(router.logger_skip_paths),
+            send,
+            gin_line() if access.format == "gin" else None,
+        )
+        hub.upstream_time = access.format == "json"
     if hub._stdout is not None:
         resources.stack.callback(hub._stdout.flush)
     metrics: MetricsOptions | None = _opt(resources, "telemetry/metrics")

@@ -69,6 +69,23 @@ def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backen
     forward_id = hub.forward_request_id and hub.request_id_header is not None
     rid_header = hub.request_id_header or ""
 
+    def lean(next_proxy: Proxy) -> Proxy:
+        async def observed(request: Request) -> Response:
+            if forward_id:
+                exchange: Exchange | None = request.context.get(EXCHANGE)
+                if exchange is not None and exchange.request_id:
+                    request.headers[rid_header] = [exchange.request_id]
+            try:
+                return await next_proxy(request)
+            except Exception as exc:
+                log_failure(exc, prefix, redactor)
+                raise
+
+        return observed
+
+    if not trace_on and otel is None and stats is None and not is_lambda:
+        return lean  # failure logs and the request id only: one frame, no clock reads
+
     def middleware(next_proxy: Proxy) -> Proxy:
         async def observed(request: Request) -> Response:
             start = _perf()
@@ -86,12 +103,12 @@ def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backen
                 )  # fmt: skip
                 token = SPAN.set(span)
             call_token = None
+            if forward_id and exchange is not None and exchange.request_id:
+                request.headers[rid_header] = [exchange.request_id]
             if is_lambda and exchange is not None:
                 call = _lambda_start(hub, request, exchange, span, pattern, function_name, region)
                 if call is not None:
                     call_token = SPAN.set(call)  # the ClientContext hook names it as the parent
-                if forward_id and exchange.request_id:
-                    request.headers[rid_header] = [exchange.request_id]
                 exchange.upstream_started()
             error = canceled = complete = False
             try:

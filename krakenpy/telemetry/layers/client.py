@@ -1,6 +1,6 @@
-"""Client-layer telemetry (one per HTTP backend, around the upstream call): the CLIENT span,
-``traceparent`` (and the request id) injected into every upstream request, round-trip metrics,
-and the upstream busy time behind the access log's ``upstream_ms``."""
+"""Client-layer telemetry (one per HTTP backend, around the upstream call), built when tracing or
+client metrics are on: the CLIENT span, ``traceparent`` injected into every upstream request,
+round-trip metrics, and the upstream busy time behind the access log's ``upstream_ms``."""
 
 from __future__ import annotations
 
@@ -54,9 +54,8 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
     layer = tracer.backend_layer if tracer is not None else None
     metrics = hub.client_metrics
     inject = tracer is not None and tracer.propagation
-    rid_header = hub.request_id_header if hub.forward_request_id else None
-    if not inject and metrics is None and rid_header is None:
-        return None
+    if not inject and metrics is None and not hub.upstream_time:
+        return None  # the request id is added by the backend layer
     trace_calls = tracer is not None and layer is not None and layer.enabled and layer.round_trip
     pattern = lura_pattern(backend.url_pattern)
     route = gin_route(backend.url_pattern)
@@ -67,10 +66,10 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
 
     def series(url: str) -> _HostSeries:
         assert metrics is not None
-        host, port = split_netloc(url)
-        key = f"{host}:{port}"
+        key = url[: url.find("/", url.find("//") + 2)]  # scheme://host:port, cheaper than parsing
         found = hosts.get(key)
         if found is None:
+            host, port = split_netloc(url)
             labels = metrics.labels(
                 method=backend.method, pattern=route, endpoint=ep_route, endpoint_method=endpoint.method,
                 host=host, port=port,
@@ -89,8 +88,6 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
             exchange = CURRENT.get()
             span = None
             if exchange is not None:
-                if rid_header is not None and exchange.request_id:
-                    headers.append((rid_header, exchange.request_id))
                 trace = exchange.trace
                 if trace is not None and tracer is not None:
                     if trace_calls and trace.sampled:

@@ -57,6 +57,8 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
     writers = access.writers if access is not None else ()
     access_skip = access.skip_paths if access is not None else frozenset()
     access_gelf = access.gelf if access is not None else None
+    gin = access.gin if access is not None else None
+    single_writer = writers[0] if len(writers) == 1 and access_gelf is None else None
     redactor = hub.redactor
     client_ip = hub.client_ip
     server = hub.server_metrics
@@ -151,7 +153,17 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
                     tracer.header_attributes("http.response.header", response.headers.items(), tracer.global_layer)
                 )
             tracer.end(span)
-        if fmt is not None and path not in access_skip:
+        if gin is not None and path not in access_skip:
+            line = gin(exchange.wall + latency, status, latency, client_ip(request), request.method,
+                       redactor.target(path, request.query_string), exchange.error)  # fmt: skip
+            if single_writer is not None:
+                single_writer.write(line)
+            else:
+                for writer in writers:
+                    writer.write(line)
+                if access_gelf is not None:
+                    access_gelf(line)
+        elif fmt is not None and path not in access_skip:
             trace_state = exchange.trace
             line = fmt(
                 AccessEntry(
