@@ -20,7 +20,7 @@ __all__ = ["Listener", "expvar_body", "prometheus_body"]
 
 log = logging.getLogger("krakenpy.telemetry")
 #: series rendered between two yields to the loop
-_CHUNK = 48
+_CHUNK = 16
 
 
 def expvar_body(stats: StatsRegistry) -> bytes:
@@ -46,10 +46,11 @@ async def prometheus_body(registry: Registry, *, scope: str, target_info: str, p
         "# TYPE krakenpy_metrics_series_overflow_total counter\n"
         f"krakenpy_metrics_series_overflow_total {int(registry.overflow.value)}\n"
     )
-    if process:
-        out.append(process_text())
+    if process:  # procfs reads: in a thread, they may take milliseconds on a loaded machine
+        out.append(await asyncio.to_thread(process_text))
     if runtime:
         out.append(python_text())
+    await asyncio.sleep(0)
     return "".join(out).encode()
 
 

@@ -85,7 +85,7 @@ class Gauge(Counter):
 class Histogram:
     """Per-bucket counts (not cumulative: one increment per observation), sum and count."""
 
-    __slots__ = ("bounds", "buckets", "count", "labels", "sum")
+    __slots__ = ("_prefixes", "bounds", "buckets", "count", "labels", "sum")
 
     def __init__(self, labels: str, bounds: tuple[float, ...]) -> None:
         self.labels = labels
@@ -93,6 +93,8 @@ class Histogram:
         self.buckets = [0] * (len(bounds) + 1)
         self.sum = 0.0
         self.count = 0
+        #: the exposition lines' fixed parts, built at the first scrape: later scrapes only add numbers
+        self._prefixes: tuple[str, tuple[str, ...]] | None = None
 
     def observe(self, value: float) -> None:
         self.buckets[bisect_left(self.bounds, value)] += 1
@@ -195,16 +197,28 @@ class Family:
         out.append(f"# HELP {name} {self.help}".rstrip() + "\n")
         out.append(f"# TYPE {name} {self.kind}\n")
         for series in self._series.values():
-            labels = series.labels + ("," + extra if extra and series.labels else extra)
             if isinstance(series, Histogram):
-                sep = "," if labels else ""
-                cumulative = series.cumulative()
-                for bound, total in zip(series.bounds, cumulative, strict=False):
-                    out.append(f'{name}_bucket{{{labels}{sep}le="{_num(bound)}"}} {total}\n')
-                out.append(f'{name}_bucket{{{labels}{sep}le="+Inf"}} {series.count}\n')
-                out.append(f"{name}_sum{{{labels}}} {_num(series.sum)}\n")
-                out.append(f"{name}_count{{{labels}}} {series.count}\n")
+                cached = series._prefixes
+                if cached is None or cached[0] != extra:
+                    labels = series.labels + ("," + extra if extra and series.labels else extra)
+                    sep = "," if labels else ""
+                    fixed = tuple(f'{name}_bucket{{{labels}{sep}le="{_num(b)}"}} ' for b in series.bounds) + (
+                        f'{name}_bucket{{{labels}{sep}le="+Inf"}} ',
+                        f"{name}_sum{{{labels}}} ",
+                        f"{name}_count{{{labels}}} ",
+                    )
+                    cached = series._prefixes = (extra, fixed)
+                fixed = cached[1]
+                total = 0
+                lines = []
+                for prefix, n in zip(fixed, series.buckets[:-1], strict=False):
+                    total += n
+                    lines.append(f"{prefix}{total}\n")
+                count = series.count
+                lines.append(f"{fixed[-3]}{count}\n{fixed[-2]}{_num(series.sum)}\n{fixed[-1]}{count}\n")
+                out.append("".join(lines))
             else:
+                labels = series.labels + ("," + extra if extra and series.labels else extra)
                 out.append(f"{name}{{{labels}}} {_num(series.value)}\n")
 
 
