@@ -33,13 +33,8 @@ def expvar_body(stats: StatsRegistry) -> bytes:
 async def prometheus_body(registry: Registry, *, scope: str, target_info: str, process: bool, runtime: bool) -> bytes:
     """The exposition text, rendered a chunk of series at a time."""
     out: list[str] = [target_info]
-    families = list(registry.families())
-    count = 0
-    for family in families:
-        family.render(out, scope)
-        count += len(family)
-        if count >= _CHUNK:
-            count = 0
+    for family in list(registry.families()):
+        for _ in family.render_chunks(out, scope, _CHUNK):
             await asyncio.sleep(0)
     out.append(
         "# HELP krakenpy_metrics_series_overflow_total Label sets folded into __other__ by the series cap.\n"

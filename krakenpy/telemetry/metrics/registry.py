@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Final, Literal
 
 __all__ = [
@@ -191,12 +191,22 @@ class Family:
 
     def render(self, out: list[str], extra: str = "") -> None:
         """Append this family's exposition lines; ``extra`` labels (``k="v"``) go on every series."""
+        for _ in self.render_chunks(out, extra, len(self._series) or 1):
+            pass
+
+    def render_chunks(self, out: list[str], extra: str, size: int) -> Iterator[None]:
+        """Like :meth:`render`, pausing (``yield``) after every ``size`` series, so a caller on the
+        event loop can let other work run between chunks."""
         if not self._series:
             return
         name = self.prometheus_name()
         out.append(f"# HELP {name} {self.help}".rstrip() + "\n")
         out.append(f"# TYPE {name} {self.kind}\n")
-        for series in self._series.values():
+        done = 0
+        for series in list(self._series.values()):
+            done += 1
+            if done % size == 0:
+                yield
             if isinstance(series, Histogram):
                 cached = series._prefixes
                 if cached is None or cached[0] != extra:
