@@ -86,11 +86,21 @@ def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backen
     if not trace_on and otel is None and stats is None and not is_lambda:
         return lean  # failure logs and the request id only: one frame, no clock reads
 
+    measured = otel is not None or stats is not None or is_lambda
+
     def middleware(next_proxy: Proxy) -> Proxy:
         async def observed(request: Request) -> Response:
-            start = _perf()
             exchange: Exchange | None = request.context.get(EXCHANGE)
             trace = exchange.trace if exchange is not None else None
+            if not measured and (trace is None or not trace.sampled):  # unsampled: no span, no clock
+                if forward_id and exchange is not None and exchange.request_id:
+                    request.headers[rid_header] = [exchange.request_id]
+                try:
+                    return await next_proxy(request)
+                except Exception as exc:
+                    log_failure(exc, prefix, redactor)
+                    raise
+            start = _perf()
             span: Span | None = None
             call: Span | None = None
             token = None

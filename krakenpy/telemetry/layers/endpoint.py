@@ -214,13 +214,24 @@ def proxy_middleware(hub: Telemetry, endpoint: EndpointConfig) -> Middleware:
     if not trace_on and otel is None and stats is None:
         return lean
 
+    measured = otel is not None or stats is not None
+
     def middleware(next_proxy: Proxy) -> Proxy:
         async def observed(request: Request) -> Response:
-            start = _perf()
             exchange: Exchange | None = request.context.get(EXCHANGE)
+            sampled = trace_on and exchange is not None and exchange.trace is not None and exchange.trace.sampled
+            if not sampled and not measured:  # an unsampled request pays what the lean layer pays
+                try:
+                    response = await next_proxy(request)
+                except PipelineError as exc:
+                    failed(exc)
+                    raise
+                subject(request)
+                return response
+            start = _perf()
             span = None
             token = None
-            if trace_on and exchange is not None and exchange.trace is not None and exchange.trace.sampled:
+            if sampled and exchange is not None and exchange.trace is not None:
                 assert tracer is not None
                 parent = SPAN.get() or exchange.span
                 attrs: dict[str, Any] = {"http.request.method": method, "http.route": route, "krakend.stage": "proxy"}
