@@ -121,6 +121,16 @@ def _goals(rows: list[Row], primary: str, p4: LambdaResult | None, p7: StartupRe
         out.append(f"| P6 | 2 workers ≥ 1.8× 1 worker | {scale:.2f}× | {_mark(scale >= 1.8)} |")
     else:
         out.append("| P6 | 2 workers ≥ 1.8× 1 worker | not run | n/a |")
+    for r in rows:  # telemetry on vs off in one run (issue 14)
+        if r.case.scenario != "T" or not r.case.baseline or not r.runs:
+            continue
+        base_t = keyed.get(r.case.baseline)
+        if base_t is None or not base_t.runs:
+            continue
+        cost = 1 - (r.median("rps") or 0) / (base_t.median("rps") or 1)
+        budget = 0.15 if "traces" in r.case.label else 0.05
+        shown = f"{r.case.label.split(', ', 1)[-1].rstrip(']')}: {cost * 100:.1f} % fewer rps than telemetry off"
+        out.append(f"| T | telemetry cost ≤ {budget * 100:.0f} % of rps | {shown} | {_mark(cost <= budget)} |")
     if p7 is not None and p7.rss_mib:
         rss, start = median(p7.rss_mib) or 0.0, median(p7.startup_s) or 0.0
         out.append(f"| P7 | idle RSS ≤ 60 MB/worker, {p7.endpoints} endpoints | {rss:.1f} MiB | {_mark(rss <= 60)} |")

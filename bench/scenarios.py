@@ -20,7 +20,7 @@ from bench.procs import Processes, Started, http_get, http_get_headers, http_pos
 
 __all__ = ["SCENARIOS", "Case", "Row", "Settings", "run_loads", "start_backend"]
 
-SCENARIOS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "CORS")
+SCENARIOS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "CORS", "T")
 CONFIGS = Path(__file__).resolve().parent / "configs"
 SUT_CPUS = "0"
 LOAD_CPUS = "1"
@@ -118,6 +118,15 @@ def plan(settings: Settings) -> list[Case]:
         cases.append(Case("CORS", label, "kp-p1-cors", "/p1", "small", baseline=p1_primary, headers=origin))
         if not only & {"P1", "P3"}:
             cases.append(Case("P1", _kp_label(primary), f"kp-p1-{primary}", "/p1", "small"))
+    if "T" in only:  # telemetry on vs off in one run (P1's endpoint; the access log goes to /dev/null)
+        off = Case("T", _kp_label(primary, ", telemetry off"), "kp-t-off", "/p1", "small")
+        cases.append(off)
+        for extra, target in (
+            (", access log + request id", "kp-t-log"),
+            (", + /__stats + Prometheus", "kp-t-metrics"),
+            (", + 100 % traces", "kp-t-traces"),
+        ):
+            cases.append(Case("T", _kp_label(primary, extra), target, "/p1", "small", baseline=off.key))
     if "P5" in only:
         cases.append(Case("P5", _kp_label(primary), f"kp-p1-{primary}", "/p1", "small-c200", 200))
         cases.append(Case("P5", _kp_label(primary, ", uvloop"), "kp-p1-uvloop", "/p1", "small-c200", 200))
@@ -200,6 +209,9 @@ def _start_servers(procs: Processes, work: Path, cases: list[Case], settings: Se
         kp("kp-p8", "p8.json", settings.primary)
     if "kp-p1-cors" in needed:
         kp("kp-p1-cors", "p1-cors.json", settings.primary)
+    for name in ("t-off", "t-log", "t-metrics", "t-traces"):
+        if f"kp-{name}" in needed:
+            kp(f"kp-{name}", f"{name}.json", settings.primary)
     if "kp-p6" in needed:
         kp("kp-p6", "p1.json", settings.primary, workers=2, cpus=f"{SUT_CPUS},{LOAD_CPUS}")
     return servers

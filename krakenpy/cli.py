@@ -33,7 +33,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-p", "--port", type=int, default=0, help="listen port (overrides 'port')")
     run.add_argument("-d", "--debug", action="count", default=0, help="enable the /__debug/ endpoint")
     run.add_argument("-w", "--workers", type=int, default=0, help="worker processes (default: usable CPUs)")
-    run.add_argument("--access-log", action="store_true", help="log every request")
+    run.add_argument(
+        "--access-log",
+        action="store_true",
+        help="accepted for compatibility: the access log is on by default (router.disable_access_log turns it off)",
+    )
     run.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio", help="event loop")
     run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
     _allow_unsupported(run)
@@ -158,11 +162,19 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _basic_logging(level_name: str) -> None:
+    """lura's basic logger on standard output (``2026/11/30 16:00:00 KRAKEND INFO: …``), redacted and
+    with request ids; ``telemetry/logging`` replaces it when configured."""
+    from krakenpy.telemetry.applog import AppLogOptions, LineHandler, make_formatter
+    from krakenpy.telemetry.writer import stdout_writer
+
+    root = logging.getLogger()
+    root.addHandler(LineHandler(stdout_writer(), make_formatter(AppLogOptions(format="basic"))))
+    root.setLevel(getattr(logging, level_name.upper(), logging.INFO))
+
+
 def _run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    _basic_logging(str(args.log_level))
     from krakenpy.gateway import Gateway, Loaded, build_gateway
     from krakenpy.server.cpus import available_cpus
     from krakenpy.server.runner import ServeOptions, serve

@@ -22,6 +22,9 @@ from krakenpy.components.base import Component, Layer
 from krakenpy.components.modifier import lua_backend, lua_endpoint, lua_proxy, martian
 from krakenpy.components.security import bot_detector, cors
 from krakenpy.components.security import http as security_http
+from krakenpy.components.telemetry import access_log, audit, gelf, logstash, opentelemetry
+from krakenpy.components.telemetry import logging as telemetry_logging
+from krakenpy.components.telemetry import metrics as telemetry_metrics
 from krakenpy.components.validation import cel, json_schema, json_schema_errors
 from krakenpy.config.namespaces import Catalog
 
@@ -36,20 +39,32 @@ CORE: Final[tuple[AnyComponent, ...]] = (
     backend_http.COMPONENT,
     backend_http_client.COMPONENT,
 )
-#: around the whole dispatch (every path, 404/405, /__health, OPTIONS): CORS wraps the whole HTTP
-#: handler; security/http and the service bot detector are gin engine middlewares (krakend-ce
-#: router_engine.go), after the health route
+#: around the whole dispatch (every path, 404/405, /__health, OPTIONS). The telemetry is outermost, so
+#: the access log and server spans see every answer, CORS preflights included (KrakenD's gin logger
+#: sits inside CORS and misses them); then CORS, which wraps the whole HTTP handler in KrakenD;
+#: security/http and the service bot detector are gin engine middlewares (krakend-ce
+#: router_engine.go), after the health route. The other telemetry namespaces only configure the
+#: telemetry (their builders set up outputs and return nothing).
 EDGE: Final[tuple[AnyComponent, ...]] = (
+    access_log.COMPONENT,
     cors.COMPONENT,
     security_http.COMPONENT,
     bot_detector.COMPONENT,
     revoker.COMPONENT,  # no middleware: opens the shared filters and the admin listener at start-up
+    telemetry_logging.COMPONENT,
+    logstash.COMPONENT,
+    gelf.COMPONENT,
+    telemetry_metrics.COMPONENT,
+    opentelemetry.COMPONENT,
+    audit.COMPONENT,
 )
-#: around one endpoint's handler, before input filtering (krakend-ce handler_factory.go order)
+#: around one endpoint's handler, before input filtering (krakend-ce handler_factory.go order);
+#: the audit layer (telemetry) first, outside every guard, so it sees their decisions.
 #: validation/cel here is KrakenD's JWT rejecter: right after auth/validator, which sets request.claims;
 #: validation/json-schema-errors innermost, where the proxy layer's schema rejections come out
 ENDPOINT: Final[tuple[AnyComponent, ...]] = (
-    bot_detector.COMPONENT,  # the endpoint's own detector is its outermost wrapper
+    access_log.COMPONENT,  # telemetry (spans, failure logs) outermost
+    bot_detector.COMPONENT,  # then the endpoint's own detector
     # identity first (EE places API keys and basic auth with the JWT validator); the signer
     # replaces the rendering of everything below it
     api_keys.COMPONENT,
@@ -60,14 +75,22 @@ ENDPOINT: Final[tuple[AnyComponent, ...]] = (
     lua_endpoint.COMPONENT,
     json_schema_errors.COMPONENT,
 )
-#: around the endpoint's proxy stack (krakend-ce proxy_factory.go order: Lua, CEL, JSON Schema)
-PROXY: Final[tuple[AnyComponent, ...]] = (lua_proxy.COMPONENT, cel.COMPONENT, json_schema.COMPONENT)
-#: around one backend's stack, inside the request builder (krakend-ce backend_factory.go order)
-BACKEND: Final[tuple[AnyComponent, ...]] = (lua_backend.COMPONENT, cel.COMPONENT)
+#: around the endpoint's proxy stack (krakend-ce proxy_factory.go order: OTel's proxy stage outermost,
+#: then Lua, CEL, JSON Schema)
+PROXY: Final[tuple[AnyComponent, ...]] = (
+    access_log.COMPONENT,
+    lua_proxy.COMPONENT,
+    cel.COMPONENT,
+    json_schema.COMPONENT,
+)
+#: around one backend's stack, inside the request builder (krakend-ce backend_factory.go order:
+#: metrics/OTel stages before the circuit breaker, rate limit, Lua and CEL)
+BACKEND: Final[tuple[AnyComponent, ...]] = (access_log.COMPONENT, lua_backend.COMPONENT, cel.COMPONENT)
 #: around one HTTP backend's upstream call
-#: outermost first, as krakend-ce wraps them: martian (around the HTTP executor) → http-cache → the
-#: OAuth2 client-credentials client; so martian edits the request before the token is added
-CLIENT: Final[tuple[AnyComponent, ...]] = (martian.COMPONENT, client_credentials.COMPONENT)
+#: outermost first, as krakend-ce wraps them: martian (around the HTTP executor) → the OTel transport
+#: (CLIENT span, traceparent) → http-cache → the OAuth2 client-credentials client; so martian edits
+#: the request before the token is added
+CLIENT: Final[tuple[AnyComponent, ...]] = (martian.COMPONENT, access_log.COMPONENT, client_credentials.COMPONENT)
 #: the call itself: the first that applies, else the core's HTTP executor
 EXECUTOR: Final[tuple[AnyComponent, ...]] = (lambda_.COMPONENT,)
 

@@ -39,6 +39,7 @@ def build_dispatch(
     routes: Sequence[tuple[EndpointConfig, EndpointHandler]],
     *,
     debug: bool = False,
+    debug_log: builtin.DebugLog | None = None,
 ) -> EdgeHandler:
     """Route every request to its endpoint handler, or answer it here (404/405, redirects, built-ins)."""
     options = service.router
@@ -75,7 +76,7 @@ def build_dispatch(
             return await special(request)
         if debug_on and (path == "/__debug" or path.startswith("/__debug/")):
             request.route = "/__debug/"
-            return await builtin.debug(request)
+            return await builtin.debug(request, debug_log)
         if echo_on and (path == "/__echo" or path.startswith("/__echo/")):
             request.route = "/__echo/"
             return await builtin.echo(request)

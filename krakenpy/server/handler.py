@@ -142,8 +142,7 @@ def make_handler(
             return error_response(PipelineError("internal server error"), version, return_msg)
         finally:
             disarm(timer)
-        for error in response.errors:
-            log.warning("%s %s: %s", request.method, endpoint_name, error)
+        # partial failures were logged, redacted and once, by the backend layer (telemetry)
         if response.verbatim:
             return verbatim_response(response)
         if noop:

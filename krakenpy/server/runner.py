@@ -54,6 +54,8 @@ class Served(Protocol):
     @property
     def endpoints(self) -> int: ...
 
+    async def start(self) -> None: ...
+
     async def close(self) -> None: ...
 
 
@@ -80,7 +82,7 @@ async def _serve(service: ServiceConfig, options: ServeOptions, build: GatewayFa
         return 1
     server = web.Server(
         gateway.handler,
-        access_log=log.getChild("access") if options.access_log else None,
+        access_log=None,  # the gateway writes its own access log (telemetry/access_log)
         # Go's http.Server allows 1 MB of headers; aiohttp limits each line/field instead
         max_field_size=max(service.max_header_bytes, _MAX_FIELD),
         max_line_size=max(service.max_header_bytes, _MAX_FIELD),
@@ -108,6 +110,7 @@ async def _serve(service: ServiceConfig, options: ServeOptions, build: GatewayFa
         await runner.cleanup()
         await gateway.close()
         return 1
+    await gateway.start()
     _settle_gc()
     log.info(
         "krakenpy %s listening on %s:%d with %d endpoints (pid %d)",
