@@ -22,7 +22,7 @@ from krakenpy.components.base import Component, Layer
 from krakenpy.components.modifier import lua_backend, lua_endpoint, lua_proxy, martian
 from krakenpy.components.security import bot_detector, cors
 from krakenpy.components.security import http as security_http
-from krakenpy.components.telemetry import access_log, audit, gelf, logstash, opentelemetry
+from krakenpy.components.telemetry import access_log, audit, gelf, influx, logstash, opentelemetry
 from krakenpy.components.telemetry import logging as telemetry_logging
 from krakenpy.components.telemetry import metrics as telemetry_metrics
 from krakenpy.components.validation import cel, json_schema, json_schema_errors
@@ -57,6 +57,7 @@ EDGE: Final[tuple[AnyComponent, ...]] = (
     telemetry_metrics.COMPONENT,
     opentelemetry.COMPONENT,
     audit.COMPONENT,
+    influx.COMPONENT,  # after telemetry/metrics: it pushes that collector
 )
 #: around one endpoint's handler, before input filtering (krakend-ce handler_factory.go order);
 #: the audit layer (telemetry) first, outside every guard, so it sees their decisions.
