@@ -14,6 +14,7 @@ from aiohttp.test_utils import RawTestServer, TestClient, TestServer
 
 from krakenpy.config.build import build_service
 from krakenpy.gateway import Gateway, build_gateway
+from krakenpy.server.adapter import server_options
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,7 +61,7 @@ async def gateway() -> AsyncIterator[Callable[..., Awaitable[TestClient[Any, Any
         service = build_service(doc)
         gw = await build_gateway(service, debug=debug, base_dir=base_dir)
         gateways.append(gw)
-        client: TestClient[Any, Any] = TestClient(RawTestServer(gw.handler, host="127.0.0.1"))
+        client: TestClient[Any, Any] = TestClient(RawTestServer(gw.handler, host="127.0.0.1", **server_options()))
         await client.start_server()
         clients.append(client)
         return client

@@ -12,6 +12,7 @@ from aiohttp import web
 from krakenpy.backends.client import AiohttpClient, ClientOptions
 from krakenpy.backends.fastclient import FastClient
 from krakenpy.errors import BackendError
+from krakenpy.server.adapter import server_options
 from tests.conftest import free_port
 
 Start = Callable[[web.Application], Awaitable[str]]
@@ -413,7 +414,9 @@ async def test_fastclient_gateway_end_to_end(backend: Start, monkeypatch: pytest
     }
     gw = await build_gateway(build_service(doc))
     assert isinstance(gw.resources.http, FastClient)
-    tc: TestClient[web.Request, web.Application] = TestClient(RawTestServer(gw.handler, host="127.0.0.1"))  # type: ignore[arg-type]
+    tc: TestClient[web.Request, web.Application] = TestClient(
+        RawTestServer(gw.handler, host="127.0.0.1", **server_options())
+    )  # type: ignore[arg-type]
     await tc.start_server()
     try:
         resp = await tc.get("/users/7")
