@@ -15,8 +15,9 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
-import orjson
 import yaml
+
+from krakenpy.gojson import go_json
 
 __all__ = ["JSON_CT", "XML_CT", "Renderer", "go_json", "renderer_for", "xml_name"]
 
@@ -28,76 +29,6 @@ TEXT_CT = "text/plain; charset=utf-8"
 YAML_CT = "application/yaml; charset=utf-8"
 #: krakend-xml sets gin's MIMEXML, without a charset
 XML_CT = "application/xml"
-_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _go_str(text: str) -> str:
-    """Text as Go's encoder sees it: each byte that was not UTF-8 (a surrogate escape) is U+FFFD."""
-    return _SURROGATE.sub("\ufffd", text)
-
-
-def _key(key: Any) -> str:
-    if isinstance(key, str):
-        return _go_str(key)
-    if isinstance(key, bool):
-        return "true" if key else "false"
-    return str(key)
-
-
-def _slow_json(value: Any) -> bytes:
-    """What orjson refuses (nesting deeper than 254, surrogates): iteratively, cycles refused."""
-    out: list[bytes] = []
-    active: set[int] = set()
-    todo: list[tuple[int, Any]] = [(0, value)]  # (0, value to encode) | (1, raw bytes) | (2, id done)
-    while todo:
-        kind, item = todo.pop()
-        if kind == 1:
-            out.append(item)
-        elif kind == 2:
-            active.discard(item)
-        elif isinstance(item, dict | list | tuple):
-            ident = id(item)
-            if ident in active:
-                raise ValueError("json: unsupported value: encountered a cycle")
-            active.add(ident)
-            todo.append((2, ident))
-            if isinstance(item, dict):
-                pairs = sorted(((_key(k), v) for k, v in item.items()), key=lambda kv: kv[0])
-                todo.append((1, b"}"))
-                for i in range(len(pairs) - 1, -1, -1):
-                    todo.append((0, pairs[i][1]))
-                    todo.append((1, (b"," if i else b"") + orjson.dumps(pairs[i][0]) + b":"))
-                todo.append((1, b"{"))
-            else:
-                todo.append((1, b"]"))
-                for i in range(len(item) - 1, -1, -1):
-                    todo.append((0, item[i]))
-                    if i:
-                        todo.append((1, b","))
-                todo.append((1, b"["))
-        elif isinstance(item, str):
-            out.append(orjson.dumps(_go_str(item)))
-        else:
-            out.append(orjson.dumps(item, option=_OPTS))
-    return b"".join(out)
-
-
-def go_json(value: Any) -> bytes:
-    """Serialise like Go's ``encoding/json`` (sorted keys, HTML-safe escapes); ``ValueError`` for a cycle."""
-    try:
-        out = orjson.dumps(value, option=_OPTS)
-    except orjson.JSONEncodeError:
-        out = _slow_json(value)
-    if b"<" in out:
-        out = out.replace(b"<", b"\\u003c")
-    if b">" in out:
-        out = out.replace(b">", b"\\u003e")
-    if b"&" in out:
-        out = out.replace(b"&", b"\\u0026")
-    if b"\xe2\x80" in out:
-        out = out.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
-    return out
 
 
 def _json(data: Any, accept: str) -> tuple[bytes, str]:
