@@ -4,7 +4,8 @@ request and response types.
 What aiohttp would add to the wire on its own and KrakenD (Go's ``net/http``) does not is switched off
 here, for every response path (ours, and aiohttp's own error answers): the ``Server`` header, and the
 transparent decoding of ``Content-Encoding: gzip`` request bodies (KrakenD forwards request bodies as
-bytes; decoding them let a 1 MiB body inflate to gigabytes).
+bytes; decoding them let a 1 MiB body inflate to gigabytes). A body without ``Content-Type`` gets
+the type Go's server would sniff (:mod:`krakenpy.server.sniff`), not ``application/octet-stream``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from aiohttp.http import SERVER_SOFTWARE
 from aiohttp.web_protocol import RequestHandler
 
 from krakenpy.edge import EdgeHandler, HttpRequest
+from krakenpy.server.sniff import sniff
 
 __all__ = ["AiohttpHandler", "aiohttp_handler", "edge_request", "make_server", "server_options"]
 
@@ -89,8 +91,11 @@ def aiohttp_handler(edge: EdgeHandler) -> AiohttpHandler:
             out = web.Response(status=500)
             out.force_close()
             return out
-        out = web.Response(status=response.status, body=response.body, headers=response.headers)
-        if "Connection" in response.headers and response.headers["Connection"].lower() == "close":
+        headers = response.headers
+        if response.body and "Content-Type" not in headers:
+            headers["Content-Type"] = sniff(response.body)  # Go's server sniffs; aiohttp would say octet-stream
+        out = web.Response(status=response.status, body=response.body, headers=headers)
+        if "Connection" in headers and headers["Connection"].lower() == "close":
             out.force_close()
         return out
 

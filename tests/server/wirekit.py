@@ -45,11 +45,16 @@ class Seen:
 Answer = Callable[[Seen, int], bytes]
 
 
-def reply(status: int = 200, body: bytes = b'{"ok":true}', headers: tuple[tuple[str, str], ...] = ()) -> bytes:
+def reply(
+    status: int = 200,
+    body: bytes = b'{"ok":true}',
+    headers: tuple[tuple[str, str], ...] = (),
+    content_type: str | None = "application/json",
+) -> bytes:
     """A raw HTTP/1.1 answer that closes the connection."""
     lines = [f"HTTP/1.1 {status} X", f"Content-Length: {len(body)}", "Connection: close"]
-    if not any(k.lower() == "content-type" for k, _ in headers):
-        lines.append("Content-Type: application/json")
+    if content_type and not any(k.lower() == "content-type" for k, _ in headers):
+        lines.append(f"Content-Type: {content_type}")
     lines += [f"{k}: {v}" for k, v in headers]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
