@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
@@ -40,6 +41,30 @@ class _Request(web.BaseRequest):
             del headers["Server"]
 
 
+class _Protocol(RequestHandler):
+    """aiohttp's connection handler, whose own error answers (a request its parser refused) are
+    Go's: ``400 Bad Request`` as plain text, instead of the parser's message echoing client bytes."""
+
+    def handle_error(
+        self, request: web.BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
+    ) -> web.StreamResponse:
+        super().handle_error(request, status, exc, message)  # aiohttp's logging and its checks
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = ""
+        response = web.Response(status=status, text=f"{status} {phrase}", content_type="text/plain")
+        response.force_close()
+        return response
+
+
+class _Server(web.Server):
+    """aiohttp's low-level server with :class:`_Protocol` connections."""
+
+    def __call__(self) -> RequestHandler:
+        return _Protocol(self, loop=self._loop, **self._kwargs)
+
+
 def server_options() -> dict[str, Any]:
     """The keyword arguments every ``aiohttp.web.Server`` serving a gateway must get (the runner's and
     the tests'): krakenpy's request class and no request-body decompression."""
@@ -54,8 +79,9 @@ def server_options() -> dict[str, Any]:
 
 
 def make_server(handler: AiohttpHandler, **kwargs: Any) -> web.Server:
-    """An ``aiohttp.web.Server`` for ``handler`` with :func:`server_options` (``kwargs`` add to them)."""
-    return web.Server(handler, **server_options(), **kwargs)
+    """The ``aiohttp.web.Server`` for ``handler``: :func:`server_options` (``kwargs`` add to them) and
+    Go's answer to requests the parser refuses."""
+    return _Server(handler, **server_options(), **kwargs)
 
 
 def edge_request(request: web.BaseRequest) -> HttpRequest:

@@ -166,3 +166,11 @@ async def test_wire_client_noop_passes_backend_server_header(raw_backend: Any, s
     served = await serve(doc)
     head = await raw_request(served.port, get("/e"))
     assert head.status == 201 and head.body == b"raw" and head.get("Server") == "upstream/1"
+
+
+async def test_wire_client_malformed_request_is_gos_400(raw_backend: Any, serve: Start) -> None:
+    port, _ = await _gateway(raw_backend, serve, _ep("/e"))
+    head = await raw_request(port, b"GET /e HTTP/1.1\r\nHost: x\r\nBad Header <script>\r\n\r\n")
+    assert head.status == 400 and head.body == b"400 Bad Request"  # nothing of the request echoed
+    assert head.get("Content-Type") == "text/plain; charset=utf-8"  # then the connection closes
+    assert head.get("Server") is None

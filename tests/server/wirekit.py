@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import RawTestServer
+from aiohttp.web import ServerRunner
 
 from krakenpy.backends.client import AiohttpClient, ClientOptions, UpstreamClient
 from krakenpy.backends.fastclient import FastClient
 from krakenpy.config.build import build_service
 from krakenpy.gateway import Gateway, build_gateway
-from krakenpy.server.adapter import server_options
+from krakenpy.server.adapter import make_server
 
 CLIENTS: dict[str, Callable[[ClientOptions], UpstreamClient]] = {"fast": FastClient, "aiohttp": AiohttpClient}
 
@@ -148,10 +149,17 @@ def get(path: str, *headers: str, method: str = "GET", body: bytes = b"") -> byt
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
+class _GatewayTestServer(RawTestServer):
+    """aiohttp's raw test server on the runner's server (:func:`krakenpy.server.adapter.make_server`)."""
+
+    async def _make_runner(self, debug: bool = True, **kwargs: Any) -> ServerRunner:
+        return ServerRunner(make_server(self._handler, loop=self._loop, debug=debug, **kwargs), debug=debug)
+
+
 async def gateway_server(handler: Any) -> RawTestServer:
-    """A started test server for a gateway's aiohttp handler, with the runner's server options."""
-    server = RawTestServer(handler, host="127.0.0.1")
-    await server.start_server(**server_options())  # constructor kwargs would be ignored
+    """A started test server for a gateway's aiohttp handler, served as the runner serves it."""
+    server = _GatewayTestServer(handler, host="127.0.0.1")
+    await server.start_server()
     return server
 
 
