@@ -174,3 +174,9 @@ async def test_wire_client_malformed_request_is_gos_400(raw_backend: Any, serve:
     assert head.status == 400 and head.body == b"400 Bad Request"  # nothing of the request echoed
     assert head.get("Content-Type") == "text/plain; charset=utf-8"  # then the connection closes
     assert head.get("Server") is None
+
+
+async def test_wire_client_non_utf8_path_parameter_is_a_client_error(raw_backend: Any, serve: Start) -> None:
+    port, _ = await _gateway(raw_backend, serve, _ep("/e/{id}"))
+    head = await raw_request(port, get("/e/%ff"))
+    assert head.status == 400 and head.body == b"error: encoded url params"
