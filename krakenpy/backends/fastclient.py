@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
+from aiohttp import ClientError
 from aiohttp.base_protocol import BaseProtocol
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.http_parser import HttpResponseParser
@@ -185,7 +186,7 @@ class FastClient:
             raise
         except TimeoutError as exc:
             raise BackendError(f"backend timeout [{method}]: {url}") from exc
-        except (OSError, ValueError, HttpProcessingError) as exc:
+        except (OSError, ValueError, HttpProcessingError, ClientError) as exc:  # ClientError: the fallback's
             raise BackendError(f"{type(exc).__name__}: {exc} [{method}]: {url}") from exc
 
     async def _exchange(

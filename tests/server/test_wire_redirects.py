@@ -139,3 +139,16 @@ def test_redirect_domain_or_subdomain() -> None:
     assert not _domain_or_subdomain("badexample.com", "example.com")
     assert not _domain_or_subdomain("example.com", "api.example.com")
     assert not _domain_or_subdomain("::1", "1")
+
+
+async def test_redirect_fallback_errors_are_backend_errors(raw_backend: Any) -> None:
+    from krakenpy.backends.fastclient import FastClient
+    from krakenpy.errors import BackendError
+
+    backend: RawBackend = await raw_backend(lambda seen, port: b"NOT HTTP AT ALL\r\n\r\n")
+    client = FastClient()
+    try:
+        with pytest.raises(BackendError):  # HEAD goes through the aiohttp fallback, hop by hop
+            await client.request("HEAD", backend.url + "/up", [], None)
+    finally:
+        await client.close()
