@@ -44,6 +44,14 @@ DEADLINE_GRACE = 0.05
 MAX_REQUEST_BODY = 10 * 1024 * 1024
 
 
+def _too_large(version: str) -> HttpResponse:
+    """413, and the connection is closed once it is written: the rest of the body is never read
+    into the pipeline (the server drains what is in flight, bounded in time, without decoding it)."""
+    response = plain_response(413, "request body too large", version)
+    response.headers["Connection"] = "close"
+    return response
+
+
 def make_handler(
     endpoint: EndpointConfig,
     proxy: Proxy,
@@ -82,13 +90,13 @@ def make_handler(
                         return HttpResponse(400, {"Content-Type": "text/plain; charset=utf-8"}, problem.encode())
         if request.has_body:
             if request.content_length is not None and request.content_length > MAX_REQUEST_BODY:
-                return plain_response(413, "request body too large", version)
+                return _too_large(version)
             try:
                 read = await request.body(MAX_REQUEST_BODY)
             except (OSError, asyncio.IncompleteReadError):
                 return plain_response(400, "cannot read the request body", version)
             if read is None:
-                return plain_response(413, "request body too large", version)
+                return _too_large(version)
             body = read
         else:
             body = b""
@@ -149,7 +157,12 @@ def make_handler(
             return noop_response(response, version)
         data = response.data
         complete = response.is_complete and bool(data) and not response.errors
-        body_out, content_type = render(data, raw_headers.get("Accept", ""))
+        try:
+            body_out, content_type = render(data, raw_headers.get("Accept", ""))
+        except (ValueError, TypeError, RecursionError) as exc:
+            # data no encoder can write (a cycle from Lua, YAML nested too deep...): KrakenD's 500
+            log.error("%s %s: cannot render the response: %s", request.method, endpoint_name, exc)
+            return error_response(PipelineError("internal server error"), version, return_msg)
         out_headers: CIMultiDict[str] = CIMultiDict(
             (
                 ("Content-Type", content_type),

@@ -35,13 +35,17 @@ def client_ip(request: HttpRequest) -> str:
 
 
 def collect_headers(raw: Mapping[str, str], allowed: tuple[str, ...] | None) -> Headers:
-    """The client headers a backend may see: all of them (``allowed`` None) but this hop's, or the
-    allow-listed canonical names."""
+    """The client headers a backend may see: all of them (``allowed`` None) but this hop's (the
+    hop-by-hop set and the names listed in ``Connection``), or the allow-listed canonical names."""
     headers: Headers = {}
     if allowed is None:
+        skip = _NOT_FORWARDED
+        connection = raw.get("Connection")
+        if connection:  # RFC 9110 7.6.1: the headers it names are this hop's too
+            skip = skip | {canonical_header(token.strip()) for token in connection.split(",")}
         for name, value in raw.items():
             key = canonical_header(name)
-            if key not in _NOT_FORWARDED:
+            if key not in skip:
                 headers.setdefault(key, []).append(value)
         return headers
     getall = raw.getall  # type: ignore[attr-defined]

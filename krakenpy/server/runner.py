@@ -21,7 +21,7 @@ from aiohttp import web
 from krakenpy import __version__
 from krakenpy.config.model import ServiceConfig
 from krakenpy.errors import ConfigError
-from krakenpy.server.adapter import AiohttpHandler
+from krakenpy.server.adapter import AiohttpHandler, make_server
 
 __all__ = ["Served", "ServeOptions", "serve"]
 
@@ -80,7 +80,7 @@ async def _serve(service: ServiceConfig, options: ServeOptions, build: GatewayFa
         for issue in exc.issues:
             print(f"ERROR: {issue}", file=sys.stderr)
         return 1
-    server = web.Server(
+    server = make_server(  # no Server header, no request-body decompression (server/adapter.py)
         gateway.handler,
         access_log=None,  # the gateway writes its own access log (telemetry/access_log)
         # Go's http.Server allows 1 MB of headers; aiohttp limits each line/field instead

@@ -20,6 +20,7 @@ CORE_MODULES = {
     "krakenpy",
     "krakenpy.edge",
     "krakenpy.errors",
+    "krakenpy.gojson",
     "krakenpy.names",
     "krakenpy.state",
     "krakenpy.resources",
