@@ -1,0 +1,157 @@
+"""qos/ratelimit/router: 429 client limit outside, 503 global limit inside, KrakenD's key rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from krakenpy.components.qos.ratelimit.router import COMPONENT
+from krakenpy.errors import Rejection
+from krakenpy.proxy.compose import compose
+from krakenpy.proxy.types import Middleware, Proxy, Request, Response
+from krakenpy.ratelimit.keys import key_extractor
+from krakenpy.ratelimit.options import parse_router_limit
+from krakenpy.ratelimit.router import router_limit_middleware
+from tests.components.qos.helpers import build
+from tests.doubles import static_proxy
+from tests.ratelimit.clock import FakeClock
+
+
+def _request(ip: str = "192.0.2.1", headers: dict[str, list[str]] | None = None, **params: str) -> Request:
+    return Request(method="GET", path="/x", params=params, headers=headers or {}, query={}, client_ip=ip)
+
+
+def _limited(raw: dict[str, object], clock: FakeClock) -> tuple[Proxy, static_proxy]:
+    options = parse_router_limit(raw)
+    mw = router_limit_middleware(options, key_extractor(options.strategy, options.key), clock=clock)
+    assert mw is not None
+    backend = static_proxy({"ok": True})
+    return mw(backend), backend
+
+
+async def _statuses(proxy: Proxy, requests: list[Request]) -> list[int]:
+    out = []
+    for request in requests:
+        try:
+            await proxy(request)
+            out.append(200)
+        except Rejection as exc:
+            out.append(exc.status)
+    return out
+
+
+async def test_router_client_limit_429_per_ip() -> None:
+    clock = FakeClock()
+    proxy, backend = _limited({"client_max_rate": 2, "client_capacity": 2, "strategy": "ip"}, clock)
+    a = [_request("192.0.2.1") for _ in range(3)]
+    assert await _statuses(proxy, a) == [200, 200, 429]
+    assert await _statuses(proxy, [_request("192.0.2.2")]) == [200]  # another client, its own bucket
+    assert len(backend.calls) == 3
+    clock.advance(0.5)
+    assert await _statuses(proxy, [_request("192.0.2.1")]) == [200]
+
+
+async def test_router_global_limit_503_and_client_checked_first() -> None:
+    clock = FakeClock()
+    raw = {"max_rate": 2, "client_max_rate": 1, "client_capacity": 1, "strategy": "header", "key": "x-user"}
+    proxy, backend = _limited(raw, clock)
+    users = [_request(headers={"X-User": [u]}) for u in ("a", "a", "b", "c")]
+    # a: ok; a again: 429 (does not consume the global bucket); b: ok; c: global bucket empty -> 503
+    assert await _statuses(proxy, users) == [200, 429, 200, 503]
+    assert len(backend.calls) == 2
+
+
+async def test_router_rejection_is_empty_and_headerless_by_default() -> None:
+    proxy, _ = _limited({"max_rate": 1}, FakeClock())
+    await proxy(_request())
+    with pytest.raises(Rejection) as info:
+        await proxy(_request())
+    assert info.value.status == 503
+    assert info.value.reason == "rate_limited"
+    assert info.value.policy == "qos/ratelimit/router"
+    assert info.value.payload == b"" and info.value.headers == ()
+
+
+async def test_router_rate_limit_headers_option() -> None:
+    clock = FakeClock()
+    raw = {"client_max_rate": 10, "client_capacity": 1, "every": "1m", "strategy": "ip", "rate_limit_headers": True}
+    proxy, _ = _limited(raw, clock)
+    await proxy(_request())
+    clock.advance(1)
+    with pytest.raises(Rejection) as info:
+        await proxy(_request())
+    headers = dict(info.value.headers)
+    assert headers["RateLimit-Policy"] == '"client";q=10;w=60'
+    assert headers["Retry-After"] == "5"  # a token every 6 s, 1 s already elapsed
+    assert headers["RateLimit"] == '"client";r=0;t=5'
+
+
+@pytest.mark.parametrize(
+    ("raw", "request_"),
+    [
+        ({"strategy": "header", "key": "X-User"}, _request()),
+        ({"strategy": "param", "key": "id"}, _request()),
+        ({"strategy": "header", "key": "X-User"}, _request(headers={"X-User": [""]})),
+        ({"strategy": "jwt", "key": "sub"}, _request()),
+        ({"strategy": "ip"}, _request(ip="")),
+    ],
+)
+async def test_router_missing_or_empty_key_is_429(raw: dict[str, object], request_: Request) -> None:
+    proxy, backend = _limited({"client_max_rate": 100, **raw}, FakeClock())
+    assert await _statuses(proxy, [request_]) == [429]
+    assert backend.calls == []
+
+
+async def test_router_param_and_ip_key_strategies() -> None:
+    clock = FakeClock()
+    proxy, _ = _limited({"client_max_rate": 1, "client_capacity": 1, "strategy": "PARAM", "key": "id"}, clock)
+    assert await _statuses(proxy, [_request(Id="1"), _request(Id="1"), _request(Id="2")]) == [200, 429, 200]
+    proxy, _ = _limited({"client_max_rate": 1, "client_capacity": 1, "strategy": "ip", "key": "X-Real"}, clock)
+    via = {"X-Real": ["203.0.113.9:443, 10.0.0.1"]}
+    assert await _statuses(proxy, [_request("1.1.1.1", via), _request("2.2.2.2", via)]) == [200, 429]
+    ipv6 = {"X-Real": ["2001:db8::1"]}  # KrakenD cuts at ':', so IPv6 falls back to the client IP
+    assert await _statuses(proxy, [_request("3.3.3.3", ipv6), _request("3.3.3.3")]) == [200, 429]
+
+
+def _claims(sub: object) -> Middleware:
+    """A stand-in for the JWT validator, which runs before the rate limit and sets request.claims."""
+
+    def middleware(next_proxy: Proxy) -> Proxy:
+        async def verified(request: Request) -> Response:
+            request.claims = {"sub": sub} if sub is not None else {}
+            return await next_proxy(request)
+
+        return verified
+
+    return middleware
+
+
+async def test_router_jwt_strategy_limits_per_claim() -> None:
+    clock = FakeClock()
+    options = parse_router_limit({"client_max_rate": 1, "client_capacity": 1, "strategy": "jwt", "key": "sub"})
+    limit = router_limit_middleware(options, key_extractor("jwt", "sub"), clock=clock)
+    backend = static_proxy({})
+    alice = compose(backend, _claims("alice"), limit)
+    bob = compose(backend, _claims(42), limit)
+    nobody = compose(backend, _claims(None), limit)
+    same_ip = "192.0.2.1"
+    assert await _statuses(alice, [_request(same_ip), _request(same_ip)]) == [200, 429]
+    assert await _statuses(bob, [_request(same_ip)]) == [200]  # same IP, another subject
+    assert await _statuses(nobody, [_request(same_ip)]) == [429]
+
+
+async def test_router_component_builds_none_without_limits() -> None:
+    mw, _ = await build(COMPONENT, "endpoint", {"every": "1m"})
+    assert mw is None
+
+
+async def test_router_component_unknown_strategy_warns_and_keeps_global() -> None:
+    mw, resources = await build(COMPONENT, "endpoint", {"max_rate": 1, "client_max_rate": 1, "strategy": "cookie"})
+    assert mw is not None
+    assert any("unknown strategy" in w for w in resources.warnings)
+    proxy = mw(static_proxy({}))
+    assert await _statuses(proxy, [_request(), _request()]) == [200, 503]
+
+
+async def test_router_component_param_not_in_endpoint_warns() -> None:
+    _, resources = await build(COMPONENT, "endpoint", {"client_max_rate": 1, "strategy": "param", "key": "user"})
+    assert any("no parameter 'user'" in w for w in resources.warnings)
