@@ -1,0 +1,55 @@
+"""qos/http-cache: private caches per backend, one shared cache for every shared backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from krakenpy.backends.client import UpstreamResponse
+from krakenpy.components.qos.http_cache import COMPONENT, SHARED_CACHE, CacheOptions
+from tests.components.helpers import resources_for, site_for
+
+
+class Upstream:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def __call__(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None) -> Any:
+        self.calls += 1
+        return UpstreamResponse(200, (("Cache-Control", "no-cache"),), b"{}", "application/json")
+
+
+async def _two_backends(raw: dict[str, Any]) -> tuple[Any, Any, Any]:
+    site = site_for(COMPONENT.namespace, raw, level="backend")
+    resources = resources_for(site)
+    options = COMPONENT.parse(raw, site)
+    assert COMPONENT.client is not None
+    first = await COMPONENT.client(options, site, resources)
+    second = await COMPONENT.client(options, site, resources)
+    return first, second, resources
+
+
+def test_http_cache_parse_values() -> None:
+    site = site_for(COMPONENT.namespace, {}, level="backend")
+    assert COMPONENT.parse({}, site) == CacheOptions()
+    assert COMPONENT.parse({"shared": True, "max_size": 10, "max_items": 2.0}, site) == CacheOptions(True, 10, 2)
+
+
+async def test_http_cache_private_caches_are_separate() -> None:
+    first, second, resources = await _two_backends({})
+    up = Upstream()
+    a, b = first(up), second(up)
+    await a("GET", "http://h/x", [], None)
+    await b("GET", "http://h/x", [], None)
+    # each backend stored its own copy (no-cache: stored, revalidated each time)
+    await a("GET", "http://h/x", [], None)
+    assert up.calls == 3
+    assert SHARED_CACHE not in resources.state
+
+
+async def test_http_cache_shared_backends_use_one_store() -> None:
+    first, second, resources = await _two_backends({"shared": True})
+    store = resources.state[SHARED_CACHE]
+    up = Upstream()
+    await first(up)("GET", "http://h/x", [], None)
+    await second(up)("GET", "http://h/y", [], None)
+    assert len(store) == 2
