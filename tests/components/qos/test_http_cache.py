@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from email.utils import formatdate
 from typing import Any
 
 from krakenpy.backends.client import UpstreamResponse
@@ -15,7 +16,8 @@ class Upstream:
 
     async def __call__(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None) -> Any:
         self.calls += 1
-        return UpstreamResponse(200, (("Cache-Control", "no-cache"),), b"{}", "application/json")
+        headers = (("Cache-Control", "max-age=60"), ("Date", formatdate(usegmt=True)))
+        return UpstreamResponse(200, headers, b"{}", "application/json")
 
 
 async def _two_backends(raw: dict[str, Any]) -> tuple[Any, Any, Any]:
@@ -39,10 +41,9 @@ async def test_http_cache_private_caches_are_separate() -> None:
     up = Upstream()
     a, b = first(up), second(up)
     await a("GET", "http://h/x", [], None)
-    await b("GET", "http://h/x", [], None)
-    # each backend stored its own copy (no-cache: stored, revalidated each time)
-    await a("GET", "http://h/x", [], None)
-    assert up.calls == 3
+    await b("GET", "http://h/x", [], None)  # its own cache: a miss
+    await a("GET", "http://h/x", [], None)  # a hit
+    assert up.calls == 2
     assert SHARED_CACHE not in resources.state
 
 
@@ -51,5 +52,6 @@ async def test_http_cache_shared_backends_use_one_store() -> None:
     store = resources.state[SHARED_CACHE]
     up = Upstream()
     await first(up)("GET", "http://h/x", [], None)
+    await second(up)("GET", "http://h/x", [], None)  # same URL: the first backend's entry
     await second(up)("GET", "http://h/y", [], None)
-    assert len(store) == 2
+    assert len(store) == 2 and up.calls == 2
