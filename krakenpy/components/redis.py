@@ -24,7 +24,8 @@ COMPONENT: Component[dict[str, PoolOptions]] = Component(
     namespace="redis",
     levels=frozenset({"service"}),
     parse=_parse,
-    summary="named Redis connection pools used by the cluster-wide rate limit",
+    summary="named Redis connection pools, opened by the components that use one (cluster-wide rate limit)",
     edition="ee",
     core=True,
+    strict=True,
 )

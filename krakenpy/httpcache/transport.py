@@ -30,7 +30,7 @@ from krakenpy.httpcache.control import (
     response_lifetime,
 )
 from krakenpy.httpcache.store import Entry, Store, entry_size
-from krakenpy.proxy.request_builder import canonical_header
+from krakenpy.names import canonical_header
 
 __all__ = ["cache_middleware", "make_entry"]
 

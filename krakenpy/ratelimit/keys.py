@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeAlias
 
-from krakenpy.config.model import capitalize
-from krakenpy.proxy.request_builder import canonical_header
+from krakenpy.names import canonical_header, capitalize
 from krakenpy.proxy.types import Request
-from krakenpy.ratelimit.clientip import parse_ip
+from krakenpy.server.clientip import parse_ip
 
 __all__ = ["KeyExtractor", "STRATEGIES", "key_extractor"]
 

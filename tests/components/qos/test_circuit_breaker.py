@@ -1,4 +1,4 @@
-"""qos/circuit-breaker over a real HTTP backend that fails, flaps and recovers."""
+"""qos/circuit-breaker through the gateway, over a real HTTP backend that fails, flaps and recovers."""
 
 from __future__ import annotations
 
@@ -9,17 +9,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from krakenpy.backends import build_backend
-from krakenpy.components.qos.circuit_breaker import COMPONENT
-from krakenpy.config.model import build_service
-from krakenpy.errors import BackendError
-from krakenpy.proxy.types import Request
-from tests.components.helpers import build, resources_for, site_for
+from krakenpy.components.qos.circuit_breaker import COMPONENT, BreakerOptions
+from tests.components.qos.helpers import build, site_for
 from tests.conftest import make_config
-
-
-def _request() -> Request:
-    return Request(method="GET", path="/", params={}, headers={}, query={})
 
 
 async def test_circuit_breaker_zero_config_builds_nothing() -> None:
@@ -29,8 +21,14 @@ async def test_circuit_breaker_zero_config_builds_nothing() -> None:
     assert mw is None
 
 
+def test_circuit_breaker_parse_other_shapes_are_zero() -> None:
+    site = site_for(COMPONENT.namespace, {}, level="backend")
+    raw = {"interval": "30", "timeout": 10.9, "max_errors": True, "name": 3}
+    assert COMPONENT.parse(raw, site) == BreakerOptions(timeout=10)
+
+
 async def test_circuit_breaker_real_backend_flaps_trips_and_recovers(
-    backend: Any, caplog: pytest.LogCaptureFixture
+    backend: Any, gateway: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     script: list[int] = []
     hits: list[int] = []
@@ -42,53 +40,40 @@ async def test_circuit_breaker_real_backend_flaps_trips_and_recovers(
 
     app = web.Application()
     app.router.add_get("/", handler)
-    base = await backend(app)
+    host = await backend(app)
     raw = {"interval": 60, "timeout": 1, "max_errors": 1, "name": "flaky", "log_status_change": True}
     doc = make_config(
         [
             {
                 "endpoint": "/x",
-                "backend": [{"host": [base], "url_pattern": "/", "extra_config": {COMPONENT.namespace: raw}}],
+                "backend": [{"host": [host], "url_pattern": "/", "extra_config": {COMPONENT.namespace: raw}}],
             }
-        ]
+        ],
+        extra_config={"router": {"return_error_msg": True}},
     )
-    service = build_service(doc)
-    backend_cfg = service.endpoints[0].backends[0]
-    site = site_for(COMPONENT.namespace, raw, level="backend")
-    resources = resources_for(site)
-    options = COMPONENT.parse(raw, site)
-    assert COMPONENT.backend is not None
-    mw = await COMPONENT.backend(options, site, resources)
-    assert mw is not None
-    proxy = mw(await build_backend(backend_cfg, resources))
-    try:
-        # flapping: failure, success, failure, success... never two failures in a row
-        script.extend([500, 200, 503, 200, 204, 200])
-        outcomes = []
-        for _ in range(6):
-            try:
-                await proxy(_request())
-                outcomes.append("ok")
-            except BackendError:
-                outcomes.append("err")
-        assert outcomes == ["err", "ok", "err", "ok", "err", "ok"]  # 204 is a failure too
-        # two failures in a row trip it; the third call never reaches the backend
-        script.extend([500, 500])
-        with caplog.at_level(logging.WARNING, logger="krakenpy.circuitbreaker"):
-            for _ in range(2):
-                with pytest.raises(BackendError, match="invalid status code"):
-                    await proxy(_request())
-            before = len(hits)
-            with pytest.raises(BackendError, match="^circuit breaker is open$"):
-                await proxy(_request())
-            assert len(hits) == before
-            await asyncio.sleep(1.05)  # timeout: one probe goes through, succeeds, closes it
-            assert (await proxy(_request())).data == {"status": 200}
-            assert (await proxy(_request())).data == {"status": 200}
-        assert caplog.messages == [
-            "[CB] Circuit breaker named 'flaky' went from 'closed' to 'open'",
-            "[CB] Circuit breaker named 'flaky' went from 'open' to 'half-open'",
-            "[CB] Circuit breaker named 'flaky' went from 'half-open' to 'closed'",
-        ]
-    finally:
-        await resources.http.close()
+    client = await gateway(doc)
+
+    async def status() -> tuple[int, str]:
+        response = await client.get("/x")
+        return response.status, await response.text()
+
+    # flapping: failure, success, failure, success... never two failures in a row
+    script.extend([500, 200, 503, 200, 204, 200])
+    outcomes = [(await status())[0] for _ in range(6)]
+    assert outcomes == [500, 200, 500, 200, 500, 200]  # 204 is a failure too
+    # two failures in a row trip it; the next call never reaches the backend
+    script.extend([500, 500])
+    with caplog.at_level(logging.WARNING, logger="krakenpy.circuitbreaker"):
+        assert (await status())[0] == 500
+        assert (await status())[0] == 500
+        before = len(hits)
+        assert await status() == (500, "circuit breaker is open")
+        assert len(hits) == before
+        await asyncio.sleep(1.05)  # timeout: one probe goes through, succeeds, closes it
+        assert (await status())[0] == 200
+        assert (await status())[0] == 200
+    assert caplog.messages == [
+        "[CB] Circuit breaker named 'flaky' went from 'closed' to 'open'",
+        "[CB] Circuit breaker named 'flaky' went from 'open' to 'half-open'",
+        "[CB] Circuit breaker named 'flaky' went from 'half-open' to 'closed'",
+    ]

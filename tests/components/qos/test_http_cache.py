@@ -5,9 +5,12 @@ from __future__ import annotations
 from email.utils import formatdate
 from typing import Any
 
+from aiohttp import web
+
 from krakenpy.backends.client import UpstreamResponse
 from krakenpy.components.qos.http_cache import COMPONENT, SHARED_CACHE, CacheOptions
-from tests.components.helpers import resources_for, site_for
+from tests.components.qos.helpers import resources_for, site_for
+from tests.conftest import make_config
 
 
 class Upstream:
@@ -55,3 +58,27 @@ async def test_http_cache_shared_backends_use_one_store() -> None:
     await second(up)("GET", "http://h/x", [], None)  # same URL: the first backend's entry
     await second(up)("GET", "http://h/y", [], None)
     assert len(store) == 2 and up.calls == 2
+
+
+async def test_http_cache_through_gateway(backend: Any, gateway: Any) -> None:
+    hits: dict[str, int] = {}
+
+    async def handle(request: web.Request) -> web.Response:
+        hits[request.path] = hits.get(request.path, 0) + 1
+        cc = "no-store" if request.path == "/nostore" else "max-age=60"
+        return web.json_response({"n": hits[request.path]}, headers={"Cache-Control": cc})
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handle)
+    host = await backend(app)
+    cached = {COMPONENT.namespace: {}}
+    doc = make_config(
+        [
+            {"endpoint": "/c", "backend": [{"host": [host], "url_pattern": "/cacheable", "extra_config": cached}]},
+            {"endpoint": "/n", "backend": [{"host": [host], "url_pattern": "/nostore", "extra_config": cached}]},
+        ]
+    )
+    client = await gateway(doc)
+    assert [await (await client.get("/c")).json() for _ in range(3)] == [{"n": 1}] * 3
+    assert [await (await client.get("/n")).json() for _ in range(3)] == [{"n": 1}, {"n": 2}, {"n": 3}]
+    assert hits == {"/cacheable": 1, "/nostore": 3}

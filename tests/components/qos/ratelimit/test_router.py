@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from aiohttp import web
 
 from krakenpy.components.qos.ratelimit.router import COMPONENT
 from krakenpy.errors import Rejection
@@ -11,7 +14,9 @@ from krakenpy.proxy.types import Middleware, Proxy, Request, Response
 from krakenpy.ratelimit.keys import key_extractor
 from krakenpy.ratelimit.options import parse_router_limit
 from krakenpy.ratelimit.router import router_limit_middleware
+from tests.components.helpers import json_app
 from tests.components.qos.helpers import build
+from tests.conftest import make_config
 from tests.doubles import static_proxy
 from tests.ratelimit.clock import FakeClock
 
@@ -155,3 +160,74 @@ async def test_router_component_unknown_strategy_warns_and_keeps_global() -> Non
 async def test_router_component_param_not_in_endpoint_warns() -> None:
     _, resources = await build(COMPONENT, "endpoint", {"client_max_rate": 1, "strategy": "param", "key": "user"})
     assert any("no parameter 'user'" in w for w in resources.warnings)
+
+
+def _limited_doc(host: str, limit: dict[str, object], **service: object) -> dict[str, object]:
+    endpoint = {
+        "endpoint": "/r/{id}",
+        "backend": [{"host": [host], "url_pattern": "/"}],
+        "extra_config": {"qos/ratelimit/router": limit},
+    }
+    return make_config([endpoint], **service)
+
+
+async def test_router_through_gateway_rejections_are_bare(backend: Any, gateway: Any) -> None:
+    seen: list[web.Request] = []
+    host = await backend(json_app({"ok": True}, seen=seen))
+    limit = {
+        "max_rate": 2,
+        "capacity": 2,
+        "client_max_rate": 1,
+        "client_capacity": 1,
+        "strategy": "header",
+        "key": "X-Key",
+    }
+    client = await gateway(_limited_doc(host, limit))
+    assert (await client.get("/r/1", headers={"X-Key": "a"})).status == 200
+    for headers, status in (({"X-Key": "a"}, 429), ({}, 429), ({"X-Key": "b"}, 200), ({"X-Key": "c"}, 503)):
+        response = await client.get("/r/1", headers=headers)
+        assert response.status == status
+        if status != 200:
+            assert await response.read() == b""
+            assert "X-Krakend" not in response.headers and "Retry-After" not in response.headers
+    assert len(seen) == 2
+
+
+async def test_router_through_gateway_spoofed_forwarded_for(backend: Any, gateway: Any) -> None:
+    host = await backend(json_app({"ok": True}))
+    limit = {"client_max_rate": 1, "client_capacity": 1, "strategy": "ip"}
+    # KrakenD's defaults trust every peer: each forged X-Forwarded-For is a new client
+    open_doc = _limited_doc(host, limit)
+    client = await gateway(open_doc)
+    statuses = [(await client.get("/r/1", headers={"X-Forwarded-For": f"6.6.6.{i}"})).status for i in range(3)]
+    assert statuses == [200, 200, 200]
+    # trusting only the real proxy range: the test client (127.0.0.1) is not a proxy, its header is ignored
+    closed = _limited_doc(host, limit, extra_config={"router": {"trusted_proxies": ["10.0.0.0/8"]}})
+    client = await gateway(closed)
+    statuses = [(await client.get("/r/1", headers={"X-Forwarded-For": f"6.6.6.{i}"})).status for i in range(3)]
+    assert statuses == [200, 429, 429]
+    # behind a trusted proxy (here: the loopback), the forged left part is skipped, the real client counted
+    proxied = _limited_doc(host, limit, extra_config={"router": {"trusted_proxies": ["127.0.0.1"]}})
+    client = await gateway(proxied)
+    forged = [f"6.6.6.{i}, 203.0.113.7" for i in range(3)]
+    statuses = [(await client.get("/r/1", headers={"X-Forwarded-For": xff})).status for xff in forged]
+    assert statuses == [200, 429, 429]
+
+
+async def test_router_through_gateway_param_strategy_and_headers(backend: Any, gateway: Any) -> None:
+    host = await backend(json_app({"ok": True}))
+    limit = {
+        "client_max_rate": 1,
+        "client_capacity": 1,
+        "strategy": "param",
+        "key": "id",
+        "every": "1m",
+        "rate_limit_headers": True,
+    }
+    client = await gateway(_limited_doc(host, limit))
+    assert (await client.get("/r/1")).status == 200
+    assert (await client.get("/r/2")).status == 200
+    response = await client.get("/r/1")
+    assert response.status == 429
+    assert response.headers["RateLimit-Policy"] == '"client";q=1;w=60'
+    assert int(response.headers["Retry-After"]) in range(59, 61)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from krakenpy.components.base import Component, Site
-from krakenpy.config.model import capitalize
+from krakenpy.names import capitalize
 from krakenpy.proxy.types import Middleware
 from krakenpy.ratelimit.keys import KeyExtractor, key_extractor
 from krakenpy.ratelimit.options import RouterLimitOptions, parse_router_limit

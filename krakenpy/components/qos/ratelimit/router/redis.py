@@ -31,7 +31,8 @@ def _parse(raw: Any, site: Site) -> RedisLimitOptions:
         issues.append(ConfigIssue(site.at("connection_name"), "name a pool of the root redis namespace"))
     else:
         root = site.service.extra_config.get("redis")
-        pools, _ = parse_pools(root, "extra_config.redis")
+        pools, pool_issues = parse_pools(root, "extra_config.redis")
+        issues.extend(pool_issues)  # `redis` is parsed by no one else: its problems surface here
         if name in cluster_names(root) and name not in pools:
             issues.append(ConfigIssue(site.at(field), f"{name!r} is a Redis Cluster: not supported by krakenpy"))
         elif name not in pools:

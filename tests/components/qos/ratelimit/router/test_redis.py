@@ -7,11 +7,10 @@ from typing import Any
 import pytest
 
 from krakenpy.components.qos.ratelimit.router.redis import COMPONENT
-from krakenpy.components.redis import COMPONENT as POOLS
 from krakenpy.errors import ConfigError, Rejection
 from krakenpy.proxy.types import Request
 from krakenpy.redis_pools import REDIS_CLIENTS
-from tests.components.helpers import resources_for, site_for
+from tests.components.qos.helpers import resources_for, site_for
 from tests.doubles import static_proxy
 from tests.redis_server import RedisServer
 
@@ -51,16 +50,6 @@ def test_redis_parse_ee_fields_and_deprecated_pool_name() -> None:
     options = COMPONENT.parse(value, _site(value))
     assert options.connection_name == "shared" and not options.on_failure_allow
     assert options.timeout == 0.1 and options.limit.strategy == "jwt"
-
-
-def test_redis_pools_parse_and_password_never_printed() -> None:
-    site = site_for("redis", _pools()["redis"], level="service")
-    pools = POOLS.parse(_pools()["redis"], site)
-    assert (pools["shared"].host, pools["shared"].port) == ("127.0.0.1", 6379)
-    assert "s3cret" not in repr(pools["shared"])
-    with pytest.raises(ConfigError) as info:
-        POOLS.parse({"connection_pools": [{"name": "a", "address": "h:x"}]}, site)
-    assert info.value.issues[0].path == "extra_config.redis.connection_pools[0].address"
 
 
 def _request(user: str) -> Request:

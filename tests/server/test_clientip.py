@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from krakenpy.config.options import RouterOptions
-from krakenpy.ratelimit.clientip import client_ip_resolver
+from krakenpy.server.clientip import client_ip_resolver
 
 
 def _headers(**values: str) -> object:
@@ -48,8 +48,9 @@ def test_clientip_custom_headers_and_single_address_proxy() -> None:
     assert resolve("127.0.0.1", _headers(x_client="192.0.2.1", x_forwarded_for="6.6.6.6")) == "192.0.2.1"  # type: ignore[arg-type]
 
 
-def test_clientip_unparseable_peer_is_empty() -> None:
-    assert client_ip_resolver(RouterOptions())("not-an-ip", _headers()) == ""  # type: ignore[arg-type]
+def test_clientip_unparseable_or_missing_peer_is_empty() -> None:
+    assert client_ip_resolver(RouterOptions(trusted_proxies=("10.0.0.0/8",)))("not-an-ip", _headers()) == ""  # type: ignore[arg-type]
+    assert client_ip_resolver(RouterOptions())("", _headers()) == ""  # type: ignore[arg-type]
 
 
 def test_clientip_bad_trusted_proxy_raises() -> None:

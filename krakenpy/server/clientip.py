@@ -16,7 +16,7 @@ from typing import TypeAlias
 
 from krakenpy.config.options import RouterOptions
 
-__all__ = ["ClientIpResolver", "client_ip_resolver", "parse_ip"]
+__all__ = ["ClientIpResolver", "client_ip_resolver", "parse_ip", "trusted_proxy_problem"]
 
 IpNetwork: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
 IpAddress: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -40,6 +40,15 @@ def _networks(entries: tuple[str, ...]) -> tuple[IpNetwork, ...]:
     return tuple(out)
 
 
+def trusted_proxy_problem(entry: str) -> str | None:
+    """Why ``entry`` is not a trusted proxy (an address or a CIDR), or ``None`` when it is."""
+    try:
+        ipaddress.ip_network(entry.strip(), strict=False)
+    except ValueError:
+        return f"{entry!r} is not an IP address or CIDR"
+    return None
+
+
 def client_ip_resolver(options: RouterOptions) -> ClientIpResolver:
     """Build the resolver once; raises ``ValueError`` for a trusted proxy that is not an address or CIDR."""
     headers = options.remote_ip_headers if options.forwarded_by_client_ip else ()
@@ -60,16 +69,20 @@ def client_ip_resolver(options: RouterOptions) -> ClientIpResolver:
         return None
 
     def resolve(peer: str, header: Callable[[str], str | None]) -> str:
-        remote = parse_ip(peer)
-        if remote is None:
-            return ""
-        if headers and trusted(remote):
-            for name in headers:
-                value = header(name)
-                if value:
-                    found = from_header(value)
-                    if found is not None:
-                        return found
-        return str(remote)
+        if networks is not None:
+            remote = parse_ip(peer)
+            if remote is None:
+                return ""
+            if not trusted(remote):
+                return str(remote)
+        elif not peer:
+            return ""  # the server hands over a valid address or nothing: no parse needed here
+        for name in headers:
+            value = header(name)
+            if value:
+                found = from_header(value)
+                if found is not None:
+                    return found
+        return peer
 
     return resolve
