@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +20,7 @@ from krakenpy.ratelimit.options import parse_router_limit
 from krakenpy.ratelimit.router import router_limit_middleware
 from tests.components.helpers import json_app
 from tests.components.qos.helpers import build
-from tests.conftest import make_config
+from tests.conftest import ROOT, make_config
 from tests.doubles import static_proxy
 from tests.ratelimit.clock import FakeClock
 
@@ -231,3 +235,18 @@ async def test_router_through_gateway_param_strategy_and_headers(backend: Any, g
     assert response.status == 429
     assert response.headers["RateLimit-Policy"] == '"client";q=1;w=60'
     assert int(response.headers["Retry-After"]) in range(59, 61)
+
+
+def test_router_cli_check_and_run_accept_rate_limited_configs(tmp_path: Path) -> None:
+    doc = _limited_doc("http://127.0.0.1:8080", {"max_rate": 10, "client_max_rate": 1, "strategy": "ip"})
+    config = tmp_path / "krakend.json"
+    config.write_text(json.dumps(doc))
+    out = subprocess.run(
+        [sys.executable, "-m", "krakenpy", "check", "-c", str(config)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "refused" not in out.stderr and "qos/ratelimit" not in out.stderr

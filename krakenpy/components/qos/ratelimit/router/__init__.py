@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,9 +14,6 @@ from krakenpy.ratelimit.router import NAMESPACE, router_limit_middleware
 from krakenpy.resources import Resources
 
 __all__ = ["COMPONENT", "client_key"]
-
-log = logging.getLogger("krakenpy.ratelimit")
-
 
 def _parse(raw: Any, site: Site) -> RouterLimitOptions:
     return parse_router_limit(raw if isinstance(raw, Mapping) else {})
@@ -40,9 +36,7 @@ def client_key(options: RouterLimitOptions, site: Site, resources: Resources) ->
 
 
 def _warn(resources: Resources, site: Site, message: str) -> None:
-    text = f"{site.path}: {message}"
-    log.warning("%s", text)
-    resources.warnings.append(text)
+    resources.warnings.append(f"{site.path}: {message}")
 
 
 async def _build(options: RouterLimitOptions, site: Site, resources: Resources) -> Middleware | None:

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,8 +18,10 @@ from krakenpy.errors import ConfigError, Rejection
 from krakenpy.proxy.types import Request
 from krakenpy.redis_pools import REDIS_CLIENTS
 from tests.components.qos.helpers import resources_for, site_for
+from tests.conftest import ROOT, free_port
 from tests.doubles import static_proxy
 from tests.redis_server import RedisServer
+from tests.test_cli import _wait_http
 
 
 def _pools(address: str = "127.0.0.1:6379") -> dict[str, Any]:
@@ -92,3 +101,91 @@ async def test_redis_two_instances_share_the_limit_then_redis_dies(redis_server:
     finally:
         for _, resources in instances:
             await resources.stack.aclose()
+
+
+def _get(url: str, user: str) -> int:
+    request = urllib.request.Request(url, headers={"X-User": user})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def test_redis_two_cli_processes_share_the_limit_and_redis_dies(tmp_path: Path, redis_server: RedisServer) -> None:
+    limit = {"connection_name": "shared", "client_max_rate": 3, "client_capacity": 3, "every": "1h"}
+    limit |= {"strategy": "header", "key": "X-User"}
+    ports = [free_port(), free_port()]
+    procs = []
+    try:
+        for port in ports:
+            doc = {
+                "version": 3,
+                "port": port,
+                "echo_endpoint": True,
+                "extra_config": {"redis": {"connection_pools": [{"name": "shared", "address": redis_server.address}]}},
+                "endpoints": [
+                    {
+                        "endpoint": path,
+                        "extra_config": {"qos/ratelimit/router/redis": limit | {"on_failure_allow": allow}},
+                        "backend": [{"host": [f"127.0.0.1:{port}"], "url_pattern": "/__echo/x"}],
+                    }
+                    for path, allow in (("/closed", False), ("/open", True))
+                ],
+            }
+            config = tmp_path / f"krakend-{port}.json"
+            config.write_text(json.dumps(doc))
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "krakenpy", "run", "-c", str(config), "--workers", "1"],
+                    cwd=ROOT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
+        for port, proc in zip(ports, procs, strict=True):
+            _wait_http(f"http://127.0.0.1:{port}/__health", proc)
+        urls = [f"http://127.0.0.1:{port}/closed" for port in ports]
+        # one limit for both processes: 3 requests of "alice", whichever instance serves them
+        assert [_get(urls[i % 2], "alice") for i in range(5)] == [200, 200, 200, 429, 429]
+        assert _get(urls[1], "bob") == 200
+        redis_server.kill()
+        # fail closed by default (KrakenD Enterprise), open with on_failure_allow
+        assert [_get(url, "carol") for url in urls] == [429, 429]
+        assert [_get(f"http://127.0.0.1:{port}/open", "carol") for port in ports] == [200, 200]
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        errors = []
+        for proc in procs:
+            try:
+                errors.append(proc.communicate(timeout=20)[1])
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                errors.append(proc.communicate()[1])
+    assert all("Redis unavailable (ConnectionError); refusing for 1.0s" in err for err in errors), errors
+
+
+def test_redis_cli_check_names_the_missing_pool(tmp_path: Path) -> None:
+    doc = {
+        "version": 3,
+        "endpoints": [
+            {
+                "endpoint": "/a",
+                "extra_config": {"qos/ratelimit/router/redis": {"connection_name": "nope", "max_rate": 1}},
+                "backend": [{"host": ["h:80"], "url_pattern": "/"}],
+            }
+        ],
+    }
+    config = tmp_path / "krakend.json"
+    config.write_text(json.dumps(doc))
+    out = subprocess.run(
+        [sys.executable, "-m", "krakenpy", "check", "-c", str(config)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 1
+    assert "endpoints[0].extra_config.qos/ratelimit/router/redis.connection_name: no pool named 'nope'" in out.stderr
