@@ -104,7 +104,11 @@ class Breaker:
 
     def before(self) -> int:
         """Admit a call or raise :class:`BreakerOpen`; returns the generation to report back to."""
-        state = self._current(self._clock())
+        now = self._clock()
+        if self.state == CLOSED and (not self.expiry or now < self.expiry):
+            self.requests += 1  # the common case, without the state machine's calls
+            return self.generation
+        state = self._current(now)
         if state == OPEN:
             raise BreakerOpen("circuit breaker is open")
         if state == HALF_OPEN and self.requests >= 1:
@@ -114,6 +118,12 @@ class Breaker:
 
     def success(self, generation: int) -> None:
         """The call admitted in ``generation`` succeeded."""
+        if self.state == CLOSED:
+            # resetting the streak is all a success does when closed; if the interval ended
+            # meanwhile, the new generation's counts are zero anyway
+            if generation == self.generation:
+                self.failures = 0
+            return
         now = self._clock()
         state = self._current(now)
         if generation != self.generation:

@@ -158,6 +158,8 @@ def cache_middleware(store: Store, *, clock: Callable[[], float] = time.time) ->
             key = url if method == "GET" else f"HEAD {url}"
             cache_control = ""
             for name, value in headers:
+                if name[:1] not in "rRcC":
+                    continue  # not Range nor Cache-Control: no lower() needed
                 lower = name.lower()
                 if lower == "range":
                     if value:

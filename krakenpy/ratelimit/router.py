@@ -62,11 +62,14 @@ def router_limit_middleware(
                 key = extract(request)
                 if not key:
                     raise reject(429, None, "no client key", now)
-                client = store.bucket(key, now)
-                if not client.allow(now):
-                    raise reject(429, client, "client limit", now)
-            if bucket is not None and not bucket.allow(now):
-                raise reject(503, bucket, "endpoint limit", now)
+                empty = store.take(key, now)
+                if empty is not None:
+                    raise reject(429, empty, "client limit", now)
+            if bucket is not None:
+                if bucket.tokens > 0:  # TokenBucket.allow's fast path, without the call
+                    bucket.tokens -= 1
+                elif not bucket.allow(now):
+                    raise reject(503, bucket, "endpoint limit", now)
             return await next_proxy(request)
 
         return limited

@@ -59,10 +59,23 @@ class ClientStore:
             found.last_access = now
         return found
 
+    def take(self, key: str, now: int) -> TokenBucket | None:
+        """Take a token from ``key``'s bucket at ``now``: ``None`` when allowed, else the empty bucket.
+        (One call on the hot path: the look-up, the LRU move and a token in one go.)"""
+        found = self._buckets.get(key)
+        if found is None or now >= self._next_cleanup:
+            found = self.bucket(key, now)
+        else:
+            self._buckets.move_to_end(key)
+            found.last_access = now
+        if found.tokens > 0:
+            found.tokens -= 1
+            return None
+        return None if found.allow(now) else found
+
     def allow(self, key: str) -> bool:
         """Take a token from ``key``'s bucket now."""
-        now = self._clock()
-        return self.bucket(key, now).allow(now)
+        return self.take(key, self._clock()) is None
 
     def cleanup(self, now: int) -> int:
         """Forget the buckets idle for longer than ``ttl``; returns how many were dropped."""

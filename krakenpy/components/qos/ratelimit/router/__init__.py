@@ -15,6 +15,7 @@ from krakenpy.resources import Resources
 
 __all__ = ["COMPONENT", "client_key"]
 
+
 def _parse(raw: Any, site: Site) -> RouterLimitOptions:
     return parse_router_limit(raw if isinstance(raw, Mapping) else {})
 
