@@ -3,19 +3,23 @@
 
 One ``redis.asyncio`` client per pool and gateway, created when a component first asks for it and
 closed with the gateway. Pools accept EE's fields; krakenpy uses ``address``, ``db``, ``user_name``,
-``password``, ``client_name``, ``dial_timeout``, ``pool_size``, ``pool_timeout``, ``max_retries``
-and ``tls`` (on, with the system's CAs); the others are accepted and have no effect. Redis Cluster
+``password``, ``client_name``, ``dial_timeout``, ``pool_size`` (connections, and commands at once:
+further ones queue, first come first served), ``max_retries`` and ``tls`` (on, with the system's
+CAs); the others are accepted and have no effect (waiting for a connection is bounded by the rate
+limit's own ``timeout``, not by ``pool_timeout``). Redis Cluster
 (``clusters``) is not supported: a limit that names a cluster is a configuration error.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.connection import Connection, SSLConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -24,7 +28,7 @@ from krakenpy.errors import ConfigIssue
 from krakenpy.resources import Resources
 from krakenpy.state import Key
 
-__all__ = ["REDIS_CLIENTS", "PoolOptions", "parse_pools", "redis_client"]
+__all__ = ["REDIS_CLIENTS", "PoolOptions", "RedisPool", "parse_pools", "redis_client"]
 
 NAMESPACE = "redis"
 #: the clients of this gateway, by pool name
@@ -44,8 +48,6 @@ class PoolOptions:
     client_name: str | None = None
     dial_timeout: float = 5.0
     pool_size: int = 10
-    #: seconds to wait for a free connection (EE: read timeout + 1 s by default; here 1 s)
-    pool_timeout: float = 1.0
     max_retries: int = 3
     tls: bool = False
 
@@ -109,7 +111,6 @@ def parse_pools(raw: Any, path: str) -> tuple[dict[str, PoolOptions], list[Confi
             client_name=item.get("client_name") or None,
             dial_timeout=_seconds(item, "dial_timeout", 5.0),
             pool_size=pool_size if pool_size > 0 else 10,
-            pool_timeout=_seconds(item, "pool_timeout", 1.0),
             max_retries=max(_int(item, "max_retries", 3), 0),
             tls=isinstance(item.get("tls"), Mapping),
         )
@@ -122,12 +123,21 @@ def cluster_names(raw: Any) -> set[str]:
     return {c["name"] for c in items or [] if isinstance(c, Mapping) and isinstance(c.get("name"), str)}
 
 
-def redis_client(pool: PoolOptions, resources: Resources) -> Redis:
+@dataclass(frozen=True, slots=True)
+class RedisPool:
+    """One pool of a gateway: the client, and ``slots`` (``pool_size`` commands at once, first come
+    first served: redis-py's blocking pool can starve a waiter for seconds under contention)."""
+
+    client: Redis
+    slots: asyncio.Semaphore
+
+
+def redis_client(pool: PoolOptions, resources: Resources) -> RedisPool:
     """The gateway's client for ``pool``, created once and closed with the gateway."""
-    clients: dict[str, Redis] = resources.state.setdefault(REDIS_CLIENTS, dict)
-    client = clients.get(pool.name)
-    if client is None:
-        connections = BlockingConnectionPool(
+    clients: dict[str, RedisPool] = resources.state.setdefault(REDIS_CLIENTS, dict)
+    found = clients.get(pool.name)
+    if found is None:
+        connections = ConnectionPool(
             host=pool.host,
             port=pool.port,
             db=pool.db,
@@ -136,16 +146,10 @@ def redis_client(pool: PoolOptions, resources: Resources) -> Redis:
             client_name=pool.client_name,
             socket_connect_timeout=pool.dial_timeout,
             max_connections=pool.pool_size,
-            timeout=pool.pool_timeout,
             retry=Retry(NoBackoff(), pool.max_retries),
-            **({"connection_class": _ssl_class()} if pool.tls else {}),
+            connection_class=SSLConnection if pool.tls else Connection,
         )
-        client = clients[pool.name] = Redis(connection_pool=connections)
+        client = Redis(connection_pool=connections)
+        found = clients[pool.name] = RedisPool(client, asyncio.Semaphore(pool.pool_size))
         resources.stack.push_async_callback(client.aclose, close_connection_pool=True)
-    return client
-
-
-def _ssl_class() -> type:
-    from redis.asyncio.connection import SSLConnection
-
-    return SSLConnection
+    return found

@@ -21,7 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.resources import files
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from krakenpy.errors import Rejection
@@ -30,6 +29,7 @@ from krakenpy.ratelimit.bucket import fill_interval
 from krakenpy.ratelimit.headers import policy_header, rejection_headers
 from krakenpy.ratelimit.keys import KeyExtractor
 from krakenpy.ratelimit.options import RouterLimitOptions
+from krakenpy.redis_pools import RedisPool
 
 __all__ = ["COOLDOWN", "NAMESPACE", "RedisLimitOptions", "redis_limit_middleware"]
 
@@ -63,7 +63,7 @@ def _client_part(key: str) -> str:
 def redis_limit_middleware(
     options: RedisLimitOptions,
     extract: KeyExtractor | None,
-    client: Redis,
+    pool: RedisPool,
     *,
     prefix: str,
     clock: Callable[[], float] = time.monotonic,
@@ -78,7 +78,8 @@ def redis_limit_middleware(
     client_args = [str(fill_interval(limit.client_max_rate)), str(limit.client_capacity), ttl_ms]
     global_args = [str(fill_interval(limit.max_rate)), str(limit.capacity), ttl_ms]
     global_key = f"{prefix}:g"
-    script = client.register_script(SCRIPT)
+    script = pool.client.register_script(SCRIPT)
+    slots = pool.slots
     timeout = options.timeout
     allow_on_failure = options.on_failure_allow
     failure_status = 429 if use_client else 503
@@ -113,17 +114,16 @@ def redis_limit_middleware(
                     return await next_proxy(request)
                 raise reject(failure_status, down_until - now, "rate limit store unavailable")
             try:
-                async with asyncio.timeout(timeout):
+                async with asyncio.timeout(timeout), slots:
                     refused, wait_us = await script(keys=keys, args=args)
             except (RedisError, OSError, TimeoutError) as exc:
-                down_until = clock() + COOLDOWN
-                log.warning(
-                    "%s: Redis unavailable (%s); %s for %.1fs",
-                    prefix,
-                    type(exc).__name__,
-                    "allowing" if allow_on_failure else "refusing",
-                    COOLDOWN,
-                )
+                failed_at = clock()
+                if failed_at >= down_until:  # once per cooldown, not once per request in flight
+                    action = "allowing" if allow_on_failure else "refusing"
+                    log.warning(
+                        "%s: Redis unavailable (%s); %s for %.1fs", prefix, type(exc).__name__, action, COOLDOWN
+                    )
+                down_until = failed_at + COOLDOWN
                 if allow_on_failure:
                     return await next_proxy(request)
                 raise reject(failure_status, COOLDOWN, "rate limit store unavailable") from None

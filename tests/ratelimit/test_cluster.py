@@ -15,6 +15,7 @@ from krakenpy.proxy.types import Proxy, Request
 from krakenpy.ratelimit.cluster import RedisLimitOptions, redis_limit_middleware
 from krakenpy.ratelimit.keys import key_extractor
 from krakenpy.ratelimit.options import parse_router_limit
+from krakenpy.redis_pools import RedisPool
 from tests.conftest import free_port
 from tests.doubles import static_proxy
 from tests.redis_server import RedisServer
@@ -30,7 +31,8 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
 def _limiter(client: Redis, raw: dict[str, object], *, allow: bool = False, timeout: float = 0.5) -> Proxy:
     limit = parse_router_limit(raw)
     options = RedisLimitOptions(limit=limit, connection_name="p", on_failure_allow=allow, timeout=timeout)
-    mw = redis_limit_middleware(options, key_extractor(limit.strategy, limit.key), client, prefix="t:/x")
+    pool = RedisPool(client, asyncio.Semaphore(10))
+    mw = redis_limit_middleware(options, key_extractor(limit.strategy, limit.key), pool, prefix="t:/x")
     assert mw is not None
     return mw(static_proxy({"ok": True}))
 
