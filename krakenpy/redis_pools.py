@@ -16,17 +16,15 @@ import asyncio
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
-
-from redis.asyncio import ConnectionPool, Redis
-from redis.asyncio.connection import Connection, SSLConnection
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from typing import TYPE_CHECKING, Any, Final
 
 from krakenpy.config.durations import parse_duration
 from krakenpy.errors import ConfigIssue
 from krakenpy.resources import Resources
 from krakenpy.state import Key
+
+if TYPE_CHECKING:  # redis is imported when a pool is opened: configs without one never load it
+    from redis.asyncio import Redis
 
 __all__ = ["REDIS_CLIENTS", "PoolOptions", "RedisPool", "parse_pools", "redis_client"]
 
@@ -137,6 +135,11 @@ def redis_client(pool: PoolOptions, resources: Resources) -> RedisPool:
     clients: dict[str, RedisPool] = resources.state.setdefault(REDIS_CLIENTS, dict)
     found = clients.get(pool.name)
     if found is None:
+        from redis.asyncio import ConnectionPool, Redis
+        from redis.asyncio.connection import Connection, SSLConnection
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
         connections = ConnectionPool(
             host=pool.host,
             port=pool.port,

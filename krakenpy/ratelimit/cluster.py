@@ -18,7 +18,6 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from importlib.resources import files
 
 from redis.exceptions import RedisError
@@ -28,12 +27,12 @@ from krakenpy.proxy.types import Middleware, Proxy, Request, Response
 from krakenpy.ratelimit.bucket import fill_interval
 from krakenpy.ratelimit.headers import policy_header, rejection_headers
 from krakenpy.ratelimit.keys import KeyExtractor
-from krakenpy.ratelimit.options import RouterLimitOptions
+from krakenpy.ratelimit.options import REDIS_NAMESPACE as NAMESPACE
+from krakenpy.ratelimit.options import RedisLimitOptions
 from krakenpy.redis_pools import RedisPool
 
 __all__ = ["COOLDOWN", "NAMESPACE", "RedisLimitOptions", "redis_limit_middleware"]
 
-NAMESPACE = "qos/ratelimit/router/redis"
 #: seconds Redis is not asked again after a failure
 COOLDOWN = 1.0
 SCRIPT = files("krakenpy.ratelimit").joinpath("bucket.lua").read_text()
@@ -41,17 +40,6 @@ SCRIPT = files("krakenpy.ratelimit").joinpath("bucket.lua").read_text()
 _MAX_KEY = 128
 
 log = logging.getLogger("krakenpy.ratelimit")
-
-
-@dataclass(frozen=True, slots=True)
-class RedisLimitOptions:
-    """The limits (as the in-memory router reads them) and where and how they are kept."""
-
-    limit: RouterLimitOptions
-    connection_name: str
-    on_failure_allow: bool = False
-    #: seconds one Redis call may take (krakenpy extension)
-    timeout: float = 0.1
 
 
 def _client_part(key: str) -> str:

@@ -22,12 +22,21 @@ from typing import Any
 from krakenpy.config.durations import parse_duration
 from krakenpy.ratelimit.bucket import default_capacity
 
-__all__ = ["DATA_TTL", "ProxyLimitOptions", "RouterLimitOptions", "parse_proxy_limit", "parse_router_limit"]
+__all__ = [
+    "DATA_TTL",
+    "REDIS_NAMESPACE",
+    "ProxyLimitOptions",
+    "RedisLimitOptions",
+    "RouterLimitOptions",
+    "parse_proxy_limit",
+    "parse_router_limit",
+]
 
 SECOND = 1_000_000_000
 #: krakend-ratelimit ``DataTTL``: how long an idle client bucket is kept
 DATA_TTL = 600 * SECOND
 DEFAULT_SHARDS = 2048
+REDIS_NAMESPACE = "qos/ratelimit/router/redis"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +61,17 @@ class RouterLimitOptions:
     cleanup_threads: int = 1
     #: krakenpy extension: rejections carry ``Retry-After``, ``RateLimit-Policy`` and ``RateLimit``
     rate_limit_headers: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RedisLimitOptions:
+    """The limits (as the in-memory router reads them) and where and how they are kept."""
+
+    limit: RouterLimitOptions
+    connection_name: str
+    on_failure_allow: bool = False
+    #: seconds one Redis call may take (krakenpy extension)
+    timeout: float = 0.1
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,9 @@ from redis.asyncio import Redis
 
 from krakenpy.errors import Rejection
 from krakenpy.proxy.types import Proxy, Request
-from krakenpy.ratelimit.cluster import RedisLimitOptions, redis_limit_middleware
+from krakenpy.ratelimit.cluster import redis_limit_middleware
 from krakenpy.ratelimit.keys import key_extractor
-from krakenpy.ratelimit.options import parse_router_limit
+from krakenpy.ratelimit.options import RedisLimitOptions, parse_router_limit
 from krakenpy.redis_pools import RedisPool
 from tests.conftest import free_port
 from tests.doubles import static_proxy

@@ -12,8 +12,8 @@ from krakenpy.components.qos.ratelimit.router import client_key
 from krakenpy.config.durations import parse_duration
 from krakenpy.errors import ConfigError, ConfigIssue
 from krakenpy.proxy.types import Middleware
-from krakenpy.ratelimit.cluster import NAMESPACE, RedisLimitOptions, redis_limit_middleware
-from krakenpy.ratelimit.options import parse_router_limit
+from krakenpy.ratelimit.options import REDIS_NAMESPACE as NAMESPACE
+from krakenpy.ratelimit.options import RedisLimitOptions, parse_router_limit
 from krakenpy.redis_pools import cluster_names, parse_pools, redis_client
 from krakenpy.resources import Resources
 
@@ -56,6 +56,8 @@ def _parse(raw: Any, site: Site) -> RedisLimitOptions:
 
 
 async def _build(options: RedisLimitOptions, site: Site, resources: Resources) -> Middleware | None:
+    from krakenpy.ratelimit.cluster import redis_limit_middleware  # loads redis: only when used
+
     extract = client_key(options.limit, site, resources)
     if options.limit.max_rate <= 0 and extract is None:
         return None
