@@ -139,8 +139,8 @@ def test_redis_two_cli_processes_share_the_limit_and_redis_dies(tmp_path: Path, 
                 subprocess.Popen(
                     [sys.executable, "-m", "krakenpy", "run", "-c", str(config), "--workers", "1"],
                     cwd=ROOT,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,  # the log lines, wherever the logger writes them
                     text=True,
                 )
             )
@@ -160,10 +160,10 @@ def test_redis_two_cli_processes_share_the_limit_and_redis_dies(tmp_path: Path, 
         errors = []
         for proc in procs:
             try:
-                errors.append(proc.communicate(timeout=20)[1])
+                errors.append(proc.communicate(timeout=20)[0])
             except subprocess.TimeoutExpired:
                 proc.kill()
-                errors.append(proc.communicate()[1])
+                errors.append(proc.communicate()[0])
     assert all("Redis unavailable (ConnectionError); refusing for 1.0s" in err for err in errors), errors
 
 
