@@ -12,7 +12,7 @@ PORT ?= 8080
 HOST ?= 127.0.0.1
 BACKEND_PORT ?= 8000
 
-.PHONY: install install-emulator run test lint typecheck fmt check bench clean
+.PHONY: install install-emulator install-redis run test lint typecheck fmt check bench clean
 
 install: $(VENV)/.installed
 
@@ -30,10 +30,14 @@ $(MINISTACK_VENV)/.installed:
 	$(MINISTACK_VENV)/bin/pip install -q --disable-pip-version-check ministack==1.5.33
 	touch $@
 
+# The cluster-wide rate limit tests start their own redis-server (Debian package; CI runs as root).
+install-redis:
+	@command -v redis-server >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq redis-server; }
+
 run: install
 	$(BIN)/python sample-configs/run_demo.py --config $(CONFIG) --host $(HOST) --port $(PORT) --backend-port $(BACKEND_PORT)
 
-test: install install-emulator
+test: install install-emulator install-redis
 	MINISTACK_BIN=$(CURDIR)/$(MINISTACK_VENV)/bin/ministack $(BIN)/pytest
 	# the conformance cases again on the ClientSession client (KRAKENPY_HTTP_CLIENT=aiohttp)
 	KRAKENPY_HTTP_CLIENT=aiohttp $(BIN)/pytest -q tests/specs tests/proxy tests/server

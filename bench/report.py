@@ -100,6 +100,18 @@ def _goals(rows: list[Row], primary: str, p4: LambdaResult | None, p7: StartupRe
         extra = (cors.median("cpu_us_per_req") or 0) - (base.median("cpu_us_per_req") or 0)
         shown = f"{cost * 100:.1f} % rps, {extra:+.1f} µs/req"
         out.append(f"| CORS | cost of security/cors on P1 (allowed Origin; no goal) | {shown} | n/a |")
+    base1 = find("P1", f"[{primary}]")
+    for contains, target, need in (
+        ("router rate limit", "≥ 95 % of P1 rps with a router rate limit that never trips", 0.95),
+        ("HTTP cache hit", "a cache hit faster than P1 (> 100 % of P1 rps)", 1.0),
+    ):
+        rq = find("Q", contains)
+        if rq and base1:
+            share = (rq.median("rps") or 0) / (base1.median("rps") or 1)
+            ok = share >= need if need < 1 else share > need
+            out.append(f"| Q | {target} | {share * 100:.1f} % | {_mark(ok)} |")
+        else:
+            out.append(f"| Q | {target} | not run | n/a |")
     if p4 is None:
         out.append("| P4 | ≤ 0.3 ms p50 added over a direct aiobotocore invoke | not run | n/a |")
     else:

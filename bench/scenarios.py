@@ -15,12 +15,19 @@ from pathlib import Path
 import orjson
 
 from bench.loadgen import Load, WrkResult, run_wrk
-from bench.peers import BACKEND_PORT, CADDY_PORT, NGINX_PROXY_PORT, caddy_config, nginx_config
+from bench.peers import BACKEND_PORT, CADDY_PORT, NGINX_PROXY_PORT, REDIS_PORT, caddy_config, nginx_config
 from bench.procs import Processes, Started, http_get, http_get_headers, http_post, port_free, wait_http
 
 __all__ = ["SCENARIOS", "Case", "Row", "Settings", "run_loads", "start_backend"]
 
-SCENARIOS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "CORS", "T")
+SCENARIOS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "CORS", "T", "Q")
+#: traffic-control rows (scenario Q): P1's endpoint with one qos component each, compared with P1
+QOS_ROWS = (
+    ("kp-q-ratelimit", "q-ratelimit.json", ", router rate limit"),
+    ("kp-q-breaker", "q-breaker.json", ", circuit breaker"),
+    ("kp-q-cache", "q-cache.json", ", HTTP cache hit"),
+    ("kp-q-redis", "q-redis.json", ", Redis rate limit"),
+)
 CONFIGS = Path(__file__).resolve().parent / "configs"
 SUT_CPUS = "0"
 LOAD_CPUS = "1"
@@ -134,6 +141,11 @@ def plan(settings: Settings) -> list[Case]:
         cases.append(Case("P6", _kp_label(primary, ", 2 workers"), "kp-p6", "/p1", "small", baseline=p1_primary))
         if "P1" not in only and "P3" not in only:
             cases.append(Case("P6", _kp_label(primary, ", 1 worker"), f"kp-p1-{primary}", "/p1", "small"))
+    if "Q" in only:
+        for key, _, extra in QOS_ROWS:
+            cases.append(Case("Q", _kp_label(primary, extra), key, "/p1", "small", baseline=p1_primary))
+        if "P1" not in only:
+            cases.append(Case("P1", _kp_label(primary), f"kp-p1-{primary}", "/p1", "small"))
     groups = sorted({c.group for c in cases}, key=list(GROUPS).index)
     peers: list[Case] = []
     for g in groups:
@@ -175,7 +187,7 @@ def _start_servers(procs: Processes, work: Path, cases: list[Case], settings: Se
         started = procs.start(key, argv, cpus, env={"KRAKENPY_HTTP_CLIENT": client}, cwd=tree)
         servers[key] = Server(started, f"http://127.0.0.1:{port}")
 
-    for port in (BACKEND_PORT, NGINX_PROXY_PORT, CADDY_PORT, *range(18090, 18099)):
+    for port in (BACKEND_PORT, NGINX_PROXY_PORT, CADDY_PORT, REDIS_PORT, *range(18090, 18099)):
         if not port_free(port):
             raise SystemExit(f"bench: port {port} on 127.0.0.1 is busy; stop what uses it and retry")
     servers["backend"] = start_backend(procs, work)
@@ -214,6 +226,12 @@ def _start_servers(procs: Processes, work: Path, cases: list[Case], settings: Se
             kp(f"kp-{name}", f"{name}.json", settings.primary)
     if "kp-p6" in needed:
         kp("kp-p6", "p1.json", settings.primary, workers=2, cpus=f"{SUT_CPUS},{LOAD_CPUS}")
+    if "kp-q-redis" in needed:
+        argv = ["redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        procs.start("redis", argv, LOAD_CPUS)
+    for key, config, _ in QOS_ROWS:
+        if key in needed:
+            kp(key, config, settings.primary)
     return servers
 
 

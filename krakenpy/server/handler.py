@@ -21,8 +21,9 @@ from krakenpy.names import canonical_header, capitalize
 from krakenpy.proxy.compose import compose
 from krakenpy.proxy.deadline import arm_in, disarm, expired
 from krakenpy.proxy.types import Middleware, Proxy, Request
+from krakenpy.server.clientip import client_ip_resolver
 from krakenpy.server.render import renderer_for
-from krakenpy.server.request import client_ip, collect_headers, input_filter_middleware, param_problem, user_agent
+from krakenpy.server.request import collect_headers, input_filter_middleware, param_problem, user_agent
 from krakenpy.server.response import (
     apply_headers,
     error_response,
@@ -80,6 +81,7 @@ def make_handler(
     return_msg = router.return_error_msg
     endpoint_name = endpoint.endpoint
     check_params = not router.disable_path_decoding
+    client_ip = client_ip_resolver(router)
 
     async def handle(request: HttpRequest, values: tuple[str, ...]) -> HttpResponse:
         if check_params and values:
@@ -102,7 +104,7 @@ def make_handler(
             body = b""
         raw_headers = request.headers
         headers = collect_headers(raw_headers, header_allow)
-        ip = client_ip(request)
+        ip = client_ip(request.remote, raw_headers.get)
         host = request.host
         headers["X-Forwarded-For"] = [ip]
         headers["X-Forwarded-Host"] = [host]

@@ -1,37 +1,22 @@
 """From the edge request to the pipeline's :class:`~krakenpy.proxy.types.Request` (lura
-``router/gin/endpoint.go`` ``NewRequest``): header and query allow-lists, client IP,
-``X-Forwarded-*`` and the gateway's ``User-Agent``."""
+``router/gin/endpoint.go`` ``NewRequest``): header and query allow-lists, ``X-Forwarded-*`` and
+the gateway's ``User-Agent``; the client IP is :mod:`krakenpy.server.clientip`'s."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from krakenpy.config.model import EndpointConfig
-from krakenpy.edge import HttpRequest
 from krakenpy.names import USER_AGENT, canonical_header
 from krakenpy.proxy.types import Headers, Middleware, Proxy, Request, Response
 
-__all__ = ["client_ip", "collect_headers", "input_filter_middleware", "param_problem", "user_agent"]
+__all__ = ["collect_headers", "input_filter_middleware", "param_problem", "user_agent"]
 
 #: client headers that describe this hop only; never copied to a backend even with ``"*"``
 _NOT_FORWARDED = frozenset(
     {"Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Te", "Trailer", "Upgrade"}
 )
 _HEX = frozenset("0123456789abcdefABCDEF")
-
-
-def client_ip(request: HttpRequest) -> str:
-    """gin's ``ClientIP`` with every proxy trusted: first X-Forwarded-For entry, X-Real-Ip, then peer."""
-    headers = request.headers
-    forwarded = headers.get("X-Forwarded-For")
-    if forwarded:
-        first = forwarded.split(",", 1)[0].strip()
-        if first:
-            return first
-    real = headers.get("X-Real-Ip")
-    if real:
-        return real.strip()
-    return request.remote
 
 
 def collect_headers(raw: Mapping[str, str], allowed: tuple[str, ...] | None) -> Headers:
