@@ -5,7 +5,7 @@ put through what ``krakenpy run`` does, without serving:
 
 - **refused**: ``run`` would not start (an invalid config, an access-control namespace krakenpy does not
   implement, a component that fails to build);
-- **needs files**: valid, but its Lua sources are not part of the corpus;
+- **needs files**: valid, but files it reads (Lua sources, local JWK sets) are not part of the corpus;
 - **partial**: starts, but some of what it asks for is not implemented (a CE or EE namespace, a top-level
   ``plugin``/``async_agent`` block); the namespaces are listed;
 - **full**: starts and everything it asks for is implemented. Namespaces no KrakenD edition knows are
@@ -63,7 +63,9 @@ async def judge(path: Path) -> Verdict:
         gateway = await build_gateway(loaded.service, parsed=loaded.parsed, base_dir=path.parent, serving=False)
     except ConfigError as exc:
         first = str(exc.issues[0])
-        status = "needs files" if "unable to load required source" in first else "refused"
+        # files the corpus does not carry (Lua sources, local JWK sets) are not the config's fault
+        missing_file = "unable to load required source" in first or ("cannot read" in first and "No such file" in first)
+        status = "needs files" if missing_file else "refused"
         return Verdict(name, status, first, missing, unknown)
     await gateway.close()
     if missing:
