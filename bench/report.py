@@ -100,6 +100,19 @@ def _goals(rows: list[Row], primary: str, p4: LambdaResult | None, p7: StartupRe
         extra = (cors.median("cpu_us_per_req") or 0) - (base.median("cpu_us_per_req") or 0)
         shown = f"{cost * 100:.1f} % rps, {extra:+.1f} µs/req"
         out.append(f"| CORS | cost of security/cors on P1 (allowed Origin; no goal) | {shown} | n/a |")
+    for alg, need in (("RS256", 0.85), ("HS256", 0.90)):
+        rj = find("JWT", alg)
+        basej = keyed.get(rj.case.baseline or "") if rj else None
+        target = f"≥ {need * 100:.0f} % of P1 rps behind auth/validator {alg}"
+        if rj and basej and basej.runs:
+            share = (rj.median("rps") or 0) / (basej.median("rps") or 1)
+            extra = (rj.median("cpu_us_per_req") or 0) - (basej.median("cpu_us_per_req") or 0)
+            out.append(f"| JWT | {target} | {share * 100:.1f} %, {extra:+.1f} µs/req | {_mark(share >= need)} |")
+        else:
+            note = next(
+                (r.note for r in rows if r.case.scenario == "JWT" and alg in r.case.label and r.note), "not run"
+            )
+            out.append(f"| JWT | {target} | {note} | n/a |")
     base1 = find("P1", f"[{primary}]")
     for contains, target, need in (
         ("router rate limit", "≥ 95 % of P1 rps with a router rate limit that never trips", 0.95),

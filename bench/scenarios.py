@@ -20,7 +20,7 @@ from bench.procs import Processes, Started, http_get, http_get_headers, http_pos
 
 __all__ = ["SCENARIOS", "Case", "Row", "Settings", "run_loads", "start_backend"]
 
-SCENARIOS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "CORS", "T", "Q")
+SCENARIOS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "CORS", "T", "Q", "JWT")
 #: traffic-control rows (scenario Q): P1's endpoint with one qos component each, compared with P1
 QOS_ROWS = (
     ("kp-q-ratelimit", "q-ratelimit.json", ", router rate limit"),
@@ -29,6 +29,10 @@ QOS_ROWS = (
     ("kp-q-redis", "q-redis.json", ", Redis rate limit"),
 )
 CONFIGS = Path(__file__).resolve().parent / "configs"
+#: generated inputs (JWT keys and configs): never committed
+BENCH_WORK = Path(__file__).resolve().parent / ".work"
+#: server key → generated config path (JWT rows)
+JWT_CONFIGS: dict[str, str] = {}
 SUT_CPUS = "0"
 LOAD_CPUS = "1"
 
@@ -119,11 +123,23 @@ def plan(settings: Settings) -> list[Case]:
         cases.append(plain)
         label = _kp_label(primary, ", POST + json-schema + CEL")
         cases.append(Case("P8", label, "kp-p8", "/p8", "small", baseline=plain.key, body=P8_BODY))
+    if "JWT" in only:  # P1's endpoint behind auth/validator, a valid token on every request
+        from bench.jwt_material import jwt_rows
+
+        for alg, (config, token) in jwt_rows(BENCH_WORK, CONFIGS / "p1.json").items():
+            bearer = (("Authorization", f"Bearer {token}"),)
+            label = _kp_label(primary, f", auth/validator {alg}")
+            cases.append(
+                Case("JWT", label, f"kp-jwt-{alg.lower()}", "/p1", "small", baseline=p1_primary, headers=bearer)
+            )
+            JWT_CONFIGS[f"kp-jwt-{alg.lower()}"] = str(config)
+        if not only & {"P1", "P3", "CORS"}:
+            cases.append(Case("P1", _kp_label(primary), f"kp-p1-{primary}", "/p1", "small"))
     if "CORS" in only:
         origin = (("Origin", CORS_ORIGIN),)
         label = _kp_label(primary, ", CORS, allowed Origin")
         cases.append(Case("CORS", label, "kp-p1-cors", "/p1", "small", baseline=p1_primary, headers=origin))
-        if not only & {"P1", "P3"}:
+        if not only & {"P1", "P3", "JWT"}:
             cases.append(Case("P1", _kp_label(primary), f"kp-p1-{primary}", "/p1", "small"))
     if "T" in only:  # telemetry on vs off in one run (P1's endpoint; the access log goes to /dev/null)
         off = Case("T", _kp_label(primary, ", telemetry off"), "kp-t-off", "/p1", "small")
@@ -221,6 +237,9 @@ def _start_servers(procs: Processes, work: Path, cases: list[Case], settings: Se
         kp("kp-p8", "p8.json", settings.primary)
     if "kp-p1-cors" in needed:
         kp("kp-p1-cors", "p1-cors.json", settings.primary)
+    for key, config in JWT_CONFIGS.items():  # absolute paths: CONFIGS / path keeps them
+        if key in needed:
+            kp(key, config, settings.primary)
     for name in ("t-off", "t-log", "t-metrics", "t-traces"):
         if f"kp-{name}" in needed:
             kp(f"kp-{name}", f"{name}.json", settings.primary)
@@ -252,6 +271,10 @@ def _probe(server: Server, case: Case) -> str | None:
         rejected, _ = http_post(server.base + case.path, P8_INVALID)
         if rejected != 400:
             return f"skipped: an invalid body answered {rejected}, not 400 (validation not functional)"
+    if case.scenario == "JWT":
+        anonymous, _ = http_get_headers(server.base + case.path, {})
+        if anonymous != 401:
+            return f"skipped: without a token {case.path} answered {anonymous}, not 401 (validation not functional)"
     if case.scenario == "CORS":
         _, headers = http_get_headers(server.base + case.path, dict(case.headers))
         if headers.get("Access-Control-Allow-Origin") != CORS_ORIGIN:
