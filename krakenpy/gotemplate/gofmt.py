@@ -7,7 +7,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from krakenpy.gotemplate.values import MISSING, go_float, go_quote, go_str, type_name
+from krakenpy.goquote import go_quote
+from krakenpy.gotemplate.values import MISSING, go_float, go_str, type_name
 
 __all__ = ["sprint", "sprintf"]
 

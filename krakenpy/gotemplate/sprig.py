@@ -13,10 +13,11 @@ from typing import Any
 
 import orjson
 
+from krakenpy.goquote import go_quote
 from krakenpy.gotemplate.exec import FuncError
 from krakenpy.gotemplate.sprig_collections import COLLECTIONS, atoi
 from krakenpy.gotemplate.sprig_convert import strval, strvals, to_float, to_int
-from krakenpy.gotemplate.values import go_quote, is_true, kind_of, type_name
+from krakenpy.gotemplate.values import is_true, kind_of, type_name
 
 __all__ = ["SPRIG", "go_json"]
 

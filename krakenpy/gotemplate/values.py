@@ -16,7 +16,6 @@ __all__ = [
     "MISSING",
     "Missing",
     "go_float",
-    "go_quote",
     "go_str",
     "is_true",
     "kind_of",
@@ -104,38 +103,6 @@ def go_str(value: Any, *, top: bool = True) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return str(value)
-
-
-_ESCAPES: Final[Mapping[str, str]] = {
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\v": "\\v",
-    "\\": "\\\\",
-}
-
-
-def go_quote(text: str, quote: str = '"') -> str:
-    """Go's ``strconv.Quote`` (``%q``): Go escapes, printable Unicode kept as is."""
-    out = [quote]
-    for ch in text:
-        if ch == quote:
-            out.append("\\" + ch)
-        elif ch in _ESCAPES:
-            out.append(_ESCAPES[ch])
-        elif ch.isprintable() or ch == " ":
-            out.append(ch)
-        elif ord(ch) < 0x80:
-            out.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) < 0x10000:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(f"\\U{ord(ch):08x}")
-    out.append(quote)
-    return "".join(out)
 
 
 def kind_of(value: object) -> str:

@@ -15,49 +15,13 @@ from typing import Any, Final, Literal
 
 import orjson
 
+from krakenpy.goquote import go_quote
 from krakenpy.telemetry.gotime import go_duration, utc_offset
 
-__all__ = ["FORMATS", "AccessEntry", "AccessFormat", "GinLine", "formatter", "gin_line", "go_quote"]
+__all__ = ["FORMATS", "AccessEntry", "AccessFormat", "GinLine", "formatter", "gin_line"]
 
 AccessFormat = Literal["gin", "json", "common", "combined"]
 FORMATS: Final[tuple[str, ...]] = ("gin", "json", "common", "combined")
-
-_ESCAPES: Final = {
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\v": "\\v",
-    '"': '\\"',
-    "\\": "\\\\",
-}
-
-
-def go_quote(text: str) -> str:
-    """Go's ``strconv.Quote`` (what ``%#v`` prints for a string): printable runes stay as they are."""
-    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
-        return f'"{text}"'
-    out = ['"']
-    for ch in text:
-        esc = _ESCAPES.get(ch)
-        if esc is not None:
-            out.append(esc)
-        elif ch.isprintable():
-            out.append(ch)
-        else:
-            code = ord(ch)
-            if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
-                out.append(f"\\x{code - 0xDC00:02x}")
-            elif code < 0x80:
-                out.append(f"\\x{code:02x}")
-            elif code < 0x10000:
-                out.append(f"\\u{code:04x}")
-            else:
-                out.append(f"\\U{code:08x}")
-    out.append('"')
-    return "".join(out)
 
 
 @dataclass(slots=True)

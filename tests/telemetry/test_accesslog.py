@@ -5,7 +5,8 @@ import time
 
 import orjson
 
-from krakenpy.telemetry.accesslog import AccessEntry, formatter, go_quote
+from krakenpy.goquote import go_quote
+from krakenpy.telemetry.accesslog import AccessEntry, formatter
 
 GIN = re.compile(r"^\[GIN\] \d{4}/\d\d/\d\d - \d\d:\d\d:\d\d \| \d{3} \| +\S+ \| +\S+ \| \w+ +\".*\"$")
 

@@ -19,6 +19,7 @@ from krakenpy.proxy.types import Middleware, Proxy, Request, Response
 from krakenpy.telemetry.exchange import EXCHANGE, Exchange
 from krakenpy.telemetry.failures import log_failure
 from krakenpy.telemetry.hub import Telemetry
+from krakenpy.telemetry.layers.record import finish_call
 from krakenpy.telemetry.metrics.instruments import gin_route, lura_pattern
 from krakenpy.telemetry.trace.spans import CLIENT, INTERNAL, SPAN, Span
 
@@ -147,19 +148,10 @@ def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backen
                         if error:
                             call.error("lambda invocation failed")
                         tracer.end(call)
-                if otel is not None:
-                    otel[(error, canceled, complete)].observe(elapsed)
-                if stats is not None:
-                    counter, latency = stats_keys[(complete, error)]
-                    stats.counters[counter] += 1
-                    latency.update(int(elapsed * 1e9))
-                if span is not None and token is not None:
-                    assert tracer is not None
-                    span.attributes["complete"] = complete
-                    if canceled:
-                        span.attributes["canceled"] = True
-                    SPAN.reset(token)
-                    tracer.end(span)
+                finish_call(
+                    elapsed=elapsed, error=error, canceled=canceled, complete=complete, otel=otel, stats=stats,
+                    stats_keys=stats_keys, span=span, token=token, tracer=tracer,
+                )  # fmt: skip
 
         return observed
 

@@ -21,6 +21,7 @@ from krakenpy.telemetry.audit import AUDIT, AuditScope
 from krakenpy.telemetry.exchange import EXCHANGE, Exchange
 from krakenpy.telemetry.failures import log_failure
 from krakenpy.telemetry.hub import Telemetry
+from krakenpy.telemetry.layers.record import finish_call
 from krakenpy.telemetry.metrics.instruments import gin_route
 from krakenpy.telemetry.trace.spans import INTERNAL, SPAN
 
@@ -261,19 +262,10 @@ def proxy_middleware(hub: Telemetry, endpoint: EndpointConfig) -> Middleware:
                 raise
             finally:
                 elapsed = _perf() - start
-                if otel is not None:
-                    otel[(error, canceled, complete)].observe(elapsed)
-                if stats is not None:
-                    counter, latency = stats_keys[(complete, error)]
-                    stats.counters[counter] += 1
-                    latency.update(int(elapsed * 1e9))
-                if span is not None and token is not None:
-                    assert tracer is not None
-                    span.attributes["complete"] = complete
-                    if canceled:
-                        span.attributes["canceled"] = True
-                    SPAN.reset(token)
-                    tracer.end(span)
+                finish_call(
+                    elapsed=elapsed, error=error, canceled=canceled, complete=complete, otel=otel, stats=stats,
+                    stats_keys=stats_keys, span=span, token=token, tracer=tracer,
+                )  # fmt: skip
 
         return observed
 
