@@ -24,6 +24,48 @@ CONFIGS: dict[str, dict[str, object]] = {
 }
 
 
+class _Client:
+    """A minimal keep-alive HTTP/1.1 client: one request at a time on one connection (cheap, so the
+    count is the gateway's)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    async def get(self, path: str) -> int:
+        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: gw.example\r\nUser-Agent: bench\r\n\r\n".encode())
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+        await self.reader.readexactly(length)
+        return int(head[9:12])
+
+
+async def _serve(name: str, n: int) -> None:
+    """The whole server path: aiohttp's server (as the runner builds it) on a loopback socket."""
+    from aiohttp import web
+
+    from bench import wire_micro
+    from krakenpy.config.build import build_service
+    from krakenpy.gateway import build_gateway
+    from krakenpy.server.adapter import make_server
+
+    runner_backend, port = await wire_micro._backend()
+    backend = {"host": [f"http://127.0.0.1:{port}"], "url_pattern": "/data", "allow": ["a", "b", "d"]}
+    doc = {"version": 3, "endpoints": [{"endpoint": "/p1", "backend": [backend]}], "extra_config": CONFIGS[name]}
+    gateway = await build_gateway(build_service(doc))
+    runner = web.ServerRunner(make_server(gateway.handler), handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    gw_port = runner.addresses[0][1]
+    client = _Client(*await asyncio.open_connection("127.0.0.1", gw_port))
+    for _ in range(200 + n):
+        assert await client.get("/p1") == 200
+    client.writer.close()
+    await runner.cleanup()
+    await gateway.close()
+    runner_backend.close()
+
+
 async def _drive(name: str, n: int) -> None:
     from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -43,11 +85,11 @@ async def _drive(name: str, n: int) -> None:
     runner.close()
 
 
-def _count(name: str, n: int) -> int:
+def _count(name: str, n: int, mode: str = "edge") -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.out", sys.executable, "-m",
-             "bench.instructions", "--drive", name, str(n)],
+             "bench.instructions", "--drive", name, str(n), "--mode", mode],
             capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": "0"},
         )  # fmt: skip
     match = re.search(r"Collected : (\d+)", out.stderr)
@@ -61,15 +103,20 @@ def main() -> None:
     parser.add_argument("--short", type=int, default=300)
     parser.add_argument("--long", type=int, default=1300)
     parser.add_argument("--only", default=",".join(CONFIGS), help="comma-separated configurations")
+    parser.add_argument(
+        "--mode", choices=("edge", "server"), default="edge",
+        help="edge: the edge handler called directly; server: through aiohttp's server on a socket",
+    )  # fmt: skip
     parser.add_argument("--drive", nargs=2, metavar=("CONFIG", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.drive:
         sys.stdout = open(os.devnull, "w")  # the access log goes nowhere
-        asyncio.run(_drive(args.drive[0], int(args.drive[1])))
+        drive = _serve if args.mode == "server" else _drive
+        asyncio.run(drive(args.drive[0], int(args.drive[1])))
         return
     for name in args.only.split(","):
-        per = (_count(name, args.long) - _count(name, args.short)) / (args.long - args.short)
-        print(f"{name:20s} {per / 1000:8.1f} k instructions/request", flush=True)
+        per = (_count(name, args.long, args.mode) - _count(name, args.short, args.mode)) / (args.long - args.short)
+        print(f"{name:20s} {args.mode:6s} {per / 1000:8.1f} k instructions/request", flush=True)
 
 
 if __name__ == "__main__":

@@ -206,9 +206,10 @@ async def test_validator_algorithm_confusion_hs256_with_rsa_public_key_is_401(
 @pytest.mark.parametrize(
     ("extra", "reason"),
     [
-        ({"exp": int(time.time()) - 30}, "jwt_expired"),
-        ({"nbf": int(time.time()) + 60}, "jwt_not_yet_valid"),
-        ({"iat": int(time.time()) + 60}, "jwt_not_yet_valid"),
+        # times are offsets from when the test runs, not from when this module was imported
+        ({"exp": -30}, "jwt_expired"),
+        ({"nbf": 60}, "jwt_not_yet_valid"),
+        ({"iat": 60}, "jwt_not_yet_valid"),
         ({"exp": "tomorrow"}, "jwt_invalid_signature"),
         ({"iss": 5}, "jwt_invalid_signature"),
         ({"aud": [1, 2]}, "jwt_invalid_signature"),
@@ -219,7 +220,9 @@ async def test_validator_time_and_type_rules(
     build: Build, jwks: JwksServer, extra: dict[str, Any], reason: str
 ) -> None:
     proxy = await build(rs256(jwks))
-    token = mint(rsa_key("k1"), claims(**extra), alg="RS256")
+    now = int(time.time())
+    timed = {k: now + v if k in ("exp", "nbf", "iat") and isinstance(v, int) else v for k, v in extra.items()}
+    token = mint(rsa_key("k1"), claims(**timed), alg="RS256")
     assert (await rejected(proxy, bearer(token))).reason == reason
 
 
