@@ -20,6 +20,7 @@ from krakenpy.components.backend import lambda_
 from krakenpy.components.backend import static_filesystem as backend_static
 from krakenpy.components.backend.http import client as backend_http_client
 from krakenpy.components.base import Component, Layer
+from krakenpy.components.documentation import openapi
 from krakenpy.components.modifier import lua_backend, lua_endpoint, lua_proxy, martian
 from krakenpy.components.qos import circuit_breaker, http_cache
 from krakenpy.components.qos.ratelimit import proxy as ratelimit_proxy
@@ -65,8 +66,9 @@ EDGE: Final[tuple[AnyComponent, ...]] = (
     opentelemetry.COMPONENT,
     audit.COMPONENT,
     influx.COMPONENT,  # after telemetry/metrics: it pushes that collector
-    # innermost, just before the router (KrakenD EE runs its static server before the router):
-    # static files get CORS, security/http, the bot detector and the telemetry
+    # innermost, just before the router (KrakenD EE runs its static server before the router): the
+    # served document and static files get CORS, security/http, the bot detector and the telemetry
+    openapi.COMPONENT,
     server_static.COMPONENT,
 )
 #: around one endpoint's handler, before input filtering (krakend-ce handler_factory.go order);
