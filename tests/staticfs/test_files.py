@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from email.utils import formatdate
@@ -205,13 +206,13 @@ async def test_serve_path_over_max_size_is_500_logged_once(
 
 async def test_serve_path_large_file_is_read_in_a_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     threaded: list[int] = []
-    real = files.asyncio.to_thread
+    real = asyncio.to_thread
 
     async def spy(func: Any, *args: Any) -> Any:
         threaded.append(args[2])
         return await real(func, *args)
 
-    monkeypatch.setattr(files.asyncio, "to_thread", spy)
+    monkeypatch.setattr(asyncio, "to_thread", spy)
     data = os.urandom(files.INLINE_READ * 2 + 17)
     (tmp_path / "large.bin").write_bytes(data)
     (tmp_path / "small.bin").write_bytes(data[: files.INLINE_READ])

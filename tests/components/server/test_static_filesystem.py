@@ -193,3 +193,64 @@ async def test_static_filesystem_a_file_instead_of_a_folder_is_a_config_error(ww
         assert COMPONENT.edge is not None
         with pytest.raises(ConfigError, match="not a folder"):
             await COMPONENT.edge(options, where, resources)
+
+
+CORPUS_005 = Path(__file__).resolve().parents[3].parent / "shared" / "corpus" / "krakend-configs"
+
+
+@pytest.mark.skipif(not CORPUS_005.is_dir(), reason="corpus folder not present next to the repo")
+def test_static_filesystem_corpus_005_runs_with_its_files(tmp_path: Path) -> None:
+    """KrakenD's encodings example, on the real CLI: its backends are the gateway's own static files."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    from tests.conftest import free_port
+    from tests.test_cli import _wait_http
+
+    port = free_port()
+    doc = json.loads((CORPUS_005 / "005-krakend-examples-encodings.json").read_text())
+    doc["port"], doc["host"] = port, [f"http://127.0.0.1:{port}"]
+    doc["endpoints"][1]["backend"][0]["host"] = [f"http://127.0.0.1:{port}"]
+    (tmp_path / "krakend.json").write_text(json.dumps(doc))
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "response.json").write_text('{"kind": "json"}')
+    (data / "response.xml").write_text("<root><kind>xml</kind></root>")
+    (data / "response.txt").write_text("plain text")
+    (data / "response.rss").write_text(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>feed</title>'
+        "<item><title>one</title></item></channel></rss>"
+    )
+    root = Path(__file__).resolve().parents[3]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "krakenpy", "run", "-c", "krakend.json", "-w", "1"],
+        cwd=tmp_path,
+        env={**__import__("os").environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/__health", proc)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/encodings.json", timeout=5) as resp:
+            merged = json.loads(resp.read())
+            assert resp.headers["X-Krakend-Completed"] == "true"
+        assert merged["json"] == {"kind": "json"}
+        assert merged["xml"] == {"root": {"kind": "xml"}}
+        assert merged["string"] == {"content": "plain text"}
+        assert "feed" in json.dumps(merged["rss"])  # the rss decoder's shape is not this test's subject
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/encodings.xml", timeout=5) as resp:
+            assert resp.headers["Content-Type"] == "application/xml"
+            assert b"<kind>json</kind>" in resp.read()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/media/response.txt", timeout=5) as resp:
+            assert resp.read() == b"plain text"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
