@@ -5,8 +5,8 @@ What Go's ``http.FileServer`` does for KrakenD, plus an ``ETag``: ``Content-Type
 ``If-Modified-Since`` (304), a single ``Range`` (206, 416; several ranges get the whole file), and
 ``index.html`` or an opt-in listing for folders.
 
-Files up to :data:`INLINE_READ` bytes are read on the event loop (measured: 13 µs for 4 KiB, 40 µs for
-64 KiB, 70 µs for 256 KiB); larger ones in a worker thread (~240 µs of hand-over, but the loop keeps
+Files up to :data:`INLINE_READ` bytes are read on the event loop (measured with ``python -m bench.static_files``:
+5 µs for 4 KiB, 15 µs for 256 KiB); larger ones in a worker thread (100-140 µs of hand-over, but the loop keeps
 serving). A body larger than the folder's ``max_size`` is never read into memory (500).
 """
 
@@ -19,6 +19,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
+from functools import lru_cache
 from typing import Final
 
 from krakenpy.server.sniff import sniff
@@ -138,10 +139,26 @@ def _byte_range(header: str, size: int) -> tuple[int, int] | None | bool:
 
 
 def _read(path: str, start: int, length: int) -> bytes:
-    with open(path, "rb") as f:
-        if start:
-            f.seek(start)
-        return f.read(length)
+    """``length`` bytes from ``start`` (fewer if the file shrank meanwhile): raw ``pread`` calls, no
+    buffered file object (a third of the cost of ``open().read()`` for small files)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks: list[bytes] = []
+        while length > 0:
+            chunk = os.pread(fd, length, start)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            start += len(chunk)
+            length -= len(chunk)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+@lru_cache(maxsize=4096)
+def _http_date(seconds: int) -> str:
+    return formatdate(seconds, usegmt=True)
 
 
 async def _read_part(path: str, start: int, length: int) -> bytes:
@@ -169,7 +186,7 @@ async def serve_file(
     etag = _etag(located)
     headers: list[tuple[str, str]] = [("Accept-Ranges", "bytes"), ("ETag", etag)]
     if info.st_mtime > 0:
-        headers.append(("Last-Modified", formatdate(info.st_mtime, usegmt=True)))
+        headers.append(("Last-Modified", _http_date(int(info.st_mtime))))
     if_none_match = header("If-None-Match")
     if if_none_match is not None:
         fresh = _matches(if_none_match, etag)

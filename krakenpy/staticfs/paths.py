@@ -77,7 +77,7 @@ class Folder:
             return None
         current = root
         try:
-            info = os.stat(root)
+            info = os.stat(root) if not parts else None
             for part in parts:
                 current = os.path.join(current, part)
                 info = os.lstat(current)
@@ -89,6 +89,7 @@ class Folder:
                     info = os.stat(current)
         except (OSError, ValueError):
             return None  # missing, not a folder on the way, a name the OS refuses
+        assert info is not None
         if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
             return None  # devices, FIFOs, sockets: never read
         return Located(current, info)
