@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from krakenpy.components.base import Component, Site
 from krakenpy.edge import EdgeMiddleware
+from krakenpy.errors import ConfigError, ConfigIssue
 from krakenpy.openapi import DocOptions, generate, parse_doc
 from krakenpy.resources import Resources
 
@@ -23,6 +24,8 @@ NAMESPACE: Final = "documentation/openapi"
 
 
 def _parse(raw: Mapping[str, Any], site: Site) -> DocOptions:
+    if site.level == "endpoint" and "serve_at" in raw:
+        raise ConfigError([ConfigIssue(site.at("serve_at"), "a service-level field: the document is served once")])
     params = list(site.endpoint.params) if site.level == "endpoint" and site.endpoint is not None else None
     return parse_doc(raw, site.path, params=params)
 

@@ -55,6 +55,14 @@ def _shadowed(options: StaticServerOptions, site: Site) -> list[str]:
         literal = endpoint.endpoint.split("{", 1)[0]  # the fixed start of the route
         if literal.startswith(options.prefix) and not any(literal.startswith(s) for s in options.skip):
             found.append(f"{endpoint.method} {endpoint.endpoint}")
+    router = site.service.router
+    health = router.health_path
+    if (
+        not router.disable_health
+        and health.startswith(options.prefix)
+        and not any(health.startswith(s) for s in options.skip)
+    ):
+        found.append(f"GET {health} (health)")
     return found
 
 

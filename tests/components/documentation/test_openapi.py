@@ -234,6 +234,7 @@ def test_openapi_duplicate_operation_ids_are_config_errors() -> None:
         ({"request_definition": [{"content_type": "a/b", "example_schema": "%%%"}]}, "not base64"),
         ({"request_definition": [{"content_type": "a/b"}, {"content_type": "a/b"}]}, "documented twice"),
         ({"response_definition": {"200": {"example": 1, "example_schema": {}}}}, "not both"),
+        ({"serve_at": "/doc"}, "service-level field"),
     ],
 )
 def test_openapi_parse_errors(raw: dict[str, Any], message: str) -> None:
