@@ -255,3 +255,11 @@ def test_static_filesystem_corpus_005_runs_with_its_files(tmp_path: Path) -> Non
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
+
+
+async def test_static_filesystem_file_with_trailing_slash_redirects(
+    backend: Start, gateway: Gateway, www: Path
+) -> None:
+    client = await gateway(_config(await backend(json_app({}))), base_dir=www)
+    answer = await client.get("/data.json/", allow_redirects=False)
+    assert answer.status == 301 and answer.headers["Location"] == "/data.json"
