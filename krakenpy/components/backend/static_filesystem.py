@@ -43,7 +43,7 @@ async def _executor(options: StaticBackendOptions, site: Site, resources: Resour
 
     backend = site.backend
     assert backend is not None
-    configured = os.path.join(resources.base_dir, options.path)
+    configured = os.path.normpath(os.path.join(resources.base_dir, options.path))
     if os.path.exists(configured) and not os.path.isdir(configured):
         raise ConfigError([ConfigIssue(site.at("path"), f"{configured} is not a folder")])
     folder = Folder(os.path.abspath(configured))

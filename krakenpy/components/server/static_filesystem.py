@@ -72,7 +72,7 @@ async def _edge(options: StaticServerOptions | None, site: Site, resources: Reso
 
     if options is None:
         return None
-    configured = os.path.join(resources.base_dir, options.path)
+    configured = os.path.normpath(os.path.join(resources.base_dir, options.path))
     if os.path.exists(configured) and not os.path.isdir(configured):
         raise ConfigError([ConfigIssue(site.at("path"), f"{configured} is not a folder")])
     folder = Folder(os.path.abspath(configured))
