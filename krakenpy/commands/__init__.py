@@ -1,4 +1,4 @@
-"""CLI commands beyond ``run``/``check`` (``version``, ``routes``, ``audit``), and the Flexible
+"""CLI commands beyond ``run``/``check`` (``version``, ``routes``, ``openapi``, ``audit``), and the Flexible
 Configuration step every command that reads ``-c`` goes through."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from krakenpy.commands import audit, routes, version
+from krakenpy.commands import audit, openapi, routes, version
 
 __all__ = ["dispatch", "register"]
 
@@ -17,6 +17,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add this package's commands to the CLI's sub-parsers."""
     version.register(sub)
     routes.register(sub)
+    openapi.register(sub)
     audit.register(sub)
 
 

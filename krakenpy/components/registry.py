@@ -17,8 +17,10 @@ from krakenpy.components import proxy, redis, router
 from krakenpy.components.auth import api_keys, basic, client_credentials, revoker, signer, validator
 from krakenpy.components.backend import http as backend_http
 from krakenpy.components.backend import lambda_
+from krakenpy.components.backend import static_filesystem as backend_static
 from krakenpy.components.backend.http import client as backend_http_client
 from krakenpy.components.base import Component, Layer
+from krakenpy.components.documentation import openapi
 from krakenpy.components.modifier import lua_backend, lua_endpoint, lua_proxy, martian
 from krakenpy.components.qos import circuit_breaker, http_cache
 from krakenpy.components.qos.ratelimit import proxy as ratelimit_proxy
@@ -26,6 +28,7 @@ from krakenpy.components.qos.ratelimit import router as ratelimit_router
 from krakenpy.components.qos.ratelimit.router import redis as ratelimit_router_redis
 from krakenpy.components.security import bot_detector, cors
 from krakenpy.components.security import http as security_http
+from krakenpy.components.server import static_filesystem as server_static
 from krakenpy.components.telemetry import access_log, audit, gelf, influx, logstash, opentelemetry
 from krakenpy.components.telemetry import logging as telemetry_logging
 from krakenpy.components.telemetry import metrics as telemetry_metrics
@@ -63,6 +66,10 @@ EDGE: Final[tuple[AnyComponent, ...]] = (
     opentelemetry.COMPONENT,
     audit.COMPONENT,
     influx.COMPONENT,  # after telemetry/metrics: it pushes that collector
+    # innermost, just before the router (KrakenD EE runs its static server before the router): the
+    # served document and static files get CORS, security/http, the bot detector and the telemetry
+    openapi.COMPONENT,
+    server_static.COMPONENT,
 )
 #: around one endpoint's handler, before input filtering (krakend-ce handler_factory.go order);
 #: the audit layer (telemetry) first, outside every guard, so it sees their decisions.
@@ -113,7 +120,7 @@ CLIENT: Final[tuple[AnyComponent, ...]] = (
     client_credentials.COMPONENT,
 )
 #: the call itself: the first that applies, else the core's HTTP executor
-EXECUTOR: Final[tuple[AnyComponent, ...]] = (lambda_.COMPONENT,)
+EXECUTOR: Final[tuple[AnyComponent, ...]] = (lambda_.COMPONENT, backend_static.COMPONENT)
 
 LAYER_ORDER: Final[Mapping[Layer, tuple[AnyComponent, ...]]] = {
     "edge": EDGE,

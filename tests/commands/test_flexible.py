@@ -117,13 +117,15 @@ def test_flexible_check_renders_settings_partials_and_templates(tmp_path: Path) 
 
 def test_flexible_routes_and_audit_read_the_rendered_file(tmp_path: Path) -> None:
     project = _project(tmp_path)
-    env = _env(project)
+    scratch = tmp_path / "scratch"  # a private TMPDIR: other tests' renders cannot show up in it
+    scratch.mkdir()
+    env = {**_env(project), "TMPDIR": str(scratch)}
     routes = _cli("routes", "-c", "krakend.tmpl", "--format", "json", env=env, cwd=project)
     assert routes.returncode == 0, routes.stderr
     assert [e["endpoint"] for e in json.loads(routes.stdout)["endpoints"]] == ["/users/{id}", "/posts/{id}", "/echo"]
     audit = _cli("audit", "-c", "krakend.tmpl", "-s", "LOW", env=env, cwd=project)
     assert "KP.3.1" in audit.stderr
-    assert not list(Path(os.environ.get("TMPDIR", "/tmp")).glob("krakenpy-fc-*/krakend.json"))
+    assert not list(scratch.iterdir())
 
 
 def test_flexible_run_serves_the_rendered_config(tmp_path: Path) -> None:
