@@ -44,7 +44,7 @@ def test_tiers_without_fallback_leave_unmatched_values_alone() -> None:
     assert [select(v) for v in ("silver", "user,silver", "gold", "")] == [0, 0, -1, -1]
 
 
-def test_tiers_remembered_choices_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tiers_remembered_choices_are_bounded() -> None:
     calls: list[str] = []
     select = TierSelector(_parse([{"tier_value": "value.size() > 3", "tier_value_as": "policy"}]).tiers)
     real = select._tiers[0].policy
