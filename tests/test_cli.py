@@ -183,7 +183,7 @@ def test_cli_run_refuses_unimplemented_access_control(tmp_path: Path) -> None:
         "endpoints": [
             {
                 "endpoint": "/a",
-                "extra_config": {"qos/ratelimit/tiered": {"tier_key": "X-Tier", "tiers": []}},
+                "extra_config": {"security/policies": {"req": {"policies": ["true"]}}},
                 "backend": [{"host": ["h:80"], "url_pattern": "/"}],
             }
         ],
@@ -191,7 +191,7 @@ def test_cli_run_refuses_unimplemented_access_control(tmp_path: Path) -> None:
     path = _write(tmp_path, doc)
     out = _cli("run", "-c", path, timeout=30)
     assert out.returncode == 1
-    assert "endpoints[0].extra_config.qos/ratelimit/tiered" in out.stderr
+    assert "endpoints[0].extra_config.security/policies" in out.stderr
     assert "--allow-unsupported" in out.stderr
     assert _cli("check", "-c", path).returncode == 1  # check and run agree
 

@@ -41,7 +41,6 @@ def test_corpus_config_check_accepts_ce_valid_configs(path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "namespace"),
     [
-        ("013-krakend-examples-ratelimit-tiers.json", "qos/ratelimit/tiered"),
         ("014-krakend-examples-grpc.json", "backend/grpc"),
         ("017-krakend-examples-ai-mcp.json", "ai/mcp"),
         ("023-solomonai-backend-api-gateway-prod.json", "telemetry/opencensus"),
@@ -80,3 +79,21 @@ def test_corpus_check_refuses_exactly_what_run_refuses(capsys: pytest.CaptureFix
         assert (code != 0) == refused_by_run, (path.name, err)
         if refused_by_run:
             assert "--allow-unsupported" in err
+
+
+@pytest.mark.skipif(not FILES, reason="corpus folder not present next to the repo")
+@pytest.mark.parametrize(
+    ("name", "namespace"),
+    [
+        ("013-krakend-examples-ratelimit-tiers.json", "endpoints[0].extra_config.qos/ratelimit/tiered"),
+        ("047-squee72564-retail-ready.json", "extra_config.qos/ratelimit/service"),
+        ("048-birddevelper-kerakend.json", "extra_config.qos/ratelimit/service"),
+    ],
+)
+def test_corpus_enterprise_rate_limits_are_served(name: str, namespace: str) -> None:
+    """The EE service and tiered limits are implemented: run no longer refuses these configs."""
+    loaded = load_service(CORPUS / name, use_env=False)
+    assert loaded.enforcing == ()
+    assert not [w for w in loaded.warnings if w.path == namespace]
+    owner = namespace.rpartition(".extra_config.")[0] if ".extra_config." in namespace else ""
+    assert namespace.rsplit("extra_config.", 1)[1] in loaded.parsed[owner]

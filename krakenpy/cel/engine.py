@@ -15,7 +15,16 @@ from typing import Any, Final
 
 from cel_expr_python import cel
 
-__all__ = ["VARIABLES", "CelCheckError", "CelSyntaxError", "Checks", "Program", "compile_expression"]
+__all__ = [
+    "VARIABLES",
+    "CelCheckError",
+    "CelSyntaxError",
+    "Checks",
+    "Program",
+    "ValuePredicate",
+    "compile_expression",
+    "compile_value_predicate",
+]
 
 _T = cel.Type
 #: every variable KrakenD declares, with its type (krakend-cel ``internal/cel.go``); which ones are
@@ -120,3 +129,50 @@ class Checks:
             if not ok:
                 return index, why
         return None
+
+
+@cache
+def _value_env() -> Any:
+    # KrakenD Enterprise's tier policies see one variable, the tier header's value
+    return cel.NewEnv(variables={"value": _T.STRING})
+
+
+class ValuePredicate:
+    """A policy over one string, ``value`` (a tier header): compiled once, true only when the
+    expression gives the boolean ``true`` (an evaluation error is false)."""
+
+    __slots__ = ("_expr", "source")
+
+    def __init__(self, source: str, expr: Any) -> None:
+        self.source = source
+        self._expr = expr
+
+    def __call__(self, value: str) -> bool:
+        try:
+            result = self._expr.eval(_value_env().Activation({"value": value}))
+        except Exception:  # a value the engine cannot take: no match rather than a 500
+            return False
+        return result.value() is True
+
+
+def compile_value_predicate(source: str) -> ValuePredicate:
+    """Parse and type-check a policy over ``value`` (the CEL standard library only); raises
+    :class:`CelSyntaxError`, or :class:`CelCheckError` for an unknown name or function, a result
+    that is not a boolean, or a constant regular expression RE2 refuses."""
+    env = _value_env()
+    try:
+        env.compile(source, disable_check=True)
+    except RuntimeError as exc:
+        raise CelSyntaxError(_first_line(str(exc))) from None
+    try:
+        expr = env.compile(source)
+    except RuntimeError as exc:
+        raise CelCheckError(_first_line(str(exc))) from None
+    try:
+        env.compile(f"({source}) == true")
+    except RuntimeError:
+        raise CelCheckError("the policy must give a boolean") from None
+    probe = expr.eval(env.Activation({"value": ""}))
+    if probe.type() == _T.ERROR and "regular expression" in str(probe.value()):
+        raise CelCheckError(_first_line(str(probe.value())))
+    return ValuePredicate(source, expr)

@@ -25,7 +25,10 @@ from krakenpy.components.modifier import lua_backend, lua_endpoint, lua_proxy, m
 from krakenpy.components.qos import circuit_breaker, http_cache
 from krakenpy.components.qos.ratelimit import proxy as ratelimit_proxy
 from krakenpy.components.qos.ratelimit import router as ratelimit_router
+from krakenpy.components.qos.ratelimit import service as ratelimit_service
+from krakenpy.components.qos.ratelimit import tiered as ratelimit_tiered
 from krakenpy.components.qos.ratelimit.router import redis as ratelimit_router_redis
+from krakenpy.components.qos.ratelimit.service import redis as ratelimit_service_redis
 from krakenpy.components.security import bot_detector, cors
 from krakenpy.components.security import http as security_http
 from krakenpy.components.server import static_filesystem as server_static
@@ -86,7 +89,12 @@ ENDPOINT: Final[tuple[AnyComponent, ...]] = (
     cel.COMPONENT,
     signer.COMPONENT,
     lua_endpoint.COMPONENT,
-    # the rate limits run after the JWT validator (claims are set, bad tokens consume nothing)
+    # the rate limits run after the JWT validator (claims are set, bad tokens consume nothing) and
+    # after the guards that propagate a tier header; the service-wide ones (built for every
+    # endpoint, one limiter for all) before the endpoint's own
+    ratelimit_service.COMPONENT,
+    ratelimit_service_redis.COMPONENT,
+    ratelimit_tiered.COMPONENT,
     ratelimit_router.COMPONENT,
     ratelimit_router_redis.COMPONENT,
     json_schema_errors.COMPONENT,

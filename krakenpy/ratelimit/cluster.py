@@ -55,8 +55,11 @@ def redis_limit_middleware(
     *,
     prefix: str,
     clock: Callable[[], float] = time.monotonic,
+    policy: str = NAMESPACE,
+    scope: str = "endpoint",
 ) -> Middleware | None:
-    """The shared limiter of one endpoint; ``prefix`` names its keys (the same on every instance)."""
+    """The shared limiter of one endpoint (or of the service: ``scope`` names the global bucket in
+    rejections); ``prefix`` names its keys (the same on every instance)."""
     limit = options.limit
     use_client = limit.client_max_rate > 0 and extract is not None
     use_global = limit.max_rate > 0
@@ -74,13 +77,13 @@ def redis_limit_middleware(
     headers = limit.rate_limit_headers
     policies = {
         429: ("client", policy_header("client", limit.client_max_rate, limit.every)),
-        503: ("endpoint", policy_header("endpoint", limit.max_rate, limit.every)),
+        503: (scope, policy_header(scope, limit.max_rate, limit.every)),
     }
     down_until = 0.0
 
     def reject(status: int, wait: float, detail: str) -> Rejection:
         extra = rejection_headers(policies[status][1], policies[status][0], wait) if headers else ()
-        return Rejection(status, reason="rate_limited", policy=NAMESPACE, detail=detail, headers=extra)
+        return Rejection(status, reason="rate_limited", policy=policy, detail=detail, headers=extra)
 
     def middleware(next_proxy: Proxy) -> Proxy:
         async def limited(request: Request) -> Response:
@@ -117,7 +120,7 @@ def redis_limit_middleware(
                 raise reject(failure_status, COOLDOWN, "rate limit store unavailable") from None
             if refused:
                 status = 429 if use_client and refused == 1 else 503
-                raise reject(status, int(wait_us) / 1e6, "client limit" if status == 429 else "endpoint limit")
+                raise reject(status, int(wait_us) / 1e6, "client limit" if status == 429 else f"{scope} limit")
             return await next_proxy(request)
 
         return limited

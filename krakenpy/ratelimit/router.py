@@ -27,8 +27,10 @@ def router_limit_middleware(
     *,
     clock: Clock = monotonic,
     policy: str = NAMESPACE,
+    scope: str = "endpoint",
 ) -> Middleware | None:
-    """The limiter of one endpoint; ``None`` when neither limit applies (nothing is paid per request)."""
+    """The limiter of one endpoint (or, shared by every endpoint, of the service: ``scope`` names the
+    global bucket in rejections); ``None`` when neither limit applies (nothing is paid per request)."""
     store: ClientStore | None = None
     if options.client_max_rate > 0 and extract is not None:
         store = ClientStore(
@@ -45,13 +47,14 @@ def router_limit_middleware(
         return None
     headers = options.rate_limit_headers
     client_policy = policy_header("client", options.client_max_rate, options.every)
-    global_policy = policy_header("endpoint", options.max_rate, options.every)
+    global_policy = policy_header(scope, options.max_rate, options.every)
+    global_detail = f"{scope} limit"
 
     def reject(status: int, limited: TokenBucket | None, detail: str, now: int) -> Rejection:
         extra: tuple[tuple[str, str], ...] = ()
         if headers:
             wait = limited.wait(now) if limited is not None else 1.0
-            name, pol = ("client", client_policy) if status == 429 else ("endpoint", global_policy)
+            name, pol = ("client", client_policy) if status == 429 else (scope, global_policy)
             extra = rejection_headers(pol, name, wait)
         return Rejection(status, reason="rate_limited", policy=policy, detail=detail, headers=extra)
 
@@ -69,7 +72,7 @@ def router_limit_middleware(
                 if bucket.tokens > 0:  # TokenBucket.allow's fast path, without the call
                     bucket.tokens -= 1
                 elif not bucket.allow(now):
-                    raise reject(503, bucket, "endpoint limit", now)
+                    raise reject(503, bucket, global_detail, now)
             return await next_proxy(request)
 
         return limited

@@ -95,6 +95,7 @@ async def build(options: ServiceKeys | EndpointKeys, site: Site, resources: Reso
     name = options.identifier or service.identifier or default_name
     header = canonical_header(name)
     allowed = frozenset(options.roles)
+    roles = options.roles
     propagate = canonical_header(service.propagate_role) if service.propagate_role else ""
 
     def presented(request: Request) -> str | None:
@@ -115,8 +116,9 @@ async def build(options: ServiceKeys | EndpointKeys, site: Site, resources: Reso
             if allowed and allowed.isdisjoint(key.roles):
                 raise Rejection(403, reason="role_missing", policy=NAMESPACE, detail=f"key {key.key_id}: role")
             request.claims = {"key_id": key.key_id, "roles": list(key.roles)}
-            if propagate:
-                request.headers[propagate] = [",".join(key.roles)]
+            if propagate:  # EE: the first of the endpoint's roles the key has ("ANY" when none is asked)
+                matched = next((role for role in roles if role in key.roles), "ANY")
+                request.headers[propagate] = [matched]
             if strategy == "query_string":
                 request.query.pop(name, None)  # the key is a credential: never forwarded
             return await next_proxy(request)

@@ -32,15 +32,18 @@ def req(headers: dict[str, list[str]] | None = None, query: dict[str, list[str]]
 
 async def test_api_keys_header_roles_and_propagation() -> None:
     service = {"keys": [{"key": KEY, "roles": ["user", "gold"]}], "propagate_role": "x-krakend-role"}
-    proxy = await guarded(service, {"roles": ["gold"]})
-    seen = (await proxy(req({"Authorization": [f"Bearer {KEY}"]}))).data
-    assert seen["headers"]["X-Krakend-Role"] == ["user,gold"]
+    proxy = await guarded(service, {"roles": ["silver", "gold", "user"]})
+    seen = (await proxy(req({"Authorization": [f"Bearer {KEY}"], "X-Krakend-Role": ["admin"]}))).data
+    # EE: the first of the endpoint's roles the key has, replacing what the client sent
+    assert seen["headers"]["X-Krakend-Role"] == ["gold"]
     assert seen["claims"]["roles"] == ["user", "gold"] and KEY not in str(seen["claims"])
     assert (await proxy(req({"Authorization": [KEY]}))).data
     for headers, status in (({}, 401), ({"Authorization": ["Bearer nope"]}, 401)):
         with pytest.raises(Rejection) as info:
             await proxy(req(headers))
         assert info.value.status == status and info.value.payload == b""
+    any_role = await guarded(service, {"roles": []})
+    assert (await any_role(req({"Authorization": [KEY]}))).data["headers"]["X-Krakend-Role"] == ["ANY"]
     admin_only = await guarded(service, {"roles": ["admin"]})
     with pytest.raises(Rejection) as info:
         await admin_only(req({"Authorization": [KEY]}))

@@ -33,6 +33,13 @@ def client_key(options: RouterLimitOptions, site: Site, resources: Resources) ->
     elif options.strategy == "param" and site.endpoint is not None:
         if capitalize(options.key) not in {capitalize(p) for p in site.endpoint.params}:
             _warn(resources, site, f"the endpoint has no parameter {options.key!r}: every request gets 429")
+    elif options.strategy == "param":  # a service-wide limit: every endpoint should have the parameter
+        name = capitalize(options.key)
+        lacking = [e.endpoint for e in site.service.endpoints if name not in {capitalize(p) for p in e.params}]
+        if lacking:
+            shown = ", ".join(lacking[:3]) + (f" and {len(lacking) - 3} more" if len(lacking) > 3 else "")
+            message = f"endpoints without a parameter {options.key!r} answer 429 to every request: {shown}"
+            _warn(resources, site, message)
     return extract
 
 
