@@ -45,9 +45,8 @@ class Tally:
         """Write the summary of the interval that ended, if anything happened in it."""
         now = time.monotonic()
         if self.count and now >= self._next:
-            self.logger.log(
-                self.level, "%s: %d more in the last %.0f s (latest: %s)", self.what, self.count, self.interval, self.latest
-            )
+            summary = "%s: %d more in the last %.0f s (latest: %s)"
+            self.logger.log(self.level, summary, self.what, self.count, self.interval, self.latest)
             self.count = 0
             self._next = now + self.interval
 

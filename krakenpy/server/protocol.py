@@ -88,7 +88,8 @@ class GatewayProtocol(RequestHandler):
         self._kp_payload = payload
         self._kp_write = now + limits.write_timeout if limits.write_timeout > 0 else 0.0
         read_by = self._kp_t0 + limits.read_timeout if limits.read_timeout > 0 else 0.0
-        if read_by and payload is not None and not payload.is_eof() and (not self._kp_write or read_by < self._kp_write):
+        body_pending = payload is not None and not payload.is_eof()
+        if read_by and body_pending and (not self._kp_write or read_by < self._kp_write):
             self._kp_clock, self._kp_deadline = _READ, read_by
         else:
             self._kp_clock, self._kp_deadline = _WRITE, self._kp_write
