@@ -13,7 +13,6 @@ from krakenpy.config.model import ServiceConfig
 from krakenpy.errors import ConfigIssue
 from krakenpy.server.limits import ServerLimits, server_limits
 from krakenpy.server.tls import TlsOptions, parse_tls
-from krakenpy.server.tlscontext import check_tls
 
 __all__ = ["RuntimeSettings", "restart_changes", "runtime_settings"]
 
@@ -85,6 +84,8 @@ def runtime_settings(
     raw = service.raw
     tls, errors, warnings = parse_tls(raw.get("tls"))
     if tls is not None and files:
+        from krakenpy.server.tlscontext import check_tls  # cryptography: only for TLS configs
+
         file_errors, file_warnings = check_tls(tls)
         errors += file_errors
         warnings += file_warnings
