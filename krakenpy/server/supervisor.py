@@ -21,10 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from krakenpy.server.channel import Channel, pair
-from krakenpy.server.reload import Candidate, validate
+from krakenpy.server.rollout import Rollout
 from krakenpy.server.runner import Config, ConfigSource, ServeOptions
 from krakenpy.server.settings import RuntimeSettings
-from krakenpy.server.watch import INTERVAL, Watcher
 from krakenpy.server.worker import EXIT_CONFIG, Worker, run_worker
 
 __all__ = ["Supervisor"]
@@ -35,12 +34,8 @@ log = logging.getLogger("krakenpy")
 STABLE_AFTER = 10.0
 #: consecutive quick crashes of one slot before the supervisor gives up
 MAX_QUICK_CRASHES = 5
-#: how long workers get to answer a reload before it is reported as incomplete
-RELOAD_ANSWER = 120.0
 #: beyond max_shutdown_wait_time, before a worker that ignores SIGTERM is killed
 KILL_GRACE = 5.0
-#: a change seen by --watch waits this long for the writer to finish
-SETTLE = 0.3
 #: a second stop signal sooner than this is the same one delivered twice (to the process group
 #: and forwarded by a wrapper), not an operator asking to cut
 REPEAT = 1.0
@@ -104,14 +99,8 @@ class Supervisor:
         self.signals: list[int] = []
         self.timers: list[tuple[float, int, Callable[[], None]]] = []
         self._order = itertools.count()
-        self.attempts = 0  # reloads asked for (numbering the log lines)
-        self.digest = ""
         self.wake: tuple[int, int] = (-1, -1)
-        self.reload_pending: dict[int, float] = {}  # slot → when the answer is due
-        self.reload_started = 0.0
-        self.reload_again = False
-        self.watcher = Watcher()
-        self.watch_due = False
+        self.rollout = Rollout(self)
 
     # -- the loop ---------------------------------------------------------------------------------
 
@@ -126,8 +115,7 @@ class Supervisor:
             for slot in self.slots:
                 self._spawn(slot)
             if self.options.watch:
-                self._watch_files(self.config)
-                self._after(INTERVAL, self._poll_files)
+                self.rollout.start_watching()
             while not self._finished():
                 self._turn(wake_read)
         finally:
@@ -163,14 +151,14 @@ class Supervisor:
         while self.timers and self.timers[0][0] <= now:
             heapq.heappop(self.timers)[2]()
 
-    def _after(self, delay: float, action: Callable[[], None]) -> None:
+    def after(self, delay: float, action: Callable[[], None]) -> None:
         heapq.heappush(self.timers, (time.monotonic() + delay, next(self._order), action))
 
     def _handle_signal(self, signum: int) -> None:
         if signum == signal.SIGCHLD:
             self._reap()
         elif signum == signal.SIGHUP:
-            self._reload("SIGHUP")
+            self.rollout.reload("SIGHUP")
         else:
             self._stop(signal.Signals(signum).name)
 
@@ -235,7 +223,7 @@ class Supervisor:
             self._on_message(slot)  # what it said last (a start-up failure) may still be unread
             self._drop_channel(slot)
         pid, slot.pid = slot.pid, 0
-        self.reload_pending.pop(slot.index, None)
+        self.rollout.forget(slot)
         if self.stopping:
             if os.WIFEXITED(status) and os.waitstatus_to_exitcode(status) not in (0, EXIT_CONFIG):
                 self.code = self.code or 1
@@ -254,7 +242,7 @@ class Supervisor:
             return
         delay = 0.0 if slot.quick_crashes == 1 else min(5.0, 0.25 * 2 ** (slot.quick_crashes - 2))
         log.warning("worker %d (pid %d) died (%s): restarting it in %.2f s", slot.index, pid, reason, delay)
-        self._after(delay, lambda: None if self.stopping or slot.pid else self._spawn(slot))
+        self.after(delay, lambda: None if self.stopping or slot.pid else self._spawn(slot))
 
     def _give_up(self, why: str) -> None:
         log.error("%s: giving up, stopping every worker", why)
@@ -282,7 +270,7 @@ class Supervisor:
             elif event == "failed":
                 slot.failure = [str(i) for i in message.get("issues", [])]
             elif event == "reloaded":
-                self._answered(slot, message)
+                self.rollout.answered(slot, message)
 
     def _ready(self, slot: Slot, generation: int) -> None:
         slot.ready_at = time.monotonic()
@@ -290,7 +278,7 @@ class Supervisor:
             self.started_once = True
         if generation < self.generation and slot.channel is not None:
             # forked before a reload was accepted: bring it up to date like the others
-            self._send_reload(slot)
+            self.rollout.send(slot)
 
     def _stop(self, why: str) -> None:
         if self.stopping:
@@ -302,14 +290,14 @@ class Supervisor:
         self.stopped_at = time.monotonic()
         wait = self.settings.limits.shutdown_wait
         log.info(
-            "%s: draining %d workers (max_shutdown_wait_time %s)", why, self._alive(), f"{wait:g}s" if wait else "none"
+            "%s: draining %d workers (max_shutdown_wait_time %s)", why, self.alive(), f"{wait:g}s" if wait else "none"
         )
         self._close_sockets()  # new connections are refused from now on
         self._signal_workers(signal.SIGTERM)
         if wait:
-            self._after(wait + KILL_GRACE, lambda: self._signal_workers(signal.SIGKILL))
+            self.after(wait + KILL_GRACE, lambda: self._signal_workers(signal.SIGKILL))
 
-    def _alive(self) -> int:
+    def alive(self) -> int:
         return sum(1 for s in self.slots if s.pid)
 
     def _signal_workers(self, sig: int) -> None:
@@ -324,96 +312,3 @@ class Supervisor:
         for slot in self.slots:
             for sock in slot.sockets:
                 sock.close()
-
-    # -- reload -----------------------------------------------------------------------------------
-
-    def _reload(self, why: str) -> None:
-        if self.stopping:
-            return
-        if self.reload_pending:
-            self.reload_again = True  # once the workers have answered the current one
-            return
-        self.attempts += 1
-        number = self.attempts
-        log.info("reload %d (%s): checking the configuration", number, why)
-        started = time.monotonic()
-        result = validate(self.source, self.settings, self.options)
-        if self.options.watch:
-            self._watch_files(result.config if isinstance(result, Candidate) else self.config)
-        if not isinstance(result, Candidate):
-            for reason in result:
-                log.error("reload %d refused: %s", number, reason)
-            log.error("reload %d refused: the running configuration keeps serving", number)
-            return
-        self._accept(result, number, started)
-
-    def _accept(self, candidate: Candidate, number: int, started: float) -> None:
-        if candidate.warnings:
-            shown = "; ".join(str(w) for w in candidate.warnings[:3])
-            log.warning("reload %d: %d warning(s): %s", number, len(candidate.warnings), shown)
-        self.config, self.settings = candidate.config, candidate.settings
-        self.generation += 1
-        self.digest = candidate.digest
-        self.reload_started = started
-        for slot in self.slots:
-            if slot.pid and slot.ready_at and slot.channel is not None:
-                self._send_reload(slot)
-        if not self.reload_pending:
-            log.info("reload %d: no worker running yet; new workers start with it", number)
-            return
-        generation = self.generation
-        self._after(RELOAD_ANSWER, lambda: self._overdue(generation))
-
-    def _send_reload(self, slot: Slot) -> None:
-        assert slot.channel is not None
-        if slot.channel.send({"command": "reload", "generation": self.generation, "digest": self.digest}):
-            self.reload_pending[slot.index] = time.monotonic() + RELOAD_ANSWER
-
-    def _answered(self, slot: Slot, message: dict[str, object]) -> None:
-        generation = int(str(message.get("generation", 0)))
-        if message.get("ok"):
-            slot.generation = generation
-        else:
-            errors = message.get("error")
-            detail = "; ".join(str(e) for e in errors[:5]) if isinstance(errors, list) else str(errors)
-            log.error("worker %d kept generation %d: %s", slot.index, slot.generation, detail)
-        self.reload_pending.pop(slot.index, None)
-        if not self.reload_pending:
-            self._reload_done()
-
-    def _reload_done(self) -> None:
-        current = sum(1 for s in self.slots if s.pid and s.generation == self.generation)
-        took = time.monotonic() - self.reload_started
-        level = logging.INFO if current == self._alive() else logging.WARNING
-        log.log(level, "reload %d applied by %d/%d workers in %.2f s", self.attempts, current, self._alive(), took)
-        if self.reload_again:
-            self.reload_again = False
-            self._reload("changes during the last reload")
-
-    def _overdue(self, generation: int) -> None:
-        if self.generation == generation and self.reload_pending:
-            log.error("reload %d: workers %s did not answer", self.attempts, sorted(self.reload_pending))
-            self.reload_pending.clear()
-            self._reload_done()
-
-    # -- --watch ----------------------------------------------------------------------------------
-
-    def _watch_files(self, config: Config) -> None:
-        paths = self.source.watched(config)
-        if self.settings.tls is not None:
-            paths += list(self.settings.tls.files())
-        self.watcher.reset(paths)
-
-    def _poll_files(self) -> None:
-        if self.stopping:
-            return
-        changed = self.watcher.changed()
-        if changed and not self.watch_due:
-            self.watch_due = True
-            log.info("--watch: %s changed", ", ".join(changed[:3]) + (" ..." if len(changed) > 3 else ""))
-            self._after(SETTLE, self._watch_reload)
-        self._after(INTERVAL, self._poll_files)
-
-    def _watch_reload(self) -> None:
-        self.watch_due = False
-        self._reload("--watch")

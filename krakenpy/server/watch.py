@@ -33,6 +33,12 @@ class Watcher:
         """Watch ``paths`` from their current state on."""
         self._stamps = {p: _stamp(p) for p in dict.fromkeys(paths)}
 
+    def add(self, paths: Iterable[str]) -> None:
+        """Also watch ``paths`` not watched yet, from their current state on."""
+        for path in paths:
+            if path not in self._stamps:
+                self._stamps[path] = _stamp(path)
+
     @property
     def paths(self) -> list[str]:
         return list(self._stamps)
