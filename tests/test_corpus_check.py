@@ -76,7 +76,6 @@ def test_corpus_cli_check_skip_components_accepts_every_ce_valid_config(capsys: 
 @pytest.mark.skipif(not FILES, reason="corpus folder not present next to the repo")
 def test_corpus_check_refuses_exactly_what_run_refuses(capsys: pytest.CaptureFixture[str]) -> None:
     from krakenpy.cli import main
-
     from krakenpy.server.settings import runtime_settings
 
     for path in FILES:
