@@ -230,24 +230,27 @@ class Supervisor:
             return
         reason = _exit_reason(status)
         if not self.started_once and os.WIFEXITED(status) and os.waitstatus_to_exitcode(status) == EXIT_CONFIG:
-            for issue in dict.fromkeys(slot.failure):
+            issues = list(dict.fromkeys(slot.failure))
+            for issue in issues:
                 print(f"ERROR: {issue}", file=sys.stderr)
-            self._give_up(f"worker {slot.index} could not build the configuration")
+            print(f"{len(issues)} error(s) in {self.config.service.source}", file=sys.stderr)
+            self._give_up("the configuration does not build: not serving")
             return
         quick = not slot.ready_at or time.monotonic() - slot.ready_at < STABLE_AFTER
         slot.quick_crashes = slot.quick_crashes + 1 if quick else 1
         if slot.quick_crashes >= MAX_QUICK_CRASHES:
             log.error("worker %d (pid %d) died (%s)", slot.index, pid, reason)
-            self._give_up(f"worker {slot.index} died {slot.quick_crashes} times in a row within {STABLE_AFTER:.0f} s")
+            crashes = f"worker {slot.index} died {slot.quick_crashes} times in a row within {STABLE_AFTER:.0f} s"
+            self._give_up(f"{crashes}: giving up")
             return
         delay = 0.0 if slot.quick_crashes == 1 else min(5.0, 0.25 * 2 ** (slot.quick_crashes - 2))
         log.warning("worker %d (pid %d) died (%s): restarting it in %.2f s", slot.index, pid, reason, delay)
         self.after(delay, lambda: None if self.stopping or slot.pid else self._spawn(slot))
 
     def _give_up(self, why: str) -> None:
-        log.error("%s: giving up, stopping every worker", why)
+        log.error("%s", why)
         self.code = 1
-        self._stop("give up")
+        self._stop("giving up")
 
     def _drop_channel(self, slot: Slot) -> None:
         if slot.channel is not None:

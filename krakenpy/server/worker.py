@@ -29,7 +29,7 @@ from krakenpy.server.protocol import GatewayServer
 from krakenpy.server.reload import config_digest
 from krakenpy.server.runner import Config, ConfigSource, Served, ServeOptions
 from krakenpy.server.settings import RuntimeSettings, runtime_settings
-from krakenpy.tasks import background_tasks, spawn
+from krakenpy.tasks import spawn
 
 if TYPE_CHECKING:
     from krakenpy.server.tlscontext import TlsListener
@@ -171,6 +171,10 @@ class Worker:
         if not finished:
             log.warning("max_shutdown_wait_time reached: in-flight requests were cut (pid %d)", os.getpid())
         self.server.stop_sweeping()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        loop.remove_reader(self.channel.fileno())
         if self.reloading is not None:
             self.reloading.cancel()
         for task, gateway in list(self.retiring.items()):
@@ -191,9 +195,9 @@ class Worker:
         assert self.server is not None and self.gateway is not None
         self.server.limits = settings.limits
         drained = await self.server.swap(gateway.handler)
-        old, self.gateway = self.gateway, gateway
+        old, old_limits, self.gateway = self.gateway, self.settings.limits, gateway
         self.config, self.settings, self.generation = config, settings, generation
-        task = spawn(self._retire(old, drained, settings.limits))
+        task = spawn(self._retire(old, drained, old_limits))
         self.retiring[task] = old
         seconds = round(time.monotonic() - started, 3)
         self.channel.send({"event": "reloaded", "generation": generation, "ok": True, "seconds": seconds})
@@ -219,10 +223,10 @@ class Worker:
 
     async def _retire(self, old: Served, drained: Callable[[], bool], limits: ServerLimits) -> None:
         """Close ``old`` once the requests it was serving are done (bounded by the write clock)."""
+        # shadow calls the old pipeline fired are not waited for: nobody reads their answers
         loop = asyncio.get_running_loop()
-        pending = set(background_tasks())  # shadow calls the old pipeline started
         deadline = loop.time() + (limits.write_timeout or limits.read_timeout or 60.0)
-        while loop.time() < deadline and (not drained() or any(not t.done() for t in pending)):
+        while loop.time() < deadline and not drained():
             await asyncio.sleep(0.05)
         try:
             await old.close()
