@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from krakenpy.cli import _Source
 from krakenpy.server.channel import Channel, pair
 from krakenpy.server.listen import bind_slots
 from krakenpy.server.reload import config_digest
-from krakenpy.server.runner import Config, ServeOptions, Served
+from krakenpy.server.runner import Config, Served, ServeOptions
 from krakenpy.server.settings import runtime_settings
 from krakenpy.server.worker import Worker
 from krakenpy.tasks import spawn
