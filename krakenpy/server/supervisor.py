@@ -8,6 +8,7 @@ from inside a running event loop would hand the workers a loop they must not use
 
 from __future__ import annotations
 
+import gc
 import heapq
 import itertools
 import logging
@@ -111,6 +112,10 @@ class Supervisor:
         self.selector.register(wake_read, selectors.EVENT_READ, None)
         previous = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
         handlers = {s: signal.signal(s, self._on_signal) for s in self._SIGNALS}
+        # what the workers inherit stays out of the collector's reach: a collection in a worker would
+        # write to every inherited object and copy the pages the processes share
+        gc.collect()
+        gc.freeze()
         try:
             for slot in self.slots:
                 self._spawn(slot)

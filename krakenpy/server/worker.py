@@ -232,10 +232,11 @@ class Worker:
             await old.close()
         finally:
             self.retiring.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
-        # the old gateway was frozen out of the collector at start-up: let its cycles go
-        gc.unfreeze()
+        del old
+        # collect its reference cycles. Unfreezing would let the collection reach the objects inherited
+        # from the supervisor too and copy every page the processes share: the gateway built at
+        # start-up (frozen with them) keeps its cycles once; gateways built by reloads are not frozen
         gc.collect()
-        gc.freeze()
 
 
 def run_worker(worker: Worker, loop_name: str) -> int:
