@@ -13,7 +13,8 @@ from krakenpy.server.runner import Config
 from krakenpy.server.watch import INTERVAL, Watcher
 
 if TYPE_CHECKING:
-    from krakenpy.server.supervisor import Slot, Supervisor
+    from krakenpy.server.slots import Slot
+    from krakenpy.server.supervisor import Supervisor
 
 __all__ = ["Rollout"]
 
@@ -51,7 +52,11 @@ class Rollout:
         started = time.monotonic()
         if self.supervisor.options.watch:  # a change from now on triggers the next reload
             self.watcher.reset(self._files(self.supervisor.config))
-        result = validate(self.supervisor.source, self.supervisor.settings, self.supervisor.options)
+        try:
+            result = validate(self.supervisor.source, self.supervisor.settings, self.supervisor.options)
+        except Exception:  # a bug while checking: the running configuration stays
+            log.exception("reload %d refused: unexpected error while checking the configuration", number)
+            return
         if self.supervisor.options.watch and isinstance(result, Candidate):
             self.watcher.add(self._files(result.config))  # new Lua sources
         if not isinstance(result, Candidate):

@@ -19,12 +19,12 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from krakenpy.server.channel import Channel, pair
 from krakenpy.server.rollout import Rollout
 from krakenpy.server.runner import Config, ConfigSource, ServeOptions
 from krakenpy.server.settings import RuntimeSettings
+from krakenpy.server.slots import Slot, become_worker, exit_reason
 from krakenpy.server.worker import EXIT_CONFIG, Worker, run_worker
 
 __all__ = ["Supervisor"]
@@ -35,44 +35,13 @@ log = logging.getLogger("krakenpy")
 STABLE_AFTER = 10.0
 #: consecutive quick crashes of one slot before the supervisor gives up
 MAX_QUICK_CRASHES = 5
+#: how often a slot whose configuration no longer builds is tried again
+RETRY = 5.0
 #: beyond max_shutdown_wait_time, before a worker that ignores SIGTERM is killed
 KILL_GRACE = 5.0
 #: a second stop signal sooner than this is the same one delivered twice (to the process group
 #: and forwarded by a wrapper), not an operator asking to cut
 REPEAT = 1.0
-
-
-@dataclass
-class Slot:
-    """One worker position: its sockets and the process currently in it."""
-
-    index: int
-    sockets: list[socket.socket]
-    pid: int = 0
-    channel: Channel | None = None
-    ready_at: float = 0.0
-    generation: int = 0
-    quick_crashes: int = 0
-    failure: list[str] = field(default_factory=list)
-
-
-def _exit_reason(status: int) -> str:
-    if os.WIFSIGNALED(status):
-        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
-    return f"exit code {os.waitstatus_to_exitcode(status)}"
-
-
-def _die_with_parent(parent: int) -> None:
-    """Linux: SIGTERM this worker when the supervisor dies, whatever kills it (even SIGKILL)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass  # elsewhere the channel's EOF tells the worker
-    if os.getppid() != parent:  # the supervisor died before the call
-        os._exit(0)
 
 
 class Supervisor:
@@ -193,11 +162,7 @@ class Supervisor:
 
     def _child(self, slot: Slot, channel: Channel, parent: int) -> int:
         """In the forked process: shed the supervisor's state, then serve."""
-        signal.set_wakeup_fd(-1)
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
-            signal.signal(sig, signal.SIG_DFL)
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # reloads come from the supervisor, never directly
-        _die_with_parent(parent)
+        become_worker(parent)
         self.selector.close()
         for fd in self.wake:
             os.close(fd)
@@ -233,13 +198,9 @@ class Supervisor:
             if os.WIFEXITED(status) and os.waitstatus_to_exitcode(status) not in (0, EXIT_CONFIG):
                 self.code = self.code or 1
             return
-        reason = _exit_reason(status)
-        if not self.started_once and os.WIFEXITED(status) and os.waitstatus_to_exitcode(status) == EXIT_CONFIG:
-            issues = list(dict.fromkeys(slot.failure))
-            for issue in issues:
-                print(f"ERROR: {issue}", file=sys.stderr)
-            print(f"{len(issues)} error(s) in {self.config.service.source}", file=sys.stderr)
-            self._give_up("the configuration does not build: not serving")
+        reason = exit_reason(status)
+        if os.WIFEXITED(status) and os.waitstatus_to_exitcode(status) == EXIT_CONFIG:
+            self._unbuildable(slot)
             return
         quick = not slot.ready_at or time.monotonic() - slot.ready_at < STABLE_AFTER
         slot.quick_crashes = slot.quick_crashes + 1 if quick else 1
@@ -251,6 +212,21 @@ class Supervisor:
         delay = 0.0 if slot.quick_crashes == 1 else min(5.0, 0.25 * 2 ** (slot.quick_crashes - 2))
         log.warning("worker %d (pid %d) died (%s): restarting it in %.2f s", slot.index, pid, reason, delay)
         self.after(delay, lambda: None if self.stopping or slot.pid else self._spawn(slot))
+
+    def _unbuildable(self, slot: Slot) -> None:
+        """A worker could not build the configuration."""
+        issues = list(dict.fromkeys(slot.failure))
+        if not self.started_once:  # at start-up: a configuration error, printed like ``check`` does
+            for issue in issues:
+                print(f"ERROR: {issue}", file=sys.stderr)
+            print(f"{len(issues)} error(s) in {self.config.service.source}", file=sys.stderr)
+            self._give_up("the configuration does not build: not serving")
+            return
+        # later, the files changed on disk since they were checked: not a crash. The other workers
+        # keep serving; this slot comes back once the files (or a reload) make it build again
+        shown = "; ".join(issues[:3])
+        log.error("worker %d cannot build the configuration (%s): retrying in %.0f s", slot.index, shown, RETRY)
+        self.after(RETRY, lambda: None if self.stopping or slot.pid else self._spawn(slot))
 
     def _give_up(self, why: str) -> None:
         log.error("%s", why)

@@ -192,6 +192,10 @@ class Worker:
             log.error("reload %d failed in worker %d: %s", generation, self.slot, "; ".join(reasons[:5]))
             self.channel.send({"event": "reloaded", "generation": generation, "ok": False, "error": reasons})
             return
+        except Exception as exc:  # a bug while compiling: this worker keeps serving what it has
+            log.exception("reload %d failed in worker %d", generation, self.slot)
+            self.channel.send({"event": "reloaded", "generation": generation, "ok": False, "error": [repr(exc)]})
+            return
         assert self.server is not None and self.gateway is not None
         self.server.limits = settings.limits
         drained = await self.server.swap(gateway.handler)
