@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
@@ -51,13 +52,30 @@ _NONE, _HEADER, _READ, _WRITE, _IDLE = 0, 1, 2, 3, 4
 _CLOCKS = {_HEADER: "read_header_timeout", _READ: "read_timeout", _WRITE: "write_timeout"}
 
 
+# the clocks use time.monotonic, as asyncio's loop.time does; bound once, and aiohttp's methods called
+# directly: this runs for every request
+_now = time.monotonic
+_base_data_received = RequestHandler.data_received
+_base_log_access = RequestHandler.log_access
+
+
 class GatewayProtocol(RequestHandler):
     """One client connection."""
 
-    __slots__ = ("_kp_clock", "_kp_deadline", "_kp_finished", "_kp_hbytes", "_kp_payload", "_kp_t0", "_kp_write")
+    __slots__ = (
+        "_kp_clock",
+        "_kp_deadline",
+        "_kp_finished",
+        "_kp_hbytes",
+        "_kp_payload",
+        "_kp_server",
+        "_kp_t0",
+        "_kp_write",
+    )
 
     def __init__(self, manager: GatewayServer, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
+        self._kp_server = manager  # aiohttp drops its own reference when the connection is lost
         self._kp_clock = _NONE
         self._kp_deadline = 0.0  # loop time; 0 = none
         self._kp_t0 = 0.0  # when the current request's first byte arrived
@@ -66,58 +84,53 @@ class GatewayProtocol(RequestHandler):
         self._kp_payload: StreamReader | None = None
         self._kp_finished = 0  # responses written on this connection
 
-    @property
-    def _limits(self) -> ServerLimits:
-        manager = self._manager
-        return manager.limits if isinstance(manager, GatewayServer) else ServerLimits()
-
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        self._kp_request_starts(self._loop.time())  # Go: the first request's clock starts with the connection
+        self._kp_request_starts(_now())  # Go: the first request's clock starts with the connection
 
     def _kp_request_starts(self, now: float) -> None:
-        limits = self._limits
-        clocks = [t for t in (limits.header_timeout, limits.read_timeout) if t > 0]
+        span = self._kp_server.header_span
         self._kp_clock = _HEADER
         self._kp_t0 = now
         self._kp_hbytes = 0
-        self._kp_deadline = now + min(clocks) if clocks else 0.0
+        self._kp_deadline = now + span if span else 0.0
 
     def _kp_headers_done(self, now: float, payload: StreamReader | None) -> None:
-        limits = self._limits
+        server = self._kp_server
+        write = server.write_span
         self._kp_payload = payload
-        self._kp_write = now + limits.write_timeout if limits.write_timeout > 0 else 0.0
-        read_by = self._kp_t0 + limits.read_timeout if limits.read_timeout > 0 else 0.0
-        body_pending = payload is not None and not payload.is_eof()
-        if read_by and body_pending and (not self._kp_write or read_by < self._kp_write):
-            self._kp_clock, self._kp_deadline = _READ, read_by
-        else:
-            self._kp_clock, self._kp_deadline = _WRITE, self._kp_write
+        self._kp_write = write_by = now + write if write else 0.0
+        read = server.read_span
+        if read and payload is not None and not payload.is_eof():
+            read_by = self._kp_t0 + read
+            if not write_by or read_by < write_by:
+                self._kp_clock, self._kp_deadline = _READ, read_by
+                return
+        self._kp_clock, self._kp_deadline = _WRITE, write_by
 
     def data_received(self, data: bytes) -> None:
         clock = self._kp_clock
         if clock == _IDLE and data:
-            self._kp_request_starts(self._loop.time())
+            self._kp_request_starts(_now())
             clock = _HEADER
         if clock != _HEADER:
-            super().data_received(data)
+            _base_data_received(self, data)
             return
         self._kp_hbytes += len(data)
         count = self._request_count
-        super().data_received(data)
+        _base_data_received(self, data)
         if self._request_count != count:
             messages = self._messages
-            self._kp_headers_done(self._loop.time(), messages[-1][1] if messages else None)
-        elif self._kp_hbytes > self._limits.header_budget and self.transport is not None and not self._force_close:
+            self._kp_headers_done(_now(), messages[-1][1] if messages else None)
+        elif self._kp_hbytes > self._kp_server.header_budget and self.transport is not None and not self._force_close:
             self._kp_refuse_headers()
 
     def _kp_refuse_headers(self) -> None:
         assert self.transport is not None
         self.transport.write(_GO_431)
         self._kp_clock, self._kp_deadline = _NONE, 0.0
-        manager = self._manager
-        if isinstance(manager, GatewayServer):
-            manager.client_errors.record(f"431 headers over {self._limits.max_header_bytes} bytes from {self._peer()}")
+        limit = self._kp_server.limits.max_header_bytes
+        self._kp_server.client_errors.record(f"431 headers over {limit} bytes from {self._peer()}")
         self.force_close()
 
     def _peer(self) -> str:
@@ -126,19 +139,20 @@ class GatewayProtocol(RequestHandler):
 
     def log_access(self, request: web.BaseRequest, response: web.StreamResponse, time: float | None) -> None:
         # aiohttp calls this once per response, after it is written (a synchronous hook: no extra await)
-        super().log_access(request, response, time)
+        if self._logging_enabled:
+            _base_log_access(self, request, response, time)
         self._kp_finished += 1
         if not request.content.is_eof() and self.transport is not None:
             # the handler left part of the body unread (404, 405, 413...): close rather than read the rest
             self.force_close()
             return
-        now = self._loop.time()
+        now = _now()
         messages = self._messages
         if messages:  # a pipelined request is already parsed
             self._kp_t0 = now
             self._kp_headers_done(now, messages[0][1])
             return
-        idle = self._limits.idle_timeout
+        idle = self._kp_server.idle_span
         self._kp_clock = _IDLE
         self._kp_deadline = now + idle if idle > 0 else 0.0
 
@@ -152,9 +166,8 @@ class GatewayProtocol(RequestHandler):
                 return
             clock = _WRITE
         self._kp_clock, self._kp_deadline = _NONE, 0.0
-        manager = self._manager
-        if clock in _CLOCKS and isinstance(manager, GatewayServer):
-            manager.timeouts.record(f"{_CLOCKS[clock]} for {self._peer()}")
+        if clock in _CLOCKS:
+            self._kp_server.timeouts.record(f"{_CLOCKS[clock]} for {self._peer()}")
         self.force_close()
 
     def handle_error(
@@ -166,9 +179,7 @@ class GatewayProtocol(RequestHandler):
         # (never aiohttp's message: it quotes the offending bytes, which may be a credential)
         if isinstance(exc, LineTooLong) or "Too many headers" in str(exc.message):
             status = 431
-        manager = self._manager
-        if isinstance(manager, GatewayServer):
-            manager.client_errors.record(f"{status} {type(exc).__name__} from {request.remote or '?'}")
+        self._kp_server.client_errors.record(f"{status} {type(exc).__name__} from {request.remote or '?'}")
         if self.transport is not None:
             self.transport.write(_go_refusal(status))
         self.force_close()
@@ -186,6 +197,21 @@ class GatewayServer(web.Server):
         self.client_errors = Tally(log, "malformed requests refused")
         self.timeouts = Tally(log, "connections closed by a timeout")
         self._sweeper: asyncio.TimerHandle | None = None
+
+    @property
+    def limits(self) -> ServerLimits:
+        return self._limits
+
+    @limits.setter
+    def limits(self, limits: ServerLimits) -> None:
+        # the numbers every request reads, computed once per configuration
+        self._limits = limits
+        spans = [t for t in (limits.header_timeout, limits.read_timeout) if t > 0]
+        self.header_span = min(spans) if spans else 0.0
+        self.read_span = limits.read_timeout
+        self.write_span = limits.write_timeout
+        self.idle_span = limits.idle_timeout
+        self.header_budget = limits.header_budget
 
     def __call__(self) -> GatewayProtocol:
         budget = self.limits.header_budget
@@ -213,7 +239,7 @@ class GatewayServer(web.Server):
             self._sweeper = None
 
     def _sweep(self) -> None:
-        now = self._loop.time()
+        now = _now()
         try:
             for connection in self.protocols():
                 deadline = connection._kp_deadline
