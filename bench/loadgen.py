@@ -71,6 +71,7 @@ class Load:
     timeout_s: float = 2.0
     #: a wrk Lua script (``-s``), e.g. one that makes every request a POST with a body
     script: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 def run_wrk(load: Load, sut_pid: int | None) -> WrkResult:
@@ -87,6 +88,7 @@ def run_wrk(load: Load, sut_pid: int | None) -> WrkResult:
         f"--timeout={load.timeout_s:g}s",
         "--latency",
         *(["-s", load.script] if load.script else []),
+        *(arg for name, value in load.headers for arg in ("-H", f"{name}: {value}")),
         load.url,
     ]
     before = cpu_seconds(sut_pid) if sut_pid else 0.0

@@ -12,6 +12,8 @@ import orjson
 __all__ = ["BACKEND_PORT", "CADDY_PORT", "NGINX_PROXY_PORT", "bodies", "caddy_config", "nginx_config"]
 
 BACKEND_PORT = 18080
+#: the Redis of the Q rows (cluster-wide rate limit), on the load CPU like the backend
+REDIS_PORT = 18079
 NGINX_PROXY_PORT = 18081
 CADDY_PORT = 18082
 
@@ -92,6 +94,7 @@ def nginx_config(work: Path, role: str) -> Path:
         listen 127.0.0.1:{BACKEND_PORT} backlog=4096;
         default_type application/json;
         location = /small.json {{ return 200 '{small}'; }}
+        location = /cached.json {{ expires 1h; return 200 '{small}'; }}
         location / {{ root {www}; }}
     }}
 }}

@@ -16,7 +16,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Processes", "Started", "cpu_seconds", "http_get", "http_post", "rss_kib", "tree", "wait_http", "port_free"]
+__all__ = [
+    "http_post",
+    "Processes",
+    "Started",
+    "cpu_seconds",
+    "http_get",
+    "http_get_headers",
+    "rss_kib",
+    "tree",
+    "wait_http",
+    "port_free",
+]
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -96,6 +107,19 @@ def http_post(url: str, body: bytes, timeout: float = 2.0) -> tuple[int, bytes]:
             return int(resp.status), resp.read()
     except urllib.error.HTTPError as exc:
         return int(exc.code), exc.read()
+
+
+def http_get_headers(url: str, headers: dict[str, str], timeout: float = 2.0) -> tuple[int, dict[str, str]]:
+    """One GET on 127.0.0.1 with request ``headers``; returns (status, response headers)."""
+    assert url.startswith("http://127.0.0.1:"), url
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(urllib.request.Request(url, headers=headers), timeout=timeout) as resp:
+            resp.read()
+            return int(resp.status), dict(resp.headers.items())
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return int(exc.code), dict(exc.headers.items())
 
 
 def wait_http(url: str, proc: subprocess.Popen[bytes], deadline: float = 15.0, interval: float = 0.005) -> float:

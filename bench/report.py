@@ -93,6 +93,38 @@ def _goals(rows: list[Row], primary: str, p4: LambdaResult | None, p7: StartupRe
     else:
         note = next((r.note for r in rows if r.case.scenario == "P8" and r.note), "not run")
         out.append(f"| P8 | cost of json-schema + CEL on a POST (no target) | {note} | n/a |")
+    cors = find("CORS", "CORS")
+    if cors and cors.case.baseline and cors.case.baseline in keyed and keyed[cors.case.baseline].runs:
+        base = keyed[cors.case.baseline]
+        cost = 1 - (cors.median("rps") or 0) / (base.median("rps") or 1)
+        extra = (cors.median("cpu_us_per_req") or 0) - (base.median("cpu_us_per_req") or 0)
+        shown = f"{cost * 100:.1f} % rps, {extra:+.1f} µs/req"
+        out.append(f"| CORS | cost of security/cors on P1 (allowed Origin; no goal) | {shown} | n/a |")
+    for alg, need in (("RS256", 0.85), ("HS256", 0.90)):
+        rj = find("JWT", alg)
+        basej = keyed.get(rj.case.baseline or "") if rj else None
+        target = f"≥ {need * 100:.0f} % of P1 rps behind auth/validator {alg}"
+        if rj and basej and basej.runs:
+            share = (rj.median("rps") or 0) / (basej.median("rps") or 1)
+            extra = (rj.median("cpu_us_per_req") or 0) - (basej.median("cpu_us_per_req") or 0)
+            out.append(f"| JWT | {target} | {share * 100:.1f} %, {extra:+.1f} µs/req | {_mark(share >= need)} |")
+        else:
+            note = next(
+                (r.note for r in rows if r.case.scenario == "JWT" and alg in r.case.label and r.note), "not run"
+            )
+            out.append(f"| JWT | {target} | {note} | n/a |")
+    base1 = find("P1", f"[{primary}]")
+    for contains, target, need in (
+        ("router rate limit", "≥ 95 % of P1 rps with a router rate limit that never trips", 0.95),
+        ("HTTP cache hit", "a cache hit faster than P1 (> 100 % of P1 rps)", 1.0),
+    ):
+        rq = find("Q", contains)
+        if rq and base1:
+            share = (rq.median("rps") or 0) / (base1.median("rps") or 1)
+            ok = share >= need if need < 1 else share > need
+            out.append(f"| Q | {target} | {share * 100:.1f} % | {_mark(ok)} |")
+        else:
+            out.append(f"| Q | {target} | not run | n/a |")
     if p4 is None:
         out.append("| P4 | ≤ 0.3 ms p50 added over a direct aiobotocore invoke | not run | n/a |")
     else:
@@ -114,6 +146,16 @@ def _goals(rows: list[Row], primary: str, p4: LambdaResult | None, p7: StartupRe
         out.append(f"| P6 | 2 workers ≥ 1.8× 1 worker | {scale:.2f}× | {_mark(scale >= 1.8)} |")
     else:
         out.append("| P6 | 2 workers ≥ 1.8× 1 worker | not run | n/a |")
+    for r in rows:  # telemetry on vs off in one run (issue 14)
+        if r.case.scenario != "T" or not r.case.baseline or not r.runs:
+            continue
+        base_t = keyed.get(r.case.baseline)
+        if base_t is None or not base_t.runs:
+            continue
+        cost = 1 - (r.median("rps") or 0) / (base_t.median("rps") or 1)
+        budget = 0.15 if "traces" in r.case.label else 0.05
+        shown = f"{r.case.label.split(', ', 1)[-1].rstrip(']')}: {cost * 100:.1f} % fewer rps than telemetry off"
+        out.append(f"| T | telemetry cost ≤ {budget * 100:.0f} % of rps | {shown} | {_mark(cost <= budget)} |")
     if p7 is not None and p7.rss_mib:
         rss, start = median(p7.rss_mib) or 0.0, median(p7.startup_s) or 0.0
         out.append(f"| P7 | idle RSS ≤ 60 MB/worker, {p7.endpoints} endpoints | {rss:.1f} MiB | {_mark(rss <= 60)} |")

@@ -15,13 +15,24 @@ from pathlib import Path
 import orjson
 
 from bench.loadgen import Load, WrkResult, run_wrk
-from bench.peers import BACKEND_PORT, CADDY_PORT, NGINX_PROXY_PORT, caddy_config, nginx_config
-from bench.procs import Processes, Started, http_get, http_post, port_free, wait_http
+from bench.peers import BACKEND_PORT, CADDY_PORT, NGINX_PROXY_PORT, REDIS_PORT, caddy_config, nginx_config
+from bench.procs import Processes, Started, http_get, http_get_headers, http_post, port_free, wait_http
 
 __all__ = ["SCENARIOS", "Case", "Row", "Settings", "run_loads", "start_backend"]
 
-SCENARIOS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8")
+SCENARIOS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "CORS", "T", "Q", "JWT")
+#: traffic-control rows (scenario Q): P1's endpoint with one qos component each, compared with P1
+QOS_ROWS = (
+    ("kp-q-ratelimit", "q-ratelimit.json", ", router rate limit"),
+    ("kp-q-breaker", "q-breaker.json", ", circuit breaker"),
+    ("kp-q-cache", "q-cache.json", ", HTTP cache hit"),
+    ("kp-q-redis", "q-redis.json", ", Redis rate limit"),
+)
 CONFIGS = Path(__file__).resolve().parent / "configs"
+#: generated inputs (JWT keys and configs): never committed
+BENCH_WORK = Path(__file__).resolve().parent / ".work"
+#: server key → generated config path (JWT rows)
+JWT_CONFIGS: dict[str, str] = {}
 SUT_CPUS = "0"
 LOAD_CPUS = "1"
 
@@ -32,6 +43,8 @@ P8_INVALID = b'{"name": "", "email": "nope", "age": -1}'
 
 #: peer comparison groups: (path on the peers, connections)
 GROUPS = {"small": ("/small.json", 50), "large": ("/large.json", 50), "small-c200": ("/small.json", 200)}
+#: the Origin the CORS row sends (allowed by bench/configs/p1-cors.json)
+CORS_ORIGIN = "https://app.example.com"
 
 
 @dataclass(frozen=True)
@@ -56,6 +69,7 @@ class Case:
     connections: int = 50
     baseline: str | None = None  # case key this row is compared with (P3 vs P1, P6 vs P1)
     body: bytes = b""  # a JSON body: every request is a POST with it (P8)
+    headers: tuple[tuple[str, str], ...] = ()  # request headers wrk sends (the CORS row's Origin)
 
     @property
     def key(self) -> str:
@@ -109,6 +123,33 @@ def plan(settings: Settings) -> list[Case]:
         cases.append(plain)
         label = _kp_label(primary, ", POST + json-schema + CEL")
         cases.append(Case("P8", label, "kp-p8", "/p8", "small", baseline=plain.key, body=P8_BODY))
+    if "JWT" in only:  # P1's endpoint behind auth/validator, a valid token on every request
+        from bench.jwt_material import jwt_rows
+
+        for alg, (config, token) in jwt_rows(BENCH_WORK, CONFIGS / "p1.json").items():
+            bearer = (("Authorization", f"Bearer {token}"),)
+            label = _kp_label(primary, f", auth/validator {alg}")
+            cases.append(
+                Case("JWT", label, f"kp-jwt-{alg.lower()}", "/p1", "small", baseline=p1_primary, headers=bearer)
+            )
+            JWT_CONFIGS[f"kp-jwt-{alg.lower()}"] = str(config)
+        if not only & {"P1", "P3", "CORS"}:
+            cases.append(Case("P1", _kp_label(primary), f"kp-p1-{primary}", "/p1", "small"))
+    if "CORS" in only:
+        origin = (("Origin", CORS_ORIGIN),)
+        label = _kp_label(primary, ", CORS, allowed Origin")
+        cases.append(Case("CORS", label, "kp-p1-cors", "/p1", "small", baseline=p1_primary, headers=origin))
+        if not only & {"P1", "P3", "JWT"}:
+            cases.append(Case("P1", _kp_label(primary), f"kp-p1-{primary}", "/p1", "small"))
+    if "T" in only:  # telemetry on vs off in one run (P1's endpoint; the access log goes to /dev/null)
+        off = Case("T", _kp_label(primary, ", telemetry off"), "kp-t-off", "/p1", "small")
+        cases.append(off)
+        for extra, target in (
+            (", access log + request id", "kp-t-log"),
+            (", + /__stats + Prometheus", "kp-t-metrics"),
+            (", + 100 % traces", "kp-t-traces"),
+        ):
+            cases.append(Case("T", _kp_label(primary, extra), target, "/p1", "small", baseline=off.key))
     if "P5" in only:
         cases.append(Case("P5", _kp_label(primary), f"kp-p1-{primary}", "/p1", "small-c200", 200))
         cases.append(Case("P5", _kp_label(primary, ", uvloop"), "kp-p1-uvloop", "/p1", "small-c200", 200))
@@ -116,6 +157,11 @@ def plan(settings: Settings) -> list[Case]:
         cases.append(Case("P6", _kp_label(primary, ", 2 workers"), "kp-p6", "/p1", "small", baseline=p1_primary))
         if "P1" not in only and "P3" not in only:
             cases.append(Case("P6", _kp_label(primary, ", 1 worker"), f"kp-p1-{primary}", "/p1", "small"))
+    if "Q" in only:
+        for key, _, extra in QOS_ROWS:
+            cases.append(Case("Q", _kp_label(primary, extra), key, "/p1", "small", baseline=p1_primary))
+        if "P1" not in only:
+            cases.append(Case("P1", _kp_label(primary), f"kp-p1-{primary}", "/p1", "small"))
     groups = sorted({c.group for c in cases}, key=list(GROUPS).index)
     peers: list[Case] = []
     for g in groups:
@@ -157,7 +203,7 @@ def _start_servers(procs: Processes, work: Path, cases: list[Case], settings: Se
         started = procs.start(key, argv, cpus, env={"KRAKENPY_HTTP_CLIENT": client}, cwd=tree)
         servers[key] = Server(started, f"http://127.0.0.1:{port}")
 
-    for port in (BACKEND_PORT, NGINX_PROXY_PORT, CADDY_PORT, *range(18090, 18099)):
+    for port in (BACKEND_PORT, NGINX_PROXY_PORT, CADDY_PORT, REDIS_PORT, *range(18090, 18099)):
         if not port_free(port):
             raise SystemExit(f"bench: port {port} on 127.0.0.1 is busy; stop what uses it and retry")
     servers["backend"] = start_backend(procs, work)
@@ -189,8 +235,22 @@ def _start_servers(procs: Processes, work: Path, cases: list[Case], settings: Se
         kp("kp-p3", "p3.json", settings.primary)
     if "kp-p8" in needed:
         kp("kp-p8", "p8.json", settings.primary)
+    if "kp-p1-cors" in needed:
+        kp("kp-p1-cors", "p1-cors.json", settings.primary)
+    for key, config in JWT_CONFIGS.items():  # absolute paths: CONFIGS / path keeps them
+        if key in needed:
+            kp(key, config, settings.primary)
+    for name in ("t-off", "t-log", "t-metrics", "t-traces"):
+        if f"kp-{name}" in needed:
+            kp(f"kp-{name}", f"{name}.json", settings.primary)
     if "kp-p6" in needed:
         kp("kp-p6", "p1.json", settings.primary, workers=2, cpus=f"{SUT_CPUS},{LOAD_CPUS}")
+    if "kp-q-redis" in needed:
+        argv = ["redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        procs.start("redis", argv, LOAD_CPUS)
+    for key, config, _ in QOS_ROWS:
+        if key in needed:
+            kp(key, config, settings.primary)
     return servers
 
 
@@ -211,6 +271,14 @@ def _probe(server: Server, case: Case) -> str | None:
         rejected, _ = http_post(server.base + case.path, P8_INVALID)
         if rejected != 400:
             return f"skipped: an invalid body answered {rejected}, not 400 (validation not functional)"
+    if case.scenario == "JWT":
+        anonymous, _ = http_get_headers(server.base + case.path, {})
+        if anonymous != 401:
+            return f"skipped: without a token {case.path} answered {anonymous}, not 401 (validation not functional)"
+    if case.scenario == "CORS":
+        _, headers = http_get_headers(server.base + case.path, dict(case.headers))
+        if headers.get("Access-Control-Allow-Origin") != CORS_ORIGIN:
+            return "skipped: security/cors is not functional (no Access-Control-Allow-Origin for the Origin)"
     if case.scenario == "P3":
         try:
             doc = orjson.loads(body)
@@ -253,6 +321,10 @@ def run_loads(procs: Processes, work: Path, settings: Settings) -> list[Row]:
             load = Load(server.base + row.case.path, row.case.connections, settings.seconds, LOAD_CPUS, script=script)
             if run == 0 and settings.warmup > 0:
                 warm = Load(load.url, load.connections, settings.warmup, LOAD_CPUS, script=script)
+            case = row.case
+            load = Load(server.base + case.path, case.connections, settings.seconds, LOAD_CPUS, headers=case.headers)
+            if run == 0 and settings.warmup > 0:
+                warm = Load(load.url, load.connections, settings.warmup, LOAD_CPUS, headers=case.headers)
                 run_wrk(warm, None)
             res = run_wrk(load, server.started.pid)
             row.runs.append(res)

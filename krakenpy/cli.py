@@ -1,4 +1,5 @@
-"""Command line: ``krakenpy run``, ``krakenpy check``, ``krakenpy version`` (mirrors ``krakend``).
+"""Command line: ``krakenpy run``, ``krakenpy check`` and :mod:`krakenpy.commands` (``version``, ``routes``,
+``audit``; Flexible Configuration for every ``-c``); mirrors ``krakend``.
 
 ``check`` and ``run`` share one verdict: ``check`` exits non-zero for every configuration ``run``
 would refuse, so a CI gate on ``check`` means a deploy that starts.
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from krakenpy import __version__
+from krakenpy import commands
 from krakenpy.errors import ConfigError, ConfigIssue
 
 if TYPE_CHECKING:
@@ -37,8 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-c", "--config", required=True, help="path to the krakend.json configuration")
     run.add_argument("-p", "--port", type=int, default=0, help="listen port (overrides 'port')")
     run.add_argument("-d", "--debug", action="count", default=0, help="enable the /__debug/ endpoint")
-    run.add_argument("-w", "--workers", type=int, default=0, help="worker processes (default: CPU count)")
-    run.add_argument("--access-log", action="store_true", help="log every request")
+    run.add_argument("-w", "--workers", type=int, default=0, help="worker processes (default: usable CPUs)")
+    run.add_argument(
+        "--access-log",
+        action="store_true",
+        help="accepted for compatibility: the access log is on by default (router.disable_access_log turns it off)",
+    )
     run.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio", help="event loop")
     run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
     run.add_argument(
@@ -60,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
         help="do not build components (Lua sources, Lambda clients): check the config file alone, like krakend",
     )
     _allow_unsupported(check)
-    sub.add_parser("version", help="print the version")
+    commands.register(sub)
     return parser
 
 
@@ -186,17 +191,33 @@ def _check(args: argparse.Namespace) -> int:
 
 
 class _Source:
-    """What the runner reloads: this file, with the same flags (``krakenpy.server.runner.ConfigSource``)."""
+    """What the runner reloads: this file, with the same flags (``krakenpy.server.runner.ConfigSource``).
+    With Flexible Configuration, ``template`` is the ``-c`` file, rendered again on every reload."""
 
-    def __init__(self, path: str, *, debug: bool, allow_unsupported: bool) -> None:
+    def __init__(self, path: str, *, debug: bool, allow_unsupported: bool, template: str | None = None) -> None:
         self.path = path
         self.debug = debug
         self.allow_unsupported = allow_unsupported
+        self.template = template
 
     def load(self) -> Loaded:
         from krakenpy.gateway import load
 
-        loaded = load(self.path)
+        if self.template is None:
+            loaded = load(self.path)
+        else:
+            from krakenpy.commands.flexible import FlexibleConfigError, from_env, render_file
+
+            fc = from_env(os.environ)
+            assert fc is not None
+            try:
+                rendered = render_file(self.template, fc)
+            except FlexibleConfigError as exc:
+                raise ConfigError([ConfigIssue("", m.strip()) for m in exc.messages], self.template) from None
+            try:
+                loaded = load(rendered.path)
+            finally:
+                rendered.cleanup()
         if loaded.enforcing and not self.allow_unsupported:
             raise ConfigError(_refusals(loaded.enforcing), self.path)
         return loaded
@@ -210,8 +231,14 @@ class _Source:
         )
 
     def watched(self, config: Config) -> list[str]:
-        """The file itself and every Lua source it names (relative to the working directory, as Lua reads them)."""
-        paths = [os.path.abspath(self.path)]
+        """The file itself (or the template and the ``FC_*`` folders' files) and every Lua source it
+        names (relative to the working directory, as Lua reads them)."""
+        paths = [os.path.abspath(self.template or self.path)]
+        if self.template is not None:
+            for name in ("FC_SETTINGS", "FC_PARTIALS", "FC_TEMPLATES"):
+                folder = Path(os.environ.get(name) or "/nonexistent")
+                if folder.is_dir():
+                    paths.extend(str(p.resolve()) for p in sorted(folder.iterdir()) if p.is_file())
         for source in _lua_sources(config.service.raw):
             paths.append(os.path.abspath(source))
         return paths
@@ -233,12 +260,21 @@ def _lua_sources(raw: object) -> list[str]:
     return found
 
 
+def _basic_logging(level_name: str) -> None:
+    """lura's basic logger on standard output (``2026/11/30 16:00:00 KRAKEND INFO: …``), redacted and
+    with request ids; ``telemetry/logging`` replaces it when configured."""
+    from krakenpy.telemetry.applog import AppLogOptions, LineHandler, make_formatter
+    from krakenpy.telemetry.writer import stdout_writer
+
+    root = logging.getLogger()
+    root.addHandler(LineHandler(stdout_writer(), make_formatter(AppLogOptions(format="basic"))))
+    root.setLevel(getattr(logging, level_name.upper(), logging.INFO))
+
+
 def _run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    _basic_logging(str(args.log_level))
     from krakenpy.gateway import Loaded
+    from krakenpy.server.cpus import available_cpus
     from krakenpy.server.runner import ServeOptions, serve
     from krakenpy.server.settings import RuntimeSettings
 
@@ -250,21 +286,20 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     options = ServeOptions(
         debug=bool(args.debug),
-        workers=args.workers or os.cpu_count() or 1,
+        workers=args.workers or available_cpus(),
         access_log=args.access_log,
         loop=args.loop,
         watch=args.watch,
         port_override=args.port,
         allow_unsupported=args.allow_unsupported,
     )
-    source = _Source(args.config, debug=options.debug, allow_unsupported=args.allow_unsupported)
-    code = serve(loaded, settings, options, source)
-    # the workers are gone and every socket is closed: nothing is left to finalise, and tearing down
-    # the interpreter's modules (~0.4 s) would count against max_shutdown_wait_time
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    source = _Source(
+        args.config,
+        debug=options.debug,
+        allow_unsupported=args.allow_unsupported,
+        template=getattr(args, "template", None),
+    )
+    return serve(loaded, settings, options, source)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -274,9 +309,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return 0 if exc.code == 0 else 1
-    if args.command == "version":
-        print(f"krakenpy {__version__}")
-        return 0
+    return commands.dispatch(args, lambda a: _builtin(parser, a))
+
+
+def _builtin(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command in ("check", "validate"):
         return _check(args)
     if args.command == "run":

@@ -86,9 +86,11 @@ class HttpRequest:
 
     @property
     def query(self) -> MultiDictProxy[str]:
-        """The query parsed once, on first use (``a=1&a=2`` keeps both values, in order)."""
+        """The query parsed once, on first use (``a=1&a=2`` keeps both values, in order). Bytes that
+        are not UTF-8 (``%ff``) are kept as surrogate escapes, so they reach backends unchanged."""
         if self._query is None:
-            pairs = parse_qsl(self.query_string, keep_blank_values=True, errors="replace") if self.query_string else []
+            query = self.query_string
+            pairs = parse_qsl(query, keep_blank_values=True, errors="surrogateescape") if query else []
             self._query = MultiDictProxy(MultiDict(pairs))
         return self._query
 

@@ -35,6 +35,8 @@ from krakenpy.resources import Resources
 from krakenpy.server.adapter import AiohttpHandler, aiohttp_handler
 from krakenpy.server.app import build_dispatch
 from krakenpy.server.handler import EndpointHandler, make_handler
+from krakenpy.telemetry.layers.edge import debug_logger
+from krakenpy.telemetry.setup import hub_for
 
 __all__ = ["Gateway", "Loaded", "Parsed", "build_gateway", "load", "parse_components"]
 
@@ -120,6 +122,12 @@ class Gateway:
     resources: Resources
     endpoints: int
 
+    async def start(self) -> None:
+        """Start what runs beside the requests (exporters, stats listeners): once, when serving."""
+        hooks, self.resources.on_serve = self.resources.on_serve, []
+        for hook in hooks:
+            await hook()
+
     async def close(self) -> None:
         await self.resources.stack.aclose()
 
@@ -186,7 +194,7 @@ class _Assembly:
         edge = await self._edge()
         if self.issues:
             raise ConfigError(self.issues, service.source)
-        handler_edge = build_dispatch(service, routes, debug=debug)
+        handler_edge = build_dispatch(service, routes, debug=debug, debug_log=debug_logger(hub_for(self.resources)))
         for middleware in reversed(edge):
             handler_edge = middleware(handler_edge)
         return Gateway(handler_edge, aiohttp_handler(handler_edge), self.resources, len(service.endpoints))
@@ -207,11 +215,11 @@ class _Assembly:
         values = self.parsed.get(owner.path, {})
         built: list[Any] = []
         for component in registry.LAYER_ORDER[layer]:
-            if component.namespace not in values:
+            if component.namespace not in values and not component.always:
                 continue
             prefix = f"{owner.path}.extra_config" if owner.path else "extra_config"
             site = Site(owner.level, f"{prefix}.{component.namespace}", owner.service, owner.endpoint, owner.backend)
-            middleware = await self._build(component, layer, values[component.namespace], site)
+            middleware = await self._build(component, layer, values.get(component.namespace), site)
             if middleware is not None:
                 built.append(middleware)
         return built
@@ -221,7 +229,7 @@ class _Assembly:
         built: list[EdgeMiddleware] = []
         for component in registry.EDGE:
             namespace = component.namespace
-            if not any(namespace in values for values in self.parsed.values()):
+            if not component.always and not any(namespace in values for values in self.parsed.values()):
                 continue
             site = Site("service", f"extra_config.{namespace}", service)
             middleware = await self._build(component, "edge", self.parsed.get("", {}).get(namespace), site)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +35,9 @@ class Resources:
     serving: bool = True
     #: every component's parsed options: owner JSON path ("" = service) → namespace → options
     parsed: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    #: started once the gateway listens (``run``, never ``check``): exporters, stats listeners...;
+    #: what they open is closed through :attr:`stack`
+    on_serve: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def options(self, owner: str, namespace: str) -> object | None:
         """The parsed value of ``namespace`` on the object at ``owner`` (``endpoints[2]``), if any."""

@@ -10,10 +10,13 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import RawTestServer, TestClient, TestServer
+from aiohttp.test_utils import TestClient, TestServer
 
 from krakenpy.config.build import build_service
 from krakenpy.gateway import Gateway, build_gateway
+
+# wire-level fixtures too (raw loopback backend, gateway on a chosen upstream client)
+from tests.server.wirekit import gateway_server, raw_backend, serve  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,7 +63,7 @@ async def gateway() -> AsyncIterator[Callable[..., Awaitable[TestClient[Any, Any
         service = build_service(doc)
         gw = await build_gateway(service, debug=debug, base_dir=base_dir)
         gateways.append(gw)
-        client: TestClient[Any, Any] = TestClient(RawTestServer(gw.handler, host="127.0.0.1"))
+        client: TestClient[Any, Any] = TestClient(await gateway_server(gw.handler))
         await client.start_server()
         clients.append(client)
         return client

@@ -48,7 +48,7 @@ def test_corpus_config_check_accepts_ce_valid_configs(path: Path) -> None:
         ("013-krakend-examples-ratelimit-tiers.json", "qos/ratelimit/tiered"),
         ("014-krakend-examples-grpc.json", "backend/grpc"),
         ("017-krakend-examples-ai-mcp.json", "ai/mcp"),
-        ("023-solomonai-backend-api-gateway-prod.json", "security/cors"),
+        ("023-solomonai-backend-api-gateway-prod.json", "telemetry/opencensus"),
     ],
 )
 def test_corpus_config_check_names_unsupported_namespaces(name: str, namespace: str) -> None:

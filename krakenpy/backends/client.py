@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 import aiohttp
 from yarl import URL
 
+from krakenpy.backends.inflate import gunzip, strip_encoding
+from krakenpy.backends.redirects import REDIRECT_STATUSES, follow
 from krakenpy.errors import BackendError
 
 __all__ = [
@@ -23,10 +25,13 @@ __all__ = [
     "UpstreamCall",
     "UpstreamClient",
     "UpstreamResponse",
+    "decoded",
+    "printable",
 ]
 
-#: largest backend body read into memory (a larger one is a backend error)
+#: largest backend body read into memory, before and after gzip decoding (a larger one is a backend error)
 MAX_BODY = 64 * 1024 * 1024
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +72,41 @@ class ClientOptions:
     max_body: int = MAX_BODY
 
 
+async def decoded(status: int, headers: tuple[tuple[str, str], ...], body: bytes, cap: int) -> UpstreamResponse:
+    """An upstream answer as the pipeline sees it: a gzip body inflated (at most ``cap`` bytes) and
+    its ``Content-Encoding``/``Content-Length`` gone, as Go's transport does; other encodings untouched."""
+    content_type = ""
+    gzipped = False
+    for name, value in headers:
+        lower = name.lower()
+        if lower == "content-type":
+            content_type = content_type or value
+        elif lower == "content-encoding" and value.strip().lower() == "gzip":
+            gzipped = True
+    if gzipped:
+        body = await gunzip(body, cap)
+        headers = strip_encoding(headers)
+    return UpstreamResponse(status=status, headers=headers, body=body, content_type=content_type)
+
+
+def printable(value: str) -> str:
+    """A header value a UTF-8-only writer can send: bytes that were not UTF-8 (kept as surrogate
+    escapes by the server) become U+FFFD instead of being dropped silently."""
+    if value.isascii():
+        return value
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+class _GoRequest(aiohttp.ClientRequest):
+    """aiohttp's request with Go's ``Content-Length`` rule: ``0`` on a bodiless POST/PUT/PATCH only
+    (aiohttp also adds it to DELETE and other methods)."""
+
+    def update_body_from_data(self, body: Any, *args: Any, **kwargs: Any) -> None:
+        super().update_body_from_data(body, *args, **kwargs)
+        if body is None and self.method not in _BODY_METHODS:
+            self.headers.popall("Content-Length", None)
+
+
 class AiohttpClient:
     """:class:`UpstreamClient` over one shared ``aiohttp.ClientSession`` (one pool per host)."""
 
@@ -87,9 +127,12 @@ class AiohttpClient:
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=timeout,
-            auto_decompress=True,
-            skip_auto_headers=("User-Agent", "Accept-Encoding"),
+            # gzip is inflated by krakenpy, bounded (backends/inflate.py); Go sends no default
+            # Accept or Content-Type, so neither does this client
+            auto_decompress=False,
+            skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
             cookie_jar=aiohttp.DummyCookieJar(),
+            request_class=_GoRequest,
             raise_for_status=False,
         )
         return self._session
@@ -97,23 +140,15 @@ class AiohttpClient:
     async def request(
         self, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes | None
     ) -> UpstreamResponse:
-        session = self._session or self._open()
+        pairs = list(headers)
         try:
-            async with session.request(
-                method, URL(url, encoded=True), headers=list(headers), data=body or None
-            ) as resp:
-                length = resp.content_length
-                if length is not None and length > self._options.max_body:
-                    raise BackendError(f"backend body too large ({length} bytes) [{method}]: {url}")
-                data = await resp.content.read(self._options.max_body + 1)
-                if len(data) > self._options.max_body:
-                    raise BackendError(f"backend body too large [{method}]: {url}")
-                return UpstreamResponse(
-                    status=resp.status,
-                    headers=tuple(resp.headers.items()),
-                    body=data,
-                    content_type=resp.headers.get("Content-Type", ""),
-                )
+            first = await self.exchange(method, url, pairs, body)
+            if first[0] in REDIRECT_STATUSES and first[1] is not None:
+                answer = await follow(self.exchange, method, url, pairs, body, first)
+            else:
+                answer = first[2]
+            assert isinstance(answer, UpstreamResponse)
+            return answer
         except BackendError:
             raise
         except TimeoutError as exc:
@@ -122,6 +157,33 @@ class AiohttpClient:
             raise BackendError(f"{type(exc).__name__}: {exc} [{method}]: {url}") from exc
         except (OSError, ValueError) as exc:
             raise BackendError(f"{type(exc).__name__}: {exc} [{method}]: {url}") from exc
+
+    async def exchange(
+        self, method: str, url: str, pairs: list[tuple[str, str]], body: bytes | None
+    ) -> tuple[int, str | None, UpstreamResponse]:
+        """One request without following redirects: (status, Location, the decoded answer)."""
+        session = self._session or self._open()
+        cap = self._options.max_body
+        async with session.request(
+            method,
+            URL(url, encoded=True),
+            headers=[(k, printable(v)) for k, v in pairs],
+            data=bytes(body) if body else None,
+            allow_redirects=False,
+        ) as resp:
+            length = resp.content_length
+            if length is not None and length > cap:
+                raise BackendError(f"backend body too large ({length} bytes) [{method}]: {url}")
+            chunks: list[bytes] = []
+            size = 0
+            while chunk := await resp.content.readany():
+                size += len(chunk)
+                if size > cap:
+                    raise BackendError(f"backend body too large [{method}]: {url}")
+                chunks.append(chunk)
+            data = b"".join(chunks)
+            answer = await decoded(resp.status, tuple(resp.headers.items()), data, cap)
+            return resp.status, resp.headers.get("Location"), answer
 
     async def close(self) -> None:
         if self._session is not None:

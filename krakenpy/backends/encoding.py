@@ -53,24 +53,42 @@ def _string(body: bytes) -> dict[str, Any]:
     return {"content": body.decode("utf-8", "replace")}
 
 
-def _element(node: ET.Element) -> Any:
-    out: dict[str, Any] = {f"-{k}": v for k, v in node.attrib.items()}
-    for child in node:
-        value = _element(child)
-        if child.tag in out:
-            existing = out[child.tag]
-            if isinstance(existing, list):
-                existing.append(value)
-            else:
-                out[child.tag] = [existing, value]
-        else:
-            out[child.tag] = value
+def _leaf_or_map(node: ET.Element, out: dict[str, Any]) -> Any:
     text = (node.text or "").strip()
     if not out:
         return text
     if text:
         out["#text"] = text
     return out
+
+
+def _element(root: ET.Element) -> Any:
+    """One element as mxj maps it, iteratively (a backend can nest thousands of levels deep)."""
+    maps: dict[int, dict[str, Any]] = {}
+    # post-order: a node is converted once all its children are, then added to its parent's map
+    stack: list[tuple[ET.Element, ET.Element | None, bool]] = [(root, None, False)]
+    result: Any = None
+    while stack:
+        node, parent, expanded = stack.pop()
+        if not expanded:
+            maps[id(node)] = {f"-{k}": v for k, v in node.attrib.items()}
+            stack.append((node, parent, True))
+            stack.extend((child, node, False) for child in reversed(node))
+            continue
+        value = _leaf_or_map(node, maps.pop(id(node)))
+        if parent is None:
+            result = value
+            continue
+        out = maps[id(parent)]
+        if node.tag in out:
+            existing = out[node.tag]
+            if isinstance(existing, list):
+                existing.append(value)
+            else:
+                out[node.tag] = [existing, value]
+        else:
+            out[node.tag] = value
+    return result
 
 
 def xml_to_data(body: bytes) -> dict[str, Any]:

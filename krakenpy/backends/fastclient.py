@@ -4,8 +4,12 @@ aiohttp's ``ClientSession`` costs ~100 µs of CPU per upstream call (performance
 writes the request head itself and parses the response with aiohttp's C parser (llhttp:
 Content-Length, chunked, read-until-close, gzip/deflate), keeping one LIFO pool of idle connections
 per ``host:port``. What it does not handle goes to the aiohttp client unchanged: https and other
-schemes, ``HEAD``, URLs with user info or characters that need quoting, and redirect hops to such
-URLs. Redirects between plain-http URLs are followed here, like aiohttp and Go do.
+schemes, ``HEAD``, URLs with user info or characters that need quoting (one exchange at a time, so
+a redirect chain may mix both). Redirects follow Go's rules (:mod:`krakenpy.backends.redirects`);
+gzip bodies are inflated with a cap (:mod:`krakenpy.backends.inflate`). The request head carries
+exactly what Go's client writes: ``Host``, the given headers, ``Content-Length`` when there is a body
+or the method is POST/PUT/PATCH, and ``Connection: close`` without keep-alive. Header bytes that were
+not UTF-8 (surrogate escapes from the server's parser) are written back as the same bytes.
 
 Timeouts are the caller's (a request deadline cancels the call; the connection is then closed,
 never reused); ``dialer_timeout`` and ``response_header_timeout`` apply when configured. A request
@@ -20,20 +24,20 @@ import re
 from collections import deque
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urljoin
 
+from aiohttp import ClientError
 from aiohttp.base_protocol import BaseProtocol
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.http_parser import HttpResponseParser
 
-from krakenpy.backends.client import AiohttpClient, ClientOptions, UpstreamClient, UpstreamResponse
+from krakenpy.backends.client import AiohttpClient, ClientOptions, UpstreamResponse
+from krakenpy.backends.inflate import gunzip, strip_encoding
+from krakenpy.backends.redirects import REDIRECT_STATUSES, follow
 from krakenpy.errors import BackendError
 
 __all__ = ["FastClient"]
 
 _IDEMPOTENT = frozenset({"GET", "PUT", "DELETE", "OPTIONS", "TRACE"})
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_MAX_REDIRECTS = 10
 #: request headers this client writes itself
 _OWN = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -61,7 +65,7 @@ class _Conn(BaseProtocol):
             max_field_size=8190 * 4,
             response_with_body=True,
             read_until_eof=True,
-            auto_decompress=True,
+            auto_decompress=False,  # inflated by krakenpy with a cap on the output
         )
         self.done: asyncio.Future[None] | None = None
         self.message: Any = None
@@ -152,7 +156,7 @@ class _Host:
 class FastClient:
     """:class:`UpstreamClient` over asyncio protocols; falls back to :class:`AiohttpClient`."""
 
-    def __init__(self, options: ClientOptions | None = None, fallback: UpstreamClient | None = None) -> None:
+    def __init__(self, options: ClientOptions | None = None, fallback: AiohttpClient | None = None) -> None:
         self._options = o = options or ClientOptions()
         self._fallback = fallback
         self._hosts: dict[tuple[str, int], _Host] = {}
@@ -162,7 +166,7 @@ class FastClient:
         self._header_timeout = o.response_header_timeout
         self._closed = False
 
-    def _fallback_client(self) -> UpstreamClient:
+    def _fallback_client(self) -> AiohttpClient:
         if self._fallback is None:
             self._fallback = AiohttpClient(self._options)
         return self._fallback
@@ -170,38 +174,42 @@ class FastClient:
     async def request(
         self, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes | None
     ) -> UpstreamResponse:
-        pairs = list(headers)
-        original = url
+        pairs = headers if isinstance(headers, list) else list(headers)
         try:
-            for _ in range(_MAX_REDIRECTS + 1):
-                target = _split(url) if method != "HEAD" else None
-                head = _head(method, target[2], target[3], pairs, body, self._keepalive <= 0) if target else None
-                if target is None or head is None:
-                    return await self._fallback_client().request(method, url, pairs, body)
-                msg, data = await self._send(target[0], target[1], head + body if body else head, method)
-                status: int = msg.code
-                location = msg.headers.get("Location") if status in _REDIRECTS else None
-                if location is None:
-                    return UpstreamResponse(
-                        status=status,
-                        headers=tuple(msg.headers.items()),
-                        body=data,
-                        content_type=msg.headers.get("Content-Type", ""),
-                    )
-                new_url = urljoin(url, location)
-                if status == 303 or (status in (301, 302) and method == "POST"):
-                    method, body = "GET", None
-                    pairs = [(k, v) for k, v in pairs if k.lower() not in ("content-type", "content-length")]
-                if _origin(new_url) != _origin(url):
-                    pairs = [(k, v) for k, v in pairs if k.lower() not in ("authorization", "cookie")]
-                url = new_url
-            raise BackendError(f"too many redirects [{method}]: {original}")
+            first = await self._exchange(method, url, pairs, body)
+            if first[0] in REDIRECT_STATUSES and first[1] is not None:
+                answer = await follow(self._exchange, method, url, pairs, body, first)
+                assert isinstance(answer, UpstreamResponse)
+                return answer
+            return first[2]
         except BackendError:
             raise
         except TimeoutError as exc:
             raise BackendError(f"backend timeout [{method}]: {url}") from exc
-        except (OSError, ValueError, HttpProcessingError) as exc:
+        except (OSError, ValueError, HttpProcessingError, ClientError) as exc:  # ClientError: the fallback's
             raise BackendError(f"{type(exc).__name__}: {exc} [{method}]: {url}") from exc
+
+    async def _exchange(
+        self, method: str, url: str, pairs: list[tuple[str, str]], body: bytes | None
+    ) -> tuple[int, str | None, UpstreamResponse]:
+        """One request without following redirects: (status, Location, the decoded answer)."""
+        target = _split(url) if method != "HEAD" else None
+        head = _head(method, target[2], target[3], pairs, body, self._keepalive <= 0) if target else None
+        if target is None or head is None:
+            return await self._fallback_client().exchange(method, url, pairs, body)
+        msg, data = await self._send(target[0], target[1], head + body if body else head, method)
+        status: int = msg.code
+        fields = msg.headers
+        headers = tuple(fields.items())
+        encoding = fields.get("Content-Encoding")
+        if encoding is not None and encoding.strip().lower() == "gzip":
+            data = await gunzip(data, self._options.max_body)
+            headers = strip_encoding(headers)
+        return (
+            status,
+            fields.get("Location") if status in REDIRECT_STATUSES else None,
+            UpstreamResponse(status=status, headers=headers, body=data, content_type=fields.get("Content-Type", "")),
+        )
 
     async def _send(self, host: str, port: int, data: bytes, method: str) -> tuple[Any, bytes]:
         key = (host, port)
@@ -345,11 +353,6 @@ class FastClient:
             await self._fallback.close()
 
 
-def _origin(url: str) -> str:
-    scheme, _, rest = url.partition("://")
-    return scheme.lower() + "://" + re.split(r"[/?#]", rest, maxsplit=1)[0].lower()
-
-
 _SPLIT_CACHE: dict[str, tuple[str, int, str, str] | None] = {}
 _SPLIT_CACHE_SIZE = 1024
 
@@ -399,9 +402,9 @@ def _parse_url(url: str) -> tuple[str, int, str, str] | None:
 def _head(
     method: str, target: str, host: str, headers: list[tuple[str, str]], body: bytes | None, close: bool
 ) -> bytes | None:
-    """The request line and headers, or None when a header needs aiohttp's validation (CR/LF)."""
+    """The request line and headers as Go writes them, or None when a header needs aiohttp's
+    validation (CR/LF)."""
     lines = []
-    accept = content_type = False
     for name, value in headers:
         lower = name.lower()
         if lower in _OWN:
@@ -410,19 +413,12 @@ def _head(
             continue
         if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:
             return None
-        if lower == "accept":
-            accept = True
-        elif lower == "content-type":
-            content_type = True
         lines.append(f"{name}: {value}\r\n")
-    if not accept:
-        lines.append("Accept: */*\r\n")
-    if body or method in _BODY_METHODS:  # what aiohttp adds for a body (or a POST without one)
+    if body or method in _BODY_METHODS:  # Go: Content-Length with a body, and 0 on a bodiless POST/PUT/PATCH
         lines.append(f"Content-Length: {len(body) if body else 0}\r\n")
-        if not content_type:
-            lines.append("Content-Type: application/octet-stream\r\n")
     if close:
         lines.append("Connection: close\r\n")
     if "\r" in host or "\n" in host:
         return None
-    return f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n{''.join(lines)}\r\n".encode()
+    # surrogateescape: header bytes that were not UTF-8 go out exactly as they came in
+    return f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n{''.join(lines)}\r\n".encode("utf-8", "surrogateescape")

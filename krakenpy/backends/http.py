@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from krakenpy.backends.client import UpstreamCall
 from krakenpy.backends.encoding import decoder_for
+from krakenpy.backends.redirects import Resendable
 from krakenpy.config.model import BackendConfig
 from krakenpy.errors import BackendError
 from krakenpy.proxy.formatter import Formatter
@@ -49,11 +50,14 @@ def http_backend(
     decode = decoder_for(backend.encoding, backend.is_collection)
     compression = not disable_compression
     pattern = backend.url_pattern
+    # lura gives the body a GetBody (so Go re-sends it on a 307/308) only with this option
+    resend = backend.http_client.send_body_on_redirect
 
     async def call(request: Request) -> Response:
-        upstream = await call_upstream(
-            request.method, request.url, _headers_out(request.headers, compression), request.body or None
-        )
+        body = request.body or None
+        if resend and body:
+            body = Resendable(body)
+        upstream = await call_upstream(request.method, request.url, _headers_out(request.headers, compression), body)
         status = upstream.status
         if noop:
             return Response(

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from krakenpy.bodyschema.check import EMPTY_BODY, ErrorDetails, SchemaRejection, body_checker
-from krakenpy.bodyschema.compiler import Validator, compile_schema, json_pointer
+from krakenpy.bodyschema.compiler import compile_schema, json_pointer
 
 __all__ = [
     "EMPTY_BODY",
     "ErrorDetails",
     "SchemaRejection",
-    "Validator",
     "body_checker",
     "compile_schema",
     "json_pointer",

@@ -11,13 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema_rs
 import orjson
 
-from krakenpy.bodyschema.compiler import Validator, json_pointer
+from krakenpy.bodyschema.compiler import json_pointer
 from krakenpy.errors import ValidationError
+
+if TYPE_CHECKING:  # only annotations: the library is loaded by compile_schema
+    import jsonschema_rs
+    from jsonschema_rs import Validator
 
 __all__ = ["EMPTY_BODY", "MAX_DETAILS", "ErrorDetails", "SchemaRejection", "body_checker"]
 

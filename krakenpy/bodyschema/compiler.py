@@ -18,15 +18,14 @@ Difference: a schema that does not compile is a configuration error located insi
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
-
-import jsonschema_rs
+from typing import TYPE_CHECKING, Any
 
 from krakenpy.errors import ConfigError, ConfigIssue
 
-__all__ = ["Validator", "compile_schema", "json_pointer"]
+if TYPE_CHECKING:  # jsonschema-rs is imported when a schema is compiled: only configs with one load it
+    from jsonschema_rs import Validator
 
-Validator = jsonschema_rs.Validator
+__all__ = ["Validator", "compile_schema", "json_pointer"]
 
 
 def json_pointer(parts: Sequence[str | int]) -> str:
@@ -39,6 +38,8 @@ def compile_schema(schema: Any, at: Callable[..., str]) -> Validator:
 
     Raises :class:`ConfigError` at the failing keyword (``...validation/json-schema.properties.age.minimum``).
     """
+    import jsonschema_rs
+
     try:
         return jsonschema_rs.validator_for(schema, offline=True, pattern_options=jsonschema_rs.RegexOptions())
     except jsonschema_rs.ValidationError as exc:

@@ -115,6 +115,9 @@ class Component(Generic[Opts]):
     core: bool = False
     #: unknown keys are errors even without ``--lint`` (a typo there must not pass silently)
     strict: bool = True
+    #: built for every owner of its layers even where the namespace is absent (the builder then
+    #: gets ``None``): features on by default, such as the access log and failure logging
+    always: bool = False
 
     def builder(self, layer: Layer) -> Build[Opts, Any] | None:
         value: Build[Opts, Any] | None = getattr(self, layer)

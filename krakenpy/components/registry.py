@@ -13,13 +13,22 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any, Final
 
-from krakenpy.components import proxy, router
+from krakenpy.components import proxy, redis, router
 from krakenpy.components.auth import api_keys, basic, client_credentials, revoker, signer, validator
 from krakenpy.components.backend import http as backend_http
 from krakenpy.components.backend import lambda_
 from krakenpy.components.backend.http import client as backend_http_client
 from krakenpy.components.base import Component, Layer
-from krakenpy.components.modifier import lua_backend, lua_endpoint, lua_proxy
+from krakenpy.components.modifier import lua_backend, lua_endpoint, lua_proxy, martian
+from krakenpy.components.qos import circuit_breaker, http_cache
+from krakenpy.components.qos.ratelimit import proxy as ratelimit_proxy
+from krakenpy.components.qos.ratelimit import router as ratelimit_router
+from krakenpy.components.qos.ratelimit.router import redis as ratelimit_router_redis
+from krakenpy.components.security import bot_detector, cors
+from krakenpy.components.security import http as security_http
+from krakenpy.components.telemetry import access_log, audit, gelf, influx, logstash, opentelemetry
+from krakenpy.components.telemetry import logging as telemetry_logging
+from krakenpy.components.telemetry import metrics as telemetry_metrics
 from krakenpy.components.validation import cel, json_schema, json_schema_errors
 from krakenpy.config.namespaces import Catalog
 
@@ -33,15 +42,35 @@ CORE: Final[tuple[AnyComponent, ...]] = (
     proxy.COMPONENT,
     backend_http.COMPONENT,
     backend_http_client.COMPONENT,
+    redis.COMPONENT,
 )
-#: around the whole dispatch (every path, 404/405, /__health, OPTIONS)
+#: around the whole dispatch (every path, 404/405, /__health, OPTIONS). The telemetry is outermost, so
+#: the access log and server spans see every answer, CORS preflights included (KrakenD's gin logger
+#: sits inside CORS and misses them); then CORS, which wraps the whole HTTP handler in KrakenD;
+#: security/http and the service bot detector are gin engine middlewares (krakend-ce
+#: router_engine.go), after the health route. The other telemetry namespaces only configure the
+#: telemetry (their builders set up outputs and return nothing).
 EDGE: Final[tuple[AnyComponent, ...]] = (
+    access_log.COMPONENT,
+    cors.COMPONENT,
+    security_http.COMPONENT,
+    bot_detector.COMPONENT,
     revoker.COMPONENT,  # no middleware: opens the shared filters and the admin listener at start-up
+    telemetry_logging.COMPONENT,
+    logstash.COMPONENT,
+    gelf.COMPONENT,
+    telemetry_metrics.COMPONENT,
+    opentelemetry.COMPONENT,
+    audit.COMPONENT,
+    influx.COMPONENT,  # after telemetry/metrics: it pushes that collector
 )
-#: around one endpoint's handler, before input filtering (krakend-ce handler_factory.go order)
+#: around one endpoint's handler, before input filtering (krakend-ce handler_factory.go order);
+#: the audit layer (telemetry) first, outside every guard, so it sees their decisions.
 #: validation/cel here is KrakenD's JWT rejecter: right after auth/validator, which sets request.claims;
 #: validation/json-schema-errors innermost, where the proxy layer's schema rejections come out
 ENDPOINT: Final[tuple[AnyComponent, ...]] = (
+    access_log.COMPONENT,  # telemetry (spans, failure logs) outermost
+    bot_detector.COMPONENT,  # then the endpoint's own detector
     # identity first (EE places API keys and basic auth with the JWT validator); the signer
     # replaces the rendering of everything below it
     api_keys.COMPONENT,
@@ -50,14 +79,39 @@ ENDPOINT: Final[tuple[AnyComponent, ...]] = (
     cel.COMPONENT,
     signer.COMPONENT,
     lua_endpoint.COMPONENT,
+    # the rate limits run after the JWT validator (claims are set, bad tokens consume nothing)
+    ratelimit_router.COMPONENT,
+    ratelimit_router_redis.COMPONENT,
     json_schema_errors.COMPONENT,
 )
-#: around the endpoint's proxy stack (krakend-ce proxy_factory.go order: Lua, CEL, JSON Schema)
-PROXY: Final[tuple[AnyComponent, ...]] = (lua_proxy.COMPONENT, cel.COMPONENT, json_schema.COMPONENT)
-#: around one backend's stack, inside the request builder (krakend-ce backend_factory.go order)
-BACKEND: Final[tuple[AnyComponent, ...]] = (lua_backend.COMPONENT, cel.COMPONENT)
+#: around the endpoint's proxy stack (krakend-ce proxy_factory.go order: OTel's proxy stage outermost,
+#: then Lua, CEL, JSON Schema)
+PROXY: Final[tuple[AnyComponent, ...]] = (
+    access_log.COMPONENT,
+    lua_proxy.COMPONENT,
+    cel.COMPONENT,
+    json_schema.COMPONENT,
+)
+#: around one backend's stack, inside the request builder (krakend-ce backend_factory.go order:
+#: metrics/OTel stages before the circuit breaker, rate limit, Lua and CEL); the breaker counts
+#: proxy rate-limit, Lua and CEL errors as failures
+BACKEND: Final[tuple[AnyComponent, ...]] = (
+    access_log.COMPONENT,
+    circuit_breaker.COMPONENT,
+    ratelimit_proxy.COMPONENT,
+    lua_backend.COMPONENT,
+    cel.COMPONENT,
+)
 #: around one HTTP backend's upstream call
-CLIENT: Final[tuple[AnyComponent, ...]] = (client_credentials.COMPONENT,)
+#: outermost first, as krakend-ce wraps them: martian (around the HTTP executor) → the OTel transport
+#: (CLIENT span, traceparent) → http-cache → the OAuth2 client-credentials client; so martian edits
+#: the request before the token is added, and a cache hit still gets its CLIENT span
+CLIENT: Final[tuple[AnyComponent, ...]] = (
+    martian.COMPONENT,
+    access_log.COMPONENT,
+    http_cache.COMPONENT,
+    client_credentials.COMPONENT,
+)
 #: the call itself: the first that applies, else the core's HTTP executor
 EXECUTOR: Final[tuple[AnyComponent, ...]] = (lambda_.COMPONENT,)
 

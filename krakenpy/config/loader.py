@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import yaml
 
 from krakenpy.errors import ConfigError, ConfigIssue
 
@@ -51,6 +50,8 @@ def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ConfigError(f"cannot read {p}: {exc.strerror or exc}", str(p)) from None
     suffix = p.suffix.lower()
     doc: object
+    import yaml  # here: JSON configs never load the YAML parser
+
     try:
         if suffix in (".yml", ".yaml"):
             doc = yaml.safe_load(data)

@@ -260,6 +260,8 @@ def namespace_issues(doc: Mapping[str, Any], catalog: Catalog, *, lint: bool = F
             if catalog.implements(namespace):
                 if level not in catalog.levels[namespace]:
                     issues.append(ConfigIssue(path, f"namespace not read at {level} level: ignored", "warning"))
+                elif lint and catalog.editions.get(namespace) == "krakenpy":
+                    issues.append(ConfigIssue(path, "krakenpy extension: KrakenD ignores this namespace", "warning"))
             elif namespace in CE_NAMESPACES:
                 issues.append(ConfigIssue(path, "CE namespace not implemented by krakenpy yet: ignored", "warning"))
             elif _is_ee(namespace):

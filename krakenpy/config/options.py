@@ -138,6 +138,17 @@ def parse_router(raw: Any, path: str) -> RouterOptions:
     error_body = _obj(o.get("error_body"))
     trusted = o.get("trusted_proxies")
     headers = o.get("remote_ip_headers")
+    if isinstance(trusted, list):
+        from krakenpy.server.clientip import trusted_proxy_problem
+
+        # gin ignores a bad list and trusts everyone (spoofable): here it is an error
+        issues = [
+            ConfigIssue(f"{path}.trusted_proxies[{i}]", problem)
+            for i, entry in enumerate(trusted)
+            if (problem := trusted_proxy_problem(str(entry))) is not None
+        ]
+        if issues:
+            raise ConfigError(issues)
     return RouterOptions(
         return_error_msg=bool(o.get("return_error_msg", False)),
         hide_version_header=bool(o.get("hide_version_header", False)),

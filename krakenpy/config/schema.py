@@ -1,7 +1,9 @@
 """JSON-Schema validation of a configuration document against ``schemas/``.
 
 The validator is built once (first use) over a ``referencing.Registry`` holding every file of the
-``schemas/`` folder; this module is the only code that knows where that folder is.
+``schemas/`` folder; this module is the only code that knows where that folder is: inside the
+installed package (``krakenpy/schemas``, copied there when a wheel is built) through
+``importlib.resources``, else the source tree's top-level ``schemas/`` (editable installs, checkouts).
 
 Two modes:
 
@@ -24,6 +26,8 @@ import difflib
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cache
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,9 +40,10 @@ from referencing.jsonschema import DRAFT202012
 from krakenpy.config.namespaces import Catalog
 from krakenpy.errors import ConfigIssue
 
-__all__ = ["schema_namespaces", "validate_document"]
+__all__ = ["schema_namespaces", "schema_root", "validate_document"]
 
-_SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+#: the source tree's folder, used when the package carries no copy (editable installs)
+_SOURCE_SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 _BASE_URI = "https://krakenpy.invalid/schemas/"
 _ROOT = "krakend.json"
 #: files that are not an ``extra_config`` namespace: core objects and definitions shared by several
@@ -47,9 +52,27 @@ _NOT_NAMESPACES = frozenset({"krakend", "endpoint", "backend", "timeunits", "mod
 _BACKEND_PATH = re.compile(r"^(endpoints|async_agent)\[\d+\]\.backend\[\d+\]$")
 
 
-def _schema_files() -> Iterator[tuple[str, Path]]:
-    for path in sorted(_SCHEMA_DIR.rglob("*.json")):
-        yield path.relative_to(_SCHEMA_DIR).as_posix(), path
+@cache
+def schema_root() -> Traversable:
+    """The folder holding ``krakend.json`` and the namespace schemas (package data first)."""
+    packaged = resources.files("krakenpy").joinpath("schemas")
+    if packaged.is_dir():
+        return packaged
+    if _SOURCE_SCHEMAS.is_dir():
+        return _SOURCE_SCHEMAS
+    raise RuntimeError("krakenpy's JSON schemas are missing from this installation: reinstall krakenpy")
+
+
+def _walk(folder: Traversable, prefix: str) -> Iterator[tuple[str, Traversable]]:
+    for child in sorted(folder.iterdir(), key=lambda c: c.name):
+        if child.is_dir():
+            yield from _walk(child, f"{prefix}{child.name}/")
+        elif child.name.endswith(".json"):
+            yield prefix + child.name, child
+
+
+def _schema_files() -> Iterator[tuple[str, Traversable]]:
+    yield from _walk(schema_root(), "")
 
 
 @cache

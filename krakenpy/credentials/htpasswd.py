@@ -16,8 +16,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
-import bcrypt
-
 __all__ = ["BCRYPT_CONCURRENCY", "PasswordCheck", "parse_htpasswd"]
 
 BCRYPT_CONCURRENCY: Final = 4
@@ -76,6 +74,8 @@ class PasswordCheck:
 
 def _bcrypt(password: str, hashed: str) -> bool:
     try:
+        import bcrypt  # here: only configs with bcrypt users load the library
+
         # htpasswd writes $2y$, which the bcrypt library reads as $2b$
         return bool(bcrypt.checkpw(password.encode(), ("$2b$" + hashed[4:]).encode()))
     except ValueError:

@@ -16,6 +16,7 @@ from typing import Any, TypeAlias
 import orjson
 
 from krakenpy.errors import BackendError
+from krakenpy.gojson import lenient_json
 from krakenpy.lambda_.options import PayloadMode
 from krakenpy.proxy.request_builder import encode_query
 from krakenpy.proxy.types import Request
@@ -29,7 +30,7 @@ _EMPTY_EVENT = b"{}"
 def _params(request: Request) -> bytes:
     # KrakenD lower-cases every key (First_name → first_name, FirstName → firstname) and encodes
     # with Go's json.Encoder, which ends the document with a newline
-    return orjson.dumps({k.lower(): v for k, v in request.params.items()}) + b"\n"
+    return lenient_json({k.lower(): v for k, v in request.params.items()}) + b"\n"
 
 
 def _body(request: Request) -> bytes:
@@ -117,7 +118,7 @@ def _apigw_v1(method: str, names: Mapping[str, str]) -> PayloadBuilder:
         }
         if request.claims is not None:  # where a REST API's Cognito/JWT authorizer puts them
             event["requestContext"]["authorizer"] = {"claims": {k: _claim_text(v) for k, v in request.claims.items()}}
-        return orjson.dumps(event)
+        return lenient_json(event)
 
     return build
 
@@ -173,7 +174,7 @@ def _apigw_v2(method: str, names: Mapping[str, str]) -> PayloadBuilder:
             event["pathParameters"] = params
         if body is not None:
             event["body"] = body
-        return orjson.dumps(event)
+        return lenient_json(event)
 
     return build
 

@@ -76,13 +76,13 @@ def header_name(k: Any) -> str:
     if name is None:
         if len(_HEADER_NAMES) >= _HEADER_NAMES_MAX:
             _HEADER_NAMES.clear()
-        name = _HEADER_NAMES[k] = canonical_header(k.decode("utf-8", "replace"))
+        name = _HEADER_NAMES[k] = canonical_header(k.decode("utf-8", "surrogateescape"))
     return name
 
 
 def _first(headers: Headers, name: str) -> bytes:
     values = headers.get(name)
-    return values[0].encode() if values else b""
+    return values[0].encode("utf-8", "surrogateescape") if values else b""
 
 
 class Bindings:
@@ -102,7 +102,7 @@ class Bindings:
     def table(self) -> dict[bytes, Any]:
         """Everything prelude.lua calls, by name."""
         names = [n for n in dir(self) if n[:2] in ("t_", "l_", "r_", "c_", "p_", "h_")]
-        out: dict[bytes, Any] = {n.encode(): getattr(self, n) for n in names}
+        out: dict[bytes, Any] = {n.encode("utf-8", "surrogateescape"): getattr(self, n) for n in names}
         out.update(
             {
                 b"NULL": NULL,
@@ -114,7 +114,9 @@ class Bindings:
                 b"now": time.monotonic,
                 b"json_encode": self.json_encode,
                 b"json_decode": self.json_decode,
-                b"b64encode": lambda s: base64.b64encode(s if isinstance(s, bytes) else text(s).encode()),
+                b"b64encode": lambda s: base64.b64encode(
+                    s if isinstance(s, bytes) else text(s).encode("utf-8", "surrogateescape")
+                ),
                 b"b64decode": self.b64decode,
             }
         )
@@ -145,7 +147,7 @@ class Bindings:
         if n < 2:
             return NEED_ARGS
         if v is not None:  # KrakenD ignores a nil value
-            key = k.decode("utf-8", "replace") if type(k) is bytes else key_str(k)
+            key = k.decode("utf-8", "surrogateescape") if type(k) is bytes else key_str(k)
             h[key] = v if v is True or v is False or type(v) is int else self.value(v)  # fast path for scalars
         return None
 
@@ -205,29 +207,29 @@ class Bindings:
     def r_method(self, ref: int, n: int, v: Any = None) -> Result:
         h: Request = self._objects[ref]
         if n == 0:
-            return Kind.PLAIN, h.method.encode()
+            return Kind.PLAIN, h.method.encode("utf-8", "surrogateescape")
         h.method = text(v)
         return None
 
     def r_path(self, ref: int, n: int, v: Any = None) -> Result:
         h: Request = self._objects[ref]
         if n == 0:
-            return Kind.PLAIN, h.path.encode()
+            return Kind.PLAIN, h.path.encode("utf-8", "surrogateescape")
         h.path = text(v)
         return None
 
     def r_url(self, ref: int, n: int, v: Any = None) -> Result:
         h: Request = self._objects[ref]
         if n == 0:
-            return Kind.PLAIN, h.url.encode()
+            return Kind.PLAIN, h.url.encode("utf-8", "surrogateescape")
         h.url = text(v)
         return None
 
     def r_query(self, ref: int, n: int, v: Any = None) -> Result:
         h: Request = self._objects[ref]
         if n == 0:  # Go's url.Values.Encode: no leading "?", keys sorted
-            return Kind.PLAIN, encode_query(h.query).encode()
-        h.query = parse_qs(text(v), keep_blank_values=True)
+            return Kind.PLAIN, encode_query(h.query).encode("utf-8", "surrogateescape")
+        h.query = parse_qs(text(v), keep_blank_values=True, errors="surrogateescape")
         return None
 
     def r_params(self, ref: int, n: int, k: Any = None, v: Any = None) -> Result:
@@ -235,7 +237,7 @@ class Bindings:
         if n == 0:
             return Kind.TABLE, self._ref(h.params)
         if n == 1:
-            return Kind.PLAIN, h.params.get(key_str(k), "").encode()
+            return Kind.PLAIN, h.params.get(key_str(k), "").encode("utf-8", "surrogateescape")
         h.params[key_str(k)] = text(v)
         return None
 
@@ -251,23 +253,23 @@ class Bindings:
         h: Request = self._objects[ref]
         if n == 0:
             return Kind.PLAIN, h.body
-        h.body = v if isinstance(v, bytes) else text(v).encode()
+        h.body = v if isinstance(v, bytes) else text(v).encode("utf-8", "surrogateescape")
         return None
 
     def c_url(self, ref: int, n: int, v: Any = None) -> Result:
         h: Request = self._objects[ref]
         if n == 0:
             query = urlencode([(k, x) for k, xs in h.query.items() for x in xs], quote_via=quote)
-            return Kind.PLAIN, (h.path + "?" + query if query else h.path).encode()
+            return Kind.PLAIN, (h.path + "?" + query if query else h.path).encode("utf-8", "surrogateescape")
         parts = urlsplit(text(v))
         h.path = parts.path or h.path
-        h.query = parse_qs(parts.query, keep_blank_values=True)
+        h.query = parse_qs(parts.query, keep_blank_values=True, errors="surrogateescape")
         return None
 
     def c_host(self, ref: int, n: int, v: Any = None) -> Result:
         h: Request = self._objects[ref]
         if n == 0:
-            return Kind.PLAIN, h.host.encode()
+            return Kind.PLAIN, h.host.encode("utf-8", "surrogateescape")
         h.host = text(v)
         return None
 
@@ -278,7 +280,7 @@ class Bindings:
         key = key_str(k)
         if n == 1:
             values = h.query.get(key)
-            return Kind.PLAIN, values[0].encode() if values else b""
+            return Kind.PLAIN, values[0].encode("utf-8", "surrogateescape") if values else b""
         if v is None:
             h.query.pop(key, None)
         else:
@@ -293,7 +295,7 @@ class Bindings:
             return Kind.TABLE, self._ref(dict(raw))
         key = key_str(k)
         if n == 1:
-            return Kind.PLAIN, raw.get(key, "").encode()
+            return Kind.PLAIN, raw.get(key, "").encode("utf-8", "surrogateescape")
         raw[key] = h.params[capitalize(key)] = text(v)
         return None
 
@@ -325,7 +327,7 @@ class Bindings:
         if n == 1:  # KrakenD looks the raw key up; Go had canonicalised it already
             key = key_str(k)
             values = response.headers.get(key) or response.headers.get(header_name(k))
-            return Kind.PLAIN, values[0].encode() if values else b""
+            return Kind.PLAIN, values[0].encode("utf-8", "surrogateescape") if values else b""
         result = self._headers(response.headers, n, k, v, canonical=True)
         if n >= 2:
             _override(response, header_name(k))
@@ -342,7 +344,7 @@ class Bindings:
         h: PostState = self._objects[ref]
         if n == 0:
             return Kind.PLAIN, h.response.body or b""
-        h.response.body = v if isinstance(v, bytes) else text(v).encode()
+        h.response.body = v if isinstance(v, bytes) else text(v).encode("utf-8", "surrogateescape")
         return None
 
     def p_error(self, ref: int, n: int) -> Result:
@@ -350,7 +352,7 @@ class Bindings:
         h: PostState = self._objects[ref]
         if h.error is None:
             return None
-        return Kind.MULTI, str(h.error).encode(), error_status(h.error)
+        return Kind.MULTI, str(h.error).encode("utf-8", "surrogateescape"), error_status(h.error)
 
     # http_response ------------------------------------------------------------------------------------
     def h_status(self, ref: int, n: int) -> Result:
@@ -386,7 +388,7 @@ class Bindings:
         if v is None:
             headers.pop(name, None)
         else:
-            headers[name] = [v.decode("utf-8", "replace") if type(v) is bytes else text(v)]
+            headers[name] = [v.decode("utf-8", "surrogateescape") if type(v) is bytes else text(v)]
         return None
 
     def _header_list(self, headers: Headers, n: int, k: Any, v: Any) -> Result:
@@ -406,19 +408,19 @@ class Bindings:
         try:
             return Kind.PLAIN, orjson.dumps(self.value(v, Mode.JSON))
         except (TypeError, ValueError) as exc:
-            return Kind.ERROR, f"json.encode: {exc}".encode()
+            return Kind.ERROR, f"json.encode: {exc}".encode("utf-8", "surrogateescape")
 
     def json_decode(self, s: Any) -> Result:
         try:
             data = orjson.loads(s if isinstance(s, bytes) else text(s))
         except orjson.JSONDecodeError as exc:
-            return Kind.ERROR, f"json.decode: {exc}".encode()
+            return Kind.ERROR, f"json.decode: {exc}".encode("utf-8", "surrogateescape")
         return Kind.PLAIN, self._plain(data, 0)
 
     def _plain(self, value: Any, depth: int) -> Any:
         """Decoded JSON as plain Lua tables (arrays 1-based and marked, so they encode back as arrays)."""
         if isinstance(value, str):
-            return value.encode()
+            return value.encode("utf-8", "surrogateescape")
         if value is None:
             return self._nil
         if depth > 64:
@@ -426,7 +428,7 @@ class Bindings:
         if isinstance(value, dict):
             table = self._lua.table()
             for k, v in value.items():
-                table[k.encode()] = self._plain(v, depth + 1)
+                table[k.encode("utf-8", "surrogateescape")] = self._plain(v, depth + 1)
             self._mark(table, OBJECT)
             return table
         if isinstance(value, list):

@@ -60,7 +60,7 @@ class Mode(IntEnum):
 def text(value: Any) -> str:
     """A Lua scalar as Python text (numbers as Lua prints them)."""
     if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
+        return value.decode("utf-8", "surrogateescape")
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if value is None:
@@ -97,7 +97,7 @@ def from_lua(value: Any, lookup: Callable[[Any], Any], mode: Mode = Mode.TOP, de
     if isinstance(value, float):
         return _number(value)
     if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
+        return value.decode("utf-8", "surrogateescape")
     if lupa.lua_type(value) != "table":
         return None  # functions, coroutines: nothing JSON can hold
     if depth > MAX_DEPTH:
@@ -127,7 +127,7 @@ def from_lua(value: Any, lookup: Callable[[Any], Any], mode: Mode = Mode.TOP, de
 def to_lua(value: Any, ref: Callable[[Any], int]) -> tuple[int, Any]:
     """A Python value as (kind, value) for the Lua side: containers stay live references (by ``ref`` id)."""
     if isinstance(value, str):
-        return Kind.PLAIN, value.encode()
+        return Kind.PLAIN, value.encode("utf-8", "surrogateescape")
     if value is None:
         return Kind.NULL, None
     if isinstance(value, dict):
@@ -136,4 +136,4 @@ def to_lua(value: Any, ref: Callable[[Any], int]) -> tuple[int, Any]:
         return Kind.LIST, ref(value)
     if isinstance(value, bool | int | float | bytes):
         return Kind.PLAIN, value
-    return Kind.PLAIN, str(value).encode()
+    return Kind.PLAIN, str(value).encode("utf-8", "surrogateescape")

@@ -63,9 +63,9 @@ class PathTemplate:
             if value is None:
                 out.append("%7B%7B." + text + "%7D%7D")  # left as written, as a URL would carry it
             elif in_query:
-                out.append(quote(value, safe=_QUERY_SAFE))
+                out.append(quote(value, safe=_QUERY_SAFE, errors="surrogateescape"))
             elif _NEEDS_PATH_QUOTE.search(value):
-                out.append(quote(value, safe=_PATH_SAFE))
+                out.append(quote(value, safe=_PATH_SAFE, errors="surrogateescape"))
             elif value in _DOTS:
                 out.append(_DOTS[value])
             else:
@@ -87,8 +87,10 @@ def _filter_headers(headers: Headers, allowed: Sequence[str] | None) -> Headers:
 
 
 def encode_query(query: Query) -> str:
-    """Go's ``url.Values.Encode``: keys sorted, every value kept."""
-    return urlencode([(k, v) for k in sorted(query) for v in query[k]], quote_via=quote_plus, safe="")
+    """Go's ``url.Values.Encode``: keys sorted, every value kept; bytes that were not UTF-8 in the
+    client's query (surrogate escapes) are percent-encoded back to the same bytes, as Go keeps them."""
+    pairs = [(k, v) for k in sorted(query) for v in query[k]]
+    return urlencode(pairs, quote_via=quote_plus, safe="", errors="surrogateescape")
 
 
 def backend_request_builder(backend: BackendConfig) -> Callable[[Request], None]:

@@ -1,17 +1,87 @@
 """krakenpy's edge on aiohttp's low-level server: the one place (with the runner) that knows aiohttp's
-request and response types."""
+request and response types.
+
+What aiohttp would add to the wire on its own and KrakenD (Go's ``net/http``) does not is switched off
+here, for every response path (ours, and aiohttp's own error answers): the ``Server`` header, and the
+transparent decoding of ``Content-Encoding: gzip`` request bodies (KrakenD forwards request bodies as
+bytes; decoding them let a 1 MiB body inflate to gigabytes). A body without ``Content-Type`` gets
+the type Go's server would sniff (:mod:`krakenpy.server.sniff`), not ``application/octet-stream``.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import Any
 
 from aiohttp import web
+from aiohttp.http import SERVER_SOFTWARE
+from aiohttp.web_protocol import RequestHandler
 
 from krakenpy.edge import EdgeHandler, HttpRequest
+from krakenpy.server.sniff import sniff
 
-__all__ = ["AiohttpHandler", "aiohttp_handler", "edge_request"]
+__all__ = ["AiohttpHandler", "aiohttp_handler", "edge_request", "make_server", "server_options"]
+
+log = logging.getLogger("krakenpy.server")
 
 AiohttpHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+
+
+class _Request(web.BaseRequest):
+    """aiohttp's request; its prepare hook (run for every response, after aiohttp filled in its
+    default headers and before they are written) removes the ``Server`` header aiohttp adds."""
+
+    async def _prepare_hook(self, response: web.StreamResponse) -> None:
+        headers = response.headers
+        # only aiohttp's own value: a no-op backend's Server header passes, as in KrakenD
+        if headers.get("Server") == SERVER_SOFTWARE:
+            del headers["Server"]
+
+
+class _Protocol(RequestHandler):
+    """aiohttp's connection handler, whose own error answers (a request its parser refused) are
+    Go's: ``400 Bad Request`` as plain text, instead of the parser's message echoing client bytes."""
+
+    def handle_error(
+        self, request: web.BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
+    ) -> web.StreamResponse:
+        super().handle_error(request, status, exc, message)  # aiohttp's logging and its checks
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = ""
+        response = web.Response(status=status, text=f"{status} {phrase}", content_type="text/plain")
+        response.force_close()
+        return response
+
+
+class _Server(web.Server):
+    """aiohttp's low-level server with :class:`_Protocol` connections."""
+
+    def __call__(self) -> RequestHandler:
+        return _Protocol(self, loop=self._loop, **self._kwargs)
+
+
+def server_options() -> dict[str, Any]:
+    """The keyword arguments every ``aiohttp.web.Server`` serving a gateway must get (the runner's and
+    the tests'): krakenpy's request class and no request-body decompression."""
+    loop = asyncio.get_running_loop()
+
+    def request_factory(
+        message: Any, payload: Any, protocol: RequestHandler, writer: Any, task: asyncio.Task[None]
+    ) -> web.BaseRequest:
+        return _Request(message, payload, protocol, writer, task, loop)
+
+    return {"request_factory": request_factory, "auto_decompress": False}
+
+
+def make_server(handler: AiohttpHandler, **kwargs: Any) -> web.Server:
+    """The ``aiohttp.web.Server`` for ``handler``: :func:`server_options` (``kwargs`` add to them) and
+    Go's answer to requests the parser refuses."""
+    return _Server(handler, **server_options(), **kwargs)
 
 
 def edge_request(request: web.BaseRequest) -> HttpRequest:
@@ -33,10 +103,26 @@ def edge_request(request: web.BaseRequest) -> HttpRequest:
 
 
 def aiohttp_handler(edge: EdgeHandler) -> AiohttpHandler:
-    """Serve ``edge`` with aiohttp: convert the request, await the edge, write its response."""
+    """Serve ``edge`` with aiohttp: convert the request, await the edge, write its response. A
+    response with ``Connection: close`` closes the connection once written (413s: the rest of the
+    body is never read into the pipeline)."""
 
     async def handle(request: web.BaseRequest) -> web.StreamResponse:
-        response = await edge(edge_request(request))
-        return web.Response(status=response.status, body=response.body, headers=response.headers)
+        try:
+            response = await edge(edge_request(request))
+        except Exception:
+            # the router and handlers answer every error themselves: this is a bug, never a traceback
+            # to the client (gin's recovery answers an empty 500)
+            log.exception("unhandled error serving %s %s", request.method, request.path)
+            out = web.Response(status=500)
+            out.force_close()
+            return out
+        headers = response.headers
+        if response.body and "Content-Type" not in headers:
+            headers["Content-Type"] = sniff(response.body)  # Go's server sniffs; aiohttp would say octet-stream
+        out = web.Response(status=response.status, body=response.body, headers=headers)
+        if "Connection" in headers and headers["Connection"].lower() == "close":
+            out.force_close()
+        return out
 
     return handle

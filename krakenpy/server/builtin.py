@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeAlias
 
 from krakenpy.edge import HttpRequest, HttpResponse
 from krakenpy.server.render import JSON_CT, go_json
 
-__all__ = ["debug", "echo", "health"]
+__all__ = ["DebugLog", "debug", "echo", "health"]
 
 log = logging.getLogger("krakenpy.debug")
 
@@ -27,16 +29,20 @@ async def _body(request: HttpRequest) -> bytes:
     return await request.body(_DEBUG_BODY) or b""
 
 
-async def debug(request: HttpRequest) -> HttpResponse:
-    body = await _body(request)
+#: ``describe(request, body)``: what the debug endpoint logs (the assembly passes a redacting one)
+DebugLog: TypeAlias = Callable[[HttpRequest, bytes], None]
+
+
+def _plain_debug_log(request: HttpRequest, body: bytes) -> None:
+    # without a redactor, values are never written: names and sizes only
     log.debug(
-        "method=%s path=%s query=%s headers=%s body=%r",
-        request.method,
-        request.path,
-        request.query_string,
-        dict(request.headers),
-        body[:4096],
+        "method=%s path=%s headers=%s body=%d bytes", request.method, request.path, sorted(request.headers), len(body)
     )
+
+
+async def debug(request: HttpRequest, describe: DebugLog | None = None) -> HttpResponse:
+    body = await _body(request)
+    (describe or _plain_debug_log)(request, body)
     return HttpResponse(200, {"Content-Type": JSON_CT}, b'{"message":"pong"}')
 
 

@@ -21,8 +21,9 @@ from krakenpy.names import canonical_header, capitalize
 from krakenpy.proxy.compose import compose
 from krakenpy.proxy.deadline import arm_in, disarm, expired
 from krakenpy.proxy.types import Middleware, Proxy, Request
+from krakenpy.server.clientip import client_ip_resolver
 from krakenpy.server.render import renderer_for
-from krakenpy.server.request import client_ip, collect_headers, input_filter_middleware, param_problem, user_agent
+from krakenpy.server.request import collect_headers, input_filter_middleware, param_problem, user_agent
 from krakenpy.server.response import (
     apply_headers,
     error_response,
@@ -42,6 +43,14 @@ EndpointHandler: TypeAlias = Callable[[HttpRequest, tuple[str, ...]], Awaitable[
 DEADLINE_GRACE = 0.05
 #: largest client body read into memory (413 beyond)
 MAX_REQUEST_BODY = 10 * 1024 * 1024
+
+
+def _too_large(version: str) -> HttpResponse:
+    """413, and the connection is closed once it is written: the rest of the body is never read
+    into the pipeline (the server drains what is in flight, bounded in time, without decoding it)."""
+    response = plain_response(413, "request body too large", version)
+    response.headers["Connection"] = "close"
+    return response
 
 
 def make_handler(
@@ -72,6 +81,7 @@ def make_handler(
     return_msg = router.return_error_msg
     endpoint_name = endpoint.endpoint
     check_params = not router.disable_path_decoding
+    client_ip = client_ip_resolver(router)
 
     async def handle(request: HttpRequest, values: tuple[str, ...]) -> HttpResponse:
         if check_params and values:
@@ -82,19 +92,19 @@ def make_handler(
                         return HttpResponse(400, {"Content-Type": "text/plain; charset=utf-8"}, problem.encode())
         if request.has_body:
             if request.content_length is not None and request.content_length > MAX_REQUEST_BODY:
-                return plain_response(413, "request body too large", version)
+                return _too_large(version)
             try:
                 read = await request.body(MAX_REQUEST_BODY)
             except (OSError, asyncio.IncompleteReadError):
                 return plain_response(400, "cannot read the request body", version)
             if read is None:
-                return plain_response(413, "request body too large", version)
+                return _too_large(version)
             body = read
         else:
             body = b""
         raw_headers = request.headers
         headers = collect_headers(raw_headers, header_allow)
-        ip = client_ip(request)
+        ip = client_ip(request.remote, raw_headers.get)
         host = request.host
         headers["X-Forwarded-For"] = [ip]
         headers["X-Forwarded-Host"] = [host]
@@ -142,15 +152,19 @@ def make_handler(
             return error_response(PipelineError("internal server error"), version, return_msg)
         finally:
             disarm(timer)
-        for error in response.errors:
-            log.warning("%s %s: %s", request.method, endpoint_name, error)
+        # partial failures were logged, redacted and once, by the backend layer (telemetry)
         if response.verbatim:
             return verbatim_response(response)
         if noop:
             return noop_response(response, version)
         data = response.data
         complete = response.is_complete and bool(data) and not response.errors
-        body_out, content_type = render(data, raw_headers.get("Accept", ""))
+        try:
+            body_out, content_type = render(data, raw_headers.get("Accept", ""))
+        except (ValueError, TypeError, RecursionError) as exc:
+            # data no encoder can write (a cycle from Lua, YAML nested too deep...): KrakenD's 500
+            log.error("%s %s: cannot render the response: %s", request.method, endpoint_name, exc)
+            return error_response(PipelineError("internal server error"), version, return_msg)
         out_headers: CIMultiDict[str] = CIMultiDict(
             (
                 ("Content-Type", content_type),

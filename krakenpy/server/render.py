@@ -1,19 +1,23 @@
 """Output encodings (lura ``router/gin/render.go``, krakend-xml): response data → body + Content-Type.
 
 A renderer is picked once per endpoint. JSON is rendered like Go's ``json.Marshal``: keys sorted,
-compact, ``<``, ``>``, ``&``, U+2028 and U+2029 escaped.
+compact, ``<``, ``>``, ``&``, U+2028 and U+2029 escaped, any nesting depth (orjson stops at 254: deeper
+data takes a slower iterative path), text that is not valid UTF-8 as U+FFFD. A cycle (a Lua table
+put into itself) raises ``ValueError``: the handler answers it with a 500. XML follows krakend-xml
+(mxj): the single top key is the root (else ``<doc>``), attributes from ``-name`` keys, ``#text``,
+values escaped with mxj's five entities; unlike mxj, every element and attribute name is made a
+valid XML name (``a><b`` → ``a__b``, ``1x`` → ``_1x``), so backend keys can never inject markup.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, TypeAlias
-from xml.sax.saxutils import escape, quoteattr
 
-import orjson
-import yaml
+from krakenpy.gojson import go_json
 
-__all__ = ["JSON_CT", "Renderer", "go_json", "renderer_for"]
+__all__ = ["JSON_CT", "XML_CT", "Renderer", "go_json", "renderer_for", "xml_name"]
 
 #: data, Accept header → (body, content type)
 Renderer: TypeAlias = Callable[[Any, str], tuple[bytes, str]]
@@ -21,22 +25,8 @@ Renderer: TypeAlias = Callable[[Any, str], tuple[bytes, str]]
 JSON_CT = "application/json; charset=utf-8"
 TEXT_CT = "text/plain; charset=utf-8"
 YAML_CT = "application/yaml; charset=utf-8"
-XML_CT = "application/xml; charset=utf-8"
-_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
-
-
-def go_json(value: Any) -> bytes:
-    """Serialise like Go's ``encoding/json`` (sorted keys, HTML-safe escapes)."""
-    out = orjson.dumps(value, option=_OPTS)
-    if b"<" in out:
-        out = out.replace(b"<", b"\\u003c")
-    if b">" in out:
-        out = out.replace(b">", b"\\u003e")
-    if b"&" in out:
-        out = out.replace(b"&", b"\\u0026")
-    if b"\xe2\x80" in out:
-        out = out.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
-    return out
+#: krakend-xml sets gin's MIMEXML, without a charset
+XML_CT = "application/xml"
 
 
 def _json(data: Any, accept: str) -> tuple[bytes, str]:
@@ -50,50 +40,93 @@ def _json_collection(data: Any, accept: str) -> tuple[bytes, str]:
 
 def _string(data: Any, accept: str) -> tuple[bytes, str]:
     value = data.get("content") if isinstance(data, dict) else None
-    return (value.encode() if isinstance(value, str) else b""), TEXT_CT
+    return (value.encode("utf-8", "surrogateescape") if isinstance(value, str) else b""), TEXT_CT
 
 
 def _yaml(data: Any, accept: str) -> tuple[bytes, str]:
-    text = yaml.safe_dump(data or {}, sort_keys=True, indent=2, default_flow_style=False, allow_unicode=True)
-    return text.encode(), YAML_CT
+    import yaml  # here: only yaml/negotiate endpoints load it (an import is a dict lookup once loaded)
+
+    try:
+        text = yaml.safe_dump(data or {}, sort_keys=True, indent=2, default_flow_style=False, allow_unicode=True)
+    except yaml.YAMLError as exc:  # the handler turns render errors into KrakenD's 500
+        raise ValueError(f"cannot render YAML: {exc}") from None
+    return text.encode("utf-8", "surrogateescape"), YAML_CT
 
 
-def _xml_value(tag: str, value: Any, out: list[str]) -> None:
-    if isinstance(value, list):
-        for item in value:
-            _xml_value(tag, item, out)
-        return
-    if isinstance(value, dict):
-        attrs = "".join(f" {k[1:]}={quoteattr(_text(v))}" for k, v in sorted(value.items()) if k.startswith("-"))
-        out.append(f"<{tag}{attrs}>")
-        for key in sorted(value):
-            if key.startswith("-"):
-                continue
-            if key == "#text":
-                out.append(escape(_text(value[key])))
-            else:
-                _xml_value(key, value[key], out)
-        out.append(f"</{tag}>")
-        return
-    out.append(f"<{tag}>{escape(_text(value))}</{tag}>")
+_XML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;"})
+#: characters XML 1.0 cannot carry at all: replaced by U+FFFD (as Go's xml.EscapeText does)
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_XML_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9._-]*\Z")
+_NAMES: dict[str, str] = {}
 
 
-def _text(value: Any) -> str:
+def xml_name(key: str) -> str:
+    """``key`` as a valid XML element or attribute name: every character that may not appear in a
+    name becomes ``_`` (``:`` too: no namespace prefixes), and ``_`` goes first when the name may
+    not start with the first character."""
+    if _XML_NAME.match(key):
+        return key
+    name = _NAMES.get(key)
+    if name is None:
+        chars = [c if (c.isalnum() or c in "._-") and not _XML_INVALID.match(c) else "_" for c in key]
+        name = "".join(chars) or "_"
+        if not (name[0].isalpha() or name[0] == "_"):
+            name = "_" + name
+        if len(_NAMES) < 4096:  # backend keys repeat; a bounded memo keeps odd ones cheap
+            _NAMES[key] = name
+    return name
+
+
+def _xml_text(value: Any) -> str:
     if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+        text = ""
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    else:
+        text = str(value)
+    if _XML_INVALID.search(text):
+        text = _XML_INVALID.sub("\ufffd", text)
+    return text.translate(_XML_ESCAPES)
+
+
+def _xml_tree(tag: str, value: Any) -> str:
+    """One element and everything below it, iteratively (a backend can nest thousands deep)."""
+    out: list[str] = []
+    todo: list[tuple[str, Any]] = [(tag, value)]  # ("", closing tag text) entries write text as is
+    while todo:
+        name, item = todo.pop()
+        if not name:
+            out.append(item)
+        elif isinstance(item, list):
+            todo.extend((name, element) for element in reversed(item))
+        elif isinstance(item, dict):
+            element = xml_name(name)
+            attrs = "".join(
+                f' {xml_name(k[1:])}="{_xml_text(v)}"' for k, v in sorted(item.items()) if k.startswith("-")
+            )
+            out.append(f"<{element}{attrs}>")
+            todo.append(("", f"</{element}>"))
+            for key in sorted(item, reverse=True):
+                if key.startswith("-"):
+                    continue
+                if key == "#text":
+                    todo.append(("", _xml_text(item[key])))
+                else:
+                    todo.append((key, item[key]))
+        else:
+            element = xml_name(name)
+            out.append(f"<{element}>{_xml_text(item)}</{element}>")
+    return "".join(out)
 
 
 def _xml(data: Any, accept: str) -> tuple[bytes, str]:
-    out: list[str] = []
     if isinstance(data, dict) and len(data) == 1:
         ((root, value),) = data.items()
-        _xml_value(str(root), value, out)
+        # mxj: a single key holding a list is not a root element: the list goes under <doc>
+        text = _xml_tree("doc", data) if isinstance(value, list) else _xml_tree(str(root), value)
     else:
-        _xml_value("doc", data or {}, out)
-    return "".join(out).encode(), XML_CT
+        text = _xml_tree("doc", data or {})
+    return text.encode("utf-8", "surrogateescape"), XML_CT
 
 
 _OFFERS = ("application/json", "text/plain", "application/xml", "application/x-yaml", "application/yaml")

@@ -1,17 +1,16 @@
 """From the edge request to the pipeline's :class:`~krakenpy.proxy.types.Request` (lura
-``router/gin/endpoint.go`` ``NewRequest``): header and query allow-lists, client IP,
-``X-Forwarded-*`` and the gateway's ``User-Agent``."""
+``router/gin/endpoint.go`` ``NewRequest``): header and query allow-lists, ``X-Forwarded-*`` and
+the gateway's ``User-Agent``; the client IP is :mod:`krakenpy.server.clientip`'s."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from krakenpy.config.model import EndpointConfig
-from krakenpy.edge import HttpRequest
 from krakenpy.names import USER_AGENT, canonical_header
 from krakenpy.proxy.types import Headers, Middleware, Proxy, Request, Response
 
-__all__ = ["client_ip", "collect_headers", "input_filter_middleware", "param_problem", "user_agent"]
+__all__ = ["collect_headers", "input_filter_middleware", "param_problem", "user_agent"]
 
 #: client headers that describe this hop only; never copied to a backend even with ``"*"``
 _NOT_FORWARDED = frozenset(
@@ -20,28 +19,18 @@ _NOT_FORWARDED = frozenset(
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
-def client_ip(request: HttpRequest) -> str:
-    """gin's ``ClientIP`` with every proxy trusted: first X-Forwarded-For entry, X-Real-Ip, then peer."""
-    headers = request.headers
-    forwarded = headers.get("X-Forwarded-For")
-    if forwarded:
-        first = forwarded.split(",", 1)[0].strip()
-        if first:
-            return first
-    real = headers.get("X-Real-Ip")
-    if real:
-        return real.strip()
-    return request.remote
-
-
 def collect_headers(raw: Mapping[str, str], allowed: tuple[str, ...] | None) -> Headers:
-    """The client headers a backend may see: all of them (``allowed`` None) but this hop's, or the
-    allow-listed canonical names."""
+    """The client headers a backend may see: all of them (``allowed`` None) but this hop's (the
+    hop-by-hop set and the names listed in ``Connection``), or the allow-listed canonical names."""
     headers: Headers = {}
     if allowed is None:
+        skip = _NOT_FORWARDED
+        connection = raw.get("Connection")
+        if connection:  # RFC 9110 7.6.1: the headers it names are this hop's too
+            skip = skip | {canonical_header(token.strip()) for token in connection.split(",")}
         for name, value in raw.items():
             key = canonical_header(name)
-            if key not in _NOT_FORWARDED:
+            if key not in skip:
                 headers.setdefault(key, []).append(value)
         return headers
     getall = raw.getall  # type: ignore[attr-defined]

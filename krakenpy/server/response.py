@@ -21,9 +21,10 @@ __all__ = [
     "verbatim_response",
 ]
 
-_HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "upgrade", "te", "trailer"}
-)
+#: never copied to a client: this hop's framing (the server writes its own). ``Content-Encoding`` is
+#: passed on: a backend body still carries it only when it is still encoded (gzip is decoded and the
+#: header removed by the client, as Go's transport does)
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "upgrade", "te", "trailer"})
 
 
 def apply_headers(target: CIMultiDict[str], headers: Mapping[str, list[str]]) -> None:

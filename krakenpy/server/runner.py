@@ -35,6 +35,10 @@ class Served(Protocol):
     @property
     def endpoints(self) -> int: ...
 
+    async def start(self) -> None:
+        """Start what runs beside the requests (telemetry exporters and listeners), once serving."""
+        ...
+
     async def close(self) -> None: ...
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from krakenpy import __version__
 from krakenpy.errors import ConfigError
+from krakenpy.server.adapter import server_options
 from krakenpy.server.channel import Channel
 from krakenpy.server.limits import ServerLimits
 from krakenpy.server.listen import BACKLOG
@@ -100,12 +101,10 @@ class Worker:
                 await self.gateway.close()
             return EXIT_CONFIG
         limits = self.settings.limits
-        self.server = GatewayServer(
-            self.gateway.handler,
-            limits=limits,
-            access_log=log.getChild("access") if self.options.access_log else None,
-        )
+        # krakenpy's request class, no request-body decompression; the gateway writes its own access log
+        self.server = GatewayServer(self.gateway.handler, limits=limits, access_log=None, **server_options())
         listeners = [await self._listen(sock, limits) for sock in self.sockets]
+        await self.gateway.start()
         self.server.start_sweeping()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
@@ -201,7 +200,7 @@ class Worker:
         drained = await self.server.swap(gateway.handler)
         old, old_limits, self.gateway = self.gateway, self.settings.limits, gateway
         self.config, self.settings, self.generation = config, settings, generation
-        task = spawn(self._retire(old, drained, old_limits))
+        task = spawn(self._retire(old, drained, old_limits, gateway))
         self.retiring[task] = old
         seconds = round(time.monotonic() - started, 3)
         self.channel.send({"event": "reloaded", "generation": generation, "ok": True, "seconds": seconds})
@@ -225,8 +224,9 @@ class Worker:
                 raise
         return config, settings, gateway
 
-    async def _retire(self, old: Served, drained: Callable[[], bool], limits: ServerLimits) -> None:
-        """Close ``old`` once the requests it was serving are done (bounded by the write clock)."""
+    async def _retire(self, old: Served, drained: Callable[[], bool], limits: ServerLimits, new: Served) -> None:
+        """Close ``old`` once the requests it was serving are done (bounded by the write clock), then
+        start what ``new`` runs beside the requests: its telemetry listeners take the old ones' ports."""
         # shadow calls the old pipeline fired are not waited for: nobody reads their answers
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (limits.write_timeout or limits.read_timeout or 60.0)
@@ -237,6 +237,8 @@ class Worker:
         finally:
             self.retiring.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
         del old
+        if new is self.gateway and not self.stopping.is_set():  # not replaced again meanwhile
+            await new.start()
         # collect its reference cycles. Unfreezing would let the collection reach the objects inherited
         # from the supervisor too and copy every page the processes share: the gateway built at
         # start-up (frozen with them) keeps its cycles once; gateways built by reloads are not frozen

@@ -20,6 +20,7 @@ CORE_MODULES = {
     "krakenpy",
     "krakenpy.edge",
     "krakenpy.errors",
+    "krakenpy.gojson",
     "krakenpy.names",
     "krakenpy.state",
     "krakenpy.resources",
@@ -124,3 +125,24 @@ def test_registry_catalog_is_derived() -> None:
     catalog = registry.catalog()
     assert set(catalog.levels) == {c.namespace for c in registry.ALL}
     assert "backend/lambda" in catalog.strict and "router" not in catalog.strict
+
+
+#: libraries only the configs that use a namespace may pay for (start-up time and memory: P7)
+HEAVY = (
+    *("aiobotocore", "botocore", "boto3", "lupa", "joserfc", "cryptography"),
+    *("cel_expr_python", "jsonschema_rs", "bcrypt", "redis", "yaml"),
+)
+
+
+def test_registry_import_loads_no_engine_library() -> None:
+    """Importing the registry (what ``check`` and ``run`` always do) loads no optional engine:
+    components import theirs inside ``parse``/``build``."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; import krakenpy.gateway, krakenpy.cli; "
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"

@@ -73,7 +73,7 @@ def test_corpus_017_names_mcp_at_both_levels() -> None:
     paths = _warned("017", EE)
     assert "extra_config.ai/mcp" in paths
     assert "endpoints[0].extra_config.ai/mcp" in paths
-    assert "extra_config.security/cors" in _warned("017", CE)
+    assert "extra_config.telemetry/logging" not in _warned("017", CE)  # implemented now
 
 
 def test_corpus_020_unknown_namespace() -> None:

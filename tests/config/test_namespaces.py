@@ -31,7 +31,7 @@ def test_namespaces_every_schema_file_is_core_or_known() -> None:
     stems = {p.relative_to(SCHEMAS_DIR).as_posix().removesuffix(".json") for p in SCHEMAS_DIR.rglob("*.json")}
     extra = stems - CORE_FILES - {"modifier/lua"}
     assert extra, "schemas/ holds namespace files"
-    assert extra - CE_NAMESPACES - IMPLEMENTED_NS == set()
+    assert extra - CE_NAMESPACES - IMPLEMENTED_NS == set()  # EE namespaces get a file once implemented
     assert schema_namespaces() <= CE_NAMESPACES | IMPLEMENTED_NS
 
 
@@ -121,7 +121,7 @@ def test_namespaces_normalize_tolerates_odd_shapes() -> None:
 
 def test_namespaces_warnings_kinds_and_paths() -> None:
     doc: dict[str, Any] = {
-        "extra_config": {"telemetry/logging": {}, "router": {}, "@comment": "x", "proxy": {}},
+        "extra_config": {"plugin/http-server": {}, "router": {}, "@comment": "x", "proxy": {}},
         "endpoints": [
             {
                 "extra_config": {"security/policies": {}, "modifier/lua-proxy": {}, "acme/x": {}},
@@ -131,7 +131,7 @@ def test_namespaces_warnings_kinds_and_paths() -> None:
     }
     got = {(i.path, i.message, i.severity) for i in namespace_issues(doc, catalog())}
     assert got == {
-        ("extra_config.telemetry/logging", "CE namespace not implemented by krakenpy yet: ignored", "warning"),
+        ("extra_config.plugin/http-server", "CE namespace not implemented by krakenpy yet: ignored", "warning"),
         ("extra_config.proxy", "namespace not read at service level: ignored", "warning"),
         (
             "endpoints[0].extra_config.security/policies",
@@ -145,3 +145,11 @@ def test_namespaces_warnings_kinds_and_paths() -> None:
             "warning",
         ),
     }
+
+
+def test_namespaces_lint_flags_krakenpy_extensions() -> None:
+    doc: dict[str, Any] = {"extra_config": {"telemetry/access_log": {}, "telemetry/logging": {"level": "INFO"}}}
+    assert namespace_issues(doc, catalog()) == []
+    flagged = namespace_issues(doc, catalog(), lint=True)
+    assert [(i.path, i.severity) for i in flagged] == [("extra_config.telemetry/access_log", "warning")]
+    assert "krakenpy extension" in flagged[0].message

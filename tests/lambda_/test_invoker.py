@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from krakenpy.backends.client import AiohttpClient, ClientOptions
 from krakenpy.config.build import build_service
 from krakenpy.errors import BackendError
-from krakenpy.lambda_ import lambda_executor
+from krakenpy.lambda_.backend import lambda_executor
 from krakenpy.lambda_.invoker import CLIENTS, InvokeResult, aiobotocore_invoker, map_client_error
 from krakenpy.lambda_.options import parse_options
 from krakenpy.proxy.types import Request

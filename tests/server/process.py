@@ -38,8 +38,8 @@ class Gateway:
         self.proc = subprocess.Popen(
             [PY, "-m", "krakenpy", "run", "-c", str(config), *args],
             cwd=cwd,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE,  # the application log (lura's format on stdout)
+            stderr=subprocess.STDOUT,  # and what the CLI prints
             text=True,
             env=env,
             preexec_fn=preexec,
@@ -51,8 +51,8 @@ class Gateway:
         self._reader.start()
 
     def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
             with self._seen:
                 self.lines.append(line.rstrip("\n"))
                 self._seen.notify_all()
@@ -108,8 +108,8 @@ class Gateway:
             pass
         self.proc.wait(10)
         self._reader.join(5)
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
 
 def write_json(path: Path, doc: Any) -> Path:
@@ -165,6 +165,7 @@ class Load:
         self.limit = limit
         self.statuses: Counter[int] = Counter()
         self.failures: Counter[str] = Counter()
+        self.failed_at: list[float] = []  # time.monotonic() of each failure
         self.bodies: Counter[str] = Counter()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
@@ -199,6 +200,7 @@ class Load:
                             self.bodies[body] += 1
                     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                         self.failures[type(exc).__name__] += 1
+                        self.failed_at.append(time.monotonic())
                         await asyncio.sleep(0.01)
 
             await asyncio.gather(*(client() for _ in range(self.concurrency)))

@@ -19,12 +19,12 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
-from aiohttp.test_utils import RawTestServer
 from yarl import URL
 
 from krakenpy.config.build import build_service
 from krakenpy.gateway import build_gateway
 from tests.conftest import free_port
+from tests.server.wirekit import gateway_server
 from tests.specs.fake_backend import fake_backend_app
 
 HERE = Path(__file__).parent
@@ -59,8 +59,7 @@ async def test_specs(case_file: Path, backend) -> None:  # type: ignore[no-untyp
     backend_url = await backend(fake_backend_app())
     doc = _load_config(case.get("config", "krakend.json"), backend_url, f"http://127.0.0.1:{free_port()}")
     gateway = await build_gateway(build_service(doc))
-    server = RawTestServer(gateway.handler, host="127.0.0.1")
-    await server.start_server()
+    server = await gateway_server(gateway.handler)
     try:
         async with aiohttp.ClientSession(auto_decompress=True) as session:
             spec_in, spec_out = case["in"], case["out"]

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from krakenpy.components.base import Component, Site
 from krakenpy.errors import ConfigError, ConfigIssue
-from krakenpy.jose.algorithms import ALGORITHMS
-from krakenpy.jose.build import key_source
-from krakenpy.jose.options import DEFAULT_CACHE_DURATION, parse_key_source
-from krakenpy.jose.signer import SignerOptions, signer_middleware
 from krakenpy.proxy.types import Middleware
 from krakenpy.resources import Resources
+
+if TYPE_CHECKING:  # krakenpy.jose (joserfc, cryptography) is imported by parse/build: only configs signing
+    from krakenpy.jose.signer import SignerOptions
 
 __all__ = ["COMPONENT", "NAMESPACE"]
 
@@ -20,6 +19,10 @@ NAMESPACE: Final = "auth/signer"
 
 def parse(raw: Any, site: Site) -> SignerOptions:
     """``alg`` and ``kid`` are required; the key comes from ``jwk_url`` or ``jwk_local_path``."""
+    from krakenpy.jose.algorithms import ALGORITHMS
+    from krakenpy.jose.options import parse_key_source
+    from krakenpy.jose.signer import SignerOptions
+
     issues: list[ConfigIssue] = []
     alg = raw.get("alg")
     if alg not in ALGORITHMS:
@@ -42,6 +45,10 @@ def parse(raw: Any, site: Site) -> SignerOptions:
 
 async def build(options: SignerOptions, site: Site, resources: Resources) -> Middleware | None:
     """The signing key set is loaded at start-up (and, beyond KrakenD, refreshed like a validator's)."""
+    from krakenpy.jose.build import key_source
+    from krakenpy.jose.options import DEFAULT_CACHE_DURATION
+    from krakenpy.jose.signer import signer_middleware
+
     source = key_source(options.source, site.path, resources, refresh=DEFAULT_CACHE_DURATION)
     endpoint = site.endpoint.endpoint if site.endpoint is not None else ""
     return signer_middleware(options, source, endpoint=endpoint)

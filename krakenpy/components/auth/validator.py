@@ -4,26 +4,26 @@ that only carries ``shared_cache_duration``. The work is done by :mod:`krakenpy.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
-from krakenpy.components.auth.revoker import revocation_check
 from krakenpy.components.base import Component, Site
 from krakenpy.errors import ConfigError, ConfigIssue
-from krakenpy.jose.build import key_source
-from krakenpy.jose.middleware import jwt_params, validator_middleware
-from krakenpy.jose.options import SharedCacheOptions, ValidatorOptions, parse_shared, parse_validator
-from krakenpy.jose.validator import JwtValidator
 from krakenpy.proxy.types import Middleware
 from krakenpy.resources import Resources
+
+if TYPE_CHECKING:  # krakenpy.jose (joserfc, cryptography) is imported by parse/build: only configs using JWT
+    from krakenpy.jose.options import SharedCacheOptions, ValidatorOptions
 
 __all__ = ["COMPONENT", "NAMESPACE"]
 
 NAMESPACE: Final = "auth/validator"
-Options: TypeAlias = ValidatorOptions | SharedCacheOptions
+Options: TypeAlias = "ValidatorOptions | SharedCacheOptions"
 
 
 def parse(raw: Any, site: Site) -> Options:
     """Endpoint: the validator options; service: the shared cache duration."""
+    from krakenpy.jose.options import parse_shared, parse_validator
+
     if site.level == "service":
         return parse_shared(raw)
     issues: list[ConfigIssue] = []
@@ -34,12 +34,20 @@ def parse(raw: Any, site: Site) -> Options:
 
 
 def _shared_duration(site: Site) -> float | None:
+    from krakenpy.jose.options import parse_shared
+
     raw = site.service.extra_config.get(NAMESPACE)
     return parse_shared(raw).shared_cache_duration if isinstance(raw, Mapping) else None
 
 
 async def build(options: Options, site: Site, resources: Resources) -> Middleware | None:
     """One validator per endpoint over the gateway's shared key source for its JWK set."""
+    from krakenpy.components.auth.revoker import revocation_check
+    from krakenpy.jose.build import key_source
+    from krakenpy.jose.middleware import jwt_params, validator_middleware
+    from krakenpy.jose.options import ValidatorOptions
+    from krakenpy.jose.validator import JwtValidator
+
     if not isinstance(options, ValidatorOptions):
         return None  # the service value only tunes the endpoints' key refresh
     refresh = options.refresh

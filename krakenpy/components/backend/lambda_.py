@@ -1,16 +1,18 @@
 """``backend/lambda`` (backend): invoke an AWS Lambda function instead of an HTTP call (executor
-layer). The engine is :mod:`krakenpy.lambda_`."""
+layer). The engine is :mod:`krakenpy.lambda_`, imported by ``build`` only: aiobotocore is loaded only
+by configs that use Lambda."""
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from krakenpy.backends import backend_formatter
 from krakenpy.components.base import Component, Site
-from krakenpy.lambda_ import lambda_executor
-from krakenpy.lambda_.options import LambdaOptions, parse_options
+from krakenpy.lambda_.options import parse_options
 from krakenpy.proxy.types import Proxy
 from krakenpy.resources import Resources
+
+if TYPE_CHECKING:
+    from krakenpy.lambda_.options import LambdaOptions
 
 __all__ = ["COMPONENT"]
 
@@ -21,6 +23,9 @@ def _parse(raw: Any, site: Site) -> LambdaOptions:
 
 
 async def _executor(options: LambdaOptions, site: Site, resources: Resources) -> Proxy | None:
+    from krakenpy.backends import backend_formatter
+    from krakenpy.lambda_.backend import lambda_executor
+
     assert site.backend is not None
     return await lambda_executor(site.backend, resources, backend_formatter(site.backend), options=options)
 

@@ -3,22 +3,28 @@ before the endpoint's input filters (endpoint layer). The engine is :mod:`kraken
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from krakenpy.components.base import Component, Site
-from krakenpy.lua.modifier import router_middleware
-from krakenpy.lua.script import LuaOptions, compile_script, parse_options
 from krakenpy.proxy.types import Middleware
 from krakenpy.resources import Resources
+
+if TYPE_CHECKING:  # the engine (lupa) is imported by parse/build: only configs with Lua load it
+    from krakenpy.lua.script import LuaOptions
 
 __all__ = ["COMPONENT"]
 
 
 def _parse(raw: Any, site: Site) -> LuaOptions:
+    from krakenpy.lua.script import parse_options
+
     return parse_options(raw, site.path)
 
 
 async def _endpoint(options: LuaOptions, site: Site, resources: Resources) -> Middleware | None:
+    from krakenpy.lua.modifier import router_middleware
+    from krakenpy.lua.script import compile_script
+
     # KrakenD: the service-level script is a gin engine middleware and always answers 500 on errors
     return router_middleware(compile_script(options, resources, site.path), service_level=site.level == "service")
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from krakenpy.cel import CelPhases, Phase, compile_phases, now_string
 from krakenpy.components.base import Component, Site
 from krakenpy.errors import PipelineError, Rejection
 from krakenpy.proxy.types import Middleware, Proxy, Request, Response
 from krakenpy.resources import Resources
+
+if TYPE_CHECKING:  # the CEL engine (cel-expr-python) is imported by parse/build: only configs with CEL
+    from krakenpy.cel import CelPhases, Phase
 
 __all__ = ["COMPONENT", "NAMESPACE", "cel_middleware", "jwt_rejecter"]
 
@@ -27,6 +29,8 @@ log = logging.getLogger("krakenpy.cel")
 
 def parse(raw: Any, site: Site) -> CelPhases:
     """Compile every ``check_expr`` once; syntax errors are :class:`ConfigError` at their path."""
+    from krakenpy.cel import compile_phases
+
     expressions = [
         (site.at(i, "check_expr"), str(item.get("check_expr", "")) if isinstance(item, Mapping) else "")
         for i, item in enumerate(raw)
@@ -43,6 +47,8 @@ def _aborted(name: str, phase: str, failure: tuple[int, str]) -> PipelineError:
 
 def cel_middleware(pre: Phase | None, post: Phase | None, name: str) -> Middleware:
     """Run ``pre`` on the request, call next, run ``post`` on its response (one ``now`` for both)."""
+    from krakenpy.cel import now_string
+
     wants_now = (pre is not None and pre.wants_now) or (post is not None and post.wants_now)
 
     def middleware(next_proxy: Proxy) -> Proxy:
@@ -66,6 +72,7 @@ def cel_middleware(pre: Phase | None, post: Phase | None, name: str) -> Middlewa
 
 def jwt_rejecter(phase: Phase, name: str) -> Middleware:
     """401 unless every JWT check holds on ``request.claims`` (no claims at all: 401 too, fail closed)."""
+    from krakenpy.cel import now_string
 
     def middleware(next_proxy: Proxy) -> Proxy:
         async def guarded(request: Request) -> Response:

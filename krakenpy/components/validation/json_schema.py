@@ -10,12 +10,15 @@ reaches the backend unchanged.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from krakenpy.bodyschema import Validator, body_checker, compile_schema
+from krakenpy.bodyschema import body_checker, compile_schema
 from krakenpy.components.base import Component, Site
 from krakenpy.proxy.types import Middleware, Proxy, Request, Response
 from krakenpy.resources import Resources
+
+if TYPE_CHECKING:
+    from jsonschema_rs import Validator
 
 __all__ = ["COMPONENT", "NAMESPACE", "SchemaOptions", "schema_middleware"]
 

@@ -199,7 +199,9 @@ def endpoint_site(extra: dict[str, Any] | None = None) -> Site:
 
 
 async def test_cel_jwt_rejecter_raises_a_rejection() -> None:
-    phases = cel.compile_phases([("p", "has(JWT.sub) && JWT.exp > 1000")], jwt=True)
+    from krakenpy.cel import compile_phases
+
+    phases = compile_phases([("p", "has(JWT.sub) && JWT.exp > 1000")], jwt=True)
     assert phases.jwt is not None
     reached: list[Request] = []
 

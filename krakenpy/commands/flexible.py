@@ -1,0 +1,186 @@
+"""KrakenD's Flexible Configuration: the ``-c`` file is a Go template rendered before it is parsed.
+
+Enabled when ``FC_ENABLE`` is set and non-empty (even ``0``, as in KrakenD). ``FC_SETTINGS`` names a
+folder of ``*.json`` files, each available to templates by its base name (``settings/service.json``
+→ ``.service.port``); ``FC_PARTIALS`` a folder of files ``{{ include "x" }}`` pastes verbatim;
+``FC_TEMPLATES`` a folder of ``*.tmpl`` sub-templates for ``{{ template "x.tmpl" . }}``; ``FC_OUT``
+keeps the rendered file at that path (otherwise a temporary file is used and removed).
+
+Every failure (a bad settings file, a template that does not parse or execute, a missing partial,
+output that is not JSON) is reported with its file and line; nothing is served from a half-rendered
+file. Values that render as ``<no value>`` are reported as warnings.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from krakenpy.gotemplate import FuncError, TemplateError, TemplateSet, go_json
+
+__all__ = ["FlexibleConfig", "FlexibleConfigError", "Rendered", "from_env", "load_settings", "render", "render_file"]
+
+
+class FlexibleConfigError(Exception):
+    """Rendering failed; ``messages`` locate each problem (``file:line: ...``)."""
+
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__("\n".join(messages))
+        self.messages = messages
+
+
+@dataclass(frozen=True, slots=True)
+class FlexibleConfig:
+    """The ``FC_*`` settings."""
+
+    settings: Path | None = None
+    partials: Path | None = None
+    templates: Path | None = None
+    out: Path | None = None
+
+
+@dataclass(slots=True)
+class Rendered:
+    """A rendered configuration file; ``cleanup`` removes it unless it was asked for (``FC_OUT``)."""
+
+    path: Path
+    warnings: list[str] = field(default_factory=list)
+    temporary: Path | None = None
+
+    def cleanup(self) -> None:
+        if self.temporary is not None:
+            shutil.rmtree(self.temporary, ignore_errors=True)
+
+
+def from_env(environ: Mapping[str, str]) -> FlexibleConfig | None:
+    """The Flexible Configuration settings, or ``None`` when ``FC_ENABLE`` is unset or empty."""
+    if not environ.get("FC_ENABLE"):
+        return None
+
+    def folder(name: str) -> Path | None:
+        value = environ.get(name, "")
+        return Path(value) if value else None
+
+    return FlexibleConfig(folder("FC_SETTINGS"), folder("FC_PARTIALS"), folder("FC_TEMPLATES"), folder("FC_OUT"))
+
+
+def _json_error(path: Path, exc: orjson.JSONDecodeError) -> str:
+    return f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+
+
+def load_settings(folder: Path) -> dict[str, Any]:
+    """Every ``*.json`` file of ``folder`` by base name; every unreadable or invalid file is reported."""
+    try:
+        files = sorted(p for p in folder.iterdir() if p.name.endswith(".json") and p.is_file())
+    except OSError as exc:
+        raise FlexibleConfigError([f"FC_SETTINGS: cannot read folder {folder}: {exc.strerror or exc}"]) from None
+    settings: dict[str, Any] = {}
+    problems: list[str] = []
+    for path in files:
+        try:
+            data = path.read_bytes()
+            value = orjson.loads(data)
+        except OSError as exc:
+            problems.append(f"{path}: cannot read: {exc.strerror or exc}")
+            continue
+        except orjson.JSONDecodeError as exc:
+            problems.append(_json_error(path, exc))
+            continue
+        if not isinstance(value, dict):
+            problems.append(f"{path}: a settings file must hold a JSON object")
+            continue
+        settings[path.name.removesuffix(".json")] = value
+    if problems:
+        raise FlexibleConfigError(["loading flexible-config settings:", *problems])
+    return settings
+
+
+def _include(partials: Path | None) -> Any:
+    def include(name: Any) -> str:
+        if not isinstance(name, str):
+            raise FuncError(f"include expects a file name, got {name!r}")
+        path = (partials or Path()) / name
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise FuncError(f"cannot read partial {path}: {reason}") from None
+
+    return include
+
+
+def _templates(folder: Path) -> list[Path]:
+    try:
+        return sorted(p for p in folder.iterdir() if p.name.endswith(".tmpl") and p.is_file())
+    except OSError as exc:
+        raise FlexibleConfigError([f"FC_TEMPLATES: cannot read folder {folder}: {exc.strerror or exc}"]) from None
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise FlexibleConfigError([f"cannot read {path}: {reason}"]) from None
+
+
+def render(template: Path, fc: FlexibleConfig) -> tuple[str, list[str]]:
+    """Render ``template`` with the settings, partials and sub-templates of ``fc``."""
+    settings = load_settings(fc.settings) if fc.settings else {}
+    funcs = {"marshal": go_json, "include": _include(fc.partials)}
+    templates = TemplateSet(funcs)
+    try:
+        templates.add(template.name, _read(template), str(template))
+        for path in _templates(fc.templates) if fc.templates else []:
+            templates.add(path.name, _read(path), str(path))
+        return templates.render(template.name, settings)
+    except TemplateError as exc:
+        raise FlexibleConfigError([f"template error: {exc}"]) from None
+
+
+def _check_json(text: str, template: Path) -> None:
+    try:
+        orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        lines = text.splitlines()
+        shown = lines[exc.lineno - 1].strip() if 0 < exc.lineno <= len(lines) else ""
+        raise FlexibleConfigError(
+            [
+                f"{template}: the rendered configuration is not valid JSON at line {exc.lineno}, "
+                f"column {exc.colno}: {exc.msg}",
+                f"  rendered line {exc.lineno}: {shown[:200]}",
+                "  (set FC_OUT=rendered.json to keep the whole rendered file)",
+            ]
+        ) from None
+
+
+def render_file(template: str | os.PathLike[str], fc: FlexibleConfig) -> Rendered:
+    """Render to ``FC_OUT`` or a temporary ``.json`` file, ready for the normal loader."""
+    source = Path(template)
+    text, warnings = render(source, fc)
+    temporary: Path | None = None
+    if fc.out is not None:
+        target = fc.out
+    else:
+        temporary = Path(tempfile.mkdtemp(prefix="krakenpy-fc-"))
+        target = temporary / (source.stem + ".json")
+    try:
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise FlexibleConfigError([f"FC_OUT: cannot write {target}: {exc.strerror or exc}"]) from None
+    if target.suffix.lower() not in (".yml", ".yaml", ".toml"):
+        try:
+            _check_json(text, source)
+        except FlexibleConfigError as exc:
+            if temporary is not None:
+                shutil.rmtree(temporary, ignore_errors=True)
+            # a value that rendered as <no value> is the usual cause: say where
+            raise FlexibleConfigError(exc.messages + warnings) from None
+    return Rendered(target, warnings, temporary)

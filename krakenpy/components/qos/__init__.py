@@ -1,0 +1,1 @@
+"""Traffic-control components (``qos/*``)."""

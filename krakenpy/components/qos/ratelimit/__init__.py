@@ -1,0 +1,1 @@
+"""Rate-limit components (``qos/ratelimit/*``); the logic lives in :mod:`krakenpy.ratelimit`."""

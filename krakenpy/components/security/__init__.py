@@ -1,0 +1,1 @@
+"""The ``security/*`` components: CORS, secure headers and host checks, bot detection."""

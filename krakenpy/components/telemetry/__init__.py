@@ -1,0 +1,1 @@
+"""The ``telemetry/*`` namespaces: thin components over :mod:`krakenpy.telemetry`."""

@@ -1,0 +1,89 @@
+"""``telemetry/access_log`` (krakenpy, service): the access log (gin's line by default, or JSON,
+Common, Combined), request ids, and the redaction lists every telemetry output shares.
+
+Always built, even when absent: it carries the per-layer telemetry of every request (access log,
+request id, failure logs; spans, metrics and audit when their namespaces are configured), reading
+the gateway's hub (:func:`krakenpy.telemetry.setup.hub_for`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from krakenpy.backends.client import ClientMiddleware
+from krakenpy.components.base import Component, Site
+from krakenpy.edge import EdgeMiddleware
+from krakenpy.proxy.types import Middleware
+from krakenpy.resources import Resources
+from krakenpy.telemetry.auditsettings import AuditOptions
+from krakenpy.telemetry.layers.backend import backend_middleware
+from krakenpy.telemetry.layers.client import client_middleware
+from krakenpy.telemetry.layers.edge import edge_middleware
+from krakenpy.telemetry.layers.endpoint import AuditRoute, endpoint_middleware, proxy_middleware
+from krakenpy.telemetry.layers.lambda_context import register_client_context
+from krakenpy.telemetry.settings import AccessLogOptions, parse_access_log
+from krakenpy.telemetry.setup import hub_for
+
+__all__ = ["COMPONENT"]
+
+NAMESPACE: Final = "telemetry/access_log"
+
+
+def _parse(raw: Any, site: Site) -> AccessLogOptions:
+    return parse_access_log(raw, site.path)
+
+
+async def _edge(options: AccessLogOptions | None, site: Site, resources: Resources) -> EdgeMiddleware | None:
+    hub = hub_for(resources)
+    for service in hub.services:  # started once the gateway listens
+        resources.on_serve.append(service.start)
+        resources.stack.push_async_callback(service.stop)
+    return edge_middleware(hub)
+
+
+async def _endpoint(options: AccessLogOptions | None, site: Site, resources: Resources) -> Middleware | None:
+    hub = hub_for(resources)
+    if hub.audit is None or site.endpoint is None:
+        return None  # only the audit needs to see guards' decisions before the input filters
+    service: AuditOptions | None = resources.options("", "telemetry/audit")  # type: ignore[assignment]
+    local: AuditOptions | None = resources.options(site.endpoint.path, "telemetry/audit")  # type: ignore[assignment]
+    chosen = local or service
+    route = AuditRoute(chosen.sensitive, chosen.sample) if chosen is not None else None
+    return endpoint_middleware(hub, site.endpoint, route)
+
+
+async def _proxy(options: AccessLogOptions | None, site: Site, resources: Resources) -> Middleware | None:
+    assert site.endpoint is not None
+    return proxy_middleware(hub_for(resources), site.endpoint)
+
+
+async def _backend(options: AccessLogOptions | None, site: Site, resources: Resources) -> Middleware | None:
+    assert site.endpoint is not None and site.backend is not None
+    hub = hub_for(resources)
+    if "backend/lambda" in site.backend.extra_config:
+        from krakenpy.lambda_.invoker import CLIENTS
+
+        clients = resources.state.get(CLIENTS)
+        if clients:
+            register_client_context(hub, clients)
+    return backend_middleware(hub, site.endpoint, site.backend)
+
+
+async def _client(options: AccessLogOptions | None, site: Site, resources: Resources) -> ClientMiddleware | None:
+    assert site.endpoint is not None and site.backend is not None
+    return client_middleware(hub_for(resources), site.endpoint, site.backend)
+
+
+COMPONENT: Final = Component(
+    namespace=NAMESPACE,
+    levels=frozenset({"service"}),
+    parse=_parse,
+    summary="access log (gin, json, common, combined), request ids, redaction; per-request telemetry (always on)",
+    edition="krakenpy",
+    edge=_edge,
+    endpoint=_endpoint,
+    proxy=_proxy,
+    backend=_backend,
+    client=_client,
+    always=True,
+)

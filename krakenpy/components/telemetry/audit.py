@@ -1,0 +1,36 @@
+"""``telemetry/audit`` (krakenpy; service, endpoint): one JSON record per access decision, hash-
+chained, through a bounded queue to stdout, a file or an HTTP collector (see
+:mod:`krakenpy.telemetry.audit` for the interface guards use)."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from krakenpy.components.base import Component, Site
+from krakenpy.edge import EdgeMiddleware
+from krakenpy.resources import Resources
+from krakenpy.telemetry.auditsettings import AuditOptions, parse_audit
+from krakenpy.telemetry.setup import hub_for
+
+__all__ = ["COMPONENT"]
+
+
+def _parse(raw: Any, site: Site) -> AuditOptions:
+    return parse_audit(raw, site.path)
+
+
+async def _edge(options: AuditOptions | None, site: Site, resources: Resources) -> EdgeMiddleware | None:
+    if options is None and resources.options("", "telemetry/audit") is None:
+        resources.warnings.append(f"{site.path}: telemetry/audit at endpoint level needs it at service level too")
+    hub_for(resources)
+    return None
+
+
+COMPONENT: Final = Component(
+    namespace="telemetry/audit",
+    levels=frozenset({"service", "endpoint"}),
+    parse=_parse,
+    summary="audit trail: a hash-chained JSON record per access decision (deny, error; allow on sensitive routes)",
+    edition="krakenpy",
+    edge=_edge,
+)

@@ -1,0 +1,47 @@
+"""``telemetry/influx`` (service): push the ``/__stats`` collector (``telemetry/metrics``) to InfluxDB
+every ``ttl``, as krakend-influx does. See :mod:`krakenpy.telemetry.influx`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final
+
+from krakenpy.components.base import Component, Site
+from krakenpy.edge import EdgeMiddleware
+from krakenpy.resources import Resources
+
+if TYPE_CHECKING:
+    from krakenpy.telemetry.influx import InfluxOptions
+
+__all__ = ["COMPONENT"]
+
+
+def _parse(raw: Any, site: Site) -> InfluxOptions:
+    from krakenpy.telemetry.influx import parse_influx
+
+    return parse_influx(raw, site.path)
+
+
+async def _edge(options: InfluxOptions | None, site: Site, resources: Resources) -> EdgeMiddleware | None:
+    from krakenpy.telemetry.influx import InfluxPusher
+    from krakenpy.telemetry.setup import hub_for
+
+    if options is None:
+        return None
+    hub = hub_for(resources)
+    if hub.stats is None:  # krakend-influx sends krakend-metrics' collector: without it there is nothing
+        resources.warnings.append(f"{site.path}: needs telemetry/metrics (the collector it pushes): nothing is sent")
+        return None
+    pusher = InfluxPusher(options, hub.stats)
+    resources.on_serve.append(pusher.start)  # pushes only once the gateway serves (never during check)
+    resources.stack.push_async_callback(pusher.stop)
+    return None
+
+
+COMPONENT: Final = Component(
+    namespace="telemetry/influx",
+    levels=frozenset({"service"}),
+    parse=_parse,
+    summary="pushes the /__stats collector (telemetry/metrics) to InfluxDB v1 every ttl, in line protocol",
+    edge=_edge,
+    strict=False,
+)

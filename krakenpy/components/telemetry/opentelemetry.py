@@ -1,0 +1,44 @@
+"""``telemetry/opentelemetry`` (service; endpoint ``proxy`` and backend ``backend`` overrides):
+krakend-otel's metrics (Prometheus ``/metrics``, OTLP) and traces (OTLP/HTTP JSON or protobuf,
+OTLP/gRPC with the ``otlp-grpc`` extra), W3C/B3 propagation into HTTP and Lambda backends."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from krakenpy.components.base import Component, Site
+from krakenpy.edge import EdgeMiddleware
+from krakenpy.resources import Resources
+from krakenpy.telemetry.export import grpc_available
+from krakenpy.telemetry.otelsettings import OtelOptions, parse_opentelemetry
+from krakenpy.telemetry.setup import hub_for
+
+__all__ = ["COMPONENT"]
+
+
+def _parse(raw: Any, site: Site) -> OtelOptions:
+    return parse_opentelemetry(raw, site.path, service_name=site.service.name)
+
+
+async def _edge(options: OtelOptions | None, site: Site, resources: Resources) -> EdgeMiddleware | None:
+    if options is not None:
+        grpc = [e for e in options.otlp if not e.use_http]
+        if grpc and not grpc_available():
+            names = ", ".join(e.name or "(unnamed)" for e in grpc)
+            resources.warnings.append(
+                f"{site.path}.exporters.otlp: {names} use OTLP/gRPC (use_http: false), which needs the optional "
+                "dependencies grpcio and opentelemetry-proto (pip install 'krakenpy[otlp-grpc]'); until then "
+                "their exports fail and are logged, or set use_http: true and port 4318"
+            )
+    hub_for(resources)
+    return None
+
+
+COMPONENT: Final = Component(
+    namespace="telemetry/opentelemetry",
+    levels=frozenset({"service", "endpoint", "backend"}),
+    parse=_parse,
+    summary="OpenTelemetry: Prometheus /metrics, OTLP metrics and traces, W3C/B3 propagation to backends and Lambda",
+    edge=_edge,
+    strict=False,
+)

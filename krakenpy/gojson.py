@@ -1,0 +1,95 @@
+"""JSON as Go's ``encoding/json`` writes it, for any value krakenpy may hold (a leaf module).
+
+orjson does the work; what it refuses takes an iterative path: nesting deeper than orjson's 254
+levels (Go has no such limit), and text holding surrogate escapes (bytes that were not UTF-8 in a
+client's header or query), written as U+FFFD as Go does for invalid UTF-8. A cycle (a Lua table put
+into itself) raises ``ValueError``, as Go's encoder refuses one.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+__all__ = ["go_json", "lenient_json"]
+
+_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _go_str(text: str) -> str:
+    """Text as Go's encoder sees it: each byte that was not UTF-8 (a surrogate escape) is U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def _key(key: Any) -> str:
+    if isinstance(key, str):
+        return _go_str(key)
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return str(key)
+
+
+def _slow_json(value: Any) -> bytes:
+    """What orjson refuses (nesting deeper than 254, surrogates): iteratively, cycles refused."""
+    out: list[bytes] = []
+    active: set[int] = set()
+    todo: list[tuple[int, Any]] = [(0, value)]  # (0, value to encode) | (1, raw bytes) | (2, id done)
+    while todo:
+        kind, item = todo.pop()
+        if kind == 1:
+            out.append(item)
+        elif kind == 2:
+            active.discard(item)
+        elif isinstance(item, dict | list | tuple):
+            ident = id(item)
+            if ident in active:
+                raise ValueError("json: unsupported value: encountered a cycle")
+            active.add(ident)
+            todo.append((2, ident))
+            if isinstance(item, dict):
+                pairs = sorted(((_key(k), v) for k, v in item.items()), key=lambda kv: kv[0])
+                todo.append((1, b"}"))
+                for i in range(len(pairs) - 1, -1, -1):
+                    todo.append((0, pairs[i][1]))
+                    todo.append((1, (b"," if i else b"") + orjson.dumps(pairs[i][0]) + b":"))
+                todo.append((1, b"{"))
+            else:
+                todo.append((1, b"]"))
+                for i in range(len(item) - 1, -1, -1):
+                    todo.append((0, item[i]))
+                    if i:
+                        todo.append((1, b","))
+                todo.append((1, b"["))
+        elif isinstance(item, str):
+            out.append(orjson.dumps(_go_str(item)))
+        else:
+            out.append(orjson.dumps(item, option=_OPTS))
+    return b"".join(out)
+
+
+def lenient_json(value: Any) -> bytes:
+    """``orjson.dumps(value)``, or the iterative path for what orjson refuses (keys then sorted)."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return _slow_json(value)
+
+
+def go_json(value: Any) -> bytes:
+    """Serialise like Go's ``encoding/json`` (sorted keys, HTML-safe escapes); ``ValueError`` for a cycle."""
+    try:
+        out = orjson.dumps(value, option=_OPTS)
+    except orjson.JSONEncodeError:
+        out = _slow_json(value)
+    if b"<" in out:
+        out = out.replace(b"<", b"\\u003c")
+    if b">" in out:
+        out = out.replace(b">", b"\\u003e")
+    if b"&" in out:
+        out = out.replace(b"&", b"\\u0026")
+    if b"\xe2\x80" in out:
+        out = out.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
+    return out

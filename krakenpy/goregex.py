@@ -1,0 +1,99 @@
+"""Go ``regexp`` patterns (RE2 syntax), compiled once with google-re2.
+
+KrakenD compiles bot-detector patterns and ``security/http`` host regexes with Go's ``regexp``. RE2
+reads the same syntax (no look-around, no back-references) and matches in linear time, so a pattern
+means in krakenpy what it meant in KrakenD, and a client-chosen User-Agent or Host cannot make a
+match take long (Python's ``re`` backtracks). The one RE2 construct Go refuses, ``\\C`` (any byte),
+is refused here too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import re2
+
+__all__ = ["GoRegex", "GoRegexError", "GoRegexSet", "compile_go"]
+
+_OPTIONS: Any = re2.Options()
+_OPTIONS.log_errors = False  # RE2 would print parse errors on stderr; they are raised instead
+#: ``\C`` preceded by an even number of backslashes (so ``\\C`` is a backslash and a C)
+_ANY_BYTE = re.compile(r"(?<!\\)(?:\\\\)*\\C")
+
+
+class GoRegexError(ValueError):
+    """A pattern Go's ``regexp.Compile`` would refuse."""
+
+
+def _go_text(text: str) -> str:
+    # aiohttp keeps header bytes that are not UTF-8 as lone surrogates; Go reads each such byte as
+    # U+FFFD, so match against that spelling
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+class GoRegex:
+    """A compiled pattern; :meth:`search` is Go's ``MatchString`` (unanchored, any match)."""
+
+    __slots__ = ("_compiled", "pattern")
+
+    def __init__(self, pattern: str, compiled: Any) -> None:
+        self.pattern = pattern
+        self._compiled = compiled
+
+    def search(self, text: str) -> bool:
+        """True when the pattern matches somewhere in ``text``."""
+        try:
+            return self._compiled.search(text) is not None
+        except UnicodeEncodeError:
+            return self._compiled.search(_go_text(text)) is not None
+
+    def __repr__(self) -> str:
+        return f"GoRegex({self.pattern!r})"
+
+
+class GoRegexSet:
+    """Several compiled patterns scanned at once (an RE2 set): :meth:`search` is true when any of
+    them matches; each keeps its own flags. About 3× cheaper than one search per pattern."""
+
+    __slots__ = ("_set", "patterns")
+
+    def __init__(self, patterns: Sequence[GoRegex]) -> None:
+        self.patterns = tuple(patterns)
+        compiled: Any = re2.Set.SearchSet(_OPTIONS)
+        try:
+            for pattern in self.patterns:
+                compiled.Add(pattern.pattern)
+            compiled.Compile()
+        except re2.error:  # too big for one program (RE2's memory budget): one search per pattern
+            compiled = None
+        self._set = compiled
+
+    def search(self, text: str) -> bool:
+        """True when any pattern matches somewhere in ``text``."""
+        if self._set is None:
+            return any(p.search(text) for p in self.patterns)
+        try:
+            return self._set.Match(text) is not None
+        except UnicodeEncodeError:
+            return self._set.Match(_go_text(text)) is not None
+
+
+def compile_go(pattern: str) -> GoRegex:
+    """Compile ``pattern`` with Go's syntax; raises :class:`GoRegexError` with RE2's message."""
+    if _ANY_BYTE.search(pattern):
+        raise GoRegexError("invalid escape sequence: \\C (Go's regexp has no any-byte class)")
+    try:
+        compiled = re2.compile(pattern, _OPTIONS)
+    except re2.error as exc:
+        raise GoRegexError(_message(exc)) from None
+    except UnicodeEncodeError:
+        raise GoRegexError("the pattern is not valid UTF-8") from None
+    return GoRegex(pattern, compiled)
+
+
+def _message(exc: BaseException) -> str:
+    arg = exc.args[0] if exc.args else exc
+    text = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
+    return text or "invalid regular expression"

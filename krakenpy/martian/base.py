@@ -1,0 +1,44 @@
+"""Shared pieces of the Martian compiler: step types, field readers and the ``scope`` rule."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeAlias
+
+from krakenpy.errors import ConfigError, ConfigIssue
+from krakenpy.martian.message import Message
+
+__all__ = ["Compiled", "Cond", "Step", "both", "fail", "scoped", "text"]
+
+Step: TypeAlias = Callable[[Message], None]
+#: (request step, response step); ``None`` where the scope leaves the phase alone
+Compiled: TypeAlias = tuple[Step | None, Step | None]
+#: a filter's condition
+Cond: TypeAlias = Callable[[Message], bool]
+_SCOPES = frozenset({"request", "response"})
+
+
+def fail(path: str, message: str) -> ConfigError:
+    return ConfigError([ConfigIssue(path, message)])
+
+
+def text(spec: Mapping[str, Any], key: str, path: str, *, required: bool = True) -> str:
+    """A string field; ``required`` ones must be non-empty."""
+    value = spec.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value):
+        raise fail(f"{path}.{key}", "expected a non-empty string" if required else "expected a string")
+    return value
+
+
+def scoped(spec: Mapping[str, Any], path: str, request: Step | None, response: Step | None) -> Compiled:
+    """Keep the steps of the phases ``scope`` names (default: both)."""
+    scope = spec.get("scope") or ["request", "response"]
+    if not isinstance(scope, list) or not set(scope) <= _SCOPES:
+        raise fail(f"{path}.scope", 'expected a list of "request" and/or "response"')
+    return (request if "request" in scope else None, response if "response" in scope else None)
+
+
+def both(step: Step) -> tuple[Step, Step]:
+    return step, step

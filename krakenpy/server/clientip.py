@@ -1,0 +1,88 @@
+"""gin's ``Context.ClientIP()`` as lura configures it from the ``router`` namespace.
+
+With KrakenD's defaults (``forwarded_by_client_ip`` on, headers ``X-Forwarded-For`` then
+``X-Real-Ip``, every peer trusted) the left-most ``X-Forwarded-For`` entry wins, so any client can
+choose its own address: an ``ip`` rate limit is only as strong as ``router.trusted_proxies``. With
+``trusted_proxies`` set, a header is read only when the peer itself is a trusted proxy, and the
+header is walked from the right, stopping at the first address that is not a trusted proxy (the
+client as seen by the last proxy you trust).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from typing import TypeAlias
+
+from krakenpy.config.options import RouterOptions
+
+__all__ = ["ClientIpResolver", "client_ip_resolver", "parse_ip", "trusted_proxy_problem"]
+
+IpNetwork: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
+IpAddress: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
+#: ``resolve(peer, header)``: the client address from the peer address and a header getter
+ClientIpResolver: TypeAlias = Callable[[str, Callable[[str], str | None]], str]
+
+
+def parse_ip(text: str) -> IpAddress | None:
+    """Go's ``net.ParseIP``: an IPv4 or IPv6 literal (no zone, no brackets), else ``None``."""
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _networks(entries: tuple[str, ...]) -> tuple[IpNetwork, ...]:
+    """gin ``prepareTrustedCIDRs``: a bare address is a /32 (/128) network."""
+    out: list[IpNetwork] = []
+    for entry in entries:
+        out.append(ipaddress.ip_network(entry.strip(), strict=False))
+    return tuple(out)
+
+
+def trusted_proxy_problem(entry: str) -> str | None:
+    """Why ``entry`` is not a trusted proxy (an address or a CIDR), or ``None`` when it is."""
+    try:
+        ipaddress.ip_network(entry.strip(), strict=False)
+    except ValueError:
+        return f"{entry!r} is not an IP address or CIDR"
+    return None
+
+
+def client_ip_resolver(options: RouterOptions) -> ClientIpResolver:
+    """Build the resolver once; raises ``ValueError`` for a trusted proxy that is not an address or CIDR."""
+    headers = options.remote_ip_headers if options.forwarded_by_client_ip else ()
+    networks = _networks(options.trusted_proxies) if options.trusted_proxies else None
+
+    def trusted(ip: IpAddress) -> bool:
+        return networks is None or any(ip in net for net in networks)
+
+    def from_header(value: str) -> str | None:
+        items = value.split(",")
+        for i in range(len(items) - 1, -1, -1):
+            text = items[i].strip()
+            ip = parse_ip(text)
+            if ip is None:
+                return None
+            if i == 0 or not trusted(ip):  # proxies append: the first untrusted hop is the client
+                return text
+        return None
+
+    def resolve(peer: str, header: Callable[[str], str | None]) -> str:
+        if networks is not None:
+            remote = parse_ip(peer)
+            if remote is None:
+                return ""
+            if not trusted(remote):
+                return str(remote)
+        elif not peer:
+            return ""  # the server hands over a valid address or nothing: no parse needed here
+        for name in headers:
+            value = header(name)
+            if value:
+                found = from_header(value)
+                if found is not None:
+                    return found
+        return peer
+
+    return resolve

@@ -1,0 +1,164 @@
+"""Access-log line formats: gin's (KrakenD's default, byte for byte), JSON, Common and Combined.
+
+gin: ``[GIN] 2006/01/02 - 15:04:05 | 200 |  143.655729ms |   83.33.197.234 | GET      "/v2/x"``
+(``[GIN] <end> |␠<%3d>␠| <latency %13v> | <ip %15s> |␠<method %-7s>␠␠<Go-quoted path?query>``)
+followed by gin's ``Error #01: …`` lines. Colours are never written (gin writes them on a TTY only).
+Query values are redacted in every format. Time texts are cached per second.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+import orjson
+
+from krakenpy.goquote import go_quote
+from krakenpy.telemetry.gotime import go_duration, utc_offset
+
+__all__ = ["FORMATS", "AccessEntry", "AccessFormat", "GinLine", "formatter", "gin_line"]
+
+AccessFormat = Literal["gin", "json", "common", "combined"]
+FORMATS: Final[tuple[str, ...]] = ("gin", "json", "common", "combined")
+
+
+@dataclass(slots=True)
+class AccessEntry:
+    """What one finished request contributes to the access log."""
+
+    end: float
+    status: int
+    latency: float
+    client_ip: str
+    method: str
+    #: path and redacted query, as logged (``/x?sig=[REDACTED]``)
+    target: str
+    route: str | None = None
+    request_id: str = ""
+    trace_id: str = ""
+    upstream: float = 0.0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    user_agent: str = ""
+    referer: str = ""
+    subject: str | None = None
+    error: str | None = None
+    errors: Sequence[str] = ()
+
+
+class _SecondCache:
+    """``strftime`` once per second."""
+
+    __slots__ = ("_fmt", "_second", "_text", "_utc")
+
+    def __init__(self, fmt: Callable[[time.struct_time], str], utc: bool = False) -> None:
+        self._fmt = fmt
+        self._second = -1
+        self._text = ""
+        self._utc = utc
+
+    def __call__(self, t: float) -> str:
+        second = int(t)
+        if second != self._second:
+            self._second = second
+            self._text = self._fmt(time.gmtime(second) if self._utc else time.localtime(second))
+        return self._text
+
+
+#: ``line(end, status, latency_s, client_ip, method, target, error)``: gin's line without an entry object
+GinLine = Callable[[float, int, float, str, str, str, "str | None"], bytes]
+
+
+def gin_line() -> GinLine:
+    """gin's line builder with positional arguments (the edge's hot path; no entry object)."""
+    stamp = _SecondCache(lambda tm: time.strftime("%Y/%m/%d - %H:%M:%S", tm))
+
+    def line(end: float, status: int, latency: float, ip: str, method: str, target: str, error: str | None) -> bytes:
+        ns = int(latency * 1e9)
+        if ns > 60_000_000_000:  # gin truncates latencies above a minute to whole seconds
+            ns -= ns % 1_000_000_000
+        text = (
+            f"[GIN] {stamp(end)} | {status:3d} | {go_duration(ns):>13} | {ip:>15} | {method:<7}  {go_quote(target)}\n"
+        )
+        if error is not None:
+            text += f"Error #01: {error}\n"
+        return text.encode()
+
+    return line
+
+
+def _gin() -> Callable[[AccessEntry], bytes]:
+    fast = gin_line()
+
+    def line(e: AccessEntry) -> bytes:
+        out = fast(e.end, e.status, e.latency, e.client_ip, e.method, e.target, None)
+        if e.errors:
+            out += "".join(f"Error #{i:02d}: {err}\n" for i, err in enumerate(e.errors, 1)).encode()
+        return out
+
+    return line
+
+
+def _rfc3339_ms(t: float, cache: _SecondCache) -> str:
+    return f"{cache(t)}.{int(t * 1000) % 1000:03d}Z"
+
+
+def _json() -> Callable[[AccessEntry], bytes]:
+    stamp = _SecondCache(lambda tm: time.strftime("%Y-%m-%dT%H:%M:%S", tm), utc=True)
+    dumps = orjson.dumps
+
+    def line(e: AccessEntry) -> bytes:
+        latency_ms = round(e.latency * 1000, 3)
+        upstream_ms = round(e.upstream * 1000, 3)
+        record: dict[str, Any] = {
+            "time": _rfc3339_ms(e.end, stamp),
+            "request_id": e.request_id,
+            "trace_id": e.trace_id or None,
+            "method": e.method,
+            "route": e.route,
+            "path": e.target,
+            "status": e.status,
+            "latency_ms": latency_ms,
+            "upstream_ms": upstream_ms,
+            "gateway_ms": round(max(latency_ms - upstream_ms, 0.0), 3),
+            "bytes_in": e.bytes_in,
+            "bytes_out": e.bytes_out,
+            "client_ip": e.client_ip,
+            "user_agent": e.user_agent,
+            "subject": e.subject,
+            "error": e.error,
+        }
+        return dumps(record) + b"\n"
+
+    return line
+
+
+def _clf(combined: bool) -> Callable[[AccessEntry], bytes]:
+    def fmt(tm: time.struct_time) -> str:
+        return time.strftime("%d/%b/%Y:%H:%M:%S ", tm) + utc_offset(tm.tm_gmtoff or 0, False)
+
+    stamp = _SecondCache(fmt)
+
+    def line(e: AccessEntry) -> bytes:
+        size = str(e.bytes_out) if e.bytes_out else "-"
+        user = e.subject or "-"
+        request = f"{e.method} {e.target} HTTP/1.1".replace('"', '\\"')
+        text = f'{e.client_ip or "-"} - {user} [{stamp(e.end)}] "{request}" {e.status} {size}'
+        if combined:
+            referer = (e.referer or "-").replace('"', '\\"')
+            agent = (e.user_agent or "-").replace('"', '\\"')
+            text += f' "{referer}" "{agent}"'
+        return (text + "\n").encode()
+
+    return line
+
+
+def formatter(kind: AccessFormat) -> Callable[[AccessEntry], bytes]:
+    """The line builder for one format (compiled once)."""
+    if kind == "gin":
+        return _gin()
+    if kind == "json":
+        return _json()
+    return _clf(kind == "combined")

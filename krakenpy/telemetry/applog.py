@@ -1,0 +1,113 @@
+"""Where the application log goes: handlers on the ``krakenpy`` logger, installed for the life of a
+gateway and removed when it closes (so ``check`` leaves the process as it found it).
+
+Requests never call ``logging`` on the hot path; these handlers serve start-up lines, failures and
+Lua ``print``. Standard-output lines share the access log's :class:`LineWriter`, so both keep their
+order and are written in the same batches.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from krakenpy.telemetry.logfmt import (
+    DEFAULT_PATTERN,
+    LOGSTASH_PATTERN,
+    BasicFormatter,
+    LogstashFormatter,
+    PatternFormatter,
+)
+from krakenpy.telemetry.redact import Redactor
+from krakenpy.telemetry.writer import LineWriter
+
+__all__ = ["AppLogOptions", "LineHandler", "install_handlers", "make_formatter"]
+
+LOGGER = "krakenpy"
+
+
+@dataclass(frozen=True, slots=True)
+class AppLogOptions:
+    """``telemetry/logging`` (+ ``telemetry/logstash``) after parsing."""
+
+    level: int = logging.INFO
+    prefix: str = ""
+    stdout: bool = False
+    syslog: bool = False
+    syslog_facility: str = "local3"
+    format: Literal["default", "logstash", "custom", "basic"] = "default"
+    custom_format: str = ""
+    #: ``telemetry/logstash`` enabled: clean JSON lines whatever ``format`` says
+    logstash: bool = False
+
+
+def make_formatter(options: AppLogOptions, redactor: Redactor | None = None) -> logging.Formatter:
+    """The line formatter for these options (raises PatternError for a bad custom format)."""
+    module = options.prefix or "KRAKEND"
+    if options.logstash:
+        return LogstashFormatter(module=module, redactor=redactor)
+    if options.format == "basic":
+        return BasicFormatter(redactor)
+    if options.format == "logstash":
+        return PatternFormatter(LOGSTASH_PATTERN, module="KRAKEND", redactor=redactor, json_message=True)
+    if options.format == "custom":
+        return PatternFormatter(options.custom_format, module="KRAKEND", redactor=redactor)
+    return PatternFormatter(DEFAULT_PATTERN, prefix=options.prefix, redactor=redactor)
+
+
+class LineHandler(logging.Handler):
+    """Formatted records as lines on a :class:`LineWriter` (batched with the access log)."""
+
+    def __init__(self, writer: LineWriter, formatter: logging.Formatter) -> None:
+        super().__init__()
+        self.writer = writer
+        self.setFormatter(formatter)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.writer.write(self.format(record).encode("utf-8", "replace") + b"\n")
+        except Exception:
+            self.handleError(record)
+
+
+#: the ``krakenpy`` logger before any gateway configured it (handlers, level, propagate)
+_ORIGINAL: tuple[list[logging.Handler], int, bool] | None = None
+
+
+def install_handlers(handlers: Sequence[logging.Handler], level: int) -> Callable[[], None]:
+    """Make ``handlers`` the only outputs of the ``krakenpy`` logger; returns the undo.
+
+    A hot reload builds the next gateway before the previous one is closed, so undos run in the order
+    the gateways were built, not the reverse: an undo closes its own handlers and gives the logger
+    back its original set-up only while no later gateway has replaced them."""
+    global _ORIGINAL
+    logger = logging.getLogger(LOGGER)
+    if _ORIGINAL is None:
+        _ORIGINAL = (list(logger.handlers), logger.level, logger.propagate)
+    original = _ORIGINAL
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    for handler in handlers:
+        logger.addHandler(handler)
+    logger.setLevel(level)
+    # no handler at all (stdout and syslog off) means no application log, as in KrakenD
+    logger.propagate = False
+    mine = list(handlers)
+
+    def undo() -> None:
+        global _ORIGINAL
+        still_mine = logger.handlers == mine
+        for handler in mine:
+            logger.removeHandler(handler)
+            if handler not in original[0]:
+                handler.close()
+        if still_mine:
+            for handler in original[0]:
+                logger.addHandler(handler)
+            logger.setLevel(original[1])
+            logger.propagate = original[2]
+            _ORIGINAL = None
+
+    return undo

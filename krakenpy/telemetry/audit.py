@@ -1,0 +1,227 @@
+"""The audit trail (``telemetry/audit``): one JSON record per access decision.
+
+**For component authors** — the one interface through which decisions reach the trail:
+
+- *deny*: raise :class:`krakenpy.errors.Rejection` (``status``, ``reason=`` a word of
+  :data:`REASONS`, ``policy=`` your namespace, ``detail=`` for the log only). The audit middleware
+  records it; you write nothing else.
+- *allow* (and dry-run denies): call ``audit_decision(request.context, policy=NAMESPACE)`` after
+  your check passed (``decision="deny", enforced=False`` for a rule that only observes). It costs
+  one dict lookup when auditing is off or the route is not audited. The record is written when the
+  request ends, with the final status and the subject of ``request.claims``.
+
+Records carry a sequence number and a hash chain (``hash = sha256(prev_hash ‖ canonical record)``);
+they travel through a bounded queue drained by a background task, so a slow sink never blocks a
+request: records that do not fit are dropped, counted and logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import socket
+import time
+from collections import deque
+from typing import Any, Final, Literal
+
+import orjson
+
+from krakenpy.tasks import spawn
+from krakenpy.telemetry.auditsink import AuditSink
+
+__all__ = ["AUDIT", "EVENTS", "REASONS", "AuditScope", "AuditTrail", "audit_decision"]
+
+log = logging.getLogger("krakenpy.audit")
+
+#: context key of the request's :class:`AuditScope` (absent when auditing is off)
+AUDIT: Final = "krakenpy.audit"
+#: the closed vocabulary of ``reason``
+REASONS: Final = frozenset(
+    {
+        "allowed", "no_credentials", "jwt_invalid_signature", "jwt_invalid", "jwt_expired", "jwt_not_yet_valid",
+        "aud_mismatch", "iss_mismatch", "scope_missing", "role_missing", "revoked", "ip_denied", "rate_limited",
+        "cel_false", "schema_invalid", "lua_custom_error", "bot_detected", "cors_rejected", "policy_error",
+    }
+)  # fmt: skip
+#: reason → OWASP logging-vocabulary event
+EVENTS: Final = {
+    "allowed": "authz_success",
+    "no_credentials": "authn_token_missing",
+    "jwt_invalid_signature": "authn_token_invalid",
+    "jwt_invalid": "authn_token_invalid",
+    "jwt_expired": "authn_token_expired",
+    "jwt_not_yet_valid": "authn_token_invalid",
+    "revoked": "authn_token_revoked",
+    "rate_limited": "rate_limit_exceeded",
+    "schema_invalid": "input_validation_fail",
+    "bot_detected": "malicious_bot",
+    "cors_rejected": "authz_fail",
+}
+Decision = Literal["allow", "deny", "error"]
+_GENESIS: Final = "0" * 64
+
+
+class AuditScope:
+    """The audit state of one request: its pending allow records and whether allows are kept."""
+
+    __slots__ = ("fingerprint", "keep_allows", "pending", "route", "route_id")
+
+    def __init__(self, route: str | None, route_id: str, keep_allows: bool, fingerprint: str | None) -> None:
+        self.route = route
+        self.route_id = route_id
+        self.keep_allows = keep_allows
+        self.fingerprint = fingerprint
+        self.pending: list[tuple[str, Decision, str, str, bool]] = []
+
+
+def audit_decision(
+    context: dict[str, Any],
+    *,
+    policy: str,
+    decision: Decision = "allow",
+    reason: str = "allowed",
+    detail: str = "",
+    enforced: bool = True,
+) -> None:
+    """Report a decision that did not end the request (see the module docstring)."""
+    scope: AuditScope | None = context.get(AUDIT)
+    if scope is not None and (scope.keep_allows or decision != "allow"):
+        scope.pending.append((policy, decision, reason, detail, enforced))
+
+
+class AuditTrail:
+    """Builds, chains and ships records for one gateway."""
+
+    def __init__(
+        self,
+        sink: AuditSink,
+        *,
+        service: str,
+        config_hash: str,
+        queue_size: int = 10_000,
+        prev_hash: str | None = None,
+        fingerprint_key: bytes = b"",
+    ) -> None:
+        self.sink = sink
+        self.service = service
+        self.instance = socket.gethostname()
+        self.config_hash = config_hash
+        self.queue: deque[dict[str, Any]] = deque()
+        self.queue_size = queue_size
+        self.seq = 0
+        self.dropped = 0
+        self.written = 0
+        self._prev = prev_hash or _GENESIS
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[Any] | None = None
+        self._last_drop_log = 0.0
+        self._key = fingerprint_key
+
+    def fingerprint(self, credential: str) -> str:
+        """A keyed, truncated fingerprint of a credential (correlation without the secret)."""
+        return "hmac-sha256:" + hmac.new(self._key, credential.encode(), hashlib.sha256).hexdigest()[:16]
+
+    def record(
+        self,
+        *,
+        decision: Decision,
+        reason: str,
+        policy: str,
+        route_id: str,
+        detail: str = "",
+        enforced: bool = True,
+        status: int,
+        request: dict[str, Any],
+        client: dict[str, Any],
+        subject: dict[str, Any] | None,
+        trace_id: str | None = None,
+        span_id: str | None = None,
+    ) -> None:
+        """Queue one record (never blocks; dropped and counted when the queue is full)."""
+        self.seq += 1
+        if len(self.queue) >= self.queue_size:
+            self.dropped += 1
+            now = time.monotonic()
+            if now - self._last_drop_log >= 10:
+                self._last_drop_log = now
+                log.error("audit: queue full, %d record(s) dropped so far (seq %d)", self.dropped, self.seq)
+            return
+        wall = time.time()
+        rec: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(wall)) + f".{int(wall * 1e6) % 1_000_000:06d}Z",
+            "seq": self.seq,
+            "event": EVENTS.get(reason, "authz_fail" if decision != "allow" else "authz_success"),
+            "decision": decision,
+            "reason": reason if reason in REASONS else "policy_error",
+            "enforced": enforced,
+            "policy": {"id": f"{route_id}#{policy}", "type": policy, "config_hash": self.config_hash},
+            "subject": subject,
+            "client": client,
+            "request": request,
+            "response": {"status": status},
+            "service": self.service,
+            "instance": self.instance,
+        }
+        if detail:
+            rec["reason_detail"] = detail
+        if trace_id:
+            rec["trace_id"] = trace_id
+            rec["span_id"] = span_id
+        self.queue.append(rec)
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._task = spawn(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self.drain()
+
+    async def drain(self) -> None:
+        """Chain, serialise and write everything queued."""
+        while self.queue:
+            lines: list[bytes] = []
+            while self.queue and len(lines) < 512:
+                rec = self.queue.popleft()
+                rec["prev_hash"] = self._prev
+                canonical = orjson.dumps(rec, option=orjson.OPT_SORT_KEYS)
+                digest = hashlib.sha256(self._prev.encode() + canonical).hexdigest()
+                rec["hash"] = digest
+                self._prev = digest
+                lines.append(orjson.dumps(rec) + b"\n")
+            await self.sink.write(lines)
+            self.written += len(lines)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        try:
+            await asyncio.wait_for(self.drain(), 5.0)
+        except TimeoutError:
+            log.error("audit: %d record(s) not written at shutdown", len(self.queue))
+        await self.sink.close()
+        if self.dropped:
+            log.error("audit: %d record(s) dropped in total", self.dropped)
+
+
+def verify_chain(lines: list[bytes], prev_hash: str = _GENESIS) -> bool:
+    """True when every record's ``prev_hash``/``hash`` continue the chain (for tests and tools)."""
+    prev = prev_hash
+    for line in lines:
+        rec = orjson.loads(line)
+        digest = rec.pop("hash")
+        if rec["prev_hash"] != prev:
+            return False
+        if hashlib.sha256(prev.encode() + orjson.dumps(rec, option=orjson.OPT_SORT_KEYS)).hexdigest() != digest:
+            return False
+        prev = digest
+    return True

@@ -1,0 +1,48 @@
+"""``telemetry/audit`` (krakenpy) options: the sink and queue at service level; ``sensitive`` and
+``sample`` (allows recorded) at service or endpoint level."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from krakenpy.errors import ConfigError, ConfigIssue
+
+__all__ = ["AuditOptions", "parse_audit"]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditOptions:
+    sink: Literal["stdout", "file", "http"] = "stdout"
+    path: str = ""
+    url: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+    queue_size: int = 10_000
+    #: record allows on every route (service level) / on this route (endpoint level)
+    sensitive: bool = False
+    #: fraction of allowed requests recorded where not sensitive
+    sample: float = 0.0
+    #: HMAC key of credential fingerprints (hex or text; from the environment variable it names)
+    fingerprint_key: bytes = b""
+
+
+def parse_audit(raw: Any, path: str) -> AuditOptions:
+    o: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    sink = str(o.get("sink", "stdout"))
+    if sink == "file" and not o.get("path"):
+        raise ConfigError([ConfigIssue(f"{path}.path", "sink 'file' needs a path")])
+    if sink == "http" and not str(o.get("url", "")).startswith(("http://", "https://")):
+        raise ConfigError([ConfigIssue(f"{path}.url", "sink 'http' needs an http(s) url")])
+    key_env = str(o.get("fingerprint_key_env") or "")
+    return AuditOptions(
+        sink=sink,  # type: ignore[arg-type]
+        path=str(o.get("path") or ""),
+        url=str(o.get("url") or ""),
+        headers=tuple((str(k), str(v)) for k, v in (o.get("headers") or {}).items()),
+        queue_size=int(o.get("queue_size", 10_000)),
+        sensitive=bool(o.get("sensitive", False)),
+        sample=float(o.get("sample", 0.0)),
+        fingerprint_key=os.environ.get(key_env, "").encode() if key_env else b"",
+    )

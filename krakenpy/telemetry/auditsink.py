@@ -1,0 +1,110 @@
+"""Where audit records go: standard output, an append-only file (the hash chain continues across
+restarts), or an HTTP collector (JSON-lines batches, retried with back-off)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Sequence
+from typing import Protocol
+
+import aiohttp
+import orjson
+
+from krakenpy.telemetry.writer import LineWriter
+
+__all__ = ["AuditSink", "FileSink", "HttpSink", "StreamSink", "last_hash"]
+
+log = logging.getLogger("krakenpy.audit")
+
+
+class AuditSink(Protocol):
+    """Receives serialised records (one JSON line each, newline included), in order."""
+
+    async def write(self, lines: Sequence[bytes]) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class StreamSink:
+    """A :class:`LineWriter` destination (standard output or a file)."""
+
+    def __init__(self, writer: LineWriter, *, owned: bool = False) -> None:
+        self.writer = writer
+        self._owned = owned
+
+    async def write(self, lines: Sequence[bytes]) -> None:
+        for line in lines:
+            self.writer.write(line)
+        self.writer.flush()
+
+    async def close(self) -> None:
+        if self._owned:
+            self.writer.close()
+        else:
+            self.writer.flush()
+
+
+class FileSink(StreamSink):
+    """An append-only file, created with mode 0600."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(LineWriter.open(path, max_lines=1 << 30), owned=True)
+        self.path = path
+
+
+def last_hash(path: str) -> str | None:
+    """The ``hash`` of the last complete record of an existing audit file (to continue its chain)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 65536))
+            tail = f.read().splitlines()
+    except OSError:
+        return None
+    for line in reversed(tail):
+        try:
+            value = orjson.loads(line).get("hash")
+        except (orjson.JSONDecodeError, AttributeError):
+            continue
+        if isinstance(value, str):
+            return value
+    return None
+
+
+class HttpSink:
+    """POST batches as ``application/x-ndjson``; a failed batch is retried (back-off up to 30 s)
+    while newer records wait in the trail's bounded queue."""
+
+    def __init__(self, url: str, headers: Sequence[tuple[str, str]] = (), timeout: float = 10.0) -> None:
+        self.url = url
+        self.headers = dict(headers)
+        self._timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    async def write(self, lines: Sequence[bytes]) -> None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
+        body = b"".join(lines)
+        delay = 0.5
+        while True:
+            try:
+                async with self._session.post(
+                    self.url, data=body, headers={"Content-Type": "application/x-ndjson", **self.headers}
+                ) as resp:
+                    await resp.read()
+                    if resp.status < 300:
+                        return
+                    error: object = f"HTTP {resp.status}"
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                error = exc
+            log.warning("audit: collector %s refused a batch of %d records: %s", self.url, len(lines), error)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

@@ -1,0 +1,62 @@
+"""gin's ``ClientIP`` for the access log, spans and audit records, compiled from the ``router``
+options: forwarded headers are read right to left and only through trusted proxies."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Sequence
+
+from krakenpy.edge import HttpRequest
+
+__all__ = ["client_ip_resolver"]
+
+_Net = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def client_ip_resolver(
+    *,
+    forwarded_by_client_ip: bool = True,
+    remote_ip_headers: Sequence[str] = ("X-Forwarded-For", "X-Real-Ip"),
+    trusted_proxies: Sequence[str] | None = None,
+) -> Callable[[HttpRequest], str]:
+    """``resolve(request) -> ip``; ``trusted_proxies=None`` trusts every peer (gin's default)."""
+    nets: tuple[_Net, ...] | None = None
+    if trusted_proxies is not None:
+        parsed: list[_Net] = []
+        for entry in trusted_proxies:
+            try:
+                parsed.append(ipaddress.ip_network(entry.strip(), strict=False))
+            except ValueError:
+                continue
+        nets = tuple(parsed)
+    headers = tuple(remote_ip_headers) if forwarded_by_client_ip else ()
+
+    def trusted(ip: str) -> bool:
+        if nets is None:
+            return True
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(addr in net for net in nets)
+
+    def resolve(request: HttpRequest) -> str:
+        remote = request.remote
+        if not headers or not trusted(remote):
+            return remote
+        for name in headers:
+            value = request.headers.get(name)
+            if not value:
+                continue
+            items = value.split(",")
+            for i in range(len(items) - 1, -1, -1):
+                ip = items[i].strip()
+                try:
+                    ipaddress.ip_address(ip)
+                except ValueError:
+                    break  # an invalid entry: this header cannot be trusted
+                if i == 0 or not trusted(ip):
+                    return ip
+        return remote
+
+    return resolve

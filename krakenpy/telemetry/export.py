@@ -1,0 +1,190 @@
+"""Background OTLP export: span batches (every 0.5 s, or as soon as 512 spans wait) and periodic
+metric snapshots, to each configured collector over OTLP/HTTP (JSON, or protobuf when
+``opentelemetry-proto`` is installed) or OTLP/gRPC (``grpcio`` + ``opentelemetry-proto``).
+
+Nothing here runs on the request path: requests only append span records to a bounded buffer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import aiohttp
+import orjson
+
+from krakenpy.tasks import spawn
+from krakenpy.telemetry.metrics.registry import Registry
+from krakenpy.telemetry.otlp import metrics_json, protobuf_available, spans_json, to_protobuf
+from krakenpy.telemetry.trace.spans import SpanBuffer
+
+__all__ = ["OtlpExporter", "OtlpTarget", "grpc_available"]
+
+log = logging.getLogger("krakenpy.telemetry")
+
+SPAN_INTERVAL: Final = 0.5
+BATCH: Final = 512
+_TIMEOUT: Final = 10.0
+_GRPC_PATHS: Final = {
+    "traces": "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+    "metrics": "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+}
+
+
+def grpc_available() -> bool:
+    """OTLP/gRPC needs ``grpcio`` and ``opentelemetry-proto`` (the ``otlp-grpc`` extra)."""
+    try:
+        import grpc  # noqa: F401
+    except ImportError:
+        return False
+    return protobuf_available()
+
+
+@dataclass(frozen=True, slots=True)
+class OtlpTarget:
+    """One ``exporters.otlp[]`` entry after parsing."""
+
+    name: str
+    host: str
+    port: int
+    use_http: bool = False
+    tls: bool = False
+    traces: bool = True
+    metrics: bool = True
+    metric_period: float = 30.0
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def base_url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
+
+
+class _Failures:
+    """Log an export failure at most once a minute per target (a down collector must not flood logs)."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+
+    def report(self, target: str, what: str, error: object) -> None:
+        now = time.monotonic()
+        if now - self._last.get(target, -1e9) >= 60:
+            self._last[target] = now
+            log.warning("[SERVICE: OpenTelemetry] %s export to %s failed: %s", what, target, error)
+
+
+class OtlpExporter:
+    """Owns the export tasks of one gateway; :meth:`start` when serving, :meth:`stop` at shutdown."""
+
+    def __init__(
+        self,
+        targets: tuple[OtlpTarget, ...],
+        buffer: SpanBuffer,
+        registry: Registry | None,
+        resource: Mapping[str, Any],
+    ) -> None:
+        self.targets = targets
+        self.buffer = buffer
+        self.registry = registry
+        self.resource = dict(resource)
+        self._session: aiohttp.ClientSession | None = None
+        self._channels: dict[str, Any] = {}
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._failures = _Failures()
+        # OTLP/HTTP body: JSON unless the standard variable asks for protobuf (and it is installed)
+        protocol = os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+        self._protobuf = protocol == "http/protobuf" and protobuf_available()
+        self._start_ns = time.time_ns()
+        self.exported_spans = 0
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=_TIMEOUT))
+        self.buffer.on_full(self._wake.set)
+        if any(t.traces for t in self.targets):
+            self._tasks.append(spawn(self._span_loop()))
+        if self.registry is not None:
+            for target in self.targets:
+                if target.metrics:
+                    self._tasks.append(spawn(self._metric_loop(target)))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        self._tasks.clear()
+        await self.flush()  # the last batch
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()
+
+    async def flush(self) -> None:
+        """Export every span waiting now."""
+        spans = self.buffer.drain()
+        while spans:
+            batch, spans = spans[:BATCH], spans[BATCH:]
+            doc = spans_json(batch, self.resource)
+            await asyncio.gather(*(self._send(t, "traces", doc) for t in self.targets if t.traces))
+            self.exported_spans += len(batch)
+
+    async def _span_loop(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), SPAN_INTERVAL)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            await self.flush()
+
+    async def _metric_loop(self, target: OtlpTarget) -> None:
+        assert self.registry is not None
+        while True:
+            await asyncio.sleep(target.metric_period)
+            await self._send(target, "metrics", metrics_json(self.registry, self.resource, self._start_ns))
+
+    async def _send(self, target: OtlpTarget, kind: str, doc: dict[str, Any]) -> None:
+        try:
+            if target.use_http:
+                await self._http(target, kind, doc)
+            else:
+                await self._grpc(target, kind, doc)
+        except Exception as exc:  # a collector problem never reaches requests
+            self._failures.report(target.name, kind, exc)
+
+    async def _http(self, target: OtlpTarget, kind: str, doc: dict[str, Any]) -> None:
+        assert self._session is not None
+        if self._protobuf:
+            body, ctype = to_protobuf(doc, kind), "application/x-protobuf"
+        else:
+            body, ctype = orjson.dumps(doc), "application/json"
+        headers = {"Content-Type": ctype, **dict(target.headers)}
+        async with self._session.post(f"{target.base_url}/v1/{kind}", data=body, headers=headers) as resp:
+            if resp.status >= 300:
+                raise RuntimeError(f"HTTP {resp.status}")
+            await resp.read()
+
+    async def _grpc(self, target: OtlpTarget, kind: str, doc: dict[str, Any]) -> None:
+        import grpc
+
+        channel = self._channels.get(target.name)
+        if channel is None:
+            address = f"{target.host}:{target.port}"
+            channel = (
+                grpc.aio.secure_channel(address, grpc.ssl_channel_credentials())
+                if target.tls
+                else grpc.aio.insecure_channel(address)
+            )
+            self._channels[target.name] = channel
+        call = channel.unary_unary(_GRPC_PATHS[kind], request_serializer=None, response_deserializer=None)
+        await call(to_protobuf(doc, kind), timeout=_TIMEOUT, metadata=tuple(target.headers) or None)

@@ -1,0 +1,54 @@
+"""Failure logging: every backend, Lambda, Lua and component failure is logged once, redacted, at
+KrakenD's level and shape (``[ENDPOINT: /x][BACKEND: /y] …``, ERROR), with the request id (added by
+the log formatter), and kept as the access log's ``error``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+from krakenpy.errors import BackendError, Rejection
+from krakenpy.telemetry.exchange import CURRENT
+from krakenpy.telemetry.redact import Redactor
+
+__all__ = ["failure_text", "log_failure", "was_logged"]
+
+log = logging.getLogger("krakenpy.failures")
+_MARK: Final = "_krakenpy_logged"
+#: a log line never carries more of an error text than this
+MAX_TEXT: Final = 1024
+
+
+def failure_text(exc: BaseException, redactor: Redactor) -> str:
+    """The loggable text of an error: redacted, bounded, never a backend body."""
+    if isinstance(exc, BackendError) and exc.backend_body and str(exc) == exc.backend_body.decode("utf-8", "replace"):
+        text = f"invalid status code {exc.backend_status}"  # return_error_code: the message *is* the body
+    else:
+        text = str(exc) or type(exc).__name__
+    if type(exc).__name__ == "LuaError" or type(exc).__module__.startswith("krakenpy.lua"):
+        text = "[Lua] " + text
+    text = redactor.text(text)
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "…"
+
+
+def was_logged(exc: BaseException) -> bool:
+    return bool(getattr(exc, _MARK, False))
+
+
+def log_failure(exc: BaseException, prefix: str, redactor: Redactor, *, level: int = logging.ERROR) -> None:
+    """Log ``exc`` under ``prefix`` unless it was logged already; guard rejections are decisions,
+    not failures (the audit trail records them)."""
+    if was_logged(exc) or isinstance(exc, Rejection):
+        return
+    try:
+        setattr(exc, _MARK, True)
+    except AttributeError:  # an exception type with slots: log it, it cannot be marked
+        pass
+    inner = getattr(exc, "errors", None)  # a merge that lost every backend: each was logged already
+    if isinstance(inner, tuple) and inner and all(isinstance(e, BaseException) and was_logged(e) for e in inner):
+        return
+    text = failure_text(exc, redactor)
+    exchange = CURRENT.get()
+    if exchange is not None:
+        exchange.fail(text)
+    log.log(level, "%s %s", prefix, text)

@@ -1,0 +1,204 @@
+"""GELF 1.1 to Graylog (``telemetry/gelf``) over asyncio transports, never blocking a request.
+
+UDP: each message is gzip-compressed; above 1420 bytes it is split into chunks (magic ``0x1e 0x0f``,
+8-byte message id, sequence number, count; at most 128 chunks). TCP: plain JSON ended by a NUL byte.
+The connection is opened lazily on the running loop (and reopened after failures with back-off);
+while it is not up, up to :data:`QUEUE_LIMIT` messages wait, then new ones are dropped and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import logging
+import os
+import socket
+import sys
+import time
+from collections import deque
+from typing import Any, Final
+
+import orjson
+
+from krakenpy.tasks import spawn
+from krakenpy.telemetry.exchange import CURRENT
+from krakenpy.telemetry.redact import Redactor
+
+__all__ = ["CHUNK_SIZE", "GelfHandler", "GelfSender", "encode_udp", "gelf_message"]
+
+CHUNK_SIZE: Final = 1420
+_HEADER: Final = 12
+_MAX_CHUNKS: Final = 128
+QUEUE_LIMIT: Final = 4096
+_HOST = socket.gethostname()
+_SYSLOG_LEVEL: Final = {
+    logging.CRITICAL: 2,
+    logging.ERROR: 3,
+    logging.WARNING: 4,
+    25: 5,
+    logging.INFO: 6,
+    logging.DEBUG: 7,
+}
+
+
+def gelf_message(
+    text: str,
+    *,
+    level: int = 6,
+    timestamp: float | None = None,
+    facility: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A GELF 1.1 object: ``short_message`` is the first line, ``full_message`` the whole text."""
+    text = text.rstrip("\n")
+    short, _, rest = text.partition("\n")
+    message: dict[str, Any] = {
+        "version": "1.1",
+        "host": _HOST,
+        "short_message": short or "-",
+        "timestamp": round(timestamp if timestamp is not None else time.time(), 6),
+        "level": level,
+    }
+    if rest:
+        message["full_message"] = text
+    if facility:
+        message["facility"] = facility
+    if extra:
+        message.update(extra)
+    return message
+
+
+def encode_udp(payload: bytes, message_id: bytes | None = None) -> list[bytes]:
+    """Gzip ``payload`` and chunk it as GELF does; ``[]`` when it needs more than 128 chunks."""
+    data = gzip.compress(payload, compresslevel=1, mtime=0)
+    if len(data) <= CHUNK_SIZE:
+        return [data]
+    size = CHUNK_SIZE - _HEADER
+    count = (len(data) + size - 1) // size
+    if count > _MAX_CHUNKS:
+        return []
+    ident = message_id or os.urandom(8)
+    return [b"\x1e\x0f" + ident + bytes((i, count)) + data[i * size : (i + 1) * size] for i in range(count)]
+
+
+class _Udp(asyncio.DatagramProtocol):
+    def error_received(self, exc: Exception) -> None:  # ICMP port unreachable: Graylog is down
+        pass
+
+
+class GelfSender:
+    """One GELF destination; :meth:`send` queues and returns at once."""
+
+    def __init__(self, host: str, port: int, *, tcp: bool = False) -> None:
+        self.host = host
+        self.port = port
+        self.tcp = tcp
+        self.facility = None if tcp else (os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "krakenpy")
+        self._queue: deque[bytes] = deque()
+        self._udp: asyncio.DatagramTransport | None = None
+        self._tcp: asyncio.StreamWriter | None = None
+        self._connecting = False
+        self._retry_at = 0.0
+        self._backoff = 0.5
+        self.dropped = 0
+        self.sent = 0
+        self._closed = False
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Queue one GELF object for sending (dropped and counted when the queue is full)."""
+        if self._closed:
+            return
+        payload = orjson.dumps(message)
+        if self.tcp:
+            frames = [payload + b"\0"]
+        else:
+            frames = encode_udp(payload)
+            if not frames:
+                self.dropped += 1
+                return
+        if self._udp is not None:
+            for frame in frames:
+                self._udp.sendto(frame)
+            self.sent += 1
+            return
+        if self._tcp is not None and not self._tcp.is_closing():
+            if self._tcp.transport.get_write_buffer_size() > 4 * 1024 * 1024:
+                self.dropped += 1
+                return
+            self._tcp.write(frames[0])
+            self.sent += 1
+            return
+        if len(self._queue) + len(frames) > QUEUE_LIMIT:
+            self.dropped += 1
+            return
+        self._queue.extend(frames)
+        self._connect()
+
+    def _connect(self) -> None:
+        if self._connecting:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop yet: the queue waits for the first message sent while serving
+        if loop.time() < self._retry_at:
+            return
+        self._connecting = True
+        _ = spawn(self._open(loop))
+
+    async def _open(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            if self.tcp:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), 5.0)
+                self._tcp = writer
+                while self._queue:
+                    writer.write(self._queue.popleft())
+                    self.sent += 1
+            else:
+                transport, _ = await loop.create_datagram_endpoint(_Udp, remote_addr=(self.host, self.port))
+                self._udp = transport
+                while self._queue:
+                    transport.sendto(self._queue.popleft())
+                self.sent += 1
+            self._backoff = 0.5
+        except (OSError, TimeoutError):
+            self._retry_at = loop.time() + self._backoff
+            self._backoff = min(self._backoff * 2, 30.0)
+        finally:
+            self._connecting = False
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._udp is not None:
+            self._udp.close()
+            self._udp = None
+        if self._tcp is not None:
+            self._tcp.close()
+            try:
+                await self._tcp.wait_closed()
+            except OSError:
+                pass
+            self._tcp = None
+
+
+class GelfHandler(logging.Handler):
+    """Application-log records as GELF messages (level, file and line kept)."""
+
+    def __init__(self, sender: GelfSender, redactor: Redactor | None = None) -> None:
+        super().__init__()
+        self.sender = sender
+        self._redactor = redactor or Redactor()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self._redactor.text(record.getMessage())
+            extra: dict[str, Any] = {"_file": record.pathname, "_line": record.lineno, "_logger": record.name}
+            exchange = CURRENT.get()
+            if exchange is not None:
+                extra["_request_id"] = exchange.request_id
+            level = _SYSLOG_LEVEL.get(record.levelno, 6)
+            self.sender.send(
+                gelf_message(text, level=level, timestamp=record.created, facility=self.sender.facility, extra=extra)
+            )
+        except Exception:  # a log handler never raises into the code that logged
+            self.handleError(record)

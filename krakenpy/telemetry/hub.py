@@ -1,0 +1,107 @@
+"""The telemetry of one gateway, shared by the ``telemetry/*`` components through
+``resources.state[HUB]``: each component configures its part at build time; the middlewares read
+the finished hub when the pipeline is composed (after every build), so a feature that is off costs
+nothing per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+from krakenpy.edge import HttpRequest
+from krakenpy.state import Key
+from krakenpy.telemetry.accesslog import AccessEntry, GinLine
+from krakenpy.telemetry.audit import AuditTrail
+from krakenpy.telemetry.clientip import client_ip_resolver
+from krakenpy.telemetry.metrics.instruments import (
+    BackendMetrics,
+    ClientMetrics,
+    ProxyMetrics,
+    ServerMetrics,
+)
+from krakenpy.telemetry.metrics.registry import Registry
+from krakenpy.telemetry.metrics.stats import StatsRegistry
+from krakenpy.telemetry.redact import Redactor
+from krakenpy.telemetry.trace.tracer import Tracer
+from krakenpy.telemetry.writer import LineWriter, stdout_writer
+
+__all__ = ["HUB", "AccessLog", "Service", "Telemetry"]
+
+
+@dataclass(eq=False)
+class AccessLog:
+    """Where and how access lines are written."""
+
+    format: Callable[[AccessEntry], bytes]
+    writers: tuple[LineWriter, ...]
+    skip_paths: frozenset[str] = frozenset()
+    #: also send each line to GELF (KrakenD's code does when telemetry/gelf is on)
+    gelf: Callable[[bytes], None] | None = None
+    #: gin's line with positional arguments (set for the gin format: the edge skips the entry object)
+    gin: GinLine | None = None
+
+
+@dataclass(eq=False)
+class Service:
+    """A background part started once the gateway serves (exporters, stats servers)."""
+
+    name: str
+    start: Callable[[], Awaitable[None]]
+    stop: Callable[[], Awaitable[None]]
+
+
+@dataclass(eq=False)
+class Telemetry:
+    """Everything the telemetry middlewares need, configured by the components."""
+
+    redactor: Redactor = field(default_factory=Redactor)
+    #: header carrying the request id in and out (``None``: no request ids)
+    request_id_header: str | None = "X-Request-Id"
+    #: honour a well-formed incoming id (else always generate)
+    trust_request_id: bool = True
+    return_request_id: bool = True
+    forward_request_id: bool = True
+    client_ip: Callable[[HttpRequest], str] = field(default_factory=client_ip_resolver)
+    access: AccessLog | None = None
+    #: the access log reports upstream time (JSON format): the client layer measures it
+    upstream_time: bool = False
+    #: OTel metrics (Prometheus / OTLP)
+    registry: Registry | None = None
+    server_metrics: ServerMetrics | None = None
+    proxy_metrics: ProxyMetrics | None = None
+    backend_metrics: BackendMetrics | None = None
+    client_metrics: ClientMetrics | None = None
+    #: paths the OTel global layer leaves alone (metrics and traces)
+    otel_skip_paths: frozenset[str] = frozenset()
+    #: krakend-metrics (``/__stats``)
+    stats: StatsRegistry | None = None
+    stats_router: bool = True
+    stats_proxy: bool = True
+    stats_backend: bool = True
+    tracer: Tracer | None = None
+    audit: AuditTrail | None = None
+    services: list[Service] = field(default_factory=list)
+    _stdout: LineWriter | None = None
+
+    def stdout(self) -> LineWriter:
+        """The one standard-output writer (access log, application log, audit on stdout)."""
+        if self._stdout is None:
+            self._stdout = stdout_writer()
+        return self._stdout
+
+    @property
+    def per_request(self) -> bool:
+        """Whether the edge middleware has anything to do."""
+        return bool(
+            self.access is not None
+            or self.request_id_header
+            or self.server_metrics is not None
+            or self.stats is not None
+            or self.tracer is not None
+            or self.audit is not None
+        )
+
+
+HUB: Final = Key("telemetry", Telemetry)

@@ -1,0 +1,190 @@
+"""Backend-layer telemetry (one per backend, inside the request builder: ``request.url`` is set).
+
+- failures logged once as ``[ENDPOINT: /x][BACKEND: /y] …`` (always on);
+- the backend span and ``krakend.backend.duration``, krakend-metrics' ``layer.backend``;
+- Lambda backends (no HTTP client layer below): the CLIENT span, upstream timing, and the trace
+  context in the event ``headers`` (API-Gateway payloads) and in Invoke's ``ClientContext``
+  (``custom.traceparent``; see :mod:`krakenpy.telemetry.layers.lambda_context`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from krakenpy.config.model import BackendConfig, EndpointConfig
+from krakenpy.errors import PipelineError
+from krakenpy.proxy.types import Middleware, Proxy, Request, Response
+from krakenpy.telemetry.exchange import EXCHANGE, Exchange
+from krakenpy.telemetry.failures import log_failure
+from krakenpy.telemetry.hub import Telemetry
+from krakenpy.telemetry.layers.record import finish_call
+from krakenpy.telemetry.metrics.instruments import gin_route, lura_pattern
+from krakenpy.telemetry.trace.spans import CLIENT, INTERNAL, SPAN, Span
+
+__all__ = ["backend_middleware"]
+
+_perf = time.perf_counter
+LAMBDA = "backend/lambda"
+
+
+def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: BackendConfig) -> Middleware:
+    """The backend layer of the telemetry for one backend."""
+    pattern = lura_pattern(backend.url_pattern)
+    redactor = hub.redactor
+    prefix = redactor.text(f"[ENDPOINT: {endpoint.endpoint}][BACKEND: {pattern}]")
+    tracer = hub.tracer
+    layer = tracer.backend_layer if tracer is not None else None
+    ep_route = gin_route(endpoint.endpoint)
+    trace_on = tracer is not None and layer is not None and layer.enabled and ep_route not in tracer.skip_paths
+    route = gin_route(backend.url_pattern)
+    otel = (
+        hub.backend_metrics.recorder(route, backend.method, ep_route, endpoint.method)
+        if hub.backend_metrics is not None
+        else None
+    )
+    stats = hub.stats if hub.stats is not None and hub.stats_backend else None
+    stats_keys: dict[tuple[bool, bool], tuple[str, Any]] = {}
+    if stats is not None:
+        for complete in (True, False):
+            for error in (True, False):
+                name = f"backend.name.{pattern}.complete.{str(complete).lower()}.error.{str(error).lower()}"
+                stats_keys[(complete, error)] = (
+                    stats.counter_key(f"proxy.requests.layer.{name}"),
+                    stats.histogram(f"proxy.latency.layer.{name}"),
+                )
+    is_lambda = LAMBDA in backend.extra_config
+    lambda_options = backend.extra_config.get(LAMBDA) or {}
+    function_name = str(lambda_options.get("function_name") or "") if isinstance(lambda_options, dict) else ""
+    region = str(lambda_options.get("region") or "") if isinstance(lambda_options, dict) else ""
+    base_attrs: dict[str, Any] = {
+        "http.request.method": backend.method,
+        "http.route": route,
+        "krakend.endpoint.route": ep_route,
+        "krakend.endpoint.method": endpoint.method,
+        "krakend.stage": "backend",
+    }
+    if layer is not None:
+        base_attrs.update(layer.static)
+    forward_id = hub.forward_request_id and hub.request_id_header is not None
+    rid_header = hub.request_id_header or ""
+
+    def lean(next_proxy: Proxy) -> Proxy:
+        async def observed(request: Request) -> Response:
+            if forward_id:
+                exchange: Exchange | None = request.context.get(EXCHANGE)
+                if exchange is not None and exchange.request_id:
+                    request.headers[rid_header] = [exchange.request_id]
+            try:
+                return await next_proxy(request)
+            except Exception as exc:
+                log_failure(exc, prefix, redactor)
+                raise
+
+        return observed
+
+    if not trace_on and otel is None and stats is None and not is_lambda:
+        return lean  # failure logs and the request id only: one frame, no clock reads
+
+    measured = otel is not None or stats is not None or is_lambda
+
+    def middleware(next_proxy: Proxy) -> Proxy:
+        async def observed(request: Request) -> Response:
+            exchange: Exchange | None = request.context.get(EXCHANGE)
+            trace = exchange.trace if exchange is not None else None
+            if not measured and (trace is None or not trace.sampled):  # unsampled: no span, no clock
+                if forward_id and exchange is not None and exchange.request_id:
+                    request.headers[rid_header] = [exchange.request_id]
+                try:
+                    return await next_proxy(request)
+                except Exception as exc:
+                    log_failure(exc, prefix, redactor)
+                    raise
+            start = _perf()
+            span: Span | None = None
+            call: Span | None = None
+            token = None
+            if trace_on and trace is not None and trace.sampled:
+                assert tracer is not None and exchange is not None
+                parent = SPAN.get() or exchange.span
+                span = tracer.span(
+                    trace, parent.span_id if parent is not None else trace.parent_id, pattern, INTERNAL,
+                    dict(base_attrs),
+                )  # fmt: skip
+                token = SPAN.set(span)
+            call_token = None
+            if forward_id and exchange is not None and exchange.request_id:
+                request.headers[rid_header] = [exchange.request_id]
+            if is_lambda and exchange is not None:
+                call = _lambda_start(hub, request, exchange, span, pattern, function_name, region)
+                if call is not None:
+                    call_token = SPAN.set(call)  # the ClientContext hook names it as the parent
+                exchange.upstream_started()
+            error = canceled = complete = False
+            try:
+                response = await next_proxy(request)
+                complete = response.is_complete
+                error = bool(response.errors)
+                return response
+            except asyncio.CancelledError:
+                error = canceled = True
+                raise
+            except (PipelineError, Exception) as exc:
+                error = True
+                log_failure(exc, prefix, redactor)
+                if span is not None:
+                    span.attributes["http.response.status_code"] = getattr(exc, "status", 500)
+                    span.error(redactor.text(str(exc))[:512])
+                raise
+            finally:
+                elapsed = _perf() - start
+                if is_lambda and exchange is not None:
+                    exchange.upstream_ended()
+                    if call_token is not None:
+                        SPAN.reset(call_token)
+                    if call is not None:
+                        assert tracer is not None
+                        if error:
+                            call.error("lambda invocation failed")
+                        tracer.end(call)
+                finish_call(
+                    elapsed=elapsed, error=error, canceled=canceled, complete=complete, otel=otel, stats=stats,
+                    stats_keys=stats_keys, span=span, token=token, tracer=tracer,
+                )  # fmt: skip
+
+        return observed
+
+    return middleware
+
+
+def _lambda_start(
+    hub: Telemetry,
+    request: Request,
+    exchange: Exchange,
+    parent: Span | None,
+    pattern: str,
+    function_name: str,
+    region: str,
+) -> Span | None:
+    """Open the Lambda CLIENT span (sampled) and put the trace context where the function sees it."""
+    tracer = hub.tracer
+    trace = exchange.trace
+    if tracer is None or trace is None or not tracer.propagation:
+        return None
+    call: Span | None = None
+    if trace.sampled and tracer.backend_layer.enabled and tracer.backend_layer.round_trip:
+        attrs: dict[str, Any] = {
+            "rpc.system": "aws-api",
+            "rpc.service": "Lambda",
+            "rpc.method": "Invoke",
+            "krakend.stage": "backend-request",
+        }
+        if function_name:
+            attrs["faas.invoked_name"] = function_name
+        if region:
+            attrs["faas.invoked_region"] = region
+        call = tracer.span(trace, parent.span_id if parent is not None else trace.parent_id, pattern, CLIENT, attrs)
+    for name, value in tracer.headers(trace, call.span_id if call is not None else None):
+        request.headers[name] = [value]  # API-Gateway events carry request.headers
+    return call

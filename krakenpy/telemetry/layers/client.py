@@ -1,0 +1,154 @@
+"""Client-layer telemetry (one per HTTP backend, around the upstream call), built when tracing or
+client metrics are on: the CLIENT span, ``traceparent`` injected into every upstream request,
+round-trip metrics, and the upstream busy time behind the access log's ``upstream_ms``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from krakenpy.backends.client import ClientMiddleware, UpstreamCall, UpstreamResponse
+from krakenpy.config.model import BackendConfig, EndpointConfig
+from krakenpy.errors import BackendError
+from krakenpy.telemetry.exchange import CURRENT
+from krakenpy.telemetry.hub import Telemetry
+from krakenpy.telemetry.metrics.instruments import gin_route, lura_pattern
+from krakenpy.telemetry.metrics.registry import Counter, Histogram
+from krakenpy.telemetry.trace.spans import CLIENT, SPAN
+
+__all__ = ["client_middleware", "split_netloc"]
+
+_perf = time.perf_counter
+
+
+def split_netloc(url: str) -> tuple[str, str]:
+    """(host, port) of an absolute URL, the port defaulted from the scheme."""
+    scheme, _, rest = url.partition("://")
+    netloc = rest.split("/", 1)[0].split("?", 1)[0].rpartition("@")[2]
+    if netloc.startswith("["):
+        host, _, port = netloc[1:].partition("]")
+        port = port.lstrip(":")
+    else:
+        host, _, port = netloc.partition(":")
+    return host, port or ("443" if scheme == "https" else "80")
+
+
+class _HostSeries:
+    __slots__ = ("by_status", "canceled", "failed", "labels", "request_size", "started", "timedout")
+
+    def __init__(self, started: Counter, failed: Counter, canceled: Counter, timedout: Counter, size: Counter,
+                 labels: tuple[str, ...]) -> None:  # fmt: skip
+        self.started = started
+        self.failed = failed
+        self.canceled = canceled
+        self.timedout = timedout
+        self.request_size = size
+        self.labels = labels
+        self.by_status: dict[int, tuple[Histogram, Histogram]] = {}
+
+
+def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: BackendConfig) -> ClientMiddleware | None:
+    """The client layer of the telemetry for one HTTP backend; ``None`` when it has nothing to do."""
+    tracer = hub.tracer
+    layer = tracer.backend_layer if tracer is not None else None
+    metrics = hub.client_metrics
+    inject = tracer is not None and tracer.propagation
+    if not inject and metrics is None and not hub.upstream_time:
+        return None  # the request id is added by the backend layer
+    trace_calls = tracer is not None and layer is not None and layer.enabled and layer.round_trip
+    pattern = lura_pattern(backend.url_pattern)
+    route = gin_route(backend.url_pattern)
+    ep_route = gin_route(endpoint.endpoint)
+    hosts: dict[str, _HostSeries] = {}
+    redactor = hub.redactor
+    static = layer.static if layer is not None else ()
+
+    def series(url: str) -> _HostSeries:
+        assert metrics is not None
+        key = url[: url.find("/", url.find("//") + 2)]  # scheme://host:port, cheaper than parsing
+        found = hosts.get(key)
+        if found is None:
+            host, port = split_netloc(url)
+            labels = metrics.labels(
+                method=backend.method, pattern=route, endpoint=ep_route, endpoint_method=endpoint.method,
+                host=host, port=port,
+            )  # fmt: skip
+            found = hosts[key] = _HostSeries(
+                metrics.started.counter(*labels), metrics.failed.counter(*labels),
+                metrics.canceled.counter(*labels), metrics.timedout.counter(*labels),
+                metrics.request_size.counter(*labels), labels,
+            )  # fmt: skip
+        return found
+
+    def middleware(call: UpstreamCall) -> UpstreamCall:
+        async def observed(
+            method: str, url: str, headers: list[tuple[str, str]], body: bytes | None
+        ) -> UpstreamResponse:
+            exchange = CURRENT.get()
+            span = None
+            if exchange is not None:
+                trace = exchange.trace
+                if trace is not None and tracer is not None:
+                    if trace_calls and trace.sampled:
+                        parent = SPAN.get() or exchange.span
+                        host, port = split_netloc(url)
+                        attrs: dict[str, Any] = {
+                            "krakend.stage": "backend-request",
+                            "url.full": redactor.url(url),
+                            "server.address": host,
+                            "server.port": int(port) if port.isdigit() else 0,
+                            "http.request.method": method,
+                            "http.request.body.size": len(body or b""),
+                        }
+                        attrs.update(static)
+                        span = tracer.span(
+                            trace, parent.span_id if parent is not None else trace.parent_id, pattern, CLIENT, attrs
+                        )
+                    if inject:
+                        headers.extend(tracer.headers(trace, span.span_id if span is not None else None))
+                exchange.upstream_started()
+            host_series = series(url) if metrics is not None else None
+            if host_series is not None:
+                host_series.started.inc()
+                if body:
+                    host_series.request_size.inc(len(body))
+            start = _perf()
+            status = 0
+            try:
+                response = await call(method, url, headers, body)
+                status = response.status
+                return response
+            except asyncio.CancelledError:
+                if host_series is not None:
+                    host_series.canceled.inc()
+                raise
+            except BaseException as exc:
+                if host_series is not None:
+                    timed_out = isinstance(exc, BackendError) and "timeout" in str(exc)
+                    (host_series.timedout if timed_out else host_series.failed).inc()
+                if span is not None:
+                    span.error(redactor.text(str(exc))[:512])
+                raise
+            finally:
+                elapsed = _perf() - start
+                if exchange is not None:
+                    exchange.upstream_ended()
+                size = len(response.body) if status else 0
+                if host_series is not None and metrics is not None:
+                    pair = host_series.by_status.get(status)
+                    if pair is None:
+                        labels = (*host_series.labels, str(status))
+                        pair = host_series.by_status[status] = (
+                            metrics.duration.histogram(*labels), metrics.response_size.histogram(*labels),
+                        )  # fmt: skip
+                    pair[0].observe(elapsed)
+                    pair[1].observe(size)
+                if span is not None and tracer is not None:
+                    span.attributes["http.response.status_code"] = status
+                    span.attributes["http.response.body.size"] = size
+                    tracer.end(span)
+
+        return observed
+
+    return middleware

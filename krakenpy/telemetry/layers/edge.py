@@ -1,0 +1,239 @@
+"""The edge telemetry middleware: request id, server span, RED metrics (OTel and ``/__stats``),
+the access log and edge-level audit denies, in one layer so a request pays one frame for all.
+
+Labels come from ``HttpRequest.route`` (set by the router after ``next``) in KrakenD's stored form
+(``/users/:id``); unmatched requests share one value per status (``404 Not Found``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from krakenpy.edge import EdgeHandler, EdgeMiddleware, HttpRequest, HttpResponse
+from krakenpy.errors import Rejection
+from krakenpy.telemetry.accesslog import AccessEntry
+from krakenpy.telemetry.exchange import CURRENT, EXCHANGE, Exchange, new_request_id, valid_request_id
+from krakenpy.telemetry.hub import Telemetry
+from krakenpy.telemetry.metrics.instruments import gin_route, unmatched_route
+from krakenpy.telemetry.trace.spans import SERVER
+
+__all__ = ["debug_logger", "edge_middleware", "route_label"]
+
+_perf = time.perf_counter
+_wall = time.time
+_routes: dict[str, str] = {}
+
+
+def route_label(route: str | None, status: int) -> str:
+    """The label of a request's route: KrakenD's stored form, or the shared unmatched value."""
+    if route is None:
+        return unmatched_route(status)
+    label = _routes.get(route)
+    if label is None:
+        label = _routes[route] = gin_route(route)
+    return label
+
+
+def edge_middleware(hub: Telemetry) -> EdgeMiddleware | None:
+    """The edge layer of the telemetry in ``hub``; ``None`` when nothing is on."""
+    if not hub.per_request:
+        return None
+
+    def middleware(next_handler: EdgeHandler) -> EdgeHandler:
+        return _build(hub, next_handler)
+
+    return middleware
+
+
+def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
+    rid_header = hub.request_id_header
+    trust_id = hub.trust_request_id
+    return_id = hub.return_request_id and rid_header is not None
+    access = hub.access
+    fmt = access.format if access is not None else None
+    writers = access.writers if access is not None else ()
+    access_skip = access.skip_paths if access is not None else frozenset()
+    access_gelf = access.gelf if access is not None else None
+    gin = access.gin if access is not None else None
+    single_writer = writers[0] if len(writers) == 1 and access_gelf is None else None
+    redactor = hub.redactor
+    client_ip = hub.client_ip
+    server = hub.server_metrics
+    otel_skip = hub.otel_skip_paths
+    stats = hub.stats if hub.stats_router else None
+    stats_cache: dict[str, tuple[Any, Any, str]] = {}
+    tracer = hub.tracer
+    trace_global = tracer is not None and tracer.global_layer.enabled
+    audit = hub.audit
+
+    def stats_record(route: str, status: int, seconds: float, size: int) -> None:
+        assert stats is not None
+        found = stats_cache.get(route)
+        if found is None:
+            ep = gin_route(route)
+            stats.counter_key(f"router.response.{ep}.status")  # registered, never incremented (as KrakenD)
+            found = stats_cache[route] = (
+                stats.histogram(f"router.response.{ep}.size"),
+                stats.histogram(f"router.response.{ep}.time"),
+                f"router.response.{ep}.status.",
+            )
+        size_h, time_h, prefix = found
+        key = f"krakend.{prefix}{status}.count"
+        counters = stats.counters
+        counters[key] = counters.get(key, 0) + 1
+        size_h.update(size)
+        time_h.update(int(seconds * 1e9))
+
+    async def handle(request: HttpRequest) -> HttpResponse:
+        start = _perf()
+        rid = ""
+        if rid_header is not None:
+            incoming = request.headers.get(rid_header) if trust_id else None
+            rid = incoming if incoming and valid_request_id(incoming) else new_request_id()
+        exchange = Exchange(rid, start, _wall())
+        request.context[EXCHANGE] = exchange
+        token = CURRENT.set(exchange)
+        span = None
+        path = request.path
+        if tracer is not None and path not in tracer.skip_paths:
+            trace = exchange.trace = tracer.start(request.headers.get)
+            if trace.sampled and trace_global:
+                attrs: dict[str, Any] = {
+                    "url.full": redactor.target(path, request.query_string),
+                    "server.address": request.host,
+                    "http.request.method": request.method,
+                    "user_agent.original": request.headers.get("User-Agent", ""),
+                    "client.address": request.remote,
+                    "krakend.stage": "global",
+                }
+                if request.content_length is not None:
+                    attrs["http.request.body.size"] = request.content_length
+                if rid:
+                    attrs["http.request.id"] = rid
+                layer = tracer.global_layer
+                if layer.static:
+                    attrs.update(layer.static)
+                if layer.report_headers:
+                    attrs.update(tracer.header_attributes("http.request.header", request.headers.items(), layer))
+                span = exchange.span = tracer.span(trace, trace.parent_id, request.method, SERVER, attrs)
+        try:
+            response = await next_handler(request)
+        except Rejection as rejection:
+            if audit is not None:
+                _edge_deny(hub, request, exchange, rejection)
+            raise
+        finally:
+            CURRENT.reset(token)
+        end = _perf()
+        latency = end - start
+        status = response.status
+        route = request.route
+        if return_id:
+            response.headers[rid_header] = rid  # type: ignore[index]
+        size = len(response.body)
+        if server is not None and path not in otel_skip:
+            server.recorder(route_label(route, status), request.method, request.scheme).record(status, latency, size)
+        if stats is not None and route is not None:
+            stats_record(route, status, latency, size)
+        if span is not None:
+            assert tracer is not None
+            label = route_label(route, status)
+            span.name = f"{request.method} {label}"
+            attrs = span.attributes
+            attrs["http.route"] = label
+            attrs["http.response.status_code"] = status
+            attrs["http.response.body.size"] = size
+            if status >= 500:
+                span.error(exchange.error or f"HTTP {status}")
+            if tracer.global_layer.report_headers:
+                attrs.update(
+                    tracer.header_attributes("http.response.header", response.headers.items(), tracer.global_layer)
+                )
+            tracer.end(span)
+        if gin is not None and path not in access_skip:
+            line = gin(exchange.wall + latency, status, latency, client_ip(request), request.method,
+                       redactor.target(path, request.query_string), exchange.error)  # fmt: skip
+            if single_writer is not None:
+                single_writer.write(line)
+            else:
+                for writer in writers:
+                    writer.write(line)
+                if access_gelf is not None:
+                    access_gelf(line)
+        elif fmt is not None and path not in access_skip:
+            trace_state = exchange.trace
+            line = fmt(
+                AccessEntry(
+                    end=exchange.wall + latency,
+                    status=status,
+                    latency=latency,
+                    client_ip=client_ip(request),
+                    method=request.method,
+                    target=redactor.target(path, request.query_string),
+                    route=route,
+                    request_id=rid,
+                    trace_id=trace_state.trace_id if trace_state is not None else "",
+                    upstream=exchange.upstream,
+                    bytes_in=request.content_length or 0,
+                    bytes_out=size,
+                    user_agent=request.headers.get("User-Agent", ""),
+                    referer=request.headers.get("Referer", ""),
+                    subject=exchange.subject,
+                    error=exchange.error,
+                    errors=(exchange.error,) if exchange.error is not None else (),
+                )
+            )
+            for writer in writers:
+                writer.write(line)
+            if access_gelf is not None:
+                access_gelf(line)
+        return response
+
+    return handle
+
+
+def _edge_deny(hub: Telemetry, request: HttpRequest, exchange: Exchange, rejection: Rejection) -> None:
+    """An edge guard (CORS, IP filter…) answered before routing: one deny record."""
+    assert hub.audit is not None
+    trace = exchange.trace
+    hub.audit.record(
+        decision="error" if rejection.status >= 500 else "deny",
+        reason=rejection.reason,
+        policy=rejection.policy,
+        route_id=f"{request.method} {request.route or '*'}",
+        detail=hub.redactor.text(rejection.detail),
+        status=rejection.status,
+        request={
+            "id": exchange.request_id,
+            "method": request.method,
+            "route": request.route,
+            "path": hub.redactor.target(request.path, request.query_string),
+        },
+        client={"address": hub.client_ip(request), "user_agent": request.headers.get("User-Agent", "")},
+        subject=None,
+        trace_id=trace.trace_id if trace is not None else None,
+        span_id=exchange.span.span_id if exchange.span is not None else None,
+    )
+
+
+def debug_logger(hub: Telemetry) -> Callable[[HttpRequest, bytes], None]:
+    """What ``/__debug/`` logs (KrakenD: the whole request at DEBUG), through the redactor:
+    credential headers masked, query secrets masked, JSON bodies redacted, other bodies summarised."""
+    log = logging.getLogger("krakenpy.debug")
+    redactor = hub.redactor
+
+    def describe(request: HttpRequest, body: bytes) -> None:
+        if not log.isEnabledFor(logging.DEBUG):
+            return
+        log.debug(
+            "method=%s url=%s headers=%s body=%s",
+            request.method,
+            redactor.target(request.path, request.query_string),
+            dict(redactor.headers(request.headers.items())),
+            redactor.body(body, request.headers.get("Content-Type", "")),
+        )
+
+    return describe

@@ -1,0 +1,68 @@
+"""Trace context for Lambda invocations through Invoke's ``ClientContext``
+(``{"custom": {"traceparent": …, "tracestate": …, "x-request-id": …}}``, base64, ≤ 3583 bytes),
+the channel OTel's AWS SDK instrumentation uses for direct invokes.
+
+It is added by a botocore ``provide-client-params.lambda.Invoke`` handler registered on the
+gateway's aiobotocore clients, so the Lambda executor itself is unchanged; the handler runs in
+the invoking task and reads the request's exchange and innermost span from context variables.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, Final
+
+import orjson
+
+from krakenpy.telemetry.exchange import CURRENT
+from krakenpy.telemetry.hub import Telemetry
+from krakenpy.telemetry.trace.spans import SPAN
+
+__all__ = ["client_context", "register_client_context"]
+
+_LIMIT: Final = 3583
+_ID: Final = "krakenpy-trace-context"
+
+
+def client_context(hub: Telemetry, existing: str | None = None) -> str | None:
+    """The ``ClientContext`` value for the running request (merged into an existing one)."""
+    exchange = CURRENT.get()
+    tracer = hub.tracer
+    if exchange is None:
+        return None
+    custom: dict[str, Any] = {}
+    if tracer is not None and tracer.propagation and exchange.trace is not None:
+        span = SPAN.get()
+        for name, value in tracer.headers(exchange.trace, span.span_id if span is not None else None):
+            custom[name.lower()] = value
+    if hub.forward_request_id and hub.request_id_header and exchange.request_id:
+        custom[hub.request_id_header.lower()] = exchange.request_id
+    if not custom:
+        return None
+    doc: dict[str, Any] = {}
+    if existing:
+        try:
+            decoded = orjson.loads(base64.b64decode(existing))
+            if isinstance(decoded, dict):
+                doc = decoded
+        except (ValueError, orjson.JSONDecodeError):
+            doc = {}
+    merged = dict(doc.get("custom") or {})
+    merged.update(custom)
+    doc["custom"] = merged
+    value = base64.b64encode(orjson.dumps(doc)).decode()
+    return value if len(value) <= _LIMIT else existing
+
+
+def register_client_context(hub: Telemetry, clients: Any) -> None:
+    """Register the handler once on each aiobotocore Lambda client in ``clients`` (a dict of them)."""
+
+    def handler(params: dict[str, Any], **_kwargs: Any) -> None:
+        value = client_context(hub, params.get("ClientContext"))
+        if value is not None:
+            params["ClientContext"] = value
+
+    for client in list(getattr(clients, "values", lambda: ())()):
+        events = getattr(getattr(client, "meta", None), "events", None)
+        if events is not None:
+            events.register("provide-client-params.lambda.Invoke", handler, unique_id=_ID)

@@ -1,0 +1,202 @@
+"""krakend-otel's instruments per layer, with per-route recorders built at compile time.
+
+A request touches only objects looked up by a few dict reads: the route recorder (built when the
+endpoint is compiled, or once for each unmatched status), then the series of its status code.
+Label values come from the compiled route, never the raw path.
+"""
+
+from __future__ import annotations
+
+import re
+from http import HTTPStatus
+from typing import Final
+
+from krakenpy.telemetry.metrics.registry import SIZE_BUCKETS, Family, Histogram, Registry
+
+__all__ = [
+    "BackendMetrics",
+    "ClientMetrics",
+    "ProxyMetrics",
+    "ServerMetrics",
+    "fold_method",
+    "gin_route",
+    "lura_pattern",
+    "unmatched_route",
+]
+
+_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
+_PARAM = re.compile(r"\{([^}/]+)\}")
+Static = tuple[tuple[str, str], ...]
+
+
+def fold_method(method: str) -> str:
+    """Known methods as they are, anything else ``_OTHER`` (bounded label values)."""
+    return method if method in _METHODS else "_OTHER"
+
+
+_LURA = re.compile(r"\{\{\.([^}/]+)\}\}")
+
+
+def gin_route(template: str) -> str:
+    """A template in KrakenD's stored route form: ``/users/{id}`` and ``/u/{{.Id}}`` → ``/users/:id``."""
+    if "{{" in template:
+        template = _LURA.sub(lambda m: ":" + m.group(1)[:1].lower() + m.group(1)[1:], template)
+    return _PARAM.sub(lambda m: ":" + m.group(1), template)
+
+
+def lura_pattern(url_pattern: str) -> str:
+    """A backend pattern in lura's stored form: ``/u/{id}`` → ``/u/{{.Id}}`` (KrakenD's metric names)."""
+    if "{{" in url_pattern:
+        return url_pattern
+    return _PARAM.sub(lambda m: "{{." + m.group(1)[:1].upper() + m.group(1)[1:] + "}}", url_pattern)
+
+
+def unmatched_route(status: int) -> str:
+    """The one route value of unmatched requests per status (``404 Not Found``), as krakend-otel."""
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return str(status)
+
+
+class _RouteRecorder:
+    __slots__ = ("_family_size", "_family_time", "_labels", "by_status")
+
+    def __init__(self, time: Family, size: Family, labels: tuple[str, ...]) -> None:
+        self._family_time = time
+        self._family_size = size
+        self._labels = labels
+        self.by_status: dict[int, tuple[Histogram, Histogram]] = {}
+
+    def record(self, status: int, seconds: float, size: int) -> None:
+        pair = self.by_status.get(status)
+        if pair is None:
+            head, tail = self._labels[:3], self._labels[3:]
+            values = (*head, str(status), *tail)
+            pair = self.by_status[status] = (self._family_time.histogram(*values), self._family_size.histogram(*values))
+        pair[0].observe(seconds)
+        pair[1].observe(size)
+
+
+class ServerMetrics:
+    """Global layer: ``http.server.duration`` and ``http.server.response.size``."""
+
+    def __init__(self, registry: Registry, *, static: Static = (), semconv: str = "") -> None:
+        names = ["http.request.method", "url.scheme", "http.route", "http.response.status_code"]
+        names += [k for k, _ in static]
+        new = semconv == "1.27"
+        self.time = registry.family(
+            "http.server.request.duration" if new else "http.server.duration", "histogram", names,
+            help="Duration of HTTP server requests.", unit="s" if new else "",
+        )  # fmt: skip
+        self.size = registry.family(
+            "http.server.response.body.size" if new else "http.server.response.size", "histogram", names,
+            help="Size of HTTP server response bodies.", unit="By" if new else "", buckets=SIZE_BUCKETS,
+        )  # fmt: skip
+        self._static = tuple(v for _, v in static)
+        self._recorders: dict[tuple[str, str, str], _RouteRecorder] = {}
+
+    def recorder(self, route: str, method: str, scheme: str = "http") -> _RouteRecorder:
+        """The recorder of one (route, method); ``route`` in KrakenD's form (``/u/:id``)."""
+        key = (route, method, scheme)
+        found = self._recorders.get(key)
+        if found is None:
+            labels = (fold_method(method), scheme, route, *self._static)
+            found = self._recorders[key] = _RouteRecorder(self.time, self.size, labels)
+        return found
+
+
+class ProxyMetrics:
+    """Proxy layer: ``krakend.proxy.duration`` by (error, canceled, complete)."""
+
+    def __init__(self, registry: Registry, *, static: Static = ()) -> None:
+        names = ["http.request.method", "http.route", *(k for k, _ in static), "error", "canceled", "complete"]
+        self.family = registry.family("krakend.proxy.duration", "histogram", names, help="Duration of the proxy layer.")
+        self._static = tuple(v for _, v in static)
+
+    def recorder(self, route: str, method: str) -> dict[tuple[bool, bool, bool], Histogram]:
+        """The eight series of one endpoint, by (error, canceled, complete)."""
+        head = (fold_method(method), route, *self._static)
+        return {
+            (e, c, k): self.family.histogram(*head, _b(e), _b(c), _b(k))
+            for e in (False, True)
+            for c in (False, True)
+            for k in (False, True)
+        }
+
+
+class BackendMetrics:
+    """Backend layer: ``krakend.backend.duration`` by (error, canceled, complete)."""
+
+    def __init__(self, registry: Registry, *, static: Static = ()) -> None:
+        names = [
+            "http.request.method", "http.route", "krakend.endpoint.route", "krakend.endpoint.method",
+            *(k for k, _ in static), "error", "canceled", "complete",
+        ]  # fmt: skip
+        self.family = registry.family(
+            "krakend.backend.duration", "histogram", names, help="Duration of the backend layer."
+        )
+        self._static = tuple(v for _, v in static)
+
+    def recorder(
+        self, pattern: str, method: str, endpoint: str, endpoint_method: str
+    ) -> dict[tuple[bool, bool, bool], Histogram]:
+        head = (fold_method(method), pattern, endpoint, fold_method(endpoint_method), *self._static)
+        return {
+            (e, c, k): self.family.histogram(*head, _b(e), _b(c), _b(k))
+            for e in (False, True)
+            for c in (False, True)
+            for k in (False, True)
+        }
+
+
+def _b(value: bool) -> str:
+    return "true" if value else "false"
+
+
+class ClientMetrics:
+    """Round-trip instruments of the backend HTTP client (``layers.backend.metrics.round_trip``)."""
+
+    def __init__(self, registry: Registry, *, static: Static = (), semconv: str = "") -> None:
+        fixed = [
+            "http.request.method", "http.route", "krakend.endpoint.route", "krakend.endpoint.method",
+            *(k for k, _ in static), "clientname", "server.address", "server.port",
+        ]  # fmt: skip
+        new = semconv == "1.27"
+
+        def counter(name: str, help_: str, unit: str = "") -> Family:
+            return registry.family(name, "counter", fixed, help=help_, unit=unit)
+
+        self.started = counter("http.client.request.started.count", "Upstream requests started.")
+        self.failed = counter("http.client.request.failed.count", "Upstream requests that got no response.")
+        self.canceled = counter("http.client.request.canceled.count", "Upstream requests canceled.")
+        self.timedout = counter("http.client.request.timedout.count", "Upstream requests that timed out.")
+        self.request_size = counter(
+            "http.client.request.body.size" if new else "http.client.request.size", "Upstream request body bytes.",
+            "By" if new else "",
+        )  # fmt: skip
+        with_status = [*fixed, "http.response.status_code"]
+        self.duration = registry.family(
+            "http.client.request.duration" if new else "http.client.duration", "histogram", with_status,
+            help="Upstream round-trip duration.", unit="s" if new else "",
+        )  # fmt: skip
+        self.response_size = registry.family(
+            "http.client.response.body.size" if new else "http.client.response.size", "histogram", with_status,
+            help="Upstream response body size.", unit="By" if new else "", buckets=SIZE_BUCKETS,
+        )  # fmt: skip
+        self._static = tuple(v for _, v in static)
+
+    def labels(
+        self, *, method: str, pattern: str, endpoint: str, endpoint_method: str, host: str, port: str
+    ) -> tuple[str, ...]:
+        """The fixed label values of one backend host (computed at compile time)."""
+        return (
+            fold_method(method),
+            pattern,
+            endpoint,
+            fold_method(endpoint_method),
+            *self._static,
+            pattern,
+            host,
+            port,
+        )

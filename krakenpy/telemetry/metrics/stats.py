@@ -1,0 +1,152 @@
+"""``telemetry/metrics`` (krakend-metrics): the ``/__stats`` snapshot, a flat expvar-style object.
+
+Counters are cumulative; ``router.connected``/``disconnected`` move into ``*-gauge`` (last window)
+and ``*-total`` on each tick; **every histogram is cleared on each tick**, so its values cover the
+current window only (as go-metrics does with KrakenD's collection loop). Histograms keep a uniform
+reservoir of 1028 values per window (go-metrics' ``UniformSample``) and report ``count``, ``min``,
+``max``, ``mean``, ``std-dev`` and the 50/75/95/99/99.9 percentiles computed from it.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+import random
+import sys
+from typing import Any, Final
+
+__all__ = ["PERCENTILES", "StatsHistogram", "StatsRegistry"]
+
+RESERVOIR: Final = 1028
+PERCENTILES: Final = ((".50-percentile", 0.5), (".75-percentile", 0.75), (".95-percentile", 0.95),
+                      (".99-percentile", 0.99), (".999-percentile", 0.999))  # fmt: skip
+
+
+class StatsHistogram:
+    """One window of values (uniform reservoir sampling past 1028 values)."""
+
+    __slots__ = ("count", "values")
+
+    def __init__(self) -> None:
+        self.values: list[int] = []
+        self.count = 0
+
+    def update(self, value: int) -> None:
+        self.count += 1
+        values = self.values
+        if len(values) < RESERVOIR:
+            values.append(value)
+        else:
+            j = random.randrange(self.count)
+            if j < RESERVOIR:
+                values[j] = value
+
+    def clear(self) -> None:
+        self.values = []
+        self.count = 0
+
+    def snapshot(self, name: str, out: dict[str, Any]) -> None:
+        values = sorted(self.values)
+        out[name + ".count"] = self.count
+        if not values:
+            for suffix in (".min", ".max", ".mean", ".std-dev"):
+                out[name + suffix] = 0.0
+            for suffix, _ in PERCENTILES:
+                out[name + suffix] = 0.0
+            return
+        n = len(values)
+        mean = sum(values) / n
+        out[name + ".min"] = float(values[0])
+        out[name + ".max"] = float(values[-1])
+        out[name + ".mean"] = mean
+        out[name + ".std-dev"] = math.sqrt(sum((v - mean) ** 2 for v in values) / n)
+        for suffix, p in PERCENTILES:
+            # go-metrics: position p*(n+1), interpolated between neighbours
+            pos = p * (n + 1)
+            if pos < 1:
+                value = float(values[0])
+            elif pos >= n:
+                value = float(values[-1])
+            else:
+                lower = values[int(pos) - 1]
+                upper = values[int(pos)]
+                value = lower + (pos - math.floor(pos)) * (upper - lower)
+            out[name + suffix] = float(value)
+
+
+class StatsRegistry:
+    """Counters and window histograms under KrakenD's dotted names (prefix ``krakend.``)."""
+
+    def __init__(self) -> None:
+        self.counters: dict[str, int] = {}
+        self.histograms: dict[str, StatsHistogram] = {}
+        self.connected = 0
+        self.disconnected = 0
+
+    def counter_key(self, name: str) -> str:
+        """Register a counter (zero until incremented) and return its key."""
+        key = "krakend." + name
+        self.counters.setdefault(key, 0)
+        return key
+
+    def inc(self, key: str, amount: int = 1) -> None:
+        self.counters[key] += amount
+
+    def histogram(self, name: str) -> StatsHistogram:
+        key = "krakend." + name
+        found = self.histograms.get(key)
+        if found is None:
+            found = self.histograms[key] = StatsHistogram()
+        return found
+
+    def tick(self) -> None:
+        """End of a collection window."""
+        c = self.counters
+        c["krakend.router.connected-gauge"] = self.connected
+        c["krakend.router.disconnected-gauge"] = self.disconnected
+        c["krakend.router.connected-total"] = c.get("krakend.router.connected-total", 0) + self.connected
+        c["krakend.router.disconnected-total"] = c.get("krakend.router.disconnected-total", 0) + self.disconnected
+        self.connected = 0
+        self.disconnected = 0
+        for histogram in self.histograms.values():
+            histogram.clear()
+
+    def snapshot(self) -> dict[str, Any]:
+        """The ``/__stats`` object (sorted by the caller's JSON encoder)."""
+        out: dict[str, Any] = {"cmdline": list(sys.argv), "memstats": _memstats()}
+        out.update(self.counters)
+        out["krakend.router.connected"] = self.connected
+        out["krakend.router.disconnected"] = self.disconnected
+        for key in ("connected-total", "disconnected-total", "connected-gauge", "disconnected-gauge"):
+            out.setdefault(f"krakend.router.{key}", 0)
+        for key, histogram in self.histograms.items():
+            histogram.snapshot(key, out)
+        out.update(_runtime())
+        return out
+
+
+def _memstats() -> dict[str, Any]:
+    """Go's ``memstats`` has no Python equal: the nearest process figures, same key style."""
+    rss = 0
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        pass
+    stats = gc.get_stats()
+    return {"Sys": rss, "NumGC": sum(s["collections"] for s in stats)}
+
+
+def _runtime() -> dict[str, Any]:
+    stats = gc.get_stats()
+    return {
+        "krakend.service.debug.GCStats.NumGC": sum(s["collections"] for s in stats),
+        "krakend.service.runtime.NumThread": _threads(),
+    }
+
+
+def _threads() -> int:
+    import threading
+
+    return threading.active_count()

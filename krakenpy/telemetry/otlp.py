@@ -1,0 +1,166 @@
+"""OTLP encodings: JSON (OTLP/HTTP ``application/json``: ids as hex, 64-bit ints as decimal strings,
+enums as numbers) by orjson, and protobuf through ``opentelemetry-proto`` when it is installed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final
+
+import orjson
+
+from krakenpy.telemetry.metrics.registry import Counter, Family, Histogram, Registry
+from krakenpy.telemetry.trace.spans import Span
+
+__all__ = ["SCOPE", "attributes", "metrics_json", "protobuf_available", "spans_json", "to_protobuf"]
+
+SCOPE: Final = {"name": "io.krakend.krakend-otel", "version": "0.14.4"}
+_CUMULATIVE: Final = 2
+
+
+def _value(value: Any) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"boolValue": value}
+    if isinstance(value, int):
+        return {"intValue": str(value)}
+    if isinstance(value, float):
+        return {"doubleValue": value}
+    if isinstance(value, list | tuple):
+        return {"arrayValue": {"values": [_value(v) for v in value]}}
+    return {"stringValue": str(value)}
+
+
+def attributes(attrs: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> list[dict[str, Any]]:
+    items = attrs.items() if isinstance(attrs, Mapping) else attrs
+    return [{"key": k, "value": _value(v)} for k, v in items]
+
+
+def _span(span: Span) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "traceId": span.trace_id,
+        "spanId": span.span_id,
+        "name": span.name,
+        "kind": span.kind,
+        "startTimeUnixNano": str(span.start_ns),
+        "endTimeUnixNano": str(span.end_ns),
+        "attributes": attributes(span.attributes),
+        "status": {"code": span.status, "message": span.status_message}
+        if span.status_message
+        else {"code": span.status},
+    }
+    if span.parent_id:
+        out["parentSpanId"] = span.parent_id
+    if span.events:
+        out["events"] = [
+            {"name": name, "timeUnixNano": str(ts), "attributes": attributes(attrs)} for name, ts, attrs in span.events
+        ]
+    return out
+
+
+def spans_json(spans: Sequence[Span], resource: Mapping[str, Any]) -> dict[str, Any]:
+    """An ``ExportTraceServiceRequest`` as a JSON-ready dict."""
+    return {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": attributes(resource)},
+                "scopeSpans": [{"scope": SCOPE, "spans": [_span(s) for s in spans]}],
+            }
+        ]
+    }
+
+
+def _points(family: Family, start_ns: int, now_ns: int) -> list[dict[str, Any]]:
+    points: list[dict[str, Any]] = []
+    for values, series in family.items():
+        attrs = attributes(zip(family.label_names, values, strict=True))
+        if isinstance(series, Histogram):
+            points.append(
+                {
+                    "attributes": attrs,
+                    "startTimeUnixNano": str(start_ns),
+                    "timeUnixNano": str(now_ns),
+                    "count": str(series.count),
+                    "sum": series.sum,
+                    "bucketCounts": [str(n) for n in series.buckets],
+                    "explicitBounds": list(series.bounds),
+                }
+            )
+        elif isinstance(series, Counter):
+            value = series.value
+            point: dict[str, Any] = {
+                "attributes": attrs,
+                "startTimeUnixNano": str(start_ns),
+                "timeUnixNano": str(now_ns),
+            }
+            if isinstance(value, int) or float(value).is_integer():
+                point["asInt"] = str(int(value))
+            else:
+                point["asDouble"] = float(value)
+            points.append(point)
+    return points
+
+
+def metrics_json(registry: Registry, resource: Mapping[str, Any], start_ns: int) -> dict[str, Any]:
+    """An ``ExportMetricsServiceRequest`` (cumulative temporality) as a JSON-ready dict."""
+    now_ns = time.time_ns()
+    metrics: list[dict[str, Any]] = []
+    for family in registry.families():
+        points = _points(family, start_ns, now_ns)
+        if not points:
+            continue
+        metric: dict[str, Any] = {"name": family.name, "description": family.help, "unit": family.unit}
+        if family.kind == "histogram":
+            metric["histogram"] = {"dataPoints": points, "aggregationTemporality": _CUMULATIVE}
+        elif family.kind == "counter":
+            metric["sum"] = {"dataPoints": points, "aggregationTemporality": _CUMULATIVE, "isMonotonic": True}
+        else:
+            metric["gauge"] = {"dataPoints": points}
+        metrics.append(metric)
+    return {
+        "resourceMetrics": [
+            {"resource": {"attributes": attributes(resource)}, "scopeMetrics": [{"scope": SCOPE, "metrics": metrics}]}
+        ]
+    }
+
+
+def protobuf_available() -> bool:
+    """``opentelemetry-proto`` (the ``otlp-protobuf`` / ``otlp-grpc`` extras) is importable."""
+    try:
+        import opentelemetry.proto.collector.trace.v1.trace_service_pb2  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _hex_to_b64(doc: Any) -> Any:
+    """OTLP JSON ids are hex; the proto3 JSON mapping of ``bytes`` is base64."""
+    import base64
+
+    if isinstance(doc, dict):
+        out = {}
+        for k, v in doc.items():
+            if k in ("traceId", "spanId", "parentSpanId") and isinstance(v, str):
+                out[k] = base64.b64encode(bytes.fromhex(v)).decode()
+            else:
+                out[k] = _hex_to_b64(v)
+        return out
+    if isinstance(doc, list):
+        return [_hex_to_b64(v) for v in doc]
+    return doc
+
+
+def to_protobuf(doc: dict[str, Any], kind: str) -> bytes:
+    """Serialise an export request built by :func:`spans_json` / :func:`metrics_json` as protobuf."""
+    from google.protobuf import json_format
+
+    if kind == "traces":
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+        message: Any = ExportTraceServiceRequest()
+    else:
+        from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+
+        message = ExportMetricsServiceRequest()
+    json_format.Parse(orjson.dumps(_hex_to_b64(doc)), message)
+    data: bytes = message.SerializeToString()
+    return data

@@ -1,0 +1,313 @@
+"""Configure a gateway's :class:`~krakenpy.telemetry.hub.Telemetry` from the parsed ``telemetry/*``
+options (all of them are known before the first build), and the services started when it serves.
+
+Called once per gateway, from whichever telemetry builder runs first; closing the gateway closes
+files, restores the logging setup and stops the services.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Final
+
+from aiohttp import web
+
+from krakenpy import __version__
+from krakenpy.resources import Resources
+from krakenpy.state import Key
+from krakenpy.telemetry.accesslog import formatter, gin_line
+from krakenpy.telemetry.applog import AppLogOptions, LineHandler, install_handlers, make_formatter
+from krakenpy.telemetry.audit import AuditTrail
+from krakenpy.telemetry.auditsettings import AuditOptions
+from krakenpy.telemetry.auditsink import AuditSink, FileSink, HttpSink, StreamSink, last_hash
+from krakenpy.telemetry.clientip import client_ip_resolver
+from krakenpy.telemetry.export import OtlpExporter, OtlpTarget
+from krakenpy.telemetry.gelf import GelfHandler, GelfSender, gelf_message
+from krakenpy.telemetry.hub import HUB, AccessLog, Service, Telemetry
+from krakenpy.telemetry.metrics.instruments import BackendMetrics, ClientMetrics, ProxyMetrics, ServerMetrics
+from krakenpy.telemetry.metrics.registry import Registry
+from krakenpy.telemetry.metrics.stats import StatsRegistry
+from krakenpy.telemetry.otelsettings import OtelOptions
+from krakenpy.telemetry.redact import Redactor
+from krakenpy.telemetry.servers import Listener, expvar_body, prometheus_body
+from krakenpy.telemetry.settings import AccessLogOptions, GelfOptions, LoggingOptions, MetricsOptions
+from krakenpy.telemetry.syslog import SyslogHandler
+from krakenpy.telemetry.trace.context import Sampler, propagators_from_env
+from krakenpy.telemetry.trace.spans import SpanBuffer
+from krakenpy.telemetry.trace.tracer import LayerTraceOptions, Tracer
+from krakenpy.telemetry.writer import LineWriter
+
+__all__ = ["EXPORTER", "PROM_LISTENERS", "STATS_LISTENER", "config_hash", "hub_for", "serving_hooks"]
+
+log = logging.getLogger("krakenpy.telemetry")
+
+#: bound listeners and the exporter, for tests and diagnostics
+STATS_LISTENER: Final = Key("stats listener", Listener)
+PROM_LISTENERS: Final = Key("prometheus listeners", list)
+EXPORTER: Final = Key("otlp exporter", OtlpExporter)
+
+
+def hub_for(resources: Resources) -> Telemetry:
+    """The hub of this gateway, configured on first use."""
+    found = resources.state.get(HUB)
+    if found is not None:
+        return found
+    return resources.state.set(HUB, _configure(resources))
+
+
+def _opt(resources: Resources, namespace: str) -> Any:
+    return resources.options("", namespace)
+
+
+def _configure(resources: Resources) -> Telemetry:
+    hub = Telemetry()
+    access: AccessLogOptions = _opt(resources, "telemetry/access_log") or AccessLogOptions()
+    hub.redactor = Redactor(access.redaction)
+    hub.request_id_header = access.request_id_header or None
+    hub.trust_request_id = access.trust_request_id
+    hub.return_request_id = access.return_request_id
+    hub.forward_request_id = access.forward_request_id
+    router = resources.service.router
+    hub.client_ip = client_ip_resolver(
+        forwarded_by_client_ip=router.forwarded_by_client_ip,
+        remote_ip_headers=router.remote_ip_headers,
+        trusted_proxies=router.trusted_proxies,
+    )
+    gelf_options: GelfOptions | None = _opt(resources, "telemetry/gelf")
+    gelf = GelfSender(gelf_options.host, gelf_options.port, tcp=gelf_options.tcp) if gelf_options else None
+    if gelf is not None:
+        resources.stack.push_async_callback(gelf.close)
+    _logging(resources, hub, gelf)
+    if not router.disable_access_log:
+        writers: list[LineWriter] = []
+        if access.stdout:
+            writers.append(hub.stdout())
+        if access.file:
+            file_writer = LineWriter.open(access.file)
+            resources.stack.callback(file_writer.close)
+            writers.append(file_writer)
+        send = None
+        if gelf is not None:
+            sender = gelf
+
+            def send(line: bytes) -> None:
+                sender.send(gelf_message(line.decode("utf-8", "replace"), facility=sender.facility))
+
+        hub.access = AccessLog(
+            formatter(access.format),
+            tuple(writers),
+            frozenset(router.logger_skip_paths),
+            send,
+            gin_line() if access.format == "gin" else None,
+        )
+        hub.upstream_time = access.format == "json"
+    if hub._stdout is not None:
+        resources.stack.callback(hub._stdout.flush)
+    metrics: MetricsOptions | None = _opt(resources, "telemetry/metrics")
+    if metrics is not None:
+        _stats(resources, hub, metrics)
+    otel: OtelOptions | None = _opt(resources, "telemetry/opentelemetry")
+    if otel is not None:
+        _otel(resources, hub, otel)
+    audit: AuditOptions | None = _opt(resources, "telemetry/audit")
+    if audit is not None:
+        _audit(resources, hub, audit)
+    return hub
+
+
+def _logging(resources: Resources, hub: Telemetry, gelf: GelfSender | None) -> None:
+    options: LoggingOptions | None = _opt(resources, "telemetry/logging")
+    logstash = bool(_opt(resources, "telemetry/logstash"))
+    if options is None and gelf is None and not logstash:
+        return  # the command line's basic logger stays
+    options = options or LoggingOptions(level=logging.getLogger().level or logging.INFO, stdout=True)
+    app = AppLogOptions(
+        level=options.level,
+        prefix=options.prefix,
+        stdout=options.stdout,
+        syslog=options.syslog,
+        syslog_facility=options.syslog_facility,
+        format=options.format,
+        custom_format=options.custom_format,
+        logstash=logstash,
+    )
+    handlers: list[logging.Handler] = []
+    if app.stdout:
+        handlers.append(LineHandler(hub.stdout(), make_formatter(app, hub.redactor)))
+    if app.syslog:
+        handlers.append(SyslogHandler(facility=app.syslog_facility, tag=app.prefix, redactor=hub.redactor))
+    if gelf is not None:
+        handlers.append(GelfHandler(gelf, hub.redactor))
+    resources.stack.callback(install_handlers(handlers, app.level))
+
+
+def _stats(resources: Resources, hub: Telemetry, options: MetricsOptions) -> None:
+    stats = hub.stats = StatsRegistry()
+    hub.stats_router = not options.router_disabled
+    hub.stats_proxy = not options.proxy_disabled
+    hub.stats_backend = not options.backend_disabled
+
+    async def tick_forever() -> None:
+        import asyncio
+
+        while True:
+            await asyncio.sleep(options.collection_time)
+            stats.tick()
+
+    services: list[Service] = []
+    ticker: dict[str, Any] = {}
+
+    async def start_ticker() -> None:
+        from krakenpy.tasks import spawn
+
+        ticker["task"] = spawn(tick_forever())
+
+    async def stop_ticker() -> None:
+        task = ticker.pop("task", None)
+        if task is not None:
+            task.cancel()
+
+    services.append(Service("metrics collector", start_ticker, stop_ticker))
+    if not options.endpoint_disabled:
+        host, port = options.host_port
+
+        async def produce() -> web.Response:
+            return web.Response(body=expvar_body(stats), content_type="application/json", charset="utf-8")
+
+        listener = Listener("Metrics", host, port, {"/__stats": produce})
+        services.append(Service("stats server", listener.start, listener.stop))
+        resources.state.set(STATS_LISTENER, listener)
+    hub.services.extend(services)
+
+
+def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
+    service_name = o.service_name
+    resource: dict[str, Any] = {
+        "service.name": service_name,
+        "service.version": o.service_version or __version__,
+        "telemetry.sdk.name": "krakenpy",
+        "telemetry.sdk.language": "python",
+    }
+    if o.deploy_env:
+        resource["deployment.environment"] = o.deploy_env
+    hub.otel_skip_paths = o.skip_paths
+    metric_exports = [e for e in o.prometheus if not e.disable_metrics] + [e for e in o.otlp if not e.disable_metrics]
+    registry: Registry | None = None
+    if metric_exports:
+        registry = hub.registry = Registry()
+        if o.global_metrics:
+            hub.server_metrics = ServerMetrics(registry, static=o.global_metrics_static, semconv=o.semconv)
+        if o.proxy_metrics:
+            hub.proxy_metrics = ProxyMetrics(registry, static=o.proxy_metrics_static)
+        stage = o.backend_metrics
+        if not stage.disable_stage:
+            hub.backend_metrics = BackendMetrics(registry, static=stage.static)
+        if stage.round_trip:
+            hub.client_metrics = ClientMetrics(registry, static=stage.static, semconv=o.semconv)
+    trace_targets = [e for e in o.otlp if not e.disable_traces]
+    if trace_targets or o.propagation:
+        buffer = SpanBuffer()
+        hub.tracer = Tracer(
+            sampler=Sampler(o.sample_rate),
+            propagators=propagators_from_env() or ("tracecontext",),
+            buffer=buffer,
+            redactor=hub.redactor,
+            skip_paths=o.skip_paths,
+            propagation=o.propagation,
+            global_layer=LayerTraceOptions(
+                enabled=o.global_traces and bool(trace_targets),
+                report_headers=o.global_report_headers,
+                skip_headers=o.global_skip_headers,
+                static=o.global_traces_static,
+            ),  # fmt: skip
+            proxy_layer=LayerTraceOptions(
+                enabled=o.proxy_traces and bool(trace_targets),
+                report_headers=o.proxy_report_headers,
+                skip_headers=o.proxy_skip_headers,
+                static=o.proxy_traces_static,
+            ),  # fmt: skip
+            backend_layer=LayerTraceOptions(
+                enabled=not o.backend_traces.disable_stage and bool(trace_targets),
+                report_headers=o.backend_traces.report_headers,
+                skip_headers=o.backend_traces.skip_headers,
+                static=o.backend_traces.static,
+                round_trip=o.backend_traces.round_trip,
+                read_payload=o.backend_traces.read_payload,
+                detailed_connection=o.backend_traces.detailed_connection,
+            ),  # fmt: skip
+            resource=resource,
+        )
+    targets = tuple(
+        OtlpTarget(
+            name=e.name,
+            host=e.host,
+            port=e.port,
+            use_http=e.use_http,
+            tls=e.tls,
+            traces=not e.disable_traces,
+            metrics=not e.disable_metrics and registry is not None,
+            metric_period=e.metric_period or o.metric_period,
+        )  # fmt: skip
+        for e in o.otlp
+    )
+    if targets and hub.tracer is not None:
+        exporter = OtlpExporter(targets, hub.tracer.buffer, registry, resource)
+        hub.services.append(Service("otlp exporter", exporter.start, exporter.stop))
+        resources.state.set(EXPORTER, exporter)
+    if registry is not None:
+        scope = 'otel_scope_name="io.krakend.krakend-otel",otel_scope_version="0.14.4"'
+        info_labels = ",".join(f'{k.replace(".", "_")}="{v}"' for k, v in resource.items())
+        target_info = f"# HELP target_info Target metadata\n# TYPE target_info gauge\ntarget_info{{{info_labels}}} 1\n"
+        for e in o.prometheus:
+            if e.disable_metrics:
+                continue
+            reg, proc, rt = registry, e.process_metrics, e.go_metrics
+
+            async def produce(reg: Registry = reg, proc: bool = proc, rt: bool = rt) -> web.Response:
+                body = await prometheus_body(reg, scope=scope, target_info=target_info, process=proc, runtime=rt)
+                return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+
+            listener = Listener("OpenTelemetry", e.host, e.port, {"/metrics": produce})
+            hub.services.append(Service(f"prometheus {e.name}", listener.start, listener.stop))
+            resources.state.setdefault(PROM_LISTENERS, list).append(listener)
+
+
+def _audit(resources: Resources, hub: Telemetry, o: AuditOptions) -> None:
+    sink: AuditSink
+    prev = None
+    if o.sink == "file":
+        sink = FileSink(o.path)
+        prev = last_hash(o.path)
+    elif o.sink == "http":
+        sink = HttpSink(o.url, o.headers)
+    else:
+        sink = StreamSink(hub.stdout())
+    trail = hub.audit = AuditTrail(
+        sink,
+        service=resources.service.name or "krakenpy",
+        config_hash=config_hash(resources),
+        queue_size=o.queue_size,
+        prev_hash=prev,
+        fingerprint_key=o.fingerprint_key,
+    )
+    hub.services.append(Service("audit trail", trail.start, trail.stop))
+
+
+def config_hash(resources: Resources) -> str:
+    """A short digest of the configuration file (lura ``ServiceConfig.Hash``'s role): ties each
+    audit record to the config version that made the decision."""
+    import hashlib
+
+    source = resources.service.source
+    try:
+        with open(source, "rb") as f:
+            data = f.read()
+    except OSError:
+        data = repr(resources.service).encode()
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def serving_hooks(resources: Resources) -> list[Service]:
+    """The services to start once the gateway listens (none when telemetry was never configured)."""
+    hub = resources.state.get(HUB)
+    return list(hub.services) if hub is not None else []

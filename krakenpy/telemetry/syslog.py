@@ -1,0 +1,79 @@
+"""Syslog output of the application log (``telemetry/logging`` ``syslog``): RFC 3164 datagrams to
+the local daemon on a non-blocking socket (a full socket buffer drops the line, it never blocks)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from typing import Final
+
+from krakenpy.telemetry.logfmt import LEVELS, NOTICE, krakend_level
+from krakenpy.telemetry.redact import Redactor
+
+__all__ = ["FACILITIES", "SyslogHandler", "default_address"]
+
+FACILITIES: Final = {f"local{i}": 16 + i for i in range(8)}
+_SEVERITY: Final = {
+    logging.CRITICAL: 2,
+    logging.ERROR: 3,
+    logging.WARNING: 4,
+    NOTICE: 5,
+    logging.INFO: 6,
+    logging.DEBUG: 7,
+}
+#: where the local daemon listens; ``KRAKENPY_SYSLOG_ADDRESS`` overrides it (a socket path, or host:port for UDP)
+_PATHS: Final = ("/dev/log", "/var/run/syslog", "/var/run/log")
+
+
+def default_address() -> str | tuple[str, int]:
+    env = os.environ.get("KRAKENPY_SYSLOG_ADDRESS", "")
+    if env:
+        host, sep, port = env.rpartition(":")
+        if sep and port.isdigit() and not env.startswith("/"):
+            return (host, int(port))
+        return env
+    return next((p for p in _PATHS if os.path.exists(p)), _PATHS[0])
+
+
+class SyslogHandler(logging.Handler):
+    """``<PRI>Mmm dd hh:mm:ss TAG[pid]: LEVEL > message`` per record, with the record's own severity."""
+
+    def __init__(
+        self,
+        *,
+        facility: str = "local3",
+        tag: str = "",
+        address: str | tuple[str, int] | None = None,
+        redactor: Redactor | None = None,
+    ) -> None:
+        super().__init__()
+        self.facility = FACILITIES.get(facility, FACILITIES["local3"])
+        self.tag = tag or "krakenpy"
+        self.address = address if address is not None else default_address()
+        self._redactor = redactor or Redactor()
+        family = socket.AF_INET if isinstance(self.address, tuple) else socket.AF_UNIX
+        self._sock: socket.socket | None = socket.socket(family, socket.SOCK_DGRAM)
+        self._sock.setblocking(False)
+        self.dropped = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        severity = _SEVERITY[LEVELS[krakend_level(record.levelno)]]
+        stamp = time.strftime("%b %d %H:%M:%S", time.localtime(record.created))
+        text = self._redactor.text(record.getMessage()).replace("\n", " ")
+        level = krakend_level(record.levelno)
+        line = f"<{self.facility * 8 + severity}>{stamp} {self.tag}[{os.getpid()}]: {level} > {text}"
+        try:
+            sock.sendto(line.encode("utf-8", "replace")[:8192], self.address)
+        except OSError:  # no daemon, or its buffer is full: never block the loop for a log line
+            self.dropped += 1
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        super().close()

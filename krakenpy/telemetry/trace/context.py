@@ -1,0 +1,179 @@
+"""Trace context: ids, ``traceparent`` (W3C) and B3 headers, ``OTEL_PROPAGATORS``, and KrakenD's
+sampling rule (``0 < rate < 1``: parent-based trace-id ratio; any other rate: always sample, even
+when the caller said ``sampled=0``)."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Final
+
+__all__ = [
+    "PROPAGATORS",
+    "Sampler",
+    "TraceState",
+    "extract",
+    "inject",
+    "new_span_id",
+    "new_trace_id",
+    "propagators_from_env",
+]
+
+_TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
+_HEX32 = re.compile(r"^[0-9a-f]{32}$|^[0-9a-f]{16}$")
+_HEX16 = re.compile(r"^[0-9a-f]{16}$")
+_ZERO32: Final = "0" * 32
+_ZERO16: Final = "0" * 16
+PROPAGATORS: Final = ("tracecontext", "baggage", "b3", "b3multi")
+
+_bits = random.getrandbits
+
+
+def new_trace_id() -> str:
+    value = _bits(128)
+    while not value:
+        value = _bits(128)
+    return f"{value:032x}"
+
+
+def new_span_id() -> str:
+    value = _bits(64)
+    while not value:
+        value = _bits(64)
+    return f"{value:016x}"
+
+
+class TraceState:
+    """The trace one request belongs to: its id, the caller's span, the sampling decision and the
+    headers to pass on unchanged (``tracestate``, ``baggage``)."""
+
+    __slots__ = ("baggage", "parent_id", "sampled", "trace_id", "tracestate")
+
+    def __init__(
+        self, trace_id: str, parent_id: str | None, sampled: bool, tracestate: str = "", baggage: str = ""
+    ) -> None:
+        self.trace_id = trace_id
+        self.parent_id = parent_id
+        self.sampled = sampled
+        self.tracestate = tracestate
+        self.baggage = baggage
+
+    def traceparent(self, span_id: str) -> str:
+        return f"00-{self.trace_id}-{span_id}-{'01' if self.sampled else '00'}"
+
+
+#: (header getter) -> (trace id, parent span id, sampled or None) or None
+Extractor = Callable[[Callable[[str], str | None]], tuple[str, str, bool | None] | None]
+
+
+def _tracecontext(get: Callable[[str], str | None]) -> tuple[str, str, bool | None] | None:
+    value = get("traceparent")
+    if not value:
+        return None
+    m = _TRACEPARENT.match(value.strip().lower())
+    if m is None:
+        return None
+    version, trace_id, span_id, flags, rest = m.groups()
+    if version == "ff" or (version == "00" and rest) or trace_id == _ZERO32 or span_id == _ZERO16:
+        return None
+    return trace_id, span_id, bool(int(flags, 16) & 1)
+
+
+def _b3_sampled(value: str | None) -> bool | None:
+    if value is None:
+        return None
+    value = value.strip().lower()
+    if value in ("1", "d", "true"):
+        return True
+    if value in ("0", "false"):
+        return False
+    return None
+
+
+def _b3(get: Callable[[str], str | None]) -> tuple[str, str, bool | None] | None:
+    value = get("b3")
+    if not value:
+        return None
+    parts = value.strip().lower().split("-")
+    if len(parts) < 2 or not _HEX32.match(parts[0]) or not _HEX16.match(parts[1]):
+        return None
+    return parts[0].rjust(32, "0"), parts[1], _b3_sampled(parts[2] if len(parts) > 2 else None)
+
+
+def _b3multi(get: Callable[[str], str | None]) -> tuple[str, str, bool | None] | None:
+    trace_id = (get("X-B3-TraceId") or "").strip().lower()
+    span_id = (get("X-B3-SpanId") or "").strip().lower()
+    if not _HEX32.match(trace_id) or not _HEX16.match(span_id):
+        return None
+    return trace_id.rjust(32, "0"), span_id, _b3_sampled(get("X-B3-Sampled") or get("X-B3-Flags"))
+
+
+_EXTRACTORS: Final[Mapping[str, Extractor]] = {"tracecontext": _tracecontext, "b3": _b3, "b3multi": _b3multi}
+
+
+def propagators_from_env(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """``OTEL_PROPAGATORS`` (comma list; ``none`` disables), default ``tracecontext,baggage``;
+    unknown names are ignored (returned separately by the component as a warning)."""
+    env = os.environ if environ is None else environ
+    raw = env.get("OTEL_PROPAGATORS", "tracecontext,baggage")
+    names = tuple(n.strip().lower() for n in raw.split(",") if n.strip())
+    if "none" in names:
+        return ()
+    return tuple(n for n in names if n in PROPAGATORS)
+
+
+class Sampler:
+    """KrakenD's rule: a rate strictly between 0 and 1 is parent-based trace-id ratio, anything
+    else samples every request (krakend-otel: rate 0 too)."""
+
+    __slots__ = ("_bound", "rate", "ratio")
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.ratio = 0.0 < rate < 1.0
+        self._bound = int(rate * (1 << 64))
+
+    def sample(self, trace_id: str, parent_sampled: bool | None) -> bool:
+        if not self.ratio:
+            return True
+        if parent_sampled is not None:
+            return parent_sampled
+        return int(trace_id[16:], 16) < self._bound
+
+
+def extract(get: Callable[[str], str | None], propagators: Sequence[str], sampler: Sampler) -> TraceState:
+    """The request's trace: continued from the first propagator that finds one, else a new trace."""
+    for name in propagators:
+        extractor = _EXTRACTORS.get(name)
+        if extractor is None:
+            continue
+        found = extractor(get)
+        if found is not None:
+            trace_id, parent, flag = found
+            baggage = get("baggage") or "" if "baggage" in propagators else ""
+            tracestate = get("tracestate") or "" if name == "tracecontext" else ""
+            return TraceState(trace_id, parent, sampler.sample(trace_id, flag), tracestate, baggage)
+    trace_id = new_trace_id()
+    baggage = get("baggage") or "" if "baggage" in propagators else ""
+    return TraceState(trace_id, None, sampler.sample(trace_id, None), "", baggage)
+
+
+def inject(trace: TraceState, span_id: str, propagators: Sequence[str]) -> list[tuple[str, str]]:
+    """The headers that carry ``trace`` (with ``span_id`` as the parent) to the next hop."""
+    out: list[tuple[str, str]] = []
+    for name in propagators:
+        if name == "tracecontext":
+            out.append(("traceparent", trace.traceparent(span_id)))
+            if trace.tracestate:
+                out.append(("tracestate", trace.tracestate))
+        elif name == "baggage" and trace.baggage:
+            out.append(("baggage", trace.baggage))
+        elif name == "b3":
+            out.append(("b3", f"{trace.trace_id}-{span_id}-{'1' if trace.sampled else '0'}"))
+        elif name == "b3multi":
+            out.append(("X-B3-TraceId", trace.trace_id))
+            out.append(("X-B3-SpanId", span_id))
+            out.append(("X-B3-Sampled", "1" if trace.sampled else "0"))
+    return out

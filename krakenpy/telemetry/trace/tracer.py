@@ -1,0 +1,74 @@
+"""The tracer of one gateway: KrakenD's layer options, the sampling rule, the propagators and the
+span buffer the exporter drains."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from krakenpy.telemetry.redact import Redactor
+from krakenpy.telemetry.trace.context import Sampler, TraceState, extract, inject, new_span_id
+from krakenpy.telemetry.trace.spans import Span, SpanBuffer
+
+__all__ = ["LayerTraceOptions", "Tracer"]
+
+DEFAULT_SKIP_PATHS = frozenset({"/__health", "/__debug/", "/__echo/", "/__stats/"})
+
+
+@dataclass(frozen=True, slots=True)
+class LayerTraceOptions:
+    """``layers.<layer>`` trace settings (``backend`` adds the round-trip switches)."""
+
+    enabled: bool = True
+    report_headers: bool = False
+    skip_headers: frozenset[str] = frozenset()
+    static: tuple[tuple[str, str], ...] = ()
+    round_trip: bool = True
+    read_payload: bool = True
+    detailed_connection: bool = True
+
+
+@dataclass(eq=False)
+class Tracer:
+    """Per-gateway tracing state; per-request work is in the telemetry middlewares."""
+
+    sampler: Sampler
+    propagators: tuple[str, ...]
+    buffer: SpanBuffer
+    redactor: Redactor
+    skip_paths: frozenset[str] = DEFAULT_SKIP_PATHS
+    propagation: bool = True
+    global_layer: LayerTraceOptions = field(default_factory=LayerTraceOptions)
+    proxy_layer: LayerTraceOptions = field(default_factory=LayerTraceOptions)
+    backend_layer: LayerTraceOptions = field(default_factory=LayerTraceOptions)
+    resource: Mapping[str, Any] = field(default_factory=dict)
+
+    def start(self, get: Callable[[str], str | None]) -> TraceState:
+        """The request's trace (continued, or new) with its sampling decision."""
+        if not self.propagation:
+            return extract(lambda _n: None, (), self.sampler)
+        return extract(get, self.propagators, self.sampler)
+
+    def span(self, trace: TraceState, parent: str | None, name: str, kind: int, attributes: dict[str, Any]) -> Span:
+        return Span(trace.trace_id, parent, name, kind, attributes)
+
+    def end(self, span: Span) -> None:
+        self.buffer.end(span)
+
+    def headers(self, trace: TraceState, span_id: str | None) -> list[tuple[str, str]]:
+        """Propagation headers for the next hop (an unsampled trace still sends flags ``00``)."""
+        return inject(trace, span_id or new_span_id(), self.propagators)
+
+    def header_attributes(
+        self, prefix: str, pairs: Iterable[tuple[str, str]], options: LayerTraceOptions
+    ) -> dict[str, list[str]]:
+        """``http.request.header.<name>`` arrays, redacted, minus ``skip_headers``."""
+        out: dict[str, list[str]] = {}
+        skip = options.skip_headers
+        for name, value in pairs:
+            lname = name.lower()
+            if lname in skip:
+                continue
+            out.setdefault(f"{prefix}.{lname}", []).append(self.redactor.header(name, value))
+        return out

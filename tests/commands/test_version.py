@@ -1,0 +1,26 @@
+"""``krakenpy version``: krakenpy, Python, Lua and the key libraries, one per line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from importlib import metadata
+
+from krakenpy import __version__
+from krakenpy.commands.version import LIBRARIES, version_lines
+
+
+def test_version_lines_name_every_key_library_with_its_installed_version() -> None:
+    lines = version_lines()
+    assert lines[0] == f"krakenpy {__version__}"
+    assert lines[1].startswith(f"Python {sys.version.split()[0]} (")
+    assert lines[2].startswith("Lua 5.4")
+    for name in LIBRARIES:
+        expected = metadata.version(name) if name != "uvloop" or sys.platform != "win32" else "not installed"
+        assert f"{name} {expected}" in lines
+
+
+def test_version_cli_prints_them() -> None:
+    out = subprocess.run([sys.executable, "-m", "krakenpy", "version"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0
+    assert out.stdout.splitlines() == version_lines()

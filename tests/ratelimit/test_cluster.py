@@ -1,0 +1,134 @@
+"""The Redis token bucket: the same decisions as KrakenD's in-memory bucket, shared by instances,
+and an explicit answer when Redis is down or slow."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from krakenpy.errors import Rejection
+from krakenpy.proxy.types import Proxy, Request
+from krakenpy.ratelimit.cluster import redis_limit_middleware
+from krakenpy.ratelimit.keys import key_extractor
+from krakenpy.ratelimit.options import RedisLimitOptions, parse_router_limit
+from krakenpy.redis_pools import RedisPool
+from tests.conftest import free_port
+from tests.doubles import static_proxy
+from tests.redis_server import RedisServer
+
+
+@pytest.fixture
+async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
+    client = Redis(host="127.0.0.1", port=redis_server.port, socket_connect_timeout=1)
+    yield client
+    await client.aclose()
+
+
+def _limiter(client: Redis, raw: dict[str, object], *, allow: bool = False, timeout: float = 0.5) -> Proxy:
+    limit = parse_router_limit(raw)
+    options = RedisLimitOptions(limit=limit, connection_name="p", on_failure_allow=allow, timeout=timeout)
+    pool = RedisPool(client, asyncio.Semaphore(10))
+    mw = redis_limit_middleware(options, key_extractor(limit.strategy, limit.key), pool, prefix="t:/x")
+    assert mw is not None
+    return mw(static_proxy({"ok": True}))
+
+
+def _request(user: str = "a") -> Request:
+    return Request(method="GET", path="/x", params={}, headers={"X-User": [user]}, query={}, client_ip="192.0.2.1")
+
+
+async def _statuses(proxy: Proxy, n: int, user: str = "a") -> list[int]:
+    out = []
+    for _ in range(n):
+        try:
+            await proxy(_request(user))
+            out.append(200)
+        except Rejection as exc:
+            out.append(exc.status)
+    return out
+
+
+async def test_cluster_client_then_global_like_memory(redis: Redis) -> None:
+    raw = {
+        "max_rate": 3,
+        "capacity": 3,
+        "client_max_rate": 2,
+        "client_capacity": 2,
+        "strategy": "header",
+        "key": "X-User",
+        "every": "1h",
+    }
+    proxy = _limiter(redis, raw)
+    assert await _statuses(proxy, 3, "a") == [200, 200, 429]  # the 429 did not take a global token
+    assert await _statuses(proxy, 2, "b") == [200, 503]
+
+
+async def test_cluster_two_instances_share_one_limit(redis: Redis, redis_server: RedisServer) -> None:
+    other = Redis(host="127.0.0.1", port=redis_server.port)
+    try:
+        raw = {"client_max_rate": 4, "client_capacity": 4, "strategy": "header", "key": "X-User", "every": "1h"}
+        one, two = _limiter(redis, raw), _limiter(other, raw)
+        results = await _statuses(one, 2) + await _statuses(two, 2) + await _statuses(one, 1) + await _statuses(two, 1)
+        assert results == [200, 200, 200, 200, 429, 429]
+    finally:
+        await other.aclose()
+
+
+async def test_cluster_refill_and_retry_after(redis: Redis) -> None:
+    raw = {"max_rate": 20, "capacity": 1, "rate_limit_headers": True}
+    proxy = _limiter(redis, raw)
+    assert await _statuses(proxy, 2) == [200, 503]
+    with pytest.raises(Rejection) as info:
+        await proxy(_request())
+    assert dict(info.value.headers)["Retry-After"] == "1"
+    await asyncio.sleep(0.06)  # one token every 50 ms
+    assert await _statuses(proxy, 1) == [200]
+
+
+async def test_cluster_long_client_names_are_hashed(redis: Redis) -> None:
+    raw = {"client_max_rate": 1, "client_capacity": 1, "strategy": "header", "key": "X-User", "every": "1h"}
+    proxy = _limiter(redis, raw)
+    assert await _statuses(proxy, 2, "u" * 10_000) == [200, 429]
+    keys = [k for k in await redis.keys("t:/x:c:*")]
+    assert len(keys) == 1 and len(keys[0]) < 100
+
+
+async def test_cluster_idle_buckets_expire_in_redis(redis: Redis) -> None:
+    proxy = _limiter(redis, {"client_max_rate": 1, "strategy": "header", "key": "X-User"})
+    await _statuses(proxy, 1)
+    ttl = await redis.pttl("t:/x:c:a")
+    assert 0 < ttl <= 600_000
+
+
+async def test_cluster_redis_down_fails_closed_then_open(redis: Redis, redis_server: RedisServer) -> None:
+    raw = {"client_max_rate": 100, "strategy": "header", "key": "X-User"}
+    closed, open_ = _limiter(redis, raw), _limiter(redis, raw, allow=True)
+    assert await _statuses(closed, 1) == [200]
+    redis_server.kill()
+    assert await _statuses(closed, 2) == [429, 429]  # blocked, as KrakenD Enterprise by default
+    assert await _statuses(open_, 2) == [200, 200]  # on_failure_allow
+
+
+async def test_cluster_slow_redis_is_bounded_by_timeout() -> None:
+    # a "Redis" that accepts connections and never answers
+    port = free_port()
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", port))
+    silent.listen(16)
+    client = Redis(host="127.0.0.1", port=port)
+    try:
+        proxy = _limiter(client, {"max_rate": 10}, timeout=0.05)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        assert await _statuses(proxy, 1) == [503]
+        assert loop.time() - start < 1.0
+        start = loop.time()
+        assert await _statuses(proxy, 5) == [503] * 5  # cooldown: not even tried
+        assert loop.time() - start < 0.05
+    finally:
+        await client.aclose()
+        silent.close()

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import re
+import time
+
+import orjson
+
+from krakenpy.goquote import go_quote
+from krakenpy.telemetry.accesslog import AccessEntry, formatter
+
+GIN = re.compile(r"^\[GIN\] \d{4}/\d\d/\d\d - \d\d:\d\d:\d\d \| \d{3} \| +\S+ \| +\S+ \| \w+ +\".*\"$")
+
+
+def _entry(**kw: object) -> AccessEntry:
+    base: dict[str, object] = dict(
+        end=time.mktime((2024, 5, 30, 19, 8, 7, 0, 0, -1)),
+        status=200,
+        latency=0.143655729,
+        client_ip="83.33.197.234",
+        method="GET",
+        target="/v2/user/profile",
+    )
+    base.update(kw)
+    return AccessEntry(**base)  # type: ignore[arg-type]
+
+
+def test_formatter_gin_is_byte_identical_to_gin() -> None:
+    line = formatter("gin")(_entry())
+    assert (
+        line == b'[GIN] 2024/05/30 - 19:08:07 | 200 |  143.655729ms |   83.33.197.234 | GET      "/v2/user/profile"\n'
+    )
+    assert GIN.match(line.decode().rstrip("\n"))
+
+
+def test_formatter_gin_error_lines_and_long_latency() -> None:
+    line = formatter("gin")(_entry(status=500, latency=75.123, errors=["a", "b"])).decode()
+    assert "|         1m15s |" in line
+    assert line.endswith("\nError #01: a\nError #02: b\n")
+
+
+def test_go_quote_escapes_like_strconv() -> None:
+    assert go_quote('/a"b\\c') == '"/a\\"b\\\\c"'
+    assert go_quote("/é\n\x01") == '"/é\\n\\x01"'
+
+
+def test_formatter_json_has_split_latency() -> None:
+    record = orjson.loads(
+        formatter("json")(_entry(latency=0.010, upstream=0.004, request_id="r1", route="/v2/{x}", subject="u"))
+    )
+    assert record["latency_ms"] == 10.0 and record["upstream_ms"] == 4.0 and record["gateway_ms"] == 6.0
+    assert record["request_id"] == "r1" and record["route"] == "/v2/{x}" and record["subject"] == "u"
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", record["time"])
+    assert set(record) == {
+        "time", "request_id", "trace_id", "method", "route", "path", "status", "latency_ms",
+        "upstream_ms", "gateway_ms", "bytes_in", "bytes_out", "client_ip", "user_agent", "subject", "error",
+    }  # fmt: skip
+
+
+def test_formatter_common_and_combined() -> None:
+    common = formatter("common")(_entry(bytes_out=12)).decode()
+    assert re.match(
+        r'^83\.33\.197\.234 - - \[30/May/2024:19:08:07 [+-]\d{4}\] "GET /v2/user/profile HTTP/1.1" 200 12\n$', common
+    )
+    combined = formatter("combined")(_entry(user_agent='cu"rl', referer="")).decode()
+    assert combined.endswith(' 200 - "-" "cu\\"rl"\n')

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from krakenpy.telemetry.jsonpath import Selector, compile_selector
+from krakenpy.telemetry.redact import RedactionOptions, Redactor
+
+
+def test_redactor_header_keeps_the_auth_scheme() -> None:
+    r = Redactor()
+    assert r.header("Authorization", "Bearer abc.def.ghi") == "Bearer [REDACTED]"
+    assert r.header("authorization", "opaque") == "[REDACTED]"
+    assert r.header("X-Api-Key", "k1") == "[REDACTED]"
+    assert r.header("Accept", "text/html") == "text/html"
+
+
+def test_redactor_cookies_keep_names_and_attributes() -> None:
+    r = Redactor()
+    assert r.header("Cookie", "a=1; sid=xyz") == "a=[REDACTED]; sid=[REDACTED]"
+    assert r.header("Set-Cookie", "sid=abc; Path=/; HttpOnly") == "sid=[REDACTED]; Path=/; HttpOnly"
+
+
+def test_redactor_user_headers_and_allow_list() -> None:
+    r = Redactor(RedactionOptions(headers=("X-Tenant-Secret",), allow_headers=("x-tenant-secret", "accept")))
+    assert r.headers([("X-Tenant-Secret", "s"), ("Accept", "a"), ("User-Agent", "u")]) == [
+        ("X-Tenant-Secret", "[REDACTED]"),
+        ("Accept", "a"),
+    ]
+
+
+def test_redactor_query_masks_values_and_keeps_keys() -> None:
+    r = Redactor(RedactionOptions(query_keys=("session",)))
+    assert r.query("a=1&sig=SECRET&b=2") == "a=1&sig=[REDACTED]&b=2"
+    assert r.query("Signature=x&X-Goog-Signature=y&session=z") == (
+        "Signature=[REDACTED]&X-Goog-Signature=[REDACTED]&session=[REDACTED]"
+    )
+    assert r.query("design=1&a=2") == "design=1&a=2"  # 'sig' inside another key is not a key
+    assert r.query("") == ""
+
+
+def test_redactor_text_masks_urls_userinfo_and_tokens() -> None:
+    r = Redactor()
+    text = "invalid status code 500 [GET /x]: http://user:pw@h:8/x?sig=S3&a=1 (Bearer tok.en)"
+    assert r.text(text) == (
+        "invalid status code 500 [GET /x]: http://REDACTED:REDACTED@h:8/x?sig=[REDACTED]&a=1 (Bearer [REDACTED])"
+    )
+    assert r.target("/p", "token=t&x=1") == "/p?token=[REDACTED]&x=1"
+
+
+def test_redactor_body_paths_and_modes() -> None:
+    body = orjson.dumps({"password": "p", "card": {"number": "4111"}, "items": [{"ssn": 1}, {"ssn": 2}], "ok": 1})
+    masked = orjson.loads(Redactor(RedactionOptions(body_paths=("$.card.number", "$.items[*].ssn"))).body(body))
+    assert masked == {
+        "password": "[REDACTED]",
+        "card": {"number": "[REDACTED]"},
+        "items": [{"ssn": "[REDACTED]"}, {"ssn": "[REDACTED]"}],
+        "ok": 1,
+    }
+    dropped = orjson.loads(Redactor(RedactionOptions(body_mode="drop")).body(body))
+    assert "password" not in dropped and dropped["ok"] == 1
+    hashed = orjson.loads(Redactor(RedactionOptions(body_mode="hash", hash_key=b"k")).body(body))
+    assert hashed["password"].startswith("sha256:") and len(hashed["password"]) == 23
+
+
+def test_redactor_body_never_writes_non_json_or_oversized() -> None:
+    r = Redactor(RedactionOptions(body_limit=16))
+    assert r.body(b"password=secret") == "[15 bytes, not JSON]"
+    assert r.body(b"<x/>", "text/xml; charset=utf-8") == "[4 bytes, text/xml]"
+    assert "log limit" in r.body(orjson.dumps({"a": "x" * 40}))
+
+
+@pytest.mark.parametrize(
+    ("path", "doc", "expected"),
+    [
+        ("$.a", {"a": 1, "b": 2}, {"a": "X", "b": 2}),
+        ("$['odd key']", {"odd key": 1}, {"odd key": "X"}),
+        ("$.l[0]", {"l": [1, 2]}, {"l": ["X", 2]}),
+        ("$.l[-1]", {"l": [1, 2]}, {"l": [1, "X"]}),
+        ("$.*", {"a": 1, "b": 2}, {"a": "X", "b": "X"}),
+        ("$..t", {"t": 1, "n": {"t": 2, "m": [{"t": 3}]}}, {"t": "X", "n": {"t": "X", "m": [{"t": "X"}]}}),
+        ("$.missing.deeper", {"a": 1}, {"a": 1}),
+    ],
+)
+def test_compile_selector_selects(path: str, doc: object, expected: object) -> None:
+    compile_selector(path).apply(doc, lambda _v: "X")
+    assert doc == expected
+
+
+def test_compile_selector_drop_in_lists() -> None:
+    doc = {"l": [1, 2, 3]}
+    compile_selector("$.l[*]").apply(doc, lambda _v: Selector.DROP)
+    assert doc == {"l": []}
+
+
+@pytest.mark.parametrize("path", ["a.b", "$", "$.a[", "$.a b"])
+def test_compile_selector_rejects_bad_paths(path: str) -> None:
+    with pytest.raises(ValueError):
+        compile_selector(path)

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import pytest
+
+from krakenpy.telemetry.trace.context import Sampler, extract, inject, propagators_from_env
+
+TP = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def _get(headers: dict[str, str]):  # type: ignore[no-untyped-def]
+    lowered = {k.lower(): v for k, v in headers.items()}
+    return lambda name: lowered.get(name.lower())
+
+
+def test_extract_continues_a_valid_traceparent() -> None:
+    trace = extract(_get({"traceparent": TP, "tracestate": "a=1"}), ("tracecontext",), Sampler(1.0))
+    assert (trace.trace_id, trace.parent_id, trace.sampled) == (
+        "0af7651916cd43dd8448eb211c80319c",
+        "b7ad6b7169203331",
+        True,
+    )
+    assert trace.tracestate == "a=1"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["00-" + "0" * 32 + "-b7ad6b7169203331-01", "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+     "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra", "garbage"],
+)  # fmt: skip
+def test_extract_starts_a_new_trace_on_invalid_headers(bad: str) -> None:
+    trace = extract(_get({"traceparent": bad}), ("tracecontext",), Sampler(1.0))
+    assert trace.parent_id is None and len(trace.trace_id) == 32 and trace.trace_id != "0" * 32
+
+
+def test_sampler_follows_krakends_rule() -> None:
+    assert Sampler(1.0).sample("f" * 32, False) is True  # rate 1: always, even when the caller said 0
+    assert Sampler(0.0).sample("f" * 32, None) is True  # rate 0 is "always" in krakend-otel
+    ratio = Sampler(0.5)
+    assert ratio.sample("f" * 32, True) is True and ratio.sample("0" * 32, False) is False  # parent-based
+    assert ratio.sample("0" * 16 + "0" * 16, None) is True and ratio.sample("0" * 16 + "f" * 16, None) is False
+
+
+def test_b3_single_and_multi_headers() -> None:
+    single = extract(_get({"b3": "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1"}), ("b3",), Sampler(0.5))
+    assert single.trace_id == "80f198ee56343ba864fe8b2a57d3eff7" and single.sampled
+    multi = extract(
+        _get({"X-B3-TraceId": "64fe8b2a57d3eff7", "X-B3-SpanId": "e457b5a2e4d86bd1", "X-B3-Sampled": "0"}),
+        ("b3multi",), Sampler(0.5),
+    )  # fmt: skip
+    assert multi.trace_id == "0000000000000000" + "64fe8b2a57d3eff7" and not multi.sampled
+    out = dict(inject(multi, "1111111111111111", ("tracecontext", "b3", "b3multi")))
+    assert out["traceparent"] == f"00-{multi.trace_id}-1111111111111111-00"
+    assert out["b3"].endswith("-1111111111111111-0") and out["X-B3-Sampled"] == "0"
+
+
+def test_propagators_from_env() -> None:
+    assert propagators_from_env({}) == ("tracecontext", "baggage")
+    assert propagators_from_env({"OTEL_PROPAGATORS": "b3, nope ,tracecontext"}) == ("b3", "tracecontext")
+    assert propagators_from_env({"OTEL_PROPAGATORS": "none"}) == ()
+
+
+def test_baggage_passes_through() -> None:
+    trace = extract(_get({"traceparent": TP, "baggage": "user=1"}), ("tracecontext", "baggage"), Sampler(1.0))
+    assert ("baggage", "user=1") in inject(trace, "1" * 16, ("tracecontext", "baggage"))

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from krakenpy.telemetry.writer import LineWriter
+
+
+async def test_line_writer_batches_one_write_per_tick(tmp_path: Path) -> None:
+    read_fd, write_fd = os.pipe()
+    writes: list[int] = []
+    writer = LineWriter(write_fd, max_lines=1000)
+    real_write = os.write
+
+    def counting(fd: int, data: bytes | memoryview) -> int:
+        writes.append(len(data))
+        return real_write(fd, data)
+
+    os.write = counting  # type: ignore[assignment]
+    try:
+        for i in range(50):
+            writer.write(f"line {i}\n".encode())
+        assert writes == []  # nothing before the loop turns
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+    finally:
+        os.write = real_write
+    assert len(writes) == 1
+    data = os.read(read_fd, 65536).decode()
+    assert data.splitlines() == [f"line {i}" for i in range(50)]
+    os.close(read_fd)
+    os.close(write_fd)
+
+
+async def test_line_writer_flushes_every_n_lines(tmp_path: Path) -> None:
+    path = tmp_path / "out.log"
+    writer = LineWriter.open(str(path), max_lines=3)
+    for i in range(7):
+        writer.write(b"x%d\n" % i)
+    assert path.read_bytes() == b"x0\nx1\nx2\nx3\nx4\nx5\n"
+    writer.close()
+    assert path.read_bytes().endswith(b"x6\n")
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_line_writer_without_loop_writes_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "now.log"
+    writer = LineWriter.open(str(path))
+    writer.write(b"a\n")
+    assert path.read_bytes() == b"a\n"
+    writer.close()
+
+
+def test_line_writer_counts_lines_lost_to_a_closed_destination() -> None:
+    read_fd, write_fd = os.pipe()
+    os.close(read_fd)
+    writer = LineWriter(write_fd)
+    writer.write(b"a\n")  # EPIPE (SIGPIPE is ignored by Python)
+    assert writer.dropped == 1
+    os.close(write_fd)

@@ -1,0 +1,134 @@
+"""A non-editable install works: build the sdist and, from it, the wheel (offline, no build isolation),
+install the wheel into a fresh venv that sees the project venv's dependencies but not the source
+tree, then run ``check``, ``run`` and one request from outside the checkout."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import tarfile
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, free_port
+
+SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE", "krakenpy", "schemas")
+
+
+def _copy_sources(target: Path) -> None:
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    for name in SOURCES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, target / name, ignore=ignore)
+        else:
+            shutil.copy2(src, target / name)
+    shutil.copytree(ROOT / "sample-configs", target / "sample-configs", ignore=ignore)
+
+
+def _run(*args: str | Path, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    out = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, f"{args}: {out.stdout}\n{out.stderr}"
+    return out
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(the fresh venv, the built wheel)."""
+    base = tmp_path_factory.mktemp("packaging")
+    src = base / "src"
+    src.mkdir()
+    _copy_sources(src)
+    hook = "from setuptools import build_meta; print(build_meta.build_sdist('dist'))"
+    sdist = src / "dist" / _run(sys.executable, "-c", hook, cwd=src).stdout.strip().splitlines()[-1]
+    wheels = base / "wheels"
+    _run(
+        sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index",
+        "-w", wheels, sdist, cwd=base,
+    )  # fmt: skip
+    wheel = next(wheels.glob("krakenpy-*.whl"))
+    venv = base / "venv"
+    _run(sys.executable, "-m", "venv", "--without-pip", venv, cwd=base)
+    python = venv / "bin" / "python"
+    _run(sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", "--no-index", wheel, cwd=base)
+    # dependencies come from the project venv, appended after the fresh venv's own site-packages
+    # (a plain path line: the editable install's finder in that folder is not activated)
+    purelib = Path(
+        _run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=base).stdout.strip()
+    )
+    (purelib / "project-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return venv, wheel
+
+
+def test_packaging_sdist_and_wheel_carry_schemas_and_license(installed: tuple[Path, Path]) -> None:
+    _venv, wheel = installed
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "krakenpy/schemas/krakend.json" in names
+    assert "krakenpy/schemas/backend/lambda.json" in names
+    assert "krakenpy/lua/prelude.lua" in names
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    assert "License-Expression: Apache-2.0" in metadata
+    sdist = next((wheel.parent.parent / "src" / "dist").glob("krakenpy-*.tar.gz"))
+    members = tarfile.open(sdist).getnames()
+    assert any(m.endswith("/schemas/krakend.json") for m in members)
+    assert any(m.endswith("/LICENSE") for m in members)
+
+
+def test_packaging_installed_wheel_checks_and_serves(installed: tuple[Path, Path], tmp_path: Path) -> None:
+    venv, _ = installed
+    python, cli = venv / "bin" / "python", venv / "bin" / "krakenpy"
+    where = _run(
+        python, "-c", "import krakenpy.config.schema as s; print(s.__file__); print(s.schema_root())", cwd=tmp_path
+    )
+    module, schemas = where.stdout.split()
+    assert module.startswith(str(venv)) and schemas.startswith(str(venv)), where.stdout
+    sample = ROOT / "sample-configs" / "aggregation.json"
+    checked = _run(cli, "check", "-c", sample, cwd=tmp_path)
+    assert "Syntax OK!" in checked.stdout
+    assert _run(cli, "version", cwd=tmp_path).stdout.startswith("krakenpy ")
+
+    port = free_port()
+    config = tmp_path / "krakend.json"
+    config.write_text(
+        json.dumps(
+            {
+                "version": 3,
+                "port": port,
+                "echo_endpoint": True,
+                "endpoints": [
+                    {
+                        "endpoint": "/echo",
+                        "backend": [{"host": [f"127.0.0.1:{port}"], "url_pattern": "/__echo/x", "allow": ["req_uri"]}],
+                    }
+                ],
+            }
+        )
+    )
+    proc = subprocess.Popen(
+        [str(cli), "run", "-c", str(config), "-w", "1"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        from tests.test_cli import _wait_http
+
+        _wait_http(f"http://127.0.0.1:{port}/__health", proc)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/echo", timeout=5) as resp:
+            assert json.loads(resp.read()) == {"req_uri": "/__echo/x"}
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
