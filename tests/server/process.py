@@ -33,15 +33,16 @@ class Gateway:
         *args: str,
         cwd: Path,
         preexec: Callable[[], None] | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("KRAKEND_")}
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("KRAKEND_", "FC_"))}
         self.proc = subprocess.Popen(
             [PY, "-m", "krakenpy", "run", "-c", str(config), *args],
             cwd=cwd,
             stdout=subprocess.PIPE,  # the application log (lura's format on stdout)
             stderr=subprocess.STDOUT,  # and what the CLI prints
             text=True,
-            env=env,
+            env={**base, **(env or {})},
             preexec_fn=preexec,
             start_new_session=True,  # a stray signal to the test's group never reaches it
         )

@@ -4,6 +4,7 @@ Loopback only; every load and every wait is bounded."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -313,6 +314,34 @@ def test_runtime_watch_reloads_on_config_and_lua_changes(tmp_path: Path) -> None
 
         body = urllib.request.urlopen(url, timeout=5).read()
         assert b"/__echo/g2" in body and b'"two"' in body
+        assert gateway.stop() == 0
+    finally:
+        gateway.kill()
+
+
+def test_runtime_watch_renders_flexible_configuration_again(tmp_path: Path) -> None:
+    port = free_port()
+    settings = tmp_path / "settings"
+    settings.mkdir()
+    write_json(settings / "service.json", {"port": port, "generation": "g1"})
+    template = tmp_path / "krakend.tmpl"
+    doc = _echo_config(port, 0)
+    doc["port"] = "PORT"
+    doc["endpoints"][0]["backend"][0]["url_pattern"] = "/__echo/GEN"
+    text = json.dumps(doc).replace('"PORT"', "{{ .service.port }}").replace("GEN", "{{ .service.generation }}")
+    template.write_text(text)
+    env = {"FC_ENABLE": "1", "FC_SETTINGS": str(settings)}
+    gateway = Gateway(template, "-w", "1", "--watch", cwd=tmp_path, env=env)
+    try:
+        gateway.worker_pids(1)
+        url = f"http://127.0.0.1:{port}/gen"
+        wait_http(url)
+        write_json(settings / "service.json", {"port": port, "generation": "g2"})
+        gateway.wait_log(r"--watch: .*service\.json changed", timeout=10)
+        gateway.wait_log(r"reload 1 applied by 1/1 workers", timeout=10)
+        import urllib.request
+
+        assert urllib.request.urlopen(url, timeout=5).read() == b'{"req_uri":"/__echo/g2"}'
         assert gateway.stop() == 0
     finally:
         gateway.kill()
