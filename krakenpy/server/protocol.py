@@ -23,7 +23,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
-from aiohttp.streams import StreamReader
+from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 from aiohttp.web_protocol import RequestHandler
 
 from krakenpy.server.adapter import AiohttpHandler
@@ -98,31 +98,46 @@ class GatewayProtocol(RequestHandler):
     def _kp_headers_done(self, now: float, payload: StreamReader | None) -> None:
         server = self._kp_server
         write = server.write_span
+        write_by = self._kp_write = now + write if write else 0.0
         self._kp_payload = payload
-        self._kp_write = write_by = now + write if write else 0.0
-        read = server.read_span
-        if read and payload is not None and not payload.is_eof():
-            read_by = self._kp_t0 + read
-            if not write_by or read_by < write_by:
+        if payload is not None and not payload.is_eof():  # a body is still coming: the read clock first
+            read = server.read_span
+            read_by = self._kp_t0 + read if read else 0.0
+            if read_by and (not write_by or read_by < write_by):
                 self._kp_clock, self._kp_deadline = _READ, read_by
                 return
         self._kp_clock, self._kp_deadline = _WRITE, write_by
 
     def data_received(self, data: bytes) -> None:
+        # written out in full, without helper calls: this runs for every request
         clock = self._kp_clock
-        if clock == _IDLE and data:
-            self._kp_request_starts(_now())
-            clock = _HEADER
-        if clock != _HEADER:
+        if (clock != _HEADER and clock != _IDLE) or not data:
             _base_data_received(self, data)
             return
-        self._kp_hbytes += len(data)
+        server = self._kp_server
+        if clock == _IDLE:  # the first bytes of the next request on a kept-alive connection
+            now = self._kp_t0 = _now()
+            span = server.header_span
+            self._kp_clock = _HEADER
+            self._kp_deadline = now + span if span else 0.0
+            hbytes = len(data)
+        else:
+            now = 0.0
+            hbytes = self._kp_hbytes + len(data)
+        self._kp_hbytes = hbytes
         count = self._request_count
         _base_data_received(self, data)
-        if self._request_count != count:
+        if self._request_count != count:  # a request's headers are complete
             messages = self._messages
-            self._kp_headers_done(_now(), messages[-1][1] if messages else None)
-        elif self._kp_hbytes > self._kp_server.header_budget and self.transport is not None and not self._force_close:
+            payload = messages[-1][1] if messages else EMPTY_PAYLOAD
+            if payload is EMPTY_PAYLOAD:  # no body (most requests): only the write clock runs
+                write = server.write_span
+                self._kp_payload = None
+                self._kp_clock = _WRITE
+                self._kp_deadline = self._kp_write = (now or _now()) + write if write else 0.0
+            else:
+                self._kp_headers_done(now or _now(), payload)
+        elif hbytes > server.header_budget and self.transport is not None and not self._force_close:
             self._kp_refuse_headers()
 
     def _kp_refuse_headers(self) -> None:
@@ -142,7 +157,8 @@ class GatewayProtocol(RequestHandler):
         if self._logging_enabled:
             _base_log_access(self, request, response, time)
         self._kp_finished += 1
-        if not request.content.is_eof() and self.transport is not None:
+        # a request that had no body when its headers arrived (most) cannot have an unread one
+        if self._kp_payload is not None and not request.content.is_eof() and self.transport is not None:
             # the handler left part of the body unread (404, 405, 413...): close rather than read the rest
             self.force_close()
             return
