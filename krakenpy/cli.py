@@ -10,13 +10,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from krakenpy import commands
 from krakenpy.errors import ConfigError, ConfigIssue
+
+if TYPE_CHECKING:
+    from krakenpy.gateway import Loaded
+    from krakenpy.server.runner import Config, Served
 
 __all__ = ["main"]
 
@@ -40,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio", help="event loop")
     run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    run.add_argument(
+        "--watch",
+        action="store_true",
+        help="reload when the configuration, a Lua source or a TLS file changes (SIGHUP always reloads)",
+    )
     _allow_unsupported(run)
     check = sub.add_parser("check", aliases=["validate"], help="validate a configuration")
     check.add_argument("-c", "--config", required=True, help="path to the krakend.json configuration")
@@ -120,6 +131,20 @@ def _load(path: str, *, lint: bool, allow_unsupported: bool) -> object | None:
     return loaded
 
 
+def _runtime(service: object, *, files: bool, allow_unsupported: bool, port: int = 0) -> object | None:
+    """The listener settings (tls, limits, plugin...), printing their errors and warnings."""
+    from krakenpy.config.model import ServiceConfig
+    from krakenpy.server.settings import runtime_settings
+
+    assert isinstance(service, ServiceConfig)
+    settings, errors, warnings = runtime_settings(service, files=files, allow_unsupported=allow_unsupported, port=port)
+    print_issues(warnings, label="WARNING")
+    if errors:
+        print_errors(errors)
+        print(f"{len(errors)} error(s) in {service.source}", file=sys.stderr)
+    return settings
+
+
 async def _compile_check(loaded: object) -> tuple[list[ConfigIssue], list[str]]:
     from krakenpy.gateway import Loaded, build_gateway
 
@@ -138,6 +163,9 @@ def _check(args: argparse.Namespace) -> int:
 
     loaded = _load(args.config, lint=args.lint, allow_unsupported=args.allow_unsupported)
     if not isinstance(loaded, Loaded):
+        return 1
+    settings = _runtime(loaded.service, files=not args.skip_components, allow_unsupported=args.allow_unsupported)
+    if settings is None:
         return 1
     if not args.skip_components:
         errors, warnings = asyncio.run(_compile_check(loaded))
@@ -162,6 +190,76 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Source:
+    """What the runner reloads: this file, with the same flags (``krakenpy.server.runner.ConfigSource``).
+    With Flexible Configuration, ``template`` is the ``-c`` file, rendered again on every reload."""
+
+    def __init__(self, path: str, *, debug: bool, allow_unsupported: bool, template: str | None = None) -> None:
+        self.path = path
+        self.debug = debug
+        self.allow_unsupported = allow_unsupported
+        self.template = template
+
+    def load(self) -> Loaded:
+        from krakenpy.gateway import load
+
+        if self.template is None:
+            loaded = load(self.path)
+        else:
+            from krakenpy.commands.flexible import FlexibleConfigError, from_env, render_file
+
+            fc = from_env(os.environ)
+            assert fc is not None
+            try:
+                rendered = render_file(self.template, fc)
+            except FlexibleConfigError as exc:
+                raise ConfigError([ConfigIssue("", m.strip()) for m in exc.messages], self.template) from None
+            try:
+                loaded = load(rendered.path)
+            finally:
+                rendered.cleanup()
+        if loaded.enforcing and not self.allow_unsupported:
+            raise ConfigError(_refusals(loaded.enforcing), self.path)
+        return loaded
+
+    async def build(self, config: Config, *, serving: bool) -> Served:
+        from krakenpy.gateway import Loaded, build_gateway
+
+        assert isinstance(config, Loaded)
+        return await build_gateway(
+            config.service, parsed=config.parsed, debug=self.debug, base_dir=Path.cwd(), serving=serving
+        )
+
+    def watched(self, config: Config) -> list[str]:
+        """The file itself (or the template and the ``FC_*`` folders' files) and every Lua source it
+        names (relative to the working directory, as Lua reads them)."""
+        paths = [os.path.abspath(self.template or self.path)]
+        if self.template is not None:
+            for name in ("FC_SETTINGS", "FC_PARTIALS", "FC_TEMPLATES"):
+                folder = Path(os.environ.get(name) or "/nonexistent")
+                if folder.is_dir():
+                    paths.extend(str(p.resolve()) for p in sorted(folder.iterdir()) if p.is_file())
+        for source in _lua_sources(config.service.raw):
+            paths.append(os.path.abspath(source))
+        return paths
+
+
+def _lua_sources(raw: object) -> list[str]:
+    """``sources`` of every ``modifier/lua-*`` block, wherever it sits."""
+    found: list[str] = []
+    stack = [raw]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, str) and key.startswith("modifier/lua") and isinstance(item, dict):
+                    found.extend(s for s in item.get("sources") or [] if isinstance(s, str))
+                stack.append(item)
+        elif isinstance(value, list):
+            stack.extend(value)
+    return found
+
+
 def _basic_logging(level_name: str) -> None:
     """lura's basic logger on standard output (``2026/11/30 16:00:00 KRAKEND INFO: …``), redacted and
     with request ids; ``telemetry/logging`` replaces it when configured."""
@@ -175,27 +273,33 @@ def _basic_logging(level_name: str) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     _basic_logging(str(args.log_level))
-    from krakenpy.gateway import Gateway, Loaded, build_gateway
+    from krakenpy.gateway import Loaded
     from krakenpy.server.cpus import available_cpus
     from krakenpy.server.runner import ServeOptions, serve
+    from krakenpy.server.settings import RuntimeSettings
 
     loaded = _load(args.config, lint=False, allow_unsupported=args.allow_unsupported)
     if not isinstance(loaded, Loaded):
         return 1
-    service = loaded.service
+    settings = _runtime(loaded.service, files=True, allow_unsupported=args.allow_unsupported, port=args.port)
+    if not isinstance(settings, RuntimeSettings):
+        return 1
     options = ServeOptions(
-        port=args.port or service.port,
-        host=service.listen_ip,
         debug=bool(args.debug),
         workers=args.workers or available_cpus(),
         access_log=args.access_log,
         loop=args.loop,
+        watch=args.watch,
+        port_override=args.port,
+        allow_unsupported=args.allow_unsupported,
     )
-
-    async def build() -> Gateway:
-        return await build_gateway(service, parsed=loaded.parsed, debug=options.debug, base_dir=Path.cwd())
-
-    return serve(service, options, build)
+    source = _Source(
+        args.config,
+        debug=options.debug,
+        allow_unsupported=args.allow_unsupported,
+        template=getattr(args, "template", None),
+    )
+    return serve(loaded, settings, options, source)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

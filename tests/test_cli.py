@@ -242,3 +242,48 @@ def test_cli_check_names_the_environment_variable_behind_an_error(tmp_path: Path
     out = _env_cli("check", "-c", _write(tmp_path, doc), env={"KRAKEND_TIMEOUT": "soon"})
     assert out.returncode == 1
     assert "KRAKEND_TIMEOUT" in out.stderr and "timeout" in out.stderr
+
+
+def test_cli_check_reports_tls_problems_at_json_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from krakenpy.cli import main
+    from tests.server.certs import Authority
+
+    ca = Authority(tmp_path)
+    good, other = ca.issue("a.test"), ca.issue("b.test")
+    doc = {
+        "version": 3,
+        "tls": {
+            "keys": [
+                {"public_key": str(good.cert), "private_key": str(other.key)},
+                {"public_key": str(tmp_path / "gone.crt"), "private_key": str(good.key)},
+            ],
+            "min_version": "TLS10",
+            "cipher_suites": [5, 49199],
+        },
+        "endpoints": [{"endpoint": "/a", "backend": [{"host": ["h:80"], "url_pattern": "/"}]}],
+    }
+    path = _write(tmp_path, doc)
+    assert main(["check", "-c", path]) == 1
+    err = capsys.readouterr().err
+    assert f"ERROR: tls.keys[0].private_key: {other.key} does not match the certificate {good.cert}" in err
+    assert f"ERROR: tls.keys[1].public_key: cannot read {tmp_path / 'gone.crt'}: No such file or directory" in err
+    assert "WARNING: tls.min_version: TLS10 is served as TLS12" in err
+    assert "WARNING: tls.cipher_suites: not offered: 5 (TLS_RSA_WITH_RC4_128_SHA" in err
+    assert main(["check", "--skip-components", "-c", path]) == 0  # the files live elsewhere
+    assert "Syntax OK!" in capsys.readouterr().out
+    doc["tls"] = {"disabled": True}
+    assert main(["check", "-c", _write(tmp_path, doc)]) == 0
+
+
+def test_cli_check_refuses_go_plugins_that_namespaces_use(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from krakenpy.cli import main
+
+    endpoint = {"endpoint": "/a", "backend": [{"host": ["h:80"], "url_pattern": "/"}]}
+    doc = {"version": 3, "plugin": {"folder": "/opt/krakend/plugins/", "pattern": ".so"}, "endpoints": [endpoint]}
+    assert main(["check", "-c", _write(tmp_path, doc)]) == 0
+    assert "WARNING: plugin: Go plugins cannot be loaded by krakenpy: the folder is not read" in capsys.readouterr().err
+    doc["extra_config"] = {"plugin/http-server": {"name": ["auth-request"]}}
+    path = _write(tmp_path, doc)
+    assert main(["check", "-c", path]) == 1
+    assert "ERROR: plugin: Go plugins cannot be loaded by krakenpy" in capsys.readouterr().err
+    assert main(["check", "--allow-unsupported", "-c", path]) == 0

@@ -42,6 +42,7 @@ def dispatch(args: argparse.Namespace, builtin: Callable[[argparse.Namespace], i
         return 1
     for warning in rendered.warnings:
         print(f"WARNING: {warning}", file=sys.stderr)
+    args.template = config  # what `run` renders again on every reload
     args.config = str(rendered.path)
     try:
         return handler(args)

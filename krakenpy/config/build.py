@@ -32,6 +32,17 @@ _INVALID_ENDPOINT = re.compile(r"^[^/]|\*.|/__(debug|echo|health)(/.*)?$")
 _SPECIAL_OUTPUT = re.compile(r"^(resp\d+_.+)?(JWT\.([\w\-\.:/]+))?$")
 _HOST = re.compile(r"(https?://)?([a-zA-Z0-9._\-]+)(:[0-9]{2,6})?/?")
 T = TypeVar("T")
+_SERVICE_DURATIONS = (
+    "max_shutdown_wait_time",
+    "read_timeout",
+    "write_timeout",
+    "read_header_timeout",
+    "idle_timeout",
+    "idle_connection_timeout",
+    "response_header_timeout",
+    "dialer_timeout",
+    "dialer_keep_alive",
+)
 _ENCODINGS_OUT = frozenset({"json", "json-collection", "negotiate", "no-op", "string", "xml", "yaml"})
 
 
@@ -333,6 +344,9 @@ def build_service(
     service_extra = doc.get("extra_config") or {}
     service_extra = service_extra if isinstance(service_extra, Mapping) else {}
     router = c.namespace(service_extra, "router", "", parse_router)
+    # the server and transport durations, read before the verdict so a bad one is reported too
+    durations = {key: c.duration(doc, key, "") for key in _SERVICE_DURATIONS}
+    max_header_bytes = c.integer(doc, "max_header_bytes", "", 0)
     port = c.integer(doc, "port", "", DEFAULT_PORT) or DEFAULT_PORT
     if not 0 < port < 65536:
         c.error("port", f"invalid port {port}")
@@ -352,18 +366,20 @@ def build_service(
         debug_endpoint=bool(doc.get("debug_endpoint", False)),
         echo_endpoint=bool(doc.get("echo_endpoint", False)),
         disable_rest=defaults["disable_rest"],
-        max_shutdown_wait_time=c.duration(doc, "max_shutdown_wait_time", ""),
-        read_header_timeout=c.duration(doc, "read_header_timeout", ""),
-        idle_timeout=c.duration(doc, "idle_timeout", ""),
-        max_header_bytes=c.integer(doc, "max_header_bytes", "", 0),
+        max_shutdown_wait_time=durations["max_shutdown_wait_time"],
+        read_timeout=durations["read_timeout"],
+        write_timeout=durations["write_timeout"],
+        read_header_timeout=durations["read_header_timeout"],
+        idle_timeout=durations["idle_timeout"],
+        max_header_bytes=max_header_bytes,
         disable_keep_alives=bool(doc.get("disable_keep_alives", False)),
         disable_compression=bool(doc.get("disable_compression", False)),
         max_idle_connections=c.integer(doc, "max_idle_connections", "", 0),
         max_idle_connections_per_host=c.integer(doc, "max_idle_connections_per_host", "", 250) or 250,
-        idle_connection_timeout=c.duration(doc, "idle_connection_timeout", ""),
-        response_header_timeout=c.duration(doc, "response_header_timeout", ""),
-        dialer_timeout=c.duration(doc, "dialer_timeout", ""),
-        dialer_keep_alive=c.duration(doc, "dialer_keep_alive", ""),
+        idle_connection_timeout=durations["idle_connection_timeout"],
+        response_header_timeout=durations["response_header_timeout"],
+        dialer_timeout=durations["dialer_timeout"],
+        dialer_keep_alive=durations["dialer_keep_alive"],
         source=source,
         raw=doc,
         router=router,

@@ -92,6 +92,8 @@ class ServiceConfig:
     echo_endpoint: bool = False
     disable_rest: bool = False
     max_shutdown_wait_time: float = 0.0
+    read_timeout: float = 0.0
+    write_timeout: float = 0.0
     read_header_timeout: float = 0.0
     idle_timeout: float = 0.0
     max_header_bytes: int = 0

@@ -1,48 +1,29 @@
-"""Serve a compiled gateway: one process, or N pre-forked workers sharing the port (SO_REUSEPORT).
+"""Serve a configuration in production: a supervisor process and N workers sharing the port.
 
-SIGTERM/SIGINT stop accepting, let in-flight requests finish (bounded by
-``max_shutdown_wait_time`` when set) and exit 0.
+- The supervisor (:mod:`krakenpy.server.supervisor`) opens the listening sockets, forks the workers,
+  replaces a worker that dies (with back-off; it gives up with exit 1 when one crash-loops), reloads
+  on ``SIGHUP`` (and on file changes with ``--watch``) and drains everything on ``SIGTERM``/``SIGINT``.
+- Each worker (:mod:`krakenpy.server.worker`) compiles the gateway, serves it, swaps in a new one on
+  reload while in-flight requests finish on the old one, and exits when its parent dies.
+
+The CLI hands over a :class:`ConfigSource`: how to (re)read and compile the configuration.
 """
 
 from __future__ import annotations
 
-import asyncio
-import gc
 import logging
-import os
-import signal
 import sys
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from aiohttp import web
-
-from krakenpy import __version__
 from krakenpy.config.model import ServiceConfig
-from krakenpy.errors import ConfigError
-from krakenpy.server.adapter import AiohttpHandler, make_server
+from krakenpy.errors import ConfigIssue
+from krakenpy.server.adapter import AiohttpHandler
+from krakenpy.server.settings import RuntimeSettings
 
-__all__ = ["Served", "ServeOptions", "serve"]
+__all__ = ["Config", "ConfigSource", "ServeOptions", "Served", "serve"]
 
 log = logging.getLogger("krakenpy")
-
-#: default per-header and request-line limit (aiohttp's own default is 8 KiB)
-_MAX_FIELD = 64 * 1024
-#: "wait forever" for in-flight requests, in practice
-_FOREVER = 24 * 3600.0
-#: young-generation GC threshold while serving (CPython's default is 700)
-_GC_YOUNG = 20_000
-
-
-def _settle_gc() -> None:
-    """Keep the cyclic GC off the request path: per-request garbage is freed by reference counting,
-    so frequent young collections find little, and full collections walking every module and
-    compiled endpoint showed up as tail latency under overload. Startup objects are frozen out of
-    the collector's view; collections run ~30x less often."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(_GC_YOUNG, 10, 10)
 
 
 class Served(Protocol):
@@ -54,122 +35,62 @@ class Served(Protocol):
     @property
     def endpoints(self) -> int: ...
 
-    async def start(self) -> None: ...
+    async def start(self) -> None:
+        """Start what runs beside the requests (telemetry exporters and listeners), once serving."""
+        ...
 
     async def close(self) -> None: ...
 
 
-#: builds the gateway inside each worker process (after the fork)
-GatewayFactory = Callable[[], Awaitable[Served]]
+class Config(Protocol):
+    """A configuration read and checked (:class:`krakenpy.gateway.Loaded`)."""
+
+    @property
+    def service(self) -> ServiceConfig: ...
+
+    @property
+    def warnings(self) -> tuple[ConfigIssue, ...]: ...
+
+
+class ConfigSource(Protocol):
+    """How to read and compile the configuration, at start and on every reload."""
+
+    def load(self) -> Config:
+        """Read and check the file again; raises :class:`~krakenpy.errors.ConfigError` with every
+        problem, including what ``run`` refuses (unimplemented access control...)."""
+        ...
+
+    async def build(self, config: Config, *, serving: bool) -> Served:
+        """Compile ``config``; ``serving=False`` builds only to find errors (no listener, no task)."""
+        ...
+
+    def watched(self, config: Config) -> list[str]:
+        """The files whose change means a reload with ``--watch`` (the config, its Lua sources...)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
 class ServeOptions:
-    port: int
-    host: str = ""
     debug: bool = False
     workers: int = 1
     access_log: bool = False
     loop: str = "asyncio"
+    #: reload when a watched file changes
+    watch: bool = False
+    #: ``run -p``: the port whatever the config says (0: the config's)
+    port_override: int = 0
+    allow_unsupported: bool = False
 
 
-async def _serve(service: ServiceConfig, options: ServeOptions, build: GatewayFactory) -> int:
+def serve(config: Config, settings: RuntimeSettings, options: ServeOptions, source: ConfigSource) -> int:
+    """Run until ``SIGTERM``/``SIGINT``; returns the exit code (0 after a clean drain)."""
+    from krakenpy.server.listen import bind_slots, raise_open_file_limit
+    from krakenpy.server.supervisor import Supervisor
+
+    raise_open_file_limit()
     try:
-        gateway = await build()
-    except ConfigError as exc:
-        for issue in exc.issues:
-            print(f"ERROR: {issue}", file=sys.stderr)
-        return 1
-    server = make_server(  # no Server header, no request-body decompression (server/adapter.py)
-        gateway.handler,
-        access_log=None,  # the gateway writes its own access log (telemetry/access_log)
-        # Go's http.Server allows 1 MB of headers; aiohttp limits each line/field instead
-        max_field_size=max(service.max_header_bytes, _MAX_FIELD),
-        max_line_size=max(service.max_header_bytes, _MAX_FIELD),
-        handler_cancellation=True,
-    )
-    runner = web.ServerRunner(server, handle_signals=False)
-    await runner.setup()
-    wait = service.max_shutdown_wait_time or _FOREVER
-    site = web.TCPSite(
-        runner,
-        options.host or None,
-        options.port,
-        shutdown_timeout=wait,
-        backlog=1024,
-        reuse_port=options.workers > 1 or None,
-    )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await site.start()
+        slots = bind_slots(settings.host, settings.port, max(1, options.workers))
     except OSError as exc:
-        print(f"ERROR: cannot listen on port {options.port}: {exc.strerror or exc}", file=sys.stderr)
-        await runner.cleanup()
-        await gateway.close()
+        print(f"ERROR: cannot listen on port {settings.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    await gateway.start()
-    _settle_gc()
-    log.info(
-        "krakenpy %s listening on %s:%d with %d endpoints (pid %d)",
-        __version__,
-        options.host or "*",
-        options.port,
-        gateway.endpoints,
-        os.getpid(),
-    )
-    await stop.wait()
-    log.info("shutting down (pid %d)", os.getpid())
-    await runner.cleanup()
-    await gateway.close()
-    return 0
-
-
-def _run_one(service: ServiceConfig, options: ServeOptions, build: GatewayFactory) -> int:
-    if options.loop == "uvloop":
-        import uvloop
-
-        return uvloop.run(_serve(service, options, build))
-    return asyncio.run(_serve(service, options, build))
-
-
-def serve(service: ServiceConfig, options: ServeOptions, build: GatewayFactory) -> int:
-    """Run until SIGTERM/SIGINT; ``build`` compiles the gateway in each worker. Returns the exit code."""
-    if options.workers <= 1:
-        return _run_one(service, options, build)
-    children: list[int] = []
-    for _ in range(options.workers):
-        pid = os.fork()
-        if pid == 0:  # child
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            code = 1
-            try:
-                code = _run_one(service, options, build)
-            finally:
-                os._exit(code)
-        children.append(pid)
-
-    def forward(signum: int, _frame: object) -> None:
-        for child in children:
-            try:
-                os.kill(child, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    worst = 0
-    for child in children:
-        while True:
-            try:
-                _, status = os.waitpid(child, 0)
-                break
-            except InterruptedError:
-                continue
-        code = os.waitstatus_to_exitcode(status)
-        if code != 0:
-            worst = 1
-            forward(signal.SIGTERM, None)
-    return worst
+    return Supervisor(config, settings, options, source, slots).run()

@@ -72,10 +72,21 @@ class LineHandler(logging.Handler):
             self.handleError(record)
 
 
+#: the ``krakenpy`` logger before any gateway configured it (handlers, level, propagate)
+_ORIGINAL: tuple[list[logging.Handler], int, bool] | None = None
+
+
 def install_handlers(handlers: Sequence[logging.Handler], level: int) -> Callable[[], None]:
-    """Make ``handlers`` the only outputs of the ``krakenpy`` logger; returns the undo."""
+    """Make ``handlers`` the only outputs of the ``krakenpy`` logger; returns the undo.
+
+    A hot reload builds the next gateway before the previous one is closed, so undos run in the order
+    the gateways were built, not the reverse: an undo closes its own handlers and gives the logger
+    back its original set-up only while no later gateway has replaced them."""
+    global _ORIGINAL
     logger = logging.getLogger(LOGGER)
-    saved = (list(logger.handlers), logger.level, logger.propagate)
+    if _ORIGINAL is None:
+        _ORIGINAL = (list(logger.handlers), logger.level, logger.propagate)
+    original = _ORIGINAL
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
     for handler in handlers:
@@ -83,15 +94,20 @@ def install_handlers(handlers: Sequence[logging.Handler], level: int) -> Callabl
     logger.setLevel(level)
     # no handler at all (stdout and syslog off) means no application log, as in KrakenD
     logger.propagate = False
+    mine = list(handlers)
 
     def undo() -> None:
-        for handler in list(logger.handlers):
+        global _ORIGINAL
+        still_mine = logger.handlers == mine
+        for handler in mine:
             logger.removeHandler(handler)
-            if handler not in saved[0]:
+            if handler not in original[0]:
                 handler.close()
-        for handler in saved[0]:
-            logger.addHandler(handler)
-        logger.setLevel(saved[1])
-        logger.propagate = saved[2]
+        if still_mine:
+            for handler in original[0]:
+                logger.addHandler(handler)
+            logger.setLevel(original[1])
+            logger.propagate = original[2]
+            _ORIGINAL = None
 
     return undo

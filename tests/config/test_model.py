@@ -173,3 +173,19 @@ def test_loader_rejects_non_object_and_bad_json_with_position(tmp_path) -> None:
         read_document(tmp_path / "a.json")
     with pytest.raises(ConfigError, match="line 3"):
         read_document(tmp_path / "b.json")
+
+
+def test_model_server_timeouts_are_typed_fields() -> None:
+    svc = build_service(
+        _doc(
+            [{"endpoint": "/a", "backend": [_backend()]}],
+            read_timeout="5s",
+            write_timeout="7s",
+            read_header_timeout="2s",
+            idle_timeout="1m",
+            max_header_bytes=4096,
+        )
+    )
+    assert (svc.read_timeout, svc.write_timeout, svc.read_header_timeout, svc.idle_timeout) == (5.0, 7.0, 2.0, 60.0)
+    assert svc.max_header_bytes == 4096
+    assert "read_timeout" in _errors(_doc([{"endpoint": "/a", "backend": [_backend()]}], read_timeout="soon"))[0]

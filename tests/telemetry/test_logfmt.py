@@ -83,3 +83,21 @@ def test_install_handlers_replaces_and_restores(tmp_path) -> None:  # type: igno
     assert path.read_text().splitlines()[-1].endswith("KRAKEND WARNING: shown")
     assert "hidden" not in path.read_text()
     assert logger.handlers == before
+
+
+def test_install_handlers_undone_in_build_order_by_a_hot_reload(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    logger = logging.getLogger("krakenpy")
+    before = (list(logger.handlers), logger.level, logger.propagate)
+    first_writer, second_writer = LineWriter.open(str(tmp_path / "1.log")), LineWriter.open(str(tmp_path / "2.log"))
+    first = LineHandler(first_writer, make_formatter(AppLogOptions(format="basic")))
+    second = LineHandler(second_writer, make_formatter(AppLogOptions(format="basic")))
+    undo_first = install_handlers([first], logging.INFO)
+    undo_second = install_handlers([second], logging.INFO)  # the reloaded gateway, built before the old closes
+    undo_first()  # the old gateway is closed: the new one's output stays
+    assert logger.handlers == [second]
+    logging.getLogger("krakenpy.x").warning("after the reload")
+    undo_second()  # shutdown: the original set-up is back
+    assert (list(logger.handlers), logger.level, logger.propagate) == before
+    first_writer.close()
+    second_writer.close()
+    assert (tmp_path / "2.log").read_text().splitlines()[-1].endswith("KRAKEND WARNING: after the reload")

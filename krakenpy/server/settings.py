@@ -1,0 +1,115 @@
+"""The service settings the process and its listener act on (``tls``, the server limits, ``plugin``),
+checked once for ``check``, for ``run`` and for every reload. Nothing here is ignored silently: a
+setting krakenpy cannot honour is an error, or a warning that says what happens instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from krakenpy.config.model import ServiceConfig
+from krakenpy.errors import ConfigIssue
+from krakenpy.server.limits import ServerLimits, server_limits
+from krakenpy.server.tls import TlsOptions, parse_tls
+
+__all__ = ["RuntimeSettings", "restart_changes", "runtime_settings"]
+
+#: top-level settings krakenpy reads but cannot apply, and what happens instead
+_NOT_HONOURED: Mapping[str, str] = {
+    "use_h2c": "HTTP/2 is not served (cleartext or TLS): clients get HTTP/1.1",
+    "async_agent": "async agents (queue consumers) are not implemented: none is started",
+    "client_tls": "backend TLS settings are not applied: backends are verified against the system CA pool, "
+    "without client certificates",
+    "allow_insecure_connections": "not applied: backend certificates are always verified",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeSettings:
+    """What the listener and the workers need from a configuration."""
+
+    limits: ServerLimits
+    tls: TlsOptions | None
+    host: str
+    port: int
+
+
+def _extra_configs(raw: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """(owner path, extra_config) for the service, endpoints, agents and their backends."""
+    extra = raw.get("extra_config")
+    if isinstance(extra, Mapping):
+        yield "", extra
+    for key in ("endpoints", "async_agent"):
+        owners = raw.get(key)
+        for i, owner in enumerate(owners if isinstance(owners, list) else []):
+            if not isinstance(owner, Mapping):
+                continue
+            if isinstance(owner.get("extra_config"), Mapping):
+                yield f"{key}[{i}]", owner["extra_config"]
+            backends = owner.get("backend")
+            for j, backend in enumerate(backends if isinstance(backends, list) else []):
+                if isinstance(backend, Mapping) and isinstance(backend.get("extra_config"), Mapping):
+                    yield f"{key}[{i}].backend[{j}]", backend["extra_config"]
+
+
+def _plugin_issues(raw: Mapping[str, Any], allow_unsupported: bool) -> tuple[list[ConfigIssue], list[ConfigIssue]]:
+    """Go plugins cannot run in Python. The ``plugin`` block alone loads nothing that acts (plugins act
+    only where a ``plugin/*`` namespace names them): a warning. With such namespaces, what the plugins
+    do (often authentication) would be skipped: refused unless ``--allow-unsupported``."""
+    if "plugin" not in raw:
+        return [], []
+    users = [
+        f"{owner}.extra_config.{ns}" if owner else f"extra_config.{ns}"
+        for owner, extra in _extra_configs(raw)
+        for ns in extra
+        if ns.startswith("plugin/")
+    ]
+    if not users:
+        return [], [ConfigIssue("plugin", "Go plugins cannot be loaded by krakenpy: the folder is not read", "warning")]
+    shown = ", ".join(users[:3]) + (f" and {len(users) - 3} more" if len(users) > 3 else "")
+    message = f"Go plugins cannot be loaded by krakenpy, so what they do for {shown} would be skipped"
+    if allow_unsupported:
+        return [], [ConfigIssue("plugin", f"{message} (accepted by --allow-unsupported)", "warning")]
+    return [ConfigIssue("plugin", f"{message}: refused (see --allow-unsupported)")], []
+
+
+def runtime_settings(
+    service: ServiceConfig, *, files: bool = True, allow_unsupported: bool = False, port: int = 0
+) -> tuple[RuntimeSettings | None, list[ConfigIssue], list[ConfigIssue]]:
+    """``(settings, errors, warnings)``; settings are ``None`` when there are errors. ``files=False``
+    (``check --skip-components``) checks the ``tls`` block without opening its files; ``port``
+    overrides the configured one (``run -p``)."""
+    raw = service.raw
+    tls, errors, warnings = parse_tls(raw.get("tls"))
+    if tls is not None and files:
+        from krakenpy.server.tlscontext import check_tls  # cryptography: only for TLS configs
+
+        file_errors, file_warnings = check_tls(tls)
+        errors += file_errors
+        warnings += file_warnings
+    plugin_errors, plugin_warnings = _plugin_issues(raw, allow_unsupported)
+    errors += plugin_errors
+    warnings += plugin_warnings
+    for key, what in _NOT_HONOURED.items():
+        if raw.get(key) not in (None, False, [], {}):
+            warnings.append(ConfigIssue(key, what, "warning"))
+    router = raw.get("extra_config", {}).get("router") if isinstance(raw.get("extra_config"), Mapping) else None
+    if isinstance(router, Mapping) and router.get("use_h2c"):
+        warnings.append(ConfigIssue("extra_config.router.use_h2c", _NOT_HONOURED["use_h2c"], "warning"))
+    if errors:
+        return None, errors, warnings
+    return RuntimeSettings(server_limits(service), tls, service.listen_ip, port or service.port), errors, warnings
+
+
+def restart_changes(old: RuntimeSettings, new: RuntimeSettings) -> list[str]:
+    """What differs between two settings that a running process cannot apply (a reload refuses them)."""
+    changes: list[str] = []
+    if (old.host, old.port) != (new.host, new.port):
+        changes.append(f"listen address {old.host or '*'}:{old.port} → {new.host or '*'}:{new.port}")
+    if (old.tls is None) != (new.tls is None):
+        changes.append("TLS " + ("turned on" if new.tls is not None else "turned off"))
+    elif old.tls is not None and new.tls is not None and old.tls.curve != new.tls.curve:
+        changes.append("tls.curve_preferences")
+    return changes

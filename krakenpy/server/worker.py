@@ -1,0 +1,255 @@
+"""One worker process: compile the gateway, serve it on the sockets the supervisor opened, swap in a
+new one on reload, drain on ``SIGTERM`` (or when the supervisor disappears).
+
+Reload, off the request path: the file is read and checked in a thread, the new gateway compiled on
+the loop, then every new request (also on open keep-alive connections) goes to it at once. Requests
+already running finish on the old gateway, whose resources (connection pools, Lambda clients, Lua
+runtimes, key-set refreshers...) are closed once they are done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from krakenpy import __version__
+from krakenpy.errors import ConfigError
+from krakenpy.server.adapter import server_options
+from krakenpy.server.channel import Channel
+from krakenpy.server.limits import ServerLimits
+from krakenpy.server.listen import BACKLOG
+from krakenpy.server.logs import Tally, install_loop_handler
+from krakenpy.server.protocol import GatewayServer
+from krakenpy.server.reload import config_digest
+from krakenpy.server.runner import Config, ConfigSource, Served, ServeOptions
+from krakenpy.server.settings import RuntimeSettings, runtime_settings
+from krakenpy.tasks import spawn
+
+if TYPE_CHECKING:
+    from krakenpy.server.tlscontext import TlsListener
+
+__all__ = ["EXIT_CONFIG", "Worker"]
+
+log = logging.getLogger("krakenpy")
+
+#: a worker whose configuration does not build (the supervisor does not restart it at start-up)
+EXIT_CONFIG = 78
+#: young-generation GC threshold while serving (CPython's default is 700)
+_GC_YOUNG = 20_000
+#: TLS close_notify exchange on a closing connection (asyncio's default is 30 s)
+_TLS_SHUTDOWN = 5.0
+
+
+def settle_gc() -> None:
+    """Keep the cyclic GC off the request path: per-request garbage is freed by reference counting,
+    so frequent young collections find little, and full collections walking every module and
+    compiled endpoint showed up as tail latency under overload. Start-up objects are frozen out of
+    the collector's view; collections run ~30x less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(_GC_YOUNG, 10, 10)
+
+
+class Worker:
+    """Serves one slot until told to stop; :meth:`run` returns the exit code."""
+
+    def __init__(
+        self,
+        slot: int,
+        sockets: list[socket.socket],
+        channel: Channel,
+        config: Config,
+        settings: RuntimeSettings,
+        options: ServeOptions,
+        source: ConfigSource,
+    ) -> None:
+        self.slot = slot
+        self.sockets = sockets
+        self.channel = channel
+        self.config = config
+        self.settings = settings
+        self.options = options
+        self.source = source
+        self.generation = 0
+        self.gateway: Served | None = None
+        self.server: GatewayServer | None = None
+        self.tls: TlsListener | None = None
+        self.retiring: dict[asyncio.Task[None], Served] = {}
+        self.reloading: asyncio.Task[None] | None = None
+        self.stopping = asyncio.Event()
+        self.stopped_at = 0.0
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        install_loop_handler(loop, Tally(log, "cannot accept connections", level=logging.WARNING))
+        try:
+            self.gateway = await self.source.build(self.config, serving=True)
+            if self.settings.tls is not None:
+                from krakenpy.server.tlscontext import TlsListener  # cryptography: only for TLS configs
+
+                self.tls = TlsListener(self.settings.tls)
+        except ConfigError as exc:
+            self.channel.send({"event": "failed", "issues": [str(i) for i in exc.issues]})
+            if self.gateway is not None:
+                await self.gateway.close()
+            return EXIT_CONFIG
+        limits = self.settings.limits
+        # krakenpy's request class, no request-body decompression; the gateway writes its own access log
+        self.server = GatewayServer(self.gateway.handler, limits=limits, access_log=None, **server_options())
+        listeners = [await self._listen(sock, limits) for sock in self.sockets]
+        await self.gateway.start()
+        self.server.start_sweeping()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+        loop.add_reader(self.channel.fileno(), self._on_channel)
+        settle_gc()
+        port = self.sockets[0].getsockname()[1] if self.sockets else 0
+        log.info(
+            "krakenpy %s listening on %s:%d%s with %d endpoints (pid %d, worker %d)",
+            __version__,
+            self.settings.host or "*",
+            port,
+            " (TLS)" if self.tls else "",
+            self.gateway.endpoints,
+            os.getpid(),
+            self.slot,
+        )
+        self.channel.send({"event": "ready", "pid": os.getpid(), "generation": self.generation})
+        await self.stopping.wait()
+        return await self._shutdown(listeners)
+
+    async def _listen(self, sock: socket.socket, limits: ServerLimits) -> asyncio.AbstractServer:
+        assert self.server is not None
+        loop = asyncio.get_running_loop()
+        if self.tls is None:
+            return await loop.create_server(self.server, sock=sock, backlog=BACKLOG)
+        return await loop.create_server(
+            self.server,
+            sock=sock,
+            backlog=BACKLOG,
+            ssl=self.tls.context,
+            ssl_handshake_timeout=limits.handshake_timeout or None,
+            ssl_shutdown_timeout=_TLS_SHUTDOWN,
+        )
+
+    def stop(self) -> None:
+        """First call: drain. A call a second or more later: cut what is still running (one signal sent
+        to the process group and forwarded by the supervisor arrives twice at once: that is no cut)."""
+        now = time.monotonic()
+        if not self.stopping.is_set():
+            self.stopping.set()
+            self.stopped_at = now
+        elif self.server is not None and now - self.stopped_at >= 1.0:
+            for connection in self.server.protocols():
+                connection.force_close()
+
+    def _on_channel(self) -> None:
+        messages = self.channel.receive()
+        if messages is None:  # the supervisor is gone: nobody would replace or stop this process
+            asyncio.get_running_loop().remove_reader(self.channel.fileno())
+            log.warning("supervisor gone: worker %d (pid %d) shuts down", self.slot, os.getpid())
+            self.stop()
+            return
+        for message in messages:
+            if message.get("command") == "reload" and not self.stopping.is_set():
+                self.reloading = spawn(self._reload(int(message["generation"]), str(message["digest"])))
+
+    async def _shutdown(self, listeners: list[asyncio.AbstractServer]) -> int:
+        assert self.server is not None and self.gateway is not None
+        log.info("shutting down (pid %d, worker %d)", os.getpid(), self.slot)
+        for listener in listeners:
+            listener.close()  # the supervisor still holds the socket: nothing queued is lost here
+        finished = await self.server.drain(self.settings.limits.shutdown_wait)
+        if not finished:
+            log.warning("max_shutdown_wait_time reached: in-flight requests were cut (pid %d)", os.getpid())
+        self.server.stop_sweeping()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        loop.remove_reader(self.channel.fileno())
+        if self.reloading is not None:
+            self.reloading.cancel()
+        for task, gateway in list(self.retiring.items()):
+            task.cancel()
+            await gateway.close()
+        await self.gateway.close()
+        return 0
+
+    async def _reload(self, generation: int, digest: str) -> None:
+        started = time.monotonic()
+        try:
+            config, settings, gateway = await self._compile(digest)
+        except ConfigError as exc:
+            reasons = [str(i) for i in exc.issues]
+            log.error("reload %d failed in worker %d: %s", generation, self.slot, "; ".join(reasons[:5]))
+            self.channel.send({"event": "reloaded", "generation": generation, "ok": False, "error": reasons})
+            return
+        except Exception as exc:  # a bug while compiling: this worker keeps serving what it has
+            log.exception("reload %d failed in worker %d", generation, self.slot)
+            self.channel.send({"event": "reloaded", "generation": generation, "ok": False, "error": [repr(exc)]})
+            return
+        assert self.server is not None and self.gateway is not None
+        self.server.limits = settings.limits
+        drained = await self.server.swap(gateway.handler)
+        old, old_limits, self.gateway = self.gateway, self.settings.limits, gateway
+        self.config, self.settings, self.generation = config, settings, generation
+        task = spawn(self._retire(old, drained, old_limits, gateway))
+        self.retiring[task] = old
+        seconds = round(time.monotonic() - started, 3)
+        self.channel.send({"event": "reloaded", "generation": generation, "ok": True, "seconds": seconds})
+
+    async def _compile(self, digest: str) -> tuple[Config, RuntimeSettings, Served]:
+        """Read, check and build the new configuration; raises :class:`ConfigError`."""
+        config = await asyncio.to_thread(self.source.load)
+        if config_digest(config.service) != digest:
+            raise ConfigError("the configuration changed again while the workers were reloading it")
+        settings, errors, _ = runtime_settings(
+            config.service, allow_unsupported=self.options.allow_unsupported, port=self.options.port_override
+        )
+        if settings is None:
+            raise ConfigError(errors)
+        gateway = await self.source.build(config, serving=True)
+        if self.tls is not None and settings.tls is not None:
+            try:
+                self.tls.apply(settings.tls)
+            except ConfigError:
+                await gateway.close()
+                raise
+        return config, settings, gateway
+
+    async def _retire(self, old: Served, drained: Callable[[], bool], limits: ServerLimits, new: Served) -> None:
+        """Close ``old`` once the requests it was serving are done (bounded by the write clock), then
+        start what ``new`` runs beside the requests: its telemetry listeners take the old ones' ports."""
+        # shadow calls the old pipeline fired are not waited for: nobody reads their answers
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (limits.write_timeout or limits.read_timeout or 60.0)
+        while loop.time() < deadline and not drained():
+            await asyncio.sleep(0.05)
+        try:
+            await old.close()
+        finally:
+            self.retiring.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
+        del old
+        if new is self.gateway and not self.stopping.is_set():  # not replaced again meanwhile
+            await new.start()
+        # collect its reference cycles. Unfreezing would let the collection reach the objects inherited
+        # from the supervisor too and copy every page the processes share: the gateway built at
+        # start-up (frozen with them) keeps its cycles once; gateways built by reloads are not frozen
+        gc.collect()
+
+
+def run_worker(worker: Worker, loop_name: str) -> int:
+    """Run ``worker`` on a fresh event loop (asyncio or uvloop)."""
+    if loop_name == "uvloop":
+        import uvloop
+
+        result: Any = uvloop.run(worker.run())
+        return int(result)
+    return asyncio.run(worker.run())
