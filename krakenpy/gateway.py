@@ -16,6 +16,7 @@ import os
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -272,6 +273,8 @@ class _Assembly:
         executor = executors[0] if executors else None
         if executor is None:
             call: UpstreamCall = self.resources.http.request
+            if backend.http_client.no_redirect:
+                call = partial(self.resources.http.request, follow_redirects=False)
             for middleware in reversed(await self._layer("client", site)):
                 call = middleware(call)
             executor = http_backend(
