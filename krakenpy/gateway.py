@@ -134,6 +134,11 @@ class Gateway:
     resources: Resources
     endpoints: int
 
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What the components found while building (a missing static folder...), path first."""
+        return tuple(self.resources.warnings)
+
     async def start(self) -> None:
         """Start what runs beside the requests (exporters, stats listeners): once, when serving."""
         hooks, self.resources.on_serve = self.resources.on_serve, []
