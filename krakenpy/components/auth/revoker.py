@@ -148,6 +148,7 @@ COMPONENT: Final = Component(
     edge=build,
     ignored={
         "headers": "read by KrakenD's code and never used",
+        "hash_name": "the filters always use double hashing over BLAKE2b: they are never shared with KrakenD",
         **{
             f"revoke_server_{name}": "KrakenD Enterprise's revoke server is not supported: revoke through "
             "the admin API on port"
