@@ -46,5 +46,7 @@ COMPONENT: Final = Component(
         "layers.backend.metrics.detailed_connection": "the upstream client does not report connection timings",
         "layers.backend.traces.detailed_connection": "the upstream client does not report connection timings",
         "layers.backend.metrics.report_headers": "metrics never carry headers",
+        "layers.backend.metrics.read_payload": "the upstream client does not report payload-read timings",
+        "layers.backend.traces.read_payload": "the upstream client does not report payload-read timings",
     },
 )
