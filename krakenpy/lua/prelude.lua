@@ -136,8 +136,7 @@ local function need(self, mt, what)
 end
 local function class(name, mt, spec)
   local methods = {}
-  for method, fname in pairs(spec) do
-    local f = B[fname]
+  for method, f in pairs(spec) do
     methods[method] = function(self, ...)
       local kind, v, extra = f(need(self, mt, name), select("#", ...), ...)
       if kind == ERR then error(v, 2) end
@@ -150,23 +149,19 @@ local function class(name, mt, spec)
   return mt
 end
 
-class("luaTable", TABLE_MT, { get = "t_get", set = "t_set", len = "t_len", del = "t_del", keys = "t_keys",
-  keyExists = "t_has" })
-class("luaList", LIST_MT, { get = "l_get", set = "l_set", len = "l_len", del = "l_del" })
-local REQ_MT = class("request", {}, { method = "r_method", path = "r_path", url = "r_url", query = "r_query",
-  params = "r_params", headers = "r_headers", headerList = "r_header_list", body = "r_body" })
-local CTX_MT = class("ctx", {}, { method = "r_method", url = "c_url", host = "c_host", query = "c_query",
-  params = "c_params", headers = "r_headers", headerList = "r_header_list", body = "r_body" })
-local RESP_MT = class("response", {}, { isComplete = "p_complete", statusCode = "p_status",
-  headers = "p_headers", headerList = "p_header_list", body = "p_body", error = "p_error" })
+-- B.<class> maps each method name to its Python accessor (krakenpy/lua/api/<class>.py)
+class("luaTable", TABLE_MT, B.luaTable)
+class("luaList", LIST_MT, B.luaList)
+local REQ_MT = class("request", {}, B.request)
+local CTX_MT = class("ctx", {}, B.ctx)
+local RESP_MT = class("response", {}, B.response)
 -- data() needs no trip to Python: post is handed the data dict along with the response
 local RESP_DATA = setmetatable({}, { __mode = "k" })
 RESP_MT.__index.data = function(self)
   need(self, RESP_MT, "response")
   return make(TABLE_MT, RESP_DATA[self])
 end
-local HTTP_MT = class("http_response", {}, { statusCode = "h_status", headers = "h_headers",
-  headerList = "h_header_list", body = "h_body", close = "h_close" })
+local HTTP_MT = class("http_response", {}, B.http_response)
 
 G.luaTable = { new = function() return make(TABLE_MT, B.new_dict()) end }
 G.luaList = { new = function() return make(LIST_MT, B.new_list()) end }

@@ -82,7 +82,7 @@ class Runtime:
         self.objects = Handles()
         self.bindings = Bindings(self.lua, lua_handles, nil, self.objects)
         prelude = self.lua.execute(b"return load(...)", _PRELUDE, b"=prelude", b"t")
-        api = prelude(self.lua.table_from(self.bindings.table()), lua_handles, nil, open_libs, HOOK_PERIOD)
+        api = prelude(self.bindings.table(), lua_handles, nil, open_libs, HOOK_PERIOD)
         self._compile = api[b"compile"]
         self._chain = api[b"chain"]
         self._router = api[b"router"]

@@ -1,0 +1,51 @@
+"""What every accessor module shares: object ids, the Lua table → Python object lookup, conversion."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final
+
+from krakenpy.lua.convert import Kind, Mode, from_lua
+from krakenpy.lua.handles import Handles
+
+__all__ = ["NEED_ARGS", "Accessor", "Methods", "Result", "Store"]
+
+Result = tuple[int, Any] | tuple[int, Any, Any] | None
+Accessor = Callable[..., Result]
+#: Lua method name → accessor
+Methods = dict[bytes, Accessor]
+
+NEED_ARGS: Final = (Kind.ERROR, b"need arguments")
+
+
+class Store:
+    """One runtime's object table and the Lua helpers the accessors need."""
+
+    __slots__ = ("_lookup", "lua", "mark", "nil", "objects", "ref")
+
+    def __init__(self, lua: Any, handles: Any, nil: Any, objects: Handles) -> None:
+        self.lua = lua
+        #: the shared ``luaNil`` / ``json.null`` table
+        self.nil = nil
+        #: id → object, and the function that hands out a new id for an object
+        self.objects = objects.objects
+        self.ref = objects.ref
+        # lookups go through Lua functions: lupa 2.8 mis-reads ``table[lua_object]`` from Python
+        # while a coroutine is running (it returns the thread along with the value)
+        self._lookup, self.mark = lua.eval(
+            b"function(H) return function(k) return H[k] end, function(t, tag) H[t] = tag end end"
+        )(handles)
+
+    def handle(self, t: Any) -> Any:
+        """The object behind a Lua table: a luaTable/luaList's dict or list, a marker, or None."""
+        h = self._lookup(t)
+        return self.objects[h] if type(h) is int else h
+
+    def value(self, v: Any, mode: Mode = Mode.TOP) -> Any:
+        """A Lua value as JSON-able Python data (API objects by reference)."""
+        return from_lua(v, self.handle, mode)
+
+    def list_of(self, v: Any) -> list[Any] | None:
+        """The list behind a luaList argument, else None."""
+        handle = self.handle(v) if v is not None and not isinstance(v, bytes | int | float | bool) else None
+        return handle if isinstance(handle, list) else None
