@@ -9,12 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from krakenpy.lua.api import batteries, ctx, http_response, lua_list, lua_table, request, response
+from krakenpy.lua.api.args import error
 from krakenpy.lua.api.headers import header_name
 from krakenpy.lua.api.http_response import HttpResult
 from krakenpy.lua.api.response import PostState, error_status
-from krakenpy.lua.api.store import Store
-from krakenpy.lua.convert import Mode
+from krakenpy.lua.api.store import Result, Store
+from krakenpy.lua.convert import Kind, Mode
 from krakenpy.lua.handles import Handles
+from krakenpy.lua.http import exit_response
 
 __all__ = ["Bindings", "HttpResult", "PostState", "error_status", "header_name"]
 
@@ -39,9 +41,18 @@ class Bindings:
     def table(self) -> Any:
         """The ``B`` table of prelude.lua: ``B.<class>.<method>`` accessors and ``B.<function>`` helpers."""
         out: dict[bytes, Any] = batteries.functions(self.store)
+        out[b"exit"] = self._exit
         for name, module in CLASSES.items():
             out[name] = self._lua.table_from(module.methods(self.store))
         return self._lua.table_from(out)
+
+    def _exit(self, n: int, *args: Any) -> Result:
+        """``exit(status, body[, headers])``: the answer is checked and built while the script runs."""
+        try:
+            answer = exit_response(self.store, n, *args[:3])
+        except ValueError as exc:
+            return error(str(exc))
+        return Kind.PLAIN, self.store.ref(answer)
 
     def value(self, v: Any, mode: Mode = Mode.TOP) -> Any:
         """A Lua value as JSON-able Python data."""

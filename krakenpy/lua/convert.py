@@ -15,7 +15,20 @@ from typing import Any, Final
 
 import lupa.lua54 as lupa
 
-__all__ = ["ARRAY", "NULL", "OBJECT", "Kind", "Mode", "from_lua", "key_str", "text", "to_lua"]
+__all__ = [
+    "ARRAY",
+    "NULL",
+    "OBJECT",
+    "ConversionError",
+    "Kind",
+    "Mode",
+    "class_name",
+    "from_lua",
+    "key_str",
+    "lua_number",
+    "lua_type",
+    "to_lua",
+]
 
 MAX_DEPTH: Final = 64
 
@@ -57,20 +70,56 @@ class Mode(IntEnum):
     JSON = 2  # json.encode: a sequence is an array, anything else (and {}) an object
 
 
-def text(value: Any) -> str:
-    """A Lua scalar as Python text (numbers as Lua prints them)."""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "surrogateescape")
-    if isinstance(value, float) and value.is_integer():
+class ConversionError(ValueError):
+    """A Lua value that has no Python/JSON equivalent (a function, a cycle, a table as a key...)."""
+
+
+def lua_number(value: int | float) -> str:
+    """A number as text: integral values without a fraction (``5.0`` → ``5``), others as Lua's ``%.14g``."""
+    if isinstance(value, int):
+        return str(value)
+    if value.is_integer() and abs(value) < 2**63:
         return str(int(value))
-    if value is None:
-        return ""
-    if value is True or value is False:
+    return f"{value:.14g}"
+
+
+def key_str(value: Any) -> str:
+    """A Lua table key (a string or a number) as a JSON object key."""
+    if type(value) is bytes:
+        return value.decode("utf-8", "replace")
+    if value is True or value is False:  # as KrakenD (Go's LBool.String())
         return "true" if value else "false"
-    return str(value)
+    if isinstance(value, int | float):
+        return lua_number(value)
+    raise ConversionError(f"a {lua_type(value)} cannot be an object key (strings and numbers can)")
 
 
-key_str = text
+#: the Lua class of an API object, by the type of the Python object behind it
+_CLASS_NAMES: Final = {
+    "dict": "luaTable",
+    "list": "luaList",
+    "Request": "request",
+    "PostState": "response",
+    "HttpResult": "http_response",
+}
+
+
+def class_name(obj: Any) -> str:
+    """The Lua class name of the object behind an API object (``request``, ``luaTable``...)."""
+    return "luaNil" if obj is NULL else _CLASS_NAMES.get(type(obj).__name__, "table")
+
+
+def lua_type(value: Any) -> str:
+    """The Lua type name of a value as lupa hands it over."""
+    if value is None:
+        return "nil"
+    if value is True or value is False:
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, bytes):
+        return "string"
+    return lupa.lua_type(value) or "userdata"  # a Python object (a caught Python error)
 
 
 def _number(value: float) -> int | float:
@@ -85,7 +134,7 @@ def _int_key(key: Any) -> int | None:
         return key
     if isinstance(key, float) and key.is_integer():
         return int(key)
-    if isinstance(key, bytes) and key.lstrip(b"-").isdigit():
+    if isinstance(key, bytes) and len(key) <= 18 and key.lstrip(b"-").isdigit():
         return int(key)
     return None
 
@@ -97,17 +146,19 @@ def from_lua(value: Any, lookup: Callable[[Any], Any], mode: Mode = Mode.TOP, de
     if isinstance(value, float):
         return _number(value)
     if isinstance(value, bytes):
-        return value.decode("utf-8", "surrogateescape")
+        return value.decode("utf-8", "replace")
     if lupa.lua_type(value) != "table":
-        return None  # functions, coroutines: nothing JSON can hold
+        raise ConversionError(f"cannot convert a {lua_type(value)} value")
     if depth > MAX_DEPTH:
-        raise ValueError("table nested too deeply (or cyclic)")
+        raise ConversionError("table nested too deeply (or cyclic)")
     handle = lookup(value)
     if handle is not None:
         if handle is NULL:
             return None
         if isinstance(handle, dict | list):
             return handle
+        if handle is not ARRAY and handle is not OBJECT:
+            raise ConversionError(f"cannot convert a {class_name(handle)} object")
     nested = Mode.JSON if mode is Mode.JSON else Mode.NESTED
     items = list(value.items())
     if handle is OBJECT or (handle is not ARRAY and mode is Mode.TOP):
@@ -127,7 +178,7 @@ def from_lua(value: Any, lookup: Callable[[Any], Any], mode: Mode = Mode.TOP, de
 def to_lua(value: Any, ref: Callable[[Any], int]) -> tuple[int, Any]:
     """A Python value as (kind, value) for the Lua side: containers stay live references (by ``ref`` id)."""
     if isinstance(value, str):
-        return Kind.PLAIN, value.encode("utf-8", "surrogateescape")
+        return Kind.PLAIN, value.encode()
     if value is None:
         return Kind.NULL, None
     if isinstance(value, dict):
@@ -136,4 +187,4 @@ def to_lua(value: Any, ref: Callable[[Any], int]) -> tuple[int, Any]:
         return Kind.LIST, ref(value)
     if isinstance(value, bool | int | float | bytes):
         return Kind.PLAIN, value
-    return Kind.PLAIN, str(value).encode("utf-8", "surrogateescape")
+    return Kind.PLAIN, str(value).encode()

@@ -10,6 +10,7 @@ local co_create, co_resume, co_status, co_yield = coroutine.create, coroutine.re
 local sethook, gethook, getinfo, rawmeta = debug.sethook, debug.gethook, debug.getinfo, debug.getmetatable
 local tpack, tunpack, concat = table.pack, table.unpack, table.concat
 local real_load = load
+local str_find, math_type, floor = string.find, math.type, math.floor
 
 -- lupa's bridge must not be reachable, not even by open-libs code through package.loaded
 python = nil
@@ -115,7 +116,8 @@ end
 
 -- API objects: a table whose Python handle sits in H; methods are Python accessors ------------------
 local ERR, TABLE, LIST, NULLK, MULTI = 9, 1, 2, 3, 4
-local TABLE_MT, LIST_MT, NIL_MT = {}, {}, { __metatable = false, __tostring = function() return "luaNil" end }
+local TABLE_MT, LIST_MT = {}, {}
+local NIL_MT = { __metatable = false, __name = "luaNil", __tostring = function() return "luaNil" end }
 setmetatable(NIL, NIL_MT)
 H[NIL] = B.NULL
 
@@ -130,8 +132,37 @@ local function lift(kind, v)
   if kind == NULLK then return NIL end
   return v
 end
+-- the position of the innermost script frame from `level` up, as error() would prefix it (a method
+-- called in a tail call, `return r:headers(k)`, has no frame of its own in the script)
+local function where(co, level)
+  for l = level, level + 20 do
+    local info
+    if co then info = getinfo(co, l, "Sl") else info = getinfo(l, "Sl") end
+    if not info then break end
+    if info.currentline > 0 and info.source ~= "=prelude" and info.source:sub(1, 1) == "=" then
+      return info.short_src .. ":" .. info.currentline .. ": "
+    end
+  end
+  return ""
+end
+-- an accessor's error, raised at the script's line; one with an HTTP status (a request value the
+-- client sent that cannot be forwarded: 400) is a table that carries it
+local STATUS = setmetatable({}, { __mode = "k" })
+local STATUS_MT = { __tostring = function(e) return e[1] end, __metatable = false }
+local function fail(msg, status)
+  if msg == MEMERR then error(MEMERR, 0) end -- never catchable, as everywhere else
+  msg = where(nil, 3) .. msg -- 1: fail, 2: the method, 3: its caller
+  if not status then error(msg, 0) end
+  local e = setmetatable({ msg, status }, STATUS_MT)
+  STATUS[e] = true
+  error(e, 0)
+end
+local function typename(v)
+  local mt = type(v) == "table" and rawmeta(v)
+  return mt and rawget(mt, "__name") or type(v)
+end
 local function need(self, mt, what)
-  if rawmeta(self) ~= mt then error(what .. " expected", 3) end
+  if rawmeta(self) ~= mt then fail(what .. " expected") end
   return H[self]
 end
 local function class(name, mt, spec)
@@ -139,7 +170,7 @@ local function class(name, mt, spec)
   for method, f in pairs(spec) do
     methods[method] = function(self, ...)
       local kind, v, extra = f(need(self, mt, name), select("#", ...), ...)
-      if kind == ERR then error(v, 2) end
+      if kind == ERR then fail(v, extra) end
       if kind == MULTI then return v, extra end
       return lift(kind, v)
     end
@@ -168,48 +199,80 @@ G.luaList = { new = function() return make(LIST_MT, B.new_list()) end }
 G.luaNil = { new = function() return NIL end }
 
 local CUSTOM, EXIT = setmetatable({}, { __mode = "k" }), setmetatable({}, { __mode = "k" })
-local CUSTOM_MT = { __tostring = function(e) return tostring(e[1]) end }
+local CUSTOM_MT = { __tostring = function(e) return e[1] end, __metatable = false }
+local EXIT_MT = { __tostring = function() return "exit" end, __metatable = false }
+local function text_arg(v)
+  local t = type(v)
+  if t == "string" then return v end
+  if t == "number" then return tostring(v) end
+end
 G.custom_error = function(...)
   local n = select("#", ...)
-  if n == 0 then error("need arguments", 2) end
+  if n == 0 then fail("need arguments") end
   local msg, status, ct = ...
-  local e = setmetatable({ tostring(msg), n > 1 and tonumber(status) or nil, n > 2 and ct and tostring(ct) or nil },
-    CUSTOM_MT)
+  local text = text_arg(msg)
+  if not text then fail("bad argument #1 to 'custom_error' (string expected, got " .. typename(msg) .. ")") end
+  local code = status ~= nil and tonumber(status) or nil -- no status: a plain error (500)
+  if status ~= nil and (not code or code ~= floor(code) or code < 100 or code > 999) then
+    fail("custom_error: the status must be an integer between 100 and 999")
+  end
+  if ct ~= nil then
+    local t = text_arg(ct)
+    if not t then fail("bad argument #3 to 'custom_error' (string expected, got " .. typename(ct) .. ")") end
+    if str_find(t, "%c") then fail("custom_error: control characters are not allowed in the content type") end
+    ct = t
+  end
+  local e = setmetatable({ text, code and floor(code), ct }, CUSTOM_MT)
   CUSTOM[e] = true
   error(e, 0)
 end
 -- krakenpy: a Kong-like short-circuit response at any level
-G.exit = function(status, body, headers)
-  local e = setmetatable({ tonumber(status) or 500, body, headers }, CUSTOM_MT)
+G.exit = function(...)
+  local kind, answer = B.exit(select("#", ...), ...) -- checked and built now: its errors are the script's
+  if kind == ERR then fail(answer) end
+  local e = setmetatable({ answer }, EXIT_MT)
   EXIT[e] = true
   error(e, 0)
 end
 G.http_response = {
   new = function(...)
     local n = select("#", ...)
-    if n ~= 1 and n ~= 3 and n ~= 4 then error("need 1, 3 or 4 arguments", 2) end
+    if n ~= 1 and n ~= 3 and n ~= 4 then fail("need 1, 3 or 4 arguments") end
     local ok, res = co_yield(HTTP, n, ...)
-    if not ok then error(res, 2) end
+    if not ok then fail(res) end
     return make(HTTP_MT, res)
   end,
 }
-local function marked(tag) return function(t) t = t or {}; H[t] = tag; return t end end
-G.json = {
-  encode = function(v)
-    local kind, s = B.json_encode(v)
-    if kind == ERR then error(s, 2) end
-    return s
-  end,
-  decode = function(s)
-    local kind, v = B.json_decode(s)
-    if kind == ERR then error(v, 2) end
+-- json.array(t) / json.object(t) mark a script's own table; never an API object, luaNil or a library
+-- table, which every request shares (marking luaNil as an array would turn every later null into [])
+local ARRAY, OBJECT = B.ARRAY, B.OBJECT
+local function marked(tag, name)
+  return function(t)
+    if t == nil then t = {} end
+    local h = type(t) == "table" and H[t]
+    if type(t) ~= "table" or PROTECTED[t] or (h ~= nil and h ~= ARRAY and h ~= OBJECT) then
+      fail("bad argument #1 to '" .. name .. "' (plain table expected, got " .. typename(t) .. ")")
+    end
+    H[t] = tag
+    return t
+  end
+end
+-- batteries: Python functions called with their argument count, errors raised at the script's line
+local function battery(f)
+  return function(...)
+    local kind, v, extra = f(select("#", ...), ...)
+    if kind == ERR then fail(v, extra) end
     return v
-  end,
-  array = marked(B.ARRAY),
-  object = marked(B.OBJECT),
+  end
+end
+G.json = {
+  encode = battery(B.json_encode),
+  decode = battery(B.json_decode),
+  array = marked(ARRAY, "array"),
+  object = marked(OBJECT, "object"),
   null = NIL,
 }
-G.base64 = { encode = B.b64encode, decode = B.b64decode }
+G.base64 = { encode = battery(B.b64encode), decode = battery(B.b64decode) }
 
 for _, name in ipairs({ "string", "table", "math", "utf8", "os", "io", "debug", "coroutine", "luaTable", "luaList",
   "luaNil", "http_response", "json", "base64" }) do
@@ -253,20 +316,12 @@ end
 
 local function describe(co, err)
   if CUSTOM[err] then return "custom", err[1], err[2], err[3] end
-  if EXIT[err] then return "exit", err[1], err[2], err[3] end
+  if STATUS[err] then return "error", err[1], err[2] end
+  if EXIT[err] then return "exit", err[1] end
   if type(err) == "string" then return "error", err end
   -- an error raised by Python or a non-string error value: locate the innermost script frame
-  local where = ""
-  for level = 0, 40 do
-    local info = getinfo(co, level, "Sl")
-    if not info then break end
-    if info.currentline and info.currentline > 0 and info.source ~= "=prelude" and info.source:sub(1, 1) == "=" then
-      where = info.source:sub(2) .. ":" .. info.currentline .. ": "
-      break
-    end
-  end
   if type(err) == "table" then err = "(error object is a table value)" end
-  return "error", where .. tostring(err)
+  return "error", where(co, 0) .. tostring(err)
 end
 
 -- what Python gets back: one value when the run is over (env for pre, else true), several otherwise:

@@ -26,7 +26,7 @@ from krakenpy.errors import PipelineError
 from krakenpy.lua.bindings import Bindings, PostState
 from krakenpy.lua.errors import LuaError, map_message
 from krakenpy.lua.handles import Handles, Scope
-from krakenpy.lua.http import exit_error, perform
+from krakenpy.lua.http import perform
 from krakenpy.state import Key
 
 if TYPE_CHECKING:
@@ -162,7 +162,7 @@ class Runtime:
         while type(result) is tuple and result[0] == b"http":
             resume = result[1]
             try:
-                answer = await perform(self.http, self.bindings, result[2:])
+                answer = await perform(self.http, self.bindings.store, result[2:])
             except (PipelineError, ValueError) as exc:
                 objects.scope = scope
                 result = resume(False, str(exc).encode())
@@ -185,11 +185,12 @@ class Runtime:
                 custom=True,
             )
         if status == b"exit":
-            raise exit_error(self.bindings, result[1], result[2] if len(result) > 2 else None, result[3:4])
+            raise self.objects.objects[result[1]]  # a LuaExit, built when the script called exit
         message = _text(result[1]) if len(result) > 1 else "lua error"
         if message == "not enough memory":
             message = "lua: not enough memory"
-        raise LuaError(map_message(message))
+        status = result[2] if len(result) > 2 and type(result[2]) is int else None
+        raise LuaError(map_message(message), status=status)
 
 
 def _deadline(timeout: float) -> float | None:

@@ -8,12 +8,17 @@ import logging
 import time
 from typing import Any
 
+import lupa.lua54 as lupa
 import orjson
 
+from krakenpy.lua.api.args import bad_arg, error, string_arg
 from krakenpy.lua.api.store import Result, Store
-from krakenpy.lua.convert import ARRAY, NULL, OBJECT, Kind, Mode, text
+from krakenpy.lua.convert import ARRAY, MAX_DEPTH, NULL, OBJECT, ConversionError, Kind, Mode
 
-__all__ = ["functions"]
+__all__ = ["MEMORY_ERROR", "functions"]
+
+#: Lua's own message for a failed allocation: the prelude re-raises it so that pcall cannot catch it
+MEMORY_ERROR = "not enough memory"
 
 log = logging.getLogger("krakenpy.lua")
 
@@ -22,18 +27,24 @@ def functions(store: Store) -> dict[bytes, Any]:
     """Plain functions (not methods) and markers the prelude reads by name."""
     value, lua, nil, mark = store.value, store.lua, store.nil, store.mark
 
-    def json_encode(v: Any) -> Result:
+    def json_encode(n: int, v: Any = None) -> Result:
         try:
             return Kind.PLAIN, orjson.dumps(value(v, Mode.JSON))
-        except (TypeError, ValueError) as exc:
-            return Kind.ERROR, f"json.encode: {exc}".encode()
+        except (TypeError, ValueError) as exc:  # a conversion error, an integer beyond 64 bits
+            return error(f"json.encode: {exc}")
 
-    def json_decode(s: Any) -> Result:
+    def json_decode(n: int, s: Any = None) -> Result:
+        source = s if type(s) is bytes else string_arg(s)
+        if source is None:
+            return bad_arg(store, 1, "decode", "string", s)
         try:
-            data = orjson.loads(s if isinstance(s, bytes) else text(s))
+            return Kind.PLAIN, plain(orjson.loads(source), 0)
         except orjson.JSONDecodeError as exc:
-            return Kind.ERROR, f"json.decode: {exc}".encode()
-        return Kind.PLAIN, plain(data, 0)
+            return error(f"json.decode: {exc}")
+        except ConversionError as exc:
+            return error(f"json.decode: {exc}")
+        except lupa.LuaMemoryError:
+            return error(MEMORY_ERROR)
 
     def plain(v: Any, depth: int) -> Any:
         """Decoded JSON as plain Lua tables (arrays 1-based and marked, so they encode back as arrays)."""
@@ -41,8 +52,8 @@ def functions(store: Store) -> dict[bytes, Any]:
             return v.encode()
         if v is None:
             return nil
-        if depth > 64:
-            raise ValueError("json.decode: nested too deeply")
+        if depth > MAX_DEPTH:
+            raise ConversionError("nested too deeply")
         if isinstance(v, dict):
             table = lua.table()
             for k, x in v.items():
@@ -57,13 +68,19 @@ def functions(store: Store) -> dict[bytes, Any]:
             return table
         return v
 
-    def b64encode(s: Any) -> bytes:
-        return base64.b64encode(s if isinstance(s, bytes) else text(s).encode())
+    def b64encode(n: int, s: Any = None) -> Result:
+        source = s if type(s) is bytes else string_arg(s)
+        if source is None:
+            return bad_arg(store, 1, "encode", "string", s)
+        return Kind.PLAIN, base64.b64encode(source if isinstance(source, bytes) else source.encode())
 
-    def b64decode(s: Any) -> bytes | None:
+    def b64decode(n: int, s: Any = None) -> Result:
+        source = s if type(s) is bytes else string_arg(s)
+        if source is None:
+            return bad_arg(store, 1, "decode", "string", s)
         try:
-            return base64.b64decode(s if isinstance(s, bytes) else text(s), validate=False)
-        except (binascii.Error, ValueError):
+            return Kind.PLAIN, base64.b64decode(source, validate=False)
+        except (binascii.Error, ValueError):  # nil, as documented: not an error
             return None
 
     return {
@@ -72,7 +89,7 @@ def functions(store: Store) -> dict[bytes, Any]:
         b"OBJECT": OBJECT,
         b"new_dict": lambda: store.ref({}),
         b"new_list": lambda: store.ref([]),
-        b"print": lambda line: log.info("lua: %s", text(line)),
+        b"print": lambda line: log.info("lua: %s", line.decode("utf-8", "replace")),
         b"now": time.monotonic,
         b"json_encode": json_encode,
         b"json_decode": json_decode,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from krakenpy.lua.api import headers
+from krakenpy.lua.api.args import bad_arg
 from krakenpy.lua.api.store import NEED_ARGS, Methods, Result, Store
 from krakenpy.lua.convert import Kind
 from krakenpy.proxy.types import Headers
@@ -34,13 +35,19 @@ def methods(store: Store) -> Methods:
         h: HttpResult = objects[id_]
         if n < 1:
             return NEED_ARGS
-        return Kind.PLAIN, headers.first(h.headers, headers.header_name(k))
+        name = headers.header_name(k)
+        if name is None:
+            return bad_arg(store, 1, "headers", "string", k)
+        return Kind.PLAIN, headers.first(h.headers, name)
 
     def header_list(id_: int, n: int, k: Any = None) -> Result:
         h: HttpResult = objects[id_]
         if n < 1:
             return NEED_ARGS
-        return Kind.LIST, ref(list(h.headers.get(headers.header_name(k), [])))
+        name = headers.header_name(k)
+        if name is None:
+            return bad_arg(store, 1, "headerList", "string", k)
+        return Kind.LIST, ref(list(h.headers.get(name, [])))
 
     def body(id_: int, n: int) -> Result:
         h: HttpResult = objects[id_]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from krakenpy.lua.api.args import bad_arg, error, string_arg
 from krakenpy.lua.api.store import NEED_ARGS, Methods, Result, Store
-from krakenpy.lua.convert import Kind, key_str, to_lua
+from krakenpy.lua.convert import ConversionError, Kind, to_lua
 
 __all__ = ["methods"]
 
@@ -18,16 +19,27 @@ def methods(store: Store) -> Methods:
         h: dict[str, Any] = objects[id_]
         if n < 1:
             return NEED_ARGS
-        key = key_str(k)
+        key = k.decode("utf-8", "replace") if type(k) is bytes else string_arg(k)
+        if key is None:
+            return bad_arg(store, 1, "get", "string", k)
         return to_lua(h[key], ref) if key in h else None
 
     def set_(id_: int, n: int, k: Any = None, v: Any = None) -> Result:
         h: dict[str, Any] = objects[id_]
         if n < 2:
             return NEED_ARGS
-        if v is not None:  # KrakenD ignores a nil value
-            key = k.decode("utf-8", "replace") if type(k) is bytes else key_str(k)
-            h[key] = v if v is True or v is False or type(v) is int else value(v)  # fast path for scalars
+        key = k.decode("utf-8", "replace") if type(k) is bytes else string_arg(k)
+        if key is None:
+            return bad_arg(store, 1, "set", "string", k)
+        if v is None:  # KrakenD ignores a nil value
+            return None
+        if v is True or v is False or type(v) is int:  # fast path for scalars
+            h[key] = v
+            return None
+        try:
+            h[key] = value(v)
+        except ConversionError as exc:
+            return error(f"set: {exc}")
         return None
 
     def len_(id_: int, n: int) -> Result:
@@ -38,7 +50,10 @@ def methods(store: Store) -> Methods:
         h: dict[str, Any] = objects[id_]
         if n < 1:
             return NEED_ARGS
-        h.pop(key_str(k), None)
+        key = string_arg(k)
+        if key is None:
+            return bad_arg(store, 1, "del", "string", k)
+        h.pop(key, None)
         return None
 
     def keys(id_: int, n: int) -> Result:
@@ -49,6 +64,9 @@ def methods(store: Store) -> Methods:
         h: dict[str, Any] = objects[id_]
         if n < 1:
             return NEED_ARGS
-        return Kind.PLAIN, key_str(k) in h
+        key = string_arg(k)
+        if key is None:
+            return bad_arg(store, 1, "keyExists", "string", k)
+        return Kind.PLAIN, key in h
 
     return {b"get": get, b"set": set_, b"len": len_, b"del": del_, b"keys": keys, b"keyExists": key_exists}

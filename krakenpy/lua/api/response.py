@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from krakenpy.errors import BackendError, PipelineError
 from krakenpy.lua.api import headers
-from krakenpy.lua.api.args import index
+from krakenpy.lua.api.args import bad_arg, boolean_arg, error, integer_arg, string_arg
 from krakenpy.lua.api.store import Methods, Result, Store
-from krakenpy.lua.convert import Kind, key_str, text
+from krakenpy.lua.convert import Kind
 from krakenpy.proxy.types import Response
 
-__all__ = ["PostState", "error_status", "methods"]
+__all__ = ["SCRIPT_FAULT", "PostState", "error_status", "methods"]
+
+#: the status of a response value that cannot be sent (it came from the backend or the script)
+SCRIPT_FAULT: Final = 500
 
 
 @dataclass(slots=True)
@@ -47,8 +50,11 @@ def methods(store: Store) -> Methods:
         h: PostState = objects[id_]
         if n == 0:
             return Kind.PLAIN, h.response.is_complete
-        h.response.is_complete = bool(v)
-        h.handled = h.handled or bool(v)
+        flag = boolean_arg(v)
+        if flag is None:
+            return bad_arg(store, 1, "isComplete", "boolean", v)
+        h.response.is_complete = flag
+        h.handled = h.handled or flag
         return None
 
     def status_code(id_: int, n: int, v: Any = None) -> Result:
@@ -56,9 +62,11 @@ def methods(store: Store) -> Methods:
         response = h.response
         if n == 0:
             return Kind.PLAIN, response.override_status or response.status
-        status = index(v)
+        status = integer_arg(v)
         if status is None:
-            return Kind.ERROR, b"statusCode needs a number"
+            return bad_arg(store, 1, "statusCode", "integer", v)
+        if not 100 <= status <= 999:
+            return error(f"statusCode: {status} is not an HTTP status (100-999)")
         # krakenpy: the status reaches the client on every encoding (KrakenD: no-op only)
         response.status = response.override_status = status
         h.handled = True
@@ -68,29 +76,37 @@ def methods(store: Store) -> Methods:
         h: PostState = objects[id_]
         response = h.response
         if n == 1:  # KrakenD looks the raw key up; Go had canonicalised it already
-            key = key_str(k)
-            values = response.headers.get(key) or response.headers.get(headers.header_name(k))
+            key = string_arg(k)
+            if key is None:
+                return bad_arg(store, 1, "headers", "string", k)
+            values = response.headers.get(key) or response.headers.get(headers.header_name(k) or key)
             return Kind.PLAIN, values[0].encode() if values else b""
-        result = headers.get_or_set(store, response.headers, n, k, v)
-        if n >= 2:
-            _override(response, headers.header_name(k))
+        result = headers.get_or_set(store, response.headers, n, k, v, SCRIPT_FAULT)
+        if n >= 2 and result is None:
+            _override(response, headers.token_name(k) or "")
         return result
 
     def header_list(id_: int, n: int, k: Any = None, v: Any = None) -> Result:
         h: PostState = objects[id_]
-        result = headers.list_get_or_set(store, h.response.headers, n, k, v)
+        result = headers.list_get_or_set(store, h.response.headers, n, k, v, SCRIPT_FAULT)
         if n >= 2 and result is None:
-            _override(h.response, headers.header_name(k))
+            _override(h.response, headers.token_name(k) or "")
         return result
 
     def body(id_: int, n: int, v: Any = None) -> Result:
         h: PostState = objects[id_]
         if n == 0:
             return Kind.PLAIN, h.response.body or b""
-        h.response.body = v if isinstance(v, bytes) else text(v).encode()
+        if type(v) is bytes:
+            h.response.body = v
+            return None
+        value = string_arg(v)
+        if value is None:
+            return bad_arg(store, 1, "body", "string", v)
+        h.response.body = value.encode()
         return None
 
-    def error(id_: int, n: int) -> Result:
+    def error_(id_: int, n: int) -> Result:
         """krakenpy: ``msg, status = response.load():error()`` (nil when the next layer succeeded)."""
         h: PostState = objects[id_]
         if h.error is None:
@@ -103,5 +119,5 @@ def methods(store: Store) -> Methods:
         b"headers": headers_,
         b"headerList": header_list,
         b"body": body,
-        b"error": error,
+        b"error": error_,
     }

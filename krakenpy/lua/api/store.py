@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-from krakenpy.lua.convert import Kind, Mode, from_lua
+from krakenpy.lua.convert import ARRAY, OBJECT, Kind, Mode, class_name, from_lua, lua_type
 from krakenpy.lua.handles import Handles
 
 __all__ = ["NEED_ARGS", "Accessor", "Methods", "Result", "Store"]
@@ -44,6 +44,15 @@ class Store:
     def value(self, v: Any, mode: Mode = Mode.TOP) -> Any:
         """A Lua value as JSON-able Python data (API objects by reference)."""
         return from_lua(v, self.handle, mode)
+
+    def typename(self, v: Any) -> str:
+        """A value's type for an error message: the class of an API object, else its Lua type."""
+        kind = lua_type(v)
+        if kind == "table":
+            obj = self.handle(v)
+            if obj is not None and obj is not ARRAY and obj is not OBJECT:
+                return class_name(obj)
+        return kind
 
     def list_of(self, v: Any) -> list[Any] | None:
         """The list behind a luaList argument, else None."""
