@@ -391,21 +391,32 @@ function R.post(env, req, resp, data, fn, budget, deadline)
   env.response = loader(r)
   return start(env, fn, budget, deadline, false)
 end
--- compile one chunk as function(_ENV, ...) so it can run against any request's env; the prefix
--- shares the first line, so reported line numbers match the file
+-- compile one chunk as function(_ENV, ...) so it can run against any request's env, without running
+-- any of it. The source is first compiled alone: a chunk that compiles alone is one complete block,
+-- and Lua parses a block the same way whatever token follows it (<eof> or the `end` added here), so
+-- the wrapper cannot be closed early by the source (`end, (function() while true do end end)(),
+-- function(_ENV, ...)` would otherwise run at compile time). Its top level only creates the closure;
+-- it runs under a count hook all the same. The prefix shares the first line: line numbers match.
+local function unclosed_at_last_line(src, err)
+  -- Lua reports an unclosed block at <eof>: after trailing blank lines, point at the last line of code
+  local where, line, rest = err:match("^(.-):(%d+):(.*)$")
+  if not (line and str_find(rest, "near <eof>", 1, true)) then return err end
+  local i = #src
+  while i > 0 and src:byte(i) <= 32 do i = i - 1 end
+  local last = select(2, src:sub(1, i):gsub("\n", "")) + 1
+  return tonumber(line) > last and (where .. ":" .. last .. ":" .. rest) or err
+end
+local function top_level_ran() error("code outside the script body", 0) end
 function R.compile(src, name)
   if src:sub(1, 1) == "#" then src = "--" .. src end -- shebang line
-  local f, err = real_load("return function(_ENV, ...) " .. src .. "\nend", "=" .. name, "t", {})
-  if not f then
-    -- an unclosed block is reported on the wrapper's own closing line: point at the file's last line
-    local last = select(2, (src:gsub("%s+$", "")):gsub("\n", "\n")) + 1
-    local where, line = err:match("^(.-):(%d+):")
-    if line and (tonumber(line) > last or err:find("to close 'function' at line 1", 1, true)) then
-      err = where .. ":" .. last .. ": 'end' expected: a block is still open at the end of the file"
-    end
-    return nil, err
-  end
-  return f(), false
+  local alone, err = real_load(src, "=" .. name, "t", {})
+  if not alone then return nil, unclosed_at_last_line(src, err) end
+  local wrapper = real_load("return function(_ENV, ...) " .. src .. "\nend", "=" .. name, "t", {})
+  local co = co_create(wrapper)
+  sethook(co, top_level_ran, "", 16)
+  local ok, fn = co_resume(co)
+  if not ok or type(fn) ~= "function" then return nil, name .. ":1: cannot compile: " .. tostring(fn) end
+  return fn, false
 end
 function R.chain(...)
   local fns = tpack(...)
