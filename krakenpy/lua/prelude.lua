@@ -15,17 +15,24 @@ local str_find, math_type, floor = string.find, math.type, math.floor
 -- lupa's bridge must not be reachable, not even by open-libs code through package.loaded
 python = nil
 package.loaded.python = nil
--- ("").x tricks must not reach (and alter) the string library every request shares
-getmetatable("").__metatable = false
+-- the string metatable is hidden; its __index becomes the sandbox's own string table (below), so
+-- ("").x reaches neither the real library nor string.dump
+local STRING_MT = getmetatable("")
+STRING_MT.__metatable = false
 
+-- A library table scripts see is an empty read-only view: every request shares the table behind it,
+-- so no way of reaching that table may exist in a script. Reads go through __index; pairs() walks
+-- it with an iterator that keeps the table in its closure (returning `next, lib` gave it away).
 local PROTECTED = setmetatable({}, { __mode = "k" })
 local function readonly(lib, name)
+  local function walk(_, k) return next(lib, k) end
   local view = setmetatable({}, {
     __index = lib,
     __newindex = function(_, k) error("cannot modify " .. name .. "." .. tostring(k) .. " (protected by the sandbox)", 2) end,
-    __pairs = function() return next, lib, nil end,
+    __pairs = function(t) return walk, t, nil end,
     __len = function() return #lib end,
     __metatable = false,
+    __name = name,
   })
   PROTECTED[view] = true
   return view
@@ -39,7 +46,7 @@ end
 -- the environment every request inherits (read-only; a request's own globals live in its env)
 local G = {}
 for _, name in ipairs({ "assert", "error", "ipairs", "next", "pairs", "pcall", "select", "tonumber", "tostring",
-  "type", "xpcall", "rawequal", "rawget", "rawlen", "setmetatable" }) do
+  "type", "xpcall", "rawequal", "rawget", "rawlen" }) do
   G[name] = _G[name]
 end
 G._VERSION = _VERSION
@@ -63,6 +70,14 @@ G.rawset = function(t, k, v)
   return rawset(t, k, v)
 end
 G.getmetatable = function(v) if type(v) == "table" then return getmetatable(v) end end
+-- a finalizer runs whenever the collector gets to it: in another request, or outside any run where
+-- no budget applies (`__gc = function() while true do end end` would hang the worker)
+G.setmetatable = function(t, mt)
+  if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+    error("setmetatable: __gc metamethods are not allowed in the sandbox", 2)
+  end
+  return setmetatable(t, mt)
+end
 G.unpack = tunpack -- Lua 5.1 name KrakenD (gopher-lua) scripts use
 G.print = function(...)
   local parts = {}
@@ -117,8 +132,15 @@ end
 -- API objects: a table whose Python handle sits in H; methods are Python accessors ------------------
 local ERR, TABLE, LIST, NULLK, MULTI = 9, 1, 2, 3, 4
 local TABLE_MT, LIST_MT = {}, {}
-local NIL_MT = { __metatable = false, __name = "luaNil", __tostring = function() return "luaNil" end }
+-- luaNil / json.null: one table every request shares, so read-only like the libraries
+local NIL_MT = {
+  __metatable = false,
+  __name = "luaNil",
+  __tostring = function() return "luaNil" end,
+  __newindex = function() error("cannot modify luaNil (protected by the sandbox)", 2) end,
+}
 setmetatable(NIL, NIL_MT)
+PROTECTED[NIL] = true
 H[NIL] = B.NULL
 
 local function make(mt, handle)
@@ -274,6 +296,7 @@ G.json = {
 }
 G.base64 = { encode = battery(B.b64encode), decode = battery(B.b64decode) }
 
+STRING_MT.__index = G.string -- string methods: the sandbox's table (no dump unless open libs)
 for _, name in ipairs({ "string", "table", "math", "utf8", "os", "io", "debug", "coroutine", "luaTable", "luaList",
   "luaNil", "http_response", "json", "base64" }) do
   if G[name] then G[name] = readonly(G[name], name) end
