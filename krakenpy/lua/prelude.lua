@@ -2,7 +2,7 @@
 -- It builds the sandboxed globals every request environment inherits, the KrakenD API objects over
 -- Python handles, and the coroutine runner Python drives. User code never sees this chunk's locals:
 -- B (the Python bindings), H (API object -> Python handle) and the HTTP yield marker.
-local B, H, NIL, open_libs, period = ...
+local B, H, NIL, open_libs, period, pattern_src, strlib_src, c_max = ...
 
 local type, select, error, pairs, next, tostring = type, select, error, pairs, next, tostring
 local rawset, setmetatable, getmetatable = rawset, setmetatable, getmetatable
@@ -10,7 +10,8 @@ local co_create, co_resume, co_status, co_yield = coroutine.create, coroutine.re
 local sethook, gethook, getinfo, rawmeta = debug.sethook, debug.gethook, debug.getinfo, debug.getmetatable
 local tpack, tunpack, concat = table.pack, table.unpack, table.concat
 local real_load = load
-local str_find, math_type, floor = string.find, math.type, math.floor
+local str_find, str_match, str_gsub = string.find, string.match, string.gsub
+local floor, tointeger = math.floor, math.tointeger
 
 -- lupa's bridge must not be reachable, not even by open-libs code through package.loaded
 python = nil
@@ -43,6 +44,91 @@ local function copy(t, skip)
   return c
 end
 
+-- a memory error ends the run: a script must not catch it and retry (every failed allocation costs an
+-- emergency full GC, so a pcall loop at the cap would burn its whole instruction budget that way)
+local MEMERR = "not enough memory"
+-- the position of the innermost script frame from `level` up, as error() would prefix it (a method
+-- called in a tail call, `return r:headers(k)`, has no frame of its own in the script)
+local function where(co, level)
+  for l = level, level + 250 do -- the Lua matcher nests up to 200 deep
+    local info
+    if co then info = getinfo(co, l, "Sl") else info = getinfo(l, "Sl") end
+    if not info then break end
+    if info.currentline > 0 and info.source:sub(1, 1) == "=" then -- scripts; krakenpy's chunks are "@..."
+      return info.short_src .. ":" .. info.currentline .. ": "
+    end
+  end
+  return ""
+end
+-- an accessor's error, raised at the script's line; one with an HTTP status (a request value the
+-- client sent that cannot be forwarded: 400) is a table that carries it
+local STATUS = setmetatable({}, { __mode = "k" })
+local STATUS_MT = { __tostring = function(e) return e[1] end, __metatable = false }
+local function fail(msg, status)
+  if msg == MEMERR then error(MEMERR, 0) end -- never catchable, as everywhere else
+  msg = where(nil, 3) .. msg -- 1: fail, 2: the method, 3: its caller
+  if not status then error(msg, 0) end
+  local e = setmetatable({ msg, status }, STATUS_MT)
+  STATUS[e] = true
+  error(e, 0)
+end
+local function typename(v)
+  local mt = type(v) == "table" and rawmeta(v)
+  return mt and rawget(mt, "__name") or type(v)
+end
+
+-- budget ------------------------------------------------------------------------------------------------
+-- A run's instruction budget and deadline are checked by a count hook every `period` VM instructions.
+-- C functions that can take long on little input (the pattern functions, string.rep, table.concat,
+-- table.sort) charge their work as instructions first; a charge checks both limits every `period`.
+-- A loop of instructions that copy big strings (`..`) triggers collections: the collector's sentinel
+-- has the next instruction check the deadline.
+local BUDGET, TIME = "script exceeded its instruction budget", "script exceeded its time limit"
+local function over_budget() error(where(nil, 2) .. BUDGET, 0) end
+local function over_time() error(where(nil, 2) .. TIME, 0) end
+local CUR = false -- the worker whose run is executing
+-- the reason a run must stop, if any; from then on every instruction of the run fails, so a pcall
+-- loop cannot outlive it
+local function limit_reached(w)
+  local budget = w.used >= w.limit
+  if budget or (w.deadline and B.now() > w.deadline) then
+    sethook(w.co, budget and over_budget or over_time, "", 1)
+    return budget and BUDGET or TIME
+  end
+end
+local function charge(n)
+  local w = CUR
+  if not w then return end
+  local pending = w.pending + n
+  if pending < period then
+    w.pending = pending
+    return
+  end
+  w.pending, w.used = 0, w.used + pending
+  local reason = limit_reached(w)
+  if reason then error(where(nil, 2) .. reason, 0) end
+end
+-- a C call whose worst case is n steps: run it (charged) if n is small, for the limit and for what is
+-- left of the budget; otherwise the caller runs a slower matcher whose steps are counted as they go
+local function afford(n)
+  if n > c_max then return false end
+  local w = CUR
+  if w then
+    if n * 8 > w.limit - w.used then return false end
+    charge(n)
+  end
+  return true
+end
+-- re-armed at every collection cycle; no Python call in a finalizer: it only makes the run's next
+-- instruction go through its hook
+local SENTINEL = {}
+SENTINEL.__gc = function()
+  local w = CUR
+  if w and w.deadline then sethook(w.co, w.probe, "", 1) end
+  setmetatable({}, SENTINEL)
+end
+setmetatable({}, SENTINEL)
+
 -- the environment every request inherits (read-only; a request's own globals live in its env)
 local G = {}
 for _, name in ipairs({ "assert", "error", "ipairs", "next", "pairs", "pcall", "select", "tonumber", "tostring",
@@ -50,9 +136,6 @@ for _, name in ipairs({ "assert", "error", "ipairs", "next", "pairs", "pcall", "
   G[name] = _G[name]
 end
 G._VERSION = _VERSION
--- a memory error ends the run: a script must not catch it and retry (every failed allocation costs an
--- emergency full GC, so a pcall loop at the cap would burn its whole instruction budget that way)
-local MEMERR = "not enough memory"
 local lua_pcall, lua_xpcall = pcall, xpcall
 local function rethrow_memory(ok, ...)
   if not ok and (...) == MEMERR then error(MEMERR, 0) end
@@ -86,8 +169,36 @@ G.print = function(...)
 end
 local tablelib = copy(table)
 tablelib.getn = function(t) return #t end -- Lua 5.1
+local t_concat, t_sort, s_rep, log = table.concat, table.sort, string.rep, math.log
+-- charged about what they cost (an instruction is ~3 ns): 16 per element and one per 32 bytes copied
+-- for concat; 8 per comparison for sort (its comparator, if any, is counted as it runs)
+tablelib.concat = function(t, ...)
+  local out = t_concat(t, ...)
+  charge(16 * #t + #out // 32)
+  return out
+end
+tablelib.sort = function(t, ...)
+  if type(t) == "table" then
+    local n = #t
+    if n > 1 then charge(floor(8 * n * log(n, 2))) end
+  end
+  return t_sort(t, ...)
+end
 G.table = tablelib
-G.string = copy(string, { dump = true })
+local pattern = real_load(pattern_src, "@krakenpy/lua/pattern.lua", "t")()
+local strlib = real_load(strlib_src, "@krakenpy/lua/strlib.lua", "t")(pattern, charge, afford, fail, typename, c_max)
+local function stringlib(dump)
+  local lib = copy(string, not dump and { dump = true } or nil)
+  lib.find, lib.match, lib.gmatch, lib.gsub = strlib.find, strlib.match, strlib.gmatch, strlib.gsub
+  lib.rep = function(s, n, sep)
+    local times = type(s) == "string" and tointeger(n)
+    -- one instruction per copy (C copies the string once per repetition) and per 32 bytes
+    if times and times > 0 then charge(times + times * (#s + (type(sep) == "string" and #sep or 0)) // 32) end
+    return s_rep(s, n, sep)
+  end
+  return lib
+end
+G.string = stringlib(false)
 G.math = copy(math)
 G.utf8 = copy(utf8)
 G.os = { time = os.time, clock = os.clock, date = os.date, difftime = os.difftime }
@@ -97,7 +208,7 @@ local current_env -- the env of the coroutine being resumed (default env of open
 
 if open_libs then
   -- KrakenD's allow_open_libs: everything, as trusted code (budgets can be lifted through debug)
-  G.string = copy(string)
+  G.string = stringlib(true)
   G.os, G.io, G.debug, G.package = copy(os), copy(io), copy(debug), package
   G.require, G.dofile, G.loadfile, G.collectgarbage = require, dofile, loadfile, collectgarbage
   -- text only: precompiled bytecode can corrupt the VM
@@ -153,35 +264,6 @@ local function lift(kind, v)
   if kind == LIST then return make(LIST_MT, v) end
   if kind == NULLK then return NIL end
   return v
-end
--- the position of the innermost script frame from `level` up, as error() would prefix it (a method
--- called in a tail call, `return r:headers(k)`, has no frame of its own in the script)
-local function where(co, level)
-  for l = level, level + 20 do
-    local info
-    if co then info = getinfo(co, l, "Sl") else info = getinfo(l, "Sl") end
-    if not info then break end
-    if info.currentline > 0 and info.source ~= "=prelude" and info.source:sub(1, 1) == "=" then
-      return info.short_src .. ":" .. info.currentline .. ": "
-    end
-  end
-  return ""
-end
--- an accessor's error, raised at the script's line; one with an HTTP status (a request value the
--- client sent that cannot be forwarded: 400) is a table that carries it
-local STATUS = setmetatable({}, { __mode = "k" })
-local STATUS_MT = { __tostring = function(e) return e[1] end, __metatable = false }
-local function fail(msg, status)
-  if msg == MEMERR then error(MEMERR, 0) end -- never catchable, as everywhere else
-  msg = where(nil, 3) .. msg -- 1: fail, 2: the method, 3: its caller
-  if not status then error(msg, 0) end
-  local e = setmetatable({ msg, status }, STATUS_MT)
-  STATUS[e] = true
-  error(e, 0)
-end
-local function typename(v)
-  local mt = type(v) == "table" and rawmeta(v)
-  return mt and rawget(mt, "__name") or type(v)
 end
 local function need(self, mt, what)
   if rawmeta(self) ~= mt then fail(what .. " expected") end
@@ -307,8 +389,6 @@ end
 -- counts the script's instructions only. A worker whose run ends normally waits in a small pool for the
 -- next run (any script, any request: a run's state lives in its env, never in the worker); one that
 -- failed, or is still suspended inside a script, is never reused.
-local function exhausted() error("script exceeded its instruction budget", 2) end
-
 local DONE = {} -- yield marker: the worker finished a run and waits for the next one
 -- stripped of debug info: like the coroutine main function a script used to be, the frame that calls
 -- the script adds no "prelude:N:" position to an error(msg, 2) raised by the script's top level
@@ -323,15 +403,17 @@ end, true), "=?", "b")
 local POOL, POOL_MAX, pooled = {}, 16, 0
 
 local function new_worker()
-  local w = { co = co_create(worker_body), used = 0, limit = 0, every = 0, deadline = false }
+  local w = { co = co_create(worker_body), used = 0, pending = 0, limit = 0, every = 0, deadline = false }
   w.hook = function()
-    local used = w.used + w.every
-    w.used = used
-    if used >= w.limit or (w.deadline and B.now() > w.deadline) then
-      -- from now on every instruction fails, so a pcall loop cannot outlive the budget
-      sethook(exhausted, "", 1)
-      error(used >= w.limit and "script exceeded its instruction budget" or "script exceeded its time limit", 2)
-    end
+    w.used = w.used + w.every
+    local reason = limit_reached(w)
+    if reason then error(where(nil, 2) .. reason, 0) end
+  end
+  -- after a collection (SENTINEL): back to the count hook, and check the limits now
+  w.probe = function()
+    sethook(w.co, w.hook, "", w.every)
+    local reason = limit_reached(w)
+    if reason then error(where(nil, 2) .. reason, 0) end
   end
   co_resume(w.co, co_yield, DONE) -- up to the first yield: waits for a script
   return w
@@ -350,6 +432,7 @@ end
 -- what Python gets back: one value when the run is over (env for pre, else true), several otherwise:
 -- "http", resume, args... | "custom", msg, status, content type | "exit", status, body, headers | "error", msg
 local function step(w, env, keep, ok, first, ...)
+  CUR = false
   if ok and first == DONE then
     if pooled < POOL_MAX then
       pooled = pooled + 1
@@ -362,7 +445,7 @@ local function step(w, env, keep, ok, first, ...)
   if not ok then return describe(co, first) end
   if first == HTTP then
     return "http", function(...)
-      current_env = env
+      current_env, CUR = env, w
       return step(w, env, keep, co_resume(co, ...))
     end, ...
   end
@@ -378,9 +461,9 @@ local function start(env, fn, budget, deadline, keep)
     w = new_worker()
   end
   local every = budget < period and budget or period
-  w.used, w.limit, w.every, w.deadline = 0, budget, every, deadline or false
+  w.used, w.pending, w.limit, w.every, w.deadline = 0, 0, budget, every, deadline or false
   sethook(w.co, w.hook, "", every)
-  current_env = env
+  current_env, CUR = env, w
   return step(w, env, keep, co_resume(w.co, fn, env))
 end
 
@@ -422,11 +505,11 @@ end
 -- it runs under a count hook all the same. The prefix shares the first line: line numbers match.
 local function unclosed_at_last_line(src, err)
   -- Lua reports an unclosed block at <eof>: after trailing blank lines, point at the last line of code
-  local where, line, rest = err:match("^(.-):(%d+):(.*)$")
+  local where, line, rest = str_match(err, "^(.-):(%d+):(.*)$") -- Lua's own functions: trusted input
   if not (line and str_find(rest, "near <eof>", 1, true)) then return err end
   local i = #src
   while i > 0 and src:byte(i) <= 32 do i = i - 1 end
-  local last = select(2, src:sub(1, i):gsub("\n", "")) + 1
+  local last = select(2, str_gsub(src:sub(1, i), "\n", "")) + 1
   return tonumber(line) > last and (where .. ":" .. last .. ":" .. rest) or err
 end
 local function top_level_ran() error("code outside the script body", 0) end
