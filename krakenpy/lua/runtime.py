@@ -47,7 +47,9 @@ _LUA_RUNTIME: Any = lupa.LuaRuntime
 #: Lua, counted as it goes (see strlib.lua)
 PATTERN_C_MAX: Final = 100_000
 _HERE = Path(__file__).parent
-_PRELUDE, _PATTERN, _STRLIB = ((_HERE / name).read_bytes() for name in ("prelude.lua", "pattern.lua", "strlib.lua"))
+_PRELUDE, _PATTERN, _STRLIB, _API = (
+    (_HERE / name).read_bytes() for name in ("prelude.lua", "pattern.lua", "strlib.lua", "api.lua")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +89,9 @@ class Runtime:
         self.objects = Handles()
         self.bindings = Bindings(self.lua, lua_handles, nil, self.objects)
         prelude = self.lua.execute(b"return load(...)", _PRELUDE, b"@krakenpy/lua/prelude.lua", b"t")
-        api = prelude(self.bindings.table(), lua_handles, nil, open_libs, HOOK_PERIOD, _PATTERN, _STRLIB, PATTERN_C_MAX)
+        api = prelude(
+            self.bindings.table(), lua_handles, nil, open_libs, HOOK_PERIOD, _PATTERN, _STRLIB, _API, PATTERN_C_MAX
+        )
         self._compile = api[b"compile"]
         self._chain = api[b"chain"]
         self._router = api[b"router"]
