@@ -75,6 +75,7 @@ class Runtime:
 
     def __init__(self, http: UpstreamClient, *, open_libs: bool, max_memory: int) -> None:
         self.http = http
+        self.max_memory = max_memory
         self.lua: Any = _LUA_RUNTIME(
             encoding=None,
             register_eval=False,
@@ -168,10 +169,14 @@ class Runtime:
 
     async def _serve_http(self, scope: Scope, result: Any) -> Any:
         objects = self.objects
+        held = 0  # response bodies this run holds: bounded like the Lua memory they end up in
         while type(result) is tuple and result[0] == b"http":
             resume = result[1]
             try:
                 answer = await perform(self.http, self.bindings.store, result[2:])
+                held += len(answer.body)
+                if held > self.max_memory:
+                    raise ValueError(f"http_response.new: the responses of this run exceed max_memory ({held} bytes)")
             except (PipelineError, ValueError) as exc:
                 objects.scope = scope
                 result = resume(False, str(exc).encode())

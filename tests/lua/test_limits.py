@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from aiohttp import web
 
 from tests.lua.helpers import config, echo_app, lua_endpoint
 
@@ -113,3 +114,32 @@ exit(200, {a = a, b = b, cap = cap, words = words, head = replaced:sub(1, 12), n
     assert status == 200, text
     expected = {"a": 9999, "b": 10001, "cap": "a", "words": 3000, "head": "yx yx yx yx ", "n": 5, "bal": "tail"}
     assert json.loads(text) == expected
+
+
+def _big_app() -> web.Application:
+    app = echo_app()
+
+    async def big(request: web.Request) -> web.Response:
+        return web.Response(body=b"x" * (3 * 1024 * 1024))
+
+    app.router.add_get("/big", big)
+    return app
+
+
+async def test_limits_http_response_bodies_count_against_max_memory(backend, gateway, caplog) -> None:
+    host = await backend(_big_app())
+    many = f"for i = 1, 50 do local r = http_response.new('{host}/big') end"
+    twice = f"local b = http_response.new('{host}/big'):body(); local c = b .. b .. b"
+    lua = {"max_memory": 4 * 1024 * 1024}
+    doc = config(
+        lua_endpoint(host, endpoint="/many", proxy_lua={"pre": many, **lua}),
+        lua_endpoint(host, endpoint="/twice", proxy_lua={"pre": twice, **lua}),
+        return_error_msg=True,
+    )
+    client = await gateway(doc)
+    resp = await client.get("/many")  # 150 MiB of answers held by one run: refused at the second
+    assert resp.status == 500
+    assert (await resp.text()).startswith("http_response.new: the responses of this run exceed max_memory")
+    resp = await client.get("/twice")
+    assert (resp.status, await resp.text()) == (500, "lua: not enough memory")
+    assert not [r for r in caplog.records if r.exc_info]
