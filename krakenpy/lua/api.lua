@@ -2,12 +2,12 @@
 -- helpers (custom_error, exit, http_response.new, json, base64), added to the sandbox globals G.
 -- An API object is an empty table whose Python handle sits in H; its methods call the Python
 -- accessors of krakenpy/lua/api/<class>.py and raise their errors at the script's line.
-local B, H, NIL, G, PROTECTED, fail, typename, HTTP = ...
+local B, H, NIL, G, PROTECTED, fail, typename, charge, HTTP = ...
 local type, select, error, pairs, tostring, tonumber = type, select, error, pairs, tostring, tonumber
 local setmetatable, rawmeta, co_yield = setmetatable, debug.getmetatable, coroutine.yield
 local str_find, floor = string.find, math.floor
 
-local ERR, TABLE, LIST, NULLK, MULTI = 9, 1, 2, 3, 4
+local ERR, TABLE, LIST, NULLK, MULTI, CHARGED = 9, 1, 2, 3, 4, 5
 local TABLE_MT, LIST_MT = {}, {}
 -- luaNil / json.null: one table every request shares, so read-only like the libraries
 local NIL_MT = {
@@ -42,6 +42,9 @@ local function class(name, mt, spec)
       local kind, v, extra = f(need(self, mt, name), select("#", ...), ...)
       if kind == ERR then fail(v, extra) end
       if kind == MULTI then return v, extra end
+      -- work done in Python (converting a table, sorting keys) counts against the budget
+      if kind == CHARGED then return charge(v) end
+      if extra then charge(extra) end
       return lift(kind, v)
     end
   end
@@ -132,6 +135,7 @@ local function battery(f)
   return function(...)
     local kind, v, extra = f(select("#", ...), ...)
     if kind == ERR then fail(v, extra) end
+    if extra then charge(extra) end
     return v
   end
 end

@@ -50,7 +50,7 @@ OBJECT: Final = _Marker("OBJECT")
 
 
 class Kind:
-    """How the Lua side lifts a value a Python accessor returns (see prelude.lua ``lift``).
+    """How the Lua side lifts a value a Python accessor returns (see api.lua ``lift``).
 
     Plain ints, not an IntEnum: lupa converts an int subclass through a slower path (~0.1 µs per
     accessor call).
@@ -61,6 +61,8 @@ class Kind:
     LIST: Final = 2
     NULL: Final = 3
     MULTI: Final = 4
+    #: no value; the accessor did work the budget must count: ``(CHARGED, instructions)``
+    CHARGED: Final = 5
     ERROR: Final = 9
 
 
@@ -139,8 +141,13 @@ def _int_key(key: Any) -> int | None:
     return None
 
 
-def from_lua(value: Any, lookup: Callable[[Any], Any], mode: Mode = Mode.TOP, depth: int = 0) -> Any:
-    """Convert one Lua value (as lupa hands it over) to JSON-able Python data."""
+def from_lua(
+    value: Any, lookup: Callable[[Any], Any], mode: Mode = Mode.TOP, depth: int = 0, tally: list[int] | None = None
+) -> Any:
+    """Convert one Lua value (as lupa hands it over) to JSON-able Python data.
+
+    ``tally[0]`` grows by the number of table entries converted (the work, for the budget).
+    """
     if value is None or value is True or value is False or isinstance(value, int):
         return value
     if isinstance(value, float):
@@ -159,20 +166,24 @@ def from_lua(value: Any, lookup: Callable[[Any], Any], mode: Mode = Mode.TOP, de
             return handle
         if handle is not ARRAY and handle is not OBJECT:
             raise ConversionError(f"cannot convert a {class_name(handle)} object")
+    if tally is None:
+        tally = [0]
     nested = Mode.JSON if mode is Mode.JSON else Mode.NESTED
     items = list(value.items())
+    tally[0] += len(items)
+    deeper = depth + 1
     if handle is OBJECT or (handle is not ARRAY and mode is Mode.TOP):
-        return {key_str(k): from_lua(v, lookup, nested, depth + 1) for k, v in items}
+        return {key_str(k): from_lua(v, lookup, nested, deeper, tally) for k, v in items}
     keyed = [(_int_key(k), v) for k, v in items]
     ints = sorted((k, i) for i, (k, _) in enumerate(keyed) if k is not None)
     all_int = len(ints) == len(keyed)
     if handle is ARRAY or (all_int and mode is Mode.NESTED):
         if not items and handle is not ARRAY:
             return None  # KrakenD: an empty nested table is a nil slice, JSON null
-        return [from_lua(keyed[i][1], lookup, nested, depth + 1) for _, i in ints]
+        return [from_lua(keyed[i][1], lookup, nested, deeper, tally) for _, i in ints]
     if mode is Mode.JSON and items and all_int and [k for k, _ in ints] == list(range(1, len(ints) + 1)):
-        return [from_lua(keyed[i][1], lookup, nested, depth + 1) for _, i in ints]
-    return {key_str(k): from_lua(v, lookup, nested, depth + 1) for k, v in items}
+        return [from_lua(keyed[i][1], lookup, nested, deeper, tally) for _, i in ints]
+    return {key_str(k): from_lua(v, lookup, nested, deeper, tally) for k, v in items}
 
 
 def to_lua(value: Any, ref: Callable[[Any], int]) -> tuple[int, Any]:

@@ -242,7 +242,7 @@ if open_libs then
 end
 
 -- API objects and helpers (api.lua)
-local api = real_load(api_src, "@krakenpy/lua/api.lua", "t")(B, H, NIL, G, PROTECTED, fail, typename, HTTP)
+local api = real_load(api_src, "@krakenpy/lua/api.lua", "t")(B, H, NIL, G, PROTECTED, fail, typename, charge, HTTP)
 local make, TABLE_MT, REQ_MT, CTX_MT, RESP_MT, RESP_DATA = api.make, api.TABLE_MT, api.REQ_MT, api.CTX_MT,
   api.RESP_MT, api.RESP_DATA
 local CUSTOM, EXIT = api.CUSTOM, api.EXIT

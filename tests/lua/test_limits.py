@@ -74,6 +74,26 @@ async def test_limits_copies_and_sorts_are_charged(backend, gateway, code: str) 
 
 
 @pytest.mark.timeout(15)
+@pytest.mark.parametrize(
+    "code",
+    [
+        "local lt = luaTable.new()\nfor i = 1, 1e9 do lt:set('k', t) end",
+        "local l = luaList.new()\nfor i = 1, 1e9 do l:set(0, t) end",
+        "for i = 1, 1e9 do local s = json.encode(t) end",
+        "local s = json.encode(t)\nfor i = 1, 1e9 do local d = json.decode(s) end",
+    ],
+)
+@pytest.mark.parametrize("limit", ["budget", "timeout"])
+async def test_limits_conversions_are_charged(backend, gateway, code: str, limit: str) -> None:
+    # converting 20,000 entries takes ~0.1 s in a handful of instructions
+    pre = "local t = {} for i = 1, 20000 do t[i] = i end\n" + code
+    lua: dict[str, object] = {"timeout": "100ms", "max_instructions": 10**12} if limit == "timeout" else {}
+    status, text = await _run(backend, gateway, pre, **lua)
+    assert status == 500
+    assert "instruction budget" in text if limit == "budget" else "time limit" in text
+
+
+@pytest.mark.timeout(15)
 async def test_limits_timeout_holds_in_a_loop_of_big_copies(backend, gateway) -> None:
     # one `..` instruction copies 16 MiB: between two count hooks (10,000 instructions) that is seconds;
     # the collections these copies cause make the run check its deadline

@@ -12,7 +12,7 @@ import lupa.lua54 as lupa
 import orjson
 
 from krakenpy.lua.api.args import bad_arg, error, string_arg
-from krakenpy.lua.api.store import Result, Store
+from krakenpy.lua.api.store import ENTRY_COST, Result, Store
 from krakenpy.lua.convert import ARRAY, MAX_DEPTH, NULL, OBJECT, ConversionError, Kind, Mode
 
 __all__ = ["MEMORY_ERROR", "functions"]
@@ -25,11 +25,12 @@ log = logging.getLogger("krakenpy.lua")
 
 def functions(store: Store) -> dict[bytes, Any]:
     """Plain functions (not methods) and markers the prelude reads by name."""
-    value, lua, nil, mark = store.value, store.lua, store.nil, store.mark
+    converted, lua, nil, mark = store.converted, store.lua, store.nil, store.mark
 
     def json_encode(n: int, v: Any = None) -> Result:
         try:
-            return Kind.PLAIN, orjson.dumps(value(v, Mode.JSON))
+            data, cost = converted(v, Mode.JSON)
+            return Kind.PLAIN, orjson.dumps(data), cost
         except (TypeError, ValueError) as exc:  # a conversion error, an integer beyond 64 bits
             return error(f"json.encode: {exc}")
 
@@ -37,14 +38,17 @@ def functions(store: Store) -> dict[bytes, Any]:
         source = s if type(s) is bytes else string_arg(s)
         if source is None:
             return bad_arg(store, 1, "decode", "string", s)
+        tally[0] = 0
         try:
-            return Kind.PLAIN, plain(orjson.loads(source), 0)
+            return Kind.PLAIN, plain(orjson.loads(source), 0), tally[0] * ENTRY_COST
         except orjson.JSONDecodeError as exc:
             return error(f"json.decode: {exc}")
         except ConversionError as exc:
             return error(f"json.decode: {exc}")
         except lupa.LuaMemoryError:
             return error(MEMORY_ERROR)
+
+    tally = [0]  # entries json.decode built (charged like conversions)
 
     def plain(v: Any, depth: int) -> Any:
         """Decoded JSON as plain Lua tables (arrays 1-based and marked, so they encode back as arrays)."""
@@ -55,12 +59,14 @@ def functions(store: Store) -> dict[bytes, Any]:
         if depth > MAX_DEPTH:
             raise ConversionError("nested too deeply")
         if isinstance(v, dict):
+            tally[0] += len(v)
             table = lua.table()
             for k, x in v.items():
                 table[k.encode()] = plain(x, depth + 1)
             mark(table, OBJECT)
             return table
         if isinstance(v, list):
+            tally[0] += len(v)
             table = lua.table()
             for i, x in enumerate(v, 1):
                 table[i] = plain(x, depth + 1)

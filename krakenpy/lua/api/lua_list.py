@@ -17,7 +17,7 @@ MAX_GROWTH: Final = 65_536
 
 def methods(store: Store) -> Methods:
     """``get``, ``set``, ``len``, ``del``."""
-    objects, ref, value = store.objects, store.ref, store.value
+    objects, ref, converted = store.objects, store.ref, store.converted
 
     def get(id_: int, n: int, i: Any = None) -> Result:
         h: list[Any] = objects[id_]
@@ -38,7 +38,7 @@ def methods(store: Store) -> Methods:
         if at < 0:  # out of range: a no-op, as KrakenD
             return None
         try:
-            converted = value(v, Mode.NESTED)
+            item, cost = converted(v, Mode.NESTED)
         except ConversionError as exc:
             return error(f"set: {exc}")
         size = len(h)
@@ -46,8 +46,8 @@ def methods(store: Store) -> Methods:
             if at - size >= MAX_GROWTH:
                 return error(f"set: index {at} is too far past the end of the list (length {size})")
             h.extend([None] * (at + 1 - size))
-        h[at] = converted
-        return None
+        h[at] = item
+        return (Kind.CHARGED, cost) if cost else None
 
     def len_(id_: int, n: int) -> Result:
         h: list[Any] = objects[id_]

@@ -13,7 +13,7 @@ __all__ = ["methods"]
 
 def methods(store: Store) -> Methods:
     """``get``, ``set``, ``len``, ``del``, ``keys``, ``keyExists``."""
-    objects, ref, value = store.objects, store.ref, store.value
+    objects, ref, converted = store.objects, store.ref, store.converted
 
     def get(id_: int, n: int, k: Any = None) -> Result:
         h: dict[str, Any] = objects[id_]
@@ -37,10 +37,10 @@ def methods(store: Store) -> Methods:
             h[key] = v
             return None
         try:
-            h[key] = value(v)
+            h[key], cost = converted(v)
         except ConversionError as exc:
             return error(f"set: {exc}")
-        return None
+        return (Kind.CHARGED, cost) if cost else None
 
     def len_(id_: int, n: int) -> Result:
         h: dict[str, Any] = objects[id_]
@@ -58,7 +58,7 @@ def methods(store: Store) -> Methods:
 
     def keys(id_: int, n: int) -> Result:
         h: dict[str, Any] = objects[id_]
-        return Kind.LIST, ref(sorted(h))
+        return Kind.LIST, ref(sorted(h)), len(h)  # charged: one instruction a key
 
     def key_exists(id_: int, n: int, k: Any = None) -> Result:
         h: dict[str, Any] = objects[id_]

@@ -8,7 +8,7 @@ from typing import Any, Final
 from krakenpy.lua.convert import ARRAY, OBJECT, Kind, Mode, class_name, from_lua, lua_type
 from krakenpy.lua.handles import Handles
 
-__all__ = ["NEED_ARGS", "Accessor", "Methods", "Result", "Store"]
+__all__ = ["ENTRY_COST", "NEED_ARGS", "Accessor", "Methods", "Result", "Store"]
 
 Result = tuple[int, Any] | tuple[int, Any, Any] | None
 Accessor = Callable[..., Result]
@@ -16,6 +16,11 @@ Accessor = Callable[..., Result]
 Methods = dict[bytes, Accessor]
 
 NEED_ARGS: Final = (Kind.ERROR, b"need arguments")
+#: instructions charged per table entry converted between Lua and Python: ~4 us each through lupa,
+#: what ~1,000 VM instructions take; charged at 256 (conversions are the cheap kind of work to be
+#: wrong about, and scripts that set a few fields should not feel it), still bounding a loop that
+#: converts a huge table over and over
+ENTRY_COST: Final = 256
 
 
 class Store:
@@ -44,6 +49,11 @@ class Store:
     def value(self, v: Any, mode: Mode = Mode.TOP) -> Any:
         """A Lua value as JSON-able Python data (API objects by reference)."""
         return from_lua(v, self.handle, mode)
+
+    def converted(self, v: Any, mode: Mode = Mode.TOP) -> tuple[Any, int]:
+        """:meth:`value`, and what converting it costs in instructions (charged to the script)."""
+        tally = [0]
+        return from_lua(v, self.handle, mode, 0, tally), tally[0] * ENTRY_COST
 
     def typename(self, v: Any) -> str:
         """A value's type for an error message: the class of an API object, else its Lua type."""
