@@ -44,15 +44,14 @@ local pattern = load(psrc, "@pattern", "t")()
 local charged = 0
 local function charge(n) charged = charged + n end -- what the runtime does between its checks
 local function fail(m) error(m, 0) end
-local function afford(limit)
-  return function(n)
-    if n > limit then return false end
-    charge(n)
-    return true
-  end
+local function budget(room) -- the runtime's state, as strlib sees it: pending charges and the C limit
+  local acc = { n = 0, room = room }
+  return acc, function() charged, acc.n = charged + acc.n, 0 end
 end
-local fast = load(ssrc, "@strlib", "t")(pattern, charge, afford(c_max), fail, type, c_max)
-local slow = load(ssrc, "@strlib", "t")(pattern, charge, afford(-1), fail, type, c_max)
+local acc, settle = budget(c_max)
+local fast = load(ssrc, "@strlib", "t")(pattern, charge, acc, settle, 10000, fail, type, c_max)
+local never, settle2 = budget(-1)
+local slow = load(ssrc, "@strlib", "t")(pattern, charge, never, settle2, 10000, fail, type, c_max)
 local libs = { C = string, wrapper = fast, lua = slow }
 return function(which, fname, s, p, extra, calls)
   local f, clock = libs[which][fname], os.clock

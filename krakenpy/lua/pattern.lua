@@ -237,6 +237,10 @@ local function compile(p, gmatch)
     W = W,
     always = always, -- matches at any position: an unanchored search stops at its first try
     linear = linear,
+    -- cost() of a linear pattern, inline: slope * m + base for a search, slope2 * m for gsub/gmatch
+    slope = linear and n + 3 or nil,
+    base = linear and n + 2 or nil,
+    slope2 = linear and 2 * n + 5 or nil,
     -- a mandatory first item: an unanchored search skips to the next byte that can start a match
     skip = not anchor and first and first.k == SINGLE and (not first.q or first.q == PLUS) and first.hit or nil,
   }
@@ -246,7 +250,7 @@ end
 -- until the first match (find, match, one gmatch step) or, with `every`, at each position (gsub);
 -- after an empty match gsub and gmatch try the same position once more
 local function cost(P, m, every)
-  if P.linear then return (every and 2 * m or m + 1) * (P.n + 2) + m end
+  if P.linear then return every and P.slope2 * m or P.slope * m + P.base end
   if P.last_m == m and P.last_every == every then return P.last end -- the same length again
   local W, w, x = P.W, 0, 1
   for i = 1, #W do

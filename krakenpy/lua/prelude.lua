@@ -12,7 +12,7 @@ local sethook, gethook, getinfo, rawmeta = debug.sethook, debug.gethook, debug.g
 local tpack, tunpack, concat = table.pack, table.unpack, table.concat
 local real_load = load
 local str_find, str_match, str_gsub = string.find, string.match, string.gsub
-local floor, tointeger = math.floor, math.tointeger
+local floor, tointeger, min = math.floor, math.tointeger, math.min
 
 -- lupa's bridge must not be reachable, not even by open-libs code through package.loaded
 python = nil
@@ -97,28 +97,33 @@ local function limit_reached(w)
     return budget and BUDGET or TIME
   end
 end
-local function charge(n)
+-- Charges of the running run not yet added to its count (`n`), and what one C pattern call may cost
+-- right now (`room`: at most c_max, and an eighth of the budget left). strlib.lua reads and writes
+-- them inline: a function call per pattern call costs more than the rest of the check.
+local ACC = { n = 0, room = c_max }
+local function bind(w) -- the run w executes from now on
+  CUR, ACC.n = w, 0
+  ACC.room = min(c_max, (w.limit - w.used) // 8)
+end
+local function unbind() -- the run stopped (ended, failed or waits): its pending charges are its own
   local w = CUR
+  if w then w.used = w.used + ACC.n end
+  CUR, ACC.n, ACC.room = false, 0, c_max
+end
+-- pending charges into the count, then the limits (called every `period` charged units)
+local function settle()
+  local w, n = CUR, ACC.n
+  ACC.n = 0
   if not w then return end
-  local pending = w.pending + n
-  if pending < period then
-    w.pending = pending
-    return
-  end
-  w.pending, w.used = 0, w.used + pending
+  w.used = w.used + n
+  ACC.room = min(c_max, (w.limit - w.used) // 8)
   local reason = limit_reached(w)
   if reason then error(where(nil, 2) .. reason, 0) end
 end
--- a C call whose worst case is n steps: run it (charged) if n is small, for the limit and for what is
--- left of the budget; otherwise the caller runs a slower matcher whose steps are counted as they go
-local function afford(n)
-  if n > c_max then return false end
-  local w = CUR
-  if w then
-    if n * 8 > w.limit - w.used then return false end
-    charge(n)
-  end
-  return true
+local function charge(n)
+  local pending = ACC.n + n
+  ACC.n = pending
+  if pending >= period then settle() end
 end
 -- re-armed at every collection cycle; no Python call in a finalizer: it only makes the run's next
 -- instruction go through its hook
@@ -187,7 +192,7 @@ tablelib.sort = function(t, ...)
 end
 G.table = tablelib
 local pattern = real_load(pattern_src, "@krakenpy/lua/pattern.lua", "t")()
-local strlib = real_load(strlib_src, "@krakenpy/lua/strlib.lua", "t")(pattern, charge, afford, fail, typename, c_max)
+local strlib = real_load(strlib_src, "@krakenpy/lua/strlib.lua", "t")(pattern, charge, ACC, settle, period, fail, typename, c_max)
 local function stringlib(dump)
   local lib = copy(string, not dump and { dump = true } or nil)
   lib.find, lib.match, lib.gmatch, lib.gsub = strlib.find, strlib.match, strlib.gmatch, strlib.gsub
@@ -272,9 +277,11 @@ end, true), "=?", "b")
 local POOL, POOL_MAX, pooled = {}, 16, 0
 
 local function new_worker()
-  local w = { co = co_create(worker_body), used = 0, pending = 0, limit = 0, every = 0, deadline = false }
-  w.hook = function()
-    w.used = w.used + w.every
+  local w = { co = co_create(worker_body), used = 0, limit = 0, every = 0, deadline = false }
+  w.hook = function() -- runs in the worker (or a coroutine of its run): w is the running run
+    w.used = w.used + w.every + ACC.n
+    ACC.n = 0
+    ACC.room = min(c_max, (w.limit - w.used) // 8)
     local reason = limit_reached(w)
     if reason then error(where(nil, 2) .. reason, 0) end
   end
@@ -301,7 +308,7 @@ end
 -- what Python gets back: one value when the run is over (env for pre, else true), several otherwise:
 -- "http", resume, args... | "custom", msg, status, content type | "exit", status, body, headers | "error", msg
 local function step(w, env, keep, ok, first, ...)
-  CUR = false
+  unbind()
   if ok and first == DONE then
     if pooled < POOL_MAX then
       pooled = pooled + 1
@@ -314,7 +321,8 @@ local function step(w, env, keep, ok, first, ...)
   if not ok then return describe(co, first) end
   if first == HTTP then
     return "http", function(...)
-      current_env, CUR = env, w
+      current_env = env
+      bind(w)
       return step(w, env, keep, co_resume(co, ...))
     end, ...
   end
@@ -330,9 +338,10 @@ local function start(env, fn, budget, deadline, keep)
     w = new_worker()
   end
   local every = budget < period and budget or period
-  w.used, w.pending, w.limit, w.every, w.deadline = 0, 0, budget, every, deadline or false
+  w.used, w.limit, w.every, w.deadline = 0, budget, every, deadline or false
   sethook(w.co, w.hook, "", every)
-  current_env, CUR = env, w
+  current_env = env
+  bind(w)
   return step(w, env, keep, co_resume(w.co, fn, env))
 end
 

@@ -1,12 +1,13 @@
 -- krakenpy: string.find, match, gmatch and gsub whose time the instruction budget and the timeout bound.
 --
 -- A call runs in C (lstrlib.c, fast) when the worst-case step count of its pattern on its subject
--- (pattern.lua) is small: afford(bound) charges it to the script's budget (at most C_MAX, and a small
--- part of what is left). Otherwise it runs here: lstrlib.c's algorithm in Lua, which the count hook
--- interrupts, with every linear scan (the bytes a greedy item spans, the next byte that can start a
--- match) done by a one-class C find and charged by its length. Results and error messages are
--- lstrlib.c's; errors point at the script.
-local pattern, charge, afford, fail, typename, C_MAX = ...
+-- (pattern.lua) is at most ACC.room (C_MAX, or less when the budget runs low), and that bound is
+-- charged to the script (added to ACC.n, settled every PERIOD, inline: this is the hot path).
+-- Otherwise it runs here: lstrlib.c's algorithm in Lua, which the count hook interrupts, with every
+-- linear scan (the bytes a greedy item spans, the next byte that can start a match) done by a
+-- one-class C find and charged by its length. Results and error messages are lstrlib.c's; errors
+-- point at the script.
+local pattern, charge, ACC, settle, PERIOD, fail, typename, C_MAX = ...
 local compile, cost = pattern.compile, pattern.cost
 local SINGLE, OPEN, POSITION, CLOSE, DOLLAR, BALANCE, FRONTIER = pattern.SINGLE, pattern.OPEN, pattern.POSITION,
   pattern.CLOSE, pattern.DOLLAR, pattern.BALANCE, pattern.FRONTIER
@@ -332,44 +333,58 @@ local function start(init, n, i, name) -- posrelatI
   return n + init + 1
 end
 
--- what a call may cost in C: lmemfind's worst case for a plain find, else the pattern's bound
-local function plain_cost(m, l) return l > 1 and m * l or m end
-
 local S = {}
+-- a cached pattern is a string: only a cache miss checks the argument (a C call saved per call)
+local function compiled_arg(p, name)
+  if type(p) ~= "string" then p = text(p, 2, name) end
+  return CACHE[p] or compiled(p, false), p
+end
+
 function S.find(s, p, init, plain)
   if type(s) ~= "string" then s = text(s, 1, "find") end
-  if type(p) ~= "string" then p = text(p, 2, "find") end
   local n, i = #s, 1
   if init ~= nil and init ~= 1 then
     i = start(init, n, 3, "find")
     if i > n + 1 then return nil end
   end
-  local m = n - i + 2
-  local P = not plain and (CACHE[p] or compiled(p, false))
-  if plain or P.plain then
-    local bound = plain_cost(m, #p)
-    if afford(bound) then
-      return c_find(s, p, i, true)
-    end
-    return windowed_find(s, p, i)
+  local m, P = n - i + 2, nil
+  if plain then
+    if type(p) ~= "string" then p = text(p, 2, "find") end
+  else
+    P = CACHE[p]
+    if not P then P, p = compiled_arg(p, "find") end
+    plain = P.plain
   end
-  local bound = cost(P, m, false)
-  if afford(bound) then
-    return c_find(s, p, i)
+  local bound
+  if plain then -- lmemfind: at each position, up to #p bytes compared
+    local l = #p
+    bound = l > 1 and m * l or m
+  else
+    bound = P.slope and P.slope * m + P.base or cost(P, m, false)
   end
+  if bound <= ACC.room then
+    local pending = ACC.n + bound
+    ACC.n = pending
+    if pending >= PERIOD then settle() end
+    return c_find(s, p, i, plain)
+  end
+  if plain then return windowed_find(s, p, i) end
   return lua_find(s, P, i, false)
 end
 function S.match(s, p, init)
   if type(s) ~= "string" then s = text(s, 1, "match") end
-  if type(p) ~= "string" then p = text(p, 2, "match") end
   local n, i = #s, 1
   if init ~= nil and init ~= 1 then
     i = start(init, n, 3, "match")
     if i > n + 1 then return nil end
   end
-  local P = CACHE[p] or compiled(p, false)
-  local bound = cost(P, n - i + 2, false)
-  if afford(bound) then
+  local m, P = n - i + 2, CACHE[p]
+  if not P then P, p = compiled_arg(p, "match") end
+  local bound = P.slope and P.slope * m + P.base or cost(P, m, false)
+  if bound <= ACC.room then
+    local pending = ACC.n + bound
+    ACC.n = pending
+    if pending >= PERIOD then settle() end
     return c_match(s, p, i)
   end
   return lua_find(s, P, i, true)
@@ -381,15 +396,18 @@ function S.gmatch(s, p, init)
   local i = init == nil and 1 or min(start(init, n, 3, "gmatch"), n + 1)
   local P = GCACHE[p] or compiled(p, true)
   -- all its steps together try each position at most twice, as one gsub does: charged at once
-  local bound = cost(P, n - i + 2, true)
-  if afford(bound) then
+  local m = n - i + 2
+  local bound = P.slope2 and P.slope2 * m or cost(P, m, true)
+  if bound <= ACC.room then
+    charge(bound)
     return c_gmatch(s, p, i)
   end
   return lua_gmatch(s, P, i)
 end
 function S.gsub(s, p, repl, max_n)
   if type(s) ~= "string" then s = text(s, 1, "gsub") end
-  if type(p) ~= "string" then p = text(p, 2, "gsub") end
+  local P = CACHE[p]
+  if not P then P, p = compiled_arg(p, "gsub") end
   local kind = type(repl)
   if kind == "number" then
     repl, kind = tostring(repl), "string"
@@ -398,16 +416,18 @@ function S.gsub(s, p, repl, max_n)
   end
   local n = #s
   if max_n == nil then max_n = n + 1 else max_n = integer(max_n, 4, "gsub") end
-  local P = CACHE[p] or compiled(p, false)
-  local bound = cost(P, n + 1, true)
-  if afford(bound) then
+  local bound = P.slope2 and P.slope2 * (n + 1) or cost(P, n + 1, true)
+  if bound <= ACC.room then
+    local pending = ACC.n + bound
+    ACC.n = pending
+    if pending >= PERIOD then settle() end
     return c_gsub(s, p, repl, max_n)
   end
   return lua_gsub(s, P, repl, kind, max_n)
 end
 -- for tests and bench/lua_patterns.py: the bound that decides where a call runs
 function S.bound(name, s, p, plain)
-  if name == "find" and (plain or compiled(p, false).plain) then return plain_cost(#s + 1, #p) end
+  if name == "find" and (plain or compiled(p, false).plain) then return #p > 1 and (#s + 1) * #p or #s + 1 end
   return cost(compiled(p, name == "gmatch"), #s + 1, name == "gsub" or name == "gmatch")
 end
 -- for tests: the Lua matcher alone, whatever the cost

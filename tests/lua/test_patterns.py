@@ -39,8 +39,9 @@ def _strlib(lua: Any, source: bytes) -> Any:
         b"""local psrc, ssrc = ...
         local pattern = load(psrc, "@pattern", "t")()
         local steps = { charged = 0 }
+        local never = { n = 0, room = -1 } -- no call is small enough for C
         local S = load(ssrc, "@strlib", "t")(pattern, function(n) steps.charged = steps.charged + n end,
-          function() return false end, function(m) error(m, 0) end, type, 100000)
+          never, function() end, 10000, function(m) error(m, 0) end, type, 100000)
         return S, pattern, steps""",
         (LUA / "pattern.lua").read_bytes(),
         source,
