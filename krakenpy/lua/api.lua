@@ -7,7 +7,7 @@ local type, select, error, pairs, tostring, tonumber = type, select, error, pair
 local setmetatable, rawmeta, co_yield = setmetatable, debug.getmetatable, coroutine.yield
 local str_find, floor = string.find, math.floor
 
-local ERR, TABLE, LIST, NULLK, MULTI, CHARGED = 9, 1, 2, 3, 4, 5
+local PLAIN, ERR, TABLE, LIST, NULLK, MULTI, CHARGED = 0, 9, 1, 2, 3, 4, 5
 local TABLE_MT, LIST_MT = {}, {}
 -- luaNil / json.null: one table every request shares, so read-only like the libraries
 local NIL_MT = {
@@ -40,6 +40,9 @@ local function class(name, mt, spec)
   for method, f in pairs(spec) do
     methods[method] = function(self, ...)
       local kind, v, extra = f(need(self, mt, name), select("#", ...), ...)
+      -- the common cases first: nothing (a setter, a missing key), a plain value
+      if not kind then return nil end -- one value: tostring(t:get("missing")) works
+      if kind == PLAIN then return v end
       if kind == ERR then fail(v, extra) end
       if kind == MULTI then return v, extra end
       -- work done in Python (converting a table, sorting keys) counts against the budget

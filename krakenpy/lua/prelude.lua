@@ -102,13 +102,8 @@ end
 -- them inline: a function call per pattern call costs more than the rest of the check.
 local ACC = { n = 0, room = c_max }
 local function bind(w) -- the run w executes from now on
-  CUR, ACC.n = w, 0
-  ACC.room = min(c_max, (w.limit - w.used) // 8)
-end
-local function unbind() -- the run stopped (ended, failed or waits): its pending charges are its own
-  local w = CUR
-  if w then w.used = w.used + ACC.n end
-  CUR, ACC.n, ACC.room = false, 0, c_max
+  local room = (w.limit - w.used) // 8
+  CUR, ACC.n, ACC.room = w, 0, room < c_max and room or c_max
 end
 -- pending charges into the count, then the limits (called every `period` charged units)
 local function settle()
@@ -308,7 +303,8 @@ end
 -- what Python gets back: one value when the run is over (env for pre, else true), several otherwise:
 -- "http", resume, args... | "custom", msg, status, content type | "exit", status, body, headers | "error", msg
 local function step(w, env, keep, ok, first, ...)
-  unbind()
+  w.used = w.used + ACC.n -- unbind(), inline: the run stopped (ended, failed or waits)
+  CUR, ACC.n, ACC.room = false, 0, c_max
   if ok and first == DONE then
     if pooled < POOL_MAX then
       pooled = pooled + 1

@@ -117,10 +117,16 @@ def get_or_set(store: Store, headers: Headers, n: int, k: Any, v: Any, status: i
     if v is None:
         headers.pop(name, None)
         return None
-    value = checked_value(v, name, "headers", status)
-    if not isinstance(value, str):
-        return value if value is not None else bad_arg(store, 2, "headers", "string", v)
-    headers[name] = [value]
+    if type(v) is bytes:  # the common case, inline
+        value = v.decode("utf-8", "replace")
+        if not value.isprintable() and CTL(value):  # isprintable: the fast path of printable text
+            return refused(name, "headers", status)
+        headers[name] = [value]
+        return None
+    checked = checked_value(v, name, "headers", status)
+    if not isinstance(checked, str):
+        return checked if checked is not None else bad_arg(store, 2, "headers", "string", v)
+    headers[name] = [checked]
     return None
 
 
