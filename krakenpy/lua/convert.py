@@ -88,7 +88,7 @@ def lua_number(value: int | float) -> str:
 def key_str(value: Any) -> str:
     """A Lua table key (a string or a number) as a JSON object key."""
     if type(value) is bytes:
-        return value.decode("utf-8", "replace")
+        return value.decode("utf-8", "replace")  # a JSON key: valid UTF-8, as Go's encoding/json makes it
     if value is True or value is False:  # as KrakenD (Go's LBool.String())
         return "true" if value else "false"
     if isinstance(value, int | float):
@@ -153,6 +153,7 @@ def from_lua(
     if isinstance(value, float):
         return _number(value)
     if isinstance(value, bytes):
+        # pipeline data is JSON: bytes that are not UTF-8 become U+FFFD, as Go's encoding/json does
         return value.decode("utf-8", "replace")
     if lupa.lua_type(value) != "table":
         raise ConversionError(f"cannot convert a {lua_type(value)} value")
@@ -189,7 +190,7 @@ def from_lua(
 def to_lua(value: Any, ref: Callable[[Any], int]) -> tuple[int, Any]:
     """A Python value as (kind, value) for the Lua side: containers stay live references (by ``ref`` id)."""
     if isinstance(value, str):
-        return Kind.PLAIN, value.encode()
+        return Kind.PLAIN, value.encode("utf-8", "surrogateescape")
     if value is None:
         return Kind.NULL, None
     if isinstance(value, dict):
@@ -198,4 +199,4 @@ def to_lua(value: Any, ref: Callable[[Any], int]) -> tuple[int, Any]:
         return Kind.LIST, ref(value)
     if isinstance(value, bool | int | float | bytes):
         return Kind.PLAIN, value
-    return Kind.PLAIN, str(value).encode()
+    return Kind.PLAIN, str(value).encode("utf-8", "surrogateescape")

@@ -45,10 +45,12 @@ def header_pairs(store: Store, table: Any, fname: str) -> list[tuple[str, str]]:
     items = obj.items() if isinstance(obj, dict) else table.items()
     pairs: list[tuple[str, str]] = []
     for key, raw in items:
+        if isinstance(key, str):  # a luaTable's key
+            key = key.encode("utf-8", "surrogateescape")
         # a number key is an array ({"v"}): a mistake, not a header named "1"
-        name = token_name(key.encode() if isinstance(key, str) else key) if isinstance(key, bytes | str) else None
+        name = token_name(key) if isinstance(key, bytes) else None
         if name is None:
-            got = repr(key[:40]) if isinstance(key, bytes | str) else store.typename(key)
+            got = repr(key[:40]) if isinstance(key, bytes) else store.typename(key)
             raise ValueError(f"{fname}: invalid header name {got}")
         converted = raw if isinstance(obj, dict) else store.value(raw, Mode.NESTED)
         for value in converted if isinstance(converted, list) else [converted]:
@@ -88,7 +90,7 @@ async def perform(client: UpstreamClient, store: Store, args: Sequence[Any]) -> 
         text = string_arg(body)
         if text is None:
             raise ValueError(f"http_response.new: bad argument #3 (string expected, got {store.typename(body)})")
-        body = text.encode()
+        body = text.encode("utf-8", "surrogateescape")
     headers = header_pairs(store, given[3], "http_response.new") if count == 4 else []
     if not any(name == "User-Agent" for name, _ in headers):
         headers.append(("User-Agent", USER_AGENT))
@@ -113,6 +115,7 @@ def exit_response(store: Store, n: int, status: Any = None, body: Any = None, he
     if body is None:
         payload = ""
     elif type(body) is bytes:
+        # the answer's body is text that is rendered as UTF-8: bytes that are not UTF-8 become U+FFFD
         payload = body.decode("utf-8", "replace")
     elif body is True or body is False:
         payload = "true" if body else "false"

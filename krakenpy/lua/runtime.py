@@ -179,7 +179,7 @@ class Runtime:
                     raise ValueError(f"http_response.new: the responses of this run exceed max_memory ({held} bytes)")
             except (PipelineError, ValueError) as exc:
                 objects.scope = scope
-                result = resume(False, str(exc).encode())
+                result = resume(False, str(exc).encode("utf-8", "surrogateescape"))
             else:
                 objects.scope = scope
                 result = resume(True, objects.ref(answer))

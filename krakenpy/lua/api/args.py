@@ -25,8 +25,8 @@ _INTEGER: Final = re.compile(rb"\s*[-+]?[0-9]{1,18}\s*\Z").match
 def error(message: str, status: int | None = None) -> Result:
     """A Lua error raised at the script's line (with ``status``: the HTTP status it answers with)."""
     if status is None:
-        return Kind.ERROR, message.encode()
-    return Kind.ERROR, message.encode(), status
+        return Kind.ERROR, message.encode("utf-8", "surrogateescape")
+    return Kind.ERROR, message.encode("utf-8", "surrogateescape"), status
 
 
 def bad_arg(store: Store, i: int, name: str, expected: str, got: Any) -> Result:
@@ -40,7 +40,7 @@ def string_arg(v: Any) -> str | None:
     """A string argument (a number is accepted as its text), else None."""
     t = type(v)
     if t is bytes:
-        return v.decode("utf-8", "replace")  # type: ignore[no-any-return]
+        return v.decode("utf-8", "surrogateescape")  # type: ignore[no-any-return]
     if t is int or t is float:
         return lua_number(v)
     return None

@@ -53,7 +53,7 @@ def functions(store: Store) -> dict[bytes, Any]:
     def plain(v: Any, depth: int) -> Any:
         """Decoded JSON as plain Lua tables (arrays 1-based and marked, so they encode back as arrays)."""
         if isinstance(v, str):
-            return v.encode()
+            return v.encode("utf-8", "surrogateescape")
         if v is None:
             return nil
         if depth > MAX_DEPTH:
@@ -62,7 +62,7 @@ def functions(store: Store) -> dict[bytes, Any]:
             tally[0] += len(v)
             table = lua.table()
             for k, x in v.items():
-                table[k.encode()] = plain(x, depth + 1)
+                table[k.encode("utf-8", "surrogateescape")] = plain(x, depth + 1)
             mark(table, OBJECT)
             return table
         if isinstance(v, list):
@@ -78,7 +78,9 @@ def functions(store: Store) -> dict[bytes, Any]:
         source = s if type(s) is bytes else string_arg(s)
         if source is None:
             return bad_arg(store, 1, "encode", "string", s)
-        return Kind.PLAIN, base64.b64encode(source if isinstance(source, bytes) else source.encode())
+        return Kind.PLAIN, base64.b64encode(
+            source if isinstance(source, bytes) else source.encode("utf-8", "surrogateescape")
+        )
 
     def b64decode(n: int, s: Any = None) -> Result:
         source = s if type(s) is bytes else string_arg(s)

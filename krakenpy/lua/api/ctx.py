@@ -24,7 +24,7 @@ def methods(store: Store) -> Methods:
         h: Request = objects[id_]
         if n == 0:
             query = urlencode([(k, x) for k, xs in h.query.items() for x in xs], quote_via=quote)
-            return Kind.PLAIN, (h.path + "?" + query if query else h.path).encode()
+            return Kind.PLAIN, (h.path + "?" + query if query else h.path).encode("utf-8", "surrogateescape")
         value = line_text(v, "url", store)
         if not isinstance(value, str):
             return value
@@ -33,13 +33,13 @@ def methods(store: Store) -> Methods:
         except ValueError as exc:  # an unbalanced IPv6 bracket, a bad port...
             return error(f"url: {exc}", BAD_INPUT)
         h.path = parts.path or h.path
-        h.query = parse_qs(parts.query, keep_blank_values=True)
+        h.query = parse_qs(parts.query, keep_blank_values=True, errors="surrogateescape")
         return None
 
     def host(id_: int, n: int, v: Any = None) -> Result:
         h: Request = objects[id_]
         if n == 0:
-            return Kind.PLAIN, h.host.encode()
+            return Kind.PLAIN, h.host.encode("utf-8", "surrogateescape")
         value = line_text(v, "host", store)
         if not isinstance(value, str):
             return value
@@ -57,7 +57,7 @@ def methods(store: Store) -> Methods:
             return bad_arg(store, 1, "query", "string", k)
         if n == 1:
             values = h.query.get(key)
-            return Kind.PLAIN, values[0].encode() if values else b""
+            return Kind.PLAIN, values[0].encode("utf-8", "surrogateescape") if values else b""
         if v is None:
             h.query.pop(key, None)
             return None
@@ -77,7 +77,7 @@ def methods(store: Store) -> Methods:
         if key is None:
             return bad_arg(store, 1, "params", "string", k)
         if n == 1:
-            return Kind.PLAIN, raw.get(key, "").encode()
+            return Kind.PLAIN, raw.get(key, "").encode("utf-8", "surrogateescape")
         value = string_arg(v)
         if value is None:
             return bad_arg(store, 2, "params", "string", v)

@@ -79,7 +79,7 @@ def name_error(store: Store, k: Any, i: int, fname: str) -> Result:
 
 def checked_value(v: Any, name: str, fname: str, status: int) -> str | Result:
     """A header value as text; None when it is not a string; the error (with ``status``) when it has CR/LF."""
-    value = v.decode("utf-8", "replace") if type(v) is bytes else string_arg(v)
+    value = v.decode("utf-8", "surrogateescape") if type(v) is bytes else string_arg(v)
     if value is not None and not value.isprintable() and CTL(value):  # isprintable: the fast path
         return refused(name, fname, status)
     return value
@@ -101,7 +101,7 @@ def refused(name: str, fname: str, status: int) -> Result:
 def first(headers: Headers, name: str) -> bytes:
     """The first value of a header, or an empty string."""
     values = headers.get(name)
-    return values[0].encode() if values else b""
+    return values[0].encode("utf-8", "surrogateescape") if values else b""
 
 
 def get_or_set(store: Store, headers: Headers, n: int, k: Any, v: Any, status: int) -> Result:
@@ -118,7 +118,7 @@ def get_or_set(store: Store, headers: Headers, n: int, k: Any, v: Any, status: i
         headers.pop(name, None)
         return None
     if type(v) is bytes:  # the common case, inline
-        value = v.decode("utf-8", "replace")
+        value = v.decode("utf-8", "surrogateescape")
         if not value.isprintable() and CTL(value):  # isprintable: the fast path of printable text
             return refused(name, "headers", status)
         headers[name] = [value]

@@ -40,7 +40,7 @@ def shared(store: Store) -> Methods:
     def method(id_: int, n: int, v: Any = None) -> Result:
         h: Request = objects[id_]
         if n == 0:
-            return Kind.PLAIN, h.method.encode()
+            return Kind.PLAIN, h.method.encode("utf-8", "surrogateescape")
         value = string_arg(v)
         if value is None:
             return bad_arg(store, 1, "method", "string", v)
@@ -67,7 +67,7 @@ def shared(store: Store) -> Methods:
         value = string_arg(v)
         if value is None:
             return bad_arg(store, 1, "body", "string", v)
-        h.body = value.encode()
+        h.body = value.encode("utf-8", "surrogateescape")
         return None
 
     return {b"method": method, b"headers": headers_, b"headerList": header_list, b"body": body}
@@ -80,7 +80,7 @@ def methods(store: Store) -> Methods:
     def path(id_: int, n: int, v: Any = None) -> Result:
         h: Request = objects[id_]
         if n == 0:
-            return Kind.PLAIN, h.path.encode()
+            return Kind.PLAIN, h.path.encode("utf-8", "surrogateescape")
         value = line_text(v, "path", store)
         if not isinstance(value, str):
             return value
@@ -90,7 +90,7 @@ def methods(store: Store) -> Methods:
     def url(id_: int, n: int, v: Any = None) -> Result:
         h: Request = objects[id_]
         if n == 0:
-            return Kind.PLAIN, h.url.encode()
+            return Kind.PLAIN, h.url.encode("utf-8", "surrogateescape")
         value = line_text(v, "url", store)
         if not isinstance(value, str):
             return value
@@ -100,11 +100,13 @@ def methods(store: Store) -> Methods:
     def query(id_: int, n: int, v: Any = None) -> Result:
         h: Request = objects[id_]
         if n == 0:  # Go's url.Values.Encode: no leading "?", keys sorted
-            return Kind.PLAIN, encode_query(h.query).encode()
+            return Kind.PLAIN, encode_query(h.query).encode("utf-8", "surrogateescape")
         value = string_arg(v)
         if value is None:
             return bad_arg(store, 1, "query", "string", v)
-        h.query = parse_qs(value, keep_blank_values=True)  # values are encoded again when sent
+        h.query = parse_qs(
+            value, keep_blank_values=True, errors="surrogateescape"
+        )  # values are encoded again when sent
         return None
 
     def params(id_: int, n: int, k: Any = None, v: Any = None) -> Result:
@@ -115,7 +117,7 @@ def methods(store: Store) -> Methods:
         if key is None:
             return bad_arg(store, 1, "params", "string", k)
         if n == 1:
-            return Kind.PLAIN, h.params.get(key, "").encode()
+            return Kind.PLAIN, h.params.get(key, "").encode("utf-8", "surrogateescape")
         value = string_arg(v)
         if value is None:
             return bad_arg(store, 2, "params", "string", v)

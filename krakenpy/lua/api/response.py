@@ -80,7 +80,7 @@ def methods(store: Store) -> Methods:
             if key is None:
                 return bad_arg(store, 1, "headers", "string", k)
             values = response.headers.get(key) or response.headers.get(headers.header_name(k) or key)
-            return Kind.PLAIN, values[0].encode() if values else b""
+            return Kind.PLAIN, values[0].encode("utf-8", "surrogateescape") if values else b""
         result = headers.get_or_set(store, response.headers, n, k, v, SCRIPT_FAULT)
         if n >= 2 and result is None:
             _override(response, headers.token_name(k) or "")
@@ -103,7 +103,7 @@ def methods(store: Store) -> Methods:
         value = string_arg(v)
         if value is None:
             return bad_arg(store, 1, "body", "string", v)
-        h.response.body = value.encode()
+        h.response.body = value.encode("utf-8", "surrogateescape")
         return None
 
     def error_(id_: int, n: int) -> Result:
@@ -111,7 +111,7 @@ def methods(store: Store) -> Methods:
         h: PostState = objects[id_]
         if h.error is None:
             return None
-        return Kind.MULTI, str(h.error).encode(), error_status(h.error)
+        return Kind.MULTI, str(h.error).encode("utf-8", "surrogateescape"), error_status(h.error)
 
     return {
         b"isComplete": is_complete,
