@@ -134,3 +134,16 @@ exit(200, {len = #v, second = v:byte(2), copied = request.load():headers('X-Copy
     assert head.startswith(b"HTTP/1.1 200"), answer
     # the script sees the three bytes; JSON data gets U+FFFD, as Go's encoding/json does
     assert json.loads(body) == {"len": 3, "second": 255, "copied": True, "json": "a\ufffdb"}
+
+
+async def test_service_level_refused_client_value_is_400_custom_error_500(backend, gateway, caplog) -> None:
+    host = await backend(echo_app())
+    pre = "local c = ctx.load(); if c:query('boom') ~= '' then custom_error('nope', 418) end; c:headers('X-Q', c:query('q'))"
+    doc = config(lua_endpoint(host, input_headers=["X-Q"]))
+    doc["extra_config"] = {"modifier/lua-endpoint": {"pre": pre}}
+    client = await gateway(doc)
+    assert (await client.get("/test?q=a%0Ab")).status == 400  # the client's value: the client's error
+    assert (await client.get("/test?boom=1&q=x")).status == 500  # KrakenD: service-level errors are 500
+    ok = await client.get("/test?q=fine")
+    assert (await ok.json())["headers"]["X-Q"] == "fine"
+    assert not [r for r in caplog.records if r.exc_info]
