@@ -3,6 +3,7 @@ backend's url_pattern and host, through the real gateway and a backend on 127.0.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -10,7 +11,8 @@ import pytest
 from aiohttp import web
 
 from krakenpy.config import build_service
-from krakenpy.errors import ConfigError
+from krakenpy.errors import ConfigError, PipelineError
+from krakenpy.server.response import error_response
 
 Start = Callable[..., Awaitable[Any]]
 
@@ -99,3 +101,27 @@ def test_dynamic_host_needs_disable_host_sanitize() -> None:
     assert [(i.path, i.message) for i in caught.value.issues] == [
         ("endpoints[0].backend[0].host", "dynamic routing in host needs disable_host_sanitize: true")
     ]
+
+
+async def test_dynamic_missing_input_is_a_client_error_logged_at_info(
+    backend: Start, gateway: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    base, _ = await _recorder(backend)
+    client = await gateway(
+        {
+            "version": 3,
+            "extra_config": {"router": {"return_error_msg": True}},
+            "endpoints": [{"endpoint": "/q", "backend": [{"host": [base], "url_pattern": "/{input_query_strings.r}"}]}],
+        }
+    )
+    with caplog.at_level(logging.DEBUG, logger="krakenpy"):
+        response = await client.get("/q")
+        assert response.status == 400
+        assert await response.text() == "missing query string 'r' for the backend URL"
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]  # a client never raises ERROR volume
+
+
+def test_dynamic_error_text_with_client_bytes_renders() -> None:
+    exc = PipelineError("bad value \udcff\ud800", status=400)
+    response = error_response(exc, "Version", True)
+    assert response.status == 400 and response.body == b"bad value \xff" + "\ufffd".encode()
