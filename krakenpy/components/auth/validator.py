@@ -68,4 +68,9 @@ COMPONENT: Final = Component(
     parse=parse,
     summary="JWT validation (JWK set by URL or file, roles, scopes, claims to headers and URLs): 401/403",
     endpoint=build,
+    ignored={
+        "jwk_client": "a KrakenD 1.x field",
+        "propagate_token": "a KrakenD 1.x field",
+        "cipher_suites": "the JWK download uses Python's TLS defaults",
+    },
 )
