@@ -14,6 +14,7 @@ from krakenpy.errors import ConfigError, ConfigIssue, Rejection
 from krakenpy.names import canonical_header
 from krakenpy.proxy.types import Middleware, Proxy, Request, Response
 from krakenpy.resources import Resources
+from krakenpy.telemetry.audit import audit_decision
 
 __all__ = ["COMPONENT", "NAMESPACE"]
 
@@ -116,6 +117,7 @@ async def build(options: ServiceKeys | EndpointKeys, site: Site, resources: Reso
             if allowed and allowed.isdisjoint(key.roles):
                 raise Rejection(403, reason="role_missing", policy=NAMESPACE, detail=f"key {key.key_id}: role")
             request.claims = {"key_id": key.key_id, "roles": list(key.roles)}
+            audit_decision(request.context, policy=NAMESPACE)
             if propagate:  # EE: the first of the endpoint's roles the key has ("ANY" when none is asked)
                 matched = next((role for role in roles if role in key.roles), "ANY")
                 request.headers[propagate] = [matched]
