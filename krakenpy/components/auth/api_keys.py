@@ -15,6 +15,7 @@ from krakenpy.names import canonical_header
 from krakenpy.proxy.types import Middleware, Proxy, Request, Response
 from krakenpy.resources import Resources
 from krakenpy.telemetry.audit import audit_decision
+from krakenpy.telemetry.setup import register_credentials
 
 __all__ = ["COMPONENT", "NAMESPACE"]
 
@@ -85,15 +86,26 @@ def parse(raw: Any, site: Site) -> ServiceKeys | EndpointKeys:
     return options
 
 
+def _source(strategy: Strategy, identifier: str, resources: Resources) -> str:
+    """The header or query parameter keys are read from; telemetry masks it from now on."""
+    name = identifier or ("Authorization" if strategy == "header" else "key")
+    if strategy == "header":
+        register_credentials(resources, headers=(name,))
+    else:
+        register_credentials(resources, query_keys=(name,))
+    return name
+
+
 async def build(options: ServiceKeys | EndpointKeys, site: Site, resources: Resources) -> Middleware | None:
-    """Only endpoint blocks guard; the service block is read by them."""
+    """Only endpoint blocks guard; the service block is read by them. Built first at service level,
+    before any endpoint: the identifier is registered with the telemetry's redactor there."""
     if not isinstance(options, EndpointKeys):
+        _source(options.strategy, options.identifier, resources)
         return None
     service = _service(site.service.extra_config[NAMESPACE], "extra_config." + NAMESPACE, [])
     ring = KeyRing(service.keys, mode=cast(Any, service.hash), salt=service.salt)
     strategy = options.strategy or service.strategy
-    default_name = "Authorization" if strategy == "header" else "key"
-    name = options.identifier or service.identifier or default_name
+    name = _source(strategy, options.identifier or service.identifier, resources)
     header = canonical_header(name)
     allowed = frozenset(options.roles)
     roles = options.roles
