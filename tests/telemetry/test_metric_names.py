@@ -15,7 +15,12 @@ import aiohttp
 from tests.components.telemetry.conftest import recording_app
 from tests.conftest import ROOT, free_port
 
-PATTERNS = ("/echo?access_token=CANARYURLTOK", "/err?api_key=CANARYURLKEY&x=1", "/x?password=CANARYPWQ")
+PATTERNS = (
+    "/echo?access_token=CANARYURLTOK",
+    "/err?api_key=CANARYURLKEY&x=1",
+    "/x?password=CANARYPWQ",
+    "/s?s=5&secret=CANARYSECRETQ",
+)
 
 
 async def test_metric_names_mask_secret_query_values(served: Any, upstream: Any) -> None:
