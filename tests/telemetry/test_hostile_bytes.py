@@ -83,8 +83,8 @@ async def test_telemetry_hostile_header_bytes_reach_every_output(
     ]  # fmt: skip
     assert statuses == [200, 500, 401, 200, 200]
     await s.gateway.resources.state[EXPORTER].flush()
-    for _ in range(100):
-        if gelf.data and s.gateway.resources.state is not None and audit_file.exists():
+    for _ in range(100):  # GELF datagrams are sent by a background task
+        if gelf.data:
             break
         await asyncio.sleep(0.01)
     logging.getLogger("krakenpy").handlers[0].flush()
