@@ -82,5 +82,6 @@ def key_source(
     )
     sources[ident] = remote
     resources.stack.push_async_callback(remote.close)
-    remote.start()
+    if resources.serving:  # check downloads nothing
+        remote.start()
     return remote
