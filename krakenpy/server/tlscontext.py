@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime
 import ssl
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
