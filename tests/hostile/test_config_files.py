@@ -3,6 +3,7 @@ and refuses configs that would fail every request (issue: hardening)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -179,3 +180,48 @@ def test_hostile_audit_file_check_creates_nothing_and_a_device_is_no_chain(tmp_p
             assert out.returncode == 1
             assert out.stderr.count("extra_config.telemetry/audit.path: cannot create") == 1, out.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["k.json"]  # check created no log file
+
+
+def _hostile_numbers() -> list[tuple[str, dict[str, object], str | None]]:
+    """(case, config, JSON path of the expected error or None when the config is valid)."""
+    backend: dict[str, object] = {"host": ["http://127.0.0.1:19"], "url_pattern": "/"}
+    revoker = {"N": 10, "P": 0.01, "TTL": 1e308, "port": 19999, "token_keys": ["jti"]}
+    otel = {"trace_sample_rate": 1e308, "exporters": {"prometheus": [{"name": "p", "port": 19998}]}}
+    flatmap = {"proxy": {"flatmap_filter": [{"type": "del", "args": 5}]}}
+    return [
+        ("revoker-ttl", {"extra_config": {"auth/revoker": revoker}}, "extra_config.auth/revoker.TTL"),
+        (
+            "revoker-n",
+            {"extra_config": {"auth/revoker": {**revoker, "TTL": 60, "N": 10**30}}},
+            "extra_config.auth/revoker.N",
+        ),
+        # any rate outside (0, 1) samples everything in KrakenD: valid, and must not overflow
+        ("otel-rate", {"extra_config": {"telemetry/opentelemetry": otel}}, None),
+        (
+            "flatmap-endpoint",
+            {"endpoints": [{"endpoint": "/a", "backend": [backend], "extra_config": flatmap}]},
+            "endpoints[0].extra_config.proxy.flatmap_filter[0].args",
+        ),
+        (
+            "flatmap-backend",
+            {"endpoints": [{"endpoint": "/a", "backend": [{**backend, "extra_config": flatmap}]}]},
+            "endpoints[0].backend[0].extra_config.proxy.flatmap_filter[0].args",
+        ),
+    ]
+
+
+@pytest.mark.parametrize(("case", "doc", "where"), _hostile_numbers(), ids=[c[0] for c in _hostile_numbers()])
+def test_hostile_numbers_are_config_errors_at_their_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str, doc: dict[str, object], where: str | None
+) -> None:
+    from krakenpy.cli import main
+
+    doc = {"version": 3, "endpoints": [{"endpoint": "/a", "backend": [{"host": ["http://127.0.0.1:19"]}]}], **doc}
+    code = main(["check", "-c", str(_write(tmp_path, "k.json", json.dumps(doc)))])  # json: N is over 64 bits
+    err = capsys.readouterr().err
+    if where is None:
+        assert code == 0, err
+    else:
+        assert code == 1 and [line.split(": ", 2)[1] for line in err.splitlines() if line.startswith("ERROR")] == [
+            where
+        ], err
