@@ -156,7 +156,7 @@ def _refuse(spec: object) -> Callable[[dict[str, Any]], None]:
     raise FlatmapError("", "expected a flatmap operation object")
 
 
-def compile_flatmap(specs: Sequence[Mapping[str, Any]]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+def compile_flatmap(specs: Sequence[Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """Compile a ``flatmap_filter`` list once. Unknown operations and malformed ones raise
     ``ValueError`` (config error)."""
     ops = [_op(s) if isinstance(s, Mapping) else _refuse(s) for s in specs]
