@@ -5,8 +5,9 @@
 - A file of another shape (``N``, ``P`` or ``TTL`` changed) is not emptied: it becomes
   ``<store>.old`` (a hard link, so gateways still mapping it keep writing where the new ones
   look), a new file takes its place, and checks read both until the last revocation of the old one
-  has expired (3·TTL after it was added). If ``<store>.old`` still holds live revocations of yet
-  another change, the gateway refuses to start (a reload is refused) and says until when.
+  has expired (3·TTL after it was added, or after the move). If ``<store>.old`` may still hold
+  revocations of yet another change, the gateway refuses to start (a reload is refused) and says
+  until when.
 - A file that is not a store (no ``KPYBLOOM`` header), has the wrong size, is not a regular file
   or belongs to another user is refused, never overwritten.
 
@@ -173,12 +174,20 @@ def _settle_last_add(fd: int) -> None:
         os.pwrite(fd, epoch.to_bytes(8, "little", signed=True), LAST_ADD_AT)
 
 
+def _mark_retired(fd: int, shape: Shape, clock: Callable[[], float]) -> None:
+    """Count the retirement as an add: gateways still running the old shape (the generation a reload
+    is draining) may add to the file until they close, and the new ones must see those too."""
+    _, _, _, _, _, last = HEADER.unpack(os.pread(fd, HEADER.size, 0))
+    now = int(clock() // shape.ttl)
+    os.pwrite(fd, max(last, now).to_bytes(8, "little", signed=True), LAST_ADD_AT)
+
+
 def _retire(path: Path, fd: int, found: Shape, shape: Shape, clock: Callable[[], float]) -> int:
     """Move the locked file ``fd`` (of shape ``found``) to ``<path>.old`` and put a new file of
     ``shape`` at ``path``; returns the new file's descriptor, locked."""
     old = retired_path(path)
     _drop_expired(old, path, found, clock)
-    _settle_last_add(fd)
+    _mark_retired(fd, found, clock)
     until = _expiry(fd, found)
     spare = path.with_name(f"{path.name}.{os.getpid()}.new")
     with contextlib.suppress(FileNotFoundError):
@@ -258,7 +267,7 @@ def _open_retired(old: Path, clock: Callable[[], float]) -> Filters | None:
 
 def _busy(path: Path, found: Shape, old: Path, held: Shape, until: float) -> StoreError:
     return StoreError(
-        f"{path} holds filters for {found} and {old} still holds live revocations of an earlier shape"
+        f"{path} holds filters for {found} and {old} may still hold live revocations of an earlier shape"
         f" ({held}) until {_when(until)}: the filters cannot change again before then (keep N, P and TTL,"
         f" or delete {old} to forget those revocations)"
     )
