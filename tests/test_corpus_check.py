@@ -8,10 +8,8 @@ import pytest
 
 from krakenpy.errors import ConfigError
 from krakenpy.gateway import load as load_service
-from tests.conftest import ROOT
+from tests.corpus import CORPUS, FILES, needs_corpus
 
-CORPUS = ROOT.parent / "shared" / "corpus" / "krakend-configs"
-FILES = sorted(CORPUS.glob("*.json")) if CORPUS.is_dir() else []
 #: configs KrakenD itself would not run, with the reason krakenpy must give
 EXPECTED_FAILURES = {
     "002-krakend-playground-enterprise.json": "undefined output param 'input_headers.x-route'",
@@ -29,7 +27,7 @@ RUNTIME_FAILURES = {
 }
 
 
-@pytest.mark.skipif(not FILES, reason="corpus folder not present next to the repo")
+@needs_corpus
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
 def test_corpus_config_check_accepts_ce_valid_configs(path: Path) -> None:
     expected = EXPECTED_FAILURES.get(path.name)
@@ -41,7 +39,7 @@ def test_corpus_config_check_accepts_ce_valid_configs(path: Path) -> None:
     assert expected in str(info.value)
 
 
-@pytest.mark.skipif(not FILES, reason="corpus folder not present next to the repo")
+@needs_corpus
 @pytest.mark.parametrize(
     ("name", "namespace"),
     [
@@ -55,7 +53,7 @@ def test_corpus_config_check_names_unsupported_namespaces(name: str, namespace: 
     assert any(namespace in str(w) for w in loaded.warnings)
 
 
-@pytest.mark.skipif(not FILES, reason="corpus folder not present next to the repo")
+@needs_corpus
 def test_corpus_cli_check_skip_components_accepts_every_ce_valid_config(capsys: pytest.CaptureFixture[str]) -> None:
     from krakenpy.cli import main
 
@@ -72,7 +70,7 @@ def test_corpus_cli_check_skip_components_accepts_every_ce_valid_config(capsys: 
         assert reason in failed[name]
 
 
-@pytest.mark.skipif(not FILES, reason="corpus folder not present next to the repo")
+@needs_corpus
 def test_corpus_check_refuses_exactly_what_run_refuses(capsys: pytest.CaptureFixture[str]) -> None:
     from krakenpy.cli import main
     from krakenpy.server.settings import runtime_settings
@@ -90,7 +88,7 @@ def test_corpus_check_refuses_exactly_what_run_refuses(capsys: pytest.CaptureFix
             assert "--allow-unsupported" in err
 
 
-@pytest.mark.skipif(not FILES, reason="corpus folder not present next to the repo")
+@needs_corpus
 @pytest.mark.parametrize(
     ("name", "namespace"),
     [

@@ -65,7 +65,7 @@ async def test_lambda_proxy_params_payload_lowercases_keys(gateway, lambda_endpo
     assert await resp.json() == {"message": "Hello Ada !"}
 
 
-async def test_lambda_proxy_post_sends_raw_body(gateway, lambda_endpoint) -> None:
+async def test_lambda_proxy_post_sends_raw_body(gateway, lambda_endpoint, needs_node) -> None:
     backend = lambda_backend(lambda_endpoint, function_name="echo-js")
     client = await gateway(make_config([endpoint("/js", backend, method="POST")]))
     resp = await client.post("/js", data=b'{"first": [1, 2], "x": null}')
@@ -110,7 +110,7 @@ async def test_lambda_proxy_merges_with_http_backend(gateway, backend, lambda_en
     assert resp.headers["X-Krakend-Completed"] == "true"
 
 
-async def test_lambda_proxy_function_error_is_502(gateway, lambda_endpoint) -> None:
+async def test_lambda_proxy_function_error_is_502(gateway, lambda_endpoint, needs_node) -> None:
     client = await gateway(
         make_config(
             [
