@@ -85,7 +85,7 @@ FUNCTIONS = (
     Function("array", "app.py", "app.array"),
     Function("scalar", "app.py", "app.scalar"),
     Function("boom", "app.py", "app.boom"),
-    Function("sleepy", "app.py", "app.sleepy", timeout=5),
+    Function("sleepy", "app.py", "app.sleepy", timeout=15),
     Function("apigw", "app.py", "app.apigw"),
     Function("throttled", "app.py", "app.echo", concurrency=0),
     Function("echo-js", "index.js", "index.echo", runtime="nodejs20.x"),

@@ -219,7 +219,7 @@ async def test_lambda_proxy_endpoint_timeout_ends_invoke(gateway, lambda_endpoin
     started = loop.time()
     resp = await client.get("/slow")
     assert resp.status == 500  # KrakenD: a backend that misses the deadline is a plain 500
-    assert loop.time() - started < 1.9  # ended well before the function's own 2 s sleep
+    assert loop.time() - started < 5  # ended well before the function's own 10 s sleep
 
 
 async def test_lambda_proxy_noop_passes_payload(gateway, lambda_endpoint) -> None:
