@@ -162,6 +162,16 @@ class Emulator:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+def start_emulator(binary: Path) -> Emulator:
+    """An :class:`Emulator`, on another free port if the first one was taken before it could bind."""
+    for _ in range(2):
+        try:
+            return Emulator(binary)
+        except RuntimeError:
+            pass
+    return Emulator(binary)
+
+
 @pytest.fixture(scope="session")
 def aws_env() -> Iterator[None]:
     """Test credentials and region in the environment (what the default chain reads), restored after."""
@@ -181,7 +191,7 @@ def lambda_endpoint(aws_env: None) -> Iterator[str]:
     binary = ministack_bin()
     if binary is None:
         pytest.skip("Lambda emulator not installed: run `make install-emulator` or set MINISTACK_BIN")
-    emulator = Emulator(binary)
+    emulator = start_emulator(binary)
     try:
         asyncio.run(deploy(emulator.url, FUNCTIONS))
         yield emulator.url

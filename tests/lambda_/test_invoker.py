@@ -20,7 +20,7 @@ from krakenpy.lambda_.invoker import CLIENTS, InvokeResult, aiobotocore_invoker,
 from krakenpy.lambda_.options import parse_options
 from krakenpy.proxy.types import Request
 from krakenpy.resources import Resources
-from tests.conftest import free_port, make_config
+from tests.conftest import make_config
 from tests.lambda_.conftest import lambda_backend
 
 
@@ -50,8 +50,8 @@ async def test_aiobotocore_invoker_shares_one_client(lambda_endpoint) -> None:
         await resources.http.close()
 
 
-async def test_aiobotocore_invoker_network_error_is_502(aws_env, caplog) -> None:
-    dead = f"http://127.0.0.1:{free_port()}"
+async def test_aiobotocore_invoker_network_error_is_502(aws_env, caplog, dead_port) -> None:
+    dead = f"http://127.0.0.1:{dead_port}"
     backend = lambda_backend(dead, function_name="echo")
     resources = await _resources(make_config([{"endpoint": "/x", "backend": [backend]}]))
     try:
@@ -67,7 +67,7 @@ async def test_aiobotocore_invoker_network_error_is_502(aws_env, caplog) -> None
         await resources.http.close()
 
 
-async def test_aiobotocore_invoker_without_credentials_is_502(tmp_path, monkeypatch, caplog) -> None:
+async def test_aiobotocore_invoker_without_credentials_is_502(tmp_path, monkeypatch, caplog, dead_port) -> None:
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
@@ -82,7 +82,7 @@ async def test_aiobotocore_invoker_without_credentials_is_502(tmp_path, monkeypa
 
     monkeypatch.setattr(AioSession, "get_credentials", counting)
     options = parse_options(
-        {"function_name": "f", "region": "us-east-1", "endpoint": f"http://127.0.0.1:{free_port()}"},
+        {"function_name": "f", "region": "us-east-1", "endpoint": f"http://127.0.0.1:{dead_port}"},
         method="GET",
         path="p",
     )

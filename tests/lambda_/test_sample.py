@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from tests.conftest import ROOT
-from tests.lambda_.conftest import Emulator, ministack_bin
+from tests.lambda_.conftest import ministack_bin, start_emulator
 
 pytestmark = pytest.mark.lambda_emulator
 
@@ -32,7 +32,7 @@ def demo_emulator(aws_env: None) -> Iterator[str]:
         import lambda_demo
     finally:
         sys.path.pop(0)
-    emulator = Emulator(binary)
+    emulator = start_emulator(binary)
     try:
         asyncio.run(lambda_demo.deploy_demo(emulator.url))
         yield emulator.url
