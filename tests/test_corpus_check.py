@@ -1,4 +1,4 @@
-"""``check`` over the public corpus of real KrakenD configs (../shared/corpus/krakend-configs)."""
+"""``check`` over the public corpus of real KrakenD configs (see :mod:`tests.corpus`)."""
 
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ def test_corpus_enterprise_rate_limits_are_served(name: str, namespace: str) -> 
     assert namespace.rsplit("extra_config.", 1)[1] in loaded.parsed[owner]
 
 
-@pytest.mark.skipif(not FILES, reason="corpus folder not present next to the repo")
+@needs_corpus
 def test_corpus_enterprise_dynamic_routing_is_accepted() -> None:
     """002's EE dynamic routing parses; the config is refused only for EE security/policies."""
     loaded = load_service(CORPUS / "002-krakend-playground-enterprise.json", use_env=False)
