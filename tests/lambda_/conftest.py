@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from aiobotocore.session import AioSession
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, make_config
 
 FUNCTIONS_DIR = Path(__file__).parent / "functions"
 REGION = "us-east-1"
@@ -204,6 +204,13 @@ def needs_node() -> None:
     """The emulator runs Node.js handlers with ``node``: without it those tests fail, not skip."""
     if shutil.which("node") is None:
         pytest.fail("node is not on PATH: the emulator runs Node handlers with it (make test installs nodejs)")
+
+
+def lambda_config(endpoints: list[dict[str, Any]], **service: Any) -> dict[str, Any]:
+    """:func:`tests.conftest.make_config` with a 30 s service timeout: the emulator starts a runtime
+    on a function's first call, which a busy machine can stretch past KrakenD's 2 s default. Tests
+    about timeouts set their endpoint's own."""
+    return make_config(endpoints, **{"timeout": "30s", **service})
 
 
 def lambda_backend(endpoint: str, **options: Any) -> dict[str, Any]:

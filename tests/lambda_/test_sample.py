@@ -19,7 +19,11 @@ pytestmark = pytest.mark.lambda_emulator
 def _sample(emulator_url: str) -> dict[str, Any]:
     """The sample config pointed at this test's emulator instead of 127.0.0.1:4566."""
     raw = (ROOT / "sample-configs" / "lambda.json").read_text()
-    return dict(orjson.loads(raw.replace("http://127.0.0.1:4566", emulator_url)))
+    doc = dict(orjson.loads(raw.replace("http://127.0.0.1:4566", emulator_url)))
+    # the emulator starts a runtime on each function's first call: on a busy machine that can take
+    # longer than the sample's 3 s
+    doc["timeout"] = "30s"
+    return doc
 
 
 @pytest.fixture(scope="module")
