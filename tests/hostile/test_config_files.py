@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import orjson
@@ -26,9 +25,10 @@ def _write(tmp_path: Path, name: str, text: str | bytes) -> Path:
     return path
 
 
-def _check(path: Path) -> subprocess.CompletedProcess[str]:
+def _check(path: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``krakenpy check`` in a subprocess, killed (and the test failed) after ``timeout`` seconds."""
     return subprocess.run(
-        [sys.executable, "-m", "krakenpy", "check", "-c", str(path)], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "krakenpy", "check", "-c", str(path)], capture_output=True, text=True, timeout=timeout
     )
 
 
@@ -61,16 +61,14 @@ def test_hostile_backend_without_any_host_is_rejected(tmp_path: Path) -> None:
     assert issues == [("endpoints[1].backend[0].host", "no host: set one here or in the service's host")]
 
 
-@pytest.mark.timeout(60)
+# the bound is the subprocess timeout: about 2 s on an idle machine, an expanded bomb never ends
 def test_hostile_yaml_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
     lines = ["version: 3", "endpoints: [{endpoint: /a, backend: [{url_pattern: /, host: ['http://h']}]}]"]
     lines.append("a0: &a0 [" + ",".join(["lol"] * 10) + "]")
     for i in range(1, 10):
         lines.append(f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]")
-    started = time.monotonic()
-    out = _check(_write(tmp_path, "bomb.yaml", "\n".join(lines) + "\n"))
+    out = _check(_write(tmp_path, "bomb.yaml", "\n".join(lines) + "\n"), timeout=100)
     assert out.returncode == 1 and "alias bomb" in out.stderr and "Traceback" not in out.stderr
-    assert time.monotonic() - started < 30
 
 
 def test_hostile_cyclic_yaml_alias_in_static_data_is_refused(tmp_path: Path) -> None:
@@ -94,15 +92,14 @@ def test_hostile_deeply_nested_files_are_a_config_error(tmp_path: Path, name: st
     assert out.returncode == 1 and "nested too deeply" in out.stderr and "Traceback" not in out.stderr
 
 
-@pytest.mark.timeout(120)
+# about 25 s here; the wide bound fails a blow-up (worse than linear in the endpoints), not a busy machine
+@pytest.mark.timeout(400)
 def test_hostile_twenty_thousand_bad_endpoints_are_checked_in_bounded_time(tmp_path: Path) -> None:
     endpoints = [{**ENDPOINT, "endpoint": f"/e{i}", "timeout": "1x"} for i in range(20_000)]
     path = _write(tmp_path, "big.json", orjson.dumps({"version": 3, "endpoints": endpoints}))
-    started = time.monotonic()
-    out = _check(path)
+    out = _check(path, timeout=360)
     assert out.returncode == 1
     assert out.stderr.count("is not a Go duration") == 20_000  # every error, once
-    assert time.monotonic() - started < 90
 
 
 def _named_file_configs(target: str) -> dict[str, tuple[dict[str, object], str]]:
