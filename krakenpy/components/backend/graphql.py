@@ -135,41 +135,108 @@ def _client_variables(body: bytes, configured: Mapping[str, Any]) -> dict[str, A
     return sent
 
 
-def _variables_of(options: GraphQLOptions) -> Callable[[Request], Mapping[str, Any]] | None:
-    """How one request's variables are made; ``None`` when they are the configured ones, fixed."""
+def _pieces(options: GraphQLOptions) -> tuple[tuple[bytes, ...], tuple[str, ...]]:
+    """The configured variables as Go writes them (keys sorted), cut around the placeholder values:
+    ``pieces[0] + value(keys[0]) + pieces[1] + …``; a request then dumps only its parameter values."""
+    slot_of = dict(options.placeholders)
+    pieces: list[bytes] = []
+    keys: list[str] = []
+    current = b"{"
+    for i, name in enumerate(sorted(options.variables)):  # Go sorts map keys by their UTF-8 bytes
+        current += (b"," if i else b"") + go_json(name) + b":"
+        if name in slot_of:
+            pieces.append(current)
+            keys.append(slot_of[name])
+            current = b""
+        else:
+            current += go_json(options.variables[name])
+    pieces.append(current + b"}")
+    return tuple(pieces), tuple(keys)
+
+
+def _json_value(value: str) -> bytes:
+    """A parameter value as Go writes it; letters and digits (ids) skip go_json's escape checks."""
+    return orjson.dumps(value) if value.isalnum() else go_json(value)
+
+
+def _query_value(value: str) -> str:
+    """:func:`_json_value`, query-escaped; ASCII letters and digits need no escaping."""
+    return "%22" + value + "%22" if value.isascii() and value.isalnum() else quote_plus(go_json(value), safe="")
+
+
+def _body(options: GraphQLOptions, document: str) -> Callable[[Request], bytes]:
+    """One request's JSON body (``POST``)."""
+    operation = options.operation_name
+    head = b'{"query":' + go_json(document) + (b',"operationName":' + go_json(operation) if operation else b"")
     configured = options.variables
     if options.mutation:
-        return lambda request: _client_variables(request.body, configured)
-    slots = options.placeholders
-    if not slots:
-        return None
 
-    def substituted(request: Request) -> Mapping[str, Any]:
-        values = dict(configured)
+        def mutation(request: Request) -> bytes:
+            values = _client_variables(request.body, configured)
+            return head + b',"variables":' + go_json(values) + b"}" if values else head + b"}"
+
+        return mutation
+    if not configured:
+        fixed = head + b"}"
+        return lambda request: fixed
+    pieces, keys = _pieces(options)
+    if not keys:
+        fixed = head + b',"variables":' + pieces[0] + b"}"
+        return lambda request: fixed
+    start = head + b',"variables":' + pieces[0]
+    tails = (*pieces[1:-1], pieces[-1] + b"}")
+
+    def query(request: Request) -> bytes:
         params = request.params
-        for name, key in slots:
-            values[name] = params.get(key, "")  # Go's map lookup: "" when the parameter is absent
-        return values
+        out = start
+        for key, tail in zip(keys, tails, strict=True):
+            out += _json_value(params.get(key, "")) + tail  # Go's map lookup: "" when the parameter is absent
+        return out
 
-    return substituted
+    return query
+
+
+def _query_string(options: GraphQLOptions, document: str) -> Callable[[Request], str]:
+    """One request's ``operationName``, ``query`` and ``variables`` query parameters (``GET``)."""
+    operation = options.operation_name
+    fields = {"operationName": [operation]} if operation else {}
+    fields["query"] = [document]
+    head = encode_query(fields)  # Go's url.Values order: operationName < query < variables
+    configured = options.variables
+    if options.mutation:
+
+        def mutation(request: Request) -> str:
+            values = _client_variables(request.body, configured)
+            return head + "&variables=" + quote_plus(go_json(values), safe="") if values else head
+
+        return mutation
+    if not configured:
+        return lambda request: head
+    pieces, keys = _pieces(options)
+    quoted = [quote_plus(piece, safe="") for piece in pieces]  # quoting is per character: piecewise
+    if not keys:
+        fixed = head + "&variables=" + quoted[0]
+        return lambda request: fixed
+    start = head + "&variables=" + quoted[0]
+    tails = tuple(quoted[1:])
+
+    def query(request: Request) -> str:
+        params = request.params
+        out = start
+        for key, tail in zip(keys, tails, strict=True):
+            out += _query_value(params.get(key, "")) + tail
+        return out
+
+    return query
 
 
 def compile_rewrite(options: GraphQLOptions, document: str) -> Rewrite:
     """The per-request change of one backend's request, everything fixed precomputed."""
-    variables = _variables_of(options)
-    operation = options.operation_name
     if options.method == "GET":
-        fields = {"operationName": [operation]} if operation else {}
-        fields["query"] = [document]
-        head = encode_query(fields)  # Go's url.Values order: operationName < query < variables
-
-        def query_string(values: Mapping[str, Any]) -> str:
-            return head + "&variables=" + quote_plus(go_json(values), safe="") if values else head
-
-        fixed_query = query_string(options.variables)
+        query_string = _query_string(options, document)
 
         def rewrite_get(request: Request) -> None:
-            extra = fixed_query if variables is None else query_string(variables(request))
+            extra = query_string(request)
             request.method = "GET"
             request.body = b""
             request.headers.pop("Content-Length", None)
@@ -180,16 +247,11 @@ def compile_rewrite(options: GraphQLOptions, document: str) -> Rewrite:
 
         return rewrite_get
 
-    prefix = b'{"query":' + go_json(document) + (b',"operationName":' + go_json(operation) if operation else b"")
-
-    def body(values: Mapping[str, Any]) -> bytes:
-        return prefix + b',"variables":' + go_json(values) + b"}" if values else prefix + b"}"
-
-    fixed_body = body(options.variables)
+    body = _body(options, document)
 
     def rewrite_post(request: Request) -> None:
+        request.body = body(request)  # first: a mutation's client body is read here
         request.method = "POST"
-        request.body = fixed_body if variables is None else body(variables(request))
         headers = request.headers
         headers.pop("Content-Length", None)
         headers["Content-Type"] = _JSON

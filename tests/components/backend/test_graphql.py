@@ -17,6 +17,8 @@ from aiohttp import web
 
 from krakenpy.components.backend.graphql import COMPONENT, GraphQLOptions, compile_rewrite
 from krakenpy.errors import ConfigError, ValidationError
+from krakenpy.gojson import go_json
+from krakenpy.proxy.request_builder import encode_query
 from krakenpy.proxy.types import Request
 from tests.components.helpers import site
 from tests.conftest import ROOT
@@ -214,6 +216,24 @@ def test_graphql_parameter_bytes_that_are_not_utf8_are_written_as_go_writes_them
     request = Request("GET", "/", {"Id": "x\udcffy"}, {}, {})
     compile_rewrite(options, "{ a }")(request)
     assert orjson.loads(request.body)["variables"] == {"id": "x\ufffdy"}
+
+
+@pytest.mark.parametrize("value", ["7", "a b", "\u00e9t\u00e9", "<&>", "", "x\udcffy", "\u2028", '"\\', "\x01"])
+def test_graphql_precomputed_pieces_write_what_go_writes_for_the_whole_object(value: str) -> None:
+    raw = {
+        "type": "query",
+        "query": "{ a }",
+        "variables": {"z": "{id}", "m": [1, {"k": "<"}], "a": "{other}", "\u00e9": 1},
+    }
+    options = COMPONENT.parse(raw, site(NS, "backend"))
+    full = {"z": value, "m": [1, {"k": "<"}], "a": "", "\u00e9": 1}
+    post = Request("GET", "/", {"Id": value}, {}, {})
+    compile_rewrite(options, "{ a }")(post)
+    assert post.body == b'{"query":"{ a }","variables":' + go_json(full) + b"}"
+    get_options = COMPONENT.parse({**raw, "method": "GET"}, site(NS, "backend"))
+    got = Request("GET", "/", {"Id": value}, {}, {}, url="http://h/g")
+    compile_rewrite(get_options, "{ a }")(got)
+    assert got.url == "http://h/g?" + encode_query({"query": ["{ a }"], "variables": [go_json(full).decode()]})
 
 
 def test_graphql_parse_keeps_literals_and_go_numbers() -> None:
