@@ -260,13 +260,17 @@ def compile_rewrite(options: GraphQLOptions, document: str) -> Rewrite:
 
 
 def _warnings(options: GraphQLOptions, site: Site) -> list[str]:
-    """Placeholders that can never be filled: worth a line in ``check``."""
-    if options.mutation:
-        return [
-            f"{site.at('variables', name)}: placeholders are not replaced in a mutation: sent as written"
-            for name, _ in options.placeholders
-        ]
+    """What can never work as written: worth a line in ``check``."""
     endpoint = site.endpoint
+    if options.mutation:
+        found = [
+            f"{site.at('variables', n)}: not replaced in a mutation: sent as written" for n, _ in options.placeholders
+        ]
+        if endpoint is not None and endpoint.method in ("GET", "HEAD", "DELETE"):
+            found.append(
+                f"{site.path}: a mutation reads its variables from the client body: {endpoint.method} has none"
+            )
+        return found
     if endpoint is None:
         return []
     # the parameters a request can carry: the path's, and the sequential, JWT and dynamic-routing

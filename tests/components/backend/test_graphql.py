@@ -341,38 +341,29 @@ def test_graphql_cli_check_reports_bad_configs_at_their_json_paths(tmp_path: Pat
     assert _check(tmp_path, doc, "--skip-components").returncode == 0
 
 
-def test_graphql_cli_check_warns_about_placeholders_nothing_fills(tmp_path: Path) -> None:
-    backend = {"host": ["http://127.0.0.1:9999"], "url_pattern": "/"}
-    doc = {
-        "version": 3,
-        "endpoints": [
-            {
-                "endpoint": "/q/{id}",
-                "backend": [
-                    {
-                        **backend,
-                        "extra_config": {NS: {"type": "query", "query": "q", "variables": {"a": "{id}", "b": "{idd}"}}},
-                    }
-                ],
-            },
-            {
-                "endpoint": "/m/{id}",
-                "method": "POST",
-                "backend": [
-                    {**backend, "extra_config": {NS: {"type": "mutation", "query": "m", "variables": {"u": "{id}"}}}}
-                ],
-            },
-        ],
-    }
+def test_graphql_cli_check_warns_about_what_never_works(tmp_path: Path) -> None:
+    doc = _endpoints(
+        {"type": "query", "query": "q", "variables": {"a": "{id}", "b": "{idd}", "c": "{resp0_x}"}},
+        {"type": "mutation", "query": "m", "variables": {"u": "{id}", "v": "id"}},
+    )
+    doc["endpoints"][0]["endpoint"] = "/q/{id}"
+    doc["endpoints"][1].update(endpoint="/m/{id}")  # GET: no body to read the variables from
     out = _check(tmp_path, doc)
     assert out.returncode == 0, out.stderr
     text = out.stdout + out.stderr
-    assert "endpoints[0].backend[0].extra_config.backend/graphql.variables.b: {idd} is no parameter of /q/{id}" in text
-    assert "variables.a" not in text
-    assert (
-        "endpoints[1].backend[0].extra_config.backend/graphql.variables.u: placeholders are not replaced in a mutation"
-        in text
-    )
+    at = "endpoints[{}].backend[0].extra_config.backend/graphql"
+    assert f"{at.format(0)}.variables.b: {{idd}} is no parameter of /q/{{id}}" in text
+    assert f"{at.format(0)}.variables.c: {{resp0_x}} is no parameter of /q/{{id}}" in text
+    assert "variables.a" not in text and "variables.v" not in text
+    assert f"{at.format(1)}.variables.u: not replaced in a mutation: sent as written" in text
+    assert f"{at.format(1)}: a mutation reads its variables from the client body: GET has none" in text
+    # a parameter the gateway fills (a sequential value the url_pattern uses) is no warning
+    doc["endpoints"][0]["backend"][0]["url_pattern"] = "/{resp0_x}"
+    doc["endpoints"][0]["backend"].insert(0, {"host": ["http://127.0.0.1:9999"], "url_pattern": "/first"})
+    doc["endpoints"][0]["extra_config"] = {"proxy": {"sequential": True}}
+    out = _check(tmp_path, doc)
+    assert out.returncode == 0, out.stderr
+    assert "variables.c" not in out.stdout + out.stderr
 
 
 def test_graphql_corpus_playground_config_runs_it(tmp_path: Path) -> None:
