@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from krakenpy.components import proxy, redis, router
 from krakenpy.components.auth import api_keys, basic, client_credentials, revoker, signer, validator
+from krakenpy.components.backend import graphql as backend_graphql
 from krakenpy.components.backend import http as backend_http
 from krakenpy.components.backend import lambda_
 from krakenpy.components.backend import static_filesystem as backend_static
@@ -120,10 +121,12 @@ PROXY: Final[tuple[AnyComponent, ...]] = (
     cel.COMPONENT,
     json_schema.COMPONENT,
 )
-#: around one backend's stack, inside the request builder (krakend-ce backend_factory.go order:
-#: metrics/OTel stages before the circuit breaker, rate limit, Lua and CEL); the breaker counts
-#: proxy rate-limit, Lua and CEL errors as failures
+#: around one backend's stack, inside the request builder (lura newStack and krakend-ce
+#: backend_factory.go order: GraphQL right after the header filter, then the metrics/OTel stages
+#: before the circuit breaker, rate limit, Lua and CEL); the breaker counts proxy rate-limit, Lua
+#: and CEL errors as failures, never a GraphQL request a client body spoiled
 BACKEND: Final[tuple[AnyComponent, ...]] = (
+    backend_graphql.COMPONENT,
     access_log.COMPONENT,
     circuit_breaker.COMPONENT,
     ratelimit_proxy.COMPONENT,
