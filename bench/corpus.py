@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -28,7 +29,8 @@ from krakenpy.gateway import build_gateway, load
 from krakenpy.server.settings import runtime_settings
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT.parent / "shared" / "corpus" / "krakend-configs"
+#: the tests' rule (tests/corpus.py): $KRAKENPY_CORPUS, else the shared folder beside the repository
+CORPUS = Path(os.environ.get("KRAKENPY_CORPUS") or ROOT.parent / "shared" / "corpus" / "krakend-configs")
 #: top-level blocks krakenpy cannot honour (Go plugins, AMQP agents)
 UNSUPPORTED_BLOCKS = ("plugin", "async_agent")
 #: the namespace warnings (krakenpy/config/namespaces.py); fields accepted without effect are not counted
