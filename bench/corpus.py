@@ -31,6 +31,7 @@ CORPUS = ROOT.parent / "shared" / "corpus" / "krakend-configs"
 #: top-level blocks krakenpy cannot honour (Go plugins, AMQP agents)
 UNSUPPORTED_BLOCKS = ("plugin", "async_agent")
 _MISSING = ("not implemented", "Enterprise namespace")
+_NOT_SENT = "not exported by krakenpy"
 
 
 @dataclass
@@ -67,6 +68,10 @@ async def judge(path: Path) -> Verdict:
         missing_file = "unable to load required source" in first or ("cannot read" in first and "No such file" in first)
         status = "needs files" if missing_file else "refused"
         return Verdict(name, status, first, missing, unknown)
+    # exporters a namespace accepts without sending anything (telemetry/opencensus' datadog, xray…)
+    missing += sorted(
+        {w.split(": ", 1)[0].removeprefix("extra_config.") for w in gateway.resources.warnings if _NOT_SENT in w}
+    )
     await gateway.close()
     if missing:
         return Verdict(name, "partial", "", missing, unknown)
