@@ -87,13 +87,14 @@ class SpanPump:
         self._task = spawn(self._loop())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._task = None
+        if self._task is None:
+            return  # never started (``check``, or closed before serving): nothing was opened
+        self._task.cancel()
+        try:
+            await self._task
+        except (asyncio.CancelledError, Exception):
+            pass
+        self._task = None
         await self.flush()  # the last batch
         await self.sink.close()
 

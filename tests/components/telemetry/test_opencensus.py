@@ -373,3 +373,21 @@ async def test_opencensus_corpus_configs_build_their_exporters(name: str) -> Non
             assert state.get(OC_SERVER) is not None and state.get(OC_CLIENT) is not None
     finally:
         await gw.close()
+
+
+async def test_opencensus_gateway_closed_before_serving_sends_nothing(caplog) -> None:  # type: ignore[no-untyped-def]
+    from multidict import CIMultiDict, CIMultiDictProxy
+
+    from krakenpy.edge import HttpRequest
+
+    census = {"sample_rate": 100, "exporters": {"jaeger": {"endpoint": "http://127.0.0.1:9/api/traces"}}}
+    gw = await build_gateway(
+        build_service(doc(_endpoints(f"http://127.0.0.1:{free_port()}"), extra_config={NS: census}))
+    )
+    headers = CIMultiDictProxy(CIMultiDict({"Host": "gw"}))
+    response = await gw.edge(HttpRequest("GET", "/users/1", "", headers, remote="127.0.0.1", host="gw"))
+    assert response.status >= 500  # nothing listens there: spans were recorded all the same
+    (pump,) = gw.resources.state[OC_PUMPS]
+    assert len(pump.buffer.spans) == 4
+    await gw.close()  # the exporter never started: it neither sends nor complains
+    assert not [r for r in caplog.records if "Opencensus" in r.getMessage()]
