@@ -127,6 +127,12 @@ def test_opencensus_translator_renames_layers_as_krakend_opencensus() -> None:
     assert client is not None and (client.name, client.kind) == ("/u/5", CLIENT)
     assert client.attributes["http.host"] == "h:81" and client.attributes["http.status_code"] == 404
     assert (client.status_code, client.status_message) == (5, "NOT_FOUND")
+    lam = _span("backend-request", "/fn", K_CLIENT, **{"rpc.system": "aws-api", "faas.invoked_name": "fn"})
+    lam.error("lambda invocation failed")
+    made_lam = t(lam)  # a Lambda invocation: its RPC attributes, OpenCensus' UNKNOWN status
+    assert made_lam is not None and (made_lam.name, made_lam.kind) == ("/fn", CLIENT)
+    assert made_lam.attributes == {"rpc.system": "aws-api", "faas.invoked_name": "fn"}
+    assert (made_lam.status_code, made_lam.status_message) == (2, "lambda invocation failed")
     off = Translator(Layers(router=True, pipe=False, backend=False), ["/users/:id"])
     assert off(pipe) is None and off(_span("backend", "/u", K_INTERNAL)) is None
 

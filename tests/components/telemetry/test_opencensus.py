@@ -391,3 +391,67 @@ async def test_opencensus_gateway_closed_before_serving_sends_nothing(caplog) ->
     assert len(pump.buffer.spans) == 4
     await gw.close()  # the exporter never started: it neither sends nor complains
     assert not [r for r in caplog.records if "Opencensus" in r.getMessage()]
+
+
+async def test_opencensus_legacy_namespace_is_the_same_component(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import orjson
+
+    from krakenpy.gateway import load
+
+    legacy = {"github_com/devopsfaith/krakend-opencensus": {"exporters": {"prometheus": {"port": 9091}}}}
+    path = tmp_path / "krakend.json"
+    path.write_bytes(orjson.dumps(doc(_endpoints("http://127.0.0.1:18080"), extra_config=legacy)))
+    loaded = load(path)
+    gw = await build_gateway(loaded.service, parsed=loaded.parsed, serving=False)
+    try:
+        assert gw.resources.state.get(OC_SERVER) is not None and gw.resources.state[OC_LISTENER].port == 9091
+    finally:
+        await gw.close()
+
+
+def test_opencensus_real_cli_serves_the_views(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import signal
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    import orjson
+
+    from tests.conftest import ROOT
+
+    port, prom = free_port(), free_port()
+    census = {"exporters": {"prometheus": {"port": prom, "tag_statuscode": True}}}
+    config = doc(_endpoints(f"http://127.0.0.1:{free_port()}", "/down/{id}"), port=port, extra_config={NS: census})
+    path = tmp_path / "krakend.json"
+    path.write_bytes(orjson.dumps(config))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "krakenpy", "run", "-c", str(path), "-w", "1"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/__health", timeout=1).read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None, "gateway did not start"
+                time.sleep(0.05)
+        with pytest.raises(urllib.error.HTTPError) as failed:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/down/1", timeout=5)
+        assert failed.value.code == 500  # nothing listens behind it
+        text = urllib.request.urlopen(f"http://127.0.0.1:{prom}/metrics", timeout=5).read().decode()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    (served,) = families["opencensus_io_http_server_response_count_by_status_code"].samples
+    assert served.labels == {"http_status": "500"} and served.value == 1
+    (called,) = families["opencensus_io_http_client_completed_count"].samples
+    assert called.labels == {"http_client_method": "GET", "http_client_status": "500"} and called.value == 1
+    assert "Traceback" not in out + err
