@@ -433,15 +433,17 @@ def test_opencensus_real_cli_serves_the_views(tmp_path) -> None:  # type: ignore
         deadline = time.monotonic() + 15
         while True:
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/__health", timeout=1).read()
-                break
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/__health", timeout=1):
+                    break
             except OSError:
                 assert time.monotonic() < deadline and proc.poll() is None, "gateway did not start"
                 time.sleep(0.05)
         with pytest.raises(urllib.error.HTTPError) as failed:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/down/1", timeout=5)
+        failed.value.close()  # the error holds the response's socket
         assert failed.value.code == 500  # nothing listens behind it
-        text = urllib.request.urlopen(f"http://127.0.0.1:{prom}/metrics", timeout=5).read().decode()
+        with urllib.request.urlopen(f"http://127.0.0.1:{prom}/metrics", timeout=5) as scraped:
+            text = scraped.read().decode()
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
     finally:
