@@ -47,8 +47,16 @@ class UpstreamClient(Protocol):
     """What a backend needs from an HTTP client."""
 
     async def request(
-        self, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes | None
-    ) -> UpstreamResponse: ...
+        self,
+        method: str,
+        url: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes | None,
+        *,
+        follow_redirects: bool = True,
+    ) -> UpstreamResponse:
+        """One backend call; ``follow_redirects=False`` answers a 3xx as it is (``no_redirect``)."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -138,12 +146,18 @@ class AiohttpClient:
         return self._session
 
     async def request(
-        self, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes | None
+        self,
+        method: str,
+        url: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes | None,
+        *,
+        follow_redirects: bool = True,
     ) -> UpstreamResponse:
         pairs = list(headers)
         try:
             first = await self.exchange(method, url, pairs, body)
-            if first[0] in REDIRECT_STATUSES and first[1] is not None:
+            if follow_redirects and first[0] in REDIRECT_STATUSES and first[1] is not None:
                 answer = await follow(self.exchange, method, url, pairs, body, first)
             else:
                 answer = first[2]

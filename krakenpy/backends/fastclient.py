@@ -172,12 +172,18 @@ class FastClient:
         return self._fallback
 
     async def request(
-        self, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes | None
+        self,
+        method: str,
+        url: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes | None,
+        *,
+        follow_redirects: bool = True,
     ) -> UpstreamResponse:
         pairs = headers if isinstance(headers, list) else list(headers)
         try:
             first = await self._exchange(method, url, pairs, body)
-            if first[0] in REDIRECT_STATUSES and first[1] is not None:
+            if follow_redirects and first[0] in REDIRECT_STATUSES and first[1] is not None:
                 answer = await follow(self._exchange, method, url, pairs, body, first)
                 assert isinstance(answer, UpstreamResponse)
                 return answer

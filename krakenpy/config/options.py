@@ -105,6 +105,8 @@ class HttpClientOptions:
     """``backend/http/client``: per-backend HTTP client behaviour."""
 
     send_body_on_redirect: bool = False
+    #: KrakenD Enterprise: a 3xx is the backend's answer (Go's ``CheckRedirect`` returning
+    #: ``http.ErrUseLastResponse``), so it fails the call unless the backend is ``no-op``
     no_redirect: bool = False
 
 
@@ -220,7 +222,7 @@ def parse_http_backend(raw: Any, path: str) -> HttpBackendOptions:
 
 
 def parse_http_client(raw: Any, path: str) -> HttpClientOptions:
-    """``backend/http/client`` (the CE core honours ``send_body_on_redirect``)."""
+    """``backend/http/client``: ``send_body_on_redirect`` (CE) and ``no_redirect`` (EE)."""
     o = _obj(raw)
     return HttpClientOptions(
         send_body_on_redirect=bool(o.get("send_body_on_redirect", False)),

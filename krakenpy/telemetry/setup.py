@@ -8,6 +8,7 @@ files, restores the logging setup and stops the services.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any, Final
 
 from aiohttp import web
@@ -37,7 +38,15 @@ from krakenpy.telemetry.trace.spans import SpanBuffer
 from krakenpy.telemetry.trace.tracer import LayerTraceOptions, Tracer
 from krakenpy.telemetry.writer import LineWriter
 
-__all__ = ["EXPORTER", "PROM_LISTENERS", "STATS_LISTENER", "config_hash", "hub_for", "serving_hooks"]
+__all__ = [
+    "EXPORTER",
+    "PROM_LISTENERS",
+    "STATS_LISTENER",
+    "config_hash",
+    "hub_for",
+    "register_credentials",
+    "serving_hooks",
+]
 
 log = logging.getLogger("krakenpy.telemetry")
 
@@ -53,6 +62,13 @@ def hub_for(resources: Resources) -> Telemetry:
     if found is not None:
         return found
     return resources.state.set(HUB, _configure(resources))
+
+
+def register_credentials(resources: Resources, *, query_keys: Iterable[str] = (), headers: Iterable[str] = ()) -> None:
+    """Called by a component's build for the names it reads a client credential from (the
+    ``auth/api-keys`` identifier, a JWT header): every telemetry output masks them (access logs,
+    spans, audit records, ``/__debug/``), whatever the ``redact`` lists say."""
+    hub_for(resources).redactor.learn(query_keys=query_keys, headers=headers)
 
 
 def _opt(resources: Resources, namespace: str) -> Any:

@@ -371,3 +371,25 @@ def test_runtime_low_open_file_limit_logs_a_count_not_a_flood(tmp_path: Path) ->
         for client in clients:
             client.close()
         gateway.kill()
+
+
+def test_runtime_build_warnings_logged_once_at_start_and_on_reload(tmp_path: Path) -> None:
+    """What components find while building (a missing static folder) reaches the log of `run`, from
+    one worker, and a reload's summary, not only `check`'s output."""
+    port = free_port()
+    static = {"server/static-filesystem": {"prefix": "/static/", "path": "./missing"}}
+    doc = _echo_config(port, 0, extra_config=static)
+    config = write_json(tmp_path / "krakend.json", doc)
+    gateway = Gateway(config, "-w", "2", cwd=tmp_path)
+    try:
+        gateway.worker_pids(2)
+        assert (
+            len(gateway.wait_log(r"WARNING: extra_config\.server/static-filesystem\.path: folder .* does not exist"))
+            == 1
+        )
+        _reload(gateway, config, _echo_config(port, 1, extra_config=static), 1)
+        gateway.wait_log(r"reload 1: 1 warning\(s\): extra_config\.server/static-filesystem\.path: folder")
+        assert gateway.log.count("does not exist") == 2, gateway.log
+        assert gateway.stop() == 0
+    finally:
+        gateway.kill()

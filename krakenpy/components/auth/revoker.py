@@ -146,4 +146,13 @@ COMPONENT: Final = Component(
     parse=parse,
     summary="revoked tokens (rotating bloom filters, HTTP admin API on `port`) rejected by auth/validator",
     edge=build,
+    ignored={
+        "headers": "read by KrakenD's code and never used",
+        "hash_name": "the filters always use double hashing over BLAKE2b: they are never shared with KrakenD",
+        **{
+            f"revoke_server_{name}": "KrakenD Enterprise's revoke server is not supported: revoke through "
+            "the admin API on port"
+            for name in ("api_key", "max_workers", "ping_interval", "ping_url", "max_retries")
+        },
+    },
 )
