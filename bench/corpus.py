@@ -34,7 +34,7 @@ UNSUPPORTED_BLOCKS = ("plugin", "async_agent")
 #: the namespace warnings (krakenpy/config/namespaces.py); fields accepted without effect are not counted
 _MISSING = ("namespace not implemented", "Enterprise namespace")
 #: the warning of an exporter accepted without sending anything (telemetry/opencensus' datadog, xray…)
-_NOT_SENT = "not exported by krakenpy"
+_NOT_SENT = "an exporter krakenpy does not implement"
 
 
 @dataclass

@@ -64,8 +64,7 @@ def test_opencensus_parse_warns_at_each_exporter_path() -> None:
         P,
     )
     notes = "\n".join(o.warnings)
-    assert f"{P}.exporters.datadog: not exported by krakenpy" in notes
-    assert f"{P}.exporters.xray: not exported by krakenpy" in notes
+    assert "datadog" not in notes and "xray" not in notes  # the component's ignored list warns about them
     assert f"{P}.exporters.zipkin.collector_url: expected" in notes and o.zipkin is None
     assert f"{P}.exporters.influxdb.address: expected" in notes and o.influxdb is None
     assert f"{P}.exporters.jaeger.buffer_max_count: 1" in notes

@@ -14,7 +14,6 @@ from krakenpy.config.durations import parse_duration
 from krakenpy.telemetry.influx import InfluxOptions
 
 __all__ = [
-    "NOT_EXPORTED",
     "JaegerOptions",
     "Layers",
     "LoggerOptions",
@@ -24,8 +23,6 @@ __all__ = [
     "parse_opencensus",
 ]
 
-#: exporters KrakenD offers that krakenpy accepts without sending anything
-NOT_EXPORTED: Final = ("datadog", "stackdriver", "xray", "ocagent")
 #: OpenCensus' own view reporting period when ``reporting_period`` is 0 or less
 DEFAULT_PERIOD: Final = 10.0
 TagValue = str | bool | int | float
@@ -91,7 +88,8 @@ class OpenCensusOptions:
     zipkin: ZipkinOptions | None = None
     logger: LoggerOptions | None = None
     influxdb: InfluxOptions | None = None
-    #: what the builder reports (exporters krakenpy skips, settings that export nothing)
+    #: what the builder reports (settings that export nothing; the exporters krakenpy does not send to
+    #: are the component's ``ignored`` list)
     warnings: tuple[str, ...] = ()
 
     @property
@@ -239,12 +237,6 @@ def parse_opencensus(raw: Any, path: str) -> OpenCensusOptions:
     influx = None
     if "influxdb" in exporters:
         influx = _influx(exporters["influxdb"], f"{epath}.influxdb", period if period > 0 else DEFAULT_PERIOD, notes)
-    for name in NOT_EXPORTED:
-        if name in exporters:
-            notes.append(
-                f"{epath}.{name}: not exported by krakenpy (nothing is sent); use telemetry/opentelemetry "
-                "with an OTLP collector"
-            )
     options = OpenCensusOptions(
         sample_rate=min(max(_int(o.get("sample_rate")), 0), 100),
         reporting_period=period if period > 0 else DEFAULT_PERIOD,

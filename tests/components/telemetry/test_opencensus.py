@@ -342,13 +342,19 @@ async def test_opencensus_check_warns_it_is_deprecated(tmp_path, capsys) -> None
     from krakenpy.cli import main
 
     config = doc(_endpoints("http://127.0.0.1:18080"), extra_config={NS: {"sample_rate": 100, "exporters": {
-        "prometheus": {"port": 9091}, "stackdriver": {"project_id": "p", "default_labels": {}}}}})  # fmt: skip
+        "prometheus": {"port": 9091}, "stackdriver": {"project_id": "p", "default_labels": {}},
+        "influxdb": {"address": "http://influx:8086", "ping": True, "buffer_size": 0}}}})  # fmt: skip
     path = tmp_path / "krakend.json"
     path.write_bytes(orjson.dumps(config))
     assert await asyncio.to_thread(main, ["check", "-c", str(path)]) == 0
     err = capsys.readouterr().err
     assert f"WARNING: extra_config.{NS}: deprecated by KrakenD: move to telemetry/opentelemetry" in err
-    assert f"WARNING: extra_config.{NS}.exporters.stackdriver: not exported by krakenpy" in err
+    assert (
+        f"WARNING: extra_config.{NS}.exporters.stackdriver: accepted; no effect in krakenpy "
+        "(an exporter krakenpy does not implement: nothing is sent" in err
+    )
+    assert f"WARNING: extra_config.{NS}.exporters.influxdb.ping: accepted; no effect in krakenpy" in err
+    assert "buffer_size" not in err  # 0 asks for nothing krakenpy fails to do
 
 
 @pytest.mark.parametrize(
