@@ -184,7 +184,9 @@ async def build_gateway(
     stack = AsyncExitStack()
     http = client or _upstream_client(service)
     stack.push_async_callback(http.close)
-    resources = Resources(service=service, http=http, stack=stack, base_dir=base_dir or Path.cwd(), parsed=parsed)
+    resources = Resources(
+        service=service, http=http, stack=stack, base_dir=base_dir or Path.cwd(), parsed=parsed, serving=serving
+    )
     try:
         return await _Assembly(service, resources).build(debug)
     except BaseException:

@@ -124,13 +124,18 @@ def _strings(value: Any) -> tuple[str, ...]:
 
 
 def _flatmap(value: Any, path: str) -> tuple[Mapping[str, Any], ...]:
-    from krakenpy.proxy.flatmap import compile_flatmap
+    from krakenpy.proxy.flatmap import FlatmapError, compile_flatmap
 
     specs = tuple(s for s in value or () if isinstance(s, Mapping)) if isinstance(value, list) else ()
-    try:
-        compile_flatmap(specs)  # unknown operations are config errors
-    except ValueError as exc:
-        raise ConfigError([ConfigIssue(f"{path}.flatmap_filter", str(exc))]) from None
+    issues: list[ConfigIssue] = []
+    for i, spec in enumerate(value if isinstance(value, list) else ()):
+        try:
+            compile_flatmap([spec])  # unknown or malformed operations are config errors
+        except FlatmapError as exc:
+            where = f"{path}.flatmap_filter[{i}]" + (f".{exc.field}" if exc.field else "")
+            issues.append(ConfigIssue(where, str(exc)))
+    if issues:
+        raise ConfigError(issues)
     return specs
 
 

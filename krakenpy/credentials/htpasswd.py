@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
+from krakenpy.files import read_bounded
+
 __all__ = ["BCRYPT_CONCURRENCY", "PasswordCheck", "parse_htpasswd"]
 
 BCRYPT_CONCURRENCY: Final = 4
@@ -36,7 +38,8 @@ def parse_htpasswd(text: str) -> dict[str, str]:
 
 
 def load_users(path: Path) -> dict[str, str]:
-    return parse_htpasswd(path.read_text(encoding="utf-8"))
+    # bounded, regular files only (OSError otherwise); bytes that are not UTF-8 never match a password
+    return parse_htpasswd(read_bounded(path).decode("utf-8", "replace"))
 
 
 def supported(hashed: str) -> bool:

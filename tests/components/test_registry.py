@@ -24,6 +24,7 @@ CORE_MODULES = {
     "krakenpy",
     "krakenpy.edge",
     "krakenpy.errors",
+    "krakenpy.files",
     "krakenpy.gojson",
     "krakenpy.names",
     "krakenpy.state",
