@@ -35,6 +35,8 @@ CORPUS = Path(os.environ.get("KRAKENPY_CORPUS") or ROOT.parent / "shared" / "cor
 UNSUPPORTED_BLOCKS = ("plugin", "async_agent")
 #: the namespace warnings (krakenpy/config/namespaces.py); fields accepted without effect are not counted
 _MISSING = ("namespace not implemented", "Enterprise namespace")
+#: the warning of an exporter accepted without sending anything (telemetry/opencensus' datadog, xray…)
+_NOT_SENT = "an exporter krakenpy does not implement"
 
 
 @dataclass
@@ -74,6 +76,10 @@ async def judge(path: Path) -> Verdict:
         missing_file = "unable to load required source" in first or ("cannot read" in first and "No such file" in first)
         status = "needs files" if missing_file else "refused"
         return Verdict(name, status, first, missing, unknown)
+    # exporters a namespace accepts without sending anything (telemetry/opencensus' datadog, xray…)
+    missing += sorted(
+        {w.split(": ", 1)[0].removeprefix("extra_config.") for w in gateway.resources.warnings if _NOT_SENT in w}
+    )
     await gateway.close()
     if missing:
         return Verdict(name, "partial", "", missing, unknown)

@@ -33,7 +33,7 @@ from krakenpy.components.qos.ratelimit.service import redis as ratelimit_service
 from krakenpy.components.security import bot_detector, cors
 from krakenpy.components.security import http as security_http
 from krakenpy.components.server import static_filesystem as server_static
-from krakenpy.components.telemetry import access_log, audit, gelf, influx, logstash, opentelemetry
+from krakenpy.components.telemetry import access_log, audit, gelf, influx, logstash, opencensus, opentelemetry
 from krakenpy.components.telemetry import logging as telemetry_logging
 from krakenpy.components.telemetry import metrics as telemetry_metrics
 from krakenpy.components.validation import cel, json_schema, json_schema_errors
@@ -81,6 +81,8 @@ EDGE: Final[tuple[AnyComponent, ...]] = (
     gelf.COMPONENT,
     telemetry_metrics.COMPONENT,
     opentelemetry.COMPONENT,
+    # krakend-opencensus' router views: around the endpoints' handlers, inside the edge guards
+    opencensus.COMPONENT,
     audit.COMPONENT,
     influx.COMPONENT,  # after telemetry/metrics: it pushes that collector
     # innermost, just before the router (KrakenD EE runs its static server before the router): the
@@ -140,6 +142,7 @@ BACKEND: Final[tuple[AnyComponent, ...]] = (
 CLIENT: Final[tuple[AnyComponent, ...]] = (
     martian.COMPONENT,
     access_log.COMPONENT,
+    opencensus.COMPONENT,  # krakend-opencensus' client views wrap the transport, outside the cache
     http_cache.COMPONENT,
     client_credentials.COMPONENT,
 )
