@@ -6,7 +6,7 @@ import re
 import subprocess
 from dataclasses import dataclass, replace
 
-from bench.procs import cpu_seconds
+from bench.procs import cpu_by_process
 
 __all__ = ["Load", "WrkResult", "parse_wrk", "run_wrk"]
 
@@ -31,6 +31,10 @@ class WrkResult:
     timeouts: int
     errors: int  # connect/read/write socket errors + non-2xx/3xx responses
     cpu_us_per_req: float | None = None
+    #: how unevenly the SUT's two busiest processes shared the work: max |share / mean - 1| of their CPU
+    #: time during the run (P6: SO_REUSEPORT's spread of connections between 2 workers; the supervisor
+    #: idles). None with a single busy process.
+    spread: float | None = None
 
 
 def parse_wrk(out: str) -> WrkResult:
@@ -91,13 +95,19 @@ def run_wrk(load: Load, sut_pid: int | None) -> WrkResult:
         *(arg for name, value in load.headers for arg in ("-H", f"{name}: {value}")),
         load.url,
     ]
-    before = cpu_seconds(sut_pid) if sut_pid else 0.0
+    before = cpu_by_process(sut_pid) if sut_pid else {}
     done = subprocess.run(argv, capture_output=True, text=True, timeout=load.seconds + 30, check=False)
-    after = cpu_seconds(sut_pid) if sut_pid else 0.0
+    after = cpu_by_process(sut_pid) if sut_pid else {}
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
     res = parse_wrk(done.stdout)
     if sut_pid and res.requests:
-        cpu = (after - before) * 1e6 / res.requests
-        res = replace(res, cpu_us_per_req=cpu)
+        used = sorted((t - before.get(p, 0.0) for p, t in after.items()), reverse=True)
+        cpu = sum(used) * 1e6 / res.requests
+        busiest = used[:2]
+        spread = None
+        if len(busiest) == 2 and busiest[1] > 0.05 * busiest[0]:
+            mean = sum(busiest) / 2
+            spread = max(abs(x / mean - 1) for x in busiest)
+        res = replace(res, cpu_us_per_req=cpu, spread=spread)
     return res

@@ -20,6 +20,7 @@ __all__ = [
     "http_post",
     "Processes",
     "Started",
+    "cpu_by_process",
     "cpu_seconds",
     "http_get",
     "http_get_headers",
@@ -66,6 +67,16 @@ def cpu_seconds(pid: int) -> float:
         if fields is not None:
             total += int(fields[11]) + int(fields[12])
     return total / CLK_TCK
+
+
+def cpu_by_process(pid: int) -> dict[int, float]:
+    """utime + stime of ``pid`` and each live descendant, in seconds, per process."""
+    out: dict[int, float] = {}
+    for p in tree(pid):
+        fields = _stat_fields(p)
+        if fields is not None:
+            out[p] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return out
 
 
 def rss_kib(pid: int) -> int:
