@@ -5,7 +5,7 @@
 local B, H, NIL, G, PROTECTED, fail, typename, charge, HTTP = ...
 local type, select, error, pairs, tostring, tonumber = type, select, error, pairs, tostring, tonumber
 local setmetatable, rawmeta, co_yield = setmetatable, debug.getmetatable, coroutine.yield
-local str_find, floor, tunpack = string.find, math.floor, table.unpack
+local str_find, floor = string.find, math.floor
 
 local PLAIN, ERR, TABLE, LIST, NULLK, MULTI, CHARGED = 0, 9, 1, 2, 3, 4, 5
 local TABLE_MT, LIST_MT = {}, {}
@@ -31,43 +31,6 @@ local function lift(kind, v)
   if kind == NULLK then return NIL end
   return v
 end
--- Deferred writes. A crossing into Python costs ~4 us (lupa's argument conversion and GIL hand-over,
--- our dispatch), so the common writes (a header set to a string, a luaTable key set to a scalar) are
--- checked here and queued as (accessor, id, key, value). Python replays the queue in order when the
--- run's step returns (it rides on the return value: prelude.lua's step), or in one call (flush)
--- before anything else crosses, so every read, conversion, exit or http_response.new sees the writes
--- made before it, as if each had crossed. The checks are the Python accessors' own (a token name, no
--- control character in the value); a write that fails them crosses at once and raises its error at
--- the script's line.
-local PEND, npend = {}, 0
-local PEND_MAX = 256 -- 64 writes: a loop of writes crosses once per 64
-local function flush()
-  local n = npend
-  npend = 0
-  B.replay(tunpack(PEND, 1, n))
-  for i = 1, n do PEND[i] = nil end -- the queue keeps no request's strings
-end
-local function defer(f, h, k, v)
-  local n = npend
-  PEND[n + 1], PEND[n + 2], PEND[n + 3], PEND[n + 4] = f, h, k, v
-  npend = n + 4
-  if n + 4 >= PEND_MAX then flush() end
-end
-local function cleared(n, ...)
-  for i = 1, n do PEND[i] = nil end
-  return ...
-end
--- a step's return values: `value`, then the writes still queued
-local function finish(value)
-  local n = npend
-  if n == 0 then return value end
-  npend = 0
-  return value, cleared(n, tunpack(PEND, 1, n))
-end
--- before a step returns anything else (a failure, an http_response.new call)
-local function settle_writes()
-  if npend > 0 then flush() end
-end
 local function need(self, mt, what)
   if rawmeta(self) ~= mt then fail(what .. " expected") end
   return H[self]
@@ -76,7 +39,6 @@ local function class(name, mt, spec)
   local methods = {}
   for method, f in pairs(spec) do
     methods[method] = function(self, ...)
-      if npend > 0 then flush() end
       local kind, v, extra = f(need(self, mt, name), select("#", ...), ...)
       -- the common cases first: nothing (a setter, a missing key), a plain value
       if not kind then return nil end -- one value: tostring(t:get("missing")) works
@@ -107,42 +69,6 @@ RESP_MT.__index.data = function(self)
   return make(TABLE_MT, RESP_DATA[self])
 end
 local HTTP_MT = class("http_response", {}, B.http_response)
-
--- the deferred writes (see flush): checked as the Python accessors check them
-local TOKEN = "^[0-9A-Za-z!#$%%&'*+%-.^_`|~]+$"
-local CTL = "[\0-\8\10-\31\127]"
-local function deferred_headers(mt, code)
-  local methods = mt.__index
-  local generic = methods.headers
-  methods.headers = function(self, ...)
-    if select("#", ...) == 2 then
-      local k, v = ...
-      if type(k) == "string" and type(v) == "string" and rawmeta(self) == mt and str_find(k, TOKEN)
-        and not str_find(v, CTL) then
-        defer(code, H[self], k, v)
-        return nil
-      end
-    end
-    return generic(self, ...)
-  end
-end
-deferred_headers(REQ_MT, B.HEADER)
-deferred_headers(CTX_MT, B.HEADER)
-deferred_headers(RESP_MT, B.RESPONSE_HEADER)
-do
-  local methods, set, generic = TABLE_MT.__index, B.TABLE_SET, TABLE_MT.__index.set
-  local KEY, SCALAR = { string = true, number = true }, { string = true, number = true, boolean = true }
-  methods.set = function(self, ...)
-    if select("#", ...) == 2 then
-      local k, v = ...
-      if KEY[type(k)] and SCALAR[type(v)] and rawmeta(self) == TABLE_MT then
-        defer(set, H[self], k, v)
-        return nil
-      end
-    end
-    return generic(self, ...)
-  end
-end
 
 G.luaTable = { new = function() return make(TABLE_MT, B.new_dict()) end }
 G.luaList = { new = function() return make(LIST_MT, B.new_list()) end }
@@ -178,7 +104,6 @@ G.custom_error = function(...)
 end
 -- krakenpy: a Kong-like short-circuit response at any level
 G.exit = function(...)
-  if npend > 0 then flush() end
   local kind, answer = B.exit(select("#", ...), ...) -- checked and built now: its errors are the script's
   if kind == ERR then fail(answer) end
   local e = setmetatable({ answer }, EXIT_MT)
@@ -189,7 +114,6 @@ G.http_response = {
   new = function(...)
     local n = select("#", ...)
     if n ~= 1 and n ~= 3 and n ~= 4 then fail("need 1, 3 or 4 arguments") end
-    if npend > 0 then flush() end
     local ok, res = co_yield(HTTP, n, ...)
     if not ok then fail(res) end
     return make(HTTP_MT, res)
@@ -212,7 +136,6 @@ end
 -- batteries: Python functions called with their argument count, errors raised at the script's line
 local function battery(f)
   return function(...)
-    if npend > 0 then flush() end
     local kind, v, extra = f(select("#", ...), ...)
     if kind == ERR then fail(v, extra) end
     if extra then charge(extra) end
@@ -237,6 +160,4 @@ return {
   RESP_DATA = RESP_DATA,
   CUSTOM = CUSTOM,
   EXIT = EXIT,
-  finish = finish,
-  settle_writes = settle_writes,
 }

@@ -27,7 +27,6 @@ __all__ = [
     "key_str",
     "lua_number",
     "lua_type",
-    "number",
     "to_lua",
 ]
 
@@ -125,8 +124,7 @@ def lua_type(value: Any) -> str:
     return lupa.lua_type(value) or "userdata"  # a Python object (a caught Python error)
 
 
-def number(value: float) -> int | float:
-    """A Lua float as pipeline data: integral values below 2**53 as int."""
+def _number(value: float) -> int | float:
     # Go prints an integral float64 without a fraction; keep JSON output identical
     if value.is_integer() and abs(value) < 2**53:
         return int(value)
@@ -153,7 +151,7 @@ def from_lua(
     if value is None or value is True or value is False or isinstance(value, int):
         return value
     if isinstance(value, float):
-        return number(value)
+        return _number(value)
     if isinstance(value, bytes):
         # pipeline data is JSON: bytes that are not UTF-8 become U+FFFD, as Go's encoding/json does
         return value.decode("utf-8", "replace")

@@ -246,7 +246,6 @@ local api = real_load(api_src, "@krakenpy/lua/api.lua", "t")(B, H, NIL, G, PROTE
 local make, TABLE_MT, REQ_MT, CTX_MT, RESP_MT, RESP_DATA = api.make, api.TABLE_MT, api.REQ_MT, api.CTX_MT,
   api.RESP_MT, api.RESP_DATA
 local CUSTOM, EXIT = api.CUSTOM, api.EXIT
-local finish, settle_writes = api.finish, api.settle_writes
 
 STRING_MT.__index = G.string -- string methods: the sandbox's table (no dump unless open libs)
 for _, name in ipairs({ "string", "table", "math", "utf8", "os", "io", "debug", "coroutine", "luaTable", "luaList",
@@ -301,8 +300,7 @@ local function describe(co, err)
   return "error", where(co, 0) .. tostring(err)
 end
 
--- what Python gets back: when the run is over, its value (env for pre, else true) followed by the
--- writes still queued (api.lua's flush: accessor, id, key, value...); otherwise a string first:
+-- what Python gets back: one value when the run is over (env for pre, else true), several otherwise:
 -- "http", resume, args... | "custom", msg, status, content type | "exit", status, body, headers | "error", msg
 local function step(w, env, keep, ok, first, ...)
   w.used = w.used + ACC.n -- unbind(), inline: the run stopped (ended, failed or waits)
@@ -312,11 +310,10 @@ local function step(w, env, keep, ok, first, ...)
       pooled = pooled + 1
       POOL[pooled] = w
     end
-    return finish(keep and env or true)
+    if keep then return env end
+    return true
   end
   local co = w.co
-  -- a failed run keeps the writes it made, as when each crossed at once (http_response.new flushed)
-  settle_writes()
   if not ok then return describe(co, first) end
   if first == HTTP then
     return "http", function(...)

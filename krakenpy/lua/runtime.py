@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn
 import lupa.lua54 as lupa
 
 from krakenpy.errors import PipelineError
-from krakenpy.lua.bindings import Bindings, PostState, replayer
+from krakenpy.lua.bindings import Bindings, PostState
 from krakenpy.lua.errors import LuaError, map_message
 from krakenpy.lua.handles import Handles, Scope
 from krakenpy.lua.http import perform
@@ -89,7 +89,6 @@ class Runtime:
         nil = self.lua.table()
         self.objects = Handles()
         self.bindings = Bindings(self.lua, lua_handles, nil, self.objects)
-        self._replay = replayer(self.objects.objects)
         prelude = self.lua.execute(b"return load(...)", _PRELUDE, b"@krakenpy/lua/prelude.lua", b"t")
         api = prelude(
             self.bindings.table(), lua_handles, nil, open_libs, HOOK_PERIOD, _PATTERN, _STRLIB, _API, PATTERN_C_MAX
@@ -122,10 +121,9 @@ class Runtime:
         objects = self.objects
         objects.scope = scope
         try:
-            result = self._router(objects.ref(request), fn, limits.max_instructions, _deadline(limits.timeout))
+            return self._router(objects.ref(request), fn, limits.max_instructions, _deadline(limits.timeout))
         except lupa.LuaError as exc:
             raise _mapped(exc) from None
-        return self._replayed(result) if type(result) is tuple and type(result[0]) is not bytes else result
 
     def pre(self, scope: Scope, request: Request, fn: Any, limits: Limits, *, keep: bool) -> Any:
         """Start a proxy/backend ``pre`` run (``request``); its result is its env if ``keep`` (for post)."""
@@ -133,10 +131,9 @@ class Runtime:
         objects.scope = scope
         try:
             deadline = _deadline(limits.timeout)
-            result = self._pre(objects.ref(request), fn, limits.max_instructions, deadline, keep)
+            return self._pre(objects.ref(request), fn, limits.max_instructions, deadline, keep)
         except lupa.LuaError as exc:
             raise _mapped(exc) from None
-        return self._replayed(result) if type(result) is tuple and type(result[0]) is not bytes else result
 
     def post(self, scope: Scope, env: Any, request: Request, state: PostState, fn: Any, limits: Limits) -> Any:
         """Start a ``post`` run in ``env`` (the pre run's), or in a new env around ``request``."""
@@ -145,12 +142,11 @@ class Runtime:
         ref = objects.ref
         req = None if env is not None else ref(request)
         try:
-            result = self._post(
+            return self._post(
                 env, req, ref(state), ref(state.response.data), fn, limits.max_instructions, _deadline(limits.timeout)
             )
         except lupa.LuaError as exc:
             raise _mapped(exc) from None
-        return self._replayed(result) if type(result) is tuple and type(result[0]) is not bytes else result
 
     def release(self, scope: Scope) -> None:
         """The request is over: its objects are no longer Lua's."""
@@ -189,20 +185,10 @@ class Runtime:
                 result = resume(True, objects.ref(answer))
         return result
 
-    def _replayed(self, result: tuple[Any, ...]) -> Any:
-        """A run over with writes still queued (see api.lua): apply them; the run's value."""
-        try:
-            self._replay(result, 1)
-        except LookupError as exc:  # a write to an object stashed past its request (open libs only)
-            raise LuaError(str(exc.args[0] if exc.args else exc)) from None
-        return result[0]
-
     def _outcome(self, result: Any) -> Any:
         if type(result) is not tuple:
             return result
-        if type(result[0]) is not bytes:
-            return self._replayed(result)
-        status: Any = result[0]
+        status = result[0]
         if status == b"custom":
             message, code, content_type = (tuple(result[1:]) + (None, None, None))[:3]
             code = int(code) if isinstance(code, int | float) else None

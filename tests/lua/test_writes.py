@@ -1,7 +1,6 @@
-"""Writes api.lua queues instead of crossing into Python (a header set to a string, a luaTable key
-set to a scalar) behave as if each had crossed at once: reads, conversions, exit and
-http_response.new see them, their order holds, a failed run keeps them, bad values still fail at
-the script's line."""
+"""The write contract of the Lua API, whatever way a write reaches Python (each call crossing at
+once, or queued and applied later as a batching implementation would): reads, conversions and exit
+see earlier writes, their order holds, a failed run keeps them, bad values fail at the script's line."""
 
 from __future__ import annotations
 
@@ -39,7 +38,7 @@ def _proxy(raw: dict[str, Any]) -> Any:
     return proxy_middleware(build_script(raw, _resources(), "test"))(_echo)
 
 
-async def test_deferred_reads_see_earlier_writes() -> None:
+async def test_writes_reads_see_earlier_writes() -> None:
     pre = """
 local r = request.load()
 r:headers("X-A", "1")
@@ -60,7 +59,7 @@ d:set("count", d:len())
     assert response.data["count"] == 5  # headers, a, k, n, has
 
 
-async def test_deferred_many_writes_keep_their_order() -> None:
+async def test_writes_many_writes_keep_their_order() -> None:
     pre = """
 local r = request.load()
 for i = 1, 300 do r:headers("X-" .. (i % 7), tostring(i)) end
@@ -80,7 +79,7 @@ d:set("f", 2.5); d:set(7, "seven"); d:set("t", false); d:set("s", "\\255")
     assert response.data["s"] == "\ufffd"  # not UTF-8: replaced, as a crossing set does
 
 
-async def test_deferred_writes_seen_by_conversions_and_exit() -> None:
+async def test_writes_writes_seen_by_conversions_and_exit() -> None:
     post = """
 local r = response.load()
 local d = r:data()
@@ -93,14 +92,14 @@ exit(201, d, {["X-Out"] = "o"})
     assert '"x":1' in str(caught.value) and '"X-P":"p"' in str(caught.value)
 
 
-async def test_deferred_writes_of_a_failed_run_are_kept() -> None:
+async def test_writes_writes_of_a_failed_run_are_kept() -> None:
     request = _request()
     with pytest.raises(LuaError, match=r"boom \(pre-script:L3\)"):
         await _proxy({"pre": "local r = request.load()\nr:headers('X-Kept', 'yes')\nerror('boom')"})(request)
     assert request.headers["X-Kept"] == ["yes"]
 
 
-async def test_deferred_router_writes_reach_the_request() -> None:
+async def test_writes_router_writes_reach_the_request() -> None:
     script = build_script({"pre": "ctx.load():headers('X-R', 'r'); ctx.load():headers('X-In', nil)"}, _resources(), "t")
     middleware = router_middleware(script, service_level=False)
     assert middleware is not None
@@ -117,7 +116,7 @@ async def test_deferred_router_writes_reach_the_request() -> None:
         ("response.load():headers('X-Bad', 'a\\nb')", 500, "invalid value for header X-Bad"),
     ],
 )
-async def test_deferred_checks_still_fail_at_the_script_line(code: str, status: int, message: str) -> None:
+async def test_writes_checks_still_fail_at_the_script_line(code: str, status: int, message: str) -> None:
     raw = {"pre": "local x = 1\n" + code} if code.startswith("request") else {"post": "local x = 1\n" + code}
     with pytest.raises(PipelineError) as caught:
         await _proxy(raw)(_request())
@@ -125,7 +124,7 @@ async def test_deferred_checks_still_fail_at_the_script_line(code: str, status: 
     assert caught.value.status == status
 
 
-async def test_deferred_writes_flushed_before_http_response(backend, gateway) -> None:
+async def test_writes_writes_flushed_before_http_response(backend, gateway) -> None:
     host = await backend(echo_app())
     pre = f"""
 local r = request.load()
