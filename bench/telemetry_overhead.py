@@ -37,7 +37,13 @@ class _Static:
     """An upstream client that answers at once: the network is not what is measured here."""
 
     async def request(
-        self, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes | None
+        self,
+        method: str,
+        url: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes | None,
+        *,
+        follow_redirects: bool = True,
     ) -> UpstreamResponse:
         return UpstreamResponse(200, (("Content-Type", "application/json"),), _BODY, "application/json")
 

@@ -38,7 +38,20 @@ from krakenpy.components.telemetry import metrics as telemetry_metrics
 from krakenpy.components.validation import cel, json_schema, json_schema_errors
 from krakenpy.config.namespaces import Catalog
 
-__all__ = ["ALL", "BACKEND", "CLIENT", "CORE", "EDGE", "ENDPOINT", "EXECUTOR", "LAYER_ORDER", "PROXY", "catalog"]
+__all__ = [
+    "ALL",
+    "BACKEND",
+    "CLIENT",
+    "CORE",
+    "EDGE",
+    "ENDPOINT",
+    "EXECUTOR",
+    "LAYER_ORDER",
+    "PROXY",
+    "catalog",
+    "ignored_table",
+    "markdown_table",
+]
 
 AnyComponent = Component[Any]
 
@@ -175,5 +188,28 @@ def markdown_table() -> str:
     return "\n".join(rows)
 
 
+def _field(spec: str) -> str:
+    name, _, value = spec.partition("=")
+    return f"`{name}: {value}`" if value else f"`{name}`"
+
+
+def ignored_table() -> str:
+    """The README's table of fields accepted without effect, one row per place
+    (``python -m krakenpy.components.registry ignored``)."""
+    from krakenpy.config.ignored import BACKEND_IGNORED, ROOT_IGNORED
+
+    lists: list[tuple[str, Mapping[str, str]]] = [("service root", ROOT_IGNORED), ("every backend", BACKEND_IGNORED)]
+    lists += [(f"`{c.namespace}`", c.ignored) for c in sorted(ALL, key=lambda c: c.namespace) if c.ignored]
+    rows = ["| where | fields, and why they have no effect |", "|---|---|"]
+    for where, fields in lists:
+        grouped: dict[str, list[str]] = {}
+        for spec, why in fields.items():
+            grouped.setdefault(why, []).append(_field(spec))
+        rows.append(f"| {where} | " + "; ".join(f"{', '.join(specs)} ({why})" for why, specs in grouped.items()) + " |")
+    return "\n".join(rows)
+
+
 if __name__ == "__main__":  # pragma: no cover - a docs helper
-    print(markdown_table())
+    import sys
+
+    print(ignored_table() if sys.argv[1:] == ["ignored"] else markdown_table())
