@@ -44,7 +44,7 @@ def test_corpus_config_check_accepts_ce_valid_configs(path: Path) -> None:
     [
         ("014-krakend-examples-grpc.json", "backend/grpc"),
         ("017-krakend-examples-ai-mcp.json", "ai/mcp"),
-        ("023-solomonai-backend-api-gateway-prod.json", "telemetry/opencensus"),
+        ("028-vido-krakend-kafka-poc.json", "backend/pubsub/publisher"),
     ],
 )
 def test_corpus_config_check_names_unsupported_namespaces(name: str, namespace: str) -> None:

@@ -136,6 +136,11 @@ def _configure(resources: Resources) -> Telemetry:
     otel: OtelOptions | None = _opt(resources, "telemetry/opentelemetry")
     if otel is not None:
         _otel(resources, hub, otel)
+    census = _opt(resources, "telemetry/opencensus")
+    if census is not None:  # after OTel: it joins the OTel tracer when there is one
+        from krakenpy.telemetry.opencensus.setup import configure_opencensus
+
+        configure_opencensus(resources, hub, census)
     audit: AuditOptions | None = _opt(resources, "telemetry/audit")
     if audit is not None:
         _audit(resources, hub, audit)
