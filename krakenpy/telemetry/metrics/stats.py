@@ -19,6 +19,7 @@ from typing import Any, Final
 __all__ = ["PERCENTILES", "StatsHistogram", "StatsRegistry"]
 
 RESERVOIR: Final = 1028
+_random = random.random
 PERCENTILES: Final = ((".50-percentile", 0.5), (".75-percentile", 0.75), (".95-percentile", 0.95),
                       (".99-percentile", 0.99), (".999-percentile", 0.999))  # fmt: skip
 
@@ -38,7 +39,8 @@ class StatsHistogram:
         if len(values) < RESERVOIR:
             values.append(value)
         else:
-            j = random.randrange(self.count)
+            # random() * n instead of randrange(n): the same uniform index below 2**53, ~10x cheaper
+            j = int(_random() * self.count)
             if j < RESERVOIR:
                 values[j] = value
 
