@@ -31,12 +31,12 @@ def _parse(raw: Any, site: Site) -> OpenCensusOptions:
 
 
 async def _edge(options: OpenCensusOptions | None, site: Site, resources: Resources) -> EdgeMiddleware | None:
+    if options is None:  # before the imports: a config without the namespace loads none of it
+        return None
     from krakenpy.telemetry.opencensus.middleware import endpoint_path, server_middleware
     from krakenpy.telemetry.opencensus.setup import OC_SERVER
     from krakenpy.telemetry.setup import hub_for
 
-    if options is None:
-        return None
     resources.warnings.append(
         f"{site.path}: deprecated by KrakenD: move to telemetry/opentelemetry; krakenpy still exports it"
     )
@@ -50,13 +50,13 @@ async def _edge(options: OpenCensusOptions | None, site: Site, resources: Resour
 
 
 async def _client(options: OpenCensusOptions | None, site: Site, resources: Resources) -> ClientMiddleware | None:
+    assert site.backend is not None
+    if resources.options("", NAMESPACE) is None:  # before the imports, as in _edge
+        return None
     from krakenpy.telemetry.opencensus.middleware import backend_path, client_middleware
     from krakenpy.telemetry.opencensus.setup import OC_CLIENT
     from krakenpy.telemetry.setup import hub_for
 
-    assert site.backend is not None
-    if resources.options("", NAMESPACE) is None:
-        return None
     hub_for(resources)
     views = resources.state.get(OC_CLIENT)
     if views is None:
