@@ -13,7 +13,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -271,6 +271,27 @@ def _basic_logging(level_name: str) -> None:
     root.setLevel(getattr(logging, level_name.upper(), logging.INFO))
 
 
+def _supervisor_logging(parsed: Mapping[str, Mapping[str, object]]) -> None:
+    """The supervisor's own lines (a worker died, draining) in the format the workers log in, so a
+    ``logstash`` or custom stream stays one format; set once at start (a reload keeps it)."""
+    from krakenpy.telemetry.applog import LineHandler, app_log_options, make_formatter
+    from krakenpy.telemetry.redact import Redactor
+    from krakenpy.telemetry.settings import AccessLogOptions, LoggingOptions
+
+    service = parsed.get("", {})
+    options, logstash = service.get("telemetry/logging"), bool(service.get("telemetry/logstash"))
+    if options is None and not logstash:
+        return
+    assert options is None or isinstance(options, LoggingOptions)
+    access = service.get("telemetry/access_log")
+    redaction = access.redaction if isinstance(access, AccessLogOptions) else AccessLogOptions().redaction
+    root = logging.getLogger()
+    formatter = make_formatter(app_log_options(options, logstash=logstash, level=root.level), Redactor(redaction))
+    for handler in root.handlers:
+        if isinstance(handler, LineHandler):
+            handler.setFormatter(formatter)
+
+
 def _run(args: argparse.Namespace) -> int:
     _basic_logging(str(args.log_level))
     from krakenpy.gateway import Loaded
@@ -281,6 +302,7 @@ def _run(args: argparse.Namespace) -> int:
     loaded = _load(args.config, lint=False, allow_unsupported=args.allow_unsupported)
     if not isinstance(loaded, Loaded):
         return 1
+    _supervisor_logging(loaded.parsed)
     settings = _runtime(loaded.service, files=True, allow_unsupported=args.allow_unsupported, port=args.port)
     if not isinstance(settings, RuntimeSettings):
         return 1

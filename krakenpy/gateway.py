@@ -29,6 +29,7 @@ from krakenpy.config import LoadedConfig, load_service
 from krakenpy.config.model import BackendConfig, EndpointConfig, ServiceConfig
 from krakenpy.edge import EdgeHandler, EdgeMiddleware
 from krakenpy.errors import ConfigError, ConfigIssue
+from krakenpy.proxy.dynamic import dynamic_routing_middleware
 from krakenpy.proxy.factory import build_endpoint_proxy
 from krakenpy.proxy.types import Middleware, Proxy
 from krakenpy.resources import Resources
@@ -253,7 +254,10 @@ class _Assembly:
         except ConfigError as exc:
             self.issues.extend(exc.issues)
             return None
-        return make_handler(endpoint, proxy, service.router, [*router_layer, *endpoint_layer])
+        # dynamic routing reads the client's headers and query before the input filters, innermost so
+        # the guards (and a Lua endpoint script) have run
+        dynamic = dynamic_routing_middleware(endpoint)
+        return make_handler(endpoint, proxy, service.router, [*router_layer, *endpoint_layer, dynamic])
 
     async def _backend(self, endpoint: EndpointConfig, backend: BackendConfig) -> Proxy:
         site = Site("backend", backend.path, self.service, endpoint, backend)

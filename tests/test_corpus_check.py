@@ -14,7 +14,6 @@ CORPUS = ROOT.parent / "shared" / "corpus" / "krakend-configs"
 FILES = sorted(CORPUS.glob("*.json")) if CORPUS.is_dir() else []
 #: configs KrakenD itself would not run, with the reason krakenpy must give
 EXPECTED_FAILURES = {
-    "002-krakend-playground-enterprise.json": "undefined output param 'input_headers.x-route'",
     "030-boerenboodschap-gateway-root.json": "duplicate endpoint 'GET /products'",
     # backends without any host (KrakenD starts, then answers 500 to every request of those endpoints)
     "043-gzeu-trusthire.json": "endpoints[0].backend[0].host: no host",
@@ -106,3 +105,15 @@ def test_corpus_enterprise_rate_limits_are_served(name: str, namespace: str) -> 
     assert not [w for w in loaded.warnings if w.path == namespace]
     owner = namespace.rpartition(".extra_config.")[0] if ".extra_config." in namespace else ""
     assert namespace.rsplit("extra_config.", 1)[1] in loaded.parsed[owner]
+
+
+@pytest.mark.skipif(not FILES, reason="corpus folder not present next to the repo")
+def test_corpus_enterprise_dynamic_routing_is_accepted() -> None:
+    """002's EE dynamic routing parses; the config is refused only for EE security/policies."""
+    loaded = load_service(CORPUS / "002-krakend-playground-enterprise.json", use_env=False)
+    keys = {key for endpoint in loaded.service.endpoints for b in endpoint.backends for key in b.url_keys}
+    assert {"Input_headers.x-route", "Input_query_strings.route"} <= keys
+    assert loaded.enforcing == (
+        "endpoints[10].extra_config.security/policies",
+        "endpoints[36].extra_config.security/policies",
+    )

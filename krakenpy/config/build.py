@@ -30,6 +30,8 @@ _REST_PARAM = re.compile(r"/\{([a-zA-Z\-_0-9]+)\}")
 _LOOSE_PARAM = re.compile(r"\{([\w\-\.:/]+)\}")
 _INVALID_ENDPOINT = re.compile(r"^[^/]|\*.|/__(debug|echo|health)(/.*)?$")
 _SPECIAL_OUTPUT = re.compile(r"^(resp\d+_.+)?(JWT\.([\w\-\.:/]+))?$")
+#: KrakenD Enterprise's dynamic routing keys: filled from the client's headers and query strings
+_DYNAMIC_OUTPUT = re.compile(r"^(input_headers|input_query_strings)\.[\w\-\.:/]+$")
 _HOST = re.compile(r"(https?://)?([a-zA-Z0-9._\-]+)(:[0-9]{2,6})?/?")
 T = TypeVar("T")
 _SERVICE_DURATIONS = (
@@ -106,6 +108,23 @@ def sanitize_host(host: str) -> str | None:
     return f"{scheme or 'http://'}{name}{port or ''}"
 
 
+#: a dynamic-routing placeholder in a host (``http://{input_headers.X-Tenant}.example.com``)
+_DYNAMIC_HOST = re.compile(r"\{((?:input_headers|input_query_strings|JWT)\.[\w\-\.:/]+)\}")
+
+
+def _host_templates(hosts: list[str]) -> tuple[list[str], list[str]]:
+    """Hosts with their placeholders turned into template keys (``{{.Input_headers.X-Tenant}}``)."""
+    keys: list[str] = []
+
+    def key(match: re.Match[str]) -> str:
+        name = capitalize(match.group(1))
+        if name not in keys:
+            keys.append(name)
+        return "{{." + name + "}}"
+
+    return [_DYNAMIC_HOST.sub(key, host) for host in hosts], keys
+
+
 def endpoint_params(path: str, disable_rest: bool) -> list[str]:
     """Placeholder names of an endpoint path, in order."""
     pattern = _LOOSE_PARAM if disable_rest else _REST_PARAM
@@ -135,7 +154,7 @@ def _build_backend(
     for name in _LOOSE_PARAM.findall(url_pattern):
         if name not in outputs:
             outputs.append(name)
-    plain_outputs = [o for o in outputs if not _SPECIAL_OUTPUT.fullmatch(o)]
+    plain_outputs = [o for o in outputs if not _SPECIAL_OUTPUT.fullmatch(o) and not _DYNAMIC_OUTPUT.fullmatch(o)]
     if len(plain_outputs) > len(input_set):
         c.error(
             f"{path}.url_pattern",
@@ -143,7 +162,7 @@ def _build_backend(
         )
     keys: list[str] = []
     for name in outputs:
-        if not _SPECIAL_OUTPUT.fullmatch(name) and name not in input_set:
+        if not _SPECIAL_OUTPUT.fullmatch(name) and not _DYNAMIC_OUTPUT.fullmatch(name) and name not in input_set:
             c.error(f"{path}.url_pattern", f"undefined output param '{name}'")
         key = capitalize(name)
         url_pattern = url_pattern.replace("{" + name + "}", "{{." + key + "}}")
@@ -153,7 +172,12 @@ def _build_backend(
     hosts_raw = c.strings(raw, "host", path)
     hosts: list[str] = list(hosts_raw) if hosts_raw else list(service_hosts)
     sd = str(raw.get("sd", "") or "")
-    if not disable_sanitize and sd != "dns":
+    host_keys: list[str] = []
+    if hosts_raw and any(_DYNAMIC_HOST.search(h) for h in hosts):
+        if not disable_sanitize:
+            c.error(f"{path}.host", "dynamic routing in host needs disable_host_sanitize: true")
+        hosts, host_keys = _host_templates(hosts)
+    elif not disable_sanitize and sd != "dns":
         clean: list[str] = []
         for i, host in enumerate(hosts):
             fixed = sanitize_host(host)
@@ -193,6 +217,7 @@ def _build_backend(
         index=index,
         path=path,
         url_keys=tuple(keys),
+        host_keys=tuple(host_keys),
         proxy=c.namespace(extra, "proxy", path, parse_backend_proxy),
         http=c.namespace(extra, "backend/http", path, parse_http_backend),
         http_client=c.namespace(extra, "backend/http/client", path, parse_http_client),

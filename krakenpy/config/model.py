@@ -46,6 +46,9 @@ class BackendConfig:
     path: str
     #: template keys found in url_pattern (``Id``, ``Resp0_x``, ``JWT.sub``) in order of appearance
     url_keys: tuple[str, ...] = ()
+    #: template keys found in the hosts (dynamic routing: ``Input_headers.X-Tenant``, ``JWT.org``);
+    #: with any, ``hosts`` hold ``{{.Key}}`` templates rendered per request
+    host_keys: tuple[str, ...] = ()
     #: the core's own namespaces, parsed (``proxy``, ``backend/http``, ``backend/http/client``)
     proxy: BackendProxyOptions = BackendProxyOptions()
     http: HttpBackendOptions = HttpBackendOptions()

@@ -225,19 +225,29 @@ def _is_ee(namespace: str) -> bool:
 _ENFORCING_PREFIXES: Final = ("auth/", "security/bot-detector", "security/policies", "validation/", "qos/ratelimit/")
 
 
-def is_enforcing(namespace: str, catalog: Catalog) -> bool:
-    """True for an access-control or rate-limit namespace krakenpy does not implement."""
-    return not catalog.implements(namespace) and namespace.startswith(_ENFORCING_PREFIXES)
+def is_enforcing(namespace: str, catalog: Catalog, level: str = "endpoint") -> bool:
+    """True for an access-control or rate-limit namespace krakenpy does not implement.
+
+    A name KrakenD does not know either is refused where a guard would act (an endpoint, a backend) and
+    at service level only when it looks like a misspelt guard (``auth/validater``): KrakenD ignores
+    unknown names, and a service-level ``auth/jwk-client`` carrying cache settings (corpus 021) guards
+    nothing, while a misspelt guard would silently open what its author meant to close."""
+    if catalog.implements(namespace) or not namespace.startswith(_ENFORCING_PREFIXES):
+        return False
+    if level != "service" or namespace in CE_NAMESPACES or _is_ee(namespace):
+        return True
+    guards = [name for name in (*CE_NAMESPACES, *EE_NAMESPACES) if name.startswith(_ENFORCING_PREFIXES)]
+    return bool(difflib.get_close_matches(namespace, guards, n=1, cutoff=0.8))
 
 
 def enforcing_namespaces(doc: Mapping[str, Any], catalog: Catalog) -> list[str]:
     """JSON paths of unimplemented access-control namespaces (``endpoints[2].extra_config.auth/validator``)."""
     found: list[str] = []
-    for _level, owner, extra in _levels(doc):
+    for level, owner, extra in _levels(doc):
         if not isinstance(extra, Mapping):
             continue
         prefix = f"{owner}.extra_config" if owner else "extra_config"
-        found.extend(f"{prefix}.{ns}" for ns in extra if isinstance(ns, str) and is_enforcing(ns, catalog))
+        found.extend(f"{prefix}.{ns}" for ns in extra if isinstance(ns, str) and is_enforcing(ns, catalog, level))
     return found
 
 

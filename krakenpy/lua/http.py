@@ -1,16 +1,23 @@
 """``http_response.new`` performed on the event loop with the gateway's upstream client, and the
-``exit`` short-circuit response."""
+``exit`` short-circuit response.
+
+Both take header tables from scripts; a name must be an HTTP token and a value free of control
+characters (a CR/LF would split the header), anything else is a Lua error at the script's line.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import lupa.lua54 as lupa
 import orjson
 
-from krakenpy.lua.bindings import Bindings, HttpResult, header_name
-from krakenpy.lua.convert import Mode, text
+from krakenpy.lua.api.args import CTL, integer_arg, string_arg
+from krakenpy.lua.api.headers import token_name
+from krakenpy.lua.api.http_response import HttpResult
+from krakenpy.lua.api.store import Store
+from krakenpy.lua.convert import ConversionError, Mode, lua_number
 from krakenpy.lua.errors import LuaExit
 from krakenpy.names import USER_AGENT, canonical_header
 from krakenpy.proxy.types import Headers
@@ -18,60 +25,109 @@ from krakenpy.proxy.types import Headers
 if TYPE_CHECKING:
     from krakenpy.backends.client import UpstreamClient
 
-__all__ = ["exit_error", "perform"]
+__all__ = ["exit_response", "perform"]
 
-_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
-def _header_pairs(bindings: Bindings, table: Any) -> list[tuple[str, str]]:
-    """A Lua header table (name → string, list or luaList) as (name, value) pairs."""
-    if table is None or lupa.lua_type(table) != "table":
+def header_pairs(store: Store, table: Any, fname: str) -> list[tuple[str, str]]:
+    """A header table (name → string, list or luaList; a luaTable too) as (name, value) pairs.
+
+    Raises :class:`ValueError` with a message for the script.
+    """
+    if table is None:
         return []
+    if lupa.lua_type(table) != "table":
+        raise ValueError(f"{fname}: headers must be a table, got {store.typename(table)}")
+    obj = store.handle(table)
+    if obj is not None and not isinstance(obj, dict):  # luaNil, a luaList, a request...
+        raise ValueError(f"{fname}: headers must be a table, got {store.typename(table)}")
+    items = obj.items() if isinstance(obj, dict) else table.items()
     pairs: list[tuple[str, str]] = []
-    for name, value in table.items():
-        converted = bindings.value(value, Mode.NESTED)
-        values = converted if isinstance(converted, list) else [converted]
-        pairs.extend((header_name(name), text(v)) for v in values if v is not None)
+    for key, raw in items:
+        if isinstance(key, str):  # a luaTable's key
+            key = key.encode("utf-8", "surrogateescape")
+        # a number key is an array ({"v"}): a mistake, not a header named "1"
+        name = token_name(key) if isinstance(key, bytes) else None
+        if name is None:
+            got = repr(key[:40]) if isinstance(key, bytes) else store.typename(key)
+            raise ValueError(f"{fname}: invalid header name {got}")
+        converted = raw if isinstance(obj, dict) else store.value(raw, Mode.NESTED)
+        for value in converted if isinstance(converted, list) else [converted]:
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, str | int | float):
+                raise ValueError(f"{fname}: the values of header {name} must be strings")
+            text = value if isinstance(value, str) else lua_number(value)
+            if CTL(text):
+                raise ValueError(f"{fname}: invalid value for header {name}: control characters are not allowed")
+            pairs.append((name, text))
     return pairs
 
 
-async def perform(client: UpstreamClient, bindings: Bindings, args: Sequence[Any]) -> HttpResult:
+async def perform(client: UpstreamClient, store: Store, args: Sequence[Any]) -> HttpResult:
     """Run ``http_response.new(url[, method, body[, headers]])``; errors raise ``ValueError``/``BackendError``.
 
     The call runs under the request's own deadline (the router's ``asyncio.timeout``).
     """
-    count = int(args[0]) if args else 0
-    url = text(args[1]) if count >= 1 and len(args) > 1 else ""
-    method = text(args[2]).upper() if count >= 3 and len(args) > 2 and args[2] is not None else "GET"
-    body = args[3] if count >= 3 and len(args) > 3 else None
-    headers = _header_pairs(bindings, args[4]) if count == 4 and len(args) > 4 else []
-    if not url.startswith(("http://", "https://")):
-        raise ValueError(f"http_response.new: unsupported url {url!r}")
+    count = args[0] if args and type(args[0]) is int else 0
+    given = list(args[1:]) + [None] * 4
+    url = string_arg(given[0])
+    if url is None:
+        raise ValueError(f"http_response.new: bad argument #1 (string expected, got {store.typename(given[0])})")
+    if not url.startswith(("http://", "https://")) or CTL(url) or " " in url:
+        raise ValueError(f"http_response.new: unsupported url {url[:200]!r}")
+    method = "GET"
+    if count >= 3 and given[1] is not None:
+        text = string_arg(given[1])
+        if text is None:
+            raise ValueError(f"http_response.new: bad argument #2 (string expected, got {store.typename(given[1])})")
+        method = text.upper()
     if method not in _METHODS:
-        raise ValueError(f"http_response.new: unsupported method {method!r}")
+        raise ValueError(f"http_response.new: unsupported method {method[:40]!r}")
+    body = given[2] if count >= 3 else None
+    if body is not None and type(body) is not bytes:
+        text = string_arg(body)
+        if text is None:
+            raise ValueError(f"http_response.new: bad argument #3 (string expected, got {store.typename(body)})")
+        body = text.encode("utf-8", "surrogateescape")
+    headers = header_pairs(store, given[3], "http_response.new") if count == 4 else []
     if not any(name == "User-Agent" for name, _ in headers):
         headers.append(("User-Agent", USER_AGENT))
-    payload = body if isinstance(body, bytes) else (text(body).encode() if body is not None else None)
-    upstream = await client.request(method, url, headers, payload or None)
+    upstream = await client.request(method, url, headers, body or None)
     result: Headers = {}
     for name, value in upstream.headers:
         result.setdefault(canonical_header(name), []).append(value)
     return HttpResult(status=upstream.status, headers=result, body=upstream.body)
 
 
-def exit_error(bindings: Bindings, status: Any, body: Any, rest: Sequence[Any]) -> LuaExit:
-    """``exit(status, body[, headers])``: a table body is JSON, a string body is sent as is."""
-    headers = _header_pairs(bindings, rest[0] if rest else None)
-    if body is None or isinstance(body, bytes | int | float | bool):
-        payload = "" if body is None else text(body)
-        content_type = "text/plain; charset=utf-8"
+def exit_response(store: Store, n: int, status: Any = None, body: Any = None, headers: Any = None) -> LuaExit:
+    """``exit(status, body[, headers])`` checked and built while the script runs (errors are its own).
+
+    A table body is JSON, a string body is sent as is. Raises :class:`ValueError` for the script.
+    """
+    code = integer_arg(status)
+    if code is None or not 100 <= code <= 999:
+        got = lua_number(status) if type(status) in (int, float) else store.typename(status)
+        raise ValueError(f"exit: the status must be an integer between 100 and 999, got {got}")
+    pairs = header_pairs(store, headers, "exit")
+    content_type = "text/plain; charset=utf-8"
+    if body is None:
+        payload = ""
+    elif type(body) is bytes:
+        # the answer's body is text that is rendered as UTF-8: bytes that are not UTF-8 become U+FFFD
+        payload = body.decode("utf-8", "replace")
+    elif body is True or body is False:
+        payload = "true" if body else "false"
+    elif isinstance(body, int | float):
+        payload = lua_number(body)
     else:
-        payload = orjson.dumps(bindings.value(body, Mode.JSON)).decode()
+        try:
+            payload = orjson.dumps(store.value(body, Mode.JSON)).decode()
+        except (ConversionError, TypeError) as exc:
+            raise ValueError(f"exit: {exc}") from None
         content_type = "application/json"
-    for name, value in headers:
+    for name, value in pairs:
         if name == "Content-Type":
             content_type = value
-    code = int(status) if isinstance(status, int | float) else 500
-    return LuaExit(
-        code, payload, content_type=content_type, headers=tuple(h for h in headers if h[0] != "Content-Type")
-    )
+    return LuaExit(code, payload, content_type=content_type, headers=tuple(h for h in pairs if h[0] != "Content-Type"))

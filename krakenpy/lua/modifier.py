@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 
 from krakenpy.errors import PipelineError
+from krakenpy.lua.api.request import BAD_INPUT
 from krakenpy.lua.bindings import PostState, error_status
 from krakenpy.lua.errors import LuaError, LuaExit
 from krakenpy.lua.handles import Scope
@@ -43,7 +44,9 @@ def router_middleware(script: Script, *, service_level: bool) -> Middleware | No
                 except LuaExit:
                     raise
                 except LuaError as exc:
-                    if service_level:  # KrakenD: the service-level middleware always answers 500
+                    # KrakenD: the service-level middleware always answers 500; a client value the
+                    # API refused (CR/LF in a header...) stays the client's 400
+                    if service_level and (exc.custom or exc.status != BAD_INPUT):
                         raise LuaError(str(exc)) from None
                     raise
                 finally:

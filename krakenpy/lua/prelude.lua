@@ -1,8 +1,9 @@
 -- krakenpy Lua prelude: runs once per runtime, with the full standard library, before any user code.
--- It builds the sandboxed globals every request environment inherits, the KrakenD API objects over
--- Python handles, and the coroutine runner Python drives. User code never sees this chunk's locals:
--- B (the Python bindings), H (API object -> Python handle) and the HTTP yield marker.
-local B, H, NIL, open_libs, period = ...
+-- It builds the sandboxed globals every request environment inherits (the KrakenD API objects come
+-- from api.lua, the bounded pattern functions from strlib.lua and pattern.lua), the instruction
+-- budget, and the coroutine runner Python drives. User code never sees these chunks' locals: B (the
+-- Python bindings), H (API object -> Python handle), the library tables behind the read-only views.
+local B, H, NIL, open_libs, period, pattern_src, strlib_src, api_src, c_max = ...
 
 local type, select, error, pairs, next, tostring = type, select, error, pairs, next, tostring
 local rawset, setmetatable, getmetatable = rawset, setmetatable, getmetatable
@@ -10,21 +11,30 @@ local co_create, co_resume, co_status, co_yield = coroutine.create, coroutine.re
 local sethook, gethook, getinfo, rawmeta = debug.sethook, debug.gethook, debug.getinfo, debug.getmetatable
 local tpack, tunpack, concat = table.pack, table.unpack, table.concat
 local real_load = load
+local str_find, str_match, str_gsub = string.find, string.match, string.gsub
+local floor, tointeger, min = math.floor, math.tointeger, math.min
 
 -- lupa's bridge must not be reachable, not even by open-libs code through package.loaded
 python = nil
 package.loaded.python = nil
--- ("").x tricks must not reach (and alter) the string library every request shares
-getmetatable("").__metatable = false
+-- the string metatable is hidden; its __index becomes the sandbox's own string table (below), so
+-- ("").x reaches neither the real library nor string.dump
+local STRING_MT = getmetatable("")
+STRING_MT.__metatable = false
 
+-- A library table scripts see is an empty read-only view: every request shares the table behind it,
+-- so no way of reaching that table may exist in a script. Reads go through __index; pairs() walks
+-- it with an iterator that keeps the table in its closure (returning `next, lib` gave it away).
 local PROTECTED = setmetatable({}, { __mode = "k" })
 local function readonly(lib, name)
+  local function walk(_, k) return next(lib, k) end
   local view = setmetatable({}, {
     __index = lib,
     __newindex = function(_, k) error("cannot modify " .. name .. "." .. tostring(k) .. " (protected by the sandbox)", 2) end,
-    __pairs = function() return next, lib, nil end,
+    __pairs = function(t) return walk, t, nil end,
     __len = function() return #lib end,
     __metatable = false,
+    __name = name,
   })
   PROTECTED[view] = true
   return view
@@ -35,16 +45,98 @@ local function copy(t, skip)
   return c
 end
 
--- the environment every request inherits (read-only; a request's own globals live in its env)
-local G = {}
-for _, name in ipairs({ "assert", "error", "ipairs", "next", "pairs", "pcall", "select", "tonumber", "tostring",
-  "type", "xpcall", "rawequal", "rawget", "rawlen", "setmetatable" }) do
-  G[name] = _G[name]
-end
-G._VERSION = _VERSION
 -- a memory error ends the run: a script must not catch it and retry (every failed allocation costs an
 -- emergency full GC, so a pcall loop at the cap would burn its whole instruction budget that way)
 local MEMERR = "not enough memory"
+-- the position of the innermost script frame from `level` up, as error() would prefix it (a method
+-- called in a tail call, `return r:headers(k)`, has no frame of its own in the script)
+local function where(co, level)
+  for l = level, level + 250 do -- the Lua matcher nests up to 200 deep
+    local info
+    if co then info = getinfo(co, l, "Sl") else info = getinfo(l, "Sl") end
+    if not info then break end
+    if info.currentline > 0 and info.source:sub(1, 1) == "=" then -- scripts; krakenpy's chunks are "@..."
+      return info.short_src .. ":" .. info.currentline .. ": "
+    end
+  end
+  return ""
+end
+-- an accessor's error, raised at the script's line; one with an HTTP status (a request value the
+-- client sent that cannot be forwarded: 400) is a table that carries it
+local STATUS = setmetatable({}, { __mode = "k" })
+local STATUS_MT = { __tostring = function(e) return e[1] end, __metatable = false }
+local function fail(msg, status)
+  if msg == MEMERR then error(MEMERR, 0) end -- never catchable, as everywhere else
+  msg = where(nil, 3) .. msg -- 1: fail, 2: the method, 3: its caller
+  if not status then error(msg, 0) end
+  local e = setmetatable({ msg, status }, STATUS_MT)
+  STATUS[e] = true
+  error(e, 0)
+end
+local function typename(v)
+  local mt = type(v) == "table" and rawmeta(v)
+  return mt and rawget(mt, "__name") or type(v)
+end
+
+-- budget ------------------------------------------------------------------------------------------------
+-- A run's instruction budget and deadline are checked by a count hook every `period` VM instructions.
+-- C functions that can take long on little input (the pattern functions, string.rep, table.concat,
+-- table.sort) charge their work as instructions first; a charge checks both limits every `period`.
+-- A loop of instructions that copy big strings (`..`) triggers collections: the collector's sentinel
+-- has the next instruction check the deadline.
+local BUDGET, TIME = "script exceeded its instruction budget", "script exceeded its time limit"
+local function over_budget() error(where(nil, 2) .. BUDGET, 0) end
+local function over_time() error(where(nil, 2) .. TIME, 0) end
+local CUR = false -- the worker whose run is executing
+-- the reason a run must stop, if any; from then on every instruction of the run fails, so a pcall
+-- loop cannot outlive it
+local function limit_reached(w)
+  local budget = w.used >= w.limit
+  if budget or (w.deadline and B.now() > w.deadline) then
+    sethook(w.co, budget and over_budget or over_time, "", 1)
+    return budget and BUDGET or TIME
+  end
+end
+-- Charges of the running run not yet added to its count (`n`), and what one C pattern call may cost
+-- right now (`room`: at most c_max, and an eighth of the budget left). strlib.lua reads and writes
+-- them inline: a function call per pattern call costs more than the rest of the check.
+local ACC = { n = 0, room = c_max }
+local function bind(w) -- the run w executes from now on
+  local room = (w.limit - w.used) // 8
+  CUR, ACC.n, ACC.room = w, 0, room < c_max and room or c_max
+end
+-- pending charges into the count, then the limits (called every `period` charged units)
+local function settle()
+  local w, n = CUR, ACC.n
+  ACC.n = 0
+  if not w then return end
+  w.used = w.used + n
+  ACC.room = min(c_max, (w.limit - w.used) // 8)
+  local reason = limit_reached(w)
+  if reason then error(where(nil, 2) .. reason, 0) end
+end
+local function charge(n)
+  local pending = ACC.n + n
+  ACC.n = pending
+  if pending >= period then settle() end
+end
+-- re-armed at every collection cycle; no Python call in a finalizer: it only makes the run's next
+-- instruction go through its hook
+local SENTINEL = {}
+SENTINEL.__gc = function()
+  local w = CUR
+  if w and w.deadline then sethook(w.co, w.probe, "", 1) end
+  setmetatable({}, SENTINEL)
+end
+setmetatable({}, SENTINEL)
+
+-- the environment every request inherits (read-only; a request's own globals live in its env)
+local G = {}
+for _, name in ipairs({ "assert", "error", "ipairs", "next", "pairs", "pcall", "select", "tonumber", "tostring",
+  "type", "xpcall", "rawequal", "rawget", "rawlen" }) do
+  G[name] = _G[name]
+end
+G._VERSION = _VERSION
 local lua_pcall, lua_xpcall = pcall, xpcall
 local function rethrow_memory(ok, ...)
   if not ok and (...) == MEMERR then error(MEMERR, 0) end
@@ -62,6 +154,14 @@ G.rawset = function(t, k, v)
   return rawset(t, k, v)
 end
 G.getmetatable = function(v) if type(v) == "table" then return getmetatable(v) end end
+-- a finalizer runs whenever the collector gets to it: in another request, or outside any run where
+-- no budget applies (`__gc = function() while true do end end` would hang the worker)
+G.setmetatable = function(t, mt)
+  if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+    error("setmetatable: __gc metamethods are not allowed in the sandbox", 2)
+  end
+  return setmetatable(t, mt)
+end
 G.unpack = tunpack -- Lua 5.1 name KrakenD (gopher-lua) scripts use
 G.print = function(...)
   local parts = {}
@@ -70,8 +170,36 @@ G.print = function(...)
 end
 local tablelib = copy(table)
 tablelib.getn = function(t) return #t end -- Lua 5.1
+local t_concat, t_sort, s_rep, log = table.concat, table.sort, string.rep, math.log
+-- charged about what they cost (an instruction is ~3 ns): 16 per element and one per 32 bytes copied
+-- for concat; 8 per comparison for sort (its comparator, if any, is counted as it runs)
+tablelib.concat = function(t, ...)
+  local out = t_concat(t, ...)
+  charge(16 * #t + #out // 32)
+  return out
+end
+tablelib.sort = function(t, ...)
+  if type(t) == "table" then
+    local n = #t
+    if n > 1 then charge(floor(8 * n * log(n, 2))) end
+  end
+  return t_sort(t, ...)
+end
 G.table = tablelib
-G.string = copy(string, { dump = true })
+local pattern = real_load(pattern_src, "@krakenpy/lua/pattern.lua", "t")()
+local strlib = real_load(strlib_src, "@krakenpy/lua/strlib.lua", "t")(pattern, charge, ACC, settle, period, fail, typename, c_max)
+local function stringlib(dump)
+  local lib = copy(string, not dump and { dump = true } or nil)
+  lib.find, lib.match, lib.gmatch, lib.gsub = strlib.find, strlib.match, strlib.gmatch, strlib.gsub
+  lib.rep = function(s, n, sep)
+    local times = type(s) == "string" and tointeger(n)
+    -- one instruction per copy (C copies the string once per repetition) and per 32 bytes
+    if times and times > 0 then charge(times + times * (#s + (type(sep) == "string" and #sep or 0)) // 32) end
+    return s_rep(s, n, sep)
+  end
+  return lib
+end
+G.string = stringlib(false)
 G.math = copy(math)
 G.utf8 = copy(utf8)
 G.os = { time = os.time, clock = os.clock, date = os.date, difftime = os.difftime }
@@ -81,7 +209,7 @@ local current_env -- the env of the coroutine being resumed (default env of open
 
 if open_libs then
   -- KrakenD's allow_open_libs: everything, as trusted code (budgets can be lifted through debug)
-  G.string = copy(string)
+  G.string = stringlib(true)
   G.os, G.io, G.debug, G.package = copy(os), copy(io), copy(debug), package
   G.require, G.dofile, G.loadfile, G.collectgarbage = require, dofile, loadfile, collectgarbage
   -- text only: precompiled bytecode can corrupt the VM
@@ -113,109 +241,13 @@ if open_libs then
   G.coroutine = colib
 end
 
--- API objects: a table whose Python handle sits in H; methods are Python accessors ------------------
-local ERR, TABLE, LIST, NULLK, MULTI = 9, 1, 2, 3, 4
-local TABLE_MT, LIST_MT, NIL_MT = {}, {}, { __metatable = false, __tostring = function() return "luaNil" end }
-setmetatable(NIL, NIL_MT)
-H[NIL] = B.NULL
+-- API objects and helpers (api.lua)
+local api = real_load(api_src, "@krakenpy/lua/api.lua", "t")(B, H, NIL, G, PROTECTED, fail, typename, charge, HTTP)
+local make, TABLE_MT, REQ_MT, CTX_MT, RESP_MT, RESP_DATA = api.make, api.TABLE_MT, api.REQ_MT, api.CTX_MT,
+  api.RESP_MT, api.RESP_DATA
+local CUSTOM, EXIT = api.CUSTOM, api.EXIT
 
-local function make(mt, handle)
-  local o = setmetatable({}, mt)
-  H[o] = handle
-  return o
-end
-local function lift(kind, v)
-  if kind == TABLE then return make(TABLE_MT, v) end
-  if kind == LIST then return make(LIST_MT, v) end
-  if kind == NULLK then return NIL end
-  return v
-end
-local function need(self, mt, what)
-  if rawmeta(self) ~= mt then error(what .. " expected", 3) end
-  return H[self]
-end
-local function class(name, mt, spec)
-  local methods = {}
-  for method, fname in pairs(spec) do
-    local f = B[fname]
-    methods[method] = function(self, ...)
-      local kind, v, extra = f(need(self, mt, name), select("#", ...), ...)
-      if kind == ERR then error(v, 2) end
-      if kind == MULTI then return v, extra end
-      return lift(kind, v)
-    end
-  end
-  mt.__index, mt.__metatable, mt.__name = methods, false, name
-  mt.__tostring = function() return name end
-  return mt
-end
-
-class("luaTable", TABLE_MT, { get = "t_get", set = "t_set", len = "t_len", del = "t_del", keys = "t_keys",
-  keyExists = "t_has" })
-class("luaList", LIST_MT, { get = "l_get", set = "l_set", len = "l_len", del = "l_del" })
-local REQ_MT = class("request", {}, { method = "r_method", path = "r_path", url = "r_url", query = "r_query",
-  params = "r_params", headers = "r_headers", headerList = "r_header_list", body = "r_body" })
-local CTX_MT = class("ctx", {}, { method = "r_method", url = "c_url", host = "c_host", query = "c_query",
-  params = "c_params", headers = "r_headers", headerList = "r_header_list", body = "r_body" })
-local RESP_MT = class("response", {}, { isComplete = "p_complete", statusCode = "p_status",
-  headers = "p_headers", headerList = "p_header_list", body = "p_body", error = "p_error" })
--- data() needs no trip to Python: post is handed the data dict along with the response
-local RESP_DATA = setmetatable({}, { __mode = "k" })
-RESP_MT.__index.data = function(self)
-  need(self, RESP_MT, "response")
-  return make(TABLE_MT, RESP_DATA[self])
-end
-local HTTP_MT = class("http_response", {}, { statusCode = "h_status", headers = "h_headers",
-  headerList = "h_header_list", body = "h_body", close = "h_close" })
-
-G.luaTable = { new = function() return make(TABLE_MT, B.new_dict()) end }
-G.luaList = { new = function() return make(LIST_MT, B.new_list()) end }
-G.luaNil = { new = function() return NIL end }
-
-local CUSTOM, EXIT = setmetatable({}, { __mode = "k" }), setmetatable({}, { __mode = "k" })
-local CUSTOM_MT = { __tostring = function(e) return tostring(e[1]) end }
-G.custom_error = function(...)
-  local n = select("#", ...)
-  if n == 0 then error("need arguments", 2) end
-  local msg, status, ct = ...
-  local e = setmetatable({ tostring(msg), n > 1 and tonumber(status) or nil, n > 2 and ct and tostring(ct) or nil },
-    CUSTOM_MT)
-  CUSTOM[e] = true
-  error(e, 0)
-end
--- krakenpy: a Kong-like short-circuit response at any level
-G.exit = function(status, body, headers)
-  local e = setmetatable({ tonumber(status) or 500, body, headers }, CUSTOM_MT)
-  EXIT[e] = true
-  error(e, 0)
-end
-G.http_response = {
-  new = function(...)
-    local n = select("#", ...)
-    if n ~= 1 and n ~= 3 and n ~= 4 then error("need 1, 3 or 4 arguments", 2) end
-    local ok, res = co_yield(HTTP, n, ...)
-    if not ok then error(res, 2) end
-    return make(HTTP_MT, res)
-  end,
-}
-local function marked(tag) return function(t) t = t or {}; H[t] = tag; return t end end
-G.json = {
-  encode = function(v)
-    local kind, s = B.json_encode(v)
-    if kind == ERR then error(s, 2) end
-    return s
-  end,
-  decode = function(s)
-    local kind, v = B.json_decode(s)
-    if kind == ERR then error(v, 2) end
-    return v
-  end,
-  array = marked(B.ARRAY),
-  object = marked(B.OBJECT),
-  null = NIL,
-}
-G.base64 = { encode = B.b64encode, decode = B.b64decode }
-
+STRING_MT.__index = G.string -- string methods: the sandbox's table (no dump unless open libs)
 for _, name in ipairs({ "string", "table", "math", "utf8", "os", "io", "debug", "coroutine", "luaTable", "luaList",
   "luaNil", "http_response", "json", "base64" }) do
   if G[name] then G[name] = readonly(G[name], name) end
@@ -226,8 +258,6 @@ end
 -- counts the script's instructions only. A worker whose run ends normally waits in a small pool for the
 -- next run (any script, any request: a run's state lives in its env, never in the worker); one that
 -- failed, or is still suspended inside a script, is never reused.
-local function exhausted() error("script exceeded its instruction budget", 2) end
-
 local DONE = {} -- yield marker: the worker finished a run and waits for the next one
 -- stripped of debug info: like the coroutine main function a script used to be, the frame that calls
 -- the script adds no "prelude:N:" position to an error(msg, 2) raised by the script's top level
@@ -243,14 +273,18 @@ local POOL, POOL_MAX, pooled = {}, 16, 0
 
 local function new_worker()
   local w = { co = co_create(worker_body), used = 0, limit = 0, every = 0, deadline = false }
-  w.hook = function()
-    local used = w.used + w.every
-    w.used = used
-    if used >= w.limit or (w.deadline and B.now() > w.deadline) then
-      -- from now on every instruction fails, so a pcall loop cannot outlive the budget
-      sethook(exhausted, "", 1)
-      error(used >= w.limit and "script exceeded its instruction budget" or "script exceeded its time limit", 2)
-    end
+  w.hook = function() -- runs in the worker (or a coroutine of its run): w is the running run
+    w.used = w.used + w.every + ACC.n
+    ACC.n = 0
+    ACC.room = min(c_max, (w.limit - w.used) // 8)
+    local reason = limit_reached(w)
+    if reason then error(where(nil, 2) .. reason, 0) end
+  end
+  -- after a collection (SENTINEL): back to the count hook, and check the limits now
+  w.probe = function()
+    sethook(w.co, w.hook, "", w.every)
+    local reason = limit_reached(w)
+    if reason then error(where(nil, 2) .. reason, 0) end
   end
   co_resume(w.co, co_yield, DONE) -- up to the first yield: waits for a script
   return w
@@ -258,25 +292,19 @@ end
 
 local function describe(co, err)
   if CUSTOM[err] then return "custom", err[1], err[2], err[3] end
-  if EXIT[err] then return "exit", err[1], err[2], err[3] end
+  if STATUS[err] then return "error", err[1], err[2] end
+  if EXIT[err] then return "exit", err[1] end
   if type(err) == "string" then return "error", err end
   -- an error raised by Python or a non-string error value: locate the innermost script frame
-  local where = ""
-  for level = 0, 40 do
-    local info = getinfo(co, level, "Sl")
-    if not info then break end
-    if info.currentline and info.currentline > 0 and info.source ~= "=prelude" and info.source:sub(1, 1) == "=" then
-      where = info.source:sub(2) .. ":" .. info.currentline .. ": "
-      break
-    end
-  end
   if type(err) == "table" then err = "(error object is a table value)" end
-  return "error", where .. tostring(err)
+  return "error", where(co, 0) .. tostring(err)
 end
 
 -- what Python gets back: one value when the run is over (env for pre, else true), several otherwise:
 -- "http", resume, args... | "custom", msg, status, content type | "exit", status, body, headers | "error", msg
 local function step(w, env, keep, ok, first, ...)
+  w.used = w.used + ACC.n -- unbind(), inline: the run stopped (ended, failed or waits)
+  CUR, ACC.n, ACC.room = false, 0, c_max
   if ok and first == DONE then
     if pooled < POOL_MAX then
       pooled = pooled + 1
@@ -290,6 +318,7 @@ local function step(w, env, keep, ok, first, ...)
   if first == HTTP then
     return "http", function(...)
       current_env = env
+      bind(w)
       return step(w, env, keep, co_resume(co, ...))
     end, ...
   end
@@ -308,6 +337,7 @@ local function start(env, fn, budget, deadline, keep)
   w.used, w.limit, w.every, w.deadline = 0, budget, every, deadline or false
   sethook(w.co, w.hook, "", every)
   current_env = env
+  bind(w)
   return step(w, env, keep, co_resume(w.co, fn, env))
 end
 
@@ -341,21 +371,32 @@ function R.post(env, req, resp, data, fn, budget, deadline)
   env.response = loader(r)
   return start(env, fn, budget, deadline, false)
 end
--- compile one chunk as function(_ENV, ...) so it can run against any request's env; the prefix
--- shares the first line, so reported line numbers match the file
+-- compile one chunk as function(_ENV, ...) so it can run against any request's env, without running
+-- any of it. The source is first compiled alone: a chunk that compiles alone is one complete block,
+-- and Lua parses a block the same way whatever token follows it (<eof> or the `end` added here), so
+-- the wrapper cannot be closed early by the source (`end, (function() while true do end end)(),
+-- function(_ENV, ...)` would otherwise run at compile time). Its top level only creates the closure;
+-- it runs under a count hook all the same. The prefix shares the first line: line numbers match.
+local function unclosed_at_last_line(src, err)
+  -- Lua reports an unclosed block at <eof>: after trailing blank lines, point at the last line of code
+  local where, line, rest = str_match(err, "^(.-):(%d+):(.*)$") -- Lua's own functions: trusted input
+  if not (line and str_find(rest, "near <eof>", 1, true)) then return err end
+  local i = #src
+  while i > 0 and src:byte(i) <= 32 do i = i - 1 end
+  local last = select(2, str_gsub(src:sub(1, i), "\n", "")) + 1
+  return tonumber(line) > last and (where .. ":" .. last .. ":" .. rest) or err
+end
+local function top_level_ran() error("code outside the script body", 0) end
 function R.compile(src, name)
   if src:sub(1, 1) == "#" then src = "--" .. src end -- shebang line
-  local f, err = real_load("return function(_ENV, ...) " .. src .. "\nend", "=" .. name, "t", {})
-  if not f then
-    -- an unclosed block is reported on the wrapper's own closing line: point at the file's last line
-    local last = select(2, (src:gsub("%s+$", "")):gsub("\n", "\n")) + 1
-    local where, line = err:match("^(.-):(%d+):")
-    if line and (tonumber(line) > last or err:find("to close 'function' at line 1", 1, true)) then
-      err = where .. ":" .. last .. ": 'end' expected: a block is still open at the end of the file"
-    end
-    return nil, err
-  end
-  return f(), false
+  local alone, err = real_load(src, "=" .. name, "t", {})
+  if not alone then return nil, unclosed_at_last_line(src, err) end
+  local wrapper = real_load("return function(_ENV, ...) " .. src .. "\nend", "=" .. name, "t", {})
+  local co = co_create(wrapper)
+  sethook(co, top_level_ran, "", 16)
+  local ok, fn = co_resume(co)
+  if not ok or type(fn) ~= "function" then return nil, name .. ":1: cannot compile: " .. tostring(fn) end
+  return fn, false
 end
 function R.chain(...)
   local fns = tpack(...)

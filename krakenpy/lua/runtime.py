@@ -26,7 +26,7 @@ from krakenpy.errors import PipelineError
 from krakenpy.lua.bindings import Bindings, PostState
 from krakenpy.lua.errors import LuaError, map_message
 from krakenpy.lua.handles import Handles, Scope
-from krakenpy.lua.http import exit_error, perform
+from krakenpy.lua.http import perform
 from krakenpy.state import Key
 
 if TYPE_CHECKING:
@@ -42,7 +42,14 @@ DEFAULT_MAX_MEMORY: Final = 64 * 1024 * 1024
 HOOK_PERIOD: Final = 10_000
 #: lupa's stubs lack most constructor options (encoding, attribute_filter, max_memory...)
 _LUA_RUNTIME: Any = lupa.LuaRuntime
-_PRELUDE = (Path(__file__).parent / "prelude.lua").read_bytes()
+#: a pattern function call runs in C when its worst-case step count is at most this (0.4-0.8 ms at
+#: 4-8 ns a step) and an eighth of the budget left, charged as that many instructions; otherwise in
+#: Lua, counted as it goes (see strlib.lua)
+PATTERN_C_MAX: Final = 100_000
+_HERE = Path(__file__).parent
+_PRELUDE, _PATTERN, _STRLIB, _API = (
+    (_HERE / name).read_bytes() for name in ("prelude.lua", "pattern.lua", "strlib.lua", "api.lua")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +75,7 @@ class Runtime:
 
     def __init__(self, http: UpstreamClient, *, open_libs: bool, max_memory: int) -> None:
         self.http = http
+        self.max_memory = max_memory
         self.lua: Any = _LUA_RUNTIME(
             encoding=None,
             register_eval=False,
@@ -81,8 +89,10 @@ class Runtime:
         nil = self.lua.table()
         self.objects = Handles()
         self.bindings = Bindings(self.lua, lua_handles, nil, self.objects)
-        prelude = self.lua.execute(b"return load(...)", _PRELUDE, b"=prelude", b"t")
-        api = prelude(self.lua.table_from(self.bindings.table()), lua_handles, nil, open_libs, HOOK_PERIOD)
+        prelude = self.lua.execute(b"return load(...)", _PRELUDE, b"@krakenpy/lua/prelude.lua", b"t")
+        api = prelude(
+            self.bindings.table(), lua_handles, nil, open_libs, HOOK_PERIOD, _PATTERN, _STRLIB, _API, PATTERN_C_MAX
+        )
         self._compile = api[b"compile"]
         self._chain = api[b"chain"]
         self._router = api[b"router"]
@@ -159,13 +169,17 @@ class Runtime:
 
     async def _serve_http(self, scope: Scope, result: Any) -> Any:
         objects = self.objects
+        held = 0  # response bodies this run holds: bounded like the Lua memory they end up in
         while type(result) is tuple and result[0] == b"http":
             resume = result[1]
             try:
-                answer = await perform(self.http, self.bindings, result[2:])
+                answer = await perform(self.http, self.bindings.store, result[2:])
+                held += len(answer.body)
+                if held > self.max_memory:
+                    raise ValueError(f"http_response.new: the responses of this run exceed max_memory ({held} bytes)")
             except (PipelineError, ValueError) as exc:
                 objects.scope = scope
-                result = resume(False, str(exc).encode())
+                result = resume(False, str(exc).encode("utf-8", "surrogateescape"))
             else:
                 objects.scope = scope
                 result = resume(True, objects.ref(answer))
@@ -185,11 +199,12 @@ class Runtime:
                 custom=True,
             )
         if status == b"exit":
-            raise exit_error(self.bindings, result[1], result[2] if len(result) > 2 else None, result[3:4])
+            raise self.objects.objects[result[1]]  # a LuaExit, built when the script called exit
         message = _text(result[1]) if len(result) > 1 else "lua error"
         if message == "not enough memory":
             message = "lua: not enough memory"
-        raise LuaError(map_message(message))
+        status = result[2] if len(result) > 2 and type(result[2]) is int else None
+        raise LuaError(map_message(message), status=status)
 
 
 def _deadline(timeout: float) -> float | None:

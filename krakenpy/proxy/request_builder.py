@@ -16,9 +16,10 @@ from urllib.parse import quote, quote_plus, urlencode
 
 from krakenpy.config.model import BackendConfig
 from krakenpy.names import canonical_header
+from krakenpy.proxy.dynamic import HOST_VALUE, MissingRoutingInput
 from krakenpy.proxy.types import Headers, Middleware, Proxy, Query, Request, Response
 
-__all__ = ["PathTemplate", "backend_request_builder", "backend_request_middleware", "encode_query"]
+__all__ = ["HostTemplate", "PathTemplate", "backend_request_builder", "backend_request_middleware", "encode_query"]
 
 _KEY = re.compile(r"\{\{\.([^}]+)\}\}")
 _PATH_SAFE = "-._~!$&'()*+,;=:@"
@@ -93,6 +94,53 @@ def encode_query(query: Query) -> str:
     return urlencode(pairs, quote_via=quote_plus, safe="", errors="surrogateescape")
 
 
+class HostTemplate:
+    """A host with dynamic-routing keys (``http://{{.Input_headers.X-Tenant}}.example.com``), rendered
+    per request; every value must be a host name (letters, digits, ``-``, dots), else 400: a client's
+    value never picks a scheme, a port, credentials or a path."""
+
+    __slots__ = ("_parts",)
+
+    def __init__(self, host: str) -> None:
+        parts: list[tuple[str, bool]] = []
+        pos = 0
+        for match in _KEY.finditer(host):
+            parts.append((host[pos : match.start()], False))
+            parts.append((match.group(1), True))
+            pos = match.end()
+        parts.append((host[pos:], False))
+        self._parts = tuple(p for p in parts if p[0])
+
+    def render(self, params: dict[str, str]) -> str:
+        out: list[str] = []
+        for text, is_key in self._parts:
+            if not is_key:
+                out.append(text)
+                continue
+            value = params.get(text)
+            if value is None or not HOST_VALUE.fullmatch(value):
+                raise MissingRoutingInput(f"no host name for {{{text}}} in the backend host")
+            out.append(value)
+        return "".join(out)
+
+
+def _host_chooser(backend: BackendConfig) -> Callable[[Request], str]:
+    """The host of one call: fixed, balanced at random, or rendered (dynamic routing)."""
+    hosts = backend.hosts
+    if backend.host_keys:
+        templates = [HostTemplate(h) for h in hosts]
+        if len(templates) == 1:
+            only = templates[0]
+            return lambda request: only.render(request.params)
+        return lambda request: random.choice(templates).render(request.params)
+    if len(hosts) == 1:
+        single = hosts[0]
+        return lambda request: single
+    if not hosts:
+        return lambda request: ""
+    return lambda request: random.choice(hosts)
+
+
 def backend_request_builder(backend: BackendConfig) -> Callable[[Request], None]:
     """Set method, path, final URL (host chosen per call) and filter query and headers for one backend."""
     pattern = backend.url_pattern
@@ -101,7 +149,8 @@ def backend_request_builder(backend: BackendConfig) -> Callable[[Request], None]
     query_template = PathTemplate(fixed_query, query=True) if fixed_query else None
     method = backend.method
     hosts = backend.hosts
-    single_host = hosts[0] if len(hosts) == 1 else None
+    single_host = hosts[0] if len(hosts) == 1 and not backend.host_keys else None
+    choose_host = _host_chooser(backend)
     allowed_query = backend.input_query_strings
     allowed_headers = tuple(backend.input_headers) if backend.input_headers is not None else None
 
@@ -118,7 +167,7 @@ def backend_request_builder(backend: BackendConfig) -> Callable[[Request], None]
         request.raw_query = "&".join(parts)
         if allowed_headers is not None:
             request.headers = _filter_headers(request.headers, allowed_headers)
-        host = single_host if single_host is not None else (random.choice(hosts) if hosts else "")
+        host = single_host if single_host is not None else choose_host(request)
         url = host + path
         request.url = url + "?" + request.raw_query if request.raw_query else url
 

@@ -3,6 +3,7 @@ headers, error statuses and bodies, ``no-op`` pass-through, and guards' own answ
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from multidict import CIMultiDict
@@ -18,6 +19,7 @@ __all__ = [
     "noop_response",
     "plain_response",
     "rejection_response",
+    "text_bytes",
     "verbatim_response",
 ]
 
@@ -37,6 +39,19 @@ def apply_headers(target: CIMultiDict[str], headers: Mapping[str, list[str]]) ->
             target.add(name, value)
 
 
+#: surrogates that are not surrogate escapes of bytes 0x80-0xff
+_LONE_SURROGATE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
+
+
+def text_bytes(text: str) -> bytes:
+    """UTF-8 of an error text that may carry a client's undecodable bytes (surrogate escapes: sent back
+    as they came) or a lone surrogate from JSON (replaced): never an exception while answering."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return _LONE_SURROGATE.sub("\ufffd", text).encode("utf-8", "surrogateescape")
+
+
 def plain_response(status: int, text: str, version: str) -> HttpResponse:
     """A short text answer with KrakenD's headers (413, body read errors...)."""
     return HttpResponse(
@@ -44,7 +59,7 @@ def plain_response(status: int, text: str, version: str) -> HttpResponse:
         CIMultiDict(
             (("Content-Type", TEXT_CT), ("X-Krakend", version), ("X-Krakend-Completed", "false")),
         ),
-        text.encode(),
+        text_bytes(text),
     )
 
 
@@ -56,7 +71,7 @@ def error_response(exc: PipelineError, version: str, return_msg: bool) -> HttpRe
     status = exc.status if 100 <= exc.status <= 999 else 500
     if return_msg or exc.public_body:
         headers["Content-Type"] = exc.content_type or TEXT_CT
-        return HttpResponse(status, headers, exc.body.encode())
+        return HttpResponse(status, headers, text_bytes(exc.body))
     if exc.content_type:
         headers["Content-Type"] = exc.content_type
     return HttpResponse(status, headers)

@@ -21,9 +21,10 @@ from krakenpy.telemetry.logfmt import (
     PatternFormatter,
 )
 from krakenpy.telemetry.redact import Redactor
+from krakenpy.telemetry.settings import LoggingOptions
 from krakenpy.telemetry.writer import LineWriter
 
-__all__ = ["AppLogOptions", "LineHandler", "install_handlers", "make_formatter"]
+__all__ = ["AppLogOptions", "LineHandler", "app_log_options", "install_handlers", "make_formatter"]
 
 LOGGER = "krakenpy"
 
@@ -41,6 +42,22 @@ class AppLogOptions:
     custom_format: str = ""
     #: ``telemetry/logstash`` enabled: clean JSON lines whatever ``format`` says
     logstash: bool = False
+
+
+def app_log_options(options: LoggingOptions | None, *, logstash: bool, level: int) -> AppLogOptions:
+    """The application log's set-up from ``telemetry/logging`` (absent: standard output at ``level``)
+    and whether ``telemetry/logstash`` is on."""
+    options = options or LoggingOptions(level=level, stdout=True)
+    return AppLogOptions(
+        level=options.level,
+        prefix=options.prefix,
+        stdout=options.stdout,
+        syslog=options.syslog,
+        syslog_facility=options.syslog_facility,
+        format=options.format,
+        custom_format=options.custom_format,
+        logstash=logstash,
+    )
 
 
 def make_formatter(options: AppLogOptions, redactor: Redactor | None = None) -> logging.Formatter:

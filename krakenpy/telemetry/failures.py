@@ -47,6 +47,8 @@ def log_failure(exc: BaseException, prefix: str, redactor: Redactor, *, level: i
     inner = getattr(exc, "errors", None)  # a merge that lost every backend: each was logged already
     if isinstance(inner, tuple) and inner and all(isinstance(e, BaseException) and was_logged(e) for e in inner):
         return
+    if level == logging.ERROR and not isinstance(exc, BackendError) and 400 <= getattr(exc, "status", 500) < 500:
+        level = logging.INFO  # the client's mistake (a missing routing header, a bad value a script refused)
     text = failure_text(exc, redactor)
     exchange = CURRENT.get()
     if exchange is not None:

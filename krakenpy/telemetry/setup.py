@@ -16,7 +16,7 @@ from krakenpy import __version__
 from krakenpy.resources import Resources
 from krakenpy.state import Key
 from krakenpy.telemetry.accesslog import formatter, gin_line
-from krakenpy.telemetry.applog import AppLogOptions, LineHandler, install_handlers, make_formatter
+from krakenpy.telemetry.applog import LineHandler, app_log_options, install_handlers, make_formatter
 from krakenpy.telemetry.audit import AuditTrail
 from krakenpy.telemetry.auditsettings import AuditOptions
 from krakenpy.telemetry.auditsink import AuditSink, FileSink, HttpSink, StreamSink, last_hash
@@ -120,17 +120,7 @@ def _logging(resources: Resources, hub: Telemetry, gelf: GelfSender | None) -> N
     logstash = bool(_opt(resources, "telemetry/logstash"))
     if options is None and gelf is None and not logstash:
         return  # the command line's basic logger stays
-    options = options or LoggingOptions(level=logging.getLogger().level or logging.INFO, stdout=True)
-    app = AppLogOptions(
-        level=options.level,
-        prefix=options.prefix,
-        stdout=options.stdout,
-        syslog=options.syslog,
-        syslog_facility=options.syslog_facility,
-        format=options.format,
-        custom_format=options.custom_format,
-        logstash=logstash,
-    )
+    app = app_log_options(options, logstash=logstash, level=logging.getLogger().level or logging.INFO)
     handlers: list[logging.Handler] = []
     if app.stdout:
         handlers.append(LineHandler(hub.stdout(), make_formatter(app, hub.redactor)))

@@ -12,6 +12,7 @@ from krakenpy.config.namespaces import (
     ALIASES,
     CE_NAMESPACES,
     EE_NAMESPACES,
+    enforcing_namespaces,
     namespace_issues,
     normalize_aliases,
 )
@@ -153,3 +154,23 @@ def test_namespaces_lint_flags_krakenpy_extensions() -> None:
     flagged = namespace_issues(doc, catalog(), lint=True)
     assert [(i.path, i.severity) for i in flagged] == [("extra_config.telemetry/access_log", "warning")]
     assert "krakenpy extension" in flagged[0].message
+
+
+def test_namespaces_enforcing_unknown_auth_names_by_level() -> None:
+    backend = {"url_pattern": "/", "extra_config": {"auth/oidc": {}}}
+    doc: dict[str, Any] = {
+        "version": 3,
+        "extra_config": {
+            "auth/jwk-client": {"shared_cache_duration": 900},  # cache settings: ignored, as KrakenD does
+            "auth/validater": {},  # a misspelt guard: refused
+            "auth/ntlm": {},  # an Enterprise guard krakenpy lacks: refused
+            "auth/validator": {"shared_cache_duration": 900},  # implemented
+        },
+        "endpoints": [{"endpoint": "/a", "extra_config": {"auth/jwt": {}}, "backend": [backend]}],
+    }
+    assert enforcing_namespaces(doc, catalog()) == [
+        "extra_config.auth/validater",
+        "extra_config.auth/ntlm",
+        "endpoints[0].extra_config.auth/jwt",  # where a guard acts, any unknown auth/ name is refused
+        "endpoints[0].backend[0].extra_config.auth/oidc",
+    ]

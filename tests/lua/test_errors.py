@@ -183,3 +183,11 @@ async def test_post_error_returns_nil_on_success(backend, gateway) -> None:
     post = "response.load():data():set('err', tostring(response.load():error()))"
     client = await gateway(config(lua_endpoint(host, url="/items", proxy_lua={"post": post})))
     assert (await (await client.get("/test")).json())["err"] == "nil"
+
+
+async def test_exit_with_a_body_that_is_not_utf8(backend, gateway, caplog) -> None:
+    host = await backend(echo_app())
+    client = await gateway(config(lua_endpoint(host, proxy_lua={"pre": "exit(200, '\\255ok')"})))
+    resp = await client.get("/test")
+    assert (resp.status, await resp.read()) == (200, "\ufffdok".encode())
+    assert not [r for r in caplog.records if r.exc_info]

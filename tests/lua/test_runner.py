@@ -47,7 +47,7 @@ request.load():headers("X-Err", tostring(ok) .. " " .. tostring(err))
 """
     client = await gateway(config(lua_endpoint(host, proxy_lua={"pre": pre})))
     body = await (await client.get("/test")).json()
-    assert body["headers"]["X-Err"].startswith("false http_response.new: unsupported url")
+    assert body["headers"]["X-Err"].startswith("false pre-script:2: http_response.new: unsupported url")
 
 
 async def test_suspended_runs_keep_their_own_env(backend, gateway) -> None:

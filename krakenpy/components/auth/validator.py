@@ -58,7 +58,7 @@ async def build(options: Options, site: Site, resources: Resources) -> Middlewar
     params: tuple[str, ...] = ()
     endpoint = site.endpoint
     if endpoint is not None:
-        params = jwt_params([key for backend in endpoint.backends for key in backend.url_keys])
+        params = jwt_params([key for b in endpoint.backends for key in (*b.url_keys, *b.host_keys)])
     return validator_middleware(validator, params=params, endpoint=endpoint.endpoint if endpoint else "")
 
 

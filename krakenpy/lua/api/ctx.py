@@ -1,0 +1,87 @@
+"""``ctx`` (router level, ``modifier/lua-endpoint``): the client request before the input filters."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
+
+from krakenpy.lua.api import request
+from krakenpy.lua.api.args import bad_arg, error, string_arg
+from krakenpy.lua.api.request import BAD_INPUT, line_text
+from krakenpy.lua.api.store import NEED_ARGS, Methods, Result, Store
+from krakenpy.lua.convert import Kind
+from krakenpy.names import capitalize
+from krakenpy.proxy.types import Request
+
+__all__ = ["methods"]
+
+
+def methods(store: Store) -> Methods:
+    """``method``, ``url``, ``host``, ``query``, ``params``, ``headers``, ``headerList``, ``body``."""
+    objects, ref = store.objects, store.ref
+
+    def url(id_: int, n: int, v: Any = None) -> Result:
+        h: Request = objects[id_]
+        if n == 0:
+            query = urlencode([(k, x) for k, xs in h.query.items() for x in xs], quote_via=quote)
+            return Kind.PLAIN, (h.path + "?" + query if query else h.path).encode("utf-8", "surrogateescape")
+        value = line_text(v, "url", store)
+        if not isinstance(value, str):
+            return value
+        try:
+            parts = urlsplit(value)
+        except ValueError as exc:  # an unbalanced IPv6 bracket, a bad port...
+            return error(f"url: {exc}", BAD_INPUT)
+        h.path = parts.path or h.path
+        h.query = parse_qs(parts.query, keep_blank_values=True, errors="surrogateescape")
+        return None
+
+    def host(id_: int, n: int, v: Any = None) -> Result:
+        h: Request = objects[id_]
+        if n == 0:
+            return Kind.PLAIN, h.host.encode("utf-8", "surrogateescape")
+        value = line_text(v, "host", store)
+        if not isinstance(value, str):
+            return value
+        if " " in value:
+            return error("host: spaces are not allowed", BAD_INPUT)
+        h.host = value
+        return None
+
+    def query(id_: int, n: int, k: Any = None, v: Any = None) -> Result:
+        h: Request = objects[id_]
+        if n == 0:
+            return NEED_ARGS
+        key = string_arg(k)
+        if key is None:
+            return bad_arg(store, 1, "query", "string", k)
+        if n == 1:
+            values = h.query.get(key)
+            return Kind.PLAIN, values[0].encode("utf-8", "surrogateescape") if values else b""
+        if v is None:
+            h.query.pop(key, None)
+            return None
+        value = string_arg(v)
+        if value is None:
+            return bad_arg(store, 2, "query", "string", v)
+        h.query[key] = [value]
+        return None
+
+    def params(id_: int, n: int, k: Any = None, v: Any = None) -> Result:
+        h: Request = objects[id_]
+        # router level: the parameters as declared in the endpoint path (lower case)
+        raw: dict[str, str] = h.context.setdefault("raw_params", {})
+        if n == 0:
+            return Kind.TABLE, ref(dict(raw))
+        key = string_arg(k)
+        if key is None:
+            return bad_arg(store, 1, "params", "string", k)
+        if n == 1:
+            return Kind.PLAIN, raw.get(key, "").encode("utf-8", "surrogateescape")
+        value = string_arg(v)
+        if value is None:
+            return bad_arg(store, 2, "params", "string", v)
+        raw[key] = h.params[capitalize(key)] = value
+        return None
+
+    return {b"url": url, b"host": host, b"query": query, b"params": params, **request.shared(store)}
