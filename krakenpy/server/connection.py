@@ -16,18 +16,17 @@ import asyncio
 import contextvars
 import logging
 import time
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from aiohttp.base_protocol import BaseProtocol
-from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.http_parser import HttpRequestParser, RawRequestMessage
 from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 from aiohttp.tcp_helpers import tcp_keepalive
 from multidict import CIMultiDict
 
 from krakenpy.edge import BodyReader, HttpRequest, HttpResponse
-from krakenpy.server.wire import CONTINUE, INTERNAL_ERROR, encode_response, go_refusal
+from krakenpy.server.lifecycle import CLOSE, HEADER, IDLE, READ, WRITE, Connection, MalformedBody
+from krakenpy.server.wire import CONTINUE, INTERNAL_ERROR, encode_response
 
 if TYPE_CHECKING:
     from krakenpy.server.protocol import GatewayServer
@@ -42,12 +41,6 @@ MAX_HEADER_LINES = 1024
 MAX_PIPELINED = 16
 #: a body's read buffer (aiohttp's default): the parser pauses the socket beyond twice this
 _BODY_BUFFER = 1 << 16
-# which clock runs on a connection
-_NONE, _HEADER, _READ, _WRITE, _IDLE = 0, 1, 2, 3, 4
-_CLOCKS = {_HEADER: "read_header_timeout", _READ: "read_timeout", _WRITE: "write_timeout"}
-#: queue markers after the requests: close (a body whose framing broke), or refuse with that status
-_CLOSE = 0
-_Item = tuple[RawRequestMessage, StreamReader] | int
 _now = time.monotonic  # as asyncio's loop.time
 
 
@@ -55,32 +48,10 @@ async def _no_body(n: int) -> bytes:
     return b""
 
 
-class MalformedBody(ConnectionError):
-    """The request body's framing broke (a bad chunk) while the handler was reading it: a read error
-    to the handler, as a client that went away (400 ``cannot read the request body``)."""
+class GatewayProtocol(Connection):
+    """One client connection: reads requests with aiohttp's parser and answers them in order."""
 
-
-class GatewayProtocol(BaseProtocol):
-    """One client connection (aiohttp's ``BaseProtocol`` brings the parser's read flow control and
-    the write flow control)."""
-
-    __slots__ = (
-        "_base",
-        "_body",
-        "_clock",
-        "_closing",
-        "_deadline",
-        "_done",
-        "_finished",
-        "_hbytes",
-        "_queue",
-        "_remote",
-        "_scheme",
-        "_server",
-        "_t0",
-        "_task",
-        "_write_by",
-    )
+    __slots__ = ()
 
     def __init__(self, server: GatewayServer, loop: asyncio.AbstractEventLoop) -> None:
         budget = server.header_budget
@@ -94,22 +65,7 @@ class GatewayProtocol(BaseProtocol):
             auto_decompress=False,  # request bodies travel as received (KrakenD does not inflate them)
             max_msg_queue_size=MAX_PIPELINED,
         )
-        super().__init__(loop, parser)
-        self._server = server
-        self._queue: deque[_Item] = deque()
-        self._task: asyncio.Task[None] | None = None
-        self._base = contextvars.Context()
-        self._body: StreamReader | None = None  # the latest request's body while it is still arriving
-        self._clock = _NONE
-        self._deadline = 0.0  # monotonic; 0 = none
-        self._t0 = 0.0  # when the current request's first byte arrived
-        self._write_by = 0.0  # the write deadline, once the headers are in
-        self._hbytes = 0  # header bytes of the request being received
-        self._finished = 0  # responses written on this connection
-        self._closing = False  # close once the current answer is written (drain, broken body)
-        self._done = False  # closed or closing now: nothing more is read or answered
-        self._remote = ""
-        self._scheme = "http"
+        super().__init__(server, loop, parser)
 
     # -- connection events ---------------------------------------------------------------------
 
@@ -124,19 +80,8 @@ class GatewayProtocol(BaseProtocol):
         self._server.connections.add(self)
         now = _now()
         span = self._server.header_span
-        self._clock, self._t0 = _HEADER, now  # Go: the first request's clock starts with the connection
+        self._clock, self._t0 = HEADER, now  # Go: the first request's clock starts with the connection
         self._deadline = now + span if span else 0.0
-
-    def connection_lost(self, exc: BaseException | None) -> None:
-        self._server.connections.discard(self)
-        super().connection_lost(exc)
-        self._done = True
-        self._clock, self._deadline = _NONE, 0.0
-        self._queue.clear()
-        if self._task is not None:  # the client went away (or a clock cut it): as aiohttp's handler_cancellation
-            self._task.cancel()
-        if self._body is not None and not self._body.is_eof():
-            self._body.set_exception(ConnectionResetError("connection lost"))
 
     def eof_received(self) -> None:
         # the client closed its side: Go cancels the request, asyncio closes the transport (None)
@@ -150,10 +95,10 @@ class GatewayProtocol(BaseProtocol):
         if body is not None and body.is_eof():
             body = self._body = None
         if body is None:  # header bytes (a body's bytes have the read clock and the body limit)
-            if self._clock == _IDLE and data:  # the first bytes of the next request on a kept-alive connection
+            if self._clock == IDLE and data:  # the first bytes of the next request on a kept-alive connection
                 now = self._t0 = _now()
                 span = self._server.header_span
-                self._clock = _HEADER
+                self._clock = HEADER
                 self._deadline = now + span if span else 0.0
             self._hbytes += len(data)
         try:
@@ -187,15 +132,15 @@ class GatewayProtocol(BaseProtocol):
         parser = self._parser
         assert parser is not None
         parser.message_consumed()
-        if type(item) is int:
-            self._end(item)
+        if type(item) is int:  # a refusal, or the close after a broken body
+            self._end(item, linger=True)
             return
         msg, payload = item  # type: ignore[misc]
         now = _now()
         server = self._server
         write = server.write_span
         write_by = self._write_by = now + write if write else 0.0
-        self._clock, self._deadline = _WRITE, write_by
+        self._clock, self._deadline = WRITE, write_by
         headers = msg.headers
         read: BodyReader | None = None
         length = None
@@ -207,7 +152,7 @@ class GatewayProtocol(BaseProtocol):
                 read_span = server.read_span
                 read_by = self._t0 + read_span if read_span else 0.0
                 if read_by and (not write_by or read_by < write_by):  # the body is still coming: read clock first
-                    self._clock, self._deadline = _READ, read_by
+                    self._clock, self._deadline = READ, read_by
                 if msg.version[1] and headers.get("Expect", "").lower() == "100-continue":
                     read = self._continue_reader(payload)
         target = msg.path
@@ -258,7 +203,8 @@ class GatewayProtocol(BaseProtocol):
         if transport is None:
             return
         # a body still arriving that the answer did not read (404, 405, 413...): close rather than read it
-        close = msg.should_close or self._closing or (payload is not EMPTY_PAYLOAD and not payload.is_eof())
+        unread = payload is not EMPTY_PAYLOAD and not payload.is_eof()
+        close = msg.should_close or self._closing or unread
         try:
             head, body, close = encode_response(
                 response.status, response.headers, response.body, msg.method, msg.version[1] == 1, close
@@ -272,7 +218,7 @@ class GatewayProtocol(BaseProtocol):
         self._finished += 1
         if close:
             self._task = None
-            self._end(_CLOSE)
+            self._end(CLOSE, linger=unread)
             return
         if self._paused:  # the client reads slower than it asks: no next answer before this one left
             try:
@@ -285,10 +231,10 @@ class GatewayProtocol(BaseProtocol):
             self._dispatch()
             return
         if self._closing:
-            self._end(_CLOSE)
+            self._end(CLOSE)
             return
         idle = self._server.idle_span
-        self._clock = _IDLE
+        self._clock = IDLE
         self._deadline = _now() + idle if idle > 0 else 0.0
 
     def _continue_reader(self, payload: StreamReader) -> BodyReader:
@@ -312,83 +258,3 @@ class GatewayProtocol(BaseProtocol):
         if isinstance(sock, tuple):
             return f"[{sock[0]}]" if len(sock) == 4 else str(sock[0])
         return str(sock or "")
-
-    # -- refusals and closing ------------------------------------------------------------------
-
-    def _malformed(self, exc: HttpProcessingError) -> None:
-        body = self._body
-        if body is not None and not body.is_eof():
-            # the framing of a body being read broke: its reader fails, the connection ends after that answer
-            body.set_exception(MalformedBody("malformed request body"))
-            self._body = None
-            self._server.client_errors.record(f"400 malformed body from {self._remote or '?'}")
-            self._refuse(_CLOSE, "")
-            return
-        # the client's mistake, one counted line and Go's short answer (never aiohttp's message: it
-        # quotes the offending bytes, which may be a credential)
-        too_long = isinstance(exc, LineTooLong) or "Too many headers" in str(exc.message)
-        self._refuse(431 if too_long else 400, type(exc).__name__)
-
-    def _refuse(self, status: int, detail: str) -> None:
-        """Refuse what is being received: now, or after the answers to the requests before it."""
-        if status:
-            self._server.client_errors.record(f"{status} {detail} from {self._remote or '?'}")
-        if self._task is None and not self._queue:
-            self._end(status)
-            return
-        self._queue.append(status)
-        self._done = True  # nothing more is parsed
-        self._pause_reading_for_buffer()
-
-    def _end(self, status: int) -> None:
-        """Close the connection after what was written, with Go's refusal first when ``status``."""
-        self._done = True
-        self._clock, self._deadline = _NONE, 0.0
-        transport = self.transport
-        if transport is not None:
-            if status:
-                transport.write(go_refusal(status))
-            transport.close()
-
-    def close_now(self) -> None:
-        """Close the connection at once, cutting the request it may be answering."""
-        self._done = True
-        self._clock, self._deadline = _NONE, 0.0
-        transport = self.transport
-        if transport is not None:
-            if transport.get_write_buffer_size():
-                transport.abort()  # a client that does not read would hold a graceful close forever
-            else:
-                transport.close()
-
-    force_close = close_now
-
-    def close_after_response(self) -> None:
-        """Close once the request being answered is (``Connection: close`` on that answer)."""
-        if self._task is None:
-            self.close_now()
-        else:
-            self._closing = True
-
-    def expire(self, now: float) -> None:
-        """Called by the sweep once the deadline has passed: close, unless the body finished meanwhile
-        (then only the write clock is left)."""
-        clock = self._clock
-        if clock == _READ and (self._body is None or self._body.is_eof()):
-            self._clock, self._deadline = _WRITE, self._write_by
-            if not self._write_by or now < self._write_by:
-                return
-            clock = _WRITE
-        if clock in _CLOCKS:
-            self._server.timeouts.record(f"{_CLOCKS[clock]} for {self._remote or '?'}")
-        self.close_now()
-
-    @property
-    def busy(self) -> bool:
-        """Answering a request now."""
-        return self._task is not None
-
-    @property
-    def finished(self) -> int:
-        """Answers written on this connection."""
-        return self._finished
