@@ -90,6 +90,7 @@ class GatewayProtocol(Connection):
     def data_received(self, data: bytes) -> None:
         # written out in full, without helper calls on the common path: this runs for every request
         if self._done:
+            self._drop(data)
             return
         body = self._body
         if body is not None and body.is_eof():

@@ -32,6 +32,8 @@ NONE, HEADER, READ, WRITE, IDLE, LINGER = 0, 1, 2, 3, 4, 5
 #: after the answer and a FIN, so that the kernel does not answer them with a reset that can destroy
 #: the answer before the client read it (Go waits 500 ms without reading: ``closeWriteAndWait``)
 LINGER_SPAN = 1.0
+#: ... and at most this many bytes: a client streaming a gigabyte is cut, not read for a second
+LINGER_BYTES = 8 << 20
 _CLOCKS = {HEADER: "read_header_timeout", READ: "read_timeout", WRITE: "write_timeout"}
 #: the queue marker after the requests that closes without an answer (a body whose framing broke);
 #: any other int there refuses with that status
@@ -143,8 +145,16 @@ class Connection(BaseProtocol):
         # or the sweep ends the linger: closing with unread bytes would send a reset instead
         transport.write_eof()
         self._clock, self._deadline = LINGER, time.monotonic() + LINGER_SPAN
+        self._hbytes = 0  # now the bytes dropped
         self._reading_paused = self._buffer_paused = False
         self._resume_transport_reading()
+
+    def _drop(self, data: bytes) -> None:
+        """Bytes arriving on a connection that is closing: dropped, within the linger's bounds."""
+        if self._clock == LINGER:
+            self._hbytes += len(data)
+            if self._hbytes > LINGER_BYTES:
+                self.close_now()
 
     def close_now(self) -> None:
         """Close the connection at once, cutting the request it may be answering."""
