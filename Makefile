@@ -1,7 +1,8 @@
 # krakenpy — the single entry point for humans and CI.
 #   make run    install, start the demo backend and serve sample-configs/ (CONFIG=..., HOST=..., PORT=...,
 #               BACKEND_PORT=...; the gateway listens on 127.0.0.1 unless HOST says otherwise)
-#   make test   install everything (incl. the Lambda emulator venv) and run every test
+#   make test   install everything (incl. the Lambda emulator venv and the Debian packages the tests run)
+#               and run every test; skips are listed at the end (-ra in pyproject's addopts)
 #   make check  lint + types + tests
 PYTHON ?= python3
 VENV := .venv
@@ -12,7 +13,7 @@ PORT ?= 8080
 HOST ?= 127.0.0.1
 BACKEND_PORT ?= 8000
 
-.PHONY: install install-emulator install-redis run test lint typecheck fmt check bench clean
+.PHONY: install install-emulator install-redis install-test-deps run test lint typecheck fmt check bench clean
 
 install: $(VENV)/.installed
 
@@ -30,14 +31,33 @@ $(MINISTACK_VENV)/.installed:
 	$(MINISTACK_VENV)/bin/pip install -q --disable-pip-version-check ministack==1.5.33
 	touch $@
 
-# The cluster-wide rate limit tests start their own redis-server (Debian package; CI runs as root).
-install-redis:
-	@command -v redis-server >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq redis-server; }
+# Debian packages the tests run for real, as package:command. A package is installed only when its
+# command is missing (one apt-get for all of them), with sudo only when not root.
+#   redis-server  the cluster-wide rate limit tests start their own
+#   nodejs        the emulator runs the Node.js Lambda functions with `node`
+#   chromium      the CORS test drives a headless browser
+# Not installed, and skipped with the reason listed by -ra: the 60 corpus configs
+# (../shared/corpus/krakend-configs or $$KRAKENPY_CORPUS) are not vendored, their licences vary and
+# some state none.
+TEST_PACKAGES := redis-server:redis-server nodejs:node chromium:chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+install-test-deps:
+	@missing=; for item in $(TEST_PACKAGES); do \
+	  command -v $${item#*:} >/dev/null 2>&1 || missing="$$missing $${item%%:*}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "apt-get install$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+install-redis: install-test-deps
 
 run: install
 	$(BIN)/python sample-configs/run_demo.py --config $(CONFIG) --host $(HOST) --port $(PORT) --backend-port $(BACKEND_PORT)
 
-test: install install-emulator install-redis
+test: install install-emulator install-test-deps
 	MINISTACK_BIN=$(CURDIR)/$(MINISTACK_VENV)/bin/ministack $(BIN)/pytest
 	# the conformance cases again on the ClientSession client (KRAKENPY_HTTP_CLIENT=aiohttp)
 	KRAKENPY_HTTP_CLIENT=aiohttp $(BIN)/pytest -q tests/specs tests/proxy tests/server

@@ -4,7 +4,7 @@ The measure of the project (60 public configs in ``../shared/corpus/krakend-conf
 put through what ``krakenpy run`` does, without serving:
 
 - **refused**: ``run`` would not start (an invalid config, an access-control namespace krakenpy does not
-  implement, a component that fails to build);
+  implement, listener settings it cannot serve, a component that fails to build);
 - **needs files**: valid, but files it reads (Lua sources, local JWK sets) are not part of the corpus;
 - **partial**: starts, but some of what it asks for is not implemented (a CE or EE namespace, a top-level
   ``plugin``/``async_agent`` block); the namespaces are listed;
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -25,12 +26,17 @@ import orjson
 
 from krakenpy.errors import ConfigError
 from krakenpy.gateway import build_gateway, load
+from krakenpy.server.settings import runtime_settings
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT.parent / "shared" / "corpus" / "krakend-configs"
+#: the tests' rule (tests/corpus.py): $KRAKENPY_CORPUS, else the shared folder beside the repository
+CORPUS = Path(os.environ.get("KRAKENPY_CORPUS") or ROOT.parent / "shared" / "corpus" / "krakend-configs")
 #: top-level blocks krakenpy cannot honour (Go plugins, AMQP agents)
 UNSUPPORTED_BLOCKS = ("plugin", "async_agent")
-_MISSING = ("not implemented", "Enterprise namespace")
+#: the namespace warnings (krakenpy/config/namespaces.py); fields accepted without effect are not counted
+_MISSING = ("namespace not implemented", "Enterprise namespace")
+#: the warning of an exporter accepted without sending anything (telemetry/opencensus' datadog, xray…)
+_NOT_SENT = "an exporter krakenpy does not implement"
 
 
 @dataclass
@@ -59,6 +65,9 @@ async def judge(path: Path) -> Verdict:
     unknown = sorted({_namespace(w.path) for w in loaded.warnings if "unknown namespace" in w.message})
     doc = orjson.loads(path.read_bytes())
     missing += [f"@{block}" for block in UNSUPPORTED_BLOCKS if doc.get(block)]
+    _, errors, _ = runtime_settings(loaded.service)  # the listener: tls, plugin
+    if errors:
+        return Verdict(name, "refused", f"invalid: {errors[0]}", missing, unknown)
     try:
         gateway = await build_gateway(loaded.service, parsed=loaded.parsed, base_dir=path.parent, serving=False)
     except ConfigError as exc:
@@ -67,6 +76,10 @@ async def judge(path: Path) -> Verdict:
         missing_file = "unable to load required source" in first or ("cannot read" in first and "No such file" in first)
         status = "needs files" if missing_file else "refused"
         return Verdict(name, status, first, missing, unknown)
+    # exporters a namespace accepts without sending anything (telemetry/opencensus' datadog, xray…)
+    missing += sorted(
+        {w.split(": ", 1)[0].removeprefix("extra_config.") for w in gateway.resources.warnings if _NOT_SENT in w}
+    )
     await gateway.close()
     if missing:
         return Verdict(name, "partial", "", missing, unknown)

@@ -37,7 +37,13 @@ class _Static:
     """An upstream client that answers at once: the network is not what is measured here."""
 
     async def request(
-        self, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes | None
+        self,
+        method: str,
+        url: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes | None,
+        *,
+        follow_redirects: bool = True,
     ) -> UpstreamResponse:
         return UpstreamResponse(200, (("Content-Type", "application/json"),), _BODY, "application/json")
 
@@ -74,6 +80,20 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "telemetry/opentelemetry": {"trace_sample_rate": 0.5, "exporters": OTLP_DEAD},
     },
     "access log + traces, 100 % sampled": {"telemetry/opentelemetry": {"exporters": OTLP_DEAD}},
+    "access log + opencensus views, Prometheus (corpus 023)": {
+        "telemetry/opencensus": {
+            "sample_rate": 10,
+            "enabled_layers": {"backend": True, "router": True},
+            "exporters": {"prometheus": {"port": 1, "namespace": "krakend", "tag_path": True, "tag_method": True}},
+        }
+    },
+    "access log + opencensus spans to Jaeger, 100 % (corpus 001)": {
+        "telemetry/opencensus": {
+            "sample_rate": 100,
+            "enabled_layers": {"backend": True, "router": True},
+            "exporters": {"jaeger": {"endpoint": "http://127.0.0.1:9/api/traces", "service_name": "krakend"}},
+        }
+    },
 }
 
 

@@ -131,8 +131,8 @@ def _load(path: str, *, lint: bool, allow_unsupported: bool) -> object | None:
     return loaded
 
 
-def _runtime(service: object, *, files: bool, allow_unsupported: bool, port: int = 0) -> object | None:
-    """The listener settings (tls, limits, plugin...), printing their errors and warnings."""
+def _runtime(service: object, *, files: bool, allow_unsupported: bool, port: int = 0) -> tuple[object | None, int]:
+    """The listener settings (tls, limits, plugin...) and how many warnings were printed with them."""
     from krakenpy.config.model import ServiceConfig
     from krakenpy.server.settings import runtime_settings
 
@@ -142,7 +142,7 @@ def _runtime(service: object, *, files: bool, allow_unsupported: bool, port: int
     if errors:
         print_errors(errors)
         print(f"{len(errors)} error(s) in {service.source}", file=sys.stderr)
-    return settings
+    return settings, len(warnings)
 
 
 async def _compile_check(loaded: object) -> tuple[list[ConfigIssue], list[str]]:
@@ -164,19 +164,23 @@ def _check(args: argparse.Namespace) -> int:
     loaded = _load(args.config, lint=args.lint, allow_unsupported=args.allow_unsupported)
     if not isinstance(loaded, Loaded):
         return 1
-    settings = _runtime(loaded.service, files=not args.skip_components, allow_unsupported=args.allow_unsupported)
+    settings, warned = _runtime(
+        loaded.service, files=not args.skip_components, allow_unsupported=args.allow_unsupported
+    )
     if settings is None:
         return 1
+    warned += len(loaded.warnings)
     if not args.skip_components:
         errors, warnings = asyncio.run(_compile_check(loaded))
+        warned += len(warnings)
         for warning in warnings:
             print(f"WARNING: {warning}", file=sys.stderr)
         if errors:
             print_errors(errors)
             print(f"{len(errors)} error(s) in {args.config}", file=sys.stderr)
             return 1
-    if loaded.warnings:
-        print(f"{len(loaded.warnings)} warning(s) in {args.config}", file=sys.stderr)
+    if warned:  # the file's, the listener's and the components' warnings: every WARNING line above
+        print(f"{warned} warning(s) in {args.config}", file=sys.stderr)
     if args.debug:
         svc = loaded.service
         print(
@@ -303,7 +307,7 @@ def _run(args: argparse.Namespace) -> int:
     if not isinstance(loaded, Loaded):
         return 1
     _supervisor_logging(loaded.parsed)
-    settings = _runtime(loaded.service, files=True, allow_unsupported=args.allow_unsupported, port=args.port)
+    settings, _ = _runtime(loaded.service, files=True, allow_unsupported=args.allow_unsupported, port=args.port)
     if not isinstance(settings, RuntimeSettings):
         return 1
     options = ServeOptions(

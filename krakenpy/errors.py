@@ -12,6 +12,7 @@ A pipeline error never escapes the request handler: the handler maps it to a res
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal
@@ -31,13 +32,23 @@ class KrakenpyError(Exception):
     """Root of krakenpy's own errors."""
 
 
+#: a URL's user-info password (``http://user:secret@host``), as Go's ``url.Redacted`` masks it
+_USERINFO_PASSWORD = re.compile(r"(?P<user>[A-Za-z][A-Za-z0-9+.\-]*://[^/?#@\s:'\"]*):[^/?#@\s'\"]*@")
+
+
 @dataclass(frozen=True, slots=True)
 class ConfigIssue:
-    """One problem in a configuration, located by its JSON path (``endpoints[3].backend[0].host``)."""
+    """One problem in a configuration, located by its JSON path (``endpoints[3].backend[0].host``).
+    A URL password quoted in the message (a host, a schema error quoting a value) is masked: issues
+    are printed by ``check`` and logged by ``run``."""
 
     path: str
     message: str
     severity: Literal["error", "warning"] = "error"
+
+    def __post_init__(self) -> None:
+        if "@" in self.message and "://" in self.message:
+            object.__setattr__(self, "message", _USERINFO_PASSWORD.sub(r"\g<user>:[REDACTED]@", self.message))
 
     def __str__(self) -> str:
         where = self.path or "(root)"

@@ -16,6 +16,7 @@ import os
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from krakenpy.backends.http import http_backend
 from krakenpy.components import registry
 from krakenpy.components.base import Component, Layer, Site
 from krakenpy.config import LoadedConfig, load_service
+from krakenpy.config.ignored import ignored_issues
 from krakenpy.config.model import BackendConfig, EndpointConfig, ServiceConfig
 from krakenpy.edge import EdgeHandler, EdgeMiddleware
 from krakenpy.errors import ConfigError, ConfigIssue
@@ -39,7 +41,7 @@ from krakenpy.server.handler import EndpointHandler, make_handler
 from krakenpy.telemetry.layers.edge import debug_logger
 from krakenpy.telemetry.setup import hub_for
 
-__all__ = ["Gateway", "Loaded", "Parsed", "build_gateway", "load", "parse_components"]
+__all__ = ["Gateway", "Loaded", "Parsed", "build_gateway", "ignored_fields", "load", "parse_components"]
 
 #: owner JSON path ("" = service) → namespace → parsed options
 Parsed = dict[str, dict[str, object]]
@@ -57,14 +59,15 @@ class Loaded:
     enforcing: tuple[str, ...] = ()
 
 
-def _sites(service: ServiceConfig) -> Iterator[tuple[_AnyComponent, Site, Any]]:
-    """(component, site, raw value) for every registered, non-core namespace at a level it is read at."""
+def _sites(service: ServiceConfig, *, core: bool = False) -> Iterator[tuple[_AnyComponent, Site, Any]]:
+    """(component, site, raw value) for every registered namespace at a level it is read at; the
+    core's own (parsed by the model) only with ``core``."""
     components = registry.by_namespace()
 
     def owned(extra: Any, site: Site) -> Iterator[tuple[_AnyComponent, Site, Any]]:
         for namespace, raw in extra.items():
             component = components.get(namespace)
-            if component is None or component.core or site.level not in component.levels:
+            if component is None or (component.core and not core) or site.level not in component.levels:
                 continue  # unknown, core (parsed by the model) or not read here (a warning already)
             prefix = f"{site.path}.extra_config" if site.path else "extra_config"
             yield component, Site(site.level, f"{prefix}.{namespace}", site.service, site.endpoint, site.backend), raw
@@ -93,6 +96,15 @@ def parse_components(service: ServiceConfig) -> tuple[Parsed, list[ConfigIssue]]
     return parsed, issues
 
 
+def ignored_fields(service: ServiceConfig) -> list[ConfigIssue]:
+    """A warning per field a component accepts and does not act on (``Component.ignored``)."""
+    issues: list[ConfigIssue] = []
+    for component, site, raw in _sites(service, core=True):
+        if component.ignored:
+            issues.extend(ignored_issues(raw, site.path, component.ignored))
+    return issues
+
+
 def _serviceable(service: ServiceConfig, parsed: Parsed) -> list[ConfigIssue]:
     """Problems that the schema and the model cannot see but that would fail every request."""
     executors = {c.namespace for c in registry.EXECUTOR}
@@ -111,7 +123,7 @@ def load(path: str | os.PathLike[str], *, lint: bool = False, use_env: bool = Tr
     issues.extend(_serviceable(loaded.service, parsed))
     if issues:
         raise ConfigError(issues, loaded.service.source)
-    return Loaded(loaded.service, parsed, loaded.warnings, loaded.enforcing)
+    return Loaded(loaded.service, parsed, (*loaded.warnings, *ignored_fields(loaded.service)), loaded.enforcing)
 
 
 @dataclass
@@ -122,6 +134,11 @@ class Gateway:
     handler: AiohttpHandler
     resources: Resources
     endpoints: int
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What the components found while building (a missing static folder...), path first."""
+        return tuple(self.resources.warnings)
 
     async def start(self) -> None:
         """Start what runs beside the requests (exporters, stats listeners): once, when serving."""
@@ -167,7 +184,9 @@ async def build_gateway(
     stack = AsyncExitStack()
     http = client or _upstream_client(service)
     stack.push_async_callback(http.close)
-    resources = Resources(service=service, http=http, stack=stack, base_dir=base_dir or Path.cwd(), parsed=parsed)
+    resources = Resources(
+        service=service, http=http, stack=stack, base_dir=base_dir or Path.cwd(), parsed=parsed, serving=serving
+    )
     try:
         return await _Assembly(service, resources).build(debug)
     except BaseException:
@@ -265,6 +284,8 @@ class _Assembly:
         executor = executors[0] if executors else None
         if executor is None:
             call: UpstreamCall = self.resources.http.request
+            if backend.http_client.no_redirect:
+                call = partial(self.resources.http.request, follow_redirects=False)
             for middleware in reversed(await self._layer("client", site)):
                 call = middleware(call)
             executor = http_backend(

@@ -9,11 +9,12 @@ into itself) raises ``ValueError``, as Go's encoder refuses one.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-__all__ = ["go_json", "lenient_json"]
+__all__ = ["go_json", "lenient_json", "text_json", "valid_text"]
 
 _OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -68,6 +69,46 @@ def _slow_json(value: Any) -> bytes:
         else:
             out.append(orjson.dumps(item, option=_OPTS))
     return b"".join(out)
+
+
+def valid_text(value: Any) -> Any:
+    """A copy of ``value`` whose strings (keys too) hold no surrogate escape: each is U+FFFD, as Go's
+    encoder writes invalid UTF-8; mappings become dicts, tuples lists. Iterative (any depth); an object
+    met twice is copied once. For outputs that need valid text (orjson, cel-cpp), on their slow path."""
+    if isinstance(value, str):
+        return _go_str(value)
+    if not isinstance(value, Mapping | list | tuple):
+        return value
+    copies: dict[int, Any] = {}
+
+    def shell(item: Any) -> Any:
+        found = copies.get(id(item))
+        if found is None:
+            found = copies[id(item)] = {} if isinstance(item, Mapping) else [None] * len(item)
+            todo.append((item, found))
+        return found
+
+    todo: list[tuple[Any, Any]] = []
+    root = shell(value)
+    while todo:
+        source, target = todo.pop()
+        pairs = source.items() if isinstance(source, Mapping) else enumerate(source)
+        for key, item in pairs:
+            if isinstance(item, str):
+                item = _go_str(item)
+            elif isinstance(item, Mapping | list | tuple):
+                item = shell(item)
+            target[_go_str(key) if isinstance(key, str) else key] = item
+    return root
+
+
+def text_json(value: Any, option: int = 0) -> bytes:
+    """``orjson.dumps(value, option=option)``; text holding surrogate escapes (a client's bytes that
+    were not UTF-8) written as U+FFFD instead of refused. Costs nothing more when there is none."""
+    try:
+        return orjson.dumps(value, option=option)
+    except orjson.JSONEncodeError:
+        return orjson.dumps(valid_text(value), option=option)
 
 
 def lenient_json(value: Any) -> bytes:

@@ -21,6 +21,11 @@ _OPTIONS: Any = re2.Options()
 _OPTIONS.log_errors = False  # RE2 would print parse errors on stderr; they are raised instead
 #: ``\C`` preceded by an even number of backslashes (so ``\\C`` is a backslash and a C)
 _ANY_BYTE = re.compile(r"(?<!\\)(?:\\\\)*\\C")
+#: a repetition as Go's parser reads it (no leading zeros; anything else leaves ``{`` literal)
+_REPEAT = re.compile(r"\{(0|[1-9][0-9]*)(,((?:0|[1-9][0-9]*))?)?\}")
+#: Go's regexp/syntax limits (maxHeight, and the repeat count of parseRepeat)
+_MAX_NESTING = 1000
+_MAX_REPEAT = 1000
 
 
 class GoRegexError(ValueError):
@@ -84,6 +89,7 @@ def compile_go(pattern: str) -> GoRegex:
     """Compile ``pattern`` with Go's syntax; raises :class:`GoRegexError` with RE2's message."""
     if _ANY_BYTE.search(pattern):
         raise GoRegexError("invalid escape sequence: \\C (Go's regexp has no any-byte class)")
+    _go_limits(pattern)
     try:
         compiled = re2.compile(pattern, _OPTIONS)
     except re2.error as exc:
@@ -91,6 +97,58 @@ def compile_go(pattern: str) -> GoRegex:
     except UnicodeEncodeError:
         raise GoRegexError("the pattern is not valid UTF-8") from None
     return GoRegex(pattern, compiled)
+
+
+def _go_limits(pattern: str) -> None:
+    """Go's parser limits RE2 does not apply: a repeat count over 1000 (RE2 reads ``x{4294967296}``
+    as literal text) and groups nested more than 1000 deep (RE2 compiles them, slowly)."""
+    depth = 0
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            if pattern.startswith("Q", i + 1):  # \Q...\E: literal text
+                end = pattern.find("\\E", i + 2)
+                i = n if end < 0 else end + 2
+                continue
+            i += 2
+        elif c == "[":
+            i = _class_end(pattern, i + 1)
+        elif c == "(":
+            depth += 1
+            if depth > _MAX_NESTING:
+                raise GoRegexError("expression nests too deeply")
+            i += 1
+        elif c == ")":
+            depth = max(depth - 1, 0)
+            i += 1
+        elif c == "{" and (repeat := _REPEAT.match(pattern, i)) is not None:
+            low, comma, high = repeat.groups()
+            if len(low) > 8 or int(low) > _MAX_REPEAT or (high and (len(high) > 8 or int(high) > _MAX_REPEAT)):
+                raise GoRegexError(f"invalid repetition size: {repeat.group(0)}")
+            i = repeat.end()
+        else:
+            i += 1
+
+
+def _class_end(pattern: str, i: int) -> int:
+    """The index after the ``]`` closing the class whose body starts at ``i``."""
+    n = len(pattern)
+    if pattern.startswith("^", i):
+        i += 1
+    if pattern.startswith("]", i):  # a leading ] is literal
+        i += 1
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+        elif c == "[" and pattern.startswith(":", i + 1) and (end := pattern.find(":]", i + 2)) >= 0:
+            i = end + 2  # [:alpha:]
+        elif c == "]":
+            return i + 1
+        else:
+            i += 1
+    return n
 
 
 def _message(exc: BaseException) -> str:

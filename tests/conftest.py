@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import random
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +23,49 @@ from tests.server.wirekit import gateway_server, raw_backend, serve  # noqa: F40
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _port_range() -> tuple[int, int]:
+    """20000 up to the kernel's ephemeral ports (where ``bind(0)`` and outgoing connections draw)."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 60000
+    return 20000, low if low > 21000 else 60000
+
+
+_PORTS = _port_range()
+
+
 def free_port() -> int:
+    """A loopback port for a server the test starts in a subprocess (a real CLI), which must be told
+    its port in advance. The port is free when chosen, not reserved: it is drawn at random below the
+    ephemeral range, so other suites on the machine and ``bind(0)`` users do not pick it too. Servers
+    in this process bind port 0 and read it back instead; an address that must refuse connections is
+    :func:`dead_port`."""
+    for _ in range(200):
+        port = random.randrange(*_PORTS)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free loopback port found")
+
+
+@contextmanager
+def refusing_port() -> Iterator[int]:
+    """A loopback port that refuses connections while the block runs: bound, never listening, so no
+    other process can take it meanwhile."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        yield int(s.getsockname()[1])
+
+
+@pytest.fixture
+def dead_port() -> Iterator[int]:
+    """:func:`refusing_port` for the whole test."""
+    with refusing_port() as port:
+        yield port
 
 
 def make_config(endpoints: list[dict[str, Any]], **service: Any) -> dict[str, Any]:

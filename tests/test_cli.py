@@ -287,3 +287,18 @@ def test_cli_check_refuses_go_plugins_that_namespaces_use(tmp_path: Path, capsys
     assert main(["check", "-c", path]) == 1
     assert "ERROR: plugin: Go plugins cannot be loaded by krakenpy" in capsys.readouterr().err
     assert main(["check", "--allow-unsupported", "-c", path]) == 0
+
+
+def test_cli_check_counts_the_components_warnings_too(tmp_path: Path) -> None:
+    # one warning from the file (an unknown key), two from building the component (a deprecated
+    # namespace, an exporter that sends nothing): the summary counts every WARNING line
+    doc = {
+        "version": 3,
+        "extra_config": {"telemetry/opencensus": {"exporters": {"datadog": {"namespace": "x"}}}},
+        "endpoints": [{"endpoint": "/a", "timout": "1s", "backend": [{"host": ["h:80"], "url_pattern": "/"}]}],
+    }
+    out = _cli("check", "-c", _write(tmp_path, doc))
+    assert out.returncode == 0, out.stderr
+    lines = [line for line in out.stderr.splitlines() if line.startswith("WARNING")]
+    assert len(lines) == 3, out.stderr
+    assert f"{len(lines)} warning(s)" in out.stderr

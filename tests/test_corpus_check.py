@@ -1,4 +1,4 @@
-"""``check`` over the public corpus of real KrakenD configs (../shared/corpus/krakend-configs)."""
+"""``check`` over the public corpus of real KrakenD configs (see :mod:`tests.corpus`)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ import pytest
 
 from krakenpy.errors import ConfigError
 from krakenpy.gateway import load as load_service
-from tests.conftest import ROOT
+from tests.corpus import CORPUS, FILES, needs_corpus
 
-CORPUS = ROOT.parent / "shared" / "corpus" / "krakend-configs"
-FILES = sorted(CORPUS.glob("*.json")) if CORPUS.is_dir() else []
 #: configs KrakenD itself would not run, with the reason krakenpy must give
 EXPECTED_FAILURES = {
     "030-boerenboodschap-gateway-root.json": "duplicate endpoint 'GET /products'",
@@ -28,7 +26,7 @@ RUNTIME_FAILURES = {
 }
 
 
-@pytest.mark.skipif(not FILES, reason="corpus folder not present next to the repo")
+@needs_corpus
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
 def test_corpus_config_check_accepts_ce_valid_configs(path: Path) -> None:
     expected = EXPECTED_FAILURES.get(path.name)
@@ -40,13 +38,13 @@ def test_corpus_config_check_accepts_ce_valid_configs(path: Path) -> None:
     assert expected in str(info.value)
 
 
-@pytest.mark.skipif(not FILES, reason="corpus folder not present next to the repo")
+@needs_corpus
 @pytest.mark.parametrize(
     ("name", "namespace"),
     [
         ("014-krakend-examples-grpc.json", "backend/grpc"),
         ("017-krakend-examples-ai-mcp.json", "ai/mcp"),
-        ("023-solomonai-backend-api-gateway-prod.json", "telemetry/opencensus"),
+        ("028-vido-krakend-kafka-poc.json", "backend/pubsub/publisher"),
     ],
 )
 def test_corpus_config_check_names_unsupported_namespaces(name: str, namespace: str) -> None:
@@ -54,7 +52,7 @@ def test_corpus_config_check_names_unsupported_namespaces(name: str, namespace: 
     assert any(namespace in str(w) for w in loaded.warnings)
 
 
-@pytest.mark.skipif(not FILES, reason="corpus folder not present next to the repo")
+@needs_corpus
 def test_corpus_cli_check_skip_components_accepts_every_ce_valid_config(capsys: pytest.CaptureFixture[str]) -> None:
     from krakenpy.cli import main
 
@@ -71,7 +69,7 @@ def test_corpus_cli_check_skip_components_accepts_every_ce_valid_config(capsys: 
         assert reason in failed[name]
 
 
-@pytest.mark.skipif(not FILES, reason="corpus folder not present next to the repo")
+@needs_corpus
 def test_corpus_check_refuses_exactly_what_run_refuses(capsys: pytest.CaptureFixture[str]) -> None:
     from krakenpy.cli import main
     from krakenpy.server.settings import runtime_settings
@@ -89,7 +87,7 @@ def test_corpus_check_refuses_exactly_what_run_refuses(capsys: pytest.CaptureFix
             assert "--allow-unsupported" in err
 
 
-@pytest.mark.skipif(not FILES, reason="corpus folder not present next to the repo")
+@needs_corpus
 @pytest.mark.parametrize(
     ("name", "namespace"),
     [
@@ -107,7 +105,7 @@ def test_corpus_enterprise_rate_limits_are_served(name: str, namespace: str) -> 
     assert namespace.rsplit("extra_config.", 1)[1] in loaded.parsed[owner]
 
 
-@pytest.mark.skipif(not FILES, reason="corpus folder not present next to the repo")
+@needs_corpus
 def test_corpus_enterprise_dynamic_routing_is_accepted() -> None:
     """002's EE dynamic routing parses; the config is refused only for EE security/policies."""
     loaded = load_service(CORPUS / "002-krakend-playground-enterprise.json", use_env=False)

@@ -31,6 +31,12 @@ __all__ = [
 
 #: largest backend body read into memory, before and after gzip decoding (a larger one is a backend error)
 MAX_BODY = 64 * 1024 * 1024
+#: the header block of a backend answer the fast client reads (Go's client allows 10 MiB, any count)
+MAX_HEADER_BYTES = 1 << 20
+#: header lines of one answer for the fast client (its byte bound is MAX_HEADER_BYTES)
+MAX_HEADER_LINES = 16384
+#: aiohttp's parser bounds no total: 1024 lines of at most 8 KiB each (8 MiB, within Go's budget)
+AIOHTTP_HEADER_LINES = 1024
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -47,8 +53,16 @@ class UpstreamClient(Protocol):
     """What a backend needs from an HTTP client."""
 
     async def request(
-        self, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes | None
-    ) -> UpstreamResponse: ...
+        self,
+        method: str,
+        url: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes | None,
+        *,
+        follow_redirects: bool = True,
+    ) -> UpstreamResponse:
+        """One backend call; ``follow_redirects=False`` answers a 3xx as it is (``no_redirect``)."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -134,16 +148,23 @@ class AiohttpClient:
             cookie_jar=aiohttp.DummyCookieJar(),
             request_class=_GoRequest,
             raise_for_status=False,
+            max_headers=AIOHTTP_HEADER_LINES,  # aiohttp's 128 refuses answers Go's client reads
         )
         return self._session
 
     async def request(
-        self, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes | None
+        self,
+        method: str,
+        url: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes | None,
+        *,
+        follow_redirects: bool = True,
     ) -> UpstreamResponse:
         pairs = list(headers)
         try:
             first = await self.exchange(method, url, pairs, body)
-            if first[0] in REDIRECT_STATUSES and first[1] is not None:
+            if follow_redirects and first[0] in REDIRECT_STATUSES and first[1] is not None:
                 answer = await follow(self.exchange, method, url, pairs, body, first)
             else:
                 answer = first[2]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import codecs
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from typing import Any, TypeAlias
+from typing import Any, Final, TypeAlias
 
 import orjson
 
@@ -14,12 +16,45 @@ __all__ = ["DECODERS", "Decoder", "decoder_for", "xml_to_data"]
 
 Decoder: TypeAlias = Callable[[bytes], dict[str, Any]]
 
+#: one escape of a JSON string: a UTF-16 surrogate pair, a lone surrogate, or any other escape
+_ESCAPE: Final = re.compile(
+    r"\\(?:u[dD][89abAB][0-9a-fA-F]{2}(?:\\u[dD][c-fC-F][0-9a-fA-F]{2})?|u[dD][c-fC-F][0-9a-fA-F]{2}|.)", re.DOTALL
+)
+
+
+def _go_bytes(error: UnicodeError) -> tuple[str, int]:
+    """Go's JSON decoder reads each byte that is not UTF-8 as one U+FFFD."""
+    assert isinstance(error, UnicodeDecodeError)
+    return "\ufffd" * (error.end - error.start), error.end
+
+
+codecs.register_error("krakenpy-go-bytes", _go_bytes)
+
+
+def _lone_surrogate(match: re.Match[str]) -> str:
+    escape = match.group(0)
+    if len(escape) == 2 or len(escape) == 12:  # another escape, or a high and low surrogate pair
+        return escape
+    return "\\ufffd"
+
+
+def _loads(body: bytes) -> Any:
+    """``orjson.loads``; what only Go reads (invalid UTF-8, a lone surrogate escape: both U+FFFD)
+    is retried on a repaired copy after orjson refused it, so valid bodies never pay for it."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        text = body.decode("utf-8", "krakenpy-go-bytes")
+        if "\\u" in text:
+            text = _ESCAPE.sub(_lone_surrogate, text)
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError as exc:  # the repaired copy's error: the syntax, not the bytes
+            raise BackendError(f"invalid JSON from backend: {exc}") from None
+
 
 def _json(body: bytes) -> dict[str, Any]:
-    try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BackendError(f"invalid JSON from backend: {exc}") from None
+    value = _loads(body)
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -28,20 +63,14 @@ def _json(body: bytes) -> dict[str, Any]:
 
 
 def _json_collection(body: bytes) -> dict[str, Any]:
-    try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BackendError(f"invalid JSON from backend: {exc}") from None
+    value = _loads(body)
     if value is not None and not isinstance(value, list):
         raise BackendError(f"backend JSON is a {type(value).__name__}, not an array (is_collection)")
     return {"collection": value}
 
 
 def _safejson(body: bytes) -> dict[str, Any]:
-    try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BackendError(f"invalid JSON from backend: {exc}") from None
+    value = _loads(body)
     if isinstance(value, dict):
         return value
     if isinstance(value, list):

@@ -30,7 +30,13 @@ from aiohttp.base_protocol import BaseProtocol
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.http_parser import HttpResponseParser
 
-from krakenpy.backends.client import AiohttpClient, ClientOptions, UpstreamResponse
+from krakenpy.backends.client import (
+    MAX_HEADER_BYTES,
+    MAX_HEADER_LINES,
+    AiohttpClient,
+    ClientOptions,
+    UpstreamResponse,
+)
 from krakenpy.backends.inflate import gunzip, strip_encoding
 from krakenpy.backends.redirects import REDIRECT_STATUSES, follow
 from krakenpy.errors import BackendError
@@ -52,7 +58,18 @@ class _Stale(Exception):
 class _Conn(BaseProtocol):
     """One upstream connection: one request in flight at a time, response parsed by llhttp."""
 
-    __slots__ = ("closed", "done", "idle_since", "max_body", "message", "payload", "parser", "received", "reused")
+    __slots__ = (
+        "closed",
+        "done",
+        "head",
+        "idle_since",
+        "max_body",
+        "message",
+        "payload",
+        "parser",
+        "received",
+        "reused",
+    )
 
     def __init__(self, loop: asyncio.AbstractEventLoop, max_body: int) -> None:
         super().__init__(loop)
@@ -61,8 +78,10 @@ class _Conn(BaseProtocol):
             self,
             loop,
             limit=max(max_body, 2**16),
-            max_line_size=8190,
-            max_field_size=8190 * 4,
+            # Go bounds the whole header block, not a line nor a count: data_received bounds the block
+            max_line_size=MAX_HEADER_BYTES,
+            max_field_size=MAX_HEADER_BYTES,
+            max_headers=MAX_HEADER_LINES,
             response_with_body=True,
             read_until_eof=True,
             auto_decompress=False,  # inflated by krakenpy with a cap on the output
@@ -71,6 +90,8 @@ class _Conn(BaseProtocol):
         self.message: Any = None
         self.payload: Any = None
         self.received = False
+        #: bytes received while the header block is incomplete
+        self.head = 0
         self.closed = False
         self.reused = False
         self.idle_since = 0.0
@@ -107,6 +128,12 @@ class _Conn(BaseProtocol):
             self.close()
             return
         self.received = True
+        if self.message is None:
+            self.head += len(data)
+            if self.head > MAX_HEADER_BYTES + len(data):  # the earlier bytes were all header bytes
+                done.set_exception(BackendError(f"backend response headers over {MAX_HEADER_BYTES} bytes"))
+                self.close()
+                return
         try:
             messages, upgraded, _ = self.parser.feed_data(data)
         except Exception as err:
@@ -172,12 +199,18 @@ class FastClient:
         return self._fallback
 
     async def request(
-        self, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes | None
+        self,
+        method: str,
+        url: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes | None,
+        *,
+        follow_redirects: bool = True,
     ) -> UpstreamResponse:
         pairs = headers if isinstance(headers, list) else list(headers)
         try:
             first = await self._exchange(method, url, pairs, body)
-            if first[0] in REDIRECT_STATUSES and first[1] is not None:
+            if follow_redirects and first[0] in REDIRECT_STATUSES and first[1] is not None:
                 answer = await follow(self._exchange, method, url, pairs, body, first)
                 assert isinstance(answer, UpstreamResponse)
                 return answer
@@ -231,6 +264,7 @@ class FastClient:
                 conn.done = done
                 conn.message = conn.payload = None
                 conn.received = False
+                conn.head = 0
                 transport.write(data)
                 if self._header_timeout:
                     async with asyncio.timeout(self._header_timeout):

@@ -10,14 +10,17 @@ from krakenpy.botdetect.detector import Detector
 from krakenpy.edge import EdgeHandler, EdgeMiddleware, HttpRequest, HttpResponse
 from krakenpy.errors import Rejection
 from krakenpy.proxy.types import Middleware, Proxy, Request, Response
+from krakenpy.telemetry.audit import EDGE_DENY
 
 __all__ = ["POLICY", "bot_edge_middleware", "bot_endpoint_middleware"]
 
 POLICY = "security/bot-detector"
+_DETAIL = "User-Agent matched the bot rules"
 
 
 def bot_edge_middleware(detector: Detector, health_path: str | None = "/__health") -> EdgeMiddleware:
-    """The service-level detector around the whole dispatch."""
+    """The service-level detector around the whole dispatch; a 403 it answers is recorded by the
+    audit trail (:data:`~krakenpy.telemetry.audit.EDGE_DENY`)."""
 
     def middleware(next: EdgeHandler) -> EdgeHandler:
         async def handle(request: HttpRequest) -> HttpResponse:
@@ -26,6 +29,7 @@ def bot_edge_middleware(detector: Detector, health_path: str | None = "/__health
             user_agent = request.headers.get("User-Agent", "")
             if detector.is_bot(user_agent):
                 detector.reject(user_agent)
+                request.context[EDGE_DENY] = Rejection(403, reason="bot_detected", policy=POLICY, detail=_DETAIL)
                 return HttpResponse(403)
             return await next(request)
 
@@ -43,7 +47,7 @@ def bot_endpoint_middleware(detector: Detector) -> Middleware:
             user_agent = values[0] if values else ""
             if detector.is_bot(user_agent):
                 detector.reject(user_agent)
-                raise Rejection(403, reason="bot_detected", policy=POLICY, detail="User-Agent matched the bot rules")
+                raise Rejection(403, reason="bot_detected", policy=POLICY, detail=_DETAIL)
             return await next(request)
 
         return proxy

@@ -15,6 +15,8 @@ from typing import Any, Final
 
 from cel_expr_python import cel
 
+from krakenpy.gojson import valid_text
+
 __all__ = [
     "VARIABLES",
     "CelCheckError",
@@ -121,7 +123,21 @@ class Checks:
     def first_failure(self, values: Mapping[str, Any]) -> tuple[int, str] | None:
         """``None`` when every expression is true, else (index of the first that is not, why)."""
         try:
+            return self._run(values)
+        except RuntimeError:
+            # cel-cpp cannot hold a string with surrogate escapes (client bytes that are not UTF-8):
+            # evaluate again with each such byte as U+FFFD, as cel-go sees invalid UTF-8 (one rune
+            # per bad byte). Only such requests pay for the copy.
+            try:
+                return self._run(valid_text(values))
+            except RuntimeError as exc:
+                return 0, f"evaluation error: {_first_line(str(exc))}"
+
+    def _run(self, values: Mapping[str, Any]) -> tuple[int, str] | None:
+        try:
             activation = _env().Activation(values)
+        except RuntimeError:
+            raise
         except Exception as exc:  # a value the engine cannot convert: fail closed, like an eval error
             return 0, f"cannot bind the variables: {exc}"
         for index, program in enumerate(self.programs):
@@ -150,8 +166,11 @@ class ValuePredicate:
     def __call__(self, value: str) -> bool:
         try:
             result = self._expr.eval(_value_env().Activation({"value": value}))
-        except Exception:  # a value the engine cannot take: no match rather than a 500
-            return False
+        except Exception:
+            try:  # surrogate escapes (bytes that are not UTF-8) as U+FFFD, as in Checks
+                result = self._expr.eval(_value_env().Activation({"value": valid_text(value)}))
+            except Exception:  # a value the engine cannot take: no match rather than a 500
+                return False
         return result.value() is True
 
 

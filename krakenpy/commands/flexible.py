@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from krakenpy.files import read_bounded
 from krakenpy.gotemplate import FuncError, TemplateError, TemplateSet, go_json
 
 __all__ = ["FlexibleConfig", "FlexibleConfigError", "Rendered", "from_env", "load_settings", "render", "render_file"]
@@ -108,7 +109,7 @@ def _include(partials: Path | None) -> Any:
             raise FuncError(f"include expects a file name, got {name!r}")
         path = (partials or Path()) / name
         try:
-            return path.read_text(encoding="utf-8")
+            return read_bounded(path).decode("utf-8")  # a device or FIFO would exhaust memory or hang
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             raise FuncError(f"cannot read partial {path}: {reason}") from None

@@ -32,8 +32,8 @@ Rules every component follows:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
 from krakenpy.backends.client import ClientMiddleware
@@ -118,6 +118,9 @@ class Component(Generic[Opts]):
     #: built for every owner of its layers even where the namespace is absent (the builder then
     #: gets ``None``): features on by default, such as the access log and failure logging
     always: bool = False
+    #: fields accepted and not acted on: field → why (syntax in :mod:`krakenpy.config.ignored`);
+    #: ``check`` and ``run`` warn at each one set, and its schema description says the same why
+    ignored: Mapping[str, str] = field(default_factory=dict)
 
     def builder(self, layer: Layer) -> Build[Opts, Any] | None:
         value: Build[Opts, Any] | None = getattr(self, layer)

@@ -30,4 +30,9 @@ COMPONENT: Final = Component(
     summary="merging: sequential backends, static data, flatmap filters, shadow backends",
     core=True,
     strict=False,
+    ignored={
+        "combiner": "the shallow merge is the only combiner: named ones come from Go plugins",
+        "strategy": "set sequential: true for sequential backends",
+        "force_sandboxed_request": "every backend always gets its own copy of the request body",
+    },
 )

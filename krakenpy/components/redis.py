@@ -28,4 +28,16 @@ COMPONENT: Component[dict[str, PoolOptions]] = Component(
     edition="ee",
     core=True,
     strict=True,
+    ignored={
+        "connection_pools[].pool_timeout": "the rate limit's own timeout bounds the wait",
+        "connection_pools[].min_retry_backoff": "retries go at once, bounded by the rate limit's timeout",
+        "connection_pools[].max_retry_backoff": "retries go at once, bounded by the rate limit's timeout",
+        "connection_pools[].conn_max_idle_time": "pooled connections are reused until they fail",
+        "connection_pools[].conn_max_life_time": "pooled connections are reused until they fail",
+        "connection_pools[].max_active_conns": "pool_size alone bounds the connections",
+        "connection_pools[].max_idle_conns": "pool_size alone bounds the connections",
+        "connection_pools[].min_idle_conns": "pool_size alone bounds the connections",
+        "connection_pools[].opentelemetry": "Redis calls are not traced",
+        "clusters": "Redis Cluster is not supported: a rate limit naming a cluster is a configuration error",
+    },
 )

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from krakenpy.components import proxy, redis, router
 from krakenpy.components.auth import api_keys, basic, client_credentials, revoker, signer, validator
+from krakenpy.components.backend import graphql as backend_graphql
 from krakenpy.components.backend import http as backend_http
 from krakenpy.components.backend import lambda_
 from krakenpy.components.backend import static_filesystem as backend_static
@@ -32,13 +33,26 @@ from krakenpy.components.qos.ratelimit.service import redis as ratelimit_service
 from krakenpy.components.security import bot_detector, cors
 from krakenpy.components.security import http as security_http
 from krakenpy.components.server import static_filesystem as server_static
-from krakenpy.components.telemetry import access_log, audit, gelf, influx, logstash, opentelemetry
+from krakenpy.components.telemetry import access_log, audit, gelf, influx, logstash, opencensus, opentelemetry
 from krakenpy.components.telemetry import logging as telemetry_logging
 from krakenpy.components.telemetry import metrics as telemetry_metrics
 from krakenpy.components.validation import cel, json_schema, json_schema_errors
 from krakenpy.config.namespaces import Catalog
 
-__all__ = ["ALL", "BACKEND", "CLIENT", "CORE", "EDGE", "ENDPOINT", "EXECUTOR", "LAYER_ORDER", "PROXY", "catalog"]
+__all__ = [
+    "ALL",
+    "BACKEND",
+    "CLIENT",
+    "CORE",
+    "EDGE",
+    "ENDPOINT",
+    "EXECUTOR",
+    "LAYER_ORDER",
+    "PROXY",
+    "catalog",
+    "ignored_table",
+    "markdown_table",
+]
 
 AnyComponent = Component[Any]
 
@@ -67,6 +81,8 @@ EDGE: Final[tuple[AnyComponent, ...]] = (
     gelf.COMPONENT,
     telemetry_metrics.COMPONENT,
     opentelemetry.COMPONENT,
+    # krakend-opencensus' router views: around the endpoints' handlers, inside the edge guards
+    opencensus.COMPONENT,
     audit.COMPONENT,
     influx.COMPONENT,  # after telemetry/metrics: it pushes that collector
     # innermost, just before the router (KrakenD EE runs its static server before the router): the
@@ -107,10 +123,12 @@ PROXY: Final[tuple[AnyComponent, ...]] = (
     cel.COMPONENT,
     json_schema.COMPONENT,
 )
-#: around one backend's stack, inside the request builder (krakend-ce backend_factory.go order:
-#: metrics/OTel stages before the circuit breaker, rate limit, Lua and CEL); the breaker counts
-#: proxy rate-limit, Lua and CEL errors as failures
+#: around one backend's stack, inside the request builder (lura newStack and krakend-ce
+#: backend_factory.go order: GraphQL right after the header filter, then the metrics/OTel stages
+#: before the circuit breaker, rate limit, Lua and CEL); the breaker counts proxy rate-limit, Lua
+#: and CEL errors as failures, never a GraphQL request a client body spoiled
 BACKEND: Final[tuple[AnyComponent, ...]] = (
+    backend_graphql.COMPONENT,
     access_log.COMPONENT,
     circuit_breaker.COMPONENT,
     ratelimit_proxy.COMPONENT,
@@ -124,6 +142,7 @@ BACKEND: Final[tuple[AnyComponent, ...]] = (
 CLIENT: Final[tuple[AnyComponent, ...]] = (
     martian.COMPONENT,
     access_log.COMPONENT,
+    opencensus.COMPONENT,  # krakend-opencensus' client views wrap the transport, outside the cache
     http_cache.COMPONENT,
     client_credentials.COMPONENT,
 )
@@ -175,5 +194,28 @@ def markdown_table() -> str:
     return "\n".join(rows)
 
 
+def _field(spec: str) -> str:
+    name, _, value = spec.partition("=")
+    return f"`{name}: {value}`" if value else f"`{name}`"
+
+
+def ignored_table() -> str:
+    """The README's table of fields accepted without effect, one row per place
+    (``python -m krakenpy.components.registry ignored``)."""
+    from krakenpy.config.ignored import BACKEND_IGNORED, ROOT_IGNORED
+
+    lists: list[tuple[str, Mapping[str, str]]] = [("service root", ROOT_IGNORED), ("every backend", BACKEND_IGNORED)]
+    lists += [(f"`{c.namespace}`", c.ignored) for c in sorted(ALL, key=lambda c: c.namespace) if c.ignored]
+    rows = ["| where | fields, and why they have no effect |", "|---|---|"]
+    for where, fields in lists:
+        grouped: dict[str, list[str]] = {}
+        for spec, why in fields.items():
+            grouped.setdefault(why, []).append(_field(spec))
+        rows.append(f"| {where} | " + "; ".join(f"{', '.join(specs)} ({why})" for why, specs in grouped.items()) + " |")
+    return "\n".join(rows)
+
+
 if __name__ == "__main__":  # pragma: no cover - a docs helper
-    print(markdown_table())
+    import sys
+
+    print(ignored_table() if sys.argv[1:] == ["ignored"] else markdown_table())

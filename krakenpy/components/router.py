@@ -22,4 +22,16 @@ COMPONENT: Final = Component(
     summary="router behaviour: error bodies and messages, redirects, 405s, health path, version header",
     core=True,
     strict=False,
+    ignored={
+        "app_engine": "the client address follows forwarded_by_client_ip, remote_ip_headers and trusted_proxies "
+        "only: X-Appengine-Remote-Addr is a header any client can send",
+        "use_h2c": "HTTP/2 is not served, neither cleartext nor over TLS: clients get HTTP/1.1",
+        "auto_options": "no OPTIONS routes are generated: OPTIONS gets 405 with Allow, or the CORS preflight answer",
+        "remove_extra_slash": "paths are matched as sent: /a//b is redirected to /a/b unless "
+        "disable_redirect_fixed_path",
+        "max_multipart_memory": "request bodies are never parsed as forms: they are forwarded as received",
+        "disable_gzip": "KrakenD Enterprise only: krakenpy never compresses responses",
+        "decompress_gzip": "KrakenD Enterprise only: request bodies are forwarded as received",
+        "max_payload": "KrakenD Enterprise only: request bodies are limited to 10 MiB",
+    },
 )

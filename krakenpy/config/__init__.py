@@ -55,6 +55,7 @@ def load_service(
     parsed afterwards by the assembly (:func:`krakenpy.gateway.load`).
     """
     from krakenpy.config.coerce import coerce_weak
+    from krakenpy.config.ignored import document_ignored
     from krakenpy.config.namespaces import enforcing_namespaces, namespace_issues, normalize_aliases
     from krakenpy.config.schema import validate_document
 
@@ -65,7 +66,7 @@ def load_service(
     coerce_weak(doc)
     found = validate_document(doc, lint=lint, catalog=catalog) + namespace_issues(doc, catalog, lint=lint)
     issues = [i for i in found if i.severity == "error"]
-    warnings = [i for i in found if i.severity == "warning"]
+    warnings = [i for i in found if i.severity == "warning"] + document_ignored(doc)
     try:
         service = build_service(doc, source=source, env_overrides=overrides)
     except ConfigError as exc:

@@ -105,6 +105,8 @@ class HttpClientOptions:
     """``backend/http/client``: per-backend HTTP client behaviour."""
 
     send_body_on_redirect: bool = False
+    #: KrakenD Enterprise: a 3xx is the backend's answer (Go's ``CheckRedirect`` returning
+    #: ``http.ErrUseLastResponse``), so it fails the call unless the backend is ``no-op``
     no_redirect: bool = False
 
 
@@ -122,13 +124,18 @@ def _strings(value: Any) -> tuple[str, ...]:
 
 
 def _flatmap(value: Any, path: str) -> tuple[Mapping[str, Any], ...]:
-    from krakenpy.proxy.flatmap import compile_flatmap
+    from krakenpy.proxy.flatmap import FlatmapError, compile_flatmap
 
     specs = tuple(s for s in value or () if isinstance(s, Mapping)) if isinstance(value, list) else ()
-    try:
-        compile_flatmap(specs)  # unknown operations are config errors
-    except ValueError as exc:
-        raise ConfigError([ConfigIssue(f"{path}.flatmap_filter", str(exc))]) from None
+    issues: list[ConfigIssue] = []
+    for i, spec in enumerate(value if isinstance(value, list) else ()):
+        try:
+            compile_flatmap([spec])  # unknown or malformed operations are config errors
+        except FlatmapError as exc:
+            where = f"{path}.flatmap_filter[{i}]" + (f".{exc.field}" if exc.field else "")
+            issues.append(ConfigIssue(where, str(exc)))
+    if issues:
+        raise ConfigError(issues)
     return specs
 
 
@@ -220,7 +227,7 @@ def parse_http_backend(raw: Any, path: str) -> HttpBackendOptions:
 
 
 def parse_http_client(raw: Any, path: str) -> HttpClientOptions:
-    """``backend/http/client`` (the CE core honours ``send_body_on_redirect``)."""
+    """``backend/http/client``: ``send_body_on_redirect`` (CE) and ``no_redirect`` (EE)."""
     o = _obj(raw)
     return HttpClientOptions(
         send_body_on_redirect=bool(o.get("send_body_on_redirect", False)),

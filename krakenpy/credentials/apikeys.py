@@ -3,6 +3,8 @@
 Keys are kept in memory only as digests: ``plain`` keys are hashed with SHA-256 at start-up, the
 other ``hash`` modes hold the digest the config already carries. A presented key is hashed the same
 way (``hash(key + salt)``, lower-case hex) and found by digest; the final comparison is constant-time.
+A presented key is hashed as the bytes the client sent (header and query text carries bytes that are
+not UTF-8 as surrogate escapes), so such a key is simply unknown, never an error.
 """
 
 from __future__ import annotations
@@ -31,13 +33,17 @@ def fnv1_128(data: bytes) -> bytes:
     return value.to_bytes(16, "big")
 
 
+def _bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
 def digest_function(mode: Hash, salt: str) -> Callable[[str], str]:
     """How a presented key becomes the digest keys are stored under."""
-    salt_bytes = salt.encode()
+    salt_bytes = _bytes(salt)
     if mode == "fnv128":
-        return lambda key: fnv1_128(key.encode() + salt_bytes).hex()
+        return lambda key: fnv1_128(_bytes(key) + salt_bytes).hex()
     name = "sha1" if mode == "sha1" else "sha256"  # plain keys are stored as SHA-256 digests
-    return lambda key: hashlib.new(name, key.encode() + salt_bytes).hexdigest()
+    return lambda key: hashlib.new(name, _bytes(key) + salt_bytes).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

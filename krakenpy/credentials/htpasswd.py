@@ -3,7 +3,8 @@
 
 bcrypt is slow by design: checks run in a worker thread (at most :data:`BCRYPT_CONCURRENCY` at once)
 and a successful check is remembered (as a SHA-256 of user, password and hash) so a client
-repeating its credentials costs one hash, not one bcrypt run, per request.
+repeating its credentials costs one hash, not one bcrypt run, per request. Presented passwords are
+compared as the bytes the client sent (surrogate escapes stand for bytes that are not UTF-8).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import hmac
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
+
+from krakenpy.files import read_bounded
 
 __all__ = ["BCRYPT_CONCURRENCY", "PasswordCheck", "parse_htpasswd"]
 
@@ -35,7 +38,8 @@ def parse_htpasswd(text: str) -> dict[str, str]:
 
 
 def load_users(path: Path) -> dict[str, str]:
-    return parse_htpasswd(path.read_text(encoding="utf-8"))
+    # bounded, regular files only (OSError otherwise); bytes that are not UTF-8 never match a password
+    return parse_htpasswd(read_bounded(path).decode("utf-8", "replace"))
 
 
 def supported(hashed: str) -> bool:
@@ -56,7 +60,7 @@ class PasswordCheck:
         if hashed is None:
             return False
         if hashed.startswith("$2"):
-            memo = hashlib.sha256(f"{user}\0{password}\0{hashed}".encode()).digest()
+            memo = hashlib.sha256(_raw(f"{user}\0{password}\0{hashed}")).digest()
             if memo in self._ok:
                 return True
             async with self._slots:
@@ -67,9 +71,13 @@ class PasswordCheck:
                 self._ok[memo] = None
             return ok
         if hashed.startswith("{SHA}"):
-            given = base64.b64encode(hashlib.sha1(password.encode()).digest()).decode()
+            given = base64.b64encode(hashlib.sha1(_raw(password)).digest()).decode()
             return hmac.compare_digest(given, hashed[5:])
-        return hmac.compare_digest(password.encode(), hashed.encode())
+        return hmac.compare_digest(_raw(password), _raw(hashed))
+
+
+def _raw(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
 
 
 def _bcrypt(password: str, hashed: str) -> bool:
@@ -77,6 +85,6 @@ def _bcrypt(password: str, hashed: str) -> bool:
         import bcrypt  # here: only configs with bcrypt users load the library
 
         # htpasswd writes $2y$, which the bcrypt library reads as $2b$
-        return bool(bcrypt.checkpw(password.encode(), ("$2b$" + hashed[4:]).encode()))
+        return bool(bcrypt.checkpw(_raw(password), _raw("$2b$" + hashed[4:])))
     except ValueError:
         return False

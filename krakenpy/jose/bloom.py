@@ -4,7 +4,9 @@ memory-mapped file, so every worker process of a gateway sees the same revocatio
 Adds go to the current and next filters, checks read the previous and current ones; every ``TTL``
 seconds the filters shift, so an entry stays visible between 2·TTL and 3·TTL. Rotation is derived
 from the wall clock (epoch = ``time // TTL``) by whichever process looks first; no timer is needed.
-The file keeps revocations across restarts while ``N``, ``P`` and ``TTL`` stay the same.
+The file keeps revocations across restarts and reloads. When ``N``, ``P`` or ``TTL`` change, the
+file is never emptied: it becomes ``<store>.old`` and is checked too until its last revocation has
+expired (:mod:`krakenpy.jose.bloomfile` opens, moves and inspects the files).
 """
 
 from __future__ import annotations
@@ -17,14 +19,32 @@ import os
 import struct
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-__all__ = ["RotatingBloom", "bloom_shape"]
+__all__ = [
+    "HEADER",
+    "HEADER_SIZE",
+    "LAST_ADD_AT",
+    "MAGIC",
+    "MAX_FILTER_BITS",
+    "Filters",
+    "RotatingBloom",
+    "Shape",
+    "bloom_shape",
+    "live",
+]
 
-_MAGIC: Final = b"KPYBLOOM"
-_HEADER: Final = struct.Struct("<8sQQQq")  # magic, bits, hashes, ttl, epoch
-_HEADER_SIZE: Final = 64
+MAGIC: Final = b"KPYBLOOM"
+#: magic, bits, hashes, ttl, epoch, epoch of the last add (0 in files written before it was kept)
+HEADER: Final = struct.Struct("<8sQQQqq")
+HEADER_SIZE: Final = 64
+_EPOCH: Final = struct.Struct("<q")
+_EPOCH_AT: Final = 32
+LAST_ADD_AT: Final = 40
+#: one filter at most 1 GiB (the file holds three, sparse until written)
+MAX_FILTER_BITS: Final = 1 << 33
 _ZEROS: Final = bytes(1 << 20)
 
 
@@ -37,64 +57,63 @@ def bloom_shape(capacity: int, false_positive: float) -> tuple[int, int]:
     return bits, hashes
 
 
-class RotatingBloom:
-    """Three filters over one shared file; :meth:`add` and :meth:`check` take string elements."""
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """What a store file is made for; a file of another shape is never reused in place."""
 
-    def __init__(
-        self, path: Path, *, capacity: int, false_positive: float, ttl: int, clock: Callable[[], float] = time.time
-    ) -> None:
-        self.bits, self.hashes = bloom_shape(capacity, false_positive)
-        self.ttl = max(int(ttl), 1)
+    bits: int
+    hashes: int
+    ttl: int
+
+    @property
+    def slot(self) -> int:
+        """Bytes of one filter."""
+        return (self.bits + 7) // 8
+
+    @property
+    def size(self) -> int:
+        """Bytes of the whole file."""
+        return HEADER_SIZE + 3 * self.slot
+
+    def __str__(self) -> str:
+        return f"{self.bits} bits, {self.hashes} hashes, TTL {self.ttl} s"
+
+
+class Filters:
+    """The three filters of one open store file (``fd``, owned and closed by :meth:`close`)."""
+
+    def __init__(self, fd: int, shape: Shape, clock: Callable[[], float]) -> None:
+        self.shape = shape
+        self._fd = fd
         self._clock = clock
-        self._slot = (self.bits + 7) // 8
-        size = _HEADER_SIZE + 3 * self._slot
-        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
-        self._fd = os.open(path, flags, 0o600)
-        try:
-            info = os.fstat(self._fd)
-            if info.st_uid != os.getuid():
-                raise PermissionError(f"{path} belongs to another user")
-            with self._locked():
-                if info.st_size != size or not self._header_matches():
-                    os.ftruncate(self._fd, 0)
-                    os.ftruncate(self._fd, size)  # sparse zeros: pages cost memory only once written
-                    os.pwrite(self._fd, _HEADER.pack(_MAGIC, self.bits, self.hashes, self.ttl, self._epoch()), 0)
-            self._map = mmap.mmap(self._fd, size)
-        except BaseException:
-            os.close(self._fd)
-            raise
-
-    def _header_matches(self) -> bool:
-        raw = os.pread(self._fd, _HEADER.size, 0)
-        if len(raw) != _HEADER.size:
-            return False
-        magic, bits, hashes, ttl, _ = _HEADER.unpack(raw)
-        return bool(magic == _MAGIC and bits == self.bits and hashes == self.hashes and ttl == self.ttl)
+        self._slot = shape.slot
+        self._map = mmap.mmap(fd, shape.size)
 
     def _locked(self) -> _Lock:
         return _Lock(self._fd)
 
-    def _epoch(self) -> int:
-        return int(self._clock() // self.ttl)
+    def epoch(self) -> int:
+        """The current generation number (wall clock // TTL)."""
+        return int(self._clock() // self.shape.ttl)
 
     def _rotate(self) -> int:
         """The current epoch, after clearing the slots that became "next" since the file's epoch."""
-        now = self._epoch()
-        stored: int = _HEADER.unpack_from(self._map, 0)[4]
+        now = self.epoch()
+        stored: int = _EPOCH.unpack_from(self._map, _EPOCH_AT)[0]
         if stored >= now:
             return stored
         with self._locked():
-            stored = _HEADER.unpack_from(self._map, 0)[4]
+            stored = _EPOCH.unpack_from(self._map, _EPOCH_AT)[0]
             if stored < now:
                 # each epoch since the stored one starts with an empty "next" filter (epoch + 1);
                 # three or more epochs later every filter is stale
                 for epoch in range(max(stored + 2, now - 1), now + 2):
                     self._clear(epoch % 3)
-                _HEADER.pack_into(self._map, 0, _MAGIC, self.bits, self.hashes, self.ttl, now)
+                _EPOCH.pack_into(self._map, _EPOCH_AT, now)
         return now
 
     def _clear(self, slot: int) -> None:
-        start = _HEADER_SIZE + slot * self._slot
+        start = HEADER_SIZE + slot * self._slot
         end = start + self._slot
         while start < end:
             n = min(len(_ZEROS), end - start)
@@ -105,13 +124,13 @@ class RotatingBloom:
         digest = hashlib.blake2b(element.encode(), digest_size=16).digest()
         h1 = int.from_bytes(digest[:8], "little")
         h2 = int.from_bytes(digest[8:], "little") | 1
-        bits = self.bits
-        return [(h1 + i * h2) % bits for i in range(self.hashes)]
+        bits = self.shape.bits
+        return [(h1 + i * h2) % bits for i in range(self.shape.hashes)]
 
     def add(self, elements: Iterable[str]) -> None:
         """Revoke: into the current and the next filter."""
         now = self._rotate()
-        slots = (_HEADER_SIZE + (now % 3) * self._slot, _HEADER_SIZE + ((now + 1) % 3) * self._slot)
+        slots = (HEADER_SIZE + (now % 3) * self._slot, HEADER_SIZE + ((now + 1) % 3) * self._slot)
         mapped = self._map
         with self._locked():
             for element in elements:
@@ -119,6 +138,7 @@ class RotatingBloom:
                     byte, bit = divmod(pos, 8)
                     for base in slots:
                         mapped[base + byte] |= 1 << bit
+            _EPOCH.pack_into(mapped, LAST_ADD_AT, now)
 
     def _in(self, base: int, positions: list[int]) -> bool:
         mapped = self._map
@@ -131,13 +151,59 @@ class RotatingBloom:
         """Maybe revoked (previous or current filter); false positives at rate ``P``."""
         now = self._rotate()
         positions = self._positions(element)
-        return self._in(_HEADER_SIZE + (now % 3) * self._slot, positions) or self._in(
-            _HEADER_SIZE + ((now - 1) % 3) * self._slot, positions
+        return self._in(HEADER_SIZE + (now % 3) * self._slot, positions) or self._in(
+            HEADER_SIZE + ((now - 1) % 3) * self._slot, positions
         )
 
     def close(self) -> None:
         self._map.close()
         os.close(self._fd)
+
+
+class RotatingBloom:
+    """The store of a gateway: :meth:`add` and :meth:`check` take string elements. Checks also read
+    the filters of an earlier shape (``<path>.old``) while they hold live revocations."""
+
+    def __init__(
+        self, path: Path, *, capacity: int, false_positive: float, ttl: int, clock: Callable[[], float] = time.time
+    ) -> None:
+        from krakenpy.jose.bloomfile import open_store
+
+        bits, hashes = bloom_shape(capacity, false_positive)
+        self.shape = Shape(bits, hashes, max(int(ttl), 1))
+        self.bits, self.hashes, self.ttl = bits, hashes, self.shape.ttl
+        self._current, self._retired = open_store(Path(path), self.shape, clock)
+
+    def add(self, elements: Iterable[str]) -> None:
+        """Revoke: into the current and the next filter of the current shape."""
+        self._current.add(elements)
+
+    def check(self, element: str) -> bool:
+        """Maybe revoked (previous or current filter); false positives at rate ``P``."""
+        if self._current.check(element):
+            return True
+        retired = self._retired
+        if retired is None:
+            return False
+        if retired.check(element):
+            return True
+        if not live(retired):
+            self._retired = None  # every revocation it held has expired: checks cost one lookup again
+            retired.close()
+        return False
+
+    def close(self) -> None:
+        self._current.close()
+        if self._retired is not None:
+            self._retired.close()
+            self._retired = None
+
+
+def live(filters: Filters) -> bool:
+    """Whether a revocation added to ``filters`` may still be visible (its last add ≤ 2 epochs ago;
+    :mod:`krakenpy.jose.bloomfile` records one in files that never did before it maps them)."""
+    last: int = _EPOCH.unpack_from(filters._map, LAST_ADD_AT)[0]
+    return filters.epoch() <= last + 2
 
 
 class _Lock:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Final
 
 from krakenpy.errors import ConfigError, ConfigIssue
+from krakenpy.files import read_config_file
 from krakenpy.jose.keyset import KeySetError, Strategy, parse_key_set
 from krakenpy.jose.options import KeySourceOptions
 from krakenpy.jose.sources import KeySource, RemoteKeySource, StaticKeySource
@@ -32,19 +33,19 @@ def tls_context(options: KeySourceOptions, path: str, resources: Resources) -> s
     if not options.jwk_local_ca:
         return True
     context = ssl.create_default_context()
+    where = f"{path}.jwk_local_ca"
+    pem = read_config_file(_resolve(options.jwk_local_ca, resources), where)
     try:
-        context.load_verify_locations(cafile=str(_resolve(options.jwk_local_ca, resources)))
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError([ConfigIssue(f"{path}.jwk_local_ca", f"cannot load the CA file: {exc}")]) from None
+        # read here (bounded) rather than by OpenSSL: a device or FIFO path would never end
+        context.load_verify_locations(cadata=pem.decode("latin-1"))
+    except (ValueError, ssl.SSLError) as exc:
+        raise ConfigError([ConfigIssue(where, f"cannot load the CA file: {exc}")]) from None
     return context
 
 
 def _local(options: KeySourceOptions, path: str, resources: Resources) -> KeySource:
     file = _resolve(options.jwk_local_path, resources)
-    try:
-        document = file.read_bytes()
-    except OSError as exc:
-        raise ConfigError([ConfigIssue(f"{path}.jwk_local_path", f"cannot read {file}: {exc.strerror}")]) from None
+    document = read_config_file(file, f"{path}.jwk_local_path")
     try:
         return StaticKeySource(parse_key_set(document, options.strategy))
     except KeySetError as exc:
@@ -81,5 +82,6 @@ def key_source(
     )
     sources[ident] = remote
     resources.stack.push_async_callback(remote.close)
-    remote.start()
+    if resources.serving:  # check downloads nothing
+        remote.start()
     return remote

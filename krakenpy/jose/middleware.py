@@ -17,6 +17,7 @@ from krakenpy.jose.claims import MISSING, lookup, nested, render, render_element
 from krakenpy.jose.token import TokenError
 from krakenpy.jose.validator import Denied, JwtValidator
 from krakenpy.proxy.types import Middleware, Proxy, Request, Response
+from krakenpy.telemetry.audit import audit_decision
 
 __all__ = ["POLICY", "jwt_params", "validator_middleware"]
 
@@ -60,6 +61,7 @@ def validator_middleware(
                     log.debug("%s %s: JWT rejected (%s): %s", request.method, endpoint, exc.reason, exc)
                 raise Rejection(status, reason=exc.reason, policy=policy, detail=str(exc)) from None
             request.claims = claims
+            audit_decision(request.context, policy=policy)
             if propagate:
                 headers = request.headers
                 for claim, header in propagate:

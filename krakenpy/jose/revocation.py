@@ -10,14 +10,17 @@ one shared file, are the same whichever worker answers.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from typing import Any, Final
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from krakenpy.jose.bloom import RotatingBloom
+from krakenpy.server.side import SideListener
 
 __all__ = ["AdminServer"]
 
@@ -31,29 +34,52 @@ def _answer(status: int, payload: Any) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(payload), content_type=_JSON)
 
 
+class _Gone(Exception):
+    """The client went away (or broke its chunked framing) before its body was read."""
+
+
+async def _body(request: web.BaseRequest) -> bytes | None:
+    """The whole body, or ``None`` when it is over :data:`_MAX_BODY` (``_Gone`` when the client left)."""
+    if request.content_length is not None and request.content_length > _MAX_BODY:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while chunk := await request.content.read(1 << 16):
+            size += len(chunk)
+            if size > _MAX_BODY:
+                return None
+            chunks.append(chunk)
+    except (ConnectionError, asyncio.IncompleteReadError, HttpProcessingError):  # gone, or a broken chunk
+        raise _Gone from None
+    return b"".join(chunks)
+
+
 class AdminServer:
-    """One ``aiohttp`` listener over a :class:`RotatingBloom`."""
+    """One listener (:class:`~krakenpy.server.side.SideListener`: the gateway's wire rules) over a
+    :class:`RotatingBloom`."""
 
     def __init__(self, store: RotatingBloom, *, host: str, port: int, key: str = "") -> None:
         self.store = store
         self.host = host
         self.port = port
-        self._key = key.encode()
-        self._runner: web.AppRunner | None = None
+        # compared as bytes; a presented key that is not UTF-8 (surrogate escapes) is simply wrong
+        self._key = key.encode("utf-8", "surrogateescape")
+        self._side: SideListener | None = None
 
-    def _authorized(self, request: web.Request) -> bool:
+    def _authorized(self, request: web.BaseRequest) -> bool:
         if not self._key:
             return True
         given = request.headers.get("Authorization", "")
         token = given[7:] if given[:7].lower() == "bearer " else ""
-        return hmac.compare_digest(token.encode(), self._key)
+        return hmac.compare_digest(token.encode("utf-8", "surrogateescape"), self._key)
 
-    async def _elements(self, request: web.Request) -> list[str] | web.Response:
+    async def _elements(self, request: web.BaseRequest) -> list[str] | web.Response:
         if not self._authorized(request):
             log.warning("revoker admin: unauthorized call from %s", request.remote)
             return _answer(401, {"error": "unauthorized"})
-        body = await request.content.read(_MAX_BODY + 1)
-        if len(body) > _MAX_BODY:
+        body = await _body(request)
+        if body is None:
             return _answer(413, {"error": "body too large"})
         try:
             doc = orjson.loads(body)
@@ -66,30 +92,34 @@ class AdminServer:
             return _answer(400, {"error": 'expected {"elements": ["<claim>-<value>", ...]}'})
         return elements
 
-    async def _revoke(self, request: web.Request) -> web.Response:
-        elements = await self._elements(request)
+    async def _revoke(self, request: web.BaseRequest) -> web.StreamResponse:
+        try:
+            elements = await self._elements(request)
+        except _Gone:
+            return _answer(400, {"error": "incomplete body"})  # written to nobody: the connection is closed
         if isinstance(elements, web.Response):
             return elements
         self.store.add(elements)
         log.info("revoker admin: %d element(s) revoked", len(elements))
         return _answer(200, {"added": len(elements)})
 
-    async def _check(self, request: web.Request) -> web.Response:
-        elements = await self._elements(request)
+    async def _check(self, request: web.BaseRequest) -> web.StreamResponse:
+        try:
+            elements = await self._elements(request)
+        except _Gone:
+            return _answer(400, {"error": "incomplete body"})
         if isinstance(elements, web.Response):
             return elements
         return _answer(200, {"revoked": [self.store.check(e) for e in elements]})
 
     async def start(self) -> None:
-        app = web.Application(client_max_size=_MAX_BODY)
-        app.router.add_post("/revoke", self._revoke)
-        app.router.add_post("/check", self._check)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host or None, self.port, reuse_port=True)
-        await site.start()
+        # every worker binds the port (SO_REUSEPORT): the filters are shared through their file
+        routes = {("POST", "/revoke"): self._revoke, ("POST", "/check"): self._check}
+        side = SideListener(self.host, self.port, routes, reuse_port=True)
+        await side.start()
+        self._side = side
 
     async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._side is not None:
+            await self._side.stop()
+            self._side = None

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from krakenpy.config.durations import parse_duration
 from krakenpy.errors import ConfigError, ConfigIssue
+from krakenpy.files import read_bounded
 from krakenpy.lua.errors import LuaError, map_message
 from krakenpy.lua.runtime import (
     DEFAULT_MAX_INSTRUCTIONS,
@@ -141,7 +142,7 @@ class Script:
 
     def _load(self, source: _Source, *, check_md5: bool) -> None:
         stat = source.path.stat()
-        data = source.path.read_bytes()
+        data = read_bounded(source.path)  # regular files only, bounded: OSError otherwise
         if check_md5 and self.options.md5:
             expected = self.options.md5.get(source.spec)
             if expected is not None and hashlib.md5(data).hexdigest() != expected.lower():

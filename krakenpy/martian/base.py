@@ -6,9 +6,10 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeAlias
 
 from krakenpy.errors import ConfigError, ConfigIssue
+from krakenpy.goregex import GoRegex, GoRegexError, compile_go
 from krakenpy.martian.message import Message
 
-__all__ = ["Compiled", "Cond", "Step", "both", "fail", "scoped", "text"]
+__all__ = ["Compiled", "Cond", "Step", "both", "fail", "go_pattern", "scoped", "text"]
 
 Step: TypeAlias = Callable[[Message], None]
 #: (request step, response step); ``None`` where the scope leaves the phase alone
@@ -42,3 +43,12 @@ def scoped(spec: Mapping[str, Any], path: str, request: Step | None, response: S
 
 def both(step: Step) -> tuple[Step, Step]:
     return step, step
+
+
+def go_pattern(spec: Mapping[str, Any], path: str) -> GoRegex:
+    """The ``regex`` field, compiled as Go's ``regexp`` does (RE2 syntax, linear-time matching:
+    a header or URL a client chooses cannot make a match take long)."""
+    try:
+        return compile_go(text(spec, "regex", path))
+    except GoRegexError as exc:
+        raise fail(f"{path}.regex", f"invalid regular expression: {exc}") from None

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from krakenpy.martian.base import Compiled, Cond, both, fail, scoped, text
+from krakenpy.martian.base import Compiled, Cond, both, fail, go_pattern, scoped, text
 from krakenpy.martian.message import Message
 
 __all__ = [
@@ -112,10 +111,7 @@ def header_condition(spec: Mapping[str, Any], path: str) -> Cond:
 def header_regex_condition(spec: Mapping[str, Any], path: str) -> Cond:
     """``header.RegexFilter``: a value of ``header`` matches ``regex`` (unanchored, as Go's MatchString)."""
     name = text(spec, "header", path)
-    try:
-        pattern = re.compile(text(spec, "regex", path))
-    except re.error as exc:
-        raise fail(f"{path}.regex", f"invalid regular expression: {exc}") from None
+    pattern = go_pattern(spec, path)
     return lambda m: any(pattern.search(v) for v in m.values(name))
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from krakenpy.martian.base import Compiled, Cond, fail, scoped, text
+from krakenpy.martian.base import Compiled, Cond, fail, go_pattern, scoped, text
 from krakenpy.martian.message import Message
 
 __all__ = [
@@ -80,11 +79,8 @@ def url_condition(spec: Mapping[str, Any], path: str) -> Cond:
 
 def url_regex_condition(spec: Mapping[str, Any], path: str) -> Cond:
     """``url.RegexFilter``: the request URL matches ``regex``."""
-    try:
-        pattern = re.compile(text(spec, "regex", path))
-    except re.error as exc:
-        raise fail(f"{path}.regex", f"invalid regular expression: {exc}") from None
-    return lambda m: bool(m.url) and pattern.search(m.url) is not None
+    pattern = go_pattern(spec, path)
+    return lambda m: bool(m.url) and pattern.search(m.url)
 
 
 def port_modifier(spec: Mapping[str, Any], path: str) -> Compiled:

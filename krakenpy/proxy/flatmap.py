@@ -12,9 +12,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-__all__ = ["compile_flatmap"]
+__all__ = ["FlatmapError", "compile_flatmap"]
 
 _MISSING = object()
+
+
+class FlatmapError(ValueError):
+    """A malformed operation; ``field`` names the key at fault ("" for the whole operation)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def _matches(node: Any, parts: Sequence[str], prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
@@ -108,7 +116,10 @@ def _fill(pattern: Sequence[str], matched: Sequence[str], source: Sequence[str])
 
 def _op(spec: Mapping[str, Any]) -> Callable[[dict[str, Any]], None]:
     kind = spec.get("type")
-    args = [str(a) for a in spec.get("args") or []]
+    raw = spec.get("args") or []
+    if not isinstance(raw, list) or not all(isinstance(a, str) for a in raw):
+        raise FlatmapError("args", "expected a list of dot-separated paths")
+    args: list[str] = raw
     if kind == "del":
         paths = [a.split(".") for a in args]
 
@@ -138,12 +149,17 @@ def _op(spec: Mapping[str, Any]) -> Callable[[dict[str, Any]], None]:
                 _set(data, target, value)
 
         return move
-    raise ValueError(f"unknown flatmap operation {spec!r}")
+    raise FlatmapError("", f"unknown flatmap operation {spec!r}")
 
 
-def compile_flatmap(specs: Sequence[Mapping[str, Any]]) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """Compile a ``flatmap_filter`` list once. Unknown operations raise ``ValueError`` (config error)."""
-    ops = [_op(s) for s in specs]
+def _refuse(spec: object) -> Callable[[dict[str, Any]], None]:
+    raise FlatmapError("", "expected a flatmap operation object")
+
+
+def compile_flatmap(specs: Sequence[Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Compile a ``flatmap_filter`` list once. Unknown operations and malformed ones raise
+    ``ValueError`` (config error)."""
+    ops = [_op(s) if isinstance(s, Mapping) else _refuse(s) for s in specs]
 
     def flatmap(data: dict[str, Any]) -> dict[str, Any]:
         for op in ops:

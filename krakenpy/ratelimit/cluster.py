@@ -42,10 +42,13 @@ _MAX_KEY = 128
 log = logging.getLogger("krakenpy.ratelimit")
 
 
-def _client_part(key: str) -> str:
+def _client_part(key: str) -> bytes:
+    # the bytes the client sent: a header's bytes that are not UTF-8 arrive as surrogate escapes,
+    # which redis-py's strict UTF-8 encoding refuses (such a client is limited like any other)
+    raw = key.encode("utf-8", "surrogateescape")
     if len(key) <= _MAX_KEY:
-        return key
-    return "#" + hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+        return raw
+    return b"#" + hashlib.blake2b(raw, digest_size=16).hexdigest().encode()
 
 
 def redis_limit_middleware(
@@ -69,6 +72,7 @@ def redis_limit_middleware(
     client_args = [str(fill_interval(limit.client_max_rate)), str(limit.client_capacity), ttl_ms]
     global_args = [str(fill_interval(limit.max_rate)), str(limit.capacity), ttl_ms]
     global_key = f"{prefix}:g"
+    client_prefix = f"{prefix}:c:".encode()
     script = pool.client.register_script(SCRIPT)
     slots = pool.slots
     timeout = options.timeout
@@ -88,13 +92,13 @@ def redis_limit_middleware(
     def middleware(next_proxy: Proxy) -> Proxy:
         async def limited(request: Request) -> Response:
             nonlocal down_until
-            keys: list[str] = []
+            keys: list[str | bytes] = []
             args: list[str] = []
             if use_client and extract is not None:
                 name = extract(request)
                 if not name:
                     raise reject(429, 1.0, "no client key")
-                keys.append(f"{prefix}:c:{_client_part(name)}")
+                keys.append(client_prefix + _client_part(name))
                 args += client_args
             if use_global:
                 keys.append(global_key)

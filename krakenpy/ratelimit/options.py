@@ -17,13 +17,15 @@ import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from krakenpy.config.durations import parse_duration
 from krakenpy.ratelimit.bucket import default_capacity
 
 __all__ = [
     "DATA_TTL",
+    "MEMORY_IGNORED",
+    "REDIS_IGNORED",
     "REDIS_NAMESPACE",
     "ProxyLimitOptions",
     "RedisLimitOptions",
@@ -37,6 +39,13 @@ SECOND = 1_000_000_000
 DATA_TTL = 600 * SECOND
 DEFAULT_SHARDS = 2048
 REDIS_NAMESPACE = "qos/ratelimit/router/redis"
+#: the limit fields krakenpy accepts without using (``Component.ignored`` of every limit namespace)
+MEMORY_IGNORED: Final[Mapping[str, str]] = {
+    "num_shards": "each worker keeps one table in last-use order: one thread has no lock contention to spread",
+    "cleanup_threads": "idle buckets are dropped on the request path, at most once per cleanup_period",
+}
+_IN_REDIS = "the counters live in Redis, whose keys expire when idle"
+REDIS_IGNORED: Final[Mapping[str, str]] = dict.fromkeys(("num_shards", "cleanup_period", "cleanup_threads"), _IN_REDIS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,9 +39,16 @@ def config_digest(service: ServiceConfig) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-async def _build_check(source: ConfigSource, config: Config) -> None:
+def _built_warning(text: str) -> ConfigIssue:
+    """A component's build warning (``path: message``, :attr:`Resources.warnings`) as an issue."""
+    path, _, message = text.partition(": ")
+    return ConfigIssue(path, message, "warning")
+
+
+async def _build_check(source: ConfigSource, config: Config) -> tuple[str, ...]:
     gateway = await source.build(config, serving=False)
     await gateway.close()
+    return gateway.warnings
 
 
 def validate(source: ConfigSource, current: RuntimeSettings, options: ServeOptions) -> Candidate | list[str]:
@@ -59,7 +66,8 @@ def validate(source: ConfigSource, current: RuntimeSettings, options: ServeOptio
     if changes:
         return [f"{change}: needs a restart" for change in changes]
     try:
-        asyncio.run(_build_check(source, config))
+        built = asyncio.run(_build_check(source, config))
     except ConfigError as exc:
         return [str(issue) for issue in exc.issues]
-    return Candidate(config, settings, config_digest(config.service), (*config.warnings, *warnings))
+    found = (*config.warnings, *warnings, *map(_built_warning, built))
+    return Candidate(config, settings, config_digest(config.service), found)

@@ -35,6 +35,11 @@ class Served(Protocol):
     @property
     def endpoints(self) -> int: ...
 
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What the components found while building, each naming its JSON path."""
+        ...
+
     async def start(self) -> None:
         """Start what runs beside the requests (telemetry exporters and listeners), once serving."""
         ...

@@ -1,6 +1,7 @@
 """The service settings the process and its listener act on (``tls``, the server limits, ``plugin``),
 checked once for ``check``, for ``run`` and for every reload. Nothing here is ignored silently: a
-setting krakenpy cannot honour is an error, or a warning that says what happens instead.
+setting krakenpy cannot honour is an error, or a warning that says what happens instead (top-level
+fields with no effect at all, ``use_h2c``..., are listed in :mod:`krakenpy.config.ignored`).
 """
 
 from __future__ import annotations
@@ -15,15 +16,6 @@ from krakenpy.server.limits import ServerLimits, server_limits
 from krakenpy.server.tls import TlsOptions, parse_tls
 
 __all__ = ["RuntimeSettings", "restart_changes", "runtime_settings"]
-
-#: top-level settings krakenpy reads but cannot apply, and what happens instead
-_NOT_HONOURED: Mapping[str, str] = {
-    "use_h2c": "HTTP/2 is not served (cleartext or TLS): clients get HTTP/1.1",
-    "async_agent": "async agents (queue consumers) are not implemented: none is started",
-    "client_tls": "backend TLS settings are not applied: backends are verified against the system CA pool, "
-    "without client certificates",
-    "allow_insecure_connections": "not applied: backend certificates are always verified",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,12 +84,6 @@ def runtime_settings(
     plugin_errors, plugin_warnings = _plugin_issues(raw, allow_unsupported)
     errors += plugin_errors
     warnings += plugin_warnings
-    for key, what in _NOT_HONOURED.items():
-        if raw.get(key) not in (None, False, [], {}):
-            warnings.append(ConfigIssue(key, what, "warning"))
-    router = raw.get("extra_config", {}).get("router") if isinstance(raw.get("extra_config"), Mapping) else None
-    if isinstance(router, Mapping) and router.get("use_h2c"):
-        warnings.append(ConfigIssue("extra_config.router.use_h2c", _NOT_HONOURED["use_h2c"], "warning"))
     if errors:
         return None, errors, warnings
     return RuntimeSettings(server_limits(service), tls, service.listen_ip, port or service.port), errors, warnings

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime
 import ssl
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -19,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtensionOID
 
 from krakenpy.errors import ConfigError, ConfigIssue
+from krakenpy.files import read_bounded
 from krakenpy.server.tls import KeyPair, TlsOptions
 
 __all__ = ["CertSet", "TlsListener", "build_certs", "check_tls"]
@@ -47,7 +47,7 @@ def configure(context: ssl.SSLContext, options: TlsOptions) -> None:
 
 def _read(path: str, where: str, issues: list[ConfigIssue]) -> bytes | None:
     try:
-        return Path(path).read_bytes()
+        return read_bounded(path)  # regular files only, bounded: never /dev/zero or a FIFO
     except OSError as exc:
         issues.append(ConfigIssue(where, f"cannot read {path}: {exc.strerror or exc}"))
         return None

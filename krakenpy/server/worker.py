@@ -109,6 +109,9 @@ class Worker:
             loop.add_signal_handler(sig, self.stop)
         loop.add_reader(self.channel.fileno(), self._on_channel)
         settle_gc()
+        if self.slot == 1 and self.generation == 0:  # once per start, not once per worker
+            for warning in self.gateway.warnings:
+                log.warning("%s", warning)
         port = self.sockets[0].getsockname()[1] if self.sockets else 0
         log.info(
             "krakenpy %s listening on %s:%d%s with %d endpoints (pid %d, worker %d)",

@@ -3,7 +3,8 @@
 gin: ``[GIN] 2006/01/02 - 15:04:05 | 200 |  143.655729ms |   83.33.197.234 | GET      "/v2/x"``
 (``[GIN] <end> |␠<%3d>␠| <latency %13v> | <ip %15s> |␠<method %-7s>␠␠<Go-quoted path?query>``)
 followed by gin's ``Error #01: …`` lines. Colours are never written (gin writes them on a TTY only).
-Query values are redacted in every format. Time texts are cached per second.
+Query values are redacted in every format. Time texts are cached per second. A client's bytes that are
+not UTF-8 (surrogate escapes in header text) are written as received, and as U+FFFD in JSON.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-import orjson
-
+from krakenpy.gojson import text_json
 from krakenpy.goquote import go_quote
 from krakenpy.telemetry.gotime import go_duration, utc_offset
 
@@ -84,7 +84,7 @@ def gin_line() -> GinLine:
         )
         if error is not None:
             text += f"Error #01: {error}\n"
-        return text.encode()
+        return text.encode("utf-8", "surrogateescape")  # a client's bytes written back as received (Go)
 
     return line
 
@@ -95,7 +95,9 @@ def _gin() -> Callable[[AccessEntry], bytes]:
     def line(e: AccessEntry) -> bytes:
         out = fast(e.end, e.status, e.latency, e.client_ip, e.method, e.target, None)
         if e.errors:
-            out += "".join(f"Error #{i:02d}: {err}\n" for i, err in enumerate(e.errors, 1)).encode()
+            out += "".join(f"Error #{i:02d}: {err}\n" for i, err in enumerate(e.errors, 1)).encode(
+                "utf-8", "surrogateescape"
+            )
         return out
 
     return line
@@ -107,7 +109,7 @@ def _rfc3339_ms(t: float, cache: _SecondCache) -> str:
 
 def _json() -> Callable[[AccessEntry], bytes]:
     stamp = _SecondCache(lambda tm: time.strftime("%Y-%m-%dT%H:%M:%S", tm), utc=True)
-    dumps = orjson.dumps
+    dumps = text_json
 
     def line(e: AccessEntry) -> bytes:
         latency_ms = round(e.latency * 1000, 3)
@@ -150,7 +152,7 @@ def _clf(combined: bool) -> Callable[[AccessEntry], bytes]:
             referer = (e.referer or "-").replace('"', '\\"')
             agent = (e.user_agent or "-").replace('"', '\\"')
             text += f' "{referer}" "{agent}"'
-        return (text + "\n").encode()
+        return (text + "\n").encode("utf-8", "surrogateescape")
 
     return line
 

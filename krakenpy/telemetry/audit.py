@@ -4,7 +4,10 @@
 
 - *deny*: raise :class:`krakenpy.errors.Rejection` (``status``, ``reason=`` a word of
   :data:`REASONS`, ``policy=`` your namespace, ``detail=`` for the log only). The audit middleware
-  records it; you write nothing else.
+  records it; you write nothing else. A check that answers with another error (JSON Schema's 400,
+  CEL's 500) calls ``audit_decision(..., decision="deny", reason=...)`` before raising it; an edge
+  guard that answers by itself puts the ``Rejection`` it stands for under
+  ``request.context[EDGE_DENY]``.
 - *allow* (and dry-run denies): call ``audit_decision(request.context, policy=NAMESPACE)`` after
   your check passed (``decision="deny", enforced=False`` for a rule that only observes). It costs
   one dict lookup when auditing is off or the route is not audited. The record is written when the
@@ -21,6 +24,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import os
 import socket
 import time
 from collections import deque
@@ -28,15 +32,19 @@ from typing import Any, Final, Literal
 
 import orjson
 
+from krakenpy.gojson import valid_text
 from krakenpy.tasks import spawn
 from krakenpy.telemetry.auditsink import AuditSink
 
-__all__ = ["AUDIT", "EVENTS", "REASONS", "AuditScope", "AuditTrail", "audit_decision"]
+__all__ = ["AUDIT", "EDGE_DENY", "EVENTS", "REASONS", "AuditScope", "AuditTrail", "audit_decision"]
 
 log = logging.getLogger("krakenpy.audit")
 
 #: context key of the request's :class:`AuditScope` (absent when auditing is off)
 AUDIT: Final = "krakenpy.audit"
+#: context key under which an edge guard that answers by itself (the service bot detector's 403)
+#: leaves the :class:`~krakenpy.errors.Rejection` it stands for; the edge telemetry records it
+EDGE_DENY: Final = "krakenpy.audit.edge"
 #: the closed vocabulary of ``reason``
 REASONS: Final = frozenset(
     {
@@ -117,11 +125,15 @@ class AuditTrail:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[Any] | None = None
         self._last_drop_log = 0.0
-        self._key = fingerprint_key
+        # README: without fingerprint_key_env the key is random per process (an empty key would make
+        # the fingerprint a plain hash, open to a dictionary attack on weak credentials)
+        self._key = fingerprint_key or os.urandom(32)
 
     def fingerprint(self, credential: str) -> str:
-        """A keyed, truncated fingerprint of a credential (correlation without the secret)."""
-        return "hmac-sha256:" + hmac.new(self._key, credential.encode(), hashlib.sha256).hexdigest()[:16]
+        """A keyed, truncated fingerprint of a credential (correlation without the secret), over the
+        bytes the client sent (a header's bytes that are not UTF-8 arrive as surrogate escapes)."""
+        raw = credential.encode("utf-8", "surrogateescape")
+        return "hmac-sha256:" + hmac.new(self._key, raw, hashlib.sha256).hexdigest()[:16]
 
     def record(
         self,
@@ -188,7 +200,11 @@ class AuditTrail:
             while self.queue and len(lines) < 512:
                 rec = self.queue.popleft()
                 rec["prev_hash"] = self._prev
-                canonical = orjson.dumps(rec, option=orjson.OPT_SORT_KEYS)
+                try:
+                    canonical = orjson.dumps(rec, option=orjson.OPT_SORT_KEYS)
+                except orjson.JSONEncodeError:  # a client's bytes that are not UTF-8: U+FFFD, then chained
+                    rec = valid_text(rec)
+                    canonical = orjson.dumps(rec, option=orjson.OPT_SORT_KEYS)
                 digest = hashlib.sha256(self._prev.encode() + canonical).hexdigest()
                 rec["hash"] = digest
                 self._prev = digest

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import stat
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -17,6 +18,8 @@ from krakenpy.telemetry.writer import LineWriter
 __all__ = ["AuditSink", "FileSink", "HttpSink", "StreamSink", "last_hash"]
 
 log = logging.getLogger("krakenpy.audit")
+#: how much of the end of an audit file is read to find the last record
+_TAIL = 65536
 
 
 class AuditSink(Protocol):
@@ -57,13 +60,19 @@ class FileSink(StreamSink):
 def last_hash(path: str) -> str | None:
     """The ``hash`` of the last complete record of an existing audit file (to continue its chain)."""
     try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - 65536))
-            tail = f.read().splitlines()
+        # O_NONBLOCK: a FIFO (a log shipper) opens at once; only a regular file has a chain to continue
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError:
         return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        tail = os.pread(fd, _TAIL, max(0, info.st_size - _TAIL)).splitlines()  # bounded, even if it grows
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     for line in reversed(tail):
         try:
             value = orjson.loads(line).get("hash")

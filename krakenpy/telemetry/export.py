@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import aiohttp
-import orjson
 
+from krakenpy.gojson import text_json
 from krakenpy.tasks import spawn
 from krakenpy.telemetry.metrics.registry import Registry
 from krakenpy.telemetry.otlp import metrics_json, protobuf_available, spans_json, to_protobuf
@@ -167,7 +167,7 @@ class OtlpExporter:
         if self._protobuf:
             body, ctype = to_protobuf(doc, kind), "application/x-protobuf"
         else:
-            body, ctype = orjson.dumps(doc), "application/json"
+            body, ctype = text_json(doc), "application/json"
         headers = {"Content-Type": ctype, **dict(target.headers)}
         async with self._session.post(f"{target.base_url}/v1/{kind}", data=body, headers=headers) as resp:
             if resp.status >= 300:

@@ -32,7 +32,9 @@ def failure_text(exc: BaseException, redactor: Redactor) -> str:
 
 
 def was_logged(exc: BaseException) -> bool:
-    return bool(getattr(exc, _MARK, False))
+    """Whether ``exc``, or the error it was raised from (the same failure, re-shaped), was logged."""
+    cause = exc.__cause__
+    return bool(getattr(exc, _MARK, False)) or (cause is not None and bool(getattr(cause, _MARK, False)))
 
 
 def log_failure(exc: BaseException, prefix: str, redactor: Redactor, *, level: int = logging.ERROR) -> None:

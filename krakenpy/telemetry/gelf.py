@@ -18,8 +18,7 @@ import time
 from collections import deque
 from typing import Any, Final
 
-import orjson
-
+from krakenpy.gojson import text_json
 from krakenpy.tasks import spawn
 from krakenpy.telemetry.exchange import CURRENT
 from krakenpy.telemetry.redact import Redactor
@@ -108,7 +107,7 @@ class GelfSender:
         """Queue one GELF object for sending (dropped and counted when the queue is full)."""
         if self._closed:
             return
-        payload = orjson.dumps(message)
+        payload = text_json(message)
         if self.tcp:
             frames = [payload + b"\0"]
         else:

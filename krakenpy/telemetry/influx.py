@@ -27,7 +27,7 @@ import logging
 import re
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +37,7 @@ from krakenpy.config.durations import parse_duration
 from krakenpy.errors import ConfigError, ConfigIssue
 from krakenpy.telemetry.metrics.stats import StatsRegistry
 
-__all__ = ["InfluxOptions", "InfluxPusher", "parse_influx", "points"]
+__all__ = ["InfluxOptions", "InfluxPusher", "Lines", "line", "parse_influx", "points"]
 
 log = logging.getLogger("krakenpy.telemetry")
 
@@ -62,6 +62,8 @@ class InfluxOptions:
     ttl: float = 60.0
     username: str = ""
     password: str = ""
+    #: seconds a write may take (telemetry/opencensus's ``timeout``; krakend-influx has none)
+    timeout: float = 5.0
 
 
 def parse_influx(raw: Any, path: str) -> InfluxOptions:
@@ -88,7 +90,7 @@ def _tag(value: str) -> str:
     return value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
 
 
-def _line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, int | float], now_ns: int) -> str:
+def line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, int | float], now_ns: int) -> str:
     tag_text = "".join(f",{_tag(k)}={_tag(v)}" for k, v in sorted(tags.items()) if v != "")
     field_text = ",".join(
         f"{_tag(k)}={v}i" if isinstance(v, int) and not isinstance(v, bool) else f"{_tag(k)}={float(v)!r}"
@@ -108,10 +110,10 @@ def points(snapshot: Mapping[str, Any], host: str, now_ns: int) -> list[str]:
             continue
         if match := _RESPONSE.match(key):
             tags = {"host": host, "endpoint": match[1], "status": match[2]}
-            lines.append(_line("responses", tags, {"count": int(value)}, now_ns))
+            lines.append(line("responses", tags, {"count": int(value)}, now_ns))
         elif match := _REQUESTS.match(key):
             tags = {"host": host, "layer": match[1], "name": match[2], "complete": match[3], "error": match[4]}
-            lines.append(_line("requests", tags, {"total": int(value)}, now_ns))
+            lines.append(line("requests", tags, {"total": int(value)}, now_ns))
         elif match := _HISTOGRAM.match(key):
             histograms.setdefault((match[1], match[2]), {})[_FIELD.get(match[3], match[3])] = value
         elif match := _ROUTER.match(key):
@@ -119,20 +121,33 @@ def points(snapshot: Mapping[str, Any], host: str, now_ns: int) -> list[str]:
         elif key.startswith("service.runtime."):
             runtime[key.removeprefix("service.runtime.")] = value
     for (endpoint, kind), fields in sorted(histograms.items()):
-        lines.append(_line(f"router.response-{kind}", {"host": host, "endpoint": endpoint}, fields, now_ns))
+        lines.append(line(f"router.response-{kind}", {"host": host, "endpoint": endpoint}, fields, now_ns))
     if router:
-        lines.append(_line("router", {"host": host}, router, now_ns))
+        lines.append(line("router", {"host": host}, router, now_ns))
     if runtime:
-        lines.append(_line("runtime", {"host": host}, runtime, now_ns))
+        lines.append(line("runtime", {"host": host}, runtime, now_ns))
     return lines
 
 
-class InfluxPusher:
-    """The background task posting the collector's points every ``ttl``."""
+#: (host name, time in ns) -> the line-protocol points of one push
+Lines = Callable[[str, int], list[str]]
 
-    def __init__(self, options: InfluxOptions, stats: StatsRegistry) -> None:
+
+class InfluxPusher:
+    """The background task posting points every ``ttl``: the ``/__stats`` collector's, or what
+    ``lines`` produces (telemetry/opencensus's views)."""
+
+    def __init__(self, options: InfluxOptions, stats: StatsRegistry | None, lines: Lines | None = None) -> None:
         self.options = options
         self.stats = stats
+        if lines is None:
+            assert stats is not None
+            collector = stats
+
+            def lines(host: str, now_ns: int) -> list[str]:
+                return points(collector.snapshot(), host, now_ns)
+
+        self._lines = lines
         self.host = socket.gethostname()
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -147,7 +162,9 @@ class InfluxPusher:
         if self.options.username:
             token = base64.b64encode(f"{self.options.username}:{self.options.password}".encode()).decode()
             headers["Authorization"] = f"Basic {token}"
-        self._session = aiohttp.ClientSession(headers=headers, timeout=aiohttp.ClientTimeout(total=5))
+        self._session = aiohttp.ClientSession(
+            headers=headers, timeout=aiohttp.ClientTimeout(total=self.options.timeout)
+        )
         self._task = spawn(self._run())
 
     async def stop(self) -> None:
@@ -168,7 +185,7 @@ class InfluxPusher:
         session = self._session
         if session is None:
             return
-        body = "\n".join(points(self.stats.snapshot(), self.host, time.time_ns())).encode()
+        body = "\n".join(self._lines(self.host, time.time_ns())).encode()
         url = f"{self.options.address}/write"
         try:
             async with session.post(url, params={"db": self.options.db}, data=body) as response:

@@ -26,6 +26,7 @@ from typing import Final
 
 import orjson
 
+from krakenpy.gojson import text_json
 from krakenpy.telemetry.exchange import CURRENT
 from krakenpy.telemetry.gotime import compile_layout, utc_offset
 from krakenpy.telemetry.redact import Redactor
@@ -108,7 +109,7 @@ def _printf(layout: str | None) -> Callable[[object], str]:
         elif verb == "x" and isinstance(value, int):
             text = f"{value:x}"
         elif verb == "q":
-            text = orjson.dumps(str(value)).decode()
+            text = text_json(str(value)).decode()
         else:
             text = str(value)
         if precision is not None and verb in "sqv":
@@ -226,7 +227,7 @@ class PatternFormatter(_Base):
     def format(self, record: logging.LogRecord) -> str:
         message = self.message(record, with_id=not self._places_id)
         if self._json_message:
-            message = orjson.dumps(message).decode()[1:-1]
+            message = text_json(message).decode()[1:-1]
         level = krakend_level(record.levelno)
         return self._prefix + "".join(p if isinstance(p, str) else p(record, message, level) for p in self._pieces)
 
@@ -253,4 +254,4 @@ class LogstashFormatter(_Base):
         rid = _request_id()
         if rid is not None:
             out["request_id"] = rid
-        return orjson.dumps(out, option=orjson.OPT_SORT_KEYS).decode()
+        return text_json(out, orjson.OPT_SORT_KEYS).decode()

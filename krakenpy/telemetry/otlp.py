@@ -7,8 +7,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
-import orjson
-
+from krakenpy.gojson import text_json
 from krakenpy.telemetry.metrics.registry import Counter, Family, Histogram, Registry
 from krakenpy.telemetry.trace.spans import Span
 
@@ -161,6 +160,6 @@ def to_protobuf(doc: dict[str, Any], kind: str) -> bytes:
         from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
         message = ExportMetricsServiceRequest()
-    json_format.Parse(orjson.dumps(_hex_to_b64(doc)), message)
+    json_format.Parse(text_json(_hex_to_b64(doc)), message)
     data: bytes = message.SerializeToString()
     return data

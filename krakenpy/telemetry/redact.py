@@ -65,6 +65,7 @@ DEFAULT_QUERY_KEYS: Final = (
     "apikey",
     "code",
     "password",
+    "secret",
     "client_secret",
 )
 #: JSON body fields masked wherever they appear
@@ -85,6 +86,22 @@ _AUTH_SCHEMES: Final = frozenset({"authorization", "proxy-authorization"})
 _USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)[^/@\s?#]+@")
 #: ``Bearer xyz`` / ``Basic xyz`` inside free text (error messages quoting a header)
 _SCHEME_TOKEN = re.compile(r"(?i)\b(Bearer|Basic|Digest|Token|ApiKey|AWS4-HMAC-SHA256)\s+[A-Za-z0-9\-._~+/=,:]+")
+
+
+#: what ends a value in free text (a URL quoted in a message: ``[GET /x?sig=…]``) and in a raw query
+_TEXT_END: Final = "&;\\s\"'<>#\\]"
+_QUERY_END: Final = "&;"
+
+
+def _query_pattern(keys: frozenset[str], mask: str, end: str) -> re.Pattern[str] | None:
+    """key=value where the key is sensitive, at a query or text boundary; the value runs to the next
+    character of ``end``. A value that is the mask already is left alone: text redacted twice (a
+    failure text, then its log line) stays the same."""
+    if not keys:
+        return None
+    names = "|".join(re.escape(k) for k in sorted(keys, key=lambda k: (-len(k), k)))
+    masked = re.escape(mask) + f"(?:[{end}]|$)"
+    return re.compile(rf"(?i)(?<![A-Za-z0-9_\-])({names})=(?!{masked})([^{end}]*)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,32 +125,46 @@ class RedactionOptions:
 class Redactor:
     """Applies one :class:`RedactionOptions`; cheap when there is nothing to mask."""
 
-    __slots__ = ("_allow", "_body", "_body_limit", "_body_mode", "_hash_key", "_headers", "_mask", "_query")
+    __slots__ = (
+        "_allow",
+        "_body",
+        "_body_limit",
+        "_body_mode",
+        "_hash_key",
+        "_headers",
+        "_mask",
+        "_query",
+        "_raw_query",
+        "_query_keys",
+    )
 
     def __init__(self, options: RedactionOptions | None = None) -> None:
         o = options or RedactionOptions()
         headers = set() if o.replace_defaults else set(DEFAULT_HEADERS)
         headers.update(h.lower() for h in o.headers)
         self._headers: frozenset[str] = frozenset(headers)
-        keys = list(o.query_keys) + ([] if o.replace_defaults else list(DEFAULT_QUERY_KEYS))
+        self._query_keys = frozenset(list(o.query_keys) + ([] if o.replace_defaults else list(DEFAULT_QUERY_KEYS)))
         self._mask = o.mask
-        # key=value where the key is sensitive, at a query or text boundary; the value runs to
-        # the next separator (& ; whitespace quote) so a whole URL or message can be scanned
-        self._query: re.Pattern[str] | None = (
-            re.compile(
-                r"(?i)(?<![A-Za-z0-9_\-])("
-                + "|".join(re.escape(k) for k in sorted(set(keys), key=len, reverse=True))
-                + r")=([^&;\s\"'<>#\]]*)"
-            )
-            if keys
-            else None
-        )
+        self._compile()
         paths = list(o.body_paths) + ([] if o.replace_defaults else list(DEFAULT_BODY_PATHS))
         self._body: tuple[Selector, ...] = tuple(compile_selector(p) for p in paths)
         self._body_mode = o.body_mode
         self._body_limit = o.body_limit
         self._hash_key = o.hash_key or os.urandom(32)
         self._allow = frozenset(h.lower() for h in o.allow_headers) if o.allow_headers is not None else None
+
+    def _compile(self) -> None:
+        self._query = _query_pattern(self._query_keys, self._mask, _TEXT_END)
+        self._raw_query = _query_pattern(self._query_keys, self._mask, _QUERY_END)
+
+    def learn(self, *, query_keys: Iterable[str] = (), headers: Iterable[str] = ()) -> None:
+        """Mask these too, whatever ``replace_defaults`` says: the credentials a component reads from
+        clients (the ``auth/api-keys`` identifier, a JWT header). Start-up only: recompiles."""
+        keys = self._query_keys | {k for k in query_keys if k}
+        if keys != self._query_keys:
+            self._query_keys = keys
+            self._compile()
+        self._headers = self._headers | {h.lower() for h in headers if h}
 
     # headers ---------------------------------------------------------------------------------
     def is_sensitive_header(self, name: str) -> bool:
@@ -181,8 +212,9 @@ class Redactor:
 
     # query strings, URLs, free text ------------------------------------------------------------
     def query(self, raw: str) -> str:
-        """A raw query (``a=1&sig=x``) with sensitive values masked: ``a=1&sig=[REDACTED]``."""
-        pattern = self._query
+        """A raw query (``a=1&sig=x``) with sensitive values masked: ``a=1&sig=[REDACTED]`` (a value
+        runs to the next ``&`` or ``;``, whatever it holds)."""
+        pattern = self._raw_query
         if not raw or pattern is None or pattern.search(raw) is None:
             return raw
         return pattern.sub(self._sub, raw)

@@ -1,7 +1,7 @@
 """The telemetry listeners: ``/__stats`` (``telemetry/metrics``, own address) and ``/metrics``
 (each Prometheus exporter, own port). A busy address is logged and the gateway keeps serving, as
 KrakenD does. Rendering yields to the event loop between chunks of series, so a large scrape never
-holds the loop for long."""
+holds the loop for long. They are served as the gateway is (:mod:`krakenpy.server.side`)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 import orjson
 from aiohttp import web
 
+from krakenpy.server.side import Route, SideListener
 from krakenpy.telemetry.metrics.process import process_text, python_text
 from krakenpy.telemetry.metrics.registry import Registry
 from krakenpy.telemetry.metrics.stats import StatsRegistry
@@ -50,51 +51,47 @@ async def prometheus_body(registry: Registry, *, scope: str, target_info: str, p
 
 
 class Listener:
-    """One small aiohttp server with a few GET routes."""
+    """One telemetry listener with a few GET routes, on :class:`~krakenpy.server.side.SideListener`
+    (the gateway's wire rules: no ``Server`` header, a fixed 400 for malformed requests)."""
 
     def __init__(self, name: str, host: str, port: int, routes: dict[str, Callable[[], Awaitable[web.Response]]]):
         self.name = name
         self.host = host
         self.port = port
         self.routes = routes
-        self._runner: web.AppRunner | None = None
+        self._side: SideListener | None = None
         self.bound_port: int | None = None
 
     async def start(self) -> None:
-        app = web.Application()
+        table: dict[tuple[str, str], Route] = {}
         for path, produce in self.routes.items():
-            app.router.add_get(path, _handler(produce))
+            table[("GET", path)] = _handler(produce)
             if path.endswith("/__stats"):
-                app.router.add_get(path + "/", _redirect(path))
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host or None, self.port)
+                table[("GET", path + "/")] = _redirect(path)
+        side = SideListener(self.host, self.port, table)
         try:
-            await site.start()
+            await side.start()
         except OSError as exc:
             log.error("[SERVICE: %s] cannot listen on %s:%d: %s", self.name, self.host or "*", self.port, exc)
-            await runner.cleanup()
             return
-        self._runner = runner
-        server = getattr(site, "_server", None)
-        sockets = getattr(server, "sockets", None) or ()
-        self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
+        self._side = side
+        self.bound_port = side.bound_port
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._side is not None:
+            await self._side.stop()
+            self._side = None
 
 
-def _handler(produce: Callable[[], Awaitable[web.Response]]) -> Callable[[web.Request], Awaitable[web.Response]]:
-    async def handle(_request: web.Request) -> web.Response:
+def _handler(produce: Callable[[], Awaitable[web.Response]]) -> Route:
+    async def handle(_request: web.BaseRequest) -> web.StreamResponse:
         return await produce()
 
     return handle
 
 
-def _redirect(target: str) -> Callable[[web.Request], Awaitable[web.Response]]:
-    async def handle(_request: web.Request) -> web.Response:
-        raise web.HTTPMovedPermanently(target)
+def _redirect(target: str) -> Route:
+    async def handle(_request: web.BaseRequest) -> web.StreamResponse:
+        return web.Response(status=301, headers={"Location": target})
 
     return handle

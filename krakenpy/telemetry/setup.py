@@ -8,18 +8,20 @@ files, restores the logging setup and stops the services.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any, Final
 
 from aiohttp import web
 
 from krakenpy import __version__
+from krakenpy.errors import ConfigError
 from krakenpy.resources import Resources
 from krakenpy.state import Key
 from krakenpy.telemetry.accesslog import formatter, gin_line
 from krakenpy.telemetry.applog import LineHandler, app_log_options, install_handlers, make_formatter
 from krakenpy.telemetry.audit import AuditTrail
 from krakenpy.telemetry.auditsettings import AuditOptions
-from krakenpy.telemetry.auditsink import AuditSink, FileSink, HttpSink, StreamSink, last_hash
+from krakenpy.telemetry.auditsink import AuditSink, HttpSink, StreamSink, last_hash
 from krakenpy.telemetry.clientip import client_ip_resolver
 from krakenpy.telemetry.export import OtlpExporter, OtlpTarget
 from krakenpy.telemetry.gelf import GelfHandler, GelfSender, gelf_message
@@ -35,9 +37,17 @@ from krakenpy.telemetry.syslog import SyslogHandler
 from krakenpy.telemetry.trace.context import Sampler, propagators_from_env
 from krakenpy.telemetry.trace.spans import SpanBuffer
 from krakenpy.telemetry.trace.tracer import LayerTraceOptions, Tracer
-from krakenpy.telemetry.writer import LineWriter
+from krakenpy.telemetry.writer import LineWriter, output_file
 
-__all__ = ["EXPORTER", "PROM_LISTENERS", "STATS_LISTENER", "config_hash", "hub_for", "serving_hooks"]
+__all__ = [
+    "EXPORTER",
+    "PROM_LISTENERS",
+    "STATS_LISTENER",
+    "config_hash",
+    "hub_for",
+    "register_credentials",
+    "serving_hooks",
+]
 
 log = logging.getLogger("krakenpy.telemetry")
 
@@ -52,7 +62,20 @@ def hub_for(resources: Resources) -> Telemetry:
     found = resources.state.get(HUB)
     if found is not None:
         return found
-    return resources.state.set(HUB, _configure(resources))
+    try:
+        hub = _configure(resources)
+    except ConfigError:
+        # reported once, by the first builder asking; the others get an inert hub (the build fails)
+        resources.state.set(HUB, Telemetry())
+        raise
+    return resources.state.set(HUB, hub)
+
+
+def register_credentials(resources: Resources, *, query_keys: Iterable[str] = (), headers: Iterable[str] = ()) -> None:
+    """Called by a component's build for the names it reads a client credential from (the
+    ``auth/api-keys`` identifier, a JWT header): every telemetry output masks them (access logs,
+    spans, audit records, ``/__debug/``), whatever the ``redact`` lists say."""
+    hub_for(resources).redactor.learn(query_keys=query_keys, headers=headers)
 
 
 def _opt(resources: Resources, namespace: str) -> Any:
@@ -82,8 +105,12 @@ def _configure(resources: Resources) -> Telemetry:
         writers: list[LineWriter] = []
         if access.stdout:
             writers.append(hub.stdout())
-        if access.file:
-            file_writer = LineWriter.open(access.file)
+        file_writer = (
+            output_file(access.file, "extra_config.telemetry/access_log.file", serving=resources.serving)
+            if access.file
+            else None
+        )
+        if file_writer is not None:
             resources.stack.callback(file_writer.close)
             writers.append(file_writer)
         send = None
@@ -109,6 +136,11 @@ def _configure(resources: Resources) -> Telemetry:
     otel: OtelOptions | None = _opt(resources, "telemetry/opentelemetry")
     if otel is not None:
         _otel(resources, hub, otel)
+    census = _opt(resources, "telemetry/opencensus")
+    if census is not None:  # after OTel: it joins the OTel tracer when there is one
+        from krakenpy.telemetry.opencensus.setup import configure_opencensus
+
+        configure_opencensus(resources, hub, census)
     audit: AuditOptions | None = _opt(resources, "telemetry/audit")
     if audit is not None:
         _audit(resources, hub, audit)
@@ -266,7 +298,9 @@ def _audit(resources: Resources, hub: Telemetry, o: AuditOptions) -> None:
     sink: AuditSink
     prev = None
     if o.sink == "file":
-        sink = FileSink(o.path)
+        writer = output_file(o.path, "extra_config.telemetry/audit.path", serving=resources.serving, max_lines=1 << 30)
+        # check: the trail is never started, so it gets a sink that writes nowhere
+        sink = StreamSink(writer, owned=True) if writer is not None else StreamSink(LineWriter())
         prev = last_hash(o.path)
     elif o.sink == "http":
         sink = HttpSink(o.url, o.headers)

@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from typing import IO, Final
+from typing import IO, Any, Final
 
-__all__ = ["LineWriter", "stdout_writer"]
+from krakenpy.files import check_append_target, open_error
+
+__all__ = ["LineWriter", "output_file", "stdout_writer"]
 
 #: lines buffered before a write even within one tick
 MAX_LINES: Final = 256
@@ -43,7 +45,9 @@ class LineWriter:
     @classmethod
     def open(cls, path: str, **kwargs: object) -> LineWriter:
         """Append to a file (created with mode 0600: logs may hold personal data)."""
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        # O_NONBLOCK while opening: a FIFO nobody reads fails (ENXIO) instead of blocking start-up
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK, 0o600)
+        os.set_blocking(fd, True)
         return cls(fd, owned=True, name=path, **kwargs)  # type: ignore[arg-type]
 
     def write(self, line: bytes) -> None:
@@ -105,3 +109,15 @@ def stdout_writer() -> LineWriter:
             LineWriter(key, name="stdout") if isinstance(key, int) else LineWriter(stream=sys.stdout, name="stdout")
         )
     return found
+
+
+def output_file(path: str, where: str, *, serving: bool, **kwargs: Any) -> LineWriter | None:
+    """A config-named append-only file (``where``: its JSON path, for errors); ``check`` (not
+    ``serving``) only looks whether it could be opened, creates nothing and gets ``None``."""
+    if not serving:
+        check_append_target(path, where)
+        return None
+    try:
+        return LineWriter.open(path, **kwargs)
+    except OSError as exc:
+        raise open_error(path, where, exc) from None

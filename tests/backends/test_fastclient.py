@@ -12,7 +12,6 @@ from aiohttp import web
 from krakenpy.backends.client import AiohttpClient, ClientOptions
 from krakenpy.backends.fastclient import FastClient
 from krakenpy.errors import BackendError
-from tests.conftest import free_port
 from tests.server.wirekit import gateway_server
 
 Start = Callable[[web.Application], Awaitable[str]]
@@ -283,9 +282,9 @@ async def test_fastclient_response_header_timeout(backend: Start) -> None:
         await c.close()
 
 
-async def test_fastclient_refused_port(client: FastClient) -> None:
+async def test_fastclient_refused_port(client: FastClient, dead_port: int) -> None:
     with pytest.raises(BackendError, match="ConnectionRefusedError"):
-        await client.request("GET", f"http://127.0.0.1:{free_port()}/x", [], None)
+        await client.request("GET", f"http://127.0.0.1:{dead_port}/x", [], None)
 
 
 async def test_fastclient_reset_mid_body(client: FastClient, raw_server: Callable[[Handler], Awaitable[str]]) -> None:

@@ -212,3 +212,19 @@ def test_flexible_playground_sample_renders(tmp_path: Path) -> None:
     env.update(FC_ENABLE="1", FC_SETTINGS="settings/dev", FC_PARTIALS="partials", FC_TEMPLATES="templates")
     out = _cli("check", "-c", "krakend.tmpl", env=env, cwd=sample)
     assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo"])
+def test_flexible_partial_that_is_not_a_regular_file_is_an_error(tmp_path: Path, kind: str) -> None:
+    project = _project(tmp_path)
+    partial = project / "partials" / "backend_extra_config.json"
+    partial.unlink()
+    if kind == "device":
+        partial.symlink_to("/dev/zero")  # read whole, it would exhaust memory
+    else:
+        os.mkfifo(partial)  # nobody writes: opening it would wait for ever
+    out = _cli("check", "-c", "krakend.tmpl", env=_env(project), cwd=project)
+    assert out.returncode == 1
+    assert "krakend.tmpl:17: at <include" in out.stderr
+    assert "not a regular file" in out.stderr
+    assert "Traceback" not in out.stderr

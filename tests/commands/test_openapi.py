@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from openapi_spec_validator import validate
 
+from tests.corpus import CORPUS, needs_corpus
+
 ROOT = Path(__file__).resolve().parents[2]
-CORPUS = ROOT.parent / "shared" / "corpus" / "krakend-configs"
 
 
 def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -83,7 +84,7 @@ def test_openapi_cli_errors(tmp_path: Path) -> None:
     assert missing.returncode == 1 and "Traceback" not in missing.stderr
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="corpus folder not present next to the repo")
+@needs_corpus
 @pytest.mark.parametrize(
     "name", ["022-simifiniicto-simfiny-api-gateway.json", "023-solomonai-backend-api-gateway-prod.json"]
 )

@@ -48,21 +48,21 @@ def test_routes_lambda_targets_name_the_function_or_parameter() -> None:
 def test_routes_marks_namespaces_krakenpy_ignores(tmp_path: Path) -> None:
     doc = {
         "version": 3,
-        "extra_config": {"telemetry/opencensus": {}},
+        "extra_config": {"plugin/http-server": {"name": ["x"]}},
         "endpoints": [
             {
                 "endpoint": "/a",
                 "extra_config": {"proxy": {"sequential": False}},
-                "backend": [{"host": ["h:80"], "url_pattern": "/", "extra_config": {"backend/graphql": {}}}],
+                "backend": [{"host": ["h:80"], "url_pattern": "/", "extra_config": {"backend/amqp/producer": {}}}],
             }
         ],
     }
     path = tmp_path / "krakend.json"
     path.write_text(json.dumps(doc))
     table = render_table(route_map(load(path).service))
-    assert "service namespaces: telemetry/opencensus (ignored)" in table
+    assert "service namespaces: plugin/http-server (ignored)" in table
     assert "namespaces: proxy\n" in table
-    assert "backend/graphql (ignored)" in table
+    assert "backend/amqp/producer (ignored)" in table
 
 
 def test_routes_mermaid_is_a_flowchart_with_escaped_labels() -> None:

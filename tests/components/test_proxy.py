@@ -22,7 +22,7 @@ def test_proxy_parse_depends_on_the_level() -> None:
 def test_proxy_bad_flatmap_is_an_error_at_its_path() -> None:
     with pytest.raises(ConfigError) as info:
         COMPONENT.parse({"flatmap_filter": [{"type": "rename", "args": ["a", "b"]}]}, site("proxy"))
-    assert info.value.issues[0].path == "endpoints[0].extra_config.proxy.flatmap_filter"
+    assert info.value.issues[0].path == "endpoints[0].extra_config.proxy.flatmap_filter[0]"  # the operation at fault
 
 
 async def test_proxy_static_and_backend_flatmap_through_the_gateway(backend, gateway) -> None:

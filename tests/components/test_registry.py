@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import ast
 import keyword
+import re
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
 from krakenpy.components import registry
 from krakenpy.components.base import LAYERS, Component
+from krakenpy.config.ignored import BACKEND_IGNORED, ROOT_IGNORED
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "krakenpy"
@@ -20,6 +24,7 @@ CORE_MODULES = {
     "krakenpy",
     "krakenpy.edge",
     "krakenpy.errors",
+    "krakenpy.files",
     "krakenpy.gojson",
     "krakenpy.names",
     "krakenpy.state",
@@ -146,3 +151,114 @@ def test_registry_import_loads_no_engine_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# schema ↔ component ↔ README ------------------------------------------------------------------
+
+SCHEMAS = ROOT / "schemas"
+#: core object schemas (not namespaces) and the file the three Lua namespaces $ref
+CORE_SCHEMAS = ("krakend", "endpoint", "backend", "modifier/lua")
+ACCEPTED = "Accepted; no effect in krakenpy ("
+
+
+def _schema(path: Path) -> Any:
+    return orjson.loads(path.read_bytes())
+
+
+def _ignored_lists() -> dict[Path, Mapping[str, str]]:
+    """schema file → the list of fields it declares accepted-and-ignored."""
+    lists: dict[Path, Mapping[str, str]] = {
+        SCHEMAS / "krakend.json": ROOT_IGNORED,
+        SCHEMAS / "backend.json": BACKEND_IGNORED,
+    }
+    lists.update({SCHEMAS / f"{c.namespace}.json": c.ignored for c in registry.ALL})
+    return lists
+
+
+def _deref(node: Any, base: Path) -> tuple[Any, Path]:
+    while isinstance(node, dict) and "$ref" in node:
+        target = (base / node["$ref"]).resolve()
+        node, base = _schema(target), target.parent
+    return node, base
+
+
+def _property(file: Path, spec: str) -> Any:
+    """The schema node of an ignored-field spec (``tiers[].ratelimit.num_shards``), following $refs."""
+    node, base = _schema(file), file.parent
+    for part in spec.partition("=")[0].split("."):
+        key = part.removesuffix("[]")
+        if key:
+            node, base = _deref(node, base)
+            node = node["properties"][key]
+        if part.endswith("[]"):
+            node, base = _deref(node, base)
+            node = node["items"]
+    return node
+
+
+def _properties(node: Any, spec: str = "") -> Iterator[tuple[str, Any]]:
+    """(spec, schema node) of every property declared in one schema file ($refs not followed)."""
+    if not isinstance(node, dict):
+        return
+    for key, child in (node.get("properties") or {}).items():
+        where = f"{spec}.{key}" if spec else key
+        yield where, child
+        yield from _properties(child, where)
+    if isinstance(node.get("items"), dict):
+        yield from _properties(node["items"], spec + "[]")
+    if isinstance(node.get("additionalProperties"), dict):
+        yield from _properties(node["additionalProperties"], spec)
+    for key in ("oneOf", "anyOf", "allOf"):
+        for child in node.get(key) or ():
+            yield from _properties(child, spec)
+
+
+def test_registry_ignored_fields_match_their_schema_descriptions() -> None:
+    """Each ignored field's schema description gives the warning's why; each property described as
+    accepted-and-ignored is in its schema's list (one home per component, no silent field)."""
+    lists = _ignored_lists()
+    for file, fields in lists.items():
+        for spec, why in fields.items():
+            description = _property(file, spec).get("description", "")
+            assert f"{ACCEPTED}{why})" in description, f"{file.name}: {spec}: {description!r}"
+    for file in sorted(SCHEMAS.rglob("*.json")):
+        names = {spec.partition("=")[0] for spec in lists.get(file, {})}
+        for spec, node in _properties(_schema(file)):
+            if ACCEPTED in node.get("description", ""):
+                assert spec in names, f"{file.relative_to(SCHEMAS)}: {spec} says it has no effect but no list has it"
+
+
+def _readme_code() -> str:
+    """Every inline code span of the README (fenced blocks left out), one per line."""
+    text = re.sub(r"```.*?```", "", (ROOT / "README.md").read_text(), flags=re.S)
+    return "\n".join(re.findall(r"`([^`\n]+)`", text))
+
+
+def test_registry_every_schema_property_is_named_in_the_readme() -> None:
+    """Every field krakenpy reads (the core objects' and every implemented namespace's) is named in
+    the README in backticks, so a new field cannot land undocumented. Left out: the schemas of
+    namespaces krakenpy does not implement, and what sits inside an ignored field (`client_tls`,
+    `async_agent`, `clusters`: the field itself is named)."""
+    code = _readme_code()
+    implemented = {c.namespace for c in registry.ALL}
+    lists = _ignored_lists()
+    missing: list[str] = []
+    for file in sorted(SCHEMAS.rglob("*.json")):
+        name = file.relative_to(SCHEMAS).with_suffix("").as_posix()
+        if name not in implemented and name not in CORE_SCHEMAS:
+            continue
+        inert = tuple(spec.partition("=")[0] for spec in lists.get(file, {}))
+        for spec, _node in _properties(_schema(file)):
+            if spec.startswith(tuple(f"{i}." for i in inert) + tuple(f"{i}[]" for i in inert)):
+                continue
+            prop = re.split(r"\.|\[\]\.", spec)[-1] if not spec.endswith("]") else spec
+            if not re.search(rf"(?<![\w-]){re.escape(prop)}(?![\w-])", code):
+                missing.append(f"{name}: {spec}")
+    assert missing == []
+
+
+def test_registry_readme_ignored_table_is_current() -> None:
+    """The README's table of fields without effect: `python -m krakenpy.components.registry ignored`."""
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("<!-- ignored:start -->\n")[1].split("\n<!-- ignored:end -->")[0]
+    assert table == registry.ignored_table()

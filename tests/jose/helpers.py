@@ -87,11 +87,19 @@ class JwksServer:
     hits: int = 0
     url: str = ""
     _served: list[int] = field(default_factory=list)
+    _released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def release(self) -> None:
+        """Answer delayed requests now (a test ends without waiting out a long ``delay``)."""
+        self._released.set()
 
     async def handle(self, request: web.Request) -> web.Response:
         self.hits += 1
         if self.delay:
-            await asyncio.sleep(self.delay)
+            try:
+                await asyncio.wait_for(self._released.wait(), self.delay)
+            except TimeoutError:
+                pass
         body = self.raw if self.raw is not None else orjson.dumps({"keys": [public_jwk(k) for k in self.keys]})
         return web.Response(status=self.status, body=body, headers={"Content-Type": self.content_type})
 

@@ -1,7 +1,10 @@
 """The Lambda emulator (ministack, own venv) for the whole session, and the test functions on it.
 
-``make test`` installs the emulator and sets ``MINISTACK_BIN``; without it the emulator tests are
-skipped with the reason. Functions are deployed once per session; tests only invoke them.
+``make test`` installs the emulator and sets ``MINISTACK_BIN``; without it (and without the repo's
+``.venv-ministack``) the emulator tests are skipped with the reason, listed by ``-ra``. A
+``MINISTACK_BIN`` that is not an executable fails them. Functions are deployed once per session;
+tests only invoke them. The Node.js functions need ``node`` (``make test`` installs ``nodejs``):
+tests that call them fail without it.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any
 import pytest
 from aiobotocore.session import AioSession
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, make_config
 
 FUNCTIONS_DIR = Path(__file__).parent / "functions"
 REGION = "us-east-1"
@@ -39,10 +42,17 @@ AWS_ENV = {
 
 
 def ministack_bin() -> Path | None:
-    """The emulator executable: ``MINISTACK_BIN`` or the repo's ``.venv-ministack``; None if absent."""
+    """The emulator executable: ``MINISTACK_BIN`` or the repo's ``.venv-ministack``; None if absent.
+
+    A ``MINISTACK_BIN`` that is set but not an executable fails the test: it is a broken setup.
+    """
     configured = os.environ.get("MINISTACK_BIN")
     path = Path(configured) if configured else ROOT / ".venv-ministack" / "bin" / "ministack"
-    return path if path.is_file() and os.access(path, os.X_OK) else None
+    if path.is_file() and os.access(path, os.X_OK):
+        return path
+    if configured:
+        pytest.fail(f"MINISTACK_BIN={configured!r} is not an executable file")
+    return None
 
 
 def make_zip(files: dict[str, str | bytes]) -> bytes:
@@ -75,7 +85,7 @@ FUNCTIONS = (
     Function("array", "app.py", "app.array"),
     Function("scalar", "app.py", "app.scalar"),
     Function("boom", "app.py", "app.boom"),
-    Function("sleepy", "app.py", "app.sleepy", timeout=5),
+    Function("sleepy", "app.py", "app.sleepy", timeout=15),
     Function("apigw", "app.py", "app.apigw"),
     Function("throttled", "app.py", "app.echo", concurrency=0),
     Function("echo-js", "index.js", "index.echo", runtime="nodejs20.x"),
@@ -152,6 +162,16 @@ class Emulator:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+def start_emulator(binary: Path) -> Emulator:
+    """An :class:`Emulator`, on another free port if the first one was taken before it could bind."""
+    for _ in range(2):
+        try:
+            return Emulator(binary)
+        except RuntimeError:
+            pass
+    return Emulator(binary)
+
+
 @pytest.fixture(scope="session")
 def aws_env() -> Iterator[None]:
     """Test credentials and region in the environment (what the default chain reads), restored after."""
@@ -167,14 +187,13 @@ def aws_env() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def lambda_endpoint(aws_env: None) -> Iterator[str]:
-    """The emulator URL, with :data:`FUNCTIONS` deployed (Node ones only when ``node`` is on PATH)."""
+    """The emulator URL, with :data:`FUNCTIONS` deployed."""
     binary = ministack_bin()
     if binary is None:
         pytest.skip("Lambda emulator not installed: run `make install-emulator` or set MINISTACK_BIN")
-    emulator = Emulator(binary)
+    emulator = start_emulator(binary)
     try:
-        functions = tuple(f for f in FUNCTIONS if not f.runtime.startswith("nodejs") or shutil.which("node"))
-        asyncio.run(deploy(emulator.url, functions))
+        asyncio.run(deploy(emulator.url, FUNCTIONS))
         yield emulator.url
     finally:
         emulator.stop()
@@ -182,8 +201,16 @@ def lambda_endpoint(aws_env: None) -> Iterator[str]:
 
 @pytest.fixture
 def needs_node() -> None:
+    """The emulator runs Node.js handlers with ``node``: without it those tests fail, not skip."""
     if shutil.which("node") is None:
-        pytest.skip("node is not on PATH: the emulator runs Node handlers with it")
+        pytest.fail("node is not on PATH: the emulator runs Node handlers with it (make test installs nodejs)")
+
+
+def lambda_config(endpoints: list[dict[str, Any]], **service: Any) -> dict[str, Any]:
+    """:func:`tests.conftest.make_config` with a 30 s service timeout: the emulator starts a runtime
+    on a function's first call, which a busy machine can stretch past KrakenD's 2 s default. Tests
+    about timeouts set their endpoint's own."""
+    return make_config(endpoints, **{"timeout": "30s", **service})
 
 
 def lambda_backend(endpoint: str, **options: Any) -> dict[str, Any]:

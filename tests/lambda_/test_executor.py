@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.conftest import make_config
-from tests.lambda_.conftest import ACCOUNT, REGION, lambda_backend
+from tests.lambda_.conftest import ACCOUNT, REGION, lambda_backend, lambda_config
 
 pytestmark = pytest.mark.lambda_emulator
 
@@ -30,7 +29,7 @@ def endpoint(path: str, backend: dict[str, Any], **extra: Any) -> dict[str, Any]
     ],
 )
 async def test_lambda_proxy_static_name_forms(gateway, lambda_endpoint, name, tag) -> None:
-    client = await gateway(make_config([endpoint("/fn", lambda_backend(lambda_endpoint, function_name=name))]))
+    client = await gateway(lambda_config([endpoint("/fn", lambda_backend(lambda_endpoint, function_name=name))]))
     resp = await client.get("/fn")
     assert resp.status == 200, await resp.text()
     body = await resp.json()
@@ -41,13 +40,13 @@ async def test_lambda_proxy_static_name_forms(gateway, lambda_endpoint, name, ta
 
 async def test_lambda_proxy_qualifier_option(gateway, lambda_endpoint) -> None:
     backend = lambda_backend(lambda_endpoint, function_name="echo", qualifier="live")
-    client = await gateway(make_config([endpoint("/fn", backend)]))
+    client = await gateway(lambda_config([endpoint("/fn", backend)]))
     assert (await (await client.get("/fn")).json())["tag"] == "v1"
 
 
 async def test_lambda_proxy_name_from_path_param(gateway, lambda_endpoint) -> None:
     backend = lambda_backend(lambda_endpoint, function_param_name="Lambda")
-    client = await gateway(make_config([endpoint("/call/{lambda}", backend)]))
+    client = await gateway(lambda_config([endpoint("/call/{lambda}", backend)]))
     resp = await client.get("/call/echo:live")
     assert resp.status == 200
     body = await resp.json()
@@ -59,15 +58,15 @@ async def test_lambda_proxy_name_from_path_param(gateway, lambda_endpoint) -> No
 async def test_lambda_proxy_params_payload_lowercases_keys(gateway, lambda_endpoint) -> None:
     backend = lambda_backend(lambda_endpoint, function_name="hello")
     backend["deny"] = ["foo"]
-    client = await gateway(make_config([endpoint("/hello/{first_name}/{lastName}", backend)]))
+    client = await gateway(lambda_config([endpoint("/hello/{first_name}/{lastName}", backend)]))
     resp = await client.get("/hello/Ada/Lovelace?ignored=1")
     # lastName → LastName → lastname: camelCase is lost, exactly as in KrakenD
     assert await resp.json() == {"message": "Hello Ada !"}
 
 
-async def test_lambda_proxy_post_sends_raw_body(gateway, lambda_endpoint) -> None:
+async def test_lambda_proxy_post_sends_raw_body(gateway, lambda_endpoint, needs_node) -> None:
     backend = lambda_backend(lambda_endpoint, function_name="echo-js")
-    client = await gateway(make_config([endpoint("/js", backend, method="POST")]))
+    client = await gateway(lambda_config([endpoint("/js", backend, method="POST")]))
     resp = await client.post("/js", data=b'{"first": [1, 2], "x": null}')
     assert resp.status == 200
     body = await resp.json()
@@ -77,7 +76,7 @@ async def test_lambda_proxy_post_sends_raw_body(gateway, lambda_endpoint) -> Non
 async def test_lambda_proxy_post_rejects_non_json_before_invoking(gateway, lambda_endpoint) -> None:
     backend = lambda_backend(lambda_endpoint, function_name="echo")
     client = await gateway(
-        make_config([endpoint("/p", backend, method="POST")], extra_config={"router": {"return_error_msg": True}})
+        lambda_config([endpoint("/p", backend, method="POST")], extra_config={"router": {"return_error_msg": True}})
     )
     resp = await client.post("/p", data=b"first=ada")
     assert resp.status == 400
@@ -89,7 +88,7 @@ async def test_lambda_proxy_formatter_and_non_object_results(gateway, lambda_end
     arr["mapping"] = {"collection": "items"}
     scalar = lambda_backend(lambda_endpoint, function_name="scalar")
     scalar["group"] = "s"
-    client = await gateway(make_config([endpoint("/a", arr), endpoint("/s", scalar)]))
+    client = await gateway(lambda_config([endpoint("/a", arr), endpoint("/s", scalar)]))
     assert await (await client.get("/a")).json() == {"items": [{"id": 1}, {"id": 2}]}
     assert await (await client.get("/s")).json() == {"s": {"content": "plain text"}}
 
@@ -103,16 +102,16 @@ async def test_lambda_proxy_merges_with_http_backend(gateway, backend, lambda_en
     url = await backend(app)
     fn = {**lambda_backend(lambda_endpoint, function_name="hello"), "group": "greeting"}
     http = {"host": [url], "url_pattern": "/users/{first_name}"}
-    client = await gateway(make_config([{"endpoint": "/both/{first_name}", "backend": [http, fn]}]))
+    client = await gateway(lambda_config([{"endpoint": "/both/{first_name}", "backend": [http, fn]}]))
     resp = await client.get("/both/Grace")
     assert resp.status == 200
     assert await resp.json() == {"name": "Ada", "greeting": {"message": "Hello Grace !", "foo": "hidden"}}
     assert resp.headers["X-Krakend-Completed"] == "true"
 
 
-async def test_lambda_proxy_function_error_is_502(gateway, lambda_endpoint) -> None:
+async def test_lambda_proxy_function_error_is_502(gateway, lambda_endpoint, needs_node) -> None:
     client = await gateway(
-        make_config(
+        lambda_config(
             [
                 endpoint("/py", lambda_backend(lambda_endpoint, function_name="boom")),
                 endpoint(
@@ -138,7 +137,7 @@ async def test_lambda_proxy_function_error_is_502(gateway, lambda_endpoint) -> N
 async def test_lambda_proxy_function_error_in_merge_is_partial(gateway, lambda_endpoint) -> None:
     ok = {**lambda_backend(lambda_endpoint, function_name="hello"), "group": "ok"}
     bad = {**lambda_backend(lambda_endpoint, function_name="boom"), "group": "bad"}
-    client = await gateway(make_config([{"endpoint": "/m", "backend": [ok, bad]}]))
+    client = await gateway(lambda_config([{"endpoint": "/m", "backend": [ok, bad]}]))
     resp = await client.get("/m")
     assert resp.status == 200
     assert resp.headers["X-Krakend-Completed"] == "false"
@@ -147,7 +146,7 @@ async def test_lambda_proxy_function_error_in_merge_is_partial(gateway, lambda_e
 
 async def test_lambda_proxy_missing_function_status(gateway, lambda_endpoint) -> None:
     client = await gateway(
-        make_config(
+        lambda_config(
             [
                 endpoint("/static", lambda_backend(lambda_endpoint, function_name="nope")),
                 endpoint("/dyn/{fn}", lambda_backend(lambda_endpoint, function_param_name="Fn")),
@@ -162,7 +161,7 @@ async def test_lambda_proxy_missing_function_status(gateway, lambda_endpoint) ->
 
 async def test_lambda_proxy_allow_list(gateway, lambda_endpoint) -> None:
     backend = lambda_backend(lambda_endpoint, function_param_name="Fn", allowed_functions=["echo", "hello:1"])
-    client = await gateway(make_config([endpoint("/dyn/{fn}", backend)]))
+    client = await gateway(lambda_config([endpoint("/dyn/{fn}", backend)]))
     assert (await client.get("/dyn/echo")).status == 200
     assert (await client.get("/dyn/echo:live")).status == 200  # a bare entry allows its versions/aliases
     assert (await client.get("/dyn/boom")).status == 403
@@ -171,7 +170,7 @@ async def test_lambda_proxy_allow_list(gateway, lambda_endpoint) -> None:
 
 
 async def test_lambda_proxy_throttled_is_429_with_retry_after(gateway, lambda_endpoint) -> None:
-    client = await gateway(make_config([endpoint("/t", lambda_backend(lambda_endpoint, function_name="throttled"))]))
+    client = await gateway(lambda_config([endpoint("/t", lambda_backend(lambda_endpoint, function_name="throttled"))]))
     resp = await client.get("/t")
     assert resp.status == 429
     assert resp.headers["Retry-After"] == "1"
@@ -179,7 +178,7 @@ async def test_lambda_proxy_throttled_is_429_with_retry_after(gateway, lambda_en
 
 async def test_lambda_proxy_event_and_dry_run(gateway, lambda_endpoint) -> None:
     client = await gateway(
-        make_config(
+        lambda_config(
             [
                 endpoint("/event", lambda_backend(lambda_endpoint, function_name="echo", invocation_type="Event")),
                 endpoint("/dry", lambda_backend(lambda_endpoint, function_name="echo", invocation_type="DryRun")),
@@ -205,7 +204,7 @@ async def test_lambda_proxy_event_and_dry_run(gateway, lambda_endpoint) -> None:
 async def test_lambda_proxy_option_timeout_is_504_and_cancels(gateway, lambda_endpoint) -> None:
     backend = lambda_backend(lambda_endpoint, function_name="sleepy", timeout="300ms")
     fast = lambda_backend(lambda_endpoint, function_name="echo")
-    client = await gateway(make_config([endpoint("/slow", backend, timeout="3s"), endpoint("/fast", fast)]))
+    client = await gateway(lambda_config([endpoint("/slow", backend, timeout="3s"), endpoint("/fast", fast)]))
     resp = await client.get("/slow")
     assert resp.status == 504
     # the cancelled invoke left the shared client usable
@@ -214,17 +213,17 @@ async def test_lambda_proxy_option_timeout_is_504_and_cancels(gateway, lambda_en
 
 async def test_lambda_proxy_endpoint_timeout_ends_invoke(gateway, lambda_endpoint) -> None:
     backend = lambda_backend(lambda_endpoint, function_name="sleepy")
-    client = await gateway(make_config([endpoint("/slow", backend, timeout="400ms")]))
+    client = await gateway(lambda_config([endpoint("/slow", backend, timeout="400ms")]))
     loop = asyncio.get_running_loop()
     started = loop.time()
     resp = await client.get("/slow")
     assert resp.status == 500  # KrakenD: a backend that misses the deadline is a plain 500
-    assert loop.time() - started < 1.9  # ended well before the function's own 2 s sleep
+    assert loop.time() - started < 5  # ended well before the function's own 10 s sleep
 
 
 async def test_lambda_proxy_noop_passes_payload(gateway, lambda_endpoint) -> None:
     backend = lambda_backend(lambda_endpoint, function_name="array")
-    client = await gateway(make_config([endpoint("/raw", backend, output_encoding="no-op")]))
+    client = await gateway(lambda_config([endpoint("/raw", backend, output_encoding="no-op")]))
     resp = await client.get("/raw")
     assert resp.status == 200
     assert await resp.json() == [{"id": 1}, {"id": 2}]

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from aiobotocore.session import AioSession
+from aiohttp import web
 from botocore.exceptions import ClientError
 
 from krakenpy.backends.client import AiohttpClient, ClientOptions
@@ -20,7 +21,7 @@ from krakenpy.lambda_.invoker import CLIENTS, InvokeResult, aiobotocore_invoker,
 from krakenpy.lambda_.options import parse_options
 from krakenpy.proxy.types import Request
 from krakenpy.resources import Resources
-from tests.conftest import free_port, make_config
+from tests.conftest import make_config
 from tests.lambda_.conftest import lambda_backend
 
 
@@ -50,8 +51,8 @@ async def test_aiobotocore_invoker_shares_one_client(lambda_endpoint) -> None:
         await resources.http.close()
 
 
-async def test_aiobotocore_invoker_network_error_is_502(aws_env, caplog) -> None:
-    dead = f"http://127.0.0.1:{free_port()}"
+async def test_aiobotocore_invoker_network_error_is_502(aws_env, caplog, dead_port) -> None:
+    dead = f"http://127.0.0.1:{dead_port}"
     backend = lambda_backend(dead, function_name="echo")
     resources = await _resources(make_config([{"endpoint": "/x", "backend": [backend]}]))
     try:
@@ -67,7 +68,7 @@ async def test_aiobotocore_invoker_network_error_is_502(aws_env, caplog) -> None
         await resources.http.close()
 
 
-async def test_aiobotocore_invoker_without_credentials_is_502(tmp_path, monkeypatch, caplog) -> None:
+async def test_aiobotocore_invoker_without_credentials_is_502(tmp_path, monkeypatch, caplog, dead_port) -> None:
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
@@ -82,7 +83,7 @@ async def test_aiobotocore_invoker_without_credentials_is_502(tmp_path, monkeypa
 
     monkeypatch.setattr(AioSession, "get_credentials", counting)
     options = parse_options(
-        {"function_name": "f", "region": "us-east-1", "endpoint": f"http://127.0.0.1:{free_port()}"},
+        {"function_name": "f", "region": "us-east-1", "endpoint": f"http://127.0.0.1:{dead_port}"},
         method="GET",
         path="p",
     )
@@ -130,7 +131,7 @@ def test_map_client_error_statuses(code, status, headers, expected, retry_after)
 
 
 class FakeInvoker:
-    """Stands in for Lambda where the emulator cannot answer (413, partial ARNs); records calls."""
+    """Stands in for Lambda where the emulator cannot answer (partial ARNs); records calls."""
 
     def __init__(self, result: InvokeResult | BackendError) -> None:
         self.result = result
@@ -160,12 +161,36 @@ async def test_lambda_executor_partial_arn_sent_verbatim() -> None:
     assert fake.calls == [(name, b'{"fn":"' + name.encode() + b'"}\n', "RequestResponse", None)]
 
 
-async def test_lambda_executor_request_too_large_is_413() -> None:
-    fake = FakeInvoker(map_client_error(_client_error("RequestTooLargeException", 413), "f", dynamic=False))
-    proxy = await _fake_proxy({"function_name": "f", "region": "us-east-1"}, fake)
-    with pytest.raises(BackendError) as info:
-        await proxy(_request())
-    assert info.value.status == 413
+async def test_aiobotocore_invoker_request_too_large_is_413(aws_env, backend, caplog) -> None:
+    # the emulator accepts any size: a loopback server answers as Lambda does to an oversized payload
+    seen: list[tuple[str, bytes]] = []
+
+    async def invoke(request: web.Request) -> web.Response:
+        seen.append((request.match_info["name"], await request.read()))
+        body = {
+            "Type": "User",
+            "message": "Request must be smaller than 6291456 bytes for the InvokeFunction operation",
+        }
+        headers = {"x-amzn-ErrorType": "RequestTooLargeException", "x-amzn-RequestId": "r-1"}
+        return web.json_response(body, status=413, headers=headers)
+
+    app = web.Application()
+    app.router.add_post("/2015-03-31/functions/{name}/invocations", invoke)
+    lambda_like = await backend(app)
+    resources = await _resources(
+        make_config([{"endpoint": "/x", "backend": [lambda_backend(lambda_like, function_name="f")]}])
+    )
+    try:
+        proxy = await lambda_executor(resources.service.endpoints[0].backends[0], resources, None)
+        assert proxy is not None
+        with caplog.at_level(logging.WARNING, "krakenpy.lambda"), pytest.raises(BackendError) as info:
+            await proxy(_request(Id="7"))
+        assert (info.value.status, info.value.name) == (413, "RequestTooLargeException")
+        assert "payload too large" in caplog.text
+        assert seen == [("f", b'{"id":"7"}\n')]  # one call, not retried
+    finally:
+        await resources.stack.aclose()
+        await resources.http.close()
 
 
 async def test_lambda_executor_missing_param_never_invokes() -> None:

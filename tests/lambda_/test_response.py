@@ -12,8 +12,7 @@ from krakenpy.errors import BackendError
 from krakenpy.lambda_.invoker import InvokeResult
 from krakenpy.lambda_.options import parse_options
 from krakenpy.lambda_.response import result_decoder, shape
-from tests.conftest import make_config
-from tests.lambda_.conftest import lambda_backend
+from tests.lambda_.conftest import lambda_backend, lambda_config
 
 
 def decoder(noop: bool = False, **raw: Any):  # type: ignore[no-untyped-def]
@@ -109,7 +108,7 @@ async def test_result_decoder_proxy_integration_through_gateway(gateway, lambda_
     py = lambda_backend(lambda_endpoint, function_name="apigw", payload="apigw_v1", proxy_integration=True)
     py["allow"] = ["seen.httpMethod"]
     raw = lambda_backend(lambda_endpoint, function_name="apigw", payload="apigw_v1", proxy_integration=True)
-    doc = make_config(
+    doc = lambda_config(
         [
             {"endpoint": "/py", "input_query_strings": ["status", "binary"], "backend": [py]},
             {
@@ -136,7 +135,7 @@ async def test_result_decoder_proxy_integration_through_gateway(gateway, lambda_
 @pytest.mark.lambda_emulator
 async def test_result_decoder_node_proxy_response(gateway, lambda_endpoint, needs_node) -> None:
     backend = lambda_backend(lambda_endpoint, function_name="proxy-js", payload="apigw_v2", proxy_integration=True)
-    client = await gateway(make_config([{"endpoint": "/things", "method": "POST", "backend": [backend]}]))
+    client = await gateway(lambda_config([{"endpoint": "/things", "method": "POST", "backend": [backend]}]))
     resp = await client.post("/things", data=b"{}")
     assert resp.status == 201
     assert resp.headers["X-Runtime"] == "node"

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from tests.conftest import ROOT
-from tests.lambda_.conftest import Emulator, ministack_bin
+from tests.lambda_.conftest import ministack_bin, start_emulator
 
 pytestmark = pytest.mark.lambda_emulator
 
@@ -19,7 +19,11 @@ pytestmark = pytest.mark.lambda_emulator
 def _sample(emulator_url: str) -> dict[str, Any]:
     """The sample config pointed at this test's emulator instead of 127.0.0.1:4566."""
     raw = (ROOT / "sample-configs" / "lambda.json").read_text()
-    return dict(orjson.loads(raw.replace("http://127.0.0.1:4566", emulator_url)))
+    doc = dict(orjson.loads(raw.replace("http://127.0.0.1:4566", emulator_url)))
+    # the emulator starts a runtime on each function's first call: on a busy machine that can take
+    # longer than the sample's 3 s
+    doc["timeout"] = "30s"
+    return doc
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +36,7 @@ def demo_emulator(aws_env: None) -> Iterator[str]:
         import lambda_demo
     finally:
         sys.path.pop(0)
-    emulator = Emulator(binary)
+    emulator = start_emulator(binary)
     try:
         asyncio.run(lambda_demo.deploy_demo(emulator.url))
         yield emulator.url

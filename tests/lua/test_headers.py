@@ -138,7 +138,10 @@ exit(200, {len = #v, second = v:byte(2), copied = request.load():headers('X-Copy
 
 async def test_service_level_refused_client_value_is_400_custom_error_500(backend, gateway, caplog) -> None:
     host = await backend(echo_app())
-    pre = "local c = ctx.load(); if c:query('boom') ~= '' then custom_error('nope', 418) end; c:headers('X-Q', c:query('q'))"
+    pre = (
+        "local c = ctx.load(); if c:query('boom') ~= '' then custom_error('nope', 418) end; "
+        "c:headers('X-Q', c:query('q'))"
+    )
     doc = config(lua_endpoint(host, input_headers=["X-Q"]))
     doc["extra_config"] = {"modifier/lua-endpoint": {"pre": pre}}
     client = await gateway(doc)

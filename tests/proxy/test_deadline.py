@@ -23,29 +23,36 @@ async def guarded(delay: float, when: float, span: float) -> str:
         disarm(timer)
 
 
+async def guarded_in(delay: float, after: float, span: float) -> str:
+    """:func:`guarded` with the deadline ``after`` seconds from when this task starts running."""
+    return await guarded(delay, asyncio.get_running_loop().time() + after, span)
+
+
 async def test_deadlines_in_order_expire_only_the_late_ones() -> None:
     loop = asyncio.get_running_loop()
-    now = loop.time()
-    # same span, arrival order: one FIFO, one loop timer
+    started = loop.time()
+    # same span, arrival order (tasks start in order, deadlines 0.2 s apart): one FIFO, one loop timer;
+    # the slow ones sleep far past their deadline, the quick ones end far before theirs
     results = await asyncio.gather(
-        guarded(0.01, now + 0.05, 0.05),
-        guarded(0.2, now + 0.06, 0.05),
-        guarded(0.02, now + 0.07, 0.05),
-        guarded(0.2, now + 0.08, 0.05),
+        guarded_in(0, 1.0, 1.0),
+        guarded_in(10, 1.2, 1.0),
+        guarded_in(0, 1.4, 1.0),
+        guarded_in(10, 1.6, 1.0),
     )
     assert results == ["done", "expired", "done", "expired"]
-    elapsed = loop.time() - now
-    assert elapsed < 0.15  # the expired ones ended at their deadline, not after their sleep
+    assert loop.time() - started < 5  # the expired ones ended at their deadline, not after their sleep
 
 
 async def test_out_of_order_deadline_uses_its_own_timer() -> None:
     loop = asyncio.get_running_loop()
-    now = loop.time()
-    late = asyncio.ensure_future(guarded(1.0, now + 0.5, 0.3))
+    late = asyncio.ensure_future(guarded_in(10, 6.0, 3.0))
     await asyncio.sleep(0)  # armed first, with the later deadline
-    early = asyncio.ensure_future(guarded(1.0, now + 0.03, 0.3))
+    started = loop.time()
+    early = asyncio.ensure_future(guarded_in(10, 0.2, 3.0))
     assert await early == "expired"
-    assert loop.time() - now < 0.3  # not held back behind the later deadline
+    # not held back behind the later deadline: that one is still pending, well before its 6 s
+    assert not late.done()
+    assert loop.time() - started < 4
     late.cancel()
     with pytest.raises(asyncio.CancelledError):
         await late  # an outside cancellation is not a deadline

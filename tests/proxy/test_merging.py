@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
 from krakenpy.errors import BackendError
 from krakenpy.proxy.merging import MergeError, merge_proxy
+from krakenpy.proxy.types import Proxy, Request, Response
 from tests.doubles import failing_proxy, make_request, slow_proxy, static_proxy
 
 
@@ -82,8 +84,20 @@ async def test_merging_each_backend_gets_its_own_request_copy() -> None:
 
 
 async def test_merging_backends_run_concurrently() -> None:
-    # two backends of 0.3 s each inside a 0.5 s budget: only possible if they overlap
-    proxy = merge_proxy([slow_proxy({"a": 1}, 0.3), slow_proxy({"b": 1}, 0.3)], timeout=0.5)
+    # each backend answers only once the other one has started: only possible if they overlap
+    started = (asyncio.Event(), asyncio.Event())
+
+    def waiting(mine: int, data: dict[str, Any]) -> Proxy:
+        answer = static_proxy(data)
+
+        async def backend(request: Request) -> Response:
+            started[mine].set()
+            await started[1 - mine].wait()
+            return await answer(request)
+
+        return backend
+
+    proxy = merge_proxy([waiting(0, {"a": 1}), waiting(1, {"b": 1})], timeout=10.0)
     response = await proxy(make_request())
     assert response.data == {"a": 1, "b": 1}
     assert response.is_complete

@@ -36,9 +36,10 @@ async def test_sequential_resp_field_feeds_next_backend() -> None:
 
 
 async def test_sequential_missing_field_leaves_param_unset() -> None:
-    ep = _endpoint(["/a", "/b/{resp0_nope}"])
+    ep = _endpoint(["/a", "/b/{resp0_id}/{resp0_nope}"])
     second = _params_proxy()
     await sequential_proxy(ep, [static_proxy({"id": 1}), second], timeout=1.0)(make_request())
+    assert second.calls[0].params["Resp0_id"] == "1"  # the field that exists is propagated
     assert "Resp0_nope" not in second.calls[0].params
 
 

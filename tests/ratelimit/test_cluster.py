@@ -4,19 +4,18 @@ and an explicit answer when Redis is down or slow."""
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from redis.asyncio import Redis
 
 from krakenpy.errors import Rejection
 from krakenpy.proxy.types import Proxy, Request
-from krakenpy.ratelimit.cluster import redis_limit_middleware
+from krakenpy.ratelimit.cluster import COOLDOWN, redis_limit_middleware
 from krakenpy.ratelimit.keys import key_extractor
 from krakenpy.ratelimit.options import RedisLimitOptions, parse_router_limit
 from krakenpy.redis_pools import RedisPool
-from tests.conftest import free_port
 from tests.doubles import static_proxy
 from tests.redis_server import RedisServer
 
@@ -28,11 +27,19 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
-def _limiter(client: Redis, raw: dict[str, object], *, allow: bool = False, timeout: float = 0.5) -> Proxy:
+def _limiter(
+    client: Redis,
+    raw: dict[str, object],
+    *,
+    allow: bool = False,
+    timeout: float = 0.5,
+    clock: Callable[[], float] = time.monotonic,
+) -> Proxy:
     limit = parse_router_limit(raw)
     options = RedisLimitOptions(limit=limit, connection_name="p", on_failure_allow=allow, timeout=timeout)
     pool = RedisPool(client, asyncio.Semaphore(10))
-    mw = redis_limit_middleware(options, key_extractor(limit.strategy, limit.key), pool, prefix="t:/x")
+    extract = key_extractor(limit.strategy, limit.key)
+    mw = redis_limit_middleware(options, extract, pool, prefix="t:/x", clock=clock)
     assert mw is not None
     return mw(static_proxy({"ok": True}))
 
@@ -79,14 +86,18 @@ async def test_cluster_two_instances_share_one_limit(redis: Redis, redis_server:
 
 
 async def test_cluster_refill_and_retry_after(redis: Redis) -> None:
-    raw = {"max_rate": 20, "capacity": 1, "rate_limit_headers": True}
+    # one token every 10 s: nothing refills between two calls, however slow the machine
+    raw = {"max_rate": 1, "capacity": 1, "every": "10s", "rate_limit_headers": True}
     proxy = _limiter(redis, raw)
     assert await _statuses(proxy, 2) == [200, 503]
     with pytest.raises(Rejection) as info:
         await proxy(_request())
-    assert dict(info.value.headers)["Retry-After"] == "1"
-    await asyncio.sleep(0.06)  # one token every 50 ms
-    assert await _statuses(proxy, 1) == [200]
+    assert dict(info.value.headers)["Retry-After"] == "10"
+    # ten seconds pass, on the bucket's clock: its last refill moves back (the script runs on Redis'
+    # own clock, which the test cannot advance)
+    last = float(await redis.hget("t:/x:g", "r"))
+    await redis.hset("t:/x:g", "r", f"{last - 10_000_000:.3f}")
+    assert await _statuses(proxy, 2) == [200, 503]  # one token came back, not more
 
 
 async def test_cluster_long_client_names_are_hashed(redis: Redis) -> None:
@@ -113,22 +124,54 @@ async def test_cluster_redis_down_fails_closed_then_open(redis: Redis, redis_ser
     assert await _statuses(open_, 2) == [200, 200]  # on_failure_allow
 
 
+class SilentRedis:
+    """A "Redis" on 127.0.0.1 that accepts connections, reads what it is sent and never answers."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.received = 0
+        self.server: asyncio.Server | None = None
+        self.port = 0
+        self.writers: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self.writers.append(writer)
+        try:
+            while chunk := await reader.read(65536):
+                self.received += len(chunk)
+        finally:
+            writer.close()
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            for writer in self.writers:
+                writer.close()
+            await self.server.wait_closed()
+
+
 async def test_cluster_slow_redis_is_bounded_by_timeout() -> None:
-    # a "Redis" that accepts connections and never answers
-    port = free_port()
-    silent = socket.socket()
-    silent.bind(("127.0.0.1", port))
-    silent.listen(16)
-    client = Redis(host="127.0.0.1", port=port)
+    silent = SilentRedis()
+    await silent.start()
+    client = Redis(host="127.0.0.1", port=silent.port)
+    now = [100.0]  # the limiter's clock for the cooldown, moved by hand
     try:
-        proxy = _limiter(client, {"max_rate": 10}, timeout=0.05)
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        assert await _statuses(proxy, 1) == [503]
-        assert loop.time() - start < 1.0
-        start = loop.time()
+        proxy = _limiter(client, {"max_rate": 10}, timeout=0.2, clock=lambda: now[0])
+        async with asyncio.timeout(10):  # Redis never answers: only the limiter's timeout ends the call
+            assert await _statuses(proxy, 1) == [503]
+        assert silent.connections == 1 and silent.received > 0
+        seen = (silent.connections, silent.received)
         assert await _statuses(proxy, 5) == [503] * 5  # cooldown: not even tried
-        assert loop.time() - start < 0.05
+        assert (silent.connections, silent.received) == seen
+        now[0] += COOLDOWN  # the cooldown is over: Redis is asked again (and times out again)
+        async with asyncio.timeout(10):
+            assert await _statuses(proxy, 1) == [503]
+        assert (silent.connections, silent.received) != seen
     finally:
         await client.aclose()
-        silent.close()
+        await silent.close()

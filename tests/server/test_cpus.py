@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -53,6 +55,16 @@ def test_cpus_unreadable_cgroup_falls_back_to_affinity(tmp_path: Path) -> None:
     assert available_cpus(tmp_path / "none", tmp_path / "none") == len(os.sched_getaffinity(0))
 
 
-def test_cpus_affinity_mask_is_honoured(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
-    assert available_cpus(tmp_path / "none", tmp_path / "none") == 1
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one CPU: no smaller affinity mask to set")
+def test_cpus_affinity_mask_is_honoured() -> None:
+    # a real mask (what taskset sets), in a child process so this one keeps its CPUs; the real cgroup
+    # files are read too, and cannot raise the count above the mask
+    cpu = min(os.sched_getaffinity(0))
+    code = (
+        "import os\n"
+        f"os.sched_setaffinity(0, {{{cpu}}})\n"
+        "from krakenpy.server.cpus import available_cpus\n"
+        "print(available_cpus())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "1"

@@ -1,5 +1,5 @@
-"""Service settings the process acts on: tls, plugin and settings krakenpy cannot honour, checked for
-check, run and reloads; what a reload cannot change."""
+"""Service settings the process acts on: tls and plugin, checked for check, run and reloads; what a
+reload cannot change. (Top-level fields with no effect: tests/config/test_ignored.py.)"""
 
 from __future__ import annotations
 
@@ -38,13 +38,6 @@ def test_settings_plugin_block_used_by_a_namespace_is_refused_unless_allowed() -
     settings, errors, warnings = _check(doc, allow_unsupported=True)
     assert settings is not None and errors == []
     assert warnings[0].endswith("(accepted by --allow-unsupported)")
-
-
-def test_settings_warn_about_what_cannot_be_honoured() -> None:
-    doc = _doc(use_h2c=True, client_tls={"allow_insecure_connections": True}, async_agent=[{"name": "a"}])
-    _, errors, warnings = _check(doc)
-    assert errors == []
-    assert [w.split(":")[0] for w in warnings] == ["use_h2c", "async_agent", "client_tls"]
 
 
 def test_settings_tls_files_are_checked_unless_skipped(tmp_path: Path) -> None:

@@ -152,3 +152,29 @@ async def test_redirect_fallback_errors_are_backend_errors(raw_backend: Any) -> 
             await client.request("HEAD", backend.url + "/up", [], None)
     finally:
         await client.close()
+
+
+@CLIENT
+async def test_redirect_no_redirect_passes_the_3xx_to_a_noop_endpoint(
+    raw_backend: Any, serve: Start, client: str
+) -> None:
+    backend: RawBackend = await raw_backend(_redirecting(302, "/next"))
+    served = await serve(
+        _doc(backend.url, noop=True, extra_config={"backend/http/client": {"no_redirect": True}}), client=client
+    )
+    head = await raw_request(served.port, get("/e"))
+    assert head.status == 302 and head.get("Location") == "/next"
+    assert [s.target for s in backend.seen] == ["/up"]
+
+
+@CLIENT
+async def test_redirect_no_redirect_makes_the_3xx_a_backend_error(raw_backend: Any, serve: Start, client: str) -> None:
+    backend: RawBackend = await raw_backend(_redirecting(301, "/next"))
+    doc = _doc(
+        backend.url,
+        extra_config={"backend/http/client": {"no_redirect": True}, "backend/http": {"return_error_code": True}},
+    )
+    served = await serve(doc, client=client)
+    head = await raw_request(served.port, get("/e"))
+    assert head.status == 301  # return_error_code: the backend's status, as KrakenD Enterprise answers
+    assert [s.target for s in backend.seen] == ["/up"]

@@ -22,7 +22,6 @@ from krakenpy.server.runner import Config, Served, ServeOptions
 from krakenpy.server.settings import runtime_settings
 from krakenpy.server.worker import Worker
 from krakenpy.tasks import spawn
-from tests.conftest import free_port
 
 
 class RecordingSource(_Source):
@@ -76,7 +75,9 @@ async def test_worker_reload_closes_the_old_gateway_once_its_request_is_done(
     app = web.Application()
     app.router.add_get("/{v}", slow)
     url = await backend(app)
-    port = free_port()
+    # the worker's socket first, on a port the kernel picks; the config then names that port
+    sockets = bind_slots("127.0.0.1", 0, 1)[0]
+    port = sockets[0].getsockname()[1]
     path = tmp_path / "krakend.json"
 
     def write(version: str) -> None:
@@ -93,7 +94,6 @@ async def test_worker_reload_closes_the_old_gateway_once_its_request_is_done(
     settings, errors, _ = runtime_settings(config.service)
     assert settings is not None and not errors
     supervisor_end, worker_end = pair()
-    sockets = bind_slots("127.0.0.1", port, 1)[0]
     worker = Worker(1, sockets, worker_end, config, settings, ServeOptions(), source)
     running = spawn(worker.run())
     try:

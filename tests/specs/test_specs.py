@@ -23,7 +23,6 @@ from yarl import URL
 
 from krakenpy.config.build import build_service
 from krakenpy.gateway import build_gateway
-from tests.conftest import free_port
 from tests.server.wirekit import gateway_server
 from tests.specs.fake_backend import fake_backend_app
 
@@ -54,10 +53,10 @@ def _subset(expected: Any, actual: Any, where: str = "$") -> None:
 
 
 @pytest.mark.parametrize("case_file", CASES, ids=[c.stem for c in CASES])
-async def test_specs(case_file: Path, backend) -> None:  # type: ignore[no-untyped-def]
+async def test_specs(case_file: Path, backend, dead_port: int) -> None:  # type: ignore[no-untyped-def]
     case = orjson.loads(case_file.read_bytes())
     backend_url = await backend(fake_backend_app())
-    doc = _load_config(case.get("config", "krakend.json"), backend_url, f"http://127.0.0.1:{free_port()}")
+    doc = _load_config(case.get("config", "krakend.json"), backend_url, f"http://127.0.0.1:{dead_port}")
     gateway = await build_gateway(build_service(doc))
     server = await gateway_server(gateway.edge)
     try:

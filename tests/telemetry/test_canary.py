@@ -12,7 +12,6 @@ import orjson
 from krakenpy.telemetry.setup import EXPORTER
 from tests.components.telemetry.conftest import recording_app
 from tests.components.telemetry.otlp_receiver import Receiver
-from tests.conftest import free_port
 
 CANARY = "c4n4ry-7f3a9d2e"
 
@@ -25,14 +24,14 @@ class _Collect(asyncio.DatagramProtocol):
         self.data.append(gzip.decompress(data))
 
 
-async def test_secret_canary_reaches_no_output(served, upstream, capfd, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_secret_canary_reaches_no_output(served, upstream, capfd, tmp_path: Path, dead_port: int) -> None:  # type: ignore[no-untyped-def]
     loop = asyncio.get_running_loop()
     gelf_transport, gelf = await loop.create_datagram_endpoint(_Collect, local_addr=("127.0.0.1", 0))
     receiver = Receiver()
     receiver_port = int((await upstream(receiver.app())).rsplit(":", 1)[1])
     ok = await upstream(recording_app([], {"ok": True}))
     failing = await upstream(recording_app([], {"error": "no"}, status=500))
-    dead = f"http://127.0.0.1:{free_port()}"
+    dead = f"http://127.0.0.1:{dead_port}"
     access_file, audit_file = tmp_path / "access.log", tmp_path / "audit.log"
     everything = {"input_headers": ["*"], "input_query_strings": ["*"]}
     s = await served(

@@ -48,6 +48,27 @@ def test_redactor_text_masks_urls_userinfo_and_tokens() -> None:
     assert r.target("/p", "token=t&x=1") == "/p?token=[REDACTED]&x=1"
 
 
+def test_redactor_twice_is_once_and_raw_query_values_run_to_the_separator() -> None:
+    r = Redactor()
+    text = "[ENDPOINT: /e][BACKEND: /x?api_key=K&secret=S] failed [GET /x?sig=V]: http://u:p@h/x?password=P"
+    once = r.text(text)
+    assert once == (
+        "[ENDPOINT: /e][BACKEND: /x?api_key=[REDACTED]&secret=[REDACTED]] failed [GET /x?sig=[REDACTED]]: "
+        "http://REDACTED:REDACTED@h/x?password=[REDACTED]"
+    )
+    assert r.text(once) == once and r.query(r.query("sig=a&b=1")) == "sig=[REDACTED]&b=1"
+    # in a raw query only & and ; end a value: nothing of it survives a ']' or a quote
+    assert r.query('sig=abc]SECRET"<x>&a=1') == "sig=[REDACTED]&a=1"
+    assert r.query("token=[REDACTED]SECRET") == "token=[REDACTED]"
+
+
+def test_redactor_learns_credential_names_whatever_replace_defaults_says() -> None:
+    r = Redactor(RedactionOptions(replace_defaults=True))
+    assert r.query("key=K&sig=S") == "key=K&sig=S" and r.header("X-My-Key", "v") == "v"
+    r.learn(query_keys=("key",), headers=("X-My-Key",))
+    assert r.query("key=K&sig=S") == "key=[REDACTED]&sig=S" and r.header("x-my-key", "v") == "[REDACTED]"
+
+
 def test_redactor_body_paths_and_modes() -> None:
     body = orjson.dumps({"password": "p", "card": {"number": "4111"}, "items": [{"ssn": 1}, {"ssn": 2}], "ok": 1})
     masked = orjson.loads(Redactor(RedactionOptions(body_paths=("$.card.number", "$.items[*].ssn"))).body(body))

@@ -14,6 +14,8 @@ from krakenpy.errors import ConfigError, ConfigIssue, Rejection
 from krakenpy.names import canonical_header
 from krakenpy.proxy.types import Middleware, Proxy, Request, Response
 from krakenpy.resources import Resources
+from krakenpy.telemetry.audit import audit_decision
+from krakenpy.telemetry.setup import register_credentials
 
 __all__ = ["COMPONENT", "NAMESPACE"]
 
@@ -84,15 +86,26 @@ def parse(raw: Any, site: Site) -> ServiceKeys | EndpointKeys:
     return options
 
 
+def _source(strategy: Strategy, identifier: str, resources: Resources) -> str:
+    """The header or query parameter keys are read from; telemetry masks it from now on."""
+    name = identifier or ("Authorization" if strategy == "header" else "key")
+    if strategy == "header":
+        register_credentials(resources, headers=(name,))
+    else:
+        register_credentials(resources, query_keys=(name,))
+    return name
+
+
 async def build(options: ServiceKeys | EndpointKeys, site: Site, resources: Resources) -> Middleware | None:
-    """Only endpoint blocks guard; the service block is read by them."""
+    """Only endpoint blocks guard; the service block is read by them. Built first at service level,
+    before any endpoint: the identifier is registered with the telemetry's redactor there."""
     if not isinstance(options, EndpointKeys):
+        _source(options.strategy, options.identifier, resources)
         return None
     service = _service(site.service.extra_config[NAMESPACE], "extra_config." + NAMESPACE, [])
     ring = KeyRing(service.keys, mode=cast(Any, service.hash), salt=service.salt)
     strategy = options.strategy or service.strategy
-    default_name = "Authorization" if strategy == "header" else "key"
-    name = options.identifier or service.identifier or default_name
+    name = _source(strategy, options.identifier or service.identifier, resources)
     header = canonical_header(name)
     allowed = frozenset(options.roles)
     roles = options.roles
@@ -116,6 +129,7 @@ async def build(options: ServiceKeys | EndpointKeys, site: Site, resources: Reso
             if allowed and allowed.isdisjoint(key.roles):
                 raise Rejection(403, reason="role_missing", policy=NAMESPACE, detail=f"key {key.key_id}: role")
             request.claims = {"key_id": key.key_id, "roles": list(key.roles)}
+            audit_decision(request.context, policy=NAMESPACE)
             if propagate:  # EE: the first of the endpoint's roles the key has ("ANY" when none is asked)
                 matched = next((role for role in roles if role in key.roles), "ANY")
                 request.headers[propagate] = [matched]

@@ -5,7 +5,6 @@ endpoint. Bad or missing credentials: 401 with ``WWW-Authenticate``."""
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from krakenpy.credentials.htpasswd import PasswordCheck, load_users, supported
 from krakenpy.errors import ConfigError, ConfigIssue, Rejection
 from krakenpy.proxy.types import Middleware, Proxy, Request, Response
 from krakenpy.resources import Resources
+from krakenpy.telemetry.audit import audit_decision
 
 __all__ = ["COMPONENT", "NAMESPACE"]
 
@@ -76,14 +76,18 @@ async def build(options: BasicOptions, site: Site, resources: Resources) -> Midd
             if value[:6].lower() != "basic ":
                 raise Rejection(401, reason="no_credentials", policy=NAMESPACE, headers=_CHALLENGE)
             try:
-                user, sep, password = base64.b64decode(value[6:].strip(), validate=True).decode().partition(":")
-            except (binascii.Error, UnicodeDecodeError):
+                # non-ASCII text is not base64 (b64decode raises ValueError on it); the decoded bytes
+                # are compared as sent, so bytes that are not UTF-8 are a wrong password, not an error
+                decoded = base64.b64decode(value[6:].strip(), validate=True)
+                user, sep, password = decoded.decode("utf-8", "surrogateescape").partition(":")
+            except ValueError:
                 user, sep, password = "", "", ""
             if not sep or not await check.check(user, password):
                 raise Rejection(
                     401, reason="no_credentials", policy=NAMESPACE, detail="bad credentials", headers=_CHALLENGE
                 )
             request.claims = {"sub": user}
+            audit_decision(request.context, policy=NAMESPACE)
             return await next_proxy(request)
 
         return guarded

@@ -16,7 +16,8 @@ from typing import Any, Final
 from krakenpy.components.base import Component, Site
 from krakenpy.edge import EdgeMiddleware
 from krakenpy.errors import ConfigError, ConfigIssue
-from krakenpy.jose.bloom import RotatingBloom
+from krakenpy.jose.bloom import MAX_FILTER_BITS, RotatingBloom, Shape, bloom_shape
+from krakenpy.jose.bloomfile import StoreError, inspect_store
 from krakenpy.jose.revocation import AdminServer
 from krakenpy.resources import Resources
 from krakenpy.state import Key
@@ -24,6 +25,8 @@ from krakenpy.state import Key
 __all__ = ["COMPONENT", "NAMESPACE", "RevokerOptions", "revocation_check"]
 
 NAMESPACE: Final = "auth/revoker"
+#: Go's limit: KrakenD multiplies TTL by time.Second in an int64 of nanoseconds
+MAX_TTL: Final = 9_223_372_036
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,17 +64,23 @@ def parse(raw: Any, site: Site) -> RevokerOptions:
     """Sizes, TTL, port and claims; the admin key comes from the environment at start-up."""
     issues: list[ConfigIssue] = []
     capacity, rate, ttl, port = _get(raw, "N"), _get(raw, "P"), _get(raw, "TTL"), _get(raw, "port")
-    if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
-        issues.append(ConfigIssue(site.at("N"), "expected the filter capacity, an integer ≥ 1"))
+    if not isinstance(capacity, int) or isinstance(capacity, bool) or not 1 <= capacity <= MAX_FILTER_BITS:
+        issues.append(
+            ConfigIssue(site.at("N"), f"expected the filter capacity, an integer from 1 to {MAX_FILTER_BITS}")
+        )
     if not isinstance(rate, int | float) or isinstance(rate, bool) or not 0 < rate < 1:
         issues.append(ConfigIssue(site.at("P"), "expected a false-positive rate between 0 and 1"))
-    if not isinstance(ttl, int | float) or isinstance(ttl, bool) or ttl < 1:
-        issues.append(ConfigIssue(site.at("TTL"), "expected seconds ≥ 1 (KrakenD panics on 0)"))
+    if not isinstance(ttl, int | float) or isinstance(ttl, bool) or not 1 <= ttl <= MAX_TTL:
+        issues.append(ConfigIssue(site.at("TTL"), f"expected seconds from 1 (KrakenD panics on 0) to {MAX_TTL}"))
     if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
         issues.append(ConfigIssue(site.at("port"), "expected a TCP port"))
     keys = _get(raw, "token_keys")
     if not isinstance(keys, list) or not keys or not all(isinstance(k, str) and k for k in keys):
         issues.append(ConfigIssue(site.at("token_keys"), "expected a non-empty list of claim names"))
+    if not issues and bloom_shape(capacity, rate)[0] > MAX_FILTER_BITS:
+        issues.append(
+            ConfigIssue(site.at("N"), f"N={capacity} at P={rate} needs filters over 1 GiB each: lower N or raise P")
+        )
     if issues:
         raise ConfigError(issues)
     return RevokerOptions(
@@ -113,14 +122,26 @@ async def build(options: RevokerOptions | None, site: Site, resources: Resources
     path = Path(options.store_path or Path(tempfile.gettempdir()) / f"krakenpy-revoker-{options.port}.bloom")
     if not path.is_absolute():
         path = resources.base_dir / path
-    if not resources.serving:  # check: no filter file created, no port bound
+    where = site.at("store_path")
+    if not resources.serving:  # check: no filter file created or changed, no port bound
         if not path.parent.is_dir():
-            raise ConfigError([ConfigIssue(site.at("store_path"), f"no such directory: {path.parent}")])
+            raise ConfigError([ConfigIssue(where, f"no such directory: {path.parent}")])
+        bits, hashes = bloom_shape(options.capacity, options.false_positive)
+        try:
+            change = inspect_store(path, Shape(bits, hashes, options.ttl))
+        except StoreError as exc:
+            raise ConfigError([ConfigIssue(where, str(exc))]) from None
+        except OSError as exc:
+            raise ConfigError([ConfigIssue(where, f"cannot open {path}: {exc.strerror or exc}")]) from None
+        if change:
+            resources.warnings.append(f"{site.path}: {change}")
         return None
     try:
         store = RotatingBloom(path, capacity=options.capacity, false_positive=options.false_positive, ttl=options.ttl)
+    except StoreError as exc:
+        raise ConfigError([ConfigIssue(where, str(exc))]) from None
     except OSError as exc:
-        raise ConfigError([ConfigIssue(site.at("store_path"), f"cannot open {path}: {exc}")]) from None
+        raise ConfigError([ConfigIssue(where, f"cannot open {path}: {exc.strerror or exc}")]) from None
     resources.stack.callback(store.close)
     key = os.environ.get(options.admin_key_env, "") if options.admin_key_env else ""
     if options.admin_key_env and not key:
@@ -146,4 +167,13 @@ COMPONENT: Final = Component(
     parse=parse,
     summary="revoked tokens (rotating bloom filters, HTTP admin API on `port`) rejected by auth/validator",
     edge=build,
+    ignored={
+        "headers": "read by KrakenD's code and never used",
+        "hash_name": "the filters always use double hashing over BLAKE2b: they are never shared with KrakenD",
+        **{
+            f"revoke_server_{name}": "KrakenD Enterprise's revoke server is not supported: revoke through "
+            "the admin API on port"
+            for name in ("api_key", "max_workers", "ping_interval", "ping_url", "max_retries")
+        },
+    },
 )

@@ -10,6 +10,7 @@ from krakenpy.components.base import Component, Site
 from krakenpy.errors import ConfigError, ConfigIssue
 from krakenpy.proxy.types import Middleware
 from krakenpy.resources import Resources
+from krakenpy.telemetry.setup import register_credentials
 
 if TYPE_CHECKING:  # krakenpy.jose (joserfc, cryptography) is imported by parse/build: only configs using JWT
     from krakenpy.jose.options import SharedCacheOptions, ValidatorOptions
@@ -50,6 +51,8 @@ async def build(options: Options, site: Site, resources: Resources) -> Middlewar
 
     if not isinstance(options, ValidatorOptions):
         return None  # the service value only tunes the endpoints' key refresh
+    # a token in another header than Authorization, or in a cookie (Cookie values are masked already)
+    register_credentials(resources, headers=(options.auth_header_name,))
     refresh = options.refresh
     if refresh is None:  # cache: true without cache_duration
         refresh = _shared_duration(site) or 900.0
@@ -68,4 +71,9 @@ COMPONENT: Final = Component(
     parse=parse,
     summary="JWT validation (JWK set by URL or file, roles, scopes, claims to headers and URLs): 401/403",
     endpoint=build,
+    ignored={
+        "jwk_client": "a KrakenD 1.x field",
+        "propagate_token": "a KrakenD 1.x field",
+        "cipher_suites": "the JWK download uses Python's TLS defaults",
+    },
 )

@@ -25,10 +25,6 @@ def _parse(raw: Any, site: Site) -> SecureOptions:
 async def _edge(options: SecureOptions | None, site: Site, resources: Resources) -> EdgeMiddleware | None:
     if options is None:
         return None
-    if options.hpkp_public_key:
-        resources.warnings.append(
-            f"{site.at('hpkp_public_key')}: ignored, as in KrakenD (browsers dropped HTTP Public Key Pinning)"
-        )
     router = site.service.router
     return secure_middleware(options, None if router.disable_health else router.health_path)
 
@@ -39,4 +35,5 @@ COMPONENT: Final = Component(
     parse=_parse,
     summary="allowed hosts, HTTPS redirect, HSTS and security headers (unrolled/secure) on every path",
     edge=_edge,
+    ignored={"hpkp_public_key": "browsers dropped HTTP Public Key Pinning; KrakenD sends no such header either"},
 )

@@ -16,10 +16,11 @@ from krakenpy.edge import EdgeMiddleware
 from krakenpy.proxy.types import Middleware
 from krakenpy.resources import Resources
 from krakenpy.telemetry.auditsettings import AuditOptions
+from krakenpy.telemetry.layers.audit import AuditRoute, audit_middleware
 from krakenpy.telemetry.layers.backend import backend_middleware
 from krakenpy.telemetry.layers.client import client_middleware
 from krakenpy.telemetry.layers.edge import edge_middleware
-from krakenpy.telemetry.layers.endpoint import AuditRoute, endpoint_middleware, proxy_middleware
+from krakenpy.telemetry.layers.endpoint import proxy_middleware
 from krakenpy.telemetry.layers.lambda_context import register_client_context
 from krakenpy.telemetry.settings import AccessLogOptions, parse_access_log
 from krakenpy.telemetry.setup import hub_for
@@ -43,13 +44,18 @@ async def _edge(options: AccessLogOptions | None, site: Site, resources: Resourc
 
 async def _endpoint(options: AccessLogOptions | None, site: Site, resources: Resources) -> Middleware | None:
     hub = hub_for(resources)
-    if hub.audit is None or site.endpoint is None:
+    if hub.audit is None or site.level != "service":
         return None  # only the audit needs to see guards' decisions before the input filters
+    # built once at service level: the outermost middleware of every endpoint, outside the
+    # service-level guards too; each endpoint's settings are looked up per request
     service: AuditOptions | None = resources.options("", "telemetry/audit")  # type: ignore[assignment]
-    local: AuditOptions | None = resources.options(site.endpoint.path, "telemetry/audit")  # type: ignore[assignment]
-    chosen = local or service
-    route = AuditRoute(chosen.sensitive, chosen.sample) if chosen is not None else None
-    return endpoint_middleware(hub, site.endpoint, route)
+    routes: dict[tuple[str, str], AuditRoute] = {}
+    for endpoint in site.service.endpoints:
+        local: AuditOptions | None = resources.options(endpoint.path, "telemetry/audit")  # type: ignore[assignment]
+        chosen = local or service
+        sensitive, sample = (chosen.sensitive, chosen.sample) if chosen is not None else (False, 0.0)
+        routes[(endpoint.method, endpoint.endpoint)] = AuditRoute(endpoint, sensitive, sample)
+    return audit_middleware(hub, routes)
 
 
 async def _proxy(options: AccessLogOptions | None, site: Site, resources: Resources) -> Middleware | None:

@@ -30,4 +30,11 @@ COMPONENT: Final = Component(
     summary="application log: level, prefix, stdout, syslog and facility, default/logstash/custom format",
     edge=_edge,
     strict=False,
+    ignored={
+        **dict.fromkeys(
+            ("access_log_format", "access_log_custom_format", "access_log_missing_key_marker"),
+            "KrakenD Enterprise only: the access log's format is telemetry/access_log's",
+        ),
+        "backend": "KrakenD Enterprise only",
+    },
 )

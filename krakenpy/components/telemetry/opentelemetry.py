@@ -41,4 +41,12 @@ COMPONENT: Final = Component(
     summary="OpenTelemetry: Prometheus /metrics, OTLP metrics and traces, W3C/B3 propagation to backends and Lambda",
     edge=_edge,
     strict=False,
+    ignored={
+        "histograms": "KrakenD Enterprise only: histogram buckets are krakend-otel's defaults",
+        "layers.backend.metrics.detailed_connection": "the upstream client does not report connection timings",
+        "layers.backend.traces.detailed_connection": "the upstream client does not report connection timings",
+        "layers.backend.metrics.report_headers": "metrics never carry headers",
+        "layers.backend.metrics.read_payload": "the upstream client does not report payload-read timings",
+        "layers.backend.traces.read_payload": "the upstream client does not report payload-read timings",
+    },
 )

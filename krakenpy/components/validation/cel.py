@@ -16,6 +16,7 @@ from krakenpy.components.base import Component, Site
 from krakenpy.errors import PipelineError, Rejection
 from krakenpy.proxy.types import Middleware, Proxy, Request, Response
 from krakenpy.resources import Resources
+from krakenpy.telemetry.audit import audit_decision
 
 if TYPE_CHECKING:  # the CEL engine (cel-expr-python) is imported by parse/build: only configs with CEL
     from krakenpy.cel import CelPhases, Phase
@@ -39,9 +40,11 @@ def parse(raw: Any, site: Site) -> CelPhases:
     return compile_phases(expressions, jwt=jwt)
 
 
-def _aborted(name: str, phase: str, failure: tuple[int, str]) -> PipelineError:
+def _aborted(name: str, phase: str, failure: tuple[int, str], context: dict[str, Any]) -> PipelineError:
     index, why = failure
     log.info("%s[%s] evaluator #%d failed: %s", name, phase, index, why)
+    # KrakenD answers a false check with an error (500 at the endpoint, a failed backend): still a deny
+    audit_decision(context, policy=NAMESPACE, decision="deny", reason="cel_false", detail=f"{phase} #{index}: {why}")
     return PipelineError(f"request aborted by evaluator #{index}")
 
 
@@ -57,12 +60,12 @@ def cel_middleware(pre: Phase | None, post: Phase | None, name: str) -> Middlewa
             if pre is not None:
                 failure = pre.first_failure(request, now)
                 if failure is not None:
-                    raise _aborted(name, "pre", failure)
+                    raise _aborted(name, "pre", failure, request.context)
             response = await next_proxy(request)
             if post is not None:
                 failure = post.first_failure(response, now)
                 if failure is not None:
-                    raise _aborted(name, "post", failure)
+                    raise _aborted(name, "post", failure, request.context)
             return response
 
         return checked
@@ -135,4 +138,5 @@ COMPONENT: Final = Component(
     endpoint=build_endpoint,
     proxy=build_proxy,
     backend=build_backend,
+    ignored={"[].mod_expr": "KrakenD reads it and never evaluates it"},
 )

@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from krakenpy.bodyschema import body_checker, compile_schema
+from krakenpy.bodyschema import SchemaRejection, body_checker, compile_schema
 from krakenpy.components.base import Component, Site
 from krakenpy.proxy.types import Middleware, Proxy, Request, Response
 from krakenpy.resources import Resources
+from krakenpy.telemetry.audit import audit_decision
 
 if TYPE_CHECKING:
     from jsonschema_rs import Validator
@@ -37,13 +38,26 @@ def parse(raw: Any, site: Site) -> SchemaOptions:
     return SchemaOptions(compile_schema(raw, site.at))
 
 
+def _audit_detail(exc: SchemaRejection) -> str:
+    # where and which rule, never the body's values (they may be secrets)
+    if not exc.violations:
+        return str(exc).split(":", 1)[0]
+    first = exc.violations[0]
+    return f"{len(exc.violations)} violation(s), first at '{first['instance_path']}' ({first['keyword']})"
+
+
 def schema_middleware(options: SchemaOptions) -> Middleware:
     """Check ``request.body`` before the endpoint's backends are called."""
     check = body_checker(options.validator)
 
     def middleware(next_proxy: Proxy) -> Proxy:
         async def validated(request: Request) -> Response:
-            check(request.body)
+            try:
+                check(request.body)
+            except SchemaRejection as exc:
+                audit_decision(request.context, policy=NAMESPACE, decision="deny", reason="schema_invalid",
+                               detail=_audit_detail(exc))  # fmt: skip
+                raise
             return await next_proxy(request)
 
         return validated

@@ -38,7 +38,7 @@ def details_middleware(details: ErrorDetails) -> Middleware:
             except SchemaRejection as exc:
                 if exc.public_body:
                     raise
-                raise exc.with_details(details) from None
+                raise exc.with_details(details) from exc  # the same failure: logged once
 
         return detailed
 

@@ -31,14 +31,15 @@ LAMBDA = "backend/lambda"
 
 def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: BackendConfig) -> Middleware:
     """The backend layer of the telemetry for one backend."""
-    pattern = lura_pattern(backend.url_pattern)
     redactor = hub.redactor
+    # metric labels, /__stats keys and span names carry the pattern: its secret query values masked
+    pattern = redactor.text(lura_pattern(backend.url_pattern))
     prefix = redactor.text(f"[ENDPOINT: {endpoint.endpoint}][BACKEND: {pattern}]")
     tracer = hub.tracer
     layer = tracer.backend_layer if tracer is not None else None
     ep_route = gin_route(endpoint.endpoint)
     trace_on = tracer is not None and layer is not None and layer.enabled and ep_route not in tracer.skip_paths
-    route = gin_route(backend.url_pattern)
+    route = redactor.text(gin_route(backend.url_pattern))
     otel = (
         hub.backend_metrics.recorder(route, backend.method, ep_route, endpoint.method)
         if hub.backend_metrics is not None

@@ -57,11 +57,12 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
     if not inject and metrics is None and not hub.upstream_time:
         return None  # the request id is added by the backend layer
     trace_calls = tracer is not None and layer is not None and layer.enabled and layer.round_trip
-    pattern = lura_pattern(backend.url_pattern)
-    route = gin_route(backend.url_pattern)
+    redactor = hub.redactor
+    # label values and span names: the pattern with its secret query values masked (as in the logs)
+    pattern = redactor.text(lura_pattern(backend.url_pattern))
+    route = redactor.text(gin_route(backend.url_pattern))
     ep_route = gin_route(endpoint.endpoint)
     hosts: dict[str, _HostSeries] = {}
-    redactor = hub.redactor
     static = layer.static if layer is not None else ()
 
     def series(url: str) -> _HostSeries:

@@ -1,5 +1,6 @@
 """The edge telemetry middleware: request id, server span, RED metrics (OTel and ``/__stats``),
-the access log and edge-level audit denies, in one layer so a request pays one frame for all.
+the access log and the audit records of edge guards' answers (:data:`~krakenpy.telemetry.audit.EDGE_DENY`),
+in one layer so a request pays one frame for all.
 
 Labels come from ``HttpRequest.route`` (set by the router after ``next``) in KrakenD's stored form
 (``/users/:id``); unmatched requests share one value per status (``404 Not Found``).
@@ -12,11 +13,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from multidict import CIMultiDict
+
 from krakenpy.edge import EdgeHandler, EdgeMiddleware, HttpRequest, HttpResponse
 from krakenpy.errors import Rejection
 from krakenpy.telemetry.accesslog import AccessEntry
+from krakenpy.telemetry.audit import EDGE_DENY
 from krakenpy.telemetry.exchange import CURRENT, EXCHANGE, Exchange, new_request_id, valid_request_id
 from krakenpy.telemetry.hub import Telemetry
+from krakenpy.telemetry.layers.audit import edge_deny
 from krakenpy.telemetry.metrics.instruments import gin_route, unmatched_route
 from krakenpy.telemetry.trace.spans import SERVER
 
@@ -121,16 +126,19 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
                 span = exchange.span = tracer.span(trace, trace.parent_id, request.method, SERVER, attrs)
         try:
             response = await next_handler(request)
-        except Rejection as rejection:
-            if audit is not None:
-                _edge_deny(hub, request, exchange, rejection)
-            raise
+        except Rejection as rejection:  # an edge guard that raises rather than answering: its answer
+            request.context[EDGE_DENY] = rejection
+            response = HttpResponse(rejection.status, CIMultiDict(rejection.headers), rejection.payload)
         finally:
             CURRENT.reset(token)
         end = _perf()
         latency = end - start
         status = response.status
         route = request.route
+        if audit is not None and status >= 400:
+            denied = request.context.get(EDGE_DENY)
+            if denied is not None:
+                edge_deny(hub, request, exchange, denied, status)
         if return_id:
             response.headers[rid_header] = rid  # type: ignore[index]
         size = len(response.body)
@@ -193,30 +201,6 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
         return response
 
     return handle
-
-
-def _edge_deny(hub: Telemetry, request: HttpRequest, exchange: Exchange, rejection: Rejection) -> None:
-    """An edge guard (CORS, IP filter…) answered before routing: one deny record."""
-    assert hub.audit is not None
-    trace = exchange.trace
-    hub.audit.record(
-        decision="error" if rejection.status >= 500 else "deny",
-        reason=rejection.reason,
-        policy=rejection.policy,
-        route_id=f"{request.method} {request.route or '*'}",
-        detail=hub.redactor.text(rejection.detail),
-        status=rejection.status,
-        request={
-            "id": exchange.request_id,
-            "method": request.method,
-            "route": request.route,
-            "path": hub.redactor.target(request.path, request.query_string),
-        },
-        client={"address": hub.client_ip(request), "user_agent": request.headers.get("User-Agent", "")},
-        subject=None,
-        trace_id=trace.trace_id if trace is not None else None,
-        span_id=exchange.span.span_id if exchange.span is not None else None,
-    )
 
 
 def debug_logger(hub: Telemetry) -> Callable[[HttpRequest, bytes], None]:

@@ -117,6 +117,9 @@ class Family:
     """One metric name with its label names; :meth:`series` is called at compile time or on a
     per-request cache miss, never for every observation."""
 
+    #: how bucket bounds and values are written (a subclass may follow another exporter's style)
+    fmt_number: Callable[[float], str] = staticmethod(_num)
+
     def __init__(
         self,
         name: str,
@@ -212,7 +215,8 @@ class Family:
                 if cached is None or cached[0] != extra:
                     labels = series.labels + ("," + extra if extra and series.labels else extra)
                     sep = "," if labels else ""
-                    fixed = tuple(f'{name}_bucket{{{labels}{sep}le="{_num(b)}"}} ' for b in series.bounds) + (
+                    number = self.fmt_number
+                    fixed = tuple(f'{name}_bucket{{{labels}{sep}le="{number(b)}"}} ' for b in series.bounds) + (
                         f'{name}_bucket{{{labels}{sep}le="+Inf"}} ',
                         f"{name}_sum{{{labels}}} ",
                         f"{name}_count{{{labels}}} ",
@@ -225,11 +229,11 @@ class Family:
                     total += n
                     lines.append(f"{prefix}{total}\n")
                 count = series.count
-                lines.append(f"{fixed[-3]}{count}\n{fixed[-2]}{_num(series.sum)}\n{fixed[-1]}{count}\n")
+                lines.append(f"{fixed[-3]}{count}\n{fixed[-2]}{self.fmt_number(series.sum)}\n{fixed[-1]}{count}\n")
                 out.append("".join(lines))
             else:
                 labels = series.labels + ("," + extra if extra and series.labels else extra)
-                out.append(f"{name}{{{labels}}} {_num(series.value)}\n")
+                out.append(f"{name}{{{labels}}} {self.fmt_number(series.value)}\n")
 
 
 class Registry:
@@ -268,6 +272,10 @@ class Registry:
         )
         self._families[name] = family
         return family
+
+    def add(self, family: Family) -> Family:
+        """Register a family built elsewhere (a subclass with its own naming); first one wins."""
+        return self._families.setdefault(family.name, family)
 
     def families(self) -> Iterable[Family]:
         return self._families.values()

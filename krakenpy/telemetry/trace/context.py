@@ -133,7 +133,8 @@ class Sampler:
     def __init__(self, rate: float) -> None:
         self.rate = rate
         self.ratio = 0.0 < rate < 1.0
-        self._bound = int(rate * (1 << 64))
+        # only a ratio needs the bound: any other rate (1e308 too) samples everything, as in KrakenD
+        self._bound = int(rate * (1 << 64)) if self.ratio else 0
 
     def sample(self, trace_id: str, parent_sampled: bool | None) -> bool:
         if not self.ratio:

@@ -79,6 +79,10 @@ class SpanBuffer:
     def end(self, span: Span) -> None:
         """End ``span`` now and queue it."""
         span.end_ns = _now()
+        self.add(span)
+
+    def add(self, span: Span) -> None:
+        """Queue an ended span (dropped and counted when the buffer is full)."""
         spans = self.spans
         if len(spans) >= self.limit:
             self.dropped += 1

@@ -43,12 +43,16 @@ class Tracer:
     proxy_layer: LayerTraceOptions = field(default_factory=LayerTraceOptions)
     backend_layer: LayerTraceOptions = field(default_factory=LayerTraceOptions)
     resource: Mapping[str, Any] = field(default_factory=dict)
+    #: the formats read from callers when they differ from those written to backends
+    #: (telemetry/opencensus reads single and multi-header B3, writes the multi-header form)
+    extract_propagators: tuple[str, ...] | None = None
 
     def start(self, get: Callable[[str], str | None]) -> TraceState:
         """The request's trace (continued, or new) with its sampling decision."""
         if not self.propagation:
             return extract(lambda _n: None, (), self.sampler)
-        return extract(get, self.propagators, self.sampler)
+        readers = self.propagators if self.extract_propagators is None else self.extract_propagators
+        return extract(get, readers, self.sampler)
 
     def span(self, trace: TraceState, parent: str | None, name: str, kind: int, attributes: dict[str, Any]) -> Span:
         return Span(trace.trace_id, parent, name, kind, attributes)

@@ -129,3 +129,57 @@ def test_martian_empty_group_costs_nothing() -> None:
         {"fifo.Group": {"scope": ["request", "response"], "aggregateErrors": True}}, site("modifier/martian", "backend")
     )
     assert options.request is None and options.response is None
+
+
+@pytest.mark.timeout(30)
+async def test_martian_regex_filters_match_in_linear_time(backend, gateway) -> None:
+    host = await backend(_echo())
+    martian = {
+        "fifo.Group": {
+            "modifiers": [
+                {
+                    "header.RegexFilter": {
+                        "scope": ["request"],
+                        "header": "X-Name",
+                        "regex": "^(a+)+$",
+                        "modifier": {"header.Modifier": {"scope": ["request"], "name": "X-By-Header", "value": "1"}},
+                    }
+                },
+                {
+                    "url.RegexFilter": {
+                        "scope": ["request"],
+                        "regex": "^http://[^/]+/echo\\?q=(b+)+$",
+                        "modifier": {"header.Modifier": {"scope": ["request"], "name": "X-By-Url", "value": "1"}},
+                    }
+                },
+            ]
+        }
+    }
+    doc = _doc(host, martian, input_headers=["X-Name"], input_query_strings=["q"])
+    doc["endpoints"][0]["backend"][0]["url_pattern"] = "/echo"
+    client = await gateway(doc)
+    # catastrophic for a backtracking engine (2^60 steps): RE2 answers at once, the worker stays free
+    missed = await (await client.get("/m", headers={"X-Name": "a" * 60 + "!"}, params={"q": "b" * 60 + "!"})).json()
+    assert "X-By-Header" not in missed["headers"] and "X-By-Url" not in missed["headers"]
+    hit = await (await client.get("/m", headers={"X-Name": "a" * 60}, params={"q": "b" * 60})).json()
+    assert hit["headers"]["X-By-Header"] == "1" and hit["headers"]["X-By-Url"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        ("(?<=a)b", "invalid perl operator"),  # look-behind: Go has none
+        ("(a)\\1", "invalid escape sequence"),  # back-reference: Go has none
+        ("x{4294967296}", "invalid repetition size"),
+        ("(" * 5000 + "a" + ")" * 5000, "nests too deeply"),
+        ("(a", "missing )"),
+    ],
+)
+@pytest.mark.parametrize("kind", ["header.RegexFilter", "url.RegexFilter"])
+def test_martian_regex_filters_refuse_what_go_refuses(kind: str, pattern: str, message: str) -> None:
+    where = site("modifier/martian", "backend")
+    spec = {kind: {"header": "X-A", "regex": pattern, "modifier": {"header.Id": {}}}}
+    with pytest.raises(ConfigError) as info:
+        COMPONENT.parse({"fifo.Group": {"modifiers": [spec]}}, where)
+    [issue] = info.value.issues
+    assert issue.path == f"{where.path}.fifo.Group.modifiers[0].{kind}.regex" and message in issue.message

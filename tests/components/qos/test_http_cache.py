@@ -7,23 +7,26 @@ from typing import Any
 
 from aiohttp import web
 
-from krakenpy.backends.client import UpstreamResponse
 from krakenpy.components.qos.http_cache import COMPONENT, SHARED_CACHE, CacheOptions
+from krakenpy.resources import Resources
 from tests.components.qos.helpers import resources_for, site_for
 from tests.conftest import make_config
 
 
-class Upstream:
-    def __init__(self) -> None:
-        self.calls = 0
+def _cacheable_app(hits: dict[str, int]) -> web.Application:
+    """A loopback backend whose answers may be cached for a minute; counts the requests per path."""
 
-    async def __call__(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None) -> Any:
-        self.calls += 1
-        headers = (("Cache-Control", "max-age=60"), ("Date", formatdate(usegmt=True)))
-        return UpstreamResponse(200, headers, b"{}", "application/json")
+    async def handle(request: web.Request) -> web.Response:
+        hits[request.path] = hits.get(request.path, 0) + 1
+        headers = {"Cache-Control": "max-age=60", "Date": formatdate(usegmt=True)}
+        return web.json_response({"n": hits[request.path]}, headers=headers)
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handle)
+    return app
 
 
-async def _two_backends(raw: dict[str, Any]) -> tuple[Any, Any, Any]:
+async def _two_backends(raw: dict[str, Any]) -> tuple[Any, Any, Resources]:
     site = site_for(COMPONENT.namespace, raw, level="backend")
     resources = resources_for(site)
     options = COMPONENT.parse(raw, site)
@@ -39,25 +42,34 @@ def test_http_cache_parse_values() -> None:
     assert COMPONENT.parse({"shared": True, "max_size": 10, "max_items": 2.0}, site) == CacheOptions(True, 10, 2)
 
 
-async def test_http_cache_private_caches_are_separate() -> None:
+async def test_http_cache_private_caches_are_separate(backend: Any) -> None:
+    hits: dict[str, int] = {}
+    base = await backend(_cacheable_app(hits))
     first, second, resources = await _two_backends({})
-    up = Upstream()
-    a, b = first(up), second(up)
-    await a("GET", "http://h/x", [], None)
-    await b("GET", "http://h/x", [], None)  # its own cache: a miss
-    await a("GET", "http://h/x", [], None)  # a hit
-    assert up.calls == 2
-    assert SHARED_CACHE not in resources.state
+    try:
+        a, b = first(resources.http.request), second(resources.http.request)
+        assert (await a("GET", f"{base}/x", [], None)).body == b'{"n": 1}'
+        assert (await b("GET", f"{base}/x", [], None)).body == b'{"n": 2}'  # its own cache: a miss
+        assert (await a("GET", f"{base}/x", [], None)).body == b'{"n": 1}'  # a hit
+        assert hits == {"/x": 2}
+        assert SHARED_CACHE not in resources.state
+    finally:
+        await resources.http.close()
 
 
-async def test_http_cache_shared_backends_use_one_store() -> None:
+async def test_http_cache_shared_backends_use_one_store(backend: Any) -> None:
+    hits: dict[str, int] = {}
+    base = await backend(_cacheable_app(hits))
     first, second, resources = await _two_backends({"shared": True})
-    store = resources.state[SHARED_CACHE]
-    up = Upstream()
-    await first(up)("GET", "http://h/x", [], None)
-    await second(up)("GET", "http://h/x", [], None)  # same URL: the first backend's entry
-    await second(up)("GET", "http://h/y", [], None)
-    assert len(store) == 2 and up.calls == 2
+    try:
+        store = resources.state[SHARED_CACHE]
+        a, b = first(resources.http.request), second(resources.http.request)
+        await a("GET", f"{base}/x", [], None)
+        assert (await b("GET", f"{base}/x", [], None)).body == b'{"n": 1}'  # the first backend's entry
+        await b("GET", f"{base}/y", [], None)
+        assert len(store) == 2 and hits == {"/x": 1, "/y": 1}
+    finally:
+        await resources.http.close()
 
 
 async def test_http_cache_through_gateway(backend: Any, gateway: Any) -> None:

@@ -211,7 +211,7 @@ async def test_cors_gateway_warns_about_credentials_with_any_origin(backend) -> 
         await gw.close()
 
 
-def test_cors_cli_run_serves_preflights_and_check_names_bad_values(tmp_path: Path) -> None:
+def test_cors_cli_run_serves_preflights_and_check_names_bad_values(tmp_path: Path, dead_port: int) -> None:
     port = free_port()
     doc = {
         "version": 3,
@@ -221,7 +221,7 @@ def test_cors_cli_run_serves_preflights_and_check_names_bad_values(tmp_path: Pat
             "security/http": {"frame_deny": True},
             "security/bot-detector": {"deny": ["BadBot/1"]},
         },
-        "endpoints": [{"endpoint": "/a", "backend": [{"host": [f"127.0.0.1:{free_port()}"], "url_pattern": "/"}]}],
+        "endpoints": [{"endpoint": "/a", "backend": [{"host": [f"127.0.0.1:{dead_port}"], "url_pattern": "/"}]}],
     }
     path = tmp_path / "krakend.json"
     path.write_text(json.dumps(doc))

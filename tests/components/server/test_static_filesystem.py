@@ -14,6 +14,7 @@ from krakenpy.components.server.static_filesystem import COMPONENT
 from krakenpy.errors import ConfigError
 from tests.components.helpers import json_app, site
 from tests.conftest import make_config
+from tests.corpus import CORPUS, needs_corpus
 
 Gateway = Callable[..., Awaitable[TestClient[Any, Any]]]
 Start = Callable[..., Awaitable[str]]
@@ -196,10 +197,7 @@ async def test_static_filesystem_a_file_instead_of_a_folder_is_a_config_error(ww
             await COMPONENT.edge(options, where, resources)
 
 
-CORPUS_005 = Path(__file__).resolve().parents[3].parent / "shared" / "corpus" / "krakend-configs"
-
-
-@pytest.mark.skipif(not CORPUS_005.is_dir(), reason="corpus folder not present next to the repo")
+@needs_corpus
 def test_static_filesystem_corpus_005_runs_with_its_files(tmp_path: Path) -> None:
     """KrakenD's encodings example, on the real CLI: its backends are the gateway's own static files."""
     import json
@@ -212,7 +210,7 @@ def test_static_filesystem_corpus_005_runs_with_its_files(tmp_path: Path) -> Non
     from tests.test_cli import _wait_http
 
     port = free_port()
-    doc = json.loads((CORPUS_005 / "005-krakend-examples-encodings.json").read_text())
+    doc = json.loads((CORPUS / "005-krakend-examples-encodings.json").read_text())
     doc["port"], doc["host"] = port, [f"http://127.0.0.1:{port}"]
     doc["endpoints"][1]["backend"][0]["host"] = [f"http://127.0.0.1:{port}"]
     (tmp_path / "krakend.json").write_text(json.dumps(doc))

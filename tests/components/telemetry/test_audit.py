@@ -17,7 +17,7 @@ from krakenpy.telemetry.auditsettings import parse_audit
 from krakenpy.telemetry.auditsink import FileSink, HttpSink, last_hash
 from krakenpy.telemetry.exchange import EXCHANGE, Exchange
 from krakenpy.telemetry.hub import Telemetry
-from krakenpy.telemetry.layers.endpoint import AuditRoute, endpoint_middleware
+from krakenpy.telemetry.layers.audit import AuditRoute, endpoint_middleware
 
 TOKEN = "eyJhbGciOi.CANARYTOKEN.sig"
 
@@ -69,8 +69,8 @@ async def test_audit_records_denies_and_sensitive_allows_in_a_hash_chain(tmp_pat
     hub = Telemetry()
     hub.audit = AuditTrail(FileSink(path), service="gw", config_hash="c0ffee")
     endpoint = _endpoint()
-    deny = endpoint_middleware(hub, endpoint, AuditRoute(sensitive=True))(_guard(expired=True))
-    allow = endpoint_middleware(hub, endpoint, AuditRoute(sensitive=True))(_guard(expired=False))
+    deny = endpoint_middleware(hub, endpoint, AuditRoute(endpoint, sensitive=True))(_guard(expired=True))
+    allow = endpoint_middleware(hub, endpoint, AuditRoute(endpoint, sensitive=True))(_guard(expired=False))
     with pytest.raises(Rejection):
         await deny(_request())
     await allow(_request())
@@ -100,7 +100,7 @@ async def test_audit_records_denies_and_sensitive_allows_in_a_hash_chain(tmp_pat
 async def test_audit_allows_not_kept_on_ordinary_routes(tmp_path: Path) -> None:
     hub = Telemetry()
     hub.audit = AuditTrail(FileSink(str(tmp_path / "a.log")), service="gw", config_hash="x")
-    await endpoint_middleware(hub, _endpoint(), AuditRoute())(_guard(expired=False))(_request())
+    await endpoint_middleware(hub, _endpoint(), None)(_guard(expired=False))(_request())
     assert not hub.audit.queue and hub.audit.seq == 0
 
 
@@ -121,7 +121,7 @@ async def test_audit_blocked_sink_drops_counts_and_logs(caplog: pytest.LogCaptur
     trail = hub.audit = AuditTrail(HttpSink(f"http://127.0.0.1:{server.port}/", timeout=30), service="gw",
                                    config_hash="x", queue_size=3)  # fmt: skip
     await trail.start()
-    deny = endpoint_middleware(hub, _endpoint(), AuditRoute())(_guard(expired=True))
+    deny = endpoint_middleware(hub, _endpoint(), None)(_guard(expired=True))
     caplog.set_level(logging.ERROR, logger="krakenpy.audit")
     for _ in range(10):
         with pytest.raises(Rejection):

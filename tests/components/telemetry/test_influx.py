@@ -12,7 +12,6 @@ from aiohttp import web
 from krakenpy.errors import ConfigError
 from krakenpy.telemetry.influx import parse_influx, points
 from tests.components.telemetry.conftest import doc, recording_app
-from tests.conftest import free_port
 
 
 def test_influx_points_are_line_protocol_with_escaped_tags() -> None:
@@ -55,7 +54,7 @@ async def test_influx_pushes_the_collector_with_basic_auth(served, upstream) -> 
     config = doc(
         [{"endpoint": "/users/{id}", "backend": [{"host": [base], "url_pattern": "/u/{id}"}]}],
         extra_config={
-            "telemetry/metrics": {"listen_address": f"127.0.0.1:{free_port()}", "collection_time": "10s"},
+            "telemetry/metrics": {"listen_address": "127.0.0.1:0", "collection_time": "10s"},
             "telemetry/influx": {
                 "address": influx_url,
                 "ttl": "200ms",

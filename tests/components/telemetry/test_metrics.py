@@ -7,10 +7,10 @@ import orjson
 import pytest
 
 from krakenpy.errors import ConfigError
+from krakenpy.telemetry.hub import HUB
 from krakenpy.telemetry.settings import parse_metrics
 from krakenpy.telemetry.setup import STATS_LISTENER
 from tests.components.telemetry.conftest import doc, recording_app
-from tests.conftest import free_port
 
 HIST = (".count", ".min", ".max", ".mean", ".std-dev", ".50-percentile", ".75-percentile", ".95-percentile",
         ".99-percentile", ".999-percentile")  # fmt: skip
@@ -27,14 +27,15 @@ def test_parse_metrics_defaults_and_address() -> None:
 
 async def test_stats_exact_keys_window_histograms_and_redirect(served, upstream) -> None:  # type: ignore[no-untyped-def]
     base = await upstream(recording_app([], {"a": 1}))
-    port = free_port()
+    # a window longer than the test: the window's end is triggered below, not waited for
     s = await served(
         doc(
             [{"endpoint": "/users/{id}", "backend": [{"host": [base], "url_pattern": "/u/{id}"}]}],
-            extra_config={"telemetry/metrics": {"listen_address": f"127.0.0.1:{port}", "collection_time": "300ms"}},
+            extra_config={"telemetry/metrics": {"listen_address": "127.0.0.1:0", "collection_time": "1h"}},
         )
     )
-    assert s.gateway.resources.state[STATS_LISTENER].bound_port == port
+    port = s.gateway.resources.state[STATS_LISTENER].bound_port
+    assert port
     for i in range(3):
         assert (await s.client.get(f"/users/{i}")).status == 200
     await s.client.get("/nowhere")
@@ -64,12 +65,33 @@ async def test_stats_exact_keys_window_histograms_and_redirect(served, upstream)
         assert isinstance(stats["cmdline"], list) and "memstats" in stats
         for key in ("connected", "disconnected", "connected-total", "disconnected-total", "connected-gauge"):
             assert f"krakend.router.{key}" in stats
-        await asyncio.sleep(0.45)  # a tick: histograms cleared, counters kept
+        s.gateway.resources.state[HUB].stats.tick()  # the window ends: histograms cleared, counters kept
         async with http.get(f"http://127.0.0.1:{port}/__stats") as resp:
             later = orjson.loads(await resp.read())
         assert later[f"{ep}.status.200.count"] == 3 and later[f"{ep}.time.count"] == 0
         async with http.get(f"http://127.0.0.1:{port}/__stats/", allow_redirects=False) as resp:
             assert resp.status == 301 and resp.headers["Location"] == "/__stats"
+
+
+async def test_stats_collection_time_ends_windows(served, upstream) -> None:  # type: ignore[no-untyped-def]
+    base = await upstream(recording_app([]))
+    s = await served(
+        doc(
+            [{"endpoint": "/a", "backend": [{"host": [base], "url_pattern": "/"}]}],
+            extra_config={"telemetry/metrics": {"endpoint_disabled": True, "collection_time": "50ms"}},
+        )
+    )
+    stats = s.gateway.resources.state[HUB].stats
+    ticks: list[int] = []
+    tick = stats.tick
+    stats.tick = lambda: (ticks.append(1), tick())[1]  # type: ignore[method-assign]
+    async with asyncio.timeout(30):  # a few windows, however slow the machine
+        while len(ticks) < 3:
+            await asyncio.sleep(0.05)
+    await s.gateway.close()  # the collector stops with the gateway
+    stopped = len(ticks)
+    await asyncio.sleep(0.2)
+    assert len(ticks) == stopped
 
 
 async def test_stats_busy_address_is_logged_and_serving_goes_on(served, upstream, caplog) -> None:  # type: ignore[no-untyped-def]
@@ -95,14 +117,10 @@ async def test_stats_endpoint_disabled_collects_without_serving(served, upstream
     s = await served(
         doc(
             [{"endpoint": "/a", "backend": [{"host": [base], "url_pattern": "/"}]}],
-            extra_config={
-                "telemetry/metrics": {"endpoint_disabled": True, "listen_address": f"127.0.0.1:{free_port()}"}
-            },
+            extra_config={"telemetry/metrics": {"endpoint_disabled": True, "listen_address": "127.0.0.1:0"}},
         )
     )
     assert s.gateway.resources.state.get(STATS_LISTENER) is None
     await s.client.get("/a")
-    from krakenpy.telemetry.hub import HUB
-
     stats = s.gateway.resources.state[HUB].stats
     assert stats is not None and stats.counters["krakend.router.response./a.status.200.count"] == 1

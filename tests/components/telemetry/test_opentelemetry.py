@@ -14,10 +14,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from krakenpy.config.build import build_service
 from krakenpy.gateway import build_gateway
 from krakenpy.telemetry.otelsettings import parse_opentelemetry
-from krakenpy.telemetry.setup import EXPORTER
+from krakenpy.telemetry.setup import EXPORTER, PROM_LISTENERS
 from tests.components.telemetry.conftest import doc, recording_app
 from tests.components.telemetry.otlp_receiver import Receiver, attrs
-from tests.conftest import free_port
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -56,11 +55,12 @@ def test_parse_opentelemetry_unique_exporter_names() -> None:
 
 async def test_prometheus_metrics_route_labels_and_bounded_series(served, upstream) -> None:  # type: ignore[no-untyped-def]
     base = await upstream(recording_app([], {"a": 1}))
-    port = free_port()
     s = await served(
         doc([{"endpoint": "/users/{id}", "backend": [{"host": [base], "url_pattern": "/u/{id}"}]}],
-            extra_config={"telemetry/opentelemetry": _otel(prom_port=port)})
+            extra_config={"telemetry/opentelemetry": _otel(prom_port=0)})
     )  # fmt: skip
+    port = s.gateway.resources.state[PROM_LISTENERS][0].bound_port  # port 0: the kernel picked one
+    assert port
     for i in range(3):
         assert (await s.client.get(f"/users/{i}")).status == 200
     await s.client.get("/__health")

@@ -15,9 +15,11 @@ from krakenpy.components.validation import cel
 from krakenpy.config.build import build_service
 from krakenpy.errors import ConfigError, Rejection
 from krakenpy.gateway import build_gateway
+from krakenpy.jose import sources as sources_module
 from krakenpy.proxy.types import Request, Response
 from krakenpy.resources import Resources
-from tests.components.validation.helpers import HITS, backend_app, stub_validator
+from tests.components.validation.helpers import HITS, backend_app
+from tests.jose.helpers import JwksServer, claims, mint, rsa_key
 
 Start = Callable[[web.Application], Awaitable[str]]
 Gateway = Callable[..., Awaitable[Any]]
@@ -168,16 +170,28 @@ async def test_cel_backend_sees_the_backend_response_after_its_filters(backend: 
 async def test_cel_jwt_checks_reject_with_401(
     backend: Start, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # the real auth/validator (keys from a loopback JWKS server) runs first, then the CEL JWT checks
+    monkeypatch.setattr(sources_module, "REFETCH_WAIT", 30.0)  # no race with the first key download
     app = backend_app()
     host = await backend(app)
+    jwks = JwksServer(keys=[rsa_key("k1")])
+    jwks.url = await backend(jwks.app()) + "/jwks"
+    validator = {"alg": "RS256", "jwk_url": jwks.url, "disable_jwk_security": True, "roles": ["admin", "user"]}
     checks = ["'admin' in JWT.roles && timestamp(int(JWT.exp)) > timestamp(now)", "req_method == 'GET'"]
-    ep = endpoint("/me", checks, extra_config={"auth/validator": {}})
-    with stub_validator(monkeypatch):
-        client = await gateway(doc(host, [ep]))
-    assert (await client.get("/me", headers={"X-Test-Roles": "user,admin"})).status == 200
-    for headers in ({"X-Test-Roles": "user"}, {}):  # a failing check; no claims at all (fail closed)
+    ep = endpoint("/me", checks, extra_config={"auth/validator": validator})
+    client = await gateway(doc(host, [ep]))
+
+    def bearer(roles: list[str]) -> dict[str, str]:
+        return {"Authorization": "Bearer " + mint(rsa_key("k1"), claims(roles=roles), alg="RS256")}
+
+    assert (await client.get("/me", headers=bearer(["user", "admin"]))).status == 200
+    for headers, status in (
+        (bearer(["user"]), 401),  # the validator lets a user in; the CEL check wants an admin
+        (bearer(["guest"]), 403),  # no role the validator accepts: refused before CEL runs
+        ({}, 401),  # no token
+    ):
         denied = await client.get("/me", headers=headers)
-        assert denied.status == 401
+        assert denied.status == status, headers
         assert await denied.read() == b""
         assert "X-Krakend" not in denied.headers  # a guard's answer, like gin's AbortWithStatus
     assert app[HITS] == ["/b/me"]
@@ -211,8 +225,8 @@ async def test_cel_jwt_rejecter_raises_a_rejection() -> None:
 
     guarded = cel.jwt_rejecter(phases.jwt, "[ENDPOINT: /me][CEL]")(next_proxy)
     request = Request(method="GET", path="/me", params={}, headers={}, query={})
-    for claims in ({"sub": "x", "exp": 10}, {"exp": 2000}, None):
-        request.claims = claims
+    for verified in ({"sub": "x", "exp": 10}, {"exp": 2000}, None):
+        request.claims = verified
         with pytest.raises(Rejection) as info:
             await guarded(request)
         assert (info.value.status, info.value.reason, info.value.policy) == (401, "cel_false", "validation/cel")

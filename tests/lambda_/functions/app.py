@@ -33,7 +33,7 @@ def boom(event, context):
 
 def sleepy(event, context):
     print("sleepy")
-    time.sleep(float(event.get("sleep", 2)))
+    time.sleep(float(event.get("sleep", 10)))
     return {"slept": True}
 
 

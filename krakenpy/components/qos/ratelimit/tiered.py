@@ -14,6 +14,7 @@ from krakenpy.components.base import Component, Site
 from krakenpy.components.qos.ratelimit import ServiceWide, chain, service_wide
 from krakenpy.components.qos.ratelimit.router import client_key
 from krakenpy.proxy.types import Middleware
+from krakenpy.ratelimit.options import MEMORY_IGNORED, REDIS_IGNORED
 from krakenpy.ratelimit.redis_options import build_redis_limit
 from krakenpy.ratelimit.router import router_limit_middleware
 from krakenpy.ratelimit.tiers import NAMESPACE, TieredOptions, parse_tiered, tiered_middleware
@@ -85,4 +86,8 @@ COMPONENT: Final[Component[TieredOptions]] = Component(
     edition="ee",
     endpoint=_build,
     always=True,  # a service-level value is built for every endpoint: the one limiter, at the rate-limit step
+    ignored={
+        **{f"tiers[].ratelimit.{name}": why for name, why in MEMORY_IGNORED.items()},
+        **{f"tiers[].ratelimit_redis.{name}": why for name, why in REDIS_IGNORED.items()},
+    },
 )

@@ -1,4 +1,5 @@
-"""``backend/http/client``: parsed into the backend config (``send_body_on_redirect``)."""
+"""``backend/http/client``: parsed into the backend config (``send_body_on_redirect``, ``no_redirect``;
+their effect on the wire: tests/server/test_wire_redirects.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from tests.components.helpers import site
 def test_backend_http_client_parse() -> None:
     parsed = COMPONENT.parse({"send_body_on_redirect": True}, site("backend/http/client", "backend"))
     assert parsed == HttpClientOptions(send_body_on_redirect=True)
+    parsed = COMPONENT.parse({"no_redirect": True}, site("backend/http/client", "backend"))
+    assert parsed == HttpClientOptions(no_redirect=True)
 
 
 def test_backend_http_client_lands_on_the_backend_config() -> None:

@@ -9,7 +9,7 @@ from krakenpy.components.base import Component, Site
 from krakenpy.names import capitalize
 from krakenpy.proxy.types import Middleware
 from krakenpy.ratelimit.keys import KeyExtractor, key_extractor
-from krakenpy.ratelimit.options import RouterLimitOptions, parse_router_limit
+from krakenpy.ratelimit.options import MEMORY_IGNORED, RouterLimitOptions, parse_router_limit
 from krakenpy.ratelimit.router import NAMESPACE, router_limit_middleware
 from krakenpy.resources import Resources
 
@@ -57,4 +57,5 @@ COMPONENT: Component[RouterLimitOptions] = Component(
     parse=_parse,
     summary="endpoint rate limit: per-client bucket (429) and global bucket (503), in memory",
     endpoint=_build,
+    ignored=MEMORY_IGNORED,
 )

@@ -9,8 +9,8 @@ from typing import Any
 from krakenpy.components.base import Component, Site
 from krakenpy.components.qos.ratelimit.router import client_key
 from krakenpy.proxy.types import Middleware
+from krakenpy.ratelimit.options import REDIS_IGNORED, RedisLimitOptions
 from krakenpy.ratelimit.options import REDIS_NAMESPACE as NAMESPACE
-from krakenpy.ratelimit.options import RedisLimitOptions
 from krakenpy.ratelimit.redis_options import build_redis_limit, parse_redis_limit
 from krakenpy.resources import Resources
 
@@ -37,4 +37,5 @@ COMPONENT: Component[RedisLimitOptions] = Component(
     summary="endpoint rate limit shared by every instance through Redis (one atomic script per request)",
     edition="ee",
     endpoint=_build,
+    ignored=REDIS_IGNORED,
 )

@@ -11,7 +11,7 @@ from krakenpy.components.base import Component, Site
 from krakenpy.components.qos.ratelimit import ServiceWide, service_wide
 from krakenpy.components.qos.ratelimit.router import client_key
 from krakenpy.proxy.types import Middleware
-from krakenpy.ratelimit.options import RouterLimitOptions, parse_router_limit
+from krakenpy.ratelimit.options import MEMORY_IGNORED, RouterLimitOptions, parse_router_limit
 from krakenpy.ratelimit.router import router_limit_middleware
 from krakenpy.resources import Resources
 from krakenpy.state import Key
@@ -43,4 +43,5 @@ COMPONENT: Final[Component[RouterLimitOptions]] = Component(
     edition="ee",
     endpoint=_build,
     always=True,  # built for every endpoint: the one limiter, at the rate-limit step
+    ignored=MEMORY_IGNORED,
 )

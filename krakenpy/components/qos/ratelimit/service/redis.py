@@ -10,7 +10,7 @@ from krakenpy.components.base import Component, Site
 from krakenpy.components.qos.ratelimit import ServiceWide, service_wide
 from krakenpy.components.qos.ratelimit.router import client_key
 from krakenpy.proxy.types import Middleware
-from krakenpy.ratelimit.options import RedisLimitOptions
+from krakenpy.ratelimit.options import REDIS_IGNORED, RedisLimitOptions
 from krakenpy.ratelimit.redis_options import build_redis_limit, parse_redis_limit
 from krakenpy.resources import Resources
 from krakenpy.state import Key
@@ -50,4 +50,5 @@ COMPONENT: Final[Component[RedisLimitOptions]] = Component(
     edition="ee",
     endpoint=_build,
     always=True,  # built for every endpoint: the one limiter, at the rate-limit step
+    ignored=REDIS_IGNORED,
 )

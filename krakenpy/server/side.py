@@ -1,0 +1,82 @@
+"""A small HTTP listener beside the gateway (the ``/__stats`` and Prometheus ``/metrics`` listeners, the
+revocation admin API), served with the gateway's client limits (:class:`~krakenpy.server.sideserver.SideServer`):
+so the same wire rules hold there as on the gateway's port — no ``Server`` header, Go's short
+answer to a request the parser refuses (never aiohttp's, which quotes the offending bytes: a
+``Cookie`` line, a token), and the header, read, write and idle clocks (a slow client cannot hold a
+connection). Routes are exact (method, path) pairs; ``HEAD`` is answered for ``GET`` routes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+
+from aiohttp import web
+
+from krakenpy.server.adapter import server_options
+from krakenpy.server.limits import ServerLimits
+from krakenpy.server.sideserver import SideServer
+
+__all__ = ["Route", "SideListener"]
+
+#: one route's handler
+Route = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+_TEXT = "text/plain; charset=utf-8"
+
+
+def _dispatch(routes: Mapping[tuple[str, str], Route]) -> Route:
+    allowed: dict[str, list[str]] = {}
+    for method, path in routes:
+        allowed.setdefault(path, []).append(method)
+
+    async def handle(request: web.BaseRequest) -> web.StreamResponse:
+        method = "GET" if request.method == "HEAD" else request.method
+        route = routes.get((method, request.path))
+        if route is not None:
+            return await route(request)
+        methods = allowed.get(request.path)
+        if methods is None:  # Go's mux answers
+            return web.Response(status=404, text="404 page not found\n", headers={"Content-Type": _TEXT})
+        headers = {"Allow": ", ".join(methods), "Content-Type": _TEXT}
+        return web.Response(status=405, text="405 method not allowed\n", headers=headers)
+
+    return handle
+
+
+class SideListener:
+    """One listener: :meth:`start` binds (``OSError`` when it cannot), :meth:`stop` closes."""
+
+    def __init__(
+        self, host: str, port: int, routes: Mapping[tuple[str, str], Route], *, reuse_port: bool = False
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.routes = dict(routes)
+        self.reuse_port = reuse_port
+        #: the port actually bound (``port`` 0 picks one)
+        self.bound_port: int | None = None
+        self._runner: web.ServerRunner | None = None
+        self._server: SideServer | None = None
+
+    async def start(self) -> None:
+        server = SideServer(_dispatch(self.routes), limits=ServerLimits(), access_log=None, **server_options())
+        runner = web.ServerRunner(server, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host or None, self.port, reuse_port=self.reuse_port or None)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        server.start_sweeping()
+        self._runner, self._server = runner, server
+        listening = getattr(site, "_server", None)
+        sockets = getattr(listening, "sockets", None) or ()
+        self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop_sweeping()
+            self._server = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

@@ -1,0 +1,123 @@
+"""The export loop of one OpenCensus trace exporter: its own bounded span buffer, drained every
+second (or as soon as ``wake_at`` spans wait, as OpenCensus' bundlers do), translated to
+:class:`~krakenpy.telemetry.opencensus.spans.OcSpan` and handed to a sink in batches.
+
+Requests only append to the buffer; a full buffer drops (and counts) new spans; a sink that fails
+is logged at most once a minute, with the number of spans dropped meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Final, Protocol
+
+from krakenpy.tasks import spawn
+from krakenpy.telemetry.opencensus.spans import OcSpan
+from krakenpy.telemetry.trace.spans import Span, SpanBuffer
+
+__all__ = ["PREFIX", "Quiet", "SpanPump", "SpanSink", "TeeBuffer"]
+
+log = logging.getLogger("krakenpy.telemetry")
+#: KrakenD's log prefix for this namespace
+PREFIX: Final = "[SERVICE: Opencensus]"
+INTERVAL: Final = 1.0
+_QUIET: Final = 60.0
+
+
+class SpanSink(Protocol):
+    """Where one exporter sends its batches."""
+
+    name: str
+    #: spans per call at most
+    batch: int
+
+    async def open(self) -> None: ...
+    async def send(self, spans: list[OcSpan]) -> None: ...
+    async def close(self) -> None: ...
+
+
+class Quiet:
+    """Log a failure at most once a minute (a collector that is down must not flood the log)."""
+
+    def __init__(self) -> None:
+        self._next = 0.0
+
+    def report(self, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if now >= self._next:
+            self._next = now + _QUIET
+            log.warning(PREFIX + " " + message, *args)
+
+
+class TeeBuffer(SpanBuffer):
+    """The tracer's buffer when several exporters read the same spans: each gets every span in
+    its own buffer (with its own bound), so one slow exporter never starves another."""
+
+    __slots__ = ("targets",)
+
+    def __init__(self, targets: list[SpanBuffer]) -> None:
+        super().__init__(limit=0)
+        self.targets = targets
+
+    def add(self, span: Span) -> None:
+        for target in self.targets:
+            target.add(span)
+
+
+class SpanPump:
+    """Owns one exporter's loop; :meth:`start` when serving, :meth:`stop` at shutdown."""
+
+    def __init__(self, buffer: SpanBuffer, translate: Callable[[Span], OcSpan | None], sink: SpanSink) -> None:
+        self.buffer = buffer
+        self.translate = translate
+        self.sink = sink
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[Any] | None = None
+        self._quiet = Quiet()
+        self._dropped_seen = 0
+        #: spans handed to the sink (for tests and diagnostics)
+        self.exported = 0
+
+    async def start(self) -> None:
+        await self.sink.open()
+        self.buffer.on_full(self._wake.set)
+        self._task = spawn(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return  # never started (``check``, or closed before serving): nothing was opened
+        self._task.cancel()
+        try:
+            await self._task
+        except (asyncio.CancelledError, Exception):
+            pass
+        self._task = None
+        await self.flush()  # the last batch
+        await self.sink.close()
+
+    async def flush(self) -> None:
+        """Send every span waiting now."""
+        spans = [s for s in map(self.translate, self.buffer.drain()) if s is not None]
+        size = max(self.sink.batch, 1)
+        for i in range(0, len(spans), size):
+            try:
+                await self.sink.send(spans[i : i + size])
+                self.exported += len(spans[i : i + size])
+            except Exception as exc:  # a collector problem never reaches requests
+                self._quiet.report("%s export failed: %s", self.sink.name, str(exc) or type(exc).__name__)
+        dropped = self.buffer.dropped
+        if dropped > self._dropped_seen:
+            self._quiet.report("%s: %d span(s) dropped so far: its buffer was full", self.sink.name, dropped)
+            self._dropped_seen = dropped
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), INTERVAL)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            await self.flush()
