@@ -39,29 +39,45 @@ class _Client:
         return int(head[9:12])
 
 
-async def _serve(name: str, n: int) -> None:
-    """The whole server path: aiohttp's server (as the runner builds it) on a loopback socket."""
+async def _serve(name: str, n: int, lean: bool = True) -> None:
+    """The whole server path on a loopback socket: the worker's server (``GatewayServer`` on the edge
+    handler, as ``krakenpy run`` serves), or with ``lean=False`` aiohttp's web server through the
+    adapter (the embedding path, and the runtime's before the lean protocol)."""
     from aiohttp import web
 
     from bench import wire_micro
     from krakenpy.config.build import build_service
     from krakenpy.gateway import build_gateway
     from krakenpy.server.adapter import make_server
+    from krakenpy.server.limits import ServerLimits
+    from krakenpy.server.protocol import GatewayServer
 
     runner_backend, port = await wire_micro._backend()
     backend = {"host": [f"http://127.0.0.1:{port}"], "url_pattern": "/data", "allow": ["a", "b", "d"]}
     doc = {"version": 3, "endpoints": [{"endpoint": "/p1", "backend": [backend]}], "extra_config": CONFIGS[name]}
     gateway = await build_gateway(build_service(doc))
-    runner = web.ServerRunner(make_server(gateway.handler), handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    gw_port = runner.addresses[0][1]
+    loop = asyncio.get_running_loop()
+    if lean:
+        server = GatewayServer(gateway.edge, limits=ServerLimits())
+        server.start_sweeping()
+        listener = await loop.create_server(server, "127.0.0.1", 0)
+        gw_port = listener.sockets[0].getsockname()[1]
+    else:
+        runner = web.ServerRunner(make_server(gateway.handler), handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        gw_port = runner.addresses[0][1]
     client = _Client(*await asyncio.open_connection("127.0.0.1", gw_port))
     for _ in range(200 + n):
         assert await client.get("/p1") == 200
     client.writer.close()
-    await runner.cleanup()
+    if lean:
+        listener.close()
+        await server.drain(1.0)
+        server.stop_sweeping()
+    else:
+        await runner.cleanup()
     await gateway.close()
     runner_backend.close()
 
@@ -104,15 +120,19 @@ def main() -> None:
     parser.add_argument("--long", type=int, default=1300)
     parser.add_argument("--only", default=",".join(CONFIGS), help="comma-separated configurations")
     parser.add_argument(
-        "--mode", choices=("edge", "server"), default="edge",
-        help="edge: the edge handler called directly; server: through aiohttp's server on a socket",
+        "--mode", choices=("edge", "server", "aiohttp"), default="edge",
+        help="edge: the edge handler called directly; server: through the worker's server on a socket; "
+        "aiohttp: through aiohttp's web server and the adapter (the embedding path)",
     )  # fmt: skip
     parser.add_argument("--drive", nargs=2, metavar=("CONFIG", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.drive:
         sys.stdout = open(os.devnull, "w")  # the access log goes nowhere
-        drive = _serve if args.mode == "server" else _drive
-        asyncio.run(drive(args.drive[0], int(args.drive[1])))
+        name, n = args.drive[0], int(args.drive[1])
+        if args.mode == "edge":
+            asyncio.run(_drive(name, n))
+        else:
+            asyncio.run(_serve(name, n, lean=args.mode == "server"))
         return
     for name in args.only.split(","):
         per = (_count(name, args.long, args.mode) - _count(name, args.short, args.mode)) / (args.long - args.short)

@@ -1,5 +1,6 @@
-"""What krakenpy's listener (``krakenpy/server/protocol.py``: clocks, header budget, swap) costs per
-request over aiohttp's plain low-level server, with a trivial handler so nothing else is measured.
+"""What krakenpy's listener (``krakenpy/server/protocol.py``: its own connections on aiohttp's C
+parser, with clocks, header budget, swap) costs per request against aiohttp's plain low-level server,
+with a trivial handler so nothing else is measured.
 
     .venv/bin/python -m bench.server_overhead [--runs 5] [--seconds 5]
     .venv/bin/python -m bench.server_overhead --instructions
@@ -8,8 +9,8 @@ Each server runs alone on CPU 0 (``taskset``), ``wrk -t1 -c50`` on CPU 1, altern
 times; the figures are medians of rps and of server CPU µs per request (utime+stime from /proc).
 Loopback only; every run is bounded by wrk's duration. ``--instructions`` instead counts, with
 valgrind's callgrind (reproducible on a shared machine), the instructions one request costs in the
-connection object itself: parsing a request's bytes and the bookkeeping after its response, for
-aiohttp's ``RequestHandler`` and for krakenpy's ``GatewayProtocol`` (the difference is the listener).
+connection object on a socket-less transport: its bytes parsed, the handler's task run, the response
+written, for aiohttp's ``web.Server`` (``RequestHandler``) and for krakenpy's ``GatewayServer``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def serve(kind: str) -> None:
     """The server process: ``plain`` (aiohttp ``web.Server``) or ``gateway`` (``GatewayServer``)."""
     from aiohttp import web
 
+    from krakenpy.edge import HttpRequest, HttpResponse
     from krakenpy.server.limits import ServerLimits
     from krakenpy.server.protocol import GatewayServer
 
@@ -40,15 +42,18 @@ def serve(kind: str) -> None:
     async def handler(request: web.BaseRequest) -> web.Response:
         return web.Response(body=body, content_type="application/json")
 
+    async def edge(request: HttpRequest) -> HttpResponse:
+        return HttpResponse(headers={"Content-Type": "application/json"}, body=body)
+
     async def main() -> None:
-        if kind == "gateway":
-            server: web.Server = GatewayServer(handler, limits=ServerLimits(), access_log=None)
-        else:
-            server = web.Server(handler, access_log=None, handler_cancellation=True)
         loop = asyncio.get_running_loop()
-        await loop.create_server(server, "127.0.0.1", PORT, backlog=1024)
-        if isinstance(server, GatewayServer):
-            server.start_sweeping()
+        if kind == "gateway":
+            gateway = GatewayServer(edge, limits=ServerLimits())
+            await loop.create_server(gateway, "127.0.0.1", PORT, backlog=1024)
+            gateway.start_sweeping()
+        else:
+            plain = web.Server(handler, access_log=None, handler_cancellation=True)
+            await loop.create_server(plain, "127.0.0.1", PORT, backlog=1024)
         stop = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         await stop.wait()
@@ -98,52 +103,57 @@ _REQUEST = b"GET /p1 HTTP/1.1\r\nHost: gw.example\r\nUser-Agent: bench\r\nAccept
 
 
 def drive(kind: str, n: int) -> None:
-    """``n`` requests through one connection object, without a socket or a handler."""
+    """``n`` requests through one connection object on a socket-less transport, each awaited until
+    its response is written."""
     from aiohttp import web
-    from aiohttp.web_protocol import RequestHandler
 
+    from krakenpy.edge import HttpRequest, HttpResponse
     from krakenpy.server.limits import ServerLimits
     from krakenpy.server.protocol import GatewayServer
 
     class Transport(asyncio.Transport):
+        def __init__(self) -> None:
+            super().__init__()
+            self.written: asyncio.Event | None = None
+
         def get_extra_info(self, name: str, default: object = None) -> object:
             return ("127.0.0.1", 1) if name == "peername" else default
 
         def is_closing(self) -> bool:
             return False
 
+        def get_write_buffer_size(self) -> int:
+            return 0
+
         def write(self, data: object) -> None:
-            pass
+            if self.written is not None:
+                self.written.set()
 
         def close(self) -> None:
             pass
 
-    class Done:  # what log_access reads of a request whose body was read
-        class content:
-            @staticmethod
-            def is_eof() -> bool:
-                return True
-
     async def handler(request: web.BaseRequest) -> web.StreamResponse:
         return web.Response()
 
+    async def edge(request: HttpRequest) -> HttpResponse:
+        return HttpResponse()
+
     async def run() -> None:
-        loop = asyncio.get_running_loop()
+        connection: asyncio.Protocol
         if kind == "gateway":
-            connection: RequestHandler = GatewayServer(handler, limits=ServerLimits(), access_log=None)()
+            gateway = GatewayServer(edge, limits=ServerLimits())
+            connection = gateway()
         else:
-            server = web.Server(handler, access_log=None)
             limit = ServerLimits().header_budget  # the same parser limits as the gateway's
-            connection = RequestHandler(
-                server, loop=loop, access_log=None, max_line_size=limit, max_field_size=limit, max_headers=1024
-            )
-        connection.connection_made(Transport())
-        assert connection._task_handler is not None
-        connection._task_handler.cancel()
+            plain = web.Server(handler, access_log=None, max_line_size=limit, max_field_size=limit, max_headers=1024)
+            connection = plain()
+        transport = Transport()
+        connection.connection_made(transport)
         for _ in range(n):
+            written = transport.written = asyncio.Event()
             connection.data_received(_REQUEST)
-            connection._messages.clear()
-            connection.log_access(Done, None, None)  # type: ignore[arg-type]
+            await written.wait()
+            await asyncio.sleep(0)  # the connection's bookkeeping after the write
         connection.connection_lost(None)
 
     asyncio.run(run())

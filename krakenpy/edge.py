@@ -2,8 +2,9 @@
 
 Components of the edge layer (CORS, secure headers, access log, server spans) and the router work on
 these types, never on the server library's, so the server beneath can change without touching a
-component. :class:`HttpRequest` is built once per request by the server adapter
-(:mod:`krakenpy.server.adapter`); the adapter turns the :class:`HttpResponse` into the server's own.
+component. :class:`HttpRequest` is built once per request by the server
+(:mod:`krakenpy.server.connection`, or :mod:`krakenpy.server.adapter` in an aiohttp app), which
+writes the :class:`HttpResponse` back.
 """
 
 from __future__ import annotations

@@ -104,7 +104,7 @@ async def gateway() -> AsyncIterator[Callable[..., Awaitable[TestClient[Any, Any
         service = build_service(doc)
         gw = await build_gateway(service, debug=debug, base_dir=base_dir)
         gateways.append(gw)
-        client: TestClient[Any, Any] = TestClient(await gateway_server(gw.handler))
+        client: TestClient[Any, Any] = TestClient(await gateway_server(gw.edge))
         await client.start_server()
         clients.append(client)
         return client

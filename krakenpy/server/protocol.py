@@ -1,15 +1,17 @@
-"""aiohttp's HTTP/1.1 server with the client-facing limits Go's ``http.Server`` has and aiohttp lacks:
-header, read, write and idle clocks, a total header size, Go's answers to malformed requests, an
-exact drain, and a handler that can be swapped under live connections (hot reload).
+"""krakenpy's HTTP/1.1 server: aiohttp's C request parser under connections of our own
+(:class:`~krakenpy.server.connection.GatewayProtocol`), serving an
+:data:`~krakenpy.edge.EdgeHandler` without aiohttp's web layer, with the client-facing limits Go's
+``http.Server`` has: header, read, write and idle clocks, a total header size, Go's answers to
+malformed requests, an exact drain, and a handler that can be swapped under live connections (hot
+reload).
 
 The clocks cost nothing per request beyond a few attribute writes: each connection records its next
 deadline, and one sweep per worker (every :attr:`ServerLimits.tick`) closes the connections whose
-deadline passed. aiohttp's own keep-alive timer is switched off (it would also cut a request whose
-headers are still arriving).
+deadline passed.
 
-This subclasses aiohttp's ``RequestHandler`` and reads a few of its private fields
-(``_request_count``, ``_messages``, ``_request_in_progress``, ``_request_handler``); aiohttp is pinned
-to 3.14 and ``tests/server/test_protocol.py`` exercises every one of them on real sockets.
+:class:`GatewayServer` is the protocol factory ``loop.create_server`` takes (plain or TLS: the
+connections never look at the transport's kind); it also works under aiohttp's runners and sites
+(:class:`GatewayRunner`) for embedding and tests.
 """
 
 from __future__ import annotations
@@ -18,200 +20,34 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
-from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
-from aiohttp.web_protocol import RequestHandler
 
-from krakenpy.server.adapter import AiohttpHandler
+from krakenpy.edge import EdgeHandler
+from krakenpy.server.connection import MAX_HEADER_LINES, GatewayProtocol
 from krakenpy.server.limits import ServerLimits
 from krakenpy.server.logs import Tally
 
-__all__ = ["GatewayProtocol", "GatewayServer"]
+__all__ = ["MAX_HEADER_LINES", "GatewayProtocol", "GatewayRunner", "GatewayServer"]
 
 log = logging.getLogger("krakenpy.server")
 
-#: aiohttp's keep-alive timer, pushed out of the way (the sweep owns the idle clock)
-_NEVER = 10.0 * 365 * 24 * 3600
-#: header lines per request (aiohttp's default is 128; Go has no count, only the byte budget)
-MAX_HEADER_LINES = 1024
-
-
-def _go_refusal(status: int) -> bytes:
-    """What Go's server writes, then closes, for a request it cannot parse (net/http ``errorHeaders``)."""
-    text = f"{status} {HTTPStatus(status).phrase}"
-    return f"HTTP/1.1 {text}\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n{text}".encode()
-
-
-_GO_431 = _go_refusal(431)
-# which clock runs on a connection
-_NONE, _HEADER, _READ, _WRITE, _IDLE = 0, 1, 2, 3, 4
-_CLOCKS = {_HEADER: "read_header_timeout", _READ: "read_timeout", _WRITE: "write_timeout"}
-
-
-# the clocks use time.monotonic, as asyncio's loop.time does; bound once, and aiohttp's methods called
-# directly: this runs for every request
 _now = time.monotonic
-_base_data_received = RequestHandler.data_received
-_base_log_access = RequestHandler.log_access
 
 
-class GatewayProtocol(RequestHandler):
-    """One client connection."""
+class GatewayServer:
+    """The protocol factory of a listener serving ``handler``; ``limits`` apply to connections made
+    after they are set (the parser's line sizes) and to every clock armed after. Create it on the
+    loop that serves it."""
 
-    __slots__ = (
-        "_kp_clock",
-        "_kp_deadline",
-        "_kp_finished",
-        "_kp_hbytes",
-        "_kp_payload",
-        "_kp_server",
-        "_kp_t0",
-        "_kp_write",
-    )
-
-    def __init__(self, manager: GatewayServer, **kwargs: Any) -> None:
-        super().__init__(manager, **kwargs)
-        self._kp_server = manager  # aiohttp drops its own reference when the connection is lost
-        self._kp_clock = _NONE
-        self._kp_deadline = 0.0  # loop time; 0 = none
-        self._kp_t0 = 0.0  # when the current request's first byte arrived
-        self._kp_write = 0.0  # the write deadline, once the headers are in
-        self._kp_hbytes = 0
-        self._kp_payload: StreamReader | None = None
-        self._kp_finished = 0  # responses written on this connection
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
-        self._kp_request_starts(_now())  # Go: the first request's clock starts with the connection
-
-    def _kp_request_starts(self, now: float) -> None:
-        span = self._kp_server.header_span
-        self._kp_clock = _HEADER
-        self._kp_t0 = now
-        self._kp_hbytes = 0
-        self._kp_deadline = now + span if span else 0.0
-
-    def _kp_headers_done(self, now: float, payload: StreamReader | None) -> None:
-        server = self._kp_server
-        write = server.write_span
-        write_by = self._kp_write = now + write if write else 0.0
-        self._kp_payload = payload
-        if payload is not None and not payload.is_eof():  # a body is still coming: the read clock first
-            read = server.read_span
-            read_by = self._kp_t0 + read if read else 0.0
-            if read_by and (not write_by or read_by < write_by):
-                self._kp_clock, self._kp_deadline = _READ, read_by
-                return
-        self._kp_clock, self._kp_deadline = _WRITE, write_by
-
-    def data_received(self, data: bytes) -> None:
-        # written out in full, without helper calls: this runs for every request
-        clock = self._kp_clock
-        if (clock != _HEADER and clock != _IDLE) or not data:
-            _base_data_received(self, data)
-            return
-        server = self._kp_server
-        if clock == _IDLE:  # the first bytes of the next request on a kept-alive connection
-            now = self._kp_t0 = _now()
-            span = server.header_span
-            self._kp_clock = _HEADER
-            self._kp_deadline = now + span if span else 0.0
-            hbytes = len(data)
-        else:
-            now = 0.0
-            hbytes = self._kp_hbytes + len(data)
-        self._kp_hbytes = hbytes
-        count = self._request_count
-        _base_data_received(self, data)
-        if self._request_count != count:  # a request's headers are complete
-            messages = self._messages
-            payload = messages[-1][1] if messages else EMPTY_PAYLOAD
-            if payload is EMPTY_PAYLOAD:  # no body (most requests): only the write clock runs
-                write = server.write_span
-                self._kp_payload = None
-                self._kp_clock = _WRITE
-                self._kp_deadline = self._kp_write = (now or _now()) + write if write else 0.0
-            else:
-                self._kp_headers_done(now or _now(), payload)
-        elif hbytes > server.header_budget and self.transport is not None and not self._force_close:
-            self._kp_refuse_headers()
-
-    def _kp_refuse_headers(self) -> None:
-        assert self.transport is not None
-        self.transport.write(_GO_431)
-        self._kp_clock, self._kp_deadline = _NONE, 0.0
-        limit = self._kp_server.limits.max_header_bytes
-        self._kp_server.client_errors.record(f"431 headers over {limit} bytes from {self._peer()}")
-        self.force_close()
-
-    def _peer(self) -> str:
-        peer = self.peername
-        return str(peer[0]) if isinstance(peer, tuple) else "?"
-
-    def log_access(self, request: web.BaseRequest, response: web.StreamResponse, time: float | None) -> None:
-        # aiohttp calls this once per response, after it is written (a synchronous hook: no extra await)
-        if self._logging_enabled:
-            _base_log_access(self, request, response, time)
-        self._kp_finished += 1
-        # a request that had no body when its headers arrived (most) cannot have an unread one
-        if self._kp_payload is not None and not request.content.is_eof() and self.transport is not None:
-            # the handler left part of the body unread (404, 405, 413...): close rather than read the rest
-            self.force_close()
-            return
-        now = _now()
-        messages = self._messages
-        if messages:  # a pipelined request is already parsed
-            self._kp_t0 = now
-            self._kp_headers_done(now, messages[0][1])
-            return
-        idle = self._kp_server.idle_span
-        self._kp_clock = _IDLE
-        self._kp_deadline = now + idle if idle > 0 else 0.0
-
-    def kp_expire(self, now: float) -> None:
-        """Called by the sweep once the deadline has passed: close, unless the body finished meanwhile
-        (then only the write clock is left)."""
-        clock = self._kp_clock
-        if clock == _READ and (self._kp_payload is None or self._kp_payload.is_eof()):
-            self._kp_clock, self._kp_deadline = _WRITE, self._kp_write
-            if not self._kp_write or now < self._kp_write:
-                return
-            clock = _WRITE
-        self._kp_clock, self._kp_deadline = _NONE, 0.0
-        if clock in _CLOCKS:
-            self._kp_server.timeouts.record(f"{_CLOCKS[clock]} for {self._peer()}")
-        self.force_close()
-
-    def handle_error(
-        self, request: web.BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
-    ) -> web.StreamResponse:
-        if not isinstance(exc, HttpProcessingError) or status >= 500:
-            return super().handle_error(request, status, exc, message)
-        # the parser refused the request: the client's mistake, one counted line and Go's short answer
-        # (never aiohttp's message: it quotes the offending bytes, which may be a credential)
-        if isinstance(exc, LineTooLong) or "Too many headers" in str(exc.message):
-            status = 431
-        self._kp_server.client_errors.record(f"{status} {type(exc).__name__} from {request.remote or '?'}")
-        if self.transport is not None:
-            self.transport.write(_go_refusal(status))
-        self.force_close()
-        # aiohttp then finds the connection closed and writes nothing of this one
-        return web.Response(status=status)
-
-
-class GatewayServer(web.Server):
-    """aiohttp's low-level server producing :class:`GatewayProtocol` connections; ``limits`` apply to
-    connections made after they are set (the parser's line sizes) and to every clock armed after."""
-
-    def __init__(self, handler: AiohttpHandler, *, limits: ServerLimits, **kwargs: Any) -> None:
-        super().__init__(handler, handler_cancellation=True, keepalive_timeout=_NEVER, **kwargs)
+    def __init__(self, handler: EdgeHandler, *, limits: ServerLimits) -> None:
+        self.handler = handler
         self.limits = limits
+        self.connections: set[GatewayProtocol] = set()
         self.client_errors = Tally(log, "malformed requests refused")
         self.timeouts = Tally(log, "connections closed by a timeout")
+        self._loop = asyncio.get_running_loop()
         self._sweeper: asyncio.TimerHandle | None = None
 
     @property
@@ -230,19 +66,11 @@ class GatewayServer(web.Server):
         self.header_budget = limits.header_budget
 
     def __call__(self) -> GatewayProtocol:
-        budget = self.limits.header_budget
-        return GatewayProtocol(
-            self,
-            loop=self._loop,
-            max_line_size=budget,
-            max_field_size=budget,
-            max_headers=MAX_HEADER_LINES,
-            **self._kwargs,
-        )
+        return GatewayProtocol(self, self._loop)
 
     def protocols(self) -> list[GatewayProtocol]:
         """The open connections."""
-        return [c for c in self._connections if isinstance(c, GatewayProtocol)]
+        return list(self.connections)
 
     def start_sweeping(self) -> None:
         """Check every connection's deadline each :attr:`ServerLimits.tick` from now on."""
@@ -257,10 +85,10 @@ class GatewayServer(web.Server):
     def _sweep(self) -> None:
         now = _now()
         try:
-            for connection in self.protocols():
-                deadline = connection._kp_deadline
+            for connection in list(self.connections):
+                deadline = connection._deadline
                 if deadline and now >= deadline:
-                    connection.kp_expire(now)
+                    connection.expire(now)
             self.client_errors.flush()
             self.timeouts.flush()
         finally:
@@ -268,23 +96,16 @@ class GatewayServer(web.Server):
 
     def in_flight(self) -> int:
         """Requests being handled now."""
-        return sum(1 for c in self._connections if c._request_in_progress)
+        return sum(1 for c in self.connections if c.busy)
 
-    async def swap(self, handler: AiohttpHandler) -> Callable[[], bool]:
+    async def swap(self, handler: EdgeHandler) -> Callable[[], bool]:
         """Serve every request that starts from now on with ``handler``, also on open keep-alive
         connections; returns a test that is true once the requests started before have finished."""
-        self.request_handler = handler
-        for connection in self._connections:
-            connection._request_handler = handler
-        # a request aiohttp dispatched just before the swap starts on the next loop turn: let it
-        # mark itself in progress before taking the picture
-        await asyncio.sleep(0)
-        before = {c: c._kp_finished for c in self.protocols() if c._request_in_progress}
+        self.handler = handler  # each request reads it when it starts
+        before = {c: c.finished for c in self.connections if c.busy}
 
         def drained() -> bool:
-            return all(
-                c.transport is None or not c._request_in_progress or c._kp_finished > n for c, n in before.items()
-            )
+            return all(c.transport is None or not c.busy or c.finished > n for c, n in before.items())
 
         return drained
 
@@ -293,18 +114,46 @@ class GatewayServer(web.Server):
         (0: no bound) close whatever is left, cutting its request. True when nothing was cut."""
         loop = self._loop
         deadline = loop.time() + timeout if timeout > 0 else None
-        for connection in list(self._connections):
-            if connection._waiter is not None and not connection._messages:
-                connection.force_close()  # waiting for a request (or for the rest of its headers)
-            else:
-                connection.close()  # after the response it is working on
-        await asyncio.sleep(0)  # a request dispatched just now marks itself in progress
+        for connection in list(self.connections):
+            connection.close_after_response()  # at once when waiting for a request or its headers
         while self.in_flight():
             left = None if deadline is None else deadline - loop.time()
             if left is not None and left <= 0:
                 break
             await asyncio.sleep(0.01 if left is None else min(0.01, left))
         cut = self.in_flight()
-        for connection in list(self._connections):
-            connection.force_close()
+        for connection in list(self.connections):
+            connection.close_now()
         return cut == 0
+
+    # aiohttp's runner interface (web.BaseRunner.cleanup): what embedding with aiohttp's sites calls
+
+    def pre_shutdown(self) -> None:
+        """Nothing to do before the listeners close (aiohttp's runner hook)."""
+
+    async def shutdown(self, timeout: float | None = None) -> None:
+        """Drain (aiohttp's runner hook), then stop the sweep."""
+        await self.drain(timeout or 0.0)
+        self.stop_sweeping()
+
+
+class GatewayRunner(web.BaseRunner):
+    """An aiohttp runner over a :class:`GatewayServer`: serve a gateway with aiohttp's sites
+    (``web.TCPSite``, ``web.SockSite``...) and their TLS options, as tests and embedders do."""
+
+    __slots__ = ("_gateway_server",)
+
+    def __init__(self, server: GatewayServer, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._gateway_server = server
+
+    async def shutdown(self) -> None:
+        pass
+
+    async def _make_server(self) -> web.Server:
+        self._gateway_server.start_sweeping()
+        # the sites only call it as a protocol factory, and the runner its shutdown hooks
+        return self._gateway_server  # type: ignore[return-value]
+
+    async def _cleanup_server(self) -> None:
+        self._gateway_server.stop_sweeping()

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from krakenpy.config.model import ServiceConfig
+from krakenpy.edge import EdgeHandler
 from krakenpy.errors import ConfigIssue
-from krakenpy.server.adapter import AiohttpHandler
 from krakenpy.server.settings import RuntimeSettings
 
 __all__ = ["Config", "ConfigSource", "ServeOptions", "Served", "serve"]
@@ -30,7 +30,7 @@ class Served(Protocol):
     """What the runner serves: a compiled gateway (:class:`krakenpy.gateway.Gateway`)."""
 
     @property
-    def handler(self) -> AiohttpHandler: ...
+    def edge(self) -> EdgeHandler: ...
 
     @property
     def endpoints(self) -> int: ...

@@ -1,5 +1,5 @@
 """A small HTTP listener beside the gateway (the ``/__stats`` and Prometheus ``/metrics`` listeners, the
-revocation admin API), served by the gateway's own :class:`~krakenpy.server.protocol.GatewayServer`:
+revocation admin API), served with the gateway's client limits (:class:`~krakenpy.server.sideserver.SideServer`):
 so the same wire rules hold there as on the gateway's port — no ``Server`` header, Go's short
 answer to a request the parser refuses (never aiohttp's, which quotes the offending bytes: a
 ``Cookie`` line, a token), and the header, read, write and idle clocks (a slow client cannot hold a
@@ -14,7 +14,7 @@ from aiohttp import web
 
 from krakenpy.server.adapter import server_options
 from krakenpy.server.limits import ServerLimits
-from krakenpy.server.protocol import GatewayServer
+from krakenpy.server.sideserver import SideServer
 
 __all__ = ["Route", "SideListener"]
 
@@ -55,10 +55,10 @@ class SideListener:
         #: the port actually bound (``port`` 0 picks one)
         self.bound_port: int | None = None
         self._runner: web.ServerRunner | None = None
-        self._server: GatewayServer | None = None
+        self._server: SideServer | None = None
 
     async def start(self) -> None:
-        server = GatewayServer(_dispatch(self.routes), limits=ServerLimits(), access_log=None, **server_options())
+        server = SideServer(_dispatch(self.routes), limits=ServerLimits(), access_log=None, **server_options())
         runner = web.ServerRunner(server, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self.host or None, self.port, reuse_port=self.reuse_port or None)

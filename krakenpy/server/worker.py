@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 from krakenpy import __version__
 from krakenpy.errors import ConfigError
-from krakenpy.server.adapter import server_options
 from krakenpy.server.channel import Channel
 from krakenpy.server.limits import ServerLimits
 from krakenpy.server.listen import BACKLOG
@@ -101,8 +100,8 @@ class Worker:
                 await self.gateway.close()
             return EXIT_CONFIG
         limits = self.settings.limits
-        # krakenpy's request class, no request-body decompression; the gateway writes its own access log
-        self.server = GatewayServer(self.gateway.handler, limits=limits, access_log=None, **server_options())
+        # the lean server on the edge handler (no aiohttp web layer); the gateway writes its own access log
+        self.server = GatewayServer(self.gateway.edge, limits=limits)
         listeners = [await self._listen(sock, limits) for sock in self.sockets]
         await self.gateway.start()
         self.server.start_sweeping()
@@ -200,7 +199,7 @@ class Worker:
             return
         assert self.server is not None and self.gateway is not None
         self.server.limits = settings.limits
-        drained = await self.server.swap(gateway.handler)
+        drained = await self.server.swap(gateway.edge)
         old, old_limits, self.gateway = self.gateway, self.settings.limits, gateway
         self.config, self.settings, self.generation = config, settings, generation
         task = spawn(self._retire(old, drained, old_limits, gateway))

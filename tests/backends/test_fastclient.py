@@ -413,7 +413,7 @@ async def test_fastclient_gateway_end_to_end(backend: Start, monkeypatch: pytest
     }
     gw = await build_gateway(build_service(doc))
     assert isinstance(gw.resources.http, FastClient)
-    tc: TestClient[web.Request, web.Application] = TestClient(await gateway_server(gw.handler))  # type: ignore[arg-type]
+    tc: TestClient[web.Request, web.Application] = TestClient(await gateway_server(gw.edge))  # type: ignore[arg-type]
     await tc.start_server()
     try:
         resp = await tc.get("/users/7")

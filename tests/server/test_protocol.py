@@ -12,20 +12,20 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from aiohttp import web
 
+from krakenpy.edge import HttpRequest, HttpResponse
 from krakenpy.server.limits import ServerLimits
 from krakenpy.server.protocol import GatewayServer
 
 FAST = ServerLimits(header_timeout=0.5, read_timeout=1.0, write_timeout=1.0, idle_timeout=0.5, max_header_bytes=4096)
 
 
-async def hello(request: web.BaseRequest) -> web.StreamResponse:
+async def hello(request: HttpRequest) -> HttpResponse:
     if request.path == "/slow":
         await asyncio.sleep(float(request.query.get("s", "0.3")))
     if request.path == "/echo":
-        return web.Response(body=await request.read())
-    return web.Response(text="hello")
+        return HttpResponse(body=await request.body(1 << 20) or b"")
+    return HttpResponse(headers={"Content-Type": "text/plain; charset=utf-8"}, body=b"hello")
 
 
 Started = tuple[GatewayServer, int]
@@ -187,8 +187,8 @@ async def test_protocol_closes_instead_of_reading_an_unread_body(serve: Any) -> 
 async def test_protocol_swap_serves_open_connections_and_tracks_the_old_requests(serve: Any) -> None:
     gateway, port = await serve(replace(FAST, idle_timeout=5, write_timeout=5))
 
-    async def new(request: web.BaseRequest) -> web.StreamResponse:
-        return web.Response(text="new")
+    async def new(request: HttpRequest) -> HttpResponse:
+        return HttpResponse(body=b"new")
 
     keep_reader, keep_writer = await _connect(port)
     keep_writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -10,14 +10,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import RawTestServer
-from aiohttp.web import ServerRunner
+from aiohttp.test_utils import BaseTestServer
+from aiohttp.web import BaseRunner
 
 from krakenpy.backends.client import AiohttpClient, ClientOptions, UpstreamClient
 from krakenpy.backends.fastclient import FastClient
 from krakenpy.config.build import build_service
+from krakenpy.edge import EdgeHandler
 from krakenpy.gateway import Gateway, build_gateway
-from krakenpy.server.adapter import make_server
+from krakenpy.server.limits import ServerLimits
+from krakenpy.server.protocol import GatewayRunner, GatewayServer
 
 CLIENTS: dict[str, Callable[[ClientOptions], UpstreamClient]] = {"fast": FastClient, "aiohttp": AiohttpClient}
 
@@ -149,16 +151,21 @@ def get(path: str, *headers: str, method: str = "GET", body: bytes = b"") -> byt
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
-class _GatewayTestServer(RawTestServer):
-    """aiohttp's raw test server on the runner's server (:func:`krakenpy.server.adapter.make_server`)."""
+class _GatewayTestServer(BaseTestServer):
+    """aiohttp's test server interface on the server the runtime serves with: krakenpy's own protocol
+    (:class:`krakenpy.server.protocol.GatewayServer`) on a gateway's edge handler, default limits."""
 
-    async def _make_runner(self, debug: bool = True, **kwargs: Any) -> ServerRunner:
-        return ServerRunner(make_server(self._handler, loop=self._loop, debug=debug, **kwargs), debug=debug)
+    def __init__(self, edge: EdgeHandler, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._edge = edge
+
+    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
+        return GatewayRunner(GatewayServer(self._edge, limits=ServerLimits()))
 
 
-async def gateway_server(handler: Any) -> RawTestServer:
-    """A started test server for a gateway's aiohttp handler, served as the runner serves it."""
-    server = _GatewayTestServer(handler, host="127.0.0.1")
+async def gateway_server(edge: EdgeHandler) -> BaseTestServer:
+    """A started test server for a gateway's edge handler, served as the runner serves it."""
+    server = _GatewayTestServer(edge, host="127.0.0.1")
     await server.start_server()
     return server
 
@@ -166,7 +173,7 @@ async def gateway_server(handler: Any) -> RawTestServer:
 @dataclass
 class Served:
     gateway: Gateway
-    server: RawTestServer
+    server: BaseTestServer
 
     @property
     def port(self) -> int:
@@ -186,7 +193,7 @@ async def serve() -> AsyncIterator[Start]:
     async def start(doc: dict[str, Any], *, client: str = "fast", debug: bool = False, **options: Any) -> Served:
         service = build_service(doc)
         gateway = await build_gateway(service, debug=debug, client=CLIENTS[client](ClientOptions(**options)))
-        server = await gateway_server(gateway.handler)
+        server = await gateway_server(gateway.edge)
         served = Served(gateway, server)
         started.append(served)
         return served

@@ -58,7 +58,7 @@ async def test_specs(case_file: Path, backend, dead_port: int) -> None:  # type:
     backend_url = await backend(fake_backend_app())
     doc = _load_config(case.get("config", "krakend.json"), backend_url, f"http://127.0.0.1:{dead_port}")
     gateway = await build_gateway(build_service(doc))
-    server = await gateway_server(gateway.handler)
+    server = await gateway_server(gateway.edge)
     try:
         async with aiohttp.ClientSession(auto_decompress=True) as session:
             spec_in, spec_out = case["in"], case["out"]

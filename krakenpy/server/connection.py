@@ -1,0 +1,261 @@
+"""One client connection of krakenpy's HTTP/1.1 server: aiohttp's C request parser underneath, krakenpy's
+:class:`~krakenpy.edge.HttpRequest` built straight from its messages, each answer written as bytes in
+one ``transport.write`` (:mod:`krakenpy.server.wire`). No aiohttp request, response or writer object
+exists on this path; ``tests/server/test_protocol.py`` and the wire and spec tests hold its behaviour.
+
+Requests on a connection are answered one at a time, in order (pipelined ones wait in a bounded
+queue; reading pauses while it is full). Each runs in a task of its own, like aiohttp's handlers: a
+client that goes away cancels it (what must finish is spawned apart), and context variables set by
+one request never reach the next. The clocks (header, read, write, idle) are deadlines the server's
+sweep checks; a response is not followed by the next one before the transport drained it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.http_parser import HttpRequestParser, RawRequestMessage
+from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
+from aiohttp.tcp_helpers import tcp_keepalive
+from multidict import CIMultiDict
+
+from krakenpy.edge import BodyReader, HttpRequest, HttpResponse
+from krakenpy.server.lifecycle import CLOSE, HEADER, IDLE, READ, WRITE, Connection, MalformedBody
+from krakenpy.server.wire import CONTINUE, INTERNAL_ERROR, encode_response
+
+if TYPE_CHECKING:
+    from krakenpy.server.protocol import GatewayServer
+
+__all__ = ["MAX_HEADER_LINES", "GatewayProtocol", "MalformedBody"]
+
+log = logging.getLogger("krakenpy.server")
+
+#: header lines per request (aiohttp's default is 128; Go has no count, only the byte budget)
+MAX_HEADER_LINES = 1024
+#: parsed requests waiting behind the one being answered; reading pauses at this many
+MAX_PIPELINED = 16
+#: a body's read buffer (aiohttp's default): the parser pauses the socket beyond twice this
+_BODY_BUFFER = 1 << 16
+_now = time.monotonic  # as asyncio's loop.time
+
+
+async def _no_body(n: int) -> bytes:
+    return b""
+
+
+class GatewayProtocol(Connection):
+    """One client connection: reads requests with aiohttp's parser and answers them in order."""
+
+    __slots__ = ()
+
+    def __init__(self, server: GatewayServer, loop: asyncio.AbstractEventLoop) -> None:
+        budget = server.header_budget
+        parser = HttpRequestParser(
+            self,
+            loop,
+            _BODY_BUFFER,
+            max_line_size=budget,
+            max_field_size=budget,
+            max_headers=MAX_HEADER_LINES,
+            auto_decompress=False,  # request bodies travel as received (KrakenD does not inflate them)
+            max_msg_queue_size=MAX_PIPELINED,
+        )
+        super().__init__(server, loop, parser)
+
+    # -- connection events ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # TCP_NODELAY
+        tcp_keepalive(transport)  # type: ignore[arg-type]
+        peer = transport.get_extra_info("peername")
+        self._remote = str(peer[0]) if isinstance(peer, list | tuple) else str(peer or "")
+        self._scheme = "https" if transport.get_extra_info("sslcontext") else "http"
+        # requests run in copies of the context the connection started in, never in the previous one's
+        self._base = contextvars.copy_context()
+        self._server.connections.add(self)
+        now = _now()
+        span = self._server.header_span
+        self._clock, self._t0 = HEADER, now  # Go: the first request's clock starts with the connection
+        self._deadline = now + span if span else 0.0
+
+    def eof_received(self) -> None:
+        # the client closed its side: Go cancels the request, asyncio closes the transport (None)
+        return None
+
+    def data_received(self, data: bytes) -> None:
+        # written out in full, without helper calls on the common path: this runs for every request
+        if self._done:
+            self._drop(data)
+            return
+        body = self._body
+        if body is not None and body.is_eof():
+            body = self._body = None
+        if body is None:  # header bytes (a body's bytes have the read clock and the body limit)
+            if self._clock == IDLE and data:  # the first bytes of the next request on a kept-alive connection
+                now = self._t0 = _now()
+                span = self._server.header_span
+                self._clock = HEADER
+                self._deadline = now + span if span else 0.0
+            self._hbytes += len(data)
+        try:
+            messages, upgraded, tail = self._parser.feed_data(data)  # type: ignore[union-attr]
+        except HttpProcessingError as exc:
+            self._malformed(exc)
+            return
+        if messages:
+            self._hbytes = 0
+            queue = self._queue
+            queue.extend(messages)
+            last = messages[-1][1]
+            if last is not EMPTY_PAYLOAD and not last.is_eof():
+                self._body = last
+            if len(queue) >= MAX_PIPELINED:
+                self._pause_reading_for_buffer()
+            if self._task is None:
+                self._dispatch()
+        elif self._hbytes > self._server.header_budget and self._body is None:
+            self._refuse(431, f"headers over {self._server.limits.max_header_bytes} bytes")
+        if upgraded:  # an Upgrade or CONNECT request: never switched, what follows is the next request
+            self._parser.set_upgraded(False)  # type: ignore[union-attr]
+            if tail:
+                self.data_received(tail)
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        """Start answering the first queued request."""
+        item = self._queue.popleft()
+        parser = self._parser
+        assert parser is not None
+        parser.message_consumed()
+        if type(item) is int:  # a refusal, or the close after a broken body
+            self._end(item, linger=True)
+            return
+        msg, payload = item  # type: ignore[misc]
+        now = _now()
+        server = self._server
+        write = server.write_span
+        write_by = self._write_by = now + write if write else 0.0
+        self._clock, self._deadline = WRITE, write_by
+        headers = msg.headers
+        read: BodyReader | None = None
+        length = None
+        if payload is not EMPTY_PAYLOAD:
+            value = headers.get("Content-Length")
+            length = int(value) if value is not None else None
+            read = payload.read
+            if not payload.is_eof():
+                read_span = server.read_span
+                read_by = self._t0 + read_span if read_span else 0.0
+                if read_by and (not write_by or read_by < write_by):  # the body is still coming: read clock first
+                    self._clock, self._deadline = READ, read_by
+                if msg.version[1] and headers.get("Expect", "").lower() == "100-continue":
+                    read = self._continue_reader(payload)
+        target = msg.path
+        if target[:1] == "/":
+            host = headers.get("Host")
+            if host is None:
+                host = self._local_host()
+        else:  # absolute-form (a proxy request): the authority is the URL's, as aiohttp reads it
+            host = msg.url.host or headers.get("Host") or ""
+        request = HttpRequest(
+            msg.method,
+            msg.url.path,
+            target.partition("?")[2],
+            headers,
+            remote=self._remote,
+            host=host,
+            scheme=self._scheme,
+            has_body=read is not None,
+            content_length=length,
+            read=_no_body if read is None else read,
+            raw_path=target,
+        )
+        # loop.create_task with the reference kept here (krakenpy.tasks.spawn's set would cost a
+        # done callback per request); a copy of the connection's first context, never the previous one's
+        self._task = self._loop.create_task(
+            self._serve(request, msg, payload, server.handler), context=self._base.copy()
+        )
+        if self._buffer_paused and len(self._queue) <= MAX_PIPELINED // 2:
+            # room again: parse what the socket buffered meanwhile, then read on (the task is set first:
+            # a request parsed now waits its turn)
+            self._buffer_paused = False
+            self.data_received(b"")
+            if not self._reading_paused and not self._buffer_paused:
+                self._resume_transport_reading()
+
+    async def _serve(self, request: HttpRequest, msg: RawRequestMessage, payload: StreamReader, handler: Any) -> None:
+        try:
+            response: HttpResponse = await handler(request)
+        except asyncio.CancelledError:
+            self.close_now()  # the client went away, a clock or the drain cut it: nothing to answer
+            raise
+        except Exception:
+            # the router and handlers answer every error themselves: this is a bug, never a traceback
+            # to the client (gin's recovery answers an empty 500)
+            log.exception("unhandled error serving %s %s", request.method, request.path)
+            response = HttpResponse(INTERNAL_ERROR, CIMultiDict((("Connection", "close"),)))
+        transport = self.transport
+        if transport is None:
+            return
+        # a body still arriving that the answer did not read (404, 405, 413...): close rather than read it
+        unread = payload is not EMPTY_PAYLOAD and not payload.is_eof()
+        close = msg.should_close or self._closing or unread
+        try:
+            head, body, close = encode_response(
+                response.status, response.headers, response.body, msg.method, msg.version[1] == 1, close
+            )
+        except Exception:  # a handler's answer that cannot be written (a bug): as above
+            log.exception("cannot write the answer to %s %s", request.method, request.path)
+            head, body, close = encode_response(INTERNAL_ERROR, CIMultiDict(), b"", msg.method, True, True)
+        transport.write(head)
+        if body:
+            transport.write(body)
+        self._finished += 1
+        if close:
+            self._task = None
+            self._end(CLOSE, linger=unread)
+            return
+        if self._paused:  # the client reads slower than it asks: no next answer before this one left
+            try:
+                await self._drain_helper()
+            except ConnectionError:
+                return
+        self._task = None
+        if self._queue:
+            self._t0 = _now()  # a pipelined request's clocks start now
+            self._dispatch()
+            return
+        if self._closing:
+            self._end(CLOSE)
+            return
+        idle = self._server.idle_span
+        self._clock = IDLE
+        self._deadline = _now() + idle if idle > 0 else 0.0
+
+    def _continue_reader(self, payload: StreamReader) -> BodyReader:
+        """``payload.read`` that first writes ``100 Continue`` (Go: on the first read, so a request
+        answered without reading its body, a 413 on its length, never invites it)."""
+        sent = False
+
+        async def read(n: int) -> bytes:
+            nonlocal sent
+            if not sent:
+                sent = True
+                if self.transport is not None and not payload.is_eof():
+                    self.transport.write(CONTINUE)
+            return await payload.read(n)
+
+        return read
+
+    def _local_host(self) -> str:
+        """aiohttp's ``Host`` for an HTTP/1.0 request without one: the address it arrived on."""
+        sock = self.transport.get_extra_info("sockname") if self.transport is not None else None
+        if isinstance(sock, tuple):
+            return f"[{sock[0]}]" if len(sock) == 4 else str(sock[0])
+        return str(sock or "")

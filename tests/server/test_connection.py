@@ -1,0 +1,200 @@
+"""The lean server's HTTP/1.1 rules on real loopback sockets: pipelining in order, HTTP/1.0 and
+keep-alive, HEAD, ``Expect: 100-continue``, chunked bodies, the headers the server adds, a handler's
+bug, a client going away, write flow control against a client that does not read, and the lingering
+close on a client still sending."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from krakenpy.edge import HttpRequest, HttpResponse
+from krakenpy.server.limits import ServerLimits
+from krakenpy.server.protocol import GatewayServer
+
+BIG = 1 << 20
+_seen: contextvars.ContextVar[str] = contextvars.ContextVar("seen", default="")
+cancelled = asyncio.Event()
+
+
+async def handler(request: HttpRequest) -> HttpResponse:
+    path = request.path
+    if path == "/slow":
+        await asyncio.sleep(0.2)
+    elif path == "/echo":
+        return HttpResponse(body=await request.body(1 << 24) or b"")
+    elif path == "/big":
+        return HttpResponse(headers={"Content-Type": "application/octet-stream"}, body=bytes(BIG))
+    elif path == "/bug":
+        raise RuntimeError("a bug")
+    elif path == "/hang":
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+    elif path == "/who":
+        return HttpResponse(body=f"{request.remote} {request.scheme} {request.host}".encode())
+    elif path == "/ctx":
+        before = _seen.get()
+        _seen.set(request.query_string)
+        return HttpResponse(body=before.encode() or b"-")
+    elif path == "/close":  # the body is never read: the answer closes the connection
+        return HttpResponse(413, {"Connection": "close", "Content-Type": "text/plain"}, b"too large")
+    return HttpResponse(headers={"Content-Type": "text/plain"}, body=path.encode())
+
+
+@pytest.fixture
+async def gateway() -> AsyncIterator[GatewayServer]:
+    gateway = GatewayServer(handler, limits=ServerLimits())
+    listener = await asyncio.get_running_loop().create_server(gateway, "127.0.0.1", 0)
+    gateway.port = listener.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+    gateway.start_sweeping()
+    yield gateway
+    listener.close()
+    await gateway.drain(0.1)
+    gateway.stop_sweeping()
+    await listener.wait_closed()
+
+
+Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+Connect = Callable[[], Awaitable[Conn]]
+
+
+@pytest.fixture
+async def connect(gateway: GatewayServer) -> AsyncIterator[Connect]:
+    writers: list[asyncio.StreamWriter] = []
+
+    async def open_() -> Conn:
+        reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)  # type: ignore[attr-defined]
+        writers.append(writer)
+        return reader, writer
+
+    yield open_
+    for writer in writers:
+        writer.close()
+
+
+async def _answer(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    """One response: its head and its Content-Length body."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    return head, await asyncio.wait_for(reader.readexactly(length), 5)
+
+
+async def test_connection_pipelined_requests_are_answered_in_order(connect: Connect) -> None:
+    reader, writer = await connect()
+    writer.write(b"".join(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % p for p in (b"/slow", b"/a", b"/b")))
+    bodies = [(await _answer(reader))[1] for _ in range(3)]
+    assert bodies == [b"/slow", b"/a", b"/b"]
+
+
+async def test_connection_http10_closes_unless_kept_alive(connect: Connect) -> None:
+    reader, writer = await connect()
+    writer.write(b"GET /a HTTP/1.0\r\n\r\n")
+    head, body = await _answer(reader)
+    assert head.startswith(b"HTTP/1.0 200 OK\r\n") and b"Connection" not in head and body == b"/a"
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+    reader, writer = await connect()
+    for _ in range(2):
+        writer.write(b"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        head, _ = await _answer(reader)
+        assert b"\r\nConnection: keep-alive\r\n" in head
+
+
+async def test_connection_head_has_the_length_and_no_body(connect: Connect) -> None:
+    reader, writer = await connect()
+    writer.write(b"HEAD /abc HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert b"\r\nContent-Length: 4\r\n" in head
+    _, body = await _answer(reader)  # what follows the HEAD answer is the next answer, not a body
+    assert body == b"/next"
+
+
+async def test_connection_expect_continue_only_when_the_body_is_read(connect: Connect) -> None:
+    reader, writer = await connect()
+    writer.write(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+    assert await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5) == b"HTTP/1.1 100 Continue\r\n\r\n"
+    writer.write(b"hello")
+    assert (await _answer(reader))[1] == b"hello"
+    reader, writer = await connect()
+    writer.write(b"POST /close HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\nExpect: 100-continue\r\n\r\n")
+    head, body = await _answer(reader)  # answered at once, never invited to send
+    assert head.startswith(b"HTTP/1.1 413 ") and body == b"too large"
+
+
+async def test_connection_chunked_body_is_decoded(connect: Connect) -> None:
+    reader, writer = await connect()
+    writer.write(
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+    )
+    assert (await _answer(reader))[1] == b"abcde"
+
+
+async def test_connection_headers_the_server_adds(connect: Connect) -> None:
+    reader, writer = await connect()
+    writer.write(b"GET /who HTTP/1.1\r\nHost: gw.example\r\n\r\n")
+    head, body = await _answer(reader)
+    assert b"\r\nDate: " in head and b"Server:" not in head
+    assert b"\r\nContent-Type: text/plain; charset=utf-8\r\n" in head  # sniffed, as Go does
+    assert body == b"127.0.0.1 http gw.example"
+
+
+async def test_connection_handler_bug_is_an_empty_500_and_one_log(
+    connect: Connect, caplog: pytest.LogCaptureFixture
+) -> None:
+    reader, writer = await connect()
+    with caplog.at_level(logging.ERROR, "krakenpy.server"):
+        writer.write(b"GET /bug HTTP/1.1\r\nHost: x\r\n\r\n")
+        head, body = await _answer(reader)
+    assert head.startswith(b"HTTP/1.1 500 ") and b"Connection: close" in head and body == b""
+    assert [r.getMessage() for r in caplog.records] == ["unhandled error serving GET /bug"]
+    assert b"a bug" not in head
+
+
+async def test_connection_client_going_away_cancels_its_request(connect: Connect) -> None:
+    cancelled.clear()
+    reader, writer = await connect()
+    writer.write(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
+    await asyncio.sleep(0.1)
+    writer.close()
+    await asyncio.wait_for(cancelled.wait(), 5)
+
+
+async def test_connection_context_is_not_shared_between_requests(connect: Connect) -> None:
+    reader, writer = await connect()
+    writer.write(b"GET /ctx?one HTTP/1.1\r\nHost: x\r\n\r\nGET /ctx?two HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert [(await _answer(reader))[1] for _ in range(2)] == [b"-", b"-"]
+
+
+async def test_connection_client_that_does_not_read_bounds_the_write_buffer(
+    gateway: GatewayServer, connect: Connect
+) -> None:
+    reader, writer = await connect()
+    writer.write(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n" * 40)  # 40 MiB of answers asked, none read yet
+    await asyncio.sleep(0.5)
+    (connection,) = gateway.protocols()
+    assert connection.transport is not None
+    assert connection.transport.get_write_buffer_size() <= 2 * BIG  # not 40 MiB: each waits for the drain
+    got = 0
+    for _ in range(40):
+        _, body = await _answer(reader)
+        got += len(body)
+    assert got == 40 * BIG
+
+
+async def test_connection_close_on_a_client_still_sending_keeps_the_answer(connect: Connect) -> None:
+    reader, writer = await connect()
+    writer.write(b"POST /close HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n" + bytes(4 * BIG))
+    head, body = await _answer(reader)
+    assert head.startswith(b"HTTP/1.1 413 ") and body == b"too large"
+    writer.write(bytes(4 * BIG))  # still read (and dropped) after the answer: no reset
+    await asyncio.wait_for(writer.drain(), 5)
+    assert await asyncio.wait_for(reader.read(), 5) == b""  # the answer was followed by the end
