@@ -318,13 +318,18 @@ def run_loads(procs: Processes, work: Path, settings: Settings) -> list[Row]:
         for row in active:
             server = servers[row.case.target]
             script = _post_script(work, row.case.body) if row.case.body else None
-            load = Load(server.base + row.case.path, row.case.connections, settings.seconds, LOAD_CPUS, script=script)
-            if run == 0 and settings.warmup > 0:
-                warm = Load(load.url, load.connections, settings.warmup, LOAD_CPUS, script=script)
             case = row.case
-            load = Load(server.base + case.path, case.connections, settings.seconds, LOAD_CPUS, headers=case.headers)
+            # P8's POST body (a wrk script) and the CORS/JWT rows' headers: one Load carries both
+            load = Load(
+                server.base + case.path,
+                case.connections,
+                settings.seconds,
+                LOAD_CPUS,
+                script=script,
+                headers=case.headers,
+            )
             if run == 0 and settings.warmup > 0:
-                warm = Load(load.url, load.connections, settings.warmup, LOAD_CPUS, headers=case.headers)
+                warm = Load(load.url, load.connections, settings.warmup, LOAD_CPUS, script=script, headers=case.headers)
                 run_wrk(warm, None)
             res = run_wrk(load, server.started.pid)
             row.runs.append(res)
