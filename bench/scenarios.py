@@ -257,10 +257,14 @@ def _start_servers(procs: Processes, work: Path, cases: list[Case], settings: Se
 def _probe(server: Server, case: Case) -> str | None:
     """Check the row's URL answers 200 (and, for P3, that the Lua post hook ran). ``None`` = fine."""
     try:
-        # a POST row's path answers only POSTs: wait on krakenpy's health path instead
-        wait_http(server.base + ("/__health" if case.body else case.path), server.started.proc, deadline=20.0)
+        # a POST row's path answers only POSTs, a JWT row's only with its token: wait on the health path
+        guarded = bool(case.body) or case.scenario == "JWT"
+        wait_http(server.base + ("/__health" if guarded else case.path), server.started.proc, deadline=20.0)
         if case.body:
             status, body = http_post(server.base + case.path, case.body)
+        elif case.headers:
+            status, _ = http_get_headers(server.base + case.path, dict(case.headers))
+            body = b""
         else:
             status, body = http_get(server.base + case.path)
     except (OSError, RuntimeError) as exc:
