@@ -108,13 +108,13 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
                         )
                     if inject:
                         headers.extend(tracer.headers(trace, span.span_id if span is not None else None))
-                exchange.upstream_started()
             host_series = series(url) if metrics is not None else None
             if host_series is not None:
                 host_series.started.inc()
                 if body:
                     host_series.request_size.inc(len(body))
-            start = _perf()
+            # one clock reading for the busy time and the round trip
+            start = exchange.upstream_started() if exchange is not None else _perf()
             status = 0
             try:
                 response = await call(method, url, headers, body)
@@ -132,9 +132,7 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
                     span.error(redactor.text(str(exc))[:512])
                 raise
             finally:
-                elapsed = _perf() - start
-                if exchange is not None:
-                    exchange.upstream_ended()
+                elapsed = (exchange.upstream_ended() if exchange is not None else _perf()) - start
                 size = len(response.body) if status else 0
                 if host_series is not None and metrics is not None:
                     pair = host_series.by_status.get(status)
