@@ -75,10 +75,8 @@ class Exchange:
     __slots__ = (
         "_active",
         "_busy_since",
-        "client_ip",
         "error",
         "request_id",
-        "route",
         "span",
         "start",
         "subject",
@@ -92,8 +90,6 @@ class Exchange:
         #: ``perf_counter()`` at arrival, and the Unix time for records
         self.start = start
         self.wall = wall
-        #: the endpoint template once routed (``/users/{id}``), else None
-        self.route: str | None = None
         #: seconds during which at least one upstream call was in flight
         self.upstream = 0.0
         self._active = 0
@@ -106,7 +102,6 @@ class Exchange:
         self.trace: Any = None
         #: the innermost open span record (parent of the next one), or None
         self.span: Any = None
-        self.client_ip = ""
 
     def upstream_started(self) -> float:
         """Mark an upstream call as started; returns its start time (``perf_counter``)."""
