@@ -65,6 +65,7 @@ def _doc(extra: dict[str, Any]) -> dict[str, Any]:
 
 
 OTLP_DEAD = {"otlp": [{"name": "null", "host": "127.0.0.1", "port": 9, "use_http": True}]}
+OTLP_TRACES = {"otlp": [{"name": "null", "host": "127.0.0.1", "port": 9, "use_http": True, "disable_metrics": True}]}
 CONFIGS: dict[str, dict[str, Any]] = {
     "telemetry off (no access log, no request id)": {
         "router": {"disable_access_log": True},
@@ -93,6 +94,13 @@ CONFIGS: dict[str, dict[str, Any]] = {
             "enabled_layers": {"backend": True, "router": True},
             "exporters": {"jaeger": {"endpoint": "http://127.0.0.1:9/api/traces", "service_name": "krakend"}},
         }
+    },
+    # traces without OTel metrics: what an unsampled request costs by itself (budget: 5 µs over the default)
+    "access log + traces only (no OTel metrics), unsampled": {
+        "telemetry/opentelemetry": {"trace_sample_rate": 0.5, "exporters": OTLP_TRACES},
+    },
+    "access log + traces only (no OTel metrics), 100 % sampled": {
+        "telemetry/opentelemetry": {"exporters": OTLP_TRACES}
     },
 }
 

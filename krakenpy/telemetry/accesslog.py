@@ -73,15 +73,35 @@ GinLine = Callable[[float, int, float, str, str, str, "str | None"], bytes]
 
 def gin_line() -> GinLine:
     """gin's line builder with positional arguments (the edge's hot path; no entry object)."""
-    stamp = _SecondCache(lambda tm: time.strftime("%Y/%m/%d - %H:%M:%S", tm))
+    fmt_stamp = "%Y/%m/%d - %H:%M:%S"
+    # the time text of the current second, and the common latencies and paths without a call each
+    cached_second = -1
+    cached_stamp = ""
+    localtime = time.localtime
+    strftime = time.strftime
 
     def line(end: float, status: int, latency: float, ip: str, method: str, target: str, error: str | None) -> bytes:
+        nonlocal cached_second, cached_stamp
+        second = int(end)
+        if second != cached_second:
+            cached_stamp = strftime(fmt_stamp, localtime(second))
+            cached_second = second
         ns = int(latency * 1e9)
-        if ns > 60_000_000_000:  # gin truncates latencies above a minute to whole seconds
-            ns -= ns % 1_000_000_000
-        text = (
-            f"[GIN] {stamp(end)} | {status:3d} | {go_duration(ns):>13} | {ip:>15} | {method:<7}  {go_quote(target)}\n"
-        )
+        if 1_000 <= ns < 1_000_000:  # Duration.String() of the usual latencies, as go_duration
+            us, rest = divmod(ns, 1_000)
+            took = f"{us}.{rest:03d}".rstrip("0") + "µs" if rest else f"{us}µs"
+        elif 1_000_000 <= ns < 1_000_000_000:
+            ms, rest = divmod(ns, 1_000_000)
+            took = f"{ms}.{rest:06d}".rstrip("0") + "ms" if rest else f"{ms}ms"
+        else:
+            if ns > 60_000_000_000:  # gin truncates latencies above a minute to whole seconds
+                ns -= ns % 1_000_000_000
+            took = go_duration(ns)
+        if target.isascii() and target.isprintable() and '"' not in target and "\\" not in target:
+            quoted = f'"{target}"'
+        else:
+            quoted = go_quote(target)
+        text = f"[GIN] {cached_stamp} | {status:3d} | {took:>13} | {ip:>15} | {method:<7}  {quoted}\n"
         if error is not None:
             text += f"Error #01: {error}\n"
         return text.encode("utf-8", "surrogateescape")  # a client's bytes written back as received (Go)

@@ -42,7 +42,7 @@ def client_ip_resolver(
 
     def resolve(request: HttpRequest) -> str:
         remote = request.remote
-        if not headers or not trusted(remote):
+        if not headers or (nets is not None and not trusted(remote)):
             return remote
         for name in headers:
             value = request.headers.get(name)

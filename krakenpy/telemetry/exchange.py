@@ -13,6 +13,8 @@ the access log, and the verified subject.
 
 from __future__ import annotations
 
+import itertools
+import os
 import random
 import re
 import time
@@ -29,13 +31,37 @@ _perf = time.perf_counter
 _bits = random.getrandbits
 #: RFC 4122 variant: the first hex digit of the fourth group is 8, 9, a or b
 _VARIANT: Final = "89ab" * 4
+_COUNT_MASK: Final = (1 << 48) - 1
+
+
+class _Ids:
+    """A random UUID-v4-shaped prefix per process and a counter in the last group (48 bits)."""
+
+    __slots__ = ("count", "prefix")
+
+    def __init__(self) -> None:
+        self.prefix = ""
+        self.count = itertools.count()
+        self.reseed()
+
+    def reseed(self) -> None:
+        h = f"{_bits(80):020x}"
+        self.prefix = f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16)]}{h[17:20]}-"
+        self.count = itertools.count(_bits(47))
+
+
+_IDS = _Ids()
+# workers are forked from the supervisor: each must draw its own prefix, or they would share ids
+os.register_at_fork(after_in_child=_IDS.reseed)
 
 
 def new_request_id() -> str:
-    """A random id in UUID v4 text form (what proxies and tracing tools expect). Correlation ids
-    need uniqueness, not secrecy: the process PRNG is 3x cheaper than ``os.urandom``."""
-    h = f"{_bits(128):032x}"
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16)]}{h[17:20]}-{h[20:]}"
+    """An id in UUID v4 text form (what proxies and tracing tools expect). Correlation ids need
+    uniqueness, not secrecy: 74 random bits drawn per process (again after a fork) and a 48-bit
+    counter from a random start make ids unique within a process for 2**47 requests and across
+    processes unless two draws of 74 bits meet; ~3x cheaper than 128 fresh random bits per request."""
+    ids = _IDS
+    return f"{ids.prefix}{next(ids.count) & _COUNT_MASK:012x}"
 
 
 def valid_request_id(value: str) -> bool:
@@ -49,10 +75,8 @@ class Exchange:
     __slots__ = (
         "_active",
         "_busy_since",
-        "client_ip",
         "error",
         "request_id",
-        "route",
         "span",
         "start",
         "subject",
@@ -66,8 +90,6 @@ class Exchange:
         #: ``perf_counter()`` at arrival, and the Unix time for records
         self.start = start
         self.wall = wall
-        #: the endpoint template once routed (``/users/{id}``), else None
-        self.route: str | None = None
         #: seconds during which at least one upstream call was in flight
         self.upstream = 0.0
         self._active = 0
@@ -80,7 +102,6 @@ class Exchange:
         self.trace: Any = None
         #: the innermost open span record (parent of the next one), or None
         self.span: Any = None
-        self.client_ip = ""
 
     def upstream_started(self) -> float:
         """Mark an upstream call as started; returns its start time (``perf_counter``)."""

@@ -19,7 +19,7 @@ from krakenpy.proxy.types import Middleware, Proxy, Request, Response
 from krakenpy.telemetry.exchange import EXCHANGE, Exchange
 from krakenpy.telemetry.failures import log_failure
 from krakenpy.telemetry.hub import Telemetry
-from krakenpy.telemetry.layers.record import finish_call
+from krakenpy.telemetry.layers.record import call_finisher
 from krakenpy.telemetry.metrics.instruments import gin_route, lura_pattern
 from krakenpy.telemetry.trace.spans import CLIENT, INTERNAL, SPAN, Span
 
@@ -88,6 +88,7 @@ def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backen
     if not trace_on and otel is None and stats is None and not is_lambda:
         return lean  # failure logs and the request id only: one frame, no clock reads
 
+    finish = call_finisher(otel, stats, stats_keys, tracer)
     measured = otel is not None or stats is not None or is_lambda
 
     def middleware(next_proxy: Proxy) -> Proxy:
@@ -149,10 +150,7 @@ def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backen
                         if error:
                             call.error("lambda invocation failed")
                         tracer.end(call)
-                finish_call(
-                    elapsed=elapsed, error=error, canceled=canceled, complete=complete, otel=otel, stats=stats,
-                    stats_keys=stats_keys, span=span, token=token, tracer=tracer,
-                )  # fmt: skip
+                finish(elapsed, error, canceled, complete, span, token)
 
         return observed
 

@@ -64,6 +64,8 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
     ep_route = gin_route(endpoint.endpoint)
     hosts: dict[str, _HostSeries] = {}
     static = layer.static if layer is not None else ()
+    # the upstream busy time is read by the JSON access log only
+    track = hub.upstream_time
 
     def series(url: str) -> _HostSeries:
         assert metrics is not None
@@ -108,13 +110,16 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
                         )
                     if inject:
                         headers.extend(tracer.headers(trace, span.span_id if span is not None else None))
-                exchange.upstream_started()
+            if span is None and metrics is None and not track:
+                return await call(method, url, headers, body)  # propagation only: nothing to time
             host_series = series(url) if metrics is not None else None
             if host_series is not None:
                 host_series.started.inc()
                 if body:
                     host_series.request_size.inc(len(body))
-            start = _perf()
+            # one clock reading for the busy time and the round trip
+            busy = exchange if track else None
+            start = busy.upstream_started() if busy is not None else _perf()
             status = 0
             try:
                 response = await call(method, url, headers, body)
@@ -132,9 +137,7 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
                     span.error(redactor.text(str(exc))[:512])
                 raise
             finally:
-                elapsed = _perf() - start
-                if exchange is not None:
-                    exchange.upstream_ended()
+                elapsed = (busy.upstream_ended() if busy is not None else _perf()) - start
                 size = len(response.body) if status else 0
                 if host_series is not None and metrics is not None:
                     pair = host_series.by_status.get(status)

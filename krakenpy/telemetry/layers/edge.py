@@ -69,28 +69,29 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
     server = hub.server_metrics
     otel_skip = hub.otel_skip_paths
     stats = hub.stats if hub.stats_router else None
-    stats_cache: dict[str, tuple[Any, Any, str]] = {}
+    stats_cache: dict[tuple[str, int], tuple[Any, Any, str]] = {}
+    # per (route, method, scheme, status): the two server histograms, found once per combination
+    server_cache: dict[tuple[str | None, str, str, int], tuple[Any, Any]] = {}
     tracer = hub.tracer
     trace_global = tracer is not None and tracer.global_layer.enabled
     audit = hub.audit
 
-    def stats_record(route: str, status: int, seconds: float, size: int) -> None:
+    def stats_series(route: str, status: int) -> tuple[Any, Any, str]:
         assert stats is not None
-        found = stats_cache.get(route)
-        if found is None:
-            ep = gin_route(route)
-            stats.counter_key(f"router.response.{ep}.status")  # registered, never incremented (as KrakenD)
-            found = stats_cache[route] = (
-                stats.histogram(f"router.response.{ep}.size"),
-                stats.histogram(f"router.response.{ep}.time"),
-                f"router.response.{ep}.status.",
-            )
-        size_h, time_h, prefix = found
-        key = f"krakend.{prefix}{status}.count"
-        counters = stats.counters
-        counters[key] = counters.get(key, 0) + 1
-        size_h.update(size)
-        time_h.update(int(seconds * 1e9))
+        ep = gin_route(route)
+        stats.counter_key(f"router.response.{ep}.status")  # registered, never incremented (as KrakenD)
+        found = stats_cache[(route, status)] = (
+            stats.histogram(f"router.response.{ep}.size"),
+            stats.histogram(f"router.response.{ep}.time"),
+            f"krakend.router.response.{ep}.status.{status}.count",
+        )
+        return found
+
+    def server_series(route: str | None, method: str, scheme: str, status: int) -> tuple[Any, Any]:
+        assert server is not None
+        pair: tuple[Any, Any] = server.recorder(route_label(route, status), method, scheme).series(status)
+        server_cache[(route, method, scheme, status)] = pair
+        return pair
 
     async def handle(request: HttpRequest) -> HttpResponse:
         start = _perf()
@@ -143,9 +144,18 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
             response.headers[rid_header] = rid  # type: ignore[index]
         size = len(response.body)
         if server is not None and path not in otel_skip:
-            server.recorder(route_label(route, status), request.method, request.scheme).record(status, latency, size)
+            method = request.method
+            scheme = request.scheme
+            pair = server_cache.get((route, method, scheme, status)) or server_series(route, method, scheme, status)
+            pair[0].observe(latency)
+            pair[1].observe(size)
         if stats is not None and route is not None:
-            stats_record(route, status, latency, size)
+            found = stats_cache.get((route, status)) or stats_series(route, status)
+            counters = stats.counters
+            key = found[2]
+            counters[key] = counters.get(key, 0) + 1
+            found[0].update(size)
+            found[1].update(int(latency * 1e9))
         if span is not None:
             assert tracer is not None
             label = route_label(route, status)

@@ -15,7 +15,7 @@ from krakenpy.proxy.types import Middleware, Proxy, Request, Response
 from krakenpy.telemetry.exchange import EXCHANGE, Exchange
 from krakenpy.telemetry.failures import log_failure
 from krakenpy.telemetry.hub import Telemetry
-from krakenpy.telemetry.layers.record import finish_call
+from krakenpy.telemetry.layers.record import call_finisher
 from krakenpy.telemetry.metrics.instruments import gin_route
 from krakenpy.telemetry.trace.spans import INTERNAL, SPAN
 
@@ -76,6 +76,7 @@ def proxy_middleware(hub: Telemetry, endpoint: EndpointConfig) -> Middleware:
     if not trace_on and otel is None and stats is None:
         return lean
 
+    finish = call_finisher(otel, stats, stats_keys, tracer)
     measured = otel is not None or stats is not None
 
     def middleware(next_proxy: Proxy) -> Proxy:
@@ -123,10 +124,7 @@ def proxy_middleware(hub: Telemetry, endpoint: EndpointConfig) -> Middleware:
                 raise
             finally:
                 elapsed = _perf() - start
-                finish_call(
-                    elapsed=elapsed, error=error, canceled=canceled, complete=complete, otel=otel, stats=stats,
-                    stats_keys=stats_keys, span=span, token=token, tracer=tracer,
-                )  # fmt: skip
+                finish(elapsed, error, canceled, complete, span, token)
 
         return observed
 

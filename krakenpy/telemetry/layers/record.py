@@ -3,38 +3,37 @@ krakend-metrics counter and window histogram, and the span's outcome (shared by 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import Token
 from typing import Any
 
 from krakenpy.telemetry.trace.spans import SPAN
 
-__all__ = ["finish_call"]
+__all__ = ["Finish", "call_finisher"]
+
+#: ``finish(elapsed, error, canceled, complete, span, token)``
+Finish = Callable[[float, bool, bool, bool, Any, "Token[Any] | None"], None]
 
 
-def finish_call(
-    *,
-    elapsed: float,
-    error: bool,
-    canceled: bool,
-    complete: bool,
-    otel: Any,
-    stats: Any,
-    stats_keys: dict[tuple[bool, bool], tuple[str, Any]],
-    span: Any,
-    token: Token[Any] | None,
-    tracer: Any,
-) -> None:
-    """Record one finished proxy or backend call (each sink only when it is on)."""
-    if otel is not None:
-        otel[(error, canceled, complete)].observe(elapsed)
-    if stats is not None:
-        counter, latency = stats_keys[(complete, error)]
-        stats.counters[counter] += 1
-        latency.update(int(elapsed * 1e9))
-    if span is not None and token is not None:
-        assert tracer is not None
-        span.attributes["complete"] = complete
-        if canceled:
-            span.attributes["canceled"] = True
-        SPAN.reset(token)
-        tracer.end(span)
+def call_finisher(otel: Any, stats: Any, stats_keys: dict[tuple[bool, bool], tuple[str, Any]], tracer: Any) -> Finish:
+    """Record one finished proxy or backend call (each sink only when it is on), bound once per
+    layer: a positional call per request, the sinks' presence decided at build time."""
+    counters = stats.counters if stats is not None else None
+
+    def finish(
+        elapsed: float, error: bool, canceled: bool, complete: bool, span: Any, token: Token[Any] | None
+    ) -> None:
+        if otel is not None:
+            otel[(error, canceled, complete)].observe(elapsed)
+        if counters is not None:
+            counter, latency = stats_keys[(complete, error)]
+            counters[counter] += 1
+            latency.update(int(elapsed * 1e9))
+        if span is not None and token is not None:
+            span.attributes["complete"] = complete
+            if canceled:
+                span.attributes["canceled"] = True
+            SPAN.reset(token)
+            tracer.end(span)
+
+    return finish

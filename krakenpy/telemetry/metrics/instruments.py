@@ -68,12 +68,17 @@ class _RouteRecorder:
         self._labels = labels
         self.by_status: dict[int, tuple[Histogram, Histogram]] = {}
 
-    def record(self, status: int, seconds: float, size: int) -> None:
+    def series(self, status: int) -> tuple[Histogram, Histogram]:
+        """The (duration, size) histograms of one status."""
         pair = self.by_status.get(status)
         if pair is None:
             head, tail = self._labels[:3], self._labels[3:]
             values = (*head, str(status), *tail)
             pair = self.by_status[status] = (self._family_time.histogram(*values), self._family_size.histogram(*values))
+        return pair
+
+    def record(self, status: int, seconds: float, size: int) -> None:
+        pair = self.series(status)
         pair[0].observe(seconds)
         pair[1].observe(size)
 

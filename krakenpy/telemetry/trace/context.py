@@ -14,6 +14,8 @@ __all__ = [
     "PROPAGATORS",
     "Sampler",
     "TraceState",
+    "compile_extract",
+    "compile_inject",
     "extract",
     "inject",
     "new_span_id",
@@ -72,7 +74,8 @@ def _tracecontext(get: Callable[[str], str | None]) -> tuple[str, str, bool | No
     value = get("traceparent")
     if not value:
         return None
-    m = _TRACEPARENT.match(value.strip().lower())
+    # the usual header is already lower case without spaces: the copy only when it does not match
+    m = _TRACEPARENT.match(value) or _TRACEPARENT.match(value.strip().lower())
     if m is None:
         return None
     version, trace_id, span_id, flags, rest = m.groups()
@@ -178,3 +181,44 @@ def inject(trace: TraceState, span_id: str, propagators: Sequence[str]) -> list[
             out.append(("X-B3-SpanId", span_id))
             out.append(("X-B3-Sampled", "1" if trace.sampled else "0"))
     return out
+
+
+def compile_extract(
+    propagators: Sequence[str], sampler: Sampler
+) -> Callable[[Callable[[str], str | None]], TraceState]:
+    """:func:`extract` for a fixed list of propagators, the extractors looked up once."""
+    readers = tuple((name, _EXTRACTORS[name]) for name in propagators if name in _EXTRACTORS)
+    baggage_on = "baggage" in propagators
+    sample = sampler.sample
+
+    def run(get: Callable[[str], str | None]) -> TraceState:
+        for name, extractor in readers:
+            found = extractor(get)
+            if found is not None:
+                trace_id, parent, flag = found
+                baggage = get("baggage") or "" if baggage_on else ""
+                tracestate = get("tracestate") or "" if name == "tracecontext" else ""
+                return TraceState(trace_id, parent, sample(trace_id, flag), tracestate, baggage)
+        trace_id = new_trace_id()
+        baggage = get("baggage") or "" if baggage_on else ""
+        return TraceState(trace_id, None, sample(trace_id, None), "", baggage)
+
+    return run
+
+
+def compile_inject(propagators: Sequence[str]) -> Callable[[TraceState, str], list[tuple[str, str]]]:
+    """:func:`inject` for a fixed list of propagators (W3C and baggage, the default, without the loop)."""
+    names = tuple(propagators)
+    if names not in (("tracecontext", "baggage"), ("tracecontext",)):
+        return lambda trace, span_id: inject(trace, span_id, names)
+    baggage_on = len(names) == 2
+
+    def run(trace: TraceState, span_id: str) -> list[tuple[str, str]]:
+        out = [("traceparent", f"00-{trace.trace_id}-{span_id}-{'01' if trace.sampled else '00'}")]
+        if trace.tracestate:
+            out.append(("tracestate", trace.tracestate))
+        if baggage_on and trace.baggage:
+            out.append(("baggage", trace.baggage))
+        return out
+
+    return run

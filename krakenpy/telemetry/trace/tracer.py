@@ -8,12 +8,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from krakenpy.telemetry.redact import Redactor
-from krakenpy.telemetry.trace.context import Sampler, TraceState, extract, inject, new_span_id
+from krakenpy.telemetry.trace.context import (
+    Sampler,
+    TraceState,
+    compile_extract,
+    compile_inject,
+    extract,
+    new_span_id,
+)
 from krakenpy.telemetry.trace.spans import Span, SpanBuffer
 
 __all__ = ["LayerTraceOptions", "Tracer"]
 
 DEFAULT_SKIP_PATHS = frozenset({"/__health", "/__debug/", "/__echo/", "/__stats/"})
+_COMPILED_FROM = frozenset({"propagators", "extract_propagators", "sampler"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,13 +54,28 @@ class Tracer:
     #: the formats read from callers when they differ from those written to backends
     #: (telemetry/opencensus reads single and multi-header B3, writes the multi-header form)
     extract_propagators: tuple[str, ...] | None = None
+    _extract: Callable[[Callable[[str], str | None]], TraceState] | None = field(default=None, init=False, repr=False)
+    _inject: Callable[[TraceState, str], list[tuple[str, str]]] | None = field(default=None, init=False, repr=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # setups adjust the propagators after construction (opencensus): compile again on next use
+        object.__setattr__(self, name, value)
+        if name in _COMPILED_FROM:
+            object.__setattr__(self, "_extract", None)
+            object.__setattr__(self, "_inject", None)
+
+    def _compile(self) -> None:
+        readers = self.propagators if self.extract_propagators is None else self.extract_propagators
+        object.__setattr__(self, "_extract", compile_extract(readers, self.sampler))
+        object.__setattr__(self, "_inject", compile_inject(self.propagators))
 
     def start(self, get: Callable[[str], str | None]) -> TraceState:
         """The request's trace (continued, or new) with its sampling decision."""
         if not self.propagation:
             return extract(lambda _n: None, (), self.sampler)
-        readers = self.propagators if self.extract_propagators is None else self.extract_propagators
-        return extract(get, readers, self.sampler)
+        if self._extract is None:
+            self._compile()
+        return self._extract(get)  # type: ignore[misc]
 
     def span(self, trace: TraceState, parent: str | None, name: str, kind: int, attributes: dict[str, Any]) -> Span:
         return Span(trace.trace_id, parent, name, kind, attributes)
@@ -62,7 +85,9 @@ class Tracer:
 
     def headers(self, trace: TraceState, span_id: str | None) -> list[tuple[str, str]]:
         """Propagation headers for the next hop (an unsampled trace still sends flags ``00``)."""
-        return inject(trace, span_id or new_span_id(), self.propagators)
+        if self._inject is None:
+            self._compile()
+        return self._inject(trace, span_id or new_span_id())  # type: ignore[misc]
 
     def header_attributes(
         self, prefix: str, pairs: Iterable[tuple[str, str]], options: LayerTraceOptions

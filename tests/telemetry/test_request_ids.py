@@ -1,0 +1,34 @@
+"""Generated request ids: UUID v4 form, unique within a process, a new prefix in a forked worker."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from krakenpy.telemetry.exchange import new_request_id
+
+_UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+def test_new_request_id_uuid4_form_and_unique() -> None:
+    ids = [new_request_id() for _ in range(10_000)]
+    assert all(_UUID4.match(i) for i in ids)
+    assert len(set(ids)) == len(ids)
+
+
+def test_new_request_id_forked_child_draws_its_own_prefix() -> None:
+    parent = new_request_id()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: what a forked worker would generate
+        os.close(read)
+        os.write(write, new_request_id().encode())
+        os._exit(0)
+    os.close(write)
+    try:
+        child = os.read(read, 64).decode()
+    finally:
+        os.close(read)
+        os.waitpid(pid, 0)
+    assert _UUID4.match(child)
+    assert child[:24] != parent[:24]  # the 74 random bits of the prefix were drawn again
