@@ -20,7 +20,8 @@ from bench.procs import Processes, rss_kib, tree, wait_http
 __all__ = ["LambdaResult", "StartupResult", "measure_startup", "run_lambda_overhead"]
 
 ROOT = Path(__file__).resolve().parents[1]
-P7_PORT = 18099
+#: outside the 18090+ block the load rows take (one port per krakenpy server, 20+ in a full run)
+P7_PORT = 18199
 
 
 @dataclass
