@@ -26,6 +26,7 @@ from multidict import CIMultiDict
 
 from krakenpy.edge import BodyReader, HttpRequest, HttpResponse
 from krakenpy.server.lifecycle import CLOSE, HEADER, IDLE, READ, WRITE, Connection, MalformedBody
+from krakenpy.server.sweep import MAX_HEADER_LINES
 from krakenpy.server.wire import CONTINUE, INTERNAL_ERROR, encode_response
 
 if TYPE_CHECKING:
@@ -35,8 +36,6 @@ __all__ = ["MAX_HEADER_LINES", "GatewayProtocol", "MalformedBody"]
 
 log = logging.getLogger("krakenpy.server")
 
-#: header lines per request (aiohttp's default is 128; Go has no count, only the byte budget)
-MAX_HEADER_LINES = 1024
 #: parsed requests waiting behind the one being answered; reading pauses at this many
 MAX_PIPELINED = 16
 #: a body's read buffer (aiohttp's default): the parser pauses the socket beyond twice this

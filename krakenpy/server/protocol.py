@@ -18,52 +18,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
 from krakenpy.edge import EdgeHandler
-from krakenpy.server.connection import MAX_HEADER_LINES, GatewayProtocol
+from krakenpy.server.connection import GatewayProtocol
 from krakenpy.server.limits import ServerLimits
-from krakenpy.server.logs import Tally
+from krakenpy.server.sweep import MAX_HEADER_LINES, SweptServer
 
 __all__ = ["MAX_HEADER_LINES", "GatewayProtocol", "GatewayRunner", "GatewayServer"]
 
 log = logging.getLogger("krakenpy.server")
 
-_now = time.monotonic
 
-
-class GatewayServer:
+class GatewayServer(SweptServer):
     """The protocol factory of a listener serving ``handler``; ``limits`` apply to connections made
     after they are set (the parser's line sizes) and to every clock armed after. Create it on the
     loop that serves it."""
 
     def __init__(self, handler: EdgeHandler, *, limits: ServerLimits) -> None:
         self.handler = handler
-        self.limits = limits
         self.connections: set[GatewayProtocol] = set()
-        self.client_errors = Tally(log, "malformed requests refused")
-        self.timeouts = Tally(log, "connections closed by a timeout")
         self._loop = asyncio.get_running_loop()
-        self._sweeper: asyncio.TimerHandle | None = None
-
-    @property
-    def limits(self) -> ServerLimits:
-        return self._limits
-
-    @limits.setter
-    def limits(self, limits: ServerLimits) -> None:
-        # the numbers every request reads, computed once per configuration
-        self._limits = limits
-        spans = [t for t in (limits.header_timeout, limits.read_timeout) if t > 0]
-        self.header_span = min(spans) if spans else 0.0
-        self.read_span = limits.read_timeout
-        self.write_span = limits.write_timeout
-        self.idle_span = limits.idle_timeout
-        self.header_budget = limits.header_budget
+        self._start_clocks(limits)
 
     def __call__(self) -> GatewayProtocol:
         return GatewayProtocol(self, self._loop)
@@ -72,27 +51,11 @@ class GatewayServer:
         """The open connections."""
         return list(self.connections)
 
-    def start_sweeping(self) -> None:
-        """Check every connection's deadline each :attr:`ServerLimits.tick` from now on."""
-        if self._sweeper is None:
-            self._sweeper = self._loop.call_later(self.limits.tick, self._sweep)
-
-    def stop_sweeping(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            self._sweeper = None
-
-    def _sweep(self) -> None:
-        now = _now()
-        try:
-            for connection in list(self.connections):
-                deadline = connection._deadline
-                if deadline and now >= deadline:
-                    connection.expire(now)
-            self.client_errors.flush()
-            self.timeouts.flush()
-        finally:
-            self._sweeper = self._loop.call_later(self.limits.tick, self._sweep)
+    def _expire_due(self, now: float) -> None:
+        for connection in list(self.connections):
+            deadline = connection._deadline
+            if deadline and now >= deadline:
+                connection.expire(now)
 
     def in_flight(self) -> int:
         """Requests being handled now."""

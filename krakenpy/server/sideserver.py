@@ -24,7 +24,7 @@ from aiohttp.web_protocol import RequestHandler
 
 from krakenpy.server.adapter import AiohttpHandler
 from krakenpy.server.limits import ServerLimits
-from krakenpy.server.logs import Tally
+from krakenpy.server.sweep import MAX_HEADER_LINES, SweptServer
 
 __all__ = ["SideProtocol", "SideServer"]
 
@@ -32,8 +32,6 @@ log = logging.getLogger("krakenpy.server")
 
 #: aiohttp's keep-alive timer, pushed out of the way (the sweep owns the idle clock)
 _NEVER = 10.0 * 365 * 24 * 3600
-#: header lines per request (aiohttp's default is 128; Go has no count, only the byte budget)
-MAX_HEADER_LINES = 1024
 
 
 def _go_refusal(status: int) -> bytes:
@@ -199,31 +197,13 @@ class SideProtocol(RequestHandler):
         return web.Response(status=status)
 
 
-class SideServer(web.Server):
+class SideServer(SweptServer, web.Server):
     """aiohttp's low-level server producing :class:`SideProtocol` connections; ``limits`` apply to
     connections made after they are set (the parser's line sizes) and to every clock armed after."""
 
     def __init__(self, handler: AiohttpHandler, *, limits: ServerLimits, **kwargs: Any) -> None:
         super().__init__(handler, handler_cancellation=True, keepalive_timeout=_NEVER, **kwargs)
-        self.limits = limits
-        self.client_errors = Tally(log, "malformed requests refused")
-        self.timeouts = Tally(log, "connections closed by a timeout")
-        self._sweeper: asyncio.TimerHandle | None = None
-
-    @property
-    def limits(self) -> ServerLimits:
-        return self._limits
-
-    @limits.setter
-    def limits(self, limits: ServerLimits) -> None:
-        # the numbers every request reads, computed once per configuration
-        self._limits = limits
-        spans = [t for t in (limits.header_timeout, limits.read_timeout) if t > 0]
-        self.header_span = min(spans) if spans else 0.0
-        self.read_span = limits.read_timeout
-        self.write_span = limits.write_timeout
-        self.idle_span = limits.idle_timeout
-        self.header_budget = limits.header_budget
+        self._start_clocks(limits)
 
     def __call__(self) -> SideProtocol:
         budget = self.limits.header_budget
@@ -240,24 +220,8 @@ class SideServer(web.Server):
         """The open connections."""
         return [c for c in self._connections if isinstance(c, SideProtocol)]
 
-    def start_sweeping(self) -> None:
-        """Check every connection's deadline each :attr:`ServerLimits.tick` from now on."""
-        if self._sweeper is None:
-            self._sweeper = self._loop.call_later(self.limits.tick, self._sweep)
-
-    def stop_sweeping(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            self._sweeper = None
-
-    def _sweep(self) -> None:
-        now = _now()
-        try:
-            for connection in self.protocols():
-                deadline = connection._kp_deadline
-                if deadline and now >= deadline:
-                    connection.kp_expire(now)
-            self.client_errors.flush()
-            self.timeouts.flush()
-        finally:
-            self._sweeper = self._loop.call_later(self.limits.tick, self._sweep)
+    def _expire_due(self, now: float) -> None:
+        for connection in self.protocols():
+            deadline = connection._kp_deadline
+            if deadline and now >= deadline:
+                connection.kp_expire(now)

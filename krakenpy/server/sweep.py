@@ -1,0 +1,71 @@
+"""What the gateway's listener and the side listeners share about client clocks: the limits turned
+once into the spans every connection reads, and one sweep per tick (not a timer per request) that
+closes the connections whose deadline passed and flushes the refusal and timeout tallies."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from krakenpy.server.limits import ServerLimits
+from krakenpy.server.logs import Tally
+
+__all__ = ["MAX_HEADER_LINES", "SweptServer"]
+
+log = logging.getLogger("krakenpy.server")
+
+#: header lines per request (aiohttp's default is 128; Go has no count, only the byte budget)
+MAX_HEADER_LINES = 1024
+
+_now = time.monotonic
+
+
+class SweptServer:
+    """Base of a listener whose connections keep one deadline each; subclasses say how to expire them."""
+
+    _loop: asyncio.AbstractEventLoop
+    _limits: ServerLimits
+    _sweeper: asyncio.TimerHandle | None = None
+
+    def _start_clocks(self, limits: ServerLimits) -> None:
+        self.limits = limits
+        self.client_errors = Tally(log, "malformed requests refused")
+        self.timeouts = Tally(log, "connections closed by a timeout")
+
+    @property
+    def limits(self) -> ServerLimits:
+        return self._limits
+
+    @limits.setter
+    def limits(self, limits: ServerLimits) -> None:
+        # the numbers every request reads, computed once per configuration
+        self._limits = limits
+        spans = [t for t in (limits.header_timeout, limits.read_timeout) if t > 0]
+        self.header_span = min(spans) if spans else 0.0
+        self.read_span = limits.read_timeout
+        self.write_span = limits.write_timeout
+        self.idle_span = limits.idle_timeout
+        self.header_budget = limits.header_budget
+
+    def start_sweeping(self) -> None:
+        """Check every connection's deadline each :attr:`ServerLimits.tick` from now on."""
+        if self._sweeper is None:
+            self._sweeper = self._loop.call_later(self.limits.tick, self._sweep)
+
+    def stop_sweeping(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+
+    def _expire_due(self, now: float) -> None:
+        """Close the connections whose deadline is at or before ``now``."""
+        raise NotImplementedError
+
+    def _sweep(self) -> None:
+        try:
+            self._expire_due(_now())
+            self.client_errors.flush()
+            self.timeouts.flush()
+        finally:
+            self._sweeper = self._loop.call_later(self.limits.tick, self._sweep)
