@@ -23,9 +23,26 @@ def _peer(rows: list[Row], group: str, label: str) -> Row | None:
     return None
 
 
-def _ratio(row: Row, peer: Row | None) -> float | None:
-    a, b = row.median("rps"), peer.median("rps") if peer else None
+def _ratio(row: Row, peer: Row | None, attr: str = "rps") -> float | None:
+    """``row`` ÷ ``peer``: the median of the per-round ratios when both ran every round (rows of a round
+    run back to back, so slow drift of a shared VM cancels within a pair; medians of the two rows
+    apart let one slow round of each land on different sides), else the ratio of the medians."""
+    if peer is None:
+        return None
+    pairs = [
+        getattr(a, attr) / getattr(b, attr)
+        for a, b in zip(row.runs, peer.runs, strict=False)
+        if getattr(a, attr) is not None and getattr(b, attr)
+    ]
+    if pairs and len(row.runs) == len(peer.runs):
+        return median(pairs)
+    a, b = row.median(attr), peer.median(attr)
     return a / b if a is not None and b else None
+
+
+def _share(row: Row, base: Row) -> float:
+    """``row``'s rps as a share of ``base``'s (see :func:`_ratio`)."""
+    return _ratio(row, base) or 0.0
 
 
 def _by_key(rows: list[Row]) -> dict[str, Row]:
@@ -70,7 +87,7 @@ def _goals(rows: list[Row], primary: str, p4: LambdaResult | None, p7: StartupRe
                     return r
         return None
 
-    for scen, target, need in (("P1", "≥ 1.0× Caddy rps", 1.0), ("P2", "≥ 0.75× Caddy rps", 0.75)):
+    for scen, target, need in (("P1", "≥ 1.2× Caddy rps", 1.2), ("P2", "≥ 0.75× Caddy rps", 0.75)):
         r = find(scen, f"[{primary}]")
         ratio = _ratio(r, _peer(rows, "small", "Caddy reverse_proxy")) if r else None
         ok = None if ratio is None else ratio >= need
@@ -78,16 +95,16 @@ def _goals(rows: list[Row], primary: str, p4: LambdaResult | None, p7: StartupRe
     r3 = find("P3", "lua")
     if r3 and r3.case.baseline and r3.case.baseline in keyed and keyed[r3.case.baseline].runs:
         base = keyed[r3.case.baseline]
-        cost = 1 - (r3.median("rps") or 0) / (base.median("rps") or 1)
-        out.append(f"| P3 | ≤ 5 % throughput cost of Lua pre+post | {cost * 100:.1f} % | {_mark(cost <= 0.05)} |")
+        cost = 1 - _share(r3, base)
+        out.append(f"| P3 | ≤ 10 % throughput cost of Lua pre+post | {cost * 100:.1f} % | {_mark(cost <= 0.10)} |")
     else:
         note = next((r.note for r in rows if r.case.scenario == "P3" and r.note), "not run")
-        out.append(f"| P3 | ≤ 5 % throughput cost of Lua pre+post | {note} | n/a |")
+        out.append(f"| P3 | ≤ 10 % throughput cost of Lua pre+post | {note} | n/a |")
     r8 = find("P8", "json-schema")
     base8 = keyed.get(r8.case.baseline or "") if r8 else None
     if r8 and base8 and base8.runs:
         added = (r8.median("cpu_us_per_req") or 0.0) - (base8.median("cpu_us_per_req") or 0.0)
-        cost = 1 - (r8.median("rps") or 0) / (base8.median("rps") or 1)
+        cost = 1 - _share(r8, base8)
         shown = f"{added:+.1f} µs/req, {cost * 100:.1f} % rps"
         out.append(f"| P8 | cost of json-schema + CEL on a POST (no target) | {shown} | n/a |")
     else:
@@ -96,7 +113,7 @@ def _goals(rows: list[Row], primary: str, p4: LambdaResult | None, p7: StartupRe
     cors = find("CORS", "CORS")
     if cors and cors.case.baseline and cors.case.baseline in keyed and keyed[cors.case.baseline].runs:
         base = keyed[cors.case.baseline]
-        cost = 1 - (cors.median("rps") or 0) / (base.median("rps") or 1)
+        cost = 1 - _share(cors, base)
         extra = (cors.median("cpu_us_per_req") or 0) - (base.median("cpu_us_per_req") or 0)
         shown = f"{cost * 100:.1f} % rps, {extra:+.1f} µs/req"
         out.append(f"| CORS | cost of security/cors on P1 (allowed Origin; no goal) | {shown} | n/a |")
@@ -105,7 +122,7 @@ def _goals(rows: list[Row], primary: str, p4: LambdaResult | None, p7: StartupRe
         basej = keyed.get(rj.case.baseline or "") if rj else None
         target = f"≥ {need * 100:.0f} % of P1 rps behind auth/validator {alg}"
         if rj and basej and basej.runs:
-            share = (rj.median("rps") or 0) / (basej.median("rps") or 1)
+            share = _share(rj, basej)
             extra = (rj.median("cpu_us_per_req") or 0) - (basej.median("cpu_us_per_req") or 0)
             out.append(f"| JWT | {target} | {share * 100:.1f} %, {extra:+.1f} µs/req | {_mark(share >= need)} |")
         else:
@@ -120,7 +137,7 @@ def _goals(rows: list[Row], primary: str, p4: LambdaResult | None, p7: StartupRe
     ):
         rq = find("Q", contains)
         if rq and base1:
-            share = (rq.median("rps") or 0) / (base1.median("rps") or 1)
+            share = _share(rq, base1)
             ok = share >= need if need < 1 else share > need
             out.append(f"| Q | {target} | {share * 100:.1f} % | {_mark(ok)} |")
         else:
@@ -132,18 +149,21 @@ def _goals(rows: list[Row], primary: str, p4: LambdaResult | None, p7: StartupRe
         shown = f"{added:.3f} ms added" if isinstance(added, int | float) else (p4.note or "see P4 section")
         ok = None if not isinstance(added, int | float) else added <= 0.3
         out.append(f"| P4 | ≤ 0.3 ms p50 added over a direct aiobotocore invoke | {shown} | {_mark(ok)} |")
+    caddy5 = _peer(rows, "small-c200", "Caddy reverse_proxy")
+    caddy_p99 = caddy5.median("p99_ms") if caddy5 else None
     for r in rows:
         if r.case.scenario == "P5" and r.runs:
             p99 = r.median("p99_ms") or 0.0
             timeouts = sum(x.timeouts for x in r.runs)
-            ok = p99 <= 50 and timeouts == 0
-            shown = f"{r.case.label}: p99 {p99:.1f} ms, {timeouts} timeouts"
-            out.append(f"| P5 | c=200, 1 worker: p99 ≤ 50 ms, no timeouts | {shown} | {_mark(ok)} |")
+            ok = None if caddy_p99 is None else p99 <= caddy_p99 and timeouts == 0
+            shown = f"{r.case.label}: p99 {p99:.1f} ms (Caddy {_fmt(caddy_p99, 1)} ms), {timeouts} timeouts"
+            out.append(f"| P5 | c=200, 1 worker: p99 ≤ Caddy's, no timeouts | {shown} | {_mark(ok)} |")
     r6 = find("P6", "2 workers")
     base6 = keyed.get(r6.case.baseline or "") if r6 else None
     if r6 and base6 and base6.runs:
-        scale = (r6.median("rps") or 0) / (base6.median("rps") or 1)
-        out.append(f"| P6 | 2 workers ≥ 1.8× 1 worker | {scale:.2f}× | {_mark(scale >= 1.8)} |")
+        scale = _share(r6, base6)
+        # the 1.8× goal assumed a free second core; issue 17 restated it as the two rows below
+        out.append(f"| P6 | 2 workers' rps ÷ 1 worker's (reported) | {scale:.2f}× | n/a |")
         # restated for a 2-core box whose second core also runs wrk and the backend (issue 17)
         cpu2, cpu1 = r6.median("cpu_us_per_req"), base6.median("cpu_us_per_req")
         if cpu2 and cpu1:
@@ -162,14 +182,14 @@ def _goals(rows: list[Row], primary: str, p4: LambdaResult | None, p7: StartupRe
         base_t = keyed.get(r.case.baseline)
         if base_t is None or not base_t.runs:
             continue
-        cost = 1 - (r.median("rps") or 0) / (base_t.median("rps") or 1)
+        cost = 1 - _share(r, base_t)
         budget = 0.15 if "traces" in r.case.label else 0.05
         shown = f"{r.case.label.split(', ', 1)[-1].rstrip(']')}: {cost * 100:.1f} % fewer rps than telemetry off"
         out.append(f"| T | telemetry cost ≤ {budget * 100:.0f} % of rps | {shown} | {_mark(cost <= budget)} |")
     if p7 is not None and p7.rss_mib:
         rss, start = median(p7.rss_mib) or 0.0, median(p7.startup_s) or 0.0
         out.append(f"| P7 | idle RSS ≤ 60 MB/worker, {p7.endpoints} endpoints | {rss:.1f} MiB | {_mark(rss <= 60)} |")
-        out.append(f"| P7 | start-up (process start → first 200) ≤ 1 s | {start:.2f} s | {_mark(start <= 1.0)} |")
+        out.append(f"| P7 | start-up (process start → first 200) ≤ 0.5 s | {start:.2f} s | {_mark(start <= 0.5)} |")
     else:
         out.append(f"| P7 | idle RSS and start-up | {p7.note if p7 else 'not run'} | n/a |")
     return out
