@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from krakenpy import __version__
 from krakenpy.errors import ConfigError
+from krakenpy.server.acceptor import Acceptor, accepts_in_batches
 from krakenpy.server.channel import Channel
 from krakenpy.server.limits import ServerLimits
 from krakenpy.server.listen import BACKLOG
@@ -127,9 +128,20 @@ class Worker:
         await self.stopping.wait()
         return await self._shutdown(listeners)
 
-    async def _listen(self, sock: socket.socket, limits: ServerLimits) -> asyncio.AbstractServer:
+    async def _listen(self, sock: socket.socket, limits: ServerLimits) -> asyncio.AbstractServer | Acceptor:
         assert self.server is not None
         loop = asyncio.get_running_loop()
+        if not accepts_in_batches(loop):  # uvloop: libuv would admit one new connection per loop turn
+            tls = self.tls.context if self.tls is not None else None
+            return Acceptor(
+                loop,
+                self.server,
+                sock,
+                backlog=BACKLOG,
+                tls=tls,
+                handshake_timeout=(limits.handshake_timeout or None) if tls else None,
+                shutdown_timeout=_TLS_SHUTDOWN if tls else None,
+            ).start()
         if self.tls is None:
             return await loop.create_server(self.server, sock=sock, backlog=BACKLOG)
         return await loop.create_server(
@@ -163,7 +175,7 @@ class Worker:
             if message.get("command") == "reload" and not self.stopping.is_set():
                 self.reloading = spawn(self._reload(int(message["generation"]), str(message["digest"])))
 
-    async def _shutdown(self, listeners: list[asyncio.AbstractServer]) -> int:
+    async def _shutdown(self, listeners: list[asyncio.AbstractServer | Acceptor]) -> int:
         assert self.server is not None and self.gateway is not None
         log.info("shutting down (pid %d, worker %d)", os.getpid(), self.slot)
         for listener in listeners:

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import free_port
 from tests.server.certs import Authority
 from tests.server.process import Gateway, Load, SlowBackend, alive, port_refuses, wait_http, write_json
@@ -257,13 +259,14 @@ def _https_get(port: int, ca: Authority, cert: Any) -> tuple[bytes, dict[str, An
             return data, peer
 
 
-def test_runtime_tls_mtls_handshake_timeout_and_certificate_rotation(tmp_path: Path) -> None:
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])  # uvloop: connections through server/acceptor.py
+def test_runtime_tls_mtls_handshake_timeout_and_certificate_rotation(tmp_path: Path, loop: str) -> None:
     port = free_port()
     ca, stranger = Authority(tmp_path), Authority(tmp_path, "Stranger CA")
     server = ca.issue("localhost", names=("localhost", "127.0.0.1"))
     alice = ca.issue("alice", client=True)
     config = write_json(tmp_path / "krakend.json", _tls_config(port, server, ca))
-    gateway = Gateway(config, "-w", "1", cwd=tmp_path)
+    gateway = Gateway(config, "-w", "1", "--loop", loop, cwd=tmp_path)
     try:
         gateway.wait_log(r"listening on \*:\d+ \(TLS\)")
         data, peer = _https_get(port, ca, alice)

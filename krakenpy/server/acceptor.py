@@ -1,0 +1,117 @@
+"""Accept every queued connection per readiness event on loops that accept one at a time.
+
+libuv accepts a single connection each time the listening socket is reported readable (since
+libuv 1.45, libuv PR #3696), so uvloop's ``create_server`` admits one new client per loop turn.
+Under overload a turn lasts tens of milliseconds (every ready request runs in it), and a burst of
+new connections waits seconds in the kernel's accept queue: measured 2026-12-01 at c=200 on one
+worker (``bench --only P5``), the last of wrk's 200 connections was accepted 3.4 s after the first,
+which is uvloop's p99 of 1.1–1.5 s and its timeouts, while requests already accepted waited at most
+90 ms. asyncio's selector loop accepts up to the backlog per event and keeps ``create_server``.
+
+:class:`Acceptor` watches the listening socket itself, accepts until the queue is empty (at most
+the backlog per event, like asyncio), and hands each socket to ``loop.connect_accepted_socket``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+import ssl
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["Acceptor", "accepts_in_batches"]
+
+log = logging.getLogger("krakenpy")
+
+#: out of descriptors or memory: stop accepting for a moment instead of spinning (asyncio waits 1 s)
+_RESOURCE_ERRORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+_RETRY_DELAY = 1.0
+
+
+def accepts_in_batches(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether the loop's own ``create_server`` drains the accept queue per event (asyncio's does)."""
+    return isinstance(loop, asyncio.BaseEventLoop)
+
+
+class Acceptor:
+    """A listening socket served through ``connect_accepted_socket``; ``close`` stops accepting (the
+    socket stays open: the supervisor owns it)."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        factory: Callable[[], asyncio.Protocol],
+        sock: socket.socket,
+        *,
+        backlog: int,
+        tls: ssl.SSLContext | None = None,
+        handshake_timeout: float | None = None,
+        shutdown_timeout: float | None = None,
+    ) -> None:
+        self._loop = loop
+        self._factory = factory
+        self._sock = sock
+        self._backlog = backlog
+        self._tls: dict[str, Any] = {}
+        if tls is not None:
+            self._tls = {
+                "ssl": tls,
+                "ssl_handshake_timeout": handshake_timeout,
+                "ssl_shutdown_timeout": shutdown_timeout,
+            }
+        self._pending: set[asyncio.Task[Any]] = set()
+        self._serving = False
+        sock.setblocking(False)
+
+    def start(self) -> Acceptor:
+        """Begin accepting."""
+        self._serving = True
+        self._loop.add_reader(self._sock.fileno(), self._accept)
+        return self
+
+    def close(self) -> None:
+        """Stop accepting; connections already accepted go on."""
+        if self._serving:
+            self._serving = False
+            self._loop.remove_reader(self._sock.fileno())
+
+    def is_serving(self) -> bool:
+        """Whether new connections are accepted."""
+        return self._serving
+
+    def _accept(self) -> None:
+        for _ in range(self._backlog):
+            try:
+                conn, _ = self._sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return  # the queue is empty
+            except ConnectionAbortedError:
+                continue  # the client gave up while queued
+            except OSError as exc:
+                if exc.errno not in _RESOURCE_ERRORS:
+                    raise
+                log.error("cannot accept connections (%s): retrying in %.0f s", exc.strerror, _RETRY_DELAY)
+                self.close()
+                self._loop.call_later(_RETRY_DELAY, self._resume)
+                return
+            conn.setblocking(False)
+            coro = self._loop.connect_accepted_socket(self._factory, conn, **self._tls)
+            # a task per connection (not per request): the transport is set up in its first step
+            task = self._loop.create_task(coro)
+            self._pending.add(task)
+            task.add_done_callback(self._connected)
+
+    def _resume(self) -> None:
+        if not self._serving and self._sock.fileno() != -1:
+            self.start()
+
+    def _connected(self, task: asyncio.Task[Any]) -> None:
+        self._pending.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:  # a TLS handshake that failed or timed out: the client's problem, not ours
+            log.debug("connection not set up: %s", exc)

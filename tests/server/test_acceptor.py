@@ -1,0 +1,112 @@
+"""The acceptor that drains the accept queue per readiness event on uvloop (libuv admits one
+connection per loop turn), on a real uvloop loop and loopback sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import uvloop
+
+from krakenpy.edge import HttpRequest, HttpResponse
+from krakenpy.server.acceptor import Acceptor, accepts_in_batches
+from krakenpy.server.limits import ServerLimits
+from krakenpy.server.protocol import GatewayServer
+
+QUEUED = 40
+
+
+async def _hello(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(body=b"hi " + request.path.encode())
+
+
+def _listener() -> socket.socket:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    return sock
+
+
+def test_acceptor_only_on_loops_that_accept_one_at_a_time() -> None:
+    loop = uvloop.new_event_loop()
+    plain = asyncio.new_event_loop()
+    try:
+        assert not accepts_in_batches(loop)
+        assert accepts_in_batches(plain)
+    finally:
+        loop.close()
+        plain.close()
+
+
+def test_acceptor_admits_every_queued_connection_in_one_turn_and_serves_them() -> None:
+    listener = _listener()
+    port = listener.getsockname()[1]
+    # the kernel completes these handshakes into the accept queue before the loop runs at all
+    clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(QUEUED)]
+
+    async def main() -> tuple[int, list[bytes]]:
+        server = GatewayServer(_hello, limits=ServerLimits())
+        made = 0
+
+        def factory() -> asyncio.Protocol:
+            nonlocal made
+            made += 1
+            return server()
+
+        acceptor = Acceptor(asyncio.get_running_loop(), factory, listener, backlog=128).start()
+        for _ in range(4):  # poll → accept all; then each connection task's first step makes its protocol
+            await asyncio.sleep(0)
+        admitted = made  # libuv's own accept would have admitted about one per turn here
+        answers: list[bytes] = []
+        for i, client in enumerate(clients):
+            client.sendall(f"GET /{i} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        for client in clients:
+            client.setblocking(False)
+            data = b""
+            while True:
+                chunk = await asyncio.get_running_loop().sock_recv(client, 4096)
+                if not chunk:
+                    break
+                data += chunk
+            answers.append(data)
+        acceptor.close()
+        assert not acceptor.is_serving()
+        await server.drain(0.1)
+        return admitted, answers
+
+    try:
+        admitted, answers = uvloop.run(main())
+    finally:
+        for client in clients:
+            client.close()
+        listener.close()
+    assert admitted == QUEUED
+    for i, data in enumerate(answers):
+        assert data.startswith(b"HTTP/1.1 200 OK\r\n") and data.endswith(f"hi /{i}".encode()), data
+
+
+def test_acceptor_close_stops_admitting_and_leaves_the_socket_open() -> None:
+    listener = _listener()
+    port = listener.getsockname()[1]
+
+    async def main() -> int:
+        made = 0
+
+        def factory() -> asyncio.Protocol:
+            nonlocal made
+            made += 1
+            return GatewayServer(_hello, limits=ServerLimits())()
+
+        acceptor = Acceptor(asyncio.get_running_loop(), factory, listener, backlog=128).start()
+        acceptor.close()
+        late = socket.create_connection(("127.0.0.1", port))
+        for _ in range(4):
+            await asyncio.sleep(0)
+        late.close()
+        return made
+
+    try:
+        assert uvloop.run(main()) == 0
+        assert listener.fileno() != -1  # the supervisor owns the socket: closing the acceptor keeps it
+    finally:
+        listener.close()
