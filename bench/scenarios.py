@@ -106,6 +106,8 @@ def plan(settings: Settings) -> list[Case]:
     if "P1" in only:
         cases += [Case("P1", _kp_label(c), f"kp-p1-{c}", "/p1", "small") for c in settings.clients]
         cases += [Case("P1", _kp_label(c) + " 10 KB", f"kp-p1-{c}", "/p1-large", "large") for c in settings.clients]
+        # the loop choice (issue 17: uvloop becomes the default if it is faster and its p99 holds)
+        cases.append(Case("P1", _kp_label(primary, ", uvloop"), "kp-p1-uvloop", "/p1", "small", baseline=p1_primary))
     if "P2" in only:
         cases += [Case("P2", _kp_label(c), f"kp-p2-{c}", "/p2", "small") for c in settings.clients]
     if settings.baseline is not None:
