@@ -230,52 +230,64 @@ class FastClient:
         head = _head(method, target[2], target[3], pairs, body, self._keepalive <= 0) if target else None
         if target is None or head is None:
             return await self._fallback_client().exchange(method, url, pairs, body)
-        msg, data = await self._send(target[0], target[1], head + body if body else head, method)
+        key = (target[0], target[1])
+        pool = self._hosts.get(key)
+        if pool is None:
+            pool = self._hosts[key] = _Host()
+        data = head + body if body else head
+        conn = None if self._header_timeout else self._reuse(pool)
+        if conn is None:
+            msg, raw = await self._send(pool, key, data, method)
+        else:
+            # the common case (an idle connection, no header timeout) in this frame: a coroutine per
+            # layer cost more than these lines; _send is the general loop (connect, wait, retry)
+            try:
+                await _write(conn, data)
+                msg, raw = _read(conn)
+            except _Stale:
+                self._forget(conn)
+                self._release(pool, conn, reuse=False)
+                if method not in _IDEMPOTENT:
+                    raise ConnectionResetError("upstream closed a kept-alive connection") from None
+                msg, raw = await self._send(pool, key, data, method, fresh=True)
+            except BaseException:
+                self._forget(conn)
+                self._release(pool, conn, reuse=False)  # state unknown (cancelled, error): never reuse
+                raise
+            else:
+                self._forget(conn)
+                self._release(pool, conn, reuse=not (conn.closed or msg.should_close or self._keepalive <= 0))
         status: int = msg.code
         fields = msg.headers
         headers = tuple(fields.items())
         encoding = fields.get("Content-Encoding")
         if encoding is not None and encoding.strip().lower() == "gzip":
-            data = await gunzip(data, self._options.max_body)
+            raw = await gunzip(raw, self._options.max_body)
             headers = strip_encoding(headers)
         return (
             status,
             fields.get("Location") if status in REDIRECT_STATUSES else None,
-            UpstreamResponse(status=status, headers=headers, body=data, content_type=fields.get("Content-Type", "")),
+            UpstreamResponse(status=status, headers=headers, body=raw, content_type=fields.get("Content-Type", "")),
         )
 
-    async def _send(self, host: str, port: int, data: bytes, method: str) -> tuple[Any, bytes]:
-        key = (host, port)
-        pool = self._hosts.get(key)
-        if pool is None:
-            pool = self._hosts[key] = _Host()
-        retry = method in _IDEMPOTENT
-        fresh = False
+    async def _send(
+        self, pool: _Host, key: tuple[str, int], data: bytes, method: str, *, fresh: bool = False
+    ) -> tuple[Any, bytes]:
+        """One exchange on a pooled connection: an idle one, else a new one once a slot is free;
+        an idempotent request that meets a stale kept-alive connection is sent once more on a new one."""
+        retry = method in _IDEMPOTENT and not fresh
         while True:
             conn = None if fresh else self._reuse(pool)
             if conn is None:
-                conn = await self._acquire(pool, host, port, fresh)
-            # one exchange, inlined (a coroutine layer costs more than these lines)
+                conn = await self._acquire(pool, key[0], key[1], fresh)
             try:
-                transport = conn.transport
-                if transport is None or transport.is_closing():
-                    raise _Stale() if conn.reused else ConnectionResetError("upstream connection closed")
-                done: asyncio.Future[None] = conn._loop.create_future()
-                conn.done = done
-                conn.message = conn.payload = None
-                conn.received = False
-                conn.head = 0
-                transport.write(data)
+                done = _write(conn, data)
                 if self._header_timeout:
                     async with asyncio.timeout(self._header_timeout):
                         await done
                 else:
                     await done
-                payload = conn.payload
-                error = payload.exception()
-                if error is not None:
-                    raise error
-                msg, body = conn.message, payload.read_nowait(-1)
+                msg, body = _read(conn)
             except _Stale:
                 self._forget(conn)
                 self._release(pool, conn, reuse=False)
@@ -385,6 +397,29 @@ class FastClient:
         self._hosts.clear()
         if self._fallback is not None:
             await self._fallback.close()
+
+
+def _write(conn: _Conn, data: bytes) -> asyncio.Future[None]:
+    """Send one request on ``conn``; the future ends when its whole answer is in (or it failed)."""
+    transport = conn.transport
+    if transport is None or transport.is_closing():
+        raise _Stale() if conn.reused else ConnectionResetError("upstream connection closed")
+    done: asyncio.Future[None] = conn._loop.create_future()
+    conn.done = done
+    conn.message = conn.payload = None
+    conn.received = False
+    conn.head = 0
+    transport.write(data)
+    return done
+
+
+def _read(conn: _Conn) -> tuple[Any, bytes]:
+    """The answer of a finished exchange: (llhttp's message, the body)."""
+    payload = conn.payload
+    error = payload.exception()
+    if error is not None:
+        raise error
+    return conn.message, payload.read_nowait(-1)
 
 
 _SPLIT_CACHE: dict[str, tuple[str, int, str, str] | None] = {}
