@@ -179,7 +179,7 @@ class FastClient:
     @staticmethod
     def _forget(conn: Conn) -> None:
         conn.done = None
-        conn.message = conn.payload = None
+        conn.message = conn.payload = conn.body = None
 
     def _reuse(self, pool: _Host) -> Conn | None:
         """An idle live connection, counted as active; ``None`` when one must be waited for or opened."""

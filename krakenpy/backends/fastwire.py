@@ -12,6 +12,7 @@ from aiohttp.base_protocol import BaseProtocol
 from aiohttp.http_parser import HttpResponseParser
 
 from krakenpy.backends.client import MAX_HEADER_BYTES, MAX_HEADER_LINES
+from krakenpy.backends.quickanswer import quick_answer
 from krakenpy.errors import BackendError
 
 __all__ = ["Conn", "Stale", "read", "request_head", "split_url", "write"]
@@ -28,9 +29,11 @@ class Stale(Exception):
 
 
 class Conn(BaseProtocol):
-    """One upstream connection: one request in flight at a time, response parsed by llhttp."""
+    """One upstream connection: one request in flight at a time, response parsed by llhttp (or, for
+    the common small answer, by :func:`~krakenpy.backends.quickanswer.quick_answer`)."""
 
     __slots__ = (
+        "body",
         "closed",
         "done",
         "head",
@@ -61,6 +64,8 @@ class Conn(BaseProtocol):
         self.done: asyncio.Future[None] | None = None
         self.message: Any = None
         self.payload: Any = None
+        #: the body of an answer read by the short path (``payload`` is then None)
+        self.body: bytes | None = None
         self.received = False
         #: bytes received while the header block is incomplete
         self.head = 0
@@ -101,6 +106,12 @@ class Conn(BaseProtocol):
             return
         self.received = True
         if self.message is None:
+            if not self.head:  # the answer's first bytes: the whole of a small answer, usually
+                quick = quick_answer(data, self.max_body)
+                if quick is not None:
+                    self.message, self.body = quick
+                    done.set_result(None)
+                    return
             self.head += len(data)
             if self.head > MAX_HEADER_BYTES + len(data):  # the earlier bytes were all header bytes
                 done.set_exception(BackendError(f"backend response headers over {MAX_HEADER_BYTES} bytes"))
@@ -148,7 +159,7 @@ def write(conn: Conn, data: bytes) -> asyncio.Future[None]:
         raise Stale() if conn.reused else ConnectionResetError("upstream connection closed")
     done: asyncio.Future[None] = conn._loop.create_future()
     conn.done = done
-    conn.message = conn.payload = None
+    conn.message = conn.payload = conn.body = None
     conn.received = False
     conn.head = 0
     transport.write(data)
@@ -156,7 +167,9 @@ def write(conn: Conn, data: bytes) -> asyncio.Future[None]:
 
 
 def read(conn: Conn) -> tuple[Any, bytes]:
-    """The answer of a finished exchange: (llhttp's message, the body)."""
+    """The answer of a finished exchange: (the message, the body)."""
+    if conn.body is not None:
+        return conn.message, conn.body
     payload = conn.payload
     error = payload.exception()
     if error is not None:
