@@ -43,7 +43,9 @@ def merge_proxy(proxies: Sequence[Proxy], *, timeout: float) -> Proxy:
     which the caller awaits directly: a task's end wakes the caller in the
     next loop step (a done callback that then set a future took two steps and a Python frame). The
     merge order, arrival order, is the order the tasks' ``arrived.append`` callbacks ran in, with
-    the inline backend placed when it returned.
+    the inline backend placed when it returned. The merge's deadline (85 % of the endpoint's) ends
+    the tasks, so they arm no deadline of their own, unless the endpoint layer took so long that the
+    request's deadline comes first.
     """
     backends = tuple(proxies)
     total = len(backends)
@@ -51,13 +53,14 @@ def merge_proxy(proxies: Sequence[Proxy], *, timeout: float) -> Proxy:
 
     async def merged(request: Request) -> Response:
         loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         arrived: list[asyncio.Task[Response] | None] = []  # None: the inline backend
-        tasks = [start_task(loop, p(request.clone())) for p in others]
+        tasks = [start_task(loop, p(_task_request(request, deadline))) for p in others]
         for task in tasks:
             task.add_done_callback(arrived.append)
         inline: Response | BaseException | None = None
         waiting: asyncio.Task[Response] | None = None
-        timer = arm(loop.time() + timeout, timeout)
+        timer = arm(deadline, timeout)
         try:
             try:
                 inline = await last(request.clone())
@@ -90,6 +93,13 @@ def merge_proxy(proxies: Sequence[Proxy], *, timeout: float) -> Proxy:
         return _merge(done, inline, total)
 
     return merged
+
+
+def _task_request(request: Request, deadline: float) -> Request:
+    sub = request.clone()
+    if deadline <= sub.deadline:
+        sub.deadline = 0.0  # the merge's deadline comes first and cancels the task: no timer of its own
+    return sub
 
 
 def _cancelling() -> int:

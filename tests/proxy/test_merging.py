@@ -212,3 +212,17 @@ async def test_merging_deadline_while_awaiting_a_task_backend_is_deadline_exceed
     assert [str(e) for e in response.errors] == ["context deadline exceeded"] * 2
     await asyncio.sleep(0)
     assert slow.cancelled == 1
+
+
+async def test_merging_task_backends_get_no_deadline_of_their_own_when_the_merge_ends_first() -> None:
+    now = asyncio.get_running_loop().time()
+    first, last = static_proxy({"a": 1}), static_proxy({"b": 1})
+    proxy = merge_proxy([first, last], timeout=1.0)
+    request = make_request()
+    request.deadline = now + 10  # later than the merge's own deadline (1 s from now)
+    await proxy(request)
+    assert first.calls[0].deadline == 0.0  # the merge's deadline cancels the task first
+    assert last.calls[0].deadline == request.deadline  # the inline backend keeps the request's
+    request.deadline = asyncio.get_running_loop().time() + 0.5  # earlier than the merge's: kept
+    await proxy(request)
+    assert first.calls[1].deadline == request.deadline
