@@ -491,3 +491,13 @@ async def test_fastclient_short_path_answers_as_llhttp_does(
     assert chunked.body == b"hello"
     assert quick == [True, True, False, False]  # the cut answer's first bytes, the chunked answer
     assert len(client._hosts) == 1 and len(next(iter(client._hosts.values())).idle) == 1  # one connection throughout
+
+
+async def test_fastclient_reads_in_heap_sized_chunks(backend: Start, client: FastClient) -> None:
+    # asyncio's default read size (256 KiB) costs an mmap, an mremap and a munmap per answer
+    app, _ = _counting_app()
+    url = await backend(app)
+    await client.request("GET", url + "/hello", [], None)
+    (pool,) = client._hosts.values()
+    (conn,) = pool.idle
+    assert getattr(conn.transport, "max_size", None) == fastwire.READ_SIZE < 128 * 1024
