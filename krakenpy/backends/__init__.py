@@ -50,7 +50,8 @@ def _deadline(executor: Proxy, span: float, prepare: Callable[[Request], None] |
         if prepare is not None:
             prepare(request)
         shared = request.timer
-        if shared is not None and shared.task is current_task():
+        # current_task() of a given loop skips get_running_loop()'s getpid syscall
+        if shared is not None and shared.task is current_task(shared.task.get_loop()):
             # in the handler's task: its request timer serves (no timer of our own to arm and disarm)
             if not enter(shared):
                 raise BackendError("context deadline exceeded")
