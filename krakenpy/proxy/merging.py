@@ -43,7 +43,8 @@ def merge_proxy(proxies: Sequence[Proxy], *, timeout: float) -> Proxy:
     which the caller awaits directly: a task's end wakes the caller in the
     next loop step (a done callback that then set a future took two steps and a Python frame). The
     merge order, arrival order, is the order the tasks' ``arrived.append`` callbacks ran in, with
-    the inline backend placed when it returned. The merge's deadline (85 % of the endpoint's) ends
+    the inline backend placed when it returned (a single task is placed then too: before the inline
+    backend if it had ended, else after). The merge's deadline (85 % of the endpoint's) ends
     the tasks, so they arm no deadline of their own, unless the endpoint layer took so long that the
     request's deadline comes first.
     """
@@ -56,8 +57,9 @@ def merge_proxy(proxies: Sequence[Proxy], *, timeout: float) -> Proxy:
         deadline = loop.time() + timeout
         arrived: list[asyncio.Task[Response] | None] = []  # None: the inline backend
         tasks = [start_task(loop, p(_task_request(request, deadline))) for p in others]
-        for task in tasks:
-            task.add_done_callback(arrived.append)
+        if len(tasks) > 1:
+            for task in tasks:
+                task.add_done_callback(arrived.append)
         inline: Response | BaseException | None = None
         waiting: asyncio.Task[Response] | None = None
         timer = arm(deadline, timeout)
@@ -66,6 +68,8 @@ def merge_proxy(proxies: Sequence[Proxy], *, timeout: float) -> Proxy:
                 inline = await last(request.clone())
             except Exception as exc:
                 inline = exc
+            if len(tasks) == 1 and tasks[0].done():
+                arrived.append(tasks[0])  # one task needs no callback: it ended before the inline one, or after
             arrived.append(None)
             for waiting in tasks:
                 if not waiting.done():
