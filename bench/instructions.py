@@ -21,7 +21,25 @@ CONFIGS: dict[str, dict[str, object]] = {
     "p1": {},
     "p1-no-telemetry": {"router": {"disable_access_log": True}, "telemetry/access_log": {"request_id_header": ""}},
     "p1-no-access-log": {"router": {"disable_access_log": True}},
+    "p2": {},
+    "p2-no-telemetry": {"router": {"disable_access_log": True}, "telemetry/access_log": {"request_id_header": ""}},
 }
+
+
+def _doc(name: str, port: int) -> tuple[dict[str, object], str]:
+    """The configuration ``name`` against the canned backend on ``port``, and the path to request:
+    ``p1*`` one backend with an allow-list; ``p2*`` P2's shape, two backends merged (an allow-list on
+    one, ``group`` on the other)."""
+    host = [f"http://127.0.0.1:{port}"]
+    backends: list[dict[str, object]] = [{"host": host, "url_pattern": "/data", "allow": ["a", "b", "d"]}]
+    if name.startswith("p2"):
+        backends = [
+            {"host": host, "url_pattern": "/data", "allow": ["a", "b", "d.e"]},
+            {"host": host, "url_pattern": "/posts", "group": "activity"},
+        ]
+    path = "/" + name.split("-")[0]
+    doc = {"version": 3, "endpoints": [{"endpoint": path, "backend": backends}], "extra_config": CONFIGS[name]}
+    return doc, path
 
 
 class _Client:
@@ -53,8 +71,7 @@ async def _serve(name: str, n: int, lean: bool = True) -> None:
     from krakenpy.server.protocol import GatewayServer
 
     runner_backend, port = await wire_micro._backend()
-    backend = {"host": [f"http://127.0.0.1:{port}"], "url_pattern": "/data", "allow": ["a", "b", "d"]}
-    doc = {"version": 3, "endpoints": [{"endpoint": "/p1", "backend": [backend]}], "extra_config": CONFIGS[name]}
+    doc, path = _doc(name, port)
     gateway = await build_gateway(build_service(doc))
     loop = asyncio.get_running_loop()
     if lean:
@@ -70,7 +87,7 @@ async def _serve(name: str, n: int, lean: bool = True) -> None:
         gw_port = runner.addresses[0][1]
     client = _Client(*await asyncio.open_connection("127.0.0.1", gw_port))
     for _ in range(200 + n):
-        assert await client.get("/p1") == 200
+        assert await client.get(path) == 200
     client.writer.close()
     if lean:
         listener.close()
@@ -91,12 +108,12 @@ async def _drive(name: str, n: int) -> None:
     from krakenpy.gateway import build_gateway
 
     runner, port = await wire_micro._backend()
-    backend = {"host": [f"http://127.0.0.1:{port}"], "url_pattern": "/data", "allow": ["a", "b", "d"]}
-    doc = {"version": 3, "endpoints": [{"endpoint": "/p1", "backend": [backend]}], "extra_config": CONFIGS[name]}
+    doc, path = _doc(name, port)
     gateway = await build_gateway(build_service(doc))
     headers = CIMultiDictProxy(CIMultiDict({"Host": "gw.example", "User-Agent": "bench", "Accept": "*/*"}))
     for _ in range(200 + n):
-        await gateway.edge(HttpRequest("GET", "/p1", "", headers, remote="127.0.0.1", host="gw.example"))
+        response = await gateway.edge(HttpRequest("GET", path, "", headers, remote="127.0.0.1", host="gw.example"))
+        assert response.status == 200
     await gateway.close()
     runner.close()
 

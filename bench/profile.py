@@ -46,6 +46,7 @@ def _frame(entry: str) -> str:
 
 AREAS = (
     ("krakenpy/backends/fastclient.py", "upstream client (fast)"),
+    ("krakenpy/backends/fastwire.py", "upstream client (fast)"),
     ("krakenpy/backends/client.py", "upstream client (aiohttp)"),
     ("aiohttp/client", "upstream client (aiohttp)"),
     ("aiohttp/connector", "upstream client (aiohttp)"),

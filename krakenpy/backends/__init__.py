@@ -17,7 +17,7 @@ from krakenpy.config.model import BackendConfig
 from krakenpy.errors import BackendError
 from krakenpy.proxy.compose import compose
 from krakenpy.proxy.concurrent import concurrent_middleware
-from krakenpy.proxy.deadline import arm, disarm, expired
+from krakenpy.proxy.deadline import arm, disarm, enter, expired, leave, soft_expired
 from krakenpy.proxy.formatter import Formatter, compile_formatter
 from krakenpy.proxy.request_builder import backend_request_builder, backend_request_middleware
 from krakenpy.proxy.types import Middleware, Proxy, Request, Response
@@ -44,9 +44,25 @@ def _deadline(executor: Proxy, span: float, prepare: Callable[[Request], None] |
     (static fallbacks, Lua post scripts, partial merges), as a Go context deadline does in lura.
     ``prepare`` (the request builder, when nothing sits in between) runs first, in the same call."""
 
+    current_task = asyncio.current_task
+
     async def bounded(request: Request) -> Response:
         if prepare is not None:
             prepare(request)
+        shared = request.timer
+        # current_task() of a given loop skips get_running_loop()'s getpid syscall
+        if shared is not None and shared.task is current_task(shared.task.get_loop()):
+            # in the handler's task: its request timer serves (no timer of our own to arm and disarm)
+            if not enter(shared):
+                raise BackendError("context deadline exceeded")
+            try:
+                return await executor(request)
+            except asyncio.CancelledError:
+                if soft_expired(shared):
+                    raise BackendError("context deadline exceeded") from None
+                raise
+            finally:
+                leave(shared)
         if not request.deadline:
             return await executor(request)
         timer = arm(request.deadline, span)

@@ -20,23 +20,19 @@ new connection when the method is idempotent.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import ClientError
-from aiohttp.base_protocol import BaseProtocol
 from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.http_parser import HttpResponseParser
 
 from krakenpy.backends.client import (
-    MAX_HEADER_BYTES,
-    MAX_HEADER_LINES,
     AiohttpClient,
     ClientOptions,
     UpstreamResponse,
 )
+from krakenpy.backends.fastwire import Conn, Stale, read, request_head, split_url, write
 from krakenpy.backends.inflate import gunzip, strip_encoding
 from krakenpy.backends.redirects import REDIRECT_STATUSES, follow
 from krakenpy.errors import BackendError
@@ -44,129 +40,6 @@ from krakenpy.errors import BackendError
 __all__ = ["FastClient"]
 
 _IDEMPOTENT = frozenset({"GET", "PUT", "DELETE", "OPTIONS", "TRACE"})
-#: request headers this client writes itself
-_OWN = frozenset({"host", "content-length", "transfer-encoding", "connection"})
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-#: anything a request target may not hold unquoted (aiohttp would quote it: let it)
-_UNSAFE = re.compile(r"[^\x21-\x7e]")
-
-
-class _Stale(Exception):
-    """A reused connection died before any response byte: safe to retry an idempotent request."""
-
-
-class _Conn(BaseProtocol):
-    """One upstream connection: one request in flight at a time, response parsed by llhttp."""
-
-    __slots__ = (
-        "closed",
-        "done",
-        "head",
-        "idle_since",
-        "max_body",
-        "message",
-        "payload",
-        "parser",
-        "received",
-        "reused",
-    )
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, max_body: int) -> None:
-        super().__init__(loop)
-        self.max_body = max_body
-        self.parser = HttpResponseParser(
-            self,
-            loop,
-            limit=max(max_body, 2**16),
-            # Go bounds the whole header block, not a line nor a count: data_received bounds the block
-            max_line_size=MAX_HEADER_BYTES,
-            max_field_size=MAX_HEADER_BYTES,
-            max_headers=MAX_HEADER_LINES,
-            response_with_body=True,
-            read_until_eof=True,
-            auto_decompress=False,  # inflated by krakenpy with a cap on the output
-        )
-        self.done: asyncio.Future[None] | None = None
-        self.message: Any = None
-        self.payload: Any = None
-        self.received = False
-        #: bytes received while the header block is incomplete
-        self.head = 0
-        self.closed = False
-        self.reused = False
-        self.idle_since = 0.0
-
-    # asyncio.Protocol
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def connection_lost(self, exc: BaseException | None) -> None:
-        self.closed = True
-        self.transport = None
-        done = self.done
-        if done is None or done.done():
-            return
-        if self.message is not None:
-            try:
-                self.parser.feed_eof()  # completes a read-until-close body, or raises for a short one
-            except Exception as err:
-                done.set_exception(err)
-                return
-            if self.payload.is_eof():
-                done.set_result(None)
-                return
-        if not self.received and self.reused:
-            done.set_exception(_Stale())
-        else:
-            done.set_exception(exc or ConnectionResetError("upstream closed the connection"))
-
-    def data_received(self, data: bytes) -> None:
-        if not data:
-            return
-        done = self.done
-        if done is None or done.done():  # bytes nobody asked for: the connection is unusable
-            self.close()
-            return
-        self.received = True
-        if self.message is None:
-            self.head += len(data)
-            if self.head > MAX_HEADER_BYTES + len(data):  # the earlier bytes were all header bytes
-                done.set_exception(BackendError(f"backend response headers over {MAX_HEADER_BYTES} bytes"))
-                self.close()
-                return
-        try:
-            messages, upgraded, _ = self.parser.feed_data(data)
-        except Exception as err:
-            done.set_exception(err)
-            self.close()
-            return
-        if messages and self.message is None:
-            self.message, self.payload = messages[0]
-        payload = self.payload
-        if payload is None:
-            return
-        if upgraded:
-            done.set_exception(BackendError("upstream switched protocols"))
-            self.close()
-        elif payload.total_bytes > self.max_body:
-            done.set_exception(BackendError(f"backend body too large (more than {self.max_body} bytes)"))
-            self.close()
-        elif payload.is_eof():
-            done.set_result(None)
-
-    def pause_reading(self) -> None:
-        # the payload buffer passed its high-water mark: stop llhttp; data_received rejects the body
-        if self.payload is not None:
-            self.parser.pause_reading()
-
-    def resume_reading(self, resume_parser: bool = True) -> None:
-        # StreamReader calls this whenever its buffer is drained; the transport is never paused here
-        pass
-
-    def close(self) -> None:
-        self.closed = True
-        if self.transport is not None:
-            self.transport.close()
 
 
 class _Host:
@@ -175,7 +48,7 @@ class _Host:
     __slots__ = ("active", "idle", "waiters")
 
     def __init__(self) -> None:
-        self.idle: list[_Conn] = []
+        self.idle: list[Conn] = []
         self.active = 0
         self.waiters: deque[asyncio.Future[None]] = deque()
 
@@ -226,57 +99,69 @@ class FastClient:
         self, method: str, url: str, pairs: list[tuple[str, str]], body: bytes | None
     ) -> tuple[int, str | None, UpstreamResponse]:
         """One request without following redirects: (status, Location, the decoded answer)."""
-        target = _split(url) if method != "HEAD" else None
-        head = _head(method, target[2], target[3], pairs, body, self._keepalive <= 0) if target else None
+        target = split_url(url) if method != "HEAD" else None
+        head = request_head(method, target[2], target[3], pairs, body, self._keepalive <= 0) if target else None
         if target is None or head is None:
             return await self._fallback_client().exchange(method, url, pairs, body)
-        msg, data = await self._send(target[0], target[1], head + body if body else head, method)
+        key = (target[0], target[1])
+        pool = self._hosts.get(key)
+        if pool is None:
+            pool = self._hosts[key] = _Host()
+        data = head + body if body else head
+        conn = None if self._header_timeout else self._reuse(pool)
+        if conn is None:
+            msg, raw = await self._send(pool, key, data, method)
+        else:
+            # the common case (an idle connection, no header timeout) in this frame: a coroutine per
+            # layer cost more than these lines; _send is the general loop (connect, wait, retry)
+            try:
+                await write(conn, data)
+                msg, raw = read(conn)
+            except Stale:
+                self._forget(conn)
+                self._release(pool, conn, reuse=False)
+                if method not in _IDEMPOTENT:
+                    raise ConnectionResetError("upstream closed a kept-alive connection") from None
+                msg, raw = await self._send(pool, key, data, method, fresh=True)
+            except BaseException:
+                self._forget(conn)
+                self._release(pool, conn, reuse=False)  # state unknown (cancelled, error): never reuse
+                raise
+            else:
+                self._forget(conn)
+                self._release(pool, conn, reuse=not (conn.closed or msg.should_close or self._keepalive <= 0))
         status: int = msg.code
         fields = msg.headers
         headers = tuple(fields.items())
         encoding = fields.get("Content-Encoding")
         if encoding is not None and encoding.strip().lower() == "gzip":
-            data = await gunzip(data, self._options.max_body)
+            raw = await gunzip(raw, self._options.max_body)
             headers = strip_encoding(headers)
         return (
             status,
             fields.get("Location") if status in REDIRECT_STATUSES else None,
-            UpstreamResponse(status=status, headers=headers, body=data, content_type=fields.get("Content-Type", "")),
+            UpstreamResponse(status=status, headers=headers, body=raw, content_type=fields.get("Content-Type", "")),
         )
 
-    async def _send(self, host: str, port: int, data: bytes, method: str) -> tuple[Any, bytes]:
-        key = (host, port)
-        pool = self._hosts.get(key)
-        if pool is None:
-            pool = self._hosts[key] = _Host()
-        retry = method in _IDEMPOTENT
-        fresh = False
+    async def _send(
+        self, pool: _Host, key: tuple[str, int], data: bytes, method: str, *, fresh: bool = False
+    ) -> tuple[Any, bytes]:
+        """One exchange on a pooled connection: an idle one, else a new one once a slot is free;
+        an idempotent request that meets a stale kept-alive connection is sent once more on a new one."""
+        retry = method in _IDEMPOTENT and not fresh
         while True:
             conn = None if fresh else self._reuse(pool)
             if conn is None:
-                conn = await self._acquire(pool, host, port, fresh)
-            # one exchange, inlined (a coroutine layer costs more than these lines)
+                conn = await self._acquire(pool, key[0], key[1], fresh)
             try:
-                transport = conn.transport
-                if transport is None or transport.is_closing():
-                    raise _Stale() if conn.reused else ConnectionResetError("upstream connection closed")
-                done: asyncio.Future[None] = conn._loop.create_future()
-                conn.done = done
-                conn.message = conn.payload = None
-                conn.received = False
-                conn.head = 0
-                transport.write(data)
+                done = write(conn, data)
                 if self._header_timeout:
                     async with asyncio.timeout(self._header_timeout):
                         await done
                 else:
                     await done
-                payload = conn.payload
-                error = payload.exception()
-                if error is not None:
-                    raise error
-                msg, body = conn.message, payload.read_nowait(-1)
-            except _Stale:
+                msg, body = read(conn)
+            except Stale:
                 self._forget(conn)
                 self._release(pool, conn, reuse=False)
                 if not retry:
@@ -292,11 +177,11 @@ class FastClient:
             return msg, body
 
     @staticmethod
-    def _forget(conn: _Conn) -> None:
+    def _forget(conn: Conn) -> None:
         conn.done = None
-        conn.message = conn.payload = None
+        conn.message = conn.payload = conn.body = None
 
-    def _reuse(self, pool: _Host) -> _Conn | None:
+    def _reuse(self, pool: _Host) -> Conn | None:
         """An idle live connection, counted as active; ``None`` when one must be waited for or opened."""
         if self._closed or (self._limit and pool.active >= self._limit):
             return None
@@ -305,7 +190,7 @@ class FastClient:
             pool.active += 1
         return conn
 
-    def _pop_idle(self, pool: _Host) -> _Conn | None:
+    def _pop_idle(self, pool: _Host) -> Conn | None:
         """The most recently used idle connection still alive (stale ones are closed), or ``None``."""
         idle = pool.idle
         if not idle:
@@ -320,7 +205,7 @@ class FastClient:
             return conn
         return None
 
-    async def _acquire(self, pool: _Host, host: str, port: int, fresh: bool) -> _Conn:
+    async def _acquire(self, pool: _Host, host: str, port: int, fresh: bool) -> Conn:
         if self._closed:
             raise BackendError("the upstream client is closed")
         if self._limit and pool.active >= self._limit:
@@ -348,17 +233,17 @@ class FastClient:
             self._wake(pool)
             raise
 
-    async def _connect(self, host: str, port: int) -> _Conn:
+    async def _connect(self, host: str, port: int) -> Conn:
         loop = asyncio.get_running_loop()
         max_body = self._options.max_body
         if self._connect_timeout:
             async with asyncio.timeout(self._connect_timeout):
-                _, conn = await loop.create_connection(lambda: _Conn(loop, max_body), host, port)
+                _, conn = await loop.create_connection(lambda: Conn(loop, max_body), host, port)
         else:
-            _, conn = await loop.create_connection(lambda: _Conn(loop, max_body), host, port)
+            _, conn = await loop.create_connection(lambda: Conn(loop, max_body), host, port)
         return conn
 
-    def _release(self, pool: _Host, conn: _Conn, *, reuse: bool) -> None:
+    def _release(self, pool: _Host, conn: Conn, *, reuse: bool) -> None:
         if reuse and not self._closed:
             conn.idle_since = conn._loop.time()
             pool.idle.append(conn)
@@ -385,74 +270,3 @@ class FastClient:
         self._hosts.clear()
         if self._fallback is not None:
             await self._fallback.close()
-
-
-_SPLIT_CACHE: dict[str, tuple[str, int, str, str] | None] = {}
-_SPLIT_CACHE_SIZE = 1024
-
-
-def _split(url: str) -> tuple[str, int, str, str] | None:
-    """:func:`_parse_url`, memoised: most backends call the same few URLs."""
-    try:
-        return _SPLIT_CACHE[url]
-    except KeyError:
-        pass
-    result = _parse_url(url)
-    if len(_SPLIT_CACHE) >= _SPLIT_CACHE_SIZE:
-        _SPLIT_CACHE.clear()  # URLs with parameters in them: start over rather than grow
-    _SPLIT_CACHE[url] = result
-    return result
-
-
-def _parse_url(url: str) -> tuple[str, int, str, str] | None:
-    """``http://host[:port][/path][?query]`` → (host, port, request target, Host header), else None."""
-    if not url.startswith("http://"):
-        return None
-    rest = url[7:]
-    end = len(rest)
-    for ch in "/?#":
-        i = rest.find(ch, 0, end)
-        if i != -1:
-            end = i
-    authority, target = rest[:end], rest[end:]
-    if not authority or "@" in authority or "[" in authority or _UNSAFE.search(authority):
-        return None
-    host, sep, port_text = authority.rpartition(":")
-    if not sep:
-        host, port = authority, 80
-    elif port_text.isdigit() and host:
-        port = int(port_text)
-    else:
-        return None
-    target = target.partition("#")[0]
-    if not target.startswith("/"):
-        target = "/" + target
-    if _UNSAFE.search(target):
-        return None
-    host = host.lower()
-    return host, port, target, host if port == 80 else f"{host}:{port}"
-
-
-def _head(
-    method: str, target: str, host: str, headers: list[tuple[str, str]], body: bytes | None, close: bool
-) -> bytes | None:
-    """The request line and headers as Go writes them, or None when a header needs aiohttp's
-    validation (CR/LF)."""
-    lines = []
-    for name, value in headers:
-        lower = name.lower()
-        if lower in _OWN:
-            if lower == "host":
-                host = value
-            continue
-        if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:
-            return None
-        lines.append(f"{name}: {value}\r\n")
-    if body or method in _BODY_METHODS:  # Go: Content-Length with a body, and 0 on a bodiless POST/PUT/PATCH
-        lines.append(f"Content-Length: {len(body) if body else 0}\r\n")
-    if close:
-        lines.append("Connection: close\r\n")
-    if "\r" in host or "\n" in host:
-        return None
-    # surrogateescape: header bytes that were not UTF-8 go out exactly as they came in
-    return f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n{''.join(lines)}\r\n".encode("utf-8", "surrogateescape")

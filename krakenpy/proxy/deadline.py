@@ -7,6 +7,13 @@ for the oldest pending deadline. Arming and disarming are an append and a flag; 
 fires about once per timeout length, not once per request. A deadline that arrives out of order
 (a later backend of a sequential pipeline) falls back to its own loop timer.
 
+A request carries one two-stage timer (:func:`arm_request`, armed by the endpoint handler): at the
+request deadline it cancels its task only while a backend call of that task is inside
+:func:`enter`/:func:`leave` (the backend turns that into its own error with :func:`soft_expired`), and
+``grace`` later it cancels the task whatever it is doing (the handler's safety net, :func:`expired`).
+Backend calls running in the handler's task (a single backend, the inline backend of a merge, a
+sequence) so share the handler's timer instead of arming one each: one arm per request, not two.
+
 When a deadline passes, the task that armed it is cancelled, as ``asyncio.timeout`` does; the
 caller turns the ``CancelledError`` into its own error with :func:`expired`::
 
@@ -27,11 +34,15 @@ import asyncio
 from collections import deque
 from typing import Final
 
-__all__ = ["Timer", "arm", "arm_in", "disarm", "expired"]
+__all__ = ["Timer", "arm", "arm_in", "arm_request", "disarm", "enter", "expired", "leave", "soft_expired"]
 
 _PENDING: Final = 0
 _DONE: Final = 1
 _EXPIRED: Final = 2
+#: a request timer's deadline passed inside a backend call: its task is being cancelled for it
+_SOFT: Final = 3
+#: a request timer's deadline passed (taken back by the backend, or outside any backend call): the grace runs
+_PASSED: Final = 4
 #: a FIFO is compacted (done entries dropped) when it grows past this length
 _COMPACT_AT: Final = 4096
 
@@ -39,18 +50,40 @@ _COMPACT_AT: Final = 4096
 class Timer:
     """One armed deadline: queued in a FIFO, or (out of order) behind its own loop timer."""
 
-    __slots__ = ("fifo", "handle", "state", "task", "when")
+    __slots__ = ("fifo", "grace", "guards", "handle", "state", "task", "when")
 
-    def __init__(self, when: float, task: asyncio.Task[object]) -> None:
+    def __init__(self, when: float, task: asyncio.Task[object], grace: float = 0.0) -> None:
         self.when = when
         self.task = task
         self.state = _PENDING
         self.fifo: _Fifo | None = None
         self.handle: asyncio.TimerHandle | None = None
+        #: a request timer's second stage, seconds after ``when`` (0: a plain timer)
+        self.grace = grace
+        #: backend calls of ``task`` inside enter/leave
+        self.guards = 0
 
 
 def _expire(timer: Timer) -> None:
-    if timer.state == _PENDING:
+    if timer.state != _PENDING:
+        return
+    if timer.grace:
+        # a request timer's first stage: the backend call in progress (if any) ends with its error,
+        # and the safety net follows after the grace (a loop timer only on this rare path)
+        timer.fifo = None
+        timer.handle = timer.task.get_loop().call_at(timer.when + timer.grace, _expire_late, timer)
+        if timer.guards:
+            timer.state = _SOFT
+            timer.task.cancel()
+        else:
+            timer.state = _PASSED
+        return
+    timer.state = _EXPIRED
+    timer.task.cancel()
+
+
+def _expire_late(timer: Timer) -> None:
+    if timer.state == _SOFT or timer.state == _PASSED:
         timer.state = _EXPIRED
         timer.task.cancel()
 
@@ -124,6 +157,38 @@ def arm_in(delay: float) -> Timer:
     return timer
 
 
+def arm_request(span: float, grace: float) -> Timer:
+    """The current request's two-stage timer: its deadline ``span`` seconds from now (``timer.when``),
+    its safety net ``grace`` seconds later (``grace`` > 0)."""
+    task, fifo = _fifo(span)
+    timer = Timer(fifo.loop.time() + span, task, grace)
+    fifo.add(timer)
+    return timer
+
+
+def enter(timer: Timer) -> bool:
+    """A backend call of ``timer``'s task starts under it; ``False`` when the deadline has passed."""
+    if timer.state != _PENDING:
+        return False
+    timer.guards += 1
+    return True
+
+
+def leave(timer: Timer) -> None:
+    """The backend call started by :func:`enter` ended (in any way)."""
+    timer.guards -= 1
+
+
+def soft_expired(timer: Timer) -> bool:
+    """``True`` when the request deadline cancelled the task inside a backend call (the
+    cancellation is taken back; the grace timer keeps running)."""
+    if timer.state != _SOFT:
+        return False
+    timer.state = _PASSED
+    timer.task.uncancel()
+    return True
+
+
 def _fifo(span: float) -> tuple[asyncio.Task[object], _Fifo]:
     global _current
     task = asyncio.current_task()
@@ -141,7 +206,7 @@ def _fifo(span: float) -> tuple[asyncio.Task[object], _Fifo]:
 
 def disarm(timer: Timer) -> None:
     """The guarded work ended (in any way): a pending deadline will not fire."""
-    if timer.state == _PENDING:
+    if timer.state != _EXPIRED:
         timer.state = _DONE
     if timer.fifo is not None:
         timer.fifo.trim()

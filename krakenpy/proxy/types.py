@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+if TYPE_CHECKING:
+    from krakenpy.proxy.deadline import Timer
 
 __all__ = [
     "Headers",
@@ -58,6 +61,9 @@ class Request:
     context: dict[str, Any] = field(default_factory=dict)
     #: the endpoint deadline in event-loop time (``loop.time()``); 0 means none
     deadline: float = 0.0
+    #: the endpoint handler's two-stage timer for ``deadline`` (``arm_request``), shared by the backend
+    #: calls that run in the handler's own task; ``None`` without a handler
+    timer: Timer | None = None
     #: the verified identity (JWT claims, API-key role...) set by an endpoint-layer guard, else None
     claims: dict[str, Any] | None = None
 
@@ -78,6 +84,7 @@ class Request:
             client_path=self.client_path,
             context=self.context,
             deadline=self.deadline,
+            timer=self.timer,
             claims=self.claims,
         )
 

@@ -38,6 +38,9 @@ log = logging.getLogger("krakenpy.server")
 
 #: parsed requests waiting behind the one being answered; reading pauses at this many
 MAX_PIPELINED = 16
+#: bytes asked of the socket per read: asyncio's default 256 KiB bytes object per read is past glibc's
+#: mmap threshold (an mmap, an mremap, a munmap and a page fault per read); 64 KiB come from the heap
+READ_SIZE = 1 << 16
 #: a body's read buffer (aiohttp's default): the parser pauses the socket beyond twice this
 _BODY_BUFFER = 1 << 16
 _now = time.monotonic  # as asyncio's loop.time
@@ -71,6 +74,8 @@ class GatewayProtocol(Connection):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # TCP_NODELAY
         tcp_keepalive(transport)  # type: ignore[arg-type]
+        if hasattr(transport, "max_size"):  # asyncio's socket transport (uvloop reads into a buffer of its own)
+            transport.max_size = READ_SIZE
         peer = transport.get_extra_info("peername")
         self._remote = str(peer[0]) if isinstance(peer, list | tuple) else str(peer or "")
         self._scheme = "https" if transport.get_extra_info("sslcontext") else "http"

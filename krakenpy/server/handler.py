@@ -19,7 +19,7 @@ from krakenpy.edge import HttpRequest, HttpResponse
 from krakenpy.errors import BackendError, PipelineError, Rejection
 from krakenpy.names import canonical_header, capitalize
 from krakenpy.proxy.compose import compose
-from krakenpy.proxy.deadline import arm_in, disarm, expired
+from krakenpy.proxy.deadline import arm_request, disarm, expired
 from krakenpy.proxy.types import Middleware, Proxy, Request
 from krakenpy.server.clientip import client_ip_resolver
 from krakenpy.server.render import renderer_for
@@ -73,7 +73,7 @@ def make_handler(
     )
     query_all = prefilter or "*" in endpoint.input_query_strings
     query_names = endpoint.input_query_strings
-    outer_span = endpoint.timeout + DEADLINE_GRACE
+    span = endpoint.timeout
     noop = endpoint.output_encoding == "no-op"
     render = renderer_for(endpoint.output_encoding, tuple(b.encoding for b in endpoint.backends))
     cache_control = f"public, max-age={int(endpoint.cache_ttl)}" if endpoint.cache_ttl >= 1 else None
@@ -133,10 +133,11 @@ def make_handler(
         )
         if values and prefilter:
             pipe_request.context["raw_params"] = dict(zip(raw_param_names, values, strict=True))
-        # backends end themselves at the deadline (a handled error); this outer bound is only
+        # backends end themselves at the deadline (a handled error); the timer's second stage is only
         # a safety net, slightly later so static/Lua fallbacks can still answer
-        timer = arm_in(outer_span)
-        pipe_request.deadline = timer.when - DEADLINE_GRACE
+        timer = arm_request(span, DEADLINE_GRACE)
+        pipe_request.deadline = timer.when
+        pipe_request.timer = timer
         try:
             response = await pipeline(pipe_request)
         except Rejection as exc:

@@ -9,8 +9,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from aiohttp import web
 
+from krakenpy.backends import fastwire
 from krakenpy.backends.client import AiohttpClient, ClientOptions
 from krakenpy.backends.fastclient import FastClient
+from krakenpy.backends.quickanswer import quick_answer
 from krakenpy.errors import BackendError
 from tests.server.wirekit import gateway_server
 
@@ -442,3 +444,60 @@ async def test_gateway_upstream_client_choice(monkeypatch: pytest.MonkeyPatch, e
         assert type(gw.resources.http) is expected
     finally:
         await gw.close()
+
+
+async def test_fastclient_short_path_answers_as_llhttp_does(
+    client: FastClient, raw_server: Callable[[Handler], Awaitable[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the same answer, once in one write (the short path reads it) and once cut inside the head (llhttp
+    # parses it); then on the same kept-alive connection a chunked answer after a short-path one
+    answer = (
+        b"HTTP/1.1 201 Created\r\nServer: raw\r\nContent-Type: application/json\r\nX-Value:  a b \r\n"
+        b'X-Bytes: caf\xc3\xa9 \xff\r\nContent-Length: 8\r\n\r\n{"a":1}\n'
+    )
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for _ in range(2):
+            await _read_head(reader)
+            writer.write(answer)
+            await writer.drain()
+        await _read_head(reader)
+        writer.write(answer[:20])
+        await writer.drain()
+        await asyncio.sleep(0.02)
+        writer.write(answer[20:])
+        await writer.drain()
+        await _read_head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+        await writer.drain()
+        await reader.read()
+
+    quick: list[bool] = []
+
+    def counting(data: bytes, max_body: int) -> object:
+        parsed = quick_answer(data, max_body)
+        quick.append(parsed is not None)
+        return parsed
+
+    monkeypatch.setattr(fastwire, "quick_answer", counting)
+    url = await raw_server(handle)
+    short = await client.request("GET", url + "/x", [], None)
+    again = await client.request("GET", url + "/x", [], None)
+    split = await client.request("GET", url + "/x", [], None)
+    chunked = await client.request("GET", url + "/x", [], None)
+    assert short == again == split
+    assert short.status == 201 and short.body == b'{"a":1}\n' and short.content_type == "application/json"
+    assert dict(short.headers)["X-Bytes"] == "café \udcff"
+    assert chunked.body == b"hello"
+    assert quick == [True, True, False, False]  # the cut answer's first bytes, the chunked answer
+    assert len(client._hosts) == 1 and len(next(iter(client._hosts.values())).idle) == 1  # one connection throughout
+
+
+async def test_fastclient_reads_in_heap_sized_chunks(backend: Start, client: FastClient) -> None:
+    # asyncio's default read size (256 KiB) costs an mmap, an mremap and a munmap per answer
+    app, _ = _counting_app()
+    url = await backend(app)
+    await client.request("GET", url + "/hello", [], None)
+    (pool,) = client._hosts.values()
+    (conn,) = pool.idle
+    assert getattr(conn.transport, "max_size", None) == fastwire.READ_SIZE < 128 * 1024

@@ -96,3 +96,67 @@ async def test_fifo_stays_short_when_an_old_request_is_stuck(monkeypatch: pytest
     stuck.cancel()
     with pytest.raises(asyncio.CancelledError):
         await stuck
+
+
+async def request_guarded(timer: deadline.Timer, delay: float) -> str:
+    """A backend call sharing the request timer, as ``krakenpy.backends`` runs one in the handler's task."""
+    if not deadline.enter(timer):
+        return "late"
+    try:
+        await asyncio.sleep(delay)
+        return "done"
+    except asyncio.CancelledError:
+        if deadline.soft_expired(timer):
+            return "expired"
+        raise
+    finally:
+        deadline.leave(timer)
+
+
+async def test_request_timer_ends_the_backend_call_then_lets_the_handler_go_on() -> None:
+    timer = deadline.arm_request(0.05, 0.2)
+    try:
+        assert await request_guarded(timer, 10) == "expired"
+        task = asyncio.current_task()
+        assert task is not None and task.cancelling() == 0
+        assert await request_guarded(timer, 0) == "late"  # the deadline has passed: no new call
+        await asyncio.sleep(0.05)  # a fallback answering within the grace is not cut
+        assert not expired(timer)
+    finally:
+        disarm(timer)
+    await asyncio.sleep(0.25)  # disarmed: the grace timer never fires
+
+
+async def test_request_timer_cuts_the_handler_after_the_grace() -> None:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    timer = deadline.arm_request(0.05, 0.1)
+    try:
+        await asyncio.sleep(10)  # not a backend call: the deadline alone does not cancel it
+    except asyncio.CancelledError:
+        assert expired(timer)
+    finally:
+        disarm(timer)
+    assert 0.14 <= loop.time() - started < 5
+
+
+async def test_request_timer_after_a_call_that_ended_cuts_the_handler_after_the_grace() -> None:
+    timer = deadline.arm_request(0.05, 0.1)
+    try:
+        assert await request_guarded(timer, 10) == "expired"
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.sleep(10)  # a fallback that hangs: the safety net ends it
+        assert expired(timer)
+    finally:
+        disarm(timer)
+
+
+async def test_request_timer_quick_call_leaves_it_pending() -> None:
+    timer = deadline.arm_request(5.0, 0.1)
+    try:
+        assert await request_guarded(timer, 0) == "done"
+        assert await request_guarded(timer, 0) == "done"
+        assert timer.guards == 0
+    finally:
+        disarm(timer)
+    assert not expired(timer)

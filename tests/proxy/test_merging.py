@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from typing import Any
 
 import pytest
@@ -122,3 +123,106 @@ async def test_merging_outside_cancellation_cancels_every_backend() -> None:
         await task
     await asyncio.sleep(0)
     assert (first.cancelled, last.cancelled) == (1, 1)
+
+
+async def test_merging_every_backend_starts_before_anything_is_awaited() -> None:
+    # the task backends' first steps run eagerly: their requests go out in the caller's loop step
+    started: list[str] = []
+
+    def starting(name: str, data: dict[str, Any]) -> Proxy:
+        answer = static_proxy(data)
+
+        async def backend(request: Request) -> Response:
+            started.append(name)
+            if name == "last":
+                assert started == ["first", "second", "last"]  # before the inline one awaited anything
+            await asyncio.sleep(0)
+            return await answer(request)
+
+        return backend
+
+    proxy = merge_proxy(
+        [starting("first", {"a": 1}), starting("second", {"b": 1}), starting("last", {"c": 1})], timeout=1.0
+    )
+    response = await proxy(make_request())
+    assert response.data == {"a": 1, "b": 1, "c": 1}
+    assert response.is_complete
+
+
+async def test_merging_eager_backend_runs_as_its_own_task_in_its_own_context() -> None:
+    marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker", default="caller")
+    seen: list[tuple[asyncio.Task[Any] | None, str]] = []
+
+    async def backend(request: Request) -> Response:
+        seen.append((asyncio.current_task(), marker.get()))
+        marker.set("backend")  # stays in the backend's context
+        await asyncio.sleep(0)
+        seen.append((asyncio.current_task(), marker.get()))
+        return Response(data={"a": 1})
+
+    caller = asyncio.current_task()
+    response = await merge_proxy([backend, static_proxy({"b": 1})], timeout=1.0)(make_request())
+    assert response.data == {"a": 1, "b": 1}
+    (first_task, first_mark), (later_task, later_mark) = seen
+    assert first_task is not None and first_task is later_task and first_task is not caller
+    assert (first_mark, later_mark) == ("caller", "backend")
+    assert marker.get() == "caller"
+    assert asyncio.current_task() is caller
+
+
+async def test_merging_eager_backend_that_fails_or_answers_at_once() -> None:
+    async def fails(request: Request) -> Response:
+        raise BackendError("at once")
+
+    async def answers(request: Request) -> Response:
+        return Response(data={"a": 1})
+
+    response = await merge_proxy([fails, answers, static_proxy({"b": 1})], timeout=1.0)(make_request())
+    assert response.data == {"a": 1, "b": 1}
+    assert not response.is_complete
+    assert [str(e) for e in response.errors] == ["at once"]
+
+
+async def test_merging_task_backend_cancelled_from_outside_is_context_canceled() -> None:
+    holder: list[asyncio.Task[Any]] = []
+
+    async def cancelled_soon(request: Request) -> Response:
+        task = asyncio.current_task()
+        assert task is not None
+        holder.append(task)
+        await asyncio.sleep(10)
+        return Response(data={"late": 1})
+
+    async def inline(request: Request) -> Response:
+        await asyncio.sleep(0.01)
+        holder[0].cancel()  # neither the merge's deadline nor the caller's cancellation
+        return Response(data={"b": 1})
+
+    response = await merge_proxy([cancelled_soon, inline], timeout=1.0)(make_request())
+    assert response.data == {"b": 1}
+    assert [str(e) for e in response.errors] == ["context canceled"]
+
+
+async def test_merging_deadline_while_awaiting_a_task_backend_is_deadline_exceeded() -> None:
+    # the caller awaits the task backend when the deadline strikes: it is pending, not "canceled"
+    slow = slow_proxy({"late": 1}, 5.0)
+    proxy = merge_proxy([slow, slow_proxy({"x": 1}, 5.0), static_proxy({"a": 1})], timeout=0.05)
+    response = await proxy(make_request())
+    assert response.data == {"a": 1}
+    assert [str(e) for e in response.errors] == ["context deadline exceeded"] * 2
+    await asyncio.sleep(0)
+    assert slow.cancelled == 1
+
+
+async def test_merging_task_backends_get_no_deadline_of_their_own_when_the_merge_ends_first() -> None:
+    now = asyncio.get_running_loop().time()
+    first, last = static_proxy({"a": 1}), static_proxy({"b": 1})
+    proxy = merge_proxy([first, last], timeout=1.0)
+    request = make_request()
+    request.deadline = now + 10  # later than the merge's own deadline (1 s from now)
+    await proxy(request)
+    assert first.calls[0].deadline == 0.0  # the merge's deadline cancels the task first
+    assert last.calls[0].deadline == request.deadline  # the inline backend keeps the request's
+    request.deadline = asyncio.get_running_loop().time() + 0.5  # earlier than the merge's: kept
+    await proxy(request)
+    assert first.calls[1].deadline == request.deadline

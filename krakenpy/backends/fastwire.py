@@ -1,0 +1,255 @@
+"""The bytes of the fast client's exchanges: one upstream connection (an asyncio protocol whose answer
+llhttp parses), the request head exactly as Go's client writes it, and the request URL split once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+from aiohttp.base_protocol import BaseProtocol
+from aiohttp.http_parser import HttpResponseParser
+
+from krakenpy.backends.client import MAX_HEADER_BYTES, MAX_HEADER_LINES
+from krakenpy.backends.quickanswer import quick_answer
+from krakenpy.errors import BackendError
+
+__all__ = ["Conn", "Stale", "read", "request_head", "split_url", "write"]
+
+#: request headers this client writes itself
+_OWN = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+#: bytes asked of the socket per read: asyncio's transport reads into a fresh bytes object of its
+#: ``max_size`` (256 KiB), past glibc's 128 KiB mmap threshold: an mmap, an mremap, a munmap and a
+#: page fault per answer (strace: 3 of P1's 15 syscalls per request, in process). 64 KiB come from
+#: the heap.
+READ_SIZE = 64 * 1024
+#: anything a request target may not hold unquoted (aiohttp would quote it: let it)
+_UNSAFE = re.compile(r"[^\x21-\x7e]")
+
+
+class Stale(Exception):
+    """A reused connection died before any response byte: safe to retry an idempotent request."""
+
+
+class Conn(BaseProtocol):
+    """One upstream connection: one request in flight at a time, response parsed by llhttp (or, for
+    the common small answer, by :func:`~krakenpy.backends.quickanswer.quick_answer`)."""
+
+    __slots__ = (
+        "body",
+        "closed",
+        "done",
+        "head",
+        "idle_since",
+        "max_body",
+        "message",
+        "payload",
+        "parser",
+        "received",
+        "reused",
+    )
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, max_body: int) -> None:
+        super().__init__(loop)
+        self.max_body = max_body
+        self.parser = HttpResponseParser(
+            self,
+            loop,
+            limit=max(max_body, 2**16),
+            # Go bounds the whole header block, not a line nor a count: data_received bounds the block
+            max_line_size=MAX_HEADER_BYTES,
+            max_field_size=MAX_HEADER_BYTES,
+            max_headers=MAX_HEADER_LINES,
+            response_with_body=True,
+            read_until_eof=True,
+            auto_decompress=False,  # inflated by krakenpy with a cap on the output
+        )
+        self.done: asyncio.Future[None] | None = None
+        self.message: Any = None
+        self.payload: Any = None
+        #: the body of an answer read by the short path (``payload`` is then None)
+        self.body: bytes | None = None
+        self.received = False
+        #: bytes received while the header block is incomplete
+        self.head = 0
+        self.closed = False
+        self.reused = False
+        self.idle_since = 0.0
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        if hasattr(transport, "max_size"):  # asyncio's socket transport (uvloop reads into a buffer of its own)
+            transport.max_size = READ_SIZE
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.closed = True
+        self.transport = None
+        done = self.done
+        if done is None or done.done():
+            return
+        if self.message is not None:
+            try:
+                self.parser.feed_eof()  # completes a read-until-close body, or raises for a short one
+            except Exception as err:
+                done.set_exception(err)
+                return
+            if self.payload.is_eof():
+                done.set_result(None)
+                return
+        if not self.received and self.reused:
+            done.set_exception(Stale())
+        else:
+            done.set_exception(exc or ConnectionResetError("upstream closed the connection"))
+
+    def data_received(self, data: bytes) -> None:
+        if not data:
+            return
+        done = self.done
+        if done is None or done.done():  # bytes nobody asked for: the connection is unusable
+            self.close()
+            return
+        self.received = True
+        if self.message is None:
+            if not self.head:  # the answer's first bytes: the whole of a small answer, usually
+                quick = quick_answer(data, self.max_body)
+                if quick is not None:
+                    self.message, self.body = quick
+                    done.set_result(None)
+                    return
+            self.head += len(data)
+            if self.head > MAX_HEADER_BYTES + len(data):  # the earlier bytes were all header bytes
+                done.set_exception(BackendError(f"backend response headers over {MAX_HEADER_BYTES} bytes"))
+                self.close()
+                return
+        try:
+            messages, upgraded, _ = self.parser.feed_data(data)
+        except Exception as err:
+            done.set_exception(err)
+            self.close()
+            return
+        if messages and self.message is None:
+            self.message, self.payload = messages[0]
+        payload = self.payload
+        if payload is None:
+            return
+        if upgraded:
+            done.set_exception(BackendError("upstream switched protocols"))
+            self.close()
+        elif payload.total_bytes > self.max_body:
+            done.set_exception(BackendError(f"backend body too large (more than {self.max_body} bytes)"))
+            self.close()
+        elif payload.is_eof():
+            done.set_result(None)
+
+    def pause_reading(self) -> None:
+        # the payload buffer passed its high-water mark: stop llhttp; data_received rejects the body
+        if self.payload is not None:
+            self.parser.pause_reading()
+
+    def resume_reading(self, resume_parser: bool = True) -> None:
+        # StreamReader calls this whenever its buffer is drained; the transport is never paused here
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+def write(conn: Conn, data: bytes) -> asyncio.Future[None]:
+    """Send one request on ``conn``; the future ends when its whole answer is in (or it failed)."""
+    transport = conn.transport
+    if transport is None or transport.is_closing():
+        raise Stale() if conn.reused else ConnectionResetError("upstream connection closed")
+    done: asyncio.Future[None] = conn._loop.create_future()
+    conn.done = done
+    conn.message = conn.payload = conn.body = None
+    conn.received = False
+    conn.head = 0
+    transport.write(data)
+    return done
+
+
+def read(conn: Conn) -> tuple[Any, bytes]:
+    """The answer of a finished exchange: (the message, the body)."""
+    if conn.body is not None:
+        return conn.message, conn.body
+    payload = conn.payload
+    error = payload.exception()
+    if error is not None:
+        raise error
+    return conn.message, payload.read_nowait(-1)
+
+
+_SPLIT_CACHE: dict[str, tuple[str, int, str, str] | None] = {}
+_SPLIT_CACHE_SIZE = 1024
+
+
+def split_url(url: str) -> tuple[str, int, str, str] | None:
+    """:func:`_parse_url`, memoised: most backends call the same few URLs."""
+    try:
+        return _SPLIT_CACHE[url]
+    except KeyError:
+        pass
+    result = _parse_url(url)
+    if len(_SPLIT_CACHE) >= _SPLIT_CACHE_SIZE:
+        _SPLIT_CACHE.clear()  # URLs with parameters in them: start over rather than grow
+    _SPLIT_CACHE[url] = result
+    return result
+
+
+def _parse_url(url: str) -> tuple[str, int, str, str] | None:
+    """``http://host[:port][/path][?query]`` → (host, port, request target, Host header), else None."""
+    if not url.startswith("http://"):
+        return None
+    rest = url[7:]
+    end = len(rest)
+    for ch in "/?#":
+        i = rest.find(ch, 0, end)
+        if i != -1:
+            end = i
+    authority, target = rest[:end], rest[end:]
+    if not authority or "@" in authority or "[" in authority or _UNSAFE.search(authority):
+        return None
+    host, sep, port_text = authority.rpartition(":")
+    if not sep:
+        host, port = authority, 80
+    elif port_text.isdigit() and host:
+        port = int(port_text)
+    else:
+        return None
+    target = target.partition("#")[0]
+    if not target.startswith("/"):
+        target = "/" + target
+    if _UNSAFE.search(target):
+        return None
+    host = host.lower()
+    return host, port, target, host if port == 80 else f"{host}:{port}"
+
+
+def request_head(
+    method: str, target: str, host: str, headers: list[tuple[str, str]], body: bytes | None, close: bool
+) -> bytes | None:
+    """The request line and headers as Go writes them, or None when a header needs aiohttp's
+    validation (CR/LF)."""
+    lines = []
+    for name, value in headers:
+        lower = name.lower()
+        if lower in _OWN:
+            if lower == "host":
+                host = value
+            continue
+        if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:
+            return None
+        lines.append(f"{name}: {value}\r\n")
+    if body or method in _BODY_METHODS:  # Go: Content-Length with a body, and 0 on a bodiless POST/PUT/PATCH
+        lines.append(f"Content-Length: {len(body) if body else 0}\r\n")
+    if close:
+        lines.append("Connection: close\r\n")
+    if "\r" in host or "\n" in host:
+        return None
+    # surrogateescape: header bytes that were not UTF-8 go out exactly as they came in
+    return f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n{''.join(lines)}\r\n".encode("utf-8", "surrogateescape")

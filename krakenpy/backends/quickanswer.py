@@ -1,0 +1,72 @@
+"""The fast client's short path for the common answer: a whole head and a ``Content-Length`` body
+in one read, nothing unusual in the head.
+
+llhttp parses anything, but aiohttp wraps each answer in a ``StreamReader`` and a message tuple;
+for a small JSON answer those objects cost more than the parse (~9 µs against ~6 µs per nginx answer
+of eight headers, measured on the shared 2-core machine). Anything this module does not recognise
+(chunked, no or several lengths, 1xx/204/304, a body still to come, an odd header line or
+``Connection`` value) returns ``None`` and goes to llhttp unchanged, so the short path never
+accepts what llhttp would refuse.
+"""
+
+from __future__ import annotations
+
+import re
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+__all__ = ["QuickMessage", "quick_answer"]
+
+#: the status line and header lines: names are RFC 9110 tokens, values hold no control byte but HTAB
+_HEAD = re.compile(
+    rb"HTTP/1\.([01]) ([2-5][0-9][0-9])(?: [^\x00-\x08\x0a-\x1f\x7f]*)?"
+    rb"((?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00-\x08\x0a-\x1f\x7f]*)*)"
+)
+
+
+class QuickMessage:
+    """What the client reads of llhttp's message: the status, the headers, whether to close."""
+
+    __slots__ = ("code", "headers", "should_close")
+
+    def __init__(self, code: int, headers: CIMultiDictProxy[str], should_close: bool) -> None:
+        self.code = code
+        self.headers = headers
+        self.should_close = should_close
+
+
+def quick_answer(data: bytes, max_body: int) -> tuple[QuickMessage, bytes] | None:
+    """``data`` as one whole answer (message, body), or ``None`` when llhttp must parse it."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    match = _HEAD.fullmatch(data, 0, end)
+    if match is None:
+        return None
+    code = int(match[2])
+    if code == 204 or code == 304:
+        return None
+    length = -1
+    close = match[1] == b"0"  # HTTP/1.0 closes unless it says keep-alive
+    connection = False
+    fields: list[tuple[str, str]] = []
+    for line in match[3].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        value = value.strip(b" \t")
+        lower = name.lower()
+        if lower == b"content-length":
+            if length >= 0 or not value.isdigit():
+                return None
+            length = int(value)
+        elif lower == b"transfer-encoding":
+            return None
+        elif lower == b"connection":
+            token = value.lower()
+            if connection or (token != b"close" and token != b"keep-alive"):
+                return None
+            connection = True
+            close = token == b"close"
+        fields.append((name.decode("ascii"), value.decode("utf-8", "surrogateescape")))
+    if length < 0 or length > max_body or len(data) - end - 4 != length:
+        return None
+    return QuickMessage(code, CIMultiDictProxy(CIMultiDict(fields)), close), data[end + 4 :]

@@ -1,0 +1,81 @@
+"""The fast client's short path: exactly the common answers, everything else left to llhttp."""
+
+from __future__ import annotations
+
+import pytest
+
+from krakenpy.backends.quickanswer import quick_answer
+
+BODY = b'{"id":1,"name":"x"}'
+
+
+def answer(head: bytes, body: bytes = BODY) -> bytes:
+    return head + b"\r\n\r\n" + body
+
+
+def test_quickanswer_reads_a_content_length_answer() -> None:
+    data = answer(
+        b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+        b"Connection: keep-alive\r\nX-Odd:  spaced\t \r\nX-Bytes: caf\xc3\xa9 \xff" % len(BODY)
+    )
+    parsed = quick_answer(data, 1 << 20)
+    assert parsed is not None
+    message, body = parsed
+    assert body == BODY
+    assert message.code == 200
+    assert not message.should_close
+    assert message.headers.get("content-type") == "application/json"
+    assert message.headers["X-Odd"] == "spaced"  # optional whitespace around a value is not part of it
+    # bytes that are not UTF-8 come through as surrogate escapes, as aiohttp's parser gives them
+    assert message.headers["X-Bytes"] == "café \udcff"
+    assert list(message.headers)[:2] == ["Server", "Content-Type"]
+
+
+@pytest.mark.parametrize(
+    ("head", "should_close"),
+    [
+        (b"HTTP/1.1 201 Created\r\nContent-Length: %d", False),
+        (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: %d", True),
+        (b"HTTP/1.0 200 OK\r\nContent-Length: %d", True),
+        (b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: %d", False),
+        (b"HTTP/1.1 500\r\nContent-Length: %d", False),
+        (b"HTTP/1.1 302 Found\r\nLocation: /x\r\nContent-Length: %d", False),
+    ],
+)
+def test_quickanswer_status_and_connection(head: bytes, should_close: bool) -> None:
+    parsed = quick_answer(answer(head % len(BODY)), 1 << 20)
+    assert parsed is not None
+    assert parsed[0].should_close is should_close
+    assert parsed[0].code == int(head[9:12])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        answer(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked", b"5\r\nhello\r\n0\r\n\r\n"),
+        answer(b"HTTP/1.1 200 OK\r\nContent-Type: application/json"),  # read until close
+        answer(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nContent-Length: %d" % (len(BODY), len(BODY))),
+        answer(b"HTTP/1.1 200 OK\r\nContent-Length: +19"),
+        answer(b"HTTP/1.1 200 OK\r\nContent-Length: 99"),  # the body is still coming
+        answer(b"HTTP/1.1 200 OK\r\nContent-Length: 5"),  # bytes nobody asked for follow
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n",  # the head is not complete
+        answer(b"HTTP/1.1 204 No Content\r\nContent-Length: 0", b""),
+        answer(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 19", b""),
+        answer(b"HTTP/1.1 100 Continue", b""),
+        answer(b"HTTP/1.1 200 OK\r\nX-Folded: a\r\n b\r\nContent-Length: %d" % len(BODY)),  # obs-fold
+        answer(b"HTTP/1.1 200 OK\r\nBad Name: x\r\nContent-Length: %d" % len(BODY)),
+        answer(b"HTTP/1.1 200 OK\r\nX-Ctl: a\x01b\r\nContent-Length: %d" % len(BODY)),
+        answer(b"HTTP/1.1 200 OK\r\nConnection: upgrade\r\nContent-Length: %d" % len(BODY)),
+        answer(b"HTTP/1.1 200 OK\r\nConnection: close\r\nConnection: close\r\nContent-Length: %d" % len(BODY)),
+        answer(b"HTTP/2 200\r\nContent-Length: %d" % len(BODY)),
+        answer(b"ICY 200 OK\r\nContent-Length: %d" % len(BODY)),
+    ],
+)
+def test_quickanswer_leaves_everything_else_to_llhttp(data: bytes) -> None:
+    assert quick_answer(data, 1 << 20) is None
+
+
+def test_quickanswer_leaves_a_body_over_the_cap_to_llhttp() -> None:
+    data = answer(b"HTTP/1.1 200 OK\r\nContent-Length: %d" % len(BODY))
+    assert quick_answer(data, len(BODY)) is not None
+    assert quick_answer(data, len(BODY) - 1) is None  # llhttp's path reports the limit
