@@ -27,15 +27,16 @@ from krakenpy.lua.bindings import PostState
 from krakenpy.lua.runtime import DEFAULT_MAX_MEMORY, Limits, Runtime
 from krakenpy.proxy.types import Request, Response
 
-CASES = ("none", "call0", "call5", "callback4", "ref", "run", "load", "read", "write", "p3")
+CASES = ("none", "call0", "call5", "callback4", "ref", "run", "load", "read", "write", "pair", "p3")
 _PRE = {
     "run": b"local x",
     "load": b"local r = request.load()",
     "read": b"local r = request.load(); local a = r:headers('Accept')",
     "write": b"local r = request.load(); r:headers('X-Bench', 'lua')",
+    "pair": b"local x",
     "p3": b"local r = request.load(); r:headers('X-Bench', 'lua')",
 }
-_P3_POST = b"local r = response.load(); r:data():set('lua', true)"
+_POST = {"pair": b"local x", "p3": b"local r = response.load(); r:data():set('lua', true)"}
 
 
 def _request() -> Request:
@@ -66,7 +67,7 @@ def operation(case: str) -> Callable[[], object]:
 
         return ref
     pre = rt.compile(_PRE[case], "pre")
-    post = rt.compile(_P3_POST, "post") if case == "p3" else None
+    post = rt.compile(_POST[case], "post") if case in _POST else None
 
     def run() -> None:
         scope: list[int] = []

@@ -93,6 +93,7 @@ class Runtime:
         api = prelude(
             self.bindings.table(), lua_handles, nil, open_libs, HOOK_PERIOD, _PATTERN, _STRLIB, _API, PATTERN_C_MAX
         )
+        self.bindings.store.use_lookup(api[b"handle_of"])
         self._compile = api[b"compile"]
         self._chain = api[b"chain"]
         self._router = api[b"router"]
