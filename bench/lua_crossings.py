@@ -27,7 +27,7 @@ from krakenpy.lua.bindings import PostState
 from krakenpy.lua.runtime import DEFAULT_MAX_MEMORY, Limits, Runtime
 from krakenpy.proxy.types import Request, Response
 
-CASES = ("none", "call0", "call5", "callback4", "ref", "run", "load", "read", "write", "pair", "p3")
+CASES = ("none", "objects", "call0", "call5", "callback4", "ref", "run", "load", "read", "write", "pair", "p3")
 _PRE = {
     "run": b"local x",
     "load": b"local r = request.load()",
@@ -50,6 +50,8 @@ def operation(case: str) -> Callable[[], object]:
     request = _request()
     if case == "none":
         return lambda: None
+    if case == "objects":  # what the p3 case builds that a request without Lua builds too
+        return lambda: (_request(), Response(data={"a": 1}, headers={}))
     if case == "call0":
         return lua.eval("function() return true end")  # type: ignore[no-any-return]
     if case == "call5":
@@ -66,15 +68,15 @@ def operation(case: str) -> Callable[[], object]:
             rt.release(scope)
 
         return ref
-    pre = rt.compile(_PRE[case], "pre")
-    post = rt.compile(_POST[case], "post") if case in _POST else None
+    post = rt.runner("post", rt.compile(_POST[case], "post"), limits) if case in _POST else None
+    pre = rt.runner("pre", rt.compile(_PRE[case], "pre"), limits, keep=post is not None)
 
     def run() -> None:
         scope: list[int] = []
         req = _request()
-        env = rt.pre(scope, req, pre, limits, keep=post is not None)
+        kept = rt.pre(scope, req, pre, limits)
         if post is not None:
-            rt.post(scope, env, req, PostState(Response(data={"a": 1}, headers={})), post, limits)
+            rt.post(scope, kept, req, PostState(Response(data={"a": 1}, headers={})), post, limits)
         rt.release(scope)
 
     return run

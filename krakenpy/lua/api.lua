@@ -39,18 +39,26 @@ end
 -- in prelude.lua) holds each one at index `at` and its handle at index `at - 1`. Comparing with the
 -- record's own object costs less than a metatable check and a weak-table entry per object, and an
 -- object of another request (kept by open-libs code) fails here, never reaching Python.
+local function not_own(self, mt, what)
+  if rawmeta(self) ~= mt then fail(what .. " expected") end
+  fail("the object belongs to a request that has finished")
+end
 local function own(self, mt, what, at)
   local rec = RUN.rec
   if rec and rec[at] == self then return rec[at - 1] end
-  if rawmeta(self) ~= mt then fail(what .. " expected") end
-  fail("the object belongs to a request that has finished")
+  not_own(self, mt, what)
 end
 local function class(name, mt, spec, at)
   local methods = {}
   for method, f in pairs(spec) do
     methods[method] = function(self, ...)
       local h
-      if at then h = own(self, mt, name, at) else h = need(self, mt, name) end
+      if at then -- own(), inline: this wrapper runs under the count hook, every instruction counts
+        local rec = RUN.rec
+        if rec and rec[at] == self then h = rec[at - 1] else not_own(self, mt, name) end
+      else
+        h = need(self, mt, name)
+      end
       local kind, v, extra = f(h, select("#", ...), ...)
       -- the common cases first: nothing (a setter, a missing key), a plain value
       if not kind then return nil end -- one value: tostring(t:get("missing")) works

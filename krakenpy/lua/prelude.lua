@@ -306,10 +306,14 @@ local function describe(co, err)
   return "error", where(co, 0) .. tostring(err)
 end
 
+-- records of requests whose pre ran and whose post has not yet (Runtime.forget drops one whose post
+-- never comes)
+local KEPT = {}
 -- A request's record: what its runs share, never visible to a script (an array: cheaper than fields)
 --   [1] env  [2] request/ctx handle  [3] its object (made by load())  [4] response handle
 --   [5] its object  [6] data handle  [7] its luaTable object
--- what Python gets back: one value when the run is over (the record for pre, else true), several
+-- what Python gets back: one value when the run is over (pre: the request's handle when its record is
+-- kept for post, else true), several
 -- otherwise: "http", resume, args... | "custom", msg, status, content type | "exit", answer | "error", msg
 local function step(w, rec, keep, ok, first, ...)
   w.used = w.used + ACC.n -- unbind(), inline: the run stopped (ended, failed or waits)
@@ -319,7 +323,11 @@ local function step(w, rec, keep, ok, first, ...)
       pooled = pooled + 1
       POOL[pooled] = w
     end
-    if keep then return rec end
+    if keep then -- post runs in this record: it is kept here, under the request's handle, until then
+      local h = rec[2]
+      KEPT[h] = rec
+      return h
+    end
     return true
   end
   local co = w.co
@@ -369,22 +377,40 @@ local function proxy_env()
 end
 
 local R = {}
--- router level (modifier/lua-endpoint): the ctx object
-function R.router(handle, fn, budget, deadline)
-  local env = setmetatable({ _G = false, ctx = CTX }, ENV_MT)
-  env._G = env
-  return start({ env, handle, false, false, false, false, false }, fn, budget, deadline, false)
+-- A runner per script phase, bound once (Python passes only what changes per request: every argument
+-- that crosses costs): router level (modifier/lua-endpoint, the ctx object), proxy/backend pre (the
+-- request object) and post (the response object and its data table, in the pre run's record when pre
+-- ran). The deadline argument is only passed when the script has a timeout.
+function R.runner(kind, fn, budget, keep)
+  if kind == "router" then
+    return function(handle, deadline)
+      local env = setmetatable({ _G = false, ctx = CTX }, ENV_MT)
+      env._G = env
+      return start({ env, handle, false, false, false, false, false }, fn, budget, deadline, false)
+    end
+  end
+  if kind == "pre" then
+    return function(handle, deadline)
+      return start({ proxy_env(), handle, false, false, false, false, false }, fn, budget, deadline, keep)
+    end
+  end
+  return function(handle, resp, data, deadline)
+    local rec = KEPT[handle]
+    if rec then
+      KEPT[handle] = nil
+    else
+      rec = { proxy_env(), handle, false, false, false, false, false }
+    end
+    rec[4], rec[6] = resp, data
+    rec[1].response = RESPONSE
+    return start(rec, fn, budget, deadline, false)
+  end
 end
--- proxy/backend pre: the request object
-function R.pre(handle, fn, budget, deadline, keep)
-  return start({ proxy_env(), handle, false, false, false, false, false }, fn, budget, deadline, keep)
-end
--- proxy/backend post: the response object and its data table, in the pre run's record when pre ran
-function R.post(rec, req, resp, data, fn, budget, deadline)
-  if not rec then rec = { proxy_env(), req, false, false, false, false, false } end
-  rec[4], rec[6] = resp, data
-  rec[1].response = RESPONSE
-  return start(rec, fn, budget, deadline, false)
+function R.forget(handle) KEPT[handle] = nil end
+function R.kept() -- how many records wait for their post (tests)
+  local n = 0
+  for _ in pairs(KEPT) do n = n + 1 end
+  return n
 end
 -- compile one chunk as function(_ENV, ...) so it can run against any request's env, without running
 -- any of it. The source is first compiled alone: a chunk that compiles alone is one complete block,
