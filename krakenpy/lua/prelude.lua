@@ -316,7 +316,7 @@ local KEPT = {}
 -- kept for post, else true), several
 -- otherwise: "http", resume, args... | "custom", msg, status, content type | "exit", answer | "error", msg
 local function step(w, rec, keep, ok, first, ...)
-  w.used = w.used + ACC.n -- unbind(), inline: the run stopped (ended, failed or waits)
+  w.used = w.used + ACC.n -- the run stopped (ended, failed or waits)
   CUR, ACC.n, ACC.room, RUN.rec = false, 0, c_max, false
   if ok and first == DONE then
     if pooled < POOL_MAX then
@@ -347,7 +347,8 @@ end
 -- period the run did not use: below 100 periods of budget (1 %), or with open libs (a script may have
 -- changed the hook), the hook is set for each run.
 local EXACT = 100 * period
-local function start(rec, fn, budget, deadline, keep)
+-- `every` (the hook period) and `room` (bind()'s for a fresh run) are the runner's, computed once
+local function start(rec, fn, budget, every, room, deadline, keep)
   local w = POOL[pooled]
   if w then
     POOL[pooled] = nil
@@ -355,15 +356,13 @@ local function start(rec, fn, budget, deadline, keep)
   else
     w = new_worker()
   end
-  local every = budget < period and budget or period
   w.used, w.limit, w.deadline = 0, budget, deadline or false
   if every ~= w.every or budget < EXACT or open_libs then
     w.every = every
     sethook(w.co, w.hook, "", every)
   end
   local env = rec[1]
-  current_env, RUN.rec = env, rec
-  bind(w)
+  current_env, RUN.rec, CUR, ACC.n, ACC.room = env, rec, w, 0, room -- bind(w), inline
   return step(w, rec, keep, co_resume(w.co, fn, env))
 end
 
@@ -382,16 +381,17 @@ local R = {}
 -- request object) and post (the response object and its data table, in the pre run's record when pre
 -- ran). The deadline argument is only passed when the script has a timeout.
 function R.runner(kind, fn, budget, keep)
+  local every, room = budget < period and budget or period, min(c_max, budget // 8)
   if kind == "router" then
     return function(handle, deadline)
       local env = setmetatable({ _G = false, ctx = CTX }, ENV_MT)
       env._G = env
-      return start({ env, handle, false, false, false, false, false }, fn, budget, deadline, false)
+      return start({ env, handle, false, false, false, false, false }, fn, budget, every, room, deadline, false)
     end
   end
   if kind == "pre" then
     return function(handle, deadline)
-      return start({ proxy_env(), handle, false, false, false, false, false }, fn, budget, deadline, keep)
+      return start({ proxy_env(), handle, false, false, false, false, false }, fn, budget, every, room, deadline, keep)
     end
   end
   return function(handle, resp, data, deadline)
@@ -403,7 +403,7 @@ function R.runner(kind, fn, budget, keep)
     end
     rec[4], rec[6] = resp, data
     rec[1].response = RESPONSE
-    return start(rec, fn, budget, deadline, false)
+    return start(rec, fn, budget, every, room, deadline, false)
   end
 end
 function R.forget(handle) KEPT[handle] = nil end
