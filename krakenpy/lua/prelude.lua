@@ -394,14 +394,14 @@ function R.runner(kind, fn, budget, keep)
       return start({ proxy_env(), handle, false, false, false, false, false }, fn, budget, every, room, deadline, keep)
     end
   end
-  return function(handle, resp, data, deadline)
+  return function(handle, resp, deadline) -- the data dict's handle is resp + 1 (Handles.ref_two)
     local rec = KEPT[handle]
     if rec then
       KEPT[handle] = nil
     else
       rec = { proxy_env(), handle, false, false, false, false, false }
     end
-    rec[4], rec[6] = resp, data
+    rec[4], rec[6] = resp, resp + 1
     rec[1].response = RESPONSE
     return start(rec, fn, budget, every, room, deadline, false)
   end

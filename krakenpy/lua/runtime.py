@@ -89,6 +89,7 @@ class Runtime:
         nil = self.lua.table()
         self.objects = Handles()
         self.bindings = Bindings(self.lua, lua_handles, nil, self.objects)
+        self.release = self.objects.release  # type: ignore[method-assign]
         prelude = self.lua.execute(b"return load(...)", _PRELUDE, b"@krakenpy/lua/prelude.lua", b"t")
         api = prelude(
             self.bindings.table(), lua_handles, nil, open_libs, HOOK_PERIOD, _PATTERN, _STRLIB, _API, PATTERN_C_MAX
@@ -143,13 +144,13 @@ class Runtime:
         """Start a ``post`` run: in the record pre kept (``kept``, what pre returned) or a new one."""
         objects = self.objects
         objects.scope = scope
-        ref = objects.ref
-        handle = kept if kept is not None else ref(request)
+        handle = kept if kept is not None else objects.ref(request)
         timeout = limits.timeout
         try:
+            # the data dict's id is the state's plus one (one call, one argument fewer)
             if not timeout:
-                return run(handle, ref(state), ref(state.response.data))
-            return run(handle, ref(state), ref(state.response.data), time.monotonic() + timeout)
+                return run(handle, objects.ref_two(state, state.response.data))
+            return run(handle, objects.ref_two(state, state.response.data), time.monotonic() + timeout)
         except lupa.LuaError as exc:
             raise _mapped(exc) from None
 
@@ -159,7 +160,7 @@ class Runtime:
 
     def release(self, scope: Scope) -> None:
         """The request is over: its objects are no longer Lua's."""
-        self.objects.release(scope)
+        self.objects.release(scope)  # the instance binds Handles.release directly (one call fewer)
 
     async def settle(self, scope: Scope, result: tuple[Any, ...], limits: Limits) -> Any:
         """Finish a run that did not end in one go; return its value or raise :class:`LuaError` / :class:`LuaExit`."""
