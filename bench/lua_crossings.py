@@ -2,15 +2,17 @@
 
 Each case repeats one operation on a bare :class:`~krakenpy.lua.runtime.Runtime` (no middleware, no
 event loop): a Python→Lua call, a Lua→Python call, an empty ``pre`` run, a run that loads the
-request, one that also reads or writes a header, and the P3 pair. The per-operation count is the
-difference between a run of N and a run of 0, divided by N (the recipe of ``bench/lua_instructions.py``):
+request, one that also reads or writes a header, an empty pre + post pair and the P3 pair; ``objects``
+builds the ``Request`` and ``Response`` the pair cases build (no Lua: subtract it for Lua's share).
+The per-operation count is the difference between a run of N and a run of 0, divided by N (the
+recipe of ``bench/lua_instructions.py``):
 
     export PYTHONHASHSEED=0
     run() {
       valgrind --tool=callgrind --callgrind-out-file=/dev/null .venv/bin/python -m bench.lua_crossings "$@" \
         2>&1 | awk '/Collected/ {print $4}'
     }
-    for c in none call0 call5 callback4 ref run load read write p3; do
+    for c in none objects call0 call5 callback4 ref run load read write pair p3; do
       echo "$c $(( ($(run $c 3000) - $(run $c 0)) / 3000 ))"
     done
 
