@@ -2,15 +2,17 @@
 
 Each case repeats one operation on a bare :class:`~krakenpy.lua.runtime.Runtime` (no middleware, no
 event loop): a Python→Lua call, a Lua→Python call, an empty ``pre`` run, a run that loads the
-request, one that also reads or writes a header, and the P3 pair. The per-operation count is the
-difference between a run of N and a run of 0, divided by N (the recipe of ``bench/lua_instructions.py``):
+request, one that also reads or writes a header, an empty pre + post pair and the P3 pair; ``objects``
+builds the ``Request`` and ``Response`` the pair cases build (no Lua: subtract it for Lua's share).
+The per-operation count is the difference between a run of N and a run of 0, divided by N (the
+recipe of ``bench/lua_instructions.py``):
 
     export PYTHONHASHSEED=0
     run() {
       valgrind --tool=callgrind --callgrind-out-file=/dev/null .venv/bin/python -m bench.lua_crossings "$@" \
         2>&1 | awk '/Collected/ {print $4}'
     }
-    for c in none call0 call5 callback4 ref run load read write p3; do
+    for c in none objects call0 call5 callback4 ref run load read write pair p3; do
       echo "$c $(( ($(run $c 3000) - $(run $c 0)) / 3000 ))"
     done
 
@@ -27,15 +29,16 @@ from krakenpy.lua.bindings import PostState
 from krakenpy.lua.runtime import DEFAULT_MAX_MEMORY, Limits, Runtime
 from krakenpy.proxy.types import Request, Response
 
-CASES = ("none", "call0", "call5", "callback4", "ref", "run", "load", "read", "write", "p3")
+CASES = ("none", "objects", "call0", "call5", "callback4", "ref", "run", "load", "read", "write", "pair", "p3")
 _PRE = {
     "run": b"local x",
     "load": b"local r = request.load()",
     "read": b"local r = request.load(); local a = r:headers('Accept')",
     "write": b"local r = request.load(); r:headers('X-Bench', 'lua')",
+    "pair": b"local x",
     "p3": b"local r = request.load(); r:headers('X-Bench', 'lua')",
 }
-_P3_POST = b"local r = response.load(); r:data():set('lua', true)"
+_POST = {"pair": b"local x", "p3": b"local r = response.load(); r:data():set('lua', true)"}
 
 
 def _request() -> Request:
@@ -49,6 +52,8 @@ def operation(case: str) -> Callable[[], object]:
     request = _request()
     if case == "none":
         return lambda: None
+    if case == "objects":  # what the p3 case builds that a request without Lua builds too
+        return lambda: (_request(), Response(data={"a": 1}, headers={}))
     if case == "call0":
         return lua.eval("function() return true end")  # type: ignore[no-any-return]
     if case == "call5":
@@ -65,15 +70,15 @@ def operation(case: str) -> Callable[[], object]:
             rt.release(scope)
 
         return ref
-    pre = rt.compile(_PRE[case], "pre")
-    post = rt.compile(_P3_POST, "post") if case == "p3" else None
+    post = rt.runner("post", rt.compile(_POST[case], "post"), limits) if case in _POST else None
+    pre = rt.runner("pre", rt.compile(_PRE[case], "pre"), limits, keep=post is not None)
 
     def run() -> None:
         scope: list[int] = []
         req = _request()
-        env = rt.pre(scope, req, pre, limits, keep=post is not None)
+        kept = rt.pre(scope, req, pre, limits)
         if post is not None:
-            rt.post(scope, env, req, PostState(Response(data={"a": 1}, headers={})), post, limits)
+            rt.post(scope, kept, req, PostState(Response(data={"a": 1}, headers={})), post, limits)
         rt.release(scope)
 
     return run

@@ -2,7 +2,7 @@
 -- helpers (custom_error, exit, http_response.new, json, base64), added to the sandbox globals G.
 -- An API object is an empty table whose Python handle sits in H; its methods call the Python
 -- accessors of krakenpy/lua/api/<class>.py and raise their errors at the script's line.
-local B, H, NIL, G, PROTECTED, fail, typename, charge, HTTP = ...
+local B, H, NIL, G, PROTECTED, fail, typename, charge, HTTP, RUN = ...
 local type, select, error, pairs, tostring, tonumber = type, select, error, pairs, tostring, tonumber
 local setmetatable, rawmeta, co_yield = setmetatable, debug.getmetatable, coroutine.yield
 local str_find, floor = string.find, math.floor
@@ -35,11 +35,31 @@ local function need(self, mt, what)
   if rawmeta(self) ~= mt then fail(what .. " expected") end
   return H[self]
 end
-local function class(name, mt, spec)
+-- The request, ctx and response objects are not in H: the record of the run (RUN.rec, see the runner
+-- in prelude.lua) holds each one at index `at` and its handle at index `at - 1`. Comparing with the
+-- record's own object costs less than a metatable check and a weak-table entry per object, and an
+-- object of another request (kept by open-libs code) fails here, never reaching Python.
+local function not_own(self, mt, what)
+  if rawmeta(self) ~= mt then fail(what .. " expected") end
+  fail("the object belongs to a request that has finished")
+end
+local function own(self, mt, what, at)
+  local rec = RUN.rec
+  if rec and rec[at] == self then return rec[at - 1] end
+  not_own(self, mt, what)
+end
+local function class(name, mt, spec, at)
   local methods = {}
   for method, f in pairs(spec) do
     methods[method] = function(self, ...)
-      local kind, v, extra = f(need(self, mt, name), select("#", ...), ...)
+      local h
+      if at then -- own(), inline: this wrapper runs under the count hook, every instruction counts
+        local rec = RUN.rec
+        if rec and rec[at] == self then h = rec[at - 1] else not_own(self, mt, name) end
+      else
+        h = need(self, mt, name)
+      end
+      local kind, v, extra = f(h, select("#", ...), ...)
       -- the common cases first: nothing (a setter, a missing key), a plain value
       if not kind then return nil end -- one value: tostring(t:get("missing")) works
       if kind == PLAIN then return v end
@@ -59,14 +79,46 @@ end
 -- B.<class> maps each method name to its Python accessor (krakenpy/lua/api/<class>.py)
 class("luaTable", TABLE_MT, B.luaTable)
 class("luaList", LIST_MT, B.luaList)
-local REQ_MT = class("request", {}, B.request)
-local CTX_MT = class("ctx", {}, B.ctx)
-local RESP_MT = class("response", {}, B.response)
--- data() needs no trip to Python: post is handed the data dict along with the response
-local RESP_DATA = setmetatable({}, { __mode = "k" })
+-- record slots (prelude.lua): 3 the request or ctx object, 5 the response object
+local REQ_MT = class("request", {}, B.request, 3)
+local CTX_MT = class("ctx", {}, B.ctx, 3)
+local RESP_MT = class("response", {}, B.response, 5)
+-- data() needs no trip to Python: post is handed the data dict's handle along with the response's
 RESP_MT.__index.data = function(self)
-  need(self, RESP_MT, "response")
-  return make(TABLE_MT, RESP_DATA[self])
+  own(self, RESP_MT, "response", 5)
+  local rec = RUN.rec
+  local d = rec[7]
+  if not d then
+    d = make(TABLE_MT, rec[6])
+    rec[7] = d
+  end
+  return d
+end
+-- the classes whose objects are the record's, not H's
+local RECORDED = { [REQ_MT] = true, [CTX_MT] = true, [RESP_MT] = true }
+-- what Python's Store looks a Lua table up with: H's entry, or the class name of a request, ctx or
+-- response object (Python only needs to know what such an object is: to refuse converting it, or to
+-- name it in an error; the accessors reach its Python object through its record)
+local function handle_of(t)
+  local h = H[t]
+  if h == nil then
+    local mt = rawmeta(t)
+    if RECORDED[mt] then return mt.__name end
+  end
+  return h
+end
+-- `request.load()`, `response.load()`, `ctx.load()`: the run's object, made on first use. The loader
+-- tables are shared by every request (read-only, see prelude.lua); the object is the record's.
+local function loader(mt, at)
+  return function()
+    local rec = RUN.rec
+    local o = rec[at]
+    if not o then
+      o = setmetatable({}, mt)
+      rec[at] = o
+    end
+    return o
+  end
 end
 local HTTP_MT = class("http_response", {}, B.http_response)
 
@@ -126,7 +178,7 @@ local function marked(tag, name)
   return function(t)
     if t == nil then t = {} end
     local h = type(t) == "table" and H[t]
-    if type(t) ~= "table" or PROTECTED[t] or (h ~= nil and h ~= ARRAY and h ~= OBJECT) then
+    if type(t) ~= "table" or PROTECTED[t] or (h ~= nil and h ~= ARRAY and h ~= OBJECT) or RECORDED[rawmeta(t)] then
       fail("bad argument #1 to '" .. name .. "' (plain table expected, got " .. typename(t) .. ")")
     end
     H[t] = tag
@@ -157,7 +209,10 @@ return {
   REQ_MT = REQ_MT,
   CTX_MT = CTX_MT,
   RESP_MT = RESP_MT,
-  RESP_DATA = RESP_DATA,
+  handle_of = handle_of,
+  load_request = loader(REQ_MT, 3),
+  load_ctx = loader(CTX_MT, 3),
+  load_response = loader(RESP_MT, 5),
   CUSTOM = CUSTOM,
   EXIT = EXIT,
 }

@@ -108,6 +108,8 @@ _CLASS_NAMES: Final = {
 
 def class_name(obj: Any) -> str:
     """The Lua class name of the object behind an API object (``request``, ``luaTable``...)."""
+    if type(obj) is bytes:  # a request, ctx or response object: the prelude hands over its class name
+        return obj.decode()
     return "luaNil" if obj is NULL else _CLASS_NAMES.get(type(obj).__name__, "table")
 
 

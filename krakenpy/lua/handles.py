@@ -44,6 +44,16 @@ class Handles:
         self.scope.append(i)
         return i
 
+    def ref_two(self, first: Any, second: Any) -> int:
+        """:meth:`ref` for two objects in one call: ``second``'s id is ``first``'s plus one."""
+        i = next(self._ids)
+        j = next(self._ids)
+        objects = self.objects
+        objects[i] = first
+        objects[j] = second
+        self.scope += (i, j)
+        return i
+
     def release(self, scope: Scope) -> None:
         """Forget the objects of a finished request."""
         pop = self.objects.pop

@@ -11,6 +11,7 @@ KrakenD scripts keep their KrakenD behaviour.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from krakenpy.errors import PipelineError
 from krakenpy.lua.api.request import BAD_INPUT
@@ -34,7 +35,7 @@ def router_middleware(script: Script, *, service_level: bool) -> Middleware | No
 
     def middleware(next_proxy: Proxy) -> Proxy:
         async def lua_router(request: Request) -> Response:
-            chain = script.current().pre
+            chain = script.current().router
             if chain is not None:
                 scope: Scope = []
                 try:
@@ -68,12 +69,12 @@ def proxy_middleware(script: Script) -> Middleware:
         async def lua_proxy(request: Request) -> Response:
             chains = script.current()  # once per request: pre and post see the same code
             scope: Scope = []  # the objects this request hands to Lua (see krakenpy.lua.handles)
+            kept: Any = None  # the request's handle (an int) when pre keeps its record (env, objects) for post
             try:
-                env = None
                 if chains.pre is not None:
-                    env = runtime.pre(scope, request, chains.pre, limits, keep=chains.post is not None)
-                    if type(env) is tuple:  # not over in one go (http_response.new) or failed
-                        env = await runtime.settle(scope, env, limits)
+                    kept = runtime.pre(scope, request, chains.pre, limits)
+                    if type(kept) is tuple:  # not over in one go (http_response.new) or failed
+                        kept = await runtime.settle(scope, kept, limits)
                 if chains.post is None:
                     runtime.release(scope)
                     return Response(data={}, is_complete=False) if skip_next else await next_proxy(request)
@@ -87,9 +88,10 @@ def proxy_middleware(script: Script) -> Middleware:
                         failure = exc
                         response = Response(data={}, is_complete=False, status=error_status(exc))
                 state = PostState(response, failure or (response.errors[0] if response.errors else None))
-                fn = chains.post if env is not None else chains.post_alone
+                fn = chains.post if kept is not None else chains.post_alone
                 try:
-                    done = runtime.post(scope, env, request, state, fn, limits)
+                    handle, kept = kept, None  # post takes the record over
+                    done = runtime.post(scope, handle, request, state, fn, limits)
                     if type(done) is tuple:
                         await runtime.settle(scope, done, limits)
                 except LuaError as exc:
@@ -100,6 +102,8 @@ def proxy_middleware(script: Script) -> Middleware:
                         return response
                     raise
             finally:
+                if type(kept) is int:  # pre kept a record for a post that does not run
+                    runtime.forget(kept)
                 runtime.release(scope)
             if failure is not None and not state.handled:
                 raise failure

@@ -206,6 +206,8 @@ G.os = { time = os.time, clock = os.clock, date = os.date, difftime = os.difftim
 
 local HTTP = {} -- yield marker: a script asks Python to perform an http_response.new call
 local current_env -- the env of the coroutine being resumed (default env of open-libs load)
+-- the record of the request whose run executes (see the runner below), read by api.lua's accessors
+local RUN = { rec = false }
 
 if open_libs then
   -- KrakenD's allow_open_libs: everything, as trusted code (budgets can be lifted through debug)
@@ -242,9 +244,8 @@ if open_libs then
 end
 
 -- API objects and helpers (api.lua)
-local api = real_load(api_src, "@krakenpy/lua/api.lua", "t")(B, H, NIL, G, PROTECTED, fail, typename, charge, HTTP)
-local make, TABLE_MT, REQ_MT, CTX_MT, RESP_MT, RESP_DATA = api.make, api.TABLE_MT, api.REQ_MT, api.CTX_MT,
-  api.RESP_MT, api.RESP_DATA
+local api = real_load(api_src, "@krakenpy/lua/api.lua", "t")(B, H, NIL, G, PROTECTED, fail, typename, charge, HTTP,
+  RUN)
 local CUSTOM, EXIT = api.CUSTOM, api.EXIT
 
 STRING_MT.__index = G.string -- string methods: the sandbox's table (no dump unless open libs)
@@ -252,6 +253,11 @@ for _, name in ipairs({ "string", "table", "math", "utf8", "os", "io", "debug", 
   "luaNil", "http_response", "json", "base64" }) do
   if G[name] then G[name] = readonly(G[name], name) end
 end
+-- the request/response/ctx globals: one read-only table each, shared by every request; load() returns
+-- the running request's object
+local REQUEST = readonly({ load = api.load_request }, "request")
+local RESPONSE = readonly({ load = api.load_response }, "response")
+local CTX = readonly({ load = api.load_ctx, exit = G.exit }, "ctx")
 
 -- runner ---------------------------------------------------------------------------------------------------
 -- A run executes on a worker coroutine, so http_response.new can yield to Python and the budget hook
@@ -300,32 +306,49 @@ local function describe(co, err)
   return "error", where(co, 0) .. tostring(err)
 end
 
--- what Python gets back: one value when the run is over (env for pre, else true), several otherwise:
--- "http", resume, args... | "custom", msg, status, content type | "exit", status, body, headers | "error", msg
-local function step(w, env, keep, ok, first, ...)
-  w.used = w.used + ACC.n -- unbind(), inline: the run stopped (ended, failed or waits)
-  CUR, ACC.n, ACC.room = false, 0, c_max
+-- records of requests whose pre ran and whose post has not yet (Runtime.forget drops one whose post
+-- never comes)
+local KEPT = {}
+-- A request's record: what its runs share, never visible to a script (an array: cheaper than fields)
+--   [1] env  [2] request/ctx handle  [3] its object (made by load())  [4] response handle
+--   [5] its object  [6] data handle  [7] its luaTable object
+-- what Python gets back: one value when the run is over (pre: the request's handle when its record is
+-- kept for post, else true), several
+-- otherwise: "http", resume, args... | "custom", msg, status, content type | "exit", answer | "error", msg
+local function step(w, rec, keep, ok, first, ...)
+  w.used = w.used + ACC.n -- the run stopped (ended, failed or waits)
+  CUR, ACC.n, ACC.room, RUN.rec = false, 0, c_max, false
   if ok and first == DONE then
     if pooled < POOL_MAX then
       pooled = pooled + 1
       POOL[pooled] = w
     end
-    if keep then return env end
+    if keep then -- post runs in this record: it is kept here, under the request's handle, until then
+      local h = rec[2]
+      KEPT[h] = rec
+      return h
+    end
     return true
   end
   local co = w.co
   if not ok then return describe(co, first) end
   if first == HTTP then
     return "http", function(...)
-      current_env = env
+      current_env, RUN.rec = rec[1], rec
       bind(w)
-      return step(w, env, keep, co_resume(co, ...))
+      return step(w, rec, keep, co_resume(co, ...))
     end, ...
   end
   return "error", "attempt to yield from outside a coroutine"
 end
 
-local function start(env, fn, budget, deadline, keep)
+-- A pooled worker keeps its count hook: re-arming it (debug.sethook) is a good part of a short run's
+-- cost. The count carries over from the worker's last run, so the first firing may charge up to one
+-- period the run did not use: below 100 periods of budget (1 %), or with open libs (a script may have
+-- changed the hook), the hook is set for each run.
+local EXACT = 100 * period
+-- `every` (the hook period) and `room` (bind()'s for a fresh run) are the runner's, computed once
+local function start(rec, fn, budget, every, room, deadline, keep)
   local w = POOL[pooled]
   if w then
     POOL[pooled] = nil
@@ -333,43 +356,61 @@ local function start(env, fn, budget, deadline, keep)
   else
     w = new_worker()
   end
-  local every = budget < period and budget or period
-  w.used, w.limit, w.every, w.deadline = 0, budget, every, deadline or false
-  sethook(w.co, w.hook, "", every)
-  current_env = env
-  bind(w)
-  return step(w, env, keep, co_resume(w.co, fn, env))
+  w.used, w.limit, w.deadline = 0, budget, deadline or false
+  if every ~= w.every or budget < EXACT or open_libs then
+    w.every = every
+    sethook(w.co, w.hook, "", every)
+  end
+  local env = rec[1]
+  current_env, RUN.rec, CUR, ACC.n, ACC.room = env, rec, w, 0, room -- bind(w), inline
+  return step(w, rec, keep, co_resume(w.co, fn, env))
 end
 
-local ENV_MT = { __index = G, __metatable = false }
 -- an env is built with its slots in one go: adding them one by one would rehash it at every key
-local function proxy_env(request)
-  local env = setmetatable({ _G = false, request = request, response = false }, ENV_MT)
+local ENV_MT = { __index = G, __metatable = false }
+local function proxy_env()
+  local env = setmetatable({ _G = false, request = REQUEST, response = false }, ENV_MT)
   env._G = env
   env.response = nil -- keeps its slot for post
   return env
 end
-local function loader(obj) return { load = function() return obj end } end
 
 local R = {}
--- router level (modifier/lua-endpoint): the ctx object
-function R.router(handle, fn, budget, deadline)
-  local c = make(CTX_MT, handle)
-  local env = setmetatable({ _G = false, ctx = { load = function() return c end, exit = G.exit } }, ENV_MT)
-  env._G = env
-  return start(env, fn, budget, deadline, false)
+-- A runner per script phase, bound once (Python passes only what changes per request: every argument
+-- that crosses costs): router level (modifier/lua-endpoint, the ctx object), proxy/backend pre (the
+-- request object) and post (the response object and its data table, in the pre run's record when pre
+-- ran). The deadline argument is only passed when the script has a timeout.
+function R.runner(kind, fn, budget, keep)
+  local every, room = budget < period and budget or period, min(c_max, budget // 8)
+  if kind == "router" then
+    return function(handle, deadline)
+      local env = setmetatable({ _G = false, ctx = CTX }, ENV_MT)
+      env._G = env
+      return start({ env, handle, false, false, false, false, false }, fn, budget, every, room, deadline, false)
+    end
+  end
+  if kind == "pre" then
+    return function(handle, deadline)
+      return start({ proxy_env(), handle, false, false, false, false, false }, fn, budget, every, room, deadline, keep)
+    end
+  end
+  return function(handle, resp, deadline) -- the data dict's handle is resp + 1 (Handles.ref_two)
+    local rec = KEPT[handle]
+    if rec then
+      KEPT[handle] = nil
+    else
+      rec = { proxy_env(), handle, false, false, false, false, false }
+    end
+    rec[4], rec[6] = resp, resp + 1
+    rec[1].response = RESPONSE
+    return start(rec, fn, budget, every, room, deadline, false)
+  end
 end
--- proxy/backend pre: the request object
-function R.pre(handle, fn, budget, deadline, keep)
-  return start(proxy_env(loader(make(REQ_MT, handle))), fn, budget, deadline, keep)
-end
--- proxy/backend post: the response object (env shared with pre when pre ran) and its data table
-function R.post(env, req, resp, data, fn, budget, deadline)
-  env = env or proxy_env(loader(make(REQ_MT, req)))
-  local r = make(RESP_MT, resp)
-  RESP_DATA[r] = data
-  env.response = loader(r)
-  return start(env, fn, budget, deadline, false)
+function R.forget(handle) KEPT[handle] = nil end
+function R.kept() -- how many records wait for their post (tests)
+  local n = 0
+  for _ in pairs(KEPT) do n = n + 1 end
+  return n
 end
 -- compile one chunk as function(_ENV, ...) so it can run against any request's env, without running
 -- any of it. The source is first compiled alone: a chunk that compiles alone is one complete block,
@@ -403,6 +444,7 @@ function R.chain(...)
   if fns.n == 1 then return fns[1] end
   return function(env) for i = 1, fns.n do fns[i](env) end end
 end
+R.handle_of = api.handle_of
 function R.is_table(v) return type(v) == "table" end
 function R.new_table() return {} end
 return R

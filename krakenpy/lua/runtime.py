@@ -1,11 +1,11 @@
 """One sandboxed Lua 5.4 runtime (lupa), shared by every script with the same library and memory
 settings, and the driver that runs a script as a coroutine.
 
-Chunks are compiled once as ``function(_ENV, ...)`` and each run gets a fresh environment whose
+Chunks are compiled once as ``function(_ENV, ...)`` and each request gets a fresh environment whose
 ``__index`` is the read-only sandbox globals: KrakenD's per-request isolation without a VM per
 request. Runs execute on worker coroutines that are pooled and reused after a normal end (see
-prelude.lua); a count hook set on the worker for each run enforces the instruction budget; lupa's
-``max_memory`` caps the runtime. ``http_response.new`` yields to Python, which awaits the call on
+prelude.lua); a count hook on the worker enforces the instruction budget; lupa's ``max_memory``
+caps the runtime. ``http_response.new`` yields to Python, which awaits the call on
 the event loop and resumes the coroutine.
 
 A run starts synchronously and nearly always ends within that one call into Lua, so the hot path
@@ -89,15 +89,17 @@ class Runtime:
         nil = self.lua.table()
         self.objects = Handles()
         self.bindings = Bindings(self.lua, lua_handles, nil, self.objects)
+        self.release = self.objects.release  # type: ignore[method-assign]
         prelude = self.lua.execute(b"return load(...)", _PRELUDE, b"@krakenpy/lua/prelude.lua", b"t")
         api = prelude(
             self.bindings.table(), lua_handles, nil, open_libs, HOOK_PERIOD, _PATTERN, _STRLIB, _API, PATTERN_C_MAX
         )
+        self.bindings.store.use_lookup(api[b"handle_of"])
         self._compile = api[b"compile"]
         self._chain = api[b"chain"]
-        self._router = api[b"router"]
-        self._pre = api[b"pre"]
-        self._post = api[b"post"]
+        self._runner = api[b"runner"]
+        self._forget = api[b"forget"]
+        self.kept: Any = api[b"kept"]  # how many records wait for their post (see prelude.lua)
 
     def compile(self, source: bytes, name: str) -> Any:
         """Compile ``source`` into a reusable ``function(_ENV, ...)``; :class:`LuaCompileError` if invalid."""
@@ -110,47 +112,55 @@ class Runtime:
         """One function running ``fns`` in order against the same env."""
         return self._chain(*fns)
 
+    def runner(self, kind: str, fn: Any, limits: Limits, *, keep: bool = False) -> Any:
+        """``fn`` bound to its budget as the runner of one phase: ``router``, ``pre`` (``keep``: a post
+        follows, in the same env) or ``post``; what :meth:`router`, :meth:`pre` and :meth:`post` run."""
+        return self._runner(kind.encode(), fn, limits.max_instructions, keep)
+
     # A phase starts synchronously and usually ends in that same call: the result is then one value
-    # (pre: the env to hand to post, if asked for; otherwise True). A tuple means the run is not over
-    # (an http_response.new call) or failed: ``await settle(scope, result, limits)`` finishes it.
-    # ``scope`` collects the ids of the objects the request hands to Lua: pass the same list to
-    # every phase of one request, and to :meth:`release` once the request is done.
+    # (pre: the request's handle when the runner keeps its record for post; otherwise True). A tuple
+    # means the run is not over (an http_response.new call) or failed: ``await settle(scope, result,
+    # limits)`` finishes it. ``scope`` collects the ids of the objects the request hands to Lua: pass
+    # the same list to every phase of one request, and to :meth:`release` once the request is done.
+    # A deadline crosses only when the script has a timeout (every argument that crosses costs).
 
-    def router(self, scope: Scope, request: Request, fn: Any, limits: Limits) -> Any:
+    def router(self, scope: Scope, request: Request, run: Any, limits: Limits) -> Any:
         """Start a router-level run (``ctx``)."""
+        return self.pre(scope, request, run, limits)
+
+    def pre(self, scope: Scope, request: Request, run: Any, limits: Limits) -> Any:
+        """Start a proxy/backend ``pre`` run (``request``) with a ``pre`` (or ``router``) runner."""
         objects = self.objects
         objects.scope = scope
+        timeout = limits.timeout
         try:
-            return self._router(objects.ref(request), fn, limits.max_instructions, _deadline(limits.timeout))
+            if not timeout:
+                return run(objects.ref(request))
+            return run(objects.ref(request), time.monotonic() + timeout)
         except lupa.LuaError as exc:
             raise _mapped(exc) from None
 
-    def pre(self, scope: Scope, request: Request, fn: Any, limits: Limits, *, keep: bool) -> Any:
-        """Start a proxy/backend ``pre`` run (``request``); its result is its env if ``keep`` (for post)."""
+    def post(self, scope: Scope, kept: int | None, request: Request, state: PostState, run: Any, limits: Limits) -> Any:
+        """Start a ``post`` run: in the record pre kept (``kept``, what pre returned) or a new one."""
         objects = self.objects
         objects.scope = scope
+        handle = kept if kept is not None else objects.ref(request)
+        timeout = limits.timeout
         try:
-            deadline = _deadline(limits.timeout)
-            return self._pre(objects.ref(request), fn, limits.max_instructions, deadline, keep)
+            # the data dict's id is the state's plus one (one call, one argument fewer)
+            if not timeout:
+                return run(handle, objects.ref_two(state, state.response.data))
+            return run(handle, objects.ref_two(state, state.response.data), time.monotonic() + timeout)
         except lupa.LuaError as exc:
             raise _mapped(exc) from None
 
-    def post(self, scope: Scope, env: Any, request: Request, state: PostState, fn: Any, limits: Limits) -> Any:
-        """Start a ``post`` run in ``env`` (the pre run's), or in a new env around ``request``."""
-        objects = self.objects
-        objects.scope = scope
-        ref = objects.ref
-        req = None if env is not None else ref(request)
-        try:
-            return self._post(
-                env, req, ref(state), ref(state.response.data), fn, limits.max_instructions, _deadline(limits.timeout)
-            )
-        except lupa.LuaError as exc:
-            raise _mapped(exc) from None
+    def forget(self, kept: int) -> None:
+        """Drop the record pre kept for a post that will not run (the next layer raised, or was cancelled)."""
+        self._forget(kept)
 
     def release(self, scope: Scope) -> None:
         """The request is over: its objects are no longer Lua's."""
-        self.objects.release(scope)
+        self.objects.release(scope)  # the instance binds Handles.release directly (one call fewer)
 
     async def settle(self, scope: Scope, result: tuple[Any, ...], limits: Limits) -> Any:
         """Finish a run that did not end in one go; return its value or raise :class:`LuaError` / :class:`LuaExit`."""
@@ -205,10 +215,6 @@ class Runtime:
             message = "lua: not enough memory"
         status = result[2] if len(result) > 2 and type(result[2]) is int else None
         raise LuaError(map_message(message), status=status)
-
-
-def _deadline(timeout: float) -> float | None:
-    return time.monotonic() + timeout if timeout else None
 
 
 def _mapped(exc: lupa.LuaError) -> LuaError:

@@ -91,9 +91,12 @@ def parse_options(raw: Any, where: str) -> LuaOptions:
 
 @dataclass(frozen=True, slots=True)
 class Chains:
-    """What one request runs: ``pre`` (sources + pre), ``post`` after a pre ran, ``post_alone`` otherwise."""
+    """What one request runs, as runners (:meth:`Runtime.runner`): ``pre`` (sources + pre) at the proxy
+    and backend levels, ``router`` (the same code) at the router level, ``post`` after a pre ran,
+    ``post_alone`` otherwise."""
 
     pre: Any
+    router: Any
     post: Any
     post_alone: Any
 
@@ -152,11 +155,24 @@ class Script:
 
     def _link(self) -> Chains:
         fns = [s.fn for s in self._sources]
-        chain = self.runtime.chain
+        runtime, limits = self.runtime, self.limits
+        chain = runtime.chain
         pre = chain(*fns, self._pre) if self._pre is not None else (chain(*fns) if fns and not self._post else None)
         post = self._post
         post_alone = chain(*fns, post) if post is not None and fns else post
-        return Chains(pre=pre, post=post, post_alone=post_alone)
+        if pre is None:
+            return Chains(
+                pre=None,
+                router=None,
+                post=post and runtime.runner("post", post, limits),
+                post_alone=post_alone and runtime.runner("post", post_alone, limits),
+            )
+        return Chains(
+            pre=runtime.runner("pre", pre, limits, keep=post is not None),
+            router=runtime.runner("router", pre, limits),
+            post=post and runtime.runner("post", post, limits),
+            post_alone=post_alone and runtime.runner("post", post_alone, limits),
+        )
 
     def current(self) -> Chains:
         """The chains to run now; with ``live``, changed files are re-read and recompiled first."""

@@ -211,10 +211,10 @@ async def _run(runtime: Runtime, source: str, *, router: bool) -> dict[str, Any]
     scope: list[int] = []
     try:
         if router:
-            result = runtime.router(scope, request, fn, limits)
+            result = runtime.router(scope, request, runtime.runner("router", fn, limits), limits)
         else:
             state = PostState(Response(data={"a": 1}))
-            result = runtime.post(scope, None, request, state, fn, limits)
+            result = runtime.post(scope, None, request, state, runtime.runner("post", fn, limits), limits)
         await runtime.settle(scope, result, limits)
     except LuaExit as exc:
         return orjson.loads(str(exc))  # type: ignore[no-any-return]

@@ -82,6 +82,22 @@ async def test_failed_next_layer_leaves_no_objects_registered() -> None:
     assert dict(runtime.objects.objects) == {}
 
 
+async def _crashing(request: Request) -> Response:
+    raise RuntimeError("not a pipeline error: post does not run")
+
+
+@pytest.mark.parametrize("inner", [_inner, _failing, _crashing])
+async def test_pre_record_kept_for_post_is_dropped_whatever_the_outcome(inner: Any) -> None:
+    proxy, runtime = _proxy({"pre": "request.load():headers('X-Pre', 'yes')", "post": "local x = 1"}, inner)
+    for _ in range(3):
+        try:
+            await proxy(_request())
+        except (PipelineError, RuntimeError):
+            pass
+    assert runtime.kept() == 0
+    assert dict(runtime.objects.objects) == {}
+
+
 async def test_router_leaves_no_objects_registered() -> None:
     script = build_script({"pre": "local c = ctx.load(); c:headers('X-R', c:params('id'))"}, _resources(), "test")
     middleware = router_middleware(script, service_level=False)

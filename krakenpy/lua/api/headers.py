@@ -18,6 +18,7 @@ from krakenpy.names import canonical_header
 from krakenpy.proxy.types import Headers
 
 __all__ = [
+    "KNOWN_NAMES",
     "checked_value",
     "first",
     "get_or_set",
@@ -35,6 +36,8 @@ NOT_A_LIST: Final = (Kind.ERROR, b"invalid header value, must be a luaList")
 #: header names as scripts write them (Lua strings) → canonical names; valid tokens only, short
 #: ones only (scripts repeat the same few names), bounded and reset when full
 _NAMES: dict[bytes, str] = {}
+#: the same cache, for accessors that inline the common case (cleared in place, never replaced)
+KNOWN_NAMES: Final = _NAMES
 _NAMES_MAX: Final = 1024
 _NAME_MAX_CACHED: Final = 64
 #: an invalid header value was refused at least once (logged once at WARNING, then at DEBUG)

@@ -49,8 +49,19 @@ def shared(store: Store) -> Methods:
         h.method = value
         return None
 
+    known = headers.KNOWN_NAMES
+
     def headers_(id_: int, n: int, k: Any = None, v: Any = None) -> Result:
         h: Request = objects[id_]
+        if (
+            n == 2 and type(v) is bytes and type(k) is bytes
+        ):  # setting a header a script set before: get_or_set's path, inline
+            name = known.get(k)
+            if name is not None:
+                value = v.decode("utf-8", "surrogateescape")
+                if value.isprintable():  # else get_or_set refuses control characters
+                    h.headers[name] = [value]
+                    return None
         return headers.get_or_set(store, h.headers, n, k, v, BAD_INPUT)
 
     def header_list(id_: int, n: int, k: Any = None, v: Any = None) -> Result:

@@ -41,6 +41,10 @@ class Store:
             b"function(H) return function(k) return H[k] end, function(t, tag) H[t] = tag end end"
         )(handles)
 
+    def use_lookup(self, lookup: Any) -> None:
+        """Look Lua tables up with ``lookup`` (the prelude's, which also knows the running request's objects)."""
+        self._lookup = lookup
+
     def handle(self, t: Any) -> Any:
         """The object behind a Lua table: a luaTable/luaList's dict or list, a marker, or None."""
         h = self._lookup(t)
