@@ -16,7 +16,7 @@ from krakenpy.errors import Rejection
 from krakenpy.jose.claims import MISSING, lookup, nested, render, render_element
 from krakenpy.jose.token import TokenError
 from krakenpy.jose.validator import Denied, JwtValidator
-from krakenpy.proxy.guard import Guard, GuardCheck
+from krakenpy.proxy.guard import HANDLER_HEADERS, Guard, GuardCheck
 from krakenpy.proxy.types import Headers, Request
 from krakenpy.telemetry.audit import audit_decision
 
@@ -24,8 +24,6 @@ __all__ = ["POLICY", "jwt_params", "validator_middleware"]
 
 log = logging.getLogger("krakenpy.jose")
 POLICY = "auth/validator"
-#: headers the handler sets around the endpoint layer (the input filter re-adds or rewrites them)
-_HANDLER_HEADERS = frozenset({"User-Agent", "X-Forwarded-Via", "X-Forwarded-For", "X-Forwarded-Host"})
 
 
 def jwt_params(url_keys: Sequence[str]) -> tuple[str, ...]:
@@ -99,6 +97,6 @@ def validator_middleware(
     # input filter would drop it; one the handler itself writes (User-Agent, X-Forwarded-*) would
     # come out differently there, so such a validator keeps the unfiltered path
     kept = everything if forwarded is None else tuple(pair for pair in everything if pair[1] in forwarded)
-    written = any(header in _HANDLER_HEADERS for _, header in everything)
+    written = any(header in HANDLER_HEADERS for _, header in everything)
     reads = (options.auth_header_name, "Cookie")
     return Guard(reads, check_for(everything), None if written else check_for(kept))

@@ -12,15 +12,28 @@ unfiltered request, as before.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Final
 
+from krakenpy.names import canonical_header
 from krakenpy.proxy.types import Headers, Proxy, Request, Response
 
-__all__ = ["Guard", "GuardCheck"]
+__all__ = ["HANDLER_HEADERS", "Guard", "GuardCheck", "forwarded_headers"]
+
+#: headers the handler and the input filter write around the endpoint layer: a guard that sets one
+#: of them would leave a different value on the filtered path, so it has no ``check_filtered``
+HANDLER_HEADERS: Final = frozenset({"User-Agent", "X-Forwarded-Via", "X-Forwarded-For", "X-Forwarded-Host"})
 
 #: ``check(request, headers)``: raises a :class:`~krakenpy.errors.Rejection` or annotates ``request``;
 #: ``headers`` holds (at least) the client headers the guard reads, canonical names
 GuardCheck = Callable[[Request, Headers], Awaitable[None]]
+
+
+def forwarded_headers(input_headers: Iterable[str]) -> frozenset[str] | None:
+    """The canonical names of the client headers an endpoint passes on (``None``: all of them), i.e.
+    the headers a guard may set on the filtered request."""
+    names = tuple(input_headers)
+    return None if "*" in names else frozenset(canonical_header(name) for name in names)
 
 
 class Guard:

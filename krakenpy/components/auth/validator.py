@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from krakenpy.components.base import Component, Site
 from krakenpy.errors import ConfigError, ConfigIssue
-from krakenpy.names import canonical_header
+from krakenpy.proxy.guard import forwarded_headers
 from krakenpy.proxy.types import Middleware
 from krakenpy.resources import Resources
 from krakenpy.telemetry.setup import register_credentials
@@ -63,8 +63,7 @@ async def build(options: Options, site: Site, resources: Resources) -> Middlewar
     if endpoint is None:
         return validator_middleware(validator)
     params = jwt_params([key for b in endpoint.backends for key in (*b.url_keys, *b.host_keys)])
-    allowed = endpoint.input_headers
-    forwarded = None if "*" in allowed else frozenset(canonical_header(h) for h in allowed)
+    forwarded = forwarded_headers(endpoint.input_headers)
     return validator_middleware(validator, params=params, endpoint=endpoint.endpoint, forwarded=forwarded)
 
 
