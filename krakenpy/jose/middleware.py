@@ -18,7 +18,7 @@ from krakenpy.jose.token import TokenError
 from krakenpy.jose.validator import Denied, JwtValidator
 from krakenpy.proxy.guard import HANDLER_HEADERS, Guard, GuardCheck
 from krakenpy.proxy.types import Headers, Request
-from krakenpy.telemetry.audit import audit_decision
+from krakenpy.telemetry.audit import AUDIT, audit_decision
 
 __all__ = ["POLICY", "jwt_params", "validator_middleware"]
 
@@ -74,7 +74,8 @@ def validator_middleware(
                     log.debug("%s %s: JWT rejected (%s): %s", request.method, endpoint, exc.reason, exc)
                 raise Rejection(status, reason=exc.reason, policy=policy, detail=str(exc)) from None
             request.claims = claims
-            audit_decision(request.context, policy=policy)
+            if AUDIT in request.context:  # the audit trail's scope: only with telemetry/audit
+                audit_decision(request.context, policy=policy)
             if propagate:
                 out = request.headers
                 for claim, header in propagate:

@@ -56,7 +56,12 @@ def guard_names(names: Iterable[str]) -> tuple[str, ...]:
 def guard_headers(raw: Mapping[str, str], names: tuple[str, ...]) -> Headers:
     """The client headers ``names`` (from :func:`guard_names`) as the unfiltered request would hold
     them: without those the ``Connection`` header lists."""
-    headers = collect_headers(raw, names)
+    getall = raw.getall  # type: ignore[attr-defined]
+    headers: Headers = {}
+    for name in names:
+        values = getall(name, None)
+        if values:  # a fresh list already: guards only read it
+            headers[name] = values
     connection = raw.get("Connection")
     if connection and headers:
         for token in connection.split(","):
