@@ -16,6 +16,9 @@ import re
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
+
+import orjson
 
 CONFIGS: dict[str, dict[str, object]] = {
     "p1": {},
@@ -25,6 +28,8 @@ CONFIGS: dict[str, dict[str, object]] = {
     # cache-hit path); keys and token are made once by ``main`` (bench.jwt_material), outside valgrind
     "p1-jwt-rs256": {},
     "p1-jwt-hs256": {},
+    # P1 with the RS256 row's Authorization header but no validator: what carrying the token costs
+    "p1-bearer": {},
 }
 #: the ``--drive`` child's validator value and token, as JSON (set by ``main`` for the JWT rows)
 _JWT_ENV = "KRAKENPY_BENCH_JWT"
@@ -32,31 +37,25 @@ _JWT_ENV = "KRAKENPY_BENCH_JWT"
 
 def _doc(name: str, port: int) -> tuple[dict[str, object], dict[str, str]]:
     """The configuration of ``name`` and the extra request headers (the bearer token of a JWT row)."""
-    import orjson
-
     backend = {"host": [f"http://127.0.0.1:{port}"], "url_pattern": "/data", "allow": ["a", "b", "d"]}
     endpoint: dict[str, object] = {"endpoint": "/p1", "backend": [backend]}
     extra: dict[str, str] = {}
-    if name.startswith("p1-jwt-"):
+    if name.startswith("p1-jwt-") or name == "p1-bearer":
         validator, token = orjson.loads(os.environ[_JWT_ENV])
-        endpoint["extra_config"] = {"auth/validator": validator}
+        if name != "p1-bearer":
+            endpoint["extra_config"] = {"auth/validator": validator}
         extra["Authorization"] = f"Bearer {token}"
     return {"version": 3, "endpoints": [endpoint], "extra_config": CONFIGS[name]}, extra
 
 
 def _jwt_env(name: str, work: str) -> dict[str, str]:
     """The validator value and token of a JWT row, made once (key generation is not measured)."""
-    if not name.startswith("p1-jwt-"):
+    if not name.startswith("p1-jwt-") and name != "p1-bearer":
         return {}
-    import orjson
-
     from bench.jwt_material import jwt_rows
 
-    p1 = os.path.join(os.path.dirname(__file__), "configs", "p1.json")
-    alg = name.rsplit("-", 1)[1].upper()
-    from pathlib import Path
-
-    config, token = jwt_rows(Path(work), Path(p1))[alg]
+    alg = "RS256" if name == "p1-bearer" else name.rsplit("-", 1)[1].upper()
+    config, token = jwt_rows(Path(work), Path(__file__).parent / "configs" / "p1.json")[alg]
     validator = orjson.loads(config.read_bytes())["endpoints"][0]["extra_config"]["auth/validator"]
     return {_JWT_ENV: orjson.dumps([validator, token]).decode()}
 
