@@ -3,7 +3,8 @@
 On success the claims become ``request.claims``, ``propagate_claims`` headers are set (overriding a
 client header of that name; backends see them only through ``input_headers``, as in KrakenD) and the
 ``JWT.<claim>`` parameters the backends' ``url_pattern`` use are filled. On failure the request ends
-with a :class:`~krakenpy.errors.Rejection`: 401, or 403 for roles and scopes, empty body.
+with a :class:`~krakenpy.errors.Rejection`: 401, or 403 for roles and scopes, empty body. It is a
+:class:`~krakenpy.proxy.guard.Guard`: alone in the endpoint layer it runs on the filtered request.
 """
 
 from __future__ import annotations
