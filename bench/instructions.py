@@ -16,6 +16,9 @@ import re
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
+
+import orjson
 
 CONFIGS: dict[str, dict[str, object]] = {
     "p1": {},
@@ -23,13 +26,34 @@ CONFIGS: dict[str, dict[str, object]] = {
     "p1-no-access-log": {"router": {"disable_access_log": True}},
     "p2": {},
     "p2-no-telemetry": {"router": {"disable_access_log": True}, "telemetry/access_log": {"request_id_header": ""}},
+    # P1's endpoint behind auth/validator (a local JWK set, the same token on every request: the
+    # cache-hit path); keys and token are made once by ``main`` (bench.jwt_material), outside valgrind
+    "p1-jwt-rs256": {},
+    "p1-jwt-hs256": {},
+    # P1 with the RS256 row's Authorization header but no validator: what carrying the token costs
+    "p1-bearer": {},
 }
+#: the ``--drive`` child's validator value and token, as JSON (set by ``main`` for the JWT rows)
+_JWT_ENV = "KRAKENPY_BENCH_JWT"
 
 
-def _doc(name: str, port: int) -> tuple[dict[str, object], str]:
-    """The configuration ``name`` against the canned backend on ``port``, and the path to request:
-    ``p1*`` one backend with an allow-list; ``p2*`` P2's shape, two backends merged (an allow-list on
-    one, ``group`` on the other)."""
+def _jwt_env(name: str, work: str) -> dict[str, str]:
+    """The validator value and token of a JWT row, made once (key generation is not measured)."""
+    if not name.startswith("p1-jwt-") and name != "p1-bearer":
+        return {}
+    from bench.jwt_material import jwt_rows
+
+    alg = "RS256" if name == "p1-bearer" else name.rsplit("-", 1)[1].upper()
+    config, token = jwt_rows(Path(work), Path(__file__).parent / "configs" / "p1.json")[alg]
+    validator = orjson.loads(config.read_bytes())["endpoints"][0]["extra_config"]["auth/validator"]
+    return {_JWT_ENV: orjson.dumps([validator, token]).decode()}
+
+
+def _doc(name: str, port: int) -> tuple[dict[str, object], str, dict[str, str]]:
+    """The configuration ``name`` against the canned backend on ``port``, the path to request and the
+    extra request headers: ``p1*`` one backend with an allow-list (the JWT rows behind
+    ``auth/validator`` with its bearer token, ``p1-bearer`` the token without a validator); ``p2*``
+    P2's shape, two backends merged (an allow-list on one, ``group`` on the other)."""
     host = [f"http://127.0.0.1:{port}"]
     backends: list[dict[str, object]] = [{"host": host, "url_pattern": "/data", "allow": ["a", "b", "d"]}]
     if name.startswith("p2"):
@@ -38,8 +62,14 @@ def _doc(name: str, port: int) -> tuple[dict[str, object], str]:
             {"host": host, "url_pattern": "/posts", "group": "activity"},
         ]
     path = "/" + name.split("-")[0]
-    doc = {"version": 3, "endpoints": [{"endpoint": path, "backend": backends}], "extra_config": CONFIGS[name]}
-    return doc, path
+    endpoint: dict[str, object] = {"endpoint": path, "backend": backends}
+    extra: dict[str, str] = {}
+    if name.startswith("p1-jwt-") or name == "p1-bearer":
+        validator, token = orjson.loads(os.environ[_JWT_ENV])
+        if name != "p1-bearer":
+            endpoint["extra_config"] = {"auth/validator": validator}
+        extra["Authorization"] = f"Bearer {token}"
+    return {"version": 3, "endpoints": [endpoint], "extra_config": CONFIGS[name]}, path, extra
 
 
 class _Client:
@@ -49,8 +79,9 @@ class _Client:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
 
-    async def get(self, path: str) -> int:
-        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: gw.example\r\nUser-Agent: bench\r\n\r\n".encode())
+    async def get(self, path: str, extra: dict[str, str]) -> int:
+        more = "".join(f"{k}: {v}\r\n" for k, v in extra.items())
+        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: gw.example\r\nUser-Agent: bench\r\n{more}\r\n".encode())
         head = await self.reader.readuntil(b"\r\n\r\n")
         length = int(head.lower().split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
         await self.reader.readexactly(length)
@@ -71,7 +102,7 @@ async def _serve(name: str, n: int, lean: bool = True) -> None:
     from krakenpy.server.protocol import GatewayServer
 
     runner_backend, port = await wire_micro._backend()
-    doc, path = _doc(name, port)
+    doc, path, extra = _doc(name, port)
     gateway = await build_gateway(build_service(doc))
     loop = asyncio.get_running_loop()
     if lean:
@@ -87,7 +118,7 @@ async def _serve(name: str, n: int, lean: bool = True) -> None:
         gw_port = runner.addresses[0][1]
     client = _Client(*await asyncio.open_connection("127.0.0.1", gw_port))
     for _ in range(200 + n):
-        assert await client.get(path) == 200
+        assert await client.get(path, extra) == 200
     client.writer.close()
     if lean:
         listener.close()
@@ -108,9 +139,9 @@ async def _drive(name: str, n: int) -> None:
     from krakenpy.gateway import build_gateway
 
     runner, port = await wire_micro._backend()
-    doc, path = _doc(name, port)
+    doc, path, extra = _doc(name, port)
     gateway = await build_gateway(build_service(doc))
-    headers = CIMultiDictProxy(CIMultiDict({"Host": "gw.example", "User-Agent": "bench", "Accept": "*/*"}))
+    headers = CIMultiDictProxy(CIMultiDict({"Host": "gw.example", "User-Agent": "bench", "Accept": "*/*", **extra}))
     for _ in range(200 + n):
         response = await gateway.edge(HttpRequest("GET", path, "", headers, remote="127.0.0.1", host="gw.example"))
         assert response.status == 200
@@ -118,12 +149,12 @@ async def _drive(name: str, n: int) -> None:
     runner.close()
 
 
-def _count(name: str, n: int, mode: str = "edge") -> int:
+def _count(name: str, n: int, mode: str = "edge", env: dict[str, str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.out", sys.executable, "-m",
              "bench.instructions", "--drive", name, str(n), "--mode", mode],
-            capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": "0"},
+            capture_output=True, text=True, check=True, env={**os.environ, **(env or {}), "PYTHONHASHSEED": "0"},
         )  # fmt: skip
     match = re.search(r"Collected : (\d+)", out.stderr)
     if match is None:
@@ -152,7 +183,10 @@ def main() -> None:
             asyncio.run(_serve(name, n, lean=args.mode == "server"))
         return
     for name in args.only.split(","):
-        per = (_count(name, args.long, args.mode) - _count(name, args.short, args.mode)) / (args.long - args.short)
+        with tempfile.TemporaryDirectory(prefix="krakenpy-instructions-") as work:
+            env = _jwt_env(name, work)
+            long, short = _count(name, args.long, args.mode, env), _count(name, args.short, args.mode, env)
+        per = (long - short) / (args.long - args.short)
         print(f"{name:20s} {args.mode:6s} {per / 1000:8.1f} k instructions/request", flush=True)
 
 

@@ -3,21 +3,23 @@
 On success the claims become ``request.claims``, ``propagate_claims`` headers are set (overriding a
 client header of that name; backends see them only through ``input_headers``, as in KrakenD) and the
 ``JWT.<claim>`` parameters the backends' ``url_pattern`` use are filled. On failure the request ends
-with a :class:`~krakenpy.errors.Rejection`: 401, or 403 for roles and scopes, empty body.
+with a :class:`~krakenpy.errors.Rejection`: 401, or 403 for roles and scopes, empty body. It is a
+:class:`~krakenpy.proxy.guard.Guard`: alone in the endpoint layer it runs on the filtered request.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from krakenpy.errors import Rejection
 from krakenpy.jose.claims import MISSING, lookup, nested, render, render_element
 from krakenpy.jose.token import TokenError
 from krakenpy.jose.validator import Denied, JwtValidator
-from krakenpy.proxy.types import Middleware, Proxy, Request, Response
-from krakenpy.telemetry.audit import audit_decision
+from krakenpy.proxy.guard import HANDLER_HEADERS, Guard, GuardCheck
+from krakenpy.proxy.types import Headers, Request
+from krakenpy.telemetry.audit import AUDIT, audit_decision
 
 __all__ = ["POLICY", "jwt_params", "validator_middleware"]
 
@@ -40,19 +42,31 @@ def _param_value(claims: dict[str, Any], name: str) -> str | None:
 
 
 def validator_middleware(
-    validator: JwtValidator, *, params: Sequence[str] = (), endpoint: str = "", policy: str = POLICY
-) -> Middleware:
-    """Wrap an endpoint proxy with JWT validation (see the module doc)."""
+    validator: JwtValidator,
+    *,
+    params: Sequence[str] = (),
+    endpoint: str = "",
+    policy: str = POLICY,
+    forwarded: Collection[str] | None = None,
+) -> Guard:
+    """Wrap an endpoint proxy with JWT validation (see the module doc). ``forwarded``: the canonical
+    names of the client headers the endpoint passes on (``input_headers``; ``None``: all of them)."""
     options = validator.options
-    propagate = options.propagate_claims
     preserve = options.propagate_claims_preserve_array
     param_names = tuple((key, key[4:]) for key in params)
     debug = options.operation_debug
+    token_of, cached, verified = validator.token, validator.cached, validator.verified
 
-    def middleware(next_proxy: Proxy) -> Proxy:
-        async def guarded(request: Request) -> Response:
+    def check_for(propagate: tuple[tuple[str, str], ...]) -> GuardCheck:
+        async def check(request: Request, headers: Headers) -> None:
             try:
-                claims = await validator.authenticate(request.headers)
+                token = token_of(headers)
+                if token is None:
+                    raise TokenError("no_credentials", "no token in the header or the cookie")
+                # a token seen before costs a look-up and the per-request checks, without a suspension
+                claims = cached(token)
+                if claims is None:
+                    claims = await verified(token)
             except TokenError as exc:
                 status = 403 if isinstance(exc, Denied) else 401
                 if debug:
@@ -61,23 +75,30 @@ def validator_middleware(
                     log.debug("%s %s: JWT rejected (%s): %s", request.method, endpoint, exc.reason, exc)
                 raise Rejection(status, reason=exc.reason, policy=policy, detail=str(exc)) from None
             request.claims = claims
-            audit_decision(request.context, policy=policy)
+            if AUDIT in request.context:  # the audit trail's scope: only with telemetry/audit
+                audit_decision(request.context, policy=policy)
             if propagate:
-                headers = request.headers
+                out = request.headers
                 for claim, header in propagate:
                     value = lookup(claims, claim, is_nested=True)
                     if preserve and isinstance(value, list):
-                        headers[header] = [render_element(v) for v in value]
+                        out[header] = [render_element(v) for v in value]
                     else:
-                        headers[header] = [render(value)]
+                        out[header] = [render(value)]
             if param_names:
                 values = request.params
                 for key, name in param_names:
                     rendered = _param_value(claims, name)
                     if rendered is not None:
                         values[key] = rendered
-            return await next_proxy(request)
 
-        return guarded
+        return check
 
-    return middleware
+    everything = options.propagate_claims
+    # on the filtered request a claim header the endpoint does not forward is not set at all, as the
+    # input filter would drop it; one the handler itself writes (User-Agent, X-Forwarded-*) would
+    # come out differently there, so such a validator keeps the unfiltered path
+    kept = everything if forwarded is None else tuple(pair for pair in everything if pair[1] in forwarded)
+    written = any(header in HANDLER_HEADERS for _, header in everything)
+    reads = (options.auth_header_name, "Cookie")
+    return Guard(reads, check_for(everything), None if written else check_for(kept))

@@ -11,6 +11,7 @@ key rotated out), every remembered token is verified again.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +39,10 @@ class _Verified:
     nbf: float | None
     iat: float | None
     generation: int
+    #: the time window as two numbers (``nbf``/``iat`` and ``exp``, ±inf when absent), so a cached
+    #: token's check is two comparisons; the window itself is :meth:`ClaimRules.check_time`'s
+    not_before: float
+    not_after: float
 
 
 def _cookie(values: list[str], name: str) -> str | None:
@@ -67,6 +72,7 @@ class JwtValidator:
         self._revoked = revoked
         self._clock = clock
         self._rules = ClaimRules(options.issuer, options.audience, options.leeway)
+        self._leeway = options.leeway
         self._alg = options.alg
         self._header = options.auth_header_name
         self._cookie = options.cookie_key
@@ -80,7 +86,7 @@ class JwtValidator:
         values = headers.get(self._header)
         if values and values[0]:
             value = values[0]
-            if len(value) > 7 and value[:7].lower() == "bearer ":
+            if len(value) > 7 and (value.startswith("Bearer ") or value[:7].lower() == "bearer "):
                 return value[7:]
             return value
         cookies = headers.get("Cookie")
@@ -91,10 +97,28 @@ class JwtValidator:
         token = self.token(headers)
         if token is None:
             raise TokenError("no_credentials", "no token in the header or the cookie")
+        claims = self.cached(token)
+        return claims if claims is not None else await self.verified(token)
+
+    def cached(self, token: str) -> dict[str, Any] | None:
+        """The claims of a token verified before with the current key set, checked for this request
+        (time window, revocation, roles, scopes); ``None`` when it must be verified. The key is the
+        whole token: a token is never accepted on the strength of another one's signature."""
         entry = self._cache.get(token)
         if entry is None or entry.generation != self.source.generation:
-            entry = await self._verify(token)
-        self._rules.check_time(entry.exp, entry.nbf, entry.iat, self._clock())
+            return None
+        return self._admit(entry)
+
+    async def verified(self, token: str) -> dict[str, Any]:
+        """Verify ``token`` (signature, static claims; remembered when it may be used again), then
+        check it for this request like :meth:`cached`."""
+        return self._admit(await self._verify(token))
+
+    def _admit(self, entry: _Verified) -> dict[str, Any]:
+        now = self._clock()
+        leeway = self._leeway
+        if now + leeway < entry.not_before or now - leeway > entry.not_after:
+            self._rules.check_time(entry.exp, entry.nbf, entry.iat, now)  # raises with the reason
         claims = entry.claims
         if self._revoked is not None and self._revoked(claims):
             raise TokenError("revoked", "token revoked")
@@ -121,7 +145,10 @@ class JwtValidator:
         if not any(verify(self._alg, parsed.signing_input, parsed.signature, key) for key in fitting):
             raise TokenError("jwt_invalid_signature", "signature does not verify")
         exp, nbf, iat = self._rules.check_static(parsed.claims)
-        entry = _Verified(parsed.claims, exp, nbf, iat, generation)
+        starts = [t for t in (nbf, iat) if t is not None]
+        entry = _Verified(
+            parsed.claims, exp, nbf, iat, generation, max(starts, default=-math.inf), math.inf if exp is None else exp
+        )
         if self._cache_size and (exp is None or exp > self._clock()):
             cache = self._cache
             if len(cache) >= self._cache_size:

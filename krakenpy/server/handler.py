@@ -20,10 +20,18 @@ from krakenpy.errors import BackendError, PipelineError, Rejection
 from krakenpy.names import canonical_header, capitalize
 from krakenpy.proxy.compose import compose
 from krakenpy.proxy.deadline import arm_request, disarm, expired
+from krakenpy.proxy.guard import Guard, GuardCheck
 from krakenpy.proxy.types import Middleware, Proxy, Request
 from krakenpy.server.clientip import client_ip_resolver
 from krakenpy.server.render import renderer_for
-from krakenpy.server.request import collect_headers, input_filter_middleware, param_problem, user_agent
+from krakenpy.server.request import (
+    collect_headers,
+    guard_headers,
+    guard_names,
+    input_filter_middleware,
+    param_problem,
+    user_agent,
+)
 from krakenpy.server.response import (
     apply_headers,
     error_response,
@@ -53,6 +61,24 @@ def _too_large(version: str) -> HttpResponse:
     return response
 
 
+#: headers the handler writes before the pipeline: a guard reading them would see the client's
+#: values on the filtered path, the gateway's on the unfiltered one
+_WRITTEN: frozenset[str] = frozenset({"X-Forwarded-For", "X-Forwarded-Host"})
+
+
+def _filtered_guards(layers: Sequence[Middleware]) -> tuple[tuple[GuardCheck, ...], tuple[str, ...]] | None:
+    """The checks of an endpoint layer made only of guards that can run on the filtered request, and
+    the headers they read; ``None`` when some layer needs the unfiltered request."""
+    checks: list[GuardCheck] = []
+    reads: list[str] = []
+    for layer in layers:
+        if not isinstance(layer, Guard) or layer.check_filtered is None or _WRITTEN.intersection(layer.reads):
+            return None
+        checks.append(layer.check_filtered)
+        reads.extend(layer.reads)
+    return tuple(checks), guard_names(reads)
+
+
 def make_handler(
     endpoint: EndpointConfig,
     proxy: Proxy,
@@ -60,11 +86,15 @@ def make_handler(
     middlewares: Sequence[Middleware | None] = (),
 ) -> EndpointHandler:
     """The handler of one endpoint; ``middlewares`` are the endpoint layer (outermost first): they see
-    the request before the ``input_headers`` / ``input_query_strings`` filters."""
+    the request before the ``input_headers`` / ``input_query_strings`` filters, unless they are all
+    guards that can run on the filtered request (:mod:`krakenpy.proxy.guard`): those the handler
+    calls itself, on the request built filtered as for an endpoint without guards."""
     param_keys = tuple(capitalize(p) for p in endpoint.params)
     raw_param_names = endpoint.params
     layers = [m for m in middlewares if m is not None]
-    prefilter = bool(layers)
+    filtered_guards = _filtered_guards(layers)
+    guards, guard_reads = filtered_guards or ((), ())
+    prefilter = filtered_guards is None
     pipeline = compose(proxy, *layers, input_filter_middleware(endpoint)) if prefilter else proxy
     header_allow: tuple[str, ...] | None = (
         None
@@ -139,6 +169,10 @@ def make_handler(
         pipe_request.deadline = timer.when
         pipe_request.timer = timer
         try:
+            if guards:
+                seen = guard_headers(raw_headers, guard_reads)
+                for guard in guards:
+                    await guard(pipe_request, seen)
             response = await pipeline(pipe_request)
         except Rejection as exc:
             return rejection_response(exc)

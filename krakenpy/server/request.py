@@ -4,13 +4,20 @@ the gateway's ``User-Agent``; the client IP is :mod:`krakenpy.server.clientip`'s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from krakenpy.config.model import EndpointConfig
 from krakenpy.names import USER_AGENT, canonical_header
 from krakenpy.proxy.types import Headers, Middleware, Proxy, Request, Response
 
-__all__ = ["collect_headers", "input_filter_middleware", "param_problem", "user_agent"]
+__all__ = [
+    "collect_headers",
+    "guard_headers",
+    "guard_names",
+    "input_filter_middleware",
+    "param_problem",
+    "user_agent",
+]
 
 #: client headers that describe this hop only; never copied to a backend even with ``"*"``
 _NOT_FORWARDED = frozenset(
@@ -38,6 +45,27 @@ def collect_headers(raw: Mapping[str, str], allowed: tuple[str, ...] | None) -> 
         values = getall(name, None)
         if values:
             headers[name] = list(values)
+    return headers
+
+
+def guard_names(names: Iterable[str]) -> tuple[str, ...]:
+    """The headers endpoint guards may read, deduplicated; this hop's are never part of the request."""
+    return tuple(name for name in dict.fromkeys(names) if name not in _NOT_FORWARDED)
+
+
+def guard_headers(raw: Mapping[str, str], names: tuple[str, ...]) -> Headers:
+    """The client headers ``names`` (from :func:`guard_names`) as the unfiltered request would hold
+    them: without those the ``Connection`` header lists."""
+    getall = raw.getall  # type: ignore[attr-defined]
+    headers: Headers = {}
+    for name in names:
+        values = getall(name, None)
+        if values:  # a fresh list already: guards only read it
+            headers[name] = values
+    connection = raw.get("Connection")
+    if connection and headers:
+        for token in connection.split(","):
+            headers.pop(canonical_header(token.strip()), None)
     return headers
 
 

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeAlias, cast
 
 from krakenpy.components.base import Component, Site
-from krakenpy.credentials.apikeys import HASHES, KeyRing
+from krakenpy.credentials.apikeys import HASHES, ApiKey, KeyRing
 from krakenpy.errors import ConfigError, ConfigIssue, Rejection
 from krakenpy.names import canonical_header
-from krakenpy.proxy.types import Middleware, Proxy, Request, Response
+from krakenpy.proxy.guard import HANDLER_HEADERS, Guard, GuardCheck, forwarded_headers
+from krakenpy.proxy.types import Headers, Middleware, Proxy, Request, Response
 from krakenpy.resources import Resources
 from krakenpy.telemetry.audit import audit_decision
 from krakenpy.telemetry.setup import register_credentials
@@ -111,30 +112,57 @@ async def build(options: ServiceKeys | EndpointKeys, site: Site, resources: Reso
     roles = options.roles
     propagate = canonical_header(service.propagate_role) if service.propagate_role else ""
 
-    def presented(request: Request) -> str | None:
-        values = request.headers.get(header) if strategy == "header" else request.query.get(name)
-        if not values or not values[0]:
-            return None
-        value = values[0]
-        return value[7:] if strategy == "header" and value[:7].lower() == "bearer " else value
+    if strategy == "query_string":
+        return _query_guard(ring, allowed, roles, propagate, name)
+
+    def check_for(set_role: bool) -> GuardCheck:
+        async def check(request: Request, headers: Headers) -> None:
+            values = headers.get(header)
+            value = values[0] if values else None
+            if not value:
+                raise Rejection(401, reason="no_credentials", policy=NAMESPACE, detail="no API key")
+            key = _admit(ring, allowed, value[7:] if value[:7].lower() == "bearer " else value)
+            request.claims = {"key_id": key.key_id, "roles": list(key.roles)}
+            audit_decision(request.context, policy=NAMESPACE)
+            if set_role:  # EE: the first of the endpoint's roles the key has ("ANY" when none is asked)
+                request.headers[propagate] = [next((role for role in roles if role in key.roles), "ANY")]
+
+        return check
+
+    # on the filtered request the role header is set only when the endpoint forwards it (the input
+    # filter would drop it); one the handler writes keeps the unfiltered path
+    forwarded = forwarded_headers(site.endpoint.input_headers) if site.endpoint is not None else None
+    unfiltered = check_for(bool(propagate))
+    filtered = unfiltered if forwarded is None or propagate in forwarded else check_for(False)
+    return Guard((header,), unfiltered, None if propagate in HANDLER_HEADERS else filtered)
+
+
+def _admit(ring: KeyRing, allowed: frozenset[str], value: str) -> ApiKey:
+    """The key ``value`` names, allowed on this endpoint; else a 401/403 :class:`Rejection`."""
+    key = ring.find(value)
+    if key is None:
+        raise Rejection(401, reason="no_credentials", policy=NAMESPACE, detail="unknown API key")
+    if allowed and allowed.isdisjoint(key.roles):
+        raise Rejection(403, reason="role_missing", policy=NAMESPACE, detail=f"key {key.key_id}: role")
+    return key
+
+
+def _query_guard(
+    ring: KeyRing, allowed: frozenset[str], roles: tuple[str, ...], propagate: str, name: str
+) -> Middleware:
+    """The ``query_string`` strategy: a middleware on the unfiltered request (it reads the query)."""
 
     def middleware(next_proxy: Proxy) -> Proxy:
         async def guarded(request: Request) -> Response:
-            value = presented(request)
-            if value is None:
+            values = request.query.get(name)
+            if not values or not values[0]:
                 raise Rejection(401, reason="no_credentials", policy=NAMESPACE, detail="no API key")
-            key = ring.find(value)
-            if key is None:
-                raise Rejection(401, reason="no_credentials", policy=NAMESPACE, detail="unknown API key")
-            if allowed and allowed.isdisjoint(key.roles):
-                raise Rejection(403, reason="role_missing", policy=NAMESPACE, detail=f"key {key.key_id}: role")
+            key = _admit(ring, allowed, values[0])
             request.claims = {"key_id": key.key_id, "roles": list(key.roles)}
             audit_decision(request.context, policy=NAMESPACE)
             if propagate:  # EE: the first of the endpoint's roles the key has ("ANY" when none is asked)
-                matched = next((role for role in roles if role in key.roles), "ANY")
-                request.headers[propagate] = [matched]
-            if strategy == "query_string":
-                request.query.pop(name, None)  # the key is a credential: never forwarded
+                request.headers[propagate] = [next((role for role in roles if role in key.roles), "ANY")]
+            request.query.pop(name, None)  # the key is a credential: never forwarded
             return await next_proxy(request)
 
         return guarded

@@ -13,7 +13,8 @@ from typing import Any, Final
 from krakenpy.components.base import Component, Site
 from krakenpy.credentials.htpasswd import PasswordCheck, load_users, supported
 from krakenpy.errors import ConfigError, ConfigIssue, Rejection
-from krakenpy.proxy.types import Middleware, Proxy, Request, Response
+from krakenpy.proxy.guard import Guard
+from krakenpy.proxy.types import Headers, Middleware, Request
 from krakenpy.resources import Resources
 from krakenpy.telemetry.audit import audit_decision
 
@@ -69,30 +70,27 @@ async def build(options: BasicOptions, site: Site, resources: Resources) -> Midd
     users.update(options.users)
     check = PasswordCheck(users)
 
-    def middleware(next_proxy: Proxy) -> Proxy:
-        async def guarded(request: Request) -> Response:
-            values = request.headers.get("Authorization")
-            value = values[0] if values else ""
-            if value[:6].lower() != "basic ":
-                raise Rejection(401, reason="no_credentials", policy=NAMESPACE, headers=_CHALLENGE)
-            try:
-                # non-ASCII text is not base64 (b64decode raises ValueError on it); the decoded bytes
-                # are compared as sent, so bytes that are not UTF-8 are a wrong password, not an error
-                decoded = base64.b64decode(value[6:].strip(), validate=True)
-                user, sep, password = decoded.decode("utf-8", "surrogateescape").partition(":")
-            except ValueError:
-                user, sep, password = "", "", ""
-            if not sep or not await check.check(user, password):
-                raise Rejection(
-                    401, reason="no_credentials", policy=NAMESPACE, detail="bad credentials", headers=_CHALLENGE
-                )
-            request.claims = {"sub": user}
-            audit_decision(request.context, policy=NAMESPACE)
-            return await next_proxy(request)
+    async def guard(request: Request, headers: Headers) -> None:
+        values = headers.get("Authorization")
+        value = values[0] if values else ""
+        if value[:6].lower() != "basic ":
+            raise Rejection(401, reason="no_credentials", policy=NAMESPACE, headers=_CHALLENGE)
+        try:
+            # non-ASCII text is not base64 (b64decode raises ValueError on it); the decoded bytes
+            # are compared as sent, so bytes that are not UTF-8 are a wrong password, not an error
+            decoded = base64.b64decode(value[6:].strip(), validate=True)
+            user, sep, password = decoded.decode("utf-8", "surrogateescape").partition(":")
+        except ValueError:
+            user, sep, password = "", "", ""
+        if not sep or not await check.check(user, password):
+            raise Rejection(
+                401, reason="no_credentials", policy=NAMESPACE, detail="bad credentials", headers=_CHALLENGE
+            )
+        request.claims = {"sub": user}
+        audit_decision(request.context, policy=NAMESPACE)
 
-        return guarded
-
-    return middleware
+    # it sets no header: the same check runs on the filtered request
+    return Guard(("Authorization",), guard, guard)
 
 
 COMPONENT: Final = Component(

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from krakenpy.components.base import Component, Site
 from krakenpy.errors import ConfigError, ConfigIssue
+from krakenpy.proxy.guard import forwarded_headers
 from krakenpy.proxy.types import Middleware
 from krakenpy.resources import Resources
 from krakenpy.telemetry.setup import register_credentials
@@ -58,11 +59,12 @@ async def build(options: Options, site: Site, resources: Resources) -> Middlewar
         refresh = _shared_duration(site) or 900.0
     source = key_source(options.source, site.path, resources, refresh=refresh, cooldown=options.failed_jwk_key_cooldown)
     validator = JwtValidator(options, source, revoked=revocation_check(resources))
-    params: tuple[str, ...] = ()
     endpoint = site.endpoint
-    if endpoint is not None:
-        params = jwt_params([key for b in endpoint.backends for key in (*b.url_keys, *b.host_keys)])
-    return validator_middleware(validator, params=params, endpoint=endpoint.endpoint if endpoint else "")
+    if endpoint is None:
+        return validator_middleware(validator)
+    params = jwt_params([key for b in endpoint.backends for key in (*b.url_keys, *b.host_keys)])
+    forwarded = forwarded_headers(endpoint.input_headers)
+    return validator_middleware(validator, params=params, endpoint=endpoint.endpoint, forwarded=forwarded)
 
 
 COMPONENT: Final = Component(
