@@ -110,9 +110,9 @@ def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backen
             if trace_on and trace is not None and trace.sampled:
                 assert tracer is not None and exchange is not None
                 parent = SPAN.get() or exchange.span
-                span = tracer.span(
-                    trace, parent.span_id if parent is not None else trace.parent_id, pattern, INTERNAL,
-                    dict(base_attrs),
+                span = Span(
+                    trace.trace_id, parent.span_id if parent is not None else trace.parent_id, pattern, INTERNAL,
+                    base_attrs.copy(),
                 )  # fmt: skip
                 token = SPAN.set(span)
             call_token = None

@@ -23,7 +23,7 @@ from krakenpy.telemetry.exchange import CURRENT, EXCHANGE, Exchange, new_request
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.layers.audit import edge_deny
 from krakenpy.telemetry.metrics.instruments import gin_route, unmatched_route
-from krakenpy.telemetry.trace.spans import SERVER
+from krakenpy.telemetry.trace.spans import SERVER, Span
 
 __all__ = ["debug_logger", "edge_middleware", "route_label"]
 
@@ -79,6 +79,7 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
     server_cache: dict[tuple[str | None, str, str, int], tuple[Any, Any]] = {}
     tracer = hub.tracer
     trace_global = tracer is not None and tracer.global_layer.enabled
+    end_span = tracer.buffer.end if tracer is not None else None
     audit = hub.audit
 
     def stats_series(route: str, status: int) -> tuple[Any, Any, str]:
@@ -98,6 +99,11 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
         server_cache[(route, method, scheme, status)] = pair
         return pair
 
+    tracing = tracer is not None
+    # what runs after the response, decided here: the default (access log + request id) skips the rest
+    observed = server is not None or stats is not None or tracing
+    logging_on = access is not None
+
     async def handle(request: HttpRequest) -> HttpResponse:
         start = _perf_ns()
         wall = _wall() if wall_clock else 0.0
@@ -109,12 +115,15 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
         request.context[EXCHANGE] = exchange
         token = CURRENT.set(exchange)
         span = None
+        target = None
         path = request.path
-        if tracer is not None and path not in tracer.skip_paths:
+        if tracing and path not in tracer.skip_paths:  # type: ignore[union-attr]
+            assert tracer is not None
             trace = exchange.trace = tracer.start(request.headers.get)
             if trace.sampled and trace_global:
+                target = redactor.target(path, request.query_string)
                 attrs: dict[str, Any] = {
-                    "url.full": redactor.target(path, request.query_string),
+                    "url.full": target,
                     "server.address": request.host,
                     "http.request.method": request.method,
                     "user_agent.original": request.headers.get("User-Agent", ""),
@@ -130,7 +139,7 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
                     attrs.update(layer.static)
                 if layer.report_headers:
                     attrs.update(tracer.header_attributes("http.request.header", request.headers.items(), layer))
-                span = exchange.span = tracer.span(trace, trace.parent_id, request.method, SERVER, attrs)
+                span = exchange.span = Span(trace.trace_id, trace.parent_id, request.method, SERVER, attrs)
         try:
             response = await next_handler(request)
         except Rejection as rejection:  # an edge guard that raises rather than answering: its answer
@@ -139,17 +148,43 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
         finally:
             CURRENT.reset(token)
         ns = _perf_ns() - start
-        latency = ns * 1e-9
         status = response.status
-        route = request.route
         if audit is not None and status >= 400:
             denied = request.context.get(EDGE_DENY)
             if denied is not None:
                 edge_deny(hub, request, exchange, denied, status)
         if return_id:
             response.headers[rid_key] = rid  # type: ignore[index]
+        if observed:
+            _observe(request, response, ns, status, span, exchange)
+        if logging_on and path not in access_skip:
+            if target is None:
+                target = redactor.target(path, request.query_string)
+            if render is not None:
+                entry = (wall + ns * 1e-9, status, ns, client_ip(request), request.method, target, exchange.error)
+                if not gin_batched:
+                    line = render((entry,))
+                    for writer in writers:
+                        writer.write(line)
+                    if access_gelf is not None:
+                        access_gelf(line)
+                elif single_writer is not None:
+                    single_writer.entry(render, entry)
+                else:
+                    for writer in writers:
+                        writer.entry(render, entry)
+            elif fmt is not None:
+                _json_line(request, response, ns, wall, exchange, target)
+        return response
+
+    def _observe(
+        request: HttpRequest, response: HttpResponse, ns: int, status: int, span: Span | None, exchange: Exchange
+    ) -> None:
+        """Metrics and the server span of a finished request (only built in when one is on)."""
+        latency = ns * 1e-9
+        route = request.route
         size = len(response.body)
-        if server is not None and path not in otel_skip:
+        if server is not None and request.path not in otel_skip:
             method = request.method
             scheme = request.scheme
             pair = server_cache.get((route, method, scheme, status)) or server_series(route, method, scheme, status)
@@ -176,49 +211,40 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
                 attrs.update(
                     tracer.header_attributes("http.response.header", response.headers.items(), tracer.global_layer)
                 )
-            tracer.end(span)
-        if render is not None and path not in access_skip:
-            entry = (wall + latency, status, ns, client_ip(request), request.method,
-                     redactor.target(path, request.query_string), exchange.error)  # fmt: skip
-            if not gin_batched:
-                line = render((entry,))
-                for writer in writers:
-                    writer.write(line)
-                if access_gelf is not None:
-                    access_gelf(line)
-            elif single_writer is not None:
-                single_writer.entry(render, entry)
-            else:
-                for writer in writers:
-                    writer.entry(render, entry)
-        elif fmt is not None and path not in access_skip:
-            trace_state = exchange.trace
-            line = fmt(
-                AccessEntry(
-                    end=wall + latency,
-                    status=status,
-                    latency=latency,
-                    client_ip=client_ip(request),
-                    method=request.method,
-                    target=redactor.target(path, request.query_string),
-                    route=route,
-                    request_id=rid,
-                    trace_id=trace_state.trace_id if trace_state is not None else "",
-                    upstream=exchange.upstream,
-                    bytes_in=request.content_length or 0,
-                    bytes_out=size,
-                    user_agent=request.headers.get("User-Agent", ""),
-                    referer=request.headers.get("Referer", ""),
-                    subject=exchange.subject,
-                    error=exchange.error,
-                    errors=(exchange.error,) if exchange.error is not None else (),
-                )
+            end_span(span)  # type: ignore[misc]
+
+    def _json_line(
+        request: HttpRequest, response: HttpResponse, ns: int, wall: float, exchange: Exchange, target: str
+    ) -> None:
+        """A JSON, Common or Combined access line (an entry object: these formats read most fields)."""
+        assert fmt is not None
+        latency = ns * 1e-9
+        trace_state = exchange.trace
+        line = fmt(
+            AccessEntry(
+                end=wall + latency,
+                status=response.status,
+                latency=latency,
+                client_ip=client_ip(request),
+                method=request.method,
+                target=target,
+                route=request.route,
+                request_id=exchange.request_id,
+                trace_id=trace_state.trace_id if trace_state is not None else "",
+                upstream=exchange.upstream,
+                bytes_in=request.content_length or 0,
+                bytes_out=len(response.body),
+                user_agent=request.headers.get("User-Agent", ""),
+                referer=request.headers.get("Referer", ""),
+                subject=exchange.subject,
+                error=exchange.error,
+                errors=(exchange.error,) if exchange.error is not None else (),
             )
-            for writer in writers:
-                writer.write(line)
-            if access_gelf is not None:
-                access_gelf(line)
-        return response
+        )
+        for writer in writers:
+            writer.write(line)
+        if access_gelf is not None:
+            access_gelf(line)
 
     return handle
 

@@ -19,6 +19,7 @@ def call_finisher(otel: Any, stats: Any, stats_keys: dict[tuple[bool, bool], tup
     """Record one finished proxy or backend call (each sink only when it is on), bound once per
     layer: a positional call per request, the sinks' presence decided at build time."""
     counters = stats.counters if stats is not None else None
+    end_span = tracer.buffer.end if tracer is not None else None
 
     def finish(
         elapsed: float, error: bool, canceled: bool, complete: bool, span: Any, token: Token[Any] | None
@@ -34,6 +35,6 @@ def call_finisher(otel: Any, stats: Any, stats_keys: dict[tuple[bool, bool], tup
             if canceled:
                 span.attributes["canceled"] = True
             SPAN.reset(token)
-            tracer.end(span)
+            end_span(span)  # type: ignore[misc]
 
     return finish

@@ -33,18 +33,26 @@ PROPAGATORS: Final = ("tracecontext", "baggage", "b3", "b3multi")
 _bits = random.getrandbits
 
 
+_TOP128: Final = 1 << 128
+_TOP64: Final = 1 << 64
+
+
 def new_trace_id() -> str:
+    """32 random hex digits, never all zero."""
     value = _bits(128)
     while not value:
         value = _bits(128)
-    return f"{value:032x}"
+    # hex() of value with a bit above its width, minus "0x1": zero-padded text without a format spec
+    # (a spec such as ``:032x`` costs ~1k machine instructions more per id)
+    return hex(value | _TOP128)[3:]
 
 
 def new_span_id() -> str:
+    """16 random hex digits, never all zero."""
     value = _bits(64)
     while not value:
         value = _bits(64)
-    return f"{value:016x}"
+    return hex(value | _TOP64)[3:]
 
 
 class TraceState:
