@@ -63,4 +63,14 @@ def client_ip_resolver(
                     return ip
         return remote
 
+    if nets is None and len(headers) == 2:  # KrakenD's defaults: most requests carry neither header
+        first, second = headers
+
+        def resolve_direct(request: HttpRequest) -> str:
+            found = request.headers
+            if first not in found and second not in found:
+                return request.remote
+            return resolve(request)
+
+        return resolve_direct
     return resolve
