@@ -15,6 +15,7 @@ from krakenpy.telemetry.exchange import CURRENT
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.metrics.instruments import gin_route, lura_pattern
 from krakenpy.telemetry.metrics.registry import Counter, Histogram
+from krakenpy.telemetry.trace.context import new_span_id
 from krakenpy.telemetry.trace.spans import CLIENT, SPAN, Span
 
 __all__ = ["client_middleware", "split_netloc"]
@@ -86,6 +87,8 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
         return found
 
     def middleware(call: UpstreamCall) -> UpstreamCall:
+        inject_headers = tracer.injector() if tracer is not None and inject else None
+
         async def observed(
             method: str, url: str, headers: list[tuple[str, str]], body: bytes | None
         ) -> UpstreamResponse:
@@ -110,8 +113,8 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
                             trace.trace_id, parent.span_id if parent is not None else trace.parent_id, pattern, CLIENT,
                             attrs,
                         )  # fmt: skip
-                    if inject:
-                        headers.extend(tracer.headers(trace, span.span_id if span is not None else None))
+                    if inject_headers is not None:
+                        headers.extend(inject_headers(trace, span.span_id if span is not None else new_span_id()))
             if span is None and metrics is None and not track:
                 return await call(method, url, headers, body)  # propagation only: nothing to time
             host_series = series(url) if metrics is not None else None

@@ -100,6 +100,7 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
         return pair
 
     tracing = tracer is not None
+    start_trace = tracer.extractor() if tracer is not None else None
     # what runs after the response, decided here: the default (access log + request id) skips the rest
     observed = server is not None or stats is not None or tracing
     logging_on = access is not None
@@ -119,7 +120,7 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
         path = request.path
         if tracing and path not in tracer.skip_paths:  # type: ignore[union-attr]
             assert tracer is not None
-            trace = exchange.trace = tracer.start(request.headers.get)
+            trace = exchange.trace = start_trace(request.headers.get)  # type: ignore[misc]
             if trace.sampled and trace_global:
                 target = redactor.target(path, request.query_string)
                 attrs: dict[str, Any] = {

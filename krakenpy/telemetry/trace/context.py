@@ -210,6 +210,7 @@ def compile_extract(
     readers = tuple((name, _EXTRACTORS[name]) for name in propagators if name in _EXTRACTORS)
     baggage_on = "baggage" in propagators
     sample = sampler.sample
+    ratio = sampler.ratio
 
     def run(get: Callable[[str], str | None]) -> TraceState:
         for name, extractor in readers:
@@ -218,7 +219,9 @@ def compile_extract(
                 trace_id, parent, flag = found
                 baggage = get(_BAGGAGE_H) or "" if baggage_on else ""
                 tracestate = get(_TRACESTATE_H) or "" if name == "tracecontext" else ""
-                return TraceState(trace_id, parent, sample(trace_id, flag), tracestate, baggage)
+                # Sampler.sample inline for the two usual answers: every request, or the caller's flag
+                sampled = True if not ratio else flag if flag is not None else sample(trace_id, None)
+                return TraceState(trace_id, parent, sampled, tracestate, baggage)
         trace_id = new_trace_id()
         baggage = get(_BAGGAGE_H) or "" if baggage_on else ""
         return TraceState(trace_id, None, sample(trace_id, None), "", baggage)
