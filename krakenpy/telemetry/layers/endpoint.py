@@ -21,7 +21,7 @@ from krakenpy.telemetry.trace.spans import INTERNAL, SPAN, Span
 
 __all__ = ["proxy_middleware"]
 
-_perf = time.perf_counter
+_perf_ns = time.perf_counter_ns
 
 
 def proxy_middleware(hub: Telemetry, endpoint: EndpointConfig) -> Middleware:
@@ -93,7 +93,7 @@ def proxy_middleware(hub: Telemetry, endpoint: EndpointConfig) -> Middleware:
                     raise
                 subject(request)
                 return response
-            start = _perf()
+            start = _perf_ns()
             span = None
             token = None
             if sampled and exchange is not None and exchange.trace is not None:
@@ -123,7 +123,7 @@ def proxy_middleware(hub: Telemetry, endpoint: EndpointConfig) -> Middleware:
                     span.error(redactor.text(str(exc))[:512])
                 raise
             finally:
-                elapsed = _perf() - start
+                elapsed = _perf_ns() - start
                 finish(elapsed, error, canceled, complete, span, token)
 
         return observed
