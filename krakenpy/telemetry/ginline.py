@@ -21,7 +21,8 @@ from krakenpy.telemetry.gotime import go_duration
 
 __all__ = ["GinEntry", "GinRender", "gin_renderer"]
 
-#: ``(end, status, latency_ns, client_ip, method, target, error)``: end in Unix seconds
+#: ``(end, status, latency_ns, client_ip, method, target, error)``: end in Unix seconds, or in
+#: ``perf_counter_ns`` for a renderer built with ``monotonic_ns=True``
 GinEntry = tuple[float, int, int, str, str, str, "str | None"]
 GinRender = Callable[[Sequence[GinEntry]], bytes]
 
@@ -54,8 +55,12 @@ def took_text(ns: int) -> str:
     return go_duration(ns)
 
 
-def gin_renderer() -> GinRender:
-    """A renderer of gin lines (it keeps the current second's time text between batches)."""
+def gin_renderer(*, monotonic_ns: bool = False) -> GinRender:
+    """A renderer of gin lines (it keeps the current second's time text between batches). With
+    ``monotonic_ns`` the entries' end is a ``perf_counter_ns`` reading (the edge's own clock: no wall
+    clock read per request), turned into Unix time with the offset between the clocks read once per
+    batch, i.e. within the loop tick of the request, so a clock step never skews more than a batch."""
+    scale = 1e-9 if monotonic_ns else 1.0
     stamp_layout = "%Y/%m/%d - %H:%M:%S"
     first = 1.0  # [first, first + 1): the second whose text is in ``head``
     head = ""
@@ -67,7 +72,9 @@ def gin_renderer() -> GinRender:
         nonlocal first, head
         out: list[str] = []
         append = out.append
-        for end, status, ns, ip, method, target, error in entries:
+        offset = time.time() - time.perf_counter_ns() * 1e-9 if monotonic_ns else 0.0
+        for clock, status, ns, ip, method, target, error in entries:
+            end = clock * scale + offset
             if not first <= end < first + 1.0:
                 second = int(end)
                 head = f"[GIN] {strftime(stamp_layout, localtime(second))} | "

@@ -126,7 +126,7 @@ def _configure(resources: Resources) -> Telemetry:
             tuple(writers),
             frozenset(router.logger_skip_paths),
             send,
-            gin_renderer() if access.format == "gin" else None,
+            gin_renderer(monotonic_ns=True) if access.format == "gin" else None,
         )
         hub.upstream_time = access.format == "json"
     if hub._stdout is not None:

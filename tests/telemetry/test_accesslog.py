@@ -80,3 +80,15 @@ def test_gin_renderer_latency_text_is_go_duration() -> None:
     line = render([(end, 200, 75_123_000_000, "10.0.0.1", "PROPFIND", "/x", "boom")]).decode()
     assert "|         1m15s |" in line and '| PROPFIND  "/x"\n' in line
     assert line.endswith("\nError #01: boom\n")
+
+
+def test_gin_renderer_monotonic_end_is_written_as_wall_time() -> None:
+    from krakenpy.telemetry.ginline import gin_renderer
+
+    render = gin_renderer(monotonic_ns=True)
+    before = time.time()
+    line = render([(time.perf_counter_ns(), 200, 1_500, "10.0.0.1", "GET", "/x", None)]).decode()
+    after = time.time()
+    stamps = {time.strftime("%Y/%m/%d - %H:%M:%S", time.localtime(int(t))) for t in (before, after)}
+    assert line[6:27] in stamps
+    assert GIN.match(line.rstrip("\n"))

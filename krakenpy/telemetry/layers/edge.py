@@ -68,7 +68,8 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
     # gin lines are queued as tuples and rendered in the writer's batch (GELF takes each line at once)
     gin_batched = render is not None and access_gelf is None
     single_writer = writers[0] if len(writers) == 1 else None
-    wall_clock = access is not None or hub.audit is not None
+    # gin's entries carry the monotonic end (the renderer converts it once per batch)
+    wall_clock = fmt is not None and render is None
     redactor = hub.redactor
     client_ip = hub.client_ip
     server = hub.server_metrics
@@ -162,7 +163,7 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
             if target is None:
                 target = redactor.target(path, request.query_string)
             if render is not None:
-                entry = (wall + ns * 1e-9, status, ns, client_ip(request), request.method, target, exchange.error)
+                entry = (start + ns, status, ns, client_ip(request), request.method, target, exchange.error)
                 if not gin_batched:
                     line = render((entry,))
                     for writer in writers:

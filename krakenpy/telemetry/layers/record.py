@@ -21,9 +21,7 @@ def call_finisher(otel: Any, stats: Any, stats_keys: dict[tuple[bool, bool], tup
     counters = stats.counters if stats is not None else None
     end_span = tracer.buffer.end if tracer is not None else None
 
-    def finish(
-        elapsed: int, error: bool, canceled: bool, complete: bool, span: Any, token: Token[Any] | None
-    ) -> None:
+    def finish(elapsed: int, error: bool, canceled: bool, complete: bool, span: Any, token: Token[Any] | None) -> None:
         if otel is not None:
             otel[(error, canceled, complete)].observe(elapsed * 1e-9)
         if counters is not None:
