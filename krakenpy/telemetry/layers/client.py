@@ -15,7 +15,7 @@ from krakenpy.telemetry.exchange import CURRENT
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.metrics.instruments import gin_route, lura_pattern
 from krakenpy.telemetry.metrics.registry import Counter, Histogram
-from krakenpy.telemetry.trace.context import new_span_id
+from krakenpy.telemetry.trace.context import hop_span_id
 from krakenpy.telemetry.trace.spans import CLIENT, SPAN, Span
 
 __all__ = ["client_middleware", "split_netloc"]
@@ -114,7 +114,7 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
                             attrs,
                         )  # fmt: skip
                     if inject_headers is not None:
-                        headers.extend(inject_headers(trace, span.span_id if span is not None else new_span_id()))
+                        headers.extend(inject_headers(trace, span.span_id if span is not None else hop_span_id()))
             if span is None and metrics is None and not track:
                 return await call(method, url, headers, body)  # propagation only: nothing to time
             host_series = series(url) if metrics is not None else None

@@ -14,7 +14,7 @@ from krakenpy.telemetry.trace.context import (
     compile_extract,
     compile_inject,
     extract,
-    new_span_id,
+    hop_span_id,
 )
 from krakenpy.telemetry.trace.spans import Span, SpanBuffer
 
@@ -101,7 +101,7 @@ class Tracer:
         """Propagation headers for the next hop (an unsampled trace still sends flags ``00``)."""
         if self._inject is None:
             self._compile()
-        return self._inject(trace, span_id or new_span_id())  # type: ignore[misc]
+        return self._inject(trace, span_id or hop_span_id())  # type: ignore[misc]
 
     def header_attributes(
         self, prefix: str, pairs: Iterable[tuple[str, str]], options: LayerTraceOptions
