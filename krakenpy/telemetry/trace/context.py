@@ -112,18 +112,24 @@ def hop_span_id() -> str:
 
 class TraceState:
     """The trace one request belongs to: its id, the caller's span, the sampling decision and the
-    headers to pass on unchanged (``tracestate``, ``baggage``)."""
+    headers to pass on unchanged (``tracestate``, ``baggage``). Built per request: no ``__init__``,
+    the defaults on the class, the hot path sets the fields it has (:meth:`of` for the others)."""
 
-    __slots__ = ("baggage", "parent_id", "sampled", "trace_id", "tracestate")
+    trace_id: str = ""
+    parent_id: str | None = None
+    sampled: bool = False
+    tracestate: str = ""
+    baggage: str = ""
 
-    def __init__(
-        self, trace_id: str, parent_id: str | None, sampled: bool, tracestate: str = "", baggage: str = ""
-    ) -> None:
-        self.trace_id = trace_id
-        self.parent_id = parent_id
-        self.sampled = sampled
-        self.tracestate = tracestate
-        self.baggage = baggage
+    @classmethod
+    def of(
+        cls, trace_id: str, parent_id: str | None, sampled: bool, tracestate: str = "", baggage: str = ""
+    ) -> TraceState:
+        """A trace state with every field given."""
+        state = cls()
+        state.trace_id, state.parent_id, state.sampled = trace_id, parent_id, sampled
+        state.tracestate, state.baggage = tracestate, baggage
+        return state
 
     def traceparent(self, span_id: str) -> str:
         return f"00-{self.trace_id}-{span_id}-{'01' if self.sampled else '00'}"
@@ -221,10 +227,10 @@ def extract(get: Callable[[str], str | None], propagators: Sequence[str], sample
             trace_id, parent, flag = found
             baggage = get(_BAGGAGE_H) or "" if "baggage" in propagators else ""
             tracestate = get(_TRACESTATE_H) or "" if name == "tracecontext" else ""
-            return TraceState(trace_id, parent, sampler.sample(trace_id, flag), tracestate, baggage)
+            return TraceState.of(trace_id, parent, sampler.sample(trace_id, flag), tracestate, baggage)
     trace_id = new_trace_id()
     baggage = get(_BAGGAGE_H) or "" if "baggage" in propagators else ""
-    return TraceState(trace_id, None, sampler.sample(trace_id, None), "", baggage)
+    return TraceState.of(trace_id, None, sampler.sample(trace_id, None), "", baggage)
 
 
 def inject(trace: TraceState, span_id: str, propagators: Sequence[str]) -> list[tuple[str, str]]:
@@ -262,12 +268,19 @@ def compile_extract(
                 trace_id, parent, flag = found
                 baggage = get(_BAGGAGE_H) or "" if baggage_on else ""
                 tracestate = get(_TRACESTATE_H) or "" if name == "tracecontext" else ""
+                state = TraceState()
+                state.trace_id = trace_id
+                state.parent_id = parent
                 # Sampler.sample inline for the two usual answers: every request, or the caller's flag
-                sampled = True if not ratio else flag if flag is not None else sample(trace_id, None)
-                return TraceState(trace_id, parent, sampled, tracestate, baggage)
+                state.sampled = True if not ratio else flag if flag is not None else sample(trace_id, None)
+                if tracestate:
+                    state.tracestate = tracestate
+                if baggage:
+                    state.baggage = baggage
+                return state
         trace_id = new_trace_id()
         baggage = get(_BAGGAGE_H) or "" if baggage_on else ""
-        return TraceState(trace_id, None, sample(trace_id, None), "", baggage)
+        return TraceState.of(trace_id, None, sample(trace_id, None), "", baggage)
 
     return run
 
