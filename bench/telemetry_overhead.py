@@ -2,11 +2,17 @@
 ``/metrics`` scrape.
 
     .venv/bin/python -m bench.telemetry_overhead [--n 20000]
+    .venv/bin/python -m bench.telemetry_overhead --instructions [--only 0,1,4]
 
 Each configuration builds a real gateway whose one backend is a static upstream client (answers at
 once, no socket), then times N requests through the edge handler: the difference between rows is
 what the telemetry adds per request (µs, best of 5 rounds). The scrape row renders a registry of
 200 histogram series and reports the longest time the event loop was held between two yields.
+
+``--instructions`` counts machine instructions per request instead, with valgrind's callgrind (a busy
+machine does not move them): each configuration runs twice in a child under callgrind, with
+``--short`` and ``--long`` requests, and the difference divided by the difference in requests is one
+request's cost (start-up and warm-up cancel out). ``--only`` takes indexes into :data:`CONFIGS`.
 """
 
 from __future__ import annotations
@@ -14,6 +20,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterable
@@ -157,8 +166,6 @@ async def main_async(n: int, rounds: int) -> None:
     # the access log goes to a file here: a terminal would measure the terminal
     sink = tempfile.NamedTemporaryFile(prefix="krakenpy-bench-", suffix=".log", delete=False)
     fd = os.open(sink.name, os.O_WRONLY | os.O_APPEND)
-    import sys
-
     _STDOUT[sys.stdout.fileno()] = LineWriter(fd, name="bench")
     gateways = {label: await _gateway(extra) for label, extra in CONFIGS.items()}
     best = {label: float("inf") for label in CONFIGS}
@@ -180,12 +187,75 @@ async def main_async(n: int, rounds: int) -> None:
     os.unlink(sink.name)
 
 
+async def _drive(index: int, n: int, flag: str) -> None:
+    """The child of ``--instructions``: one configuration, 200 warm-up requests uncounted, then
+    ``flag``.ready, a wait for ``flag`` (the parent switched callgrind's instrumentation on), ``n``."""
+    _STDOUT[sys.stdout.fileno()] = LineWriter(os.open(os.devnull, os.O_WRONLY), name="bench")
+    gateway = await _gateway(list(CONFIGS.values())[index])
+    await _round(gateway, 200)
+    with open(flag + ".ready", "w"):
+        pass
+    while not os.path.exists(flag):
+        time.sleep(0.01)
+    await _round(gateway, n)
+    await gateway.close()
+
+
+def _count(index: int, n: int) -> int:
+    """Instructions of ``n`` requests (plus a constant: the wait and the exit), start-up not
+    instrumented (``--instr-atstart=no``, switched on by ``callgrind_control`` for this child only)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        flag = f"{tmp}/go"
+        child = subprocess.Popen(
+            ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={tmp}/cg.out",
+             sys.executable, "-m", "bench.telemetry_overhead", "--drive", str(index), str(n), flag],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONHASHSEED": "0"},
+        )  # fmt: skip
+        while not os.path.exists(flag + ".ready"):
+            if child.poll() is not None:
+                raise RuntimeError(child.stderr.read()[-2000:] if child.stderr else "child failed")
+            time.sleep(0.1)
+        subprocess.run(["callgrind_control", "-i", "on", str(child.pid)], check=True, capture_output=True)
+        with open(flag, "w"):
+            pass
+        _, err = child.communicate()
+    match = re.search(r"Collected : (\d+)", err)
+    if match is None:
+        raise RuntimeError(err[-2000:])
+    return int(match[1])
+
+
+def instructions(only: list[int], short: int, long: int) -> None:
+    """Instructions per request of each configuration in ``only`` (callgrind, difference of two runs)."""
+    labels = list(CONFIGS)
+    base = None
+    print(f"{'configuration':62} {'k instr/req':>11} {'+k':>7}", flush=True)
+    for index in only:
+        per = (_count(index, long) - _count(index, short)) / (long - short) / 1000
+        if index == 0:
+            base = per
+        added = f"{per - base:+7.1f}" if base is not None else ""
+        print(f"{labels[index]:62} {per:11.1f} {added}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--instructions", action="store_true", help="count instructions with callgrind")
+    parser.add_argument("--only", default="", help="comma-separated indexes into CONFIGS (--instructions)")
+    parser.add_argument("--short", type=int, default=100)
+    parser.add_argument("--long", type=int, default=1100)
+    parser.add_argument("--drive", nargs=3, metavar=("INDEX", "N", "FLAG"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    asyncio.run(main_async(args.n, args.rounds))
+    if args.drive:
+        asyncio.run(_drive(int(args.drive[0]), int(args.drive[1]), args.drive[2]))
+    elif args.instructions:
+        only = [int(i) for i in args.only.split(",")] if args.only else list(range(len(CONFIGS)))
+        instructions(only, args.short, args.long)
+    else:
+        asyncio.run(main_async(args.n, args.rounds))
 
 
 if __name__ == "__main__":

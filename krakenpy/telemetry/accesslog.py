@@ -1,10 +1,7 @@
-"""Access-log line formats: gin's (KrakenD's default, byte for byte), JSON, Common and Combined.
-
-gin: ``[GIN] 2006/01/02 - 15:04:05 | 200 |  143.655729ms |   83.33.197.234 | GET      "/v2/x"``
-(``[GIN] <end> |␠<%3d>␠| <latency %13v> | <ip %15s> |␠<method %-7s>␠␠<Go-quoted path?query>``)
-followed by gin's ``Error #01: …`` lines. Colours are never written (gin writes them on a TTY only).
-Query values are redacted in every format. Time texts are cached per second. A client's bytes that are
-not UTF-8 (surrogate escapes in header text) are written as received, and as U+FFFD in JSON.
+"""Access-log line formats: gin's (KrakenD's default, byte for byte: :mod:`krakenpy.telemetry.ginline`),
+JSON, Common and Combined. Query values are redacted in every format. Time texts are cached per
+second. A client's bytes that are not UTF-8 (surrogate escapes in header text) are written as
+received, and as U+FFFD in JSON.
 """
 
 from __future__ import annotations
@@ -15,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from krakenpy.gojson import text_json
-from krakenpy.goquote import go_quote
-from krakenpy.telemetry.gotime import go_duration, utc_offset
+from krakenpy.telemetry.ginline import gin_renderer
+from krakenpy.telemetry.gotime import utc_offset
 
-__all__ = ["FORMATS", "AccessEntry", "AccessFormat", "GinLine", "formatter", "gin_line"]
+__all__ = ["FORMATS", "AccessEntry", "AccessFormat", "formatter"]
 
 AccessFormat = Literal["gin", "json", "common", "combined"]
 FORMATS: Final[tuple[str, ...]] = ("gin", "json", "common", "combined")
@@ -67,53 +64,11 @@ class _SecondCache:
         return self._text
 
 
-#: ``line(end, status, latency_s, client_ip, method, target, error)``: gin's line without an entry object
-GinLine = Callable[[float, int, float, str, str, str, "str | None"], bytes]
-
-
-def gin_line() -> GinLine:
-    """gin's line builder with positional arguments (the edge's hot path; no entry object)."""
-    fmt_stamp = "%Y/%m/%d - %H:%M:%S"
-    # the time text of the current second, and the common latencies and paths without a call each
-    cached_second = -1
-    cached_stamp = ""
-    localtime = time.localtime
-    strftime = time.strftime
-
-    def line(end: float, status: int, latency: float, ip: str, method: str, target: str, error: str | None) -> bytes:
-        nonlocal cached_second, cached_stamp
-        second = int(end)
-        if second != cached_second:
-            cached_stamp = strftime(fmt_stamp, localtime(second))
-            cached_second = second
-        ns = int(latency * 1e9)
-        if 1_000 <= ns < 1_000_000:  # Duration.String() of the usual latencies, as go_duration
-            us, rest = divmod(ns, 1_000)
-            took = f"{us}.{rest:03d}".rstrip("0") + "µs" if rest else f"{us}µs"
-        elif 1_000_000 <= ns < 1_000_000_000:
-            ms, rest = divmod(ns, 1_000_000)
-            took = f"{ms}.{rest:06d}".rstrip("0") + "ms" if rest else f"{ms}ms"
-        else:
-            if ns > 60_000_000_000:  # gin truncates latencies above a minute to whole seconds
-                ns -= ns % 1_000_000_000
-            took = go_duration(ns)
-        if target.isascii() and target.isprintable() and '"' not in target and "\\" not in target:
-            quoted = f'"{target}"'
-        else:
-            quoted = go_quote(target)
-        text = f"[GIN] {cached_stamp} | {status:3d} | {took:>13} | {ip:>15} | {method:<7}  {quoted}\n"
-        if error is not None:
-            text += f"Error #01: {error}\n"
-        return text.encode("utf-8", "surrogateescape")  # a client's bytes written back as received (Go)
-
-    return line
-
-
 def _gin() -> Callable[[AccessEntry], bytes]:
-    fast = gin_line()
+    render = gin_renderer()
 
     def line(e: AccessEntry) -> bytes:
-        out = fast(e.end, e.status, e.latency, e.client_ip, e.method, e.target, None)
+        out = render(((e.end, e.status, int(e.latency * 1e9), e.client_ip, e.method, e.target, None),))
         if e.errors:
             out += "".join(f"Error #{i:02d}: {err}\n" for i, err in enumerate(e.errors, 1)).encode(
                 "utf-8", "surrogateescape"

@@ -6,6 +6,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Sequence
 
+from multidict import istr
+
 from krakenpy.edge import HttpRequest
 
 __all__ = ["client_ip_resolver"]
@@ -29,7 +31,8 @@ def client_ip_resolver(
             except ValueError:
                 continue
         nets = tuple(parsed)
-    headers = tuple(remote_ip_headers) if forwarded_by_client_ip else ()
+    # istr names: the per-request lookups skip folding the names' case
+    headers = tuple(istr(h) for h in remote_ip_headers) if forwarded_by_client_ip else ()
 
     def trusted(ip: str) -> bool:
         if nets is None:
@@ -44,8 +47,9 @@ def client_ip_resolver(
         remote = request.remote
         if not headers or (nets is not None and not trusted(remote)):
             return remote
+        get = request.headers.get
         for name in headers:
-            value = request.headers.get(name)
+            value = get(name)
             if not value:
                 continue
             items = value.split(",")
@@ -59,4 +63,14 @@ def client_ip_resolver(
                     return ip
         return remote
 
+    if nets is None and len(headers) == 2:  # KrakenD's defaults: most requests carry neither header
+        first, second = headers
+
+        def resolve_direct(request: HttpRequest) -> str:
+            found = request.headers
+            if first not in found and second not in found:
+                return request.remote
+            return resolve(request)
+
+        return resolve_direct
     return resolve

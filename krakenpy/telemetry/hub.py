@@ -12,9 +12,10 @@ from typing import Final
 
 from krakenpy.edge import HttpRequest
 from krakenpy.state import Key
-from krakenpy.telemetry.accesslog import AccessEntry, GinLine
+from krakenpy.telemetry.accesslog import AccessEntry
 from krakenpy.telemetry.audit import AuditTrail
 from krakenpy.telemetry.clientip import client_ip_resolver
+from krakenpy.telemetry.ginline import GinRender
 from krakenpy.telemetry.metrics.instruments import (
     BackendMetrics,
     ClientMetrics,
@@ -39,8 +40,8 @@ class AccessLog:
     skip_paths: frozenset[str] = frozenset()
     #: also send each line to GELF (KrakenD's code does when telemetry/gelf is on)
     gelf: Callable[[bytes], None] | None = None
-    #: gin's line with positional arguments (set for the gin format: the edge skips the entry object)
-    gin: GinLine | None = None
+    #: gin's batch renderer (set for the gin format: the edge queues a tuple, not an entry object)
+    gin: GinRender | None = None
 
 
 @dataclass(eq=False)

@@ -30,8 +30,20 @@ def _value(value: Any) -> dict[str, Any]:
 
 
 def attributes(attrs: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> list[dict[str, Any]]:
+    """OTLP key-values; the usual exact ``str`` and ``int`` values inline (a span has ~10 attributes
+    and a sampled request ~4 spans: one call fewer per attribute adds up)."""
     items = attrs.items() if isinstance(attrs, Mapping) else attrs
-    return [{"key": k, "value": _value(v)} for k, v in items]
+    out: list[dict[str, Any]] = []
+    append = out.append
+    for k, v in items:
+        kind = type(v)
+        if kind is str:
+            append({"key": k, "value": {"stringValue": v}})
+        elif kind is int:
+            append({"key": k, "value": {"intValue": str(v)}})
+        else:
+            append({"key": k, "value": _value(v)})
+    return out
 
 
 def _span(span: Span) -> dict[str, Any]:

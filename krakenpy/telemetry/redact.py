@@ -215,7 +215,8 @@ class Redactor:
         """A raw query (``a=1&sig=x``) with sensitive values masked: ``a=1&sig=[REDACTED]`` (a value
         runs to the next ``&`` or ``;``, whatever it holds)."""
         pattern = self._raw_query
-        if not raw or pattern is None or pattern.search(raw) is None:
+        # every match holds "key=": without "=" the case-insensitive scan (~20k instructions on a URL) is skipped
+        if not raw or pattern is None or "=" not in raw or pattern.search(raw) is None:
             return raw
         return pattern.sub(self._sub, raw)
 
@@ -227,7 +228,7 @@ class Redactor:
         if not text:
             return text
         pattern = self._query
-        if pattern is not None and pattern.search(text) is not None:
+        if pattern is not None and "=" in text and pattern.search(text) is not None:
             text = pattern.sub(self._sub, text)
         if "@" in text and "://" in text:
             text = _USERINFO.sub(r"\g<scheme>REDACTED:REDACTED@", text)

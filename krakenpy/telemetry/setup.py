@@ -17,7 +17,7 @@ from krakenpy import __version__
 from krakenpy.errors import ConfigError
 from krakenpy.resources import Resources
 from krakenpy.state import Key
-from krakenpy.telemetry.accesslog import formatter, gin_line
+from krakenpy.telemetry.accesslog import formatter
 from krakenpy.telemetry.applog import LineHandler, app_log_options, install_handlers, make_formatter
 from krakenpy.telemetry.audit import AuditTrail
 from krakenpy.telemetry.auditsettings import AuditOptions
@@ -25,6 +25,7 @@ from krakenpy.telemetry.auditsink import AuditSink, HttpSink, StreamSink, last_h
 from krakenpy.telemetry.clientip import client_ip_resolver
 from krakenpy.telemetry.export import OtlpExporter, OtlpTarget
 from krakenpy.telemetry.gelf import GelfHandler, GelfSender, gelf_message
+from krakenpy.telemetry.ginline import gin_renderer
 from krakenpy.telemetry.hub import HUB, AccessLog, Service, Telemetry
 from krakenpy.telemetry.metrics.instruments import BackendMetrics, ClientMetrics, ProxyMetrics, ServerMetrics
 from krakenpy.telemetry.metrics.registry import Registry
@@ -125,7 +126,7 @@ def _configure(resources: Resources) -> Telemetry:
             tuple(writers),
             frozenset(router.logger_skip_paths),
             send,
-            gin_line() if access.format == "gin" else None,
+            gin_renderer(monotonic_ns=True) if access.format == "gin" else None,
         )
         hub.upstream_time = access.format == "json"
     if hub._stdout is not None:

@@ -1,6 +1,10 @@
 """Batched line output: lines collect in a list and reach the file descriptor in one ``write`` per
 event-loop tick (or every ``max_lines`` lines), so a busy gateway makes a few system calls per
 batch instead of one per request, and no stdlib ``logging`` call runs per request.
+
+A record can also be queued unformatted (:meth:`LineWriter.entry`, the access log's): its renderer
+formats each run of such records at the flush, in the order of the other lines, so the formatting
+is paid once per batch (one loop, one encode) rather than per request.
 """
 
 from __future__ import annotations
@@ -8,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Callable
 from typing import IO, Any, Final
 
 from krakenpy.files import check_append_target, open_error
@@ -16,12 +21,17 @@ __all__ = ["LineWriter", "output_file", "stdout_writer"]
 
 #: lines buffered before a write even within one tick
 MAX_LINES: Final = 256
+#: ``render(records) -> lines``: what :meth:`LineWriter.entry` queues records for
+Render = Callable[[list[Any]], bytes]
 
 
 class LineWriter:
     """Write ``bytes`` lines to a file descriptor (or a text stream) in batches."""
 
-    __slots__ = ("_buffer", "_fd", "_max", "_owned", "_scheduled", "_stream", "dropped", "name")
+    __slots__ = (
+        "_buffer", "_fd", "_lines", "_max", "_owned", "_render", "_run", "_runs", "_scheduled", "_stream", "dropped",
+        "name",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -34,7 +44,13 @@ class LineWriter:
     ) -> None:
         self._fd = fd
         self._stream = stream
-        self._buffer: list[bytes] = []
+        #: lines, and ``(render, records)`` runs of records queued by :meth:`entry`
+        self._buffer: list[bytes | tuple[Render, list[Any]]] = []
+        #: the run :meth:`entry` appends to (the buffer's last item), or None
+        self._run: list[Any] | None = None
+        self._render: Render | None = None
+        self._runs = False
+        self._lines = 0
         self._max = max_lines
         self._scheduled = False
         self._owned = owned
@@ -52,27 +68,58 @@ class LineWriter:
 
     def write(self, line: bytes) -> None:
         """Queue one line (with its newline); written at the end of this loop tick."""
-        buffer = self._buffer
-        buffer.append(line)
-        if len(buffer) >= self._max:
+        self._buffer.append(line)
+        self._run = None
+        self._lines += 1
+        if self._lines >= self._max:
             self.flush()
         elif not self._scheduled:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:  # start-up and shutdown: no loop, write now
-                self.flush()
-                return
-            self._scheduled = True
-            loop.call_soon(self.flush)
+            self._schedule()
+
+    def entry(self, render: Render, record: Any) -> None:
+        """Queue one record for ``render`` (records in a row are rendered together at the flush)."""
+        run = self._run
+        if run is None or self._render is not render:
+            run = self._run = []
+            self._render = render
+            self._runs = True
+            self._buffer.append((render, run))
+        run.append(record)
+        self._lines += 1
+        if self._lines >= self._max:
+            self.flush()
+        elif not self._scheduled:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # start-up and shutdown: no loop, write now
+            self.flush()
+            return
+        self._scheduled = True
+        loop.call_soon(self.flush)
 
     def flush(self) -> None:
         """Write everything queued, in one call when the destination takes it."""
         self._scheduled = False
         if not self._buffer:
             return
-        data = b"".join(self._buffer)
-        count = len(self._buffer)
-        self._buffer.clear()
+        buffer = self._buffer
+        count = self._lines
+        runs = self._runs
+        self._buffer = []
+        self._run = None
+        self._runs = False
+        self._lines = 0
+        if not runs:
+            data = b"".join(buffer)  # type: ignore[arg-type]
+        else:
+            try:
+                data = b"".join(item if isinstance(item, bytes) else item[0](item[1]) for item in buffer)
+            except Exception:  # a renderer that fails loses its batch, never the process
+                self.dropped += count
+                return
         try:
             if self._fd is not None:
                 view = memoryview(data)

@@ -63,3 +63,32 @@ def test_formatter_common_and_combined() -> None:
     )
     combined = formatter("combined")(_entry(user_agent='cu"rl', referer="")).decode()
     assert combined.endswith(' 200 - "-" "cu\\"rl"\n')
+
+
+def test_gin_renderer_latency_text_is_go_duration() -> None:
+    from krakenpy.telemetry.ginline import gin_renderer
+    from krakenpy.telemetry.gotime import go_duration
+
+    render = gin_renderer()
+    end = time.mktime((2024, 5, 30, 19, 8, 7, 0, 0, -1))
+    edges = [0, 1, 999, 1_000, 1_001, 1_450, 999_999, 1_000_000, 1_000_450, 1_120_000, 143_655_729, 999_999_999]
+    cases = edges + [1_000_000_000, 59_999_999_999, 60_000_000_000] + [7**k for k in range(4, 13)]
+    for ns in cases:
+        line = render([(end, 200, ns, "10.0.0.1", "GET", "/x", None)]).decode()
+        assert line.split(" | ")[2].strip() == go_duration(ns), ns
+    # above a minute gin truncates to whole seconds
+    line = render([(end, 200, 75_123_000_000, "10.0.0.1", "PROPFIND", "/x", "boom")]).decode()
+    assert "|         1m15s |" in line and '| PROPFIND  "/x"\n' in line
+    assert line.endswith("\nError #01: boom\n")
+
+
+def test_gin_renderer_monotonic_end_is_written_as_wall_time() -> None:
+    from krakenpy.telemetry.ginline import gin_renderer
+
+    render = gin_renderer(monotonic_ns=True)
+    before = time.time()
+    line = render([(time.perf_counter_ns(), 200, 1_500, "10.0.0.1", "GET", "/x", None)]).decode()
+    after = time.time()
+    stamps = {time.strftime("%Y/%m/%d - %H:%M:%S", time.localtime(int(t))) for t in (before, after)}
+    assert line[6:27] in stamps
+    assert GIN.match(line.rstrip("\n"))

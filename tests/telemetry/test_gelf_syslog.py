@@ -63,7 +63,9 @@ async def test_gelf_sender_udp_delivers_and_chunks() -> None:
     logger = logging.getLogger("krakenpy.gelftest")
     logger.addHandler(handler)
     logger.propagate = False
-    token = CURRENT.set(Exchange("rid-9", 0.0, 0.0))
+    exchange = Exchange()
+    exchange.request_id = "rid-9"
+    token = CURRENT.set(exchange)
     try:
         logger.error("[ENDPOINT: /x] failed http://h/?sig=SECRET")
         import os

@@ -45,7 +45,9 @@ def test_pattern_formatter_rejects_unknown_verbs(pattern: str) -> None:
 
 
 def test_formatters_carry_the_request_id_and_redact() -> None:
-    token = CURRENT.set(Exchange("req-1", 0.0, 0.0))
+    exchange = Exchange()
+    exchange.request_id = "req-1"
+    token = CURRENT.set(exchange)
     try:
         default = make_formatter(AppLogOptions()).format(_record("GET http://h/x?token=T0K"))
         placed = PatternFormatter("%{request_id} %{message}").format(_record("x"))

@@ -62,3 +62,11 @@ def test_propagators_from_env() -> None:
 def test_baggage_passes_through() -> None:
     trace = extract(_get({"traceparent": TP, "baggage": "user=1"}), ("tracecontext", "baggage"), Sampler(1.0))
     assert ("baggage", "user=1") in inject(trace, "1" * 16, ("tracecontext", "baggage"))
+
+
+def test_hop_span_id_is_unique_non_zero_hex() -> None:
+    from krakenpy.telemetry.trace.context import hop_span_id
+
+    ids = [hop_span_id() for _ in range(10_000)]  # crosses at least two carries of the low 12 bits
+    assert all(len(i) == 16 and int(i, 16) != 0 and i == i.lower() for i in ids)
+    assert len(set(ids)) == len(ids)

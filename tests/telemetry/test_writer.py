@@ -59,3 +59,39 @@ def test_line_writer_counts_lines_lost_to_a_closed_destination() -> None:
     writer.write(b"a\n")  # EPIPE (SIGPIPE is ignored by Python)
     assert writer.dropped == 1
     os.close(write_fd)
+
+
+async def test_line_writer_entries_rendered_in_runs_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.log"
+    writer = LineWriter.open(str(path))
+    calls: list[list[str]] = []
+
+    def render(records: list[str]) -> bytes:
+        calls.append(list(records))
+        return "".join(f"{r}\n" for r in records).encode()
+
+    writer.write(b"a\n")
+    writer.entry(render, "X")
+    writer.entry(render, "Y")
+    writer.write(b"b\n")
+    writer.entry(render, "Z")
+    assert path.read_bytes() == b""  # rendered and written when the loop turns
+    await asyncio.sleep(0)
+    assert path.read_bytes() == b"a\nX\nY\nb\nZ\n"
+    assert calls == [["X", "Y"], ["Z"]]  # one call per run of records, not per record
+    writer.close()
+
+
+def test_line_writer_renderer_that_fails_drops_its_batch() -> None:
+    read_fd, write_fd = os.pipe()
+    writer = LineWriter(write_fd)
+
+    def broken(records: list[object]) -> bytes:
+        raise ValueError("bad record")
+
+    writer.entry(broken, 1)  # no loop: flushed at once, and the failure does not escape
+    assert writer.dropped == 1
+    writer.write(b"next\n")
+    assert os.read(read_fd, 100) == b"next\n"
+    os.close(read_fd)
+    os.close(write_fd)

@@ -25,7 +25,7 @@ from krakenpy.telemetry.trace.spans import CLIENT, INTERNAL, SPAN, Span
 
 __all__ = ["backend_middleware"]
 
-_perf = time.perf_counter
+_perf_ns = time.perf_counter_ns
 LAMBDA = "backend/lambda"
 
 
@@ -103,16 +103,16 @@ def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backen
                 except Exception as exc:
                     log_failure(exc, prefix, redactor)
                     raise
-            start = _perf()
+            start = _perf_ns()
             span: Span | None = None
             call: Span | None = None
             token = None
             if trace_on and trace is not None and trace.sampled:
                 assert tracer is not None and exchange is not None
                 parent = SPAN.get() or exchange.span
-                span = tracer.span(
-                    trace, parent.span_id if parent is not None else trace.parent_id, pattern, INTERNAL,
-                    dict(base_attrs),
+                span = Span(
+                    trace.trace_id, parent.span_id if parent is not None else trace.parent_id, pattern, INTERNAL,
+                    base_attrs.copy(),
                 )  # fmt: skip
                 token = SPAN.set(span)
             call_token = None
@@ -140,7 +140,7 @@ def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backen
                     span.error(redactor.text(str(exc))[:512])
                 raise
             finally:
-                elapsed = _perf() - start
+                elapsed = _perf_ns() - start
                 if is_lambda and exchange is not None:
                     exchange.upstream_ended()
                     if call_token is not None:

@@ -15,7 +15,8 @@ from krakenpy.telemetry.exchange import CURRENT
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.metrics.instruments import gin_route, lura_pattern
 from krakenpy.telemetry.metrics.registry import Counter, Histogram
-from krakenpy.telemetry.trace.spans import CLIENT, SPAN
+from krakenpy.telemetry.trace.context import hop_span_id
+from krakenpy.telemetry.trace.spans import CLIENT, SPAN, Span
 
 __all__ = ["client_middleware", "split_netloc"]
 
@@ -66,6 +67,7 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
     static = layer.static if layer is not None else ()
     # the upstream busy time is read by the JSON access log only
     track = hub.upstream_time
+    end_span = tracer.buffer.end if tracer is not None else None
 
     def series(url: str) -> _HostSeries:
         assert metrics is not None
@@ -85,6 +87,8 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
         return found
 
     def middleware(call: UpstreamCall) -> UpstreamCall:
+        inject_headers = tracer.injector() if tracer is not None and inject else None
+
         async def observed(
             method: str, url: str, headers: list[tuple[str, str]], body: bytes | None
         ) -> UpstreamResponse:
@@ -105,11 +109,12 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
                             "http.request.body.size": len(body or b""),
                         }
                         attrs.update(static)
-                        span = tracer.span(
-                            trace, parent.span_id if parent is not None else trace.parent_id, pattern, CLIENT, attrs
-                        )
-                    if inject:
-                        headers.extend(tracer.headers(trace, span.span_id if span is not None else None))
+                        span = Span(
+                            trace.trace_id, parent.span_id if parent is not None else trace.parent_id, pattern, CLIENT,
+                            attrs,
+                        )  # fmt: skip
+                    if inject_headers is not None:
+                        headers.extend(inject_headers(trace, span.span_id if span is not None else hop_span_id()))
             if span is None and metrics is None and not track:
                 return await call(method, url, headers, body)  # propagation only: nothing to time
             host_series = series(url) if metrics is not None else None
@@ -151,7 +156,7 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
                 if span is not None and tracer is not None:
                     span.attributes["http.response.status_code"] = status
                     span.attributes["http.response.body.size"] = size
-                    tracer.end(span)
+                    end_span(span)  # type: ignore[misc]
 
         return observed
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from multidict import CIMultiDict
+from multidict import CIMultiDict, istr
 
 from krakenpy.edge import EdgeHandler, EdgeMiddleware, HttpRequest, HttpResponse
 from krakenpy.errors import Rejection
@@ -23,11 +23,11 @@ from krakenpy.telemetry.exchange import CURRENT, EXCHANGE, Exchange, new_request
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.layers.audit import edge_deny
 from krakenpy.telemetry.metrics.instruments import gin_route, unmatched_route
-from krakenpy.telemetry.trace.spans import SERVER
+from krakenpy.telemetry.trace.spans import SERVER, Span
 
 __all__ = ["debug_logger", "edge_middleware", "route_label"]
 
-_perf = time.perf_counter
+_perf_ns = time.perf_counter_ns
 _wall = time.time
 _routes: dict[str, str] = {}
 
@@ -55,6 +55,8 @@ def edge_middleware(hub: Telemetry) -> EdgeMiddleware | None:
 
 def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
     rid_header = hub.request_id_header
+    # an istr key: multidict skips folding the name's case on every lookup and store (~0.5k instructions each)
+    rid_key = istr(rid_header) if rid_header is not None else None
     trust_id = hub.trust_request_id
     return_id = hub.return_request_id and rid_header is not None
     access = hub.access
@@ -62,8 +64,12 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
     writers = access.writers if access is not None else ()
     access_skip = access.skip_paths if access is not None else frozenset()
     access_gelf = access.gelf if access is not None else None
-    gin = access.gin if access is not None else None
-    single_writer = writers[0] if len(writers) == 1 and access_gelf is None else None
+    render = access.gin if access is not None else None
+    # gin lines are queued as tuples and rendered in the writer's batch (GELF takes each line at once)
+    gin_batched = render is not None and access_gelf is None
+    single_writer = writers[0] if len(writers) == 1 else None
+    # gin's entries carry the monotonic end (the renderer converts it once per batch)
+    wall_clock = fmt is not None and render is None
     redactor = hub.redactor
     client_ip = hub.client_ip
     server = hub.server_metrics
@@ -74,6 +80,7 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
     server_cache: dict[tuple[str | None, str, str, int], tuple[Any, Any]] = {}
     tracer = hub.tracer
     trace_global = tracer is not None and tracer.global_layer.enabled
+    end_span = tracer.buffer.end if tracer is not None else None
     audit = hub.audit
 
     def stats_series(route: str, status: int) -> tuple[Any, Any, str]:
@@ -93,22 +100,32 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
         server_cache[(route, method, scheme, status)] = pair
         return pair
 
+    tracing = tracer is not None
+    start_trace = tracer.extractor() if tracer is not None else None
+    # what runs after the response, decided here: the default (access log + request id) skips the rest
+    observed = server is not None or stats is not None or tracing
+    logging_on = access is not None
+
     async def handle(request: HttpRequest) -> HttpResponse:
-        start = _perf()
+        start = _perf_ns()
+        wall = _wall() if wall_clock else 0.0
+        exchange = Exchange()
         rid = ""
-        if rid_header is not None:
-            incoming = request.headers.get(rid_header) if trust_id else None
-            rid = incoming if incoming and valid_request_id(incoming) else new_request_id()
-        exchange = Exchange(rid, start, _wall())
+        if rid_key is not None:
+            incoming = request.headers.get(rid_key) if trust_id else None
+            rid = exchange.request_id = incoming if incoming and valid_request_id(incoming) else new_request_id()
         request.context[EXCHANGE] = exchange
         token = CURRENT.set(exchange)
         span = None
+        target = None
         path = request.path
-        if tracer is not None and path not in tracer.skip_paths:
-            trace = exchange.trace = tracer.start(request.headers.get)
+        if tracing and path not in tracer.skip_paths:  # type: ignore[union-attr]
+            assert tracer is not None
+            trace = exchange.trace = start_trace(request.headers.get)  # type: ignore[misc]
             if trace.sampled and trace_global:
+                target = redactor.target(path, request.query_string)
                 attrs: dict[str, Any] = {
-                    "url.full": redactor.target(path, request.query_string),
+                    "url.full": target,
                     "server.address": request.host,
                     "http.request.method": request.method,
                     "user_agent.original": request.headers.get("User-Agent", ""),
@@ -124,7 +141,7 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
                     attrs.update(layer.static)
                 if layer.report_headers:
                     attrs.update(tracer.header_attributes("http.request.header", request.headers.items(), layer))
-                span = exchange.span = tracer.span(trace, trace.parent_id, request.method, SERVER, attrs)
+                span = exchange.span = Span(trace.trace_id, trace.parent_id, request.method, SERVER, attrs)
         try:
             response = await next_handler(request)
         except Rejection as rejection:  # an edge guard that raises rather than answering: its answer
@@ -132,18 +149,44 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
             response = HttpResponse(rejection.status, CIMultiDict(rejection.headers), rejection.payload)
         finally:
             CURRENT.reset(token)
-        end = _perf()
-        latency = end - start
+        ns = _perf_ns() - start
         status = response.status
-        route = request.route
         if audit is not None and status >= 400:
             denied = request.context.get(EDGE_DENY)
             if denied is not None:
                 edge_deny(hub, request, exchange, denied, status)
         if return_id:
-            response.headers[rid_header] = rid  # type: ignore[index]
+            response.headers[rid_key] = rid  # type: ignore[index]
+        if observed:
+            _observe(request, response, ns, status, span, exchange)
+        if logging_on and path not in access_skip:
+            if target is None:
+                target = redactor.target(path, request.query_string)
+            if render is not None:
+                entry = (start + ns, status, ns, client_ip(request), request.method, target, exchange.error)
+                if not gin_batched:
+                    line = render((entry,))
+                    for writer in writers:
+                        writer.write(line)
+                    if access_gelf is not None:
+                        access_gelf(line)
+                elif single_writer is not None:
+                    single_writer.entry(render, entry)
+                else:
+                    for writer in writers:
+                        writer.entry(render, entry)
+            elif fmt is not None:
+                _json_line(request, response, ns, wall, exchange, target)
+        return response
+
+    def _observe(
+        request: HttpRequest, response: HttpResponse, ns: int, status: int, span: Span | None, exchange: Exchange
+    ) -> None:
+        """Metrics and the server span of a finished request (only built in when one is on)."""
+        latency = ns * 1e-9
+        route = request.route
         size = len(response.body)
-        if server is not None and path not in otel_skip:
+        if server is not None and request.path not in otel_skip:
             method = request.method
             scheme = request.scheme
             pair = server_cache.get((route, method, scheme, status)) or server_series(route, method, scheme, status)
@@ -155,7 +198,7 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
             key = found[2]
             counters[key] = counters.get(key, 0) + 1
             found[0].update(size)
-            found[1].update(int(latency * 1e9))
+            found[1].update(ns)
         if span is not None:
             assert tracer is not None
             label = route_label(route, status)
@@ -170,45 +213,40 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
                 attrs.update(
                     tracer.header_attributes("http.response.header", response.headers.items(), tracer.global_layer)
                 )
-            tracer.end(span)
-        if gin is not None and path not in access_skip:
-            line = gin(exchange.wall + latency, status, latency, client_ip(request), request.method,
-                       redactor.target(path, request.query_string), exchange.error)  # fmt: skip
-            if single_writer is not None:
-                single_writer.write(line)
-            else:
-                for writer in writers:
-                    writer.write(line)
-                if access_gelf is not None:
-                    access_gelf(line)
-        elif fmt is not None and path not in access_skip:
-            trace_state = exchange.trace
-            line = fmt(
-                AccessEntry(
-                    end=exchange.wall + latency,
-                    status=status,
-                    latency=latency,
-                    client_ip=client_ip(request),
-                    method=request.method,
-                    target=redactor.target(path, request.query_string),
-                    route=route,
-                    request_id=rid,
-                    trace_id=trace_state.trace_id if trace_state is not None else "",
-                    upstream=exchange.upstream,
-                    bytes_in=request.content_length or 0,
-                    bytes_out=size,
-                    user_agent=request.headers.get("User-Agent", ""),
-                    referer=request.headers.get("Referer", ""),
-                    subject=exchange.subject,
-                    error=exchange.error,
-                    errors=(exchange.error,) if exchange.error is not None else (),
-                )
+            end_span(span)  # type: ignore[misc]
+
+    def _json_line(
+        request: HttpRequest, response: HttpResponse, ns: int, wall: float, exchange: Exchange, target: str
+    ) -> None:
+        """A JSON, Common or Combined access line (an entry object: these formats read most fields)."""
+        assert fmt is not None
+        latency = ns * 1e-9
+        trace_state = exchange.trace
+        line = fmt(
+            AccessEntry(
+                end=wall + latency,
+                status=response.status,
+                latency=latency,
+                client_ip=client_ip(request),
+                method=request.method,
+                target=target,
+                route=request.route,
+                request_id=exchange.request_id,
+                trace_id=trace_state.trace_id if trace_state is not None else "",
+                upstream=exchange.upstream,
+                bytes_in=request.content_length or 0,
+                bytes_out=len(response.body),
+                user_agent=request.headers.get("User-Agent", ""),
+                referer=request.headers.get("Referer", ""),
+                subject=exchange.subject,
+                error=exchange.error,
+                errors=(exchange.error,) if exchange.error is not None else (),
             )
-            for writer in writers:
-                writer.write(line)
-            if access_gelf is not None:
-                access_gelf(line)
-        return response
+        )
+        for writer in writers:
+            writer.write(line)
+        if access_gelf is not None:
+            access_gelf(line)
 
     return handle
 

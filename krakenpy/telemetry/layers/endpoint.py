@@ -17,11 +17,11 @@ from krakenpy.telemetry.failures import log_failure
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.layers.record import call_finisher
 from krakenpy.telemetry.metrics.instruments import gin_route
-from krakenpy.telemetry.trace.spans import INTERNAL, SPAN
+from krakenpy.telemetry.trace.spans import INTERNAL, SPAN, Span
 
 __all__ = ["proxy_middleware"]
 
-_perf = time.perf_counter
+_perf_ns = time.perf_counter_ns
 
 
 def proxy_middleware(hub: Telemetry, endpoint: EndpointConfig) -> Middleware:
@@ -46,7 +46,9 @@ def proxy_middleware(hub: Telemetry, endpoint: EndpointConfig) -> Middleware:
                     stats.histogram(f"proxy.latency.layer.{name}"),
                 )
     method = endpoint.method
-    static = layer.static if layer is not None else ()
+    # the span's fixed attributes built once: each span copies them
+    base_attrs: dict[str, Any] = {"http.request.method": method, "http.route": route, "krakend.stage": "proxy"}
+    base_attrs.update(layer.static if layer is not None else ())
 
     def failed(exc: PipelineError) -> None:
         log_failure(exc, prefix, redactor)
@@ -91,17 +93,15 @@ def proxy_middleware(hub: Telemetry, endpoint: EndpointConfig) -> Middleware:
                     raise
                 subject(request)
                 return response
-            start = _perf()
+            start = _perf_ns()
             span = None
             token = None
             if sampled and exchange is not None and exchange.trace is not None:
                 assert tracer is not None
                 parent = SPAN.get() or exchange.span
-                attrs: dict[str, Any] = {"http.request.method": method, "http.route": route, "krakend.stage": "proxy"}
-                attrs.update(static)
-                span = tracer.span(
-                    exchange.trace, parent.span_id if parent is not None else exchange.trace.parent_id, route,
-                    INTERNAL, attrs,
+                span = Span(
+                    exchange.trace.trace_id, parent.span_id if parent is not None else exchange.trace.parent_id,
+                    route, INTERNAL, base_attrs.copy(),
                 )  # fmt: skip
                 token = SPAN.set(span)
             error = canceled = complete = False
@@ -123,7 +123,7 @@ def proxy_middleware(hub: Telemetry, endpoint: EndpointConfig) -> Middleware:
                     span.error(redactor.text(str(exc))[:512])
                 raise
             finally:
-                elapsed = _perf() - start
+                elapsed = _perf_ns() - start
                 finish(elapsed, error, canceled, complete, span, token)
 
         return observed

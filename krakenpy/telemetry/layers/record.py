@@ -11,29 +11,28 @@ from krakenpy.telemetry.trace.spans import SPAN
 
 __all__ = ["Finish", "call_finisher"]
 
-#: ``finish(elapsed, error, canceled, complete, span, token)``
-Finish = Callable[[float, bool, bool, bool, Any, "Token[Any] | None"], None]
+#: ``finish(elapsed_ns, error, canceled, complete, span, token)``
+Finish = Callable[[int, bool, bool, bool, Any, "Token[Any] | None"], None]
 
 
 def call_finisher(otel: Any, stats: Any, stats_keys: dict[tuple[bool, bool], tuple[str, Any]], tracer: Any) -> Finish:
     """Record one finished proxy or backend call (each sink only when it is on), bound once per
     layer: a positional call per request, the sinks' presence decided at build time."""
     counters = stats.counters if stats is not None else None
+    end_span = tracer.buffer.end if tracer is not None else None
 
-    def finish(
-        elapsed: float, error: bool, canceled: bool, complete: bool, span: Any, token: Token[Any] | None
-    ) -> None:
+    def finish(elapsed: int, error: bool, canceled: bool, complete: bool, span: Any, token: Token[Any] | None) -> None:
         if otel is not None:
-            otel[(error, canceled, complete)].observe(elapsed)
+            otel[(error, canceled, complete)].observe(elapsed * 1e-9)
         if counters is not None:
             counter, latency = stats_keys[(complete, error)]
             counters[counter] += 1
-            latency.update(int(elapsed * 1e9))
+            latency.update(elapsed)  # nanoseconds, as go-metrics' timers
         if span is not None and token is not None:
             span.attributes["complete"] = complete
             if canceled:
                 span.attributes["canceled"] = True
             SPAN.reset(token)
-            tracer.end(span)
+            end_span(span)  # type: ignore[misc]
 
     return finish

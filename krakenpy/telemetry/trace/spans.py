@@ -22,21 +22,13 @@ _now = time.time_ns
 
 
 class Span:
-    """One finished or running span."""
+    """One finished or running span. Built per span of a sampled request, so the fields most spans
+    keep at their defaults (end, status, events) live on the class: ``__init__`` sets six."""
 
-    __slots__ = (
-        "attributes",
-        "end_ns",
-        "events",
-        "kind",
-        "name",
-        "parent_id",
-        "span_id",
-        "start_ns",
-        "status",
-        "status_message",
-        "trace_id",
-    )
+    end_ns: int = 0
+    status: int = UNSET
+    status_message: str = ""
+    events: list[tuple[str, int, dict[str, Any]]] | None = None
 
     def __init__(self, trace_id: str, parent_id: str | None, name: str, kind: int, attributes: dict[str, Any]) -> None:
         self.trace_id = trace_id
@@ -46,10 +38,6 @@ class Span:
         self.kind = kind
         self.attributes = attributes
         self.start_ns = _now()
-        self.end_ns = 0
-        self.status = UNSET
-        self.status_message = ""
-        self.events: list[tuple[str, int, dict[str, Any]]] | None = None
 
     def error(self, message: str) -> None:
         self.status = ERROR

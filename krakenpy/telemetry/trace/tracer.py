@@ -14,7 +14,7 @@ from krakenpy.telemetry.trace.context import (
     compile_extract,
     compile_inject,
     extract,
-    new_span_id,
+    hop_span_id,
 )
 from krakenpy.telemetry.trace.spans import Span, SpanBuffer
 
@@ -77,6 +77,20 @@ class Tracer:
             self._compile()
         return self._extract(get)  # type: ignore[misc]
 
+    def extractor(self) -> Callable[[Callable[[str], str | None]], TraceState]:
+        """:meth:`start` compiled for the current settings (a layer binds it when it is composed)."""
+        if not self.propagation:
+            return self.start
+        if self._extract is None:
+            self._compile()
+        return self._extract  # type: ignore[return-value]
+
+    def injector(self) -> Callable[[TraceState, str], list[tuple[str, str]]]:
+        """:meth:`headers` compiled for the current propagators; the caller passes a span id."""
+        if self._inject is None:
+            self._compile()
+        return self._inject  # type: ignore[return-value]
+
     def span(self, trace: TraceState, parent: str | None, name: str, kind: int, attributes: dict[str, Any]) -> Span:
         return Span(trace.trace_id, parent, name, kind, attributes)
 
@@ -87,7 +101,7 @@ class Tracer:
         """Propagation headers for the next hop (an unsampled trace still sends flags ``00``)."""
         if self._inject is None:
             self._compile()
-        return self._inject(trace, span_id or new_span_id())  # type: ignore[misc]
+        return self._inject(trace, span_id or hop_span_id())  # type: ignore[misc]
 
     def header_attributes(
         self, prefix: str, pairs: Iterable[tuple[str, str]], options: LayerTraceOptions

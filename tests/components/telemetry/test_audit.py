@@ -37,7 +37,8 @@ def _request(claims: dict[str, Any] | None = None) -> Request:
         method="GET", path="/orders/1", params={"Id": "1"}, headers={"Authorization": [f"Bearer {TOKEN}"]},
         query={}, client_ip="203.0.113.7", client_path="/orders/1", endpoint="/orders/{id}",
     )  # fmt: skip
-    r.context[EXCHANGE] = Exchange("req-9", 0.0, 0.0)
+    exchange = r.context[EXCHANGE] = Exchange()
+    exchange.request_id = "req-9"
     r.claims = claims
     return r
 
