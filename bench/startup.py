@@ -135,8 +135,8 @@ def importtime(argv: list[str], port: int, path: str, env: dict[str, str], top: 
     seen = len(rows)
     rows.sort(reverse=True)
     print(f"{seen} modules imported; the slowest (cumulative µs):")
-    for spent, name in rows[:top]:
-        print(f"{spent:>9,}  {name}")
+    for micros, module in rows[:top]:
+        print(f"{micros:>9,}  {module}")
 
 
 def instructions(argv: list[str], port: int, path: str, env: dict[str, str], folder: Path) -> int:
