@@ -161,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", "--endpoints", type=int, default=100)
     parser.add_argument("--runs", type=int, default=7, help="starts; the best and the median are shown")
     parser.add_argument("--client", default="fast", help="KRAKENPY_HTTP_CLIENT")
+    parser.add_argument("--cpus", default="", help="pin krakenpy with taskset (the bench's P7: 0)")
     parser.add_argument("--importtime", type=int, default=0, metavar="TOP", help="print the TOP slowest imports")
     parser.add_argument(
         "--instructions", action="store_true", help="one start under callgrind: instructions until stopped"
@@ -189,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             walls, cpus = [], []
             for _ in range(args.runs):
-                wall, cpu = one_start(cmd, port, path, env)
+                pinned = ["taskset", "-c", args.cpus] if args.cpus else []
+                wall, cpu = one_start([*pinned, *cmd], port, path, env)
                 walls.append(wall)
                 cpus.append(cpu)
             print(f"{args.endpoints} endpoints, 1 worker, {args.runs} starts (exec → first 200):")
