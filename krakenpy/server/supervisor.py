@@ -83,7 +83,7 @@ class Supervisor:
         handlers = {s: signal.signal(s, self._on_signal) for s in self._SIGNALS}
         # what the workers inherit stays out of the collector's reach: a collection in a worker would
         # write to every inherited object and copy the pages the processes share. No collection
-        # first: here it finds ~60 unreachable objects and costs ~25 ms of CPU on the way to the first
+        # first: here it finds ~60 unreachable objects and costs ~22 ms of CPU on the way to the first
         # answer (P7, 100 endpoints); they stay frozen, a few KiB
         gc.freeze()
         try:
