@@ -184,7 +184,7 @@ def component(namespace: str) -> AnyComponent:
 
 
 def all_components() -> tuple[AnyComponent, ...]:
-    """Every component, each once (imports every module: docs, tests and ``check --lint`` hints)."""
+    """Every component, each once (imports every module: the docs tables and the tests)."""
     return tuple(component(namespace) for namespace in NAMESPACES)
 
 
