@@ -204,6 +204,8 @@ class _Assembly:
         self.resources = resources
         self.parsed = resources.parsed
         self.issues: list[ConfigIssue] = []
+        #: the namespaces set anywhere: an ALWAYS component absent from all of them builds nothing
+        self.present = {namespace for values in self.parsed.values() for namespace in values}
 
     async def build(self, debug: bool) -> Gateway:
         service = self.service
@@ -232,12 +234,16 @@ class _Assembly:
             self.issues.append(ConfigIssue(site.path, str(exc)))
         return None
 
+    def _always(self, namespace: str) -> bool:
+        """Built where the namespace is absent: on by default, or set somewhere else (the service)."""
+        return namespace in registry.DEFAULT_ON or (namespace in registry.ALWAYS and namespace in self.present)
+
     async def _layer(self, layer: Layer, owner: Site) -> list[Any]:
         """The built middlewares of one layer for the object at ``owner``, in registry order."""
         values = self.parsed.get(owner.path, {})
         built: list[Any] = []
         for namespace in registry.LAYER_ORDER[layer]:
-            if namespace not in values and namespace not in registry.ALWAYS:
+            if namespace not in values and not self._always(namespace):
                 continue
             component = registry.component(namespace)
             prefix = f"{owner.path}.extra_config" if owner.path else "extra_config"
@@ -251,7 +257,7 @@ class _Assembly:
         service = self.service
         built: list[EdgeMiddleware] = []
         for namespace in registry.EDGE:
-            if namespace not in registry.ALWAYS and not any(namespace in values for values in self.parsed.values()):
+            if namespace not in self.present and namespace not in registry.DEFAULT_ON:
                 continue
             component = registry.component(namespace)
             site = Site("service", f"extra_config.{namespace}", service)

@@ -10,7 +10,7 @@ the tuples below.
 A namespace's module is found from its name (``qos/ratelimit/router`` →
 ``krakenpy.components.qos.ratelimit.router``, which exports ``COMPONENT``) and imported the first time
 :func:`component` is asked for it: a configuration pays at start-up only for the components it uses
-(and the :data:`ALWAYS` ones), not for the ~45 modules and their option classes (P7).
+(and the :data:`DEFAULT_ON` ones), not for the ~45 modules and their option classes (P7).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ __all__ = [
     "BACKEND",
     "CLIENT",
     "CORE",
+    "DEFAULT_ON",
     "EDGE",
     "ENDPOINT",
     "EXECUTOR",
@@ -150,8 +151,8 @@ LAYER_ORDER: Final[Mapping[Layer, tuple[str, ...]]] = {
 NAMESPACES: Final[tuple[str, ...]] = tuple(
     dict.fromkeys((*CORE, *EDGE, *ENDPOINT, *PROXY, *BACKEND, *CLIENT, *EXECUTOR))
 )
-#: built for every owner of their layers even where the namespace is absent (``Component.always``):
-#: imported for every configuration
+#: built for every owner of their layers even where the namespace is absent (``Component.always``),
+#: when the namespace appears somewhere in the configuration (a service-level value wraps every endpoint)
 ALWAYS: Final[frozenset[str]] = frozenset(
     {
         "telemetry/access_log",
@@ -161,6 +162,10 @@ ALWAYS: Final[frozenset[str]] = frozenset(
         "qos/ratelimit/tiered",
     }
 )
+
+#: of those, the ones on by default, built (and imported) for every configuration; the others build
+#: nothing when their namespace appears nowhere (tests/components/test_registry.py checks it)
+DEFAULT_ON: Final[frozenset[str]] = frozenset({"telemetry/access_log"})
 
 _KNOWN: Final = frozenset(NAMESPACES)
 _loaded: dict[str, AnyComponent] = {}

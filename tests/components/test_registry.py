@@ -88,6 +88,41 @@ def test_registry_layer_tuples_match_builders() -> None:
 
 def test_registry_always_matches_the_components() -> None:
     assert registry.ALWAYS == {c.namespace for c in ALL if c.always}
+    assert registry.DEFAULT_ON <= registry.ALWAYS
+
+
+@pytest.mark.parametrize("namespace", sorted(registry.ALWAYS - registry.DEFAULT_ON))
+async def test_registry_always_component_builds_nothing_when_its_namespace_is_nowhere(namespace: str) -> None:
+    """What lets the assembly skip (and not import) them for a configuration without the namespace."""
+    from contextlib import AsyncExitStack
+
+    from krakenpy.backends.client import AiohttpClient
+    from krakenpy.components.base import Site
+    from krakenpy.config.build import build_service
+    from krakenpy.resources import Resources
+
+    service = build_service(
+        {"version": 3, "endpoints": [{"endpoint": "/a", "backend": [{"host": ["http://h"], "url_pattern": "/"}]}]}
+    )
+    endpoint = service.endpoints[0]
+    backend = endpoint.backends[0]
+    component = registry.component(namespace)
+    async with AsyncExitStack() as stack:
+        resources = Resources(service=service, http=AiohttpClient(), stack=stack)
+        stack.push_async_callback(resources.http.close)
+        sites = {
+            "edge": Site("service", f"extra_config.{namespace}", service),
+            "endpoint": Site("endpoint", f"{endpoint.path}.extra_config.{namespace}", service, endpoint),
+            "proxy": Site("endpoint", f"{endpoint.path}.extra_config.{namespace}", service, endpoint),
+            "backend": Site("backend", f"{backend.path}.extra_config.{namespace}", service, endpoint, backend),
+            "client": Site("backend", f"{backend.path}.extra_config.{namespace}", service, endpoint, backend),
+        }
+        if "endpoint" in component.layers:  # also at the service site (the router layer)
+            sites["router"] = Site("service", f"extra_config.{namespace}", service)
+        for layer, site in sites.items():
+            build = component.builder("endpoint" if layer == "router" else layer)  # type: ignore[arg-type]
+            if build is not None:
+                assert await build(None, site, resources) is None, layer
 
 
 def test_registry_component_is_found_by_its_namespace() -> None:

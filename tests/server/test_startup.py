@@ -48,6 +48,7 @@ _LAZY = (
     *("jsonschema", "referencing", "cel_expr_python", "importlib.metadata"),
     *("krakenpy.jose", "krakenpy.lua", "krakenpy.lambda_", "krakenpy.cel", "krakenpy.martian"),
     *("krakenpy.httpcache", "krakenpy.cors", "krakenpy.openapi", "krakenpy.oauth2", "krakenpy.botdetect"),
+    *("krakenpy.ratelimit", "krakenpy.redis_pools", "krakenpy.telemetry.opencensus"),
 )
 
 
@@ -102,7 +103,6 @@ def test_startup_plain_config_imports_only_what_it_uses(tmp_path: Path) -> None:
     loaded = set(lines[1:])
     assert "krakenpy.gateway" in loaded and "aiohttp" in loaded  # the dump is the serving worker's
     assert sorted(m for m in loaded if m in _LAZY or m.startswith(tuple(f"{p}." for p in _LAZY))) == []
-    # the ALWAYS components, and qos/ratelimit/router whose client_key the service-wide limits import
-    used = {registry.module_name(n) for n in (*registry.ALWAYS, "qos/ratelimit/router")}
-    assert used <= loaded
+    # the components on by default (the access log), no other
+    used = {registry.module_name(n) for n in registry.DEFAULT_ON}
     assert loaded & {registry.module_name(n) for n in registry.NAMESPACES} == used
