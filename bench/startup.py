@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import signal
 import socket
 import socketserver
@@ -166,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--instructions", action="store_true", help="one start under callgrind: instructions until stopped"
     )
+    parser.add_argument("--keep", default="", help="with --instructions: copy the callgrind files here")
     parser.add_argument("--python", default=sys.executable, help="the interpreter (another venv: a baseline)")
     parser.add_argument("--cwd", default=str(ROOT), help="run from here (another checkout: a baseline)")
     args = parser.parse_args(argv)
@@ -173,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     backend = _Backend(("127.0.0.1", 0), _Answer)
     threading.Thread(target=backend.serve_forever, daemon=True).start()
     env = dict(os.environ, KRAKENPY_HTTP_CLIENT=args.client, PYTHONPATH=args.cwd)
+    # compiled modules as an installed krakenpy has them: without this (set in some shells and CI
+    # images) every start compiles the sources again, a third of the instructions of a fresh tree
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             port = free_port()
@@ -181,11 +186,15 @@ def main(argv: list[str] | None = None) -> int:
             cmd += ["--log-level", "WARNING"]
             path = f"/e{args.endpoints - 1}/items/7"
             os.chdir(args.cwd)
+            one_start(cmd, port, path, env)  # untimed: writes the bytecode caches of a fresh tree
             if args.importtime:
                 importtime(cmd, port, path, env, args.importtime)
                 return 0
             if args.instructions:
                 count = instructions(cmd, port, path, env, Path(tmp))
+                if args.keep:
+                    for dump in Path(tmp).glob("callgrind.*"):
+                        shutil.copy(dump, args.keep)
                 print(f"{count / 1e6:,.0f} M instructions (exec → first 200 → stop)")
                 return 0
             walls, cpus = [], []
