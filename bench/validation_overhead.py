@@ -22,8 +22,8 @@ import orjson
 
 from bench.scenarios import P8_BODY
 from krakenpy.backends.client import AiohttpClient, ClientOptions
+from krakenpy.components import registry
 from krakenpy.components.base import Site
-from krakenpy.components.registry import PROXY
 from krakenpy.config.build import build_service
 from krakenpy.proxy.compose import compose
 from krakenpy.proxy.types import Proxy, Request, Response
@@ -42,7 +42,7 @@ async def _stacks() -> tuple[Proxy, Proxy, list[str]]:
 
     built = []
     names = []
-    for component in PROXY:
+    for component in map(registry.component, registry.PROXY):
         raw = endpoint.extra_config.get(component.namespace)
         if raw is None:
             continue

@@ -159,6 +159,9 @@ async def _compile_check(loaded: object) -> tuple[list[ConfigIssue], list[str]]:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from krakenpy.server.deferred_tls import import_aiohttp
+
+    import_aiohttp()  # first: before anything imports aiohttp with its CA loading
     from krakenpy.gateway import Loaded
 
     loaded = _load(args.config, lint=args.lint, allow_unsupported=args.allow_unsupported)
@@ -297,6 +300,9 @@ def _supervisor_logging(parsed: Mapping[str, Mapping[str, object]]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from krakenpy.server.deferred_tls import import_aiohttp
+
+    import_aiohttp()  # first: before anything imports aiohttp with its CA loading
     _basic_logging(str(args.log_level))
     from krakenpy.gateway import Loaded
     from krakenpy.server.cpus import available_cpus

@@ -62,13 +62,15 @@ class Loaded:
 def _sites(service: ServiceConfig, *, core: bool = False) -> Iterator[tuple[_AnyComponent, Site, Any]]:
     """(component, site, raw value) for every registered namespace at a level it is read at; the
     core's own (parsed by the model) only with ``core``."""
-    components = registry.by_namespace()
 
     def owned(extra: Any, site: Site) -> Iterator[tuple[_AnyComponent, Site, Any]]:
         for namespace, raw in extra.items():
-            component = components.get(namespace)
-            if component is None or (component.core and not core) or site.level not in component.levels:
-                continue  # unknown, core (parsed by the model) or not read here (a warning already)
+            try:
+                component = registry.component(namespace)  # its module is imported here: a config uses it
+            except KeyError:
+                continue  # unknown (a warning already)
+            if (component.core and not core) or site.level not in component.levels:
+                continue  # core (parsed by the model) or not read here (a warning already)
             prefix = f"{site.path}.extra_config" if site.path else "extra_config"
             yield component, Site(site.level, f"{prefix}.{namespace}", site.service, site.endpoint, site.backend), raw
 
@@ -107,7 +109,7 @@ def ignored_fields(service: ServiceConfig) -> list[ConfigIssue]:
 
 def _serviceable(service: ServiceConfig, parsed: Parsed) -> list[ConfigIssue]:
     """Problems that the schema and the model cannot see but that would fail every request."""
-    executors = {c.namespace for c in registry.EXECUTOR}
+    executors = set(registry.EXECUTOR)
     issues: list[ConfigIssue] = []
     for endpoint in service.endpoints:
         for backend in endpoint.backends:
@@ -202,6 +204,8 @@ class _Assembly:
         self.resources = resources
         self.parsed = resources.parsed
         self.issues: list[ConfigIssue] = []
+        #: the namespaces set anywhere: an ALWAYS component absent from all of them builds nothing
+        self.present = {namespace for values in self.parsed.values() for namespace in values}
 
     async def build(self, debug: bool) -> Gateway:
         service = self.service
@@ -230,13 +234,18 @@ class _Assembly:
             self.issues.append(ConfigIssue(site.path, str(exc)))
         return None
 
+    def _always(self, namespace: str) -> bool:
+        """Built where the namespace is absent: on by default, or set somewhere else (the service)."""
+        return namespace in registry.DEFAULT_ON or (namespace in registry.ALWAYS and namespace in self.present)
+
     async def _layer(self, layer: Layer, owner: Site) -> list[Any]:
         """The built middlewares of one layer for the object at ``owner``, in registry order."""
         values = self.parsed.get(owner.path, {})
         built: list[Any] = []
-        for component in registry.LAYER_ORDER[layer]:
-            if component.namespace not in values and not component.always:
+        for namespace in registry.LAYER_ORDER[layer]:
+            if namespace not in values and not self._always(namespace):
                 continue
+            component = registry.component(namespace)
             prefix = f"{owner.path}.extra_config" if owner.path else "extra_config"
             site = Site(owner.level, f"{prefix}.{component.namespace}", owner.service, owner.endpoint, owner.backend)
             middleware = await self._build(component, layer, values.get(component.namespace), site)
@@ -247,10 +256,10 @@ class _Assembly:
     async def _edge(self) -> list[EdgeMiddleware]:
         service = self.service
         built: list[EdgeMiddleware] = []
-        for component in registry.EDGE:
-            namespace = component.namespace
-            if not component.always and not any(namespace in values for values in self.parsed.values()):
+        for namespace in registry.EDGE:
+            if namespace not in self.present and namespace not in registry.DEFAULT_ON:
                 continue
+            component = registry.component(namespace)
             site = Site("service", f"extra_config.{namespace}", service)
             middleware = await self._build(component, "edge", self.parsed.get("", {}).get(namespace), site)
             if middleware is not None:

@@ -4,9 +4,7 @@ prints KrakenD, Go and glibc)."""
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
-from importlib import metadata
 
 from krakenpy import __version__
 
@@ -29,6 +27,8 @@ LIBRARIES: tuple[str, ...] = (
 
 
 def _dist_version(name: str) -> str:
+    from importlib import metadata  # here, not at import: every ``krakenpy run`` registers this command
+
     try:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
@@ -46,6 +46,8 @@ def _lua_version() -> str:
 
 def version_lines() -> list[str]:
     """One ``name version`` line per component, krakenpy first."""
+    import platform
+
     libc, libc_version = platform.libc_ver()
     runtime = f"{platform.python_implementation()}, {libc} {libc_version}" if libc else platform.python_implementation()
     lines = [

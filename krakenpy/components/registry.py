@@ -2,67 +2,57 @@
 namespaces exist and where they run (krakend-ce's ``router_engine.go``, ``handler_factory.go``,
 ``proxy_factory.go`` and ``backend_factory.go`` in one file).
 
-Each tuple is outermost first. A component with builders for several layers appears in each of them;
-``tests/components/test_registry.py`` keeps the tuples and the builders in step. Adding a namespace:
-its module, its schema, its tests, one README row, and its ``COMPONENT`` in the tuples below.
+Each tuple names namespaces, outermost first. A component with builders for several layers appears in
+each of them; ``tests/components/test_registry.py`` keeps the tuples, :data:`ALWAYS` and the builders
+in step. Adding a namespace: its module, its schema, its tests, one README row, and its namespace in
+the tuples below.
+
+A namespace's module is found from its name (``qos/ratelimit/router`` →
+``krakenpy.components.qos.ratelimit.router``, which exports ``COMPONENT``) and imported the first time
+:func:`component` is asked for it: a configuration pays at start-up only for the components it uses
+(and the :data:`DEFAULT_ON` ones), not for the ~45 modules and their option classes (P7).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import importlib
+import keyword
+from collections.abc import Iterator, Mapping, Set
 from functools import cache
 from typing import Any, Final
 
-from krakenpy.components import proxy, redis, router
-from krakenpy.components.auth import api_keys, basic, client_credentials, revoker, signer, validator
-from krakenpy.components.backend import graphql as backend_graphql
-from krakenpy.components.backend import http as backend_http
-from krakenpy.components.backend import lambda_
-from krakenpy.components.backend import static_filesystem as backend_static
-from krakenpy.components.backend.http import client as backend_http_client
 from krakenpy.components.base import Component, Layer
-from krakenpy.components.documentation import openapi
-from krakenpy.components.modifier import lua_backend, lua_endpoint, lua_proxy, martian
-from krakenpy.components.qos import circuit_breaker, http_cache
-from krakenpy.components.qos.ratelimit import proxy as ratelimit_proxy
-from krakenpy.components.qos.ratelimit import router as ratelimit_router
-from krakenpy.components.qos.ratelimit import service as ratelimit_service
-from krakenpy.components.qos.ratelimit import tiered as ratelimit_tiered
-from krakenpy.components.qos.ratelimit.router import redis as ratelimit_router_redis
-from krakenpy.components.qos.ratelimit.service import redis as ratelimit_service_redis
-from krakenpy.components.security import bot_detector, cors
-from krakenpy.components.security import http as security_http
-from krakenpy.components.server import static_filesystem as server_static
-from krakenpy.components.telemetry import access_log, audit, gelf, influx, logstash, opencensus, opentelemetry
-from krakenpy.components.telemetry import logging as telemetry_logging
-from krakenpy.components.telemetry import metrics as telemetry_metrics
-from krakenpy.components.validation import cel, json_schema, json_schema_errors
 from krakenpy.config.namespaces import Catalog
 
 __all__ = [
-    "ALL",
+    "ALWAYS",
     "BACKEND",
     "CLIENT",
     "CORE",
+    "DEFAULT_ON",
     "EDGE",
     "ENDPOINT",
     "EXECUTOR",
     "LAYER_ORDER",
+    "NAMESPACES",
     "PROXY",
+    "all_components",
     "catalog",
+    "component",
     "ignored_table",
     "markdown_table",
+    "module_name",
 ]
 
 AnyComponent = Component[Any]
 
 #: read by the core itself (no builder): parsed into the config model
-CORE: Final[tuple[AnyComponent, ...]] = (
-    router.COMPONENT,
-    proxy.COMPONENT,
-    backend_http.COMPONENT,
-    backend_http_client.COMPONENT,
-    redis.COMPONENT,
+CORE: Final[tuple[str, ...]] = (
+    "router",
+    "proxy",
+    "backend/http",
+    "backend/http/client",
+    "redis",
 )
 #: around the whole dispatch (every path, 404/405, /__health, OPTIONS). The telemetry is outermost, so
 #: the access log and server spans see every answer, CORS preflights included (KrakenD's gin logger
@@ -70,86 +60,86 @@ CORE: Final[tuple[AnyComponent, ...]] = (
 #: security/http and the service bot detector are gin engine middlewares (krakend-ce
 #: router_engine.go), after the health route. The other telemetry namespaces only configure the
 #: telemetry (their builders set up outputs and return nothing).
-EDGE: Final[tuple[AnyComponent, ...]] = (
-    access_log.COMPONENT,
-    cors.COMPONENT,
-    security_http.COMPONENT,
-    bot_detector.COMPONENT,
-    revoker.COMPONENT,  # no middleware: opens the shared filters and the admin listener at start-up
-    telemetry_logging.COMPONENT,
-    logstash.COMPONENT,
-    gelf.COMPONENT,
-    telemetry_metrics.COMPONENT,
-    opentelemetry.COMPONENT,
+EDGE: Final[tuple[str, ...]] = (
+    "telemetry/access_log",
+    "security/cors",
+    "security/http",
+    "security/bot-detector",
+    "auth/revoker",  # no middleware: opens the shared filters and the admin listener at start-up
+    "telemetry/logging",
+    "telemetry/logstash",
+    "telemetry/gelf",
+    "telemetry/metrics",
+    "telemetry/opentelemetry",
     # krakend-opencensus' router views: around the endpoints' handlers, inside the edge guards
-    opencensus.COMPONENT,
-    audit.COMPONENT,
-    influx.COMPONENT,  # after telemetry/metrics: it pushes that collector
+    "telemetry/opencensus",
+    "telemetry/audit",
+    "telemetry/influx",  # after telemetry/metrics: it pushes that collector
     # innermost, just before the router (KrakenD EE runs its static server before the router): the
     # served document and static files get CORS, security/http, the bot detector and the telemetry
-    openapi.COMPONENT,
-    server_static.COMPONENT,
+    "documentation/openapi",
+    "server/static-filesystem",
 )
 #: around one endpoint's handler, before input filtering (krakend-ce handler_factory.go order);
 #: the audit layer (telemetry) first, outside every guard, so it sees their decisions.
 #: validation/cel here is KrakenD's JWT rejecter: right after auth/validator, which sets request.claims;
 #: validation/json-schema-errors innermost, where the proxy layer's schema rejections come out
-ENDPOINT: Final[tuple[AnyComponent, ...]] = (
-    access_log.COMPONENT,  # telemetry (spans, failure logs) outermost
-    bot_detector.COMPONENT,  # then the endpoint's own detector
+ENDPOINT: Final[tuple[str, ...]] = (
+    "telemetry/access_log",  # telemetry (spans, failure logs) outermost
+    "security/bot-detector",  # then the endpoint's own detector
     # identity first (EE places API keys and basic auth with the JWT validator); the signer
     # replaces the rendering of everything below it
-    api_keys.COMPONENT,
-    basic.COMPONENT,
-    validator.COMPONENT,
-    cel.COMPONENT,
-    signer.COMPONENT,
-    lua_endpoint.COMPONENT,
+    "auth/api-keys",
+    "auth/basic",
+    "auth/validator",
+    "validation/cel",
+    "auth/signer",
+    "modifier/lua-endpoint",
     # the rate limits run after the JWT validator (claims are set, bad tokens consume nothing) and
     # after the guards that propagate a tier header; the service-wide ones (built for every
     # endpoint, one limiter for all) before the endpoint's own
-    ratelimit_service.COMPONENT,
-    ratelimit_service_redis.COMPONENT,
-    ratelimit_tiered.COMPONENT,
-    ratelimit_router.COMPONENT,
-    ratelimit_router_redis.COMPONENT,
-    json_schema_errors.COMPONENT,
+    "qos/ratelimit/service",
+    "qos/ratelimit/service/redis",
+    "qos/ratelimit/tiered",
+    "qos/ratelimit/router",
+    "qos/ratelimit/router/redis",
+    "validation/json-schema-errors",
 )
 #: around the endpoint's proxy stack (krakend-ce proxy_factory.go order: OTel's proxy stage outermost,
 #: then Lua, CEL, JSON Schema)
-PROXY: Final[tuple[AnyComponent, ...]] = (
-    access_log.COMPONENT,
-    lua_proxy.COMPONENT,
-    cel.COMPONENT,
-    json_schema.COMPONENT,
+PROXY: Final[tuple[str, ...]] = (
+    "telemetry/access_log",
+    "modifier/lua-proxy",
+    "validation/cel",
+    "validation/json-schema",
 )
 #: around one backend's stack, inside the request builder (lura newStack and krakend-ce
 #: backend_factory.go order: GraphQL right after the header filter, then the metrics/OTel stages
 #: before the circuit breaker, rate limit, Lua and CEL); the breaker counts proxy rate-limit, Lua
 #: and CEL errors as failures, never a GraphQL request a client body spoiled
-BACKEND: Final[tuple[AnyComponent, ...]] = (
-    backend_graphql.COMPONENT,
-    access_log.COMPONENT,
-    circuit_breaker.COMPONENT,
-    ratelimit_proxy.COMPONENT,
-    lua_backend.COMPONENT,
-    cel.COMPONENT,
+BACKEND: Final[tuple[str, ...]] = (
+    "backend/graphql",
+    "telemetry/access_log",
+    "qos/circuit-breaker",
+    "qos/ratelimit/proxy",
+    "modifier/lua-backend",
+    "validation/cel",
 )
 #: around one HTTP backend's upstream call
 #: outermost first, as krakend-ce wraps them: martian (around the HTTP executor) → the OTel transport
 #: (CLIENT span, traceparent) → http-cache → the OAuth2 client-credentials client; so martian edits
 #: the request before the token is added, and a cache hit still gets its CLIENT span
-CLIENT: Final[tuple[AnyComponent, ...]] = (
-    martian.COMPONENT,
-    access_log.COMPONENT,
-    opencensus.COMPONENT,  # krakend-opencensus' client views wrap the transport, outside the cache
-    http_cache.COMPONENT,
-    client_credentials.COMPONENT,
+CLIENT: Final[tuple[str, ...]] = (
+    "modifier/martian",
+    "telemetry/access_log",
+    "telemetry/opencensus",  # krakend-opencensus' client views wrap the transport, outside the cache
+    "qos/http-cache",
+    "auth/client-credentials",
 )
 #: the call itself: the first that applies, else the core's HTTP executor
-EXECUTOR: Final[tuple[AnyComponent, ...]] = (lambda_.COMPONENT, backend_static.COMPONENT)
+EXECUTOR: Final[tuple[str, ...]] = ("backend/lambda", "backend/static-filesystem")
 
-LAYER_ORDER: Final[Mapping[Layer, tuple[AnyComponent, ...]]] = {
+LAYER_ORDER: Final[Mapping[Layer, tuple[str, ...]]] = {
     "edge": EDGE,
     "endpoint": ENDPOINT,
     "proxy": PROXY,
@@ -157,25 +147,90 @@ LAYER_ORDER: Final[Mapping[Layer, tuple[AnyComponent, ...]]] = {
     "client": CLIENT,
     "executor": EXECUTOR,
 }
-#: every component, once
-ALL: Final[tuple[AnyComponent, ...]] = tuple(
-    {c.namespace: c for c in (*CORE, *EDGE, *ENDPOINT, *PROXY, *BACKEND, *CLIENT, *EXECUTOR)}.values()
+#: every namespace, once
+NAMESPACES: Final[tuple[str, ...]] = tuple(
+    dict.fromkeys((*CORE, *EDGE, *ENDPOINT, *PROXY, *BACKEND, *CLIENT, *EXECUTOR))
+)
+#: built for every owner of their layers even where the namespace is absent (``Component.always``),
+#: when the namespace appears somewhere in the configuration (a service-level value wraps every endpoint)
+ALWAYS: Final[frozenset[str]] = frozenset(
+    {
+        "telemetry/access_log",
+        "telemetry/opencensus",
+        "qos/ratelimit/service",
+        "qos/ratelimit/service/redis",
+        "qos/ratelimit/tiered",
+    }
 )
 
+#: of those, the ones on by default, built (and imported) for every configuration; the others build
+#: nothing when their namespace appears nowhere (tests/components/test_registry.py checks it)
+DEFAULT_ON: Final[frozenset[str]] = frozenset({"telemetry/access_log"})
 
-def by_namespace() -> Mapping[str, AnyComponent]:
-    """namespace → component."""
-    return {c.namespace: c for c in ALL}
+_KNOWN: Final = frozenset(NAMESPACES)
+_loaded: dict[str, AnyComponent] = {}
+
+
+def module_name(namespace: str) -> str:
+    """The module exporting ``namespace``'s ``COMPONENT``: ``/`` → ``.``, ``-`` → ``_``, a Python
+    keyword gets a trailing ``_`` (``backend/lambda`` → ``krakenpy.components.backend.lambda_``)."""
+    parts = [p.replace("-", "_") for p in namespace.split("/")]
+    return "krakenpy.components." + ".".join(p + "_" if keyword.iskeyword(p) else p for p in parts)
+
+
+def component(namespace: str) -> AnyComponent:
+    """The component of ``namespace``, its module imported on first use; ``KeyError`` if unknown."""
+    found = _loaded.get(namespace)
+    if found is None:
+        if namespace not in _KNOWN:
+            raise KeyError(namespace)
+        found = _loaded[namespace] = importlib.import_module(module_name(namespace)).COMPONENT
+    return found
+
+
+def all_components() -> tuple[AnyComponent, ...]:
+    """Every component, each once (imports every module: the docs tables and the tests)."""
+    return tuple(component(namespace) for namespace in NAMESPACES)
+
+
+class _Attribute(Mapping[str, Any]):
+    """namespace → one attribute of its component, the module imported on the first lookup of it;
+    iterating (the names) and ``in`` import nothing."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __getitem__(self, namespace: str) -> Any:
+        return getattr(component(namespace), self.name)
+
+    def __contains__(self, namespace: object) -> bool:
+        return namespace in _KNOWN
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(NAMESPACES)
+
+    def __len__(self) -> int:
+        return len(NAMESPACES)
+
+
+class _Strict(Set[str]):
+    """The strict namespaces; ``in`` imports the one component asked about."""
+
+    def __contains__(self, namespace: object) -> bool:
+        return isinstance(namespace, str) and namespace in _KNOWN and component(namespace).strict
+
+    def __iter__(self) -> Iterator[str]:
+        return (namespace for namespace in NAMESPACES if component(namespace).strict)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 @cache
 def catalog() -> Catalog:
-    """The registry as the config checks see it (derived, never kept by hand)."""
-    return Catalog(
-        levels={c.namespace: frozenset(c.levels) for c in ALL},
-        strict=frozenset(c.namespace for c in ALL if c.strict),
-        editions={c.namespace: c.edition for c in ALL},
-    )
+    """The registry as the config checks see it (derived, never kept by hand; a namespace's component
+    is imported only when a check asks about it)."""
+    return Catalog(levels=_Attribute("levels"), strict=_Strict(), editions=_Attribute("edition"))
 
 
 _LEVEL_ORDER: Final = ("service", "endpoint", "backend")
@@ -185,7 +240,7 @@ _EDITIONS: Final = {"ce": "KrakenD CE", "ee": "KrakenD EE", "krakenpy": "krakenp
 def markdown_table() -> str:
     """The README's component table, one row per namespace (``python -m krakenpy.components.registry``)."""
     rows = ["| namespace | levels | layers | from | what it does |", "|---|---|---|---|---|"]
-    for component in sorted(ALL, key=lambda c: c.namespace):
+    for component in sorted(all_components(), key=lambda c: c.namespace):
         levels = ", ".join(level for level in _LEVEL_ORDER if level in component.levels)
         layers = "core" if component.core else ", ".join(component.layers)
         rows.append(
@@ -205,7 +260,7 @@ def ignored_table() -> str:
     from krakenpy.config.ignored import BACKEND_IGNORED, ROOT_IGNORED
 
     lists: list[tuple[str, Mapping[str, str]]] = [("service root", ROOT_IGNORED), ("every backend", BACKEND_IGNORED)]
-    lists += [(f"`{c.namespace}`", c.ignored) for c in sorted(ALL, key=lambda c: c.namespace) if c.ignored]
+    lists += [(f"`{c.namespace}`", c.ignored) for c in sorted(all_components(), key=lambda c: c.namespace) if c.ignored]
     rows = ["| where | fields, and why they have no effect |", "|---|---|"]
     for where, fields in lists:
         grouped: dict[str, list[str]] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -175,7 +176,7 @@ class Catalog:
     #: implemented namespace → the levels it is read at
     levels: Mapping[str, frozenset[str]] = field(default_factory=dict)
     #: namespaces whose unknown keys are errors even without ``--lint``
-    strict: frozenset[str] = frozenset()
+    strict: AbstractSet[str] = frozenset()
     #: implemented namespace → "ce" | "ee" | "krakenpy"
     editions: Mapping[str, str] = field(default_factory=dict)
 

@@ -1,9 +1,14 @@
 """JSON-Schema validation of a configuration document against ``schemas/``.
 
 The validator is built once (first use) over a ``referencing.Registry`` holding every file of the
-``schemas/`` folder; this module is the only code that knows where that folder is: inside the
-installed package (``krakenpy/schemas``, copied there when a wheel is built) through
-``importlib.resources``, else the source tree's top-level ``schemas/`` (editable installs, checkouts).
+``schemas/`` folder. A quick check runs first: the same schemas compiled by jsonschema-rs (Rust),
+which only says valid or not; a valid document (the common case at start-up) is done there, without
+importing jsonschema (~320 M instructions of every start, P7), any other goes through the full
+validator for its located, worded issues and warnings (tests keep the two verdicts in step).
+
+This module is the only code that knows where the schemas folder is: inside the installed package
+(``krakenpy/schemas``, copied there when a wheel is built) through ``importlib.resources``, else the
+source tree's top-level ``schemas/`` (editable installs, checkouts).
 
 Two modes:
 
@@ -29,16 +34,17 @@ from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 
 from krakenpy.config.namespaces import Catalog
 from krakenpy.errors import ConfigIssue
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+    from jsonschema_rs import Validator
 
 __all__ = ["schema_namespaces", "schema_root", "validate_document"]
 
@@ -76,11 +82,32 @@ def _schema_files() -> Iterator[tuple[str, Traversable]]:
 
 
 @cache
+def _documents() -> tuple[tuple[str, Any], ...]:
+    """(URI, parsed JSON) of every schema file."""
+    return tuple((_BASE_URI + rel, orjson.loads(path.read_bytes())) for rel, path in _schema_files())
+
+
+@cache
+def _quick() -> Validator:
+    """The same schemas under jsonschema-rs (Rust), which only says whether a document is valid."""
+    from jsonschema_rs import Draft202012Validator as Quick
+    from jsonschema_rs import Registry as QuickRegistry
+
+    documents = _documents()
+    root = dict(documents)[_BASE_URI + _ROOT]
+    # formats are annotations, as for the validator below (no format checker)
+    return Quick(root, registry=QuickRegistry(list(documents)), validate_formats=False)
+
+
+@cache
 def _validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
     resources: list[tuple[str, Resource[Any]]] = []
-    for rel, path in _schema_files():
-        contents = orjson.loads(path.read_bytes())
-        resources.append((_BASE_URI + rel, Resource.from_contents(contents, default_specification=DRAFT202012)))
+    for uri, contents in _documents():
+        resources.append((uri, Resource.from_contents(contents, default_specification=DRAFT202012)))
     registry: Registry[Any] = Registry().with_resources(resources)
     root = registry.contents(_BASE_URI + _ROOT)
     # no check_schema() here: the bundled files are fixed, and tests/config/test_schema.py checks each
@@ -136,6 +163,8 @@ def _message(error: ValidationError) -> str:
     if isinstance(custom, str):
         return custom.replace("{instance}", orjson.dumps(error.instance, default=repr).decode())
     if error.validator in ("oneOf", "anyOf") and error.context:
+        from jsonschema.exceptions import best_match
+
         return str(best_match(error.context).message)
     return str(error.message)
 
@@ -162,6 +191,8 @@ def _issues(error: ValidationError, *, lint: bool, catalog: Catalog) -> Iterator
 
 def validate_document(doc: object, *, lint: bool, catalog: Catalog) -> list[ConfigIssue]:
     """Every schema problem of ``doc``, each located by its JSON path (the root is "")."""
+    if _quick().is_valid(doc):
+        return []
     issues: list[ConfigIssue] = []
     for error in _validator().iter_errors(doc):
         issues.extend(_issues(error, lint=lint, catalog=catalog))

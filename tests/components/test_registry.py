@@ -16,6 +16,8 @@ from krakenpy.components import registry
 from krakenpy.components.base import LAYERS, Component
 from krakenpy.config.ignored import BACKEND_IGNORED, ROOT_IGNORED
 
+ALL = registry.all_components()
+
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "krakenpy"
 #: the core: what may never import a component, an engine (lua, lambda_...) or the assembly
@@ -74,25 +76,88 @@ def test_registry_core_imports_no_component_nor_engine() -> None:
 
 def test_registry_layer_tuples_match_builders() -> None:
     for layer in LAYERS:
-        listed = registry.LAYER_ORDER[layer]
+        listed = [registry.component(n) for n in registry.LAYER_ORDER[layer]]
         assert len({c.namespace for c in listed}) == len(listed), f"{layer}: a component listed twice"
         assert all(c.builder(layer) is not None for c in listed), f"{layer}: listed without a builder"
-        building = {c.namespace for c in registry.ALL if c.builder(layer) is not None}
+        building = {c.namespace for c in ALL if c.builder(layer) is not None}
         assert building == {c.namespace for c in listed}, f"{layer}: a builder that is not listed"
-    for component in registry.CORE:
+    for namespace in registry.CORE:
+        component = registry.component(namespace)
         assert component.core and component.layers == ()
 
 
+def test_registry_always_matches_the_components() -> None:
+    assert registry.ALWAYS == {c.namespace for c in ALL if c.always}
+    assert registry.DEFAULT_ON <= registry.ALWAYS
+
+
+@pytest.mark.parametrize("namespace", sorted(registry.ALWAYS - registry.DEFAULT_ON))
+async def test_registry_always_component_builds_nothing_when_its_namespace_is_nowhere(namespace: str) -> None:
+    """What lets the assembly skip (and not import) them for a configuration without the namespace."""
+    from contextlib import AsyncExitStack
+
+    from krakenpy.backends.client import AiohttpClient
+    from krakenpy.components.base import Site
+    from krakenpy.config.build import build_service
+    from krakenpy.resources import Resources
+
+    service = build_service(
+        {"version": 3, "endpoints": [{"endpoint": "/a", "backend": [{"host": ["http://h"], "url_pattern": "/"}]}]}
+    )
+    endpoint = service.endpoints[0]
+    backend = endpoint.backends[0]
+    component = registry.component(namespace)
+    async with AsyncExitStack() as stack:
+        resources = Resources(service=service, http=AiohttpClient(), stack=stack)
+        stack.push_async_callback(resources.http.close)
+        sites = {
+            "edge": Site("service", f"extra_config.{namespace}", service),
+            "endpoint": Site("endpoint", f"{endpoint.path}.extra_config.{namespace}", service, endpoint),
+            "proxy": Site("endpoint", f"{endpoint.path}.extra_config.{namespace}", service, endpoint),
+            "backend": Site("backend", f"{backend.path}.extra_config.{namespace}", service, endpoint, backend),
+            "client": Site("backend", f"{backend.path}.extra_config.{namespace}", service, endpoint, backend),
+        }
+        if "endpoint" in component.layers:  # also at the service site (the router layer)
+            sites["router"] = Site("service", f"extra_config.{namespace}", service)
+        for layer, site in sites.items():
+            build = component.builder("endpoint" if layer == "router" else layer)  # type: ignore[arg-type]
+            if build is not None:
+                assert await build(None, site, resources) is None, layer
+
+
+def test_registry_component_is_found_by_its_namespace() -> None:
+    assert registry.module_name("backend/lambda") == "krakenpy.components.backend.lambda_"
+    assert registry.module_name("qos/circuit-breaker") == "krakenpy.components.qos.circuit_breaker"
+    assert registry.component("qos/circuit-breaker").namespace == "qos/circuit-breaker"
+    with pytest.raises(KeyError):
+        registry.component("qos/circuit-breakers")
+
+
+def test_registry_catalog_imports_only_what_is_asked() -> None:
+    """The config checks of a config without components import none: P7's start-up."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; from krakenpy.components import registry; c = registry.catalog(); "
+        "assert 'backend/lambda' in c.levels and 'nope' not in c.levels and len(set(c.levels)) > 40; "
+        "assert 'nope' not in c.strict; "
+        "print(sorted({registry.module_name(n) for n in registry.NAMESPACES} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_registry_namespaces_are_unique_and_described() -> None:
-    namespaces = [c.namespace for c in registry.ALL]
+    namespaces = [c.namespace for c in ALL]
     assert len(set(namespaces)) == len(namespaces)
-    for component in registry.ALL:
+    for component in ALL:
         assert component.levels and component.levels <= {"service", "endpoint", "backend"}
         assert component.summary and "\n" not in component.summary
         assert component.core or component.layers, f"{component.namespace} acts in no layer"
 
 
-@pytest.mark.parametrize("component", registry.ALL, ids=lambda c: c.namespace)
+@pytest.mark.parametrize("component", ALL, ids=lambda c: c.namespace)
 def test_registry_path_identity(component: Component[object]) -> None:
     """namespace ↔ schema ↔ module (exporting COMPONENT) ↔ test module ↔ README row."""
     parts = _stem(component.namespace)
@@ -109,7 +174,7 @@ def test_registry_path_identity(component: Component[object]) -> None:
     assert table.count(f"| `{component.namespace}` |") == 1, "one README row"
 
 
-@pytest.mark.parametrize("component", registry.ALL, ids=lambda c: c.namespace)
+@pytest.mark.parametrize("component", ALL, ids=lambda c: c.namespace)
 def test_registry_schema_is_referenced_exactly_at_the_component_levels(component: Component[object]) -> None:
     for level, name in LEVEL_SCHEMAS.items():
         doc = orjson.loads((ROOT / "schemas" / name).read_bytes())
@@ -128,7 +193,7 @@ def test_registry_readme_table_is_current() -> None:
 
 def test_registry_catalog_is_derived() -> None:
     catalog = registry.catalog()
-    assert set(catalog.levels) == {c.namespace for c in registry.ALL}
+    assert set(catalog.levels) == {c.namespace for c in ALL}
     assert "backend/lambda" in catalog.strict and "router" not in catalog.strict
 
 
@@ -171,7 +236,7 @@ def _ignored_lists() -> dict[Path, Mapping[str, str]]:
         SCHEMAS / "krakend.json": ROOT_IGNORED,
         SCHEMAS / "backend.json": BACKEND_IGNORED,
     }
-    lists.update({SCHEMAS / f"{c.namespace}.json": c.ignored for c in registry.ALL})
+    lists.update({SCHEMAS / f"{c.namespace}.json": c.ignored for c in ALL})
     return lists
 
 
@@ -240,7 +305,7 @@ def test_registry_every_schema_property_is_named_in_the_readme() -> None:
     namespaces krakenpy does not implement, and what sits inside an ignored field (`client_tls`,
     `async_agent`, `clusters`: the field itself is named)."""
     code = _readme_code()
-    implemented = {c.namespace for c in registry.ALL}
+    implemented = {c.namespace for c in ALL}
     lists = _ignored_lists()
     missing: list[str] = []
     for file in sorted(SCHEMAS.rglob("*.json")):

@@ -94,3 +94,13 @@ def test_corpus_042_legacy_aliases_are_renamed() -> None:
 def test_corpus_lint_rejects_legacy_keys() -> None:
     doc = _prepared("043")
     assert [i for i in validate_document(doc, lint=True, catalog=catalog()) if i.message == "unknown key"]
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.name[:3] for p in FILES])
+def test_corpus_file_quick_check_passes_only_what_the_validator_passes(path: Path) -> None:
+    """The quick check (jsonschema-rs) skips the full validator only for documents it finds valid."""
+    from krakenpy.config import schema
+
+    doc = _prepared(path.name[:3])
+    if schema._quick().is_valid(doc):
+        assert list(schema._validator().iter_errors(doc)) == []

@@ -55,6 +55,48 @@ def test_schema_every_error_is_reported() -> None:
 
 def test_schema_validator_is_built_once() -> None:
     assert schema_mod._validator() is schema_mod._validator()
+    assert schema_mod._quick() is schema_mod._quick()
+
+
+ROOT = Path(__file__).parents[2]
+#: every configuration of the repository (sample, bench and the schema cases' documents)
+DOCUMENTS = [
+    *sorted((ROOT / "sample-configs").glob("*.json")),
+    *sorted((ROOT / "bench" / "configs").glob("*.json")),
+    *CASES,
+]
+
+
+def _agrees(doc: Any) -> tuple[bool, bool]:
+    """(the quick check's verdict, the full validator's: no error of any kind)."""
+    return schema_mod._quick().is_valid(doc), not list(schema_mod._validator().iter_errors(doc))
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=[p.name for p in DOCUMENTS])
+def test_schema_quick_check_agrees_with_the_validator(path: Path) -> None:
+    """A document the quick check (jsonschema-rs) passes is one the full validator passes: only then
+    is the full validator (and its import) skipped; and what the validator passes the quick check
+    passes too, or every start would pay both."""
+    doc = _load(path)
+    doc = doc["data"] if path.parent == CASES_DIR else doc
+    quick, full = _agrees(doc)
+    assert quick == full
+
+
+@pytest.mark.parametrize("value", ["3s\n", "３s", "1s", "", "1m\n2s", "µs"])
+def test_schema_quick_check_passes_nothing_the_validator_refuses(value: str) -> None:
+    """Regular expressions differ between Python's re and the Rust engine at the edges (``$`` before
+    a final newline, Unicode digits): where they differ, the quick check must be the stricter one
+    (its "invalid" only sends the document to the full validator)."""
+    doc = {
+        "version": 3,
+        "timeout": value,
+        "endpoints": [{"endpoint": "/a", "timeout": value, "backend": [{"url_pattern": "/", "host": ["h"]}]}],
+        "extra_config": {"telemetry/metrics": {"listen_address": f"{value}:9"}},
+    }
+    quick, full = _agrees(doc)
+    assert full or not quick
+    assert quick == (value == "1s")
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,216 @@
+"""``python -m bench.startup``: P7's start-up alone, without the full bench: ``krakenpy run`` on an
+n-endpoint config (1 worker), timed from exec to the first 200 through the gateway, best of N.
+
+The backend is a canned HTTP/1.1 answer served by a thread of this process; the probe connects and
+sends one GET every 2 ms. Besides the wall time, the CPU time of the gateway's processes at the first
+200 (supervisor + worker, from ``/proc``, 10 ms ticks) is shown: it is less sensitive than the wall
+time to what else runs on a shared machine. ``--importtime`` prints the slowest imports of one start
+(``python -X importtime``, cumulative µs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import socketserver
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import orjson
+
+from bench.procs import CLK_TCK, _stat_fields, tree
+
+ROOT = Path(__file__).resolve().parents[1]
+_BODY = b'{"id": 7, "name": "small", "email": "a@example.com"}'
+_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(_BODY), _BODY)
+
+
+class _Backend(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _Answer(socketserver.BaseRequestHandler):
+    """Answers every request head on a keep-alive connection with the canned JSON."""
+
+    def handle(self) -> None:
+        buf = b""
+        while True:
+            data = self.request.recv(65536)
+            if not data:
+                return
+            buf += data
+            while b"\r\n\r\n" in buf:
+                _, buf = buf.split(b"\r\n\r\n", 1)
+                self.request.sendall(_ANSWER)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_config(folder: Path, n: int, backend_port: int, port: int) -> Path:
+    """P7's config: ``n`` endpoints, one backend each (``deny`` on one field), as bench/extras.py."""
+    backend = {"url_pattern": "/small.json", "deny": ["email"], "host": [f"http://127.0.0.1:{backend_port}"]}
+    endpoints = [{"endpoint": f"/e{i}/items/{{id}}", "backend": [backend]} for i in range(n)]
+    doc = {"version": 3, "name": f"startup: {n} endpoints", "port": port, "timeout": "3s", "endpoints": endpoints}
+    path = folder / f"startup-{n}.json"
+    path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+    return path
+
+
+def _probe(port: int, path: str) -> bool:
+    """One GET; True when it answered 200."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0) as s:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".encode())
+            return s.recv(12)[9:12] == b"200"
+    except OSError:
+        return False
+
+
+def _cpu(pid: int) -> float:
+    total = 0
+    for p in tree(pid):
+        fields = _stat_fields(p)
+        if fields is not None:
+            total += int(fields[11]) + int(fields[12])
+    return total / CLK_TCK
+
+
+def one_start(
+    argv: list[str], port: int, path: str, env: dict[str, str], deadline: float = 30.0
+) -> tuple[float, float]:
+    """Start ``argv``; (seconds to the first 200, CPU seconds of its processes then). Always stopped."""
+    t0 = time.monotonic()
+    proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True)
+    try:
+        while not _probe(port, path):
+            if proc.poll() is not None:
+                raise RuntimeError(f"krakenpy exited with {proc.returncode} before answering")
+            if time.monotonic() - t0 > deadline:
+                raise RuntimeError(f"no 200 within {deadline} s")
+            time.sleep(0.002)
+        return time.monotonic() - t0, _cpu(proc.pid)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(proc.pid, sig)
+                proc.wait(5.0)
+                break
+            except ProcessLookupError:
+                break
+            except subprocess.TimeoutExpired:
+                continue
+
+
+def importtime(argv: list[str], port: int, path: str, env: dict[str, str], top: int) -> None:
+    """One start under ``-X importtime``: the ``top`` slowest imports, cumulative."""
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([argv[0], "-X", "importtime", *argv[1:]], env=env, stderr=err, start_new_session=True)
+        try:
+            t0 = time.monotonic()
+            while not _probe(port, path) and time.monotonic() - t0 < 30.0 and proc.poll() is None:
+                time.sleep(0.002)
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(5.0)
+        err.seek(0)
+        rows = []
+        for line in err.read().decode(errors="replace").splitlines():
+            if line.startswith("import time:") and "|" in line and "cumulative" not in line:
+                _, spent, name = line.split("|", 2)
+                rows.append((int(spent), name.rstrip()))
+    seen = len(rows)
+    rows.sort(reverse=True)
+    print(f"{seen} modules imported; the slowest (cumulative µs):")
+    for micros, module in rows[:top]:
+        print(f"{micros:>9,}  {module}")
+
+
+def instructions(argv: list[str], port: int, path: str, env: dict[str, str], folder: Path) -> int:
+    """One start under valgrind's callgrind (every process: supervisor and worker), stopped at the
+    first 200: the instructions executed, start-up plus a short shutdown. Reproducible where the wall
+    and CPU times are not (a shared machine); ~50x slower. A forked worker's count includes what the
+    supervisor ran before the fork, and the supervisor only waits after it: the largest count is the
+    start-up's."""
+    out = folder / "callgrind.%p"
+    cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", f"--log-file={folder}/valgrind.%p"]
+    cmd += argv
+    one_start(cmd, port, path, env, deadline=600.0)
+    counts = [0]
+    for dump in folder.glob("callgrind.*"):
+        found = re.search(r"^(?:summary|totals): (\d+)", dump.read_text(errors="replace"), re.M)
+        counts.append(int(found.group(1)) if found else 0)
+    return max(counts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.startup", description=__doc__.splitlines()[0])
+    parser.add_argument("-n", "--endpoints", type=int, default=100)
+    parser.add_argument("--runs", type=int, default=7, help="starts; the best and the median are shown")
+    parser.add_argument("--client", default="fast", help="KRAKENPY_HTTP_CLIENT")
+    parser.add_argument("--cpus", default="", help="pin krakenpy with taskset (the bench's P7: 0)")
+    parser.add_argument("--importtime", type=int, default=0, metavar="TOP", help="print the TOP slowest imports")
+    parser.add_argument(
+        "--instructions", action="store_true", help="one start under callgrind: instructions until stopped"
+    )
+    parser.add_argument("--keep", default="", help="with --instructions: copy the callgrind files here")
+    parser.add_argument("--python", default=sys.executable, help="the interpreter (another venv: a baseline)")
+    parser.add_argument("--cwd", default=str(ROOT), help="run from here (another checkout: a baseline)")
+    args = parser.parse_args(argv)
+
+    backend = _Backend(("127.0.0.1", 0), _Answer)
+    threading.Thread(target=backend.serve_forever, daemon=True).start()
+    env = dict(os.environ, KRAKENPY_HTTP_CLIENT=args.client, PYTHONPATH=args.cwd)
+    # compiled modules as an installed krakenpy has them: without this (set in some shells and CI
+    # images) every start compiles the sources again, a third of the instructions of a fresh tree
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            port = free_port()
+            config = write_config(Path(tmp), args.endpoints, backend.server_address[1], port)
+            cmd = [args.python, "-m", "krakenpy", "run", "-c", str(config), "--workers", "1"]
+            cmd += ["--log-level", "WARNING"]
+            path = f"/e{args.endpoints - 1}/items/7"
+            os.chdir(args.cwd)
+            one_start(cmd, port, path, env)  # untimed: writes the bytecode caches of a fresh tree
+            if args.importtime:
+                importtime(cmd, port, path, env, args.importtime)
+                return 0
+            if args.instructions:
+                count = instructions(cmd, port, path, env, Path(tmp))
+                if args.keep:
+                    for dump in Path(tmp).glob("callgrind.*"):
+                        shutil.copy(dump, args.keep)
+                print(f"{count / 1e6:,.0f} M instructions (exec → first 200 → stop)")
+                return 0
+            walls, cpus = [], []
+            for _ in range(args.runs):
+                pinned = ["taskset", "-c", args.cpus] if args.cpus else []
+                wall, cpu = one_start([*pinned, *cmd], port, path, env)
+                walls.append(wall)
+                cpus.append(cpu)
+            print(f"{args.endpoints} endpoints, 1 worker, {args.runs} starts (exec → first 200):")
+            print(f"  wall  best {min(walls) * 1000:.0f} ms  median {statistics.median(walls) * 1000:.0f} ms")
+            print(f"  CPU   best {min(cpus) * 1000:.0f} ms  median {statistics.median(cpus) * 1000:.0f} ms")
+            print("  wall: " + ", ".join(f"{w * 1000:.0f}" for w in walls))
+    finally:
+        backend.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

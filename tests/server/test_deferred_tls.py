@@ -1,0 +1,87 @@
+"""aiohttp imported by the CLI with its default client contexts' CA loading deferred to first use: the
+same settings and trust store, loaded at the first handshake (a fresh interpreter per test: in this one
+aiohttp is imported already)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.server.certs import Authority
+
+ROOT = Path(__file__).resolve().parents[2]
+
+_SETTINGS = """
+import ssl, sys
+from krakenpy.server.deferred_tls import DeferredCAs, import_aiohttp
+import_aiohttp()
+import aiohttp.connector as c
+verified, unverified = c._SSL_CONTEXT_VERIFIED, c._SSL_CONTEXT_UNVERIFIED
+assert type(verified) is DeferredCAs and type(unverified) is DeferredCAs
+assert "set_default_verify_paths" not in ssl.SSLContext.__dict__  # the class is as it was
+assert verified.verify_mode == ssl.CERT_REQUIRED and verified.check_hostname
+assert unverified.verify_mode == ssl.CERT_NONE and not unverified.check_hostname
+assert "_krakenpy_deferred" in verified.__dict__  # nothing loaded yet
+plain = ssl.create_default_context()
+assert type(plain) is ssl.SSLContext and plain.cert_store_stats()["x509_ca"] > 0
+assert verified.cert_store_stats() == plain.cert_store_stats() == unverified.cert_store_stats()
+import_aiohttp()  # a second call: nothing to do
+print("ok")
+"""
+
+_HANDSHAKE = """
+import asyncio, ssl, sys
+from krakenpy.server.deferred_tls import import_aiohttp
+import_aiohttp()
+import aiohttp
+import aiohttp.connector as c
+
+async def main():
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+
+    async def answer(reader, writer):
+        await reader.readuntil(b"\\r\\n\\r\\n")
+        writer.write(b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\nConnection: close\\r\\n\\r\\nok")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=server_ctx)
+    port = server.sockets[0].getsockname()[1]
+    assert "_krakenpy_deferred" in c._SSL_CONTEXT_VERIFIED.__dict__
+    async with aiohttp.ClientSession() as session:  # ssl=True: aiohttp's default verified context
+        async with session.get(f"https://localhost:{port}/") as resp:
+            print(resp.status, await resp.text())
+    assert "_krakenpy_deferred" not in c._SSL_CONTEXT_VERIFIED.__dict__  # loaded by the handshake
+    server.close()
+
+asyncio.run(main())
+"""
+
+
+def _python(script: str, *args: str, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_deferred_tls_contexts_keep_aiohttp_settings_and_trust_store() -> None:
+    assert _python(_SETTINGS) == "ok"
+
+
+def test_deferred_tls_verified_context_loads_its_cas_at_the_first_handshake(tmp_path: Path) -> None:
+    """The server's CA is trusted only through SSL_CERT_FILE, read by the deferred loading: the
+    request succeeds only if the context loaded it before verifying."""
+    authority = Authority(tmp_path)
+    pair = authority.issue("localhost")
+    out = _python(_HANDSHAKE, str(pair.cert), str(pair.key), env={"SSL_CERT_FILE": str(authority.path)})
+    assert out == "200 ok"
