@@ -41,8 +41,24 @@ def _ratio(row: Row, peer: Row | None, attr: str = "rps") -> float | None:
 
 
 def _share(row: Row, base: Row) -> float:
-    """``row``'s rps as a share of ``base``'s (see :func:`_ratio`)."""
+    """``row``'s rps as a share of ``base``'s: the median of the ratios to the baseline run measured
+    right before each of the row's runs (``Row.pairs``), else as :func:`_ratio`."""
+    if row.pairs and len(row.pairs) == len(row.runs):
+        return median([a.rps / b.rps for a, b in zip(row.runs, row.pairs, strict=True) if b.rps]) or 0.0
     return _ratio(row, base) or 0.0
+
+
+def _extra_cpu(row: Row, base: Row) -> float:
+    """CPU µs per request ``row`` adds over ``base`` (paired runs as in :func:`_share`)."""
+    if row.pairs and len(row.pairs) == len(row.runs):
+        diffs = [
+            a.cpu_us_per_req - b.cpu_us_per_req
+            for a, b in zip(row.runs, row.pairs, strict=True)
+            if a.cpu_us_per_req is not None and b.cpu_us_per_req is not None
+        ]
+        if diffs:
+            return median(diffs) or 0.0
+    return (row.median("cpu_us_per_req") or 0.0) - (base.median("cpu_us_per_req") or 0.0)
 
 
 def _by_key(rows: list[Row]) -> dict[str, Row]:
@@ -106,7 +122,7 @@ def _goals(rows: list[Row], primary: str, p4: LambdaResult | None, p7: StartupRe
     r8 = find("P8", "json-schema")
     base8 = keyed.get(r8.case.baseline or "") if r8 else None
     if r8 and base8 and base8.runs:
-        added = (r8.median("cpu_us_per_req") or 0.0) - (base8.median("cpu_us_per_req") or 0.0)
+        added = _extra_cpu(r8, base8)
         cost = 1 - _share(r8, base8)
         shown = f"{added:+.1f} µs/req, {cost * 100:.1f} % rps"
         out.append(f"| P8 | cost of json-schema + CEL on a POST (no target) | {shown} | n/a |")
@@ -117,7 +133,7 @@ def _goals(rows: list[Row], primary: str, p4: LambdaResult | None, p7: StartupRe
     if cors and cors.case.baseline and cors.case.baseline in keyed and keyed[cors.case.baseline].runs:
         base = keyed[cors.case.baseline]
         cost = 1 - _share(cors, base)
-        extra = (cors.median("cpu_us_per_req") or 0) - (base.median("cpu_us_per_req") or 0)
+        extra = _extra_cpu(cors, base)
         shown = f"{cost * 100:.1f} % rps, {extra:+.1f} µs/req"
         out.append(f"| CORS | cost of security/cors on P1 (allowed Origin; no goal) | {shown} | n/a |")
     for alg, need in (("RS256", 0.85), ("HS256", 0.90)):
@@ -126,7 +142,7 @@ def _goals(rows: list[Row], primary: str, p4: LambdaResult | None, p7: StartupRe
         target = f"≥ {need * 100:.0f} % of P1 rps behind auth/validator {alg}"
         if rj and basej and basej.runs:
             share = _share(rj, basej)
-            extra = (rj.median("cpu_us_per_req") or 0) - (basej.median("cpu_us_per_req") or 0)
+            extra = _extra_cpu(rj, basej)
             out.append(f"| JWT | {target} | {share * 100:.1f} %, {extra:+.1f} µs/req | {_mark(share >= need)} |")
         else:
             note = next(
@@ -169,8 +185,10 @@ def _goals(rows: list[Row], primary: str, p4: LambdaResult | None, p7: StartupRe
         out.append(f"| P6 | 2 workers' rps ÷ 1 worker's (reported) | {scale:.2f}× | n/a |")
         # restated for a 2-core box whose second core also runs wrk and the backend (issue 17)
         cpu2, cpu1 = r6.median("cpu_us_per_req"), base6.median("cpu_us_per_req")
+        if r6.pairs and len(r6.pairs) == len(r6.runs):
+            cpu1 = median([b.cpu_us_per_req for b in r6.pairs if b.cpu_us_per_req is not None])
         if cpu2 and cpu1:
-            extra = cpu2 / cpu1 - 1
+            extra = _extra_cpu(r6, base6) / cpu1
             shown = f"{cpu2:.1f} vs {cpu1:.1f} µs/req ({extra * 100:+.1f} %)"
             out.append(f"| P6 | 2 workers: CPU µs/req within 10 % of 1 worker's | {shown} | {_mark(extra <= 0.10)} |")
         spread = r6.median("spread")

@@ -81,6 +81,10 @@ class Row:
     case: Case
     runs: list[WrkResult] = field(default_factory=list)
     note: str = ""
+    #: the baseline row measured again right before each of this row's runs (rows with a baseline):
+    #: this shared VM's speed drifts by tens of percent within minutes, so a ratio is taken between
+    #: two runs seconds apart, not between runs minutes apart in one round
+    pairs: list[WrkResult] = field(default_factory=list)
 
     def median(self, attr: str) -> float | None:
         values = [getattr(r, attr) for r in self.runs if getattr(r, attr) is not None]
@@ -320,29 +324,31 @@ def run_loads(procs: Processes, work: Path, settings: Settings) -> list[Row]:
             tail = procs.tail(server.started, 5)
             print(f"bench: {row.case.scenario} {row.case.label}: {problem}\n{tail}", flush=True)
     active = [r for r in rows if not r.note]
+    keyed = {r.case.key: r for r in active}
+
+    def measure(row: Row, run: int, seconds: float) -> WrkResult:
+        server = servers[row.case.target]
+        case = row.case
+        script = _post_script(work, case.body) if case.body else None
+        # P8's POST body (a wrk script) and the CORS/JWT rows' headers: one Load carries both
+        load = Load(server.base + case.path, case.connections, seconds, LOAD_CPUS, script=script, headers=case.headers)
+        if run == 0 and settings.warmup > 0:
+            warm = Load(load.url, load.connections, settings.warmup, LOAD_CPUS, script=script, headers=case.headers)
+            run_wrk(warm, None)
+        return run_wrk(load, server.started.pid)
+
     for run in range(settings.runs):
         for row in active:
-            server = servers[row.case.target]
-            script = _post_script(work, row.case.body) if row.case.body else None
-            case = row.case
-            # P8's POST body (a wrk script) and the CORS/JWT rows' headers: one Load carries both
-            load = Load(
-                server.base + case.path,
-                case.connections,
-                settings.seconds,
-                LOAD_CPUS,
-                script=script,
-                headers=case.headers,
-            )
-            if run == 0 and settings.warmup > 0:
-                warm = Load(load.url, load.connections, settings.warmup, LOAD_CPUS, script=script, headers=case.headers)
-                run_wrk(warm, None)
-            res = run_wrk(load, server.started.pid)
+            base = keyed.get(row.case.baseline or "")
+            if base is not None:  # the baseline again, right before: the pair for this row's ratio
+                row.pairs.append(measure(base, 1, settings.seconds))
+            res = measure(row, run, settings.seconds)
             row.runs.append(res)
+            paired = f"  (baseline just before: {row.pairs[-1].rps:.0f} rps)" if base is not None else ""
             print(
                 f"  run {run + 1}/{settings.runs}  {row.case.scenario:4} {row.case.label:40} "
                 f"c={row.case.connections:<3} {res.rps:9.0f} rps  p99 {res.p99_ms:7.2f} ms  "
-                f"{res.cpu_us_per_req or 0:6.1f} µs/req  timeouts {res.timeouts} errors {res.errors}",
+                f"{res.cpu_us_per_req or 0:6.1f} µs/req  timeouts {res.timeouts} errors {res.errors}{paired}",
                 flush=True,
             )
     return rows
