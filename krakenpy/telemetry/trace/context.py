@@ -12,6 +12,8 @@ from typing import Final
 
 from multidict import istr
 
+from krakenpy.telemetry.ids import HEX3, CounterIds
+
 __all__ = [
     "PROPAGATORS",
     "Sampler",
@@ -68,46 +70,15 @@ def new_span_id() -> str:
     return hex(value | _TOP64)[3:]
 
 
-_HEX3: Final = tuple(f"{i:03x}" for i in range(4096))
+def _draw_hop_ids() -> tuple[str, int]:
+    return hex(_bits(40) | 1 << 40 | 1)[3:], _bits(24)  # never zero: the id is never all zeros
 
 
-class _HopIds:
-    """Span ids for a hop that no span records (an unsampled request's ``traceparent`` to its
-    backend): unique, not random, as the request ids: 40 random bits per process (drawn again
-    after a fork) and a 24-bit counter, ~3x cheaper than 64 fresh random bits."""
-
-    __slots__ = ("head", "high", "low", "prefix")
-
-    def __init__(self) -> None:
-        self.prefix = self.head = ""
-        self.high = self.low = 0
-        self.reseed()
-
-    def reseed(self) -> None:
-        self.prefix = hex(_bits(40) | 1 << 40 | 1)[3:]  # never zero: the id is never all zeros
-        start = _bits(24)
-        self.high, self.low = start >> 12, start & 0xFFF
-        self.head = self.prefix + _HEX3[self.high]
-
-    def carry(self) -> None:
-        self.high = (self.high + 1) & 0xFFF
-        self.low = 0
-        self.head = self.prefix + _HEX3[self.high]
-
-
-_HOPS = _HopIds()
-os.register_at_fork(after_in_child=_HOPS.reseed)
-
-
-def hop_span_id() -> str:
-    """A span id for the next hop of a request whose span is not recorded."""
-    ids = _HOPS
-    low = ids.low
-    if low == 4096:
-        ids.carry()
-        low = 0
-    ids.low = low + 1
-    return ids.head + _HEX3[low]
+#: Span ids for a hop that no span records (an unsampled request's ``traceparent`` to its backend):
+#: unique, not random, as the request ids: 40 random bits per process (drawn again after a fork) and
+#: a 24-bit counter, ~3x cheaper than 64 fresh random bits.
+_HOPS = CounterIds(_draw_hop_ids, lambda prefix, high: prefix + HEX3[high & 0xFFF])
+hop_span_id: Callable[[], str] = _HOPS.next
 
 
 class TraceState:
