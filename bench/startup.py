@@ -27,7 +27,7 @@ from pathlib import Path
 
 import orjson
 
-from bench.procs import CLK_TCK, _stat_fields, tree
+from bench.procs import cpu_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 _BODY = b'{"id": 7, "name": "small", "email": "a@example.com"}'
@@ -81,15 +81,6 @@ def _probe(port: int, path: str) -> bool:
         return False
 
 
-def _cpu(pid: int) -> float:
-    total = 0
-    for p in tree(pid):
-        fields = _stat_fields(p)
-        if fields is not None:
-            total += int(fields[11]) + int(fields[12])
-    return total / CLK_TCK
-
-
 def one_start(
     argv: list[str], port: int, path: str, env: dict[str, str], deadline: float = 30.0
 ) -> tuple[float, float]:
@@ -103,7 +94,7 @@ def one_start(
             if time.monotonic() - t0 > deadline:
                 raise RuntimeError(f"no 200 within {deadline} s")
             time.sleep(0.002)
-        return time.monotonic() - t0, _cpu(proc.pid)
+        return time.monotonic() - t0, cpu_seconds(proc.pid)
     finally:
         for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
