@@ -90,10 +90,9 @@ class Acceptor:
                 return  # the queue is empty
             except ConnectionAbortedError:
                 continue  # the client gave up while queued
-            except OSError as exc:
-                if exc.errno not in _RESOURCE_ERRORS:
-                    raise
-                log.error("cannot accept connections (%s): retrying in %.0f s", exc.strerror, _RETRY_DELAY)
+            except OSError as exc:  # out of descriptors or memory, or worse: pause rather than spin
+                level = logging.ERROR if exc.errno in _RESOURCE_ERRORS else logging.CRITICAL
+                log.log(level, "cannot accept connections (%s): retrying in %.0f s", exc.strerror, _RETRY_DELAY)
                 self.close()
                 self._loop.call_later(_RETRY_DELAY, self._resume)
                 return
