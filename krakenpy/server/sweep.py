@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from abc import ABC, abstractmethod
 
 from krakenpy.server.limits import ServerLimits
 from krakenpy.server.logs import Tally
@@ -21,7 +22,7 @@ MAX_HEADER_LINES = 1024
 _now = time.monotonic
 
 
-class SweptServer:
+class SweptServer(ABC):
     """Base of a listener whose connections keep one deadline each; subclasses say how to expire them."""
 
     _loop: asyncio.AbstractEventLoop
@@ -58,9 +59,9 @@ class SweptServer:
             self._sweeper.cancel()
             self._sweeper = None
 
+    @abstractmethod
     def _expire_due(self, now: float) -> None:
-        """Close the connections whose deadline is at or before ``now``."""
-        raise NotImplementedError
+        """Close the connections whose deadline is at or before ``now`` (each listener keeps its own)."""
 
     def _sweep(self) -> None:
         try:
