@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -82,20 +82,28 @@ def _sites(service: ServiceConfig, *, core: bool = False) -> Iterator[tuple[_Any
 
 
 def parse_components(service: ServiceConfig) -> tuple[Parsed, list[ConfigIssue]]:
-    """Run every component's pure ``parse``; returns the options and every issue found."""
+    """Run every component's pure ``parse``; returns the options and every issue found: errors, and
+    the warnings a parse left on its site (``Site.notes``) for a value that runs degraded."""
     parsed: Parsed = {}
     issues: list[ConfigIssue] = []
     for component, site, raw in _sites(service):
         try:
             options = component.parse(raw, site)
         except ConfigError as exc:
-            issues.extend(exc.issues)
+            # a parse that raised has no options: whatever it says is an error, or the namespace
+            # would be skipped (an auth guard failing open)
+            issues.extend(replace(i, severity="error") for i in exc.issues)
             continue
         except (ValueError, TypeError) as exc:
             issues.append(ConfigIssue(site.path, str(exc)))
             continue
+        issues.extend(site.notes)
         parsed.setdefault(site.owner, {})[component.namespace] = options
     return parsed, issues
+
+
+def _errors(issues: list[ConfigIssue]) -> list[ConfigIssue]:
+    return [i for i in issues if i.severity == "error"]
 
 
 def ignored_fields(service: ServiceConfig) -> list[ConfigIssue]:
@@ -108,24 +116,31 @@ def ignored_fields(service: ServiceConfig) -> list[ConfigIssue]:
 
 
 def _serviceable(service: ServiceConfig, parsed: Parsed) -> list[ConfigIssue]:
-    """Problems that the schema and the model cannot see but that would fail every request."""
+    """Warnings the schema and the model cannot see: values KrakenD starts with and then fails every
+    request of (``check --lint`` makes them errors)."""
     executors = set(registry.EXECUTOR)
     issues: list[ConfigIssue] = []
     for endpoint in service.endpoints:
         for backend in endpoint.backends:
             if not backend.hosts and not executors & set(parsed.get(backend.path, {})):
-                issues.append(ConfigIssue(f"{backend.path}.host", "no host: set one here or in the service's host"))
+                message = "no host here nor in the service's host: every call fails (500, 'no hosts available')"
+                issues.append(ConfigIssue(f"{backend.path}.host", message, "warning"))
     return issues
 
 
 def load(path: str | os.PathLike[str], *, lint: bool = False, use_env: bool = True) -> Loaded:
-    """Read, validate and parse a configuration file; raises :class:`ConfigError` with every error."""
+    """Read, validate and parse a configuration file; raises :class:`ConfigError` with every error.
+    With ``lint``, the warnings of values that run degraded (no host, no JWK source ...) are errors."""
     loaded: LoadedConfig = load_service(path, catalog=registry.catalog(), lint=lint, use_env=use_env)
     parsed, issues = parse_components(loaded.service)
     issues.extend(_serviceable(loaded.service, parsed))
-    if issues:
-        raise ConfigError(issues, loaded.service.source)
-    return Loaded(loaded.service, parsed, (*loaded.warnings, *ignored_fields(loaded.service)), loaded.enforcing)
+    degraded = [i for i in issues if i.severity == "warning"]
+    if lint:
+        issues = [replace(i, severity="error") for i in issues]
+    if _errors(issues):
+        raise ConfigError(issues if lint else _errors(issues), loaded.service.source)
+    warnings = (*loaded.warnings, *degraded, *ignored_fields(loaded.service))
+    return Loaded(loaded.service, parsed, warnings, loaded.enforcing)
 
 
 @dataclass
@@ -181,8 +196,8 @@ async def build_gateway(
     ``serving=False`` (``check``) builds without the side effects of serving (listeners...)."""
     if parsed is None:
         parsed, issues = parse_components(service)
-        if issues:
-            raise ConfigError(issues, service.source)
+        if _errors(issues):
+            raise ConfigError(_errors(issues), service.source)
     stack = AsyncExitStack()
     http = client or _upstream_client(service)
     stack.push_async_callback(http.close)

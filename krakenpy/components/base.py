@@ -39,6 +39,7 @@ from typing import Any, Generic, Literal, TypeAlias, TypeVar
 from krakenpy.backends.client import ClientMiddleware
 from krakenpy.config.model import BackendConfig, EndpointConfig, ServiceConfig
 from krakenpy.edge import EdgeMiddleware
+from krakenpy.errors import ConfigIssue
 from krakenpy.proxy.types import Middleware, Proxy
 from krakenpy.resources import Resources
 
@@ -72,6 +73,9 @@ class Site:
     service: ServiceConfig
     endpoint: EndpointConfig | None = None
     backend: BackendConfig | None = None
+    #: warnings a ``parse`` leaves for a value KrakenD runs with a degraded behaviour (``check`` and
+    #: ``run`` print them; ``check --lint`` makes them errors)
+    notes: list[ConfigIssue] = field(default_factory=list, compare=False)
 
     def at(self, *keys: str | int) -> str:
         """The JSON path of a field inside the value: ``site.at("roles", 0)``."""

@@ -52,6 +52,17 @@ def _local(options: KeySourceOptions, path: str, resources: Resources) -> KeySou
         raise ConfigError([ConfigIssue(f"{path}.jwk_local_path", f"{file}: {exc}")]) from None
 
 
+class _NoKeySource(KeySource):
+    """The source of a validator configured with neither ``jwk_url`` nor ``jwk_local_path``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.problem = "no key source configured (jwk_url or jwk_local_path)"
+
+
+_NO_SOURCE: Final = _NoKeySource()
+
+
 def key_source(
     options: KeySourceOptions, path: str, resources: Resources, *, refresh: float, cooldown: float = 0.0
 ) -> KeySource:
@@ -65,6 +76,8 @@ def key_source(
         if found is None:
             found = sources[ident] = _local(options, path, resources)
         return found
+    if not options.jwk_url:
+        return _NO_SOURCE  # no key at all: every token is rejected (401), as KrakenD does (check warns)
     context = tls_context(options, path, resources)
     ident = (options.jwk_url, strategy, options.disable_jwk_security, options.fingerprints, options.jwk_local_ca)
     source = sources.get(ident)

@@ -11,7 +11,7 @@ import base64
 import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, cast
+from typing import Any, Final, Literal, cast
 
 from krakenpy.config.durations import parse_duration
 from krakenpy.errors import ConfigIssue
@@ -117,20 +117,29 @@ def parse_fingerprints(values: Any, path: str, issues: list[ConfigIssue]) -> fro
     return frozenset(pins)
 
 
-def parse_key_source(raw: Mapping[str, Any], path: str, issues: list[ConfigIssue]) -> KeySourceOptions:
-    """``jwk_url`` / ``jwk_local_path`` and their TLS settings."""
+def parse_key_source(
+    raw: Mapping[str, Any], path: str, issues: list[ConfigIssue], *, verify_only: bool = False
+) -> KeySourceOptions:
+    """``jwk_url`` / ``jwk_local_path`` and their TLS settings. Without either, a validator
+    (``verify_only``) gets a warning and rejects every token; a signer gets an error."""
     url = str(raw.get("jwk_url") or "")
     local = str(raw.get("jwk_local_path") or "")
     insecure = bool(raw.get("disable_jwk_security", False))
+    # KrakenD's validator starts with these and answers 401 to every request (a warning at start-up);
+    # its signer cannot sign: errors
+    severity: Literal["error", "warning"] = "warning" if verify_only else "error"
+    rejects = ": every request gets 401" if verify_only else ""
     if not url and not local:
-        issues.append(ConfigIssue(path, "no key source: set jwk_url or jwk_local_path"))
+        issues.append(ConfigIssue(path, f"no key source: set jwk_url or jwk_local_path{rejects}", severity))
     if url and not local:
+        problem = ""
         if not url.startswith(("https://", "http://")):
-            issues.append(ConfigIssue(f"{path}.jwk_url", f"not an http(s) URL: {url!r}"))
+            problem = f"not an http(s) URL: {url!r}"
         elif not url.startswith("https://") and not insecure:
-            issues.append(
-                ConfigIssue(f"{path}.jwk_url", "the JWK URL must use https, or set disable_jwk_security: true")
-            )
+            problem = "the JWK URL must use https, or set disable_jwk_security: true"
+        if problem:
+            issues.append(ConfigIssue(f"{path}.jwk_url", problem + rejects, severity))
+            url = ""  # no usable source: the validator rejects every token
     for key in ("secret_url", "cypher_key"):
         if raw.get(key):
             issues.append(ConfigIssue(f"{path}.{key}", "encrypted JWK files are not supported by krakenpy"))
@@ -171,7 +180,7 @@ def parse_validator(raw: Mapping[str, Any], path: str, issues: list[ConfigIssue]
     elif alg not in ALGORITHMS:
         issues.append(ConfigIssue(f"{path}.alg", f"unsupported algorithm {alg!r} (one of {', '.join(ALGORITHMS)})"))
         alg = "RS256"
-    source = parse_key_source(raw, path, issues)
+    source = parse_key_source(raw, path, issues, verify_only=True)
     refresh: float | None = None
     if raw.get("cache", False):
         seconds = raw.get("cache_duration")

@@ -8,9 +8,11 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
+from aiohttp import web
 
 from krakenpy.errors import ConfigError
 from krakenpy.files import MAX_CONFIG_FILE
@@ -50,15 +52,47 @@ def test_hostile_bad_duration_is_reported_once(tmp_path: Path) -> None:
     assert [p for p, _ in _issues(_write(tmp_path, "k.json", orjson.dumps(doc)))] == ["timeout"]
 
 
-def test_hostile_backend_without_any_host_is_rejected(tmp_path: Path) -> None:
+def test_hostile_backend_without_any_host_warns_and_lint_rejects(tmp_path: Path) -> None:
+    # KrakenD starts and answers 500 ('no hosts available') on that endpoint: check warns, --lint refuses
     no_host = {"endpoint": "/b", "backend": [{"host": [], "url_pattern": "/"}]}
     lam = {
         "endpoint": "/l",
         "backend": [{"url_pattern": "/", "extra_config": {"backend/lambda": {"function_name": "f"}}}],
     }
     doc = {"version": 3, "endpoints": [ENDPOINT, no_host, lam]}
-    issues = _issues(_write(tmp_path, "k.json", orjson.dumps(doc)))
-    assert issues == [("endpoints[1].backend[0].host", "no host: set one here or in the service's host")]
+    path = _write(tmp_path, "k.json", orjson.dumps(doc))
+    warnings = [(w.path, w.severity) for w in load(path, use_env=False).warnings if "no host" in w.message]
+    assert warnings == [("endpoints[1].backend[0].host", "warning")]
+    with pytest.raises(ConfigError) as info:
+        load(path, use_env=False, lint=True)
+    assert [(i.path, i.severity) for i in info.value.issues if "no host" in i.message] == [
+        ("endpoints[1].backend[0].host", "error")
+    ]
+
+
+async def test_hostile_backend_without_any_host_answers_500_and_the_rest_serves(backend: Any, gateway: Any) -> None:
+    async def small(request: web.Request) -> web.Response:
+        return web.json_response({"a": 1})
+
+    app = web.Application()
+    app.router.add_get("/s", small)
+    host = await backend(app)
+    good = {"host": [host], "url_pattern": "/s"}
+    doc = {
+        "version": 3,
+        "endpoints": [
+            {"endpoint": "/none", "backend": [{"host": [], "url_pattern": "/s"}]},
+            {"endpoint": "/half", "backend": [good, {"host": [], "url_pattern": "/s", "group": "g"}]},
+            {"endpoint": "/ok", "backend": [good]},
+        ],
+    }
+    client = await gateway(doc)
+    none = await client.get("/none")
+    assert none.status == 500 and await none.read() == b""
+    half = await client.get("/half")  # the other backend's data, marked incomplete, as a failed backend does
+    assert await half.json() == {"a": 1} and half.headers["X-Krakend-Completed"] == "false"
+    ok = await client.get("/ok")
+    assert ok.status == 200 and await ok.json() == {"a": 1}
 
 
 # the bound is the subprocess timeout: about 2 s on an idle machine, an expanded bomb never ends

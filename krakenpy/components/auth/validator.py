@@ -30,8 +30,9 @@ def parse(raw: Any, site: Site) -> Options:
         return parse_shared(raw)
     issues: list[ConfigIssue] = []
     options = parse_validator(raw, site.path, issues)
-    if issues:
+    if any(i.severity == "error" for i in issues):
         raise ConfigError(issues)
+    site.notes.extend(issues)  # warnings only: the validator runs, rejecting what it cannot verify
     return options
 
 

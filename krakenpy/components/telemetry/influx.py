@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from krakenpy.components.base import Component, Site
 from krakenpy.edge import EdgeMiddleware
+from krakenpy.errors import ConfigIssue
 from krakenpy.resources import Resources
 
 if TYPE_CHECKING:
@@ -15,9 +16,15 @@ if TYPE_CHECKING:
 __all__ = ["COMPONENT"]
 
 
-def _parse(raw: Any, site: Site) -> InfluxOptions:
+def _parse(raw: Any, site: Site) -> InfluxOptions | None:
     from krakenpy.telemetry.influx import parse_influx
 
+    address = raw.get("address") if isinstance(raw, dict) else None
+    if not str(address or "").startswith(("http://", "https://")):
+        # krakend-influx's client refuses the address; KrakenD logs it and runs without the export
+        message = f"expected an http(s) URL, got {address!r}: nothing is sent to InfluxDB"
+        site.notes.append(ConfigIssue(site.at("address"), message, "warning"))
+        return None
     return parse_influx(raw, site.path)
 
 

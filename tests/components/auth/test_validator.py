@@ -464,8 +464,6 @@ async def test_validator_endpoints_share_one_download_per_url(build: Build, jwks
     [
         ({"jwk_url": "https://idp/jwks"}, "alg", "missing"),
         ({"alg": "HS1024", "jwk_url": "https://idp/jwks"}, "alg", "unsupported algorithm"),
-        ({"alg": "RS256", "jwk_url": "http://idp/jwks"}, "jwk_url", "https"),
-        ({"alg": "RS256"}, "", "no key source"),
         ({"alg": "RS256", "jwk_url": "https://i/j", "jwk_fingerprints": ["ab+/"]}, "jwk_fingerprints[0]", "URL-safe"),
         ({"alg": "RS256", "jwk_url": "https://i/j", "jwk_fingerprints": ["YWJj"]}, "jwk_fingerprints[0]", "32 bytes"),
         ({"alg": "RS256", "jwk_url": "https://i/j", "leeway": "soon"}, "leeway", "duration"),
@@ -479,6 +477,27 @@ def test_validator_parse_reports_json_paths(value: dict[str, Any], path: str, me
         COMPONENT.parse(value, site)
     issue = next(i for i in info.value.issues if message in i.message)
     assert issue.path == site.at(path) if path else site.path
+
+
+@pytest.mark.parametrize(
+    ("value", "path", "message"),
+    [
+        ({"alg": "RS256", "jwk_url": "http://idp/jwks"}, "jwk_url", "must use https"),
+        ({"alg": "RS256", "jwk_url": "$JWK_URL"}, "jwk_url", "not an http(s) URL: '$JWK_URL'"),
+        ({"alg": "HS256", "disable_jwk_security": True}, "", "no key source"),
+    ],
+)
+async def test_validator_without_a_usable_key_source_warns_and_rejects_every_token(
+    build: Build, value: dict[str, Any], path: str, message: str
+) -> None:
+    # KrakenD starts with these and answers 401 to every request of the endpoint (fail closed)
+    site = site_for("auth/validator", value)
+    COMPONENT.parse(value, site)
+    assert [(i.path, i.severity) for i in site.notes] == [(site.at(path) if path else site.path, "warning")]
+    assert message in site.notes[0].message and "every request gets 401" in site.notes[0].message
+    proxy = await build(value)
+    token = mint(rsa_key("k1"), claims(), alg="RS256")
+    assert (await rejected(proxy, bearer(token))).status == 401
 
 
 async def test_validator_build_reports_unreadable_jwk_local_path(build: Build, tmp_path: Path) -> None:

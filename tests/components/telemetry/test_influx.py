@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import socket
+from pathlib import Path
 
+import orjson
 import pytest
 from aiohttp import web
 
 from krakenpy.errors import ConfigError
+from krakenpy.gateway import load
 from krakenpy.telemetry.influx import parse_influx, points
 from tests.components.telemetry.conftest import doc, recording_app
 
@@ -73,6 +76,18 @@ async def test_influx_pushes_the_collector_with_basic_auth(served, upstream) -> 
     host = socket.gethostname()
     assert f"responses,endpoint=/users/:id,host={host},status=200 count=1i" in text
     assert "router.response-time,endpoint=/users/:id" in text
+
+
+def test_influx_address_krakend_cannot_use_is_a_warning_and_no_export(tmp_path: Path) -> None:
+    # krakend-influx refuses the address and KrakenD runs without the export: so does krakenpy
+    influx = {"address": "$INFLUXDB_HOST:$INFLUXDB_PORT", "ttl": "25s"}
+    config = doc([], extra_config={"telemetry/metrics": {"collection_time": "10s"}, "telemetry/influx": influx})
+    path = tmp_path / "k.json"
+    path.write_bytes(orjson.dumps(config))
+    loaded = load(path, use_env=False)
+    assert loaded.parsed[""]["telemetry/influx"] is None
+    found = [(w.path, w.severity) for w in loaded.warnings if "nothing is sent to InfluxDB" in w.message]
+    assert found == [("extra_config.telemetry/influx.address", "warning")]
 
 
 async def test_influx_without_metrics_warns(served) -> None:  # type: ignore[no-untyped-def]
