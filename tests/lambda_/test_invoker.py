@@ -15,8 +15,8 @@ from aiohttp import web
 from krakenpy.backends.client import AiohttpClient, ClientOptions
 from krakenpy.config.build import build_service
 from krakenpy.errors import BackendError
-from krakenpy.lambda_.backend import lambda_executor
 from krakenpy.lambda_.awserror import AwsError, map_client_error
+from krakenpy.lambda_.backend import lambda_executor
 from krakenpy.lambda_.invoker import TARGETS, InvokeResult, lambda_invoker
 from krakenpy.lambda_.options import parse_options
 from krakenpy.proxy.types import Request
