@@ -16,7 +16,6 @@ from typing import Any, Final
 
 import orjson
 
-from krakenpy.lambda_.context import CLIENT_CONTEXT, ClientContextSlot
 from krakenpy.resources import Resources
 from krakenpy.telemetry.exchange import CURRENT
 from krakenpy.telemetry.hub import Telemetry
@@ -59,6 +58,9 @@ def client_context(hub: Telemetry, existing: str | None = None) -> str | None:
 
 def register_client_context(hub: Telemetry, resources: Resources) -> None:
     """Make the gateway's Lambda invokers send :func:`client_context` (idempotent)."""
+    # imported here: configs without a Lambda backend never load krakenpy.lambda_
+    from krakenpy.lambda_.context import CLIENT_CONTEXT, ClientContextSlot
+
     slot = resources.state.setdefault(CLIENT_CONTEXT, ClientContextSlot)
     if slot.provide is None:
         slot.provide = partial(client_context, hub)
