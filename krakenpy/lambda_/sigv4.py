@@ -40,7 +40,8 @@ def canonical_host(url: str) -> str:
 
 
 def _hmac(key: bytes, text: str) -> bytes:
-    return hmac.new(key, text.encode("utf-8"), hashlib.sha256).digest()
+    # hmac.digest: OpenSSL's one-shot HMAC, without the Python-level HMAC object of hmac.new
+    return hmac.digest(key, text.encode("utf-8"), "sha256")
 
 
 class Signer:
@@ -109,9 +110,7 @@ class Signer:
         date = stamp[:8]
         scope = date + self._scope_tail
         to_sign = f"{_ALGORITHM}\n{stamp}\n{scope}\n{hashlib.sha256(request.encode('utf-8')).hexdigest()}"
-        signature = hmac.new(
-            self._signing_key(date, credentials.secret_key), to_sign.encode("utf-8"), hashlib.sha256
-        ).hexdigest()
+        signature = _hmac(self._signing_key(date, credentials.secret_key), to_sign).hex()
         credential = f"{credentials.access_key}/{scope}"
         signed.append(
             ("Authorization", f"{_ALGORITHM} Credential={credential}, SignedHeaders={names}, Signature={signature}")
