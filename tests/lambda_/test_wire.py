@@ -293,3 +293,32 @@ async def test_lambda_invoker_refreshable_credentials_keep_refreshing(backend, i
     await _call(invoke)
     keys = [h["Authorization"].split("Credential=", 1)[1].split("/", 1)[0] for _, h, _ in fake.requests]
     assert keys[0] != keys[1] and set(keys) <= set(issued)  # each call asked for fresh credentials
+
+
+async def test_lambda_invoker_deadline_cancels_and_never_reuses_the_connection(backend, invoker_for) -> None:  # type: ignore[no-untyped-def]
+    peers: list[Any] = []
+    gone = asyncio.Event()
+
+    async def slow(request: web.Request) -> web.Response:
+        assert request.transport is not None
+        peers.append(request.transport.get_extra_info("peername"))
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:  # aiohttp cancels the handler when the client hangs up
+            gone.set()
+            raise
+        return web.Response()
+
+    async def quick(request: web.Request) -> web.Response:
+        assert request.transport is not None
+        peers.append(request.transport.get_extra_info("peername"))
+        return await ok()(request)
+
+    fake = FakeLambda(slow, quick)
+    invoke = await invoker_for(await backend(fake.app()))
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.2):
+            await _call(invoke)
+    await asyncio.wait_for(gone.wait(), 2)  # leaving the call closed its connection
+    assert (await _call(invoke)).status == 200
+    assert len(fake.requests) == 2 and peers[0] != peers[1]  # the second call came on a new connection
