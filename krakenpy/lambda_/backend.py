@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from krakenpy.config.model import BackendConfig, EndpointConfig
 from krakenpy.lambda_.executor import lambda_proxy
-from krakenpy.lambda_.invoker import Invoker, aiobotocore_invoker
+from krakenpy.lambda_.invoker import Invoker, lambda_invoker
 from krakenpy.lambda_.options import LambdaOptions, parse_options
 from krakenpy.lambda_.payload import payload_builder
 from krakenpy.lambda_.response import result_decoder
@@ -33,7 +33,7 @@ async def lambda_executor(
 ) -> Proxy | None:
     """The executor for a backend with ``backend/lambda``; ``None`` when the namespace is absent.
 
-    ``invoker`` replaces the aiobotocore client (unit tests of what the emulator cannot produce).
+    ``invoker`` replaces the Invoke call (unit tests of what the emulator cannot produce).
     """
     if NAMESPACE not in backend.extra_config:
         return None
@@ -44,7 +44,7 @@ async def lambda_executor(
     method = endpoint.method if endpoint is not None else backend.method
     names = {capitalize(p): p for p in endpoint.params} if endpoint is not None else {}
     if invoker is None:
-        invoker = await aiobotocore_invoker(options, resources, path)
+        invoker = await lambda_invoker(options, resources, path)
     return lambda_proxy(
         options,
         invoker,

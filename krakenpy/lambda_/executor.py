@@ -63,7 +63,7 @@ def lambda_proxy(
             result = await invoker(function, payload, invocation_type=invocation_type, qualifier=qualifier)
             return decode(result, function)
         try:
-            # leaving the block cancels the aiobotocore call (and closes its connection)
+            # leaving the block cancels the Invoke call (and closes its connection)
             async with asyncio.timeout(timeout):
                 result = await invoker(function, payload, invocation_type=invocation_type, qualifier=qualifier)
         except TimeoutError:

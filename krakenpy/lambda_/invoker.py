@@ -1,60 +1,54 @@
-"""The Lambda ``Invoke`` call: an :class:`Invoker` protocol and its aiobotocore implementation.
+"""The Lambda ``Invoke`` call: an :class:`Invoker` protocol and krakenpy's own implementation of it.
 
-Clients are created at startup, one per (region, endpoint, max_retries) — credentials come from the
-one shared session's default chain — and reused by every request. AWS and transport exceptions are
-turned into :class:`~krakenpy.errors.BackendError` here and nowhere else, each with its own status
-and log line.
+botocore's per-call machinery (event hooks, parameter validation, serializer, endpoint rules,
+signer, retry handler, parser, aiohttp session wrapping) cost several hundred µs of CPU per invoke
+in the gateway's one event loop. So botocore does only what is done once: at start-up an
+aiobotocore client of the shared session resolves the endpoint URL and signing region (partitions,
+``endpoint``, FIPS/dual-stack settings) and is closed again; credentials come from the session's
+deferred default chain (:mod:`.credentials`). Each call is one ``POST
+/2015-03-31/functions/{name}/invocations``, signed by :mod:`.sigv4` and sent by krakenpy's upstream
+HTTP client (its fast client over http, aiohttp over https), retried as botocore's ``standard``
+mode retries (:mod:`.retry`), its errors read and mapped by :mod:`.awserror`. Leaving the call (a
+deadline) cancels it and closes its connection.
+
+Targets are created at startup, one per (region, endpoint, max_retries), and shared by every
+backend with the same three.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Protocol, cast
+from typing import Final, Protocol
+from urllib.parse import quote, urlsplit
 
-import aiohttp
 from aiobotocore.config import AioConfig
-from aiobotocore.session import AioSession
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    CredentialRetrievalError,
-    NoCredentialsError,
-    NoRegionError,
-    ParamValidationError,
-    PartialCredentialsError,
-)
+from botocore.exceptions import BotoCoreError, NoRegionError
 
+from krakenpy.backends.client import AiohttpClient, ClientOptions, UpstreamClient
+from krakenpy.backends.fastclient import FastClient
 from krakenpy.errors import BackendError, ConfigError, ConfigIssue
+from krakenpy.lambda_.awserror import map_client_error, map_transport_error, parse_error
+from krakenpy.lambda_.context import CLIENT_CONTEXT, ClientContextSlot
+from krakenpy.lambda_.credentials import DeferredCredentials, session
 from krakenpy.lambda_.options import InvocationType, LambdaOptions
+from krakenpy.lambda_.retry import DEFAULT_MAX_ATTEMPTS, RetryQuota, backoff, retryable_answer
+from krakenpy.lambda_.sigv4 import Signer, canonical_host
 from krakenpy.resources import Resources
 from krakenpy.state import Key
 
-if TYPE_CHECKING:
-    from types_aiobotocore_lambda.client import LambdaClient
-
-__all__ = ["InvokeResult", "Invoker", "aiobotocore_invoker", "map_client_error"]
+__all__ = ["TARGETS", "InvokeResult", "Invoker", "Target", "lambda_invoker"]
 
 log = logging.getLogger("krakenpy.lambda")
 
-#: Lambda's longest run time (15 min) plus slack: the endpoint deadline is what really ends a call,
-#: and a shorter read timeout would make botocore retry — i.e. run the function twice
-READ_TIMEOUT = 905.0
 CONNECT_TIMEOUT = 10.0
-#: retry the credential chain at most this often when it found nothing (IMDS can be slow)
-CREDENTIALS_RETRY = 30.0
-_CREDENTIAL_CODES = frozenset(
-    {
-        "UnrecognizedClientException",
-        "InvalidSignatureException",
-        "ExpiredTokenException",
-        "AccessDeniedException",
-        "InvalidClientTokenId",
-        "SignatureDoesNotMatch",
-    }
-)
+#: aiobotocore's default: shorter than the idle timeouts of AWS endpoints, so a kept-alive
+#: connection is rarely found closed (a POST on one is not resent without a retry)
+KEEPALIVE_TIMEOUT = 12.0
+_USER_AGENT: Final = "krakenpy"
+#: function names whose request path is kept per target (dynamic names beyond it are quoted per call)
+_PATH_CACHE = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,140 +69,77 @@ class Invoker(Protocol):
     ) -> InvokeResult: ...
 
 
-def _retry_after(exc: ClientError) -> str:
-    response = cast(dict[str, Any], exc.response)
-    headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-    value = headers.get("retry-after") or response.get("retryAfterSeconds")
-    text = str(value).strip() if value is not None else ""
-    return text if text.isdigit() else "1"
+class Target:
+    """One Lambda API endpoint as the invoker calls it: URL, signer, HTTP client and retry quota."""
+
+    def __init__(self, endpoint_url: str, region: str, service: str, http: UpstreamClient, max_attempts: int) -> None:
+        parts = urlsplit(endpoint_url)
+        self.origin = f"{parts.scheme}://{parts.netloc}"
+        #: a path in the endpoint URL is kept before the API path, as botocore joins them
+        self.prefix = parts.path[:-1] if parts.path.endswith("/") else parts.path
+        self.host = canonical_host(endpoint_url)
+        self.region = region
+        self.signer = Signer(region, service)
+        self.http = http
+        self.max_attempts = max_attempts
+        self.quota = RetryQuota()
+        self._paths: dict[str, str] = {}
+
+    def path(self, function_name: str) -> str:
+        """The request path for ``function_name``, percent-encoded as botocore encodes a URI label."""
+        path = self._paths.get(function_name)
+        if path is None:
+            path = f"{self.prefix}/2015-03-31/functions/{quote(function_name, safe='-_.~')}/invocations"
+            if len(self._paths) < _PATH_CACHE:
+                self._paths[function_name] = path
+        return path
 
 
-def map_client_error(exc: ClientError, function: str, *, dynamic: bool) -> BackendError:
-    """An AWS API error as the backend error clients see (statuses documented in the README)."""
-    error = cast(dict[str, Any], exc.response).get("Error", {})
-    code = str(error.get("Code") or "Unknown")
-    message = str(error.get("Message") or exc)
-    text = f"aws lambda {function}: {code}: {message}"
-    if code == "ResourceNotFoundException":
-        # a name the client chose is the client's 404; a configured name that is gone is our fault
-        log.warning("lambda %s: function not found (%s)", function, code)
-        return BackendError(text, status=404 if dynamic else 502, name=code)
-    if code == "TooManyRequestsException":
-        retry = _retry_after(exc)
-        log.warning("lambda %s: throttled (%s), Retry-After %s", function, code, retry)
-        return BackendError(text, status=429, name=code, headers=(("Retry-After", retry),))
-    if code in ("RequestTooLargeException", "SerializedRequestEntityTooLargeException"):
-        log.warning("lambda %s: payload too large (%s)", function, code)
-        return BackendError(text, status=413, name=code)
-    if code in ("InvalidRequestContentException", "UnsupportedMediaTypeException"):
-        log.warning("lambda %s: payload rejected (%s)", function, code)
-        return BackendError(text, status=400, name=code)
-    if code in _CREDENTIAL_CODES:
-        log.error("lambda %s: credentials or permissions rejected (%s): %s", function, code, message)
-        return BackendError(text, status=502, name=code)
-    log.error("lambda %s: AWS error %s: %s", function, code, message)
-    return BackendError(text, status=502, name=code)
+#: targets by (region, endpoint, max_retries): every backend with the same three shares one
+TARGETS: Final = Key("lambda targets", dict)
 
 
-def map_transport_error(exc: BaseException, function: str) -> BackendError:
-    """A botocore/aiohttp failure that is not an AWS API answer."""
-    if isinstance(exc, NoCredentialsError | PartialCredentialsError | CredentialRetrievalError):
-        log.error("lambda %s: no usable AWS credentials: %s", function, exc)
-        return BackendError(f"aws lambda {function}: credentials: {exc}", status=502, name="Credentials")
-    if isinstance(exc, ParamValidationError):
-        log.warning("lambda %s: request rejected by the SDK: %s", function, exc)
-        return BackendError(f"aws lambda {function}: {exc}", status=400, name="ParamValidation")
-    log.error("lambda %s: network error: %s", function, exc)
-    return BackendError(f"aws lambda {function}: network: {exc}", status=502, name="Network")
+def _http_client(resources: Resources) -> UpstreamClient:
+    # the gateway's kind of client, with Lambda's own settings: a pool the size aiobotocore's had,
+    # its connect timeout, and no read timeout (only the deadline ends a slow function: a read
+    # timeout would retry, i.e. run the function again)
+    pool = max(resources.service.max_idle_connections_per_host, 10)
+    options = ClientOptions(limit_per_host=pool, keepalive_timeout=KEEPALIVE_TIMEOUT, connect_timeout=CONNECT_TIMEOUT)
+    client: UpstreamClient = (
+        AiohttpClient(options) if isinstance(resources.http, AiohttpClient) else FastClient(options)
+    )
+    resources.stack.push_async_callback(client.close)
+    return client
 
 
-class _DeferredCredentials:
-    """Walks the default credential chain on the first signed request instead of at startup, so
-    ``check`` and start-up never wait for (or call) the instance metadata service."""
-
-    method = "krakenpy-deferred-chain"
-
-    def __init__(self, resolve: Callable[[], Awaitable[Any]]) -> None:
-        self._resolve = resolve
-        self._credentials: Any = None
-        self._retry_at = 0.0
-        self._lock = asyncio.Lock()
-
-    async def _get(self) -> Any:
-        if self._credentials is not None:
-            return self._credentials
-        async with self._lock:  # one chain walk at a time; waiters reuse its result
-            now = asyncio.get_running_loop().time()
-            current: Any = self._credentials  # another waiter may have resolved it meanwhile
-            if current is None and now >= self._retry_at:
-                found = await self._resolve()
-                if found is None:
-                    self._retry_at = now + CREDENTIALS_RETRY
-                self._credentials = found
-        return self._credentials
-
-    async def get_frozen_credentials(self) -> Any:
-        credentials = await self._get()
-        if credentials is None:
-            raise NoCredentialsError()
-        return await credentials.get_frozen_credentials()
-
-    def get_deferred_property(self, name: str) -> Callable[[], Any]:
-        return lambda: getattr(self._credentials, name, None)
-
-    def get_account_id(self) -> Any:
-        return getattr(self._credentials, "account_id", None)
-
-
-class _Session(AioSession):
-    def __init__(self) -> None:
-        super().__init__()
-        self._deferred = _DeferredCredentials(super().get_credentials)
-
-    async def get_credentials(self) -> Any:  # type: ignore[override]
-        return self._deferred
-
-
-#: one aiobotocore session per gateway (its credential chain is resolved once, lazily)
-SESSION: Final = Key("lambda session", _Session)
-#: clients by (region, endpoint, max_retries): every backend with the same three shares one
-CLIENTS: Final = Key("lambda clients", dict)
-
-
-def _session(resources: Resources) -> _Session:
-    return resources.state.setdefault(SESSION, _Session)
-
-
-async def _client(options: LambdaOptions, resources: Resources, path: str) -> LambdaClient | None:
-    session = _session(resources)
-    region = options.region or session.get_config_variable("region")
+async def _target(options: LambdaOptions, resources: Resources, path: str) -> Target | None:
+    aws = session(resources)
+    region = options.region or aws.get_config_variable("region")
     if not region:
         # like KrakenD, a missing region fails the calls, not the start: CI runs `check` without the
         # AWS_REGION the production environment provides
         resources.warnings.append(f"{path}.region: no region here nor in AWS_REGION / the AWS profile: calls fail")
         return None
-    clients: dict[tuple[str, str | None, int | None], Any] = resources.state.setdefault(CLIENTS, dict)
+    targets: dict[tuple[str, str | None, int | None], Target] = resources.state.setdefault(TARGETS, dict)
     key = (region, options.endpoint, options.max_retries)
-    client = clients.get(key)
-    if client is not None:
-        return cast("LambdaClient", client)
-    retries: dict[str, Any] = {"mode": "standard"}
-    if options.max_retries is not None:
-        retries["total_max_attempts"] = options.max_retries + 1
-    pool = max(resources.service.max_idle_connections_per_host, 10)
-    config = AioConfig(
-        retries=retries,
-        read_timeout=READ_TIMEOUT,
-        connect_timeout=CONNECT_TIMEOUT,
-        max_pool_connections=pool,
-    )
+    target = targets.get(key)
+    if target is not None:
+        return target
     try:
-        context = session.create_client("lambda", region_name=region, endpoint_url=options.endpoint, config=config)
-        client = await resources.stack.enter_async_context(context)
+        # botocore resolves the endpoint once (partition, endpoint override, FIPS/dual-stack); the
+        # client is closed again without having made a call
+        config = AioConfig(retries={"mode": "standard"})
+        async with aws.create_client("lambda", region_name=region, endpoint_url=options.endpoint, config=config) as c:
+            endpoint_url, signing_region = c.meta.endpoint_url, c.meta.region_name
+            service = c.meta.service_model.signing_name or "lambda"
     except (NoRegionError, ValueError) as exc:
         raise ConfigError([ConfigIssue(f"{path}.region", str(exc))]) from None
-    clients[key] = client
-    return cast("LambdaClient", client)
+    if options.max_retries is not None:
+        attempts = options.max_retries + 1
+    else:  # botocore's own setting (AWS_MAX_ATTEMPTS, the profile's max_attempts) applies
+        attempts = int(aws.get_config_variable("max_attempts") or DEFAULT_MAX_ATTEMPTS)
+    target = targets[key] = Target(endpoint_url, signing_region, service, _http_client(resources), max(1, attempts))
+    return target
 
 
 async def _no_region(
@@ -218,42 +149,70 @@ async def _no_region(
     raise BackendError(f"aws lambda {function_name}: no AWS region configured", status=502, name="NoRegion")
 
 
-async def aiobotocore_invoker(options: LambdaOptions, resources: Resources, path: str) -> Invoker:
-    """An :class:`Invoker` over the shared aiobotocore client for these options (created now)."""
-    client = await _client(options, resources, path)
-    dynamic = options.function_param_name is not None
-    if client is None:
+def _result(status: int, headers: tuple[tuple[str, str], ...], body: bytes) -> InvokeResult:
+    function_error = executed_version = None
+    for name, value in headers:
+        lower = name.lower()
+        if lower == "x-amz-function-error":
+            function_error = value
+        elif lower == "x-amz-executed-version":
+            executed_version = value
+    return InvokeResult(status, body, function_error, executed_version)
+
+
+async def lambda_invoker(options: LambdaOptions, resources: Resources, path: str) -> Invoker:
+    """An :class:`Invoker` over the shared target for these options (created now)."""
+    target = await _target(options, resources, path)
+    if target is None:
         return _no_region
+    dynamic = options.function_param_name is not None
+    credentials: DeferredCredentials = session(resources).credentials
+    slot: ClientContextSlot = resources.state.setdefault(CLIENT_CONTEXT, ClientContextSlot)
+    signer, http, quota, max_attempts = target.signer, target.http, target.quota, target.max_attempts
+    origin, host = target.origin, target.host
 
     async def invoke(
         function_name: str, payload: bytes, *, invocation_type: InvocationType, qualifier: str | None
     ) -> InvokeResult:
-        try:
-            if qualifier is None:
-                response = await client.invoke(
-                    FunctionName=function_name,
-                    Payload=payload,
-                    InvocationType=invocation_type,
-                    LogType="None",
-                )
+        url_path = target.path(function_name)
+        query = f"Qualifier={quote(qualifier, safe='-_.~')}" if qualifier is not None else ""
+        url = f"{origin}{url_path}?{query}" if query else origin + url_path
+        headers = [("Host", host), ("X-Amz-Invocation-Type", invocation_type), ("X-Amz-Log-Type", "None")]
+        provide = slot.provide
+        context = provide() if provide is not None else None
+        if context is not None:
+            headers.append(("X-Amz-Client-Context", context))
+        attempt, cost = 1, 0
+        while True:
+            try:
+                frozen = await credentials.get_frozen_credentials()
+            except BotoCoreError as exc:
+                raise map_transport_error(exc, function_name, credentials=True) from None
+            signed = signer.sign("POST", url_path, query, headers, payload, frozen)
+            signed.append(("User-Agent", _USER_AGENT))
+            try:
+                answer = await http.request("POST", url, signed, payload, follow_redirects=False)
+            except BackendError as exc:
+                cause = exc.__cause__
+                if cause is None:  # the client's own refusals (closed, body too large): not transient
+                    raise map_transport_error(exc, function_name) from None
+                cost = RetryQuota.TIMEOUT_COST if isinstance(cause, TimeoutError) else RetryQuota.RETRY_COST
+                if attempt >= max_attempts or not quota.acquire(cost):
+                    raise map_transport_error(exc, function_name) from None
+                log.debug("lambda %s: attempt %d failed (%s), retrying", function_name, attempt, cause)
             else:
-                response = await client.invoke(
-                    FunctionName=function_name,
-                    Payload=payload,
-                    InvocationType=invocation_type,
-                    LogType="None",
-                    Qualifier=qualifier,
-                )
-            body = await response["Payload"].read()
-        except ClientError as exc:
-            raise map_client_error(exc, function_name, dynamic=dynamic) from None
-        except (BotoCoreError, aiohttp.ClientError, OSError) as exc:
-            raise map_transport_error(exc, function_name) from None
-        return InvokeResult(
-            status=response["StatusCode"],
-            payload=body,
-            function_error=response.get("FunctionError"),
-            executed_version=response.get("ExecutedVersion"),
-        )
+                status = answer.status
+                if status < 301:  # botocore's parser reads 300 as an answer too
+                    quota.release(cost or RetryQuota.NO_RETRY_INCREMENT)
+                    return _result(status, answer.headers, answer.body)
+                error = parse_error(status, answer.headers, answer.body)
+                if attempt >= max_attempts or not retryable_answer(status, error.code):
+                    raise map_client_error(error, function_name, dynamic=dynamic)
+                cost = RetryQuota.RETRY_COST
+                if not quota.acquire(cost):
+                    raise map_client_error(error, function_name, dynamic=dynamic)
+                log.debug("lambda %s: attempt %d answered %s, retrying", function_name, attempt, error.code)
+            await asyncio.sleep(backoff(attempt))
+            attempt += 1
 
     return invoke

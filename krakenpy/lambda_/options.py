@@ -91,7 +91,8 @@ def base_function(name: str) -> str:
 
 def valid_function_name(name: str) -> bool:
     """True when ``name`` has one of the forms the Invoke API accepts."""
-    return 0 < len(name) <= _MAX_NAME and FUNCTION_NAME_RE.fullmatch(name) is not None
+    # "." and ".." would be dot segments of the request path, not a function
+    return 0 < len(name) <= _MAX_NAME and FUNCTION_NAME_RE.fullmatch(name) is not None and name not in (".", "..")
 
 
 class _Fields:

@@ -1,5 +1,5 @@
-"""The aiobotocore invoker: one client per (region, endpoint, retries), and every failure mapped
-to a distinct backend error (emulator, closed ports, missing credentials; a fake invoker only for
+"""The Lambda invoker: one target per (region, endpoint, retries), and every failure mapped to a
+distinct backend error (emulator, closed ports, missing credentials; a fake invoker only for
 answers the emulator cannot give)."""
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from aiobotocore.session import AioSession
 from aiohttp import web
-from botocore.exceptions import ClientError
 
 from krakenpy.backends.client import AiohttpClient, ClientOptions
 from krakenpy.config.build import build_service
 from krakenpy.errors import BackendError
+from krakenpy.lambda_.awserror import AwsError, map_client_error
 from krakenpy.lambda_.backend import lambda_executor
-from krakenpy.lambda_.invoker import CLIENTS, InvokeResult, aiobotocore_invoker, map_client_error
+from krakenpy.lambda_.invoker import TARGETS, InvokeResult, lambda_invoker
 from krakenpy.lambda_.options import parse_options
 from krakenpy.proxy.types import Request
 from krakenpy.resources import Resources
@@ -35,7 +35,7 @@ async def _resources(doc: dict[str, Any]) -> Resources:
 
 
 @pytest.mark.lambda_emulator
-async def test_aiobotocore_invoker_shares_one_client(lambda_endpoint) -> None:
+async def test_lambda_invoker_shares_one_target(lambda_endpoint) -> None:
     backends = [lambda_backend(lambda_endpoint, function_name=n) for n in ("echo", "hello", "array")]
     backends[2]["extra_config"]["backend/lambda"]["max_retries"] = 2
     resources = await _resources(make_config([{"endpoint": "/x", "backend": backends}]))
@@ -44,14 +44,14 @@ async def test_aiobotocore_invoker_shares_one_client(lambda_endpoint) -> None:
             proxy = await lambda_executor(b, resources, None)
             assert proxy is not None
             assert (await proxy(_request())).is_complete
-        clients = resources.state[CLIENTS]
-        assert len(clients) == 2  # echo and hello share one; other retries need their own
+        targets = resources.state[TARGETS]
+        assert len(targets) == 2  # echo and hello share one; other retries need their own
     finally:
         await resources.stack.aclose()
         await resources.http.close()
 
 
-async def test_aiobotocore_invoker_network_error_is_502(aws_env, caplog, dead_port) -> None:
+async def test_lambda_invoker_network_error_is_502(aws_env, caplog, dead_port) -> None:
     dead = f"http://127.0.0.1:{dead_port}"
     backend = lambda_backend(dead, function_name="echo")
     resources = await _resources(make_config([{"endpoint": "/x", "backend": [backend]}]))
@@ -68,7 +68,7 @@ async def test_aiobotocore_invoker_network_error_is_502(aws_env, caplog, dead_po
         await resources.http.close()
 
 
-async def test_aiobotocore_invoker_without_credentials_is_502(tmp_path, monkeypatch, caplog, dead_port) -> None:
+async def test_lambda_invoker_without_credentials_is_502(tmp_path, monkeypatch, caplog, dead_port) -> None:
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
@@ -89,7 +89,7 @@ async def test_aiobotocore_invoker_without_credentials_is_502(tmp_path, monkeypa
     )
     resources = await _resources(make_config([]))
     try:
-        invoke = await aiobotocore_invoker(options, resources, "p")
+        invoke = await lambda_invoker(options, resources, "p")
         assert walks == []  # startup never walks the credential chain (no metadata service call)
         for _ in range(2):
             with caplog.at_level(logging.ERROR, "krakenpy.lambda"), pytest.raises(BackendError) as info:
@@ -101,14 +101,6 @@ async def test_aiobotocore_invoker_without_credentials_is_502(tmp_path, monkeypa
     finally:
         await resources.stack.aclose()
         await resources.http.close()
-
-
-def _client_error(code: str, status: int, headers: dict[str, str] | None = None) -> ClientError:
-    response: Any = {
-        "Error": {"Code": code, "Message": "m"},
-        "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": headers or {}},
-    }
-    return ClientError(response, "Invoke")
 
 
 @pytest.mark.parametrize(
@@ -124,7 +116,7 @@ def _client_error(code: str, status: int, headers: dict[str, str] | None = None)
     ],
 )
 def test_map_client_error_statuses(code, status, headers, expected, retry_after) -> None:
-    error = map_client_error(_client_error(code, status, headers), "fn", dynamic=False)
+    error = map_client_error(AwsError(status, code, "m", (headers or {}).get("retry-after")), "fn", dynamic=False)
     assert error.status == expected
     assert error.name == code
     assert dict(error.headers).get("Retry-After") == retry_after
@@ -161,7 +153,7 @@ async def test_lambda_executor_partial_arn_sent_verbatim() -> None:
     assert fake.calls == [(name, b'{"fn":"' + name.encode() + b'"}\n', "RequestResponse", None)]
 
 
-async def test_aiobotocore_invoker_request_too_large_is_413(aws_env, backend, caplog) -> None:
+async def test_lambda_invoker_request_too_large_is_413(aws_env, backend, caplog) -> None:
     # the emulator accepts any size: a loopback server answers as Lambda does to an oversized payload
     seen: list[tuple[str, bytes]] = []
 

@@ -67,11 +67,7 @@ async def _backend(options: AccessLogOptions | None, site: Site, resources: Reso
     assert site.endpoint is not None and site.backend is not None
     hub = hub_for(resources)
     if "backend/lambda" in site.backend.extra_config:
-        from krakenpy.lambda_.invoker import CLIENTS
-
-        clients = resources.state.get(CLIENTS)
-        if clients:
-            register_client_context(hub, clients)
+        register_client_context(hub, resources)
     return backend_middleware(hub, site.endpoint, site.backend)
 
 

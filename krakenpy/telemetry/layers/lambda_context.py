@@ -2,18 +2,21 @@
 (``{"custom": {"traceparent": …, "tracestate": …, "x-request-id": …}}``, base64, ≤ 3583 bytes),
 the channel OTel's AWS SDK instrumentation uses for direct invokes.
 
-It is added by a botocore ``provide-client-params.lambda.Invoke`` handler registered on the
-gateway's aiobotocore clients, so the Lambda executor itself is unchanged; the handler runs in
-the invoking task and reads the request's exchange and innermost span from context variables.
+:func:`register_client_context` puts a provider into the gateway's Lambda invoker slot
+(:data:`krakenpy.lambda_.context.CLIENT_CONTEXT`), so the Lambda executor itself is unchanged; the
+invoker calls it once per invocation, in the invoking task, and it reads the request's exchange and
+innermost span from context variables.
 """
 
 from __future__ import annotations
 
 import base64
+from functools import partial
 from typing import Any, Final
 
 import orjson
 
+from krakenpy.resources import Resources
 from krakenpy.telemetry.exchange import CURRENT
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.trace.spans import SPAN
@@ -21,7 +24,6 @@ from krakenpy.telemetry.trace.spans import SPAN
 __all__ = ["client_context", "register_client_context"]
 
 _LIMIT: Final = 3583
-_ID: Final = "krakenpy-trace-context"
 
 
 def client_context(hub: Telemetry, existing: str | None = None) -> str | None:
@@ -54,15 +56,11 @@ def client_context(hub: Telemetry, existing: str | None = None) -> str | None:
     return value if len(value) <= _LIMIT else existing
 
 
-def register_client_context(hub: Telemetry, clients: Any) -> None:
-    """Register the handler once on each aiobotocore Lambda client in ``clients`` (a dict of them)."""
+def register_client_context(hub: Telemetry, resources: Resources) -> None:
+    """Make the gateway's Lambda invokers send :func:`client_context` (idempotent)."""
+    # imported here: configs without a Lambda backend never load krakenpy.lambda_
+    from krakenpy.lambda_.context import CLIENT_CONTEXT, ClientContextSlot
 
-    def handler(params: dict[str, Any], **_kwargs: Any) -> None:
-        value = client_context(hub, params.get("ClientContext"))
-        if value is not None:
-            params["ClientContext"] = value
-
-    for client in list(getattr(clients, "values", lambda: ())()):
-        events = getattr(getattr(client, "meta", None), "events", None)
-        if events is not None:
-            events.register("provide-client-params.lambda.Invoke", handler, unique_id=_ID)
+    slot = resources.state.setdefault(CLIENT_CONTEXT, ClientContextSlot)
+    if slot.provide is None:
+        slot.provide = partial(client_context, hub)
