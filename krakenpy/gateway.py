@@ -30,7 +30,7 @@ from krakenpy.config import LoadedConfig, load_service
 from krakenpy.config.ignored import ignored_issues
 from krakenpy.config.model import BackendConfig, EndpointConfig, ServiceConfig
 from krakenpy.edge import EdgeHandler, EdgeMiddleware
-from krakenpy.errors import ConfigError, ConfigIssue
+from krakenpy.errors import BackendError, ConfigError, ConfigIssue
 from krakenpy.proxy.dynamic import dynamic_routing_middleware
 from krakenpy.proxy.factory import build_endpoint_proxy
 from krakenpy.proxy.types import Middleware, Proxy
@@ -211,6 +211,12 @@ async def build_gateway(
         raise
 
 
+async def _no_hosts(*_args: Any, **_kwargs: Any) -> Any:
+    """The upstream call of an HTTP backend without a host anywhere: KrakenD starts and fails every
+    call the same way (``check`` warns)."""
+    raise BackendError("no hosts available", name="NoHosts")
+
+
 class _Assembly:
     """Builds the layers of one gateway, collecting component errors instead of stopping at the first."""
 
@@ -307,8 +313,8 @@ class _Assembly:
         executors: list[Proxy] = await self._layer("executor", site)
         executor = executors[0] if executors else None
         if executor is None:
-            call: UpstreamCall = self.resources.http.request
-            if backend.http_client.no_redirect:
+            call: UpstreamCall = self.resources.http.request if backend.hosts else _no_hosts
+            if backend.http_client.no_redirect and backend.hosts:
                 call = partial(self.resources.http.request, follow_redirects=False)
             for middleware in reversed(await self._layer("client", site)):
                 call = middleware(call)

@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from urllib.parse import quote, quote_plus, urlencode
 
 from krakenpy.config.model import BackendConfig
-from krakenpy.errors import BackendError
 from krakenpy.names import canonical_header
 from krakenpy.proxy.dynamic import HOST_VALUE, MissingRoutingInput
 from krakenpy.proxy.types import Headers, Middleware, Proxy, Query, Request, Response
@@ -125,11 +124,6 @@ class HostTemplate:
         return "".join(out)
 
 
-def _no_hosts(request: Request) -> str:
-    # a backend without a host anywhere: KrakenD starts and fails every call the same way (check warns)
-    raise BackendError("no hosts available", name="NoHosts")
-
-
 def _host_chooser(backend: BackendConfig) -> Callable[[Request], str]:
     """The host of one call: fixed, balanced at random, or rendered (dynamic routing)."""
     hosts = backend.hosts
@@ -142,8 +136,8 @@ def _host_chooser(backend: BackendConfig) -> Callable[[Request], str]:
     if len(hosts) == 1:
         single = hosts[0]
         return lambda request: single
-    if not hosts:
-        return _no_hosts
+    if not hosts:  # an executor's backend (Lambda ...), or an HTTP one whose calls fail (gateway._no_hosts)
+        return lambda request: ""
     return lambda request: random.choice(hosts)
 
 
