@@ -92,3 +92,27 @@ def test_gin_renderer_monotonic_end_is_written_as_wall_time() -> None:
     stamps = {time.strftime("%Y/%m/%d - %H:%M:%S", time.localtime(int(t))) for t in (before, after)}
     assert line[6:27] in stamps
     assert GIN.match(line.rstrip("\n"))
+
+
+def test_gin_renderer_batch_matches_gins_layout_line_by_line() -> None:
+    import random
+
+    from krakenpy.telemetry.ginline import gin_renderer
+    from krakenpy.telemetry.gotime import go_duration
+
+    rng = random.Random(14)
+    end = time.mktime((2024, 5, 30, 19, 8, 7, 0, 0, -1))
+    targets = ["/a", "/p1/1?a=1", '/q"x', "/b\\c", "/é", "/t\x01", "/s\udcff"]
+    spans = (1_000, 1_000_000, 1_000_000_000, 100_000_000_000)
+    for _ in range(40):
+        # one batch: plain targets alone, or mixed with ones that need Go quoting
+        pool = targets[:2] if rng.random() < 0.5 else targets
+        entries = []
+        for _ in range(rng.randint(1, 30)):
+            ns = rng.randrange(rng.choice(spans))
+            entries.append((end, rng.choice((200, 404, 503)), ns, "10.0.0.1", "GET", rng.choice(pool), None))
+        lines = gin_renderer()(entries).decode("utf-8", "surrogateescape").splitlines()
+        for (_, status, ns, ip, method, target, _), line in zip(entries, lines, strict=True):
+            took = go_duration(ns - ns % 1_000_000_000 if ns > 60_000_000_000 else ns)
+            head = f"[GIN] 2024/05/30 - 19:08:07 | {status:3d} | {took:>13} | {ip:>15} | {method:<7}  "
+            assert line == head + go_quote(target)

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from krakenpy.backends.client import ClientMiddleware, UpstreamCall, UpstreamResponse
 from krakenpy.config.model import BackendConfig, EndpointConfig
 from krakenpy.errors import BackendError
-from krakenpy.telemetry.exchange import CURRENT
+from krakenpy.telemetry.exchange import CURRENT, Exchange
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.metrics.instruments import gin_route, lura_pattern
 from krakenpy.telemetry.metrics.registry import Counter, Histogram
@@ -86,37 +87,50 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
             )  # fmt: skip
         return found
 
+    def _client_span(exchange: Exchange, trace: Any, method: str, url: str, body: bytes | None) -> Span:
+        parent = SPAN.get() or exchange.span
+        host, port = split_netloc(url)
+        attrs: dict[str, Any] = {
+            "krakend.stage": "backend-request",
+            "url.full": redactor.url(url),
+            "server.address": host,
+            "server.port": int(port) if port.isdigit() else 0,
+            "http.request.method": method,
+            "http.request.body.size": len(body or b""),
+        }
+        attrs.update(static)
+        return Span(trace.trace_id, parent.span_id if parent is not None else trace.parent_id, pattern, CLIENT, attrs)
+
     def middleware(call: UpstreamCall) -> UpstreamCall:
         inject_headers = tracer.injector() if tracer is not None and inject else None
+        # nothing to time for an unrecorded call without metrics: the upstream's own awaitable is
+        # handed back (no coroutine frame of this layer; it costs ~2k machine instructions)
+        passthrough = metrics is None and not track
 
-        async def observed(
+        def observed(
             method: str, url: str, headers: list[tuple[str, str]], body: bytes | None
-        ) -> UpstreamResponse:
+        ) -> Awaitable[UpstreamResponse]:
             exchange = CURRENT.get()
             span = None
             if exchange is not None:
                 trace = exchange.trace
                 if trace is not None and tracer is not None:
                     if trace_calls and trace.sampled:
-                        parent = SPAN.get() or exchange.span
-                        host, port = split_netloc(url)
-                        attrs: dict[str, Any] = {
-                            "krakend.stage": "backend-request",
-                            "url.full": redactor.url(url),
-                            "server.address": host,
-                            "server.port": int(port) if port.isdigit() else 0,
-                            "http.request.method": method,
-                            "http.request.body.size": len(body or b""),
-                        }
-                        attrs.update(static)
-                        span = Span(
-                            trace.trace_id, parent.span_id if parent is not None else trace.parent_id, pattern, CLIENT,
-                            attrs,
-                        )  # fmt: skip
+                        span = _client_span(exchange, trace, method, url, body)
                     if inject_headers is not None:
                         headers.extend(inject_headers(trace, span.span_id if span is not None else hop_span_id()))
-            if span is None and metrics is None and not track:
-                return await call(method, url, headers, body)  # propagation only: nothing to time
+            if span is None and passthrough:
+                return call(method, url, headers, body)
+            return measured(method, url, headers, body, exchange, span)
+
+        async def measured(
+            method: str,
+            url: str,
+            headers: list[tuple[str, str]],
+            body: bytes | None,
+            exchange: Exchange | None,
+            span: Span | None,
+        ) -> UpstreamResponse:
             host_series = series(url) if metrics is not None else None
             if host_series is not None:
                 host_series.started.inc()
