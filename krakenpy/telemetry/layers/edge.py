@@ -22,6 +22,7 @@ from krakenpy.telemetry.audit import EDGE_DENY
 from krakenpy.telemetry.exchange import CURRENT, EXCHANGE, Exchange, new_request_id, valid_request_id
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.layers.audit import edge_deny
+from krakenpy.telemetry.layers.edge_lean import lean_handler
 from krakenpy.telemetry.metrics.instruments import gin_route, unmatched_route
 from krakenpy.telemetry.trace.spans import SERVER, Span
 
@@ -48,7 +49,7 @@ def edge_middleware(hub: Telemetry) -> EdgeMiddleware | None:
         return None
 
     def middleware(next_handler: EdgeHandler) -> EdgeHandler:
-        return _build(hub, next_handler)
+        return lean_handler(hub, next_handler) or _build(hub, next_handler)
 
     return middleware
 
