@@ -95,14 +95,24 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
             last[0], last[1] = key + "/", found
         return found
 
+    # the last host's "scheme://host:port/" and its (address, port) attributes (split_netloc ~6k)
+    last_peer: list[Any] = ["\0", ("", 0)]
+
     def _client_span(exchange: Exchange, trace: Any, method: str, url: str, body: bytes | None) -> Span:
         parent = SPAN.get() or exchange.span
-        host, port = split_netloc(url)
+        if url.startswith(last_peer[0]):
+            host, port = last_peer[1]
+        else:
+            address, text = split_netloc(url)
+            host, port = address, int(text) if text.isdigit() else 0
+            end = url.find("/", url.find("//") + 2)
+            if end > 0:
+                last_peer[0], last_peer[1] = url[: end + 1], (host, port)
         attrs: dict[str, Any] = {
             "krakend.stage": "backend-request",
             "url.full": redactor.url(url),
             "server.address": host,
-            "server.port": int(port) if port.isdigit() else 0,
+            "server.port": port,
             "http.request.method": method,
             "http.request.body.size": len(body or b""),
         }
