@@ -1,6 +1,6 @@
 """The edge telemetry layer of the default configuration (request id and a batched gin access log;
 no metrics, traces or audit): the general handler's work with its decisions taken at build time, so
-a request runs no branch for a feature that is off (~1.5k machine instructions fewer per request)."""
+a request runs no branch for a feature that is off (~2k machine instructions fewer per request)."""
 
 from __future__ import annotations
 
