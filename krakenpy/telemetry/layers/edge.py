@@ -105,7 +105,8 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
     tracing = tracer is not None
     start_trace = tracer.extractor() if tracer is not None else None
     # what runs after the response, decided here: the default (access log + request id) skips the rest
-    observed = server is not None or stats is not None or tracing
+    # (with traces only, an unsampled request has no span: nothing to observe)
+    metered = server is not None or stats is not None
     logging_on = access is not None
 
     async def handle(request: HttpRequest) -> HttpResponse:
@@ -159,7 +160,7 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
                 edge_deny(hub, request, exchange, denied, status)
         if return_id:
             response.headers[rid_key] = rid  # type: ignore[index]
-        if observed:
+        if metered or span is not None:
             _observe(request, response, ns, status, span, exchange)
         if logging_on and path not in access_skip:
             if target is None:
