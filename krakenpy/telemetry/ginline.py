@@ -31,9 +31,28 @@ _STATUS: Final = tuple(f"{i:3d}" for i in range(1000))
 _FRAC: Final = tuple(f"{i:03d}".rstrip("0") for i in range(1000))
 # Duration.String() pieces: "µs" / ".45µs" after the whole microseconds; milliseconds in two groups
 _US: Final = tuple(("." + f if f else "") + "µs" for f in _FRAC)
+#: ``_US`` with "µ" as the two Latin-1 characters of its UTF-8 bytes (for a Latin-1 encode)
+_US_LATIN: Final = tuple(u.replace("µ", "µ".encode().decode("latin-1")) for u in _US)
 _MS: Final = tuple(("." + f if f else "") + "ms" for f in _FRAC)
 _DOT3: Final = tuple(f".{i:03d}" for i in range(1000))
 _FRAC_MS: Final = tuple(f + "ms" for f in _FRAC)
+
+
+def _padded(suffixes: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    """Per suffix: the whole numbers 0..999 right-aligned so that number + suffix fill gin's 13
+    columns (one table per suffix width, shared): the latency text without a ``rjust`` per line."""
+    by_width: dict[int, tuple[str, ...]] = {}
+    for suffix in suffixes:
+        width = 13 - len(suffix)
+        if width not in by_width:
+            by_width[width] = tuple(n.rjust(width) for n in _NUM)
+    return tuple(by_width[13 - len(suffix)] for suffix in suffixes)
+
+
+_US_PAD: Final = _padded(_US)
+_MS_PAD: Final = _padded(_MS)
+#: for "<ms>.<k><tail>ms": the suffix is 4 characters (".ddd") + the tail's
+_TAIL_PAD: Final = _padded(tuple("...." + f for f in _FRAC_MS))
 _METHOD: Final = {m: f"{m:<7}" for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT")}
 #: client addresses whose padded form is kept (a bounded cache: the same clients come back)
 _IP_CACHE: Final = 1024
@@ -68,42 +87,71 @@ def gin_renderer(*, monotonic_ns: bool = False) -> GinRender:
     strftime = time.strftime
     ips: dict[str, str] = {}
 
-    def render(entries: Sequence[GinEntry]) -> bytes:
+    def lines(entries: Sequence[GinEntry], plain: bool, micro: tuple[str, ...]) -> list[str] | None:
+        """The batch's lines; with ``plain`` (every target plain ASCII) ``None`` as soon as another
+        field is not ASCII (the caller then renders again without that assumption)."""
         nonlocal first, head
         out: list[str] = []
         append = out.append
         offset = time.time() - time.perf_counter_ns() * 1e-9 if monotonic_ns else 0.0
+        last = first + 1.0
         for clock, status, ns, ip, method, target, error in entries:
             end = clock * scale + offset
-            if not first <= end < first + 1.0:
+            if not first <= end < last:
                 second = int(end)
                 head = f"[GIN] {strftime(stamp_layout, localtime(second))} | "
                 first = float(second)
-            if 1_000 <= ns < 1_000_000:  # took_text's usual cases inline: no call per line
+                last = first + 1.0
+            # took_text's usual cases inline, already padded to 13 columns: no call per line
+            if 1_000 <= ns < 1_000_000:
                 us = ns // 1_000
-                took = _NUM[us] + _US[ns - us * 1_000]
+                frac = ns - us * 1_000
+                took = _US_PAD[frac][us] + micro[frac]
             elif 1_000_000 <= ns < 1_000_000_000:
                 ms = ns // 1_000_000
                 rest = ns - ms * 1_000_000
                 k = rest // 1_000
                 tail = rest - k * 1_000
-                took = _NUM[ms] + (_DOT3[k] + _FRAC_MS[tail] if tail else _MS[k])
+                took = _TAIL_PAD[tail][ms] + _DOT3[k] + _FRAC_MS[tail] if tail else _MS_PAD[k][ms] + _MS[k]
             else:
-                took = took_text(ns)
+                took = took_text(ns).rjust(13)  # (no "µ" outside the microsecond range)
             padded = ips.get(ip)
             if padded is None:
-                padded = f"{ip:>15}"
-                if len(ips) < _IP_CACHE:
-                    ips[ip] = padded
-            if target.isascii() and target.isprintable() and '"' not in target and "\\" not in target:
-                quoted = '"' + target + '"'
-            else:
-                quoted = go_quote(target)
+                if not ip.isascii():
+                    if plain:
+                        return None
+                    padded = f"{ip:>15}"
+                else:
+                    padded = f"{ip:>15}"
+                    if len(ips) < _IP_CACHE:
+                        ips[ip] = padded
             code = _STATUS[status] if 0 <= status < 1000 else f"{status:3d}"
-            append(f"{head}{code} | {took.rjust(13)} | {padded} | {_METHOD.get(method) or f'{method:<7}'}  {quoted}\n")
+            verb = _METHOD.get(method)
+            if verb is None:
+                if plain and not method.isascii():
+                    return None
+                verb = f"{method:<7}"
+            if plain or (target.isascii() and target.isprintable() and '"' not in target and "\\" not in target):
+                append(f'{head}{code} | {took} | {padded} | {verb}  "{target}"\n')
+            else:
+                append(f"{head}{code} | {took} | {padded} | {verb}  {go_quote(target)}\n")
             if error is not None:
+                if plain and not error.isascii():
+                    return None
                 append(f"Error #01: {error}\n")
+        return out
+
+    def render(entries: Sequence[GinEntry]) -> bytes:
+        # one check for the whole batch: targets that need no Go quoting (the usual case) are
+        # written between plain quotes; four C-level scans of the joined text instead of per line
+        targets = "".join([entry[5] for entry in entries])
+        if targets.isascii() and targets.isprintable() and '"' not in targets and "\\" not in targets:
+            out = lines(entries, True, _US_LATIN)
+            if out is not None:
+                # ASCII but for the "µ" written as its two UTF-8 bytes: Latin-1 is a plain copy,
+                # where a UTF-8 encode of a text with one non-ASCII letter goes character by character
+                return "".join(out).encode("latin-1")
         # a client's bytes written back as received (Go), as surrogate escapes in the text
-        return "".join(out).encode("utf-8", "surrogateescape")
+        return "".join(lines(entries, False, _US) or ()).encode("utf-8", "surrogateescape")
 
     return render

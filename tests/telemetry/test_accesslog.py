@@ -92,3 +92,34 @@ def test_gin_renderer_monotonic_end_is_written_as_wall_time() -> None:
     stamps = {time.strftime("%Y/%m/%d - %H:%M:%S", time.localtime(int(t))) for t in (before, after)}
     assert line[6:27] in stamps
     assert GIN.match(line.rstrip("\n"))
+
+
+def test_gin_renderer_batch_matches_gins_layout_line_by_line() -> None:
+    import random
+
+    from krakenpy.telemetry.ginline import gin_renderer
+    from krakenpy.telemetry.gotime import go_duration
+
+    rng = random.Random(14)
+    end = time.mktime((2024, 5, 30, 19, 8, 7, 0, 0, -1))
+    targets = ["/a", "/p1/1?a=1", '/q"x', "/b\\c", "/é", "/t\x01", "/s\udcff", "/\xc2\xb5"]
+    spans = (1_000, 1_000_000, 1_000_000_000, 100_000_000_000)
+    odd = rng.random
+    for _ in range(60):
+        # one batch: plain targets alone, or mixed with ones that need Go quoting; now and then a
+        # field that is not ASCII (an unknown method, an IPv6 zone, an error text)
+        pool = targets[:2] if odd() < 0.5 else targets
+        entries: list[tuple[float, int, int, str, str, str, str | None]] = []
+        for _ in range(rng.randint(1, 30)):
+            ns = rng.randrange(rng.choice(spans))
+            ip = "fe80::1%é" if odd() < 0.03 else "10.0.0.1"
+            method = rng.choice(("GET", "PROPFIND", "MÉTHODE")) if odd() < 0.05 else "GET"
+            error = rng.choice(("boom", "é\xc2\xb5")) if odd() < 0.05 else None
+            entries.append((end, rng.choice((200, 404, 503)), ns, ip, method, rng.choice(pool), error))
+        text = gin_renderer()(entries).decode("utf-8", "surrogateescape")
+        expected = []
+        for _, status, ns, ip, method, target, error in entries:
+            took = go_duration(ns - ns % 1_000_000_000 if ns > 60_000_000_000 else ns)
+            head = f"[GIN] 2024/05/30 - 19:08:07 | {status:3d} | {took:>13} | {ip:>15} | {method:<7}  "
+            expected.append(head + go_quote(target) + "\n" + (f"Error #01: {error}\n" if error else ""))
+        assert text == "".join(expected)

@@ -70,3 +70,44 @@ def test_hop_span_id_is_unique_non_zero_hex() -> None:
     ids = [hop_span_id() for _ in range(10_000)]  # crosses at least two carries of the low 12 bits
     assert all(len(i) == 16 and int(i, 16) != 0 and i == i.lower() for i in ids)
     assert len(set(ids)) == len(ids)
+
+
+_TID, _SID = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (f"00-{_TID}-{_SID}-01", (_TID, _SID, True)),
+        (f"00-{_TID}-{_SID}-00", (_TID, _SID, False)),
+        (f"00-{_TID}-{_SID}-03", (_TID, _SID, True)),
+        (f"00-{_TID}-{_SID}-02", (_TID, _SID, False)),
+        (f"00-{_TID}-{_SID}-ff", (_TID, _SID, True)),
+        (f"00-{_TID.upper()}-{_SID.upper()}-01", (_TID, _SID, True)),
+        (f" 00-{_TID}-{_SID}-01 ", (_TID, _SID, True)),
+        (f"01-{_TID}-{_SID}-01-future", (_TID, _SID, True)),
+        (f"00-{_TID}-{_SID}-01-extra", None),
+        (f"00-{_TID}-{'0' * 16}-01", None),
+        (f"00-{'0' * 32}-{_SID}-01", None),
+        (f"00-{_TID[:-1]}g-{_SID}-01", None),
+        (f"00-{_TID[:-1]}-{_SID}0-01", None),
+        (f"00-{_TID}-{_SID}-0x", None),
+        (f"ff-{_TID}-{_SID}-01", None),
+    ],
+)
+def test_compiled_extract_reads_traceparent_as_the_w3c_rule(
+    header: str, expected: tuple[str, str, bool] | None
+) -> None:
+    from krakenpy.telemetry.trace.context import compile_extract
+
+    # a ratio sampler: the caller's flag decides, so the parsed flag is visible
+    for run in (
+        compile_extract(("tracecontext", "baggage"), Sampler(0.5)),
+        lambda get: extract(get, ("tracecontext", "baggage"), Sampler(0.5)),
+    ):
+        trace = run(_get({"traceparent": header, "tracestate": "k=v", "baggage": "b=1"}))
+        if expected is None:
+            assert trace.parent_id is None and trace.trace_id != _TID
+        else:
+            assert (trace.trace_id, trace.parent_id, trace.sampled) == expected
+            assert (trace.tracestate, trace.baggage) == ("k=v", "b=1")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from bisect import bisect_left
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,7 @@ from krakenpy.telemetry.audit import EDGE_DENY
 from krakenpy.telemetry.exchange import CURRENT, EXCHANGE, Exchange, new_request_id, valid_request_id
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.layers.audit import edge_deny
+from krakenpy.telemetry.layers.edge_lean import lean_handler
 from krakenpy.telemetry.metrics.instruments import gin_route, unmatched_route
 from krakenpy.telemetry.trace.spans import SERVER, Span
 
@@ -48,7 +50,7 @@ def edge_middleware(hub: Telemetry) -> EdgeMiddleware | None:
         return None
 
     def middleware(next_handler: EdgeHandler) -> EdgeHandler:
-        return _build(hub, next_handler)
+        return lean_handler(hub, next_handler) or _build(hub, next_handler)
 
     return middleware
 
@@ -103,7 +105,8 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
     tracing = tracer is not None
     start_trace = tracer.extractor() if tracer is not None else None
     # what runs after the response, decided here: the default (access log + request id) skips the rest
-    observed = server is not None or stats is not None or tracing
+    # (with traces only, an unsampled request has no span: nothing to observe)
+    metered = server is not None or stats is not None
     logging_on = access is not None
 
     async def handle(request: HttpRequest) -> HttpResponse:
@@ -157,7 +160,7 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
                 edge_deny(hub, request, exchange, denied, status)
         if return_id:
             response.headers[rid_key] = rid  # type: ignore[index]
-        if observed:
+        if metered or span is not None:
             _observe(request, response, ns, status, span, exchange)
         if logging_on and path not in access_skip:
             if target is None:
@@ -190,8 +193,14 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
             method = request.method
             scheme = request.scheme
             pair = server_cache.get((route, method, scheme, status)) or server_series(route, method, scheme, status)
-            pair[0].observe(latency)
-            pair[1].observe(size)
+            # Histogram.observe inline (a method call costs as much as the update)
+            duration, sizes = pair
+            duration.buckets[bisect_left(duration.bounds, latency)] += 1
+            duration.sum += latency
+            duration.count += 1
+            sizes.buckets[bisect_left(sizes.bounds, size)] += 1
+            sizes.sum += size
+            sizes.count += 1
         if stats is not None and route is not None:
             found = stats_cache.get((route, status)) or stats_series(route, status)
             counters = stats.counters
