@@ -2,33 +2,10 @@
 -- helpers (custom_error, exit, http_response.new, json, base64), added to the sandbox globals G.
 -- An API object is an empty table whose Python handle sits in H; its methods call the Python
 -- accessors of krakenpy/lua/api/<class>.py and raise their errors at the script's line.
-local B, H, NIL, G, PROTECTED, fail, typename, charge, HTTP, RUN, open_libs = ...
+local B, H, NIL, G, PROTECTED, fail, typename, charge, HTTP, RUN = ...
 local type, select, error, pairs, tostring, tonumber = type, select, error, pairs, tostring, tonumber
 local setmetatable, rawmeta, co_yield = setmetatable, debug.getmetatable, coroutine.yield
-local str_find, floor, math_type, tunpack = string.find, math.floor, math.type, table.unpack
-
--- The write log. The common writes (a header set to printable ASCII under a name of letters, digits,
--- '-' and '_'; a luaTable key set to a boolean, an integer or a string) are checked here and logged
--- as (handle, key, value) instead of crossing into Python one at a time (~6.6 k machine instructions
--- a crossing, ~10 k with the accessor): the run hands the log back with its result (prelude.lua's
--- step), and every other call into Python (an accessor, json, exit, http_response.new) and every
--- failure flushes it first, so reads, conversions and errors see the earlier writes, in order. Python
--- applies an entry without checking it again (krakenpy/lua/api/writes.py). A full log is flushed:
--- bounded memory. Open-libs code keeps the crossing per write: it can hold the objects of a finished
--- request, whose handles only Python can refuse at the call.
-local LOG, LOG_MAX = { n = 0 }, 96
-local apply = B.apply
-local function flush()
-  local n = LOG.n
-  LOG.n = 0
-  apply(tunpack(LOG, 1, n))
-end
-local function log(h, k, v)
-  local n = LOG.n
-  LOG[n + 1], LOG[n + 2], LOG[n + 3] = h, k, v
-  LOG.n = n + 3
-  if n + 3 >= LOG_MAX then flush() end
-end
+local str_find, floor = string.find, math.floor
 
 local PLAIN, ERR, TABLE, LIST, NULLK, MULTI, CHARGED = 0, 9, 1, 2, 3, 4, 5
 local TABLE_MT, LIST_MT = {}, {}
@@ -82,7 +59,6 @@ local function class(name, mt, spec, at)
       else
         h = need(self, mt, name)
       end
-      if LOG.n > 0 then flush() end
       local kind, v, extra = f(h, select("#", ...), ...)
       -- the common cases first: nothing (a setter, a missing key), a plain value
       if not kind then return nil end -- one value: tostring(t:get("missing")) works
@@ -146,41 +122,6 @@ local function loader(mt, at)
 end
 local HTTP_MT = class("http_response", {}, B.http_response)
 
--- the logged writes (see LOG above); anything else takes the class's method, which crosses
-if not open_libs then
-  local PLAIN_NAME, NOT_PRINTABLE = "^[0-9A-Za-z_%-]+$", "[^ -~]"
-  -- headers(k, v) of the record's object at `at` (its handle at `at - 1`)
-  local function header_setter(mt, at)
-    local methods = mt.__index
-    local crossing = methods.headers
-    methods.headers = function(self, ...)
-      local k, v = ...
-      local rec = RUN.rec
-      if rec and rec[at] == self and type(v) == "string" and type(k) == "string" and not str_find(v, NOT_PRINTABLE)
-        and str_find(k, PLAIN_NAME) then
-        log(rec[at - 1], k, v)
-        return nil
-      end
-      return crossing(self, ...)
-    end
-  end
-  header_setter(REQ_MT, 3)
-  header_setter(CTX_MT, 3)
-  header_setter(RESP_MT, 5)
-  local methods = TABLE_MT.__index
-  local crossing = methods.set
-  methods.set = function(self, ...)
-    local k, v = ...
-    local t = type(v)
-    if type(k) == "string" and (t == "boolean" or t == "string" or math_type(v) == "integer")
-      and rawmeta(self) == TABLE_MT then
-      log(H[self], k, v)
-      return nil
-    end
-    return crossing(self, ...)
-  end
-end
-
 G.luaTable = { new = function() return make(TABLE_MT, B.new_dict()) end }
 G.luaList = { new = function() return make(LIST_MT, B.new_list()) end }
 G.luaNil = { new = function() return NIL end }
@@ -215,7 +156,6 @@ G.custom_error = function(...)
 end
 -- krakenpy: a Kong-like short-circuit response at any level
 G.exit = function(...)
-  if LOG.n > 0 then flush() end
   local kind, answer = B.exit(select("#", ...), ...) -- checked and built now: its errors are the script's
   if kind == ERR then fail(answer) end
   local e = setmetatable({ answer }, EXIT_MT)
@@ -226,7 +166,6 @@ G.http_response = {
   new = function(...)
     local n = select("#", ...)
     if n ~= 1 and n ~= 3 and n ~= 4 then fail("need 1, 3 or 4 arguments") end
-    if LOG.n > 0 then flush() end -- another request's run may execute while this one waits
     local ok, res = co_yield(HTTP, n, ...)
     if not ok then fail(res) end
     return make(HTTP_MT, res)
@@ -249,7 +188,6 @@ end
 -- batteries: Python functions called with their argument count, errors raised at the script's line
 local function battery(f)
   return function(...)
-    if LOG.n > 0 then flush() end
     local kind, v, extra = f(select("#", ...), ...)
     if kind == ERR then fail(v, extra) end
     if extra then charge(extra) end
@@ -277,6 +215,4 @@ return {
   load_response = loader(RESP_MT, 5),
   CUSTOM = CUSTOM,
   EXIT = EXIT,
-  LOG = LOG,
-  flush = flush,
 }

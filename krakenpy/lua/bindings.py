@@ -14,7 +14,6 @@ from krakenpy.lua.api.headers import header_name
 from krakenpy.lua.api.http_response import HttpResult
 from krakenpy.lua.api.response import PostState, error_status
 from krakenpy.lua.api.store import Result, Store
-from krakenpy.lua.api.writes import apply_writes
 from krakenpy.lua.convert import Kind, Mode
 from krakenpy.lua.handles import Handles
 from krakenpy.lua.http import exit_response
@@ -38,20 +37,14 @@ class Bindings:
     def __init__(self, lua: Any, handles: Any, nil: Any, objects: Handles) -> None:
         self._lua = lua
         self.store = Store(lua, handles, nil, objects)
-        self._objects = objects.objects
 
     def table(self) -> Any:
         """The ``B`` table of prelude.lua: ``B.<class>.<method>`` accessors and ``B.<function>`` helpers."""
         out: dict[bytes, Any] = batteries.functions(self.store)
         out[b"exit"] = self._exit
-        out[b"apply"] = self._apply
         for name, module in CLASSES.items():
             out[name] = self._lua.table_from(module.methods(self.store))
         return self._lua.table_from(out)
-
-    def _apply(self, *entries: Any) -> None:
-        """The write log flushed in the middle of a run (api.lua): before any other call into Python."""
-        apply_writes(self._objects, entries, 0)
 
     def _exit(self, n: int, *args: Any) -> Result:
         """``exit(status, body[, headers])``: the answer is checked and built while the script runs."""

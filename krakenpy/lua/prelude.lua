@@ -245,8 +245,8 @@ end
 
 -- API objects and helpers (api.lua)
 local api = real_load(api_src, "@krakenpy/lua/api.lua", "t")(B, H, NIL, G, PROTECTED, fail, typename, charge, HTTP,
-  RUN, open_libs)
-local CUSTOM, EXIT, LOG, flush = api.CUSTOM, api.EXIT, api.LOG, api.flush
+  RUN)
+local CUSTOM, EXIT = api.CUSTOM, api.EXIT
 
 STRING_MT.__index = G.string -- string methods: the sandbox's table (no dump unless open libs)
 for _, name in ipairs({ "string", "table", "math", "utf8", "os", "io", "debug", "coroutine", "luaTable", "luaList",
@@ -312,15 +312,9 @@ local KEPT = {}
 -- A request's record: what its runs share, never visible to a script (an array: cheaper than fields)
 --   [1] env  [2] request/ctx handle  [3] its object (made by load())  [4] response handle
 --   [5] its object  [6] data handle  [7] its luaTable object
--- what Python gets back when the run is over: its result (pre: the request's handle when its record
--- is kept for post, else true), followed by the write log's entries if it has any (api.lua); when it
--- is not: "http", resume, args... | "custom", msg, status, content type | "exit", answer | "error", msg
-local function over(result)
-  local n = LOG.n
-  if n == 0 then return result end
-  LOG.n = 0
-  return result, tunpack(LOG, 1, n)
-end
+-- what Python gets back: one value when the run is over (pre: the request's handle when its record is
+-- kept for post, else true), several
+-- otherwise: "http", resume, args... | "custom", msg, status, content type | "exit", answer | "error", msg
 local function step(w, rec, keep, ok, first, ...)
   w.used = w.used + ACC.n -- the run stopped (ended, failed or waits)
   CUR, ACC.n, ACC.room, RUN.rec = false, 0, c_max, false
@@ -332,13 +326,11 @@ local function step(w, rec, keep, ok, first, ...)
     if keep then -- post runs in this record: it is kept here, under the request's handle, until then
       local h = rec[2]
       KEPT[h] = rec
-      return over(h)
+      return h
     end
-    return over(true)
+    return true
   end
   local co = w.co
-  -- a failed run keeps its writes (as when each one crossed at once); the run's own error wins
-  if LOG.n > 0 then pcall(flush) end
   if not ok then return describe(co, first) end
   if first == HTTP then
     return "http", function(...)

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn
 import lupa.lua54 as lupa
 
 from krakenpy.errors import PipelineError
-from krakenpy.lua.api.writes import apply_writes
 from krakenpy.lua.bindings import Bindings, PostState
 from krakenpy.lua.errors import LuaError, map_message
 from krakenpy.lua.handles import Handles, Scope
@@ -119,11 +118,10 @@ class Runtime:
         return self._runner(kind.encode(), fn, limits.max_instructions, keep)
 
     # A phase starts synchronously and usually ends in that same call: the result is then one value
-    # (pre: the request's handle when the runner keeps its record for post; otherwise True), the
-    # writes the run logged Lua-side applied (api.lua's write log). A tuple means the run is not over
-    # (an http_response.new call) or failed: ``await settle(scope, result, limits)`` finishes it.
-    # ``scope`` collects the ids of the objects the request hands to Lua: pass the same list to every
-    # phase of one request, and to :meth:`release` once the request is done.
+    # (pre: the request's handle when the runner keeps its record for post; otherwise True). A tuple
+    # means the run is not over (an http_response.new call) or failed: ``await settle(scope, result,
+    # limits)`` finishes it. ``scope`` collects the ids of the objects the request hands to Lua: pass
+    # the same list to every phase of one request, and to :meth:`release` once the request is done.
     # A deadline crosses only when the script has a timeout (every argument that crosses costs).
 
     def router(self, scope: Scope, request: Request, run: Any, limits: Limits) -> Any:
@@ -137,15 +135,10 @@ class Runtime:
         timeout = limits.timeout
         try:
             if not timeout:
-                result = run(objects.ref(request))
-            else:
-                result = run(objects.ref(request), time.monotonic() + timeout)
+                return run(objects.ref(request))
+            return run(objects.ref(request), time.monotonic() + timeout)
         except lupa.LuaError as exc:
             raise _mapped(exc) from None
-        if type(result) is tuple and type(result[0]) is not bytes:  # over, with logged writes
-            apply_writes(objects.objects, result, 1)
-            return result[0]
-        return result
 
     def post(self, scope: Scope, kept: int | None, request: Request, state: PostState, run: Any, limits: Limits) -> Any:
         """Start a ``post`` run: in the record pre kept (``kept``, what pre returned) or a new one."""
@@ -156,15 +149,10 @@ class Runtime:
         try:
             # the data dict's id is the state's plus one (one call, one argument fewer)
             if not timeout:
-                result = run(handle, objects.ref_two(state, state.response.data))
-            else:
-                result = run(handle, objects.ref_two(state, state.response.data), time.monotonic() + timeout)
+                return run(handle, objects.ref_two(state, state.response.data))
+            return run(handle, objects.ref_two(state, state.response.data), time.monotonic() + timeout)
         except lupa.LuaError as exc:
             raise _mapped(exc) from None
-        if type(result) is tuple and type(result[0]) is not bytes:  # over, with logged writes
-            apply_writes(objects.objects, result, 1)
-            return result[0]
-        return result
 
     def forget(self, kept: int) -> None:
         """Drop the record pre kept for a post that will not run (the next layer raised, or was cancelled)."""
@@ -211,9 +199,6 @@ class Runtime:
         if type(result) is not tuple:
             return result
         status = result[0]
-        if type(status) is not bytes:  # over, with logged writes
-            apply_writes(self.objects.objects, result, 1)
-            return status
         if status == b"custom":
             message, code, content_type = (tuple(result[1:]) + (None, None, None))[:3]
             code = int(code) if isinstance(code, int | float) else None

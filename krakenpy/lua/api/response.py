@@ -12,7 +12,7 @@ from krakenpy.lua.api.store import Methods, Result, Store
 from krakenpy.lua.convert import Kind
 from krakenpy.proxy.types import Response
 
-__all__ = ["SCRIPT_FAULT", "PostState", "error_status", "methods", "override"]
+__all__ = ["SCRIPT_FAULT", "PostState", "error_status", "methods"]
 
 #: the status of a response value that cannot be sent (it came from the backend or the script)
 SCRIPT_FAULT: Final = 500
@@ -35,7 +35,7 @@ def error_status(error: BaseException) -> int:
     return error.status if isinstance(error, PipelineError) else 500
 
 
-def override(response: Response, name: str) -> None:
+def _override(response: Response, name: str) -> None:
     """Record a header change so it reaches the client (an empty list deletes it)."""
     if response.override_headers is None:
         response.override_headers = {}
@@ -83,14 +83,14 @@ def methods(store: Store) -> Methods:
             return Kind.PLAIN, values[0].encode("utf-8", "surrogateescape") if values else b""
         result = headers.get_or_set(store, response.headers, n, k, v, SCRIPT_FAULT)
         if n >= 2 and result is None:
-            override(response, headers.token_name(k) or "")
+            _override(response, headers.token_name(k) or "")
         return result
 
     def header_list(id_: int, n: int, k: Any = None, v: Any = None) -> Result:
         h: PostState = objects[id_]
         result = headers.list_get_or_set(store, h.response.headers, n, k, v, SCRIPT_FAULT)
         if n >= 2 and result is None:
-            override(h.response, headers.token_name(k) or "")
+            _override(h.response, headers.token_name(k) or "")
         return result
 
     def body(id_: int, n: int, v: Any = None) -> Result:
