@@ -276,6 +276,8 @@ local worker_body = real_load(string.dump(function(yield, done)
   end
 end, true), "=?", "b")
 local POOL, POOL_MAX, pooled = {}, 16, 0
+-- workers without a count hook, for straight-line scripts (every == 0: see start)
+local FREE, nfree = {}, 0
 
 local function new_worker()
   local w = { co = co_create(worker_body), used = 0, limit = 0, every = 0, deadline = false }
@@ -319,7 +321,12 @@ local function step(w, rec, keep, ok, first, ...)
   w.used = w.used + ACC.n -- the run stopped (ended, failed or waits)
   CUR, ACC.n, ACC.room, RUN.rec = false, 0, c_max, false
   if ok and first == DONE then
-    if pooled < POOL_MAX then
+    if w.every == 0 then
+      if nfree < POOL_MAX then
+        nfree = nfree + 1
+        FREE[nfree] = w
+      end
+    elseif pooled < POOL_MAX then
       pooled = pooled + 1
       POOL[pooled] = w
     end
@@ -348,19 +355,33 @@ end
 -- changed the hook), the hook is set for each run.
 local EXACT = 100 * period
 -- `every` (the hook period) and `room` (bind()'s for a fresh run) are the runner's, computed once
+-- `every` 0: a straight-line script (krakenpy/lua/scan.py), run on a worker without the hook: it
+-- cannot loop, so it ends within far fewer instructions than its budget, and the VM does not trap on
+-- each of them (charges still check the budget; a collection's probe clears the hook it sets).
 local function start(rec, fn, budget, every, room, deadline, keep)
-  local w = POOL[pooled]
-  if w then
-    POOL[pooled] = nil
-    pooled = pooled - 1
+  local w
+  if every == 0 then
+    w = FREE[nfree]
+    if w then
+      FREE[nfree] = nil
+      nfree = nfree - 1
+    else
+      w = new_worker()
+    end
   else
-    w = new_worker()
+    w = POOL[pooled]
+    if w then
+      POOL[pooled] = nil
+      pooled = pooled - 1
+    else
+      w = new_worker()
+    end
+    if every ~= w.every or budget < EXACT or open_libs then
+      w.every = every
+      sethook(w.co, w.hook, "", every)
+    end
   end
   w.used, w.limit, w.deadline = 0, budget, deadline or false
-  if every ~= w.every or budget < EXACT or open_libs then
-    w.every = every
-    sethook(w.co, w.hook, "", every)
-  end
   local env = rec[1]
   current_env, RUN.rec, CUR, ACC.n, ACC.room = env, rec, w, 0, room -- bind(w), inline
   return step(w, rec, keep, co_resume(w.co, fn, env))
@@ -380,8 +401,8 @@ local R = {}
 -- that crosses costs): router level (modifier/lua-endpoint, the ctx object), proxy/backend pre (the
 -- request object) and post (the response object and its data table, in the pre run's record when pre
 -- ran). The deadline argument is only passed when the script has a timeout.
-function R.runner(kind, fn, budget, keep)
-  local every, room = budget < period and budget or period, min(c_max, budget // 8)
+function R.runner(kind, fn, budget, keep, hooked)
+  local every, room = hooked and (budget < period and budget or period) or 0, min(c_max, budget // 8)
   if kind == "router" then
     return function(handle, deadline)
       local env = setmetatable({ _G = false, ctx = CTX }, ENV_MT)
@@ -445,6 +466,11 @@ function R.chain(...)
   return function(env) for i = 1, fns.n do fns[i](env) end end
 end
 R.handle_of = api.handle_of
+function R.global_names() -- what a script's global names resolve to (krakenpy/lua/scan.py)
+  local names = { "_G", "request", "response", "ctx" }
+  for k in pairs(G) do names[#names + 1] = k end
+  return tunpack(names)
+end
 function R.is_table(v) return type(v) == "table" end
 function R.new_table() return {} end
 return R

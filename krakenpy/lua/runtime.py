@@ -27,6 +27,7 @@ from krakenpy.lua.bindings import Bindings, PostState
 from krakenpy.lua.errors import LuaError, map_message
 from krakenpy.lua.handles import Handles, Scope
 from krakenpy.lua.http import perform
+from krakenpy.lua.scan import MIN_BUDGET, straight_line
 from krakenpy.state import Key
 
 if TYPE_CHECKING:
@@ -100,6 +101,9 @@ class Runtime:
         self._runner = api[b"runner"]
         self._forget = api[b"forget"]
         self.kept: Any = api[b"kept"]  # how many records wait for their post (see prelude.lua)
+        #: the sandbox's global names (what krakenpy.lua.scan must not let a script's local shadow)
+        self.global_names = frozenset(n.decode() for n in api[b"global_names"]())
+        self.open_libs = open_libs
 
     def compile(self, source: bytes, name: str) -> Any:
         """Compile ``source`` into a reusable ``function(_ENV, ...)``; :class:`LuaCompileError` if invalid."""
@@ -112,10 +116,18 @@ class Runtime:
         """One function running ``fns`` in order against the same env."""
         return self._chain(*fns)
 
-    def runner(self, kind: str, fn: Any, limits: Limits, *, keep: bool = False) -> Any:
+    def runner(self, kind: str, fn: Any, limits: Limits, *, keep: bool = False, source: str | None = None) -> Any:
         """``fn`` bound to its budget as the runner of one phase: ``router``, ``pre`` (``keep``: a post
-        follows, in the same env) or ``post``; what :meth:`router`, :meth:`pre` and :meth:`post` run."""
-        return self._runner(kind.encode(), fn, limits.max_instructions, keep)
+        follows, in the same env) or ``post``; what :meth:`router`, :meth:`pre` and :meth:`post` run.
+        ``source``: ``fn``'s whole code, when it is one inline chunk; a straight-line one runs without the
+        count hook (:mod:`krakenpy.lua.scan`)."""
+        hooked = (
+            source is None
+            or self.open_libs
+            or limits.max_instructions < MIN_BUDGET
+            or not straight_line(source, self.global_names)
+        )
+        return self._runner(kind.encode(), fn, limits.max_instructions, keep, hooked)
 
     # A phase starts synchronously and usually ends in that same call: the result is then one value
     # (pre: the request's handle when the runner keeps its record for post; otherwise True). A tuple
