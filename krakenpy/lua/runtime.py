@@ -4,9 +4,10 @@ settings, and the driver that runs a script as a coroutine.
 Chunks are compiled once as ``function(_ENV, ...)`` and each request gets a fresh environment whose
 ``__index`` is the read-only sandbox globals: KrakenD's per-request isolation without a VM per
 request. Runs execute on worker coroutines that are pooled and reused after a normal end (see
-prelude.lua); a count hook on the worker enforces the instruction budget; lupa's ``max_memory``
-caps the runtime. ``http_response.new`` yields to Python, which awaits the call on
-the event loop and resumes the coroutine.
+prelude.lua); a count hook on the worker enforces the instruction budget (a straight-line script
+runs on a worker without it: :mod:`krakenpy.lua.scan`); lupa's ``max_memory`` caps the runtime.
+``http_response.new`` yields to Python, which awaits the call on the event loop and resumes the
+coroutine.
 
 A run starts synchronously and nearly always ends within that one call into Lua, so the hot path
 awaits nothing; only a run that yields (or fails) goes through :meth:`Runtime.settle`.
