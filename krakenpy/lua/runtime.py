@@ -5,7 +5,7 @@ Chunks are compiled once as ``function(_ENV, ...)`` and each request gets a fres
 ``__index`` is the read-only sandbox globals: KrakenD's per-request isolation without a VM per
 request. Runs execute on worker coroutines that are pooled and reused after a normal end (see
 prelude.lua); a count hook on the worker enforces the instruction budget (a straight-line script
-runs on a worker without it: :mod:`krakenpy.lua.scan`); lupa's ``max_memory`` caps the runtime.
+runs directly, with neither: :mod:`krakenpy.lua.scan`); lupa's ``max_memory`` caps the runtime.
 ``http_response.new`` yields to Python, which awaits the call on the event loop and resumes the
 coroutine.
 

@@ -6,7 +6,8 @@ no ``function`` (so no recursion), and every name it uses is a keyword, one of i
 names, or a name of the KrakenD API whose calls are bounded (below; a call that converts data is
 charged, which checks the budget without the hook). Such a script runs a number of VM
 instructions bounded by its size, far below the budgets it may run under (:data:`MIN_BUDGET`), so
-counting them cannot stop it. The scan is conservative: anything it does not recognise (a long
+counting them cannot stop it; nor can it yield, so it runs directly, without a worker coroutine (see
+prelude.lua's ``direct``). The scan is conservative: anything it does not recognise (a long
 string or comment, any other name, such as ``string``, ``pcall`` or ``setmetatable``) keeps the hook.
 """
 

@@ -12,6 +12,7 @@ import pytest
 
 from krakenpy.backends.client import AiohttpClient, ClientOptions
 from krakenpy.config.build import build_service
+from krakenpy.errors import PipelineError
 from krakenpy.lua.errors import LuaError
 from krakenpy.lua.modifier import proxy_middleware
 from krakenpy.lua.runtime import DEFAULT_MAX_MEMORY, Runtime
@@ -137,3 +138,28 @@ async def test_scan_hookless_errors_keep_their_line() -> None:
         await _proxy({"pre": "local r = request.load()\nerror('boom')"})(_request())
     with pytest.raises(LuaError, match=r"pre-script:L3"):
         await _proxy({"pre": "local r = request.load()\n\nr:headers('X-A', 'a\\nb')"})(_request())
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "local r = request.load()\nerror('boom')",
+        "local r = request.load()\nerror('boom', 2)",
+        "local r = request.load()\nerror({})",
+        "local r = request.load()\nerror()",
+        "local r = request.load()\ncustom_error('no', 418)",
+        "local r = request.load()\n\nr:headers('X-A', 'a\\nb')",
+        "local r = request.load()\nr:headers(r)",
+        "local r = request.load()\nlocal x = r.nothing.deeper",
+        "local r = request.load()\nr:headers('X-A', 'a')\nexit(201, 'done')",
+    ],
+)
+async def test_scan_direct_and_counted_runs_fail_alike(code: str) -> None:
+    # a budget below MIN_BUDGET runs the same code on a hooked worker coroutine
+    outcomes = []
+    for budget in (10_000_000, 999_999):
+        request = _request()
+        with pytest.raises(PipelineError) as caught:
+            await _proxy({"pre": code, "max_instructions": budget})(request)
+        outcomes.append((type(caught.value), str(caught.value), caught.value.status, request.headers))
+    assert outcomes[0] == outcomes[1]
