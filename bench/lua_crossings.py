@@ -70,8 +70,15 @@ def operation(case: str) -> Callable[[], object]:
             rt.release(scope)
 
         return ref
-    post = rt.runner("post", rt.compile(_POST[case], "post"), limits) if case in _POST else None
-    pre = rt.runner("pre", rt.compile(_PRE[case], "pre"), limits, keep=post is not None)
+    # the sources, as krakenpy.lua.script passes them: straight-line scripts run without the count hook
+    pre_code = _PRE[case].decode()
+    post_code = _POST[case].decode() if case in _POST else ""
+    post = (
+        rt.runner("post", rt.compile(_POST[case], "post"), limits, source=f"{pre_code}\n{post_code}")
+        if case in _POST
+        else None
+    )
+    pre = rt.runner("pre", rt.compile(_PRE[case], "pre"), limits, keep=post is not None, source=pre_code)
 
     def run() -> None:
         scope: list[int] = []

@@ -4,9 +4,10 @@ settings, and the driver that runs a script as a coroutine.
 Chunks are compiled once as ``function(_ENV, ...)`` and each request gets a fresh environment whose
 ``__index`` is the read-only sandbox globals: KrakenD's per-request isolation without a VM per
 request. Runs execute on worker coroutines that are pooled and reused after a normal end (see
-prelude.lua); a count hook on the worker enforces the instruction budget; lupa's ``max_memory``
-caps the runtime. ``http_response.new`` yields to Python, which awaits the call on
-the event loop and resumes the coroutine.
+prelude.lua); a count hook on the worker enforces the instruction budget (a straight-line script
+runs directly, with neither: :mod:`krakenpy.lua.scan`); lupa's ``max_memory`` caps the runtime.
+``http_response.new`` yields to Python, which awaits the call on the event loop and resumes the
+coroutine.
 
 A run starts synchronously and nearly always ends within that one call into Lua, so the hot path
 awaits nothing; only a run that yields (or fails) goes through :meth:`Runtime.settle`.
@@ -27,6 +28,7 @@ from krakenpy.lua.bindings import Bindings, PostState
 from krakenpy.lua.errors import LuaError, map_message
 from krakenpy.lua.handles import Handles, Scope
 from krakenpy.lua.http import perform
+from krakenpy.lua.scan import MIN_BUDGET, straight_line
 from krakenpy.state import Key
 
 if TYPE_CHECKING:
@@ -100,6 +102,9 @@ class Runtime:
         self._runner = api[b"runner"]
         self._forget = api[b"forget"]
         self.kept: Any = api[b"kept"]  # how many records wait for their post (see prelude.lua)
+        #: the sandbox's global names (what krakenpy.lua.scan must not let a script's local shadow)
+        self.global_names = frozenset(n.decode() for n in api[b"global_names"]())
+        self.open_libs = open_libs
 
     def compile(self, source: bytes, name: str) -> Any:
         """Compile ``source`` into a reusable ``function(_ENV, ...)``; :class:`LuaCompileError` if invalid."""
@@ -112,10 +117,18 @@ class Runtime:
         """One function running ``fns`` in order against the same env."""
         return self._chain(*fns)
 
-    def runner(self, kind: str, fn: Any, limits: Limits, *, keep: bool = False) -> Any:
+    def runner(self, kind: str, fn: Any, limits: Limits, *, keep: bool = False, source: str | None = None) -> Any:
         """``fn`` bound to its budget as the runner of one phase: ``router``, ``pre`` (``keep``: a post
-        follows, in the same env) or ``post``; what :meth:`router`, :meth:`pre` and :meth:`post` run."""
-        return self._runner(kind.encode(), fn, limits.max_instructions, keep)
+        follows, in the same env) or ``post``; what :meth:`router`, :meth:`pre` and :meth:`post` run.
+        ``source``: ``fn``'s whole code, when it is one inline chunk; a straight-line one runs without the
+        count hook (:mod:`krakenpy.lua.scan`)."""
+        hooked = (
+            source is None
+            or self.open_libs
+            or limits.max_instructions < MIN_BUDGET
+            or not straight_line(source, self.global_names)
+        )
+        return self._runner(kind.encode(), fn, limits.max_instructions, keep, hooked)
 
     # A phase starts synchronously and usually ends in that same call: the result is then one value
     # (pre: the request's handle when the runner keeps its record for post; otherwise True). A tuple

@@ -156,6 +156,11 @@ class Script:
     def _link(self) -> Chains:
         fns = [s.fn for s in self._sources]
         runtime, limits = self.runtime, self.limits
+        # inline code alone is scanned for the count hook (see krakenpy.lua.scan), sources are not; post
+        # runs in pre's env, where pre may have defined functions: it is scanned along with pre
+        pre_code = self.options.pre if not fns and self._pre is not None else None
+        post_code = self.options.post if not fns else None
+        post_after_pre = f"{pre_code}\n{self.options.post}" if pre_code is not None else None
         chain = runtime.chain
         pre = chain(*fns, self._pre) if self._pre is not None else (chain(*fns) if fns and not self._post else None)
         post = self._post
@@ -164,14 +169,14 @@ class Script:
             return Chains(
                 pre=None,
                 router=None,
-                post=post and runtime.runner("post", post, limits),
-                post_alone=post_alone and runtime.runner("post", post_alone, limits),
+                post=post and runtime.runner("post", post, limits, source=post_code),
+                post_alone=post_alone and runtime.runner("post", post_alone, limits, source=post_code),
             )
         return Chains(
-            pre=runtime.runner("pre", pre, limits, keep=post is not None),
-            router=runtime.runner("router", pre, limits),
-            post=post and runtime.runner("post", post, limits),
-            post_alone=post_alone and runtime.runner("post", post_alone, limits),
+            pre=runtime.runner("pre", pre, limits, keep=post is not None, source=pre_code),
+            router=runtime.runner("router", pre, limits, source=pre_code),
+            post=post and runtime.runner("post", post, limits, source=post_after_pre),
+            post_alone=post_alone and runtime.runner("post", post_alone, limits, source=post_code),
         )
 
     def current(self) -> Chains:
