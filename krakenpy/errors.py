@@ -24,6 +24,7 @@ __all__ = [
     "KrakenpyError",
     "PipelineError",
     "Rejection",
+    "UpstreamBodyError",
     "ValidationError",
 ]
 
@@ -117,6 +118,11 @@ class BackendError(PipelineError):
         self.name = name
         #: extra response headers the router adds when this error becomes the response (Retry-After)
         self.headers = tuple(headers)
+
+
+class UpstreamBodyError(BackendError):
+    """The upstream answered (status line and headers) and its body then failed: the request reached
+    it, so a caller that retries (the Lambda invoker) must not send it again."""
 
 
 class ValidationError(PipelineError):

@@ -16,7 +16,7 @@ from yarl import URL
 
 from krakenpy.backends.inflate import gunzip, strip_encoding
 from krakenpy.backends.redirects import REDIRECT_STATUSES, follow
-from krakenpy.errors import BackendError
+from krakenpy.errors import BackendError, UpstreamBodyError
 
 __all__ = [
     "AiohttpClient",
@@ -197,11 +197,14 @@ class AiohttpClient:
                 raise BackendError(f"backend body too large ({length} bytes) [{method}]: {url}")
             chunks: list[bytes] = []
             size = 0
-            while chunk := await resp.content.readany():
-                size += len(chunk)
-                if size > cap:
-                    raise BackendError(f"backend body too large [{method}]: {url}")
-                chunks.append(chunk)
+            try:
+                while chunk := await resp.content.readany():
+                    size += len(chunk)
+                    if size > cap:
+                        raise BackendError(f"backend body too large [{method}]: {url}")
+                    chunks.append(chunk)
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:  # the head had arrived: see UpstreamBodyError
+                raise UpstreamBodyError(f"{type(exc).__name__}: {exc} [{method}]: {url}") from exc
             data = b"".join(chunks)
             answer = await decoded(resp.status, tuple(resp.headers.items()), data, cap)
             return resp.status, resp.headers.get("Location"), answer

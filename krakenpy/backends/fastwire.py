@@ -13,7 +13,7 @@ from aiohttp.http_parser import HttpResponseParser
 
 from krakenpy.backends.client import MAX_HEADER_BYTES, MAX_HEADER_LINES
 from krakenpy.backends.quickanswer import quick_answer
-from krakenpy.errors import BackendError
+from krakenpy.errors import BackendError, UpstreamBodyError
 
 __all__ = ["Conn", "Stale", "read", "request_head", "split_url", "write"]
 
@@ -94,11 +94,13 @@ class Conn(BaseProtocol):
             try:
                 self.parser.feed_eof()  # completes a read-until-close body, or raises for a short one
             except Exception as err:
-                done.set_exception(err)
+                done.set_exception(_body_error(err))
                 return
             if self.payload.is_eof():
                 done.set_result(None)
                 return
+            done.set_exception(_body_error(exc or ConnectionResetError("upstream closed the connection")))
+            return
         if not self.received and self.reused:
             done.set_exception(Stale())
         else:
@@ -127,7 +129,7 @@ class Conn(BaseProtocol):
         try:
             messages, upgraded, _ = self.parser.feed_data(data)
         except Exception as err:
-            done.set_exception(err)
+            done.set_exception(err if self.message is None else _body_error(err))
             self.close()
             return
         if messages and self.message is None:
@@ -253,3 +255,10 @@ def request_head(
         return None
     # surrogateescape: header bytes that were not UTF-8 go out exactly as they came in
     return f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n{''.join(lines)}\r\n".encode("utf-8", "surrogateescape")
+
+
+def _body_error(cause: BaseException) -> UpstreamBodyError:
+    """A failure after the answer's head arrived (a body cut short or malformed)."""
+    error = UpstreamBodyError(f"backend body failed: {type(cause).__name__}: {cause}")
+    error.__cause__ = cause
+    return error

@@ -16,6 +16,9 @@ from krakenpy.errors import BackendError
 __all__ = ["AwsError", "map_client_error", "map_transport_error", "parse_error"]
 
 log = logging.getLogger("krakenpy.lambda")
+#: the longest error code and message kept from an error answer
+_MAX_CODE = 128
+_MAX_MESSAGE = 512
 
 _CREDENTIAL_CODES = frozenset(
     {
@@ -74,7 +77,8 @@ def parse_error(status: int, headers: tuple[tuple[str, str], ...], body: bytes) 
     elif "code" in doc or "Code" in doc:
         code = doc.get("code", doc.get("Code", ""))
     code = _short_code(code) if isinstance(code, str) else str(code)
-    return AwsError(status, code, str(message or ""), retry_after)
+    # an error page (a proxy's HTML in front of a custom endpoint) can be megabytes: logs get its start
+    return AwsError(status, code[:_MAX_CODE], str(message or "")[:_MAX_MESSAGE], retry_after)
 
 
 def _retry_after(value: str | None) -> str:

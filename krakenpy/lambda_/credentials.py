@@ -42,7 +42,11 @@ class DeferredCredentials:
             now = asyncio.get_running_loop().time()
             current: Any = self._credentials  # another waiter may have resolved it meanwhile
             if current is None and now >= self._retry_at:
-                found = await self._resolve()
+                try:
+                    found = await self._resolve()
+                except Exception:  # a broken profile, a denied STS call: the next walk waits as well
+                    self._retry_at = now + CREDENTIALS_RETRY
+                    raise
                 if found is None:
                     self._retry_at = now + CREDENTIALS_RETRY
                 self._credentials = found

@@ -24,11 +24,11 @@ from typing import Final, Protocol
 from urllib.parse import quote, urlsplit
 
 from aiobotocore.config import AioConfig
-from botocore.exceptions import BotoCoreError, NoRegionError
+from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
 from krakenpy.backends.client import AiohttpClient, ClientOptions, UpstreamClient
 from krakenpy.backends.fastclient import FastClient
-from krakenpy.errors import BackendError, ConfigError, ConfigIssue
+from krakenpy.errors import BackendError, ConfigError, ConfigIssue, UpstreamBodyError
 from krakenpy.lambda_.awserror import map_client_error, map_transport_error, parse_error
 from krakenpy.lambda_.context import CLIENT_CONTEXT, ClientContextSlot
 from krakenpy.lambda_.credentials import DeferredCredentials, session
@@ -186,7 +186,7 @@ async def lambda_invoker(options: LambdaOptions, resources: Resources, path: str
         while True:
             try:
                 frozen = await credentials.get_frozen_credentials()
-            except BotoCoreError as exc:
+            except (BotoCoreError, ClientError) as exc:  # ClientError: a refresh's STS/SSO call was refused
                 raise map_transport_error(exc, function_name, credentials=True) from None
             signed = signer.sign("POST", url_path, query, headers, payload, frozen)
             signed.append(("User-Agent", _USER_AGENT))
@@ -194,7 +194,10 @@ async def lambda_invoker(options: LambdaOptions, resources: Resources, path: str
                 answer = await http.request("POST", url, signed, payload, follow_redirects=False)
             except BackendError as exc:
                 cause = exc.__cause__
-                if cause is None:  # the client's own refusals (closed, body too large): not transient
+                # the client's own refusals (closed, body too large) are not transient; a body that
+                # failed after Lambda answered means the function ran: botocore reads the payload
+                # after its retries, so it never runs it again for that either
+                if cause is None or isinstance(exc, UpstreamBodyError):
                     raise map_transport_error(exc, function_name) from None
                 cost = RetryQuota.TIMEOUT_COST if isinstance(cause, TimeoutError) else RetryQuota.RETRY_COST
                 if attempt >= max_attempts or not quota.acquire(cost):
@@ -203,7 +206,8 @@ async def lambda_invoker(options: LambdaOptions, resources: Resources, path: str
             else:
                 status = answer.status
                 if status < 301:  # botocore's parser reads 300 as an answer too
-                    quota.release(cost or RetryQuota.NO_RETRY_INCREMENT)
+                    if status < 300:  # and gives quota back for a 2xx only
+                        quota.release(cost or RetryQuota.NO_RETRY_INCREMENT)
                     return _result(status, answer.headers, answer.body)
                 error = parse_error(status, answer.headers, answer.body)
                 if attempt >= max_attempts or not retryable_answer(status, error.code):

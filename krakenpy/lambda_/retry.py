@@ -36,10 +36,8 @@ _THROTTLING: Final = frozenset(
         "EC2ThrottledException",
     }
 )
-#: transient codes, and botocore's one special case (IDPCommunicationError)
-_TRANSIENT: Final = frozenset(
-    {"RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete", "IDPCommunicationError"}
-)
+#: transient codes (botocore adds IDPCommunicationError for STS only)
+_TRANSIENT: Final = frozenset({"RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete"})
 _TRANSIENT_STATUS: Final = frozenset({500, 502, 503, 504})
 
 

@@ -9,7 +9,9 @@
 -- pattern up front, with lstrlib.c's messages (C raises some only when the match gets there).
 local error, pairs, max = error, pairs, math.max
 local byte, char, sub, find, format = string.byte, string.char, string.sub, string.find, string.format
-local huge = math.huge
+local huge, floor = math.huge, math.floor
+-- an integer far above any budget: the cost of a pattern that can take longer
+local BIG = 1 << 62
 
 local SINGLE, OPEN, POSITION, CLOSE, DOLLAR, BALANCE, FRONTIER, BACKREF = 1, 2, 3, 4, 5, 6, 7, 8
 local STAR, PLUS, LAZY, OPTIONAL = 42, 43, 45, 63 -- '*', '+', '-', '?'
@@ -252,7 +254,9 @@ end
 local function cost(P, m, every)
   if P.linear then return every and P.slope2 * m or P.slope * m + P.base end
   if P.last_m == m and P.last_every == every then return P.last end -- the same length again
-  local W, w, x = P.W, 0, 1
+  -- in floats: a high-degree polynomial wraps integers past 2^63 into a small or negative bound (and
+  -- the C matcher, which no hook stops, would run it); over BIG it is BIG, never run in C
+  local W, w, x = P.W, 0.0, 1.0
   for i = 1, #W do
     w = w + W[i] * x
     x = x * m
@@ -262,6 +266,7 @@ local function cost(P, m, every)
   elseif not P.anchor and not P.always then
     w = w * (m + 1)
   end
+  w = w < BIG and floor(w) or BIG
   P.last_m, P.last_every, P.last = m, every, w
   return w
 end

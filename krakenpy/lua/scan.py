@@ -81,6 +81,10 @@ def straight_line(source: str, globals_: frozenset[str]) -> bool:
             else:
                 names.append(text)
             continue
+        if text == "[":
+            # indexing by a computed key reaches any field: ('')['rep'], s[k] for a string's methods
+            # (string.find's Lua matcher trusts the hook to stop it), so a key must be a name
+            return False
         # `local a, b = ...`: the names declared run up to the first symbol other than a comma
         declaring = declaring and text == ","
     return all(n in _KEYWORDS or n in _API or n in locals_ for n in names)

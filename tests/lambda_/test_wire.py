@@ -263,6 +263,51 @@ async def test_lambda_invoker_connection_closed_retried_as_botocore_does(
     assert "network error" in caplog.text and fake_url.split("//")[1] in caplog.text
 
 
+async def test_lambda_invoker_body_cut_short_after_the_answer_is_not_sent_again(
+    backend, invoker_for, no_backoff
+) -> None:  # type: ignore[no-untyped-def]
+    # Lambda answered 200 and the connection broke mid-body: the function ran, so no second Invoke
+    # (botocore reads the payload after its retries)
+    async def cut(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=200, headers={"Content-Length": "100"})
+        await response.prepare(request)
+        await response.write(b'{"a":')
+        assert request.transport is not None
+        request.transport.close()
+        return response
+
+    fake = FakeLambda(cut)
+    with pytest.raises(BackendError) as info:
+        await _call(await invoker_for(await backend(fake.app())))
+    assert (info.value.status, info.value.name) == (502, "Network")
+    assert len(fake.requests) == 1
+
+
+async def test_lambda_invoker_refused_credential_refresh_is_a_502(backend, invoker_for, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from aiobotocore.credentials import AioRefreshableCredentials
+    from botocore.exceptions import ClientError
+
+    async def refresh() -> dict[str, str]:
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "AssumeRole")
+
+    async def chain(_session: AioSession) -> AioRefreshableCredentials:
+        expired = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=1)
+        metadata = {"access_key": "A", "secret_key": "s", "token": "t", "expiry_time": expired.isoformat()}
+        return AioRefreshableCredentials.create_from_metadata(metadata, refresh, "test")
+
+    monkeypatch.setattr(AioSession, "get_credentials", chain)
+    fake = FakeLambda(ok())
+    with pytest.raises(BackendError) as info:
+        await _call(await invoker_for(await backend(fake.app())))
+    assert (info.value.status, info.value.name) == (502, "Credentials")
+    assert fake.requests == []
+
+
+def test_parse_error_keeps_the_start_of_a_huge_message() -> None:
+    page = parse_error(403, (), b"<html>" + b"x" * 1_000_000)
+    assert len(page.message) == 512 and page.message.startswith("<html>")
+
+
 def test_parse_error_follows_botocore_precedence() -> None:
     both = parse_error(400, (("X-Amzn-ErrorType", "A:x"),), b'{"code":"B","__type":"ns#C","Message":"m"}')
     assert (both.code, both.message) == ("A", "m")

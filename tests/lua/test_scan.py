@@ -83,6 +83,9 @@ def test_scan_accepts_straight_line_code(code: str) -> None:
         "#!/usr/bin/lua\nlocal x",
         "local x = 'a'" + " " * MAX_SOURCE,
         "local x = 1 @",
+        "local s = ('')['rep']('a', 10)",  # a string's methods by a computed key
+        "local k = 'find'; local f = ('')[k]",
+        "local r = request.load(); local h = r:headers()['x']",
     ],
 )
 def test_scan_refuses_what_may_loop_or_is_unknown(code: str) -> None:
