@@ -35,6 +35,12 @@ CONFIGS: dict[str, dict[str, object]] = {
 }
 #: the ``--drive`` child's validator value and token, as JSON (set by ``main`` for the JWT rows)
 _JWT_ENV = "KRAKENPY_BENCH_JWT"
+#: the ``--drive`` child's number of client connections (``--clients``; server modes)
+_CLIENTS_ENV = "KRAKENPY_BENCH_CLIENTS"
+
+
+def _clients() -> int:
+    return int(os.environ.get(_CLIENTS_ENV, "1"))
 
 
 def _jwt_env(name: str, work: str) -> dict[str, str]:
@@ -116,10 +122,17 @@ async def _serve(name: str, n: int, lean: bool = True) -> None:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         gw_port = runner.addresses[0][1]
-    client = _Client(*await asyncio.open_connection("127.0.0.1", gw_port))
-    for _ in range(200 + n):
-        assert await client.get(path, extra) == 200
-    client.writer.close()
+    clients = [_Client(*await asyncio.open_connection("127.0.0.1", gw_port)) for _ in range(_clients())]
+
+    async def run(client: _Client, count: int) -> None:
+        for _ in range(count):
+            assert await client.get(path, extra) == 200
+
+    # the requests shared out over the connections, which ask concurrently (loop steps then serve
+    # several connections at once, as under load)
+    await asyncio.gather(*(run(c, (200 + n) // len(clients)) for c in clients))
+    for client in clients:
+        client.writer.close()
     if lean:
         listener.close()
         await server.drain(1.0)
@@ -172,6 +185,10 @@ def main() -> None:
         help="edge: the edge handler called directly; server: through the worker's server on a socket; "
         "aiohttp: through aiohttp's web server and the adapter (the embedding path)",
     )  # fmt: skip
+    parser.add_argument(
+        "--clients", type=int, default=1,
+        help="server modes: connections asking concurrently (the counts divide evenly among them)",
+    )  # fmt: skip
     parser.add_argument("--drive", nargs=2, metavar=("CONFIG", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.drive:
@@ -184,10 +201,12 @@ def main() -> None:
         return
     for name in args.only.split(","):
         with tempfile.TemporaryDirectory(prefix="krakenpy-instructions-") as work:
-            env = _jwt_env(name, work)
+            env = {**_jwt_env(name, work), _CLIENTS_ENV: str(args.clients)}
             long, short = _count(name, args.long, args.mode, env), _count(name, args.short, args.mode, env)
-        per = (long - short) / (args.long - args.short)
-        print(f"{name:20s} {args.mode:6s} {per / 1000:8.1f} k instructions/request", flush=True)
+        served = [(200 + n) // args.clients * args.clients for n in (args.long, args.short)]  # shared out evenly
+        per = (long - short) / (served[0] - served[1])
+        clients = f" c={args.clients}" if args.clients > 1 else ""
+        print(f"{name:20s} {args.mode:6s}{clients} {per / 1000:8.1f} k instructions/request", flush=True)
 
 
 if __name__ == "__main__":
