@@ -7,8 +7,6 @@ Success is 200 or 201 only (anything with ``no-op``). ``backend/http`` options:
 
 from __future__ import annotations
 
-from itertools import chain
-
 from krakenpy.backends.client import UpstreamCall
 from krakenpy.backends.encoding import decoder_for
 from krakenpy.backends.redirects import Resendable
@@ -23,12 +21,7 @@ NAMESPACE = "backend/http"
 
 
 def _headers_out(headers: Headers, compression: bool) -> list[tuple[str, str]]:
-    flat = list(chain.from_iterable(headers.values()))
-    if len(flat) == len(headers) and max(map(len, headers.values()), default=0) == 1:
-        # one value per name, the usual case: paired in C (a comprehension cost ~60 opcodes here)
-        out = list(zip(headers, flat, strict=True))
-    else:
-        out = [(k, v) for k, values in headers.items() for v in values]
+    out = [(k, v) for k, values in headers.items() for v in values]
     if compression and "Accept-Encoding" not in headers:
         out.append(("Accept-Encoding", "gzip"))
     return out

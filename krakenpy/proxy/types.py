@@ -73,9 +73,8 @@ class Request:
             method=self.method,
             path=self.path,
             params=dict(self.params),
-            # copied in C (dict/zip/map): a comprehension cost ~35 opcodes per map, twice per merged backend
-            headers=dict(zip(self.headers, map(list, self.headers.values()), strict=True)),
-            query=dict(zip(self.query, map(list, self.query.values()), strict=True)),
+            headers={k: list(v) for k, v in self.headers.items()},
+            query={k: list(v) for k, v in self.query.items()},
             body=self.body,
             url=self.url,
             raw_query=self.raw_query,
