@@ -12,6 +12,7 @@ from aiohttp.base_protocol import BaseProtocol
 from aiohttp.http_parser import HttpResponseParser
 
 from krakenpy.backends.client import MAX_HEADER_BYTES, MAX_HEADER_LINES
+from krakenpy.backends.prompt import PromptFuture
 from krakenpy.backends.quickanswer import quick_answer
 from krakenpy.errors import BackendError
 
@@ -164,7 +165,7 @@ def write(conn: Conn, data: bytes) -> asyncio.Future[None]:
     transport = conn.transport
     if transport is None or transport.is_closing():
         raise Stale() if conn.reused else ConnectionResetError("upstream connection closed")
-    done: asyncio.Future[None] = conn._loop.create_future()
+    done = PromptFuture(loop=conn._loop)  # the answer, read in data_received, wakes the caller at once
     conn.done = done
     conn.message = conn.payload = conn.body = None
     conn.received = False
