@@ -16,6 +16,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -162,6 +163,37 @@ async def _drive(name: str, n: int) -> None:
     runner.close()
 
 
+def _call(name: str) -> Callable[[], object]:
+    """One hot helper of the request path with P1's arguments (``--mode calls``): opcode counts
+    mislead there (a C-level rewrite with fewer opcodes counted up to 2.4x the instructions)."""
+    from multidict import CIMultiDict
+
+    from bench.wire_micro import _RESPONSE
+    from krakenpy.backends.fastwire import request_head
+    from krakenpy.backends.http import _headers_out
+    from krakenpy.backends.quickanswer import quick_answer
+    from krakenpy.proxy.types import Request
+    from krakenpy.server.wire import encode_response
+
+    headers = {"X-Forwarded-For": ["127.0.0.1"], "X-Forwarded-Host": ["gw.example"], "User-Agent": ["KrakenD"]}
+    headers["X-Request-Id"] = ["5760b40c-49b9-48d7-ae82-79c398c7d545"]
+    pairs = [(k, v[0]) for k, v in headers.items()] + [("Accept-Encoding", "gzip")]
+    out = CIMultiDict((("Content-Type", "application/json; charset=utf-8"), ("X-Krakend", "Version 2.9")))
+    out.update((("X-Krakend-Completed", "true"), ("X-Request-Id", pairs[3][1])))
+    request = Request("GET", "/p2", {}, headers, {})
+    calls: dict[str, Callable[[], object]] = {
+        "quick_answer": lambda: quick_answer(_RESPONSE, 1 << 26),
+        "request_head": lambda: request_head("GET", "/data", "127.0.0.1:8080", pairs, None, False),
+        "headers_out": lambda: _headers_out(headers, True),
+        "encode_response": lambda: encode_response(200, out, b'{"a":1,"b":"two"}', "GET", True, False),
+        "clone": request.clone,
+    }
+    return calls[name]
+
+
+CALLS = ("quick_answer", "request_head", "headers_out", "encode_response", "clone")
+
+
 def _count(name: str, n: int, mode: str = "edge", env: dict[str, str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(
@@ -179,11 +211,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--short", type=int, default=300)
     parser.add_argument("--long", type=int, default=1300)
-    parser.add_argument("--only", default=",".join(CONFIGS), help="comma-separated configurations")
+    parser.add_argument("--only", default="", help="comma-separated configurations (default: all)")
     parser.add_argument(
-        "--mode", choices=("edge", "server", "aiohttp"), default="edge",
+        "--mode", choices=("edge", "server", "aiohttp", "calls"), default="edge",
         help="edge: the edge handler called directly; server: through the worker's server on a socket; "
-        "aiohttp: through aiohttp's web server and the adapter (the embedding path)",
+        "aiohttp: through aiohttp's web server and the adapter (the embedding path); calls: instructions "
+        f"per call of hot helpers ({', '.join(CALLS)}), --short/--long calls",
     )  # fmt: skip
     parser.add_argument(
         "--clients", type=int, default=1,
@@ -194,12 +227,21 @@ def main() -> None:
     if args.drive:
         sys.stdout = open(os.devnull, "w")  # the access log goes nowhere
         name, n = args.drive[0], int(args.drive[1])
-        if args.mode == "edge":
+        if args.mode == "calls":
+            call = _call(name)
+            for _ in range(n):
+                call()
+        elif args.mode == "edge":
             asyncio.run(_drive(name, n))
         else:
             asyncio.run(_serve(name, n, lean=args.mode == "server"))
         return
-    for name in args.only.split(","):
+    names = args.only.split(",") if args.only else CALLS if args.mode == "calls" else tuple(CONFIGS)
+    for name in names:
+        if args.mode == "calls":
+            per = (_count(name, args.long, "calls") - _count(name, args.short, "calls")) / (args.long - args.short)
+            print(f"{name:20s} calls  {per / 1000:8.1f} k instructions/call", flush=True)
+            continue
         with tempfile.TemporaryDirectory(prefix="krakenpy-instructions-") as work:
             env = {**_jwt_env(name, work), _CLIENTS_ENV: str(args.clients)}
             long, short = _count(name, args.long, args.mode, env), _count(name, args.short, args.mode, env)
