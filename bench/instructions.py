@@ -18,6 +18,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -194,6 +195,45 @@ def _call(name: str) -> Callable[[], object]:
 CALLS = ("quick_answer", "request_head", "headers_out", "encode_response", "clone")
 
 
+def opcodes(name: str, n: int, top: int = 20) -> None:
+    """The Python-level split (``--opcodes``, no valgrind): bytecodes executed and calls per request
+    through the server, per function (``n`` requests minus 100, traced with ``sys.settrace``). Where
+    the interpreter spends its steps; what a change saves is the callgrind count's to say."""
+    import collections
+    from types import CodeType, FrameType
+
+    counts: collections.Counter[tuple[CodeType, bool]] = collections.Counter()
+
+    def trace(frame: FrameType, event: str, arg: Any) -> Any:
+        if event == "call":
+            frame.f_trace_opcodes, frame.f_trace_lines = True, False
+            counts[frame.f_code, True] += 1
+        elif event == "opcode":
+            counts[frame.f_code, False] += 1
+        return trace
+
+    async def traced(requests: int) -> None:
+        sys.settrace(trace)
+        try:
+            await _serve(name, requests)
+        finally:
+            sys.settrace(None)
+
+    runs = []
+    for requests in (100, n):
+        counts.clear()
+        asyncio.run(traced(requests))
+        runs.append(counts.copy())
+    per = {key: (runs[1][key] - runs[0][key]) / (n - 100) for key in runs[1]}
+    total = sum(v for (_, call), v in per.items() if not call)
+    print(f"{name}: {total:,.0f} opcodes/request", file=sys.__stdout__)
+    rows = sorted(((v, code) for (code, call), v in per.items() if not call), key=lambda row: -row[0])
+    for v, code in rows[:top]:
+        where = code.co_filename.split("/lib/python3.11/")[-1].replace(os.getcwd() + "/", "")
+        line = f"{v:8.0f} {per.get((code, True), 0):5.1f}  {where}:{code.co_firstlineno} {code.co_name}"
+        print(line, file=sys.__stdout__)
+
+
 def _count(name: str, n: int, mode: str = "edge", env: dict[str, str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(
@@ -222,6 +262,7 @@ def main() -> None:
         "--clients", type=int, default=1,
         help="server modes: connections asking concurrently (the counts divide evenly among them)",
     )  # fmt: skip
+    parser.add_argument("--opcodes", type=int, metavar="N", help="the Python-level split over N requests, no valgrind")
     parser.add_argument("--drive", nargs=2, metavar=("CONFIG", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.drive:
@@ -235,6 +276,11 @@ def main() -> None:
             asyncio.run(_drive(name, n))
         else:
             asyncio.run(_serve(name, n, lean=args.mode == "server"))
+        return
+    if args.opcodes:
+        sys.stdout = open(os.devnull, "w")  # the access log goes nowhere
+        for name in args.only.split(",") if args.only else ("p1", "p2"):
+            opcodes(name, args.opcodes)
         return
     names = args.only.split(",") if args.only else CALLS if args.mode == "calls" else tuple(CONFIGS)
     for name in names:
