@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import sys
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Coroutine, Generator
 from typing import Any, TypeVar
 
-__all__ = ["eager_task", "start_task"]
+__all__ = ["start_task"]
 
 T = TypeVar("T")
 
@@ -25,16 +25,6 @@ if sys.version_info >= (3, 12):
     def start_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         """A task for ``coro`` whose first step has run."""
         return asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
-
-    def eager_task(
-        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], context: contextvars.Context
-    ) -> tuple[asyncio.Task[T], Callable[[], None]]:
-        """A task for ``coro`` in ``context``, and what runs its first step (here: nothing more, the
-        loop runs it; 3.12's eager start cannot be split from the creation)."""
-        return loop.create_task(coro, context=context), _nothing
-
-    def _nothing() -> None:
-        pass
 
 else:
     from asyncio.tasks import _enter_task, _leave_task
@@ -84,29 +74,17 @@ else:
 
     def start_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         """A task for ``coro`` whose first step has run."""
-        task, first_step = eager_task(loop, coro, contextvars.copy_context())
-        first_step()
-        return task
-
-    def eager_task(
-        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], context: contextvars.Context
-    ) -> tuple[asyncio.Task[T], Callable[[], None]]:
-        """A task for ``coro`` in ``context``, and what runs its first step now (call it once, right
-        away: the task's own first step, already scheduled, replays it). Split so that the caller can
-        keep the task before its first step runs (a step may finish it)."""
+        context = contextvars.copy_context()
         replay = _Replay(coro)
         task = loop.create_task(replay, context=context)
-
-        def first_step() -> None:
-            caller = asyncio.current_task(loop)
+        caller = asyncio.current_task(loop)
+        if caller is not None:
+            _leave_task(loop, caller)
+        _enter_task(loop, task)
+        try:
+            context.run(replay.first_step)
+        finally:
+            _leave_task(loop, task)
             if caller is not None:
-                _leave_task(loop, caller)
-            _enter_task(loop, task)
-            try:
-                context.run(replay.first_step)
-            finally:
-                _leave_task(loop, task)
-                if caller is not None:
-                    _enter_task(loop, caller)
-
-        return task, first_step
+                _enter_task(loop, caller)
+        return task

@@ -25,7 +25,6 @@ from aiohttp.tcp_helpers import tcp_keepalive
 from multidict import CIMultiDict
 
 from krakenpy.edge import BodyReader, HttpRequest, HttpResponse
-from krakenpy.proxy.eager import eager_task
 from krakenpy.server.lifecycle import CLOSE, HEADER, IDLE, READ, WRITE, Connection, MalformedBody
 from krakenpy.server.sweep import MAX_HEADER_LINES
 from krakenpy.server.wire import CONTINUE, INTERNAL_ERROR, encode_response
@@ -122,7 +121,7 @@ class GatewayProtocol(Connection):
             if len(queue) >= MAX_PIPELINED:
                 self._pause_reading_for_buffer()
             if self._task is None:
-                self._dispatch(True)
+                self._dispatch()
         elif self._hbytes > self._server.header_budget and self._body is None:
             self._refuse(431, f"headers over {self._server.limits.max_header_bytes} bytes")
         if upgraded:  # an Upgrade or CONNECT request: never switched, what follows is the next request
@@ -132,9 +131,8 @@ class GatewayProtocol(Connection):
 
     # -- requests ------------------------------------------------------------------------------
 
-    def _dispatch(self, eager: bool = False) -> None:
-        """Start answering the first queued request; ``eager``: its first step runs now, in this loop
-        step (not for the pipelined request that a finishing one starts: no recursion)."""
+    def _dispatch(self) -> None:
+        """Start answering the first queued request."""
         item = self._queue.popleft()
         parser = self._parser
         assert parser is not None
@@ -182,16 +180,13 @@ class GatewayProtocol(Connection):
             read=_no_body if read is None else read,
             raw_path=target,
         )
-        # a task with the reference kept here (krakenpy.tasks.spawn's set would cost a done callback
-        # per request); a copy of the connection's first context, never the previous one's
-        coro = self._serve(request, msg, payload, server.handler)
-        if eager:
-            # its first step (up to the backend's request written) runs in this loop step rather than
-            # the next: one loop step less per request (P1 −X k instructions, bench.instructions)
-            self._task, first_step = eager_task(self._loop, coro, self._base.copy())
-            first_step()
-        else:
-            self._task = self._loop.create_task(coro, context=self._base.copy())
+        # loop.create_task with the reference kept here (krakenpy.tasks.spawn's set would cost a
+        # done callback per request); a copy of the connection's first context, never the previous one's.
+        # Not started eagerly: its first step in data_received saved a loop step on one connection
+        # but counted +11 k instructions per request with 8 (bench.instructions --clients 8, 2026-12-01)
+        self._task = self._loop.create_task(
+            self._serve(request, msg, payload, server.handler), context=self._base.copy()
+        )
         if self._buffer_paused and len(self._queue) <= MAX_PIPELINED // 2:
             # room again: parse what the socket buffered meanwhile, then read on (the task is set first:
             # a request parsed now waits its turn)

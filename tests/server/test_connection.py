@@ -37,7 +37,7 @@ async def handler(request: HttpRequest) -> HttpResponse:
         except asyncio.CancelledError:
             cancelled.set()
             raise
-    elif path == "/task":  # answered in the request's first step (eagerly, inside data_received)
+    elif path == "/task":  # answered without an await
         task = asyncio.current_task()
         return HttpResponse(body=b"%d" % id(task) if task is not None else b"no task")
     elif path == "/who":
@@ -99,7 +99,7 @@ async def test_connection_pipelined_requests_are_answered_in_order(connect: Conn
     assert bodies == [b"/slow", b"/a", b"/b"]
 
 
-async def test_connection_answers_in_the_first_step_in_order_each_in_a_task(connect: Connect) -> None:
+async def test_connection_answers_without_an_await_in_order_each_in_a_task(connect: Connect) -> None:
     # more than the pipelining queue holds, all answered without an await: reading pauses and resumes
     reader, writer = await connect()
     writer.write(b"GET /task HTTP/1.1\r\nHost: x\r\n\r\n" * 40 + b"GET /last HTTP/1.1\r\nHost: x\r\n\r\n")
