@@ -16,7 +16,9 @@ import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -35,6 +37,12 @@ CONFIGS: dict[str, dict[str, object]] = {
 }
 #: the ``--drive`` child's validator value and token, as JSON (set by ``main`` for the JWT rows)
 _JWT_ENV = "KRAKENPY_BENCH_JWT"
+#: the ``--drive`` child's number of client connections (``--clients``; server modes)
+_CLIENTS_ENV = "KRAKENPY_BENCH_CLIENTS"
+
+
+def _clients() -> int:
+    return int(os.environ.get(_CLIENTS_ENV, "1"))
 
 
 def _jwt_env(name: str, work: str) -> dict[str, str]:
@@ -116,10 +124,17 @@ async def _serve(name: str, n: int, lean: bool = True) -> None:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         gw_port = runner.addresses[0][1]
-    client = _Client(*await asyncio.open_connection("127.0.0.1", gw_port))
-    for _ in range(200 + n):
-        assert await client.get(path, extra) == 200
-    client.writer.close()
+    clients = [_Client(*await asyncio.open_connection("127.0.0.1", gw_port)) for _ in range(_clients())]
+
+    async def run(client: _Client, count: int) -> None:
+        for _ in range(count):
+            assert await client.get(path, extra) == 200
+
+    # the requests shared out over the connections, which ask concurrently (loop steps then serve
+    # several connections at once, as under load)
+    await asyncio.gather(*(run(c, (200 + n) // len(clients)) for c in clients))
+    for client in clients:
+        client.writer.close()
     if lean:
         listener.close()
         await server.drain(1.0)
@@ -149,6 +164,76 @@ async def _drive(name: str, n: int) -> None:
     runner.close()
 
 
+def _call(name: str) -> Callable[[], object]:
+    """One hot helper of the request path with P1's arguments (``--mode calls``): opcode counts
+    mislead there (a C-level rewrite with fewer opcodes counted up to 2.4x the instructions)."""
+    from multidict import CIMultiDict
+
+    from bench.wire_micro import _RESPONSE
+    from krakenpy.backends.fastwire import request_head
+    from krakenpy.backends.http import _headers_out
+    from krakenpy.backends.quickanswer import quick_answer
+    from krakenpy.proxy.types import Request
+    from krakenpy.server.wire import encode_response
+
+    headers = {"X-Forwarded-For": ["127.0.0.1"], "X-Forwarded-Host": ["gw.example"], "User-Agent": ["KrakenD"]}
+    headers["X-Request-Id"] = ["5760b40c-49b9-48d7-ae82-79c398c7d545"]
+    pairs = [(k, v[0]) for k, v in headers.items()] + [("Accept-Encoding", "gzip")]
+    out = CIMultiDict((("Content-Type", "application/json; charset=utf-8"), ("X-Krakend", "Version 2.9")))
+    out.update((("X-Krakend-Completed", "true"), ("X-Request-Id", pairs[3][1])))
+    request = Request("GET", "/p2", {}, headers, {})
+    calls: dict[str, Callable[[], object]] = {
+        "quick_answer": lambda: quick_answer(_RESPONSE, 1 << 26),
+        "request_head": lambda: request_head("GET", "/data", "127.0.0.1:8080", pairs, None, False),
+        "headers_out": lambda: _headers_out(headers, True),
+        "encode_response": lambda: encode_response(200, out, b'{"a":1,"b":"two"}', "GET", True, False),
+        "clone": request.clone,
+    }
+    return calls[name]
+
+
+CALLS = ("quick_answer", "request_head", "headers_out", "encode_response", "clone")
+
+
+def opcodes(name: str, n: int, top: int = 20) -> None:
+    """The Python-level split (``--opcodes``, no valgrind): bytecodes executed and calls per request
+    through the server, per function (``n`` requests minus 100, traced with ``sys.settrace``). Where
+    the interpreter spends its steps; what a change saves is the callgrind count's to say."""
+    import collections
+    from types import CodeType, FrameType
+
+    counts: collections.Counter[tuple[CodeType, bool]] = collections.Counter()
+
+    def trace(frame: FrameType, event: str, arg: Any) -> Any:
+        if event == "call":
+            frame.f_trace_opcodes, frame.f_trace_lines = True, False
+            counts[frame.f_code, True] += 1
+        elif event == "opcode":
+            counts[frame.f_code, False] += 1
+        return trace
+
+    async def traced(requests: int) -> None:
+        sys.settrace(trace)
+        try:
+            await _serve(name, requests)
+        finally:
+            sys.settrace(None)
+
+    runs = []
+    for requests in (100, n):
+        counts.clear()
+        asyncio.run(traced(requests))
+        runs.append(counts.copy())
+    per = {key: (runs[1][key] - runs[0][key]) / (n - 100) for key in runs[1]}
+    total = sum(v for (_, call), v in per.items() if not call)
+    print(f"{name}: {total:,.0f} opcodes/request", file=sys.__stdout__)
+    rows = sorted(((v, code) for (code, call), v in per.items() if not call), key=lambda row: -row[0])
+    for v, code in rows[:top]:
+        where = code.co_filename.split("/lib/python3.11/")[-1].replace(os.getcwd() + "/", "")
+        line = f"{v:8.0f} {per.get((code, True), 0):5.1f}  {where}:{code.co_firstlineno} {code.co_name}"
+        print(line, file=sys.__stdout__)
+
+
 def _count(name: str, n: int, mode: str = "edge", env: dict[str, str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(
@@ -166,28 +251,50 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--short", type=int, default=300)
     parser.add_argument("--long", type=int, default=1300)
-    parser.add_argument("--only", default=",".join(CONFIGS), help="comma-separated configurations")
+    parser.add_argument("--only", default="", help="comma-separated configurations (default: all)")
     parser.add_argument(
-        "--mode", choices=("edge", "server", "aiohttp"), default="edge",
+        "--mode", choices=("edge", "server", "aiohttp", "calls"), default="edge",
         help="edge: the edge handler called directly; server: through the worker's server on a socket; "
-        "aiohttp: through aiohttp's web server and the adapter (the embedding path)",
+        "aiohttp: through aiohttp's web server and the adapter (the embedding path); calls: instructions "
+        f"per call of hot helpers ({', '.join(CALLS)}), --short/--long calls",
     )  # fmt: skip
+    parser.add_argument(
+        "--clients", type=int, default=1,
+        help="server modes: connections asking concurrently (the counts divide evenly among them)",
+    )  # fmt: skip
+    parser.add_argument("--opcodes", type=int, metavar="N", help="the Python-level split over N requests, no valgrind")
     parser.add_argument("--drive", nargs=2, metavar=("CONFIG", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.drive:
         sys.stdout = open(os.devnull, "w")  # the access log goes nowhere
         name, n = args.drive[0], int(args.drive[1])
-        if args.mode == "edge":
+        if args.mode == "calls":
+            call = _call(name)
+            for _ in range(n):
+                call()
+        elif args.mode == "edge":
             asyncio.run(_drive(name, n))
         else:
             asyncio.run(_serve(name, n, lean=args.mode == "server"))
         return
-    for name in args.only.split(","):
+    if args.opcodes:
+        sys.stdout = open(os.devnull, "w")  # the access log goes nowhere
+        for name in args.only.split(",") if args.only else ("p1", "p2"):
+            opcodes(name, args.opcodes)
+        return
+    names = args.only.split(",") if args.only else CALLS if args.mode == "calls" else tuple(CONFIGS)
+    for name in names:
+        if args.mode == "calls":
+            per = (_count(name, args.long, "calls") - _count(name, args.short, "calls")) / (args.long - args.short)
+            print(f"{name:20s} calls  {per / 1000:8.1f} k instructions/call", flush=True)
+            continue
         with tempfile.TemporaryDirectory(prefix="krakenpy-instructions-") as work:
-            env = _jwt_env(name, work)
+            env = {**_jwt_env(name, work), _CLIENTS_ENV: str(args.clients)}
             long, short = _count(name, args.long, args.mode, env), _count(name, args.short, args.mode, env)
-        per = (long - short) / (args.long - args.short)
-        print(f"{name:20s} {args.mode:6s} {per / 1000:8.1f} k instructions/request", flush=True)
+        served = [(200 + n) // args.clients * args.clients for n in (args.long, args.short)]  # shared out evenly
+        per = (long - short) / (served[0] - served[1])
+        clients = f" c={args.clients}" if args.clients > 1 else ""
+        print(f"{name:20s} {args.mode:6s}{clients} {per / 1000:8.1f} k instructions/request", flush=True)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,9 @@ async def handler(request: HttpRequest) -> HttpResponse:
         except asyncio.CancelledError:
             cancelled.set()
             raise
+    elif path == "/task":  # answered without an await
+        task = asyncio.current_task()
+        return HttpResponse(body=b"%d" % id(task) if task is not None else b"no task")
     elif path == "/who":
         return HttpResponse(body=f"{request.remote} {request.scheme} {request.host}".encode())
     elif path == "/ctx":
@@ -94,6 +97,16 @@ async def test_connection_pipelined_requests_are_answered_in_order(connect: Conn
     writer.write(b"".join(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % p for p in (b"/slow", b"/a", b"/b")))
     bodies = [(await _answer(reader))[1] for _ in range(3)]
     assert bodies == [b"/slow", b"/a", b"/b"]
+
+
+async def test_connection_answers_without_an_await_in_order_each_in_a_task(connect: Connect) -> None:
+    # more than the pipelining queue holds, all answered without an await: reading pauses and resumes
+    reader, writer = await connect()
+    writer.write(b"GET /task HTTP/1.1\r\nHost: x\r\n\r\n" * 40 + b"GET /last HTTP/1.1\r\nHost: x\r\n\r\n")
+    bodies = [(await _answer(reader))[1] for _ in range(41)]
+    assert bodies[-1] == b"/last" and all(body.isdigit() for body in bodies[:-1])
+    writer.write(b"GET /task HTTP/1.1\r\nHost: x\r\n\r\n")  # a kept-alive connection's next request
+    assert (await _answer(reader))[1].isdigit()
 
 
 async def test_connection_http10_closes_unless_kept_alive(connect: Connect) -> None:
