@@ -55,7 +55,10 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", aliases=["validate"], help="validate a configuration")
     check.add_argument("-c", "--config", required=True, help="path to the krakend.json configuration")
     check.add_argument(
-        "-l", "--lint", action="store_true", help="also reject unknown keys and unknown namespaces (strict schema)"
+        "-l",
+        "--lint",
+        action="store_true",
+        help="also reject unknown keys and unknown namespaces (strict schema), and values KrakenD runs degraded (no backend host, no usable JWK source)",
     )
     check.add_argument("-d", "--debug", action="count", default=0, help="print the interpreted config")
     check.add_argument("-t", "--test-gin-routes", action="store_true", help="accepted for krakend compatibility")

@@ -177,6 +177,26 @@ def test_patterns_cost_grows_as_the_matcher_does(pattern: str, subject: int, at_
     assert bound <= at_most * (subject + 1)
 
 
+def test_patterns_cost_of_a_high_degree_pattern_never_wraps() -> None:
+    # ten '.-' on 300 bytes: about 300^11 steps, past 2^63 (integers wrapped into a small bound, and the
+    # C matcher, which no hook stops, ran it)
+    lua = lupa.LuaRuntime(encoding=None)
+    _, compiled, _ = _strlib(lua, (LUA / "strlib.lua").read_bytes())
+    for degree in (6, 8, 10, 14):
+        bound = compiled.cost(compiled.compile(b".-" * degree + b"b", False), 301, False)
+        assert bound >= 10**15
+
+
+@pytest.mark.timeout(15)
+async def test_patterns_budget_stops_a_high_degree_pattern(backend: Any, gateway: Any) -> None:
+    from tests.lua.helpers import config, echo_app, lua_endpoint
+
+    pre = "local s = ('a'):rep(300)\nlocal p = ('.-'):rep(10) .. 'b'\nlocal r = s:find(p)"
+    endpoint = lua_endpoint(await backend(echo_app()), proxy_lua={"pre": pre, "max_instructions": 999_999})
+    resp = await (await gateway(config(endpoint, return_error_msg=True))).get("/test")
+    assert (resp.status, await resp.text()) == (500, "script exceeded its instruction budget (pre-script:L3)")
+
+
 @pytest.mark.parametrize(
     ("code", "message"),
     [

@@ -22,7 +22,8 @@ def _parse(raw: Any, site: Site) -> InfluxOptions | None:
     address = raw.get("address") if isinstance(raw, dict) else None
     if not str(address or "").startswith(("http://", "https://")):
         # krakend-influx's client refuses the address; KrakenD logs it and runs without the export
-        message = f"expected an http(s) URL, got {address!r}: nothing is sent to InfluxDB"
+        # the value is not quoted: without a scheme, ConfigIssue cannot find a user:password@ to mask
+        message = "not an http(s) URL (an unexpanded $VARIABLE?): nothing is sent to InfluxDB"
         site.notes.append(ConfigIssue(site.at("address"), message, "warning"))
         return None
     return parse_influx(raw, site.path)
