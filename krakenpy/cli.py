@@ -58,7 +58,10 @@ def _parser() -> argparse.ArgumentParser:
         "-l",
         "--lint",
         action="store_true",
-        help="also reject unknown keys and unknown namespaces (strict schema), and values KrakenD runs degraded (no backend host, no usable JWK source)",
+        help=(
+            "also reject unknown keys and unknown namespaces (strict schema), and values KrakenD runs"
+            " degraded (no backend host, no usable JWK source)"
+        ),
     )
     check.add_argument("-d", "--debug", action="count", default=0, help="print the interpreted config")
     check.add_argument("-t", "--test-gin-routes", action="store_true", help="accepted for krakend compatibility")

@@ -7,6 +7,7 @@ exceptions are mapped to :class:`~krakenpy.errors.BackendError` at exactly this 
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeAlias
@@ -84,6 +85,10 @@ class ClientOptions:
     response_header_timeout: float | None = None
     disable_keep_alives: bool = False
     max_body: int = MAX_BODY
+    #: the proxy environment variables (HTTP(S)_PROXY, NO_PROXY) apply (the Lambda client, as botocore)
+    trust_env: bool = False
+    #: a CA bundle file verifying https peers instead of the system's (AWS_CA_BUNDLE / ca_bundle)
+    ca_bundle: str | None = None
 
 
 async def decoded(status: int, headers: tuple[tuple[str, str], ...], body: bytes, cap: int) -> UpstreamResponse:
@@ -136,6 +141,7 @@ class AiohttpClient:
             keepalive_timeout=o.keepalive_timeout if not o.disable_keep_alives else None,
             force_close=o.disable_keep_alives,
             ttl_dns_cache=30,
+            ssl=ssl.create_default_context(cafile=o.ca_bundle) if o.ca_bundle else True,
         )
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=o.connect_timeout, sock_read=o.response_header_timeout)
         self._session = aiohttp.ClientSession(
@@ -149,6 +155,7 @@ class AiohttpClient:
             request_class=_GoRequest,
             raise_for_status=False,
             max_headers=AIOHTTP_HEADER_LINES,  # aiohttp's 128 refuses answers Go's client reads
+            trust_env=o.trust_env,
         )
         return self._session
 

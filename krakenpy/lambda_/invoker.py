@@ -22,6 +22,7 @@ import logging
 from dataclasses import dataclass
 from typing import Final, Protocol
 from urllib.parse import quote, urlsplit
+from urllib.request import getproxies
 
 from aiobotocore.config import AioConfig
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
@@ -99,15 +100,23 @@ class Target:
 TARGETS: Final = Key("lambda targets", dict)
 
 
-def _http_client(resources: Resources) -> UpstreamClient:
+def _http_client(resources: Resources, ca_bundle: str | None) -> UpstreamClient:
     # the gateway's kind of client, with Lambda's own settings: a pool the size aiobotocore's had,
     # its connect timeout, and no read timeout (only the deadline ends a slow function: a read
-    # timeout would retry, i.e. run the function again)
+    # timeout would retry, i.e. run the function again). As botocore, the proxy environment variables
+    # and a CA bundle (AWS_CA_BUNDLE, the profile's ca_bundle) apply: then aiohttp's client, which
+    # knows both
+    proxied = bool(getproxies())
     pool = max(resources.service.max_idle_connections_per_host, 10)
-    options = ClientOptions(limit_per_host=pool, keepalive_timeout=KEEPALIVE_TIMEOUT, connect_timeout=CONNECT_TIMEOUT)
-    client: UpstreamClient = (
-        AiohttpClient(options) if isinstance(resources.http, AiohttpClient) else FastClient(options)
+    options = ClientOptions(
+        limit_per_host=pool,
+        keepalive_timeout=KEEPALIVE_TIMEOUT,
+        connect_timeout=CONNECT_TIMEOUT,
+        trust_env=proxied,
+        ca_bundle=ca_bundle,
     )
+    aiohttp_kind = proxied or ca_bundle is not None or isinstance(resources.http, AiohttpClient)
+    client: UpstreamClient = AiohttpClient(options) if aiohttp_kind else FastClient(options)
     resources.stack.push_async_callback(client.close)
     return client
 
@@ -138,7 +147,9 @@ async def _target(options: LambdaOptions, resources: Resources, path: str) -> Ta
         attempts = options.max_retries + 1
     else:  # botocore's own setting (AWS_MAX_ATTEMPTS, the profile's max_attempts) applies
         attempts = int(aws.get_config_variable("max_attempts") or DEFAULT_MAX_ATTEMPTS)
-    target = targets[key] = Target(endpoint_url, signing_region, service, _http_client(resources), max(1, attempts))
+    ca_bundle = aws.get_config_variable("ca_bundle") or None
+    http = _http_client(resources, str(ca_bundle) if ca_bundle else None)
+    target = targets[key] = Target(endpoint_url, signing_region, service, http, max(1, attempts))
     return target
 
 

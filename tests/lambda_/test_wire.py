@@ -367,3 +367,41 @@ async def test_lambda_invoker_deadline_cancels_and_never_reuses_the_connection(b
     await asyncio.wait_for(gone.wait(), 2)  # leaving the call closed its connection
     assert (await _call(invoke)).status == 200
     assert len(fake.requests) == 2 and peers[0] != peers[1]  # the second call came on a new connection
+
+
+async def test_lambda_invoker_goes_through_the_proxy_of_the_environment(backend, invoker_for, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # as botocore: HTTP(S)_PROXY apply to Lambda calls; the endpoint's own name never resolves here
+    fake = FakeLambda(ok())
+    proxy = await backend(fake.app())  # answers the absolute-form request the proxy receives
+    for name in ("http_proxy", "https_proxy", "no_proxy", "NO_PROXY", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    result = await _call(await invoker_for("http://lambda.invalid:9"))
+    assert result.status == 200 and len(fake.requests) == 1
+    assert fake.requests[0][1]["Host"] == "lambda.invalid:9"  # signed for the endpoint, sent to the proxy
+
+
+async def test_lambda_invoker_verifies_https_with_the_aws_ca_bundle(invoker_for, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import ssl
+
+    from tests.server.certs import Authority
+
+    authority = Authority(tmp_path)
+    pair = authority.issue("127.0.0.1")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pair.cert, pair.key)
+    fake = FakeLambda(ok())
+    runner = web.AppRunner(fake.app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        url = f"https://127.0.0.1:{port}"
+        with pytest.raises(BackendError):  # a CA nobody trusts
+            await _call(await invoker_for(url, max_retries=0))
+        monkeypatch.setenv("AWS_CA_BUNDLE", str(authority.path))
+        result = await _call(await invoker_for(url + "/"))  # another target: created with the bundle
+        assert result.status == 200 and len(fake.requests) == 1
+    finally:
+        await runner.cleanup()
