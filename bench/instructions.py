@@ -26,6 +26,8 @@ CONFIGS: dict[str, dict[str, object]] = {
     "p1": {},
     "p1-no-telemetry": {"router": {"disable_access_log": True}, "telemetry/access_log": {"request_id_header": ""}},
     "p1-no-access-log": {"router": {"disable_access_log": True}},
+    # the bench's T access-log row: the default access log written to a file instead of stdout
+    "p1-log-file": {"telemetry/access_log": {"stdout": False, "file": "/dev/null"}},
     "p2": {},
     "p2-no-telemetry": {"router": {"disable_access_log": True}, "telemetry/access_log": {"request_id_header": ""}},
     # P1's endpoint behind auth/validator (a local JWK set, the same token on every request: the
