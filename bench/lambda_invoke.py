@@ -15,17 +15,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 
 from aiobotocore.config import AioConfig
 
+from bench.lambda_overhead import _free_port, _wait
 from krakenpy.backends.client import ClientOptions
 from krakenpy.backends.fastclient import FastClient
 from krakenpy.config.build import build_service
@@ -49,24 +48,6 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log
 """
 
 Call = Callable[[], Awaitable[bytes]]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait(url: str, proc: subprocess.Popen[bytes]) -> None:
-    for _ in range(200):
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            if proc.poll() is not None:
-                break
-            time.sleep(0.05)
-    raise RuntimeError(f"{url} did not answer")
 
 
 async def _round(call: Call, n: int) -> tuple[float, float]:
