@@ -11,27 +11,12 @@ import orjson
 import pytest
 from aiohttp import web
 
-import krakenpy.server.handler as handler_module
-from krakenpy.proxy.types import Headers
-from krakenpy.server.request import guard_headers
 from tests.conftest import make_config
 
 Start = Callable[[web.Application], Awaitable[str]]
 KEY = "k-123"
 #: a plain endpoint-layer middleware: with it the endpoint takes the unfiltered path
 NEVER_TRIPS = {"qos/ratelimit/router": {"max_rate": 1_000_000}}
-
-
-@pytest.fixture
-def guard_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
-    calls: list[tuple[str, ...]] = []
-
-    def spy(raw: Any, names: tuple[str, ...]) -> Headers:
-        calls.append(names)
-        return guard_headers(raw, names)
-
-    monkeypatch.setattr(handler_module, "guard_headers", spy)
-    return calls
 
 
 async def _echo(backend: Start) -> str:

@@ -7,13 +7,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-import pytest
 from aiohttp import web
 
-import krakenpy.server.handler as handler_module
 from krakenpy.names import USER_AGENT
-from krakenpy.proxy.types import Headers
-from krakenpy.server.request import guard_headers
 from tests.conftest import make_config
 from tests.jose.helpers import JwksServer, claims, mint, rsa_key
 
@@ -31,28 +27,19 @@ async def _echo(backend: Start) -> str:
     return await backend(app)
 
 
-@pytest.fixture
-def guard_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
-    """The header names each guard-path request read from the edge request."""
-    calls: list[tuple[str, ...]] = []
-
-    def spy(raw: Any, names: tuple[str, ...]) -> Headers:
-        calls.append(names)
-        return guard_headers(raw, names)
-
-    monkeypatch.setattr(handler_module, "guard_headers", spy)
-    return calls
+async def _servers(backend: Start) -> tuple[str, str]:
+    """A JWKS server with key ``k1`` and the echo backend: (the JWK set's URL, the backend's host)."""
+    jwks = JwksServer(keys=[rsa_key("k1")])
+    return await backend(jwks.app()) + "/jwks", await _echo(backend)
 
 
 async def test_validator_guard_path_matches_the_unfiltered_path(
     backend: Start, gateway: Callable[..., Awaitable[Any]], guard_calls: list[tuple[str, ...]]
 ) -> None:
-    jwks = JwksServer(keys=[rsa_key("k1")])
-    jwks.url = await backend(jwks.app()) + "/jwks"
-    host = await _echo(backend)
+    jwks_url, host = await _servers(backend)
     validator = {
         "alg": "RS256",
-        "jwk_url": jwks.url,
+        "jwk_url": jwks_url,
         "disable_jwk_security": True,
         "propagate_claims": [["sub", "x-user"], ["plan", "x-plan"]],
     }
@@ -91,10 +78,8 @@ async def test_validator_guard_path_matches_the_unfiltered_path(
 async def test_validator_guard_path_every_header_forwarded(
     backend: Start, gateway: Callable[..., Awaitable[Any]], guard_calls: list[tuple[str, ...]]
 ) -> None:
-    jwks = JwksServer(keys=[rsa_key("k1")])
-    jwks.url = await backend(jwks.app()) + "/jwks"
-    host = await _echo(backend)
-    validator = {"alg": "RS256", "jwk_url": jwks.url, "disable_jwk_security": True}
+    jwks_url, host = await _servers(backend)
+    validator = {"alg": "RS256", "jwk_url": jwks_url, "disable_jwk_security": True}
     validator["propagate_claims"] = [["sub", "x-u"]]
     endpoint = {"endpoint": "/all", "input_headers": ["*"], "backend": [{"host": [host], "url_pattern": "/x"}]}
     client = await gateway(make_config([{**endpoint, "extra_config": {"auth/validator": validator}}]))
@@ -108,12 +93,10 @@ async def test_validator_guard_path_every_header_forwarded(
 async def test_validator_claim_to_a_header_the_handler_writes_keeps_the_unfiltered_path(
     backend: Start, gateway: Callable[..., Awaitable[Any]], guard_calls: list[tuple[str, ...]]
 ) -> None:
-    jwks = JwksServer(keys=[rsa_key("k1")])
-    jwks.url = await backend(jwks.app()) + "/jwks"
-    host = await _echo(backend)
+    jwks_url, host = await _servers(backend)
     validator = {
         "alg": "RS256",
-        "jwk_url": jwks.url,
+        "jwk_url": jwks_url,
         "disable_jwk_security": True,
         "propagate_claims": [["sub", "user-agent"]],
     }
