@@ -91,6 +91,8 @@ def merge_proxy(proxies: Sequence[Proxy], *, timeout: float) -> Proxy:
                 raise
         finally:
             disarm(timer)
+        if waiting is None and len(arrived) == total:
+            return _merge(arrived, inline, total)  # every backend recorded, none cut off: the usual case
         # a snapshot: a late backend must not join after the deadline. A task that ended before it
         # whose callback has not run yet counts (after the recorded ones); the task being awaited at
         # the deadline was cancelled through the await: it counts as pending, as every task then.
@@ -140,7 +142,8 @@ def _merge(
         if not outcome.is_complete:
             complete = False
         errors.extend(outcome.errors)
-    errors.extend(BackendError("context deadline exceeded") for _ in range(total - len(done)))
+    if len(done) < total:
+        errors.extend(BackendError("context deadline exceeded") for _ in range(total - len(done)))
     if successes == 0:
         raise MergeError(errors or [BackendError("no backend answered")])
     return Response(data=data, is_complete=complete and not errors and successes == total, errors=tuple(errors))
