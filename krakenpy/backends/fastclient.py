@@ -34,7 +34,7 @@ from krakenpy.backends.client import (
 )
 from krakenpy.backends.fastwire import Conn, Stale, read, request_head, split_url, write
 from krakenpy.backends.inflate import gunzip, strip_encoding
-from krakenpy.backends.quickanswer import QuickMessage
+from krakenpy.backends.quickanswer import QuickMessage, QuickResponse
 from krakenpy.backends.redirects import REDIRECT_STATUSES, follow
 from krakenpy.errors import BackendError
 
@@ -133,7 +133,10 @@ class FastClient:
                 self._release(pool, conn, reuse=not (conn.closed or msg.should_close or self._keepalive <= 0))
         status: int = msg.code
         if type(msg) is QuickMessage:  # the short path found the three headers read here
-            headers, encoding, location, content_type = msg.pairs, msg.encoding, msg.location, msg.content_type
+            encoding = msg.encoding
+            if encoding is None:  # the usual answer: its headers decoded only if something reads them
+                return status, msg.location if status in REDIRECT_STATUSES else None, QuickResponse(msg, raw)
+            headers, location, content_type = msg.pairs, msg.location, msg.content_type
         else:
             fields = msg.headers
             headers = tuple(fields.items())

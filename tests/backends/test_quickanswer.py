@@ -95,3 +95,22 @@ def test_quickanswer_leaves_a_body_over_the_cap_to_llhttp() -> None:
     data = answer(b"HTTP/1.1 200 OK\r\nContent-Length: %d" % len(BODY))
     assert quick_answer(data, len(BODY)) is not None
     assert quick_answer(data, len(BODY) - 1) is None  # llhttp's path reports the limit
+
+
+def test_quickanswer_headers_are_decoded_only_when_read() -> None:
+    from krakenpy.backends.client import UpstreamResponse
+    from krakenpy.backends.quickanswer import QuickResponse
+
+    data = answer(
+        b"HTTP/1.1 200 OK\r\nX-Note: content-length: 5\r\nContent-Type: a/b\r\nContent-Length: %d" % len(BODY)
+    )
+    parsed = quick_answer(data, 1 << 20)
+    assert parsed is not None  # a value that reads like a header line is not one
+    message, body = parsed
+    response = QuickResponse(message, body)
+    assert message._pairs is None  # nothing decoded yet
+    assert (response.status, response.body, response.content_type) == (200, BODY, "a/b")
+    pairs = (("X-Note", "content-length: 5"), ("Content-Type", "a/b"), ("Content-Length", str(len(BODY))))
+    assert response.headers == pairs
+    assert response == UpstreamResponse(200, pairs, BODY, "a/b") == response
+    assert response != UpstreamResponse(200, pairs, BODY, "a/c")
