@@ -20,7 +20,7 @@ from krakenpy.proxy.concurrent import concurrent_middleware
 from krakenpy.proxy.deadline import arm, disarm, enter, expired, leave, soft_expired
 from krakenpy.proxy.formatter import Formatter, compile_formatter
 from krakenpy.proxy.request_builder import backend_request_builder, backend_request_middleware
-from krakenpy.proxy.types import Middleware, Proxy, Request, Response
+from krakenpy.proxy.types import Middleware, Proxy, Request, Response, keeps_maps, keeps_request_maps
 
 __all__ = ["backend_formatter", "build_backend"]
 
@@ -84,10 +84,16 @@ def build_backend(backend: BackendConfig, executor: Proxy, middlewares: Sequence
     concurrent = concurrent_middleware(backend.concurrent_calls, backend.timeout)
     layers = [m for m in middlewares if m is not None]
     if not layers:  # one coroutine less per call: the builder runs inside the deadline layer
-        return compose(_deadline(executor, backend.timeout, backend_request_builder(backend)), concurrent)
-    return compose(
-        _deadline(executor, backend.timeout),
-        concurrent,
-        backend_request_middleware(backend),
-        *layers,
-    )
+        stack = compose(_deadline(executor, backend.timeout, backend_request_builder(backend)), concurrent)
+    else:
+        stack = compose(
+            _deadline(executor, backend.timeout),
+            concurrent,
+            backend_request_middleware(backend),
+            *layers,
+        )
+    # the builder assigns new maps, the deadline and concurrent calls (which clone) touch none: the
+    # stack keeps a request's maps when its executor and its component layers do
+    if keeps_request_maps(executor) and all(keeps_request_maps(m) for m in layers):
+        keeps_maps(stack)
+    return stack

@@ -34,6 +34,7 @@ from krakenpy.backends.client import (
 )
 from krakenpy.backends.fastwire import Conn, Stale, read, request_head, split_url, write
 from krakenpy.backends.inflate import gunzip, strip_encoding
+from krakenpy.backends.quickanswer import QuickMessage, QuickResponse
 from krakenpy.backends.redirects import REDIRECT_STATUSES, follow
 from krakenpy.errors import BackendError
 
@@ -131,16 +132,24 @@ class FastClient:
                 self._forget(conn)
                 self._release(pool, conn, reuse=not (conn.closed or msg.should_close or self._keepalive <= 0))
         status: int = msg.code
-        fields = msg.headers
-        headers = tuple(fields.items())
-        encoding = fields.get("Content-Encoding")
+        if type(msg) is QuickMessage:  # the short path found the three headers read here
+            encoding = msg.encoding
+            if encoding is None:  # the usual answer: its headers decoded only if something reads them
+                return status, msg.location if status in REDIRECT_STATUSES else None, QuickResponse(msg, raw)
+            headers, location, content_type = msg.pairs, msg.location, msg.content_type
+        else:
+            fields = msg.headers
+            headers = tuple(fields.items())
+            encoding, location, content_type = (
+                fields.get("Content-Encoding"), fields.get("Location"), fields.get("Content-Type")
+            )  # fmt: skip
         if encoding is not None and encoding.strip().lower() == "gzip":
             raw = await gunzip(raw, self._options.max_body)
             headers = strip_encoding(headers)
         return (
             status,
-            fields.get("Location") if status in REDIRECT_STATUSES else None,
-            UpstreamResponse(status=status, headers=headers, body=raw, content_type=fields.get("Content-Type", "")),
+            location if status in REDIRECT_STATUSES else None,
+            UpstreamResponse(status, headers, raw, content_type or ""),
         )
 
     async def _send(

@@ -232,11 +232,15 @@ def _parse_url(url: str) -> tuple[str, int, str, str] | None:
     return host, port, target, host if port == 80 else f"{host}:{port}"
 
 
-def request_head(
-    method: str, target: str, host: str, headers: list[tuple[str, str]], body: bytes | None, close: bool
-) -> bytes | None:
-    """The request line and headers as Go writes them, or None when a header needs aiohttp's
-    validation (CR/LF)."""
+#: the last header list written and its lines (Host override or None, the text; None: refused). The
+#: backends of one merge usually send equal headers: the second compares them (a C-level list
+#: compare) instead of checking and formatting each line again (P2: −11 k instructions per request)
+_LAST: tuple[list[tuple[str, str]], str | None, str | None] = ([], None, "")
+
+
+def _lines(headers: list[tuple[str, str]]) -> tuple[str | None, str | None]:
+    """(the Host header given, or None; the header lines, or None when one needs aiohttp's checks)."""
+    host = None
     lines = []
     for name, value in headers:
         lower = name.lower()
@@ -245,16 +249,35 @@ def request_head(
                 host = value
             continue
         if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:
-            return None
+            return None, None
         lines.append(f"{name}: {value}\r\n")
+    return host, "".join(lines)
+
+
+def request_head(
+    method: str, target: str, host: str, headers: list[tuple[str, str]], body: bytes | None, close: bool
+) -> bytes | None:
+    """The request line and headers as Go writes them, or None when a header needs aiohttp's
+    validation (CR/LF)."""
+    global _LAST
+    last = _LAST
+    if last[0] == headers:
+        given, text = last[1], last[2]
+    else:
+        given, text = _lines(headers)
+        _LAST = (list(headers), given, text)
+    if text is None:
+        return None
+    if given is not None:
+        host = given
     if body or method in _BODY_METHODS:  # Go: Content-Length with a body, and 0 on a bodiless POST/PUT/PATCH
-        lines.append(f"Content-Length: {len(body) if body else 0}\r\n")
+        text += f"Content-Length: {len(body) if body else 0}\r\n"
     if close:
-        lines.append("Connection: close\r\n")
+        text += "Connection: close\r\n"
     if "\r" in host or "\n" in host:
         return None
     # surrogateescape: header bytes that were not UTF-8 go out exactly as they came in
-    return f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n{''.join(lines)}\r\n".encode("utf-8", "surrogateescape")
+    return f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n{text}\r\n".encode("utf-8", "surrogateescape")
 
 
 def _body_error(cause: BaseException) -> UpstreamBodyError:

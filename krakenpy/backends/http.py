@@ -13,7 +13,7 @@ from krakenpy.backends.redirects import Resendable
 from krakenpy.config.model import BackendConfig
 from krakenpy.errors import BackendError
 from krakenpy.proxy.formatter import Formatter
-from krakenpy.proxy.types import Headers, Proxy, Request, Response
+from krakenpy.proxy.types import Headers, Proxy, Request, Response, keeps_maps
 
 __all__ = ["NAMESPACE", "http_backend"]
 
@@ -91,4 +91,4 @@ def http_backend(
         # like lura, decoded responses carry no backend headers (only no-op passes them on)
         return Response(data=data, is_complete=True, status=status)
 
-    return call
+    return keeps_maps(call)  # it reads the request

@@ -16,7 +16,7 @@ from typing import Any
 from krakenpy.errors import BackendError, PipelineError
 from krakenpy.proxy.deadline import arm, disarm, expired
 from krakenpy.proxy.eager import start_task
-from krakenpy.proxy.types import Proxy, Request, Response
+from krakenpy.proxy.types import Proxy, Request, Response, keeps_request_maps
 
 __all__ = ["MergeError", "merge_proxy"]
 
@@ -51,12 +51,16 @@ def merge_proxy(proxies: Sequence[Proxy], *, timeout: float) -> Proxy:
     backends = tuple(proxies)
     total = len(backends)
     others, last = backends[:-1], backends[-1]
+    # each backend's request: sharing the caller's maps when its stack never changes them in place
+    copies = tuple(Request.share if keeps_request_maps(p) else Request.clone for p in backends)
+    others_copied = tuple(zip(others, copies[:-1], strict=True))
+    copy_last = copies[-1]
 
     async def merged(request: Request) -> Response:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         arrived: list[asyncio.Task[Response] | None] = []  # None: the inline backend
-        tasks = [start_task(loop, p(_task_request(request, deadline))) for p in others]
+        tasks = [start_task(loop, p(_task_request(copy(request), deadline))) for p, copy in others_copied]
         if len(tasks) > 1:
             for task in tasks:
                 task.add_done_callback(arrived.append)
@@ -65,7 +69,7 @@ def merge_proxy(proxies: Sequence[Proxy], *, timeout: float) -> Proxy:
         timer = arm(deadline, timeout)
         try:
             try:
-                inline = await last(request.clone())
+                inline = await last(copy_last(request))
             except Exception as exc:
                 inline = exc
             if len(tasks) == 1 and tasks[0].done():
@@ -87,6 +91,8 @@ def merge_proxy(proxies: Sequence[Proxy], *, timeout: float) -> Proxy:
                 raise
         finally:
             disarm(timer)
+        if waiting is None and len(arrived) == total:
+            return _merge(arrived, inline, total)  # every backend recorded, none cut off: the usual case
         # a snapshot: a late backend must not join after the deadline. A task that ended before it
         # whose callback has not run yet counts (after the recorded ones); the task being awaited at
         # the deadline was cancelled through the await: it counts as pending, as every task then.
@@ -99,8 +105,7 @@ def merge_proxy(proxies: Sequence[Proxy], *, timeout: float) -> Proxy:
     return merged
 
 
-def _task_request(request: Request, deadline: float) -> Request:
-    sub = request.clone()
+def _task_request(sub: Request, deadline: float) -> Request:
     if deadline <= sub.deadline:
         sub.deadline = 0.0  # the merge's deadline comes first and cancels the task: no timer of its own
     return sub
@@ -137,7 +142,8 @@ def _merge(
         if not outcome.is_complete:
             complete = False
         errors.extend(outcome.errors)
-    errors.extend(BackendError("context deadline exceeded") for _ in range(total - len(done)))
+    if len(done) < total:
+        errors.extend(BackendError("context deadline exceeded") for _ in range(total - len(done)))
     if successes == 0:
         raise MergeError(errors or [BackendError("no backend answered")])
     return Response(data=data, is_complete=complete and not errors and successes == total, errors=tuple(errors))

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 from urllib.parse import quote, quote_plus, urlencode
 
 from krakenpy.config.model import BackendConfig
@@ -179,10 +180,19 @@ def backend_request_middleware(backend: BackendConfig) -> Middleware:
     build = backend_request_builder(backend)
 
     def middleware(next_proxy: Proxy) -> Proxy:
-        async def built(request: Request) -> Response:
-            build(request)
-            return await next_proxy(request)
+        # a plain function handing on the next proxy's coroutine: no coroutine frame of its own
+        # (~1.3 k instructions per backend call); a failing build fails the awaited call, as before
+        def built(request: Request) -> Coroutine[Any, Any, Response]:
+            try:
+                build(request)
+            except Exception as exc:
+                return _raise(exc)
+            return next_proxy(request)
 
         return built
 
     return middleware
+
+
+async def _raise(exc: Exception) -> Response:
+    raise exc

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+from weakref import WeakSet
 
 if TYPE_CHECKING:
     from krakenpy.proxy.deadline import Timer
@@ -24,6 +25,8 @@ __all__ = [
     "Query",
     "Request",
     "Response",
+    "keeps_maps",
+    "keeps_request_maps",
 ]
 
 #: canonical header name (Go's CanonicalMIMEHeaderKey) → values
@@ -88,6 +91,15 @@ class Request:
             claims=self.claims,
         )
 
+    def share(self) -> Request:
+        """A new request over the same maps, for a stack that never changes them in place
+        (:func:`keeps_maps`): a backend of a merge then costs no deep copy of headers and query."""
+        return Request(
+            self.method, self.path, self.params, self.headers, self.query, self.body, self.url,
+            self.raw_query, self.client_ip, self.host, self.endpoint, self.client_path, self.context,
+            self.deadline, self.timer, self.claims,
+        )  # fmt: skip
+
 
 @dataclass(slots=True)
 class Response:
@@ -118,3 +130,23 @@ class Response:
 Proxy: TypeAlias = Callable[[Request], Coroutine[Any, Any, Response]]
 Middleware: TypeAlias = Callable[[Proxy], Proxy]
 Merger: TypeAlias = Callable[[Sequence[Proxy]], Proxy]
+
+#: proxies and middlewares known (where they are built) never to change a request's ``params``,
+#: ``headers`` or ``query`` in place: they may assign new maps to the fields, never mutate the
+#: maps. A merge hands the backend stacks made only of those a :meth:`Request.share` instead of a
+#: :meth:`Request.clone` (two clones were ~44 k instructions of a P2 request's ~270 k extra).
+_KEEPS_MAPS: WeakSet[Callable[..., Any]] = WeakSet()
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def keeps_maps(function: _F) -> _F:
+    """Declare that ``function`` (a proxy, or a middleware whose proxies all are) never changes a
+    request's maps in place; returns it."""
+    _KEEPS_MAPS.add(function)
+    return function
+
+
+def keeps_request_maps(function: Callable[..., Any]) -> bool:
+    """Whether ``function`` was declared with :func:`keeps_maps`."""
+    return function in _KEEPS_MAPS

@@ -31,6 +31,22 @@ def test_quickanswer_reads_a_content_length_answer() -> None:
     assert list(message.headers)[:2] == ["Server", "Content-Type"]
 
 
+def test_quickanswer_finds_the_first_of_the_headers_the_client_reads() -> None:
+    data = answer(
+        b"HTTP/1.1 302 Found\r\ncontent-type: text/plain\r\nContent-Type: x/y\r\nLOCATION: /next\r\n"
+        b"Location: /other\r\nContent-Encoding: gzip\r\nContent-Encoding: br\r\nContent-Length: %d" % len(BODY)
+    )
+    parsed = quick_answer(data, 1 << 20)
+    assert parsed is not None
+    message = parsed[0]
+    # what a multidict's get answers, without building one
+    assert (message.content_type, message.location, message.encoding) == ("text/plain", "/next", "gzip")
+    assert message.pairs[0] == ("content-type", "text/plain") and len(message.pairs) == 7
+    plain = quick_answer(answer(b"HTTP/1.1 200 OK\r\nContent-Length: %d" % len(BODY)), 1 << 20)
+    assert plain is not None
+    assert (plain[0].content_type, plain[0].location, plain[0].encoding) == (None, None, None)
+
+
 @pytest.mark.parametrize(
     ("head", "should_close"),
     [
@@ -79,3 +95,22 @@ def test_quickanswer_leaves_a_body_over_the_cap_to_llhttp() -> None:
     data = answer(b"HTTP/1.1 200 OK\r\nContent-Length: %d" % len(BODY))
     assert quick_answer(data, len(BODY)) is not None
     assert quick_answer(data, len(BODY) - 1) is None  # llhttp's path reports the limit
+
+
+def test_quickanswer_headers_are_decoded_only_when_read() -> None:
+    from krakenpy.backends.client import UpstreamResponse
+    from krakenpy.backends.quickanswer import QuickResponse
+
+    data = answer(
+        b"HTTP/1.1 200 OK\r\nX-Note: content-length: 5\r\nContent-Type: a/b\r\nContent-Length: %d" % len(BODY)
+    )
+    parsed = quick_answer(data, 1 << 20)
+    assert parsed is not None  # a value that reads like a header line is not one
+    message, body = parsed
+    response = QuickResponse(message, body)
+    assert message._pairs is None  # nothing decoded yet
+    assert (response.status, response.body, response.content_type) == (200, BODY, "a/b")
+    pairs = (("X-Note", "content-length: 5"), ("Content-Type", "a/b"), ("Content-Length", str(len(BODY))))
+    assert response.headers == pairs
+    assert response == UpstreamResponse(200, pairs, BODY, "a/b") == response
+    assert response != UpstreamResponse(200, pairs, BODY, "a/c")

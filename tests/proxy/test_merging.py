@@ -2,9 +2,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from multidict import CIMultiDict
 
 from krakenpy.errors import BackendError
 from krakenpy.proxy.merging import MergeError, merge_proxy
@@ -226,3 +230,48 @@ async def test_merging_task_backends_get_no_deadline_of_their_own_when_the_merge
     request.deadline = asyncio.get_running_loop().time() + 0.5  # earlier than the merge's: kept
     await proxy(request)
     assert first.calls[1].deadline == request.deadline
+
+
+async def test_merging_backends_that_keep_maps_share_them_and_others_get_a_clone() -> None:
+    from krakenpy.proxy.types import keeps_maps
+
+    sharing, cloning = keeps_maps(static_proxy({"a": 1})), static_proxy({"b": 2})
+    request = make_request(params={"Id": "1"}, headers={"X-A": ["1"]})
+    response = await merge_proxy([sharing, cloning], timeout=1.0)(request)
+    assert response.data == {"a": 1, "b": 2}
+    shared, cloned = sharing.calls[0], cloning.calls[0]
+    assert shared is not request and shared.headers is request.headers and shared.params is request.params
+    assert cloned.headers is not request.headers and cloned.headers == request.headers
+    assert cloned.params is not request.params
+
+
+async def test_merging_default_backends_share_maps_and_each_gets_the_request_id(
+    backend: Callable[[web.Application], Awaitable[str]],
+    gateway: Callable[..., Awaitable[TestClient[Any, Any]]],
+) -> None:
+    seen: list[tuple[str, CIMultiDict[str]]] = []
+
+    async def record(request: web.Request) -> web.Response:
+        seen.append((request.path, request.headers.copy()))
+        return web.json_response({request.path.strip("/"): 1})
+
+    app = web.Application()
+    app.router.add_get("/{name}", record)
+    host = await backend(app)
+    merge = {"endpoint": "/m", "backend": [{"url_pattern": "/a"}, {"url_pattern": "/b"}]}
+    filtered = {
+        "endpoint": "/f",
+        "input_headers": ["X-Keep", "X-Other"],
+        "backend": [{"url_pattern": "/a"}, {"url_pattern": "/b", "input_headers": ["X-Other"]}],
+    }
+    client = await gateway({"version": 3, "host": [host], "endpoints": [merge, filtered]})
+    response = await client.get("/m", headers={"X-Keep": "1"})
+    assert response.status == 200 and await response.json() == {"a": 1, "b": 1}
+    rid = response.headers["X-Request-Id"]
+    assert [h["X-Request-Id"] for _, h in seen] == [rid, rid]  # one id, written into each backend's copy
+    seen.clear()
+    response = await client.get("/f", headers={"X-Keep": "1"})
+    assert response.status == 200
+    sent = {path: (h.get("X-Keep"), h["X-Request-Id"]) for path, h in seen}
+    rid = response.headers["X-Request-Id"]
+    assert sent == {"/a": ("1", rid), "/b": (None, rid)}  # the backend's own header filter still applies

@@ -15,7 +15,7 @@ from typing import Any
 
 from krakenpy.config.model import BackendConfig, EndpointConfig
 from krakenpy.errors import PipelineError
-from krakenpy.proxy.types import Middleware, Proxy, Request, Response
+from krakenpy.proxy.types import Middleware, Proxy, Request, Response, keeps_maps
 from krakenpy.telemetry.exchange import EXCHANGE, Exchange
 from krakenpy.telemetry.failures import log_failure
 from krakenpy.telemetry.hub import Telemetry
@@ -71,12 +71,13 @@ def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backen
     forward_id = hub.forward_request_id and hub.request_id_header is not None
     rid_header = hub.request_id_header or ""
 
+    @keeps_maps  # a merge's backends may share the caller's header map: the id goes into a copy
     def lean(next_proxy: Proxy) -> Proxy:
         async def observed(request: Request) -> Response:
             if forward_id:
                 exchange: Exchange | None = request.context.get(EXCHANGE)
                 if exchange is not None and exchange.request_id:
-                    request.headers[rid_header] = [exchange.request_id]
+                    request.headers = {**request.headers, rid_header: [exchange.request_id]}
             try:
                 return await next_proxy(request)
             except Exception as exc:
