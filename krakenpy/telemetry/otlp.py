@@ -29,11 +29,12 @@ def _value(value: Any) -> dict[str, Any]:
     return {"stringValue": str(value)}
 
 
-#: encoded ``(key, str value)`` items, shared between batches (read-only: orjson and the protobuf
-#: path only read them): the usual attributes (stage, method, route, host, backend URL) repeat on
-#: every request, and one dict lookup costs a fraction of building two dicts per attribute
-_ENCODED: dict[tuple[str, str], dict[str, Any]] = {}
-#: bounded: values that differ per request (ids, client URLs with queries) stop being kept when full
+#: encoded items by ``(key, value, type)`` (the type keeps ``True``, ``1`` and ``1.0`` apart), shared
+#: between batches and read-only (orjson and the protobuf path only read them): the usual attributes
+#: (stage, method, route, host, backend URL, status, sizes) repeat on every request, and one dict
+#: lookup costs a fraction of building two dicts per attribute
+_ENCODED: dict[tuple[str, Any, type], dict[str, Any]] = {}
+#: bounded: values that differ per request (client URLs with queries, body sizes) stop being kept when full
 _ENCODED_MAX: Final = 2048
 #: values longer than this are encoded each time (a long URL would pin its text in the cache)
 _ENCODED_LEN: Final = 256
@@ -41,31 +42,33 @@ _ENCODED_LEN: Final = 256
 _PER_REQUEST: Final = frozenset({"http.request.id"})
 
 
-def _encoded(item: tuple[str, Any]) -> dict[str, Any]:
-    """One OTLP key-value, kept in :data:`_ENCODED` when its value is a short ``str`` (only exact
-    ``str`` values are kept: a ``str`` key never equals an ``int``/``bool`` item, so a lookup of
-    ``(k, True)`` cannot meet a kept ``(k, 1)``)."""
-    k, v = item
+def _encoded(k: str, v: Any) -> dict[str, Any]:
+    """One OTLP key-value, kept in :data:`_ENCODED` when its value is a ``str``, ``int`` or ``bool``."""
     kind = type(v)
     if kind is str:
         found = {"key": k, "value": {"stringValue": v}}
-        if len(v) <= _ENCODED_LEN and len(_ENCODED) < _ENCODED_MAX and k not in _PER_REQUEST:
-            _ENCODED[item] = found
-        return found
-    if kind is int:
-        return {"key": k, "value": {"intValue": str(v)}}
-    return {"key": k, "value": _value(v)}
+        if len(v) > _ENCODED_LEN or k in _PER_REQUEST:
+            return found
+    elif kind is int:
+        found = {"key": k, "value": {"intValue": str(v)}}
+    elif kind is bool:
+        found = {"key": k, "value": {"boolValue": v}}
+    else:
+        return {"key": k, "value": _value(v)}
+    if len(_ENCODED) < _ENCODED_MAX:
+        _ENCODED[(k, v, kind)] = found
+    return found
 
 
 def attributes(attrs: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> list[dict[str, Any]]:
-    """OTLP key-values; the usual ``str`` items from :data:`_ENCODED` (a span has ~10 attributes and
-    a sampled request ~4 spans: building two dicts per attribute was the exporter's largest cost)."""
+    """OTLP key-values, the usual ones from :data:`_ENCODED` (a span has ~10 attributes and a
+    sampled request ~4 spans: building two dicts per attribute was the exporter's largest cost)."""
     items = attrs.items() if isinstance(attrs, Mapping) else tuple(attrs)
     get = _ENCODED.get
     try:
-        return [get(item) or _encoded(item) for item in items]
+        return [get((k, v, type(v))) or _encoded(k, v) for k, v in items]
     except TypeError:  # an unhashable value (a header's list of values): no lookups
-        return [_encoded(item) for item in items]
+        return [_encoded(k, v) for k, v in items]
 
 
 def _span(span: Span) -> dict[str, Any]:
