@@ -71,6 +71,10 @@ def attributes(attrs: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> list[dic
         return [_encoded(k, v) for k, v in items]
 
 
+#: a status without a message, by code (shared, read-only)
+_STATUS: Final = {code: {"code": code} for code in range(3)}
+
+
 def _span(span: Span) -> dict[str, Any]:
     out: dict[str, Any] = {
         "traceId": span.trace_id,
@@ -82,7 +86,7 @@ def _span(span: Span) -> dict[str, Any]:
         "attributes": attributes(span.attributes),
         "status": {"code": span.status, "message": span.status_message}
         if span.status_message
-        else {"code": span.status},
+        else _STATUS.get(span.status) or {"code": span.status},
     }
     if span.parent_id:
         out["parentSpanId"] = span.parent_id
