@@ -97,7 +97,7 @@ def metered_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | 
             response.headers[rid_key] = rid  # type: ignore[index]
         route = request.route
         size = len(response.body)
-        if server is not None and path not in otel_skip:
+        if server is not None and request.path not in otel_skip:  # read after, as the general handler
             method = request.method
             scheme = request.scheme
             pair = server_cache.get((route, method, scheme, status)) or server_series(route, method, scheme, status)
