@@ -36,7 +36,13 @@ CONFIGS: dict[str, dict[str, object]] = {
     "p1-jwt-hs256": {},
     # P1 with the RS256 row's Authorization header but no validator: what carrying the token costs
     "p1-bearer": {},
+    # the bench's T rows (bench/configs/t-metrics.json, t-traces.json: their extra_config, loaded by
+    # ``_doc``): + /__stats + Prometheus, + 100 % traces over OTLP/HTTP (to the canned backend)
+    "p1-metrics": {},
+    "p1-traces": {},
 }
+#: the T rows' configuration files; their listeners bind port 0, the OTLP target is the canned backend
+_T_FILES = {"p1-metrics": "t-metrics.json", "p1-traces": "t-traces.json"}
 #: the ``--drive`` child's validator value and token, as JSON (set by ``main`` for the JWT rows)
 _JWT_ENV = "KRAKENPY_BENCH_JWT"
 #: the ``--drive`` child's number of client connections (``--clients``; server modes)
@@ -81,8 +87,34 @@ def _doc(name: str, port: int) -> tuple[dict[str, object], str, dict[str, str]]:
         extra["Authorization"] = f"Bearer {token}"
     # 30 s: under valgrind on a loaded machine, 8 connections' merges outlived the default 2 s (a 500
     # ended the count); the deadline is armed alike whatever its length
-    doc = {"version": 3, "timeout": "30s", "endpoints": [endpoint], "extra_config": CONFIGS[name]}
+    doc = {"version": 3, "timeout": "30s", "endpoints": [endpoint], "extra_config": _extra(name, port)}
     return doc, path, extra
+
+
+def _extra(name: str, port: int) -> dict[str, object]:
+    """The service's extra_config: a T row's from its bench file, its listeners on free ports (a
+    Prometheus port 0 means the default 9090) and its OTLP target the canned backend."""
+    if name not in _T_FILES:
+        return CONFIGS[name]
+    extra: dict[str, Any] = orjson.loads((Path(__file__).parent / "configs" / _T_FILES[name]).read_bytes())[
+        "extra_config"
+    ]
+    if "telemetry/metrics" in extra:
+        extra["telemetry/metrics"]["listen_address"] = f"127.0.0.1:{_free_port()}"
+    exporters = extra.get("telemetry/opentelemetry", {}).get("exporters", {})
+    for exporter in exporters.get("prometheus", []):
+        exporter["port"] = _free_port()
+    for exporter in exporters.get("otlp", []):
+        exporter["port"] = port
+    return extra
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 class _Client:
@@ -113,10 +145,13 @@ async def _serve(name: str, n: int, lean: bool = True) -> None:
     from krakenpy.server.adapter import make_server
     from krakenpy.server.limits import ServerLimits
     from krakenpy.server.protocol import GatewayServer
+    from krakenpy.server.worker import settle_gc
 
     runner_backend, port = await wire_micro._backend()
     doc, path, extra = _doc(name, port)
     gateway = await build_gateway(build_service(doc))
+    await gateway.start()  # as the worker does: listeners, the stats ticker, the OTLP exporter
+    settle_gc()
     loop = asyncio.get_running_loop()
     if lean:
         server = GatewayServer(gateway.edge, limits=ServerLimits())

@@ -29,21 +29,50 @@ def _value(value: Any) -> dict[str, Any]:
     return {"stringValue": str(value)}
 
 
+#: encoded items by ``(key, value, type)`` (the type keeps ``True``, ``1`` and ``1.0`` apart), shared
+#: between batches and read-only (orjson and the protobuf path only read them): the usual attributes
+#: (stage, method, route, host, backend URL, status, sizes) repeat on every request, and one dict
+#: lookup costs a fraction of building two dicts per attribute
+_ENCODED: dict[tuple[str, Any, type], dict[str, Any]] = {}
+#: bounded: values that differ per request (client URLs with queries, body sizes) stop being kept when full
+_ENCODED_MAX: Final = 2048
+#: values longer than this are encoded each time (a long URL would pin its text in the cache)
+_ENCODED_LEN: Final = 256
+#: keys whose value is unique per request: never kept
+_PER_REQUEST: Final = frozenset({"http.request.id"})
+
+
+def _encoded(k: str, v: Any) -> dict[str, Any]:
+    """One OTLP key-value, kept in :data:`_ENCODED` when its value is a ``str``, ``int`` or ``bool``."""
+    kind = type(v)
+    if kind is str:
+        found = {"key": k, "value": {"stringValue": v}}
+        if len(v) > _ENCODED_LEN or k in _PER_REQUEST:
+            return found
+    elif kind is int:
+        found = {"key": k, "value": {"intValue": str(v)}}
+    elif kind is bool:
+        found = {"key": k, "value": {"boolValue": v}}
+    else:
+        return {"key": k, "value": _value(v)}
+    if len(_ENCODED) < _ENCODED_MAX:
+        _ENCODED[(k, v, kind)] = found
+    return found
+
+
 def attributes(attrs: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> list[dict[str, Any]]:
-    """OTLP key-values; the usual exact ``str`` and ``int`` values inline (a span has ~10 attributes
-    and a sampled request ~4 spans: one call fewer per attribute adds up)."""
-    items = attrs.items() if isinstance(attrs, Mapping) else attrs
-    out: list[dict[str, Any]] = []
-    append = out.append
-    for k, v in items:
-        kind = type(v)
-        if kind is str:
-            append({"key": k, "value": {"stringValue": v}})
-        elif kind is int:
-            append({"key": k, "value": {"intValue": str(v)}})
-        else:
-            append({"key": k, "value": _value(v)})
-    return out
+    """OTLP key-values, the usual ones from :data:`_ENCODED` (a span has ~10 attributes and a
+    sampled request ~4 spans: building two dicts per attribute was the exporter's largest cost)."""
+    items = attrs.items() if isinstance(attrs, Mapping) else tuple(attrs)
+    get = _ENCODED.get
+    try:
+        return [get((k, v, type(v))) or _encoded(k, v) for k, v in items]
+    except TypeError:  # an unhashable value (a header's list of values): no lookups
+        return [_encoded(k, v) for k, v in items]
+
+
+#: a status without a message, by code (shared, read-only)
+_STATUS: Final = {code: {"code": code} for code in range(3)}
 
 
 def _span(span: Span) -> dict[str, Any]:
@@ -57,7 +86,7 @@ def _span(span: Span) -> dict[str, Any]:
         "attributes": attributes(span.attributes),
         "status": {"code": span.status, "message": span.status_message}
         if span.status_message
-        else {"code": span.status},
+        else _STATUS.get(span.status) or {"code": span.status},
     }
     if span.parent_id:
         out["parentSpanId"] = span.parent_id

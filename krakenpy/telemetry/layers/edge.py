@@ -24,6 +24,7 @@ from krakenpy.telemetry.exchange import CURRENT, EXCHANGE, Exchange, new_request
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.layers.audit import edge_deny
 from krakenpy.telemetry.layers.edge_lean import lean_handler
+from krakenpy.telemetry.layers.edge_metered import metered_handler
 from krakenpy.telemetry.metrics.instruments import gin_route, unmatched_route
 from krakenpy.telemetry.trace.spans import SERVER, Span
 
@@ -50,7 +51,7 @@ def edge_middleware(hub: Telemetry) -> EdgeMiddleware | None:
         return None
 
     def middleware(next_handler: EdgeHandler) -> EdgeHandler:
-        return lean_handler(hub, next_handler) or _build(hub, next_handler)
+        return lean_handler(hub, next_handler) or metered_handler(hub, next_handler) or _build(hub, next_handler)
 
     return middleware
 

@@ -246,10 +246,15 @@ def compile_extract(
     sample = sampler.sample
     ratio = sampler.ratio
     w3c_first = bool(readers) and readers[0][0] == "tracecontext"
+    # without a traceparent header the W3C reader would only read it again
+    others = readers[1:] if w3c_first else readers
 
     def run(get: Callable[[str], str | None]) -> TraceState:
+        todo = readers
         if w3c_first:  # the usual traceparent parsed inline (what _tracecontext does first)
             value = get(_TRACEPARENT_H)
+            if not value:
+                todo = others
             if value and len(value) == 55 and _TRACEPARENT_00.fullmatch(value) is not None:
                 trace_id = value[3:35]
                 span_id = value[36:52]
@@ -266,7 +271,7 @@ def compile_extract(
                         if baggage:
                             state.baggage = baggage
                     return state
-        for name, extractor in readers:
+        for name, extractor in todo:
             found = extractor(get)
             if found is not None:
                 trace_id, parent, flag = found
@@ -282,9 +287,15 @@ def compile_extract(
                 if baggage:
                     state.baggage = baggage
                 return state
-        trace_id = new_trace_id()
-        baggage = get(_BAGGAGE_H) or "" if baggage_on else ""
-        return TraceState.of(trace_id, None, sample(trace_id, None), "", baggage)
+        # a new trace: TraceState.of and Sampler.sample's usual answer inline
+        state = TraceState()
+        state.trace_id = trace_id = new_trace_id()
+        state.sampled = True if not ratio else sample(trace_id, None)
+        if baggage_on:
+            baggage = get(_BAGGAGE_H)
+            if baggage:
+                state.baggage = baggage
+        return state
 
     return run
 

@@ -1,0 +1,127 @@
+"""The edge telemetry layer of a metrics configuration (request id, a batched gin access log or none,
+OTel server metrics and/or ``/__stats``, trace context propagated but no server span, no audit): the
+general handler's work with its decisions taken at build time and the series updated inline, in one
+frame (no ``_observe`` call, no branch for a span, an audit record or a JSON line)."""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_left
+from typing import Any
+
+from multidict import CIMultiDict, istr
+
+from krakenpy.edge import EdgeHandler, HttpRequest, HttpResponse
+from krakenpy.errors import Rejection
+from krakenpy.telemetry.audit import EDGE_DENY
+from krakenpy.telemetry.exchange import CURRENT, EXCHANGE, Exchange, new_request_id, valid_request_id
+from krakenpy.telemetry.hub import Telemetry
+from krakenpy.telemetry.metrics.instruments import gin_route
+
+__all__ = ["metered_handler"]
+
+_perf_ns = time.perf_counter_ns
+
+
+def metered_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | None:
+    """The metrics configuration's edge handler; ``None`` when more (or less) than it is on."""
+    from krakenpy.telemetry.layers.edge import route_label  # the shared label cache (edge imports this module)
+
+    access = hub.access
+    server = hub.server_metrics
+    stats = hub.stats if hub.stats_router else None
+    tracer = hub.tracer
+    if server is None and stats is None or hub.audit is not None:
+        return None
+    if tracer is not None and tracer.global_layer.enabled:
+        return None  # server spans: the general handler
+    if access is not None and (access.gin is None or access.gelf is not None or len(access.writers) != 1):
+        return None
+    rid_header = hub.request_id_header
+    rid_key = istr(rid_header) if rid_header is not None else None
+    trust_id = hub.trust_request_id
+    return_id = hub.return_request_id and rid_key is not None
+    render = access.gin if access is not None else None
+    writer = access.writers[0] if access is not None else None
+    skip = access.skip_paths if access is not None else frozenset()
+    query = hub.redactor.query
+    client_ip = hub.client_ip
+    start_trace = tracer.extractor() if tracer is not None else None
+    trace_skip = tracer.skip_paths if tracer is not None else frozenset()
+    otel_skip = hub.otel_skip_paths
+    counters = stats.counters if stats is not None else {}
+    # per (route, method, scheme, status): the two server histograms, found once per combination
+    server_cache: dict[tuple[str | None, str, str, int], tuple[Any, Any]] = {}
+    stats_cache: dict[tuple[str, int], tuple[Any, Any, str]] = {}
+
+    def server_series(route: str | None, method: str, scheme: str, status: int) -> tuple[Any, Any]:
+        assert server is not None
+        pair: tuple[Any, Any] = server.recorder(route_label(route, status), method, scheme).series(status)
+        server_cache[(route, method, scheme, status)] = pair
+        return pair
+
+    def stats_series(route: str, status: int) -> tuple[Any, Any, str]:
+        assert stats is not None
+        ep = gin_route(route)
+        stats.counter_key(f"router.response.{ep}.status")  # registered, never incremented (as KrakenD)
+        found = stats_cache[(route, status)] = (
+            stats.histogram(f"router.response.{ep}.size"),
+            stats.histogram(f"router.response.{ep}.time"),
+            f"krakend.router.response.{ep}.status.{status}.count",
+        )
+        return found
+
+    async def handle(request: HttpRequest) -> HttpResponse:
+        start = _perf_ns()
+        exchange = Exchange()
+        rid = ""
+        if rid_key is not None:
+            incoming = request.headers.get(rid_key) if trust_id else None
+            rid = exchange.request_id = incoming if incoming and valid_request_id(incoming) else new_request_id()
+        request.context[EXCHANGE] = exchange
+        token = CURRENT.set(exchange)
+        path = request.path
+        if start_trace is not None and path not in trace_skip:
+            exchange.trace = start_trace(request.headers.get)
+        try:
+            response = await next_handler(request)
+        except Rejection as rejection:  # an edge guard that raises rather than answering: its answer
+            request.context[EDGE_DENY] = rejection
+            response = HttpResponse(rejection.status, CIMultiDict(rejection.headers), rejection.payload)
+        finally:
+            CURRENT.reset(token)
+        end = _perf_ns()
+        ns = end - start
+        status = response.status
+        if return_id:
+            response.headers[rid_key] = rid  # type: ignore[index]
+        route = request.route
+        size = len(response.body)
+        if server is not None and request.path not in otel_skip:  # read after, as the general handler
+            method = request.method
+            scheme = request.scheme
+            pair = server_cache.get((route, method, scheme, status)) or server_series(route, method, scheme, status)
+            # Histogram.observe inline (a method call costs as much as the update)
+            duration, sizes = pair
+            latency = ns * 1e-9
+            duration.buckets[bisect_left(duration.bounds, latency)] += 1
+            duration.sum += latency
+            duration.count += 1
+            sizes.buckets[bisect_left(sizes.bounds, size)] += 1
+            sizes.sum += size
+            sizes.count += 1
+        if stats is not None and route is not None:
+            found = stats_cache.get((route, status)) or stats_series(route, status)
+            key = found[2]
+            counters[key] = counters.get(key, 0) + 1
+            found[0].update(size)
+            found[1].update(ns)
+        if writer is not None and path not in skip:
+            qs = request.query_string
+            # the gin tuple (rendered in the writer's batch); the target as Redactor.target writes it
+            entry = (end, status, ns, client_ip(request), request.method,
+                     f"{path}?{query(qs)}" if qs else path, exchange.error)  # fmt: skip
+            writer.entry(render, entry)  # type: ignore[arg-type]
+        return response
+
+    return handle

@@ -1,0 +1,53 @@
+"""The metrics configuration's edge layer (``edge_metered``) records what the general edge handler
+records: the same requests through both give the same series, counts and returned request ids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from krakenpy.telemetry.hub import HUB
+from krakenpy.telemetry.layers.edge_metered import metered_handler
+from tests.components.telemetry.conftest import doc, recording_app
+from tests.conftest import free_port
+
+
+def _series(hub: Any) -> dict[str, Any]:
+    """Every OTel series' labels and count, and the /__stats counters and window counts (no timings)."""
+    out: dict[str, Any] = {}
+    for family in hub.registry.families():
+        for labels, series in family.items():
+            out[f"{family.name}{labels}"] = getattr(series, "count", None) or getattr(series, "value", None)
+    out.update(hub.stats.counters)
+    out.update({f"{k}.count": h.count for k, h in hub.stats.histograms.items()})
+    out.update({f"{k}.sizes": sorted(h.values) for k, h in hub.stats.histograms.items() if k.endswith(".size")})
+    return out
+
+
+async def test_edge_metered_same_series_as_the_general_handler(served, upstream, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    base = await upstream(recording_app([], {"a": 1}))
+    metrics = {
+        "telemetry/metrics": {"listen_address": "127.0.0.1:0", "collection_time": "1h"},
+        "telemetry/opentelemetry": {
+            "exporters": {"prometheus": [{"name": "p", "port": free_port(), "listen_ip": "127.0.0.1"}]}
+        },
+    }
+    endpoints = [{"endpoint": "/users/{id}", "backend": [{"host": [base], "url_pattern": "/u/{id}"}]}]
+    lean = await served(doc(endpoints, extra_config=metrics))
+    # an audit trail makes the edge use the general handler; it records no metric of its own
+    audit = {"sink": "file", "path": str(tmp_path / "audit.log")}
+    general = await served(doc(endpoints, extra_config={**metrics, "telemetry/audit": audit}))
+    hubs = [s.gateway.resources.state[HUB] for s in (lean, general)]
+    assert metered_handler(hubs[0], lambda request: None) is not None  # type: ignore[arg-type,return-value]
+    assert metered_handler(hubs[1], lambda request: None) is None  # type: ignore[arg-type,return-value]
+    returned: list[list[str]] = []
+    for s in (lean, general):
+        ids = []
+        for path, rid in (("/users/1", "given-1"), ("/users/2", ""), ("/users/1", "given-3"), ("/nowhere", "x")):
+            headers = {"X-Request-Id": rid} if rid else {}
+            resp = await s.client.get(path, headers=headers)
+            ids.append(resp.headers["X-Request-Id"] if rid else str(len(resp.headers["X-Request-Id"])))
+        returned.append(ids)
+    assert returned[0] == returned[1] == ["given-1", "36", "given-3", "x"]
+    assert _series(hubs[0]) == _series(hubs[1])
+    assert any("/users/:id" in k for k in _series(hubs[0]))

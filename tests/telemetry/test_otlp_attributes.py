@@ -1,0 +1,41 @@
+"""OTLP key-values from the encoded-item cache: the same encoding as without it, whatever the order."""
+
+from __future__ import annotations
+
+from krakenpy.telemetry import otlp
+from krakenpy.telemetry.otlp import attributes
+
+
+def test_attributes_cache_keeps_bool_int_float_and_str_apart() -> None:
+    # True == 1 == 1.0 and hash alike: each must keep its own OTLP type, in either order
+    first = [attributes({"k": v}) for v in (1, True, 1.0, "1", 1, True)]
+    again = [attributes({"k": v}) for v in ("1", 1.0, True, 1, True, 1)]
+    assert first == [
+        [{"key": "k", "value": {"intValue": "1"}}],
+        [{"key": "k", "value": {"boolValue": True}}],
+        [{"key": "k", "value": {"doubleValue": 1.0}}],
+        [{"key": "k", "value": {"stringValue": "1"}}],
+        [{"key": "k", "value": {"intValue": "1"}}],
+        [{"key": "k", "value": {"boolValue": True}}],
+    ]
+    assert again == [first[3], first[2], first[1], first[0], first[1], first[0]]
+
+
+def test_attributes_unhashable_values_and_pairs() -> None:
+    # a header's list of values cannot be a cache key: encoded all the same, with the other items
+    got = attributes({"a": "x", "h": ["v1", 2], "n": 3})
+    assert got == [
+        {"key": "a", "value": {"stringValue": "x"}},
+        {"key": "h", "value": {"arrayValue": {"values": [{"stringValue": "v1"}, {"intValue": "2"}]}}},
+        {"key": "n", "value": {"intValue": "3"}},
+    ]
+    assert attributes(iter([("a", "x"), ("n", 3)])) == [got[0], got[2]]
+
+
+def test_attributes_cache_skips_request_ids_and_long_values() -> None:
+    long = "u" * (otlp._ENCODED_LEN + 1)
+    attributes({"http.request.id": "rid-once", "url.full": long})
+    kept = {(k, v) for k, v, _ in otlp._ENCODED}
+    assert ("http.request.id", "rid-once") not in kept
+    assert ("url.full", long) not in kept
+    assert attributes({"url.full": long}) == [{"key": "url.full", "value": {"stringValue": long}}]
