@@ -17,7 +17,7 @@ import signal
 import socket
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from krakenpy import __version__
 from krakenpy.errors import ConfigError
@@ -26,6 +26,7 @@ from krakenpy.server.channel import Channel
 from krakenpy.server.limits import ServerLimits
 from krakenpy.server.listen import BACKLOG
 from krakenpy.server.logs import Tally, install_loop_handler
+from krakenpy.server.loops import loop_name, run_on
 from krakenpy.server.protocol import GatewayServer
 from krakenpy.server.reload import config_digest
 from krakenpy.server.runner import Config, ConfigSource, Served, ServeOptions
@@ -115,12 +116,13 @@ class Worker:
                 log.warning("%s", warning)
         port = self.sockets[0].getsockname()[1] if self.sockets else 0
         log.info(
-            "krakenpy %s listening on %s:%d%s with %d endpoints (pid %d, worker %d)",
+            "krakenpy %s listening on %s:%d%s with %d endpoints on %s (pid %d, worker %d)",
             __version__,
             self.settings.host or "*",
             port,
             " (TLS)" if self.tls else "",
             self.gateway.endpoints,
+            loop_name(loop),
             os.getpid(),
             self.slot,
         )
@@ -260,10 +262,5 @@ class Worker:
 
 
 def run_worker(worker: Worker, loop_name: str) -> int:
-    """Run ``worker`` on a fresh event loop (asyncio or uvloop)."""
-    if loop_name == "uvloop":
-        import uvloop
-
-        result: Any = uvloop.run(worker.run())
-        return int(result)
-    return asyncio.run(worker.run())
+    """Run ``worker`` on a fresh event loop (``auto``: uvloop where it imports, see :mod:`.loops`)."""
+    return run_on(loop_name, worker.run())
