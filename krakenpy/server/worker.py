@@ -25,7 +25,7 @@ from krakenpy.server.acceptor import Acceptor, accepts_in_batches
 from krakenpy.server.channel import Channel
 from krakenpy.server.limits import ServerLimits
 from krakenpy.server.listen import BACKLOG
-from krakenpy.server.logs import Tally, install_loop_handler
+from krakenpy.server.logs import install_loop_handler
 from krakenpy.server.loops import loop_name, run_on
 from krakenpy.server.protocol import GatewayServer
 from krakenpy.server.reload import config_digest
@@ -89,7 +89,6 @@ class Worker:
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
-        install_loop_handler(loop, Tally(log, "cannot accept connections", level=logging.WARNING))
         try:
             self.gateway = await self.source.build(self.config, serving=True)
             if self.settings.tls is not None:
@@ -104,6 +103,7 @@ class Worker:
         limits = self.settings.limits
         # the lean server on the edge handler (no aiohttp web layer); the gateway writes its own access log
         self.server = GatewayServer(self.gateway.edge, limits=limits)
+        install_loop_handler(loop, self.server.accept_errors)
         listeners = [await self._listen(sock, limits) for sock in self.sockets]
         await self.gateway.start()
         self.server.start_sweeping()
@@ -140,6 +140,7 @@ class Worker:
                 self.server,
                 sock,
                 backlog=BACKLOG,
+                errors=self.server.accept_errors,
                 tls=tls,
                 handshake_timeout=(limits.handshake_timeout or None) if tls else None,
                 shutdown_timeout=_TLS_SHUTDOWN if tls else None,
