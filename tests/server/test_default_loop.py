@@ -271,3 +271,52 @@ def test_loop_option_without_uvloop(tmp_path: Path) -> None:
         finally:
             assert gateway.stop() == 0
         assert "uvloop" not in gateway.log
+
+
+@pytest.mark.lambda_emulator
+def test_default_loop_lambda_backend(tmp_path: Path) -> None:
+    """``backend/lambda`` (krakenpy's own invoker) from a worker on the default loop, against the
+    emulator, one call and then concurrent ones."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.lambda_.conftest import AWS_ENV, FUNCTIONS, deploy, ministack_bin, start_emulator
+
+    binary = ministack_bin()
+    if binary is None:
+        pytest.skip("Lambda emulator not installed: run `make install-emulator` or set MINISTACK_BIN")
+    emulator = start_emulator(binary)
+    gateway = None
+    try:
+        with pytest.MonkeyPatch.context() as env:
+            for key, value in AWS_ENV.items():
+                env.setenv(key, value)
+            asyncio.run(deploy(emulator.url, tuple(f for f in FUNCTIONS if f.name == "hello")))
+        port = free_port()
+
+        def call(function: str) -> dict[str, Any]:
+            lam = {"function_name": function, "region": "us-east-1", "endpoint": emulator.url, "max_retries": 0}
+            return {"url_pattern": "/", "extra_config": {"backend/lambda": lam}}
+
+        doc = {
+            "version": 3,
+            "port": port,
+            "timeout": "30s",  # the emulator starts a runtime on a function's first call
+            "endpoints": [
+                {"endpoint": "/hello/{first_name}", "backend": [{**call("hello"), "deny": ["foo"]}]},
+            ],
+        }
+        config = tmp_path / "krakend.json"
+        config.write_text(json.dumps(doc))
+        gateway = Gateway(config, "-w", "1", cwd=tmp_path, env=AWS_ENV)
+        gateway.wait_log(r"with 1 endpoints on uvloop")
+        wait_http(f"http://127.0.0.1:{port}/__health")
+        assert json.loads(_get(port, "/hello/Ada")[1]) == {"message": "Hello Ada !"}
+        with ThreadPoolExecutor(8) as pool:
+            bodies = list(pool.map(lambda i: _get(port, f"/hello/n{i}")[1], range(16)))
+        assert [json.loads(b)["message"] for b in bodies] == [f"Hello n{i} !" for i in range(16)]
+        assert "Traceback" not in gateway.log
+    finally:
+        if gateway is not None:
+            gateway.stop()
+        emulator.stop()
