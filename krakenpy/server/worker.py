@@ -262,6 +262,6 @@ class Worker:
         gc.collect()
 
 
-def run_worker(worker: Worker, loop_name: str) -> int:
-    """Run ``worker`` on a fresh event loop (``auto``: uvloop where it imports, see :mod:`.loops`)."""
-    return run_on(loop_name, worker.run())
+def run_worker(worker: Worker, kind: str) -> int:
+    """Run ``worker`` on a fresh event loop of ``kind`` (``auto``: uvloop where it imports, see :mod:`.loops`)."""
+    return run_on(kind, worker.run())
