@@ -61,6 +61,8 @@ test: install install-emulator install-test-deps
 	MINISTACK_BIN=$(CURDIR)/$(MINISTACK_VENV)/bin/ministack $(BIN)/pytest
 	# the conformance cases again on the ClientSession client (KRAKENPY_HTTP_CLIENT=aiohttp)
 	KRAKENPY_HTTP_CLIENT=aiohttp $(BIN)/pytest -q tests/specs tests/proxy tests/server
+	# and on uvloop, the loop `krakenpy run` serves on (the CLI tests above already do)
+	KRAKENPY_TEST_LOOP=uvloop $(BIN)/pytest -q tests/specs tests/proxy tests/server/test_protocol.py tests/server/test_connection.py
 
 lint: install
 	$(BIN)/ruff check krakenpy tests bench sample-configs

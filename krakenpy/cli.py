@@ -44,7 +44,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="accepted for compatibility: the access log is on by default (router.disable_access_log turns it off)",
     )
-    run.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio", help="event loop")
+    run.add_argument(
+        "--loop",
+        choices=("auto", "uvloop", "asyncio"),
+        default="auto",
+        help="event loop (auto: uvloop where it is installed, else asyncio)",
+    )
     run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
     run.add_argument(
         "--watch",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import random
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -21,6 +22,22 @@ from krakenpy.gateway import Gateway, build_gateway
 from tests.server.wirekit import gateway_server, raw_backend, serve  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
+
+#: ``KRAKENPY_TEST_LOOP=uvloop``: the async tests (the in-process ``gateway`` fixture's among them)
+#: run on uvloop, the loop ``krakenpy run`` serves on by default; unset or ``asyncio``: asyncio's loop
+TEST_LOOP = os.environ.get("KRAKENPY_TEST_LOOP", "asyncio")
+if TEST_LOOP not in ("asyncio", "uvloop"):
+    raise pytest.UsageError(f"KRAKENPY_TEST_LOOP={TEST_LOOP!r}: asyncio or uvloop")
+if TEST_LOOP == "uvloop":
+    import uvloop
+
+    def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
+        """pytest-asyncio's hook: every async test and fixture on a fresh uvloop loop."""
+        return {"uvloop": uvloop.new_event_loop}
+
+    def pytest_report_header(config: pytest.Config) -> str:
+        """Say which loop the run is on."""
+        return "event loop: uvloop (KRAKENPY_TEST_LOOP)"
 
 
 def _port_range() -> tuple[int, int]:

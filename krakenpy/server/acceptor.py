@@ -22,6 +22,8 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
+from krakenpy.server.logs import Tally
+
 __all__ = ["Acceptor", "accepts_in_batches"]
 
 log = logging.getLogger("krakenpy")
@@ -47,6 +49,7 @@ class Acceptor:
         sock: socket.socket,
         *,
         backlog: int,
+        errors: Tally | None = None,
         tls: ssl.SSLContext | None = None,
         handshake_timeout: float | None = None,
         shutdown_timeout: float | None = None,
@@ -55,6 +58,7 @@ class Acceptor:
         self._factory = factory
         self._sock = sock
         self._backlog = backlog
+        self._errors = errors
         self._tls: dict[str, Any] = {}
         if tls is not None:
             self._tls = {
@@ -91,8 +95,12 @@ class Acceptor:
             except ConnectionAbortedError:
                 continue  # the client gave up while queued
             except OSError as exc:  # out of descriptors or memory, or worse: pause rather than spin
-                level = logging.ERROR if exc.errno in _RESOURCE_ERRORS else logging.CRITICAL
-                log.log(level, "cannot accept connections (%s): retrying in %.0f s", exc.strerror, _RETRY_DELAY)
+                if exc.errno in _RESOURCE_ERRORS and self._errors is not None:
+                    # one line, then a count per interval, as asyncio's reports of the same (logs.py)
+                    self._errors.record(f"{exc.strerror}: retrying in {_RETRY_DELAY:.0f} s")
+                else:
+                    level = logging.ERROR if exc.errno in _RESOURCE_ERRORS else logging.CRITICAL
+                    log.log(level, "cannot accept connections (%s): retrying in %.0f s", exc.strerror, _RETRY_DELAY)
                 self.close()
                 self._loop.call_later(_RETRY_DELAY, self._resume)
                 return

@@ -74,7 +74,8 @@ class GatewayProtocol(Connection):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # TCP_NODELAY
         tcp_keepalive(transport)  # type: ignore[arg-type]
-        if hasattr(transport, "max_size"):  # asyncio's socket transport (uvloop reads into a buffer of its own)
+        # asyncio's socket transport; uvloop reads into one 250 kB array per loop and copies out what came
+        if hasattr(transport, "max_size"):
             transport.max_size = READ_SIZE
         peer = transport.get_extra_info("peername")
         self._remote = str(peer[0]) if isinstance(peer, list | tuple) else str(peer or "")

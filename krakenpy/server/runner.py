@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from krakenpy.config.model import ServiceConfig
@@ -79,7 +79,8 @@ class ServeOptions:
     debug: bool = False
     workers: int = 1
     access_log: bool = False
-    loop: str = "asyncio"
+    #: ``auto`` (uvloop where it imports), ``uvloop`` or ``asyncio``: :mod:`krakenpy.server.loops`
+    loop: str = "auto"
     #: reload when a watched file changes
     watch: bool = False
     #: ``run -p``: the port whatever the config says (0: the config's)
@@ -90,8 +91,14 @@ class ServeOptions:
 def serve(config: Config, settings: RuntimeSettings, options: ServeOptions, source: ConfigSource) -> int:
     """Run until ``SIGTERM``/``SIGINT``; returns the exit code (0 after a clean drain)."""
     from krakenpy.server.listen import bind_slots, raise_open_file_limit
+    from krakenpy.server.loops import LoopUnavailable, resolve_loop
     from krakenpy.server.supervisor import Supervisor
 
+    try:  # once, before forking: the workers inherit the choice (and the imported uvloop)
+        options = replace(options, loop=resolve_loop(options.loop))
+    except LoopUnavailable as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 1
     raise_open_file_limit()
     try:
         slots = bind_slots(settings.host, settings.port, max(1, options.workers))

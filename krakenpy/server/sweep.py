@@ -1,6 +1,6 @@
 """What the gateway's listener and the side listeners share about client clocks: the limits turned
 once into the spans every connection reads, and one sweep per tick (not a timer per request) that
-closes the connections whose deadline passed and flushes the refusal and timeout tallies."""
+closes the connections whose deadline passed and flushes the refusal, timeout and accept tallies."""
 
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ class SweptServer(ABC):
         self.limits = limits
         self.client_errors = Tally(log, "malformed requests refused")
         self.timeouts = Tally(log, "connections closed by a timeout")
+        #: out of file descriptors while accepting (asyncio's loop handler and the uvloop acceptor)
+        self.accept_errors = Tally(log, "cannot accept connections", level=logging.WARNING)
 
     @property
     def limits(self) -> ServerLimits:
@@ -68,5 +70,6 @@ class SweptServer(ABC):
             self._expire_due(_now())
             self.client_errors.flush()
             self.timeouts.flush()
+            self.accept_errors.flush()
         finally:
             self._sweeper = self._loop.call_later(self.limits.tick, self._sweep)

@@ -17,7 +17,7 @@ import signal
 import socket
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from krakenpy import __version__
 from krakenpy.errors import ConfigError
@@ -25,7 +25,8 @@ from krakenpy.server.acceptor import Acceptor, accepts_in_batches
 from krakenpy.server.channel import Channel
 from krakenpy.server.limits import ServerLimits
 from krakenpy.server.listen import BACKLOG
-from krakenpy.server.logs import Tally, install_loop_handler
+from krakenpy.server.logs import install_loop_handler
+from krakenpy.server.loops import loop_name, run_on
 from krakenpy.server.protocol import GatewayServer
 from krakenpy.server.reload import config_digest
 from krakenpy.server.runner import Config, ConfigSource, Served, ServeOptions
@@ -88,7 +89,6 @@ class Worker:
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
-        install_loop_handler(loop, Tally(log, "cannot accept connections", level=logging.WARNING))
         try:
             self.gateway = await self.source.build(self.config, serving=True)
             if self.settings.tls is not None:
@@ -103,6 +103,7 @@ class Worker:
         limits = self.settings.limits
         # the lean server on the edge handler (no aiohttp web layer); the gateway writes its own access log
         self.server = GatewayServer(self.gateway.edge, limits=limits)
+        install_loop_handler(loop, self.server.accept_errors)
         listeners = [await self._listen(sock, limits) for sock in self.sockets]
         await self.gateway.start()
         self.server.start_sweeping()
@@ -115,12 +116,13 @@ class Worker:
                 log.warning("%s", warning)
         port = self.sockets[0].getsockname()[1] if self.sockets else 0
         log.info(
-            "krakenpy %s listening on %s:%d%s with %d endpoints (pid %d, worker %d)",
+            "krakenpy %s listening on %s:%d%s with %d endpoints on %s (pid %d, worker %d)",
             __version__,
             self.settings.host or "*",
             port,
             " (TLS)" if self.tls else "",
             self.gateway.endpoints,
+            loop_name(loop),
             os.getpid(),
             self.slot,
         )
@@ -138,6 +140,7 @@ class Worker:
                 self.server,
                 sock,
                 backlog=BACKLOG,
+                errors=self.server.accept_errors,
                 tls=tls,
                 handshake_timeout=(limits.handshake_timeout or None) if tls else None,
                 shutdown_timeout=_TLS_SHUTDOWN if tls else None,
@@ -259,11 +262,6 @@ class Worker:
         gc.collect()
 
 
-def run_worker(worker: Worker, loop_name: str) -> int:
-    """Run ``worker`` on a fresh event loop (asyncio or uvloop)."""
-    if loop_name == "uvloop":
-        import uvloop
-
-        result: Any = uvloop.run(worker.run())
-        return int(result)
-    return asyncio.run(worker.run())
+def run_worker(worker: Worker, kind: str) -> int:
+    """Run ``worker`` on a fresh event loop of ``kind`` (``auto``: uvloop where it imports, see :mod:`.loops`)."""
+    return run_on(kind, worker.run())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import os
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -203,7 +205,9 @@ async def test_fastclient_server_closing_idle_connections(backend: Start, client
     pool = next(iter(client._hosts.values()))
     for conn in pool.idle:
         assert conn.transport is not None
-        conn.transport.get_extra_info("socket").shutdown(2)  # peer sees the socket vanish
+        # peer sees the socket vanish (through a duplicate: uvloop's transport socket refuses shutdown())
+        with socket.socket(fileno=os.dup(conn.transport.get_extra_info("socket").fileno())) as sock:
+            sock.shutdown(socket.SHUT_RDWR)
     await asyncio.sleep(0.05)
     assert (await client.request("GET", url + "/hello", [], None)).status == 200
     assert len(peers) == 2
@@ -495,6 +499,8 @@ async def test_fastclient_short_path_answers_as_llhttp_does(
 
 async def test_fastclient_reads_in_heap_sized_chunks(backend: Start, client: FastClient) -> None:
     # asyncio's default read size (256 KiB) costs an mmap, an mremap and a munmap per answer
+    if "uvloop" in type(asyncio.get_running_loop()).__module__:
+        pytest.skip("uvloop reads into one 250 kB array per loop and copies out what came: no read size")
     app, _ = _counting_app()
     url = await backend(app)
     await client.request("GET", url + "/hello", [], None)
