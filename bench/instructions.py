@@ -36,6 +36,8 @@ CONFIGS: dict[str, dict[str, object]] = {
     "p1-jwt-hs256": {},
     # P1 with the RS256 row's Authorization header but no validator: what carrying the token costs
     "p1-bearer": {},
+    # P1's endpoint with bench/configs/p3.json's modifier/lua-proxy pair (pre sets a header, post a data key)
+    "p3": {},
 }
 #: the ``--drive`` child's validator value and token, as JSON (set by ``main`` for the JWT rows)
 _JWT_ENV = "KRAKENPY_BENCH_JWT"
@@ -62,7 +64,8 @@ def _jwt_env(name: str, work: str) -> dict[str, str]:
 def _doc(name: str, port: int) -> tuple[dict[str, object], str, dict[str, str]]:
     """The configuration ``name`` against the canned backend on ``port``, the path to request and the
     extra request headers: ``p1*`` one backend with an allow-list (the JWT rows behind
-    ``auth/validator`` with its bearer token, ``p1-bearer`` the token without a validator); ``p2*``
+    ``auth/validator`` with its bearer token, ``p1-bearer`` the token without a validator, ``p3`` with
+    P3's Lua pair); ``p2*``
     P2's shape, two backends merged (an allow-list on one, ``group`` on the other)."""
     host = [f"http://127.0.0.1:{port}"]
     backends: list[dict[str, object]] = [{"host": host, "url_pattern": "/data", "allow": ["a", "b", "d"]}]
@@ -79,6 +82,9 @@ def _doc(name: str, port: int) -> tuple[dict[str, object], str, dict[str, str]]:
         if name != "p1-bearer":
             endpoint["extra_config"] = {"auth/validator": validator}
         extra["Authorization"] = f"Bearer {token}"
+    if name == "p3":
+        p3 = orjson.loads((Path(__file__).parent / "configs" / "p3.json").read_bytes())
+        endpoint["extra_config"] = p3["endpoints"][0]["extra_config"]
     return {"version": 3, "endpoints": [endpoint], "extra_config": CONFIGS[name]}, path, extra
 
 
