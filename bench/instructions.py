@@ -40,6 +40,8 @@ CONFIGS: dict[str, dict[str, object]] = {
     # ``_doc``): + /__stats + Prometheus, + 100 % traces over OTLP/HTTP (to the canned backend)
     "p1-metrics": {},
     "p1-traces": {},
+    # P1's endpoint with bench/configs/p3.json's modifier/lua-proxy pair (pre sets a header, post a data key)
+    "p3": {},
 }
 #: the T rows' configuration files; their listeners bind port 0, the OTLP target is the canned backend
 _T_FILES = {"p1-metrics": "t-metrics.json", "p1-traces": "t-traces.json"}
@@ -68,7 +70,8 @@ def _jwt_env(name: str, work: str) -> dict[str, str]:
 def _doc(name: str, port: int) -> tuple[dict[str, object], str, dict[str, str]]:
     """The configuration ``name`` against the canned backend on ``port``, the path to request and the
     extra request headers: ``p1*`` one backend with an allow-list (the JWT rows behind
-    ``auth/validator`` with its bearer token, ``p1-bearer`` the token without a validator); ``p2*``
+    ``auth/validator`` with its bearer token, ``p1-bearer`` the token without a validator, ``p3`` with
+    P3's Lua pair); ``p2*``
     P2's shape, two backends merged (an allow-list on one, ``group`` on the other)."""
     host = [f"http://127.0.0.1:{port}"]
     backends: list[dict[str, object]] = [{"host": host, "url_pattern": "/data", "allow": ["a", "b", "d"]}]
@@ -85,6 +88,9 @@ def _doc(name: str, port: int) -> tuple[dict[str, object], str, dict[str, str]]:
         if name != "p1-bearer":
             endpoint["extra_config"] = {"auth/validator": validator}
         extra["Authorization"] = f"Bearer {token}"
+    if name == "p3":
+        p3 = orjson.loads((Path(__file__).parent / "configs" / "p3.json").read_bytes())
+        endpoint["extra_config"] = p3["endpoints"][0]["extra_config"]
     # 60 s, not KrakenD's 2 s: under valgrind on a busy machine a request queued behind 7 others took
     # longer and failed the count (2026-12-01, load ~18); a timer costs the same whatever its length
     doc = {"version": 3, "timeout": "60s", "endpoints": [endpoint], "extra_config": _extra(name, port)}

@@ -29,25 +29,26 @@ class _Objects(dict[int, Any]):
 class Handles:
     """id → object for every object handed to Lua, grouped by request scope."""
 
-    __slots__ = ("_ids", "objects", "scope")
+    __slots__ = ("ids", "objects", "scope")
 
     def __init__(self) -> None:
         self.objects: dict[int, Any] = _Objects()
         #: where :meth:`ref` records ids: the scope of the run Lua is executing (set on every entry)
         self.scope: Scope = []
-        self._ids = itertools.count(1)
+        #: the id counter (read by Runtime.phases, which hands ids out inline)
+        self.ids = itertools.count(1)
 
     def ref(self, obj: Any) -> int:
         """The id Lua knows ``obj`` by, until the current scope is released."""
-        i = next(self._ids)
+        i = next(self.ids)
         self.objects[i] = obj
         self.scope.append(i)
         return i
 
     def ref_two(self, first: Any, second: Any) -> int:
         """:meth:`ref` for two objects in one call: ``second``'s id is ``first``'s plus one."""
-        i = next(self._ids)
-        j = next(self._ids)
+        i = next(self.ids)
+        j = next(self.ids)
         objects = self.objects
         objects[i] = first
         objects[j] = second

@@ -64,15 +64,17 @@ def proxy_middleware(script: Script) -> Middleware:
     runtime = script.runtime
     limits = script.limits
     skip_next = script.options.skip_next
+    live = script.options.live
+    start_pre, start_post = runtime.phases(limits)  # runtime.pre / runtime.post, one frame each
 
     def middleware(next_proxy: Proxy) -> Proxy:
         async def lua_proxy(request: Request) -> Response:
-            chains = script.current()  # once per request: pre and post see the same code
+            chains = script.current() if live else script.chains  # once per request: pre and post see the same code
             scope: Scope = []  # the objects this request hands to Lua (see krakenpy.lua.handles)
             kept: Any = None  # the request's handle (an int) when pre keeps its record (env, objects) for post
             try:
                 if chains.pre is not None:
-                    kept = runtime.pre(scope, request, chains.pre, limits)
+                    kept = start_pre(scope, request, chains.pre)
                     if type(kept) is tuple:  # not over in one go (http_response.new) or failed
                         kept = await runtime.settle(scope, kept, limits)
                 if chains.post is None:
@@ -91,7 +93,7 @@ def proxy_middleware(script: Script) -> Middleware:
                 fn = chains.post if kept is not None else chains.post_alone
                 try:
                     handle, kept = kept, None  # post takes the record over
-                    done = runtime.post(scope, handle, request, state, fn, limits)
+                    done = start_post(scope, handle, request, state, fn)
                     if type(done) is tuple:
                         await runtime.settle(scope, done, limits)
                 except LuaError as exc:

@@ -415,12 +415,18 @@ function R.runner(kind, fn, budget, keep, hooked)
     return function(handle, deadline)
       local env = setmetatable({ _G = false, ctx = CTX }, ENV_MT)
       env._G = env
-      return start({ env, handle, false, false, false, false, false }, fn, budget, every, room, deadline, false)
+      local rec = { env, handle, false, false, false, false, false }
+      if every == 0 then return direct(rec, fn, budget, room, deadline, false) end
+      return start(rec, fn, budget, every, room, deadline, false)
     end
   end
+  -- a direct run (see start) is started here, not through start(): one Lua call fewer per phase
+  -- (P3 pair through the lua-proxy middleware: 67.8 k -> 67.1 k machine instructions)
   if kind == "pre" then
     return function(handle, deadline)
-      return start({ proxy_env(), handle, false, false, false, false, false }, fn, budget, every, room, deadline, keep)
+      local rec = { proxy_env(), handle, false, false, false, false, false }
+      if every == 0 then return direct(rec, fn, budget, room, deadline, keep) end
+      return start(rec, fn, budget, every, room, deadline, keep)
     end
   end
   return function(handle, resp, deadline) -- the data dict's handle is resp + 1 (Handles.ref_two)
@@ -432,6 +438,7 @@ function R.runner(kind, fn, budget, keep, hooked)
     end
     rec[4], rec[6] = resp, resp + 1
     rec[1].response = RESPONSE
+    if every == 0 then return direct(rec, fn, budget, room, deadline, false) end
     return start(rec, fn, budget, every, room, deadline, false)
   end
 end

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.lua.helpers import config, echo_app, lua_endpoint
 
 
@@ -196,6 +198,23 @@ async def test_pre_and_post_share_globals_within_one_request(backend, gateway) -
     doc = config(lua_endpoint(host, input_headers=["X-Id"], backend_lua=lua))
     client = await gateway(doc)
     assert (await (await client.get("/test", headers={"X-Id": "abc"})).json())["seen"] == "abc"
+
+
+@pytest.mark.parametrize("lua_timeout", [None, "2s"])
+@pytest.mark.parametrize("pre", [True, False])
+async def test_proxy_pre_and_post_phases_with_and_without_timeout(backend, gateway, lua_timeout, pre) -> None:
+    # the P3 pair: pre's record kept for post, or post alone; a timeout passes a deadline to each run
+    host = await backend(echo_app())
+    lua: dict[str, object] = {"post": "local r = response.load(); r:data():set('lua', true)"}
+    if pre:
+        lua["pre"] = "local r = request.load(); r:headers('X-Bench', 'lua')"
+    if lua_timeout:
+        lua["timeout"] = lua_timeout
+    client = await gateway(config(lua_endpoint(host, input_headers=["X-Bench"], proxy_lua=lua)))
+    for _ in range(3):  # ids handed out and released on every request
+        body = await (await client.get("/test")).json()
+        assert body["lua"] is True
+        assert body["headers"].get("X-Bench") == ("lua" if pre else None)
 
 
 async def test_status_code_setter_reaches_client_on_json_endpoint(backend, gateway) -> None:
