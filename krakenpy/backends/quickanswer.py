@@ -105,6 +105,11 @@ class QuickResponse(UpstreamResponse):
     def __hash__(self) -> int:
         return hash(self._fields())
 
+    def __reduce__(self) -> tuple[type[UpstreamResponse], tuple[int, tuple[tuple[str, str], ...], bytes, str]]:
+        """Copied or pickled as the plain :class:`UpstreamResponse` it equals (its headers decoded):
+        the dataclass's own state restore would try to set the read-only ``headers``."""
+        return UpstreamResponse, self._fields()
+
 
 def header_pairs(lines: bytes) -> tuple[tuple[str, str], ...]:
     """The ``\\r\\n``-led header lines of a head checked by :data:`_HEAD` as (name, value) pairs."""

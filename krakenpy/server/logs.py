@@ -41,10 +41,11 @@ class Tally:
             return
         self.count += 1
 
-    def flush(self) -> None:
-        """Write the summary of the interval that ended, if anything happened in it."""
+    def flush(self, *, final: bool = False) -> None:
+        """Write the summary of the interval that ended, if anything happened in it (``final``: the
+        server stops, so what was counted since the last line is written now or never)."""
         now = time.monotonic()
-        if self.count and now >= self._next:
+        if self.count and (final or now >= self._next):
             summary = "%s: %d more in the last %.0f s (latest: %s)"
             self.logger.log(self.level, summary, self.what, self.count, self.interval, self.latest)
             self.count = 0

@@ -60,6 +60,9 @@ class SweptServer(ABC):
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
+            # the counts since the last summary line would be lost with the sweeper
+            for tally in (self.client_errors, self.timeouts, self.accept_errors):
+                tally.flush(final=True)
 
     @abstractmethod
     def _expire_due(self, now: float) -> None:

@@ -34,12 +34,18 @@ def _value(value: Any) -> dict[str, Any]:
 #: (stage, method, route, host, backend URL, status, sizes) repeat on every request, and one dict
 #: lookup costs a fraction of building two dicts per attribute
 _ENCODED: dict[tuple[str, Any, type], dict[str, Any]] = {}
-#: bounded: values that differ per request (client URLs with queries, body sizes) stop being kept when full
+#: bounded: emptied when full, so values that still differ per request (body sizes) cannot keep the
+#: usual ones of a later reload out, and the memory it holds stays small
 _ENCODED_MAX: Final = 2048
 #: values longer than this are encoded each time (a long URL would pin its text in the cache)
 _ENCODED_LEN: Final = 256
-#: keys whose value is unique per request: never kept
-_PER_REQUEST: Final = frozenset({"http.request.id"})
+#: keys whose value is unique per request or comes from the client (a URL path may carry a token, a
+#: user agent or address is one-off): never kept, so no client text outlives its batch
+_PER_REQUEST: Final = frozenset({
+    "http.request.id", "url.full", "url.path", "url.query", "http.url", "http.path", "http.target", "http.host",
+    "user_agent.original", "http.user_agent", "client.address", "client.port", "network.peer.address",
+    "http.request.body.size", "http.response.body.size",
+})  # fmt: skip
 
 
 def _encoded(k: str, v: Any) -> dict[str, Any]:
@@ -47,7 +53,7 @@ def _encoded(k: str, v: Any) -> dict[str, Any]:
     kind = type(v)
     if kind is str:
         found = {"key": k, "value": {"stringValue": v}}
-        if len(v) > _ENCODED_LEN or k in _PER_REQUEST:
+        if len(v) > _ENCODED_LEN:
             return found
     elif kind is int:
         found = {"key": k, "value": {"intValue": str(v)}}
@@ -55,8 +61,11 @@ def _encoded(k: str, v: Any) -> dict[str, Any]:
         found = {"key": k, "value": {"boolValue": v}}
     else:
         return {"key": k, "value": _value(v)}
-    if len(_ENCODED) < _ENCODED_MAX:
-        _ENCODED[(k, v, kind)] = found
+    if k in _PER_REQUEST:
+        return found
+    if len(_ENCODED) >= _ENCODED_MAX:
+        _ENCODED.clear()
+    _ENCODED[(k, v, kind)] = found
     return found
 
 

@@ -114,3 +114,19 @@ def test_quickanswer_headers_are_decoded_only_when_read() -> None:
     assert response.headers == pairs
     assert response == UpstreamResponse(200, pairs, BODY, "a/b") == response
     assert response != UpstreamResponse(200, pairs, BODY, "a/c")
+
+
+def test_quickanswer_response_copies_and_pickles_as_a_plain_response() -> None:
+    import copy
+    import pickle
+
+    from krakenpy.backends.client import UpstreamResponse
+    from krakenpy.backends.quickanswer import QuickResponse
+
+    parsed = quick_answer(answer(b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nContent-Length: %d" % len(BODY)), 1 << 20)
+    assert parsed is not None
+    response = QuickResponse(*parsed)
+    plain = UpstreamResponse(200, (("Set-Cookie", "a=1"), ("Content-Length", str(len(BODY)))), BODY, "")
+    for copied in (copy.copy(response), copy.deepcopy(response), pickle.loads(pickle.dumps(response))):
+        assert type(copied) is UpstreamResponse
+        assert copied == plain

@@ -27,6 +27,21 @@ def test_logs_tally_writes_the_first_event_then_one_summary_per_interval(caplog:
     assert len(caplog.records) == 2
 
 
+def test_logs_tally_final_flush_writes_the_counts_of_an_unfinished_interval(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="krakenpy.test")
+    tally = Tally(log, "bad things", interval=60.0)
+    for i in range(3):
+        tally.record(f"thing {i}")
+    tally.flush()  # mid-interval: nothing
+    assert len(caplog.records) == 1
+    tally.flush(final=True)  # the server stops: the two counted are written now
+    assert caplog.records[-1].getMessage() == "bad things: 2 more in the last 60 s (latest: thing 2)"
+    tally.flush(final=True)
+    assert len(caplog.records) == 2
+
+
 async def test_logs_loop_handler_counts_accept_exhaustion_and_passes_the_rest(caplog: pytest.LogCaptureFixture) -> None:
     loop = asyncio.get_running_loop()
     seen: list[str] = []

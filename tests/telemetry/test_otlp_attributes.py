@@ -39,3 +39,21 @@ def test_attributes_cache_skips_request_ids_and_long_values() -> None:
     assert ("http.request.id", "rid-once") not in kept
     assert ("url.full", long) not in kept
     assert attributes({"url.full": long}) == [{"key": "url.full", "value": {"stringValue": long}}]
+
+
+def test_attributes_cache_never_keeps_client_text() -> None:
+    # a token in a URL path or a user agent must not outlive the batch that exported it
+    client = {"url.full": "http://b/u/tok-c1", "user_agent.original": "ua-c", "client.address": "10.9.8.7"}
+    attributes(client)
+    kept = {v for _, v, _ in otlp._ENCODED}
+    assert not kept & {"http://b/u/tok-c1", "ua-c", "10.9.8.7"}
+
+
+def test_attributes_cache_empties_when_full_and_keeps_caching() -> None:
+    for i in range(otlp._ENCODED_MAX + 10):
+        attributes({"k": i})
+    assert len(otlp._ENCODED) <= otlp._ENCODED_MAX
+    attributes({"http.route": "/after-reload"})
+    assert ("http.route", "/after-reload", str) in otlp._ENCODED
+    route = [{"key": "http.route", "value": {"stringValue": "/after-reload"}}]
+    assert attributes({"http.route": "/after-reload"}) == route
