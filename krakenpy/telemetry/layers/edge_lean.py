@@ -5,6 +5,8 @@ a request runs no branch for a feature that is off (~2k machine instructions few
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import NamedTuple
 
 from multidict import CIMultiDict, istr
 
@@ -12,30 +14,57 @@ from krakenpy.edge import EdgeHandler, HttpRequest, HttpResponse
 from krakenpy.errors import Rejection
 from krakenpy.telemetry.audit import EDGE_DENY
 from krakenpy.telemetry.exchange import CURRENT, EXCHANGE, Exchange, new_request_id, valid_request_id
+from krakenpy.telemetry.ginline import GinRender
 from krakenpy.telemetry.hub import Telemetry
+from krakenpy.telemetry.writer import LineWriter
 
-__all__ = ["lean_handler"]
+__all__ = ["EdgeParts", "edge_parts", "lean_handler"]
 
 _perf_ns = time.perf_counter_ns
 
 
-def lean_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | None:
-    """The default configuration's edge handler; ``None`` when more than it is on."""
+class EdgeParts(NamedTuple):
+    """What the lean edge handlers read, decided once at build time."""
+
+    rid_key: istr | None
+    trust_id: bool
+    return_id: bool
+    render: GinRender | None
+    writer: LineWriter | None
+    skip: frozenset[str]
+    query: Callable[[str], str]
+    client_ip: Callable[[HttpRequest], str]
+
+
+def edge_parts(hub: Telemetry) -> EdgeParts | None:
+    """The request-id and gin access-log settings of ``hub``; ``None`` when its access log is more than
+    one gin writer (GELF, a JSON format, several destinations: the general handler)."""
     access = hub.access
-    if hub.server_metrics is not None or hub.stats is not None or hub.tracer is not None or hub.audit is not None:
-        return None
     if access is not None and (access.gin is None or access.gelf is not None or len(access.writers) != 1):
         return None
     rid_header = hub.request_id_header
     # an istr key: multidict skips folding the name's case on every lookup and store
     rid_key = istr(rid_header) if rid_header is not None else None
-    trust_id = hub.trust_request_id
-    return_id = hub.return_request_id and rid_key is not None
-    render = access.gin if access is not None else None
-    writer = access.writers[0] if access is not None else None
-    skip = access.skip_paths if access is not None else frozenset()
-    query = hub.redactor.query
-    client_ip = hub.client_ip
+    return EdgeParts(
+        rid_key,
+        hub.trust_request_id,
+        hub.return_request_id and rid_key is not None,
+        access.gin if access is not None else None,
+        access.writers[0] if access is not None else None,
+        access.skip_paths if access is not None else frozenset(),
+        hub.redactor.query,
+        hub.client_ip,
+    )
+
+
+def lean_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | None:
+    """The default configuration's edge handler; ``None`` when more than it is on."""
+    if hub.server_metrics is not None or hub.stats is not None or hub.tracer is not None or hub.audit is not None:
+        return None
+    parts = edge_parts(hub)
+    if parts is None:
+        return None
+    rid_key, trust_id, return_id, render, writer, skip, query, client_ip = parts
 
     async def handle(request: HttpRequest) -> HttpResponse:
         start = _perf_ns()

@@ -9,13 +9,14 @@ import time
 from bisect import bisect_left
 from typing import Any
 
-from multidict import CIMultiDict, istr
+from multidict import CIMultiDict
 
 from krakenpy.edge import EdgeHandler, HttpRequest, HttpResponse
 from krakenpy.errors import Rejection
 from krakenpy.telemetry.audit import EDGE_DENY
 from krakenpy.telemetry.exchange import CURRENT, EXCHANGE, Exchange, new_request_id, valid_request_id
 from krakenpy.telemetry.hub import Telemetry
+from krakenpy.telemetry.layers.edge_lean import edge_parts
 from krakenpy.telemetry.metrics.instruments import gin_route
 
 __all__ = ["metered_handler"]
@@ -27,7 +28,6 @@ def metered_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | 
     """The metrics configuration's edge handler; ``None`` when more (or less) than it is on."""
     from krakenpy.telemetry.layers.edge import route_label  # the shared label cache (edge imports this module)
 
-    access = hub.access
     server = hub.server_metrics
     stats = hub.stats if hub.stats_router else None
     tracer = hub.tracer
@@ -35,17 +35,10 @@ def metered_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | 
         return None
     if tracer is not None and tracer.global_layer.enabled:
         return None  # server spans: the general handler
-    if access is not None and (access.gin is None or access.gelf is not None or len(access.writers) != 1):
+    parts = edge_parts(hub)
+    if parts is None:
         return None
-    rid_header = hub.request_id_header
-    rid_key = istr(rid_header) if rid_header is not None else None
-    trust_id = hub.trust_request_id
-    return_id = hub.return_request_id and rid_key is not None
-    render = access.gin if access is not None else None
-    writer = access.writers[0] if access is not None else None
-    skip = access.skip_paths if access is not None else frozenset()
-    query = hub.redactor.query
-    client_ip = hub.client_ip
+    rid_key, trust_id, return_id, render, writer, skip, query, client_ip = parts
     start_trace = tracer.extractor() if tracer is not None else None
     trace_skip = tracer.skip_paths if tracer is not None else frozenset()
     otel_skip = hub.otel_skip_paths
