@@ -35,6 +35,8 @@ from krakenpy.proxy.dynamic import dynamic_routing_middleware
 from krakenpy.proxy.factory import build_endpoint_proxy
 from krakenpy.proxy.types import Middleware, Proxy
 from krakenpy.resources import Resources
+from krakenpy.sd.dnssrv import MODES as SD_MODES
+from krakenpy.sd.dnssrv import host_picker
 from krakenpy.server.adapter import AiohttpHandler, aiohttp_handler
 from krakenpy.server.app import build_dispatch
 from krakenpy.server.handler import EndpointHandler, make_handler
@@ -125,6 +127,12 @@ def _serviceable(service: ServiceConfig, parsed: Parsed) -> list[ConfigIssue]:
             if not backend.hosts and not executors & set(parsed.get(backend.path, {})):
                 message = "no host here nor in the service's host: every call fails (500, 'no hosts available')"
                 issues.append(ConfigIssue(f"{backend.path}.host", message, "warning"))
+            elif backend.sd in SD_MODES and backend.hosts and ("/" in backend.hosts[0] or ":" in backend.hosts[0]):
+                message = (
+                    f"with sd {backend.sd!r} the first host names SRV records (a DNS name, no scheme, port or "
+                    f"path): {backend.hosts[0]!r} never resolves, every call fails (500, 'no hosts available')"
+                )
+                issues.append(ConfigIssue(f"{backend.path}.host[0]", message, "warning"))
     return issues
 
 
@@ -321,4 +329,5 @@ class _Assembly:
             executor = http_backend(
                 backend, call, backend_formatter(backend), disable_compression=self.service.disable_compression
             )
-        return build_backend(backend, executor, await self._layer("backend", site))
+        pick = await host_picker(backend, self.resources) if backend.sd in SD_MODES and not executors else None
+        return build_backend(backend, executor, await self._layer("backend", site), pick)

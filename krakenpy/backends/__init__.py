@@ -78,18 +78,23 @@ def _deadline(executor: Proxy, span: float, prepare: Callable[[Request], None] |
     return bounded
 
 
-def build_backend(backend: BackendConfig, executor: Proxy, middlewares: Sequence[Middleware | None] = ()) -> Proxy:
+def build_backend(
+    backend: BackendConfig,
+    executor: Proxy,
+    middlewares: Sequence[Middleware | None] = (),
+    pick: Callable[[], str] | None = None,
+) -> Proxy:
     """Compile one backend's stack around its ``executor``; ``middlewares`` (outermost first) sit
-    between the request builder and the deadline."""
+    between the request builder and the deadline; ``pick`` chooses each call's host (service discovery)."""
     concurrent = concurrent_middleware(backend.concurrent_calls, backend.timeout)
     layers = [m for m in middlewares if m is not None]
     if not layers:  # one coroutine less per call: the builder runs inside the deadline layer
-        stack = compose(_deadline(executor, backend.timeout, backend_request_builder(backend)), concurrent)
+        stack = compose(_deadline(executor, backend.timeout, backend_request_builder(backend, pick)), concurrent)
     else:
         stack = compose(
             _deadline(executor, backend.timeout),
             concurrent,
-            backend_request_middleware(backend),
+            backend_request_middleware(backend, pick),
             *layers,
         )
     # the builder assigns new maps, the deadline and concurrent calls (which clone) touch none: the

@@ -260,7 +260,8 @@ def ignored_table() -> str:
     from krakenpy.config.ignored import BACKEND_IGNORED, ROOT_IGNORED
 
     lists: list[tuple[str, Mapping[str, str]]] = [("service root", ROOT_IGNORED), ("every backend", BACKEND_IGNORED)]
-    lists += [(f"`{c.namespace}`", c.ignored) for c in sorted(all_components(), key=lambda c: c.namespace) if c.ignored]
+    lists += [(f"`{c.namespace}`", c.ignored) for c in sorted(all_components(), key=lambda c: c.namespace)]
+    lists = [(where, fields) for where, fields in lists if fields]
     rows = ["| where | fields, and why they have no effect |", "|---|---|"]
     for where, fields in lists:
         grouped: dict[str, list[str]] = {}

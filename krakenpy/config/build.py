@@ -44,6 +44,7 @@ _SERVICE_DURATIONS = (
     "response_header_timeout",
     "dialer_timeout",
     "dialer_keep_alive",
+    "dns_cache_ttl",
 )
 _ENCODINGS_OUT = frozenset({"json", "json-collection", "negotiate", "no-op", "string", "xml", "yaml"})
 
@@ -177,7 +178,7 @@ def _build_backend(
         if not disable_sanitize:
             c.error(f"{path}.host", "dynamic routing in host needs disable_host_sanitize: true")
         hosts, host_keys = _host_templates(hosts)
-    elif not disable_sanitize and sd != "dns":
+    elif not disable_sanitize and sd not in ("dns", "dns-shared"):
         clean: list[str] = []
         for i, host in enumerate(hosts):
             fixed = sanitize_host(host)
@@ -221,6 +222,7 @@ def _build_backend(
         proxy=c.namespace(extra, "proxy", path, parse_backend_proxy),
         http=c.namespace(extra, "backend/http", path, parse_http_backend),
         http_client=c.namespace(extra, "backend/http/client", path, parse_http_client),
+        sd_scheme=str(raw.get("sd_scheme", "") or "http"),
     )
 
 
@@ -405,6 +407,7 @@ def build_service(
         response_header_timeout=durations["response_header_timeout"],
         dialer_timeout=durations["dialer_timeout"],
         dialer_keep_alive=durations["dialer_keep_alive"],
+        dns_cache_ttl=durations["dns_cache_ttl"],
         source=source,
         raw=doc,
         router=router,

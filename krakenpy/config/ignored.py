@@ -29,19 +29,14 @@ ROOT_IGNORED: Final[Mapping[str, str]] = {
     "without client certificates",
     "allow_insecure_connections": "backend certificates are always verified",
     "sequential_start": "async agents are not implemented",
-    "dns_cache_ttl": "DNS SRV service discovery is not implemented",
     "expect_continue_timeout": "the upstream client never sends Expect: 100-continue",
     "dialer_fallback_delay": "a setting of Go's dialer, for RFC 6555 fast fallback",
     "dialer_keep_alive": "a setting of Go's dialer: backend connections use the system's TCP keep-alive settings",
     "tls.prefer_server_cipher_suites": "the server's cipher order always wins, as in Go since 1.18",
 }
 
-#: fields of every ``backend`` object
-BACKEND_IGNORED: Final[Mapping[str, str]] = {
-    "sd=dns": "DNS SRV service discovery is not implemented: the hosts are called as written",
-    "sd=dns-shared": "DNS SRV service discovery is not implemented: the hosts are called as written",
-    "sd_scheme": "DNS SRV service discovery is not implemented",
-}
+#: fields of every ``backend`` object (none left: ``sd: dns`` and ``sd_scheme`` are served, krakenpy.sd)
+BACKEND_IGNORED: Final[Mapping[str, str]] = {}
 
 
 def _inert(value: Any) -> bool:

@@ -53,6 +53,8 @@ class BackendConfig:
     proxy: BackendProxyOptions = BackendProxyOptions()
     http: HttpBackendOptions = HttpBackendOptions()
     http_client: HttpClientOptions = HttpClientOptions()
+    #: the scheme of the hosts SRV records name (``"sd": "dns"``)
+    sd_scheme: str = "http"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +110,8 @@ class ServiceConfig:
     response_header_timeout: float = 0.0
     dialer_timeout: float = 0.0
     dialer_keep_alive: float = 0.0
+    #: how often ``"sd": "dns"`` lookups are refreshed (0: the default, 30 s)
+    dns_cache_ttl: float = 0.0
     source: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict)
     #: the ``router`` namespace, parsed

@@ -125,8 +125,11 @@ class HostTemplate:
         return "".join(out)
 
 
-def _host_chooser(backend: BackendConfig) -> Callable[[Request], str]:
-    """The host of one call: fixed, balanced at random, or rendered (dynamic routing)."""
+def _host_chooser(backend: BackendConfig, pick: Callable[[], str] | None = None) -> Callable[[Request], str]:
+    """The host of one call: fixed, balanced at random, rendered (dynamic routing), or ``pick``ed from
+    a live list (service discovery, krakenpy.sd)."""
+    if pick is not None:
+        return lambda request: pick()
     hosts = backend.hosts
     if backend.host_keys:
         templates = [HostTemplate(h) for h in hosts]
@@ -142,16 +145,17 @@ def _host_chooser(backend: BackendConfig) -> Callable[[Request], str]:
     return lambda request: random.choice(hosts)
 
 
-def backend_request_builder(backend: BackendConfig) -> Callable[[Request], None]:
-    """Set method, path, final URL (host chosen per call) and filter query and headers for one backend."""
+def backend_request_builder(backend: BackendConfig, pick: Callable[[], str] | None = None) -> Callable[[Request], None]:
+    """Set method, path, final URL (host chosen per call, by ``pick`` when given) and filter query and
+    headers for one backend."""
     pattern = backend.url_pattern
     path_part, _, fixed_query = pattern.partition("?")
     template = PathTemplate(path_part)
     query_template = PathTemplate(fixed_query, query=True) if fixed_query else None
     method = backend.method
     hosts = backend.hosts
-    single_host = hosts[0] if len(hosts) == 1 and not backend.host_keys else None
-    choose_host = _host_chooser(backend)
+    single_host = hosts[0] if len(hosts) == 1 and not backend.host_keys and pick is None else None
+    choose_host = _host_chooser(backend, pick)
     allowed_query = backend.input_query_strings
     allowed_headers = tuple(backend.input_headers) if backend.input_headers is not None else None
 
@@ -175,9 +179,9 @@ def backend_request_builder(backend: BackendConfig) -> Callable[[Request], None]
     return build
 
 
-def backend_request_middleware(backend: BackendConfig) -> Middleware:
+def backend_request_middleware(backend: BackendConfig, pick: Callable[[], str] | None = None) -> Middleware:
     """:func:`backend_request_builder` as a middleware (for stacks with a layer in between)."""
-    build = backend_request_builder(backend)
+    build = backend_request_builder(backend, pick)
 
     def middleware(next_proxy: Proxy) -> Proxy:
         # a plain function handing on the next proxy's coroutine: no coroutine frame of its own

@@ -70,14 +70,12 @@ def test_ignored_document_root_and_backend_fields() -> None:
         "tls": {"prefer_server_cipher_suites": True},
         "endpoints": [{"endpoint": "/a", "backend": [{"url_pattern": "/", "sd": "static"}, backend]}],
     }
+    # DNS SRV discovery is served (krakenpy.sd): sd, sd_scheme and dns_cache_ttl are no longer reported
     assert _paths(document_ignored(doc)) == [
         "use_h2c",
         "async_agent",
         "client_tls",
-        "dns_cache_ttl",
         "tls.prefer_server_cipher_suites",
-        "endpoints[0].backend[1].sd",
-        "endpoints[0].backend[1].sd_scheme",
     ]
 
 
@@ -87,7 +85,7 @@ def _config(tmp_path: Path, port: int = 0) -> Path:
         "version": 3,
         "port": port or free_port(),
         "listen_ip": "127.0.0.1",
-        "dns_cache_ttl": "30s",
+        "expect_continue_timeout": "1s",
         "extra_config": {
             "router": {"app_engine": True, "use_h2c": False, "return_error_msg": True},
             "security/http": {"hpkp_public_key": "pin-sha256=x"},
@@ -116,7 +114,7 @@ def _config(tmp_path: Path, port: int = 0) -> Path:
 
 
 EXPECTED = [
-    "dns_cache_ttl",
+    "expect_continue_timeout",
     "extra_config.router.app_engine",
     "extra_config.security/http.hpkp_public_key",
     "extra_config.qos/ratelimit/tiered.tiers[0].ratelimit.num_shards",

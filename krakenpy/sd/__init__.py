@@ -1,0 +1,1 @@
+"""Service discovery: where a backend's hosts come from when they are not written in the config."""
