@@ -28,7 +28,6 @@ ROOT_IGNORED: Final[Mapping[str, str]] = {
     "client_tls": "backend TLS settings are not applied: backends are verified against the system CA pool, "
     "without client certificates",
     "allow_insecure_connections": "backend certificates are always verified",
-    "sequential_start": "async agents are not implemented",
     "expect_continue_timeout": "the upstream client never sends Expect: 100-continue",
     "dialer_fallback_delay": "a setting of Go's dialer, for RFC 6555 fast fallback",
     "dialer_keep_alive": "a setting of Go's dialer: backend connections use the system's TCP keep-alive settings",
