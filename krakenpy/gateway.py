@@ -117,6 +117,14 @@ def ignored_fields(service: ServiceConfig) -> list[ConfigIssue]:
     return issues
 
 
+def _own_hosts(service: ServiceConfig, endpoint: EndpointConfig, backend: BackendConfig) -> bool:
+    """Whether the backend object writes a ``host`` of its own (else it took the service's)."""
+    try:
+        return bool(service.raw["endpoints"][endpoint.index]["backend"][backend.index].get("host"))
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return True
+
+
 def _serviceable(service: ServiceConfig, parsed: Parsed) -> list[ConfigIssue]:
     """Warnings the schema and the model cannot see: values KrakenD starts with and then fails every
     request of (``check --lint`` makes them errors)."""
@@ -132,7 +140,8 @@ def _serviceable(service: ServiceConfig, parsed: Parsed) -> list[ConfigIssue]:
                     f"with sd {backend.sd!r} the first host names SRV records (a DNS name, no scheme, port or "
                     f"path): {backend.hosts[0]!r} never resolves, every call fails (500, 'no hosts available')"
                 )
-                issues.append(ConfigIssue(f"{backend.path}.host[0]", message, "warning"))
+                where = f"{backend.path}.host[0]" if _own_hosts(service, endpoint, backend) else "host[0]"
+                issues.append(ConfigIssue(where, message, "warning"))
     return issues
 
 

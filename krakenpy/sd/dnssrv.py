@@ -50,6 +50,17 @@ class Srv:
     target: str
 
 
+def _server(value: str) -> tuple[str, int]:
+    """``KRAKENPY_DNS_SERVER``: ``ip``, ``ip:port``, ``[ipv6]:port`` or a bare IPv6 address."""
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") and rest[1:] else 53
+    if value.count(":") == 1:
+        host, _, port = value.partition(":")
+        return host, int(port)
+    return value, 53
+
+
 def _url(scheme: str, record: Srv) -> str:
     host = record.target.rstrip(".")
     if ":" in host:  # an IPv6 literal as a target (not standard, but served by some resolvers)
@@ -63,6 +74,8 @@ def expand(records: Sequence[Srv], scheme: str) -> list[str]:
     scaled to a total of 100 (or of the record count, when larger) if they add up to more, then divided
     by their greatest common divisor. A weight that scales to 0 drops its record; when that drops them
     all (every weight 0), krakenpy keeps each once where KrakenD would serve no host at all."""
+    # a target of "." says the service is not available there (RFC 2782): no host
+    records = [r for r in records if r.target.rstrip(".")]
     if not records:
         return []
     ordered = sorted(records, key=lambda r: (r.priority, -r.weight, r.target, r.port))
@@ -91,11 +104,16 @@ def _resolver() -> Any:
         resolver = dns.asyncresolver.Resolver()
     else:
         resolver = dns.asyncresolver.Resolver(configure=False)
-        host, _, port = server.rpartition(":") if server.count(":") == 1 else (server, "", "")
-        resolver.nameservers = [host.strip("[]") or server]
-        resolver.port = int(port) if port else 53
+        host, port = _server(server)
+        resolver.nameservers = [host]
+        resolver.port = port
     resolver.lifetime = LIFETIME
     return resolver
+
+
+#: the last hosts each (name, scheme) resolved to in this process: a gateway rebuilt by a reload while
+#: DNS is down starts from them instead of from nothing (the gateway it replaces was serving them)
+_LAST_KNOWN: dict[tuple[str, str], list[str]] = {}
 
 
 class SrvHosts:
@@ -132,19 +150,24 @@ class SrvHosts:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self._report(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+            self._report(exc)
             return
         if self._problem:
             log.warning("DNS SRV %s: resolved again (%d host(s))", self.name, len(set(hosts)))
             self._problem = ""
         self.hosts = hosts
+        _LAST_KNOWN[(self.name, self.scheme)] = hosts
 
-    def _report(self, problem: str) -> None:
-        if problem == self._problem:
-            return  # the same failure at every refresh: said once
-        self._problem = problem
+    def _report(self, exc: Exception) -> None:
+        # the same kind of failure at every refresh is said once: compared by type, since a timeout's
+        # text names the seconds it took and changes every time
+        kind = type(exc).__name__
+        if kind == self._problem:
+            return
+        self._problem = kind
+        text = f"{kind}: {exc}" if str(exc) else kind
         kept = f"keeping {len(set(self.hosts))} host(s)" if self.hosts else "no hosts: calls fail until it resolves"
-        log.warning("DNS SRV %s: lookup failed (%s); %s", self.name, problem, kept)
+        log.warning("DNS SRV %s: lookup failed (%s); %s", self.name, text, kept)
 
     async def start(self) -> None:
         self._task = spawn(self._loop())
@@ -177,6 +200,7 @@ async def host_picker(backend: BackendConfig, resources: Resources) -> Callable[
     if hosts is None:
         ttl = resources.service.dns_cache_ttl
         hosts = table[(name, scheme)] = SrvHosts(name, scheme, ttl if ttl >= 1.0 else DEFAULT_TTL)
+        hosts.hosts = _LAST_KNOWN.get((name, scheme), [])
         if resources.serving and name:
             await hosts.refresh()
             resources.on_serve.append(hosts.start)

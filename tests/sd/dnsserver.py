@@ -16,10 +16,12 @@ import dns.rrset
 @dataclass
 class Zone:
     """name (lower case, final dot) → SRV records ``(priority, weight, port, target)``; an absent name
-    is NXDOMAIN; ``servfail`` answers every question with SERVFAIL; ``asked`` counts the questions."""
+    is NXDOMAIN; ``servfail`` answers every question with SERVFAIL, ``silent`` answers none (the
+    client times out); ``asked`` counts the questions."""
 
     records: dict[str, list[tuple[int, int, int, str]]] = field(default_factory=dict)
     servfail: bool = False
+    silent: bool = False
     asked: int = 0
 
 
@@ -34,6 +36,8 @@ class _Protocol(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: Any) -> None:
         query = dns.message.from_wire(data)
         self.zone.asked += 1
+        if self.zone.silent:
+            return
         reply = dns.message.make_response(query)
         question = query.question[0]
         name = question.name.to_text().lower()

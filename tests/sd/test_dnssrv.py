@@ -20,6 +20,7 @@ from aiohttp.test_utils import TestClient
 
 from krakenpy.config.build import build_service
 from krakenpy.gateway import Gateway, build_gateway
+from krakenpy.sd import dnssrv
 from krakenpy.sd.dnssrv import SERVER_ENV, Srv, expand
 from tests.sd.dnsserver import Zone, serve_dns
 from tests.server.wirekit import gateway_server
@@ -46,6 +47,8 @@ def test_dnssrv_expand_scales_weights_to_100_and_divides_by_their_gcd() -> None:
 
 def test_dnssrv_expand_edge_cases() -> None:
     assert expand([], "http") == []
+    # "." means the service is not available there (RFC 2782)
+    assert expand([Srv(0, 5, 80, "."), Srv(0, 1, 81, "a.")], "http") == ["http://a:81"]
     # every weight 0: KrakenD would serve no host at all; each record once here
     assert expand([Srv(1, 0, 8, "b."), Srv(1, 0, 9, "a.")], "http") == ["http://a:9", "http://b:8"]
     # same weight: ordered by target, then port; IPv6 literals get brackets
@@ -65,6 +68,20 @@ def _counting(seen: Counter[str], label: str) -> web.Application:
 def _doc(ttl: str = "1s", **backend: Any) -> dict[str, Any]:
     entry = {"host": [NAME.rstrip(".")], "url_pattern": "/x", "sd": "dns", **backend}
     return {"version": 3, "dns_cache_ttl": ttl, "endpoints": [{"endpoint": "/a", "backend": [entry]}]}
+
+
+def test_dnssrv_server_address_forms() -> None:
+    assert dnssrv._server("127.0.0.1") == ("127.0.0.1", 53)
+    assert dnssrv._server("127.0.0.1:5353") == ("127.0.0.1", 5353)
+    assert dnssrv._server("[::1]:5353") == ("::1", 5353)
+    assert dnssrv._server("[::1]") == ("::1", 53)
+    assert dnssrv._server("::1") == ("::1", 53)
+
+
+@pytest.fixture(autouse=True)
+def _no_last_known(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts without the process's last resolved hosts (another test's backends)."""
+    monkeypatch.setattr(dnssrv, "_LAST_KNOWN", {})
 
 
 @pytest.fixture
@@ -119,11 +136,12 @@ async def test_dnssrv_calls_the_targets_in_proportion_to_their_weights(
 
 
 async def test_dnssrv_refreshes_every_ttl_and_keeps_the_hosts_when_a_lookup_fails(
-    dns_zone: Zone, backend: Start, serving: Start
+    dns_zone: Zone, backend: Start, serving: Start, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: Counter[str] = Counter()
     a, b = await backend(_counting(seen, "a")), await backend(_counting(seen, "b"))
     dns_zone.records[NAME] = [(0, 1, _port(a), "127.0.0.1.")]
+    monkeypatch.setattr(dnssrv, "LIFETIME", 0.3)  # read when the gateway's resolver is made
     client = await serving(_doc(ttl="1s"))
     assert (await (await client.get("/a")).json())["from"] == "a"
     dns_zone.records[NAME] = [(0, 1, _port(b), "127.0.0.1.")]
@@ -132,17 +150,21 @@ async def test_dnssrv_refreshes_every_ttl_and_keeps_the_hosts_when_a_lookup_fail
         if (await (await client.get("/a")).json())["from"] == "b":
             break
     assert (await (await client.get("/a")).json())["from"] == "b"
-    # the DNS server fails: the last hosts keep serving
-    dns_zone.servfail = True
+    # the DNS server stops answering: the last hosts keep serving, and three timeouts (each naming
+    # the seconds it took) warn once
+    dns_zone.silent = True
     asked = dns_zone.asked
-    for _ in range(40):
-        await asyncio.sleep(0.1)
-        if dns_zone.asked > asked:
-            break
-    assert dns_zone.asked > asked
-    await asyncio.sleep(0.2)
-    response = await client.get("/a")
-    assert response.status == 200 and (await response.json())["from"] == "b"
+    with caplog.at_level(logging.WARNING, logger="krakenpy.sd"):
+        for _ in range(80):
+            await asyncio.sleep(0.1)
+            if dns_zone.asked >= asked + 3:
+                break
+        assert dns_zone.asked >= asked + 3
+        await asyncio.sleep(0.2)  # the last answer handled
+        response = await client.get("/a")
+        assert response.status == 200 and (await response.json())["from"] == "b"
+    failed = [r for r in caplog.records if "lookup failed" in r.getMessage()]
+    assert len(failed) == 1 and "keeping 1 host(s)" in failed[0].getMessage()
 
 
 async def test_dnssrv_unknown_name_fails_calls_until_it_resolves(
@@ -180,6 +202,21 @@ async def test_dnssrv_backends_naming_the_same_records_share_one_lookup(
     assert seen["a"] == 2
 
 
+async def test_dnssrv_a_gateway_rebuilt_while_dns_fails_keeps_the_last_hosts(
+    dns_zone: Zone, backend: Start, serving: Start
+) -> None:
+    seen: Counter[str] = Counter()
+    a = await backend(_counting(seen, "a"))
+    dns_zone.records[NAME] = [(0, 1, _port(a), "127.0.0.1.")]
+    first = await serving(_doc(ttl="60s"))
+    assert (await first.get("/a")).status == 200
+    dns_zone.servfail = True
+    # a reload builds a new gateway: its first lookup fails, the hosts the process knew serve
+    second = await serving(_doc(ttl="60s"))
+    response = await second.get("/a")
+    assert response.status == 200 and (await response.json())["from"] == "a"
+
+
 def _cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "krakenpy", *args],
@@ -204,3 +241,10 @@ def test_dnssrv_check_no_longer_warns_and_flags_a_host_with_a_scheme(tmp_path: P
     assert result.returncode == 0
     assert "endpoints[0].backend[0].host[0]" in result.stdout + result.stderr
     assert "never resolves" in result.stdout + result.stderr
+    # the service's host, when the backend has none: the warning names the service's field
+    del doc["endpoints"][0]["backend"][0]["host"]
+    doc["host"] = ["http://api.service.test"]
+    path.write_text(orjson.dumps(doc).decode())
+    result = _cli("check", "-c", str(path))
+    assert result.returncode == 0
+    assert "WARNING: host[0]: with sd 'dns'" in result.stdout + result.stderr
