@@ -12,6 +12,7 @@ from krakenpy.backends.encoding import decoder_for
 from krakenpy.backends.redirects import Resendable
 from krakenpy.config.model import BackendConfig
 from krakenpy.errors import BackendError
+from krakenpy.names import canonical_header
 from krakenpy.proxy.formatter import Formatter
 from krakenpy.proxy.types import Headers, Proxy, Request, Response, keeps_maps
 
@@ -28,9 +29,11 @@ def _headers_out(headers: Headers, compression: bool) -> list[tuple[str, str]]:
 
 
 def _response_headers(pairs: tuple[tuple[str, str], ...]) -> Headers:
+    # Go canonicalises the names it parses: `Set-Cookie` and `set-cookie` from one backend are one
+    # header with both values (kept apart, the later one replaced the earlier on the way out)
     headers: Headers = {}
     for name, value in pairs:
-        headers.setdefault(name, []).append(value)
+        headers.setdefault(canonical_header(name), []).append(value)
     return headers
 
 

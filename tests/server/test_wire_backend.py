@@ -137,3 +137,20 @@ async def test_wire_backend_non_utf8_header_bytes_replaced_on_the_aiohttp_client
     assert head.status == 200
     assert seen.get("X-Forwarded-Host") == "caf\ufffd.example".encode()
     assert seen.get("X-Name") == "caf\ufffd".encode()
+
+
+@CLIENT
+async def test_wire_backend_noop_header_names_differing_in_case_are_one_header(
+    raw_backend: Any, serve: Start, client: str
+) -> None:
+    # Go canonicalises the names it reads: both cookies reach the client, under one canonical name
+    cookies = (("Set-Cookie", "a=1"), ("set-cookie", "b=2"), ("x-custom-thing", "v"))
+    backend: RawBackend = await raw_backend(lambda seen, port: reply(headers=cookies))
+    served = await serve(_config(backend.url, output_encoding="no-op", backend={"encoding": "no-op"}), client=client)
+    head = await raw_request(served.port, get("/e"))
+    assert head.status == 200
+    assert [v for k, v in head.headers if k.lower() == "set-cookie"] == ["a=1", "b=2"]
+    assert {k for k, _ in head.headers if k.lower() in ("set-cookie", "x-custom-thing")} == {
+        "Set-Cookie",
+        "X-Custom-Thing",
+    }
