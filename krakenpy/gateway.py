@@ -13,7 +13,7 @@ For every endpoint, outermost first::
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from functools import partial
@@ -24,6 +24,7 @@ from krakenpy.backends import backend_formatter, build_backend
 from krakenpy.backends.client import AiohttpClient, ClientOptions, UpstreamCall, UpstreamClient
 from krakenpy.backends.fastclient import FastClient
 from krakenpy.backends.http import http_backend
+from krakenpy.backends.proxies import from_environment, proxy_url
 from krakenpy.components import registry
 from krakenpy.components.base import Component, Layer, Site
 from krakenpy.config import LoadedConfig, load_service
@@ -184,19 +185,21 @@ class Gateway:
         await self.resources.stack.aclose()
 
 
+def _client_options(service: ServiceConfig) -> ClientOptions:
+    return ClientOptions(
+        limit_per_host=service.max_idle_connections_per_host,
+        limit=service.max_idle_connections,
+        keepalive_timeout=service.idle_connection_timeout or 90.0,
+        connect_timeout=service.dialer_timeout or None,
+        response_header_timeout=service.response_header_timeout or None,
+        disable_keep_alives=service.disable_keep_alives,
+    )
+
+
 def _upstream_client(service: ServiceConfig) -> UpstreamClient:
     # "fast" (default) or "aiohttp" (ClientSession for every call)
     fast = os.environ.get("KRAKENPY_HTTP_CLIENT", "fast") != "aiohttp"
-    return (FastClient if fast else AiohttpClient)(
-        ClientOptions(
-            limit_per_host=service.max_idle_connections_per_host,
-            limit=service.max_idle_connections,
-            keepalive_timeout=service.idle_connection_timeout or 90.0,
-            connect_timeout=service.dialer_timeout or None,
-            response_header_timeout=service.response_header_timeout or None,
-            disable_keep_alives=service.disable_keep_alives,
-        )
-    )
+    return (FastClient if fast else AiohttpClient)(_client_options(service))
 
 
 async def build_gateway(
@@ -244,6 +247,11 @@ class _Assembly:
         self.issues: list[ConfigIssue] = []
         #: the namespaces set anywhere: an ALWAYS component absent from all of them builds nothing
         self.present = {namespace for values in self.parsed.values() for namespace in values}
+        #: HTTP(S)_PROXY / NO_PROXY, read once (None: no proxy variable, every call stays direct)
+        self.proxies = from_environment()
+        #: the clients of proxied backends: aiohttp's (the fast client speaks no proxy protocol), one
+        #: for the environment's proxies ("") and one per proxy_address
+        self.proxied: dict[str, UpstreamClient] = {}
 
     async def build(self, debug: bool) -> Gateway:
         service = self.service
@@ -325,14 +333,37 @@ class _Assembly:
         dynamic = dynamic_routing_middleware(endpoint)
         return make_handler(endpoint, proxy, service.router, [*router_layer, *endpoint_layer, dynamic])
 
+    def _client(self, backend: BackendConfig) -> UpstreamClient:
+        """The gateway's client, or a proxying one when the backend's calls may go through a proxy
+        (``proxy_address``; the environment's proxy for one of its hosts, or hosts known per call)."""
+        fixed = backend.http_client.proxy_address
+        if fixed:
+            address = proxy_url(fixed)
+            return self._proxying(address, lambda url: address)
+        proxies = self.proxies
+        if proxies is None:
+            return self.resources.http
+        per_call = bool(backend.host_keys) or backend.sd in SD_MODES
+        if not per_call and not any(proxies.for_url(host) for host in backend.hosts):
+            return self.resources.http
+        return self._proxying("", proxies.for_url)
+
+    def _proxying(self, key: str, choose: Callable[[str], str | None]) -> UpstreamClient:
+        client = self.proxied.get(key)
+        if client is None:
+            client = self.proxied[key] = AiohttpClient(replace(_client_options(self.service), proxy=choose))
+            self.resources.stack.push_async_callback(client.close)
+        return client
+
     async def _backend(self, endpoint: EndpointConfig, backend: BackendConfig) -> Proxy:
         site = Site("backend", backend.path, self.service, endpoint, backend)
         executors: list[Proxy] = await self._layer("executor", site)
         executor = executors[0] if executors else None
         if executor is None:
-            call: UpstreamCall = self.resources.http.request if backend.hosts else _no_hosts
+            http = self._client(backend)
+            call: UpstreamCall = http.request if backend.hosts else _no_hosts
             if backend.http_client.no_redirect and backend.hosts:
-                call = partial(self.resources.http.request, follow_redirects=False)
+                call = partial(http.request, follow_redirects=False)
             for middleware in reversed(await self._layer("client", site)):
                 call = middleware(call)
             executor = http_backend(

@@ -89,6 +89,8 @@ class ClientOptions:
     trust_env: bool = False
     #: a CA bundle file verifying https peers instead of the system's (AWS_CA_BUNDLE / ca_bundle)
     ca_bundle: str | None = None
+    #: the proxy of each call's URL, or None for a direct call (backends/proxies.py; aiohttp's client)
+    proxy: Callable[[str], str | None] | None = None
 
 
 async def decoded(status: int, headers: tuple[tuple[str, str], ...], body: bytes, cap: int) -> UpstreamResponse:
@@ -192,12 +194,17 @@ class AiohttpClient:
         """One request without following redirects: (status, Location, the decoded answer)."""
         session = self._session or self._open()
         cap = self._options.max_body
+        choose = self._options.proxy
+        proxy = choose(url) if choose is not None else None
+        if proxy is not None and not proxy.lower().startswith(("http://", "https://")):
+            raise BackendError(f"proxy scheme not supported (only http and https proxies) [{method}]: {url}")
         async with session.request(
             method,
             URL(url, encoded=True),
             headers=[(k, printable(v)) for k, v in pairs],
             data=bytes(body) if body else None,
             allow_redirects=False,
+            proxy=proxy,
         ) as resp:
             length = resp.content_length
             if length is not None and length > cap:

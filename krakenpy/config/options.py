@@ -108,6 +108,8 @@ class HttpClientOptions:
     #: KrakenD Enterprise: a 3xx is the backend's answer (Go's ``CheckRedirect`` returning
     #: ``http.ErrUseLastResponse``), so it fails the call unless the backend is ``no-op``
     no_redirect: bool = False
+    #: KrakenD Enterprise: every call of this backend goes through this HTTP proxy ("" = none)
+    proxy_address: str = ""
 
 
 # parsing (run by the model build; the JSON Schema has already checked the types) -----------------
@@ -232,4 +234,5 @@ def parse_http_client(raw: Any, path: str) -> HttpClientOptions:
     return HttpClientOptions(
         send_body_on_redirect=bool(o.get("send_body_on_redirect", False)),
         no_redirect=bool(o.get("no_redirect", False)),
+        proxy_address=str(o.get("proxy_address", "") or ""),
     )

@@ -103,7 +103,7 @@ def _config(tmp_path: Path, port: int = 0) -> Path:
                     {
                         "host": ["http://127.0.0.1:19"],
                         "url_pattern": "/x",
-                        "extra_config": {"backend/http/client": {"proxy_address": "http://proxy:3128"}},
+                        "extra_config": {"backend/http/client": {"client_tls": {"allow_insecure_connections": True}}},
                     }
                 ],
             }
@@ -121,7 +121,7 @@ EXPECTED = [
     "extra_config.qos/ratelimit/tiered.tiers[0].ratelimit.num_shards",
     "endpoints[0].extra_config.proxy.combiner",
     "endpoints[0].extra_config.validation/cel[0].mod_expr",
-    "endpoints[0].backend[0].extra_config.backend/http/client.proxy_address",
+    "endpoints[0].backend[0].extra_config.backend/http/client.client_tls",
 ]
 
 

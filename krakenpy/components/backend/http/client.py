@@ -1,5 +1,6 @@
 """``backend/http/client`` (backend): per-backend HTTP client behaviour: ``send_body_on_redirect``
-(CE) and ``no_redirect`` (EE). Read by the core (:class:`~krakenpy.config.options.HttpClientOptions`)."""
+(CE), ``no_redirect`` and ``proxy_address`` (EE). Read by the core
+(:class:`~krakenpy.config.options.HttpClientOptions`)."""
 
 from __future__ import annotations
 
@@ -19,12 +20,11 @@ COMPONENT: Final = Component(
     namespace="backend/http/client",
     levels=frozenset({"backend"}),
     parse=_parse,
-    summary="backend HTTP client: send_body_on_redirect, no_redirect",
+    summary="backend HTTP client: send_body_on_redirect, no_redirect, proxy_address",
     core=True,
     strict=False,
     ignored={
         "client_tls": "KrakenD Enterprise only: the backend is verified against the system CA pool, "
         "without client certificates",
-        "proxy_address": "KrakenD Enterprise only: the backend is called directly, never through a proxy",
     },
 )

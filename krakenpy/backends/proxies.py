@@ -1,0 +1,161 @@
+"""Which backend calls go through an HTTP proxy: Go's ``http.ProxyFromEnvironment``, which KrakenD's
+backend transport uses, and KrakenD Enterprise's per-backend ``proxy_address``.
+
+The environment is read once per gateway: ``HTTP_PROXY`` for ``http://`` URLs, ``HTTPS_PROXY`` for
+``https://`` ones (upper case first, then lower case), ``NO_PROXY`` (``*``, IPs, CIDRs, domains that
+also match their subdomains, ``.domain`` for subdomains only, each with an optional port). As in Go,
+``localhost`` and loopback addresses are never proxied, a proxy without a scheme is ``http://``, and
+``HTTP_PROXY`` is ignored when ``REQUEST_METHOD`` is set (a CGI environment). Without any proxy
+variable nothing here runs: every call keeps the fast client.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+from urllib.parse import urlsplit
+
+__all__ = ["Proxies", "from_environment", "proxy_url", "redacted"]
+
+_DEFAULT_PORTS: Final = {"http": "80", "https": "443"}
+#: proxy schemes the upstream client speaks (aiohttp: HTTP proxies, plain or over TLS)
+SUPPORTED: Final = frozenset({"http", "https"})
+
+
+def proxy_url(value: str) -> str:
+    """A proxy setting as Go reads it: without a known scheme it is ``http://`` + the value."""
+    scheme, sep, _ = value.partition("://")
+    if not sep or scheme.lower() not in {"http", "https", "socks5", "socks5h"}:
+        return "http://" + value
+    return value
+
+
+def redacted(proxy: str) -> str:
+    """A proxy URL for logs: its credentials replaced."""
+    parts = urlsplit(proxy)
+    if parts.username is None and parts.password is None:
+        return proxy
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://xxxxx@{host}{port}"
+
+
+def _split(entry: str) -> tuple[str, str]:
+    """``host[:port]`` / ``[v6]:port`` / bare IPv6 → (host, port)."""
+    if entry.startswith("["):
+        host, _, rest = entry[1:].partition("]")
+        return host, rest[1:] if rest.startswith(":") else ""
+    if entry.count(":") == 1:
+        host, _, port = entry.partition(":")
+        return host, port
+    return entry, ""
+
+
+@dataclass(frozen=True)
+class _NoProxy:
+    everything: bool
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    ips: tuple[tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, str], ...]
+    #: (".domain", port, whether "domain" itself matches too)
+    domains: tuple[tuple[str, str, bool], ...]
+
+    @classmethod
+    def parse(cls, value: str) -> _NoProxy:
+        networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        ips: list[tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, str]] = []
+        domains: list[tuple[str, str, bool]] = []
+        for raw in value.split(","):
+            entry = raw.strip().lower()
+            if not entry:
+                continue
+            if entry == "*":
+                return cls(True, (), (), ())
+            if "/" in entry:
+                try:
+                    networks.append(ipaddress.ip_network(entry, strict=False))
+                except ValueError:
+                    pass
+                continue
+            host, port = _split(entry)
+            if not host:
+                continue
+            try:
+                ips.append((ipaddress.ip_address(host), port))
+                continue
+            except ValueError:
+                pass
+            if host.startswith("*."):
+                host = host[1:]
+            whole = not host.startswith(".")
+            domains.append(("." + host if whole else host, port, whole))
+        return cls(False, tuple(networks), tuple(ips), tuple(domains))
+
+    def bypass(self, host: str, port: str) -> bool:
+        if self.everything:
+            return True
+        try:
+            ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
+        except ValueError:
+            ip = None
+        if ip is not None:
+            if any(ip in network for network in self.networks):
+                return True
+            if any(ip == other and (not p or p == port) for other, p in self.ips):
+                return True
+        for suffix, p, whole in self.domains:
+            if (host.endswith(suffix) or (whole and host == suffix[1:])) and (not p or p == port):
+                return True
+        return False
+
+
+@dataclass(frozen=True)
+class Proxies:
+    """The proxy settings of the environment; :meth:`for_url` is Go's per-request decision."""
+
+    http: str
+    https: str
+    no_proxy: _NoProxy
+
+    def for_url(self, url: str) -> str | None:
+        """The proxy a call to ``url`` goes through, or None (direct)."""
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        proxy = self.https if scheme == "https" else self.http if scheme == "http" else ""
+        if not proxy:
+            return None
+        host = (parts.hostname or "").lower()
+        try:
+            port = str(parts.port or _DEFAULT_PORTS.get(scheme, ""))
+        except ValueError:
+            return None  # not a usable URL: the call fails on its own
+        if host == "localhost":
+            return None
+        try:
+            if ipaddress.ip_address(host).is_loopback:
+                return None
+        except ValueError:
+            pass
+        return None if self.no_proxy.bypass(host, port) else proxy
+
+
+def _first(env: Mapping[str, str], *names: str) -> str:
+    for name in names:
+        value = env.get(name)
+        if value:
+            return value
+    return ""
+
+
+def from_environment(env: Mapping[str, str] | None = None) -> Proxies | None:
+    """The proxy settings of ``env`` (the process environment), or None when no proxy is set."""
+    env = os.environ if env is None else env
+    cgi = bool(env.get("REQUEST_METHOD"))
+    http = "" if cgi else _first(env, "HTTP_PROXY", "http_proxy")
+    https = _first(env, "HTTPS_PROXY", "https_proxy")
+    if not http and not https:
+        return None
+    no_proxy = _NoProxy.parse(_first(env, "NO_PROXY", "no_proxy"))
+    return Proxies(proxy_url(http) if http else "", proxy_url(https) if https else "", no_proxy)
