@@ -24,7 +24,8 @@ from krakenpy.backends import backend_formatter, build_backend
 from krakenpy.backends.client import AiohttpClient, ClientOptions, UpstreamCall, UpstreamClient
 from krakenpy.backends.fastclient import FastClient
 from krakenpy.backends.http import http_backend
-from krakenpy.backends.proxies import from_environment, proxy_url
+from krakenpy.backends.proxies import Proxy as HttpProxy
+from krakenpy.backends.proxies import from_environment, parse_proxy
 from krakenpy.components import registry
 from krakenpy.components.base import Component, Layer, Site
 from krakenpy.config import LoadedConfig, load_service
@@ -133,6 +134,10 @@ def _serviceable(service: ServiceConfig, parsed: Parsed) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
     for endpoint in service.endpoints:
         for backend in endpoint.backends:
+            proxy = parse_proxy(backend.http_client.proxy_address) if backend.http_client.proxy_address else None
+            if proxy is not None and proxy.error:
+                where = f"{backend.path}.extra_config.backend/http/client.proxy_address"
+                issues.append(ConfigIssue(where, f"{proxy.error}: every call fails (500)", "warning"))
             if not backend.hosts and not executors & set(parsed.get(backend.path, {})):
                 message = "no host here nor in the service's host: every call fails (500, 'no hosts available')"
                 issues.append(ConfigIssue(f"{backend.path}.host", message, "warning"))
@@ -249,6 +254,12 @@ class _Assembly:
         self.present = {namespace for values in self.parsed.values() for namespace in values}
         #: HTTP(S)_PROXY / NO_PROXY, read once (None: no proxy variable, every call stays direct)
         self.proxies = from_environment()
+        for name, proxy in (
+            ("HTTP_PROXY", self.proxies and self.proxies.http),
+            ("HTTPS_PROXY", self.proxies and self.proxies.https),
+        ):
+            if proxy and proxy.error:  # the value is never repeated: it may hold credentials
+                resources.warnings.append(f"{name}: {proxy.error}: the calls it would carry fail (500)")
         #: the clients of proxied backends: aiohttp's (the fast client speaks no proxy protocol), one
         #: for the environment's proxies ("") and one per proxy_address
         self.proxied: dict[str, UpstreamClient] = {}
@@ -338,8 +349,8 @@ class _Assembly:
         (``proxy_address``; the environment's proxy for one of its hosts, or hosts known per call)."""
         fixed = backend.http_client.proxy_address
         if fixed:
-            address = proxy_url(fixed)
-            return self._proxying(address, lambda url: address)
+            proxy = parse_proxy(fixed)
+            return self._proxying(fixed, lambda url: proxy)
         proxies = self.proxies
         if proxies is None:
             return self.resources.http
@@ -348,7 +359,7 @@ class _Assembly:
             return self.resources.http
         return self._proxying("", proxies.for_url)
 
-    def _proxying(self, key: str, choose: Callable[[str], str | None]) -> UpstreamClient:
+    def _proxying(self, key: str, choose: Callable[[str], HttpProxy | None]) -> UpstreamClient:
         client = self.proxied.get(key)
         if client is None:
             client = self.proxied[key] = AiohttpClient(replace(_client_options(self.service), proxy=choose))

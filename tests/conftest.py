@@ -85,6 +85,18 @@ def dead_port() -> Iterator[int]:
         yield port
 
 
+#: proxy variables a machine may set (a CI runner's HTTP_PROXY): tests call loopback and *.invalid hosts
+_PROXY_VARIABLES = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "REQUEST_METHOD")
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test's backend call goes through a proxy the machine's environment names (the proxy tests
+    set their own); subprocesses inherit the cleared environment."""
+    for name in _PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
 def make_config(endpoints: list[dict[str, Any]], **service: Any) -> dict[str, Any]:
     """A version-3 config around ``endpoints`` (defaults: timeout 2s)."""
     doc: dict[str, Any] = {"version": 3, "endpoints": copy.deepcopy(endpoints)}

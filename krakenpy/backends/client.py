@@ -16,6 +16,7 @@ import aiohttp
 from yarl import URL
 
 from krakenpy.backends.inflate import gunzip, strip_encoding
+from krakenpy.backends.proxies import Proxy
 from krakenpy.backends.redirects import REDIRECT_STATUSES, follow
 from krakenpy.errors import BackendError, UpstreamBodyError
 
@@ -90,7 +91,7 @@ class ClientOptions:
     #: a CA bundle file verifying https peers instead of the system's (AWS_CA_BUNDLE / ca_bundle)
     ca_bundle: str | None = None
     #: the proxy of each call's URL, or None for a direct call (backends/proxies.py; aiohttp's client)
-    proxy: Callable[[str], str | None] | None = None
+    proxy: Callable[[str], Proxy | None] | None = None
 
 
 async def decoded(status: int, headers: tuple[tuple[str, str], ...], body: bytes, cap: int) -> UpstreamResponse:
@@ -183,6 +184,9 @@ class AiohttpClient:
             raise
         except TimeoutError as exc:
             raise BackendError(f"backend timeout [{method}]: {url}") from exc
+        except aiohttp.ClientHttpProxyError as exc:
+            # its text quotes the proxy's URL: said without it
+            raise BackendError(f"proxy answered {exc.status} [{method}]: {url}") from exc
         except aiohttp.ClientError as exc:
             raise BackendError(f"{type(exc).__name__}: {exc} [{method}]: {url}") from exc
         except (OSError, ValueError) as exc:
@@ -196,15 +200,27 @@ class AiohttpClient:
         cap = self._options.max_body
         choose = self._options.proxy
         proxy = choose(url) if choose is not None else None
-        if proxy is not None and not proxy.lower().startswith(("http://", "https://")):
-            raise BackendError(f"proxy scheme not supported (only http and https proxies) [{method}]: {url}")
+        proxy_url: str | None = None
+        proxy_headers: dict[str, str] | None = None
+        if proxy is not None:
+            if proxy.error:
+                raise BackendError(f"{proxy.error} [{method}]: {url}")
+            proxy_url = proxy.url
+            if proxy.authorization is not None:
+                # aiohttp sends proxy_headers on a CONNECT only; a plain http:// call goes to the proxy
+                # itself, so the header rides on the request (never inside an https tunnel)
+                if url[:6].lower() == "https:":
+                    proxy_headers = {"Proxy-Authorization": proxy.authorization}
+                else:
+                    pairs = [*pairs, ("Proxy-Authorization", proxy.authorization)]
         async with session.request(
             method,
             URL(url, encoded=True),
             headers=[(k, printable(v)) for k, v in pairs],
             data=bytes(body) if body else None,
             allow_redirects=False,
-            proxy=proxy,
+            proxy=proxy_url,
+            proxy_headers=proxy_headers,
         ) as resp:
             length = resp.content_length
             if length is not None and length > cap:

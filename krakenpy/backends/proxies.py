@@ -5,20 +5,27 @@ The environment is read once per gateway: ``HTTP_PROXY`` for ``http://`` URLs, `
 ``https://`` ones (upper case first, then lower case), ``NO_PROXY`` (``*``, IPs, CIDRs, domains that
 also match their subdomains, ``.domain`` for subdomains only, each with an optional port). As in Go,
 ``localhost`` and loopback addresses are never proxied, a proxy without a scheme is ``http://``, and
-``HTTP_PROXY`` is ignored when ``REQUEST_METHOD`` is set (a CGI environment). Without any proxy
-variable nothing here runs: every call keeps the fast client.
+``HTTP_PROXY`` is ignored when ``REQUEST_METHOD`` is set (a CGI environment; Go refuses those calls,
+krakenpy calls directly). Without any proxy variable nothing here runs: every call keeps the fast
+client.
+
+A proxy URL is parsed once: its credentials become the ``Proxy-Authorization`` header krakenpy writes
+itself (on the request to an ``http://`` backend, on the CONNECT of an ``https://`` one, never inside
+the tunnel), so the URL aiohttp holds (and may quote in an error) never carries them; a URL that does not
+parse fails the calls with a fixed text that never repeats it.
 """
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
-__all__ = ["Proxies", "from_environment", "proxy_url", "redacted"]
+__all__ = ["Proxies", "Proxy", "from_environment", "parse_proxy", "proxy_url"]
 
 _DEFAULT_PORTS: Final = {"http": "80", "https": "443"}
 #: proxy schemes the upstream client speaks (aiohttp: HTTP proxies, plain or over TLS)
@@ -33,14 +40,56 @@ def proxy_url(value: str) -> str:
     return value
 
 
-def redacted(proxy: str) -> str:
-    """A proxy URL for logs: its credentials replaced."""
-    parts = urlsplit(proxy)
-    if parts.username is None and parts.password is None:
-        return proxy
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://xxxxx@{host}{port}"
+@dataclass(frozen=True, slots=True)
+class Proxy:
+    """A proxy as the client uses it: its URL without credentials, the ``Proxy-Authorization`` value
+    they make, or why it cannot be used (``error``: the calls fail with it)."""
+
+    url: str
+    authorization: str | None = None
+    error: str = ""
+
+
+def parse_proxy(value: str) -> Proxy:
+    """A proxy setting (``HTTP_PROXY``, ``proxy_address``) parsed once; errors never quote it."""
+    full = proxy_url(value.strip())
+    try:
+        parts = urlsplit(full)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return Proxy("", error="invalid proxy URL")
+    if not host or parts.path not in ("", "/") or parts.query or parts.fragment:
+        return Proxy("", error="invalid proxy URL")
+    scheme = parts.scheme.lower()
+    if scheme not in SUPPORTED:
+        return Proxy("", error="proxy scheme not supported (only http and https proxies)")
+    authorization = None
+    if parts.username is not None:
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        authorization = "Basic " + base64.b64encode(pair.encode()).decode()
+    netloc = f"[{host}]" if ":" in host else host
+    return Proxy(f"{scheme}://{netloc}" + (f":{port}" if port else ""), authorization)
+
+
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address ``host`` is, if any; an IPv4-mapped IPv6 address is its IPv4 one (as Go's ``net.IP``)."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def _ascii(host: str) -> str:
+    """A host name in its ASCII (IDNA) form, as Go compares them."""
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host
 
 
 def _split(entry: str) -> tuple[str, str]:
@@ -82,24 +131,20 @@ class _NoProxy:
             host, port = _split(entry)
             if not host:
                 continue
-            try:
-                ips.append((ipaddress.ip_address(host), port))
+            ip = _ip(host)
+            if ip is not None:
+                ips.append((ip, port))
                 continue
-            except ValueError:
-                pass
             if host.startswith("*."):
                 host = host[1:]
             whole = not host.startswith(".")
-            domains.append(("." + host if whole else host, port, whole))
+            domains.append(("." + _ascii(host.lstrip(".")), port, whole))
         return cls(False, tuple(networks), tuple(ips), tuple(domains))
 
     def bypass(self, host: str, port: str) -> bool:
         if self.everything:
             return True
-        try:
-            ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
-        except ValueError:
-            ip = None
+        ip = _ip(host)
         if ip is not None:
             if any(ip in network for network in self.networks):
                 return True
@@ -115,29 +160,27 @@ class _NoProxy:
 class Proxies:
     """The proxy settings of the environment; :meth:`for_url` is Go's per-request decision."""
 
-    http: str
-    https: str
+    http: Proxy | None
+    https: Proxy | None
     no_proxy: _NoProxy
 
-    def for_url(self, url: str) -> str | None:
+    def for_url(self, url: str) -> Proxy | None:
         """The proxy a call to ``url`` goes through, or None (direct)."""
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
-        proxy = self.https if scheme == "https" else self.http if scheme == "http" else ""
-        if not proxy:
+        proxy = self.https if scheme == "https" else self.http if scheme == "http" else None
+        if proxy is None:
             return None
-        host = (parts.hostname or "").lower()
+        host = _ascii((parts.hostname or "").lower())
         try:
             port = str(parts.port or _DEFAULT_PORTS.get(scheme, ""))
         except ValueError:
             return None  # not a usable URL: the call fails on its own
         if host == "localhost":
             return None
-        try:
-            if ipaddress.ip_address(host).is_loopback:
-                return None
-        except ValueError:
-            pass
+        ip = _ip(host)
+        if ip is not None and ip.is_loopback:
+            return None
         return None if self.no_proxy.bypass(host, port) else proxy
 
 
@@ -158,4 +201,4 @@ def from_environment(env: Mapping[str, str] | None = None) -> Proxies | None:
     if not http and not https:
         return None
     no_proxy = _NoProxy.parse(_first(env, "NO_PROXY", "no_proxy"))
-    return Proxies(proxy_url(http) if http else "", proxy_url(https) if https else "", no_proxy)
+    return Proxies(parse_proxy(http) if http else None, parse_proxy(https) if https else None, no_proxy)

@@ -14,17 +14,12 @@ from typing import Any
 import orjson
 import pytest
 
-from krakenpy.backends.proxies import from_environment, proxy_url, redacted
-from tests.conftest import refusing_port
+from krakenpy.backends.proxies import from_environment, parse_proxy, proxy_url
 from tests.server.wirekit import RawBackend, Start, get, raw_request, reply
 
 ROOT = Path(__file__).resolve().parents[2]
 #: a name that resolves nowhere: a 200 for it proves the call went through the proxy
 FAR = "http://backend.invalid:8080"
-
-
-def _env(**values: str) -> dict[str, str]:
-    return dict(values)
 
 
 def test_proxies_none_without_proxy_variables() -> None:
@@ -37,11 +32,15 @@ def test_proxies_none_without_proxy_variables() -> None:
 def test_proxies_choose_by_scheme_and_never_for_loopback() -> None:
     proxies = from_environment({"http_proxy": "proxy:3128", "HTTPS_PROXY": "https://secure:443"})
     assert proxies is not None
-    assert proxies.for_url("http://api.example.com/x") == "http://proxy:3128"
-    assert proxies.for_url("https://api.example.com/x") == "https://secure:443"
+    assert proxies.http is not None and proxies.https is not None
+    assert proxies.for_url("http://api.example.com/x") is proxies.http
+    assert proxies.http.url == "http://proxy:3128"
+    assert proxies.for_url("https://api.example.com/x") is proxies.https
+    assert proxies.https.url == "https://secure:443"
     assert proxies.for_url("http://localhost:8080/x") is None
     assert proxies.for_url("http://127.0.0.5/x") is None
     assert proxies.for_url("http://[::1]:80/x") is None
+    assert proxies.for_url("http://[::ffff:127.0.0.1]:80/x") is None  # IPv4-mapped: loopback, as in Go
     only_https = from_environment({"HTTPS_PROXY": "secure:1"})
     assert only_https is not None and only_https.for_url("http://api.example.com") is None
 
@@ -63,6 +62,9 @@ def test_proxies_choose_by_scheme_and_never_for_loopback() -> None:
         ("192.168.1.1", "http://192.168.1.1:9000/x", True),
         ("192.168.1.1:80", "http://192.168.1.1:9000/x", False),
         (" Example.COM , other", "http://API.example.com/x", True),
+        ("10.0.0.0/8", "http://[::ffff:10.1.2.3]/x", True),
+        ("bücher.example", "http://xn--bcher-kva.example/x", True),
+        ("xn--caf-dma.example", "http://café.example/x", True),
     ],
 )
 def test_proxies_no_proxy_forms(no_proxy: str, url: str, direct: bool) -> None:
@@ -71,12 +73,19 @@ def test_proxies_no_proxy_forms(no_proxy: str, url: str, direct: bool) -> None:
     assert (proxies.for_url(url) is None) is direct
 
 
-def test_proxies_url_and_redaction() -> None:
+def test_proxies_url_parsing_keeps_credentials_out_of_the_url() -> None:
     assert proxy_url("proxy:3128") == "http://proxy:3128"
     assert proxy_url("https://p:1") == "https://p:1"
     assert proxy_url("socks5://p:1") == "socks5://p:1"
-    assert redacted("http://user:secret@proxy:3128") == "http://xxxxx@proxy:3128"
-    assert redacted("http://proxy:3128") == "http://proxy:3128"
+    proxy = parse_proxy("http://us%40er:p%3Ass@proxy:3128/")
+    assert proxy.url == "http://proxy:3128" and not proxy.error
+    assert proxy.authorization == "Basic dXNAZXI6cDpzcw=="  # us@er:p:ss
+    assert parse_proxy("[::1]:3128").url == "http://[::1]:3128"
+    # a password with an unencoded # / ? does not parse: a fixed error, never the value
+    for bad in ("http://user:pa#ss@proxy:1", "http://user:p/ss@proxy:1", "http://user:p?ss@proxy:1", "http://"):
+        parsed = parse_proxy(bad)
+        assert parsed.error == "invalid proxy URL" and parsed.url == "" and parsed.authorization is None
+    assert parse_proxy("socks5://proxy:1080").error.startswith("proxy scheme not supported")
 
 
 def _doc(host: str, **client: Any) -> dict[str, Any]:
@@ -88,8 +97,7 @@ def _doc(host: str, **client: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def proxy_env(monkeypatch: pytest.MonkeyPatch) -> Any:
-    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
+    """The environment, its proxy variables cleared by tests/conftest.py's autouse fixture."""
     return monkeypatch
 
 
@@ -135,19 +143,88 @@ async def test_proxies_proxy_address_without_environment(
     assert proxy.seen[-1].target == FAR + "/x"
 
 
-async def test_proxies_unreachable_proxy_fails_without_showing_its_credentials(
-    proxy_env: pytest.MonkeyPatch, serve: Start, caplog: pytest.LogCaptureFixture
+async def test_proxies_a_proxy_refusing_connect_never_shows_its_credentials(
+    proxy_env: pytest.MonkeyPatch,
+    raw_backend: Any,
+    serve: Start,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    with refusing_port() as port:
-        proxy_env.setenv("HTTP_PROXY", f"http://user:s3cr3t@127.0.0.1:{port}")
-        doc = _doc(FAR)
-        doc["extra_config"] = {"router": {"return_error_msg": True}}
-        served = await serve(doc)
-        with caplog.at_level(logging.DEBUG):
-            head = await raw_request(served.port, get("/a"))
+    # an https backend: aiohttp asks the proxy to CONNECT, the proxy says 407; aiohttp's error text
+    # quotes the proxy's URL, which must not hold the credentials
+    proxy: RawBackend = await raw_backend(lambda seen, port: reply(407, b"", content_type=None))
+    proxy_env.setenv("HTTPS_PROXY", f"http://user:s3cr3t@127.0.0.1:{proxy.port}")
+    doc = _doc("https://backend.invalid")
+    doc["extra_config"] = {"router": {"return_error_msg": True}}
+    served = await serve(doc)
+    with caplog.at_level(logging.DEBUG):
+        head = await raw_request(served.port, get("/a"))
+    assert proxy.seen[-1].method == "CONNECT"
+    assert proxy.seen[-1].get("Proxy-Authorization") == b"Basic dXNlcjpzM2NyM3Q="
     assert head.status == 500
+    assert b"proxy answered 407" in head.body
     assert b"s3cr3t" not in head.body
-    assert "s3cr3t" not in caplog.text
+    assert "s3cr3t" not in caplog.text and "s3cr3t" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "proxy_address"])
+async def test_proxies_an_unparsable_proxy_fails_the_calls_without_quoting_it(
+    proxy_env: pytest.MonkeyPatch,
+    serve: Start,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+) -> None:
+    value = "http://user:pa#s3cr3t@127.0.0.1:3128"
+    if variable == "HTTP_PROXY":
+        proxy_env.setenv("HTTP_PROXY", value)
+        doc = _doc(FAR)
+    else:
+        doc = _doc(FAR, proxy_address=value)
+    doc["extra_config"] = {"router": {"return_error_msg": True}}
+    with caplog.at_level(logging.DEBUG):
+        served = await serve(doc)
+        head = await raw_request(served.port, get("/a"))
+    assert head.status == 500 and b"invalid proxy URL" in head.body
+    if variable == "HTTP_PROXY":
+        assert "HTTP_PROXY: invalid proxy URL" in " ".join(served.gateway.warnings)
+    assert b"s3cr3t" not in head.body
+    assert "s3cr3t" not in caplog.text and "s3cr3t" not in capsys.readouterr().out
+
+
+async def test_proxies_proxy_address_carries_loopback_backends_too(
+    proxy_env: pytest.MonkeyPatch, raw_backend: Any, serve: Start
+) -> None:
+    proxy: RawBackend = await raw_backend(lambda seen, port: reply(body=b'{"via":"proxy"}'))
+    backend: RawBackend = await raw_backend(lambda seen, port: reply(body=b'{"via":"direct"}'))
+    served = await serve(_doc(backend.url, proxy_address=f"http://127.0.0.1:{proxy.port}"))
+    head = await raw_request(served.port, get("/a"))
+    assert orjson.loads(head.body) == {"via": "proxy"}
+    assert backend.seen == []
+
+
+async def test_proxies_backends_keep_the_fast_client_unless_a_proxy_concerns_them(
+    proxy_env: pytest.MonkeyPatch, serve: Start
+) -> None:
+    # which client made a failed call shows in its error text: aiohttp names its own exception class
+    def doc() -> dict[str, Any]:
+        d = _doc(FAR)
+        d["extra_config"] = {"router": {"return_error_msg": True}}
+        return d
+
+    async def failure(served: Any) -> bytes:
+        head = await raw_request(served.port, get("/a"))
+        assert head.status == 500
+        return head.body
+
+    assert b"ClientConnector" not in await failure(await serve(doc(), client="fast"))
+    proxy_env.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    proxy_env.setenv("NO_PROXY", ".invalid")
+    # every host bypasses the proxy: still the fast client
+    assert b"ClientConnector" not in await failure(await serve(doc(), client="fast"))
+    proxy_env.delenv("NO_PROXY")
+    # proxied: aiohttp's client, failing on the refused proxy
+    assert b"ClientProxyConnectionError" in await failure(await serve(doc(), client="fast"))
 
 
 async def test_proxies_socks_proxy_fails_the_call_with_a_reason(proxy_env: pytest.MonkeyPatch, serve: Start) -> None:
@@ -159,9 +236,7 @@ async def test_proxies_socks_proxy_fails_the_call_with_a_reason(proxy_env: pytes
     assert b"proxy scheme not supported" in head.body
 
 
-def test_proxies_check_accepts_proxy_address_without_a_warning(tmp_path: Path) -> None:
-    path = tmp_path / "krakend.json"
-    path.write_text(orjson.dumps(_doc(FAR, proxy_address="http://proxy:3128")).decode())
+def _check(path: Path) -> str:
     result = subprocess.run(
         [sys.executable, "-m", "krakenpy", "check", "-c", str(path)],
         cwd=ROOT,
@@ -171,4 +246,13 @@ def test_proxies_check_accepts_proxy_address_without_a_warning(tmp_path: Path) -
         env=dict(os.environ),
     )
     assert result.returncode == 0, result.stderr
-    assert "proxy_address" not in result.stdout + result.stderr
+    return result.stdout + result.stderr
+
+
+def test_proxies_check_accepts_proxy_address_and_flags_an_unusable_one(tmp_path: Path) -> None:
+    path = tmp_path / "krakend.json"
+    path.write_text(orjson.dumps(_doc(FAR, proxy_address="http://proxy:3128")).decode())
+    assert "proxy_address" not in _check(path)
+    path.write_text(orjson.dumps(_doc(FAR, proxy_address="socks5://proxy:1080")).decode())
+    out = _check(path)
+    assert "backend/http/client.proxy_address: proxy scheme not supported" in out
