@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any
 
-__all__ = ["background_tasks", "spawn"]
+__all__ = ["background_tasks", "cancel_and_wait", "spawn"]
 
 _tasks: set[asyncio.Task[Any]] = set()
 
@@ -22,3 +22,14 @@ def spawn(coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
 def background_tasks() -> frozenset[asyncio.Task[Any]]:
     """The fire-and-forget tasks still running (shadow calls), for graceful shutdown."""
     return frozenset(_tasks)
+
+
+async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
+    """Cancel a background loop and wait until it has stopped (its cancellation is not an error)."""
+    if task is None:
+        return
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass

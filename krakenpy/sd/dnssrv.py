@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from krakenpy.errors import BackendError
 from krakenpy.state import Key
-from krakenpy.tasks import spawn
+from krakenpy.tasks import cancel_and_wait, spawn
 
 if TYPE_CHECKING:
     from krakenpy.config.model import BackendConfig
@@ -173,13 +173,8 @@ class SrvHosts:
         self._task = spawn(self._loop())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _loop(self) -> None:
         while True:

@@ -33,7 +33,7 @@ from typing import Any, Final, Literal
 import orjson
 
 from krakenpy.gojson import valid_text
-from krakenpy.tasks import spawn
+from krakenpy.tasks import cancel_and_wait, spawn
 from krakenpy.telemetry.auditsink import AuditSink
 
 __all__ = ["AUDIT", "EDGE_DENY", "EVENTS", "REASONS", "AuditScope", "AuditTrail", "audit_decision"]
@@ -213,13 +213,8 @@ class AuditTrail:
             self.written += len(lines)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         try:
             await asyncio.wait_for(self.drain(), 5.0)
         except TimeoutError:
