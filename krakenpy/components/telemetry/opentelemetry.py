@@ -31,6 +31,12 @@ async def _edge(options: OtelOptions | None, site: Site, resources: Resources) -
                 "dependencies grpcio and opentelemetry-proto (pip install 'krakenpy[otlp-grpc]'); until then "
                 "their exports fail and are logged, or set use_http: true and port 4318"
             )
+        for kind, stage in (("metrics", options.backend_metrics), ("traces", options.backend_traces)):
+            if stage.detailed_connection and not stage.round_trip:
+                resources.warnings.append(
+                    f"{site.path}.layers.backend.{kind}.detailed_connection: no effect without round_trip "
+                    "(as in krakend-otel: the connection timings are recorded with the round trip)"
+                )
     hub = hub_for(resources)
     if _wants_timing(hub):
         # detailed_connection / read_payload: the upstream client notes its timings (bound now, once)

@@ -43,6 +43,11 @@ TimingRecorder = Callable[
 _READ = "http.client.response.read."
 
 
+def _wall(at: float) -> int:
+    """A ``perf_counter`` reading as Unix nanoseconds (span times)."""
+    return time.time_ns() - int((now() - at) * 1e9)
+
+
 def _observe(histogram: Histogram, value: float) -> None:
     histogram.buckets[bisect_left(histogram.bounds, value)] += 1
     histogram.sum += value
@@ -91,24 +96,24 @@ def timing_recorder(
             if found is None:
                 labels = (*host.labels, str(status))
                 found = host.connection[status] = tuple(family.histogram(*labels) for family in connection)
-            _observe(found[0], timing.get_conn)
-            _observe(found[1], timing.dns)
-            _observe(found[2], timing.tls)
-        wall_now, perf_now = time.time_ns(), now()
-
-        def wall(at: float) -> int:
-            return wall_now - int((perf_now - at) * 1e9)
-
+            if timing.get_conn:
+                _observe(found[0], timing.get_conn)
+                _observe(found[1], timing.dns)
+                _observe(found[2], timing.tls)
+            else:  # a kept-alive connection (the usual call): three zeros, no bisect
+                for histogram in found:
+                    histogram.buckets[0] += 1
+                    histogram.count += 1
         if trace_conn and span is not None and failure is None:
             span.attributes["get-conn-duration"] = timing.get_conn
             span.attributes["dns-duration"] = timing.dns
             span.attributes["tls-duration"] = timing.tls
             if timing.first_byte:
-                span.events = [("first-byte-time", wall(timing.first_byte), {})]
+                span.events = [("first-byte-time", _wall(timing.first_byte), {})]
         head = timing.head
         if not head:  # no answer head: there was no body to read (krakend-otel wraps a response's body)
             return
-        end = timing.read_end or perf_now
+        end = timing.read_end or now()
         seconds = max(end - head, 0.0)
         nbytes = size if failure is None else max(timing.read_size, 0)
         if read_ok is not None and reads is not None:
@@ -128,8 +133,8 @@ def timing_recorder(
         attrs = {**read_attrs, _READ + "size": nbytes, _READ + "time": seconds}
         parent_id = parent.span_id if parent is not None else trace.parent_id
         read = Span(trace.trace_id, parent_id, _READ + "tracker", INTERNAL, attrs)
-        read.start_ns = wall(head)
-        read.end_ns = wall(end)
+        read.start_ns = _wall(head)
+        read.end_ns = _wall(end)
         if failure is not None:
             read.error(redactor.text(str(failure) or type(failure).__name__)[:512])
         buffer.add(read)

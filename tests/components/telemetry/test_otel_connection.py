@@ -22,6 +22,7 @@ from krakenpy.config.build import build_service
 from krakenpy.gateway import Gateway, build_gateway
 from krakenpy.telemetry.setup import EXPORTER, PROM_LISTENERS
 from tests.components.telemetry.otlp_receiver import Receiver, attrs
+from tests.corpus import CORPUS, needs_corpus
 from tests.server.certs import Authority
 
 SLOW_BODY = b'{"a": "' + b"x" * 3000 + b'"}'
@@ -266,3 +267,38 @@ async def test_otel_connection_without_telemetry_client_untouched(gw, backend) -
     g = await gw(doc, http)
     assert (await g.client.get("/small")).status == 200
     assert "_timed" not in vars(http) and "_acquire" not in vars(http)
+
+
+@needs_corpus
+@pytest.mark.parametrize(
+    "name",
+    ["018-krakend-krakend-otel-front", "036-michelfortes-krakend-playground", "049-kavindu-krakend-grafana-jaeger"],
+)
+def test_otel_connection_corpus_configs_lose_their_no_effect_warnings(name: str) -> None:
+    import subprocess
+    import sys
+
+    path = CORPUS / f"{name}.json"
+    out = subprocess.run(
+        [sys.executable, "-m", "krakenpy", "check", "-c", str(path)], capture_output=True, text=True, check=True
+    )
+    text = out.stdout + out.stderr
+    assert "Syntax OK!" in text and "no effect in krakenpy" not in text
+    # 049 asks for detailed_connection with round_trip off: nothing to time, as in krakend-otel
+    said = "layers.backend.metrics.detailed_connection: no effect without round_trip" in text
+    assert said == name.startswith("049")
+
+
+@pytest.mark.parametrize("detailed", [True, False])
+async def test_otel_connection_semconv_127_own_counters_only_with_detailed(gw, backend, detailed: bool) -> None:  # type: ignore[no-untyped-def]
+    port = await backend()
+    layers = {
+        "global": {"semantic_convention": "1.27"},
+        "backend": {"metrics": {"round_trip": True, "detailed_connection": detailed}},
+    }
+    g = await gw(_doc(f"http://127.0.0.1:{port}", {**PROM, "layers": layers}), _client("fast"))
+    assert (await g.client.get("/small")).status == 200
+    families = await g.metrics()
+    assert "http_client_request_duration_seconds" in families
+    own = {"http_client_request_started_count", "http_client_request_get_conn_duration_seconds"}
+    assert own <= set(families) if detailed else not own & set(families)
