@@ -302,3 +302,37 @@ async def test_otel_connection_semconv_127_own_counters_only_with_detailed(gw, b
     assert "http_client_request_duration_seconds" in families
     own = {"http_client_request_started_count", "http_client_request_get_conn_duration_seconds"}
     assert own <= set(families) if detailed else not own & set(families)
+
+
+async def test_otel_connection_otlp_metrics_carry_the_instruments(gw, backend) -> None:  # type: ignore[no-untyped-def]
+    receiver = Receiver()
+    server = TestServer(receiver.app(), host="127.0.0.1")
+    await server.start_server()
+    try:
+        port = await backend()
+        otel = _traced(server.port or 0)
+        otel["exporters"]["otlp"][0]["custom_metric_reporting_period"] = 1
+        g = await gw(_doc(f"http://127.0.0.1:{port}", otel), _client("fast"))
+        assert (await g.client.get("/slow")).status == 200
+        for _ in range(40):
+            if receiver.metrics:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await server.close()
+    metrics = {
+        m["name"]: m
+        for rm in receiver.metrics[0]["resourceMetrics"]
+        for sm in rm["scopeMetrics"]
+        for m in sm["metrics"]
+    }
+    assert metrics["http.client.response.read.size"]["unit"] == "b"
+    # each backend's series exists from the start (0 for /small, not called)
+    points = {attrs(p)["http.route"]: p for p in metrics["http.client.response.read.size"]["sum"]["dataPoints"]}
+    point = points["/slow"]
+    assert int(points["/small"]["asInt"]) == 0
+    assert int(point["asInt"]) == len(SLOW_BODY) and attrs(point)["error"] == "false"
+    assert metrics["http.client.response.read.time-hist"]["unit"] == "s"
+    (conn,) = metrics["http.client.request.get-conn.duration"]["histogram"]["dataPoints"]
+    assert int(conn["count"]) == 1 and conn["sum"] > 0 and attrs(conn)["http.response.status_code"] == "200"
+    assert "http.client.request.dns.duration" in metrics and "http.client.request.tls.duration" in metrics
