@@ -36,9 +36,12 @@ class TimedConn(Conn):
         self.head_at = 0.0
 
     def data_received(self, data: bytes) -> None:
-        if not self.received:  # write() clears it for every exchange
-            self.first_at = now()
-            self.head_at = 0.0
+        if not self.received:  # write() clears it for every exchange: the answer's first bytes
+            first = self.first_at = now()
+            Conn.data_received(self, data)
+            # a head complete in its first bytes (the usual answer): parsed within microseconds
+            self.head_at = first if self.message is not None else 0.0
+            return
         waiting = self.message is None
         Conn.data_received(self, data)
         if waiting and self.message is not None:

@@ -100,10 +100,14 @@ def timing_recorder(
                 _observe(found[0], timing.get_conn)
                 _observe(found[1], timing.dns)
                 _observe(found[2], timing.tls)
-            else:  # a kept-alive connection (the usual call): three zeros, no bisect
-                for histogram in found:
-                    histogram.buckets[0] += 1
-                    histogram.count += 1
+            else:  # a kept-alive connection (the usual call): three zeros, inline
+                got, dns, tls = found
+                got.buckets[0] += 1
+                got.count += 1
+                dns.buckets[0] += 1
+                dns.count += 1
+                tls.buckets[0] += 1
+                tls.count += 1
         if trace_conn and span is not None and failure is None:
             span.attributes["get-conn-duration"] = timing.get_conn
             span.attributes["dns-duration"] = timing.dns
@@ -114,16 +118,26 @@ def timing_recorder(
         if not head:  # no answer head: there was no body to read (krakend-otel wraps a response's body)
             return
         end = timing.read_end or now()
-        seconds = max(end - head, 0.0)
-        nbytes = size if failure is None else max(timing.read_size, 0)
-        if read_ok is not None and reads is not None:
-            series = read_ok if failure is None else reads.series(read_labels, True)
-            series[0].value += nbytes
-            _observe(series[1], nbytes)
-            series[2].value += seconds
-            _observe(series[3], seconds)
-            if failure is not None:
+        seconds = end - head if end > head else 0.0
+        if failure is None:
+            nbytes = size
+            series = read_ok
+        else:
+            nbytes = timing.read_size if timing.read_size > 0 else 0
+            series = reads.series(read_labels, True) if reads is not None else None
+            if series is not None:
                 series[4].value += 1
+        if series is not None:
+            # Counter.inc and Histogram.observe inline (a method call costs as much as the update)
+            size_count, size_hist, time_count, time_hist, _ = series
+            size_count.value += nbytes
+            size_hist.buckets[bisect_left(size_hist.bounds, nbytes)] += 1
+            size_hist.sum += nbytes
+            size_hist.count += 1
+            time_count.value += seconds
+            time_hist.buckets[bisect_left(time_hist.bounds, seconds)] += 1
+            time_hist.sum += seconds
+            time_hist.count += 1
         if not trace_read or exchange is None or buffer is None:
             return
         trace = exchange.trace
