@@ -40,11 +40,16 @@ CONFIGS: dict[str, dict[str, object]] = {
     # ``_doc``): + /__stats + Prometheus, + 100 % traces over OTLP/HTTP (to the canned backend)
     "p1-metrics": {},
     "p1-traces": {},
+    # p1-metrics with the backend metrics object present and round_trip only: detailed_connection and
+    # read_payload off (absent, krakend-otel turns them on: p1-metrics pays for them)
+    "p1-metrics-rt": {},
     # P1's endpoint with bench/configs/p3.json's modifier/lua-proxy pair (pre sets a header, post a data key)
     "p3": {},
 }
 #: the T rows' configuration files; their listeners bind port 0, the OTLP target is the canned backend
-_T_FILES = {"p1-metrics": "t-metrics.json", "p1-traces": "t-traces.json"}
+_T_FILES = {"p1-metrics": "t-metrics.json", "p1-traces": "t-traces.json", "p1-metrics-rt": "t-metrics.json"}
+#: the ``telemetry/opentelemetry`` layers a row sets over its file's
+_T_LAYERS: dict[str, dict[str, object]] = {"p1-metrics-rt": {"backend": {"metrics": {"round_trip": True}}}}
 #: the ``--drive`` child's validator value and token, as JSON (set by ``main`` for the JWT rows)
 _JWT_ENV = "KRAKENPY_BENCH_JWT"
 #: the ``--drive`` child's number of client connections (``--clients``; server modes)
@@ -107,6 +112,8 @@ def _extra(name: str, port: int) -> dict[str, object]:
     ]
     if "telemetry/metrics" in extra:
         extra["telemetry/metrics"]["listen_address"] = f"127.0.0.1:{_free_port()}"
+    if name in _T_LAYERS:
+        extra["telemetry/opentelemetry"]["layers"] = _T_LAYERS[name]
     exporters = extra.get("telemetry/opentelemetry", {}).get("exporters", {})
     for exporter in exporters.get("prometheus", []):
         exporter["port"] = _free_port()

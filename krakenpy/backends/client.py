@@ -15,6 +15,7 @@ from typing import Any, Protocol, TypeAlias
 import aiohttp
 from yarl import URL
 
+from krakenpy.backends.conntiming import TIMING, now
 from krakenpy.backends.inflate import gunzip, strip_encoding
 from krakenpy.backends.proxies import Proxy
 from krakenpy.backends.redirects import REDIRECT_STATUSES, follow
@@ -135,10 +136,22 @@ class AiohttpClient:
     def __init__(self, options: ClientOptions | None = None) -> None:
         self._options = options or ClientOptions()
         self._session: aiohttp.ClientSession | None = None
+        self._timed = False
+
+    def enable_timing(self) -> None:
+        """Note connection and body-read timings in :data:`~krakenpy.backends.conntiming.TIMING`
+        (build time, before the first call: see :mod:`krakenpy.backends.aiotiming`)."""
+        self._timed = True
 
     def _open(self) -> aiohttp.ClientSession:
         o = self._options
-        connector = aiohttp.TCPConnector(
+        traces: list[aiohttp.TraceConfig] = []
+        connector_class = aiohttp.TCPConnector
+        if self._timed:
+            from krakenpy.backends.aiotiming import TimedConnector, trace_config
+
+            traces, connector_class = [trace_config()], TimedConnector
+        connector = connector_class(
             limit=o.limit,
             limit_per_host=o.limit_per_host,
             keepalive_timeout=o.keepalive_timeout if not o.disable_keep_alives else None,
@@ -159,6 +172,7 @@ class AiohttpClient:
             raise_for_status=False,
             max_headers=AIOHTTP_HEADER_LINES,  # aiohttp's 128 refuses answers Go's client reads
             trust_env=o.trust_env,
+            trace_configs=traces or None,
         )
         return self._session
 
@@ -222,6 +236,9 @@ class AiohttpClient:
             proxy=proxy_url,
             proxy_headers=proxy_headers,
         ) as resp:
+            timing = TIMING.get() if self._timed else None
+            if timing is not None:  # aiohttp reports no first byte: the head is the nearest
+                timing.first_byte = timing.head = now()
             length = resp.content_length
             if length is not None and length > cap:
                 raise BackendError(f"backend body too large ({length} bytes) [{method}]: {url}")
@@ -234,8 +251,12 @@ class AiohttpClient:
                         raise BackendError(f"backend body too large [{method}]: {url}")
                     chunks.append(chunk)
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:  # the head had arrived: see UpstreamBodyError
+                if timing is not None:
+                    timing.read_end, timing.read_size = now(), size
                 raise UpstreamBodyError(f"{type(exc).__name__}: {exc} [{method}]: {url}") from exc
             data = b"".join(chunks)
+            if timing is not None:
+                timing.read_end = now()
             answer = await decoded(resp.status, tuple(resp.headers.items()), data, cap)
             return resp.status, resp.headers.get("Location"), answer
 

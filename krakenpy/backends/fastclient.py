@@ -72,6 +72,14 @@ class FastClient:
             self._fallback = AiohttpClient(self._options)
         return self._fallback
 
+    def enable_timing(self) -> None:
+        """Note connection and body-read timings in :data:`~krakenpy.backends.conntiming.TIMING`
+        (build time only: see :mod:`krakenpy.backends.fasttiming`)."""
+        from krakenpy.backends.fasttiming import instrument
+
+        instrument(self)
+        self._fallback_client().enable_timing()
+
     async def request(
         self,
         method: str,

@@ -20,6 +20,7 @@ from krakenpy.telemetry.metrics.instruments import (
     BackendMetrics,
     ClientMetrics,
     ProxyMetrics,
+    ReadMetrics,
     ServerMetrics,
 )
 from krakenpy.telemetry.metrics.registry import Registry
@@ -74,6 +75,8 @@ class Telemetry:
     proxy_metrics: ProxyMetrics | None = None
     backend_metrics: BackendMetrics | None = None
     client_metrics: ClientMetrics | None = None
+    #: ``read_payload`` body-read instruments of the backend HTTP client
+    read_metrics: ReadMetrics | None = None
     #: paths the OTel global layer leaves alone (metrics and traces)
     otel_skip_paths: frozenset[str] = frozenset()
     #: krakend-metrics (``/__stats``)

@@ -27,7 +27,13 @@ from krakenpy.telemetry.export import OtlpExporter, OtlpTarget
 from krakenpy.telemetry.gelf import GelfHandler, GelfSender, gelf_message
 from krakenpy.telemetry.ginline import gin_renderer
 from krakenpy.telemetry.hub import HUB, AccessLog, Service, Telemetry
-from krakenpy.telemetry.metrics.instruments import BackendMetrics, ClientMetrics, ProxyMetrics, ServerMetrics
+from krakenpy.telemetry.metrics.instruments import (
+    BackendMetrics,
+    ClientMetrics,
+    ProxyMetrics,
+    ReadMetrics,
+    ServerMetrics,
+)
 from krakenpy.telemetry.metrics.registry import Registry
 from krakenpy.telemetry.metrics.stats import StatsRegistry
 from krakenpy.telemetry.otelsettings import OtelOptions
@@ -226,7 +232,11 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
         if not stage.disable_stage:
             hub.backend_metrics = BackendMetrics(registry, static=stage.static)
         if stage.round_trip:
-            hub.client_metrics = ClientMetrics(registry, static=stage.static, semconv=o.semconv)
+            hub.client_metrics = ClientMetrics(
+                registry, static=stage.static, semconv=o.semconv, detailed=stage.detailed_connection
+            )
+        if stage.read_payload:
+            hub.read_metrics = ReadMetrics(registry, static=stage.static)
     trace_targets = [e for e in o.otlp if not e.disable_traces]
     if trace_targets or o.propagation:
         buffer = SpanBuffer()

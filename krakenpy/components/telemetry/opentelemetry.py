@@ -10,6 +10,7 @@ from krakenpy.components.base import Component, Site
 from krakenpy.edge import EdgeMiddleware
 from krakenpy.resources import Resources
 from krakenpy.telemetry.export import grpc_available
+from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.otelsettings import OtelOptions, parse_opentelemetry
 from krakenpy.telemetry.setup import hub_for
 
@@ -30,8 +31,29 @@ async def _edge(options: OtelOptions | None, site: Site, resources: Resources) -
                 "dependencies grpcio and opentelemetry-proto (pip install 'krakenpy[otlp-grpc]'); until then "
                 "their exports fail and are logged, or set use_http: true and port 4318"
             )
-    hub_for(resources)
+        for kind, stage in (("metrics", options.backend_metrics), ("traces", options.backend_traces)):
+            if stage.detailed_connection and not stage.round_trip:
+                resources.warnings.append(
+                    f"{site.path}.layers.backend.{kind}.detailed_connection: no effect without round_trip "
+                    "(as in krakend-otel: the connection timings are recorded with the round trip)"
+                )
+    hub = hub_for(resources)
+    if _wants_timing(hub):
+        # detailed_connection / read_payload: the upstream client notes its timings (bound now, once)
+        enable = getattr(resources.http, "enable_timing", None)
+        if callable(enable):
+            enable()
     return None
+
+
+def _wants_timing(hub: Telemetry) -> bool:
+    metrics = hub.client_metrics
+    if (metrics is not None and metrics.connection is not None) or hub.read_metrics is not None:
+        return True
+    layer = hub.tracer.backend_layer if hub.tracer is not None else None
+    if layer is None or not layer.enabled:
+        return False
+    return layer.read_payload or (layer.round_trip and layer.detailed_connection)
 
 
 COMPONENT: Final = Component(
@@ -43,10 +65,6 @@ COMPONENT: Final = Component(
     strict=False,
     ignored={
         "histograms": "KrakenD Enterprise only: histogram buckets are krakend-otel's defaults",
-        "layers.backend.metrics.detailed_connection": "the upstream client does not report connection timings",
-        "layers.backend.traces.detailed_connection": "the upstream client does not report connection timings",
         "layers.backend.metrics.report_headers": "metrics never carry headers",
-        "layers.backend.metrics.read_payload": "the upstream client does not report payload-read timings",
-        "layers.backend.traces.read_payload": "the upstream client does not report payload-read timings",
     },
 )

@@ -11,10 +11,12 @@ from collections.abc import Awaitable
 from typing import Any
 
 from krakenpy.backends.client import ClientMiddleware, UpstreamCall, UpstreamResponse
+from krakenpy.backends.conntiming import TIMING, CallTiming
 from krakenpy.config.model import BackendConfig, EndpointConfig
 from krakenpy.errors import BackendError
 from krakenpy.telemetry.exchange import CURRENT, Exchange
 from krakenpy.telemetry.hub import Telemetry
+from krakenpy.telemetry.layers.client_timing import timing_recorder
 from krakenpy.telemetry.metrics.instruments import gin_route, lura_pattern
 from krakenpy.telemetry.metrics.registry import Counter, Histogram
 from krakenpy.telemetry.trace.context import hop_span_id
@@ -38,7 +40,7 @@ def split_netloc(url: str) -> tuple[str, str]:
 
 
 class _HostSeries:
-    __slots__ = ("by_status", "canceled", "failed", "labels", "request_size", "started", "timedout")
+    __slots__ = ("by_status", "canceled", "connection", "failed", "labels", "request_size", "started", "timedout")
 
     def __init__(self, started: Counter, failed: Counter, canceled: Counter, timedout: Counter, size: Counter,
                  labels: tuple[str, ...]) -> None:  # fmt: skip
@@ -49,6 +51,7 @@ class _HostSeries:
         self.request_size = size
         self.labels = labels
         self.by_status: dict[int, tuple[Histogram, Histogram]] = {}
+        self.connection: dict[int, tuple[Histogram, ...]] = {}
 
 
 def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: BackendConfig) -> ClientMiddleware | None:
@@ -57,14 +60,16 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
     layer = tracer.backend_layer if tracer is not None else None
     metrics = hub.client_metrics
     inject = tracer is not None and tracer.propagation
-    if not inject and metrics is None and not hub.upstream_time:
-        return None  # the request id is added by the backend layer
-    trace_calls = tracer is not None and layer is not None and layer.enabled and layer.round_trip
     redactor = hub.redactor
-    # label values and span names: the pattern with its secret query values masked (as in the logs)
-    pattern = redactor.text(lura_pattern(backend.url_pattern))
     route = redactor.text(gin_route(backend.url_pattern))
     ep_route = gin_route(endpoint.endpoint)
+    # detailed_connection / read_payload: None unless asked for (then every call carries a CallTiming)
+    record_timing = timing_recorder(hub, endpoint, backend, route, ep_route)
+    if not inject and metrics is None and not hub.upstream_time and record_timing is None:
+        return None  # the request id is added by the backend layer
+    trace_calls = tracer is not None and layer is not None and layer.enabled and layer.round_trip
+    # label values and span names: the pattern with its secret query values masked (as in the logs)
+    pattern = redactor.text(lura_pattern(backend.url_pattern))
     hosts: dict[str, _HostSeries] = {}
     static = layer.static if layer is not None else ()
     # the upstream busy time is read by the JSON access log only
@@ -123,7 +128,10 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
         inject_headers = tracer.injector() if tracer is not None and inject else None
         # nothing to time for an unrecorded call without metrics: the upstream's own awaitable is
         # handed back (no coroutine frame of this layer; it costs ~2k machine instructions)
-        passthrough = metrics is None and not track
+        # (read metrics need every call; a read span without a CLIENT span needs the sampled ones)
+        passthrough = metrics is None and not track and hub.read_metrics is None
+        if record_timing is not None and not trace_calls and layer is not None and layer.read_payload:
+            passthrough = False
 
         def observed(
             method: str, url: str, headers: list[tuple[str, str]], body: bytes | None
@@ -156,17 +164,24 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
                     host_series.request_size.value += len(body)
             # one clock reading for the busy time and the round trip
             busy = exchange if track else None
+            timing = timing_token = None
+            failure: BaseException | None = None
+            if record_timing is not None:
+                timing = CallTiming()
+                timing_token = TIMING.set(timing)
             start = busy.upstream_started() if busy is not None else _perf()
             status = 0
             try:
                 response = await call(method, url, headers, body)
                 status = response.status
                 return response
-            except asyncio.CancelledError:
+            except asyncio.CancelledError as exc:
+                failure = exc
                 if host_series is not None:
                     host_series.canceled.inc()
                 raise
             except BaseException as exc:
+                failure = exc
                 if host_series is not None:
                     timed_out = isinstance(exc, BackendError) and "timeout" in str(exc)
                     (host_series.timedout if timed_out else host_series.failed).inc()
@@ -191,6 +206,9 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
                     sizes.buckets[bisect_left(sizes.bounds, size)] += 1
                     sizes.sum += size
                     sizes.count += 1
+                if timing is not None and timing_token is not None and record_timing is not None:
+                    TIMING.reset(timing_token)
+                    record_timing(timing, status, size, failure, host_series, span, exchange)
                 if span is not None and tracer is not None:
                     span.attributes["http.response.status_code"] = status
                     span.attributes["http.response.body.size"] = size

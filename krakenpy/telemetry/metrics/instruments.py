@@ -11,11 +11,12 @@ import re
 from http import HTTPStatus
 from typing import Final
 
-from krakenpy.telemetry.metrics.registry import SIZE_BUCKETS, Family, Histogram, Registry
+from krakenpy.telemetry.metrics.registry import SIZE_BUCKETS, Counter, Family, Histogram, Registry
 
 __all__ = [
     "BackendMetrics",
     "ClientMetrics",
+    "ReadMetrics",
     "ProxyMetrics",
     "ServerMetrics",
     "fold_method",
@@ -162,15 +163,18 @@ def _b(value: bool) -> str:
 class ClientMetrics:
     """Round-trip instruments of the backend HTTP client (``layers.backend.metrics.round_trip``)."""
 
-    def __init__(self, registry: Registry, *, static: Static = (), semconv: str = "") -> None:
+    def __init__(self, registry: Registry, *, static: Static = (), semconv: str = "", detailed: bool = False) -> None:
         fixed = [
             "http.request.method", "http.route", "krakend.endpoint.route", "krakend.endpoint.method",
             *(k for k, _ in static), "clientname", "server.address", "server.port",
         ]  # fmt: skip
         new = semconv == "1.27"
+        # krakend-otel's semantic convention 1.27 keeps its own counters for detailed_connection only:
+        # without it they are counted on a registry nobody exports (the call path stays the same)
+        own = registry if detailed or not new else Registry()
 
         def counter(name: str, help_: str, unit: str = "") -> Family:
-            return registry.family(name, "counter", fixed, help=help_, unit=unit)
+            return own.family(name, "counter", fixed, help=help_, unit=unit)
 
         self.started = counter("http.client.request.started.count", "Upstream requests started.")
         self.failed = counter("http.client.request.failed.count", "Upstream requests that got no response.")
@@ -189,6 +193,18 @@ class ClientMetrics:
             "http.client.response.body.size" if new else "http.client.response.size", "histogram", with_status,
             help="Upstream response body size.", unit="By" if new else "", buckets=SIZE_BUCKETS,
         )  # fmt: skip
+        #: detailed_connection: time to obtain a connection, DNS and TLS (0 when not done), by status
+        self.connection: tuple[Family, Family, Family] | None = None
+        if detailed:
+            unit = "s" if new else ""
+            self.connection = (
+                registry.family("http.client.request.get-conn.duration", "histogram", with_status,
+                                help="Time spent acquiring a client connection.", unit=unit),
+                registry.family("http.client.request.dns.duration", "histogram", with_status,
+                                help="Time spent resolving the DNS name.", unit=unit),
+                registry.family("http.client.request.tls.duration", "histogram", with_status,
+                                help="Time spent on TLS negotiation.", unit=unit),
+            )  # fmt: skip
         self._static = tuple(v for _, v in static)
 
     def labels(
@@ -205,3 +221,43 @@ class ClientMetrics:
             host,
             port,
         )
+
+
+#: one series set of the body-read instruments: size counter and histogram, time counter and
+#: histogram, errors counter
+ReadSeries = tuple[Counter, Histogram, Counter, Histogram, Counter]
+
+
+class ReadMetrics:
+    """Body-read instruments of the backend HTTP client (``layers.backend.metrics.read_payload``):
+    krakend-otel's ``http.client.response.read.*`` with the backend's fixed attributes and ``error``."""
+
+    def __init__(self, registry: Registry, *, static: Static = ()) -> None:
+        names = [
+            "http.request.method", "http.route", "krakend.endpoint.route", "krakend.endpoint.method",
+            *(k for k, _ in static), "error",
+        ]  # fmt: skip
+        prefix = "http.client.response.read."
+        self.size = registry.family(prefix + "size", "counter", names, help="Upstream body bytes read.", unit="b")
+        self.size_hist = registry.family(
+            prefix + "size-hist", "histogram", names, help="Upstream body bytes read.", unit="b", buckets=SIZE_BUCKETS
+        )
+        self.time = registry.family(prefix + "time", "counter", names, help="Upstream body read time.", unit="s")
+        self.time_hist = registry.family(
+            prefix + "time-hist", "histogram", names, help="Upstream body read time.", unit="s"
+        )
+        self.errors = registry.family(prefix + "errors", "counter", names, help="Upstream body reads that failed.")
+        self._static = tuple(v for _, v in static)
+
+    def labels(self, pattern: str, method: str, endpoint: str, endpoint_method: str) -> tuple[str, ...]:
+        """The fixed label values of one backend (computed at compile time)."""
+        return (fold_method(method), pattern, endpoint, fold_method(endpoint_method), *self._static)
+
+    def series(self, labels: tuple[str, ...], error: bool) -> ReadSeries:
+        """The series of one backend's reads that succeeded (whose errors counter is not exported:
+        it would stay 0) or failed (looked up when a read fails)."""
+        values = (*labels, "true" if error else "false")
+        return (
+            self.size.counter(*values), self.size_hist.histogram(*values), self.time.counter(*values),
+            self.time_hist.histogram(*values), self.errors.counter(*values) if error else Counter(""),
+        )  # fmt: skip

@@ -102,6 +102,8 @@ class Translator:
         if stage == "backend":
             return self._stage(span, "backend-") if self.layers.backend else None
         if stage == "backend-request":
+            if span.name == "http.client.response.read.tracker":
+                return None  # krakend-otel's body-read span (read_payload): krakend-opencensus has none
             return self._client(span, attrs) if self.layers.backend else None
         return self._base(span, span.name, _KINDS.get(span.kind, UNSPECIFIED), {})
 

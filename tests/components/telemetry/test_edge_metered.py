@@ -16,6 +16,8 @@ def _series(hub: Any) -> dict[str, Any]:
     """Every OTel series' labels and count, and the /__stats counters and window counts (no timings)."""
     out: dict[str, Any] = {}
     for family in hub.registry.families():
+        if family.kind == "counter" and family.unit == "s":
+            continue  # a time sum (read_payload's http.client.response.read.time)
         for labels, series in family.items():
             out[f"{family.name}{labels}"] = getattr(series, "count", None) or getattr(series, "value", None)
     out.update(hub.stats.counters)

@@ -248,8 +248,9 @@ async def test_opencensus_with_opentelemetry_one_tracer_both_exporters(served, u
     assert (await s.client.get("/users/9")).status == 200
     await s.gateway.resources.state[EXPORTER].flush()
     await s.gateway.resources.state[OC_PUMPS][0].flush()
-    await _until(lambda: len(otlp.spans()) == 4 and len(collector.spans()) == 4)
-    otel_spans = otlp.spans()
+    # OTel's body-read span (read_payload, on by default) has no OpenCensus counterpart
+    await _until(lambda: len(otlp.spans()) == 5 and len(collector.spans()) == 4)
+    otel_spans = [sp for sp in otlp.spans() if sp["name"] != "http.client.response.read.tracker"]
     jaeger_spans = collector.spans()
     assert {sp["name"] for sp in otel_spans} == {"GET /users/:id", "/users/:id", "/u/{{.Id}}"}
     assert {sp.operationName for sp in jaeger_spans} == {"Recv./users/:id", "pipe-/users/:id",

@@ -118,7 +118,7 @@ async def test_otlp_trace_tree_and_propagation(served, upstream) -> None:  # typ
     assert resp.status == 200
     await s.gateway.resources.state[EXPORTER].flush()
     spans = receiver.spans()
-    assert len(spans) == 4
+    assert len(spans) == 5  # + the body read (backend traces absent: read_payload on)
     by_kind = {(sp["kind"], sp["name"]): sp for sp in spans}
     server = by_kind[("SPAN_KIND_SERVER", "GET /users/:id")]
     proxy = by_kind[("SPAN_KIND_INTERNAL", "/users/:id")]
@@ -128,6 +128,7 @@ async def test_otlp_trace_tree_and_propagation(served, upstream) -> None:  # typ
     assert server["parentSpanId"] == "b7ad6b7169203331"
     assert proxy["parentSpanId"] == server["spanId"] and backend["parentSpanId"] == proxy["spanId"]
     assert client["parentSpanId"] == backend["spanId"]
+    assert by_kind[("SPAN_KIND_INTERNAL", "http.client.response.read.tracker")]["parentSpanId"] == client["spanId"]
     a = attrs(server)
     assert a["http.route"] == "/users/:id" and a["krakend.stage"] == "global" and a["http.request.id"] == "t-1"
     assert a["url.full"] == "/users/5?sig=[REDACTED]" and a["http.response.status_code"] == "200"
@@ -170,7 +171,7 @@ async def test_otlp_protobuf_bodies_and_metric_export(served, upstream, monkeypa
     )  # fmt: skip
     await s.client.get("/a/1")
     await s.gateway.resources.state[EXPORTER].flush()
-    assert receiver.content_types == ["application/x-protobuf"] and len(receiver.spans()) == 4
+    assert receiver.content_types == ["application/x-protobuf"] and len(receiver.spans()) == 5
     for _ in range(40):  # custom_metric_reporting_period: 1 s
         if receiver.metrics:
             break

@@ -1,0 +1,42 @@
+"""Connection and body-read timings of one upstream call, for the telemetry that asks for them
+(``telemetry/opentelemetry`` ``detailed_connection`` and ``read_payload``).
+
+The client telemetry layer puts a fresh :class:`CallTiming` in :data:`TIMING` around the call; an
+upstream client whose timing mode was switched on at build time (``enable_timing``) fills it. A
+gateway without these options never switches it on: its clients neither read nor set the variable.
+Times are ``time.perf_counter()`` readings; 0 means "did not happen" (a kept-alive connection has no
+dial, DNS nor TLS time).
+"""
+
+from __future__ import annotations
+
+import time
+from contextvars import ContextVar
+
+__all__ = ["TIMING", "CallTiming", "now"]
+
+now = time.perf_counter
+
+
+class CallTiming:
+    """What the upstream client saw of one call (the last exchange of a redirect chain)."""
+
+    __slots__ = ("dns", "first_byte", "get_conn", "head", "read_end", "read_size", "tls", "tls_from")
+
+    def __init__(self) -> None:
+        #: seconds: waiting for a pool slot and dialling (0 for a kept-alive connection), DNS, TLS
+        self.get_conn = 0.0
+        self.dns = 0.0
+        self.tls = 0.0
+        #: when the TCP connection was up and the TLS handshake began (aiohttp client)
+        self.tls_from = 0.0
+        #: when the answer's first byte, its complete head and its complete body arrived
+        self.first_byte = 0.0
+        self.head = 0.0
+        self.read_end = 0.0
+        #: body bytes received (set by a client when it knows them, e.g. on a body cut short)
+        self.read_size = -1
+
+
+#: the timing of the running upstream call (set by the client telemetry layer)
+TIMING: ContextVar[CallTiming | None] = ContextVar("krakenpy_call_timing", default=None)

@@ -1,0 +1,129 @@
+"""The fast client's timing mode (:meth:`FastClient.enable_timing`, switched on at build time when
+telemetry asks for connection or body-read timings).
+
+It replaces three of the client's steps on the instance, so a client without it runs exactly its
+usual code: obtaining a connection (``get_conn``: waiting for a pool slot and dialling; a kept-alive
+connection popped from the pool is not timed and counts as 0), dialling (DNS resolved first and
+timed, then each address tried in order, as asyncio's ``create_connection`` does), and handing a
+finished exchange back (the first-byte, head and body times its :class:`TimedConn` noted). This
+client speaks plain HTTP only: its TLS time is always 0 (https goes to the aiohttp client).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from typing import TYPE_CHECKING, Any
+
+from krakenpy.backends.conntiming import TIMING, now
+from krakenpy.backends.fastwire import Conn
+
+if TYPE_CHECKING:
+    from krakenpy.backends.fastclient import FastClient
+
+__all__ = ["TimedConn", "instrument"]
+
+
+class TimedConn(Conn):
+    """A connection that notes when each answer's first byte and complete head arrived."""
+
+    __slots__ = ("first_at", "head_at")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, max_body: int) -> None:
+        super().__init__(loop, max_body)
+        self.first_at = 0.0
+        self.head_at = 0.0
+
+    def data_received(self, data: bytes) -> None:
+        if not self.received:  # write() clears it for every exchange: the answer's first bytes
+            first = self.first_at = now()
+            Conn.data_received(self, data)
+            # a head complete in its first bytes (the usual answer): parsed within microseconds
+            self.head_at = first if self.message is not None else 0.0
+            return
+        waiting = self.message is None
+        Conn.data_received(self, data)
+        if waiting and self.message is not None:
+            self.head_at = now()
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+async def _dial(loop: asyncio.AbstractEventLoop, host: str, port: int, max_body: int) -> Conn:
+    def factory() -> TimedConn:
+        return TimedConn(loop, max_body)
+
+    if _is_ip(host):  # Go resolves nothing for an address either: no DNS time
+        _, conn = await loop.create_connection(factory, host, port)
+        return conn
+    timing = TIMING.get()
+    started = now()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    if timing is not None:
+        timing.dns = now() - started
+    errors: list[OSError] = []
+    for family, kind, proto, _, address in infos:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, address)
+        except OSError as exc:
+            sock.close()
+            errors.append(exc)
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        _, conn = await loop.create_connection(factory, sock=sock)
+        return conn
+    if len(errors) == 1:
+        raise errors[0]
+    if not errors:
+        raise OSError(f"getaddrinfo returned no address for {host}")
+    raise OSError(f"Multiple exceptions: {', '.join(str(e) for e in errors)}")
+
+
+def instrument(client: FastClient) -> None:
+    """Switch ``client`` to its timing steps (idempotent)."""
+    from krakenpy.backends.fastclient import FastClient
+
+    if client.__dict__.get("_timed"):
+        return
+    plain_acquire = FastClient._acquire
+
+    async def acquire(pool: Any, host: str, port: int, fresh: bool) -> Conn:
+        timing = TIMING.get()
+        if timing is None:
+            return await plain_acquire(client, pool, host, port, fresh)
+        started = now()
+        conn = await plain_acquire(client, pool, host, port, fresh)
+        timing.get_conn = now() - started
+        return conn
+
+    async def connect(host: str, port: int) -> Conn:
+        loop = asyncio.get_running_loop()
+        max_body = client._options.max_body
+        if client._connect_timeout:
+            async with asyncio.timeout(client._connect_timeout):
+                return await _dial(loop, host, port, max_body)
+        return await _dial(loop, host, port, max_body)
+
+    def forget(conn: Conn) -> None:
+        timing = TIMING.get()
+        if timing is not None and type(conn) is TimedConn:
+            timing.first_byte = conn.first_at
+            timing.head = conn.head_at
+            timing.read_end = now()
+            payload = conn.payload
+            timing.read_size = payload.total_bytes if payload is not None else len(conn.body or b"")
+        FastClient._forget(conn)
+
+    # instance attributes shadow the class's steps: the client's own code calls self._acquire etc.
+    vars(client).update(_acquire=acquire, _connect=connect, _forget=forget, _timed=True)

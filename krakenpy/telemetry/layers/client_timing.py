@@ -1,0 +1,156 @@
+"""krakend-otel's ``detailed_connection`` and ``read_payload`` for one HTTP backend, recorded from the
+:class:`~krakenpy.backends.conntiming.CallTiming` the upstream client filled during the call.
+
+- metrics: ``http.client.request.get-conn.duration``, ``.dns.duration``, ``.tls.duration`` (with the
+  round-trip attributes, every call: 0 for what a kept-alive connection did not do) and
+  ``http.client.response.read.size|size-hist|time|time-hist|errors`` (``error="true"`` when the body
+  failed after the head arrived);
+- traces: ``get-conn-duration``, ``dns-duration``, ``tls-duration`` and the event
+  ``first-byte-time`` on the CLIENT span of a call that succeeded, and the INTERNAL span
+  ``http.client.response.read.tracker`` (``http.client.response.read.size``, ``.time``) from the
+  head to the end of the body.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_left
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from krakenpy.backends.conntiming import CallTiming, now
+from krakenpy.config.model import BackendConfig, EndpointConfig
+from krakenpy.telemetry.exchange import Exchange
+from krakenpy.telemetry.hub import Telemetry
+from krakenpy.telemetry.metrics.registry import Histogram
+from krakenpy.telemetry.trace.spans import INTERNAL, SPAN, Span
+
+__all__ = ["TimingRecorder", "timing_recorder"]
+
+
+class HostSeries(Protocol):
+    """The round-trip series of one backend host (the client layer's)."""
+
+    labels: tuple[str, ...]
+    #: the get-conn, DNS and TLS histograms by status
+    connection: dict[int, tuple[Histogram, ...]]
+
+
+#: (timing, status, body size, the call's failure, the host's series, span, exchange)
+TimingRecorder = Callable[
+    [CallTiming, int, int, BaseException | None, HostSeries | None, Span | None, Exchange | None], None
+]
+_READ = "http.client.response.read."
+
+
+def _wall(at: float) -> int:
+    """A ``perf_counter`` reading as Unix nanoseconds (span times)."""
+    return time.time_ns() - int((now() - at) * 1e9)
+
+
+def _observe(histogram: Histogram, value: float) -> None:
+    histogram.buckets[bisect_left(histogram.bounds, value)] += 1
+    histogram.sum += value
+    histogram.count += 1
+
+
+def timing_recorder(
+    hub: Telemetry, endpoint: EndpointConfig, backend: BackendConfig, route: str, ep_route: str
+) -> TimingRecorder | None:
+    """The recorder of one backend, or ``None`` when neither option is on anywhere."""
+    metrics = hub.client_metrics
+    connection = metrics.connection if metrics is not None else None
+    reads = hub.read_metrics
+    tracer = hub.tracer
+    layer = tracer.backend_layer if tracer is not None else None
+    traced = tracer is not None and layer is not None and layer.enabled and ep_route not in tracer.skip_paths
+    trace_conn = traced and layer is not None and layer.round_trip and layer.detailed_connection
+    trace_read = traced and layer is not None and layer.read_payload
+    if connection is None and reads is None and not trace_conn and not trace_read:
+        return None
+    redactor = hub.redactor
+    read_labels = reads.labels(route, backend.method, ep_route, endpoint.method) if reads is not None else ()
+    read_ok = reads.series(read_labels, False) if reads is not None else None
+    read_attrs: dict[str, Any] = {
+        "http.request.method": backend.method,
+        "http.route": route,
+        "krakend.endpoint.route": ep_route,
+        "krakend.endpoint.method": endpoint.method,
+        "krakend.stage": "backend-request",
+    }
+    if layer is not None:
+        read_attrs.update(layer.static)
+    buffer = tracer.buffer if tracer is not None else None
+
+    def record(
+        timing: CallTiming,
+        status: int,
+        size: int,
+        failure: BaseException | None,
+        host: HostSeries | None,
+        span: Span | None,
+        exchange: Exchange | None,
+    ) -> None:
+        if connection is not None and host is not None:
+            found = host.connection.get(status)
+            if found is None:
+                labels = (*host.labels, str(status))
+                found = host.connection[status] = tuple(family.histogram(*labels) for family in connection)
+            if timing.get_conn:
+                _observe(found[0], timing.get_conn)
+                _observe(found[1], timing.dns)
+                _observe(found[2], timing.tls)
+            else:  # a kept-alive connection (the usual call): three zeros, inline
+                got, dns, tls = found
+                got.buckets[0] += 1
+                got.count += 1
+                dns.buckets[0] += 1
+                dns.count += 1
+                tls.buckets[0] += 1
+                tls.count += 1
+        if trace_conn and span is not None and failure is None:
+            span.attributes["get-conn-duration"] = timing.get_conn
+            span.attributes["dns-duration"] = timing.dns
+            span.attributes["tls-duration"] = timing.tls
+            if timing.first_byte:
+                span.events = [("first-byte-time", _wall(timing.first_byte), {})]
+        head = timing.head
+        if not head:  # no answer head: there was no body to read (krakend-otel wraps a response's body)
+            return
+        end = timing.read_end or now()
+        seconds = end - head if end > head else 0.0
+        if failure is None:
+            nbytes = size
+            series = read_ok
+        else:
+            nbytes = timing.read_size if timing.read_size > 0 else 0
+            series = reads.series(read_labels, True) if reads is not None else None
+            if series is not None:
+                series[4].value += 1
+        if series is not None:
+            # Counter.inc and Histogram.observe inline (a method call costs as much as the update)
+            size_count, size_hist, time_count, time_hist, _ = series
+            size_count.value += nbytes
+            size_hist.buckets[bisect_left(size_hist.bounds, nbytes)] += 1
+            size_hist.sum += nbytes
+            size_hist.count += 1
+            time_count.value += seconds
+            time_hist.buckets[bisect_left(time_hist.bounds, seconds)] += 1
+            time_hist.sum += seconds
+            time_hist.count += 1
+        if not trace_read or exchange is None or buffer is None:
+            return
+        trace = exchange.trace
+        if trace is None or not trace.sampled:
+            return
+        parent = span or SPAN.get() or exchange.span
+        attrs = {**read_attrs, _READ + "size": nbytes, _READ + "time": seconds}
+        parent_id = parent.span_id if parent is not None else trace.parent_id
+        read = Span(trace.trace_id, parent_id, _READ + "tracker", INTERNAL, attrs)
+        read.start_ns = _wall(head)
+        read.end_ns = _wall(end)
+        if failure is not None:
+            read.error(redactor.text(str(failure) or type(failure).__name__)[:512])
+        buffer.add(read)
+
+    return record

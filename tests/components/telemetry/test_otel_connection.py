@@ -1,0 +1,338 @@
+"""``telemetry/opentelemetry`` ``detailed_connection`` and ``read_payload`` on both upstream clients:
+real backends on 127.0.0.1 (a new connection, then a kept-alive one; a slow body; a body cut short;
+TLS), the Prometheus exposition parsed by prometheus_client and spans from a real OTLP receiver."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import RawTestServer, TestClient, TestServer
+from prometheus_client.parser import text_string_to_metric_families
+
+from krakenpy.backends.client import AiohttpClient, ClientOptions, UpstreamClient
+from krakenpy.backends.fastclient import FastClient
+from krakenpy.config.build import build_service
+from krakenpy.gateway import Gateway, build_gateway
+from krakenpy.telemetry.setup import EXPORTER, PROM_LISTENERS
+from tests.components.telemetry.otlp_receiver import Receiver, attrs
+from tests.corpus import CORPUS, needs_corpus
+from tests.server.certs import Authority
+
+SLOW_BODY = b'{"a": "' + b"x" * 3000 + b'"}'
+CLIENTS = ("fast", "aiohttp")
+
+
+def _client(kind: str, ca: Path | None = None) -> UpstreamClient:
+    options = ClientOptions(ca_bundle=str(ca) if ca else None)
+    return FastClient(options) if kind == "fast" else AiohttpClient(options)
+
+
+class Gw:
+    def __init__(self, gateway: Gateway, client: TestClient[Any, Any], http: UpstreamClient) -> None:
+        self.gateway = gateway
+        self.client = client
+        self.http = http
+
+    async def metrics(self) -> dict[str, Any]:
+        port = self.gateway.resources.state[PROM_LISTENERS][0].bound_port
+        async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/metrics") as resp:
+            return {f.name: f for f in text_string_to_metric_families(await resp.text())}
+
+
+@pytest.fixture
+async def gw() -> AsyncIterator[Callable[..., Awaitable[Gw]]]:
+    opened: list[Gw] = []
+
+    async def start(doc: dict[str, Any], http: UpstreamClient) -> Gw:
+        gateway = await build_gateway(build_service(doc), client=http)
+        await gateway.start()
+        client: TestClient[Any, Any] = TestClient(RawTestServer(gateway.handler, host="127.0.0.1"))
+        await client.start_server()
+        opened.append(Gw(gateway, client, http))
+        return opened[-1]
+
+    yield start
+    for g in opened:
+        await g.client.close()
+        await g.gateway.close()
+
+
+async def _small(_request: web.Request) -> web.Response:
+    return web.json_response({"a": 1})
+
+
+async def _slow(request: web.Request) -> web.StreamResponse:
+    resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+    resp.content_length = len(SLOW_BODY)
+    await resp.prepare(request)
+    await resp.write(SLOW_BODY[:10])
+    await asyncio.sleep(0.3)
+    await resp.write(SLOW_BODY[10:])
+    return resp
+
+
+@pytest.fixture
+async def backend() -> AsyncIterator[Callable[..., Awaitable[int]]]:
+    """An aiohttp backend on 127.0.0.1 (``/small``, ``/slow``), with TLS when given a context."""
+    servers: list[TestServer] = []
+
+    async def start(context: ssl.SSLContext | None = None) -> int:
+        app = web.Application()
+        app.router.add_get("/small", _small)
+        app.router.add_get("/slow", _slow)
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server(ssl=context)
+        servers.append(server)
+        assert server.port is not None
+        return server.port
+
+    yield start
+    for server in servers:
+        await server.close()
+
+
+@pytest.fixture
+async def cut_backend() -> AsyncIterator[int]:
+    """A raw backend that announces 1000 body bytes, sends 6 and closes."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"a": ')
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    yield server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+
+
+def _doc(base: str, otel: dict[str, Any], cut: str | None = None) -> dict[str, Any]:
+    endpoints: list[dict[str, Any]] = [
+        {"endpoint": "/small", "backend": [{"host": [base], "url_pattern": "/small"}]},
+        {"endpoint": "/slow", "backend": [{"host": [base], "url_pattern": "/slow"}]},
+    ]
+    if cut:
+        endpoints.append({"endpoint": "/cut", "backend": [{"host": [cut], "url_pattern": "/cut"}]})
+    return {"version": 3, "timeout": "5s", "endpoints": endpoints, "extra_config": {"telemetry/opentelemetry": otel}}
+
+
+PROM = {"exporters": {"prometheus": [{"name": "p", "port": 0, "listen_ip": "127.0.0.1"}]}}
+
+
+def _sample(families: dict[str, Any], family: str, name: str, **labels: str) -> float:
+    """The sum of the samples ``name`` of ``family`` that carry ``labels``."""
+    matching = [
+        s.value for s in families[family].samples
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+    ]  # fmt: skip
+    return float(sum(matching))
+
+
+@pytest.mark.parametrize("kind", CLIENTS)
+async def test_otel_connection_metrics_new_then_kept_alive_connection(gw, backend, kind: str) -> None:  # type: ignore[no-untyped-def]
+    port = await backend()
+    g = await gw(_doc(f"http://localhost:{port}", PROM), _client(kind))
+    assert (await g.client.get("/small")).status == 200
+    first = await g.metrics()
+    conn = "http_client_request_get_conn_duration"
+    assert _sample(first, conn, conn + "_count", server_address="localhost", http_response_status_code="200") == 1
+    dialled = _sample(first, conn, conn + "_sum")
+    assert 0 < dialled < 5  # DNS + TCP connect on 127.0.0.1
+    dns = "http_client_request_dns_duration"
+    assert 0 < _sample(first, dns, dns + "_sum") <= dialled  # "localhost" was resolved
+    tls = "http_client_request_tls_duration"
+    assert _sample(first, tls, tls + "_count") == 1 and _sample(first, tls, tls + "_sum") == 0
+    assert (await g.client.get("/small")).status == 200
+    second = await g.metrics()
+    # the kept-alive connection: counted, 0 s to obtain, no DNS
+    assert _sample(second, conn, conn + "_count") == 2 and _sample(second, conn, conn + "_sum") == dialled
+    assert _sample(second, dns, dns + "_count") == 2 and _sample(second, dns, dns + "_sum") == _sample(
+        first, dns, dns + "_sum"
+    )
+
+
+@pytest.mark.parametrize("kind", CLIENTS)
+async def test_otel_connection_read_payload_metrics_slow_and_cut_bodies(gw, backend, cut_backend, kind: str) -> None:  # type: ignore[no-untyped-def]
+    port = await backend()
+    g = await gw(_doc(f"http://127.0.0.1:{port}", PROM, cut=f"http://127.0.0.1:{cut_backend}"), _client(kind))
+    assert (await g.client.get("/slow")).status == 200
+    families = await g.metrics()
+    size, time_ = "http_client_response_read_size", "http_client_response_read_time_seconds"
+    ok = {"error": "false", "http_route": "/slow", "krakend_endpoint_route": "/slow"}
+    assert _sample(families, size, size + "_total", **ok) == len(SLOW_BODY)
+    assert _sample(families, time_, time_ + "_total", **ok) >= 0.25  # the body's second half came 0.3 s later
+    hist = "http_client_response_read_time_hist_seconds"
+    assert _sample(families, hist, hist + "_count", **ok) == 1
+    assert _sample(families, hist, hist + "_bucket", le="0.2", **ok) == 0
+    sizes = "http_client_response_read_size_hist"
+    assert _sample(families, sizes, sizes + "_sum", **ok) == len(SLOW_BODY)
+    # an IP address needs no DNS
+    dns = "http_client_request_dns_duration"
+    assert _sample(families, dns, dns + "_count") == 1 and _sample(families, dns, dns + "_sum") == 0
+    assert "http_client_response_read_errors" not in families  # no failed read yet: no series
+    assert (await g.client.get("/cut")).status >= 500
+    families = await g.metrics()
+    errors = "http_client_response_read_errors"
+    assert _sample(families, errors, errors + "_total", error="true", http_route="/cut") == 1
+    assert _sample(families, size, size + "_total", error="true", http_route="/cut") == 6  # '{"a": ' came
+    assert _sample(families, hist, hist + "_count", error="true", http_route="/cut") == 1
+
+
+@pytest.mark.parametrize("kind", CLIENTS)
+async def test_otel_connection_tls_duration(gw, backend, tmp_path: Path, kind: str) -> None:  # type: ignore[no-untyped-def]
+    ca = Authority(tmp_path)
+    pair = ca.issue("localhost", names=("localhost", "127.0.0.1"))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pair.cert, pair.key)
+    port = await backend(context)
+    # the fast client hands https to the aiohttp client: both report the handshake
+    g = await gw(_doc(f"https://localhost:{port}", PROM), _client(kind, ca.path))
+    assert (await g.client.get("/small")).status == 200
+    families = await g.metrics()
+    tls, conn = "http_client_request_tls_duration", "http_client_request_get_conn_duration"
+    handshake = _sample(families, tls, tls + "_sum", server_address="localhost", server_port=str(port))
+    assert 0 < handshake < _sample(families, conn, conn + "_sum") < 5
+    assert (await g.client.get("/small")).status == 200
+    assert _sample(await g.metrics(), tls, tls + "_sum") == handshake  # kept alive: no second handshake
+
+
+def _traced(receiver_port: int) -> dict[str, Any]:
+    return {
+        "exporters": {"otlp": [{"name": "o", "host": "http://127.0.0.1", "port": receiver_port, "use_http": True}]},
+    }
+
+
+@pytest.mark.parametrize("kind", CLIENTS)
+async def test_otel_connection_trace_attributes_event_and_read_span(gw, backend, cut_backend, kind: str) -> None:  # type: ignore[no-untyped-def]
+    receiver = Receiver()
+    server = TestServer(receiver.app(), host="127.0.0.1")
+    await server.start_server()
+    try:
+        port = await backend()
+        doc = _doc(f"http://localhost:{port}", _traced(server.port or 0), cut=f"http://127.0.0.1:{cut_backend}")
+        g = await gw(doc, _client(kind))
+        assert (await g.client.get("/slow")).status == 200
+        assert (await g.client.get("/cut")).status >= 500
+        await g.gateway.resources.state[EXPORTER].flush()
+    finally:
+        await server.close()
+    spans = receiver.spans()
+    client = next(s for s in spans if s["kind"] == "SPAN_KIND_CLIENT" and s["name"] == "/slow")
+    a = attrs(client)
+    assert 0 < a["get-conn-duration"] < 5 and 0 < a["dns-duration"] <= a["get-conn-duration"]
+    assert a["tls-duration"] == 0
+    (event,) = client["events"]
+    assert event["name"] == "first-byte-time"
+    assert int(client["startTimeUnixNano"]) <= int(event["timeUnixNano"]) <= int(client["endTimeUnixNano"])
+    reads = [s for s in spans if s["name"] == "http.client.response.read.tracker"]
+    read = next(s for s in reads if attrs(s)["http.route"] == "/slow")
+    assert read["kind"] == "SPAN_KIND_INTERNAL" and read["parentSpanId"] == client["spanId"]
+    r = attrs(read)
+    assert int(r["http.client.response.read.size"]) == len(SLOW_BODY)
+    assert r["http.client.response.read.time"] >= 0.25 and r["krakend.stage"] == "backend-request"
+    assert int(read["endTimeUnixNano"]) - int(read["startTimeUnixNano"]) >= 250_000_000
+    # the body cut short: the CLIENT span failed (no detailed attributes), the read span too
+    cut_client = next(s for s in spans if s["kind"] == "SPAN_KIND_CLIENT" and s["name"] == "/cut")
+    assert "get-conn-duration" not in attrs(cut_client)
+    cut_read = next(s for s in reads if attrs(s)["http.route"] == "/cut")
+    assert cut_read["status"]["code"] == "STATUS_CODE_ERROR" and cut_read["parentSpanId"] == cut_client["spanId"]
+
+
+@pytest.mark.parametrize("kind", CLIENTS)
+async def test_otel_connection_options_off_cost_nothing(gw, backend, kind: str) -> None:  # type: ignore[no-untyped-def]
+    port = await backend()
+    off = {**PROM, "layers": {"backend": {"metrics": {"round_trip": True}, "traces": {"round_trip": True}}}}
+    g = await gw(_doc(f"http://127.0.0.1:{port}", off), _client(kind))
+    assert (await g.client.get("/slow")).status == 200
+    families = await g.metrics()
+    assert "http_client_duration" in families
+    assert not [name for name in families if "get_conn" in name or "dns" in name or "response_read" in name]
+    # the client was left as it is: no timing steps bound
+    assert not vars(g.http).get("_timed")
+
+
+async def test_otel_connection_without_telemetry_client_untouched(gw, backend) -> None:  # type: ignore[no-untyped-def]
+    port = await backend()
+    http = _client("fast")
+    doc = _doc(f"http://127.0.0.1:{port}", {})
+    del doc["extra_config"]
+    g = await gw(doc, http)
+    assert (await g.client.get("/small")).status == 200
+    assert "_timed" not in vars(http) and "_acquire" not in vars(http)
+
+
+@needs_corpus
+@pytest.mark.parametrize(
+    "name",
+    ["018-krakend-krakend-otel-front", "036-michelfortes-krakend-playground", "049-kavindu-krakend-grafana-jaeger"],
+)
+def test_otel_connection_corpus_configs_lose_their_no_effect_warnings(name: str) -> None:
+    import subprocess
+    import sys
+
+    path = CORPUS / f"{name}.json"
+    out = subprocess.run(
+        [sys.executable, "-m", "krakenpy", "check", "-c", str(path)], capture_output=True, text=True, check=True
+    )
+    text = out.stdout + out.stderr
+    assert "Syntax OK!" in text and "no effect in krakenpy" not in text
+    # 049 asks for detailed_connection with round_trip off: nothing to time, as in krakend-otel
+    said = "layers.backend.metrics.detailed_connection: no effect without round_trip" in text
+    assert said == name.startswith("049")
+
+
+@pytest.mark.parametrize("detailed", [True, False])
+async def test_otel_connection_semconv_127_own_counters_only_with_detailed(gw, backend, detailed: bool) -> None:  # type: ignore[no-untyped-def]
+    port = await backend()
+    layers = {
+        "global": {"semantic_convention": "1.27"},
+        "backend": {"metrics": {"round_trip": True, "detailed_connection": detailed}},
+    }
+    g = await gw(_doc(f"http://127.0.0.1:{port}", {**PROM, "layers": layers}), _client("fast"))
+    assert (await g.client.get("/small")).status == 200
+    families = await g.metrics()
+    assert "http_client_request_duration_seconds" in families
+    own = {"http_client_request_started_count", "http_client_request_get_conn_duration_seconds"}
+    assert own <= set(families) if detailed else not own & set(families)
+
+
+async def test_otel_connection_otlp_metrics_carry_the_instruments(gw, backend) -> None:  # type: ignore[no-untyped-def]
+    receiver = Receiver()
+    server = TestServer(receiver.app(), host="127.0.0.1")
+    await server.start_server()
+    try:
+        port = await backend()
+        otel = _traced(server.port or 0)
+        otel["exporters"]["otlp"][0]["custom_metric_reporting_period"] = 1
+        g = await gw(_doc(f"http://127.0.0.1:{port}", otel), _client("fast"))
+        assert (await g.client.get("/slow")).status == 200
+        for _ in range(40):
+            if receiver.metrics:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await server.close()
+    metrics = {
+        m["name"]: m
+        for rm in receiver.metrics[0]["resourceMetrics"]
+        for sm in rm["scopeMetrics"]
+        for m in sm["metrics"]
+    }
+    assert metrics["http.client.response.read.size"]["unit"] == "b"
+    # each backend's series exists from the start (0 for /small, not called)
+    points = {attrs(p)["http.route"]: p for p in metrics["http.client.response.read.size"]["sum"]["dataPoints"]}
+    point = points["/slow"]
+    assert int(points["/small"]["asInt"]) == 0
+    assert int(point["asInt"]) == len(SLOW_BODY) and attrs(point)["error"] == "false"
+    assert metrics["http.client.response.read.time-hist"]["unit"] == "s"
+    (conn,) = metrics["http.client.request.get-conn.duration"]["histogram"]["dataPoints"]
+    assert int(conn["count"]) == 1 and conn["sum"] > 0 and attrs(conn)["http.response.status_code"] == "200"
+    assert "http.client.request.dns.duration" in metrics and "http.client.request.tls.duration" in metrics
