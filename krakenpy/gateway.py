@@ -363,6 +363,8 @@ class _Assembly:
         client = self.proxied.get(key)
         if client is None:
             client = self.proxied[key] = AiohttpClient(replace(_client_options(self.service), proxy=choose))
+            if self.resources.client_timing:
+                client.enable_timing()
             self.resources.stack.push_async_callback(client.close)
         return client
 

@@ -40,6 +40,7 @@ async def _edge(options: OtelOptions | None, site: Site, resources: Resources) -
     hub = hub_for(resources)
     if _wants_timing(hub):
         # detailed_connection / read_payload: the upstream client notes its timings (bound now, once)
+        resources.client_timing = True
         enable = getattr(resources.http, "enable_timing", None)
         if callable(enable):
             enable()
