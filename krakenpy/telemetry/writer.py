@@ -116,7 +116,11 @@ class LineWriter:
         if wait <= 0.0:
             loop.call_soon(self.flush)
         else:
-            self._handle = loop.call_later(wait, self.flush)
+            self._handle = loop.call_later(wait, self._timed)
+
+    def _timed(self) -> None:
+        self._handle = None  # running: nothing to cancel
+        self.flush()
 
     def flush(self) -> None:
         """Write everything queued, in one call when the destination takes it."""

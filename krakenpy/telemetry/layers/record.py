@@ -3,7 +3,6 @@ krakend-metrics counter and window histogram, and the span's outcome (shared by 
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Callable
 from contextvars import Token
 from typing import Any
@@ -22,24 +21,24 @@ def call_finisher(otel: Any, stats: Any, stats_keys: dict[tuple[bool, bool], tup
     tuples indexed by the outcome's bits (no tuple key built and hashed per call)."""
     counters = stats.counters if stats is not None else None
     end_span = tracer.buffer.end if tracer is not None else None
-    # otel: index error*4 + canceled*2 + complete; stats: complete*2 + error
+    # otel: index error*4 + canceled*2 + complete; stats: complete*2 + error. The histograms' ``add``
+    # queues the value (bucketed when read: Histogram.fold, StatsHistogram.fold)
     by_outcome = (
-        tuple(otel[(e, c, k)] for e in (False, True) for c in (False, True) for k in (False, True)) if otel else ()
+        tuple(otel[(e, c, k)].add for e in (False, True) for c in (False, True) for k in (False, True)) if otel else ()
     )
-    stats_by = tuple(stats_keys[(k, e)] for k in (False, True) for e in (False, True)) if counters is not None else ()
+    stats_by = (
+        tuple((key, latency.add) for key, latency in (stats_keys[(k, e)] for k in (False, True) for e in (False, True)))
+        if counters is not None
+        else ()
+    )
 
     def finish(elapsed: int, error: bool, canceled: bool, complete: bool, span: Any, token: Token[Any] | None) -> None:
         if by_outcome:
-            seconds = elapsed * 1e-9
-            # Histogram.observe inline (a method call costs as much as the update)
-            series = by_outcome[error * 4 + canceled * 2 + complete]
-            series.buckets[bisect_left(series.bounds, seconds)] += 1
-            series.sum += seconds
-            series.count += 1
+            by_outcome[error * 4 + canceled * 2 + complete](elapsed * 1e-9)
         if counters is not None:
             counter, latency = stats_by[complete * 2 + error]
             counters[counter] += 1
-            latency.update(elapsed)  # nanoseconds, as go-metrics' timers
+            latency(elapsed)  # nanoseconds, as go-metrics' timers
         if span is not None and token is not None:
             span.attributes["complete"] = complete
             if canceled:

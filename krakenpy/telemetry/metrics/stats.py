@@ -25,13 +25,19 @@ PERCENTILES: Final = ((".50-percentile", 0.5), (".75-percentile", 0.75), (".95-p
 
 
 class StatsHistogram:
-    """One window of values (uniform reservoir sampling past 1028 values)."""
+    """One window of values (uniform reservoir sampling past 1028 values). The request path queues
+    values with :attr:`add` (one C call, where ``update`` cost ~31 Python opcodes with its call);
+    :meth:`fold` samples them before a snapshot or a tick."""
 
-    __slots__ = ("count", "values")
+    __slots__ = ("add", "count", "pending", "values")
 
     def __init__(self) -> None:
         self.values: list[int] = []
         self.count = 0
+        #: values queued by :attr:`add`, not yet sampled
+        self.pending: list[int] = []
+        #: queue one value (the list's own ``append``: the list is cleared in place, never replaced)
+        self.add = self.pending.append
 
     def update(self, value: int) -> None:
         self.count += 1
@@ -44,11 +50,34 @@ class StatsHistogram:
             if j < RESERVOIR:
                 values[j] = value
 
+    def fold(self) -> None:
+        """Sample the queued values into the window (the same algorithm as :meth:`update`)."""
+        pending = self.pending
+        if not pending:
+            return
+        queued = pending.copy()
+        pending.clear()
+        values = self.values
+        room = RESERVOIR - len(values)
+        if room > 0:
+            values.extend(queued[:room])
+            self.count += len(queued[:room])
+            queued = queued[room:]
+        count = self.count
+        for value in queued:
+            count += 1
+            j = int(_random() * count)
+            if j < RESERVOIR:
+                values[j] = value
+        self.count = count
+
     def clear(self) -> None:
         self.values = []
         self.count = 0
+        self.pending.clear()
 
     def snapshot(self, name: str, out: dict[str, Any]) -> None:
+        self.fold()
         values = sorted(self.values)
         out[name + ".count"] = self.count
         if not values:
@@ -101,6 +130,12 @@ class StatsRegistry:
         if found is None:
             found = self.histograms[key] = StatsHistogram()
         return found
+
+    def fold(self) -> None:
+        """Sample every histogram's queued values (bounds their memory between ticks)."""
+        for histogram in self.histograms.values():
+            if histogram.pending:
+                histogram.fold()
 
     def tick(self) -> None:
         """End of a collection window."""
