@@ -123,3 +123,17 @@ def test_stats_histogram_fold_samples_as_update() -> None:
     stats.histograms["krakend.h"] = lazy
     stats.tick()  # the window ends: queued values go with it
     assert lazy.count == 0 and lazy.pending == [] and lazy.values == []
+
+
+def test_stats_histogram_fold_keeps_a_uniform_sample() -> None:
+    import random
+
+    random.seed(11)  # the reservoir's draws: a fixed sequence, so the bounds below cannot flake
+    h = StatsHistogram()
+    for start in range(0, 20_000, 700):  # batches as the edge's folds and the snapshots leave them
+        for v in range(start, min(start + 700, 20_000)):
+            h.add(v)
+        h.fold()
+    assert h.count == 20_000 and len(set(h.values)) == len(h.values) == 1028
+    per_tenth = [sum(1 for v in h.values if v // 2_000 == d) for d in range(10)]
+    assert all(70 < n < 140 for n in per_tenth), per_tenth  # ~103 each: late values as likely as early ones
