@@ -268,7 +268,7 @@ def _relines(headers: list[tuple[str, str]]) -> tuple[str | None, str | None, li
     if lines is None or len(old) != len(headers):
         return None
     same = list(map(_same, old, headers))
-    lines = lines.copy()
+    # in place: the caller replaces _LAST whatever the answer, so a half-updated list is never read
     i = -1
     for _ in range(same.count(False)):
         i = same.index(False, i + 1)
