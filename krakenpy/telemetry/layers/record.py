@@ -9,20 +9,23 @@ from typing import Any
 
 from krakenpy.telemetry.trace.spans import SPAN
 
-__all__ = ["Finish", "call_finisher"]
+__all__ = ["Finish", "Sinks", "call_finisher", "outcome_sinks"]
 
 #: ``finish(elapsed_ns, error, canceled, complete, span, token)``
 Finish = Callable[[int, bool, bool, bool, Any, "Token[Any] | None"], None]
 
 
-def call_finisher(otel: Any, stats: Any, stats_keys: dict[tuple[bool, bool], tuple[str, Any]], tracer: Any) -> Finish:
-    """Record one finished proxy or backend call (each sink only when it is on), bound once per
-    layer: a positional call per request, the sinks' presence decided at build time, the series in
-    tuples indexed by the outcome's bits (no tuple key built and hashed per call)."""
+#: ``(otel, counters, stats)``: the OTel histograms' ``add`` by ``error*4 + canceled*2 + complete``;
+#: the ``/__stats`` counters (or None) and ``(counter key, latency add)`` by ``complete*2 + error``
+Sinks = tuple[
+    tuple[Callable[[float], None], ...], "dict[str, int] | None", tuple[tuple[str, Callable[[int], None]], ...]
+]
+
+
+def outcome_sinks(otel: Any, stats: Any, stats_keys: dict[tuple[bool, bool], tuple[str, Any]]) -> Sinks:
+    """A layer's series in tuples indexed by the outcome's bits (no tuple key built and hashed per
+    call); the histograms' ``add`` queues the value (bucketed when read)."""
     counters = stats.counters if stats is not None else None
-    end_span = tracer.buffer.end if tracer is not None else None
-    # otel: index error*4 + canceled*2 + complete; stats: complete*2 + error. The histograms' ``add``
-    # queues the value (bucketed when read: Histogram.fold, StatsHistogram.fold)
     by_outcome = (
         tuple(otel[(e, c, k)].add for e in (False, True) for c in (False, True) for k in (False, True)) if otel else ()
     )
@@ -31,6 +34,14 @@ def call_finisher(otel: Any, stats: Any, stats_keys: dict[tuple[bool, bool], tup
         if counters is not None
         else ()
     )
+    return by_outcome, counters, stats_by
+
+
+def call_finisher(otel: Any, stats: Any, stats_keys: dict[tuple[bool, bool], tuple[str, Any]], tracer: Any) -> Finish:
+    """Record one finished proxy or backend call (each sink only when it is on), bound once per
+    layer: a positional call per request, the sinks' presence decided at build time."""
+    end_span = tracer.buffer.end if tracer is not None else None
+    by_outcome, counters, stats_by = outcome_sinks(otel, stats, stats_keys)
 
     def finish(elapsed: int, error: bool, canceled: bool, complete: bool, span: Any, token: Token[Any] | None) -> None:
         if by_outcome:
