@@ -52,6 +52,8 @@ _T_FILES = {"p1-metrics": "t-metrics.json", "p1-traces": "t-traces.json", "p1-me
 _T_LAYERS: dict[str, dict[str, object]] = {"p1-metrics-rt": {"backend": {"metrics": {"round_trip": True}}}}
 #: the ``--drive`` child's validator value and token, as JSON (set by ``main`` for the JWT rows)
 _JWT_ENV = "KRAKENPY_BENCH_JWT"
+#: the log writer's batch interval in the ``--drive`` child (``--writer-interval``)
+_INTERVAL_ENV = "KRAKENPY_BENCH_WRITER_INTERVAL"
 #: the ``--drive`` child's number of client connections (``--clients``; server modes)
 _CLIENTS_ENV = "KRAKENPY_BENCH_CLIENTS"
 
@@ -329,9 +331,20 @@ def main() -> None:
         help="the event loop of the measured process (krakenpy run's default is uvloop; asyncio here keeps "
         "the counts comparable with earlier ones); the bench's client shares the loop",
     )  # fmt: skip
+    parser.add_argument(
+        "--writer-interval", type=float, metavar="S",
+        help="the log writer's batch interval in the measured process (valgrind slows a request ~100x: "
+        "20 gives the batches a worker writes in the default 0.02 s at real speed)",
+    )  # fmt: skip
     parser.add_argument("--opcodes", type=int, metavar="N", help="the Python-level split over N requests, no valgrind")
     parser.add_argument("--drive", nargs=2, metavar=("CONFIG", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.writer_interval is not None:
+        os.environ[_INTERVAL_ENV] = str(args.writer_interval)  # the --drive children inherit it
+    if os.environ.get(_INTERVAL_ENV):
+        from krakenpy.telemetry import writer
+
+        writer.INTERVAL = float(os.environ[_INTERVAL_ENV])
     if args.drive:
         sys.stdout = open(os.devnull, "w")  # the access log goes nowhere
         name, n = args.drive[0], int(args.drive[1])

@@ -9,6 +9,11 @@ once, no socket), then times N requests through the edge handler: the difference
 what the telemetry adds per request (µs, best of 5 rounds). The scrape row renders a registry of
 200 histogram series and reports the longest time the event loop was held between two yields.
 
+``--scrape-p99`` serves a gateway on loopback (the worker's server, a static upstream) with a
+Prometheus exporter holding 200 more histogram series, and times ``--n`` requests on one connection
+alone and then while a second client scrapes ``/metrics`` back to back (each scrape's series given
+values to fold first): the issue's budget is a request's p99 delayed by at most 2 ms.
+
 ``--instructions`` counts machine instructions per request instead, with valgrind's callgrind (a busy
 machine does not move them): each configuration runs twice in a child under callgrind, with
 ``--short`` and ``--long`` requests, and the difference divided by the difference in requests is one
@@ -134,8 +139,9 @@ async def _round(gateway: Any, n: int) -> float:
 async def _scrape_stall(series: int) -> tuple[float, float]:
     registry = Registry()
     family = registry.family("http.server.duration", "histogram", ["http.request.method", "http.route", "code"])
-    for i in range(series):
-        family.histogram("GET", f"/route/{i}", "200").observe(0.05)
+    hists = [family.histogram("GET", f"/route/{i}", "200") for i in range(series)]
+    for h in hists:
+        h.observe(0.05)
     longest = 0.0
     done = False
 
@@ -151,6 +157,8 @@ async def _scrape_stall(series: int) -> tuple[float, float]:
 
     # the first scrape also builds each series' fixed line parts; the second is the steady state
     await prometheus_body(registry, scope='otel_scope_name="x"', target_info="", process=True, runtime=True)
+    for h in hists:  # values queued since the last fold (the edge folds every 1,024 requests)
+        h.pending.extend((0.004, 0.03, 0.2))
     watcher = asyncio.get_running_loop().create_task(watch())
     await asyncio.sleep(0)
     start = time.process_time()
@@ -160,6 +168,63 @@ async def _scrape_stall(series: int) -> tuple[float, float]:
     await watcher
     assert body
     return total * 1e3, longest * 1e3
+
+
+async def _scrape_p99(series: int, n: int) -> None:
+    """p50/p99/max of a request's wall time alone and during back-to-back ``/metrics`` scrapes."""
+    import aiohttp
+
+    from bench.instructions import _Client, _free_port
+    from krakenpy.server.limits import ServerLimits
+    from krakenpy.server.protocol import GatewayServer
+    from krakenpy.telemetry.hub import HUB
+
+    port = _free_port()
+    exporter = {"name": "p", "port": port, "listen_ip": "127.0.0.1"}
+    gateway = await _gateway({"telemetry/opentelemetry": {"exporters": {"prometheus": [exporter]}}})
+    await gateway.start()
+    family = gateway.resources.state[HUB].registry.family("bench.filler", "histogram", ["i"])
+    fillers = [family.histogram(str(i)) for i in range(series)]
+    server = GatewayServer(gateway.edge, limits=ServerLimits())
+    loop = asyncio.get_running_loop()
+    listener = await loop.create_server(server, "127.0.0.1", 0)
+    client = _Client(*await asyncio.open_connection("127.0.0.1", listener.sockets[0].getsockname()[1]))
+    scraping = False
+    scrapes = 0
+
+    async def scrape(session: aiohttp.ClientSession) -> None:
+        nonlocal scrapes
+        while scraping:
+            for h in fillers:  # what a scrape interval's traffic leaves to fold (the edge folds every 1,024)
+                h.pending.extend((0.004, 0.03, 0.2))
+            async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                assert resp.status == 200 and len(await resp.read()) > series * 1000
+            scrapes += 1
+
+    async def timed() -> list[float]:
+        took = []
+        for _ in range(n):
+            start = time.perf_counter()
+            assert await client.get("/p1/1", {}) == 200
+            took.append((time.perf_counter() - start) * 1e3)
+        return sorted(took)
+
+    await timed()  # warm-up
+    rows = {"alone": await timed()}
+    async with aiohttp.ClientSession() as session:
+        scraping = True
+        task = loop.create_task(scrape(session))
+        rows["while scraping"] = await timed()
+        scraping = False
+        await task
+    client.writer.close()
+    listener.close()
+    await server.drain(1.0)
+    await gateway.close()
+    print(f"{n} requests, 1 connection, {series} extra histogram series ({scrapes} scrapes):")
+    for label, took in rows.items():
+        p50, p99 = took[len(took) // 2], took[int(len(took) * 0.99)]
+        print(f"  {label:15} p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  max {took[-1]:6.2f} ms")
 
 
 async def main_async(n: int, rounds: int) -> None:
@@ -247,10 +312,14 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated indexes into CONFIGS (--instructions)")
     parser.add_argument("--short", type=int, default=100)
     parser.add_argument("--long", type=int, default=1100)
+    parser.add_argument("--scrape-p99", action="store_true", help="a request's p99 during /metrics scrapes (--n)")
     parser.add_argument("--drive", nargs=3, metavar=("INDEX", "N", "FLAG"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.drive:
         asyncio.run(_drive(int(args.drive[0]), int(args.drive[1]), args.drive[2]))
+    elif args.scrape_p99:
+        _STDOUT[sys.stdout.fileno()] = LineWriter(os.open(os.devnull, os.O_WRONLY), name="bench")
+        asyncio.run(_scrape_p99(200, args.n))
     elif args.instructions:
         only = [int(i) for i in args.only.split(",")] if args.only else list(range(len(CONFIGS)))
         instructions(only, args.short, args.long)

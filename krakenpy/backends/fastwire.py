@@ -5,6 +5,7 @@ llhttp parses), the request head exactly as Go's client writes it, and the reque
 from __future__ import annotations
 
 import asyncio
+import operator
 import re
 from typing import Any
 
@@ -232,14 +233,17 @@ def _parse_url(url: str) -> tuple[str, int, str, str] | None:
     return host, port, target, host if port == 80 else f"{host}:{port}"
 
 
-#: the last header list written and its lines (Host override or None, the text; None: refused). The
-#: backends of one merge usually send equal headers: the second compares them (a C-level list
-#: compare) instead of checking and formatting each line again (P2: −11 k instructions per request)
-_LAST: tuple[list[tuple[str, str]], str | None, str | None] = ([], None, "")
+#: the last header list written and its lines (Host override or None, the text, the lines one per
+#: header, "" for the headers written elsewhere; None: refused). The backends of one merge usually
+#: send equal headers: the second compares them (a C-level list compare) instead of checking and
+#: formatting each line again (P2: −11 k instructions per request)
+_LAST: tuple[list[tuple[str, str]], str | None, str | None, list[str] | None] = ([], None, "", [])
+_same = operator.eq
 
 
-def _lines(headers: list[tuple[str, str]]) -> tuple[str | None, str | None]:
-    """(the Host header given, or None; the header lines, or None when one needs aiohttp's checks)."""
+def _lines(headers: list[tuple[str, str]]) -> tuple[str | None, str | None, list[str] | None]:
+    """(the Host header given, or None; the header text and its lines, or None when one needs
+    aiohttp's checks)."""
     host = None
     lines = []
     for name, value in headers:
@@ -247,11 +251,32 @@ def _lines(headers: list[tuple[str, str]]) -> tuple[str | None, str | None]:
         if lower in _OWN:
             if lower == "host":
                 host = value
+            lines.append("")
             continue
         if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:
-            return None, None
+            return None, None, None
         lines.append(f"{name}: {value}\r\n")
-    return host, "".join(lines)
+    return host, "".join(lines), lines
+
+
+def _relines(headers: list[tuple[str, str]]) -> tuple[str | None, str | None, list[str] | None] | None:
+    """The last list's lines with only the changed values written again, or None unless the names
+    are the same. With request ids or trace context every request sends one or two new values (the
+    id, the ``traceparent``) among equal ones: comparing the pairs in C and formatting the changed
+    lines costs ~60 Python opcodes where all the lines cost ~245 (P1 with its access log, 2026-12-01)."""
+    old, given, _, lines = _LAST
+    if lines is None or len(old) != len(headers):
+        return None
+    same = list(map(_same, old, headers))
+    # in place: the caller replaces _LAST whatever the answer, so a half-updated list is never read
+    i = -1
+    for _ in range(same.count(False)):
+        i = same.index(False, i + 1)
+        name, value = headers[i]
+        if name != old[i][0] or not lines[i] or "\r" in value or "\n" in value:
+            return None  # a name changed, a Host given, a value to refuse: the whole check again
+        lines[i] = f"{name}: {value}\r\n"
+    return given, "".join(lines), lines
 
 
 def request_head(
@@ -264,8 +289,9 @@ def request_head(
     if last[0] == headers:
         given, text = last[1], last[2]
     else:
-        given, text = _lines(headers)
-        _LAST = (list(headers), given, text)
+        found = _relines(headers) or _lines(headers)
+        given, text = found[0], found[1]
+        _LAST = (list(headers), given, text, found[2])
     if text is None:
         return None
     if given is not None:

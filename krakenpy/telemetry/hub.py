@@ -29,7 +29,11 @@ from krakenpy.telemetry.redact import Redactor
 from krakenpy.telemetry.trace.tracer import Tracer
 from krakenpy.telemetry.writer import LineWriter, stdout_writer
 
-__all__ = ["HUB", "AccessLog", "Service", "Telemetry"]
+__all__ = ["FOLD_EVERY", "HUB", "AccessLog", "Service", "Telemetry"]
+
+#: requests between two :meth:`Telemetry.fold_metrics` calls of the edge (a request queues at most a
+#: few values per histogram it touches, so no queue outgrows a small multiple of this)
+FOLD_EVERY: Final = 1024
 
 
 @dataclass(eq=False)
@@ -94,6 +98,13 @@ class Telemetry:
         if self._stdout is None:
             self._stdout = stdout_writer()
         return self._stdout
+
+    def fold_metrics(self) -> None:
+        """Count the values the request path queued on the histograms (their readers fold too)."""
+        if self.registry is not None:
+            self.registry.fold()
+        if self.stats is not None:
+            self.stats.fold()
 
     @property
     def per_request(self) -> bool:

@@ -123,6 +123,7 @@ def _points(family: Family, start_ns: int, now_ns: int) -> list[dict[str, Any]]:
     for values, series in family.items():
         attrs = attributes(zip(family.label_names, values, strict=True))
         if isinstance(series, Histogram):
+            series.fold()
             points.append(
                 {
                     "attributes": attrs,

@@ -38,3 +38,29 @@ def test_request_head_a_later_change_to_the_given_list_is_not_cached() -> None:
     assert request_head("GET", "/", "h", pairs, None, False) == b"GET / HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n\r\n"
     pairs.append(("X-B", "2"))  # the caller's list changed after the call: compared anew
     assert request_head("GET", "/", "h", pairs, None, False) == b"GET / HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nX-B: 2\r\n\r\n"
+
+
+def test_request_head_with_changed_values_matches_a_fresh_head() -> None:
+    """The last head's lines reused with only the changed values written again (request ids,
+    ``traceparent``) give the bytes (or the refusal) of a head built from nothing."""
+    import random
+
+    from krakenpy.backends import fastwire
+
+    rng = random.Random(7)
+    names = ["X-Request-Id", "traceparent", "User-Agent", "Host", "Accept", "X:Bad"]
+    values = ["a", "b1", "ok value", "evil\r\nX: y", "gw.example", "x\n", "é"]
+    base = [("X-Forwarded-For", "127.0.0.1"), ("X-Request-Id", "r1"), ("Accept-Encoding", "gzip")]
+    for _ in range(3000):
+        headers = list(base)
+        for _ in range(rng.randrange(3)):
+            if rng.random() < 0.8:
+                i = rng.randrange(len(headers))
+                headers[i] = (headers[i][0] if rng.random() < 0.8 else rng.choice(names), rng.choice(values))
+            else:
+                headers.insert(rng.randrange(len(headers) + 1), (rng.choice(names), rng.choice(values)))
+        reused = fastwire.request_head("GET", "/x", "h:8080", headers, None, False)
+        fastwire._LAST = ([], None, "", [])
+        assert reused == fastwire.request_head("GET", "/x", "h:8080", headers, None, False), headers
+        if rng.random() < 0.5:
+            base = headers

@@ -76,3 +76,64 @@ def test_stats_registry_tick_clears_histograms_only() -> None:
     snap = stats.snapshot()
     assert snap[key] == 1 and snap["krakend.router.response./a.time.count"] == 0
     assert snap["krakend.router.connected-gauge"] == 3 and snap["krakend.router.connected-total"] == 3
+
+
+def test_histogram_fold_equals_observe_one_by_one() -> None:
+    import random
+
+    rng = random.Random(3)
+    r = Registry()
+    family = r.family("m", "histogram", ["k"])
+    eager, lazy = family.histogram("eager"), family.histogram("lazy")
+    bounds = list(eager.bounds)
+    for batch in range(20):
+        for _ in range(rng.randrange(200)):
+            # bounds themselves (le is inclusive), values around them, beyond the last, ints
+            v = rng.choice([rng.choice(bounds), rng.random() * 12, rng.randrange(20), rng.choice(bounds) + 1e-12])
+            eager.observe(v)
+            lazy.add(v)
+        if batch % 3 == 0:
+            lazy.fold()  # folded in several batches, as reads and the edge's FOLD_EVERY do
+    r.fold()
+    assert lazy.pending == [] and lazy.buckets == eager.buckets
+    assert (lazy.count, lazy.sum) == (eager.count, eager.sum)  # the same float: added in the same order
+    text = r.render()
+    assert text.count(" ") and [line.split()[-1] for line in text.splitlines() if 'k="lazy"' in line] == [
+        line.split()[-1] for line in text.splitlines() if 'k="eager"' in line
+    ]
+
+
+def test_stats_histogram_fold_samples_as_update() -> None:
+    lazy, eager = StatsHistogram(), StatsHistogram()
+    for v in range(1, 101):
+        lazy.add(v)
+        eager.update(v)
+    out_lazy: dict[str, float] = {}
+    out_eager: dict[str, float] = {}
+    lazy.snapshot("x", out_lazy)  # the snapshot folds first
+    eager.snapshot("x", out_eager)
+    assert out_lazy == out_eager
+    for v in range(5000):
+        lazy.add(v)
+    lazy.fold()
+    assert lazy.count == 5100 and len(lazy.values) == 1028 and lazy.pending == []
+    assert set(lazy.values) <= set(range(5000)) | set(range(1, 101))
+    lazy.add(7)
+    stats = StatsRegistry()
+    stats.histograms["krakend.h"] = lazy
+    stats.tick()  # the window ends: queued values go with it
+    assert lazy.count == 0 and lazy.pending == [] and lazy.values == []
+
+
+def test_stats_histogram_fold_keeps_a_uniform_sample() -> None:
+    import random
+
+    random.seed(11)  # the reservoir's draws: a fixed sequence, so the bounds below cannot flake
+    h = StatsHistogram()
+    for start in range(0, 20_000, 700):  # batches as the edge's folds and the snapshots leave them
+        for v in range(start, min(start + 700, 20_000)):
+            h.add(v)
+        h.fold()
+    assert h.count == 20_000 and len(set(h.values)) == len(h.values) == 1028
+    per_tenth = [sum(1 for v in h.values if v // 2_000 == d) for d in range(10)]
+    assert all(70 < n < 140 for n in per_tenth), per_tenth  # ~103 each: late values as likely as early ones

@@ -95,3 +95,23 @@ def test_line_writer_renderer_that_fails_drops_its_batch() -> None:
     assert os.read(read_fd, 100) == b"next\n"
     os.close(read_fd)
     os.close(write_fd)
+
+
+async def test_line_writer_busy_batches_wait_for_the_interval(tmp_path: Path) -> None:
+    from krakenpy.telemetry.writer import INTERVAL
+
+    path = tmp_path / "busy.log"
+    writer = LineWriter.open(str(path))
+    writer.write(b"a\n")
+    await asyncio.sleep(0)
+    assert path.read_bytes() == b"a\n"  # quiet before: written at the end of the tick
+    writer.write(b"b\n")
+    writer.write(b"c\n")
+    await asyncio.sleep(0)
+    assert path.read_bytes() == b"a\n"  # the previous write is fresh: this batch waits for the timer
+    await asyncio.sleep(INTERVAL * 1.5)
+    assert path.read_bytes() == b"a\nb\nc\n"
+    writer.write(b"d\n")
+    writer.close()  # a flush before the timer writes the batch and cancels the timer
+    assert path.read_bytes() == b"a\nb\nc\nd\n"
+    assert writer._handle is None

@@ -19,7 +19,7 @@ from krakenpy.proxy.types import Middleware, Proxy, Request, Response, keeps_map
 from krakenpy.telemetry.exchange import EXCHANGE, Exchange
 from krakenpy.telemetry.failures import log_failure
 from krakenpy.telemetry.hub import Telemetry
-from krakenpy.telemetry.layers.record import call_finisher
+from krakenpy.telemetry.layers.record import call_finisher, outcome_sinks
 from krakenpy.telemetry.metrics.instruments import gin_route, lura_pattern
 from krakenpy.telemetry.trace.spans import CLIENT, INTERNAL, SPAN, Span
 
@@ -88,6 +88,46 @@ def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backen
 
     if not trace_on and otel is None and stats is None and not is_lambda:
         return lean  # failure logs and the request id only: one frame, no clock reads
+
+    if not trace_on and not is_lambda:
+        by_outcome, counters, stats_by = outcome_sinks(otel, stats, stats_keys)
+
+        # metrics but no backend span (the tracer, if any, only propagates): one frame, the series
+        # updated inline (the general frame's trace checks and ``finish`` call cost ~55 Python
+        # opcodes per request, 2026-12-01)
+        @keeps_maps  # a merge's backends may share the caller's header map: the id goes into a copy
+        def metered(next_proxy: Proxy) -> Proxy:
+            async def observed(request: Request) -> Response:
+                if forward_id:
+                    exchange: Exchange | None = request.context.get(EXCHANGE)
+                    if exchange is not None and exchange.request_id:
+                        request.headers = {**request.headers, rid_header: [exchange.request_id]}
+                start = _perf_ns()
+                error = canceled = complete = False
+                try:
+                    response = await next_proxy(request)
+                    complete = response.is_complete
+                    error = bool(response.errors)
+                    return response
+                except asyncio.CancelledError:
+                    error = canceled = True
+                    raise
+                except Exception as exc:
+                    error = True
+                    log_failure(exc, prefix, redactor)
+                    raise
+                finally:
+                    elapsed = _perf_ns() - start
+                    if by_outcome:
+                        by_outcome[error * 4 + canceled * 2 + complete](elapsed * 1e-9)
+                    if counters is not None:
+                        counter, latency = stats_by[complete * 2 + error]
+                        counters[counter] += 1
+                        latency(elapsed)  # nanoseconds, as go-metrics' timers
+
+            return observed
+
+        return metered
 
     finish = call_finisher(otel, stats, stats_keys, tracer)
     measured = otel is not None or stats is not None or is_lambda

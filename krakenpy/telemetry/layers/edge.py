@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-from bisect import bisect_left
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +20,7 @@ from krakenpy.errors import Rejection
 from krakenpy.telemetry.accesslog import AccessEntry
 from krakenpy.telemetry.audit import EDGE_DENY
 from krakenpy.telemetry.exchange import CURRENT, EXCHANGE, Exchange, new_request_id, valid_request_id
-from krakenpy.telemetry.hub import Telemetry
+from krakenpy.telemetry.hub import FOLD_EVERY, Telemetry
 from krakenpy.telemetry.layers.audit import edge_deny
 from krakenpy.telemetry.layers.edge_lean import lean_handler
 from krakenpy.telemetry.layers.edge_metered import metered_handler
@@ -91,16 +90,16 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
         ep = gin_route(route)
         stats.counter_key(f"router.response.{ep}.status")  # registered, never incremented (as KrakenD)
         found = stats_cache[(route, status)] = (
-            stats.histogram(f"router.response.{ep}.size"),
-            stats.histogram(f"router.response.{ep}.time"),
+            stats.histogram(f"router.response.{ep}.size").add,
+            stats.histogram(f"router.response.{ep}.time").add,
             f"krakend.router.response.{ep}.status.{status}.count",
         )
         return found
 
     def server_series(route: str | None, method: str, scheme: str, status: int) -> tuple[Any, Any]:
         assert server is not None
-        pair: tuple[Any, Any] = server.recorder(route_label(route, status), method, scheme).series(status)
-        server_cache[(route, method, scheme, status)] = pair
+        duration, sizes = server.recorder(route_label(route, status), method, scheme).series(status)
+        pair = server_cache[(route, method, scheme, status)] = (duration.add, sizes.add)
         return pair
 
     tracing = tracer is not None
@@ -109,8 +108,18 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
     # (with traces only, an unsampled request has no span: nothing to observe)
     metered = server is not None or stats is not None
     logging_on = access is not None
+    # the histograms' queued values counted every FOLD_EVERY requests, so they never pile up
+    folding = hub.registry is not None or hub.stats is not None
+    fold = hub.fold_metrics
+    left = FOLD_EVERY
 
     async def handle(request: HttpRequest) -> HttpResponse:
+        nonlocal left
+        if folding:
+            left -= 1
+            if not left:
+                left = FOLD_EVERY
+                fold()
         start = _perf_ns()
         wall = _wall() if wall_clock else 0.0
         exchange = Exchange()
@@ -194,21 +203,16 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
             method = request.method
             scheme = request.scheme
             pair = server_cache.get((route, method, scheme, status)) or server_series(route, method, scheme, status)
-            # Histogram.observe inline (a method call costs as much as the update)
-            duration, sizes = pair
-            duration.buckets[bisect_left(duration.bounds, latency)] += 1
-            duration.sum += latency
-            duration.count += 1
-            sizes.buckets[bisect_left(sizes.bounds, size)] += 1
-            sizes.sum += size
-            sizes.count += 1
+            # the values queued on the two histograms (Histogram.add; bucketed when read)
+            pair[0](latency)
+            pair[1](size)
         if stats is not None and route is not None:
             found = stats_cache.get((route, status)) or stats_series(route, status)
             counters = stats.counters
             key = found[2]
             counters[key] = counters.get(key, 0) + 1
-            found[0].update(size)
-            found[1].update(ns)
+            found[0](size)
+            found[1](ns)
         if span is not None:
             assert tracer is not None
             label = route_label(route, status)

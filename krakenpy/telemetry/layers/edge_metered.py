@@ -6,7 +6,6 @@ frame (no ``_observe`` call, no branch for a span, an audit record or a JSON lin
 from __future__ import annotations
 
 import time
-from bisect import bisect_left
 from typing import Any
 
 from multidict import CIMultiDict
@@ -15,7 +14,7 @@ from krakenpy.edge import EdgeHandler, HttpRequest, HttpResponse
 from krakenpy.errors import Rejection
 from krakenpy.telemetry.audit import EDGE_DENY
 from krakenpy.telemetry.exchange import CURRENT, EXCHANGE, Exchange, new_request_id, valid_request_id
-from krakenpy.telemetry.hub import Telemetry
+from krakenpy.telemetry.hub import FOLD_EVERY, Telemetry
 from krakenpy.telemetry.layers.edge_lean import edge_parts
 from krakenpy.telemetry.metrics.instruments import gin_route
 
@@ -49,8 +48,8 @@ def metered_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | 
 
     def server_series(route: str | None, method: str, scheme: str, status: int) -> tuple[Any, Any]:
         assert server is not None
-        pair: tuple[Any, Any] = server.recorder(route_label(route, status), method, scheme).series(status)
-        server_cache[(route, method, scheme, status)] = pair
+        duration, sizes = server.recorder(route_label(route, status), method, scheme).series(status)
+        pair = server_cache[(route, method, scheme, status)] = (duration.add, sizes.add)
         return pair
 
     def stats_series(route: str, status: int) -> tuple[Any, Any, str]:
@@ -58,13 +57,17 @@ def metered_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | 
         ep = gin_route(route)
         stats.counter_key(f"router.response.{ep}.status")  # registered, never incremented (as KrakenD)
         found = stats_cache[(route, status)] = (
-            stats.histogram(f"router.response.{ep}.size"),
-            stats.histogram(f"router.response.{ep}.time"),
+            stats.histogram(f"router.response.{ep}.size").add,
+            stats.histogram(f"router.response.{ep}.time").add,
             f"krakend.router.response.{ep}.status.{status}.count",
         )
         return found
 
+    fold = hub.fold_metrics
+    left = FOLD_EVERY
+
     async def handle(request: HttpRequest) -> HttpResponse:
+        nonlocal left
         start = _perf_ns()
         exchange = Exchange()
         rid = ""
@@ -94,21 +97,19 @@ def metered_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | 
             method = request.method
             scheme = request.scheme
             pair = server_cache.get((route, method, scheme, status)) or server_series(route, method, scheme, status)
-            # Histogram.observe inline (a method call costs as much as the update)
-            duration, sizes = pair
-            latency = ns * 1e-9
-            duration.buckets[bisect_left(duration.bounds, latency)] += 1
-            duration.sum += latency
-            duration.count += 1
-            sizes.buckets[bisect_left(sizes.bounds, size)] += 1
-            sizes.sum += size
-            sizes.count += 1
+            # the values queued on the two histograms (Histogram.add; bucketed when read)
+            pair[0](ns * 1e-9)
+            pair[1](size)
         if stats is not None and route is not None:
             found = stats_cache.get((route, status)) or stats_series(route, status)
             key = found[2]
             counters[key] = counters.get(key, 0) + 1
-            found[0].update(size)
-            found[1].update(ns)
+            found[0](size)
+            found[1](ns)
+        left -= 1
+        if not left:  # the histograms' queued values counted now and then, so they never pile up
+            left = FOLD_EVERY
+            fold()
         if writer is not None and path not in skip:
             qs = request.query_string
             # the gin tuple (rendered in the writer's batch); the target as Redactor.target writes it

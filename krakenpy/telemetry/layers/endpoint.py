@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 from krakenpy.config.model import EndpointConfig
@@ -15,7 +16,7 @@ from krakenpy.proxy.types import Middleware, Proxy, Request, Response
 from krakenpy.telemetry.exchange import EXCHANGE, Exchange
 from krakenpy.telemetry.failures import log_failure
 from krakenpy.telemetry.hub import Telemetry
-from krakenpy.telemetry.layers.record import call_finisher
+from krakenpy.telemetry.layers.record import Sinks, call_finisher, outcome_sinks
 from krakenpy.telemetry.metrics.instruments import gin_route
 from krakenpy.telemetry.trace.spans import INTERNAL, SPAN, Span
 
@@ -78,13 +79,15 @@ def proxy_middleware(hub: Telemetry, endpoint: EndpointConfig) -> Middleware:
     if not trace_on and otel is None and stats is None:
         return lean
 
+    if not trace_on:
+        return _metered(outcome_sinks(otel, stats, stats_keys), failed, subject)
     finish = call_finisher(otel, stats, stats_keys, tracer)
     measured = otel is not None or stats is not None
 
     def middleware(next_proxy: Proxy) -> Proxy:
         async def observed(request: Request) -> Response:
             exchange: Exchange | None = request.context.get(EXCHANGE)
-            sampled = trace_on and exchange is not None and exchange.trace is not None and exchange.trace.sampled
+            sampled = exchange is not None and exchange.trace is not None and exchange.trace.sampled
             if not sampled and not measured:  # an unsampled request pays what the lean layer pays
                 try:
                     response = await next_proxy(request)
@@ -125,6 +128,44 @@ def proxy_middleware(hub: Telemetry, endpoint: EndpointConfig) -> Middleware:
             finally:
                 elapsed = _perf_ns() - start
                 finish(elapsed, error, canceled, complete, span, token)
+
+        return observed
+
+    return middleware
+
+
+def _metered(sinks: Sinks, failed: Callable[[PipelineError], None], subject: Callable[[Request], None]) -> Middleware:
+    """The layer with metrics but no proxy span (the tracer, if any, only propagates): one frame,
+    the series updated inline (the general frame's trace checks and ``finish`` call cost ~45
+    Python opcodes per request, 2026-12-01)."""
+    by_outcome, counters, stats_by = sinks
+
+    def middleware(next_proxy: Proxy) -> Proxy:
+        async def observed(request: Request) -> Response:
+            start = _perf_ns()
+            error = canceled = complete = False
+            try:
+                response = await next_proxy(request)
+                complete = response.is_complete
+                error = bool(response.errors)
+                subject(request)
+                return response
+            except asyncio.CancelledError:
+                canceled = error = True
+                raise
+            except BaseException as exc:
+                error = True
+                if isinstance(exc, PipelineError):
+                    failed(exc)
+                raise
+            finally:
+                elapsed = _perf_ns() - start
+                if by_outcome:
+                    by_outcome[error * 4 + canceled * 2 + complete](elapsed * 1e-9)
+                if counters is not None:
+                    counter, latency = stats_by[complete * 2 + error]
+                    counters[counter] += 1
+                    latency(elapsed)  # nanoseconds, as go-metrics' timers
 
         return observed
 

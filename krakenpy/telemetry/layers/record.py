@@ -3,43 +3,53 @@ krakend-metrics counter and window histogram, and the span's outcome (shared by 
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Callable
 from contextvars import Token
 from typing import Any
 
 from krakenpy.telemetry.trace.spans import SPAN
 
-__all__ = ["Finish", "call_finisher"]
+__all__ = ["Finish", "Sinks", "call_finisher", "outcome_sinks"]
 
 #: ``finish(elapsed_ns, error, canceled, complete, span, token)``
 Finish = Callable[[int, bool, bool, bool, Any, "Token[Any] | None"], None]
 
 
+#: ``(otel, counters, stats)``: the OTel histograms' ``add`` by ``error*4 + canceled*2 + complete``;
+#: the ``/__stats`` counters (or None) and ``(counter key, latency add)`` by ``complete*2 + error``
+Sinks = tuple[
+    tuple[Callable[[float], None], ...], "dict[str, int] | None", tuple[tuple[str, Callable[[int], None]], ...]
+]
+
+
+def outcome_sinks(otel: Any, stats: Any, stats_keys: dict[tuple[bool, bool], tuple[str, Any]]) -> Sinks:
+    """A layer's series in tuples indexed by the outcome's bits (no tuple key built and hashed per
+    call); the histograms' ``add`` queues the value (bucketed when read)."""
+    counters = stats.counters if stats is not None else None
+    by_outcome = (
+        tuple(otel[(e, c, k)].add for e in (False, True) for c in (False, True) for k in (False, True)) if otel else ()
+    )
+    stats_by = (
+        tuple((key, latency.add) for key, latency in (stats_keys[(k, e)] for k in (False, True) for e in (False, True)))
+        if counters is not None
+        else ()
+    )
+    return by_outcome, counters, stats_by
+
+
 def call_finisher(otel: Any, stats: Any, stats_keys: dict[tuple[bool, bool], tuple[str, Any]], tracer: Any) -> Finish:
     """Record one finished proxy or backend call (each sink only when it is on), bound once per
-    layer: a positional call per request, the sinks' presence decided at build time, the series in
-    tuples indexed by the outcome's bits (no tuple key built and hashed per call)."""
-    counters = stats.counters if stats is not None else None
+    layer: a positional call per request, the sinks' presence decided at build time."""
     end_span = tracer.buffer.end if tracer is not None else None
-    # otel: index error*4 + canceled*2 + complete; stats: complete*2 + error
-    by_outcome = (
-        tuple(otel[(e, c, k)] for e in (False, True) for c in (False, True) for k in (False, True)) if otel else ()
-    )
-    stats_by = tuple(stats_keys[(k, e)] for k in (False, True) for e in (False, True)) if counters is not None else ()
+    by_outcome, counters, stats_by = outcome_sinks(otel, stats, stats_keys)
 
     def finish(elapsed: int, error: bool, canceled: bool, complete: bool, span: Any, token: Token[Any] | None) -> None:
         if by_outcome:
-            seconds = elapsed * 1e-9
-            # Histogram.observe inline (a method call costs as much as the update)
-            series = by_outcome[error * 4 + canceled * 2 + complete]
-            series.buckets[bisect_left(series.bounds, seconds)] += 1
-            series.sum += seconds
-            series.count += 1
+            by_outcome[error * 4 + canceled * 2 + complete](elapsed * 1e-9)
         if counters is not None:
             counter, latency = stats_by[complete * 2 + error]
             counters[counter] += 1
-            latency.update(elapsed)  # nanoseconds, as go-metrics' timers
+            latency(elapsed)  # nanoseconds, as go-metrics' timers
         if span is not None and token is not None:
             span.attributes["complete"] = complete
             if canceled:

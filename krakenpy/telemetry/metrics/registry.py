@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import re
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Final, Literal
 
@@ -83,9 +83,14 @@ class Gauge(Counter):
 
 
 class Histogram:
-    """Per-bucket counts (not cumulative: one increment per observation), sum and count."""
+    """Per-bucket counts (not cumulative: one increment per observation), sum and count.
 
-    __slots__ = ("_prefixes", "bounds", "buckets", "count", "labels", "sum")
+    The request path queues values with :attr:`add` (``pending.append``, one C call); readers call
+    :meth:`fold` first, which buckets the queued values in one sort and a bisection per bound. An
+    inline update (a bisection, three attribute updates) cost ~12 Python opcodes per value on the
+    request path; the fold is C-level per value but for the bounds' loop (2026-12-01)."""
+
+    __slots__ = ("_prefixes", "add", "bounds", "buckets", "count", "labels", "pending", "sum")
 
     def __init__(self, labels: str, bounds: tuple[float, ...]) -> None:
         self.labels = labels
@@ -93,6 +98,10 @@ class Histogram:
         self.buckets = [0] * (len(bounds) + 1)
         self.sum = 0.0
         self.count = 0
+        #: values observed but not yet counted in ``buckets``/``sum``/``count`` (see :meth:`fold`)
+        self.pending: list[float] = []
+        #: queue one value (the list's own ``append``: the list is cleared in place, never replaced)
+        self.add = self.pending.append
         #: the exposition lines' fixed parts, built at the first scrape: later scrapes only add numbers
         self._prefixes: tuple[str, tuple[str, ...]] | None = None
 
@@ -100,6 +109,25 @@ class Histogram:
         self.buckets[bisect_left(self.bounds, value)] += 1
         self.sum += value
         self.count += 1
+
+    def fold(self) -> None:
+        """Count the queued values (before any read of ``buckets``, ``sum`` or ``count``)."""
+        pending = self.pending
+        if not pending:
+            return
+        values = pending.copy()
+        pending.clear()
+        # in arrival order: Python 3.11's float sum adds one by one, the same value as observe's +=
+        self.sum = sum(values, self.sum)
+        self.count += len(values)
+        values.sort()
+        buckets = self.buckets
+        below = 0
+        for i, bound in enumerate(self.bounds):
+            upto = bisect_right(values, bound)  # values <= bound: observe's bisect_left on the bounds
+            buckets[i] += upto - below
+            below = upto
+        buckets[-1] += len(values) - below
 
     def cumulative(self) -> list[int]:
         out: list[int] = []
@@ -211,6 +239,7 @@ class Family:
             if done % size == 0:
                 yield
             if isinstance(series, Histogram):
+                series.fold()
                 cached = series._prefixes
                 if cached is None or cached[0] != extra:
                     labels = series.labels + ("," + extra if extra and series.labels else extra)
@@ -279,6 +308,14 @@ class Registry:
 
     def families(self) -> Iterable[Family]:
         return self._families.values()
+
+    def fold(self) -> None:
+        """Count every histogram's queued values (bounds their memory between reads)."""
+        for family in self._families.values():
+            if family.kind == "histogram":
+                for series in family._series.values():
+                    if series.pending:  # type: ignore[union-attr]
+                        series.fold()  # type: ignore[union-attr]
 
     def render(self, extra: str = "") -> str:
         """The whole registry in Prometheus text format."""

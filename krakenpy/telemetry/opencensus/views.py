@@ -208,6 +208,8 @@ def view_rows(registry: Registry) -> Iterator[tuple[ViewFamily, dict[str, str], 
         if not isinstance(family, ViewFamily):
             continue
         for values, series in list(family.items()):
+            if isinstance(series, Histogram):
+                series.fold()
             yield family, {n: v for n, v in zip(family.label_names, values, strict=True) if v}, series
 
 

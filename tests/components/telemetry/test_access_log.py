@@ -11,11 +11,19 @@ from aiohttp import web
 
 from krakenpy.errors import ConfigError
 from krakenpy.telemetry.settings import parse_access_log
+from krakenpy.telemetry.writer import stdout_writer
 from tests.components.helpers import site
 from tests.components.telemetry.conftest import doc, recording_app
 
 GIN = re.compile(r'^\[GIN\] \d{4}/\d\d/\d\d - \d\d:\d\d:\d\d \| (\d{3}) \| +\S+ \| +(\S+) \| (\w+) +"(.*)"$')
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def _logged(capfd: Any) -> str:
+    """Standard output so far, the writer's pending batch written first (a batch waits up to
+    ``writer.INTERVAL`` after the previous one)."""
+    stdout_writer().flush()
+    return str(capfd.readouterr().out)
 
 
 def _gin_lines(text: str) -> list[re.Match[str]]:
@@ -39,7 +47,7 @@ async def test_access_log_on_by_default_in_gins_format_redacted(served, upstream
     resp = await s.client.get("/items/7?sig=SECRET1&page=2")
     assert resp.status == 200
     await s.client.get("/nowhere")
-    out = capfd.readouterr().out
+    out = _logged(capfd)
     lines = _gin_lines(out)
     assert [(m.group(1), m.group(3), m.group(4)) for m in lines] == [
         ("200", "GET", "/items/7?sig=[REDACTED]&page=2"),
@@ -98,10 +106,10 @@ async def test_access_log_disabled_and_skip_paths(served, upstream, capfd) -> No
     s = await served(doc(eps, extra_config={"router": {"logger_skip_paths": ["/a"]}}))
     await s.client.get("/a")
     await s.client.get("/b")
-    assert [m.group(4) for m in _gin_lines(capfd.readouterr().out)] == ["/b"]
+    assert [m.group(4) for m in _gin_lines(_logged(capfd))] == ["/b"]
     off = await served(doc(eps, extra_config={"router": {"disable_access_log": True}}))
     await off.client.get("/b")
-    assert _gin_lines(capfd.readouterr().out) == []
+    assert _gin_lines(_logged(capfd)) == []
 
 
 async def test_failures_are_logged_once_with_prefix_and_request_id(served, upstream, capfd, caplog, dead_port) -> None:  # type: ignore[no-untyped-def]
@@ -145,7 +153,7 @@ async def test_failures_are_logged_once_with_prefix_and_request_id(served, upstr
     assert not any(m.startswith("[ENDPOINT: /merge] ") for m in messages)  # logged once, at the backend
     assert not any(m.startswith("[ENDPOINT: /down] ") for m in messages)
     # gin's error lines follow the access line, as KrakenD's handler adds c.Error(err)
-    out = capfd.readouterr().out
+    out = _logged(capfd)
     assert re.search(
         r'\| GET      "/err"\nError #01: \[ENDPOINT: /err\]|\| GET      "/err"\nError #01: invalid status code 500', out
     )
@@ -153,7 +161,6 @@ async def test_failures_are_logged_once_with_prefix_and_request_id(served, upstr
 
 async def test_failure_records_carry_the_request_id(served, upstream, capfd) -> None:  # type: ignore[no-untyped-def]
     from krakenpy.telemetry.applog import AppLogOptions, LineHandler, install_handlers, make_formatter
-    from krakenpy.telemetry.writer import stdout_writer
 
     base = await upstream(recording_app([], status=503))
     s = await served(doc([{"endpoint": "/err", "backend": [{"host": [base], "url_pattern": "/e"}]}]))
@@ -162,7 +169,7 @@ async def test_failure_records_carry_the_request_id(served, upstream, capfd) -> 
         await s.client.get("/err", headers={"X-Request-Id": "req-42"})
     finally:
         undo()
-    out = capfd.readouterr().out
+    out = _logged(capfd)
     assert re.search(
         r"KRAKEND ERROR: \[ENDPOINT: /err\]\[BACKEND: /e\] invalid status code 503 .* request_id=req-42", out
     )

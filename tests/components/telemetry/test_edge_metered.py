@@ -14,6 +14,7 @@ from tests.conftest import free_port
 
 def _series(hub: Any) -> dict[str, Any]:
     """Every OTel series' labels and count, and the /__stats counters and window counts (no timings)."""
+    hub.fold_metrics()  # the values the requests queued, counted
     out: dict[str, Any] = {}
     for family in hub.registry.families():
         if family.kind == "counter" and family.unit == "s":
@@ -53,3 +54,29 @@ async def test_edge_metered_same_series_as_the_general_handler(served, upstream,
     assert returned[0] == returned[1] == ["given-1", "36", "given-3", "x"]
     assert _series(hubs[0]) == _series(hubs[1])
     assert any("/users/:id" in k for k in _series(hubs[0]))
+
+
+async def test_edge_metered_folds_queued_values_every_n_requests(served, upstream, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from krakenpy.telemetry.layers import edge, edge_metered
+
+    monkeypatch.setattr(edge_metered, "FOLD_EVERY", 3)
+    monkeypatch.setattr(edge, "FOLD_EVERY", 3)
+    base = await upstream(recording_app([], {"a": 1}))
+    metrics = {
+        "telemetry/metrics": {"listen_address": "127.0.0.1:0", "collection_time": "1h"},
+        "telemetry/opentelemetry": {
+            "exporters": {"prometheus": [{"name": "p", "port": free_port(), "listen_ip": "127.0.0.1"}]}
+        },
+    }
+    endpoints = [{"endpoint": "/a", "backend": [{"host": [base], "url_pattern": "/u"}]}]
+    s = await served(doc(endpoints, extra_config=metrics))
+    hub = s.gateway.resources.state[HUB]
+    for _ in range(7):
+        await s.client.get("/a")
+    histograms = [family for family in hub.registry.families() if family.kind == "histogram"]
+    # folded after the 3rd and the 6th request: the 7th request's values wait (series of other
+    # outcomes stay empty; the client layer's update at once)
+    queued_counted = [(len(h.pending), h.count) for family in histograms for _, h in family.items()]
+    assert (1, 6) in queued_counted and all((q, c) in ((1, 6), (0, 0), (0, 7)) for q, c in queued_counted)
+    stats = [(len(h.pending), h.count) for h in hub.stats.histograms.values()]
+    assert (1, 6) in stats and all((q, c) in ((1, 6), (0, 0)) for q, c in stats)
