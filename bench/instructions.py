@@ -250,7 +250,7 @@ def _call(name: str) -> Callable[[], object]:
 CALLS = ("quick_answer", "request_head", "headers_out", "encode_response", "clone")
 
 
-def opcodes(name: str, n: int, top: int = 20) -> None:
+def opcodes(name: str, n: int, top: int = 20, loop: str = "asyncio") -> None:
     """The Python-level split (``--opcodes``, no valgrind): bytecodes executed and calls per request
     through the server, per function (``n`` requests minus 100, traced with ``sys.settrace``). Where
     the interpreter spends its steps; what a change saves is the callgrind count's to say."""
@@ -277,7 +277,7 @@ def opcodes(name: str, n: int, top: int = 20) -> None:
     runs = []
     for requests in (100, n):
         counts.clear()
-        asyncio.run(traced(requests))
+        _run(traced(requests), loop)
         runs.append(counts.copy())
     per = {key: (runs[1][key] - runs[0][key]) / (n - 100) for key in runs[1]}
     total = sum(v for (_, call), v in per.items() if not call)
@@ -360,7 +360,7 @@ def main() -> None:
     if args.opcodes:
         sys.stdout = open(os.devnull, "w")  # the access log goes nowhere
         for name in args.only.split(",") if args.only else ("p1", "p2"):
-            opcodes(name, args.opcodes)
+            opcodes(name, args.opcodes, loop=args.loop)
         return
     names = args.only.split(",") if args.only else CALLS if args.mode == "calls" else tuple(CONFIGS)
     for name in names:

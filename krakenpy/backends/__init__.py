@@ -20,7 +20,16 @@ from krakenpy.proxy.concurrent import concurrent_middleware
 from krakenpy.proxy.deadline import arm, disarm, enter, expired, leave, soft_expired
 from krakenpy.proxy.formatter import Formatter, compile_formatter
 from krakenpy.proxy.request_builder import backend_request_builder, backend_request_middleware
-from krakenpy.proxy.types import Middleware, Proxy, Request, Response, keeps_maps, keeps_request_maps
+from krakenpy.proxy.types import (
+    Middleware,
+    Proxy,
+    Request,
+    Response,
+    is_task_free,
+    keeps_maps,
+    keeps_request_maps,
+    task_free,
+)
 
 __all__ = ["backend_formatter", "build_backend"]
 
@@ -101,4 +110,8 @@ def build_backend(
     # stack keeps a request's maps when its executor and its component layers do
     if keeps_request_maps(executor) and all(keeps_request_maps(m) for m in layers):
         keeps_maps(stack)
+    # the deadline layer arms nothing for a request without a timer and deadline (a merge's driven
+    # backend: the merge's deadline ends it); concurrent calls run tasks
+    if concurrent is None and is_task_free(executor) and all(is_task_free(m) for m in layers):
+        task_free(stack)
     return stack

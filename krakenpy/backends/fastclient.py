@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Coroutine, Iterable
+from typing import Any, TypeVar
 
 from aiohttp import ClientError
 from aiohttp.http_exceptions import HttpProcessingError
@@ -40,6 +40,7 @@ from krakenpy.errors import BackendError
 
 __all__ = ["FastClient"]
 
+_T = TypeVar("_T")
 _IDEMPOTENT = frozenset({"GET", "PUT", "DELETE", "OPTIONS", "TRACE"})
 
 
@@ -66,6 +67,9 @@ class FastClient:
         self._connect_timeout = o.connect_timeout
         self._header_timeout = o.response_header_timeout
         self._closed = False
+        #: no timer bound to the current task on the common path: a merge may step a call without a
+        #: task (:mod:`krakenpy.proxy.driven`); the aiohttp fallback then gets a task of its own
+        self.task_free = not (o.connect_timeout or o.response_header_timeout)
 
     def _fallback_client(self) -> AiohttpClient:
         if self._fallback is None:
@@ -111,7 +115,11 @@ class FastClient:
         target = split_url(url) if method != "HEAD" else None
         head = request_head(method, target[2], target[3], pairs, body, self._keepalive <= 0) if target else None
         if target is None or head is None:
-            return await self._fallback_client().exchange(method, url, pairs, body)
+            exchange = self._fallback_client().exchange(method, url, pairs, body)
+            loop = asyncio.get_running_loop()
+            if asyncio.current_task(loop) is not None:
+                return await exchange
+            return await _in_task(loop, exchange)  # driven without a task: aiohttp's timers need one
         key = (target[0], target[1])
         pool = self._hosts.get(key)
         if pool is None:
@@ -287,3 +295,13 @@ class FastClient:
         self._hosts.clear()
         if self._fallback is not None:
             await self._fallback.close()
+
+
+async def _in_task(loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any, _T]) -> _T:
+    """``work`` in a task of its own, cancelled with the caller."""
+    task = loop.create_task(work)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        task.cancel()
+        raise

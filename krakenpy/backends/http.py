@@ -14,7 +14,7 @@ from krakenpy.config.model import BackendConfig
 from krakenpy.errors import BackendError
 from krakenpy.names import canonical_header
 from krakenpy.proxy.formatter import Formatter
-from krakenpy.proxy.types import Headers, Proxy, Request, Response, keeps_maps
+from krakenpy.proxy.types import Headers, Proxy, Request, Response, keeps_maps, task_free
 
 __all__ = ["NAMESPACE", "http_backend"]
 
@@ -43,10 +43,12 @@ def http_backend(
     formatter: Formatter | None,
     *,
     disable_compression: bool = False,
+    client_task_free: bool = False,
 ) -> Proxy:
     """Build the executor for one HTTP backend; everything but the call itself is decided here.
     ``call_upstream`` is the client seam: the upstream client's ``request``, or the client-layer
-    components (HTTP cache, OAuth2 client credentials) around it."""
+    components (HTTP cache, OAuth2 client credentials) around it; ``client_task_free``: it needs no
+    task of its own (:func:`~krakenpy.proxy.types.task_free`)."""
     details_name = backend.http.return_error_details
     return_code = backend.http.return_error_code
     noop = backend.encoding == "no-op"
@@ -94,4 +96,6 @@ def http_backend(
         # like lura, decoded responses carry no backend headers (only no-op passes them on)
         return Response(data=data, is_complete=True, status=status)
 
+    if client_task_free:
+        task_free(call)
     return keeps_maps(call)  # it reads the request

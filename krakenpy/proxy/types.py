@@ -25,8 +25,10 @@ __all__ = [
     "Query",
     "Request",
     "Response",
+    "is_task_free",
     "keeps_maps",
     "keeps_request_maps",
+    "task_free",
 ]
 
 #: canonical header name (Go's CanonicalMIMEHeaderKey) → values
@@ -150,3 +152,20 @@ def keeps_maps(function: _F) -> _F:
 def keeps_request_maps(function: Callable[..., Any]) -> bool:
     """Whether ``function`` was declared with :func:`keeps_maps`."""
     return function in _KEEPS_MAPS
+
+
+#: proxies and middlewares known (where they are built) never to need a task of their own: no
+#: ``asyncio.timeout``, no deadline armed on ``current_task()``, nothing bound to the running task. A
+#: merge steps a stack made only of those without a task (:mod:`krakenpy.proxy.driven`).
+_TASK_FREE: WeakSet[Callable[..., Any]] = WeakSet()
+
+
+def task_free(function: _F) -> _F:
+    """Declare that ``function`` (a proxy, or a middleware whose proxies all are) runs without a task; returns it."""
+    _TASK_FREE.add(function)
+    return function
+
+
+def is_task_free(function: Callable[..., Any]) -> bool:
+    """Whether ``function`` was declared with :func:`task_free`."""
+    return function in _TASK_FREE

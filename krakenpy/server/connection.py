@@ -162,16 +162,21 @@ class GatewayProtocol(Connection):
                 if msg.version[1] and headers.get("Expect", "").lower() == "100-continue":
                     read = self._continue_reader(payload)
         target = msg.path
+        path, _, query = target.partition("?")
         if target[:1] == "/":
             host = headers.get("Host")
             if host is None:
                 host = self._local_host()
+            if "%" in path or "#" in path:
+                path = msg.url.path  # percent-decoded (and the fragment cut) by yarl
+            # else the target's path is what yarl's decoded path would be: its property not asked
         else:  # absolute-form (a proxy request): the authority is the URL's, as aiohttp reads it
             host = msg.url.host or headers.get("Host") or ""
+            path = msg.url.path
         request = HttpRequest(
             msg.method,
-            msg.url.path,
-            target.partition("?")[2],
+            path,
+            query,
             headers,
             remote=self._remote,
             host=host,

@@ -211,3 +211,19 @@ async def test_connection_close_on_a_client_still_sending_keeps_the_answer(conne
     writer.write(bytes(4 * BIG))  # still read (and dropped) after the answer: no reset
     await asyncio.wait_for(writer.drain(), 5)
     assert await asyncio.wait_for(reader.read(), 5) == b""  # the answer was followed by the end
+
+
+async def test_connection_path_is_decoded_as_yarl_decodes_it(connect: Connect) -> None:
+    # a target without "%" or "#" is taken as it is; the others are yarl's decoded path
+    reader, writer = await connect()
+    targets = {
+        b"/plain/a+b;c=d?x=1": b"/plain/a+b;c=d",
+        b"/a/../b//c": b"/a/../b//c",
+        b"/a%20b?q=%20": b"/a b",
+        b"/a%2Fb": b"/a/b",
+        b"/frag#x": b"/frag",
+        b"http://other.example/abs?x=1": b"/abs",
+    }
+    for target, path in targets.items():
+        writer.write(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % target)
+        assert (await _answer(reader))[1] == path, target

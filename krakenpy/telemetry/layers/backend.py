@@ -15,7 +15,7 @@ from typing import Any
 
 from krakenpy.config.model import BackendConfig, EndpointConfig
 from krakenpy.errors import PipelineError
-from krakenpy.proxy.types import Middleware, Proxy, Request, Response, keeps_maps
+from krakenpy.proxy.types import Middleware, Proxy, Request, Response, keeps_maps, task_free
 from krakenpy.telemetry.exchange import EXCHANGE, Exchange
 from krakenpy.telemetry.failures import log_failure
 from krakenpy.telemetry.hub import Telemetry
@@ -71,6 +71,7 @@ def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backen
     forward_id = hub.forward_request_id and hub.request_id_header is not None
     rid_header = hub.request_id_header or ""
 
+    @task_free  # its span variable is set in the context the call runs in, nothing else is bound to a task
     @keeps_maps  # a merge's backends may share the caller's header map: the id goes into a copy
     def lean(next_proxy: Proxy) -> Proxy:
         async def observed(request: Request) -> Response:
@@ -132,6 +133,7 @@ def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backen
     finish = call_finisher(otel, stats, stats_keys, tracer)
     measured = otel is not None or stats is not None or is_lambda
 
+    @task_free
     def middleware(next_proxy: Proxy) -> Proxy:
         async def observed(request: Request) -> Response:
             exchange: Exchange | None = request.context.get(EXCHANGE)
