@@ -145,7 +145,7 @@ class _Parser:
             if text == b"local":
                 self.at += 1
                 name = self.take("name")
-                if name.decode() in self.globals:  # a local must not hide a global name
+                if name == b"_ENV" or name.decode() in self.globals:  # a local hiding a global (or them all)
                     raise _Refused
                 self.expect(b"=")
                 self.locals[name] = self.object()

@@ -97,6 +97,8 @@ def test_setters_plan_accepts_literal_setter_calls(code: str, phase: str, steps:
         ("local r = request.load(); r:headers(\n'X-A', 'b')", "pre"),  # a statement over two lines
         ("local request = request.load(); request:headers('X-A', 'b')", "pre"),
         ("local x = 1", "pre"),
+        ("local _ENV = request.load(); request.load():path('/y')", "pre"),  # the globals' table
+        ("local x = request.load():path('/y')", "pre"),  # a setter's result used
         ("request.load():headers('X-A', 'b'):x()", "pre"),
         ("request.load():headers('X-A', 'b') 'x'", "pre"),
         ("request.load():headers('X-A', 'b')('x')", "pre"),
