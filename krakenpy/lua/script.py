@@ -144,22 +144,25 @@ class Script:
         if issues:
             raise ConfigError(issues)
         self.chains = self._link()
-        #: both phases as setter plans, run without Lua by the proxy/backend middleware; None if a
-        #: phase is more than setters, or its limits could stop it
-        self.setters = self._setters()
+        #: both phases as setter plans, run without Lua by the proxy/backend middleware, and ``pre`` as
+        #: the router level's (``ctx``); None if a phase is more than setters, or its limits could stop it
+        self.setters, self.router_setters = self._setters()
 
-    def _setters(self) -> Setters | None:
+    def _setters(self) -> tuple[Setters | None, Plan | None]:
         options, limits, runtime = self.options, self.limits, self.runtime
         if self._sources or options.allow_open_libs or limits.timeout or limits.max_instructions < MIN_BUDGET:
-            return None
+            return None, None
         accessors, names = runtime.bindings.accessors, runtime.global_names
-        plans = [
+        pre, post, router = (
             plan(code.encode(), name, phase, accessors, names) if code else None
-            for code, name, phase in ((options.pre, "pre-script", "pre"), (options.post, "post-script", "post"))
-        ]
-        if (options.pre and plans[0] is None) or (options.post and plans[1] is None):
-            return None
-        return Setters(plans[0], plans[1])
+            for code, name, phase in (
+                (options.pre, "pre-script", "pre"),
+                (options.post, "post-script", "post"),
+                (options.pre, "pre-script", "router"),
+            )
+        )
+        both = not (options.pre and pre is None) and not (options.post and post is None)
+        return (Setters(pre, post) if both else None), router
 
     def _compile_inline(self, code: str, name: str, key: str) -> Any:
         if not code:

@@ -8,14 +8,15 @@ among them) and an env and a record per request, for a single Python function ca
 A *setter plan* makes the same calls from Python: the same accessor (:mod:`krakenpy.lua.api`), with
 the arguments lupa would hand over (strings as bytes, integers, booleans, nil as None) and their
 count, and an error result raised as api.lua's method wrapper raises it (``name:line: message``,
-its status kept). The P3 pair: ~55 k machine instructions through the server → see bench/README.md.
+its status kept). The P3 pair through the server: see bench/README.md § "Setter scripts without Lua".
 
 What a plan accepts (anything else, a byte of it, runs in Lua):
 
 - statements ``local NAME = OBJ`` and ``OBJ:SETTER(LITERAL, ...)``, each on one line (the line an
   error names), separated by spaces, newlines or ``;``; line comments (``--`` not followed by ``[``);
 - ``OBJ``: ``request.load()``, ``response.load()`` (``post`` only: ``response`` is nil in ``pre``),
-  a local bound to one, or a response object's ``:data()`` (the response's data as a ``luaTable``);
+  ``ctx.load()`` (the router level's ``pre``, where it is the only one), a local bound to one, or a
+  response object's ``:data()`` (the response's data as a ``luaTable``);
 - ``SETTER``: a method with the argument count that makes it a setter (:data:`SETTERS`), whose
   result is nothing or an error;
 - ``LITERAL``: a short string without escapes (``'...'``, ``"..."``), a decimal integer of at most
@@ -36,20 +37,26 @@ from typing import Any, Final
 
 from krakenpy.lua.api.store import Accessor
 
-__all__ = ["DATA", "REQUEST", "RESPONSE", "SETTERS", "Plan", "Step", "plan"]
+__all__ = ["CTX", "DATA", "IDS", "REQUEST", "RESPONSE", "SETTERS", "Plan", "Step", "plan"]
 
-#: the objects a run may use, by slot: the request, the response (its ``PostState``), its data
+#: the objects a run may use, by slot: the request, the response (its ``PostState``), its data; the
+#: router level's ``ctx`` (the same request, through ctx's accessors)
 REQUEST: Final = 0
 RESPONSE: Final = 1
 DATA: Final = 2
+CTX: Final = 3
+#: slot → the id of its object during a setter run: reserved, as krakenpy.lua.handles hands out positive
+#: ids only (a run is synchronous: the ids are filled before it and cleared after it)
+IDS: Final = {REQUEST: -1, RESPONSE: -2, DATA: -3, CTX: -1}
 #: slot → setter method → the argument count that makes it a setter (its result: nil or an error)
 SETTERS: Final[Mapping[int, Mapping[str, int]]] = {
     REQUEST: {"method": 1, "path": 1, "url": 1, "query": 1, "body": 1, "params": 2, "headers": 2},
     RESPONSE: {"isComplete": 1, "statusCode": 1, "body": 1, "headers": 2},
     DATA: {"set": 2, "del": 1},
+    CTX: {"method": 1, "url": 1, "host": 1, "query": 2, "body": 1, "params": 2, "headers": 2},
 }
 #: the Lua class of each slot (the accessor tables of :class:`krakenpy.lua.bindings.Bindings`)
-CLASS_OF: Final = {REQUEST: b"request", RESPONSE: b"response", DATA: b"luaTable"}
+CLASS_OF: Final = {REQUEST: b"request", RESPONSE: b"response", DATA: b"luaTable", CTX: b"ctx"}
 #: the longest source planned (as krakenpy.lua.scan's MAX_SOURCE)
 MAX_SOURCE: Final = 4096
 _KEYWORDS: Final = frozenset(
@@ -83,7 +90,7 @@ class Plan:
 def plan(
     source: bytes, name: str, phase: str, accessors: Mapping[bytes, Mapping[bytes, Accessor]], globals_: frozenset[str]
 ) -> Plan | None:
-    """The setter plan of ``source`` (chunk ``name``, a ``pre`` or ``post`` script), or None if it is more."""
+    """The setter plan of ``source`` (chunk ``name``; ``phase``: ``pre``, ``post`` or ``router``), or None."""
     if len(source) > MAX_SOURCE or len(name) > 40:  # a longer chunk name would be cut in Lua's positions
         return None
     tokens = _tokens(source)
@@ -182,8 +189,10 @@ class _Parser:
         name = self.take("name")
         slot = self.locals.get(name)
         if slot is None:
-            if name == b"request":
+            if name == b"request" and self.phase != "router":
                 slot = REQUEST
+            elif name == b"ctx" and self.phase == "router":
+                slot = CTX
             elif name == b"response" and self.phase == "post":
                 slot = RESPONSE
             else:

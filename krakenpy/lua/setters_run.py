@@ -1,5 +1,5 @@
-"""The proxy/backend Lua middleware for scripts that are setter plans (:mod:`krakenpy.lua.setters`):
-the same steps and outcomes as :func:`krakenpy.lua.modifier.proxy_middleware`, without a call into Lua.
+"""The Lua middlewares for scripts that are setter plans (:mod:`krakenpy.lua.setters`): the same steps
+and outcomes as :mod:`krakenpy.lua.modifier`'s, without a call into Lua.
 
 P3's pair through the ``modifier/lua-proxy`` middleware (``python -m bench.lua_instructions proxy
 2000``): see bench/README.md § "Setter scripts without Lua".
@@ -8,42 +8,33 @@ P3's pair through the ``modifier/lua-proxy`` middleware (``python -m bench.lua_i
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from krakenpy.errors import PipelineError
+from krakenpy.lua.api.request import BAD_INPUT
 from krakenpy.lua.api.store import Accessor
 from krakenpy.lua.bindings import PostState, error_status
 from krakenpy.lua.convert import Kind
 from krakenpy.lua.errors import LuaError
-from krakenpy.lua.setters import DATA, REQUEST, RESPONSE, Plan
+from krakenpy.lua.setters import CTX, DATA, IDS, REQUEST, RESPONSE, Plan
 from krakenpy.proxy.types import Middleware, Proxy, Request, Response
 
 if TYPE_CHECKING:
     from krakenpy.lua.script import Script, Setters
 
-__all__ = ["setters_middleware"]
+__all__ = ["router_setters_middleware", "setters_middleware"]
 
 log = logging.getLogger("krakenpy.lua")
 
 #: an accessor's out-of-memory error: raised without a position (prelude.lua's ``fail``)
 _MEMERR: Final = b"not enough memory"
+#: a plan's steps with their object's id bound as the accessor's first argument
+Bound = tuple[tuple[Accessor, tuple[Any, ...], bytes], ...]
 
 
-def setters_middleware(script: Script, setters: Setters) -> Middleware:
-    """``pre``, next (unless ``skip_next``), ``post``, each phase's accessor calls made from Python."""
-    runtime = script.runtime
-    table, outcome = runtime.objects.objects, runtime.outcome
-    skip_next = script.options.skip_next
-    # A run is synchronous (a setter cannot yield), so its objects take the ids reserved for setter runs
-    # (ids handed to Lua are positive): put in place before the run, cleared after it, no scope to
-    # release; the ids are bound into each step's arguments once, here (the P3 pair: -2.6 k machine
-    # instructions against ids handed out per request)
-    pre = _bound(setters.pre)
-    post = _bound(setters.post)
-    has_post = setters.post is not None
-    with_state = setters.post is not None and RESPONSE in setters.post.slots
-
-    def run(steps: tuple[tuple[Accessor, tuple[Any, ...], bytes], ...]) -> None:
+def _runner(outcome: Callable[[Any], Any]) -> Callable[[Bound], None]:
+    def run(steps: Bound) -> None:
         for accessor, args, where in steps:
             result = accessor(*args)
             # a setter's result is nothing or an error (api.lua's wrapper: fail(msg, status) at the line);
@@ -51,6 +42,53 @@ def setters_middleware(script: Script, setters: Setters) -> Middleware:
             if result is not None and result[0] == Kind.ERROR:
                 message = result[1]
                 outcome((b"error", message) if message == _MEMERR else (b"error", where + message, *result[2:]))
+
+    return run
+
+
+def router_setters_middleware(script: Script, steps: Plan, *, service_level: bool) -> Middleware:
+    """``modifier/lua-endpoint``: ``pre``'s ``ctx`` setter calls made from Python, then the endpoint."""
+    table = script.runtime.objects.objects
+    run = _runner(script.runtime.outcome)
+    bound = _bound(steps)
+    ctx_id = IDS[CTX]
+
+    def middleware(next_proxy: Proxy) -> Proxy:
+        async def lua_router(request: Request) -> Response:
+            if bound:
+                table[ctx_id] = request
+                try:
+                    run(bound)
+                except LuaError as exc:
+                    # as krakenpy.lua.modifier.router_middleware: the service level answers 500, except
+                    # for a client value the API refused (400)
+                    if service_level and (exc.custom or exc.status != BAD_INPUT):
+                        raise LuaError(str(exc)) from None
+                    raise
+                finally:
+                    table[ctx_id] = None
+            return await next_proxy(request)
+
+        return lua_router
+
+    return middleware
+
+
+def setters_middleware(script: Script, setters: Setters) -> Middleware:
+    """``pre``, next (unless ``skip_next``), ``post``, each phase's accessor calls made from Python."""
+    runtime = script.runtime
+    table = runtime.objects.objects
+    skip_next = script.options.skip_next
+    # A run is synchronous (a setter cannot yield), so its objects take the ids reserved for setter runs
+    # (krakenpy.lua.setters.IDS): put in place before the run, cleared after it, no scope to release;
+    # the ids are bound into each step's arguments once, here (the P3 pair: -2.6 k machine instructions
+    # against ids handed out per request)
+    pre = _bound(setters.pre)
+    post = _bound(setters.post)
+    has_post = setters.post is not None
+    with_state = setters.post is not None and RESPONSE in setters.post.slots
+
+    run = _runner(runtime.outcome)
 
     def middleware(next_proxy: Proxy) -> Proxy:
         async def lua_proxy(request: Request) -> Response:
@@ -96,14 +134,13 @@ def setters_middleware(script: Script, setters: Setters) -> Middleware:
     return middleware
 
 
-#: the ids of a setter run's objects, by slot (Handles hands out positive ids only)
-REQUEST_ID: Final = -1 - REQUEST
-STATE_ID: Final = -1 - RESPONSE
-DATA_ID: Final = -1 - DATA
+REQUEST_ID: Final = IDS[REQUEST]
+STATE_ID: Final = IDS[RESPONSE]
+DATA_ID: Final = IDS[DATA]
 
 
-def _bound(plan: Plan | None) -> tuple[tuple[Accessor, tuple[Any, ...], bytes], ...]:
+def _bound(plan: Plan | None) -> Bound:
     """A plan's steps with their object's id as the accessor's first argument."""
     if plan is None:
         return ()
-    return tuple((accessor, (-1 - slot, *args), where) for slot, accessor, args, where in plan.steps)
+    return tuple((accessor, (IDS[slot], *args), where) for slot, accessor, args, where in plan.steps)

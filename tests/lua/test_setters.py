@@ -14,7 +14,7 @@ import pytest
 from krakenpy.backends.client import AiohttpClient, ClientOptions
 from krakenpy.config.build import build_service
 from krakenpy.errors import BackendError, PipelineError
-from krakenpy.lua.modifier import proxy_middleware
+from krakenpy.lua.modifier import proxy_middleware, router_middleware
 from krakenpy.lua.script import Script, build_script
 from krakenpy.lua.setters import CLASS_OF, DATA, REQUEST, RESPONSE, plan
 from krakenpy.proxy.types import Request, Response
@@ -129,6 +129,25 @@ def test_setters_plan_accepts_literal_setter_calls(code: str, phase: str, steps:
 )
 def test_setters_plan_refuses_anything_else(code: str, phase: str) -> None:
     assert _plan(code, phase) is None
+
+
+@pytest.mark.parametrize(
+    ("code", "phase", "planned"),
+    [
+        (
+            "local c = ctx.load(); c:headers('X-A', 'b'); c:host('h'); c:query('q', nil); c:params('id', 7)",
+            "router",
+            True,
+        ),
+        ("ctx.load():url('/y?a=1')", "router", True),
+        ("ctx.load():path('/y')", "router", False),  # no such method on ctx
+        ("request.load():path('/y')", "router", False),  # request is nil at the router level
+        ("ctx.load():headers('X-A', 'b')", "pre", False),
+        ("ctx.load():headers('X-A', 'b')", "post", False),
+    ],
+)
+def test_setters_plan_ctx_at_the_router_level_only(code: str, phase: str, planned: bool) -> None:
+    assert (_plan(code, phase) is not None) == planned
 
 
 def test_setters_script_is_planned_only_when_its_limits_cannot_stop_it() -> None:
@@ -246,3 +265,35 @@ async def test_setters_release_their_objects() -> None:
     # the runs' objects took the reserved ids and were dropped after each run
     assert {k: v for k, v in objects.items() if v is not None} == before
     assert {k for k in objects if k < 0} == {-1, -2, -3}
+
+
+async def _router_outcome(raw: dict[str, Any], service_level: bool) -> Any:
+    request = _request()
+    middleware = router_middleware(_script(raw), service_level=service_level)
+    assert middleware is not None
+    seen: Any
+    try:
+        seen = (await middleware(_inner(""))(request)).data
+    except PipelineError as exc:
+        seen = (type(exc).__name__, str(exc), exc.status)
+    sent = (request.method, request.path, request.query, request.params, request.headers, request.host, request.body)
+    return seen, sent, request.context.get("raw_params")
+
+
+@pytest.mark.parametrize("service_level", [False, True])
+@pytest.mark.parametrize(
+    "pre",
+    [
+        "local c = ctx.load(); c:headers('X-A', 'b'); c:host('h'); c:query('q', 'v'); c:query('z', nil)\n"
+        "c:params('id', 7); c:method('PUT'); c:body('b'); c:url('/y?a=1&a=2')",
+        "ctx.load():method('bad method')",  # a client value: 400 at both levels
+        "local c = ctx.load()\n\nc:host('a b')",
+        "ctx.load():headers('X-B', true)",  # a script fault: 500 at the service level
+        "ctx.load():url(5)",
+    ],
+)
+async def test_setters_router_runs_like_lua(pre: str, service_level: bool) -> None:
+    script = _script({"pre": pre})
+    assert script.router_setters is not None and script.router_setters.steps
+    planned = await _router_outcome({"pre": pre}, service_level)
+    assert planned == await _router_outcome({"pre": pre, "max_instructions": _IN_LUA}, service_level)
