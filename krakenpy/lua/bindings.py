@@ -13,7 +13,7 @@ from krakenpy.lua.api.args import error
 from krakenpy.lua.api.headers import header_name
 from krakenpy.lua.api.http_response import HttpResult
 from krakenpy.lua.api.response import PostState, error_status
-from krakenpy.lua.api.store import Result, Store
+from krakenpy.lua.api.store import Methods, Result, Store
 from krakenpy.lua.convert import Kind, Mode
 from krakenpy.lua.handles import Handles
 from krakenpy.lua.http import exit_response
@@ -37,13 +37,16 @@ class Bindings:
     def __init__(self, lua: Any, handles: Any, nil: Any, objects: Handles) -> None:
         self._lua = lua
         self.store = Store(lua, handles, nil, objects)
+        #: class name → method name → accessor (what Lua calls; setter plans call them directly)
+        self.accessors: dict[bytes, Methods] = {}
 
     def table(self) -> Any:
         """The ``B`` table of prelude.lua: ``B.<class>.<method>`` accessors and ``B.<function>`` helpers."""
         out: dict[bytes, Any] = batteries.functions(self.store)
         out[b"exit"] = self._exit
         for name, module in CLASSES.items():
-            out[name] = self._lua.table_from(module.methods(self.store))
+            self.accessors[name] = module.methods(self.store)
+            out[name] = self._lua.table_from(self.accessors[name])
         return self._lua.table_from(out)
 
     def _exit(self, n: int, *args: Any) -> Result:

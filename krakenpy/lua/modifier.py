@@ -19,6 +19,7 @@ from krakenpy.lua.bindings import PostState, error_status
 from krakenpy.lua.errors import LuaError, LuaExit
 from krakenpy.lua.handles import Scope
 from krakenpy.lua.script import Script
+from krakenpy.lua.setters_run import router_setters_middleware, setters_middleware
 from krakenpy.proxy.types import Middleware, Proxy, Request, Response
 
 __all__ = ["proxy_middleware", "router_middleware"]
@@ -30,6 +31,8 @@ def router_middleware(script: Script, *, service_level: bool) -> Middleware | No
     """``modifier/lua-endpoint``: run ``pre`` with ``ctx`` before the endpoint's input filters."""
     if script.chains.pre is None and not script.options.live:
         return None
+    if script.router_setters is not None:
+        return router_setters_middleware(script, script.router_setters, service_level=service_level)
     runtime = script.runtime
     limits = script.limits
 
@@ -61,6 +64,8 @@ def router_middleware(script: Script, *, service_level: bool) -> Middleware | No
 
 def proxy_middleware(script: Script) -> Middleware:
     """``modifier/lua-proxy`` / ``modifier/lua-backend``: ``pre``, next (unless ``skip_next``), ``post``."""
+    if script.setters is not None:
+        return setters_middleware(script, script.setters)
     runtime = script.runtime
     limits = script.limits
     skip_next = script.options.skip_next

@@ -226,7 +226,7 @@ class Runtime:
             raise LuaError("lua: script exceeded its time limit") from None
         except lupa.LuaError as exc:
             raise _mapped(exc) from None
-        return self._outcome(result)
+        return self.outcome(result)
 
     async def _serve_http(self, scope: Scope, result: Any) -> Any:
         objects = self.objects
@@ -246,7 +246,8 @@ class Runtime:
                 result = resume(True, objects.ref(answer))
         return result
 
-    def _outcome(self, result: Any) -> Any:
+    def outcome(self, result: Any) -> Any:
+        """A run's result: one value is returned; a tuple (``"error"``, message[, status]; ``"custom"``...) raised."""
         if type(result) is not tuple:
             return result
         status = result[0]

@@ -23,11 +23,13 @@ from krakenpy.lua.runtime import (
     Runtime,
     runtime_for,
 )
+from krakenpy.lua.scan import MIN_BUDGET
+from krakenpy.lua.setters import Plan, plan
 
 if TYPE_CHECKING:
     from krakenpy.resources import Resources
 
-__all__ = ["Chains", "LuaOptions", "Script", "build_script", "compile_script", "parse_options"]
+__all__ = ["Chains", "LuaOptions", "Script", "Setters", "build_script", "compile_script", "parse_options"]
 
 log = logging.getLogger("krakenpy.lua")
 
@@ -101,6 +103,14 @@ class Chains:
     post_alone: Any
 
 
+@dataclass(frozen=True, slots=True)
+class Setters:
+    """The proxy/backend phases as setter plans (:mod:`krakenpy.lua.setters`); None where a phase has no code."""
+
+    pre: Plan | None
+    post: Plan | None
+
+
 class _Source:
     __slots__ = ("fn", "name", "path", "spec", "stamp")
 
@@ -134,6 +144,25 @@ class Script:
         if issues:
             raise ConfigError(issues)
         self.chains = self._link()
+        #: both phases as setter plans, run without Lua by the proxy/backend middleware, and ``pre`` as
+        #: the router level's (``ctx``); None if a phase is more than setters, or its limits could stop it
+        self.setters, self.router_setters = self._setters()
+
+    def _setters(self) -> tuple[Setters | None, Plan | None]:
+        options, limits, runtime = self.options, self.limits, self.runtime
+        if self._sources or options.allow_open_libs or limits.timeout or limits.max_instructions < MIN_BUDGET:
+            return None, None
+        accessors, names = runtime.bindings.accessors, runtime.global_names
+        pre, post, router = (
+            plan(code.encode(), name, phase, accessors, names) if code else None
+            for code, name, phase in (
+                (options.pre, "pre-script", "pre"),
+                (options.post, "post-script", "post"),
+                (options.pre, "pre-script", "router"),
+            )
+        )
+        both = not (options.pre and pre is None) and not (options.post and post is None)
+        return (Setters(pre, post) if both else None), router
 
     def _compile_inline(self, code: str, name: str, key: str) -> Any:
         if not code:

@@ -204,6 +204,7 @@ async def test_pre_and_post_share_globals_within_one_request(backend, gateway) -
 @pytest.mark.parametrize("pre", [True, False])
 async def test_proxy_pre_and_post_phases_with_and_without_timeout(backend, gateway, lua_timeout, pre) -> None:
     # the P3 pair: pre's record kept for post, or post alone; a timeout passes a deadline to each run
+    # (without one the pair is two setter plans, run without Lua: krakenpy/lua/setters.py)
     host = await backend(echo_app())
     lua: dict[str, object] = {"post": "local r = response.load(); r:data():set('lua', true)"}
     if pre:

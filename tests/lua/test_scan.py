@@ -126,7 +126,8 @@ async def test_scan_small_budget_is_counted_exactly() -> None:
 @pytest.mark.timeout(15)
 async def test_scan_hookless_and_counted_runs_share_a_runtime() -> None:
     resources = _resources()
-    raw = {"pre": "request.load():headers('X-S', 's')", "post": "response.load():data():set('s', 1)"}
+    # tostring keeps them Lua runs (setters alone would run without Lua: krakenpy/lua/setters.py)
+    raw = {"pre": "request.load():headers('X-S', tostring('s'))", "post": "response.load():data():set('s', 1)"}
     straight = _proxy(raw, resources)
     looping = _proxy({"pre": "while true do end", "max_instructions": 1_000_000}, resources)
     for _ in range(3):  # the pools of workers with and without the hook stay apart

@@ -105,7 +105,8 @@ async def test_writes_router_writes_reach_the_request() -> None:
     assert middleware is not None
     response = await middleware(_echo)(_request())
     assert response.data["headers"] == {"X-R": "r"}
-    assert dict(script.runtime.objects.objects) == {}
+    # nothing kept (a setter script's run leaves its reserved id empty: krakenpy/lua/setters.py)
+    assert {k: v for k, v in script.runtime.objects.objects.items() if v is not None} == {}
 
 
 @pytest.mark.parametrize(
