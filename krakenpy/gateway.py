@@ -386,9 +386,7 @@ class _Assembly:
                 backend_formatter(backend),
                 disable_compression=self.service.disable_compression,
                 # the bare fast client without timeouts of its own: a merge may step it without a task
-                client_task_free=bool(backend.hosts)
-                and not client_layer
-                and getattr(http, "task_free", False),
+                client_task_free=bool(backend.hosts) and not client_layer and getattr(http, "task_free", False),
             )
         pick = await host_picker(backend, self.resources) if backend.sd in SD_MODES and not executors else None
         return build_backend(backend, executor, await self._layer("backend", site), pick)
