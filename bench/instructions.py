@@ -45,6 +45,8 @@ CONFIGS: dict[str, dict[str, object]] = {
     "p1-metrics-rt": {},
     # P1's endpoint with bench/configs/p3.json's modifier/lua-proxy pair (pre sets a header, post a data key)
     "p3": {},
+    # the same with p3-general.json's pair, which reads and branches: it runs in Lua (no setter plan)
+    "p3-general": {},
 }
 #: the T rows' configuration files; their listeners bind port 0, the OTLP target is the canned backend
 _T_FILES = {"p1-metrics": "t-metrics.json", "p1-traces": "t-traces.json", "p1-metrics-rt": "t-metrics.json"}
@@ -95,8 +97,8 @@ def _doc(name: str, port: int) -> tuple[dict[str, object], str, dict[str, str]]:
         if name != "p1-bearer":
             endpoint["extra_config"] = {"auth/validator": validator}
         extra["Authorization"] = f"Bearer {token}"
-    if name == "p3":
-        p3 = orjson.loads((Path(__file__).parent / "configs" / "p3.json").read_bytes())
+    if name in ("p3", "p3-general"):
+        p3 = orjson.loads((Path(__file__).parent / "configs" / f"{name}.json").read_bytes())
         endpoint["extra_config"] = p3["endpoints"][0]["extra_config"]
     # 60 s, not KrakenD's 2 s: under valgrind on a busy machine a request queued behind 7 others took
     # longer and failed the count (2026-12-01, load ~18); a timer costs the same whatever its length

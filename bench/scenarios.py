@@ -122,6 +122,9 @@ def plan(settings: Settings) -> list[Case]:
             cases.append(Case("P2", label, "kp-p2-base", "/p2", "small"))
     if "P3" in only:
         cases.append(Case("P3", _kp_label(primary, ", lua pre+post"), "kp-p3", "/p3", "small", baseline=p1_primary))
+        # a pair that reads and branches: run in Lua (P3's own pair only calls setters: no Lua entered)
+        label = _kp_label(primary, ", lua pre+post, general")
+        cases.append(Case("P3", label, "kp-p3-general", "/p3", "small", baseline=p1_primary))
         if "P1" not in only:
             cases.append(Case("P1", _kp_label(primary), f"kp-p1-{primary}", "/p1", "small"))
     if "P8" in only:
@@ -241,6 +244,8 @@ def _start_servers(procs: Processes, work: Path, cases: list[Case], settings: Se
         kp("kp-p1-asyncio", "p1.json", settings.primary, loop="asyncio")
     if "kp-p3" in needed:
         kp("kp-p3", "p3.json", settings.primary)
+    if "kp-p3-general" in needed:
+        kp("kp-p3-general", "p3-general.json", settings.primary)
     if "kp-p8" in needed:
         kp("kp-p8", "p8.json", settings.primary)
     if "kp-p1-cors" in needed:
