@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import unquote, urlsplit
 
+from krakenpy.hostport import split_host_port
+
 __all__ = ["Proxies", "Proxy", "from_environment", "parse_proxy", "proxy_url"]
 
 _DEFAULT_PORTS: Final = {"http": "80", "https": "443"}
@@ -92,17 +94,6 @@ def _ascii(host: str) -> str:
         return host
 
 
-def _split(entry: str) -> tuple[str, str]:
-    """``host[:port]`` / ``[v6]:port`` / bare IPv6 → (host, port)."""
-    if entry.startswith("["):
-        host, _, rest = entry[1:].partition("]")
-        return host, rest[1:] if rest.startswith(":") else ""
-    if entry.count(":") == 1:
-        host, _, port = entry.partition(":")
-        return host, port
-    return entry, ""
-
-
 @dataclass(frozen=True)
 class _NoProxy:
     everything: bool
@@ -128,7 +119,7 @@ class _NoProxy:
                 except ValueError:
                     pass
                 continue
-            host, port = _split(entry)
+            host, port = split_host_port(entry)
             if not host:
                 continue
             ip = _ip(host)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from krakenpy.errors import BackendError
+from krakenpy.hostport import split_host_port
 from krakenpy.state import Key
 from krakenpy.tasks import cancel_and_wait, spawn
 
@@ -52,13 +53,8 @@ class Srv:
 
 def _server(value: str) -> tuple[str, int]:
     """``KRAKENPY_DNS_SERVER``: ``ip``, ``ip:port``, ``[ipv6]:port`` or a bare IPv6 address."""
-    if value.startswith("["):
-        host, _, rest = value[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") and rest[1:] else 53
-    if value.count(":") == 1:
-        host, _, port = value.partition(":")
-        return host, int(port)
-    return value, 53
+    host, port = split_host_port(value)
+    return host, int(port) if port else 53
 
 
 def _url(scheme: str, record: Srv) -> str:

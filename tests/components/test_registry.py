@@ -28,6 +28,7 @@ CORE_MODULES = {
     "krakenpy.errors",
     "krakenpy.files",
     "krakenpy.gojson",
+    "krakenpy.hostport",
     "krakenpy.names",
     "krakenpy.state",
     "krakenpy.resources",
