@@ -102,4 +102,11 @@ class Driven(Generic[T]):
     def _end(self) -> None:
         self.done = True
         self._coro = None  # type: ignore[assignment]  # its frames go now, not with the merge
-        self.on_done(self)
+        # the callback is dropped as it runs: it holds the merge's list, which holds this object
+        # (a reference cycle per backend, freed only by the cycle collector)
+        on_done, self.on_done = self.on_done, _ended
+        on_done(self)
+
+
+def _ended(backend: Driven[Any]) -> None:
+    """The ``on_done`` of a backend that has ended."""

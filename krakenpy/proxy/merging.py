@@ -153,7 +153,8 @@ async def _all_done(
             waiter.set_result(None)
 
     for backend in driven:
-        backend.on_done = ended  # the end of the last one wakes the merge
+        if not backend.done:  # the end of the last one wakes the merge
+            backend.on_done = ended
     await waiter
 
 

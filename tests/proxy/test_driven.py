@@ -195,3 +195,25 @@ async def test_driven_fast_client_fallback_runs_in_a_task_of_its_own(
     await client.close()
     assert driven.error is None and driven.result is not None
     assert driven.result.status == 200 and driven.result.body == b'{"ok": true}'
+
+
+@pytest.mark.parametrize("pause", [False, True])
+async def test_driven_merge_leaves_no_reference_cycle(pause: bool) -> None:
+    import gc
+
+    async def paused(request: Request) -> Response:
+        await asyncio.sleep(0)  # still running when the inline backend ends: the merge waits for it
+        return Response(data={"p": 1})
+
+    first = _free(paused) if pause else _free(static_proxy({"a": 1}))
+    backends = [first, _free(static_proxy({"b": 1})), static_proxy({"c": 1})]
+    merge = merge_proxy(backends, timeout=1.0)
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(20):
+            assert (await merge(make_request())).is_complete
+        alive = [o for o in gc.get_objects() if isinstance(o, Driven)]
+    finally:
+        gc.enable()
+    assert alive == []  # each merge's backends freed by reference counting, without the collector
