@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from krakenpy import commands
 from krakenpy.errors import ConfigError, ConfigIssue
+from krakenpy.tasks import loop_ended
 
 if TYPE_CHECKING:
     from krakenpy.gateway import Loaded
@@ -185,7 +186,10 @@ def _check(args: argparse.Namespace) -> int:
         return 1
     warned += len(loaded.warnings)
     if not args.skip_components:
-        errors, warnings = asyncio.run(_compile_check(loaded))
+        try:
+            errors, warnings = asyncio.run(_compile_check(loaded))
+        finally:
+            loop_ended()
         warned += len(warnings)
         for warning in warnings:
             print(f"WARNING: {warning}", file=sys.stderr)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-__all__ = ["background_tasks", "cancel_and_wait", "spawn"]
+__all__ = ["background_tasks", "cancel_and_wait", "loop_ended", "on_loop_end", "spawn"]
 
 _tasks: set[asyncio.Task[Any]] = set()
 
@@ -33,3 +33,19 @@ async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
         await task
     except asyncio.CancelledError:
         pass
+
+
+#: run when a loop krakenpy ran has ended: its pending timers never fire, so what waits on one (a
+#: log batch) is finished here
+_LOOP_END: list[Callable[[], None]] = []
+
+
+def on_loop_end(hook: Callable[[], None]) -> None:
+    """Call ``hook`` after each loop :func:`loop_ended` reports (once registered, for the process)."""
+    _LOOP_END.append(hook)
+
+
+def loop_ended() -> None:
+    """A loop has ended (``asyncio.run`` returned): run the hooks."""
+    for hook in tuple(_LOOP_END):
+        hook()

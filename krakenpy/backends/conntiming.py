@@ -11,9 +11,14 @@ dial, DNS nor TLS time).
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
+from typing import ParamSpec, TypeVar
 
-__all__ = ["TIMING", "CallTiming", "now"]
+__all__ = ["TIMING", "CallTiming", "now", "untimed"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 now = time.perf_counter
 
@@ -40,3 +45,17 @@ class CallTiming:
 
 #: the timing of the running upstream call (set by the client telemetry layer)
 TIMING: ContextVar[CallTiming | None] = ContextVar("krakenpy_call_timing", default=None)
+
+
+def untimed(call: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """``call`` run outside the current call's timing: a request a client layer makes of its own
+    (an OAuth2 token fetch) must not fill the timing of the backend call it serves."""
+
+    async def outside(*args: P.args, **kwargs: P.kwargs) -> T:
+        token = TIMING.set(None)
+        try:
+            return await call(*args, **kwargs)
+        finally:
+            TIMING.reset(token)
+
+    return outside

@@ -13,6 +13,8 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any
 
+from krakenpy.tasks import loop_ended
+
 __all__ = ["LOOPS", "LoopUnavailable", "loop_name", "resolve_loop", "run_on"]
 
 #: what ``--loop`` accepts
@@ -49,12 +51,15 @@ def resolve_loop(name: str) -> str:
 
 def run_on(name: str, main: Coroutine[Any, Any, int]) -> int:
     """Run ``main`` on a fresh loop of the kind ``name`` resolves to."""
-    if resolve_loop(name) == "uvloop":
-        import uvloop
+    try:
+        if resolve_loop(name) == "uvloop":
+            import uvloop
 
-        result: Any = uvloop.run(main)
-        return int(result)
-    return asyncio.run(main)
+            result: Any = uvloop.run(main)
+            return int(result)
+        return asyncio.run(main)
+    finally:
+        loop_ended()
 
 
 def loop_name(loop: asyncio.AbstractEventLoop) -> str:

@@ -19,6 +19,7 @@ from krakenpy.config.model import ServiceConfig
 from krakenpy.errors import ConfigError, ConfigIssue
 from krakenpy.server.runner import Config, ConfigSource, ServeOptions
 from krakenpy.server.settings import RuntimeSettings, restart_changes, runtime_settings
+from krakenpy.tasks import loop_ended
 
 __all__ = ["Candidate", "config_digest", "validate"]
 
@@ -69,5 +70,7 @@ def validate(source: ConfigSource, current: RuntimeSettings, options: ServeOptio
         built = asyncio.run(_build_check(source, config))
     except ConfigError as exc:
         return [str(issue) for issue in exc.issues]
+    finally:
+        loop_ended()
     found = (*config.warnings, *warnings, *map(_built_warning, built))
     return Candidate(config, settings, config_digest(config.service), found)

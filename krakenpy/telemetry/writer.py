@@ -19,8 +19,9 @@ from collections.abc import Callable
 from typing import IO, Any, Final
 
 from krakenpy.files import check_append_target, open_error
+from krakenpy.tasks import on_loop_end
 
-__all__ = ["INTERVAL", "LineWriter", "output_file", "stdout_writer"]
+__all__ = ["INTERVAL", "LineWriter", "flush_stdout", "output_file", "stdout_writer"]
 
 _monotonic = time.monotonic
 
@@ -182,6 +183,16 @@ def stdout_writer() -> LineWriter:
             LineWriter(key, name="stdout") if isinstance(key, int) else LineWriter(stream=sys.stdout, name="stdout")
         )
     return found
+
+
+def flush_stdout() -> None:
+    """Write what the standard-output writers hold: a batch waiting on a timer of a loop that has
+    ended would otherwise stay unwritten, and its writer never schedule again."""
+    for writer in tuple(_STDOUT.values()):
+        writer.flush()
+
+
+on_loop_end(flush_stdout)
 
 
 def output_file(path: str, where: str, *, serving: bool, **kwargs: Any) -> LineWriter | None:

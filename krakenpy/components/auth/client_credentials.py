@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from krakenpy.backends.client import ClientMiddleware
+from krakenpy.backends.conntiming import untimed
 from krakenpy.components.base import Component, Site
 from krakenpy.errors import ConfigError, ConfigIssue
 from krakenpy.oauth2.clientcredentials import ClientCredentials, TokenSource, client_credentials_middleware
@@ -47,7 +48,9 @@ async def build(options: ClientCredentials | None, site: Site, resources: Resour
     if options is None:
         return None
     styles = resources.state.setdefault(_STYLES, dict)
-    return client_credentials_middleware(TokenSource(options, resources.http.request, styles=styles))
+    # the token request runs inside the backend call's client layers: kept out of its timings
+    fetch = untimed(resources.http.request) if resources.client_timing else resources.http.request
+    return client_credentials_middleware(TokenSource(options, fetch, styles=styles))
 
 
 COMPONENT: Final = Component(
