@@ -113,17 +113,6 @@ async def test_driven_merge_deadline_keeps_the_answers_and_cancels_the_rest() ->
     assert [str(e) for e in response.errors] == ["context deadline exceeded"] * 2
 
 
-async def test_driven_merge_outside_cancellation_cancels_every_backend() -> None:
-    first, last = _free(slow_proxy({"a": 1}, 5.0)), slow_proxy({"b": 1}, 5.0)
-    task = asyncio.ensure_future(merge_proxy([first, last], timeout=1.0)(make_request()))
-    await asyncio.sleep(0.02)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    await asyncio.sleep(0)
-    assert (first.cancelled, last.cancelled) == (1, 1)
-
-
 async def test_driven_merge_failures_and_a_backend_cancelled_by_itself() -> None:
     async def fails(request: Request) -> Response:
         raise BackendError("at once")

@@ -12,7 +12,7 @@ from multidict import CIMultiDict
 
 from krakenpy.errors import BackendError
 from krakenpy.proxy.merging import MergeError, merge_proxy
-from krakenpy.proxy.types import Proxy, Request, Response
+from krakenpy.proxy.types import Proxy, Request, Response, task_free
 from tests.doubles import failing_proxy, make_request, slow_proxy, static_proxy
 
 
@@ -118,8 +118,12 @@ async def test_merging_timeout_with_the_slow_backend_first() -> None:
     assert slow.cancelled == 1
 
 
-async def test_merging_outside_cancellation_cancels_every_backend() -> None:
+@pytest.mark.parametrize("driven", [False, True])
+async def test_merging_outside_cancellation_cancels_every_backend(driven: bool) -> None:
+    # driven: the first backend is task-free, so the merge steps it without a task (proxy/driven.py)
     first, last = slow_proxy({"a": 1}, 5.0), slow_proxy({"b": 1}, 5.0)
+    if driven:
+        first = task_free(first)
     task = asyncio.ensure_future(merge_proxy([first, last], timeout=1.0)(make_request()))
     await asyncio.sleep(0.02)
     task.cancel()
