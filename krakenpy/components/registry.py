@@ -137,7 +137,13 @@ CLIENT: Final[tuple[str, ...]] = (
     "auth/client-credentials",
 )
 #: the call itself: the first that applies, else the core's HTTP executor
-EXECUTOR: Final[tuple[str, ...]] = ("backend/lambda", "backend/static-filesystem")
+EXECUTOR: Final[tuple[str, ...]] = (
+    "backend/lambda",
+    "backend/static-filesystem",
+    # krakend-ce tries the subscriber before the publisher
+    "backend/pubsub/subscriber",
+    "backend/pubsub/publisher",
+)
 
 LAYER_ORDER: Final[Mapping[Layer, tuple[str, ...]]] = {
     "edge": EDGE,

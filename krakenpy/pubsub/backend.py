@@ -1,0 +1,158 @@
+"""The executors of a publisher and a subscriber backend, and the drivers they open (once per URL)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final
+
+from krakenpy.backends.encoding import decoder_for
+from krakenpy.components.base import Site
+from krakenpy.config.model import BackendConfig
+from krakenpy.errors import BackendError
+from krakenpy.proxy.formatter import Formatter
+from krakenpy.proxy.types import Proxy, Request, Response
+from krakenpy.pubsub.driver import Subscription, Topic
+from krakenpy.pubsub.options import PubSubOptions
+from krakenpy.pubsub.urls import BUILT_IN, DriverURL
+from krakenpy.resources import Resources
+from krakenpy.state import Key
+
+__all__ = [
+    "failing_proxy",
+    "open_subscription",
+    "open_topic",
+    "publisher_executor",
+    "publisher_proxy",
+    "subscriber_executor",
+    "subscriber_proxy",
+]
+
+
+class _Drivers:
+    """The per-gateway connections the drivers share (one NATS connection, one GCP session)."""
+
+    def __init__(self) -> None:
+        self.shared: dict[str, Any] = {}
+
+    def get(self, scheme: str, make: Callable[[], Any], resources: Resources) -> Any:
+        found = self.shared.get(scheme)
+        if found is None:
+            found = self.shared[scheme] = make()
+            resources.stack.push_async_callback(found.close)
+        return found
+
+
+_DRIVERS: Final = Key("pub/sub driver connections", _Drivers)
+
+
+def open_topic(url: DriverURL, resources: Resources) -> Topic:
+    """The topic of a built-in scheme (``BackendError`` for a bad URL)."""
+    drivers = resources.state.setdefault(_DRIVERS, _Drivers)
+    if url.scheme == "mem":
+        from krakenpy.pubsub.mem import BROKER, MemBroker
+
+        return resources.state.setdefault(BROKER, MemBroker).topic(url)
+    if url.scheme == "nats":
+        from krakenpy.pubsub.nats import NatsConnection, NatsTopic
+
+        return NatsTopic(drivers.get("nats", NatsConnection, resources), url)
+    if url.scheme == "gcppubsub":
+        from krakenpy.pubsub.gcp import GcpClient, GcpTopic
+
+        return GcpTopic(drivers.get("gcppubsub", GcpClient, resources), url)
+    raise BackendError(f"pub/sub: no {url.scheme}:// driver in krakenpy (built in: {', '.join(sorted(BUILT_IN))})")
+
+
+def open_subscription(url: DriverURL, resources: Resources) -> Subscription:
+    """The subscription of a built-in scheme (``BackendError`` for a bad URL)."""
+    drivers = resources.state.setdefault(_DRIVERS, _Drivers)
+    if url.scheme == "mem":
+        from krakenpy.pubsub.mem import BROKER, MemBroker
+
+        subscription = resources.state.setdefault(BROKER, MemBroker).subscription(url)
+        resources.stack.push_async_callback(subscription.close)
+        return subscription
+    if url.scheme == "nats":
+        from krakenpy.pubsub.nats import NatsConnection, NatsSubscription
+
+        nats_subscription = NatsSubscription(drivers.get("nats", NatsConnection, resources), url)
+        resources.on_serve.append(nats_subscription.start)
+        resources.stack.push_async_callback(nats_subscription.close)
+        return nats_subscription
+    if url.scheme == "gcppubsub":
+        from krakenpy.pubsub.gcp import GcpClient, GcpSubscription
+
+        return GcpSubscription(drivers.get("gcppubsub", GcpClient, resources), url)
+    raise BackendError(f"pub/sub: no {url.scheme}:// driver in krakenpy (built in: {', '.join(sorted(BUILT_IN))})")
+
+
+def _metadata(request: Request) -> dict[str, str]:
+    """The first value of each header the backend request carries (krakend-pubsub's rule)."""
+    return {name: values[0] for name, values in request.headers.items() if values}
+
+
+def publisher_proxy(topic: Topic) -> Proxy:
+    """Send the request body; the answer is an empty, complete response (as KrakenD's)."""
+
+    async def call(request: Request) -> Response:
+        await topic.send(request.body, _metadata(request))
+        return Response(data={}, is_complete=True)
+
+    return call
+
+
+def subscriber_proxy(subscription: Subscription, backend: BackendConfig, formatter: Formatter | None) -> Proxy:
+    """The next message, decoded with the backend's encoding and filtered; acknowledged once
+    decoded (a message that cannot be decoded is not: the broker gives it again, as in KrakenD)."""
+    noop = backend.encoding == "no-op"
+    decode = decoder_for(backend.encoding, backend.is_collection)
+
+    async def call(request: Request) -> Response:
+        message = await subscription.receive()
+        if noop:
+            await subscription.ack(message)
+            return Response(data={}, is_complete=True, body=message.body)
+        data = decode(message.body) if message.body else {}
+        await subscription.ack(message)
+        if formatter is not None:
+            data = formatter(data)
+        return Response(data=data, is_complete=True)
+
+    return call
+
+
+def _failing(text: str, problem: str) -> Proxy:
+    """Every call fails with ``problem`` (start-up reported it once: a ``check`` note or warning)."""
+
+    async def call(request: Request) -> Response:
+        raise BackendError(f"pub/sub {text}: {problem}")
+
+    return call
+
+
+def failing_proxy(options: PubSubOptions, site: Site, resources: Resources) -> Proxy:
+    """A backend whose URL cannot be opened: every call fails (500), as KrakenD's fallback would."""
+    return _failing(options.text, options.problem)
+
+
+def publisher_executor(url: DriverURL, site: Site, resources: Resources) -> Proxy:
+    """The publisher of one backend (its topic opened now; connections on first use)."""
+    try:
+        topic = open_topic(url, resources)
+    except BackendError as exc:
+        resources.warnings.append(f"{site.at('topic_url')}: {exc}: every call fails")
+        return _failing(url.text, str(exc))
+    return publisher_proxy(topic)
+
+
+def subscriber_executor(url: DriverURL, site: Site, resources: Resources) -> Proxy:
+    """The subscriber of one backend (subscribed when the gateway starts serving)."""
+    from krakenpy.backends import backend_formatter
+
+    assert site.backend is not None
+    try:
+        subscription = open_subscription(url, resources)
+    except BackendError as exc:
+        resources.warnings.append(f"{site.at('subscription_url')}: {exc}: every call fails")
+        return _failing(url.text, str(exc))
+    return subscriber_proxy(subscription, site.backend, backend_formatter(site.backend))

@@ -1,0 +1,144 @@
+"""``backend/pubsub/publisher``: what ``check`` says about driver URLs, and the real CLI publishing and
+subscribing over NATS."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from krakenpy.gateway import load as load_service
+from tests.conftest import free_port, make_config
+from tests.nats_server import NatsServer
+
+ROOT = Path(__file__).resolve().parents[4]
+
+
+def _doc(host: str, topic_url: str, port: int = 8080, subscription_url: str = "") -> dict[str, Any]:
+    return make_config(
+        [
+            {
+                "endpoint": "/pub",
+                "method": "POST",
+                "backend": [
+                    {
+                        "host": [host],
+                        "disable_host_sanitize": True,
+                        "url_pattern": "/",
+                        "extra_config": {"backend/pubsub/publisher": {"topic_url": topic_url}},
+                    }
+                ],
+            },
+            {
+                "endpoint": "/sub",
+                "timeout": "2s",
+                "backend": [
+                    {
+                        "host": [host],
+                        "disable_host_sanitize": True,
+                        "url_pattern": "/",
+                        "extra_config": {
+                            "backend/pubsub/subscriber": {"subscription_url": subscription_url or topic_url}
+                        },
+                    }
+                ],
+            },
+        ],
+        port=port,
+    )
+
+
+def _check(tmp_path: Path, doc: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "krakend.json").write_text(json.dumps(doc))
+    return subprocess.run(
+        [sys.executable, "-m", "krakenpy", "check", *args, "-c", str(tmp_path / "krakend.json")],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_pubsub_check_accepts_built_in_drivers_without_warnings(tmp_path: Path) -> None:
+    for host, topic, subscription in (
+        ("mem://", "t", "t"),
+        ("nats://", "orders", "orders?queue=q"),
+        ("gcppubsub://", "projects/p/topics/t", "p/s"),
+    ):
+        done = _check(tmp_path, _doc(host, topic, subscription_url=subscription))
+        assert done.returncode == 0, done.stderr
+        assert "pubsub" not in done.stdout + done.stderr
+
+
+def test_pubsub_check_warns_about_drivers_krakenpy_lacks(tmp_path: Path) -> None:
+    done = _check(tmp_path, _doc("kafka://", "events"))
+    assert done.returncode == 0
+    assert (
+        "endpoints[0].backend[0].extra_config.backend/pubsub/publisher.topic_url: krakenpy has no kafka:// driver"
+        in done.stderr + done.stdout
+    )
+    linted = _check(tmp_path, _doc("kafka://", "events"), "--lint")
+    assert linted.returncode == 1
+
+
+def test_pubsub_unknown_scheme_is_a_warning(tmp_path: Path) -> None:
+    (tmp_path / "krakend.json").write_text(json.dumps(_doc("carrier-pigeon://", "x")))
+    unknown = load_service(tmp_path / "krakend.json", use_env=False)
+    assert any("unknown pub/sub driver carrier-pigeon://" in str(w) for w in unknown.warnings)
+
+
+async def test_pubsub_bad_gcp_resource_name_fails_each_call(gateway: Any) -> None:
+    client = await gateway(_doc("gcppubsub://", "only-one-part"))
+    response = await client.post("/pub", json={})
+    assert response.status == 500
+
+
+def _wait(url: str, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer")
+
+
+def test_pubsub_cli_run_publishes_and_subscribes_over_nats(tmp_path: Path, nats_server: NatsServer) -> None:
+    port = free_port()
+    (tmp_path / "krakend.json").write_text(json.dumps(_doc("nats://", "cli.events", port)))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "krakenpy", "run", "-c", "krakend.json", "-w", "1"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait(f"http://127.0.0.1:{port}/__health", proc)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/pub",
+            data=b'{"cli": true}',
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            assert json.loads(resp.read()) == {}
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/sub", timeout=5) as resp:
+            assert json.loads(resp.read()) == {"cli": True}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
