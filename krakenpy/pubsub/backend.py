@@ -13,7 +13,7 @@ from krakenpy.proxy.formatter import Formatter
 from krakenpy.proxy.types import Proxy, Request, Response
 from krakenpy.pubsub.driver import Subscription, Topic
 from krakenpy.pubsub.options import PubSubOptions
-from krakenpy.pubsub.urls import BUILT_IN, DriverURL
+from krakenpy.pubsub.urls import BUILT_IN, SUBSCRIBE, DriverURL
 from krakenpy.resources import Resources
 from krakenpy.state import Key
 
@@ -60,6 +60,10 @@ def open_topic(url: DriverURL, resources: Resources) -> Topic:
         from krakenpy.pubsub.gcp import GcpClient, GcpTopic
 
         return GcpTopic(drivers.get("gcppubsub", GcpClient, resources), url)
+    if url.scheme == "kafka":
+        from krakenpy.pubsub.kafka import KafkaProducer, KafkaTopic
+
+        return KafkaTopic(drivers.get("kafka", KafkaProducer, resources), url)
     raise BackendError(f"pub/sub: no {url.scheme}:// driver in krakenpy (built in: {', '.join(sorted(BUILT_IN))})")
 
 
@@ -83,7 +87,9 @@ def open_subscription(url: DriverURL, resources: Resources) -> Subscription:
         from krakenpy.pubsub.gcp import GcpClient, GcpSubscription
 
         return GcpSubscription(drivers.get("gcppubsub", GcpClient, resources), url)
-    raise BackendError(f"pub/sub: no {url.scheme}:// driver in krakenpy (built in: {', '.join(sorted(BUILT_IN))})")
+    raise BackendError(
+        f"pub/sub: no {url.scheme}:// subscription driver in krakenpy (built in: {', '.join(sorted(SUBSCRIBE))})"
+    )
 
 
 def _metadata(request: Request) -> dict[str, str]:

@@ -84,7 +84,7 @@ class GcpClient:
                 body = await answer.read()
                 status = answer.status
         except (aiohttp.ClientError, OSError) as exc:
-            raise BackendError(f"gcppubsub: {verb}: {type(exc).__name__}", status=503) from None
+            raise BackendError(f"gcppubsub: {verb}: {type(exc).__name__}") from None
         if status != 200:
             raise BackendError(f"gcppubsub: {verb}: {_reason(body, status)}")
         try:

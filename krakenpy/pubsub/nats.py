@@ -49,7 +49,7 @@ class NatsConnection:
             if self._client is not None and not self._client.is_closed:
                 if self._client.is_connected:
                     return self._client
-                raise BackendError("nats: not connected (reconnecting)", status=503)
+                raise BackendError("nats: not connected (reconnecting)")
             url = server_url()
             if url is None:
                 raise BackendError(f"nats: {ENV} is not set")
@@ -66,7 +66,7 @@ class NatsConnection:
                     _CONNECT,
                 )  # fmt: skip
             except Exception as exc:  # nats raises its own and OS errors alike
-                raise BackendError(f"nats: cannot connect: {type(exc).__name__}", status=503) from None
+                raise BackendError(f"nats: cannot connect: {type(exc).__name__}") from None
             return self._client
 
     async def close(self) -> None:
@@ -114,7 +114,7 @@ class NatsTopic:
         try:
             await client.publish(self._subject, body, headers=metadata or None)
         except Exception as exc:
-            raise BackendError(f"nats: publish failed: {type(exc).__name__}", status=503) from None
+            raise BackendError(f"nats: publish failed: {type(exc).__name__}") from None
 
     async def close(self) -> None:
         return None

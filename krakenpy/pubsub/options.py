@@ -8,9 +8,11 @@ from typing import Any
 
 from krakenpy.components.base import Site
 from krakenpy.errors import ConfigIssue
-from krakenpy.pubsub.urls import BUILT_IN, NOT_BUILT_IN, DriverURL, parse_url
+from krakenpy.pubsub.urls import BUILT_IN, NOT_BUILT_IN, SUBSCRIBE, DriverURL, parse_url
 
 __all__ = ["PubSubOptions", "parse_pubsub"]
+
+_KIND = {"topic_url": "topic", "subscription_url": "subscription"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +38,13 @@ def parse_pubsub(raw: Mapping[str, Any], site: Site, key: str) -> PubSubOptions:
         url = None
     elif url is None:
         problem = f"{text!r} is not a driver URL (scheme://…)"
-    elif url.scheme in NOT_BUILT_IN:
-        problem = f"krakenpy has no {url.scheme}:// driver (built in: {', '.join(sorted(BUILT_IN))})"
-    elif url.scheme not in BUILT_IN:
-        problem = f"unknown pub/sub driver {url.scheme}:// (built in: {', '.join(sorted(BUILT_IN))})"
+    else:
+        built = BUILT_IN if key == "topic_url" else SUBSCRIBE
+        names = ", ".join(sorted(built))
+        if url.scheme in NOT_BUILT_IN or url.scheme in BUILT_IN - built:
+            problem = f"krakenpy has no {url.scheme}:// {_KIND[key]} driver (built in: {names})"
+        elif url.scheme not in built:
+            problem = f"unknown pub/sub driver {url.scheme}:// (built in: {names})"
     if problem:
         site.notes.append(ConfigIssue(site.at(key), problem + ": every call fails", "warning"))
         return PubSubOptions(None, text, problem)

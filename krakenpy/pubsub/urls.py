@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import parse_qs
 
-__all__ = ["BUILT_IN", "NOT_BUILT_IN", "DriverURL", "parse_url"]
+__all__ = ["BUILT_IN", "NOT_BUILT_IN", "SUBSCRIBE", "DriverURL", "parse_url"]
 
-#: the schemes krakenpy has a driver for
-BUILT_IN: Final = frozenset({"mem", "nats", "gcppubsub"})
+#: the schemes krakenpy has a topic driver for
+BUILT_IN: Final = frozenset({"mem", "nats", "gcppubsub", "kafka"})
+#: ... and a subscription driver for
+SUBSCRIBE: Final = frozenset({"mem", "nats", "gcppubsub"})
 #: gocloud schemes KrakenD CE knows and krakenpy does not have (calls fail, as an unopened topic in KrakenD)
-NOT_BUILT_IN: Final = frozenset({"kafka", "rabbit", "awssns", "awssqs", "azuresb"})
+NOT_BUILT_IN: Final = frozenset({"rabbit", "awssns", "awssqs", "azuresb"})
 
 
 @dataclass(frozen=True, slots=True)

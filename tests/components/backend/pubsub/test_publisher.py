@@ -16,6 +16,7 @@ from typing import Any
 
 from krakenpy.gateway import load as load_service
 from tests.conftest import free_port, make_config
+from tests.corpus import CORPUS, needs_corpus
 from tests.nats_server import NatsServer
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -78,13 +79,18 @@ def test_pubsub_check_accepts_built_in_drivers_without_warnings(tmp_path: Path) 
 
 
 def test_pubsub_check_warns_about_drivers_krakenpy_lacks(tmp_path: Path) -> None:
-    done = _check(tmp_path, _doc("kafka://", "events"))
+    done = _check(tmp_path, _doc("rabbit://", "events"))
     assert done.returncode == 0
+    out = done.stderr + done.stdout
     assert (
-        "endpoints[0].backend[0].extra_config.backend/pubsub/publisher.topic_url: krakenpy has no kafka:// driver"
-        in done.stderr + done.stdout
+        "endpoints[0].backend[0].extra_config.backend/pubsub/publisher.topic_url: krakenpy has no rabbit:// topic"
+        in out
     )
-    linted = _check(tmp_path, _doc("kafka://", "events"), "--lint")
+    kafka = _check(tmp_path, _doc("kafka://", "events"))  # kafka: publishers only
+    out = kafka.stderr + kafka.stdout
+    assert "publisher" not in out
+    assert "subscriber.subscription_url: krakenpy has no kafka:// subscription driver" in out
+    linted = _check(tmp_path, _doc("rabbit://", "events"), "--lint")
     assert linted.returncode == 1
 
 
@@ -142,3 +148,10 @@ def test_pubsub_cli_run_publishes_and_subscribes_over_nats(tmp_path: Path, nats_
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
+
+
+@needs_corpus
+def test_pubsub_corpus_publishers_check_without_pubsub_warnings() -> None:
+    for name in ("027-velmuruganmp1210-krakend-lua.json", "028-vido-krakend-kafka-poc.json"):
+        loaded = load_service(CORPUS / name, use_env=False)
+        assert not [w for w in loaded.warnings if "pubsub" in str(w)], name
