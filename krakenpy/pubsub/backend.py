@@ -64,6 +64,11 @@ def open_topic(url: DriverURL, resources: Resources) -> Topic:
         from krakenpy.pubsub.kafka import KafkaProducer, KafkaTopic
 
         return KafkaTopic(drivers.get("kafka", KafkaProducer, resources), url)
+    if url.scheme in ("awssns", "awssqs"):
+        from krakenpy.pubsub.aws import AwsClients, SnsTopic, SqsTopic
+
+        clients = drivers.get("aws", lambda: AwsClients(resources), resources)
+        return SnsTopic(clients, url) if url.scheme == "awssns" else SqsTopic(clients, url)
     raise BackendError(f"pub/sub: no {url.scheme}:// driver in krakenpy (built in: {', '.join(sorted(BUILT_IN))})")
 
 
@@ -87,6 +92,10 @@ def open_subscription(url: DriverURL, resources: Resources) -> Subscription:
         from krakenpy.pubsub.gcp import GcpClient, GcpSubscription
 
         return GcpSubscription(drivers.get("gcppubsub", GcpClient, resources), url)
+    if url.scheme == "awssqs":
+        from krakenpy.pubsub.aws import AwsClients, SqsSubscription
+
+        return SqsSubscription(drivers.get("aws", lambda: AwsClients(resources), resources), url)
     raise BackendError(
         f"pub/sub: no {url.scheme}:// subscription driver in krakenpy (built in: {', '.join(sorted(SUBSCRIBE))})"
     )

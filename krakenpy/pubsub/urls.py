@@ -10,11 +10,11 @@ from urllib.parse import parse_qs
 __all__ = ["BUILT_IN", "NOT_BUILT_IN", "SUBSCRIBE", "DriverURL", "parse_url"]
 
 #: the schemes krakenpy has a topic driver for
-BUILT_IN: Final = frozenset({"mem", "nats", "gcppubsub", "kafka"})
+BUILT_IN: Final = frozenset({"mem", "nats", "gcppubsub", "kafka", "awssns", "awssqs"})
 #: ... and a subscription driver for
-SUBSCRIBE: Final = frozenset({"mem", "nats", "gcppubsub"})
+SUBSCRIBE: Final = frozenset({"mem", "nats", "gcppubsub", "awssqs"})
 #: gocloud schemes KrakenD CE knows and krakenpy does not have (calls fail, as an unopened topic in KrakenD)
-NOT_BUILT_IN: Final = frozenset({"rabbit", "awssns", "awssqs", "azuresb"})
+NOT_BUILT_IN: Final = frozenset({"rabbit", "azuresb"})
 
 
 @dataclass(frozen=True, slots=True)
