@@ -109,6 +109,7 @@ ENDPOINT: Final[tuple[str, ...]] = (
 #: then Lua, CEL, JSON Schema)
 PROXY: Final[tuple[str, ...]] = (
     "telemetry/access_log",
+    "modifier/jmespath",  # EE: the query sees the answer after the Lua post scripts
     "modifier/lua-proxy",
     "validation/cel",
     "validation/json-schema",
@@ -122,6 +123,7 @@ BACKEND: Final[tuple[str, ...]] = (
     "telemetry/access_log",
     "qos/circuit-breaker",
     "qos/ratelimit/proxy",
+    "modifier/jmespath",
     "modifier/lua-backend",
     "validation/cel",
 )
