@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -11,11 +12,14 @@ from krakenpy.config.model import BackendConfig
 from krakenpy.errors import BackendError
 from krakenpy.proxy.formatter import Formatter
 from krakenpy.proxy.types import Proxy, Request, Response
-from krakenpy.pubsub.driver import Subscription, Topic
+from krakenpy.pubsub.driver import Message, Subscription, Topic
 from krakenpy.pubsub.options import PubSubOptions
 from krakenpy.pubsub.urls import BUILT_IN, SUBSCRIBE, DriverURL
 from krakenpy.resources import Resources
 from krakenpy.state import Key
+from krakenpy.tasks import spawn
+
+log = logging.getLogger("krakenpy.pubsub")
 
 __all__ = [
     "failing_proxy",
@@ -72,8 +76,9 @@ def open_topic(url: DriverURL, resources: Resources) -> Topic:
     raise BackendError(f"pub/sub: no {url.scheme}:// driver in krakenpy (built in: {', '.join(sorted(BUILT_IN))})")
 
 
-def open_subscription(url: DriverURL, resources: Resources) -> Subscription:
-    """The subscription of a built-in scheme (``BackendError`` for a bad URL)."""
+def open_subscription(url: DriverURL, resources: Resources, owner: str = "") -> Subscription:
+    """The subscription of a built-in scheme (``BackendError`` for a bad URL); ``owner``: the
+    backend's JSON path, the same in every worker (NATS' implicit queue group)."""
     drivers = resources.state.setdefault(_DRIVERS, _Drivers)
     if url.scheme == "mem":
         from krakenpy.pubsub.mem import BROKER, MemBroker
@@ -84,8 +89,10 @@ def open_subscription(url: DriverURL, resources: Resources) -> Subscription:
     if url.scheme == "nats":
         from krakenpy.pubsub.nats import NatsConnection, NatsSubscription
 
-        nats_subscription = NatsSubscription(drivers.get("nats", NatsConnection, resources), url)
-        resources.on_serve.append(nats_subscription.start)
+        nats_subscription = NatsSubscription(drivers.get("nats", NatsConnection, resources), url, owner)
+        if resources.serving:  # subscribed while the gateway is built: a reload leaves no gap
+            nats_subscription.begin()
+            resources.on_serve.append(nats_subscription.start)
         resources.stack.push_async_callback(nats_subscription.close)
         return nats_subscription
     if url.scheme == "gcppubsub":
@@ -116,19 +123,34 @@ def publisher_proxy(topic: Topic) -> Proxy:
     return call
 
 
+def _settle(subscription: Subscription, message: Message) -> None:
+    """Acknowledge beside the request, as gocloud's non-blocking ``Ack``: an acknowledgement still in
+    flight when the endpoint timeout cancels the request would be applied by the broker while the
+    client gets an error (a lost message); a failed one only means the broker delivers it again."""
+    _ = spawn(_ack(subscription, message))
+
+
+async def _ack(subscription: Subscription, message: Message) -> None:
+    try:
+        await subscription.ack(message)
+    except BackendError as exc:
+        log.warning("[PubSub] acknowledgement failed (the message comes back): %s", exc)
+
+
 def subscriber_proxy(subscription: Subscription, backend: BackendConfig, formatter: Formatter | None) -> Proxy:
     """The next message, decoded with the backend's encoding and filtered; acknowledged once
-    decoded (a message that cannot be decoded is not: the broker gives it again, as in KrakenD)."""
+    decoded (a message that cannot be decoded is not: the broker gives it again after its ack
+    deadline, as in KrakenD)."""
     noop = backend.encoding == "no-op"
     decode = decoder_for(backend.encoding, backend.is_collection)
 
     async def call(request: Request) -> Response:
         message = await subscription.receive()
         if noop:
-            await subscription.ack(message)
+            _settle(subscription, message)
             return Response(data={}, is_complete=True, body=message.body)
         data = decode(message.body) if message.body else {}
-        await subscription.ack(message)
+        _settle(subscription, message)
         if formatter is not None:
             data = formatter(data)
         return Response(data=data, is_complete=True)
@@ -166,7 +188,7 @@ def subscriber_executor(url: DriverURL, site: Site, resources: Resources) -> Pro
 
     assert site.backend is not None
     try:
-        subscription = open_subscription(url, resources)
+        subscription = open_subscription(url, resources, site.path)
     except BackendError as exc:
         resources.warnings.append(f"{site.at('subscription_url')}: {exc}: every call fails")
         return _failing(url.text, str(exc))

@@ -30,6 +30,8 @@ _SCOPE: Final = "https://www.googleapis.com/auth/pubsub"
 _PUBLIC: Final = "https://pubsub.googleapis.com"
 #: a pull that returned nothing is asked again after this (the emulator answers at once)
 _IDLE: Final = 0.2
+#: after credentials could not be found or refreshed, calls fail at once for this long
+_RETRY_AFTER: Final = 5.0
 
 
 def resource_name(url: DriverURL, kind: str) -> str:
@@ -52,16 +54,24 @@ class GcpClient:
         self._session: aiohttp.ClientSession | None = None
         self._credentials: Any = None
         self._lock = asyncio.Lock()
+        self._failed_at = -_RETRY_AFTER
 
     async def _token(self) -> str:
         credentials = self._credentials
         if credentials is not None and credentials.valid:
             return str(credentials.token)
         async with self._lock:
-            if self._credentials is None:
-                self._credentials = await asyncio.to_thread(_default_credentials)
-            if not self._credentials.valid:
-                await asyncio.to_thread(_refresh, self._credentials)
+            loop = asyncio.get_running_loop()
+            if loop.time() - self._failed_at < _RETRY_AFTER:  # each call would walk the chain again
+                raise BackendError("gcppubsub: no credentials (the last attempt failed moments ago)")
+            try:
+                if self._credentials is None:
+                    self._credentials = await asyncio.to_thread(_default_credentials)
+                if not self._credentials.valid:
+                    await asyncio.to_thread(_refresh, self._credentials)
+            except Exception:
+                self._failed_at = loop.time()
+                raise
             return str(self._credentials.token)
 
     async def call(self, resource: str, verb: str, payload: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
@@ -110,7 +120,9 @@ def _refresh(credentials: Any) -> None:
     import urllib3
     from google.auth.transport.urllib3 import Request
 
-    credentials.refresh(Request(urllib3.PoolManager()))  # type: ignore[no-untyped-call]
+    # a token server that never answers would hold a thread of the loop's default executor
+    http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=5.0, read=10.0))
+    credentials.refresh(Request(http))  # type: ignore[no-untyped-call]
 
 
 def _reason(body: bytes, status: int) -> str:

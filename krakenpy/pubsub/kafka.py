@@ -2,7 +2,7 @@
 per gateway, the brokers from ``KAFKA_BROKERS`` (comma-separated) as in KrakenD.
 
 The request body is the record's value, the metadata its headers; with ``key_name`` the value of
-that metadata key is also the record's key (the partition follows it). The producer starts on the
+that metadata key is the record's key instead (the partition follows it). The producer starts on the
 first message, acknowledged by the partition leader (``acks=1``, sarama's default); a broker that
 cannot be reached fails the call and the next call starts it again. Kafka *subscriptions* (consumer
 groups) are not built in.
@@ -84,8 +84,10 @@ class KafkaTopic:
 
     async def send(self, body: bytes, metadata: dict[str, str]) -> None:
         producer = await self._producer.producer()
-        headers = [(name, value.encode()) for name, value in metadata.items()]
-        key = metadata.get(self._key_name, "").encode() if self._key_name else b""
+        # as gocloud: the key_name value is the record key, not also a header
+        key_name = self._key_name
+        headers = [(name, value.encode()) for name, value in metadata.items() if name != key_name]
+        key = metadata.get(key_name, "").encode() if key_name else b""
         try:
             await producer.send_and_wait(self._topic, body, key=key or None, headers=headers or None)
         except Exception as exc:  # aiokafka's errors name brokers and topics, never payloads

@@ -4,6 +4,7 @@ that checks a service account's signed assertion as Google's does."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ class Emulator:
 
     subscriptions: dict[str, str]
     token: str = ""
+    #: seconds the answer to ``acknowledge`` waits (applied at once, answered late)
+    ack_delay: float = 0.0
     queues: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     outstanding: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     authorizations: list[str] = field(default_factory=list)
@@ -57,6 +60,7 @@ class Emulator:
         if verb == "acknowledge":
             for ack_id in body["ackIds"]:
                 self.outstanding.pop(ack_id, None)
+            await asyncio.sleep(self.ack_delay)
             return web.json_response({})
         return web.json_response({"error": {"status": "INVALID_ARGUMENT"}}, status=400)
 

@@ -58,6 +58,7 @@ async def test_kafka_key_name_sets_the_record_key(gateway: Any, broker: KafkaBro
     await client.post("/pub", data=b"a", headers={"X-Tenant": "acme"})
     await client.post("/pub", data=b"b")
     assert [(r.key, r.value) for r in broker.records] == [(b"acme", b"a"), (None, b"b")]
+    assert not [h for h in broker.records[0].headers if h[0] == "X-Tenant"]  # the key, not a header
 
 
 async def test_kafka_broker_down_fails_then_recovers(gateway: Any, broker: KafkaBroker) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import nats
 import pytest
 
+from krakenpy.tasks import spawn
 from tests.conftest import make_config
 from tests.nats_server import NatsServer
 
@@ -82,7 +83,7 @@ async def test_nats_server_down_fails_calls_then_recovers(gateway: Any, nats_ser
     failed = await client.post("/pub", json={"lost": True})
     assert failed.status == 500
     assert nats_server.launch()
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(2.1)  # a failed attempt is not repeated for 2 s
     ok = await client.post("/pub", json={"after": True})
     assert ok.status == 200
     response = await client.get("/sub")  # subscribed on this first call
@@ -97,3 +98,46 @@ async def test_nats_without_server_url_fails_each_call(gateway: Any, monkeypatch
     response = await client.post("/pub", json={})
     assert response.status == 500
     assert await response.read() == b""
+
+
+async def test_nats_subscription_follows_a_replaced_connection(nats_server: NatsServer) -> None:
+    from krakenpy.pubsub.nats import NatsConnection, NatsSubscription
+    from krakenpy.pubsub.urls import parse_url
+
+    url = parse_url("nats://swap")
+    assert url is not None
+    connection = NatsConnection()
+    subscription = NatsSubscription(connection, url, "endpoints[0].backend[0]")
+    publisher = await nats.connect(nats_server.url)
+    try:
+        await subscription.start()
+        await publisher.publish("swap", b"one")
+        assert (await asyncio.wait_for(subscription.receive(), 5)).body == b"one"
+        first = await connection.client()
+        await first.close()  # what nats-py does after a server -ERR: this client is finished
+        receiving = spawn(subscription.receive())  # subscribes on a new client
+        await asyncio.sleep(0.3)
+        await publisher.publish("swap", b"two")
+        assert (await asyncio.wait_for(receiving, 5)).body == b"two"
+        assert await connection.client() is not first
+    finally:
+        await publisher.close()
+        await subscription.close()
+        await connection.close()
+
+
+async def test_nats_server_down_holds_the_start_for_one_connection_attempt(
+    gateway: Any, nats_server: NatsServer
+) -> None:
+    nats_server.kill()
+    subs = [
+        {
+            "endpoint": f"/sub{n}",
+            "backend": [_backend("backend/pubsub/subscriber", "subscription_url", f"s{n}")],
+        }
+        for n in range(4)
+    ]
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await gateway(make_config(subs), started=True)
+    assert loop.time() - began < 5  # one 2 s attempt shared, not four in a row

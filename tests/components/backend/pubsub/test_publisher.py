@@ -118,36 +118,65 @@ def _wait(url: str, proc: subprocess.Popen[str]) -> None:
     raise AssertionError(f"{url} did not answer")
 
 
-def test_pubsub_cli_run_publishes_and_subscribes_over_nats(tmp_path: Path, nats_server: NatsServer) -> None:
-    port = free_port()
+def _run(tmp_path: Path, port: int, workers: int) -> subprocess.Popen[str]:
     (tmp_path / "krakend.json").write_text(json.dumps(_doc("nats://", "cli.events", port)))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "krakenpy", "run", "-c", "krakend.json", "-w", "1"],
+    return subprocess.Popen(
+        [sys.executable, "-m", "krakenpy", "run", "-c", "krakend.json", "-w", str(workers)],
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+
+
+def _publish(port: int, body: bytes) -> Any:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/pub", data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def _next(port: int) -> Any:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/sub", timeout=5) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_pubsub_cli_run_publishes_and_subscribes_over_nats(tmp_path: Path, nats_server: NatsServer) -> None:
+    port = free_port()
+    proc = _run(tmp_path, port, 1)
     try:
         _wait(f"http://127.0.0.1:{port}/__health", proc)
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/pub",
-            data=b'{"cli": true}',
-            method="POST",
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=5) as resp:
-            assert json.loads(resp.read()) == {}
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/sub", timeout=5) as resp:
-            assert json.loads(resp.read()) == {"cli": True}
+        assert _publish(port, b'{"cli": true}') == {}
+        assert _next(port) == {"cli": True}
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
+        _stop(proc)
+
+
+def test_pubsub_cli_workers_share_a_nats_subscription(tmp_path: Path, nats_server: NatsServer) -> None:
+    port = free_port()
+    proc = _run(tmp_path, port, 2)
+    try:
+        _wait(f"http://127.0.0.1:{port}/__health", proc)
+        time.sleep(1)  # both workers subscribed
+        assert _publish(port, b'{"once": 1}') == {}
+        answers = [_next(port) for _ in range(4)]  # new connections: both workers answer some
+        assert sorted(map(str, answers)) == ["500", "500", "500", "{'once': 1}"]
+    finally:
+        _stop(proc)
 
 
 @needs_corpus
