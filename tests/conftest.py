@@ -129,10 +129,14 @@ async def gateway() -> AsyncIterator[Callable[..., Awaitable[TestClient[Any, Any
     clients: list[TestClient[Any, Any]] = []
     gateways: list[Gateway] = []
 
-    async def start(doc: dict[str, Any], *, debug: bool = False, base_dir: Path | None = None) -> TestClient[Any, Any]:
+    async def start(
+        doc: dict[str, Any], *, debug: bool = False, base_dir: Path | None = None, started: bool = False
+    ) -> TestClient[Any, Any]:
         service = build_service(doc)
         gw = await build_gateway(service, debug=debug, base_dir=base_dir)
         gateways.append(gw)
+        if started:  # the start-up hooks `run` calls once it listens (exporters, subscriptions...)
+            await gw.start()
         client: TestClient[Any, Any] = TestClient(await gateway_server(gw.edge))
         await client.start_server()
         clients.append(client)

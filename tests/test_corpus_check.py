@@ -52,7 +52,7 @@ def test_corpus_config_check_accepts_ce_valid_configs(path: Path) -> None:
     [
         ("014-krakend-examples-grpc.json", "backend/grpc"),
         ("017-krakend-examples-ai-mcp.json", "ai/mcp"),
-        ("028-vido-krakend-kafka-poc.json", "backend/pubsub/publisher"),
+        ("002-krakend-playground-enterprise.json", "governance/processors"),
     ],
 )
 def test_corpus_config_check_names_unsupported_namespaces(name: str, namespace: str) -> None:

@@ -109,6 +109,7 @@ ENDPOINT: Final[tuple[str, ...]] = (
 #: then Lua, CEL, JSON Schema)
 PROXY: Final[tuple[str, ...]] = (
     "telemetry/access_log",
+    "modifier/jmespath",  # EE: the query sees the answer after the Lua post scripts
     "modifier/lua-proxy",
     "validation/cel",
     "validation/json-schema",
@@ -122,6 +123,7 @@ BACKEND: Final[tuple[str, ...]] = (
     "telemetry/access_log",
     "qos/circuit-breaker",
     "qos/ratelimit/proxy",
+    "modifier/jmespath",
     "modifier/lua-backend",
     "validation/cel",
 )
@@ -137,7 +139,13 @@ CLIENT: Final[tuple[str, ...]] = (
     "auth/client-credentials",
 )
 #: the call itself: the first that applies, else the core's HTTP executor
-EXECUTOR: Final[tuple[str, ...]] = ("backend/lambda", "backend/static-filesystem")
+EXECUTOR: Final[tuple[str, ...]] = (
+    "backend/lambda",
+    "backend/static-filesystem",
+    # krakend-ce tries the subscriber before the publisher
+    "backend/pubsub/subscriber",
+    "backend/pubsub/publisher",
+)
 
 LAYER_ORDER: Final[Mapping[Layer, tuple[str, ...]]] = {
     "edge": EDGE,

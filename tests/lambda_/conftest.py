@@ -123,7 +123,7 @@ async def deploy(endpoint: str, functions: tuple[Function, ...]) -> None:
 class Emulator:
     """A running ministack process on a free loopback port (stopped with :meth:`stop`)."""
 
-    def __init__(self, binary: Path, **env: str) -> None:
+    def __init__(self, binary: Path, services: str = "lambda", **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.tmp = tempfile.mkdtemp(prefix="ministack-")
@@ -131,7 +131,7 @@ class Emulator:
             os.environ,
             GATEWAY_PORT=str(self.port),
             BIND_HOST="127.0.0.1",
-            SERVICES="lambda",
+            SERVICES=services,
             TMPDIR=self.tmp,
             LOG_LEVEL="WARNING",
             LAMBDA_ACCOUNT_CONCURRENCY="16",
@@ -162,14 +162,14 @@ class Emulator:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def start_emulator(binary: Path) -> Emulator:
+def start_emulator(binary: Path, services: str = "lambda") -> Emulator:
     """An :class:`Emulator`, on another free port if the first one was taken before it could bind."""
     for _ in range(2):
         try:
-            return Emulator(binary)
+            return Emulator(binary, services)
         except RuntimeError:
             pass
-    return Emulator(binary)
+    return Emulator(binary, services)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,1 @@
+"""``backend/pubsub/publisher`` and ``backend/pubsub/subscriber`` (krakend-pubsub)."""

@@ -1,0 +1,39 @@
+"""``backend/pubsub/subscriber`` (backend, KrakenD CE): answer with the next message of a subscription
+instead of an HTTP call (executor layer). The drivers are in :mod:`krakenpy.pubsub`, imported by
+``build`` only."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from krakenpy.components.base import Component, Site
+from krakenpy.proxy.types import Proxy
+from krakenpy.pubsub.options import PubSubOptions, parse_pubsub
+from krakenpy.resources import Resources
+
+__all__ = ["COMPONENT"]
+
+NAMESPACE: Final = "backend/pubsub/subscriber"
+
+
+def _parse(raw: Mapping[str, Any], site: Site) -> PubSubOptions:
+    return parse_pubsub(raw, site, "subscription_url")
+
+
+async def _executor(options: PubSubOptions, site: Site, resources: Resources) -> Proxy | None:
+    from krakenpy.pubsub.backend import failing_proxy, subscriber_executor
+
+    assert site.backend is not None
+    if options.url is None:
+        return failing_proxy(options, site, resources)
+    return subscriber_executor(options.url, site, resources)
+
+
+COMPONENT: Final = Component(
+    namespace=NAMESPACE,
+    levels=frozenset({"backend"}),
+    parse=_parse,
+    summary="answer with the next message of a mem, nats, awssqs or gcppubsub subscription",
+    executor=_executor,
+)

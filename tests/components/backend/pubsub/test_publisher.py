@@ -1,0 +1,186 @@
+"""``backend/pubsub/publisher``: what ``check`` says about driver URLs, and the real CLI publishing and
+subscribing over NATS."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from krakenpy.gateway import load as load_service
+from tests.conftest import free_port, make_config
+from tests.corpus import CORPUS, needs_corpus
+from tests.nats_server import NatsServer
+
+ROOT = Path(__file__).resolve().parents[4]
+
+
+def _doc(host: str, topic_url: str, port: int = 8080, subscription_url: str = "") -> dict[str, Any]:
+    return make_config(
+        [
+            {
+                "endpoint": "/pub",
+                "method": "POST",
+                "backend": [
+                    {
+                        "host": [host],
+                        "disable_host_sanitize": True,
+                        "url_pattern": "/",
+                        "extra_config": {"backend/pubsub/publisher": {"topic_url": topic_url}},
+                    }
+                ],
+            },
+            {
+                "endpoint": "/sub",
+                "timeout": "2s",
+                "backend": [
+                    {
+                        "host": [host],
+                        "disable_host_sanitize": True,
+                        "url_pattern": "/",
+                        "extra_config": {
+                            "backend/pubsub/subscriber": {"subscription_url": subscription_url or topic_url}
+                        },
+                    }
+                ],
+            },
+        ],
+        port=port,
+    )
+
+
+def _check(tmp_path: Path, doc: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "krakend.json").write_text(json.dumps(doc))
+    return subprocess.run(
+        [sys.executable, "-m", "krakenpy", "check", *args, "-c", str(tmp_path / "krakend.json")],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_pubsub_check_accepts_built_in_drivers_without_warnings(tmp_path: Path) -> None:
+    for host, topic, subscription in (
+        ("mem://", "t", "t"),
+        ("nats://", "orders", "orders?queue=q"),
+        ("gcppubsub://", "projects/p/topics/t", "p/s"),
+    ):
+        done = _check(tmp_path, _doc(host, topic, subscription_url=subscription))
+        assert done.returncode == 0, done.stderr
+        assert "pubsub" not in done.stdout + done.stderr
+
+
+def test_pubsub_check_warns_about_drivers_krakenpy_lacks(tmp_path: Path) -> None:
+    done = _check(tmp_path, _doc("rabbit://", "events"))
+    assert done.returncode == 0
+    out = done.stderr + done.stdout
+    assert (
+        "endpoints[0].backend[0].extra_config.backend/pubsub/publisher.topic_url: krakenpy has no rabbit:// topic"
+        in out
+    )
+    kafka = _check(tmp_path, _doc("kafka://", "events"))  # kafka: publishers only
+    out = kafka.stderr + kafka.stdout
+    assert "publisher" not in out
+    assert "subscriber.subscription_url: krakenpy has no kafka:// subscription driver" in out
+    linted = _check(tmp_path, _doc("rabbit://", "events"), "--lint")
+    assert linted.returncode == 1
+
+
+def test_pubsub_unknown_scheme_is_a_warning(tmp_path: Path) -> None:
+    (tmp_path / "krakend.json").write_text(json.dumps(_doc("carrier-pigeon://", "x")))
+    unknown = load_service(tmp_path / "krakend.json", use_env=False)
+    assert any("unknown pub/sub driver carrier-pigeon://" in str(w) for w in unknown.warnings)
+
+
+async def test_pubsub_bad_gcp_resource_name_fails_each_call(gateway: Any) -> None:
+    client = await gateway(_doc("gcppubsub://", "only-one-part"))
+    response = await client.post("/pub", json={})
+    assert response.status == 500
+
+
+def _wait(url: str, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer")
+
+
+def _run(tmp_path: Path, port: int, workers: int) -> subprocess.Popen[str]:
+    (tmp_path / "krakend.json").write_text(json.dumps(_doc("nats://", "cli.events", port)))
+    return subprocess.Popen(
+        [sys.executable, "-m", "krakenpy", "run", "-c", "krakend.json", "-w", str(workers)],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+
+
+def _publish(port: int, body: bytes) -> Any:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/pub", data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def _next(port: int) -> Any:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/sub", timeout=5) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_pubsub_cli_run_publishes_and_subscribes_over_nats(tmp_path: Path, nats_server: NatsServer) -> None:
+    port = free_port()
+    proc = _run(tmp_path, port, 1)
+    try:
+        _wait(f"http://127.0.0.1:{port}/__health", proc)
+        assert _publish(port, b'{"cli": true}') == {}
+        assert _next(port) == {"cli": True}
+    finally:
+        _stop(proc)
+
+
+def test_pubsub_cli_workers_share_a_nats_subscription(tmp_path: Path, nats_server: NatsServer) -> None:
+    port = free_port()
+    proc = _run(tmp_path, port, 2)
+    try:
+        _wait(f"http://127.0.0.1:{port}/__health", proc)
+        time.sleep(1)  # both workers subscribed
+        assert _publish(port, b'{"once": 1}') == {}
+        answers = [_next(port) for _ in range(4)]  # new connections: both workers answer some
+        assert sorted(map(str, answers)) == ["500", "500", "500", "{'once': 1}"]
+    finally:
+        _stop(proc)
+
+
+@needs_corpus
+def test_pubsub_corpus_publishers_check_without_pubsub_warnings() -> None:
+    for name in ("027-velmuruganmp1210-krakend-lua.json", "028-vido-krakend-kafka-poc.json"):
+        loaded = load_service(CORPUS / name, use_env=False)
+        assert not [w for w in loaded.warnings if "pubsub" in str(w)], name
