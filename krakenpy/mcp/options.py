@@ -77,7 +77,13 @@ class EntryOptions:
 
 def parse(raw: Any, site: Site) -> ServiceOptions | EntryOptions:
     """The service's servers, or an endpoint's entry point (its server must be declared)."""
+    wrong = "server_name" if site.level == "service" else "servers"
+    if isinstance(raw, Mapping) and wrong in raw:
+        where = "an endpoint's" if wrong == "server_name" else "the service's"
+        raise ConfigError([ConfigIssue(site.at(wrong), f"{wrong} belongs in {where} ai/mcp")])
     if site.level == "service":
+        if not isinstance(raw, Mapping) or "servers" not in raw:
+            raise ConfigError([ConfigIssue(site.at("servers"), "the service's ai/mcp declares servers")])
         return _service(raw, site)
     name = raw.get("server_name") if isinstance(raw, Mapping) else None
     if not isinstance(name, str) or not name:

@@ -110,7 +110,12 @@ JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json,
 
 
 async def rpc(
-    client: TestClient[Any, Any], method: str, params: Any = None, *, ident: int = 1, headers: dict[str, str] | None = None
+    client: TestClient[Any, Any],
+    method: str,
+    params: Any = None,
+    *,
+    ident: int = 1,
+    headers: dict[str, str] | None = None,
 ) -> Any:
     """POST one request to /mcp; returns the decoded JSON-RPC response (asserting a 200 JSON answer)."""
     message: dict[str, Any] = {"jsonrpc": "2.0", "id": ident, "method": method}

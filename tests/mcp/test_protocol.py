@@ -16,7 +16,9 @@ Start = Callable[[web.Application], Awaitable[str]]
 Gateway = Callable[..., Awaitable[Any]]
 
 
-@pytest.mark.parametrize(("asked", "agreed"), [("2025-06-18", "2025-06-18"), ("2024-11-05", "2024-11-05"), ("1999-01-01", "2025-11-25")])
+@pytest.mark.parametrize(
+    ("asked", "agreed"), [("2025-06-18", "2025-06-18"), ("2024-11-05", "2024-11-05"), ("1999-01-01", "2025-11-25")]
+)
 async def test_mcp_initialize_answers_the_server_and_a_version(
     backend: Start, gateway: Gateway, asked: str, agreed: str
 ) -> None:
