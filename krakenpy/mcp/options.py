@@ -179,17 +179,31 @@ def _tool(raw: Mapping[str, Any], at: str, site: Site, timeout: float) -> ToolOp
     )
 
 
+#: namespaces that guard who may call: on a workflow they would guard nothing (only the proxy layer
+#: runs there), so they are errors instead of warnings
+_GUARDS: Final = ("auth/", "security/", "qos/ratelimit/", "validation/")
+
+
 def _unimplemented(workflow: EndpointConfig, site: Site) -> None:
     """A warning per namespace of the workflow krakenpy does not act on (the config checks only walk
-    the service, its endpoints and their backends)."""
+    the service, its endpoints and their backends); a guard on the workflow itself is an error."""
     from krakenpy.components import registry
 
-    owners: list[tuple[str, Mapping[str, Any]]] = [(workflow.path, workflow.extra_config)]
-    owners += [(b.path, b.extra_config) for b in workflow.backends]
-    for owner, extra in owners:
+    owners: list[tuple[str, Mapping[str, Any], bool]] = [(workflow.path, workflow.extra_config, True)]
+    owners += [(b.path, b.extra_config, False) for b in workflow.backends]
+    issues: list[ConfigIssue] = []
+    for owner, extra, is_workflow in owners:
         for namespace in extra:
+            where = f"{owner}.extra_config.{namespace}"
             if namespace[:1] in "@$_#" or namespace in ("proxy", "backend/http", "backend/http/client"):
                 continue
             if namespace not in registry.NAMESPACES:
-                message = "namespace not implemented by krakenpy: ignored"
-                site.notes.append(ConfigIssue(f"{owner}.extra_config.{namespace}", message, "warning"))
+                site.notes.append(ConfigIssue(where, "namespace not implemented by krakenpy: ignored", "warning"))
+            elif is_workflow and registry.component(namespace).proxy is None:
+                if namespace.startswith(_GUARDS):
+                    issues.append(ConfigIssue(where, "a workflow runs no guard: set it on the MCP entry point"))
+                else:
+                    message = "not run in a workflow (only proxy-layer namespaces are): ignored"
+                    site.notes.append(ConfigIssue(where, message, "warning"))
+    if issues:
+        raise ConfigError(issues)

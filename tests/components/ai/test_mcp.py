@@ -181,3 +181,15 @@ def test_mcp_cli_check_accepts_a_good_config(tmp_path: Path) -> None:
     out = _check(tmp_path, mcp_config("http://127.0.0.1:8000"))
     assert out.returncode == 0, out.stdout + out.stderr
     assert "Syntax OK!" in out.stdout
+
+
+def test_mcp_parse_refuses_a_guard_on_a_workflow_and_warns_about_other_endpoint_namespaces() -> None:
+    doc = mcp_config("http://127.0.0.1:8000")
+    workflow = doc["extra_config"]["ai/mcp"]["servers"][0]["tools"][0]["workflow"]
+    where = "extra_config.ai/mcp.servers[0].tools[0].workflow.extra_config"
+    workflow["extra_config"] = {"telemetry/audit": {}}
+    assert _issues(doc) == [
+        f"{where}.telemetry/audit: not run in a workflow (only proxy-layer namespaces are): ignored"
+    ]
+    workflow["extra_config"] = {"auth/basic": {"users": {"a": "b"}}}
+    assert _issues(doc) == [f"{where}.auth/basic: a workflow runs no guard: set it on the MCP entry point"]
