@@ -128,6 +128,9 @@ def _service(raw: Any, site: Site) -> ServiceOptions:
                 tools.append(_tool(tool, at, site, _entry_timeout(site.service, name)))
             except ConfigError as exc:
                 issues.extend(exc.issues)
+        if not _entry_points(site.service, name):
+            message = "no endpoint serves this server (an endpoint's ai/mcp.server_name names it): never built"
+            site.notes.append(ConfigIssue(f"{where}.name", message, "warning"))
         servers[name] = ServerOptions(
             name=name,
             title=str(server.get("title", "")),
@@ -141,15 +144,19 @@ def _service(raw: Any, site: Site) -> ServiceOptions:
     return ServiceOptions(servers)
 
 
-def _entry_timeout(service: ServiceConfig, server: str) -> float:
-    """KrakenD's default for a workflow's timeout is its parent endpoint's: the longest of the
-    endpoints serving ``server`` (the service's when none does)."""
-    timeouts = [
-        e.timeout
+def _entry_points(service: ServiceConfig, server: str) -> list[EndpointConfig]:
+    """The endpoints serving ``server``."""
+    return [
+        e
         for e in service.endpoints
         if isinstance(e.extra_config.get(NAMESPACE), Mapping) and e.extra_config[NAMESPACE].get("server_name") == server
     ]
-    return max(timeouts, default=service.timeout)
+
+
+def _entry_timeout(service: ServiceConfig, server: str) -> float:
+    """KrakenD's default for a workflow's timeout is its parent endpoint's: the longest of the
+    endpoints serving ``server`` (the service's when none does)."""
+    return max((e.timeout for e in _entry_points(service, server)), default=service.timeout)
 
 
 def _tool(raw: Mapping[str, Any], at: str, site: Site, timeout: float) -> ToolOptions:

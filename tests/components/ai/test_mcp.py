@@ -48,9 +48,9 @@ def test_mcp_parse_reports_bad_values_at_their_json_path() -> None:
 def test_mcp_parse_entry_point_needs_a_declared_server() -> None:
     doc = mcp_config("http://127.0.0.1:8000")
     doc["endpoints"][0]["extra_config"]["ai/mcp"] = {"server_name": "weather"}
-    assert _issues(doc) == [
+    assert (
         "endpoints[0].extra_config.ai/mcp.server_name: no server 'weather' in the service's extra_config.ai/mcp.servers"
-    ]
+    ) in _issues(doc)
     doc["endpoints"][0]["extra_config"]["ai/mcp"] = {"servers": []}
     assert "endpoints[0].extra_config.ai/mcp.servers: servers belongs in the service's ai/mcp" in _issues(doc)
 
@@ -193,3 +193,10 @@ def test_mcp_parse_refuses_a_guard_on_a_workflow_and_warns_about_other_endpoint_
     ]
     workflow["extra_config"] = {"auth/basic": {"users": {"a": "b"}}}
     assert _issues(doc) == [f"{where}.auth/basic: a workflow runs no guard: set it on the MCP entry point"]
+
+
+def test_mcp_parse_warns_about_a_server_no_endpoint_serves() -> None:
+    doc = mcp_config("http://127.0.0.1:8000")
+    doc["endpoints"][0]["extra_config"] = {}
+    message = "no endpoint serves this server (an endpoint's ai/mcp.server_name names it): never built"
+    assert _issues(doc) == [f"extra_config.ai/mcp.servers[0].name: {message}"]
