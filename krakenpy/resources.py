@@ -8,12 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from krakenpy.config.model import ServiceConfig
+from krakenpy.config.model import EndpointConfig, ServiceConfig
 from krakenpy.state import State
 
 if TYPE_CHECKING:  # until backends/ stops importing lambda_ (which imports this module)
     from krakenpy.backends.client import UpstreamClient
-    from krakenpy.config.model import EndpointConfig
     from krakenpy.proxy.types import Proxy
 
 __all__ = ["Resources"]

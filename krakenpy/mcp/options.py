@@ -172,6 +172,10 @@ def _tool(raw: Mapping[str, Any], at: str, site: Site, timeout: float) -> ToolOp
         workflow_raw["timeout"] = f"{timeout}s"
     workflow = build_endpoint(workflow_raw, path=f"{at}.workflow", service=site.service)
     _unimplemented(workflow, site)
+    for backend in workflow.backends:
+        if not backend.hosts and not _EXECUTORS.intersection(backend.extra_config):
+            message = "no host here nor in the service's host: every call of the tool fails ('no hosts available')"
+            site.notes.append(ConfigIssue(f"{backend.path}.host", message, "warning"))
     return ToolOptions(
         name=str(raw["name"]),
         title=str(raw.get("title", "")),
@@ -186,6 +190,8 @@ def _tool(raw: Mapping[str, Any], at: str, site: Site, timeout: float) -> ToolOp
     )
 
 
+#: backend namespaces that answer without an HTTP host
+_EXECUTORS: Final = frozenset({"backend/lambda", "backend/static-filesystem"})
 #: namespaces that guard who may call: on a workflow they would guard nothing (only the proxy layer
 #: runs there), so they are errors instead of warnings
 _GUARDS: Final = ("auth/", "security/", "qos/ratelimit/", "validation/")

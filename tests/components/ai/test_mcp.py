@@ -200,3 +200,12 @@ def test_mcp_parse_warns_about_a_server_no_endpoint_serves() -> None:
     doc["endpoints"][0]["extra_config"] = {}
     message = "no endpoint serves this server (an endpoint's ai/mcp.server_name names it): never built"
     assert _issues(doc) == [f"extra_config.ai/mcp.servers[0].name: {message}"]
+
+
+def test_mcp_parse_warns_about_a_workflow_backend_without_host() -> None:
+    doc = mcp_config("http://127.0.0.1:8000")
+    del doc["extra_config"]["ai/mcp"]["servers"][0]["tools"][2]["workflow"]["backend"][0]["host"]
+    where = "extra_config.ai/mcp.servers[0].tools[2].workflow.backend[0].host"
+    assert _issues(doc) == [
+        f"{where}: no host here nor in the service's host: every call of the tool fails ('no hosts available')"
+    ]
