@@ -27,7 +27,7 @@ from krakenpy.mcp.options import ServerOptions
 from krakenpy.mcp.tools import Tool, describe
 from krakenpy.proxy.types import Headers, Middleware, Proxy, Request, Response
 
-__all__ = ["LATEST_VERSION", "SUPPORTED_VERSIONS", "McpServer", "mcp_middleware"]
+__all__ = ["LATEST_VERSION", "MAX_BATCH", "SUPPORTED_VERSIONS", "McpServer", "mcp_middleware"]
 
 log = logging.getLogger("krakenpy.mcp")
 
@@ -40,6 +40,8 @@ _NO_BATCHES: Final = "2025-06-18"
 _DEFAULT_VERSION: Final = "2025-03-26"
 _JSON: Final = "application/json"
 _ACCEPTABLE: Final = frozenset({"application/json", "application/*", "*/*"})
+#: messages in one batch: each may run a workflow, all within the entry point's one deadline
+MAX_BATCH: Final = 100
 
 
 def _first(headers: Headers, name: str) -> str:
@@ -104,6 +106,8 @@ class McpServer:
         batch = isinstance(document, list)
         if batch and not document:
             return self._transport_error(400, jsonrpc.INVALID_REQUEST, "empty batch")
+        if batch and len(document) > MAX_BATCH:
+            return self._transport_error(400, jsonrpc.INVALID_REQUEST, f"a batch holds at most {MAX_BATCH} messages")
         if batch and (version or _DEFAULT_VERSION) >= _NO_BATCHES:
             return self._transport_error(400, jsonrpc.INVALID_REQUEST, f"protocol version {version} has no batches")
         messages = [jsonrpc.classify(raw) for raw in (document if batch else [document])]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -119,6 +121,7 @@ async def test_mcp_protocol_errors_are_json_rpc_errors(
         (b"{not json", {}, 400, -32700),
         (b"", {}, 400, -32700),
         (b"[]", {}, 400, -32600),
+        (b"[" + b",".join([b'{"jsonrpc": "2.0", "id": 1, "method": "ping"}'] * 101) + b"]", {}, 400, -32600),
         (b'{"id": 1, "method": "ping"}', {}, 400, -32600),  # no "jsonrpc": "2.0"
         (b'{"jsonrpc": "2.0", "id": null, "method": "ping"}', {}, 400, -32600),
         (b'{"jsonrpc": "2.0", "id": 1, "method": 5}', {}, 400, -32600),
@@ -180,3 +183,26 @@ async def test_mcp_get_is_405(backend: Start, gateway: Gateway) -> None:
     resp = await client.get("/mcp", headers={"Accept": "text/event-stream"})
     assert resp.status == 405
     assert resp.headers["Allow"] == "POST"
+
+
+async def test_mcp_slow_backend_ends_as_an_is_error_result_within_the_deadline(
+    backend: Start, gateway: Gateway
+) -> None:
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(3)
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/slow", slow)
+    host = await backend(app)
+    doc = mcp_config(host)
+    doc["endpoints"][0]["timeout"] = "300ms"
+    tool = doc["extra_config"]["ai/mcp"]["servers"][0]["tools"][1]
+    tool["return_error_msg"] = True
+    tool["workflow"] = {"endpoint": "/__mcp/slow", "backend": [{"host": [host], "url_pattern": "/slow"}]}
+    client = await gateway(doc)
+    started = time.monotonic()
+    result = (await rpc(client, "tools/call", {"name": "quiet", "arguments": {"code": "ES"}}))["result"]
+    assert time.monotonic() - started < 2
+    assert result["isError"] is True
+    assert "deadline" in result["content"][0]["text"]
