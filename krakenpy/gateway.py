@@ -13,6 +13,7 @@ For every endpoint, outermost first::
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
@@ -63,34 +64,48 @@ class Loaded:
     enforcing: tuple[str, ...] = ()
 
 
+def _owned(extra: Any, site: Site, *, core: bool = False) -> Iterator[tuple[_AnyComponent, Site, Any]]:
+    """(component, site, raw value) for each registered namespace of one ``extra_config`` read at
+    ``site``'s level; the core's own (parsed by the model) only with ``core``."""
+    for namespace, raw in extra.items():
+        try:
+            component = registry.component(namespace)  # its module is imported here: a config uses it
+        except KeyError:
+            continue  # unknown (a warning already)
+        if (component.core and not core) or site.level not in component.levels:
+            continue  # core (parsed by the model) or not read here (a warning already)
+        prefix = f"{site.path}.extra_config" if site.path else "extra_config"
+        yield component, Site(site.level, f"{prefix}.{namespace}", site.service, site.endpoint, site.backend), raw
+
+
+def _endpoint_sites(
+    service: ServiceConfig, endpoint: EndpointConfig, *, core: bool = False
+) -> Iterator[tuple[_AnyComponent, Site, Any]]:
+    yield from _owned(endpoint.extra_config, Site("endpoint", endpoint.path, service, endpoint), core=core)
+    for backend in endpoint.backends:
+        site = Site("backend", backend.path, service, endpoint, backend)
+        yield from _owned(backend.extra_config, site, core=core)
+
+
 def _sites(service: ServiceConfig, *, core: bool = False) -> Iterator[tuple[_AnyComponent, Site, Any]]:
     """(component, site, raw value) for every registered namespace at a level it is read at; the
     core's own (parsed by the model) only with ``core``."""
-
-    def owned(extra: Any, site: Site) -> Iterator[tuple[_AnyComponent, Site, Any]]:
-        for namespace, raw in extra.items():
-            try:
-                component = registry.component(namespace)  # its module is imported here: a config uses it
-            except KeyError:
-                continue  # unknown (a warning already)
-            if (component.core and not core) or site.level not in component.levels:
-                continue  # core (parsed by the model) or not read here (a warning already)
-            prefix = f"{site.path}.extra_config" if site.path else "extra_config"
-            yield component, Site(site.level, f"{prefix}.{namespace}", site.service, site.endpoint, site.backend), raw
-
-    yield from owned(service.extra_config, Site("service", "", service))
+    yield from _owned(service.extra_config, Site("service", "", service), core=core)
     for endpoint in service.endpoints:
-        yield from owned(endpoint.extra_config, Site("endpoint", endpoint.path, service, endpoint))
-        for backend in endpoint.backends:
-            yield from owned(backend.extra_config, Site("backend", backend.path, service, endpoint, backend))
+        yield from _endpoint_sites(service, endpoint, core=core)
 
 
 def parse_components(service: ServiceConfig) -> tuple[Parsed, list[ConfigIssue]]:
     """Run every component's pure ``parse``; returns the options and every issue found: errors, and
-    the warnings a parse left on its site (``Site.notes``) for a value that runs degraded."""
+    the warnings a parse left on its site (``Site.notes``) for a value that runs degraded.
+
+    Options that carry ``workflows`` (endpoint-shaped objects of their own: ``ai/mcp`` tools) have
+    the components of those parsed too, under the workflows' JSON paths."""
     parsed: Parsed = {}
     issues: list[ConfigIssue] = []
-    for component, site, raw in _sites(service):
+    pending = deque(_sites(service))
+    while pending:
+        component, site, raw = pending.popleft()
         try:
             options = component.parse(raw, site)
         except ConfigError as exc:
@@ -103,6 +118,8 @@ def parse_components(service: ServiceConfig) -> tuple[Parsed, list[ConfigIssue]]
             continue
         issues.extend(site.notes)
         parsed.setdefault(site.owner, {})[component.namespace] = options
+        for workflow in getattr(options, "workflows", ()):
+            pending.extend(_endpoint_sites(service, workflow))
     return parsed, issues
 
 
@@ -268,6 +285,7 @@ class _Assembly:
         service = self.service
         router_layer = await self._layer("endpoint", Site("service", "", service))
         routes: list[tuple[EndpointConfig, EndpointHandler]] = []
+        self.resources.workflow = self.workflow
         for endpoint in service.endpoints:
             handler = await self._endpoint(endpoint, router_layer)
             if handler is not None:
@@ -343,6 +361,23 @@ class _Assembly:
         # the guards (and a Lua endpoint script) have run
         dynamic = dynamic_routing_middleware(endpoint)
         return make_handler(endpoint, proxy, service.router, [*router_layer, *endpoint_layer, dynamic])
+
+    async def workflow(self, endpoint: EndpointConfig) -> Proxy | None:
+        """The proxy of an endpoint-shaped object that has no route of its own (an ``ai/mcp`` tool's
+        workflow): its backends and proxy layer as for any endpoint; ``None`` when it has errors
+        (collected with the others)."""
+        errors_before = len(self.issues)
+        backends = [await self._backend(endpoint, backend) for backend in endpoint.backends]
+        proxy_layer: list[Middleware] = await self._layer(
+            "proxy", Site("endpoint", endpoint.path, self.service, endpoint)
+        )
+        if len(self.issues) > errors_before:
+            return None
+        try:
+            return build_endpoint_proxy(endpoint, backends, proxy_layer)
+        except ConfigError as exc:
+            self.issues.extend(exc.issues)
+            return None
 
     def _client(self, backend: BackendConfig) -> UpstreamClient:
         """The gateway's client, or a proxying one when the backend's calls may go through a proxy

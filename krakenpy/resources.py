@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from krakenpy.config.model import ServiceConfig
+from krakenpy.config.model import EndpointConfig, ServiceConfig
 from krakenpy.state import State
 
 if TYPE_CHECKING:  # until backends/ stops importing lambda_ (which imports this module)
     from krakenpy.backends.client import UpstreamClient
+    from krakenpy.proxy.types import Proxy
 
 __all__ = ["Resources"]
 
@@ -41,6 +42,9 @@ class Resources:
     #: the upstream clients note connection and body-read timings (telemetry/opentelemetry's
     #: detailed_connection / read_payload): set once, also for the clients made later (proxies)
     client_timing: bool = False
+    #: builds the proxy of an endpoint-shaped object without a route (an ``ai/mcp`` tool's workflow)
+    #: as the gateway builds an endpoint's; ``None`` for it when it has errors (collected, reported)
+    workflow: Callable[[EndpointConfig], Awaitable[Proxy | None]] | None = None
 
     def options(self, owner: str, namespace: str) -> object | None:
         """The parsed value of ``namespace`` on the object at ``owner`` (``endpoints[2]``), if any."""

@@ -51,13 +51,25 @@ def test_corpus_config_check_accepts_ce_valid_configs(path: Path) -> None:
     ("name", "namespace"),
     [
         ("014-krakend-examples-grpc.json", "backend/grpc"),
-        ("017-krakend-examples-ai-mcp.json", "ai/mcp"),
         ("002-krakend-playground-enterprise.json", "governance/processors"),
     ],
 )
 def test_corpus_config_check_names_unsupported_namespaces(name: str, namespace: str) -> None:
     loaded = load_service(CORPUS / name, use_env=False)
     assert any(namespace in str(w) for w in loaded.warnings)
+
+
+@needs_corpus
+@pytest.mark.parametrize("name", ["017-krakend-examples-ai-mcp.json", "002-krakend-playground-enterprise.json"])
+def test_corpus_config_check_parses_mcp_servers_and_their_workflows(name: str) -> None:
+    """ai/mcp is served: no namespace warning for it; 017's workflows are parsed (the EE
+    modifier/jmespath inside them is named, at its JSON path)."""
+    loaded = load_service(CORPUS / name, use_env=False)
+    assert not any(w.path.endswith("extra_config.ai/mcp") for w in loaded.warnings)
+    assert "ai/mcp" in loaded.parsed.get("", {})
+    if name.startswith("017"):
+        jmespath = "extra_config.ai/mcp.servers[0].tools[0].workflow.extra_config.modifier/jmespath"
+        assert any(w.path == jmespath for w in loaded.warnings)
 
 
 @needs_corpus

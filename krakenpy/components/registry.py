@@ -104,6 +104,8 @@ ENDPOINT: Final[tuple[str, ...]] = (
     "qos/ratelimit/router",
     "qos/ratelimit/router/redis",
     "validation/json-schema-errors",
+    # innermost: an MCP entry point answers the protocol itself once every guard above has passed
+    "ai/mcp",
 )
 #: around the endpoint's proxy stack (krakend-ce proxy_factory.go order: OTel's proxy stage outermost,
 #: then Lua, CEL, JSON Schema)

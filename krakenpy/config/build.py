@@ -20,7 +20,7 @@ from krakenpy.config.options import (
 from krakenpy.errors import ConfigError, ConfigIssue
 from krakenpy.names import capitalize
 
-__all__ = ["DEFAULT_PORT", "DEFAULT_TIMEOUT", "build_service", "endpoint_params", "sanitize_host"]
+__all__ = ["DEFAULT_PORT", "DEFAULT_TIMEOUT", "build_endpoint", "build_service", "endpoint_params", "sanitize_host"]
 
 DEFAULT_PORT = 8080
 DEFAULT_TIMEOUT = 2.0
@@ -233,8 +233,9 @@ def _build_endpoint(
     svc: Mapping[str, Any],
     service_defaults: dict[str, Any],
     c: _Collector,
+    path: str = "",
 ) -> EndpointConfig | None:
-    path = f"endpoints[{index}]"
+    path = path or f"endpoints[{index}]"
     endpoint = raw.get("endpoint")
     if not isinstance(endpoint, str) or not endpoint:
         c.error(f"{path}.endpoint", "missing endpoint path")
@@ -305,6 +306,23 @@ def _build_endpoint(
         path=path,
         proxy=c.namespace(extra, "proxy", path, parse_endpoint_proxy),
     )
+
+
+def build_endpoint(raw: Mapping[str, Any], *, path: str, service: ServiceConfig) -> EndpointConfig:
+    """One endpoint-shaped object found elsewhere than ``endpoints`` (a workflow), with the service's
+    defaults and the same checks, its issues located under ``path``; raises :class:`ConfigError`."""
+    c = _Collector()
+    defaults: dict[str, Any] = {
+        "timeout": service.timeout,
+        "cache_ttl": service.cache_ttl,
+        "output_encoding": service.output_encoding,
+        "disable_rest": service.disable_rest,
+        "hosts": service.hosts,
+    }
+    built = _build_endpoint(raw, index=0, svc=service.raw, service_defaults=defaults, c=c, path=path)
+    if c.issues or built is None:
+        raise ConfigError(c.issues or [ConfigIssue(path, "not an endpoint")], service.source)
+    return built
 
 
 def _route_shape(endpoint: str) -> str:

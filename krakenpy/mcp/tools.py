@@ -1,0 +1,140 @@
+"""``tools/list`` and ``tools/call``: a tool's description, and one call through its workflow.
+
+A call's arguments are checked against the tool's ``input_schema``; each argument named like a
+placeholder of the workflow's ``endpoint`` (``/__mcp/country/{code}``) becomes that parameter, so the
+backends' ``url_pattern``, GraphQL variables and every other ``{code}`` see it as an endpoint
+parameter; the whole arguments object is the request body. The workflow runs through the normal
+proxy pipeline; its merged data comes back as JSON text and ``structuredContent``.
+
+Failures of the tool (bad arguments, a backend error, a result that does not match the
+``output_schema``) are results with ``isError: true``, so the model can read them and correct itself
+(MCP 2025-11-25); the message is the error's only with the tool's ``return_error_msg``.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+
+from krakenpy.errors import PipelineError
+from krakenpy.mcp.options import ToolOptions
+from krakenpy.names import capitalize
+from krakenpy.proxy.types import Headers, Proxy, Request, Response
+from krakenpy.server.request import user_agent
+
+__all__ = ["Tool", "describe"]
+
+log = logging.getLogger("krakenpy.mcp")
+
+#: what the model reads when the tool hides its errors (``return_error_msg`` false)
+GENERIC_ERROR: Final = "the tool call failed"
+#: the invalid-arguments detail is capped: a schema may report one violation per array item
+_MAX_VIOLATIONS: Final = 5
+
+
+def describe(tool: ToolOptions) -> dict[str, Any]:
+    """The tool as ``tools/list`` lists it."""
+    out: dict[str, Any] = {"name": tool.name}
+    if tool.title:
+        out["title"] = tool.title
+    if tool.description:
+        out["description"] = tool.description
+    out["inputSchema"] = dict(tool.input_schema)
+    if tool.output_schema is not None:
+        out["outputSchema"] = dict(tool.output_schema)
+    return out
+
+
+def _failure(text: str) -> dict[str, Any]:
+    return {"content": [{"type": "text", "text": text}], "isError": True}
+
+
+def _param(value: Any) -> str:
+    """An argument as a parameter: a string as it is, anything else as its JSON text."""
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    """One tool, compiled: its options and its workflow's proxy."""
+
+    options: ToolOptions
+    proxy: Proxy
+
+    def _message(self, exc: BaseException) -> str:
+        return str(exc) or type(exc).__name__ if self.options.return_error_msg else GENERIC_ERROR
+
+    def _request(self, arguments: Mapping[str, Any], incoming: Request) -> Request:
+        workflow = self.options.workflow
+        params = {capitalize(p): _param(arguments[p]) for p in workflow.params if p in arguments}
+        path = workflow.endpoint
+        for name in workflow.params:
+            path = path.replace("{" + name + "}", params.get(capitalize(name), ""))
+        headers: Headers = {"Content-Type": ["application/json"]}
+        for name in ("X-Forwarded-For", "X-Forwarded-Host"):
+            if name in incoming.headers:
+                headers[name] = list(incoming.headers[name])
+        user_agent(headers)
+        return Request(
+            method="POST",
+            path=path,
+            params=params,
+            headers=headers,
+            query={},
+            body=orjson.dumps(arguments),
+            client_ip=incoming.client_ip,
+            host=incoming.host,
+            endpoint=workflow.endpoint,
+            client_path=incoming.client_path,
+            context=incoming.context,
+            # the MCP endpoint's deadline and timer: the workflow runs in its handler's task
+            deadline=incoming.deadline,
+            timer=incoming.timer,
+            claims=incoming.claims,
+        )
+
+    async def call(self, arguments: Mapping[str, Any], incoming: Request) -> dict[str, Any]:
+        """The ``tools/call`` result (a failure of the tool is a result with ``isError``)."""
+        violations = [e.message for e in self.options.input_validator.iter_errors(dict(arguments))]
+        if violations:
+            shown = "; ".join(violations[:_MAX_VIOLATIONS])
+            more = f" (and {len(violations) - _MAX_VIOLATIONS} more)" if len(violations) > _MAX_VIOLATIONS else ""
+            return _failure(f"invalid arguments: {shown}{more}")
+        try:
+            response = await self.proxy(self._request(arguments, incoming))
+        except PipelineError as exc:
+            return _failure(self._message(exc))
+        except Exception:  # a bug must not end the MCP exchange: the call fails, logged once
+            log.exception("ai/mcp tool %r: unexpected error", self.options.name)
+            return _failure(GENERIC_ERROR)
+        return self._result(response)
+
+    def _result(self, response: Response) -> dict[str, Any]:
+        data = response.data
+        if response.errors and not data and response.body is None:
+            return _failure(self._message(response.errors[0]))
+        if self.options.media != "text":
+            return self._media(response)
+        if response.body is not None and not data:  # a no-op workflow: the backend's body as text
+            return {"content": [{"type": "text", "text": response.body.decode("utf-8", "replace")}], "isError": False}
+        validator = self.options.output_validator
+        if validator is not None and not validator.is_valid(data):
+            first = next(iter(validator.iter_errors(data))).message
+            return _failure(self._message(ValueError(f"the result does not match the output_schema: {first}")))
+        text = orjson.dumps(data).decode()
+        return {"content": [{"type": "text", "text": text}], "structuredContent": data, "isError": False}
+
+    def _media(self, response: Response) -> dict[str, Any]:
+        body = response.body
+        if body is None:
+            # a JSON workflow has no bytes to send: an image or audio tool needs a no-op workflow
+            return _failure(self._message(ValueError("the workflow returned no media (output_encoding no-op)")))
+        kind = response.headers.get("Content-Type", [""])[0].split(";")[0].strip()
+        mime = kind or ("image/png" if self.options.media == "image" else "audio/wav")
+        item = {"type": self.options.media, "data": base64.b64encode(body).decode(), "mimeType": mime}
+        return {"content": [item], "isError": False}

@@ -1,0 +1,1 @@
+"""ai/mcp: krakenpy as an MCP server."""
