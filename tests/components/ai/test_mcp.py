@@ -59,10 +59,10 @@ def test_mcp_parse_warns_about_a_get_entry_point_and_unimplemented_workflow_name
     doc = mcp_config("http://127.0.0.1:8000")
     doc["endpoints"][0]["method"] = "GET"
     workflow = doc["extra_config"]["ai/mcp"]["servers"][0]["tools"][0]["workflow"]
-    workflow["extra_config"] = {"modifier/jmespath": {"expr": "a"}, "@comment": "x"}
+    workflow["extra_config"] = {"modifier/response-body": {"content_type": "text/plain"}, "@comment": "x"}
     issues = _issues(doc)
     assert any(i.startswith("endpoints[0].method: MCP clients POST") for i in issues)
-    where = "extra_config.ai/mcp.servers[0].tools[0].workflow.extra_config.modifier/jmespath"
+    where = "extra_config.ai/mcp.servers[0].tools[0].workflow.extra_config.modifier/response-body"
     assert f"{where}: namespace not implemented by krakenpy: ignored" in issues
 
 
