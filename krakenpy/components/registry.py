@@ -66,6 +66,7 @@ EDGE: Final[tuple[str, ...]] = (
     "security/http",
     "security/bot-detector",
     "auth/revoker",  # no middleware: opens the shared filters and the admin listener at start-up
+    "grpc",  # no middleware: loads the gRPC catalog at start-up (its file errors fail check and run)
     "telemetry/logging",
     "telemetry/logstash",
     "telemetry/gelf",
@@ -137,7 +138,7 @@ CLIENT: Final[tuple[str, ...]] = (
     "auth/client-credentials",
 )
 #: the call itself: the first that applies, else the core's HTTP executor
-EXECUTOR: Final[tuple[str, ...]] = ("backend/lambda", "backend/static-filesystem")
+EXECUTOR: Final[tuple[str, ...]] = ("backend/lambda", "backend/grpc", "backend/static-filesystem")
 
 LAYER_ORDER: Final[Mapping[Layer, tuple[str, ...]]] = {
     "edge": EDGE,
