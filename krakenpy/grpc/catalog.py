@@ -5,6 +5,7 @@ definition of a file wins and a later conflicting one is left out with a warning
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -77,11 +78,13 @@ def _read_set(path: Path, where: str) -> list[Any]:
 
 def _well_known(name: str) -> Any | None:
     """The bundled ``google/protobuf/*.proto`` a set left out (compiled without --include_imports)."""
-    if not name.startswith("google/protobuf/"):
+    if not name.startswith("google/protobuf/") or not name.endswith(".proto"):
         return None
+    module = "google.protobuf." + name[len("google/protobuf/") : -len(".proto")].replace("/", ".") + "_pb2"
     try:
+        importlib.import_module(module)  # registers the file in the default pool
         found = descriptor_pool.Default().FindFileByName(name)
-    except KeyError:
+    except (ImportError, KeyError):
         return None
     proto = descriptor_pb2.FileDescriptorProto()
     found.CopyToProto(proto)
