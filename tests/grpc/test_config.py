@@ -61,7 +61,8 @@ async def test_grpc_catalog_folder_resolves_imports_in_any_order(tmp_path) -> No
 async def test_grpc_catalog_missing_import_is_an_error(tmp_path) -> None:
     pb = compile_descriptor_set(tmp_path / "trains.pb", "trains.proto", include_imports=False)
     issues = await _build_issues(_doc([str(pb)], "/trains.Trains/FindTrains"))
-    assert issues == [("extra_config.grpc.catalog[0]", "trains.proto imports flights.proto, which no catalog file defines")]
+    message = "trains.proto imports flights.proto, which no catalog file defines"
+    assert issues == [("extra_config.grpc.catalog[0]", message)]
 
 
 async def test_grpc_catalog_well_known_imports_come_bundled(tmp_path) -> None:
@@ -79,7 +80,10 @@ async def test_grpc_catalog_empty_folder_is_a_warning(tmp_path, flights_pb) -> N
 @pytest.mark.parametrize(
     ("url_pattern", "message"),
     [
-        ("/flights.Flights/Nope", "service 'flights.Flights' has no method 'Nope' (it has: BookFlight, FindFlight, Watch)"),
+        (
+            "/flights.Flights/Nope",
+            "service 'flights.Flights' has no method 'Nope' (it has: BookFlight, FindFlight, Watch)",
+        ),
         ("/flights.Boats/FindFlight", "service 'flights.Boats' is not in the gRPC catalog"),
         ("/flights.Flights/Watch", "flights.Flights.Watch streams: only unary methods are supported"),
     ],
