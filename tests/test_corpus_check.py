@@ -50,7 +50,7 @@ def test_corpus_config_check_accepts_ce_valid_configs(path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "namespace"),
     [
-        ("014-krakend-examples-grpc.json", "backend/grpc"),
+        ("014-krakend-examples-grpc.json", "grpc.server"),  # the gRPC backends are served; the server is not
         ("017-krakend-examples-ai-mcp.json", "ai/mcp"),
         ("028-vido-krakend-kafka-poc.json", "backend/pubsub/publisher"),
     ],

@@ -5,6 +5,7 @@ definition of a file wins and a later conflicting one is left out with a warning
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 from collections.abc import Iterator, Mapping
@@ -149,7 +150,8 @@ def load_catalog(options: CatalogOptions, base_dir: Path, path: str) -> Catalog:
         elif target.exists():
             found = [target]
         else:
-            issues.append(ConfigIssue(where, f"no such file or folder: {target}"))
+            # worded as every file-reading namespace words it (check's output, bench.corpus)
+            issues.append(ConfigIssue(where, f"cannot read {target}: {os.strerror(errno.ENOENT)}"))
             continue
         for file in found:
             try:
