@@ -10,13 +10,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
-
-grpc = pytest.importorskip("grpc")
-protoc = pytest.importorskip("grpc_tools.protoc")
-
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory  # noqa: E402
-from grpc import aio  # noqa: E402
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from grpc import aio
+from grpc_tools import protoc
 
 PROTOS = Path(__file__).parent / "protos"
 SERVICE = "flights.Flights"
@@ -54,7 +52,7 @@ def _classes(pb: Path) -> Callable[[str], Any]:
     return lambda name: message_factory.GetMessageClass(pool.FindMessageTypeByName(name))
 
 
-def _handler(pb: Path, seen: FlightsServer) -> Any:
+def flights_handler(pb: Path, seen: FlightsServer) -> Any:
     cls = _classes(pb)
     find_request, find_response = cls("flights.FindRequest"), cls("flights.FindResponse")
     book_request, booking = cls("flights.BookRequest"), cls("flights.Booking")
@@ -107,7 +105,7 @@ async def flights_server(flights_pb: Path) -> AsyncIterator[FlightsServer]:
     server = aio.server()
     port = server.add_insecure_port("127.0.0.1:0")
     seen = FlightsServer(target=f"127.0.0.1:{port}")
-    server.add_generic_rpc_handlers((_handler(flights_pb, seen),))
+    server.add_generic_rpc_handlers((flights_handler(flights_pb, seen),))
     await server.start()
     try:
         yield seen
