@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -22,6 +23,11 @@ from krakenpy.proxy.types import Request
 __all__ = ["InputError", "message_builder"]
 
 _INT: Final = re.compile(r"[+-]?[0-9]+")
+_RFC3339: Final = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2})(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+_EPOCH: Final = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+_SECOND: Final = datetime.timedelta(seconds=1)
 _TRUE: Final = frozenset({"1", "t", "T", "true", "TRUE", "True"})
 _FALSE: Final = frozenset({"0", "f", "F", "false", "FALSE", "False"})
 _INTS: Final = frozenset(
@@ -76,13 +82,24 @@ def _from_string(field: Any, text: str, assume_bytes: bool) -> Any:
     raise InputError(f"{field.name}: cannot be set from a string")
 
 
+def _timestamp(text: str) -> tuple[int, int]:
+    """RFC 3339 → (seconds, nanos) since the epoch (protobuf's FromJsonString, without strptime)."""
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        raise InputError(f"{text!r} is not an RFC 3339 timestamp")
+    date, fraction, zone = match.groups()
+    try:
+        moment = datetime.datetime.fromisoformat(f"{date}{'+00:00' if zone in 'Zz' else zone}")
+    except ValueError:
+        raise InputError(f"{text!r} is not an RFC 3339 timestamp") from None
+    seconds = (moment - _EPOCH) // _SECOND
+    return seconds, int(fraction[1:].ljust(9, "0")) if fraction else 0
+
+
 def _fill_special(message: Any, name: str, value: Any, assume_bytes: bool) -> bool:
     """Timestamps, durations and wrappers from a string (or a JSON scalar); ``False`` if not one."""
     if name == "google.protobuf.Timestamp" and isinstance(value, str):
-        try:
-            message.FromJsonString(value)
-        except ValueError:
-            raise InputError(f"{value!r} is not an RFC 3339 timestamp") from None
+        message.seconds, message.nanos = _timestamp(value)
         return True
     if name == "google.protobuf.Duration" and isinstance(value, str):
         try:
