@@ -112,17 +112,18 @@ class Renderer:
 
     def _field_converter(self, field: Any) -> Convert | None:
         if is_map(field):
-            value_field = field.message_type.fields_by_name["value"]
-            one = self._one(value_field)
-            if one is None:
+            item = self._one(field.message_type.fields_by_name["value"])
+            if item is None:
                 return lambda values: {_key(k): v for k, v in values.items()}
-            return lambda values: {_key(k): one(v) for k, v in values.items()}
+            convert_item: Convert = item
+            return lambda values: {_key(k): convert_item(v) for k, v in values.items()}
         one = self._one(field)
         if not field.is_repeated:
             return one
         if one is None:
             return list
-        return lambda values: [one(v) for v in values]
+        convert_one: Convert = one
+        return lambda values: [convert_one(v) for v in values]
 
     def _one(self, field: Any) -> Convert | None:
         kind = field.type
@@ -146,13 +147,17 @@ class Renderer:
         if name in WRAPPERS:
             return _wrapped
         if name in _JSON_TYPES:
-            return json_format.MessageToDict
+            return _json_value
         return self.message
 
 
 def _key(key: Any) -> str:
     # JSON object keys: map<bool, …> keys as Go and protobuf's JSON write them
     return ("true" if key else "false") if isinstance(key, bool) else str(key)
+
+
+def _json_value(message: Any) -> Any:
+    return json_format.MessageToDict(message)
 
 
 def _seconds_nanos(message: Any) -> dict[str, int]:
