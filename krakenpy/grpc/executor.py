@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import logging
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -28,7 +28,6 @@ from krakenpy.resources import Resources
 
 __all__ = ["grpc_executor", "metadata_of"]
 
-log = logging.getLogger("krakenpy.grpc")
 
 #: HTTP headers that are not gRPC metadata (HTTP/2 connection-level or set by grpcio itself)
 _NOT_METADATA: Final = frozenset(
@@ -36,6 +35,8 @@ _NOT_METADATA: Final = frozenset(
     | {"transfer-encoding", "upgrade", "user-agent", "accept-encoding"}
 )
 _JSON: Final = ["application/json"]
+#: what gRPC allows in a metadata name (HTTP allows more: !#$%&'*+^`|~)
+_KEY: Final = re.compile(r"[0-9a-z_.\-]+")
 
 
 def metadata_of(headers: Headers, renames: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
@@ -46,8 +47,8 @@ def metadata_of(headers: Headers, renames: Mapping[str, str]) -> tuple[tuple[str
     for name, values in headers.items():
         key = name.lower()
         key = renames.get(key, key)
-        if key in _NOT_METADATA or key.endswith("-bin") or not key:
-            continue
+        if key in _NOT_METADATA or key.endswith("-bin") or not _KEY.fullmatch(key):
+            continue  # grpcio refuses the call over a name gRPC cannot carry: leave the header out
         if key.startswith("grpc"):
             key = "in-" + key
         out.extend((key, v) for v in values if v.isascii() and v.isprintable())

@@ -23,6 +23,11 @@ __all__ = ["COMPONENT"]
 def _parse(raw: Any, site: Site) -> BackendOptions:
     assert site.backend is not None
     options = parse_backend_options(raw, url_pattern=site.backend.url_pattern, path=site.path, owner=site.backend.path)
+    backend = site.backend
+    if backend.host_keys:
+        raise ConfigError([ConfigIssue(f"{backend.path}.host", "a gRPC backend's hosts are fixed: no dynamic routing")])
+    if backend.sd not in ("", "static"):
+        raise ConfigError([ConfigIssue(f"{backend.path}.sd", "a gRPC backend takes its hosts as listed (sd: static)")])
     if "grpc" not in site.service.extra_config:
         raise ConfigError(
             [ConfigIssue(site.path, "a gRPC backend needs the service's grpc.catalog (extra_config.grpc)")]

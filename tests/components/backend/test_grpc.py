@@ -127,3 +127,19 @@ def test_grpc_backend_unknown_option_is_a_schema_error(tmp_path) -> None:
     with pytest.raises(ConfigError) as caught:
         load(_write(tmp_path, _doc(["x.pb"], output_enums_as_strings=True)))
     assert any("output_enums_as_strings" in i.message or "output_enums" in i.path for i in caught.value.issues)
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        ({"sd": "dns", "host": ["flights.service.consul"]}, "sd"),
+        ({"host": ["http://{input_headers.X-Route}:4242"], "disable_host_sanitize": True}, "host"),
+    ],
+)
+def test_grpc_backend_hosts_are_static(tmp_path, change, where) -> None:
+    doc = _doc(["x.pb"])
+    doc["endpoints"][0]["input_headers"] = ["X-Route"]
+    doc["endpoints"][0]["backend"][0].update(change)
+    with pytest.raises(ConfigError) as caught:
+        load(_write(tmp_path, doc))
+    assert [i.path for i in caught.value.issues] == [f"{BACKEND_PATH}.{where}"]
