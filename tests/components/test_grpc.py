@@ -108,3 +108,22 @@ def test_grpc_check_server_is_a_warning(tmp_path, flights_pb) -> None:
     result = _cli("check", "-c", str(_write(tmp_path, doc)), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "extra_config.grpc.server" in result.stderr and "WARNING" in result.stderr
+
+
+async def test_grpc_catalog_first_definition_wins_a_conflict(tmp_path) -> None:
+    from grpc_tools import protoc
+
+    (tmp_path / "a.proto").write_text(
+        'syntax = "proto3"; package dup; message M { string a = 1; } service S { rpc Get(M) returns (M); }'
+    )
+    (tmp_path / "b.proto").write_text('syntax = "proto3"; package dup; message M { int32 b = 1; }')
+    for name in ("a", "b"):
+        out = f"--descriptor_set_out={tmp_path / name}.pb"
+        assert protoc.main(["protoc", f"-I{tmp_path}", out, f"{name}.proto"]) == 0
+    doc = grpc_config(
+        [str(tmp_path / "a.pb"), str(tmp_path / "b.pb")],
+        [{"endpoint": "/f", "backend": [grpc_backend("127.0.0.1:19", "Get") | {"url_pattern": "/dup.S/Get"}]}],
+    )
+    gateway = await build_gateway(build_service(doc), serving=False)
+    assert any("extra_config.grpc.catalog[1]: b.proto left out" in w and "dup.M" in w for w in gateway.warnings)
+    await gateway.close()
