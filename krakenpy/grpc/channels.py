@@ -47,29 +47,39 @@ def _read(path: str, base: Path, where: str) -> bytes:
 
 
 def channel_spec(options: BackendOptions, secure_host: bool, resources: Resources, path: str) -> ChannelSpec:
-    """The credentials and options of a backend's channels, files read once at start-up."""
+    """The credentials and options of a backend's channels, files read once at start-up; backends
+    with the same settings get the same spec, and so share their channels."""
     tls = options.tls
     channel_options: list[tuple[str, int]] = [("grpc.max_receive_message_length", options.max_recv)]
     if options.idle_timeout > 0:
         channel_options.append(("grpc.client_idle_timeout_ms", max(1, int(options.idle_timeout * 1000))))
-    credentials = None
     # allow_insecure_connections is grpc-go's "insecure" credentials: plaintext, as in KrakenD
-    if not tls.allow_insecure and (secure_host or tls.configured):
+    secure = not tls.allow_insecure and (secure_host or tls.configured)
+    key = (secure, tls if secure else None, tuple(channel_options))
+    specs = channels_of(resources).specs
+    found = specs.get(key)
+    if found is not None:
+        return found
+    credentials = None
+    if secure:
         where = f"{path}.client_tls"
         roots = b"".join(_read(ca, resources.base_dir, f"{where}.ca_certs") for ca in tls.ca_certs) or None
-        key = _read(tls.client_key, resources.base_dir, f"{where}.client_certs") if tls.client_key else None
+        private = _read(tls.client_key, resources.base_dir, f"{where}.client_certs") if tls.client_key else None
         cert = _read(tls.client_cert, resources.base_dir, f"{where}.client_certs") if tls.client_cert else None
-        credentials = grpc.ssl_channel_credentials(root_certificates=roots, private_key=key, certificate_chain=cert)
-    return ChannelSpec(credentials, tuple(channel_options))
+        credentials = grpc.ssl_channel_credentials(root_certificates=roots, private_key=private, certificate_chain=cert)
+    found = specs[key] = ChannelSpec(credentials, tuple(channel_options))
+    return found
 
 
 class Channels:
     """The open channels of a gateway, by target and spec."""
 
-    __slots__ = ("_open",)
+    __slots__ = ("_open", "specs")
 
     def __init__(self) -> None:
         self._open: dict[tuple[str, ChannelSpec], aio.Channel] = {}
+        #: (TLS, TLS settings, channel options) → the spec backends with those settings share
+        self.specs: dict[tuple[object, ...], ChannelSpec] = {}
 
     def get(self, target: str, spec: ChannelSpec) -> aio.Channel:
         """The channel to ``target`` (opened now if it is the first call)."""

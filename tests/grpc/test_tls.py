@@ -10,7 +10,11 @@ import grpc
 import pytest
 from grpc import aio
 
+from krakenpy.config.build import build_service
 from krakenpy.errors import ConfigError
+from krakenpy.gateway import build_gateway
+from krakenpy.grpc.channels import channel_spec, channels_of
+from krakenpy.grpc.options import parse_backend_options
 from tests.grpc.conftest import FlightsServer, flights_handler, grpc_backend, grpc_config
 from tests.server.certs import Authority
 
@@ -80,3 +84,19 @@ async def test_grpc_tls_unreadable_ca_is_a_config_error(gateway, flights_pb, tmp
     assert [i.path for i in caught.value.issues] == [
         "endpoints[0].backend[0].extra_config.backend/grpc.client_tls.ca_certs"
     ]
+
+
+async def test_grpc_backends_with_the_same_tls_settings_share_channels(tmp_path, flights_pb) -> None:
+    ca = Authority(tmp_path)
+    gateway = await build_gateway(build_service(_doc(flights_pb, "127.0.0.1:4242", {})), serving=False)
+    raw = {"client_tls": {"ca_certs": [str(ca.path)]}}
+    one, two = (parse_backend_options(raw, url_pattern="/a.B/C", path=p, owner=p) for p in ("x", "y"))
+    first = channel_spec(one, False, gateway.resources, "x")
+    assert channel_spec(two, False, gateway.resources, "y") is first
+    assert channel_spec(two, True, gateway.resources, "y") is first  # an https:// host: TLS either way
+    bare = parse_backend_options({}, url_pattern="/a.B/C", path="z", owner="z")
+    plain = channel_spec(bare, False, gateway.resources, "z")
+    assert plain.credentials is None and first.credentials is not None
+    channels = channels_of(gateway.resources)
+    assert channels.get("127.0.0.1:4242", first) is channels.get("127.0.0.1:4242", first)
+    await gateway.close()
