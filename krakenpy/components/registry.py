@@ -66,6 +66,7 @@ EDGE: Final[tuple[str, ...]] = (
     "security/http",
     "security/bot-detector",
     "auth/revoker",  # no middleware: opens the shared filters and the admin listener at start-up
+    "grpc",  # no middleware: loads the gRPC catalog at start-up (its file errors fail check and run)
     "telemetry/logging",
     "telemetry/logstash",
     "telemetry/gelf",
@@ -143,6 +144,7 @@ CLIENT: Final[tuple[str, ...]] = (
 #: the call itself: the first that applies, else the core's HTTP executor
 EXECUTOR: Final[tuple[str, ...]] = (
     "backend/lambda",
+    "backend/grpc",
     "backend/static-filesystem",
     # krakend-ce tries the subscriber before the publisher
     "backend/pubsub/subscriber",

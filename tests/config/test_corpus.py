@@ -60,10 +60,8 @@ def test_corpus_013_enterprise_namespaces_are_implemented() -> None:
     assert _warned("013", EE) == set()
 
 
-def test_corpus_014_names_grpc() -> None:
-    paths = _warned("014", EE)
-    assert "extra_config.grpc" in paths
-    assert any(p.endswith(".extra_config.backend/grpc") for p in paths)
+def test_corpus_014_grpc_is_implemented() -> None:
+    assert not any("grpc" in p for p in _warned("014", EE))  # grpc and backend/grpc are served now
 
 
 def test_corpus_017_mcp_is_implemented_at_both_levels() -> None:
