@@ -72,13 +72,16 @@ async def _endpoint(options: WebSocketOptions, site: Site, resources: Resources)
     resources.stack.push_async_callback(session.close)
     allowed_query = endpoint.input_query_strings
 
-    def dialer(url: str, headers: Any = None, protocol: str | None = None) -> Any:
+    # aiohttp refuses a message of exactly max_msg_size bytes; KrakenD accepts max_message_size itself
+    limit = options.max_message_size + 1
+
+    def dialer(url: str, headers: Any = None, protocol: str | None = None, max_size: int = limit) -> Any:
         def connect() -> Any:
             return session.ws_connect(
                 url,
                 headers=headers,
                 protocols=(protocol,) if protocol else (),
-                max_msg_size=options.max_message_size,
+                max_msg_size=max_size,
                 compress=0,
                 autoping=True,
             )
@@ -88,7 +91,9 @@ async def _endpoint(options: WebSocketOptions, site: Site, resources: Resources)
     hub: Hub | None = None
     if not options.direct:
         # one shared connection: the backend URL has no client's parameters nor query
-        hub = Hub(dialer(handshake.backend_url(next(hosts), backend, {}, "")), options, where)
+        # the envelopes are larger than the messages they carry (base64, url, session)
+        envelope_limit = max(2 * limit, 1 << 20)
+        hub = Hub(dialer(handshake.backend_url(next(hosts), backend, {}, ""), max_size=envelope_limit), options, where)
         resources.stack.push_async_callback(hub.close)
 
     def middleware(_next: Proxy) -> Proxy:
@@ -110,7 +115,7 @@ async def _endpoint(options: WebSocketOptions, site: Site, resources: Resources)
                     await run_multiplexed(socket, shared, client_path, params, options)
 
             headers = handshake.accept_headers(key, protocol)
-            request.context[_UPGRADE] = Upgrade(headers, run, max_size=options.max_message_size, protocol=protocol)
+            request.context[_UPGRADE] = Upgrade(headers, run, max_size=limit, protocol=protocol)
             return Response(data={})
 
         return upgrade
