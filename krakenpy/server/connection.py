@@ -258,11 +258,11 @@ class GatewayProtocol(Connection):
         from krakenpy.server.upgrade import serve_upgrade
 
         self._clock, self._deadline = NONE, 0.0  # the session keeps its own clocks (pings, pong_wait)
-        try:
-            await serve_upgrade(self, transport, upgrade)
-        finally:
-            self._task = None
-            self._done = True
+        # no longer a request in flight: a drain or a reload does not wait for a session that may last
+        # for days (Go's server forgets hijacked connections); a drain closes it with the others
+        self._task = None
+        self._done = True
+        await serve_upgrade(self, transport, upgrade)
 
     def _continue_reader(self, payload: StreamReader) -> BodyReader:
         """``payload.read`` that first writes ``100 Continue`` (Go: on the first read, so a request

@@ -27,6 +27,8 @@ __all__ = ["ServerSocket", "serve_upgrade"]
 #: bytes of parsed messages queued before reading the socket pauses
 _QUEUE_LIMIT = 1 << 16
 _CLOSED = WSMessage(WSMsgType.CLOSED, None, None)
+#: the sessions running (strong references: asyncio keeps only weak ones)
+_SESSIONS: set[asyncio.Task[Any]] = set()
 
 
 class _Frames(BaseProtocol):
@@ -132,8 +134,13 @@ async def serve_upgrade(connection: GatewayProtocol, transport: asyncio.Transpor
     if connection._reading_paused or connection._buffer_paused:
         frames._resume_transport_reading()
     socket = ServerSocket(frames, transport)
+    task = asyncio.current_task()
+    if task is not None:
+        _SESSIONS.add(task)  # the connection no longer holds it (it is not a request in flight)
     try:
         await upgrade.run(socket)
     finally:
+        if task is not None:
+            _SESSIONS.discard(task)
         await socket.close(code=1001)  # when the session left without closing (a drain cut it)
         transport.close()

@@ -99,7 +99,8 @@ async def run_direct(client: Any, connect: Dialer, options: WebSocketOptions, wh
         backend = await dial(connect, options, where)
         while backend is not None:
             outcome, code = await _pass(client, backend, options)
-            if outcome == _CLIENT_GONE:
+            if outcome == _CLIENT_GONE:  # the backend learns the client's code
+                await backend.close(code=close_reason(code, "")[0])
                 return
             if outcome == _BACKEND_CLOSED:  # the backend ended the conversation: the client learns its code
                 code, reason = close_reason(code, "")

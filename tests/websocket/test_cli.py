@@ -50,32 +50,35 @@ async def test_cli_run_serves_a_websocket_endpoint(backend: Any, tmp_path: Path)
         assert gateway.stop() == 0
 
 
-@pytest.mark.parametrize(
-    ("websocket", "method", "path", "message"),
-    [
-        ({"max_message_size": "big"}, "GET", "endpoints[0].extra_config.websocket.max_message_size", "not of type"),
-        ({"backoff_strategy": "slow"}, "GET", "endpoints[0].extra_config.websocket.backoff_strategy", "is not one of"),
-        ({"ping_period": "1m"}, "GET", "endpoints[0].extra_config.websocket.ping_period", "shorter than pong_wait"),
-        ({"enable_direct": True}, "GET", "endpoints[0].extra_config.websocket.enable_direct", "unknown key"),
-        ({}, "POST", "endpoints[0].extra_config.websocket", "GET upgrade"),
-    ],
-)
-def test_cli_check_bad_websocket_value_exits_1_with_its_path(
-    tmp_path: Path, websocket: dict[str, Any], method: str, path: str, message: str
-) -> None:
-    endpoint = ws_endpoint("ws://127.0.0.1:9", **websocket)
-    endpoint["method"] = method
-    out = _check(tmp_path, make_config([endpoint]))
-    assert out.returncode == 1
-    line = next(line for line in out.stdout.splitlines() + out.stderr.splitlines() if path in line)
-    assert message in line
+#: (websocket value, method, JSON path under endpoints[i], what the error says): the schema's errors,
+#: then the parse's (reported once the schema passes)
+_BAD_SCHEMA = [
+    ({"max_message_size": "big"}, "GET", "extra_config.websocket.max_message_size", "not of type"),
+    ({"backoff_strategy": "slow"}, "GET", "extra_config.websocket.backoff_strategy", "is not one of"),
+    ({"enable_direct": True}, "GET", "extra_config.websocket.enable_direct", "unknown key"),
+]
+_BAD_PARSE = [
+    ({"ping_period": "1m"}, "GET", "extra_config.websocket.ping_period", "shorter than pong_wait"),
+    ({}, "POST", "extra_config.websocket", "GET upgrade"),
+    ({}, "GET", "backend[0].host", "a websocket endpoint connects to its backend's host: none set"),
+]
 
 
-def test_cli_check_no_backend_host_is_an_error(tmp_path: Path) -> None:
-    endpoint = {"endpoint": "/ws", "backend": [{"url_pattern": "/x"}], "extra_config": {"websocket": {}}}
-    out = _check(tmp_path, make_config([endpoint]))
+@pytest.mark.parametrize("bad", [_BAD_SCHEMA, _BAD_PARSE], ids=["schema", "parse"])
+def test_cli_check_bad_websocket_values_exit_1_with_their_paths(tmp_path: Path, bad: list[Any]) -> None:
+    endpoints = []
+    for i, (websocket, method, path, _) in enumerate(bad):
+        endpoint = ws_endpoint("ws://127.0.0.1:9", path=f"/ws{i}", **websocket)
+        endpoint["method"] = method
+        if path.endswith("host"):
+            del endpoint["backend"][0]["host"]
+        endpoints.append(endpoint)
+    out = _check(tmp_path, make_config(endpoints))
     assert out.returncode == 1
-    assert "endpoints[0].backend[0].host: a websocket endpoint connects to its backend's host" in out.stdout + out.stderr
+    lines = (out.stdout + out.stderr).splitlines()
+    for i, (_, _, path, message) in enumerate(bad):
+        line = next(line for line in lines if f"endpoints[{i}].{path}:" in line)
+        assert message in line
 
 
 def test_cli_check_service_level_object_is_not_read_there(tmp_path: Path) -> None:
