@@ -210,3 +210,23 @@ async def test_direct_through_aiohttp_server(backend: Any) -> None:
     finally:
         await client.close()
         await gw.close()
+
+
+async def test_direct_drain_ends_sessions_without_waiting_for_them(gateway: Any, backend: Any) -> None:
+    """A session is not a request in flight: a drain closes it instead of waiting for it (Go's server
+    forgets hijacked connections), and the backend connection is closed after it."""
+    seen = Seen()
+    client = await _direct(gateway, backend, seen)
+    server = client.server.runner._gateway_server
+    async with client.ws_connect("/ws") as ws:
+        await ws.send_str("x")
+        assert (await ws.receive(timeout=5)).data == "x"
+        assert server.in_flight() == 0
+        assert await server.drain(30.0) is True  # nothing was cut: no request was in flight
+        msg = await ws.receive(timeout=5)
+        assert msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING)
+    for _ in range(100):
+        if seen.sockets[0].closed:
+            break
+        await asyncio.sleep(0.02)
+    assert seen.sockets[0].closed

@@ -130,3 +130,21 @@ async def test_multiplex_reconnects_and_serves_the_clients_again(
         await _wait(lambda: seen.messages.count("greeting") == 2)
         await ws.send_str("two")
         assert (await ws.receive(timeout=5)).data == "two"
+
+
+async def test_multiplex_size_limit_both_ways(backend: Any, gateway: Any) -> None:
+    seen = Seen()
+    host = await backend(multiplex_app(seen))
+    client = await gateway(make_config([ws_endpoint(host, max_message_size=10)]))
+    async with client.ws_connect("/ws") as ws:
+        await ws.send_str("0123456789")  # exactly the limit: accepted
+        assert (await ws.receive(timeout=5)).data == "0123456789"
+        await ws.send_str("0123456789X")
+        msg = await ws.receive(timeout=5)
+        assert msg.type is WSMsgType.CLOSE and msg.data == 1009
+    async with client.ws_connect("/ws") as ws:
+        await ws.send_str("raw")  # the backend answers 15 bytes that are not an envelope
+        msg = await ws.receive(timeout=5)
+        assert msg.type is WSMsgType.CLOSE and msg.data == 1009
+    bodies = [m["body"] for m in seen.messages if m != "greeting"]
+    assert [base64.b64decode(b) for b in bodies] == [b"0123456789", b"raw"]
