@@ -93,7 +93,11 @@ async def _endpoint(options: WebSocketOptions, site: Site, resources: Resources)
         # one shared connection: the backend URL has no client's parameters nor query
         # the envelopes are larger than the messages they carry (base64, url, session)
         envelope_limit = max(2 * limit, 1 << 20)
-        hub = Hub(dialer(handshake.backend_url(next(hosts), backend, {}, ""), max_size=envelope_limit), options, where)
+
+        def hub_connect() -> Any:  # each (re)connection takes the next host
+            return dialer(handshake.backend_url(next(hosts), backend, {}, ""), max_size=envelope_limit)()
+
+        hub = Hub(hub_connect, options, where)
         resources.stack.push_async_callback(hub.close)
 
     def middleware(_next: Proxy) -> Proxy:

@@ -90,6 +90,11 @@ class ServerSocket:
             except WebSocketError as exc:  # a protocol error, a message over the size limit
                 await self.close(code=exc.code)
                 return WSMessage(WSMsgType.ERROR, exc, None)
+            except TimeoutError:
+                raise  # nothing within ``timeout``: the caller decides (pong_wait)
+            except Exception as exc:  # anything else the frame reader may fail with: an end, never a traceback
+                await self.close(code=1011)
+                return WSMessage(WSMsgType.ERROR, exc, None)
             if msg.type is WSMsgType.PING:
                 await self._writer.send_frame(msg.data, WSMsgType.PONG)
                 continue

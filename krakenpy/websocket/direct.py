@@ -17,7 +17,7 @@ from krakenpy.websocket.socket import (
     NORMAL,
     TOO_BIG,
     Dialer,
-    _close_quietly,
+    close_quietly,
     close_reason,
     deliver,
     dial,
@@ -37,7 +37,7 @@ async def _client_to_backend(client: Any, backend: _Backend, options: WebSocketO
         try:
             msg = await client.receive(timeout=options.pong_wait)
         except TimeoutError:  # no pong (nor anything else) within pong_wait: the client is dead
-            await _close_quietly(client, 1001)
+            await close_quietly(client, 1001)
             return _CLIENT_GONE, 1001
         if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
             try:
@@ -70,7 +70,7 @@ async def _backend_to_client(client: Any, backend: _Backend, options: WebSocketO
             return _BACKEND_CLOSED, msg.data if isinstance(msg.data, int) else NORMAL
         if msg.type is WSMsgType.ERROR and getattr(msg.data, "code", None) == TOO_BIG:
             # a message over max_message_size: KrakenD discards it and disconnects the client
-            await _close_quietly(client, TOO_BIG, b"message too big")
+            await close_quietly(client, TOO_BIG, b"message too big")
             return _CLIENT_GONE, TOO_BIG
         return _BACKEND_LOST, 0  # CLOSED, ERROR, CLOSING
 
@@ -104,12 +104,12 @@ async def run_direct(client: Any, connect: Dialer, options: WebSocketOptions, wh
                 return
             if outcome == _BACKEND_CLOSED:  # the backend ended the conversation: the client learns its code
                 code, reason = close_reason(code, "")
-                await _close_quietly(client, code, reason)
+                await close_quietly(client, code, reason)
                 return
             await backend.close()
             log.warning("websocket %s: backend connection lost: reconnecting", where)
             backend = await dial(connect, options, where)
-        await _close_quietly(client, INTERNAL, b"backend unavailable")
+        await close_quietly(client, INTERNAL, b"backend unavailable")
     finally:
         await cancel_and_wait(pinger)
         if backend is not None and not backend.closed:

@@ -25,7 +25,7 @@ from aiohttp import WSMsgType
 
 from krakenpy.tasks import cancel_and_wait, spawn
 from krakenpy.websocket.options import WebSocketOptions
-from krakenpy.websocket.socket import GOING_AWAY, INTERNAL, TOO_BIG, Dialer, _close_quietly, deliver, dial, log, pings
+from krakenpy.websocket.socket import GOING_AWAY, INTERNAL, TOO_BIG, Dialer, close_quietly, deliver, dial, log, pings
 
 __all__ = ["GREETING", "Hub", "run_multiplexed"]
 
@@ -186,7 +186,7 @@ async def _reader(socket: Any, hub: Hub, client: _Client, options: WebSocketOpti
         try:
             msg = await socket.receive(timeout=options.pong_wait)
         except TimeoutError:
-            await _close_quietly(socket, GOING_AWAY)
+            await close_quietly(socket, GOING_AWAY)
             return
         if msg.type is WSMsgType.TEXT:
             data = msg.data.encode()
@@ -204,7 +204,7 @@ async def _writer(socket: Any, client: _Client, options: WebSocketOptions) -> No
     while True:
         item = await client.queue.get()
         if isinstance(item, tuple):
-            await _close_quietly(socket, item[0], item[1])
+            await close_quietly(socket, item[0], item[1])
             return
         if not await deliver(socket, item, options.write_wait):
             return

@@ -14,7 +14,7 @@ from aiohttp import WSMessage
 from krakenpy.websocket.backoff import delays
 from krakenpy.websocket.options import WebSocketOptions
 
-__all__ = ["ClientSocket", "Dialer", "deliver", "dial", "pings"]
+__all__ = ["ClientSocket", "Dialer", "close_quietly", "close_reason", "deliver", "dial", "pings"]
 
 log = logging.getLogger("krakenpy.websocket")
 
@@ -48,13 +48,14 @@ async def deliver(client: Any, data: str | bytes, write_wait: float) -> bool:
                 await client.send_bytes(data)
         return True
     except TimeoutError:
-        await _close_quietly(client, GOING_AWAY)
+        await close_quietly(client, GOING_AWAY)
         return False
     except (ConnectionError, RuntimeError):
         return False
 
 
-async def _close_quietly(client: Any, code: int, message: bytes = b"") -> None:
+async def close_quietly(client: Any, code: int, message: bytes = b"") -> None:
+    """Close the client, whatever state it is in (bounded: a client that does not read is dropped)."""
     try:
         async with asyncio.timeout(1.0):
             await client.close(code=code, message=message)
