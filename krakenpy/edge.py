@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
-__all__ = ["BodyReader", "EdgeHandler", "EdgeMiddleware", "HttpRequest", "HttpResponse"]
+__all__ = ["BodyReader", "EdgeHandler", "EdgeMiddleware", "HttpRequest", "HttpResponse", "Upgrade"]
 
 #: ``read(n)``: up to ``n`` more bytes of the request body, ``b""`` at its end
 BodyReader: TypeAlias = Callable[[int], Awaitable[bytes]]
@@ -129,6 +129,29 @@ class HttpResponse:
 
     def __repr__(self) -> str:
         return f"<HttpResponse {self.status} {len(self.body)} bytes>"
+
+
+class Upgrade(HttpResponse):
+    """A ``101 Switching Protocols`` to a WebSocket: the server writes it, then runs ``run`` with the
+    client's socket (an object with aiohttp ``WebSocketResponse``'s ``receive``, ``send_str``,
+    ``send_bytes``, ``ping`` and ``close``) and closes the connection when it returns."""
+
+    __slots__ = ("max_size", "protocol", "run")
+
+    def __init__(
+        self,
+        headers: CIMultiDict[str],
+        run: Callable[[Any], Awaitable[None]],
+        *,
+        max_size: int,
+        protocol: str | None = None,
+    ) -> None:
+        super().__init__(101, headers)
+        self.run = run
+        #: the largest message accepted from the client (bytes; 0: no limit)
+        self.max_size = max_size
+        #: the subprotocol chosen (``Sec-WebSocket-Protocol``), if any
+        self.protocol = protocol
 
 
 #: the whole dispatch, as seen from outside: request in, response out

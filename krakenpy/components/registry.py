@@ -80,6 +80,8 @@ EDGE: Final[tuple[str, ...]] = (
     # served document and static files get CORS, security/http, the bot detector and the telemetry
     "documentation/openapi",
     "server/static-filesystem",
+    # the 101 an endpoint's websocket layer decided on replaces the rendered answer
+    "websocket",
 )
 #: around one endpoint's handler, before input filtering (krakend-ce handler_factory.go order);
 #: the audit layer (telemetry) first, outside every guard, so it sees their decisions.
@@ -105,7 +107,9 @@ ENDPOINT: Final[tuple[str, ...]] = (
     "qos/ratelimit/router",
     "qos/ratelimit/router/redis",
     "validation/json-schema-errors",
-    # innermost: an MCP entry point answers the protocol itself once every guard above has passed
+    # innermost (with ai/mcp, which answers the protocol itself): the upgrade happens once every
+    # guard has let the request through
+    "websocket",
     "ai/mcp",
 )
 #: around the endpoint's proxy stack (krakend-ce proxy_factory.go order: OTel's proxy stage outermost,

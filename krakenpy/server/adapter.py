@@ -20,7 +20,7 @@ from aiohttp import web
 from aiohttp.http import SERVER_SOFTWARE
 from aiohttp.web_protocol import RequestHandler
 
-from krakenpy.edge import EdgeHandler, HttpRequest
+from krakenpy.edge import EdgeHandler, HttpRequest, Upgrade
 from krakenpy.server.sniff import sniff
 
 __all__ = ["AiohttpHandler", "aiohttp_handler", "edge_request", "make_server", "server_options"]
@@ -102,6 +102,29 @@ def edge_request(request: web.BaseRequest) -> HttpRequest:
     )
 
 
+#: the handshake headers aiohttp's WebSocketResponse writes itself
+_HANDSHAKE = frozenset({"upgrade", "connection", "sec-websocket-accept", "sec-websocket-protocol"})
+
+
+async def _websocket(request: web.BaseRequest, upgrade: Upgrade) -> web.StreamResponse:
+    """An upgrade on aiohttp's server: its WebSocketResponse does the handshake; the session runs on it."""
+    ws = web.WebSocketResponse(
+        protocols=(upgrade.protocol,) if upgrade.protocol else (),
+        max_msg_size=upgrade.max_size,
+        compress=False,  # as krakenpy's own server: no permessage-deflate
+        autoping=True,
+    )
+    for name, value in upgrade.headers.items():  # what the edge added (CORS, security headers)
+        if name.lower() not in _HANDSHAKE:
+            ws.headers.add(name, value)
+    await ws.prepare(request)
+    try:
+        await upgrade.run(ws)
+    finally:
+        await ws.close(code=1001)  # when the session left without closing (a shutdown cut it)
+    return ws
+
+
 def aiohttp_handler(edge: EdgeHandler) -> AiohttpHandler:
     """Serve ``edge`` with aiohttp: convert the request, await the edge, write its response. A
     response with ``Connection: close`` closes the connection once written (413s: the rest of the
@@ -117,6 +140,8 @@ def aiohttp_handler(edge: EdgeHandler) -> AiohttpHandler:
             out = web.Response(status=500)
             out.force_close()
             return out
+        if isinstance(response, Upgrade):
+            return await _websocket(request, response)
         headers = response.headers
         if response.body and "Content-Type" not in headers:
             headers["Content-Type"] = sniff(response.body)  # Go's server sniffs; aiohttp would say octet-stream

@@ -24,8 +24,8 @@ from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 from aiohttp.tcp_helpers import tcp_keepalive
 from multidict import CIMultiDict
 
-from krakenpy.edge import BodyReader, HttpRequest, HttpResponse
-from krakenpy.server.lifecycle import CLOSE, HEADER, IDLE, READ, WRITE, Connection, MalformedBody
+from krakenpy.edge import BodyReader, HttpRequest, HttpResponse, Upgrade
+from krakenpy.server.lifecycle import CLOSE, HEADER, IDLE, NONE, READ, WRITE, Connection, MalformedBody
 from krakenpy.server.sweep import MAX_HEADER_LINES
 from krakenpy.server.wire import CONTINUE, INTERNAL_ERROR, encode_response
 
@@ -229,6 +229,9 @@ class GatewayProtocol(Connection):
         if body:
             transport.write(body)
         self._finished += 1
+        if response.status == 101 and isinstance(response, Upgrade):  # a WebSocket: the connection is its
+            await self._upgraded_to(transport, response)
+            return
         if close:
             self._task = None
             self._end(CLOSE, linger=unread)
@@ -249,6 +252,17 @@ class GatewayProtocol(Connection):
         idle = self._server.idle_span
         self._clock = IDLE
         self._deadline = _now() + idle if idle > 0 else 0.0
+
+    async def _upgraded_to(self, transport: asyncio.Transport, upgrade: Upgrade) -> None:
+        """Serve the WebSocket session the 101 just written started, then end the connection."""
+        from krakenpy.server.upgrade import serve_upgrade
+
+        self._clock, self._deadline = NONE, 0.0  # the session keeps its own clocks (pings, pong_wait)
+        # no longer a request in flight: a drain or a reload does not wait for a session that may last
+        # for days (Go's server forgets hijacked connections); a drain closes it with the others
+        self._task = None
+        self._done = True
+        await serve_upgrade(self, transport, upgrade)
 
     def _continue_reader(self, payload: StreamReader) -> BodyReader:
         """``payload.read`` that first writes ``100 Continue`` (Go: on the first read, so a request

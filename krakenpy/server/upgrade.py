@@ -1,0 +1,151 @@
+"""A WebSocket on krakenpy's own server: after a 101 answer (:class:`~krakenpy.edge.Upgrade`) the
+connection's transport is handed to a frame protocol (``transport.set_protocol``) feeding aiohttp's
+WebSocket frame reader, and the upgrade's session runs over a :class:`ServerSocket`.
+
+The HTTP connection object stays in the server's set while the session runs, so a drain or a
+shutdown still reaches it (``close_now`` closes the transport, which ends the session); its HTTP
+clocks stop, as the session keeps its own (pings and ``pong_wait``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from aiohttp._websocket.reader import WebSocketDataQueue
+from aiohttp.base_protocol import BaseProtocol
+from aiohttp.http_websocket import WebSocketError, WebSocketReader, WebSocketWriter, WSMessage, WSMsgType
+from aiohttp.streams import EofStream
+
+from krakenpy.edge import Upgrade
+
+if TYPE_CHECKING:
+    from krakenpy.server.connection import GatewayProtocol
+
+__all__ = ["ServerSocket", "serve_upgrade"]
+
+#: bytes of parsed messages queued before reading the socket pauses
+_QUEUE_LIMIT = 1 << 16
+_CLOSED = WSMessage(WSMsgType.CLOSED, None, None)
+#: the sessions running (strong references: asyncio keeps only weak ones)
+_SESSIONS: set[asyncio.Task[Any]] = set()
+
+
+class _Frames(BaseProtocol):
+    """The transport's protocol once upgraded: bytes to the frame reader, the end to the queue."""
+
+    __slots__ = ("connection", "queue", "reader")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, connection: GatewayProtocol) -> None:
+        super().__init__(loop)
+        self._upgraded = True  # flow control never touches an HTTP parser again
+        self.connection = connection
+        self.queue = WebSocketDataQueue(self, _QUEUE_LIMIT, loop=loop)
+        self.reader: WebSocketReader | None = None
+
+    def data_received(self, data: bytes) -> None:
+        if self.reader is not None:
+            self.reader.feed_data(data)  # a protocol error reaches the queue as its exception
+
+    def eof_received(self) -> bool:
+        self.queue.feed_eof()
+        return False  # the transport closes itself
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        super().connection_lost(exc)
+        self.queue.feed_eof()
+        connection = self.connection
+        connection._server.connections.discard(connection)
+        connection._done = True
+
+
+class ServerSocket:
+    """The client's side of an upgraded connection, with the methods of aiohttp's
+    ``WebSocketResponse`` the sessions use: pings are answered here, close handshakes completed."""
+
+    def __init__(self, frames: _Frames, transport: asyncio.Transport) -> None:
+        self._frames = frames
+        self._writer = WebSocketWriter(frames, transport)
+        self._transport = transport
+        self._closed = False
+        self.close_code: int | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def receive(self, timeout: float | None = None) -> WSMessage:
+        """The next data or close message; ``TimeoutError`` when nothing came for ``timeout`` seconds."""
+        queue = self._frames.queue
+        while True:
+            if self._closed:
+                return _CLOSED
+            try:
+                async with asyncio.timeout(timeout):
+                    msg: Any = await queue.read()
+            except EofStream:
+                self._closed = True
+                self.close_code = self.close_code or 1006
+                return _CLOSED
+            except WebSocketError as exc:  # a protocol error, a message over the size limit
+                await self.close(code=exc.code)
+                return WSMessage(WSMsgType.ERROR, exc, None)
+            except TimeoutError:
+                raise  # nothing within ``timeout``: the caller decides (pong_wait)
+            except Exception as exc:  # anything else the frame reader may fail with: an end, never a traceback
+                await self.close(code=1011)
+                return WSMessage(WSMsgType.ERROR, exc, None)
+            if msg.type is WSMsgType.PING:
+                await self._writer.send_frame(msg.data, WSMsgType.PONG)
+                continue
+            if msg.type is WSMsgType.PONG:
+                continue
+            if msg.type is WSMsgType.CLOSE:
+                code = msg.data if isinstance(msg.data, int) else 1000
+                await self.close(code=code if code != 1005 else 1000)
+                self.close_code = code
+            return msg  # type: ignore[no-any-return]
+
+    async def send_str(self, data: str) -> None:
+        await self._writer.send_frame(data.encode(), WSMsgType.TEXT)
+
+    async def send_bytes(self, data: bytes) -> None:
+        await self._writer.send_frame(data, WSMsgType.BINARY)
+
+    async def ping(self, message: bytes = b"") -> None:
+        await self._writer.send_frame(message, WSMsgType.PING)
+
+    async def close(self, *, code: int = 1000, message: bytes = b"") -> bool:
+        """Send a close frame (once); the transport closes when the session ends."""
+        if self._closed:
+            return False
+        self._closed = True
+        self.close_code = code
+        try:
+            await self._writer.close(code, message)
+        except (ConnectionError, RuntimeError):
+            pass  # the client is gone already
+        return True
+
+
+async def serve_upgrade(connection: GatewayProtocol, transport: asyncio.Transport, upgrade: Upgrade) -> None:
+    """Run ``upgrade``'s session on ``transport`` (its 101 head already written), then close it."""
+    loop = asyncio.get_running_loop()
+    frames = _Frames(loop, connection)
+    frames.reader = WebSocketReader(frames.queue, upgrade.max_size, compress=False, decode_text=True)
+    frames.transport = transport
+    frames._paused = connection._paused  # the transport may owe the old protocol a resume_writing
+    transport.set_protocol(frames)
+    if connection._reading_paused or connection._buffer_paused:
+        frames._resume_transport_reading()
+    socket = ServerSocket(frames, transport)
+    task = asyncio.current_task()
+    if task is not None:
+        _SESSIONS.add(task)  # the connection no longer holds it (it is not a request in flight)
+    try:
+        await upgrade.run(socket)
+    finally:
+        if task is not None:
+            _SESSIONS.discard(task)
+        await socket.close(code=1001)  # when the session left without closing (a drain cut it)
+        transport.close()

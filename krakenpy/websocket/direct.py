@@ -1,0 +1,116 @@
+"""Direct communication (``enable_direct_communication``): one backend connection per client, the
+messages passed through unchanged both ways (text stays text, binary stays binary)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import WSMsgType
+
+from krakenpy.tasks import cancel_and_wait, spawn
+from krakenpy.websocket.options import WebSocketOptions
+from krakenpy.websocket.socket import (
+    INTERNAL,
+    NORMAL,
+    TOO_BIG,
+    Dialer,
+    close_quietly,
+    close_reason,
+    deliver,
+    dial,
+    log,
+    pings,
+)
+
+__all__ = ["run_direct"]
+
+#: how a pass of the pumps ended
+_CLIENT_GONE, _BACKEND_CLOSED, _BACKEND_LOST = "client", "closed", "lost"
+_Backend = aiohttp.ClientWebSocketResponse
+
+
+async def _client_to_backend(client: Any, backend: _Backend, options: WebSocketOptions) -> tuple[str, int]:
+    while True:
+        try:
+            msg = await client.receive(timeout=options.pong_wait)
+        except TimeoutError:  # no pong (nor anything else) within pong_wait: the client is dead
+            await close_quietly(client, 1001)
+            return _CLIENT_GONE, 1001
+        if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
+            try:
+                if msg.type is WSMsgType.TEXT:
+                    await backend.send_str(msg.data)
+                else:
+                    await backend.send_bytes(msg.data)
+            except (ConnectionError, RuntimeError) as exc:
+                if options.return_error_details:
+                    error = orjson.dumps({"error": f"cannot reach the backend: {type(exc).__name__}"}).decode()
+                    await deliver(client, error, options.write_wait)
+                return _BACKEND_LOST, 0
+            continue
+        # CLOSE (answered already), CLOSED, ERROR (a message over max_message_size: closed with 1009)
+        code = msg.data if msg.type is WSMsgType.CLOSE and isinstance(msg.data, int) else NORMAL
+        return _CLIENT_GONE, code
+
+
+async def _backend_to_client(client: Any, backend: _Backend, options: WebSocketOptions) -> tuple[str, int]:
+    while True:
+        try:
+            msg = await backend.receive(timeout=options.timeout)
+        except TimeoutError:
+            return _BACKEND_LOST, 0
+        if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
+            if not await deliver(client, msg.data, options.write_wait):
+                return _CLIENT_GONE, 1001
+            continue
+        if msg.type is WSMsgType.CLOSE:
+            return _BACKEND_CLOSED, msg.data if isinstance(msg.data, int) else NORMAL
+        if msg.type is WSMsgType.ERROR and getattr(msg.data, "code", None) == TOO_BIG:
+            # a message over max_message_size: KrakenD discards it and disconnects the client
+            await close_quietly(client, TOO_BIG, b"message too big")
+            return _CLIENT_GONE, TOO_BIG
+        return _BACKEND_LOST, 0  # CLOSED, ERROR, CLOSING
+
+
+async def _pass(client: Any, backend: aiohttp.ClientWebSocketResponse, options: WebSocketOptions) -> tuple[str, int]:
+    """Pump both ways until one side ends; the other pump is cancelled."""
+    ups = spawn(_client_to_backend(client, backend, options))
+    downs = spawn(_backend_to_client(client, backend, options))
+    try:
+        done, _ = await asyncio.wait((ups, downs), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (ups, downs):
+            if not task.done():
+                await cancel_and_wait(task)
+    first = ups if ups in done else downs
+    result: tuple[str, int] = first.result()
+    return result
+
+
+async def run_direct(client: Any, connect: Dialer, options: WebSocketOptions, where: str) -> None:
+    """One client's session: dial, pump, redial when the backend connection breaks (as
+    ``max_retries`` / ``backoff_strategy`` allow), and close the client when it cannot go on."""
+    pinger = spawn(pings(client, options.ping_period))
+    backend: aiohttp.ClientWebSocketResponse | None = None
+    try:
+        backend = await dial(connect, options, where)
+        while backend is not None:
+            outcome, code = await _pass(client, backend, options)
+            if outcome == _CLIENT_GONE:  # the backend learns the client's code
+                await backend.close(code=close_reason(code, "")[0])
+                return
+            if outcome == _BACKEND_CLOSED:  # the backend ended the conversation: the client learns its code
+                code, reason = close_reason(code, "")
+                await close_quietly(client, code, reason)
+                return
+            await backend.close()
+            log.warning("websocket %s: backend connection lost: reconnecting", where)
+            backend = await dial(connect, options, where)
+        await close_quietly(client, INTERNAL, b"backend unavailable")
+    finally:
+        await cancel_and_wait(pinger)
+        if backend is not None and not backend.closed:
+            await backend.close()

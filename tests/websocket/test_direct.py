@@ -1,0 +1,232 @@
+"""Direct communication through the real gateway (krakenpy's own server): echo both ways, limits,
+closes, reconnection, headers and query on the backend's handshake."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from aiohttp import WSMsgType
+
+from tests.conftest import make_config
+from tests.websocket.kit import Seen, echo_app, ws_endpoint
+
+pytestmark = pytest.mark.timeout(30)
+
+
+async def _direct(gateway: Any, backend: Any, seen: Seen, **options: Any) -> Any:
+    host = await backend(echo_app(seen))
+    endpoint = ws_endpoint(host, **{"enable_direct_communication": True, **options})
+    return await gateway(make_config([endpoint]))
+
+
+async def test_direct_echo_text_and_binary(gateway: Any, backend: Any) -> None:
+    seen = Seen()
+    client = await _direct(gateway, backend, seen)
+    async with client.ws_connect("/ws") as ws:
+        await ws.send_str("hello")
+        assert (await ws.receive(timeout=5)).data == "hello"
+        await ws.send_bytes(b"\x00\xffbin")
+        msg = await ws.receive(timeout=5)
+        assert msg.type is WSMsgType.BINARY and msg.data == b"\x00\xffbin"
+    assert seen.messages[:2] == ["hello", b"\x00\xffbin"]
+
+
+async def test_direct_forwards_params_query_and_input_headers(gateway: Any, backend: Any) -> None:
+    seen = Seen()
+    host = await backend(echo_app(seen))
+    endpoint = ws_endpoint(
+        host,
+        path="/ws/{room}",
+        url_pattern="/rooms/{room}",
+        enable_direct_communication=True,
+        input_headers=["Authorization"],
+    )
+    endpoint["input_query_strings"] = ["lang"]
+    client = await gateway(make_config([endpoint]))
+    headers = {"Authorization": "Bearer t", "X-Other": "no"}
+    async with client.ws_connect("/ws/lobby?lang=en&secret=1", headers=headers) as ws:
+        await ws.send_str("hi")
+        assert (await ws.receive(timeout=5)).data == "hi"
+    path, received = seen.handshakes[0]
+    assert path == "/rooms/lobby?lang=en"
+    assert received["Authorization"] == "Bearer t"
+    assert "X-Other" not in received
+    assert received["Sec-WebSocket-Key"] != ""  # the backend handshake is the gateway's own
+
+
+async def test_direct_message_over_the_limit_closes_with_1009(gateway: Any, backend: Any) -> None:
+    seen = Seen()
+    client = await _direct(gateway, backend, seen, max_message_size=64)
+    async with client.ws_connect("/ws") as ws:
+        await ws.send_str("x" * 64)
+        assert (await ws.receive(timeout=5)).data == "x" * 64
+        await ws.send_str("y" * 65)
+        msg = await ws.receive(timeout=5)
+        assert msg.type is WSMsgType.CLOSE and msg.data == 1009
+    assert "y" * 65 not in seen.messages
+
+
+async def test_direct_backend_message_over_the_limit_closes_with_1009(gateway: Any, backend: Any) -> None:
+    seen = Seen()
+    client = await _direct(gateway, backend, seen, max_message_size=100)
+    async with client.ws_connect("/ws") as ws:
+        await ws.send_str("big:100")
+        assert (await ws.receive(timeout=5)).data == "x" * 100
+        await ws.send_str("big:101")
+        msg = await ws.receive(timeout=5)
+        assert msg.type is WSMsgType.CLOSE and msg.data == 1009
+
+
+async def test_direct_large_messages_within_the_limit(gateway: Any, backend: Any) -> None:
+    seen = Seen()
+    client = await _direct(gateway, backend, seen, max_message_size=3_200_000)
+    payload = bytes(range(256)) * 12_000  # ~3 MB: many frames of the reader and the writer
+    async with client.ws_connect("/ws", max_msg_size=0) as ws:
+        await ws.send_bytes(payload)
+        assert (await ws.receive(timeout=10)).data == payload
+
+
+async def test_direct_backend_close_reaches_the_client_with_its_code(gateway: Any, backend: Any) -> None:
+    seen = Seen()
+    client = await _direct(gateway, backend, seen)
+    async with client.ws_connect("/ws") as ws:
+        await ws.send_str("close:4001")
+        msg = await ws.receive(timeout=5)
+        assert msg.type is WSMsgType.CLOSE and msg.data == 4001
+
+
+async def test_direct_client_close_closes_the_backend(gateway: Any, backend: Any) -> None:
+    seen = Seen()
+    client = await _direct(gateway, backend, seen)
+    ws = await client.ws_connect("/ws")
+    await ws.send_str("one")
+    assert (await ws.receive(timeout=5)).data == "one"
+    await ws.close(code=1000)
+    assert ws.close_code == 1000
+    backend_ws = seen.sockets[0]
+    for _ in range(100):
+        if backend_ws.closed:
+            break
+        await asyncio.sleep(0.02)
+    assert backend_ws.closed
+
+
+async def test_direct_backend_down_closes_the_client_once_retries_are_spent(
+    gateway: Any, dead_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from krakenpy.websocket import backoff
+
+    monkeypatch.setattr(backoff, "UNIT", 0.01)
+    endpoint = ws_endpoint(f"ws://127.0.0.1:{dead_port}", enable_direct_communication=True, max_retries=2)
+    client = await gateway(make_config([endpoint]))
+    async with client.ws_connect("/ws") as ws:  # the upgrade comes first, as in KrakenD
+        msg = await ws.receive(timeout=5)
+        assert msg.type is WSMsgType.CLOSE and msg.data == 1011
+
+
+async def test_direct_reconnects_when_the_backend_connection_breaks(
+    gateway: Any, backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from krakenpy.websocket import backoff
+
+    monkeypatch.setattr(backoff, "UNIT", 0.01)
+    seen = Seen()
+    client = await _direct(gateway, backend, seen, max_retries=3)
+    async with client.ws_connect("/ws") as ws:
+        await ws.send_str("before")
+        assert (await ws.receive(timeout=5)).data == "before"
+        transport = seen.sockets[0]._req.transport  # type: ignore[union-attr]
+        assert transport is not None
+        transport.abort()  # the backend's connection breaks without a close frame
+        for _ in range(200):
+            if len(seen.handshakes) == 2:
+                break
+            await asyncio.sleep(0.02)
+        assert len(seen.handshakes) == 2
+        await ws.send_str("after")
+        assert (await ws.receive(timeout=5)).data == "after"
+
+
+async def test_direct_subprotocol_chosen_and_asked_of_the_backend(gateway: Any, backend: Any) -> None:
+    seen = Seen()
+    host = await backend(echo_app(seen, protocols=("chat",)))
+    endpoint = ws_endpoint(host, enable_direct_communication=True, subprotocols=["chat"])
+    client = await gateway(make_config([endpoint]))
+    async with client.ws_connect("/ws", protocols=("other", "chat")) as ws:
+        assert ws.protocol == "chat"
+        await ws.send_str("p")
+        assert (await ws.receive(timeout=5)).data == "p"
+    assert seen.handshakes[0][1]["Sec-WebSocket-Protocol"] == "chat"
+
+
+async def test_direct_pings_the_client(gateway: Any, backend: Any) -> None:
+    seen = Seen()
+    client = await _direct(gateway, backend, seen, ping_period="50ms", pong_wait="2s")
+    async with client.ws_connect("/ws", autoping=False) as ws:
+        msg = await ws.receive(timeout=5)
+        assert msg.type is WSMsgType.PING
+
+
+async def test_direct_silent_client_is_closed_after_pong_wait(gateway: Any, backend: Any) -> None:
+    seen = Seen()
+    client = await _direct(gateway, backend, seen, ping_period="100ms", pong_wait="300ms")
+    async with client.ws_connect("/ws", autoping=False) as ws:
+        while True:  # pings unanswered: the gateway gives up after pong_wait
+            msg = await ws.receive(timeout=5)
+            if msg.type is not WSMsgType.PING:
+                break
+        assert msg.type is WSMsgType.CLOSE and msg.data == 1001
+
+
+async def test_direct_plain_get_is_400(gateway: Any, backend: Any) -> None:
+    seen = Seen()
+    client = await _direct(gateway, backend, seen)
+    response = await client.get("/ws")
+    assert response.status == 400
+    assert "websocket" in await response.text()
+    assert seen.handshakes == []
+
+
+async def test_direct_through_aiohttp_server(backend: Any) -> None:
+    """The same session on aiohttp's own server (``Gateway.handler``, for embedders)."""
+    from aiohttp.test_utils import RawTestServer, TestClient
+
+    from krakenpy.config.build import build_service
+    from krakenpy.gateway import build_gateway
+
+    seen = Seen()
+    host = await backend(echo_app(seen))
+    gw = await build_gateway(build_service(make_config([ws_endpoint(host, enable_direct_communication=True)])))
+    client: TestClient[Any, Any] = TestClient(RawTestServer(gw.handler, host="127.0.0.1"))
+    await client.start_server()
+    try:
+        async with client.ws_connect("/ws") as ws:
+            await ws.send_str("via aiohttp")
+            assert (await ws.receive(timeout=5)).data == "via aiohttp"
+            await ws.send_bytes(b"\x01")
+            assert (await ws.receive(timeout=5)).data == b"\x01"
+    finally:
+        await client.close()
+        await gw.close()
+
+
+async def test_direct_drain_ends_sessions_without_waiting_for_them(gateway: Any, backend: Any) -> None:
+    """A session is not a request in flight: a drain closes it instead of waiting for it (Go's server
+    forgets hijacked connections), and the backend connection is closed after it."""
+    seen = Seen()
+    client = await _direct(gateway, backend, seen)
+    server = client.server.runner._gateway_server
+    async with client.ws_connect("/ws") as ws:
+        await ws.send_str("x")
+        assert (await ws.receive(timeout=5)).data == "x"
+        assert server.in_flight() == 0
+        assert await server.drain(30.0) is True  # nothing was cut: no request was in flight
+        msg = await ws.receive(timeout=5)
+        assert msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING)
+    for _ in range(100):
+        if seen.sockets[0].closed:
+            break
+        await asyncio.sleep(0.02)
+    assert seen.sockets[0].closed
