@@ -36,10 +36,11 @@ $(MINISTACK_VENV)/.installed:
 #   redis-server  the cluster-wide rate limit tests start their own
 #   nodejs        the emulator runs the Node.js Lambda functions with `node`
 #   chromium      the CORS test drives a headless browser
+#   rabbitmq-server  the async agent and AMQP backend tests start their own broker
 # Not installed, and skipped with the reason listed by -ra: the 60 corpus configs
 # (../shared/corpus/krakend-configs or $$KRAKENPY_CORPUS) are not vendored, their licences vary and
 # some state none.
-TEST_PACKAGES := redis-server:redis-server nodejs:node chromium:chromium
+TEST_PACKAGES := redis-server:redis-server nodejs:node chromium:chromium rabbitmq-server:rabbitmq-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 install-test-deps:
