@@ -94,11 +94,10 @@ class RabbitNode:
 
     def start(self) -> None:
         """Boot the node and wait until it accepts AMQP connections."""
-        log = open(self.base / "stdout.log", "ab")  # noqa: SIM115 - the child keeps it open
-        self.proc = subprocess.Popen(
-            [str(_SCRIPT)], env=self._env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        log.close()
+        with open(self.base / "stdout.log", "ab") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                [str(_SCRIPT)], env=self._env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + _BOOT
         while time.monotonic() < deadline and self.proc.poll() is None:
             if self.ready():
@@ -126,15 +125,20 @@ class RabbitNode:
         """Kill the node, its epmd (started by the VM on the private port) and remove its files."""
         self.kill()
         epmd = shutil.which("epmd")
-        if epmd is not None:
-            subprocess.run(
+        deadline = time.monotonic() + 10
+        while epmd is not None and time.monotonic() < deadline:
+            # refused ("living nodes") until epmd has seen the killed node's connection close
+            done = subprocess.run(
                 [epmd, "-port", str(self.epmd_port), "-kill"],
                 env=self._env(),
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
                 timeout=10,
                 check=False,
             )
+            if "not allowed" not in done.stdout + done.stderr:
+                break
+            time.sleep(0.1)
         shutil.rmtree(self.base, ignore_errors=True)
 
 

@@ -30,7 +30,7 @@ def _clean(exc: BaseException, host: str) -> AmqpError:
     password = urlsplit(host).password
     for secret in (host, password, unquote(password) if password else None):
         if secret:
-            text = text.replace(secret, redact(host) if secret == host else "xxxxx")
+            text = text.replace(secret, redact(host) if secret == host else "[REDACTED]")
     return AmqpError(f"{type(exc).__name__}: {text}" if str(exc) else text)
 
 

@@ -39,7 +39,7 @@ def redact(url: str) -> str:
         return url
     netloc = parts.netloc.rpartition("@")
     user = netloc[0].partition(":")[0]
-    return parts._replace(netloc=f"{user}:xxxxx@{netloc[2]}").geturl()
+    return parts._replace(netloc=f"{user}:[REDACTED]@{netloc[2]}").geturl()
 
 
 def parse_queue(raw: Mapping[str, Any], path: str, *, host: str) -> QueueOptions:

@@ -13,8 +13,8 @@ from aiohttp.test_utils import TestClient
 from krakenpy.config.build import build_service
 from krakenpy.gateway import Gateway, build_gateway
 from tests.asyncagent.conftest import Sink, agent_doc, queue_depth
-from tests.server.wirekit import gateway_server
 from tests.rabbitmq_server import RabbitNode, unique
+from tests.server.wirekit import gateway_server
 
 Serve = Callable[[dict[str, Any]], Awaitable[Gateway]]
 
