@@ -5,6 +5,7 @@ once the agent's pipe has run it."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from urllib.parse import unquote, urlsplit
 
@@ -16,6 +17,9 @@ from krakenpy.asyncagent.types import Driver, Handler
 from krakenpy.config.model import AgentConfig
 
 __all__ = ["AmqpError", "agent_driver", "connect"]
+
+#: aiormq logs every failed connection itself: the agent and the producer report them, once per kind
+logging.getLogger("aiormq").setLevel(logging.CRITICAL)
 
 #: how long connecting and each declaration may take before the attempt counts as failed
 CONNECT_TIMEOUT = 10.0

@@ -138,7 +138,12 @@ CLIENT: Final[tuple[str, ...]] = (
     "auth/client-credentials",
 )
 #: the call itself: the first that applies, else the core's HTTP executor
-EXECUTOR: Final[tuple[str, ...]] = ("backend/lambda", "backend/static-filesystem")
+EXECUTOR: Final[tuple[str, ...]] = (
+    "backend/lambda",
+    "backend/amqp/consumer",
+    "backend/amqp/producer",
+    "backend/static-filesystem",
+)
 #: an async agent's driver: the first that applies consumes the agent's queue
 AGENT: Final[tuple[str, ...]] = ("async/amqp",)
 

@@ -1,0 +1,1 @@
+from tests.rabbitmq_server import rabbitmq as rabbitmq
