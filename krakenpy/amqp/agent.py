@@ -38,6 +38,13 @@ def _clean(exc: BaseException, host: str) -> AmqpError:
     return AmqpError(f"{type(exc).__name__}: {text}" if str(exc) else text)
 
 
+def _reason(closing: asyncio.Future[object]) -> BaseException | None:
+    """Why a connection or channel closed, if it did with an error."""
+    if not closing.done() or closing.cancelled():
+        return None
+    return closing.exception()
+
+
 async def connect(host: str) -> aiormq.abc.AbstractConnection:
     """An open connection to ``host``; raises :class:`AmqpError`."""
     try:
@@ -95,9 +102,7 @@ def agent_driver(options: QueueOptions) -> Driver:
             )
             connected()
             await asyncio.wait([connection.closing, channel.closing], return_when=asyncio.FIRST_COMPLETED)
-            reason = connection.closing.exception() if connection.closing.done() else None
-            if reason is None and channel.closing.done():
-                reason = channel.closing.exception()
+            reason = _reason(connection.closing) or _reason(channel.closing)
             if reason is not None:
                 raise _clean(reason, options.host)
         except (OSError, TimeoutError, aiormq.exceptions.AMQPError) as exc:
