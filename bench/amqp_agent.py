@@ -49,19 +49,14 @@ async def _run(url: str, messages: int, workers: int, auto_ack: bool) -> float:
     connection = await aiormq.connect(url)
     try:
         channel = await connection.channel()
+        # the queue as the agent declares it, filled before the agent starts: it drains a full queue
         await channel.exchange_declare(name, exchange_type="topic")
-        await gw.start()
-        while True:  # the agent's queue is bound once it consumes
-            probe = await connection.channel()
-            try:
-                if (await probe.queue_declare(name, passive=True)).consumer_count:
-                    break
-            except aiormq.exceptions.AMQPError:
-                pass
-            await asyncio.sleep(0.05)
-        for i in range(messages):  # published first: the agent drains a full queue
+        await channel.queue_declare(name)
+        await channel.queue_bind(name, name, routing_key="#")
+        for i in range(messages):
             await channel.basic_publish(b'{"n": %d}' % i, exchange=name, routing_key="k")
         started = time.perf_counter()
+        await gw.start()
         await asyncio.wait_for(done.wait(), 300)
         return time.perf_counter() - started
     finally:
