@@ -20,6 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from krakenpy.asyncagent.runner import agent_starter
 from krakenpy.backends import backend_formatter, build_backend
 from krakenpy.backends.client import AiohttpClient, ClientOptions, UpstreamCall, UpstreamClient
 from krakenpy.backends.fastclient import FastClient
@@ -375,8 +376,6 @@ class _Assembly:
         except ConfigError as exc:
             self.issues.extend(exc.issues)
             return
-        from krakenpy.asyncagent.runner import agent_starter
-
         namespace = next(n for n in registry.AGENT if n in self.parsed.get(agent.path, {}))
         kind = namespace.rpartition("/")[2].upper()
         self.resources.agents.append(agent_starter(agent, proxy, drivers[0], kind, self.resources))

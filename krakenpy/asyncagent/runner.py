@@ -66,8 +66,6 @@ class AgentRunner:
         self.bucket = _Bucket(agent.max_rate) if agent.max_rate > 0 else None
         #: failure kinds logged since the agent last connected
         self.seen: set[str] = set()
-        self.connections = 0
-        self.processed = 0
 
     def _once(self, kind: str, message: str) -> None:
         """ERROR the first time a kind of failure happens since the last connection, DEBUG after."""
@@ -77,7 +75,6 @@ class AgentRunner:
 
     def _connected(self) -> None:
         self.seen.clear()
-        self.connections += 1
         log.info("%s consuming %r with %d workers", self.prefix, self.agent.topic, self.agent.workers)
 
     async def handle(self, body: bytes) -> bool:
@@ -85,9 +82,7 @@ class AgentRunner:
         async with self.workers:
             if self.bucket is not None:
                 await self.bucket.take()
-            ok = await self._process(body)
-            self.processed += 1
-            return ok
+            return await self._process(body)
 
     async def _process(self, body: bytes) -> bool:
         # lura's agent request: the message as the body, no parameters nor client headers

@@ -1,4 +1,4 @@
-"""The async agent tests: the session's RabbitMQ node, a recording backend, a publisher."""
+"""The async agent tests: a recording backend and a publisher (the RabbitMQ nodes: tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,6 @@ import aiormq
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-
-from tests.rabbitmq_server import rabbit_node as rabbit_node
-from tests.rabbitmq_server import rabbitmq as rabbitmq
 
 
 @dataclass

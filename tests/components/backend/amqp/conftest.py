@@ -1,1 +1,0 @@
-from tests.rabbitmq_server import rabbitmq as rabbitmq
