@@ -37,10 +37,12 @@ $(MINISTACK_VENV)/.installed:
 #   nodejs        the emulator runs the Node.js Lambda functions with `node`
 #   chromium      the CORS test drives a headless browser
 #   nats-server   the nats:// pub/sub backend tests start their own
+#   rabbitmq-server  the async agent and AMQP backend tests start their own broker
 # Not installed, and skipped with the reason listed by -ra: the 60 corpus configs
 # (../shared/corpus/krakend-configs or $$KRAKENPY_CORPUS) are not vendored, their licences vary and
 # some state none.
-TEST_PACKAGES := redis-server:redis-server nodejs:node chromium:chromium nats-server:nats-server
+TEST_PACKAGES := redis-server:redis-server nodejs:node chromium:chromium nats-server:nats-server \
+  rabbitmq-server:rabbitmq-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 install-test-deps:

@@ -7,7 +7,7 @@ put through what ``krakenpy run`` does, without serving:
   implement, listener settings it cannot serve, a component that fails to build);
 - **needs files**: valid, but files it reads (Lua sources, local JWK sets) are not part of the corpus;
 - **partial**: starts, but some of what it asks for is not implemented (a CE or EE namespace, a top-level
-  ``plugin``/``async_agent`` block); the namespaces are listed;
+  ``plugin`` block); the namespaces are listed;
 - **full**: starts and everything it asks for is implemented. Namespaces no KrakenD edition knows are
   ignored by KrakenD too; a config whose only extras are those counts as full and is flagged.
 """
@@ -31,8 +31,8 @@ from krakenpy.server.settings import runtime_settings
 ROOT = Path(__file__).resolve().parents[1]
 #: the tests' rule (tests/corpus.py): $KRAKENPY_CORPUS, else the shared folder beside the repository
 CORPUS = Path(os.environ.get("KRAKENPY_CORPUS") or ROOT.parent / "shared" / "corpus" / "krakend-configs")
-#: top-level blocks krakenpy cannot honour (Go plugins, AMQP agents)
-UNSUPPORTED_BLOCKS = ("plugin", "async_agent")
+#: top-level blocks krakenpy cannot honour (Go plugins)
+UNSUPPORTED_BLOCKS = ("plugin",)
 #: the namespace warnings (krakenpy/config/namespaces.py); fields accepted without effect are not counted
 _MISSING = ("namespace not implemented", "Enterprise namespace")
 #: the warning of an exporter accepted without sending anything (telemetry/opencensus' datadog, xray…)

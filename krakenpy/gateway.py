@@ -21,6 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from krakenpy.asyncagent.runner import agent_starter
 from krakenpy.backends import backend_formatter, build_backend
 from krakenpy.backends.client import AiohttpClient, ClientOptions, UpstreamCall, UpstreamClient
 from krakenpy.backends.fastclient import FastClient
@@ -31,7 +32,7 @@ from krakenpy.components import registry
 from krakenpy.components.base import Component, Layer, Site
 from krakenpy.config import LoadedConfig, load_service
 from krakenpy.config.ignored import ignored_issues
-from krakenpy.config.model import BackendConfig, EndpointConfig, ServiceConfig
+from krakenpy.config.model import AgentConfig, BackendConfig, EndpointConfig, ServiceConfig
 from krakenpy.edge import EdgeHandler, EdgeMiddleware
 from krakenpy.errors import BackendError, ConfigError, ConfigIssue
 from krakenpy.proxy.dynamic import dynamic_routing_middleware
@@ -93,6 +94,11 @@ def _sites(service: ServiceConfig, *, core: bool = False) -> Iterator[tuple[_Any
     yield from _owned(service.extra_config, Site("service", "", service), core=core)
     for endpoint in service.endpoints:
         yield from _endpoint_sites(service, endpoint, core=core)
+    for agent in service.agents:
+        yield from _owned(agent.extra_config, Site("agent", agent.path, service, agent.endpoint), core=core)
+        for backend in agent.endpoint.backends:
+            site = Site("backend", backend.path, service, agent.endpoint, backend)
+            yield from _owned(backend.extra_config, site, core=core)
 
 
 def parse_components(service: ServiceConfig) -> tuple[Parsed, list[ConfigIssue]]:
@@ -165,6 +171,11 @@ def _serviceable(service: ServiceConfig, parsed: Parsed) -> list[ConfigIssue]:
                 )
                 where = f"{backend.path}.host[0]" if _own_hosts(service, endpoint, backend) else "host[0]"
                 issues.append(ConfigIssue(where, message, "warning"))
+    for agent in service.agents:
+        if not set(registry.AGENT) & set(parsed.get(agent.path, {})):
+            # KrakenD's drivers find no configuration of theirs, and lura starts nothing (silently)
+            message = f"the async agent {agent.name!r} declares no driver (async/amqp): it is not started"
+            issues.append(ConfigIssue(f"{agent.path}.extra_config", message, "warning"))
     return issues
 
 
@@ -197,9 +208,13 @@ class Gateway:
         """What the components found while building (a missing static folder...), path first."""
         return tuple(self.resources.warnings)
 
-    async def start(self) -> None:
-        """Start what runs beside the requests (exporters, stats listeners): once, when serving."""
+    async def start(self, *, agents: bool = True) -> None:
+        """Start what runs beside the requests (exporters, stats listeners): once, when serving; and
+        the async agents unless ``agents`` is False (the workers but one of ``run``)."""
         hooks, self.resources.on_serve = self.resources.on_serve, []
+        if agents:
+            hooks += self.resources.agents
+        self.resources.agents = []
         for hook in hooks:
             await hook()
 
@@ -290,6 +305,8 @@ class _Assembly:
             handler = await self._endpoint(endpoint, router_layer)
             if handler is not None:
                 routes.append((endpoint, handler))
+        for agent in service.agents:
+            await self._agent(agent)
         edge = await self._edge()
         if self.issues:
             raise ConfigError(self.issues, service.source)
@@ -378,6 +395,26 @@ class _Assembly:
         except ConfigError as exc:
             self.issues.extend(exc.issues)
             return None
+
+    async def _agent(self, agent: AgentConfig) -> None:
+        """Build an async agent's pipe and driver; it starts once the gateway serves (lura builds the
+        pipe with the endpoints' factory: the same backends, encodings and merge)."""
+        site = Site("agent", agent.path, self.service, agent.endpoint)
+        drivers = await self._layer("agent", site)
+        if not drivers:  # no driver: not started (load warned about it)
+            return
+        errors_before = len(self.issues)
+        backends = [await self._backend(agent.endpoint, backend) for backend in agent.endpoint.backends]
+        if len(self.issues) > errors_before:
+            return
+        try:
+            proxy = build_endpoint_proxy(agent.endpoint, backends)
+        except ConfigError as exc:
+            self.issues.extend(exc.issues)
+            return
+        namespace = next(n for n in registry.AGENT if n in self.parsed.get(agent.path, {}))
+        kind = namespace.rpartition("/")[2].upper()
+        self.resources.agents.append(agent_starter(agent, proxy, drivers[0], kind, self.resources))
 
     def _client(self, backend: BackendConfig) -> UpstreamClient:
         """The gateway's client, or a proxying one when the backend's calls may go through a proxy

@@ -147,3 +147,8 @@ async def gateway() -> AsyncIterator[Callable[..., Awaitable[TestClient[Any, Any
         await client.close()
     for gw in gateways:
         await gw.close()
+
+
+# one private RabbitMQ node for the whole session, whichever test directory asks for it first (a node
+# takes seconds to boot); imported last: the module uses free_port above
+from tests.rabbitmq_server import rabbit_node, rabbitmq  # noqa: E402, F401

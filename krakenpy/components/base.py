@@ -14,6 +14,7 @@ proxy      the endpoint's proxy stack                        :data:`~krakenpy.pr
 backend    one backend's stack (inside the request builder)  :data:`~krakenpy.proxy.types.Middleware`
 client     one backend's upstream HTTP call                  :data:`~krakenpy.backends.client.ClientMiddleware`
 executor   the call itself (first that applies; else HTTP)   :data:`~krakenpy.proxy.types.Proxy`
+agent      an ``async_agent``'s driver (first that applies)   :data:`~krakenpy.asyncagent.types.Driver`
 ========== ================================================= =========================================
 
 Rules every component follows:
@@ -36,6 +37,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
+from krakenpy.asyncagent.types import Driver
 from krakenpy.backends.client import ClientMiddleware
 from krakenpy.config.model import BackendConfig, EndpointConfig, ServiceConfig
 from krakenpy.edge import EdgeMiddleware
@@ -52,12 +54,13 @@ __all__ = [
     "Site",
 ]
 
-Level: TypeAlias = Literal["service", "endpoint", "backend"]
-Layer: TypeAlias = Literal["edge", "endpoint", "proxy", "backend", "client", "executor"]
+#: ``agent``: an ``async_agent`` object (its ``extra_config`` holds the driver)
+Level: TypeAlias = Literal["service", "endpoint", "backend", "agent"]
+Layer: TypeAlias = Literal["edge", "endpoint", "proxy", "backend", "client", "executor", "agent"]
 #: who defines the namespace: KrakenD CE, KrakenD Enterprise (krakenpy implements it with EE's field
 #: names), or krakenpy alone (``check --lint`` says so)
 Edition: TypeAlias = Literal["ce", "ee", "krakenpy"]
-LAYERS: tuple[Layer, ...] = ("edge", "endpoint", "proxy", "backend", "client", "executor")
+LAYERS: tuple[Layer, ...] = ("edge", "endpoint", "proxy", "backend", "client", "executor", "agent")
 
 Opts = TypeVar("Opts")
 M = TypeVar("M")
@@ -115,6 +118,8 @@ class Component(Generic[Opts]):
     backend: Build[Opts, Middleware] | None = None
     client: Build[Opts, ClientMiddleware] | None = None
     executor: Build[Opts, Proxy] | None = None
+    #: an async agent's driver: consumes its queue into the agent's pipe (first that applies)
+    agent: Build[Opts, Driver] | None = None
     #: read by the core itself (``router``, ``proxy``, ``backend/http``): parsed here, no builder
     core: bool = False
     #: unknown keys are errors even without ``--lint`` (a typo there must not pass silently)

@@ -25,6 +25,7 @@ from krakenpy.components.base import Component, Layer
 from krakenpy.config.namespaces import Catalog
 
 __all__ = [
+    "AGENT",
     "ALWAYS",
     "BACKEND",
     "CLIENT",
@@ -149,11 +150,15 @@ CLIENT: Final[tuple[str, ...]] = (
 EXECUTOR: Final[tuple[str, ...]] = (
     "backend/lambda",
     "backend/grpc",
+    "backend/amqp/consumer",
+    "backend/amqp/producer",
     "backend/static-filesystem",
     # krakend-ce tries the subscriber before the publisher
     "backend/pubsub/subscriber",
     "backend/pubsub/publisher",
 )
+#: an async agent's driver: the first that applies consumes the agent's queue
+AGENT: Final[tuple[str, ...]] = ("async/amqp",)
 
 LAYER_ORDER: Final[Mapping[Layer, tuple[str, ...]]] = {
     "edge": EDGE,
@@ -162,10 +167,11 @@ LAYER_ORDER: Final[Mapping[Layer, tuple[str, ...]]] = {
     "backend": BACKEND,
     "client": CLIENT,
     "executor": EXECUTOR,
+    "agent": AGENT,
 }
 #: every namespace, once
 NAMESPACES: Final[tuple[str, ...]] = tuple(
-    dict.fromkeys((*CORE, *EDGE, *ENDPOINT, *PROXY, *BACKEND, *CLIENT, *EXECUTOR))
+    dict.fromkeys((*CORE, *EDGE, *ENDPOINT, *PROXY, *BACKEND, *CLIENT, *EXECUTOR, *AGENT))
 )
 #: built for every owner of their layers even where the namespace is absent (``Component.always``),
 #: when the namespace appears somewhere in the configuration (a service-level value wraps every endpoint)
@@ -249,7 +255,7 @@ def catalog() -> Catalog:
     return Catalog(levels=_Attribute("levels"), strict=_Strict(), editions=_Attribute("edition"))
 
 
-_LEVEL_ORDER: Final = ("service", "endpoint", "backend")
+_LEVEL_ORDER: Final = ("service", "endpoint", "backend", "agent")
 _EDITIONS: Final = {"ce": "KrakenD CE", "ee": "KrakenD EE", "krakenpy": "krakenpy"}
 
 

@@ -386,6 +386,9 @@ def build_service(
             )
         shapes.setdefault(shape, (built.endpoint, i))
         endpoints.append(built)
+    from krakenpy.config.agents import build_agents  # it builds its backends with this module
+
+    agents = build_agents(doc, defaults, c)
     service_extra = doc.get("extra_config") or {}
     service_extra = service_extra if isinstance(service_extra, Mapping) else {}
     router = c.namespace(service_extra, "router", "", parse_router)
@@ -430,4 +433,5 @@ def build_service(
         raw=doc,
         router=router,
         env_overrides=dict(env_overrides or {}),
+        agents=agents,
     )

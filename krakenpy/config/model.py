@@ -18,7 +18,7 @@ from krakenpy.config.options import (
     RouterOptions,
 )
 
-__all__ = ["BackendConfig", "EndpointConfig", "ServiceConfig"]
+__all__ = ["AgentConfig", "BackendConfig", "EndpointConfig", "ServiceConfig"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +80,30 @@ class EndpointConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentConfig:
+    """One ``async_agent`` (lura ``config.AsyncAgent``): a queue consumer feeding its backends."""
+
+    name: str
+    index: int
+    #: JSON path of the agent (``async_agent[0]``)
+    path: str
+    #: the pipe the messages go through, as lura builds it: named after the agent, the consumer's
+    #: timeout, the agent's backends (their JSON paths under ``async_agent[i]``)
+    endpoint: EndpointConfig
+    #: routing-key pattern bound on the driver's exchange
+    topic: str
+    workers: int
+    timeout: float
+    #: messages per second; 0: no limit
+    max_rate: float
+    #: reconnections before the agent gives up; 0 or less: forever
+    max_retries: int
+    backoff_strategy: str
+    health_interval: float
+    extra_config: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceConfig:
     """The whole service (lura ``config.ServiceConfig``)."""
 
@@ -118,3 +142,5 @@ class ServiceConfig:
     router: RouterOptions = RouterOptions()
     #: ``KRAKEND_*`` variables that overrode top-level keys (key → variable name), for error messages
     env_overrides: Mapping[str, str] = field(default_factory=dict)
+    #: the ``async_agent`` list
+    agents: tuple[AgentConfig, ...] = ()

@@ -40,8 +40,9 @@ class Served(Protocol):
         """What the components found while building, each naming its JSON path."""
         ...
 
-    async def start(self) -> None:
-        """Start what runs beside the requests (telemetry exporters and listeners), once serving."""
+    async def start(self, *, agents: bool = True) -> None:
+        """Start what runs beside the requests (telemetry exporters and listeners), once serving; the
+        async agents too unless ``agents`` is False."""
         ...
 
     async def close(self) -> None: ...

@@ -105,7 +105,7 @@ class Worker:
         self.server = GatewayServer(self.gateway.edge, limits=limits)
         install_loop_handler(loop, self.server.accept_errors)
         listeners = [await self._listen(sock, limits) for sock in self.sockets]
-        await self.gateway.start()
+        await self.gateway.start(agents=self.consumes)
         self.server.start_sweeping()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
@@ -155,6 +155,12 @@ class Worker:
             ssl_handshake_timeout=limits.handshake_timeout or None,
             ssl_shutdown_timeout=_TLS_SHUTDOWN,
         )
+
+    @property
+    def consumes(self) -> bool:
+        """Whether this worker runs the async agents: the first only, so ``consumer.workers`` means
+        what it says for the whole gateway (as one KrakenD instance), whatever ``--workers`` is."""
+        return self.slot == 1
 
     def stop(self) -> None:
         """First call: drain. A call a second or more later: cut what is still running (one signal sent
@@ -255,7 +261,7 @@ class Worker:
             self.retiring.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
         del old
         if new is self.gateway and not self.stopping.is_set():  # not replaced again meanwhile
-            await new.start()
+            await new.start(agents=self.consumes)
         # collect its reference cycles. Unfreezing would let the collection reach the objects inherited
         # from the supervisor too and copy every page the processes share: the gateway built at
         # start-up (frozen with them) keeps its cycles once; gateways built by reloads are not frozen

@@ -153,7 +153,7 @@ def test_registry_namespaces_are_unique_and_described() -> None:
     namespaces = [c.namespace for c in ALL]
     assert len(set(namespaces)) == len(namespaces)
     for component in ALL:
-        assert component.levels and component.levels <= {"service", "endpoint", "backend"}
+        assert component.levels and component.levels <= {"service", "endpoint", "backend", "agent"}
         assert component.summary and "\n" not in component.summary
         assert component.core or component.layers, f"{component.namespace} acts in no layer"
 
@@ -201,7 +201,7 @@ def test_registry_catalog_is_derived() -> None:
 #: libraries only the configs that use a namespace may pay for (start-up time and memory: P7)
 HEAVY = (
     *("aiobotocore", "botocore", "boto3", "lupa", "joserfc", "cryptography"),
-    *("cel_expr_python", "jsonschema_rs", "bcrypt", "redis", "yaml", "grpc", "google"),
+    *("cel_expr_python", "jsonschema_rs", "bcrypt", "redis", "yaml", "grpc", "google", "aiormq", "pamqp"),
 )
 
 

@@ -65,8 +65,8 @@ def test_ignored_document_root_and_backend_fields() -> None:
         "use_h2c": True,
         "dns_cache_ttl": "30s",
         "client_tls": {"allow_insecure_connections": True},
-        "async_agent": [{"name": "a"}],
-        # orders async agents only: the async_agent warning covers it, no second warning
+        # agents are served: only the field without effect is reported
+        "async_agent": [{"name": "a", "connection": {"health_interval": "5s"}}],
         "sequential_start": True,
         "tls": {"prefer_server_cipher_suites": True},
         "endpoints": [{"endpoint": "/a", "backend": [{"url_pattern": "/", "sd": "static"}, backend]}],
@@ -74,7 +74,8 @@ def test_ignored_document_root_and_backend_fields() -> None:
     # DNS SRV discovery is served (krakenpy.sd): sd, sd_scheme and dns_cache_ttl are no longer reported
     assert _paths(document_ignored(doc)) == [
         "use_h2c",
-        "async_agent",
+        "sequential_start",
+        "async_agent[0].connection.health_interval",
         "client_tls",
         "tls.prefer_server_cipher_suites",
     ]

@@ -1,0 +1,114 @@
+"""The ``async/amqp`` driver: one connection's life for an agent (krakend-amqp's ``initConsumer``):
+declare the topic exchange and the queue, bind the agent's topic, consume, ack or nack each message
+once the agent's pipe has run it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from urllib.parse import unquote, urlsplit
+
+import aiormq
+from aiormq.abc import DeliveredMessage
+
+from krakenpy.amqp.options import QueueOptions, redact
+from krakenpy.asyncagent.types import Driver, Handler
+from krakenpy.config.model import AgentConfig
+
+__all__ = ["AmqpError", "agent_driver", "connect"]
+
+#: aiormq logs every failed connection itself: the agent and the producer report them, once per kind
+logging.getLogger("aiormq").setLevel(logging.CRITICAL)
+
+#: how long connecting and each declaration may take before the attempt counts as failed
+CONNECT_TIMEOUT = 10.0
+
+
+class AmqpError(Exception):
+    """A broker failure, its message free of the broker's password."""
+
+
+def _clean(exc: BaseException, host: str) -> AmqpError:
+    text = str(exc) or type(exc).__name__
+    password = urlsplit(host).password
+    for secret in (host, password, unquote(password) if password else None):
+        if secret:
+            text = text.replace(secret, redact(host) if secret == host else "[REDACTED]")
+    return AmqpError(f"{type(exc).__name__}: {text}" if str(exc) else text)
+
+
+def _reason(closing: asyncio.Future[object]) -> BaseException | None:
+    """Why a connection or channel closed, if it did with an error."""
+    if not closing.done() or closing.cancelled():
+        return None
+    return closing.exception()
+
+
+async def connect(host: str) -> aiormq.abc.AbstractConnection:
+    """An open connection to ``host``; raises :class:`AmqpError`."""
+    try:
+        async with asyncio.timeout(CONNECT_TIMEOUT):
+            return await aiormq.connect(host)
+    except (OSError, TimeoutError, aiormq.exceptions.AMQPError, ValueError) as exc:
+        raise _clean(exc, host) from None
+
+
+async def declare(channel: aiormq.abc.AbstractChannel, options: QueueOptions, routing_keys: list[str]) -> str:
+    """Declare the topic exchange and the queue and bind ``routing_keys``; the queue's name."""
+    durable, delete, exclusive = options.durable, options.delete, options.exclusive
+    queue = options.name
+    if options.no_wait:  # nothing comes back: a refusal closes the channel later
+        await channel.exchange_declare(
+            options.exchange, exchange_type="topic", durable=durable, auto_delete=delete, nowait=True
+        )
+        await channel.queue_declare(queue, durable=durable, exclusive=exclusive, auto_delete=delete, nowait=True)
+        for key in routing_keys:
+            await channel.queue_bind(queue, options.exchange, routing_key=key, nowait=True)
+    else:
+        await channel.exchange_declare(options.exchange, exchange_type="topic", durable=durable, auto_delete=delete)
+        declared = await channel.queue_declare(queue, durable=durable, exclusive=exclusive, auto_delete=delete)
+        queue = declared.queue or options.name  # the broker names an anonymous queue
+        for key in routing_keys:
+            await channel.queue_bind(queue, options.exchange, routing_key=key)
+    if options.prefetch_count or options.prefetch_size:
+        await channel.basic_qos(prefetch_count=options.prefetch_count, prefetch_size=options.prefetch_size)
+    return queue
+
+
+def agent_driver(options: QueueOptions) -> Driver:
+    """The driver of agents whose ``async/amqp`` is ``options``."""
+
+    async def consume(agent: AgentConfig, handle: Handler, connected: Callable[[], None]) -> None:
+        connection = await connect(options.host)
+        try:
+            channel = await connection.channel()
+
+            async def on_message(message: DeliveredMessage) -> None:
+                ok = await handle(message.body)
+                if options.auto_ack:
+                    return  # the broker counted it as acknowledged on delivery
+                tag = message.delivery_tag
+                if tag is None:
+                    return
+                if ok:
+                    await channel.basic_ack(tag)
+                else:
+                    await channel.basic_nack(tag, requeue=not options.nack_discard)
+
+            queue = await declare(channel, options, [agent.topic])
+            await channel.basic_consume(
+                queue, on_message, no_ack=options.auto_ack, exclusive=options.exclusive, consumer_tag="krakend"
+            )
+            connected()
+            await asyncio.wait([connection.closing, channel.closing], return_when=asyncio.FIRST_COMPLETED)
+            reason = _reason(connection.closing) or _reason(channel.closing)
+            if reason is not None:
+                raise _clean(reason, options.host)
+        except (OSError, TimeoutError, aiormq.exceptions.AMQPError) as exc:
+            raise _clean(exc, options.host) from None
+        finally:
+            if not connection.is_closed:
+                await connection.close()
+
+    return consume

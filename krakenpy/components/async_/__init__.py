@@ -1,0 +1,1 @@
+"""``async/*``: the drivers of async agents."""

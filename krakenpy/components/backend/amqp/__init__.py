@@ -1,0 +1,1 @@
+"""``backend/amqp/*``: RabbitMQ instead of an HTTP call."""

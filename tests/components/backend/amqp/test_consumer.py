@@ -1,0 +1,124 @@
+"""``backend/amqp/consumer`` on a real RabbitMQ: each call answers one message, decoded by the
+backend's encoding and formatted; a body that does not decode is nacked."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiormq
+
+from krakenpy.components.backend.amqp.consumer import COMPONENT
+from krakenpy.config.build import build_service
+from krakenpy.gateway import Gateway, build_gateway
+from tests.conftest import make_config
+from tests.rabbitmq_server import RabbitNode, unique
+from tests.server.wirekit import gateway_server
+
+
+def _doc(url: str, queue: str, exchange: str, **backend: Any) -> dict[str, Any]:
+    options = {"name": queue, "exchange": exchange, "routing_key": ["orders.*"], "nack_discard": True}
+    return make_config(
+        [
+            {
+                "endpoint": "/next",
+                "timeout": "1s",
+                "backend": [
+                    {
+                        "host": [url],
+                        "disable_host_sanitize": True,
+                        "url_pattern": "/",
+                        "extra_config": {"backend/amqp/consumer": options},
+                        **backend,
+                    }
+                ],
+            }
+        ]
+    )
+
+
+async def _serving(doc: dict[str, Any]) -> tuple[Gateway, Any]:
+    from aiohttp.test_utils import TestClient
+
+    gw = await build_gateway(build_service(doc))
+    await gw.start()  # the consumer connects once the gateway serves
+    client: TestClient[Any, Any] = TestClient(await gateway_server(gw.edge))
+    await client.start_server()
+    return gw, client
+
+
+async def _publish(url: str, exchange: str, key: str, *bodies: bytes) -> None:
+    connection = await aiormq.connect(url)
+    try:
+        channel = await connection.channel()
+        await channel.exchange_declare(exchange, exchange_type="topic")
+        for body in bodies:
+            await channel.basic_publish(body, exchange=exchange, routing_key=key)
+    finally:
+        await connection.close()
+
+
+async def _depth(url: str, queue: str) -> int:
+    connection = await aiormq.connect(url)
+    try:
+        channel = await connection.channel()
+        return (await channel.queue_declare(queue, passive=True)).message_count or 0
+    finally:
+        await connection.close()
+
+
+def test_consumer_component_is_an_executor() -> None:
+    assert COMPONENT.layers == ("executor",) and COMPONENT.levels == frozenset({"backend"})
+
+
+async def test_consumer_answers_one_message_per_call(rabbitmq: RabbitNode) -> None:
+    queue, exchange = unique("q"), unique("ex")
+    gw, client = await _serving(_doc(rabbitmq.url, queue, exchange, allow=["id"]))
+    try:
+        async with asyncio.timeout(10):  # the queue exists once the consumer attached
+            while True:
+                try:
+                    await _depth(rabbitmq.url, queue)
+                    break
+                except aiormq.exceptions.AMQPError:
+                    await asyncio.sleep(0.05)
+        await _publish(rabbitmq.url, exchange, "orders.new", b'{"id": 1, "secret": "x"}', b'{"id": 2}')
+        first = await client.get("/next")
+        second = await client.get("/next")
+        assert (first.status, await first.json()) == (200, {"id": 1})  # the backend's allow applies
+        assert (second.status, await second.json()) == (200, {"id": 2})
+        empty = await client.get("/next")  # nothing left: waits until the endpoint's timeout
+        assert empty.status == 500
+        assert await _depth(rabbitmq.url, queue) == 0
+    finally:
+        await client.close()
+        await gw.close()
+
+
+async def test_consumer_body_that_does_not_decode_is_nacked(rabbitmq: RabbitNode) -> None:
+    queue, exchange = unique("q"), unique("ex")
+    gw, client = await _serving(_doc(rabbitmq.url, queue, exchange))
+    try:
+        async with asyncio.timeout(10):
+            while True:
+                try:
+                    await _depth(rabbitmq.url, queue)
+                    break
+                except aiormq.exceptions.AMQPError:
+                    await asyncio.sleep(0.05)
+        await _publish(rabbitmq.url, exchange, "orders.bad", b"not json", b'{"ok": true}')
+        assert (await client.get("/next")).status == 500  # nacked and (nack_discard) dropped
+        good = await client.get("/next")
+        assert (good.status, await good.json()) == (200, {"ok": True})
+    finally:
+        await client.close()
+        await gw.close()
+
+
+async def test_consumer_check_connects_nowhere(dead_port: int) -> None:
+    url = f"amqp://guest:guest@127.0.0.1:{dead_port}/"
+    gw = await build_gateway(build_service(_doc(url, "q", "e")), serving=False)
+    try:
+        assert len(gw.resources.on_serve) == 1  # the connection starts only with Gateway.start
+    finally:
+        await gw.close()

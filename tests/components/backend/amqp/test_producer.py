@@ -1,0 +1,106 @@
+"""``backend/amqp/producer`` on a real RabbitMQ: the request body published with the routing key and
+properties its parameters give; a broker that is down is a fast backend error."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import aiormq
+import pytest
+from aiormq.abc import DeliveredMessage
+
+from krakenpy.components.backend.amqp.producer import COMPONENT
+from krakenpy.errors import ConfigError
+from tests.components.helpers import site
+from tests.conftest import make_config
+from tests.rabbitmq_server import RabbitNode, unique
+
+
+def _endpoint(url: str, exchange: str, **producer: Any) -> dict[str, Any]:
+    options = {"name": "ignored", "exchange": exchange, "routing_key": "Route", "msg_id_key": "Id", **producer}
+    return {
+        "endpoint": "/produce/{route}/{id}",
+        "method": "POST",
+        "backend": [
+            {
+                "host": [url],
+                "disable_host_sanitize": True,
+                "url_pattern": "/",
+                "extra_config": {"backend/amqp/producer": options},
+            }
+        ],
+    }
+
+
+async def _bound_queue(url: str, exchange: str) -> tuple[aiormq.abc.AbstractConnection, str]:
+    connection = await aiormq.connect(url)
+    channel = await connection.channel()
+    await channel.exchange_declare(exchange, exchange_type="topic")
+    queue = (await channel.queue_declare(unique("q"), auto_delete=True)).queue
+    await channel.queue_bind(queue, exchange, routing_key="#")
+    return connection, queue
+
+
+async def _get(connection: aiormq.abc.AbstractConnection, queue: str) -> DeliveredMessage:
+    channel = await connection.channel()
+    async with asyncio.timeout(5):
+        while True:
+            try:
+                return await channel.basic_get(queue, no_ack=True)
+            except aiormq.exceptions.AMQPError:
+                channel = await connection.channel()
+            await asyncio.sleep(0.05)
+
+
+def test_producer_component_is_an_executor_and_needs_a_host() -> None:
+    assert COMPONENT.layers == ("executor",)
+    doc = {"version": 3, "endpoints": [{"endpoint": "/a", "backend": [{"url_pattern": "/"}]}]}
+    with pytest.raises(ConfigError) as info:
+        COMPONENT.parse({"exchange": "e"}, site("backend/amqp/producer", "backend", doc))
+    assert info.value.issues[0].path == "endpoints[0].backend[0].extra_config.backend/amqp/producer"
+
+
+async def test_producer_publishes_the_body_with_the_parameters(rabbitmq: RabbitNode, gateway) -> None:
+    exchange = unique("ex")
+    connection, queue = await _bound_queue(rabbitmq.url, exchange)
+    try:
+        client = await gateway(make_config([_endpoint(rabbitmq.url, exchange)]))
+        response = await client.post(
+            "/produce/orders.new/m-42", data=b'{"order": 1}', headers={"Content-Type": "application/json"}
+        )
+        assert response.status == 200 and await response.json() == {}
+        message = await _get(connection, queue)
+        assert message.body == b'{"order": 1}'
+        assert message.routing_key == "orders.new"
+        assert message.header.properties.message_id == "m-42"
+        assert message.header.properties.content_type == "application/json"
+    finally:
+        await connection.close()
+
+
+async def test_producer_static_routing_key(rabbitmq: RabbitNode, gateway) -> None:
+    exchange = unique("ex")
+    connection, queue = await _bound_queue(rabbitmq.url, exchange)
+    try:
+        endpoint = _endpoint(rabbitmq.url, exchange, routing_key="fixed.key", static_routing_key=True)
+        client = await gateway(make_config([endpoint]))
+        assert (await client.post("/produce/ignored/1", data=b"x")).status == 200
+        assert (await _get(connection, queue)).routing_key == "fixed.key"
+    finally:
+        await connection.close()
+
+
+async def test_producer_broker_down_is_a_backend_error_without_the_password(
+    gateway, dead_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"amqp://guest:pr0ducer-secret@127.0.0.1:{dead_port}/"
+    caplog.set_level(logging.DEBUG, logger="krakenpy")
+    client = await gateway(make_config([_endpoint(url, "ex", backoff_strategy="linear")]))
+    first = await client.post("/produce/a/1", data=b"x")
+    again = await client.post("/produce/a/2", data=b"x")  # within the backoff: no new attempt
+    assert (first.status, again.status) == (500, 500)
+    assert "pr0ducer-secret" not in caplog.text + await first.text() + await again.text()
+    attempts = [r for r in caplog.records if "cannot connect the producer" in r.getMessage()]
+    assert len(attempts) == 1
