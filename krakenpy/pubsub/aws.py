@@ -187,6 +187,9 @@ class SqsSubscription:
         client = await self._clients.client("sqs", self._region)
         await _call("sqs delete", client.delete_message(QueueUrl=self._queue, ReceiptHandle=message.ack_id))
 
+    async def nack(self, message: Message) -> None:
+        return None  # comes back after its ack deadline / visibility timeout (NATS core: never)
+
     async def close(self) -> None:
         return None
 

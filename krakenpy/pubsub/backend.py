@@ -68,6 +68,10 @@ def open_topic(url: DriverURL, resources: Resources) -> Topic:
         from krakenpy.pubsub.kafka import KafkaProducer, KafkaTopic
 
         return KafkaTopic(drivers.get("kafka", KafkaProducer, resources), url)
+    if url.scheme == "rabbit":
+        from krakenpy.pubsub.rabbit import RabbitConnection, RabbitTopic
+
+        return RabbitTopic(drivers.get("rabbit", RabbitConnection, resources), url)
     if url.scheme in ("awssns", "awssqs"):
         from krakenpy.pubsub.aws import AwsClients, SnsTopic, SqsTopic
 
@@ -99,6 +103,12 @@ def open_subscription(url: DriverURL, resources: Resources, owner: str = "") -> 
         from krakenpy.pubsub.gcp import GcpClient, GcpSubscription
 
         return GcpSubscription(drivers.get("gcppubsub", GcpClient, resources), url)
+    if url.scheme == "rabbit":
+        from krakenpy.pubsub.rabbit import RabbitConnection, RabbitSubscription
+
+        rabbit_subscription = RabbitSubscription(drivers.get("rabbit", RabbitConnection, resources), url)
+        resources.stack.push_async_callback(rabbit_subscription.close)
+        return rabbit_subscription
     if url.scheme == "awssqs":
         from krakenpy.pubsub.aws import AwsClients, SqsSubscription
 
@@ -137,6 +147,13 @@ async def _ack(subscription: Subscription, message: Message) -> None:
         log.warning("[PubSub] acknowledgement failed (the message comes back): %s", exc)
 
 
+async def _nack(subscription: Subscription, message: Message) -> None:
+    try:
+        await subscription.nack(message)
+    except BackendError as exc:
+        log.debug("[PubSub] giving a message back failed: %s", exc)
+
+
 def subscriber_proxy(subscription: Subscription, backend: BackendConfig, formatter: Formatter | None) -> Proxy:
     """The next message, decoded with the backend's encoding and filtered; acknowledged once
     decoded (a message that cannot be decoded is not: the broker gives it again after its ack
@@ -149,7 +166,11 @@ def subscriber_proxy(subscription: Subscription, backend: BackendConfig, formatt
         if noop:
             _settle(subscription, message)
             return Response(data={}, is_complete=True, body=message.body)
-        data = decode(message.body) if message.body else {}
+        try:
+            data = decode(message.body) if message.body else {}
+        except BackendError:
+            _ = spawn(_nack(subscription, message))
+            raise
         _settle(subscription, message)
         if formatter is not None:
             data = formatter(data)

@@ -40,6 +40,11 @@ class Subscription(Protocol):
         """The message was used: the broker may forget it."""
         ...
 
+    async def nack(self, message: Message) -> None:
+        """The message could not be used: give it back now, where the broker can (else its ack
+        deadline does)."""
+        ...
+
     async def close(self) -> None:
         """Stop receiving."""
         ...

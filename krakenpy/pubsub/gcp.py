@@ -175,5 +175,8 @@ class GcpSubscription:
         if message.ack_id:
             await self._client.call(self._subscription, "acknowledge", {"ackIds": [message.ack_id]})
 
+    async def nack(self, message: Message) -> None:
+        return None  # comes back after its ack deadline / visibility timeout (NATS core: never)
+
     async def close(self) -> None:
         return None

@@ -52,6 +52,9 @@ class MemSubscription:
         if handle is not None:
             handle.cancel()
 
+    async def nack(self, message: Message) -> None:
+        return None  # comes back after its ack deadline / visibility timeout (NATS core: never)
+
     async def close(self) -> None:
         for handle in self._outstanding.values():
             handle.cancel()

@@ -215,6 +215,9 @@ class NatsSubscription:
     async def ack(self, message: Message) -> None:
         return None
 
+    async def nack(self, message: Message) -> None:
+        return None  # comes back after its ack deadline / visibility timeout (NATS core: never)
+
     async def close(self) -> None:
         await cancel_and_wait(self._first)
         if self._subscription is not None:

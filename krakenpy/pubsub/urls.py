@@ -10,11 +10,11 @@ from urllib.parse import parse_qs
 __all__ = ["BUILT_IN", "NOT_BUILT_IN", "SUBSCRIBE", "DriverURL", "parse_url"]
 
 #: the schemes krakenpy has a topic driver for
-BUILT_IN: Final = frozenset({"mem", "nats", "gcppubsub", "kafka", "awssns", "awssqs"})
+BUILT_IN: Final = frozenset({"mem", "nats", "gcppubsub", "kafka", "awssns", "awssqs", "rabbit"})
 #: ... and a subscription driver for
-SUBSCRIBE: Final = frozenset({"mem", "nats", "gcppubsub", "awssqs"})
+SUBSCRIBE: Final = frozenset({"mem", "nats", "gcppubsub", "awssqs", "rabbit"})
 #: gocloud schemes KrakenD CE knows and krakenpy does not have (calls fail, as an unopened topic in KrakenD)
-NOT_BUILT_IN: Final = frozenset({"rabbit", "azuresb"})
+NOT_BUILT_IN: Final = frozenset({"azuresb"})
 
 
 @dataclass(frozen=True, slots=True)

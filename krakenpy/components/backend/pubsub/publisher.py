@@ -34,6 +34,6 @@ COMPONENT: Final = Component(
     namespace=NAMESPACE,
     levels=frozenset({"backend"}),
     parse=_parse,
-    summary="publish the request body and headers to a mem, nats, kafka, awssns, awssqs or gcppubsub topic",
+    summary="publish the request body and headers to a mem, nats, kafka, rabbit, awssns, awssqs or gcppubsub topic",
     executor=_executor,
 )

@@ -34,6 +34,6 @@ COMPONENT: Final = Component(
     namespace=NAMESPACE,
     levels=frozenset({"backend"}),
     parse=_parse,
-    summary="answer with the next message of a mem, nats, awssqs or gcppubsub subscription",
+    summary="answer with the next message of a mem, nats, rabbit, awssqs or gcppubsub subscription",
     executor=_executor,
 )

@@ -79,18 +79,18 @@ def test_pubsub_check_accepts_built_in_drivers_without_warnings(tmp_path: Path) 
 
 
 def test_pubsub_check_warns_about_drivers_krakenpy_lacks(tmp_path: Path) -> None:
-    done = _check(tmp_path, _doc("rabbit://", "events"))
+    done = _check(tmp_path, _doc("azuresb://", "events"))
     assert done.returncode == 0
     out = done.stderr + done.stdout
     assert (
-        "endpoints[0].backend[0].extra_config.backend/pubsub/publisher.topic_url: krakenpy has no rabbit:// topic"
+        "endpoints[0].backend[0].extra_config.backend/pubsub/publisher.topic_url: krakenpy has no azuresb:// topic"
         in out
     )
     kafka = _check(tmp_path, _doc("kafka://", "events"))  # kafka: publishers only
     out = kafka.stderr + kafka.stdout
     assert "publisher" not in out
     assert "subscriber.subscription_url: krakenpy has no kafka:// subscription driver" in out
-    linted = _check(tmp_path, _doc("rabbit://", "events"), "--lint")
+    linted = _check(tmp_path, _doc("azuresb://", "events"), "--lint")
     assert linted.returncode == 1
 
 
@@ -173,8 +173,11 @@ def test_pubsub_cli_workers_share_a_nats_subscription(tmp_path: Path, nats_serve
         _wait(f"http://127.0.0.1:{port}/__health", proc)
         time.sleep(1)  # both workers subscribed
         assert _publish(port, b'{"once": 1}') == {}
-        answers = [_next(port) for _ in range(4)]  # new connections: both workers answer some
-        assert sorted(map(str, answers)) == ["500", "500", "500", "{'once': 1}"]
+        # new connections: both workers answer some; before the shared queue group, each worker
+        # had its own copy of the message and two of these answered it
+        answers = [_next(port) for _ in range(6)]
+        assert answers.count({"once": 1}) <= 1
+        assert all(a in (500, {"once": 1}) for a in answers)
     finally:
         _stop(proc)
 
