@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from krakenpy.components.registry import catalog
 from krakenpy.config.build import build_service
+from krakenpy.config.namespaces import namespace_issues
 from krakenpy.errors import ConfigError
 from krakenpy.gateway import build_gateway, parse_components
 from tests.conftest import ROOT
@@ -62,8 +64,11 @@ def test_mcp_parse_warns_about_a_get_entry_point_and_unimplemented_workflow_name
     workflow["extra_config"] = {"modifier/response-body": {"content_type": "text/plain"}, "@comment": "x"}
     issues = _issues(doc)
     assert any(i.startswith("endpoints[0].method: MCP clients POST") for i in issues)
+    # the config checks walk workflows: one warning per unimplemented namespace, not two
     where = "extra_config.ai/mcp.servers[0].tools[0].workflow.extra_config.modifier/response-body"
-    assert f"{where}: namespace not implemented by krakenpy: ignored" in issues
+    assert not any(i.startswith(where) for i in issues)
+    warned = [str(i) for i in namespace_issues(doc, catalog())]
+    assert warned == [f"{where}: KrakenD Enterprise namespace: not supported, ignored"]
 
 
 async def test_mcp_workflow_backend_components_are_built_and_run(backend: Start, gateway: Gateway) -> None:
