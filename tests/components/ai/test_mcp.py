@@ -214,3 +214,30 @@ def test_mcp_parse_warns_about_a_workflow_backend_without_host() -> None:
     assert _issues(doc) == [
         f"{where}: no host here nor in the service's host: every call of the tool fails ('no hosts available')"
     ]
+
+
+@pytest.mark.parametrize(
+    ("namespace", "value"),
+    [
+        ("validation/cel", [{"check_expr": "'X-Ok' in req_headers"}]),
+        ("validation/json-schema", {"type": "object", "required": ["nope"]}),
+        ("modifier/lua-proxy", {"pre": "local r = request.load()"}),
+    ],
+)
+async def test_mcp_entry_point_refuses_proxy_layer_namespaces(tmp_path: Path, namespace: str, value: Any) -> None:
+    """The MCP server answers in place of the entry point's proxy stack: a check there would never run."""
+    doc = mcp_config("http://127.0.0.1:8000", endpoint_extra={namespace: value})
+    with pytest.raises(ConfigError) as info:
+        await build_gateway(build_service(doc), base_dir=tmp_path, serving=False)
+    paths = [issue.path for issue in info.value.issues]
+    assert paths == [f"endpoints[0].extra_config.{namespace}"]
+    assert "MCP entry point" in info.value.issues[0].message
+
+
+async def test_mcp_entry_point_accepts_cel_checks_that_run_on_the_endpoint_layer(
+    backend: Start, gateway: Gateway
+) -> None:
+    """A CEL list with no req/resp expression runs nothing at the proxy layer: nothing is skipped."""
+    extra = {"validation/cel": [{"check_expr": "JWT.sub == 'ada'"}]}
+    client = await gateway(mcp_config(await backend(backend_app()), endpoint_extra=extra))
+    assert (await rpc(client, "ping"))["result"] == {}
