@@ -67,7 +67,7 @@ def _skipped(site: Site, resources: Resources) -> list[ConfigIssue]:
                 "req/resp CEL checks do not run on an MCP entry point (JWT checks do): set them in a tool's workflow"
             )
         else:
-            message = "does not run on an MCP entry point (the server answers, not the proxy stack): move it to a workflow"
+            message = "does not run on an MCP entry point (the server answers, not the proxy stack): use a workflow"
         issues.append(ConfigIssue(where, message))
     return issues
 
