@@ -10,6 +10,7 @@ a server served by several endpoints is built once.
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from krakenpy.components.base import Component, Site
@@ -23,6 +24,8 @@ from krakenpy.state import Key
 
 __all__ = ["COMPONENT"]
 
+#: the limiters that count requests at the endpoint layer (``qos/ratelimit/proxy`` counts backend calls)
+_LIMITER: Final = re.compile(r"qos/ratelimit/(?!proxy$)|governance/quota$")
 #: server name → its compiled server (``None``: its tools had errors, already reported)
 _SERVERS: Final = Key("ai/mcp servers", dict)
 
@@ -72,6 +75,12 @@ def _skipped(site: Site, resources: Resources) -> list[ConfigIssue]:
     return issues
 
 
+def _rate_limited(site: Site, resources: Resources) -> bool:
+    """Whether a limiter counts the entry point's HTTP requests (its own, or the service's for all)."""
+    owners = (resources.parsed.get(site.owner, {}), resources.parsed.get("", {}))
+    return any(_LIMITER.match(namespace) for values in owners for namespace in values)
+
+
 async def build(options: ServiceOptions | EntryOptions, site: Site, resources: Resources) -> Middleware | None:
     """An entry point's middleware; the service-level declarations build nothing by themselves."""
     if not isinstance(options, EntryOptions):
@@ -82,7 +91,7 @@ async def build(options: ServiceOptions | EntryOptions, site: Site, resources: R
     if skipped:
         raise ConfigError(skipped)
     server = await _server(options.server_name, resources)
-    return mcp_middleware(server) if server is not None else None
+    return mcp_middleware(server, rate_limited=_rate_limited(site, resources)) if server is not None else None
 
 
 COMPONENT: Final = Component(

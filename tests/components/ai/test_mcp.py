@@ -114,6 +114,35 @@ async def test_mcp_rate_limit_applies_to_the_entry_point(backend: Start, gateway
     assert resp.status == 503  # the router limiter's answer, as KrakenD's
 
 
+@pytest.mark.parametrize(
+    ("where", "limit"),
+    [
+        ("endpoint", {"qos/ratelimit/router": {"max_rate": 100, "capacity": 100, "every": "1h"}}),
+        ("service", {"qos/ratelimit/service": {"max_rate": 100, "capacity": 100, "every": "1h"}}),
+    ],
+)
+async def test_mcp_rate_limited_batch_carries_one_tools_call_at_most(
+    backend: Start, gateway: Gateway, where: str, limit: dict[str, Any]
+) -> None:
+    """One HTTP request is one token: a batch of tools/call would run many workflows for it."""
+    app = backend_app()
+    doc = mcp_config(await backend(app), endpoint_extra=limit if where == "endpoint" else None)
+    if where == "service":
+        doc["extra_config"].update(limit)
+    client = await gateway(doc)
+    call = {"jsonrpc": "2.0", "method": "tools/call", "params": {"name": "quiet", "arguments": {"code": "ES"}}}
+    headers = {**JSON_HEADERS, "MCP-Protocol-Version": "2025-03-26"}
+    resp = await client.post("/mcp", json=[{**call, "id": i} for i in range(3)], headers=headers)
+    assert resp.status == 400
+    assert "at most one tools/call" in (await resp.json())["error"]["message"]
+    assert app[HITS] == []
+    one = [{**call, "id": 1}, {"jsonrpc": "2.0", "id": 2, "method": "ping"}]
+    resp = await client.post("/mcp", json=one, headers=headers)
+    assert resp.status == 200
+    assert [a["id"] for a in await resp.json()] == [1, 2]
+    assert len(app[HITS]) == 1
+
+
 async def test_mcp_stateful_server_hands_out_and_requires_a_session(backend: Start, gateway: Gateway) -> None:
     client = await gateway(mcp_config(await backend(backend_app()), stateless=False))
     message = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": INIT}
