@@ -41,6 +41,15 @@ _NO_BATCHES: Final = "2025-06-18"
 _DEFAULT_VERSION: Final = "2025-03-26"
 _JSON: Final = "application/json"
 _ACCEPTABLE: Final = frozenset({"application/json", "application/*", "*/*"})
+#: what a decoded JSON value that is not a string is, as the client wrote it
+_JSON_TYPES: Final[Mapping[type, str]] = {
+    dict: "an object",
+    list: "an array",
+    int: "a number",
+    float: "a number",
+    bool: "a boolean",
+    type(None): "null",
+}
 #: messages in one batch: each may run a workflow, all within the entry point's one deadline
 MAX_BATCH: Final = 100
 
@@ -157,10 +166,12 @@ class McpServer:
         if method == "initialize":
             return jsonrpc.result(ident, self._initialize(params))
         name = params.get("name")
-        tool = self.tools.get(name) if isinstance(name, str) else None
+        if not isinstance(name, str):  # only the type: the value may be anything, as deep as JSON allows
+            shown = _JSON_TYPES.get(type(name), "a non-string")
+            return jsonrpc.error(ident, jsonrpc.INVALID_PARAMS, f'"name" must be a string, not {shown}')
+        tool = self.tools.get(name)
         if tool is None:
-            shown = name[:100] if isinstance(name, str) else name
-            return jsonrpc.error(ident, jsonrpc.INVALID_PARAMS, f"unknown tool: {shown!r}")
+            return jsonrpc.error(ident, jsonrpc.INVALID_PARAMS, f"unknown tool: {name[:100]!r}")
         arguments = params.get("arguments")
         if arguments is None:
             arguments = {}

@@ -85,6 +85,17 @@ async def _post(client: Any, body: bytes) -> Any:
     return await resp.json()
 
 
+async def test_mcp_deep_tool_name_fails_without_a_traceback(
+    backend: Start, gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = await gateway(mcp_config(await backend(backend_app())))
+    name = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":' + _deep(1000) + b"}}"
+    with caplog.at_level(logging.DEBUG):
+        answer = await _post(client, name)
+    assert answer["error"] == {"code": -32602, "message": '"name" must be a string, not an array'}
+    assert not [record for record in caplog.records if record.exc_info]
+
+
 async def test_mcp_deep_arguments_fail_without_a_traceback(
     backend: Start, gateway: Gateway, caplog: pytest.LogCaptureFixture
 ) -> None:
