@@ -145,8 +145,11 @@ class Tool:
         if validator is not None and not validator.is_valid(data):
             first = next(iter(validator.iter_errors(data))).message
             return _failure(self._message(ValueError(f"the result does not match the output_schema: {first}")))
-        text = orjson.dumps(data).decode()
-        return {"content": [{"type": "text", "text": text}], "structuredContent": data, "isError": False}
+        raw = orjson.dumps(data)
+        # written once, and as it is: nested in the JSON-RPC answer, data orjson could write alone would
+        # pass its 254 levels (a 500 with a traceback)
+        structured = orjson.Fragment(raw)
+        return {"content": [{"type": "text", "text": raw.decode()}], "structuredContent": structured, "isError": False}
 
     def _media(self, response: Response) -> dict[str, Any]:
         body = response.body

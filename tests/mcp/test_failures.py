@@ -153,3 +153,24 @@ async def test_mcp_placeholder_without_its_argument_is_empty(backend: Start, gat
     assert result["isError"] is False
     assert seen == ["/c/ES?lang="]
     assert orjson.loads(result["content"][0]["text"]) == {"ok": 1}
+
+
+async def test_mcp_backend_data_at_the_depth_limit_is_answered(backend: Start, gateway: Gateway) -> None:
+    """Data orjson writes alone (252 levels) is still written inside the JSON-RPC answer, batch or not."""
+
+    async def deep(request: web.Request) -> web.Response:
+        return web.Response(body=b'{"a":' + _deep(252) + b"}", content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/deep", deep)
+    host = await backend(app)
+    doc = mcp_config(host)
+    _tools(doc)[1]["workflow"] = {"endpoint": "/__mcp/d", "backend": [{"host": [host], "url_pattern": "/deep"}]}
+    client = await gateway(doc)
+    result = (await rpc(client, "tools/call", CALL))["result"]
+    assert result["isError"] is False
+    assert orjson.loads(result["content"][0]["text"]) == result["structuredContent"]
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": CALL}
+    resp = await client.post("/mcp", json=[call], headers={**JSON_HEADERS, "MCP-Protocol-Version": "2025-03-26"})
+    assert resp.status == 200
+    assert (await resp.json())[0]["result"]["isError"] is False
