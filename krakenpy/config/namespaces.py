@@ -184,6 +184,30 @@ class Catalog:
         return namespace in self.levels
 
 
+def _owned(owner: Mapping[str, Any], level: str, path: str) -> Iterator[tuple[str, str, Any]]:
+    """An endpoint-shaped object's extra_config, then its backends'."""
+    yield level, path, owner.get("extra_config")
+    backends = owner.get("backend")
+    if not isinstance(backends, list):
+        return
+    for j, backend in enumerate(backends):
+        if isinstance(backend, Mapping):
+            yield "backend", f"{path}.backend[{j}]", backend.get("extra_config")
+
+
+def _workflows(extra: Any) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """(JSON path, workflow) of every ``ai/mcp`` tool's workflow: an endpoint without a route, whose
+    namespaces guard and warn as an endpoint's do."""
+    mcp = extra.get("ai/mcp") if isinstance(extra, Mapping) else None
+    servers = mcp.get("servers") if isinstance(mcp, Mapping) else None
+    for i, server in enumerate(servers if isinstance(servers, list) else ()):
+        tools = server.get("tools") if isinstance(server, Mapping) else None
+        for j, tool in enumerate(tools if isinstance(tools, list) else ()):
+            workflow = tool.get("workflow") if isinstance(tool, Mapping) else None
+            if isinstance(workflow, Mapping):
+                yield f"extra_config.ai/mcp.servers[{i}].tools[{j}].workflow", workflow
+
+
 def _levels(doc: Mapping[str, Any]) -> Iterator[tuple[str, str, Any]]:
     """(level, JSON path of the owner, the owner's extra_config) for every place extra_config may sit."""
     yield "service", "", doc.get("extra_config")
@@ -192,15 +216,10 @@ def _levels(doc: Mapping[str, Any]) -> Iterator[tuple[str, str, Any]]:
         if not isinstance(owners, list):
             continue
         for i, owner in enumerate(owners):
-            if not isinstance(owner, Mapping):
-                continue
-            yield level, f"{key}[{i}]", owner.get("extra_config")
-            backends = owner.get("backend")
-            if not isinstance(backends, list):
-                continue
-            for j, backend in enumerate(backends):
-                if isinstance(backend, Mapping):
-                    yield "backend", f"{key}[{i}].backend[{j}]", backend.get("extra_config")
+            if isinstance(owner, Mapping):
+                yield from _owned(owner, level, f"{key}[{i}]")
+    for path, workflow in _workflows(doc.get("extra_config")):
+        yield from _owned(workflow, "endpoint", path)
 
 
 def normalize_aliases(doc: dict[str, Any]) -> None:

@@ -171,7 +171,7 @@ def _tool(raw: Mapping[str, Any], at: str, site: Site, timeout: float) -> ToolOp
     if "timeout" not in workflow_raw:
         workflow_raw["timeout"] = f"{timeout}s"
     workflow = build_endpoint(workflow_raw, path=f"{at}.workflow", service=site.service)
-    _unimplemented(workflow, site)
+    _workflow_namespaces(workflow, site)
     for backend in workflow.backends:
         if not backend.hosts and not _EXECUTORS.intersection(backend.extra_config):
             message = "no host here nor in the service's host: every call of the tool fails ('no hosts available')"
@@ -197,9 +197,9 @@ _EXECUTORS: Final = frozenset({"backend/lambda", "backend/static-filesystem"})
 _GUARDS: Final = ("auth/", "security/", "qos/ratelimit/", "validation/")
 
 
-def _unimplemented(workflow: EndpointConfig, site: Site) -> None:
-    """A warning per namespace of the workflow krakenpy does not act on (the config checks only walk
-    the service, its endpoints and their backends); a guard on the workflow itself is an error."""
+def _workflow_namespaces(workflow: EndpointConfig, site: Site) -> None:
+    """A warning per implemented namespace of the workflow that does not run there (the config checks
+    report unimplemented ones); a guard on the workflow itself is an error."""
     from krakenpy.components import registry
 
     owners: list[tuple[str, Mapping[str, Any], bool]] = [(workflow.path, workflow.extra_config, True)]
@@ -211,8 +211,8 @@ def _unimplemented(workflow: EndpointConfig, site: Site) -> None:
             if namespace[:1] in "@$_#" or namespace in ("proxy", "backend/http", "backend/http/client"):
                 continue
             if namespace not in registry.NAMESPACES:
-                site.notes.append(ConfigIssue(where, "namespace not implemented by krakenpy: ignored", "warning"))
-            elif is_workflow and registry.component(namespace).proxy is None:
+                continue  # the config checks warn (or refuse an access-control one) at this path
+            if is_workflow and registry.component(namespace).proxy is None:
                 if namespace.startswith(_GUARDS):
                     issues.append(ConfigIssue(where, "a workflow runs no guard: set it on the MCP entry point"))
                 else:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, Final
 
 import orjson
@@ -40,6 +41,15 @@ _NO_BATCHES: Final = "2025-06-18"
 _DEFAULT_VERSION: Final = "2025-03-26"
 _JSON: Final = "application/json"
 _ACCEPTABLE: Final = frozenset({"application/json", "application/*", "*/*"})
+#: what a decoded JSON value that is not a string is, as the client wrote it
+_JSON_TYPES: Final[Mapping[type, str]] = {
+    dict: "an object",
+    list: "an array",
+    int: "a number",
+    float: "a number",
+    bool: "a boolean",
+    type(None): "null",
+}
 #: messages in one batch: each may run a workflow, all within the entry point's one deadline
 MAX_BATCH: Final = 100
 
@@ -84,8 +94,9 @@ class McpServer:
     def _transport_error(self, status: int, code: int, message: str) -> Response:
         return self._reply(status, jsonrpc.error(None, code, message))
 
-    async def handle(self, request: Request) -> Response:
-        """One HTTP exchange with the MCP client."""
+    async def handle(self, request: Request, *, rate_limited: bool = False) -> Response:
+        """One HTTP exchange with the MCP client; ``rate_limited``: the entry point counts requests, so a
+        batch may carry one ``tools/call`` at most (else one request would buy up to 100 workflow runs)."""
         if request.method != "POST":
             return self._reply(405, None, {"Allow": ["POST"]})
         headers = request.headers
@@ -111,6 +122,9 @@ class McpServer:
         if batch and (version or _DEFAULT_VERSION) >= _NO_BATCHES:
             return self._transport_error(400, jsonrpc.INVALID_REQUEST, f"protocol version {version} has no batches")
         messages = [jsonrpc.classify(raw) for raw in (document if batch else [document])]
+        if rate_limited and sum(m.kind == "request" and m.method == "tools/call" for m in messages) > 1:
+            message = "this endpoint is rate-limited: a batch holds at most one tools/call"
+            return self._transport_error(400, jsonrpc.INVALID_REQUEST, message)
         reply_headers: Headers = {}
         if not self.server.stateless:
             opening = any(m.kind == "request" and m.method == "initialize" for m in messages)
@@ -152,10 +166,12 @@ class McpServer:
         if method == "initialize":
             return jsonrpc.result(ident, self._initialize(params))
         name = params.get("name")
-        tool = self.tools.get(name) if isinstance(name, str) else None
+        if not isinstance(name, str):  # only the type: the value may be anything, as deep as JSON allows
+            shown = _JSON_TYPES.get(type(name), "a non-string")
+            return jsonrpc.error(ident, jsonrpc.INVALID_PARAMS, f'"name" must be a string, not {shown}')
+        tool = self.tools.get(name)
         if tool is None:
-            shown = name[:100] if isinstance(name, str) else name
-            return jsonrpc.error(ident, jsonrpc.INVALID_PARAMS, f"unknown tool: {shown!r}")
+            return jsonrpc.error(ident, jsonrpc.INVALID_PARAMS, f"unknown tool: {name[:100]!r}")
         arguments = params.get("arguments")
         if arguments is None:
             arguments = {}
@@ -175,10 +191,11 @@ class McpServer:
         return out
 
 
-def mcp_middleware(server: McpServer) -> Middleware:
+def mcp_middleware(server: McpServer, *, rate_limited: bool = False) -> Middleware:
     """The endpoint-layer middleware: the MCP server answers; the endpoint's backends are never called."""
+    answer: Proxy = partial(server.handle, rate_limited=True) if rate_limited else server.handle
 
     def middleware(next_proxy: Proxy) -> Proxy:
-        return server.handle
+        return answer
 
     return middleware

@@ -13,6 +13,7 @@ Failures of the tool (bad arguments, a backend error, a result that does not mat
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 from collections.abc import Mapping
@@ -71,15 +72,23 @@ class Tool:
 
     def _request(self, arguments: Mapping[str, Any], incoming: Request) -> Request:
         workflow = self.options.workflow
-        params = {capitalize(p): _param(arguments[p]) for p in workflow.params if p in arguments}
+        # a placeholder without its argument is empty, as in the workflow's path: never a literal {x}
+        params = {capitalize(p): _param(arguments[p]) if p in arguments else "" for p in workflow.params}
         path = workflow.endpoint
         for name in workflow.params:
-            path = path.replace("{" + name + "}", params.get(capitalize(name), ""))
+            path = path.replace("{" + name + "}", params[capitalize(name)])
         headers: Headers = {"Content-Type": ["application/json"]}
         for name in ("X-Forwarded-For", "X-Forwarded-Host"):
             if name in incoming.headers:
                 headers[name] = list(incoming.headers[name])
         user_agent(headers)
+        # the workflow's timeout within the entry point's deadline: the sooner one ends the call. The
+        # entry point's timer serves when its deadline is the sooner (the workflow runs in its task);
+        # else the backend arms its own timer at the workflow's deadline
+        deadline, timer = incoming.deadline, incoming.timer
+        own = asyncio.get_running_loop().time() + workflow.timeout
+        if not deadline or own < deadline:
+            deadline, timer = own, None
         return Request(
             method="POST",
             path=path,
@@ -92,9 +101,8 @@ class Tool:
             endpoint=workflow.endpoint,
             client_path=incoming.client_path,
             context=incoming.context,
-            # the MCP endpoint's deadline and timer: the workflow runs in its handler's task
-            deadline=incoming.deadline,
-            timer=incoming.timer,
+            deadline=deadline,
+            timer=timer,
             claims=incoming.claims,
         )
 
@@ -106,18 +114,29 @@ class Tool:
             more = f" (and {len(violations) - _MAX_VIOLATIONS} more)" if len(violations) > _MAX_VIOLATIONS else ""
             return _failure(f"invalid arguments: {shown}{more}")
         try:
-            response = await self.proxy(self._request(arguments, incoming))
+            request = self._request(arguments, incoming)
+        except (orjson.JSONEncodeError, RecursionError):  # orjson writes 254 levels at most
+            return _failure("invalid arguments: nested too deeply")
+        try:
+            return self._result(await self.proxy(request))
         except PipelineError as exc:
             return _failure(self._message(exc))
+        except (orjson.JSONEncodeError, RecursionError):  # the backend's data: too deep to answer
+            return _failure(self._message(ValueError("the result is nested too deeply")))
         except Exception:  # a bug must not end the MCP exchange: the call fails, logged once
             log.exception("ai/mcp tool %r: unexpected error", self.options.name)
             return _failure(GENERIC_ERROR)
-        return self._result(response)
 
     def _result(self, response: Response) -> dict[str, Any]:
         data = response.data
         if response.errors and not data and response.body is None:
             return _failure(self._message(response.errors[0]))
+        if response.body is not None and not data and response.status >= 400:
+            # a no-op workflow passes the backend's status on: a failure, its body only when errors are told
+            shown = response.body.decode("utf-8", "replace")
+            return _failure(
+                f"the backend answered {response.status}: {shown}" if self.options.return_error_msg else GENERIC_ERROR
+            )
         if self.options.media != "text":
             return self._media(response)
         if response.body is not None and not data:  # a no-op workflow: the backend's body as text
@@ -126,8 +145,11 @@ class Tool:
         if validator is not None and not validator.is_valid(data):
             first = next(iter(validator.iter_errors(data))).message
             return _failure(self._message(ValueError(f"the result does not match the output_schema: {first}")))
-        text = orjson.dumps(data).decode()
-        return {"content": [{"type": "text", "text": text}], "structuredContent": data, "isError": False}
+        raw = orjson.dumps(data)
+        # written once, and as it is: nested in the JSON-RPC answer, data orjson could write alone would
+        # pass its 254 levels (a 500 with a traceback)
+        structured = orjson.Fragment(raw)
+        return {"content": [{"type": "text", "text": raw.decode()}], "structuredContent": structured, "isError": False}
 
     def _media(self, response: Response) -> dict[str, Any]:
         body = response.body

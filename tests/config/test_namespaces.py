@@ -174,3 +174,26 @@ def test_namespaces_enforcing_unknown_auth_names_by_level() -> None:
         "endpoints[0].extra_config.auth/jwt",  # where a guard acts, any unknown auth/ name is refused
         "endpoints[0].backend[0].extra_config.auth/oidc",
     ]
+
+
+def test_namespaces_mcp_workflows_are_walked_as_endpoints() -> None:
+    """A tool's workflow and its backends are endpoint-shaped: an unimplemented guard there is refused
+    and an unimplemented namespace warned at its JSON path, a legacy alias renamed."""
+    workflow = {
+        "endpoint": "/__mcp/a",
+        "extra_config": {"security/policies": {}, "github_com/devopsfaith/krakend-lua/proxy": {}},
+        "backend": [{"url_pattern": "/", "extra_config": {"auth/gcp": {}, "modifier/response-body": {}}}],
+    }
+    doc: dict[str, Any] = {
+        "version": 3,
+        "extra_config": {"ai/mcp": {"servers": [{"name": "s", "tools": [{"name": "t", "workflow": workflow}]}]}},
+    }
+    where = "extra_config.ai/mcp.servers[0].tools[0].workflow"
+    assert enforcing_namespaces(doc, catalog()) == [
+        f"{where}.extra_config.security/policies",
+        f"{where}.backend[0].extra_config.auth/gcp",
+    ]
+    warned = {i.path for i in namespace_issues(doc, catalog())}
+    assert f"{where}.backend[0].extra_config.modifier/response-body" in warned
+    normalize_aliases(doc)
+    assert "modifier/lua-proxy" in workflow["extra_config"]  # type: ignore[operator]

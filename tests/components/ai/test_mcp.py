@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from krakenpy.components.registry import catalog
 from krakenpy.config.build import build_service
+from krakenpy.config.namespaces import namespace_issues
 from krakenpy.errors import ConfigError
 from krakenpy.gateway import build_gateway, parse_components
 from tests.conftest import ROOT
@@ -62,8 +64,11 @@ def test_mcp_parse_warns_about_a_get_entry_point_and_unimplemented_workflow_name
     workflow["extra_config"] = {"modifier/response-body": {"content_type": "text/plain"}, "@comment": "x"}
     issues = _issues(doc)
     assert any(i.startswith("endpoints[0].method: MCP clients POST") for i in issues)
+    # the config checks walk workflows: one warning per unimplemented namespace, not two
     where = "extra_config.ai/mcp.servers[0].tools[0].workflow.extra_config.modifier/response-body"
-    assert f"{where}: namespace not implemented by krakenpy: ignored" in issues
+    assert not any(i.startswith(where) for i in issues)
+    warned = [str(i) for i in namespace_issues(doc, catalog())]
+    assert warned == [f"{where}: KrakenD Enterprise namespace: not supported, ignored"]
 
 
 async def test_mcp_workflow_backend_components_are_built_and_run(backend: Start, gateway: Gateway) -> None:
@@ -107,6 +112,35 @@ async def test_mcp_rate_limit_applies_to_the_entry_point(backend: Start, gateway
     assert (await rpc(client, "ping"))["result"] == {}
     resp = await client.post("/mcp", json={"jsonrpc": "2.0", "id": 2, "method": "ping"}, headers=JSON_HEADERS)
     assert resp.status == 503  # the router limiter's answer, as KrakenD's
+
+
+@pytest.mark.parametrize(
+    ("where", "limit"),
+    [
+        ("endpoint", {"qos/ratelimit/router": {"max_rate": 100, "capacity": 100, "every": "1h"}}),
+        ("service", {"qos/ratelimit/service": {"max_rate": 100, "capacity": 100, "every": "1h"}}),
+    ],
+)
+async def test_mcp_rate_limited_batch_carries_one_tools_call_at_most(
+    backend: Start, gateway: Gateway, where: str, limit: dict[str, Any]
+) -> None:
+    """One HTTP request is one token: a batch of tools/call would run many workflows for it."""
+    app = backend_app()
+    doc = mcp_config(await backend(app), endpoint_extra=limit if where == "endpoint" else None)
+    if where == "service":
+        doc["extra_config"].update(limit)
+    client = await gateway(doc)
+    call = {"jsonrpc": "2.0", "method": "tools/call", "params": {"name": "quiet", "arguments": {"code": "ES"}}}
+    headers = {**JSON_HEADERS, "MCP-Protocol-Version": "2025-03-26"}
+    resp = await client.post("/mcp", json=[{**call, "id": i} for i in range(3)], headers=headers)
+    assert resp.status == 400
+    assert "at most one tools/call" in (await resp.json())["error"]["message"]
+    assert app[HITS] == []
+    one = [{**call, "id": 1}, {"jsonrpc": "2.0", "id": 2, "method": "ping"}]
+    resp = await client.post("/mcp", json=one, headers=headers)
+    assert resp.status == 200
+    assert [a["id"] for a in await resp.json()] == [1, 2]
+    assert len(app[HITS]) == 1
 
 
 async def test_mcp_stateful_server_hands_out_and_requires_a_session(backend: Start, gateway: Gateway) -> None:
@@ -209,3 +243,30 @@ def test_mcp_parse_warns_about_a_workflow_backend_without_host() -> None:
     assert _issues(doc) == [
         f"{where}: no host here nor in the service's host: every call of the tool fails ('no hosts available')"
     ]
+
+
+@pytest.mark.parametrize(
+    ("namespace", "value"),
+    [
+        ("validation/cel", [{"check_expr": "'X-Ok' in req_headers"}]),
+        ("validation/json-schema", {"type": "object", "required": ["nope"]}),
+        ("modifier/lua-proxy", {"pre": "local r = request.load()"}),
+    ],
+)
+async def test_mcp_entry_point_refuses_proxy_layer_namespaces(tmp_path: Path, namespace: str, value: Any) -> None:
+    """The MCP server answers in place of the entry point's proxy stack: a check there would never run."""
+    doc = mcp_config("http://127.0.0.1:8000", endpoint_extra={namespace: value})
+    with pytest.raises(ConfigError) as info:
+        await build_gateway(build_service(doc), base_dir=tmp_path, serving=False)
+    paths = [issue.path for issue in info.value.issues]
+    assert paths == [f"endpoints[0].extra_config.{namespace}"]
+    assert "MCP entry point" in info.value.issues[0].message
+
+
+async def test_mcp_entry_point_accepts_cel_checks_that_run_on_the_endpoint_layer(
+    backend: Start, gateway: Gateway
+) -> None:
+    """A CEL list with no req/resp expression runs nothing at the proxy layer: nothing is skipped."""
+    extra = {"validation/cel": [{"check_expr": "JWT.sub == 'ada'"}]}
+    client = await gateway(mcp_config(await backend(backend_app()), endpoint_extra=extra))
+    assert (await rpc(client, "ping"))["result"] == {}
