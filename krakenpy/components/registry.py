@@ -63,6 +63,8 @@ CORE: Final[tuple[str, ...]] = (
 EDGE: Final[tuple[str, ...]] = (
     "telemetry/access_log",
     "security/cors",
+    # KrakenD's server plugins wrap the gin engine, inside CORS: ip-filter and url-rewrite see every path
+    "plugin/http-server",
     "security/http",
     "security/bot-detector",
     "auth/revoker",  # no middleware: opens the shared filters and the admin listener at start-up
@@ -112,6 +114,7 @@ PROXY: Final[tuple[str, ...]] = (
     "modifier/lua-proxy",
     "validation/cel",
     "validation/json-schema",
+    "plugin/req-resp-modifier",  # lura: the request/response plugins, inside the proxy stack
 )
 #: around one backend's stack, inside the request builder (lura newStack and krakend-ce
 #: backend_factory.go order: GraphQL right after the header filter, then the metrics/OTel stages
@@ -119,6 +122,7 @@ PROXY: Final[tuple[str, ...]] = (
 #: and CEL errors as failures, never a GraphQL request a client body spoiled
 BACKEND: Final[tuple[str, ...]] = (
     "backend/graphql",
+    "plugin/req-resp-modifier",  # lura newStack: right after GraphQL, before the telemetry stages
     "telemetry/access_log",
     "qos/circuit-breaker",
     "qos/ratelimit/proxy",
@@ -137,7 +141,7 @@ CLIENT: Final[tuple[str, ...]] = (
     "auth/client-credentials",
 )
 #: the call itself: the first that applies, else the core's HTTP executor
-EXECUTOR: Final[tuple[str, ...]] = ("backend/lambda", "backend/static-filesystem")
+EXECUTOR: Final[tuple[str, ...]] = ("backend/lambda", "backend/static-filesystem", "plugin/http-client")
 
 LAYER_ORDER: Final[Mapping[Layer, tuple[str, ...]]] = {
     "edge": EDGE,

@@ -1,0 +1,59 @@
+"""``plugin/http-client`` (backend): KrakenD's client plugin of one backend, its ``name`` one string.
+krakenpy builds in ``no-redirect`` (``krakend-redirect`` in KrakenD 1.x): the same switch as
+``backend/http/client``'s ``no_redirect``, set by the model (:mod:`krakenpy.config.build`), so the
+backend's 3xx is its answer (kept with ``no-op`` encoding, an error otherwise) and never followed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from krakenpy.components.base import Component, Site
+from krakenpy.components.plugin import built_in_names
+from krakenpy.errors import ConfigIssue
+from krakenpy.proxy.types import Proxy
+from krakenpy.resources import Resources
+
+__all__ = ["COMPONENT", "ClientPlugin", "NAMESPACE"]
+
+NAMESPACE: Final = "plugin/http-client"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientPlugin:
+    #: the built-in plugin named ("" when ``name`` names another one)
+    name: str = ""
+
+
+def _parse(raw: Mapping[str, Any], site: Site) -> ClientPlugin:
+    names = built_in_names(raw, site, NAMESPACE)
+    name = names[0] if names else ""
+    backend = site.backend
+    if name and backend is not None and backend.encoding != "no-op":
+        site.notes.append(
+            ConfigIssue(
+                site.path,
+                f"{name} with {backend.encoding!r} encoding: a 3xx answer fails the backend (only no-op passes it on)",
+                "warning",
+            )
+        )
+    return ClientPlugin(name)
+
+
+async def _executor(options: ClientPlugin, site: Site, resources: Resources) -> Proxy | None:
+    # no-redirect is the core HTTP executor's own switch (HttpClientOptions.no_redirect): nothing to build
+    return None
+
+
+COMPONENT: Final = Component(
+    namespace=NAMESPACE,
+    levels=frozenset({"backend"}),
+    parse=_parse,
+    summary="KrakenD's client plugin of a backend, built in by name: no-redirect (a 3xx is answered, not "
+    "followed); other names need Go",
+    edition="ce",
+    executor=_executor,
+    strict=False,
+)
