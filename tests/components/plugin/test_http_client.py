@@ -1,0 +1,80 @@
+"""``plugin/http-client``: the built-in no-redirect (``backend/http/client.no_redirect``'s switch)
+against a real redirecting backend, and what ``check`` says."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from krakenpy.components.plugin.http_client import COMPONENT, ClientPlugin
+from krakenpy.config.build import build_service
+from tests.components.helpers import site
+from tests.conftest import make_config
+
+Gateway = Callable[..., Awaitable[TestClient[Any, Any]]]
+Start = Callable[..., Awaitable[str]]
+
+
+def _redirecting(seen: list[str]) -> web.Application:
+    async def handle(request: web.Request) -> web.Response:
+        seen.append(request.path)
+        if request.path == "/up":
+            raise web.HTTPFound("/next")
+        return web.json_response({"followed": True})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    return app
+
+
+def _doc(url: str, name: str | None) -> dict[str, Any]:
+    backend: dict[str, Any] = {"host": [url], "url_pattern": "/up", "encoding": "no-op"}
+    if name is not None:
+        backend["extra_config"] = {"plugin/http-client": {"name": name}}
+    return make_config([{"endpoint": "/e", "output_encoding": "no-op", "backend": [backend]}])
+
+
+@pytest.mark.parametrize("name", ["no-redirect", "krakend-redirect"])
+async def test_http_client_no_redirect_answers_the_3xx_as_it_is(backend: Start, gateway: Gateway, name: str) -> None:
+    seen: list[str] = []
+    client = await gateway(_doc(await backend(_redirecting(seen)), name))
+    answer = await client.get("/e", allow_redirects=False)
+    assert answer.status == 302 and answer.headers["Location"] == "/next"
+    assert seen == ["/up"]  # never followed
+
+
+async def test_http_client_without_the_plugin_follows_redirects(backend: Start, gateway: Gateway) -> None:
+    seen: list[str] = []
+    client = await gateway(_doc(await backend(_redirecting(seen)), None))
+    answer = await client.get("/e", allow_redirects=False)
+    assert answer.status == 200 and await answer.json() == {"followed": True}
+    assert seen == ["/up", "/next"]
+
+
+def test_http_client_no_redirect_is_the_backend_http_client_switch() -> None:
+    service = build_service(_doc("http://127.0.0.1:8000", "no-redirect"))
+    assert service.endpoints[0].backends[0].http_client.no_redirect is True
+    other = build_service(_doc("http://127.0.0.1:8000", "auth-token"))
+    assert other.endpoints[0].backends[0].http_client.no_redirect is False
+
+
+def test_http_client_no_redirect_with_a_decoding_backend_warns() -> None:
+    where = site("plugin/http-client", "backend")  # the helper's backend decodes JSON
+    assert COMPONENT.parse({"name": "no-redirect"}, where) == ClientPlugin("no-redirect")
+    assert len(where.notes) == 1 and "only no-op" in where.notes[0].message
+
+
+def test_http_client_without_a_name_has_no_effect_and_says_so() -> None:
+    where = site("plugin/http-client", "backend")
+    assert COMPONENT.parse({}, where) == ClientPlugin()
+    assert [n.message for n in where.notes] == ["names no plugin: no effect (KrakenD runs only the plugins its name lists)"]
+
+
+async def test_http_client_builds_no_executor() -> None:
+    """no-redirect is the core HTTP executor's switch: the component adds nothing per request."""
+    where = site("plugin/http-client", "backend")
+    assert await COMPONENT.executor(ClientPlugin("no-redirect"), where, None) is None  # type: ignore[misc, arg-type]
