@@ -1,18 +1,19 @@
 """``plugin/http-client`` (backend): KrakenD's client plugin of one backend, its ``name`` one string.
 krakenpy builds in ``no-redirect`` (``krakend-redirect`` in KrakenD 1.x): the same switch as
 ``backend/http/client``'s ``no_redirect``, set by the model (:mod:`krakenpy.config.build`), so the
-backend's 3xx is its answer (kept with ``no-op`` encoding, an error otherwise) and never followed.
+backend's 3xx is its answer (kept with ``no-op`` encoding, an error otherwise) and never followed;
+and ``static-filesystem``: the backend answers from a file, as ``backend/static-filesystem``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from krakenpy.components.base import Component, Site
 from krakenpy.components.plugin import built_in_names
-from krakenpy.errors import ConfigIssue
+from krakenpy.errors import ConfigError, ConfigIssue
 from krakenpy.proxy.types import Proxy
 from krakenpy.resources import Resources
 
@@ -25,11 +26,20 @@ NAMESPACE: Final = "plugin/http-client"
 class ClientPlugin:
     #: the built-in plugin named ("" when ``name`` names another one)
     name: str = ""
+    #: ``static-filesystem``'s options (``backend/static-filesystem``'s)
+    static: Any = None
 
 
 def _parse(raw: Mapping[str, Any], site: Site) -> ClientPlugin:
     names = built_in_names(raw, site, NAMESPACE)
     name = names[0] if names else ""
+    if name == "static-filesystem":
+        from krakenpy.components.backend.static_filesystem import COMPONENT as STATIC
+
+        value = raw.get(name)
+        if not isinstance(value, Mapping):
+            raise ConfigError([ConfigIssue(site.at(name), f"{name!r} is the name but its object is missing")])
+        return ClientPlugin(name, STATIC.parse(value, replace(site, path=site.at(name))))
     backend = site.backend
     if name and backend is not None and backend.encoding != "no-op":
         site.notes.append(
@@ -43,8 +53,13 @@ def _parse(raw: Mapping[str, Any], site: Site) -> ClientPlugin:
 
 
 async def _executor(options: ClientPlugin, site: Site, resources: Resources) -> Proxy | None:
-    # no-redirect is the core HTTP executor's own switch (HttpClientOptions.no_redirect): nothing to build
-    return None
+    if options.static is None:
+        # no-redirect is the core HTTP executor's own switch (HttpClientOptions.no_redirect): nothing to build
+        return None
+    from krakenpy.components.backend.static_filesystem import COMPONENT as STATIC
+
+    assert STATIC.executor is not None
+    return await STATIC.executor(options.static, replace(site, path=site.at(options.name)), resources)
 
 
 COMPONENT: Final = Component(
@@ -52,8 +67,8 @@ COMPONENT: Final = Component(
     levels=frozenset({"backend"}),
     parse=_parse,
     summary="KrakenD's client plugin of a backend, built in by name: no-redirect (a 3xx is answered, not "
-    "followed); other names need Go",
+    "followed), static-filesystem (a file is the answer); other names need Go",
     edition="ce",
     executor=_executor,
-    strict=False,
+    strict=True,  # a typo inside static-filesystem's object is an error; other plugins' objects are open
 )

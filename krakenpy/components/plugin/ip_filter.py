@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from multidict import istr
+
 from krakenpy.components.base import Site
 from krakenpy.config.options import RouterOptions
 from krakenpy.edge import EdgeHandler, EdgeMiddleware, HttpRequest, HttpResponse
@@ -24,6 +26,8 @@ __all__ = ["DEFAULT_HEADERS", "IpFilterOptions", "ip_filter", "parse"]
 
 #: the headers the plugin reads the client address from when ``client_ip_headers`` is not set
 DEFAULT_HEADERS: Final = ("X-Forwarded-For", "X-Real-IP", "X-Appengine-Remote-Addr")
+#: the most addresses whose decision is kept
+_DECIDED: Final = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +38,7 @@ class IpFilterOptions:
     trusted_proxies: tuple[str, ...] = ()
 
 
-def parse(raw: Mapping[str, Any], site: Site, path: str) -> IpFilterOptions:
+def parse(raw: Mapping[str, Any], site: Site) -> IpFilterOptions:
     """Every ``CIDR`` and trusted proxy must be an address or a network (a bare address is a /32)."""
     issues: list[ConfigIssue] = []
     cidr = tuple(str(c) for c in raw.get("CIDR") or ())
@@ -42,19 +46,19 @@ def parse(raw: Mapping[str, Any], site: Site, path: str) -> IpFilterOptions:
         try:
             ipaddress.ip_network(entry.strip(), strict=False)
         except ValueError:
-            issues.append(ConfigIssue(f"{path}.CIDR[{i}]", f"{entry!r} is not an IP address or CIDR"))
+            issues.append(ConfigIssue(site.at("CIDR", i), f"{entry!r} is not an IP address or CIDR"))
     trusted = tuple(str(t) for t in raw.get("trusted_proxies") or ())
     for i, entry in enumerate(trusted):
         problem = trusted_proxy_problem(entry)
         if problem is not None:
-            issues.append(ConfigIssue(f"{path}.trusted_proxies[{i}]", problem))
+            issues.append(ConfigIssue(site.at("trusted_proxies", i), problem))
     if issues:
         raise ConfigError(issues)
     headers = tuple(str(h) for h in raw["client_ip_headers"]) if "client_ip_headers" in raw else DEFAULT_HEADERS
     if headers and not trusted:
         site.notes.append(
             ConfigIssue(
-                path,
+                site.path,
                 f"no trusted_proxies: every peer is trusted, so a client chooses the address checked with "
                 f"{headers[0]} (as in KrakenD); list your load balancers in trusted_proxies",
                 "warning",
@@ -72,7 +76,8 @@ def ip_filter(options: IpFilterOptions) -> EdgeMiddleware:
     resolve = client_ip_resolver(
         RouterOptions(
             forwarded_by_client_ip=bool(options.client_ip_headers),
-            remote_ip_headers=options.client_ip_headers,
+            # istr names: the per-request lookups skip folding the names' case
+            remote_ip_headers=tuple(istr(h) for h in options.client_ip_headers),
             trusted_proxies=options.trusted_proxies or None,
         )
     )
@@ -93,11 +98,19 @@ def ip_filter(options: IpFilterOptions) -> EdgeMiddleware:
         value = int(ip)
         return any(value & mask == net for net, mask in (nets4 if ip.version == 4 else nets6))
 
+    # address → may call: parsing an address costs more than the rest of the filter, and clients come
+    # back; bounded, so rotating forwarded addresses only empties it
+    decided: dict[str, bool] = {}
+
     def middleware(next_handler: EdgeHandler) -> EdgeHandler:
         def handle(request: HttpRequest) -> Awaitable[HttpResponse]:
-            if listed(resolve(request.remote, request.headers.get)) is not allow:
-                return _forbidden()
-            return next_handler(request)
+            ip = resolve(request.remote, request.headers.get)
+            passes = decided.get(ip)
+            if passes is None:
+                if len(decided) >= _DECIDED:
+                    decided.clear()
+                passes = decided[ip] = listed(ip) is allow
+            return next_handler(request) if passes else _forbidden()
 
         return handle
 

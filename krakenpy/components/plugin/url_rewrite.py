@@ -31,7 +31,7 @@ class UrlRewriteOptions:
     regexp: tuple[tuple[GoRegex, str], ...] = ()
 
 
-def parse(raw: Mapping[str, Any], site: Site, path: str) -> UrlRewriteOptions:
+def parse(raw: Mapping[str, Any], site: Site) -> UrlRewriteOptions:
     """Each ``regexp`` pair is a Go pattern and its replacement; a pattern Go refuses is an error."""
     from krakenpy.goregex import GoRegexError, compile_go
 
@@ -41,12 +41,12 @@ def parse(raw: Mapping[str, Any], site: Site, path: str) -> UrlRewriteOptions:
         try:
             rules.append((compile_go(str(pair[0])), str(pair[1])))
         except GoRegexError as exc:
-            issues.append(ConfigIssue(f"{path}.regexp[{i}][0]", f"invalid regular expression: {exc}"))
+            issues.append(ConfigIssue(site.at("regexp", i, 0), f"invalid regular expression: {exc}"))
     if issues:
         raise ConfigError(issues)
     literal = {str(k): str(v) for k, v in (raw.get("literal") or {}).items()}
     if not literal and not rules:
-        site.notes.append(ConfigIssue(path, "neither literal nor regexp: no path is rewritten", "warning"))
+        site.notes.append(ConfigIssue(site.path, "neither literal nor regexp: no path is rewritten", "warning"))
     return UrlRewriteOptions(literal, tuple(rules))
 
 

@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from krakenpy.components.plugin.http_client import COMPONENT, ClientPlugin
 from krakenpy.config.build import build_service
+from krakenpy.errors import ConfigError
 from tests.components.helpers import site
 from tests.conftest import make_config
 
@@ -71,10 +72,33 @@ def test_http_client_no_redirect_with_a_decoding_backend_warns() -> None:
 def test_http_client_without_a_name_has_no_effect_and_says_so() -> None:
     where = site("plugin/http-client", "backend")
     assert COMPONENT.parse({}, where) == ClientPlugin()
-    assert [n.message for n in where.notes] == ["names no plugin: no effect (KrakenD runs only the plugins its name lists)"]
+    assert [n.message for n in where.notes] == [
+        "names no plugin: no effect (KrakenD runs only the plugins its name lists)"
+    ]
 
 
 async def test_http_client_builds_no_executor() -> None:
     """no-redirect is the core HTTP executor's switch: the component adds nothing per request."""
     where = site("plugin/http-client", "backend")
     assert await COMPONENT.executor(ClientPlugin("no-redirect"), where, None) is None  # type: ignore[misc, arg-type]
+
+
+async def test_http_client_static_filesystem_answers_from_a_file(gateway: Gateway, tmp_path: Any) -> None:
+    (tmp_path / "mocks" / "users").mkdir(parents=True)
+    (tmp_path / "mocks" / "users" / "7.json").write_text('{"id": 7, "secret": "x"}')
+    backend = {
+        "host": ["http://127.0.0.1:8000"],  # never called
+        "url_pattern": "/users/{id}.json",
+        "allow": ["id"],
+        "extra_config": {"plugin/http-client": {"name": "static-filesystem", "static-filesystem": {"path": "mocks"}}},
+    }
+    client = await gateway(make_config([{"endpoint": "/users/{id}", "backend": [backend]}]), base_dir=tmp_path)
+    found = await client.get("/users/7")
+    assert found.status == 200 and await found.json() == {"id": 7}  # decoded and filtered like an HTTP answer
+    assert (await client.get("/users/8")).status == 500  # the file backend's 404 fails the only backend
+
+
+def test_http_client_static_filesystem_without_its_object_is_an_error() -> None:
+    with pytest.raises(ConfigError) as info:
+        COMPONENT.parse({"name": "static-filesystem"}, site("plugin/http-client", "backend"))
+    assert info.value.issues[0].path == "endpoints[0].backend[0].extra_config.plugin/http-client.static-filesystem"

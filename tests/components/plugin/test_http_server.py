@@ -42,7 +42,9 @@ def _paths_app(seen: list[str]) -> web.Application:
 # ip-filter ----------------------------------------------------------------------------------------
 
 
-async def test_http_server_ip_filter_allow_list_rejects_everyone_else_with_403(backend: Start, gateway: Gateway) -> None:
+async def test_http_server_ip_filter_allow_list_rejects_everyone_else_with_403(
+    backend: Start, gateway: Gateway
+) -> None:
     url = await backend(json_app({"ok": True}))
     client = await gateway(_doc(url, {"name": ["ip-filter"], "ip-filter": {"CIDR": ["10.0.0.0/8"], "allow": True}}))
     rejected = await client.get("/hello")  # the test client is 127.0.0.1
@@ -172,7 +174,9 @@ def test_http_server_go_replacement_templates() -> None:
 def test_http_server_without_names_has_no_effect_and_says_so(raw: dict[str, Any]) -> None:
     where = _site()
     assert COMPONENT.parse(raw, where) == ServerPlugins()
-    assert [n.message for n in where.notes] == ["names no plugin: no effect (KrakenD runs only the plugins its name lists)"]
+    assert [n.message for n in where.notes] == [
+        "names no plugin: no effect (KrakenD runs only the plugins its name lists)"
+    ]
 
 
 def test_http_server_plugin_object_left_out_of_name_is_not_run() -> None:
@@ -185,3 +189,55 @@ def test_http_server_plugin_object_left_out_of_name_is_not_run() -> None:
 async def test_http_server_absent_namespace_builds_nothing() -> None:
     assert await COMPONENT.edge(None, _site(), None) is None  # type: ignore[misc, arg-type]
     assert await COMPONENT.edge(ServerPlugins(), _site(), None) is None  # type: ignore[misc, arg-type]
+
+
+# virtualhost and static-filesystem -----------------------------------------------------------------
+
+
+async def test_http_server_virtualhost_routes_listed_hosts_to_their_own_endpoints(
+    backend: Start, gateway: Gateway
+) -> None:
+    seen: list[str] = []
+    url = await backend(_paths_app(seen))
+    doc = _doc(url, {"name": ["virtualhost"], "virtualhost": {"hosts": ["a.test", "b.test"]}}, plain="/foo")
+    doc["endpoints"] += [
+        {"endpoint": "/__virtual/a.test/foo", "backend": [{"host": [url], "url_pattern": "/from-a"}]},
+        {"endpoint": "/__virtual/b.test/foo", "backend": [{"host": [url], "url_pattern": "/from-b"}]},
+    ]
+    client = await gateway(doc)
+    assert (await client.get("/foo", headers={"Host": "a.test"})).status == 200
+    assert (await client.get("/foo?x=1", headers={"Host": "b.test"})).status == 200
+    assert (await client.get("/foo", headers={"Host": "other.test"})).status == 200
+    assert seen == ["/from-a", "/from-b", "/echo"]
+    assert (await client.get("/bar", headers={"Host": "a.test"})).status == 404
+
+
+def test_http_server_virtualhost_without_endpoints_for_a_host_warns() -> None:
+    where = _site()
+    COMPONENT.parse({"name": ["virtualhost"], "virtualhost": {"hosts": ["a.test"]}}, where)
+    assert [n.path for n in where.notes] == ["extra_config.plugin/http-server.virtualhost.hosts"]
+
+
+async def test_http_server_static_filesystem_serves_before_the_router(
+    backend: Start, gateway: Gateway, tmp_path: Any
+) -> None:
+    (tmp_path / "www" / "docs").mkdir(parents=True)
+    (tmp_path / "www" / "app.css").write_text("body{}")
+    (tmp_path / "www" / "docs" / "a.txt").write_text("a")
+    (tmp_path / "www" / ".secret").write_text("no")
+    url = await backend(json_app({"ok": True}))
+    plugin = {"name": ["static-filesystem"], "static-filesystem": {"prefix": "/static/", "path": "www"}}
+    client = await gateway(_doc(url, plugin), base_dir=tmp_path)
+    css = await client.get("/static/app.css")
+    assert css.status == 200 and await css.text() == "body{}"
+    listing = await client.get("/static/docs/")  # the plugin listed folders
+    assert listing.status == 200 and "a.txt" in await listing.text()
+    assert (await client.get("/static/.secret")).status == 404  # hidden names: never (krakenpy's staticfs)
+    assert (await client.get("/hello")).status == 200
+
+
+def test_http_server_static_filesystem_bad_prefix_is_an_error_at_its_json_path() -> None:
+    raw = {"name": ["static-filesystem"], "static-filesystem": {"prefix": "/a/../b", "path": "www"}}
+    with pytest.raises(ConfigError) as info:
+        COMPONENT.parse(raw, _site())
+    assert info.value.issues[0].path == "extra_config.plugin/http-server.static-filesystem.prefix"
