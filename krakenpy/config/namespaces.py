@@ -175,7 +175,7 @@ _EE_PREFIXES: Final = ("messaging/kafka/",)
 BUILT_IN_PLUGINS: Final[Mapping[str, frozenset[str]]] = {
     "plugin/http-server": frozenset({"ip-filter", "url-rewrite", "virtualhost", "static-filesystem"}),
     "plugin/http-client": frozenset({"no-redirect", "krakend-redirect", "static-filesystem"}),
-    "plugin/req-resp-modifier": frozenset(),
+    "plugin/req-resp-modifier": frozenset({"content-replacer"}),
 }
 
 
