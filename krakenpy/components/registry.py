@@ -128,6 +128,7 @@ BACKEND: Final[tuple[str, ...]] = (
     "qos/ratelimit/proxy",
     "modifier/lua-backend",
     "validation/cel",
+    "plugin/http-client",  # innermost: wildcard's rest goes on the URL the call uses
 )
 #: around one HTTP backend's upstream call
 #: outermost first, as krakend-ce wraps them: martian (around the HTTP executor) → the OTel transport

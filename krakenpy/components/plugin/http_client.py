@@ -2,7 +2,8 @@
 krakenpy builds in ``no-redirect`` (``krakend-redirect`` in KrakenD 1.x): the same switch as
 ``backend/http/client``'s ``no_redirect``, set by the model (:mod:`krakenpy.config.build`), so the
 backend's 3xx is its answer (kept with ``no-op`` encoding, an error otherwise) and never followed;
-and ``static-filesystem``: the backend answers from a file, as ``backend/static-filesystem``.
+``static-filesystem``: the backend answers from a file, as ``backend/static-filesystem``; and
+``wildcard``: the backend path gets the rest of a path ``plugin/http-server``'s ``wildcard`` routed.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, Final
 from krakenpy.components.base import Component, Site
 from krakenpy.components.plugin import built_in_names
 from krakenpy.errors import ConfigError, ConfigIssue
-from krakenpy.proxy.types import Proxy
+from krakenpy.proxy.types import Middleware, Proxy
 from krakenpy.resources import Resources
 
 __all__ = ["COMPONENT", "ClientPlugin", "NAMESPACE"]
@@ -41,7 +42,7 @@ def _parse(raw: Mapping[str, Any], site: Site) -> ClientPlugin:
             raise ConfigError([ConfigIssue(site.at(name), f"{name!r} is the name but its object is missing")])
         return ClientPlugin(name, STATIC.parse(value, replace(site, path=site.at(name))))
     backend = site.backend
-    if name and backend is not None and backend.encoding != "no-op":
+    if name in ("no-redirect", "krakend-redirect") and backend is not None and backend.encoding != "no-op":
         site.notes.append(
             ConfigIssue(
                 site.path,
@@ -50,6 +51,14 @@ def _parse(raw: Mapping[str, Any], site: Site) -> ClientPlugin:
             )
         )
     return ClientPlugin(name)
+
+
+async def _backend(options: ClientPlugin, site: Site, resources: Resources) -> Middleware | None:
+    if options.name != "wildcard":
+        return None
+    from krakenpy.components.plugin.wildcard import append_rest
+
+    return append_rest()
 
 
 async def _executor(options: ClientPlugin, site: Site, resources: Resources) -> Proxy | None:
@@ -67,8 +76,10 @@ COMPONENT: Final = Component(
     levels=frozenset({"backend"}),
     parse=_parse,
     summary="KrakenD's client plugin of a backend, built in by name: no-redirect (a 3xx is answered, not "
-    "followed), static-filesystem (a file is the answer); other names need Go",
+    "followed), static-filesystem (a file is the answer), wildcard (the rest of the path appended); "
+    "other names need Go",
     edition="ce",
+    backend=_backend,
     executor=_executor,
     strict=True,  # a typo inside static-filesystem's object is an error; other plugins' objects are open
 )

@@ -1,6 +1,6 @@
 """``plugin/http-server`` (service): KrakenD's server plugins, which wrap the whole HTTP handler (every
-path, before the router). krakenpy builds in ``ip-filter``, ``url-rewrite``, ``virtualhost`` and
-``static-filesystem`` (:mod:`krakenpy.staticfs`, as ``server/static-filesystem``); each reads the
+path, before the router). krakenpy builds in ``ip-filter``, ``url-rewrite``, ``virtualhost``,
+``wildcard`` and ``static-filesystem`` (:mod:`krakenpy.staticfs`, as ``server/static-filesystem``); each reads the
 object named after it. As lura wraps them, the first ``name`` is innermost and the last outermost.
 """
 
@@ -46,7 +46,7 @@ async def _static_build(options: Any, site: Site, resources: Resources) -> EdgeM
 
 def _plugins() -> Mapping[str, tuple[Parse, Build]]:
     """name → (parse, build); the modules imported when a config names a server plugin."""
-    from krakenpy.components.plugin import ip_filter, url_rewrite, virtualhost
+    from krakenpy.components.plugin import ip_filter, url_rewrite, virtualhost, wildcard
 
     def sync(make: Callable[[Any], EdgeMiddleware]) -> Build:
         async def build(options: Any, site: Site, resources: Resources) -> EdgeMiddleware:
@@ -58,6 +58,7 @@ def _plugins() -> Mapping[str, tuple[Parse, Build]]:
         "ip-filter": (ip_filter.parse, sync(ip_filter.ip_filter)),
         "url-rewrite": (url_rewrite.parse, sync(url_rewrite.url_rewrite)),
         "virtualhost": (virtualhost.parse, sync(virtualhost.virtualhost)),
+        "wildcard": (wildcard.parse, sync(wildcard.wildcard)),
         "static-filesystem": (_static_parse, _static_build),
     }
 
@@ -109,7 +110,7 @@ COMPONENT: Final = Component(
     namespace=NAMESPACE,
     levels=frozenset({"service"}),
     parse=_parse,
-    summary="KrakenD's server plugins, built in by name: ip-filter (403), url-rewrite, virtualhost, "
+    summary="KrakenD's server plugins, built in by name: ip-filter (403), url-rewrite, virtualhost, wildcard, "
     "static-filesystem, all before the router; other names need Go",
     edition="ce",
     edge=_edge,

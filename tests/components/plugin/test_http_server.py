@@ -3,6 +3,7 @@ router, and what ``check`` says about the namespace."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -37,6 +38,17 @@ def _paths_app(seen: list[str]) -> web.Application:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handle)
     return app
+
+
+async def _raw_status(client: TestClient[Any, Any], target: str) -> int:
+    """Send ``target`` byte for byte (no client-side normalisation of ``..``)."""
+    assert client.server.port is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.server.port)
+    writer.write(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    return int(answer.split(b" ", 2)[1])
 
 
 # ip-filter ----------------------------------------------------------------------------------------
@@ -241,3 +253,40 @@ def test_http_server_static_filesystem_bad_prefix_is_an_error_at_its_json_path()
     with pytest.raises(ConfigError) as info:
         COMPONENT.parse(raw, _site())
     assert info.value.issues[0].path == "extra_config.plugin/http-server.static-filesystem.prefix"
+
+
+# wildcard ------------------------------------------------------------------------------------------
+
+
+async def test_http_server_wildcard_routes_a_prefix_and_the_backend_gets_the_rest(
+    backend: Start, gateway: Gateway
+) -> None:
+    seen: list[str] = []
+    url = await backend(_paths_app(seen))
+    wildcard = {"endpoints": {"/__wildcard/foo": ["/foo", "/aliasfoo"], "/__wildcard/deep": ["/foo/deep"]}}
+    doc = _doc(url, {"name": ["wildcard"], "wildcard": wildcard}, plain="/foobar")
+    client_plugin = {"plugin/http-client": {"name": "wildcard", "wildcard": wildcard}}
+    doc["endpoints"] += [
+        {
+            "endpoint": path,
+            "input_query_strings": ["x"],
+            "backend": [{"host": [url], "url_pattern": f"/legacy{path[11:]}", "extra_config": client_plugin}],
+        }
+        for path in ("/__wildcard/foo", "/__wildcard/deep")
+    ]
+    client = await gateway(doc)
+    for path in ("/foo", "/foo/a/b?x=1", "/aliasfoo/c%20d/", "/foo/deep/e", "/foobar"):
+        assert (await client.get(path)).status == 200, path
+    assert seen == ["/legacy/foo", "/legacy/foo/a/b?x=1", "/legacy/foo/c%20d/", "/legacy/deep/e", "/echo"]
+    # dot segments are never rewritten: the router answers them (404), the backend never sees them
+    for target in ("/foo/%2e%2e/admin", "/foo/../admin", "/foo/./x"):
+        assert await _raw_status(client, target) == 404, target
+    assert len(seen) == 5
+    # the receiving endpoint called directly: nothing is appended
+    assert (await client.get("/__wildcard/foo")).status == 200 and seen[-1] == "/legacy/foo"
+
+
+def test_http_server_wildcard_without_its_receiving_endpoint_warns() -> None:
+    where = _site()
+    COMPONENT.parse({"name": ["wildcard"], "wildcard": {"endpoints": {"/__wildcard/x": ["/x"]}}}, where)
+    assert [n.path for n in where.notes] == ["extra_config.plugin/http-server.wildcard.endpoints./__wildcard/x"]
