@@ -102,3 +102,18 @@ def test_http_client_static_filesystem_without_its_object_is_an_error() -> None:
     with pytest.raises(ConfigError) as info:
         COMPONENT.parse({"name": "static-filesystem"}, site("plugin/http-client", "backend"))
     assert info.value.issues[0].path == "endpoints[0].backend[0].extra_config.plugin/http-client.static-filesystem"
+
+
+def test_http_client_only_static_filesystem_stands_in_for_a_host(tmp_path: Any) -> None:
+    import json
+
+    from krakenpy.gateway import load
+
+    plugins = [{"name": "no-redirect"}, {"name": "static-filesystem", "static-filesystem": {"path": "mocks"}}]
+    endpoints = [
+        {"endpoint": f"/e{i}", "backend": [{"url_pattern": "/a.json", "extra_config": {"plugin/http-client": p}}]}
+        for i, p in enumerate(plugins)
+    ]
+    (tmp_path / "krakend.json").write_text(json.dumps(make_config(endpoints)))
+    warned = [w.path for w in load(tmp_path / "krakend.json", use_env=False).warnings if "no host" in w.message]
+    assert warned == ["endpoints[0].backend[0].host"]
