@@ -47,6 +47,14 @@ CONFIGS: dict[str, dict[str, object]] = {
     "p3": {},
     # the same with p3-general.json's pair, which reads and branches: it runs in Lua (no setter plan)
     "p3-general": {},
+    # P1 behind plugin/http-server's ip-filter: an allow-list of four networks, the client (127.0.0.1)
+    # in the last, read from the connection as no forwarding header is sent
+    "p1-ip-filter": {
+        "plugin/http-server": {
+            "name": ["ip-filter"],
+            "ip-filter": {"CIDR": ["10.0.0.0/8", "192.168.0.0/16", "2001:db8::/32", "127.0.0.0/8"], "allow": True},
+        }
+    },
 }
 #: the T rows' configuration files; their listeners bind port 0, the OTLP target is the canned backend
 _T_FILES = {"p1-metrics": "t-metrics.json", "p1-traces": "t-traces.json", "p1-metrics-rt": "t-metrics.json"}
