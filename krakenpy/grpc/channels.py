@@ -12,7 +12,7 @@ import grpc
 from grpc import aio
 
 from krakenpy.errors import ConfigError, ConfigIssue
-from krakenpy.grpc.options import BackendOptions
+from krakenpy.grpc.options import INT32_MAX, BackendOptions
 from krakenpy.resources import Resources
 from krakenpy.state import Key
 
@@ -52,7 +52,8 @@ def channel_spec(options: BackendOptions, secure_host: bool, resources: Resource
     tls = options.tls
     channel_options: list[tuple[str, int]] = [("grpc.max_receive_message_length", options.max_recv)]
     if options.idle_timeout > 0:
-        channel_options.append(("grpc.client_idle_timeout_ms", max(1, int(options.idle_timeout * 1000))))
+        idle_ms = min(max(1, int(options.idle_timeout * 1000)), INT32_MAX)
+        channel_options.append(("grpc.client_idle_timeout_ms", idle_ms))
     # allow_insecure_connections is grpc-go's "insecure" credentials: plaintext, as in KrakenD
     secure = not tls.allow_insecure and (secure_host or tls.configured)
     key = (secure, tls if secure else None, tuple(channel_options))
@@ -96,8 +97,14 @@ class Channels:
     async def close(self) -> None:
         """Close every channel (the gateway's exit stack calls it)."""
         channels, self._open = list(self._open.values()), {}
+        failed: BaseException | None = None
         for channel in channels:
-            await channel.close(grace=None)
+            try:
+                await channel.close(grace=None)
+            except Exception as exc:  # the others are closed all the same
+                failed = failed or exc
+        if failed is not None:
+            raise failed
 
 
 _CHANNELS: Final = Key("grpc channels", Channels)
