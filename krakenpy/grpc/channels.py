@@ -3,7 +3,6 @@ first use (a worker's own event loop) and closed with the gateway."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -119,9 +118,10 @@ def channels_of(resources: Resources) -> Channels:
     return channels
 
 
-def unary(channel: aio.Channel, path: str, decode: Callable[[bytes], Any]) -> Any:
-    """The unary multi-callable of ``path`` on ``channel``."""
-    return channel.unary_unary(path, request_serializer=_serialize, response_deserializer=decode)
+def unary(channel: aio.Channel, path: str) -> Any:
+    """The unary multi-callable of ``path`` on ``channel``; answers are left as bytes (the caller
+    decodes them, as grpcio hides a decoding failure behind a ``None`` answer)."""
+    return channel.unary_unary(path, request_serializer=_serialize, response_deserializer=None)
 
 
 def _serialize(message: Any) -> bytes:
