@@ -104,3 +104,12 @@ def test_grpc_input_dotted_path_nested_too_deeply_is_an_input_error(sample) -> N
         _build(sample, query={"node." + "child." * 70 + "name": ["x"]})
     # a long path that matches no field is ignored, as every unknown name is
     assert not _build(sample, query={"nope." * 70 + "name": ["x"]}).HasField("node")
+
+
+@pytest.mark.parametrize("text", ["87660001h", "-87660001h", "315576000001s", "1e400h"])
+def test_grpc_input_duration_out_of_range_is_an_input_error(sample, text) -> None:
+    # Go's form stops at Go's own limit (~292 years), protobuf's at 10000 years
+    assert _build(sample, query={"span": ["2562047h"]}).span.seconds == 2562047 * 3600
+    assert _build(sample, query={"span": ["315576000000s"]}).span.seconds == 315_576_000_000
+    with pytest.raises(InputError):
+        _build(sample, query={"span": [text]})
