@@ -68,7 +68,9 @@ async def _endpoint(options: WebSocketOptions, site: Site, resources: Resources)
         return None
     hosts = itertools.cycle(handshake.ws_hosts(backend))  # round robin, as KrakenD's balancer
     where = endpoint.endpoint
-    session = aiohttp.ClientSession()
+    # no pool limit: each backend WebSocket holds its connection for the whole session, and aiohttp's
+    # default of 100 would leave the 101st client waiting for a slot (KrakenD has no such cap)
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, limit_per_host=0))
     resources.stack.push_async_callback(session.close)
     allowed_query = endpoint.input_query_strings
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import WSMsgType
 
@@ -230,3 +231,24 @@ async def test_direct_drain_ends_sessions_without_waiting_for_them(gateway: Any,
             break
         await asyncio.sleep(0.02)
     assert seen.sockets[0].closed
+
+
+async def test_direct_more_than_a_pool_of_sessions(gateway: Any, backend: Any) -> None:
+    # aiohttp's default pool holds 100 connections: the 101st backend WebSocket must not wait for one
+    seen = Seen()
+    client = await _direct(gateway, backend, seen)
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        url = client.make_url("/ws")
+        sockets = [await session.ws_connect(url) for _ in range(110)]
+        try:
+
+            async def echo(ws: Any, i: int) -> Any:
+                await ws.send_str(f"m{i}")
+                return (await ws.receive(timeout=5)).data
+
+            answers = await asyncio.gather(*(echo(ws, i) for i, ws in enumerate(sockets)))
+            assert answers == [f"m{i}" for i in range(110)]
+        finally:
+            for ws in sockets:
+                await ws.close()
