@@ -109,7 +109,7 @@ async def _endpoint(options: WebSocketOptions, site: Site, resources: Resources)
             protocol = handshake.choose_protocol(edge.headers, options.subprotocols)
             if hub is None:
                 url = handshake.backend_url(next(hosts), backend, request.params, _query(edge, allowed_query))
-                connect = dialer(url, handshake.backend_headers(edge.headers, options.input_headers), protocol)
+                connect = dialer(url, handshake.backend_headers(request.headers, options.input_headers), protocol)
 
                 async def run(socket: Any) -> None:
                     await run_direct(socket, connect, options, where)

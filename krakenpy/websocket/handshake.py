@@ -119,19 +119,17 @@ def backend_url(host: str, backend: BackendConfig, params: Mapping[str, str], qu
     return host + path
 
 
-def backend_headers(raw: Mapping[str, str], allowed: tuple[str, ...]) -> CIMultiDict[str]:
-    """The client headers ``input_headers`` forwards to the backend's handshake (``*``: all of them),
-    never the handshake's own."""
+def backend_headers(headers: Mapping[str, Sequence[str]], allowed: tuple[str, ...]) -> CIMultiDict[str]:
+    """The headers ``input_headers`` forwards to the backend's handshake (``*``: all of them), never
+    the handshake's own. ``headers`` is the endpoint request's after its guards (canonical names): a
+    header a guard sets (``propagate_claims``, ``propagate_role``) replaces whatever the client sent."""
     out: CIMultiDict[str] = CIMultiDict()
     if not allowed:
         return out
-    every = allowed == ("*",)
-    getall = raw.getall if hasattr(raw, "getall") else None
-    names = [name for name in dict.fromkeys(raw.keys())] if every else list(allowed)
+    names = list(headers) if allowed == ("*",) else list(allowed)
     for name in names:
         if name.lower() in NOT_FORWARDED:
             continue
-        values = getall(name, ()) if getall is not None else ([raw[name]] if name in raw else [])
-        for value in values:
+        for value in headers.get(name, ()):
             out.add(name, value)
     return out
