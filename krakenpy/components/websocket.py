@@ -37,10 +37,41 @@ def _parse(raw: Mapping[str, Any], site: Site) -> WebSocketOptions:
     if not endpoint.backends or not endpoint.backends[0].hosts:
         where = endpoint.backends[0].path + ".host" if endpoint.backends else f"{site.owner}.backend"
         raise ConfigError([ConfigIssue(where, "a websocket endpoint connects to its backend's host: none set")])
+    skipped = _skipped(site)
+    if skipped:
+        raise ConfigError(skipped)
     if len(endpoint.backends) > 1:
         message = "a websocket endpoint connects to its first backend only: the others are never called"
         site.notes.append(ConfigIssue(f"{site.owner}.backend", message, "warning"))
     return options
+
+
+def _skipped(site: Site) -> list[ConfigIssue]:
+    """The namespaces of the endpoint's proxy layer and of its backend's layers: the upgrade never
+    calls them (no proxy, no backend request), so declaring one would be a check that never runs."""
+    from krakenpy.components.registry import BACKEND, CLIENT, EXECUTOR, PROXY
+
+    endpoint = site.endpoint
+    assert endpoint is not None
+    issues: list[ConfigIssue] = []
+    message = "never runs on a websocket endpoint: the upgrade calls no proxy nor backend pipeline"
+    for name, value in endpoint.extra_config.items():
+        if name not in PROXY or name.startswith("telemetry/"):
+            continue
+        if name == "validation/cel":  # its JWT checks run in the endpoint layer, before the upgrade
+            for i, item in enumerate(value if isinstance(value, list) else ()):
+                source = str(item.get("check_expr", "")) if isinstance(item, Mapping) else ""
+                if "req" in source or "resp" in source:
+                    where = f"{site.owner}.extra_config.{name}[{i}].check_expr"
+                    issues.append(ConfigIssue(where, "a req/resp check " + message))
+            continue
+        issues.append(ConfigIssue(f"{site.owner}.extra_config.{name}", message))
+    later = (*BACKEND, *CLIENT, *EXECUTOR)
+    for backend in endpoint.backends[:1]:
+        for name in backend.extra_config:
+            if name in later and not name.startswith("telemetry/"):
+                issues.append(ConfigIssue(f"{backend.path}.extra_config.{name}", message))
+    return issues
 
 
 def _query(request: HttpRequest, allowed: tuple[str, ...]) -> str:

@@ -146,3 +146,32 @@ def test_websocket_backoff_strategies() -> None:
         assert base * 2 / 3 <= wait <= base * 4 / 3 or wait == backoff.MAX_DELAY
     endless = backoff.delays("fallback", 0)
     assert len(list(itertools.islice(endless, 1000))) == 1000  # max_retries <= 0: for ever
+
+
+def test_websocket_parse_refuses_namespaces_the_upgrade_never_runs() -> None:
+    doc = _doc()
+    endpoint: dict[str, object] = doc["endpoints"][0]  # type: ignore[index]
+    endpoint["extra_config"] = {
+        "validation/cel": [{"check_expr": "JWT.sub == 'a'"}, {"check_expr": "'x' in req_headers"}],
+        "modifier/lua-proxy": {"pre": "print(1)"},
+        "telemetry/access_log": {},
+    }
+    backend = dict(endpoint["backend"][0])  # type: ignore[index]
+    backend["extra_config"] = {"qos/ratelimit/proxy": {"max_rate": 1}, "qos/circuit-breaker": {"max_errors": 1}}
+    endpoint["backend"] = [backend]
+    with pytest.raises(ConfigError) as caught:
+        COMPONENT.parse({}, site("websocket", doc=doc))
+    paths = sorted(issue.path for issue in caught.value.issues)
+    assert paths == [
+        "endpoints[0].backend[0].extra_config.qos/circuit-breaker",
+        "endpoints[0].backend[0].extra_config.qos/ratelimit/proxy",
+        "endpoints[0].extra_config.modifier/lua-proxy",
+        "endpoints[0].extra_config.validation/cel[1].check_expr",
+    ]
+
+
+def test_websocket_parse_keeps_the_endpoint_layer_s_jwt_checks() -> None:
+    doc = _doc()
+    endpoint: dict[str, object] = doc["endpoints"][0]  # type: ignore[index]
+    endpoint["extra_config"] = {"validation/cel": [{"check_expr": "JWT.sub == 'a'"}]}
+    assert COMPONENT.parse({}, site("websocket", doc=doc)) == WebSocketOptions()
