@@ -93,6 +93,7 @@ async def _endpoint(options: WebSocketOptions, site: Site, resources: Resources)
     from krakenpy.websocket import handshake
     from krakenpy.websocket.direct import run_direct
     from krakenpy.websocket.hub import Hub, run_multiplexed
+    from krakenpy.websocket.sessions import Sessions
 
     endpoint, backend = site.endpoint, site.endpoint.backends[0] if site.endpoint else None
     if endpoint is None or backend is None:
@@ -132,6 +133,9 @@ async def _endpoint(options: WebSocketOptions, site: Site, resources: Resources)
 
         hub = Hub(hub_connect, options, where)
         resources.stack.push_async_callback(hub.close)
+    # pushed last, so run first on close: the clients get 1001 before their backend connections go
+    sessions = Sessions()
+    resources.stack.push_async_callback(sessions.close)
 
     def middleware(_next: Proxy) -> Proxy:
         async def upgrade(request: Request) -> Response:
@@ -143,13 +147,13 @@ async def _endpoint(options: WebSocketOptions, site: Site, resources: Resources)
                 connect = dialer(url, handshake.backend_headers(request.headers, options.input_headers), protocol)
 
                 async def run(socket: Any) -> None:
-                    await run_direct(socket, connect, options, where)
+                    await sessions.run(socket, lambda: run_direct(socket, connect, options, where))
 
             else:
                 shared, client_path, params = hub, edge.path, dict(request.params)
 
                 async def run(socket: Any) -> None:
-                    await run_multiplexed(socket, shared, client_path, params, options)
+                    await sessions.run(socket, lambda: run_multiplexed(socket, shared, client_path, params, options))
 
             headers = handshake.accept_headers(key, protocol)
             request.context[_UPGRADE] = Upgrade(headers, run, max_size=limit, protocol=protocol)

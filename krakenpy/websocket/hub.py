@@ -54,13 +54,14 @@ class Hub:
         self._backend: aiohttp.ClientWebSocketResponse | None = None
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._closed = False
 
     def join(self, url: str, session: dict[str, str]) -> _Client:
         """Add a client; the backend connection starts with the first one (or again after it gave up)."""
         client = _Client(url, session, asyncio.Queue(self._options.message_buffer_size))
         client.session = {"uuid": client.uuid, **session}
         self._clients.add(client)
-        if self._task is None or self._task.done():
+        if not self._closed and (self._task is None or self._task.done()):
             self._task = spawn(self._run())
         return client
 
@@ -78,17 +79,20 @@ class Hub:
             async with asyncio.timeout(self._options.write_wait):
                 await self._ready.wait()
                 backend = self._backend
-                assert backend is not None
+                if backend is None:  # the hub closed
+                    return "backend connection lost"
                 await backend.send_str(orjson.dumps(envelope).decode())
         except TimeoutError:
             return "empty connection"  # no backend connection in time
-        except (ConnectionError, RuntimeError, AssertionError):
+        except (ConnectionError, RuntimeError):
             return "backend connection lost"
         return None
 
     async def close(self) -> None:
-        """Stop the backend connection (the gateway is closing)."""
+        """Stop the backend connection (the gateway is closing): never reopened afterwards."""
+        self._closed = True
         await cancel_and_wait(self._task)
+        self._ready.set()  # a send still waiting for the connection learns it is gone
         if self._backend is not None:
             await self._backend.close()
 

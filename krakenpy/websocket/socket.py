@@ -80,6 +80,8 @@ async def dial(connect: Dialer, options: WebSocketOptions, where: str) -> aiohtt
         try:
             async with asyncio.timeout(options.write_wait):
                 return await connect()
+        except RuntimeError:  # the gateway closed its client session: the end, never retried
+            return None
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             wait = next(waits, None)
             if wait is None:
