@@ -11,18 +11,20 @@ import orjson
 from aiohttp import WSMsgType
 
 from krakenpy.tasks import cancel_and_wait, spawn
+from krakenpy.websocket.backoff import Backoff
 from krakenpy.websocket.options import WebSocketOptions
 from krakenpy.websocket.socket import (
     INTERNAL,
     NORMAL,
     TOO_BIG,
     Dialer,
+    Throttled,
     close_quietly,
     close_reason,
     deliver,
     dial,
-    log,
     pings,
+    redial,
 )
 
 __all__ = ["run_direct"]
@@ -95,8 +97,9 @@ async def run_direct(client: Any, connect: Dialer, options: WebSocketOptions, wh
     ``max_retries`` / ``backoff_strategy`` allow), and close the client when it cannot go on."""
     pinger = spawn(pings(client, options.ping_period))
     backend: aiohttp.ClientWebSocketResponse | None = None
+    backoff, warn = Backoff(options.backoff_strategy, options.max_retries), Throttled()
     try:
-        backend = await dial(connect, options, where)
+        backend = await dial(connect, options, where, backoff, warn)
         while backend is not None:
             outcome, code = await _pass(client, backend, options)
             if outcome == _CLIENT_GONE:  # the backend learns the client's code
@@ -107,8 +110,7 @@ async def run_direct(client: Any, connect: Dialer, options: WebSocketOptions, wh
                 await close_quietly(client, code, reason)
                 return
             await backend.close()
-            log.warning("websocket %s: backend connection lost: reconnecting", where)
-            backend = await dial(connect, options, where)
+            backend = await redial(connect, options, where, backoff, warn)
         await close_quietly(client, INTERNAL, b"backend unavailable")
     finally:
         await cancel_and_wait(pinger)

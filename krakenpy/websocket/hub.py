@@ -24,8 +24,21 @@ import orjson
 from aiohttp import WSMsgType
 
 from krakenpy.tasks import cancel_and_wait, spawn
+from krakenpy.websocket.backoff import Backoff
 from krakenpy.websocket.options import WebSocketOptions
-from krakenpy.websocket.socket import GOING_AWAY, INTERNAL, TOO_BIG, Dialer, close_quietly, deliver, dial, log, pings
+from krakenpy.websocket.socket import (
+    GOING_AWAY,
+    INTERNAL,
+    TOO_BIG,
+    Dialer,
+    Throttled,
+    close_quietly,
+    deliver,
+    dial,
+    log,
+    pings,
+    redial,
+)
 
 __all__ = ["GREETING", "Hub", "run_multiplexed"]
 
@@ -99,12 +112,10 @@ class Hub:
     # -- the backend connection ------------------------------------------------------------------
 
     async def _run(self) -> None:
+        backoff, warn = Backoff(self._options.backoff_strategy, self._options.max_retries), Throttled()
         try:
-            while True:
-                backend = await dial(self._connect, self._options, self._where)
-                if backend is None:
-                    self._broadcast_close(INTERNAL, b"backend unavailable")
-                    return
+            backend = await dial(self._connect, self._options, self._where, backoff, warn)
+            while backend is not None:
                 self._backend = backend
                 try:
                     await self._serve(backend)
@@ -114,7 +125,8 @@ class Hub:
                     await backend.close()
                 if not self._clients:
                     return  # no one to reconnect for: the next client opens it again
-                log.warning("websocket %s: backend connection lost: reconnecting", self._where)
+                backend = await redial(self._connect, self._options, self._where, backoff, warn)
+            self._broadcast_close(INTERNAL, b"backend unavailable")
         except Exception:
             log.exception("websocket %s: backend connection failed", self._where)
             self._broadcast_close(INTERNAL, b"backend unavailable")

@@ -175,3 +175,13 @@ def test_websocket_parse_keeps_the_endpoint_layer_s_jwt_checks() -> None:
     endpoint: dict[str, object] = doc["endpoints"][0]  # type: ignore[index]
     endpoint["extra_config"] = {"validation/cel": [{"check_expr": "JWT.sub == 'a'"}]}
     assert COMPONENT.parse({}, site("websocket", doc=doc)) == WebSocketOptions()
+
+
+def test_websocket_backoff_carries_over_redials_until_healthy(monkeypatch: pytest.MonkeyPatch) -> None:
+    waits = backoff.Backoff("linear", 3)
+    assert waits.next_wait() == 1.0
+    waits.connected()  # up, then lost at once: the waits go on
+    assert (waits.next_wait(), waits.next_wait(), waits.next_wait()) == (2.0, 3.0, None)
+    monkeypatch.setattr(backoff, "HEALTHY", 0.0)
+    waits.connected()  # up long enough: they start over
+    assert waits.next_wait() == 1.0

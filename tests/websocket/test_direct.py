@@ -252,3 +252,32 @@ async def test_direct_more_than_a_pool_of_sessions(gateway: Any, backend: Any) -
         finally:
             for ws in sockets:
                 await ws.close()
+
+
+async def test_direct_backend_that_drops_at_once_is_redialled_with_backoff(
+    gateway: Any, backend: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from aiohttp import web
+
+    from krakenpy.websocket import backoff
+
+    monkeypatch.setattr(backoff, "UNIT", 0.2)
+    handshakes = 0
+
+    async def flaky(request: web.Request) -> web.StreamResponse:
+        nonlocal handshakes
+        handshakes += 1
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        assert request.transport is not None
+        request.transport.abort()  # accepts, then the connection breaks at once
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", flaky)
+    client = await gateway(make_config([ws_endpoint(await backend(app), enable_direct_communication=True)]))
+    async with client.ws_connect("/ws"):
+        await asyncio.sleep(1.0)
+    assert 2 <= handshakes <= 7  # a wait of 0.2 s before each redial, not one redial per loop step
+    lost = [r for r in caplog.records if "connection lost" in r.getMessage()]
+    assert len(lost) == 1  # one warning per 10 s, however often it flaps
