@@ -4,16 +4,18 @@ messages passed through unchanged both ways (text stays text, binary stays binar
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from typing import Any
 
 import aiohttp
 import orjson
-from aiohttp import WSMsgType
+from aiohttp import WSMessage, WSMsgType
 
 from krakenpy.tasks import cancel_and_wait, spawn
 from krakenpy.websocket.backoff import Backoff
 from krakenpy.websocket.options import WebSocketOptions
 from krakenpy.websocket.socket import (
+    GOING_AWAY,
     INTERNAL,
     NORMAL,
     TOO_BIG,
@@ -92,16 +94,81 @@ async def _pass(client: Any, backend: aiohttp.ClientWebSocketResponse, options: 
     return result
 
 
+async def _watch(client: Any, options: WebSocketOptions, held: list[WSMessage], warn: Throttled) -> int:
+    """Read the client while its backend is dialled: its messages are kept for the backend (up to
+    ``message_buffer_size``); the client's close code once it leaves."""
+    while True:
+        try:
+            msg = await client.receive(timeout=options.pong_wait)
+        except TimeoutError:
+            await close_quietly(client, GOING_AWAY)
+            return GOING_AWAY
+        if msg.type is not WSMsgType.TEXT and msg.type is not WSMsgType.BINARY:
+            return msg.data if msg.type is WSMsgType.CLOSE and isinstance(msg.data, int) else NORMAL
+        if len(held) < options.message_buffer_size:
+            held.append(msg)
+        else:
+            warn.warning("websocket: a client's message buffer is full while its backend is dialled: message dropped")
+
+
+async def _connect(
+    client: Any, dialling: Coroutine[Any, Any, _Backend | None], options: WebSocketOptions, held: list[WSMessage]
+) -> tuple[_Backend | None, bool]:
+    """Dial while watching the client: ``(backend, False)`` once connected (None: retries spent),
+    ``(None, True)`` when the client left first (the dial is abandoned)."""
+    dialer = spawn(dialling)
+    watcher = spawn(_watch(client, options, held, Throttled()))
+    try:
+        await asyncio.wait((dialer, watcher), return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:  # the session is cancelled (its gateway closed)
+        await cancel_and_wait(watcher)
+        await _abandon(dialer)
+        raise
+    left = watcher.done()
+    await cancel_and_wait(watcher)
+    if left:
+        await _abandon(dialer)
+        return None, True
+    return dialer.result(), False
+
+
+async def _abandon(dialer: asyncio.Task[_Backend | None]) -> None:
+    """Stop a dial nobody waits for any more; a connection it made meanwhile is closed."""
+    dialer.cancel()
+    try:
+        backend = await dialer
+    except BaseException:  # cancelled, or failed: nothing to close
+        return
+    if backend is not None:
+        await backend.close()
+
+
+async def _flush(held: list[WSMessage], backend: _Backend) -> bool:
+    """Send what the client said while its backend was dialled; False when the backend is gone."""
+    try:
+        while held:
+            msg = held.pop(0)
+            if msg.type is WSMsgType.TEXT:
+                await backend.send_str(msg.data)
+            else:
+                await backend.send_bytes(msg.data)
+    except (ConnectionError, RuntimeError):
+        return False
+    return True
+
+
 async def run_direct(client: Any, connect: Dialer, options: WebSocketOptions, where: str) -> None:
     """One client's session: dial, pump, redial when the backend connection breaks (as
-    ``max_retries`` / ``backoff_strategy`` allow), and close the client when it cannot go on."""
+    ``max_retries`` / ``backoff_strategy`` allow), and close the client when it cannot go on. A
+    client that leaves while its backend is dialled ends the session there."""
     pinger = spawn(pings(client, options.ping_period))
-    backend: aiohttp.ClientWebSocketResponse | None = None
+    backend: _Backend | None = None
     backoff, warn = Backoff(options.backoff_strategy, options.max_retries), Throttled()
+    held: list[WSMessage] = []
     try:
-        backend = await dial(connect, options, where, backoff, warn)
+        backend, gone = await _connect(client, dial(connect, options, where, backoff, warn), options, held)
         while backend is not None:
-            outcome, code = await _pass(client, backend, options)
+            outcome, code = await _pass(client, backend, options) if await _flush(held, backend) else (_BACKEND_LOST, 0)
             if outcome == _CLIENT_GONE:  # the backend learns the client's code
                 await backend.close(code=close_reason(code, "")[0])
                 return
@@ -110,8 +177,9 @@ async def run_direct(client: Any, connect: Dialer, options: WebSocketOptions, wh
                 await close_quietly(client, code, reason)
                 return
             await backend.close()
-            backend = await redial(connect, options, where, backoff, warn)
-        await close_quietly(client, INTERNAL, b"backend unavailable")
+            backend, gone = await _connect(client, redial(connect, options, where, backoff, warn), options, held)
+        if not gone:
+            await close_quietly(client, INTERNAL, b"backend unavailable")
     finally:
         await cancel_and_wait(pinger)
         if backend is not None and not backend.closed:

@@ -24,10 +24,13 @@ class Seen:
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-def echo_app(seen: Seen, *, protocols: tuple[str, ...] = ()) -> web.Application:
-    """Echo every text and binary message back as it came; ``close:<code>`` closes with that code."""
+def echo_app(seen: Seen, *, protocols: tuple[str, ...] = (), delay: float = 0.0) -> web.Application:
+    """Echo every text and binary message back as it came; ``close:<code>`` closes with that code.
+    ``delay``: seconds before the handshake is answered."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
+        if delay:
+            await asyncio.sleep(delay)
         ws = web.WebSocketResponse(protocols=protocols, max_msg_size=0)
         await ws.prepare(request)
         seen.handshakes.append((request.path_qs, dict(request.headers)))

@@ -4,6 +4,8 @@ closes, reconnection, headers and query on the backend's handshake."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 from typing import Any
 
 import aiohttp
@@ -281,3 +283,38 @@ async def test_direct_backend_that_drops_at_once_is_redialled_with_backoff(
     assert 2 <= handshakes <= 7  # a wait of 0.2 s before each redial, not one redial per loop step
     lost = [r for r in caplog.records if "connection lost" in r.getMessage()]
     assert len(lost) == 1  # one warning per 10 s, however often it flaps
+
+
+async def test_direct_client_leaving_during_the_dial_ends_the_session(
+    gateway: Any, dead_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from krakenpy.server import upgrade
+    from krakenpy.websocket import backoff
+
+    monkeypatch.setattr(backoff, "UNIT", 0.05)
+    endpoint = ws_endpoint(f"ws://127.0.0.1:{dead_port}", enable_direct_communication=True)  # retries for ever
+    client = await gateway(make_config([endpoint]))
+    key = base64.b64encode(os.urandom(16)).decode()
+    head = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    head += f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    writer.write(head.encode())
+    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+    assert upgrade._SESSIONS
+    writer.close()  # gone while the backend is still being dialled
+    for _ in range(100):
+        if not upgrade._SESSIONS:
+            break
+        await asyncio.sleep(0.02)
+    assert not upgrade._SESSIONS
+
+
+async def test_direct_messages_sent_during_the_dial_reach_the_backend(gateway: Any, backend: Any) -> None:
+    seen = Seen()
+    host = await backend(echo_app(seen, delay=0.3))  # the client speaks before the backend connection is up
+    client = await gateway(make_config([ws_endpoint(host, enable_direct_communication=True)]))
+    async with client.ws_connect("/ws") as ws:
+        await ws.send_str("early")
+        await ws.send_bytes(b"\x01")
+        assert (await ws.receive(timeout=5)).data == "early"
+        assert (await ws.receive(timeout=5)).data == b"\x01"
