@@ -101,8 +101,12 @@ class ServerSocket:
             if msg.type is WSMsgType.PONG:
                 continue
             if msg.type is WSMsgType.CLOSE:
-                code = msg.data if isinstance(msg.data, int) else 1000
-                await self.close(code=code if code != 1005 else 1000)
+                code = msg.data if isinstance(msg.data, int) else 0
+                if code in (0, 1005):  # a close without a status (aiohttp reads it as 0): 1005, RFC 6455 §7.1.5
+                    await self._close_empty()
+                    self.close_code = code = 1005
+                    return WSMessage(WSMsgType.CLOSE, code, msg.extra)
+                await self.close(code=code)
                 self.close_code = code
             return msg  # type: ignore[no-any-return]
 
@@ -114,6 +118,16 @@ class ServerSocket:
 
     async def ping(self, message: bytes = b"") -> None:
         await self._writer.send_frame(message, WSMsgType.PING)
+
+    async def _close_empty(self) -> None:
+        """Answer a close frame without a status with one without a status (§5.5.1)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._writer.send_frame(b"", WSMsgType.CLOSE)
+        except (ConnectionError, RuntimeError):
+            pass
 
     async def close(self, *, code: int = 1000, message: bytes = b"") -> bool:
         """Send a close frame (once); the transport closes when the session ends."""

@@ -144,6 +144,7 @@ async def redial(
 
 def close_reason(code: int, text: str) -> tuple[int, bytes]:
     """A close frame's code and reason, kept to what RFC 6455 allows a server to send."""
-    if code in (1005, 1006, 1015) or not (1000 <= code < 5000):
-        code = NORMAL if code == 1005 else INTERNAL
+    if code in (0, 1005, 1006, 1015) or not (1000 <= code < 5000):
+        # 0 is how aiohttp reads a close without a status: that is 1005, which goes on as 1000
+        code = NORMAL if code in (0, 1005) else INTERNAL
     return code, text.encode()[:120]

@@ -1,0 +1,54 @@
+"""Frames on the wire, from a raw client socket: closes without a status, protocol errors and
+what the backend learns of them, bytes sent right behind the handshake."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from tests.conftest import make_config
+from tests.websocket.kit import Seen, echo_app, frame, handshake, read_for, wait_for, ws_endpoint
+
+pytestmark = pytest.mark.timeout(30)
+
+
+async def _open(port: int, path: str = "/ws") -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(handshake(path))
+    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+    return reader, writer
+
+
+async def test_frames_close_without_status_is_answered_empty_and_forwarded_as_1000(gateway: Any, backend: Any) -> None:
+    seen = Seen()
+    host = await backend(echo_app(seen))
+    client = await gateway(make_config([ws_endpoint(host, enable_direct_communication=True)]))
+    reader, writer = await _open(client.port)
+    await wait_for(lambda: seen.sockets)
+    writer.write(frame(b"", opcode=8))
+    assert await read_for(reader, 1.0) == b"\x88\x00"  # a close without a status, as the client's
+    await wait_for(lambda: seen.sockets[0].closed)
+    assert seen.sockets[0].close_code == 1000
+    writer.close()
+
+
+async def test_frames_backend_close_without_status_reaches_the_client_as_1000(backend: Any, gateway: Any) -> None:
+    from aiohttp import WSMsgType, web
+
+    async def empty_close(request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.receive()
+        await ws._writer.send_frame(b"", WSMsgType.CLOSE)  # type: ignore[union-attr]
+        await asyncio.sleep(0.5)
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", empty_close)
+    client = await gateway(make_config([ws_endpoint(await backend(app), enable_direct_communication=True)]))
+    async with client.ws_connect("/ws") as ws:
+        await ws.send_str("x")
+        msg = await ws.receive(timeout=5)
+        assert (msg.type, msg.data) == (WSMsgType.CLOSE, 1000)
