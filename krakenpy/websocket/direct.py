@@ -18,6 +18,7 @@ from krakenpy.websocket.socket import (
     GOING_AWAY,
     INTERNAL,
     NORMAL,
+    PROTOCOL_ERROR,
     TOO_BIG,
     Dialer,
     Throttled,
@@ -34,15 +35,28 @@ __all__ = ["run_direct"]
 #: how a pass of the pumps ended
 _CLIENT_GONE, _BACKEND_CLOSED, _BACKEND_LOST = "client", "closed", "lost"
 _Backend = aiohttp.ClientWebSocketResponse
+#: how a pass ended: outcome, close code, close reason
+_End = tuple[str, int, str]
+_LOST: _End = (_BACKEND_LOST, 0, "")
 
 
-async def _client_to_backend(client: Any, backend: _Backend, options: WebSocketOptions) -> tuple[str, int]:
+def client_ended(msg: WSMessage) -> tuple[int, str]:
+    """The code and reason a client's session ended with, as the backend learns them: its close
+    frame's, its protocol error's (1002, 1007, 1009), or 1001 when it just went away."""
+    if msg.type is WSMsgType.CLOSE:
+        return (msg.data if isinstance(msg.data, int) else NORMAL), str(msg.extra or "")
+    if msg.type is WSMsgType.ERROR:
+        return int(getattr(msg.data, "code", PROTOCOL_ERROR)), ""
+    return GOING_AWAY, ""  # CLOSED: the connection ended without a close frame
+
+
+async def _client_to_backend(client: Any, backend: _Backend, options: WebSocketOptions) -> _End:
     while True:
         try:
             msg = await client.receive(timeout=options.pong_wait)
         except TimeoutError:  # no pong (nor anything else) within pong_wait: the client is dead
-            await close_quietly(client, 1001)
-            return _CLIENT_GONE, 1001
+            await close_quietly(client, GOING_AWAY)
+            return _CLIENT_GONE, GOING_AWAY, ""
         if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
             try:
                 if msg.type is WSMsgType.TEXT:
@@ -53,33 +67,32 @@ async def _client_to_backend(client: Any, backend: _Backend, options: WebSocketO
                 if options.return_error_details:
                     error = orjson.dumps({"error": f"cannot reach the backend: {type(exc).__name__}"}).decode()
                     await deliver(client, error, options.write_wait)
-                return _BACKEND_LOST, 0
+                return _BACKEND_LOST, 0, ""
             continue
-        # CLOSE (answered already), CLOSED, ERROR (a message over max_message_size: closed with 1009)
-        code = msg.data if msg.type is WSMsgType.CLOSE and isinstance(msg.data, int) else NORMAL
-        return _CLIENT_GONE, code
+        # CLOSE (answered already), CLOSED, ERROR (a protocol error, a message over max_message_size)
+        return (_CLIENT_GONE, *client_ended(msg))
 
 
-async def _backend_to_client(client: Any, backend: _Backend, options: WebSocketOptions) -> tuple[str, int]:
+async def _backend_to_client(client: Any, backend: _Backend, options: WebSocketOptions) -> _End:
     while True:
         try:
             msg = await backend.receive(timeout=options.timeout)
         except TimeoutError:
-            return _BACKEND_LOST, 0
+            return _BACKEND_LOST, 0, ""
         if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
             if not await deliver(client, msg.data, options.write_wait):
-                return _CLIENT_GONE, 1001
+                return _CLIENT_GONE, GOING_AWAY, ""
             continue
-        if msg.type is WSMsgType.CLOSE:
-            return _BACKEND_CLOSED, msg.data if isinstance(msg.data, int) else NORMAL
+        if msg.type is WSMsgType.CLOSE:  # its reason goes to the client with its code
+            return _BACKEND_CLOSED, msg.data if isinstance(msg.data, int) else NORMAL, str(msg.extra or "")
         if msg.type is WSMsgType.ERROR and getattr(msg.data, "code", None) == TOO_BIG:
             # a message over max_message_size: KrakenD discards it and disconnects the client
             await close_quietly(client, TOO_BIG, b"message too big")
-            return _CLIENT_GONE, TOO_BIG
-        return _BACKEND_LOST, 0  # CLOSED, ERROR, CLOSING
+            return _CLIENT_GONE, TOO_BIG, ""
+        return _BACKEND_LOST, 0, ""  # CLOSED, ERROR, CLOSING
 
 
-async def _pass(client: Any, backend: aiohttp.ClientWebSocketResponse, options: WebSocketOptions) -> tuple[str, int]:
+async def _pass(client: Any, backend: aiohttp.ClientWebSocketResponse, options: WebSocketOptions) -> _End:
     """Pump both ways until one side ends; the other pump is cancelled."""
     ups = spawn(_client_to_backend(client, backend, options))
     downs = spawn(_backend_to_client(client, backend, options))
@@ -90,21 +103,21 @@ async def _pass(client: Any, backend: aiohttp.ClientWebSocketResponse, options: 
             if not task.done():
                 await cancel_and_wait(task)
     first = ups if ups in done else downs
-    result: tuple[str, int] = first.result()
+    result: _End = first.result()
     return result
 
 
-async def _watch(client: Any, options: WebSocketOptions, held: list[WSMessage], warn: Throttled) -> int:
+async def _watch(client: Any, options: WebSocketOptions, held: list[WSMessage], warn: Throttled) -> None:
     """Read the client while its backend is dialled: its messages are kept for the backend (up to
-    ``message_buffer_size``); the client's close code once it leaves."""
+    ``message_buffer_size``); returns once the client has left."""
     while True:
         try:
             msg = await client.receive(timeout=options.pong_wait)
         except TimeoutError:
             await close_quietly(client, GOING_AWAY)
-            return GOING_AWAY
+            return
         if msg.type is not WSMsgType.TEXT and msg.type is not WSMsgType.BINARY:
-            return msg.data if msg.type is WSMsgType.CLOSE and isinstance(msg.data, int) else NORMAL
+            return
         if len(held) < options.message_buffer_size:
             held.append(msg)
         else:
@@ -168,13 +181,14 @@ async def run_direct(client: Any, connect: Dialer, options: WebSocketOptions, wh
     try:
         backend, gone = await _connect(client, dial(connect, options, where, backoff, warn), options, held)
         while backend is not None:
-            outcome, code = await _pass(client, backend, options) if await _flush(held, backend) else (_BACKEND_LOST, 0)
-            if outcome == _CLIENT_GONE:  # the backend learns the client's code
-                await backend.close(code=close_reason(code, "")[0])
+            outcome, code, reason = await _pass(client, backend, options) if await _flush(held, backend) else _LOST
+            if outcome == _CLIENT_GONE:  # the backend learns the client's code and reason
+                code, why = close_reason(code, reason)
+                await backend.close(code=code, message=why)
                 return
-            if outcome == _BACKEND_CLOSED:  # the backend ended the conversation: the client learns its code
-                code, reason = close_reason(code, "")
-                await close_quietly(client, code, reason)
+            if outcome == _BACKEND_CLOSED:  # the backend ended the conversation: the client learns why
+                code, why = close_reason(code, reason)
+                await close_quietly(client, code, why)
                 return
             await backend.close()
             backend, gone = await _connect(client, redial(connect, options, where, backoff, warn), options, held)

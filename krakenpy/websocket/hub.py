@@ -68,6 +68,7 @@ class Hub:
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self._dropped = Throttled()
 
     def join(self, url: str, session: dict[str, str]) -> _Client:
         """Add a client; the backend connection starts with the first one (or again after it gave up)."""
@@ -114,7 +115,7 @@ class Hub:
     async def _run(self) -> None:
         backoff, warn = Backoff(self._options.backoff_strategy, self._options.max_retries), Throttled()
         try:
-            backend = await dial(self._connect, self._options, self._where, backoff, warn)
+            backend = await dial(self._connect, self._options, self._where, backoff, warn, self._wanted)
             while backend is not None:
                 self._backend = backend
                 try:
@@ -125,11 +126,15 @@ class Hub:
                     await backend.close()
                 if not self._clients:
                     return  # no one to reconnect for: the next client opens it again
-                backend = await redial(self._connect, self._options, self._where, backoff, warn)
+                backend = await redial(self._connect, self._options, self._where, backoff, warn, self._wanted)
             self._broadcast_close(INTERNAL, b"backend unavailable")
         except Exception:
             log.exception("websocket %s: backend connection failed", self._where)
             self._broadcast_close(INTERNAL, b"backend unavailable")
+
+    def _wanted(self) -> bool:
+        """Whether a client still waits for the backend connection: none left, no more dialling."""
+        return bool(self._clients) and not self._closed
 
     async def _serve(self, backend: aiohttp.ClientWebSocketResponse) -> None:
         await backend.send_str(GREETING)
@@ -185,7 +190,7 @@ class Hub:
         try:
             client.queue.put_nowait(data)
         except asyncio.QueueFull:
-            log.warning("websocket %s: a client's message buffer is full: message dropped", self._where)
+            self._dropped.warning("websocket %s: a client's message buffer is full: message dropped", self._where)
 
     def _broadcast_close(self, code: int, reason: bytes) -> None:
         for client in tuple(self._clients):

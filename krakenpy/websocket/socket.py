@@ -23,7 +23,7 @@ log = logging.getLogger("krakenpy.websocket")
 _LOG_PERIOD = 10.0
 
 #: close codes (RFC 6455 §7.4.1)
-NORMAL, GOING_AWAY, TOO_BIG, INTERNAL = 1000, 1001, 1009, 1011
+NORMAL, GOING_AWAY, PROTOCOL_ERROR, TOO_BIG, INTERNAL = 1000, 1001, 1002, 1009, 1011
 
 
 class ClientSocket(Protocol):
@@ -105,9 +105,11 @@ async def dial(
     where: str,
     backoff: Backoff | None = None,
     warn: Throttled | None = None,
+    wanted: Callable[[], bool] | None = None,
 ) -> aiohttp.ClientWebSocketResponse | None:
     """Connect, retrying as ``max_retries`` and ``backoff_strategy`` say; None once they are spent.
-    ``backoff`` carries the waits over from the connection's previous dials (a redial)."""
+    ``backoff`` carries the waits over from the connection's previous dials (a redial); ``wanted``
+    says whether anyone still waits for the connection (None too when no one does)."""
     if backoff is None:
         backoff = Backoff(options.backoff_strategy, options.max_retries)
     warn = warn or Throttled()
@@ -126,10 +128,17 @@ async def dial(
                 return None
             warn.warning("websocket %s: backend unreachable (%s): retrying in %.2fs", where, type(exc).__name__, wait)
             await asyncio.sleep(wait)
+            if wanted is not None and not wanted():
+                return None
 
 
 async def redial(
-    connect: Dialer, options: WebSocketOptions, where: str, backoff: Backoff, warn: Throttled
+    connect: Dialer,
+    options: WebSocketOptions,
+    where: str,
+    backoff: Backoff,
+    warn: Throttled,
+    wanted: Callable[[], bool] | None = None,
 ) -> aiohttp.ClientWebSocketResponse | None:
     """Connect again after the connection was lost: the next wait first (a backend that accepts and
     drops at once is not hammered), then :func:`dial`."""
@@ -139,7 +148,9 @@ async def redial(
         return None
     warn.warning("websocket %s: backend connection lost: reconnecting in %.2fs", where, wait)
     await asyncio.sleep(wait)
-    return await dial(connect, options, where, backoff, warn)
+    if wanted is not None and not wanted():
+        return None
+    return await dial(connect, options, where, backoff, warn, wanted)
 
 
 def close_reason(code: int, text: str) -> tuple[int, bytes]:

@@ -185,3 +185,12 @@ def test_websocket_backoff_carries_over_redials_until_healthy(monkeypatch: pytes
     monkeypatch.setattr(backoff, "HEALTHY", 0.0)
     waits.connected()  # up long enough: they start over
     assert waits.next_wait() == 1.0
+
+
+def test_websocket_throttled_warning_once_per_period(caplog: pytest.LogCaptureFixture) -> None:
+    from krakenpy.websocket.socket import Throttled
+
+    warn = Throttled()
+    for i in range(5):
+        warn.warning("dropped %d", i)
+    assert [r.getMessage() for r in caplog.records] == ["dropped 0"]

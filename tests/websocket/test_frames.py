@@ -52,3 +52,33 @@ async def test_frames_backend_close_without_status_reaches_the_client_as_1000(ba
         await ws.send_str("x")
         msg = await ws.receive(timeout=5)
         assert (msg.type, msg.data) == (WSMsgType.CLOSE, 1000)
+
+
+@pytest.mark.parametrize(
+    ("data", "code"), [(frame(b"x", opcode=3), 1002), (frame(b"\xff\xfe"), 1007)], ids=["opcode-3", "bad-utf-8"]
+)
+async def test_frames_client_protocol_error_reaches_the_backend_as_its_code(
+    gateway: Any, backend: Any, data: bytes, code: int
+) -> None:
+    seen = Seen()
+    host = await backend(echo_app(seen))
+    client = await gateway(make_config([ws_endpoint(host, enable_direct_communication=True)]))
+    reader, writer = await _open(client.port)
+    await wait_for(lambda: seen.sockets)
+    writer.write(data)
+    assert (await read_for(reader, 1.0))[:4] == b"\x88\x02" + code.to_bytes(2, "big")
+    await wait_for(lambda: seen.sockets[0].closed)
+    assert seen.sockets[0].close_code == code
+    writer.close()
+
+
+async def test_frames_backend_close_reason_reaches_the_client(gateway: Any, backend: Any) -> None:
+    from aiohttp import WSMsgType
+
+    seen = Seen()
+    host = await backend(echo_app(seen))
+    client = await gateway(make_config([ws_endpoint(host, enable_direct_communication=True)]))
+    async with client.ws_connect("/ws") as ws:
+        await ws.send_str("close:4000")  # the backend closes with 4000 "bye"
+        msg = await ws.receive(timeout=5)
+        assert (msg.type, msg.data, msg.extra) == (WSMsgType.CLOSE, 4000, "bye")
