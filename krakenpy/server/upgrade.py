@@ -142,14 +142,19 @@ class ServerSocket:
         return True
 
 
-async def serve_upgrade(connection: GatewayProtocol, transport: asyncio.Transport, upgrade: Upgrade) -> None:
-    """Run ``upgrade``'s session on ``transport`` (its 101 head already written), then close it."""
+async def serve_upgrade(
+    connection: GatewayProtocol, transport: asyncio.Transport, upgrade: Upgrade, held: bytes = b""
+) -> None:
+    """Run ``upgrade``'s session on ``transport`` (its 101 head already written), then close it;
+    ``held`` is what the client sent right behind its handshake: its first frames."""
     loop = asyncio.get_running_loop()
     frames = _Frames(loop, connection)
     frames.reader = WebSocketReader(frames.queue, upgrade.max_size, compress=False, decode_text=True)
     frames.transport = transport
     frames._paused = connection._paused  # the transport may owe the old protocol a resume_writing
     transport.set_protocol(frames)
+    if held:
+        frames.data_received(held)
     if connection._reading_paused or connection._buffer_paused:
         frames._resume_transport_reading()
     socket = ServerSocket(frames, transport)

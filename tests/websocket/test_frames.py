@@ -82,3 +82,28 @@ async def test_frames_backend_close_reason_reaches_the_client(gateway: Any, back
         await ws.send_str("close:4000")  # the backend closes with 4000 "bye"
         msg = await ws.receive(timeout=5)
         assert (msg.type, msg.data, msg.extra) == (WSMsgType.CLOSE, 4000, "bye")
+
+
+async def test_frames_sent_with_the_handshake_reach_the_backend(gateway: Any, backend: Any) -> None:
+    seen = Seen()
+    host = await backend(echo_app(seen))
+    client = await gateway(make_config([ws_endpoint(host, enable_direct_communication=True)]))
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    writer.write(handshake() + frame(b"early"))  # one segment: the frame must not be read as HTTP
+    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+    assert await reader.readexactly(7) == b"\x81\x05early"
+    assert seen.messages == ["early"]
+    writer.close()
+
+
+async def test_frames_request_behind_a_refused_upgrade_is_answered(gateway: Any, backend: Any) -> None:
+    seen = Seen()
+    host = await backend(echo_app(seen))
+    client = await gateway(make_config([ws_endpoint(host, enable_direct_communication=True)]))
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    bad = handshake().replace(b"Sec-WebSocket-Version: 13", b"Sec-WebSocket-Version: 8")
+    writer.write(bad + b"GET /__health HTTP/1.1\r\nHost: x\r\n\r\n")
+    out = await read_for(reader, 1.0)
+    assert out.startswith(b"HTTP/1.1 400 ")
+    assert out.count(b"HTTP/1.1 200 OK") == 1 and b'"status":"ok"' in out
+    writer.close()
