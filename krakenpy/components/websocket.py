@@ -89,6 +89,7 @@ def _query(request: HttpRequest, allowed: tuple[str, ...]) -> str:
 async def _endpoint(options: WebSocketOptions, site: Site, resources: Resources) -> Middleware | None:
     import aiohttp
 
+    from krakenpy.cors import CorsOptions, CorsPolicy
     from krakenpy.edge import Upgrade
     from krakenpy.websocket import handshake
     from krakenpy.websocket.direct import run_direct
@@ -105,6 +106,10 @@ async def _endpoint(options: WebSocketOptions, site: Site, resources: Resources)
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, limit_per_host=0))
     resources.stack.push_async_callback(session.close)
     allowed_query = endpoint.input_query_strings
+    # cross-site WebSocket hijacking: with security/cors set, a browser's upgrade from an origin it does
+    # not allow is refused (gorilla's origin check); no Origin (not a browser) or no CORS: no check
+    cors = resources.options(endpoint.path, "security/cors") or resources.options("", "security/cors")
+    origins = CorsPolicy(cors) if isinstance(cors, CorsOptions) else None
 
     # aiohttp refuses a message of exactly max_msg_size bytes; KrakenD accepts max_message_size itself
     limit = options.max_message_size + 1
@@ -141,6 +146,9 @@ async def _endpoint(options: WebSocketOptions, site: Site, resources: Resources)
         async def upgrade(request: Request) -> Response:
             edge: HttpRequest = request.context[_EDGE_REQUEST]
             key = handshake.check_request(edge.headers)  # a 400 Rejection when not a WebSocket handshake
+            origin = edge.headers.get("Origin")
+            if origins is not None and origin is not None and not origins.origin_allowed(origin):
+                raise handshake.forbidden_origin(origin)
             protocol = handshake.choose_protocol(edge.headers, options.subprotocols)
             if hub is None:
                 url = handshake.backend_url(next(hosts), backend, request.params, _query(edge, allowed_query))

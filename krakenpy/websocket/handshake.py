@@ -15,7 +15,15 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from krakenpy.config.model import BackendConfig
 from krakenpy.errors import Rejection
 
-__all__ = ["NOT_FORWARDED", "accept_headers", "backend_headers", "backend_url", "check_request", "ws_hosts"]
+__all__ = [
+    "NOT_FORWARDED",
+    "accept_headers",
+    "backend_headers",
+    "backend_url",
+    "check_request",
+    "forbidden_origin",
+    "ws_hosts",
+]
 
 _GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #: never forwarded, whatever input_headers says: the backend handshake has its own (KrakenD's list),
@@ -69,6 +77,16 @@ def check_request(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> str:
     if not valid:
         raise _bad("not a websocket handshake: 'Sec-WebSocket-Key' must be 16 bytes in Base64")
     return key
+
+
+def forbidden_origin(origin: str) -> Rejection:
+    """gorilla's answer to an origin its check refuses: 403 with its reason as plain text."""
+    detail = "request origin not allowed by security/cors"
+    body = f"websocket: {detail}\n".encode()
+    headers = (("Content-Type", "text/plain; charset=utf-8"),)
+    return Rejection(
+        403, reason="origin_not_allowed", policy=_POLICY, detail=f"{detail}: {origin[:200]}", body=body, headers=headers
+    )
 
 
 def choose_protocol(headers: Mapping[str, str], offered: Sequence[str]) -> str | None:
