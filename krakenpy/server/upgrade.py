@@ -31,10 +31,45 @@ _CLOSED = WSMessage(WSMsgType.CLOSED, None, None)
 _SESSIONS: set[asyncio.Task[Any]] = set()
 
 
+class _MaskCheck:
+    """Walks the headers of the client's frames (payloads skipped): RFC 6455 §5.1 has a server close
+    the connection on an unmasked client frame, which aiohttp's frame reader accepts."""
+
+    __slots__ = ("_head", "_skip")
+
+    def __init__(self) -> None:
+        self._head = b""  # a header split across reads
+        self._skip = 0  # payload bytes of the current frame still to come
+
+    def unmasked_at(self, data: bytes) -> int:
+        """Where in ``data`` an unmasked frame starts; -1 when none does."""
+        pos, end = 0, len(data)
+        while pos < end:
+            if self._skip:
+                step = min(self._skip, end - pos)
+                self._skip -= step
+                pos += step
+                continue
+            before = len(self._head)
+            head = self._head + data[pos : pos + 14 - before]  # 14: the longest header
+            if len(head) >= 2 and not head[1] & 0x80:
+                return max(pos - before, 0)
+            size = head[1] & 0x7F if len(head) >= 2 else 0
+            extended = 2 if size == 126 else 8 if size == 127 else 0
+            if len(head) < 2 + extended + 4:  # the rest of the header is still to come
+                self._head = head
+                return -1
+            if extended:
+                size = int.from_bytes(head[2 : 2 + extended], "big")
+            pos += 2 + extended + 4 - before
+            self._head, self._skip = b"", size
+        return -1
+
+
 class _Frames(BaseProtocol):
     """The transport's protocol once upgraded: bytes to the frame reader, the end to the queue."""
 
-    __slots__ = ("connection", "queue", "reader")
+    __slots__ = ("connection", "masks", "queue", "reader")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, connection: GatewayProtocol) -> None:
         super().__init__(loop)
@@ -42,10 +77,20 @@ class _Frames(BaseProtocol):
         self.connection = connection
         self.queue = WebSocketDataQueue(self, _QUEUE_LIMIT, loop=loop)
         self.reader: WebSocketReader | None = None
+        self.masks: _MaskCheck | None = _MaskCheck()
 
     def data_received(self, data: bytes) -> None:
-        if self.reader is not None:
-            self.reader.feed_data(data)  # a protocol error reaches the queue as its exception
+        reader, masks = self.reader, self.masks
+        if reader is None or masks is None:  # none yet, or a protocol error ended the reading
+            return
+        bad = masks.unmasked_at(data)
+        if bad < 0:
+            reader.feed_data(data)  # a protocol error reaches the queue as its exception
+            return
+        self.masks = None
+        if bad:
+            reader.feed_data(data[:bad])  # the frames before it are the client's all the same
+        self.queue.set_exception(WebSocketError(1002, "an unmasked client frame"))
 
     def eof_received(self) -> bool:
         self.queue.feed_eof()

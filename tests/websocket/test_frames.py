@@ -107,3 +107,22 @@ async def test_frames_request_behind_a_refused_upgrade_is_answered(gateway: Any,
     assert out.startswith(b"HTTP/1.1 400 ")
     assert out.count(b"HTTP/1.1 200 OK") == 1 and b'"status":"ok"' in out
     writer.close()
+
+
+async def test_frames_unmasked_client_frame_closes_with_1002(gateway: Any, backend: Any) -> None:
+    seen = Seen()
+    host = await backend(echo_app(seen))
+    client = await gateway(make_config([ws_endpoint(host, enable_direct_communication=True, max_message_size=4096)]))
+    reader, writer = await _open(client.port)
+    await wait_for(lambda: seen.sockets)
+    masked = frame(b"m" * 200)  # a 16-bit length: its header split over many reads below
+    for i in range(len(masked)):
+        writer.write(masked[i : i + 1])
+        await writer.drain()
+    assert (await reader.readexactly(4 + 200))[4:] == b"m" * 200
+    writer.write(frame(b"hi", mask=False))
+    assert await read_for(reader, 1.0) == b"\x88\x02\x03\xea"  # 1002
+    await wait_for(lambda: seen.sockets[0].closed)
+    assert seen.sockets[0].close_code == 1002
+    assert seen.messages == ["m" * 200]
+    writer.close()
