@@ -50,6 +50,19 @@ class _MaskCheck:
                 self._skip -= step
                 pos += step
                 continue
+            if not self._head and end - pos >= 14:  # a whole header here: read in place
+                second = data[pos + 1]
+                if not second & 0x80:
+                    return pos
+                size = second & 0x7F
+                if size < 126:
+                    pos += 6
+                elif size == 126:
+                    size, pos = int.from_bytes(data[pos + 2 : pos + 4], "big"), pos + 8
+                else:
+                    size, pos = int.from_bytes(data[pos + 2 : pos + 10], "big"), pos + 14
+                self._skip = size
+                continue
             before = len(self._head)
             head = self._head + data[pos : pos + 14 - before]  # 14: the longest header
             if len(head) >= 2 and not head[1] & 0x80:
