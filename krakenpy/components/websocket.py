@@ -95,6 +95,7 @@ async def _endpoint(options: WebSocketOptions, site: Site, resources: Resources)
     from krakenpy.websocket.direct import run_direct
     from krakenpy.websocket.hub import Hub, run_multiplexed
     from krakenpy.websocket.sessions import Sessions
+    from krakenpy.websocket.socket import Throttled
 
     endpoint, backend = site.endpoint, site.endpoint.backends[0] if site.endpoint else None
     if endpoint is None or backend is None:
@@ -141,6 +142,7 @@ async def _endpoint(options: WebSocketOptions, site: Site, resources: Resources)
     # pushed last, so run first on close: the clients get 1001 before their backend connections go
     sessions = Sessions()
     resources.stack.push_async_callback(sessions.close)
+    warn = Throttled()  # the direct sessions' reconnection warnings, one line per 10 s for the endpoint
 
     def middleware(_next: Proxy) -> Proxy:
         async def upgrade(request: Request) -> Response:
@@ -155,7 +157,7 @@ async def _endpoint(options: WebSocketOptions, site: Site, resources: Resources)
                 connect = dialer(url, handshake.backend_headers(request.headers, options.input_headers), protocol)
 
                 async def run(socket: Any) -> None:
-                    await sessions.run(socket, lambda: run_direct(socket, connect, options, where))
+                    await sessions.run(socket, lambda: run_direct(socket, connect, options, where, warn))
 
             else:
                 shared, client_path, params = hub, edge.path, dict(request.params)

@@ -170,13 +170,17 @@ async def _flush(held: list[WSMessage], backend: _Backend) -> bool:
     return True
 
 
-async def run_direct(client: Any, connect: Dialer, options: WebSocketOptions, where: str) -> None:
+async def run_direct(
+    client: Any, connect: Dialer, options: WebSocketOptions, where: str, warn: Throttled | None = None
+) -> None:
     """One client's session: dial, pump, redial when the backend connection breaks (as
     ``max_retries`` / ``backoff_strategy`` allow), and close the client when it cannot go on. A
-    client that leaves while its backend is dialled ends the session there."""
+    client that leaves while its backend is dialled ends the session there; ``warn`` throttles the
+    reconnection warnings (shared by the endpoint's sessions)."""
     pinger = spawn(pings(client, options.ping_period))
     backend: _Backend | None = None
-    backoff, warn = Backoff(options.backoff_strategy, options.max_retries), Throttled()
+    backoff = Backoff(options.backoff_strategy, options.max_retries)
+    warn = warn or Throttled()  # the endpoint's: one line per 10 s however many sessions flap
     held: list[WSMessage] = []
     try:
         backend, gone = await _connect(client, dial(connect, options, where, backoff, warn), options, held)
