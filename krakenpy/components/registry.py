@@ -93,6 +93,7 @@ ENDPOINT: Final[tuple[str, ...]] = (
     "auth/basic",
     "auth/validator",
     "validation/cel",
+    "security/policies",  # EE's jwt policies: on the claims auth/validator set
     "auth/signer",
     "modifier/lua-endpoint",
     # the rate limits run after the JWT validator (claims are set, bad tokens consume nothing) and
@@ -112,6 +113,7 @@ PROXY: Final[tuple[str, ...]] = (
     "modifier/jmespath",  # EE: the query sees the answer after the Lua post scripts
     "modifier/lua-proxy",
     "validation/cel",
+    "security/policies",  # req before the backends, resp on the merged response
     "validation/json-schema",
 )
 #: around one backend's stack, inside the request builder (lura newStack and krakend-ce
@@ -126,6 +128,7 @@ BACKEND: Final[tuple[str, ...]] = (
     "modifier/jmespath",
     "modifier/lua-backend",
     "validation/cel",
+    "security/policies",
 )
 #: around one HTTP backend's upstream call
 #: outermost first, as krakend-ce wraps them: martian (around the HTTP executor) → the OTel transport
