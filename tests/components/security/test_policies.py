@@ -280,3 +280,48 @@ def test_policies_cli_check_refuses_bad_policies(tmp_path: Path) -> None:
         timeout=60,
     )
     assert ok.returncode == 0, ok.stderr
+
+
+async def test_policies_denies_are_audit_decisions(backend: Start, tmp_path: Path) -> None:
+    from aiohttp.test_utils import RawTestServer, TestClient
+
+    from krakenpy.telemetry.audit import verify_chain
+
+    host = await backend(backend_app())
+    audit_file = tmp_path / "audit.log"
+
+    def ep(path: str, policies: dict[str, Any], backend_extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        back = {"url_pattern": "/b", "extra_config": backend_extra or {}}
+        return {"endpoint": path, "input_headers": ["Cookie"], "extra_config": {NS: policies}, "backend": [back]}
+
+    config = {
+        "version": 3,
+        "host": [host],
+        "extra_config": {"telemetry/audit": {"sink": "file", "path": str(audit_file), "sensitive": True}},
+        "endpoints": [
+            ep("/cookie", {"req": {"policies": ["getCookie('GDPR') == 'yes'"], "error": {"status": 403}}}),
+            ep("/missing", {"resp": {"policies": ["resp_data.nope.deep == 1.0"]}}),
+            ep("/b", {"req": {"policies": ["true"]}}, {NS: {"resp": {"policies": ["resp_data.label == 'X'"]}}}),
+        ],
+    }
+    gateway = await build_gateway(build_service(config))
+    await gateway.start()
+    client: TestClient[Any, Any] = TestClient(RawTestServer(gateway.handler, host="127.0.0.1"))
+    await client.start_server()
+    try:
+        statuses = [
+            (await client.get(path, headers={"Cookie": "GDPR=SECRET-COOKIE"})).status
+            for path in ("/cookie", "/missing", "/b")
+        ]
+    finally:
+        await client.close()
+        await gateway.close()
+    assert statuses == [403, 500, 500]
+    lines = audit_file.read_bytes().splitlines()
+    assert verify_chain(lines) and b"SECRET-COOKIE" not in audit_file.read_bytes()
+    got = [(r["request"]["path"], r["decision"], r["policy"]["type"], r["reason"]) for r in map(json.loads, lines)]
+    assert got == [
+        ("/cookie", "deny", NS, "cel_false"),
+        ("/missing", "error", NS, "policy_error"),  # the audit trail's rule: a 5xx guard answer is an error
+        ("/b", "deny", NS, "cel_false"),
+    ]
