@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import RawTestServer, TestClient
 
 from krakenpy.config.build import build_service
 from krakenpy.errors import ConfigError, Rejection
@@ -18,6 +22,8 @@ from krakenpy.gateway import build_gateway
 from krakenpy.jose import sources as sources_module
 from krakenpy.policies.engine import compile_section
 from krakenpy.proxy.types import Request, Response
+from krakenpy.telemetry.audit import verify_chain
+from tests.conftest import free_port
 from tests.jose.helpers import JwksServer, claims, mint, rsa_key
 
 Start = Callable[[web.Application], Awaitable[str]]
@@ -283,10 +289,6 @@ def test_policies_cli_check_refuses_bad_policies(tmp_path: Path) -> None:
 
 
 async def test_policies_denies_are_audit_decisions(backend: Start, tmp_path: Path) -> None:
-    from aiohttp.test_utils import RawTestServer, TestClient
-
-    from krakenpy.telemetry.audit import verify_chain
-
     host = await backend(backend_app())
     audit_file = tmp_path / "audit.log"
 
@@ -325,3 +327,51 @@ async def test_policies_denies_are_audit_decisions(backend: Start, tmp_path: Pat
         ("/missing", "error", NS, "policy_error"),  # the audit trail's rule: a 5xx guard answer is an error
         ("/b", "deny", NS, "cel_false"),
     ]
+
+
+def test_policies_cli_run_serves_corpus_002_track_user(tmp_path: Path) -> None:
+    # corpus 002's endpoints[10] as written (its backend pointed at the gateway's own echo endpoint)
+    port = free_port()
+    track_user = {
+        "endpoint": "/track-user",
+        "input_headers": ["Cookie"],
+        "backend": [{"host": [f"127.0.0.1:{port}"], "url_pattern": "/__echo/cookie", "allow": ["req_uri"]}],
+        "extra_config": {
+            NS: {
+                "req": {
+                    "error": {"body": "User did not accept the cookie and tracking is not allowed", "status": 403},
+                    "policies": ["getCookie('GDPR') == 'yes'"],
+                }
+            }
+        },
+    }
+    path = tmp_path / "krakend.json"
+    path.write_text(json.dumps({"version": 3, "port": port, "echo_endpoint": True, "endpoints": [track_user]}))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "krakenpy", "run", "-c", str(path), "--workers", "1"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}/track-user"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/__health", timeout=1).read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "gateway did not start"
+                time.sleep(0.05)
+        with urllib.request.urlopen(urllib.request.Request(url, headers={"Cookie": "GDPR=yes"}), timeout=5) as ok:
+            assert ok.status == 200
+            assert json.loads(ok.read()) == {"req_uri": "/__echo/cookie"}
+        with pytest.raises(urllib.error.HTTPError) as denied:
+            urllib.request.urlopen(urllib.request.Request(url, headers={"Cookie": "GDPR=no"}), timeout=5)
+        assert denied.value.code == 403
+        assert denied.value.read() == b"User did not accept the cookie and tracking is not allowed"
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)
