@@ -99,6 +99,7 @@ ENDPOINT: Final[tuple[str, ...]] = (
     "auth/basic",
     "auth/validator",
     "validation/cel",
+    "security/policies",  # EE's jwt policies: on the claims auth/validator set
     "auth/signer",
     "modifier/lua-endpoint",
     # the rate limits run after the JWT validator (claims are set, bad tokens consume nothing) and
@@ -122,6 +123,7 @@ PROXY: Final[tuple[str, ...]] = (
     "modifier/jmespath",  # EE: the query sees the answer after the Lua post scripts
     "modifier/lua-proxy",
     "validation/cel",
+    "security/policies",  # req before the backends, resp on the merged response
     "validation/json-schema",
     "plugin/req-resp-modifier",  # lura: the request/response plugins, inside the proxy stack
 )
@@ -138,6 +140,7 @@ BACKEND: Final[tuple[str, ...]] = (
     "modifier/jmespath",
     "modifier/lua-backend",
     "validation/cel",
+    "security/policies",
     "plugin/http-client",  # innermost: wildcard's rest goes on the URL the call uses
 )
 #: around one HTTP backend's upstream call

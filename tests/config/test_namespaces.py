@@ -125,7 +125,7 @@ def test_namespaces_warnings_kinds_and_paths() -> None:
         "extra_config": {"plugin/middleware": {}, "router": {}, "@comment": "x", "proxy": {}},
         "endpoints": [
             {
-                "extra_config": {"security/policies": {}, "modifier/lua-proxy": {}, "acme/x": {}},
+                "extra_config": {"auth/gcp": {}, "modifier/lua-proxy": {}, "acme/x": {}},
                 "backend": [{"extra_config": {"backend/lambda": {}, "messaging/kafka/reader": {}}}],
             }
         ],
@@ -135,7 +135,7 @@ def test_namespaces_warnings_kinds_and_paths() -> None:
         ("extra_config.plugin/middleware", "KrakenD Enterprise namespace: not supported, ignored", "warning"),
         ("extra_config.proxy", "namespace not read at service level: ignored", "warning"),
         (
-            "endpoints[0].extra_config.security/policies",
+            "endpoints[0].extra_config.auth/gcp",
             "KrakenD Enterprise namespace: not supported, ignored",
             "warning",
         ),
