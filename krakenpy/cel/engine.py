@@ -9,6 +9,7 @@ extensions, no cross-type numeric comparisons in the checker) and the variables 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any, Final
@@ -86,8 +87,21 @@ class Program:
             return True, ""
         kind = value.type()
         if kind == _T.ERROR:
-            return False, f"evaluation error: {_first_line(str(value.value()))}"
+            return False, f"evaluation error: {_valueless(str(value.value()))}"
         return False, f"result is {'false' if kind == _T.BOOL else 'a ' + kind.name()}"
+
+
+#: a quoted literal in cel-cpp's error text: the value a map lookup or a conversion failed on
+_QUOTED: Final = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
+
+
+def _valueless(text: str) -> str:
+    """An evaluation error's first line without the values it quotes (a header, a claim, a
+    pattern built from one): cel-cpp writes ``Key not found in map : "<the key>"``."""
+    line = _first_line(text).partition("regular expression:")[0]
+    if "No value with name" in line:  # a variable the expression names: from the config, no value
+        return line[:200]
+    return _QUOTED.sub('"…"', line)[:200]
 
 
 def compile_expression(source: str) -> Program:

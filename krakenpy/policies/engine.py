@@ -122,7 +122,7 @@ def _compile_one(env: Any, path: str, source: str, section: str, macros: bool) -
         why = _explain(str(exc), section, macros)
         raise ConfigError([ConfigIssue(path, f"policy does not type-check: {why}")]) from None
     try:
-        env.compile(f"({source}) == true")
+        env.compile(f"({source}\n) == true")  # the newline ends a trailing // comment
     except RuntimeError:
         raise ConfigError([ConfigIssue(path, "a policy must give a boolean")]) from None
     return expr
@@ -148,7 +148,7 @@ def compile_section(
     if auto_join and len(programs) > 1:
         # one expression, one evaluation: the outcome is the same (deny unless every policy is
         # true), only the index of the failing policy is lost, as EE documents
-        joined = " && ".join(f"({p.source})" for p in programs)
+        joined = " && ".join(f"({p.source}\n)" for p in programs)
         programs = [Program(joined, env.compile(joined))]
     sources = " ".join(p.source for p in programs)
     getters = _GETTERS[section]

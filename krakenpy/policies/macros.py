@@ -69,15 +69,41 @@ def _header_values(name: str) -> list[str]:
     return found
 
 
+#: RFC 7230 token characters: what Go accepts as a cookie name
+_TOKEN: Final = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+def _go_trim(text: str) -> str:
+    """textproto.TrimString: ASCII space, tab, CR and LF only."""
+    return text.strip(" \t\r\n")
+
+
+def _cookie_value(raw: str) -> str | None:
+    """net/http's parseCookieValue (double quotes allowed): ``None`` for a value Go refuses."""
+    if len(raw) > 1 and raw[0] == raw[-1] == '"':
+        raw = raw[1:-1]
+    for char in raw:
+        if not (" " <= char < "\x7f") or char in '";\\':
+            return None
+    return raw
+
+
 def _cookie(name: str) -> str | None:
+    """The first ``name`` cookie as Go's Request.Cookie reads it (readCookies): names trimmed, a
+    part without ``=`` a cookie with an empty value, a value Go refuses skipped (the next one of
+    that name counts), invalid names ignored."""
     for line in _header_values("Cookie"):
-        for part in line.split(";"):
-            key, eq, value = part.strip().partition("=")
-            if not eq or key != name:
+        for part in _go_trim(line).split(";"):
+            part = _go_trim(part)
+            if not part:
                 continue
-            if len(value) > 1 and value[0] == value[-1] == '"':
-                value = value[1:-1]
-            return value
+            key, _, raw = part.partition("=")
+            key = _go_trim(key)
+            if key != name or not key or not _TOKEN.issuperset(key):
+                continue
+            value = _cookie_value(raw)
+            if value is not None:
+                return value
     return None
 
 

@@ -201,6 +201,42 @@ def test_policies_cookie_macro_follows_go_parsing() -> None:
     assert section.first_failure(no, no, "") == (0, "result is false")
 
 
+@pytest.mark.parametrize(
+    "cookie",
+    [
+        "role=x\\y; role=blocked",  # Go skips a value it refuses: the next role counts
+        "role =blocked",  # Go trims the name
+        "debug",  # Go counts a part without "=" as a cookie with an empty value
+    ],
+)
+def test_policies_cookie_macro_reads_what_go_reads(cookie: str) -> None:
+    section = compile_section(
+        [("p", "getCookie('role') != 'blocked' && !hasCookie('debug')")], "req", macros=True, auto_join=False
+    )
+    assert section is not None
+    request = _request(headers={"Cookie": [cookie]})
+    assert section.first_failure(request, request, "") == (0, "result is false")
+
+
+def test_policies_evaluation_error_names_no_value() -> None:
+    section = compile_section([("p", "{'key-a': true}[getHeader('X-Api-Key')]")], "req", macros=True, auto_join=False)
+    assert section is not None
+    request = _request(headers={"X-Api-Key": ["SUPERSECRETKEY"]})
+    failure = section.first_failure(request, request, "")
+    assert failure is not None and failure[1].startswith("evaluation error")
+    assert "SUPERSECRETKEY" not in failure[1]
+
+
+def test_policies_trailing_comment_compiles() -> None:
+    for auto_join in (False, True):
+        pairs = [("a", "req_method == 'GET' // only GET"), ("b", "req_path == '/p' // and /p")]
+        section = compile_section(pairs, "req", macros=False, auto_join=auto_join)
+        assert section is not None
+        ok, no = _request(), _request(method="POST")
+        assert section.first_failure(ok, ok, "") is None
+        assert section.first_failure(no, no, "") is not None
+
+
 def test_policies_auto_join_gives_the_same_outcome() -> None:
     pairs = [("a", "req_method == 'GET'"), ("b", "req_path == '/p'")]
     joined = compile_section(pairs, "req", macros=False, auto_join=True)
