@@ -181,7 +181,7 @@ def test_namespaces_mcp_workflows_are_walked_as_endpoints() -> None:
     and an unimplemented namespace warned at its JSON path, a legacy alias renamed."""
     workflow = {
         "endpoint": "/__mcp/a",
-        "extra_config": {"security/policies": {}, "github_com/devopsfaith/krakend-lua/proxy": {}},
+        "extra_config": {"auth/ntlm": {}, "github_com/devopsfaith/krakend-lua/proxy": {}},
         "backend": [{"url_pattern": "/", "extra_config": {"auth/gcp": {}, "modifier/response-body": {}}}],
     }
     doc: dict[str, Any] = {
@@ -190,7 +190,7 @@ def test_namespaces_mcp_workflows_are_walked_as_endpoints() -> None:
     }
     where = "extra_config.ai/mcp.servers[0].tools[0].workflow"
     assert enforcing_namespaces(doc, catalog()) == [
-        f"{where}.extra_config.security/policies",
+        f"{where}.extra_config.auth/ntlm",
         f"{where}.backend[0].extra_config.auth/gcp",
     ]
     warned = {i.path for i in namespace_issues(doc, catalog())}
