@@ -45,6 +45,38 @@ def _reason(closing: asyncio.Future[object]) -> BaseException | None:
     return closing.exception()
 
 
+def cancelled_by_broker(channel: aiormq.abc.AbstractChannel) -> asyncio.Future[None]:
+    """Done once the broker cancels a consumer of ``channel`` (its queue deleted, a node failover):
+    the channel stays open but nothing arrives any more, so the session must end like a closed one."""
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def on_cancel(_frame: object) -> None:
+        if not done.done():
+            done.set_result(None)
+
+    channel.on_consumer_cancel_callbacks.add(on_cancel)
+    return done
+
+
+async def session_end(
+    host: str,
+    connection: aiormq.abc.AbstractConnection,
+    channel: aiormq.abc.AbstractChannel,
+    cancel: asyncio.Future[None],
+) -> None:
+    """Wait until the connection or the channel closes or the broker cancels the consumer (``cancel``,
+    from :func:`cancelled_by_broker`); raises :class:`AmqpError` saying why."""
+    try:
+        await asyncio.wait([connection.closing, channel.closing, cancel], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        cancel.cancel()
+    reason = _reason(connection.closing) or _reason(channel.closing)
+    if reason is not None:
+        raise _clean(reason, host)
+    if cancel.done() and not cancel.cancelled():
+        raise AmqpError("the broker cancelled the consumer (queue deleted or moved)")
+
+
 async def connect(host: str) -> aiormq.abc.AbstractConnection:
     """An open connection to ``host``; raises :class:`AmqpError`."""
     try:
@@ -97,14 +129,12 @@ def agent_driver(options: QueueOptions) -> Driver:
                     await channel.basic_nack(tag, requeue=not options.nack_discard)
 
             queue = await declare(channel, options, [agent.topic])
+            cancel = cancelled_by_broker(channel)
             await channel.basic_consume(
                 queue, on_message, no_ack=options.auto_ack, exclusive=options.exclusive, consumer_tag="krakend"
             )
             connected()
-            await asyncio.wait([connection.closing, channel.closing], return_when=asyncio.FIRST_COMPLETED)
-            reason = _reason(connection.closing) or _reason(channel.closing)
-            if reason is not None:
-                raise _clean(reason, options.host)
+            await session_end(options.host, connection, channel, cancel)
         except (OSError, TimeoutError, aiormq.exceptions.AMQPError) as exc:
             raise _clean(exc, options.host) from None
         finally:

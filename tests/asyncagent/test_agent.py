@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import aiormq
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -149,3 +150,24 @@ async def test_agent_unreachable_broker_never_stops_http_and_logs_once(
     assert len(failures) == 3  # max_retries 2: three attempts
     assert [r.levelno for r in failures] == [logging.ERROR, logging.DEBUG, logging.DEBUG]
     assert "s3cret-pass" not in caplog.text
+
+
+async def test_agent_consumer_cancelled_by_the_broker_reconnects(
+    rabbitmq: RabbitNode, sink: Sink, serve: Serve, publisher, caplog: pytest.LogCaptureFixture
+) -> None:
+    amqp = _names()
+    with caplog.at_level(logging.ERROR, logger="krakenpy"):
+        await serve(agent_doc(rabbitmq.url, sink, amqp))
+        await _consuming(rabbitmq.url, amqp["name"])
+        connection = await aiormq.connect(rabbitmq.url)
+        try:
+            channel = await connection.channel()
+            await channel.queue_delete(amqp["name"])  # the broker cancels the agent's consumer
+        finally:
+            await connection.close()
+        await _consuming(rabbitmq.url, amqp["name"])  # declared and consumed again by the agent
+    publish = await publisher(rabbitmq.url)
+    await publish(amqp["exchange"], "a.bar", b"after")
+    await sink.wait_for(1)
+    assert sink.bodies == [b"after"]
+    assert caplog.text.count("cancelled the consumer") == 1
