@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from functools import partial
 from urllib.parse import unquote, urlsplit
 
 import aiormq
@@ -16,7 +17,9 @@ from krakenpy.amqp.options import QueueOptions, redact
 from krakenpy.asyncagent.types import Driver, Handler
 from krakenpy.config.model import AgentConfig
 
-__all__ = ["AmqpError", "agent_driver", "connect"]
+__all__ = ["AmqpError", "agent_driver", "connect", "settle"]
+
+log = logging.getLogger("krakenpy")
 
 #: aiormq logs every failed connection itself: the agent and the producer report them, once per kind
 logging.getLogger("aiormq").setLevel(logging.CRITICAL)
@@ -108,6 +111,19 @@ async def declare(channel: aiormq.abc.AbstractChannel, options: QueueOptions, ro
     return queue
 
 
+async def settle(channel: aiormq.abc.AbstractChannel, tag: int, ack: bool, requeue: bool) -> None:
+    """Ack or nack ``tag``; a failure is logged here since aiormq's own logger is muted."""
+    if channel.is_closed:  # the broker hands the message out again
+        return
+    try:
+        if ack:
+            await channel.basic_ack(tag)
+        else:
+            await channel.basic_nack(tag, requeue=requeue)
+    except (aiormq.exceptions.AMQPError, aiormq.exceptions.ChannelInvalidStateError, OSError) as exc:
+        log.warning("[AMQP] cannot %s a message: %s", "ack" if ack else "nack", type(exc).__name__)
+
+
 def agent_driver(options: QueueOptions) -> Driver:
     """The driver of agents whose ``async/amqp`` is ``options``."""
 
@@ -117,21 +133,23 @@ def agent_driver(options: QueueOptions) -> Driver:
             channel = await connection.channel()
 
             async def on_message(message: DeliveredMessage) -> None:
-                ok = await handle(message.body)
-                if options.auto_ack:
-                    return  # the broker counted it as acknowledged on delivery
                 tag = message.delivery_tag
                 if tag is None:
                     return
-                if ok:
-                    await channel.basic_ack(tag)
-                else:
-                    await channel.basic_nack(tag, requeue=not options.nack_discard)
+                if options.auto_ack:  # acked as a worker takes it: at most once, yet bounded by the QoS
+                    await handle(message.body, partial(settle, channel, tag, True, False))
+                    return
+                ok = await handle(message.body, None)
+                await settle(channel, tag, ok, not options.nack_discard)
 
             queue = await declare(channel, options, [agent.topic])
+            if not options.prefetch_count:
+                # unacked deliveries wait in this process: never more than the agent can run at once
+                await channel.basic_qos(prefetch_count=agent.workers, prefetch_size=options.prefetch_size)
             cancel = cancelled_by_broker(channel)
+            # auto_ack is a manual ack (above): the broker's own would deliver without any bound
             await channel.basic_consume(
-                queue, on_message, no_ack=options.auto_ack, exclusive=options.exclusive, consumer_tag="krakend"
+                queue, on_message, no_ack=False, exclusive=options.exclusive, consumer_tag="krakend"
             )
             connected()
             await session_end(options.host, connection, channel, cancel)

@@ -15,7 +15,7 @@ import aiormq
 from aiormq.abc import DeliveredMessage
 from pamqp.commands import Basic
 
-from krakenpy.amqp.agent import connect, declare, session_end
+from krakenpy.amqp.agent import connect, declare, session_end, settle
 from krakenpy.amqp.options import ConsumerOptions
 from krakenpy.asyncagent.backoff import backoff
 from krakenpy.backends.encoding import Decoder
@@ -118,18 +118,18 @@ class Consumer:
     async def take(self, _request: Request) -> Response:
         """One message, decoded and formatted; waits for it until the backend's deadline."""
         channel, message = await self._next()
-        tag = message.delivery_tag
+        tag = message.delivery_tag or 0  # a GetOk always carries one
         auto_ack = self.options.queue.auto_ack
         if auto_ack:  # at most once, as the broker's own auto-ack
-            await _settle(channel, tag, True, False, self.prefix)
+            await settle(channel, tag, True, False)
         try:
             data = self.decode(message.body) if message.body else {}
         except BackendError:
             if not auto_ack:
-                await _settle(channel, tag, False, not self.options.queue.nack_discard, self.prefix)
+                await settle(channel, tag, False, not self.options.queue.nack_discard)
             raise
         if not auto_ack:
-            await _settle(channel, tag, True, False, self.prefix)
+            await settle(channel, tag, True, False)
         if self.formatter is not None:
             data = self.formatter(data)
         return Response(data=data, is_complete=True)
@@ -140,19 +140,6 @@ class Consumer:
         return self.take
 
 
-async def _settle(channel: aiormq.abc.AbstractChannel, tag: int | None, ack: bool, requeue: bool, prefix: str) -> None:
-    """Ack or nack ``tag``; a channel that broke meanwhile hands the message back by itself."""
-    if tag is None or channel.is_closed:
-        return
-    try:
-        if ack:
-            await channel.basic_ack(tag)
-        else:
-            await channel.basic_nack(tag, requeue=requeue)
-    except _BROKEN as exc:
-        log.warning("%s cannot %s a message: %s", prefix, "ack" if ack else "nack", type(exc).__name__)
-
-
 def _give_back(task: asyncio.Task[DeliveredMessage]) -> None:
     """Requeue the message a cancelled call's get brought after all."""
     if task.cancelled() or task.exception() is not None:
@@ -160,4 +147,4 @@ def _give_back(task: asyncio.Task[DeliveredMessage]) -> None:
     message = task.result()
     channel, tag = message.channel, message.delivery_tag
     if isinstance(message.delivery, Basic.GetOk) and tag is not None and not channel.is_closed:
-        _ = spawn(_settle(channel, tag, False, True, "[AMQP]"))
+        _ = spawn(settle(channel, tag, False, True))

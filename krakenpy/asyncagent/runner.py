@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from krakenpy.asyncagent.backoff import backoff
-from krakenpy.asyncagent.types import Driver
+from krakenpy.asyncagent.types import Driver, Started
 from krakenpy.config.model import AgentConfig
 from krakenpy.errors import PipelineError
 from krakenpy.proxy.deadline import arm_request, disarm, expired
@@ -77,11 +77,14 @@ class AgentRunner:
         self.seen.clear()
         log.info("%s consuming %r with %d workers", self.prefix, self.agent.topic, self.agent.workers)
 
-    async def handle(self, body: bytes) -> bool:
-        """Run one message through the pipe once a worker (and a token) is free; True when it succeeded."""
+    async def handle(self, body: bytes, started: Started | None = None) -> bool:
+        """Run one message through the pipe once a worker (and a token) is free, calling ``started``
+        first; True when it succeeded."""
         async with self.workers:
             if self.bucket is not None:
                 await self.bucket.take()
+            if started is not None:
+                await started()
             return await self._process(body)
 
     async def _process(self, body: bytes) -> bool:

@@ -171,3 +171,20 @@ async def test_agent_consumer_cancelled_by_the_broker_reconnects(
     await sink.wait_for(1)
     assert sink.bodies == [b"after"]
     assert caplog.text.count("cancelled the consumer") == 1
+
+
+@pytest.mark.parametrize("amqp_flags", [{}, {"auto_ack": True}], ids=["ack", "auto_ack"])
+async def test_agent_prefetch_defaults_to_the_workers(
+    rabbitmq: RabbitNode, sink: Sink, serve: Serve, publisher, amqp_flags: dict[str, bool]
+) -> None:
+    amqp = {**_names(), **amqp_flags}
+    sink.delay = 0.5
+    gw = await serve(agent_doc(rabbitmq.url, sink, amqp, consumer={"workers": 2}))
+    await _consuming(rabbitmq.url, amqp["name"])
+    publish = await publisher(rabbitmq.url)
+    await publish(amqp["exchange"], "a.bar", *[b"%d" % i for i in range(40)])
+    await sink.wait_for(2)
+    # two running, at most two more delivered ahead: the rest stays with the broker
+    assert (await queue_depth(rabbitmq.url, amqp["name"]))[0] >= 40 - 4
+    await gw.close()
+    assert (await queue_depth(rabbitmq.url, amqp["name"]))[0] >= 40 - 4  # nothing lost at the stop
