@@ -22,6 +22,9 @@ __all__ = ["producer_executor"]
 
 log = logging.getLogger("krakenpy")
 
+#: what a broken channel or connection raises in aiormq (ChannelInvalidStateError is a RuntimeError)
+_BROKEN = (aiormq.exceptions.AMQPError, aiormq.exceptions.ChannelInvalidStateError, OSError)
+
 
 def _param(params: dict[str, str], key: str) -> str | None:
     """The request parameter ``key`` names (``Id``: capitalised, as KrakenD stores them), if set."""
@@ -100,10 +103,24 @@ class _Publisher:
                 mandatory=options.mandatory,
                 immediate=options.immediate,
             )
-        except (aiormq.exceptions.AMQPError, OSError) as exc:
-            await self.close()
+        except aiormq.exceptions.DeliveryError as exc:  # returned (mandatory) or nacked: this message only
             raise BackendError(f"AMQP producer: {type(exc).__name__}", name="AMQP") from None
+        except _BROKEN as exc:
+            await self._drop(channel)
+            raise BackendError(f"AMQP producer: {type(exc).__name__}", name="AMQP") from None
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():  # the call's own deadline
+                raise
+            # aiormq cancels the confirmations a closing channel still waits for
+            await self._drop(channel)
+            raise BackendError("AMQP producer: the channel closed", name="AMQP") from None
         return Response(data={}, is_complete=True)
+
+    async def _drop(self, channel: aiormq.abc.AbstractChannel) -> None:
+        """Close the connection after ``channel`` broke, unless another call already reopened it."""
+        if self.channel is channel:
+            await self.close()
 
 
 def producer_executor(options: ProducerOptions, where: str) -> tuple[Proxy, _Publisher]:

@@ -104,3 +104,30 @@ async def test_producer_broker_down_is_a_backend_error_without_the_password(
     assert "pr0ducer-secret" not in caplog.text + await first.text() + await again.text()
     attempts = [r for r in caplog.records if "cannot connect the producer" in r.getMessage()]
     assert len(attempts) == 1
+
+
+async def test_producer_unroutable_mandatory_message_fails_alone(
+    rabbitmq: RabbitNode, gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    exchange = unique("ex")
+    connection = await aiormq.connect(rabbitmq.url)
+    try:
+        channel = await connection.channel()
+        await channel.exchange_declare(exchange, exchange_type="topic")
+        queue = (await channel.queue_declare(unique("q"), auto_delete=True)).queue
+        await channel.queue_bind(queue, exchange, routing_key="good")
+        client = await gateway(make_config([_endpoint(rabbitmq.url, exchange, mandatory=True)]))
+        assert (await client.post("/produce/good/0", data=b"warm")).status == 200
+        routes = ["good" if i % 2 == 0 else "nowhere" for i in range(20)]
+        with caplog.at_level(logging.DEBUG, logger="krakenpy"):
+            responses = await asyncio.gather(
+                *(client.post(f"/produce/{r}/{i}", data=b"x") for i, r in enumerate(routes))
+            )
+        statuses = {
+            r: {resp.status for route, resp in zip(routes, responses, strict=True) if route == r} for r in set(routes)
+        }
+        assert statuses == {"good": {200}, "nowhere": {500}}  # a returned message closes nothing
+        assert "Traceback" not in caplog.text
+        assert (await channel.queue_declare(queue, passive=True)).message_count == 11
+    finally:
+        await connection.close()
