@@ -31,6 +31,33 @@ def _param(params: dict[str, str], key: str) -> str | None:
     return (params.get(key) or None) if key else None
 
 
+def _invalid(what: str) -> BackendError:
+    return BackendError(f"AMQP producer: invalid {what}", name="AMQP")
+
+
+def _shortstr(what: str, value: str | None) -> str | None:
+    """``value`` if AMQP can carry it as a short string (at most 255 bytes)."""
+    if value is not None and len(value.encode()) > 255:
+        raise _invalid(what)
+    return value
+
+
+def _priority(value: str | None) -> int | None:
+    """A message priority: ASCII digits up to 255; anything else not a number is ignored (as KrakenD)."""
+    if value is None or not (value.isascii() and value.isdigit()):
+        return None
+    if int(value) > 255:
+        raise _invalid("priority")
+    return int(value)
+
+
+def _expiration(value: str | None) -> str | None:
+    """RabbitMQ takes only a whole number of milliseconds and closes the channel on anything else."""
+    if value is not None and not (value.isascii() and value.isdigit() and len(value) <= 255):
+        raise _invalid("expiration")
+    return value
+
+
 class _Publisher:
     """One connection and channel for a backend, reopened on demand after a failure."""
 
@@ -80,20 +107,20 @@ class _Publisher:
 
     async def publish(self, request: Request) -> Response:
         options = self.options
-        channel = await self._open()
         params = request.params
         key = options.routing_key if options.static_routing_key else params.get(options.routing_key, "")
-        content_type = request.headers.get("Content-Type", [""])[0] or None
-        priority = _param(params, options.priority_key) or ""
+        # a value AMQP cannot encode is this call's error, checked before anything reaches the channel
         properties = Basic.Properties(
-            headers={name: list(values) for name, values in request.headers.items()},
-            content_type=content_type,
+            headers={_shortstr("header name", name) or "": list(values) for name, values in request.headers.items()},
+            content_type=_shortstr("content type", request.headers.get("Content-Type", [""])[0] or None),
             timestamp=datetime.now(UTC),
-            expiration=_param(params, options.exp_key),
-            reply_to=_param(params, options.reply_to_key),
-            message_id=_param(params, options.msg_id_key),
-            priority=int(priority) if priority.isdigit() else None,
+            expiration=_expiration(_param(params, options.exp_key)),
+            reply_to=_shortstr("reply-to", _param(params, options.reply_to_key)),
+            message_id=_shortstr("message id", _param(params, options.msg_id_key)),
+            priority=_priority(_param(params, options.priority_key)),
         )
+        key = _shortstr("routing key", key) or ""
+        channel = await self._open()
         try:
             await channel.basic_publish(
                 request.body,

@@ -131,3 +131,42 @@ async def test_producer_unroutable_mandatory_message_fails_alone(
         assert (await channel.queue_declare(queue, passive=True)).message_count == 11
     finally:
         await connection.close()
+
+
+@pytest.mark.parametrize(
+    ("route", "msg_id", "prio", "exp", "status"),
+    [
+        ("ok", "1", "5", "1000", 200),
+        ("ok", "1", "300", "1000", 500),  # priority is an octet
+        ("ok", "1", "²", "1000", 200),  # not an ASCII number: ignored, as any other non-number
+        ("ok", "i" * 300, "1", "1000", 500),  # a short string is at most 255 bytes
+        ("r" * 300, "1", "1", "1000", 500),
+        ("ok", "1", "1", "abc", 500),  # RabbitMQ would close the channel
+    ],
+    ids=["valid", "priority-300", "priority-superscript", "long-id", "long-key", "bad-expiration"],
+)
+async def test_producer_invalid_parameter_is_a_backend_error(
+    rabbitmq: RabbitNode,
+    gateway,
+    caplog: pytest.LogCaptureFixture,
+    route: str,
+    msg_id: str,
+    prio: str,
+    exp: str,
+    status: int,
+) -> None:
+    exchange = unique("ex")
+    connection, queue = await _bound_queue(rabbitmq.url, exchange)
+    try:
+        endpoint = _endpoint(rabbitmq.url, exchange, priority_key="Prio", exp_key="Exp")
+        endpoint["endpoint"] = "/produce/{route}/{id}/{prio}/{exp}"
+        client = await gateway(make_config([endpoint]))
+        with caplog.at_level(logging.DEBUG, logger="krakenpy"):
+            response = await client.post(f"/produce/{route}/{msg_id}/{prio}/{exp}", data=b"x")
+            assert response.status == status
+            after = await client.post("/produce/after/2/1/1000", data=b"after")  # the channel still works
+        assert after.status == 200
+        assert "Traceback" not in caplog.text
+        assert (await _get(connection, queue)).body == (b"x" if status == 200 else b"after")
+    finally:
+        await connection.close()
