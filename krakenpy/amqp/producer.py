@@ -12,11 +12,12 @@ from datetime import UTC, datetime
 import aiormq
 from pamqp.commands import Basic
 
-from krakenpy.amqp.agent import AmqpError, connect
+from krakenpy.amqp.agent import CONNECT_TIMEOUT, AmqpError, connect
 from krakenpy.amqp.options import ProducerOptions
 from krakenpy.asyncagent.backoff import backoff
 from krakenpy.errors import BackendError
 from krakenpy.proxy.types import Proxy, Request, Response
+from krakenpy.tasks import spawn
 
 __all__ = ["producer_executor"]
 
@@ -66,44 +67,78 @@ class _Publisher:
         self.where = where
         self.channel: aiormq.abc.AbstractChannel | None = None
         self.connection: aiormq.abc.AbstractConnection | None = None
-        self.lock = asyncio.Lock()
+        #: the connection attempt in flight: the publisher's own task, so a call cut by its deadline
+        #: neither cancels it nor starts another
+        self.opening: asyncio.Task[aiormq.abc.AbstractChannel] | None = None
+        #: a call's deadline ran out during :attr:`opening`: the calls after it fail at once
+        self.stalled = False
+        self.stall_logged = False
         self.failures = 0
         self.retry_at = 0.0
         self.wait = backoff(options.backoff_strategy)
 
     async def _open(self) -> aiormq.abc.AbstractChannel:
-        if self.channel is not None and not self.channel.is_closed:
-            return self.channel
-        async with self.lock:
-            if self.channel is not None and not self.channel.is_closed:
-                return self.channel
-            if time.monotonic() < self.retry_at:
-                raise BackendError("the AMQP broker is unreachable (waiting to reconnect)", name="AMQP")
-            await self.close()
-            queue = self.options.queue
+        channel = self.channel
+        if channel is not None and not channel.is_closed:
+            return channel
+        if time.monotonic() < self.retry_at:
+            raise BackendError("the AMQP broker is unreachable (waiting to reconnect)", name="AMQP")
+        if self.opening is None:
+            self.stalled = False
+            self.opening = spawn(self._connect())
+            self.opening.add_done_callback(_retrieved)
+        elif self.stalled:
+            raise BackendError("the AMQP broker does not answer (still connecting)", name="AMQP")
+        opening = self.opening
+        try:
+            return await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            if not opening.done():  # the broker accepted TCP and says nothing: a blackhole until it times out
+                self.stalled = True
+                level = logging.DEBUG if self.stall_logged else logging.ERROR
+                self.stall_logged = True
+                log.log(level, "[BACKEND: %s][AMQP] the broker does not answer the producer's connection", self.where)
+            raise
+
+    async def _connect(self) -> aiormq.abc.AbstractChannel:
+        queue = self.options.queue
+        try:
+            await self._close_connection()
             try:
-                self.connection = await connect(queue.host)
-                channel = await self.connection.channel()
-                await channel.exchange_declare(
-                    queue.exchange, exchange_type="topic", durable=queue.durable, auto_delete=queue.delete
-                )
-            except (AmqpError, aiormq.exceptions.AMQPError, OSError) as exc:
+                async with asyncio.timeout(CONNECT_TIMEOUT):
+                    self.connection = await connect(queue.host)
+                    channel = await self.connection.channel()
+                    await channel.exchange_declare(
+                        queue.exchange, exchange_type="topic", durable=queue.durable, auto_delete=queue.delete
+                    )
+            except (AmqpError, TimeoutError, *_BROKEN) as exc:
                 self.failures += 1
                 self.retry_at = time.monotonic() + self.wait(self.failures)
                 level = logging.ERROR if self.failures == 1 else logging.DEBUG
-                log.log(level, "[BACKEND: %s][AMQP] cannot connect the producer: %s", self.where, exc)
-                await self.close()
-                raise BackendError(f"AMQP producer: {exc}", name="AMQP") from None
-            self.failures, self.channel = 0, channel
+                text = str(exc) if isinstance(exc, AmqpError) else type(exc).__name__
+                log.log(level, "[BACKEND: %s][AMQP] cannot connect the producer: %s", self.where, text)
+                await self._close_connection()
+                raise BackendError(f"AMQP producer: {text}", name="AMQP") from None
+            self.failures, self.channel, self.stall_logged = 0, channel, False
             return channel
+        finally:
+            self.opening = None
 
-    async def close(self) -> None:
+    async def _close_connection(self) -> None:
         connection, self.connection, self.channel = self.connection, None, None
         if connection is not None and not connection.is_closed:
             try:
                 await connection.close()
             except Exception:  # already broken: nothing to hand back
                 pass
+
+    async def close(self) -> None:
+        """Stop a connection attempt in flight and close the connection."""
+        opening, self.opening = self.opening, None
+        if opening is not None:  # its failure, if any, is logged and retrieved already
+            opening.cancel()
+            await asyncio.wait([opening])
+        await self._close_connection()
 
     async def publish(self, request: Request) -> Response:
         options = self.options
@@ -147,7 +182,13 @@ class _Publisher:
     async def _drop(self, channel: aiormq.abc.AbstractChannel) -> None:
         """Close the connection after ``channel`` broke, unless another call already reopened it."""
         if self.channel is channel:
-            await self.close()
+            await self._close_connection()
+
+
+def _retrieved(task: asyncio.Task[aiormq.abc.AbstractChannel]) -> None:
+    """Read a failed attempt's error (logged by :meth:`_Publisher._connect`) when no call waited for it."""
+    if not task.cancelled():
+        task.exception()
 
 
 def producer_executor(options: ProducerOptions, where: str) -> tuple[Proxy, _Publisher]:

@@ -170,3 +170,27 @@ async def test_producer_invalid_parameter_is_a_backend_error(
         assert (await _get(connection, queue)).body == (b"x" if status == 200 else b"after")
     finally:
         await connection.close()
+
+
+async def test_producer_silent_broker_costs_one_deadline_and_one_log(gateway, caplog: pytest.LogCaptureFixture) -> None:
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def blackhole(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # accepts TCP and never answers the AMQP handshake
+
+    server = await asyncio.start_server(blackhole, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        endpoint = _endpoint(f"amqp://guest:guest@127.0.0.1:{port}/", "ex")
+        endpoint["timeout"] = "300ms"
+        client = await gateway(make_config([endpoint]))
+        with caplog.at_level(logging.DEBUG, logger="krakenpy"):
+            statuses = [(await client.post(f"/produce/a/{i}", data=b"x")).status for i in range(3)]
+        assert statuses == [500, 500, 500]
+        assert len(accepted) == 1  # one attempt in flight, not one per call
+        stalls = [r for r in caplog.records if "does not answer the producer" in r.getMessage()]
+        assert [r.levelno for r in stalls] == [logging.ERROR]
+    finally:
+        for writer in accepted:
+            writer.close()
+        server.close()
