@@ -64,7 +64,8 @@ class AgentRunner:
         self.kind = kind.lower()
         self.workers = asyncio.Semaphore(agent.workers)
         self.bucket = _Bucket(agent.max_rate) if agent.max_rate > 0 else None
-        #: failure kinds logged since the agent last connected
+        #: failure kinds logged since the agent last connected (an exception's type, never its text:
+        #: texts vary per message and the set would grow without bound)
         self.seen: set[str] = set()
 
     def _once(self, kind: str, message: str) -> None:
@@ -95,7 +96,7 @@ class AgentRunner:
         try:
             response = await self.proxy(request)
         except PipelineError as exc:
-            self._once(f"pipe:{exc}", str(exc))
+            self._once(f"pipe:{type(exc).__name__}", str(exc))
             return False
         except asyncio.CancelledError:
             if expired(timer):
@@ -110,7 +111,7 @@ class AgentRunner:
             disarm(timer)
         if response.errors or not response.is_complete:
             reason = "; ".join(str(e) for e in response.errors) or "incomplete response"
-            self._once(f"pipe:{reason}", reason)
+            self._once("pipe:response", reason)
             return False
         return True
 
@@ -128,7 +129,7 @@ class AgentRunner:
                 await self.driver(self.agent, self.handle, self._connected)
                 self._once("closed", "the broker closed the connection: reconnecting")
             except Exception as exc:  # the driver's errors name no secret (it redacts its URL)
-                self._once(f"{type(exc).__name__}:{exc}", f"building the {self.kind} subscriber: {exc}")
+                self._once(type(exc).__name__, f"building the {self.kind} subscriber: {exc}")
             if loop.time() - started > MIN_RUN:
                 attempt = 0
             attempt += 1

@@ -188,3 +188,25 @@ async def test_agent_prefetch_defaults_to_the_workers(
     assert (await queue_depth(rabbitmq.url, amqp["name"]))[0] >= 40 - 4
     await gw.close()
     assert (await queue_depth(rabbitmq.url, amqp["name"]))[0] >= 40 - 4  # nothing lost at the stop
+
+
+async def test_agent_runner_remembers_failure_kinds_not_texts(sink: Sink, caplog: pytest.LogCaptureFixture) -> None:
+    from krakenpy.asyncagent.runner import AgentRunner
+    from krakenpy.errors import BackendError
+    from krakenpy.proxy.types import Request, Response
+
+    agent = build_service(agent_doc("amqp://127.0.0.1/", sink, _names())).agents[0]
+
+    async def failing(request: Request) -> Response:
+        raise BackendError(f"backend said no to {request.body!r}")
+
+    async def driver(*_args: Any) -> None:
+        return None
+
+    runner = AgentRunner(agent, failing, driver, "AMQP")
+    with caplog.at_level(logging.DEBUG, logger="krakenpy"):
+        results = [await runner.handle(b"message %d" % i) for i in range(50)]
+    assert results == [False] * 50
+    assert len(runner.seen) == 1  # one kind, however many texts
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR and "said no" in r.getMessage()]
+    assert len(errors) == 1
