@@ -198,6 +198,29 @@ def test_consumer_cli_workers_each_answer_from_the_shared_queue(tmp_path: Path, 
         cli.stop()
 
 
+async def test_consumer_queue_deleted_is_declared_again(rabbitmq: RabbitNode) -> None:
+    queue, exchange = unique("q"), unique("ex")
+    doc = _doc(rabbitmq.url, queue, exchange)
+    doc["endpoints"][0]["timeout"] = "5s"  # the session reconnects after its backoff (1 s)
+    gw, client = await _serving(doc)
+    try:
+        await _declared(rabbitmq.url, queue)
+        connection = await aiormq.connect(rabbitmq.url)
+        try:
+            await (await connection.channel()).queue_delete(queue)
+        finally:
+            await connection.close()
+        call = asyncio.ensure_future(client.get("/next"))  # its get fails: the session reconnects
+        await asyncio.sleep(0.2)
+        await _declared(rabbitmq.url, queue)
+        await _publish(rabbitmq.url, exchange, "orders.new", b'{"again": true}')
+        response = await call
+        assert (response.status, await response.json()) == (200, {"again": True})
+    finally:
+        await client.close()
+        await gw.close()
+
+
 async def test_consumer_check_connects_nowhere(dead_port: int) -> None:
     url = f"amqp://guest:guest@127.0.0.1:{dead_port}/"
     gw = await build_gateway(build_service(_doc(url, "q", "e")), serving=False)
