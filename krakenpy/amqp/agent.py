@@ -29,7 +29,12 @@ CONNECT_TIMEOUT = 10.0
 
 
 class AmqpError(Exception):
-    """A broker failure, its message free of the broker's password."""
+    """A broker failure, its message free of the broker's password; ``kind`` names the failure for
+    logging it once (the original exception's type)."""
+
+    def __init__(self, message: str, kind: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind or type(self).__name__
 
 
 def _clean(exc: BaseException, host: str) -> AmqpError:
@@ -38,7 +43,7 @@ def _clean(exc: BaseException, host: str) -> AmqpError:
     for secret in (host, password, unquote(password) if password else None):
         if secret:
             text = text.replace(secret, redact(host) if secret == host else "[REDACTED]")
-    return AmqpError(f"{type(exc).__name__}: {text}" if str(exc) else text)
+    return AmqpError(f"{type(exc).__name__}: {text}" if str(exc) else text, type(exc).__name__)
 
 
 def _reason(closing: asyncio.Future[object]) -> BaseException | None:
@@ -77,7 +82,7 @@ async def session_end(
     if reason is not None:
         raise _clean(reason, host)
     if cancel.done() and not cancel.cancelled():
-        raise AmqpError("the broker cancelled the consumer (queue deleted or moved)")
+        raise AmqpError("the broker cancelled the consumer (queue deleted or moved)", "ConsumerCancelled")
 
 
 async def connect(host: str) -> aiormq.abc.AbstractConnection:

@@ -81,7 +81,7 @@ class Consumer:
             try:
                 await self._session()
             except Exception as exc:  # the driver's errors name no secret
-                self._once(type(exc).__name__, f"consumer connection: {exc}")
+                self._once(getattr(exc, "kind", type(exc).__name__), f"consumer connection: {exc}")
             if loop.time() - started > _MIN_RUN:
                 attempt = 0
             attempt += 1

@@ -129,7 +129,10 @@ class AgentRunner:
                 await self.driver(self.agent, self.handle, self._connected)
                 self._once("closed", "the broker closed the connection: reconnecting")
             except Exception as exc:  # the driver's errors name no secret (it redacts its URL)
-                self._once(type(exc).__name__, f"building the {self.kind} subscriber: {exc}")
+                kind = getattr(exc, "kind", None)  # a driver may name its failures finer than by type
+                self._once(
+                    kind if isinstance(kind, str) else type(exc).__name__, f"building the {self.kind} subscriber: {exc}"
+                )
             if loop.time() - started > MIN_RUN:
                 attempt = 0
             attempt += 1
