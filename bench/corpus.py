@@ -31,7 +31,7 @@ from krakenpy.server.settings import runtime_settings
 ROOT = Path(__file__).resolve().parents[1]
 #: the tests' rule (tests/corpus.py): $KRAKENPY_CORPUS, else the shared folder beside the repository
 CORPUS = Path(os.environ.get("KRAKENPY_CORPUS") or ROOT.parent / "shared" / "corpus" / "krakend-configs")
-#: top-level blocks krakenpy cannot honour (Go plugins)
+#: top-level blocks krakenpy cannot honour (Go plugins, unless every one named is built in)
 UNSUPPORTED_BLOCKS = ("plugin",)
 #: the namespace warnings (krakenpy/config/namespaces.py); fields accepted without effect are not counted
 _MISSING = ("namespace not implemented", "Enterprise namespace")
@@ -65,7 +65,11 @@ async def judge(path: Path) -> Verdict:
     unknown = sorted({_namespace(w.path) for w in loaded.warnings if "unknown namespace" in w.message})
     doc = orjson.loads(path.read_bytes())
     missing += [f"@{block}" for block in UNSUPPORTED_BLOCKS if doc.get(block)]
-    _, errors, _ = runtime_settings(loaded.service)  # the listener: tls, plugin
+    _, errors, warnings = runtime_settings(loaded.service)  # the listener: tls, plugin
+    if doc.get("plugin") and not any("cannot be loaded" in str(w) for w in warnings):
+        missing.remove("@plugin")  # every plugin the config names is built in: the folder is not needed
+    # Go plugins named without a plugin block: KrakenD loads none either, but the config asks for them
+    missing += sorted({_namespace(w.path) for w in warnings if "not built into krakenpy" in w.message})
     if errors:
         return Verdict(name, "refused", f"invalid: {errors[0]}", missing, unknown)
     try:

@@ -47,11 +47,23 @@ CONFIGS: dict[str, dict[str, object]] = {
     "p3": {},
     # the same with p3-general.json's pair, which reads and branches: it runs in Lua (no setter plan)
     "p3-general": {},
+    # P1 behind plugin/http-server's ip-filter: an allow-list of four networks, the client (127.0.0.1)
+    # in the last, read from the connection as no forwarding header is sent
+    "p1-ip-filter": {
+        "plugin/http-server": {
+            "name": ["ip-filter"],
+            "ip-filter": {"CIDR": ["10.0.0.0/8", "192.168.0.0/16", "2001:db8::/32", "127.0.0.0/8"], "allow": True},
+        }
+    },
+    # P1's endpoint with two security/policies req policies (a variable, a macro): their cost per request
+    "p1-policies": {},
 }
 #: the T rows' configuration files; their listeners bind port 0, the OTLP target is the canned backend
 _T_FILES = {"p1-metrics": "t-metrics.json", "p1-traces": "t-traces.json", "p1-metrics-rt": "t-metrics.json"}
 #: the ``telemetry/opentelemetry`` layers a row sets over its file's
 _T_LAYERS: dict[str, dict[str, object]] = {"p1-metrics-rt": {"backend": {"metrics": {"round_trip": True}}}}
+#: the p1-policies row's two policies: one reads a variable, one calls a macro
+_POLICIES = ["req_method == 'GET'", "!hasQuerystring('debug')"]
 #: the ``--drive`` child's validator value and token, as JSON (set by ``main`` for the JWT rows)
 _JWT_ENV = "KRAKENPY_BENCH_JWT"
 #: the log writer's batch interval in the ``--drive`` child (``--writer-interval``)
@@ -97,6 +109,8 @@ def _doc(name: str, port: int) -> tuple[dict[str, object], str, dict[str, str]]:
         if name != "p1-bearer":
             endpoint["extra_config"] = {"auth/validator": validator}
         extra["Authorization"] = f"Bearer {token}"
+    if name == "p1-policies":
+        endpoint["extra_config"] = {"security/policies": {"req": {"policies": _POLICIES}}}
     if name in ("p3", "p3-general"):
         p3 = orjson.loads((Path(__file__).parent / "configs" / f"{name}.json").read_bytes())
         endpoint["extra_config"] = p3["endpoints"][0]["extra_config"]

@@ -161,7 +161,11 @@ def _serviceable(service: ServiceConfig, parsed: Parsed) -> list[ConfigIssue]:
             if proxy is not None and proxy.error:
                 where = f"{backend.path}.extra_config.backend/http/client.proxy_address"
                 issues.append(ConfigIssue(where, f"{proxy.error}: every call fails (500)", "warning"))
-            if not backend.hosts and not executors & set(parsed.get(backend.path, {})):
+            owned = parsed.get(backend.path, {})
+            answering = executors & set(owned)
+            if getattr(owned.get("plugin/http-client"), "static", True) is None:
+                answering.discard("plugin/http-client")  # no-redirect, wildcard: the HTTP call still needs a host
+            if not backend.hosts and not answering:
                 message = "no host here nor in the service's host: every call fails (500, 'no hosts available')"
                 issues.append(ConfigIssue(f"{backend.path}.host", message, "warning"))
             elif backend.sd in SD_MODES and backend.hosts and ("/" in backend.hosts[0] or ":" in backend.hosts[0]):

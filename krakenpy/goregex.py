@@ -10,7 +10,7 @@ is refused here too.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import re2
@@ -54,8 +54,52 @@ class GoRegex:
         except UnicodeEncodeError:
             return self._compiled.search(_go_text(text)) is not None
 
+    def replace_all(self, text: str, template: str) -> str:
+        """Go's ``ReplaceAllString``: every match replaced by ``template`` expanded (``$1``, ``${name}``,
+        ``$$``); an empty match right after the previous match is skipped, as Go does."""
+        out: list[str] = []
+        last, previous_end = 0, -1
+        for found in self._compiled.finditer(text):
+            start, end = found.span()
+            if start == end == previous_end:
+                continue
+            out.append(text[last:start])
+            out.append(_expand(template, found, self._compiled.groupindex))
+            last = previous_end = end
+        out.append(text[last:])
+        return "".join(out)
+
     def __repr__(self) -> str:
         return f"GoRegex({self.pattern!r})"
+
+
+_NAME = re.compile(r"[A-Za-z0-9_]+")
+
+
+def _expand(template: str, found: Any, names: Mapping[str, int]) -> str:
+    """Go's ``Regexp.Expand``: ``$name`` takes the longest run of letters, digits and ``_`` (so ``$1x``
+    is the group named ``1x``: empty); a reference to no group is empty; a malformed ``$`` is kept."""
+    out: list[str] = []
+    rest = template
+    while True:
+        before, dollar, rest = rest.partition("$")
+        out.append(before)
+        if not dollar:
+            return "".join(out)
+        if rest.startswith("$"):
+            out.append("$")
+            rest = rest[1:]
+            continue
+        braced = rest.startswith("{")
+        name = _NAME.match(rest, 1 if braced else 0)
+        if name is None or (braced and not rest.startswith("}", name.end())):
+            out.append("$")
+            continue
+        key = name.group(0)
+        rest = rest[name.end() + (1 if braced else 0) :]
+        index = int(key) if key.isascii() and key.isdigit() and len(key) < 9 else names.get(key, -1)
+        if 0 <= index <= len(found.groups()):
+            out.append(found.group(index) or "")
 
 
 class GoRegexSet:

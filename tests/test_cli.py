@@ -97,16 +97,16 @@ def test_cli_check_lint_rejects_unknown_keys(tmp_path: Path) -> None:
 def test_cli_check_warns_about_unsupported_namespace(tmp_path: Path) -> None:
     doc = {
         "version": 3,
-        "extra_config": {"security/policies": {"req": {"policies": ["true"]}}},
+        "extra_config": {"auth/gcp": {"audience": "x"}},
         "endpoints": [{"endpoint": "/a", "backend": [{"host": ["h:80"], "url_pattern": "/"}]}],
     }
     path = _write(tmp_path, doc)
     out = _cli("check", "-c", path)
     assert out.returncode == 1  # run would refuse it: so does check
-    assert "extra_config.security/policies" in out.stderr
+    assert "extra_config.auth/gcp" in out.stderr
     out = _cli("check", "--allow-unsupported", "-c", path)
     assert out.returncode == 0
-    assert "security/policies" in out.stderr
+    assert "auth/gcp" in out.stderr
 
 
 def test_cli_missing_file_is_a_clean_error(tmp_path: Path) -> None:
@@ -183,7 +183,7 @@ def test_cli_run_refuses_unimplemented_access_control(tmp_path: Path) -> None:
         "endpoints": [
             {
                 "endpoint": "/a",
-                "extra_config": {"security/policies": {"req": {"policies": ["true"]}}},
+                "extra_config": {"auth/gcp": {"audience": "x"}},
                 "backend": [{"host": ["h:80"], "url_pattern": "/"}],
             }
         ],
@@ -191,7 +191,7 @@ def test_cli_run_refuses_unimplemented_access_control(tmp_path: Path) -> None:
     path = _write(tmp_path, doc)
     out = _cli("run", "-c", path, timeout=30)
     assert out.returncode == 1
-    assert "endpoints[0].extra_config.security/policies" in out.stderr
+    assert "endpoints[0].extra_config.auth/gcp" in out.stderr
     assert "--allow-unsupported" in out.stderr
     assert _cli("check", "-c", path).returncode == 1  # check and run agree
 
@@ -281,7 +281,7 @@ def test_cli_check_refuses_go_plugins_that_namespaces_use(tmp_path: Path, capsys
     endpoint = {"endpoint": "/a", "backend": [{"host": ["h:80"], "url_pattern": "/"}]}
     doc = {"version": 3, "plugin": {"folder": "/opt/krakend/plugins/", "pattern": ".so"}, "endpoints": [endpoint]}
     assert main(["check", "-c", _write(tmp_path, doc)]) == 0
-    assert "WARNING: plugin: Go plugins cannot be loaded by krakenpy: the folder is not read" in capsys.readouterr().err
+    assert "WARNING: plugin: the folder is not read: nothing in this config needs it" in capsys.readouterr().err
     doc["extra_config"] = {"plugin/http-server": {"name": ["auth-request"]}}
     path = _write(tmp_path, doc)
     assert main(["check", "-c", path]) == 1

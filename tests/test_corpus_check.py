@@ -126,11 +126,10 @@ def test_corpus_enterprise_rate_limits_are_served(name: str, namespace: str) -> 
 
 @needs_corpus
 def test_corpus_enterprise_dynamic_routing_is_accepted() -> None:
-    """002's EE dynamic routing parses; the config is refused only for EE security/policies."""
+    """002's EE dynamic routing parses; its EE security/policies are implemented: nothing is refused."""
     loaded = load_service(CORPUS / "002-krakend-playground-enterprise.json", use_env=False)
     keys = {key for endpoint in loaded.service.endpoints for b in endpoint.backends for key in b.url_keys}
     assert {"Input_headers.x-route", "Input_query_strings.route"} <= keys
-    assert loaded.enforcing == (
-        "endpoints[10].extra_config.security/policies",
-        "endpoints[36].extra_config.security/policies",
-    )
+    assert loaded.enforcing == ()
+    assert "security/policies" in loaded.parsed["endpoints[10]"]
+    assert "security/policies" in loaded.parsed["endpoints[36]"]

@@ -64,6 +64,8 @@ CORE: Final[tuple[str, ...]] = (
 EDGE: Final[tuple[str, ...]] = (
     "telemetry/access_log",
     "security/cors",
+    # KrakenD's server plugins wrap the gin engine, inside CORS: ip-filter and url-rewrite see every path
+    "plugin/http-server",
     "security/http",
     "security/bot-detector",
     "auth/revoker",  # no middleware: opens the shared filters and the admin listener at start-up
@@ -97,6 +99,7 @@ ENDPOINT: Final[tuple[str, ...]] = (
     "auth/basic",
     "auth/validator",
     "validation/cel",
+    "security/policies",  # EE's jwt policies: on the claims auth/validator set
     "auth/signer",
     "modifier/lua-endpoint",
     # the rate limits run after the JWT validator (claims are set, bad tokens consume nothing) and
@@ -120,7 +123,9 @@ PROXY: Final[tuple[str, ...]] = (
     "modifier/jmespath",  # EE: the query sees the answer after the Lua post scripts
     "modifier/lua-proxy",
     "validation/cel",
+    "security/policies",  # req before the backends, resp on the merged response
     "validation/json-schema",
+    "plugin/req-resp-modifier",  # lura: the request/response plugins, inside the proxy stack
 )
 #: around one backend's stack, inside the request builder (lura newStack and krakend-ce
 #: backend_factory.go order: GraphQL right after the header filter, then the metrics/OTel stages
@@ -128,12 +133,15 @@ PROXY: Final[tuple[str, ...]] = (
 #: and CEL errors as failures, never a GraphQL request a client body spoiled
 BACKEND: Final[tuple[str, ...]] = (
     "backend/graphql",
+    "plugin/req-resp-modifier",  # lura newStack: right after GraphQL, before the telemetry stages
     "telemetry/access_log",
     "qos/circuit-breaker",
     "qos/ratelimit/proxy",
     "modifier/jmespath",
     "modifier/lua-backend",
     "validation/cel",
+    "security/policies",
+    "plugin/http-client",  # innermost: wildcard's rest goes on the URL the call uses
 )
 #: around one HTTP backend's upstream call
 #: outermost first, as krakend-ce wraps them: martian (around the HTTP executor) → the OTel transport
@@ -156,6 +164,7 @@ EXECUTOR: Final[tuple[str, ...]] = (
     # krakend-ce tries the subscriber before the publisher
     "backend/pubsub/subscriber",
     "backend/pubsub/publisher",
+    "plugin/http-client",  # static-filesystem: an answer from a file (the other built-ins configure the client)
 )
 #: an async agent's driver: the first that applies consumes the agent's queue
 AGENT: Final[tuple[str, ...]] = ("async/amqp",)

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from krakenpy.config.durations import parse_duration
 from krakenpy.config.model import BackendConfig, EndpointConfig, ServiceConfig
+from krakenpy.config.namespaces import plugin_names
 from krakenpy.config.options import (
+    HttpClientOptions,
     parse_backend_proxy,
     parse_endpoint_proxy,
     parse_http_backend,
@@ -221,9 +224,18 @@ def _build_backend(
         host_keys=tuple(host_keys),
         proxy=c.namespace(extra, "proxy", path, parse_backend_proxy),
         http=c.namespace(extra, "backend/http", path, parse_http_backend),
-        http_client=c.namespace(extra, "backend/http/client", path, parse_http_client),
+        http_client=_no_redirect_plugin(extra, c.namespace(extra, "backend/http/client", path, parse_http_client)),
         sd_scheme=str(raw.get("sd_scheme", "") or "http"),
     )
+
+
+def _no_redirect_plugin(extra: Mapping[str, Any], options: HttpClientOptions) -> HttpClientOptions:
+    """KrakenD Enterprise's ``no-redirect`` client plugin is ``no_redirect``: one switch, one code path."""
+    if options.no_redirect or not {"no-redirect", "krakend-redirect"} & set(
+        plugin_names(extra.get("plugin/http-client"))
+    ):
+        return options
+    return replace(options, no_redirect=True)
 
 
 def _build_endpoint(

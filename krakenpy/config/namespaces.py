@@ -18,6 +18,7 @@ from krakenpy.errors import ConfigIssue
 
 __all__ = [
     "ALIASES",
+    "BUILT_IN_PLUGINS",
     "CE_NAMESPACES",
     "EE_NAMESPACES",
     "Catalog",
@@ -25,6 +26,7 @@ __all__ = [
     "is_enforcing",
     "namespace_issues",
     "normalize_aliases",
+    "plugin_names",
 ]
 
 # import path (without the github.com/ prefix) -> short namespace
@@ -166,6 +168,26 @@ EE_NAMESPACES: Final[frozenset[str]] = frozenset(
     }
 )
 _EE_PREFIXES: Final = ("messaging/kafka/",)
+
+
+#: the KrakenD Enterprise Go plugins krakenpy builds in, by the namespace that names them
+#: (``krakend-redirect`` is ``no-redirect``'s KrakenD 1.x name)
+BUILT_IN_PLUGINS: Final[Mapping[str, frozenset[str]]] = {
+    "plugin/http-server": frozenset({"ip-filter", "url-rewrite", "virtualhost", "wildcard", "static-filesystem"}),
+    "plugin/http-client": frozenset({"no-redirect", "krakend-redirect", "static-filesystem", "wildcard"}),
+    "plugin/req-resp-modifier": frozenset({"content-replacer"}),
+}
+
+
+def plugin_names(value: Any) -> tuple[str, ...]:
+    """The plugins a ``plugin/*`` value names: its ``name``, a list (server and modifier plugins) or
+    one string (a client plugin); anything else names none."""
+    name = value.get("name") if isinstance(value, Mapping) else None
+    if isinstance(name, str):
+        return (name,) if name else ()
+    if isinstance(name, list):
+        return tuple(n for n in name if isinstance(n, str) and n)
+    return ()
 
 
 @dataclass(frozen=True, slots=True)

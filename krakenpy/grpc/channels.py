@@ -3,7 +3,6 @@ first use (a worker's own event loop) and closed with the gateway."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -12,7 +11,7 @@ import grpc
 from grpc import aio
 
 from krakenpy.errors import ConfigError, ConfigIssue
-from krakenpy.grpc.options import BackendOptions
+from krakenpy.grpc.options import INT32_MAX, BackendOptions
 from krakenpy.resources import Resources
 from krakenpy.state import Key
 
@@ -52,7 +51,8 @@ def channel_spec(options: BackendOptions, secure_host: bool, resources: Resource
     tls = options.tls
     channel_options: list[tuple[str, int]] = [("grpc.max_receive_message_length", options.max_recv)]
     if options.idle_timeout > 0:
-        channel_options.append(("grpc.client_idle_timeout_ms", max(1, int(options.idle_timeout * 1000))))
+        idle_ms = min(max(1, int(options.idle_timeout * 1000)), INT32_MAX)
+        channel_options.append(("grpc.client_idle_timeout_ms", idle_ms))
     # allow_insecure_connections is grpc-go's "insecure" credentials: plaintext, as in KrakenD
     secure = not tls.allow_insecure and (secure_host or tls.configured)
     key = (secure, tls if secure else None, tuple(channel_options))
@@ -96,8 +96,14 @@ class Channels:
     async def close(self) -> None:
         """Close every channel (the gateway's exit stack calls it)."""
         channels, self._open = list(self._open.values()), {}
+        failed: BaseException | None = None
         for channel in channels:
-            await channel.close(grace=None)
+            try:
+                await channel.close(grace=None)
+            except Exception as exc:  # the others are closed all the same
+                failed = failed or exc
+        if failed is not None:
+            raise failed
 
 
 _CHANNELS: Final = Key("grpc channels", Channels)
@@ -112,9 +118,10 @@ def channels_of(resources: Resources) -> Channels:
     return channels
 
 
-def unary(channel: aio.Channel, path: str, decode: Callable[[bytes], Any]) -> Any:
-    """The unary multi-callable of ``path`` on ``channel``."""
-    return channel.unary_unary(path, request_serializer=_serialize, response_deserializer=decode)
+def unary(channel: aio.Channel, path: str) -> Any:
+    """The unary multi-callable of ``path`` on ``channel``; answers are left as bytes (the caller
+    decodes them, as grpcio hides a decoding failure behind a ``None`` answer)."""
+    return channel.unary_unary(path, request_serializer=_serialize, response_deserializer=None)
 
 
 def _serialize(message: Any) -> bytes:

@@ -9,8 +9,10 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+import grpc
 import orjson
 from google.protobuf import message_factory
+from google.protobuf.message import DecodeError
 from grpc import aio
 
 from krakenpy.config.model import BackendConfig
@@ -19,7 +21,7 @@ from krakenpy.grpc.catalog import service_catalog
 from krakenpy.grpc.channels import ChannelSpec, channel_spec, channels_of, target_of, unary
 from krakenpy.grpc.options import BackendOptions
 from krakenpy.grpc.request import InputError, message_builder
-from krakenpy.grpc.response import Renderer
+from krakenpy.grpc.response import Renderer, RenderError
 from krakenpy.grpc.status import error_body, http_status
 from krakenpy.proxy.formatter import Formatter
 from krakenpy.proxy.types import Headers, Proxy, Request, Response
@@ -54,7 +56,21 @@ def metadata_of(headers: Headers, renames: Mapping[str, str]) -> tuple[tuple[str
     return tuple(out)
 
 
-def _failure(error: aio.AioRpcError, backend: BackendConfig, path: str, noop: bool) -> Response:
+def _made_here(error: aio.AioRpcError, channel: aio.Channel, deadline_passed: bool) -> bool:
+    """Whether grpcio made the status itself rather than receiving it (grpcio does not say): the
+    deadline passed, the channel is not connected, or the answer was over the size limit."""
+    code = error.code()
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return deadline_passed
+    if code == grpc.StatusCode.UNAVAILABLE:
+        state: grpc.ChannelConnectivity = channel.get_state()
+        return state is not grpc.ChannelConnectivity.READY
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return "larger than max" in (error.details() or "")
+    return False
+
+
+def _failure(error: aio.AioRpcError, backend: BackendConfig, path: str, noop: bool, local: bool) -> Response:
     """What a non-OK status becomes: the no-op answer, the error details, or a BackendError."""
     code = error.code()
     number, name = code.value[0], code.name
@@ -62,6 +78,8 @@ def _failure(error: aio.AioRpcError, backend: BackendConfig, path: str, noop: bo
     details = error.details() or ""
     body = error_body(number, name, details)
     if noop:
+        if local:  # no answer to pass on: a failed no-op HTTP backend (500, no body), not grpcio's text
+            raise BackendError(f"grpc {name} [{path}]: {details}")
         return Response(data={}, is_complete=True, status=status, headers={"Content-Type": _JSON}, body=body)
     details_name = backend.http.return_error_details
     if details_name:
@@ -103,24 +121,26 @@ async def grpc_executor(
     build = message_builder(options, request_class, param_names)
     render = Renderer(options).message
     rpc_path = f"/{options.service}/{options.method}"
+    answer_type = method.output_type.full_name
     targets = [target_of(host) for host in backend.hosts]
     if not targets:
         raise ConfigError([ConfigIssue(f"{backend.path}.host", "a gRPC backend needs a host")])
     channels = channels_of(resources)
     specs = {secure: channel_spec(options, secure, resources, path) for secure in {s for _, s in targets}}
-    calls: dict[tuple[str, ChannelSpec], Callable[..., Any]] = {}
+    calls: dict[tuple[str, ChannelSpec], tuple[Callable[..., Any], aio.Channel]] = {}
     turn = itertools.cycle(range(len(targets)))
     noop = backend.encoding == "no-op"
     renames = options.header_mapping
     span = backend.timeout
     loop_time = asyncio.get_running_loop().time
 
-    def callable_for(index: int) -> Callable[..., Any]:
+    def callable_for(index: int) -> tuple[Callable[..., Any], aio.Channel]:
         target, secure = targets[index]
         spec = specs[secure]
         found = calls.get((target, spec))
         if found is None:
-            found = calls[(target, spec)] = unary(channels.get(target, spec), rpc_path, response_class.FromString)
+            channel = channels.get(target, spec)
+            found = calls[(target, spec)] = (unary(channel, rpc_path), channel)
         return found
 
     async def call(request: Request) -> Response:
@@ -128,16 +148,22 @@ async def grpc_executor(
             message = build(request)
         except InputError as exc:
             raise BackendError(f"grpc {rpc_path}: {exc}", status=400) from None
-        timeout = request.deadline - loop_time() if request.deadline else span
+        now = loop_time()
+        left = request.deadline - now if request.deadline else span
+        timeout = max(left, 0.001) if left else None
+        invoke, channel = callable_for(next(turn))
         try:
-            answer = await callable_for(next(turn))(
-                message,
-                timeout=max(timeout, 0.001) if timeout else None,
-                metadata=metadata_of(request.headers, renames),
-            )
+            raw = await invoke(message, timeout=timeout, metadata=metadata_of(request.headers, renames))
         except aio.AioRpcError as exc:
-            return _failure(exc, backend, rpc_path, noop)
-        data = render(answer)
+            passed = timeout is not None and loop_time() >= now + timeout - 0.001
+            return _failure(exc, backend, rpc_path, noop, _made_here(exc, channel, passed))
+        try:
+            # decoded here, not by grpcio: grpcio turns a decoding failure into a None answer
+            if not isinstance(raw, bytes):
+                raise DecodeError("no answer")
+            data = render(response_class.FromString(raw))
+        except (DecodeError, RenderError) as exc:
+            raise BackendError(f"grpc {rpc_path}: the answer is not a valid {answer_type}: {exc}") from None
         if noop:
             return Response(
                 data={}, is_complete=True, status=200, headers={"Content-Type": _JSON}, body=orjson.dumps(data)

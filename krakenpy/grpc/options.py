@@ -12,6 +12,7 @@ from krakenpy.errors import ConfigError, ConfigIssue
 
 __all__ = [
     "BackendOptions",
+    "INT32_MAX",
     "CatalogOptions",
     "TlsOptions",
     "parse_backend_options",
@@ -23,6 +24,9 @@ __all__ = [
 _METHOD: Final = re.compile(r"^/([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)/([A-Za-z_][A-Za-z0-9_]*)$")
 #: grpc-go's default limit of a received message
 DEFAULT_MAX_RECV: Final = 4 * 1024 * 1024
+#: grpcio's channel options are C ints: a larger size or idle time (ms) is taken as this, which is
+#: no limit in practice (a protobuf message cannot exceed 2 GiB; ~24.8 days idle)
+INT32_MAX: Final = 2**31 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +90,10 @@ def parse_catalog_options(raw: Mapping[str, Any], path: str) -> CatalogOptions:
 
 
 def _strings(raw: object) -> dict[str, str]:
+    # only "@" keys are comments here: "_id" or "$filter" may well be parameter and header names
     if not isinstance(raw, Mapping):
         return {}
-    return {str(k): str(v) for k, v in raw.items() if str(k)[:1] not in "@$_#" and isinstance(v, str)}
+    return {str(k): str(v) for k, v in raw.items() if not str(k).startswith("@") and isinstance(v, str)}
 
 
 def _tls(raw: object) -> TlsOptions:
@@ -129,7 +134,7 @@ def parse_backend_options(raw: Mapping[str, Any], *, url_pattern: str, path: str
         duration_as_string=bool(raw.get("output_duration_as_string", False)),
         remove_unset=bool(raw.get("output_remove_unset_values", False)),
         assume_bytes=bool(raw.get("input_assume_bytes", False)),
-        max_recv=int(raw.get("max_call_recv_msg_size") or DEFAULT_MAX_RECV),
-        idle_timeout=idle,
+        max_recv=min(int(raw.get("max_call_recv_msg_size") or DEFAULT_MAX_RECV), INT32_MAX),
+        idle_timeout=min(idle, INT32_MAX / 1000),
         tls=_tls(tls_raw),
     )

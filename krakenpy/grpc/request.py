@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
+import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -35,8 +36,12 @@ _INTS: Final = frozenset(
     | {F.TYPE_FIXED32, F.TYPE_FIXED64, F.TYPE_SFIXED32, F.TYPE_SFIXED64}
 )
 _JSON_TYPES: Final = frozenset({"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"})
-#: a body nested deeper than this is refused (protobuf's own recursion limit is 100)
+#: a body or a dotted path nested deeper than this is refused (protobuf's own recursion limit is 100)
 _MAX_DEPTH: Final = 64
+#: the largest finite float32 (protobuf's JSON mapping refuses a larger value for a ``float`` field)
+_FLOAT_MAX: Final = 3.4028234663852886e38
+#: Timestamp's range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z
+_TIMESTAMP_RANGE: Final = range(-62135596800, 253402300800)
 
 
 class InputError(ValueError):
@@ -54,7 +59,7 @@ def _from_string(field: Any, text: str, assume_bytes: bool) -> Any:
         return int(text)
     if kind == F.TYPE_DOUBLE or kind == F.TYPE_FLOAT:
         try:
-            return float(text)
+            return _float(field, float(text))
         except ValueError:
             raise InputError(f"{field.name}: {text!r} is not a number") from None
     if kind == F.TYPE_BOOL:
@@ -73,13 +78,26 @@ def _from_string(field: Any, text: str, assume_bytes: bool) -> Any:
     if kind == F.TYPE_BYTES:
         if assume_bytes:
             return text.encode()
-        try:
-            return base64.b64decode(
-                text + "=" * (-len(text) % 4), altchars=b"-_" if "-" in text or "_" in text else None
-            )
-        except (binascii.Error, ValueError):
-            raise InputError(f"{field.name}: {text!r} is not base64") from None
+        return _base64(field, text)
     raise InputError(f"{field.name}: cannot be set from a string")
+
+
+def _float(field: Any, value: float) -> float:
+    """A float32 field refuses a finite value it cannot hold (it would become infinity)."""
+    if field.type == F.TYPE_FLOAT and math.isfinite(value) and abs(value) > _FLOAT_MAX:
+        raise InputError(f"{field.name}: {value!r} is out of range for a float")
+    return value
+
+
+def _base64(field: Any, text: str) -> bytes:
+    """Standard or URL-safe base64 (one alphabet, padding optional); anything else is refused."""
+    url_safe = "-" in text or "_" in text
+    if url_safe and ("+" in text or "/" in text):
+        raise InputError(f"{field.name}: {text[:64]!r} mixes the two base64 alphabets")
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_" if url_safe else None, validate=True)
+    except (binascii.Error, ValueError):
+        raise InputError(f"{field.name}: {text[:64]!r} is not base64") from None
 
 
 def _timestamp(text: str) -> tuple[int, int]:
@@ -93,6 +111,8 @@ def _timestamp(text: str) -> tuple[int, int]:
     except ValueError:
         raise InputError(f"{text!r} is not an RFC 3339 timestamp") from None
     seconds = (moment - _EPOCH) // _SECOND
+    if seconds not in _TIMESTAMP_RANGE:  # an offset can move a valid date outside Timestamp's years
+        raise InputError(f"{text!r} is outside the years 0001-9999")
     return seconds, int(fraction[1:].ljust(9, "0")) if fraction else 0
 
 
@@ -131,10 +151,10 @@ def _scalar(field: Any, value: Any, assume_bytes: bool) -> Any:
         if kind in _INTS or kind == F.TYPE_ENUM:
             return value
         if kind == F.TYPE_DOUBLE or kind == F.TYPE_FLOAT:
-            return float(value)
+            return _float(field, float(value))
     elif isinstance(value, float):
         if kind == F.TYPE_DOUBLE or kind == F.TYPE_FLOAT:
-            return value
+            return _float(field, value)
         if kind in _INTS and value.is_integer():
             return int(value)
     raise InputError(f"{field.name}: {orjson.dumps(value).decode()[:64]} is not a {_kind_name(field)}")
@@ -157,10 +177,12 @@ class _Filler:
     def path(self, message: Any, path: str, values: list[str]) -> None:
         """``a.b.c`` = values: nested singular messages are walked; unknown names are ignored."""
         *parents, last = path.split(".")
-        for name in parents:
+        for depth, name in enumerate(parents):
             field = self.index.find(message.DESCRIPTOR, name)
             if field is None or field.type != F.TYPE_MESSAGE or field.is_repeated:
                 return
+            if depth >= _MAX_DEPTH:  # a recursive message would be nested past what protobuf encodes
+                raise InputError(f"{path[:64]!r} is nested too deeply")
             message = getattr(message, field.name)
         field = self.index.find(message.DESCRIPTOR, last)
         if field is None or is_map(field):
@@ -228,7 +250,11 @@ class _Filler:
     def _json_message(self, message: Any, value: Any, depth: int) -> None:
         name = message.DESCRIPTOR.full_name
         if name in _JSON_TYPES:
-            json_format.ParseDict(value, message)
+            try:
+                # the body's nesting counts too: the whole message stays within _MAX_DEPTH
+                json_format.ParseDict(value, message, max_recursion_depth=_MAX_DEPTH - depth)
+            except (json_format.ParseError, RecursionError) as exc:  # not a ValueError: the wrong JSON type
+                raise InputError(f"{name}: {str(exc)[:128]}") from None
         elif _fill_special(message, name, value, self.assume_bytes):
             pass
         elif isinstance(value, dict):

@@ -19,13 +19,17 @@ from google.protobuf.descriptor import FieldDescriptor as F
 from krakenpy.grpc.fields import WRAPPERS, is_map
 from krakenpy.grpc.options import BackendOptions
 
-__all__ = ["Renderer", "duration_string", "timestamp_string"]
+__all__ = ["RenderError", "Renderer", "duration_string", "timestamp_string"]
 
 _JSON_TYPES: Final = frozenset({"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"})
 _EPOCH: Final = datetime.datetime(1970, 1, 1)
 Convert = Callable[[Any], Any]
 #: per field: output name, attribute name, converter (None: the value as it is), singular message
 _Plan = tuple[tuple[str, str, Convert | None, bool], ...]
+
+
+class RenderError(ValueError):
+    """An answer that has no JSON form (NaN or Infinity in a ``Value``): the backend's fault."""
 
 
 def _fraction(nanos: int) -> str:
@@ -157,7 +161,10 @@ def _key(key: Any) -> str:
 
 
 def _json_value(message: Any) -> Any:
-    return json_format.MessageToDict(message)
+    try:
+        return json_format.MessageToDict(message)
+    except ValueError as exc:  # protobuf's JSON mapping refuses NaN and Infinity in a Value
+        raise RenderError(f"{message.DESCRIPTOR.full_name}: {exc}") from None
 
 
 def _seconds_nanos(message: Any) -> dict[str, int]:

@@ -97,6 +97,9 @@ class GatewayProtocol(Connection):
         if self._done:
             self._drop(data)
             return
+        if self._held is not None:  # behind an Upgrade request: frames or HTTP, as its answer decides
+            self._hold(data)
+            return
         body = self._body
         if body is not None and body.is_eof():
             body = self._body = None
@@ -125,10 +128,26 @@ class GatewayProtocol(Connection):
                 self._dispatch()
         elif self._hbytes > self._server.header_budget and self._body is None:
             self._refuse(431, f"headers over {self._server.limits.max_header_bytes} bytes")
-        if upgraded:  # an Upgrade or CONNECT request: never switched, what follows is the next request
-            self._parser.set_upgraded(False)  # type: ignore[union-attr]
-            if tail:
-                self.data_received(tail)
+        if upgraded:  # an Upgrade or CONNECT request: what follows is WebSocket frames after a 101, else HTTP
+            self._held = b""
+            self._hold(tail)
+
+    def _hold(self, data: bytes) -> None:
+        """Keep what arrived behind an Upgrade request (reading paused past a bound) until it is answered."""
+        held = self._held = (self._held or b"") + data
+        if len(held) > READ_SIZE and not self._buffer_paused:
+            self._pause_reading_for_buffer()
+
+    def _release(self) -> bool:
+        """The Upgrade request was answered without a switch: what came behind it is the next request
+        (True when one is being answered now)."""
+        held, self._held = self._held or b"", None
+        self._parser.set_upgraded(False)  # type: ignore[union-attr]
+        if self._buffer_paused and len(self._queue) < MAX_PIPELINED:
+            self._resume_reading_for_buffer()
+        if held:
+            self.data_received(held)
+        return self._task is not None
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -246,6 +265,8 @@ class GatewayProtocol(Connection):
             self._t0 = _now()  # a pipelined request's clocks start now
             self._dispatch()
             return
+        if self._held is not None and self._release():  # an upgrade that did not happen: a request followed
+            return
         if self._closing:
             self._end(CLOSE)
             return
@@ -262,7 +283,8 @@ class GatewayProtocol(Connection):
         # for days (Go's server forgets hijacked connections); a drain closes it with the others
         self._task = None
         self._done = True
-        await serve_upgrade(self, transport, upgrade)
+        held, self._held = self._held or b"", None
+        await serve_upgrade(self, transport, upgrade, held)
 
     def _continue_reader(self, payload: StreamReader) -> BodyReader:
         """``payload.read`` that first writes ``100 Continue`` (Go: on the first read, so a request

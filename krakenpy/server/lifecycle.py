@@ -59,6 +59,7 @@ class Connection(BaseProtocol):
         "_done",
         "_finished",
         "_hbytes",
+        "_held",
         "_queue",
         "_remote",
         "_scheme",
@@ -80,6 +81,7 @@ class Connection(BaseProtocol):
         self._t0 = 0.0  # when the current request's first byte arrived
         self._write_by = 0.0  # the write deadline, once the headers are in
         self._hbytes = 0  # header bytes of the request being received
+        self._held: bytes | None = None  # what came behind an Upgrade request, until it is answered
         self._finished = 0  # responses written on this connection
         self._closing = False  # close once the current answer is written (drain, broken body)
         self._done = False  # closed or closing now: nothing more is read or answered

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from krakenpy.config.model import ServiceConfig
+from krakenpy.config.namespaces import BUILT_IN_PLUGINS, plugin_names
 from krakenpy.errors import ConfigIssue
 from krakenpy.server.limits import ServerLimits, server_limits
 from krakenpy.server.tls import TlsOptions, parse_tls
@@ -47,20 +48,42 @@ def _extra_configs(raw: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, A
 
 
 def _plugin_issues(raw: Mapping[str, Any], allow_unsupported: bool) -> tuple[list[ConfigIssue], list[ConfigIssue]]:
-    """Go plugins cannot run in Python. The ``plugin`` block alone loads nothing that acts (plugins act
-    only where a ``plugin/*`` namespace names them): a warning. With such namespaces, what the plugins
-    do (often authentication) would be skipped: refused unless ``--allow-unsupported``."""
-    if "plugin" not in raw:
-        return [], []
-    users = [
-        f"{owner}.extra_config.{ns}" if owner else f"extra_config.{ns}"
+    """Go plugins cannot run in Python; krakenpy builds in the well-known Enterprise ones
+    (:data:`~krakenpy.config.namespaces.BUILT_IN_PLUGINS`). A plugin a ``plugin/*`` namespace names
+    that is not built in would be skipped (often authentication): refused unless
+    ``--allow-unsupported`` when the ``plugin`` block loads plugins, a warning without it (KrakenD
+    loads none then either). The block itself is never read: said once, as a warning."""
+    named = [
+        (f"{owner}.extra_config.{ns}" if owner else f"extra_config.{ns}", name)
         for owner, extra in _extra_configs(raw)
-        for ns in extra
+        for ns, value in extra.items()
         if ns.startswith("plugin/")
+        for name in plugin_names(value)
     ]
-    if not users:
-        return [], [ConfigIssue("plugin", "Go plugins cannot be loaded by krakenpy: the folder is not read", "warning")]
+    missing = [(path, name) for path, name in named if name not in BUILT_IN_PLUGINS.get(path.rsplit(".", 1)[-1], ())]
+    built_in = sorted({name for _, name in named} - {name for _, name in missing})
+    users = list(dict.fromkeys(f"{path} ({name})" for path, name in missing))
     shown = ", ".join(users[:3]) + (f" and {len(users) - 3} more" if len(users) > 3 else "")
+    if "plugin" not in raw:
+        if not missing:
+            return [], []
+        by_path: dict[str, list[str]] = {}
+        for path, name in missing:
+            by_path.setdefault(path, []).append(name)
+        return [], [
+            ConfigIssue(
+                path,
+                f"Go plugin(s) {', '.join(names)} not built into krakenpy, and no plugin block loads "
+                "them: no effect, as in KrakenD",
+                "warning",
+            )
+            for path, names in by_path.items()
+        ]
+    if not missing:
+        why = f"krakenpy builds in {', '.join(built_in)}" if built_in else "no plugin/* namespace names a plugin"
+        return [], [
+            ConfigIssue("plugin", f"the folder is not read: nothing in this config needs it ({why})", "warning")
+        ]
     message = f"Go plugins cannot be loaded by krakenpy, so what they do for {shown} would be skipped"
     if allow_unsupported:
         return [], [ConfigIssue("plugin", f"{message} (accepted by --allow-unsupported)", "warning")]

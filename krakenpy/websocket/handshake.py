@@ -15,7 +15,15 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from krakenpy.config.model import BackendConfig
 from krakenpy.errors import Rejection
 
-__all__ = ["NOT_FORWARDED", "accept_headers", "backend_headers", "backend_url", "check_request", "ws_hosts"]
+__all__ = [
+    "NOT_FORWARDED",
+    "accept_headers",
+    "backend_headers",
+    "backend_url",
+    "check_request",
+    "forbidden_origin",
+    "ws_hosts",
+]
 
 _GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #: never forwarded, whatever input_headers says: the backend handshake has its own (KrakenD's list),
@@ -71,6 +79,16 @@ def check_request(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> str:
     return key
 
 
+def forbidden_origin(origin: str) -> Rejection:
+    """gorilla's answer to an origin its check refuses: 403 with its reason as plain text."""
+    detail = "request origin not allowed by security/cors"
+    body = f"websocket: {detail}\n".encode()
+    headers = (("Content-Type", "text/plain; charset=utf-8"),)
+    return Rejection(
+        403, reason="origin_not_allowed", policy=_POLICY, detail=f"{detail}: {origin[:200]}", body=body, headers=headers
+    )
+
+
 def choose_protocol(headers: Mapping[str, str], offered: Sequence[str]) -> str | None:
     """The first subprotocol the client asks for that the endpoint offers (none when it offers none)."""
     if not offered:
@@ -119,19 +137,17 @@ def backend_url(host: str, backend: BackendConfig, params: Mapping[str, str], qu
     return host + path
 
 
-def backend_headers(raw: Mapping[str, str], allowed: tuple[str, ...]) -> CIMultiDict[str]:
-    """The client headers ``input_headers`` forwards to the backend's handshake (``*``: all of them),
-    never the handshake's own."""
+def backend_headers(headers: Mapping[str, Sequence[str]], allowed: tuple[str, ...]) -> CIMultiDict[str]:
+    """The headers ``input_headers`` forwards to the backend's handshake (``*``: all of them), never
+    the handshake's own. ``headers`` is the endpoint request's after its guards (canonical names): a
+    header a guard sets (``propagate_claims``, ``propagate_role``) replaces whatever the client sent."""
     out: CIMultiDict[str] = CIMultiDict()
     if not allowed:
         return out
-    every = allowed == ("*",)
-    getall = raw.getall if hasattr(raw, "getall") else None
-    names = [name for name in dict.fromkeys(raw.keys())] if every else list(allowed)
+    names = list(headers) if allowed == ("*",) else list(allowed)
     for name in names:
         if name.lower() in NOT_FORWARDED:
             continue
-        values = getall(name, ()) if getall is not None else ([raw[name]] if name in raw else [])
-        for value in values:
+        for value in headers.get(name, ()):
             out.add(name, value)
     return out

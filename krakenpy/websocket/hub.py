@@ -24,8 +24,21 @@ import orjson
 from aiohttp import WSMsgType
 
 from krakenpy.tasks import cancel_and_wait, spawn
+from krakenpy.websocket.backoff import Backoff
 from krakenpy.websocket.options import WebSocketOptions
-from krakenpy.websocket.socket import GOING_AWAY, INTERNAL, TOO_BIG, Dialer, close_quietly, deliver, dial, log, pings
+from krakenpy.websocket.socket import (
+    GOING_AWAY,
+    INTERNAL,
+    TOO_BIG,
+    Dialer,
+    Throttled,
+    close_quietly,
+    deliver,
+    dial,
+    log,
+    pings,
+    redial,
+)
 
 __all__ = ["GREETING", "Hub", "run_multiplexed"]
 
@@ -54,13 +67,15 @@ class Hub:
         self._backend: aiohttp.ClientWebSocketResponse | None = None
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self._dropped = Throttled()
 
     def join(self, url: str, session: dict[str, str]) -> _Client:
         """Add a client; the backend connection starts with the first one (or again after it gave up)."""
         client = _Client(url, session, asyncio.Queue(self._options.message_buffer_size))
         client.session = {"uuid": client.uuid, **session}
         self._clients.add(client)
-        if self._task is None or self._task.done():
+        if not self._closed and (self._task is None or self._task.done()):
             self._task = spawn(self._run())
         return client
 
@@ -78,29 +93,30 @@ class Hub:
             async with asyncio.timeout(self._options.write_wait):
                 await self._ready.wait()
                 backend = self._backend
-                assert backend is not None
+                if backend is None:  # the hub closed
+                    return "backend connection lost"
                 await backend.send_str(orjson.dumps(envelope).decode())
         except TimeoutError:
             return "empty connection"  # no backend connection in time
-        except (ConnectionError, RuntimeError, AssertionError):
+        except (ConnectionError, RuntimeError):
             return "backend connection lost"
         return None
 
     async def close(self) -> None:
-        """Stop the backend connection (the gateway is closing)."""
+        """Stop the backend connection (the gateway is closing): never reopened afterwards."""
+        self._closed = True
         await cancel_and_wait(self._task)
+        self._ready.set()  # a send still waiting for the connection learns it is gone
         if self._backend is not None:
             await self._backend.close()
 
     # -- the backend connection ------------------------------------------------------------------
 
     async def _run(self) -> None:
+        backoff, warn = Backoff(self._options.backoff_strategy, self._options.max_retries), Throttled()
         try:
-            while True:
-                backend = await dial(self._connect, self._options, self._where)
-                if backend is None:
-                    self._broadcast_close(INTERNAL, b"backend unavailable")
-                    return
+            backend = await dial(self._connect, self._options, self._where, backoff, warn, self._wanted)
+            while backend is not None:
                 self._backend = backend
                 try:
                     await self._serve(backend)
@@ -110,10 +126,15 @@ class Hub:
                     await backend.close()
                 if not self._clients:
                     return  # no one to reconnect for: the next client opens it again
-                log.warning("websocket %s: backend connection lost: reconnecting", self._where)
+                backend = await redial(self._connect, self._options, self._where, backoff, warn, self._wanted)
+            self._broadcast_close(INTERNAL, b"backend unavailable")
         except Exception:
             log.exception("websocket %s: backend connection failed", self._where)
             self._broadcast_close(INTERNAL, b"backend unavailable")
+
+    def _wanted(self) -> bool:
+        """Whether a client still waits for the backend connection: none left, no more dialling."""
+        return bool(self._clients) and not self._closed
 
     async def _serve(self, backend: aiohttp.ClientWebSocketResponse) -> None:
         await backend.send_str(GREETING)
@@ -169,7 +190,7 @@ class Hub:
         try:
             client.queue.put_nowait(data)
         except asyncio.QueueFull:
-            log.warning("websocket %s: a client's message buffer is full: message dropped", self._where)
+            self._dropped.warning("websocket %s: a client's message buffer is full: message dropped", self._where)
 
     def _broadcast_close(self, code: int, reason: bytes) -> None:
         for client in tuple(self._clients):

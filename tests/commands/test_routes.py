@@ -48,7 +48,7 @@ def test_routes_lambda_targets_name_the_function_or_parameter() -> None:
 def test_routes_marks_namespaces_krakenpy_ignores(tmp_path: Path) -> None:
     doc = {
         "version": 3,
-        "extra_config": {"plugin/http-server": {"name": ["x"]}},
+        "extra_config": {"plugin/middleware": {"name": ["x"]}},
         "endpoints": [
             {
                 "endpoint": "/a",
@@ -60,7 +60,7 @@ def test_routes_marks_namespaces_krakenpy_ignores(tmp_path: Path) -> None:
     path = tmp_path / "krakend.json"
     path.write_text(json.dumps(doc))
     table = render_table(route_map(load(path).service))
-    assert "service namespaces: plugin/http-server (ignored)" in table
+    assert "service namespaces: plugin/middleware (ignored)" in table
     assert "namespaces: proxy\n" in table
     assert "backend/soap (ignored)" in table
 

@@ -130,9 +130,7 @@ def test_websocket_backend_url_and_hosts() -> None:
 
 
 def test_websocket_backend_headers_never_the_handshake_s() -> None:
-    raw = CIMultiDict(
-        [("Authorization", "t"), ("Cookie", "a"), ("Cookie", "b"), ("Upgrade", "websocket"), ("Sec-WebSocket-Key", "k")]
-    )
+    raw = {"Authorization": ["t"], "Cookie": ["a", "b"], "Upgrade": ["websocket"], "Sec-Websocket-Key": ["k"]}
     assert handshake.backend_headers(raw, ()) == CIMultiDict()
     assert list(handshake.backend_headers(raw, ("Cookie",)).items()) == [("Cookie", "a"), ("Cookie", "b")]
     every = handshake.backend_headers(raw, ("*",))
@@ -148,3 +146,51 @@ def test_websocket_backoff_strategies() -> None:
         assert base * 2 / 3 <= wait <= base * 4 / 3 or wait == backoff.MAX_DELAY
     endless = backoff.delays("fallback", 0)
     assert len(list(itertools.islice(endless, 1000))) == 1000  # max_retries <= 0: for ever
+
+
+def test_websocket_parse_refuses_namespaces_the_upgrade_never_runs() -> None:
+    doc = _doc()
+    endpoint: dict[str, object] = doc["endpoints"][0]  # type: ignore[index]
+    endpoint["extra_config"] = {
+        "validation/cel": [{"check_expr": "JWT.sub == 'a'"}, {"check_expr": "'x' in req_headers"}],
+        "modifier/lua-proxy": {"pre": "print(1)"},
+        "telemetry/access_log": {},
+    }
+    backend = dict(endpoint["backend"][0])  # type: ignore[index]
+    backend["extra_config"] = {"qos/ratelimit/proxy": {"max_rate": 1}, "qos/circuit-breaker": {"max_errors": 1}}
+    endpoint["backend"] = [backend]
+    with pytest.raises(ConfigError) as caught:
+        COMPONENT.parse({}, site("websocket", doc=doc))
+    paths = sorted(issue.path for issue in caught.value.issues)
+    assert paths == [
+        "endpoints[0].backend[0].extra_config.qos/circuit-breaker",
+        "endpoints[0].backend[0].extra_config.qos/ratelimit/proxy",
+        "endpoints[0].extra_config.modifier/lua-proxy",
+        "endpoints[0].extra_config.validation/cel[1].check_expr",
+    ]
+
+
+def test_websocket_parse_keeps_the_endpoint_layer_s_jwt_checks() -> None:
+    doc = _doc()
+    endpoint: dict[str, object] = doc["endpoints"][0]  # type: ignore[index]
+    endpoint["extra_config"] = {"validation/cel": [{"check_expr": "JWT.sub == 'a'"}]}
+    assert COMPONENT.parse({}, site("websocket", doc=doc)) == WebSocketOptions()
+
+
+def test_websocket_backoff_carries_over_redials_until_healthy(monkeypatch: pytest.MonkeyPatch) -> None:
+    waits = backoff.Backoff("linear", 3)
+    assert waits.next_wait() == 1.0
+    waits.connected()  # up, then lost at once: the waits go on
+    assert (waits.next_wait(), waits.next_wait(), waits.next_wait()) == (2.0, 3.0, None)
+    monkeypatch.setattr(backoff, "HEALTHY", 0.0)
+    waits.connected()  # up long enough: they start over
+    assert waits.next_wait() == 1.0
+
+
+def test_websocket_throttled_warning_once_per_period(caplog: pytest.LogCaptureFixture) -> None:
+    from krakenpy.websocket.socket import Throttled
+
+    warn = Throttled()
+    for i in range(5):
+        warn.warning("dropped %d", i)
+    assert [r.getMessage() for r in caplog.records] == ["dropped 0"]

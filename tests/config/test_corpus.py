@@ -33,8 +33,8 @@ def test_corpus_is_complete() -> None:
 def test_corpus_file_passes_plain_check(path: Path) -> None:
     doc = _prepared(path.name[:3])
     errors = [str(i) for i in validate_document(doc, lint=False, catalog=catalog()) if i.severity == "error"]
-    # 002 (the Enterprise playground) too: the schemas accept it; what krakenpy refuses in it (EE-only
-    # security/policies) is asserted in tests/test_corpus_check.py
+    # 002 (the Enterprise playground) too: the schemas accept it, its security/policies included
+    # (asserted further in tests/test_corpus_check.py)
     assert errors == []
 
 

@@ -122,20 +122,20 @@ def test_namespaces_normalize_tolerates_odd_shapes() -> None:
 
 def test_namespaces_warnings_kinds_and_paths() -> None:
     doc: dict[str, Any] = {
-        "extra_config": {"plugin/http-server": {}, "router": {}, "@comment": "x", "proxy": {}},
+        "extra_config": {"plugin/middleware": {}, "router": {}, "@comment": "x", "proxy": {}},
         "endpoints": [
             {
-                "extra_config": {"security/policies": {}, "modifier/lua-proxy": {}, "acme/x": {}},
+                "extra_config": {"auth/gcp": {}, "modifier/lua-proxy": {}, "acme/x": {}},
                 "backend": [{"extra_config": {"backend/lambda": {}, "messaging/kafka/reader": {}}}],
             }
         ],
     }
     got = {(i.path, i.message, i.severity) for i in namespace_issues(doc, catalog())}
     assert got == {
-        ("extra_config.plugin/http-server", "CE namespace not implemented by krakenpy yet: ignored", "warning"),
+        ("extra_config.plugin/middleware", "KrakenD Enterprise namespace: not supported, ignored", "warning"),
         ("extra_config.proxy", "namespace not read at service level: ignored", "warning"),
         (
-            "endpoints[0].extra_config.security/policies",
+            "endpoints[0].extra_config.auth/gcp",
             "KrakenD Enterprise namespace: not supported, ignored",
             "warning",
         ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -43,6 +44,8 @@ class FlightsServer:
     target: str
     metadata: list[dict[str, str]] = field(default_factory=list)
     time_left: list[float | None] = field(default_factory=list)
+    #: the client address of each call (one per gateway channel: tells the callers apart)
+    peers: list[str] = field(default_factory=list)
 
 
 def _classes(pb: Path) -> Callable[[str], Any]:
@@ -62,6 +65,7 @@ def flights_handler(pb: Path, seen: FlightsServer) -> Any:
         metadata = {k: v for k, v in context.invocation_metadata() if isinstance(v, str)}
         seen.metadata.append(metadata)
         seen.time_left.append(context.time_remaining())
+        seen.peers.append(context.peer())
         action = metadata.get("x-behave", "")
         if action.startswith("sleep:"):
             await asyncio.sleep(float(action[6:]))
@@ -99,16 +103,51 @@ def flights_handler(pb: Path, seen: FlightsServer) -> Any:
     return grpc.method_handlers_generic_handler(SERVICE, handlers)
 
 
-@pytest.fixture
-async def flights_server(flights_pb: Path) -> AsyncIterator[FlightsServer]:
-    """The flights service on 127.0.0.1 (plaintext HTTP/2)."""
+@asynccontextmanager
+async def serve_flights(pb: Path) -> AsyncIterator[FlightsServer]:
+    """A flights server on 127.0.0.1 (plaintext HTTP/2) for the block."""
     server = aio.server()
     port = server.add_insecure_port("127.0.0.1:0")
     seen = FlightsServer(target=f"127.0.0.1:{port}")
-    server.add_generic_rpc_handlers((flights_handler(flights_pb, seen),))
+    server.add_generic_rpc_handlers((flights_handler(pb, seen),))
     await server.start()
     try:
         yield seen
+    finally:
+        await server.stop(grace=None)
+
+
+@pytest.fixture
+async def flights_server(flights_pb: Path) -> AsyncIterator[FlightsServer]:
+    """The flights service on 127.0.0.1 (plaintext HTTP/2)."""
+    async with serve_flights(flights_pb) as seen:
+        yield seen
+
+
+@pytest.fixture(scope="session")
+def probe_pb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The probe descriptor set (``protos/probe.proto``: JSON-valued fields, float32, recursion)."""
+    return compile_descriptor_set(tmp_path_factory.mktemp("catalog") / "probe.pb", "probe.proto")
+
+
+@pytest.fixture
+async def probe_server() -> AsyncIterator[str]:
+    """``probe.Probe/Echo`` answering raw bytes: the request's own, or the hex of ``x-answer``
+    (an answer no real service would send), or the status ``x-status`` (``UNAVAILABLE``)."""
+
+    async def echo(request: bytes, context: Any) -> bytes:
+        metadata = {k: v for k, v in context.invocation_metadata() if isinstance(v, str)}
+        if "x-status" in metadata:
+            await context.abort(getattr(grpc.StatusCode, metadata["x-status"]), "the server says no")
+        return bytes.fromhex(metadata["x-answer"]) if "x-answer" in metadata else request
+
+    server = aio.server()
+    port = server.add_insecure_port("127.0.0.1:0")
+    handler = grpc.unary_unary_rpc_method_handler(echo)  # no (de)serializers: bytes in and out
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("probe.Probe", {"Echo": handler}),))
+    await server.start()
+    try:
+        yield f"127.0.0.1:{port}"
     finally:
         await server.stop(grace=None)
 

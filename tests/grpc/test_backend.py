@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.grpc.conftest import grpc_backend, grpc_config
+from tests.grpc.conftest import grpc_backend, grpc_config, serve_flights
 
 MAPPING = {"lat": "origin.position.latitude", "lon": "origin.position.longitude", "tm": "departure.start"}
 
@@ -144,12 +144,19 @@ async def test_grpc_backend_merges_with_http_backend(gateway, backend, flights_s
 
 
 async def test_grpc_backend_round_robins_hosts_on_shared_channels(gateway, flights_pb, flights_server) -> None:
-    doc = _find(flights_server.target, flights_pb)
-    doc["endpoints"][0]["backend"][0]["host"] = [flights_server.target, f"http://{flights_server.target}"]
-    client = await gateway(doc)
-    for _ in range(4):
-        assert (await client.get("/flights/0")).status == 200
-    assert len(flights_server.metadata) == 4
+    async with serve_flights(flights_pb) as other:
+        doc = _find(flights_server.target, flights_pb)
+        # the first two hosts are one target (one channel), the third another server
+        doc["endpoints"][0]["backend"][0]["host"] = [
+            flights_server.target,
+            f"http://{flights_server.target}",
+            other.target,
+        ]
+        client = await gateway(doc)
+        for _ in range(6):
+            assert (await client.get("/flights/0")).status == 200
+    assert (len(flights_server.metadata), len(other.metadata)) == (4, 2)
+    assert len(set(flights_server.peers)) == 1  # both spellings of the host share one connection
 
 
 async def test_grpc_backend_no_op_passes_json_body(gateway, flights_server, flights_pb) -> None:

@@ -41,11 +41,16 @@ async def test_grpc_cli_run_workers_call_the_backend(tmp_path: Path, flights_ser
     command = [sys.executable, "-m", "krakenpy", "run", "-c", str(config), "--workers", "2"]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        # blocking HTTP in a thread: the gRPC server answers on this test's loop
-        for _ in range(4):  # both workers, each with its own channel
+        # blocking HTTP in a thread: the gRPC server answers on this test's loop. Each request is a
+        # new connection, which the kernel gives to either worker (SO_REUSEPORT); each worker calls
+        # over its own channel, so two client addresses at the server mean both workers served
+        for _ in range(64):
             status, body = await asyncio.to_thread(_get, f"http://127.0.0.1:{port}/flights?lat=4.5", proc)
             assert status == 200
             assert json.loads(body)["echo"]["origin"]["position"]["latitude"] == 4.5
+            if len(set(flights_server.peers)) == 2:
+                break
+        assert len(set(flights_server.peers)) == 2, flights_server.peers
         proc.send_signal(signal.SIGTERM)
         _, err = await asyncio.to_thread(proc.communicate, timeout=20)
         assert proc.returncode == 0, err

@@ -24,7 +24,34 @@ def _check(doc: dict[str, Any], **kwargs: Any) -> tuple[RuntimeSettings | None, 
 def test_settings_plugin_block_alone_warns() -> None:
     settings, errors, warnings = _check(_doc(plugin={"folder": "/opt/krakend/plugins/", "pattern": ".so"}))
     assert settings is not None and errors == []
-    assert warnings == ["plugin: Go plugins cannot be loaded by krakenpy: the folder is not read"]
+    assert warnings == [
+        "plugin: the folder is not read: nothing in this config needs it (no plugin/* namespace names a plugin)"
+    ]
+
+
+def test_settings_plugin_block_with_only_built_in_plugins_is_not_needed() -> None:
+    extra = {
+        "plugin/http-server": {"name": ["url-rewrite"], "url-rewrite": {"literal": {"/a": "/b"}}},
+        "plugin/req-resp-modifier": {"name": []},
+    }
+    doc = _doc(plugin={"folder": "/p"}, extra_config=extra)
+    doc["endpoints"][0]["backend"][0]["extra_config"] = {"plugin/http-client": {"name": "no-redirect"}}
+    settings, errors, warnings = _check(doc)
+    assert settings is not None and errors == []
+    assert warnings == [
+        "plugin: the folder is not read: nothing in this config needs it (krakenpy builds in no-redirect, url-rewrite)"
+    ]
+
+
+def test_settings_go_plugin_without_a_plugin_block_has_no_effect() -> None:
+    """KrakenD loads no plugin without the block: the name does nothing there either (a warning)."""
+    extra = {"plugin/http-server": {"name": ["geoip", "ip-filter"], "ip-filter": {"CIDR": ["10.0.0.0/8"]}}}
+    settings, errors, warnings = _check(_doc(extra_config=extra))
+    assert settings is not None and errors == []
+    assert warnings == [
+        "extra_config.plugin/http-server: Go plugin(s) geoip not built into krakenpy, and no plugin block loads "
+        "them: no effect, as in KrakenD"
+    ]
 
 
 def test_settings_plugin_block_used_by_a_namespace_is_refused_unless_allowed() -> None:
@@ -33,7 +60,7 @@ def test_settings_plugin_block_used_by_a_namespace_is_refused_unless_allowed() -
     assert settings is None
     assert errors == [
         "plugin: Go plugins cannot be loaded by krakenpy, so what they do for extra_config.plugin/http-server "
-        "would be skipped: refused (see --allow-unsupported)"
+        "(auth-request) would be skipped: refused (see --allow-unsupported)"
     ]
     settings, errors, warnings = _check(doc, allow_unsupported=True)
     assert settings is not None and errors == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,10 +25,13 @@ class Seen:
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-def echo_app(seen: Seen, *, protocols: tuple[str, ...] = ()) -> web.Application:
-    """Echo every text and binary message back as it came; ``close:<code>`` closes with that code."""
+def echo_app(seen: Seen, *, protocols: tuple[str, ...] = (), delay: float = 0.0) -> web.Application:
+    """Echo every text and binary message back as it came; ``close:<code>`` closes with that code.
+    ``delay``: seconds before the handshake is answered."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
+        if delay:
+            await asyncio.sleep(delay)
         ws = web.WebSocketResponse(protocols=protocols, max_msg_size=0)
         await ws.prepare(request)
         seen.handshakes.append((request.path_qs, dict(request.headers)))
@@ -97,3 +101,49 @@ def ws_endpoint(host: str, path: str = "/ws", url_pattern: str = "/echo", **opti
         ],
         "extra_config": {"websocket": options},
     }
+
+
+def frame(payload: bytes, opcode: int = 1, *, mask: bool = True) -> bytes:
+    """One final client frame (masked, as RFC 6455 requires of clients, unless ``mask`` is False)."""
+    n = len(payload)
+    head = bytes([0x80 | opcode])
+    bit = 0x80 if mask else 0
+    if n < 126:
+        head += bytes([bit | n])
+    elif n < 65536:
+        head += bytes([bit | 126]) + n.to_bytes(2, "big")
+    else:
+        head += bytes([bit | 127]) + n.to_bytes(8, "big")
+    if not mask:
+        return head + payload
+    key = os.urandom(4)
+    return head + key + bytes(c ^ key[i % 4] for i, c in enumerate(payload))
+
+
+def handshake(path: str = "/ws", extra: str = "") -> bytes:
+    """A client's opening handshake, as bytes."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+    ).encode()
+
+
+async def read_for(reader: asyncio.StreamReader, seconds: float = 1.0) -> bytes:
+    """What the server sends within ``seconds`` (or until it closes)."""
+    out = b""
+    try:
+        async with asyncio.timeout(seconds):
+            while chunk := await reader.read(65536):
+                out += chunk
+    except TimeoutError:
+        pass
+    return out
+
+
+async def wait_for(check: Any, seconds: float = 2.0) -> None:
+    """Poll ``check()`` until it holds (bounded)."""
+    for _ in range(int(seconds / 0.02)):
+        if check():
+            return
+        await asyncio.sleep(0.02)

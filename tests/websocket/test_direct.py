@@ -4,8 +4,11 @@ closes, reconnection, headers and query on the backend's handshake."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import WSMsgType
 
@@ -230,3 +233,88 @@ async def test_direct_drain_ends_sessions_without_waiting_for_them(gateway: Any,
             break
         await asyncio.sleep(0.02)
     assert seen.sockets[0].closed
+
+
+async def test_direct_more_than_a_pool_of_sessions(gateway: Any, backend: Any) -> None:
+    # aiohttp's default pool holds 100 connections: the 101st backend WebSocket must not wait for one
+    seen = Seen()
+    client = await _direct(gateway, backend, seen)
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        url = client.make_url("/ws")
+        sockets = [await session.ws_connect(url) for _ in range(110)]
+        try:
+
+            async def echo(ws: Any, i: int) -> Any:
+                await ws.send_str(f"m{i}")
+                return (await ws.receive(timeout=5)).data
+
+            answers = await asyncio.gather(*(echo(ws, i) for i, ws in enumerate(sockets)))
+            assert answers == [f"m{i}" for i in range(110)]
+        finally:
+            for ws in sockets:
+                await ws.close()
+
+
+async def test_direct_backend_that_drops_at_once_is_redialled_with_backoff(
+    gateway: Any, backend: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from aiohttp import web
+
+    from krakenpy.websocket import backoff
+
+    monkeypatch.setattr(backoff, "UNIT", 0.2)
+    handshakes = 0
+
+    async def flaky(request: web.Request) -> web.StreamResponse:
+        nonlocal handshakes
+        handshakes += 1
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        assert request.transport is not None
+        request.transport.abort()  # accepts, then the connection breaks at once
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", flaky)
+    client = await gateway(make_config([ws_endpoint(await backend(app), enable_direct_communication=True)]))
+    async with client.ws_connect("/ws"), client.ws_connect("/ws"):
+        await asyncio.sleep(1.0)
+    assert 4 <= handshakes <= 14  # two sessions, each waiting 0.2 s before a redial, not one per loop step
+    lost = [r for r in caplog.records if "connection lost" in r.getMessage()]
+    assert len(lost) == 1  # one warning per 10 s for the endpoint, however often and many sessions flap
+
+
+async def test_direct_client_leaving_during_the_dial_ends_the_session(
+    gateway: Any, dead_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from krakenpy.server import upgrade
+    from krakenpy.websocket import backoff
+
+    monkeypatch.setattr(backoff, "UNIT", 0.05)
+    endpoint = ws_endpoint(f"ws://127.0.0.1:{dead_port}", enable_direct_communication=True)  # retries for ever
+    client = await gateway(make_config([endpoint]))
+    key = base64.b64encode(os.urandom(16)).decode()
+    head = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    head += f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    writer.write(head.encode())
+    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+    assert upgrade._SESSIONS
+    writer.close()  # gone while the backend is still being dialled
+    for _ in range(100):
+        if not upgrade._SESSIONS:
+            break
+        await asyncio.sleep(0.02)
+    assert not upgrade._SESSIONS
+
+
+async def test_direct_messages_sent_during_the_dial_reach_the_backend(gateway: Any, backend: Any) -> None:
+    seen = Seen()
+    host = await backend(echo_app(seen, delay=0.3))  # the client speaks before the backend connection is up
+    client = await gateway(make_config([ws_endpoint(host, enable_direct_communication=True)]))
+    async with client.ws_connect("/ws") as ws:
+        await ws.send_str("early")
+        await ws.send_bytes(b"\x01")
+        assert (await ws.receive(timeout=5)).data == "early"
+        assert (await ws.receive(timeout=5)).data == b"\x01"

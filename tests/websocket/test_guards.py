@@ -67,3 +67,40 @@ async def test_guard_cors_headers_on_the_101(backend: Any, gateway: Any) -> None
         await ws.send_str("c")
         assert (await ws.receive(timeout=5)).data == "c"
         assert ws._response.headers.get("Access-Control-Allow-Origin") == "https://app.example"
+
+
+async def test_guard_propagated_header_cannot_be_forged(backend: Any, gateway: Any) -> None:
+    # the backend's handshake carries the header the guard set, never the client's own value of it
+    seen = Seen()
+    host = await backend(echo_app(seen))
+    endpoint = ws_endpoint(host, enable_direct_communication=True, input_headers=["X-Role", "X-Key"])
+    endpoint["extra_config"]["auth/api-keys"] = {"roles": ["user"], "identifier": "X-Key"}
+    keys = {"keys": [{"key": "k-1", "roles": ["user"]}], "propagate_role": "X-Role"}
+    client = await gateway(make_config([endpoint], extra_config={"auth/api-keys": keys}))
+    async with client.ws_connect("/ws", headers={"X-Key": "k-1", "X-Role": "admin"}) as ws:
+        await ws.send_str("in")
+        assert (await ws.receive(timeout=5)).data == "in"
+    received = seen.handshakes[0][1]
+    assert received["X-Role"] == "user"
+
+
+async def test_guard_cors_refuses_an_origin_it_does_not_allow(backend: Any, gateway: Any) -> None:
+    seen = Seen()
+    host = await backend(echo_app(seen))
+    endpoint = ws_endpoint(host, enable_direct_communication=True)
+    doc = make_config([endpoint], extra_config={"security/cors": {"allow_origins": ["https://app.example"]}})
+    client = await gateway(doc)
+    assert await _refused(client, "/ws", {"Origin": "https://evil.example"}) == 403
+    assert seen.handshakes == []
+    async with client.ws_connect("/ws") as ws:  # no Origin: not a browser, nothing to check
+        await ws.send_str("n")
+        assert (await ws.receive(timeout=5)).data == "n"
+
+
+async def test_guard_without_cors_any_origin_upgrades(backend: Any, gateway: Any) -> None:
+    seen = Seen()
+    host = await backend(echo_app(seen))
+    client = await gateway(make_config([ws_endpoint(host, enable_direct_communication=True)]))
+    async with client.ws_connect("/ws", headers={"Origin": "https://elsewhere.example"}) as ws:
+        await ws.send_str("o")
+        assert (await ws.receive(timeout=5)).data == "o"

@@ -148,3 +148,29 @@ async def test_multiplex_size_limit_both_ways(backend: Any, gateway: Any) -> Non
         assert msg.type is WSMsgType.CLOSE and msg.data == 1009
     bodies = [m["body"] for m in seen.messages if m != "greeting"]
     assert [base64.b64decode(b) for b in bodies] == [b"0123456789", b"raw"]
+
+
+async def test_multiplex_stops_dialling_once_no_client_is_left(
+    backend: Any, gateway: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aiohttp import web
+
+    from krakenpy.websocket import backoff
+
+    monkeypatch.setattr(backoff, "UNIT", 0.05)
+    attempts = 0
+
+    async def refuse(request: web.Request) -> web.StreamResponse:
+        nonlocal attempts
+        attempts += 1
+        return web.Response(status=503)
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", refuse)
+    client = await gateway(make_config([ws_endpoint(await backend(app))]))  # max_retries 0: for ever
+    async with client.ws_connect("/ws"):
+        await _wait(lambda: attempts >= 2)
+    await asyncio.sleep(0.2)
+    before = attempts
+    await asyncio.sleep(0.5)
+    assert attempts == before  # the last client left: the hub no longer dials

@@ -7,11 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
 from krakenpy.config.build import build_service
 from krakenpy.errors import ConfigError
 from krakenpy.gateway import build_gateway, load
+from krakenpy.grpc.channels import Channels, ChannelSpec
 from krakenpy.grpc.options import parse_backend_options
 from tests.grpc.conftest import flights_pb, grpc_backend, grpc_config
 
@@ -143,3 +145,38 @@ def test_grpc_backend_hosts_are_static(tmp_path, change, where) -> None:
     with pytest.raises(ConfigError) as caught:
         load(_write(tmp_path, doc))
     assert [i.path for i in caught.value.issues] == [f"{BACKEND_PATH}.{where}"]
+
+
+def test_grpc_backend_options_only_at_keys_are_comments_in_mappings() -> None:
+    options = _parse(
+        {
+            "input_mapping": {"_id": "id", "$filter": "filter", "#tag": "tag", "@comment": "x"},
+            "header_mapping": {"_X-Tenant": "tenant", "@note": "y"},
+        }
+    )
+    assert options.input_mapping == {"_id": "id", "$filter": "filter", "#tag": "tag"}
+    assert options.header_mapping == {"_x-tenant": "tenant"}
+
+
+def test_grpc_backend_options_past_c_ints_are_clamped() -> None:
+    options = _parse({"idle_connection_timeout": "1000h", "max_call_recv_msg_size": 3_000_000_000})
+    assert options.max_recv == 2**31 - 1
+    assert round(options.idle_timeout * 1000) == 2**31 - 1  # the channels' C int option (ms)
+
+
+class _FailingChannel:
+    """A channel whose close fails (a real grpcio channel cannot be made to)."""
+
+    async def close(self, grace: float | None = None) -> None:
+        raise RuntimeError("cannot close")
+
+
+async def test_grpc_channels_close_every_channel_even_if_one_fails() -> None:
+    channels = Channels()
+    spec = ChannelSpec(None, ())
+    first = channels.get("127.0.0.1:1", spec)
+    channels._open[("127.0.0.1:2", spec)] = _FailingChannel()  # type: ignore[assignment]
+    last = channels.get("127.0.0.1:3", spec)
+    with pytest.raises(RuntimeError):
+        await channels.close()
+    assert first.get_state() is last.get_state() is grpc.ChannelConnectivity.SHUTDOWN

@@ -1,0 +1,120 @@
+"""``plugin/http-server`` (service): KrakenD's server plugins, which wrap the whole HTTP handler (every
+path, before the router). krakenpy builds in ``ip-filter``, ``url-rewrite``, ``virtualhost``,
+``wildcard`` and ``static-filesystem`` (:mod:`krakenpy.staticfs`, as ``server/static-filesystem``); each reads the
+object named after it. As lura wraps them, the first ``name`` is innermost and the last outermost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Final
+
+from krakenpy.components.base import Component, Site
+from krakenpy.components.plugin import built_in_names
+from krakenpy.edge import EdgeHandler, EdgeMiddleware
+from krakenpy.errors import ConfigError, ConfigIssue
+from krakenpy.resources import Resources
+
+__all__ = ["COMPONENT", "NAMESPACE", "ServerPlugins"]
+
+NAMESPACE: Final = "plugin/http-server"
+
+Parse = Callable[[Mapping[str, Any], Site], Any]
+Build = Callable[[Any, Site, Resources], Awaitable[EdgeMiddleware | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerPlugins:
+    #: (name, parsed options) in ``name`` order
+    plugins: tuple[tuple[str, Any], ...] = ()
+
+
+def _static_parse(raw: Mapping[str, Any], site: Site) -> Any:
+    from krakenpy.components.server.static_filesystem import COMPONENT as STATIC
+
+    # the plugin listed folders (server/static-filesystem made it opt-in): kept unless set
+    return STATIC.parse({"directory_listing": True, **raw}, site)
+
+
+async def _static_build(options: Any, site: Site, resources: Resources) -> EdgeMiddleware | None:
+    from krakenpy.components.server.static_filesystem import COMPONENT as STATIC
+
+    assert STATIC.edge is not None
+    return await STATIC.edge(options, site, resources)
+
+
+def _plugins() -> Mapping[str, tuple[Parse, Build]]:
+    """name → (parse, build); the modules imported when a config names a server plugin."""
+    from krakenpy.components.plugin import ip_filter, url_rewrite, virtualhost, wildcard
+
+    def sync(make: Callable[[Any], EdgeMiddleware]) -> Build:
+        async def build(options: Any, site: Site, resources: Resources) -> EdgeMiddleware:
+            return make(options)
+
+        return build
+
+    return {
+        "ip-filter": (ip_filter.parse, sync(ip_filter.ip_filter)),
+        "url-rewrite": (url_rewrite.parse, sync(url_rewrite.url_rewrite)),
+        "virtualhost": (virtualhost.parse, sync(virtualhost.virtualhost)),
+        "wildcard": (wildcard.parse, sync(wildcard.wildcard)),
+        "static-filesystem": (_static_parse, _static_build),
+    }
+
+
+def _at(site: Site, name: str) -> Site:
+    """The plugin object's own site (its JSON path; notes land on the namespace's site)."""
+    return replace(site, path=site.at(name))
+
+
+def _parse(raw: Mapping[str, Any], site: Site) -> ServerPlugins:
+    names = built_in_names(raw, site, NAMESPACE)
+    table = _plugins() if names else {}
+    plugins: list[tuple[str, Any]] = []
+    issues: list[ConfigIssue] = []
+    for name in names:
+        value = raw.get(name)
+        if not isinstance(value, Mapping):
+            # KrakenD logs the plugin's error and serves without it: refused, or a filter would vanish
+            issues.append(ConfigIssue(site.at(name), f"{name!r} is in name but its object is missing"))
+            continue
+        try:
+            plugins.append((name, table[name][0](value, _at(site, name))))
+        except ConfigError as exc:
+            issues.extend(exc.issues)
+    if issues:
+        raise ConfigError(issues)
+    return ServerPlugins(tuple(plugins))
+
+
+async def _edge(options: ServerPlugins | None, site: Site, resources: Resources) -> EdgeMiddleware | None:
+    if options is None or not options.plugins:
+        return None
+    table = _plugins()
+    built: list[EdgeMiddleware] = []
+    for name, parsed in options.plugins:
+        middleware = await table[name][1](parsed, _at(site, name), resources)
+        if middleware is not None:
+            built.append(middleware)
+
+    def wrap_all(handler: EdgeHandler) -> EdgeHandler:
+        for wrap in built:  # the first named wraps the router, the last everything
+            handler = wrap(handler)
+        return handler
+
+    return wrap_all
+
+
+COMPONENT: Final = Component(
+    namespace=NAMESPACE,
+    levels=frozenset({"service"}),
+    parse=_parse,
+    summary="KrakenD's server plugins, built in by name: ip-filter (403), url-rewrite, virtualhost, wildcard, "
+    "static-filesystem, all before the router; other names need Go",
+    edition="ce",
+    edge=_edge,
+    # a typo inside a built-in plugin's object (ip-filter's "alow") is an error; other plugins' objects
+    # are open (the schema's additionalProperties)
+    strict=True,
+)

@@ -1,0 +1,57 @@
+"""The ``virtualhost`` plugin (KrakenD Enterprise, ``plugin/http-server``): a request whose ``Host``
+header is one of ``hosts`` (exactly, port included when the client sends one) is routed as
+``/__virtual/{host}{path}``, so the same path can be a different endpoint per host. Other hosts are
+routed unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from krakenpy.components.base import Site
+from krakenpy.edge import EdgeHandler, EdgeMiddleware, HttpRequest, HttpResponse
+from krakenpy.errors import ConfigIssue
+
+__all__ = ["VirtualHostOptions", "parse", "virtualhost"]
+
+
+@dataclass(frozen=True, slots=True)
+class VirtualHostOptions:
+    hosts: frozenset[str]
+
+
+def parse(raw: Mapping[str, Any], site: Site) -> VirtualHostOptions:
+    """Warns about a host no endpoint serves (every request to it would answer 404)."""
+    hosts = frozenset(str(h) for h in raw.get("hosts") or ())
+    paths = [e.endpoint for e in site.service.endpoints]
+    for host in sorted(hosts):
+        prefix = f"/__virtual/{host}/"
+        if not any(p.startswith(prefix) for p in paths):
+            site.notes.append(
+                ConfigIssue(
+                    site.at("hosts"),
+                    f"no endpoint starts with {prefix}: every request to {host} answers 404",
+                    "warning",
+                )
+            )
+    return VirtualHostOptions(hosts)
+
+
+def virtualhost(options: VirtualHostOptions) -> EdgeMiddleware:
+    """The rewrite; a request to another host costs one set lookup."""
+    hosts = options.hosts
+
+    def middleware(next_handler: EdgeHandler) -> EdgeHandler:
+        def handle(request: HttpRequest) -> Awaitable[HttpResponse]:
+            host = request.host
+            if host in hosts:
+                request.path = f"/__virtual/{host}{request.path}"
+                raw = request.raw_path
+                request.raw_path = f"/__virtual/{host}{raw}" if raw.startswith("/") else raw
+            return next_handler(request)
+
+        return handle
+
+    return middleware

@@ -1,0 +1,108 @@
+"""The built-in plugins through the real CLI: ``check`` errors at JSON paths, Go plugins refused, and
+``run`` serving ip-filter and url-rewrite."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import free_port
+from tests.test_cli import _wait_http
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _write(tmp_path: Path, doc: dict[str, Any]) -> str:
+    path = tmp_path / "krakend.json"
+    path.write_text(json.dumps(doc))
+    return str(path)
+
+
+def _check(tmp_path: Path, doc: dict[str, Any], *extra: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KRAKEND_")}
+    return subprocess.run(
+        [sys.executable, "-m", "krakenpy", "check", "-c", _write(tmp_path, doc), *extra],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _doc(plugins: dict[str, Any], **service: Any) -> dict[str, Any]:
+    endpoint = {"endpoint": "/a", "backend": [{"host": ["http://127.0.0.1:8000"], "url_pattern": "/"}]}
+    return {"version": 3, "endpoints": [endpoint], "extra_config": {"plugin/http-server": plugins}, **service}
+
+
+def test_plugins_cli_check_bad_plugin_config_names_the_json_path(tmp_path: Path) -> None:
+    bad = {
+        "name": ["ip-filter", "url-rewrite"],
+        "ip-filter": {"CIDR": ["300.1.1.1"]},
+        "url-rewrite": {"regexp": [["(", "/x"]]},
+    }
+    out = _check(tmp_path, _doc(bad))
+    assert out.returncode == 1
+    assert "extra_config.plugin/http-server.ip-filter.CIDR[0]: '300.1.1.1' is not an IP address or CIDR" in out.stderr
+    assert "extra_config.plugin/http-server.url-rewrite.regexp[0][0]: invalid regular expression" in out.stderr
+    schema = _check(tmp_path, _doc({"name": ["ip-filter"], "ip-filter": {"allow": True}}))
+    assert schema.returncode == 1 and "extra_config.plugin/http-server.ip-filter" in schema.stderr
+    assert "Traceback" not in out.stderr + schema.stderr
+
+
+def test_plugins_cli_check_refuses_a_go_plugin_the_plugin_block_would_load(tmp_path: Path) -> None:
+    doc = _doc({"name": ["geoip", "ip-filter"], "ip-filter": {"CIDR": ["10.0.0.0/8"]}}, plugin={"folder": "/p"})
+    out = _check(tmp_path, doc)
+    assert out.returncode == 1
+    assert "extra_config.plugin/http-server (geoip) would be skipped: refused (see --allow-unsupported)" in out.stderr
+    assert _check(tmp_path, doc, "--allow-unsupported").returncode == 0
+    doc["extra_config"]["plugin/http-server"]["name"] = ["ip-filter"]
+    built_in = _check(tmp_path, doc)
+    assert built_in.returncode == 0, built_in.stderr
+    assert (
+        "plugin: the folder is not read: nothing in this config needs it (krakenpy builds in ip-filter)"
+        in built_in.stderr
+    )
+
+
+def test_plugins_cli_run_serves_ip_filter_and_url_rewrite(tmp_path: Path) -> None:
+    port = free_port()
+    plugins = {
+        "name": ["ip-filter", "url-rewrite"],
+        "ip-filter": {"CIDR": ["10.0.0.0/8"], "allow": False, "client_ip_headers": ["X-Real-IP"]},
+        "url-rewrite": {"literal": {"/alias": "/__echo/aliased"}},
+    }
+    _write(tmp_path, _doc(plugins, port=port, echo_endpoint=True))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "krakenpy", "run", "-c", "krakend.json", "-w", "1"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/__health", proc)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/alias?q=1", timeout=5) as resp:
+            echoed = json.loads(resp.read())
+        assert echoed["req_uri"] == "/__echo/aliased?q=1"
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/alias", headers={"X-Real-IP": "10.2.3.4"})
+        try:
+            urllib.request.urlopen(request, timeout=5)
+            raise AssertionError("not filtered")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 403 and exc.read() == b""
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
