@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from krakenpy.asyncagent.backoff import backoff
-from krakenpy.asyncagent.types import Driver
+from krakenpy.asyncagent.types import Driver, Started
 from krakenpy.config.model import AgentConfig
 from krakenpy.errors import PipelineError
 from krakenpy.proxy.deadline import arm_request, disarm, expired
@@ -64,7 +64,8 @@ class AgentRunner:
         self.kind = kind.lower()
         self.workers = asyncio.Semaphore(agent.workers)
         self.bucket = _Bucket(agent.max_rate) if agent.max_rate > 0 else None
-        #: failure kinds logged since the agent last connected
+        #: failure kinds logged since the agent last connected (an exception's type, never its text:
+        #: texts vary per message and the set would grow without bound)
         self.seen: set[str] = set()
 
     def _once(self, kind: str, message: str) -> None:
@@ -77,11 +78,14 @@ class AgentRunner:
         self.seen.clear()
         log.info("%s consuming %r with %d workers", self.prefix, self.agent.topic, self.agent.workers)
 
-    async def handle(self, body: bytes) -> bool:
-        """Run one message through the pipe once a worker (and a token) is free; True when it succeeded."""
+    async def handle(self, body: bytes, started: Started | None = None) -> bool:
+        """Run one message through the pipe once a worker (and a token) is free, calling ``started``
+        first; True when it succeeded."""
         async with self.workers:
             if self.bucket is not None:
                 await self.bucket.take()
+            if started is not None:
+                await started()
             return await self._process(body)
 
     async def _process(self, body: bytes) -> bool:
@@ -92,7 +96,7 @@ class AgentRunner:
         try:
             response = await self.proxy(request)
         except PipelineError as exc:
-            self._once(f"pipe:{exc}", str(exc))
+            self._once(f"pipe:{type(exc).__name__}", str(exc))
             return False
         except asyncio.CancelledError:
             if expired(timer):
@@ -107,7 +111,7 @@ class AgentRunner:
             disarm(timer)
         if response.errors or not response.is_complete:
             reason = "; ".join(str(e) for e in response.errors) or "incomplete response"
-            self._once(f"pipe:{reason}", reason)
+            self._once("pipe:response", reason)
             return False
         return True
 
@@ -125,7 +129,10 @@ class AgentRunner:
                 await self.driver(self.agent, self.handle, self._connected)
                 self._once("closed", "the broker closed the connection: reconnecting")
             except Exception as exc:  # the driver's errors name no secret (it redacts its URL)
-                self._once(f"{type(exc).__name__}:{exc}", f"building the {self.kind} subscriber: {exc}")
+                kind = getattr(exc, "kind", None)  # a driver may name its failures finer than by type
+                self._once(
+                    kind if isinstance(kind, str) else type(exc).__name__, f"building the {self.kind} subscriber: {exc}"
+                )
             if loop.time() - started > MIN_RUN:
                 attempt = 0
             attempt += 1

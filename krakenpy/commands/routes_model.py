@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from krakenpy.amqp.options import redact
 from krakenpy.components import registry
 from krakenpy.config import BackendConfig, EndpointConfig, ServiceConfig
 from krakenpy.config.namespaces import namespace_issues
@@ -128,7 +129,7 @@ def _target(service: ServiceConfig, endpoint: EndpointConfig, backend: BackendCo
         return f"lambda:{{{lam.get('function_param_name', '?')}}}{only}"
     pattern = str(_raw_backend(service, endpoint, backend).get("url_pattern", "") or "")
     pattern = pattern if pattern.startswith("/") else "/" + pattern
-    return (backend.hosts[0] if backend.hosts else "") + pattern
+    return (redact(backend.hosts[0]) if backend.hosts else "") + pattern
 
 
 def _filters(backend: BackendConfig, raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -172,7 +173,7 @@ def route_map(service: ServiceConfig) -> RouteMap:
             BackendRoute(
                 method=b.method,
                 target=_target(service, e, b),
-                hosts=b.hosts,
+                hosts=tuple(map(redact, b.hosts)),  # a broker URL carries its password
                 encoding=b.encoding,
                 filters=_filters(b, _raw_backend(service, e, b)),
                 namespaces=_namespaces(b.extra_config, f"{b.path}.extra_config", ignored),

@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import aiormq
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -149,3 +150,63 @@ async def test_agent_unreachable_broker_never_stops_http_and_logs_once(
     assert len(failures) == 3  # max_retries 2: three attempts
     assert [r.levelno for r in failures] == [logging.ERROR, logging.DEBUG, logging.DEBUG]
     assert "s3cret-pass" not in caplog.text
+
+
+async def test_agent_consumer_cancelled_by_the_broker_reconnects(
+    rabbitmq: RabbitNode, sink: Sink, serve: Serve, publisher, caplog: pytest.LogCaptureFixture
+) -> None:
+    amqp = _names()
+    with caplog.at_level(logging.ERROR, logger="krakenpy"):
+        await serve(agent_doc(rabbitmq.url, sink, amqp))
+        await _consuming(rabbitmq.url, amqp["name"])
+        connection = await aiormq.connect(rabbitmq.url)
+        try:
+            channel = await connection.channel()
+            await channel.queue_delete(amqp["name"])  # the broker cancels the agent's consumer
+        finally:
+            await connection.close()
+        await _consuming(rabbitmq.url, amqp["name"])  # declared and consumed again by the agent
+    publish = await publisher(rabbitmq.url)
+    await publish(amqp["exchange"], "a.bar", b"after")
+    await sink.wait_for(1)
+    assert sink.bodies == [b"after"]
+    assert caplog.text.count("cancelled the consumer") == 1
+
+
+@pytest.mark.parametrize("amqp_flags", [{}, {"auto_ack": True}], ids=["ack", "auto_ack"])
+async def test_agent_prefetch_defaults_to_the_workers(
+    rabbitmq: RabbitNode, sink: Sink, serve: Serve, publisher, amqp_flags: dict[str, bool]
+) -> None:
+    amqp = {**_names(), **amqp_flags}
+    sink.delay = 0.5
+    gw = await serve(agent_doc(rabbitmq.url, sink, amqp, consumer={"workers": 2}))
+    await _consuming(rabbitmq.url, amqp["name"])
+    publish = await publisher(rabbitmq.url)
+    await publish(amqp["exchange"], "a.bar", *[b"%d" % i for i in range(40)])
+    await sink.wait_for(2)
+    # two running, at most two more delivered ahead: the rest stays with the broker
+    assert (await queue_depth(rabbitmq.url, amqp["name"]))[0] >= 40 - 4
+    await gw.close()
+    assert (await queue_depth(rabbitmq.url, amqp["name"]))[0] >= 40 - 4  # nothing lost at the stop
+
+
+async def test_agent_runner_remembers_failure_kinds_not_texts(sink: Sink, caplog: pytest.LogCaptureFixture) -> None:
+    from krakenpy.asyncagent.runner import AgentRunner
+    from krakenpy.errors import BackendError
+    from krakenpy.proxy.types import Request, Response
+
+    agent = build_service(agent_doc("amqp://127.0.0.1/", sink, _names())).agents[0]
+
+    async def failing(request: Request) -> Response:
+        raise BackendError(f"backend said no to {request.body!r}")
+
+    async def driver(*_args: Any) -> None:
+        return None
+
+    runner = AgentRunner(agent, failing, driver, "AMQP")
+    with caplog.at_level(logging.DEBUG, logger="krakenpy"):
+        results = [await runner.handle(b"message %d" % i) for i in range(50)]
+    assert results == [False] * 50
+    assert len(runner.seen) == 1  # one kind, however many texts
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR and "said no" in r.getMessage()]
+    assert len(errors) == 1

@@ -87,3 +87,18 @@ def test_routes_cli_formats_and_errors(tmp_path: Path) -> None:
 
 def test_routes_format_duration_uses_the_largest_whole_unit() -> None:
     assert [format_duration(s) for s in (3.0, 0.2, 90.0, 3600.0, 1.5)] == ["3s", "200ms", "90s", "1h", "1500ms"]
+
+
+def test_routes_hide_the_password_of_a_backend_url() -> None:
+    from krakenpy.config.build import build_service
+    from tests.conftest import make_config
+
+    amqp = {"name": "q", "exchange": "e", "routing_key": ["k"]}
+    backend = {"host": ["amqp://user:br0ker-secret@mq:5672/"], "disable_host_sanitize": True, "url_pattern": "/"}
+    doc = make_config(
+        [{"endpoint": "/next", "backend": [{**backend, "extra_config": {"backend/amqp/consumer": amqp}}]}]
+    )
+    routes = route_map(build_service(doc))
+    shown = render_json(routes) + render_table(routes) + render_mermaid(routes)
+    assert "br0ker-secret" not in shown
+    assert "amqp://user:[REDACTED]@mq:5672/" in render_json(routes)

@@ -44,7 +44,11 @@ COMPONENT: Final = Component(
     namespace="backend/amqp/consumer",
     levels=frozenset({"backend"}),
     parse=_parse,
-    summary="take one message per call from a RabbitMQ queue bound to routing keys; ack once decoded",
+    summary="take one message per call (basic.get) from a RabbitMQ queue bound to routing keys; ack once decoded",
     executor=_executor,
-    ignored={"no_local": "RabbitMQ does not implement no-local consumers"},
+    ignored={
+        "no_local": "RabbitMQ does not implement no-local consumers",
+        "prefetch_count": "each call gets one message (basic.get): nothing is delivered ahead",
+        "prefetch_size": "each call gets one message (basic.get): nothing is delivered ahead",
+    },
 )

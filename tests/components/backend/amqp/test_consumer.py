@@ -4,6 +4,9 @@ backend's encoding and formatted; a body that does not decode is nacked."""
 from __future__ import annotations
 
 import asyncio
+import time
+import urllib.request
+from pathlib import Path
 from typing import Any
 
 import aiormq
@@ -13,6 +16,8 @@ from krakenpy.config.build import build_service
 from krakenpy.gateway import Gateway, build_gateway
 from tests.conftest import make_config
 from tests.rabbitmq_server import RabbitNode, unique
+from tests.server.process import Gateway as Cli
+from tests.server.process import wait_http, write_json
 from tests.server.wirekit import gateway_server
 
 
@@ -110,6 +115,107 @@ async def test_consumer_body_that_does_not_decode_is_nacked(rabbitmq: RabbitNode
         assert (await client.get("/next")).status == 500  # nacked and (nack_discard) dropped
         good = await client.get("/next")
         assert (good.status, await good.json()) == (200, {"ok": True})
+    finally:
+        await client.close()
+        await gw.close()
+
+
+async def _declared(url: str, queue: str) -> None:
+    async with asyncio.timeout(10):  # the queue exists once the consumer's session declared it
+        while True:
+            try:
+                await _depth(url, queue)
+                return
+            except aiormq.exceptions.AMQPError:
+                await asyncio.sleep(0.05)
+
+
+async def test_consumer_body_that_does_not_decode_is_requeued(rabbitmq: RabbitNode) -> None:
+    queue, exchange = unique("q"), unique("ex")
+    doc = _doc(rabbitmq.url, queue, exchange)
+    doc["endpoints"][0]["backend"][0]["extra_config"]["backend/amqp/consumer"]["nack_discard"] = False
+    gw, client = await _serving(doc)
+    try:
+        await _declared(rabbitmq.url, queue)
+        await _publish(rabbitmq.url, exchange, "orders.bad", b"not json")
+        assert (await client.get("/next")).status == 500
+        assert await _depth(rabbitmq.url, queue) == 1  # nacked back to the queue, not acked
+    finally:
+        await client.close()
+        await gw.close()
+
+
+async def test_consumer_call_before_the_session_waits_for_a_message(rabbitmq: RabbitNode) -> None:
+    queue, exchange = unique("q"), unique("ex")
+    gw, client = await _serving(_doc(rabbitmq.url, queue, exchange))
+    try:
+        call = asyncio.ensure_future(client.get("/next"))  # sent before the consumer is connected
+        await _declared(rabbitmq.url, queue)
+        await _publish(rabbitmq.url, exchange, "orders.new", b'{"early": true}')
+        response = await call
+        assert (response.status, await response.json()) == (200, {"early": True})
+    finally:
+        await client.close()
+        await gw.close()
+
+
+async def test_consumer_auto_ack_keeps_unread_messages_in_the_queue(rabbitmq: RabbitNode) -> None:
+    queue, exchange = unique("q"), unique("ex")
+    doc = _doc(rabbitmq.url, queue, exchange)
+    doc["endpoints"][0]["backend"][0]["extra_config"]["backend/amqp/consumer"]["auto_ack"] = True
+    gw, client = await _serving(doc)
+    try:
+        await _declared(rabbitmq.url, queue)
+        await _publish(rabbitmq.url, exchange, "orders.new", *[b'{"n": %d}' % i for i in range(50)])
+        first = await client.get("/next")
+        assert (first.status, await first.json()) == (200, {"n": 0})
+    finally:
+        await client.close()
+        await gw.close()
+    assert await _depth(rabbitmq.url, queue) == 49  # only the message a call took is gone
+
+
+def test_consumer_cli_workers_each_answer_from_the_shared_queue(tmp_path: Path, rabbitmq: RabbitNode) -> None:
+    from tests.conftest import free_port
+
+    port, queue, exchange = free_port(), unique("q"), unique("ex")
+    doc = _doc(rabbitmq.url, queue, exchange)
+    doc["port"] = port
+    doc["endpoints"][0]["timeout"] = "3s"
+    cli = Cli(write_json(tmp_path / "krakend.json", doc), "-w", "3", cwd=tmp_path)
+    try:
+        cli.worker_pids(3)
+        wait_http(f"http://127.0.0.1:{port}/__health")
+        asyncio.run(_declared(rabbitmq.url, queue))
+        time.sleep(1)  # every worker's session is up
+        asyncio.run(_publish(rabbitmq.url, exchange, "orders.new", *[b'{"n": %d}' % i for i in range(6)]))
+        got = []
+        for _ in range(6):  # a new connection each: the kernel spreads them over the workers
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/next", timeout=10) as response:
+                got.append(response.read())  # a timeout (500) would raise
+        assert sorted(got) == [b'{"n":%d}' % i for i in range(6)]
+    finally:
+        cli.stop()
+
+
+async def test_consumer_queue_deleted_is_declared_again(rabbitmq: RabbitNode) -> None:
+    queue, exchange = unique("q"), unique("ex")
+    doc = _doc(rabbitmq.url, queue, exchange)
+    doc["endpoints"][0]["timeout"] = "5s"  # the session reconnects after its backoff (1 s)
+    gw, client = await _serving(doc)
+    try:
+        await _declared(rabbitmq.url, queue)
+        connection = await aiormq.connect(rabbitmq.url)
+        try:
+            await (await connection.channel()).queue_delete(queue)
+        finally:
+            await connection.close()
+        call = asyncio.ensure_future(client.get("/next"))  # its get fails: the session reconnects
+        await asyncio.sleep(0.2)
+        await _declared(rabbitmq.url, queue)
+        await _publish(rabbitmq.url, exchange, "orders.new", b'{"again": true}')
+        response = await call
+        assert (response.status, await response.json()) == (200, {"again": True})
     finally:
         await client.close()
         await gw.close()
