@@ -43,6 +43,18 @@ def parse(raw: Mapping[str, Any], site: Site) -> WildcardOptions:
             )
         routes.extend((str(prefix).rstrip("/") or "/", str(target)) for prefix in prefixes)
     routes.sort(key=lambda route: len(route[0]), reverse=True)
+    targets = {target for _, target in routes}
+    for path in sorted(declared - targets):
+        prefix = next((p for p, _ in routes if p == "/" or path == p or path.startswith(p + "/")), None)
+        if prefix is not None and not path.startswith("/__"):
+            site.notes.append(
+                ConfigIssue(
+                    site.at("endpoints"),
+                    f"endpoint {path} is under the wildcard prefix {prefix}: the wildcard takes its requests "
+                    "before the router (as in KrakenD), so the endpoint never runs",
+                    "warning",
+                )
+            )
     return WildcardOptions(tuple(routes))
 
 

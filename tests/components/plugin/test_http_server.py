@@ -282,8 +282,10 @@ async def test_http_server_wildcard_routes_a_prefix_and_the_backend_gets_the_res
     for target in ("/foo/%2e%2e/admin", "/foo/../admin", "/foo/./x"):
         assert await _raw_status(client, target) == 404, target
     assert len(seen) == 5
-    # the receiving endpoint called directly: nothing is appended
-    assert (await client.get("/__wildcard/foo")).status == 200 and seen[-1] == "/legacy/foo"
+    # the receiving endpoint called directly: 404, it only takes what the plugin routes
+    for path in ("/__wildcard/foo", "/__wildcard/foo/x"):
+        assert (await client.get(path)).status == 404, path
+    assert len(seen) == 5
 
 
 def test_http_server_wildcard_without_its_receiving_endpoint_warns() -> None:
@@ -334,3 +336,55 @@ def test_http_server_ip_filter_reads_every_forwarded_for_line() -> None:
     lines = [("X-Forwarded-For", "8.8.8.8"), ("X-Forwarded-For", "10.1.1.1")]
     assert _filtered(["10.0.0.0/8"], "127.0.0.1", lines, **trusted) == 403
     assert _filtered(["10.0.0.0/8"], "127.0.0.1", lines, allow=True, **trusted) == 200
+
+
+# paths only the plugins produce ------------------------------------------------------------------------
+
+
+async def test_http_server_virtualhost_path_sent_by_the_client_is_404(backend: Start, gateway: Gateway) -> None:
+    seen: list[str] = []
+    url = await backend(_paths_app(seen))
+    doc = _doc(url, {"name": ["virtualhost"], "virtualhost": {"hosts": ["a.test"]}}, plain="/v")
+    doc["endpoints"].append({"endpoint": "/__virtual/a.test/v", "backend": [{"host": [url], "url_pattern": "/a"}]})
+    client = await gateway(doc)
+    # another host cannot pick a.test's endpoint by its internal path
+    for host in ("other.test", "a.test"):
+        response = await client.get("/__virtual/a.test/v", headers={"Host": host})
+        assert response.status == 404 and await response.text() == "404 page not found", host
+    assert (await client.get("/v", headers={"Host": "a.test"})).status == 200
+    assert seen == ["/a"]
+
+
+@pytest.mark.parametrize("order", [["wildcard", "url-rewrite"], ["url-rewrite", "wildcard"]])
+async def test_http_server_url_rewrite_cannot_target_a_wildcard_receiver(
+    backend: Start, gateway: Gateway, order: list[str]
+) -> None:
+    seen: list[str] = []
+    url = await backend(_paths_app(seen))
+    wildcard = {"endpoints": {"/__wildcard/foo": ["/foo"]}}
+    rewrite = {"literal": {"/old": "/__wildcard/foo", "/older": "/foo/x"}}
+    doc = _doc(url, {"name": order, "wildcard": wildcard, "url-rewrite": rewrite}, plain="/plain")
+    client_plugin = {"plugin/http-client": {"name": "wildcard", "wildcard": wildcard}}
+    doc["endpoints"].append(
+        {
+            "endpoint": "/__wildcard/foo",
+            "backend": [{"host": [url], "url_pattern": "/legacy", "extra_config": client_plugin}],
+        }
+    )
+    client = await gateway(doc)
+    assert (await client.get("/old")).status == 404
+    assert (await client.get("/foo/y")).status == 200
+    # rewritten into the prefix: the wildcard routes it only when url-rewrite wraps it (named last)
+    expected = 200 if order[0] == "wildcard" else 404
+    assert (await client.get("/older")).status == expected
+    assert seen == ["/legacy/y", "/legacy/x"][: 1 + (expected == 200)]
+
+
+def test_http_server_wildcard_shadowing_a_declared_endpoint_warns() -> None:
+    paths = ["/__wildcard/foo", "/foo/admin", "/foo/{id}/x", "/foobar", "/bar"]
+    endpoints = [{"endpoint": p, "backend": [{"host": ["http://h"], "url_pattern": "/"}]} for p in paths]
+    where = site("plugin/http-server", "service", {"version": 3, "endpoints": endpoints})
+    COMPONENT.parse({"name": ["wildcard"], "wildcard": {"endpoints": {"/__wildcard/foo": ["/foo"]}}}, where)
+    messages = [n.message for n in where.notes]
+    assert len(messages) == 2
+    assert "/foo/admin" in messages[0] and "/foo/{id}/x" in messages[1]
