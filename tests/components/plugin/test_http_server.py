@@ -388,3 +388,35 @@ def test_http_server_wildcard_shadowing_a_declared_endpoint_warns() -> None:
     messages = [n.message for n in where.notes]
     assert len(messages) == 2
     assert "/foo/admin" in messages[0] and "/foo/{id}/x" in messages[1]
+
+
+async def test_http_server_wildcard_keeps_the_raw_rest_and_refuses_dot_like_segments(
+    backend: Start, gateway: Gateway
+) -> None:
+    seen: list[str] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append(request.raw_path)
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    url = await backend(app)
+    wildcard = {"endpoints": {"/__wildcard/foo": ["/foo"]}}
+    doc = _doc(url, {"name": ["wildcard"], "wildcard": wildcard}, plain="/plain")
+    client_plugin = {"plugin/http-client": {"name": "wildcard", "wildcard": wildcard}}
+    doc["endpoints"].append(
+        {
+            "endpoint": "/__wildcard/foo",
+            "backend": [{"host": [url], "url_pattern": "/l", "extra_config": client_plugin}],
+        }
+    )
+    client = await gateway(doc)
+    # ..; is .. to a servlet container; a backslash is a separator to some servers
+    for target in ("/foo/..;/x", "/foo/..%3B/x", "/foo/..;a/x", "/foo/..%5cx", "/foo/.%5C..%5Cx", "/foo/%2e%2e%3bx/y"):
+        assert await _raw_status(client, target) == 404, target
+    assert seen == []
+    # the rest goes on as the client escaped it: %2F stays inside its segment, %3B stays text
+    for target in ("/foo/a%2Fb", "/foo/a%3Bb/c", "/foo/x..;y"):
+        assert await _raw_status(client, target) == 200, target
+    assert seen == ["/l/a%2Fb", "/l/a%3Bb/c", "/l/x..;y"]
