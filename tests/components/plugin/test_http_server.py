@@ -179,6 +179,24 @@ def test_http_server_go_replacement_templates() -> None:
     assert compile_go("x*").replace_all("abxxc", "-") == "-a-b-c-"  # Go skips the empty match after xx
 
 
+def test_http_server_go_replacement_group_names_as_go_reads_them() -> None:
+    from krakenpy.goregex import compile_go
+
+    regex = compile_go("(a)")
+    assert regex.replace_all("a", "[$01]") == "[]"  # a leading zero: not a number, so a name (none)
+    assert regex.replace_all("a", "[$1ñ]") == "[]"  # non-ASCII letters extend the name: group 1ñ
+    assert regex.replace_all("a", "[${1}ñ|$0|$1_]") == "[añ|a|]"
+    assert compile_go("(?P<año>a)").replace_all("a", "<$año>") == "<a>"
+
+
+def test_http_server_go_replacement_on_text_that_was_not_utf8() -> None:
+    from krakenpy.goregex import compile_go
+
+    # a byte that was not UTF-8 (a lone surrogate) matches as U+FFFD and is kept as it came
+    assert compile_go("b").replace_all("a\udcffb", "-") == "a\udcff-"
+    assert compile_go("(.)").replace_all("a\udcffb", "[$1]") == "[a][\udcff][b]"
+
+
 # what the namespace says ---------------------------------------------------------------------------
 
 
