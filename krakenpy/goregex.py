@@ -59,12 +59,18 @@ class GoRegex:
         ``$$``); an empty match right after the previous match is skipped, as Go does."""
         out: list[str] = []
         last, previous_end = 0, -1
-        for found in self._compiled.finditer(text):
+        try:
+            matches = list(self._compiled.finditer(text))
+        except UnicodeEncodeError:
+            # lone surrogates (bytes that were not UTF-8) are matched as U+FFFD, one for one, so the
+            # offsets still index ``text`` and what no match covers keeps its bytes, as in Go
+            matches = list(self._compiled.finditer(_SURROGATE.sub("\ufffd", text)))
+        for found in matches:
             start, end = found.span()
             if start == end == previous_end:
                 continue
             out.append(text[last:start])
-            out.append(_expand(template, found, self._compiled.groupindex))
+            out.append(_expand(template, text, found, self._compiled.groupindex))
             last = previous_end = end
         out.append(text[last:])
         return "".join(out)
@@ -73,12 +79,29 @@ class GoRegex:
         return f"GoRegex({self.pattern!r})"
 
 
-_NAME = re.compile(r"[A-Za-z0-9_]+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _expand(template: str, found: Any, names: Mapping[str, int]) -> str:
+def _name_end(text: str, start: int) -> int:
+    """The end of Go's capture name at ``start``: Unicode letters (L*), decimal digits (Nd) and ``_``."""
+    i = start
+    while i < len(text) and (text[i].isalpha() or text[i].isdecimal() or text[i] == "_"):
+        i += 1
+    return i
+
+
+def _group_number(name: str) -> int:
+    """Go's ``extract``: a name of ASCII digits is a group number unless it has a leading zero (``$01``)
+    or more than 9 digits; -1 otherwise (then it is a group name)."""
+    if not name.isascii() or not name.isdigit() or len(name) > 9 or (name[0] == "0" and len(name) > 1):
+        return -1
+    return int(name)
+
+
+def _expand(template: str, text: str, found: Any, names: Mapping[str, int]) -> str:
     """Go's ``Regexp.Expand``: ``$name`` takes the longest run of letters, digits and ``_`` (so ``$1x``
-    is the group named ``1x``: empty); a reference to no group is empty; a malformed ``$`` is kept."""
+    and ``$1ñ`` name a group, empty here; ``$01`` too); a reference to no group is empty; a malformed
+    ``$`` is kept. Group text is sliced from ``text`` by offset (see the surrogate fallback)."""
     out: list[str] = []
     rest = template
     while True:
@@ -91,15 +114,19 @@ def _expand(template: str, found: Any, names: Mapping[str, int]) -> str:
             rest = rest[1:]
             continue
         braced = rest.startswith("{")
-        name = _NAME.match(rest, 1 if braced else 0)
-        if name is None or (braced and not rest.startswith("}", name.end())):
+        begin = 1 if braced else 0
+        end = _name_end(rest, begin)
+        if end == begin or (braced and not rest.startswith("}", end)):
             out.append("$")
             continue
-        key = name.group(0)
-        rest = rest[name.end() + (1 if braced else 0) :]
-        index = int(key) if key.isascii() and key.isdigit() and len(key) < 9 else names.get(key, -1)
+        key = rest[begin:end]
+        rest = rest[end + (1 if braced else 0) :]
+        number = _group_number(key)
+        index = number if number >= 0 else names.get(key, -1)
         if 0 <= index <= len(found.groups()):
-            out.append(found.group(index) or "")
+            start, stop = found.span(index)
+            if start >= 0:
+                out.append(text[start:stop])
 
 
 class GoRegexSet:

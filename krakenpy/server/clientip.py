@@ -16,7 +16,7 @@ from typing import TypeAlias
 
 from krakenpy.config.options import RouterOptions
 
-__all__ = ["ClientIpResolver", "client_ip_resolver", "parse_ip", "trusted_proxy_problem"]
+__all__ = ["ClientIpResolver", "client_ip_resolver", "ip_network", "parse_ip", "trusted_proxy_problem"]
 
 IpNetwork: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
 IpAddress: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -25,25 +25,37 @@ ClientIpResolver: TypeAlias = Callable[[str, Callable[[str], str | None]], str]
 
 
 def parse_ip(text: str) -> IpAddress | None:
-    """Go's ``net.ParseIP``: an IPv4 or IPv6 literal (no zone, no brackets), else ``None``."""
+    """Go's ``net.ParseIP``: an IPv4 or IPv6 literal (no zone, no brackets), else ``None``. An
+    IPv4-mapped address (``::ffff:a.b.c.d``, an IPv4 peer of a ``::`` listener) is its IPv4 address,
+    as Go's ``IPNet.Contains`` and ``IP.String`` read it."""
     try:
-        return ipaddress.ip_address(text)
+        ip = ipaddress.ip_address(text)
     except ValueError:
         return None
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def ip_network(entry: str) -> IpNetwork:
+    """An address or CIDR as Go's ``net.ParseCIDR`` + ``Contains`` read it: a bare address is a /32
+    (/128), and an IPv4-mapped network of prefix 96 or more is the IPv4 network it maps
+    (``::ffff:10.0.0.0/104`` is ``10.0.0.0/8``); raises ``ValueError``."""
+    net = ipaddress.ip_network(entry.strip(), strict=False)
+    if net.version == 6 and net.prefixlen >= 96 and net.network_address.ipv4_mapped is not None:
+        return ipaddress.IPv4Network((net.network_address.ipv4_mapped, net.prefixlen - 96))
+    return net
 
 
 def _networks(entries: tuple[str, ...]) -> tuple[IpNetwork, ...]:
     """gin ``prepareTrustedCIDRs``: a bare address is a /32 (/128) network."""
-    out: list[IpNetwork] = []
-    for entry in entries:
-        out.append(ipaddress.ip_network(entry.strip(), strict=False))
-    return tuple(out)
+    return tuple(ip_network(entry) for entry in entries)
 
 
 def trusted_proxy_problem(entry: str) -> str | None:
     """Why ``entry`` is not a trusted proxy (an address or a CIDR), or ``None`` when it is."""
     try:
-        ipaddress.ip_network(entry.strip(), strict=False)
+        ip_network(entry)
     except ValueError:
         return f"{entry!r} is not an IP address or CIDR"
     return None

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from multidict import istr
 
 from krakenpy.edge import HttpRequest
+from krakenpy.server.clientip import ip_network, parse_ip
 
 __all__ = ["client_ip_resolver"]
 
@@ -27,7 +28,7 @@ def client_ip_resolver(
         parsed: list[_Net] = []
         for entry in trusted_proxies:
             try:
-                parsed.append(ipaddress.ip_network(entry.strip(), strict=False))
+                parsed.append(ip_network(entry))
             except ValueError:
                 continue
         nets = tuple(parsed)
@@ -37,11 +38,8 @@ def client_ip_resolver(
     def trusted(ip: str) -> bool:
         if nets is None:
             return True
-        try:
-            addr = ipaddress.ip_address(ip)
-        except ValueError:
-            return False
-        return any(addr in net for net in nets)
+        addr = parse_ip(ip)  # ::ffff:a.b.c.d (a "::" listener's IPv4 peer) is IPv4
+        return addr is not None and any(addr in net for net in nets)
 
     def resolve(request: HttpRequest) -> str:
         remote = request.remote

@@ -56,3 +56,26 @@ def test_clientip_unparseable_or_missing_peer_is_empty() -> None:
 def test_clientip_bad_trusted_proxy_raises() -> None:
     with pytest.raises(ValueError):
         client_ip_resolver(RouterOptions(trusted_proxies=("nope",)))
+
+
+def test_clientip_ipv4_mapped_peer_and_networks_are_ipv4() -> None:
+    # a "::" listener sees IPv4 peers as ::ffff:a.b.c.d; the balancer is still trusted
+    resolve = client_ip_resolver(RouterOptions(trusted_proxies=("127.0.0.1",)))
+    assert resolve("::ffff:127.0.0.1", _headers(x_forwarded_for="203.0.113.7")) == "203.0.113.7"  # type: ignore[arg-type]
+    assert resolve("::ffff:198.51.100.2", _headers(x_forwarded_for="6.6.6.6")) == "198.51.100.2"  # type: ignore[arg-type]
+    mapped = client_ip_resolver(RouterOptions(trusted_proxies=("::ffff:10.0.0.0/104",)))
+    assert mapped("10.0.0.5", _headers(x_forwarded_for="203.0.113.7")) == "203.0.113.7"  # type: ignore[arg-type]
+    # a trusted hop written mapped in the header is skipped too
+    assert resolve("127.0.0.1", _headers(x_forwarded_for="203.0.113.7, ::ffff:127.0.0.1")) == "203.0.113.7"  # type: ignore[arg-type]
+
+
+def test_clientip_telemetry_resolver_trusts_an_ipv4_mapped_proxy() -> None:
+    from multidict import CIMultiDict, CIMultiDictProxy
+
+    from krakenpy.edge import HttpRequest
+    from krakenpy.telemetry.clientip import client_ip_resolver as log_ip
+
+    headers = CIMultiDictProxy(CIMultiDict({"X-Forwarded-For": "203.0.113.7"}))
+    request = HttpRequest("GET", "/", "", headers, remote="::ffff:127.0.0.1")
+    assert log_ip(trusted_proxies=["127.0.0.1"])(request) == "203.0.113.7"
+    assert log_ip(trusted_proxies=["::ffff:127.0.0.0/120"])(request) == "203.0.113.7"

@@ -42,13 +42,14 @@ class ContentReplacerOptions:
 
 
 def parse(raw: Mapping[str, Any], site: Site) -> ContentReplacerOptions:
-    """One rule per field (comment keys skipped); a pattern Go refuses is an error at its ``find``."""
+    """One rule per field (``@`` comment keys skipped); a pattern Go refuses is an error at its ``find``."""
     from krakenpy.goregex import GoRegexError, compile_go
 
     rules: list[Rule] = []
     issues: list[ConfigIssue] = []
     for field, spec in raw.items():
-        if not field or field[0] in "@$_#" or not isinstance(spec, Mapping):
+        # only @ keys are comments: _id, $ref and #tag are field names an answer can have
+        if field.startswith("@") or not isinstance(spec, Mapping):
             continue
         find, replacement = str(spec.get("find", "")), str(spec.get("replace", ""))
         regex = None

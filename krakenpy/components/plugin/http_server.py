@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from krakenpy.components.base import Component, Site
 from krakenpy.components.plugin import built_in_names
-from krakenpy.edge import EdgeHandler, EdgeMiddleware
+from krakenpy.edge import EdgeHandler, EdgeMiddleware, HttpRequest, HttpResponse
 from krakenpy.errors import ConfigError, ConfigIssue
 from krakenpy.resources import Resources
 
@@ -63,6 +63,38 @@ def _plugins() -> Mapping[str, tuple[Parse, Build]]:
     }
 
 
+async def _not_found() -> HttpResponse:
+    return HttpResponse(404, {"Content-Type": "text/plain"}, b"404 page not found")
+
+
+def _reserved(virtual: bool, wildcard: bool) -> EdgeMiddleware | None:
+    """Around the router: a ``/__virtual/`` or ``/__wildcard/`` path its plugin did not produce (the
+    client's own, or url-rewrite's) is 404, so a client can neither pick another host's endpoint nor
+    call a receiving endpoint directly."""
+    from krakenpy.components.plugin import virtualhost as vh
+    from krakenpy.components.plugin import wildcard as wc
+
+    rules = ([("/__virtual/", vh.CONTEXT_KEY)] if virtual else []) + (
+        [("/__wildcard/", wc.CONTEXT_KEY)] if wildcard else []
+    )
+    if not rules:
+        return None
+    prefixes = tuple(prefix for prefix, _ in rules)
+
+    def middleware(next_handler: EdgeHandler) -> EdgeHandler:
+        def handle(request: HttpRequest) -> Awaitable[HttpResponse]:
+            path = request.path
+            if path.startswith(prefixes):
+                for prefix, key in rules:
+                    if path.startswith(prefix) and key not in request.context:
+                        return _not_found()
+            return next_handler(request)
+
+        return handle
+
+    return middleware
+
+
 def _at(site: Site, name: str) -> Site:
     """The plugin object's own site (its JSON path; notes land on the namespace's site)."""
     return replace(site, path=site.at(name))
@@ -98,7 +130,12 @@ async def _edge(options: ServerPlugins | None, site: Site, resources: Resources)
         if middleware is not None:
             built.append(middleware)
 
+    names = {name for name, _ in options.plugins}
+    reserved = _reserved("virtualhost" in names, "wildcard" in names)
+
     def wrap_all(handler: EdgeHandler) -> EdgeHandler:
+        if reserved is not None:
+            handler = reserved(handler)
         for wrap in built:  # the first named wraps the router, the last everything
             handler = wrap(handler)
         return handler

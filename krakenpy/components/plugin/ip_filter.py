@@ -9,7 +9,6 @@ a client chooses its address with ``X-Forwarded-For`` (a warning says so).
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -20,7 +19,7 @@ from krakenpy.components.base import Site
 from krakenpy.config.options import RouterOptions
 from krakenpy.edge import EdgeHandler, EdgeMiddleware, HttpRequest, HttpResponse
 from krakenpy.errors import ConfigError, ConfigIssue
-from krakenpy.server.clientip import client_ip_resolver, parse_ip, trusted_proxy_problem
+from krakenpy.server.clientip import client_ip_resolver, ip_network, parse_ip, trusted_proxy_problem
 
 __all__ = ["DEFAULT_HEADERS", "IpFilterOptions", "ip_filter", "parse"]
 
@@ -44,7 +43,7 @@ def parse(raw: Mapping[str, Any], site: Site) -> IpFilterOptions:
     cidr = tuple(str(c) for c in raw.get("CIDR") or ())
     for i, entry in enumerate(cidr):
         try:
-            ipaddress.ip_network(entry.strip(), strict=False)
+            ip_network(entry)
         except ValueError:
             issues.append(ConfigIssue(site.at("CIDR", i), f"{entry!r} is not an IP address or CIDR"))
     trusted = tuple(str(t) for t in raw.get("trusted_proxies") or ())
@@ -85,16 +84,14 @@ def ip_filter(options: IpFilterOptions) -> EdgeMiddleware:
     v4: list[tuple[int, int]] = []
     v6: list[tuple[int, int]] = []
     for entry in options.cidr:
-        net = ipaddress.ip_network(entry.strip(), strict=False)
+        net = ip_network(entry)  # an IPv4-mapped CIDR is IPv4, as Go reads it
         (v4 if net.version == 4 else v6).append((int(net.network_address), int(net.netmask)))
     nets4, nets6, allow = tuple(v4), tuple(v6), options.allow
 
     def listed(text: str) -> bool:
         ip = parse_ip(text)
-        if ip is None:
+        if ip is None:  # parse_ip reads ::ffff:a.b.c.d as IPv4, as Go does
             return False
-        if ip.version == 6 and ip.ipv4_mapped is not None:  # Go reads ::ffff:a.b.c.d as IPv4
-            ip = ip.ipv4_mapped
         value = int(ip)
         return any(value & mask == net for net, mask in (nets4 if ip.version == 4 else nets6))
 
@@ -104,7 +101,17 @@ def ip_filter(options: IpFilterOptions) -> EdgeMiddleware:
 
     def middleware(next_handler: EdgeHandler) -> EdgeHandler:
         def handle(request: HttpRequest) -> Awaitable[HttpResponse]:
-            ip = resolve(request.remote, request.headers.get)
+            headers = request.headers
+
+            def header(name: str) -> str | None:
+                # every line of the header, in order: a proxy that adds its own X-Forwarded-For line
+                # (HAProxy) puts the address it saw last, where a trusted_proxies walk looks for it
+                lines = headers.getall(name, None)
+                if not lines:
+                    return None
+                return lines[0] if len(lines) == 1 else ", ".join(lines)
+
+            ip = resolve(request.remote, header)
             passes = decided.get(ip)
             if passes is None:
                 if len(decided) >= _DECIDED:

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from krakenpy.components.base import Site
 from krakenpy.edge import EdgeHandler, EdgeMiddleware, HttpRequest, HttpResponse
 from krakenpy.errors import ConfigIssue
 
-__all__ = ["VirtualHostOptions", "parse", "virtualhost"]
+__all__ = ["CONTEXT_KEY", "VirtualHostOptions", "parse", "virtualhost"]
+
+#: the request context key marking a path this plugin rewrote (other ``/__virtual/`` paths are 404)
+CONTEXT_KEY: Final = "plugin.virtualhost"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +50,7 @@ def virtualhost(options: VirtualHostOptions) -> EdgeMiddleware:
         def handle(request: HttpRequest) -> Awaitable[HttpResponse]:
             host = request.host
             if host in hosts:
+                request.context[CONTEXT_KEY] = host
                 request.path = f"/__virtual/{host}{request.path}"
                 raw = request.raw_path
                 request.raw_path = f"/__virtual/{host}{raw}" if raw.startswith("/") else raw

@@ -106,3 +106,35 @@ def test_plugins_cli_run_serves_ip_filter_and_url_rewrite(tmp_path: Path) -> Non
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
+
+
+def test_plugins_cli_run_ip_filter_on_a_dual_stack_listener_trusts_its_ipv4_proxy(tmp_path: Path) -> None:
+    """``listen_ip: "::"``: an IPv4 peer arrives as ::ffff:127.0.0.1 and is still the trusted proxy."""
+    port = free_port()
+    filt = {"CIDR": ["10.0.0.0/8"], "trusted_proxies": ["127.0.0.1"], "client_ip_headers": ["X-Real-IP"]}
+    _write(tmp_path, _doc({"name": ["ip-filter"], "ip-filter": filt}, port=port, listen_ip="::", echo_endpoint=True))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "krakenpy", "run", "-c", "krakend.json", "-w", "1"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/__health", proc)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/__echo/x", timeout=5) as resp:
+            assert resp.status == 200
+        denied = urllib.request.Request(f"http://127.0.0.1:{port}/__echo/x", headers={"X-Real-IP": "10.2.3.4"})
+        try:
+            urllib.request.urlopen(denied, timeout=5)
+            raise AssertionError("the balancer's X-Real-IP was ignored: the deny list was bypassed")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 403
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()

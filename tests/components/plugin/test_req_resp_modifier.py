@@ -82,3 +82,31 @@ def test_req_resp_modifier_without_names_has_no_effect_and_says_so() -> None:
 async def test_req_resp_modifier_builds_nothing_without_rules() -> None:
     where = site("plugin/req-resp-modifier", "endpoint")
     assert await COMPONENT.proxy(ModifierPlugins(), where, None) is None  # type: ignore[misc, arg-type]
+
+
+async def test_req_resp_modifier_content_replacer_fields_starting_with_underscore_dollar_hash(
+    backend: Start, gateway: Gateway
+) -> None:
+    url = await backend(json_app({"_id": "abc", "$ref": "#/x", "#tag": "t1", "@c": "kept"}))
+    rules = {
+        "@comment": "only @ keys are comments",
+        "_id": {"find": "abc", "replace": "***"},
+        "$ref": {"find": "x", "replace": "y"},
+        "#tag": {"find": "t", "replace": "T"},
+    }
+    endpoint = {"endpoint": "/e", "extra_config": _modifier(rules), "backend": [{"host": [url], "url_pattern": "/"}]}
+    client = await gateway(make_config([endpoint]))
+    assert await (await client.get("/e")).json() == {"_id": "***", "$ref": "#/y", "#tag": "T1", "@c": "kept"}
+
+
+def test_req_resp_modifier_schema_checks_rules_for_underscore_fields() -> None:
+    from krakenpy.components.registry import catalog
+    from krakenpy.config.schema import validate_document
+
+    def errors(rules: dict[str, Any]) -> list[str]:
+        endpoint = {"endpoint": "/e", "extra_config": _modifier(rules), "backend": [{"host": ["http://h"]}]}
+        doc = {"version": 3, "endpoints": [endpoint]}
+        return [i.path for i in validate_document(doc, lint=False, catalog=catalog()) if i.severity == "error"]
+
+    assert errors({"@comment": "text", "_id": {"find": "a", "replace": "b"}}) == []
+    assert errors({"_id": {"find": "a"}}) != []  # a rule without replace: refused, not skipped
