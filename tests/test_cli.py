@@ -7,13 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.cli_gateway import wait_http
 from tests.conftest import ROOT, free_port
 
 PY = sys.executable
@@ -120,19 +120,6 @@ def test_cli_usage_error_exits_1() -> None:
     assert _cli("run").returncode == 1
 
 
-def _wait_http(url: str, proc: subprocess.Popen[str], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"gateway exited early: {proc.stderr.read() if proc.stderr else ''}")
-        try:
-            urllib.request.urlopen(url, timeout=1).read()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("gateway did not start")
-
-
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_cli_run_serves_and_stops_gracefully_on_sigterm(tmp_path: Path, workers: str) -> None:
     port = free_port()
@@ -156,7 +143,7 @@ def test_cli_run_serves_and_stops_gracefully_on_sigterm(tmp_path: Path, workers:
         text=True,
     )
     try:
-        _wait_http(f"http://127.0.0.1:{port}/__health", proc)
+        wait_http(f"http://127.0.0.1:{port}/__health", proc)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/echo", timeout=5) as resp:
             assert resp.status == 200
             assert json.loads(resp.read()) == {"req_uri": "/__echo/x"}

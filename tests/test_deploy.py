@@ -154,9 +154,9 @@ def test_deploy_probe_path_is_served_by_the_shipped_config() -> None:
         text=True,
     )
     try:
-        from tests.test_cli import _wait_http
+        from tests.cli_gateway import wait_http
 
-        _wait_http(f"http://127.0.0.1:{port}/__health", proc)
+        wait_http(f"http://127.0.0.1:{port}/__health", proc)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/__health", timeout=5) as resp:
             assert resp.status == 200
             assert json.loads(resp.read())["status"] == "ok"

@@ -120,9 +120,9 @@ def test_packaging_installed_wheel_checks_and_serves(installed: tuple[Path, Path
         text=True,
     )
     try:
-        from tests.test_cli import _wait_http
+        from tests.cli_gateway import wait_http
 
-        _wait_http(f"http://127.0.0.1:{port}/__health", proc)
+        wait_http(f"http://127.0.0.1:{port}/__health", proc)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/echo", timeout=5) as resp:
             assert json.loads(resp.read()) == {"req_uri": "/__echo/x"}
         proc.send_signal(signal.SIGTERM)

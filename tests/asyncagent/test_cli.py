@@ -8,25 +8,12 @@ import json
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 from tests.asyncagent.conftest import Sink, agent_doc, queue_depth
+from tests.cli_gateway import wait_http
 from tests.conftest import ROOT, free_port
 from tests.rabbitmq_server import RabbitNode, unique
-
-
-def _wait_http(url: str, proc: subprocess.Popen[str], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "gateway exited early"
-        try:
-            urllib.request.urlopen(url, timeout=1).read()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("gateway did not start")
 
 
 async def test_agent_cli_run_consumes_in_one_worker(
@@ -45,7 +32,7 @@ async def test_agent_cli_run_consumes_in_one_worker(
         text=True,
     )
     try:
-        await asyncio.to_thread(_wait_http, f"http://127.0.0.1:{port}/__health", proc)
+        await asyncio.to_thread(wait_http, f"http://127.0.0.1:{port}/__health", proc)
         async with asyncio.timeout(15):
             while True:
                 try:

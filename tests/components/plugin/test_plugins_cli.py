@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import urllib.error
@@ -13,8 +12,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from tests.cli_gateway import gateway_process
 from tests.conftest import free_port
-from tests.test_cli import _wait_http
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -80,16 +79,7 @@ def test_plugins_cli_run_serves_ip_filter_and_url_rewrite(tmp_path: Path) -> Non
         "url-rewrite": {"literal": {"/alias": "/__echo/aliased"}},
     }
     _write(tmp_path, _doc(plugins, port=port, echo_endpoint=True))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "krakenpy", "run", "-c", "krakend.json", "-w", "1"],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        _wait_http(f"http://127.0.0.1:{port}/__health", proc)
+    with gateway_process(tmp_path / "krakend.json", port=port):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/alias?q=1", timeout=5) as resp:
             echoed = json.loads(resp.read())
         assert echoed["req_uri"] == "/__echo/aliased?q=1"
@@ -99,13 +89,6 @@ def test_plugins_cli_run_serves_ip_filter_and_url_rewrite(tmp_path: Path) -> Non
             raise AssertionError("not filtered")
         except urllib.error.HTTPError as exc:
             assert exc.code == 403 and exc.read() == b""
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
 
 
 def test_plugins_cli_run_ip_filter_on_a_dual_stack_listener_trusts_its_ipv4_proxy(tmp_path: Path) -> None:
@@ -113,16 +96,7 @@ def test_plugins_cli_run_ip_filter_on_a_dual_stack_listener_trusts_its_ipv4_prox
     port = free_port()
     filt = {"CIDR": ["10.0.0.0/8"], "trusted_proxies": ["127.0.0.1"], "client_ip_headers": ["X-Real-IP"]}
     _write(tmp_path, _doc({"name": ["ip-filter"], "ip-filter": filt}, port=port, listen_ip="::", echo_endpoint=True))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "krakenpy", "run", "-c", "krakend.json", "-w", "1"],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        _wait_http(f"http://127.0.0.1:{port}/__health", proc)
+    with gateway_process(tmp_path / "krakend.json", port=port):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/__echo/x", timeout=5) as resp:
             assert resp.status == 200
         denied = urllib.request.Request(f"http://127.0.0.1:{port}/__echo/x", headers={"X-Real-IP": "10.2.3.4"})
@@ -131,10 +105,3 @@ def test_plugins_cli_run_ip_filter_on_a_dual_stack_listener_trusts_its_ipv4_prox
             raise AssertionError("the balancer's X-Real-IP was ignored: the deny list was bypassed")
         except urllib.error.HTTPError as exc:
             assert exc.code == 403
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable
@@ -23,6 +22,7 @@ from krakenpy.jose import sources as sources_module
 from krakenpy.policies.engine import compile_section
 from krakenpy.proxy.types import Request, Response
 from krakenpy.telemetry.audit import verify_chain
+from tests.cli_gateway import gateway_process
 from tests.conftest import free_port
 from tests.jose.helpers import JwksServer, claims, mint, rsa_key
 
@@ -383,24 +383,8 @@ def test_policies_cli_run_serves_corpus_002_track_user(tmp_path: Path) -> None:
     }
     path = tmp_path / "krakend.json"
     path.write_text(json.dumps({"version": 3, "port": port, "echo_endpoint": True, "endpoints": [track_user]}))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "krakenpy", "run", "-c", str(path), "--workers", "1"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
     url = f"http://127.0.0.1:{port}/track-user"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/__health", timeout=1).read()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "gateway did not start"
-                time.sleep(0.05)
+    with gateway_process(path, port=port, cwd=ROOT):
         with urllib.request.urlopen(urllib.request.Request(url, headers={"Cookie": "GDPR=yes"}), timeout=5) as ok:
             assert ok.status == 200
             assert json.loads(ok.read()) == {"req_uri": "/__echo/cookie"}
@@ -408,6 +392,3 @@ def test_policies_cli_run_serves_corpus_002_track_user(tmp_path: Path) -> None:
             urllib.request.urlopen(urllib.request.Request(url, headers={"Cookie": "GDPR=no"}), timeout=5)
         assert denied.value.code == 403
         assert denied.value.read() == b"User did not accept the cookie and tracking is not allowed"
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=20)

@@ -206,8 +206,8 @@ def test_static_filesystem_corpus_005_runs_with_its_files(tmp_path: Path) -> Non
     import sys
     import urllib.request
 
+    from tests.cli_gateway import wait_http
     from tests.conftest import free_port
-    from tests.test_cli import _wait_http
 
     port = free_port()
     doc = json.loads((CORPUS / "005-krakend-examples-encodings.json").read_text())
@@ -233,7 +233,7 @@ def test_static_filesystem_corpus_005_runs_with_its_files(tmp_path: Path) -> Non
         text=True,
     )
     try:
-        _wait_http(f"http://127.0.0.1:{port}/__health", proc)
+        wait_http(f"http://127.0.0.1:{port}/__health", proc)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/encodings.json", timeout=5) as resp:
             merged = json.loads(resp.read())
             assert resp.headers["X-Krakend-Completed"] == "true"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from krakenpy.gateway import load as load_service
+from tests.cli_gateway import gateway_process
 from tests.conftest import free_port, make_config
 from tests.corpus import CORPUS, needs_corpus
 from tests.nats_server import NatsServer
@@ -106,39 +106,6 @@ async def test_pubsub_bad_gcp_resource_name_fails_each_call(gateway: Any) -> Non
     assert response.status == 500
 
 
-def _wait(url: str, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        try:
-            urllib.request.urlopen(url, timeout=1).close()
-            return
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not answer")
-
-
-def _run(tmp_path: Path, port: int, workers: int) -> subprocess.Popen[str]:
-    (tmp_path / "krakend.json").write_text(json.dumps(_doc("nats://", "cli.events", port)))
-    return subprocess.Popen(
-        [sys.executable, "-m", "krakenpy", "run", "-c", "krakend.json", "-w", str(workers)],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _stop(proc: subprocess.Popen[str]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-
-
 def _publish(port: int, body: bytes) -> Any:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/pub", data=body, method="POST", headers={"Content-Type": "application/json"}
@@ -157,20 +124,16 @@ def _next(port: int) -> Any:
 
 def test_pubsub_cli_run_publishes_and_subscribes_over_nats(tmp_path: Path, nats_server: NatsServer) -> None:
     port = free_port()
-    proc = _run(tmp_path, port, 1)
-    try:
-        _wait(f"http://127.0.0.1:{port}/__health", proc)
+    (tmp_path / "krakend.json").write_text(json.dumps(_doc("nats://", "cli.events", port)))
+    with gateway_process(tmp_path / "krakend.json", port=port):
         assert _publish(port, b'{"cli": true}') == {}
         assert _next(port) == {"cli": True}
-    finally:
-        _stop(proc)
 
 
 def test_pubsub_cli_workers_share_a_nats_subscription(tmp_path: Path, nats_server: NatsServer) -> None:
     port = free_port()
-    proc = _run(tmp_path, port, 2)
-    try:
-        _wait(f"http://127.0.0.1:{port}/__health", proc)
+    (tmp_path / "krakend.json").write_text(json.dumps(_doc("nats://", "cli.events", port)))
+    with gateway_process(tmp_path / "krakend.json", port=port, workers=2):
         time.sleep(1)  # both workers subscribed
         assert _publish(port, b'{"once": 1}') == {}
         # new connections: both workers answer some; before the shared queue group, each worker
@@ -178,8 +141,6 @@ def test_pubsub_cli_workers_share_a_nats_subscription(tmp_path: Path, nats_serve
         answers = [_next(port) for _ in range(6)]
         assert answers.count({"once": 1}) <= 1
         assert all(a in (500, {"once": 1}) for a in answers)
-    finally:
-        _stop(proc)
 
 
 @needs_corpus

@@ -17,10 +17,10 @@ from aiohttp import web
 from krakenpy.components.qos.ratelimit.service import COMPONENT
 from krakenpy.config.build import build_service
 from krakenpy.gateway import build_gateway
+from tests.cli_gateway import wait_http
 from tests.components.helpers import json_app
 from tests.components.qos.helpers import resources_for, site_for
 from tests.conftest import ROOT, free_port, make_config
-from tests.test_cli import _wait_http
 
 KEY_A = "4d2c61e1-34c4-e96c-9456-15bd983c5019"
 KEY_B = "9f0a11b2-77aa-4c3e-8d1e-0b6a3c2d4e5f"
@@ -144,7 +144,7 @@ def test_service_cli_run_serves_the_limit(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        _wait_http(f"http://127.0.0.1:{port}/__health", proc)
+        wait_http(f"http://127.0.0.1:{port}/__health", proc)
         base = f"http://127.0.0.1:{port}"
         assert [_get(f"{base}{p}") for p in ("/one", "/two", "/one", "/two")] == [200, 200, 200, 503]
     finally:

@@ -17,11 +17,11 @@ from krakenpy.components.qos.ratelimit.router.redis import COMPONENT
 from krakenpy.errors import ConfigError, Rejection
 from krakenpy.proxy.types import Request
 from krakenpy.redis_pools import REDIS_CLIENTS
+from tests.cli_gateway import wait_http
 from tests.components.qos.helpers import resources_for, site_for
 from tests.conftest import ROOT, free_port
 from tests.doubles import static_proxy
 from tests.redis_server import RedisServer
-from tests.test_cli import _wait_http
 
 
 def _pools(address: str = "127.0.0.1:6379") -> dict[str, Any]:
@@ -145,7 +145,7 @@ def test_redis_two_cli_processes_share_the_limit_and_redis_dies(tmp_path: Path, 
                 )
             )
         for port, proc in zip(ports, procs, strict=True):
-            _wait_http(f"http://127.0.0.1:{port}/__health", proc)
+            wait_http(f"http://127.0.0.1:{port}/__health", proc)
         urls = [f"http://127.0.0.1:{port}/closed" for port in ports]
         # one limit for both processes: 3 requests of "alice", whichever instance serves them
         assert [_get(urls[i % 2], "alice") for i in range(5)] == [200, 200, 200, 429, 429]

@@ -1,0 +1,66 @@
+"""The real CLI serving a config in a subprocess, for end-to-end tests: :func:`gateway_process` starts
+``krakenpy run`` on a written config and stops it (SIGTERM, then kill) when the block ends;
+:func:`wait_http` waits for its first answer."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+__all__ = ["gateway_process", "stop", "wait_http"]
+
+
+def wait_http(url: str, proc: subprocess.Popen[str], timeout: float = 20.0) -> None:
+    """Until ``url`` answers (any status); fails when the process exits first or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"gateway exited early: {proc.stderr.read() if proc.stderr else ''}")
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except urllib.error.HTTPError:  # it answers
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("gateway did not start")
+
+
+def stop(proc: subprocess.Popen[str], timeout: float = 20.0) -> tuple[str, str]:
+    """SIGTERM, then kill when it has not ended within ``timeout``; its stdout and stderr."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.communicate()
+
+
+@contextmanager
+def gateway_process(
+    config: Path, *, port: int, workers: int = 1, cwd: Path | None = None, args: Sequence[str] = ()
+) -> Iterator[subprocess.Popen[str]]:
+    """``krakenpy run -c config`` serving on ``port``, answering ``/__health`` when the block starts."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "krakenpy", "run", "-c", str(config), "-w", str(workers), *args],
+        cwd=cwd or config.parent,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/__health", proc)
+        yield proc
+    finally:
+        stop(proc)
