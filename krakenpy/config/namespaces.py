@@ -173,7 +173,9 @@ _EE_PREFIXES: Final = ("messaging/kafka/",)
 #: the KrakenD Enterprise Go plugins krakenpy builds in, by the namespace that names them
 #: (``krakend-redirect`` is ``no-redirect``'s KrakenD 1.x name)
 BUILT_IN_PLUGINS: Final[Mapping[str, frozenset[str]]] = {
-    "plugin/http-server": frozenset({"ip-filter", "url-rewrite", "virtualhost", "wildcard", "static-filesystem"}),
+    "plugin/http-server": frozenset(
+        {"ip-filter", "url-rewrite", "virtualhost", "wildcard", "static-filesystem", "geoip"}
+    ),
     "plugin/http-client": frozenset({"no-redirect", "krakend-redirect", "static-filesystem", "wildcard"}),
     "plugin/req-resp-modifier": frozenset({"content-replacer"}),
 }

@@ -201,7 +201,7 @@ def test_registry_catalog_is_derived() -> None:
 #: libraries only the configs that use a namespace may pay for (start-up time and memory: P7)
 HEAVY = (
     *("aiobotocore", "botocore", "boto3", "lupa", "joserfc", "cryptography"),
-    *("cel_expr_python", "jsonschema_rs", "bcrypt", "redis", "yaml", "grpc", "google", "aiormq", "pamqp"),
+    *("cel_expr_python", "jsonschema_rs", "bcrypt", "redis", "yaml", "grpc", "google", "aiormq", "pamqp", "maxminddb"),
 )
 
 

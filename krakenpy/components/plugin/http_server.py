@@ -1,7 +1,8 @@
 """``plugin/http-server`` (service): KrakenD's server plugins, which wrap the whole HTTP handler (every
 path, before the router). krakenpy builds in ``ip-filter``, ``url-rewrite``, ``virtualhost``,
-``wildcard`` and ``static-filesystem`` (:mod:`krakenpy.staticfs`, as ``server/static-filesystem``); each reads the
-object named after it. As lura wraps them, the first ``name`` is innermost and the last outermost.
+``wildcard``, ``geoip`` and ``static-filesystem`` (:mod:`krakenpy.staticfs`, as
+``server/static-filesystem``); each reads the object named after it. As lura wraps them, the first
+``name`` is innermost and the last outermost.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ async def _static_build(options: Any, site: Site, resources: Resources) -> EdgeM
 
 def _plugins() -> Mapping[str, tuple[Parse, Build]]:
     """name → (parse, build); the modules imported when a config names a server plugin."""
-    from krakenpy.components.plugin import ip_filter, url_rewrite, virtualhost, wildcard
+    from krakenpy.components.plugin import geoip, ip_filter, url_rewrite, virtualhost, wildcard
 
     def sync(make: Callable[[Any], EdgeMiddleware]) -> Build:
         async def build(options: Any, site: Site, resources: Resources) -> EdgeMiddleware:
@@ -60,6 +61,7 @@ def _plugins() -> Mapping[str, tuple[Parse, Build]]:
         "virtualhost": (virtualhost.parse, sync(virtualhost.virtualhost)),
         "wildcard": (wildcard.parse, sync(wildcard.wildcard)),
         "static-filesystem": (_static_parse, _static_build),
+        "geoip": (geoip.parse, geoip.build),
     }
 
 

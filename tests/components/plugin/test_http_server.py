@@ -211,8 +211,8 @@ def test_http_server_without_names_has_no_effect_and_says_so(raw: dict[str, Any]
 
 def test_http_server_plugin_object_left_out_of_name_is_not_run() -> None:
     where = _site()
-    parsed = COMPONENT.parse({"name": ["geoip"], "ip-filter": {"CIDR": ["10.0.0.0/8"]}}, where)
-    assert parsed == ServerPlugins()  # geoip is a Go plugin: the settings check speaks for it
+    parsed = COMPONENT.parse({"name": ["jwk-aggregator"], "ip-filter": {"CIDR": ["10.0.0.0/8"]}}, where)
+    assert parsed == ServerPlugins()  # jwk-aggregator is a Go plugin here: the settings check speaks for it
     assert [n.path for n in where.notes] == ["extra_config.plugin/http-server.ip-filter"]
 
 

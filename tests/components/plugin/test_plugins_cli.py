@@ -57,10 +57,10 @@ def test_plugins_cli_check_bad_plugin_config_names_the_json_path(tmp_path: Path)
 
 
 def test_plugins_cli_check_refuses_a_go_plugin_the_plugin_block_would_load(tmp_path: Path) -> None:
-    doc = _doc({"name": ["geoip", "ip-filter"], "ip-filter": {"CIDR": ["10.0.0.0/8"]}}, plugin={"folder": "/p"})
+    doc = _doc({"name": ["custom", "ip-filter"], "ip-filter": {"CIDR": ["10.0.0.0/8"]}}, plugin={"folder": "/p"})
     out = _check(tmp_path, doc)
     assert out.returncode == 1
-    assert "extra_config.plugin/http-server (geoip) would be skipped: refused (see --allow-unsupported)" in out.stderr
+    assert "extra_config.plugin/http-server (custom) would be skipped: refused (see --allow-unsupported)" in out.stderr
     assert _check(tmp_path, doc, "--allow-unsupported").returncode == 0
     doc["extra_config"]["plugin/http-server"]["name"] = ["ip-filter"]
     built_in = _check(tmp_path, doc)
