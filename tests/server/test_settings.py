@@ -45,11 +45,11 @@ def test_settings_plugin_block_with_only_built_in_plugins_is_not_needed() -> Non
 
 def test_settings_go_plugin_without_a_plugin_block_has_no_effect() -> None:
     """KrakenD loads no plugin without the block: the name does nothing there either (a warning)."""
-    extra = {"plugin/http-server": {"name": ["geoip", "ip-filter"], "ip-filter": {"CIDR": ["10.0.0.0/8"]}}}
+    extra = {"plugin/http-server": {"name": ["custom", "ip-filter"], "ip-filter": {"CIDR": ["10.0.0.0/8"]}}}
     settings, errors, warnings = _check(_doc(extra_config=extra))
     assert settings is not None and errors == []
     assert warnings == [
-        "extra_config.plugin/http-server: Go plugin(s) geoip not built into krakenpy, and no plugin block loads "
+        "extra_config.plugin/http-server: Go plugin(s) custom not built into krakenpy, and no plugin block loads "
         "them: no effect, as in KrakenD"
     ]
 
