@@ -1,6 +1,6 @@
-"""The real CLI serving a config in a subprocess, for end-to-end tests: :func:`gateway_process` starts
-``krakenpy run`` on a written config and stops it (SIGTERM, then kill) when the block ends;
-:func:`wait_http` waits for its first answer."""
+"""The real CLI in a subprocess, for end-to-end tests: :func:`gateway_process` starts ``krakenpy run`` on a
+written config and stops it (SIGTERM, then kill) when the block ends; :func:`wait_http` waits for its
+first answer; :func:`check_config` runs ``krakenpy check``."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tests.conftest import ROOT
 
-__all__ = ["gateway_process", "stop", "wait_http"]
+__all__ = ["check_config", "gateway_process", "stop", "wait_http"]
 
 
 def wait_http(url: str, proc: subprocess.Popen[str], timeout: float = 20.0) -> None:
@@ -64,3 +64,16 @@ def gateway_process(
         yield proc
     finally:
         stop(proc)
+
+
+def check_config(config: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``krakenpy check [args] -c config`` (``KRAKEND_*`` variables of the test run left out)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KRAKEND_")}
+    return subprocess.run(
+        [sys.executable, "-m", "krakenpy", "check", *args, "-c", str(config)],
+        cwd=cwd or config.parent,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from tests.asyncagent.conftest import Sink, agent_doc, queue_depth
-from tests.cli_gateway import wait_http
+from tests.cli_gateway import check_config, wait_http
 from tests.conftest import ROOT, free_port
 from tests.rabbitmq_server import RabbitNode, unique
 
@@ -62,13 +62,7 @@ def test_agent_cli_check_reports_bad_agent_at_its_path(tmp_path: Path) -> None:
     del doc["async_agent"][0]["extra_config"]["async/amqp"]["exchange"]
     path = tmp_path / "krakend.json"
     path.write_text(json.dumps(doc))
-    out = subprocess.run(
-        [sys.executable, "-m", "krakenpy", "check", "-c", str(path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    out = check_config(path, cwd=ROOT)
     assert out.returncode == 1
     text = out.stdout + out.stderr
     assert "async_agent[0].consumer.workers" in text

@@ -4,10 +4,10 @@ EE's plugin does, so backends (through ``input_headers``) and policies can use i
 
 The value is the record as Go's ``encoding/json`` writes geoip2-golang's ``City`` struct (its Go field
 names; what the database lacks is a zero value, an address it does not know is an all-zero record),
-with characters beyond ASCII written as ``\\uXXXX`` (a header value is bytes; EE writes raw UTF-8). A
-client's own ``X-Geoip`` is always replaced. The client address is the router's (gin's ``ClientIP``
-with ``router.trusted_proxies``). The database is opened once at start-up (``maxminddb``, imported only
-here); one that cannot be read is a config error at ``citydb_path``.
+with characters beyond ASCII written as JSON ``\\u`` escapes (a header value is bytes; EE writes raw
+UTF-8). A client's own ``X-Geoip`` is always replaced. The client address is the router's (gin's
+``ClientIP`` with ``router.trusted_proxies``). The database is opened once at start-up (``maxminddb``,
+imported only here); one that cannot be read is a config error at ``citydb_path``.
 """
 
 from __future__ import annotations

@@ -4,15 +4,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.cli_gateway import gateway_process
+from tests.cli_gateway import check_config, gateway_process
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -25,15 +23,7 @@ def _write(tmp_path: Path, doc: dict[str, Any]) -> str:
 
 
 def _check(tmp_path: Path, doc: dict[str, Any], *extra: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KRAKEND_")}
-    return subprocess.run(
-        [sys.executable, "-m", "krakenpy", "check", "-c", _write(tmp_path, doc), *extra],
-        cwd=tmp_path,
-        env={**env, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return check_config(Path(_write(tmp_path, doc)), *extra)
 
 
 def _doc(plugins: dict[str, Any], **service: Any) -> dict[str, Any]:

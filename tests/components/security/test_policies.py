@@ -22,7 +22,7 @@ from krakenpy.jose import sources as sources_module
 from krakenpy.policies.engine import compile_section
 from krakenpy.proxy.types import Request, Response
 from krakenpy.telemetry.audit import verify_chain
-from tests.cli_gateway import gateway_process
+from tests.cli_gateway import check_config, gateway_process
 from tests.conftest import free_port
 from tests.jose.helpers import JwksServer, claims, mint, rsa_key
 
@@ -300,13 +300,7 @@ def test_policies_cli_check_refuses_bad_policies(tmp_path: Path) -> None:
     )
     path = tmp_path / "krakend.json"
     path.write_text(json.dumps(config))
-    out = subprocess.run(
-        [sys.executable, "-m", "krakenpy", "check", "-c", str(path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    out = check_config(path, cwd=ROOT)
     assert out.returncode == 1
     assert "endpoints[0].extra_config.security/policies.req.policies[1]" in out.stderr
     assert "'nope'" in out.stderr

@@ -4,9 +4,7 @@ subscribing over NATS."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -14,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from krakenpy.gateway import load as load_service
-from tests.cli_gateway import gateway_process
+from tests.cli_gateway import check_config, gateway_process
 from tests.conftest import free_port, make_config
 from tests.corpus import CORPUS, needs_corpus
 from tests.nats_server import NatsServer
@@ -58,13 +56,7 @@ def _doc(host: str, topic_url: str, port: int = 8080, subscription_url: str = ""
 
 def _check(tmp_path: Path, doc: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
     (tmp_path / "krakend.json").write_text(json.dumps(doc))
-    return subprocess.run(
-        [sys.executable, "-m", "krakenpy", "check", *args, "-c", str(tmp_path / "krakend.json")],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return check_config(tmp_path / "krakend.json", *args)
 
 
 def test_pubsub_check_accepts_built_in_drivers_without_warnings(tmp_path: Path) -> None:
