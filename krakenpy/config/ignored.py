@@ -16,10 +16,14 @@ from typing import Any, Final
 
 from krakenpy.errors import ConfigIssue
 
-__all__ = ["BACKEND_IGNORED", "IGNORED", "ROOT_IGNORED", "document_ignored", "ignored_issues"]
+__all__ = ["AS_KRAKEND", "BACKEND_IGNORED", "IGNORED", "INERT", "ROOT_IGNORED", "document_ignored", "ignored_issues"]
 
 #: how the warning and the schema description start (the schema capitalises it)
 IGNORED: Final = "accepted; no effect in krakenpy"
+#: a why starting so names a field KrakenD accepts and does not act on either: the warning then
+#: says so (krakenpy behaves as KrakenD there; the schema description keeps the why as it is)
+AS_KRAKEND: Final = "as in KrakenD: "
+INERT: Final = "accepted; no effect, as in KrakenD"
 
 #: ``krakend.json`` top-level fields
 ROOT_IGNORED: Final[Mapping[str, str]] = {
@@ -67,6 +71,12 @@ def _find(value: Any, parts: list[str], path: str) -> Iterator[tuple[str, Any]]:
         yield from _find(value[head], rest, _join(path, head))
 
 
+def _message(why: str) -> str:
+    if why.startswith(AS_KRAKEND):
+        return f"{INERT} ({why.removeprefix(AS_KRAKEND)})"
+    return f"{IGNORED} ({why})"
+
+
 def ignored_issues(value: Any, path: str, fields: Mapping[str, str]) -> list[ConfigIssue]:
     """One warning per ignored field set in ``value`` (the object at ``path``)."""
     issues: list[ConfigIssue] = []
@@ -75,7 +85,7 @@ def ignored_issues(value: Any, path: str, fields: Mapping[str, str]) -> list[Con
         for where, found in _find(value, name.split("."), path):
             if _inert(found) or (only and found != only):
                 continue
-            issues.append(ConfigIssue(where, f"{IGNORED} ({why})", "warning"))
+            issues.append(ConfigIssue(where, _message(why), "warning"))
     return issues
 
 
