@@ -28,7 +28,6 @@ INERT: Final = "accepted; no effect, as in KrakenD"
 #: ``krakend.json`` top-level fields
 ROOT_IGNORED: Final[Mapping[str, str]] = {
     "use_h2c": "HTTP/2 is not served, neither cleartext nor over TLS: clients get HTTP/1.1",
-    "sequential_start": "the agents start beside the listener: neither waits for the other",
     "async_agent[].connection.health_interval": "agents are not listed in /__health",
     "async_agent[].encoding": "the body of each message reaches the backends as it is, as with KrakenD's AMQP driver",
     "client_tls": "backend TLS settings are not applied: backends are verified against the system CA pool, "

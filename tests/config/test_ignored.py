@@ -67,16 +67,16 @@ def test_ignored_document_root_and_backend_fields() -> None:
         "client_tls": {"allow_insecure_connections": True},
         # agents are served: only the field without effect is reported
         "async_agent": [{"name": "a", "connection": {"health_interval": "5s"}}],
-        "sequential_start": True,
+        "dialer_fallback_delay": "300ms",
         "tls": {"prefer_server_cipher_suites": True},
         "endpoints": [{"endpoint": "/a", "backend": [{"url_pattern": "/", "sd": "static"}, backend]}],
     }
     # DNS SRV discovery is served (krakenpy.sd): sd, sd_scheme and dns_cache_ttl are no longer reported
     assert _paths(document_ignored(doc)) == [
         "use_h2c",
-        "sequential_start",
         "async_agent[0].connection.health_interval",
         "client_tls",
+        "dialer_fallback_delay",
         "tls.prefer_server_cipher_suites",
     ]
 
