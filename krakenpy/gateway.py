@@ -418,7 +418,9 @@ class _Assembly:
             return
         namespace = next(n for n in registry.AGENT if n in self.parsed.get(agent.path, {}))
         kind = namespace.rpartition("/")[2].upper()
-        self.resources.agents.append(agent_starter(agent, proxy, drivers[0], kind, self.resources))
+        self.resources.agents.append(
+            agent_starter(agent, proxy, drivers[0], kind, self.resources, sequential=self.service.sequential_start)
+        )
 
     def _client(self, backend: BackendConfig) -> UpstreamClient:
         """The gateway's client, or a proxying one when the backend's calls may go through a proxy

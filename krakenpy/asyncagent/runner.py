@@ -30,6 +30,9 @@ log = logging.getLogger("krakenpy")
 MIN_RUN = 5.0
 #: after the consumer timeout, how long the pipe still gets to end itself before it is cut
 _GRACE = 0.5
+#: ``sequential_start``: how long the start waits for an agent's first connection attempt before it
+#: goes on with the next agent (the attempt itself goes on in the background)
+FIRST_ATTEMPT_WAIT = 10.0
 
 
 class _Bucket:
@@ -67,6 +70,8 @@ class AgentRunner:
         #: failure kinds logged since the agent last connected (an exception's type, never its text:
         #: texts vary per message and the set would grow without bound)
         self.seen: set[str] = set()
+        #: set once the first connection attempt consumes or fails (``sequential_start`` waits for it)
+        self.first_attempt = asyncio.Event()
 
     def _once(self, kind: str, message: str) -> None:
         """ERROR the first time a kind of failure happens since the last connection, DEBUG after."""
@@ -76,6 +81,7 @@ class AgentRunner:
 
     def _connected(self) -> None:
         self.seen.clear()
+        self.first_attempt.set()
         log.info("%s consuming %r with %d workers", self.prefix, self.agent.topic, self.agent.workers)
 
     async def handle(self, body: bytes, started: Started | None = None) -> bool:
@@ -133,19 +139,29 @@ class AgentRunner:
                 self._once(
                     kind if isinstance(kind, str) else type(exc).__name__, f"building the {self.kind} subscriber: {exc}"
                 )
+            self.first_attempt.set()
             if loop.time() - started > MIN_RUN:
                 attempt = 0
             attempt += 1
+        self.first_attempt.set()
         log.error("%s too many retries (%d): the agent stops consuming", self.prefix, self.agent.max_retries)
 
 
 def agent_starter(
-    agent: AgentConfig, proxy: Proxy, driver: Driver, kind: str, resources: Resources
+    agent: AgentConfig, proxy: Proxy, driver: Driver, kind: str, resources: Resources, *, sequential: bool = False
 ) -> Callable[[], Awaitable[None]]:
-    """The hook that starts ``agent`` once the gateway serves; closing the gateway stops it."""
+    """The hook that starts ``agent`` once the gateway serves; closing the gateway stops it. With
+    ``sequential`` (``sequential_start``) the hook returns once the agent's first connection attempt
+    consumes or fails (at most :data:`FIRST_ATTEMPT_WAIT`), so the agents start in their order."""
 
     async def start() -> None:
-        task = spawn(AgentRunner(agent, proxy, driver, kind).run())
+        runner = AgentRunner(agent, proxy, driver, kind)
+        task = spawn(runner.run())
         resources.stack.push_async_callback(cancel_and_wait, task)
+        if sequential:
+            try:
+                await asyncio.wait_for(runner.first_attempt.wait(), FIRST_ATTEMPT_WAIT)
+            except TimeoutError:
+                log.warning("%s no answer from the broker yet: starting the rest", runner.prefix)
 
     return start

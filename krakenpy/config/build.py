@@ -433,6 +433,7 @@ def build_service(
         idle_timeout=durations["idle_timeout"],
         max_header_bytes=max_header_bytes,
         disable_keep_alives=bool(doc.get("disable_keep_alives", False)),
+        sequential_start=doc.get("sequential_start") is True,
         disable_compression=bool(doc.get("disable_compression", False)),
         max_idle_connections=c.integer(doc, "max_idle_connections", "", 0),
         max_idle_connections_per_host=c.integer(doc, "max_idle_connections_per_host", "", 250) or 250,

@@ -16,15 +16,18 @@ from typing import Any, Final
 
 from krakenpy.errors import ConfigIssue
 
-__all__ = ["BACKEND_IGNORED", "IGNORED", "ROOT_IGNORED", "document_ignored", "ignored_issues"]
+__all__ = ["AS_KRAKEND", "BACKEND_IGNORED", "IGNORED", "INERT", "ROOT_IGNORED", "document_ignored", "ignored_issues"]
 
 #: how the warning and the schema description start (the schema capitalises it)
 IGNORED: Final = "accepted; no effect in krakenpy"
+#: a why starting so names a field KrakenD accepts and does not act on either: the warning then
+#: says so (krakenpy behaves as KrakenD there; the schema description keeps the why as it is)
+AS_KRAKEND: Final = "as in KrakenD: "
+INERT: Final = "accepted; no effect, as in KrakenD"
 
 #: ``krakend.json`` top-level fields
 ROOT_IGNORED: Final[Mapping[str, str]] = {
     "use_h2c": "HTTP/2 is not served, neither cleartext nor over TLS: clients get HTTP/1.1",
-    "sequential_start": "the agents start beside the listener: neither waits for the other",
     "async_agent[].connection.health_interval": "agents are not listed in /__health",
     "async_agent[].encoding": "the body of each message reaches the backends as it is, as with KrakenD's AMQP driver",
     "client_tls": "backend TLS settings are not applied: backends are verified against the system CA pool, "
@@ -67,6 +70,12 @@ def _find(value: Any, parts: list[str], path: str) -> Iterator[tuple[str, Any]]:
         yield from _find(value[head], rest, _join(path, head))
 
 
+def _message(why: str) -> str:
+    if why.startswith(AS_KRAKEND):
+        return f"{INERT} ({why.removeprefix(AS_KRAKEND)})"
+    return f"{IGNORED} ({why})"
+
+
 def ignored_issues(value: Any, path: str, fields: Mapping[str, str]) -> list[ConfigIssue]:
     """One warning per ignored field set in ``value`` (the object at ``path``)."""
     issues: list[ConfigIssue] = []
@@ -75,7 +84,7 @@ def ignored_issues(value: Any, path: str, fields: Mapping[str, str]) -> list[Con
         for where, found in _find(value, name.split("."), path):
             if _inert(found) or (only and found != only):
                 continue
-            issues.append(ConfigIssue(where, f"{IGNORED} ({why})", "warning"))
+            issues.append(ConfigIssue(where, _message(why), "warning"))
     return issues
 
 

@@ -121,6 +121,8 @@ class ServiceConfig:
     echo_endpoint: bool = False
     disable_rest: bool = False
     max_shutdown_wait_time: float = 0.0
+    #: start the async agents, one after the other, before the HTTP listener (KrakenD's ``sequential_start``)
+    sequential_start: bool = False
     read_timeout: float = 0.0
     write_timeout: float = 0.0
     read_header_timeout: float = 0.0

@@ -18,16 +18,19 @@ import mmap
 import os
 import struct
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+
+from krakenpy.jose.bloomhash import positions_function
 
 __all__ = [
     "HEADER",
     "HEADER_SIZE",
     "LAST_ADD_AT",
     "MAGIC",
+    "MAGICS",
     "MAX_FILTER_BITS",
     "Filters",
     "RotatingBloom",
@@ -36,7 +39,11 @@ __all__ = [
     "live",
 ]
 
-MAGIC: Final = b"KPYBLOOM"
+#: the file's first bytes name how its bit positions are computed: KrakenD's two hash families
+#: (:mod:`krakenpy.jose.bloomhash`), and BLAKE2b double hashing in files written before krakenpy
+#: followed ``hash_name`` (still read while such a file is retired, never written)
+MAGICS: Final = {"optimal": b"KPYBLFNV", "default": b"KPYBLDEF", "blake2b": b"KPYBLOOM"}
+MAGIC: Final = MAGICS["optimal"]
 #: magic, bits, hashes, ttl, epoch, epoch of the last add (0 in files written before it was kept)
 HEADER: Final = struct.Struct("<8sQQQqq")
 HEADER_SIZE: Final = 64
@@ -49,11 +56,12 @@ _ZEROS: Final = bytes(1 << 20)
 
 
 def bloom_shape(capacity: int, false_positive: float) -> tuple[int, int]:
-    """(bits, hash functions) of the optimal filter for ``capacity`` entries at rate ``false_positive``."""
+    """(bits, hash functions) for ``capacity`` entries at rate ``false_positive``, as KrakenD's
+    bloomfilter computes them (``M`` and ``K``: both rounded up)."""
     capacity = max(capacity, 1)
     false_positive = min(max(false_positive, 1e-12), 0.5)
-    bits = max(64, math.ceil(-capacity * math.log(false_positive) / (math.log(2) ** 2)))
-    hashes = max(1, round(bits / capacity * math.log(2)))
+    bits = max(1, math.ceil(-(capacity * math.log(false_positive)) / math.log(2.0 ** math.log(2.0))))
+    hashes = max(1, math.ceil(math.log(2.0) * bits / capacity))
     return bits, hashes
 
 
@@ -64,6 +72,8 @@ class Shape:
     bits: int
     hashes: int
     ttl: int
+    #: ``hash_name`` (``optimal``, ``default``) or ``blake2b`` for files of earlier krakenpy versions
+    hashing: str = "optimal"
 
     @property
     def slot(self) -> int:
@@ -76,7 +86,7 @@ class Shape:
         return HEADER_SIZE + 3 * self.slot
 
     def __str__(self) -> str:
-        return f"{self.bits} bits, {self.hashes} hashes, TTL {self.ttl} s"
+        return f"{self.bits} bits, {self.hashes} hashes ({self.hashing}), TTL {self.ttl} s"
 
 
 class Filters:
@@ -88,6 +98,11 @@ class Filters:
         self._clock = clock
         self._slot = shape.slot
         self._map = mmap.mmap(fd, shape.size)
+        self._positions = (
+            _blake2b(shape)
+            if shape.hashing == "blake2b"
+            else positions_function(shape.hashing, shape.bits, shape.hashes)
+        )
 
     def _locked(self) -> _Lock:
         return _Lock(self._fd)
@@ -120,13 +135,6 @@ class Filters:
             self._map[start : start + n] = _ZEROS[:n]
             start += n
 
-    def _positions(self, element: str) -> list[int]:
-        digest = hashlib.blake2b(element.encode(), digest_size=16).digest()
-        h1 = int.from_bytes(digest[:8], "little")
-        h2 = int.from_bytes(digest[8:], "little") | 1
-        bits = self.shape.bits
-        return [(h1 + i * h2) % bits for i in range(self.shape.hashes)]
-
     def add(self, elements: Iterable[str]) -> None:
         """Revoke: into the current and the next filter."""
         now = self._rotate()
@@ -140,7 +148,7 @@ class Filters:
                         mapped[base + byte] |= 1 << bit
             _EPOCH.pack_into(mapped, LAST_ADD_AT, now)
 
-    def _in(self, base: int, positions: list[int]) -> bool:
+    def _in(self, base: int, positions: Sequence[int]) -> bool:
         mapped = self._map
         for pos in positions:
             if not mapped[base + (pos >> 3)] & (1 << (pos & 7)):
@@ -165,12 +173,19 @@ class RotatingBloom:
     the filters of an earlier shape (``<path>.old``) while they hold live revocations."""
 
     def __init__(
-        self, path: Path, *, capacity: int, false_positive: float, ttl: int, clock: Callable[[], float] = time.time
+        self,
+        path: Path,
+        *,
+        capacity: int,
+        false_positive: float,
+        ttl: int,
+        hash_name: str = "optimal",
+        clock: Callable[[], float] = time.time,
     ) -> None:
         from krakenpy.jose.bloomfile import open_store
 
         bits, hashes = bloom_shape(capacity, false_positive)
-        self.shape = Shape(bits, hashes, max(int(ttl), 1))
+        self.shape = Shape(bits, hashes, max(int(ttl), 1), hash_name)
         self.bits, self.hashes, self.ttl = bits, hashes, self.shape.ttl
         self._current, self._retired = open_store(Path(path), self.shape, clock)
 
@@ -197,6 +212,19 @@ class RotatingBloom:
         if self._retired is not None:
             self._retired.close()
             self._retired = None
+
+
+def _blake2b(shape: Shape) -> Callable[[str], list[int]]:
+    """Positions in a store file written before krakenpy followed ``hash_name`` (read while retired)."""
+    bits, hashes = shape.bits, shape.hashes
+
+    def positions(element: str) -> list[int]:
+        digest = hashlib.blake2b(element.encode(), digest_size=16).digest()
+        h1 = int.from_bytes(digest[:8], "little")
+        h2 = int.from_bytes(digest[8:], "little") | 1
+        return [(h1 + i * h2) % bits for i in range(hashes)]
+
+    return positions
 
 
 def live(filters: Filters) -> bool:

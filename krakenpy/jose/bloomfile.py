@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
-from krakenpy.jose.bloom import HEADER, LAST_ADD_AT, MAGIC, Filters, Shape, live
+from krakenpy.jose.bloom import HEADER, LAST_ADD_AT, MAGICS, Filters, Shape, live
 
 __all__ = ["StoreError", "inspect_store", "open_store", "retired_path"]
 
@@ -143,12 +143,13 @@ def _shape_of(fd: int, path: Path) -> Shape | None:
     if size == 0:
         return None
     raw = os.pread(fd, HEADER.size, 0)
-    if len(raw) < HEADER.size or raw[: len(MAGIC)] != MAGIC:
+    hashing = next((name for name, magic in MAGICS.items() if raw[: len(magic)] == magic), None)
+    if len(raw) < HEADER.size or hashing is None:
         raise StoreError(
             f"{path} is not a krakenpy revocation store: not overwritten (set another store_path or delete it)"
         )
     _, bits, hashes, ttl, _, _ = HEADER.unpack(raw)
-    found = Shape(bits, hashes, ttl)
+    found = Shape(bits, hashes, ttl, hashing)
     if not (bits and hashes and ttl) or size != found.size:
         raise StoreError(f"{path} is damaged ({size} bytes for {found}): delete it to start without revocations")
     return found
@@ -157,7 +158,7 @@ def _shape_of(fd: int, path: Path) -> Shape | None:
 def _initialize(fd: int, shape: Shape, clock: Callable[[], float]) -> None:
     os.ftruncate(fd, shape.size)  # sparse zeros: pages cost memory only once written
     epoch = int(clock() // shape.ttl)
-    os.pwrite(fd, HEADER.pack(MAGIC, shape.bits, shape.hashes, shape.ttl, epoch, 0), 0)
+    os.pwrite(fd, HEADER.pack(MAGICS[shape.hashing], shape.bits, shape.hashes, shape.ttl, epoch, 0), 0)
 
 
 def _expiry(fd: int, shape: Shape) -> float:

@@ -25,7 +25,7 @@ from krakenpy.server.rollout import Rollout
 from krakenpy.server.runner import Config, ConfigSource, ServeOptions
 from krakenpy.server.settings import RuntimeSettings
 from krakenpy.server.slots import Slot, become_worker, exit_reason
-from krakenpy.server.worker import EXIT_CONFIG, Worker, run_worker
+from krakenpy.server.worker import EXIT_CONFIG, Worker, run_worker, sequential
 
 __all__ = ["Supervisor"]
 
@@ -71,6 +71,8 @@ class Supervisor:
         self._order = itertools.count()
         self.wake: tuple[int, int] = (-1, -1)
         self.rollout = Rollout(self)
+        #: the workers after the first wait for its first ``ready`` (``sequential_start``)
+        self.holding = len(self.slots) > 1 and sequential(config.service)
 
     # -- the loop ---------------------------------------------------------------------------------
 
@@ -87,7 +89,9 @@ class Supervisor:
         # answer (P7, 100 endpoints); they stay frozen, a few KiB
         gc.freeze()
         try:
-            for slot in self.slots:
+            # sequential_start: the first worker runs the agents and opens its listener once they
+            # have started; the others are forked when it is ready, so no worker serves before them
+            for slot in self.slots[:1] if self.holding else self.slots:
                 self._spawn(slot)
             if self.options.watch:
                 self.rollout.start_watching()
@@ -259,6 +263,11 @@ class Supervisor:
 
     def _ready(self, slot: Slot, generation: int) -> None:
         slot.ready_at = time.monotonic()
+        if self.holding and slot.index == 1:
+            self.holding = False
+            for held in self.slots[1:]:
+                if not held.pid and not self.stopping:
+                    self._spawn(held)
         if all(s.ready_at for s in self.slots):
             self.started_once = True
         if generation < self.generation and slot.channel is not None:

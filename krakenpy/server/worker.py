@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from krakenpy import __version__
+from krakenpy.config.model import ServiceConfig
 from krakenpy.errors import ConfigError
 from krakenpy.server.acceptor import Acceptor, accepts_in_batches
 from krakenpy.server.channel import Channel
@@ -36,7 +37,7 @@ from krakenpy.tasks import spawn
 if TYPE_CHECKING:
     from krakenpy.server.tlscontext import TlsListener
 
-__all__ = ["EXIT_CONFIG", "Worker"]
+__all__ = ["EXIT_CONFIG", "Worker", "sequential"]
 
 log = logging.getLogger("krakenpy")
 
@@ -56,6 +57,11 @@ def settle_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(_GC_YOUNG, 10, 10)
+
+
+def sequential(service: ServiceConfig) -> bool:
+    """Whether ``sequential_start`` holds the HTTP side until the async agents have started."""
+    return service.sequential_start and bool(service.agents)
 
 
 class Worker:
@@ -104,8 +110,14 @@ class Worker:
         # the lean server on the edge handler (no aiohttp web layer); the gateway writes its own access log
         self.server = GatewayServer(self.gateway.edge, limits=limits)
         install_loop_handler(loop, self.server.accept_errors)
+        # sequential_start: the agents (this worker's only) connect one after the other before the
+        # listener opens, as KrakenD starts them before its router; else they start beside it
+        agents_first = self.consumes and sequential(self.config.service)
+        if agents_first:
+            await self.gateway.start(agents=True)
         listeners = [await self._listen(sock, limits) for sock in self.sockets]
-        await self.gateway.start(agents=self.consumes)
+        if not agents_first:
+            await self.gateway.start(agents=self.consumes)
         self.server.start_sweeping()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from krakenpy.config.ignored import document_ignored, ignored_issues
+from krakenpy.config.ignored import INERT, document_ignored, ignored_issues
 from krakenpy.gateway import load
 from tests.conftest import ROOT, free_port
 from tests.server.process import Gateway
@@ -67,16 +67,16 @@ def test_ignored_document_root_and_backend_fields() -> None:
         "client_tls": {"allow_insecure_connections": True},
         # agents are served: only the field without effect is reported
         "async_agent": [{"name": "a", "connection": {"health_interval": "5s"}}],
-        "sequential_start": True,
+        "dialer_fallback_delay": "300ms",
         "tls": {"prefer_server_cipher_suites": True},
         "endpoints": [{"endpoint": "/a", "backend": [{"url_pattern": "/", "sd": "static"}, backend]}],
     }
     # DNS SRV discovery is served (krakenpy.sd): sd, sd_scheme and dns_cache_ttl are no longer reported
     assert _paths(document_ignored(doc)) == [
         "use_h2c",
-        "sequential_start",
         "async_agent[0].connection.health_interval",
         "client_tls",
+        "dialer_fallback_delay",
         "tls.prefer_server_cipher_suites",
     ]
 
@@ -128,7 +128,7 @@ EXPECTED = [
 
 def test_ignored_component_and_core_fields_are_load_warnings(tmp_path: Path) -> None:
     loaded = load(_config(tmp_path))
-    ignored = [w for w in loaded.warnings if w.message.startswith(WHY)]
+    ignored = [w for w in loaded.warnings if w.message.startswith((WHY, INERT))]
     assert _paths(ignored) == EXPECTED
 
 
@@ -140,7 +140,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _warned(text: str) -> list[str]:
-    return [line.split(": ")[1] for line in text.splitlines() if f": {WHY} (" in line]
+    return [line.split(": ")[1] for line in text.splitlines() if f": {WHY} (" in line or f": {INERT} (" in line]
 
 
 def test_ignored_check_prints_each_path_with_and_without_skip_components(tmp_path: Path) -> None:
@@ -159,3 +159,13 @@ def test_ignored_run_prints_each_path(tmp_path: Path) -> None:
         assert sorted(_warned(gateway.log)) == sorted(EXPECTED)
     finally:
         assert gateway.stop() == 0
+
+
+def test_ignored_fields_krakend_ignores_too_say_so() -> None:
+    """A why starting "as in KrakenD: " names a field KrakenD does not act on either: the warning says
+    krakenpy behaves as KrakenD there, not that krakenpy lacks something."""
+    issues = ignored_issues({"a": 1, "b": 2}, "x", {"a": "as in KrakenD: it reads a as 0", "b": "not built"})
+    assert [str(i) for i in issues] == [
+        "x.a: accepted; no effect, as in KrakenD (it reads a as 0)",
+        f"x.b: {WHY} (not built)",
+    ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,12 +22,14 @@ class Clock:
         return self.now
 
 
-def _store(path: Path, clock: Clock, *, capacity: int = 100, ttl: int = 10) -> RotatingBloom:
-    return RotatingBloom(path, capacity=capacity, false_positive=1e-6, ttl=ttl, clock=clock)
+def _store(
+    path: Path, clock: Clock, *, capacity: int = 100, ttl: int = 10, hash_name: str = "optimal"
+) -> RotatingBloom:
+    return RotatingBloom(path, capacity=capacity, false_positive=1e-6, ttl=ttl, hash_name=hash_name, clock=clock)
 
 
-def _shape(capacity: int = 100, ttl: int = 10) -> Shape:
-    return Shape(*bloom_shape(capacity, 1e-6), ttl)
+def _shape(capacity: int = 100, ttl: int = 10, hash_name: str = "optimal") -> Shape:
+    return Shape(*bloom_shape(capacity, 1e-6), ttl, hash_name)
 
 
 def test_bloomfile_same_shape_reuses_the_file(tmp_path: Path) -> None:
@@ -40,8 +43,8 @@ def test_bloomfile_same_shape_reuses_the_file(tmp_path: Path) -> None:
     second.close()
 
 
-@pytest.mark.parametrize("change", [{"ttl": 11}, {"capacity": 5000}])
-def test_bloomfile_shape_change_keeps_revocations_until_they_expire(tmp_path: Path, change: dict[str, int]) -> None:
+@pytest.mark.parametrize("change", [{"ttl": 11}, {"capacity": 5000}, {"hash_name": "default"}])
+def test_bloomfile_shape_change_keeps_revocations_until_they_expire(tmp_path: Path, change: dict[str, Any]) -> None:
     clock = Clock(1000.0)
     running = _store(tmp_path / "s", clock)
     running.add(["jti-a"])
@@ -151,3 +154,22 @@ def test_bloomfile_adds_of_the_draining_generation_are_seen(tmp_path: Path) -> N
     assert reloaded.check("jti-late") and reloaded._retired is not None
     draining.close()
     reloaded.close()
+
+
+def test_bloomfile_a_file_of_an_earlier_krakenpy_is_retired_and_still_checked(tmp_path: Path) -> None:
+    """Stores written before krakenpy followed hash_name (BLAKE2b positions, magic KPYBLOOM) are moved
+    aside like any other shape and read with their own positions until their revocations expire."""
+    clock = Clock(1000.0)
+    legacy = _store(tmp_path / "s", clock, hash_name="blake2b")
+    legacy.add(["jti-old"])
+    legacy.close()
+    assert (tmp_path / "s").read_bytes()[:8] == b"KPYBLOOM"
+    assert "(blake2b)" in (inspect_store(tmp_path / "s", _shape()) or "")
+    current = _store(tmp_path / "s", clock)
+    assert (tmp_path / "s").read_bytes()[:8] == b"KPYBLFNV" and (tmp_path / "s.old").exists()
+    assert current.check("jti-old") and not current.check("jti-new")
+    current.add(["jti-new"])
+    assert current.check("jti-new")
+    clock.now = 1000.0 + 31
+    assert not current.check("jti-old")
+    current.close()

@@ -128,7 +128,7 @@ async def build(options: RevokerOptions | None, site: Site, resources: Resources
             raise ConfigError([ConfigIssue(where, f"no such directory: {path.parent}")])
         bits, hashes = bloom_shape(options.capacity, options.false_positive)
         try:
-            change = inspect_store(path, Shape(bits, hashes, options.ttl))
+            change = inspect_store(path, Shape(bits, hashes, options.ttl, options.hash_name))
         except StoreError as exc:
             raise ConfigError([ConfigIssue(where, str(exc))]) from None
         except OSError as exc:
@@ -137,7 +137,13 @@ async def build(options: RevokerOptions | None, site: Site, resources: Resources
             resources.warnings.append(f"{site.path}: {change}")
         return None
     try:
-        store = RotatingBloom(path, capacity=options.capacity, false_positive=options.false_positive, ttl=options.ttl)
+        store = RotatingBloom(
+            path,
+            capacity=options.capacity,
+            false_positive=options.false_positive,
+            ttl=options.ttl,
+            hash_name=options.hash_name,
+        )
     except StoreError as exc:
         raise ConfigError([ConfigIssue(where, str(exc))]) from None
     except OSError as exc:
@@ -169,7 +175,6 @@ COMPONENT: Final = Component(
     edge=build,
     ignored={
         "headers": "read by KrakenD's code and never used",
-        "hash_name": "the filters always use double hashing over BLAKE2b: they are never shared with KrakenD",
         **{
             f"revoke_server_{name}": "KrakenD Enterprise's revoke server is not supported: revoke through "
             "the admin API on port"

@@ -75,8 +75,8 @@ COMPONENT: Final = Component(
     summary="JWT validation (JWK set by URL or file, roles, scopes, claims to headers and URLs): 401/403",
     endpoint=build,
     ignored={
-        "jwk_client": "a KrakenD 1.x field: KrakenD 2 ignores it too",
-        "propagate_token": "a KrakenD 1.x field: KrakenD 2 ignores it too",
+        "jwk_client": "as in KrakenD: a KrakenD 1.x field that KrakenD 2 ignores",
+        "propagate_token": "as in KrakenD: a KrakenD 1.x field that KrakenD 2 ignores",
         "cipher_suites": "the JWK download uses Python's TLS defaults",
     },
 )

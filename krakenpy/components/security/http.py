@@ -35,5 +35,7 @@ COMPONENT: Final = Component(
     parse=_parse,
     summary="allowed hosts, HTTPS redirect, HSTS and security headers (unrolled/secure) on every path",
     edge=_edge,
-    ignored={"hpkp_public_key": "browsers dropped HTTP Public Key Pinning; KrakenD sends no such header either"},
+    ignored={
+        "hpkp_public_key": "as in KrakenD: browsers dropped HTTP Public Key Pinning and KrakenD sends no such header"
+    },
 )

@@ -53,6 +53,6 @@ COMPONENT: Final = Component(
     edge=_edge,
     strict=False,
     ignored={
-        "buffer_size": "every point of the collector is sent at each ttl, as KrakenD does: it reads the field as 0"
+        "buffer_size": "as in KrakenD: it reads the field as 0, so every point of the collector is sent at each ttl"
     },
 )

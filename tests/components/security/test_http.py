@@ -92,8 +92,8 @@ def test_http_warns_about_hpkp() -> None:
     """Accepted and not sent, as in KrakenD: a load warning (check, check --skip-components, run)."""
     doc = _doc("http://127.0.0.1:8000", {"hpkp_public_key": "pin-sha256=x"})
     assert [str(w) for w in ignored_fields(build_service(doc))] == [
-        "extra_config.security/http.hpkp_public_key: accepted; no effect in krakenpy (browsers dropped HTTP "
-        "Public Key Pinning; KrakenD sends no such header either)"
+        "extra_config.security/http.hpkp_public_key: accepted; no effect, as in KrakenD (browsers dropped HTTP "
+        "Public Key Pinning and KrakenD sends no such header)"
     ]
 
 
