@@ -30,7 +30,5 @@ COMPONENT: Final = Component(
         "remove_extra_slash": "paths are matched as sent: /a//b is redirected to /a/b unless "
         "disable_redirect_fixed_path",
         "max_multipart_memory": "request bodies are never parsed as forms: they are forwarded as received",
-        "decompress_gzip": "KrakenD Enterprise only: request bodies are forwarded as received",
-        "max_payload": "KrakenD Enterprise only: request bodies are limited to 10 MiB",
     },
 )

@@ -55,6 +55,10 @@ class RouterOptions:
     #: ``router.error_body``: JSON bodies replacing gin's 404 / 405 texts
     error_body_404: Any = None
     error_body_405: Any = None
+    #: KrakenD Enterprise: largest request body in bytes (0: krakenpy's 10 MiB cap)
+    max_payload: int = 0
+    #: KrakenD Enterprise: gunzip request bodies sent with Content-Encoding gzip, up to this many bytes (0: off)
+    decompress_gzip: int = 0
 
     @property
     def version_header(self) -> str:
@@ -79,6 +83,9 @@ class EndpointProxyOptions:
     sequential_propagated_params: tuple[str, ...] = ()
     static: StaticOptions | None = None
     flatmap_filter: tuple[Mapping[str, Any], ...] = ()
+    #: KrakenD Enterprise: the endpoint's own ``max_payload`` and ``decompress_gzip`` (0: the router's)
+    max_payload: int = 0
+    decompress_gzip: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +183,21 @@ def parse_router(raw: Any, path: str) -> RouterOptions:
         trusted_proxies=_strings(trusted) if isinstance(trusted, list) else None,
         error_body_404=error_body.get("404"),
         error_body_405=error_body.get("405"),
+        max_payload=_bytes(o, "max_payload", path),
+        decompress_gzip=_bytes(o, "decompress_gzip", path),
     )
+
+
+def _bytes(o: Mapping[str, Any], key: str, path: str) -> int:
+    """A byte count of KrakenD Enterprise's (``max_payload``, ``decompress_gzip``); 0 when absent."""
+    value = o.get(key, 0)
+    if value is None or value is False:
+        return 0
+    if value is True and key == "decompress_gzip":  # on, bounded by max_payload or the 10 MiB cap
+        return 10 * 1024 * 1024
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError([ConfigIssue(f"{path}.{key}", "expected a number of bytes (0: off)")])
+    return value
 
 
 def parse_endpoint_proxy(raw: Any, path: str) -> EndpointProxyOptions:
@@ -195,6 +216,8 @@ def parse_endpoint_proxy(raw: Any, path: str) -> EndpointProxyOptions:
         sequential_propagated_params=_strings(o.get("sequential_propagated_params")),
         static=static,
         flatmap_filter=flatmap,
+        max_payload=_bytes(o, "max_payload", path),
+        decompress_gzip=_bytes(o, "decompress_gzip", path),
     )
 
 

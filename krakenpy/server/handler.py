@@ -23,6 +23,7 @@ from krakenpy.proxy.deadline import arm_request, disarm, expired
 from krakenpy.proxy.guard import Guard, GuardCheck
 from krakenpy.proxy.types import Middleware, Proxy, Request
 from krakenpy.server.clientip import client_ip_resolver
+from krakenpy.server.payload import MAX_REQUEST_BODY, body_limits, gunzip, is_gzip
 from krakenpy.server.render import renderer_for
 from krakenpy.server.request import (
     collect_headers,
@@ -49,8 +50,6 @@ log = logging.getLogger("krakenpy.handler")
 EndpointHandler: TypeAlias = Callable[[HttpRequest, tuple[str, ...]], Awaitable[HttpResponse]]
 #: how long after the endpoint deadline the handler gives up on the pipeline itself
 DEADLINE_GRACE = 0.05
-#: largest client body read into memory (413 beyond)
-MAX_REQUEST_BODY = 10 * 1024 * 1024
 
 
 def _too_large(version: str) -> HttpResponse:
@@ -112,6 +111,8 @@ def make_handler(
     endpoint_name = endpoint.endpoint
     check_params = not router.disable_path_decoding
     client_ip = client_ip_resolver(router)
+    limits = body_limits(router, endpoint.proxy)
+    body_cap, gunzip_cap = limits.read, limits.gunzip
 
     async def handle(request: HttpRequest, values: tuple[str, ...]) -> HttpResponse:
         if check_params and values:
@@ -120,20 +121,32 @@ def make_handler(
                     problem = param_problem(value)
                     if problem is not None:
                         return HttpResponse(400, {"Content-Type": "text/plain; charset=utf-8"}, problem.encode())
+        gunzipped = False
         if request.has_body:
-            if request.content_length is not None and request.content_length > MAX_REQUEST_BODY:
+            if request.content_length is not None and request.content_length > body_cap:
                 return _too_large(version)
             try:
-                read = await request.body(MAX_REQUEST_BODY)
+                read = await request.body(body_cap)
             except (OSError, asyncio.IncompleteReadError):
                 return plain_response(400, "cannot read the request body", version)
             if read is None:
                 return _too_large(version)
             body = read
+            if gunzip_cap and body and is_gzip(request.headers.get("Content-Encoding")):
+                try:
+                    inflated = gunzip(body, gunzip_cap)
+                except ValueError as exc:
+                    return plain_response(400, str(exc), version)
+                if inflated is None:
+                    return _too_large(version)
+                body, gunzipped = inflated, True
         else:
             body = b""
         raw_headers = request.headers
         headers = collect_headers(raw_headers, header_allow)
+        if gunzipped:  # the backends get the plain body: the coding is gone (and its length with it)
+            headers.pop("Content-Encoding", None)
+            headers.pop("Content-Length", None)
         ip = client_ip(request.remote, raw_headers.get)
         host = request.host
         headers["X-Forwarded-For"] = [ip]
