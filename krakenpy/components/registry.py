@@ -69,6 +69,7 @@ EDGE: Final[tuple[str, ...]] = (
     "security/http",
     "security/bot-detector",
     "auth/revoker",  # no middleware: opens the shared filters and the admin listener at start-up
+    "governance/processors",  # no middleware: warns about processors no quota attaches
     "grpc",  # no middleware: loads the gRPC catalog at start-up (its file errors fail check and run)
     "telemetry/logging",
     "telemetry/logstash",
@@ -110,6 +111,8 @@ ENDPOINT: Final[tuple[str, ...]] = (
     "qos/ratelimit/tiered",
     "qos/ratelimit/router",
     "qos/ratelimit/router/redis",
+    # after the rate limits: a request they refuse consumes no quota
+    "governance/quota",
     "validation/json-schema-errors",
     # innermost (with ai/mcp, which answers the protocol itself): the upgrade happens once every
     # guard has let the request through
@@ -191,6 +194,7 @@ ALWAYS: Final[frozenset[str]] = frozenset(
         "qos/ratelimit/service",
         "qos/ratelimit/service/redis",
         "qos/ratelimit/tiered",
+        "governance/quota",
     }
 )
 
