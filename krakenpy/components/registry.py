@@ -76,6 +76,7 @@ EDGE: Final[tuple[str, ...]] = (
     "telemetry/gelf",
     "telemetry/metrics",
     "telemetry/opentelemetry",
+    "telemetry/opentelemetry-security",  # no middleware: the OTLP exporters read its headers
     # krakend-opencensus' router views: around the endpoints' handlers, inside the edge guards
     "telemetry/opencensus",
     "telemetry/audit",
