@@ -84,6 +84,7 @@ EDGE: Final[tuple[str, ...]] = (
     # innermost, just before the router (KrakenD EE runs its static server before the router): the
     # served document and static files get CORS, security/http, the bot detector and the telemetry
     "documentation/openapi",
+    "documentation/postman",  # no middleware: read by `krakenpy generate postman`
     "server/static-filesystem",
     # the 101 an endpoint's websocket layer decided on replaces the rendered answer
     "websocket",
