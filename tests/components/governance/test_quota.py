@@ -4,10 +4,13 @@ rejecter cache; bad values fail with JSON paths."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestClient
 
 from krakenpy.components.governance.quota import COMPONENT
 from krakenpy.config.build import build_service
@@ -17,6 +20,7 @@ from tests.components.helpers import json_app
 from tests.components.qos.helpers import site_for
 from tests.conftest import make_config
 from tests.redis_server import RedisServer
+from tests.server.wirekit import gateway_server
 
 # corpus 002's attachment, with small limits
 TIERS = [
@@ -204,3 +208,31 @@ async def test_quota_service_level_counts_every_endpoint_once(
         assert any("weight_key: ignored at service level" in w for w in gw.warnings)
     finally:
         await gw.close()
+
+
+async def test_quota_decisions_reach_the_audit_trail(backend: Any, redis_server: RedisServer, tmp_path: Path) -> None:
+    """Through the audit interface, as the rate limits: an allow (sensitive route), the 429 and the 400."""
+    host = await backend(json_app({"usage": 10}))
+    audit_file = tmp_path / "audit.log"
+    doc = quota_doc(host, redis_server.address, weighted())
+    doc["extra_config"]["telemetry/audit"] = {"sink": "file", "path": str(audit_file), "sensitive": True}
+    gw = await build_gateway(build_service(doc))
+    await gw.start()
+    client: TestClient[Any, Any] = TestClient(await gateway_server(gw.edge))
+    await client.start_server()
+    try:
+        ann = {"X-Role": "moderator", "X-User-Id": "ann"}
+        statuses = [(await client.post("/llm", headers=h)).status for h in (ann, ann, {"X-Role": "moderator"})]
+        assert statuses == [200, 429, 400]
+    finally:
+        await client.close()
+        await gw.close()
+    got = [
+        (r["decision"], r["policy"]["type"], r["reason"], r["response"]["status"])
+        for r in map(orjson.loads, audit_file.read_bytes().splitlines())
+    ]
+    assert got == [
+        ("allow", "governance/quota", "allowed", 200),
+        ("deny", "governance/quota", "rate_limited", 429),
+        ("deny", "governance/quota", "no_credentials", 400),
+    ]
