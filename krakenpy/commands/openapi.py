@@ -13,13 +13,13 @@ import orjson
 from krakenpy.commands.common import add_config_argument, load_or_report
 from krakenpy.errors import ConfigError
 
-__all__ = ["register"]
+__all__ = ["register", "write_atomically"]
 
 
-def _write(path: str, data: bytes) -> None:
+def write_atomically(path: str, data: bytes) -> None:
     """Replace ``path`` at once (a reader never sees half a document)."""
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".openapi-", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".krakenpy-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
@@ -52,7 +52,7 @@ def _run(args: argparse.Namespace) -> int:
         sys.stdout.flush()
         return 0
     try:
-        _write(args.out, data)
+        write_atomically(args.out, data)
     except OSError as exc:
         print(f"ERROR: cannot write {args.out}: {exc.strerror}", file=sys.stderr)
         return 1

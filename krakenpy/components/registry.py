@@ -69,12 +69,14 @@ EDGE: Final[tuple[str, ...]] = (
     "security/http",
     "security/bot-detector",
     "auth/revoker",  # no middleware: opens the shared filters and the admin listener at start-up
+    "governance/processors",  # no middleware: warns about processors no quota attaches
     "grpc",  # no middleware: loads the gRPC catalog at start-up (its file errors fail check and run)
     "telemetry/logging",
     "telemetry/logstash",
     "telemetry/gelf",
     "telemetry/metrics",
     "telemetry/opentelemetry",
+    "telemetry/opentelemetry-security",  # no middleware: the OTLP exporters read its headers
     # krakend-opencensus' router views: around the endpoints' handlers, inside the edge guards
     "telemetry/opencensus",
     "telemetry/audit",
@@ -82,6 +84,7 @@ EDGE: Final[tuple[str, ...]] = (
     # innermost, just before the router (KrakenD EE runs its static server before the router): the
     # served document and static files get CORS, security/http, the bot detector and the telemetry
     "documentation/openapi",
+    "documentation/postman",  # no middleware: read by `krakenpy generate postman`
     "server/static-filesystem",
     # the 101 an endpoint's websocket layer decided on replaces the rendered answer
     "websocket",
@@ -110,6 +113,8 @@ ENDPOINT: Final[tuple[str, ...]] = (
     "qos/ratelimit/tiered",
     "qos/ratelimit/router",
     "qos/ratelimit/router/redis",
+    # after the rate limits: a request they refuse consumes no quota
+    "governance/quota",
     "validation/json-schema-errors",
     # innermost (with ai/mcp, which answers the protocol itself): the upgrade happens once every
     # guard has let the request through
@@ -191,6 +196,7 @@ ALWAYS: Final[frozenset[str]] = frozenset(
         "qos/ratelimit/service",
         "qos/ratelimit/service/redis",
         "qos/ratelimit/tiered",
+        "governance/quota",
     }
 )
 

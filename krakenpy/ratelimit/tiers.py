@@ -24,7 +24,16 @@ from krakenpy.proxy.types import Middleware, Proxy, Request, Response
 from krakenpy.ratelimit.options import RedisLimitOptions, RouterLimitOptions, parse_router_limit
 from krakenpy.ratelimit.redis_options import parse_redis_limit
 
-__all__ = ["CACHE_SIZE", "NAMESPACE", "Tier", "TierSelector", "TieredOptions", "parse_tiered", "tiered_middleware"]
+__all__ = [
+    "CACHE_SIZE",
+    "NAMESPACE",
+    "Tier",
+    "TierSelector",
+    "TieredOptions",
+    "parse_tiered",
+    "tier_policy",
+    "tiered_middleware",
+]
 
 NAMESPACE: Final = "qos/ratelimit/tiered"
 TierKind: TypeAlias = Literal["literal", "policy", "*"]
@@ -61,7 +70,9 @@ class TieredOptions:
     tiers: tuple[Tier, ...]
 
 
-def _policy(source: str, path: str, issues: list[ConfigIssue]) -> Callable[[str], bool] | None:
+def tier_policy(source: str, path: str, issues: list[ConfigIssue]) -> Callable[[str], bool] | None:
+    """The compiled CEL policy of a tier (``value`` bound to the header's value); ``None`` and an issue
+    when it does not compile."""
     from krakenpy.cel.engine import CelCheckError, CelSyntaxError, compile_value_predicate  # loads CEL
 
     try:
@@ -89,7 +100,7 @@ def parse_tiered(raw: Any, at: Callable[..., str], service_extra: Mapping[str, A
         if kind not in ("literal", "policy", "*"):
             issues.append(ConfigIssue(at("tiers", i, "tier_value_as"), "expected literal, policy or *"))
         value = str(item.get("tier_value") or "")
-        policy = _policy(value, at("tiers", i, "tier_value"), issues) if kind == "policy" else None
+        policy = tier_policy(value, at("tiers", i, "tier_value"), issues) if kind == "policy" else None
         limit = parse_router_limit(item["ratelimit"]) if isinstance(item.get("ratelimit"), Mapping) else None
         redis: RedisLimitOptions | None = None
         if isinstance(item.get("ratelimit_redis"), Mapping):

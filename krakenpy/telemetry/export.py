@@ -12,7 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import aiohttp
@@ -57,7 +57,8 @@ class OtlpTarget:
     traces: bool = True
     metrics: bool = True
     metric_period: float = 30.0
-    headers: tuple[tuple[str, str], ...] = ()
+    #: telemetry/opentelemetry-security's credentials: kept out of the repr
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     @property
     def base_url(self) -> str:

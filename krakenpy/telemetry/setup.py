@@ -36,6 +36,7 @@ from krakenpy.telemetry.metrics.instruments import (
 )
 from krakenpy.telemetry.metrics.registry import Registry
 from krakenpy.telemetry.metrics.stats import StatsRegistry
+from krakenpy.telemetry.otelsecurity import OtelSecurity
 from krakenpy.telemetry.otelsettings import OtelOptions
 from krakenpy.telemetry.redact import Redactor
 from krakenpy.telemetry.servers import Listener, expvar_body, prometheus_body
@@ -300,6 +301,8 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
             ),  # fmt: skip
             resource=resource,
         )
+    # telemetry/opentelemetry-security: the credentials of the exporters it names
+    security: OtelSecurity | None = _opt(resources, "telemetry/opentelemetry-security")
     targets = tuple(
         OtlpTarget(
             name=e.name,
@@ -310,6 +313,7 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
             traces=not e.disable_traces,
             metrics=not e.disable_metrics and registry is not None,
             metric_period=e.metric_period or o.metric_period,
+            headers=security.headers.get(e.name, ()) if security is not None else (),
         )  # fmt: skip
         for e in o.otlp
     )

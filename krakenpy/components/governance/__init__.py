@@ -1,0 +1,1 @@
+"""The ``governance/*`` components (KrakenD Enterprise's quotas)."""

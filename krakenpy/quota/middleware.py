@@ -1,0 +1,139 @@
+"""What a request goes through under a ``governance/quota`` attachment.
+
+1. The header ``tier_key`` picks the first matching tier (:class:`~krakenpy.ratelimit.tiers.TierSelector`,
+   as the tiered rate limit); the tier's ``strategy``/``key`` name the caller. No tier, or no caller
+   key: 400, unless ``on_unmatched_tier_allow`` lets the request through uncounted.
+2. A counter of the tier's rule that is exhausted (in the rejecter cache, or in Redis) refuses the
+   request: 429 with ``X-Quota-Limit``, ``X-Quota-Remaining: 0`` and ``Retry-After`` (seconds to the
+   window's end), unless ``disable_quota_headers``.
+3. Without ``weight_key`` the check also adds 1 to every counter (one atomic step, before the
+   backends: concurrent requests never overshoot). With it, the backends answer first, and the
+   number at ``weight_key`` (a field of the response, dotted for nested objects, or a header) is
+   added afterwards; a response without a number there adds nothing.
+4. The answer carries ``X-Quota-Limit`` and ``X-Quota-Remaining`` of the tightest limit.
+
+Redis down: with ``on_failure_allow`` the request goes through uncounted, otherwise 503.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from krakenpy.errors import Rejection
+from krakenpy.proxy.types import Middleware, Proxy, Request, Response
+from krakenpy.quota.options import QUOTA, QuotaOptions
+from krakenpy.quota.processor import Processor, Step
+from krakenpy.ratelimit.tiers import TierSelector
+from krakenpy.telemetry.audit import audit_decision
+
+__all__ = ["quota_middleware", "response_weight"]
+
+
+def _number(value: Any) -> int | None:
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return max(math.ceil(value), 0)
+
+
+def response_weight(response: Response, key: str, strategy: str) -> int | None:
+    """The number at ``key`` in the response (``None``: absent or not a number)."""
+    if strategy == "header":
+        for name, values in response.headers.items():
+            if name.lower() == key.lower() and values:
+                return _number(values[0])
+        return None
+    value: Any = response.data
+    for part in key.split(".") if key not in response.data else (key,):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return _number(value)
+
+
+def quota_middleware(options: QuotaOptions, processor: Processor, weighted: bool) -> Middleware:
+    """The attachment as a middleware; ``weighted``: the weight comes from the response."""
+    header = options.tier_key
+    tiers = options.tiers
+    select = TierSelector([t.tier for t in tiers])
+    rejecter = processor.rejecter
+    send_headers = not options.disable_quota_headers
+    allow_unmatched = options.on_unmatched_tier_allow
+    allow_on_failure = processor.options.on_failure_allow
+    weight_key, weight_strategy = options.weight_key, options.weight_strategy
+
+    def exhausted(step: Step, index: int, now: float) -> Rejection:
+        limit = step.limits[index]
+        extra: tuple[tuple[str, str], ...] = ()
+        if send_headers:
+            retry = max(math.ceil(step.ends[index] - now), 1)
+            extra = (("X-Quota-Limit", str(limit.amount)), ("X-Quota-Remaining", "0"), ("Retry-After", str(retry)))
+        detail = f"quota {processor.options.name}: {limit.amount}/{limit.unit} used up"
+        return Rejection(429, reason="rate_limited", policy=QUOTA, detail=detail, headers=extra)
+
+    def remember(step: Step, values: list[int], now: float) -> None:
+        if rejecter is not None:
+            generation = processor.generation(now)
+            for key, limit, value in zip(step.keys, step.limits, values, strict=True):
+                if value >= limit.amount:
+                    rejecter.add(key, generation)
+
+    def headers(step: Step, values: list[int]) -> dict[str, list[str]]:
+        left = [(limit.amount - value, limit.amount) for limit, value in zip(step.limits, values, strict=True)]
+        remaining, amount = min(left)
+        return {"X-Quota-Limit": [str(amount)], "X-Quota-Remaining": [str(max(remaining, 0))]}
+
+    def middleware(next_proxy: Proxy) -> Proxy:
+        async def quota(request: Request) -> Response:
+            values = request.headers.get(header)
+            index = select(values[0] if values else "")
+            caller = tiers[index].extract(request) if index >= 0 else ""
+            if not caller:
+                if allow_unmatched:
+                    return await next_proxy(request)
+                detail = "no tier matches" if index < 0 else "no caller key"
+                raise Rejection(400, reason="no_credentials", policy=QUOTA, detail=detail)
+            tier = tiers[index]
+            if not tier.limits:
+                return await next_proxy(request)
+            now = processor.clock()
+            step = processor.step(tier.limits, caller, now)
+            if rejecter is not None:
+                generation = processor.generation(now)
+                for i, key in enumerate(step.keys):
+                    if rejecter.check(key, generation):
+                        raise exhausted(step, i, now)
+            result = await processor.run(step, 0 if weighted else 1, check=True)
+            if result is None:
+                if allow_on_failure:
+                    return await next_proxy(request)
+                raise Rejection(503, reason="rate_limited", policy=QUOTA, detail="quota store unavailable")
+            refused, counts = result
+            if refused:
+                remember(step, counts, now)
+                raise exhausted(step, refused - 1, now)
+            audit_decision(request.context, policy=QUOTA)
+            response = await next_proxy(request)
+            if weighted:
+                weight = response_weight(response, weight_key, weight_strategy)
+                if weight:
+                    after = await processor.run(step, weight, check=False)
+                    if after is not None:
+                        counts = after[1]
+            remember(step, counts, now)
+            if not send_headers:
+                return response
+            merged = dict(response.override_headers or {})
+            merged.update(headers(step, counts))
+            return replace(response, override_headers=merged)
+
+        return quota
+
+    return middleware

@@ -1,0 +1,66 @@
+"""``telemetry/opentelemetry-security`` (KrakenD Enterprise): extra headers, usually credentials,
+sent with every export of the named OTLP exporters of ``telemetry/opentelemetry`` (HTTP headers, or
+gRPC metadata). The values are secrets: they never appear in a ``repr``, a log line or an error."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from krakenpy.errors import ConfigError, ConfigIssue
+
+__all__ = ["NAMESPACE", "OtelSecurity", "parse_otel_security"]
+
+NAMESPACE: Final = "telemetry/opentelemetry-security"
+#: RFC 9110 token: a name that also works as gRPC metadata once lower-cased
+_TOKEN: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_BAD_VALUE: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+@dataclass(frozen=True, slots=True)
+class OtelSecurity:
+    """Exporter name → its extra headers (names lower-cased)."""
+
+    headers: Mapping[str, tuple[tuple[str, str], ...]]
+    #: exporters with a header whose value is empty (a credential the environment did not fill)
+    empty: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:  # the values are credentials
+        names = {name: [h for h, _ in pairs] for name, pairs in self.headers.items()}
+        return f"OtelSecurity(headers={names})"
+
+
+def parse_otel_security(raw: Any, path: str) -> OtelSecurity:
+    """A value (at ``path``) → headers by exporter; bad header names and values (which no HTTP
+    client could send) are :class:`ConfigError` s, quoting the name only."""
+    raw = raw if isinstance(raw, Mapping) else {}
+    issues: list[ConfigIssue] = []
+    found: dict[str, tuple[tuple[str, str], ...]] = {}
+    empty: list[str] = []
+    items = raw.get("otlp")
+    for i, item in enumerate(items if isinstance(items, list) else []):
+        item = item if isinstance(item, Mapping) else {}
+        where = f"{path}.otlp[{i}]"
+        name = item.get("name")
+        if not isinstance(name, str) or not name:
+            issues.append(ConfigIssue(f"{where}.name", "name an exporter of telemetry/opentelemetry"))
+            continue
+        if name in found:
+            issues.append(ConfigIssue(f"{where}.name", f"exporter {name!r} is listed twice"))
+        headers = item.get("headers")
+        pairs: list[tuple[str, str]] = []
+        for header, value in (headers if isinstance(headers, Mapping) else {}).items():
+            if not _TOKEN.fullmatch(header):
+                issues.append(ConfigIssue(f"{where}.headers", f"{header!r} is not a valid header name"))
+            elif not isinstance(value, str) or _BAD_VALUE.search(value):
+                issues.append(ConfigIssue(f"{where}.headers.{header}", "expected a string without control characters"))
+            else:
+                pairs.append((header.lower(), value.strip()))
+                if not value.strip() and name not in empty:
+                    empty.append(name)
+        found[name] = tuple(pairs)
+    if issues:
+        raise ConfigError(issues)
+    return OtelSecurity(found, tuple(empty))
