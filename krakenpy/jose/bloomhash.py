@@ -69,6 +69,15 @@ def crc64_ecma(data: bytes) -> bytes:
     return (crc ^ _MASK64).to_bytes(8, "big")
 
 
+def _bytes(element: str) -> bytes:
+    """The element's bytes: UTF-8, and a header value's undecodable bytes as they came (``surrogateescape``);
+    any other lone surrogate is kept rather than failing the request (``surrogatepass``)."""
+    try:
+        return element.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return element.encode("utf-8", "surrogatepass")
+
+
 def _words(digest: bytes) -> list[int]:
     return [int.from_bytes(digest[i : i + 8], "little") for i in range(0, len(digest) - 7, 8)]
 
@@ -92,13 +101,13 @@ def positions_function(hash_name: str, bits: int, hashes: int) -> Callable[[str]
         hashers = _DEFAULT_HASHERS[: min(hashes, len(_DEFAULT_HASHERS))]
 
         def default(element: str) -> tuple[int, ...]:
-            data = element.encode()
+            data = _bytes(element)
             return tuple(word % bits for hasher in hashers for word in _words(hasher(data)))
 
         return lru_cache(maxsize=4096)(default)
 
     def optimal(element: str) -> tuple[int, ...]:
-        digest = fnv1_128(element.encode())
+        digest = fnv1_128(_bytes(element))
         h0 = int.from_bytes(digest[:8], "little")
         h1 = int.from_bytes(digest[8:], "little")
         return tuple(((h0 + i * h1) & _MASK64) % bits for i in range(hashes))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeAlias
 
 from krakenpy.errors import ConfigError, ConfigIssue
+from krakenpy.jose.bloomhash import HASH_NAMES
 from krakenpy.names import canonical_header
 from krakenpy.quota.windows import UNITS
 from krakenpy.ratelimit.keys import KeyExtractor, key_extractor
@@ -49,8 +50,8 @@ class ProcessorOptions:
     rules: Mapping[str, tuple[Limit, ...]]
     hash_keys: bool = False
     on_failure_allow: bool = False
-    #: ``rejecter_cache`` ``(N, P)``; ``None``: every check asks Redis
-    rejecter: tuple[int, float] | None = None
+    #: ``rejecter_cache`` ``(N, P, hash_name)``; ``None``: every check asks Redis
+    rejecter: tuple[int, float, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,15 +149,18 @@ def _processors(
                 issues.append(ConfigIssue(at("name"), f"rule name {rule_name!r} is used twice"))
             rules[rule_name] = _limits(rule.get("limits"), at, issues)
         cache = item.get("rejecter_cache")
-        rejecter: tuple[int, float] | None = None
+        rejecter: tuple[int, float, str] | None = None
         if isinstance(cache, Mapping):
             n, p = _number(cache.get("N")), _number(cache.get("P"))
+            hash_name = cache.get("hash_name") or "optimal"
             if n is None or n < 1:
                 issues.append(ConfigIssue(f"{where}.rejecter_cache.N", "expected a number of elements ≥ 1"))
             elif p is None or not 0 < p < 1:
                 issues.append(ConfigIssue(f"{where}.rejecter_cache.P", "expected a probability between 0 and 1"))
+            elif hash_name not in HASH_NAMES:
+                issues.append(ConfigIssue(f"{where}.rejecter_cache.hash_name", "expected optimal or default"))
             else:
-                rejecter = (int(n), p)
+                rejecter = (int(n), p, str(hash_name))
         found[name] = ProcessorOptions(
             name=name,
             connection_name=str(pool),

@@ -11,10 +11,10 @@ pages cost no memory, so a large ``N`` is cheap until callers exhaust their quot
 
 from __future__ import annotations
 
-import hashlib
 import mmap
 
 from krakenpy.jose.bloom import MAX_FILTER_BITS, bloom_shape
+from krakenpy.jose.bloomhash import positions_function
 
 __all__ = ["Rejecter"]
 
@@ -22,20 +22,16 @@ __all__ = ["Rejecter"]
 class Rejecter:
     """The exhausted counters of one processor, in this process."""
 
-    __slots__ = ("_bits", "_generation", "_map", "bits", "hashes")
+    __slots__ = ("_generation", "_map", "_positions", "bits", "hashes")
 
-    def __init__(self, capacity: int, false_positive: float) -> None:
+    def __init__(self, capacity: int, false_positive: float, hash_name: str = "optimal") -> None:
         bits, hashes = bloom_shape(capacity, false_positive)
         self.bits = min(bits, MAX_FILTER_BITS)
         self.hashes = hashes
         self._map: mmap.mmap | None = None
         self._generation = -1
-
-    def _positions(self, element: str) -> list[int]:
-        digest = hashlib.blake2b(element.encode("utf-8", "surrogateescape"), digest_size=16).digest()
-        h1 = int.from_bytes(digest[:8], "little")
-        h2 = int.from_bytes(digest[8:], "little") | 1
-        return [(h1 + i * h2) % self.bits for i in range(self.hashes)]
+        # KrakenD's hash families (hash_name), as the revoker's filters: the same false positives
+        self._positions = positions_function(hash_name, self.bits, hashes)
 
     def _current(self, generation: int) -> mmap.mmap | None:
         if generation != self._generation and self._map is not None:

@@ -67,3 +67,13 @@ def test_bloomhash_shape_is_krakends_m_and_k(n: int, p: float, shape: tuple[int,
     """M = ⌈-n·ln p / ln 2^ln 2⌉ and K = ⌈ln 2 · M / n⌉, both rounded up (N=1, P=0.5: k 2 where rounding
     to nearest gives 1; N=10⁷, P=10⁻⁸ is corpus 002's governance rejecter cache)."""
     assert bloom_shape(n, p) == shape
+
+
+@pytest.mark.parametrize("hash_name", ["optimal", "default"])
+def test_bloomhash_any_string_has_positions(hash_name: str) -> None:
+    """Header values decoded with surrogateescape and JSON lone surrogates never fail a request."""
+    positions = positions_function(hash_name, 1000, 3)
+    escaped = b"caf\xe9".decode("utf-8", "surrogateescape")
+    assert positions(escaped) == positions_function(hash_name, 1000, 3)(escaped)
+    assert positions(escaped) != positions("café")  # the raw byte, not its UTF-8 re-encoding
+    assert positions("\ud800x")  # a lone surrogate from JSON

@@ -71,7 +71,6 @@ COMPONENT: Final[Component[dict[str, ProcessorOptions]]] = Component(
         "quotas[].deny_queue_flush_interval": _QUEUE,
         "quotas[].deny_queue_flush_threshold": _QUEUE,
         "quotas[].deny_queue_size": _QUEUE,
-        "quotas[].rejecter_cache.hash_name": "the filter always uses double hashing over BLAKE2b",
         "quotas[].rejecter_cache.cleanup_interval": "the filter is emptied when the shortest window ends",
     },
 )
