@@ -132,6 +132,7 @@ PROXY: Final[tuple[str, ...]] = (
 #: before the circuit breaker, rate limit, Lua and CEL); the breaker counts proxy rate-limit, Lua
 #: and CEL errors as failures, never a GraphQL request a client body spoiled
 BACKEND: Final[tuple[str, ...]] = (
+    "backend/conditional",  # EE: outermost, a skipped backend costs nothing else (no breaker, no limit)
     "backend/graphql",
     "plugin/req-resp-modifier",  # lura newStack: right after GraphQL, before the telemetry stages
     "telemetry/access_log",
