@@ -120,6 +120,7 @@ ENDPOINT: Final[tuple[str, ...]] = (
 #: then Lua, CEL, JSON Schema)
 PROXY: Final[tuple[str, ...]] = (
     "telemetry/access_log",
+    "modifier/response-body",  # EE: edits what the query left
     "modifier/jmespath",  # EE: the query sees the answer after the Lua post scripts
     "modifier/lua-proxy",
     "validation/cel",
@@ -138,6 +139,7 @@ BACKEND: Final[tuple[str, ...]] = (
     "telemetry/access_log",
     "qos/circuit-breaker",
     "qos/ratelimit/proxy",
+    "modifier/response-body",
     "modifier/jmespath",
     "modifier/lua-backend",
     "validation/cel",
