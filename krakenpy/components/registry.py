@@ -122,10 +122,14 @@ PROXY: Final[tuple[str, ...]] = (
     "telemetry/access_log",
     "modifier/response-body",  # EE: edits what the query left
     "modifier/jmespath",  # EE: the query sees the answer after the Lua post scripts
+    "modifier/response-body-generator",  # EE: writes the answer the query and the modifiers see
     "modifier/lua-proxy",
     "validation/cel",
     "security/policies",  # req before the backends, resp on the merged response
     "validation/json-schema",
+    # EE: the generated body is what every backend gets (the checks above saw the client's)
+    "modifier/body-generator",
+    "modifier/request-body-generator",
     "plugin/req-resp-modifier",  # lura: the request/response plugins, inside the proxy stack
 )
 #: around one backend's stack, inside the request builder (lura newStack and krakend-ce
@@ -134,6 +138,9 @@ PROXY: Final[tuple[str, ...]] = (
 #: and CEL errors as failures, never a GraphQL request a client body spoiled
 BACKEND: Final[tuple[str, ...]] = (
     "backend/conditional",  # EE: outermost, a skipped backend costs nothing else (no breaker, no limit)
+    # EE: the backend's body, written before GraphQL, Lua and the checks see the request
+    "modifier/body-generator",
+    "modifier/request-body-generator",
     "backend/graphql",
     "plugin/req-resp-modifier",  # lura newStack: right after GraphQL, before the telemetry stages
     "telemetry/access_log",
@@ -141,6 +148,7 @@ BACKEND: Final[tuple[str, ...]] = (
     "qos/ratelimit/proxy",
     "modifier/response-body",
     "modifier/jmespath",
+    "modifier/response-body-generator",
     "modifier/lua-backend",
     "validation/cel",
     "security/policies",
