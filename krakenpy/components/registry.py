@@ -141,6 +141,7 @@ BACKEND: Final[tuple[str, ...]] = (
     # EE: the backend's body, written before GraphQL, Lua and the checks see the request
     "modifier/body-generator",
     "modifier/request-body-generator",
+    "backend/soap",  # EE: the envelope is the backend's body
     "backend/graphql",
     "plugin/req-resp-modifier",  # lura newStack: right after GraphQL, before the telemetry stages
     "telemetry/access_log",
