@@ -3,7 +3,7 @@ template comes inline (``template``: base64, parsed by ``parse``) or from a file
 parsed once at start-up, relative to the configuration's folder); each request only executes it.
 
 The variables a template sees: ``.req_body`` (the request body, JSON-decoded when it is JSON, else its
-text; ``null`` when empty), ``.req_params`` (``Id``, ``Resp0_x``...), ``.req_headers`` and
+text; an empty object when empty), ``.req_params`` (``Id``, ``Resp0_x``...), ``.req_headers`` and
 ``.req_querystring`` (name → list of values), ``.req_path``, ``.req_method``; a response generator
 also ``.resp_body`` (the answer's data, or a ``no-op`` body decoded as ``.req_body`` is),
 ``.resp_headers`` and ``.resp_status``. The functions are Go's and the common Sprig ones
@@ -104,9 +104,10 @@ def parse_template(raw: Mapping[str, Any], site: Site, *, content_type: str) -> 
 
 
 def decode_body(body: bytes) -> Any:
-    """A body as a template sees it: JSON when it parses, else text; ``None`` when empty."""
+    """A body as a template sees it: JSON when it parses, else text; an empty object when empty (a
+    template reading ``.req_body.email`` then prints ``<no value>``: EE's generators work without a body)."""
     if not body:
-        return None
+        return {}
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
