@@ -5,7 +5,7 @@ from __future__ import annotations
 import codecs
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeAlias
 
 import orjson
@@ -91,7 +91,21 @@ def _leaf_or_map(node: ET.Element, out: dict[str, Any]) -> Any:
     return out
 
 
-def _element(root: ET.Element) -> Any:
+def _local(name: str) -> str:
+    # Go's encoding/xml gives mxj the local name: "{uri}Envelope" (soap:Envelope) is "Envelope"
+    return name.rpartition("}")[2] if name.startswith("{") else name
+
+
+def _attributes(node: ET.Element, declared: Mapping[int, list[tuple[str, str]]] | None) -> dict[str, Any]:
+    out = {f"-{_local(k)}": v for k, v in node.attrib.items()}
+    if declared:
+        # mxj keeps the declarations as attributes: xmlns:m="…" is "-m", xmlns="…" is "-xmlns"
+        for prefix, uri in declared.get(id(node), ()):
+            out[f"-{prefix or 'xmlns'}"] = uri
+    return out
+
+
+def _element(root: ET.Element, declared: Mapping[int, list[tuple[str, str]]] | None = None) -> Any:
     """One element as mxj maps it, iteratively (a backend can nest thousands of levels deep)."""
     maps: dict[int, dict[str, Any]] = {}
     # post-order: a node is converted once all its children are, then added to its parent's map
@@ -100,7 +114,7 @@ def _element(root: ET.Element) -> Any:
     while stack:
         node, parent, expanded = stack.pop()
         if not expanded:
-            maps[id(node)] = {f"-{k}": v for k, v in node.attrib.items()}
+            maps[id(node)] = _attributes(node, declared)
             stack.append((node, parent, True))
             stack.extend((child, node, False) for child in reversed(node))
             continue
@@ -109,24 +123,52 @@ def _element(root: ET.Element) -> Any:
             result = value
             continue
         out = maps[id(parent)]
-        if node.tag in out:
-            existing = out[node.tag]
+        tag = _local(node.tag)
+        if tag in out:
+            existing = out[tag]
             if isinstance(existing, list):
                 existing.append(value)
             else:
-                out[node.tag] = [existing, value]
+                out[tag] = [existing, value]
         else:
-            out[node.tag] = value
+            out[tag] = value
     return result
 
 
+def _namespaced(body: bytes) -> tuple[ET.Element, dict[int, list[tuple[str, str]]]]:
+    """The tree and each element's namespace declarations (ElementTree drops them from attrib)."""
+    parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("start-ns", "start"))
+    parser.feed(body)
+    parser.close()
+    declared: dict[int, list[tuple[str, str]]] = {}
+    pending: list[tuple[str, str]] = []
+    root: ET.Element | None = None
+    events: Any = parser.read_events()  # typeshed's event type cannot say (prefix, uri) or element
+    for _event, item in events:
+        if isinstance(item, tuple):  # start-ns: (prefix, uri)
+            prefix, uri = item[0], item[-1]
+            pending.append((str(prefix), str(uri)))
+            continue
+        if not isinstance(item, ET.Element):
+            continue
+        root = item if root is None else root
+        if pending:
+            declared[id(item)], pending = pending, []
+    assert root is not None  # close() raised on a document without one
+    return root, declared
+
+
 def xml_to_data(body: bytes) -> dict[str, Any]:
-    """XML as KrakenD's mxj maps it: attributes ``-name``, text ``#text``, leaves as strings."""
+    """XML as KrakenD's mxj maps it: attributes ``-name``, text ``#text``, leaves as strings; names
+    without their namespace (a SOAP ``soap:Envelope`` is ``Envelope``), declarations as attributes."""
     try:
-        root = ET.fromstring(body)
+        if b"xmlns" not in body:
+            root = ET.fromstring(body)
+            return {root.tag: _element(root)}
+        root, declared = _namespaced(body)
     except ET.ParseError as exc:
         raise BackendError(f"invalid XML from backend: {exc}") from None
-    return {root.tag: _element(root)}
+    return {_local(root.tag): _element(root, declared)}
 
 
 def _noop(body: bytes) -> dict[str, Any]:

@@ -125,11 +125,16 @@ ENDPOINT: Final[tuple[str, ...]] = (
 #: then Lua, CEL, JSON Schema)
 PROXY: Final[tuple[str, ...]] = (
     "telemetry/access_log",
+    "modifier/response-body",  # EE: edits what the query left
     "modifier/jmespath",  # EE: the query sees the answer after the Lua post scripts
+    "modifier/response-body-generator",  # EE: writes the answer the query and the modifiers see
     "modifier/lua-proxy",
     "validation/cel",
     "security/policies",  # req before the backends, resp on the merged response
     "validation/json-schema",
+    # EE: the generated body is what every backend gets (the checks above saw the client's)
+    "modifier/body-generator",
+    "modifier/request-body-generator",
     "plugin/req-resp-modifier",  # lura: the request/response plugins, inside the proxy stack
 )
 #: around one backend's stack, inside the request builder (lura newStack and krakend-ce
@@ -137,12 +142,19 @@ PROXY: Final[tuple[str, ...]] = (
 #: before the circuit breaker, rate limit, Lua and CEL); the breaker counts proxy rate-limit, Lua
 #: and CEL errors as failures, never a GraphQL request a client body spoiled
 BACKEND: Final[tuple[str, ...]] = (
+    "backend/conditional",  # EE: outermost, a skipped backend costs nothing else (no breaker, no limit)
+    # EE: the backend's body, written before GraphQL, Lua and the checks see the request
+    "modifier/body-generator",
+    "modifier/request-body-generator",
+    "backend/soap",  # EE: the envelope is the backend's body
     "backend/graphql",
     "plugin/req-resp-modifier",  # lura newStack: right after GraphQL, before the telemetry stages
     "telemetry/access_log",
     "qos/circuit-breaker",
     "qos/ratelimit/proxy",
+    "modifier/response-body",
     "modifier/jmespath",
+    "modifier/response-body-generator",
     "modifier/lua-backend",
     "validation/cel",
     "security/policies",

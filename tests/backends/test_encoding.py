@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from krakenpy.backends.encoding import decoder_for
+from krakenpy.backends.encoding import decoder_for, xml_to_data
 from krakenpy.errors import BackendError
 
 
@@ -54,6 +54,21 @@ def test_decoders_xml_mxj_style() -> None:
     }
     with pytest.raises(BackendError):
         decoder_for("xml", False)(b"<a>")
+
+
+def test_decoders_xml_namespaces_as_mxj_names_them() -> None:
+    """Names lose their namespace prefix and the declarations become attributes (a SOAP answer is
+    then ``Envelope.Body...``, as corpus 002's targets expect)."""
+    body = (
+        b'<soap:Envelope xmlns:soap="urn:soap"><soap:Body><m:R xmlns:m="urn:m" m:id="7">'
+        b'<m:Result>Madrid</m:Result></m:R><x xmlns="urn:d">t</x></soap:Body></soap:Envelope>'
+    )
+    assert xml_to_data(body) == {
+        "Envelope": {
+            "-soap": "urn:soap",
+            "Body": {"R": {"-m": "urn:m", "-id": "7", "Result": "Madrid"}, "x": {"-xmlns": "urn:d", "#text": "t"}},
+        }
+    }
 
 
 def test_decoders_noop_returns_no_data() -> None:

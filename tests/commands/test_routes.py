@@ -53,7 +53,7 @@ def test_routes_marks_namespaces_krakenpy_ignores(tmp_path: Path) -> None:
             {
                 "endpoint": "/a",
                 "extra_config": {"proxy": {"sequential": False}},
-                "backend": [{"host": ["h:80"], "url_pattern": "/", "extra_config": {"backend/soap": {}}}],
+                "backend": [{"host": ["h:80"], "url_pattern": "/", "extra_config": {"modifier/response-headers": {}}}],
             }
         ],
     }
@@ -62,7 +62,7 @@ def test_routes_marks_namespaces_krakenpy_ignores(tmp_path: Path) -> None:
     table = render_table(route_map(load(path).service))
     assert "service namespaces: plugin/middleware (ignored)" in table
     assert "namespaces: proxy\n" in table
-    assert "backend/soap (ignored)" in table
+    assert "modifier/response-headers (ignored)" in table
 
 
 def test_routes_mermaid_is_a_flowchart_with_escaped_labels() -> None:

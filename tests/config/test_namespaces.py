@@ -182,7 +182,7 @@ def test_namespaces_mcp_workflows_are_walked_as_endpoints() -> None:
     workflow = {
         "endpoint": "/__mcp/a",
         "extra_config": {"auth/ntlm": {}, "github_com/devopsfaith/krakend-lua/proxy": {}},
-        "backend": [{"url_pattern": "/", "extra_config": {"auth/gcp": {}, "modifier/response-body": {}}}],
+        "backend": [{"url_pattern": "/", "extra_config": {"auth/gcp": {}, "modifier/response-headers": {}}}],
     }
     doc: dict[str, Any] = {
         "version": 3,
@@ -194,6 +194,6 @@ def test_namespaces_mcp_workflows_are_walked_as_endpoints() -> None:
         f"{where}.backend[0].extra_config.auth/gcp",
     ]
     warned = {i.path for i in namespace_issues(doc, catalog())}
-    assert f"{where}.backend[0].extra_config.modifier/response-body" in warned
+    assert f"{where}.backend[0].extra_config.modifier/response-headers" in warned
     normalize_aliases(doc)
     assert "modifier/lua-proxy" in workflow["extra_config"]  # type: ignore[operator]

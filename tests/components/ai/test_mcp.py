@@ -61,11 +61,11 @@ def test_mcp_parse_warns_about_a_get_entry_point_and_unimplemented_workflow_name
     doc = mcp_config("http://127.0.0.1:8000")
     doc["endpoints"][0]["method"] = "GET"
     workflow = doc["extra_config"]["ai/mcp"]["servers"][0]["tools"][0]["workflow"]
-    workflow["extra_config"] = {"modifier/response-body": {"content_type": "text/plain"}, "@comment": "x"}
+    workflow["extra_config"] = {"modifier/response-headers": {"add": {}}, "@comment": "x"}
     issues = _issues(doc)
     assert any(i.startswith("endpoints[0].method: MCP clients POST") for i in issues)
     # the config checks walk workflows: one warning per unimplemented namespace, not two
-    where = "extra_config.ai/mcp.servers[0].tools[0].workflow.extra_config.modifier/response-body"
+    where = "extra_config.ai/mcp.servers[0].tools[0].workflow.extra_config.modifier/response-headers"
     assert not any(i.startswith(where) for i in issues)
     warned = [str(i) for i in namespace_issues(doc, catalog())]
     assert warned == [f"{where}: KrakenD Enterprise namespace: not supported, ignored"]
