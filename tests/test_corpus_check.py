@@ -51,7 +51,7 @@ def test_corpus_config_check_accepts_ce_valid_configs(path: Path) -> None:
     ("name", "namespace"),
     [
         ("014-krakend-examples-grpc.json", "grpc.server"),  # the gRPC backends are served; the server is not
-        ("002-krakend-playground-enterprise.json", "backend/soap"),
+        ("002-krakend-playground-enterprise.json", "ai/llm"),
     ],
 )
 def test_corpus_config_check_names_unsupported_namespaces(name: str, namespace: str) -> None:
