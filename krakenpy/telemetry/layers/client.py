@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from bisect import bisect_left
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from krakenpy.backends.client import ClientMiddleware, UpstreamCall, UpstreamResponse
@@ -50,7 +49,8 @@ class _HostSeries:
         self.timedout = timedout
         self.request_size = size
         self.labels = labels
-        self.by_status: dict[int, tuple[Histogram, Histogram]] = {}
+        #: per status: the duration and response-size histograms' ``add``
+        self.by_status: dict[int, tuple[Callable[[float], None], Callable[[float], None]]] = {}
         self.connection: dict[int, tuple[Histogram, ...]] = {}
 
 
@@ -196,16 +196,12 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
                     if pair is None:
                         labels = (*host_series.labels, str(status))
                         pair = host_series.by_status[status] = (
-                            metrics.duration.histogram(*labels), metrics.response_size.histogram(*labels),
+                            metrics.duration.histogram(*labels).add, metrics.response_size.histogram(*labels).add,
                         )  # fmt: skip
-                    # Histogram.observe inline (a method call costs as much as the update)
-                    duration, sizes = pair
-                    duration.buckets[bisect_left(duration.bounds, elapsed)] += 1
-                    duration.sum += elapsed
-                    duration.count += 1
-                    sizes.buckets[bisect_left(sizes.bounds, size)] += 1
-                    sizes.sum += size
-                    sizes.count += 1
+                    # the values queued (Histogram.add, a list's append; bucketed when read): the
+                    # inline bisect and three updates per histogram cost ~12 opcodes each (2026-12-01)
+                    pair[0](elapsed)
+                    pair[1](size)
                 if timing is not None and timing_token is not None and record_timing is not None:
                     TIMING.reset(timing_token)
                     record_timing(timing, status, size, failure, host_series, span, exchange)

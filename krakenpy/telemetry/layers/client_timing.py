@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import time
-from bisect import bisect_left
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -46,12 +45,6 @@ _READ = "http.client.response.read."
 def _wall(at: float) -> int:
     """A ``perf_counter`` reading as Unix nanoseconds (span times)."""
     return time.time_ns() - int((now() - at) * 1e9)
-
-
-def _observe(histogram: Histogram, value: float) -> None:
-    histogram.buckets[bisect_left(histogram.bounds, value)] += 1
-    histogram.sum += value
-    histogram.count += 1
 
 
 def timing_recorder(
@@ -97,17 +90,13 @@ def timing_recorder(
                 labels = (*host.labels, str(status))
                 found = host.connection[status] = tuple(family.histogram(*labels) for family in connection)
             if timing.get_conn:
-                _observe(found[0], timing.get_conn)
-                _observe(found[1], timing.dns)
-                _observe(found[2], timing.tls)
-            else:  # a kept-alive connection (the usual call): three zeros, inline
-                got, dns, tls = found
-                got.buckets[0] += 1
-                got.count += 1
-                dns.buckets[0] += 1
-                dns.count += 1
-                tls.buckets[0] += 1
-                tls.count += 1
+                found[0].add(timing.get_conn)
+                found[1].add(timing.dns)
+                found[2].add(timing.tls)
+            else:  # a kept-alive connection (the usual call): three zeros queued (bucketed when read)
+                found[0].add(0.0)
+                found[1].add(0.0)
+                found[2].add(0.0)
         if trace_conn and span is not None and failure is None:
             span.attributes["get-conn-duration"] = timing.get_conn
             span.attributes["dns-duration"] = timing.dns
@@ -128,16 +117,12 @@ def timing_recorder(
             if series is not None:
                 series[4].value += 1
         if series is not None:
-            # Counter.inc and Histogram.observe inline (a method call costs as much as the update)
+            # Counter.inc inline; the histograms' values queued (Histogram.add, bucketed when read)
             size_count, size_hist, time_count, time_hist, _ = series
             size_count.value += nbytes
-            size_hist.buckets[bisect_left(size_hist.bounds, nbytes)] += 1
-            size_hist.sum += nbytes
-            size_hist.count += 1
+            size_hist.add(nbytes)
             time_count.value += seconds
-            time_hist.buckets[bisect_left(time_hist.bounds, seconds)] += 1
-            time_hist.sum += seconds
-            time_hist.count += 1
+            time_hist.add(seconds)
         if not trace_read or exchange is None or buffer is None:
             return
         trace = exchange.trace
