@@ -41,6 +41,8 @@ class GatewayServer(SweptServer):
 
     def __init__(self, handler: EdgeHandler, *, limits: ServerLimits) -> None:
         self.handler = handler
+        #: HTTP/2 prior knowledge is taken (the gateway publishes gRPC methods: ``grpc.server``)
+        self.h2 = False
         self.connections: set[GatewayProtocol] = set()
         self._loop = asyncio.get_running_loop()
         self._start_clocks(limits)

@@ -155,17 +155,21 @@ class _GatewayTestServer(BaseTestServer):
     """aiohttp's test server interface on the server the runtime serves with: krakenpy's own protocol
     (:class:`krakenpy.server.protocol.GatewayServer`) on a gateway's edge handler, default limits."""
 
-    def __init__(self, edge: EdgeHandler, **kwargs: Any) -> None:
+    def __init__(self, edge: EdgeHandler, h2: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._edge = edge
+        self._h2 = h2
 
     async def _make_runner(self, **kwargs: Any) -> BaseRunner:
-        return GatewayRunner(GatewayServer(self._edge, limits=ServerLimits()))
+        server = GatewayServer(self._edge, limits=ServerLimits())
+        server.h2 = self._h2
+        return GatewayRunner(server)
 
 
-async def gateway_server(edge: EdgeHandler) -> BaseTestServer:
-    """A started test server for a gateway's edge handler, served as the runner serves it."""
-    server = _GatewayTestServer(edge, host="127.0.0.1")
+async def gateway_server(edge: EdgeHandler, *, h2: bool = False) -> BaseTestServer:
+    """A started test server for a gateway's edge handler, served as the runner serves it (``h2``:
+    HTTP/2 prior knowledge taken, as for a gateway with ``grpc.server``)."""
+    server = _GatewayTestServer(edge, h2=h2, host="127.0.0.1")
     await server.start_server()
     return server
 
