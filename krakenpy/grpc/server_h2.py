@@ -129,8 +129,7 @@ class H2Server(asyncio.Protocol):
             if stream is None or stream.ended:
                 return
             if len(stream.body) + len(event.data) > _MAX_BODY:
-                self.conn.reset_stream(event.stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
-                del self.streams[event.stream_id]
+                self._too_large(event.stream_id, stream)
                 return
             stream.body += event.data
         elif isinstance(event, h2.events.StreamEnded):
@@ -147,6 +146,18 @@ class H2Server(asyncio.Protocol):
                     stream.window.set()
         elif isinstance(event, h2.events.ConnectionTerminated):
             self.close()
+
+    def _too_large(self, stream_id: int, stream: _Stream) -> None:
+        """A body past the bound: answered at once (RESOURCE_EXHAUSTED, or 413), the rest not read."""
+        grpc = any(n == "content-type" and v.startswith("application/grpc") for n, v in stream.headers)
+        if grpc:
+            head = [(":status", "200"), ("content-type", "application/grpc"), ("grpc-status", "8")]
+            head.append(("grpc-message", "the message is too large"))
+        else:
+            head = [(":status", "413")]
+        del self.streams[stream_id]
+        self.conn.send_headers(stream_id, head, end_stream=True)
+        self.conn.reset_stream(stream_id, h2.errors.ErrorCodes.NO_ERROR)  # stop the client sending the rest
 
     def _start(self, stream_id: int) -> None:
         stream = self.streams[stream_id]

@@ -171,3 +171,21 @@ def test_server_check_refuses_a_method_not_in_the_catalog(tmp_path: Path, flight
     assert done.returncode == 1, done.stdout + done.stderr
     out = done.stdout + done.stderr
     assert "extra_config.grpc.server.services[0].methods[0].name" in out and "CancelFlight" in out
+
+
+async def test_server_message_too_large_is_resource_exhausted(gateway: Start, flights_pb: Path) -> None:
+    backend = {"host": ["http://127.0.0.1:8000"], "url_pattern": "/never"}
+    client = await gateway(_config(flights_pb, [_method(backend=[backend])]))
+    huge = _find(flights_pb, carriers=["x" * 1024] * 5000)  # ~5 MiB: past the 4 MiB a call may carry
+    with pytest.raises(aio.AioRpcError) as big:
+        await _call(client.port, flights_pb, huge)
+    assert big.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def test_server_preface_without_grpc_server_is_refused(gateway: Start) -> None:
+    client = await gateway({"version": 3, "endpoints": []})
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    writer.write(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+    answer = await asyncio.wait_for(reader.read(100), 5)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 400")
