@@ -9,13 +9,15 @@ are plain HTTP requests answered over HTTP/2.
 
 The old protocol stays in the server's connection set as this connection's stand-in: it is busy
 while a stream is being answered, so a drain or a reload waits for the calls in flight, and a drain
-ends the connection with a GOAWAY once they are answered.
+ends the connection with a GOAWAY once they are answered; between calls its idle clock runs (the
+server's ``idle_timeout``), so the sweep closes a connection left open.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING, Any, Final
 
 import h2.config
@@ -29,7 +31,7 @@ from multidict import CIMultiDict
 from krakenpy.edge import HttpRequest, HttpResponse
 from krakenpy.grpc.options import DEFAULT_MAX_RECV
 from krakenpy.grpc.server import GRPC_CALL, INTERNAL, status_response
-from krakenpy.server.lifecycle import NONE
+from krakenpy.server.lifecycle import IDLE, NONE
 from krakenpy.tasks import spawn
 
 if TYPE_CHECKING:
@@ -163,7 +165,15 @@ class H2Server(asyncio.Protocol):
         stream = self.streams[stream_id]
         stream.ended = True
         stream.task = spawn(self._answer(stream_id, stream))
-        self.old._task = stream.task  # busy: a drain or a reload waits for it
+        old = self.old
+        old._task = stream.task  # busy: a drain or a reload waits for it
+        old._clock, old._deadline = NONE, 0.0
+
+    def idle(self) -> None:
+        """No stream in flight: the server's idle clock runs (the sweep closes the connection)."""
+        span = self.old._server.idle_span
+        self.old._clock = IDLE
+        self.old._deadline = time.monotonic() + span if span > 0 else 0.0
 
     def _request(self, stream: _Stream) -> HttpRequest:
         pseudo = {name: value for name, value in stream.headers if name.startswith(":")}
@@ -199,14 +209,14 @@ class H2Server(asyncio.Protocol):
         return request
 
     async def _answer(self, stream_id: int, stream: _Stream) -> None:
-        request = self._request(stream)
-        grpc = GRPC_CALL in request.context
-        try:
-            response = await self.old._server.handler(request)
-        except Exception:  # the handlers answer their errors: this is a bug, never a traceback to the client
-            log.exception("unhandled error serving %s %s over HTTP/2", request.method, request.path)
-            response = status_response(INTERNAL, "internal error") if grpc else HttpResponse(500)
-        try:
+        try:  # a reset stream or a lost connection cancels the task: it is done all the same
+            request = self._request(stream)
+            grpc = GRPC_CALL in request.context
+            try:
+                response = await self.old._server.handler(request)
+            except Exception:  # the handlers answer their errors: this is a bug, never a traceback to the client
+                log.exception("unhandled error serving %s %s over HTTP/2", request.method, request.path)
+                response = status_response(INTERNAL, "internal error") if grpc else HttpResponse(500)
             await self._write(stream_id, stream, response, grpc)
         except (h2.exceptions.ProtocolError, KeyError):  # the client reset the stream or left meanwhile
             pass
@@ -253,11 +263,13 @@ class H2Server(asyncio.Protocol):
     def _done(self, stream_id: int) -> None:
         self.streams.pop(stream_id, None)
         self.old._finished += 1
-        if any(s.task is not None for s in self.streams.values()):
+        if self.transport is None or any(s.task is not None for s in self.streams.values()):
             return
         self.old._task = None
         if self.old._closing:
             self.goaway()
+        else:
+            self.idle()
 
     def goaway(self) -> None:
         """No new stream (a drain): GOAWAY, then close once the streams in flight are answered."""
@@ -276,8 +288,8 @@ def request_has_body(response: HttpResponse) -> bool:
 
 def serve_h2(old: GatewayProtocol, transport: asyncio.Transport, data: bytes) -> H2Server:
     """Take the connection over from ``old`` (the preface already read); ``data`` came after it."""
-    old._clock, old._deadline = NONE, 0.0  # HTTP/1.1's clocks do not apply to a multiplexed connection
     server = H2Server(old, transport)
+    server.idle()  # the idle clock between calls (Go's http2 server keeps IdleTimeout too), no other
     transport.set_protocol(server)
     server.conn.receive_data(PREFACE)  # h2 reads the preface itself
     server.flush()
