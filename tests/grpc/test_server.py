@@ -185,3 +185,35 @@ async def test_server_preface_without_grpc_server_is_refused(gateway: Start) -> 
     answer = await asyncio.wait_for(reader.read(100), 5)
     writer.close()
     assert answer.startswith(b"HTTP/1.1 400")
+
+
+async def test_server_drain_waits_for_calls_in_flight(
+    flights_pb: Path, search_backend: tuple[str, list[dict[str, Any]]]
+) -> None:
+    from krakenpy.config.build import build_service
+    from krakenpy.gateway import build_gateway
+    from krakenpy.server.limits import ServerLimits
+    from krakenpy.server.protocol import GatewayServer
+
+    url, seen = search_backend
+    methods = [
+        _method(payload_params={"origin.name": "origin"}, backend=[{"host": [url], "url_pattern": "/search/{origin}"}])
+    ]
+    gw = await build_gateway(build_service(_config(flights_pb, methods)))
+    server = GatewayServer(gw.edge, limits=ServerLimits())
+    server.h2 = True
+    listener = await asyncio.get_running_loop().create_server(server, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    try:
+        slow = _find(flights_pb)
+        slow.origin.name = "slow"  # the backend answers after 2 s
+        call = asyncio.ensure_future(_call(port, flights_pb, slow))
+        while server.in_flight() == 0:
+            await asyncio.sleep(0.01)
+        assert await server.drain(10.0)  # nothing cut: it waited for the call
+        reply = await call
+        assert reply.total_count == 3 and len(seen) == 1
+        assert not server.connections
+    finally:
+        listener.close()
+        await gw.close()
