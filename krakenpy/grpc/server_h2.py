@@ -217,13 +217,15 @@ class H2Server(asyncio.Protocol):
             except Exception:  # the handlers answer their errors: this is a bug, never a traceback to the client
                 log.exception("unhandled error serving %s %s over HTTP/2", request.method, request.path)
                 response = status_response(INTERNAL, "internal error") if grpc else HttpResponse(500)
-            await self._write(stream_id, stream, response, grpc)
+            await self._write(stream_id, stream, response, grpc, request.method == "HEAD")
         except (h2.exceptions.ProtocolError, KeyError):  # the client reset the stream or left meanwhile
             pass
         finally:
             self._done(stream_id)
 
-    async def _write(self, stream_id: int, stream: _Stream, response: HttpResponse, grpc: bool) -> None:
+    async def _write(
+        self, stream_id: int, stream: _Stream, response: HttpResponse, grpc: bool, head_only: bool
+    ) -> None:
         head = [(":status", str(response.status))]
         trailers: list[tuple[str, str]] = []
         for name, value in response.headers.items():
@@ -234,7 +236,7 @@ class H2Server(asyncio.Protocol):
                 trailers.append((lower, value))
             else:
                 head.append((lower, value))
-        body = response.body if request_has_body(response) else b""
+        body = b"" if head_only or response.status in (204, 304) else response.body
         self.conn.send_headers(stream_id, head, end_stream=not body)
         self.flush()
         if not body:
@@ -279,11 +281,6 @@ class H2Server(asyncio.Protocol):
             self.flush()
         if not self.streams:
             self.close()
-
-
-def request_has_body(response: HttpResponse) -> bool:
-    """Whether the answer has a body to send (HEAD and 204/304 answers have none)."""
-    return bool(response.body) and response.status not in (204, 304)
 
 
 def serve_h2(old: GatewayProtocol, transport: asyncio.Transport, data: bytes) -> H2Server:

@@ -217,3 +217,32 @@ async def test_server_drain_waits_for_calls_in_flight(
     finally:
         listener.close()
         await gw.close()
+
+
+async def test_server_plain_http2_request_is_served_as_http(gateway: Start, flights_pb: Path) -> None:
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    backend = {"host": ["http://127.0.0.1:8000"], "url_pattern": "/never"}
+    client = await gateway(_config(flights_pb, [_method(backend=[backend])]))
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    conn.initiate_connection()
+    headers = [(":method", "GET"), (":path", "/__health"), (":scheme", "http"), (":authority", "gw")]
+    conn.send_headers(1, headers, end_stream=True)
+    writer.write(conn.data_to_send())
+    status, body, ended = "", b"", False
+    while not ended:
+        data = await asyncio.wait_for(reader.read(65536), 5)
+        assert data, "the gateway closed the connection"
+        for event in conn.receive_data(data):
+            if isinstance(event, h2.events.ResponseReceived):
+                status = dict(event.headers)[":status"]
+            elif isinstance(event, h2.events.DataReceived):
+                body += event.data
+            elif isinstance(event, h2.events.StreamEnded):
+                ended = True
+        writer.write(conn.data_to_send())
+    writer.close()
+    assert status == "200" and b"ok" in body.lower()
