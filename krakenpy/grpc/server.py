@@ -30,7 +30,6 @@ from krakenpy.grpc.options import DEFAULT_MAX_RECV, BackendOptions
 from krakenpy.grpc.request import InputError, _Filler
 from krakenpy.grpc.response import Renderer, RenderError
 from krakenpy.grpc.server_options import MethodOptions, ServerOptions
-from krakenpy.grpc.serving import SERVING
 from krakenpy.names import canonical_header, capitalize
 from krakenpy.proxy.types import Headers, Proxy, Request, Response
 from krakenpy.resources import Resources
@@ -239,5 +238,8 @@ async def build_server(server: ServerOptions, catalog: Catalog, resources: Resou
         methods[options.route] = Method(options, proxy, input_class, output_class)
     if issues:
         raise ConfigError(issues)
-    resources.state.set(SERVING, True)
+    from krakenpy.grpc.server_h2 import serve_h2
+    from krakenpy.server.takeover import H2_TAKEOVER
+
+    resources.state.set(H2_TAKEOVER, serve_h2)  # the listeners take HTTP/2 prior knowledge
     return grpc_middleware(methods)

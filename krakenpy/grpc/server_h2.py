@@ -32,16 +32,16 @@ from krakenpy.edge import HttpRequest, HttpResponse
 from krakenpy.grpc.options import DEFAULT_MAX_RECV
 from krakenpy.grpc.server import GRPC_CALL, INTERNAL, status_response
 from krakenpy.server.lifecycle import IDLE, NONE
+from krakenpy.server.takeover import PREFACE
 from krakenpy.tasks import spawn
 
 if TYPE_CHECKING:
     from krakenpy.server.connection import GatewayProtocol
 
-__all__ = ["PREFACE", "serve_h2"]
+__all__ = ["H2Server", "serve_h2"]
 
 log = logging.getLogger("krakenpy.grpc")
 
-PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #: streams answered at once on one connection (grpc-go's default is 100 too)
 MAX_STREAMS: Final = 100
 #: a stream's body beyond this is refused: a gRPC message (4 MiB by default) and its prefix, with room

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 
 from krakenpy import __version__
 from krakenpy.errors import ConfigError
-from krakenpy.grpc.serving import serves_grpc
 from krakenpy.server.acceptor import Acceptor, accepts_in_batches
 from krakenpy.server.channel import Channel
 from krakenpy.server.limits import ServerLimits
@@ -32,6 +31,7 @@ from krakenpy.server.protocol import GatewayServer
 from krakenpy.server.reload import config_digest
 from krakenpy.server.runner import Config, ConfigSource, Served, ServeOptions
 from krakenpy.server.settings import RuntimeSettings, runtime_settings
+from krakenpy.server.takeover import h2_takeover
 from krakenpy.tasks import spawn
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ class Worker:
         limits = self.settings.limits
         # the lean server on the edge handler (no aiohttp web layer); the gateway writes its own access log
         self.server = GatewayServer(self.gateway.edge, limits=limits)
-        self.server.h2 = serves_grpc(self.gateway)
+        self.server.h2 = h2_takeover(self.gateway)
         install_loop_handler(loop, self.server.accept_errors)
         listeners = [await self._listen(sock, limits) for sock in self.sockets]
         await self.gateway.start(agents=self.consumes)
@@ -223,7 +223,7 @@ class Worker:
         assert self.server is not None and self.gateway is not None
         self.server.limits = settings.limits
         drained = await self.server.swap(gateway.edge)
-        self.server.h2 = serves_grpc(gateway)
+        self.server.h2 = h2_takeover(gateway)
         old, old_limits, self.gateway = self.gateway, self.settings.limits, gateway
         self.config, self.settings, self.generation = config, settings, generation
         task = spawn(self._retire(old, drained, old_limits, gateway))

@@ -154,7 +154,7 @@ async def test_server_cli_serves_grpc_and_http(tmp_path: Path, flights_pb: Path,
     doc = _config(flights_pb, [_method(backend=[backend])], port=port)
     config = tmp_path / "krakend.json"
     config.write_text(json.dumps(doc))
-    with gateway_process(config, port=port, workers=2):
+    with gateway_process(config, port=port, workers=1):
         reply = await _call(port, flights_pb, _find(flights_pb, max_price=3))
         assert reply.echo.max_price == 3 and reply.total_count == 1
 
@@ -194,6 +194,7 @@ async def test_server_drain_waits_for_calls_in_flight(
     from krakenpy.gateway import build_gateway
     from krakenpy.server.limits import ServerLimits
     from krakenpy.server.protocol import GatewayServer
+    from krakenpy.server.takeover import h2_takeover
 
     url, seen = search_backend
     methods = [
@@ -201,7 +202,7 @@ async def test_server_drain_waits_for_calls_in_flight(
     ]
     gw = await build_gateway(build_service(_config(flights_pb, methods)))
     server = GatewayServer(gw.edge, limits=ServerLimits())
-    server.h2 = True
+    server.h2 = h2_takeover(gw)
     listener = await asyncio.get_running_loop().create_server(server, "127.0.0.1", 0)
     port = listener.sockets[0].getsockname()[1]
     try:

@@ -20,6 +20,7 @@ from krakenpy.edge import EdgeHandler
 from krakenpy.gateway import Gateway, build_gateway
 from krakenpy.server.limits import ServerLimits
 from krakenpy.server.protocol import GatewayRunner, GatewayServer
+from krakenpy.server.takeover import H2Takeover
 
 CLIENTS: dict[str, Callable[[ClientOptions], UpstreamClient]] = {"fast": FastClient, "aiohttp": AiohttpClient}
 
@@ -155,7 +156,7 @@ class _GatewayTestServer(BaseTestServer):
     """aiohttp's test server interface on the server the runtime serves with: krakenpy's own protocol
     (:class:`krakenpy.server.protocol.GatewayServer`) on a gateway's edge handler, default limits."""
 
-    def __init__(self, edge: EdgeHandler, h2: bool = False, **kwargs: Any) -> None:
+    def __init__(self, edge: EdgeHandler, h2: H2Takeover | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._edge = edge
         self._h2 = h2
@@ -166,9 +167,9 @@ class _GatewayTestServer(BaseTestServer):
         return GatewayRunner(server)
 
 
-async def gateway_server(edge: EdgeHandler, *, h2: bool = False) -> BaseTestServer:
+async def gateway_server(edge: EdgeHandler, *, h2: H2Takeover | None = None) -> BaseTestServer:
     """A started test server for a gateway's edge handler, served as the runner serves it (``h2``:
-    HTTP/2 prior knowledge taken, as for a gateway with ``grpc.server``)."""
+    the gateway's HTTP/2 takeover, as ``grpc.server`` leaves it)."""
     server = _GatewayTestServer(edge, h2=h2, host="127.0.0.1")
     await server.start_server()
     return server
