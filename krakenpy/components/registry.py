@@ -63,6 +63,9 @@ CORE: Final[tuple[str, ...]] = (
 #: telemetry (their builders set up outputs and return nothing).
 EDGE: Final[tuple[str, ...]] = (
     "telemetry/access_log",
+    # loads the gRPC catalog at start-up; with ``server`` it answers the gRPC calls, outside the HTTP
+    # components (CORS, security/http, bot detector: KrakenD EE loads none of them for gRPC)
+    "grpc",
     "security/cors",
     # KrakenD's server plugins wrap the gin engine, inside CORS: ip-filter and url-rewrite see every path
     "plugin/http-server",
@@ -70,7 +73,6 @@ EDGE: Final[tuple[str, ...]] = (
     "security/bot-detector",
     "auth/revoker",  # no middleware: opens the shared filters and the admin listener at start-up
     "governance/processors",  # no middleware: warns about processors no quota attaches
-    "grpc",  # no middleware: loads the gRPC catalog at start-up (its file errors fail check and run)
     "telemetry/logging",
     "telemetry/logstash",
     "telemetry/gelf",
