@@ -50,7 +50,7 @@ def test_corpus_config_check_accepts_ce_valid_configs(path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "namespace"),
     [
-        ("002-krakend-playground-enterprise.json", "ai/llm"),
+        ("002-krakend-playground-enterprise.json", "revoke_server_ping_url"),
     ],
 )
 def test_corpus_config_check_names_unsupported_namespaces(name: str, namespace: str) -> None:

@@ -165,13 +165,17 @@ BACKEND: Final[tuple[str, ...]] = (
 #: around one HTTP backend's upstream call
 #: outermost first, as krakend-ce wraps them: martian (around the HTTP executor) → the OTel transport
 #: (CLIENT span, traceparent) → http-cache → the OAuth2 client-credentials client; so martian edits
-#: the request before the token is added, and a cache hit still gets its CLIENT span
+#: the request before the token is added, and a cache hit still gets its CLIENT span; then ai/llm
+#: (the vendor's body and credential replace the client's), and innermost the EE backend log, which
+#: sees the call as sent and the vendor's own answer (``%{resp.usage.total_tokens}``)
 CLIENT: Final[tuple[str, ...]] = (
     "modifier/martian",
     "telemetry/access_log",
     "telemetry/opencensus",  # krakend-opencensus' client views wrap the transport, outside the cache
     "qos/http-cache",
     "auth/client-credentials",
+    "ai/llm",
+    "telemetry/logging",
 )
 #: the call itself: the first that applies, else the core's HTTP executor
 EXECUTOR: Final[tuple[str, ...]] = (
