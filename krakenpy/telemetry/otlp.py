@@ -114,6 +114,8 @@ def _kv_text(k: str, v: Any) -> str:
         text = head + '{"intValue":"' + str(v) + '"}}'
     elif kind is bool:
         text = head + ('{"boolValue":true}}' if v else '{"boolValue":false}}')
+    elif kind is float:  # durations, kept as the others (a kept-alive call's zeros repeat): ~4k fewer
+        text = head + '{"doubleValue":' + _json_text(v) + "}}"  # instructions per request (2026-12-01)
     else:
         return head + _json_text(_value(v)) + "}"
     if k in _PER_REQUEST:
