@@ -49,7 +49,7 @@ _ENCODED_LEN: Final = 256
 _PER_REQUEST: Final = frozenset({
     "http.request.id", "url.full", "url.path", "url.query", "http.url", "http.path", "http.target", "http.host",
     "user_agent.original", "http.user_agent", "client.address", "client.port", "network.peer.address",
-    "http.request.body.size", "http.response.body.size",
+    "http.request.body.size", "http.response.body.size", "http.client.response.read.time",
 })  # fmt: skip
 
 
