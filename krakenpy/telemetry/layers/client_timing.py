@@ -22,7 +22,7 @@ from krakenpy.config.model import BackendConfig, EndpointConfig
 from krakenpy.telemetry.exchange import Exchange
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.metrics.registry import Histogram
-from krakenpy.telemetry.trace.spans import INTERNAL, SPAN, Span
+from krakenpy.telemetry.trace.spans import INTERNAL, SPAN, Span, shape_for
 
 __all__ = ["TimingRecorder", "timing_recorder"]
 
@@ -74,6 +74,7 @@ def timing_recorder(
     if layer is not None:
         read_attrs.update(layer.static)
     buffer = tracer.buffer if tracer is not None else None
+    shape = shape_for(read_attrs, frozenset({_READ + "size", _READ + "time"}))
 
     def record(
         timing: CallTiming,
@@ -129,9 +130,12 @@ def timing_recorder(
         if trace is None or not trace.sampled:
             return
         parent = span or SPAN.get() or exchange.span
-        attrs = {**read_attrs, _READ + "size": nbytes, _READ + "time": seconds}
+        attrs = {_READ + "size": nbytes, _READ + "time": seconds}
+        if shape is None:
+            attrs = {**read_attrs, **attrs}
         parent_id = parent.span_id if parent is not None else trace.parent_id
         read = Span(trace.trace_id, parent_id, _READ + "tracker", INTERNAL, attrs)
+        read.static = shape
         read.start_ns = _wall(head)
         read.end_ns = _wall(end)
         if failure is not None:
