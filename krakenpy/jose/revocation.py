@@ -18,7 +18,7 @@ import asyncio
 import hmac
 import logging
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import orjson
 from aiohttp import web
@@ -77,8 +77,8 @@ class _Sniffer(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports do not subclass asyncio's: typed, not checked
+        self._transport = cast(asyncio.Transport, transport)
         # silence before the first bytes is an idle connection: the same clock as the gateway's
         self._timer = asyncio.get_running_loop().call_later(DEFAULT_IDLE_TIMEOUT, transport.close)
 
