@@ -28,7 +28,8 @@ __all__ = ["SERVICE", "looks_like_gob", "serve_rpc"]
 log = logging.getLogger("krakenpy.jose")
 
 SERVICE: Final = "BloomfilterRPC"
-#: once a message has started, the rest of it must arrive within this many seconds
+#: once a message has started, the rest of it must arrive within this many seconds (and an answer
+#: must be taken by the client within as many)
 MESSAGE_TIMEOUT: Final = 10.0
 _MAX_ELEMENT: Final = 4096
 
@@ -147,7 +148,11 @@ async def serve_rpc(
                 spec, value = result
                 out = encoder.encode(_RESPONSE, {"ServiceMethod": method, "Seq": seq}) + encoder.encode(spec, value)
             writer.write(out)
-            await writer.drain()
+            try:  # a client that never reads its answers does not hold the connection forever
+                async with asyncio.timeout(MESSAGE_TIMEOUT):
+                    await writer.drain()
+            except TimeoutError:
+                raise GobError("the client does not read its answers") from None
     except GobError as exc:
         log.warning("revoker rpc: closing a connection from %s: %s", _peer(writer), exc)
     except (TimeoutError, asyncio.IncompleteReadError):
