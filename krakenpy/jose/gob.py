@@ -9,8 +9,8 @@ only non-zero fields as (field-number delta, value) pairs ended by a 0 delta.
 
 The decoder reads any struct, slice, array or map of basic types into Python values (a struct
 becomes a dict by field name, ``[]byte`` bytes, ``string`` str, a type with its own marshaler its
-bytes); interface values are refused. The encoder writes only flat structs of basic types and
-``[]bool``. Everything is bounded: message size, definitions per stream, nesting depth.
+bytes); interface values are refused. Everything is bounded: message size, definitions per stream,
+nesting depth. The encoder is :mod:`krakenpy.jose.gobencode`.
 """
 
 from __future__ import annotations
@@ -20,17 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-__all__ = [
-    "BOOL",
-    "INT",
-    "STRING",
-    "UINT",
-    "Decoder",
-    "Encoder",
-    "GobError",
-    "StructSpec",
-    "frame_length",
-]
+__all__ = ["BOOL", "FIRST_USER", "INT", "MAX_MESSAGE", "STRING", "UINT", "Decoder", "GobError"]
 
 BOOL: Final = 1
 INT: Final = 2
@@ -40,7 +30,7 @@ BYTES: Final = 5
 STRING: Final = 6
 COMPLEX: Final = 7
 INTERFACE: Final = 8
-_FIRST_USER: Final = 65
+FIRST_USER: Final = 65
 
 #: a message over this is refused (Go's own limit is 1 GiB); revocation batches are far smaller
 MAX_MESSAGE: Final = 1 << 20
@@ -206,7 +196,7 @@ class Decoder:
         ident = r.sint()
         if ident < 0:
             ident = -ident
-            if ident < _FIRST_USER or ident in self.types:
+            if ident < FIRST_USER or ident in self.types:
                 raise GobError(f"bad type id {ident}")
             if len(self.types) >= MAX_TYPES:
                 raise GobError("too many type definitions")
@@ -274,107 +264,3 @@ class Decoder:
         if isinstance(kind, _Array) and count != kind.length:
             raise GobError("array length mismatch")
         return [self._value(r, kind.elem, depth) for _ in range(count)]
-
-
-def _uint(value: int) -> bytes:
-    if value < 0x80:
-        return bytes((value,))
-    raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
-    return bytes((256 - len(raw),)) + raw
-
-
-def _int(value: int) -> bytes:
-    return _uint((~value << 1) | 1 if value < 0 else value << 1)
-
-
-def _string(value: str) -> bytes:
-    raw = value.encode()
-    return _uint(len(raw)) + raw
-
-
-def _frame(payload: bytes) -> bytes:
-    return _uint(len(payload)) + payload
-
-
-def _common_value(name: str, ident: int) -> bytes:
-    return b"\x01" + _string(name) + b"\x01" + _int(ident) + b"\x00"
-
-
-def _bool_slice(ident: int) -> bytes:
-    # wireType.SliceT (field 1): sliceType{CommonType, Elem}
-    return b"\x02\x01" + _common_value("[]bool", ident) + b"\x01" + _int(BOOL) + b"\x00\x00"
-
-
-@dataclass(frozen=True, slots=True)
-class StructSpec:
-    """A flat struct to send: its Go name and (field name, kind) pairs, kind ``BOOL`` … ``STRING``
-    or ``"[]bool"``."""
-
-    name: str
-    fields: tuple[tuple[str, int | str], ...]
-
-
-class Encoder:
-    """Writes values of :class:`StructSpec` types, each type's definition before its first value."""
-
-    def __init__(self) -> None:
-        self._ids: dict[object, int] = {}
-
-    def _define(self, key: object, definition: Callable[[int], bytes], out: list[bytes]) -> int:
-        ident = self._ids.get(key)
-        if ident is None:
-            ident = self._ids[key] = _FIRST_USER + len(self._ids)
-            out.append(_frame(_int(-ident) + definition(ident)))
-        return ident
-
-    def encode(self, spec: StructSpec, value: dict[str, Any]) -> bytes:
-        """The messages for ``value``: any definitions this stream has not sent yet, then the value."""
-        out: list[bytes] = []
-        kinds: list[int] = []
-        for _name, kind in spec.fields:
-            if kind == "[]bool":
-                # wireType.SliceT (field 1): sliceType{CommonType, Elem}
-                kinds.append(self._define("[]bool", _bool_slice, out))
-            else:
-                assert isinstance(kind, int)
-                kinds.append(kind)
-
-        def struct_def(ident: int) -> bytes:
-            # wireType.StructT (field 2): structType{CommonType, Field []fieldType}
-            fields = b"".join(_common_value(name, kind) for (name, _), kind in zip(spec.fields, kinds, strict=True))
-            body = b"\x01" + _common_value(spec.name, ident) + b"\x01" + _uint(len(kinds)) + fields + b"\x00"
-            return b"\x03" + body + b"\x00"
-
-        ident = self._define(spec, struct_def, out)
-        parts = [_int(ident)]
-        last = -1
-        for number, ((name, kind), wire) in enumerate(zip(spec.fields, kinds, strict=True)):
-            item = value.get(name)
-            if not item:  # zero values are not sent
-                continue
-            parts.append(_uint(number - last))
-            last = number
-            if kind == "[]bool":
-                parts.append(_uint(len(item)) + b"".join(b"\x01" if flag else b"\x00" for flag in item))
-            elif wire == STRING:
-                parts.append(_string(item))
-            elif wire == INT:
-                parts.append(_int(item))
-            elif wire == UINT or wire == BOOL:
-                parts.append(_uint(int(item)))
-            else:
-                raise ValueError(f"cannot encode field {name}")
-        parts.append(b"\x00")
-        out.append(_frame(b"".join(parts)))
-        return b"".join(out)
-
-
-def frame_length(first: int, rest: bytes) -> int | None:
-    """A message's byte count from its first length byte (and the ``rest`` bytes it announces):
-    ``None`` when ``first`` is not a valid length prefix."""
-    if first < 0x80:
-        return first
-    count = 256 - first
-    if count > 8 or len(rest) != count:
-        return None
-    return int.from_bytes(rest, "big")

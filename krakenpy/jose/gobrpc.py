@@ -21,7 +21,8 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from krakenpy.jose.bloom import RotatingBloom
-from krakenpy.jose.gob import INT, MAX_MESSAGE, STRING, UINT, Decoder, Encoder, GobError, StructSpec
+from krakenpy.jose.gob import INT, MAX_MESSAGE, STRING, UINT, Decoder, GobError
+from krakenpy.jose.gobencode import Encoder, StructSpec
 
 __all__ = ["SERVICE", "looks_like_gob", "serve_rpc"]
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from krakenpy.jose import gob
-from krakenpy.jose.gob import INT, STRING, UINT, Decoder, Encoder, GobError, StructSpec
+from krakenpy.jose.gob import INT, STRING, UINT, Decoder, GobError
+from krakenpy.jose.gobencode import Encoder, StructSpec
 
 RESPONSE = StructSpec("Response", (("ServiceMethod", STRING), ("Seq", UINT), ("Error", STRING)))
 CHECKS = StructSpec("CheckOutput", (("Checks", "[]bool"), ("Count", INT)))
