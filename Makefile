@@ -38,11 +38,12 @@ $(MINISTACK_VENV)/.installed:
 #   chromium      the CORS test drives a headless browser
 #   nats-server   the nats:// pub/sub backend tests start their own
 #   rabbitmq-server  the async agent and AMQP backend tests start their own broker
+#   golang-go     the revoker RPC tests compile a Go net/rpc client (standard library only)
 # Not installed, and skipped with the reason listed by -ra: the 60 corpus configs
 # (../shared/corpus/krakend-configs or $$KRAKENPY_CORPUS) are not vendored, their licences vary and
 # some state none.
 TEST_PACKAGES := redis-server:redis-server nodejs:node chromium:chromium nats-server:nats-server \
-  rabbitmq-server:rabbitmq-server
+  rabbitmq-server:rabbitmq-server golang-go:go
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 install-test-deps:

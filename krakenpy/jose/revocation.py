@@ -1,11 +1,15 @@
-"""The revocation admin listener: krakenpy's replacement for KrakenD's Go RPC port.
+"""The revocation listener on the revoker's ``port``: KrakenD's Go RPC (:mod:`krakenpy.jose.gobrpc`)
+and krakenpy's HTTP admin API on the same port, told apart by a connection's first two bytes
+(:func:`~krakenpy.jose.gobrpc.looks_like_gob`).
 
 ``POST /revoke`` and ``POST /check`` take ``{"elements": ["jti-<value>", ...]}`` (KrakenD's element
 format: the claim name, a dash, the claim value); ``/check`` answers ``{"revoked": [true, ...]}``.
 With an admin key (from the environment variable ``admin_key_env`` names) every call needs
 ``Authorization: Bearer <key>`` and the listener binds the service's ``listen_ip``; without one it
-binds 127.0.0.1 only. The listener uses SO_REUSEPORT, so every worker binds it and the filters, in
-one shared file, are the same whichever worker answers.
+binds 127.0.0.1 only. RPC carries no credential: with an admin key every RPC call is answered
+with an error (use the HTTP API), without one it is served like the HTTP API. The listener uses
+SO_REUSEPORT, so every worker binds it and the filters, in one shared file, are the same whichever
+worker answers.
 """
 
 from __future__ import annotations
@@ -13,14 +17,18 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Any, Final, cast
 
 import orjson
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from krakenpy.jose.bloom import RotatingBloom
+from krakenpy.jose.gobrpc import looks_like_gob, serve_rpc
+from krakenpy.server.limits import DEFAULT_IDLE_TIMEOUT
 from krakenpy.server.side import SideListener
+from krakenpy.tasks import spawn
 
 __all__ = ["AdminServer"]
 
@@ -28,6 +36,9 @@ log = logging.getLogger("krakenpy.jose")
 _MAX_BODY: Final = 1024 * 1024
 _MAX_ELEMENT: Final = 4096
 _JSON: Final = "application/json"
+#: RPC connections one worker holds open at once (Go's server has no limit; a client keeps one)
+MAX_RPC_CONNECTIONS: Final = 64
+_KEYED: Final = "unauthorized: this port has an admin key and RPC cannot carry one: use the HTTP admin API"
 
 
 def _answer(status: int, payload: Any) -> web.Response:
@@ -55,6 +66,47 @@ async def _body(request: web.BaseRequest) -> bytes | None:
     return b"".join(chunks)
 
 
+class _Sniffer(asyncio.Protocol):
+    """A new connection until its first two bytes say which protocol it speaks, then hands it over."""
+
+    def __init__(self, owner: AdminServer, http: Callable[[], asyncio.Protocol]) -> None:
+        self._owner = owner
+        self._http = http
+        self._buffer = b""
+        self._transport: asyncio.Transport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports do not subclass asyncio's: typed, not checked
+        self._transport = cast(asyncio.Transport, transport)
+        # silence before the first bytes is an idle connection: the same clock as the gateway's
+        self._timer = asyncio.get_running_loop().call_later(DEFAULT_IDLE_TIMEOUT, transport.close)
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        transport = self._transport
+        if len(self._buffer) < 2 or transport is None:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        buffered, self._buffer, self._transport = self._buffer, b"", None
+        if looks_like_gob(buffered[0], buffered[1]):
+            self._owner.start_rpc(transport, buffered)
+            return
+        protocol = self._http()
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport)
+        protocol.data_received(buffered)
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._transport = None
+
+
 class AdminServer:
     """One listener (:class:`~krakenpy.server.side.SideListener`: the gateway's wire rules) over a
     :class:`RotatingBloom`."""
@@ -66,6 +118,32 @@ class AdminServer:
         # compared as bytes; a presented key that is not UTF-8 (surrogate escapes) is simply wrong
         self._key = key.encode("utf-8", "surrogateescape")
         self._side: SideListener | None = None
+        self._rpc: dict[asyncio.Transport, asyncio.Task[None]] = {}
+
+    def start_rpc(self, transport: asyncio.Transport, buffered: bytes) -> None:
+        """Serve a connection that speaks gob from here on (``buffered``: what was read to tell)."""
+        if len(self._rpc) >= MAX_RPC_CONNECTIONS:
+            log.warning("revoker rpc: %d connections open, refusing one more", len(self._rpc))
+            transport.close()
+            return
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=1 << 16, loop=loop)
+        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport)
+        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+        protocol.data_received(buffered)
+
+        def refusal() -> str | None:
+            return _KEYED if self._key else None
+
+        async def run() -> None:
+            try:
+                await serve_rpc(reader, writer, self.store, refusal)
+            finally:
+                self._rpc.pop(transport, None)
+
+        self._rpc[transport] = spawn(run())
 
     def _authorized(self, request: web.BaseRequest) -> bool:
         if not self._key:
@@ -115,7 +193,9 @@ class AdminServer:
     async def start(self) -> None:
         # every worker binds the port (SO_REUSEPORT): the filters are shared through their file
         routes = {("POST", "/revoke"): self._revoke, ("POST", "/check"): self._check}
-        side = SideListener(self.host, self.port, routes, reuse_port=True)
+        side = SideListener(
+            self.host, self.port, routes, reuse_port=True, wrap=lambda http: lambda: _Sniffer(self, http)
+        )
         await side.start()
         self._side = side
 
@@ -123,3 +203,7 @@ class AdminServer:
         if self._side is not None:
             await self._side.stop()
             self._side = None
+        for transport, task in list(self._rpc.items()):
+            task.cancel()
+            transport.close()
+        self._rpc.clear()

@@ -8,6 +8,7 @@ connection). Routes are exact (method, path) pairs; ``HEAD`` is answered for ``G
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
@@ -16,10 +17,12 @@ from krakenpy.server.adapter import server_options
 from krakenpy.server.limits import ServerLimits
 from krakenpy.server.sideserver import SideServer
 
-__all__ = ["Route", "SideListener"]
+__all__ = ["Route", "SideListener", "Wrap"]
 
 #: one route's handler
 Route = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+#: given the HTTP connection factory, the factory the listener accepts with (the revoker's RPC sniffing)
+Wrap = Callable[[Callable[[], asyncio.Protocol]], Callable[[], asyncio.Protocol]]
 _TEXT = "text/plain; charset=utf-8"
 
 
@@ -46,16 +49,24 @@ class SideListener:
     """One listener: :meth:`start` binds (``OSError`` when it cannot), :meth:`stop` closes."""
 
     def __init__(
-        self, host: str, port: int, routes: Mapping[tuple[str, str], Route], *, reuse_port: bool = False
+        self,
+        host: str,
+        port: int,
+        routes: Mapping[tuple[str, str], Route],
+        *,
+        reuse_port: bool = False,
+        wrap: Wrap | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.routes = dict(routes)
         self.reuse_port = reuse_port
+        self.wrap = wrap
         #: the port actually bound (``port`` 0 picks one)
         self.bound_port: int | None = None
         self._runner: web.ServerRunner | None = None
         self._server: SideServer | None = None
+        self._listening: asyncio.Server | None = None
 
     async def start(self) -> None:
         server = SideServer(_dispatch(self.routes), limits=ServerLimits(), access_log=None, **server_options())
@@ -63,17 +74,27 @@ class SideListener:
         await runner.setup()
         site = web.TCPSite(runner, self.host or None, self.port, reuse_port=self.reuse_port or None)
         try:
-            await site.start()
+            if self.wrap is None:
+                await site.start()
+                listening = getattr(site, "_server", None)
+            else:  # aiohttp's site takes no factory of ours: listen directly, the runner still owns HTTP
+                loop = asyncio.get_running_loop()
+                factory = self.wrap(server)
+                listening = self._listening = await loop.create_server(
+                    factory, self.host or None, self.port, reuse_port=self.reuse_port or None
+                )
         except BaseException:
             await runner.cleanup()
             raise
         server.start_sweeping()
         self._runner, self._server = runner, server
-        listening = getattr(site, "_server", None)
         sockets = getattr(listening, "sockets", None) or ()
         self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
 
     async def stop(self) -> None:
+        if self._listening is not None:
+            self._listening.close()
+            self._listening = None
         if self._server is not None:
             self._server.stop_sweeping()
             self._server = None

@@ -1,7 +1,8 @@
 """``auth/revoker``: bloom-filter token revocation checked by every ``auth/validator``.
 
-KrakenD fills the filters over a Go RPC port; krakenpy serves a small HTTP admin API on ``port``
-instead (:mod:`krakenpy.jose.revocation`), with the same element format (``jti-<value>``).
+The filters are filled over ``port``: KrakenD's Go RPC (``BloomfilterRPC.Add``) and krakenpy's HTTP
+admin API on the same port (:mod:`krakenpy.jose.revocation`), with the same element format
+(``jti-<value>``).
 """
 
 from __future__ import annotations
@@ -175,13 +176,15 @@ COMPONENT: Final = Component(
     namespace=NAMESPACE,
     levels=frozenset({"service"}),
     parse=parse,
-    summary="revoked tokens (rotating bloom filters, HTTP admin API on `port`) rejected by auth/validator",
+    summary="revoked tokens (rotating bloom filters; KrakenD's Go RPC and an HTTP admin API on `port`) "
+    "rejected by auth/validator",
     edge=build,
     ignored={
         "headers": "read by KrakenD's code and never used",
         **{
-            f"revoke_server_{name}": "KrakenD Enterprise's revoke server is not supported: revoke through "
-            "the admin API on port"
+            f"revoke_server_{name}": "registration with KrakenD Enterprise's Revoke Server is not implemented: "
+            "its documentation does not give the ping request's method, body or API-key header; "
+            "push revocations to port over RPC or HTTP"
             for name in ("api_key", "max_workers", "ping_interval", "ping_url", "max_retries")
         },
     },

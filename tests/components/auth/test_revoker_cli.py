@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
+from tests.components.auth.gorpc_client import build_client, run_client
 from tests.conftest import free_port
 from tests.jose.helpers import claims, mint, new_key, public_jwk
 from tests.server.process import Gateway, wait_http, write_json
@@ -143,6 +145,29 @@ def test_revoker_cli_hot_reloads_with_two_workers_keep_revocations(tmp_path: Pat
         assert "may still hold live revocations" in gateway.log
         time.sleep(0.2)
         assert _statuses(port, revoked) == {401} and _statuses(port, later) == {401}
+        assert gateway.stop() == 0
+    finally:
+        gateway.kill()
+
+
+def test_revoker_cli_go_rpc_client_revokes_in_a_running_gateway(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    client = build_client(tmp_path_factory.mktemp("gorpc"))
+    revoked, other = _setup(tmp_path)
+    port, admin = free_port(), free_port()
+    # no admin key in the environment: the port is bound to 127.0.0.1 and RPC is served
+    config = write_json(tmp_path / "krakend.json", _config(tmp_path, port, admin, ttl=600))
+    gateway = Gateway(config, "-w", "2", cwd=tmp_path)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/__health")
+        assert _statuses(port, revoked) == {200}
+        assert run_client(client, admin, "add", "jti-abc", "--", "check", "jti-abc", "jti-def") == [
+            {"count": 1},
+            {"checks": [True, False]},
+        ]
+        assert _statuses(port, revoked) == {401}  # every worker: the filters are one shared file
+        assert _statuses(port, other) == {200}
         assert gateway.stop() == 0
     finally:
         gateway.kill()
