@@ -165,6 +165,7 @@ BACKEND: Final[tuple[str, ...]] = (
 #: (CLIENT span, traceparent) → http-cache → the OAuth2 client-credentials client; so martian edits
 #: the request before the token is added, and a cache hit still gets its CLIENT span
 CLIENT: Final[tuple[str, ...]] = (
+    "governance/quota",  # EE weight_strategy header: outermost, it reads what the executor gets
     "modifier/martian",
     "telemetry/access_log",
     "telemetry/opencensus",  # krakend-opencensus' client views wrap the transport, outside the cache

@@ -18,44 +18,17 @@ Redis down: with ``on_failure_allow`` the request goes through uncounted, otherw
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
 
 from krakenpy.errors import Rejection
 from krakenpy.proxy.types import Middleware, Proxy, Request, Response
 from krakenpy.quota.options import QUOTA, QuotaOptions
 from krakenpy.quota.processor import Processor, Step
+from krakenpy.quota.weights import HEADER_WEIGHTS, weight_reader
 from krakenpy.ratelimit.tiers import TierSelector
 from krakenpy.telemetry.audit import audit_decision
 
-__all__ = ["quota_middleware", "response_weight"]
-
-
-def _number(value: Any) -> int | None:
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return max(math.ceil(value), 0)
-
-
-def response_weight(response: Response, key: str, strategy: str) -> int | None:
-    """The number at ``key`` in the response (``None``: absent or not a number)."""
-    if strategy == "header":
-        for name, values in response.headers.items():
-            if name.lower() == key.lower() and values:
-                return _number(values[0])
-        return None
-    value: Any = response.data
-    for part in key.split(".") if key not in response.data else (key,):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return _number(value)
+__all__ = ["quota_middleware"]
 
 
 def quota_middleware(options: QuotaOptions, processor: Processor, weighted: bool) -> Middleware:
@@ -67,7 +40,9 @@ def quota_middleware(options: QuotaOptions, processor: Processor, weighted: bool
     send_headers = not options.disable_quota_headers
     allow_unmatched = options.on_unmatched_tier_allow
     allow_on_failure = processor.options.on_failure_allow
-    weight_key, weight_strategy = options.weight_key, options.weight_strategy
+    cap = max((limit.amount for tier in tiers for limit in tier.limits), default=0)
+    read_weight = weight_reader(options.weight_key, options.weight_strategy, cap)
+    record_headers = weighted and options.weight_strategy == "header"
 
     def exhausted(step: Step, index: int, now: float) -> Rejection:
         limit = step.limits[index]
@@ -120,9 +95,17 @@ def quota_middleware(options: QuotaOptions, processor: Processor, weighted: bool
                 remember(step, counts, now)
                 raise exhausted(step, refused - 1, now)
             audit_decision(request.context, policy=QUOTA)
-            response = await next_proxy(request)
+            recorded: list[str] = []
+            if record_headers:
+                token = HEADER_WEIGHTS.set(recorded)
+                try:
+                    response = await next_proxy(request)
+                finally:
+                    HEADER_WEIGHTS.reset(token)
+            else:
+                response = await next_proxy(request)
             if weighted:
-                weight = response_weight(response, weight_key, weight_strategy)
+                weight = read_weight(response, recorded)
                 if weight:
                     after = await processor.run(step, weight, check=False)
                     if after is not None:
