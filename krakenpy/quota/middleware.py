@@ -69,12 +69,13 @@ def quota_middleware(options: QuotaOptions, processor: Processor, weighted: bool
         async def quota(request: Request) -> Response:
             values = request.headers.get(header)
             index = select(values[0] if values else "")
-            caller = tiers[index].extract(request) if index >= 0 else ""
-            if not caller:
+            if index < 0:
                 if allow_unmatched:
                     return await next_proxy(request)
-                detail = "no tier matches" if index < 0 else "no caller key"
-                raise Rejection(400, reason="no_credentials", policy=QUOTA, detail=detail)
+                raise Rejection(400, reason="no_credentials", policy=QUOTA, detail="no tier matches")
+            caller = tiers[index].extract(request)
+            if not caller:  # on_unmatched_tier_allow is about the tier: a known tier always needs its key
+                raise Rejection(400, reason="no_credentials", policy=QUOTA, detail="no caller key")
             tier = tiers[index]
             if not tier.limits:
                 return await next_proxy(request)
@@ -89,7 +90,8 @@ def quota_middleware(options: QuotaOptions, processor: Processor, weighted: bool
             if result is None:
                 if allow_on_failure:
                     return await next_proxy(request)
-                raise Rejection(503, reason="rate_limited", policy=QUOTA, detail="quota store unavailable")
+                # not rate_limited: nobody used anything up, the policy could not be evaluated
+                raise Rejection(503, reason="policy_error", policy=QUOTA, detail="quota store unavailable")
             refused, counts = result
             if refused:
                 remember(step, counts, now)
