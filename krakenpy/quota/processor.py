@@ -34,6 +34,8 @@ SCRIPT: Final = files("krakenpy.quota").joinpath("quota.lua").read_text()
 _MAX_KEY: Final = 128
 
 log = logging.getLogger("krakenpy.quota")
+#: the clock of the processors a gateway makes (a module attribute: tests set a clock far from midnight)
+wall_clock: Callable[[], float] = time.time
 
 
 def _utf8(key: str) -> bool:
@@ -60,9 +62,9 @@ class Step:
 class Processor:
     """A ``quotas`` item, live: :meth:`step` names the counters, :meth:`run` updates them."""
 
-    def __init__(self, options: ProcessorOptions, pool: RedisPool, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, options: ProcessorOptions, pool: RedisPool, clock: Callable[[], float] | None = None) -> None:
         self.options = options
-        self.clock = clock
+        self.clock = clock or wall_clock
         self._script = pool.client.register_script(SCRIPT)
         self._slots = pool.slots
         self._prefix = f"krakenpy:quota:{options.name}:"
