@@ -1,18 +1,19 @@
 """What a request goes through under a ``governance/quota`` attachment.
 
 1. The header ``tier_key`` picks the first matching tier (:class:`~krakenpy.ratelimit.tiers.TierSelector`,
-   as the tiered rate limit); the tier's ``strategy``/``key`` name the caller. No tier, or no caller
-   key: 400, unless ``on_unmatched_tier_allow`` lets the request through uncounted.
+   as the tiered rate limit); the tier's ``strategy``/``key`` name the caller. No tier: 400, unless
+   ``on_unmatched_tier_allow`` lets the request through uncounted; a tier without its caller key: 400.
 2. A counter of the tier's rule that is exhausted (in the rejecter cache, or in Redis) refuses the
    request: 429 with ``X-Quota-Limit``, ``X-Quota-Remaining: 0`` and ``Retry-After`` (seconds to the
    window's end), unless ``disable_quota_headers``.
 3. Without ``weight_key`` the check also adds 1 to every counter (one atomic step, before the
    backends: concurrent requests never overshoot). With it, the backends answer first, and the
-   number at ``weight_key`` (a field of the response, dotted for nested objects, or a header) is
-   added afterwards; a response without a number there adds nothing.
+   number at ``weight_key`` (:mod:`krakenpy.quota.weights`) is added afterwards; a response without
+   a number there adds nothing.
 4. The answer carries ``X-Quota-Limit`` and ``X-Quota-Remaining`` of the tightest limit.
 
-Redis down: with ``on_failure_allow`` the request goes through uncounted, otherwise 503.
+Redis down (or a step it refuses): with ``on_failure_allow`` the request goes through uncounted,
+otherwise 503 (audited as ``policy_error``: nothing was used up).
 """
 
 from __future__ import annotations

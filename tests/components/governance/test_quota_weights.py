@@ -67,7 +67,9 @@ async def test_quota_header_weight_counts_on_a_decoded_endpoint(
     assert await _remaining(silent, {**MOD, "X-User-Id": "carl"}) == (200, "10")
 
 
-async def test_quota_body_weight_counts_on_a_noop_endpoint(backend: Any, gateway: Any, redis_server: RedisServer) -> None:
+async def test_quota_body_weight_counts_on_a_noop_endpoint(
+    backend: Any, gateway: Any, redis_server: RedisServer
+) -> None:
     quota = {**weighted(), "weight_key": "usage.total"}
     for body, user, left in (
         (b'{"usage": {"total": 4}}', "ann", "6"),
