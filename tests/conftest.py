@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from krakenpy.config.build import build_service
 from krakenpy.gateway import Gateway, build_gateway
+from krakenpy.server.takeover import h2_takeover
 
 # wire-level fixtures too (raw loopback backend, gateway on a chosen upstream client)
 from tests.server.wirekit import gateway_server, raw_backend, serve  # noqa: F401
@@ -137,7 +138,7 @@ async def gateway() -> AsyncIterator[Callable[..., Awaitable[TestClient[Any, Any
         gateways.append(gw)
         if started:  # the start-up hooks `run` calls once it listens (exporters, subscriptions...)
             await gw.start()
-        client: TestClient[Any, Any] = TestClient(await gateway_server(gw.edge))
+        client: TestClient[Any, Any] = TestClient(await gateway_server(gw.edge, h2=h2_takeover(gw)))
         await client.start_server()
         clients.append(client)
         return client

@@ -50,13 +50,22 @@ def test_corpus_config_check_accepts_ce_valid_configs(path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "namespace"),
     [
-        ("014-krakend-examples-grpc.json", "grpc.server"),  # the gRPC backends are served; the server is not
-        ("002-krakend-playground-enterprise.json", "ai/llm"),
+        ("002-krakend-playground-enterprise.json", "revoke_server_ping_url"),
     ],
 )
 def test_corpus_config_check_names_unsupported_namespaces(name: str, namespace: str) -> None:
     loaded = load_service(CORPUS / name, use_env=False)
     assert any(namespace in str(w) for w in loaded.warnings)
+
+
+@needs_corpus
+def test_corpus_config_check_parses_the_grpc_server_methods() -> None:
+    """014's grpc.server is served: no warning; its method and payload_params are parsed."""
+    loaded = load_service(CORPUS / "014-krakend-examples-grpc.json", use_env=False)
+    assert not [w for w in loaded.warnings if "grpc" in w.path]
+    (method,) = loaded.parsed[""]["grpc"].server.methods
+    assert method.route == "/flight_finder.Flights/FindFlight" and method.payload_params == {"page.cursor": "cursor"}
+    assert method.input_headers == ("x-my-custom-header",)
 
 
 @needs_corpus

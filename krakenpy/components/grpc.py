@@ -1,7 +1,8 @@
 """``grpc`` (service, KrakenD Enterprise field names): the ``catalog`` of protobuf descriptor sets
 the ``backend/grpc`` backends call through. Loaded once at start-up (edge layer, no middleware), so a
 missing or unreadable file fails ``check`` and ``run`` even before a backend names a method.
-``server`` (KrakenD serving gRPC itself) is accepted and ignored (a warning)."""
+``server`` publishes unary methods of the catalog on the gateway's port (:mod:`krakenpy.grpc.server`):
+each method's backends are built as a route-less endpoint's, and the edge middleware answers the calls."""
 
 from __future__ import annotations
 
@@ -20,23 +21,28 @@ __all__ = ["COMPONENT"]
 
 
 def _parse(raw: Mapping[str, Any], site: Site) -> CatalogOptions:
-    return parse_catalog_options(raw, site.path)
+    return parse_catalog_options(raw, site.path, site)
 
 
 async def _edge(options: CatalogOptions | None, site: Site, resources: Resources) -> EdgeMiddleware | None:
     from krakenpy.grpc.catalog import service_catalog
 
-    if options is not None:
-        service_catalog(resources)
-    return None
+    if options is None:
+        return None
+    catalog = service_catalog(resources)
+    if options.server is None or catalog is None:
+        return None
+    from krakenpy.grpc.server import build_server
+
+    return await build_server(options.server, catalog, resources)
 
 
 COMPONENT: Final = Component(
     namespace="grpc",
     levels=frozenset({"service"}),
     parse=_parse,
-    summary="the gRPC catalog: .pb descriptor sets (files, folders) loaded at start-up for backend/grpc",
+    summary="the gRPC catalog (.pb descriptor sets) for backend/grpc, and the gRPC server (unary methods, h2c)",
     edition="ee",
     edge=_edge,
-    ignored={"server": "KrakenD Enterprise's gRPC server: krakenpy serves HTTP only"},
+    ignored={"server.opentelemetry": "the calls are logged and traced as the gateway's HTTP requests"},
 )

@@ -63,6 +63,9 @@ CORE: Final[tuple[str, ...]] = (
 #: telemetry (their builders set up outputs and return nothing).
 EDGE: Final[tuple[str, ...]] = (
     "telemetry/access_log",
+    # loads the gRPC catalog at start-up; with ``server`` it answers the gRPC calls, outside the HTTP
+    # components (CORS, security/http, bot detector: KrakenD EE loads none of them for gRPC)
+    "grpc",
     "security/cors",
     # KrakenD's server plugins wrap the gin engine, inside CORS: ip-filter and url-rewrite see every path
     "plugin/http-server",
@@ -70,7 +73,6 @@ EDGE: Final[tuple[str, ...]] = (
     "security/bot-detector",
     "auth/revoker",  # no middleware: opens the shared filters and the admin listener at start-up
     "governance/processors",  # no middleware: warns about processors no quota attaches
-    "grpc",  # no middleware: loads the gRPC catalog at start-up (its file errors fail check and run)
     "telemetry/logging",
     "telemetry/logstash",
     "telemetry/gelf",
@@ -163,7 +165,9 @@ BACKEND: Final[tuple[str, ...]] = (
 #: around one HTTP backend's upstream call
 #: outermost first, as krakend-ce wraps them: martian (around the HTTP executor) → the OTel transport
 #: (CLIENT span, traceparent) → http-cache → the OAuth2 client-credentials client; so martian edits
-#: the request before the token is added, and a cache hit still gets its CLIENT span
+#: the request before the token is added, and a cache hit still gets its CLIENT span; then ai/llm
+#: (the vendor's body and credential replace the client's), and innermost the EE backend log, which
+#: sees the call as sent and the vendor's own answer (``%{resp.usage.total_tokens}``)
 CLIENT: Final[tuple[str, ...]] = (
     "governance/quota",  # EE weight_strategy header: outermost, it reads what the executor gets
     "modifier/martian",
@@ -171,6 +175,8 @@ CLIENT: Final[tuple[str, ...]] = (
     "telemetry/opencensus",  # krakend-opencensus' client views wrap the transport, outside the cache
     "qos/http-cache",
     "auth/client-credentials",
+    "ai/llm",
+    "telemetry/logging",
 )
 #: the call itself: the first that applies, else the core's HTTP executor
 EXECUTOR: Final[tuple[str, ...]] = (

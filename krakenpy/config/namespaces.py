@@ -220,8 +220,8 @@ def _owned(owner: Mapping[str, Any], level: str, path: str) -> Iterator[tuple[st
 
 
 def _workflows(extra: Any) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    """(JSON path, workflow) of every ``ai/mcp`` tool's workflow: an endpoint without a route, whose
-    namespaces guard and warn as an endpoint's do."""
+    """(JSON path, workflow) of every ``ai/mcp`` tool's workflow and ``grpc.server`` method: an
+    endpoint without a route, whose namespaces guard and warn as an endpoint's do."""
     mcp = extra.get("ai/mcp") if isinstance(extra, Mapping) else None
     servers = mcp.get("servers") if isinstance(mcp, Mapping) else None
     for i, server in enumerate(servers if isinstance(servers, list) else ()):
@@ -230,6 +230,15 @@ def _workflows(extra: Any) -> Iterator[tuple[str, Mapping[str, Any]]]:
             workflow = tool.get("workflow") if isinstance(tool, Mapping) else None
             if isinstance(workflow, Mapping):
                 yield f"extra_config.ai/mcp.servers[{i}].tools[{j}].workflow", workflow
+    # grpc.server methods: their backends are an endpoint's
+    grpc = extra.get("grpc") if isinstance(extra, Mapping) else None
+    server = grpc.get("server") if isinstance(grpc, Mapping) else None
+    services = server.get("services") if isinstance(server, Mapping) else None
+    for i, service in enumerate(services if isinstance(services, list) else ()):
+        methods = service.get("methods") if isinstance(service, Mapping) else None
+        for j, method in enumerate(methods if isinstance(methods, list) else ()):
+            if isinstance(method, Mapping):
+                yield f"extra_config.grpc.server.services[{i}].methods[{j}]", {"backend": method.get("backend")}
 
 
 def _levels(doc: Mapping[str, Any]) -> Iterator[tuple[str, str, Any]]:

@@ -5,10 +5,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from krakenpy.config.durations import parse_duration
 from krakenpy.errors import ConfigError, ConfigIssue
+
+if TYPE_CHECKING:
+    from krakenpy.components.base import Site
+    from krakenpy.config.model import EndpointConfig
+    from krakenpy.grpc.server_options import ServerOptions
 
 __all__ = [
     "BackendOptions",
@@ -34,8 +39,13 @@ class CatalogOptions:
     """``grpc`` at the service root: the descriptor files and folders."""
 
     catalog: tuple[str, ...]
-    #: ``server`` is set: KrakenD would serve gRPC itself (not supported by krakenpy)
-    server: bool = False
+    #: ``server``: the methods krakenpy publishes over gRPC (``None`` without it)
+    server: ServerOptions | None = None
+
+    @property
+    def workflows(self) -> tuple[EndpointConfig, ...]:
+        """Every published method's workflow: the gateway parses their components as an endpoint's."""
+        return tuple(m.workflow for m in self.server.methods) if self.server is not None else ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,13 +90,21 @@ def split_method(url_pattern: str) -> tuple[str, str] | None:
     return (match.group(1), match.group(2)) if match else None
 
 
-def parse_catalog_options(raw: Mapping[str, Any], path: str) -> CatalogOptions:
+def parse_catalog_options(raw: Mapping[str, Any], path: str, site: Site | None = None) -> CatalogOptions:
     """``grpc``: the schema checked the types; empty entries are errors (they would name the cwd)."""
     catalog = tuple(str(entry) for entry in raw.get("catalog") or ())
     issues = [ConfigIssue(f"{path}.catalog[{i}]", "an empty path") for i, entry in enumerate(catalog) if not entry]
+    server = None
+    if isinstance(raw.get("server"), Mapping) and site is not None:
+        from krakenpy.grpc.server_options import parse_server_options
+
+        try:
+            server = parse_server_options(raw["server"], f"{path}.server", site)
+        except ConfigError as exc:
+            issues.extend(exc.issues)
     if issues:
         raise ConfigError(issues)
-    return CatalogOptions(catalog=catalog, server=raw.get("server") is not None)
+    return CatalogOptions(catalog=catalog, server=server)
 
 
 def _strings(raw: object) -> dict[str, str]:

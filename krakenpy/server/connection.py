@@ -27,6 +27,7 @@ from multidict import CIMultiDict
 from krakenpy.edge import BodyReader, HttpRequest, HttpResponse, Upgrade
 from krakenpy.server.lifecycle import CLOSE, HEADER, IDLE, NONE, READ, WRITE, Connection, MalformedBody
 from krakenpy.server.sweep import MAX_HEADER_LINES
+from krakenpy.server.takeover import PREFACE
 from krakenpy.server.wire import CONTINUE, INTERNAL_ERROR, encode_response
 
 if TYPE_CHECKING:
@@ -113,6 +114,8 @@ class GatewayProtocol(Connection):
         try:
             messages, upgraded, tail = self._parser.feed_data(data)  # type: ignore[union-attr]
         except HttpProcessingError as exc:
+            if self._server.h2 is not None and not self._finished and self._h2(data):
+                return
             self._malformed(exc)
             return
         if messages:
@@ -131,6 +134,18 @@ class GatewayProtocol(Connection):
         if upgraded:  # an Upgrade or CONNECT request: what follows is WebSocket frames after a 101, else HTTP
             self._held = b""
             self._hold(tail)
+
+    def _h2(self, data: bytes) -> bool:
+        """The parser refused the HTTP/2 preface as the connection's first bytes (``PRI *``): the
+        gateway's HTTP/2 takes the connection over (the check runs only on that refusal)."""
+        takeover = self._server.h2
+        cut = len(PREFACE) - (self._hbytes - len(data))  # the preface's end in this read
+        if self._queue or self._task is not None or not 0 <= cut <= len(data) or not PREFACE.endswith(data[:cut]):
+            return False
+        if self.transport is None or takeover is None:
+            return self.transport is None
+        takeover(self, self.transport, data[cut:])
+        return True
 
     def _hold(self, data: bytes) -> None:
         """Keep what arrived behind an Upgrade request (reading paused past a bound) until it is answered."""

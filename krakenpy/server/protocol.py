@@ -28,6 +28,7 @@ from krakenpy.edge import EdgeHandler
 from krakenpy.server.connection import GatewayProtocol
 from krakenpy.server.limits import ServerLimits
 from krakenpy.server.sweep import MAX_HEADER_LINES, SweptServer
+from krakenpy.server.takeover import H2Takeover
 
 __all__ = ["MAX_HEADER_LINES", "GatewayProtocol", "GatewayRunner", "GatewayServer"]
 
@@ -41,6 +42,8 @@ class GatewayServer(SweptServer):
 
     def __init__(self, handler: EdgeHandler, *, limits: ServerLimits) -> None:
         self.handler = handler
+        #: what serves a connection that starts with the HTTP/2 preface (``None``: refused as HTTP/1.1 does)
+        self.h2: H2Takeover | None = None
         self.connections: set[GatewayProtocol] = set()
         self._loop = asyncio.get_running_loop()
         self._start_clocks(limits)

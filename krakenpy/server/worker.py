@@ -32,6 +32,7 @@ from krakenpy.server.protocol import GatewayServer
 from krakenpy.server.reload import config_digest
 from krakenpy.server.runner import Config, ConfigSource, Served, ServeOptions
 from krakenpy.server.settings import RuntimeSettings, runtime_settings
+from krakenpy.server.takeover import h2_takeover
 from krakenpy.tasks import spawn
 
 if TYPE_CHECKING:
@@ -109,6 +110,7 @@ class Worker:
         limits = self.settings.limits
         # the lean server on the edge handler (no aiohttp web layer); the gateway writes its own access log
         self.server = GatewayServer(self.gateway.edge, limits=limits)
+        self.server.h2 = h2_takeover(self.gateway)
         install_loop_handler(loop, self.server.accept_errors)
         # sequential_start: the agents (this worker's only) connect one after the other before the
         # listener opens, as KrakenD starts them before its router; else they start beside it
@@ -233,6 +235,7 @@ class Worker:
         assert self.server is not None and self.gateway is not None
         self.server.limits = settings.limits
         drained = await self.server.swap(gateway.edge)
+        self.server.h2 = h2_takeover(gateway)
         old, old_limits, self.gateway = self.gateway, self.settings.limits, gateway
         self.config, self.settings, self.generation = config, settings, generation
         task = spawn(self._retire(old, drained, old_limits, gateway))

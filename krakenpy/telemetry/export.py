@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import aiohttp
+import orjson
 
 from krakenpy.gojson import text_json
 from krakenpy.tasks import spawn
 from krakenpy.telemetry.metrics.registry import Registry
-from krakenpy.telemetry.otlp import metrics_json, protobuf_available, spans_json, to_protobuf
+from krakenpy.telemetry.otlp import attributes_text, metrics_json, protobuf_available, spans_body, to_protobuf
 from krakenpy.telemetry.trace.spans import SpanBuffer
 
 __all__ = ["OtlpExporter", "OtlpTarget", "grpc_available"]
@@ -92,6 +93,7 @@ class OtlpExporter:
         self.buffer = buffer
         self.registry = registry
         self.resource = dict(resource)
+        self._resource_text = attributes_text(self.resource)  # the same on every batch
         self._session: aiohttp.ClientSession | None = None
         self._channels: dict[str, Any] = {}
         self._wake = asyncio.Event()
@@ -135,8 +137,9 @@ class OtlpExporter:
         spans = self.buffer.drain()
         while spans:
             batch, spans = spans[:BATCH], spans[BATCH:]
-            doc = spans_json(batch, self.resource)
-            await asyncio.gather(*(self._send(t, "traces", doc) for t in self.targets if t.traces))
+            # OTLP/JSON text written straight from the span records (protobuf is made from it)
+            body = spans_body(batch, self._resource_text)
+            await asyncio.gather(*(self._send(t, "traces", body) for t in self.targets if t.traces))
             self.exported_spans += len(batch)
 
     async def _span_loop(self) -> None:
@@ -152,30 +155,31 @@ class OtlpExporter:
         assert self.registry is not None
         while True:
             await asyncio.sleep(target.metric_period)
-            await self._send(target, "metrics", metrics_json(self.registry, self.resource, self._start_ns))
+            doc = metrics_json(self.registry, self.resource, self._start_ns)
+            await self._send(target, "metrics", text_json(doc))
 
-    async def _send(self, target: OtlpTarget, kind: str, doc: dict[str, Any]) -> None:
+    async def _send(self, target: OtlpTarget, kind: str, body: bytes) -> None:
+        """Send one export request given as OTLP/JSON ``body``."""
         try:
             if target.use_http:
-                await self._http(target, kind, doc)
+                await self._http(target, kind, body)
             else:
-                await self._grpc(target, kind, doc)
+                await self._grpc(target, kind, body)
         except Exception as exc:  # a collector problem never reaches requests
             self._failures.report(target.name, kind, exc)
 
-    async def _http(self, target: OtlpTarget, kind: str, doc: dict[str, Any]) -> None:
+    async def _http(self, target: OtlpTarget, kind: str, body: bytes) -> None:
         assert self._session is not None
+        ctype = "application/json"
         if self._protobuf:
-            body, ctype = to_protobuf(doc, kind), "application/x-protobuf"
-        else:
-            body, ctype = text_json(doc), "application/json"
+            body, ctype = to_protobuf(orjson.loads(body), kind), "application/x-protobuf"
         headers = {"Content-Type": ctype, **dict(target.headers)}
         async with self._session.post(f"{target.base_url}/v1/{kind}", data=body, headers=headers) as resp:
             if resp.status >= 300:
                 raise RuntimeError(f"HTTP {resp.status}")
             await resp.read()
 
-    async def _grpc(self, target: OtlpTarget, kind: str, doc: dict[str, Any]) -> None:
+    async def _grpc(self, target: OtlpTarget, kind: str, body: bytes) -> None:
         import grpc
 
         channel = self._channels.get(target.name)
@@ -188,4 +192,4 @@ class OtlpExporter:
             )
             self._channels[target.name] = channel
         call = channel.unary_unary(_GRPC_PATHS[kind], request_serializer=None, response_deserializer=None)
-        await call(to_protobuf(doc, kind), timeout=_TIMEOUT, metadata=tuple(target.headers) or None)
+        await call(to_protobuf(orjson.loads(body), kind), timeout=_TIMEOUT, metadata=tuple(target.headers) or None)

@@ -102,12 +102,14 @@ def test_grpc_check_missing_catalog_file_exits_1(tmp_path) -> None:
     assert skipped.returncode == 0, skipped.stderr
 
 
-def test_grpc_check_server_is_a_warning(tmp_path, flights_pb) -> None:
+def test_grpc_check_server_method_published_twice_is_an_error(tmp_path, flights_pb) -> None:
+    method = {"name": "FindFlight", "backend": [{"host": ["http://127.0.0.1:8000"], "url_pattern": "/f"}]}
     doc = _doc([str(flights_pb)])
-    doc["extra_config"]["grpc"]["server"] = {"services": []}
+    doc["extra_config"]["grpc"]["server"] = {"services": [{"name": "flights.Flights", "methods": [method, method]}]}
     result = _cli("check", "-c", str(_write(tmp_path, doc)), cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert "extra_config.grpc.server" in result.stderr and "WARNING" in result.stderr
+    assert result.returncode == 1, result.stderr
+    assert "extra_config.grpc.server.services[0].methods[1].name" in result.stderr + result.stdout
+    assert "published twice" in result.stderr + result.stdout
 
 
 async def test_grpc_catalog_first_definition_wins_a_conflict(tmp_path) -> None:

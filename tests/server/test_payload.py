@@ -133,3 +133,23 @@ def test_payload_bad_values_are_config_errors(where: str, value: Any) -> None:
     with pytest.raises(ConfigError) as caught:
         build_service(doc)
     assert "max_payload" in str(caught.value.issues[0])
+
+
+def test_payload_gunzip_is_linear_and_bounds_the_members() -> None:
+    """Empty members once cost a copy of the rest of the body each (quadratic: a 2 MiB body of them
+    held the loop 11 s); now slices are bounded and 64 members at most are read."""
+    empty = gzip.compress(b"")
+    with pytest.raises(ValueError, match="too many gzip members"):
+        gunzip(empty * 100_000, 1000)  # 2 MB: refused after 64 members, at once
+    assert gunzip(empty * 64, 10) == b""
+    big = gzip.compress(bytes(range(256)) * 2048)  # one member spanning several 64 KiB slices
+    assert gunzip(big + gzip.compress(b"tail"), 10**6) == bytes(range(256)) * 2048 + b"tail"
+    with pytest.raises(ValueError, match="truncated"):
+        gunzip(big[: len(big) // 2], 10**6)
+
+
+def test_payload_content_encoding_first_token_only() -> None:
+    from krakenpy.server.payload import is_gzip
+
+    assert is_gzip("gzip") and is_gzip(" GZIP , br") and not is_gzip("gzipx") and not is_gzip("x-gzip")
+    assert body_limits(RouterOptions(decompress_gzip=50 * 2**20), EndpointProxyOptions()).gunzip == 50 * 2**20

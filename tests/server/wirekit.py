@@ -20,6 +20,7 @@ from krakenpy.edge import EdgeHandler
 from krakenpy.gateway import Gateway, build_gateway
 from krakenpy.server.limits import ServerLimits
 from krakenpy.server.protocol import GatewayRunner, GatewayServer
+from krakenpy.server.takeover import H2Takeover
 
 CLIENTS: dict[str, Callable[[ClientOptions], UpstreamClient]] = {"fast": FastClient, "aiohttp": AiohttpClient}
 
@@ -155,17 +156,21 @@ class _GatewayTestServer(BaseTestServer):
     """aiohttp's test server interface on the server the runtime serves with: krakenpy's own protocol
     (:class:`krakenpy.server.protocol.GatewayServer`) on a gateway's edge handler, default limits."""
 
-    def __init__(self, edge: EdgeHandler, **kwargs: Any) -> None:
+    def __init__(self, edge: EdgeHandler, h2: H2Takeover | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._edge = edge
+        self._h2 = h2
 
     async def _make_runner(self, **kwargs: Any) -> BaseRunner:
-        return GatewayRunner(GatewayServer(self._edge, limits=ServerLimits()))
+        server = GatewayServer(self._edge, limits=ServerLimits())
+        server.h2 = self._h2
+        return GatewayRunner(server)
 
 
-async def gateway_server(edge: EdgeHandler) -> BaseTestServer:
-    """A started test server for a gateway's edge handler, served as the runner serves it."""
-    server = _GatewayTestServer(edge, host="127.0.0.1")
+async def gateway_server(edge: EdgeHandler, *, h2: H2Takeover | None = None) -> BaseTestServer:
+    """A started test server for a gateway's edge handler, served as the runner serves it (``h2``:
+    the gateway's HTTP/2 takeover, as ``grpc.server`` leaves it)."""
+    server = _GatewayTestServer(edge, h2=h2, host="127.0.0.1")
     await server.start_server()
     return server
 

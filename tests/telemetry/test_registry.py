@@ -86,13 +86,14 @@ def test_histogram_fold_equals_observe_one_by_one() -> None:
     family = r.family("m", "histogram", ["k"])
     eager, lazy = family.histogram("eager"), family.histogram("lazy")
     bounds = list(eager.bounds)
-    for batch in range(20):
-        for _ in range(rng.randrange(200)):
+    for batch in range(40):
+        # odd batches fewer values than bounds: the fold's per-value bisection, not the sort
+        for _ in range(rng.randrange(200) if batch % 2 == 0 else rng.randrange(1, len(bounds))):
             # bounds themselves (le is inclusive), values around them, beyond the last, ints
             v = rng.choice([rng.choice(bounds), rng.random() * 12, rng.randrange(20), rng.choice(bounds) + 1e-12])
             eager.observe(v)
             lazy.add(v)
-        if batch % 3 == 0:
+        if batch % 3 == 0 or batch % 2:
             lazy.fold()  # folded in several batches, as reads and the edge's FOLD_EVERY do
     r.fold()
     assert lazy.pending == [] and lazy.buckets == eager.buckets

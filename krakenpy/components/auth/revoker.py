@@ -18,6 +18,7 @@ from krakenpy.edge import EdgeMiddleware
 from krakenpy.errors import ConfigError, ConfigIssue
 from krakenpy.jose.bloom import MAX_FILTER_BITS, RotatingBloom, Shape, bloom_shape
 from krakenpy.jose.bloomfile import StoreError, inspect_store
+from krakenpy.jose.bloomhash import HASH_NAMES
 from krakenpy.jose.revocation import AdminServer
 from krakenpy.resources import Resources
 from krakenpy.state import Key
@@ -74,6 +75,9 @@ def parse(raw: Any, site: Site) -> RevokerOptions:
         issues.append(ConfigIssue(site.at("TTL"), f"expected seconds from 1 (KrakenD panics on 0) to {MAX_TTL}"))
     if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
         issues.append(ConfigIssue(site.at("port"), "expected a TCP port"))
+    hash_name = _get(raw, "hash_name") or "optimal"
+    if hash_name not in HASH_NAMES:  # KrakenD looks the name up in a map and panics on another
+        issues.append(ConfigIssue(site.at("hash_name"), "expected optimal or default"))
     keys = _get(raw, "token_keys")
     if not isinstance(keys, list) or not keys or not all(isinstance(k, str) and k for k in keys):
         issues.append(ConfigIssue(site.at("token_keys"), "expected a non-empty list of claim names"))
@@ -89,7 +93,7 @@ def parse(raw: Any, site: Site) -> RevokerOptions:
         ttl=int(ttl),
         port=int(port),
         token_keys=tuple(keys),
-        hash_name=str(_get(raw, "hash_name") or "optimal"),
+        hash_name=str(hash_name),
         admin_key_env=str(raw.get("admin_key_env") or ""),
         store_path=str(raw.get("store_path") or ""),
     )

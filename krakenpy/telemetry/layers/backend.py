@@ -21,12 +21,14 @@ from krakenpy.telemetry.failures import log_failure
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.layers.record import call_finisher, outcome_sinks
 from krakenpy.telemetry.metrics.instruments import gin_route, lura_pattern
-from krakenpy.telemetry.trace.spans import CLIENT, INTERNAL, SPAN, Span
+from krakenpy.telemetry.trace.spans import CLIENT, INTERNAL, SPAN, Span, shape_for
 
 __all__ = ["backend_middleware"]
 
 _perf_ns = time.perf_counter_ns
 LAMBDA = "backend/lambda"
+#: what the backend layer writes on its span per request
+_PER_REQUEST = frozenset({"http.response.status_code", "complete", "canceled"})
 
 
 def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: BackendConfig) -> Middleware:
@@ -68,6 +70,8 @@ def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backen
     }
     if layer is not None:
         base_attrs.update(layer.static)
+    # the fixed attributes as one shape encoded once (unless a static key is also written per request)
+    shape = shape_for(base_attrs, _PER_REQUEST)
     forward_id = hub.forward_request_id and hub.request_id_header is not None
     rid_header = hub.request_id_header or ""
 
@@ -155,8 +159,9 @@ def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backen
                 parent = SPAN.get() or exchange.span
                 span = Span(
                     trace.trace_id, parent.span_id if parent is not None else trace.parent_id, pattern, INTERNAL,
-                    base_attrs.copy(),
+                    {} if shape is not None else base_attrs.copy(),
                 )  # fmt: skip
+                span.static = shape
                 token = SPAN.set(span)
             call_token = None
             if forward_id and exchange is not None and exchange.request_id:

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from bisect import bisect_left
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from krakenpy.backends.client import ClientMiddleware, UpstreamCall, UpstreamResponse
@@ -20,11 +19,16 @@ from krakenpy.telemetry.layers.client_timing import timing_recorder
 from krakenpy.telemetry.metrics.instruments import gin_route, lura_pattern
 from krakenpy.telemetry.metrics.registry import Counter, Histogram
 from krakenpy.telemetry.trace.context import hop_span_id
-from krakenpy.telemetry.trace.spans import CLIENT, SPAN, Span
+from krakenpy.telemetry.trace.spans import CLIENT, SPAN, Span, shape_for
 
 __all__ = ["client_middleware", "split_netloc"]
 
 _perf = time.perf_counter
+#: what the client layer (and its timing recorder) writes on a CLIENT span per request
+_PER_REQUEST = frozenset({
+    "url.full", "server.address", "server.port", "http.request.method", "http.request.body.size",
+    "http.response.status_code", "http.response.body.size", "get-conn-duration", "dns-duration", "tls-duration",
+})  # fmt: skip
 
 
 def split_netloc(url: str) -> tuple[str, str]:
@@ -50,7 +54,8 @@ class _HostSeries:
         self.timedout = timedout
         self.request_size = size
         self.labels = labels
-        self.by_status: dict[int, tuple[Histogram, Histogram]] = {}
+        #: per status: the duration and response-size histograms' ``add``
+        self.by_status: dict[int, tuple[Callable[[float], None], Callable[[float], None]]] = {}
         self.connection: dict[int, tuple[Histogram, ...]] = {}
 
 
@@ -72,6 +77,9 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
     pattern = redactor.text(lura_pattern(backend.url_pattern))
     hosts: dict[str, _HostSeries] = {}
     static = layer.static if layer is not None else ()
+    # the stage and the layer's static attributes as one shape encoded once; without it (a static key
+    # named like a per-request one) every attribute stays on the span as before
+    shape = shape_for({"krakend.stage": "backend-request", **dict(static)}, _PER_REQUEST)
     # the upstream busy time is read by the JSON access log only
     track = hub.upstream_time
     end_span = tracer.buffer.end if tracer is not None else None
@@ -114,15 +122,18 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
             if end > 0:
                 last_peer[0], last_peer[1] = url[: end + 1], (host, port)
         attrs: dict[str, Any] = {
-            "krakend.stage": "backend-request",
             "url.full": redactor.url(url),
             "server.address": host,
             "server.port": port,
             "http.request.method": method,
             "http.request.body.size": len(body or b""),
         }
-        attrs.update(static)
-        return Span(trace.trace_id, parent.span_id if parent is not None else trace.parent_id, pattern, CLIENT, attrs)
+        if shape is None:
+            attrs["krakend.stage"] = "backend-request"
+            attrs.update(static)
+        span = Span(trace.trace_id, parent.span_id if parent is not None else trace.parent_id, pattern, CLIENT, attrs)
+        span.static = shape
+        return span
 
     def middleware(call: UpstreamCall) -> UpstreamCall:
         inject_headers = tracer.injector() if tracer is not None and inject else None
@@ -196,16 +207,12 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
                     if pair is None:
                         labels = (*host_series.labels, str(status))
                         pair = host_series.by_status[status] = (
-                            metrics.duration.histogram(*labels), metrics.response_size.histogram(*labels),
+                            metrics.duration.histogram(*labels).add, metrics.response_size.histogram(*labels).add,
                         )  # fmt: skip
-                    # Histogram.observe inline (a method call costs as much as the update)
-                    duration, sizes = pair
-                    duration.buckets[bisect_left(duration.bounds, elapsed)] += 1
-                    duration.sum += elapsed
-                    duration.count += 1
-                    sizes.buckets[bisect_left(sizes.bounds, size)] += 1
-                    sizes.sum += size
-                    sizes.count += 1
+                    # the values queued (Histogram.add, a list's append; bucketed when read): the
+                    # inline bisect and three updates per histogram cost ~12 opcodes each (2026-12-01)
+                    pair[0](elapsed)
+                    pair[1](size)
                 if timing is not None and timing_token is not None and record_timing is not None:
                     TIMING.reset(timing_token)
                     record_timing(timing, status, size, failure, host_series, span, exchange)

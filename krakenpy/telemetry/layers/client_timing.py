@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import time
-from bisect import bisect_left
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -23,7 +22,7 @@ from krakenpy.config.model import BackendConfig, EndpointConfig
 from krakenpy.telemetry.exchange import Exchange
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.metrics.registry import Histogram
-from krakenpy.telemetry.trace.spans import INTERNAL, SPAN, Span
+from krakenpy.telemetry.trace.spans import INTERNAL, SPAN, Span, shape_for
 
 __all__ = ["TimingRecorder", "timing_recorder"]
 
@@ -46,12 +45,6 @@ _READ = "http.client.response.read."
 def _wall(at: float) -> int:
     """A ``perf_counter`` reading as Unix nanoseconds (span times)."""
     return time.time_ns() - int((now() - at) * 1e9)
-
-
-def _observe(histogram: Histogram, value: float) -> None:
-    histogram.buckets[bisect_left(histogram.bounds, value)] += 1
-    histogram.sum += value
-    histogram.count += 1
 
 
 def timing_recorder(
@@ -81,6 +74,7 @@ def timing_recorder(
     if layer is not None:
         read_attrs.update(layer.static)
     buffer = tracer.buffer if tracer is not None else None
+    shape = shape_for(read_attrs, frozenset({_READ + "size", _READ + "time"}))
 
     def record(
         timing: CallTiming,
@@ -97,17 +91,13 @@ def timing_recorder(
                 labels = (*host.labels, str(status))
                 found = host.connection[status] = tuple(family.histogram(*labels) for family in connection)
             if timing.get_conn:
-                _observe(found[0], timing.get_conn)
-                _observe(found[1], timing.dns)
-                _observe(found[2], timing.tls)
-            else:  # a kept-alive connection (the usual call): three zeros, inline
-                got, dns, tls = found
-                got.buckets[0] += 1
-                got.count += 1
-                dns.buckets[0] += 1
-                dns.count += 1
-                tls.buckets[0] += 1
-                tls.count += 1
+                found[0].add(timing.get_conn)
+                found[1].add(timing.dns)
+                found[2].add(timing.tls)
+            else:  # a kept-alive connection (the usual call): three zeros queued (bucketed when read)
+                found[0].add(0.0)
+                found[1].add(0.0)
+                found[2].add(0.0)
         if trace_conn and span is not None and failure is None:
             span.attributes["get-conn-duration"] = timing.get_conn
             span.attributes["dns-duration"] = timing.dns
@@ -128,25 +118,24 @@ def timing_recorder(
             if series is not None:
                 series[4].value += 1
         if series is not None:
-            # Counter.inc and Histogram.observe inline (a method call costs as much as the update)
+            # Counter.inc inline; the histograms' values queued (Histogram.add, bucketed when read)
             size_count, size_hist, time_count, time_hist, _ = series
             size_count.value += nbytes
-            size_hist.buckets[bisect_left(size_hist.bounds, nbytes)] += 1
-            size_hist.sum += nbytes
-            size_hist.count += 1
+            size_hist.add(nbytes)
             time_count.value += seconds
-            time_hist.buckets[bisect_left(time_hist.bounds, seconds)] += 1
-            time_hist.sum += seconds
-            time_hist.count += 1
+            time_hist.add(seconds)
         if not trace_read or exchange is None or buffer is None:
             return
         trace = exchange.trace
         if trace is None or not trace.sampled:
             return
         parent = span or SPAN.get() or exchange.span
-        attrs = {**read_attrs, _READ + "size": nbytes, _READ + "time": seconds}
+        attrs = {_READ + "size": nbytes, _READ + "time": seconds}
+        if shape is None:
+            attrs = {**read_attrs, **attrs}
         parent_id = parent.span_id if parent is not None else trace.parent_id
         read = Span(trace.trace_id, parent_id, _READ + "tracker", INTERNAL, attrs)
+        read.static = shape
         read.start_ns = _wall(head)
         read.end_ns = _wall(end)
         if failure is not None:

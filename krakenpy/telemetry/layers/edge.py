@@ -25,13 +25,19 @@ from krakenpy.telemetry.layers.audit import edge_deny
 from krakenpy.telemetry.layers.edge_lean import lean_handler
 from krakenpy.telemetry.layers.edge_metered import metered_handler
 from krakenpy.telemetry.metrics.instruments import gin_route, unmatched_route
-from krakenpy.telemetry.trace.spans import SERVER, Span
+from krakenpy.telemetry.trace.spans import SERVER, Span, shape_for
 
 __all__ = ["debug_logger", "edge_middleware", "route_label"]
 
 _perf_ns = time.perf_counter_ns
 _wall = time.time
 _routes: dict[str, str] = {}
+#: what the edge writes on its SERVER span per request (and the header attributes' prefixes)
+_PER_REQUEST = frozenset({
+    "url.full", "server.address", "http.request.method", "user_agent.original", "client.address",
+    "http.request.body.size", "http.request.id", "http.route", "http.response.status_code", "http.response.body.size",
+})  # fmt: skip
+_HEADER_PREFIXES = ("http.request.header.", "http.response.header.")
 
 
 def route_label(route: str | None, status: int) -> str:
@@ -83,6 +89,13 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
     tracer = hub.tracer
     trace_global = tracer is not None and tracer.global_layer.enabled
     end_span = tracer.buffer.end if tracer is not None else None
+    # the stage and the global layer's static attributes as one shape encoded once (none when a
+    # static key is also written per request: then every attribute stays on the span as before)
+    shape = (
+        shape_for({"krakend.stage": "global", **dict(tracer.global_layer.static)}, _PER_REQUEST, _HEADER_PREFIXES)
+        if tracer is not None
+        else None
+    )
     audit = hub.audit
 
     def stats_series(route: str, status: int) -> tuple[Any, Any, str]:
@@ -143,18 +156,19 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
                     "http.request.method": request.method,
                     "user_agent.original": request.headers.get("User-Agent", ""),
                     "client.address": request.remote,
-                    "krakend.stage": "global",
                 }
                 if request.content_length is not None:
                     attrs["http.request.body.size"] = request.content_length
                 if rid:
                     attrs["http.request.id"] = rid
                 layer = tracer.global_layer
-                if layer.static:
+                if shape is None:
+                    attrs["krakend.stage"] = "global"
                     attrs.update(layer.static)
                 if layer.report_headers:
                     attrs.update(tracer.header_attributes("http.request.header", request.headers.items(), layer))
                 span = exchange.span = Span(trace.trace_id, trace.parent_id, request.method, SERVER, attrs)
+                span.static = shape
         try:
             response = await next_handler(request)
         except Rejection as rejection:  # an edge guard that raises rather than answering: its answer

@@ -18,11 +18,13 @@ from krakenpy.telemetry.failures import log_failure
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.layers.record import Sinks, call_finisher, outcome_sinks
 from krakenpy.telemetry.metrics.instruments import gin_route
-from krakenpy.telemetry.trace.spans import INTERNAL, SPAN, Span
+from krakenpy.telemetry.trace.spans import INTERNAL, SPAN, Span, shape_for
 
 __all__ = ["proxy_middleware"]
 
 _perf_ns = time.perf_counter_ns
+#: what the proxy and backend layers write on a span per request
+_PER_REQUEST = frozenset({"http.response.status_code", "complete", "canceled"})
 
 
 def proxy_middleware(hub: Telemetry, endpoint: EndpointConfig) -> Middleware:
@@ -50,6 +52,8 @@ def proxy_middleware(hub: Telemetry, endpoint: EndpointConfig) -> Middleware:
     # the span's fixed attributes built once: each span copies them
     base_attrs: dict[str, Any] = {"http.request.method": method, "http.route": route, "krakend.stage": "proxy"}
     base_attrs.update(layer.static if layer is not None else ())
+    # the fixed attributes as one shape encoded once (unless a static key is also written per request)
+    shape = shape_for(base_attrs, _PER_REQUEST)
 
     def failed(exc: PipelineError) -> None:
         log_failure(exc, prefix, redactor)
@@ -104,8 +108,9 @@ def proxy_middleware(hub: Telemetry, endpoint: EndpointConfig) -> Middleware:
                 parent = SPAN.get() or exchange.span
                 span = Span(
                     exchange.trace.trace_id, parent.span_id if parent is not None else exchange.trace.parent_id,
-                    route, INTERNAL, base_attrs.copy(),
+                    route, INTERNAL, {} if shape is not None else base_attrs.copy(),
                 )  # fmt: skip
+                span.static = shape
                 token = SPAN.set(span)
             error = canceled = complete = False
             try:

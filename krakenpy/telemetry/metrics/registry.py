@@ -120,10 +120,18 @@ class Histogram:
         # in arrival order: Python 3.11's float sum adds one by one, the same value as observe's +=
         self.sum = sum(values, self.sum)
         self.count += len(values)
-        values.sort()
         buckets = self.buckets
+        bounds = self.bounds
+        if len(values) < len(bounds):
+            # a few values (a quiet second: the folder's tick): a bisection each is cheaper than
+            # the loop over every bound (~6 opcodes per bound: 258 opcodes a request under the
+            # opcode tracer, whose requests are slow enough for a fold every few, 2026-12-01)
+            for value in values:
+                buckets[bisect_left(bounds, value)] += 1
+            return
+        values.sort()
         below = 0
-        for i, bound in enumerate(self.bounds):
+        for i, bound in enumerate(bounds):
             upto = bisect_right(values, bound)  # values <= bound: observe's bisect_left on the bounds
             buckets[i] += upto - below
             below = upto

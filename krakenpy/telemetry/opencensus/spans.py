@@ -93,7 +93,7 @@ class Translator:
         self.routes = frozenset(endpoint_routes)
 
     def __call__(self, span: Span) -> OcSpan | None:
-        attrs = span.attributes
+        attrs = span.all_attributes()
         stage = attrs.get("krakend.stage")
         if stage == "global":
             return self._router(span, attrs) if self.layers.router else None
@@ -134,7 +134,7 @@ class Translator:
         return self._base(span, str(route), SERVER, out)
 
     def _stage(self, span: Span, prefix: str) -> OcSpan:
-        attrs = span.attributes
+        attrs = span.all_attributes()
         out: dict[str, Any] = {}
         if attrs.get("canceled"):
             out["canceled"] = True

@@ -83,3 +83,16 @@ def test_revoker_parse_checks_fields() -> None:
     assert {i.path.rsplit(".", 1)[-1] for i in info.value.issues} == {"N", "P", "TTL", "port", "token_keys"}
     options = revoker.COMPONENT.parse({"n": 10, "p": 0.1, "ttl": 5, "PORT": 1234, "token_keys": ["jti"]}, site)
     assert options.capacity == 10 and options.port == 1234
+
+
+def test_revoker_unknown_hash_name_is_a_config_error_at_its_path() -> None:
+    """KrakenD panics on a hash_name its map lacks; the Python API path (no schema) refuses it too."""
+    from krakenpy.components.auth.revoker import parse
+    from krakenpy.components.base import Site
+    from krakenpy.config.build import build_service
+    from krakenpy.errors import ConfigError
+
+    raw = {"N": 100, "P": 0.01, "TTL": 60, "port": 1234, "token_keys": ["jti"], "hash_name": "secure"}
+    with pytest.raises(ConfigError) as caught:
+        parse(raw, Site(level="service", path="extra_config.auth/revoker", service=build_service({"version": 3})))
+    assert [i.path for i in caught.value.issues] == ["extra_config.auth/revoker.hash_name"]

@@ -160,6 +160,23 @@ async def test_unsampled_requests_still_propagate_flags_00(served, upstream) -> 
     assert sent[1] == "0af7651916cd43dd8448eb211c80319c" and sent[3] == "00"
 
 
+async def test_metrics_only_otel_injects_no_traceparent(served, upstream) -> None:  # type: ignore[no-untyped-def]
+    # krakend-otel without a trace exporter runs a no-op tracer: no recording CLIENT span, no header
+    seen: list[web.Request] = []
+    base = await upstream(recording_app(seen))
+    otel = _otel(prom_port=0)
+    otel["exporters"]["otlp"] = [{"name": "m", "host": "http://127.0.0.1", "port": 9, "disable_traces": True}]
+    s = await served(
+        doc([{"endpoint": "/a", "backend": [{"host": [base], "url_pattern": "/"}]}],
+            extra_config={"telemetry/opentelemetry": otel})
+    )  # fmt: skip
+    assert s.gateway.resources.state.get(EXPORTER) is not None  # the OTLP metrics exporter runs
+    assert (await s.client.get("/a")).status == 200
+    assert (await s.client.get("/a", headers={"traceparent": TRACEPARENT})).status == 200
+    assert len(seen) == 2
+    assert all("traceparent" not in r.headers and "baggage" not in r.headers for r in seen)
+
+
 async def test_otlp_protobuf_bodies_and_metric_export(served, upstream, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
     receiver = Receiver()
