@@ -77,3 +77,13 @@ async def test_response_body_generator_failures_fail_the_call(gateway: Any, back
         answer = await client.get(path)
         assert answer.status == 500, path
         assert "oops" not in await answer.text()
+
+
+async def test_response_body_generator_status_and_headers_only_for_no_op(gateway: Any, backend: Any) -> None:
+    """EE: ``.resp_status`` and ``.resp_headers`` exist "when using no-op (and only in this case)"."""
+    base = await backend(_echo())
+    template = '{"s": {{ toJson .resp_status }}, "h": {{ toJson .resp_headers }}, "p": {{ toJson .resp_body.path }}}'
+    generator = {"modifier/response-body-generator": {"template": _b64(template)}}
+    backends = [{"host": [base], "url_pattern": "/echo/a", "extra_config": generator}]
+    client = await gateway(make_config([{"endpoint": "/r", "backend": backends}]))
+    assert await (await client.get("/r")).json() == {"s": None, "h": None, "p": "/echo/a"}
