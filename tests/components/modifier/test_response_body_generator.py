@@ -87,3 +87,20 @@ async def test_response_body_generator_status_and_headers_only_for_no_op(gateway
     backends = [{"host": [base], "url_pattern": "/echo/a", "extra_config": generator}]
     client = await gateway(make_config([{"endpoint": "/r", "backend": backends}]))
     assert await (await client.get("/r")).json() == {"s": None, "h": None, "p": "/echo/a"}
+
+
+async def test_response_body_generator_failure_is_no_breaker_failure(gateway: Any, backend: Any) -> None:
+    """The template failing on a client's body: that call fails, but the backend answered, so bad
+    bodies cannot open the backend's circuit breaker for every client."""
+    base = await backend(_echo())
+    template = '{"x": {{ required "x is required" .req_body.x | toJson }}}'
+    extra = {
+        "modifier/response-body-generator": {"template": _b64(template)},
+        "qos/circuit-breaker": {"interval": 60, "timeout": 60, "max_errors": 1},
+    }
+    backends = [{"host": [base], "url_pattern": "/echo/a", "method": "POST", "extra_config": extra}]
+    client = await gateway(make_config([{"endpoint": "/r", "method": "POST", "backend": backends}]))
+    for _ in range(3):
+        assert (await client.post("/r", data="{}")).status == 500
+    answer = await client.post("/r", data='{"x": 1}')
+    assert answer.status == 200 and await answer.json() == {"x": 1}
