@@ -269,3 +269,10 @@ def test_engine_function_errors_are_template_errors() -> None:
 )
 def test_engine_floats_print_like_go(value: float, text: str) -> None:
     assert go_float(value) == text
+
+
+def test_engine_to_json_past_orjson_depth_is_a_template_error() -> None:
+    """orjson serialises 254 levels: deeper data is a clean error (the README's limits row)."""
+    assert render("{{ toJson . }}", _nested(200)).startswith("[[")
+    with pytest.raises(TemplateError, match="toJson"):
+        render("{{ toJson . }}", _nested(300))
