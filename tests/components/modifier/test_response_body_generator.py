@@ -13,7 +13,7 @@ async def test_response_body_generator_rewrites_json_and_no_op_answers(gateway: 
     json_template = '{"wrapped": {{ toJson .resp_body }}, "list": [1, 2]}'
     list_template = "[{{ toJson .resp_body.path }}]"
     raw_template = 'status={{ .resp_status }} up={{ index .resp_headers "X-Up" 0 }} body={{ .resp_body }}'
-    endpoints = [
+    endpoints: list[dict[str, Any]] = [
         {
             "endpoint": "/json",
             "backend": [{"host": [base], "url_pattern": "/echo/j"}],
