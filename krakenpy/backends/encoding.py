@@ -168,6 +168,9 @@ def xml_to_data(body: bytes) -> dict[str, Any]:
         root, declared = _namespaced(body)
     except ET.ParseError as exc:
         raise BackendError(f"invalid XML from backend: {exc}") from None
+    except (LookupError, ValueError) as exc:
+        # expat refuses an unknown (LookupError) or multi-byte (ValueError) encoding= declaration
+        raise BackendError(f"unsupported XML from backend: {exc}") from None
     return {_local(root.tag): _element(root, declared)}
 
 

@@ -1,13 +1,13 @@
 """Go templates that write a body (KrakenD Enterprise's body generators and ``backend/soap``): the
 template comes inline (``template``: base64, parsed by ``parse``) or from a file (``path``: read and
-parsed once at start-up, relative to the configuration's folder); each request only executes it.
+parsed once at start-up, relative to the current directory, as in KrakenD); each request only executes it.
 
 The variables a template sees: ``.req_body`` (the request body, JSON-decoded when it is JSON, else its
 text; an empty object when empty), ``.req_params`` (``Id``, ``Resp0_x``...), ``.req_headers`` and
 ``.req_querystring`` (name → list of values), ``.req_path``, ``.req_method``; a response generator
-also ``.resp_body`` (the answer's data, or a ``no-op`` body decoded as ``.req_body`` is),
-``.resp_headers`` and ``.resp_status``. The functions are Go's and the common Sprig ones
-(:mod:`krakenpy.gotemplate`).
+also ``.resp_body`` (the answer's data, or a ``no-op`` body decoded as ``.req_body`` is) and, for a
+``no-op`` answer only, ``.resp_headers`` and ``.resp_status``. The functions are Go's and the
+common Sprig ones (:mod:`krakenpy.gotemplate`).
 """
 
 from __future__ import annotations
@@ -127,9 +127,13 @@ def request_values(request: Request) -> dict[str, Any]:
 
 
 def response_values(request: Request, response: Response) -> dict[str, Any]:
-    """The ``req_*`` and ``resp_*`` variables."""
+    """The ``req_*`` and ``resp_*`` variables: ``resp_headers`` and ``resp_status`` only for a ``no-op``
+    answer, as EE documents them ("when using no-op, and only in this case")."""
     values = request_values(request)
-    values["resp_body"] = response.data if response.body is None else decode_body(response.body)
+    if response.body is None:
+        values["resp_body"] = response.data
+        return values
+    values["resp_body"] = decode_body(response.body)
     values["resp_headers"] = response.headers
     values["resp_status"] = response.status
     return values

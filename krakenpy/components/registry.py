@@ -169,6 +169,7 @@ BACKEND: Final[tuple[str, ...]] = (
 #: (the vendor's body and credential replace the client's), and innermost the EE backend log, which
 #: sees the call as sent and the vendor's own answer (``%{resp.usage.total_tokens}``)
 CLIENT: Final[tuple[str, ...]] = (
+    "governance/quota",  # EE weight_strategy header: outermost, it reads what the executor gets
     "modifier/martian",
     "telemetry/access_log",
     "telemetry/opencensus",  # krakend-opencensus' client views wrap the transport, outside the cache

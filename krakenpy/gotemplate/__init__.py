@@ -36,4 +36,11 @@ class TemplateSet:
         """Execute ``name`` over ``data``: the output and warnings (values printed as ``<no value>``)."""
         if name not in self.templates:
             raise TemplateError(name, 0, f'no template "{name}"')
-        return execute(self.templates, name, data, self.funcs)
+        source = self.templates[name].source
+        try:
+            return execute(self.templates, name, data, self.funcs)
+        except RecursionError:
+            # data nested deeper than the Python stack (a client's body printed or walked): a clean error
+            raise TemplateError(source, 0, "the data or the templates are nested too deeply") from None
+        except MemoryError:
+            raise TemplateError(source, 0, "out of memory") from None

@@ -29,14 +29,23 @@ from krakenpy.gotemplate.nodes import (
 )
 from krakenpy.gotemplate.values import MISSING, go_str, is_true, type_name
 
-__all__ = ["FuncError", "execute"]
+__all__ = ["MAX_OUTPUT", "FuncError", "bounded", "execute"]
 
-#: nested {{template}} calls allowed before giving up (Go allows 100000; a config needs a handful)
-MAX_DEPTH = 200
+#: nested {{template}} calls allowed before giving up (Go allows 100000; a config needs a handful).
+#: A level costs 5 to 10 Python frames: 64 stays well inside the default recursion limit of 1000
+MAX_DEPTH = 64
+#: characters one execution may write (the request body cap): client data cannot make it allocate more
+MAX_OUTPUT = 10 * 1024 * 1024
 
 
 class FuncError(Exception):
     """Raised by a template function: reported at the calling action's line."""
+
+
+def bounded(size: int, what: str) -> None:
+    """Refuse (``FuncError``) a result of ``size`` characters over :data:`MAX_OUTPUT`, before building it."""
+    if size > MAX_OUTPUT:
+        raise FuncError(f"{what}: the result would exceed {MAX_OUTPUT} characters")
 
 
 class _Break(Exception):
@@ -54,6 +63,8 @@ class _State:
     out: list[str]
     warnings: list[str]
     template: Template
+    #: characters still allowed: one list shared by the nested {{template}} states
+    budget: list[int]
     depth: int = 0
     #: (name, value) pairs; ``$`` first
     vars: list[list[Any]] = field(default_factory=list)
@@ -78,10 +89,16 @@ class _State:
         raise self.error(f'undefined variable "{name}"')
 
     # -- nodes ----------------------------------------------------------------------------------
+    def write(self, text: str) -> None:
+        self.budget[0] -= len(text)
+        if self.budget[0] < 0:
+            raise self.error(f"the output exceeds {MAX_OUTPUT} characters")
+        self.out.append(text)
+
     def walk(self, nodes: Sequence[Node], dot: Any) -> None:
         for node in nodes:
             if isinstance(node, Text):
-                self.out.append(node.text)
+                self.write(node.text)
             elif isinstance(node, Action):
                 value = self.pipeline(node.pipe, dot)
                 if not node.pipe.decl:
@@ -90,7 +107,7 @@ class _State:
                             f"{self.template.source}:{node.pipe.line}: <{node.pipe.text}> has no value: "
                             "wrote <no value>"
                         )
-                    self.out.append(go_str(value))
+                    self.write(go_str(value))
             elif isinstance(node, Control):
                 self.control(node, dot)
             elif isinstance(node, TemplateCall):
@@ -126,6 +143,8 @@ class _State:
         elif isinstance(value, int) and not isinstance(value, bool):
             if len(pipe.decl) > 1:
                 raise self.at(pipe).error("can't use two variables to range over an integer")
+            if value > MAX_OUTPUT:  # a client's number must not allocate without bound
+                raise self.at(pipe).error(f"range over {value}: more than {MAX_OUTPUT} iterations")
             items = [(i, i) for i in range(value)]
         else:
             raise self.at(pipe).error(f"range can't iterate over {go_str(value)}")
@@ -157,7 +176,9 @@ class _State:
         if self.depth >= MAX_DEPTH:
             raise self.error(f"exceeded maximum template depth ({MAX_DEPTH})")
         value = None if node.pipe is None else self.pipeline(node.pipe, dot)
-        inner = _State(self.templates, self.funcs, self.out, self.warnings, target, self.depth + 1, [["$", value]])
+        inner = _State(
+            self.templates, self.funcs, self.out, self.warnings, target, self.budget, self.depth + 1, [["$", value]]
+        )
         inner.walk(target.nodes, value)
 
     # -- pipelines ------------------------------------------------------------------------------
@@ -253,6 +274,6 @@ def execute(
     """Run template ``name`` over ``data``: the output and the ``<no value>`` warnings."""
     out: list[str] = []
     warnings: list[str] = []
-    state = _State(templates, funcs, out, warnings, templates[name], 0, [["$", data]])
+    state = _State(templates, funcs, out, warnings, templates[name], [MAX_OUTPUT], 0, [["$", data]])
     state.walk(templates[name].nodes, data)
     return "".join(out), warnings

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from krakenpy.goquote import go_quote
-from krakenpy.gotemplate.exec import FuncError
+from krakenpy.gotemplate.exec import FuncError, bounded
 from krakenpy.gotemplate.sprig_collections import COLLECTIONS, atoi
 from krakenpy.gotemplate.sprig_convert import strval, strvals, to_float, to_int
 from krakenpy.gotemplate.values import is_true, kind_of, type_name
@@ -86,8 +86,16 @@ def _substr(start: Any, end: Any, text: Any) -> str:
 
 
 def _indent(spaces: Any, text: Any) -> str:
-    pad = " " * to_int(spaces)
-    return pad + strval(text).replace("\n", "\n" + pad)
+    count, s = max(to_int(spaces), 0), strval(text)
+    bounded(count * (s.count("\n") + 1) + len(s), "indent")
+    pad = " " * count
+    return pad + s.replace("\n", "\n" + pad)
+
+
+def _repeat(count: Any, text: Any) -> str:
+    n, s = max(to_int(count), 0), strval(text)
+    bounded(n * len(s), "repeat")
+    return s * n
 
 
 def _split(sep: Any, text: Any) -> dict[str, str]:
@@ -145,7 +153,7 @@ SPRIG: Mapping[str, Callable[..., Any]] = {
     "contains": lambda sub, s: strval(sub) in strval(s),
     "hasPrefix": lambda prefix, s: strval(s).startswith(strval(prefix)),
     "hasSuffix": lambda suffix, s: strval(s).endswith(strval(suffix)),
-    "repeat": lambda n, s: strval(s) * max(to_int(n), 0),
+    "repeat": _repeat,
     "nospace": lambda s: re.sub(r"\s", "", strval(s)),
     "quote": _quote,
     "squote": lambda *v: _quote(*v, mark="'"),

@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from krakenpy.gotemplate.exec import FuncError
+from krakenpy.gotemplate.exec import FuncError, bounded
 from krakenpy.gotemplate.sprig_convert import as_dict, as_list, strval, to_float, to_int
 from krakenpy.gotemplate.values import is_true, type_name
 
@@ -84,7 +84,11 @@ def _uniq(items: Any) -> list[Any]:
 
 def _until_step(start: Any, stop: Any, step: Any) -> list[int]:
     s = to_int(step)
-    return list(range(to_int(start), to_int(stop), s)) if s else []
+    if not s:
+        return []
+    numbers = range(to_int(start), to_int(stop), s)
+    bounded(len(numbers), "untilStep")  # a client's number must not allocate without bound
+    return list(numbers)
 
 
 def _div(a: Any, b: Any) -> int:
@@ -126,7 +130,7 @@ COLLECTIONS: Mapping[str, Callable[..., Any]] = {
     "uniq": _uniq,
     "compact": lambda items: [x for x in as_list(items, "compact") if is_true(x)],
     "without": lambda items, *drop: [x for x in as_list(items, "without") if x not in drop],
-    "until": lambda n: list(range(to_int(n))) if to_int(n) >= 0 else list(range(0, to_int(n), -1)),
+    "until": lambda n: _until_step(0, n, 1 if to_int(n) >= 0 else -1),
     "untilStep": _until_step,
     # dicts
     "dict": _dict_of,

@@ -1,61 +1,35 @@
 """What a request goes through under a ``governance/quota`` attachment.
 
 1. The header ``tier_key`` picks the first matching tier (:class:`~krakenpy.ratelimit.tiers.TierSelector`,
-   as the tiered rate limit); the tier's ``strategy``/``key`` name the caller. No tier, or no caller
-   key: 400, unless ``on_unmatched_tier_allow`` lets the request through uncounted.
+   as the tiered rate limit); the tier's ``strategy``/``key`` name the caller. No tier: 400, unless
+   ``on_unmatched_tier_allow`` lets the request through uncounted; a tier without its caller key: 400.
 2. A counter of the tier's rule that is exhausted (in the rejecter cache, or in Redis) refuses the
    request: 429 with ``X-Quota-Limit``, ``X-Quota-Remaining: 0`` and ``Retry-After`` (seconds to the
    window's end), unless ``disable_quota_headers``.
 3. Without ``weight_key`` the check also adds 1 to every counter (one atomic step, before the
    backends: concurrent requests never overshoot). With it, the backends answer first, and the
-   number at ``weight_key`` (a field of the response, dotted for nested objects, or a header) is
-   added afterwards; a response without a number there adds nothing.
+   number at ``weight_key`` (:mod:`krakenpy.quota.weights`) is added afterwards; a response without
+   a number there adds nothing.
 4. The answer carries ``X-Quota-Limit`` and ``X-Quota-Remaining`` of the tightest limit.
 
-Redis down: with ``on_failure_allow`` the request goes through uncounted, otherwise 503.
+Redis down (or a step it refuses): with ``on_failure_allow`` the request goes through uncounted,
+otherwise 503 (audited as ``policy_error``: nothing was used up).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
 
 from krakenpy.errors import Rejection
 from krakenpy.proxy.types import Middleware, Proxy, Request, Response
 from krakenpy.quota.options import QUOTA, QuotaOptions
 from krakenpy.quota.processor import Processor, Step
+from krakenpy.quota.weights import HEADER_WEIGHTS, weight_reader
 from krakenpy.ratelimit.tiers import TierSelector
 from krakenpy.telemetry.audit import audit_decision
 
-__all__ = ["quota_middleware", "response_weight"]
-
-
-def _number(value: Any) -> int | None:
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return max(math.ceil(value), 0)
-
-
-def response_weight(response: Response, key: str, strategy: str) -> int | None:
-    """The number at ``key`` in the response (``None``: absent or not a number)."""
-    if strategy == "header":
-        for name, values in response.headers.items():
-            if name.lower() == key.lower() and values:
-                return _number(values[0])
-        return None
-    value: Any = response.data
-    for part in key.split(".") if key not in response.data else (key,):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return _number(value)
+__all__ = ["quota_middleware"]
 
 
 def quota_middleware(options: QuotaOptions, processor: Processor, weighted: bool) -> Middleware:
@@ -67,7 +41,9 @@ def quota_middleware(options: QuotaOptions, processor: Processor, weighted: bool
     send_headers = not options.disable_quota_headers
     allow_unmatched = options.on_unmatched_tier_allow
     allow_on_failure = processor.options.on_failure_allow
-    weight_key, weight_strategy = options.weight_key, options.weight_strategy
+    cap = max((limit.amount for tier in tiers for limit in tier.limits), default=0)
+    read_weight = weight_reader(options.weight_key, options.weight_strategy, cap)
+    record_headers = weighted and options.weight_strategy == "header"
 
     def exhausted(step: Step, index: int, now: float) -> Rejection:
         limit = step.limits[index]
@@ -94,12 +70,13 @@ def quota_middleware(options: QuotaOptions, processor: Processor, weighted: bool
         async def quota(request: Request) -> Response:
             values = request.headers.get(header)
             index = select(values[0] if values else "")
-            caller = tiers[index].extract(request) if index >= 0 else ""
-            if not caller:
+            if index < 0:
                 if allow_unmatched:
                     return await next_proxy(request)
-                detail = "no tier matches" if index < 0 else "no caller key"
-                raise Rejection(400, reason="no_credentials", policy=QUOTA, detail=detail)
+                raise Rejection(400, reason="no_credentials", policy=QUOTA, detail="no tier matches")
+            caller = tiers[index].extract(request)
+            if not caller:  # on_unmatched_tier_allow is about the tier: a known tier always needs its key
+                raise Rejection(400, reason="no_credentials", policy=QUOTA, detail="no caller key")
             tier = tiers[index]
             if not tier.limits:
                 return await next_proxy(request)
@@ -114,15 +91,24 @@ def quota_middleware(options: QuotaOptions, processor: Processor, weighted: bool
             if result is None:
                 if allow_on_failure:
                     return await next_proxy(request)
-                raise Rejection(503, reason="rate_limited", policy=QUOTA, detail="quota store unavailable")
+                # not rate_limited: nobody used anything up, the policy could not be evaluated
+                raise Rejection(503, reason="policy_error", policy=QUOTA, detail="quota store unavailable")
             refused, counts = result
             if refused:
                 remember(step, counts, now)
                 raise exhausted(step, refused - 1, now)
             audit_decision(request.context, policy=QUOTA)
-            response = await next_proxy(request)
+            recorded: list[str] = []
+            if record_headers:
+                token = HEADER_WEIGHTS.set(recorded)
+                try:
+                    response = await next_proxy(request)
+                finally:
+                    HEADER_WEIGHTS.reset(token)
+            else:
+                response = await next_proxy(request)
             if weighted:
-                weight = response_weight(response, weight_key, weight_strategy)
+                weight = read_weight(response, recorded)
                 if weight:
                     after = await processor.run(step, weight, check=False)
                     if after is not None:

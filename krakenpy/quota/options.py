@@ -94,6 +94,9 @@ def _limits(raw: Any, at: Callable[..., str], issues: list[ConfigIssue]) -> tupl
             issues.append(ConfigIssue(at("limits", j, "amount"), "expected a number ≥ 0"))
         elif unit not in UNITS:
             issues.append(ConfigIssue(at("limits", j, "unit"), f"expected one of {', '.join(UNITS)}"))
+        elif any(limit.unit == unit for limit in limits):
+            # one counter per unit and caller: a second limit would add every weight to it twice
+            issues.append(ConfigIssue(at("limits", j, "unit"), f"a second limit per {unit}: keep the smaller one"))
         else:
             limits.append(Limit(int(amount), str(unit)))
     return tuple(limits)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from importlib.resources import files
 from typing import Final
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from krakenpy.quota.options import Limit, ProcessorOptions
 from krakenpy.quota.rejecter import Rejecter
@@ -34,6 +34,18 @@ SCRIPT: Final = files("krakenpy.quota").joinpath("quota.lua").read_text()
 _MAX_KEY: Final = 128
 
 log = logging.getLogger("krakenpy.quota")
+#: the clock of the processors a gateway makes (a module attribute: tests set a clock far from midnight)
+wall_clock: Callable[[], float] = time.time
+
+
+def _utf8(key: str) -> bool:
+    if key.isascii():
+        return True
+    try:
+        key.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class Step:
@@ -50,9 +62,9 @@ class Step:
 class Processor:
     """A ``quotas`` item, live: :meth:`step` names the counters, :meth:`run` updates them."""
 
-    def __init__(self, options: ProcessorOptions, pool: RedisPool, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, options: ProcessorOptions, pool: RedisPool, clock: Callable[[], float] | None = None) -> None:
         self.options = options
-        self.clock = clock
+        self.clock = clock or wall_clock
         self._script = pool.client.register_script(SCRIPT)
         self._slots = pool.slots
         self._prefix = f"krakenpy:quota:{options.name}:"
@@ -61,10 +73,16 @@ class Processor:
         #: the shortest unit: its window numbers the rejecter's generations
         self._shortest = min(units, key=UNITS.index) if units else "year"
         self.down_until = 0.0
+        self._bad_step_logged = False
 
     def _caller(self, key: str) -> str:
-        if self.options.hash_keys or len(key) > _MAX_KEY:
-            raw = key.encode("utf-8", "surrogateescape")
+        # a key that is not valid UTF-8 (a header's raw bytes come as surrogate escapes) cannot be
+        # sent to Redis as text: hashed from its bytes, as a long key is
+        if self.options.hash_keys or len(key) > _MAX_KEY or not _utf8(key):
+            try:
+                raw = key.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError:  # a lone surrogate no decoder made
+                raw = key.encode("utf-8", "surrogatepass")
             return "#" + hashlib.blake2b(raw, digest_size=16).hexdigest()
         return key
 
@@ -93,6 +111,13 @@ class Processor:
         try:
             async with asyncio.timeout(TIMEOUT), self._slots:
                 result = await self._script(keys=step.keys, args=args)
+            return int(result[0]), [int(v) for v in result[1:]]
+        except (ResponseError, ValueError, TypeError, IndexError) as exc:
+            # the script refused this step (or answered oddly): this request's trouble, not Redis down
+            if not self._bad_step_logged:
+                self._bad_step_logged = True
+                log.warning("quota %s: a step failed (%s); later failures are not logged", self.options.name, exc)
+            return None
         except (RedisError, OSError, TimeoutError) as exc:
             failed_at = self.clock()
             if failed_at >= self.down_until:  # once per cooldown, not once per request in flight
@@ -106,4 +131,3 @@ class Processor:
                 )
             self.down_until = failed_at + COOLDOWN
             return None
-        return int(result[0]), [int(v) for v in result[1:]]

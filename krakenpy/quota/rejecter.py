@@ -34,6 +34,10 @@ class Rejecter:
         self._positions = positions_function(hash_name, self.bits, hashes)
 
     def _current(self, generation: int) -> mmap.mmap | None:
+        if generation < self._generation:
+            # a slow request that began in the previous window: its entries are dead, and emptying
+            # the current filter for it would forget the callers found exhausted since
+            return None
         if generation != self._generation and self._map is not None:
             self._map.close()  # a new shortest window: every entry of the old filter may be stale
             self._map = None
@@ -41,7 +45,9 @@ class Rejecter:
         return self._map
 
     def add(self, element: str, generation: int) -> None:
-        """Remember ``element`` as exhausted during ``generation``."""
+        """Remember ``element`` as exhausted during ``generation`` (ignored for a past generation)."""
+        if generation < self._generation:
+            return
         mapped = self._current(generation)
         if mapped is None:
             mapped = self._map = mmap.mmap(-1, (self.bits + 7) // 8)

@@ -15,6 +15,8 @@ _FIXED: Final = {"second": 1, "minute": 60, "hour": 3600, "day": 86_400}
 UNITS: Final = ("second", "minute", "hour", "day", "week", "month", "year")
 #: 1970-01-01 was a Thursday: Mondays are 4 days later in the week cycle
 _MONDAY_OFFSET: Final = 4 * 86_400
+#: the last month and year windows found (a clock may go back: each is checked to hold ``now``)
+_CALENDAR: dict[str, tuple[int, int]] = {}
 
 
 def window(unit: str, now: float) -> tuple[int, int]:
@@ -26,6 +28,15 @@ def window(unit: str, now: float) -> tuple[int, int]:
     if unit == "week":
         start = int((now - _MONDAY_OFFSET) // 604_800) * 604_800 + _MONDAY_OFFSET
         return start, start + 604_800
+    cached = _CALENDAR.get(unit)
+    if cached is not None and cached[0] <= now < cached[1]:
+        return cached  # a month or a year: the datetime arithmetic once per window, not per request
+    found = _calendar(unit, now)
+    _CALENDAR[unit] = found
+    return found
+
+
+def _calendar(unit: str, now: float) -> tuple[int, int]:
     day = datetime.fromtimestamp(now, UTC)
     if unit == "month":
         first = datetime(day.year, day.month, 1, tzinfo=UTC)

@@ -17,11 +17,16 @@ class CounterIds:
     """``next()`` gives ``head_of(prefix, high) + HEX3[low]``; ``draw()`` gives the process's prefix
     and the counter's random start, ``head_of`` the text of the prefix and the counter's high part."""
 
-    __slots__ = ("_draw", "_head_of", "head", "high", "low", "prefix")
+    __slots__ = ("_draw", "_head_of", "_high_max", "head", "high", "low", "prefix")
 
-    def __init__(self, draw: Callable[[], tuple[str, int]], head_of: Callable[[str, int], str]) -> None:
+    def __init__(
+        self, draw: Callable[[], tuple[str, int]], head_of: Callable[[str, int], str], high_max: int = -1
+    ) -> None:
         self._draw = draw
         self._head_of = head_of
+        #: the largest high part ``head_of`` shows; past it a new prefix is drawn so ids never repeat
+        #: (-1: no limit)
+        self._high_max = high_max
         self.prefix = self.head = ""
         self.high = self.low = 0
         self.reseed()
@@ -39,7 +44,11 @@ class CounterIds:
         low = self.low
         if low == 4096:  # the low 12 bits wrapped: the next high value
             self.high += 1
-            self.head = self._head_of(self.prefix, self.high)
-            low = 0
+            if self._high_max >= 0 and self.high > self._high_max:
+                self.reseed()  # the counter's space is spent: another prefix, never an id again
+                low = self.low
+            else:
+                self.head = self._head_of(self.prefix, self.high)
+                low = 0
         self.low = low + 1
         return self.head + HEX3[low]

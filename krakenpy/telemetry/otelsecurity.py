@@ -16,7 +16,10 @@ __all__ = ["NAMESPACE", "OtelSecurity", "parse_otel_security"]
 NAMESPACE: Final = "telemetry/opentelemetry-security"
 #: RFC 9110 token: a name that also works as gRPC metadata once lower-cased
 _TOKEN: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_BAD_VALUE: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+#: printable ASCII and tabs: what gRPC metadata carries as text (and every HTTP client sends as is)
+_BAD_VALUE: Final = re.compile(r"[^\t\x20-\x7e]")
+_BINARY: Final = "a -bin name is binary gRPC metadata: not supported"
+_NOT_TEXT: Final = "expected printable ASCII (no control characters)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +57,11 @@ def parse_otel_security(raw: Any, path: str) -> OtelSecurity:
         for header, value in (headers if isinstance(headers, Mapping) else {}).items():
             if not _TOKEN.fullmatch(header):
                 issues.append(ConfigIssue(f"{where}.headers", f"{header!r} is not a valid header name"))
+            elif header.lower().endswith("-bin"):
+                # gRPC sends a -bin name's value base64-encoded as bytes: a text credential there is mangled
+                issues.append(ConfigIssue(f"{where}.headers.{header}", _BINARY))
             elif not isinstance(value, str) or _BAD_VALUE.search(value):
-                issues.append(ConfigIssue(f"{where}.headers.{header}", "expected a string without control characters"))
+                issues.append(ConfigIssue(f"{where}.headers.{header}", _NOT_TEXT))
             else:
                 pairs.append((header.lower(), value.strip()))
                 if not value.strip() and name not in empty:

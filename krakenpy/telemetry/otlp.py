@@ -50,7 +50,10 @@ _PER_REQUEST: Final = frozenset({
     "http.request.id", "url.full", "url.path", "url.query", "http.url", "http.path", "http.target", "http.host",
     "user_agent.original", "http.user_agent", "client.address", "client.port", "network.peer.address",
     "http.request.body.size", "http.response.body.size", "http.client.response.read.time",
+    "http.client.response.read.size", "get-conn-duration", "dns-duration", "tls-duration",
 })  # fmt: skip
+#: header attributes (``report_headers``) name keys after client header names: their heads are never kept
+_CLIENT_KEYS: Final = ("http.request.header.", "http.response.header.")
 
 
 def _encoded(k: str, v: Any) -> dict[str, Any]:
@@ -102,9 +105,11 @@ def _kv_text(k: str, v: Any) -> str:
     """One OTLP/JSON key-value as text, kept in :data:`_TEXTS` as :func:`_encoded` keeps its dicts."""
     head = _HEADS.get(k)
     if head is None:
-        if len(_HEADS) >= _ENCODED_MAX:
-            _HEADS.clear()
-        head = _HEADS[k] = '{"key":' + _json_text(k) + ',"value":'
+        head = '{"key":' + _json_text(k) + ',"value":'
+        if len(k) <= _ENCODED_LEN and not k.startswith(_CLIENT_KEYS):  # no client text outlives its batch
+            if len(_HEADS) >= _ENCODED_MAX:
+                _HEADS.clear()
+            _HEADS[k] = head
     kind = type(v)
     if kind is str:
         text = head + '{"stringValue":' + _json_text(v) + "}}"

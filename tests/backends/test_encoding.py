@@ -71,5 +71,14 @@ def test_decoders_xml_namespaces_as_mxj_names_them() -> None:
     }
 
 
+@pytest.mark.parametrize("encoding", ["bogus", "shift_jis", "utf-32"])
+@pytest.mark.parametrize("root", ["<a/>", '<a xmlns="urn:a"/>'])
+def test_decoders_xml_unsupported_declared_encoding_is_a_backend_error(encoding: str, root: str) -> None:
+    """expat refuses an unknown (LookupError) or multi-byte (ValueError) ``encoding=``: a backend error."""
+    body = f'<?xml version="1.0" encoding="{encoding}"?>{root}'.encode()
+    with pytest.raises(BackendError, match="unsupported XML"):
+        xml_to_data(body)
+
+
 def test_decoders_noop_returns_no_data() -> None:
     assert decoder_for("no-op", False)(b"anything") == {}

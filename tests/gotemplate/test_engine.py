@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
 
 from krakenpy.gotemplate import TemplateError, TemplateSet, TemplateSyntaxError, go_json
+from krakenpy.gotemplate.exec import MAX_DEPTH, MAX_OUTPUT
 from krakenpy.gotemplate.values import go_float
 
 DATA = {
@@ -179,6 +181,60 @@ def test_engine_recursion_is_bounded() -> None:
         render('{{ define "loop" }}{{ template "loop" . }}{{ end }}{{ template "loop" . }}')
 
 
+def _nested(levels: int) -> Any:
+    data: Any = 0
+    for _ in range(levels):
+        data = [data]
+    return data
+
+
+def _with_frames(frames: int, call: Any) -> Any:
+    """``call()`` under ``frames`` extra Python frames (a gateway request's stack is this deep)."""
+    return call() if frames == 0 else _with_frames(frames - 1, call)
+
+
+def test_engine_recursion_depth_stops_before_the_python_stack() -> None:
+    """A frame-hungry recursive template over data nested past MAX_DEPTH, at the real recursion limit
+    and under a request's stack: the depth error, not a RecursionError."""
+    assert sys.getrecursionlimit() <= 1000  # the interpreter's default: nothing raised it for this test
+    template = (
+        '{{ define "w" }}{{ if . }}{{ with . }}{{ range . }}{{ if true }}[{{ template "w" . }}]'
+        "{{ end }}{{ end }}{{ end }}{{ end }}{{ end }}"
+        '{{ template "w" . }}'
+    )
+    with pytest.raises(TemplateError, match="maximum template depth"):
+        _with_frames(150, lambda: render(template, _nested(MAX_DEPTH + 10)))
+    assert render(template, _nested(MAX_DEPTH - 2)).count("[") == MAX_DEPTH - 2
+
+
+def test_engine_data_nested_past_the_stack_is_a_template_error() -> None:
+    """Printing a value nested thousands deep (a client's JSON body) fails cleanly (Go would print it)."""
+    with pytest.raises(TemplateError, match="nested too deeply"):
+        render("{{ . }}", _nested(5000))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{{ repeat .n "ab" }}',
+        '{{ indent .n "a\\nb" }}',
+        '{{ nindent .n "a" }}',
+        "{{ until .n }}",
+        "{{ untilStep 0 .n 1 }}",
+        "{{ range .n }}{{ end }}",
+        '{{ range until 3000 }}{{ repeat 5000 "x" }}{{ end }}',
+    ],
+)
+def test_engine_output_is_bounded(text: str) -> None:
+    """A count from the data cannot make the engine allocate past MAX_OUTPUT."""
+    with pytest.raises(TemplateError, match=str(MAX_OUTPUT)):
+        render(text, {"n": 10**12})
+
+
+def test_engine_output_just_under_the_bound_renders() -> None:
+    assert len(render('{{ repeat .n "x" }}', {"n": MAX_OUTPUT})) == MAX_OUTPUT
+
+
 @pytest.mark.parametrize(
     ("text", "message", "line"),
     [
@@ -213,3 +269,10 @@ def test_engine_function_errors_are_template_errors() -> None:
 )
 def test_engine_floats_print_like_go(value: float, text: str) -> None:
     assert go_float(value) == text
+
+
+def test_engine_to_json_past_orjson_depth_is_a_template_error() -> None:
+    """orjson serialises 254 levels: deeper data is a clean error (the README's limits row)."""
+    assert render("{{ toJson . }}", _nested(200)).startswith("[[")
+    with pytest.raises(TemplateError, match="toJson"):
+        render("{{ toJson . }}", _nested(300))

@@ -49,3 +49,32 @@ def test_rejecter_remembers_per_generation_and_forgets_on_a_new_one() -> None:
     rejecter.add("b", 2)
     assert rejecter.check("b", 2) and not rejecter.check("a", 2)
     rejecter.close()
+
+
+def test_window_calendar_cache_follows_the_clock_both_ways() -> None:
+    """Month and year windows are cached until they end; a clock that goes back gets its own window."""
+    july, march = _ts(2026, 7, 15), _ts(2026, 3, 15)
+    assert window("month", july) == (int(_ts(2026, 7, 1)), int(_ts(2026, 8, 1)))
+    assert window("month", march) == (int(_ts(2026, 3, 1)), int(_ts(2026, 4, 1)))
+    assert window("month", _ts(2026, 3, 31, 23, 59, 59)) == (int(_ts(2026, 3, 1)), int(_ts(2026, 4, 1)))
+    assert window("month", _ts(2026, 4, 1)) == (int(_ts(2026, 4, 1)), int(_ts(2026, 5, 1)))
+    assert window("year", _ts(2030, 1, 1)) == (int(_ts(2030, 1, 1)), int(_ts(2031, 1, 1)))
+    assert window("year", _ts(2029, 12, 31, 23, 59, 59)) == (int(_ts(2029, 1, 1)), int(_ts(2030, 1, 1)))
+
+
+def test_window_calendar_is_computed_once_per_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    from krakenpy.quota import windows
+
+    calls: list[str] = []
+    real = windows._calendar
+
+    def counted(unit: str, now: float) -> tuple[int, int]:
+        calls.append(unit)
+        return real(unit, now)
+
+    monkeypatch.setattr(windows, "_calendar", counted)
+    monkeypatch.setattr(windows, "_CALENDAR", {})
+    for hour in range(5):
+        window("month", _ts(2026, 5, 2, hour))
+    window("month", _ts(2026, 6, 1))
+    assert calls == ["month", "month"]

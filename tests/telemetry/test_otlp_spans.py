@@ -101,3 +101,35 @@ def test_span_ids_unique_and_never_zero() -> None:
     ids = {Span(TRACE, None, "n", INTERNAL, {}).span_id for _ in range(10_000)}
     assert len(ids) == 10_000
     assert all(len(i) == 16 and int(i, 16) != 0 for i in ids)
+
+
+def test_otlp_client_header_names_are_never_kept() -> None:
+    """report_headers names keys after client header names: the key heads of those (and of any long
+    key) are written each time, so no client text stays in memory after its batch."""
+    from krakenpy.telemetry import otlp
+
+    otlp._HEADS.clear()
+    otlp.attributes_text({"http.request.header.x-" + "a" * 40: ["v"], "k" * 300: "v", "krakend.stage": "global"})
+    assert list(otlp._HEADS) == ["krakend.stage"]
+
+
+def test_otlp_per_request_durations_do_not_flush_the_cache() -> None:
+    from krakenpy.telemetry import otlp
+
+    otlp._TEXTS.clear()
+    otlp.attributes_text({"krakend.stage": "backend-request"})
+    for i in range(3000):
+        otlp.attributes_text({"get-conn-duration": i / 7, "dns-duration": i / 3, "http.client.response.read.size": i})
+    assert ("krakend.stage", "backend-request", str) in otlp._TEXTS
+
+
+def test_otlp_hop_span_ids_never_repeat_when_the_counter_wraps() -> None:
+    from krakenpy.telemetry.trace.context import _HOPS
+
+    _HOPS.reseed()
+    _HOPS.high, _HOPS.low = 0xFFF, 4090  # six ids before the 24-bit counter is spent
+    _HOPS.head = _HOPS._head_of(_HOPS.prefix, _HOPS.high)
+    first = _HOPS.prefix
+    ids = [_HOPS.next() for _ in range(20)]
+    assert len(set(ids)) == 20 and _HOPS.prefix != first
+    _HOPS.reseed()

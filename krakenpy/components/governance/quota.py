@@ -10,7 +10,7 @@ the tier header, and before the endpoint's own attachment. What a request goes t
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from krakenpy.components.base import Component, Site
 from krakenpy.components.governance.processors import processor
@@ -21,6 +21,9 @@ from krakenpy.resources import Resources
 from krakenpy.state import Key
 
 __all__ = ["COMPONENT"]
+
+if TYPE_CHECKING:
+    from krakenpy.backends.client import ClientMiddleware
 
 _SERVICE: Final = Key("governance/quota service attachment", ServiceWide)
 
@@ -47,6 +50,18 @@ async def _build(options: QuotaOptions | None, site: Site, resources: Resources)
     return chain(service, endpoint)
 
 
+async def _client(options: QuotaOptions | None, site: Site, resources: Resources) -> ClientMiddleware | None:
+    """For ``weight_strategy: header``: the backends of the endpoint keep the header for the quota
+    step (a decoded answer drops the backend's headers before the step could read them)."""
+    endpoint = site.endpoint
+    attached = resources.options(endpoint.path, QUOTA) if endpoint is not None else None
+    if not isinstance(attached, QuotaOptions) or attached.weight_strategy != "header" or not attached.weight_key:
+        return None
+    from krakenpy.quota.weights import header_recorder
+
+    return header_recorder(attached.weight_key)
+
+
 COMPONENT: Final[Component[QuotaOptions]] = Component(
     namespace=QUOTA,
     levels=frozenset({"service", "endpoint"}),
@@ -54,5 +69,6 @@ COMPONENT: Final[Component[QuotaOptions]] = Component(
     summary="quota per caller and tier (a header picks the rule), weight 1 or a response number; 429 when used up",
     edition="ee",
     endpoint=_build,
+    client=_client,
     always=True,  # a service-level value is placed at every endpoint's rate-limit step
 )

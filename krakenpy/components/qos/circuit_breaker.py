@@ -1,8 +1,9 @@
 """``qos/circuit-breaker``: one gobreaker-style breaker per backend definition.
 
 A failure is any error the backend stack below raises: transport errors, timeouts, a status other
-than 200/201 (never on ``no-op`` backends), the proxy rate limit, Lua and backend CEL errors. A
-refused call is an ordinary backend error (500, or a partial response when other backends answer).
+than 200/201 (never on ``no-op`` backends), the proxy rate limit, Lua and backend CEL errors; not a
+response body template's failure (the backend answered). A refused call is an ordinary backend
+error (500, or a partial response when other backends answer).
 """
 
 from __future__ import annotations
@@ -71,6 +72,14 @@ def breaker_middleware(breaker: Breaker) -> Middleware:
                 response = await next_proxy(request)
             except asyncio.CancelledError:
                 breaker.cancelled(generation)
+                raise
+            except BackendError as exc:
+                # a response body template that failed (often on the client's own body): the backend
+                # answered, so a client cannot open the breaker for everyone with bad bodies
+                if exc.name == "TemplateError":
+                    breaker.success(generation)
+                else:
+                    breaker.failure(generation)
                 raise
             except BaseException:
                 breaker.failure(generation)

@@ -75,9 +75,9 @@ def _draw_hop_ids() -> tuple[str, int]:
 
 
 #: Span ids for a hop that no span records (an unsampled request's ``traceparent`` to its backend):
-#: unique, not random, as the request ids: 40 random bits per process (drawn again after a fork) and
-#: a 24-bit counter, ~3x cheaper than 64 fresh random bits.
-_HOPS = CounterIds(_draw_hop_ids, lambda prefix, high: prefix + HEX3[high & 0xFFF])
+#: unique, not random, as the request ids: 40 random bits per process (drawn again after a fork and
+#: when the 24-bit counter is spent), ~3x cheaper than 64 fresh random bits.
+_HOPS = CounterIds(_draw_hop_ids, lambda prefix, high: prefix + HEX3[high & 0xFFF], high_max=0xFFF)
 hop_span_id: Callable[[], str] = _HOPS.next
 
 

@@ -96,6 +96,38 @@ async def test_soap_inline_template_in_a_merge(gateway: Any, backend: Any) -> No
     assert seen[0][0] == "application/soap+xml"
 
 
+async def test_soap_answer_in_an_unsupported_encoding_is_a_backend_error(
+    gateway: Any, backend: Any, caplog: Any
+) -> None:
+    async def shift_jis(request: web.Request) -> web.Response:
+        body = (
+            b'<?xml version="1.0" encoding="shift_jis"?><soap:Envelope xmlns:soap="urn:s"><soap:Body/></soap:Envelope>'
+        )
+        return web.Response(body=body, content_type="text/xml")
+
+    app = _soap([])
+    app.router.add_post("/sjis", shift_jis)
+    base = await backend(app)
+    soap = {"template": base64.b64encode(ENVELOPE.encode()).decode()}
+    merged = [
+        {**_soap_backend(base, soap, group="soap"), "url_pattern": "/sjis"},
+        {"host": [base], "url_pattern": "/rest", "method": "GET"},
+    ]
+    alone = {**_soap_backend(base, soap), "url_pattern": "/sjis"}
+    endpoints = [
+        {"endpoint": "/country/{country}", "backend": merged},
+        {"endpoint": "/alone/{country}", "backend": [alone]},
+    ]
+    client = await gateway(make_config(endpoints))
+    caplog.set_level("DEBUG")
+    answer = await client.get("/country/es")
+    assert answer.status == 200 and await answer.json() == {"population": 48}
+    assert answer.headers["X-KrakenD-Completed"] == "false"
+    assert (await client.get("/alone/es")).status == 500
+    assert "multi-byte" in caplog.text
+    assert not any(r.exc_info for r in caplog.records), [r.getMessage() for r in caplog.records if r.exc_info]
+
+
 def _check(tmp_path: Path, backend: dict[str, Any]) -> tuple[int, str]:
     (tmp_path / "krakend.json").write_text(
         json.dumps(make_config([{"endpoint": "/x/{country}", "backend": [backend]}]))

@@ -6,8 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from krakenpy.config.build import build_service
+from krakenpy.errors import ConfigError
 from krakenpy.gateway import build_gateway
+from krakenpy.quota.options import parse_processors
 from tests.cli_gateway import check_config
 from tests.components.governance.test_quota import processors_extra, quota_doc, weighted
 from tests.conftest import make_config
@@ -40,3 +44,18 @@ async def test_processors_attached_nowhere_is_a_warning() -> None:
         assert any("quota 'llm_tokens' is attached nowhere" in w for w in gw.warnings)
     finally:
         await gw.close()
+
+
+def test_processors_a_rule_with_two_limits_of_one_unit_is_an_error() -> None:
+    """One counter per unit and caller: two day limits would add each weight to it twice."""
+    extra = processors_extra("127.0.0.1:6379")
+    extra["governance/processors"]["quotas"][0]["rules"][0]["limits"] = [
+        {"amount": 10, "unit": "day"},
+        {"amount": 4, "unit": "hour"},
+        {"amount": 4, "unit": "day"},
+    ]
+    with pytest.raises(ConfigError) as info:
+        parse_processors(extra["governance/processors"], "extra_config.governance/processors", extra)
+    [issue] = info.value.issues
+    assert issue.path == "extra_config.governance/processors.quotas[0].rules[0].limits[2].unit"
+    assert "day" in issue.message

@@ -47,3 +47,26 @@ async def test_request_body_generator_without_a_client_body(gateway: Any, backen
     answer = await (await client.get("/ask/hello")).json()
     assert answer["got"] == '{"contents": [{"text": "hello"}], "email": "<no value>"}'
     assert answer["type"] == "application/json"
+
+
+async def test_request_body_generator_client_data_failures_are_clean(gateway: Any, backend: Any, caplog: Any) -> None:
+    """A client body nested past the Python stack, or a client count that would build a huge body:
+    that call fails (500) with one log line, no traceback; the next request is served."""
+    base = await backend(_echo())
+    template = '<order n="{{ repeat .req_body.n "ab" }}">{{ .req_body.items }}</order>'
+    generator = {"modifier/request-body-generator": {"template": _b64(template), "content_type": "text/xml"}}
+    endpoint = {
+        "endpoint": "/o",
+        "method": "POST",
+        "backend": [{"host": [base], "url_pattern": "/echo/o"}],
+        "extra_config": generator,
+    }
+    client = await gateway(make_config([endpoint]))
+    caplog.set_level("DEBUG")
+    deep = '{"n": 1, "items": ' + "[" * 600 + "]" * 600 + "}"
+    assert (await client.post("/o", data=deep)).status == 500
+    assert (await client.post("/o", data='{"n": 1000000000000, "items": 1}')).status == 500
+    assert not any(r.exc_info for r in caplog.records), [r.getMessage() for r in caplog.records if r.exc_info]
+    assert "nested too deeply" in caplog.text and "10485760" in caplog.text
+    answer = await (await client.post("/o", data='{"n": 2, "items": [[1]]}')).json()
+    assert answer["got"] == '<order n="abab">[[1]]</order>'

@@ -4,12 +4,14 @@ endpoint levels, answers left alone, and config errors through the real CLI."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 
-from krakenpy.components.modifier.response_body import Edit, apply_edit
+from krakenpy.components.modifier.response_body import Edit, _change, apply_edit
 from tests.cli_gateway import check_config
 from tests.conftest import make_config
 
@@ -129,3 +131,52 @@ def test_response_body_config_errors_name_their_path(tmp_path: Path) -> None:
     (tmp_path / "krakend.json").write_text(json.dumps(doc))
     done = check_config(tmp_path / "krakend.json")
     assert done.returncode == 1 and f"{where}[0].upper" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "expected"),
+    [
+        ("upper", "straße ǰ ᾳ abc é", "STRAßE ǰ ᾳ ABC É"),
+        ("upper", "ß", "ß"),
+        ("upper", "a\0ßb", "A\0ßB"),
+        ("lower", "ΟΔΟΣ ΣΑΣ", "οδοσ σασ"),  # Go has no final sigma: Python's lower() writes "ς"
+        ("lower", "İSTANBUL É", "İstanbul é"),
+        ("lower", "Σ\0İA", "σ\0İa"),
+        ("lower", "ABC", "abc"),
+    ],
+)
+def test_response_body_upper_lower_are_go_rune_by_rune(kind: str, text: str, expected: str) -> None:
+    assert _change(kind, {}, "w")(text) == expected
+
+
+def test_response_body_upper_lower_map_without_a_per_rune_python_loop() -> None:
+    """A long non-ASCII field maps in a few C calls, not one call per rune (100 ms for 300 KB)."""
+    calls = 0
+
+    def count(frame: Any, event: str, arg: Any) -> None:
+        nonlocal calls
+        calls += event == "c_call"
+
+    for kind in ("upper", "lower"):
+        change = _change(kind, {}, "w")
+        calls = 0
+        sys.setprofile(count)
+        try:
+            change("é" * 2000 + "ßΣİ" + "É" * 2000)
+        finally:
+            sys.setprofile(None)
+        assert calls < 50, (kind, calls)
+
+
+def test_response_body_trim_is_go_trimspace() -> None:
+    """Go's unicode.IsSpace: U+2003 and U+3000 trimmed; U+001C (Python's strip() trims it) kept."""
+    trim = _change("trim", {}, "w")
+    assert trim("\u2003\u0085 x \u3000\u202f\u205f\u1680\t") == "x"
+    assert trim("\x1cx\x1f") == "\x1cx\x1f"
+
+
+def test_response_body_non_ascii_digit_segment_is_no_index() -> None:
+    """``data.²``: str.isdigit() accepts "²", int() refuses it: the field is absent, no error."""
+    data = {"data": ["a", "b", "c"]}
+    assert apply_edit(data, Edit(("data", "\u00b2"), str.upper)) is data
+    assert apply_edit(data, Edit(("data", "1"), str.upper)) == {"data": ["a", "B", "c"]}

@@ -101,3 +101,38 @@ def test_opentelemetry_security_check_and_routes_never_print_the_secret(tmp_path
     assert routes.returncode == 0, routes.stderr
     assert "opentelemetry-security" in routes.stdout
     assert SECRET not in checked.stdout + checked.stderr + routes.stdout + routes.stderr
+
+
+@pytest.mark.parametrize("value", [7312455901234, ["nr-license-LISTED-9c1d"]], ids=["number", "list"])
+def test_opentelemetry_security_a_non_string_credential_is_never_printed(tmp_path: Path, value: Any) -> None:
+    """The schema's message names the type, never the value: neither ``check`` nor ``run`` prints it."""
+    security = {"otlp": [{"name": "newrelic", "headers": {"api-key": value}}]}
+    config = tmp_path / "krakend.json"
+    config.write_text(json.dumps(_config("http://127.0.0.1:9000", 4318, security)))
+    secret = str(value if isinstance(value, int) else value[0])
+    checked = check_config(config)
+    assert checked.returncode == 1 and "headers.api-key: expected a string" in checked.stdout + checked.stderr
+    run = subprocess.run(
+        [sys.executable, "-m", "krakenpy", "run", "-c", str(config)],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode != 0 and "expected a string" in run.stdout + run.stderr
+    assert secret not in checked.stdout + checked.stderr + run.stdout + run.stderr
+
+
+def test_opentelemetry_security_bin_names_and_non_ascii_values_have_json_paths() -> None:
+    headers = {"auth-bin": "c2VjcmV0", "x-team": "équipe", "x-ok": "edge"}
+    value = {"otlp": [{"name": "nr", "headers": headers}]}
+    site = site_for(COMPONENT.namespace, value, level="service")
+    with pytest.raises(ConfigError) as info:
+        COMPONENT.parse(value, site)
+    where = "extra_config.telemetry/opentelemetry-security.otlp[0].headers"
+    assert [(i.path, i.message) for i in info.value.issues] == [
+        (f"{where}.auth-bin", "a -bin name is binary gRPC metadata: not supported"),
+        (f"{where}.x-team", "expected printable ASCII (no control characters)"),
+    ]
+    assert "c2VjcmV0" not in str(info.value) and "équipe" not in str(info.value)

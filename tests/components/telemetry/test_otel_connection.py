@@ -22,6 +22,7 @@ from krakenpy.config.build import build_service
 from krakenpy.gateway import Gateway, build_gateway
 from krakenpy.telemetry.setup import EXPORTER, PROM_LISTENERS
 from tests.components.telemetry.otlp_receiver import Receiver, attrs
+from tests.conftest import free_port
 from tests.corpus import CORPUS, needs_corpus
 from tests.server.certs import Authority
 
@@ -124,7 +125,9 @@ def _doc(base: str, otel: dict[str, Any], cut: str | None = None) -> dict[str, A
     return {"version": 3, "timeout": "5s", "endpoints": endpoints, "extra_config": {"telemetry/opentelemetry": otel}}
 
 
-PROM = {"exporters": {"prometheus": [{"name": "p", "port": 0, "listen_ip": "127.0.0.1"}]}}
+def _prom() -> dict[str, Any]:
+    """A Prometheus exporter on a free port (port 0 means KrakenD's 9090, which parallel runs share)."""
+    return {"exporters": {"prometheus": [{"name": "p", "port": free_port(), "listen_ip": "127.0.0.1"}]}}
 
 
 def _sample(families: dict[str, Any], family: str, name: str, **labels: str) -> float:
@@ -139,7 +142,7 @@ def _sample(families: dict[str, Any], family: str, name: str, **labels: str) -> 
 @pytest.mark.parametrize("kind", CLIENTS)
 async def test_otel_connection_metrics_new_then_kept_alive_connection(gw, backend, kind: str) -> None:  # type: ignore[no-untyped-def]
     port = await backend()
-    g = await gw(_doc(f"http://localhost:{port}", PROM), _client(kind))
+    g = await gw(_doc(f"http://localhost:{port}", _prom()), _client(kind))
     assert (await g.client.get("/small")).status == 200
     first = await g.metrics()
     conn = "http_client_request_get_conn_duration"
@@ -162,7 +165,7 @@ async def test_otel_connection_metrics_new_then_kept_alive_connection(gw, backen
 @pytest.mark.parametrize("kind", CLIENTS)
 async def test_otel_connection_read_payload_metrics_slow_and_cut_bodies(gw, backend, cut_backend, kind: str) -> None:  # type: ignore[no-untyped-def]
     port = await backend()
-    g = await gw(_doc(f"http://127.0.0.1:{port}", PROM, cut=f"http://127.0.0.1:{cut_backend}"), _client(kind))
+    g = await gw(_doc(f"http://127.0.0.1:{port}", _prom(), cut=f"http://127.0.0.1:{cut_backend}"), _client(kind))
     assert (await g.client.get("/slow")).status == 200
     families = await g.metrics()
     size, time_ = "http_client_response_read_size", "http_client_response_read_time_seconds"
@@ -194,7 +197,7 @@ async def test_otel_connection_tls_duration(gw, backend, tmp_path: Path, kind: s
     context.load_cert_chain(pair.cert, pair.key)
     port = await backend(context)
     # the fast client hands https to the aiohttp client: both report the handshake
-    g = await gw(_doc(f"https://localhost:{port}", PROM), _client(kind, ca.path))
+    g = await gw(_doc(f"https://localhost:{port}", _prom()), _client(kind, ca.path))
     assert (await g.client.get("/small")).status == 200
     families = await g.metrics()
     tls, conn = "http_client_request_tls_duration", "http_client_request_get_conn_duration"
@@ -249,7 +252,7 @@ async def test_otel_connection_trace_attributes_event_and_read_span(gw, backend,
 @pytest.mark.parametrize("kind", CLIENTS)
 async def test_otel_connection_options_off_cost_nothing(gw, backend, kind: str) -> None:  # type: ignore[no-untyped-def]
     port = await backend()
-    off = {**PROM, "layers": {"backend": {"metrics": {"round_trip": True}, "traces": {"round_trip": True}}}}
+    off = {**_prom(), "layers": {"backend": {"metrics": {"round_trip": True}, "traces": {"round_trip": True}}}}
     g = await gw(_doc(f"http://127.0.0.1:{port}", off), _client(kind))
     assert (await g.client.get("/slow")).status == 200
     families = await g.metrics()
@@ -296,7 +299,7 @@ async def test_otel_connection_semconv_127_own_counters_only_with_detailed(gw, b
         "global": {"semantic_convention": "1.27"},
         "backend": {"metrics": {"round_trip": True, "detailed_connection": detailed}},
     }
-    g = await gw(_doc(f"http://127.0.0.1:{port}", {**PROM, "layers": layers}), _client("fast"))
+    g = await gw(_doc(f"http://127.0.0.1:{port}", {**_prom(), "layers": layers}), _client("fast"))
     assert (await g.client.get("/small")).status == 200
     families = await g.metrics()
     assert "http_client_request_duration_seconds" in families
