@@ -4,9 +4,9 @@ unified answer (or what ``output_template`` renders). An answer that is not a 2x
 on untouched, so the pipeline treats a vendor error as any backend error.
 
 Custom templates are Go ``text/template`` files (krakenpy's engine, Sprig functions) read once at
-start-up: ``input_template`` sees ``.req_body`` (the client's JSON), ``.req_headers`` and
-``.variables``; ``output_template`` sees ``.resp_body`` (the vendor's JSON), ``.resp_status``,
-``.resp_headers`` and ``.variables``. Each must render JSON.
+start-up: ``input_template`` sees ``.req_body`` (the client's JSON object, any shape),
+``.req_headers`` and ``.variables``; ``output_template`` sees ``.resp_body`` (the vendor's JSON),
+``.resp_status``, ``.resp_headers`` and ``.variables``. Each must render JSON.
 """
 
 from __future__ import annotations
@@ -14,13 +14,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
 from krakenpy.backends.client import ClientMiddleware, UpstreamCall, UpstreamResponse
 from krakenpy.errors import BackendError, Rejection
 from krakenpy.llm.vendors import VENDORS, Vendor, unified
+
+if TYPE_CHECKING:
+    from krakenpy.telemetry.redact import Redactor
 
 __all__ = ["NAMESPACE", "LlmOptions", "Templates", "middleware"]
 
@@ -66,13 +69,18 @@ def _reject(detail: str) -> Rejection:
                      headers=(("Content-Type", _JSON),))  # fmt: skip
 
 
-def _unified_request(body: bytes | None) -> tuple[Any, str | None, str]:
+def _unified_request(body: bytes | None, templated: bool) -> tuple[Any, str | None, str]:
+    """The client's JSON object, its ``instructions`` and ``contents``; with an ``input_template``
+    the shape is the template's, so any JSON object will do."""
+    need = "a JSON object" if templated else "a JSON object with contents"
     try:
         parsed = orjson.loads(body or b"")
     except orjson.JSONDecodeError:
-        raise _reject("the body must be a JSON object with contents") from None
+        raise _reject(f"the body must be {need}") from None
     if not isinstance(parsed, dict):
-        raise _reject("the body must be a JSON object with contents")
+        raise _reject(f"the body must be {need}")
+    if templated:
+        return parsed, None, ""
     contents, instructions = parsed.get("contents"), parsed.get("instructions")
     if not isinstance(contents, str) or not contents:
         raise _reject("contents must be a non-empty string")
@@ -81,19 +89,24 @@ def _unified_request(body: bytes | None) -> tuple[Any, str | None, str]:
     return parsed, instructions, contents
 
 
-def _render(template: Any, data: dict[str, Any], what: str) -> Any:
+def _render(template: Any, data: dict[str, Any], what: str) -> bytes:
+    """The template's output as compact JSON; any failure is a 500, never a traceback."""
     from krakenpy.gotemplate import TemplateError
 
     try:
         text, _ = template.render("main", data)
-        return orjson.loads(text)
+        return orjson.dumps(orjson.loads(text))
     except (TemplateError, orjson.JSONDecodeError) as exc:
-        # the template is the operator's, the data the client's: a 500, never a traceback
-        raise BackendError(f"ai/llm: the {what} template did not render JSON: {str(exc)[:200]}") from None
+        # the template is the operator's, the data the client's
+        detail = str(exc)[:200]
+    except Exception as exc:  # MemoryError, RecursionError, JSON nested too deep to write back
+        detail = type(exc).__name__
+    raise BackendError(f"ai/llm: the {what} template did not render JSON: {detail}")
 
 
-def middleware(options: LlmOptions, templates: Templates) -> ClientMiddleware:
-    """The client middleware of one backend (everything derived here, once)."""
+def middleware(options: LlmOptions, templates: Templates, redactor: Redactor) -> ClientMiddleware:
+    """The client middleware of one backend (everything derived here, once); ``redactor`` writes the
+    ``debug`` bodies and URL as every log line is written."""
     vendor: Vendor = VENDORS[(options.vendor, options.version)]
     auth = (vendor.auth_header, vendor.auth_value(options.credentials))
     fixed = [("Content-Type", _JSON), auth, *vendor.extra_headers]
@@ -103,20 +116,23 @@ def middleware(options: LlmOptions, templates: Templates) -> ClientMiddleware:
 
     def wrap(call: UpstreamCall) -> UpstreamCall:
         async def llm(method: str, url: str, headers: list[tuple[str, str]], body: bytes | None) -> UpstreamResponse:
-            parsed, instructions, contents = _unified_request(body)
+            parsed, instructions, contents = _unified_request(body, templates.input is not None)
             if templates.input is not None:
                 data = {"req_body": parsed, "req_headers": _headers(headers), "variables": variables}
-                payload = orjson.dumps(_render(templates.input, data, "input"))
+                payload = _render(templates.input, data, "input")
             else:
                 payload = orjson.dumps(vendor.build(instructions, contents, variables))
             sent = [(k, v) for k, v in headers if k.lower() not in replaced]
             sent.extend(fixed)
-            if debug:  # the body only: the headers carry the credential
-                log.debug("ai/llm %s request to %s: %s", label, url, payload.decode())
+            if debug:  # the body only (the headers carry the credential), as one escaped and redacted line
+                log.debug("ai/llm %s request to %s: %s", label, redactor.url(url), redactor.body(payload, _JSON))
             response = await call(method, url, sent, payload)
             if debug:
                 log.debug(
-                    "ai/llm %s answer %d: %s", label, response.status, response.body[:4096].decode(errors="replace")
+                    "ai/llm %s answer %d: %s",
+                    label,
+                    response.status,
+                    redactor.body(response.body, response.content_type),
                 )
             if not 200 <= response.status < 300:
                 return response
@@ -133,9 +149,9 @@ def middleware(options: LlmOptions, templates: Templates) -> ClientMiddleware:
                 }
                 out = _render(templates.output, data, "output")
             else:
-                out = unified(vendor, answer)
+                out = orjson.dumps(unified(vendor, answer))
             kept = tuple((k, v) for k, v in response.headers if k.lower() not in ("content-length", "content-type"))
-            return UpstreamResponse(response.status, (*kept, ("Content-Type", _JSON)), orjson.dumps(out), _JSON)
+            return UpstreamResponse(response.status, (*kept, ("Content-Type", _JSON)), out, _JSON)
 
         return llm
 

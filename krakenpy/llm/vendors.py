@@ -79,7 +79,7 @@ def _openai_build(instructions: str | None, contents: str, variables: Mapping[st
 
 def _openai_texts(answer: Any) -> list[list[str]]:
     return [
-        [p["text"] for p in _list(item.get("content")) if isinstance(p, dict) and p.get("type") == "output_text"]
+        _strings([p for p in _list(item.get("content")) if isinstance(p, dict) and p.get("type") == "output_text"])
         for item in _list(_get(answer, "output"))
         if isinstance(item, dict) and item.get("type") == "message"
     ]

@@ -4,8 +4,9 @@ written from a ``custom_format`` compiled once at start-up.
 Variables: ``%{prefix}``, ``%{time}`` / ``%{time:<Go layout or name>}`` (the call's end, local time),
 ``%{statusCode}``, ``%{latency}`` (Go duration) / ``%{latencyMs}`` (whole milliseconds),
 ``%{method}``, ``%{url}``, ``%{host}``, ``%{path}``, ``%{query}``, ``%{reqHeader.<Name>}`` (the
-request as sent: secrets masked), ``%{respHeader.<Name>}`` and ``%{resp.<dot.path>}`` (the backend's
-JSON answer, before any ``ai/llm`` or Martian rewriting; a number segment indexes an array). A value
+request as sent), ``%{respHeader.<Name>}`` and ``%{resp.<dot.path>}`` (the backend's JSON answer,
+before any ``ai/llm`` or Martian rewriting; a number segment indexes an array): secrets are masked by
+the telemetry redactor (its header list, its JSON body paths). A value
 that does not resolve is ``no_value`` (``-``). Values are written JSON-escaped (``"``, ``\\`` and
 control characters), so a format that is a JSON object stays one and a client's header cannot break
 the line.
@@ -66,12 +67,13 @@ class BackendCall:
     _parsed: bool = False
     _split: Any = None
 
-    def answer(self) -> Any:
+    def answer(self, redactor: Redactor) -> Any:
+        """The decoded JSON answer with the redactor's body rules applied (once per call)."""
         if not self._parsed:
             self._parsed = True
             try:
-                self._json = orjson.loads(self.body) if self.body else None
-            except orjson.JSONDecodeError:
+                self._json = redactor.json_value(orjson.loads(self.body)) if self.body else None
+            except (ValueError, TypeError):  # not JSON, or nested deeper than orjson writes back
                 self._json = None
         return self._json
 
@@ -81,8 +83,21 @@ class BackendCall:
         return self._split
 
 
+def _valid(text: str) -> str:
+    """``text`` with its lone surrogates (a client's non-UTF-8 header byte, kept by surrogateescape)
+    as U+FFFD: orjson refuses them."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that is no escaped byte
+        raw = text.encode("utf-8", "surrogatepass")
+    return raw.decode("utf-8", "replace")
+
+
 def _escape(text: str) -> str:
-    return orjson.dumps(text).decode()[1:-1]
+    try:
+        return orjson.dumps(text).decode()[1:-1]
+    except TypeError:
+        return orjson.dumps(_valid(text)).decode()[1:-1]
 
 
 def _text(value: Any) -> str | None:
@@ -106,7 +121,7 @@ def _resp(path: str) -> Callable[[BackendCall, Redactor], str | None]:
     keys = tuple(path.split("."))
 
     def get(call: BackendCall, redactor: Redactor) -> str | None:
-        value = call.answer()
+        value = call.answer(redactor)
         for key in keys:
             if isinstance(value, dict):
                 value = value.get(key)
@@ -131,7 +146,7 @@ def _part(verb: str, options: BackendLogOptions) -> Callable[[BackendCall, Redac
         if kind == "reqHeader":
             return lambda c, r: (lambda v: None if v is None else r.header(rest, v))(_header(c.headers, rest))
         if kind == "respHeader":
-            return lambda c, r: _header(c.response_headers, rest)
+            return lambda c, r: (lambda v: None if v is None else r.header(rest, v))(_header(c.response_headers, rest))
         if kind == "resp":
             return _resp(rest)
     simple: dict[str, Callable[[BackendCall, Redactor], str | None]] = {

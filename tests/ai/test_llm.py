@@ -125,13 +125,14 @@ async def test_llm_mistral_messages(gateway, backend) -> None:  # type: ignore[n
 
 @pytest.mark.parametrize("status", [400, 401, 429, 500, 503])
 async def test_llm_vendor_error_is_a_backend_error(gateway, backend, status: int) -> None:  # type: ignore[no-untyped-def]
-    vendor = Vendor({"error": {"message": "quota", "type": "rate_limit"}}, status=status)
+    vendor = Vendor(None, status=status, echo_key=True)  # the error quotes the key, as OpenAI's 401 does
     host = await backend(vendor.app())
     llm = _llm("openai", "v1", variables={"model": "m"})
     client = await gateway(make_config([_endpoint(host, "/v1/responses", llm)]))
     r = await client.post("/llm", json=PROMPT)
     assert r.status == 500  # as any failing backend of a JSON endpoint
     assert CANARY not in await r.text()
+    assert CANARY in vendor.seen[0].headers["Authorization"]  # the echo held it: the gateway kept it back
 
 
 async def test_llm_vendor_error_code_returned_with_return_error_code(gateway, backend) -> None:  # type: ignore[no-untyped-def]
@@ -233,3 +234,110 @@ async def test_llm_debug_logs_bodies_never_the_credential(gateway, backend, capl
     text = "\n".join(rec.getMessage() for rec in caplog.records if rec.name == "krakenpy.llm")
     assert "Tell me a joke" in text and "dbg" in text
     assert CANARY not in caplog.text
+
+
+SERVICE_LOG = {"telemetry/logging": {"level": "DEBUG", "prefix": "[KRAKEND]", "stdout": True}}
+
+
+@pytest.mark.parametrize(
+    ("vendor", "version", "url", "header"),
+    [
+        ("openai", "v1", "/v1/responses", "Authorization"),
+        ("anthropic", "v1", "/v1/messages", "x-api-key"),
+        ("gemini", "v1beta", "/v1beta/models/m:generateContent", "x-goog-api-key"),
+        ("mistral", "v1", "/v1/chat/completions", "Authorization"),
+    ],
+)
+async def test_llm_vendor_key_header_masked_with_replace_defaults(  # type: ignore[no-untyped-def]
+    gateway, backend, capfd, vendor: str, version: str, url: str, header: str
+) -> None:
+    from krakenpy.telemetry.writer import flush_stdout
+
+    host = await backend(Vendor(openai_answer("hi")).app())
+    endpoint = _endpoint(host, url, _llm(vendor, version, variables={"model": "m"}))
+    endpoint["backend"][0]["extra_config"]["telemetry/logging"] = {"custom_format": f"BL %{{reqHeader.{header}}}"}
+    service = {**SERVICE_LOG, "telemetry/access_log": {"redact": {"replace_defaults": True}}}
+    client = await gateway(make_config([endpoint], extra_config=service))
+    assert (await client.post("/llm", json=PROMPT)).status == 200
+    flush_stdout()
+    out, err = capfd.readouterr()
+    lines = [line for line in out.splitlines() if line.startswith("BL ")]
+    assert lines == ["BL Bearer [REDACTED]" if header == "Authorization" else "BL [REDACTED]"]
+    assert CANARY not in out + err
+
+
+async def test_llm_openai_output_text_without_a_string_text_is_skipped(gateway, backend, capfd) -> None:  # type: ignore[no-untyped-def]
+    parts = [{"type": "output_text"}, {"type": "output_text", "text": None}, {"type": "output_text", "text": "ok"}]
+    host = await backend(Vendor({"output": [{"type": "message", "content": parts}]}).app())
+    client = await gateway(
+        make_config([_endpoint(host, "/v1/responses", _llm("openai", "v1", variables={"model": "m"}))])
+    )
+    r = await client.post("/llm", json=PROMPT)
+    assert r.status == 200
+    assert await r.json() == {"ai_gateway_response": [{"contents": ["ok"]}], "usage": ""}
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err
+
+
+async def test_llm_input_template_takes_any_json_object(gateway, backend, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "in.tmpl").write_text('{"model": "m", "input": {{ .req_body.prompt | toJson }}}')
+    vendor = Vendor(openai_answer("hi"))
+    host = await backend(vendor.app())
+    llm = _llm("openai", "v1", variables={"model": "m"}, input_template="in.tmpl")
+    client = await gateway(make_config([_endpoint(host, "/v1/responses", llm)]), base_dir=tmp_path)
+    r = await client.post("/llm", json={"prompt": "joke"})
+    assert r.status == 200, await r.text()
+    assert vendor.seen[0].body == {"model": "m", "input": "joke"}
+    r = await client.post("/llm", json=["joke"])  # still a JSON object
+    assert r.status == 400
+    assert len(vendor.seen) == 1
+
+
+@pytest.mark.parametrize("which", ["input", "output"])
+async def test_llm_template_failure_of_any_kind_is_a_clean_500(gateway, backend, capfd, tmp_path, which: str) -> None:  # type: ignore[no-untyped-def]
+    # 300 nested arrays: orjson reads them (depth 1024) but will not write them back (depth 254)
+    (tmp_path / "deep.tmpl").write_text('{{ repeat 300 "[" }}{{ repeat 300 "]" }}')
+    vendor = Vendor(openai_answer("hi"))
+    host = await backend(vendor.app())
+    llm = _llm("openai", "v1", variables={"model": "m"}, **{f"{which}_template": "deep.tmpl"})
+    client = await gateway(
+        make_config([_endpoint(host, "/v1/responses", llm)], extra_config=SERVICE_LOG), base_dir=tmp_path
+    )
+    r = await client.post("/llm", json=PROMPT)
+    assert r.status == 500
+    assert len(vendor.seen) == (1 if which == "output" else 0)
+    from krakenpy.telemetry.writer import flush_stdout
+
+    flush_stdout()
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err
+
+
+async def test_llm_debug_lines_are_escaped_and_redacted(gateway, backend, caplog) -> None:  # type: ignore[no-untyped-def]
+    import logging
+
+    from aiohttp import web
+
+    answers = [
+        web.json_response({**openai_answer("a\nb"), "api_key": "VENDOR-SECRET-1"}),
+        web.Response(status=502, text="bad gateway\n[KRAKEND] 2026/01/01 - 00:00:00.000 ▶ ERROR FORGED"),
+    ]
+
+    async def handle(request: web.Request) -> web.Response:
+        return answers.pop(0)
+
+    app = web.Application()
+    app.router.add_route("*", "/{t:.*}", handle)
+    host = await backend(app)
+    llm = _llm("openai", "v1", debug=True, variables={"model": "m"})
+    client = await gateway(make_config([_endpoint(host, "/v1/responses?token=URL-SECRET-3", llm)]))
+    with caplog.at_level(logging.DEBUG, logger="krakenpy.llm"):
+        assert (await client.post("/llm", json=PROMPT)).status == 200
+        assert (await client.post("/llm", json=PROMPT)).status == 500
+    lines = [rec.getMessage() for rec in caplog.records if rec.name == "krakenpy.llm"]
+    assert len(lines) == 4
+    assert all("\n" not in line for line in lines), lines  # one line each: nothing forged
+    assert "Tell me a joke" in lines[0] and "a\\nb" in lines[1] and "[REDACTED]" in lines[1]
+    assert lines[3].endswith(" bytes, text/plain]")  # a body that is not JSON: only its size
+    for secret in ("VENDOR-SECRET-1", "URL-SECRET-3", "FORGED", CANARY):
+        assert secret not in caplog.text, secret

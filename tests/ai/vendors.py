@@ -79,6 +79,8 @@ class Vendor:
     answer: Any
     status: int = 200
     delay: float = 0.0
+    #: answer as a real vendor rejecting a key does: quoting the credential it received
+    echo_key: bool = False
     seen: list[Seen] = field(default_factory=list)
 
     def app(self) -> web.Application:
@@ -91,7 +93,11 @@ class Vendor:
             self.seen.append(Seen(request.method, request.path_qs, dict(request.headers), body))
             if self.delay:
                 await asyncio.sleep(self.delay)
-            return web.json_response(self.answer, status=self.status)
+            answer = self.answer
+            if self.echo_key:
+                key = request.headers.get("Authorization") or request.headers.get("x-api-key") or ""
+                answer = {"error": {"message": f"Incorrect API key provided: {key}", "code": "invalid_api_key"}}
+            return web.json_response(answer, status=self.status)
 
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", handle)

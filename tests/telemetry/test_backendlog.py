@@ -182,3 +182,89 @@ def test_backend_log_bad_config_fails_check(tmp_path: Path, value: dict[str, Any
     assert f"endpoints[0].backend[0].extra_config.telemetry/logging.{field}" in done.stdout + done.stderr
     assert message in done.stdout + done.stderr
     assert "Traceback" not in done.stderr
+
+
+async def test_backend_log_non_utf8_client_header_never_fails_the_call(gateway, backend, capfd) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    host = await backend(Vendor({"a": 1}).app())
+    extra = {"telemetry/logging": {"custom_format": "BL %{reqHeader.X-User}"}}
+    endpoint = {
+        "endpoint": "/l",
+        "input_headers": ["X-User"],
+        "backend": [{"host": [host], "url_pattern": "/x", "extra_config": extra}],
+    }
+    client = await gateway(make_config([endpoint], extra_config=SERVICE_LOG))
+    url = client.make_url("/l")
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    writer.write(b"GET /l HTTP/1.1\r\nHost: x\r\nX-User: ann\xff\r\nConnection: close\r\n\r\n")
+    await writer.drain()
+    raw = await reader.read()
+    writer.close()
+    flush_stdout()
+    out, err = capfd.readouterr()
+    assert raw.split(b"\r\n", 1)[0].split(b" ")[1] == b"200"
+    assert _lines(out, "BL ") == ["BL ann\ufffd"]  # the byte that is not UTF-8 written as U+FFFD
+    assert "Traceback" not in out + err
+
+
+async def test_backend_log_render_failure_is_said_once_and_the_value_never(caplog, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A line that cannot be rendered (whatever the cause) never raises into the call."""
+    from krakenpy.backends.client import UpstreamResponse
+    from krakenpy.components.telemetry import logging as component
+
+    class Boom(Redactor):
+        def header(self, name: str, value: str) -> str:
+            raise RuntimeError(value)
+
+    calls: list[str] = []
+
+    async def upstream(method: str, url: str, headers: list[tuple[str, str]], body: bytes | None) -> UpstreamResponse:
+        calls.append(url)
+        return UpstreamResponse(200, (), b"{}", "application/json")
+
+    class Hub:
+        redactor = Boom()
+
+        def stdout(self) -> Any:
+            return self
+
+        def write(self, line: bytes) -> None:
+            raise AssertionError("nothing is written")
+
+    class Resources:
+        def options(self, endpoint: str, namespace: str) -> None:
+            return None
+
+    # a redactor that raises stands for any render failure (the real ones are fixed where found)
+    monkeypatch.setattr(component, "hub_for", lambda resources: Hub())
+    wrap = await component._client(BackendLogOptions(custom_format="%{reqHeader.X-Secret}"), None, Resources())  # type: ignore[arg-type]
+    assert wrap is not None
+    logged = wrap(upstream)
+    for _ in range(2):
+        answer = await logged("GET", "http://h/x", [("X-Secret", "s3cr3t-v4lue")], None)
+        assert answer.status == 200
+    assert len(calls) == 2
+    errors = [r for r in caplog.records if "backend log line" in r.getMessage()]
+    assert len(errors) == 1 and "RuntimeError" in errors[0].getMessage()
+    assert "s3cr3t-v4lue" not in caplog.text
+
+
+async def test_backend_log_response_header_and_answer_are_redacted(gateway, backend, capfd) -> None:  # type: ignore[no-untyped-def]
+    from aiohttp import web
+
+    async def handle(request: web.Request) -> web.Response:
+        resp = web.json_response({"access_token": "TOK-SECRET-1", "data": {"token": "TOK-SECRET-3"}, "n": 2})
+        resp.headers["Set-Cookie"] = "sid=COOKIE-SECRET-2; Path=/"
+        return resp
+
+    app = web.Application()
+    app.router.add_route("*", "/{t:.*}", handle)
+    host = await backend(app)
+    fmt = "BL %{resp.access_token} %{resp.data} %{resp.n} %{respHeader.Set-Cookie}"
+    extra = {"telemetry/logging": {"custom_format": fmt}}
+    client = await gateway(make_config([{"endpoint": "/t", "backend": [_backend(host, "/t", extra)]}]))
+    assert (await client.get("/t")).status == 200
+    flush_stdout()
+    out, _ = capfd.readouterr()
+    assert _lines(out, "BL ") == ['BL [REDACTED] {\\"token\\":\\"[REDACTED]\\"} 2 sid=[REDACTED]; Path=/']

@@ -18,6 +18,7 @@ from krakenpy.resources import Resources
 
 __all__ = ["COMPONENT"]
 
+_AUTH_HEADERS: Final = tuple(sorted({vendor.auth_header for vendor in VENDORS.values()}))
 _SUPPORTED: Final = ", ".join(f"{vendor} {version}" for vendor, version in VENDORS)
 
 
@@ -76,10 +77,10 @@ def _template(path: str, where: str, resources: Resources) -> Any:
 
 
 async def _client(options: LlmOptions, site: Site, resources: Resources) -> ClientMiddleware | None:
-    from krakenpy.telemetry.setup import register_credentials
+    from krakenpy.telemetry.setup import hub_for, register_credentials
 
-    # Gemini's key header is not among the telemetry's default secrets (Authorization, x-api-key are)
-    register_credentials(resources, headers=("x-goog-api-key",))
+    # every vendor's key header, masked whatever redact says (replace_defaults drops Authorization too)
+    register_credentials(resources, headers=_AUTH_HEADERS)
     where = site.at(options.vendor, options.version)
     templates = Templates(
         input=_template(options.input_template, f"{where}.input_template", resources)
@@ -89,7 +90,7 @@ async def _client(options: LlmOptions, site: Site, resources: Resources) -> Clie
         if options.output_template
         else None,
     )
-    return middleware(options, templates)
+    return middleware(options, templates, hub_for(resources).redactor)
 
 
 COMPONENT: Final = Component(

@@ -4,6 +4,7 @@ KrakenD Enterprise's backend log, one line per upstream call (:mod:`krakenpy.tel
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any, Final
 
@@ -16,6 +17,8 @@ from krakenpy.telemetry.settings import LoggingOptions, parse_logging
 from krakenpy.telemetry.setup import hub_for
 
 __all__ = ["COMPONENT"]
+
+log = logging.getLogger("krakenpy.telemetry")
 
 
 def _parse(raw: Any, site: Site) -> LoggingOptions | BackendLogOptions:
@@ -38,6 +41,17 @@ async def _client(options: Any, site: Site, resources: Resources) -> ClientMiddl
     hub = hub_for(resources)
     render, redactor, writer = compile_format(options), hub.redactor, hub.stdout()
     clock, wall = time.perf_counter, time.time
+    failed = False
+
+    def write(entry: BackendCall) -> None:
+        # a log line never fails the (maybe paid) call it describes; said once, without the values
+        nonlocal failed
+        try:
+            writer.write(render(entry, redactor))
+        except Exception as exc:
+            if not failed:
+                failed = True
+                log.error("telemetry/logging: a backend log line could not be written (%s)", type(exc).__name__)
 
     def middleware(call: UpstreamCall) -> UpstreamCall:
         async def logged(method: str, url: str, headers: list[tuple[str, str]], body: bytes | None) -> UpstreamResponse:
@@ -47,11 +61,11 @@ async def _client(options: Any, site: Site, resources: Resources) -> ClientMiddl
                 response = await call(method, url, headers, body)
             except BaseException:
                 entry.end, entry.latency = wall(), clock() - start  # a failed call: no status, no answer
-                writer.write(render(entry, redactor))
+                write(entry)
                 raise
             entry.end, entry.latency = wall(), clock() - start
             entry.status, entry.response_headers, entry.body = response.status, response.headers, response.body
-            writer.write(render(entry, redactor))
+            write(entry)
             return response
 
         return logged

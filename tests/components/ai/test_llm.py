@@ -149,3 +149,17 @@ async def test_llm_credential_canary_reaches_no_output(gateway, backend, capfd, 
     assert "bad key" in out  # the log line is there, and still holds no credential
     for text in (*bodies, out, err, caplog.text):
         assert CANARY not in text
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [12345678987654321, ["sk-c4n4ry-9d1e7b"], {"key": "sk-c4n4ry-9d1e7b"}, ""],
+)
+def test_llm_check_never_quotes_a_credential_of_the_wrong_type(tmp_path: Path, credentials: Any) -> None:
+    config = tmp_path / "krakend.json"
+    config.write_bytes(orjson.dumps(_doc({"openai": {"v1": {**OPENAI, "credentials": credentials}}})))
+    done = check_config(config)
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    assert f"{AT}.openai.v1.credentials" in out and "never shown" in out
+    assert CANARY not in out and "12345678987654321" not in out
