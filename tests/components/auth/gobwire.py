@@ -31,6 +31,6 @@ def check_input_defs() -> bytes:
 
 
 def check_input_value(count: int, size: int = 0) -> bytes:
-    """CheckInput{Elems: count elements of ``size`` distinct-enough bytes}."""
-    elems = b"".join(_uint(size) + (i % 65536).to_bytes(2, "big")[:size].rjust(size, b"x") for i in range(count))
+    """CheckInput{Elems: count elements of ``size`` 0xFF bytes} (not UTF-8: the store never hashes them)."""
+    elems = (_uint(size) + b"\xff" * size) * count
     return _frame(_int(67) + b"\x01" + _uint(count) + elems + b"\x00")

@@ -26,16 +26,11 @@ from krakenpy.jose.gobencode import Encoder
 from krakenpy.jose.revocation import AdminServer
 from krakenpy.tasks import spawn
 from tests.components.auth.gobwire import check_input_defs, check_input_value, header
-from tests.components.auth.gorpc_client import arun_client, build_client
+from tests.components.auth.gorpc_client import arun_client
 from tests.conftest import free_port
 from tests.jose.helpers import claims, echo, mint, new_key, public_jwk, request, resources_for, site_for
 
 UNAUTHORIZED = "unauthorized: this port has an admin key and RPC cannot carry one: use the HTTP admin API"
-
-
-@pytest.fixture(scope="module")
-def go_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_client(tmp_path_factory.mktemp("gorpc"))
 
 
 @asynccontextmanager
