@@ -9,8 +9,8 @@ only non-zero fields as (field-number delta, value) pairs ended by a 0 delta.
 
 The decoder reads any struct, slice, array or map of basic types into Python values (a struct
 becomes a dict by field name, ``[]byte`` bytes, ``string`` str, a type with its own marshaler its
-bytes); interface values are refused. Everything is bounded: message size, definitions per stream,
-nesting depth. The encoder is :mod:`krakenpy.jose.gobencode`.
+bytes); interface values are refused. Everything is bounded: message size, definitions per stream
+(count, fields, bytes), elements per message, nesting depth. The encoder is :mod:`krakenpy.jose.gobencode`.
 """
 
 from __future__ import annotations
@@ -36,6 +36,12 @@ FIRST_USER: Final = 65
 MAX_MESSAGE: Final = 1 << 20
 #: type definitions a stream may send (net/rpc needs four or five)
 MAX_TYPES: Final = 64
+#: fields of one struct definition (net/rpc's largest, rpc.Response, has three)
+MAX_FIELDS: Final = 16
+#: bytes of all the type definitions of one stream: what a connection keeps for its life
+MAX_DEFINITION_BYTES: Final = 64 * 1024
+#: elements of all the slices, arrays and maps of one value: what one decoded message may hold
+MAX_ELEMENTS: Final = 100_000
 #: nesting of values (slices of structs of ...)
 MAX_DEPTH: Final = 8
 
@@ -153,6 +159,8 @@ def _wire_type(r: _Reader) -> _Type:
                 parts[0] = _common(r)
             elif field == 2 and number == 1:  # structType.Field: []fieldType
                 count = r.uint()
+                if count > MAX_FIELDS:
+                    raise GobError(f"struct of over {MAX_FIELDS} fields refused")
                 if count > r.left():
                     raise GobError("bad field list")
                 fields = []
@@ -189,6 +197,8 @@ class Decoder:
 
     def __init__(self) -> None:
         self.types: dict[int, _Type] = {}
+        self._definition_bytes = 0
+        self._budget = 0
 
     def message(self, data: bytes) -> tuple[bool, Any]:
         """``(False, None)`` for a type definition (remembered), ``(True, value)`` for a value."""
@@ -200,6 +210,9 @@ class Decoder:
                 raise GobError(f"bad type id {ident}")
             if len(self.types) >= MAX_TYPES:
                 raise GobError("too many type definitions")
+            self._definition_bytes += len(data)
+            if self._definition_bytes > MAX_DEFINITION_BYTES:
+                raise GobError(f"type definitions over {MAX_DEFINITION_BYTES} bytes")
             self.types[ident] = _wire_type(r)
             if r.left():
                 raise GobError("extra data after a type definition")
@@ -207,6 +220,7 @@ class Decoder:
         if not isinstance(self.types.get(ident), _Struct):
             if r.uint() != 0:  # a top-level non-struct value comes after a 0 delta
                 raise GobError("bad singleton value")
+        self._budget = MAX_ELEMENTS
         value = self._value(r, ident, 0)
         if r.left():
             raise GobError("extra data after a value")
@@ -253,6 +267,10 @@ class Decoder:
         count = r.uint()
         if count > r.left():  # every element takes at least one byte: no huge allocation
             raise GobError("count longer than its message")
+        # a byte per element still makes ~64 bytes of Python object each: the message's total is capped
+        self._budget -= count
+        if self._budget < 0:
+            raise GobError(f"value of over {MAX_ELEMENTS} elements refused")
         if isinstance(kind, _Map):
             pairs = {}
             for _ in range(count):

@@ -16,13 +16,14 @@ false for it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
 from typing import Any, Final
 
 from krakenpy.jose.bloom import RotatingBloom
 from krakenpy.jose.gob import INT, MAX_MESSAGE, STRING, UINT, Decoder, GobError
 from krakenpy.jose.gobencode import Encoder, StructSpec
+from krakenpy.server.limits import DEFAULT_IDLE_TIMEOUT
 
 __all__ = ["SERVICE", "looks_like_gob", "serve_rpc"]
 
@@ -32,6 +33,12 @@ SERVICE: Final = "BloomfilterRPC"
 #: once a message has started, the rest of it must arrive within this many seconds (and an answer
 #: must be taken by the client within as many)
 MESSAGE_TIMEOUT: Final = 10.0
+#: silence between messages closes the connection: the gateway's idle clock
+IDLE_TIMEOUT: Final = DEFAULT_IDLE_TIMEOUT
+#: a keyed port reads only a call's header: an rpc.Request and its definition are tens of bytes
+_MAX_KEYED_MESSAGE: Final = 4096
+#: how long a refused connection's remaining bytes are read and dropped before it closes
+_LINGER: Final = 2.0
 _MAX_ELEMENT: Final = 4096
 
 _RESPONSE: Final = StructSpec("Response", (("ServiceMethod", STRING), ("Seq", UINT), ("Error", STRING)))
@@ -52,11 +59,12 @@ def looks_like_gob(first: int, second: int) -> bool:
     return first >= 0x80 or second >= 0x80
 
 
-async def _read_message(reader: asyncio.StreamReader) -> bytes | None:
-    """The next message's bytes, ``None`` at a clean end of stream between messages."""
+async def _read_message(reader: asyncio.StreamReader, limit: int) -> bytes | None:
+    """The next message's bytes, ``None`` at the end of the stream or after an idle wait between messages."""
     try:
-        first = (await reader.readexactly(1))[0]
-    except asyncio.IncompleteReadError:
+        async with asyncio.timeout(IDLE_TIMEOUT):
+            first = (await reader.readexactly(1))[0]
+    except (asyncio.IncompleteReadError, TimeoutError):
         return None
     async with asyncio.timeout(MESSAGE_TIMEOUT):
         if first < 0x80:
@@ -66,20 +74,33 @@ async def _read_message(reader: asyncio.StreamReader) -> bytes | None:
             if count > 8:
                 raise GobError("bad message length")
             size = int.from_bytes(await reader.readexactly(count), "big")
-        if not 0 < size <= MAX_MESSAGE:
+        if not 0 < size <= limit:
             raise GobError(f"message of {size} bytes refused")
         return await reader.readexactly(size)
 
 
-async def _read_value(reader: asyncio.StreamReader, decoder: Decoder) -> tuple[bool, Any]:
+async def _read_value(reader: asyncio.StreamReader, decoder: Decoder, limit: int = MAX_MESSAGE) -> tuple[bool, Any]:
     """``(True, value)``, or ``(False, None)`` at the end of the stream."""
     while True:
-        data = await _read_message(reader)
+        data = await _read_message(reader, limit)
         if data is None:
             return False, None
         is_value, value = decoder.message(data)
         if is_value:
             return True, value
+
+
+async def _header(reader: asyncio.StreamReader, decoder: Decoder, limit: int) -> tuple[str, int] | None:
+    """The next call's ``(ServiceMethod, Seq)``, ``None`` at the end of the stream."""
+    more, header = await _read_value(reader, decoder, limit)
+    if not more:
+        return None
+    if not isinstance(header, dict):
+        raise GobError("request header is not a struct")
+    method, seq = header.get("ServiceMethod", ""), header.get("Seq", 0)
+    if not isinstance(method, str) or not isinstance(seq, int) or seq < 0:
+        raise GobError("request header is not an rpc.Request")
+    return method, seq
 
 
 def _elements(body: Any) -> list[bytes] | str:
@@ -118,48 +139,76 @@ def _call(store: RotatingBloom, method: str, body: Any) -> tuple[StructSpec, dic
     return _CHECK_OUTPUT, {"Checks": [t is not None and store.check(t) for t in texts]}
 
 
+async def _answer(
+    writer: asyncio.StreamWriter, encoder: Encoder, method: str, seq: int, result: tuple[StructSpec, Any] | str
+) -> None:
+    if isinstance(result, str):
+        answer = {"ServiceMethod": method, "Seq": seq, "Error": result}
+        out = encoder.encode(_RESPONSE, answer) + encoder.encode(_INVALID, {})
+    else:
+        spec, value = result
+        out = encoder.encode(_RESPONSE, {"ServiceMethod": method, "Seq": seq}) + encoder.encode(spec, value)
+    writer.write(out)
+    try:  # a client that never reads its answers does not hold the connection forever
+        async with asyncio.timeout(MESSAGE_TIMEOUT):
+            await writer.drain()
+    except TimeoutError:
+        raise GobError("the client does not read its answers") from None
+
+
+async def _serve_call(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, decoder: Decoder, encoder: Encoder, store: RotatingBloom
+) -> bool:
+    """One call and its answer; ``False`` when the client has left. A function of its own so that
+    nothing of the call (its decoded body) stays referenced while the connection waits for the next."""
+    header = await _header(reader, decoder, MAX_MESSAGE)
+    if header is None:
+        return False
+    more, body = await _read_value(reader, decoder)
+    if not more:
+        return False
+    result = _call(store, header[0], body)
+    del body
+    await _answer(writer, encoder, *header, result)
+    return True
+
+
+async def _refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, refusal: str) -> None:
+    """A keyed port: the first call is answered ``refusal`` from its header alone (its body is never
+    decoded, nor any later call) and the connection closed."""
+    header = await _header(reader, Decoder(), _MAX_KEYED_MESSAGE)
+    if header is None:
+        return
+    await _answer(writer, Encoder(), *header, refusal)
+    writer.write_eof()
+    # closing with unread data makes the kernel reset the connection, which can lose the answer
+    # before the client reads it: what the client still sends is read and dropped, briefly
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(_LINGER):
+            while await reader.read(1 << 16):
+                pass
+
+
 async def serve_rpc(
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
-    store: RotatingBloom,
-    refusal: Callable[[], str | None],
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, store: RotatingBloom, refusal: str | None
 ) -> None:
     """Answer calls until the client leaves; a stream that is not net/rpc gob closes the connection.
-    ``refusal()`` is the error every call gets when RPC is not allowed (``None`` when it is)."""
-    decoder, encoder = Decoder(), Encoder()
+    ``refusal``: when RPC is not allowed, the error the first call gets before the connection closes."""
     try:
-        while True:
-            more, header = await _read_value(reader, decoder)
-            if not more:
-                return
-            if not isinstance(header, dict):
-                raise GobError("request header is not a struct")
-            method, seq = header.get("ServiceMethod", ""), header.get("Seq", 0)
-            if not isinstance(method, str) or not isinstance(seq, int) or seq < 0:
-                raise GobError("request header is not an rpc.Request")
-            more, body = await _read_value(reader, decoder)
-            if not more:
-                return
-            denied = refusal()
-            result = denied if denied is not None else _call(store, method, body)
-            if isinstance(result, str):
-                answer = {"ServiceMethod": method, "Seq": seq, "Error": result}
-                out = encoder.encode(_RESPONSE, answer) + encoder.encode(_INVALID, {})
-            else:
-                spec, value = result
-                out = encoder.encode(_RESPONSE, {"ServiceMethod": method, "Seq": seq}) + encoder.encode(spec, value)
-            writer.write(out)
-            try:  # a client that never reads its answers does not hold the connection forever
-                async with asyncio.timeout(MESSAGE_TIMEOUT):
-                    await writer.drain()
-            except TimeoutError:
-                raise GobError("the client does not read its answers") from None
+        if refusal is not None:
+            await _refuse(reader, writer, refusal)
+            return
+        decoder, encoder = Decoder(), Encoder()
+        while await _serve_call(reader, writer, decoder, encoder, store):
+            pass
     except GobError as exc:
-        log.warning("revoker rpc: closing a connection from %s: %s", _peer(writer), exc)
+        _warn(writer, str(exc))
     except (TimeoutError, asyncio.IncompleteReadError):
-        log.warning("revoker rpc: closing a connection from %s: message cut short", _peer(writer))
+        _warn(writer, "message cut short")
     except ConnectionError:
         pass
+    except Exception as exc:  # a bug: one line, the connection closed, no task traceback
+        log.error("revoker rpc: closing a connection from %s: unexpected %r", _peer(writer), exc)
     finally:
         writer.close()
 
@@ -167,3 +216,17 @@ async def serve_rpc(
 def _peer(writer: asyncio.StreamWriter) -> str:
     peer = writer.get_extra_info("peername")
     return str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+
+
+#: the kinds of close already logged as a warning (per process)
+_WARNED: set[str] = set()
+_DIGITS: Final = str.maketrans("", "", "0123456789")
+
+
+def _warn(writer: asyncio.StreamWriter, reason: str) -> None:
+    """The first close of each kind is a warning, later ones debug: an unauthenticated client
+    sending garbage cannot flood the log."""
+    kind = reason.translate(_DIGITS)  # "message of 5 bytes refused" and of 7 are one kind
+    level = logging.DEBUG if kind in _WARNED else logging.WARNING
+    _WARNED.add(kind)
+    log.log(level, "revoker rpc: closing a connection from %s: %s", _peer(writer), reason)

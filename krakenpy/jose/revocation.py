@@ -6,8 +6,9 @@ and krakenpy's HTTP admin API on the same port, told apart by a connection's fir
 format: the claim name, a dash, the claim value); ``/check`` answers ``{"revoked": [true, ...]}``.
 With an admin key (from the environment variable ``admin_key_env`` names) every call needs
 ``Authorization: Bearer <key>`` and the listener binds the service's ``listen_ip``; without one it
-binds 127.0.0.1 only. RPC carries no credential: with an admin key every RPC call is answered
-with an error (use the HTTP API), without one it is served like the HTTP API. The listener uses
+binds 127.0.0.1 only. RPC carries no credential: with an admin key an RPC connection's first call
+is answered with an error (use the HTTP API) and the connection closed, its body never decoded;
+without one it is served like the HTTP API. The listener uses
 SO_REUSEPORT, so every worker binds it and the filters, in one shared file, are the same whichever
 worker answers.
 """
@@ -26,7 +27,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from krakenpy.jose.bloom import RotatingBloom
 from krakenpy.jose.gobrpc import looks_like_gob, serve_rpc
-from krakenpy.server.limits import DEFAULT_IDLE_TIMEOUT
+from krakenpy.server.limits import DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT
 from krakenpy.server.side import SideListener
 from krakenpy.tasks import spawn
 
@@ -79,16 +80,23 @@ class _Sniffer(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not subclass asyncio's: typed, not checked
         self._transport = cast(asyncio.Transport, transport)
+        self._owner.sniffing.add(self._transport)
         # silence before the first bytes is an idle connection: the same clock as the gateway's
         self._timer = asyncio.get_running_loop().call_later(DEFAULT_IDLE_TIMEOUT, transport.close)
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
         transport = self._transport
-        if len(self._buffer) < 2 or transport is None:
+        if transport is None:
             return
         if self._timer is not None:
             self._timer.cancel()
+        if len(self._buffer) < 2:
+            # a request has begun: HTTP's read-header clock, as before the protocol is known
+            self._timer = asyncio.get_running_loop().call_later(DEFAULT_HEADER_TIMEOUT, transport.close)
+            return
+        self._timer = None
+        self._owner.sniffing.discard(transport)
         buffered, self._buffer, self._transport = self._buffer, b"", None
         if looks_like_gob(buffered[0], buffered[1]):
             self._owner.start_rpc(transport, buffered)
@@ -104,6 +112,8 @@ class _Sniffer(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._timer is not None:
             self._timer.cancel()
+        if self._transport is not None:
+            self._owner.sniffing.discard(self._transport)
         self._transport = None
 
 
@@ -119,9 +129,15 @@ class AdminServer:
         self._key = key.encode("utf-8", "surrogateescape")
         self._side: SideListener | None = None
         self._rpc: dict[asyncio.Transport, asyncio.Task[None]] = {}
+        #: connections whose protocol is not known yet: close() closes them too
+        self.sniffing: set[asyncio.Transport] = set()
+        self._closed = False
 
     def start_rpc(self, transport: asyncio.Transport, buffered: bytes) -> None:
         """Serve a connection that speaks gob from here on (``buffered``: what was read to tell)."""
+        if self._closed:  # its store may be closed already
+            transport.close()
+            return
         if len(self._rpc) >= MAX_RPC_CONNECTIONS:
             log.warning("revoker rpc: %d connections open, refusing one more", len(self._rpc))
             transport.close()
@@ -133,9 +149,7 @@ class AdminServer:
         protocol.connection_made(transport)
         writer = asyncio.StreamWriter(transport, protocol, reader, loop)
         protocol.data_received(buffered)
-
-        def refusal() -> str | None:
-            return _KEYED if self._key else None
+        refusal = _KEYED if self._key else None
 
         async def run() -> None:
             try:
@@ -200,6 +214,10 @@ class AdminServer:
         self._side = side
 
     async def close(self) -> None:
+        self._closed = True
+        for transport in list(self.sniffing):
+            transport.close()
+        self.sniffing.clear()
         if self._side is not None:
             await self._side.stop()
             self._side = None

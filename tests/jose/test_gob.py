@@ -7,6 +7,7 @@ import pytest
 from krakenpy.jose import gob
 from krakenpy.jose.gob import INT, STRING, UINT, Decoder, GobError
 from krakenpy.jose.gobencode import Encoder, StructSpec
+from tests.components.auth.gobwire import check_input_value, slice_def, struct_def
 
 RESPONSE = StructSpec("Response", (("ServiceMethod", STRING), ("Seq", UINT), ("Error", STRING)))
 CHECKS = StructSpec("CheckOutput", (("Checks", "[]bool"), ("Count", INT)))
@@ -70,3 +71,40 @@ def test_gob_decoder_bounds_counts_depth_and_definitions(monkeypatch: pytest.Mon
     monkeypatch.setattr(gob, "MAX_TYPES", 1)
     with pytest.raises(GobError, match="too many type definitions"):
         decoder.message(_messages(Encoder().encode(StructSpec("T", ()), {}))[0].replace(b"\xff\x81", b"\xff\x85", 1))
+
+
+def _unframe(message: bytes) -> bytes:
+    """A framed message's bytes (its length is one byte or more)."""
+    reader = gob._Reader(message)
+    size = reader.uint()
+    assert reader.left() == size
+    return message[reader.pos :]
+
+
+def test_gob_decoder_bounds_the_fields_and_bytes_of_definitions(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a struct of 1M empty fields was kept for the connection's life: 238 MB over a few definitions
+    fields = [(f"F{i}", INT) for i in range(gob.MAX_FIELDS + 1)]
+    with pytest.raises(GobError, match="over 16 fields"):
+        Decoder().message(_unframe(struct_def(70, "S", fields)))
+    decoder = Decoder()
+    decoder.message(_unframe(struct_def(70, "S", fields[:-1])))  # 16 fields are read
+    monkeypatch.setattr(gob, "MAX_DEFINITION_BYTES", 100)
+    with pytest.raises(GobError, match="type definitions over 100 bytes"):
+        decoder.message(_unframe(struct_def(71, "T", fields[:4])))
+
+
+def test_gob_decoder_bounds_the_elements_of_one_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a byte per element decoded to ~64 bytes of Python each: 1 MiB of them, ~70 MB per message
+    monkeypatch.setattr(gob, "MAX_ELEMENTS", 10)
+    decoder = Decoder()
+    for definition in (slice_def(66, gob.BYTES), struct_def(67, "CheckInput", [("Elems", 66)])):
+        decoder.message(_unframe(definition))
+    assert decoder.message(_unframe(check_input_value(10))) == (True, {"Elems": [b""] * 10})
+    with pytest.raises(GobError, match="over 10 elements"):
+        decoder.message(_unframe(check_input_value(11)))
+    # the count is of the whole value: two slices of 6 are over it too
+    for definition in (slice_def(68, 66), struct_def(69, "Both", [("Elems", 68)])):
+        decoder.message(_unframe(definition))
+    two = b"\xff\x8a\x01\x02" + (b"\x06" + b"\x00" * 6) * 2 + b"\x00"
+    with pytest.raises(GobError, match="over 10 elements"):
+        decoder.message(two)

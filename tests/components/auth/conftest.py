@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 import krakenpy.server.handler as handler_module
 from krakenpy.proxy.types import Headers
 from krakenpy.server.request import guard_headers
+from tests.components.auth.gorpc_client import build_client
 
 
 @pytest.fixture
@@ -22,3 +24,9 @@ def guard_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
 
     monkeypatch.setattr(handler_module, "guard_headers", spy)
     return calls
+
+
+@pytest.fixture(scope="session")
+def go_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Go net/rpc revocation client, compiled once per session."""
+    return build_client(tmp_path_factory.mktemp("gorpc"))

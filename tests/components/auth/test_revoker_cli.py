@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 
-from tests.components.auth.gorpc_client import build_client, run_client
+from tests.components.auth.gorpc_client import run_client
 from tests.conftest import free_port
 from tests.jose.helpers import claims, mint, new_key, public_jwk
 from tests.server.process import Gateway, wait_http, write_json
@@ -150,10 +149,8 @@ def test_revoker_cli_hot_reloads_with_two_workers_keep_revocations(tmp_path: Pat
         gateway.kill()
 
 
-def test_revoker_cli_go_rpc_client_revokes_in_a_running_gateway(
-    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    client = build_client(tmp_path_factory.mktemp("gorpc"))
+def test_revoker_cli_go_rpc_client_revokes_in_a_running_gateway(tmp_path: Path, go_client: Path) -> None:
+    client = go_client
     revoked, other = _setup(tmp_path)
     port, admin = free_port(), free_port()
     # no admin key in the environment: the port is bound to 127.0.0.1 and RPC is served

@@ -4,7 +4,11 @@ beside the HTTP admin API on the same port; garbage never takes the listener dow
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+import logging
+import time
+import tracemalloc
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -16,19 +20,17 @@ import pytest
 from krakenpy.components.auth import revoker, validator
 from krakenpy.components.base import Site
 from krakenpy.errors import Rejection
-from krakenpy.jose import gobrpc
+from krakenpy.jose import gob, gobrpc, revocation
 from krakenpy.jose.bloom import RotatingBloom
+from krakenpy.jose.gobencode import Encoder
 from krakenpy.jose.revocation import AdminServer
-from tests.components.auth.gorpc_client import arun_client, build_client
+from krakenpy.tasks import spawn
+from tests.components.auth.gobwire import check_input_defs, check_input_value, header
+from tests.components.auth.gorpc_client import arun_client
 from tests.conftest import free_port
 from tests.jose.helpers import claims, echo, mint, new_key, public_jwk, request, resources_for, site_for
 
 UNAUTHORIZED = "unauthorized: this port has an admin key and RPC cannot carry one: use the HTTP admin API"
-
-
-@pytest.fixture(scope="module")
-def go_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_client(tmp_path_factory.mktemp("gorpc"))
 
 
 @asynccontextmanager
@@ -102,9 +104,37 @@ async def test_revoker_rpc_with_an_admin_key_refuses_calls_and_http_still_works(
 ) -> None:
     async with _admin(tmp_path, key="admin-secret") as server:
         answers = await arun_client(go_client, server.port, "add", "jti-a", "--", "check", "jti-a")
-        assert answers == [{"error": UNAUTHORIZED}, {"error": UNAUTHORIZED}]
+        # the first call is refused, then the connection closed: the next one finds it shut down (or
+        # sent into the closing connection, whichever Go's client sees first)
+        assert answers[0] == {"error": UNAUTHORIZED}
+        assert answers[1]["error"] in ("connection is shut down", "unexpected EOF")
         assert not server.store.check("jti-a")
         assert await _http_check(server.port, ["jti-a"], key="admin-secret") == {"revoked": [False]}
+
+
+async def _max_loop_lag(until: asyncio.Future[Any]) -> float:
+    """The longest the event loop was held past a 10 ms sleep while ``until`` is pending."""
+    worst = 0.0
+    while not until.done():
+        start = time.perf_counter()
+        await asyncio.sleep(0.01)
+        worst = max(worst, time.perf_counter() - start - 0.01)
+    return worst
+
+
+async def test_revoker_rpc_with_an_admin_key_never_decodes_a_call_body(tmp_path: Path) -> None:
+    # a 1 MiB CheckInput of empty elements took ~2.5 s of the worker's loop to decode before its refusal
+    async with _admin(tmp_path, key="admin-secret") as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        try:
+            call = header(Encoder(), "BloomfilterRPC.Check", 1) + check_input_defs()
+            writer.write(call + check_input_value((1 << 20) - 16))
+            answer = asyncio.ensure_future(asyncio.wait_for(reader.read(), 10))
+            lag = await _max_loop_lag(answer)
+            assert UNAUTHORIZED.encode() in await answer  # refused, then closed (read() reached the end)
+            assert lag < 0.5
+        finally:
+            writer.close()
 
 
 async def _answer_before_close(port: int, data: bytes, wait: float = 5.0) -> bytes:
@@ -180,3 +210,133 @@ async def test_revoker_rpc_first_bytes_of_go_and_http_clients_are_told_apart(go_
     assert gobrpc.looks_like_gob(*seen[0])
     assert {pair[:1] for pair in seen[1:]} == {b"G", b"P", b"O"}
     assert not any(gobrpc.looks_like_gob(*pair) for pair in seen[1:])
+
+
+async def test_revoker_rpc_idle_connection_keeps_no_decoded_call(tmp_path: Path) -> None:
+    # a connection waiting for its next call used to keep its last body (here 20k elements, ~0.9 MB)
+    async with _admin(tmp_path) as server:
+        tracemalloc.start()
+        conns = []
+        try:
+            for _ in range(4):
+                reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+                call = header(Encoder(), "BloomfilterRPC.Check", 1) + check_input_defs()
+                writer.write(call + check_input_value(20_000, 2))
+                conns.append((reader, writer))
+            for reader, _ in conns:  # the whole answer (20k bools) arrived: the call is over
+                assert len(await asyncio.wait_for(reader.readexactly(20_000), 10)) == 20_000
+            await asyncio.sleep(0.2)
+            # what the decoder made and something still holds (the store's hash cache is bounded apart)
+            decoded = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(True, gob.__file__)])
+            kept = sum(stat.size for stat in decoded.statistics("filename"))
+        finally:
+            tracemalloc.stop()
+            for _, writer in conns:
+                writer.close()
+        assert kept < 200_000, f"{kept} bytes of decoded calls kept by 4 idle RPC connections"
+
+
+async def test_revoker_rpc_silence_between_calls_closes_the_connection(
+    tmp_path: Path, go_client: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # without the idle clock, 64 connections that sent one header and went quiet held every slot
+    monkeypatch.setattr(gobrpc, "IDLE_TIMEOUT", 0.3)
+    monkeypatch.setattr(revocation, "MAX_RPC_CONNECTIONS", 2)
+    async with _admin(tmp_path) as server:
+        idle = []
+        for _ in range(2):
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(header(Encoder(), "BloomfilterRPC.Add", 1))
+            idle.append((reader, writer))
+        try:
+            for reader, _ in idle:
+                assert await asyncio.wait_for(reader.read(), 5) == b""
+            assert await arun_client(go_client, server.port, "add", "jti-a") == [{"count": 1}]
+        finally:
+            for _, writer in idle:
+                writer.close()
+
+
+async def test_revoker_rpc_connection_sniffed_after_close_is_not_served(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a connection whose 2nd byte came after close() was served over the closed store (a task traceback)
+    spawned: list[object] = []
+
+    def record(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        spawned.append(coro)
+        return spawn(coro)
+
+    monkeypatch.setattr(revocation, "spawn", record)
+    async with _admin(tmp_path) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        call = header(Encoder(), "BloomfilterRPC.Check", 1) + check_input_defs() + check_input_value(1)
+        writer.write(call[:1])
+        await writer.drain()
+        await asyncio.sleep(0.2)
+    try:
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # close() closed it
+        assert not server.sniffing
+        with contextlib.suppress(ConnectionError):
+            writer.write(call[1:])
+            await writer.drain()
+        await asyncio.sleep(0.2)
+        assert not spawned
+    finally:
+        writer.close()
+
+
+async def test_revoker_rpc_start_after_close_closes_the_transport(tmp_path: Path) -> None:
+    async with _admin(tmp_path) as server:
+        pass
+    closed = asyncio.get_running_loop().create_future()
+
+    class Transport(asyncio.Transport):
+        def close(self) -> None:
+            closed.set_result(True)
+
+    server.start_rpc(Transport(), b"\x80\x80")
+    assert closed.done() and not server._rpc
+
+
+async def test_revoker_rpc_one_byte_then_silence_is_closed_by_the_header_clock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # HTTP's read-header clock closed such a connection; the sniffer held it on the 90 s idle clock
+    monkeypatch.setattr(revocation, "DEFAULT_HEADER_TIMEOUT", 0.3)
+    async with _admin(tmp_path) as server:
+        assert await _answer_before_close(server.port, b"G", wait=3) == b""
+
+
+async def test_revoker_rpc_unexpected_error_is_one_log_line_and_a_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*_: object) -> None:
+        raise ValueError("mmap closed or invalid")
+
+    monkeypatch.setattr(gobrpc, "_call", broken)
+    async with _admin(tmp_path) as server:
+        call = header(Encoder(), "BloomfilterRPC.Check", 1) + check_input_defs() + check_input_value(1)
+        with caplog.at_level(logging.DEBUG, logger="krakenpy.jose"):
+            assert await _answer_before_close(server.port, call) == b""
+            await asyncio.sleep(0.05)
+    lines = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage().rsplit(": ", 1)[1] for r in lines] == ["unexpected ValueError('mmap closed or invalid')"]
+    assert not any(r.exc_info for r in caplog.records)
+
+
+async def test_revoker_rpc_garbage_warns_once_per_kind_then_logs_at_debug(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(gobrpc, "_WARNED", set())
+    async with _admin(tmp_path) as server:
+        with caplog.at_level(logging.DEBUG, logger="krakenpy.jose"):
+            for garbage in (b"\xfc\x7f\xff\xff\xff", b"\xfc\x7f\xff\xff\xfe", b"\xf7\x00\x00"):
+                assert await _answer_before_close(server.port, garbage) == b""
+            await asyncio.sleep(0.05)
+    levels = [(r.levelno, r.getMessage().rsplit(": ", 1)[1]) for r in caplog.records if "closing" in r.getMessage()]
+    assert levels == [
+        (logging.WARNING, "message of 2147483647 bytes refused"),
+        (logging.DEBUG, "message of 2147483646 bytes refused"),
+        (logging.WARNING, "bad message length"),
+    ]
