@@ -20,6 +20,7 @@ from aiohttp import web
 
 from krakenpy.config.build import build_service
 from krakenpy.gateway import build_gateway
+from krakenpy.grpc.server import is_grpc
 from krakenpy.grpc.server_h2 import MAX_BUFFERED, MAX_STREAMS, H2Server
 from krakenpy.server.limits import ServerLimits
 from krakenpy.server.protocol import GatewayServer
@@ -405,3 +406,13 @@ async def test_h2_swap_drained_waits_for_every_stream(gw: Any, flights_pb: Path)
     writer.close()
     assert still_running == 1
     assert not result, "drained() is True while a call started before the swap is still running on the old gateway"
+
+
+def test_is_grpc_content_types() -> None:
+    assert is_grpc("application/grpc")
+    assert is_grpc("application/grpc+proto")
+    assert is_grpc("Application/GRPC; charset=utf-8")
+    assert not is_grpc("application/grpc-web")
+    assert not is_grpc("application/grpc-web+proto")
+    assert not is_grpc("application/grpcx")
+    assert not is_grpc("")
