@@ -224,11 +224,13 @@ async def test_h2_ping_flood_without_reading_is_bounded(gw: Any) -> None:
     async def http11_probe() -> None:  # an ordinary HTTP/1.1 client of the same worker meanwhile
         while True:
             r, w = await asyncio.open_connection("127.0.0.1", port)
-            t0 = time.monotonic()
-            w.write(b"GET /__health HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
-            await r.read()
-            lat.append(time.monotonic() - t0)
-            w.close()
+            try:
+                t0 = time.monotonic()
+                w.write(b"GET /__health HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+                await r.read()
+                lat.append(time.monotonic() - t0)
+            finally:
+                w.close()
             await asyncio.sleep(0.05)
 
     probe = asyncio.ensure_future(http11_probe())
@@ -246,6 +248,7 @@ async def test_h2_ping_flood_without_reading_is_bounded(gw: Any) -> None:
             break
     await asyncio.sleep(0.3)  # the probe goes on meanwhile
     probe.cancel()
+    await asyncio.gather(probe, return_exceptions=True)
     writer.transport.abort()
     assert stalled, "the gateway read 24 MB of PINGs from a client that reads none of their ACKs"
     assert lat  # HTTP/1.1 clients of the worker are served meanwhile (their latency: bench/, not here)
