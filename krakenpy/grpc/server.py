@@ -35,7 +35,7 @@ from krakenpy.proxy.types import Headers, Proxy, Request, Response
 from krakenpy.resources import Resources
 from krakenpy.server.request import user_agent
 
-__all__ = ["GRPC_CALL", "Method", "build_server", "grpc_middleware", "status_response"]
+__all__ = ["GRPC_CALL", "Method", "build_server", "grpc_middleware", "is_grpc", "status_response"]
 
 log = logging.getLogger("krakenpy.grpc")
 
@@ -61,6 +61,12 @@ def status_response(code: int, message: str = "", headers: Mapping[str, str] | N
     if message:
         out["grpc-message"] = quote(message, safe=" !\"#$&'()*+,-./:;<=>?@[\\]^_`{|}~")
     return HttpResponse(200, out, b"")
+
+
+def is_grpc(content_type: str) -> bool:
+    """A gRPC call's content type: ``application/grpc`` or ``application/grpc+…`` (never ``grpc-web``)."""
+    media = content_type.partition(";")[0].strip().lower()
+    return media == "application/grpc" or media.startswith("application/grpc+")
 
 
 def _timeout(value: str | None) -> float | None:
@@ -139,7 +145,7 @@ class Method:
         loop = asyncio.get_running_loop()
         seconds = workflow.timeout
         client = _timeout(request.headers.get("grpc-timeout"))
-        if client is not None and (not seconds or client < seconds):
+        if client is not None and (not seconds or client < seconds):  # the client only shortens it
             seconds = client
         return Request(
             method="POST",
@@ -172,6 +178,8 @@ class Method:
 
     async def call(self, request: HttpRequest) -> HttpResponse:
         """Answer one call: decode, run the workflow, encode (every failure a status)."""
+        if _timeout(request.headers.get("grpc-timeout")) == 0:  # a deadline already past: not started
+            return status_response(DEADLINE_EXCEEDED, "the deadline passed before the call started")
         raw = await request.body(self.max_recv + 5)
         if raw is None:
             return status_response(8, f"the message is larger than {self.max_recv} bytes")  # RESOURCE_EXHAUSTED

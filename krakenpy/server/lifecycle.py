@@ -64,6 +64,7 @@ class Connection(BaseProtocol):
         "_remote",
         "_scheme",
         "_server",
+        "_started",
         "_t0",
         "_task",
         "_write_by",
@@ -83,6 +84,7 @@ class Connection(BaseProtocol):
         self._hbytes = 0  # header bytes of the request being received
         self._held: bytes | None = None  # what came behind an Upgrade request, until it is answered
         self._finished = 0  # responses written on this connection
+        self._started = -1  # requests started, when it is not ``_finished`` and the one in flight (HTTP/2)
         self._closing = False  # close once the current answer is written (drain, broken body)
         self._done = False  # closed or closing now: nothing more is read or answered
         self._remote = ""
@@ -198,5 +200,10 @@ class Connection(BaseProtocol):
 
     @property
     def finished(self) -> int:
-        """Answers written on this connection."""
+        """Answers written on this connection (HTTP/2: the streams before the oldest still answered)."""
         return self._finished
+
+    @property
+    def started(self) -> int:
+        """Requests started on this connection: once ``finished`` reaches it, they are all answered."""
+        return self._started if self._started >= 0 else self._finished + (self._task is not None)

@@ -69,10 +69,10 @@ class GatewayServer(SweptServer):
         """Serve every request that starts from now on with ``handler``, also on open keep-alive
         connections; returns a test that is true once the requests started before have finished."""
         self.handler = handler  # each request reads it when it starts
-        before = {c: c.finished for c in self.connections if c.busy}
+        before = {c: c.started for c in self.connections if c.busy}  # an HTTP/2 connection answers many
 
         def drained() -> bool:
-            return all(c.transport is None or not c.busy or c.finished > n for c, n in before.items())
+            return all(c.transport is None or not c.busy or c.finished >= n for c, n in before.items())
 
         return drained
 

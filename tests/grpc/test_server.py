@@ -209,8 +209,9 @@ async def test_server_drain_waits_for_calls_in_flight(
         slow = _find(flights_pb)
         slow.origin.name = "slow"  # the backend answers after 2 s
         call = asyncio.ensure_future(_call(port, flights_pb, slow))
-        while server.in_flight() == 0:
-            await asyncio.sleep(0.01)
+        async with asyncio.timeout(5):
+            while server.in_flight() == 0:
+                await asyncio.sleep(0.01)
         assert await server.drain(10.0)  # nothing cut: it waited for the call
         reply = await call
         assert reply.total_count == 3 and len(seen) == 1
