@@ -51,9 +51,9 @@ def write_atomically(path: str, data: bytes) -> None:
         raise
 
 
-def emit_json(document: object, out: str, written: str) -> int:
+def emit_json(document: object, out: str, what: str, detail: str = "") -> int:
     """Write ``document`` as indented JSON to standard output (``out`` empty or ``-``) or to the file
-    ``out`` at once, saying ``written`` on standard error; the exit code."""
+    ``out`` at once, saying "<what> written to <out> <detail>" on standard error; the exit code."""
     data = orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
     if out in ("", "-"):
         sys.stdout.buffer.write(data)
@@ -64,5 +64,5 @@ def emit_json(document: object, out: str, written: str) -> int:
     except OSError as exc:
         print(f"ERROR: cannot write {out}: {exc.strerror}", file=sys.stderr)
         return 1
-    print(f"{written} written to {out}", file=sys.stderr)
+    print(f"{what} written to {out}{f' {detail}' if detail else ''}", file=sys.stderr)
     return 0

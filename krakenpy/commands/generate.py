@@ -23,7 +23,7 @@ def _postman(args: argparse.Namespace) -> int:
         service_doc if isinstance(service_doc, ServiceDoc) else None,
         endpoint_docs(loaded.parsed),
     )
-    return emit_json(document, args.out, f"Postman collection ({len(loaded.service.endpoints)} requests)")
+    return emit_json(document, args.out, "Postman collection", f"({len(loaded.service.endpoints)} requests)")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

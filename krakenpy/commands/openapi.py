@@ -29,7 +29,7 @@ def _run(args: argparse.Namespace) -> int:
         print_errors(exc.issues)
         print(f"{len(exc.issues)} error(s) in {args.config}", file=sys.stderr)
         return 1
-    return emit_json(document, args.out, f"OpenAPI document ({len(document['paths'])} paths)")
+    return emit_json(document, args.out, "OpenAPI document", f"({len(document['paths'])} paths)")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
