@@ -4,12 +4,8 @@ as ``krakend generate postman`` (KrakenD Enterprise) writes it from ``documentat
 from __future__ import annotations
 
 import argparse
-import sys
 
-import orjson
-
-from krakenpy.commands.common import add_config_argument, load_or_report
-from krakenpy.commands.openapi import write_atomically
+from krakenpy.commands.common import add_config_argument, emit_json, load_or_report
 
 __all__ = ["register"]
 
@@ -27,18 +23,7 @@ def _postman(args: argparse.Namespace) -> int:
         service_doc if isinstance(service_doc, ServiceDoc) else None,
         endpoint_docs(loaded.parsed),
     )
-    data = orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
-    if args.out in ("", "-"):
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-        return 0
-    try:
-        write_atomically(args.out, data)
-    except OSError as exc:
-        print(f"ERROR: cannot write {args.out}: {exc.strerror}", file=sys.stderr)
-        return 1
-    print(f"Postman collection written to {args.out} ({len(loaded.service.endpoints)} requests)", file=sys.stderr)
-    return 0
+    return emit_json(document, args.out, "Postman collection", f"({len(loaded.service.endpoints)} requests)")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

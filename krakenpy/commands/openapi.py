@@ -4,29 +4,12 @@ configuration, as ``krakend openapi export`` (KrakenD Enterprise) writes it from
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 
-import orjson
-
-from krakenpy.commands.common import add_config_argument, load_or_report
+from krakenpy.commands.common import add_config_argument, emit_json, load_or_report
 from krakenpy.errors import ConfigError
 
-__all__ = ["register", "write_atomically"]
-
-
-def write_atomically(path: str, data: bytes) -> None:
-    """Replace ``path`` at once (a reader never sees half a document)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".krakenpy-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+__all__ = ["register"]
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -46,18 +29,7 @@ def _run(args: argparse.Namespace) -> int:
         print_errors(exc.issues)
         print(f"{len(exc.issues)} error(s) in {args.config}", file=sys.stderr)
         return 1
-    data = orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
-    if args.out in ("", "-"):
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-        return 0
-    try:
-        write_atomically(args.out, data)
-    except OSError as exc:
-        print(f"ERROR: cannot write {args.out}: {exc.strerror}", file=sys.stderr)
-        return 1
-    print(f"OpenAPI document written to {args.out} ({len(document['paths'])} paths)", file=sys.stderr)
-    return 0
+    return emit_json(document, args.out, "OpenAPI document", f"({len(document['paths'])} paths)")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
