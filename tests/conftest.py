@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import random
 import socket
@@ -96,6 +97,19 @@ def _no_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     set their own); subprocesses inherit the cleared environment."""
     for name in _PROXY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _logging_levels_restored() -> Iterator[None]:
+    """The root and ``krakenpy`` loggers' levels as each test found them: an in-process CLI call sets
+    the root level (``--log-level``), and a later test's ``caplog`` would otherwise capture DEBUG lines it
+    never asked for (it made the agent timeout test end its wait on an INFO line)."""
+    root, ours = logging.getLogger(), logging.getLogger("krakenpy")
+    saved = root.level, ours.level, ours.propagate
+    yield
+    root.setLevel(saved[0])
+    ours.setLevel(saved[1])
+    ours.propagate = saved[2]
 
 
 def make_config(endpoints: list[dict[str, Any]], **service: Any) -> dict[str, Any]:
