@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+import orjson
+
+from krakenpy.gojson import valid_text
 from krakenpy.telemetry.trace.otlptext import attributes_text, name_text, q, span_text, status_text
 from krakenpy.telemetry.trace.spans import CLIENT, INTERNAL, SERVER, Record, Span, SpanShape, SpanTemplate
 
@@ -17,6 +20,16 @@ __all__ = ["CallTemplate", "ClientTemplate", "ReadTemplate", "ServerTemplate"]
 
 _READ: Final = "http.client.response.read."
 _BOOL: Final = ("false", "true")
+_OK: Final = '{"code":0}'
+_dumps = orjson.dumps
+#: the (method, route) texts a SERVER template keeps (bounded: a client chooses the method)
+_ROUTES_MAX: Final = 1024
+
+
+def _clean(r: Record) -> Record:
+    """A record whose strings hold no surrogate escape (a client's bytes that were not UTF-8), each
+    written as U+FFFD: the templates' slow path when orjson refused one."""
+    return tuple(valid_text(v) if type(v) is str else v for v in r)
 
 
 def _fixed(shape: SpanShape | None) -> str:
@@ -37,58 +50,63 @@ def _made(template: Any, r: Record, name: str, kind: int, attrs: dict[str, Any])
     return Span.made(r, name, kind, attrs, shape)
 
 
-def _ids(r: Record) -> str:
-    parent = r[3]
-    if parent:
-        return f'{{"traceId":"{r[1]}","spanId":"{r[2]}","parentSpanId":"{parent}",'
-    return f'{{"traceId":"{r[1]}","spanId":"{r[2]}",'
-
-
 class ServerTemplate(SpanTemplate):
     """The edge's SERVER span. Values: method, route label, target (redacted), host, user agent,
-    client address, request body size (or None), request id (or ""), status code, response size."""
+    client address, request body size (or None), request id (or ""), status code, response size.
+    The attributes that follow from the method and the route (with the shape's) are one text kept
+    per pair; the four client texts are JSON-escaped by orjson inline (a helper call each cost
+    ~15 opcodes)."""
 
-    __slots__ = ("fixed", "shape")
+    __slots__ = ("_routes", "shape")
 
     def __init__(self, shape: SpanShape) -> None:
         self.shape = shape
-        self.fixed: str | None = None
+        self._routes: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def _route(self, method: str, label: str) -> tuple[str, str]:
+        """``"name":…,"kind":2,`` and the fixed attributes, method and route first, for one pair."""
+        if len(self._routes) >= _ROUTES_MAX:
+            self._routes.clear()
+        found = self._routes[(method, label)] = (
+            f'"name":{name_text(method + " " + label)},"kind":2,',
+            f'{_fixed(self.shape)}{{"key":"http.request.method","value":{{"stringValue":{name_text(method)}}}}},'
+            f'{{"key":"http.route","value":{{"stringValue":{name_text(label)}}}}},',
+        )
+        return found
 
     def text(self, r: Record) -> str:
-        fixed = self.fixed
-        if fixed is None:
-            fixed = self.fixed = _fixed(self.shape)
         method, label, target, host, agent, addr, body, rid, code, size = r[8:]
+        head, fixed = self._routes.get((method, label)) or self._route(method, label)
         extra = ""
         if body is not None:
             extra = f'{{"key":"http.request.body.size","value":{{"intValue":"{body}"}}}},'
         if rid:  # an id krakenpy made or one valid_request_id let in: no character JSON escapes
             extra += f'{{"key":"http.request.id","value":{{"stringValue":"{rid}"}}}},'
-        return (
-            f'{_ids(r)}"name":{name_text(method + " " + label)},"kind":2,"startTimeUnixNano":"{r[4]}",'
-            f'"endTimeUnixNano":"{r[5]}","attributes":[{fixed}'
-            f'{{"key":"url.full","value":{{"stringValue":{q(target)}}}}},'
-            f'{{"key":"server.address","value":{{"stringValue":{q(host)}}}}},'
-            f'{{"key":"http.request.method","value":{{"stringValue":{name_text(method)}}}}},'
-            f'{{"key":"user_agent.original","value":{{"stringValue":{q(agent)}}}}},'
-            f'{{"key":"client.address","value":{{"stringValue":{q(addr)}}}}},{extra}'
-            f'{{"key":"http.route","value":{{"stringValue":{name_text(label)}}}}},'
-            f'{{"key":"http.response.status_code","value":{{"intValue":"{code}"}}}},'
-            f'{{"key":"http.response.body.size","value":{{"intValue":"{size}"}}}}],'
-            f'"status":{status_text(r[6], r[7])}}}'
-        )
+        parent = f'"parentSpanId":"{r[3]}",' if r[3] else ""
+        try:
+            return (
+                f'{{"traceId":"{r[1]}","spanId":"{r[2]}",{parent}{head}"startTimeUnixNano":"{r[4]}","endTimeUnixNano":"{r[5]}","attributes":[{fixed}'
+                f'{{"key":"url.full","value":{{"stringValue":{_dumps(target).decode()}}}}},'
+                f'{{"key":"server.address","value":{{"stringValue":{_dumps(host).decode()}}}}},'
+                f'{{"key":"user_agent.original","value":{{"stringValue":{_dumps(agent).decode()}}}}},'
+                f'{{"key":"client.address","value":{{"stringValue":{_dumps(addr).decode()}}}}},{extra}'
+                f'{{"key":"http.response.status_code","value":{{"intValue":"{code}"}}}},'
+                f'{{"key":"http.response.body.size","value":{{"intValue":"{size}"}}}}],'
+                f'"status":{status_text(r[6], r[7]) if r[6] else _OK}}}'
+            )
+        except orjson.JSONEncodeError:
+            return self.text(_clean(r))
 
     def span(self, r: Record) -> Span:
         method, label, target, host, agent, addr, body, rid, code, size = r[8:]
         attrs: dict[str, Any] = {
-            "url.full": target, "server.address": host, "http.request.method": method,
+            "http.request.method": method, "http.route": label, "url.full": target, "server.address": host,
             "user_agent.original": agent, "client.address": addr,
         }  # fmt: skip
         if body is not None:
             attrs["http.request.body.size"] = body
         if rid:
             attrs["http.request.id"] = rid
-        attrs["http.route"] = label
         attrs["http.response.status_code"] = code
         attrs["http.response.body.size"] = size
         return Span.made(r, f"{method} {label}", SERVER, attrs, self.shape)
@@ -118,9 +136,11 @@ class CallTemplate(SpanTemplate):
             own = f'{{"key":"http.response.status_code","value":{{"intValue":"{code}"}}}},' + own
         if canceled:
             own += ',{"key":"canceled","value":{"boolValue":true}}'
+        parent = f'"parentSpanId":"{r[3]}",' if r[3] else ""
         return (
-            f'{_ids(r)}{head}"startTimeUnixNano":"{r[4]}","endTimeUnixNano":"{r[5]}",'
-            f'"attributes":[{_fixed(self.shape)}{own}],"status":{status_text(r[6], r[7])}}}'
+            f'{{"traceId":"{r[1]}","spanId":"{r[2]}",{parent}{head}"startTimeUnixNano":"{r[4]}",'
+            f'"endTimeUnixNano":"{r[5]}","attributes":[{_fixed(self.shape)}{own}],'
+            f'"status":{status_text(r[6], r[7]) if r[6] else _OK}}}'
         )
 
     def span(self, r: Record) -> Span:
@@ -136,17 +156,27 @@ class ClientTemplate(SpanTemplate):
     """An HTTP backend's CLIENT span. Values: URL (redacted), host, port, method, request body size,
     status code, response size, ``(get-conn, dns, tls)`` seconds or None, first-byte time or 0."""
 
-    __slots__ = ("_host", "_host_text", "base", "head", "name", "shape")
+    __slots__ = ("_peers", "base", "head", "name", "shape")
 
     def __init__(self, name: str, shape: SpanShape | None, base: dict[str, Any]) -> None:
         self.name = name
         self.shape = shape
         self.base = base
         self.head: str | None = None
-        # the last host and its JSON text: the client layer hands the same string object back while
-        # the backend's host stays the same (its peer cache), so one identity test replaces the escape
-        self._host: str | None = None
-        self._host_text = ""
+        #: the fixed attributes with server.address, server.port and the method, by (host, port,
+        #: method): a backend's calls repeat them (bounded: dynamic routing may vary the host)
+        self._peers: dict[tuple[str, int, str], str] = {}
+
+    def _peer(self, key: tuple[str, int, str]) -> str:
+        if len(self._peers) >= _ROUTES_MAX:
+            self._peers.clear()
+        host, port, method = key
+        found = self._peers[key] = (
+            f'{_fixed(self.shape)}{{"key":"server.address","value":{{"stringValue":{q(host)}}}}},'
+            f'{{"key":"server.port","value":{{"intValue":"{port}"}}}},'
+            f'{{"key":"http.request.method","value":{{"stringValue":{name_text(method)}}}}},'
+        )
+        return found
 
     def text(self, r: Record) -> str:
         if self.shape is None:
@@ -155,8 +185,8 @@ class ClientTemplate(SpanTemplate):
         if head is None:
             head = self.head = f'"name":{q(self.name)},"kind":3,'
         url, host, port, method, body, code, size, conn, first_byte = r[8:]
-        if host is not self._host:
-            self._host, self._host_text = host, q(host)
+        key = (host, port, method)
+        fixed = self._peers.get(key) or self._peer(key)
         extra = events = ""
         if conn is not None:
             get_conn, dns, tls = conn
@@ -167,22 +197,24 @@ class ClientTemplate(SpanTemplate):
             )
         if first_byte:
             events = f',"events":[{{"name":"first-byte-time","timeUnixNano":"{first_byte}","attributes":[]}}]'
-        return (
-            f'{_ids(r)}{head}"startTimeUnixNano":"{r[4]}","endTimeUnixNano":"{r[5]}","attributes":[{_fixed(self.shape)}'
-            f'{{"key":"url.full","value":{{"stringValue":{q(url)}}}}},'
-            f'{{"key":"server.address","value":{{"stringValue":{self._host_text}}}}},'
-            f'{{"key":"server.port","value":{{"intValue":"{port}"}}}},'
-            f'{{"key":"http.request.method","value":{{"stringValue":{name_text(method)}}}}},'
-            f'{{"key":"http.request.body.size","value":{{"intValue":"{body}"}}}},'
-            f'{{"key":"http.response.status_code","value":{{"intValue":"{code}"}}}},'
-            f'{{"key":"http.response.body.size","value":{{"intValue":"{size}"}}}}{extra}],'
-            f'"status":{status_text(r[6], r[7])}{events}}}'
-        )
+        parent = f'"parentSpanId":"{r[3]}",' if r[3] else ""
+        try:
+            return (
+                f'{{"traceId":"{r[1]}","spanId":"{r[2]}",{parent}{head}"startTimeUnixNano":"{r[4]}",'
+                f'"endTimeUnixNano":"{r[5]}","attributes":[{fixed}'
+                f'{{"key":"url.full","value":{{"stringValue":{_dumps(url).decode()}}}}},'
+                f'{{"key":"http.request.body.size","value":{{"intValue":"{body}"}}}},'
+                f'{{"key":"http.response.status_code","value":{{"intValue":"{code}"}}}},'
+                f'{{"key":"http.response.body.size","value":{{"intValue":"{size}"}}}}{extra}],'
+                f'"status":{status_text(r[6], r[7]) if r[6] else _OK}{events}}}'
+            )
+        except orjson.JSONEncodeError:
+            return self.text(_clean(r))
 
     def span(self, r: Record) -> Span:
         url, host, port, method, body, code, size, conn, first_byte = r[8:]
         attrs: dict[str, Any] = {
-            "url.full": url, "server.address": host, "server.port": port, "http.request.method": method,
+            "server.address": host, "server.port": port, "http.request.method": method, "url.full": url,
             "http.request.body.size": body, "http.response.status_code": code, "http.response.body.size": size,
         }  # fmt: skip
         if conn is not None:
@@ -206,10 +238,13 @@ class ReadTemplate(SpanTemplate):
         if self.shape is None:
             return span_text(self.span(r))
         size, seconds = r[8:]
+        parent = f'"parentSpanId":"{r[3]}",' if r[3] else ""
         return (
-            f'{_ids(r)}"name":"{_READ}tracker","kind":1,"startTimeUnixNano":"{r[4]}","endTimeUnixNano":"{r[5]}",'
-            f'"attributes":[{_fixed(self.shape)}{{"key":"{_READ}size","value":{{"intValue":"{size}"}}}},'
-            f'{{"key":"{_READ}time","value":{{"doubleValue":{seconds!r}}}}}],"status":{status_text(r[6], r[7])}}}'
+            f'{{"traceId":"{r[1]}","spanId":"{r[2]}",{parent}"name":"{_READ}tracker","kind":1,'
+            f'"startTimeUnixNano":"{r[4]}","endTimeUnixNano":"{r[5]}","attributes":[{_fixed(self.shape)}'
+            f'{{"key":"{_READ}size","value":{{"intValue":"{size}"}}}},'
+            f'{{"key":"{_READ}time","value":{{"doubleValue":{seconds!r}}}}}],'
+            f'"status":{status_text(r[6], r[7]) if r[6] else _OK}}}'
         )
 
     def span(self, r: Record) -> Span:
