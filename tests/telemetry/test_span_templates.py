@@ -106,3 +106,14 @@ def test_span_buffer_takes_records_and_a_cold_path_span() -> None:
 def test_span_bases_unique_per_request() -> None:
     bases = {span_base() for _ in range(10_000)}
     assert len(bases) == 10_000 and all(len(b) == 13 for b in bases)
+
+
+def test_span_templates_usual_call_format_writes_what_the_first_call_wrote() -> None:
+    # the usual proxy/backend span is written by one %-format made on first use: the same text
+    proxy = CallTemplate("/100%/{{.Id}}", SpanShape({"krakend.stage": "backend", "team": "50%"}), {})
+    usual = (proxy, *_head(1), True, False, None)
+    first = proxy.text(usual)
+    assert proxy.usual is not None and proxy.text(usual) == first
+    root, failed = (proxy, *_head(2, None), False, False, None), (proxy, *_head(3, status=2), True, True, 500)
+    records = [usual, root, failed, usual]
+    assert _written(records) == [_expected(span_of(r)) for r in records]

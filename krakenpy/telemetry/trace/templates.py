@@ -116,17 +116,31 @@ class CallTemplate(SpanTemplate):
     """A proxy or backend INTERNAL span. Values: complete, canceled, status code (None unless the
     call raised)."""
 
-    __slots__ = ("base", "head", "name", "shape")
+    __slots__ = ("base", "head", "name", "shape", "usual")
 
     def __init__(self, name: str, shape: SpanShape | None, base: dict[str, Any]) -> None:
         self.name = name
         self.shape = shape
         self.base = base
         self.head: str | None = None
+        #: the usual span (a parent, no error, not canceled) as one %-format: one C call, where the
+        #: f-string below takes ~85 opcodes (2026-12-01)
+        self.usual: str | None = None
 
     def text(self, r: Record) -> str:
+        usual = self.usual
+        if usual is not None and r[3] and not r[6] and r[10] is None and not r[9]:
+            return usual % (r[1], r[2], r[3], r[4], r[5], _BOOL[r[8]])
         if self.shape is None:
             return span_text(self.span(r))
+        if usual is None:
+            self.usual = (
+                '{"traceId":"%s","spanId":"%s","parentSpanId":"%s",'
+                + f'"name":{q(self.name)},"kind":1,'.replace("%", "%%")
+                + '"startTimeUnixNano":"%d","endTimeUnixNano":"%d","attributes":['
+                + _fixed(self.shape).replace("%", "%%")
+                + '{"key":"complete","value":{"boolValue":%s}}],"status":{"code":0}}'
+            )
         head = self.head
         if head is None:
             head = self.head = f'"name":{q(self.name)},"kind":1,'
