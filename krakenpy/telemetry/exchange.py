@@ -75,8 +75,16 @@ class Exchange:
     subject: str | None = None
     #: the request's trace (:class:`krakenpy.telemetry.trace.context.TraceState`) or None
     trace: Any = None
-    #: the innermost open span record (parent of the next one), or None
-    span: Any = None
+    #: the span id of the request's SERVER span (the proxy span's parent), or None
+    span: str | None = None
+    #: a sampled request's span-id head (13 hex digits; its spans end in ``HEX3[n]``) and the
+    #: number of the next span (0 is the SERVER span's)
+    spans: str = ""
+    made: int = 1
+    #: the proxy span's id (the backend spans' parent) and, on an endpoint whose one backend is
+    #: called once, the backend span's (the CLIENT span's parent, without a context variable)
+    proxy_span: str | None = None
+    backend_span: str | None = None
 
     def upstream_started(self) -> float:
         """Mark an upstream call as started; returns its start time (``perf_counter``)."""

@@ -11,7 +11,8 @@ import orjson
 
 from krakenpy.gojson import text_json
 from krakenpy.telemetry.metrics.registry import Counter, Family, Histogram, Registry
-from krakenpy.telemetry.trace.spans import Span
+from krakenpy.telemetry.trace.otlptext import ENCODED_LEN, ENCODED_MAX, PER_REQUEST, attributes_text, value_json
+from krakenpy.telemetry.trace.spans import Record
 
 __all__ = [
     "SCOPE", "attributes", "attributes_text", "metrics_json", "protobuf_available", "spans_body", "spans_json",
@@ -22,64 +23,36 @@ SCOPE: Final = {"name": "io.krakend.krakend-otel", "version": "0.14.4"}
 _CUMULATIVE: Final = 2
 
 
-def _value(value: Any) -> dict[str, Any]:
-    if isinstance(value, bool):
-        return {"boolValue": value}
-    if isinstance(value, int):
-        return {"intValue": str(value)}
-    if isinstance(value, float):
-        return {"doubleValue": value}
-    if isinstance(value, list | tuple):
-        return {"arrayValue": {"values": [_value(v) for v in value]}}
-    return {"stringValue": str(value)}
-
-
 #: encoded items by ``(key, value, type)`` (the type keeps ``True``, ``1`` and ``1.0`` apart), shared
-#: between batches and read-only (orjson and the protobuf path only read them): the usual attributes
-#: (stage, method, route, host, backend URL, status, sizes) repeat on every request, and one dict
-#: lookup costs a fraction of building two dicts per attribute
+#: between exports and read-only (orjson and the protobuf path only read them): the usual attributes
+#: repeat on every export, and one dict lookup costs a fraction of building two dicts per attribute
 _ENCODED: dict[tuple[str, Any, type], dict[str, Any]] = {}
-#: bounded: emptied when full, so values that still differ per request (body sizes) cannot keep the
-#: usual ones of a later reload out, and the memory it holds stays small
-_ENCODED_MAX: Final = 2048
-#: values longer than this are encoded each time (a long URL would pin its text in the cache)
-_ENCODED_LEN: Final = 256
-#: keys whose value is unique per request or comes from the client (a URL path may carry a token, a
-#: user agent or address is one-off): never kept, so no client text outlives its batch
-_PER_REQUEST: Final = frozenset({
-    "http.request.id", "url.full", "url.path", "url.query", "http.url", "http.path", "http.target", "http.host",
-    "user_agent.original", "http.user_agent", "client.address", "client.port", "network.peer.address",
-    "http.request.body.size", "http.response.body.size", "http.client.response.read.time",
-    "http.client.response.read.size", "get-conn-duration", "dns-duration", "tls-duration",
-})  # fmt: skip
-#: header attributes (``report_headers``) name keys after client header names: their heads are never kept
-_CLIENT_KEYS: Final = ("http.request.header.", "http.response.header.")
 
 
 def _encoded(k: str, v: Any) -> dict[str, Any]:
-    """One OTLP key-value, kept in :data:`_ENCODED` when its value is a ``str``, ``int`` or ``bool``."""
+    """One OTLP key-value, kept in :data:`_ENCODED` (the text caches' rules) when its value is a
+    ``str``, ``int`` or ``bool``."""
     kind = type(v)
     if kind is str:
         found = {"key": k, "value": {"stringValue": v}}
-        if len(v) > _ENCODED_LEN:
+        if len(v) > ENCODED_LEN:
             return found
     elif kind is int:
         found = {"key": k, "value": {"intValue": str(v)}}
     elif kind is bool:
         found = {"key": k, "value": {"boolValue": v}}
     else:
-        return {"key": k, "value": _value(v)}
-    if k in _PER_REQUEST:
+        return {"key": k, "value": value_json(v)}
+    if k in PER_REQUEST:
         return found
-    if len(_ENCODED) >= _ENCODED_MAX:
+    if len(_ENCODED) >= ENCODED_MAX:
         _ENCODED.clear()
     _ENCODED[(k, v, kind)] = found
     return found
 
 
 def attributes(attrs: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> list[dict[str, Any]]:
-    """OTLP key-values, the usual ones from :data:`_ENCODED` (a span has ~10 attributes and a
-    sampled request ~4 spans: building two dicts per attribute was the exporter's largest cost)."""
+    """OTLP key-values as dicts, the usual ones from :data:`_ENCODED` (metric points)."""
     items = attrs.items() if isinstance(attrs, Mapping) else tuple(attrs)
     get = _ENCODED.get
     try:
@@ -88,119 +61,23 @@ def attributes(attrs: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> list[dic
         return [_encoded(k, v) for k, v in items]
 
 
-#: OTLP/JSON texts of key-values, by ``(key, value, type)``, with the same rules as :data:`_ENCODED`
-#: (bounded, no per-request keys, no long values): spans are written as text, not dicts
-_TEXTS: dict[tuple[str, Any, type], str] = {}
-#: ``{"key":"<key>","value":`` by key (header attributes make keys from client header names: bounded)
-_HEADS: dict[str, str] = {}
-#: span names as JSON strings (a route or a method and a route; bounded as the others)
-_NAMES: dict[str, str] = {}
+_SCOPE_TEXT: Final = text_json(SCOPE).decode()
 
 
-def _json_text(value: Any) -> str:
-    return text_json(value).decode()
-
-
-def _kv_text(k: str, v: Any) -> str:
-    """One OTLP/JSON key-value as text, kept in :data:`_TEXTS` as :func:`_encoded` keeps its dicts."""
-    head = _HEADS.get(k)
-    if head is None:
-        head = '{"key":' + _json_text(k) + ',"value":'
-        if len(k) <= _ENCODED_LEN and not k.startswith(_CLIENT_KEYS):  # no client text outlives its batch
-            if len(_HEADS) >= _ENCODED_MAX:
-                _HEADS.clear()
-            _HEADS[k] = head
-    kind = type(v)
-    if kind is str:
-        text = head + '{"stringValue":' + _json_text(v) + "}}"
-        if len(v) > _ENCODED_LEN:
-            return text
-    elif kind is int:
-        text = head + '{"intValue":"' + str(v) + '"}}'
-    elif kind is bool:
-        text = head + ('{"boolValue":true}}' if v else '{"boolValue":false}}')
-    elif kind is float:  # durations, kept as the others (a kept-alive call's zeros repeat): ~4k fewer
-        text = head + '{"doubleValue":' + _json_text(v) + "}}"  # instructions per request (2026-12-01)
-    else:
-        return head + _json_text(_value(v)) + "}"
-    if k in _PER_REQUEST:
-        return text
-    if len(_TEXTS) >= _ENCODED_MAX:
-        _TEXTS.clear()
-    _TEXTS[(k, v, kind)] = text
-    return text
-
-
-def attributes_text(attrs: Mapping[str, Any]) -> str:
-    """OTLP/JSON key-values as comma-separated text (the inside of an ``attributes`` array)."""
-    get = _TEXTS.get
-    try:
-        return ",".join([get((k, v, type(v))) or _kv_text(k, v) for k, v in attrs.items()])
-    except TypeError:  # an unhashable value (a header's list of values): no lookups
-        return ",".join([_kv_text(k, v) for k, v in attrs.items()])
-
-
-def _name_text(name: str) -> str:
-    found = _NAMES.get(name)
-    if found is None:
-        if len(_NAMES) >= _ENCODED_MAX:
-            _NAMES.clear()
-        found = _NAMES[name] = _json_text(name)
-    return found
-
-
-#: a status without a message, by code
-_STATUS_TEXT: Final = ('{"code":0}', '{"code":1}', '{"code":2}')
-
-
-def _span_text(span: Span) -> str:
-    """One span as OTLP/JSON text (ids hex, 64-bit ints as decimal strings, enums as numbers): its
-    shape's key-values encoded once per layer, its own values from the text cache; one f-string per
-    span where a dict per span and two per attribute were built and then serialised."""
-    attrs = span.attributes
-    shape = span.static
-    own = attributes_text(attrs) if attrs else ""
-    if shape is not None:
-        fixed = shape.encoded
-        if fixed is None:
-            fixed = shape.encoded = attributes_text(shape.attributes)
-        own = (fixed + "," + own if own else fixed) if fixed else own
-    status = span.status
-    if span.status_message:
-        status_text = f'{{"code":{status},"message":{_json_text(span.status_message)}}}'
-    else:
-        status_text = _STATUS_TEXT[status] if 0 <= status <= 2 else f'{{"code":{status}}}'
-    events = ""
-    if span.events:
-        listed = ",".join(
-            f'{{"name":{_name_text(name)},"timeUnixNano":"{ts}","attributes":[{attributes_text(ev)}]}}'
-            for name, ts, ev in span.events
-        )
-        events = f',"events":[{listed}]'
-    parent = f'"parentSpanId":"{span.parent_id}",' if span.parent_id else ""
-    return (
-        f'{{"traceId":"{span.trace_id}","spanId":"{span.span_id}",{parent}"name":{_name_text(span.name)},'
-        f'"kind":{span.kind},"startTimeUnixNano":"{span.start_ns}","endTimeUnixNano":"{span.end_ns}",'
-        f'"attributes":[{own}],"status":{status_text}{events}}}'
-    )
-
-
-_SCOPE_TEXT: Final = _json_text(SCOPE)
-
-
-def spans_body(spans: Sequence[Span], resource: str) -> bytes:
-    """An ``ExportTraceServiceRequest`` as OTLP/JSON bytes; ``resource`` is :func:`attributes_text`
-    of the resource, made once per exporter."""
-    listed = ",".join([_span_text(s) for s in spans])
+def spans_body(records: Sequence[Record], resource: str) -> bytes:
+    """An ``ExportTraceServiceRequest`` as OTLP/JSON bytes, each record written by its template (one
+    format call per span); ``resource`` is :func:`attributes_text` of the resource, made once per
+    exporter."""
+    listed = ",".join([r[0].text(r) for r in records])
     return (
         f'{{"resourceSpans":[{{"resource":{{"attributes":[{resource}]}},'
         f'"scopeSpans":[{{"scope":{_SCOPE_TEXT},"spans":[{listed}]}}]}}]}}'
     ).encode()
 
 
-def spans_json(spans: Sequence[Span], resource: Mapping[str, Any]) -> dict[str, Any]:
+def spans_json(records: Sequence[Record], resource: Mapping[str, Any]) -> dict[str, Any]:
     """An ``ExportTraceServiceRequest`` as a JSON-ready dict (what :func:`spans_body` writes)."""
-    doc: dict[str, Any] = orjson.loads(spans_body(spans, attributes_text(resource)))
+    doc: dict[str, Any] = orjson.loads(spans_body(records, attributes_text(resource)))
     return doc
 
 

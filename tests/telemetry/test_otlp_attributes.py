@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from krakenpy.telemetry import otlp
 from krakenpy.telemetry.otlp import attributes
+from krakenpy.telemetry.trace.otlptext import ENCODED_LEN, ENCODED_MAX
 
 
 def test_attributes_cache_keeps_bool_int_float_and_str_apart() -> None:
@@ -33,7 +34,7 @@ def test_attributes_unhashable_values_and_pairs() -> None:
 
 
 def test_attributes_cache_skips_request_ids_and_long_values() -> None:
-    long = "u" * (otlp._ENCODED_LEN + 1)
+    long = "u" * (ENCODED_LEN + 1)
     attributes({"http.request.id": "rid-once", "url.full": long})
     kept = {(k, v) for k, v, _ in otlp._ENCODED}
     assert ("http.request.id", "rid-once") not in kept
@@ -50,9 +51,9 @@ def test_attributes_cache_never_keeps_client_text() -> None:
 
 
 def test_attributes_cache_empties_when_full_and_keeps_caching() -> None:
-    for i in range(otlp._ENCODED_MAX + 10):
+    for i in range(ENCODED_MAX + 10):
         attributes({"k": i})
-    assert len(otlp._ENCODED) <= otlp._ENCODED_MAX
+    assert len(otlp._ENCODED) <= ENCODED_MAX
     attributes({"http.route": "/after-reload"})
     assert ("http.route", "/after-reload", str) in otlp._ENCODED
     route = [{"key": "http.route", "value": {"stringValue": "/after-reload"}}]

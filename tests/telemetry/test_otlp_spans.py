@@ -52,18 +52,19 @@ def _spans() -> list[Span]:
 def test_spans_body_matches_the_dict_encoding() -> None:
     spans = _spans()
     resource = {"service.name": "gw", "n": 3}
-    doc = orjson.loads(spans_body(spans, attributes_text(resource)))
+    records = [s.record() for s in spans]
+    doc = orjson.loads(spans_body(records, attributes_text(resource)))
     scope = doc["resourceSpans"][0]["scopeSpans"][0]
     assert doc["resourceSpans"][0]["resource"]["attributes"] == attributes(resource)
     assert scope["scope"] == SCOPE
     assert scope["spans"] == [_expected(s) for s in spans]
-    assert spans_json(spans, resource) == doc
+    assert spans_json(records, resource) == doc
 
 
 def test_spans_body_writes_bytes_that_were_not_utf8_as_replacement() -> None:
     # a client's bytes that were not UTF-8 (surrogate escapes) are written as U+FFFD, not refused
     span = Span(TRACE, None, "GET /\udcff", SERVER, {"user_agent.original": "x\udcffy"})
-    got = orjson.loads(spans_body([span], ""))["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+    got = orjson.loads(spans_body([span.record()], ""))["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
     assert got["name"] == "GET /\ufffd"
     assert got["attributes"] == [{"key": "user_agent.original", "value": {"stringValue": "x\ufffdy"}}]
 
@@ -73,12 +74,10 @@ def test_spans_body_shape_encoded_once_and_first() -> None:
     shape = spans[1].static
     assert shape is not None
     before = shape.encoded
-    spans_body(spans, "")
+    spans_body([s.record() for s in spans], "")
     assert before is None and shape.encoded == attributes_text(shape.attributes)
-    keys = [
-        a["key"]
-        for a in orjson.loads(spans_body(spans[1:2], ""))["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"]
-    ]
+    body = spans_body([spans[1].record()], "")
+    keys = [a["key"] for a in orjson.loads(body)["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"]]
     assert keys == ["krakend.stage", "http.route", "env", "complete", "canceled"]
 
 
@@ -106,21 +105,23 @@ def test_span_ids_unique_and_never_zero() -> None:
 def test_otlp_client_header_names_are_never_kept() -> None:
     """report_headers names keys after client header names: the key heads of those (and of any long
     key) are written each time, so no client text stays in memory after its batch."""
-    from krakenpy.telemetry import otlp
+    from krakenpy.telemetry.trace import otlptext
 
-    otlp._HEADS.clear()
-    otlp.attributes_text({"http.request.header.x-" + "a" * 40: ["v"], "k" * 300: "v", "krakend.stage": "global"})
-    assert list(otlp._HEADS) == ["krakend.stage"]
+    otlptext._HEADS.clear()
+    otlptext.attributes_text({"http.request.header.x-" + "a" * 40: ["v"], "k" * 300: "v", "krakend.stage": "global"})
+    assert list(otlptext._HEADS) == ["krakend.stage"]
 
 
 def test_otlp_per_request_durations_do_not_flush_the_cache() -> None:
-    from krakenpy.telemetry import otlp
+    from krakenpy.telemetry.trace import otlptext
 
-    otlp._TEXTS.clear()
-    otlp.attributes_text({"krakend.stage": "backend-request"})
+    otlptext._TEXTS.clear()
+    otlptext.attributes_text({"krakend.stage": "backend-request"})
     for i in range(3000):
-        otlp.attributes_text({"get-conn-duration": i / 7, "dns-duration": i / 3, "http.client.response.read.size": i})
-    assert ("krakend.stage", "backend-request", str) in otlp._TEXTS
+        otlptext.attributes_text(
+            {"get-conn-duration": i / 7, "dns-duration": i / 3, "http.client.response.read.size": i}
+        )
+    assert ("krakend.stage", "backend-request", str) in otlptext._TEXTS
 
 
 def test_otlp_hop_span_ids_never_repeat_when_the_counter_wraps() -> None:

@@ -19,13 +19,16 @@ from krakenpy.proxy.types import Middleware, Proxy, Request, Response, keeps_map
 from krakenpy.telemetry.exchange import EXCHANGE, Exchange
 from krakenpy.telemetry.failures import log_failure
 from krakenpy.telemetry.hub import Telemetry
+from krakenpy.telemetry.ids import HEX3
 from krakenpy.telemetry.layers.record import call_finisher, outcome_sinks
 from krakenpy.telemetry.metrics.instruments import gin_route, lura_pattern
-from krakenpy.telemetry.trace.spans import CLIENT, INTERNAL, SPAN, Span, shape_for
+from krakenpy.telemetry.trace.spans import CLIENT, SPAN, Span, shape_for
+from krakenpy.telemetry.trace.templates import CallTemplate
 
 __all__ = ["backend_middleware"]
 
 _perf_ns = time.perf_counter_ns
+_now_ns = time.time_ns
 LAMBDA = "backend/lambda"
 #: what the backend layer writes on its span per request
 _PER_REQUEST = frozenset({"http.response.status_code", "complete", "canceled"})
@@ -72,6 +75,12 @@ def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backen
         base_attrs.update(layer.static)
     # the fixed attributes as one shape encoded once (unless a static key is also written per request)
     shape = shape_for(base_attrs, _PER_REQUEST)
+    template = CallTemplate(pattern, shape, base_attrs)
+    # one backend called once per request: its CLIENT span finds its parent on the exchange (the
+    # client layer decides the same); merged backends run concurrently, each with its own parent in
+    # a context variable (as do concurrent_calls' copies and a Lambda call's ClientContext hook)
+    solo = len(endpoint.backends) == 1 and endpoint.concurrent_calls <= 1 and backend.concurrent_calls <= 1
+    solo = solo and not is_lambda
     forward_id = hub.forward_request_id and hub.request_id_header is not None
     rid_header = hub.request_id_header or ""
 
@@ -134,8 +143,10 @@ def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backen
 
         return metered
 
-    finish = call_finisher(otel, stats, stats_keys, tracer)
-    measured = otel is not None or stats is not None or is_lambda
+    finish = call_finisher(otel, stats, stats_keys, None)  # the span is written here, as a record
+    has_metrics = otel is not None or stats is not None
+    measured = has_metrics or is_lambda
+    add_span = tracer.buffer.add if tracer is not None else None
 
     @task_free
     def middleware(next_proxy: Proxy) -> Proxy:
@@ -151,27 +162,32 @@ def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backen
                     log_failure(exc, prefix, redactor)
                     raise
             start = _perf_ns()
-            span: Span | None = None
+            sid = parent = None
             call: Span | None = None
             token = None
             if trace_on and trace is not None and trace.sampled:
-                assert tracer is not None and exchange is not None
-                parent = SPAN.get() or exchange.span
-                span = Span(
-                    trace.trace_id, parent.span_id if parent is not None else trace.parent_id, pattern, INTERNAL,
-                    {} if shape is not None else base_attrs.copy(),
-                )  # fmt: skip
-                span.static = shape
-                token = SPAN.set(span)
+                assert exchange is not None
+                n = exchange.made
+                exchange.made = n + 1
+                sid = exchange.spans + HEX3[n & 0xFFF]
+                parent = exchange.proxy_span or exchange.span or trace.parent_id
+                start_ns = _now_ns()
+                if solo:
+                    exchange.backend_span = sid
+                else:
+                    token = SPAN.set(sid)
             call_token = None
             if forward_id and exchange is not None and exchange.request_id:
                 request.headers[rid_header] = [exchange.request_id]
             if is_lambda and exchange is not None:
-                call = _lambda_start(hub, request, exchange, span, pattern, function_name, region)
+                call = _lambda_start(hub, request, exchange, sid, pattern, function_name, region)
                 if call is not None:
-                    call_token = SPAN.set(call)  # the ClientContext hook names it as the parent
+                    call_token = SPAN.set(call.span_id)  # the ClientContext hook names it as the parent
                 exchange.upstream_started()
             error = canceled = complete = False
+            status = 0
+            code = None
+            message = ""
             try:
                 response = await next_proxy(request)
                 complete = response.is_complete
@@ -183,9 +199,9 @@ def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backen
             except (PipelineError, Exception) as exc:
                 error = True
                 log_failure(exc, prefix, redactor)
-                if span is not None:
-                    span.attributes["http.response.status_code"] = getattr(exc, "status", 500)
-                    span.error(redactor.text(str(exc))[:512])
+                if sid is not None:
+                    code = getattr(exc, "status", 500)
+                    status, message = 2, redactor.text(str(exc))[:512]
                 raise
             finally:
                 elapsed = _perf_ns() - start
@@ -198,7 +214,16 @@ def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backen
                         if error:
                             call.error("lambda invocation failed")
                         tracer.end(call)
-                finish(elapsed, error, canceled, complete, span, token)
+                if has_metrics:
+                    finish(elapsed, error, canceled, complete, None, None)
+                if sid is not None:
+                    assert trace is not None
+                    if token is not None:
+                        SPAN.reset(token)
+                    add_span((  # type: ignore[misc]
+                        template, trace.trace_id, sid, parent, start_ns, start_ns + elapsed, status, message,
+                        complete, canceled, code,
+                    ))  # fmt: skip
 
         return observed
 
@@ -209,7 +234,7 @@ def _lambda_start(
     hub: Telemetry,
     request: Request,
     exchange: Exchange,
-    parent: Span | None,
+    parent: str | None,
     pattern: str,
     function_name: str,
     region: str,
@@ -231,7 +256,7 @@ def _lambda_start(
             attrs["faas.invoked_name"] = function_name
         if region:
             attrs["faas.invoked_region"] = region
-        call = tracer.span(trace, parent.span_id if parent is not None else trace.parent_id, pattern, CLIENT, attrs)
+        call = tracer.span(trace, parent or trace.parent_id, pattern, CLIENT, attrs)
     for name, value in tracer.headers(trace, call.span_id if call is not None else None):
         request.headers[name] = [value]  # API-Gateway events carry request.headers
     return call

@@ -15,15 +15,18 @@ from krakenpy.config.model import BackendConfig, EndpointConfig
 from krakenpy.errors import BackendError
 from krakenpy.telemetry.exchange import CURRENT, Exchange
 from krakenpy.telemetry.hub import Telemetry
-from krakenpy.telemetry.layers.client_timing import timing_recorder
+from krakenpy.telemetry.ids import HEX3
+from krakenpy.telemetry.layers.client_timing import timing_recorder, wall_ns
 from krakenpy.telemetry.metrics.instruments import gin_route, lura_pattern
 from krakenpy.telemetry.metrics.registry import Counter, Histogram
 from krakenpy.telemetry.trace.context import hop_span_id
-from krakenpy.telemetry.trace.spans import CLIENT, SPAN, Span, shape_for
+from krakenpy.telemetry.trace.spans import SPAN, shape_for
+from krakenpy.telemetry.trace.templates import ClientTemplate
 
 __all__ = ["client_middleware", "split_netloc"]
 
 _perf = time.perf_counter
+_now_ns = time.time_ns
 #: what the client layer (and its timing recorder) writes on a CLIENT span per request
 _PER_REQUEST = frozenset({
     "url.full", "server.address", "server.port", "http.request.method", "http.request.body.size",
@@ -80,9 +83,15 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
     # the stage and the layer's static attributes as one shape encoded once; without it (a static key
     # named like a per-request one) every attribute stays on the span as before
     shape = shape_for({"krakend.stage": "backend-request", **dict(static)}, _PER_REQUEST)
+    # the CLIENT span's record: (template, trace, id, parent, start, end, status, message, URL, host,
+    # port, method, request size, status code, response size, connection times or None, first byte)
+    template = ClientTemplate(pattern, shape, {"krakend.stage": "backend-request", **dict(static)})
+    trace_conn = trace_calls and layer is not None and layer.detailed_connection and record_timing is not None
+    # the backend layer's rule: one backend called once finds its span on the exchange
+    solo = len(endpoint.backends) == 1 and endpoint.concurrent_calls <= 1 and backend.concurrent_calls <= 1
     # the upstream busy time is read by the JSON access log only
     track = hub.upstream_time
-    end_span = tracer.buffer.end if tracer is not None else None
+    add_span = tracer.buffer.add if tracer is not None else None
 
     # the last host's "scheme://host:port/" and series: a backend usually has one host
     last: list[Any] = ["\0", None]
@@ -111,29 +120,16 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
     # the last host's "scheme://host:port/" and its (address, port) attributes (split_netloc ~6k)
     last_peer: list[Any] = ["\0", ("", 0)]
 
-    def _client_span(exchange: Exchange, trace: Any, method: str, url: str, body: bytes | None) -> Span:
-        parent = SPAN.get() or exchange.span
+    def peer(url: str) -> tuple[str, int]:
+        """The call's (server.address, server.port), the last host's kept."""
         if url.startswith(last_peer[0]):
-            host, port = last_peer[1]
-        else:
-            address, text = split_netloc(url)
-            host, port = address, int(text) if text.isdigit() else 0
-            end = url.find("/", url.find("//") + 2)
-            if end > 0:
-                last_peer[0], last_peer[1] = url[: end + 1], (host, port)
-        attrs: dict[str, Any] = {
-            "url.full": redactor.url(url),
-            "server.address": host,
-            "server.port": port,
-            "http.request.method": method,
-            "http.request.body.size": len(body or b""),
-        }
-        if shape is None:
-            attrs["krakend.stage"] = "backend-request"
-            attrs.update(static)
-        span = Span(trace.trace_id, parent.span_id if parent is not None else trace.parent_id, pattern, CLIENT, attrs)
-        span.static = shape
-        return span
+            return last_peer[1]  # type: ignore[no-any-return]
+        address, text = split_netloc(url)
+        found = address, int(text) if text.isdigit() else 0
+        end = url.find("/", url.find("//") + 2)
+        if end > 0:
+            last_peer[0], last_peer[1] = url[: end + 1], found
+        return found
 
     def middleware(call: UpstreamCall) -> UpstreamCall:
         inject_headers = tracer.injector() if tracer is not None and inject else None
@@ -148,17 +144,19 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
             method: str, url: str, headers: list[tuple[str, str]], body: bytes | None
         ) -> Awaitable[UpstreamResponse]:
             exchange = CURRENT.get()
-            span = None
+            sid = None
             if exchange is not None:
                 trace = exchange.trace
                 if trace is not None and tracer is not None:
                     if trace_calls and trace.sampled:
-                        span = _client_span(exchange, trace, method, url, body)
+                        n = exchange.made
+                        exchange.made = n + 1
+                        sid = exchange.spans + HEX3[n & 0xFFF]
                     if inject_headers is not None:
-                        headers.extend(inject_headers(trace, span.span_id if span is not None else hop_span_id()))
-            if span is None and passthrough:
+                        headers.extend(inject_headers(trace, sid or hop_span_id()))
+            if sid is None and passthrough:
                 return call(method, url, headers, body)
-            return measured(method, url, headers, body, exchange, span)
+            return measured(method, url, headers, body, exchange, sid)
 
         async def measured(
             method: str,
@@ -166,7 +164,7 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
             headers: list[tuple[str, str]],
             body: bytes | None,
             exchange: Exchange | None,
-            span: Span | None,
+            sid: str | None,
         ) -> UpstreamResponse:
             host_series = series(url) if metrics is not None else None
             if host_series is not None:
@@ -180,8 +178,10 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
             if record_timing is not None:
                 timing = CallTiming()
                 timing_token = TIMING.set(timing)
+            start_ns = _now_ns() if sid is not None else 0
             start = busy.upstream_started() if busy is not None else _perf()
-            status = 0
+            status = span_status = 0
+            message = ""
             try:
                 response = await call(method, url, headers, body)
                 status = response.status
@@ -196,8 +196,8 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
                 if host_series is not None:
                     timed_out = isinstance(exc, BackendError) and "timeout" in str(exc)
                     (host_series.timedout if timed_out else host_series.failed).inc()
-                if span is not None:
-                    span.error(redactor.text(str(exc))[:512])
+                if sid is not None:
+                    span_status, message = 2, redactor.text(str(exc))[:512]
                 raise
             finally:
                 elapsed = (busy.upstream_ended() if busy is not None else _perf()) - start
@@ -215,11 +215,22 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
                     pair[1](size)
                 if timing is not None and timing_token is not None and record_timing is not None:
                     TIMING.reset(timing_token)
-                    record_timing(timing, status, size, failure, host_series, span, exchange)
-                if span is not None and tracer is not None:
-                    span.attributes["http.response.status_code"] = status
-                    span.attributes["http.response.body.size"] = size
-                    end_span(span)  # type: ignore[misc]
+                    record_timing(timing, status, size, failure, host_series, sid, exchange)
+                if sid is not None:
+                    assert exchange is not None
+                    trace = exchange.trace
+                    parent = (exchange.backend_span if solo else SPAN.get()) or exchange.proxy_span
+                    conn = first_byte = None
+                    if trace_conn and failure is None and timing is not None:
+                        conn = timing.get_conn, timing.dns, timing.tls
+                        if timing.first_byte:
+                            first_byte = wall_ns(timing.first_byte)
+                    host, port = peer(url)
+                    add_span((  # type: ignore[misc]
+                        template, trace.trace_id, sid, parent or exchange.span or trace.parent_id, start_ns,
+                        start_ns + int(elapsed * 1e9), span_status, message, redactor.url(url), host, port, method,
+                        len(body or b""), status, size, conn, first_byte,
+                    ))  # fmt: skip
 
         return observed
 

@@ -21,10 +21,12 @@ from krakenpy.backends.conntiming import CallTiming, now
 from krakenpy.config.model import BackendConfig, EndpointConfig
 from krakenpy.telemetry.exchange import Exchange
 from krakenpy.telemetry.hub import Telemetry
+from krakenpy.telemetry.ids import HEX3
 from krakenpy.telemetry.metrics.registry import Histogram
-from krakenpy.telemetry.trace.spans import INTERNAL, SPAN, Span, shape_for
+from krakenpy.telemetry.trace.spans import SPAN, shape_for
+from krakenpy.telemetry.trace.templates import ReadTemplate
 
-__all__ = ["TimingRecorder", "timing_recorder"]
+__all__ = ["TimingRecorder", "timing_recorder", "wall_ns"]
 
 
 class HostSeries(Protocol):
@@ -35,14 +37,14 @@ class HostSeries(Protocol):
     connection: dict[int, tuple[Histogram, ...]]
 
 
-#: (timing, status, body size, the call's failure, the host's series, span, exchange)
+#: (timing, status, body size, the call's failure, the host's series, the CLIENT span's id, exchange)
 TimingRecorder = Callable[
-    [CallTiming, int, int, BaseException | None, HostSeries | None, Span | None, Exchange | None], None
+    [CallTiming, int, int, BaseException | None, HostSeries | None, str | None, Exchange | None], None
 ]
 _READ = "http.client.response.read."
 
 
-def _wall(at: float) -> int:
+def wall_ns(at: float) -> int:
     """A ``perf_counter`` reading as Unix nanoseconds (span times)."""
     return time.time_ns() - int((now() - at) * 1e9)
 
@@ -57,8 +59,8 @@ def timing_recorder(
     tracer = hub.tracer
     layer = tracer.backend_layer if tracer is not None else None
     traced = tracer is not None and layer is not None and layer.enabled and ep_route not in tracer.skip_paths
-    trace_conn = traced and layer is not None and layer.round_trip and layer.detailed_connection
     trace_read = traced and layer is not None and layer.read_payload
+    trace_conn = traced and layer is not None and layer.round_trip and layer.detailed_connection
     if connection is None and reads is None and not trace_conn and not trace_read:
         return None
     redactor = hub.redactor
@@ -75,6 +77,8 @@ def timing_recorder(
         read_attrs.update(layer.static)
     buffer = tracer.buffer if tracer is not None else None
     shape = shape_for(read_attrs, frozenset({_READ + "size", _READ + "time"}))
+    # the read span's record: (template, trace, id, parent, start, end, status, message, size, seconds)
+    template = ReadTemplate(shape, read_attrs)
 
     def record(
         timing: CallTiming,
@@ -82,7 +86,7 @@ def timing_recorder(
         size: int,
         failure: BaseException | None,
         host: HostSeries | None,
-        span: Span | None,
+        span: str | None,
         exchange: Exchange | None,
     ) -> None:
         if connection is not None and host is not None:
@@ -98,12 +102,7 @@ def timing_recorder(
                 found[0].add(0.0)
                 found[1].add(0.0)
                 found[2].add(0.0)
-        if trace_conn and span is not None and failure is None:
-            span.attributes["get-conn-duration"] = timing.get_conn
-            span.attributes["dns-duration"] = timing.dns
-            span.attributes["tls-duration"] = timing.tls
-            if timing.first_byte:
-                span.events = [("first-byte-time", _wall(timing.first_byte), {})]
+        # (the CLIENT span's connection times and first-byte event: the client layer writes them)
         head = timing.head
         if not head:  # no answer head: there was no body to read (krakend-otel wraps a response's body)
             return
@@ -129,17 +128,16 @@ def timing_recorder(
         trace = exchange.trace
         if trace is None or not trace.sampled:
             return
-        parent = span or SPAN.get() or exchange.span
-        attrs = {_READ + "size": nbytes, _READ + "time": seconds}
-        if shape is None:
-            attrs = {**read_attrs, **attrs}
-        parent_id = parent.span_id if parent is not None else trace.parent_id
-        read = Span(trace.trace_id, parent_id, _READ + "tracker", INTERNAL, attrs)
-        read.static = shape
-        read.start_ns = _wall(head)
-        read.end_ns = _wall(end)
+        n = exchange.made
+        exchange.made = n + 1
+        status, message = 0, ""
         if failure is not None:
-            read.error(redactor.text(str(failure) or type(failure).__name__)[:512])
-        buffer.add(read)
+            status, message = 2, redactor.text(str(failure) or type(failure).__name__)[:512]
+        offset = time.time_ns() - int(now() * 1e9)  # perf_counter readings as Unix nanoseconds
+        buffer.add((
+            template, trace.trace_id, exchange.spans + HEX3[n & 0xFFF],
+            span or SPAN.get() or exchange.backend_span or exchange.proxy_span or exchange.span or trace.parent_id,
+            offset + int(head * 1e9), offset + int(end * 1e9), status, message, nbytes, seconds,
+        ))  # fmt: skip
 
     return record

@@ -25,11 +25,13 @@ from krakenpy.telemetry.layers.audit import edge_deny
 from krakenpy.telemetry.layers.edge_lean import lean_handler
 from krakenpy.telemetry.layers.edge_metered import metered_handler
 from krakenpy.telemetry.metrics.instruments import gin_route, unmatched_route
-from krakenpy.telemetry.trace.spans import SERVER, Span, shape_for
+from krakenpy.telemetry.trace.spans import SERVER, Span, shape_for, span_base
+from krakenpy.telemetry.trace.templates import ServerTemplate
 
 __all__ = ["debug_logger", "edge_middleware", "route_label"]
 
 _perf_ns = time.perf_counter_ns
+_now_ns = time.time_ns
 _wall = time.time
 _routes: dict[str, str] = {}
 #: what the edge writes on its SERVER span per request (and the header attributes' prefixes)
@@ -96,6 +98,13 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
         if tracer is not None
         else None
     )
+    # the SERVER span as a record of its template (values only); without a shape or with header
+    # attributes (their keys vary) the span stays an object written field by field
+    template = (
+        ServerTemplate(shape) if shape is not None and tracer is not None and not tracer.global_layer.report_headers
+        else None
+    )  # fmt: skip
+    add_span = tracer.buffer.add if tracer is not None else None
     audit = hub.audit
 
     def stats_series(route: str, status: int) -> tuple[Any, Any, str]:
@@ -143,12 +152,19 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
         request.context[EXCHANGE] = exchange
         token = CURRENT.set(exchange)
         span = None
+        sid = None
         target = None
         path = request.path
         if tracing and path not in tracer.skip_paths:  # type: ignore[union-attr]
             assert tracer is not None
             trace = exchange.trace = start_trace(request.headers.get)  # type: ignore[misc]
-            if trace.sampled and trace_global:
+            if trace.sampled:
+                # the request's span ids: one counter step, its spans numbered (the SERVER span 0)
+                base = exchange.spans = span_base()
+                if trace_global and template is not None:  # the record is written after the response
+                    sid = exchange.span = base + "000"
+                    start_ns = _now_ns()
+            if trace.sampled and trace_global and template is None:
                 target = redactor.target(path, request.query_string)
                 attrs: dict[str, Any] = {
                     "url.full": target,
@@ -167,7 +183,8 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
                     attrs.update(layer.static)
                 if layer.report_headers:
                     attrs.update(tracer.header_attributes("http.request.header", request.headers.items(), layer))
-                span = exchange.span = Span(trace.trace_id, trace.parent_id, request.method, SERVER, attrs)
+                span = Span(trace.trace_id, trace.parent_id, request.method, SERVER, attrs)
+                exchange.span = span.span_id
                 span.static = shape
         try:
             response = await next_handler(request)
@@ -186,6 +203,16 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
             response.headers[rid_key] = rid  # type: ignore[index]
         if metered or span is not None:
             _observe(request, response, ns, status, span, exchange)
+        if sid is not None:
+            target = redactor.target(path, request.query_string)
+            trace = exchange.trace
+            st, message = (2, exchange.error or f"HTTP {status}") if status >= 500 else (0, "")
+            add_span((  # type: ignore[misc]
+                template, trace.trace_id, sid, trace.parent_id, start_ns, start_ns + ns, st, message,
+                request.method, route_label(request.route, status), target, request.host,
+                request.headers.get("User-Agent", ""), request.remote, request.content_length, rid, status,
+                len(response.body),
+            ))  # fmt: skip
         if logging_on and path not in access_skip:
             if target is None:
                 target = redactor.target(path, request.query_string)

@@ -16,13 +16,16 @@ from krakenpy.proxy.types import Middleware, Proxy, Request, Response
 from krakenpy.telemetry.exchange import EXCHANGE, Exchange
 from krakenpy.telemetry.failures import log_failure
 from krakenpy.telemetry.hub import Telemetry
+from krakenpy.telemetry.ids import HEX3
 from krakenpy.telemetry.layers.record import Sinks, call_finisher, outcome_sinks
 from krakenpy.telemetry.metrics.instruments import gin_route
-from krakenpy.telemetry.trace.spans import INTERNAL, SPAN, Span, shape_for
+from krakenpy.telemetry.trace.spans import shape_for
+from krakenpy.telemetry.trace.templates import CallTemplate
 
 __all__ = ["proxy_middleware"]
 
 _perf_ns = time.perf_counter_ns
+_now_ns = time.time_ns
 #: what the proxy and backend layers write on a span per request
 _PER_REQUEST = frozenset({"http.response.status_code", "complete", "canceled"})
 
@@ -54,6 +57,9 @@ def proxy_middleware(hub: Telemetry, endpoint: EndpointConfig) -> Middleware:
     base_attrs.update(layer.static if layer is not None else ())
     # the fixed attributes as one shape encoded once (unless a static key is also written per request)
     shape = shape_for(base_attrs, _PER_REQUEST)
+    # the proxy span's record: (template, trace, id, parent, start, end, status, message, complete,
+    # canceled, status code or None)
+    template = CallTemplate(route, shape, base_attrs)
 
     def failed(exc: PipelineError) -> None:
         log_failure(exc, prefix, redactor)
@@ -85,14 +91,15 @@ def proxy_middleware(hub: Telemetry, endpoint: EndpointConfig) -> Middleware:
 
     if not trace_on:
         return _metered(outcome_sinks(otel, stats, stats_keys), failed, subject)
-    finish = call_finisher(otel, stats, stats_keys, tracer)
+    finish = call_finisher(otel, stats, stats_keys, None)  # the span is written here, as a record
     measured = otel is not None or stats is not None
+    add_span = tracer.buffer.add if tracer is not None else None
 
     def middleware(next_proxy: Proxy) -> Proxy:
         async def observed(request: Request) -> Response:
             exchange: Exchange | None = request.context.get(EXCHANGE)
-            sampled = exchange is not None and exchange.trace is not None and exchange.trace.sampled
-            if not sampled and not measured:  # an unsampled request pays what the lean layer pays
+            trace = exchange.trace if exchange is not None else None
+            if (trace is None or not trace.sampled) and not measured:  # what the lean layer pays
                 try:
                     response = await next_proxy(request)
                 except PipelineError as exc:
@@ -101,18 +108,18 @@ def proxy_middleware(hub: Telemetry, endpoint: EndpointConfig) -> Middleware:
                 subject(request)
                 return response
             start = _perf_ns()
-            span = None
-            token = None
-            if sampled and exchange is not None and exchange.trace is not None:
-                assert tracer is not None
-                parent = SPAN.get() or exchange.span
-                span = Span(
-                    exchange.trace.trace_id, parent.span_id if parent is not None else exchange.trace.parent_id,
-                    route, INTERNAL, {} if shape is not None else base_attrs.copy(),
-                )  # fmt: skip
-                span.static = shape
-                token = SPAN.set(span)
+            sid = None
+            if trace is not None and trace.sampled:
+                assert exchange is not None
+                n = exchange.made
+                exchange.made = n + 1
+                # the backends' parent, on the exchange: one proxy span per request
+                sid = exchange.proxy_span = exchange.spans + HEX3[n & 0xFFF]
+                start_ns = _now_ns()
             error = canceled = complete = False
+            status = 0
+            code = None
+            message = ""
             try:
                 response = await next_proxy(request)
                 complete = response.is_complete
@@ -126,13 +133,20 @@ def proxy_middleware(hub: Telemetry, endpoint: EndpointConfig) -> Middleware:
                 error = True
                 if isinstance(exc, PipelineError):
                     failed(exc)
-                if span is not None:
-                    span.attributes["http.response.status_code"] = getattr(exc, "status", 500)
-                    span.error(redactor.text(str(exc))[:512])
+                if sid is not None:
+                    code = getattr(exc, "status", 500)
+                    status, message = 2, redactor.text(str(exc))[:512]
                 raise
             finally:
                 elapsed = _perf_ns() - start
-                finish(elapsed, error, canceled, complete, span, token)
+                if measured:
+                    finish(elapsed, error, canceled, complete, None, None)
+                if sid is not None:
+                    assert exchange is not None and trace is not None
+                    add_span((  # type: ignore[misc]
+                        template, trace.trace_id, sid, exchange.span or trace.parent_id, start_ns,
+                        start_ns + elapsed, status, message, complete, canceled, code,
+                    ))  # fmt: skip
 
         return observed
 

@@ -1,6 +1,6 @@
 """The export loop of one OpenCensus trace exporter: its own bounded span buffer, drained every
-second (or as soon as ``wake_at`` spans wait, as OpenCensus' bundlers do), translated to
-:class:`~krakenpy.telemetry.opencensus.spans.OcSpan` and handed to a sink in batches.
+second (or as soon as ``wake_at`` spans wait, as OpenCensus' bundlers do), its records made spans
+and translated to :class:`~krakenpy.telemetry.opencensus.spans.OcSpan`, handed to a sink in batches.
 
 Requests only append to the buffer; a full buffer drops (and counts) new spans; a sink that fails
 is logged at most once a minute, with the number of spans dropped meanwhile.
@@ -16,7 +16,7 @@ from typing import Any, Final, Protocol
 
 from krakenpy.tasks import spawn
 from krakenpy.telemetry.opencensus.spans import OcSpan
-from krakenpy.telemetry.trace.spans import Span, SpanBuffer
+from krakenpy.telemetry.trace.spans import Record, Span, SpanBuffer, span_of
 
 __all__ = ["PREFIX", "Quiet", "SpanPump", "SpanSink", "TeeBuffer"]
 
@@ -62,9 +62,9 @@ class TeeBuffer(SpanBuffer):
         super().__init__(limit=0)
         self.targets = targets
 
-    def add(self, span: Span) -> None:
+    def add(self, record: Record) -> None:
         for target in self.targets:
-            target.add(span)
+            target.add(record)
 
 
 class SpanPump:
@@ -100,7 +100,7 @@ class SpanPump:
 
     async def flush(self) -> None:
         """Send every span waiting now."""
-        spans = [s for s in map(self.translate, self.buffer.drain()) if s is not None]
+        spans = [s for s in map(self.translate, map(span_of, self.buffer.drain())) if s is not None]
         size = max(self.sink.batch, 1)
         for i in range(0, len(spans), size):
             try:

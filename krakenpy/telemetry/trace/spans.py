@@ -1,18 +1,25 @@
-"""Span records: a small object per span, kept only for sampled requests, handed to a
-:class:`SpanBuffer` when it ends; the exporter drains the buffer in batches. What a layer knows at
-start-up (its fixed attributes) is a :class:`SpanShape` shared by its spans and OTLP-encoded once;
-a span carries only its per-request values."""
+"""Span records. A sampled request's layers append one tuple per span to a :class:`SpanBuffer`
+(``(template, trace id, span id, parent id, start ns, end ns, status, message, *values)``: only
+what varies per request); the template, made once per layer at start-up, writes the record as
+OTLP/JSON text with its fixed parts already encoded, or makes a :class:`Span` of it for the
+OpenCensus translator. :class:`Span` objects remain for the cold paths (Lambda calls, tests)."""
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Any, Final
 
+from krakenpy.telemetry.ids import HEX3, CounterIds
 from krakenpy.telemetry.trace.context import hop_span_id
+from krakenpy.telemetry.trace.otlptext import span_text
 
-__all__ = ["CLIENT", "INTERNAL", "SERVER", "SPAN", "Span", "SpanBuffer", "SpanShape", "shape_for"]
+__all__ = [
+    "CLIENT", "INTERNAL", "SERVER", "SPAN", "Record", "Span", "SpanBuffer", "SpanShape", "SpanTemplate", "shape_for",
+    "span_base", "span_of",
+]  # fmt: skip
 
 INTERNAL: Final = 1
 SERVER: Final = 2
@@ -21,6 +28,21 @@ CLIENT: Final = 3
 UNSET, OK, ERROR = 0, 1, 2
 
 _now = time.time_ns
+_bits = random.getrandbits
+
+#: ``(template, trace_id, span_id, parent_id, start_ns, end_ns, status, message, *values)``
+Record = tuple[Any, ...]
+
+
+def _draw_bases() -> tuple[str, int]:
+    return hex(_bits(28) | 1 << 28 | 1)[3:], _bits(24)
+
+
+#: The span ids of one sampled request: 13 hex digits drawn once per request (28 random bits per
+#: process, drawn again after a fork and when the 24-bit counter is spent) and the request's span
+#: number in the last three (``HEX3[n]``): one counter step per request instead of one id per span.
+_BASES = CounterIds(_draw_bases, lambda prefix, high: prefix + HEX3[high & 0xFFF], high_max=0xFFF)
+span_base: Callable[[], str] = _BASES.next
 
 
 class SpanShape:
@@ -47,8 +69,8 @@ def shape_for(
 
 
 class Span:
-    """One finished or running span. Built per span of a sampled request, so the fields most spans
-    keep at their defaults (end, status, events, shape) live on the class: ``__init__`` sets seven.
+    """One span as an object: what a template makes of a record for the OpenCensus translator, and
+    what the cold paths build (a Lambda call; :meth:`record` turns it into a generic record).
 
     Span ids are unique, not random: a per-process random head and a counter (the unsampled hops'
     ids), ~1.4k machine instructions against ~2.8k for 64 fresh random bits (2026-12-01)."""
@@ -69,6 +91,16 @@ class Span:
         self.attributes = attributes
         self.start_ns = _now()
 
+    @classmethod
+    def made(cls, record: Record, name: str, kind: int, attributes: dict[str, Any], static: SpanShape | None) -> Span:
+        """The span a template's record stands for (its ids, times and status from the record)."""
+        span = cls.__new__(cls)
+        span.trace_id, span.span_id, span.parent_id, span.start_ns, span.end_ns = record[1:6]
+        span.name, span.kind, span.attributes, span.static = name, kind, attributes, static
+        if record[6]:
+            span.status, span.status_message = record[6], record[7]
+        return span
+
     def all_attributes(self) -> dict[str, Any]:
         """The fixed and per-request attributes together (a new dict when the span has a shape)."""
         shape = self.static
@@ -83,14 +115,55 @@ class Span:
             self.events = []
         self.events.append((name, _now(), attributes or {}))
 
+    def record(self) -> Record:
+        """This span as a record of the generic template (which writes every field)."""
+        return (GENERIC, self.trace_id, self.span_id, self.parent_id, self.start_ns, self.end_ns, self.status,
+                self.status_message, self)  # fmt: skip
+
+
+class SpanTemplate:
+    """How one layer's records are written: ``text`` (OTLP/JSON, the fixed parts encoded once) and
+    ``span`` (a :class:`Span` for the OpenCensus translator). Subclasses live with the encoder
+    (:mod:`krakenpy.telemetry.trace.templates`); the layers only name them."""
+
+    __slots__ = ()
+
+    def text(self, record: Record) -> str:
+        raise NotImplementedError
+
+    def span(self, record: Record) -> Span:
+        raise NotImplementedError
+
+
+class _Generic(SpanTemplate):
+    """A record that carries its :class:`Span` (its last value): written field by field."""
+
+    __slots__ = ()
+
+    def text(self, record: Record) -> str:
+        return span_text(record[8])
+
+    def span(self, record: Record) -> Span:
+        span: Span = record[8]
+        return span
+
+
+GENERIC: Final = _Generic()
+
+
+def span_of(record: Record) -> Span:
+    """The :class:`Span` a record stands for."""
+    template: SpanTemplate = record[0]
+    return template.span(record)
+
 
 class SpanBuffer:
-    """Ended spans waiting for export; bounded (new spans are dropped and counted when full)."""
+    """Ended span records waiting for export; bounded (new ones are dropped and counted when full)."""
 
     __slots__ = ("_notify", "dropped", "limit", "spans", "wake_at")
 
     def __init__(self, limit: int = 2048, wake_at: int = 512) -> None:
-        self.spans: list[Span] = []
+        self.spans: list[Record] = []
         self.limit = limit
         self.wake_at = wake_at
         self.dropped = 0
@@ -100,26 +173,27 @@ class SpanBuffer:
         self._notify = notify
 
     def end(self, span: Span) -> None:
-        """End ``span`` now and queue it."""
+        """End ``span`` now and queue it (the cold paths' spans)."""
         span.end_ns = _now()
-        self.add(span)  # not inline: the OpenCensus tee overrides add
+        self.add(span.record())
 
-    def add(self, span: Span) -> None:
-        """Queue an ended span (dropped and counted when the buffer is full)."""
+    def add(self, record: Record) -> None:
+        """Queue an ended span's record (dropped and counted when the buffer is full)."""
         spans = self.spans
         if len(spans) >= self.limit:
             self.dropped += 1
             return
-        spans.append(span)
+        spans.append(record)
         if len(spans) == self.wake_at and self._notify is not None:
             self._notify()
 
-    def drain(self) -> list[Span]:
+    def drain(self) -> list[Record]:
         out = self.spans
         self.spans = []
         return out
 
 
-#: the innermost open span of the running task (proxy → backend → client); a context variable,
-#: not a field of the shared exchange, because merged backends run concurrently in their own tasks
-SPAN: ContextVar[Span | None] = ContextVar("krakenpy_span", default=None)
+#: the span id of the innermost open span of the running task when an endpoint's backends may run
+#: concurrently (merges, ``concurrent_calls``) or a Lambda call names its parent; a context variable,
+#: not a field of the shared exchange, because merged backends run in their own tasks
+SPAN: ContextVar[str | None] = ContextVar("krakenpy_span", default=None)

@@ -160,6 +160,40 @@ async def test_unsampled_requests_still_propagate_flags_00(served, upstream) -> 
     assert sent[1] == "0af7651916cd43dd8448eb211c80319c" and sent[3] == "00"
 
 
+async def test_otlp_trace_tree_of_merged_and_concurrent_backends(served, upstream) -> None:  # type: ignore[no-untyped-def]
+    """Backends that run concurrently (a merge, concurrent_calls) each parent their own CLIENT and
+    body-read spans (a context variable; a lone backend uses the exchange), ids unique in the trace."""
+    receiver = Receiver()
+    receiver_base = await upstream(receiver.app())
+    seen: list[web.Request] = []
+    base = await upstream(recording_app(seen, {"a": 1}))
+    merged = [{"host": [base], "url_pattern": f"/m/{i}", "group": f"g{i}"} for i in range(3)]
+    s = await served(
+        doc([{"endpoint": "/merged", "backend": merged},
+             {"endpoint": "/copies", "concurrent_calls": 2, "backend": [{"host": [base], "url_pattern": "/c"}]}],
+            extra_config={"telemetry/opentelemetry": _otel(int(receiver_base.rsplit(":", 1)[1]))})
+    )  # fmt: skip
+    assert (await s.client.get("/merged")).status == 200
+    assert (await s.client.get("/copies")).status == 200
+    await s.gateway.resources.state[EXPORTER].flush()
+    spans = receiver.spans()
+    by_id = {sp["spanId"]: sp for sp in spans}
+    assert len(by_id) == len(spans)  # no id twice
+    for name, calls in (("/m/0", 1), ("/m/1", 1), ("/m/2", 1), ("/c", 2)):
+        backends = [sp for sp in spans if sp["kind"] == "SPAN_KIND_INTERNAL" and sp["name"] == name]
+        clients = [sp for sp in spans if sp["kind"] == "SPAN_KIND_CLIENT" and sp["name"] == name]
+        assert len(backends) == calls and len(clients) == calls
+        assert {c["parentSpanId"] for c in clients} == {b["spanId"] for b in backends}
+        reads = [sp for sp in spans if sp["name"] == "http.client.response.read.tracker" and sp["parentSpanId"]
+                 in {c["spanId"] for c in clients}]  # fmt: skip
+        assert len(reads) == calls
+        for b in backends:
+            assert by_id[b["parentSpanId"]]["kind"] == "SPAN_KIND_INTERNAL"  # the proxy span
+    sent = {r.path: r.headers["traceparent"].split("-")[2] for r in seen}
+    clients = {sp["spanId"] for sp in spans if sp["kind"] == "SPAN_KIND_CLIENT"}
+    assert set(sent.values()) <= clients  # each backend saw its own CLIENT span as the parent
+
+
 async def test_metrics_only_otel_injects_no_traceparent(served, upstream) -> None:  # type: ignore[no-untyped-def]
     # krakend-otel without a trace exporter runs a no-op tracer: no recording CLIENT span, no header
     seen: list[web.Request] = []

@@ -1,0 +1,266 @@
+"""The layers' span templates: per layer, the OTLP/JSON text of what is fixed (name, kind, the
+shape's attributes, the keys of the per-request ones) made once, so writing a record is one
+f-string with its values. Each template can also make a :class:`Span` of a record (OpenCensus).
+
+A record is ``(template, trace_id, span_id, parent_id, start_ns, end_ns, status, message, *values)``;
+the values each template takes are listed on it. Replaced per-attribute cache lookups and joins:
+(see bench/README.md, "round 7: branch spanrec")."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import orjson
+
+from krakenpy.gojson import valid_text
+from krakenpy.telemetry.trace.otlptext import attributes_text, name_text, q, span_text, status_text
+from krakenpy.telemetry.trace.spans import CLIENT, INTERNAL, SERVER, Record, Span, SpanShape, SpanTemplate
+
+__all__ = ["CallTemplate", "ClientTemplate", "ReadTemplate", "ServerTemplate"]
+
+_READ: Final = "http.client.response.read."
+_BOOL: Final = ("false", "true")
+_OK: Final = '{"code":0}'
+_dumps = orjson.dumps
+#: the (method, route) texts a SERVER template keeps (bounded: a client chooses the method)
+_ROUTES_MAX: Final = 1024
+
+
+def _clean(r: Record) -> Record:
+    """A record whose strings hold no surrogate escape (a client's bytes that were not UTF-8), each
+    written as U+FFFD: the templates' slow path when orjson refused one."""
+    return tuple(valid_text(v) if type(v) is str else v for v in r)
+
+
+def _fixed(shape: SpanShape | None) -> str:
+    """The shape's key-values as text with a trailing comma ("" when it has none)."""
+    assert shape is not None  # a template without a shape writes its records through span_text
+    found = shape.encoded
+    if found is None:
+        found = shape.encoded = attributes_text(shape.attributes)
+    return found + "," if found else ""
+
+
+def _made(template: Any, r: Record, name: str, kind: int, attrs: dict[str, Any]) -> Span:
+    """A template's span: the shape's attributes apart, or (no shape: a ``static`` key is also
+    written per request) everything in one dict where the per-request values win, as before."""
+    shape = template.shape
+    if shape is None:
+        attrs = {**template.base, **attrs}
+    return Span.made(r, name, kind, attrs, shape)
+
+
+class ServerTemplate(SpanTemplate):
+    """The edge's SERVER span. Values: method, route label, target (redacted), host, user agent,
+    client address, request body size (or None), request id (or ""), status code, response size.
+    The attributes that follow from the method and the route (with the shape's) are one text kept
+    per pair; the four client texts are JSON-escaped by orjson inline (a helper call each cost
+    ~15 opcodes)."""
+
+    __slots__ = ("_routes", "shape")
+
+    def __init__(self, shape: SpanShape) -> None:
+        self.shape = shape
+        self._routes: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def _route(self, method: str, label: str) -> tuple[str, str]:
+        """``"name":…,"kind":2,`` and the fixed attributes, method and route first, for one pair."""
+        if len(self._routes) >= _ROUTES_MAX:
+            self._routes.clear()
+        found = self._routes[(method, label)] = (
+            f'"name":{name_text(method + " " + label)},"kind":2,',
+            f'{_fixed(self.shape)}{{"key":"http.request.method","value":{{"stringValue":{name_text(method)}}}}},'
+            f'{{"key":"http.route","value":{{"stringValue":{name_text(label)}}}}},',
+        )
+        return found
+
+    def text(self, r: Record) -> str:
+        method, label, target, host, agent, addr, body, rid, code, size = r[8:]
+        head, fixed = self._routes.get((method, label)) or self._route(method, label)
+        extra = ""
+        if body is not None:
+            extra = f'{{"key":"http.request.body.size","value":{{"intValue":"{body}"}}}},'
+        if rid:  # an id krakenpy made or one valid_request_id let in: no character JSON escapes
+            extra += f'{{"key":"http.request.id","value":{{"stringValue":"{rid}"}}}},'
+        parent = f'"parentSpanId":"{r[3]}",' if r[3] else ""
+        try:
+            return (
+                f'{{"traceId":"{r[1]}","spanId":"{r[2]}",{parent}{head}"startTimeUnixNano":"{r[4]}","endTimeUnixNano":"{r[5]}","attributes":[{fixed}'
+                f'{{"key":"url.full","value":{{"stringValue":{_dumps(target).decode()}}}}},'
+                f'{{"key":"server.address","value":{{"stringValue":{_dumps(host).decode()}}}}},'
+                f'{{"key":"user_agent.original","value":{{"stringValue":{_dumps(agent).decode()}}}}},'
+                f'{{"key":"client.address","value":{{"stringValue":{_dumps(addr).decode()}}}}},{extra}'
+                f'{{"key":"http.response.status_code","value":{{"intValue":"{code}"}}}},'
+                f'{{"key":"http.response.body.size","value":{{"intValue":"{size}"}}}}],'
+                f'"status":{status_text(r[6], r[7]) if r[6] else _OK}}}'
+            )
+        except orjson.JSONEncodeError:
+            return self.text(_clean(r))
+
+    def span(self, r: Record) -> Span:
+        method, label, target, host, agent, addr, body, rid, code, size = r[8:]
+        attrs: dict[str, Any] = {
+            "http.request.method": method, "http.route": label, "url.full": target, "server.address": host,
+            "user_agent.original": agent, "client.address": addr,
+        }  # fmt: skip
+        if body is not None:
+            attrs["http.request.body.size"] = body
+        if rid:
+            attrs["http.request.id"] = rid
+        attrs["http.response.status_code"] = code
+        attrs["http.response.body.size"] = size
+        return Span.made(r, f"{method} {label}", SERVER, attrs, self.shape)
+
+
+class CallTemplate(SpanTemplate):
+    """A proxy or backend INTERNAL span. Values: complete, canceled, status code (None unless the
+    call raised)."""
+
+    __slots__ = ("base", "head", "name", "shape", "usual")
+
+    def __init__(self, name: str, shape: SpanShape | None, base: dict[str, Any]) -> None:
+        self.name = name
+        self.shape = shape
+        self.base = base
+        self.head: str | None = None
+        #: the usual span (a parent, no error, not canceled) as one %-format: one C call, where the
+        #: f-string below takes ~85 opcodes (2026-12-01)
+        self.usual: str | None = None
+
+    def text(self, r: Record) -> str:
+        usual = self.usual
+        if usual is not None and r[3] and not r[6] and r[10] is None and not r[9]:
+            return usual % (r[1], r[2], r[3], r[4], r[5], _BOOL[r[8]])
+        if self.shape is None:
+            return span_text(self.span(r))
+        if usual is None:
+            self.usual = (
+                '{"traceId":"%s","spanId":"%s","parentSpanId":"%s",'
+                + f'"name":{q(self.name)},"kind":1,'.replace("%", "%%")
+                + '"startTimeUnixNano":"%d","endTimeUnixNano":"%d","attributes":['
+                + _fixed(self.shape).replace("%", "%%")
+                + '{"key":"complete","value":{"boolValue":%s}}],"status":{"code":0}}'
+            )
+        head = self.head
+        if head is None:
+            head = self.head = f'"name":{q(self.name)},"kind":1,'
+        complete, canceled, code = r[8:]
+        own = f'{{"key":"complete","value":{{"boolValue":{_BOOL[complete]}}}}}'
+        if code is not None:
+            own = f'{{"key":"http.response.status_code","value":{{"intValue":"{code}"}}}},' + own
+        if canceled:
+            own += ',{"key":"canceled","value":{"boolValue":true}}'
+        parent = f'"parentSpanId":"{r[3]}",' if r[3] else ""
+        return (
+            f'{{"traceId":"{r[1]}","spanId":"{r[2]}",{parent}{head}"startTimeUnixNano":"{r[4]}",'
+            f'"endTimeUnixNano":"{r[5]}","attributes":[{_fixed(self.shape)}{own}],'
+            f'"status":{status_text(r[6], r[7]) if r[6] else _OK}}}'
+        )
+
+    def span(self, r: Record) -> Span:
+        complete, canceled, code = r[8:]
+        attrs: dict[str, Any] = {} if code is None else {"http.response.status_code": code}
+        attrs["complete"] = complete
+        if canceled:
+            attrs["canceled"] = True
+        return _made(self, r, self.name, INTERNAL, attrs)
+
+
+class ClientTemplate(SpanTemplate):
+    """An HTTP backend's CLIENT span. Values: URL (redacted), host, port, method, request body size,
+    status code, response size, ``(get-conn, dns, tls)`` seconds or None, first-byte time or 0."""
+
+    __slots__ = ("_peers", "base", "head", "name", "shape")
+
+    def __init__(self, name: str, shape: SpanShape | None, base: dict[str, Any]) -> None:
+        self.name = name
+        self.shape = shape
+        self.base = base
+        self.head: str | None = None
+        #: the fixed attributes with server.address, server.port and the method, by (host, port,
+        #: method): a backend's calls repeat them (bounded: dynamic routing may vary the host)
+        self._peers: dict[tuple[str, int, str], str] = {}
+
+    def _peer(self, key: tuple[str, int, str]) -> str:
+        if len(self._peers) >= _ROUTES_MAX:
+            self._peers.clear()
+        host, port, method = key
+        found = self._peers[key] = (
+            f'{_fixed(self.shape)}{{"key":"server.address","value":{{"stringValue":{q(host)}}}}},'
+            f'{{"key":"server.port","value":{{"intValue":"{port}"}}}},'
+            f'{{"key":"http.request.method","value":{{"stringValue":{name_text(method)}}}}},'
+        )
+        return found
+
+    def text(self, r: Record) -> str:
+        if self.shape is None:
+            return span_text(self.span(r))
+        head = self.head
+        if head is None:
+            head = self.head = f'"name":{q(self.name)},"kind":3,'
+        url, host, port, method, body, code, size, conn, first_byte = r[8:]
+        key = (host, port, method)
+        fixed = self._peers.get(key) or self._peer(key)
+        extra = events = ""
+        if conn is not None:
+            get_conn, dns, tls = conn
+            extra = (
+                f',{{"key":"get-conn-duration","value":{{"doubleValue":{get_conn!r}}}}},'
+                f'{{"key":"dns-duration","value":{{"doubleValue":{dns!r}}}}},'
+                f'{{"key":"tls-duration","value":{{"doubleValue":{tls!r}}}}}'
+            )
+        if first_byte:
+            events = f',"events":[{{"name":"first-byte-time","timeUnixNano":"{first_byte}","attributes":[]}}]'
+        parent = f'"parentSpanId":"{r[3]}",' if r[3] else ""
+        try:
+            return (
+                f'{{"traceId":"{r[1]}","spanId":"{r[2]}",{parent}{head}"startTimeUnixNano":"{r[4]}",'
+                f'"endTimeUnixNano":"{r[5]}","attributes":[{fixed}'
+                f'{{"key":"url.full","value":{{"stringValue":{_dumps(url).decode()}}}}},'
+                f'{{"key":"http.request.body.size","value":{{"intValue":"{body}"}}}},'
+                f'{{"key":"http.response.status_code","value":{{"intValue":"{code}"}}}},'
+                f'{{"key":"http.response.body.size","value":{{"intValue":"{size}"}}}}{extra}],'
+                f'"status":{status_text(r[6], r[7]) if r[6] else _OK}{events}}}'
+            )
+        except orjson.JSONEncodeError:
+            return self.text(_clean(r))
+
+    def span(self, r: Record) -> Span:
+        url, host, port, method, body, code, size, conn, first_byte = r[8:]
+        attrs: dict[str, Any] = {
+            "server.address": host, "server.port": port, "http.request.method": method, "url.full": url,
+            "http.request.body.size": body, "http.response.status_code": code, "http.response.body.size": size,
+        }  # fmt: skip
+        if conn is not None:
+            attrs["get-conn-duration"], attrs["dns-duration"], attrs["tls-duration"] = conn
+        span = _made(self, r, self.name, CLIENT, attrs)
+        if first_byte:
+            span.events = [("first-byte-time", first_byte, {})]
+        return span
+
+
+class ReadTemplate(SpanTemplate):
+    """The body-read span (``read_payload``). Values: bytes read, seconds."""
+
+    __slots__ = ("base", "shape")
+
+    def __init__(self, shape: SpanShape | None, base: dict[str, Any]) -> None:
+        self.shape = shape
+        self.base = base
+
+    def text(self, r: Record) -> str:
+        if self.shape is None:
+            return span_text(self.span(r))
+        size, seconds = r[8:]
+        parent = f'"parentSpanId":"{r[3]}",' if r[3] else ""
+        return (
+            f'{{"traceId":"{r[1]}","spanId":"{r[2]}",{parent}"name":"{_READ}tracker","kind":1,'
+            f'"startTimeUnixNano":"{r[4]}","endTimeUnixNano":"{r[5]}","attributes":[{_fixed(self.shape)}'
+            f'{{"key":"{_READ}size","value":{{"intValue":"{size}"}}}},'
+            f'{{"key":"{_READ}time","value":{{"doubleValue":{seconds!r}}}}}],'
+            f'"status":{status_text(r[6], r[7]) if r[6] else _OK}}}'
+        )
+
+    def span(self, r: Record) -> Span:
+        size, seconds = r[8:]
+        return _made(self, r, _READ + "tracker", INTERNAL, {_READ + "size": size, _READ + "time": seconds})

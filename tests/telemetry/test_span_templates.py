@@ -1,0 +1,119 @@
+"""The layers' span templates: a record written from pre-encoded parts is the same OTLP document as
+the span it stands for written field by field (the dict encoding), for every template and the
+values that change its text (absent sizes and ids, errors, cancels, connection times, events, a
+shape-less layer, client text that JSON must escape)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from krakenpy.telemetry.otlp import spans_body
+from krakenpy.telemetry.trace.spans import CLIENT, INTERNAL, SERVER, Record, SpanBuffer, SpanShape, span_base, span_of
+from krakenpy.telemetry.trace.templates import CallTemplate, ClientTemplate, ReadTemplate, ServerTemplate
+from tests.telemetry.test_otlp_spans import TRACE, _expected
+
+PARENT = "b7ad6b7169203331"
+
+
+def _written(records: list[Record]) -> list[dict[str, Any]]:
+    spans: list[dict[str, Any]] = orjson.loads(spans_body(records, ""))["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    return spans
+
+
+def _head(i: int, parent: str | None = PARENT, status: int = 0, message: str = "") -> tuple[Any, ...]:
+    return (TRACE, f"{i:016x}", parent, 1_700_000_000_000_000_000 + i, 1_700_000_000_000_500_000 + i, status, message)
+
+
+def _records() -> list[Record]:
+    server = ServerTemplate(SpanShape({"krakend.stage": "global", "team": "t"}))
+    proxy = CallTemplate('/a"b', SpanShape({"krakend.stage": "proxy", "http.route": '/a"b'}), {})
+    bare = CallTemplate("/bare", SpanShape({}), {})
+    client = ClientTemplate("/c", SpanShape({"krakend.stage": "backend-request"}), {})
+    read = ReadTemplate(SpanShape({"krakend.stage": "backend-request", "http.route": "/c"}), {})
+    return [
+        (server, *_head(1, None), "GET", "/a/:id", '/a/1?q="x"\n', "gw:80", "ua é", "10.0.0.1", 12, "rid-1", 200, 7),
+        (server, *_head(2, None, 2, "HTTP 502"), "POST", "404 Not Found", "/z", "gw", "", "", None, "", 502, 0),
+        (proxy, *_head(3), True, False, None),
+        (proxy, *_head(4, status=2, message='upstream said "no"'), False, True, 504),
+        (bare, *_head(5), False, False, None),
+        (client, *_head(6), "http://b:81/u?x=\\", "b", 81, "GET", 0, 200, 33, (0.0, 1e-05, 0.25), 1_700_000_000_1),
+        (client, *_head(7, status=2, message="refused"), "http://b/u", "b", 80, "GET", 3, 0, 0, None, None),
+        (read, *_head(8), 33, 0.000125),
+    ]
+
+
+def test_span_templates_write_what_the_dict_encoding_writes() -> None:
+    records = _records()
+    assert _written(records) == [_expected(span_of(r)) for r in records]
+
+
+def test_span_templates_write_bytes_that_were_not_utf8_as_replacement() -> None:
+    server = ServerTemplate(SpanShape({}))
+    record = (server, *_head(1, None), "GET", "/\udcff", "/\udcff", "gw", "x\udcffy", "", None, "", 200, 0)
+    got = _written([record])[0]
+    values = {a["key"]: a["value"]["stringValue"] for a in got["attributes"] if "stringValue" in a["value"]}
+    assert got["name"] == "GET /\ufffd" and values["user_agent.original"] == "x\ufffdy"
+    assert values["url.full"] == values["http.route"] == "/\ufffd"
+
+
+def test_span_templates_without_a_shape_keep_every_attribute_on_the_span() -> None:
+    # a static key also written per request: no shape, the per-request value wins, written field by field
+    proxy = CallTemplate("/p", None, {"krakend.stage": "proxy", "complete": "static"})
+    client = ClientTemplate("/c", None, {"krakend.stage": "backend-request", "http.response.status_code": "x"})
+    read = ReadTemplate(None, {"krakend.stage": "backend-request", "team": "t"})
+    records = [
+        (proxy, *_head(1), True, False, None),
+        (client, *_head(2), "http://b/u", "b", 80, "GET", 0, 200, 5, None, None),
+        (read, *_head(3), 5, 0.5),
+    ]
+    written = _written(records)
+    assert written == [_expected(span_of(r)) for r in records]
+    values = [{a["key"]: a["value"] for a in span["attributes"]} for span in written]
+    assert values[0]["complete"] == {"boolValue": True} and values[0]["krakend.stage"] == {"stringValue": "proxy"}
+    assert values[1]["http.response.status_code"] == {"intValue": "200"}
+    assert values[2]["team"] == {"stringValue": "t"}
+
+
+def test_span_templates_make_the_spans_opencensus_reads() -> None:
+    records = _records()
+    server, failed = span_of(records[0]), span_of(records[1])
+    assert (server.name, server.kind, server.parent_id) == ("GET /a/:id", SERVER, None)
+    assert server.all_attributes()["http.route"] == "/a/:id" and server.all_attributes()["team"] == "t"
+    assert (failed.status, failed.status_message) == (2, "HTTP 502")
+    assert "http.request.body.size" not in failed.attributes and "http.request.id" not in failed.attributes
+    proxy = span_of(records[3])
+    assert (proxy.kind, proxy.attributes) == (INTERNAL, {"http.response.status_code": 504, "complete": False,
+                                                          "canceled": True})  # fmt: skip
+    client = span_of(records[5])
+    assert client.kind == CLIENT and client.attributes["dns-duration"] == 1e-05
+    assert client.events == [("first-byte-time", 1_700_000_000_1, {})]
+
+
+def test_span_buffer_takes_records_and_a_cold_path_span() -> None:
+    buffer = SpanBuffer(limit=2)
+    record = _records()[2]
+    buffer.add(record)
+    proxy = span_of(record)
+    buffer.end(proxy)
+    buffer.add(record)
+    assert buffer.dropped == 1
+    drained = buffer.drain()
+    assert drained[0] is record and span_of(drained[1]) is proxy and buffer.spans == []
+
+
+def test_span_bases_unique_per_request() -> None:
+    bases = {span_base() for _ in range(10_000)}
+    assert len(bases) == 10_000 and all(len(b) == 13 for b in bases)
+
+
+def test_span_templates_usual_call_format_writes_what_the_first_call_wrote() -> None:
+    # the usual proxy/backend span is written by one %-format made on first use: the same text
+    proxy = CallTemplate("/100%/{{.Id}}", SpanShape({"krakend.stage": "backend", "team": "50%"}), {})
+    usual = (proxy, *_head(1), True, False, None)
+    first = proxy.text(usual)
+    assert proxy.usual is not None and proxy.text(usual) == first
+    root, failed = (proxy, *_head(2, None), False, False, None), (proxy, *_head(3, status=2), True, True, 500)
+    records = [usual, root, failed, usual]
+    assert _written(records) == [_expected(span_of(r)) for r in records]
