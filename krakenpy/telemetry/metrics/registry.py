@@ -280,6 +280,13 @@ class Registry:
         self._families: dict[str, Family] = {}
         self._max = max_series
         self.overflow = Counter("")
+        #: what moves the request path's queued rows into the series (run before every read)
+        self.feeders: list[Callable[[], None]] = []
+
+    def feed(self) -> None:
+        """Fold the layers' queued rows into the series (``families``, ``fold`` and ``render`` do)."""
+        for feeder in self.feeders:
+            feeder()
 
     def family(
         self,
@@ -315,10 +322,13 @@ class Registry:
         return self._families.setdefault(family.name, family)
 
     def families(self) -> Iterable[Family]:
+        """The families, their series up to date with the request path's rows."""
+        self.feed()
         return self._families.values()
 
     def fold(self) -> None:
         """Count every histogram's queued values (bounds their memory between reads)."""
+        self.feed()
         for family in self._families.values():
             if family.kind == "histogram":
                 for series in family._series.values():
@@ -328,7 +338,7 @@ class Registry:
     def render(self, extra: str = "") -> str:
         """The whole registry in Prometheus text format."""
         out: list[str] = []
-        for family in self._families.values():
+        for family in self.families():
             family.render(out, extra)
         out.append(
             "# HELP krakenpy_metrics_series_overflow_total Label sets folded into __other__ by the series cap.\n"
