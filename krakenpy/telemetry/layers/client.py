@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any
 
 from krakenpy.backends.client import ClientMiddleware, UpstreamCall, UpstreamResponse
@@ -16,8 +16,8 @@ from krakenpy.errors import BackendError
 from krakenpy.telemetry.exchange import CURRENT, Exchange
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.layers.client_timing import timing_recorder
+from krakenpy.telemetry.metrics.client_slot import CANCELED, FAILED, TIMEDOUT, ClientSlot
 from krakenpy.telemetry.metrics.instruments import gin_route, lura_pattern
-from krakenpy.telemetry.metrics.registry import Counter, Histogram
 from krakenpy.telemetry.trace.context import hop_span_id
 from krakenpy.telemetry.trace.spans import CLIENT, SPAN, Span, shape_for
 
@@ -43,22 +43,6 @@ def split_netloc(url: str) -> tuple[str, str]:
     return host, port or ("443" if scheme == "https" else "80")
 
 
-class _HostSeries:
-    __slots__ = ("by_status", "canceled", "connection", "failed", "labels", "request_size", "started", "timedout")
-
-    def __init__(self, started: Counter, failed: Counter, canceled: Counter, timedout: Counter, size: Counter,
-                 labels: tuple[str, ...]) -> None:  # fmt: skip
-        self.started = started
-        self.failed = failed
-        self.canceled = canceled
-        self.timedout = timedout
-        self.request_size = size
-        self.labels = labels
-        #: per status: the duration and response-size histograms' ``add``
-        self.by_status: dict[int, tuple[Callable[[float], None], Callable[[float], None]]] = {}
-        self.connection: dict[int, tuple[Histogram, ...]] = {}
-
-
 def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: BackendConfig) -> ClientMiddleware | None:
     """The client layer of the telemetry for one HTTP backend; ``None`` when it has nothing to do."""
     tracer = hub.tracer
@@ -75,7 +59,10 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
     trace_calls = tracer is not None and layer is not None and layer.enabled and layer.round_trip
     # label values and span names: the pattern with its secret query values masked (as in the logs)
     pattern = redactor.text(lura_pattern(backend.url_pattern))
-    hosts: dict[str, _HostSeries] = {}
+    hosts: dict[str, ClientSlot] = {}
+    slots = hub.metric_slots() if metrics is not None else None
+    # the connection histograms are fed from the round trip's row (the call's timing in it)
+    timed_rows = metrics is not None and metrics.connection is not None
     static = layer.static if layer is not None else ()
     # the stage and the layer's static attributes as one shape encoded once; without it (a static key
     # named like a per-request one) every attribute stays on the span as before
@@ -87,8 +74,8 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
     # the last host's "scheme://host:port/" and series: a backend usually has one host
     last: list[Any] = ["\0", None]
 
-    def series(url: str) -> _HostSeries:
-        assert metrics is not None
+    def series(url: str) -> ClientSlot:
+        assert metrics is not None and slots is not None
         if url.startswith(last[0]):
             return last[1]  # type: ignore[no-any-return]
         key = url[: url.find("/", url.find("//") + 2)]  # scheme://host:port, cheaper than parsing
@@ -99,11 +86,8 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
                 method=backend.method, pattern=route, endpoint=ep_route, endpoint_method=endpoint.method,
                 host=host, port=port,
             )  # fmt: skip
-            found = hosts[key] = _HostSeries(
-                metrics.started.counter(*labels), metrics.failed.counter(*labels),
-                metrics.canceled.counter(*labels), metrics.timedout.counter(*labels),
-                metrics.request_size.counter(*labels), labels,
-            )  # fmt: skip
+            found = hosts[key] = ClientSlot(metrics, labels)
+            slots.register(found.drain)
         if url[len(key) : len(key) + 1] == "/":
             last[0], last[1] = key + "/", found
         return found
@@ -168,15 +152,12 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
             exchange: Exchange | None,
             span: Span | None,
         ) -> UpstreamResponse:
-            host_series = series(url) if metrics is not None else None
-            if host_series is not None:
-                host_series.started.value += 1  # Counter.inc inline
-                if body:
-                    host_series.request_size.value += len(body)
+            host = series(url) if metrics is not None else None
             # one clock reading for the busy time and the round trip
             busy = exchange if track else None
             timing = timing_token = None
             failure: BaseException | None = None
+            failed = 0
             if record_timing is not None:
                 timing = CallTiming()
                 timing_token = TIMING.set(timing)
@@ -188,34 +169,24 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
                 return response
             except asyncio.CancelledError as exc:
                 failure = exc
-                if host_series is not None:
-                    host_series.canceled.inc()
+                failed = CANCELED
                 raise
             except BaseException as exc:
                 failure = exc
-                if host_series is not None:
-                    timed_out = isinstance(exc, BackendError) and "timeout" in str(exc)
-                    (host_series.timedout if timed_out else host_series.failed).inc()
+                failed = TIMEDOUT if isinstance(exc, BackendError) and "timeout" in str(exc) else FAILED
                 if span is not None:
                     span.error(redactor.text(str(exc))[:512])
                 raise
             finally:
                 elapsed = (busy.upstream_ended() if busy is not None else _perf()) - start
                 size = len(response.body) if status else 0
-                if host_series is not None and metrics is not None:
-                    pair = host_series.by_status.get(status)
-                    if pair is None:
-                        labels = (*host_series.labels, str(status))
-                        pair = host_series.by_status[status] = (
-                            metrics.duration.histogram(*labels).add, metrics.response_size.histogram(*labels).add,
-                        )  # fmt: skip
-                    # the values queued (Histogram.add, a list's append; bucketed when read): the
-                    # inline bisect and three updates per histogram cost ~12 opcodes each (2026-12-01)
-                    pair[0](elapsed)
-                    pair[1](size)
+                if host is not None:
+                    # one row; the host's counters and histograms are fed from it when read (ClientSlot)
+                    host.append((status, elapsed, size, len(body) if body else 0, failed,
+                                 timing if timed_rows else None))  # fmt: skip
                 if timing is not None and timing_token is not None and record_timing is not None:
                     TIMING.reset(timing_token)
-                    record_timing(timing, status, size, failure, host_series, span, exchange)
+                    record_timing(timing, status, size, failure, span, exchange)
                 if span is not None and tracer is not None:
                     span.attributes["http.response.status_code"] = status
                     span.attributes["http.response.body.size"] = size
