@@ -178,7 +178,15 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
                     span.error(redactor.text(str(exc))[:512])
                 raise
             finally:
-                elapsed = (busy.upstream_ended() if busy is not None else _perf()) - start
+                # the upstream client's end of the body read when it timed the call (set as it
+                # handed the answer back): one clock reading for both
+                if busy is not None:
+                    end = busy.upstream_ended()
+                elif timing is not None and timing.read_end and failure is None:
+                    end = timing.read_end
+                else:
+                    end = _perf()
+                elapsed = end - start
                 size = len(response.body) if status else 0
                 if host is not None:
                     # one row; the host's counters and histograms are fed from it when read (ClientSlot)

@@ -123,9 +123,9 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
             if not left:
                 left = FOLD_EVERY
                 fold()
-        start = _perf_ns()
-        wall = _wall() if wall_clock else 0.0
         exchange = Exchange()
+        start = exchange.start_ns = _perf_ns()
+        wall = _wall() if wall_clock else 0.0
         rid = ""
         if rid_key is not None:
             incoming = request.headers.get(rid_key) if trust_id else None

@@ -147,7 +147,9 @@ def _metered(adds: Adds, failed: Callable[[PipelineError], None], subject: Calla
 
     def middleware(next_proxy: Proxy) -> Proxy:
         async def observed(request: Request) -> Response:
-            start = _perf_ns()
+            # the edge's clock reading (its start, set on the exchange) when there is one
+            exchange: Exchange | None = request.context.get(EXCHANGE)
+            start = exchange.start_ns if exchange is not None else _perf_ns()
             error = canceled = complete = False
             try:
                 response = await next_proxy(request)

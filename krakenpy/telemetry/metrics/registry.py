@@ -326,13 +326,14 @@ class Registry:
         self.feed()
         return self._families.values()
 
-    def fold(self) -> None:
-        """Count every histogram's queued values (bounds their memory between reads)."""
+    def fold(self, least: int = 1) -> None:
+        """Count every histogram's queued values (bounds their memory between reads); with ``least``,
+        only the histograms holding at least that many."""
         self.feed()
         for family in self._families.values():
             if family.kind == "histogram":
                 for series in family._series.values():
-                    if series.pending:  # type: ignore[union-attr]
+                    if len(series.pending) >= least:  # type: ignore[union-attr]
                         series.fold()  # type: ignore[union-attr]
 
     def render(self, extra: str = "") -> str:
