@@ -282,6 +282,8 @@ class Registry:
         self.overflow = Counter("")
         #: what moves the request path's queued rows into the series (run before every read)
         self.feeders: list[Callable[[], None]] = []
+        #: the same in steps, for a reader on the event loop that yields between them (the scrape)
+        self.feed_steps: list[Callable[[], Iterator[None]]] = []
 
     def feed(self) -> None:
         """Fold the layers' queued rows into the series (``families``, ``fold`` and ``render`` do)."""

@@ -13,10 +13,10 @@ cost ~150 Python opcodes per request of the metrics row).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from itertools import repeat
 from operator import itemgetter, mul
-from typing import Any
+from typing import Any, Final
 
 from krakenpy.telemetry.metrics.registry import Histogram
 from krakenpy.telemetry.metrics.stats import StatsHistogram, StatsRegistry
@@ -33,7 +33,8 @@ def seconds(ns: Sequence[int]) -> Iterable[float]:
 
 def groups(batch: list[Any], key: Callable[[Any], Hashable]) -> Iterable[tuple[Any, list[Any]]]:
     """``batch``'s rows by ``key``, each group in arrival order (a histogram's sum is added in it).
-    One key for all (a steady route, one status) is checked in C and costs no loop."""
+    One key for all (a steady route, one status) is checked in C and costs no loop. (Mixed keys
+    numbered by a dict and the row indexes sorted by number in C took 1.5-2x the loop, 2026-12-01.)"""
     keys = list(map(key, batch))
     first = keys[0]
     if keys.count(first) == len(keys):
@@ -60,17 +61,32 @@ class Slots:
 
     def __init__(self) -> None:
         self._drains: list[Callable[[], None]] = []
+        self._steps: list[Callable[[], Iterator[None]] | None] = []
 
-    def register(self, drain: Callable[[], None]) -> None:
-        """Add a slot's fold (called at start-up, when a layer is built)."""
+    def register(self, drain: Callable[[], None], steps: Callable[[], Iterator[None]] | None = None) -> None:
+        """Add a slot's fold (called at start-up, when a layer is built), and its stepped form if it
+        has one (a slot that may hold many series' rows)."""
         self._drains.append(drain)
+        self._steps.append(steps)
 
     def drain(self) -> None:
         """Move every slot's queued rows into its series."""
         for drain in self._drains:
             drain()
 
+    def steps(self) -> Iterator[None]:
+        """:meth:`drain` in steps (``yield`` between them): a scrape lets the loop run in between
+        (the edge's 1,024 rows of 200 keys held it ~1.5 ms in one go on a loaded machine, 2026-12-01)."""
+        for drain, steps in zip(self._drains, self._steps, strict=True):
+            if steps is not None:
+                yield from steps()
+            else:
+                drain()
+            yield
 
+
+#: groups (series) an edge fold goes through between two pauses of a stepped drain
+STEP: Final = 32
 #: an edge row: (route, method, scheme, status, nanoseconds, response size, OTel on for the path)
 _EDGE_KEY = itemgetter(0, 1, 2, 3, 6)
 
@@ -92,11 +108,21 @@ class EdgeSlot:
 
     def drain(self) -> None:
         """Fold the queued rows (see the module)."""
+        if self.rows:
+            for _ in self.steps():
+                pass
+
+    def steps(self) -> Iterator[None]:
+        """:meth:`drain`, pausing (``yield``) after every :data:`STEP` groups."""
         if not self.rows:
             return
         server = self._server
         stats = self._stats
+        done = 0
         for (route, method, scheme, status, otel), group in groups(take(self.rows), _EDGE_KEY):
+            done += 1
+            if done % STEP == 0:
+                yield
             columns = tuple(zip(*group, strict=True))
             ns, sizes = columns[4], columns[5]
             if server is not None and otel:
