@@ -75,9 +75,6 @@ class Exchange:
     subject: str | None = None
     #: the request's trace (:class:`krakenpy.telemetry.trace.context.TraceState`) or None
     trace: Any = None
-    #: the edge's start (``perf_counter_ns``): the proxy layer's start too, one clock reading for both
-    #: (the router's few steps between them; a reading cost ~2x a dict lookup here, 2026-12-01)
-    start_ns: int = 0
     #: the innermost open span record (parent of the next one), or None
     span: Any = None
 

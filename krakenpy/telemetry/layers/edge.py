@@ -124,7 +124,7 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
                 left = FOLD_EVERY
                 fold()
         exchange = Exchange()
-        start = exchange.start_ns = _perf_ns()
+        start = _perf_ns()
         wall = _wall() if wall_clock else 0.0
         rid = ""
         if rid_key is not None:

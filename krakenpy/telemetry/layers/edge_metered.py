@@ -53,7 +53,7 @@ def metered_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | 
     async def handle(request: HttpRequest) -> HttpResponse:
         nonlocal left
         exchange = Exchange()
-        start = exchange.start_ns = _perf_ns()
+        start = _perf_ns()
         rid = ""
         if rid_key is not None:
             incoming = request.headers.get(rid_key) if trust_id else None

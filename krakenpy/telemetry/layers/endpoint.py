@@ -147,9 +147,9 @@ def _metered(adds: Adds, failed: Callable[[PipelineError], None], subject: Calla
 
     def middleware(next_proxy: Proxy) -> Proxy:
         async def observed(request: Request) -> Response:
-            # the edge's clock reading (its start, set on the exchange) when there is one
-            exchange: Exchange | None = request.context.get(EXCHANGE)
-            start = exchange.start_ns if exchange is not None else _perf_ns()
+            # its own reading, not the edge's start: between the two run the router's and the
+            # endpoint's guards (JWT, CORS, rate limits, Lua), which krakend-otel's proxy duration leaves out
+            start = _perf_ns()
             error = canceled = complete = False
             try:
                 response = await next_proxy(request)
