@@ -167,7 +167,7 @@ async def _scrape_stall(series: int) -> tuple[float, float]:
     from krakenpy.telemetry.metrics.slots import EdgeSlot
 
     edge = EdgeSlot(ServerMetrics(Registry()), None, route_label)
-    registry.feeders.append(edge.drain)
+    registry.feeders.append(lambda least: edge.drain())
     registry.feed_steps.append(edge.steps)
     rows = [(f"/route/{i % 100}", "GET", "http", 500 if i % 7 == 0 else 200, 1_000_000 + i, 200, True)
             for i in range(1023)]  # fmt: skip

@@ -87,7 +87,7 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
                 host=host, port=port,
             )  # fmt: skip
             found = hosts[key] = ClientSlot(metrics, labels)
-            slots.register(found.drain)
+            slots.register(found.drain, found.rows.__len__)
         if url[len(key) : len(key) + 1] == "/":
             last[0], last[1] = key + "/", found
         return found

@@ -56,7 +56,7 @@ def timing_recorder(
     read_slot = None
     if reads is not None:
         read_slot = ReadSlot(reads, reads.labels(route, backend.method, ep_route, endpoint.method))
-        hub.metric_slots().register(read_slot.drain)
+        hub.metric_slots().register(read_slot.drain, read_slot.rows.__len__)
     read_row = read_slot.append if read_slot is not None else None
     read_attrs: dict[str, Any] = {
         "http.request.method": backend.method,

@@ -101,7 +101,7 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
     check_skip = False
     if server is not None or stats is not None:
         slot = EdgeSlot(server, stats, route_label)
-        hub.metric_slots().register(slot.drain, slot.steps)
+        hub.metric_slots().register(slot.drain, slot.rows.__len__, slot.steps)
         record = slot.append
         check_skip = server is not None and bool(otel_skip)
 

@@ -26,7 +26,7 @@ def call_slot(hub: Telemetry, otel: Any, stats: Any, stats_keys: dict[tuple[bool
     if not otel and stats is None:
         return ()
     slot = CallSlot(otel, stats, stats_keys)
-    hub.metric_slots().register(slot.drain)
+    hub.metric_slots().register(slot.drain, slot.size)
     return slot.add
 
 

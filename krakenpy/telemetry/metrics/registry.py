@@ -280,15 +280,16 @@ class Registry:
         self._families: dict[str, Family] = {}
         self._max = max_series
         self.overflow = Counter("")
-        #: what moves the request path's queued rows into the series (run before every read)
-        self.feeders: list[Callable[[], None]] = []
+        #: what moves the request path's queued rows into the series (run before every read), given
+        #: the least number of rows a slot must hold to be folded
+        self.feeders: list[Callable[[int], None]] = []
         #: the same in steps, for a reader on the event loop that yields between them (the scrape)
         self.feed_steps: list[Callable[[], Iterator[None]]] = []
 
-    def feed(self) -> None:
+    def feed(self, least: int = 1) -> None:
         """Fold the layers' queued rows into the series (``families``, ``fold`` and ``render`` do)."""
         for feeder in self.feeders:
-            feeder()
+            feeder(least)
 
     def family(
         self,
@@ -330,8 +331,8 @@ class Registry:
 
     def fold(self, least: int = 1) -> None:
         """Count every histogram's queued values (bounds their memory between reads); with ``least``,
-        only the histograms holding at least that many."""
-        self.feed()
+        only the slots and histograms holding at least that many."""
+        self.feed(least)
         for family in self._families.values():
             if family.kind == "histogram":
                 for series in family._series.values():

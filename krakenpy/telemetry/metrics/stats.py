@@ -142,12 +142,12 @@ class StatsRegistry:
         self.connected = 0
         self.disconnected = 0
         #: what moves the request path's queued rows into the counters and histograms (before reads)
-        self.feeders: list[Callable[[], None]] = []
+        self.feeders: list[Callable[[int], None]] = []
 
     def feed(self) -> None:
         """Fold the layers' queued rows (``fold``, ``tick`` and ``snapshot`` do)."""
         for feeder in self.feeders:
-            feeder()
+            feeder(1)
 
     def counter_key(self, name: str) -> str:
         """Register a counter (zero until incremented) and return its key."""

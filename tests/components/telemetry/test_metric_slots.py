@@ -251,3 +251,22 @@ def test_metric_slots_read_rows() -> None:
     errors = reads.series(("GET", "/u", "/a", "GET"), True)
     assert errors[0].value == 40 and errors[2].value == 0.5 and errors[4].value == 1
     assert "http.client.response.read.errors" in values
+
+
+def test_metric_slots_drain_with_a_threshold_leaves_small_slots() -> None:
+    """The folder's tick folds a slot once it holds ``least`` rows; a read folds every slot."""
+    from krakenpy.telemetry.metrics.slots import Slots
+
+    stats = StatsRegistry()
+    keys = {(k, e): (stats.counter_key(f"c.{k}.{e}"), stats.histogram(f"l.{k}.{e}")) for k in (0, 1) for e in (0, 1)}
+    few, many = CallSlot(None, stats, keys), CallSlot(None, stats, keys)  # type: ignore[arg-type]
+    slots = Slots()
+    for slot in (few, many):
+        slots.register(slot.drain, slot.size)
+    stats.feeders.append(slots.drain)
+    few.add[1](1)
+    for n in range(3):
+        many.add[1](n)
+    slots.drain(3)
+    assert (few.size(), many.size()) == (1, 0) and stats.counters["krakend.c.1.0"] == 3
+    assert stats.snapshot()["krakend.c.1.0"] == 4 and few.size() == 0
