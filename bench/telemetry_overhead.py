@@ -159,6 +159,21 @@ async def _scrape_stall(series: int) -> tuple[float, float]:
     await prometheus_body(registry, scope='otel_scope_name="x"', target_info="", process=True, runtime=True)
     for h in hists:  # values queued since the last fold (the edge folds every 1,024 requests)
         h.pending.extend((0.004, 0.03, 0.2))
+    # and the edge's rows since its last fold (at most 1,024), over 100 routes and two statuses:
+    # the scrape folds them into their series first (the slots' worst case: rows of mixed keys;
+    # their series in a registry of their own, so the rendered text stays the 200 series')
+    from krakenpy.telemetry.layers.edge import route_label
+    from krakenpy.telemetry.metrics.instruments import ServerMetrics
+    from krakenpy.telemetry.metrics.slots import EdgeSlot
+
+    edge = EdgeSlot(ServerMetrics(Registry()), None, route_label)
+    registry.feeders.append(lambda least: edge.drain())
+    registry.feed_steps.append(edge.steps)
+    rows = [(f"/route/{i % 100}", "GET", "http", 500 if i % 7 == 0 else 200, 1_000_000 + i, 200, True)
+            for i in range(1023)]  # fmt: skip
+    edge.rows.extend(rows)
+    edge.drain()  # their series made (the steady state: a gateway has seen its routes)
+    edge.rows.extend(rows)
     watcher = asyncio.get_running_loop().create_task(watch())
     await asyncio.sleep(0)
     start = time.process_time()

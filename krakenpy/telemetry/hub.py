@@ -24,6 +24,7 @@ from krakenpy.telemetry.metrics.instruments import (
     ServerMetrics,
 )
 from krakenpy.telemetry.metrics.registry import Registry
+from krakenpy.telemetry.metrics.slots import Slots
 from krakenpy.telemetry.metrics.stats import StatsRegistry
 from krakenpy.telemetry.redact import Redactor
 from krakenpy.telemetry.trace.tracer import Tracer
@@ -92,12 +93,25 @@ class Telemetry:
     audit: AuditTrail | None = None
     services: list[Service] = field(default_factory=list)
     _stdout: LineWriter | None = None
+    _slots: Slots | None = None
 
     def stdout(self) -> LineWriter:
         """The one standard-output writer (access log, application log, audit on stdout)."""
         if self._stdout is None:
             self._stdout = stdout_writer()
         return self._stdout
+
+    def metric_slots(self) -> Slots:
+        """The per-request metric slots of this gateway, drained before every read of a registry
+        (made by the first layer that records; the registries exist by then)."""
+        if self._slots is None:
+            self._slots = Slots()
+            for reader in (self.registry, self.stats):
+                if reader is not None:
+                    reader.feeders.append(self._slots.drain)
+            if self.registry is not None:
+                self.registry.feed_steps.append(self._slots.steps)
+        return self._slots
 
     def fold_metrics(self) -> None:
         """Count the values the request path queued on the histograms (their readers fold too)."""

@@ -34,6 +34,11 @@ def expvar_body(stats: StatsRegistry) -> bytes:
 async def prometheus_body(registry: Registry, *, scope: str, target_info: str, process: bool, runtime: bool) -> bytes:
     """The exposition text, rendered a chunk of series at a time."""
     out: list[str] = [target_info]
+    # the request path's queued rows (up to 1,024 per slot: the edge folds at that count) folded a
+    # few series at a time, then the series rendered a chunk at a time, the loop running in between
+    for steps in registry.feed_steps:
+        for _ in steps():
+            await asyncio.sleep(0)
     for family in list(registry.families()):
         for _ in family.render_chunks(out, scope, _CHUNK):
             await asyncio.sleep(0)

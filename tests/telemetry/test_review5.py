@@ -45,13 +45,18 @@ async def test_metrics_folder_buckets_queued_values_without_a_scrape(monkeypatch
     service = setup._folder(registry)
     await service.start()
     try:
-        for _ in range(10):
+        few = registry.family("x.size", "histogram", ["k"]).histogram("v")
+        for _ in range(setup.FOLD_LEAST):
             histogram.add(0.01)
+        few.add(1.0)
         for _ in range(40):
             await asyncio.sleep(0.05)
             if not histogram.pending:
                 break
-        assert histogram.pending == [] and histogram.count == 10
+        assert histogram.pending == [] and histogram.count == setup.FOLD_LEAST
+        # a histogram with fewer values keeps them for the next read (a scrape folds everything)
+        assert few.pending == [1.0] and few.count == 0
+        assert 'x_size_count{k="v"} 1' in registry.render()
     finally:
         await service.stop()
 

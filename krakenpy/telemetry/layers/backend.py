@@ -20,7 +20,7 @@ from krakenpy.telemetry.exchange import EXCHANGE, Exchange
 from krakenpy.telemetry.failures import log_failure
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.ids import HEX3
-from krakenpy.telemetry.layers.record import call_finisher, outcome_sinks
+from krakenpy.telemetry.layers.record import call_finisher, call_slot
 from krakenpy.telemetry.metrics.instruments import gin_route, lura_pattern
 from krakenpy.telemetry.trace.spans import CLIENT, SPAN, Span, shape_for
 from krakenpy.telemetry.trace.templates import CallTemplate
@@ -103,11 +103,10 @@ def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backen
     if not trace_on and otel is None and stats is None and not is_lambda:
         return lean  # failure logs and the request id only: one frame, no clock reads
 
+    adds = call_slot(hub, otel, stats, stats_keys)
     if not trace_on and not is_lambda:
-        by_outcome, counters, stats_by = outcome_sinks(otel, stats, stats_keys)
-
-        # metrics but no backend span (the tracer, if any, only propagates): one frame, the series
-        # updated inline (the general frame's trace checks and ``finish`` call cost ~55 Python
+        # metrics but no backend span (the tracer, if any, only propagates): one frame, one row
+        # appended (the general frame's trace checks and ``finish`` call cost ~55 Python
         # opcodes per request, 2026-12-01)
         @keeps_maps  # a merge's backends may share the caller's header map: the id goes into a copy
         def metered(next_proxy: Proxy) -> Proxy:
@@ -131,19 +130,14 @@ def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backen
                     log_failure(exc, prefix, redactor)
                     raise
                 finally:
-                    elapsed = _perf_ns() - start
-                    if by_outcome:
-                        by_outcome[error * 4 + canceled * 2 + complete](elapsed * 1e-9)
-                    if counters is not None:
-                        counter, latency = stats_by[complete * 2 + error]
-                        counters[counter] += 1
-                        latency(elapsed)  # nanoseconds, as go-metrics' timers
+                    # the row of this outcome (OTel's and /__stats' series fed from it when read)
+                    adds[error * 4 + canceled * 2 + complete](_perf_ns() - start)
 
             return observed
 
         return metered
 
-    finish = call_finisher(otel, stats, stats_keys, None)  # the span is written here, as a record
+    finish = call_finisher(adds, None)  # the span is written here, as a record
     has_metrics = otel is not None or stats is not None
     measured = has_metrics or is_lambda
     add_span = tracer.buffer.add if tracer is not None else None

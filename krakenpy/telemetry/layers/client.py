@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any
 
 from krakenpy.backends.client import ClientMiddleware, UpstreamCall, UpstreamResponse
@@ -17,8 +17,8 @@ from krakenpy.telemetry.exchange import CURRENT, Exchange
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.ids import HEX3
 from krakenpy.telemetry.layers.client_timing import timing_recorder, wall_ns
+from krakenpy.telemetry.metrics.client_slot import CANCELED, FAILED, TIMEDOUT, ClientSlot
 from krakenpy.telemetry.metrics.instruments import gin_route, lura_pattern
-from krakenpy.telemetry.metrics.registry import Counter, Histogram
 from krakenpy.telemetry.trace.context import hop_span_id
 from krakenpy.telemetry.trace.spans import SPAN, shape_for
 from krakenpy.telemetry.trace.templates import ClientTemplate
@@ -46,22 +46,6 @@ def split_netloc(url: str) -> tuple[str, str]:
     return host, port or ("443" if scheme == "https" else "80")
 
 
-class _HostSeries:
-    __slots__ = ("by_status", "canceled", "connection", "failed", "labels", "request_size", "started", "timedout")
-
-    def __init__(self, started: Counter, failed: Counter, canceled: Counter, timedout: Counter, size: Counter,
-                 labels: tuple[str, ...]) -> None:  # fmt: skip
-        self.started = started
-        self.failed = failed
-        self.canceled = canceled
-        self.timedout = timedout
-        self.request_size = size
-        self.labels = labels
-        #: per status: the duration and response-size histograms' ``add``
-        self.by_status: dict[int, tuple[Callable[[float], None], Callable[[float], None]]] = {}
-        self.connection: dict[int, tuple[Histogram, ...]] = {}
-
-
 def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: BackendConfig) -> ClientMiddleware | None:
     """The client layer of the telemetry for one HTTP backend; ``None`` when it has nothing to do."""
     tracer = hub.tracer
@@ -78,7 +62,10 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
     trace_calls = tracer is not None and layer is not None and layer.enabled and layer.round_trip
     # label values and span names: the pattern with its secret query values masked (as in the logs)
     pattern = redactor.text(lura_pattern(backend.url_pattern))
-    hosts: dict[str, _HostSeries] = {}
+    hosts: dict[str, ClientSlot] = {}
+    slots = hub.metric_slots() if metrics is not None else None
+    # the connection histograms are fed from the round trip's row (the call's timing in it)
+    timed_rows = metrics is not None and metrics.connection is not None
     static = layer.static if layer is not None else ()
     # the stage and the layer's static attributes as one shape encoded once; without it (a static key
     # named like a per-request one) every attribute stays on the span as before
@@ -96,8 +83,8 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
     # the last host's "scheme://host:port/" and series: a backend usually has one host
     last: list[Any] = ["\0", None]
 
-    def series(url: str) -> _HostSeries:
-        assert metrics is not None
+    def series(url: str) -> ClientSlot:
+        assert metrics is not None and slots is not None
         if url.startswith(last[0]):
             return last[1]  # type: ignore[no-any-return]
         key = url[: url.find("/", url.find("//") + 2)]  # scheme://host:port, cheaper than parsing
@@ -108,11 +95,8 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
                 method=backend.method, pattern=route, endpoint=ep_route, endpoint_method=endpoint.method,
                 host=host, port=port,
             )  # fmt: skip
-            found = hosts[key] = _HostSeries(
-                metrics.started.counter(*labels), metrics.failed.counter(*labels),
-                metrics.canceled.counter(*labels), metrics.timedout.counter(*labels),
-                metrics.request_size.counter(*labels), labels,
-            )  # fmt: skip
+            found = hosts[key] = ClientSlot(metrics, labels)
+            slots.register(found.drain, found.rows.__len__)
         if url[len(key) : len(key) + 1] == "/":
             last[0], last[1] = key + "/", found
         return found
@@ -166,15 +150,12 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
             exchange: Exchange | None,
             sid: str | None,
         ) -> UpstreamResponse:
-            host_series = series(url) if metrics is not None else None
-            if host_series is not None:
-                host_series.started.value += 1  # Counter.inc inline
-                if body:
-                    host_series.request_size.value += len(body)
+            host = series(url) if metrics is not None else None
             # one clock reading for the busy time and the round trip
             busy = exchange if track else None
             timing = timing_token = None
             failure: BaseException | None = None
+            failed = 0
             if record_timing is not None:
                 timing = CallTiming()
                 timing_token = TIMING.set(timing)
@@ -188,34 +169,32 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
                 return response
             except asyncio.CancelledError as exc:
                 failure = exc
-                if host_series is not None:
-                    host_series.canceled.inc()
+                failed = CANCELED
                 raise
             except BaseException as exc:
                 failure = exc
-                if host_series is not None:
-                    timed_out = isinstance(exc, BackendError) and "timeout" in str(exc)
-                    (host_series.timedout if timed_out else host_series.failed).inc()
+                failed = TIMEDOUT if isinstance(exc, BackendError) and "timeout" in str(exc) else FAILED
                 if sid is not None:
                     span_status, message = 2, redactor.text(str(exc))[:512]
                 raise
             finally:
-                elapsed = (busy.upstream_ended() if busy is not None else _perf()) - start
+                # the upstream client's end of the body read when it timed the call (set as it
+                # handed the answer back): one clock reading for both
+                if busy is not None:
+                    end = busy.upstream_ended()
+                elif timing is not None and timing.read_end and failure is None:
+                    end = timing.read_end
+                else:
+                    end = _perf()
+                elapsed = end - start
                 size = len(response.body) if status else 0
-                if host_series is not None and metrics is not None:
-                    pair = host_series.by_status.get(status)
-                    if pair is None:
-                        labels = (*host_series.labels, str(status))
-                        pair = host_series.by_status[status] = (
-                            metrics.duration.histogram(*labels).add, metrics.response_size.histogram(*labels).add,
-                        )  # fmt: skip
-                    # the values queued (Histogram.add, a list's append; bucketed when read): the
-                    # inline bisect and three updates per histogram cost ~12 opcodes each (2026-12-01)
-                    pair[0](elapsed)
-                    pair[1](size)
+                if host is not None:
+                    # one row; the host's counters and histograms are fed from it when read (ClientSlot)
+                    host.append((status, elapsed, size, len(body) if body else 0, failed,
+                                 timing if timed_rows else None))  # fmt: skip
                 if timing is not None and timing_token is not None and record_timing is not None:
                     TIMING.reset(timing_token)
-                    record_timing(timing, status, size, failure, host_series, sid, exchange)
+                    record_timing(timing, status, size, failure, sid, exchange)
                 if sid is not None:
                     assert exchange is not None
                     trace = exchange.trace
@@ -225,11 +204,11 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
                         conn = timing.get_conn, timing.dns, timing.tls
                         if timing.first_byte:
                             first_byte = wall_ns(timing.first_byte)
-                    host, port = peer(url)
+                    address, port = peer(url)
                     add_span((  # type: ignore[misc]
                         template, trace.trace_id, sid, parent or exchange.span or trace.parent_id, start_ns,
-                        start_ns + int(elapsed * 1e9), span_status, message, redactor.url(url), host, port, method,
-                        len(body or b""), status, size, conn, first_byte,
+                        start_ns + int(elapsed * 1e9), span_status, message, redactor.url(url), address, port,
+                        method, len(body or b""), status, size, conn, first_byte,
                     ))  # fmt: skip
 
         return observed

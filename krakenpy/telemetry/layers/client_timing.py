@@ -15,32 +15,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from krakenpy.backends.conntiming import CallTiming, now
 from krakenpy.config.model import BackendConfig, EndpointConfig
 from krakenpy.telemetry.exchange import Exchange
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.ids import HEX3
-from krakenpy.telemetry.metrics.registry import Histogram
+from krakenpy.telemetry.metrics.client_slot import ReadSlot
 from krakenpy.telemetry.trace.spans import SPAN, shape_for
 from krakenpy.telemetry.trace.templates import ReadTemplate
 
 __all__ = ["TimingRecorder", "timing_recorder", "wall_ns"]
 
 
-class HostSeries(Protocol):
-    """The round-trip series of one backend host (the client layer's)."""
-
-    labels: tuple[str, ...]
-    #: the get-conn, DNS and TLS histograms by status
-    connection: dict[int, tuple[Histogram, ...]]
-
-
-#: (timing, status, body size, the call's failure, the host's series, the CLIENT span's id, exchange)
-TimingRecorder = Callable[
-    [CallTiming, int, int, BaseException | None, HostSeries | None, str | None, Exchange | None], None
-]
+#: (timing, status, body size, the call's failure, the CLIENT span's id, exchange); the connection
+#: histograms are fed from the client layer's row (its ClientSlot), the reads from this recorder's ReadSlot
+TimingRecorder = Callable[[CallTiming, int, int, BaseException | None, str | None, Exchange | None], None]
 _READ = "http.client.response.read."
 
 
@@ -64,8 +55,11 @@ def timing_recorder(
     if connection is None and reads is None and not trace_conn and not trace_read:
         return None
     redactor = hub.redactor
-    read_labels = reads.labels(route, backend.method, ep_route, endpoint.method) if reads is not None else ()
-    read_ok = reads.series(read_labels, False) if reads is not None else None
+    read_slot = None
+    if reads is not None:
+        read_slot = ReadSlot(reads, reads.labels(route, backend.method, ep_route, endpoint.method))
+        hub.metric_slots().register(read_slot.drain, read_slot.rows.__len__)
+    read_row = read_slot.append if read_slot is not None else None
     read_attrs: dict[str, Any] = {
         "http.request.method": backend.method,
         "http.route": route,
@@ -85,49 +79,25 @@ def timing_recorder(
         status: int,
         size: int,
         failure: BaseException | None,
-        host: HostSeries | None,
         span: str | None,
         exchange: Exchange | None,
     ) -> None:
-        if connection is not None and host is not None:
-            found = host.connection.get(status)
-            if found is None:
-                labels = (*host.labels, str(status))
-                found = host.connection[status] = tuple(family.histogram(*labels) for family in connection)
-            if timing.get_conn:
-                found[0].add(timing.get_conn)
-                found[1].add(timing.dns)
-                found[2].add(timing.tls)
-            else:  # a kept-alive connection (the usual call): three zeros queued (bucketed when read)
-                found[0].add(0.0)
-                found[1].add(0.0)
-                found[2].add(0.0)
         # (the CLIENT span's connection times and first-byte event: the client layer writes them)
         head = timing.head
         if not head:  # no answer head: there was no body to read (krakend-otel wraps a response's body)
             return
-        end = timing.read_end or now()
-        seconds = end - head if end > head else 0.0
-        if failure is None:
-            nbytes = size
-            series = read_ok
-        else:
-            nbytes = timing.read_size if timing.read_size > 0 else 0
-            series = reads.series(read_labels, True) if reads is not None else None
-            if series is not None:
-                series[4].value += 1
-        if series is not None:
-            # Counter.inc inline; the histograms' values queued (Histogram.add, bucketed when read)
-            size_count, size_hist, time_count, time_hist, _ = series
-            size_count.value += nbytes
-            size_hist.add(nbytes)
-            time_count.value += seconds
-            time_hist.add(seconds)
+        if not timing.read_end:
+            timing.read_end = now()  # the read's end as the call ends (the fold comes later)
+        if read_row is not None:
+            read_row((timing, size, failure))  # sizes and times worked out when folded (ReadSlot)
         if not trace_read or exchange is None or buffer is None:
             return
         trace = exchange.trace
         if trace is None or not trace.sampled:
             return
+        end = timing.read_end
+        seconds = end - head if end > head else 0.0
+        nbytes = size if failure is None else timing.read_size if timing.read_size > 0 else 0
         n = exchange.made
         exchange.made = n + 1
         status, message = 0, ""

@@ -25,6 +25,7 @@ from krakenpy.telemetry.layers.audit import edge_deny
 from krakenpy.telemetry.layers.edge_lean import lean_handler
 from krakenpy.telemetry.layers.edge_metered import metered_handler
 from krakenpy.telemetry.metrics.instruments import gin_route, unmatched_route
+from krakenpy.telemetry.metrics.slots import EdgeSlot
 from krakenpy.telemetry.trace.spans import SERVER, Span, shape_for, span_base
 from krakenpy.telemetry.trace.templates import ServerTemplate
 
@@ -85,9 +86,6 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
     server = hub.server_metrics
     otel_skip = hub.otel_skip_paths
     stats = hub.stats if hub.stats_router else None
-    stats_cache: dict[tuple[str, int], tuple[Any, Any, str]] = {}
-    # per (route, method, scheme, status): the two server histograms, found once per combination
-    server_cache: dict[tuple[str | None, str, str, int], tuple[Any, Any]] = {}
     tracer = hub.tracer
     trace_global = tracer is not None and tracer.global_layer.enabled
     end_span = tracer.buffer.end if tracer is not None else None
@@ -107,22 +105,14 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
     add_span = tracer.buffer.add if tracer is not None else None
     audit = hub.audit
 
-    def stats_series(route: str, status: int) -> tuple[Any, Any, str]:
-        assert stats is not None
-        ep = gin_route(route)
-        stats.counter_key(f"router.response.{ep}.status")  # registered, never incremented (as KrakenD)
-        found = stats_cache[(route, status)] = (
-            stats.histogram(f"router.response.{ep}.size").add,
-            stats.histogram(f"router.response.{ep}.time").add,
-            f"krakend.router.response.{ep}.status.{status}.count",
-        )
-        return found
-
-    def server_series(route: str | None, method: str, scheme: str, status: int) -> tuple[Any, Any]:
-        assert server is not None
-        duration, sizes = server.recorder(route_label(route, status), method, scheme).series(status)
-        pair = server_cache[(route, method, scheme, status)] = (duration.add, sizes.add)
-        return pair
+    # one row per request: the series, counters and /__stats keys are found when it is folded
+    record = None
+    check_skip = False
+    if server is not None or stats is not None:
+        slot = EdgeSlot(server, stats, route_label)
+        hub.metric_slots().register(slot.drain, slot.rows.__len__, slot.steps)
+        record = slot.append
+        check_skip = server is not None and bool(otel_skip)
 
     tracing = tracer is not None
     start_trace = tracer.extractor() if tracer is not None else None
@@ -142,9 +132,9 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
             if not left:
                 left = FOLD_EVERY
                 fold()
+        exchange = Exchange()
         start = _perf_ns()
         wall = _wall() if wall_clock else 0.0
-        exchange = Exchange()
         rid = ""
         if rid_key is not None:
             incoming = request.headers.get(rid_key) if trust_id else None
@@ -237,23 +227,11 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
         request: HttpRequest, response: HttpResponse, ns: int, status: int, span: Span | None, exchange: Exchange
     ) -> None:
         """Metrics and the server span of a finished request (only built in when one is on)."""
-        latency = ns * 1e-9
         route = request.route
         size = len(response.body)
-        if server is not None and request.path not in otel_skip:
-            method = request.method
-            scheme = request.scheme
-            pair = server_cache.get((route, method, scheme, status)) or server_series(route, method, scheme, status)
-            # the values queued on the two histograms (Histogram.add; bucketed when read)
-            pair[0](latency)
-            pair[1](size)
-        if stats is not None and route is not None:
-            found = stats_cache.get((route, status)) or stats_series(route, status)
-            counters = stats.counters
-            key = found[2]
-            counters[key] = counters.get(key, 0) + 1
-            found[0](size)
-            found[1](ns)
+        if record is not None:
+            record((route, request.method, request.scheme, status, ns, size,
+                    request.path not in otel_skip if check_skip else server is not None))  # fmt: skip
         if span is not None:
             assert tracer is not None
             label = route_label(route, status)

@@ -6,7 +6,6 @@ frame (no ``_observe`` call, no branch for a span, an audit record or a JSON lin
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from multidict import CIMultiDict
 
@@ -16,7 +15,7 @@ from krakenpy.telemetry.audit import EDGE_DENY
 from krakenpy.telemetry.exchange import CURRENT, EXCHANGE, Exchange, new_request_id, valid_request_id
 from krakenpy.telemetry.hub import FOLD_EVERY, Telemetry
 from krakenpy.telemetry.layers.edge_lean import edge_parts
-from krakenpy.telemetry.metrics.instruments import gin_route
+from krakenpy.telemetry.metrics.slots import EdgeSlot
 
 __all__ = ["metered_handler"]
 
@@ -41,35 +40,20 @@ def metered_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | 
     start_trace = tracer.extractor() if tracer is not None else None
     trace_skip = tracer.skip_paths if tracer is not None else frozenset()
     otel_skip = hub.otel_skip_paths
-    counters = stats.counters if stats is not None else {}
-    # per (route, method, scheme, status): the two server histograms, found once per combination
-    server_cache: dict[tuple[str | None, str, str, int], tuple[Any, Any]] = {}
-    stats_cache: dict[tuple[str, int], tuple[Any, Any, str]] = {}
-
-    def server_series(route: str | None, method: str, scheme: str, status: int) -> tuple[Any, Any]:
-        assert server is not None
-        duration, sizes = server.recorder(route_label(route, status), method, scheme).series(status)
-        pair = server_cache[(route, method, scheme, status)] = (duration.add, sizes.add)
-        return pair
-
-    def stats_series(route: str, status: int) -> tuple[Any, Any, str]:
-        assert stats is not None
-        ep = gin_route(route)
-        stats.counter_key(f"router.response.{ep}.status")  # registered, never incremented (as KrakenD)
-        found = stats_cache[(route, status)] = (
-            stats.histogram(f"router.response.{ep}.size").add,
-            stats.histogram(f"router.response.{ep}.time").add,
-            f"krakend.router.response.{ep}.status.{status}.count",
-        )
-        return found
-
+    # the series found at the fold, per (route, method, scheme, status): a request appends one row
+    slot = EdgeSlot(server, stats, route_label)
+    hub.metric_slots().register(slot.drain, slot.rows.__len__, slot.steps)
+    record = slot.append
+    # whether OTel's server series take a path: decided per request only when some paths are skipped
+    otel_on = server is not None
+    check_skip = otel_on and bool(otel_skip)
     fold = hub.fold_metrics
     left = FOLD_EVERY
 
     async def handle(request: HttpRequest) -> HttpResponse:
         nonlocal left
-        start = _perf_ns()
         exchange = Exchange()
+        start = _perf_ns()
         rid = ""
         if rid_key is not None:
             incoming = request.headers.get(rid_key) if trust_id else None
@@ -91,21 +75,9 @@ def metered_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | 
         status = response.status
         if return_id:
             response.headers[rid_key] = rid  # type: ignore[index]
-        route = request.route
-        size = len(response.body)
-        if server is not None and request.path not in otel_skip:  # read after, as the general handler
-            method = request.method
-            scheme = request.scheme
-            pair = server_cache.get((route, method, scheme, status)) or server_series(route, method, scheme, status)
-            # the values queued on the two histograms (Histogram.add; bucketed when read)
-            pair[0](ns * 1e-9)
-            pair[1](size)
-        if stats is not None and route is not None:
-            found = stats_cache.get((route, status)) or stats_series(route, status)
-            key = found[2]
-            counters[key] = counters.get(key, 0) + 1
-            found[0](size)
-            found[1](ns)
+        # one row: the series, counters and /__stats keys are found when it is folded (EdgeSlot)
+        record((request.route, request.method, request.scheme, status, ns, len(response.body),
+                request.path not in otel_skip if check_skip else otel_on))  # fmt: skip
         left -= 1
         if not left:  # the histograms' queued values counted now and then, so they never pile up
             left = FOLD_EVERY

@@ -280,6 +280,16 @@ class Registry:
         self._families: dict[str, Family] = {}
         self._max = max_series
         self.overflow = Counter("")
+        #: what moves the request path's queued rows into the series (run before every read), given
+        #: the least number of rows a slot must hold to be folded
+        self.feeders: list[Callable[[int], None]] = []
+        #: the same in steps, for a reader on the event loop that yields between them (the scrape)
+        self.feed_steps: list[Callable[[], Iterator[None]]] = []
+
+    def feed(self, least: int = 1) -> None:
+        """Fold the layers' queued rows into the series (``families``, ``fold`` and ``render`` do)."""
+        for feeder in self.feeders:
+            feeder(least)
 
     def family(
         self,
@@ -315,20 +325,24 @@ class Registry:
         return self._families.setdefault(family.name, family)
 
     def families(self) -> Iterable[Family]:
+        """The families, their series up to date with the request path's rows."""
+        self.feed()
         return self._families.values()
 
-    def fold(self) -> None:
-        """Count every histogram's queued values (bounds their memory between reads)."""
+    def fold(self, least: int = 1) -> None:
+        """Count every histogram's queued values (bounds their memory between reads); with ``least``,
+        only the slots and histograms holding at least that many."""
+        self.feed(least)
         for family in self._families.values():
             if family.kind == "histogram":
                 for series in family._series.values():
-                    if series.pending:  # type: ignore[union-attr]
+                    if len(series.pending) >= least:  # type: ignore[union-attr]
                         series.fold()  # type: ignore[union-attr]
 
     def render(self, extra: str = "") -> str:
         """The whole registry in Prometheus text format."""
         out: list[str] = []
-        for family in self._families.values():
+        for family in self.families():
             family.render(out, extra)
         out.append(
             "# HELP krakenpy_metrics_series_overflow_total Label sets folded into __other__ by the series cap.\n"

@@ -14,6 +14,7 @@ import math
 import os
 import random
 import sys
+from collections.abc import Callable
 from typing import Any, Final
 
 __all__ = ["PERCENTILES", "StatsHistogram", "StatsRegistry"]
@@ -140,6 +141,13 @@ class StatsRegistry:
         self.histograms: dict[str, StatsHistogram] = {}
         self.connected = 0
         self.disconnected = 0
+        #: what moves the request path's queued rows into the counters and histograms (before reads)
+        self.feeders: list[Callable[[int], None]] = []
+
+    def feed(self) -> None:
+        """Fold the layers' queued rows (``fold``, ``tick`` and ``snapshot`` do)."""
+        for feeder in self.feeders:
+            feeder(1)
 
     def counter_key(self, name: str) -> str:
         """Register a counter (zero until incremented) and return its key."""
@@ -159,12 +167,14 @@ class StatsRegistry:
 
     def fold(self) -> None:
         """Sample every histogram's queued values (bounds their memory between ticks)."""
+        self.feed()
         for histogram in self.histograms.values():
             if histogram.pending:
                 histogram.fold()
 
     def tick(self) -> None:
-        """End of a collection window."""
+        """End of a collection window (the rows queued in it counted first)."""
+        self.feed()
         c = self.counters
         c["krakend.router.connected-gauge"] = self.connected
         c["krakend.router.disconnected-gauge"] = self.disconnected
@@ -177,6 +187,7 @@ class StatsRegistry:
 
     def snapshot(self) -> dict[str, Any]:
         """The ``/__stats`` object (sorted by the caller's JSON encoder)."""
+        self.feed()
         out: dict[str, Any] = {"cmdline": list(sys.argv), "memstats": _memstats()}
         out.update(self.counters)
         out["krakend.router.connected"] = self.connected

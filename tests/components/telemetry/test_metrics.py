@@ -123,4 +123,5 @@ async def test_stats_endpoint_disabled_collects_without_serving(served, upstream
     assert s.gateway.resources.state.get(STATS_LISTENER) is None
     await s.client.get("/a")
     stats = s.gateway.resources.state[HUB].stats
-    assert stats is not None and stats.counters["krakend.router.response./a.status.200.count"] == 1
+    # the request's row is folded when the collector is read (its snapshot, the tick, an Influx push)
+    assert stats is not None and stats.snapshot()["krakend.router.response./a.status.200.count"] == 1

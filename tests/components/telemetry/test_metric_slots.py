@@ -1,0 +1,272 @@
+"""The metric slots: a request appends rows, every read folds them first. The fold's edge cases
+through a served gateway (a scrape between two requests, the N-request fold, a reload, a gateway
+with no traffic), and the slots' folds against the per-value updates they replaced."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import orjson
+from prometheus_client.parser import text_string_to_metric_families
+
+from krakenpy.backends.conntiming import CallTiming
+from krakenpy.telemetry.hub import HUB
+from krakenpy.telemetry.metrics.client_slot import CANCELED, FAILED, TIMEDOUT, ClientSlot, ReadSlot
+from krakenpy.telemetry.metrics.instruments import ClientMetrics, ReadMetrics
+from krakenpy.telemetry.metrics.registry import Histogram, Registry
+from krakenpy.telemetry.metrics.slots import CallSlot, EdgeSlot, groups
+from krakenpy.telemetry.metrics.stats import StatsRegistry
+from krakenpy.telemetry.setup import PROM_LISTENERS, STATS_LISTENER
+from tests.components.telemetry.conftest import Served, doc, recording_app
+from tests.conftest import free_port
+
+
+def _endpoints(base: str) -> list[dict[str, Any]]:
+    """One endpoint ``/a`` on backend ``/u`` at ``base``."""
+    return [{"endpoint": "/a", "backend": [{"host": [base], "url_pattern": "/u"}]}]
+
+
+def _metrics() -> dict[str, Any]:
+    return {
+        "telemetry/metrics": {"listen_address": "127.0.0.1:0", "collection_time": "1h"},
+        "telemetry/opentelemetry": {
+            "exporters": {"prometheus": [{"name": "p", "port": free_port(), "listen_ip": "127.0.0.1"}]}
+        },
+    }
+
+
+async def _scrape(s: Served) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(/metrics parsed by prometheus_client: sample name and labels → value, /__stats)."""
+    prom = s.gateway.resources.state[PROM_LISTENERS][0].bound_port
+    stats = s.gateway.resources.state[STATS_LISTENER].bound_port
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"http://127.0.0.1:{prom}/metrics") as resp:
+            assert resp.status == 200
+            text = await resp.text()
+        async with http.get(f"http://127.0.0.1:{stats}/__stats") as resp:
+            assert resp.status == 200
+            snapshot = orjson.loads(await resp.text())
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()) if k != "le")
+            if "le" not in sample.labels:
+                samples[f"{sample.name}{{{labels}}}"] = sample.value
+    return samples, snapshot
+
+
+def _count(samples: dict[str, Any], name: str, **labels: str) -> float:
+    """The sum of ``name``'s samples whose labels include ``labels``."""
+    want = [f"{k}={v}" for k, v in labels.items()]
+    return float(sum(v for k, v in samples.items() if k.startswith(name + "{") and all(w in k for w in want)))
+
+
+async def test_metric_slots_scrape_between_two_requests(served, upstream) -> None:  # type: ignore[no-untyped-def]
+    base = await upstream(recording_app([], {"a": 1}))
+    s = await served(doc(_endpoints(base), extra_config=_metrics()))
+    for n in (1, 2):
+        assert (await s.client.get("/a")).status == 200
+        samples, stats = await _scrape(s)
+        assert _count(samples, "http_server_duration_count", http_route="/a", http_response_status_code="200") == n
+        assert _count(samples, "http_server_response_size_sum", http_route="/a") == n * len(b'{"a":1}')
+        assert _count(samples, "krakend_proxy_duration_count", complete="true", error="false") == n
+        assert _count(samples, "krakend_backend_duration_count", complete="true", error="false") == n
+        assert _count(samples, "http_client_duration_count", http_response_status_code="200") == n
+        assert _count(samples, "http_client_request_started_count_total") == n
+        assert _count(samples, "http_client_request_get_conn_duration_count") == n
+        assert _count(samples, "http_client_response_read_size_hist_count", error="false") == n
+        assert stats["krakend.router.response./a.status.200.count"] == n
+        assert stats["krakend.router.response./a.time.count"] == n  # this window's
+        assert stats["krakend.proxy.requests.layer.pipe.name./a.complete.true.error.false"] == n
+        assert stats["krakend.proxy.requests.layer.backend.name./u.complete.true.error.false"] == n
+    # an unmatched request keeps its per-status route label (and no /__stats route keys)
+    assert (await s.client.get("/nowhere")).status == 404
+    samples, stats = await _scrape(s)
+    assert _count(samples, "http_server_duration_count", http_route="404 Not Found") == 1
+    assert not any("nowhere" in k for k in stats)
+
+
+async def test_metric_slots_fold_every_n_requests_without_a_read(served, upstream, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from krakenpy.telemetry.layers import edge_metered
+
+    monkeypatch.setattr(edge_metered, "FOLD_EVERY", 4)
+    base = await upstream(recording_app([], {"a": 1}))
+    s = await served(doc(_endpoints(base), extra_config=_metrics()))
+    hub = s.gateway.resources.state[HUB]
+
+    def counted() -> set[int]:
+        """The used histograms' counted values, read without a fold (no ``families()``; the proxy and
+        backend layers' series of other outcomes exist from start-up and stay empty)."""
+        families = hub.registry._families.values()
+        return {h.count for f in families if f.kind == "histogram" for h in f._series.values()} - {0}
+
+    for _ in range(4):
+        await s.client.get("/a")
+    assert counted() == {4}  # every slot folded at the 4th request, no read in between
+    assert {h.count for h in hub.stats.histograms.values()} - {0} == {4}
+    await s.client.get("/a")
+    assert counted() == {4}  # the 5th waits in the slots
+    samples, _ = await _scrape(s)  # until a read
+    assert _count(samples, "http_server_duration_count") == 5
+    assert counted() == {5}
+
+
+async def test_metric_slots_reload_keeps_gateways_apart(served, upstream) -> None:  # type: ignore[no-untyped-def]
+    base = await upstream(recording_app([], {"a": 1}))
+    endpoints = [{"endpoint": "/a", "backend": [{"host": [base], "url_pattern": "/u"}]}]
+    old = await served(doc(endpoints, extra_config=_metrics()))
+    for _ in range(2):
+        await old.client.get("/a")
+    # a reload builds the new gateway beside the old one (which finishes its requests): its own slots
+    new = await served(doc(endpoints, extra_config=_metrics()))
+    await new.client.get("/a")
+    await old.client.get("/a")
+    old_samples, old_stats = await _scrape(old)
+    new_samples, new_stats = await _scrape(new)
+    assert _count(old_samples, "http_server_duration_count") == 3
+    assert _count(new_samples, "http_server_duration_count") == 1
+    assert old_stats["krakend.router.response./a.status.200.count"] == 3
+    assert new_stats["krakend.router.response./a.status.200.count"] == 1
+
+
+async def test_metric_slots_gateway_without_traffic(served, upstream) -> None:  # type: ignore[no-untyped-def]
+    base = await upstream(recording_app([]))
+    s = await served(doc(_endpoints(base), extra_config=_metrics()))
+    hub = s.gateway.resources.state[HUB]
+    hub.fold_metrics()
+    hub.stats.tick()
+    samples, stats = await _scrape(s)
+    assert not any(k.startswith(("http_server", "http_client_duration", "http_client_request")) for k in samples)
+    # the proxy and backend layers' series exist from start-up (and a backend's successful reads), empty
+    assert _count(samples, "http_client_response_read_size_total") == 0
+    assert _count(samples, "krakend_proxy_duration_count") == _count(samples, "krakend_backend_duration_count") == 0
+    assert any(k.startswith("krakend_proxy_duration_count") for k in samples)
+    # the proxy and backend keys are registered at start-up (zero), the router's on first use
+    assert stats["krakend.proxy.requests.layer.pipe.name./a.complete.true.error.false"] == 0
+    assert not any(k.startswith("krakend.router.response.") for k in stats)
+
+
+def test_metric_slots_groups_keep_arrival_order() -> None:
+    rows = [(1, "a"), (2, "b"), (1, "c"), (3, "d"), (2, "e")]
+    assert dict(groups(rows, lambda r: r[0])) == {1: [(1, "a"), (1, "c")], 2: [(2, "b"), (2, "e")], 3: [(3, "d")]}
+    same = [(1, "a"), (1, "b")]
+    assert list(groups(same, lambda r: r[0])) == [(1, same)]
+
+
+def test_metric_slots_edge_fold_equals_per_value_updates() -> None:
+    """The fold gives the series the per-request updates gave: the same buckets, counts and float sums."""
+    from krakenpy.telemetry.layers.edge import route_label
+    from krakenpy.telemetry.metrics.instruments import ServerMetrics
+
+    registry = Registry()
+    server = ServerMetrics(registry)
+    stats = StatsRegistry()
+    slot = EdgeSlot(server, stats, route_label)
+    nss = [123_456_789, 7_000_001, 250_000_333, 3, 99_999_999_999, 41_000_017]
+    expected = Histogram("", registry.family("x", "histogram", ["k"]).buckets)
+    for i, ns in enumerate(nss):
+        status = 200 if i % 3 else 500
+        slot.append(("/u/{id}", "GET", "http", status, ns, 10 + i, True))
+        if status == 200:
+            expected.observe(ns * 1e-9)
+    slot.append((None, "GET", "http", 404, 5_000, 9, True))
+    slot.append(("/u/{id}", "GET", "http", 200, 1, 1, False))  # a path OTel skips: /__stats only
+    slot.drain()
+    assert slot.rows == []
+    time, size = server.recorder("/u/:id", "GET").series(200)
+    time.fold()
+    assert (time.buckets, time.count, time.sum) == (expected.buckets, expected.count, expected.sum)
+    size.fold()
+    assert size.count == 4 and size.sum == 11 + 12 + 14 + 15
+    assert server.recorder("404 Not Found", "GET").series(404)[0].pending == [5_000 * 1e-9]
+    assert stats.counters["krakend.router.response./u/:id.status.200.count"] == 5
+    assert stats.counters["krakend.router.response./u/:id.status.500.count"] == 2
+    assert stats.counters["krakend.router.response./u/:id.status"] == 0
+    assert not any("404" in k for k in stats.counters)
+    # a route's window takes its statuses' rows a group at a time (a uniform sample: order is no matter)
+    assert sorted(stats.histogram("router.response./u/:id.time").pending) == sorted([*nss, 1])
+
+
+def test_metric_slots_call_slot_outcomes() -> None:
+    registry = Registry()
+    family = registry.family("d", "histogram", ["e", "c", "k"])
+    otel = {(e, c, k): family.histogram(str(e), str(c), str(k)) for e in (0, 1) for c in (0, 1) for k in (0, 1)}
+    stats = StatsRegistry()
+    keys = {(k, e): (stats.counter_key(f"c.{k}.{e}"), stats.histogram(f"l.{k}.{e}")) for k in (0, 1) for e in (0, 1)}
+    slot = CallSlot(otel, stats, keys)  # type: ignore[arg-type]
+    slot.add[0 * 4 + 0 * 2 + 1](5)  # complete
+    slot.add[1 * 4 + 1 * 2 + 0](7)  # canceled (an error)
+    slot.add[1 * 4 + 0 * 2 + 0](9)  # failed
+    slot.add[0 * 4 + 0 * 2 + 1](11)
+    slot.drain()
+    assert otel[(0, 0, 1)].pending == [5 * 1e-9, 11 * 1e-9]  # the seconds the layer computed before
+    assert otel[(1, 1, 0)].pending == [7 * 1e-9] and otel[(1, 0, 0)].pending == [9 * 1e-9]
+    assert stats.counters == {"krakend.c.1.0": 2, "krakend.c.0.1": 2, "krakend.c.0.0": 0, "krakend.c.1.1": 0}
+    assert sorted(stats.histogram("l.0.1").pending) == [7, 9]
+    assert all(not values for values in slot.lists)
+
+
+def test_metric_slots_client_rows() -> None:
+    registry = Registry()
+    metrics = ClientMetrics(registry, detailed=True)
+    slot = ClientSlot(metrics, ("GET", "/u", "/a", "GET", "/u", "h", "80"))
+    dialled, kept, odd = CallTiming(), CallTiming(), CallTiming()
+    dialled.get_conn, dialled.dns, dialled.tls = 0.5, 0.1, 0.2
+    odd.dns = 0.3  # no connection obtained but a DNS time: recorded as zero, as the per-call update did
+    slot.append((200, 0.01, 7, 3, 0, dialled))
+    slot.append((200, 0.02, 7, 0, 0, kept))
+    slot.append((0, 0.03, 0, 4, CANCELED, odd))
+    slot.append((0, 0.04, 0, 0, TIMEDOUT, kept))
+    slot.append((0, 0.05, 0, 0, FAILED, kept))
+    slot.drain()
+    assert (slot.started.value, slot.request_size.value) == (5, 7)
+    assert (slot.canceled.value, slot.timedout.value, slot.failed.value) == (1, 1, 1)
+    duration, size, connection = slot.by_status[200]
+    assert duration.pending == [0.01, 0.02] and size.pending == [7, 7]
+    assert connection is not None and [h.pending for h in connection] == [[0.5, 0.0], [0.1, 0.0], [0.2, 0.0]]
+    failed = slot.by_status[0][2]
+    assert failed is not None and [h.pending for h in failed] == [[0.0] * 3, [0.0] * 3, [0.0] * 3]
+
+
+def test_metric_slots_read_rows() -> None:
+    registry = Registry()
+    reads = ReadMetrics(registry)
+    slot = ReadSlot(reads, ("GET", "/u", "/a", "GET"))
+    ok, late, cut = CallTiming(), CallTiming(), CallTiming()
+    ok.head, ok.read_end = 1.0, 1.25
+    late.head, late.read_end = 2.0, 1.5  # an end before the head (clock readings of two parts): 0
+    slot.append((ok, 100, None))
+    slot.append((late, 50, None))
+    slot.drain()
+    values = {f.name: [s for _, s in f.items()] for f in registry.families()}
+    size, size_hist, seconds, time_hist, _ = reads.series(("GET", "/u", "/a", "GET"), False)
+    assert size.value == 150 and size_hist.pending == [100, 50]
+    assert seconds.value == 0.25 and time_hist.pending == [0.25, 0.0]
+    cut.head, cut.read_end, cut.read_size = 3.0, 3.5, 40
+    slot.append((ok, 10, None))
+    slot.append((cut, 999, RuntimeError("cut")))
+    slot.drain()
+    assert size.value == 160 and seconds.value == 0.5
+    errors = reads.series(("GET", "/u", "/a", "GET"), True)
+    assert errors[0].value == 40 and errors[2].value == 0.5 and errors[4].value == 1
+    assert "http.client.response.read.errors" in values
+
+
+def test_metric_slots_drain_with_a_threshold_leaves_small_slots() -> None:
+    """The folder's tick folds a slot once it holds ``least`` rows; a read folds every slot."""
+    from krakenpy.telemetry.metrics.slots import Slots
+
+    stats = StatsRegistry()
+    keys = {(k, e): (stats.counter_key(f"c.{k}.{e}"), stats.histogram(f"l.{k}.{e}")) for k in (0, 1) for e in (0, 1)}
+    few, many = CallSlot(None, stats, keys), CallSlot(None, stats, keys)  # type: ignore[arg-type]
+    slots = Slots()
+    for slot in (few, many):
+        slots.register(slot.drain, slot.size)
+    stats.feeders.append(slots.drain)
+    few.add[1](1)
+    for n in range(3):
+        many.add[1](n)
+    slots.drain(3)
+    assert (few.size(), many.size()) == (1, 0) and stats.counters["krakend.c.1.0"] == 3
+    assert stats.snapshot()["krakend.c.1.0"] == 4 and few.size() == 0
