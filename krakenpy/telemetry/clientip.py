@@ -4,6 +4,7 @@ options: forwarded headers are read right to left and only through trusted proxi
 from __future__ import annotations
 
 import ipaddress
+import weakref
 from collections.abc import Callable, Sequence
 
 from multidict import istr
@@ -11,9 +12,17 @@ from multidict import istr
 from krakenpy.edge import HttpRequest
 from krakenpy.server.clientip import ip_network, parse_ip
 
-__all__ = ["client_ip_resolver"]
+__all__ = ["client_ip_resolver", "direct_headers"]
 
 _Net = ipaddress.IPv4Network | ipaddress.IPv6Network
+#: the resolvers of KrakenD's defaults and their two header names (see :func:`direct_headers`)
+_DIRECT: weakref.WeakKeyDictionary[Callable[[HttpRequest], str], tuple[istr, istr]] = weakref.WeakKeyDictionary()
+
+
+def direct_headers(resolve: Callable[[HttpRequest], str]) -> tuple[istr, istr] | None:
+    """The two header names of a resolver whose answer is the peer's address when the request
+    carries neither (KrakenD's defaults), for a caller that checks them inline; else None."""
+    return _DIRECT.get(resolve)
 
 
 def client_ip_resolver(
@@ -70,5 +79,6 @@ def client_ip_resolver(
                 return request.remote
             return resolve(request)
 
+        _DIRECT[resolve_direct] = (first, second)
         return resolve_direct
     return resolve

@@ -50,7 +50,7 @@ _IDS = CounterIds(_draw_request_ids, lambda prefix, high: f"{prefix}{high & _HIG
 #: uniqueness, not secrecy: 74 random bits drawn per process (again after a fork) and a 48-bit
 #: counter from a random start make ids unique within a process for 2**47 requests and across
 #: processes unless two draws of 74 bits meet; ~3x cheaper than 128 fresh random bits per request.
-new_request_id: Callable[[], str] = _IDS.next
+new_request_id: Callable[[], str] = _IDS.take
 
 
 def valid_request_id(value: str) -> bool:

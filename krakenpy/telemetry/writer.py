@@ -40,8 +40,8 @@ class LineWriter:
     """Write ``bytes`` lines to a file descriptor (or a text stream) in batches."""
 
     __slots__ = (
-        "_buffer", "_fd", "_handle", "_last", "_lines", "_max", "_owned", "_render", "_run", "_runs", "_scheduled",
-        "_stream", "dropped", "name",
+        "_buffer", "_fd", "_handle", "_last", "_lines", "_max", "_owned", "_render", "_room", "_run", "_runs",
+        "_scheduled", "_stream", "dropped", "name",
     )  # fmt: skip
 
     def __init__(
@@ -61,7 +61,10 @@ class LineWriter:
         self._run: list[Any] | None = None
         self._render: Render | None = None
         self._runs = False
+        #: lines queued, not counting the records of the open run (``_run``)
         self._lines = 0
+        #: how many records the open run may hold before the batch reaches ``max_lines``
+        self._room = 0
         self._max = max_lines
         self._scheduled = False
         #: the pending timer of a batch written later than this tick, or None
@@ -84,7 +87,9 @@ class LineWriter:
     def write(self, line: bytes) -> None:
         """Queue one line (with its newline); written at the end of this loop tick."""
         self._buffer.append(line)
-        self._run = None
+        if self._run is not None:  # the open run's records count from now on
+            self._lines += len(self._run)
+            self._run = None
         self._lines += 1
         if self._lines >= self._max:
             self.flush()
@@ -94,14 +99,21 @@ class LineWriter:
     def entry(self, render: Render, record: Any) -> None:
         """Queue one record for ``render`` (records in a row are rendered together at the flush)."""
         run = self._run
-        if run is None or self._render is not render:
-            run = self._run = []
-            self._render = render
-            self._runs = True
-            self._buffer.append((render, run))
-        run.append(record)
-        self._lines += 1
-        if self._lines >= self._max:
+        # the usual call (the access log's, per request): one append and one length check, as the
+        # run's opening already scheduled the batch (~34 Python opcodes to ~20, 2026-12-01)
+        if run is not None and self._render is render:
+            run.append(record)
+            if len(run) >= self._room:
+                self.flush()
+            return
+        if run is not None:
+            self._lines += len(run)
+        self._run = [record]
+        self._render = render
+        self._runs = True
+        self._buffer.append((render, self._run))
+        self._room = self._max - self._lines
+        if self._room <= 1:
             self.flush()
         elif not self._scheduled:
             self._schedule()
@@ -133,7 +145,7 @@ class LineWriter:
             return
         self._last = _monotonic()
         buffer = self._buffer
-        count = self._lines
+        count = self._lines + (len(self._run) if self._run is not None else 0)
         runs = self._runs
         self._buffer = []
         self._run = None

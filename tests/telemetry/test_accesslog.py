@@ -123,3 +123,54 @@ def test_gin_renderer_batch_matches_gins_layout_line_by_line() -> None:
             head = f"[GIN] 2024/05/30 - 19:08:07 | {status:3d} | {took:>13} | {ip:>15} | {method:<7}  "
             expected.append(head + go_quote(target) + "\n" + (f"Error #01: {error}\n" if error else ""))
         assert text == "".join(expected)
+
+
+def test_gin_renderer_plain_batches_match_gins_layout() -> None:
+    # the batch rendered in C-level passes (plain targets, no error, known methods): latencies of
+    # every range mixed or alone (whole microseconds among milliseconds too), ends across seconds
+    import random
+
+    from krakenpy.telemetry.ginline import gin_renderer
+    from krakenpy.telemetry.gotime import go_duration
+
+    rng = random.Random(1414)
+    base = time.mktime((2024, 5, 30, 19, 8, 7, 0, 0, -1))
+    ranges = ((0, 1_000), (1_000, 1_000_000), (1_000_000, 1_000_000_000), (1_000_000_000, 100_000_000_000))
+    render = gin_renderer()
+    for _ in range(200):
+        kinds = rng.sample(ranges, rng.randint(1, 4))
+        entries: list[tuple[float, int, int, str, str, str, str | None]] = []
+        for _ in range(rng.randint(1, 40)):
+            low, high = rng.choice(kinds)
+            ns = rng.randrange(low, high)
+            if rng.random() < 0.1:
+                ns -= ns % 1_000  # a whole number of microseconds
+            end = base + rng.choice((0.25, 0.5, 1.75, 3.5)) if rng.random() < 0.3 else base + 0.5
+            ip = rng.choice(("10.0.0.1", "2001:db8::1", f"192.168.0.{rng.randrange(256)}"))
+            method = rng.choice(("GET", "POST", "DELETE", "OPTIONS"))
+            status = rng.choice((200, 201, 404, 503, 0, 999))
+            entries.append((end, status, ns, ip, method, rng.choice(("/a", "/b?x=1")), None))
+        expected = []
+        for end, status, ns, ip, method, target, _ in entries:
+            took = go_duration(ns - ns % 1_000_000_000 if ns > 60_000_000_000 else ns)
+            stamp = time.strftime("%Y/%m/%d - %H:%M:%S", time.localtime(int(end)))
+            expected.append(f'[GIN] {stamp} | {status:3d} | {took:>13} | {ip:>15} | {method:<7}  "{target}"\n')
+        assert render(entries).decode() == "".join(expected)
+
+
+def test_gin_renderer_monotonic_batch_across_seconds_keeps_order() -> None:
+    from krakenpy.telemetry.ginline import gin_renderer
+
+    render = gin_renderer(monotonic_ns=True)
+    now = time.perf_counter_ns()
+    before = time.time()
+    ends = [now - 2_500_000_000, now - 1_200_000_000, now - 1_000, now]
+    text = render([(end, 200, 1_500, "10.0.0.1", "GET", "/x", None) for end in ends]).decode()
+    after = time.time()
+    stamps = [line[6:27] for line in text.splitlines()]
+    assert len(stamps) == 4 and stamps == sorted(stamps) and len(set(stamps)) >= 2
+    first = time.strftime("%Y/%m/%d - %H:%M:%S", time.localtime(int(before - 2.5)))
+    last = {time.strftime("%Y/%m/%d - %H:%M:%S", time.localtime(int(t))) for t in (before, after)}
+    assert stamps[0] in (first, time.strftime("%Y/%m/%d - %H:%M:%S", time.localtime(int(before - 2.5) + 1)))
+    assert stamps[-1] in last
+    assert all(GIN.match(line) for line in text.splitlines())

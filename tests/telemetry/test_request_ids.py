@@ -32,3 +32,17 @@ def test_new_request_id_forked_child_draws_its_own_prefix() -> None:
         os.waitpid(pid, 0)
     assert _UUID4.match(child)
     assert child[:24] != parent[:24]  # the 74 random bits of the prefix were drawn again
+
+
+def test_counter_ids_take_and_next_never_repeat_across_wraps_and_reseeds() -> None:
+    from krakenpy.telemetry.ids import CounterIds
+
+    draws = iter(range(100))
+    ids = CounterIds(lambda: (f"p{next(draws)}-", 4090), lambda prefix, high: f"{prefix}{high:x}-", high_max=2)
+    assert ids.take() == "p0-0-ffa"
+    got = [ids.take() for _ in range(10)] + [ids.next() for _ in range(5000)] + [ids.take() for _ in range(9000)]
+    got += [ids.next() for _ in range(10)]
+    assert len(set(got)) == len(got)
+    assert {i.split("-")[0] for i in got} == {"p0", "p1", "p2"}  # past high_max: a new prefix each time
+    ids.reseed()  # as in a forked child: take drops the rest of its block and uses the new prefix
+    assert ids.take() == "p3-0-ffa"

@@ -44,6 +44,33 @@ async def test_line_writer_flushes_every_n_lines(tmp_path: Path) -> None:
     assert oct(path.stat().st_mode & 0o777) == "0o600"
 
 
+async def test_line_writer_flushes_every_n_lines_and_records_mixed(tmp_path: Path) -> None:
+    # records count toward max_lines like lines, across runs and the lines between them
+    path = tmp_path / "mixed-max.log"
+    writer = LineWriter.open(str(path), max_lines=4)
+
+    def render(records: list[str]) -> bytes:
+        return "".join(f"{r}\n" for r in records).encode()
+
+    writer.write(b"a\n")
+    writer.entry(render, "X")
+    writer.entry(render, "Y")
+    assert path.read_bytes() == b""
+    writer.entry(render, "Z")  # the fourth line of the batch
+    assert path.read_bytes() == b"a\nX\nY\nZ\n"
+    for r in "PQR":
+        writer.entry(render, r)
+    writer.write(b"b\n")  # the fourth again, after a run of three records
+    assert path.read_bytes() == b"a\nX\nY\nZ\nP\nQ\nR\nb\n"
+    writer.entry(render, "S")
+    writer.write(b"c\n")
+    writer.entry(render, "T")
+    assert path.read_bytes().endswith(b"b\n")
+    writer.entry(render, "U")
+    assert path.read_bytes().endswith(b"b\nS\nc\nT\nU\n")
+    writer.close()
+
+
 def test_line_writer_without_loop_writes_at_once(tmp_path: Path) -> None:
     path = tmp_path / "now.log"
     writer = LineWriter.open(str(path))

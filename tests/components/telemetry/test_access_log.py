@@ -60,6 +60,18 @@ async def test_access_log_on_by_default_in_gins_format_redacted(served, upstream
     assert seen[0].headers["X-Request-Id"] == rid  # forwarded to the backend
 
 
+async def test_access_log_default_line_client_ip_from_forwarding_headers(served, upstream, capfd) -> None:  # type: ignore[no-untyped-def]
+    # the default handler reads the client IP inline unless a forwarding header came (gin's rules then)
+    base = await upstream(recording_app([]))
+    s = await served(doc([{"endpoint": "/a", "backend": [{"host": [base], "url_pattern": "/"}]}]))
+    await s.client.get("/a")
+    await s.client.get("/a", headers={"X-Forwarded-For": "203.0.113.7, 10.0.0.2"})
+    await s.client.get("/a", headers={"X-Real-Ip": "198.51.100.9"})
+    await s.client.get("/a", headers={"X-Forwarded-For": "not-an-ip"})
+    ips = [m.group(2) for m in _gin_lines(_logged(capfd))]
+    assert ips == ["127.0.0.1", "203.0.113.7", "198.51.100.9", "127.0.0.1"]
+
+
 async def test_access_log_request_id_honoured_or_replaced(served, upstream) -> None:  # type: ignore[no-untyped-def]
     seen: list[web.Request] = []
     base = await upstream(recording_app(seen))
