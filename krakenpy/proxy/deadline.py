@@ -51,8 +51,6 @@ _COMPACT_AT: Final = 4096
 class Timer:
     """One armed deadline: queued in a FIFO, or (out of order) behind its own loop timer."""
 
-    __slots__ = ("fifo", "grace", "guards", "handle", "state", "task", "when")
-
     def __init__(self, when: float, task: asyncio.Task[object], grace: float = 0.0) -> None:
         self.when = when
         self.task = task
@@ -92,8 +90,6 @@ def _expire_late(timer: Timer) -> None:
 class _Fifo:
     """Deadlines of one length, in arrival order, behind one loop timer."""
 
-    __slots__ = ("compact_at", "entries", "handle", "loop")
-
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.entries: deque[Timer] = deque()
@@ -132,8 +128,6 @@ class _Fifo:
 
 
 class _LoopTimers:
-    __slots__ = ("fifos", "loop", "thread")
-
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.thread = get_ident()

@@ -12,11 +12,12 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING
 
-from aiohttp.base_protocol import BaseProtocol
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.http_parser import HttpRequestParser, RawRequestMessage
 from aiohttp.streams import StreamReader
 
+from krakenpy.flowcontrol import FlowProtocol
+from krakenpy.server.bodyerror import MalformedBody
 from krakenpy.server.wire import go_refusal
 
 if TYPE_CHECKING:
@@ -41,34 +42,9 @@ CLOSE = 0
 Item = tuple[RawRequestMessage, StreamReader] | int
 
 
-class MalformedBody(ConnectionError):
-    """The request body's framing broke (a bad chunk) while the handler was reading it: a read error
-    to the handler, as a client that went away (400 ``cannot read the request body``)."""
-
-
-class Connection(BaseProtocol):
-    """One client connection's state and ends (aiohttp's ``BaseProtocol`` brings the parser's read
-    flow control and the write flow control)."""
-
-    __slots__ = (
-        "_base",
-        "_body",
-        "_clock",
-        "_closing",
-        "_deadline",
-        "_done",
-        "_finished",
-        "_hbytes",
-        "_held",
-        "_queue",
-        "_remote",
-        "_scheme",
-        "_server",
-        "_started",
-        "_t0",
-        "_task",
-        "_write_by",
-    )
+class Connection(FlowProtocol):
+    """One client connection's state and ends (:class:`~krakenpy.flowcontrol.FlowProtocol` brings the
+    parser's read flow control and the write flow control)."""
 
     def __init__(self, server: GatewayServer, loop: asyncio.AbstractEventLoop, parser: HttpRequestParser) -> None:
         super().__init__(loop, parser)
@@ -171,7 +147,9 @@ class Connection(BaseProtocol):
             else:
                 transport.close()
 
-    force_close = close_now
+    def force_close(self) -> None:
+        """The name aiohttp's server gives :meth:`close_now`."""
+        self.close_now()
 
     def close_after_response(self) -> None:
         """Close once the request being answered is (``Connection: close`` on that answer)."""
