@@ -19,13 +19,23 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.http_parser import HttpRequestParser, RawRequestMessage
+from aiohttp.http_parser import HttpRequestParser
 from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 from aiohttp.tcp_helpers import tcp_keepalive
 from multidict import CIMultiDict
 
 from krakenpy.edge import BodyReader, HttpRequest, HttpResponse, Upgrade
-from krakenpy.server.lifecycle import CLOSE, HEADER, IDLE, NONE, READ, WRITE, Connection, MalformedBody
+from krakenpy.server.lifecycle import (
+    CLOSE,
+    HEADER,
+    IDLE,
+    NONE,
+    READ,
+    WRITE,
+    Connection,
+    MalformedBody,
+    RequestMessage,
+)
 from krakenpy.server.sweep import MAX_HEADER_LINES
 from krakenpy.server.takeover import PREFACE
 from krakenpy.server.wire import CONTINUE, INTERNAL_ERROR, encode_response
@@ -233,7 +243,7 @@ class GatewayProtocol(Connection):
             if not self._reading_paused and not self._buffer_paused:
                 self._resume_transport_reading()
 
-    async def _serve(self, request: HttpRequest, msg: RawRequestMessage, payload: StreamReader, handler: Any) -> None:
+    async def _serve(self, request: HttpRequest, msg: RequestMessage, payload: StreamReader, handler: Any) -> None:
         try:
             response: HttpResponse = await handler(request)
         except asyncio.CancelledError:

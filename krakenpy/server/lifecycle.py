@@ -10,10 +10,10 @@ import contextvars
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
-from aiohttp.http_parser import HttpRequestParser, RawRequestMessage
+from aiohttp.http_parser import HttpRequestParser
 from aiohttp.streams import StreamReader
 
 from krakenpy.flowcontrol import FlowProtocol
@@ -39,7 +39,11 @@ _CLOCKS = {HEADER: "read_header_timeout", READ: "read_timeout", WRITE: "write_ti
 #: the queue marker after the requests that closes without an answer (a body whose framing broke);
 #: any other int there refuses with that status
 CLOSE = 0
-Item = tuple[RawRequestMessage, StreamReader] | int
+#: a parsed request's message: aiohttp's ``RawRequestMessage``, which its stubs declare a NamedTuple but
+#: its C parser builds as an extension type (not a tuple): typed as such, mypyc's compiled code would
+#: check for a tuple and refuse it
+RequestMessage: TypeAlias = Any
+Item = tuple[RequestMessage, StreamReader] | int
 
 
 class Connection(FlowProtocol):
