@@ -89,7 +89,6 @@ compile: install
 
 clean-compiled:
 	find . $(COMPILED_GLOB) -delete
-	rm -f krakenpy_hot__mypyc.*.so
 	rm -rf build
 
 lint: install
@@ -110,4 +109,4 @@ bench: install install-emulator
 
 clean:
 	rm -rf $(VENV) $(MINISTACK_VENV) .mypy_cache .ruff_cache .pytest_cache build
-	find . $(COMPILED_GLOB) -delete; rm -f krakenpy_hot__mypyc.*.so
+	find . $(COMPILED_GLOB) -delete

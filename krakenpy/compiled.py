@@ -41,6 +41,9 @@ HOT_MODULES = (
     "krakenpy.proxy.flatmap",
 )
 
+#: the shared library (in the package) that holds the compiled code of all of them
+GROUP = "krakenpy.hot__mypyc"
+
 
 def status() -> tuple[list[str], list[str]]:
     """(the hot modules that import as compiled extensions, those of them older than their ``.py``).
@@ -49,6 +52,9 @@ def status() -> tuple[list[str], list[str]]:
     still prefers it to the ``.py`` beside it."""
     compiled: list[str] = []
     stale: list[str] = []
+    # each module's extension is a shim that a rebuild may leave untouched: the code is in the group's
+    runtime = importlib.util.find_spec(GROUP)
+    built = os.path.getmtime(runtime.origin) if runtime is not None and runtime.origin else 0.0
     for name in HOT_MODULES:
         spec = importlib.util.find_spec(name)
         origin = spec.origin if spec is not None else None
@@ -57,7 +63,7 @@ def status() -> tuple[list[str], list[str]]:
         compiled.append(name)
         source = os.path.join(os.path.dirname(origin), name.rsplit(".", 1)[1] + ".py")
         try:
-            if os.path.getmtime(source) > os.path.getmtime(origin):
+            if os.path.getmtime(source) > max(built, os.path.getmtime(origin)):
                 stale.append(name)
         except OSError:
             pass  # a wheel may ship the extension without its source
