@@ -81,6 +81,8 @@ test-compiled: install
 	$(BIN)/python -c "import krakenpy.compiled as c, sys; s = c.summary(); print(s); sys.exit(s == 'pure Python')"
 	status=0; $(BIN)/pytest -q -p no:cacheprovider tests/specs tests/proxy tests/server || status=$$?; \
 	  $(MAKE) clean-compiled; exit $$status
+	# a wheel built with the compiler (KRAKENPY_COMPILE=1) installs, imports compiled and serves
+	KRAKENPY_TEST_COMPILED_WHEEL=1 $(BIN)/pytest -q -p no:cacheprovider tests/test_packaging.py -k compiled
 
 COMPILED_GLOB := -name '*.cpython-*.so' -path './krakenpy/*'
 

@@ -41,7 +41,9 @@ class Conn(FlowProtocol):
     def __init__(self, loop: asyncio.AbstractEventLoop, max_body: int) -> None:
         super().__init__(loop)
         self.max_body = max_body
-        self.parser = HttpResponseParser(
+        # Any: its C implementation's messages are not the NamedTuples its stubs declare (compiled code
+        # checks declared types)
+        self.parser: Any = HttpResponseParser(
             self,  # type: ignore[arg-type]  # aiohttp's BaseProtocol interface, not the class
             loop,
             limit=max(max_body, 2**16),

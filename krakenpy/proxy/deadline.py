@@ -94,6 +94,8 @@ class _Fifo:
         self.loop = loop
         self.entries: deque[Timer] = deque()
         self.handle: asyncio.TimerHandle | None = None
+        #: the least length that compacts (an attribute: a test lowers it on a compiled module)
+        self.floor = _COMPACT_AT
         self.compact_at = _COMPACT_AT
 
     def add(self, timer: Timer) -> None:
@@ -107,7 +109,7 @@ class _Fifo:
             self.handle = self.loop.call_at(timer.when, self.fire)
         elif len(entries) > self.compact_at:  # a stuck old request keeps finished ones queued
             self.entries = deque(t for t in entries if t.state == _PENDING)
-            self.compact_at = max(_COMPACT_AT, 2 * len(self.entries))
+            self.compact_at = max(self.floor, 2 * len(self.entries))
 
     def trim(self) -> None:
         entries = self.entries
