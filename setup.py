@@ -103,13 +103,14 @@ def _hot_extensions() -> list[Any]:
         return []
     from mypyc.build import mypycify
 
-    hot = runpy.run_path(str(ROOT / "krakenpy" / "compiled.py"))["HOT_MODULES"]
+    names = runpy.run_path(str(ROOT / "krakenpy" / "compiled.py"))
+    hot, group = names["HOT_MODULES"], names["GROUP"].removesuffix("__mypyc")
     paths = [str(Path(*name.split(".")).with_suffix(".py")) for name in hot]
     # the types mypyc needs without the project's strict settings or the stub packages of its
     # dependencies (an isolated build has neither): what cannot be imported is Any to it
     options = ["--config-file", os.devnull, "--ignore-missing-imports", "--follow-imports", "silent"]
     try:
-        return list(mypycify(options + paths, opt_level="3", group_name="krakenpy_hot"))
+        return list(mypycify(options + paths, opt_level="3", group_name=group))
     except (Exception, SystemExit) as err:  # mypyc reports a failed analysis with sys.exit
         if MODE == "1":
             raise
