@@ -4,6 +4,9 @@
 #   make test   install everything (incl. the Lambda emulator venv and the Debian packages the tests run)
 #               and run every test; skips are listed at the end (-ra in pyproject's addopts)
 #   make check  lint + types + tests
+#   make compile         build the hot-path modules with mypyc in place (the .so beside each .py wins
+#                        the import until make clean-compiled; krakenpy version names stale ones)
+#   make clean-compiled  remove them: back to pure Python (the editable install never compiles)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -13,7 +16,8 @@ PORT ?= 8080
 HOST ?= 127.0.0.1
 BACKEND_PORT ?= 8000
 
-.PHONY: install install-emulator install-redis install-test-deps run test lint typecheck fmt check bench clean
+.PHONY: install install-emulator install-redis install-test-deps run test test-compiled compile clean-compiled lint \
+  typecheck fmt check bench clean
 
 install: $(VENV)/.installed
 
@@ -67,6 +71,27 @@ test: install install-emulator install-test-deps
 	KRAKENPY_HTTP_CLIENT=aiohttp $(BIN)/pytest -q tests/specs tests/proxy tests/server
 	# and on uvloop, the loop `krakenpy run` serves on (the CLI tests above already do)
 	KRAKENPY_TEST_LOOP=uvloop $(BIN)/pytest -q tests/specs tests/proxy tests/server/test_protocol.py tests/server/test_connection.py
+	# and the hot subset again on the mypyc-compiled modules (what a wheel built with a compiler runs)
+	$(MAKE) test-compiled
+
+# The compiled hot path under the spec, proxy and server tests: built in place, removed afterwards
+# (also when a test fails), so that no stale extension outlives the run.
+test-compiled: install
+	$(MAKE) compile
+	$(BIN)/python -c "import krakenpy.compiled as c, sys; s = c.summary(); print(s); sys.exit(s == 'pure Python')"
+	status=0; $(BIN)/pytest -q -p no:cacheprovider tests/specs tests/proxy tests/server || status=$$?; \
+	  $(MAKE) clean-compiled; exit $$status
+	# a wheel built with the compiler (KRAKENPY_COMPILE=1) installs, imports compiled and serves
+	KRAKENPY_TEST_COMPILED_WHEEL=1 $(BIN)/pytest -q -p no:cacheprovider tests/test_packaging.py -k compiled
+
+COMPILED_GLOB := -name '*.cpython-*.so' -path './krakenpy/*'
+
+compile: install
+	KRAKENPY_COMPILE=1 $(BIN)/python setup.py -q build_ext --inplace --build-temp build/mypyc-temp
+
+clean-compiled:
+	find . $(COMPILED_GLOB) -delete
+	rm -rf build
 
 lint: install
 	$(BIN)/ruff check krakenpy tests bench sample-configs
@@ -85,4 +110,5 @@ bench: install install-emulator
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(MINISTACK_VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(MINISTACK_VENV) .mypy_cache .ruff_cache .pytest_cache build
+	find . $(COMPILED_GLOB) -delete

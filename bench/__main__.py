@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import shutil
 import signal
 import subprocess
@@ -47,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
         default="",
         help="git revision of an older krakenpy to run beside this one on P1/P2 (before/after in one run)",
     )
+    p.add_argument(
+        "--pure",
+        action="store_true",
+        help="serve krakenpy's pure-Python modules (default: the hot path compiled with mypyc in place, as "
+        "`pip install .` builds it where a C compiler is present, and removed afterwards)",
+    )
     p.add_argument("--plot", action="store_true", help="also write a PNG (installs matplotlib into the venv)")
     p.add_argument("--out", default=str(RESULTS / "latest.md"), help="markdown results file")
     return p
@@ -63,6 +70,43 @@ def _export(revision: str, into: Path) -> Path:
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True, timeout=60)
     return into
+
+
+def _hot_path() -> str:
+    """The tree's build of the hot path as ``krakenpy version`` states it."""
+    code = "import krakenpy.compiled as c; print(c.summary())"
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def _compile_in_place(pure: bool) -> bool:
+    """Build the user's build (compiled when a compiler is present) in the tree; True when this run built
+    it (and must remove it). A pure run refuses a tree that holds a compiled build."""
+    state = _hot_path()
+    if pure:
+        if state != "pure Python":
+            raise SystemExit(f"bench: --pure, but the tree runs {state}: make clean-compiled first")
+        return False
+    if state != "pure Python":
+        return False  # built already (make compile): measured as it is, and left
+    print("bench: compiling the hot path with mypyc (setup.py build_ext --inplace)", flush=True)
+    out = subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_ext", "--inplace", "--build-temp", str(WORK / "mypyc")],
+        cwd=ROOT,
+        env={**os.environ, "KRAKENPY_COMPILE": "auto"},
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    if out.returncode:
+        print(f"bench: compiling failed, measuring pure Python:\n{out.stderr[-2000:]}", flush=True)
+    return True
+
+
+def _remove_compiled() -> None:
+    for path in (ROOT / "krakenpy").rglob("*.so"):
+        path.unlink()
 
 
 def _default_clients() -> tuple[str, ...]:
@@ -95,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     procs = Processes(WORK / "logs")
     if args.baseline:
         settings = replace(settings, baseline=(args.baseline, _export(args.baseline, WORK / "baseline")))
+    built = _compile_in_place(args.pure)
+    hot_path = _hot_path()
 
     def on_term(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
@@ -127,11 +173,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         procs.stop_all()
         signal.signal(signal.SIGTERM, previous)
+        if built:
+            _remove_compiled()
     elapsed = time.monotonic() - started
     text = (
         f"Settings: `wrk -t1 -cN -d{settings.seconds:g}s --latency`, median of {settings.runs} run(s) per row, "
         f"SUT pinned to CPU 0, wrk and the nginx backend to CPU 1. Upstream clients compared: "
-        f"{', '.join(clients)} (P3–P7 use `{settings.primary}`). Total time {elapsed / 60:.1f} min."
+        f"{', '.join(clients)} (P3–P7 use `{settings.primary}`). krakenpy's hot path: {hot_path}"
+        f"{' (a --baseline tree runs pure Python)' if args.baseline else ''}. Total time {elapsed / 60:.1f} min."
     )
     md = markdown(rows, info, text, settings.primary, p4, p7, notes, date)
     out = Path(args.out)

@@ -29,23 +29,6 @@ class HttpRequest:
     """One client request at the edge. ``route`` is set by the router once it matched an endpoint
     (the endpoint's path template, ``/users/{id}``), so edge components see it after ``next``."""
 
-    __slots__ = (
-        "_query",
-        "_read",
-        "content_length",
-        "context",
-        "has_body",
-        "headers",
-        "host",
-        "method",
-        "path",
-        "query_string",
-        "raw_path",
-        "remote",
-        "route",
-        "scheme",
-    )
-
     def __init__(
         self,
         method: str,
@@ -115,8 +98,6 @@ class HttpRequest:
 class HttpResponse:
     """What the edge writes back: status, headers (case-insensitive, repeatable) and the whole body."""
 
-    __slots__ = ("body", "headers", "status")
-
     def __init__(
         self,
         status: int = 200,
@@ -135,8 +116,6 @@ class Upgrade(HttpResponse):
     """A ``101 Switching Protocols`` to a WebSocket: the server writes it, then runs ``run`` with the
     client's socket (an object with aiohttp ``WebSocketResponse``'s ``receive``, ``send_str``,
     ``send_bytes``, ``ping`` and ``close``) and closes the connection when it returns."""
-
-    __slots__ = ("max_size", "protocol", "run")
 
     def __init__(
         self,

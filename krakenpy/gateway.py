@@ -37,7 +37,7 @@ from krakenpy.edge import EdgeHandler, EdgeMiddleware
 from krakenpy.errors import BackendError, ConfigError, ConfigIssue
 from krakenpy.proxy.dynamic import dynamic_routing_middleware
 from krakenpy.proxy.factory import build_endpoint_proxy
-from krakenpy.proxy.types import Middleware, Proxy
+from krakenpy.proxy.types import Middleware, Proxy, forget_strong_marks
 from krakenpy.resources import Resources
 from krakenpy.sd.dnssrv import MODES as SD_MODES
 from krakenpy.sd.dnssrv import host_picker
@@ -270,6 +270,8 @@ async def build_gateway(
     except BaseException:
         await stack.aclose()
         raise
+    finally:
+        forget_strong_marks()  # asked for while building only
 
 
 async def _no_hosts(*_args: Any, **_kwargs: Any) -> Any:

@@ -17,7 +17,7 @@ import orjson
 __all__ = ["go_json", "lenient_json", "text_json", "valid_text"]
 
 _OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def _go_str(text: str) -> str:

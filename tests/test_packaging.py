@@ -5,6 +5,7 @@ tree, then run ``check``, ``run`` and one request from outside the checkout."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -23,7 +24,7 @@ SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE", 
 
 
 def _copy_sources(target: Path) -> None:
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "*.so")  # never an in-place build
     for name in SOURCES:
         src = ROOT / name
         if src.is_dir():
@@ -33,16 +34,34 @@ def _copy_sources(target: Path) -> None:
     shutil.copytree(ROOT / "sample-configs", target / "sample-configs", ignore=ignore)
 
 
-def _run(*args: str | Path, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    out = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+def _run(
+    *args: str | Path, cwd: Path, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environ = {**os.environ, **env} if env else None
+    out = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=environ)
     assert out.returncode == 0, f"{args}: {out.stdout}\n{out.stderr}"
     return out
 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(the fresh venv, the built wheel)."""
-    base = tmp_path_factory.mktemp("packaging")
+    """(the fresh venv, the built wheel), pure Python (``KRAKENPY_COMPILE=0``)."""
+    return _build_and_install(tmp_path_factory.mktemp("packaging"), "0")
+
+
+#: compiling the hot path takes minutes: ``make test-compiled`` (part of ``make test``) sets it
+COMPILED_WHEEL = os.environ.get("KRAKENPY_TEST_COMPILED_WHEEL") == "1"
+
+
+@pytest.fixture(scope="module")
+def installed_compiled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(the fresh venv, the built wheel), the hot path compiled by mypyc (``KRAKENPY_COMPILE=1``)."""
+    if not COMPILED_WHEEL:
+        pytest.skip("the compiled wheel is built by make test-compiled (KRAKENPY_TEST_COMPILED_WHEEL=1)")
+    return _build_and_install(tmp_path_factory.mktemp("packaging-compiled"), "1")
+
+
+def _build_and_install(base: Path, compile_: str) -> tuple[Path, Path]:
     src = base / "src"
     src.mkdir()
     _copy_sources(src)
@@ -51,7 +70,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     wheels = base / "wheels"
     _run(
         sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index",
-        "-w", wheels, sdist, cwd=base,
+        "-w", wheels, sdist, cwd=base, timeout=900, env={"KRAKENPY_COMPILE": compile_},
     )  # fmt: skip
     wheel = next(wheels.glob("krakenpy-*.whl"))
     venv = base / "venv"
@@ -83,7 +102,22 @@ def test_packaging_sdist_and_wheel_carry_schemas_and_license(installed: tuple[Pa
 
 
 def test_packaging_installed_wheel_checks_and_serves(installed: tuple[Path, Path], tmp_path: Path) -> None:
-    venv, _ = installed
+    venv, wheel = installed
+    assert not [n for n in zipfile.ZipFile(wheel).namelist() if n.endswith(".so")]
+    _checks_and_serves(venv, tmp_path, "hot path: pure Python")
+
+
+@pytest.mark.timeout(1200)
+def test_packaging_compiled_wheel_imports_and_serves(installed_compiled: tuple[Path, Path], tmp_path: Path) -> None:
+    venv, wheel = installed_compiled
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "krakenpy/server/connection.py" in names  # the sources travel with the extensions
+    assert any(n.startswith("krakenpy/server/connection.") and n.endswith(".so") for n in names)
+    assert any(n.startswith("krakenpy/hot__mypyc.") for n in names)
+    _checks_and_serves(venv, tmp_path, "hot path: compiled (mypyc, ")
+
+
+def _checks_and_serves(venv: Path, tmp_path: Path, hot_path: str) -> None:
     python, cli = venv / "bin" / "python", venv / "bin" / "krakenpy"
     where = _run(
         python, "-c", "import krakenpy.config.schema as s; print(s.__file__); print(s.schema_root())", cwd=tmp_path
@@ -93,7 +127,9 @@ def test_packaging_installed_wheel_checks_and_serves(installed: tuple[Path, Path
     sample = ROOT / "sample-configs" / "aggregation.json"
     checked = _run(cli, "check", "-c", sample, cwd=tmp_path)
     assert "Syntax OK!" in checked.stdout
-    assert _run(cli, "version", cwd=tmp_path).stdout.startswith("krakenpy ")
+    version = _run(cli, "version", cwd=tmp_path).stdout
+    assert version.startswith("krakenpy ")
+    assert any(line.startswith(hot_path) for line in version.splitlines()), version
 
     port = free_port()
     config = tmp_path / "krakend.json"

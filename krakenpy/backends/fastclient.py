@@ -34,7 +34,8 @@ from krakenpy.backends.client import (
 )
 from krakenpy.backends.fastwire import Conn, Stale, read, request_head, split_url, write
 from krakenpy.backends.inflate import gunzip, strip_encoding
-from krakenpy.backends.quickanswer import QuickMessage, QuickResponse
+from krakenpy.backends.quickanswer import QuickMessage
+from krakenpy.backends.quickresponse import QuickResponse
 from krakenpy.backends.redirects import REDIRECT_STATUSES, follow
 from krakenpy.errors import BackendError
 
@@ -46,8 +47,6 @@ _IDEMPOTENT = frozenset({"GET", "PUT", "DELETE", "OPTIONS", "TRACE"})
 
 class _Host:
     """Idle connections (LIFO) and a fair FIFO queue when ``limit_per_host`` is reached."""
-
-    __slots__ = ("active", "idle", "waiters")
 
     def __init__(self) -> None:
         self.idle: list[Conn] = []

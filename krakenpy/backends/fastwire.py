@@ -9,12 +9,12 @@ import operator
 import re
 from typing import Any
 
-from aiohttp.base_protocol import BaseProtocol
 from aiohttp.http_parser import HttpResponseParser
 
 from krakenpy.backends.client import MAX_HEADER_BYTES, MAX_HEADER_LINES
 from krakenpy.backends.quickanswer import quick_answer
 from krakenpy.errors import BackendError, UpstreamBodyError
+from krakenpy.flowcontrol import FlowProtocol
 
 __all__ = ["Conn", "Stale", "read", "request_head", "split_url", "write"]
 
@@ -34,29 +34,17 @@ class Stale(Exception):
     """A reused connection died before any response byte: safe to retry an idempotent request."""
 
 
-class Conn(BaseProtocol):
+class Conn(FlowProtocol):
     """One upstream connection: one request in flight at a time, response parsed by llhttp (or, for
     the common small answer, by :func:`~krakenpy.backends.quickanswer.quick_answer`)."""
-
-    __slots__ = (
-        "body",
-        "closed",
-        "done",
-        "head",
-        "idle_since",
-        "max_body",
-        "message",
-        "payload",
-        "parser",
-        "received",
-        "reused",
-    )
 
     def __init__(self, loop: asyncio.AbstractEventLoop, max_body: int) -> None:
         super().__init__(loop)
         self.max_body = max_body
-        self.parser = HttpResponseParser(
-            self,
+        # Any: its C implementation's messages are not the NamedTuples its stubs declare (compiled code
+        # checks declared types)
+        self.parser: Any = HttpResponseParser(
+            self,  # type: ignore[arg-type]  # aiohttp's BaseProtocol interface, not the class
             loop,
             limit=max(max_body, 2**16),
             # Go bounds the whole header block, not a line nor a count: data_received bounds the block

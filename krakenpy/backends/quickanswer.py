@@ -15,9 +15,7 @@ import re
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from krakenpy.backends.client import UpstreamResponse
-
-__all__ = ["QuickMessage", "QuickResponse", "header_pairs", "quick_answer"]
+__all__ = ["QuickMessage", "header_pairs", "quick_answer"]
 
 #: the status line and header lines: names are RFC 9110 tokens, values hold no control byte but HTAB
 _HEAD = re.compile(
@@ -41,8 +39,6 @@ class QuickMessage:
     them only for a ``no-op`` backend or a client-layer component (2026-12-01, callgrind, with what
     the client reads of it: an nginx answer of nine header lines 80.5 k instructions decoded into a
     multidict, 52.3 k scanned, the answer object included; a merge pays it per backend)."""
-
-    __slots__ = ("_lines", "_pairs", "code", "content_type", "encoding", "location", "should_close")
 
     def __init__(
         self,
@@ -73,42 +69,6 @@ class QuickMessage:
     def headers(self) -> CIMultiDictProxy[str]:
         """The header pairs as llhttp's message carries them."""
         return CIMultiDictProxy(CIMultiDict(self.pairs))
-
-
-class QuickResponse(UpstreamResponse):
-    """An :class:`UpstreamResponse` whose ``headers`` are decoded from the message on first read."""
-
-    __slots__ = ("_message",)
-
-    def __init__(self, message: QuickMessage, body: bytes) -> None:
-        setattr_ = object.__setattr__  # a frozen dataclass: its fields are set as its own __init__ does
-        setattr_(self, "status", message.code)
-        setattr_(self, "body", body)
-        setattr_(self, "content_type", message.content_type or "")
-        setattr_(self, "_message", message)
-
-    @property
-    def headers(self) -> tuple[tuple[str, str], ...]:
-        """(name, value) pairs as received."""
-        message: QuickMessage = object.__getattribute__(self, "_message")
-        return message.pairs
-
-    def _fields(self) -> tuple[int, tuple[tuple[str, str], ...], bytes, str]:
-        return self.status, self.headers, self.body, self.content_type
-
-    def __eq__(self, other: object) -> bool:
-        """Equal to any :class:`UpstreamResponse` with the same fields (as llhttp's path answers)."""
-        if not isinstance(other, UpstreamResponse):
-            return NotImplemented
-        return self._fields() == (other.status, other.headers, other.body, other.content_type)
-
-    def __hash__(self) -> int:
-        return hash(self._fields())
-
-    def __reduce__(self) -> tuple[type[UpstreamResponse], tuple[int, tuple[tuple[str, str], ...], bytes, str]]:
-        """Copied or pickled as the plain :class:`UpstreamResponse` it equals (its headers decoded):
-        the dataclass's own state restore would try to set the read-only ``headers``."""
-        return UpstreamResponse, self._fields()
 
 
 def header_pairs(lines: bytes) -> tuple[tuple[str, str], ...]:

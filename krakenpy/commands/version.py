@@ -48,12 +48,15 @@ def version_lines() -> list[str]:
     """One ``name version`` line per component, krakenpy first."""
     import platform
 
+    from krakenpy.compiled import summary
+
     libc, libc_version = platform.libc_ver()
     runtime = f"{platform.python_implementation()}, {libc} {libc_version}" if libc else platform.python_implementation()
     lines = [
         f"krakenpy {__version__}",
         f"Python {platform.python_version()} ({runtime}, {platform.machine()})",
         f"Lua {_lua_version()} (lupa)",
+        f"hot path: {summary()}",
     ]
     lines.extend(f"{name} {_dist_version(name)}" for name in LIBRARIES)
     return lines

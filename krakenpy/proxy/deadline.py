@@ -51,8 +51,6 @@ _COMPACT_AT: Final = 4096
 class Timer:
     """One armed deadline: queued in a FIFO, or (out of order) behind its own loop timer."""
 
-    __slots__ = ("fifo", "grace", "guards", "handle", "state", "task", "when")
-
     def __init__(self, when: float, task: asyncio.Task[object], grace: float = 0.0) -> None:
         self.when = when
         self.task = task
@@ -92,12 +90,12 @@ def _expire_late(timer: Timer) -> None:
 class _Fifo:
     """Deadlines of one length, in arrival order, behind one loop timer."""
 
-    __slots__ = ("compact_at", "entries", "handle", "loop")
-
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.entries: deque[Timer] = deque()
         self.handle: asyncio.TimerHandle | None = None
+        #: the least length that compacts (an attribute: a test lowers it on a compiled module)
+        self.floor = _COMPACT_AT
         self.compact_at = _COMPACT_AT
 
     def add(self, timer: Timer) -> None:
@@ -111,7 +109,7 @@ class _Fifo:
             self.handle = self.loop.call_at(timer.when, self.fire)
         elif len(entries) > self.compact_at:  # a stuck old request keeps finished ones queued
             self.entries = deque(t for t in entries if t.state == _PENDING)
-            self.compact_at = max(_COMPACT_AT, 2 * len(self.entries))
+            self.compact_at = max(self.floor, 2 * len(self.entries))
 
     def trim(self) -> None:
         entries = self.entries
@@ -132,8 +130,6 @@ class _Fifo:
 
 
 class _LoopTimers:
-    __slots__ = ("fifos", "loop", "thread")
-
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.thread = get_ident()

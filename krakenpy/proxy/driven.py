@@ -27,8 +27,6 @@ T = TypeVar("T")
 class Driven(Generic[T]):
     """``coro`` stepped by its futures' callbacks; ``on_done(self)`` runs when it ends."""
 
-    __slots__ = ("_coro", "_loop", "_must_cancel", "_waiting", "context", "done", "error", "on_done", "result")
-
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,

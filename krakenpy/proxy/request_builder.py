@@ -34,8 +34,6 @@ _DOTS = {".": "%2E", "..": "%2E%2E"}
 class PathTemplate:
     """A ``url_pattern`` split once into literal text and parameter keys."""
 
-    __slots__ = ("_parts", "static")
-
     def __init__(self, pattern: str, *, query: bool = False) -> None:
         parts: list[tuple[str, bool, bool]] = []  # (text or key, is_key, in_query)
         pos = 0
@@ -99,8 +97,6 @@ class HostTemplate:
     """A host with dynamic-routing keys (``http://{{.Input_headers.X-Tenant}}.example.com``), rendered
     per request; every value must be a host name (letters, digits, ``-``, dots), else 400: a client's
     value never picks a scheme, a port, credentials or a path."""
-
-    __slots__ = ("_parts",)
 
     def __init__(self, host: str) -> None:
         parts: list[tuple[str, bool]] = []

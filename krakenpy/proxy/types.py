@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from types import FunctionType, MethodType
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 from weakref import WeakSet
 
@@ -25,6 +27,7 @@ __all__ = [
     "Query",
     "Request",
     "Response",
+    "forget_strong_marks",
     "is_task_free",
     "keeps_maps",
     "keeps_request_maps",
@@ -37,7 +40,7 @@ Headers: TypeAlias = dict[str, list[str]]
 Query: TypeAlias = dict[str, list[str]]
 
 
-@dataclass(slots=True)
+@dataclass  # no slots: compiled by mypyc, a native class has a fixed layout already
 class Request:
     """A request travelling down the pipeline (lura ``proxy.Request``).
 
@@ -103,7 +106,7 @@ class Request:
         )  # fmt: skip
 
 
-@dataclass(slots=True)
+@dataclass  # no slots: compiled by mypyc, a native class has a fixed layout already
 class Response:
     """A (possibly partial) answer (lura ``proxy.Response``).
 
@@ -142,16 +145,40 @@ _KEEPS_MAPS: WeakSet[Callable[..., Any]] = WeakSet()
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
+#: the marks of anything but a Python function or method (closures compiled by mypyc are native
+#: objects, and a weak reference to one crashed the interpreter), held strongly until
+#: :func:`forget_strong_marks`. Both marks are build-time hints
+#: whose absence is always safe (a clone instead of a share, a task instead of none).
+_STRONG: dict[str, set[Callable[..., Any]]] = {"keeps_maps": set(), "task_free": set()}
+_WEAK = (FunctionType, MethodType, partial)
+
+
+def _mark(marks: WeakSet[Callable[..., Any]], kind: str, function: Callable[..., Any]) -> None:
+    if isinstance(function, _WEAK):
+        marks.add(function)
+    else:
+        _STRONG[kind].add(function)
+
+
+def forget_strong_marks() -> None:
+    """Drop the marks held strongly, once the gateway that asked for them is built (a hot reload
+    would otherwise keep every earlier configuration's compiled proxies alive)."""
+    for marks in _STRONG.values():
+        marks.clear()
+
+
 def keeps_maps(function: _F) -> _F:
     """Declare that ``function`` (a proxy, or a middleware whose proxies all are) never changes a
     request's maps in place; returns it."""
-    _KEEPS_MAPS.add(function)
+    _mark(_KEEPS_MAPS, "keeps_maps", function)
     return function
 
 
 def keeps_request_maps(function: Callable[..., Any]) -> bool:
     """Whether ``function`` was declared with :func:`keeps_maps`."""
-    return function in _KEEPS_MAPS
+    if isinstance(function, _WEAK):
+        return function in _KEEPS_MAPS
+    return function in _STRONG["keeps_maps"]
 
 
 #: proxies and middlewares known (where they are built) never to need a task of their own: no
@@ -162,10 +189,12 @@ _TASK_FREE: WeakSet[Callable[..., Any]] = WeakSet()
 
 def task_free(function: _F) -> _F:
     """Declare that ``function`` (a proxy, or a middleware whose proxies all are) runs without a task; returns it."""
-    _TASK_FREE.add(function)
+    _mark(_TASK_FREE, "task_free", function)
     return function
 
 
 def is_task_free(function: Callable[..., Any]) -> bool:
     """Whether ``function`` was declared with :func:`task_free`."""
-    return function in _TASK_FREE
+    if isinstance(function, _WEAK):
+        return function in _TASK_FREE
+    return function in _STRONG["task_free"]

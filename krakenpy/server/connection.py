@@ -19,13 +19,23 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.http_parser import HttpRequestParser, RawRequestMessage
+from aiohttp.http_parser import HttpRequestParser
 from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 from aiohttp.tcp_helpers import tcp_keepalive
 from multidict import CIMultiDict
 
 from krakenpy.edge import BodyReader, HttpRequest, HttpResponse, Upgrade
-from krakenpy.server.lifecycle import CLOSE, HEADER, IDLE, NONE, READ, WRITE, Connection, MalformedBody
+from krakenpy.server.lifecycle import (
+    CLOSE,
+    HEADER,
+    IDLE,
+    NONE,
+    READ,
+    WRITE,
+    Connection,
+    MalformedBody,
+    RequestMessage,
+)
 from krakenpy.server.sweep import MAX_HEADER_LINES
 from krakenpy.server.takeover import PREFACE
 from krakenpy.server.wire import CONTINUE, INTERNAL_ERROR, encode_response
@@ -54,12 +64,10 @@ async def _no_body(n: int) -> bytes:
 class GatewayProtocol(Connection):
     """One client connection: reads requests with aiohttp's parser and answers them in order."""
 
-    __slots__ = ()
-
     def __init__(self, server: GatewayServer, loop: asyncio.AbstractEventLoop) -> None:
         budget = server.header_budget
         parser = HttpRequestParser(
-            self,
+            self,  # type: ignore[arg-type]  # aiohttp's BaseProtocol interface, not the class
             loop,
             _BODY_BUFFER,
             max_line_size=budget,
@@ -112,7 +120,7 @@ class GatewayProtocol(Connection):
                 self._deadline = now + span if span else 0.0
             self._hbytes += len(data)
         try:
-            messages, upgraded, tail = self._parser.feed_data(data)  # type: ignore[union-attr]
+            messages, upgraded, tail = self._parser.feed_data(data)
         except HttpProcessingError as exc:
             if self._server.h2 is not None and not self._finished and self._h2(data):
                 return
@@ -157,7 +165,7 @@ class GatewayProtocol(Connection):
         """The Upgrade request was answered without a switch: what came behind it is the next request
         (True when one is being answered now)."""
         held, self._held = self._held or b"", None
-        self._parser.set_upgraded(False)  # type: ignore[union-attr]
+        self._parser.set_upgraded(False)
         if self._buffer_paused and len(self._queue) < MAX_PIPELINED:
             self._resume_reading_for_buffer()
         if held:
@@ -235,7 +243,7 @@ class GatewayProtocol(Connection):
             if not self._reading_paused and not self._buffer_paused:
                 self._resume_transport_reading()
 
-    async def _serve(self, request: HttpRequest, msg: RawRequestMessage, payload: StreamReader, handler: Any) -> None:
+    async def _serve(self, request: HttpRequest, msg: RequestMessage, payload: StreamReader, handler: Any) -> None:
         try:
             response: HttpResponse = await handler(request)
         except asyncio.CancelledError:

@@ -10,13 +10,14 @@ import contextvars
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from aiohttp.base_protocol import BaseProtocol
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
-from aiohttp.http_parser import HttpRequestParser, RawRequestMessage
+from aiohttp.http_parser import HttpRequestParser
 from aiohttp.streams import StreamReader
 
+from krakenpy.flowcontrol import FlowProtocol
+from krakenpy.server.bodyerror import MalformedBody
 from krakenpy.server.wire import go_refusal
 
 if TYPE_CHECKING:
@@ -38,37 +39,16 @@ _CLOCKS = {HEADER: "read_header_timeout", READ: "read_timeout", WRITE: "write_ti
 #: the queue marker after the requests that closes without an answer (a body whose framing broke);
 #: any other int there refuses with that status
 CLOSE = 0
-Item = tuple[RawRequestMessage, StreamReader] | int
+#: a parsed request's message: aiohttp's ``RawRequestMessage``, which its stubs declare a NamedTuple but
+#: its C parser builds as an extension type (not a tuple): typed as such, mypyc's compiled code would
+#: check for a tuple and refuse it
+RequestMessage: TypeAlias = Any
+Item = tuple[RequestMessage, StreamReader] | int
 
 
-class MalformedBody(ConnectionError):
-    """The request body's framing broke (a bad chunk) while the handler was reading it: a read error
-    to the handler, as a client that went away (400 ``cannot read the request body``)."""
-
-
-class Connection(BaseProtocol):
-    """One client connection's state and ends (aiohttp's ``BaseProtocol`` brings the parser's read
-    flow control and the write flow control)."""
-
-    __slots__ = (
-        "_base",
-        "_body",
-        "_clock",
-        "_closing",
-        "_deadline",
-        "_done",
-        "_finished",
-        "_hbytes",
-        "_held",
-        "_queue",
-        "_remote",
-        "_scheme",
-        "_server",
-        "_started",
-        "_t0",
-        "_task",
-        "_write_by",
-    )
+class Connection(FlowProtocol):
+    """One client connection's state and ends (:class:`~krakenpy.flowcontrol.FlowProtocol` brings the
+    parser's read flow control and the write flow control)."""
 
     def __init__(self, server: GatewayServer, loop: asyncio.AbstractEventLoop, parser: HttpRequestParser) -> None:
         super().__init__(loop, parser)
@@ -171,7 +151,9 @@ class Connection(BaseProtocol):
             else:
                 transport.close()
 
-    force_close = close_now
+    def force_close(self) -> None:
+        """The name aiohttp's server gives :meth:`close_now`."""
+        self.close_now()
 
     def close_after_response(self) -> None:
         """Close once the request being answered is (``Connection: close`` on that answer)."""

@@ -109,8 +109,6 @@ class GatewayRunner(web.BaseRunner):
     """An aiohttp runner over a :class:`GatewayServer`: serve a gateway with aiohttp's sites
     (``web.TCPSite``, ``web.SockSite``...) and their TLS options, as tests and embedders do."""
 
-    __slots__ = ("_gateway_server",)
-
     def __init__(self, server: GatewayServer, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._gateway_server = server

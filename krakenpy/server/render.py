@@ -55,7 +55,7 @@ def _yaml(data: Any, accept: str) -> tuple[bytes, str]:
 
 _XML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;"})
 #: characters XML 1.0 cannot carry at all: replaced by U+FFFD (as Go's xml.EscapeText does)
-_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_XML_INVALID = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _XML_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9._-]*\Z")
 _NAMES: dict[str, str] = {}
 

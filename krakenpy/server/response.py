@@ -40,7 +40,7 @@ def apply_headers(target: CIMultiDict[str], headers: Mapping[str, list[str]]) ->
 
 
 #: surrogates that are not surrogate escapes of bytes 0x80-0xff
-_LONE_SURROGATE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
+_LONE_SURROGATE = re.compile(r"[\ud800-\udc7f\udd00-\udfff]")
 
 
 def text_bytes(text: str) -> bytes:

@@ -63,8 +63,6 @@ def _status_line(status: int, http11: bool) -> str:
 class _Date:
     """The ``Date`` header line, formatted once per second rather than per response."""
 
-    __slots__ = ("expires", "line")
-
     def __init__(self) -> None:
         self.expires = 0.0
         self.line = ""

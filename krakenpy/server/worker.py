@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from krakenpy import __version__
+from krakenpy.compiled import summary as compiled_summary
 from krakenpy.config.model import ServiceConfig
 from krakenpy.errors import ConfigError
 from krakenpy.server.acceptor import Acceptor, accepts_in_batches
@@ -130,8 +131,9 @@ class Worker:
                 log.warning("%s", warning)
         port = self.sockets[0].getsockname()[1] if self.sockets else 0
         log.info(
-            "krakenpy %s listening on %s:%d%s with %d endpoints on %s (pid %d, worker %d)",
+            "krakenpy %s (%s) listening on %s:%d%s with %d endpoints on %s (pid %d, worker %d)",
             __version__,
+            compiled_summary(),
             self.settings.host or "*",
             port,
             " (TLS)" if self.tls else "",

@@ -99,7 +99,7 @@ def test_quickanswer_leaves_a_body_over_the_cap_to_llhttp() -> None:
 
 def test_quickanswer_headers_are_decoded_only_when_read() -> None:
     from krakenpy.backends.client import UpstreamResponse
-    from krakenpy.backends.quickanswer import QuickResponse
+    from krakenpy.backends.quickresponse import QuickResponse
 
     data = answer(
         b"HTTP/1.1 200 OK\r\nX-Note: content-length: 5\r\nContent-Type: a/b\r\nContent-Length: %d" % len(BODY)
@@ -121,7 +121,7 @@ def test_quickanswer_response_copies_and_pickles_as_a_plain_response() -> None:
     import pickle
 
     from krakenpy.backends.client import UpstreamResponse
-    from krakenpy.backends.quickanswer import QuickResponse
+    from krakenpy.backends.quickresponse import QuickResponse
 
     parsed = quick_answer(answer(b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nContent-Length: %d" % len(BODY)), 1 << 20)
     assert parsed is not None

@@ -24,3 +24,13 @@ def test_version_cli_prints_them() -> None:
     out = subprocess.run([sys.executable, "-m", "krakenpy", "version"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0
     assert out.stdout.splitlines() == version_lines()
+
+
+def test_version_lines_say_whether_the_hot_path_is_compiled() -> None:
+    import krakenpy.server.connection
+
+    line = next(line for line in version_lines() if line.startswith("hot path: "))
+    if krakenpy.server.connection.__file__.endswith(".py"):
+        assert line == "hot path: pure Python"
+    else:
+        assert line.startswith("hot path: compiled (mypyc, ") and "stale" not in line

@@ -24,9 +24,11 @@ PACKAGE = ROOT / "krakenpy"
 CORE_PACKAGES = ("krakenpy.proxy", "krakenpy.server", "krakenpy.config", "krakenpy.backends")
 CORE_MODULES = {
     "krakenpy",
+    "krakenpy.compiled",
     "krakenpy.edge",
     "krakenpy.errors",
     "krakenpy.files",
+    "krakenpy.flowcontrol",
     "krakenpy.gojson",
     "krakenpy.hostport",
     "krakenpy.names",

@@ -1,0 +1,81 @@
+"""Which of krakenpy's hot-path modules run compiled by mypyc (a wheel built where a C compiler and
+Python's headers were present, or ``make compile`` in a checkout) and which run as Python.
+
+:data:`HOT_MODULES` is the list ``setup.py`` compiles; this module itself stays Python (``setup.py``
+reads it without importing the package). Compiled or not, the modules behave the same: the tests run
+on both builds.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import os
+
+__all__ = ["HOT_MODULES", "status", "summary"]
+
+#: the modules a P1/P2 request spends its Python time in (``bench.instructions --opcodes``), compiled
+#: together into one extension group so that calls between them are native calls
+HOT_MODULES = (
+    "krakenpy.flowcontrol",
+    "krakenpy.edge",
+    "krakenpy.gojson",
+    "krakenpy.server.connection",
+    "krakenpy.server.lifecycle",
+    "krakenpy.server.wire",
+    "krakenpy.server.handler",
+    "krakenpy.server.request",
+    "krakenpy.server.response",
+    "krakenpy.server.render",
+    "krakenpy.backends.fastwire",
+    "krakenpy.backends.fastclient",
+    "krakenpy.backends.quickanswer",
+    "krakenpy.backends.http",
+    "krakenpy.backends.encoding",
+    "krakenpy.proxy.driven",
+    "krakenpy.proxy.merging",
+    "krakenpy.proxy.request_builder",
+    "krakenpy.proxy.deadline",
+    "krakenpy.proxy.formatter",
+    "krakenpy.proxy.types",
+    "krakenpy.proxy.flatmap",
+)
+
+#: the shared library (in the package) that holds the compiled code of all of them
+GROUP = "krakenpy.hot__mypyc"
+
+
+def status() -> tuple[list[str], list[str]]:
+    """(the hot modules that import as compiled extensions, those of them older than their ``.py``).
+
+    A stale extension is one built in place (``make compile``) before its source was edited: Python
+    still prefers it to the ``.py`` beside it."""
+    compiled: list[str] = []
+    stale: list[str] = []
+    # each module's extension is a shim that a rebuild may leave untouched: the code is in the group's
+    runtime = importlib.util.find_spec(GROUP)
+    built = os.path.getmtime(runtime.origin) if runtime is not None and runtime.origin else 0.0
+    for name in HOT_MODULES:
+        spec = importlib.util.find_spec(name)
+        origin = spec.origin if spec is not None else None
+        if origin is None or not origin.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)):
+            continue
+        compiled.append(name)
+        source = os.path.join(os.path.dirname(origin), name.rsplit(".", 1)[1] + ".py")
+        try:
+            if os.path.getmtime(source) > max(built, os.path.getmtime(origin)):
+                stale.append(name)
+        except OSError:
+            pass  # a wheel may ship the extension without its source
+    return compiled, stale
+
+
+def summary() -> str:
+    """One line: ``compiled (mypyc, N of M hot modules)``, ``pure Python``, with stale ones named."""
+    compiled, stale = status()
+    if not compiled:
+        return "pure Python"
+    line = f"compiled (mypyc, {len(compiled)} of {len(HOT_MODULES)} hot modules)"
+    if stale:
+        line += f"; stale, older than their source (make compile or make clean-compiled): {', '.join(stale)}"
+    return line
