@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from krakenpy.errors import PipelineError
 from krakenpy.lua.api.request import BAD_INPUT
@@ -18,6 +18,7 @@ from krakenpy.lua.bindings import PostState, error_status
 from krakenpy.lua.convert import Kind
 from krakenpy.lua.errors import LuaError
 from krakenpy.lua.setters import CTX, DATA, IDS, REQUEST, RESPONSE, Plan
+from krakenpy.lua.subset_values import Fault
 from krakenpy.proxy.types import Middleware, Proxy, Request, Response
 
 if TYPE_CHECKING:
@@ -29,12 +30,21 @@ log = logging.getLogger("krakenpy.lua")
 
 #: an accessor's out-of-memory error: raised without a position (prelude.lua's ``fail``)
 _MEMERR: Final = b"not enough memory"
-#: a plan's steps with their object's id bound as the accessor's first argument
-Bound = tuple[tuple[Accessor, tuple[Any, ...], bytes], ...]
+#: a plan's steps with their object's id bound as the accessor's first argument; or a subset plan
+Bound = tuple[tuple[Accessor, tuple[Any, ...], bytes], ...] | Plan
 
 
 def _runner(outcome: Callable[[Any], Any]) -> Callable[[Bound], None]:
     def run(steps: Bound) -> None:
+        if isinstance(steps, Plan):  # the subset's compiled chunk (krakenpy.lua.subset)
+            try:
+                cast("Callable[[], bool]", steps.chunk)()
+            except Fault as fault:
+                outcome(fault.args[0])
+            finally:
+                for cell in steps.clear:  # a value that may hold the response's data: not kept
+                    cell[0] = None
+            return
         for accessor, args, where in steps:
             result = accessor(*args)
             # a setter's result is nothing or an error (api.lua's wrapper: fail(msg, status) at the line);
@@ -140,7 +150,9 @@ DATA_ID: Final = IDS[DATA]
 
 
 def _bound(plan: Plan | None) -> Bound:
-    """A plan's steps with their object's id as the accessor's first argument."""
+    """A plan's steps with their object's id as the accessor's first argument (a subset plan: itself)."""
     if plan is None:
         return ()
+    if plan.chunk is not None:
+        return plan
     return tuple((accessor, (IDS[slot], *args), where) for slot, accessor, args, where in plan.steps)

@@ -1,0 +1,242 @@
+"""The closures a :mod:`krakenpy.lua.subset` script compiles to: one per expression or statement.
+
+An expression is a function of no argument returning a Lua value (:mod:`krakenpy.lua.subset_values`);
+a statement one returning True when it ran a ``return``. An accessor error becomes a :class:`Fault`
+carrying the result prelude.lua would describe (``name:line: message``, its status), which the
+middleware hands to the runtime's ``outcome``, as for a run in Lua.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+from krakenpy.lua.api.store import Accessor
+from krakenpy.lua.convert import Kind
+from krakenpy.lua.subset_values import LUA_NIL, Fault, LuaObject, lifted, lua_eq, lua_tostring, table_key, truthy
+
+__all__ = ["Expr", "Stmt", "block", "call", "custom_error", "get", "if_", "logic", "compare", "not_"]
+
+Expr = Callable[[], Any]
+Stmt = Callable[[], bool]
+
+#: an accessor's out-of-memory error: raised without a position (prelude.lua's ``fail``)
+_MEMERR: Final = b"not enough memory"
+#: lupa's message when a getter's integer does not fit Lua's (the run fails at the call's line)
+_OVERFLOW: Final = b"Python int too large to convert to C long"
+
+
+def failed(where: bytes, result: Any) -> Fault:
+    """The fault of an accessor's error result, raised at ``where`` (api.lua's method wrapper)."""
+    message = result[1]
+    if message == _MEMERR:
+        return Fault((b"error", message))
+    return Fault((b"error", where + message, *result[2:]))
+
+
+def call(accessor: Accessor, id_: int, args: Sequence[Expr], where: bytes) -> Expr:
+    """A method call whose result is nothing, a plain value or an error (setters and plain getters)."""
+    n = len(args)
+    if n == 0:
+
+        def call0() -> Any:
+            result = accessor(id_, 0)
+            if result is None or result[0] == Kind.PLAIN:
+                return result and result[1]
+            raise failed(where, result)
+
+        return call0
+    if n == 1:
+        (arg,) = args
+
+        def call1() -> Any:
+            result = accessor(id_, 1, arg())
+            if result is None or result[0] == Kind.PLAIN:
+                return result and result[1]
+            raise failed(where, result)
+
+        return call1
+    a1, a2 = args  # setters take at most two arguments
+
+    def call2() -> Any:
+        result = accessor(id_, 2, a1(), a2())
+        if result is None or result[0] == Kind.PLAIN:
+            return result and result[1]
+        raise failed(where, result)
+
+    return call2
+
+
+def get(accessor: Accessor, objects: dict[int, Any], id_: int, arg: Expr, where: bytes) -> Expr:
+    """``luaTable:get(k)``: the value as api.lua lifts it, without handing a container an id."""
+
+    def getter() -> Any:
+        k = arg()
+        key = table_key(k)
+        if key is None:
+            raise failed(where, accessor(id_, 1, k))  # the accessor's own message for a bad key
+        table = objects[id_]
+        if key not in table:
+            return None
+        try:
+            return lifted(table[key])
+        except OverflowError:
+            raise Fault((b"error", where + _OVERFLOW)) from None
+
+    return getter
+
+
+def set_any(accessor: Accessor, objects: dict[int, Any], id_: int, key: Expr, value: Expr, where: bytes) -> Expr:
+    """``luaTable:set(k, v)`` where ``v`` may be a getter's container: set by reference, as from_lua does."""
+
+    def setter() -> Any:
+        k, v = key(), value()
+        if type(v) is LuaObject:
+            result = accessor(id_, 2, k, None)  # the key's checks (a nil value sets nothing)
+            if result is not None:
+                raise failed(where, result)
+            objects[id_][table_key(k)] = v.value  # luaNil's is None: a JSON null
+            return None
+        result = accessor(id_, 2, k, v)
+        if result is None or result[0] == Kind.PLAIN:
+            return None
+        raise failed(where, result)
+
+    return setter
+
+
+def compare(left: Expr, right: Expr, equal: bool) -> Expr:
+    """``==`` (``equal``) or ``~=``."""
+    if equal:
+        return lambda: lua_eq(left(), right())
+    return lambda: not lua_eq(left(), right())
+
+
+def not_(operand: Expr) -> Expr:
+    """``not``: true for nil and false only."""
+    return lambda: not truthy(operand())
+
+
+def logic(left: Expr, right: Expr, is_and: bool) -> Expr:
+    """``and`` / ``or``: an operand, the right one evaluated only when needed."""
+    if is_and:
+
+        def and_() -> Any:
+            value = left()
+            return right() if value is not None and value is not False else value
+
+        return and_
+
+    def or_() -> Any:
+        value = left()
+        return value if value is not None and value is not False else right()
+
+    return or_
+
+
+def block(statements: Sequence[Stmt]) -> Stmt:
+    """Statements in order; True as soon as one ran a ``return``."""
+    statements = tuple(statements)
+    if len(statements) == 1:
+        return statements[0]
+
+    def run() -> bool:
+        for statement in statements:
+            if statement():
+                return True
+        return False
+
+    return run
+
+
+def if_(branches: Sequence[tuple[Expr, Stmt]], otherwise: Stmt | None) -> Stmt:
+    """``if … then … elseif … else … end``."""
+    branches = tuple(branches)
+
+    def run() -> bool:
+        for condition, body in branches:
+            value = condition()
+            if value is not None and value is not False:
+                return body()
+        return otherwise() if otherwise is not None else False
+
+    return run
+
+
+def custom_error(args: Sequence[Expr], status: Any, content_type: Any, where: bytes) -> Stmt:
+    """api.lua's ``custom_error(msg[, status[, content_type]])``; ``status`` and ``content_type`` are literals."""
+    n = len(args)
+    fail_status = Fault((b"error", where + b"custom_error: the status must be an integer between 100 and 999"))
+    code: int | None = None
+    if status is not None:
+        number = status if type(status) is int or type(status) is float else None
+        if number is None or math.isinf(number) or number != math.floor(number) or not 100 <= number <= 999:
+            code = -1
+        else:
+            code = int(number)
+    ct_fault = None
+    if content_type is not None and any(c < 32 or c == 127 for c in content_type):
+        ct_fault = Fault((b"error", where + b"custom_error: control characters are not allowed in the content type"))
+
+    def run() -> bool:
+        values = [arg() for arg in args]  # every argument is evaluated before the call
+        if n == 0:
+            raise Fault((b"error", where + b"need arguments"))
+        msg = values[0]
+        if type(msg) is bytes:
+            text = msg
+        elif type(msg) is int or type(msg) is float:
+            text = lua_tostring(msg)
+        else:
+            got = b"nil" if msg is None else b"boolean" if msg is True or msg is False else _class(msg)
+            raise Fault((b"error", where + b"bad argument #1 to 'custom_error' (string expected, got " + got + b")"))
+        if code == -1:
+            raise fail_status
+        if ct_fault is not None:
+            raise ct_fault
+        raise Fault((b"custom", text, code, content_type))
+
+    return run
+
+
+def assign(slot: list[Any], value: Expr) -> Stmt:
+    """``local x = e`` / ``x = e``: a local's value (one cell per declaration)."""
+
+    def run() -> bool:
+        slot[0] = value()
+        return False
+
+    return run
+
+
+def local(slot: list[Any]) -> Expr:
+    """A local's current value."""
+    return lambda: slot[0]
+
+
+def discard(expr: Expr) -> Stmt:
+    """A call statement: its result dropped."""
+
+    def run() -> bool:
+        expr()
+        return False
+
+    return run
+
+
+def constant(value: Any) -> Expr:
+    """A literal."""
+    return lambda: value
+
+
+def returned() -> bool:
+    """``return``: ends the chunk."""
+    return True
+
+
+def _class(v: Any) -> bytes:
+    """The ``__name`` of a getter's container (api.lua's classes)."""
+    if v is LUA_NIL:
+        return b"luaNil"
+    return b"luaTable" if type(v.value) is dict else b"luaList"
