@@ -88,7 +88,7 @@ class Plan:
     steps: tuple[Step, ...]
     slots: frozenset[int]
     #: the subset's chunk (raises :class:`~krakenpy.lua.subset_values.Fault`) and the locals to clear after it
-    chunk: Callable[[], bool] | None = None
+    chunk: Callable[[], object] | None = None
     clear: tuple[list[Any], ...] = ()
 
 

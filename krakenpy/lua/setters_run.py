@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final
 
 from krakenpy.errors import PipelineError
 from krakenpy.lua.api.request import BAD_INPUT
@@ -18,6 +18,7 @@ from krakenpy.lua.bindings import PostState, error_status
 from krakenpy.lua.convert import Kind
 from krakenpy.lua.errors import LuaError
 from krakenpy.lua.setters import CTX, DATA, IDS, REQUEST, RESPONSE, Plan
+from krakenpy.lua.subset_ops import Returned
 from krakenpy.lua.subset_values import Fault
 from krakenpy.proxy.types import Middleware, Proxy, Request, Response
 
@@ -37,8 +38,11 @@ Bound = tuple[tuple[Accessor, tuple[Any, ...], bytes], ...] | Plan
 def _runner(outcome: Callable[[Any], Any]) -> Callable[[Bound], None]:
     def run(steps: Bound) -> None:
         if isinstance(steps, Plan):  # the subset's compiled chunk (krakenpy.lua.subset)
+            chunk: Any = steps.chunk
             try:
-                cast("Callable[[], bool]", steps.chunk)()
+                chunk()
+            except Returned:
+                pass
             except Fault as fault:
                 outcome(fault.args[0])
             finally:

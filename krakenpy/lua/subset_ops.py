@@ -1,9 +1,11 @@
 """The closures a :mod:`krakenpy.lua.subset` script compiles to: one per expression or statement.
 
-An expression is a function of no argument returning a Lua value (:mod:`krakenpy.lua.subset_values`);
-a statement one returning True when it ran a ``return``. An accessor error becomes a :class:`Fault`
-carrying the result prelude.lua would describe (``name:line: message``, its status), which the
-middleware hands to the runtime's ``outcome``, as for a run in Lua.
+An expression is a function of no argument returning a Lua value (:mod:`krakenpy.lua.subset_values`),
+a statement one whose result is ignored; ``return`` raises :class:`Returned`. An accessor error
+becomes a :class:`Fault` carrying the result prelude.lua would describe (``name:line: message``,
+its status), which the middleware hands to the runtime's ``outcome``, as for a run in Lua.
+Literals are :class:`Const` (callable too), folded into the calls and comparisons that use them:
+each closure call saved is ~0.3-0.5 k machine instructions, against ~16 k for a whole pair.
 """
 
 from __future__ import annotations
@@ -16,13 +18,50 @@ from krakenpy.lua.api.store import Accessor
 from krakenpy.lua.convert import Kind
 from krakenpy.lua.subset_values import LUA_NIL, Fault, LuaObject, lifted, lua_eq, lua_tostring, table_key, truthy
 
-__all__ = ["Expr", "Stmt", "block", "call", "custom_error", "get", "if_", "logic", "compare", "not_"]
+__all__ = [
+    "Const",
+    "Expr",
+    "Returned",
+    "Stmt",
+    "assign",
+    "block",
+    "call",
+    "compare",
+    "custom_error",
+    "get",
+    "if_",
+    "local",
+    "logic",
+    "not_",
+    "nothing",
+    "returned",
+    "set_any",
+]
 
 Expr = Callable[[], Any]
-Stmt = Callable[[], bool]
+Stmt = Callable[[], Any]
+
+
+class Returned(Exception):
+    """A chunk ran ``return``."""
+
+
+class Const:
+    """A literal: its value, and callable as any expression."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __call__(self) -> Any:
+        return self.value
+
 
 #: an accessor's out-of-memory error: raised without a position (prelude.lua's ``fail``)
 _MEMERR: Final = b"not enough memory"
+#: Lua's numbers as lupa hands them over
+_NUMBERS: Final = (int, float)
 #: lupa's message when a getter's integer does not fit Lua's (the run fails at the call's line)
 _OVERFLOW: Final = b"Python int too large to convert to C long"
 
@@ -38,15 +77,16 @@ def failed(where: bytes, result: Any) -> Fault:
 def call(accessor: Accessor, id_: int, args: Sequence[Expr], where: bytes) -> Expr:
     """A method call whose result is nothing, a plain value or an error (setters and plain getters)."""
     n = len(args)
-    if n == 0:
+    if all(type(arg) is Const for arg in args):
+        bound = (id_, n, *(arg.value for arg in args))  # type: ignore[attr-defined]
 
-        def call0() -> Any:
-            result = accessor(id_, 0)
+        def call_k() -> Any:
+            result = accessor(*bound)
             if result is None or result[0] == Kind.PLAIN:
                 return result and result[1]
             raise failed(where, result)
 
-        return call0
+        return call_k
     if n == 1:
         (arg,) = args
 
@@ -107,7 +147,21 @@ def set_any(accessor: Accessor, objects: dict[int, Any], id_: int, key: Expr, va
 
 
 def compare(left: Expr, right: Expr, equal: bool) -> Expr:
-    """``==`` (``equal``) or ``~=``."""
+    """``==`` (``equal``) or ``~=``; with a literal on one side, its type's test inline."""
+    if type(left) is Const and type(right) is not Const:
+        left, right = right, left  # Lua's equality is symmetric
+    if type(right) is Const:
+        k = right.value
+        if type(k) is bytes:
+            if equal:
+                return lambda: (v := left()).__class__ is bytes and v == k
+            return lambda: not ((v := left()).__class__ is bytes and v == k)
+        if k is None or k is True or k is False:
+            return (lambda: left() is k) if equal else (lambda: left() is not k)
+        if type(k) is int or type(k) is float:  # not a boolean (bool is a subclass of int)
+            if equal:
+                return lambda: (v := left()).__class__ in _NUMBERS and v == k
+            return lambda: not ((v := left()).__class__ in _NUMBERS and v == k)
     if equal:
         return lambda: lua_eq(left(), right())
     return lambda: not lua_eq(left(), right())
@@ -136,30 +190,54 @@ def logic(left: Expr, right: Expr, is_and: bool) -> Expr:
 
 
 def block(statements: Sequence[Stmt]) -> Stmt:
-    """Statements in order; True as soon as one ran a ``return``."""
+    """Statements in order."""
     statements = tuple(statements)
     if len(statements) == 1:
         return statements[0]
 
-    def run() -> bool:
+    def run() -> None:
         for statement in statements:
-            if statement():
-                return True
-        return False
+            statement()
 
     return run
+
+
+def nothing() -> None:
+    """An empty block (or a statement that only binds an object)."""
 
 
 def if_(branches: Sequence[tuple[Expr, Stmt]], otherwise: Stmt | None) -> Stmt:
     """``if … then … elseif … else … end``."""
     branches = tuple(branches)
+    if len(branches) == 1:
+        ((condition, body),) = branches
+        if otherwise is None:
 
-    def run() -> bool:
+            def if1() -> None:
+                value = condition()
+                if value is not None and value is not False:
+                    body()
+
+            return if1
+        other = otherwise
+
+        def if_else() -> None:
+            value = condition()
+            if value is not None and value is not False:
+                body()
+            else:
+                other()
+
+        return if_else
+
+    def run() -> None:
         for condition, body in branches:
             value = condition()
             if value is not None and value is not False:
-                return body()
-        return otherwise() if otherwise is not None else False
+                body()
+                return
+        if otherwise is not None:
+            otherwise()
 
     return run
 
@@ -179,7 +257,7 @@ def custom_error(args: Sequence[Expr], status: Any, content_type: Any, where: by
     if content_type is not None and any(c < 32 or c == 127 for c in content_type):
         ct_fault = Fault((b"error", where + b"custom_error: control characters are not allowed in the content type"))
 
-    def run() -> bool:
+    def run() -> None:
         values = [arg() for arg in args]  # every argument is evaluated before the call
         if n == 0:
             raise Fault((b"error", where + b"need arguments"))
@@ -203,9 +281,8 @@ def custom_error(args: Sequence[Expr], status: Any, content_type: Any, where: by
 def assign(slot: list[Any], value: Expr) -> Stmt:
     """``local x = e`` / ``x = e``: a local's value (one cell per declaration)."""
 
-    def run() -> bool:
+    def run() -> None:
         slot[0] = value()
-        return False
 
     return run
 
@@ -215,24 +292,9 @@ def local(slot: list[Any]) -> Expr:
     return lambda: slot[0]
 
 
-def discard(expr: Expr) -> Stmt:
-    """A call statement: its result dropped."""
-
-    def run() -> bool:
-        expr()
-        return False
-
-    return run
-
-
-def constant(value: Any) -> Expr:
-    """A literal."""
-    return lambda: value
-
-
-def returned() -> bool:
+def returned() -> None:
     """``return``: ends the chunk."""
-    return True
+    raise Returned
 
 
 def _class(v: Any) -> bytes:
