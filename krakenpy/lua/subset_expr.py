@@ -30,7 +30,7 @@ _TOKEN: Final = re.compile(
     |(?P<string>'[^'\\\n\r]*'|"[^"\\\n\r]*")
     |(?P<number>-?[0-9]{1,18}(?:\.[0-9]{1,18})?(?![0-9A-Za-z_.]))
     |(?P<name>[A-Za-z_][A-Za-z0-9_]*)
-    |(?P<symbol>==|~=|[.:(),;=])
+    |(?P<symbol>==|~=|<=|>=|[.:(),;=<>])
     """,
     re.VERBOSE,
 )
@@ -196,11 +196,19 @@ class Expressions:
         return left, table
 
     def comparison(self) -> tuple[ops.Expr, bool]:
+        start = self.at
         left, table = self.unary()
-        while self.peek() in (b"==", b"~="):
-            equal = self.advance()[1] == b"=="
+        while self.peek() in _COMPARISONS:
+            _, op, line = self.advance()
             right, _ = self.unary()
-            left, table = ops.compare(left, right, equal), False
+            if op == b"==" or op == b"~=":
+                left = ops.compare(left, right, op == b"==")
+            else:  # an error names the line of the instruction: the whole comparison on the operator's
+                self.on_line(line)  # line keeps that unambiguous (Lua gives it the right operand's last)
+                if self.toks[start][2] != line:
+                    raise Refused
+                left = ops.order(left, right, op, self.where(line))
+            table = False
         return left, table
 
     def unary(self) -> tuple[ops.Expr, bool]:
@@ -250,6 +258,7 @@ class Expressions:
         return self.prefix + str(line).encode() + b": "
 
 
+_COMPARISONS: Final = (b"==", b"~=", b"<", b"<=", b">", b">=")
 #: what :meth:`Expressions.literal` returns for a token that is not a literal
 NOT_LITERAL: Final = object()
 _LITERALS: Final[Mapping[bytes, Any]] = {b"true": True, b"false": False, b"nil": None}

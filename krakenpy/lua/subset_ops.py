@@ -34,6 +34,7 @@ __all__ = [
     "logic",
     "not_",
     "nothing",
+    "order",
     "returned",
     "set_any",
 ]
@@ -165,6 +166,40 @@ def compare(left: Expr, right: Expr, equal: bool) -> Expr:
     if equal:
         return lambda: lua_eq(left(), right())
     return lambda: not lua_eq(left(), right())
+
+
+def order(left: Expr, right: Expr, op: bytes, where: bytes) -> Expr:
+    """``<``, ``<=``, ``>``, ``>=``: numbers with numbers, strings with strings (bytes: strcmp in the C
+    locale), else Lua's error, which names the types in the order of the ``<``/``<=`` it compiles to
+    (``a > b`` is ``b < a``) at the operator's line."""
+    swap = op in (b">", b">=")
+    strict = op in (b"<", b">")
+
+    def compared() -> bool:
+        a, b = left(), right()  # evaluated in source order
+        if swap:
+            a, b = b, a
+        ta, tb = a.__class__, b.__class__
+        if (ta in _NUMBERS and tb in _NUMBERS) or (ta is bytes and tb is bytes):
+            return a < b if strict else a <= b  # type: ignore[no-any-return]
+        t1, t2 = _typename(a), _typename(b)
+        message = b"two " + t1 + b" values" if t1 == t2 else t1 + b" with " + t2
+        raise Fault((b"error", where + b"attempt to compare " + message))
+
+    return compared
+
+
+def _typename(v: Any) -> bytes:
+    """Lua's type name of a value, a table's ``__name`` (luaTable, luaList, luaNil) for a getter's container."""
+    if v is None:
+        return b"nil"
+    if v is True or v is False:
+        return b"boolean"
+    if v.__class__ in _NUMBERS:
+        return b"number"
+    if v.__class__ is bytes:
+        return b"string"
+    return _class(v)
 
 
 def not_(operand: Expr) -> Expr:

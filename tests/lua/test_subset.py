@@ -168,6 +168,20 @@ _CASES = [
     ("custom_error('x', nil, nil)", ""),
     ("", _POST + "if r:statusCode() ~= 200 then custom_error('upstream said ' , 502) end\nd:set('ok', true)"),
     ("", _POST + "if r:isComplete() == false then custom_error('partial') end"),
+    # ordering: numbers with numbers, strings with strings, else an error naming the types
+    (
+        "",
+        _POST + "d:set('a', r:statusCode() < 300); d:set('b', r:statusCode() >= 200.5); d:set('c', 'a' < 'b')\n"
+        "d:set('d', d:get('s') <= 'st'); d:set('e', 1 > 1.0); d:set('f', '10' < '9'); d:set('g', d:get('f') > 1)",
+    ),
+    ("", _POST + "\nif r:statusCode() < '300' then d:set('x', 1) end"),
+    ("", _POST + "if '300' > r:statusCode() then d:set('x', 1) end"),
+    ("", _POST + "if d:get('missing') >= 3 then d:set('x', 1) end"),
+    ("", _POST + "if 3 <= d:get('missing') then d:set('x', 1) end"),
+    ("", _POST + "if d:get('missing') < d:get('nope') then d:set('x', 1) end"),
+    ("", _POST + "if d:get('o') < d:get('l') then d:set('x', 1) end"),
+    ("", _POST + "if d:get('z') > true then d:set('x', 1) end"),
+    ("", _POST + "local x = r:isComplete() < r:isComplete()"),
 ]
 
 
@@ -180,7 +194,7 @@ async def test_subset_runs_like_lua(pre: str, post: str) -> None:
     ("code", "phase"),
     [
         ("local r = request.load(); r:headers('X-A', 'a' .. 'b')", "pre"),  # `..`
-        ("local r = request.load(); if r:statusCode() < 300 then end", "pre"),
+        ("local r = request.load(); if r:method() <\n'GET' then end", "pre"),  # an order over two lines
         ("local d = response.load():data(); d:set(d:get('o'), 1)", "post"),  # a table passed on
         ("local r = response.load(); r:headers('X', r:data():get('o'))", "post"),
         ("local d = response.load():data(); d:get('o'):get('k')", "post"),
@@ -290,8 +304,8 @@ def _expression(rng: random.Random, depth: int, tables: bool, values: list[str] 
         return "not " + (f"({operand})" if " " in operand else operand)
     if shape == 1:
         return "(" + _expression(rng, depth - 1, tables, values) + ")"
-    op = ["and", "or", "==", "~=", "=="][shape - 2]
-    if op in ("==", "~="):  # a comparison's operands may be tables: its result is a boolean
+    op = ["and", "or", "==", "~=", rng.choice(["==", "<", "<=", ">", ">="])][shape - 2]
+    if op not in ("and", "or"):  # a comparison's operands may be tables: its result is a boolean
         left, right = _expression(rng, depth - 1, True), _expression(rng, depth - 1, True)
     else:
         left, right = _expression(rng, depth - 1, tables, values), _expression(rng, depth - 1, tables, values)
@@ -334,7 +348,7 @@ def _statements(rng: random.Random, depth: int, n: int, indent: str = "") -> lis
     return out
 
 
-@pytest.mark.parametrize("seed", range(60))
+@pytest.mark.parametrize("seed", range(120))
 async def test_subset_generated_scripts_run_like_lua(seed: int) -> None:
     rng = random.Random(seed)
     post = _POST + "local v\nv = " + _expression(rng, 2, True) + "\n" + "\n".join(_statements(rng, 2, 5))
