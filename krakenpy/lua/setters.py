@@ -22,6 +22,9 @@ What a plan accepts (anything else, a byte of it, runs in Lua):
 - ``LITERAL``: a short string without escapes (``'...'``, ``"..."``), a decimal integer of at most
   18 digits (optionally negative), ``true``, ``false``, ``nil``.
 
+A script outside that list may still be in the wider subset of :mod:`krakenpy.lua.subset` (getters,
+comparisons, ``if``, ``custom_error``), whose plan is a compiled chunk instead of a list of steps.
+
 Such a script's limits cannot stop it: it runs a few VM instructions per call, and a literal
 converts for no charge (a ``set`` of a string or a scalar), so no budget of at least
 :data:`~krakenpy.lua.scan.MIN_BUDGET` is reached; a plan is only used without a ``timeout`` (the

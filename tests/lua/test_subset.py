@@ -182,6 +182,11 @@ _CASES = [
     ("", _POST + "if d:get('o') < d:get('l') then d:set('x', 1) end"),
     ("", _POST + "if d:get('z') > true then d:set('x', 1) end"),
     ("", _POST + "local x = r:isComplete() < r:isComplete()"),
+    (
+        "",
+        _POST + "d:set('a', 007 == 7); d:set('b', -0.0 == 0); d:set('c', 'é' < 'z'); d:set('d', 'a\0' > 'a')\n"
+        "d:set('e', 999999999999999999 > 999999999999999998.0); d:set('f', 0.1 == 0.10000000000000001)",
+    ),
 ]
 
 
