@@ -192,7 +192,8 @@ class Expressions:
         while self.peek() == b"and":
             self.at += 1
             right, right_table = self.comparison()
-            left, table = ops.logic(left, right, True), table or right_table
+            # `a and b` is a only when a is nil or false: a table only if b may be one
+            left, table = ops.logic(left, right, True), right_table
         return left, table
 
     def comparison(self) -> tuple[ops.Expr, bool]:
