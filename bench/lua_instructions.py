@@ -11,8 +11,9 @@ same start-up). With a fixed hash seed the figure repeats within ~0.2 %:
     }
     echo $(( ($(run backend 2000) - $(run backend 0)) / 2000 ))
 
-Level ``none`` is the floor: the same loop through a no-op layer (building the request, the inner proxy,
-the event loop); a level's own cost is its count less this one's.
+Level ``general`` runs bench/configs/p3-general.json's pair (reads, compares and branches) through
+``modifier/lua-proxy``. Level ``none`` is the floor: the same loop through a no-op layer (building the
+request, the inner proxy, the event loop); a level's own cost is its count less this one's.
 Run it from another checkout (``git worktree add``, ``cd`` there, same venv) to compare two revisions.
 The scripts and the trivial inner proxy are those of ``bench/lua_overhead.py``.
 """
@@ -24,10 +25,16 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import orjson
 
 from bench.lua_overhead import _config, _inner, _levels, _passthrough, _request
 from krakenpy.backends.client import AiohttpClient, ClientOptions
 from krakenpy.config.build import build_service
+from krakenpy.lua.modifier import proxy_middleware
+from krakenpy.lua.script import build_script
 from krakenpy.resources import Resources
 
 
@@ -35,16 +42,24 @@ async def run(level: str, requests: int) -> None:
     """Warm up with 200 requests, then send ``requests`` more through the ``level`` middleware."""
     async with AsyncExitStack() as stack:
         resources = Resources(service=build_service(_config()), http=AiohttpClient(ClientOptions()), stack=stack)
-        levels = {**_levels(resources), "none": _passthrough}
+        levels = {**_levels(resources), "none": _passthrough, "general": _general(resources)}
         middleware = next(m for name, m in levels.items() if name.startswith(level))
         proxy = middleware(_inner)
         for _ in range(200 + requests):
             await proxy(_request())
 
 
+def _general(resources: Resources) -> Any:
+    """bench/configs/p3-general.json's ``modifier/lua-proxy`` pair."""
+    p3 = orjson.loads((Path(__file__).parent / "configs" / "p3-general.json").read_bytes())
+    return proxy_middleware(
+        build_script(p3["endpoints"][0]["extra_config"]["modifier/lua-proxy"], resources, "general")
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.lua_instructions", description=(__doc__ or "").split("\n\n")[0])
-    p.add_argument("level", choices=["endpoint", "proxy", "backend", "none"])
+    p.add_argument("level", choices=["endpoint", "proxy", "backend", "general", "none"])
     p.add_argument("requests", type=int, help="requests after the warm-up (0 for the start-up run)")
     args = p.parse_args(argv)
     asyncio.run(run(args.level, max(args.requests, 0)))

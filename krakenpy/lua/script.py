@@ -152,9 +152,9 @@ class Script:
         options, limits, runtime = self.options, self.limits, self.runtime
         if self._sources or options.allow_open_libs or limits.timeout or limits.max_instructions < MIN_BUDGET:
             return None, None
-        accessors, names = runtime.bindings.accessors, runtime.global_names
+        accessors, names, objects = runtime.bindings.accessors, runtime.global_names, runtime.objects.objects
         pre, post, router = (
-            plan(code.encode(), name, phase, accessors, names) if code else None
+            plan(code.encode(), name, phase, accessors, names, objects) if code else None
             for code, name, phase in (
                 (options.pre, "pre-script", "pre"),
                 (options.post, "post-script", "post"),

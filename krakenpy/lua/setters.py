@@ -22,6 +22,9 @@ What a plan accepts (anything else, a byte of it, runs in Lua):
 - ``LITERAL``: a short string without escapes (``'...'``, ``"..."``), a decimal integer of at most
   18 digits (optionally negative), ``true``, ``false``, ``nil``.
 
+A script outside that list may still be in the wider subset of :mod:`krakenpy.lua.subset` (getters,
+comparisons, ``if``, ``custom_error``), whose plan is a compiled chunk instead of a list of steps.
+
 Such a script's limits cannot stop it: it runs a few VM instructions per call, and a literal
 converts for no charge (a ``set`` of a string or a scalar), so no budget of at least
 :data:`~krakenpy.lua.scan.MIN_BUDGET` is reached; a plan is only used without a ``timeout`` (the
@@ -31,10 +34,11 @@ deadline is checked by charges; none happen here), without ``sources`` and witho
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from krakenpy.lua import subset
 from krakenpy.lua.api.store import Accessor
 
 __all__ = ["CTX", "DATA", "IDS", "REQUEST", "RESPONSE", "SETTERS", "Plan", "Step", "plan"]
@@ -81,26 +85,69 @@ Step = tuple[int, Accessor, tuple[Any, ...], bytes]
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """A script's accessor calls, in order, and the slots they use."""
+    """A script's accessor calls, in order, and the slots they use; or, for a script of the wider subset
+    (:mod:`krakenpy.lua.subset`), no steps and its compiled chunk."""
 
     steps: tuple[Step, ...]
     slots: frozenset[int]
+    #: the subset's chunk (raises :class:`~krakenpy.lua.subset_values.Fault`) and the locals to clear after it
+    chunk: Callable[[], object] | None = None
+    clear: tuple[list[Any], ...] = ()
 
 
 def plan(
-    source: bytes, name: str, phase: str, accessors: Mapping[bytes, Mapping[bytes, Accessor]], globals_: frozenset[str]
+    source: bytes,
+    name: str,
+    phase: str,
+    accessors: Mapping[bytes, Mapping[bytes, Accessor]],
+    globals_: frozenset[str],
+    objects: dict[int, Any],
 ) -> Plan | None:
-    """The setter plan of ``source`` (chunk ``name``; ``phase``: ``pre``, ``post`` or ``router``), or None."""
+    """The plan of ``source`` (chunk ``name``; ``phase``: ``pre``, ``post`` or ``router``), or None.
+
+    Setter calls alone make a list of steps; else the wider subset (:mod:`krakenpy.lua.subset`) a
+    compiled chunk; ``objects`` is the runtime's id → object table (which ``luaTable:get`` reads).
+    """
     if len(source) > MAX_SOURCE or len(name) > 40:  # a longer chunk name would be cut in Lua's positions
         return None
     tokens = _tokens(source)
     if tokens is None:
-        return None
+        return _general(source, name, phase, accessors, globals_, objects)
     parser = _Parser(tokens, phase, accessors, globals_, f"{name}:".encode())
     try:
         return parser.parse()
     except _Refused:
+        return _general(source, name, phase, accessors, globals_, objects)
+
+
+def _general(
+    source: bytes,
+    name: str,
+    phase: str,
+    accessors: Mapping[bytes, Mapping[bytes, Accessor]],
+    globals_: frozenset[str],
+    objects: dict[int, Any],
+) -> Plan | None:
+    toks = subset.tokens(source)
+    if toks is None:
         return None
+    loaders = _LOADERS[phase]
+    try:
+        chunk, calls, clear = subset.compile_subset(
+            toks, f"{name}:".encode(), loaders, CLASS_OF, SETTERS, accessors, objects, IDS, globals_
+        )
+    except subset.Refused:
+        return None
+    return Plan((), frozenset(slot for slot, _ in calls), chunk, clear)
+
+
+#: phase → the globals whose ``load()`` gives an object there (response is nil in pre; ctx is the
+#: router level's only one)
+_LOADERS: Final[Mapping[str, Mapping[bytes, int]]] = {
+    "pre": {b"request": REQUEST},
+    "post": {b"request": REQUEST, b"response": RESPONSE},
+    "router": {b"ctx": CTX},
+}
 
 
 class _Refused(Exception):

@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 from krakenpy.errors import PipelineError
 from krakenpy.lua.api.request import BAD_INPUT
-from krakenpy.lua.api.store import Accessor
 from krakenpy.lua.bindings import PostState, error_status
 from krakenpy.lua.convert import Kind
 from krakenpy.lua.errors import LuaError
 from krakenpy.lua.setters import CTX, DATA, IDS, REQUEST, RESPONSE, Plan
+from krakenpy.lua.subset_ops import Returned
+from krakenpy.lua.subset_values import Fault
 from krakenpy.proxy.types import Middleware, Proxy, Request, Response
 
 if TYPE_CHECKING:
@@ -29,12 +30,35 @@ log = logging.getLogger("krakenpy.lua")
 
 #: an accessor's out-of-memory error: raised without a position (prelude.lua's ``fail``)
 _MEMERR: Final = b"not enough memory"
-#: a plan's steps with their object's id bound as the accessor's first argument
-Bound = tuple[tuple[Accessor, tuple[Any, ...], bytes], ...]
+#: a phase's run: the plan's calls made, an error result raised as the runtime's outcome
+Run = Callable[[], None]
 
 
-def _runner(outcome: Callable[[Any], Any]) -> Callable[[Bound], None]:
-    def run(steps: Bound) -> None:
+def _phase(plan: Plan | None, outcome: Callable[[Any], Any]) -> Run | None:
+    """The run of one phase's plan (None when it does nothing), bound once per script."""
+    if plan is None:
+        return None
+    if plan.chunk is not None:  # the subset's compiled chunk (krakenpy.lua.subset)
+        chunk, clear = plan.chunk, plan.clear
+
+        def run_chunk() -> None:
+            try:
+                chunk()
+            except Returned:
+                pass
+            except Fault as fault:
+                outcome(fault.args[0])
+            finally:
+                for cell in clear:  # a local that may hold the response's data: not kept
+                    cell[0] = None
+
+        return run_chunk
+    # the steps with their object's id bound as the accessor's first argument
+    steps = tuple((accessor, (IDS[slot], *args), where) for slot, accessor, args, where in plan.steps)
+    if not steps:
+        return None
+
+    def run_steps() -> None:
         for accessor, args, where in steps:
             result = accessor(*args)
             # a setter's result is nothing or an error (api.lua's wrapper: fail(msg, status) at the line);
@@ -43,22 +67,21 @@ def _runner(outcome: Callable[[Any], Any]) -> Callable[[Bound], None]:
                 message = result[1]
                 outcome((b"error", message) if message == _MEMERR else (b"error", where + message, *result[2:]))
 
-    return run
+    return run_steps
 
 
 def router_setters_middleware(script: Script, steps: Plan, *, service_level: bool) -> Middleware:
     """``modifier/lua-endpoint``: ``pre``'s ``ctx`` setter calls made from Python, then the endpoint."""
     table = script.runtime.objects.objects
-    run = _runner(script.runtime.outcome)
-    bound = _bound(steps)
+    run = _phase(steps, script.runtime.outcome)
     ctx_id = IDS[CTX]
 
     def middleware(next_proxy: Proxy) -> Proxy:
         async def lua_router(request: Request) -> Response:
-            if bound:
+            if run is not None:
                 table[ctx_id] = request
                 try:
-                    run(bound)
+                    run()
                 except LuaError as exc:
                     # as krakenpy.lua.modifier.router_middleware: the service level answers 500, except
                     # for a client value the API refused (400)
@@ -83,19 +106,17 @@ def setters_middleware(script: Script, setters: Setters) -> Middleware:
     # (krakenpy.lua.setters.IDS): put in place before the run, cleared after it, no scope to release;
     # the ids are bound into each step's arguments once, here (the P3 pair: -2.6 k machine instructions
     # against ids handed out per request)
-    pre = _bound(setters.pre)
-    post = _bound(setters.post)
+    pre = _phase(setters.pre, runtime.outcome)
+    post = _phase(setters.post, runtime.outcome)
     has_post = setters.post is not None
     with_state = setters.post is not None and RESPONSE in setters.post.slots
 
-    run = _runner(runtime.outcome)
-
     def middleware(next_proxy: Proxy) -> Proxy:
         async def lua_proxy(request: Request) -> Response:
-            if pre:
+            if pre is not None:
                 table[REQUEST_ID] = request
                 try:
-                    run(pre)
+                    pre()
                 finally:
                     table[REQUEST_ID] = None
             if not has_post:
@@ -112,10 +133,10 @@ def setters_middleware(script: Script, setters: Setters) -> Middleware:
             error = failure or (response.errors[0] if response.errors else None)
             # what the response accessors work on; only made when post uses the response object
             state = PostState(response, error) if with_state else None
-            if post:
+            if post is not None:
                 table[REQUEST_ID], table[STATE_ID], table[DATA_ID] = request, state, response.data
                 try:
-                    run(post)
+                    post()
                 except LuaError as exc:
                     if error is not None and not exc.custom:
                         log.warning("lua post script failed on a failed response (ignored): %s", exc)
@@ -137,10 +158,3 @@ def setters_middleware(script: Script, setters: Setters) -> Middleware:
 REQUEST_ID: Final = IDS[REQUEST]
 STATE_ID: Final = IDS[RESPONSE]
 DATA_ID: Final = IDS[DATA]
-
-
-def _bound(plan: Plan | None) -> Bound:
-    """A plan's steps with their object's id as the accessor's first argument."""
-    if plan is None:
-        return ()
-    return tuple((accessor, (IDS[slot], *args), where) for slot, accessor, args, where in plan.steps)
