@@ -82,10 +82,14 @@ async def test_access_log_request_id_honoured_or_replaced(served, upstream) -> N
     assert UUID.match(bad.headers["X-Request-Id"])
 
 
+_METRICS = {"telemetry/metrics": {"listen_address": "127.0.0.1:0", "collection_time": "1h"}}
+
+
 @pytest.mark.parametrize("configured", ["X-Request-ID", "x-request-id", "X-REQUEST-ID"])
 @pytest.mark.parametrize("sent", ["X-Request-Id", "x-request-id"])
+@pytest.mark.parametrize("extra", [{}, _METRICS], ids=["lean", "metered"])
 async def test_access_log_request_id_forwarded_once_whatever_the_header_case(  # type: ignore[no-untyped-def]
-    served, upstream, configured: str, sent: str
+    served, upstream, configured: str, sent: str, extra: dict[str, Any]
 ) -> None:
     # with every input header forwarded, a refused client id went to the backend beside the gateway's
     # when the configured name was not in Go's canonical spelling (the key of the backend header map)
@@ -94,7 +98,7 @@ async def test_access_log_request_id_forwarded_once_whatever_the_header_case(  #
     s = await served(
         doc(
             [{"endpoint": "/a", "input_headers": ["*"], "backend": [{"host": [base], "url_pattern": "/"}]}],
-            extra_config={"telemetry/access_log": {"request_id_header": configured}},
+            extra_config={"telemetry/access_log": {"request_id_header": configured}, **extra},
         )
     )
     resp = await s.client.get("/a", headers={sent: "bad value " + "x" * 300})
