@@ -50,7 +50,7 @@ class RouterOptions:
     logger_skip_paths: tuple[str, ...] = ()
     forwarded_by_client_ip: bool = True
     remote_ip_headers: tuple[str, ...] = ("X-Forwarded-For", "X-Real-Ip")
-    #: ``None``: every peer is trusted (gin's default); otherwise CIDRs / addresses
+    #: ``None`` (also for ``[]``, as lura): every peer is trusted (gin's default); otherwise CIDRs / addresses
     trusted_proxies: tuple[str, ...] | None = None
     #: ``router.error_body``: JSON bodies replacing gin's 404 / 405 texts
     error_body_404: Any = None
@@ -179,8 +179,11 @@ def parse_router(raw: Any, path: str) -> RouterOptions:
         disable_access_log=bool(o.get("disable_access_log", False)),
         logger_skip_paths=_strings(o.get("logger_skip_paths")),
         forwarded_by_client_ip=bool(o.get("forwarded_by_client_ip", True)),
-        remote_ip_headers=_strings(headers) if isinstance(headers, list) else ("X-Forwarded-For", "X-Real-Ip"),
-        trusted_proxies=_strings(trusted) if isinstance(trusted, list) else None,
+        # lura applies both lists only when non-empty (router/gin/engine.go): ``[]`` keeps gin's defaults
+        remote_ip_headers=(
+            _strings(headers) if isinstance(headers, list) and headers else ("X-Forwarded-For", "X-Real-Ip")
+        ),
+        trusted_proxies=_strings(trusted) if isinstance(trusted, list) and trusted else None,
         error_body_404=error_body.get("404"),
         error_body_405=error_body.get("405"),
         max_payload=_bytes(o, "max_payload", path),

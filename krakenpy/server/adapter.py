@@ -21,6 +21,7 @@ from aiohttp.http import SERVER_SOFTWARE
 from aiohttp.web_protocol import RequestHandler
 
 from krakenpy.edge import EdgeHandler, HttpRequest, Upgrade
+from krakenpy.server.clientip import peer_address
 from krakenpy.server.sniff import sniff
 
 __all__ = ["AiohttpHandler", "aiohttp_handler", "edge_request", "make_server", "server_options"]
@@ -92,7 +93,7 @@ def edge_request(request: web.BaseRequest) -> HttpRequest:
         request.path,
         raw_path.partition("?")[2],
         request.headers,
-        remote=request.remote or "",
+        remote=peer_address(request.remote or ""),
         host=request.host,
         scheme=request.scheme,
         has_body=request.body_exists,

@@ -25,6 +25,7 @@ from aiohttp.tcp_helpers import tcp_keepalive
 from multidict import CIMultiDict
 
 from krakenpy.edge import BodyReader, HttpRequest, HttpResponse, Upgrade
+from krakenpy.server.clientip import peer_address
 from krakenpy.server.lifecycle import (
     CLOSE,
     HEADER,
@@ -87,7 +88,8 @@ class GatewayProtocol(Connection):
         if hasattr(transport, "max_size"):
             transport.max_size = READ_SIZE
         peer = transport.get_extra_info("peername")
-        self._remote = str(peer[0]) if isinstance(peer, list | tuple) else str(peer or "")
+        # Go's RemoteAddr form (an IPv4 peer of a "::" listener is a.b.c.d), once per connection
+        self._remote = peer_address(str(peer[0])) if isinstance(peer, list | tuple) else str(peer or "")
         self._scheme = "https" if transport.get_extra_info("sslcontext") else "http"
         # requests run in copies of the context the connection started in, never in the previous one's
         self._base = contextvars.copy_context()

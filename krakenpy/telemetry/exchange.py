@@ -26,7 +26,8 @@ __all__ = ["CURRENT", "EXCHANGE", "Exchange", "current", "new_request_id", "vali
 
 #: key of the exchange in ``HttpRequest.context`` / ``Request.context``
 EXCHANGE: Final = "krakenpy.exchange"
-_ID_OK = re.compile(r"^[A-Za-z0-9._:/+=@\-]{1,128}$")
+#: fullmatch, not ``match`` with ``$``: ``$`` also matches before a final newline
+_ID_OK = re.compile(r"[A-Za-z0-9._:/+=@\-]{1,128}")
 
 _perf = time.perf_counter
 _bits = random.getrandbits
@@ -55,7 +56,7 @@ new_request_id: Callable[[], str] = _IDS.take
 
 def valid_request_id(value: str) -> bool:
     """An incoming id is honoured only when short and plain: it ends up in logs and headers."""
-    return _ID_OK.match(value) is not None
+    return _ID_OK.fullmatch(value) is not None
 
 
 class Exchange:

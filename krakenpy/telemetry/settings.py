@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from krakenpy.config.durations import parse_duration
 from krakenpy.errors import ConfigError, ConfigIssue
+from krakenpy.names import canonical_header
 from krakenpy.telemetry.logfmt import LEVELS, PatternError, PatternFormatter
 from krakenpy.telemetry.redact import RedactionOptions
 from krakenpy.telemetry.syslog import FACILITIES
@@ -141,7 +142,9 @@ def parse_access_log(raw: Any, path: str) -> AccessLogOptions:
         format=str(o.get("format", "gin")),  # type: ignore[arg-type]
         stdout=bool(o.get("stdout", True)),
         file=str(o.get("file") or ""),
-        request_id_header=str(header) if header else "",
+        # Go's canonical spelling, as the header maps to backends are keyed: the id then replaces a
+        # client's copy whatever case the config and the client used, instead of going beside it
+        request_id_header=canonical_header(str(header)) if header else "",
         trust_request_id=bool(o.get("trust_request_id", True)),
         return_request_id=bool(o.get("return_request_id", True)),
         forward_request_id=bool(o.get("forward_request_id", True)),

@@ -99,11 +99,7 @@ def _configure(resources: Resources) -> Telemetry:
     hub.return_request_id = access.return_request_id
     hub.forward_request_id = access.forward_request_id
     router = resources.service.router
-    hub.client_ip = client_ip_resolver(
-        forwarded_by_client_ip=router.forwarded_by_client_ip,
-        remote_ip_headers=router.remote_ip_headers,
-        trusted_proxies=router.trusted_proxies,
-    )
+    hub.client_ip = client_ip_resolver(router)
     gelf_options: GelfOptions | None = _opt(resources, "telemetry/gelf")
     gelf = GelfSender(gelf_options.host, gelf_options.port, tcp=gelf_options.tcp) if gelf_options else None
     if gelf is not None:

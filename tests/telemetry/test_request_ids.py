@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 
-from krakenpy.telemetry.exchange import new_request_id
+from krakenpy.telemetry.exchange import new_request_id, valid_request_id
 
 _UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -46,3 +46,9 @@ def test_counter_ids_take_and_next_never_repeat_across_wraps_and_reseeds() -> No
     assert {i.split("-")[0] for i in got} == {"p0", "p1", "p2"}  # past high_max: a new prefix each time
     ids.reseed()  # as in a forked child: take drops the rest of its block and uses the new prefix
     assert ids.take() == "p3-0-ffa"
+
+
+def test_valid_request_id_refuses_a_final_newline() -> None:
+    # ``$`` matches before a final "\n": the id would end up raw in headers and in span JSON
+    assert valid_request_id("abc") and valid_request_id("a" * 128)
+    assert not valid_request_id("abc\n") and not valid_request_id("a" * 128 + "\n") and not valid_request_id("")

@@ -111,3 +111,11 @@ def test_compiled_extract_reads_traceparent_as_the_w3c_rule(
         else:
             assert (trace.trace_id, trace.parent_id, trace.sampled) == expected
             assert (trace.tracestate, trace.baggage) == ("k=v", "b=1")
+
+
+def test_extract_b3_refuses_an_id_with_a_newline() -> None:
+    # a trace id goes into span JSON unescaped: ``$`` (which matches before a final newline) let one in
+    trace = extract(_get({"b3": "64fe8b2a57d3eff7\n-e457b5a2e4d86bd1-1"}), ("b3",), Sampler(1.0))
+    assert "\n" not in trace.trace_id and trace.parent_id is None
+    kept = extract(_get({"traceparent": TP + "\n"}), ("tracecontext",), Sampler(1.0))
+    assert (kept.trace_id, kept.parent_id) == (TP[3:35], TP[36:52])  # surrounding space is dropped, as before

@@ -28,9 +28,10 @@ __all__ = [
     "propagators_from_env",
 ]
 
-_TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
-_HEX32 = re.compile(r"^[0-9a-f]{32}$|^[0-9a-f]{16}$")
-_HEX16 = re.compile(r"^[0-9a-f]{16}$")
+#: used with ``fullmatch`` (``$`` would let a final newline through into span JSON and headers)
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
+_HEX32 = re.compile(r"[0-9a-f]{32}|[0-9a-f]{16}")
+_HEX16 = re.compile(r"[0-9a-f]{16}")
 _ZERO32: Final = "0" * 32
 _ZERO16: Final = "0" * 16
 PROPAGATORS: Final = ("tracecontext", "baggage", "b3", "b3multi")
@@ -129,7 +130,7 @@ def _tracecontext(get: Callable[[str], str | None]) -> tuple[str, str, bool | No
             return None
         return trace_id, span_id, value[54] in _ODD
     # the usual header is already lower case without spaces: the copy only when it does not match
-    m = _TRACEPARENT.match(value) or _TRACEPARENT.match(value.strip().lower())
+    m = _TRACEPARENT.fullmatch(value) or _TRACEPARENT.fullmatch(value.strip().lower())
     if m is None:
         return None
     version, trace_id, span_id, flags, rest = m.groups()
@@ -154,7 +155,7 @@ def _b3(get: Callable[[str], str | None]) -> tuple[str, str, bool | None] | None
     if not value:
         return None
     parts = value.strip().lower().split("-")
-    if len(parts) < 2 or not _HEX32.match(parts[0]) or not _HEX16.match(parts[1]):
+    if len(parts) < 2 or not _HEX32.fullmatch(parts[0]) or not _HEX16.fullmatch(parts[1]):
         return None
     return parts[0].rjust(32, "0"), parts[1], _b3_sampled(parts[2] if len(parts) > 2 else None)
 
@@ -162,7 +163,7 @@ def _b3(get: Callable[[str], str | None]) -> tuple[str, str, bool | None] | None
 def _b3multi(get: Callable[[str], str | None]) -> tuple[str, str, bool | None] | None:
     trace_id = (get(_B3_TRACE_H) or "").strip().lower()
     span_id = (get(_B3_SPAN_H) or "").strip().lower()
-    if not _HEX32.match(trace_id) or not _HEX16.match(span_id):
+    if not _HEX32.fullmatch(trace_id) or not _HEX16.fullmatch(span_id):
         return None
     return trace_id.rjust(32, "0"), span_id, _b3_sampled(get(_B3_SAMPLED_H) or get(_B3_FLAGS_H))
 

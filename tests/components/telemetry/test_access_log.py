@@ -82,6 +82,46 @@ async def test_access_log_request_id_honoured_or_replaced(served, upstream) -> N
     assert UUID.match(bad.headers["X-Request-Id"])
 
 
+_METRICS = {"telemetry/metrics": {"listen_address": "127.0.0.1:0", "collection_time": "1h"}}
+
+
+@pytest.mark.parametrize("configured", ["X-Request-ID", "x-request-id", "X-REQUEST-ID"])
+@pytest.mark.parametrize("sent", ["X-Request-Id", "x-request-id"])
+@pytest.mark.parametrize("extra", [{}, _METRICS], ids=["lean", "metered"])
+async def test_access_log_request_id_forwarded_once_whatever_the_header_case(  # type: ignore[no-untyped-def]
+    served, upstream, configured: str, sent: str, extra: dict[str, Any]
+) -> None:
+    # with every input header forwarded, a refused client id went to the backend beside the gateway's
+    # when the configured name was not in Go's canonical spelling (the key of the backend header map)
+    seen: list[web.Request] = []
+    base = await upstream(recording_app(seen))
+    s = await served(
+        doc(
+            [{"endpoint": "/a", "input_headers": ["*"], "backend": [{"host": [base], "url_pattern": "/"}]}],
+            extra_config={"telemetry/access_log": {"request_id_header": configured}, **extra},
+        )
+    )
+    resp = await s.client.get("/a", headers={sent: "bad value " + "x" * 300})
+    rid = resp.headers.getall(configured)
+    assert resp.status == 200 and len(rid) == 1 and UUID.match(rid[0])
+    assert seen[0].headers.getall("X-Request-Id") == rid
+    honoured = await s.client.get("/a", headers={sent: "abc-123"})
+    assert honoured.headers.getall("X-Request-Id") == ["abc-123"] == seen[1].headers.getall("X-Request-Id")
+
+
+def test_access_log_request_id_header_not_a_token_is_a_config_error() -> None:
+    from krakenpy.components.registry import catalog
+    from krakenpy.config.schema import validate_document
+
+    def errors(name: str) -> list[str]:
+        extra = {"telemetry/access_log": {"request_id_header": name}}
+        doc = {"version": 3, "extra_config": extra, "endpoints": []}
+        return [i.path for i in validate_document(doc, lint=False, catalog=catalog()) if i.severity == "error"]
+
+    assert errors("x-request-ID") == [] and errors("") == []
+    assert errors("X-Request Id") != [] and errors("X-Id:") != []
+
+
 async def test_access_log_json_file_with_latency_split(served, upstream, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import asyncio
 
