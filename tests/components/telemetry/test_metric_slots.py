@@ -4,10 +4,12 @@ with no traffic), and the slots' folds against the per-value updates they replac
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import aiohttp
 import orjson
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from krakenpy.backends.conntiming import CallTiming
@@ -19,6 +21,7 @@ from krakenpy.telemetry.metrics.slots import CallSlot, EdgeSlot, groups
 from krakenpy.telemetry.metrics.stats import StatsRegistry
 from krakenpy.telemetry.setup import PROM_LISTENERS, STATS_LISTENER
 from tests.components.telemetry.conftest import Served, doc, recording_app
+from tests.components.telemetry.test_otel_connection import CLIENTS, _client, _doc, _prom, cut_backend, gw  # noqa: F401
 from tests.conftest import free_port
 
 
@@ -236,16 +239,16 @@ def test_metric_slots_read_rows() -> None:
     ok, late, cut = CallTiming(), CallTiming(), CallTiming()
     ok.head, ok.read_end = 1.0, 1.25
     late.head, late.read_end = 2.0, 1.5  # an end before the head (clock readings of two parts): 0
-    slot.append((ok, 100, None))
-    slot.append((late, 50, None))
+    slot.append((ok, 100, False))
+    slot.append((late, 50, False))
     slot.drain()
     values = {f.name: [s for _, s in f.items()] for f in registry.families()}
     size, size_hist, seconds, time_hist, _ = reads.series(("GET", "/u", "/a", "GET"), False)
     assert size.value == 150 and size_hist.pending == [100, 50]
     assert seconds.value == 0.25 and time_hist.pending == [0.25, 0.0]
     cut.head, cut.read_end, cut.read_size = 3.0, 3.5, 40
-    slot.append((ok, 10, None))
-    slot.append((cut, 999, RuntimeError("cut")))
+    slot.append((ok, 10, False))
+    slot.append((cut, 999, True))  # a failed read: its size is what came (read_size)
     slot.drain()
     assert size.value == 160 and seconds.value == 0.5
     errors = reads.series(("GET", "/u", "/a", "GET"), True)
@@ -270,3 +273,24 @@ def test_metric_slots_drain_with_a_threshold_leaves_small_slots() -> None:
     slots.drain(3)
     assert (few.size(), many.size()) == (1, 0) and stats.counters["krakend.c.1.0"] == 3
     assert stats.snapshot()["krakend.c.1.0"] == 4 and few.size() == 0
+
+
+@pytest.mark.parametrize("kind", CLIENTS)
+async def test_metric_slots_failed_read_rows_hold_no_exception(gw, cut_backend, kind: str) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """A queued row waits for the next fold: it must not keep the call's exception (whose traceback
+    holds the call's frames: partial bodies, the request body) nor anything but numbers alive."""
+    otel = _prom()
+    otel["layers"] = {"backend": {"metrics": {"round_trip": True, "detailed_connection": True, "read_payload": True}}}
+    g = await gw(_doc(f"http://127.0.0.1:{cut_backend}", otel, cut=f"http://127.0.0.1:{cut_backend}"), _client(kind))
+    assert (await g.client.get("/cut")).status >= 500
+    gc.collect()
+    reads = [o for o in gc.get_objects() if isinstance(o, ReadSlot)]
+    clients = [o for o in gc.get_objects() if isinstance(o, ClientSlot)]
+    rows = [row for slot in reads for row in slot.rows]
+    assert rows and [failed for _, _, failed in rows] == [True]
+    timings = [row[0] for row in rows] + [row[5] for slot in clients for row in slot.rows]
+    assert len(timings) == 2 and all(isinstance(t, CallTiming) for t in timings)
+    for row in rows + [row for slot in clients for row in slot.rows]:
+        assert not any(isinstance(v, BaseException) for v in row)
+    # a CallTiming holds numbers only (nothing of the connection or the body)
+    assert all(isinstance(getattr(t, name), int | float) for t in timings for name in CallTiming.__slots__)
