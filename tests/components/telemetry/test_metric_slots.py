@@ -335,6 +335,7 @@ async def _paused_scrape(s: Served) -> asyncio.Future[bytes]:
     """A scrape started and run until its stepped fold has taken the edge rows and paused."""
     hub = s.gateway.resources.state[HUB]
     edge = _edge_slot(s)
+    assert hub.registry is not None
     task = asyncio.ensure_future(prometheus_body(hub.registry, scope="", target_info="", process=False, runtime=False))
     for _ in range(10_000):
         await asyncio.sleep(0)
@@ -360,6 +361,7 @@ async def test_metric_slots_read_during_a_paused_fold_sees_every_row(served, ups
     s = await _many_routes(served, upstream)
     hub = s.gateway.resources.state[HUB]
     task = await _paused_scrape(s)
+    assert hub.stats is not None
     snapshot = hub.stats.snapshot()
     text = (await task).decode()
     assert sum(v for k, v in snapshot.items() if k.startswith("krakend.router.response.") and ".status." in k) == 80
@@ -412,3 +414,27 @@ def test_metric_slots_paused_fold_keeps_arrival_order() -> None:
     assert time.pending == [(1_000 + STEP + 7) * 1e-9, 5 * 1e-9]
     assert list(steps) == []  # the paused fold finds nothing left
     assert sum(server.recorder(f"/r{i}", "GET").series(200)[0].pending.__len__() for i in range(STEP + 8)) == STEP + 9
+
+
+@pytest.mark.parametrize("which", ["telemetry/metrics", "telemetry/opentelemetry"])
+async def test_metric_slots_folder_folds_small_slots_eventually(served, upstream, monkeypatch, which: str) -> None:  # type: ignore[no-untyped-def]
+    """A worker with no reads and too few edge requests for the edge's fold (one that only runs
+    async agents: none at all) has its rows folded by the folder, under its threshold too, with
+    ``/__stats`` alone as with OTel."""
+    from krakenpy.telemetry import setup
+
+    monkeypatch.setattr(setup, "FOLD_PERIOD", 0.02)
+    monkeypatch.setattr(setup, "FOLD_ALL_EVERY", 3)
+    base = await upstream(recording_app([], {"a": 1}))
+    s = await served(doc(_endpoints(base), extra_config={which: _metrics()[which]}))
+    hub = s.gateway.resources.state[HUB]
+    slots = hub.metric_slots()
+    for _ in range(3):
+        assert (await s.client.get("/a")).status == 200
+    for _ in range(100):
+        if sum(size() for size in slots._sizes) == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert sum(size() for size in slots._sizes) == 0
+    if hub.stats is not None:  # counted without a read (snapshot would fold)
+        assert hub.stats.counters["krakend.router.response./a.status.200.count"] == 3
