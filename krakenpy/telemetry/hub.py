@@ -113,12 +113,13 @@ class Telemetry:
                 self.registry.feed_steps.append(self._slots.steps)
         return self._slots
 
-    def fold_metrics(self) -> None:
-        """Count the values the request path queued on the histograms (their readers fold too)."""
+    def fold_metrics(self, least: int = 1) -> None:
+        """Count the values the request path queued on the histograms (their readers fold too); with
+        ``least``, only the slots and histograms holding at least that many."""
         if self.registry is not None:
-            self.registry.fold()
+            self.registry.fold(least)
         if self.stats is not None:
-            self.stats.fold()
+            self.stats.fold(least)
 
     @property
     def per_request(self) -> bool:

@@ -140,6 +140,8 @@ def _configure(resources: Resources) -> Telemetry:
     otel: OtelOptions | None = _opt(resources, "telemetry/opentelemetry")
     if otel is not None:
         _otel(resources, hub, otel)
+    if hub.registry is not None or hub.stats is not None:  # one folder for both: they share the slots
+        hub.services.append(_folder(hub))
     census = _opt(resources, "telemetry/opencensus")
     if census is not None:  # after OTel: it joins the OTel tracer when there is one
         from krakenpy.telemetry.opencensus.setup import configure_opencensus
@@ -213,19 +215,25 @@ FOLD_PERIOD: Final = 1.0
 #: in C; a tick that came every few requests (a quiet gateway, or one slowed down by valgrind or the
 #: opcode tracer: 0.9 folds a request, ~240 opcodes) leaves them to the next read (2026-12-01)
 FOLD_LEAST: Final = 256
+#: ticks between two folds of everything queued, however little
+FOLD_ALL_EVERY: Final = 10
 
 
-def _folder(registry: Registry) -> Service:
+def _folder(hub: Telemetry) -> Service:
     """Buckets the values the request path queues on the histograms every second: the edge folds
-    every 1,024 requests only when it measures too, and an exporter nobody scrapes never reads."""
+    every 1,024 requests only when it measures too, and an exporter nobody scrapes never reads (a
+    worker that only runs async agents has no edge requests: the folder is all that bounds its rows)."""
     folder: dict[str, Any] = {}
 
     async def fold_forever() -> None:
         import asyncio
 
+        ticks = 0
         while True:
             await asyncio.sleep(FOLD_PERIOD)
-            registry.fold(FOLD_LEAST)
+            ticks += 1
+            # every FOLD_ALL_EVERY ticks the small slots and histograms too: no row waits for long
+            hub.fold_metrics(1 if ticks % FOLD_ALL_EVERY == 0 else FOLD_LEAST)
 
     async def start() -> None:
         from krakenpy.tasks import spawn
@@ -255,7 +263,6 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
     registry: Registry | None = None
     if metric_exports:
         registry = hub.registry = Registry()
-        hub.services.append(_folder(registry))
         if o.global_metrics:
             hub.server_metrics = ServerMetrics(registry, static=o.global_metrics_static, semconv=o.semconv)
         if o.proxy_metrics:

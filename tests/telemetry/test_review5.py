@@ -11,6 +11,7 @@ import pytest
 from krakenpy.backends.conntiming import TIMING, CallTiming, untimed
 from krakenpy.server.loops import run_on
 from krakenpy.telemetry import setup, writer
+from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.metrics.registry import Registry
 from krakenpy.telemetry.writer import LineWriter
 
@@ -42,7 +43,7 @@ async def test_metrics_folder_buckets_queued_values_without_a_scrape(monkeypatch
     monkeypatch.setattr(setup, "FOLD_PERIOD", 0.05)
     registry = Registry()
     histogram = registry.family("x.duration", "histogram", ["k"]).histogram("v")
-    service = setup._folder(registry)
+    service = setup._folder(Telemetry(registry=registry))
     await service.start()
     try:
         few = registry.family("x.size", "histogram", ["k"]).histogram("v")

@@ -89,7 +89,9 @@ def timing_recorder(
         if not timing.read_end:
             timing.read_end = now()  # the read's end as the call ends (the fold comes later)
         if read_row is not None:
-            read_row((timing, size, failure))  # sizes and times worked out when folded (ReadSlot)
+            # sizes and times worked out when folded (ReadSlot); a flag, not the exception (its
+            # traceback would keep this call's bodies alive until the fold)
+            read_row((timing, size, failure is not None))
         if not trace_read or exchange is None or buffer is None:
             return
         trace = exchange.trace

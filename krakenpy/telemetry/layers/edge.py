@@ -110,7 +110,7 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
     check_skip = False
     if server is not None or stats is not None:
         slot = EdgeSlot(server, stats, route_label)
-        hub.metric_slots().register(slot.drain, slot.rows.__len__, slot.steps)
+        hub.metric_slots().register(slot.drain, slot.size, slot.steps)
         record = slot.append
         check_skip = server is not None and bool(otel_skip)
 

@@ -42,7 +42,7 @@ def metered_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | 
     otel_skip = hub.otel_skip_paths
     # the series found at the fold, per (route, method, scheme, status): a request appends one row
     slot = EdgeSlot(server, stats, route_label)
-    hub.metric_slots().register(slot.drain, slot.rows.__len__, slot.steps)
+    hub.metric_slots().register(slot.drain, slot.size, slot.steps)
     record = slot.append
     # whether OTel's server series take a path: decided per request only when some paths are skipped
     otel_on = server is not None

@@ -26,7 +26,9 @@ _END = attrgetter("read_end")
 
 class ClientSlot:
     """One backend host's calls: rows ``(status, seconds, response size, request body size, failure,
-    timing)`` (``timing`` the call's ``CallTiming`` when ``detailed_connection`` is on, else None)."""
+    timing)`` (``timing`` the call's ``CallTiming`` when ``detailed_connection`` is on, else None: a
+    few numbers, no reference to a connection, a body or an exception, so a queued row holds nothing
+    of the call alive)."""
 
     __slots__ = ("_connection", "_metrics", "append", "by_status", "canceled", "failed", "labels",
                  "request_size", "rows", "started", "timedout")  # fmt: skip
@@ -88,8 +90,10 @@ class ClientSlot:
 
 
 class ReadSlot:
-    """One backend's body reads: rows ``(timing, response size, failure or None)`` of the calls
-    whose answer head arrived (``timing.read_end`` set by the recorder)."""
+    """One backend's body reads: rows ``(timing, response size, failed)`` of the calls whose answer
+    head arrived (``timing.read_end`` set by the recorder). ``failed`` is a bool, never the exception:
+    a row waits for the next fold, and an exception's traceback keeps the call's frames (partial
+    bodies up to the client's max body, the request body) alive until then."""
 
     __slots__ = ("_error", "_labels", "_ok", "_reads", "append", "rows")
 
@@ -98,7 +102,7 @@ class ReadSlot:
         self._labels = labels
         self._ok = reads.series(labels, False)
         self._error: ReadSeries | None = None
-        self.rows: list[tuple[Any, int, BaseException | None]] = []
+        self.rows: list[tuple[Any, int, bool]] = []
         self.append = self.rows.append
 
     def drain(self) -> None:
@@ -116,7 +120,7 @@ class ReadSlot:
         for timing, size, failure in batch:  # a failed read among them: each row as it comes
             end, head = timing.read_end, timing.head
             elapsed = end - head if end > head else 0.0
-            if failure is None:
+            if not failure:
                 _add(self._ok, (size,), (elapsed,))
                 continue
             if self._error is None:

@@ -8,7 +8,9 @@ queues and the counters, grouped per series, mostly in C (``zip``, ``list.extend
 ``list.count``); the registries call it before every read (a scrape, an OTLP export, ``/__stats``,
 the window's tick, the folder's tick) and the edge every :data:`~krakenpy.telemetry.hub.FOLD_EVERY`
 requests, so rows never pile up (2026-12-01, branch ``metslot``: the previous per-series updates
-cost ~150 Python opcodes per request of the metrics row).
+cost ~150 Python opcodes per request of the metrics row). A scrape folds in steps (:meth:`Slots.steps`);
+a row leaves its slot only as it is folded, so a read during a pause, or a scrape cancelled at one
+(the side listener cancels the handler of a scraper that goes), misses no row.
 """
 
 from __future__ import annotations
@@ -107,47 +109,63 @@ class EdgeSlot:
         self.rows: list[tuple[str | None, str, str, int, int, int, bool]] = []
         #: what the edge calls per request
         self.append = self.rows.append
+        #: the groups a stepped fold took and has not folded yet, last to fold first: they stay on
+        #: the slot so that a fold cut off (a scrape cancelled while it paused) loses none and any
+        #: reader meanwhile (``/__stats``, an export, the window's end) folds them before newer rows
+        self._rest: list[tuple[tuple[Any, ...], list[Any]]] = []
         self._server = server
         self._stats = stats
         self._label = label
         self._otel: dict[tuple[str | None, str, str, int], tuple[Histogram, Histogram]] = {}
         self._by_route: dict[tuple[str, int], tuple[StatsHistogram, StatsHistogram, str]] = {}
 
+    def size(self) -> int:
+        """The rows not folded yet (queued, or taken by a stepped fold that paused or was cut off)."""
+        rest = self._rest
+        return len(self.rows) + (sum(len(group) for _, group in rest) if rest else 0)
+
     def drain(self) -> None:
-        """Fold the queued rows (see the module)."""
-        if self.rows:
+        """Fold the queued rows (see the module), with those a paused stepped fold left first."""
+        if self.rows or self._rest:
             for _ in self.steps():
                 pass
 
     def steps(self) -> Iterator[None]:
-        """:meth:`drain`, pausing (``yield``) after every :data:`STEP` groups."""
-        if not self.rows:
-            return
-        server = self._server
-        stats = self._stats
+        """:meth:`drain`, pausing (``yield``) after every :data:`STEP` groups. A group leaves the
+        slot only as it is folded (no pause in between), so a fold abandoned at a pause loses nothing."""
+        rest = self._rest
+        if self.rows:
+            # behind the groups an earlier fold left (popped first: their rows came first)
+            rest[:0] = reversed(tuple(groups(take(self.rows), _EDGE_KEY)))
         done = 0
-        for (route, method, scheme, status, otel), group in groups(take(self.rows), _EDGE_KEY):
+        while rest:
+            self._fold(*rest.pop())
             done += 1
-            if done % STEP == 0:
+            if done % STEP == 0 and rest:
                 yield
-            columns = tuple(zip(*group, strict=True))
-            ns, sizes = columns[4], columns[5]
-            if server is not None and otel:
-                pair = self._otel.get((route, method, scheme, status))
-                if pair is None:
-                    pair = self._otel[(route, method, scheme, status)] = server.recorder(
-                        self._label(route, status), method, scheme
-                    ).series(status)
-                pair[0].pending.extend(seconds(ns))
-                pair[1].pending.extend(sizes)
-            if stats is not None and route is not None:
-                found = self._by_route.get((route, status))
-                if found is None:
-                    found = self._by_route[(route, status)] = self._stats_series(stats, route, status)
-                counters = stats.counters
-                counters[found[2]] = counters.get(found[2], 0) + len(group)
-                found[0].pending.extend(sizes)
-                found[1].pending.extend(ns)
+
+    def _fold(self, key: tuple[Any, ...], group: list[Any]) -> None:
+        """One series' rows into its histograms and counters."""
+        route, method, scheme, status, otel = key
+        columns = tuple(zip(*group, strict=True))
+        ns, sizes = columns[4], columns[5]
+        if otel and self._server is not None:
+            pair = self._otel.get((route, method, scheme, status))
+            if pair is None:
+                pair = self._otel[(route, method, scheme, status)] = self._server.recorder(
+                    self._label(route, status), method, scheme
+                ).series(status)
+            pair[0].pending.extend(seconds(ns))
+            pair[1].pending.extend(sizes)
+        stats = self._stats
+        if stats is not None and route is not None:
+            found = self._by_route.get((route, status))
+            if found is None:
+                found = self._by_route[(route, status)] = self._stats_series(stats, route, status)
+            counters = stats.counters
+            counters[found[2]] = counters.get(found[2], 0) + len(group)
+            found[0].pending.extend(sizes)
+            found[1].pending.extend(ns)
 
     def _stats_series(self, stats: StatsRegistry, route: str, status: int) -> tuple[Any, Any, str]:
         from krakenpy.telemetry.metrics.instruments import gin_route

@@ -144,10 +144,11 @@ class StatsRegistry:
         #: what moves the request path's queued rows into the counters and histograms (before reads)
         self.feeders: list[Callable[[int], None]] = []
 
-    def feed(self) -> None:
-        """Fold the layers' queued rows (``fold``, ``tick`` and ``snapshot`` do)."""
+    def feed(self, least: int = 1) -> None:
+        """Fold the layers' queued rows (``fold``, ``tick`` and ``snapshot`` do); with ``least``, only
+        the slots holding at least that many."""
         for feeder in self.feeders:
-            feeder(1)
+            feeder(least)
 
     def counter_key(self, name: str) -> str:
         """Register a counter (zero until incremented) and return its key."""
@@ -165,11 +166,12 @@ class StatsRegistry:
             found = self.histograms[key] = StatsHistogram()
         return found
 
-    def fold(self) -> None:
-        """Sample every histogram's queued values (bounds their memory between ticks)."""
-        self.feed()
+    def fold(self, least: int = 1) -> None:
+        """Sample every histogram's queued values (bounds their memory between ticks); with
+        ``least``, only the slots and histograms holding at least that many."""
+        self.feed(least)
         for histogram in self.histograms.values():
-            if histogram.pending:
+            if len(histogram.pending) >= least:
                 histogram.fold()
 
     def tick(self) -> None:

@@ -4,10 +4,15 @@ with no traffic), and the slots' folds against the per-value updates they replac
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import socket
+import struct
 from typing import Any
 
 import aiohttp
 import orjson
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from krakenpy.backends.conntiming import CallTiming
@@ -17,8 +22,10 @@ from krakenpy.telemetry.metrics.instruments import ClientMetrics, ReadMetrics
 from krakenpy.telemetry.metrics.registry import Histogram, Registry
 from krakenpy.telemetry.metrics.slots import CallSlot, EdgeSlot, groups
 from krakenpy.telemetry.metrics.stats import StatsRegistry
+from krakenpy.telemetry.servers import prometheus_body
 from krakenpy.telemetry.setup import PROM_LISTENERS, STATS_LISTENER
 from tests.components.telemetry.conftest import Served, doc, recording_app
+from tests.components.telemetry.test_otel_connection import CLIENTS, _client, _doc, _prom, cut_backend, gw  # noqa: F401
 from tests.conftest import free_port
 
 
@@ -36,8 +43,9 @@ def _metrics() -> dict[str, Any]:
     }
 
 
-async def _scrape(s: Served) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(/metrics parsed by prometheus_client: sample name and labels → value, /__stats)."""
+async def _scrape(s: Served, *, parse: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(/metrics parsed by prometheus_client: sample name and labels → value, /__stats); unparsed,
+    only ``http_server_duration_count`` summed over its series."""
     prom = s.gateway.resources.state[PROM_LISTENERS][0].bound_port
     stats = s.gateway.resources.state[STATS_LISTENER].bound_port
     async with aiohttp.ClientSession() as http:
@@ -47,6 +55,9 @@ async def _scrape(s: Served) -> tuple[dict[str, Any], dict[str, Any]]:
         async with http.get(f"http://127.0.0.1:{stats}/__stats") as resp:
             assert resp.status == 200
             snapshot = orjson.loads(await resp.text())
+    if not parse:
+        counts = [line for line in text.splitlines() if line.startswith("http_server_duration_count")]
+        return {"http_server_duration_count": sum(float(line.split()[-1]) for line in counts)}, snapshot
     samples = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -236,16 +247,16 @@ def test_metric_slots_read_rows() -> None:
     ok, late, cut = CallTiming(), CallTiming(), CallTiming()
     ok.head, ok.read_end = 1.0, 1.25
     late.head, late.read_end = 2.0, 1.5  # an end before the head (clock readings of two parts): 0
-    slot.append((ok, 100, None))
-    slot.append((late, 50, None))
+    slot.append((ok, 100, False))
+    slot.append((late, 50, False))
     slot.drain()
     values = {f.name: [s for _, s in f.items()] for f in registry.families()}
     size, size_hist, seconds, time_hist, _ = reads.series(("GET", "/u", "/a", "GET"), False)
     assert size.value == 150 and size_hist.pending == [100, 50]
     assert seconds.value == 0.25 and time_hist.pending == [0.25, 0.0]
     cut.head, cut.read_end, cut.read_size = 3.0, 3.5, 40
-    slot.append((ok, 10, None))
-    slot.append((cut, 999, RuntimeError("cut")))
+    slot.append((ok, 10, False))
+    slot.append((cut, 999, True))  # a failed read: its size is what came (read_size)
     slot.drain()
     assert size.value == 160 and seconds.value == 0.5
     errors = reads.series(("GET", "/u", "/a", "GET"), True)
@@ -270,3 +281,160 @@ def test_metric_slots_drain_with_a_threshold_leaves_small_slots() -> None:
     slots.drain(3)
     assert (few.size(), many.size()) == (1, 0) and stats.counters["krakend.c.1.0"] == 3
     assert stats.snapshot()["krakend.c.1.0"] == 4 and few.size() == 0
+
+
+@pytest.mark.parametrize("kind", CLIENTS)
+async def test_metric_slots_failed_read_rows_hold_no_exception(gw, cut_backend, kind: str) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """A queued row waits for the next fold: it must not keep the call's exception (whose traceback
+    holds the call's frames: partial bodies, the request body) nor anything but numbers alive."""
+    otel = _prom()
+    otel["layers"] = {"backend": {"metrics": {"round_trip": True, "detailed_connection": True, "read_payload": True}}}
+    g = await gw(_doc(f"http://127.0.0.1:{cut_backend}", otel, cut=f"http://127.0.0.1:{cut_backend}"), _client(kind))
+    assert (await g.client.get("/cut")).status >= 500
+    gc.collect()
+    reads = [o for o in gc.get_objects() if isinstance(o, ReadSlot)]
+    clients = [o for o in gc.get_objects() if isinstance(o, ClientSlot)]
+    rows = [row for slot in reads for row in slot.rows]
+    assert rows and [failed for _, _, failed in rows] == [True]
+    timings = [row[0] for row in rows] + [row[5] for slot in clients for row in slot.rows]
+    assert len(timings) == 2 and all(isinstance(t, CallTiming) for t in timings)
+    for row in rows + [row for slot in clients for row in slot.rows]:
+        assert not any(isinstance(v, BaseException) for v in row)
+    # a CallTiming holds numbers only (nothing of the connection or the body)
+    assert all(isinstance(getattr(t, name), int | float) for t in timings for name in CallTiming.__slots__)
+
+
+def _edge_slot(s: Served) -> EdgeSlot:
+    """The served gateway's edge slot."""
+    hub = s.gateway.resources.state[HUB]
+    (edge,) = [o for o in gc.get_objects() if isinstance(o, EdgeSlot) and o._stats is hub.stats]
+    return edge
+
+
+async def _many_routes(served: Any, upstream: Any, n: int = 80) -> Served:
+    """A gateway that served one request on each of ``n`` endpoints (``n`` edge series: a stepped
+    fold pauses every 32)."""
+    base = await upstream(recording_app([], {"a": 1}))
+    endpoints = [{"endpoint": f"/e{i}", "backend": [{"host": [base], "url_pattern": "/u"}]} for i in range(n)]
+    s: Served = await served(doc(endpoints, extra_config=_metrics()))
+    for i in range(n):
+        assert (await s.client.get(f"/e{i}")).status == 200
+    return s
+
+
+async def _served_counts(s: Served) -> tuple[float, int]:
+    """(``http_server_duration_count`` summed over ``/metrics``, the ``/__stats`` status counters
+    summed), read without prometheus_client's parser (seconds for 80 routes' buckets)."""
+    samples, stats = await _scrape(s, parse=False)
+    return samples["http_server_duration_count"], sum(
+        v for k, v in stats.items() if k.startswith("krakend.router.response.") and ".status." in k
+    )
+
+
+async def _paused_scrape(s: Served) -> asyncio.Future[bytes]:
+    """A scrape started and run until its stepped fold has taken the edge rows and paused."""
+    hub = s.gateway.resources.state[HUB]
+    edge = _edge_slot(s)
+    assert hub.registry is not None
+    task = asyncio.ensure_future(prometheus_body(hub.registry, scope="", target_info="", process=False, runtime=False))
+    for _ in range(10_000):
+        await asyncio.sleep(0)
+        if not edge.rows:
+            break
+    assert not edge.rows and not task.done()
+    return task
+
+
+async def test_metric_slots_cancelled_scrape_loses_no_rows(served, upstream) -> None:  # type: ignore[no-untyped-def]
+    """A scrape cancelled while its fold pauses (the side listener cancels the handler when the
+    scraper goes: a scrape_timeout) leaves the rows it had not folded on the slot."""
+    s = await _many_routes(served, upstream)
+    task = await _paused_scrape(s)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await _served_counts(s) == (80, 80)
+
+
+async def test_metric_slots_read_during_a_paused_fold_sees_every_row(served, upstream) -> None:  # type: ignore[no-untyped-def]
+    """``/__stats`` read while a scrape's fold pauses counts the rows that fold took, and so does the scrape."""
+    s = await _many_routes(served, upstream)
+    hub = s.gateway.resources.state[HUB]
+    task = await _paused_scrape(s)
+    assert hub.stats is not None
+    snapshot = hub.stats.snapshot()
+    text = (await task).decode()
+    assert sum(v for k, v in snapshot.items() if k.startswith("krakend.router.response.") and ".status." in k) == 80
+    assert (
+        sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith("http_server_duration_count"))
+        == 80
+    )
+
+
+async def test_metric_slots_scraper_reset_mid_fold_loses_no_rows(served, upstream, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Through the real ``/metrics`` listener: a scraper that resets the connection mid-scrape (a
+    pause every group: the reset reaches the handler while the fold still has rows to go)."""
+    monkeypatch.setattr("krakenpy.telemetry.metrics.slots.STEP", 1)
+    s = await _many_routes(served, upstream)
+    port = s.gateway.resources.state[PROM_LISTENERS][0].bound_port
+    edge = _edge_slot(s)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    await writer.drain()
+    for _ in range(10_000):  # until the handler's stepped fold has taken the edge rows
+        await asyncio.sleep(0)
+        if not edge.rows:
+            break
+    assert not edge.rows and edge.size() > 0  # paused mid-fold
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()  # RST, as a scraper's timeout
+    await asyncio.sleep(0.2)
+    assert await _served_counts(s) == (80, 80)
+
+
+def test_metric_slots_paused_fold_keeps_arrival_order() -> None:
+    """Rows that come while a stepped fold pauses fold after the rows it took (float sums in arrival
+    order), and the paused rows count toward the folder's threshold."""
+    from krakenpy.telemetry.layers.edge import route_label
+    from krakenpy.telemetry.metrics.instruments import ServerMetrics
+    from krakenpy.telemetry.metrics.slots import STEP
+
+    server = ServerMetrics(Registry())
+    slot = EdgeSlot(server, None, route_label)
+    for i in range(STEP + 8):
+        slot.append((f"/r{i}", "GET", "http", 200, 1_000 + i, 1, True))
+    steps = slot.steps()
+    next(steps)  # paused after STEP groups
+    assert slot.rows == [] and slot.size() == 8
+    slot.append((f"/r{STEP + 7}", "GET", "http", 200, 5, 1, True))  # the same series as a paused row
+    slot.drain()
+    assert slot.size() == 0
+    time = server.recorder(f"/r{STEP + 7}", "GET").series(200)[0]
+    assert time.pending == [(1_000 + STEP + 7) * 1e-9, 5 * 1e-9]
+    assert list(steps) == []  # the paused fold finds nothing left
+    assert sum(server.recorder(f"/r{i}", "GET").series(200)[0].pending.__len__() for i in range(STEP + 8)) == STEP + 9
+
+
+@pytest.mark.parametrize("which", ["telemetry/metrics", "telemetry/opentelemetry"])
+async def test_metric_slots_folder_folds_small_slots_eventually(served, upstream, monkeypatch, which: str) -> None:  # type: ignore[no-untyped-def]
+    """A worker with no reads and too few edge requests for the edge's fold (one that only runs
+    async agents: none at all) has its rows folded by the folder, under its threshold too, with
+    ``/__stats`` alone as with OTel."""
+    from krakenpy.telemetry import setup
+
+    monkeypatch.setattr(setup, "FOLD_PERIOD", 0.02)
+    monkeypatch.setattr(setup, "FOLD_ALL_EVERY", 3)
+    base = await upstream(recording_app([], {"a": 1}))
+    s = await served(doc(_endpoints(base), extra_config={which: _metrics()[which]}))
+    hub = s.gateway.resources.state[HUB]
+    slots = hub.metric_slots()
+    for _ in range(3):
+        assert (await s.client.get("/a")).status == 200
+    for _ in range(100):
+        if sum(size() for size in slots._sizes) == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert sum(size() for size in slots._sizes) == 0
+    if hub.stats is not None:  # counted without a read (snapshot would fold)
+        assert hub.stats.counters["krakend.router.response./a.status.200.count"] == 3
