@@ -27,7 +27,7 @@ from krakenpy.telemetry.layers.edge_metered import metered_handler
 from krakenpy.telemetry.metrics.instruments import gin_route, unmatched_route
 from krakenpy.telemetry.metrics.slots import EdgeSlot
 from krakenpy.telemetry.trace.spans import SERVER, Span, shape_for, span_base
-from krakenpy.telemetry.trace.templates import ServerTemplate
+from krakenpy.telemetry.trace.templates import INT64_END, ServerTemplate
 
 __all__ = ["debug_logger", "edge_middleware", "route_label"]
 
@@ -163,8 +163,9 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
                     "user_agent.original": request.headers.get("User-Agent", ""),
                     "client.address": request.remote,
                 }
-                if request.content_length is not None:
-                    attrs["http.request.body.size"] = request.content_length
+                body = request.content_length
+                if body is not None and 0 <= body < INT64_END:  # a client's header: out of int64, left off
+                    attrs["http.request.body.size"] = body
                 if rid:
                     attrs["http.request.id"] = rid
                 layer = tracer.global_layer
