@@ -8,6 +8,7 @@ Labels come from ``HttpRequest.route`` (set by the router after ``next``) in Kra
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from krakenpy.telemetry.metrics.slots import EdgeSlot
 from krakenpy.telemetry.trace.spans import SERVER, Span, shape_for, span_base
 from krakenpy.telemetry.trace.templates import INT64_END, ServerTemplate
 
-__all__ = ["debug_logger", "edge_middleware", "route_label"]
+__all__ = ["abandoned", "debug_logger", "edge_middleware", "route_label"]
 
 _perf_ns = time.perf_counter_ns
 _now_ns = time.time_ns
@@ -51,6 +52,14 @@ def route_label(route: str | None, status: int) -> str:
     if label is None:
         label = _routes[route] = gin_route(route)
     return label
+
+
+def abandoned(exchange: Exchange, exc: BaseException) -> HttpResponse:
+    """What a request that raised is recorded as: lura's 500 for a canceled context (its error
+    ``context canceled``, as gin logs it), or the 500 the server answers an unexpected error with."""
+    if isinstance(exc, asyncio.CancelledError):
+        exchange.fail("context canceled")
+    return HttpResponse(500, CIMultiDict())
 
 
 def edge_middleware(hub: Telemetry) -> EdgeMiddleware | None:
@@ -177,11 +186,17 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
                 span = Span(trace.trace_id, trace.parent_id, request.method, SERVER, attrs)
                 exchange.span = span.span_id
                 span.static = shape
+        failure: BaseException | None = None
         try:
             response = await next_handler(request)
         except Rejection as rejection:  # an edge guard that raises rather than answering: its answer
             request.context[EDGE_DENY] = rejection
             response = HttpResponse(rejection.status, CIMultiDict(rejection.headers), rejection.payload)
+        except BaseException as exc:  # re-raised below, once the request is recorded
+            # a client that went away (or a bug the server answers with 500): KrakenD's tracking
+            # handler ends the server span and reports the metrics always, with lura's 500
+            failure = exc
+            response = abandoned(exchange, exc)
         finally:
             CURRENT.reset(token)
         ns = _perf_ns() - start
@@ -222,6 +237,8 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
                         writer.entry(render, entry)
             elif fmt is not None:
                 _json_line(request, response, ns, wall, exchange, target)
+        if failure is not None:
+            raise failure
         return response
 
     def _observe(

@@ -24,7 +24,8 @@ _perf_ns = time.perf_counter_ns
 
 def metered_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | None:
     """The metrics configuration's edge handler; ``None`` when more (or less) than it is on."""
-    from krakenpy.telemetry.layers.edge import route_label  # the shared label cache (edge imports this module)
+    # the shared label cache and failure answer (edge imports this module)
+    from krakenpy.telemetry.layers.edge import abandoned, route_label
 
     server = hub.server_metrics
     stats = hub.stats if hub.stats_router else None
@@ -63,11 +64,15 @@ def metered_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | 
         path = request.path
         if start_trace is not None and path not in trace_skip:
             exchange.trace = start_trace(request.headers.get)
+        failure: BaseException | None = None
         try:
             response = await next_handler(request)
         except Rejection as rejection:  # an edge guard that raises rather than answering: its answer
             request.context[EDGE_DENY] = rejection
             response = HttpResponse(rejection.status, CIMultiDict(rejection.headers), rejection.payload)
+        except BaseException as exc:  # a client that went away: counted (KrakenD reports it), re-raised
+            failure = exc
+            response = abandoned(exchange, exc)
         finally:
             CURRENT.reset(token)
         end = _perf_ns()
@@ -88,6 +93,8 @@ def metered_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | 
             entry = (end, status, ns, client_ip(request), request.method,
                      f"{path}?{query(qs)}" if qs else path, exchange.error)  # fmt: skip
             writer.entry(render, entry)  # type: ignore[arg-type]
+        if failure is not None:
+            raise failure
         return response
 
     return handle

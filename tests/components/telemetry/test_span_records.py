@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from krakenpy.telemetry.hub import HUB
 from krakenpy.telemetry.setup import EXPORTER
 from tests.components.telemetry.conftest import Served, doc, recording_app
 from tests.components.telemetry.otlp_receiver import Receiver, attrs
 from tests.components.telemetry.test_opentelemetry import TRACEPARENT, _otel
+from tests.conftest import free_port
 
 _PARENT = TRACEPARENT.split("-")[2]
 
@@ -81,3 +83,46 @@ async def test_server_span_content_length_out_of_int64_left_off(served, upstream
     servers = [attrs(x) for x in spans if x["kind"] == "SPAN_KIND_SERVER"]
     assert len(servers) == 2  # the receiver took the batch (an int64 overflow makes it refuse all)
     assert sorted(a.get("http.request.body.size", "-") for a in servers) == ["-", "2"]
+
+
+async def test_server_span_client_gone_ends_the_trace(served, upstream) -> None:  # type: ignore[no-untyped-def]
+    receiver = Receiver()
+    rb = await upstream(receiver.app())
+    app = web.Application()
+    app.router.add_get("/slow", _slow)
+    base = await upstream(app)
+    s = await served(doc([{"endpoint": "/one", "backend": [{"host": [base], "url_pattern": "/slow?d=1"}]}],
+                         extra_config={"telemetry/opentelemetry": _otel(int(rb.rsplit(":", 1)[1]))}))  # fmt: skip
+    await _hang_up(s, "/one")
+    spans = await _exported(s, receiver, lambda spans: len(spans) == 4 and not _orphans(spans))
+    assert not _orphans(spans), spans
+    assert _kinds(spans) == ["SPAN_KIND_CLIENT", *["SPAN_KIND_INTERNAL"] * 2, "SPAN_KIND_SERVER"]
+    server = [x for x in spans if x["kind"] == "SPAN_KIND_SERVER"]
+    assert len(server) == 1 and server[0]["name"] == "GET /one"
+    assert attrs(server[0])["http.response.status_code"] == "500"  # lura's answer to a canceled context
+    assert server[0]["status"] == {"code": "STATUS_CODE_ERROR", "message": "context canceled"}
+
+
+async def test_edge_metered_counts_a_request_whose_client_went_away(served, upstream) -> None:  # type: ignore[no-untyped-def]
+    app = web.Application()
+    app.router.add_get("/slow", _slow)
+    base = await upstream(app)
+    metrics = {
+        "telemetry/metrics": {"listen_address": "127.0.0.1:0", "collection_time": "1h"},
+        "telemetry/opentelemetry": {
+            "exporters": {"prometheus": [{"name": "p", "port": free_port(), "listen_ip": "127.0.0.1"}]}
+        },
+    }
+    s = await served(doc([{"endpoint": "/one", "backend": [{"host": [base], "url_pattern": "/slow?d=1"}]}],
+                         extra_config=metrics))  # fmt: skip
+    await _hang_up(s, "/one")
+    await asyncio.sleep(0.3)
+    hub = s.gateway.resources.state[HUB]
+    hub.fold_metrics()
+    counted = {
+        labels: series.count
+        for family in hub.registry.families()
+        if family.name == "http.server.duration"
+        for labels, series in family.items()
+    }
+    assert [count for labels, count in counted.items() if "500" in str(labels) and "/one" in str(labels)] == [1]
