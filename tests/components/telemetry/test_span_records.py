@@ -126,3 +126,15 @@ async def test_edge_metered_counts_a_request_whose_client_went_away(served, upst
         for labels, series in family.items()
     }
     assert [count for labels, count in counted.items() if "500" in str(labels) and "/one" in str(labels)] == [1]
+
+
+async def test_client_span_skip_paths(served, upstream) -> None:  # type: ignore[no-untyped-def]
+    receiver = Receiver()
+    rb = await upstream(receiver.app())
+    base = await upstream(recording_app([], {"a": 1}))
+    otel = _otel(int(rb.rsplit(":", 1)[1]), skip_paths=["/users/:id"])
+    s = await served(doc([{"endpoint": "/users/{id}", "backend": [{"host": [base], "url_pattern": "/u/{id}"}]}],
+                         extra_config={"telemetry/opentelemetry": otel}))  # fmt: skip
+    assert (await s.client.get("/users/5", headers={"traceparent": TRACEPARENT})).status == 200
+    spans = await _exported(s, receiver, lambda spans: "SPAN_KIND_SERVER" in _kinds(spans))
+    assert _kinds(spans) == ["SPAN_KIND_SERVER"]  # as the proxy, backend and body-read spans: none below the edge
