@@ -8,7 +8,6 @@ Labels come from ``HttpRequest.route`` (set by the router after ``next``) in Kra
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -23,14 +22,14 @@ from krakenpy.telemetry.audit import EDGE_DENY
 from krakenpy.telemetry.exchange import CURRENT, EXCHANGE, Exchange, new_request_id, valid_request_id
 from krakenpy.telemetry.hub import FOLD_EVERY, Telemetry
 from krakenpy.telemetry.layers.audit import edge_deny
-from krakenpy.telemetry.layers.edge_lean import lean_handler
+from krakenpy.telemetry.layers.edge_lean import abandoned, lean_handler
 from krakenpy.telemetry.layers.edge_metered import metered_handler
 from krakenpy.telemetry.metrics.instruments import gin_route, unmatched_route
 from krakenpy.telemetry.metrics.slots import EdgeSlot
 from krakenpy.telemetry.trace.spans import SERVER, Span, shape_for, span_base
 from krakenpy.telemetry.trace.templates import INT64_END, ServerTemplate
 
-__all__ = ["abandoned", "debug_logger", "edge_middleware", "route_label"]
+__all__ = ["debug_logger", "edge_middleware", "route_label"]
 
 _perf_ns = time.perf_counter_ns
 _now_ns = time.time_ns
@@ -52,14 +51,6 @@ def route_label(route: str | None, status: int) -> str:
     if label is None:
         label = _routes[route] = gin_route(route)
     return label
-
-
-def abandoned(exchange: Exchange, exc: BaseException) -> HttpResponse:
-    """What a request that raised is recorded as: lura's 500 for a canceled context (its error
-    ``context canceled``, as gin logs it), or the 500 the server answers an unexpected error with."""
-    if isinstance(exc, asyncio.CancelledError):
-        exchange.fail("context canceled")
-    return HttpResponse(500, CIMultiDict())
 
 
 def edge_middleware(hub: Telemetry) -> EdgeMiddleware | None:

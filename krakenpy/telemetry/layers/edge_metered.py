@@ -14,7 +14,7 @@ from krakenpy.errors import Rejection
 from krakenpy.telemetry.audit import EDGE_DENY
 from krakenpy.telemetry.exchange import CURRENT, EXCHANGE, Exchange, new_request_id, valid_request_id
 from krakenpy.telemetry.hub import FOLD_EVERY, Telemetry
-from krakenpy.telemetry.layers.edge_lean import edge_parts
+from krakenpy.telemetry.layers.edge_lean import abandoned, edge_parts, gone_line
 from krakenpy.telemetry.metrics.slots import EdgeSlot
 
 __all__ = ["metered_handler"]
@@ -24,8 +24,7 @@ _perf_ns = time.perf_counter_ns
 
 def metered_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | None:
     """The metrics configuration's edge handler; ``None`` when more (or less) than it is on."""
-    # the shared label cache and failure answer (edge imports this module)
-    from krakenpy.telemetry.layers.edge import abandoned, route_label
+    from krakenpy.telemetry.layers.edge import route_label  # the shared label cache (edge imports this module)
 
     server = hub.server_metrics
     stats = hub.stats if hub.stats_router else None
@@ -64,15 +63,17 @@ def metered_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | 
         path = request.path
         if start_trace is not None and path not in trace_skip:
             exchange.trace = start_trace(request.headers.get)
-        failure: BaseException | None = None
         try:
             response = await next_handler(request)
         except Rejection as rejection:  # an edge guard that raises rather than answering: its answer
             request.context[EDGE_DENY] = rejection
             response = HttpResponse(rejection.status, CIMultiDict(rejection.headers), rejection.payload)
-        except BaseException as exc:  # a client that went away: counted (KrakenD reports it), re-raised
-            failure = exc
-            response = abandoned(exchange, exc)
+        except BaseException as exc:  # a client that went away: counted and logged (KrakenD reports it)
+            abandoned(exchange, exc)
+            record((request.route, request.method, request.scheme, 500, _perf_ns() - start, 0,
+                    path not in otel_skip if check_skip else otel_on))  # fmt: skip
+            gone_line(parts, request, exchange, start)
+            raise
         finally:
             CURRENT.reset(token)
         end = _perf_ns()
@@ -93,8 +94,6 @@ def metered_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | 
             entry = (end, status, ns, client_ip(request), request.method,
                      f"{path}?{query(qs)}" if qs else path, exchange.error)  # fmt: skip
             writer.entry(render, entry)  # type: ignore[arg-type]
-        if failure is not None:
-            raise failure
         return response
 
     return handle
