@@ -137,7 +137,7 @@ def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backen
 
         return metered
 
-    finish = call_finisher(adds, None)  # the span is written here, as a record
+    finish = call_finisher(adds)  # the span is written here, as a record
     has_metrics = otel is not None or stats is not None
     measured = has_metrics or is_lambda
     add_span = tracer.buffer.add if tracer is not None else None
@@ -209,7 +209,7 @@ def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backen
                             call.error("lambda invocation failed")
                         tracer.end(call)
                 if has_metrics:
-                    finish(elapsed, error, canceled, complete, None, None)
+                    finish(elapsed, error, canceled, complete)
                 if sid is not None:
                     assert trace is not None
                     if token is not None:

@@ -59,7 +59,10 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
     record_timing = timing_recorder(hub, endpoint, backend, route, ep_route)
     if not inject and metrics is None and not hub.upstream_time and record_timing is None:
         return None  # the request id is added by the backend layer
-    trace_calls = tracer is not None and layer is not None and layer.enabled and layer.round_trip
+    trace_calls = (
+        tracer is not None and layer is not None and layer.enabled and layer.round_trip
+        and ep_route not in tracer.skip_paths
+    )  # fmt: skip
     # label values and span names: the pattern with its secret query values masked (as in the logs)
     pattern = redactor.text(lura_pattern(backend.url_pattern))
     hosts: dict[str, ClientSlot] = {}

@@ -22,12 +22,12 @@ from krakenpy.telemetry.audit import EDGE_DENY
 from krakenpy.telemetry.exchange import CURRENT, EXCHANGE, Exchange, new_request_id, valid_request_id
 from krakenpy.telemetry.hub import FOLD_EVERY, Telemetry
 from krakenpy.telemetry.layers.audit import edge_deny
-from krakenpy.telemetry.layers.edge_lean import lean_handler
+from krakenpy.telemetry.layers.edge_lean import abandoned, lean_handler
 from krakenpy.telemetry.layers.edge_metered import metered_handler
 from krakenpy.telemetry.metrics.instruments import gin_route, unmatched_route
 from krakenpy.telemetry.metrics.slots import EdgeSlot
 from krakenpy.telemetry.trace.spans import SERVER, Span, shape_for, span_base
-from krakenpy.telemetry.trace.templates import ServerTemplate
+from krakenpy.telemetry.trace.templates import INT64_END, ServerTemplate
 
 __all__ = ["debug_logger", "edge_middleware", "route_label"]
 
@@ -163,8 +163,9 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
                     "user_agent.original": request.headers.get("User-Agent", ""),
                     "client.address": request.remote,
                 }
-                if request.content_length is not None:
-                    attrs["http.request.body.size"] = request.content_length
+                body = request.content_length
+                if body is not None and 0 <= body < INT64_END:  # a client's header: out of int64, left off
+                    attrs["http.request.body.size"] = body
                 if rid:
                     attrs["http.request.id"] = rid
                 layer = tracer.global_layer
@@ -176,11 +177,17 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
                 span = Span(trace.trace_id, trace.parent_id, request.method, SERVER, attrs)
                 exchange.span = span.span_id
                 span.static = shape
+        failure: BaseException | None = None
         try:
             response = await next_handler(request)
         except Rejection as rejection:  # an edge guard that raises rather than answering: its answer
             request.context[EDGE_DENY] = rejection
             response = HttpResponse(rejection.status, CIMultiDict(rejection.headers), rejection.payload)
+        except BaseException as exc:  # re-raised below, once the request is recorded
+            # a client that went away (or a bug the server answers with 500): KrakenD's tracking
+            # handler ends the server span and reports the metrics always, with lura's 500
+            failure = exc
+            response = abandoned(exchange, exc)
         finally:
             CURRENT.reset(token)
         ns = _perf_ns() - start
@@ -221,6 +228,8 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
                         writer.entry(render, entry)
             elif fmt is not None:
                 _json_line(request, response, ns, wall, exchange, target)
+        if failure is not None:
+            raise failure
         return response
 
     def _observe(

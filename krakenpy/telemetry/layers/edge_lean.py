@@ -4,6 +4,7 @@ a request runs no branch for a feature that is off (~2k machine instructions few
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import NamedTuple
@@ -19,7 +20,7 @@ from krakenpy.telemetry.ginline import GinRender
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.writer import LineWriter
 
-__all__ = ["EdgeParts", "edge_parts", "lean_handler"]
+__all__ = ["EdgeParts", "abandoned", "edge_parts", "gone_line", "lean_handler"]
 
 _perf_ns = time.perf_counter_ns
 
@@ -58,6 +59,27 @@ def edge_parts(hub: Telemetry) -> EdgeParts | None:
     )
 
 
+def abandoned(exchange: Exchange, exc: BaseException) -> HttpResponse:
+    """What a request that raised is recorded as: lura's 500 for a canceled context (its error
+    ``context canceled``, as gin logs it), or the 500 the server answers an unexpected error with."""
+    if isinstance(exc, asyncio.CancelledError):
+        exchange.fail("context canceled")
+    return HttpResponse(500, CIMultiDict())
+
+
+def gone_line(parts: EdgeParts, request: HttpRequest, exchange: Exchange, start: int) -> None:
+    """The gin line of a request that raised (see :func:`abandoned`): gin's logger writes one for
+    every request, a client that went away included."""
+    _, _, _, render, writer, skip, query, client_ip = parts
+    path = request.path
+    if writer is None or path in skip:
+        return
+    end = _perf_ns()
+    qs = request.query_string
+    writer.entry(render, (end, 500, end - start, client_ip(request), request.method,  # type: ignore[arg-type]
+                          f"{path}?{query(qs)}" if qs else path, exchange.error))  # fmt: skip
+
+
 def lean_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | None:
     """The default configuration's edge handler; ``None`` when more than it is on."""
     if hub.server_metrics is not None or hub.stats is not None or hub.tracer is not None or hub.audit is not None:
@@ -85,6 +107,10 @@ def lean_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | Non
         except Rejection as rejection:  # an edge guard that raises rather than answering: its answer
             request.context[EDGE_DENY] = rejection
             response = HttpResponse(rejection.status, CIMultiDict(rejection.headers), rejection.payload)
+        except BaseException as exc:  # a client that went away: logged (no cost on the answered path)
+            abandoned(exchange, exc)
+            gone_line(parts, request, exchange, start)
+            raise
         finally:
             CURRENT.reset(token)
         end = _perf_ns()
@@ -124,6 +150,10 @@ def _default_handler(parts: EdgeParts, direct: tuple[istr, istr], next_handler: 
         except Rejection as rejection:  # an edge guard that raises rather than answering: its answer
             request.context[EDGE_DENY] = rejection
             response = HttpResponse(rejection.status, CIMultiDict(rejection.headers), rejection.payload)
+        except BaseException as exc:  # a client that went away: logged (no cost on the answered path)
+            abandoned(exchange, exc)
+            gone_line(parts, request, exchange, start)
+            raise
         finally:
             CURRENT.reset(token)
         end = _perf_ns()

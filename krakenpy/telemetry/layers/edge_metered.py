@@ -14,7 +14,7 @@ from krakenpy.errors import Rejection
 from krakenpy.telemetry.audit import EDGE_DENY
 from krakenpy.telemetry.exchange import CURRENT, EXCHANGE, Exchange, new_request_id, valid_request_id
 from krakenpy.telemetry.hub import FOLD_EVERY, Telemetry
-from krakenpy.telemetry.layers.edge_lean import edge_parts
+from krakenpy.telemetry.layers.edge_lean import abandoned, edge_parts, gone_line
 from krakenpy.telemetry.metrics.slots import EdgeSlot
 
 __all__ = ["metered_handler"]
@@ -68,6 +68,12 @@ def metered_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | 
         except Rejection as rejection:  # an edge guard that raises rather than answering: its answer
             request.context[EDGE_DENY] = rejection
             response = HttpResponse(rejection.status, CIMultiDict(rejection.headers), rejection.payload)
+        except BaseException as exc:  # a client that went away: counted and logged (KrakenD reports it)
+            abandoned(exchange, exc)
+            record((request.route, request.method, request.scheme, 500, _perf_ns() - start, 0,
+                    path not in otel_skip if check_skip else otel_on))  # fmt: skip
+            gone_line(parts, request, exchange, start)
+            raise
         finally:
             CURRENT.reset(token)
         end = _perf_ns()

@@ -92,7 +92,7 @@ def proxy_middleware(hub: Telemetry, endpoint: EndpointConfig) -> Middleware:
     adds = call_slot(hub, otel, stats, stats_keys)
     if not trace_on:
         return _metered(adds, failed, subject)
-    finish = call_finisher(adds, None)  # the span is written here, as a record
+    finish = call_finisher(adds)  # the span is written here, as a record
     measured = otel is not None or stats is not None
     add_span = tracer.buffer.add if tracer is not None else None
 
@@ -141,7 +141,7 @@ def proxy_middleware(hub: Telemetry, endpoint: EndpointConfig) -> Middleware:
             finally:
                 elapsed = _perf_ns() - start
                 if measured:
-                    finish(elapsed, error, canceled, complete, None, None)
+                    finish(elapsed, error, canceled, complete)
                 if sid is not None:
                     assert exchange is not None and trace is not None
                     add_span((  # type: ignore[misc]

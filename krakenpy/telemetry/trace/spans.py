@@ -38,7 +38,7 @@ def _draw_bases() -> tuple[str, int]:
     return hex(_bits(28) | 1 << 28 | 1)[3:], _bits(24)
 
 
-#: The span ids of one sampled request: 13 hex digits drawn once per request (28 random bits per
+#: The span ids of one sampled request: 13 hex digits drawn once per request (27 random bits per
 #: process, drawn again after a fork and when the 24-bit counter is spent) and the request's span
 #: number in the last three (``HEX3[n]``): one counter step per request instead of one id per span.
 _BASES = CounterIds(_draw_bases, lambda prefix, high: prefix + HEX3[high & 0xFFF], high_max=0xFFF)

@@ -16,7 +16,7 @@ from krakenpy.gojson import valid_text
 from krakenpy.telemetry.trace.otlptext import attributes_text, name_text, q, span_text, status_text
 from krakenpy.telemetry.trace.spans import CLIENT, INTERNAL, SERVER, Record, Span, SpanShape, SpanTemplate
 
-__all__ = ["CallTemplate", "ClientTemplate", "ReadTemplate", "ServerTemplate"]
+__all__ = ["INT64_END", "CallTemplate", "ClientTemplate", "ReadTemplate", "ServerTemplate"]
 
 _READ: Final = "http.client.response.read."
 _BOOL: Final = ("false", "true")
@@ -24,6 +24,9 @@ _OK: Final = '{"code":0}'
 _dumps = orjson.dumps
 #: the (method, route) texts a SERVER template keeps (bounded: a client chooses the method)
 _ROUTES_MAX: Final = 1024
+#: OTLP's intValue is an int64: a larger one (a client's Content-Length) makes the collector refuse
+#: the whole batch, so a size out of range is left off the span
+INT64_END: Final = 1 << 63
 
 
 def _clean(r: Record) -> Record:
@@ -78,7 +81,7 @@ class ServerTemplate(SpanTemplate):
         method, label, target, host, agent, addr, body, rid, code, size = r[8:]
         head, fixed = self._routes.get((method, label)) or self._route(method, label)
         extra = ""
-        if body is not None:
+        if body is not None and 0 <= body < INT64_END:
             extra = f'{{"key":"http.request.body.size","value":{{"intValue":"{body}"}}}},'
         if rid:  # an id krakenpy made or one valid_request_id let in: no character JSON escapes
             extra += f'{{"key":"http.request.id","value":{{"stringValue":"{rid}"}}}},'
@@ -103,7 +106,7 @@ class ServerTemplate(SpanTemplate):
             "http.request.method": method, "http.route": label, "url.full": target, "server.address": host,
             "user_agent.original": agent, "client.address": addr,
         }  # fmt: skip
-        if body is not None:
+        if body is not None and 0 <= body < INT64_END:
             attrs["http.request.body.size"] = body
         if rid:
             attrs["http.request.id"] = rid

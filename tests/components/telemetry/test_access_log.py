@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from pathlib import Path
@@ -301,3 +302,34 @@ def test_access_log_real_cli_writes_gin_and_krakend_lines(tmp_path: Path, dead_p
     assert any("▶ ERROR\x1b[0m [ENDPOINT: /down][BACKEND: /d]" in line and "request_id=" in line for line in krakend)
     assert any("▶ INFO\x1b[0m krakenpy" in line and "listening" in line for line in krakend)
     assert "CLISECRET" not in out + err
+
+
+async def _slow(request: web.Request) -> web.Response:
+    await asyncio.sleep(1)
+    return web.json_response({"s": 1})
+
+
+@pytest.mark.parametrize("handler", ["default", "metered", "general"])
+async def test_access_log_client_gone_logged_as_gin_does(served, upstream, capfd, tmp_path: Path, handler: str) -> None:  # type: ignore[no-untyped-def]
+    app = web.Application()
+    app.router.add_get("/slow", _slow)
+    base = await upstream(app)
+    extra: dict[str, Any] = {}
+    if handler != "default":
+        extra["telemetry/metrics"] = {"listen_address": "127.0.0.1:0", "collection_time": "1h"}
+    if handler == "general":  # an audit trail takes the general edge handler
+        extra["telemetry/audit"] = {"sink": "file", "path": str(tmp_path / "audit.log")}
+    s = await served(
+        doc([{"endpoint": "/one", "backend": [{"host": [base], "url_pattern": "/slow"}]}], extra_config=extra)
+    )
+    url = s.client.make_url("/one")
+    _, writer = await asyncio.open_connection(url.host, url.port)
+    writer.write(b"GET /one HTTP/1.1\r\nHost: x\r\n\r\n")
+    await writer.drain()
+    await asyncio.sleep(0.2)
+    writer.close()  # before the answer: the request is canceled
+    await asyncio.sleep(0.2)
+    out = _logged(capfd)
+    # gin's logger writes every request: lura answers a canceled context with 500
+    assert [(m.group(1), m.group(4)) for m in _gin_lines(out)] == [("500", "/one")]
+    assert "Error #01: context canceled" in out
