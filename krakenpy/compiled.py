@@ -29,6 +29,7 @@ HOT_MODULES = (
     "krakenpy.server.render",
     "krakenpy.backends.fastwire",
     "krakenpy.backends.fastclient",
+    "krakenpy.backends.fasttiming",
     "krakenpy.backends.quickanswer",
     "krakenpy.backends.http",
     "krakenpy.backends.encoding",
