@@ -2,11 +2,13 @@
 #   make run    install, start the demo backend and serve sample-configs/ (CONFIG=..., HOST=..., PORT=...,
 #               BACKEND_PORT=...; the gateway listens on 127.0.0.1 unless HOST says otherwise)
 #   make test   install everything (incl. the Lambda emulator venv and the Debian packages the tests run)
-#               and run every test; skips are listed at the end (-ra in pyproject's addopts)
+#               and run every test on the compiled hot path, the hot subset again pure (see below);
+#               skips are listed at the end (-ra in pyproject's addopts)
 #   make check  lint + types + tests
 #   make compile         build the hot-path modules with mypyc in place (the .so beside each .py wins
 #                        the import until make clean-compiled; krakenpy version names stale ones)
-#   make clean-compiled  remove them: back to pure Python (the editable install never compiles)
+#   make clean-compiled  remove every krakenpy/**/*.so: back to pure Python (the editable install
+#                        never compiles)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -16,7 +18,7 @@ PORT ?= 8080
 HOST ?= 127.0.0.1
 BACKEND_PORT ?= 8000
 
-.PHONY: install install-emulator install-redis install-test-deps run test test-compiled compile clean-compiled lint \
+.PHONY: install install-emulator install-redis install-test-deps run test compile clean-compiled lint \
   typecheck fmt check bench clean
 
 install: $(VENV)/.installed
@@ -65,33 +67,36 @@ install-redis: install-test-deps
 run: install
 	$(BIN)/python sample-configs/run_demo.py --config $(CONFIG) --host $(HOST) --port $(PORT) --backend-port $(BACKEND_PORT)
 
+# `make test`: the whole suite on the mypyc-compiled hot path built in place (what `pip install .`
+# gives users where a C compiler is present), the conformance cases again on the ClientSession client
+# (KRAKENPY_HTTP_CLIENT=aiohttp) and on uvloop (the loop `krakenpy run` serves on) on that build too;
+# then, the extensions removed, the hot subset on the pure-Python build; then a wheel built with the
+# compiler installs, imports compiled and serves. Compiled once; the in-place extensions are removed
+# on every exit (a failed test, Ctrl-C) by the shell's trap, so that none outlives the run.
+HOT_TESTS := tests/specs tests/proxy tests/server
+SUMMARY := import krakenpy.compiled as c, sys; s = c.summary(); print("hot path:", s); sys.exit
 test: install install-emulator install-test-deps
-	MINISTACK_BIN=$(CURDIR)/$(MINISTACK_VENV)/bin/ministack $(BIN)/pytest
-	# the conformance cases again on the ClientSession client (KRAKENPY_HTTP_CLIENT=aiohttp)
-	KRAKENPY_HTTP_CLIENT=aiohttp $(BIN)/pytest -q tests/specs tests/proxy tests/server
-	# and on uvloop, the loop `krakenpy run` serves on (the CLI tests above already do)
-	KRAKENPY_TEST_LOOP=uvloop $(BIN)/pytest -q tests/specs tests/proxy tests/server/test_protocol.py tests/server/test_connection.py
-	# and the hot subset again on the mypyc-compiled modules (what a wheel built with a compiler runs)
-	$(MAKE) test-compiled
-
-# The compiled hot path under the spec, proxy and server tests: built in place, removed afterwards
-# (also when a test fails), so that no stale extension outlives the run.
-test-compiled: install
-	$(MAKE) compile
-	$(BIN)/python -c "import krakenpy.compiled as c, sys; s = c.summary(); print(s); sys.exit(s == 'pure Python')"
-	status=0; $(BIN)/pytest -q -p no:cacheprovider tests/specs tests/proxy tests/server || status=$$?; \
-	  $(MAKE) clean-compiled; exit $$status
-	# a wheel built with the compiler (KRAKENPY_COMPILE=1) installs, imports compiled and serves
+	trap '$(CLEAN_COMPILED)' EXIT; trap 'exit 130' INT TERM; set -e; \
+	$(MAKE) --no-print-directory compile; \
+	$(BIN)/python -c '$(SUMMARY)(not s.startswith("compiled (") or "stale" in s or "left over" in s)'; \
+	MINISTACK_BIN=$(CURDIR)/$(MINISTACK_VENV)/bin/ministack $(BIN)/pytest; \
+	KRAKENPY_HTTP_CLIENT=aiohttp $(BIN)/pytest -q $(HOT_TESTS); \
+	KRAKENPY_TEST_LOOP=uvloop $(BIN)/pytest -q tests/specs tests/proxy tests/server/test_protocol.py \
+	  tests/server/test_connection.py; \
+	$(CLEAN_COMPILED); \
+	$(BIN)/python -c '$(SUMMARY)(s != "pure Python")'; \
+	$(BIN)/pytest -q -p no:cacheprovider $(HOT_TESTS) tests/backends; \
 	KRAKENPY_TEST_COMPILED_WHEEL=1 $(BIN)/pytest -q -p no:cacheprovider tests/test_packaging.py -k compiled
 
-COMPILED_GLOB := -name '*.cpython-*.so' -path './krakenpy/*'
+# every extension module in the package (the hot modules', the group library and any left over from
+# a module since dropped from HOT_MODULES) and the build directory
+CLEAN_COMPILED := find krakenpy -name "*.so" -delete; rm -rf build
 
 compile: install
 	KRAKENPY_COMPILE=1 $(BIN)/python setup.py -q build_ext --inplace --build-temp build/mypyc-temp
 
 clean-compiled:
-	find . $(COMPILED_GLOB) -delete
-	rm -rf build
+	$(CLEAN_COMPILED)
 
 lint: install
 	$(BIN)/ruff check krakenpy tests bench sample-configs
@@ -111,4 +116,4 @@ bench: install install-emulator
 
 clean:
 	rm -rf $(VENV) $(MINISTACK_VENV) .mypy_cache .ruff_cache .pytest_cache build
-	find . $(COMPILED_GLOB) -delete
+	find krakenpy -name "*.so" -delete

@@ -12,7 +12,7 @@ import importlib.machinery
 import importlib.util
 import os
 
-__all__ = ["HOT_MODULES", "status", "summary"]
+__all__ = ["HOT_MODULES", "leftovers", "status", "summary"]
 
 #: the modules a P1/P2 request spends its Python time in (``bench.instructions --opcodes``), compiled
 #: together into one extension group so that calls between them are native calls
@@ -29,6 +29,7 @@ HOT_MODULES = (
     "krakenpy.server.render",
     "krakenpy.backends.fastwire",
     "krakenpy.backends.fastclient",
+    "krakenpy.backends.fasttiming",
     "krakenpy.backends.quickanswer",
     "krakenpy.backends.http",
     "krakenpy.backends.encoding",
@@ -70,12 +71,32 @@ def status() -> tuple[list[str], list[str]]:
     return compiled, stale
 
 
+def leftovers(root: str | None = None) -> list[str]:
+    """The extension modules under the package (``root``) that are neither hot modules nor the group
+    library: left by an in-place build from before a module left :data:`HOT_MODULES`, they would
+    still win the import over the ``.py`` beside them."""
+    base = root or os.path.dirname(os.path.abspath(__file__))
+    known = {*HOT_MODULES, GROUP}
+    found: list[str] = []
+    for folder, _, files in os.walk(base):
+        for file in files:
+            suffix = next((s for s in importlib.machinery.EXTENSION_SUFFIXES if file.endswith(s)), None)
+            if suffix is None:
+                continue
+            parts = os.path.relpath(os.path.join(folder, file[: -len(suffix)]), os.path.dirname(base))
+            name = parts.replace(os.sep, ".")
+            if name not in known:
+                found.append(name)
+    return sorted(found)
+
+
 def summary() -> str:
     """One line: ``compiled (mypyc, N of M hot modules)``, ``pure Python``, with stale ones named."""
     compiled, stale = status()
-    if not compiled:
-        return "pure Python"
-    line = f"compiled (mypyc, {len(compiled)} of {len(HOT_MODULES)} hot modules)"
+    line = f"compiled (mypyc, {len(compiled)} of {len(HOT_MODULES)} hot modules)" if compiled else "pure Python"
     if stale:
         line += f"; stale, older than their source (make compile or make clean-compiled): {', '.join(stale)}"
+    extra = leftovers()
+    if extra:
+        line += f"; left over, not hot modules (make clean-compiled): {', '.join(extra)}"
     return line

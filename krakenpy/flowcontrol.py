@@ -86,7 +86,8 @@ class FlowProtocol(asyncio.Protocol):
         waiter = self._drain_waiter
         if waiter is None:
             waiter = self._drain_waiter = self._loop.create_future()
-        await waiter
+        # shared by every drainer (HTTP/2 streams): a cancelled one must not cancel the others' wait
+        await asyncio.shield(waiter)
 
     def pause_reading(self) -> None:
         """The parser's body buffer is full: stop the parser and the socket."""

@@ -49,7 +49,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return _build_and_install(tmp_path_factory.mktemp("packaging"), "0")
 
 
-#: compiling the hot path takes minutes: ``make test-compiled`` (part of ``make test``) sets it
+#: compiling the hot path takes minutes: ``make test`` sets it
 COMPILED_WHEEL = os.environ.get("KRAKENPY_TEST_COMPILED_WHEEL") == "1"
 
 
@@ -57,7 +57,7 @@ COMPILED_WHEEL = os.environ.get("KRAKENPY_TEST_COMPILED_WHEEL") == "1"
 def installed_compiled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(the fresh venv, the built wheel), the hot path compiled by mypyc (``KRAKENPY_COMPILE=1``)."""
     if not COMPILED_WHEEL:
-        pytest.skip("the compiled wheel is built by make test-compiled (KRAKENPY_TEST_COMPILED_WHEEL=1)")
+        pytest.skip("the compiled wheel is built by make test (KRAKENPY_TEST_COMPILED_WHEEL=1)")
     return _build_and_install(tmp_path_factory.mktemp("packaging-compiled"), "1")
 
 

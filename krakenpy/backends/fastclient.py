@@ -32,6 +32,7 @@ from krakenpy.backends.client import (
     ClientOptions,
     UpstreamResponse,
 )
+from krakenpy.backends.fasttiming import note_read, timed_acquire, timed_dial
 from krakenpy.backends.fastwire import Conn, Stale, read, request_head, split_url, write
 from krakenpy.backends.inflate import gunzip, strip_encoding
 from krakenpy.backends.quickanswer import QuickMessage
@@ -66,6 +67,9 @@ class FastClient:
         self._connect_timeout = o.connect_timeout
         self._header_timeout = o.response_header_timeout
         self._closed = False
+        #: timing mode (:meth:`enable_timing`): a flag the steps test, not methods patched on the
+        #: instance, because a compiled FastClient has no ``__dict__`` and calls its own methods natively
+        self._timed = False
         #: no timer bound to the current task on the common path: a merge may step a call without a
         #: task (:mod:`krakenpy.proxy.driven`); the aiohttp fallback then gets a task of its own
         self.task_free = not (o.connect_timeout or o.response_header_timeout)
@@ -78,9 +82,7 @@ class FastClient:
     def enable_timing(self) -> None:
         """Note connection and body-read timings in :data:`~krakenpy.backends.conntiming.TIMING`
         (build time only: see :mod:`krakenpy.backends.fasttiming`)."""
-        from krakenpy.backends.fasttiming import instrument
-
-        instrument(self)
+        self._timed = True
         self._fallback_client().enable_timing()
 
     async def request(
@@ -176,7 +178,10 @@ class FastClient:
         while True:
             conn = None if fresh else self._reuse(pool)
             if conn is None:
-                conn = await self._acquire(pool, key[0], key[1], fresh)
+                if self._timed:
+                    conn = await timed_acquire(self._acquire(pool, key[0], key[1], fresh))
+                else:
+                    conn = await self._acquire(pool, key[0], key[1], fresh)
             try:
                 done = write(conn, data)
                 if self._header_timeout:
@@ -200,8 +205,9 @@ class FastClient:
             self._release(pool, conn, reuse=not (conn.closed or msg.should_close or self._keepalive <= 0))
             return msg, body
 
-    @staticmethod
-    def _forget(conn: Conn) -> None:
+    def _forget(self, conn: Conn) -> None:
+        if self._timed:
+            note_read(conn)
         conn.done = None
         conn.message = conn.payload = conn.body = None
 
@@ -260,6 +266,11 @@ class FastClient:
     async def _connect(self, host: str, port: int) -> Conn:
         loop = asyncio.get_running_loop()
         max_body = self._options.max_body
+        if self._timed:
+            if self._connect_timeout:
+                async with asyncio.timeout(self._connect_timeout):
+                    return await timed_dial(loop, host, port, max_body)
+            return await timed_dial(loop, host, port, max_body)
         if self._connect_timeout:
             async with asyncio.timeout(self._connect_timeout):
                 _, conn = await loop.create_connection(lambda: Conn(loop, max_body), host, port)

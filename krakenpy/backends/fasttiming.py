@@ -1,9 +1,9 @@
 """The fast client's timing mode (:meth:`FastClient.enable_timing`, switched on at build time when
 telemetry asks for connection or body-read timings).
 
-It replaces three of the client's steps on the instance, so a client without it runs exactly its
-usual code: obtaining a connection (``get_conn``: waiting for a pool slot and dialling; a kept-alive
-connection popped from the pool is not timed and counts as 0), dialling (DNS resolved first and
+The client tests its ``_timed`` flag in three steps and calls these; without it the steps run
+exactly their usual code: obtaining a connection (``get_conn``: waiting for a pool slot and dialling;
+a kept-alive connection popped from the pool is not timed and counts as 0), dialling (DNS resolved first and
 timed, then each address tried in order, as asyncio's ``create_connection`` does), and handing a
 finished exchange back (the first-byte, head and body times its :class:`TimedConn` noted). This
 client speaks plain HTTP only: its TLS time is always 0 (https goes to the aiohttp client).
@@ -14,15 +14,13 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from typing import TYPE_CHECKING, Any
+from collections.abc import Coroutine
+from typing import Any
 
 from krakenpy.backends.conntiming import TIMING, now
 from krakenpy.backends.fastwire import Conn
 
-if TYPE_CHECKING:
-    from krakenpy.backends.fastclient import FastClient
-
-__all__ = ["TimedConn", "instrument"]
+__all__ = ["TimedConn", "note_read", "timed_acquire", "timed_dial"]
 
 
 class TimedConn(Conn):
@@ -56,7 +54,9 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-async def _dial(loop: asyncio.AbstractEventLoop, host: str, port: int, max_body: int) -> Conn:
+async def timed_dial(loop: asyncio.AbstractEventLoop, host: str, port: int, max_body: int) -> Conn:
+    """A new :class:`TimedConn` to ``host:port``, its DNS time noted."""
+
     def factory() -> TimedConn:
         return TimedConn(loop, max_body)
 
@@ -90,40 +90,23 @@ async def _dial(loop: asyncio.AbstractEventLoop, host: str, port: int, max_body:
     raise OSError(f"Multiple exceptions: {', '.join(str(e) for e in errors)}")
 
 
-def instrument(client: FastClient) -> None:
-    """Switch ``client`` to its timing steps (idempotent)."""
-    from krakenpy.backends.fastclient import FastClient
+async def timed_acquire(acquire: Coroutine[Any, Any, Conn]) -> Conn:
+    """``acquire`` (the client's wait for a slot and dial), its time noted as ``get_conn``."""
+    timing = TIMING.get()
+    if timing is None:
+        return await acquire
+    started = now()
+    conn = await acquire
+    timing.get_conn = now() - started
+    return conn
 
-    if client.__dict__.get("_timed"):
-        return
-    plain_acquire = FastClient._acquire
 
-    async def acquire(pool: Any, host: str, port: int, fresh: bool) -> Conn:
-        timing = TIMING.get()
-        if timing is None:
-            return await plain_acquire(client, pool, host, port, fresh)
-        started = now()
-        conn = await plain_acquire(client, pool, host, port, fresh)
-        timing.get_conn = now() - started
-        return conn
-
-    async def connect(host: str, port: int) -> Conn:
-        loop = asyncio.get_running_loop()
-        max_body = client._options.max_body
-        if client._connect_timeout:
-            async with asyncio.timeout(client._connect_timeout):
-                return await _dial(loop, host, port, max_body)
-        return await _dial(loop, host, port, max_body)
-
-    def forget(conn: Conn) -> None:
-        timing = TIMING.get()
-        if timing is not None and type(conn) is TimedConn:
-            timing.first_byte = conn.first_at
-            timing.head = conn.head_at
-            timing.read_end = now()
-            payload = conn.payload
-            timing.read_size = payload.total_bytes if payload is not None else len(conn.body or b"")
-        FastClient._forget(conn)
-
-    # instance attributes shadow the class's steps: the client's own code calls self._acquire etc.
-    vars(client).update(_acquire=acquire, _connect=connect, _forget=forget, _timed=True)
+def note_read(conn: Conn) -> None:
+    """Note the first-byte, head and body times of the exchange ``conn`` just finished."""
+    timing = TIMING.get()
+    if timing is not None and type(conn) is TimedConn:
+        timing.first_byte = conn.first_at
+        timing.head = conn.head_at
+        timing.read_end = now()
+        payload = conn.payload
+        timing.read_size = payload.total_bytes if payload is not None else len(conn.body or b"")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.machinery
 import subprocess
 import sys
 from importlib import metadata
+from pathlib import Path
 
 from krakenpy import __version__
 from krakenpy.commands.version import LIBRARIES, version_lines
+from krakenpy.compiled import leftovers
 
 
 def test_version_lines_name_every_key_library_with_its_installed_version() -> None:
@@ -34,3 +37,17 @@ def test_version_lines_say_whether_the_hot_path_is_compiled() -> None:
         assert line == "hot path: pure Python"
     else:
         assert line.startswith("hot path: compiled (mypyc, ") and "stale" not in line
+
+
+def test_version_leftovers_name_extensions_that_are_not_hot_modules(tmp_path: Path) -> None:
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    package = tmp_path / "krakenpy"
+    (package / "backends").mkdir(parents=True)
+    for name in ("backends/fastclient", "backends/dropped", "hot__mypyc", "gone"):
+        (package / f"{name}{suffix}").write_bytes(b"")
+    (package / "backends" / "dropped.py").write_text("")
+    assert leftovers(str(package)) == ["krakenpy.backends.dropped", "krakenpy.gone"]
+
+
+def test_version_leftovers_none_in_the_package_after_a_build() -> None:
+    assert leftovers() == []  # make compile builds the hot modules only; make clean-compiled removes all

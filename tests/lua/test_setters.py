@@ -173,7 +173,7 @@ def _inner(fail: str) -> Any:
             raise BackendError("backend down", status=502, backend_status=503)
         response = Response(data={"a": 1, "x": 2}, headers={"X-Up": ["u"]}, status=200)
         if fail == "partial":
-            response.errors = [BackendError("one failed", status=500)]
+            response.errors = (BackendError("one failed", status=500),)
         return response
 
     return inner

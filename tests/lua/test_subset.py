@@ -45,7 +45,7 @@ def _inner(fail: str) -> Any:
             raise BackendError("backend down", status=502, backend_status=503)
         response = Response(data=dict(DATA), headers={"X-Up": ["u"]}, status=200)
         if fail == "partial":
-            response.errors = [BackendError("one failed", status=500)]
+            response.errors = (BackendError("one failed", status=500),)
         return response
 
     return inner

@@ -3,26 +3,37 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-import krakenpy.server.handler as handler_module
-from krakenpy.proxy.types import Headers
-from krakenpy.server.request import guard_headers
+from krakenpy.proxy.guard import Guard, GuardCheck
+from krakenpy.proxy.types import Headers, Request
+from krakenpy.server.request import guard_names
 from tests.components.auth.gorpc_client import build_client
 
 
 @pytest.fixture
 def guard_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
-    """The header names each guard-path request read from the edge request."""
+    """The header names each guard-path request read from the edge request.
+
+    Observed where the handler hands them over (each guard's ``check_filtered``), not by patching a
+    name in the handler's module: a compiled handler calls its imports natively."""
     calls: list[tuple[str, ...]] = []
+    init = Guard.__init__
 
-    def spy(raw: Any, names: tuple[str, ...]) -> Headers:
-        calls.append(names)
-        return guard_headers(raw, names)
+    def spying_init(guard: Guard, reads: tuple[str, ...], check: GuardCheck, filtered: GuardCheck | None) -> None:
+        if filtered is not None:
+            names, inner = guard_names(reads), filtered
 
-    monkeypatch.setattr(handler_module, "guard_headers", spy)
+            async def spy(request: Request, seen: Headers) -> None:
+                assert set(seen) <= set(names)  # only the headers the guard reads
+                calls.append(names)
+                await inner(request, seen)
+
+            filtered = spy
+        init(guard, reads, check, filtered)
+
+    monkeypatch.setattr(Guard, "__init__", spying_init)
     return calls
 
 
