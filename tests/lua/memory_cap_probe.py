@@ -16,7 +16,7 @@ from tests.lua.test_setters import _IN_LUA, _script
 MIB = 1024 * 1024
 
 
-async def _run(raw: dict[str, Any], body: bytes, headers: dict[str, str], backend_body: bytes) -> list[Any]:
+async def _run(raw: dict[str, Any], body: bytes, headers: dict[str, list[str]], backend_body: bytes) -> list[Any]:
     request = Request(method="POST", path="/x", params={}, headers=headers, query={}, url="/x", body=body)
 
     async def inner(req: Request) -> Response:
