@@ -46,7 +46,7 @@ def guarded(accessor: Accessor, used: Any, cap: int) -> Accessor:
 
     def call(*args: Any) -> Result:
         result = accessor(*args)
-        if result is not None and len(result) > 1:
+        if type(result) is tuple and len(result) > 1:  # the prelude's helpers return bare values
             value = result[1]
             if type(value) is bytes and len(value) + STRING_OVERHEAD > cap - used():
                 return Kind.ERROR, MEMERR
