@@ -6,14 +6,14 @@ per Lua object (modules in :mod:`krakenpy.lua.api`), plus the helper functions a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from krakenpy.lua.api import batteries, ctx, http_response, lua_list, lua_table, request, response
 from krakenpy.lua.api.args import error
 from krakenpy.lua.api.headers import header_name
 from krakenpy.lua.api.http_response import HttpResult
 from krakenpy.lua.api.response import PostState, error_status
-from krakenpy.lua.api.store import Methods, Result, Store
+from krakenpy.lua.api.store import Accessor, Methods, Result, Store
 from krakenpy.lua.convert import Kind, Mode
 from krakenpy.lua.handles import Handles
 from krakenpy.lua.http import exit_response
@@ -31,23 +31,54 @@ CLASSES = {
 }
 
 
+#: what a Lua string costs beyond its bytes (its header and terminator), with room to spare
+STRING_OVERHEAD: Final = 64
+#: Lua's own out-of-memory message (interned by prelude.lua: handing it over allocates nothing)
+MEMERR: Final = b"not enough memory"
+
+
+def guarded(accessor: Accessor, used: Any, cap: int) -> Accessor:
+    """``accessor`` whose string result is refused (Lua's memory error) when it would not fit the memory left.
+
+    Why: lupa copies a returned string into Lua inside its Python-callback section; an allocation the
+    cap refuses there unwinds past lupa's GIL release, and the worker's next GIL take waits forever.
+    """
+
+    def call(*args: Any) -> Result:
+        result = accessor(*args)
+        if type(result) is tuple and len(result) > 1:  # the prelude's helpers return bare values
+            value = result[1]
+            if type(value) is bytes and len(value) + STRING_OVERHEAD > cap - used():
+                return Kind.ERROR, MEMERR
+        return result
+
+    return call
+
+
 class Bindings:
     """Accessors bound to one runtime (its handle table and object ids)."""
 
-    def __init__(self, lua: Any, handles: Any, nil: Any, objects: Handles) -> None:
+    def __init__(self, lua: Any, handles: Any, nil: Any, objects: Handles, max_memory: int = 0) -> None:
         self._lua = lua
+        self._max_memory = max_memory
         self.store = Store(lua, handles, nil, objects)
         #: class name → method name → accessor (what Lua calls; setter plans call them directly)
         self.accessors: dict[bytes, Methods] = {}
 
     def table(self) -> Any:
         """The ``B`` table of prelude.lua: ``B.<class>.<method>`` accessors and ``B.<function>`` helpers."""
-        out: dict[bytes, Any] = batteries.functions(self.store)
+        out: dict[bytes, Any] = {k: self._guard(f) for k, f in batteries.functions(self.store).items()}
         out[b"exit"] = self._exit
         for name, module in CLASSES.items():
-            self.accessors[name] = module.methods(self.store)
+            self.accessors[name] = {k: self._guard(f) for k, f in module.methods(self.store).items()}
             out[name] = self._lua.table_from(self.accessors[name])
         return self._lua.table_from(out)
+
+    def _guard(self, f: Any) -> Any:
+        # only Python functions return strings; markers and tables of batteries.functions pass as they are
+        if not self._max_memory or not callable(f) or isinstance(f, type):
+            return f
+        return guarded(f, self._lua.get_memory_used, self._max_memory)
 
     def _exit(self, n: int, *args: Any) -> Result:
         """``exit(status, body[, headers])``: the answer is checked and built while the script runs."""

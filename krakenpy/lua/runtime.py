@@ -91,7 +91,7 @@ class Runtime:
         lua_handles = self.lua.eval("setmetatable({}, {__mode = 'k'})")
         nil = self.lua.table()
         self.objects = Handles()
-        self.bindings = Bindings(self.lua, lua_handles, nil, self.objects)
+        self.bindings = Bindings(self.lua, lua_handles, nil, self.objects, max_memory)
         self.release = self.objects.release  # type: ignore[method-assign]
         prelude = self.lua.execute(b"return load(...)", _PRELUDE, b"@krakenpy/lua/prelude.lua", b"t")
         api = prelude(

@@ -49,7 +49,7 @@ def _phase(plan: Plan | None, outcome: Callable[[Any], Any]) -> Run | None:
             except Fault as fault:
                 outcome(fault.args[0])
             finally:
-                for cell in clear:  # a local that may hold the response's data: not kept
+                for cell in clear:  # the locals (a data dict, a header, a body): not kept
                     cell[0] = None
 
         return run_chunk

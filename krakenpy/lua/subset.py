@@ -92,7 +92,7 @@ class _Parser(Expressions):
             if name == b"_ENV" or name.decode() in self.globals:  # a local hiding a global (or them all)
                 raise Refused
             if self.peek() != b"=":
-                cell: list[Any] = [None]
+                cell = self.new_cell()
                 self.scope[name] = ("cell", cell)
                 return ops.assign(cell, ops.Const(None))
             self.at += 1
@@ -104,7 +104,7 @@ class _Parser(Expressions):
                     return ops.nothing
                 self.at = start
             value, table = self.expression()
-            cell = [None]
+            cell = self.new_cell()
             if table:
                 self.may_hold_table(cell)
             self.scope[name] = ("cell", cell)

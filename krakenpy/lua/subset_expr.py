@@ -81,7 +81,7 @@ class Expressions:
         #: name → ("slot", slot) for an object, ("cell", cell) for a value
         self.scope: dict[bytes, tuple[Any, ...]] = {}
         self.calls: set[tuple[int, bytes]] = set()
-        #: the cells that may hold a getter's container (ids), cleared after each run
+        #: every local's cell, cleared after each run (no request value outlives its run)
         self.tables: set[int] = set()
         self.clear: list[list[Any]] = []
 
@@ -110,9 +110,13 @@ class Expressions:
         return text
 
     def may_hold_table(self, cell: list[Any]) -> None:
-        if id(cell) not in self.tables:
-            self.tables.add(id(cell))
-            self.clear.append(cell)
+        self.tables.add(id(cell))
+
+    def new_cell(self) -> list[Any]:
+        """A local's cell, cleared after each run: no request value (a header, a body) outlives its run."""
+        cell: list[Any] = [None]
+        self.clear.append(cell)
+        return cell
 
     # objects and calls -------------------------------------------------------------------------------
     def is_object(self) -> bool:

@@ -277,6 +277,23 @@ async def test_subset_locals_keep_no_table_after_a_run() -> None:
     assert [cell[0] for cell in script.setters.post.clear] == [None]  # the response's dict is not kept
 
 
+async def test_subset_locals_keep_no_string_after_a_run() -> None:
+    pre = (
+        "local r = request.load(); local a = r:headers('Authorization'); local b\n"
+        "b = r:body(); if a ~= '' and b ~= '' then r:headers('X-Seen', 'yes') end"
+    )
+    script = _script({"pre": pre})
+    assert script.setters is not None and script.setters.pre is not None
+    assert script.setters.pre.chunk is not None
+    request = _request()
+    request.headers["Authorization"] = ["Bearer secret"]
+    request.body = b"the body"
+    await proxy_middleware(script)(_inner(""))(request)
+    assert request.headers["X-Seen"] == ["yes"]
+    cells = script.setters.pre.clear
+    assert len(cells) == 2 and [cell[0] for cell in cells] == [None, None]  # neither the secret nor the body
+
+
 async def test_subset_custom_error_is_a_custom_lua_error() -> None:
     with pytest.raises(LuaError) as caught:
         await proxy_middleware(_script({"pre": "custom_error('teapot', 418, 'text/plain')"}))(_inner(""))(_request())
