@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Any, Final
@@ -121,18 +122,20 @@ class Span:
                 self.status_message, self)  # fmt: skip
 
 
-class SpanTemplate:
+class SpanTemplate(ABC):
     """How one layer's records are written: ``text`` (OTLP/JSON, the fixed parts encoded once) and
     ``span`` (a :class:`Span` for the OpenCensus translator). Subclasses live with the encoder
     (:mod:`krakenpy.telemetry.trace.templates`); the layers only name them."""
 
     __slots__ = ()
 
+    @abstractmethod
     def text(self, record: Record) -> str:
-        raise NotImplementedError
+        """The record as one OTLP/JSON span object."""
 
+    @abstractmethod
     def span(self, record: Record) -> Span:
-        raise NotImplementedError
+        """The record as a :class:`Span` (for the OpenCensus translator)."""
 
 
 class _Generic(SpanTemplate):
