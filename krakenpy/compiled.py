@@ -12,7 +12,7 @@ import importlib.machinery
 import importlib.util
 import os
 
-__all__ = ["HOT_MODULES", "leftovers", "status", "summary"]
+__all__ = ["HOT_MODULES", "in_checkout", "leftovers", "status", "summary"]
 
 #: the modules a P1/P2 request spends its Python time in (``bench.instructions --opcodes``), compiled
 #: together into one extension group so that calls between them are native calls
@@ -53,6 +53,9 @@ def status() -> tuple[list[str], list[str]]:
     still prefers it to the ``.py`` beside it."""
     compiled: list[str] = []
     stale: list[str] = []
+    # only an in-place build can go stale: pip writes an installed wheel's files in its own order, and a
+    # .py written a moment after the extensions would read as newer than them
+    checkout = in_checkout()
     # each module's extension is a shim that a rebuild may leave untouched: the code is in the group's
     runtime = importlib.util.find_spec(GROUP)
     built = os.path.getmtime(runtime.origin) if runtime is not None and runtime.origin else 0.0
@@ -64,11 +67,18 @@ def status() -> tuple[list[str], list[str]]:
         compiled.append(name)
         source = os.path.join(os.path.dirname(origin), name.rsplit(".", 1)[1] + ".py")
         try:
-            if os.path.getmtime(source) > max(built, os.path.getmtime(origin)):
+            if checkout and os.path.getmtime(source) > max(built, os.path.getmtime(origin)):
                 stale.append(name)
         except OSError:
             pass  # a wheel may ship the extension without its source
     return compiled, stale
+
+
+def in_checkout(root: str | None = None) -> bool:
+    """Whether the package (``root``) sits in a source checkout (``setup.py`` beside it), where
+    ``make compile`` builds in place, rather than installed."""
+    base = root or os.path.dirname(os.path.abspath(__file__))
+    return os.path.isfile(os.path.join(os.path.dirname(base), "setup.py"))
 
 
 def leftovers(root: str | None = None) -> list[str]:

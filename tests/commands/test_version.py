@@ -10,7 +10,7 @@ from pathlib import Path
 
 from krakenpy import __version__
 from krakenpy.commands.version import LIBRARIES, version_lines
-from krakenpy.compiled import leftovers
+from krakenpy.compiled import in_checkout, leftovers
 
 
 def test_version_lines_name_every_key_library_with_its_installed_version() -> None:
@@ -51,3 +51,12 @@ def test_version_leftovers_name_extensions_that_are_not_hot_modules(tmp_path: Pa
 
 def test_version_leftovers_none_in_the_package_after_a_build() -> None:
     assert leftovers() == []  # make compile builds the hot modules only; make clean-compiled removes all
+
+
+def test_version_only_a_checkout_has_stale_extensions(tmp_path: Path) -> None:
+    package = tmp_path / "krakenpy"
+    package.mkdir()
+    assert not in_checkout(str(package))  # installed: pip writes the .py and .so files in its own order
+    (tmp_path / "setup.py").write_text("")
+    assert in_checkout(str(package))  # make compile's in-place build, where an edited .py goes stale
+    assert in_checkout()  # this test runs from the source tree
