@@ -123,6 +123,21 @@ def endpoints(base: str) -> list[dict[str, Any]]:
             "backend": [{"host": host, "url_pattern": "/x", "extra_config": {"backend/lambda": lam}}],
         },
         {"endpoint": "/ok", "backend": [{"host": host, "url_pattern": "/fast/ok"}]},
+        # controls: answered, the same sequence and post script do call what the checks expect absent
+        {
+            "endpoint": "/seq-ok",
+            "extra_config": {"proxy": {"sequential": True}},
+            "backend": [
+                {"host": host, "url_pattern": "/fast/seq1"},
+                {"host": host, "url_pattern": "/fast/seq2-{resp0_id}"},
+            ],
+        },
+        {
+            "endpoint": "/lua-ok",
+            "backend": [
+                {"host": host, "url_pattern": "/fast/lua", "extra_config": {"modifier/lua-backend": {"post": post}}}
+            ],
+        },
     ]
 
 
@@ -139,6 +154,13 @@ async def check_cancelled(port: int, upstream: Upstream, path: str, started: int
     # no further backend of the sequence, no Lua post script, no retry of the Lambda call
     assert upstream.count("start") == started and upstream.count("fast seq2") == 0
     assert upstream.count("mark") == 0, (path, upstream.events)
+
+
+async def check_controls(port: int, upstream: Upstream) -> None:
+    """A client that stays gets the sequence's second call and the post script's call."""
+    upstream.events.clear()
+    assert await ok(port, "/seq-ok") == 200 and await ok(port, "/lua-ok") == 200
+    assert upstream.events == ["fast seq1", "fast seq2-1", "fast lua", "mark post"]
 
 
 @pytest.fixture
@@ -181,6 +203,7 @@ async def test_cancel_embedded_on_aiohttp_cancels_backend_calls(
     port = await embedded({"version": 3, "timeout": "60s", "endpoints": endpoints(base)})
     for path, started in CASES:
         await check_cancelled(port, upstream, path, started)
+    await check_controls(port, upstream)
 
 
 @pytest.mark.parametrize(("loop", "client"), [("uvloop", "fast"), ("asyncio", "aiohttp")])
@@ -198,6 +221,7 @@ async def test_cancel_cli_cancels_backend_calls_and_logs_context_canceled(
     with gateway_process(config, port=port, args=("--loop", loop)) as proc:
         for path, started in CASES:
             await check_cancelled(port, upstream, path, started)
+        await check_controls(port, upstream)
         out, err = stop(proc)
     logged = out + err
     for path, _ in CASES:  # gin's line of a canceled request: 500 and lura's error
@@ -214,7 +238,11 @@ async def test_cancel_http2_stream_reset_cancels_backend_calls(backend: Start, t
     pb = compile_descriptor_set(tmp_path / "flights.pb")
     method = {"name": "FindFlight", "backend": [{"host": [base], "url_pattern": "/fast/grpc"}]}
     server = {"services": [{"name": SERVICE, "methods": [method]}]}
-    doc = {"version": 3, "timeout": "60s", "endpoints": endpoints(base)[:2] + endpoints(base)[-1:]}
+    doc = {
+        "version": 3,
+        "timeout": "60s",
+        "endpoints": [e for e in endpoints(base) if e["endpoint"] in ("/p1", "/p2", "/ok")],
+    }
     doc["extra_config"] = {"grpc": {"catalog": [str(pb)], "server": server}}
     gateway = await build_gateway(build_service(doc))
     served = await gateway_server(gateway.edge, h2=h2_takeover(gateway))
