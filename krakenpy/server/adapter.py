@@ -68,7 +68,9 @@ class _Server(web.Server):
 
 def server_options() -> dict[str, Any]:
     """The keyword arguments every ``aiohttp.web.Server`` serving a gateway must get (the runner's and
-    the tests'): krakenpy's request class and no request-body decompression."""
+    the tests'): krakenpy's request class, no request-body decompression, and the handler cancelled
+    when its client goes away (aiohttp's default lets it run: a gone client's backend calls would run to
+    their end; lura cancels the request context, and krakenpy's own server cancels the request's task)."""
     loop = asyncio.get_running_loop()
 
     def request_factory(
@@ -76,7 +78,7 @@ def server_options() -> dict[str, Any]:
     ) -> web.BaseRequest:
         return _Request(message, payload, protocol, writer, task, loop)
 
-    return {"request_factory": request_factory, "auto_decompress": False}
+    return {"request_factory": request_factory, "auto_decompress": False, "handler_cancellation": True}
 
 
 def make_server(handler: AiohttpHandler, **kwargs: Any) -> web.Server:

@@ -202,7 +202,8 @@ class SideServer(SweptServer, web.Server):
     connections made after they are set (the parser's line sizes) and to every clock armed after."""
 
     def __init__(self, handler: AiohttpHandler, *, limits: ServerLimits, **kwargs: Any) -> None:
-        super().__init__(handler, handler_cancellation=True, keepalive_timeout=_NEVER, **kwargs)
+        kwargs.setdefault("handler_cancellation", True)  # as server_options() sets it
+        super().__init__(handler, keepalive_timeout=_NEVER, **kwargs)
         self._start_clocks(limits)
 
     def __call__(self) -> SideProtocol:
