@@ -10,7 +10,7 @@ Cancellation and deadlines come from asyncio task cancellation (``krakenpy.proxy
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import partial
 from types import FunctionType, MethodType
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
@@ -115,6 +115,11 @@ class Request:
         self.timer = timer
         self.claims = claims
 
+    def __reduce__(self) -> tuple[type[Request], tuple[Any, ...]]:
+        """Copied (``copy``, ``deepcopy``) and pickled through ``__init__`` with every field: a compiled
+        class's bare ``__new__`` runs its native ``__init__``, which needs the arguments."""
+        return type(self), tuple(getattr(self, f.name) for f in fields(self))
+
     def clone(self) -> Request:
         """A copy whose maps can be changed without touching this request (lura ``CloneRequest``)."""
         return Request(
@@ -194,6 +199,10 @@ class Response:
         self.override_headers = override_headers
         self.content_type = content_type
         self.verbatim = verbatim
+
+    def __reduce__(self) -> tuple[type[Response], tuple[Any, ...]]:
+        """As :meth:`Request.__reduce__`."""
+        return type(self), tuple(getattr(self, f.name) for f in fields(self))
 
 
 Proxy: TypeAlias = Callable[[Request], Coroutine[Any, Any, Response]]
