@@ -10,21 +10,17 @@ The component middlewares and the executor arrive built; this package imports no
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 
 from krakenpy.config.model import BackendConfig
-from krakenpy.errors import BackendError
 from krakenpy.proxy.compose import compose
 from krakenpy.proxy.concurrent import concurrent_middleware
-from krakenpy.proxy.deadline import arm, disarm, enter, expired, leave, soft_expired
+from krakenpy.proxy.deadline import bounded_proxy
 from krakenpy.proxy.formatter import Formatter, compile_formatter
 from krakenpy.proxy.request_builder import backend_request_builder, backend_request_middleware
 from krakenpy.proxy.types import (
     Middleware,
     Proxy,
-    Request,
-    Response,
     is_task_free,
     keeps_maps,
     keeps_request_maps,
@@ -48,45 +44,6 @@ def backend_formatter(backend: BackendConfig) -> Formatter | None:
     )
 
 
-def _deadline(executor: Proxy, span: float, prepare: Callable[[Request], None] | None = None) -> Proxy:
-    """The endpoint deadline ends the backend call with an error the outer layers can handle
-    (static fallbacks, Lua post scripts, partial merges), as a Go context deadline does in lura.
-    ``prepare`` (the request builder, when nothing sits in between) runs first, in the same call."""
-
-    current_task = asyncio.current_task
-
-    async def bounded(request: Request) -> Response:
-        if prepare is not None:
-            prepare(request)
-        shared = request.timer
-        # current_task() of a given loop skips get_running_loop()'s getpid syscall
-        if shared is not None and shared.task is current_task(shared.task.get_loop()):
-            # in the handler's task: its request timer serves (no timer of our own to arm and disarm)
-            if not enter(shared):
-                raise BackendError("context deadline exceeded")
-            try:
-                return await executor(request)
-            except asyncio.CancelledError:
-                if soft_expired(shared):
-                    raise BackendError("context deadline exceeded") from None
-                raise
-            finally:
-                leave(shared)
-        if not request.deadline:
-            return await executor(request)
-        timer = arm(request.deadline, span)
-        try:
-            return await executor(request)
-        except asyncio.CancelledError:
-            if expired(timer):
-                raise BackendError("context deadline exceeded") from None
-            raise
-        finally:
-            disarm(timer)
-
-    return bounded
-
-
 def build_backend(
     backend: BackendConfig,
     executor: Proxy,
@@ -98,10 +55,10 @@ def build_backend(
     concurrent = concurrent_middleware(backend.concurrent_calls, backend.timeout)
     layers = [m for m in middlewares if m is not None]
     if not layers:  # one coroutine less per call: the builder runs inside the deadline layer
-        stack = compose(_deadline(executor, backend.timeout, backend_request_builder(backend, pick)), concurrent)
+        stack = compose(bounded_proxy(executor, backend_request_builder(backend, pick), backend.timeout), concurrent)
     else:
         stack = compose(
-            _deadline(executor, backend.timeout),
+            bounded_proxy(executor, span=backend.timeout),
             concurrent,
             backend_request_middleware(backend, pick),
             *layers,

@@ -31,11 +31,30 @@ caller turns the ``CancelledError`` into its own error with :func:`expired`::
 from __future__ import annotations
 
 import asyncio
+import asyncio.tasks
 from collections import deque
+from collections.abc import Callable
 from threading import get_ident
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
 
-__all__ = ["Timer", "arm", "arm_in", "arm_request", "disarm", "enter", "expired", "leave", "soft_expired"]
+from krakenpy.errors import BackendError
+
+if TYPE_CHECKING:
+    from krakenpy.proxy.types import Proxy, Request, Response
+
+__all__ = [
+    "Timer",
+    "arm",
+    "arm_in",
+    "arm_request",
+    "bounded_proxy",
+    "current_task",
+    "disarm",
+    "enter",
+    "expired",
+    "leave",
+    "soft_expired",
+]
 
 _PENDING: Final = 0
 _DONE: Final = 1
@@ -137,7 +156,16 @@ class _LoopTimers:
 
 
 _current: _LoopTimers | None = None
-_current_task = asyncio.current_task
+
+#: asyncio's own map of each loop's current task (the C one, which tasks enter and leave). On 3.11
+#: ``asyncio.current_task`` is a Python function over it: an interpreted call from compiled code on
+#: every backend call and armed timer (4 per P2 request; round 8); a dict look-up is C
+_CURRENT: Final[dict[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = asyncio.tasks._current_tasks  # type: ignore[attr-defined]
+
+
+def current_task(loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any] | None:
+    """``asyncio.current_task(loop)`` without its Python frame (a loop given: no getpid either)."""
+    return _CURRENT.get(loop)
 
 
 def arm(when: float, span: float) -> Timer:
@@ -193,9 +221,9 @@ def _fifo(span: float) -> tuple[asyncio.Task[object], _Fifo]:
     state = _current
     # the last loop's current task first: current_task() without a loop asks get_running_loop(),
     # which on 3.11 makes a getpid syscall (one per armed timer: 2 of a P2 request's 4, strace -c)
-    task = _current_task(state.loop) if state is not None and state.thread == get_ident() else None
+    task = _CURRENT.get(state.loop) if state is not None and state.thread == get_ident() else None
     if task is None:
-        task = _current_task()
+        task = asyncio.current_task()
         if task is None:
             raise RuntimeError("deadlines need a running task")
         loop = task.get_loop()
@@ -224,3 +252,43 @@ def expired(timer: Timer) -> bool:
         return False
     timer.task.uncancel()
     return True
+
+
+def bounded_proxy(executor: Proxy, prepare: Callable[[Request], None] | None = None, span: float = 0.0) -> Proxy:
+    """The backend layer that ends ``executor``'s call at the request's deadline with an error the
+    outer layers can handle (static fallbacks, Lua post scripts, partial merges), as a Go context
+    deadline does in lura. ``prepare`` (the request builder, when nothing sits in between) runs first,
+    in the same call; ``span`` is the backend's timeout length (the FIFO its own timer joins). Here,
+    in a compiled module, rather than beside the stack it ends (``krakenpy.backends``): it runs on
+    every backend call, twice per P2 request (round 8)."""
+
+    async def bounded(request: Request) -> Response:
+        if prepare is not None:
+            prepare(request)
+        shared = request.timer
+        # current_task() of a given loop skips get_running_loop()'s getpid syscall
+        if shared is not None and shared.task is _CURRENT.get(shared.task.get_loop()):
+            # in the handler's task: its request timer serves (no timer of our own to arm and disarm)
+            if not enter(shared):
+                raise BackendError("context deadline exceeded")
+            try:
+                return await executor(request)
+            except asyncio.CancelledError:
+                if soft_expired(shared):
+                    raise BackendError("context deadline exceeded") from None
+                raise
+            finally:
+                leave(shared)
+        if not request.deadline:
+            return await executor(request)
+        timer = arm(request.deadline, span)
+        try:
+            return await executor(request)
+        except asyncio.CancelledError:
+            if expired(timer):
+                raise BackendError("context deadline exceeded") from None
+            raise
+        finally:
+            disarm(timer)
+
+    return bounded

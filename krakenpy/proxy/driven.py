@@ -19,6 +19,8 @@ from asyncio.tasks import _enter_task, _leave_task
 from collections.abc import Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
+from krakenpy.proxy.deadline import current_task
+
 __all__ = ["Driven"]
 
 T = TypeVar("T")
@@ -46,7 +48,7 @@ class Driven(Generic[T]):
     def start(self) -> None:
         """Run the first step now (the request is written before the caller goes on)."""
         loop = self._loop
-        caller = asyncio.current_task(loop)
+        caller = current_task(loop)  # no interpreted asyncio.current_task frame
         if caller is not None:
             _leave_task(loop, caller)
         try:

@@ -10,7 +10,7 @@ Cancellation and deadlines come from asyncio task cancellation (``krakenpy.proxy
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import partial
 from types import FunctionType, MethodType
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
@@ -40,7 +40,11 @@ Headers: TypeAlias = dict[str, list[str]]
 Query: TypeAlias = dict[str, list[str]]
 
 
-@dataclass  # no slots: compiled by mypyc, a native class has a fixed layout already
+# no slots: compiled by mypyc, a native class has a fixed layout already. init=False and an __init__
+# written out: mypyc compiles the class but not the __init__ the dataclass decorator generates at run
+# time, which ran interpreted on every request (P2: 3 requests and 3 responses per request; see
+# bench/README.md, round 8); written here it is native. The decorator still gives eq, repr, replace().
+@dataclass(init=False)
 class Request:
     """A request travelling down the pipeline (lura ``proxy.Request``).
 
@@ -75,6 +79,47 @@ class Request:
     #: the verified identity (JWT claims, API-key role...) set by an endpoint-layer guard, else None
     claims: dict[str, Any] | None = None
 
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str],
+        headers: Headers,
+        query: Query,
+        body: bytes = b"",
+        url: str = "",
+        raw_query: str = "",
+        client_ip: str = "",
+        host: str = "",
+        endpoint: str = "",
+        client_path: str = "",
+        context: dict[str, Any] | None = None,
+        deadline: float = 0.0,
+        timer: Timer | None = None,
+        claims: dict[str, Any] | None = None,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.params = params
+        self.headers = headers
+        self.query = query
+        self.body = body
+        self.url = url
+        self.raw_query = raw_query
+        self.client_ip = client_ip
+        self.host = host
+        self.endpoint = endpoint
+        self.client_path = client_path
+        self.context = {} if context is None else context
+        self.deadline = deadline
+        self.timer = timer
+        self.claims = claims
+
+    def __reduce__(self) -> tuple[type[Request], tuple[Any, ...]]:
+        """Copied (``copy``, ``deepcopy``) and pickled through ``__init__`` with every field: a compiled
+        class's bare ``__new__`` runs its native ``__init__``, which needs the arguments."""
+        return type(self), tuple(getattr(self, f.name) for f in fields(self))
+
     def clone(self) -> Request:
         """A copy whose maps can be changed without touching this request (lura ``CloneRequest``)."""
         return Request(
@@ -106,7 +151,7 @@ class Request:
         )  # fmt: skip
 
 
-@dataclass  # no slots: compiled by mypyc, a native class has a fixed layout already
+@dataclass(init=False)  # no slots, and an __init__ written out: as Request's
 class Response:
     """A (possibly partial) answer (lura ``proxy.Response``).
 
@@ -130,6 +175,34 @@ class Response:
     #: a layer rendered the answer itself (``auth/signer``): write ``override_status``,
     #: ``override_headers``, ``content_type`` and ``body`` as they are, without KrakenD's headers
     verbatim: bool = False
+
+    def __init__(
+        self,
+        data: dict[str, Any],
+        is_complete: bool = True,
+        status: int = 200,
+        headers: Headers | None = None,
+        body: bytes | None = None,
+        errors: tuple[BaseException, ...] = (),
+        override_status: int | None = None,
+        override_headers: Headers | None = None,
+        content_type: str | None = None,
+        verbatim: bool = False,
+    ) -> None:
+        self.data = data
+        self.is_complete = is_complete
+        self.status = status
+        self.headers = {} if headers is None else headers
+        self.body = body
+        self.errors = errors
+        self.override_status = override_status
+        self.override_headers = override_headers
+        self.content_type = content_type
+        self.verbatim = verbatim
+
+    def __reduce__(self) -> tuple[type[Response], tuple[Any, ...]]:
+        """As :meth:`Request.__reduce__`."""
+        return type(self), tuple(getattr(self, f.name) for f in fields(self))
 
 
 Proxy: TypeAlias = Callable[[Request], Coroutine[Any, Any, Response]]
