@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import asyncio.tasks
+import sys
 from collections import deque
 from collections.abc import Callable
 from threading import get_ident
@@ -157,15 +158,18 @@ class _LoopTimers:
 
 _current: _LoopTimers | None = None
 
-#: asyncio's own map of each loop's current task (the C one, which tasks enter and leave). On 3.11
-#: ``asyncio.current_task`` is a Python function over it: an interpreted call from compiled code on
-#: every backend call and armed timer (4 per P2 request; round 8); a dict look-up is C
-_CURRENT: Final[dict[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = asyncio.tasks._current_tasks  # type: ignore[attr-defined]
+if sys.version_info >= (3, 12):
+    #: C since 3.12 (a Python function over asyncio's task map on 3.11, whose map later versions drop)
+    current_task = asyncio.current_task
+else:
+    #: asyncio's own map of each loop's current task (the C one, which tasks enter and leave). On 3.11
+    #: ``asyncio.current_task`` is a Python function over it: an interpreted call from compiled code on
+    #: every backend call and armed timer (4 per P2 request; round 8); a dict look-up is C
+    _CURRENT: Final[dict[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = asyncio.tasks._current_tasks  # type: ignore[attr-defined]
 
-
-def current_task(loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any] | None:
-    """``asyncio.current_task(loop)`` without its Python frame (a loop given: no getpid either)."""
-    return _CURRENT.get(loop)
+    def current_task(loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any] | None:
+        """``asyncio.current_task(loop)`` without its Python frame (a loop given: no getpid either)."""
+        return _CURRENT.get(loop)
 
 
 def arm(when: float, span: float) -> Timer:
