@@ -4,7 +4,6 @@ from an edge request."""
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 
 from multidict import istr
@@ -13,16 +12,7 @@ from krakenpy.config.options import RouterOptions
 from krakenpy.edge import HttpRequest
 from krakenpy.server import clientip
 
-__all__ = ["client_ip_resolver", "direct_headers"]
-
-#: the resolvers of KrakenD's defaults and their two header names (see :func:`direct_headers`)
-_DIRECT: weakref.WeakKeyDictionary[Callable[[HttpRequest], str], tuple[istr, istr]] = weakref.WeakKeyDictionary()
-
-
-def direct_headers(resolve: Callable[[HttpRequest], str]) -> tuple[istr, istr] | None:
-    """The two header names of a resolver whose answer is the peer's address when the request
-    carries neither (KrakenD's defaults), for a caller that checks them inline; else None."""
-    return _DIRECT.get(resolve)
+__all__ = ["client_ip_resolver"]
 
 
 def client_ip_resolver(router: RouterOptions | None = None) -> Callable[[HttpRequest], str]:
@@ -35,9 +25,9 @@ def client_ip_resolver(router: RouterOptions | None = None) -> Callable[[HttpReq
 
     headers = options.remote_ip_headers if options.forwarded_by_client_ip else ()
     if not options.trusted_proxies and len(headers) == 2:
-        # every peer trusted: with neither header the answer is the peer (``inner``'s last line),
-        # most requests carry neither; the lean edge checks them inline (tests/server/test_clientip.py
-        # compares the two over peers, headers and options)
+        # every peer trusted: with neither header the answer is the peer (``inner``'s last line), and
+        # most requests carry neither (tests/server/test_clientip.py compares the two over peers,
+        # headers and options)
         first, second = istr(headers[0]), istr(headers[1])
 
         def resolve_direct(request: HttpRequest) -> str:
@@ -46,6 +36,5 @@ def client_ip_resolver(router: RouterOptions | None = None) -> Callable[[HttpReq
                 return request.remote
             return inner(request.remote, found.get)
 
-        _DIRECT[resolve_direct] = (first, second)
         return resolve_direct
     return resolve

@@ -22,8 +22,6 @@ class CounterIds:
     ``take()`` gives the same ids from a C-level iterator (``take`` is its ``__next__``: no Python
     frame per id, which cost ~19 opcodes and the call, 2026-12-01); the two never give one id twice."""
 
-    __slots__ = ("_block", "_draw", "_fresh", "_head_of", "_high_max", "head", "high", "low", "prefix", "take")
-
     def __init__(
         self, draw: Callable[[], tuple[str, int]], head_of: Callable[[str, int], str], high_max: int = -1
     ) -> None:

@@ -39,11 +39,6 @@ Render = Callable[[list[Any]], bytes]
 class LineWriter:
     """Write ``bytes`` lines to a file descriptor (or a text stream) in batches."""
 
-    __slots__ = (
-        "_buffer", "_fd", "_handle", "_last", "_lines", "_max", "_owned", "_render", "_room", "_run", "_runs",
-        "_scheduled", "_stream", "dropped", "name",
-    )  # fmt: skip
-
     def __init__(
         self,
         fd: int | None = None,

@@ -48,7 +48,7 @@ def metered_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | 
     otel_on = server is not None
     check_skip = otel_on and bool(otel_skip)
     fold = hub.fold_metrics
-    left = FOLD_EVERY
+    every = left = FOLD_EVERY
 
     async def handle(request: HttpRequest) -> HttpResponse:
         nonlocal left
@@ -86,7 +86,7 @@ def metered_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | 
                 request.path not in otel_skip if check_skip else otel_on))  # fmt: skip
         left -= 1
         if not left:  # the histograms' queued values counted now and then, so they never pile up
-            left = FOLD_EVERY
+            left = every
             fold()
         if writer is not None and path not in skip:
             qs = request.query_string

@@ -30,9 +30,6 @@ class ClientSlot:
     few numbers, no reference to a connection, a body or an exception, so a queued row holds nothing
     of the call alive)."""
 
-    __slots__ = ("_connection", "_metrics", "append", "by_status", "canceled", "failed", "labels",
-                 "request_size", "rows", "started", "timedout")  # fmt: skip
-
     def __init__(self, metrics: ClientMetrics, labels: tuple[str, ...]) -> None:
         self.labels = labels
         self._metrics = metrics
@@ -94,8 +91,6 @@ class ReadSlot:
     head arrived (``timing.read_end`` set by the recorder). ``failed`` is a bool, never the exception:
     a row waits for the next fold, and an exception's traceback keeps the call's frames (partial
     bodies up to the client's max body, the request body) alive until then."""
-
-    __slots__ = ("_error", "_labels", "_ok", "_reads", "append", "rows")
 
     def __init__(self, reads: ReadMetrics, labels: tuple[str, ...]) -> None:
         self._reads = reads

@@ -1,0 +1,53 @@
+"""``krakenpy/compiled.py``: the hot modules mypyc compiles, and what a build says of them."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import krakenpy
+from krakenpy.compiled import HOT_MODULES, status
+
+PACKAGE = Path(krakenpy.__file__).resolve().parent
+
+#: the telemetry a default request (access log + request id) and the metrics row run per request
+TELEMETRY = {
+    "krakenpy.telemetry.ids",
+    "krakenpy.telemetry.exchange",
+    "krakenpy.telemetry.clientip",
+    "krakenpy.telemetry.ginline",
+    "krakenpy.telemetry.writer",
+    "krakenpy.telemetry.layers.edge_lean",
+    "krakenpy.telemetry.layers.edge_metered",
+    "krakenpy.telemetry.layers.client_timing",
+    "krakenpy.telemetry.layers.record",
+    "krakenpy.telemetry.metrics.slots",
+    "krakenpy.telemetry.metrics.client_slot",
+}
+
+
+def test_compiled_hot_modules_are_sources_of_the_package_named_once() -> None:
+    assert len(set(HOT_MODULES)) == len(HOT_MODULES)
+    for name in HOT_MODULES:
+        parts = name.split(".")
+        assert parts[0] == "krakenpy"
+        assert PACKAGE.joinpath(*parts[1:]).with_suffix(".py").is_file(), name
+
+
+def test_compiled_hot_modules_hold_the_default_and_metrics_rows_telemetry_after_the_request_path() -> None:
+    # one block after the request path's modules (another block may follow it)
+    telemetry = [name for name in HOT_MODULES if name.startswith("krakenpy.telemetry.")]
+    assert TELEMETRY <= set(telemetry)
+    start = HOT_MODULES.index("krakenpy.telemetry.ids")
+    assert set(HOT_MODULES[start : start + len(TELEMETRY)]) == TELEMETRY
+    assert "krakenpy.proxy.flatmap" in HOT_MODULES[:start]
+
+
+def test_compiled_build_has_every_hot_module_compiled_or_none() -> None:
+    compiled, stale = status()
+    spec = importlib.util.find_spec("krakenpy.server.connection")
+    assert spec is not None and spec.origin is not None
+    if spec.origin.endswith(".py"):
+        assert compiled == []
+    else:  # a compiled build (make compile, a wheel): every listed module, none older than its source
+        assert compiled == list(HOT_MODULES) and stale == []
