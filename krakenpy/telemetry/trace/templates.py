@@ -60,8 +60,6 @@ class ServerTemplate(SpanTemplate):
     per pair; the four client texts are JSON-escaped by orjson inline (a helper call each cost
     ~15 opcodes)."""
 
-    __slots__ = ("_routes", "shape")
-
     def __init__(self, shape: SpanShape) -> None:
         self.shape = shape
         self._routes: dict[tuple[str, str], tuple[str, str]] = {}
@@ -119,8 +117,6 @@ class CallTemplate(SpanTemplate):
     """A proxy or backend INTERNAL span. Values: complete, canceled, status code (None unless the
     call raised)."""
 
-    __slots__ = ("base", "head", "name", "shape", "usual")
-
     def __init__(self, name: str, shape: SpanShape | None, base: dict[str, Any]) -> None:
         self.name = name
         self.shape = shape
@@ -172,8 +168,6 @@ class CallTemplate(SpanTemplate):
 class ClientTemplate(SpanTemplate):
     """An HTTP backend's CLIENT span. Values: URL (redacted), host, port, method, request body size,
     status code, response size, ``(get-conn, dns, tls)`` seconds or None, first-byte time or 0."""
-
-    __slots__ = ("_peers", "base", "head", "name", "shape")
 
     def __init__(self, name: str, shape: SpanShape | None, base: dict[str, Any]) -> None:
         self.name = name
@@ -244,8 +238,6 @@ class ClientTemplate(SpanTemplate):
 
 class ReadTemplate(SpanTemplate):
     """The body-read span (``read_payload``). Values: bytes read, seconds."""
-
-    __slots__ = ("base", "shape")
 
     def __init__(self, shape: SpanShape | None, base: dict[str, Any]) -> None:
         self.shape = shape
