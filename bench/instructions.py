@@ -40,6 +40,9 @@ CONFIGS: dict[str, dict[str, object]] = {
     # ``_doc``): + /__stats + Prometheus, + 100 % traces over OTLP/HTTP (to the canned backend)
     "p1-metrics": {},
     "p1-traces": {},
+    # the same with a sample rate that samples (in effect) no request: what tracing costs a request it
+    # does not record (the trace id drawn, the decision, the traceparent sent to the backend)
+    "p1-traces-unsampled": {},
     # p1-metrics with the backend metrics object present and round_trip only: detailed_connection and
     # read_payload off (absent, krakend-otel turns them on: p1-metrics pays for them)
     "p1-metrics-rt": {},
@@ -59,9 +62,15 @@ CONFIGS: dict[str, dict[str, object]] = {
     "p1-policies": {},
 }
 #: the T rows' configuration files; their listeners bind port 0, the OTLP target is the canned backend
-_T_FILES = {"p1-metrics": "t-metrics.json", "p1-traces": "t-traces.json", "p1-metrics-rt": "t-metrics.json"}
+_T_FILES = {
+    "p1-metrics": "t-metrics.json", "p1-traces": "t-traces.json", "p1-metrics-rt": "t-metrics.json",
+    "p1-traces-unsampled": "t-traces.json",
+}  # fmt: skip
 #: the ``telemetry/opentelemetry`` layers a row sets over its file's
 _T_LAYERS: dict[str, dict[str, object]] = {"p1-metrics-rt": {"backend": {"metrics": {"round_trip": True}}}}
+#: the ``telemetry/opentelemetry`` sample rate a row sets over its file's (a ratio below one in a
+#: billion: a trace id drawn per request, in effect none sampled)
+_T_RATES: dict[str, float] = {"p1-traces-unsampled": 1e-9}
 #: the p1-policies row's two policies: one reads a variable, one calls a macro
 _POLICIES = ["req_method == 'GET'", "!hasQuerystring('debug')"]
 #: the ``--drive`` child's validator value and token, as JSON (set by ``main`` for the JWT rows)
@@ -132,6 +141,8 @@ def _extra(name: str, port: int) -> dict[str, object]:
         extra["telemetry/metrics"]["listen_address"] = f"127.0.0.1:{_free_port()}"
     if name in _T_LAYERS:
         extra["telemetry/opentelemetry"]["layers"] = _T_LAYERS[name]
+    if name in _T_RATES:
+        extra["telemetry/opentelemetry"]["trace_sample_rate"] = _T_RATES[name]
     exporters = extra.get("telemetry/opentelemetry", {}).get("exporters", {})
     for exporter in exporters.get("prometheus", []):
         exporter["port"] = _free_port()

@@ -56,6 +56,13 @@ HOT_MODULES = (
     "krakenpy.telemetry.layers.record",
     "krakenpy.telemetry.metrics.slots",
     "krakenpy.telemetry.metrics.client_slot",
+    # telemetry: traces (a sampled request's trace context, span ids and records, and the exporter's
+    # encoding of them; the sampler and the span buffer stay Python: OpenCensus subclasses them)
+    "krakenpy.telemetry.trace.context",
+    "krakenpy.telemetry.trace.spans",
+    "krakenpy.telemetry.trace.otlptext",
+    "krakenpy.telemetry.trace.templates",
+    "krakenpy.telemetry.otlp",
 )
 
 #: the shared library (in the package) that holds the compiled code of all of them

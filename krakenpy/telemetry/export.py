@@ -15,9 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import aiohttp
 import orjson
 
+from krakenpy.backends.client import ClientOptions
+from krakenpy.backends.fastclient import FastClient
 from krakenpy.gojson import text_json
 from krakenpy.tasks import spawn
 from krakenpy.telemetry.metrics.registry import Registry
@@ -94,7 +95,10 @@ class OtlpExporter:
         self.registry = registry
         self.resource = dict(resource)
         self._resource_text = attributes_text(self.resource)  # the same on every batch
-        self._session: aiohttp.ClientSession | None = None
+        #: OTLP/HTTP posts go through the gateway's own lean client (keep-alive, compiled with the hot
+        #: path; https through its aiohttp fallback): aiohttp's ClientSession cost ~1 M machine
+        #: instructions per post, the collector's reading included (bench/README.md, round 8: trace2)
+        self._client: FastClient | None = None
         self._channels: dict[str, Any] = {}
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -106,7 +110,7 @@ class OtlpExporter:
         self.exported_spans = 0
 
     async def start(self) -> None:
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=_TIMEOUT))
+        self._client = FastClient(ClientOptions())
         self.buffer.on_full(self._wake.set)
         if any(t.traces for t in self.targets):
             self._tasks.append(spawn(self._span_loop()))
@@ -125,9 +129,9 @@ class OtlpExporter:
                 pass
         self._tasks.clear()
         await self.flush()  # the last batch
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
         for channel in self._channels.values():
             await channel.close()
         self._channels.clear()
@@ -169,15 +173,15 @@ class OtlpExporter:
             self._failures.report(target.name, kind, exc)
 
     async def _http(self, target: OtlpTarget, kind: str, body: bytes) -> None:
-        assert self._session is not None
+        assert self._client is not None
         ctype = "application/json"
         if self._protobuf:
             body, ctype = to_protobuf(orjson.loads(body), kind), "application/x-protobuf"
-        headers = {"Content-Type": ctype, **dict(target.headers)}
-        async with self._session.post(f"{target.base_url}/v1/{kind}", data=body, headers=headers) as resp:
-            if resp.status >= 300:
-                raise RuntimeError(f"HTTP {resp.status}")
-            await resp.read()
+        headers = list({"Content-Type": ctype, **dict(target.headers)}.items())
+        async with asyncio.timeout(_TIMEOUT):
+            response = await self._client.request("POST", f"{target.base_url}/v1/{kind}", headers, body)
+        if response.status >= 300:
+            raise RuntimeError(f"HTTP {response.status}")
 
     async def _grpc(self, target: OtlpTarget, kind: str, body: bytes) -> None:
         import grpc

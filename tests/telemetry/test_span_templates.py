@@ -10,7 +10,17 @@ from typing import Any
 import orjson
 
 from krakenpy.telemetry.otlp import spans_body
-from krakenpy.telemetry.trace.spans import CLIENT, INTERNAL, SERVER, Record, SpanBuffer, SpanShape, span_base, span_of
+from krakenpy.telemetry.trace.spans import (
+    CLIENT,
+    INTERNAL,
+    SERVER,
+    Record,
+    SpanBuffer,
+    SpanShape,
+    span_base,
+    span_of,
+    tee,
+)
 from krakenpy.telemetry.trace.templates import CallTemplate, ClientTemplate, ReadTemplate, ServerTemplate
 from tests.telemetry.test_otlp_spans import TRACE, _expected
 
@@ -101,6 +111,25 @@ def test_span_buffer_takes_records_and_a_cold_path_span() -> None:
     assert buffer.dropped == 1
     drained = buffer.drain()
     assert drained[0] is record and span_of(drained[1]) is proxy and buffer.spans == []
+
+
+def test_span_buffer_tee_gives_every_target_each_record_within_its_own_bound() -> None:
+    small, large = SpanBuffer(limit=1), SpanBuffer(limit=3, wake_at=2)
+    woken: list[bool] = []
+    large.on_full(lambda: woken.append(True))
+    both = tee([small, large])
+    records = _records()[:3]
+    for record in records:
+        both.add(record)
+    assert both.drain() == [] and both.dropped == 0  # a tee keeps nothing itself
+    assert small.drain() == records[:1] and small.dropped == 2
+    assert large.drain() == records and large.dropped == 0 and woken == [True]
+
+
+def test_span_made_from_a_record_keeps_its_id_and_times() -> None:
+    record = _records()[2]
+    span = span_of(record)
+    assert (span.trace_id, span.span_id, span.parent_id, span.start_ns, span.end_ns) == record[1:6]
 
 
 def test_span_bases_unique_per_request() -> None:

@@ -16,9 +16,9 @@ from typing import Any, Final, Protocol
 
 from krakenpy.tasks import spawn
 from krakenpy.telemetry.opencensus.spans import OcSpan
-from krakenpy.telemetry.trace.spans import Record, Span, SpanBuffer, span_of
+from krakenpy.telemetry.trace.spans import Span, SpanBuffer, span_of
 
-__all__ = ["PREFIX", "Quiet", "SpanPump", "SpanSink", "TeeBuffer"]
+__all__ = ["PREFIX", "Quiet", "SpanPump", "SpanSink"]
 
 log = logging.getLogger("krakenpy.telemetry")
 #: KrakenD's log prefix for this namespace
@@ -50,21 +50,6 @@ class Quiet:
         if now >= self._next:
             self._next = now + _QUIET
             log.warning(PREFIX + " " + message, *args)
-
-
-class TeeBuffer(SpanBuffer):
-    """The tracer's buffer when several exporters read the same spans: each gets every span in
-    its own buffer (with its own bound), so one slow exporter never starves another."""
-
-    __slots__ = ("targets",)
-
-    def __init__(self, targets: list[SpanBuffer]) -> None:
-        super().__init__(limit=0)
-        self.targets = targets
-
-    def add(self, record: Record) -> None:
-        for target in self.targets:
-            target.add(record)
 
 
 class SpanPump:

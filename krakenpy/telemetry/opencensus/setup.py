@@ -22,12 +22,12 @@ from krakenpy.state import Key
 from krakenpy.telemetry.hub import Service, Telemetry
 from krakenpy.telemetry.metrics.instruments import gin_route
 from krakenpy.telemetry.metrics.registry import Histogram, Registry
-from krakenpy.telemetry.opencensus.exporter import PREFIX, SpanPump, SpanSink, TeeBuffer
+from krakenpy.telemetry.opencensus.exporter import PREFIX, SpanPump, SpanSink
 from krakenpy.telemetry.opencensus.settings import OpenCensusOptions
 from krakenpy.telemetry.opencensus.spans import OcSpan, OpenCensusSampler, Translator
 from krakenpy.telemetry.opencensus.views import ClientViews, ServerViews, view_lines, view_rows
 from krakenpy.telemetry.servers import Listener, prometheus_body
-from krakenpy.telemetry.trace.spans import SpanBuffer
+from krakenpy.telemetry.trace.spans import SpanBuffer, tee
 from krakenpy.telemetry.trace.tracer import DEFAULT_SKIP_PATHS, LayerTraceOptions, Tracer
 
 __all__ = ["OC_CLIENT", "OC_LISTENER", "OC_PUMPS", "OC_SERVER", "configure_opencensus"]
@@ -194,7 +194,7 @@ def _tracing(resources: Resources, hub: Telemetry, o: OpenCensusOptions) -> None
 def _one(buffers: list[SpanBuffer]) -> SpanBuffer:
     if not buffers:
         return SpanBuffer(limit=0)  # nothing is traced: a buffer that keeps nothing
-    return buffers[0] if len(buffers) == 1 else TeeBuffer(buffers)
+    return buffers[0] if len(buffers) == 1 else tee(buffers)
 
 
 def _merge(tracer: Tracer, buffers: list[SpanBuffer], traced: bool, o: OpenCensusOptions) -> None:
@@ -210,7 +210,7 @@ def _merge(tracer: Tracer, buffers: list[SpanBuffer], traced: bool, o: OpenCensu
         )
         # the OTel buffer is drained only when an OTLP exporter sends traces; without one the OTel
         # tracer was there for propagation only, and OpenCensus' sample_rate decides
-        tracer.buffer = TeeBuffer([tracer.buffer, *buffers] if otel_traces else buffers)
+        tracer.buffer = tee([tracer.buffer, *buffers] if otel_traces else buffers)
         if not otel_traces:
             tracer.sampler = OpenCensusSampler(o.sample_rate)
     if layers.backend and "b3multi" not in tracer.propagators:

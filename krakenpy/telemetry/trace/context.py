@@ -13,6 +13,7 @@ from typing import Final
 from multidict import istr
 
 from krakenpy.telemetry.ids import HEX3, CounterIds
+from krakenpy.telemetry.trace.sampler import Sampler
 
 __all__ = [
     "PROPAGATORS",
@@ -180,26 +181,6 @@ def propagators_from_env(environ: Mapping[str, str] | None = None) -> tuple[str,
     if "none" in names:
         return ()
     return tuple(n for n in names if n in PROPAGATORS)
-
-
-class Sampler:
-    """KrakenD's rule: a rate strictly between 0 and 1 is parent-based trace-id ratio, anything
-    else samples every request (krakend-otel: rate 0 too)."""
-
-    __slots__ = ("_bound", "rate", "ratio")
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self.ratio = 0.0 < rate < 1.0
-        # only a ratio needs the bound: any other rate (1e308 too) samples everything, as in KrakenD
-        self._bound = int(rate * (1 << 64)) if self.ratio else 0
-
-    def sample(self, trace_id: str, parent_sampled: bool | None) -> bool:
-        if not self.ratio:
-            return True
-        if parent_sampled is not None:
-            return parent_sampled
-        return int(trace_id[16:], 16) < self._bound
 
 
 def extract(get: Callable[[str], str | None], propagators: Sequence[str], sampler: Sampler) -> TraceState:

@@ -19,7 +19,7 @@ from krakenpy.telemetry.trace.otlptext import span_text
 
 __all__ = [
     "CLIENT", "INTERNAL", "SERVER", "SPAN", "Record", "Span", "SpanBuffer", "SpanShape", "SpanTemplate", "shape_for",
-    "span_base", "span_of",
+    "span_base", "span_of", "tee",
 ]  # fmt: skip
 
 INTERNAL: Final = 1
@@ -50,8 +50,6 @@ class SpanShape:
     """The fixed attributes of one layer's spans (stage, route, method, the layer's ``static``), made
     once at start-up; ``encoded`` is their OTLP/JSON text, written by the exporter on first use."""
 
-    __slots__ = ("attributes", "encoded")
-
     def __init__(self, attributes: Mapping[str, Any]) -> None:
         self.attributes = dict(attributes)
         self.encoded: str | None = None
@@ -77,27 +75,37 @@ class Span:
     ids), ~1.4k machine instructions against ~2.8k for 64 fresh random bits (2026-12-01)."""
 
     end_ns: int = 0
-    status: int = UNSET
+    status: int = 0  # UNSET (a literal: mypyc cannot default an attribute to a module name)
     status_message: str = ""
     events: list[tuple[str, int, dict[str, Any]]] | None = None
     #: the layer's fixed attributes (not repeated in ``attributes``), or None
     static: SpanShape | None = None
 
-    def __init__(self, trace_id: str, parent_id: str | None, name: str, kind: int, attributes: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        trace_id: str,
+        parent_id: str | None,
+        name: str,
+        kind: int,
+        attributes: dict[str, Any],
+        span_id: str = "",
+        start_ns: int = 0,
+    ) -> None:
         self.trace_id = trace_id
-        self.span_id = hop_span_id()
+        self.span_id = span_id or hop_span_id()
         self.parent_id = parent_id
         self.name = name
         self.kind = kind
         self.attributes = attributes
-        self.start_ns = _now()
+        self.start_ns = start_ns or _now()
 
     @classmethod
     def made(cls, record: Record, name: str, kind: int, attributes: dict[str, Any], static: SpanShape | None) -> Span:
         """The span a template's record stands for (its ids, times and status from the record)."""
-        span = cls.__new__(cls)
-        span.trace_id, span.span_id, span.parent_id, span.start_ns, span.end_ns = record[1:6]
-        span.name, span.kind, span.attributes, span.static = name, kind, attributes, static
+        # the record's id and start given: no id drawn, no clock read (a class mypyc compiles has
+        # no ``__new__`` to skip ``__init__`` with)
+        span = cls(record[1], record[3], name, kind, attributes, record[2], record[4])
+        span.end_ns, span.static = record[5], static
         if record[6]:
             span.status, span.status_message = record[6], record[7]
         return span
@@ -127,8 +135,6 @@ class SpanTemplate(ABC):
     ``span`` (a :class:`Span` for the OpenCensus translator). Subclasses live with the encoder
     (:mod:`krakenpy.telemetry.trace.templates`); the layers only name them."""
 
-    __slots__ = ()
-
     @abstractmethod
     def text(self, record: Record) -> str:
         """The record as one OTLP/JSON span object."""
@@ -140,8 +146,6 @@ class SpanTemplate(ABC):
 
 class _Generic(SpanTemplate):
     """A record that carries its :class:`Span` (its last value): written field by field."""
-
-    __slots__ = ()
 
     def text(self, record: Record) -> str:
         return span_text(record[8])
@@ -163,14 +167,14 @@ def span_of(record: Record) -> Span:
 class SpanBuffer:
     """Ended span records waiting for export; bounded (new ones are dropped and counted when full)."""
 
-    __slots__ = ("_notify", "dropped", "limit", "spans", "wake_at")
-
-    def __init__(self, limit: int = 2048, wake_at: int = 512) -> None:
+    def __init__(self, limit: int = 2048, wake_at: int = 512, targets: list[SpanBuffer] | None = None) -> None:
         self.spans: list[Record] = []
         self.limit = limit
         self.wake_at = wake_at
         self.dropped = 0
         self._notify: Callable[[], None] | None = None
+        #: a tee (:func:`tee`): every record goes to each of these buffers, none is kept here
+        self.targets = targets
 
     def on_full(self, notify: Callable[[], None]) -> None:
         self._notify = notify
@@ -184,7 +188,12 @@ class SpanBuffer:
         """Queue an ended span's record (dropped and counted when the buffer is full)."""
         spans = self.spans
         if len(spans) >= self.limit:
-            self.dropped += 1
+            targets = self.targets
+            if targets is None:
+                self.dropped += 1
+                return
+            for target in targets:  # a tee's limit is 0: its records take this branch
+                target.add(record)
             return
         spans.append(record)
         if len(spans) == self.wake_at and self._notify is not None:
@@ -194,6 +203,13 @@ class SpanBuffer:
         out = self.spans
         self.spans = []
         return out
+
+
+def tee(targets: list[SpanBuffer]) -> SpanBuffer:
+    """The tracer's buffer when several exporters read the same spans: each gets every span in its own
+    buffer (with its own bound), so one slow exporter never starves another. (One class with a list of
+    targets, not a subclass: mypyc compiles this module, and its classes take no Python subclasses.)"""
+    return SpanBuffer(limit=0, targets=targets)
 
 
 #: the span id of the innermost open span of the running task when an endpoint's backends may run

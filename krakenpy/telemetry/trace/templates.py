@@ -3,7 +3,11 @@ shape's attributes, the keys of the per-request ones) made once, so writing a re
 f-string with its values. Each template can also make a :class:`Span` of a record (OpenCensus).
 
 A record is ``(template, trace_id, span_id, parent_id, start_ns, end_ns, status, message, *values)``;
-the values each template takes are listed on it. Replaced per-attribute cache lookups and joins:
+the values each template takes are listed on it. A record's values are ``Any`` to mypyc, which writes
+an f-string placeholder of an ``Any`` value as a ``str.format`` call (~2k machine instructions each,
+12 in the body-read span: 21k of its 30k, 2026-12-02): the placeholders say ``str(…)``/``repr(…)``,
+which it writes as one C call each (what the interpreter's f-string does without saying so).
+Replaced per-attribute cache lookups and joins:
 (see bench/README.md, "round 7: branch spanrec")."""
 
 from __future__ import annotations
@@ -60,8 +64,6 @@ class ServerTemplate(SpanTemplate):
     per pair; the four client texts are JSON-escaped by orjson inline (a helper call each cost
     ~15 opcodes)."""
 
-    __slots__ = ("_routes", "shape")
-
     def __init__(self, shape: SpanShape) -> None:
         self.shape = shape
         self._routes: dict[tuple[str, str], tuple[str, str]] = {}
@@ -82,19 +84,19 @@ class ServerTemplate(SpanTemplate):
         head, fixed = self._routes.get((method, label)) or self._route(method, label)
         extra = ""
         if body is not None and 0 <= body < INT64_END:
-            extra = f'{{"key":"http.request.body.size","value":{{"intValue":"{body}"}}}},'
+            extra = f'{{"key":"http.request.body.size","value":{{"intValue":"{str(body)}"}}}},'
         if rid:  # an id krakenpy made or one valid_request_id let in: no character JSON escapes
-            extra += f'{{"key":"http.request.id","value":{{"stringValue":"{rid}"}}}},'
-        parent = f'"parentSpanId":"{r[3]}",' if r[3] else ""
+            extra += f'{{"key":"http.request.id","value":{{"stringValue":"{str(rid)}"}}}},'
+        parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
         try:
             return (
-                f'{{"traceId":"{r[1]}","spanId":"{r[2]}",{parent}{head}"startTimeUnixNano":"{r[4]}","endTimeUnixNano":"{r[5]}","attributes":[{fixed}'
+                f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}{head}"startTimeUnixNano":"{str(r[4])}","endTimeUnixNano":"{str(r[5])}","attributes":[{fixed}'
                 f'{{"key":"url.full","value":{{"stringValue":{_dumps(target).decode()}}}}},'
                 f'{{"key":"server.address","value":{{"stringValue":{_dumps(host).decode()}}}}},'
                 f'{{"key":"user_agent.original","value":{{"stringValue":{_dumps(agent).decode()}}}}},'
                 f'{{"key":"client.address","value":{{"stringValue":{_dumps(addr).decode()}}}}},{extra}'
-                f'{{"key":"http.response.status_code","value":{{"intValue":"{code}"}}}},'
-                f'{{"key":"http.response.body.size","value":{{"intValue":"{size}"}}}}],'
+                f'{{"key":"http.response.status_code","value":{{"intValue":"{str(code)}"}}}},'
+                f'{{"key":"http.response.body.size","value":{{"intValue":"{str(size)}"}}}}],'
                 f'"status":{status_text(r[6], r[7]) if r[6] else _OK}}}'
             )
         except orjson.JSONEncodeError:
@@ -118,8 +120,6 @@ class ServerTemplate(SpanTemplate):
 class CallTemplate(SpanTemplate):
     """A proxy or backend INTERNAL span. Values: complete, canceled, status code (None unless the
     call raised)."""
-
-    __slots__ = ("base", "head", "name", "shape", "usual")
 
     def __init__(self, name: str, shape: SpanShape | None, base: dict[str, Any]) -> None:
         self.name = name
@@ -150,13 +150,13 @@ class CallTemplate(SpanTemplate):
         complete, canceled, code = r[8:]
         own = f'{{"key":"complete","value":{{"boolValue":{_BOOL[complete]}}}}}'
         if code is not None:
-            own = f'{{"key":"http.response.status_code","value":{{"intValue":"{code}"}}}},' + own
+            own = f'{{"key":"http.response.status_code","value":{{"intValue":"{str(code)}"}}}},' + own
         if canceled:
             own += ',{"key":"canceled","value":{"boolValue":true}}'
-        parent = f'"parentSpanId":"{r[3]}",' if r[3] else ""
+        parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
         return (
-            f'{{"traceId":"{r[1]}","spanId":"{r[2]}",{parent}{head}"startTimeUnixNano":"{r[4]}",'
-            f'"endTimeUnixNano":"{r[5]}","attributes":[{_fixed(self.shape)}{own}],'
+            f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}{head}"startTimeUnixNano":"{str(r[4])}",'
+            f'"endTimeUnixNano":"{str(r[5])}","attributes":[{_fixed(self.shape)}{own}],'
             f'"status":{status_text(r[6], r[7]) if r[6] else _OK}}}'
         )
 
@@ -173,8 +173,6 @@ class ClientTemplate(SpanTemplate):
     """An HTTP backend's CLIENT span. Values: URL (redacted), host, port, method, request body size,
     status code, response size, ``(get-conn, dns, tls)`` seconds or None, first-byte time or 0."""
 
-    __slots__ = ("_peers", "base", "head", "name", "shape")
-
     def __init__(self, name: str, shape: SpanShape | None, base: dict[str, Any]) -> None:
         self.name = name
         self.shape = shape
@@ -190,7 +188,7 @@ class ClientTemplate(SpanTemplate):
         host, port, method = key
         found = self._peers[key] = (
             f'{_fixed(self.shape)}{{"key":"server.address","value":{{"stringValue":{q(host)}}}}},'
-            f'{{"key":"server.port","value":{{"intValue":"{port}"}}}},'
+            f'{{"key":"server.port","value":{{"intValue":"{str(port)}"}}}},'
             f'{{"key":"http.request.method","value":{{"stringValue":{name_text(method)}}}}},'
         )
         return found
@@ -208,21 +206,21 @@ class ClientTemplate(SpanTemplate):
         if conn is not None:
             get_conn, dns, tls = conn
             extra = (
-                f',{{"key":"get-conn-duration","value":{{"doubleValue":{get_conn!r}}}}},'
-                f'{{"key":"dns-duration","value":{{"doubleValue":{dns!r}}}}},'
-                f'{{"key":"tls-duration","value":{{"doubleValue":{tls!r}}}}}'
+                f',{{"key":"get-conn-duration","value":{{"doubleValue":{repr(get_conn)}}}}},'
+                f'{{"key":"dns-duration","value":{{"doubleValue":{repr(dns)}}}}},'
+                f'{{"key":"tls-duration","value":{{"doubleValue":{repr(tls)}}}}}'
             )
         if first_byte:
-            events = f',"events":[{{"name":"first-byte-time","timeUnixNano":"{first_byte}","attributes":[]}}]'
-        parent = f'"parentSpanId":"{r[3]}",' if r[3] else ""
+            events = f',"events":[{{"name":"first-byte-time","timeUnixNano":"{str(first_byte)}","attributes":[]}}]'
+        parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
         try:
             return (
-                f'{{"traceId":"{r[1]}","spanId":"{r[2]}",{parent}{head}"startTimeUnixNano":"{r[4]}",'
-                f'"endTimeUnixNano":"{r[5]}","attributes":[{fixed}'
+                f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}{head}"startTimeUnixNano":"{str(r[4])}",'
+                f'"endTimeUnixNano":"{str(r[5])}","attributes":[{fixed}'
                 f'{{"key":"url.full","value":{{"stringValue":{_dumps(url).decode()}}}}},'
-                f'{{"key":"http.request.body.size","value":{{"intValue":"{body}"}}}},'
-                f'{{"key":"http.response.status_code","value":{{"intValue":"{code}"}}}},'
-                f'{{"key":"http.response.body.size","value":{{"intValue":"{size}"}}}}{extra}],'
+                f'{{"key":"http.request.body.size","value":{{"intValue":"{str(body)}"}}}},'
+                f'{{"key":"http.response.status_code","value":{{"intValue":"{str(code)}"}}}},'
+                f'{{"key":"http.response.body.size","value":{{"intValue":"{str(size)}"}}}}{extra}],'
                 f'"status":{status_text(r[6], r[7]) if r[6] else _OK}{events}}}'
             )
         except orjson.JSONEncodeError:
@@ -245,8 +243,6 @@ class ClientTemplate(SpanTemplate):
 class ReadTemplate(SpanTemplate):
     """The body-read span (``read_payload``). Values: bytes read, seconds."""
 
-    __slots__ = ("base", "shape")
-
     def __init__(self, shape: SpanShape | None, base: dict[str, Any]) -> None:
         self.shape = shape
         self.base = base
@@ -255,12 +251,12 @@ class ReadTemplate(SpanTemplate):
         if self.shape is None:
             return span_text(self.span(r))
         size, seconds = r[8:]
-        parent = f'"parentSpanId":"{r[3]}",' if r[3] else ""
+        parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
         return (
-            f'{{"traceId":"{r[1]}","spanId":"{r[2]}",{parent}"name":"{_READ}tracker","kind":1,'
-            f'"startTimeUnixNano":"{r[4]}","endTimeUnixNano":"{r[5]}","attributes":[{_fixed(self.shape)}'
-            f'{{"key":"{_READ}size","value":{{"intValue":"{size}"}}}},'
-            f'{{"key":"{_READ}time","value":{{"doubleValue":{seconds!r}}}}}],'
+            f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}"name":"{_READ}tracker","kind":1,'
+            f'"startTimeUnixNano":"{str(r[4])}","endTimeUnixNano":"{str(r[5])}","attributes":[{_fixed(self.shape)}'
+            f'{{"key":"{_READ}size","value":{{"intValue":"{str(size)}"}}}},'
+            f'{{"key":"{_READ}time","value":{{"doubleValue":{repr(seconds)}}}}}],'
             f'"status":{status_text(r[6], r[7]) if r[6] else _OK}}}'
         )
 
