@@ -63,6 +63,17 @@ HOT_MODULES = (
     "krakenpy.telemetry.trace.otlptext",
     "krakenpy.telemetry.trace.templates",
     "krakenpy.telemetry.otlp",
+    # lua: what a P3 request runs when its scripts run without the VM (setter plans, the subset's
+    # compiled closures) and the accessors they call (bench/README.md § "Lua on the compiled path")
+    "krakenpy.lua.setters_run",
+    "krakenpy.lua.subset_ops",
+    "krakenpy.lua.subset_values",
+    "krakenpy.lua.api.store",
+    "krakenpy.lua.api.args",
+    "krakenpy.lua.api.headers",
+    "krakenpy.lua.api.request",
+    "krakenpy.lua.api.response",
+    "krakenpy.lua.api.lua_table",
 )
 
 #: the shared library (in the package) that holds the compiled code of all of them

@@ -152,9 +152,10 @@ class Script:
         options, limits, runtime = self.options, self.limits, self.runtime
         if self._sources or options.allow_open_libs or limits.timeout or limits.max_instructions < MIN_BUDGET:
             return None, None
-        accessors, names, objects = runtime.bindings.accessors, runtime.global_names, runtime.objects.objects
+        bindings, names, objects = runtime.bindings, runtime.global_names, runtime.objects.objects
+        accessors, getters = bindings.accessors, bindings.getters
         pre, post, router = (
-            plan(code.encode(), name, phase, accessors, names, objects) if code else None
+            plan(code.encode(), name, phase, accessors, names, objects, getters) if code else None
             for code, name, phase in (
                 (options.pre, "pre-script", "pre"),
                 (options.post, "post-script", "post"),

@@ -53,9 +53,11 @@ def compile_subset(
     objects: dict[int, Any],
     ids: Mapping[int, int],
     globals_: frozenset[str],
+    getters: Mapping[bytes, Mapping[bytes, Accessor]] | None = None,
 ) -> Compiled:
-    """Compile a chunk's tokens; raises :class:`Refused`. ``loaders``: global → slot of its ``load()``."""
-    parser = _Parser(toks, prefix, loaders, classes, setters, accessors, objects, ids, globals_)
+    """Compile a chunk's tokens; raises :class:`Refused`. ``loaders``: global → slot of its ``load()``;
+    ``getters``: the accessors getter calls make (guarded as Lua's: ``Bindings.getters``), else ``accessors``."""
+    parser = _Parser(toks, prefix, loaders, classes, setters, accessors, objects, ids, globals_, getters)
     chunk = parser.block()
     if parser.at != len(toks):
         raise Refused

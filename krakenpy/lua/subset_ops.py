@@ -11,7 +11,6 @@ each closure call saved is ~0.3-0.5 k machine instructions, against ~16 k for a 
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
@@ -22,6 +21,7 @@ from krakenpy.lua.subset_values import LUA_NIL, Fault, LuaObject, lifted, lua_eq
 __all__ = [
     "Const",
     "Expr",
+    "LiteralCall",
     "Returned",
     "Stmt",
     "assign",
@@ -51,8 +51,6 @@ class Returned(Exception):
 class Const:
     """A literal: its value, and callable as any expression."""
 
-    __slots__ = ("value",)
-
     def __init__(self, value: Any) -> None:
         self.value = value
 
@@ -62,10 +60,6 @@ class Const:
 
 #: an accessor's out-of-memory error: raised without a position (prelude.lua's ``fail``)
 _MEMERR: Final = b"not enough memory"
-#: the closures of getter calls whose arguments are all literals → (accessor, arguments, position)
-_LITERAL_CALLS: Final[weakref.WeakKeyDictionary[Expr, tuple[Accessor, tuple[Any, ...], bytes]]] = (
-    weakref.WeakKeyDictionary()
-)
 #: Lua's numbers as lupa hands them over
 _NUMBERS: Final = (int, float)
 #: lupa's message when a getter's integer does not fit Lua's (the run fails at the call's line)
@@ -84,16 +78,7 @@ def call(accessor: Accessor, id_: int, args: Sequence[Expr], where: bytes) -> Ex
     """A method call whose result is nothing, a plain value or an error (setters and plain getters)."""
     n = len(args)
     if all(type(arg) is Const for arg in args):
-        bound = (id_, n, *(arg.value for arg in args))  # type: ignore[attr-defined]
-
-        def call_k() -> Any:
-            result = accessor(*bound)
-            if result is None or result[0] == Kind.PLAIN:
-                return result and result[1]
-            raise failed(where, result)
-
-        _LITERAL_CALLS[call_k] = (accessor, bound, where)
-        return call_k
+        return LiteralCall(accessor, (id_, n, *(arg.value for arg in args)), where)  # type: ignore[attr-defined]
     if n == 1:
         (arg,) = args
 
@@ -123,6 +108,23 @@ def call(accessor: Accessor, id_: int, args: Sequence[Expr], where: bytes) -> Ex
         raise failed(where, result)
 
     return call2
+
+
+class LiteralCall:
+    """A call whose arguments are all literals (bound once); :func:`compare` fuses it with a literal.
+
+    A class rather than a closure so that :func:`compare` recognises it by its type: the closures
+    were once looked up in a weak-keyed table, and a weak reference to a mypyc-compiled closure
+    crashes the interpreter (bench/README.md § "The hot path compiled with mypyc")."""
+
+    def __init__(self, accessor: Accessor, bound: tuple[Any, ...], where: bytes) -> None:
+        self.accessor, self.bound, self.where = accessor, bound, where
+
+    def __call__(self) -> Any:
+        result = self.accessor(*self.bound)
+        if result is None or result[0] == Kind.PLAIN:
+            return result and result[1]
+        raise failed(self.where, result)
 
 
 def get(accessor: Accessor, objects: dict[int, Any], id_: int, arg: Expr, where: bytes) -> Expr:
@@ -169,9 +171,8 @@ def compare(left: Expr, right: Expr, equal: bool) -> Expr:
         left, right = right, left  # Lua's equality is symmetric
     if type(right) is Const:
         k = right.value
-        fused = _LITERAL_CALLS.get(left) if type(left) is not Const else None
-        if fused is not None:
-            return _call_compared(*fused, k, equal)
+        if type(left) is LiteralCall:
+            return _call_compared(left.accessor, left.bound, left.where, k, equal)
         if type(k) is bytes:
             if equal:
                 return lambda: (v := left()).__class__ is bytes and v == k

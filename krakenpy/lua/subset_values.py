@@ -19,8 +19,6 @@ __all__ = ["LUA_NIL", "Fault", "LuaObject", "lifted", "lua_eq", "lua_tostring", 
 class LuaObject:
     """A table api.lua would make for a getter's container result (compared by identity)."""
 
-    __slots__ = ("value",)
-
     def __init__(self, value: Any) -> None:
         self.value = value
 

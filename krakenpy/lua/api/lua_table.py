@@ -33,7 +33,12 @@ def methods(store: Store) -> Methods:
             return bad_arg(store, 1, "set", "string", k)
         if v is None:  # KrakenD ignores a nil value
             return None
-        if v is True or v is False or type(v) is int:  # fast path for scalars
+        # fast paths for scalars; a boolean apart: compiled by mypyc, a value narrowed to ``bool | int``
+        # is an ``int`` and would be stored as 1 (a test of the compiled build caught ``true`` as 1)
+        if v is True or v is False:
+            h[key] = v
+            return None
+        if type(v) is int:
             h[key] = v
             return None
         try:

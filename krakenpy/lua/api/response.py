@@ -18,7 +18,7 @@ __all__ = ["SCRIPT_FAULT", "PostState", "error_status", "methods"]
 SCRIPT_FAULT: Final = 500
 
 
-@dataclass(slots=True)
+@dataclass
 class PostState:
     """What a ``post`` script sees: the response, and the error of the next layer if it failed."""
 

@@ -26,8 +26,6 @@ ENTRY_COST: Final = 256
 class Store:
     """One runtime's object table and the Lua helpers the accessors need."""
 
-    __slots__ = ("_lookup", "lua", "mark", "nil", "objects", "ref")
-
     def __init__(self, lua: Any, handles: Any, nil: Any, objects: Handles) -> None:
         self.lua = lua
         #: the shared ``luaNil`` / ``json.null`` table
