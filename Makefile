@@ -85,7 +85,8 @@ test: install install-emulator install-test-deps
 	  tests/server/test_connection.py; \
 	$(CLEAN_COMPILED); \
 	$(BIN)/python -c '$(SUMMARY)(s != "pure Python")'; \
-	$(BIN)/pytest -q -p no:cacheprovider $(HOT_TESTS) tests/backends tests/telemetry tests/components/telemetry tests/test_compiled.py; \
+	$(BIN)/pytest -q -p no:cacheprovider $(HOT_TESTS) tests/backends tests/telemetry tests/components/telemetry \
+	  tests/lua tests/test_compiled.py; \
 	KRAKENPY_TEST_COMPILED_WHEEL=1 $(BIN)/pytest -q -p no:cacheprovider tests/test_packaging.py -k compiled
 
 # every extension module in the package (the hot modules', the group library and any left over from
