@@ -225,7 +225,7 @@ def _fifo(span: float) -> tuple[asyncio.Task[object], _Fifo]:
     state = _current
     # the last loop's current task first: current_task() without a loop asks get_running_loop(),
     # which on 3.11 makes a getpid syscall (one per armed timer: 2 of a P2 request's 4, strace -c)
-    task = _CURRENT.get(state.loop) if state is not None and state.thread == get_ident() else None
+    task = current_task(state.loop) if state is not None and state.thread == get_ident() else None
     if task is None:
         task = asyncio.current_task()
         if task is None:
@@ -271,7 +271,7 @@ def bounded_proxy(executor: Proxy, prepare: Callable[[Request], None] | None = N
             prepare(request)
         shared = request.timer
         # current_task() of a given loop skips get_running_loop()'s getpid syscall
-        if shared is not None and shared.task is _CURRENT.get(shared.task.get_loop()):
+        if shared is not None and shared.task is current_task(shared.task.get_loop()):
             # in the handler's task: its request timer serves (no timer of our own to arm and disarm)
             if not enter(shared):
                 raise BackendError("context deadline exceeded")
