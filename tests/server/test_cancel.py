@@ -31,6 +31,7 @@ from tests.cli_gateway import gateway_process, stop
 from tests.conftest import free_port
 from tests.grpc.conftest import SERVICE, compile_descriptor_set
 from tests.server.wirekit import gateway_server
+from tests.websocket.kit import Seen, echo_app, frame, handshake, read_for, ws_endpoint
 
 Start = Callable[[web.Application], Awaitable[str]]
 #: how long a backend handler waits when nothing cancels it: far beyond every bounded poll below
@@ -290,3 +291,32 @@ async def test_cancel_http2_stream_reset_cancels_backend_calls(backend: Start, t
     finally:
         await served.close()
         await gateway.close()
+
+
+@pytest.mark.parametrize("leave", ["close 4001", "abort"])
+async def test_cancel_embedded_websocket_client_close_code_reaches_the_backend(
+    backend: Start, embedded: Callable[[dict[str, Any]], Awaitable[int]], leave: str
+) -> None:
+    """The handler aiohttp cancels when the client leaves is the session's: the backend still learns
+    the client's close code (4001), or 1001 when the client's connection just ended, as on
+    krakenpy's own server (the cancellation used to land first, and the backend heard 1000)."""
+    seen = Seen()
+    host = await backend(echo_app(seen))
+    endpoint = ws_endpoint(host, enable_direct_communication=True)
+    port = await embedded({"version": 3, "endpoints": [endpoint]})
+    if leave == "abort":
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(handshake() + frame(b"one"))
+        assert b"one" in await read_for(reader, 1.0)
+        writer.transport.abort()
+        expected = 1001
+    else:
+        async with aiohttp.ClientSession() as session:
+            ws = await session.ws_connect(f"http://127.0.0.1:{port}/ws")
+            await ws.send_str("one")
+            assert (await ws.receive(timeout=5)).data == "one"
+            await ws.close(code=4001)
+        expected = 4001
+    backend_ws = seen.sockets[0]
+    assert await until(lambda: backend_ws.closed), seen.messages
+    assert backend_ws.close_code == expected
