@@ -83,9 +83,10 @@ def server_options() -> dict[str, Any]:
 
 
 def make_server(handler: AiohttpHandler, **kwargs: Any) -> web.Server:
-    """The ``aiohttp.web.Server`` for ``handler``: :func:`server_options` (``kwargs`` add to them) and
-    Go's answer to requests the parser refuses."""
-    return _Server(handler, **server_options(), **kwargs)
+    """The ``aiohttp.web.Server`` for ``handler``: :func:`server_options` (``kwargs`` add to them and
+    override them: ``handler_cancellation=False`` lets a handler run on after its client left) and Go's
+    answer to requests the parser refuses."""
+    return _Server(handler, **{**server_options(), **kwargs})
 
 
 def edge_request(request: web.BaseRequest) -> HttpRequest:

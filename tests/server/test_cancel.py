@@ -320,3 +320,41 @@ async def test_cancel_embedded_websocket_client_close_code_reaches_the_backend(
     backend_ws = seen.sockets[0]
     assert await until(lambda: backend_ws.closed), seen.messages
     assert backend_ws.close_code == expected
+
+
+@pytest.mark.parametrize("options", [{}, {"handler_cancellation": False}, {"auto_decompress": True}])
+async def test_cancel_make_server_options_override_the_defaults(options: dict[str, bool]) -> None:
+    """``make_server``'s keyword arguments override :func:`server_options` (the same keyword twice
+    was a TypeError): an embedder may opt out of the cancellation."""
+    events: list[str] = []
+    release = asyncio.Event()
+
+    async def handler(request: web.BaseRequest) -> web.StreamResponse:
+        events.append("start")
+        try:
+            await release.wait()
+        except asyncio.CancelledError:
+            events.append("cancelled")
+            raise
+        events.append("finished")
+        return web.Response(text="late")
+
+    server = make_server(handler, **options)
+    runner = web.ServerRunner(server, handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        _, writer = await asyncio.open_connection("127.0.0.1", int(runner.addresses[0][1]))
+        writer.write(b"GET / HTTP/1.1\r\nHost: gw\r\n\r\n")
+        assert await until(lambda: events == ["start"]), events
+        writer.close()
+        await writer.wait_closed()
+        # the server saw the client leave (a connection stays listed until its handler returns)
+        assert await until(lambda: all(conn.transport is None for conn in server.connections))
+        release.set()
+        cancels = options.get("handler_cancellation", True)
+        assert await until(lambda: len(events) == 2), events
+        assert events == ["start", "cancelled" if cancels else "finished"]
+    finally:
+        await runner.cleanup()
