@@ -3,7 +3,9 @@ upstream request is aborted (its connection closed), no further backend starts, 
 runs, nothing is retried, and the worker serves the next request. Real parts: slow aiohttp backends on
 127.0.0.1 that record whether their handler was cancelled (aiohttp's test server cancels a handler
 whose client closed), raw client sockets closed mid-wait, the gateway embedded on aiohttp's server,
-the real CLI on both loops and both upstream clients, and an HTTP/2 stream reset."""
+the real CLI on both loops and both upstream clients, and an HTTP/2 stream reset. Also: a backend
+stalled mid-body loses its connection, an embedded WebSocket session passes on how its client left,
+and make_server's options can be overridden."""
 
 from __future__ import annotations
 
@@ -366,3 +368,76 @@ async def test_cancel_make_server_options_override_the_defaults(options: dict[st
         assert events == ["start", "cancelled" if cancels else "finished"]
     finally:
         await runner.cleanup()
+
+
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+@pytest.mark.parametrize("client", ["fast", "aiohttp"])
+async def test_cancel_backend_stalled_mid_body_loses_its_connection(
+    backend: Start,
+    embedded: Callable[[dict[str, Any]], Awaitable[int]],
+    monkeypatch: pytest.MonkeyPatch,
+    client: str,
+    framing: str,
+) -> None:
+    """A backend that sent its headers and part of its body, then stalls: the client that leaves
+    closes that upstream connection (never pooled half read), and the next request dials anew."""
+    monkeypatch.setenv("KRAKENPY_HTTP_CLIENT", client)
+    events: list[str] = []
+    peers: list[tuple[str, int]] = []  # (path, the gateway's port) per upstream request
+
+    def peer(request: web.Request) -> None:
+        assert request.transport is not None
+        peers.append((request.path, int(request.transport.get_extra_info("peername")[1])))
+
+    async def stall(request: web.Request) -> web.StreamResponse:
+        peer(request)
+        out = web.StreamResponse(headers={"Content-Type": "application/json"})
+        if framing == "length":
+            out.content_length = 100
+        else:
+            out.enable_chunked_encoding()
+        await out.prepare(request)
+        await out.write(b'{"id": 1, "pad": "')  # a part, then nothing
+        events.append("start")
+        try:
+            await asyncio.sleep(SLOW)
+        except asyncio.CancelledError:  # the gateway closed the connection
+            events.append("cancelled")
+            raise
+        events.append("finished")
+        return out
+
+    async def fast(request: web.Request) -> web.Response:
+        peer(request)
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_get("/stall", stall)
+    app.router.add_get("/fast", fast)
+    base = await backend(app)
+    host = [base]
+    doc = {
+        "version": 3,
+        "timeout": "60s",
+        "endpoints": [
+            {"endpoint": "/stall", "backend": [{"host": host, "url_pattern": "/stall"}]},
+            {"endpoint": "/ok", "backend": [{"host": host, "url_pattern": "/fast"}]},
+        ],
+    }
+    port = await embedded(doc)
+    # the second round's /stall reuses the connection the first round's /ok left pooled: a cancelled
+    # exchange must close a kept-alive connection too
+    for _ in range(2):
+        events.clear()
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /stall HTTP/1.1\r\nHost: gw\r\n\r\n")
+        await writer.drain()
+        assert await until(lambda: events == ["start"]), events
+        writer.close()
+        await writer.wait_closed()
+        assert await until(lambda: events == ["start", "cancelled"]), events
+        assert await ok(port) == 200
+        stalled, after = peers[-2:]
+        assert stalled[0] == "/stall" and after[0] == "/fast"
+        # a fresh connection: not the stalled one, nor one of those before it
+        assert after[1] not in {port_ for _, port_ in peers[:-1]}, peers
