@@ -23,6 +23,7 @@ from aiohttp.web_protocol import RequestHandler
 from krakenpy.edge import EdgeHandler, HttpRequest, Upgrade
 from krakenpy.server.clientip import peer_address
 from krakenpy.server.sniff import sniff
+from krakenpy.tasks import cancel_and_wait, spawn
 
 __all__ = ["AiohttpHandler", "aiohttp_handler", "edge_request", "make_server", "server_options"]
 
@@ -82,9 +83,10 @@ def server_options() -> dict[str, Any]:
 
 
 def make_server(handler: AiohttpHandler, **kwargs: Any) -> web.Server:
-    """The ``aiohttp.web.Server`` for ``handler``: :func:`server_options` (``kwargs`` add to them) and
-    Go's answer to requests the parser refuses."""
-    return _Server(handler, **server_options(), **kwargs)
+    """The ``aiohttp.web.Server`` for ``handler``: :func:`server_options` (``kwargs`` add to them and
+    override them: ``handler_cancellation=False`` lets a handler run on after its client left) and Go's
+    answer to requests the parser refuses."""
+    return _Server(handler, **{**server_options(), **kwargs})
 
 
 def edge_request(request: web.BaseRequest) -> HttpRequest:
@@ -105,8 +107,16 @@ def edge_request(request: web.BaseRequest) -> HttpRequest:
     )
 
 
+#: seconds a WebSocket session whose handler was cancelled gets to end on its own (to pass on how
+#: its client left) before it is cancelled too
+SESSION_END_WAIT = 5.0
+
 #: the handshake headers aiohttp's WebSocketResponse writes itself
 _HANDSHAKE = frozenset({"upgrade", "connection", "sec-websocket-accept", "sec-websocket-protocol"})
+
+
+async def _session(upgrade: Upgrade, ws: web.WebSocketResponse) -> None:
+    await upgrade.run(ws)  # a coroutine for spawn (``run`` is typed as returning any awaitable)
 
 
 async def _websocket(request: web.BaseRequest, upgrade: Upgrade) -> web.StreamResponse:
@@ -121,8 +131,19 @@ async def _websocket(request: web.BaseRequest, upgrade: Upgrade) -> web.StreamRe
         if name.lower() not in _HANDSHAKE:
             ws.headers.add(name, value)
     await ws.prepare(request)
+    # the session runs in a task of its own, shielded from the handler's cancellation: aiohttp cancels
+    # the handler when the client's connection ends (handler_cancellation), and a session cancelled
+    # there told its backend 1000 instead of the client's close code (or 1001 for a vanished client),
+    # which it reads from its socket a moment later, as on krakenpy's own server
+    session = spawn(_session(upgrade, ws))
     try:
-        await upgrade.run(ws)
+        await asyncio.shield(session)
+    except asyncio.CancelledError:
+        try:  # how the client left reaches the session through its socket (so does a shutdown): bounded
+            await asyncio.wait((session,), timeout=SESSION_END_WAIT)
+        finally:
+            await cancel_and_wait(session)
+        raise
     finally:
         await ws.close(code=1001)  # when the session left without closing (a shutdown cut it)
     return ws

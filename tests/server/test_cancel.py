@@ -3,7 +3,9 @@ upstream request is aborted (its connection closed), no further backend starts, 
 runs, nothing is retried, and the worker serves the next request. Real parts: slow aiohttp backends on
 127.0.0.1 that record whether their handler was cancelled (aiohttp's test server cancels a handler
 whose client closed), raw client sockets closed mid-wait, the gateway embedded on aiohttp's server,
-the real CLI on both loops and both upstream clients, and an HTTP/2 stream reset."""
+the real CLI on both loops and both upstream clients, and an HTTP/2 stream reset. Also: a backend
+stalled mid-body loses its connection, an embedded WebSocket session passes on how its client left,
+and make_server's options can be overridden."""
 
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from tests.cli_gateway import gateway_process, stop
 from tests.conftest import free_port
 from tests.grpc.conftest import SERVICE, compile_descriptor_set
 from tests.server.wirekit import gateway_server
+from tests.websocket.kit import Seen, echo_app, frame, handshake, ws_endpoint
 
 Start = Callable[[web.Application], Awaitable[str]]
 #: how long a backend handler waits when nothing cancels it: far beyond every bounded poll below
@@ -143,6 +146,9 @@ def endpoints(base: str) -> list[dict[str, Any]]:
 
 #: path, the backend calls that start before the client leaves
 CASES = [("/p1", 1), ("/p2", 2), ("/seq", 1), ("/lua", 1), ("/lambda", 1)]
+#: seconds a retry of the Lambda call would come within: its first backoff is at most 1 s
+#: (krakenpy.lambda_.retry.backoff: rand() * 1 s), and a margin
+FIRST_RETRY = 1.5
 
 
 async def check_cancelled(port: int, upstream: Upstream, path: str, started: int) -> None:
@@ -154,6 +160,8 @@ async def check_cancelled(port: int, upstream: Upstream, path: str, started: int
     # no further backend of the sequence, no Lua post script, no retry of the Lambda call
     assert upstream.count("start") == started and upstream.count("fast seq2") == 0
     assert upstream.count("mark") == 0, (path, upstream.events)
+    if path == "/lambda":  # a retry waits its backoff first: watch past the longest one
+        assert not await until(lambda: upstream.count("start") > started, FIRST_RETRY), upstream.events
 
 
 async def check_controls(port: int, upstream: Upstream) -> None:
@@ -290,3 +298,146 @@ async def test_cancel_http2_stream_reset_cancels_backend_calls(backend: Start, t
     finally:
         await served.close()
         await gateway.close()
+
+
+@pytest.mark.parametrize("leave", ["close 4001", "abort"])
+async def test_cancel_embedded_websocket_client_close_code_reaches_the_backend(
+    backend: Start, embedded: Callable[[dict[str, Any]], Awaitable[int]], leave: str
+) -> None:
+    """The handler aiohttp cancels when the client leaves is the session's: the backend still learns
+    the client's close code (4001), or 1001 when the client's connection just ended, as on
+    krakenpy's own server (the cancellation used to land first, and the backend heard 1000)."""
+    seen = Seen()
+    host = await backend(echo_app(seen))
+    endpoint = ws_endpoint(host, enable_direct_communication=True)
+    port = await embedded({"version": 3, "endpoints": [endpoint]})
+    if leave == "abort":
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(handshake() + frame(b"one"))
+        echoed = b""
+        while b"one" not in echoed and (chunk := await asyncio.wait_for(reader.read(65536), 5)):
+            echoed += chunk
+        assert b"one" in echoed, echoed
+        writer.transport.abort()
+        expected = 1001
+    else:
+        async with aiohttp.ClientSession() as session:
+            ws = await session.ws_connect(f"http://127.0.0.1:{port}/ws")
+            await ws.send_str("one")
+            assert (await ws.receive(timeout=5)).data == "one"
+            await ws.close(code=4001)
+        expected = 4001
+    backend_ws = seen.sockets[0]
+    assert await until(lambda: backend_ws.closed), seen.messages
+    assert backend_ws.close_code == expected
+
+
+@pytest.mark.parametrize("options", [{}, {"handler_cancellation": False}, {"auto_decompress": True}])
+async def test_cancel_make_server_options_override_the_defaults(options: dict[str, bool]) -> None:
+    """``make_server``'s keyword arguments override :func:`server_options` (the same keyword twice
+    was a TypeError): an embedder may opt out of the cancellation."""
+    events: list[str] = []
+    release = asyncio.Event()
+
+    async def handler(request: web.BaseRequest) -> web.StreamResponse:
+        events.append("start")
+        try:
+            await release.wait()
+        except asyncio.CancelledError:
+            events.append("cancelled")
+            raise
+        events.append("finished")
+        return web.Response(text="late")
+
+    server = make_server(handler, **options)
+    runner = web.ServerRunner(server, handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        _, writer = await asyncio.open_connection("127.0.0.1", int(runner.addresses[0][1]))
+        writer.write(b"GET / HTTP/1.1\r\nHost: gw\r\n\r\n")
+        assert await until(lambda: events == ["start"]), events
+        writer.close()
+        await writer.wait_closed()
+        # the server saw the client leave (a connection stays listed until its handler returns)
+        assert await until(lambda: all(conn.transport is None for conn in server.connections))
+        release.set()
+        cancels = options.get("handler_cancellation", True)
+        assert await until(lambda: len(events) == 2), events
+        assert events == ["start", "cancelled" if cancels else "finished"]
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+@pytest.mark.parametrize("client", ["fast", "aiohttp"])
+async def test_cancel_backend_stalled_mid_body_loses_its_connection(
+    backend: Start,
+    embedded: Callable[[dict[str, Any]], Awaitable[int]],
+    monkeypatch: pytest.MonkeyPatch,
+    client: str,
+    framing: str,
+) -> None:
+    """A backend that sent its headers and part of its body, then stalls: the client that leaves
+    closes that upstream connection (never pooled half read), and the next request dials anew."""
+    monkeypatch.setenv("KRAKENPY_HTTP_CLIENT", client)
+    events: list[str] = []
+    peers: list[tuple[str, int]] = []  # (path, the gateway's port) per upstream request
+
+    def peer(request: web.Request) -> None:
+        assert request.transport is not None
+        peers.append((request.path, int(request.transport.get_extra_info("peername")[1])))
+
+    async def stall(request: web.Request) -> web.StreamResponse:
+        peer(request)
+        out = web.StreamResponse(headers={"Content-Type": "application/json"})
+        if framing == "length":
+            out.content_length = 100
+        else:
+            out.enable_chunked_encoding()
+        await out.prepare(request)
+        await out.write(b'{"id": 1, "pad": "')  # a part, then nothing
+        events.append("start")
+        try:
+            await asyncio.sleep(SLOW)
+        except asyncio.CancelledError:  # the gateway closed the connection
+            events.append("cancelled")
+            raise
+        events.append("finished")
+        return out
+
+    async def fast(request: web.Request) -> web.Response:
+        peer(request)
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_get("/stall", stall)
+    app.router.add_get("/fast", fast)
+    base = await backend(app)
+    host = [base]
+    doc = {
+        "version": 3,
+        "timeout": "60s",
+        "endpoints": [
+            {"endpoint": "/stall", "backend": [{"host": host, "url_pattern": "/stall"}]},
+            {"endpoint": "/ok", "backend": [{"host": host, "url_pattern": "/fast"}]},
+        ],
+    }
+    port = await embedded(doc)
+    # the second round's /stall reuses the connection the first round's /ok left pooled: a cancelled
+    # exchange must close a kept-alive connection too
+    for _ in range(2):
+        events.clear()
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /stall HTTP/1.1\r\nHost: gw\r\n\r\n")
+        await writer.drain()
+        assert await until(lambda: events == ["start"]), events
+        writer.close()
+        await writer.wait_closed()
+        assert await until(lambda: events == ["start", "cancelled"]), events
+        assert await ok(port) == 200
+        stalled, after = peers[-2:]
+        assert stalled[0] == "/stall" and after[0] == "/fast"
+        # a fresh connection: not the stalled one, nor one of those before it
+        assert after[1] not in {port_ for _, port_ in peers[:-1]}, peers

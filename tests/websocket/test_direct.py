@@ -106,14 +106,15 @@ async def test_direct_client_close_closes_the_backend(gateway: Any, backend: Any
     ws = await client.ws_connect("/ws")
     await ws.send_str("one")
     assert (await ws.receive(timeout=5)).data == "one"
-    await ws.close(code=1000)
-    assert ws.close_code == 1000
+    await ws.close(code=4001)
+    assert ws.close_code == 4001
     backend_ws = seen.sockets[0]
     for _ in range(100):
         if backend_ws.closed:
             break
         await asyncio.sleep(0.02)
     assert backend_ws.closed
+    assert backend_ws.close_code == 4001  # the client's code, not the gateway's own 1000
 
 
 async def test_direct_backend_down_closes_the_client_once_retries_are_spent(
