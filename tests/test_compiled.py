@@ -34,13 +34,9 @@ def test_compiled_hot_modules_are_sources_of_the_package_named_once() -> None:
         assert PACKAGE.joinpath(*parts[1:]).with_suffix(".py").is_file(), name
 
 
-def test_compiled_hot_modules_hold_the_default_and_metrics_rows_telemetry_after_the_request_path() -> None:
-    # one block after the request path's modules (another block may follow it)
-    telemetry = [name for name in HOT_MODULES if name.startswith("krakenpy.telemetry.")]
-    assert TELEMETRY <= set(telemetry)
-    start = HOT_MODULES.index("krakenpy.telemetry.ids")
-    assert set(HOT_MODULES[start : start + len(TELEMETRY)]) == TELEMETRY
-    assert "krakenpy.proxy.flatmap" in HOT_MODULES[:start]
+def test_compiled_hot_modules_hold_the_default_and_metrics_rows_telemetry() -> None:
+    # the per-request telemetry of the default and metrics rows runs compiled (one group: order does not matter)
+    assert TELEMETRY <= set(HOT_MODULES)
 
 
 def test_compiled_build_has_every_hot_module_compiled_or_none() -> None:

@@ -30,8 +30,9 @@ MAX_LINES: Final = 256
 #: the least time between two writes while lines keep coming. One flush per loop tick cost a loop
 #: callback, the flush and the renderer's set-up for every request of a lone connection (~400 of the
 #: access log's ~950 Python opcodes per request through the server, 2026-12-01); at 20 ms a busy
-#: worker writes dozens of lines per batch, and a line waits at most 20 ms
-INTERVAL: Final = 0.02
+#: worker writes dozens of lines per batch, and a line waits at most 20 ms. Not ``Final``: mypyc writes a
+#: Final's value into the compiled code, and the bench (``--writer-interval``) and tests change it
+INTERVAL = 0.02
 #: ``render(records) -> lines``: what :meth:`LineWriter.entry` queues records for
 Render = Callable[[list[Any]], bytes]
 

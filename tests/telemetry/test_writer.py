@@ -4,6 +4,8 @@ import asyncio
 import os
 from pathlib import Path
 
+import pytest
+
 from krakenpy.telemetry.writer import LineWriter
 
 
@@ -142,3 +144,22 @@ async def test_line_writer_busy_batches_wait_for_the_interval(tmp_path: Path) ->
     writer.close()  # a flush before the timer writes the batch and cancels the timer
     assert path.read_bytes() == b"a\nb\nc\nd\n"
     assert writer._handle is None
+
+
+async def test_line_writer_interval_can_be_changed_at_run_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # bench.instructions --writer-interval sets it: a compiled build must read the module's value, not
+    # a constant written into its code
+    from krakenpy.telemetry import writer as module
+
+    monkeypatch.setattr(module, "INTERVAL", 30.0)
+    path = tmp_path / "slow.log"
+    writer = LineWriter.open(str(path))
+    writer.write(b"a\n")
+    await asyncio.sleep(0)
+    writer.write(b"b\n")
+    await asyncio.sleep(0)
+    handle = writer._handle
+    assert handle is not None
+    assert handle.when() - asyncio.get_running_loop().time() > 20.0  # not 0.02
+    writer.close()
+    assert path.read_bytes() == b"a\nb\n"

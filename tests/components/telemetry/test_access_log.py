@@ -62,7 +62,7 @@ async def test_access_log_on_by_default_in_gins_format_redacted(served, upstream
 
 
 async def test_access_log_default_line_client_ip_from_forwarding_headers(served, upstream, capfd) -> None:  # type: ignore[no-untyped-def]
-    # the default handler reads the client IP inline unless a forwarding header came (gin's rules then)
+    # the peer's address unless a forwarding header came (gin's rules then: clientip.resolve_direct)
     base = await upstream(recording_app([]))
     s = await served(doc([{"endpoint": "/a", "backend": [{"host": [base], "url_pattern": "/"}]}]))
     await s.client.get("/a")
