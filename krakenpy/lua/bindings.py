@@ -35,21 +35,25 @@ CLASSES = {
 STRING_OVERHEAD: Final = 64
 #: Lua's own out-of-memory message (interned by prelude.lua: handing it over allocates nothing)
 MEMERR: Final = b"not enough memory"
-#: accessors whose result is never a string (a number, a boolean, an id or nothing): nothing of theirs
-#: can outgrow the memory cap, so Lua calls them unguarded
+#: accessors that take no argument and never return a string (a number only): nothing of theirs can
+#: outgrow the memory cap, so Lua calls them unguarded. An accessor that takes arguments may answer an
+#: error message (a string: bad_arg, NEED_ARGS...) even when its value is a number or a boolean
+#: (``response:statusCode(v)``, ``luaTable:keyExists(k)``): those stay guarded
 NO_STRING: Final[dict[bytes, frozenset[bytes]]] = {
-    b"response": frozenset({b"isComplete", b"statusCode"}),
     b"http_response": frozenset({b"statusCode"}),
-    b"luaTable": frozenset({b"len", b"keyExists"}),
+    b"luaTable": frozenset({b"len"}),
     b"luaList": frozenset({b"len"}),
 }
 
 
-def guarded(accessor: Accessor, used: Any, cap: int) -> Accessor:
+def guarded(accessor: Accessor, used: Any, cap: int, collect: Any) -> Accessor:
     """``accessor`` whose string result is refused (Lua's memory error) when it would not fit the memory left.
 
     Why: lupa copies a returned string into Lua inside its Python-callback section; an allocation the
     cap refuses there unwinds past lupa's GIL release, and the worker's next GIL take waits forever.
+    ``used()`` counts uncollected garbage too, which Lua's allocator would collect (an emergency GC)
+    before failing: when the string does not fit, ``collect()`` runs a full collection and the check is
+    made again, so only memory that is really held refuses it.
     """
 
     def call(*args: Any) -> Result:
@@ -57,7 +61,9 @@ def guarded(accessor: Accessor, used: Any, cap: int) -> Accessor:
         if type(result) is tuple and len(result) > 1:  # the prelude's helpers return bare values
             value = result[1]
             if type(value) is bytes and len(value) + STRING_OVERHEAD > cap - used():
-                return Kind.ERROR, MEMERR
+                collect()
+                if len(value) + STRING_OVERHEAD > cap - used():
+                    return Kind.ERROR, MEMERR
         return result
 
     return call
@@ -69,6 +75,9 @@ class Bindings:
     def __init__(self, lua: Any, handles: Any, nil: Any, objects: Handles, max_memory: int = 0) -> None:
         self._lua = lua
         self._max_memory = max_memory
+        #: a full collection, bound once: its option string is a constant of the chunk, so a call from
+        #: an accessor near the cap allocates no new Lua string
+        self._collect: Any = lua.eval('function() collectgarbage("collect") end') if max_memory else None
         self.store = Store(lua, handles, nil, objects)
         #: class name → method name → accessor, bare (setter plans and the subset's setter calls make
         #: them directly: nothing they return is copied into Lua)
@@ -90,10 +99,11 @@ class Bindings:
 
     def _guard(self, f: Any) -> Any:
         # only Python functions return strings; markers and tables of batteries.functions pass as they are
-        # (the guard costs a Python call per accessor call: +13.5 % on the general pair in the VM)
+        # (the guard costs a Python call per accessor call: +13.5 % on p3-general's pair, run in the subset,
+        # counted through the middleware; see bench/README.md § "Lua on the compiled path")
         if not self._max_memory or not callable(f) or isinstance(f, type):
             return f
-        return guarded(f, self._lua.get_memory_used, self._max_memory)
+        return guarded(f, self._lua.get_memory_used, self._max_memory, self._collect)
 
     def _exit(self, n: int, *args: Any) -> Result:
         """``exit(status, body[, headers])``: the answer is checked and built while the script runs."""

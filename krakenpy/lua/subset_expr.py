@@ -175,9 +175,10 @@ class Expressions:
         getter = GETTERS.get(cls, {}).get(method) == len(args)
         if not getter and not (statement and self.setters[slot].get(method.decode()) == len(args)):
             raise Refused
-        # a getter's string may outgrow the memory left (a body, a header): called guarded as Lua calls
-        # it, it fails as in the VM; the rest call their accessor bare (see _BARE_GETTERS)
-        guarded = getter and method not in _BARE_GETTERS
+        # a getter's string may outgrow the memory left (a body, a header, a method an earlier script set
+        # in Lua, which only checks its token form): called guarded as Lua calls it, it fails as in the VM;
+        # a setter call and a number getter (see _NUMBER_GETTERS) call their accessor bare
+        guarded = getter and method not in _NUMBER_GETTERS.get(cls, ())
         accessor = (self.getters if guarded else self.accessors)[cls][method]
         self.calls.add((slot, method))
         where = self.where(line)
@@ -269,10 +270,13 @@ class Expressions:
         return self.prefix + str(line).encode() + b": "
 
 
-#: getters the subset calls bare: ``method()``'s string is an HTTP token from the request line, which
-#: the server bounds (the VM still guards it: a method a script set in Lua may be any length, and a
-#: run in the VM copies it into Lua, where the subset does not)
-_BARE_GETTERS: Final = frozenset({b"method"})
+#: getters the subset calls bare: with no argument (their arity in :data:`GETTERS`) they answer a number
+#: or a boolean, never a string (Lua calls them guarded: a call with an argument may answer an error
+#: message, see bindings.NO_STRING)
+_NUMBER_GETTERS: Final[Mapping[bytes, frozenset[bytes]]] = {
+    b"response": frozenset({b"isComplete", b"statusCode"}),
+    b"luaTable": frozenset({b"len"}),
+}
 _COMPARISONS: Final = (b"==", b"~=", b"<", b"<=", b">", b">=")
 #: what :meth:`Expressions.literal` returns for a token that is not a literal
 NOT_LITERAL: Final = object()

@@ -16,8 +16,10 @@ from tests.lua.test_setters import _IN_LUA, _script
 MIB = 1024 * 1024
 
 
-async def _run(raw: dict[str, Any], body: bytes, headers: dict[str, list[str]], backend_body: bytes) -> list[Any]:
-    request = Request(method="POST", path="/x", params={}, headers=headers, query={}, url="/x", body=body)
+async def _run(
+    raw: dict[str, Any], body: bytes, headers: dict[str, list[str]], backend_body: bytes, method: str = "POST"
+) -> list[Any]:
+    request = Request(method=method, path="/x", params={}, headers=headers, query={}, url="/x", body=body)
 
     async def inner(req: Request) -> Response:
         return Response(data={"ok": True}, headers={}, status=200, body=backend_body)
@@ -40,6 +42,8 @@ async def main(case: dict[str, Any]) -> list[Any]:
             big if case["big"] == "body" else b"",
             {"X-Big": [big.decode()]} if case["big"] == "header" else {},
             big if case["big"] == "response" else b"",
+            # a method an earlier script set in Lua (request:method(v) checks only its token form)
+            big.decode().upper() if case["big"] == "method" else "POST",
         )
     ]
     out.append(await _run(raw, b"", {}, b""))  # the same runtime keeps serving

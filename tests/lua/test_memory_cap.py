@@ -16,6 +16,7 @@ CASES = {
     "body": ("pre", "local r = request.load() if r:body() == 'x' then r:headers('X-A', 'b') end"),
     "header": ("pre", "local r = request.load() if r:headers('X-Big') == 'x' then r:headers('X-A', 'b') end"),
     "response": ("post", "local r = response.load() if r:body() == 'x' then r:headers('X-A', 'b') end"),
+    "method": ("pre", "local r = request.load() if r:method() == 'x' then r:headers('X-A', 'b') end"),
 }
 
 
@@ -50,17 +51,36 @@ def test_memory_cap_subset_fails_as_the_vm_does(big: str) -> None:
     assert _probe(big, vm=False) == _probe(big, vm=True)
 
 
-def test_memory_cap_guard_names_are_methods_of_their_class() -> None:
-    # a misspelt name in NO_STRING would leave that accessor guarded (slower, not wrong); a name that
+def test_memory_cap_unguarded_accessors_take_no_argument_and_answer_a_number() -> None:
+    # Lua calls NO_STRING's accessors unguarded: none may answer a string, not even an error message,
+    # so none may take an argument (response:statusCode(v) answers a bad v with a message); a name that
     # is not a method at all would hide a rename that unguards a string getter
-    from krakenpy.lua.bindings import CLASSES, NO_STRING, Bindings
+    from krakenpy.lua.api.http_response import HttpResult
+    from krakenpy.lua.api.response import PostState
+    from krakenpy.lua.bindings import NO_STRING, Bindings
+    from krakenpy.proxy.types import Response
     from tests.lua.test_setters import _script
 
-    bindings: Bindings = _script({"pre": "local x = 1", "max_memory": MIB}).runtime.bindings
+    runtime = _script({"pre": "local x = 1", "max_memory": MIB}).runtime
+    bindings: Bindings = runtime.bindings
+    objects = {
+        b"http_response": HttpResult(status=200),
+        b"luaTable": {"a": 1},
+        b"luaList": [1, 2],
+        b"response": PostState(Response(data={}, headers={}, status=200)),
+    }
+    assert set(NO_STRING) <= set(objects)
     for cls, names in NO_STRING.items():
-        assert names <= set(CLASSES[cls].methods(bindings.store)), cls
-        for name in names:
-            assert bindings.getters[cls][name] is bindings.accessors[cls][name]
+        id_ = runtime.objects.ref(objects[cls])
+        try:
+            for name in names:
+                accessor = bindings.accessors[cls][name]
+                assert bindings.getters[cls][name] is accessor, (cls, name)
+                assert type(accessor(id_, 0)[1]) is int, (cls, name)
+                with pytest.raises(TypeError):
+                    accessor(id_, 1, b"x")
+        finally:
+            runtime.objects.objects.pop(id_)
 
 
 def test_memory_cap_guard_only_where_a_string_crosses_into_lua() -> None:
@@ -69,10 +89,12 @@ def test_memory_cap_guard_only_where_a_string_crosses_into_lua() -> None:
 
     runtime = _script({"pre": "local x = 1", "max_memory": MIB}).runtime
     bindings = runtime.bindings
-    # what Lua calls: a getter that may hand over a string is guarded, a number getter is not
+    # what Lua calls: a getter that may hand over a string is guarded (a number getter that takes an
+    # argument too: it may answer an error message), a number getter without arguments is not
     assert bindings.getters[b"request"][b"headers"] is not bindings.accessors[b"request"][b"headers"]
     assert bindings.getters[b"request"][b"body"] is not bindings.accessors[b"request"][b"body"]
-    assert bindings.getters[b"response"][b"statusCode"] is bindings.accessors[b"response"][b"statusCode"]
+    assert bindings.getters[b"response"][b"statusCode"] is not bindings.accessors[b"response"][b"statusCode"]
+    assert bindings.getters[b"http_response"][b"statusCode"] is bindings.accessors[b"http_response"][b"statusCode"]
     # a setter plan's steps make the bare calls: nothing they return is copied into Lua
     planned = plan(
         b"local r = request.load(); r:headers('X-A', 'b')",
@@ -88,3 +110,88 @@ def test_memory_cap_guard_only_where_a_string_crosses_into_lua() -> None:
 
 
 MIB = 1024 * 1024
+
+
+#: a max_memory of its own: these tests fill or litter their runtime, which no other test then shares
+_OWN_CAP = MIB + 12 * 1024
+
+
+@pytest.mark.parametrize(
+    ("cls", "name", "obj", "args"),
+    [
+        (b"response", b"statusCode", "post", (1, True)),  # bad argument
+        (b"response", b"statusCode", "post", (1, 7)),  # not an HTTP status
+        (b"response", b"isComplete", "post", (1, b"yes")),
+        (b"luaTable", b"keyExists", "table", (0,)),  # need arguments
+        (b"luaTable", b"keyExists", "table", (1, True)),
+    ],
+)
+def test_memory_cap_number_getter_error_near_the_cap_fails_with_the_memory_error(
+    cls: bytes, name: bytes, obj: str, args: tuple[Any, ...]
+) -> None:
+    # an accessor whose value is a number or a boolean still answers a bad call with a message, which
+    # lupa copies into Lua: near the cap that copy must be refused before it is made, as any string
+    from krakenpy.lua.api.response import PostState
+    from krakenpy.lua.bindings import MEMERR, STRING_OVERHEAD
+    from krakenpy.lua.convert import Kind
+    from krakenpy.proxy.types import Response
+    from tests.lua.test_setters import _script
+
+    runtime = _script({"pre": "local x = 1", "max_memory": _OWN_CAP}).runtime
+    lua = runtime.lua
+    target = PostState(Response(data={}, headers={}, status=200)) if obj == "post" else {}
+    id_ = runtime.objects.ref(target)
+    getter = runtime.bindings.getters[cls][name]  # what Lua calls
+    # compiled before the runtime is full: compiling a chunk then would fail
+    fill = lua.eval("function(s) FILL = s; collectgarbage('collect') end")
+    clear = lua.eval("function() FILL = nil; collectgarbage('collect') end")
+    message = getter(id_, *args)
+    assert message[0] is Kind.ERROR and message[1] != MEMERR, message
+    try:
+        clear()
+        # held (not garbage) memory up to about the message's length short of the cap
+        fill(b"x" * (_OWN_CAP - lua.get_memory_used() - len(message[1]) - 32))
+        assert _OWN_CAP - lua.get_memory_used() < len(message[1]) + STRING_OVERHEAD
+        assert getter(id_, *args) == (Kind.ERROR, MEMERR)
+    finally:
+        clear()
+        runtime.objects.objects.pop(id_)
+
+
+async def test_memory_cap_garbage_of_another_run_does_not_fail_a_subset_script() -> None:
+    # the guard's count includes garbage a VM run left in the shared runtime; Lua would collect it
+    # before failing an allocation, so the guard collects it too before refusing
+    from krakenpy.lua.modifier import proxy_middleware
+    from krakenpy.proxy.types import Request, Response
+    from tests.lua.test_setters import _IN_LUA, _script
+
+    post = "local r = response.load() if r:headers('X-Big') == 'x' then r:headers('X-A', 'b') end"
+    subset = _script({"post": post, "max_memory": _OWN_CAP})
+    assert subset.setters is not None  # runs in the subset
+    # ~800 KB of strings, all garbage once the run ends
+    litter = "local t = {} for i = 1, 8 do t[i] = string.rep('x', 100000) end"
+    vm = _script({"pre": litter, "max_memory": _OWN_CAP, "max_instructions": _IN_LUA})
+    assert vm.runtime is subset.runtime
+
+    async def inner(request: Request) -> Response:
+        return Response(data={"ok": True}, headers={"X-Big": ["y" * 200_000]}, status=200)
+
+    def request() -> Request:
+        return Request(method="GET", path="/x", params={}, headers={}, query={}, url="/x", body=b"")
+
+    run_subset = proxy_middleware(subset)(inner)
+    subset.runtime.lua.execute(b"collectgarbage('collect')")
+    assert (await run_subset(request())).data == {"ok": True}  # fresh
+    assert (await proxy_middleware(vm)(inner)(request())).data == {"ok": True}
+    assert subset.runtime.lua.get_memory_used() + 200_000 > _OWN_CAP  # the garbage is there
+    assert (await run_subset(request())).data == {"ok": True}
+
+
+def test_memory_cap_subset_calls_bare_only_number_getters_without_arguments() -> None:
+    # the subset calls these bare: safe only while it calls them with no argument (an argument could
+    # be answered with an error message, a string copied into Lua near the cap)
+    from krakenpy.lua.subset_expr import _NUMBER_GETTERS, GETTERS
+
+    for cls, names in _NUMBER_GETTERS.items():
+        for name in names:
+            assert GETTERS[cls][name] == 0, (cls, name)
