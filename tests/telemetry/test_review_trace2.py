@@ -29,6 +29,10 @@ CANARY = "s3cretCANARY"
 ROOT = Path(__file__).resolve().parents[2]
 
 
+class _Text(str):
+    """A str subclass: the templates' cleaning (``type(v) is str``) passes it by."""
+
+
 def _server(i: int, status: Any = 0, target: Any = "/a", code: Any = 200) -> Record:
     template = ServerTemplate(SpanShape({"krakend.stage": "global"}))
     values = ("GET", "/a", target, "gw", "ua", "10.0.0.1", None, "", code, 3)
@@ -45,8 +49,8 @@ def _client(i: int, status: Any = 0, url: Any = "http://b/u") -> Record:
 
 async def _exported_after_bad_records() -> None:
     """Ill-typed records (a status that is no int, targets orjson refuses: an int over 64 bits, an
-    object) among good ones: the exporter drops and counts what it cannot write, sends the rest,
-    and its loop goes on to export the next good span."""
+    object, a str subclass holding a surrogate escape) among good ones: the exporter drops and
+    counts what it cannot write, sends the rest, and its loop goes on to export the next good span."""
     receiver = Receiver()
     server = TestServer(receiver.app(), host="127.0.0.1")
     await server.start_server()
@@ -57,14 +61,15 @@ async def _exported_after_bad_records() -> None:
     try:
         for record in (
             _server(1, status="2"), _client(2, status=[2]), _server(3, target=1 << 70), _server(4, target=object()),
-            _client(5, url=1 << 64), _server(6, code="200"), _server(7),
+            _client(5, url=1 << 64), _server(6, code="200"), _server(10, target=_Text("/a\udcff")), _server(7),
         ):  # fmt: skip
             buffer.add(record)
         await exporter.flush()
         by_id = {sp["spanId"]: sp for sp in receiver.spans()}
-        assert set(by_id) == {f"{i:016x}" for i in (3, 4, 5, 6, 7)}
+        assert set(by_id) == {f"{i:016x}" for i in (3, 4, 5, 6, 7, 10)}
         assert attrs(by_id[f"{3:016x}"])["url.full"] == str(1 << 70)  # as text: an int64 field would be refused
-        assert exporter.dropped_spans == 2 and exporter.exported_spans == 5
+        assert attrs(by_id[f"{10:016x}"])["url.full"] == "/a\ufffd"
+        assert exporter.dropped_spans == 2 and exporter.exported_spans == 6
         buffer.add(_server(8, status="bad"))
         buffer._notify = None  # the loop's own clock, not a wake-up
         await asyncio.sleep(0.8)  # the span loop's flush (every 0.5 s) met the bad record
