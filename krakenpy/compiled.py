@@ -57,7 +57,8 @@ HOT_MODULES = (
     "krakenpy.telemetry.metrics.slots",
     "krakenpy.telemetry.metrics.client_slot",
     # telemetry: traces (a sampled request's trace context, span ids and records, and the exporter's
-    # encoding of them; the sampler and the span buffer stay Python: OpenCensus subclasses them)
+    # encoding of them, the span buffer included; the sampler, trace/sampler.py, stays Python:
+    # OpenCensus subclasses it)
     "krakenpy.telemetry.trace.context",
     "krakenpy.telemetry.trace.spans",
     "krakenpy.telemetry.trace.otlptext",

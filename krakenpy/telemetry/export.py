@@ -23,7 +23,8 @@ from krakenpy.gojson import text_json
 from krakenpy.tasks import spawn
 from krakenpy.telemetry.metrics.registry import Registry
 from krakenpy.telemetry.otlp import attributes_text, metrics_json, protobuf_available, spans_body, to_protobuf
-from krakenpy.telemetry.trace.spans import SpanBuffer
+from krakenpy.telemetry.redact import Redactor
+from krakenpy.telemetry.trace.spans import Record, SpanBuffer
 
 __all__ = ["OtlpExporter", "OtlpTarget", "grpc_available"]
 
@@ -32,6 +33,8 @@ log = logging.getLogger("krakenpy.telemetry")
 SPAN_INTERVAL: Final = 0.5
 BATCH: Final = 512
 _TIMEOUT: Final = 10.0
+#: the key the span writer's failures are logged under (at most once a minute): no exporter's name
+_WRITER: Final = "\x00span writer"
 _GRPC_PATHS: Final = {
     "traces": "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
     "metrics": "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
@@ -67,6 +70,27 @@ class OtlpTarget:
         return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
 
+def _reason(exc: BaseException, target: OtlpTarget, redactor: Redactor) -> str:
+    """An export failure as logged: its type and its text with the collector URL's user info masked
+    (the clients' errors name the URL they called), never empty (a timeout's text is)."""
+    text = str(exc)
+    if not text:
+        text = f"no answer within {_TIMEOUT:g} s" if isinstance(exc, TimeoutError) else "no detail"
+    host = target.host
+    if "@" in host:  # the user info itself, wherever the text names it (with a scheme or not)
+        text = text.replace(host[: host.rindex("@") + 1], "REDACTED:REDACTED@")
+    return f"{type(exc).__name__}: {redactor.text(text)}"
+
+
+def _writable(record: Record) -> bool:
+    """Whether a record's template writes it (the slow path of a batch :func:`spans_body` refused)."""
+    try:
+        record[0].text(record)
+    except Exception:
+        return False
+    return True
+
+
 class _Failures:
     """Log an export failure at most once a minute per target (a down collector must not flood logs)."""
 
@@ -74,10 +98,13 @@ class _Failures:
         self._last: dict[str, float] = {}
 
     def report(self, target: str, what: str, error: object) -> None:
+        self.once(target, f"{what} export to {target} failed: {error}")
+
+    def once(self, key: str, message: str) -> None:
         now = time.monotonic()
-        if now - self._last.get(target, -1e9) >= 60:
-            self._last[target] = now
-            log.warning("[SERVICE: OpenTelemetry] %s export to %s failed: %s", what, target, error)
+        if now - self._last.get(key, -1e9) >= 60:
+            self._last[key] = now
+            log.warning("[SERVICE: OpenTelemetry] %s", message)
 
 
 class OtlpExporter:
@@ -89,6 +116,7 @@ class OtlpExporter:
         buffer: SpanBuffer,
         registry: Registry | None,
         resource: Mapping[str, Any],
+        redactor: Redactor | None = None,
     ) -> None:
         self.targets = targets
         self.buffer = buffer
@@ -96,18 +124,20 @@ class OtlpExporter:
         self.resource = dict(resource)
         self._resource_text = attributes_text(self.resource)  # the same on every batch
         #: OTLP/HTTP posts go through the gateway's own lean client (keep-alive, compiled with the hot
-        #: path; https through its aiohttp fallback): aiohttp's ClientSession cost ~1 M machine
-        #: instructions per post, the collector's reading included (bench/README.md, round 8: trace2)
+        #: path; https through its aiohttp fallback)
         self._client: FastClient | None = None
         self._channels: dict[str, Any] = {}
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._failures = _Failures()
+        self._redactor = redactor or Redactor()
         # OTLP/HTTP body: JSON unless the standard variable asks for protobuf (and it is installed)
         protocol = os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
         self._protobuf = protocol == "http/protobuf" and protobuf_available()
         self._start_ns = time.time_ns()
         self.exported_spans = 0
+        #: spans no template could write (an ill-typed value in a record): dropped, the batch sent
+        self.dropped_spans = 0
 
     async def start(self) -> None:
         self._client = FastClient(ClientOptions())
@@ -142,9 +172,24 @@ class OtlpExporter:
         while spans:
             batch, spans = spans[:BATCH], spans[BATCH:]
             # OTLP/JSON text written straight from the span records (protobuf is made from it)
-            body = spans_body(batch, self._resource_text)
+            try:
+                body = spans_body(batch, self._resource_text)
+            except Exception as exc:
+                batch = self._drop_unwritable(batch, exc)
+                if not batch:
+                    continue
+                body = spans_body(batch, self._resource_text)
             await asyncio.gather(*(self._send(t, "traces", body) for t in self.targets if t.traces))
             self.exported_spans += len(batch)
+
+    def _drop_unwritable(self, batch: list[Record], exc: Exception) -> list[Record]:
+        """The records of ``batch`` a template writes; the others dropped, counted, logged (their
+        values never: a record carries a client's texts)."""
+        kept = [r for r in batch if _writable(r)]
+        dropped = len(batch) - len(kept)
+        self.dropped_spans += dropped
+        self._failures.once(_WRITER, f"{dropped} span(s) dropped: not writable as OTLP ({type(exc).__name__})")
+        return kept
 
     async def _span_loop(self) -> None:
         while True:
@@ -153,7 +198,10 @@ class OtlpExporter:
             except TimeoutError:
                 pass
             self._wake.clear()
-            await self.flush()
+            try:
+                await self.flush()
+            except Exception as exc:  # export goes on with the next batch
+                self._failures.once(_WRITER, f"a span batch lost: {type(exc).__name__}")
 
     async def _metric_loop(self, target: OtlpTarget) -> None:
         assert self.registry is not None
@@ -170,7 +218,7 @@ class OtlpExporter:
             else:
                 await self._grpc(target, kind, body)
         except Exception as exc:  # a collector problem never reaches requests
-            self._failures.report(target.name, kind, exc)
+            self._failures.report(target.name, kind, _reason(exc, target, self._redactor))
 
     async def _http(self, target: OtlpTarget, kind: str, body: bytes) -> None:
         assert self._client is not None

@@ -331,7 +331,7 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
     )
     if targets:  # metrics only (every exporter `disable_traces`): an empty span buffer, never filled
         exporter = OtlpExporter(
-            targets, hub.tracer.buffer if hub.tracer is not None else SpanBuffer(), registry, resource
+            targets, hub.tracer.buffer if hub.tracer is not None else SpanBuffer(), registry, resource, hub.redactor
         )
         hub.services.append(Service("otlp exporter", exporter.start, exporter.stop))
         resources.state.set(EXPORTER, exporter)

@@ -227,6 +227,9 @@ def compile_extract(
     baggage_on = "baggage" in propagators
     sample = sampler.sample
     ratio = sampler.ratio
+    # a subclass (OpenCensus' sampler: sample_rate, ≤ 0 never) has its own rule: every answer is
+    # its sample()'s, as in extract(); the shortcuts below are KrakenD's rule only
+    own = type(sampler) is not Sampler
     w3c_first = bool(readers) and readers[0][0] == "tracecontext"
     # without a traceparent header the W3C reader would only read it again
     others = readers[1:] if w3c_first else readers
@@ -244,7 +247,8 @@ def compile_extract(
                     state = TraceState()
                     state.trace_id = trace_id
                     state.parent_id = span_id
-                    state.sampled = True if not ratio else value[54] in _ODD
+                    sampled = value[54] in _ODD
+                    state.sampled = sample(trace_id, sampled) if own else True if not ratio else sampled
                     tracestate = get(_TRACESTATE_H)
                     if tracestate:
                         state.tracestate = tracestate
@@ -263,7 +267,10 @@ def compile_extract(
                 state.trace_id = trace_id
                 state.parent_id = parent
                 # Sampler.sample inline for the two usual answers: every request, or the caller's flag
-                state.sampled = True if not ratio else flag if flag is not None else sample(trace_id, None)
+                if own:
+                    state.sampled = sample(trace_id, flag)
+                else:
+                    state.sampled = True if not ratio else flag if flag is not None else sample(trace_id, None)
                 if tracestate:
                     state.tracestate = tracestate
                 if baggage:
@@ -272,7 +279,7 @@ def compile_extract(
         # a new trace: TraceState.of and Sampler.sample's usual answer inline
         state = TraceState()
         state.trace_id = trace_id = new_trace_id()
-        state.sampled = True if not ratio else sample(trace_id, None)
+        state.sampled = True if not ratio and not own else sample(trace_id, None)
         if baggage_on:
             baggage = get(_BAGGAGE_H)
             if baggage:

@@ -88,16 +88,17 @@ class Span:
         name: str,
         kind: int,
         attributes: dict[str, Any],
-        span_id: str = "",
-        start_ns: int = 0,
+        span_id: str | None = None,
+        start_ns: int | None = None,
     ) -> None:
         self.trace_id = trace_id
-        self.span_id = span_id or hop_span_id()
+        # ``is None``, not falsiness: a record's id and start time are kept as given (``made``)
+        self.span_id = hop_span_id() if span_id is None else span_id
         self.parent_id = parent_id
         self.name = name
         self.kind = kind
         self.attributes = attributes
-        self.start_ns = start_ns or _now()
+        self.start_ns = _now() if start_ns is None else start_ns
 
     @classmethod
     def made(cls, record: Record, name: str, kind: int, attributes: dict[str, Any], static: SpanShape | None) -> Span:

@@ -35,8 +35,21 @@ INT64_END: Final = 1 << 63
 
 def _clean(r: Record) -> Record:
     """A record whose strings hold no surrogate escape (a client's bytes that were not UTF-8), each
-    written as U+FFFD: the templates' slow path when orjson refused one."""
-    return tuple(valid_text(v) if type(v) is str else v for v in r)
+    written as U+FFFD, and whose ints over 64 bits are text (OTLP's intValue is an int64: a collector
+    refuses the whole batch): the templates' slow path when orjson refused one."""
+    return tuple(
+        valid_text(v) if type(v) is str else str(v) if type(v) is int and not -INT64_END <= v < INT64_END else v
+        for v in r
+    )
+
+
+def _retried(template: Any, r: Record) -> str:
+    """The slow path of a record orjson refused: a string with a surrogate escape (a client's bytes
+    that were not UTF-8), or a value that is no string at all (orjson's JSONEncodeError is a
+    TypeError: an int over 64 bits too). Cleaned once and written once more field by field through
+    :func:`span_text`, which never calls a template's ``text``: no recursion (it overflowed the C
+    stack when compiled). What fails there too propagates: the exporter drops that span and counts it."""
+    return span_text(template.span(_clean(r)))
 
 
 def _fixed(shape: SpanShape | None) -> str:
@@ -88,6 +101,7 @@ class ServerTemplate(SpanTemplate):
         if rid:  # an id krakenpy made or one valid_request_id let in: no character JSON escapes
             extra += f'{{"key":"http.request.id","value":{{"stringValue":"{str(rid)}"}}}},'
         parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
+        status = status_text(r[6], r[7]) if r[6] else _OK  # out of the try: its TypeError is no JSONEncodeError
         try:
             return (
                 f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}{head}"startTimeUnixNano":"{str(r[4])}","endTimeUnixNano":"{str(r[5])}","attributes":[{fixed}'
@@ -97,10 +111,10 @@ class ServerTemplate(SpanTemplate):
                 f'{{"key":"client.address","value":{{"stringValue":{_dumps(addr).decode()}}}}},{extra}'
                 f'{{"key":"http.response.status_code","value":{{"intValue":"{str(code)}"}}}},'
                 f'{{"key":"http.response.body.size","value":{{"intValue":"{str(size)}"}}}}],'
-                f'"status":{status_text(r[6], r[7]) if r[6] else _OK}}}'
+                f'"status":{status}}}'
             )
         except orjson.JSONEncodeError:
-            return self.text(_clean(r))
+            return _retried(self, r)
 
     def span(self, r: Record) -> Span:
         method, label, target, host, agent, addr, body, rid, code, size = r[8:]
@@ -213,6 +227,7 @@ class ClientTemplate(SpanTemplate):
         if first_byte:
             events = f',"events":[{{"name":"first-byte-time","timeUnixNano":"{str(first_byte)}","attributes":[]}}]'
         parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
+        status = status_text(r[6], r[7]) if r[6] else _OK  # out of the try: its TypeError is no JSONEncodeError
         try:
             return (
                 f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}{head}"startTimeUnixNano":"{str(r[4])}",'
@@ -221,10 +236,10 @@ class ClientTemplate(SpanTemplate):
                 f'{{"key":"http.request.body.size","value":{{"intValue":"{str(body)}"}}}},'
                 f'{{"key":"http.response.status_code","value":{{"intValue":"{str(code)}"}}}},'
                 f'{{"key":"http.response.body.size","value":{{"intValue":"{str(size)}"}}}}{extra}],'
-                f'"status":{status_text(r[6], r[7]) if r[6] else _OK}{events}}}'
+                f'"status":{status}{events}}}'
             )
         except orjson.JSONEncodeError:
-            return self.text(_clean(r))
+            return _retried(self, r)
 
     def span(self, r: Record) -> Span:
         url, host, port, method, body, code, size, conn, first_byte = r[8:]

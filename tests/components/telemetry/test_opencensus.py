@@ -464,3 +464,39 @@ def test_opencensus_real_cli_serves_the_views(tmp_path) -> None:  # type: ignore
     (called,) = families["opencensus_io_http_client_completed_count"].samples
     assert called.labels == {"http_client_method": "GET", "http_client_status": "500"} and called.value == 1
     assert "Traceback" not in out + err
+
+
+def _census_doc(base: str, zipkin_base: str, rate: int, with_otel: bool) -> dict[str, Any]:
+    zipkin = {"collector_url": f"{zipkin_base}/api/v2/spans"}
+    extra: dict[str, Any] = {NS: {"sample_rate": rate, "exporters": {"zipkin": zipkin}}}
+    if with_otel:  # metrics only: no trace exporter, OpenCensus' sampler replaces the OTel tracer's
+        prom = {"name": "p", "port": free_port(), "listen_ip": "127.0.0.1"}
+        extra["telemetry/opentelemetry"] = {"exporters": {"prometheus": [prom]}}
+    return doc(_endpoints(base), extra_config=extra)
+
+
+@pytest.mark.parametrize("with_otel", [False, True])
+async def test_opencensus_sample_rate_decides_which_traces_are_exported(served, upstream, with_otel) -> None:  # type: ignore[no-untyped-def]
+    """``sample_rate`` as OpenCensus applies it on the request path: a new trace by its trace id (the
+    upper 63 bits against the rate), 0 never (a caller's sampled flag included)."""
+    collector = Collector()
+    zipkin_base = await upstream(collector.app())
+    seen: list[web.Request] = []
+    base = await upstream(recording_app(seen, {"a": 1}))
+    s = await served(_census_doc(base, zipkin_base, 50, with_otel))
+    high, low = "f" * 32, "0" * 31 + "1"  # above and below 50 % of the trace-id range
+    for trace in (high, low):
+        headers = {"X-B3-TraceId": trace, "X-B3-SpanId": PARENT}
+        assert (await s.client.get("/users/1", headers=headers)).status == 200
+    await s.gateway.resources.state[OC_PUMPS][0].flush()
+    await _until(lambda: len(collector.zipkin) == 4)
+    await asyncio.sleep(0.1)
+    assert {sp["traceId"] for sp in collector.zipkin} == {low}
+    assert [r.headers["X-B3-Sampled"] for r in seen] == ["0", "1"]
+
+    seen.clear()
+    s = await served(_census_doc(base, zipkin_base, 0, with_otel))
+    for headers in ({}, {"X-B3-TraceId": low, "X-B3-SpanId": PARENT, "X-B3-Sampled": "1"}):
+        assert (await s.client.get("/users/1", headers=headers)).status == 200
+    assert s.gateway.resources.state.get(OC_PUMPS) is None  # 0: no span exporter at all
+    assert [r.headers["X-B3-Sampled"] for r in seen] == ["0", "0"]  # and nothing sampled downstream
