@@ -2,7 +2,7 @@
 #   make run    install, start the demo backend and serve sample-configs/ (CONFIG=..., HOST=..., PORT=...,
 #               BACKEND_PORT=...; the gateway listens on 127.0.0.1 unless HOST says otherwise)
 #   make test   install everything (incl. the Lambda emulator venv and the Debian packages the tests run)
-#               and run every test on the compiled hot path, the hot subset again pure (see below);
+#               and run the hot subset pure, then every test on the compiled hot path (see below);
 #               skips are listed at the end (-ra in pyproject's addopts)
 #   make check  lint + types + tests
 #   make compile         build the hot-path modules with mypyc in place (the .so beside each .py wins
@@ -67,36 +67,35 @@ install-redis: install-test-deps
 run: install
 	$(BIN)/python sample-configs/run_demo.py --config $(CONFIG) --host $(HOST) --port $(PORT) --backend-port $(BACKEND_PORT)
 
-# `make test`: the whole suite on the mypyc-compiled hot path built in place (what `pip install .`
-# gives users where a C compiler is present), the conformance cases again on the ClientSession client
-# (KRAKENPY_HTTP_CLIENT=aiohttp) and on uvloop (the loop `krakenpy run` serves on) on that build too;
-# then, the extensions removed, the hot subset on the pure-Python build. Meanwhile, from the start, a
-# wheel built with the compiler (from an sdist of a copy of the sources, never the in-place build)
-# installs, imports compiled and serves: its compile (~3.5 CPU minutes for 48 modules) runs on the
-# second core while the first builds in place and the suite runs, and its output is shown at the end.
-# The in-place extensions are removed, and that background run stopped, on every exit (a failed test,
-# Ctrl-C) by the shell's trap (the wheel's run in its own process group: pip and the compiler go too),
-# so that none outlives the run.
+# `make test`: first, on one core, the compiled wheel is built as `pip install .` builds it for users
+# where a C compiler is present (from an sdist of a copy of the sources, never an in-place build;
+# tests/wheel_build.py; ~3.5 CPU minutes of mypyc for 48 modules) while, on the other, the hot subset
+# runs on the pure-Python build. Then that wheel's extensions are copied into the checkout (the same
+# files an in-place `make compile` writes: one compile instead of two) and the whole suite runs on the
+# compiled hot path, its packaging test installing that wheel into a fresh venv; the conformance
+# cases again on the ClientSession client (KRAKENPY_HTTP_CLIENT=aiohttp) and on uvloop (the loop
+# `krakenpy run` serves on). The extensions are removed, and the wheel's build stopped (its own process
+# group: pip and the compiler go too), on every exit (a failed test, Ctrl-C) by the shell's trap.
 HOT_TESTS := tests/specs tests/proxy tests/server
+PURE_TESTS := $(HOT_TESTS) tests/backends tests/telemetry tests/components/telemetry tests/lua tests/test_compiled.py
 SUMMARY := import krakenpy.compiled as c, sys; s = c.summary(); print("hot path:", s); sys.exit
 test: install install-emulator install-test-deps
-	wheel_log=$$(mktemp); wheel_tmp=$$(mktemp -d); wheel=; \
-	trap '[ -z "$$wheel" ] || kill -- -$$wheel 2>/dev/null; rm -rf "$$wheel_log" "$$wheel_tmp"; $(CLEAN_COMPILED)' EXIT; \
+	wheel_dir=$$(mktemp -d); wheel=; \
+	trap '[ -z "$$wheel" ] || kill -- -$$wheel 2>/dev/null; rm -rf "$$wheel_dir"; $(CLEAN_COMPILED)' EXIT; \
 	trap 'exit 130' INT TERM; set -e; \
-	KRAKENPY_TEST_COMPILED_WHEEL=1 setsid $(BIN)/pytest -q -p no:cacheprovider --basetemp="$$wheel_tmp/t" \
-	  tests/test_packaging.py -k compiled >"$$wheel_log" 2>&1 & wheel=$$!; \
-	$(MAKE) --no-print-directory compile; \
+	$(CLEAN_COMPILED); \
+	setsid $(BIN)/python -m tests.wheel_build build "$$wheel_dir/build" >"$$wheel_dir/log" 2>&1 & wheel=$$!; \
+	$(BIN)/python -c '$(SUMMARY)(s != "pure Python")'; \
+	$(BIN)/pytest -q -p no:cacheprovider $(PURE_TESTS); \
+	echo "== the compiled wheel (built meanwhile) =="; \
+	status=0; wait $$wheel || status=$$?; wheel=; cat "$$wheel_dir/log"; [ $$status = 0 ]; \
+	built=$$(tail -n 1 "$$wheel_dir/log"); \
+	$(BIN)/python -m tests.wheel_build extract "$$built" .; \
 	$(BIN)/python -c '$(SUMMARY)(not s.startswith("compiled (") or "stale" in s or "left over" in s)'; \
-	MINISTACK_BIN=$(CURDIR)/$(MINISTACK_VENV)/bin/ministack $(BIN)/pytest; \
+	KRAKENPY_TEST_COMPILED_WHEEL="$$built" MINISTACK_BIN=$(CURDIR)/$(MINISTACK_VENV)/bin/ministack $(BIN)/pytest; \
 	KRAKENPY_HTTP_CLIENT=aiohttp $(BIN)/pytest -q $(HOT_TESTS); \
 	KRAKENPY_TEST_LOOP=uvloop $(BIN)/pytest -q tests/specs tests/proxy tests/server/test_protocol.py \
-	  tests/server/test_connection.py; \
-	$(CLEAN_COMPILED); \
-	$(BIN)/python -c '$(SUMMARY)(s != "pure Python")'; \
-	$(BIN)/pytest -q -p no:cacheprovider $(HOT_TESTS) tests/backends tests/telemetry tests/components/telemetry \
-	  tests/lua tests/test_compiled.py; \
-	echo "== the compiled wheel (built in the background) =="; \
-	status=0; wait $$wheel || status=$$?; wheel=; cat "$$wheel_log"; exit $$status
+	  tests/server/test_connection.py
 
 # every extension module in the package (the hot modules', the group library and any left over from
 # a module since dropped from HOT_MODULES) and the build directory

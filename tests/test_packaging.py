@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,60 +18,33 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, free_port
-
-SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE", "krakenpy", "schemas")
-
-
-def _copy_sources(target: Path) -> None:
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "*.so")  # never an in-place build
-    for name in SOURCES:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, target / name, ignore=ignore)
-        else:
-            shutil.copy2(src, target / name)
-    shutil.copytree(ROOT / "sample-configs", target / "sample-configs", ignore=ignore)
-
-
-def _run(
-    *args: str | Path, cwd: Path, timeout: float = 120, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    environ = {**os.environ, **env} if env else None
-    out = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=environ)
-    assert out.returncode == 0, f"{args}: {out.stdout}\n{out.stderr}"
-    return out
+from tests.wheel_build import build_wheel
+from tests.wheel_build import run as _run
 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(the fresh venv, the built wheel), pure Python (``KRAKENPY_COMPILE=0``)."""
-    return _build_and_install(tmp_path_factory.mktemp("packaging"), "0")
+    base = tmp_path_factory.mktemp("packaging")
+    return _install(base, build_wheel(base, compile_=False))
 
 
-#: compiling the hot path takes minutes: ``make test`` sets it
-COMPILED_WHEEL = os.environ.get("KRAKENPY_TEST_COMPILED_WHEEL") == "1"
+#: compiling the hot path takes minutes: ``make test`` builds that wheel once (``tests/wheel_build.py``)
+#: and names it here; ``1`` builds it in this test
+COMPILED_WHEEL = os.environ.get("KRAKENPY_TEST_COMPILED_WHEEL", "")
 
 
 @pytest.fixture(scope="module")
 def installed_compiled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(the fresh venv, the built wheel), the hot path compiled by mypyc (``KRAKENPY_COMPILE=1``)."""
     if not COMPILED_WHEEL:
-        pytest.skip("the compiled wheel is built by make test (KRAKENPY_TEST_COMPILED_WHEEL=1)")
-    return _build_and_install(tmp_path_factory.mktemp("packaging-compiled"), "1")
+        pytest.skip("the compiled wheel is built by make test (KRAKENPY_TEST_COMPILED_WHEEL=1 or a wheel's path)")
+    base = tmp_path_factory.mktemp("packaging-compiled")
+    wheel = build_wheel(base, compile_=True) if COMPILED_WHEEL == "1" else Path(COMPILED_WHEEL)
+    return _install(base, wheel)
 
 
-def _build_and_install(base: Path, compile_: str) -> tuple[Path, Path]:
-    src = base / "src"
-    src.mkdir()
-    _copy_sources(src)
-    hook = "from setuptools import build_meta; print(build_meta.build_sdist('dist'))"
-    sdist = src / "dist" / _run(sys.executable, "-c", hook, cwd=src).stdout.strip().splitlines()[-1]
-    wheels = base / "wheels"
-    _run(
-        sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index",
-        "-w", wheels, sdist, cwd=base, timeout=900, env={"KRAKENPY_COMPILE": compile_},
-    )  # fmt: skip
-    wheel = next(wheels.glob("krakenpy-*.whl"))
+def _install(base: Path, wheel: Path) -> tuple[Path, Path]:
     venv = base / "venv"
     _run(sys.executable, "-m", "venv", "--without-pip", venv, cwd=base)
     python = venv / "bin" / "python"
