@@ -13,9 +13,10 @@ limit's own ``timeout``, not by ``pool_timeout``). Redis Cluster
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from krakenpy.config.durations import parse_duration
@@ -25,12 +26,15 @@ from krakenpy.state import Key
 
 if TYPE_CHECKING:  # redis is imported when a pool is opened: configs without one never load it
     from redis.asyncio import Redis
+    from redis.commands.core import AsyncScript
 
 __all__ = ["REDIS_CLIENTS", "PoolOptions", "RedisPool", "parse_pools", "redis_client"]
 
 NAMESPACE = "redis"
 #: the clients of this gateway, by pool name
 REDIS_CLIENTS: Final = Key("redis clients by pool name", dict)
+
+log = logging.getLogger("krakenpy.redis")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +132,36 @@ class RedisPool:
 
     client: Redis
     slots: asyncio.Semaphore
+    #: the Lua scripts registered through :meth:`script`, loaded into Redis when the gateway serves
+    scripts: list[str] = field(default_factory=list)
+
+    def script(self, text: str) -> AsyncScript:
+        """``text`` as a callable script (``EVALSHA``, loaded on ``NOSCRIPT``), also loaded by
+        :func:`warm_up` before the first request needs it."""
+        self.scripts.append(text)
+        return self.client.register_script(text)
+
+
+async def warm_up(pool: RedisPool, options: PoolOptions) -> None:
+    """Open one connection and load the registered scripts, once, when the gateway starts serving.
+
+    Without it the first request of each worker paid the connect and, after ``NOSCRIPT``, the
+    script's load inside its own bounded step (a rate limit's ``timeout`` is 100 ms by default): on a
+    busy host that first step could time out and declare Redis down for a second, refusing traffic
+    while Redis was fine. Best effort: a Redis that is down is logged once here and found out per
+    request as before (the components' own timeouts and cool-down)."""
+    from redis.exceptions import RedisError
+
+    try:
+        async with asyncio.timeout(options.dial_timeout + 1.0), pool.slots:
+            await pool.client.ping()
+            for text in pool.scripts:
+                await pool.client.script_load(text)
+    except (RedisError, OSError, TimeoutError) as exc:
+        name = type(exc).__name__
+        log.warning(
+            "redis pool %s (%s:%d): not reachable at start-up (%s)", options.name, options.host, options.port, name
+        )
 
 
 def redis_client(pool: PoolOptions, resources: Resources) -> RedisPool:
@@ -155,4 +189,13 @@ def redis_client(pool: PoolOptions, resources: Resources) -> RedisPool:
         client = Redis(connection_pool=connections)
         found = clients[pool.name] = RedisPool(client, asyncio.Semaphore(pool.pool_size))
         resources.stack.push_async_callback(client.aclose, close_connection_pool=True)
+        if resources.serving:
+            resources.on_serve.append(lambda: _start_warm_up(found, pool, resources))
     return found
+
+
+async def _start_warm_up(pool: RedisPool, options: PoolOptions, resources: Resources) -> None:
+    # in the background: serving never waits for a Redis that is slow to answer (or down); cancelled
+    # at close, before the client closes (the stack unwinds in reverse)
+    task = asyncio.get_running_loop().create_task(warm_up(pool, options))
+    resources.stack.callback(task.cancel)

@@ -66,7 +66,7 @@ class Processor:
     def __init__(self, options: ProcessorOptions, pool: RedisPool, clock: Callable[[], float] | None = None) -> None:
         self.options = options
         self.clock = clock or wall_clock
-        self._script = pool.client.register_script(SCRIPT)
+        self._script = pool.script(SCRIPT)
         self._slots = pool.slots
         self._prefix = f"krakenpy:quota:{options.name}:"
         self.rejecter = Rejecter(*options.rejecter) if options.rejecter is not None else None

@@ -73,7 +73,7 @@ def redis_limit_middleware(
     global_args = [str(fill_interval(limit.max_rate)), str(limit.capacity), ttl_ms]
     global_key = f"{prefix}:g"
     client_prefix = f"{prefix}:c:".encode()
-    script = pool.client.register_script(SCRIPT)
+    script = pool.script(SCRIPT)
     slots = pool.slots
     timeout = options.timeout
     allow_on_failure = options.on_failure_allow

@@ -1,12 +1,24 @@
-"""redis (root, KrakenD Enterprise): named pools, checked with JSON paths, the password kept private."""
+"""redis (root, KrakenD Enterprise): named pools, checked with JSON paths, the password kept private,
+warmed (a connection, the scripts) when the gateway serves."""
 
 from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from typing import Any
 
 import pytest
 
 from krakenpy.components.redis import COMPONENT as POOLS
+from krakenpy.config.build import build_service
 from krakenpy.errors import ConfigError
+from krakenpy.gateway import build_gateway
+from krakenpy.ratelimit.cluster import SCRIPT as RATE_SCRIPT
 from tests.components.qos.helpers import site_for
+from tests.conftest import free_port, make_config
+from tests.redis_server import RedisServer
+from tests.redis_server import redis_server as redis_server
 
 RAW = {"connection_pools": [{"name": "shared", "address": "127.0.0.1:6379", "password": "s3cret", "db": 2}]}
 
@@ -27,3 +39,54 @@ def test_redis_pool_names_must_be_unique() -> None:
     with pytest.raises(ConfigError) as info:
         POOLS.parse({"connection_pools": pools}, site)
     assert info.value.issues[0].path == "extra_config.redis.connection_pools[1].name"
+
+
+def _limited(address: str) -> dict[str, Any]:
+    limit = {"connection_name": "shared", "client_max_rate": 3, "every": "1h", "strategy": "header", "key": "X-User"}
+    endpoint = {
+        "endpoint": "/x",
+        "backend": [{"host": ["http://127.0.0.1:19"], "url_pattern": "/"}],
+        "extra_config": {"qos/ratelimit/router/redis": limit},
+    }
+    return make_config(
+        [endpoint], extra_config={"redis": {"connection_pools": [{"name": "shared", "address": address}]}}
+    )
+
+
+async def test_redis_pool_loads_its_scripts_when_the_gateway_serves(redis_server: RedisServer) -> None:
+    """The rate limit's script is in Redis (and a connection open) once the gateway serves, before
+    any request: a first request no longer pays the connect and the load inside its 100 ms step."""
+    from redis.asyncio import Redis
+
+    host, port = redis_server.address.split(":")
+    probe = Redis(host=host, port=int(port))
+    sha = hashlib.sha1(RATE_SCRIPT.encode()).hexdigest()
+    gw = await build_gateway(build_service(_limited(redis_server.address)))
+    try:
+        assert await probe.script_exists(sha) == [False]  # building loads nothing (check builds too)
+        await gw.start()
+        for _ in range(200):
+            if (await probe.script_exists(sha))[0]:
+                break
+            await asyncio.sleep(0.01)
+        assert await probe.script_exists(sha) == [True]
+    finally:
+        await gw.close()
+        await probe.aclose()
+
+
+async def test_redis_pool_down_at_start_is_logged_and_serving_does_not_wait(caplog: pytest.LogCaptureFixture) -> None:
+    address = f"127.0.0.1:{free_port()}"  # nothing listens there
+    gw = await build_gateway(build_service(_limited(address)))
+    try:
+        started = time.monotonic()
+        await gw.start()
+        assert time.monotonic() - started < 0.5  # the warm-up runs in the background
+        for _ in range(300):
+            if any("not reachable at start-up" in r.getMessage() for r in caplog.records):
+                break
+            await asyncio.sleep(0.01)
+        [record] = [r for r in caplog.records if "not reachable at start-up" in r.getMessage()]
+        assert record.levelname == "WARNING" and address in record.getMessage()
+    finally:
+        await gw.close()
