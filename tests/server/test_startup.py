@@ -49,6 +49,10 @@ _LAZY = (
     *("krakenpy.jose", "krakenpy.lua", "krakenpy.lambda_", "krakenpy.cel", "krakenpy.martian"),
     *("krakenpy.httpcache", "krakenpy.cors", "krakenpy.openapi", "krakenpy.oauth2", "krakenpy.botdetect"),
     *("krakenpy.ratelimit", "krakenpy.redis_pools", "krakenpy.telemetry.opencensus"),
+    # telemetry outputs the configuration does not set (the access log alone is on by default)
+    *("krakenpy.telemetry.gelf", "krakenpy.telemetry.export", "krakenpy.telemetry.otlp", "gzip"),
+    *("krakenpy.telemetry.servers", "krakenpy.telemetry.metrics.process", "krakenpy.server.side"),
+    *("krakenpy.telemetry.otelsettings", "krakenpy.telemetry.otelsecurity", "krakenpy.telemetry.auditsettings"),
 )
 
 
