@@ -1,0 +1,34 @@
+"""No automatic garbage collection while a command starts (P7 start-up).
+
+A start creates ~200,000 objects that live as long as the process (modules, classes, the compiled
+gateway) and almost no cyclic garbage. With CPython's thresholds the collector runs every 700
+allocations and, each time the old generation has grown by a quarter, walks all of it: a start of
+``krakenpy run`` with 100 endpoints spent ~10 % of its instructions in collections that found
+almost nothing (bench/README.md, "2026-12-02 (round 9)").
+
+:func:`pause` turns the automatic collections off and :func:`resume` puts the thresholds back. A
+worker does not resume: its ``settle_gc`` (:mod:`krakenpy.server.worker`) collects once, freezes
+what the start made and sets the serving thresholds, which turns them on again.
+"""
+
+from __future__ import annotations
+
+import gc
+
+__all__ = ["pause", "resume"]
+
+#: the thresholds :func:`pause` replaced (empty: not paused)
+_saved: list[tuple[int, int, int]] = []
+
+
+def pause() -> None:
+    """Stop automatic collections (an explicit ``gc.collect()`` still runs); nested calls are no-ops."""
+    if not _saved:
+        _saved.append(gc.get_threshold())
+        gc.set_threshold(0)  # threshold 0: no automatic collection
+
+
+def resume() -> None:
+    """Restore the thresholds :func:`pause` found (a no-op when not paused)."""
+    if _saved:
+        gc.set_threshold(*_saved.pop())
