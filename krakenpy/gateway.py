@@ -21,7 +21,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from krakenpy.asyncagent.runner import agent_starter
 from krakenpy.backends import backend_formatter, build_backend
 from krakenpy.backends.client import AiohttpClient, ClientOptions, UpstreamCall, UpstreamClient
 from krakenpy.backends.fastclient import FastClient
@@ -39,8 +38,7 @@ from krakenpy.proxy.dynamic import dynamic_routing_middleware
 from krakenpy.proxy.factory import build_endpoint_proxy
 from krakenpy.proxy.types import Middleware, Proxy, forget_strong_marks
 from krakenpy.resources import Resources
-from krakenpy.sd.dnssrv import MODES as SD_MODES
-from krakenpy.sd.dnssrv import host_picker
+from krakenpy.sd import MODES as SD_MODES
 from krakenpy.server.adapter import AiohttpHandler, aiohttp_handler
 from krakenpy.server.app import build_dispatch
 from krakenpy.server.handler import EndpointHandler, make_handler
@@ -418,6 +416,8 @@ class _Assembly:
         except ConfigError as exc:
             self.issues.extend(exc.issues)
             return
+        from krakenpy.asyncagent.runner import agent_starter  # here: a configuration with agents
+
         namespace = next(n for n in registry.AGENT if n in self.parsed.get(agent.path, {}))
         kind = namespace.rpartition("/")[2].upper()
         self.resources.agents.append(
@@ -468,5 +468,9 @@ class _Assembly:
                 # the bare fast client without timeouts of its own: a merge may step it without a task
                 client_task_free=bool(backend.hosts) and not client_layer and getattr(http, "task_free", False),
             )
-        pick = await host_picker(backend, self.resources) if backend.sd in SD_MODES and not executors else None
+        pick = None
+        if backend.sd in SD_MODES and not executors:
+            from krakenpy.sd.dnssrv import host_picker  # here: a backend with DNS SRV discovery
+
+            pick = await host_picker(backend, self.resources)
         return build_backend(backend, executor, await self._layer("backend", site), pick)

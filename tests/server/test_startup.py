@@ -68,6 +68,9 @@ _LAZY = (
     *("krakenpy.telemetry.gelf", "krakenpy.telemetry.export", "krakenpy.telemetry.otlp", "gzip"),
     *("krakenpy.telemetry.servers", "krakenpy.telemetry.metrics.process", "krakenpy.server.side"),
     *("krakenpy.telemetry.otelsettings", "krakenpy.telemetry.otelsecurity", "krakenpy.telemetry.auditsettings"),
+    # no tracer, agents, DNS discovery, TOML file, misspelt name, nor a package read through importlib.resources
+    *("krakenpy.telemetry.trace.tracer", "krakenpy.asyncagent.runner", "krakenpy.sd.dnssrv"),
+    *("tomllib", "difflib", "importlib.resources"),
 )
 
 
