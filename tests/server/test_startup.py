@@ -71,6 +71,8 @@ _LAZY = (
     # no tracer, agents, DNS discovery, TOML file, misspelt name, nor a package read through importlib.resources
     *("krakenpy.telemetry.trace.tracer", "krakenpy.asyncagent.runner", "krakenpy.sd.dnssrv"),
     *("tomllib", "difflib", "importlib.resources"),
+    # aiohttp's web layer: the worker serves on krakenpy's own server (Gateway.handler is made on use)
+    *("aiohttp.web", "aiohttp.web_app", "krakenpy.server.adapter", "krakenpy.server.webrunner"),
 )
 
 
