@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from krakenpy import commands
+from krakenpy import commands, startgc
 from krakenpy.errors import ConfigError, ConfigIssue
 from krakenpy.tasks import loop_ended
 
@@ -351,12 +351,18 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (0 ok, 1 configuration or usage error)."""
-    parser = _parser()
+    # no automatic collection while the command starts: ``run``'s supervisor resumes it once it has
+    # forked the workers (their settle_gc turns it on again), any other command on its way out here
+    startgc.pause()
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return 0 if exc.code == 0 else 1
-    return commands.dispatch(args, lambda a: _builtin(parser, a))
+        parser = _parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:
+            return 0 if exc.code == 0 else 1
+        return commands.dispatch(args, lambda a: _builtin(parser, a))
+    finally:
+        startgc.resume()
 
 
 def _builtin(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

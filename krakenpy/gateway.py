@@ -17,11 +17,10 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from krakenpy.asyncagent.runner import agent_starter
 from krakenpy.backends import backend_formatter, build_backend
 from krakenpy.backends.client import AiohttpClient, ClientOptions, UpstreamCall, UpstreamClient
 from krakenpy.backends.fastclient import FastClient
@@ -39,13 +38,14 @@ from krakenpy.proxy.dynamic import dynamic_routing_middleware
 from krakenpy.proxy.factory import build_endpoint_proxy
 from krakenpy.proxy.types import Middleware, Proxy, forget_strong_marks
 from krakenpy.resources import Resources
-from krakenpy.sd.dnssrv import MODES as SD_MODES
-from krakenpy.sd.dnssrv import host_picker
-from krakenpy.server.adapter import AiohttpHandler, aiohttp_handler
+from krakenpy.sd import MODES as SD_MODES
 from krakenpy.server.app import build_dispatch
 from krakenpy.server.handler import EndpointHandler, make_handler
 from krakenpy.telemetry.layers.edge import debug_logger
 from krakenpy.telemetry.setup import hub_for
+
+if TYPE_CHECKING:
+    from krakenpy.server.adapter import AiohttpHandler
 
 __all__ = ["Gateway", "Loaded", "Parsed", "build_gateway", "ignored_fields", "load", "parse_components"]
 
@@ -203,9 +203,16 @@ class Gateway:
     """The compiled gateway: :attr:`edge` (krakenpy's own types) and :attr:`handler` (on aiohttp)."""
 
     edge: EdgeHandler
-    handler: AiohttpHandler
     resources: Resources
     endpoints: int
+
+    @cached_property
+    def handler(self) -> AiohttpHandler:
+        """The edge on aiohttp's low-level server (embedding, tests), made on first use: ``krakenpy
+        run`` serves :attr:`edge` on its own server and never imports aiohttp's web layer (P7)."""
+        from krakenpy.server.adapter import aiohttp_handler
+
+        return aiohttp_handler(self.edge)
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -319,7 +326,7 @@ class _Assembly:
         handler_edge = build_dispatch(service, routes, debug=debug, debug_log=debug_logger(hub_for(self.resources)))
         for middleware in reversed(edge):
             handler_edge = middleware(handler_edge)
-        return Gateway(handler_edge, aiohttp_handler(handler_edge), self.resources, len(service.endpoints))
+        return Gateway(handler_edge, self.resources, len(service.endpoints))
 
     async def _build(self, component: _AnyComponent, layer: Layer, options: object, site: Site) -> Any:
         build = component.builder(layer)
@@ -418,6 +425,8 @@ class _Assembly:
         except ConfigError as exc:
             self.issues.extend(exc.issues)
             return
+        from krakenpy.asyncagent.runner import agent_starter  # here: a configuration with agents
+
         namespace = next(n for n in registry.AGENT if n in self.parsed.get(agent.path, {}))
         kind = namespace.rpartition("/")[2].upper()
         self.resources.agents.append(
@@ -468,5 +477,9 @@ class _Assembly:
                 # the bare fast client without timeouts of its own: a merge may step it without a task
                 client_task_free=bool(backend.hosts) and not client_layer and getattr(http, "task_free", False),
             )
-        pick = await host_picker(backend, self.resources) if backend.sd in SD_MODES and not executors else None
+        pick = None
+        if backend.sd in SD_MODES and not executors:
+            from krakenpy.sd.dnssrv import host_picker  # here: a backend with DNS SRV discovery
+
+            pick = await host_picker(backend, self.resources)
         return build_backend(backend, executor, await self._layer("backend", site), pick)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -54,7 +53,7 @@ def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
         if suffix in (".yml", ".yaml"):
             doc = _read_yaml(data, p)
         elif suffix == ".toml":
-            doc = tomllib.loads(data.decode("utf-8"))
+            doc = _read_toml(data, p)
         else:
             doc = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -62,14 +61,21 @@ def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
             [ConfigIssue("", f"{p}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")],
             str(p),
         ) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{p}: invalid TOML: {exc}", str(p)) from None
     except RecursionError:
         raise ConfigError(f"{p}: values nested too deeply to read", str(p)) from None
     if not isinstance(doc, dict):
         raise ConfigError(f"{p}: the configuration must be an object", str(p))
     _check_bounds(doc, str(p))
     return doc
+
+
+def _read_toml(data: bytes, p: Path) -> object:
+    import tomllib  # here, as YAML's parser: a JSON config does not compile its regular expressions
+
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: invalid TOML: {exc}", str(p)) from None
 
 
 def _read_yaml(data: bytes, p: Path) -> object:

@@ -8,8 +8,7 @@ warning that says whether they are Community features not done yet, Enterprise-o
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -181,6 +180,14 @@ BUILT_IN_PLUGINS: Final[Mapping[str, frozenset[str]]] = {
 }
 
 
+def close_matches(word: str, possibilities: Iterable[str], *, n: int, cutoff: float) -> list[str]:
+    """:func:`difflib.get_close_matches`, imported when a configuration names something unknown (a
+    valid one never does: P7 start-up)."""
+    import difflib
+
+    return difflib.get_close_matches(word, possibilities, n=n, cutoff=cutoff)
+
+
 def plugin_names(value: Any) -> tuple[str, ...]:
     """The plugins a ``plugin/*`` value names: its ``name``, a list (server and modifier plugins) or
     one string (a client plugin); anything else names none."""
@@ -290,7 +297,7 @@ def is_enforcing(namespace: str, catalog: Catalog, level: str = "endpoint") -> b
     if level != "service" or namespace in CE_NAMESPACES or _is_ee(namespace):
         return True
     guards = [name for name in (*CE_NAMESPACES, *EE_NAMESPACES) if name.startswith(_ENFORCING_PREFIXES)]
-    return bool(difflib.get_close_matches(namespace, guards, n=1, cutoff=0.8))
+    return bool(close_matches(namespace, guards, n=1, cutoff=0.8))
 
 
 def enforcing_namespaces(doc: Mapping[str, Any], catalog: Catalog) -> list[str]:
@@ -330,7 +337,7 @@ def namespace_issues(doc: Mapping[str, Any], catalog: Catalog, *, lint: bool = F
             elif _is_ee(namespace):
                 issues.append(ConfigIssue(path, "KrakenD Enterprise namespace: not supported, ignored", "warning"))
             else:
-                hint = difflib.get_close_matches(namespace, known, n=1, cutoff=0.8)
+                hint = close_matches(namespace, known, n=1, cutoff=0.8)
                 message = "unknown namespace" + (f" (did you mean {hint[0]!r}?)" if hint else "")
                 issues.append(
                     ConfigIssue(path, message if lint else f"{message}: ignored", "error" if lint else "warning")

@@ -27,28 +27,29 @@ mean" hint (``url_patern``), or an error with ``--lint``.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cache
-from importlib import resources
-from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
-from krakenpy.config.namespaces import Catalog
+from krakenpy.config.namespaces import Catalog, close_matches
 from krakenpy.errors import ConfigIssue
 
 if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import ValidationError
     from jsonschema_rs import Validator
 
 __all__ = ["schema_namespaces", "schema_root", "validate_document"]
 
-#: the source tree's folder, used when the package carries no copy (editable installs)
+#: the package's folder (an installed package carries ``schemas/`` there) and the source tree's, used
+#: when the package carries no copy (editable installs)
+_PACKAGE = Path(__file__).absolute().parents[1]
 _SOURCE_SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 _BASE_URI = "https://krakenpy.invalid/schemas/"
 _ROOT = "krakend.json"
@@ -61,11 +62,17 @@ _BACKEND_PATH = re.compile(r"^(endpoints|async_agent)\[\d+\]\.backend\[\d+\]$")
 @cache
 def schema_root() -> Traversable:
     """The folder holding ``krakend.json`` and the namespace schemas (package data first)."""
+    # the package's folder on disk, as pip installs it, else the source tree's: importlib.resources
+    # would import its readers (and zipfile) at every start to find the same folders (P7); it is
+    # asked only for a package that is not plain files
+    for folder in (_PACKAGE / "schemas", _SOURCE_SCHEMAS):
+        if folder.is_dir():
+            return folder
+    from importlib import resources
+
     packaged = resources.files("krakenpy").joinpath("schemas")
     if packaged.is_dir():
         return packaged
-    if _SOURCE_SCHEMAS.is_dir():
-        return _SOURCE_SCHEMAS
     raise RuntimeError("krakenpy's JSON schemas are missing from this installation: reinstall krakenpy")
 
 
@@ -152,7 +159,7 @@ def _unexpected_keys(error: ValidationError) -> list[tuple[str, str | None]]:
     for key in instance:
         if key in known or any(p.search(key) for p in patterns):
             continue
-        close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.75)
+        close = close_matches(str(key), known, n=1, cutoff=0.75)
         out.append((str(key), close[0] if close else None))
     return out
 

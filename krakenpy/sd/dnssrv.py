@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from krakenpy.errors import BackendError
 from krakenpy.hostport import split_host_port
+from krakenpy.sd import MODES
 from krakenpy.state import Key
 from krakenpy.tasks import cancel_and_wait, spawn
 
@@ -34,7 +35,6 @@ __all__ = ["MODES", "Srv", "SrvHosts", "expand", "host_picker"]
 log = logging.getLogger("krakenpy.sd")
 
 #: the ``sd`` values served by SRV lookups (``dns-shared``, an Enterprise name, shares them as ``dns`` does)
-MODES: Final = frozenset({"dns", "dns-shared"})
 DEFAULT_TTL: Final = 30.0
 SERVER_ENV: Final = "KRAKENPY_DNS_SERVER"
 #: one lookup's bound (all tries of all name servers); a lookup never delays requests, only start-up

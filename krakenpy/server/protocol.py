@@ -11,7 +11,7 @@ deadline passed.
 
 :class:`GatewayServer` is the protocol factory ``loop.create_server`` takes (plain or TLS: the
 connections never look at the transport's kind); it also works under aiohttp's runners and sites
-(:class:`GatewayRunner`) for embedding and tests.
+(:class:`krakenpy.server.webrunner.GatewayRunner`) for embedding and tests.
 """
 
 from __future__ import annotations
@@ -20,9 +20,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
-
-from aiohttp import web
 
 from krakenpy.edge import EdgeHandler
 from krakenpy.server.connection import GatewayProtocol
@@ -30,7 +27,7 @@ from krakenpy.server.limits import ServerLimits
 from krakenpy.server.sweep import MAX_HEADER_LINES, SweptServer
 from krakenpy.server.takeover import H2Takeover
 
-__all__ = ["MAX_HEADER_LINES", "GatewayProtocol", "GatewayRunner", "GatewayServer"]
+__all__ = ["MAX_HEADER_LINES", "GatewayProtocol", "GatewayServer"]
 
 log = logging.getLogger("krakenpy.server")
 
@@ -103,23 +100,3 @@ class GatewayServer(SweptServer):
         """Drain (aiohttp's runner hook), then stop the sweep."""
         await self.drain(timeout or 0.0)
         self.stop_sweeping()
-
-
-class GatewayRunner(web.BaseRunner):
-    """An aiohttp runner over a :class:`GatewayServer`: serve a gateway with aiohttp's sites
-    (``web.TCPSite``, ``web.SockSite``...) and their TLS options, as tests and embedders do."""
-
-    def __init__(self, server: GatewayServer, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._gateway_server = server
-
-    async def shutdown(self) -> None:
-        pass
-
-    async def _make_server(self) -> web.Server:
-        self._gateway_server.start_sweeping()
-        # the sites only call it as a protocol factory, and the runner its shutdown hooks
-        return self._gateway_server  # type: ignore[return-value]
-
-    async def _cleanup_server(self) -> None:
-        self._gateway_server.stop_sweeping()

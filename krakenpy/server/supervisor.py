@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from krakenpy import startgc
 from krakenpy.server.channel import Channel, pair
 from krakenpy.server.rollout import Rollout
 from krakenpy.server.runner import Config, ConfigSource, ServeOptions
@@ -93,6 +94,7 @@ class Supervisor:
             # have started; the others are forked when it is ready, so no worker serves before them
             for slot in self.slots[:1] if self.holding else self.slots:
                 self._spawn(slot)
+            startgc.resume()  # paused by the CLI for the start; the workers forked with it paused
             if self.options.watch:
                 self.rollout.start_watching()
             while not self._finished():

@@ -20,13 +20,14 @@ import orjson
 from krakenpy.backends.client import ClientOptions
 from krakenpy.backends.fastclient import FastClient
 from krakenpy.gojson import text_json
+from krakenpy.state import Key
 from krakenpy.tasks import spawn
 from krakenpy.telemetry.metrics.registry import Registry
 from krakenpy.telemetry.otlp import attributes_text, metrics_json, protobuf_available, spans_body, to_protobuf
 from krakenpy.telemetry.redact import Redactor
 from krakenpy.telemetry.trace.spans import Record, SpanBuffer
 
-__all__ = ["OtlpExporter", "OtlpTarget", "grpc_available"]
+__all__ = ["EXPORTER", "OtlpExporter", "OtlpTarget", "grpc_available"]
 
 log = logging.getLogger("krakenpy.telemetry")
 
@@ -245,3 +246,7 @@ class OtlpExporter:
             self._channels[target.name] = channel
         call = channel.unary_unary(_GRPC_PATHS[kind], request_serializer=None, response_deserializer=None)
         await call(to_protobuf(orjson.loads(body), kind), timeout=_TIMEOUT, metadata=tuple(target.headers) or None)
+
+
+#: the gateway's exporter in its state, for tests and diagnostics
+EXPORTER: Final = Key("otlp exporter", OtlpExporter)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from krakenpy.edge import HttpRequest
 from krakenpy.state import Key
@@ -27,8 +27,10 @@ from krakenpy.telemetry.metrics.registry import Registry
 from krakenpy.telemetry.metrics.slots import Slots
 from krakenpy.telemetry.metrics.stats import StatsRegistry
 from krakenpy.telemetry.redact import Redactor
-from krakenpy.telemetry.trace.tracer import Tracer
 from krakenpy.telemetry.writer import LineWriter, stdout_writer
+
+if TYPE_CHECKING:  # the tracer: imported by the OTel and OpenCensus set-ups that make one
+    from krakenpy.telemetry.trace.tracer import Tracer
 
 __all__ = ["FOLD_EVERY", "HUB", "AccessLog", "Service", "Telemetry"]
 

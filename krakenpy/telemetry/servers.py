@@ -8,16 +8,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Final
 
 import orjson
 from aiohttp import web
 
 from krakenpy.server.side import Route, SideListener
+from krakenpy.state import Key
 from krakenpy.telemetry.metrics.process import process_text, python_text
 from krakenpy.telemetry.metrics.registry import Registry
 from krakenpy.telemetry.metrics.stats import StatsRegistry
 
-__all__ = ["Listener", "expvar_body", "prometheus_body"]
+__all__ = ["PROM_LISTENERS", "STATS_LISTENER", "Listener", "expvar_body", "prometheus_body"]
 
 log = logging.getLogger("krakenpy.telemetry")
 #: series rendered between two yields to the loop
@@ -86,6 +88,11 @@ class Listener:
         if self._side is not None:
             await self._side.stop()
             self._side = None
+
+
+#: the bound listeners in a gateway's state, for tests and diagnostics
+STATS_LISTENER: Final = Key("stats listener", Listener)
+PROM_LISTENERS: Final = Key("prometheus listeners", list)
 
 
 def _handler(produce: Callable[[], Awaitable[web.Response]]) -> Route:

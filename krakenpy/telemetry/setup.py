@@ -9,48 +9,30 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any, Final
-
-from aiohttp import web
+from typing import TYPE_CHECKING, Any, Final
 
 from krakenpy import __version__
 from krakenpy.errors import ConfigError
 from krakenpy.resources import Resources
-from krakenpy.state import Key
 from krakenpy.telemetry.accesslog import formatter
-from krakenpy.telemetry.applog import LineHandler, app_log_options, install_handlers, make_formatter
-from krakenpy.telemetry.audit import AuditTrail
-from krakenpy.telemetry.auditsettings import AuditOptions
-from krakenpy.telemetry.auditsink import AuditSink, HttpSink, StreamSink, last_hash
 from krakenpy.telemetry.clientip import client_ip_resolver
-from krakenpy.telemetry.export import OtlpExporter, OtlpTarget
-from krakenpy.telemetry.gelf import GelfHandler, GelfSender, gelf_message
 from krakenpy.telemetry.ginline import gin_renderer
 from krakenpy.telemetry.hub import HUB, AccessLog, Service, Telemetry
-from krakenpy.telemetry.metrics.instruments import (
-    BackendMetrics,
-    ClientMetrics,
-    ProxyMetrics,
-    ReadMetrics,
-    ServerMetrics,
-)
-from krakenpy.telemetry.metrics.registry import Registry
-from krakenpy.telemetry.metrics.stats import StatsRegistry
-from krakenpy.telemetry.otelsecurity import OtelSecurity
-from krakenpy.telemetry.otelsettings import OtelOptions
 from krakenpy.telemetry.redact import Redactor
-from krakenpy.telemetry.servers import Listener, expvar_body, prometheus_body
-from krakenpy.telemetry.settings import AccessLogOptions, GelfOptions, LoggingOptions, MetricsOptions
-from krakenpy.telemetry.syslog import SyslogHandler
-from krakenpy.telemetry.trace.context import Sampler, propagators_from_env
-from krakenpy.telemetry.trace.spans import SpanBuffer
-from krakenpy.telemetry.trace.tracer import LayerTraceOptions, Tracer
+from krakenpy.telemetry.settings import AccessLogOptions
 from krakenpy.telemetry.writer import LineWriter, output_file
 
+# The outputs (GELF, syslog, OTLP, the /__stats and Prometheus listeners, the audit sinks) are
+# imported by the function that sets each up, when the configuration asks for it: a plain start
+# (the access log alone) no longer loads them (P7, 2026-12-02: see bench/README.md, round 9)
+if TYPE_CHECKING:
+    from krakenpy.telemetry.auditsettings import AuditOptions
+    from krakenpy.telemetry.gelf import GelfSender
+    from krakenpy.telemetry.metrics.registry import Registry
+    from krakenpy.telemetry.otelsettings import OtelOptions
+    from krakenpy.telemetry.settings import GelfOptions, LoggingOptions, MetricsOptions
+
 __all__ = [
-    "EXPORTER",
-    "PROM_LISTENERS",
-    "STATS_LISTENER",
     "config_hash",
     "hub_for",
     "register_credentials",
@@ -58,11 +40,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("krakenpy.telemetry")
-
-#: bound listeners and the exporter, for tests and diagnostics
-STATS_LISTENER: Final = Key("stats listener", Listener)
-PROM_LISTENERS: Final = Key("prometheus listeners", list)
-EXPORTER: Final = Key("otlp exporter", OtlpExporter)
 
 
 def hub_for(resources: Resources) -> Telemetry:
@@ -101,8 +78,11 @@ def _configure(resources: Resources) -> Telemetry:
     router = resources.service.router
     hub.client_ip = client_ip_resolver(router)
     gelf_options: GelfOptions | None = _opt(resources, "telemetry/gelf")
-    gelf = GelfSender(gelf_options.host, gelf_options.port, tcp=gelf_options.tcp) if gelf_options else None
-    if gelf is not None:
+    gelf: GelfSender | None = None
+    if gelf_options is not None:
+        from krakenpy.telemetry.gelf import GelfSender
+
+        gelf = GelfSender(gelf_options.host, gelf_options.port, tcp=gelf_options.tcp)
         resources.stack.push_async_callback(gelf.close)
     _logging(resources, hub, gelf)
     if not router.disable_access_log:
@@ -119,6 +99,8 @@ def _configure(resources: Resources) -> Telemetry:
             writers.append(file_writer)
         send = None
         if gelf is not None:
+            from krakenpy.telemetry.gelf import gelf_message
+
             sender = gelf
 
             def send(line: bytes) -> None:
@@ -158,18 +140,26 @@ def _logging(resources: Resources, hub: Telemetry, gelf: GelfSender | None) -> N
     logstash = bool(_opt(resources, "telemetry/logstash"))
     if options is None and gelf is None and not logstash:
         return  # the command line's basic logger stays
+    from krakenpy.telemetry.applog import LineHandler, app_log_options, install_handlers, make_formatter
+
     app = app_log_options(options, logstash=logstash, level=logging.getLogger().level or logging.INFO)
     handlers: list[logging.Handler] = []
     if app.stdout:
         handlers.append(LineHandler(hub.stdout(), make_formatter(app, hub.redactor)))
     if app.syslog:
+        from krakenpy.telemetry.syslog import SyslogHandler
+
         handlers.append(SyslogHandler(facility=app.syslog_facility, tag=app.prefix, redactor=hub.redactor))
     if gelf is not None:
+        from krakenpy.telemetry.gelf import GelfHandler
+
         handlers.append(GelfHandler(gelf, hub.redactor))
     resources.stack.callback(install_handlers(handlers, app.level))
 
 
 def _stats(resources: Resources, hub: Telemetry, options: MetricsOptions) -> None:
+    from krakenpy.telemetry.metrics.stats import StatsRegistry
+
     stats = hub.stats = StatsRegistry()
     hub.stats_router = not options.router_disabled
     hub.stats_proxy = not options.proxy_disabled
@@ -197,6 +187,10 @@ def _stats(resources: Resources, hub: Telemetry, options: MetricsOptions) -> Non
 
     services.append(Service("metrics collector", start_ticker, stop_ticker))
     if not options.endpoint_disabled:
+        from aiohttp import web
+
+        from krakenpy.telemetry.servers import STATS_LISTENER, Listener, expvar_body
+
         host, port = options.host_port
 
         async def produce() -> web.Response:
@@ -249,6 +243,18 @@ def _folder(hub: Telemetry) -> Service:
 
 
 def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
+    from krakenpy.telemetry.export import EXPORTER, OtlpExporter, OtlpTarget
+    from krakenpy.telemetry.metrics.instruments import (
+        BackendMetrics,
+        ClientMetrics,
+        ProxyMetrics,
+        ReadMetrics,
+        ServerMetrics,
+    )
+    from krakenpy.telemetry.metrics.registry import Registry
+    from krakenpy.telemetry.otelsecurity import OtelSecurity
+    from krakenpy.telemetry.trace.spans import SpanBuffer
+
     service_name = o.service_name
     resource: dict[str, Any] = {
         "service.name": service_name,
@@ -282,6 +288,9 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
     # none (and a client's own reaches it only through `input_headers`). Making the context and the
     # header cost ~115 Python opcodes per request of a metrics-only configuration (2026-12-01).
     if trace_targets:
+        from krakenpy.telemetry.trace.context import Sampler, propagators_from_env
+        from krakenpy.telemetry.trace.tracer import LayerTraceOptions, Tracer
+
         buffer = SpanBuffer()
         hub.tracer = Tracer(
             sampler=Sampler(o.sample_rate),
@@ -336,6 +345,10 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
         hub.services.append(Service("otlp exporter", exporter.start, exporter.stop))
         resources.state.set(EXPORTER, exporter)
     if registry is not None:
+        from aiohttp import web
+
+        from krakenpy.telemetry.servers import PROM_LISTENERS, Listener, prometheus_body
+
         scope = 'otel_scope_name="io.krakend.krakend-otel",otel_scope_version="0.14.4"'
         info_labels = ",".join(f'{k.replace(".", "_")}="{v}"' for k, v in resource.items())
         target_info = f"# HELP target_info Target metadata\n# TYPE target_info gauge\ntarget_info{{{info_labels}}} 1\n"
@@ -354,6 +367,9 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
 
 
 def _audit(resources: Resources, hub: Telemetry, o: AuditOptions) -> None:
+    from krakenpy.telemetry.audit import AuditTrail
+    from krakenpy.telemetry.auditsink import AuditSink, HttpSink, StreamSink, last_hash
+
     sink: AuditSink
     prev = None
     if o.sink == "file":

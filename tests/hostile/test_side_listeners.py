@@ -13,7 +13,7 @@ import pytest
 
 from krakenpy.jose.bloom import RotatingBloom
 from krakenpy.jose.revocation import AdminServer
-from krakenpy.telemetry.setup import PROM_LISTENERS, STATS_LISTENER
+from krakenpy.telemetry.servers import PROM_LISTENERS, STATS_LISTENER
 from tests.components.telemetry.conftest import served as served  # the fixture
 from tests.conftest import free_port
 from tests.server.wirekit import raw_request

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import signal
 import socket
@@ -25,19 +26,33 @@ _WRAPPER = """
 import os, sys
 from krakenpy.server.deferred_tls import import_aiohttp
 import_aiohttp()  # as the CLI does first, before the worker module below imports aiohttp
+import gc
+import krakenpy.server.supervisor as supervisor
 import krakenpy.server.worker as worker
 
 settle = worker.settle_gc
 
 def settle_and_dump():
+    # the collections since main(), supervisor and worker (the counts are inherited by the fork)
+    collections = sum(generation["collections"] for generation in gc.get_stats()) - BEFORE
     settle()
     import aiohttp.connector
     deferred = "_krakenpy_deferred" in aiohttp.connector._SSL_CONTEXT_VERIFIED.__dict__
     with open(os.environ["MODULES"], "w") as out:
-        out.write("\\n".join([f"deferred={deferred}", *sys.modules]))
+        out.write("\\n".join([f"deferred={deferred}", f"collections={collections}", *sys.modules]))
+
+turn = supervisor.Supervisor._turn
+
+def turn_and_dump(self, wake):
+    # the supervisor's thresholds once its workers are forked, as it waits for them
+    with open(os.environ["MODULES"] + ".supervisor", "w") as out:
+        out.write(repr(gc.get_threshold()))
+    return turn(self, wake)
 
 worker.settle_gc = settle_and_dump
+supervisor.Supervisor._turn = turn_and_dump
 from krakenpy.cli import main
+BEFORE = sum(generation["collections"] for generation in gc.get_stats())
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -49,6 +64,15 @@ _LAZY = (
     *("krakenpy.jose", "krakenpy.lua", "krakenpy.lambda_", "krakenpy.cel", "krakenpy.martian"),
     *("krakenpy.httpcache", "krakenpy.cors", "krakenpy.openapi", "krakenpy.oauth2", "krakenpy.botdetect"),
     *("krakenpy.ratelimit", "krakenpy.redis_pools", "krakenpy.telemetry.opencensus"),
+    # telemetry outputs the configuration does not set (the access log alone is on by default)
+    *("krakenpy.telemetry.gelf", "krakenpy.telemetry.export", "krakenpy.telemetry.otlp", "gzip"),
+    *("krakenpy.telemetry.servers", "krakenpy.telemetry.metrics.process", "krakenpy.server.side"),
+    *("krakenpy.telemetry.otelsettings", "krakenpy.telemetry.otelsecurity", "krakenpy.telemetry.auditsettings"),
+    # no tracer, agents, DNS discovery, TOML file, misspelt name, nor a package read through importlib.resources
+    *("krakenpy.telemetry.trace.tracer", "krakenpy.asyncagent.runner", "krakenpy.sd.dnssrv"),
+    *("tomllib", "difflib", "importlib.resources"),
+    # aiohttp's web layer: the worker serves on krakenpy's own server (Gateway.handler is made on use)
+    *("aiohttp.web", "aiohttp.web_app", "krakenpy.server.adapter", "krakenpy.server.webrunner"),
 )
 
 
@@ -100,7 +124,11 @@ def test_startup_plain_config_imports_only_what_it_uses(tmp_path: Path) -> None:
         listener.close()
     lines = modules.read_text().splitlines()
     assert lines[0] == "deferred=True"  # no HTTPS call yet: the CA bundle is not loaded
-    loaded = set(lines[1:])
+    # no automatic collection from exec to the worker's settle_gc (krakenpy.startgc), and the
+    # supervisor collects again once its workers are forked
+    assert lines[1] == "collections=0"
+    assert ast.literal_eval(Path(f"{modules}.supervisor").read_text())[0] > 0
+    loaded = set(lines[2:])
     assert "krakenpy.gateway" in loaded and "aiohttp" in loaded  # the dump is the serving worker's
     assert sorted(m for m in loaded if m in _LAZY or m.startswith(tuple(f"{p}." for p in _LAZY))) == []
     # the components on by default (the access log), no other

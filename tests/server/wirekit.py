@@ -19,8 +19,9 @@ from krakenpy.config.build import build_service
 from krakenpy.edge import EdgeHandler
 from krakenpy.gateway import Gateway, build_gateway
 from krakenpy.server.limits import ServerLimits
-from krakenpy.server.protocol import GatewayRunner, GatewayServer
+from krakenpy.server.protocol import GatewayServer
 from krakenpy.server.takeover import H2Takeover
+from krakenpy.server.webrunner import GatewayRunner
 
 CLIENTS: dict[str, Callable[[ClientOptions], UpstreamClient]] = {"fast": FastClient, "aiohttp": AiohttpClient}
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import orjson
 
-from krakenpy.telemetry.setup import EXPORTER
+from krakenpy.telemetry.export import EXPORTER
 from tests.components.telemetry.conftest import recording_app
 from tests.components.telemetry.otlp_receiver import Receiver
 

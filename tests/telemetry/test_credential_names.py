@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from krakenpy.telemetry.setup import EXPORTER
+from krakenpy.telemetry.export import EXPORTER
 from tests.components.telemetry.conftest import recording_app
 from tests.components.telemetry.otlp_receiver import Receiver
 from tests.jose.helpers import public_jwk, rsa_key

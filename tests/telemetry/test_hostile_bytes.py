@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from krakenpy.telemetry.audit import verify_chain
-from krakenpy.telemetry.setup import EXPORTER
+from krakenpy.telemetry.export import EXPORTER
 from tests.components.telemetry.conftest import recording_app
 from tests.components.telemetry.otlp_receiver import Receiver
 from tests.server.wirekit import get, raw_request

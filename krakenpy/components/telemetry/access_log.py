@@ -8,14 +8,13 @@ the gateway's hub (:func:`krakenpy.telemetry.setup.hub_for`).
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from krakenpy.backends.client import ClientMiddleware
 from krakenpy.components.base import Component, Site
 from krakenpy.edge import EdgeMiddleware
 from krakenpy.proxy.types import Middleware
 from krakenpy.resources import Resources
-from krakenpy.telemetry.auditsettings import AuditOptions
 from krakenpy.telemetry.layers.audit import AuditRoute, audit_middleware
 from krakenpy.telemetry.layers.backend import backend_middleware
 from krakenpy.telemetry.layers.client import client_middleware
@@ -24,6 +23,9 @@ from krakenpy.telemetry.layers.endpoint import proxy_middleware
 from krakenpy.telemetry.layers.lambda_context import register_client_context
 from krakenpy.telemetry.settings import AccessLogOptions, parse_access_log
 from krakenpy.telemetry.setup import hub_for
+
+if TYPE_CHECKING:  # the audit's options: imported by telemetry/audit's component when it is set
+    from krakenpy.telemetry.auditsettings import AuditOptions
 
 __all__ = ["COMPONENT"]
 

@@ -22,8 +22,7 @@ from krakenpy.telemetry.metrics.instruments import ClientMetrics, ReadMetrics
 from krakenpy.telemetry.metrics.registry import Histogram, Registry
 from krakenpy.telemetry.metrics.slots import CallSlot, EdgeSlot, groups
 from krakenpy.telemetry.metrics.stats import StatsRegistry
-from krakenpy.telemetry.servers import prometheus_body
-from krakenpy.telemetry.setup import PROM_LISTENERS, STATS_LISTENER
+from krakenpy.telemetry.servers import PROM_LISTENERS, STATS_LISTENER, prometheus_body
 from tests.components.telemetry.conftest import Served, doc, recording_app
 from tests.components.telemetry.test_otel_connection import CLIENTS, _client, _doc, _prom, cut_backend, gw  # noqa: F401
 from tests.conftest import free_port

@@ -8,8 +8,8 @@ import pytest
 
 from krakenpy.errors import ConfigError
 from krakenpy.telemetry.hub import HUB
+from krakenpy.telemetry.servers import STATS_LISTENER
 from krakenpy.telemetry.settings import parse_metrics
-from krakenpy.telemetry.setup import STATS_LISTENER
 from tests.components.telemetry.conftest import doc, recording_app
 
 HIST = (".count", ".min", ".max", ".mean", ".std-dev", ".50-percentile", ".75-percentile", ".95-percentile",

@@ -16,8 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from krakenpy.config.build import build_service
 from krakenpy.gateway import build_gateway
+from krakenpy.telemetry.export import EXPORTER
 from krakenpy.telemetry.opencensus.setup import OC_CLIENT, OC_LISTENER, OC_PUMPS, OC_SERVER
-from krakenpy.telemetry.setup import EXPORTER
 from tests.components.telemetry.conftest import doc, recording_app
 from tests.components.telemetry.opencensus_receivers import (
     AgentListener,

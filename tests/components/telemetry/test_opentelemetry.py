@@ -13,8 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from krakenpy.config.build import build_service
 from krakenpy.gateway import build_gateway
+from krakenpy.telemetry.export import EXPORTER
 from krakenpy.telemetry.otelsettings import parse_opentelemetry
-from krakenpy.telemetry.setup import EXPORTER, PROM_LISTENERS
+from krakenpy.telemetry.servers import PROM_LISTENERS
 from tests.components.telemetry.conftest import doc, recording_app
 from tests.components.telemetry.otlp_receiver import Receiver, attrs
 

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from krakenpy.components.telemetry.opentelemetry_security import COMPONENT
 from krakenpy.errors import ConfigError
-from krakenpy.telemetry.setup import EXPORTER
+from krakenpy.telemetry.export import EXPORTER
 from tests.cli_gateway import check_config
 from tests.components.qos.helpers import site_for
 from tests.components.telemetry.conftest import doc, recording_app

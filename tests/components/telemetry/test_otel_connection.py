@@ -20,7 +20,8 @@ from krakenpy.backends.client import AiohttpClient, ClientOptions, UpstreamClien
 from krakenpy.backends.fastclient import FastClient
 from krakenpy.config.build import build_service
 from krakenpy.gateway import Gateway, build_gateway
-from krakenpy.telemetry.setup import EXPORTER, PROM_LISTENERS
+from krakenpy.telemetry.export import EXPORTER
+from krakenpy.telemetry.servers import PROM_LISTENERS
 from tests.components.telemetry.otlp_receiver import Receiver, attrs
 from tests.conftest import free_port
 from tests.corpus import CORPUS, needs_corpus

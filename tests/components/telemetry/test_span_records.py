@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from krakenpy.telemetry.export import EXPORTER
 from krakenpy.telemetry.hub import HUB
-from krakenpy.telemetry.setup import EXPORTER
 from tests.components.telemetry.conftest import Served, doc, recording_app
 from tests.components.telemetry.otlp_receiver import Receiver, attrs
 from tests.components.telemetry.test_opentelemetry import TRACEPARENT, _otel
