@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Final, NamedTuple
+from typing import NamedTuple
 
 from multidict import CIMultiDict, istr
 
@@ -21,8 +21,7 @@ from krakenpy.telemetry.writer import LineWriter
 
 __all__ = ["EdgeParts", "abandoned", "edge_parts", "gone_line", "lean_handler"]
 
-#: ``Final``: compiled, a C static (a plain module global is a dict lookup at every read)
-_perf_ns: Final = time.perf_counter_ns
+_perf_ns = time.perf_counter_ns
 
 
 class EdgeParts(NamedTuple):

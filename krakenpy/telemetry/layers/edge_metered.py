@@ -6,7 +6,6 @@ frame (no ``_observe`` call, no branch for a span, an audit record or a JSON lin
 from __future__ import annotations
 
 import time
-from typing import Final
 
 from multidict import CIMultiDict
 
@@ -20,8 +19,7 @@ from krakenpy.telemetry.metrics.slots import EdgeSlot
 
 __all__ = ["metered_handler"]
 
-#: ``Final``: compiled, a C static (a plain module global is a dict lookup at every read)
-_perf_ns: Final = time.perf_counter_ns
+_perf_ns = time.perf_counter_ns
 
 
 def metered_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | None:
