@@ -87,33 +87,33 @@ def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backen
 
     if not trace_on and otel is None and stats is None and not is_lambda:
         # failure logs and the request id only: one frame, no clock reads
-        @task_free  # nothing is bound to a task
-        @keeps_maps  # a merge's backends may share the caller's header map: the id goes into a copy
         def lean(next_proxy: Proxy) -> Proxy:
             return _lean(next_proxy, forward_id, rid_header, prefix, redactor)
 
-        return lean
+        # nothing is bound to a task; a merge's backends may share the caller's header map: the id
+        # goes into a copy. (Marked by calls, not decorators: mypyc stores a decorated nested
+        # function in the module's globals, which kept the last layer built, and its gateway, alive.)
+        return task_free(keeps_maps(lean))
 
     adds = call_slot(hub, otel, stats, stats_keys)
     if not trace_on and not is_lambda:
         # metrics but no backend span (the tracer, if any, only propagates): one frame, one row
         # appended (the general frame's trace checks and ``finish`` call cost ~55 Python
         # opcodes per request, 2026-12-01)
-        @keeps_maps  # a merge's backends may share the caller's header map: the id goes into a copy
         def metered(next_proxy: Proxy) -> Proxy:
             return _metered(next_proxy, adds, forward_id, rid_header, prefix, redactor)
 
-        return metered
+        return keeps_maps(metered)  # the id goes into a copy of the header map
 
     state = _General(
         hub, adds, template, prefix, pattern, function_name, region, trace_on, solo, is_lambda, forward_id, rid_header
     )
 
-    @task_free  # its span variable is set in the context the call runs in, nothing else is bound to a task
     def middleware(next_proxy: Proxy) -> Proxy:
         return _general(next_proxy, state)
 
-    return middleware
+    # its span variable is set in the context the call runs in, nothing else is bound to a task
+    return task_free(middleware)
 
 
 # The per-request coroutines are built by module-level factories (nested one function deep): mypy

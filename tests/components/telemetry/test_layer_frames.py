@@ -24,6 +24,7 @@ from krakenpy.proxy.types import Proxy, Request, Response, is_task_free, keeps_r
 from krakenpy.telemetry.exchange import EXCHANGE, Exchange
 from krakenpy.telemetry.hub import HUB, Telemetry
 from krakenpy.telemetry.layers.backend import backend_middleware
+from krakenpy.telemetry.layers.client import client_middleware
 from krakenpy.telemetry.layers.endpoint import proxy_middleware
 from krakenpy.telemetry.metrics.client_slot import FAILED, ClientSlot
 from krakenpy.telemetry.metrics.stats import StatsRegistry
@@ -276,3 +277,23 @@ async def test_layer_frames_client_layer_rows_by_outcome(
 def _client_slots(hub: Telemetry) -> list[ClientSlot]:
     """The gateway's round-trip slots (one per backend host)."""
     return [o for o in gc.get_objects() if isinstance(o, ClientSlot) and o._metrics is hub.client_metrics]
+
+
+def test_layer_frames_building_a_layer_leaves_the_modules_alone() -> None:
+    """Every shape built, no module global gained: compiled, a decorated nested function was stored
+    in its module's globals (mypyc), which kept the last layer built, its hub and its gateway's
+    metric slots alive after the gateway closed."""
+    import krakenpy.telemetry.layers.backend as backend_module
+    import krakenpy.telemetry.layers.client as client_module
+    import krakenpy.telemetry.layers.endpoint as endpoint_module
+
+    modules = (backend_module, client_module, endpoint_module)
+    before = [set(vars(m)) for m in modules]
+    endpoint, backend = _site()
+    for stats in (False, True):
+        hub = _hub(stats)
+        hub.upstream_time = True  # the client layer is built too
+        proxy_middleware(hub, endpoint)
+        backend_middleware(hub, endpoint, backend)
+        assert client_middleware(hub, endpoint, backend) is not None
+    assert [set(vars(m)) - b for m, b in zip(modules, before, strict=True)] == [set(), set(), set()]
