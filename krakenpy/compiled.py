@@ -41,10 +41,10 @@ HOT_MODULES = (
     "krakenpy.proxy.types",
     "krakenpy.proxy.flatmap",
     # telemetry: logs and metrics (what the default row, access log + request id, and the metrics
-    # row run per request: the edge layers, the ids, the gin line and its writer, the metric slots).
-    # Not yet: layers/endpoint.py, backend.py, client.py: their per-request coroutines are nested two
-    # functions deep, a shape mypy 2.4's mypyc miscompiles when the middle function has its own
-    # environment (the first call fails: "attribute 'observed' of 'lean_proxy_middleware_env' undefined")
+    # row run per request: the edge layers, the proxy, backend and client layers, the ids, the gin
+    # line and its writer, the metric slots). The layers build their per-request coroutines in
+    # module-level factories (or as methods): nested two functions deep, mypy 2.4's mypyc miscompiled
+    # them (the first call failed: "attribute 'observed' of 'lean_proxy_middleware_env' undefined")
     "krakenpy.telemetry.ids",
     "krakenpy.telemetry.exchange",
     "krakenpy.telemetry.clientip",
@@ -52,6 +52,9 @@ HOT_MODULES = (
     "krakenpy.telemetry.writer",
     "krakenpy.telemetry.layers.edge_lean",
     "krakenpy.telemetry.layers.edge_metered",
+    "krakenpy.telemetry.layers.endpoint",
+    "krakenpy.telemetry.layers.backend",
+    "krakenpy.telemetry.layers.client",
     "krakenpy.telemetry.layers.client_timing",
     "krakenpy.telemetry.layers.record",
     "krakenpy.telemetry.metrics.slots",

@@ -11,24 +11,25 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, Final
 
 from krakenpy.config.model import BackendConfig, EndpointConfig
-from krakenpy.errors import PipelineError
 from krakenpy.proxy.types import Middleware, Proxy, Request, Response, keeps_maps, task_free
 from krakenpy.telemetry.exchange import EXCHANGE, Exchange
 from krakenpy.telemetry.failures import log_failure
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.ids import HEX3
-from krakenpy.telemetry.layers.record import call_finisher, call_slot
+from krakenpy.telemetry.layers.record import Adds, call_slot
 from krakenpy.telemetry.metrics.instruments import gin_route, lura_pattern
+from krakenpy.telemetry.redact import Redactor
 from krakenpy.telemetry.trace.spans import CLIENT, SPAN, Span, shape_for
 from krakenpy.telemetry.trace.templates import CallTemplate
 
 __all__ = ["backend_middleware"]
 
-_perf_ns = time.perf_counter_ns
-_now_ns = time.time_ns
+#: ``Final``: compiled, a C static (a plain module global is a dict lookup at every read)
+_perf_ns: Final = time.perf_counter_ns
+_now_ns: Final = time.time_ns
 LAMBDA = "backend/lambda"
 #: what the backend layer writes on its span per request
 _PER_REQUEST = frozenset({"http.response.status_code", "complete", "canceled"})
@@ -84,144 +85,216 @@ def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backen
     forward_id = hub.forward_request_id and hub.request_id_header is not None
     rid_header = hub.request_id_header or ""
 
-    @task_free  # its span variable is set in the context the call runs in, nothing else is bound to a task
-    @keeps_maps  # a merge's backends may share the caller's header map: the id goes into a copy
-    def lean(next_proxy: Proxy) -> Proxy:
-        async def observed(request: Request) -> Response:
-            if forward_id:
-                exchange: Exchange | None = request.context.get(EXCHANGE)
-                if exchange is not None and exchange.request_id:
-                    request.headers = {**request.headers, rid_header: [exchange.request_id]}
-            try:
-                return await next_proxy(request)
-            except Exception as exc:
-                log_failure(exc, prefix, redactor)
-                raise
-
-        return observed
-
     if not trace_on and otel is None and stats is None and not is_lambda:
-        return lean  # failure logs and the request id only: one frame, no clock reads
+        # failure logs and the request id only: one frame, no clock reads
+        def lean(next_proxy: Proxy) -> Proxy:
+            return _lean(next_proxy, forward_id, rid_header, prefix, redactor)
+
+        # nothing is bound to a task; a merge's backends may share the caller's header map: the id
+        # goes into a copy. (Marked by calls, not decorators: mypyc stores a decorated nested
+        # function in the module's globals, which kept the last layer built, and its gateway, alive.)
+        return task_free(keeps_maps(lean))
 
     adds = call_slot(hub, otel, stats, stats_keys)
     if not trace_on and not is_lambda:
         # metrics but no backend span (the tracer, if any, only propagates): one frame, one row
         # appended (the general frame's trace checks and ``finish`` call cost ~55 Python
         # opcodes per request, 2026-12-01)
-        @keeps_maps  # a merge's backends may share the caller's header map: the id goes into a copy
         def metered(next_proxy: Proxy) -> Proxy:
-            async def observed(request: Request) -> Response:
-                if forward_id:
-                    exchange: Exchange | None = request.context.get(EXCHANGE)
-                    if exchange is not None and exchange.request_id:
-                        request.headers = {**request.headers, rid_header: [exchange.request_id]}
-                start = _perf_ns()
-                error = canceled = complete = False
-                try:
-                    response = await next_proxy(request)
-                    complete = response.is_complete
-                    error = bool(response.errors)
-                    return response
-                except asyncio.CancelledError:
-                    error = canceled = True
-                    raise
-                except Exception as exc:
-                    error = True
-                    log_failure(exc, prefix, redactor)
-                    raise
-                finally:
-                    # the row of this outcome (OTel's and /__stats' series fed from it when read)
-                    adds[error * 4 + canceled * 2 + complete](_perf_ns() - start)
+            return _metered(next_proxy, adds, forward_id, rid_header, prefix, redactor)
 
-            return observed
+        return keeps_maps(metered)  # the id goes into a copy of the header map
 
-        return metered
+    state = _General(
+        hub, adds, template, prefix, pattern, function_name, region, trace_on, solo, is_lambda, forward_id, rid_header
+    )
 
-    finish = call_finisher(adds)  # the span is written here, as a record
-    has_metrics = otel is not None or stats is not None
-    measured = has_metrics or is_lambda
-    add_span = tracer.buffer.add if tracer is not None else None
-
-    @task_free
     def middleware(next_proxy: Proxy) -> Proxy:
-        async def observed(request: Request) -> Response:
+        return _general(next_proxy, state)
+
+    # its span variable is set in the context the call runs in, nothing else is bound to a task
+    return task_free(middleware)
+
+
+# The per-request coroutines are built by module-level factories (nested one function deep): mypy
+# 2.4's mypyc miscompiled them nested two deep inside ``backend_middleware`` (the first call
+# failed: "attribute 'observed' of '..._env' undefined"), so the module stayed Python.
+
+
+def _lean(next_proxy: Proxy, forward_id: bool, rid_header: str, prefix: str, redactor: Redactor) -> Proxy:
+    """Failure logs and the request id forwarded (in a copy of the header map)."""
+
+    async def observed(request: Request) -> Response:
+        if forward_id:
             exchange: Exchange | None = request.context.get(EXCHANGE)
-            trace = exchange.trace if exchange is not None else None
-            if not measured and (trace is None or not trace.sampled):  # unsampled: no span, no clock
-                if forward_id and exchange is not None and exchange.request_id:
-                    request.headers[rid_header] = [exchange.request_id]
-                try:
-                    return await next_proxy(request)
-                except Exception as exc:
-                    log_failure(exc, prefix, redactor)
-                    raise
-            start = _perf_ns()
-            sid = parent = None
-            call: Span | None = None
-            token = None
-            if trace_on and trace is not None and trace.sampled:
-                assert exchange is not None
-                n = exchange.made
-                exchange.made = n + 1
-                sid = exchange.spans + HEX3[n & 0xFFF]
-                parent = exchange.proxy_span or exchange.span or trace.parent_id
-                start_ns = _now_ns()
-                if solo:
-                    exchange.backend_span = sid
-                else:
-                    token = SPAN.set(sid)
-            call_token = None
+            if exchange is not None and exchange.request_id:
+                request.headers = {**request.headers, rid_header: [exchange.request_id]}
+        try:
+            return await next_proxy(request)
+        except Exception as exc:
+            log_failure(exc, prefix, redactor)
+            raise
+
+    return observed
+
+
+def _metered(
+    next_proxy: Proxy, adds: Adds, forward_id: bool, rid_header: str, prefix: str, redactor: Redactor
+) -> Proxy:
+    """:func:`_lean` and one duration row per call."""
+
+    async def observed(request: Request) -> Response:
+        if forward_id:
+            exchange: Exchange | None = request.context.get(EXCHANGE)
+            if exchange is not None and exchange.request_id:
+                request.headers = {**request.headers, rid_header: [exchange.request_id]}
+        start = _perf_ns()
+        error = canceled = complete = False
+        try:
+            response = await next_proxy(request)
+            complete = response.is_complete
+            error = bool(response.errors)
+            return response
+        except asyncio.CancelledError:
+            error = canceled = True
+            raise
+        except Exception as exc:
+            error = True
+            log_failure(exc, prefix, redactor)
+            raise
+        finally:
+            # the row of this outcome (OTel's and /__stats' series fed from it when read)
+            adds[error * 4 + canceled * 2 + complete](_perf_ns() - start)
+
+    return observed
+
+
+class _General:
+    """What the general backend layer (a backend span, a Lambda backend) reads per call, built once."""
+
+    def __init__(
+        self,
+        hub: Telemetry,
+        adds: Adds,
+        template: CallTemplate,
+        prefix: str,
+        pattern: str,
+        function_name: str,
+        region: str,
+        trace_on: bool,
+        solo: bool,
+        is_lambda: bool,
+        forward_id: bool,
+        rid_header: str,
+    ) -> None:
+        self.hub = hub
+        self.tracer = hub.tracer
+        #: the span buffer as built (an OpenCensus tee is set before the layers are)
+        self.buffer = hub.tracer.buffer if hub.tracer is not None else None
+        self.redactor = hub.redactor
+        #: the duration rows by outcome (``()`` without metrics)
+        self.adds = adds
+        self.template = template
+        self.prefix = prefix
+        self.pattern = pattern
+        self.function_name = function_name
+        self.region = region
+        self.trace_on = trace_on
+        self.solo = solo
+        self.is_lambda = is_lambda
+        self.forward_id = forward_id
+        self.rid_header = rid_header
+
+
+def _general(next_proxy: Proxy, layer: _General) -> Proxy:
+    """The layer with the backend span (the span written as a record) and/or a Lambda call's span,
+    upstream timing and trace context, metrics when on."""
+    has_metrics = bool(layer.adds)
+    is_lambda = layer.is_lambda
+    measured = has_metrics or is_lambda
+
+    async def observed(request: Request) -> Response:
+        exchange: Exchange | None = request.context.get(EXCHANGE)
+        trace = exchange.trace if exchange is not None else None
+        forward_id = layer.forward_id
+        if not measured and (trace is None or not trace.sampled):  # unsampled: no span, no clock
             if forward_id and exchange is not None and exchange.request_id:
-                request.headers[rid_header] = [exchange.request_id]
-            if is_lambda and exchange is not None:
-                call = _lambda_start(hub, request, exchange, sid, pattern, function_name, region)
-                if call is not None:
-                    call_token = SPAN.set(call.span_id)  # the ClientContext hook names it as the parent
-                exchange.upstream_started()
-            error = canceled = complete = False
-            status = 0
-            code = None
-            message = ""
+                request.headers[layer.rid_header] = [exchange.request_id]
             try:
-                response = await next_proxy(request)
-                complete = response.is_complete
-                error = bool(response.errors)
-                return response
-            except asyncio.CancelledError:
-                error = canceled = True
+                return await next_proxy(request)
+            except Exception as exc:
+                log_failure(exc, layer.prefix, layer.redactor)
                 raise
-            except (PipelineError, Exception) as exc:
-                error = True
-                log_failure(exc, prefix, redactor)
-                if sid is not None:
-                    code = getattr(exc, "status", 500)
-                    status, message = 2, redactor.text(str(exc))[:512]
-                raise
-            finally:
-                elapsed = _perf_ns() - start
-                if is_lambda and exchange is not None:
-                    exchange.upstream_ended()
-                    if call_token is not None:
-                        SPAN.reset(call_token)
-                    if call is not None:
-                        assert tracer is not None
-                        if error:
-                            call.error("lambda invocation failed")
-                        tracer.end(call)
-                if has_metrics:
-                    finish(elapsed, error, canceled, complete)
-                if sid is not None:
-                    assert trace is not None
-                    if token is not None:
-                        SPAN.reset(token)
-                    add_span((  # type: ignore[misc]
-                        template, trace.trace_id, sid, parent, start_ns, start_ns + elapsed, status, message,
-                        complete, canceled, code,
-                    ))  # fmt: skip
+        start = _perf_ns()
+        start_ns = 0
+        sid: str | None = None
+        parent: str | None = None
+        call: Span | None = None
+        token = None
+        if layer.trace_on and trace is not None and trace.sampled:
+            assert exchange is not None
+            n = exchange.made
+            exchange.made = n + 1
+            sid = exchange.spans + HEX3[n & 0xFFF]
+            parent = exchange.proxy_span or exchange.span or trace.parent_id
+            start_ns = _now_ns()
+            if layer.solo:
+                exchange.backend_span = sid
+            else:
+                token = SPAN.set(sid)
+        call_token = None
+        if forward_id and exchange is not None and exchange.request_id:
+            request.headers[layer.rid_header] = [exchange.request_id]
+        if is_lambda and exchange is not None:
+            call = _lambda_start(layer.hub, request, exchange, sid, layer.pattern, layer.function_name, layer.region)
+            if call is not None:
+                call_token = SPAN.set(call.span_id)  # the ClientContext hook names it as the parent
+            exchange.upstream_started()
+        error = canceled = complete = False
+        status = 0
+        code = None
+        message = ""
+        try:
+            response = await next_proxy(request)
+            complete = response.is_complete
+            error = bool(response.errors)
+            return response
+        except asyncio.CancelledError:
+            error = canceled = True
+            raise
+        except Exception as exc:
+            error = True
+            log_failure(exc, layer.prefix, layer.redactor)
+            if sid is not None:
+                code = getattr(exc, "status", 500)
+                status, message = 2, layer.redactor.text(str(exc))[:512]
+            raise
+        finally:
+            elapsed = _perf_ns() - start
+            if is_lambda and exchange is not None:
+                exchange.upstream_ended()
+                if call_token is not None:
+                    SPAN.reset(call_token)
+                if call is not None:
+                    tracer = layer.tracer
+                    assert tracer is not None
+                    if error:
+                        call.error("lambda invocation failed")
+                    tracer.end(call)
+            if has_metrics:
+                layer.adds[error * 4 + canceled * 2 + complete](elapsed)
+            if sid is not None:
+                assert trace is not None
+                if token is not None:
+                    SPAN.reset(token)
+                buffer = layer.buffer
+                assert buffer is not None
+                buffer.add((
+                    layer.template, trace.trace_id, sid, parent, start_ns, start_ns + elapsed, status, message,
+                    complete, canceled, code,
+                ))  # fmt: skip
 
-        return observed
-
-    return middleware
+    return observed
 
 
 def _lambda_start(

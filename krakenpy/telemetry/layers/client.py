@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable
-from typing import Any
+from typing import Final
 
 from krakenpy.backends.client import ClientMiddleware, UpstreamCall, UpstreamResponse
 from krakenpy.backends.conntiming import TIMING, CallTiming
@@ -16,7 +16,7 @@ from krakenpy.errors import BackendError
 from krakenpy.telemetry.exchange import CURRENT, Exchange
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.ids import HEX3
-from krakenpy.telemetry.layers.client_timing import timing_recorder, wall_ns
+from krakenpy.telemetry.layers.client_timing import TimingRecorder, timing_recorder, wall_ns
 from krakenpy.telemetry.metrics.client_slot import CANCELED, FAILED, TIMEDOUT, ClientSlot
 from krakenpy.telemetry.metrics.instruments import gin_route, lura_pattern
 from krakenpy.telemetry.trace.context import hop_span_id
@@ -25,8 +25,9 @@ from krakenpy.telemetry.trace.templates import ClientTemplate
 
 __all__ = ["client_middleware", "split_netloc"]
 
-_perf = time.perf_counter
-_now_ns = time.time_ns
+#: ``Final``: compiled, a C static (a plain module global is a dict lookup at every read)
+_perf: Final = time.perf_counter
+_now_ns: Final = time.time_ns
 #: what the client layer (and its timing recorder) writes on a CLIENT span per request
 _PER_REQUEST = frozenset({
     "url.full", "server.address", "server.port", "http.request.method", "http.request.body.size",
@@ -49,171 +50,259 @@ def split_netloc(url: str) -> tuple[str, str]:
 def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: BackendConfig) -> ClientMiddleware | None:
     """The client layer of the telemetry for one HTTP backend; ``None`` when it has nothing to do."""
     tracer = hub.tracer
-    layer = tracer.backend_layer if tracer is not None else None
-    metrics = hub.client_metrics
     inject = tracer is not None and tracer.propagation
     redactor = hub.redactor
     route = redactor.text(gin_route(backend.url_pattern))
     ep_route = gin_route(endpoint.endpoint)
     # detailed_connection / read_payload: None unless asked for (then every call carries a CallTiming)
     record_timing = timing_recorder(hub, endpoint, backend, route, ep_route)
-    if not inject and metrics is None and not hub.upstream_time and record_timing is None:
+    if not inject and hub.client_metrics is None and not hub.upstream_time and record_timing is None:
         return None  # the request id is added by the backend layer
-    trace_calls = (
-        tracer is not None and layer is not None and layer.enabled and layer.round_trip
-        and ep_route not in tracer.skip_paths
-    )  # fmt: skip
-    # label values and span names: the pattern with its secret query values masked (as in the logs)
-    pattern = redactor.text(lura_pattern(backend.url_pattern))
-    hosts: dict[str, ClientSlot] = {}
-    slots = hub.metric_slots() if metrics is not None else None
-    # the connection histograms are fed from the round trip's row (the call's timing in it)
-    timed_rows = metrics is not None and metrics.connection is not None
-    static = layer.static if layer is not None else ()
-    # the stage and the layer's static attributes as one shape encoded once; without it (a static key
-    # named like a per-request one) every attribute stays on the span as before
-    shape = shape_for({"krakend.stage": "backend-request", **dict(static)}, _PER_REQUEST)
-    # the CLIENT span's record: (template, trace, id, parent, start, end, status, message, URL, host,
-    # port, method, request size, status code, response size, connection times or None, first byte)
-    template = ClientTemplate(pattern, shape, {"krakend.stage": "backend-request", **dict(static)})
-    trace_conn = trace_calls and layer is not None and layer.detailed_connection and record_timing is not None
-    # the backend layer's rule: one backend called once finds its span on the exchange
-    solo = len(endpoint.backends) == 1 and endpoint.concurrent_calls <= 1 and backend.concurrent_calls <= 1
-    # the upstream busy time is read by the JSON access log only
-    track = hub.upstream_time
-    add_span = tracer.buffer.add if tracer is not None else None
+    layer = _ClientLayer(hub, endpoint, backend, route, ep_route, record_timing)
 
-    # the last host's "scheme://host:port/" and series: a backend usually has one host
-    last: list[Any] = ["\0", None]
+    def middleware(call: UpstreamCall) -> UpstreamCall:
+        return _observed(call, layer)
 
-    def series(url: str) -> ClientSlot:
+    return middleware
+
+
+class _ClientLayer:
+    """What the client layer of one HTTP backend reads per call, decided once; :meth:`measured` is
+    the timed call. (The per-call code is a method and a module-level factory, no coroutine nested two
+    functions deep: mypy 2.4's mypyc miscompiled that shape, and the module stayed Python.)"""
+
+    def __init__(
+        self,
+        hub: Telemetry,
+        endpoint: EndpointConfig,
+        backend: BackendConfig,
+        route: str,
+        ep_route: str,
+        record_timing: TimingRecorder | None,
+    ) -> None:
+        tracer = hub.tracer
+        layer = tracer.backend_layer if tracer is not None else None
+        metrics = hub.client_metrics
+        self.hub = hub
+        self.tracer = tracer
+        self.metrics = metrics
+        self.inject = tracer is not None and tracer.propagation
+        self.redactor = hub.redactor
+        self.record_timing = record_timing
+        self.method = backend.method
+        self.route = route
+        self.ep_route = ep_route
+        self.ep_method = endpoint.method
+        self.trace_calls = (
+            tracer is not None and layer is not None and layer.enabled and layer.round_trip
+            and ep_route not in tracer.skip_paths
+        )  # fmt: skip
+        # a read_payload recorder without the CLIENT span still needs every call timed
+        self.read_untraced = (
+            record_timing is not None and not self.trace_calls and layer is not None and layer.read_payload
+        )
+        # label values and span names: the pattern with its secret query values masked (as in the logs)
+        pattern = self.redactor.text(lura_pattern(backend.url_pattern))
+        self.hosts: dict[str, ClientSlot] = {}
+        self.slots = hub.metric_slots() if metrics is not None else None
+        # the connection histograms are fed from the round trip's row (the call's timing in it)
+        self.timed_rows = metrics is not None and metrics.connection is not None
+        static = layer.static if layer is not None else ()
+        # the stage and the layer's static attributes as one shape encoded once; without it (a static key
+        # named like a per-request one) every attribute stays on the span as before
+        shape = shape_for({"krakend.stage": "backend-request", **dict(static)}, _PER_REQUEST)
+        # the CLIENT span's record: (template, trace, id, parent, start, end, status, message, URL, host,
+        # port, method, request size, status code, response size, connection times or None, first byte)
+        self.template = ClientTemplate(pattern, shape, {"krakend.stage": "backend-request", **dict(static)})
+        self.trace_conn = (
+            self.trace_calls and layer is not None and layer.detailed_connection and record_timing is not None
+        )
+        # the backend layer's rule: one backend called once finds its span on the exchange
+        self.solo = len(endpoint.backends) == 1 and endpoint.concurrent_calls <= 1 and backend.concurrent_calls <= 1
+        # the upstream busy time is read by the JSON access log only
+        self.track = hub.upstream_time
+        #: the span buffer as built (an OpenCensus tee is set before the layers are)
+        self.buffer = tracer.buffer if tracer is not None else None
+        # the last host's "scheme://host:port/" and series: a backend usually has one host
+        self._last_key = "\0"
+        self._last_slot: ClientSlot | None = None
+        # the last host's "scheme://host:port/" and its (address, port) attributes (split_netloc ~6k)
+        self._last_peer_key = "\0"
+        self._last_peer: tuple[str, int] = ("", 0)
+
+    def series(self, url: str) -> ClientSlot:
+        """The round-trip slot of the call's host (the last host's kept)."""
+        last = self._last_slot
+        if last is not None and url.startswith(self._last_key):
+            return last
+        metrics = self.metrics
+        slots = self.slots
         assert metrics is not None and slots is not None
-        if url.startswith(last[0]):
-            return last[1]  # type: ignore[no-any-return]
         key = url[: url.find("/", url.find("//") + 2)]  # scheme://host:port, cheaper than parsing
-        found = hosts.get(key)
+        found = self.hosts.get(key)
         if found is None:
             host, port = split_netloc(url)
             labels = metrics.labels(
-                method=backend.method, pattern=route, endpoint=ep_route, endpoint_method=endpoint.method,
+                method=self.method, pattern=self.route, endpoint=self.ep_route, endpoint_method=self.ep_method,
                 host=host, port=port,
             )  # fmt: skip
-            found = hosts[key] = ClientSlot(metrics, labels)
+            found = self.hosts[key] = ClientSlot(metrics, labels)
             slots.register(found.drain, found.rows.__len__)
         if url[len(key) : len(key) + 1] == "/":
-            last[0], last[1] = key + "/", found
+            self._last_key, self._last_slot = key + "/", found
         return found
 
-    # the last host's "scheme://host:port/" and its (address, port) attributes (split_netloc ~6k)
-    last_peer: list[Any] = ["\0", ("", 0)]
-
-    def peer(url: str) -> tuple[str, int]:
+    def peer(self, url: str) -> tuple[str, int]:
         """The call's (server.address, server.port), the last host's kept."""
-        if url.startswith(last_peer[0]):
-            return last_peer[1]  # type: ignore[no-any-return]
+        if url.startswith(self._last_peer_key):
+            return self._last_peer
         address, text = split_netloc(url)
         found = address, int(text) if text.isdigit() else 0
         end = url.find("/", url.find("//") + 2)
         if end > 0:
-            last_peer[0], last_peer[1] = url[: end + 1], found
+            self._last_peer_key, self._last_peer = url[: end + 1], found
         return found
 
-    def middleware(call: UpstreamCall) -> UpstreamCall:
-        inject_headers = tracer.injector() if tracer is not None and inject else None
-        # nothing to time for an unrecorded call without metrics: the upstream's own awaitable is
-        # handed back (no coroutine frame of this layer; it costs ~2k machine instructions)
-        # (read metrics need every call; a read span without a CLIENT span needs the sampled ones)
-        passthrough = metrics is None and not track and hub.read_metrics is None
-        if record_timing is not None and not trace_calls and layer is not None and layer.read_payload:
-            passthrough = False
+    async def measured(
+        self,
+        call: UpstreamCall,
+        method: str,
+        url: str,
+        headers: list[tuple[str, str]],
+        body: bytes | None,
+        exchange: Exchange | None,
+        sid: str | None,
+    ) -> UpstreamResponse:
+        """One upstream call timed: its metrics row, the busy time, the timing recorder, the CLIENT span."""
+        host = self.series(url) if self.metrics is not None else None
+        # one clock reading for the busy time and the round trip
+        busy = exchange if self.track else None
+        record_timing = self.record_timing
+        timing: CallTiming | None = None
+        timing_token = None
+        failure: BaseException | None = None
+        failed = 0
+        if record_timing is not None:
+            timing = CallTiming()
+            timing_token = TIMING.set(timing)
+        start_ns = _now_ns() if sid is not None else 0
+        start = busy.upstream_started() if busy is not None else _perf()
+        status = span_status = 0
+        message = ""
+        response: UpstreamResponse | None = None
+        try:
+            response = await call(method, url, headers, body)
+            status = response.status
+            return response
+        except asyncio.CancelledError as exc:
+            failure = exc
+            failed = CANCELED
+            raise
+        except BaseException as exc:
+            failure = exc
+            failed = TIMEDOUT if isinstance(exc, BackendError) and "timeout" in str(exc) else FAILED
+            if sid is not None:
+                span_status, message = 2, self.redactor.text(str(exc))[:512]
+            raise
+        finally:
+            # the upstream client's end of the body read when it timed the call (set as it
+            # handed the answer back): one clock reading for both
+            if busy is not None:
+                end = busy.upstream_ended()
+            elif timing is not None and timing.read_end and failure is None:
+                end = timing.read_end
+            else:
+                end = _perf()
+            elapsed = end - start
+            size = len(response.body) if status and response is not None else 0
+            if host is not None:
+                # one row; the host's counters and histograms are fed from it when read (ClientSlot)
+                host.append((status, elapsed, size, len(body) if body else 0, failed,
+                             timing if self.timed_rows else None))  # fmt: skip
+            if timing is not None and timing_token is not None and record_timing is not None:
+                TIMING.reset(timing_token)
+                record_timing(timing, status, size, failure, sid, exchange)
+            if sid is not None:
+                assert exchange is not None
+                self._span(
+                    exchange,
+                    sid,
+                    start_ns,
+                    elapsed,
+                    span_status,
+                    message,
+                    url,
+                    method,
+                    body,
+                    status,
+                    size,
+                    failure,
+                    timing,
+                )
 
-        def observed(
-            method: str, url: str, headers: list[tuple[str, str]], body: bytes | None
-        ) -> Awaitable[UpstreamResponse]:
-            exchange = CURRENT.get()
-            sid = None
-            if exchange is not None:
-                trace = exchange.trace
-                if trace is not None and tracer is not None:
-                    if trace_calls and trace.sampled:
-                        n = exchange.made
-                        exchange.made = n + 1
-                        sid = exchange.spans + HEX3[n & 0xFFF]
-                    if inject_headers is not None:
-                        headers.extend(inject_headers(trace, sid or hop_span_id()))
-            if sid is None and passthrough:
-                return call(method, url, headers, body)
-            return measured(method, url, headers, body, exchange, sid)
+    def _span(
+        self,
+        exchange: Exchange,
+        sid: str,
+        start_ns: int,
+        elapsed: float,
+        span_status: int,
+        message: str,
+        url: str,
+        method: str,
+        body: bytes | None,
+        status: int,
+        size: int,
+        failure: BaseException | None,
+        timing: CallTiming | None,
+    ) -> None:
+        """The CLIENT span's record."""
+        trace = exchange.trace
+        parent = (exchange.backend_span if self.solo else SPAN.get()) or exchange.proxy_span
+        conn = None
+        first_byte = None
+        if self.trace_conn and failure is None and timing is not None:
+            conn = timing.get_conn, timing.dns, timing.tls
+            if timing.first_byte:
+                first_byte = wall_ns(timing.first_byte)
+        address, port = self.peer(url)
+        buffer = self.buffer
+        assert buffer is not None
+        buffer.add((
+            self.template, trace.trace_id, sid, parent or exchange.span or trace.parent_id, start_ns,
+            start_ns + int(elapsed * 1e9), span_status, message, self.redactor.url(url), address, port,
+            method, len(body or b""), status, size, conn, first_byte,
+        ))  # fmt: skip
 
-        async def measured(
-            method: str,
-            url: str,
-            headers: list[tuple[str, str]],
-            body: bytes | None,
-            exchange: Exchange | None,
-            sid: str | None,
-        ) -> UpstreamResponse:
-            host = series(url) if metrics is not None else None
-            # one clock reading for the busy time and the round trip
-            busy = exchange if track else None
-            timing = timing_token = None
-            failure: BaseException | None = None
-            failed = 0
-            if record_timing is not None:
-                timing = CallTiming()
-                timing_token = TIMING.set(timing)
-            start_ns = _now_ns() if sid is not None else 0
-            start = busy.upstream_started() if busy is not None else _perf()
-            status = span_status = 0
-            message = ""
-            try:
-                response = await call(method, url, headers, body)
-                status = response.status
-                return response
-            except asyncio.CancelledError as exc:
-                failure = exc
-                failed = CANCELED
-                raise
-            except BaseException as exc:
-                failure = exc
-                failed = TIMEDOUT if isinstance(exc, BackendError) and "timeout" in str(exc) else FAILED
-                if sid is not None:
-                    span_status, message = 2, redactor.text(str(exc))[:512]
-                raise
-            finally:
-                # the upstream client's end of the body read when it timed the call (set as it
-                # handed the answer back): one clock reading for both
-                if busy is not None:
-                    end = busy.upstream_ended()
-                elif timing is not None and timing.read_end and failure is None:
-                    end = timing.read_end
-                else:
-                    end = _perf()
-                elapsed = end - start
-                size = len(response.body) if status else 0
-                if host is not None:
-                    # one row; the host's counters and histograms are fed from it when read (ClientSlot)
-                    host.append((status, elapsed, size, len(body) if body else 0, failed,
-                                 timing if timed_rows else None))  # fmt: skip
-                if timing is not None and timing_token is not None and record_timing is not None:
-                    TIMING.reset(timing_token)
-                    record_timing(timing, status, size, failure, sid, exchange)
-                if sid is not None:
-                    assert exchange is not None
-                    trace = exchange.trace
-                    parent = (exchange.backend_span if solo else SPAN.get()) or exchange.proxy_span
-                    conn = first_byte = None
-                    if trace_conn and failure is None and timing is not None:
-                        conn = timing.get_conn, timing.dns, timing.tls
-                        if timing.first_byte:
-                            first_byte = wall_ns(timing.first_byte)
-                    address, port = peer(url)
-                    add_span((  # type: ignore[misc]
-                        template, trace.trace_id, sid, parent or exchange.span or trace.parent_id, start_ns,
-                        start_ns + int(elapsed * 1e9), span_status, message, redactor.url(url), address, port,
-                        method, len(body or b""), status, size, conn, first_byte,
-                    ))  # fmt: skip
 
-        return observed
+def _observed(call: UpstreamCall, layer: _ClientLayer) -> UpstreamCall:
+    """``call`` behind the layer: the trace context injected, the call measured when it must be."""
+    tracer = layer.tracer
+    inject_headers = tracer.injector() if tracer is not None and layer.inject else None
+    trace_calls = layer.trace_calls
+    # nothing to time for an unrecorded call without metrics: the upstream's own awaitable is
+    # handed back (no coroutine frame of this layer; it costs ~2k machine instructions)
+    # (read metrics need every call; a read span without a CLIENT span needs the sampled ones)
+    passthrough = layer.metrics is None and not layer.track and layer.hub.read_metrics is None
+    if layer.read_untraced:
+        passthrough = False
 
-    return middleware
+    def observed(
+        method: str, url: str, headers: list[tuple[str, str]], body: bytes | None
+    ) -> Awaitable[UpstreamResponse]:
+        exchange = CURRENT.get()
+        sid = None
+        if exchange is not None:
+            trace = exchange.trace
+            if trace is not None and tracer is not None:
+                if trace_calls and trace.sampled:
+                    n = exchange.made
+                    exchange.made = n + 1
+                    sid = exchange.spans + HEX3[n & 0xFFF]
+                if inject_headers is not None:
+                    headers.extend(inject_headers(trace, sid or hop_span_id()))
+        if sid is None and passthrough:
+            return call(method, url, headers, body)
+        return layer.measured(call, method, url, headers, body, exchange, sid)
+
+    return observed

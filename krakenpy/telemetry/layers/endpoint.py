@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from krakenpy.config.model import EndpointConfig
 from krakenpy.errors import PipelineError
@@ -17,15 +16,17 @@ from krakenpy.telemetry.exchange import EXCHANGE, Exchange
 from krakenpy.telemetry.failures import log_failure
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.ids import HEX3
-from krakenpy.telemetry.layers.record import Adds, call_finisher, call_slot
+from krakenpy.telemetry.layers.record import Adds, call_slot
 from krakenpy.telemetry.metrics.instruments import gin_route
-from krakenpy.telemetry.trace.spans import shape_for
+from krakenpy.telemetry.redact import Redactor
+from krakenpy.telemetry.trace.spans import SpanBuffer, shape_for
 from krakenpy.telemetry.trace.templates import CallTemplate
 
 __all__ = ["proxy_middleware"]
 
-_perf_ns = time.perf_counter_ns
-_now_ns = time.time_ns
+#: ``Final``: compiled, a C static (a plain module global is a dict lookup at every read)
+_perf_ns: Final = time.perf_counter_ns
+_now_ns: Final = time.time_ns
 #: what the proxy and backend layers write on a span per request
 _PER_REQUEST = frozenset({"http.response.status_code", "complete", "canceled"})
 
@@ -61,128 +62,168 @@ def proxy_middleware(hub: Telemetry, endpoint: EndpointConfig) -> Middleware:
     # canceled, status code or None)
     template = CallTemplate(route, shape, base_attrs)
 
-    def failed(exc: PipelineError) -> None:
-        log_failure(exc, prefix, redactor)
-        if exc.content_type is None and not exc.public_body and exc.args:
-            exc.args = (redactor.text(str(exc.args[0])),)  # what return_error_msg shows clients
-
-    def subject(request: Request) -> None:
-        claims = request.claims
-        if claims:
-            exchange = request.context.get(EXCHANGE)
-            sub = claims.get("sub")
-            if exchange is not None and isinstance(sub, str):
-                exchange.subject = sub
-
     def lean(next_proxy: Proxy) -> Proxy:
-        async def observed(request: Request) -> Response:
-            try:
-                response = await next_proxy(request)
-            except PipelineError as exc:
-                failed(exc)
-                raise
-            subject(request)
-            return response
-
-        return observed
+        return _lean(next_proxy, prefix, redactor)
 
     if not trace_on and otel is None and stats is None:
         return lean
 
     adds = call_slot(hub, otel, stats, stats_keys)
     if not trace_on:
-        return _metered(adds, failed, subject)
-    finish = call_finisher(adds)  # the span is written here, as a record
-    measured = otel is not None or stats is not None
-    add_span = tracer.buffer.add if tracer is not None else None
+
+        def metered(next_proxy: Proxy) -> Proxy:
+            return _metered(next_proxy, adds, prefix, redactor)
+
+        return metered
+    assert tracer is not None
+    layer_state = _Traced(prefix, redactor, adds, template, tracer.buffer)
 
     def middleware(next_proxy: Proxy) -> Proxy:
-        async def observed(request: Request) -> Response:
-            exchange: Exchange | None = request.context.get(EXCHANGE)
-            trace = exchange.trace if exchange is not None else None
-            if (trace is None or not trace.sampled) and not measured:  # what the lean layer pays
-                try:
-                    response = await next_proxy(request)
-                except PipelineError as exc:
-                    failed(exc)
-                    raise
-                subject(request)
-                return response
-            start = _perf_ns()
-            sid = None
-            if trace is not None and trace.sampled:
-                assert exchange is not None
-                n = exchange.made
-                exchange.made = n + 1
-                # the backends' parent, on the exchange: one proxy span per request
-                sid = exchange.proxy_span = exchange.spans + HEX3[n & 0xFFF]
-                start_ns = _now_ns()
-            error = canceled = complete = False
-            status = 0
-            code = None
-            message = ""
-            try:
-                response = await next_proxy(request)
-                complete = response.is_complete
-                error = bool(response.errors)
-                subject(request)
-                return response
-            except asyncio.CancelledError:
-                canceled = error = True
-                raise
-            except BaseException as exc:
-                error = True
-                if isinstance(exc, PipelineError):
-                    failed(exc)
-                if sid is not None:
-                    code = getattr(exc, "status", 500)
-                    status, message = 2, redactor.text(str(exc))[:512]
-                raise
-            finally:
-                elapsed = _perf_ns() - start
-                if measured:
-                    finish(elapsed, error, canceled, complete)
-                if sid is not None:
-                    assert exchange is not None and trace is not None
-                    add_span((  # type: ignore[misc]
-                        template, trace.trace_id, sid, exchange.span or trace.parent_id, start_ns,
-                        start_ns + elapsed, status, message, complete, canceled, code,
-                    ))  # fmt: skip
-
-        return observed
+        return _traced(next_proxy, layer_state)
 
     return middleware
 
 
-def _metered(adds: Adds, failed: Callable[[PipelineError], None], subject: Callable[[Request], None]) -> Middleware:
+# The per-request coroutines are built by module-level factories (nested one function deep): mypy
+# 2.4's mypyc miscompiled them nested two deep inside ``proxy_middleware`` (the first call failed:
+# "attribute 'observed' of 'lean_proxy_middleware_env' undefined"), so the module stayed Python.
+
+
+def _failed(exc: PipelineError, prefix: str, redactor: Redactor) -> None:
+    """Log a failure once as ``[ENDPOINT: /x] …`` and redact what ``return_error_msg`` shows clients."""
+    log_failure(exc, prefix, redactor)
+    if exc.content_type is None and not exc.public_body and exc.args:
+        exc.args = (redactor.text(str(exc.args[0])),)
+
+
+def _subject(request: Request) -> None:
+    """The verified subject (``sub`` of the claims an endpoint guard set) for the access log."""
+    claims = request.claims
+    if claims:
+        exchange = request.context.get(EXCHANGE)
+        sub = claims.get("sub")
+        if exchange is not None and isinstance(sub, str):
+            exchange.subject = sub
+
+
+def _lean(next_proxy: Proxy, prefix: str, redactor: Redactor) -> Proxy:
+    """The layer without metrics or a proxy span: failures and the subject only, no clock read."""
+
+    async def observed(request: Request) -> Response:
+        try:
+            response = await next_proxy(request)
+        except PipelineError as exc:
+            _failed(exc, prefix, redactor)
+            raise
+        if request.claims:
+            _subject(request)
+        return response
+
+    return observed
+
+
+def _metered(next_proxy: Proxy, adds: Adds, prefix: str, redactor: Redactor) -> Proxy:
     """The layer with metrics but no proxy span (the tracer, if any, only propagates): one frame,
     one duration row appended (the general frame's trace checks and ``finish`` call cost ~45
     Python opcodes per request, 2026-12-01)."""
 
-    def middleware(next_proxy: Proxy) -> Proxy:
-        async def observed(request: Request) -> Response:
-            # its own reading, not the edge's start: between the two run the router's and the
-            # endpoint's guards (JWT, CORS, rate limits, Lua), which krakend-otel's proxy duration leaves out
-            start = _perf_ns()
-            error = canceled = complete = False
+    async def observed(request: Request) -> Response:
+        # its own reading, not the edge's start: between the two run the router's and the
+        # endpoint's guards (JWT, CORS, rate limits, Lua), which krakend-otel's proxy duration leaves out
+        start = _perf_ns()
+        error = canceled = complete = False
+        try:
+            response = await next_proxy(request)
+            complete = response.is_complete
+            error = bool(response.errors)
+            if request.claims:
+                _subject(request)
+            return response
+        except asyncio.CancelledError:
+            canceled = error = True
+            raise
+        except BaseException as exc:
+            error = True
+            if isinstance(exc, PipelineError):
+                _failed(exc, prefix, redactor)
+            raise
+        finally:
+            # the row of this outcome (OTel's and /__stats' series fed from it when read)
+            adds[error * 4 + canceled * 2 + complete](_perf_ns() - start)
+
+    return observed
+
+
+class _Traced:
+    """What the traced layer of one endpoint reads per request (built once)."""
+
+    def __init__(self, prefix: str, redactor: Redactor, adds: Adds, template: CallTemplate, buffer: SpanBuffer) -> None:
+        self.prefix = prefix
+        self.redactor = redactor
+        #: the duration rows by outcome (``()`` without metrics: nothing appended)
+        self.adds = adds
+        self.template = template
+        self.buffer = buffer
+
+
+def _traced(next_proxy: Proxy, layer: _Traced) -> Proxy:
+    """The layer with the proxy span (the span written as a record), and metrics when on."""
+    adds = layer.adds
+    measured = bool(adds)
+
+    async def observed(request: Request) -> Response:
+        exchange: Exchange | None = request.context.get(EXCHANGE)
+        trace = exchange.trace if exchange is not None else None
+        if (trace is None or not trace.sampled) and not measured:  # what the lean layer pays
             try:
                 response = await next_proxy(request)
-                complete = response.is_complete
-                error = bool(response.errors)
-                subject(request)
-                return response
-            except asyncio.CancelledError:
-                canceled = error = True
+            except PipelineError as exc:
+                _failed(exc, layer.prefix, layer.redactor)
                 raise
-            except BaseException as exc:
-                error = True
-                if isinstance(exc, PipelineError):
-                    failed(exc)
-                raise
-            finally:
-                # the row of this outcome (OTel's and /__stats' series fed from it when read)
-                adds[error * 4 + canceled * 2 + complete](_perf_ns() - start)
+            if request.claims:
+                _subject(request)
+            return response
+        start = _perf_ns()
+        start_ns = 0
+        sid: str | None = None
+        if trace is not None and trace.sampled:
+            assert exchange is not None
+            n = exchange.made
+            exchange.made = n + 1
+            # the backends' parent, on the exchange: one proxy span per request
+            sid = exchange.proxy_span = exchange.spans + HEX3[n & 0xFFF]
+            start_ns = _now_ns()
+        error = canceled = complete = False
+        status = 0
+        code = None
+        message = ""
+        try:
+            response = await next_proxy(request)
+            complete = response.is_complete
+            error = bool(response.errors)
+            if request.claims:
+                _subject(request)
+            return response
+        except asyncio.CancelledError:
+            canceled = error = True
+            raise
+        except BaseException as exc:
+            error = True
+            if isinstance(exc, PipelineError):
+                _failed(exc, layer.prefix, layer.redactor)
+            if sid is not None:
+                code = getattr(exc, "status", 500)
+                status, message = 2, layer.redactor.text(str(exc))[:512]
+            raise
+        finally:
+            elapsed = _perf_ns() - start
+            if measured:
+                adds[error * 4 + canceled * 2 + complete](elapsed)
+            if sid is not None:
+                assert exchange is not None and trace is not None
+                layer.buffer.add((
+                    layer.template, trace.trace_id, sid, exchange.span or trace.parent_id, start_ns,
+                    start_ns + elapsed, status, message, complete, canceled, code,
+                ))  # fmt: skip
 
-        return observed
-
-    return middleware
+    return observed

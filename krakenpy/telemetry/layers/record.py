@@ -10,10 +10,8 @@ from typing import Any
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.metrics.slots import CallSlot
 
-__all__ = ["Adds", "Finish", "call_finisher", "call_slot"]
+__all__ = ["Adds", "call_slot"]
 
-#: ``finish(elapsed_ns, error, canceled, complete)``
-Finish = Callable[[int, bool, bool, bool], None]
 #: a layer's per-outcome ``append`` by ``error*4 + canceled*2 + complete`` (elapsed nanoseconds)
 Adds = tuple[Callable[[int], None], ...]
 
@@ -26,14 +24,3 @@ def call_slot(hub: Telemetry, otel: Any, stats: Any, stats_keys: dict[tuple[bool
     slot = CallSlot(otel, stats, stats_keys)
     hub.metric_slots().register(slot.drain, slot.size)
     return slot.add
-
-
-def call_finisher(adds: Adds) -> Finish:
-    """Record one finished proxy or backend call's duration row (when a series is on), bound once
-    per layer; the layers write the call's span themselves, as a record."""
-
-    def finish(elapsed: int, error: bool, canceled: bool, complete: bool) -> None:
-        if adds:
-            adds[error * 4 + canceled * 2 + complete](elapsed)
-
-    return finish
