@@ -1,11 +1,12 @@
 """No automatic garbage collection while a command starts (P7 start-up).
 
 A start creates objects that live as long as the process (modules, classes, the compiled gateway)
-and little cyclic garbage: ~77,000 tracked objects in the supervisor when it forks, ~1,800 of them
-unreachable (100 endpoints). With CPython's thresholds the collector ran every 700 allocations and
-walked the whole heap each time it had grown by a quarter: without those collections a start of
-``krakenpy run`` with 100 endpoints executes 1,315 → 1,280 M instructions (bench/README.md,
-"2026-12-02 (round 9)"). The unreachable ones stay frozen in the supervisor (a few hundred KiB).
+and little cyclic garbage: ~59,000–77,000 tracked objects in the supervisor when it forks,
+~1,500–1,800 of them unreachable (100 endpoints; the branch's and its review's counts). With
+CPython's thresholds the collector ran every 700 allocations and walked the whole heap each time it
+had grown by a quarter: without those collections a start of ``krakenpy run`` with 100 endpoints
+executes 25–35 M instructions fewer (1,315 → 1,280 M in one count, 1,192 → 1,167 M in another;
+bench/README.md, "2026-12-02 (round 9)"). The unreachable ones stay frozen in the supervisor (a few hundred KiB).
 
 :func:`pause` turns the automatic collections off and :func:`resume` puts the thresholds back. A
 worker does not resume: its ``settle_gc`` (:mod:`krakenpy.server.worker`) collects once, freezes

@@ -7,8 +7,9 @@ importing jsonschema (~320 M instructions of every start, P7), any other goes th
 validator for its located, worded issues and warnings (tests keep the two verdicts in step).
 
 This module is the only code that knows where the schemas folder is: inside the installed package
-(``krakenpy/schemas``, copied there when a wheel is built) through ``importlib.resources``, else the
-source tree's top-level ``schemas/`` (editable installs, checkouts).
+(``krakenpy/schemas``, copied there when a wheel is built), looked for on disk beside the package
+first (``importlib.resources`` only for a package that is not a folder: it imports ``zipfile``), else
+the source tree's top-level ``schemas/`` (editable installs, checkouts).
 
 Two modes:
 

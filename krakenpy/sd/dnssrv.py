@@ -34,7 +34,6 @@ __all__ = ["MODES", "Srv", "SrvHosts", "expand", "host_picker"]
 
 log = logging.getLogger("krakenpy.sd")
 
-#: the ``sd`` values served by SRV lookups (``dns-shared``, an Enterprise name, shares them as ``dns`` does)
 DEFAULT_TTL: Final = 30.0
 SERVER_ENV: Final = "KRAKENPY_DNS_SERVER"
 #: one lookup's bound (all tries of all name servers); a lookup never delays requests, only start-up

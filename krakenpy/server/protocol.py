@@ -29,6 +29,17 @@ from krakenpy.server.takeover import H2Takeover
 
 __all__ = ["MAX_HEADER_LINES", "GatewayProtocol", "GatewayServer"]
 
+
+def __getattr__(name: str) -> object:
+    # GatewayRunner lived here until it moved to webrunner.py (aiohttp's web layer, which `krakenpy
+    # run` no longer imports): still importable from here, without importing that layer at start-up
+    if name == "GatewayRunner":
+        from krakenpy.server.webrunner import GatewayRunner
+
+        return GatewayRunner
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 log = logging.getLogger("krakenpy.server")
 
 

@@ -86,8 +86,10 @@ class Supervisor:
         handlers = {s: signal.signal(s, self._on_signal) for s in self._SIGNALS}
         # what the workers inherit stays out of the collector's reach: a collection in a worker would
         # write to every inherited object and copy the pages the processes share. No collection
-        # first: here it finds ~60 unreachable objects and costs ~22 ms of CPU on the way to the first
-        # answer (P7, 100 endpoints); they stay frozen, a few KiB
+        # first (~22 ms of CPU on the way to the first answer, P7, 100 endpoints): the start ran with
+        # automatic collection paused (krakenpy/startgc.py), so ~1,500 unreachable objects (argparse
+        # formatters, class builders, functions, tuples: no sockets or files) stay frozen here, a few
+        # hundred KiB
         gc.freeze()
         try:
             # sequential_start: the first worker runs the agents and opens its listener once they

@@ -134,3 +134,15 @@ def test_startup_plain_config_imports_only_what_it_uses(tmp_path: Path) -> None:
     # the components on by default (the access log), no other
     used = {registry.module_name(n) for n in registry.DEFAULT_ON}
     assert loaded & {registry.module_name(n) for n in registry.NAMESPACES} == used
+
+
+def test_startup_gateway_runner_still_importable_from_protocol() -> None:
+    """GatewayRunner moved to webrunner.py (aiohttp's web layer, not imported by ``run``); embedders'
+    ``from krakenpy.server.protocol import GatewayRunner`` keeps working, importing that layer then."""
+    code = (
+        "import sys; import krakenpy.server.protocol as p; assert 'aiohttp.web' not in sys.modules; "
+        "from krakenpy.server.protocol import GatewayRunner; from krakenpy.server.webrunner import GatewayRunner as R; "
+        "assert GatewayRunner is R; print('ok')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
