@@ -12,14 +12,10 @@ accepts what llhttp would refuse.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-if TYPE_CHECKING:
-    from krakenpy.backends.client import UpstreamResponse
-
-__all__ = ["QuickMessage", "fill", "header_pairs", "quick_answer"]
+__all__ = ["QuickMessage", "header_pairs", "quick_answer"]
 
 #: the status line and header lines: names are RFC 9110 tokens, values hold no control byte but HTAB
 _HEAD = re.compile(
@@ -73,18 +69,6 @@ class QuickMessage:
     def headers(self) -> CIMultiDictProxy[str]:
         """The header pairs as llhttp's message carries them."""
         return CIMultiDictProxy(CIMultiDict(self.pairs))
-
-
-def fill(response: UpstreamResponse, message: QuickMessage, body: bytes) -> None:
-    """Set the fields of a :class:`~krakenpy.backends.quickresponse.QuickResponse` made by
-    ``object.__new__`` (a frozen dataclass: set as its own ``__init__`` does). Compiled, so the fast
-    client builds its answer without an interpreted frame."""
-    set_ = object.__setattr__
-    set_(response, "status", message.code)
-    set_(response, "body", body)
-    ct = message.content_type
-    set_(response, "content_type", ct if ct is not None else "")
-    set_(response, "_message", message)
 
 
 def header_pairs(lines: bytes) -> tuple[tuple[str, str], ...]:

@@ -178,15 +178,19 @@ def test_quickanswer_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_quickanswer_response_built_without_init_equals_one_built_with_it() -> None:
-    from krakenpy.backends.quickanswer import fill
+    from dataclasses import FrozenInstanceError
+
+    from krakenpy.backends.fastclient import quick_response
     from krakenpy.backends.quickresponse import QuickResponse
 
     parsed = quick_answer(answer(b"HTTP/1.1 201 Created\r\nX-Fill: 1\r\nContent-Length: %d" % len(BODY)), 1 << 20)
     assert parsed is not None
-    built = object.__new__(QuickResponse)
-    fill(built, *parsed)
+    built = quick_response(*parsed)
     made = QuickResponse(*parsed)
+    assert type(built) is QuickResponse
     assert (built.status, built.headers, built.body, built.content_type) == (201, made.headers, BODY, "")
     assert built == made and hash(built) == hash(made)
+    with pytest.raises(FrozenInstanceError):
+        built.status = 500  # type: ignore[misc]  # frozen once built
     with pytest.raises(AttributeError):
         built.__dict__  # noqa: B018  # slotted: the message is in a slot, no dict per answer
