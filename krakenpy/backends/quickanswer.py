@@ -80,17 +80,49 @@ def header_pairs(lines: bytes) -> tuple[tuple[str, str], ...]:
     return tuple(fields)
 
 
+#: heads already parsed, by their bytes (the status line and header lines, without the blank line):
+#: a backend answers the same head again and again (nginx's changes with its ``Date`` line, once a
+#: second), and a parsed head is a pure function of its bytes. A hit skips both regular-expression
+#: scans and the loop over the lines read (see bench/README.md, round 9: branch ``quick``); the
+#: message is shared (immutable but for its lazily decoded pairs, which its bytes decide). ``None``
+#: as the message: a head the short path leaves to llhttp.
+_HEADS: dict[bytes, tuple[QuickMessage | None, int]] = {}
+#: entries before the cache starts over (heads with a changing value, a request id, never repeat)
+HEADS_SIZE = 256
+#: the longest head kept (bytes): a larger one is parsed every time
+HEAD_CACHED = 2048
+_REFUSED: tuple[QuickMessage | None, int] = (None, -1)
+
+
 def quick_answer(data: bytes, max_body: int) -> tuple[QuickMessage, bytes] | None:
     """``data`` as one whole answer (message, body), or ``None`` when llhttp must parse it."""
     end = data.find(b"\r\n\r\n")
     if end < 0:
         return None
+    if end <= HEAD_CACHED:
+        key = data[:end]
+        parsed = _HEADS.get(key)
+        if parsed is None:
+            parsed = _parse(data, end)
+            if len(_HEADS) >= HEADS_SIZE:
+                _HEADS.clear()
+            _HEADS[key] = parsed
+    else:
+        parsed = _parse(data, end)
+    message, length = parsed
+    if message is None or length > max_body or len(data) - end - 4 != length:
+        return None
+    return message, data[end + 4 :]
+
+
+def _parse(data: bytes, end: int) -> tuple[QuickMessage | None, int]:
+    """The head ``data[:end]`` as (message, Content-Length), or :data:`_REFUSED`."""
     match = _HEAD.fullmatch(data, 0, end)
     if match is None:
-        return None
+        return _REFUSED
     code = int(match[2])
     if code == 204 or code == 304:
-        return None
+        return _REFUSED
     length = -1
     close = match[1] == b"0"  # HTTP/1.0 closes unless it says keep-alive
     connection = False
@@ -100,7 +132,7 @@ def quick_answer(data: bytes, max_body: int) -> tuple[QuickMessage, bytes] | Non
         lower = name.lower()
         if lower == b"content-length":
             if length >= 0 or not value.isdigit():
-                return None
+                return _REFUSED
             length = int(value)
         elif lower == b"content-type":
             if content_type is None:
@@ -108,16 +140,16 @@ def quick_answer(data: bytes, max_body: int) -> tuple[QuickMessage, bytes] | Non
         elif lower == b"connection":
             token = value.lower()
             if connection or (token != b"close" and token != b"keep-alive"):
-                return None
+                return _REFUSED
             connection = True
             close = token == b"close"
         elif lower == b"transfer-encoding":
-            return None
+            return _REFUSED
         elif lower == b"content-encoding":
             if encoding is None:
                 encoding = value.decode("utf-8", "surrogateescape")
         elif location is None:
             location = value.decode("utf-8", "surrogateescape")
-    if length < 0 or length > max_body or len(data) - end - 4 != length:
-        return None
-    return QuickMessage(code, match[3], close, content_type, encoding, location), data[end + 4 :]
+    if length < 0:
+        return _REFUSED
+    return QuickMessage(code, match[3], close, content_type, encoding, location), length

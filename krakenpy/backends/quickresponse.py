@@ -2,7 +2,8 @@
 :class:`UpstreamResponse` whose header pairs are decoded only when read.
 
 A module of its own because it extends a slotted dataclass, which a class compiled by mypyc cannot
-(``quickanswer`` is compiled; this stays Python).
+(``quickanswer`` is compiled; this stays Python). The fast client builds it in compiled code as a
+:class:`Building` whose class then becomes :class:`QuickResponse`, never through ``__init__``.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from krakenpy.backends.client import UpstreamResponse
 if TYPE_CHECKING:
     from krakenpy.backends.quickanswer import QuickMessage
 
-__all__ = ["QuickResponse"]
+__all__ = ["Building", "QuickResponse"]
 
 
 class QuickResponse(UpstreamResponse):
     """An :class:`UpstreamResponse` whose ``headers`` are decoded from the message on first read."""
+
+    __slots__ = ("_message",)
 
     def __init__(self, message: QuickMessage, body: bytes) -> None:
         setattr_ = object.__setattr__  # a frozen dataclass: its fields are set as its own __init__ does
@@ -49,3 +52,17 @@ class QuickResponse(UpstreamResponse):
         """Copied or pickled as the plain :class:`UpstreamResponse` it equals (its headers decoded):
         the dataclass's own state restore would try to set the read-only ``headers``."""
         return UpstreamResponse, self._fields()
+
+
+class Building(QuickResponse):
+    """A :class:`QuickResponse` being built (``krakenpy.backends.fastclient``): the same slots, set
+    with object's own ``__setattr__``, then ``__class__`` becomes :class:`QuickResponse` (the same
+    layout). Both methods are object's C slot wrappers, so the type's ``tp_setattro`` is CPython's
+    generic setter itself; the frozen dataclass's own ``__setattr__``/``__delattr__`` are Python
+    functions (an interpreted frame per field). Callgrind, per answer: 2.8 k instructions built this
+    way, 4.2 k with ``object.__setattr__`` per field (the slot wrapper checks and packs its arguments
+    each call), 5.8 k through ``__init__``. Never seen outside the builder."""
+
+    __slots__ = ()
+    __setattr__ = object.__setattr__
+    __delattr__ = object.__delattr__

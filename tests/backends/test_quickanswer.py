@@ -130,3 +130,67 @@ def test_quickanswer_response_copies_and_pickles_as_a_plain_response() -> None:
     for copied in (copy.copy(response), copy.deepcopy(response), pickle.loads(pickle.dumps(response))):
         assert type(copied) is UpstreamResponse
         assert copied == plain
+
+
+def test_quickanswer_parses_a_head_once_and_shares_its_message() -> None:
+    head = b"HTTP/1.1 200 OK\r\nX-Once: %d\r\nContent-Type: a/b\r\nContent-Length: %d"
+    first = quick_answer(answer(head % (1, len(BODY))), 1 << 20)
+    again = quick_answer(answer(head % (1, len(BODY))), 1 << 20)
+    other = quick_answer(answer(head % (2, len(BODY))), 1 << 20)
+    assert first is not None and again is not None and other is not None
+    assert again[0] is first[0]  # the same head bytes: the parse is reused
+    assert other[0] is not first[0]
+    assert [m.pairs[0] for m in (first[0], again[0], other[0])] == [("X-Once", "1"), ("X-Once", "1"), ("X-Once", "2")]
+
+
+def test_quickanswer_checks_the_body_of_a_known_head_every_time() -> None:
+    head = b"HTTP/1.1 200 OK\r\nX-Body: check\r\nContent-Length: %d" % len(BODY)
+    assert quick_answer(answer(head), 1 << 20) is not None
+    assert quick_answer(answer(head, BODY[:-1]), 1 << 20) is None  # the body is still coming
+    assert quick_answer(answer(head, BODY + b"x"), 1 << 20) is None  # bytes nobody asked for follow
+    assert quick_answer(answer(head), len(BODY) - 1) is None  # another client's cap
+    assert quick_answer(answer(head), 1 << 20) is not None
+
+
+def test_quickanswer_remembers_a_refused_head() -> None:
+    from krakenpy.backends import quickanswer
+
+    data = answer(b"HTTP/1.1 200 OK\r\nX-Refused: 1\r\nTransfer-Encoding: chunked", b"5\r\nhello\r\n0\r\n\r\n")
+    assert quick_answer(data, 1 << 20) is None
+    assert quickanswer._HEADS[data[: data.find(b"\r\n\r\n")]][0] is None
+    assert quick_answer(data, 1 << 20) is None
+
+
+def test_quickanswer_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from krakenpy.backends import quickanswer
+
+    monkeypatch.setattr(quickanswer, "HEADS_SIZE", 4)
+    monkeypatch.setattr(quickanswer, "HEAD_CACHED", 100)
+    for i in range(10):
+        assert quick_answer(answer(b"HTTP/1.1 200 OK\r\nX-N: %d\r\nContent-Length: %d" % (i, len(BODY))), 1 << 20)
+        assert 1 <= len(quickanswer._HEADS) <= 4  # starts over when full
+    large = answer(b"HTTP/1.1 200 OK\r\nX-Large: %s\r\nContent-Length: %d" % (b"x" * 100, len(BODY)))
+    parsed = quick_answer(large, 1 << 20)
+    assert parsed is not None and parsed[0].pairs[0] == ("X-Large", "x" * 100)
+    assert large[: large.find(b"\r\n\r\n")] not in quickanswer._HEADS  # over HEAD_CACHED: parsed each time
+    again = quick_answer(large, 1 << 20)
+    assert again is not None and again[0] is not parsed[0]
+
+
+def test_quickanswer_response_built_without_init_equals_one_built_with_it() -> None:
+    from dataclasses import FrozenInstanceError
+
+    from krakenpy.backends.fastclient import quick_response
+    from krakenpy.backends.quickresponse import QuickResponse
+
+    parsed = quick_answer(answer(b"HTTP/1.1 201 Created\r\nX-Fill: 1\r\nContent-Length: %d" % len(BODY)), 1 << 20)
+    assert parsed is not None
+    built = quick_response(*parsed)
+    made = QuickResponse(*parsed)
+    assert type(built) is QuickResponse
+    assert (built.status, built.headers, built.body, built.content_type) == (201, made.headers, BODY, "")
+    assert built == made and hash(built) == hash(made)
+    with pytest.raises(FrozenInstanceError):
+        built.status = 500  # type: ignore[misc]  # frozen once built
+    with pytest.raises(AttributeError):
+        built.__dict__  # noqa: B018  # slotted: the message is in a slot, no dict per answer
