@@ -68,7 +68,12 @@ HOT_MODULES = (
     "krakenpy.telemetry.trace.templates",
     "krakenpy.telemetry.otlp",
     # lua: what a P3 request runs when its scripts run without the VM (setter plans, the subset's
-    # compiled closures) and the accessors they call (bench/README.md § "Lua on the compiled path")
+    # compiled closures), the accessors they call and the max_memory guard both they and Lua's calls ask;
+    # for scripts that run in the VM, the proxy middleware and its phase starts (bench/README.md § "Lua
+    # on the compiled path", and round 9's `luabind`)
+    "krakenpy.lua.guard",
+    "krakenpy.lua.phases",
+    "krakenpy.lua.modifier",
     "krakenpy.lua.setters_run",
     "krakenpy.lua.subset_ops",
     "krakenpy.lua.subset_values",

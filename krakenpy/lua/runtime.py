@@ -29,6 +29,7 @@ from krakenpy.lua.bindings import Bindings, PostState
 from krakenpy.lua.errors import LuaError, map_message
 from krakenpy.lua.handles import Handles, Scope
 from krakenpy.lua.http import perform
+from krakenpy.lua.phases import mapped, phases, text
 from krakenpy.lua.scan import MIN_BUDGET, straight_line
 from krakenpy.state import Key
 
@@ -152,7 +153,7 @@ class Runtime:
                 return run(objects.ref(request))
             return run(objects.ref(request), time.monotonic() + timeout)
         except lupa.LuaError as exc:
-            raise _mapped(exc) from None
+            raise mapped(exc) from None
 
     def post(self, scope: Scope, kept: int | None, request: Request, state: PostState, run: Any, limits: Limits) -> Any:
         """Start a ``post`` run: in the record pre kept (``kept``, what pre returned) or a new one."""
@@ -166,44 +167,13 @@ class Runtime:
                 return run(handle, objects.ref_two(state, state.response.data))
             return run(handle, objects.ref_two(state, state.response.data), time.monotonic() + timeout)
         except lupa.LuaError as exc:
-            raise _mapped(exc) from None
+            raise mapped(exc) from None
 
     def phases(self, limits: Limits) -> tuple[Callable[..., Any], Callable[..., Any]]:
         """:meth:`pre` and :meth:`post` for one script's ``limits``, as plain functions with the handle
         bookkeeping (:meth:`Handles.ref`) inline: the proxy middleware's per-request path runs one Python
-        frame per phase instead of three."""
-        objects, table, ids = self.objects, self.objects.objects, self.objects.ids
-        timeout = limits.timeout
-        lua_error = lupa.LuaError
-
-        def pre(scope: Scope, request: Request, run: Any) -> Any:
-            objects.scope = scope
-            i = next(ids)
-            table[i] = request
-            scope.append(i)
-            try:
-                return run(i) if not timeout else run(i, time.monotonic() + timeout)
-            except lua_error as exc:
-                raise _mapped(exc) from None
-
-        def post(scope: Scope, kept: int | None, request: Request, state: PostState, run: Any) -> Any:
-            objects.scope = scope
-            if kept is None:
-                kept = next(ids)
-                table[kept] = request
-                scope.append(kept)
-            # the data dict's id is the state's plus one (as Handles.ref_two hands them out)
-            i = next(ids)
-            table[i] = state
-            table[i + 1] = state.response.data
-            next(ids)
-            scope += (i, i + 1)
-            try:
-                return run(kept, i) if not timeout else run(kept, i, time.monotonic() + timeout)
-            except lua_error as exc:
-                raise _mapped(exc) from None
-
-        return pre, post
+        frame per phase instead of three (compiled: :mod:`krakenpy.lua.phases`)."""
+        return phases(self.objects, limits.timeout)
 
     def forget(self, kept: int) -> None:
         """Drop the record pre kept for a post that will not run (the next layer raised, or was cancelled)."""
@@ -225,7 +195,7 @@ class Runtime:
         except TimeoutError:
             raise LuaError("lua: script exceeded its time limit") from None
         except lupa.LuaError as exc:
-            raise _mapped(exc) from None
+            raise mapped(exc) from None
         return self.outcome(result)
 
     async def _serve_http(self, scope: Scope, result: Any) -> Any:
@@ -255,31 +225,18 @@ class Runtime:
             message, code, content_type = (tuple(result[1:]) + (None, None, None))[:3]
             code = int(code) if isinstance(code, int | float) else None
             raise LuaError(
-                _text(message),
+                text(message),
                 status=code,
-                content_type=_text(content_type) if content_type is not None else None,
+                content_type=text(content_type) if content_type is not None else None,
                 custom=True,
             )
         if status == b"exit":
             raise self.objects.objects[result[1]]  # a LuaExit, built when the script called exit
-        message = _text(result[1]) if len(result) > 1 else "lua error"
+        message = text(result[1]) if len(result) > 1 else "lua error"
         if message == "not enough memory":
             message = "lua: not enough memory"
         status = result[2] if len(result) > 2 and type(result[2]) is int else None
         raise LuaError(map_message(message), status=status)
-
-
-def _mapped(exc: lupa.LuaError) -> LuaError:
-    """A lupa error raised outside the script's coroutine (the runner's own allocations)."""
-    if isinstance(exc, lupa.LuaMemoryError):
-        return LuaError("lua: not enough memory")
-    return LuaError(map_message(_text(exc.args[0] if exc.args else exc)))
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)
 
 
 #: the gateway's runtimes by (open libs, memory cap)

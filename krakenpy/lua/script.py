@@ -153,9 +153,9 @@ class Script:
         if self._sources or options.allow_open_libs or limits.timeout or limits.max_instructions < MIN_BUDGET:
             return None, None
         bindings, names, objects = runtime.bindings, runtime.global_names, runtime.objects.objects
-        accessors, getters = bindings.accessors, bindings.getters
+        accessors, guard = bindings.accessors, bindings.guard
         pre, post, router = (
-            plan(code.encode(), name, phase, accessors, names, objects, getters) if code else None
+            plan(code.encode(), name, phase, accessors, names, objects, guard) if code else None
             for code, name, phase in (
                 (options.pre, "pre-script", "pre"),
                 (options.post, "post-script", "post"),

@@ -40,6 +40,7 @@ from typing import Any, Final
 
 from krakenpy.lua import subset
 from krakenpy.lua.api.store import Accessor
+from krakenpy.lua.guard import Guard
 
 __all__ = ["CTX", "DATA", "IDS", "REQUEST", "RESPONSE", "SETTERS", "Plan", "Step", "plan"]
 
@@ -102,24 +103,24 @@ def plan(
     accessors: Mapping[bytes, Mapping[bytes, Accessor]],
     globals_: frozenset[str],
     objects: dict[int, Any],
-    getters: Mapping[bytes, Mapping[bytes, Accessor]] | None = None,
+    guard: Guard | None = None,
 ) -> Plan | None:
     """The plan of ``source`` (chunk ``name``; ``phase``: ``pre``, ``post`` or ``router``), or None.
 
     Setter calls alone make a list of steps; else the wider subset (:mod:`krakenpy.lua.subset`) a
     compiled chunk; ``objects`` is the runtime's id → object table (which ``luaTable:get`` reads);
-    ``accessors`` are the bare ones, ``getters`` those the subset's getter calls make (Lua's, guarded).
+    ``accessors`` are the bare ones; ``guard`` the memory guard the subset's getter calls ask (as Lua's do).
     """
     if len(source) > MAX_SOURCE or len(name) > 40:  # a longer chunk name would be cut in Lua's positions
         return None
     tokens = _tokens(source)
     if tokens is None:
-        return _general(source, name, phase, accessors, globals_, objects, getters)
+        return _general(source, name, phase, accessors, globals_, objects, guard)
     parser = _Parser(tokens, phase, accessors, globals_, f"{name}:".encode())
     try:
         return parser.parse()
     except _Refused:
-        return _general(source, name, phase, accessors, globals_, objects, getters)
+        return _general(source, name, phase, accessors, globals_, objects, guard)
 
 
 def _general(
@@ -129,7 +130,7 @@ def _general(
     accessors: Mapping[bytes, Mapping[bytes, Accessor]],
     globals_: frozenset[str],
     objects: dict[int, Any],
-    getters: Mapping[bytes, Mapping[bytes, Accessor]] | None,
+    guard: Guard | None,
 ) -> Plan | None:
     toks = subset.tokens(source)
     if toks is None:
@@ -137,7 +138,7 @@ def _general(
     loaders = _LOADERS[phase]
     try:
         chunk, calls, clear = subset.compile_subset(
-            toks, f"{name}:".encode(), loaders, CLASS_OF, SETTERS, accessors, objects, IDS, globals_, getters
+            toks, f"{name}:".encode(), loaders, CLASS_OF, SETTERS, accessors, objects, IDS, globals_, guard
         )
     except subset.Refused:
         return None

@@ -32,6 +32,7 @@ from typing import Any, Final
 
 from krakenpy.lua import subset_ops as ops
 from krakenpy.lua.api.store import Accessor
+from krakenpy.lua.guard import Guard
 from krakenpy.lua.subset_expr import GETTERS, KEYWORDS, NOT_LITERAL, Expressions, Refused, Token, tokens
 
 __all__ = ["GETTERS", "Compiled", "Refused", "compile_subset", "tokens"]
@@ -53,11 +54,12 @@ def compile_subset(
     objects: dict[int, Any],
     ids: Mapping[int, int],
     globals_: frozenset[str],
-    getters: Mapping[bytes, Mapping[bytes, Accessor]] | None = None,
+    guard: Guard | None = None,
 ) -> Compiled:
     """Compile a chunk's tokens; raises :class:`Refused`. ``loaders``: global → slot of its ``load()``;
-    ``getters``: the accessors getter calls make (guarded as Lua's: ``Bindings.getters``), else ``accessors``."""
-    parser = _Parser(toks, prefix, loaders, classes, setters, accessors, objects, ids, globals_, getters)
+    ``guard``: the runtime's memory guard (``Bindings.guard``), which a getter call's string must pass
+    as Lua's guarded call does."""
+    parser = _Parser(toks, prefix, loaders, classes, setters, accessors, objects, ids, globals_, guard)
     chunk = parser.block()
     if parser.at != len(toks):
         raise Refused

@@ -8,6 +8,7 @@ from typing import Any, Final
 
 from krakenpy.lua import subset_ops as ops
 from krakenpy.lua.api.store import Accessor
+from krakenpy.lua.guard import Guard
 
 __all__ = ["GETTERS", "KEYWORDS", "NOT_LITERAL", "Expressions", "Refused", "Token", "tokens"]
 
@@ -72,15 +73,15 @@ class Expressions:
         objects: dict[int, Any],
         ids: Mapping[int, int],
         globals_: frozenset[str],
-        getters: Mapping[bytes, Mapping[bytes, Accessor]] | None = None,
+        guard: Guard | None = None,
     ) -> None:
         self.toks = toks
         self.at = 0
         self.prefix = prefix
         self.loaders, self.classes, self.setters = loaders, classes, setters
         self.accessors, self.objects, self.ids, self.globals = accessors, objects, ids, globals_
-        #: the accessors as Lua calls them (krakenpy.lua.bindings.Bindings.getters), for getter calls
-        self.getters = accessors if getters is None else getters
+        #: the runtime's memory guard (krakenpy.lua.bindings.Bindings.guard), which getter calls ask
+        self.guard = guard
         #: name → ("slot", slot) for an object, ("cell", cell) for a value
         self.scope: dict[bytes, tuple[Any, ...]] = {}
         self.calls: set[tuple[int, bytes]] = set()
@@ -176,17 +177,17 @@ class Expressions:
         if not getter and not (statement and self.setters[slot].get(method.decode()) == len(args)):
             raise Refused
         # a getter's string may outgrow the memory left (a body, a header, a method an earlier script set
-        # in Lua, which only checks its token form): called guarded as Lua calls it, it fails as in the VM;
-        # a setter call and a number getter (see _NUMBER_GETTERS) call their accessor bare
-        guarded = getter and method not in _NUMBER_GETTERS.get(cls, ())
-        accessor = (self.getters if guarded else self.accessors)[cls][method]
+        # in Lua, which only checks its token form): checked by the guard as Lua's call is, it fails as in
+        # the VM; a setter call and a number getter (see _NUMBER_GETTERS) are not checked
+        guard = self.guard if getter and method not in _NUMBER_GETTERS.get(cls, ()) else None
+        accessor = self.accessors[cls][method]
         self.calls.add((slot, method))
         where = self.where(line)
         if cls == b"luaTable" and method == b"set" and tables == [False, True]:
             return ops.set_any(accessor, self.objects, self.ids[slot], args[0], args[1], where), False
         if cls == b"luaTable" and method == b"get":
-            return ops.get(accessor, self.objects, self.ids[slot], args[0], where), True
-        return ops.call(accessor, self.ids[slot], args, where), False
+            return ops.get(accessor, self.objects, self.ids[slot], args[0], where, guard), True
+        return ops.call(accessor, self.ids[slot], args, where, guard), False
 
     # expressions -------------------------------------------------------------------------------------
     def expression(self) -> tuple[ops.Expr, bool]:

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from krakenpy.lua.api.store import Accessor
 from krakenpy.lua.convert import Kind
+from krakenpy.lua.guard import STRING_OVERHEAD, Guard
 from krakenpy.lua.subset_values import LUA_NIL, Fault, LuaObject, lifted, lua_eq, lua_tostring, table_key, truthy
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "assign",
     "block",
     "call",
+    "checked",
     "compare",
     "custom_error",
     "get",
@@ -74,11 +76,29 @@ def failed(where: bytes, result: Any) -> Fault:
     return Fault((b"error", where + message, *result[2:]))
 
 
-def call(accessor: Accessor, id_: int, args: Sequence[Expr], where: bytes) -> Expr:
-    """A method call whose result is nothing, a plain value or an error (setters and plain getters)."""
+def checked(result: Any, where: bytes, guard: Guard) -> Any:
+    """A guarded getter's result as a value (nothing, a plain value) or its fault: a string (a value or
+    an error message) the memory guard refuses fails with Lua's memory error, as Lua's guarded call of
+    the same accessor (:func:`krakenpy.lua.guard.guarded`) does."""
+    if result is None:
+        return None
+    value = result[1]
+    # the first test inline (the string fits, nearly always): Guard.refuses only when it may not
+    if value.__class__ is bytes and len(value) + STRING_OVERHEAD > guard.cap - guard.used() and guard.refuses(value):
+        raise Fault((b"error", _MEMERR))
+    if result[0] == Kind.PLAIN:
+        return value
+    raise failed(where, result)
+
+
+def call(accessor: Accessor, id_: int, args: Sequence[Expr], where: bytes, guard: Guard | None = None) -> Expr:
+    """A method call whose result is nothing, a plain value or an error (setters and plain getters);
+    ``guard``: the memory guard a getter's string must pass (None for setters and number getters)."""
     n = len(args)
     if all(type(arg) is Const for arg in args):
-        return LiteralCall(accessor, (id_, n, *(arg.value for arg in args)), where)  # type: ignore[attr-defined]
+        return LiteralCall(accessor, (id_, n, *(arg.value for arg in args)), where, guard)  # type: ignore[attr-defined]
+    if guard is not None:
+        return _guarded_call(accessor, id_, args, where, guard)
     if n == 1:
         (arg,) = args
 
@@ -110,6 +130,24 @@ def call(accessor: Accessor, id_: int, args: Sequence[Expr], where: bytes) -> Ex
     return call2
 
 
+def _guarded_call(accessor: Accessor, id_: int, args: Sequence[Expr], where: bytes, guard: Guard) -> Expr:
+    """A getter call whose arguments are not all literals, its string guarded."""
+    n = len(args)
+    if n == 1:  # getters take at most one argument (subset_expr.GETTERS)
+        (arg,) = args
+
+        def call1() -> Any:
+            return checked(accessor(id_, 1, arg()), where, guard)
+
+        return call1
+    bound = tuple(args)
+
+    def call_n() -> Any:
+        return checked(accessor(id_, n, *[arg() for arg in bound]), where, guard)
+
+    return call_n
+
+
 class LiteralCall:
     """A call whose arguments are all literals (bound once); :func:`compare` fuses it with a literal.
 
@@ -117,31 +155,47 @@ class LiteralCall:
     were once looked up in a weak-keyed table, and a weak reference to a mypyc-compiled closure
     crashes the interpreter (bench/README.md § "The hot path compiled with mypyc")."""
 
-    def __init__(self, accessor: Accessor, bound: tuple[Any, ...], where: bytes) -> None:
-        self.accessor, self.bound, self.where = accessor, bound, where
+    def __init__(self, accessor: Accessor, bound: tuple[Any, ...], where: bytes, guard: Guard | None = None) -> None:
+        self.accessor, self.bound, self.where, self.guard = accessor, bound, where, guard
 
     def __call__(self) -> Any:
         result = self.accessor(*self.bound)
+        if self.guard is not None:
+            return checked(result, self.where, self.guard)
         if result is None or result[0] == Kind.PLAIN:
             return result and result[1]
         raise failed(self.where, result)
 
 
-def get(accessor: Accessor, objects: dict[int, Any], id_: int, arg: Expr, where: bytes) -> Expr:
-    """``luaTable:get(k)``: the value as api.lua lifts it, without handing a container an id."""
+def get(
+    accessor: Accessor, objects: dict[int, Any], id_: int, arg: Expr, where: bytes, guard: Guard | None = None
+) -> Expr:
+    """``luaTable:get(k)``: the value as api.lua lifts it, without handing a container an id; with a
+    ``guard``, a string value or error message beyond the memory left fails as Lua's guarded call does."""
 
     def getter() -> Any:
         k = arg()
         key = table_key(k)
-        if key is None:
-            raise failed(where, accessor(id_, 1, k))  # the accessor's own message for a bad key
+        if key is None:  # the accessor's own message for a bad key
+            result = accessor(id_, 1, k)
+            if guard is not None:
+                checked(result, where, guard)
+            raise failed(where, result)
         table = objects[id_]
         if key not in table:
             return None
         try:
-            return lifted(table[key])
+            value = lifted(table[key])
         except OverflowError:
             raise Fault((b"error", where + _OVERFLOW)) from None
+        if (
+            guard is not None
+            and value.__class__ is bytes
+            and len(value) + STRING_OVERHEAD > guard.cap - guard.used()
+            and guard.refuses(value)
+        ):
+            raise Fault((b"error", _MEMERR))
+        return value
 
     return getter
 
@@ -172,6 +226,8 @@ def compare(left: Expr, right: Expr, equal: bool) -> Expr:
     if type(right) is Const:
         k = right.value
         if type(left) is LiteralCall:
+            if left.guard is not None:
+                return _guarded_compared(left.accessor, left.bound, left.where, left.guard, k, equal)
             return _call_compared(left.accessor, left.bound, left.where, k, equal)
         if type(k) is bytes:
             if equal:
@@ -221,6 +277,30 @@ def _call_compared(accessor: Accessor, bound: tuple[Any, ...], where: bytes, k: 
     if equal:
         return lambda: lua_eq(value(), k)
     return lambda: not lua_eq(value(), k)
+
+
+def _guarded_compared(
+    accessor: Accessor, bound: tuple[Any, ...], where: bytes, guard: Guard, k: Any, equal: bool
+) -> Expr:
+    """:func:`_call_compared` for a guarded getter (P3-general's ``r:method() == 'GET'``): the guard
+    asked in the same closure, without a wrapper's call and argument tuple."""
+    if type(k) is bytes:
+
+        def eq_string() -> bool:
+            v = checked(accessor(*bound), where, guard)
+            return (v.__class__ is bytes and v == k) is equal
+
+        return eq_string
+    if type(k) is int or type(k) is float:
+
+        def eq_number() -> bool:
+            v = checked(accessor(*bound), where, guard)
+            return (v.__class__ in _NUMBERS and v == k) is equal
+
+        return eq_number
+    if equal:
+        return lambda: lua_eq(checked(accessor(*bound), where, guard), k)
+    return lambda: not lua_eq(checked(accessor(*bound), where, guard), k)
 
 
 def order(left: Expr, right: Expr, op: bytes, where: bytes) -> Expr:

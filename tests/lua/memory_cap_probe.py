@@ -17,12 +17,17 @@ MIB = 1024 * 1024
 
 
 async def _run(
-    raw: dict[str, Any], body: bytes, headers: dict[str, list[str]], backend_body: bytes, method: str = "POST"
+    raw: dict[str, Any],
+    body: bytes,
+    headers: dict[str, list[str]],
+    backend_body: bytes,
+    method: str = "POST",
+    data: dict[str, Any] | None = None,
 ) -> list[Any]:
     request = Request(method=method, path="/x", params={}, headers=headers, query={}, url="/x", body=body)
 
     async def inner(req: Request) -> Response:
-        return Response(data={"ok": True}, headers={}, status=200, body=backend_body)
+        return Response(data=dict(data or {"ok": True}), headers={}, status=200, body=backend_body)
 
     try:
         response = await proxy_middleware(_script(raw))(inner)(request)
@@ -40,10 +45,11 @@ async def main(case: dict[str, Any]) -> list[Any]:
         await _run(
             raw,
             big if case["big"] == "body" else b"",
-            {"X-Big": [big.decode()]} if case["big"] == "header" else {},
+            {"X-Big": [big.decode()]} if case["big"].startswith("header") else {},
             big if case["big"] == "response" else b"",
             # a method an earlier script set in Lua (request:method(v) checks only its token form)
             big.decode().upper() if case["big"] == "method" else "POST",
+            {"ok": True, "big": big.decode()} if case["big"] == "get" else None,
         )
     ]
     out.append(await _run(raw, b"", {}, b""))  # the same runtime keeps serving

@@ -15,8 +15,16 @@ ROOT = Path(__file__).resolve().parents[2]
 CASES = {
     "body": ("pre", "local r = request.load() if r:body() == 'x' then r:headers('X-A', 'b') end"),
     "header": ("pre", "local r = request.load() if r:headers('X-Big') == 'x' then r:headers('X-A', 'b') end"),
+    # the same getter with an argument that is not a literal (the subset's other call shape)
+    "header-name": (
+        "pre",
+        "local r = request.load() local k = 'X-Big' if r:headers(k) == 'x' then r:headers('X-A', 'b') end",
+    ),
     "response": ("post", "local r = response.load() if r:body() == 'x' then r:headers('X-A', 'b') end"),
     "method": ("pre", "local r = request.load() if r:method() == 'x' then r:headers('X-A', 'b') end"),
+    # a string value of the response's data: the subset lifts it without the accessor, and must still
+    # refuse it as Lua's guarded luaTable:get does
+    "get": ("post", "local r = response.load() if r:data():get('big') == 'x' then r:headers('X-A', 'b') end"),
 }
 
 
@@ -49,6 +57,16 @@ def test_memory_cap_getter_result_over_the_cap_fails_in_the_vm(big: str) -> None
 @pytest.mark.parametrize("big", sorted(CASES))
 def test_memory_cap_subset_fails_as_the_vm_does(big: str) -> None:
     assert _probe(big, vm=False) == _probe(big, vm=True)
+
+
+@pytest.mark.parametrize("big", sorted(CASES))
+def test_memory_cap_cases_run_in_the_subset_unless_kept_in_the_vm(big: str) -> None:
+    # else the comparison above would compare two VM runs
+    from tests.lua.test_setters import _IN_LUA, _script
+
+    phase, code = CASES[big]
+    assert _script({phase: code, "max_memory": MIB}).setters is not None
+    assert _script({phase: code, "max_memory": MIB, "max_instructions": _IN_LUA}).setters is None
 
 
 def test_memory_cap_unguarded_accessors_take_no_argument_and_answer_a_number() -> None:
@@ -103,7 +121,7 @@ def test_memory_cap_guard_only_where_a_string_crosses_into_lua() -> None:
         bindings.accessors,
         runtime.global_names,
         runtime.objects.objects,
-        bindings.getters,
+        bindings.guard,
     )
     assert planned is not None and planned.steps
     assert planned.steps[0][1] is bindings.accessors[b"request"][b"headers"]
