@@ -13,6 +13,7 @@ from krakenpy.gojson import text_json
 from krakenpy.telemetry.metrics.registry import Counter, Family, Histogram, Registry
 from krakenpy.telemetry.trace.otlptext import ENCODED_LEN, ENCODED_MAX, PER_REQUEST, attributes_text, value_json
 from krakenpy.telemetry.trace.spans import Record
+from krakenpy.telemetry.trace.templates import end_batch
 
 __all__ = [
     "SCOPE", "attributes", "attributes_text", "metrics_json", "protobuf_available", "spans_body", "spans_json",
@@ -68,7 +69,10 @@ def spans_body(records: Sequence[Record], resource: str) -> bytes:
     """An ``ExportTraceServiceRequest`` as OTLP/JSON bytes, each record written by its template (one
     format call per span); ``resource`` is :func:`attributes_text` of the resource, made once per
     exporter."""
-    listed = ",".join([r[0].text(r) for r in records])
+    try:
+        listed = ",".join([r[0].text(r) for r in records])
+    finally:
+        end_batch()  # the client texts kept while writing the batch
     return (
         f'{{"resourceSpans":[{{"resource":{{"attributes":[{resource}]}},'
         f'"scopeSpans":[{{"scope":{_SCOPE_TEXT},"spans":[{listed}]}}]}}]}}'

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 
 from krakenpy.telemetry.otlp import spans_body
 from krakenpy.telemetry.trace.spans import (
@@ -146,3 +147,17 @@ def test_span_templates_usual_call_format_writes_what_the_first_call_wrote() -> 
     root, failed = (proxy, *_head(2, None), False, False, None), (proxy, *_head(3, status=2), True, True, 500)
     records = [usual, root, failed, usual]
     assert _written(records) == [_expected(span_of(r)) for r in records]
+
+
+def test_span_templates_keep_no_client_text_once_the_batch_is_written() -> None:
+    # a batch's repeated client strings are encoded once (a per-batch cache): written as the dict
+    # encoding writes them, and forgotten when the batch is done, even when a record fails
+    from krakenpy.telemetry.trace import templates
+
+    records = _records() * 3
+    assert _written(records) == [_expected(span_of(r)) for r in records]
+    assert templates._BATCH == {}
+    broken = (*records[0], "one value too many")  # a record no template can write: the batch fails
+    with pytest.raises(ValueError):
+        spans_body([*records, broken], "")
+    assert templates._BATCH == {}

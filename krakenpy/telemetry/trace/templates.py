@@ -20,7 +20,7 @@ from krakenpy.gojson import valid_text
 from krakenpy.telemetry.trace.otlptext import attributes_text, name_text, q, span_text, status_text
 from krakenpy.telemetry.trace.spans import CLIENT, INTERNAL, SERVER, Record, Span, SpanShape, SpanTemplate
 
-__all__ = ["INT64_END", "CallTemplate", "ClientTemplate", "ReadTemplate", "ServerTemplate"]
+__all__ = ["INT64_END", "CallTemplate", "ClientTemplate", "ReadTemplate", "ServerTemplate", "end_batch"]
 
 _READ: Final = "http.client.response.read."
 _BOOL: Final = ("false", "true")
@@ -31,6 +31,32 @@ _ROUTES_MAX: Final = 1024
 #: OTLP's intValue is an int64: a larger one (a client's Content-Length) makes the collector refuse
 #: the whole batch, so a size out of range is left off the span
 INT64_END: Final = 1 << 63
+
+
+#: the JSON texts of the client strings a batch writes (URL, host, user agent, client address: its
+#: requests repeat them; one dict lookup instead of an orjson call and a decode), emptied by
+#: :func:`end_batch` once the batch is written: no client text outlives its batch, as in otlptext
+_BATCH: dict[str, str] = {}
+#: at most this many kept per batch (a batch has at most 512 spans, five such strings each at most)
+_BATCH_MAX: Final = 4096
+
+
+def _json(text: Any) -> str:
+    """``text`` as a JSON string, from the batch's cache (orjson's JSONEncodeError for a surrogate
+    escape propagates to the template's slow path, as before)."""
+    if type(text) is not str:
+        return _dumps(text).decode()
+    found = _BATCH.get(text)
+    if found is None:
+        found = _dumps(text).decode()
+        if len(_BATCH) < _BATCH_MAX:
+            _BATCH[text] = found
+    return found
+
+
+def end_batch() -> None:
+    """Forget the batch's client texts (``spans_body`` calls it when a batch is written)."""
+    _BATCH.clear()
 
 
 def _clean(r: Record) -> Record:
@@ -105,10 +131,10 @@ class ServerTemplate(SpanTemplate):
         try:
             return (
                 f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}{head}"startTimeUnixNano":"{str(r[4])}","endTimeUnixNano":"{str(r[5])}","attributes":[{fixed}'
-                f'{{"key":"url.full","value":{{"stringValue":{_dumps(target).decode()}}}}},'
-                f'{{"key":"server.address","value":{{"stringValue":{_dumps(host).decode()}}}}},'
-                f'{{"key":"user_agent.original","value":{{"stringValue":{_dumps(agent).decode()}}}}},'
-                f'{{"key":"client.address","value":{{"stringValue":{_dumps(addr).decode()}}}}},{extra}'
+                f'{{"key":"url.full","value":{{"stringValue":{_json(target)}}}}},'
+                f'{{"key":"server.address","value":{{"stringValue":{_json(host)}}}}},'
+                f'{{"key":"user_agent.original","value":{{"stringValue":{_json(agent)}}}}},'
+                f'{{"key":"client.address","value":{{"stringValue":{_json(addr)}}}}},{extra}'
                 f'{{"key":"http.response.status_code","value":{{"intValue":"{str(code)}"}}}},'
                 f'{{"key":"http.response.body.size","value":{{"intValue":"{str(size)}"}}}}],'
                 f'"status":{status}}}'
@@ -237,7 +263,7 @@ class ClientTemplate(SpanTemplate):
             return (
                 f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}{head}"startTimeUnixNano":"{str(r[4])}",'
                 f'"endTimeUnixNano":"{str(r[5])}","attributes":[{fixed}'
-                f'{{"key":"url.full","value":{{"stringValue":{_dumps(url).decode()}}}}},'
+                f'{{"key":"url.full","value":{{"stringValue":{_json(url)}}}}},'
                 f'{{"key":"http.request.body.size","value":{{"intValue":"{str(body)}"}}}},'
                 f'{{"key":"http.response.status_code","value":{{"intValue":"{str(code)}"}}}},'
                 f'{{"key":"http.response.body.size","value":{{"intValue":"{str(size)}"}}}}{extra}],'
