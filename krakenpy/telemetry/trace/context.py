@@ -53,8 +53,6 @@ _BAGGAGE_H: Final = istr("baggage")
 _TRACESTATE_H: Final = istr("tracestate")
 
 
-
-
 class RandomIds:
     """Random hex ids of ``digits`` digits drawn in bulk: one ``os.urandom`` of ``per_draw`` ids and
     one ``bytes.hex`` per draw, each id a slice of that text handed out by a C-level iterator
