@@ -25,7 +25,7 @@ __all__ = ["INT64_END", "CallTemplate", "ClientTemplate", "ReadTemplate", "Serve
 _READ: Final = "http.client.response.read."
 _BOOL: Final = ("false", "true")
 _OK: Final = '{"code":0}'
-_dumps = orjson.dumps
+_dumps: Final = orjson.dumps
 #: the (method, route) texts a SERVER template keeps (bounded: a client chooses the method)
 _ROUTES_MAX: Final = 1024
 #: OTLP's intValue is an int64: a larger one (a client's Content-Length) makes the collector refuse
@@ -36,7 +36,7 @@ INT64_END: Final = 1 << 63
 #: the JSON texts of the client strings a batch writes (URL, host, user agent, client address: its
 #: requests repeat them; one dict lookup instead of an orjson call and a decode), emptied by
 #: :func:`end_batch` once the batch is written: no client text outlives its batch, as in otlptext
-_BATCH: dict[str, str] = {}
+_BATCH: Final[dict[str, str]] = {}
 #: at most this many kept per batch (a batch has at most 512 spans, five such strings each at most)
 _BATCH_MAX: Final = 4096
 
