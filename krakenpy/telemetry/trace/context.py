@@ -87,7 +87,7 @@ class RandomIds:
 
 _TRACE_IDS = RandomIds(32, 128)
 #: 32 random hex digits, never all zero (from a draw of 128 ids: 2 KiB of ``os.urandom``)
-new_trace_id: Callable[[], str] = _TRACE_IDS.take
+new_trace_id: Final[Callable[[], str]] = _TRACE_IDS.take
 
 
 #: 16 random hex digits, never all zero (the cold paths' random span ids)
