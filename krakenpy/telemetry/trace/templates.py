@@ -5,10 +5,12 @@ f-string with its values. Each template can also make a :class:`Span` of a recor
 A record is ``(template, trace_id, span_id, parent_id, start_ns, end_ns, status, message, *values)``;
 the values each template takes are listed on it. A record's values are ``Any`` to mypyc, which writes
 an f-string placeholder of an ``Any`` value as a ``str.format`` call (~2k machine instructions each,
-12 in the body-read span: 21k of its 30k, 2026-12-02): the placeholders say ``str(…)``/``repr(…)``,
-which it writes as one C call each (what the interpreter's f-string does without saying so).
+12 in the body-read span: 21k of its 30k, 2026-12-02): the placeholders say ``str(…)``, which it
+writes as one C call each (what the interpreter's f-string does without saying so). Durations are
+written by orjson (ryu's shortest text, the same double as ``repr``'s, ~4x cheaper than CPython's
+dtoa), and a batch's client strings are JSON-encoded once per batch (:func:`end_batch`).
 Replaced per-attribute cache lookups and joins:
-(see bench/README.md, "round 7: branch spanrec")."""
+(see bench/README.md, "round 7: branch spanrec" and "round 9: branch tracecut")."""
 
 from __future__ import annotations
 
