@@ -78,11 +78,16 @@ def spans_body(records: Sequence[Record], resource: str) -> bytes:
             texts.append(template.text(r))
     finally:
         end_batch()  # the client texts kept while writing the batch
-    listed = ",".join(texts)
-    return (
-        f'{{"resourceSpans":[{{"resource":{{"attributes":[{resource}]}},'
-        f'"scopeSpans":[{{"scope":{_SCOPE_TEXT},"spans":[{listed}]}}]}}]}}'
-    ).encode()
+    head = (
+        f'{{"resourceSpans":[{{"resource":{{"attributes":[{resource}]}},"scopeSpans":[{{"scope":{_SCOPE_TEXT},"spans":['
+    )
+    if not texts:
+        return (head + "]}]}]}").encode()
+    # the document's head and tail joined to the first and last span: the batch's text is copied once
+    # by the join (and once more by encode), not again into an enclosing f-string
+    texts[0] = head + texts[0]
+    texts[-1] += "]}]}]}"
+    return ",".join(texts).encode()
 
 
 def spans_json(records: Sequence[Record], resource: Mapping[str, Any]) -> dict[str, Any]:

@@ -161,3 +161,9 @@ def test_span_templates_keep_no_client_text_once_the_batch_is_written() -> None:
     with pytest.raises(ValueError):
         spans_body([*records, broken], "")
     assert templates._BATCH == {}
+
+
+def test_spans_body_of_no_record_and_of_one_is_a_whole_document() -> None:
+    assert _written([]) == []
+    one = _records()[:1]
+    assert _written(one) == [_expected(span_of(one[0]))]

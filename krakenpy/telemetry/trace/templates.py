@@ -8,7 +8,10 @@ an f-string placeholder of an ``Any`` value as a ``str.format`` call (~2k machin
 12 in the body-read span: 21k of its 30k, 2026-12-02): the placeholders say ``str(…)``, which it
 writes as one C call each (what the interpreter's f-string does without saying so). Durations are
 written by orjson (ryu's shortest text, the same double as ``repr``'s, ~4x cheaper than CPython's
-dtoa), and a batch's client strings are JSON-encoded once per batch (:func:`end_batch`).
+dtoa), and a batch's client strings are JSON-encoded once per batch (:func:`end_batch`). Span times
+are read into ``int`` locals: compiled, ``str()`` of an ``int`` is mypyc's own formatting of a
+machine word (~250 instructions), where ``str()`` of an ``Any`` took CPython's general conversion
+with a scratch number and signal checks (~700; 11 times a P1 request, 2026-12-02).
 Replaced per-attribute cache lookups and joins:
 (see bench/README.md, "round 7: branch spanrec" and "round 9: branch tracecut")."""
 
@@ -130,9 +133,11 @@ class ServerTemplate(SpanTemplate):
             extra += f'{{"key":"http.request.id","value":{{"stringValue":"{str(rid)}"}}}},'
         parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
         status = status_text(r[6], r[7]) if r[6] else _OK  # out of the try: its TypeError is no JSONEncodeError
+        start: int = r[4]
+        end: int = r[5]
         try:
             return (
-                f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}{head}"startTimeUnixNano":"{str(r[4])}","endTimeUnixNano":"{str(r[5])}","attributes":[{fixed}'
+                f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}{head}"startTimeUnixNano":"{str(start)}","endTimeUnixNano":"{str(end)}","attributes":[{fixed}'
                 f'{{"key":"url.full","value":{{"stringValue":{_json(target)}}}}},'
                 f'{{"key":"server.address","value":{{"stringValue":{_json(host)}}}}},'
                 f'{{"key":"user_agent.original","value":{{"stringValue":{_json(agent)}}}}},'
@@ -178,10 +183,12 @@ class CallTemplate(SpanTemplate):
 
     def text(self, r: Record) -> str:
         usual = self.usual
+        start: int = r[4]
+        end: int = r[5]
         if usual is not None and r[3] and not r[6] and r[10] is None and not r[9]:
             return (
                 f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}","parentSpanId":"{str(r[3])}",{self.name_kind}'
-                f'"startTimeUnixNano":"{str(r[4])}","endTimeUnixNano":"{str(r[5])}",{usual}{_BOOL[r[8]]}}}}}],'
+                f'"startTimeUnixNano":"{str(start)}","endTimeUnixNano":"{str(end)}",{usual}{_BOOL[r[8]]}}}}}],'
                 '"status":{"code":0}}'
             )
         if self.shape is None:
@@ -200,8 +207,8 @@ class CallTemplate(SpanTemplate):
             own += ',{"key":"canceled","value":{"boolValue":true}}'
         parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
         return (
-            f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}{head}"startTimeUnixNano":"{str(r[4])}",'
-            f'"endTimeUnixNano":"{str(r[5])}","attributes":[{_fixed(self.shape)}{own}],'
+            f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}{head}"startTimeUnixNano":"{str(start)}",'
+            f'"endTimeUnixNano":"{str(end)}","attributes":[{_fixed(self.shape)}{own}],'
             f'"status":{status_text(r[6], r[7]) if r[6] else _OK}}}'
         )
 
@@ -249,7 +256,10 @@ class ClientTemplate(SpanTemplate):
         fixed = self._peers.get(key) or self._peer(key)
         extra = events = ""
         if first_byte:
-            events = f',"events":[{{"name":"first-byte-time","timeUnixNano":"{str(first_byte)}","attributes":[]}}]'
+            at: int = first_byte
+            events = f',"events":[{{"name":"first-byte-time","timeUnixNano":"{str(at)}","attributes":[]}}]'
+        start: int = r[4]
+        end: int = r[5]
         parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
         status = status_text(r[6], r[7]) if r[6] else _OK  # out of the try: its TypeError is no JSONEncodeError
         try:
@@ -263,8 +273,8 @@ class ClientTemplate(SpanTemplate):
                     f'{{"key":"tls-duration","value":{{"doubleValue":{tls}}}}}'
                 )
             return (
-                f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}{head}"startTimeUnixNano":"{str(r[4])}",'
-                f'"endTimeUnixNano":"{str(r[5])}","attributes":[{fixed}'
+                f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}{head}"startTimeUnixNano":"{str(start)}",'
+                f'"endTimeUnixNano":"{str(end)}","attributes":[{fixed}'
                 f'{{"key":"url.full","value":{{"stringValue":{_json(url)}}}}},'
                 f'{{"key":"http.request.body.size","value":{{"intValue":"{str(body)}"}}}},'
                 f'{{"key":"http.response.status_code","value":{{"intValue":"{str(code)}"}}}},'
@@ -301,11 +311,13 @@ class ReadTemplate(SpanTemplate):
         size, seconds = r[8:]
         parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
         status = status_text(r[6], r[7]) if r[6] else _OK  # out of the try: its TypeError is no JSONEncodeError
+        start: int = r[4]
+        end: int = r[5]
         try:
             # the seconds by orjson (ryu's shortest text; repr() ran CPython's dtoa: ~4x as long)
             return (
                 f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}"name":"{_READ}tracker","kind":1,'
-                f'"startTimeUnixNano":"{str(r[4])}","endTimeUnixNano":"{str(r[5])}","attributes":[{_fixed(self.shape)}'
+                f'"startTimeUnixNano":"{str(start)}","endTimeUnixNano":"{str(end)}","attributes":[{_fixed(self.shape)}'
                 f'{{"key":"{_READ}size","value":{{"intValue":"{str(size)}"}}}},'
                 f'{{"key":"{_READ}time","value":{{"doubleValue":{_dumps(seconds).decode()}}}}}],'
                 f'"status":{status}}}'
