@@ -167,3 +167,15 @@ def test_spans_body_of_no_record_and_of_one_is_a_whole_document() -> None:
     assert _written([]) == []
     one = _records()[:1]
     assert _written(one) == [_expected(span_of(one[0]))]
+
+
+def test_span_templates_write_a_time_that_is_no_int_as_pure_python_does() -> None:
+    # compiled, the templates read the times into int locals: a time of another type (no layer
+    # makes one) must still be written, field by field, as the interpreted templates write it
+    odd = [(r[0], *r[1:4], str(r[4]), r[5], *r[6:]) for r in _records()]
+    odd += [(r[0], *r[1:5], str(r[5]), *r[6:]) for r in _records()]
+    client = _records()[5]
+    odd.append((*client[:-1], str(client[-1])))  # the first-byte event's time
+    assert [s["startTimeUnixNano"] for s in _written(odd[:8])] == [str(r[4]) for r in _records()]
+    assert [s["endTimeUnixNano"] for s in _written(odd[8:16])] == [str(r[5]) for r in _records()]
+    assert _written(odd[16:])[0]["events"][0]["timeUnixNano"] == str(client[-1])

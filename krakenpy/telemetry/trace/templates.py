@@ -133,8 +133,11 @@ class ServerTemplate(SpanTemplate):
             extra += f'{{"key":"http.request.id","value":{{"stringValue":"{str(rid)}"}}}},'
         parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
         status = status_text(r[6], r[7]) if r[6] else _OK  # out of the try: its TypeError is no JSONEncodeError
-        start: int = r[4]
-        end: int = r[5]
+        try:
+            start: int = r[4]
+            end: int = r[5]
+        except TypeError:  # compiled, a time that is no int: written field by field, as pure Python does
+            return _retried(self, r)
         try:
             return (
                 f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}{head}"startTimeUnixNano":"{str(start)}","endTimeUnixNano":"{str(end)}","attributes":[{fixed}'
@@ -183,8 +186,11 @@ class CallTemplate(SpanTemplate):
 
     def text(self, r: Record) -> str:
         usual = self.usual
-        start: int = r[4]
-        end: int = r[5]
+        try:
+            start: int = r[4]
+            end: int = r[5]
+        except TypeError:  # compiled, a time that is no int: written field by field, as pure Python does
+            return _retried(self, r)
         if usual is not None and r[3] and not r[6] and r[10] is None and not r[9]:
             return (
                 f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}","parentSpanId":"{str(r[3])}",{self.name_kind}'
@@ -256,10 +262,16 @@ class ClientTemplate(SpanTemplate):
         fixed = self._peers.get(key) or self._peer(key)
         extra = events = ""
         if first_byte:
-            at: int = first_byte
+            try:
+                at: int = first_byte
+            except TypeError:
+                return _retried(self, r)
             events = f',"events":[{{"name":"first-byte-time","timeUnixNano":"{str(at)}","attributes":[]}}]'
-        start: int = r[4]
-        end: int = r[5]
+        try:
+            start: int = r[4]
+            end: int = r[5]
+        except TypeError:  # compiled, a time that is no int: written field by field, as pure Python does
+            return _retried(self, r)
         parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
         status = status_text(r[6], r[7]) if r[6] else _OK  # out of the try: its TypeError is no JSONEncodeError
         try:
@@ -311,8 +323,11 @@ class ReadTemplate(SpanTemplate):
         size, seconds = r[8:]
         parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
         status = status_text(r[6], r[7]) if r[6] else _OK  # out of the try: its TypeError is no JSONEncodeError
-        start: int = r[4]
-        end: int = r[5]
+        try:
+            start: int = r[4]
+            end: int = r[5]
+        except TypeError:  # compiled, a time that is no int: written field by field, as pure Python does
+            return _retried(self, r)
         try:
             # the seconds by orjson (ryu's shortest text; repr() ran CPython's dtoa: ~4x as long)
             return (
