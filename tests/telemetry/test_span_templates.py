@@ -179,3 +179,21 @@ def test_span_templates_write_a_time_that_is_no_int_as_pure_python_does() -> Non
     assert [s["startTimeUnixNano"] for s in _written(odd[:8])] == [str(r[4]) for r in _records()]
     assert [s["endTimeUnixNano"] for s in _written(odd[8:16])] == [str(r[5]) for r in _records()]
     assert _written(odd[16:])[0]["events"][0]["timeUnixNano"] == str(client[-1])
+
+
+def test_span_templates_usual_client_span_is_what_the_dict_encoding_writes() -> None:
+    # a kept-alive call (durations all zero: a constant text) with its first byte and a parent is
+    # written by one f-string; without a first byte, without a parent, with durations: the general path
+    client = ClientTemplate("/c", SpanShape({"krakend.stage": "backend-request"}), {})
+    server = ServerTemplate(SpanShape({"krakend.stage": "global"}))
+    values = ("http://b:81/u", "b", 81, "GET", 0, 200, 33)
+    records = [
+        (client, *_head(1), *values, (0.0, 0.0, 0.0), 1_700_000_000_000_000_200),
+        (client, *_head(2), *values, (0.0, 0.0, 3e-06), 1_700_000_000_000_000_200),
+        (client, *_head(3), *values, (0.0, 0.0, 0.0), None),
+        (client, *_head(4, None), *values, (0.0, 0.0, 0.0), 1_700_000_000_000_000_200),
+        (client, *_head(5, status=2, message="HTTP 502"), *values, (2.5e-05, 0.0, 1.0), 1_700_000_000_000_000_200),
+        (server, *_head(6, None), "GET", "/a", "/a", "gw", "ua", "10.0.0.1", None, "rid-6", 200, 7),
+        (server, *_head(7), "POST", "/a", "/a", "gw", "ua", "10.0.0.1", 5, "", 201, 0),
+    ]
+    assert _written(records) == [_expected(span_of(r)) for r in records]

@@ -33,6 +33,13 @@ _OK: Final = '{"code":0}'
 _dumps: Final = orjson.dumps
 #: the (method, route) texts a SERVER template keeps (bounded: a client chooses the method)
 _ROUTES_MAX: Final = 1024
+_RID_HEAD: Final = '{"key":"http.request.id","value":{"stringValue":"'
+#: a kept-alive connection's (get-conn, dns, tls) seconds, and their text (written without orjson)
+_KEPT_ALIVE: Final = (0.0, 0.0, 0.0)
+_KEPT_ALIVE_TEXT: Final = (
+    ',{"key":"get-conn-duration","value":{"doubleValue":0.0}},{"key":"dns-duration","value":{"doubleValue":0.0}},'
+    '{"key":"tls-duration","value":{"doubleValue":0.0}}'
+)
 #: OTLP's intValue is an int64: a larger one (a client's Content-Length) makes the collector refuse
 #: the whole batch, so a size out of range is left off the span
 INT64_END: Final = 1 << 63
@@ -129,8 +136,9 @@ class ServerTemplate(SpanTemplate):
         extra = ""
         if body is not None and 0 <= body < INT64_END:
             extra = f'{{"key":"http.request.body.size","value":{{"intValue":"{str(body)}"}}}},'
-        if rid:  # an id krakenpy made or one valid_request_id let in: no character JSON escapes
-            extra += f'{{"key":"http.request.id","value":{{"stringValue":"{str(rid)}"}}}},'
+        # the request id's key-value as three parts of the span's f-string, not a string made apart:
+        # an id krakenpy made or one valid_request_id let in (no character JSON escapes)
+        rid_head, rid_text, rid_tail = (_RID_HEAD, str(rid), '"}},') if rid else ("", "", "")
         parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
         status = status_text(r[6], r[7]) if r[6] else _OK  # out of the try: its TypeError is no JSONEncodeError
         try:
@@ -144,7 +152,7 @@ class ServerTemplate(SpanTemplate):
                 f'{{"key":"url.full","value":{{"stringValue":{_json(target)}}}}},'
                 f'{{"key":"server.address","value":{{"stringValue":{_json(host)}}}}},'
                 f'{{"key":"user_agent.original","value":{{"stringValue":{_json(agent)}}}}},'
-                f'{{"key":"client.address","value":{{"stringValue":{_json(addr)}}}}},{extra}'
+                f'{{"key":"client.address","value":{{"stringValue":{_json(addr)}}}}},{extra}{rid_head}{rid_text}{rid_tail}'
                 f'{{"key":"http.response.status_code","value":{{"intValue":"{str(code)}"}}}},'
                 f'{{"key":"http.response.body.size","value":{{"intValue":"{str(size)}"}}}}],'
                 f'"status":{status}}}'
@@ -260,30 +268,42 @@ class ClientTemplate(SpanTemplate):
         url, host, port, method, body, code, size, conn, first_byte = r[8:]
         key = (host, port, method)
         fixed = self._peers.get(key) or self._peer(key)
-        extra = events = ""
-        if first_byte:
-            try:
-                at: int = first_byte
-            except TypeError:
-                return _retried(self, r)
-            events = f',"events":[{{"name":"first-byte-time","timeUnixNano":"{str(at)}","attributes":[]}}]'
         try:
             start: int = r[4]
             end: int = r[5]
+            at: int = first_byte if first_byte else 0
         except TypeError:  # compiled, a time that is no int: written field by field, as pure Python does
             return _retried(self, r)
-        parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
         status = status_text(r[6], r[7]) if r[6] else _OK  # out of the try: its TypeError is no JSONEncodeError
         try:
+            extra = ""
             if conn is not None:
-                # the three durations in one orjson call ("[a,b,c]": ryu's shortest text, no comma in
-                # a number) where repr() ran CPython's dtoa per float (~1.2 µs for 15 digits, 2026-12-02)
-                get_conn, dns, tls = _dumps(conn).decode()[1:-1].split(",")
-                extra = (
-                    f',{{"key":"get-conn-duration","value":{{"doubleValue":{get_conn}}}}},'
-                    f'{{"key":"dns-duration","value":{{"doubleValue":{dns}}}}},'
-                    f'{{"key":"tls-duration","value":{{"doubleValue":{tls}}}}}'
+                if conn == _KEPT_ALIVE:  # a kept-alive connection's: no wait, no DNS, no TLS (the usual call)
+                    extra = _KEPT_ALIVE_TEXT
+                else:
+                    # the three in one orjson call ("[a,b,c]": ryu's shortest text, no comma in a
+                    # number) where repr() ran CPython's dtoa per float (~1.2 µs for 15 digits, 2026-12-02)
+                    get_conn, dns, tls = _dumps(conn).decode()[1:-1].split(",")
+                    extra = (
+                        f',{{"key":"get-conn-duration","value":{{"doubleValue":{get_conn}}}}},'
+                        f'{{"key":"dns-duration","value":{{"doubleValue":{dns}}}}},'
+                        f'{{"key":"tls-duration","value":{{"doubleValue":{tls}}}}}'
+                    )
+            if r[3] and at:  # the usual span (a parent, a first byte): one f-string, no parts made apart
+                return (
+                    f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}","parentSpanId":"{str(r[3])}",{head}'
+                    f'"startTimeUnixNano":"{str(start)}","endTimeUnixNano":"{str(end)}","attributes":[{fixed}'
+                    f'{{"key":"url.full","value":{{"stringValue":{_json(url)}}}}},'
+                    f'{{"key":"http.request.body.size","value":{{"intValue":"{str(body)}"}}}},'
+                    f'{{"key":"http.response.status_code","value":{{"intValue":"{str(code)}"}}}},'
+                    f'{{"key":"http.response.body.size","value":{{"intValue":"{str(size)}"}}}}{extra}],'
+                    f'"status":{status},"events":[{{"name":"first-byte-time","timeUnixNano":"{str(at)}",'
+                    '"attributes":[]}]}'
                 )
+            parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
+            events = ""
+            if at:
+                events = f',"events":[{{"name":"first-byte-time","timeUnixNano":"{str(at)}","attributes":[]}}]'
             return (
                 f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}{head}"startTimeUnixNano":"{str(start)}",'
                 f'"endTimeUnixNano":"{str(end)}","attributes":[{fixed}'
