@@ -8,10 +8,8 @@ an f-string placeholder of an ``Any`` value as a ``str.format`` call (~2k machin
 12 in the body-read span: 21k of its 30k, 2026-12-02): the placeholders say ``str(…)``, which it
 writes as one C call each (what the interpreter's f-string does without saying so). Durations are
 written by orjson (ryu's shortest text, the same double as ``repr``'s, ~4x cheaper than CPython's
-dtoa), and a batch's client strings are JSON-encoded once per batch (:func:`end_batch`). Span times
-are read into ``int`` locals: compiled, ``str()`` of an ``int`` is mypyc's own formatting of a
-machine word (~250 instructions), where ``str()`` of an ``Any`` took CPython's general conversion
-with a scratch number and signal checks (~700; 11 times a P1 request, 2026-12-02).
+dtoa), a batch's client strings are JSON-encoded once per batch (:func:`end_batch`), and span times
+go through :func:`_time` (an ``int`` formatted as a machine word when compiled).
 Replaced per-attribute cache lookups and joins:
 (see bench/README.md, "round 7: branch spanrec" and "round 9: branch tracecut")."""
 
@@ -64,6 +62,17 @@ def _json(text: Any) -> str:
         if len(_BATCH) < _BATCH_MAX:
             _BATCH[text] = found
     return found
+
+
+def _time(ns: Any) -> str:
+    """A span time as text. Compiled, an ``int`` (what every layer records) is formatted by mypyc as a
+    machine word (~540 instructions) where ``str()`` of an ``Any`` took CPython's general conversion
+    with a scratch number and signal checks (~700 and more, 11 times a P1 request, 2026-12-02);
+    anything else as ``str()`` writes it, in both builds."""
+    if type(ns) is int:
+        value: int = ns
+        return str(value)
+    return str(ns)
 
 
 def end_batch() -> None:
@@ -142,13 +151,8 @@ class ServerTemplate(SpanTemplate):
         parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
         status = status_text(r[6], r[7]) if r[6] else _OK  # out of the try: its TypeError is no JSONEncodeError
         try:
-            start: int = r[4]
-            end: int = r[5]
-        except TypeError:  # compiled, a time that is no int: written field by field, as pure Python does
-            return _retried(self, r)
-        try:
             return (
-                f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}{head}"startTimeUnixNano":"{str(start)}","endTimeUnixNano":"{str(end)}","attributes":[{fixed}'
+                f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}{head}"startTimeUnixNano":"{_time(r[4])}","endTimeUnixNano":"{_time(r[5])}","attributes":[{fixed}'
                 f'{{"key":"url.full","value":{{"stringValue":{_json(target)}}}}},'
                 f'{{"key":"server.address","value":{{"stringValue":{_json(host)}}}}},'
                 f'{{"key":"user_agent.original","value":{{"stringValue":{_json(agent)}}}}},'
@@ -194,15 +198,10 @@ class CallTemplate(SpanTemplate):
 
     def text(self, r: Record) -> str:
         usual = self.usual
-        try:
-            start: int = r[4]
-            end: int = r[5]
-        except TypeError:  # compiled, a time that is no int: written field by field, as pure Python does
-            return _retried(self, r)
         if usual is not None and r[3] and not r[6] and r[10] is None and not r[9]:
             return (
                 f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}","parentSpanId":"{str(r[3])}",{self.name_kind}'
-                f'"startTimeUnixNano":"{str(start)}","endTimeUnixNano":"{str(end)}",{usual}{_BOOL[r[8]]}}}}}],'
+                f'"startTimeUnixNano":"{_time(r[4])}","endTimeUnixNano":"{_time(r[5])}",{usual}{_BOOL[r[8]]}}}}}],'
                 '"status":{"code":0}}'
             )
         if self.shape is None:
@@ -221,8 +220,8 @@ class CallTemplate(SpanTemplate):
             own += ',{"key":"canceled","value":{"boolValue":true}}'
         parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
         return (
-            f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}{head}"startTimeUnixNano":"{str(start)}",'
-            f'"endTimeUnixNano":"{str(end)}","attributes":[{_fixed(self.shape)}{own}],'
+            f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}{head}"startTimeUnixNano":"{_time(r[4])}",'
+            f'"endTimeUnixNano":"{_time(r[5])}","attributes":[{_fixed(self.shape)}{own}],'
             f'"status":{status_text(r[6], r[7]) if r[6] else _OK}}}'
         )
 
@@ -268,12 +267,6 @@ class ClientTemplate(SpanTemplate):
         url, host, port, method, body, code, size, conn, first_byte = r[8:]
         key = (host, port, method)
         fixed = self._peers.get(key) or self._peer(key)
-        try:
-            start: int = r[4]
-            end: int = r[5]
-            at: int = first_byte if first_byte else 0
-        except TypeError:  # compiled, a time that is no int: written field by field, as pure Python does
-            return _retried(self, r)
         status = status_text(r[6], r[7]) if r[6] else _OK  # out of the try: its TypeError is no JSONEncodeError
         try:
             extra = ""
@@ -289,24 +282,25 @@ class ClientTemplate(SpanTemplate):
                         f'{{"key":"dns-duration","value":{{"doubleValue":{dns}}}}},'
                         f'{{"key":"tls-duration","value":{{"doubleValue":{tls}}}}}'
                     )
-            if r[3] and at:  # the usual span (a parent, a first byte): one f-string, no parts made apart
+            if r[3] and first_byte:  # the usual span (a parent, a first byte): one f-string, no parts made apart
                 return (
                     f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}","parentSpanId":"{str(r[3])}",{head}'
-                    f'"startTimeUnixNano":"{str(start)}","endTimeUnixNano":"{str(end)}","attributes":[{fixed}'
+                    f'"startTimeUnixNano":"{_time(r[4])}","endTimeUnixNano":"{_time(r[5])}","attributes":[{fixed}'
                     f'{{"key":"url.full","value":{{"stringValue":{_json(url)}}}}},'
                     f'{{"key":"http.request.body.size","value":{{"intValue":"{str(body)}"}}}},'
                     f'{{"key":"http.response.status_code","value":{{"intValue":"{str(code)}"}}}},'
                     f'{{"key":"http.response.body.size","value":{{"intValue":"{str(size)}"}}}}{extra}],'
-                    f'"status":{status},"events":[{{"name":"first-byte-time","timeUnixNano":"{str(at)}",'
+                    f'"status":{status},"events":[{{"name":"first-byte-time","timeUnixNano":"{_time(first_byte)}",'
                     '"attributes":[]}]}'
                 )
             parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
             events = ""
-            if at:
-                events = f',"events":[{{"name":"first-byte-time","timeUnixNano":"{str(at)}","attributes":[]}}]'
+            if first_byte:
+                at = _time(first_byte)
+                events = f',"events":[{{"name":"first-byte-time","timeUnixNano":"{at}","attributes":[]}}]'
             return (
-                f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}{head}"startTimeUnixNano":"{str(start)}",'
-                f'"endTimeUnixNano":"{str(end)}","attributes":[{fixed}'
+                f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}{head}"startTimeUnixNano":"{_time(r[4])}",'
+                f'"endTimeUnixNano":"{_time(r[5])}","attributes":[{fixed}'
                 f'{{"key":"url.full","value":{{"stringValue":{_json(url)}}}}},'
                 f'{{"key":"http.request.body.size","value":{{"intValue":"{str(body)}"}}}},'
                 f'{{"key":"http.response.status_code","value":{{"intValue":"{str(code)}"}}}},'
@@ -344,15 +338,10 @@ class ReadTemplate(SpanTemplate):
         parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
         status = status_text(r[6], r[7]) if r[6] else _OK  # out of the try: its TypeError is no JSONEncodeError
         try:
-            start: int = r[4]
-            end: int = r[5]
-        except TypeError:  # compiled, a time that is no int: written field by field, as pure Python does
-            return _retried(self, r)
-        try:
             # the seconds by orjson (ryu's shortest text; repr() ran CPython's dtoa: ~4x as long)
             return (
                 f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}"name":"{_READ}tracker","kind":1,'
-                f'"startTimeUnixNano":"{str(start)}","endTimeUnixNano":"{str(end)}","attributes":[{_fixed(self.shape)}'
+                f'"startTimeUnixNano":"{_time(r[4])}","endTimeUnixNano":"{_time(r[5])}","attributes":[{_fixed(self.shape)}'
                 f'{{"key":"{_READ}size","value":{{"intValue":"{str(size)}"}}}},'
                 f'{{"key":"{_READ}time","value":{{"doubleValue":{_dumps(seconds).decode()}}}}}],'
                 f'"status":{status}}}'
