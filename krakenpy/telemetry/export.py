@@ -120,6 +120,7 @@ class OtlpExporter:
         redactor: Redactor | None = None,
     ) -> None:
         self.targets = targets
+        self._trace_targets = tuple(t for t in targets if t.traces)
         self.buffer = buffer
         self.registry = registry
         self.resource = dict(resource)
@@ -180,7 +181,11 @@ class OtlpExporter:
                 if not batch:
                     continue
                 body = spans_body(batch, self._resource_text)
-            await asyncio.gather(*(self._send(t, "traces", body) for t in self.targets if t.traces))
+            targets = self._trace_targets
+            if len(targets) == 1:  # the usual one collector: no gather, no task per post
+                await self._send(targets[0], "traces", body)
+            else:
+                await asyncio.gather(*(self._send(t, "traces", body) for t in targets))
             self.exported_spans += len(batch)
 
     def _drop_unwritable(self, batch: list[Record], exc: Exception) -> list[Record]:
@@ -195,7 +200,9 @@ class OtlpExporter:
     async def _span_loop(self) -> None:
         while True:
             try:
-                await asyncio.wait_for(self._wake.wait(), SPAN_INTERVAL)
+                # a deadline on this task, not wait_for's task and future around the wait
+                async with asyncio.timeout(SPAN_INTERVAL):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
             self._wake.clear()

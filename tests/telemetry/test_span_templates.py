@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 
 from krakenpy.telemetry.otlp import spans_body
 from krakenpy.telemetry.trace.spans import (
@@ -145,4 +146,54 @@ def test_span_templates_usual_call_format_writes_what_the_first_call_wrote() -> 
     assert proxy.usual is not None and proxy.text(usual) == first
     root, failed = (proxy, *_head(2, None), False, False, None), (proxy, *_head(3, status=2), True, True, 500)
     records = [usual, root, failed, usual]
+    assert _written(records) == [_expected(span_of(r)) for r in records]
+
+
+def test_span_templates_keep_no_client_text_once_the_batch_is_written() -> None:
+    # a batch's repeated client strings are encoded once (a per-batch cache): written as the dict
+    # encoding writes them, and forgotten when the batch is done, even when a record fails
+    from krakenpy.telemetry.trace import templates
+
+    records = _records() * 3
+    assert _written(records) == [_expected(span_of(r)) for r in records]
+    assert templates._BATCH == {}
+    broken = (*records[0], "one value too many")  # a record no template can write: the batch fails
+    with pytest.raises(ValueError):
+        spans_body([*records, broken], "")
+    assert templates._BATCH == {}
+
+
+def test_spans_body_of_no_record_and_of_one_is_a_whole_document() -> None:
+    assert _written([]) == []
+    one = _records()[:1]
+    assert _written(one) == [_expected(span_of(one[0]))]
+
+
+def test_span_templates_write_a_time_that_is_no_int_as_pure_python_does() -> None:
+    # compiled, the templates read the times into int locals: a time of another type (no layer
+    # makes one) must still be written, field by field, as the interpreted templates write it
+    odd = [(r[0], *r[1:4], str(r[4]), r[5], *r[6:]) for r in _records()]
+    odd += [(r[0], *r[1:5], str(r[5]), *r[6:]) for r in _records()]
+    client = _records()[5]
+    odd.append((*client[:-1], str(client[-1])))  # the first-byte event's time
+    assert [s["startTimeUnixNano"] for s in _written(odd[:8])] == [str(r[4]) for r in _records()]
+    assert [s["endTimeUnixNano"] for s in _written(odd[8:16])] == [str(r[5]) for r in _records()]
+    assert _written(odd[16:])[0]["events"][0]["timeUnixNano"] == str(client[-1])
+
+
+def test_span_templates_usual_client_span_is_what_the_dict_encoding_writes() -> None:
+    # a kept-alive call (durations all zero: a constant text) with its first byte and a parent is
+    # written by one f-string; without a first byte, without a parent, with durations: the general path
+    client = ClientTemplate("/c", SpanShape({"krakend.stage": "backend-request"}), {})
+    server = ServerTemplate(SpanShape({"krakend.stage": "global"}))
+    values = ("http://b:81/u", "b", 81, "GET", 0, 200, 33)
+    records = [
+        (client, *_head(1), *values, (0.0, 0.0, 0.0), 1_700_000_000_000_000_200),
+        (client, *_head(2), *values, (0.0, 0.0, 3e-06), 1_700_000_000_000_000_200),
+        (client, *_head(3), *values, (0.0, 0.0, 0.0), None),
+        (client, *_head(4, None), *values, (0.0, 0.0, 0.0), 1_700_000_000_000_000_200),
+        (client, *_head(5, status=2, message="HTTP 502"), *values, (2.5e-05, 0.0, 1.0), 1_700_000_000_000_000_200),
+        (server, *_head(6, None), "GET", "/a", "/a", "gw", "ua", "10.0.0.1", None, "rid-6", 200, 7),
+        (server, *_head(7), "POST", "/a", "/a", "gw", "ua", "10.0.0.1", 5, "", 201, 0),
+    ]
     assert _written(records) == [_expected(span_of(r)) for r in records]

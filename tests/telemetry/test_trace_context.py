@@ -119,3 +119,69 @@ def test_extract_b3_refuses_an_id_with_a_newline() -> None:
     assert "\n" not in trace.trace_id and trace.parent_id is None
     kept = extract(_get({"traceparent": TP + "\n"}), ("tracecontext",), Sampler(1.0))
     assert (kept.trace_id, kept.parent_id) == (TP[3:35], TP[36:52])  # surrounding space is dropped, as before
+
+
+def test_new_trace_ids_are_unique_lower_hex_across_draws() -> None:
+    from krakenpy.telemetry.trace.context import new_span_id, new_trace_id
+
+    ids = [new_trace_id() for _ in range(1000)]  # ~8 draws of 128
+    assert all(len(i) == 32 and int(i, 16) != 0 and i == i.lower() for i in ids)
+    assert len(set(ids)) == len(ids)
+    spans = [new_span_id() for _ in range(300)]
+    assert all(len(i) == 16 and int(i, 16) != 0 for i in spans) and len(set(spans)) == len(spans)
+
+
+def test_random_ids_draw_again_when_the_text_holds_an_all_zero_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from krakenpy.telemetry.trace import context
+
+    real = os.urandom
+    # a draw of two 8-digit ids: one all zero; then "12000000", "00345678" (a run of zeros across two)
+    draws = [b"\x00" * 4 + real(4), b"\x12\x00\x00\x00\x00\x34\x56\x78"]
+    sizes: list[int] = []
+
+    def urandom(n: int) -> bytes:
+        sizes.append(n)
+        return draws.pop(0) if draws else real(n)
+
+    monkeypatch.setattr(context.os, "urandom", urandom)
+    ids = context.RandomIds(8, 2)
+    got = [ids.take() for _ in range(4)]
+    assert len(sizes) == 4 and set(sizes) == {8}  # both zero-holding draws refused, two more taken
+    assert all(len(i) == 8 and i != "0" * 8 for i in got) and len(set(got)) == 4
+
+
+def test_random_ids_a_forked_child_never_gives_its_parents_next_id() -> None:
+    import os
+
+    from krakenpy.telemetry.trace.context import new_trace_id
+
+    new_trace_id()  # a draw is under way: 127 ids left in this process
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id, through the pipe
+        try:
+            os.write(write, new_trace_id().encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    parent = [new_trace_id() for _ in range(127)]  # the rest of the parent's draw
+    assert len(child) == 32 and child not in parent
+
+
+def test_compiled_extract_decides_a_new_trace_as_the_sampler() -> None:
+    from krakenpy.telemetry.trace.context import compile_extract
+
+    sampler = Sampler(0.5)
+    run = compile_extract(("tracecontext", "baggage"), sampler)
+    traces = [run(_get({})) for _ in range(400)]
+    assert all(t.sampled is sampler.sample(t.trace_id, None) for t in traces)
+    assert 100 < sum(t.sampled for t in traces) < 300  # a ratio, not every one or none
+    b3 = compile_extract(("b3",), sampler)  # no flag from the caller: the ratio decides on the id
+    for t in traces[:50]:
+        got = b3(_get({"b3": f"{t.trace_id}-{_SID}"}))
+        assert got.sampled is sampler.sample(t.trace_id, None)

@@ -7,7 +7,9 @@ from __future__ import annotations
 import os
 import random
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from itertools import chain
 from typing import Final
 
 from multidict import istr
@@ -17,6 +19,7 @@ from krakenpy.telemetry.trace.sampler import Sampler
 
 __all__ = [
     "PROPAGATORS",
+    "RandomIds",
     "Sampler",
     "TraceState",
     "compile_extract",
@@ -50,26 +53,45 @@ _BAGGAGE_H: Final = istr("baggage")
 _TRACESTATE_H: Final = istr("tracestate")
 
 
-_TOP128: Final = 1 << 128
-_TOP64: Final = 1 << 64
+class RandomIds:
+    """Random hex ids of ``digits`` digits drawn in bulk: one ``os.urandom`` of ``per_draw`` ids and
+    one ``bytes.hex`` per draw, each id a slice of that text handed out by a C-level iterator
+    (``take`` is its ``__next__``: no Python frame, no int per id; 128 random bits and their ``hex``
+    per id cost ~2.5k machine instructions, 2026-12-02). Never all zero: a draw whose text holds a
+    run of zeros as long as an id is drawn again (a run across two ids too: a wasted draw, no harm).
+    A forked child drops what its parent had drawn (os.register_at_fork), so two workers never share
+    ids."""
+
+    def __init__(self, digits: int, per_draw: int) -> None:
+        self._digits = digits
+        self._size = digits // 2 * per_draw
+        self._slices = tuple(slice(at, at + digits) for at in range(0, digits * per_draw, digits))
+        self._block: Iterator[str] | None = None
+        self.take: Callable[[], str] = chain.from_iterable(self._blocks()).__next__
+        os.register_at_fork(after_in_child=self.drop)
+
+    def _blocks(self) -> Iterator[Iterator[str]]:
+        zeros = "0" * self._digits
+        while True:
+            text = os.urandom(self._size).hex()
+            if zeros in text:
+                continue
+            self._block = block = map(text.__getitem__, self._slices)
+            yield block
+
+    def drop(self) -> None:
+        """Forget the ids drawn but not given (``take`` draws afresh)."""
+        if self._block is not None:
+            deque(self._block, maxlen=0)  # spent in C: ``take`` moves on to a new draw
 
 
-def new_trace_id() -> str:
-    """32 random hex digits, never all zero."""
-    value = _bits(128)
-    while not value:
-        value = _bits(128)
-    # hex() of value with a bit above its width, minus "0x1": zero-padded text without a format spec
-    # (a spec such as ``:032x`` costs ~1k machine instructions more per id)
-    return hex(value | _TOP128)[3:]
+_TRACE_IDS = RandomIds(32, 128)
+#: 32 random hex digits, never all zero (from a draw of 128 ids: 2 KiB of ``os.urandom``)
+new_trace_id: Final[Callable[[], str]] = _TRACE_IDS.take
 
 
-def new_span_id() -> str:
-    """16 random hex digits, never all zero."""
-    value = _bits(64)
-    while not value:
-        value = _bits(64)
-    return hex(value | _TOP64)[3:]
+#: 16 random hex digits, never all zero (the cold paths' random span ids)
+new_span_id: Callable[[], str] = RandomIds(16, 128).take
 
 
 def _draw_hop_ids() -> tuple[str, int]:
@@ -227,6 +249,8 @@ def compile_extract(
     baggage_on = "baggage" in propagators
     sample = sampler.sample
     ratio = sampler.ratio
+    # the ratio's test inline (Sampler.sample is interpreted: its frame cost ~40 opcodes a request)
+    bound = sampler.bound
     # a subclass (OpenCensus' sampler: sample_rate, ≤ 0 never) has its own rule: every answer is
     # its sample()'s, as in extract(); the shortcuts below are KrakenD's rule only
     own = type(sampler) is not Sampler
@@ -269,8 +293,10 @@ def compile_extract(
                 # Sampler.sample inline for the two usual answers: every request, or the caller's flag
                 if own:
                     state.sampled = sample(trace_id, flag)
+                elif not ratio:
+                    state.sampled = True
                 else:
-                    state.sampled = True if not ratio else flag if flag is not None else sample(trace_id, None)
+                    state.sampled = flag if flag is not None else int(trace_id[16:], 16) < bound
                 if tracestate:
                     state.tracestate = tracestate
                 if baggage:
@@ -279,7 +305,10 @@ def compile_extract(
         # a new trace: TraceState.of and Sampler.sample's usual answer inline
         state = TraceState()
         state.trace_id = trace_id = new_trace_id()
-        state.sampled = True if not ratio and not own else sample(trace_id, None)
+        if own:
+            state.sampled = sample(trace_id, None)
+        else:  # Sampler.sample's rule for a new trace: every one, or the id's low 64 bits under the bound
+            state.sampled = not ratio or int(trace_id[16:], 16) < bound
         if baggage_on:
             baggage = get(_BAGGAGE_H)
             if baggage:

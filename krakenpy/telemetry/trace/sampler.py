@@ -18,6 +18,11 @@ class Sampler:
         # only a ratio needs the bound: any other rate (1e308 too) samples everything, as in KrakenD
         self._bound = int(rate * (1 << 64)) if self.ratio else 0
 
+    @property
+    def bound(self) -> int:
+        """The ratio's bound on a trace id's low 64 bits (0 when every request is sampled)."""
+        return self._bound
+
     def sample(self, trace_id: str, parent_sampled: bool | None) -> bool:
         if not self.ratio:
             return True

@@ -5,10 +5,13 @@ f-string with its values. Each template can also make a :class:`Span` of a recor
 A record is ``(template, trace_id, span_id, parent_id, start_ns, end_ns, status, message, *values)``;
 the values each template takes are listed on it. A record's values are ``Any`` to mypyc, which writes
 an f-string placeholder of an ``Any`` value as a ``str.format`` call (~2k machine instructions each,
-12 in the body-read span: 21k of its 30k, 2026-12-02): the placeholders say ``str(…)``/``repr(…)``,
-which it writes as one C call each (what the interpreter's f-string does without saying so).
+12 in the body-read span: 21k of its 30k, 2026-12-02): the placeholders say ``str(…)``, which it
+writes as one C call each (what the interpreter's f-string does without saying so). Durations are
+written by orjson (ryu's shortest text, the same double as ``repr``'s, ~4x cheaper than CPython's
+dtoa), a batch's client strings are JSON-encoded once per batch (:func:`end_batch`), and span times
+go through :func:`_time` (an ``int`` formatted as a machine word when compiled).
 Replaced per-attribute cache lookups and joins:
-(see bench/README.md, "round 7: branch spanrec")."""
+(see bench/README.md, "round 7: branch spanrec" and "round 9: branch tracecut")."""
 
 from __future__ import annotations
 
@@ -20,17 +23,61 @@ from krakenpy.gojson import valid_text
 from krakenpy.telemetry.trace.otlptext import attributes_text, name_text, q, span_text, status_text
 from krakenpy.telemetry.trace.spans import CLIENT, INTERNAL, SERVER, Record, Span, SpanShape, SpanTemplate
 
-__all__ = ["INT64_END", "CallTemplate", "ClientTemplate", "ReadTemplate", "ServerTemplate"]
+__all__ = ["INT64_END", "CallTemplate", "ClientTemplate", "ReadTemplate", "ServerTemplate", "end_batch"]
 
 _READ: Final = "http.client.response.read."
 _BOOL: Final = ("false", "true")
 _OK: Final = '{"code":0}'
-_dumps = orjson.dumps
+_dumps: Final = orjson.dumps
 #: the (method, route) texts a SERVER template keeps (bounded: a client chooses the method)
 _ROUTES_MAX: Final = 1024
+_RID_HEAD: Final = '{"key":"http.request.id","value":{"stringValue":"'
+#: a kept-alive connection's (get-conn, dns, tls) seconds, and their text (written without orjson)
+_KEPT_ALIVE: Final = (0.0, 0.0, 0.0)
+_KEPT_ALIVE_TEXT: Final = (
+    ',{"key":"get-conn-duration","value":{"doubleValue":0.0}},{"key":"dns-duration","value":{"doubleValue":0.0}},'
+    '{"key":"tls-duration","value":{"doubleValue":0.0}}'
+)
 #: OTLP's intValue is an int64: a larger one (a client's Content-Length) makes the collector refuse
 #: the whole batch, so a size out of range is left off the span
 INT64_END: Final = 1 << 63
+
+
+#: the JSON texts of the client strings a batch writes (URL, host, user agent, client address: its
+#: requests repeat them; one dict lookup instead of an orjson call and a decode), emptied by
+#: :func:`end_batch` once the batch is written: no client text outlives its batch, as in otlptext
+_BATCH: Final[dict[str, str]] = {}
+#: at most this many kept per batch (a batch has at most 512 spans, five such strings each at most)
+_BATCH_MAX: Final = 4096
+
+
+def _json(text: Any) -> str:
+    """``text`` as a JSON string, from the batch's cache (orjson's JSONEncodeError for a surrogate
+    escape propagates to the template's slow path, as before)."""
+    if type(text) is not str:
+        return _dumps(text).decode()
+    found = _BATCH.get(text)
+    if found is None:
+        found = _dumps(text).decode()
+        if len(_BATCH) < _BATCH_MAX:
+            _BATCH[text] = found
+    return found
+
+
+def _time(ns: Any) -> str:
+    """A span time as text. Compiled, an ``int`` (what every layer records) is formatted by mypyc as a
+    machine word (~540 instructions) where ``str()`` of an ``Any`` took CPython's general conversion
+    with a scratch number and signal checks (~700 and more, 11 times a P1 request, 2026-12-02);
+    anything else as ``str()`` writes it, in both builds."""
+    if type(ns) is int:
+        value: int = ns
+        return str(value)
+    return str(ns)
+
+
+def end_batch() -> None:
+    """Forget the batch's client texts (``spans_body`` calls it when a batch is written)."""
+    _BATCH.clear()
 
 
 def _clean(r: Record) -> Record:
@@ -98,17 +145,18 @@ class ServerTemplate(SpanTemplate):
         extra = ""
         if body is not None and 0 <= body < INT64_END:
             extra = f'{{"key":"http.request.body.size","value":{{"intValue":"{str(body)}"}}}},'
-        if rid:  # an id krakenpy made or one valid_request_id let in: no character JSON escapes
-            extra += f'{{"key":"http.request.id","value":{{"stringValue":"{str(rid)}"}}}},'
+        # the request id's key-value as three parts of the span's f-string, not a string made apart:
+        # an id krakenpy made or one valid_request_id let in (no character JSON escapes)
+        rid_head, rid_text, rid_tail = (_RID_HEAD, str(rid), '"}},') if rid else ("", "", "")
         parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
         status = status_text(r[6], r[7]) if r[6] else _OK  # out of the try: its TypeError is no JSONEncodeError
         try:
             return (
-                f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}{head}"startTimeUnixNano":"{str(r[4])}","endTimeUnixNano":"{str(r[5])}","attributes":[{fixed}'
-                f'{{"key":"url.full","value":{{"stringValue":{_dumps(target).decode()}}}}},'
-                f'{{"key":"server.address","value":{{"stringValue":{_dumps(host).decode()}}}}},'
-                f'{{"key":"user_agent.original","value":{{"stringValue":{_dumps(agent).decode()}}}}},'
-                f'{{"key":"client.address","value":{{"stringValue":{_dumps(addr).decode()}}}}},{extra}'
+                f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}{head}"startTimeUnixNano":"{_time(r[4])}","endTimeUnixNano":"{_time(r[5])}","attributes":[{fixed}'
+                f'{{"key":"url.full","value":{{"stringValue":{_json(target)}}}}},'
+                f'{{"key":"server.address","value":{{"stringValue":{_json(host)}}}}},'
+                f'{{"key":"user_agent.original","value":{{"stringValue":{_json(agent)}}}}},'
+                f'{{"key":"client.address","value":{{"stringValue":{_json(addr)}}}}},{extra}{rid_head}{rid_text}{rid_tail}'
                 f'{{"key":"http.response.status_code","value":{{"intValue":"{str(code)}"}}}},'
                 f'{{"key":"http.response.body.size","value":{{"intValue":"{str(size)}"}}}}],'
                 f'"status":{status}}}'
@@ -140,27 +188,30 @@ class CallTemplate(SpanTemplate):
         self.shape = shape
         self.base = base
         self.head: str | None = None
-        #: the usual span (a parent, no error, not canceled) as one %-format: one C call, where the
-        #: f-string below takes ~85 opcodes (2026-12-01)
+        #: ``head`` (the usual path's copy: set with ``usual``)
+        self.name_kind = ""
+        #: the usual span (a parent, no error, not canceled): its fixed text between the start time
+        #: and the ``complete`` flag, made on first use, written by one f-string (a %-format of the
+        #: same span, which parses its ~450-character format on every call, took 2.5x as long, pure
+        #: Python, 2026-12-02)
         self.usual: str | None = None
 
     def text(self, r: Record) -> str:
         usual = self.usual
         if usual is not None and r[3] and not r[6] and r[10] is None and not r[9]:
-            return usual % (r[1], r[2], r[3], r[4], r[5], _BOOL[r[8]])
+            return (
+                f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}","parentSpanId":"{str(r[3])}",{self.name_kind}'
+                f'"startTimeUnixNano":"{_time(r[4])}","endTimeUnixNano":"{_time(r[5])}",{usual}{_BOOL[r[8]]}}}}}],'
+                '"status":{"code":0}}'
+            )
         if self.shape is None:
             return span_text(self.span(r))
-        if usual is None:
-            self.usual = (
-                '{"traceId":"%s","spanId":"%s","parentSpanId":"%s",'
-                + f'"name":{q(self.name)},"kind":1,'.replace("%", "%%")
-                + '"startTimeUnixNano":"%d","endTimeUnixNano":"%d","attributes":['
-                + _fixed(self.shape).replace("%", "%%")
-                + '{"key":"complete","value":{"boolValue":%s}}],"status":{"code":0}}'
-            )
         head = self.head
         if head is None:
             head = self.head = f'"name":{q(self.name)},"kind":1,'
+        if usual is None:
+            self.name_kind = head
+            self.usual = f'"attributes":[{_fixed(self.shape)}{{"key":"complete","value":{{"boolValue":'
         complete, canceled, code = r[8:]
         own = f'{{"key":"complete","value":{{"boolValue":{_BOOL[complete]}}}}}'
         if code is not None:
@@ -169,8 +220,8 @@ class CallTemplate(SpanTemplate):
             own += ',{"key":"canceled","value":{"boolValue":true}}'
         parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
         return (
-            f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}{head}"startTimeUnixNano":"{str(r[4])}",'
-            f'"endTimeUnixNano":"{str(r[5])}","attributes":[{_fixed(self.shape)}{own}],'
+            f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}{head}"startTimeUnixNano":"{_time(r[4])}",'
+            f'"endTimeUnixNano":"{_time(r[5])}","attributes":[{_fixed(self.shape)}{own}],'
             f'"status":{status_text(r[6], r[7]) if r[6] else _OK}}}'
         )
 
@@ -216,23 +267,41 @@ class ClientTemplate(SpanTemplate):
         url, host, port, method, body, code, size, conn, first_byte = r[8:]
         key = (host, port, method)
         fixed = self._peers.get(key) or self._peer(key)
-        extra = events = ""
-        if conn is not None:
-            get_conn, dns, tls = conn
-            extra = (
-                f',{{"key":"get-conn-duration","value":{{"doubleValue":{repr(get_conn)}}}}},'
-                f'{{"key":"dns-duration","value":{{"doubleValue":{repr(dns)}}}}},'
-                f'{{"key":"tls-duration","value":{{"doubleValue":{repr(tls)}}}}}'
-            )
-        if first_byte:
-            events = f',"events":[{{"name":"first-byte-time","timeUnixNano":"{str(first_byte)}","attributes":[]}}]'
-        parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
         status = status_text(r[6], r[7]) if r[6] else _OK  # out of the try: its TypeError is no JSONEncodeError
         try:
+            extra = ""
+            if conn is not None:
+                if conn == _KEPT_ALIVE:  # a kept-alive connection's: no wait, no DNS, no TLS (the usual call)
+                    extra = _KEPT_ALIVE_TEXT
+                else:
+                    # the three in one orjson call ("[a,b,c]": ryu's shortest text, no comma in a
+                    # number) where repr() ran CPython's dtoa per float (~1.2 µs for 15 digits, 2026-12-02)
+                    get_conn, dns, tls = _dumps(conn).decode()[1:-1].split(",")
+                    extra = (
+                        f',{{"key":"get-conn-duration","value":{{"doubleValue":{get_conn}}}}},'
+                        f'{{"key":"dns-duration","value":{{"doubleValue":{dns}}}}},'
+                        f'{{"key":"tls-duration","value":{{"doubleValue":{tls}}}}}'
+                    )
+            if r[3] and first_byte:  # the usual span (a parent, a first byte): one f-string, no parts made apart
+                return (
+                    f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}","parentSpanId":"{str(r[3])}",{head}'
+                    f'"startTimeUnixNano":"{_time(r[4])}","endTimeUnixNano":"{_time(r[5])}","attributes":[{fixed}'
+                    f'{{"key":"url.full","value":{{"stringValue":{_json(url)}}}}},'
+                    f'{{"key":"http.request.body.size","value":{{"intValue":"{str(body)}"}}}},'
+                    f'{{"key":"http.response.status_code","value":{{"intValue":"{str(code)}"}}}},'
+                    f'{{"key":"http.response.body.size","value":{{"intValue":"{str(size)}"}}}}{extra}],'
+                    f'"status":{status},"events":[{{"name":"first-byte-time","timeUnixNano":"{_time(first_byte)}",'
+                    '"attributes":[]}]}'
+                )
+            parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
+            events = ""
+            if first_byte:
+                at = _time(first_byte)
+                events = f',"events":[{{"name":"first-byte-time","timeUnixNano":"{at}","attributes":[]}}]'
             return (
-                f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}{head}"startTimeUnixNano":"{str(r[4])}",'
-                f'"endTimeUnixNano":"{str(r[5])}","attributes":[{fixed}'
-                f'{{"key":"url.full","value":{{"stringValue":{_dumps(url).decode()}}}}},'
+                f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}{head}"startTimeUnixNano":"{_time(r[4])}",'
+                f'"endTimeUnixNano":"{_time(r[5])}","attributes":[{fixed}'
+                f'{{"key":"url.full","value":{{"stringValue":{_json(url)}}}}},'
                 f'{{"key":"http.request.body.size","value":{{"intValue":"{str(body)}"}}}},'
                 f'{{"key":"http.response.status_code","value":{{"intValue":"{str(code)}"}}}},'
                 f'{{"key":"http.response.body.size","value":{{"intValue":"{str(size)}"}}}}{extra}],'
@@ -267,13 +336,18 @@ class ReadTemplate(SpanTemplate):
             return span_text(self.span(r))
         size, seconds = r[8:]
         parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
-        return (
-            f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}"name":"{_READ}tracker","kind":1,'
-            f'"startTimeUnixNano":"{str(r[4])}","endTimeUnixNano":"{str(r[5])}","attributes":[{_fixed(self.shape)}'
-            f'{{"key":"{_READ}size","value":{{"intValue":"{str(size)}"}}}},'
-            f'{{"key":"{_READ}time","value":{{"doubleValue":{repr(seconds)}}}}}],'
-            f'"status":{status_text(r[6], r[7]) if r[6] else _OK}}}'
-        )
+        status = status_text(r[6], r[7]) if r[6] else _OK  # out of the try: its TypeError is no JSONEncodeError
+        try:
+            # the seconds by orjson (ryu's shortest text; repr() ran CPython's dtoa: ~4x as long)
+            return (
+                f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}"name":"{_READ}tracker","kind":1,'
+                f'"startTimeUnixNano":"{_time(r[4])}","endTimeUnixNano":"{_time(r[5])}","attributes":[{_fixed(self.shape)}'
+                f'{{"key":"{_READ}size","value":{{"intValue":"{str(size)}"}}}},'
+                f'{{"key":"{_READ}time","value":{{"doubleValue":{_dumps(seconds).decode()}}}}}],'
+                f'"status":{status}}}'
+            )
+        except orjson.JSONEncodeError:
+            return _retried(self, r)
 
     def span(self, r: Record) -> Span:
         size, seconds = r[8:]
