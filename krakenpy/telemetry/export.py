@@ -26,6 +26,7 @@ from krakenpy.telemetry.metrics.registry import Registry
 from krakenpy.telemetry.otlp import attributes_text, metrics_json, protobuf_available, spans_body, to_protobuf
 from krakenpy.telemetry.redact import Redactor
 from krakenpy.telemetry.trace.spans import Record, SpanBuffer
+from krakenpy.telemetry.trace.templates import end_batch
 
 __all__ = ["EXPORTER", "OtlpExporter", "OtlpTarget", "grpc_available"]
 
@@ -191,7 +192,10 @@ class OtlpExporter:
     def _drop_unwritable(self, batch: list[Record], exc: Exception) -> list[Record]:
         """The records of ``batch`` a template writes; the others dropped, counted, logged (their
         values never: a record carries a client's texts)."""
-        kept = [r for r in batch if _writable(r)]
+        try:
+            kept = [r for r in batch if _writable(r)]
+        finally:
+            end_batch()  # the trial writes cached the records' client texts: none outlives the batch
         dropped = len(batch) - len(kept)
         self.dropped_spans += dropped
         self._failures.once(_WRITER, f"{dropped} span(s) dropped: not writable as OTLP ({type(exc).__name__})")

@@ -29,6 +29,11 @@ CANARY = "s3cretCANARY"
 ROOT = Path(__file__).resolve().parents[2]
 
 
+class _Unprintable:
+    def __str__(self) -> str:
+        raise ValueError("no text")
+
+
 class _Text(str):
     """A str subclass: the templates' cleaning (``type(v) is str``) passes it by."""
 
@@ -169,3 +174,17 @@ def _flag(headers: dict[str, str]) -> bool | None:
     if "b3" in headers:
         return headers["b3"].endswith("-1")
     return None
+
+
+async def test_a_batch_of_unwritable_records_leaves_no_client_text_behind() -> None:
+    """tracecut review: when every record of a batch is dropped, the trial writes' cached client texts
+    (URL, host, user agent, client address) are forgotten too, not kept until the next batch."""
+    from krakenpy.telemetry.trace import templates
+
+    buffer = SpanBuffer()
+    exporter = OtlpExporter((OtlpTarget("r", "127.0.0.1", refusing_port(), use_http=True),), buffer, None, {})
+    buffer.add(_client(1, status=[2], url="http://b/pay?card=4111"))
+    buffer.add(_server(2, target="/pay?card=4111", code=_Unprintable()))  # fails after its client texts
+    await exporter.flush()
+    assert exporter.exported_spans == 0 and exporter.dropped_spans == 2
+    assert templates._BATCH == {}

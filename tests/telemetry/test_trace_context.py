@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from krakenpy.telemetry.trace.context import Sampler, extract, inject, propagators_from_env
@@ -185,3 +187,43 @@ def test_compiled_extract_decides_a_new_trace_as_the_sampler() -> None:
     for t in traces[:50]:
         got = b3(_get({"b3": f"{t.trace_id}-{_SID}"}))
         assert got.sampled is sampler.sample(t.trace_id, None)
+
+
+def test_random_ids_survive_a_failed_draw_and_two_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A draw that fails (os.urandom raising) falls back for that draw, and ids keep coming; two threads
+    drawing at once both get ids (a generator-based source died for good on either: every later
+    traced request failed with a 500)."""
+    import threading
+
+    from krakenpy.telemetry.trace import context
+
+    real = os.urandom
+    failures = [OSError(24, "Too many open files")]
+
+    def urandom(n: int) -> bytes:
+        if failures:
+            raise failures.pop()
+        return real(n)
+
+    monkeypatch.setattr(context.os, "urandom", urandom)
+    ids = context.RandomIds(32, 4)
+    got = [ids.take() for _ in range(10)]
+    assert not failures and len(set(got)) == 10 and all(len(i) == 32 for i in got)
+    monkeypatch.setattr(context.os, "urandom", real)
+
+    seen: list[list[str]] = [[], []]
+    errors: list[BaseException] = []
+
+    def draw(out: list[str]) -> None:
+        try:
+            for _ in range(20_000):
+                out.append(ids.take())
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=draw, args=(out,)) for out in seen]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(set(seen[0]) | set(seen[1])) == 40_000

@@ -7,9 +7,7 @@ from __future__ import annotations
 import os
 import random
 import re
-from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from itertools import chain
+from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
 from multidict import istr
@@ -55,34 +53,56 @@ _TRACESTATE_H: Final = istr("tracestate")
 
 class RandomIds:
     """Random hex ids of ``digits`` digits drawn in bulk: one ``os.urandom`` of ``per_draw`` ids and
-    one ``bytes.hex`` per draw, each id a slice of that text handed out by a C-level iterator
-    (``take`` is its ``__next__``: no Python frame, no int per id; 128 random bits and their ``hex``
-    per id cost ~2.5k machine instructions, 2026-12-02). Never all zero: a draw whose text holds a
-    run of zeros as long as an id is drawn again (a run across two ids too: a wasted draw, no harm).
-    A forked child drops what its parent had drawn (os.register_at_fork), so two workers never share
-    ids."""
+    one ``bytes.hex`` per draw, each id a slice of that text handed out by a C-level iterator (no
+    int per id; 128 random bits and their ``hex`` per id cost ~2.5k machine instructions,
+    2026-12-02). Never all zero: a draw whose text holds a run of zeros as long as an id is drawn
+    again (a run across two ids too: a wasted draw, no harm). A forked child drops what its parent
+    had drawn (os.register_at_fork), so two workers never share ids.
+
+    :meth:`take` refills in its own frame when the iterator is spent, never from a generator: a
+    generator (or ``itertools.chain`` over one) that raised once (an ``os.urandom`` error) is dead for
+    good, and one entered from two threads raises "already executing" — every later id would fail.
+    Here a failed draw falls back to ``random.randbytes`` for that draw, and two threads refilling at
+    once each install a whole draw of their own."""
 
     def __init__(self, digits: int, per_draw: int) -> None:
-        self._digits = digits
         self._size = digits // 2 * per_draw
         self._slices = tuple(slice(at, at + digits) for at in range(0, digits * per_draw, digits))
-        self._block: Iterator[str] | None = None
-        self.take: Callable[[], str] = chain.from_iterable(self._blocks()).__next__
+        self._zeros = "0" * digits
+        self._next: Callable[[], str] = _SPENT
         os.register_at_fork(after_in_child=self.drop)
 
-    def _blocks(self) -> Iterator[Iterator[str]]:
-        zeros = "0" * self._digits
+    def take(self) -> str:
+        """The next id (a new draw every ``per_draw`` ids)."""
+        try:
+            return self._next()
+        except StopIteration:
+            return self._refill()
+
+    def _refill(self) -> str:
         while True:
-            text = os.urandom(self._size).hex()
-            if zeros in text:
-                continue
-            self._block = block = map(text.__getitem__, self._slices)
-            yield block
+            try:
+                text = os.urandom(self._size).hex()
+            except OSError:  # no entropy source for a moment (EMFILE on /dev/urandom's fallback...)
+                text = random.randbytes(self._size).hex()
+            if self._zeros not in text:
+                break
+        ids = map(text.__getitem__, self._slices)
+        first: str = next(ids)
+        self._next = ids.__next__
+        return first
 
     def drop(self) -> None:
-        """Forget the ids drawn but not given (``take`` draws afresh)."""
-        if self._block is not None:
-            deque(self._block, maxlen=0)  # spent in C: ``take`` moves on to a new draw
+        """Forget the ids drawn but not given (the next :meth:`take` draws afresh)."""
+        self._next = _SPENT
+
+
+def _spent() -> str:
+    raise StopIteration
+
+
+#: the iterator of no ids (``RandomIds`` before its first draw, after a fork)
+_SPENT: Final[Callable[[], str]] = _spent
 
 
 _TRACE_IDS = RandomIds(32, 128)
