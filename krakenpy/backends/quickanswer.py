@@ -87,11 +87,18 @@ def header_pairs(lines: bytes) -> tuple[tuple[str, str], ...]:
 #: message is shared (immutable but for its lazily decoded pairs, which its bytes decide). ``None``
 #: as the message: a head the short path leaves to llhttp.
 _HEADS: dict[bytes, tuple[QuickMessage | None, int]] = {}
-#: entries before the cache starts over (heads with a changing value, a request id, never repeat)
+#: at most this many heads kept; the oldest goes first (heads with a changing value, a request id,
+#: never repeat: they push out one old head each, not the whole cache)
 HEADS_SIZE = 256
+#: and at most this many bytes of heads: a kept message keeps its header pairs once decoded (up to
+#: ~17x the head's bytes for many short lines: 64 KiB of heads hold at most ~1.1 MiB, where 256 heads
+#: of 2 KiB held 8.4 MiB, the quick review's count)
+HEADS_BYTES = 65536
 #: the longest head kept (bytes): a larger one is parsed every time
 HEAD_CACHED = 2048
 _REFUSED: tuple[QuickMessage | None, int] = (None, -1)
+#: the bytes of the heads in :data:`_HEADS` (a one-item list: a module-level int would be rebound)
+_kept: list[int] = [0]
 
 
 def quick_answer(data: bytes, max_body: int) -> tuple[QuickMessage, bytes] | None:
@@ -104,15 +111,25 @@ def quick_answer(data: bytes, max_body: int) -> tuple[QuickMessage, bytes] | Non
         parsed = _HEADS.get(key)
         if parsed is None:
             parsed = _parse(data, end)
-            if len(_HEADS) >= HEADS_SIZE:
-                _HEADS.clear()
-            _HEADS[key] = parsed
+            _keep(key, parsed)
     else:
         parsed = _parse(data, end)
     message, length = parsed
     if message is None or length > max_body or len(data) - end - 4 != length:
         return None
     return message, data[end + 4 :]
+
+
+def _keep(key: bytes, parsed: tuple[QuickMessage | None, int]) -> None:
+    """Keep ``parsed`` under ``key``, the oldest heads dropped first while over a bound (only on a
+    miss: a hit never reorders)."""
+    size = len(key)
+    while _HEADS and (len(_HEADS) >= HEADS_SIZE or _kept[0] + size > HEADS_BYTES):
+        oldest = next(iter(_HEADS))
+        del _HEADS[oldest]
+        _kept[0] -= len(oldest)
+    _HEADS[key] = parsed
+    _kept[0] += size
 
 
 def _parse(data: bytes, end: int) -> tuple[QuickMessage | None, int]:

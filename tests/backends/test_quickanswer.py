@@ -168,13 +168,37 @@ def test_quickanswer_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(quickanswer, "HEAD_CACHED", 100)
     for i in range(10):
         assert quick_answer(answer(b"HTTP/1.1 200 OK\r\nX-N: %d\r\nContent-Length: %d" % (i, len(BODY))), 1 << 20)
-        assert 1 <= len(quickanswer._HEADS) <= 4  # starts over when full
+        assert 1 <= len(quickanswer._HEADS) <= 4  # the oldest head goes first when full
     large = answer(b"HTTP/1.1 200 OK\r\nX-Large: %s\r\nContent-Length: %d" % (b"x" * 100, len(BODY)))
     parsed = quick_answer(large, 1 << 20)
     assert parsed is not None and parsed[0].pairs[0] == ("X-Large", "x" * 100)
     assert large[: large.find(b"\r\n\r\n")] not in quickanswer._HEADS  # over HEAD_CACHED: parsed each time
     again = quick_answer(large, 1 << 20)
     assert again is not None and again[0] is not parsed[0]
+
+
+def test_quickanswer_cache_drops_its_oldest_heads_within_a_byte_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """quick review: a kept message keeps its decoded pairs, so the cache is bounded in bytes too, and
+    one never-repeating backend pushes out one old head per answer, not the whole cache."""
+    from krakenpy.backends import quickanswer
+
+    monkeypatch.setattr(quickanswer, "_HEADS", {})
+    monkeypatch.setattr(quickanswer, "_kept", [0])
+    monkeypatch.setattr(quickanswer, "HEADS_SIZE", 8)
+    heads = [b"HTTP/1.1 200 OK\r\nX-N: %03d\r\nContent-Length: %d" % (i, len(BODY)) for i in range(20)]
+    monkeypatch.setattr(quickanswer, "HEADS_BYTES", len(heads[0]) * 5)  # five heads fit
+    for head in heads[:5]:
+        assert quick_answer(answer(head), 1 << 20)
+    assert list(quickanswer._HEADS) == heads[:5]
+    first = quick_answer(answer(heads[4]), 1 << 20)
+    assert quick_answer(answer(heads[5]), 1 << 20)  # a sixth: the oldest head goes, the others stay
+    assert list(quickanswer._HEADS) == heads[1:6]
+    again = quick_answer(answer(heads[4]), 1 << 20)
+    assert first is not None and again is not None and again[0] is first[0]  # still a hit
+    for head in heads[6:]:
+        assert quick_answer(answer(head), 1 << 20)
+        assert sum(map(len, quickanswer._HEADS)) == quickanswer._kept[0] <= len(heads[0]) * 5
+    assert list(quickanswer._HEADS) == heads[15:]
 
 
 def test_quickanswer_response_built_without_init_equals_one_built_with_it() -> None:
