@@ -198,13 +198,22 @@ async def test_layer_frames_backend_layer_without_request_ids_leaves_the_headers
 
 
 def _otel(sample_rate: float, receiver: str) -> dict[str, Any]:
-    """``telemetry/opentelemetry`` tracing to a real OTLP receiver on 127.0.0.1 (a rate of 1e-9
-    samples no request in effect: 0 reads as unset, as in KrakenD)."""
+    """``telemetry/opentelemetry`` tracing to a real OTLP receiver on 127.0.0.1, no metrics (so an
+    unsampled request takes the layers' short paths; a rate of 1e-9 samples no request in effect:
+    0 reads as unset, as in KrakenD)."""
     return {
         "telemetry/opentelemetry": {
             "trace_sample_rate": sample_rate,
             "exporters": {
-                "otlp": [{"name": "o", "host": "http://127.0.0.1", "port": _port(receiver), "use_http": True}]
+                "otlp": [
+                    {
+                        "name": "o",
+                        "host": "http://127.0.0.1",
+                        "port": _port(receiver),
+                        "use_http": True,
+                        "disable_metrics": True,
+                    }
+                ]
             },
             "layers": {"backend": {"traces": {"round_trip": True}}},
         }
@@ -263,6 +272,8 @@ async def test_layer_frames_traced_layers_answer_and_propagate(
     seen: list[web.Request] = []
     base = await upstream(_failing_app(seen))
     s: Served = await served(doc(_endpoints(base), extra_config=_otel(sample_rate, await upstream(receiver.app()))))
+    hub = s.gateway.resources.state[HUB]
+    assert hub.proxy_metrics is None and hub.backend_metrics is None and hub.stats is None  # nothing measured
     caplog.set_level(logging.INFO, logger="krakenpy.failures")
     for path, status in (("/up", 200), ("/down", 500), ("/gone", 500)):
         assert (await s.client.get(path, headers={"X-Request-Id": f"rid{path}"})).status == status
