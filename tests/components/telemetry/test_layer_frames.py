@@ -228,9 +228,9 @@ async def _exported(
     s: Served, receiver: Receiver, done: Callable[[list[dict[str, Any]]], bool]
 ) -> list[dict[str, Any]]:
     """The spans the receiver got once ``done`` holds for them: flushed here, and waited for at most
-    5 s (the export loop, every ``SPAN_INTERVAL``, may have a batch in flight when a flush finds the
-    buffer empty). What was exported stays at the receiver, whenever the loop ran."""
-    for _ in range(50):
+    10 s (the export loop, every ``SPAN_INTERVAL``, may have a batch in flight when a flush finds
+    the buffer empty). What was exported stays at the receiver, whenever the loop ran."""
+    for _ in range(100):
         await s.gateway.resources.state[EXPORTER].flush()
         if done(receiver.spans()):
             break
@@ -314,13 +314,17 @@ def _outcome_app(seen: list[web.Request]) -> web.Application:
     return app
 
 
-async def _hang_up(s: Served, path: str) -> None:
-    """A client that sends a request and goes away before the answer (the gateway cancels it)."""
+async def _hang_up(s: Served, path: str, seen: list[web.Request]) -> None:
+    """A client that sends a request and goes away once the backend has it (the gateway then cancels
+    the request mid-call): waited for by what the backend saw, not by a delay."""
     url = s.client.make_url(path)
     _, writer = await asyncio.open_connection(url.host, url.port)
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\nX-Request-Id: rid/slow\r\n\r\n".encode())
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\nX-Request-Id: rid{path}\r\n\r\n".encode())
     await writer.drain()
-    await asyncio.sleep(0.2)
+    for _ in range(200):
+        if any(r.path == path for r in seen):
+            break
+        await asyncio.sleep(0.025)
     writer.close()
 
 
@@ -364,7 +368,7 @@ async def test_layer_frames_traced_layers_outcome_rows_span_flags_and_request_id
     s: Served = await served(doc(endpoints, extra_config=extra))
     for path, status in (("/up", 200), ("/down", 500), ("/part", 200)):
         assert (await s.client.get(path, headers={"X-Request-Id": f"rid{path}"})).status == status, path
-    await _hang_up(s, "/slow")
+    await _hang_up(s, "/slow", seen)
 
     def done(spans: list[dict[str, Any]]) -> bool:  # the canceled request's spans written too
         stages = [attrs(sp)["krakend.stage"] for sp in spans if sp["name"] == "/slow"]
