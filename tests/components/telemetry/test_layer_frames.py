@@ -34,7 +34,7 @@ from krakenpy.telemetry.layers.client import client_middleware
 from krakenpy.telemetry.layers.endpoint import proxy_middleware
 from krakenpy.telemetry.metrics.client_slot import FAILED, ClientSlot
 from krakenpy.telemetry.metrics.stats import StatsRegistry
-from krakenpy.telemetry.trace.context import Sampler
+from krakenpy.telemetry.trace.context import Sampler, TraceState
 from krakenpy.telemetry.trace.spans import SpanBuffer
 from krakenpy.telemetry.trace.tracer import Tracer
 from tests.components.telemetry.conftest import Served, doc
@@ -465,7 +465,7 @@ async def test_layer_frames_building_a_layer_leaves_the_modules_alone() -> None:
     modules = (backend_module, client_module, endpoint_module)
     before = [dict(vars(m)) for m in modules]
     endpoint, backend = _site()
-    built: list[tuple[bool, bool, bool]] = []
+    runs = 0
     for traced in (False, True):
         for stats in (False, True):
             hub = _hub(stats)
@@ -476,26 +476,28 @@ async def test_layer_frames_building_a_layer_leaves_the_modules_alone() -> None:
             backend_layer = backend_middleware(hub, endpoint, backend)
             client_layer = client_middleware(hub, endpoint, backend)
             assert client_layer is not None
-            # the shape each built (by its per-request factory's name), the general one task-free
-            shape = (proxy_layer.__name__, backend_layer.__name__, is_task_free(backend_layer))
-            assert shape == (
-                "middleware" if traced else "metered" if stats else "lean",
-                "middleware" if traced else "metered" if stats else "lean",
-                traced or not stats,
-            ), shape
-            built.append((traced, stats, bool(shape)))
+            assert is_task_free(backend_layer) is (traced or not stats)  # the lean and general shapes
+            # one sampled request through the three layers
             request = _request()
-            assert await _run(proxy_layer(backend_layer(_answer("ok"))), request) == "ok"
             exchange = request.context[EXCHANGE]
+            exchange.trace = TraceState.of("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", True)
+            exchange.spans = "0123456789abc"
+            assert await _run(proxy_layer(backend_layer(_answer("ok"))), request) == "ok"
             token = CURRENT.set(exchange)
             try:
                 assert (await client_layer(_upstream_call)("GET", "http://h/o", [], None)).status == 200
             finally:
                 CURRENT.reset(token)
-            if traced:  # the traced frames ran: the proxy, backend and CLIENT spans of an unsampled
-                # exchange (no trace) are none; the layers built their span state all the same
-                assert hub.tracer is not None and hub.tracer.buffer.spans == []
-    assert len(built) == 4
+            # the shape each built, by what it wrote: the proxy, backend and CLIENT spans when
+            # traced; the pipe and backend rows when metered
+            if hub.tracer is not None:
+                written = sorted((type(r[0]).__name__, r[0].name) for r in hub.tracer.buffer.spans)
+                assert written == [("CallTemplate", "/o"), ("CallTemplate", "/orders/:id"), ("ClientTemplate", "/o")]
+            if hub.stats is not None:
+                assert _layer_counts(hub.stats, "pipe")[("true", "false")] == 1
+                assert _layer_counts(hub.stats, "backend")[("true", "false")] == 1
+            runs += 1
+    assert runs == 4
     # (by identity: a global a build stored would have been replaced by this build's object)
     changed = [
         {k for k, v in vars(m).items() if k not in b or b[k] is not v} for m, b in zip(modules, before, strict=True)
