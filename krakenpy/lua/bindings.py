@@ -76,7 +76,9 @@ class Bindings:
     def table(self) -> Any:
         """The ``B`` table of prelude.lua: ``B.<class>.<method>`` accessors and ``B.<function>`` helpers."""
         out: dict[bytes, Any] = {k: self._guard(f) for k, f in batteries.functions(self.store).items()}
-        out[b"exit"] = self._exit
+        # guarded too: its error message names the offending header, which a script may build from
+        # request data (a body as a header name): copied into Lua near the cap, it hung the worker
+        out[b"exit"] = self._guard(self._exit)
         for name, module in CLASSES.items():
             bare = self.accessors[name] = module.methods(self.store)
             never = NO_STRING.get(name, frozenset())

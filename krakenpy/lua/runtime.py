@@ -27,6 +27,7 @@ import lupa.lua54 as lupa
 from krakenpy.errors import PipelineError
 from krakenpy.lua.bindings import Bindings, PostState
 from krakenpy.lua.errors import LuaError, map_message
+from krakenpy.lua.guard import MEMERR
 from krakenpy.lua.handles import Handles, Scope
 from krakenpy.lua.http import perform
 from krakenpy.lua.phases import mapped, phases, text
@@ -210,7 +211,14 @@ class Runtime:
                     raise ValueError(f"http_response.new: the responses of this run exceed max_memory ({held} bytes)")
             except (PipelineError, ValueError) as exc:
                 objects.scope = scope
-                result = resume(False, str(exc).encode("utf-8", "surrogateescape"))
+                message = str(exc).encode("utf-8", "surrogateescape")
+                # the message names what was refused (a header built from request data may be large):
+                # resumed into Lua near the cap, its copy failed outside any protected call and Lua
+                # aborted the process; Lua's own (interned) memory error instead
+                guard = self.bindings.guard
+                if guard is not None and guard.refuses(message):
+                    message = MEMERR
+                result = resume(False, message)
             else:
                 objects.scope = scope
                 result = resume(True, objects.ref(answer))

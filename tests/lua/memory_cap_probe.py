@@ -41,6 +41,10 @@ async def main(case: dict[str, Any]) -> list[Any]:
     if case["vm"]:
         raw["max_instructions"] = _IN_LUA
     big = b"x" * (MIB + 1024)
+    if case["big"] == "message":  # a body that fits, named in an error message by the script
+        out = [await _run(raw, b"A" * 600_000, {"X-V": ["\x01"]}, b"")]
+        out.append(await _run(raw, b"A", {"X-V": ["v"]}, b""))  # the same runtime keeps serving
+        return out
     out = [
         await _run(
             raw,
