@@ -54,7 +54,8 @@ def test_redis_parse_errors_have_json_paths(value: dict[str, Any], path: str, me
     assert message in issue.message
 
 
-def test_redis_parse_ee_fields_and_deprecated_pool_name() -> None:
+def test_redis_parse_ee_fields_and_deprecated_pool_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.undo()  # the real default (the conftest makes these tests patient)
     value = {"connection_pool": "shared", "client_max_rate": 10, "every": "1m", "strategy": "jwt", "key": "sub"}
     options = COMPONENT.parse(value, _site(value))
     assert options.connection_name == "shared" and not options.on_failure_allow
