@@ -42,19 +42,10 @@ MESSAGES = {
 
 @pytest.mark.parametrize("name", sorted(MESSAGES))
 def test_memory_cap_error_message_over_the_cap_fails_with_the_memory_error(name: str) -> None:
-    case = orjson.dumps({"phase": "pre", "code": MESSAGES[name], "vm": True, "big": "message"}).decode()
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "tests.lua.memory_cap_probe", case],
-            cwd=ROOT,
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
+        first, then = _run_probe({"phase": "pre", "code": MESSAGES[name], "vm": True, "big": "message"})
     except subprocess.TimeoutExpired:
         pytest.fail("the run hung")
-    assert done.returncode == 0, (done.returncode, done.stderr.decode()[-2000:])
-    first, then = orjson.loads(done.stdout)
     assert first[0] == "error" and "not enough memory" in first[1] and len(first[1]) < 200, first
     # the same runtime serves the next request: exit's answer (200 "x"), the refused connection's 500
     if name == "exit":
@@ -65,16 +56,20 @@ def test_memory_cap_error_message_over_the_cap_fails_with_the_memory_error(name:
 
 def _probe(big: str, *, vm: bool) -> Any:
     phase, code = CASES[big]
-    case = orjson.dumps({"phase": phase, "code": code, "vm": vm, "big": big}).decode()
-    # its own process and timeout: the bug this guards against blocks the thread forever (a GIL deadlock)
+    return _run_probe({"phase": phase, "code": code, "vm": vm, "big": big})
+
+
+def _run_probe(case: dict[str, Any]) -> Any:
+    # its own process and timeout: the bug this guards against blocks the thread forever (a GIL
+    # deadlock) or aborts the process (Lua's panic)
     done = subprocess.run(
-        [sys.executable, "-m", "tests.lua.memory_cap_probe", case],
+        [sys.executable, "-m", "tests.lua.memory_cap_probe", orjson.dumps(case).decode()],
         cwd=ROOT,
         capture_output=True,
         timeout=60,
         check=False,
     )
-    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert done.returncode == 0, (done.returncode, done.stderr.decode()[-2000:])
     return orjson.loads(done.stdout)
 
 
