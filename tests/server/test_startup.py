@@ -59,8 +59,9 @@ sys.exit(main(sys.argv[1:]))
 #: engines and whole features a plain configuration must not load
 _LAZY = (
     *("lupa", "joserfc", "cryptography", "botocore", "aiobotocore", "bcrypt", "yaml", "redis"),
-    # jsonschema: a valid configuration passes jsonschema-rs's quick check alone
-    *("jsonschema", "referencing", "cel_expr_python", "importlib.metadata"),
+    # jsonschema: a valid configuration passes jsonschema-rs's quick check alone, and that check runs
+    # in a child process (krakenpy/config/quickcheck.py): neither is loaded in the worker
+    *("jsonschema", "jsonschema_rs", "referencing", "cel_expr_python", "importlib.metadata"),
     *("krakenpy.jose", "krakenpy.lua", "krakenpy.lambda_", "krakenpy.cel", "krakenpy.martian"),
     *("krakenpy.httpcache", "krakenpy.cors", "krakenpy.openapi", "krakenpy.oauth2", "krakenpy.botdetect"),
     *("krakenpy.ratelimit", "krakenpy.redis_pools", "krakenpy.telemetry.opencensus"),
