@@ -36,10 +36,11 @@ def settle_and_dump():
     # the collections since main(), supervisor and worker (the counts are inherited by the fork)
     collections = sum(generation["collections"] for generation in gc.get_stats()) - BEFORE
     settle()
+    modules = list(sys.modules)  # before the connector below runs aiohttp's package __init__
     import aiohttp.connector
     deferred = "_krakenpy_deferred" in aiohttp.connector._SSL_CONTEXT_VERIFIED.__dict__
     with open(os.environ["MODULES"], "w") as out:
-        out.write("\\n".join([f"deferred={deferred}", f"collections={collections}", *sys.modules]))
+        out.write("\\n".join([f"deferred={deferred}", f"collections={collections}", *modules]))
 
 turn = supervisor.Supervisor._turn
 
@@ -74,6 +75,8 @@ _LAZY = (
     *("tomllib", "difflib", "importlib.resources"),
     # aiohttp's web layer: the worker serves on krakenpy's own server (Gateway.handler is made on use)
     *("aiohttp.web", "aiohttp.web_app", "krakenpy.server.adapter", "krakenpy.server.webrunner"),
+    # nor aiohttp's client: its package __init__ waits for a first use (krakenpy/server/deferred_tls.py)
+    *("aiohttp.client", "aiohttp.connector", "aiohttp.cookiejar", "aiohttp.tracing", "aiohttp.http"),
 )
 
 
