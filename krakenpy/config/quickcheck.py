@@ -27,7 +27,7 @@ from pathlib import Path
 
 import orjson
 
-__all__ = ["isolate", "isolated", "quick_valid"]
+__all__ = ["isolate", "quick_valid"]
 
 #: the child's exit codes (any other: it could not answer)
 VALID, INVALID = 10, 11
@@ -40,10 +40,6 @@ _SPAWN_TIMEOUT = 60.0
 def isolate(on: bool = True) -> None:
     """Compute every later quick verdict of this process (and of processes forked from it) in a child."""
     _isolated[0] = on
-
-
-def isolated() -> bool:
-    return _isolated[0]
 
 
 def _in_process(doc: object) -> bool:
@@ -93,7 +89,9 @@ def _spawned(doc: object) -> int:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH")))))
     try:
         data = orjson.dumps(doc)
-    except TypeError:  # not JSON (a YAML file's big integer): checked here
+    except TypeError:  # not JSON (a YAML file's big integer, binary or set): checked here
+        return -1
+    if orjson.loads(data) != doc:  # JSON would change it (a YAML date, NaN): checked here
         return -1
     try:
         done = subprocess.run(

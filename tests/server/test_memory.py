@@ -65,21 +65,26 @@ def test_memory_no_process_of_run_holds_the_schema_validator(tmp_path: Path) -> 
 
 
 #: quick_valid isolated: in a forked child (one thread), in a fresh interpreter (another thread
-#: running), and here when the child cannot answer (no interpreter to start)
+#: running), and here (counted) when the document is not JSON's or the child cannot answer
 _SCRIPT = """
 import sys, threading
 import orjson
 from krakenpy.config import quickcheck
 
+here = []
+in_process = quickcheck._in_process
+quickcheck._in_process = lambda doc: here.append(1) or in_process(doc)
 valid = orjson.loads(sys.argv[1])
 invalid = dict(valid, timeout="soon")
 quickcheck.isolate()
-print("fork", quickcheck.quick_valid(valid), quickcheck.quick_valid(invalid), "jsonschema_rs" in sys.modules)
+loaded = lambda: "jsonschema_rs" in sys.modules
+print("fork", quickcheck.quick_valid(valid), quickcheck.quick_valid(invalid), loaded(), len(here))
 stop = threading.Event()
 threading.Thread(target=stop.wait).start()
-print("spawn", quickcheck.quick_valid(valid), quickcheck.quick_valid(invalid), "jsonschema_rs" in sys.modules)
+print("spawn", quickcheck.quick_valid(valid), quickcheck.quick_valid(invalid), loaded(), len(here))
+print("nan", quickcheck.quick_valid(dict(valid, name=float("nan"))), len(here))
 sys.executable = "/nonexistent/python"
-print("here", quickcheck.quick_valid(valid), quickcheck.quick_valid(invalid), "jsonschema_rs" in sys.modules)
+print("here", quickcheck.quick_valid(valid), quickcheck.quick_valid(invalid), len(here))
 stop.set()
 """
 
@@ -96,4 +101,9 @@ def test_memory_quick_check_in_a_child_gives_the_same_verdicts() -> None:
         check=False,
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines() == ["fork True False False", "spawn True False False", "here True False True"]
+    assert out.stdout.splitlines() == [
+        "fork True False False 0",
+        "spawn True False False 0",
+        "nan False 1",
+        "here True False 3",
+    ]
