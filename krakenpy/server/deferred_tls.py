@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from importlib.machinery import ModuleSpec
 
-__all__ = ["LEAN", "DeferredCAs", "complete_aiohttp", "import_aiohttp"]
+__all__ = ["LEAN", "DeferredCAs", "import_aiohttp"]
 
 #: aiohttp's submodules importable without the package's ``__init__``: what krakenpy's server and
 #: fast client import (``http_parser``, ``streams``, ``http_exceptions``, ``tcp_helpers``,
@@ -48,7 +48,7 @@ LEAN = frozenset(
     }
 )
 #: names ``from aiohttp import …`` takes from a lean submodule, leaving the ``__init__`` for later
-_LEAN_NAMES = {"ClientError": "client_exceptions", "hdrs": "hdrs"}
+_LEAN_NAMES = {"ClientError": "client_exceptions"}
 
 _NAME = "set_default_verify_paths"
 
@@ -125,7 +125,9 @@ class _Imported:
 
 class _LazyPackage:
     """Runs aiohttp's ``__init__`` on the package module's first use beyond :data:`LEAN`: the module's
-    ``__getattr__`` (PEP 562) and a finder ahead of ``sys.meta_path`` for its other submodules."""
+    ``__getattr__`` (PEP 562) and a finder ahead of ``sys.meta_path`` for its other submodules. Once
+    per process, under a lock: another thread's first use meanwhile waits for it (in ``run`` the first
+    use is on the worker's loop thread, building a gateway that uses aiohttp's client)."""
 
     _lock = threading.RLock()
 
@@ -169,13 +171,6 @@ class _LazyPackage:
             finally:
                 if self in sys.meta_path:
                     sys.meta_path.remove(self)
-
-
-def complete_aiohttp() -> None:
-    """Run aiohttp's ``__init__`` if :func:`import_aiohttp` left it for later (a no-op otherwise)."""
-    finder = next((f for f in sys.meta_path if isinstance(f, _LazyPackage)), None)
-    if finder is not None:
-        finder.complete()
 
 
 def import_aiohttp() -> None:
