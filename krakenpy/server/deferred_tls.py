@@ -149,6 +149,8 @@ class _LazyPackage:
         return spec
 
     def attribute(self, name: str) -> Any:
+        if name in LEAN:  # a lean submodule (``from . import hdrs`` in the parser): importing binds it
+            return importlib.import_module(f"aiohttp.{name}")
         lean = _LEAN_NAMES.get(name)
         if lean is not None:
             return getattr(importlib.import_module(f"aiohttp.{lean}"), name)

@@ -93,7 +93,7 @@ _LAZY_PACKAGE = """
 import sys
 from krakenpy.server.deferred_tls import LEAN, DeferredCAs, import_aiohttp
 import_aiohttp()
-from aiohttp import ClientError
+from aiohttp import ClientError, hdrs
 from aiohttp.http_parser import HttpRequestParser
 from aiohttp.streams import StreamReader
 import aiohttp.tcp_helpers, aiohttp.http_exceptions
@@ -110,7 +110,8 @@ else:
     from aiohttp import web
 import aiohttp, aiohttp.connector as c
 assert aiohttp.__version__ and aiohttp.ClientSession.__module__ == "aiohttp.client"
-assert aiohttp.ClientError is ClientError and aiohttp.http_parser.HttpRequestParser is HttpRequestParser
+assert aiohttp.hdrs is hdrs and aiohttp.ClientError is ClientError
+assert aiohttp.http_parser.HttpRequestParser is HttpRequestParser
 assert type(c._SSL_CONTEXT_VERIFIED) is DeferredCAs and type(c._SSL_CONTEXT_UNVERIFIED) is DeferredCAs
 assert "_krakenpy_deferred" in c._SSL_CONTEXT_VERIFIED.__dict__
 assert not [f for f in sys.meta_path if type(f).__name__ == "_LazyPackage"]
