@@ -27,7 +27,7 @@ from pathlib import Path
 
 import orjson
 
-from bench.procs import cpu_seconds
+from bench.procs import cpu_seconds, tree
 
 ROOT = Path(__file__).resolve().parents[1]
 _BODY = b'{"id": 7, "name": "small", "email": "a@example.com"}'
@@ -107,6 +107,48 @@ def one_start(
                 continue
 
 
+#: /proc/PID/status and smaps_rollup fields shown by ``--rss`` (KiB)
+_MEMORY = ("VmRSS", "RssAnon", "RssFile", "Pss", "Private_Clean", "Private_Dirty")
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    """One process's memory in KiB: RSS (anonymous and file-backed), PSS and USS (private pages)."""
+    found: dict[str, int] = {}
+    for name in (f"/proc/{pid}/status", f"/proc/{pid}/smaps_rollup"):
+        try:
+            text = Path(name).read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            key, _, rest = line.partition(":")
+            if key in _MEMORY:
+                found[key] = int(rest.split()[0])
+    found["USS"] = found.pop("Private_Clean", 0) + found.pop("Private_Dirty", 0)
+    return found
+
+
+def idle_memory(argv: list[str], port: int, path: str, env: dict[str, str], settle: float) -> list[str]:
+    """Start ``argv``; ``settle`` seconds after the first 200, each process's memory (as P7 reads it:
+    bench/extras.py takes the largest VmRSS). One line per process, the supervisor first."""
+    proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True)
+    try:
+        t0 = time.monotonic()
+        while not _probe(port, path):
+            if proc.poll() is not None or time.monotonic() - t0 > 30.0:
+                raise RuntimeError("krakenpy did not answer")
+            time.sleep(0.002)
+        time.sleep(settle)
+        lines = []
+        for pid in tree(proc.pid):
+            role = "supervisor" if pid == proc.pid else "worker"
+            mem = memory_kib(pid)
+            lines.append(f"  {role:<10} " + "  ".join(f"{k} {v / 1024:5.1f}" for k, v in mem.items()) + " MiB")
+        return lines
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(5.0)
+
+
 def importtime(argv: list[str], port: int, path: str, env: dict[str, str], top: int) -> None:
     """One start under ``-X importtime``: the ``top`` slowest imports, cumulative."""
     with tempfile.TemporaryFile() as err:
@@ -131,21 +173,24 @@ def importtime(argv: list[str], port: int, path: str, env: dict[str, str], top: 
         print(f"{micros:>9,}  {module}")
 
 
-def instructions(argv: list[str], port: int, path: str, env: dict[str, str], folder: Path) -> int:
-    """One start under valgrind's callgrind (every process: supervisor and worker), stopped at the
-    first 200: the instructions executed, start-up plus a short shutdown. Reproducible where the wall
-    and CPU times are not (a shared machine); ~50x slower. A forked worker's count includes what the
-    supervisor ran before the fork, and the supervisor only waits after it: the largest count is the
-    start-up's."""
+def instructions(argv: list[str], port: int, path: str, env: dict[str, str], folder: Path) -> tuple[int, list[str]]:
+    """One start under valgrind's callgrind (every process), stopped at the first 200: the instructions
+    executed, start-up plus a short shutdown, and one line per process. Reproducible where the wall
+    and CPU times are not (a shared machine); ~50x slower. ``--dump-before=fork`` writes and zeroes
+    the counters at every fork, so a child counts only its own work and the sum over every dump is
+    the start's (a worker forked with the supervisor's counts, as before round 10, made the largest
+    single count the start's: that misses the work of a second child, such as the schema check's)."""
     out = folder / "callgrind.%p"
-    cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", f"--log-file={folder}/valgrind.%p"]
-    cmd += argv
+    cmd = ["valgrind", "--tool=callgrind", "--dump-before=fork", f"--callgrind-out-file={out}"]
+    cmd += [f"--log-file={folder}/valgrind.%p", *argv]
     one_start(cmd, port, path, env, deadline=600.0)
-    counts = [0]
+    by_pid: dict[str, int] = {}
     for dump in folder.glob("callgrind.*"):
         found = re.search(r"^(?:summary|totals): (\d+)", dump.read_text(errors="replace"), re.M)
-        counts.append(int(found.group(1)) if found else 0)
-    return max(counts)
+        pid = dump.name.split(".")[1]
+        by_pid[pid] = by_pid.get(pid, 0) + (int(found.group(1)) if found else 0)
+    lines = [f"  pid {pid}: {count / 1e6:,.0f} M" for pid, count in sorted(by_pid.items(), key=lambda i: int(i[0]))]
+    return sum(by_pid.values()), lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--importtime", type=int, default=0, metavar="TOP", help="print the TOP slowest imports")
     parser.add_argument(
         "--instructions", action="store_true", help="one start under callgrind: instructions until stopped"
+    )
+    parser.add_argument(
+        "--rss", type=int, default=0, metavar="STARTS", help="each process's memory 1 s after the first 200"
     )
     parser.add_argument("--keep", default="", help="with --instructions: copy the callgrind files here")
     parser.add_argument("--python", default=sys.executable, help="the interpreter (another venv: a baseline)")
@@ -181,12 +229,18 @@ def main(argv: list[str] | None = None) -> int:
             if args.importtime:
                 importtime(cmd, port, path, env, args.importtime)
                 return 0
+            if args.rss:
+                for i in range(args.rss):
+                    print(f"start {i + 1}, 1 s after the first 200 (MiB):")
+                    print("\n".join(idle_memory(cmd, port, path, env, 1.0)))
+                return 0
             if args.instructions:
-                count = instructions(cmd, port, path, env, Path(tmp))
+                count, lines = instructions(cmd, port, path, env, Path(tmp))
                 if args.keep:
                     for dump in Path(tmp).glob("callgrind.*"):
                         shutil.copy(dump, args.keep)
-                print(f"{count / 1e6:,.0f} M instructions (exec → first 200 → stop)")
+                print(f"{count / 1e6:,.0f} M instructions (exec → first 200 → stop), every process:")
+                print("\n".join(lines))
                 return 0
             walls, cpus = [], []
             for _ in range(args.runs):

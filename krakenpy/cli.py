@@ -319,7 +319,12 @@ def _run(args: argparse.Namespace) -> int:
 
     import_aiohttp()  # first: before anything imports aiohttp with its CA loading
     _basic_logging(str(args.log_level))
+    from krakenpy.config.quickcheck import isolate
     from krakenpy.gateway import Loaded
+
+    # the schema's quick check in a child process, at start and on every reload: neither the
+    # supervisor nor the workers it forks hold jsonschema-rs's validator (~19 MiB resident each)
+    isolate()
     from krakenpy.server.cpus import available_cpus
     from krakenpy.server.runner import ServeOptions, serve
     from krakenpy.server.settings import RuntimeSettings

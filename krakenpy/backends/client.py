@@ -10,6 +10,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Protocol, TypeAlias
 
 import aiohttp
@@ -120,14 +121,21 @@ def printable(value: str) -> str:
     return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
-class _GoRequest(aiohttp.ClientRequest):
-    """aiohttp's request with Go's ``Content-Length`` rule: ``0`` on a bodiless POST/PUT/PATCH only
-    (aiohttp also adds it to DELETE and other methods)."""
+@cache
+def _go_request() -> type[aiohttp.ClientRequest]:
+    """aiohttp's request class with Go's ``Content-Length`` rule, made on first use: a class statement
+    here would run aiohttp's package ``__init__`` (its whole client) in every start, while a gateway
+    on the fast client never calls this one (``krakenpy/server/deferred_tls.py``, P7)."""
 
-    def update_body_from_data(self, body: Any, *args: Any, **kwargs: Any) -> None:
-        super().update_body_from_data(body, *args, **kwargs)
-        if body is None and self.method not in _BODY_METHODS:
-            self.headers.popall("Content-Length", None)
+    class GoRequest(aiohttp.ClientRequest):
+        """``0`` on a bodiless POST/PUT/PATCH only (aiohttp also adds it to DELETE and other methods)."""
+
+        def update_body_from_data(self, body: Any, *args: Any, **kwargs: Any) -> None:
+            super().update_body_from_data(body, *args, **kwargs)
+            if body is None and self.method not in _BODY_METHODS:
+                self.headers.popall("Content-Length", None)
+
+    return GoRequest
 
 
 class AiohttpClient:
@@ -168,7 +176,7 @@ class AiohttpClient:
             auto_decompress=False,
             skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
             cookie_jar=aiohttp.DummyCookieJar(),
-            request_class=_GoRequest,
+            request_class=_go_request(),
             raise_for_status=False,
             max_headers=AIOHTTP_HEADER_LINES,  # aiohttp's 128 refuses answers Go's client reads
             trust_env=o.trust_env,

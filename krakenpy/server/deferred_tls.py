@@ -10,16 +10,45 @@ aiohttp creates them, and their default CA locations are loaded at their first h
 (the same trust store, read once per process on first use: the first HTTPS call through the aiohttp
 client, a JWK set or token URL over HTTPS, pays ~50 ms once). Only ``krakenpy run``/``check`` call it,
 before anything else imports aiohttp; an application embedding krakenpy imports aiohttp as usual.
+
+It also leaves the package's ``__init__`` for later (P7, round 10): that ``__init__`` imports the
+client (session, connector, cookie jar, multipart, tracing's attrs classes, client websockets), ~118 M
+instructions and ~40 modules of every start, which the server and the fast client never use (they
+import the HTTP parser, the streams and the exceptions from their submodules). The package's module
+is created empty, with its ``__path__``: importing those submodules (:data:`LEAN`) does not run the
+``__init__``; anything else runs it first, with the CA loading deferred as above: an attribute the
+package defines (``aiohttp.ClientSession``, ``from aiohttp import web``), or the import of any other
+submodule (``import aiohttp.connector``). The package is then what a plain ``import aiohttp`` makes.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import ssl
 import sys
 import threading
-from typing import Any
+from collections.abc import Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["DeferredCAs", "import_aiohttp"]
+if TYPE_CHECKING:
+    from importlib.machinery import ModuleSpec
+
+__all__ = ["LEAN", "DeferredCAs", "import_aiohttp"]
+
+#: aiohttp's submodules importable without the package's ``__init__``: what krakenpy's server and
+#: fast client import (``http_parser``, ``streams``, ``http_exceptions``, ``tcp_helpers``,
+#: ``client_exceptions``) and what those import in turn
+LEAN = frozenset(
+    {
+        *("_cookie_helpers", "_http_parser", "_http_writer", "abc", "base_protocol", "client_exceptions"),
+        *("compression_utils", "hdrs", "helpers", "http_exceptions", "http_parser", "http_writer", "log"),
+        *("streams", "tcp_helpers", "typedefs"),
+    }
+)
+#: names ``from aiohttp import …`` takes from a lean submodule, leaving the ``__init__`` for later
+_LEAN_NAMES = {"ClientError": "client_exceptions"}
 
 _NAME = "set_default_verify_paths"
 
@@ -52,23 +81,113 @@ class DeferredCAs(ssl.SSLContext):
         return super().cert_store_stats()
 
 
+class _DeferCAs:
+    """``set_default_verify_paths`` shadowed while aiohttp's ``__init__`` runs: the contexts it
+    creates load the CA locations at their first use (:class:`DeferredCAs`)."""
+
+    def __enter__(self) -> None:
+        self.deferred: list[ssl.SSLContext] = []
+
+        def defer(context: ssl.SSLContext) -> None:
+            self.deferred.append(context)
+
+        # shadows the C method inherited from _ssl._SSLContext for the import only (a context another
+        # thread creates meanwhile is deferred too: the same trust store, loaded at its first use)
+        setattr(ssl.SSLContext, _NAME, defer)
+
+    def __exit__(self, *exc: object) -> None:
+        delattr(ssl.SSLContext, _NAME)
+        for context in self.deferred:
+            context.__class__ = DeferredCAs  # same layout: a subclass that adds only methods
+            context.__dict__["_krakenpy_deferred"] = True
+
+
+class _Imported:
+    """The loader of a submodule that running the package's ``__init__`` imported meanwhile: the import
+    under way gets that module (else it would run the submodule a second time: two copies of its
+    classes, and of the connector's TLS contexts without the deferral). Not an ``importlib.abc.Loader``
+    subclass: that module imports ``importlib.resources`` (~4 ms of every start, P7)."""
+
+    def __init__(self, module: ModuleType) -> None:
+        self.module = module
+        self.spec = module.__spec__
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType:
+        return self.module
+
+    def exec_module(self, module: ModuleType) -> None:
+        module.__spec__ = self.spec  # the import system set the spec that named this loader
+        module.__loader__ = self.spec.loader if self.spec is not None else None
+
+    def load_module(self, fullname: str) -> ModuleType:  # the legacy protocol's (unused since 3.4)
+        return self.module
+
+
+class _LazyPackage:
+    """Runs aiohttp's ``__init__`` on the package module's first use beyond :data:`LEAN`: the module's
+    ``__getattr__`` (PEP 562) and a finder ahead of ``sys.meta_path`` for its other submodules. Once
+    per process, under a lock: another thread's first use meanwhile waits for it (in ``run`` the first
+    use is on the worker's loop thread, building a gateway that uses aiohttp's client)."""
+
+    _lock = threading.RLock()
+
+    def __init__(self, module: ModuleType) -> None:
+        self.module = module
+        self.done = False
+
+    def find_spec(self, name: str, path: Sequence[str] | None, target: ModuleType | None = None) -> ModuleSpec | None:
+        if not name.startswith("aiohttp.") or name.split(".")[1] in LEAN or self.done:
+            return None  # the usual finders import it
+        self.complete()
+        imported = sys.modules.get(name)
+        if imported is None:
+            return None
+        spec = importlib.util.spec_from_loader(name, _Imported(imported))
+        # the import system takes the spec of a module that appeared meanwhile from the module itself
+        # (importlib._bootstrap._find_spec): this one, until the loader's exec_module puts it back
+        imported.__spec__ = spec
+        return spec
+
+    def attribute(self, name: str) -> Any:
+        if name in LEAN:  # a lean submodule (``from . import hdrs`` in the parser): importing binds it
+            return importlib.import_module(f"aiohttp.{name}")
+        lean = _LEAN_NAMES.get(name)
+        if lean is not None:
+            return getattr(importlib.import_module(f"aiohttp.{lean}"), name)
+        self.complete()
+        return getattr(self.module, name)  # the package's own __getattr__ (if any) says what is missing
+
+    def complete(self) -> None:
+        """Run the package's ``__init__`` now (once; a no-op afterwards and within it)."""
+        with self._lock:
+            if self.done:
+                return
+            self.done = True
+            if self.module.__dict__.get("__getattr__") == self.attribute:
+                del self.module.__dict__["__getattr__"]
+            spec = self.module.__spec__
+            assert spec is not None and spec.loader is not None
+            try:
+                with _DeferCAs():
+                    spec.loader.exec_module(self.module)
+            finally:
+                if self in sys.meta_path:
+                    sys.meta_path.remove(self)
+
+
 def import_aiohttp() -> None:
-    """Import aiohttp, deferring the CA loading of the contexts its import creates (see the module
-    docstring); nothing changes when aiohttp is already imported."""
+    """Make ``aiohttp`` importable with its ``__init__`` left for its first use beyond :data:`LEAN`, and
+    the CA loading of the contexts that ``__init__`` creates deferred (see the module docstring);
+    nothing changes when aiohttp is already imported. Called first by the CLI (one thread)."""
     if "aiohttp" in sys.modules:
         return
-    deferred: list[ssl.SSLContext] = []
-
-    def defer(context: ssl.SSLContext) -> None:
-        deferred.append(context)
-
-    # shadows the C method inherited from _ssl._SSLContext for the import only; single-threaded here
-    # (the CLI, before the event loop and the workers)
-    setattr(ssl.SSLContext, _NAME, defer)
-    try:
-        import aiohttp  # noqa: F401
-    finally:
-        delattr(ssl.SSLContext, _NAME)
-    for context in deferred:
-        context.__class__ = DeferredCAs  # same layout: a subclass that adds only methods
-        context.__dict__["_krakenpy_deferred"] = True
+    spec = importlib.util.find_spec("aiohttp")
+    if spec is None or spec.loader is None or spec.submodule_search_locations is None:
+        with _DeferCAs():
+            import aiohttp  # noqa: F401
+        return
+    module = importlib.util.module_from_spec(spec)  # __path__, __spec__, __file__: not the __init__
+    lazy = _LazyPackage(module)
+    module.__getattr__ = lazy.attribute  # type: ignore[method-assign]
+    sys.modules["aiohttp"] = module
+    sys.meta_path.insert(0, lazy)

@@ -55,7 +55,7 @@ def test_schema_every_error_is_reported() -> None:
 
 def test_schema_validator_is_built_once() -> None:
     assert schema_mod._validator() is schema_mod._validator()
-    assert schema_mod._quick() is schema_mod._quick()
+    assert schema_mod.quick_validator() is schema_mod.quick_validator()
 
 
 ROOT = Path(__file__).parents[2]
@@ -69,7 +69,7 @@ DOCUMENTS = [
 
 def _agrees(doc: Any) -> tuple[bool, bool]:
     """(the quick check's verdict, the full validator's: no error of any kind)."""
-    return schema_mod._quick().is_valid(doc), not list(schema_mod._validator().iter_errors(doc))
+    return schema_mod.quick_validator().is_valid(doc), not list(schema_mod._validator().iter_errors(doc))
 
 
 @pytest.mark.parametrize("path", DOCUMENTS, ids=[p.name for p in DOCUMENTS])

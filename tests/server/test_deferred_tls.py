@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.server.certs import Authority
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,3 +87,44 @@ def test_deferred_tls_verified_context_loads_its_cas_at_the_first_handshake(tmp_
     pair = authority.issue("localhost")
     out = _python(_HANDSHAKE, str(pair.cert), str(pair.key), env={"SSL_CERT_FILE": str(authority.path)})
     assert out == "200 ok"
+
+
+_LAZY_PACKAGE = """
+import sys
+from krakenpy.server.deferred_tls import LEAN, DeferredCAs, import_aiohttp
+import_aiohttp()
+from aiohttp import ClientError, hdrs
+from aiohttp.http_parser import HttpRequestParser
+from aiohttp.streams import StreamReader
+import aiohttp.tcp_helpers, aiohttp.http_exceptions
+loaded = sorted(m.split(".", 1)[1] for m in sys.modules if m.startswith("aiohttp."))
+assert set(loaded) <= LEAN, sorted(set(loaded) - LEAN)
+assert "__version__" not in vars(sys.modules["aiohttp"])  # the package's __init__ has not run
+how = sys.argv[1]
+if how == "attribute":
+    import aiohttp
+    session = aiohttp.ClientSession
+elif how == "submodule":
+    import aiohttp.connector
+else:
+    from aiohttp import web
+import aiohttp, aiohttp.connector as c
+assert aiohttp.__version__ and aiohttp.ClientSession.__module__ == "aiohttp.client"
+assert aiohttp.hdrs is hdrs and aiohttp.ClientError is ClientError
+assert aiohttp.http_parser.HttpRequestParser is HttpRequestParser
+assert type(c._SSL_CONTEXT_VERIFIED) is DeferredCAs and type(c._SSL_CONTEXT_UNVERIFIED) is DeferredCAs
+assert "_krakenpy_deferred" in c._SSL_CONTEXT_VERIFIED.__dict__
+assert not [f for f in sys.meta_path if type(f).__name__ == "_LazyPackage"]
+try:
+    aiohttp.no_such_name
+except AttributeError as exc:
+    print("ok")
+"""
+
+
+@pytest.mark.parametrize("how", ["attribute", "submodule", "from-import"])
+def test_deferred_tls_aiohttp_package_init_runs_at_its_first_use_beyond_the_parser(how: str) -> None:
+    """The server's and fast client's submodules import without aiohttp's ``__init__``; its first use
+    beyond them (an attribute, another submodule, ``from aiohttp import web``) runs it, CA loading
+    deferred, and the package is then what ``import aiohttp`` makes."""
+    assert _python(_LAZY_PACKAGE, how) == "ok"

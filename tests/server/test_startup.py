@@ -36,10 +36,11 @@ def settle_and_dump():
     # the collections since main(), supervisor and worker (the counts are inherited by the fork)
     collections = sum(generation["collections"] for generation in gc.get_stats()) - BEFORE
     settle()
+    modules = list(sys.modules)  # before the connector below runs aiohttp's package __init__
     import aiohttp.connector
     deferred = "_krakenpy_deferred" in aiohttp.connector._SSL_CONTEXT_VERIFIED.__dict__
     with open(os.environ["MODULES"], "w") as out:
-        out.write("\\n".join([f"deferred={deferred}", f"collections={collections}", *sys.modules]))
+        out.write("\\n".join([f"deferred={deferred}", f"collections={collections}", *modules]))
 
 turn = supervisor.Supervisor._turn
 
@@ -59,8 +60,9 @@ sys.exit(main(sys.argv[1:]))
 #: engines and whole features a plain configuration must not load
 _LAZY = (
     *("lupa", "joserfc", "cryptography", "botocore", "aiobotocore", "bcrypt", "yaml", "redis"),
-    # jsonschema: a valid configuration passes jsonschema-rs's quick check alone
-    *("jsonschema", "referencing", "cel_expr_python", "importlib.metadata"),
+    # jsonschema: a valid configuration passes jsonschema-rs's quick check alone, and that check runs
+    # in a child process (krakenpy/config/quickcheck.py): neither is loaded in the worker
+    *("jsonschema", "jsonschema_rs", "referencing", "cel_expr_python", "importlib.metadata"),
     *("krakenpy.jose", "krakenpy.lua", "krakenpy.lambda_", "krakenpy.cel", "krakenpy.martian"),
     *("krakenpy.httpcache", "krakenpy.cors", "krakenpy.openapi", "krakenpy.oauth2", "krakenpy.botdetect"),
     *("krakenpy.ratelimit", "krakenpy.redis_pools", "krakenpy.telemetry.opencensus"),
@@ -73,6 +75,8 @@ _LAZY = (
     *("tomllib", "difflib", "importlib.resources"),
     # aiohttp's web layer: the worker serves on krakenpy's own server (Gateway.handler is made on use)
     *("aiohttp.web", "aiohttp.web_app", "krakenpy.server.adapter", "krakenpy.server.webrunner"),
+    # nor aiohttp's client: its package __init__ waits for a first use (krakenpy/server/deferred_tls.py)
+    *("aiohttp.client", "aiohttp.connector", "aiohttp.cookiejar", "aiohttp.tracing", "aiohttp.http"),
 )
 
 
