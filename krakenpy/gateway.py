@@ -13,6 +13,7 @@ For every endpoint, outermost first::
 from __future__ import annotations
 
 import os
+import sys
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack
@@ -228,6 +229,16 @@ class Gateway:
         self.resources.agents = []
         for hook in hooks:
             await hook()
+
+    def take_listeners(self, old: object) -> None:
+        """Take over the telemetry listeners ``old`` (the gateway this one replaces) has bound, before
+        it closes: a reload keeps their ports bound (:func:`krakenpy.telemetry.servers.hand_over`)."""
+        # no listener was ever made unless the module was imported (it imports aiohttp's web layer, which
+        # `krakenpy run` otherwise never loads: P7)
+        if "krakenpy.telemetry.servers" in sys.modules and isinstance(old, Gateway):
+            from krakenpy.telemetry.servers import hand_over
+
+            hand_over(old.resources.state, self.resources.state)
 
     async def close(self) -> None:
         await self.resources.stack.aclose()

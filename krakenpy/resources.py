@@ -39,7 +39,8 @@ class Resources:
     #: started once the gateway listens (``run``, never ``check``): exporters, stats listeners...;
     #: what they open is closed through :attr:`stack`
     on_serve: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
-    #: the async agents' starters: run with :attr:`on_serve`, in one worker of ``run`` only
+    #: run with :attr:`on_serve`, in one worker of ``run`` only: the async agents' starters and the
+    #: telemetry listeners (``/__stats``, Prometheus ``/metrics``: one port per gateway)
     agents: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     #: the upstream clients note connection and body-read timings (telemetry/opentelemetry's
     #: detailed_connection / read_payload): set once, also for the clients made later (proxies)

@@ -32,13 +32,14 @@ class Guard:
         self.cap = cap
         self.collect = collect
 
-    def refuses(self, value: bytes) -> bool:
-        """True when ``value`` would not fit the memory left, even after a full collection.
+    def refuses(self, value: bytes, held: int = 0) -> bool:
+        """True when ``value`` would not fit the memory left, even after a full collection (``held``:
+        bytes the VM would hold beside it that Lua's count does not see: the subset's Python strings).
 
         ``used()`` counts uncollected garbage too, which Lua's allocator would collect (an emergency
         GC) before failing: only when the string does not fit is a collection run and the check made
         again, so only memory that is really held refuses it."""
-        need = len(value) + STRING_OVERHEAD
+        need = len(value) + STRING_OVERHEAD + held
         if need <= self.cap - self.used():
             return False
         self.collect()

@@ -17,7 +17,7 @@ from krakenpy.lua.api.args import CTL, integer_arg, string_arg
 from krakenpy.lua.api.headers import token_name
 from krakenpy.lua.api.http_response import HttpResult
 from krakenpy.lua.api.store import Store
-from krakenpy.lua.convert import ConversionError, Mode, lua_number
+from krakenpy.lua.convert import ARRAY, OBJECT, ConversionError, Mode, lua_number
 from krakenpy.lua.errors import LuaExit
 from krakenpy.names import USER_AGENT, canonical_header
 from krakenpy.proxy.types import Headers
@@ -40,6 +40,8 @@ def header_pairs(store: Store, table: Any, fname: str) -> list[tuple[str, str]]:
     if lupa.lua_type(table) != "table":
         raise ValueError(f"{fname}: headers must be a table, got {store.typename(table)}")
     obj = store.handle(table)
+    if obj is OBJECT or obj is ARRAY:  # a table json.decode made is a Lua table (its mark: how it encodes)
+        obj = None
     if obj is not None and not isinstance(obj, dict):  # luaNil, a luaList, a request...
         raise ValueError(f"{fname}: headers must be a table, got {store.typename(table)}")
     items = obj.items() if isinstance(obj, dict) else table.items()

@@ -16,6 +16,7 @@ from krakenpy.lua.api.request import BAD_INPUT
 from krakenpy.lua.bindings import PostState, error_status
 from krakenpy.lua.convert import Kind
 from krakenpy.lua.errors import LuaError
+from krakenpy.lua.guard import Guard
 from krakenpy.lua.setters import CTX, DATA, IDS, REQUEST, RESPONSE, Plan
 from krakenpy.lua.subset_ops import Returned
 from krakenpy.lua.subset_values import Fault
@@ -34,8 +35,9 @@ _MEMERR: Final = b"not enough memory"
 Run = Callable[[], None]
 
 
-def _phase(plan: Plan | None, outcome: Callable[[Any], Any]) -> Run | None:
-    """The run of one phase's plan (None when it does nothing), bound once per script."""
+def _phase(plan: Plan | None, outcome: Callable[[Any], Any], guard: Guard | None) -> Run | None:
+    """The run of one phase's plan (None when it does nothing), bound once per script; ``guard``: the
+    memory guard a setter's error message must pass, as Lua's guarded call of the setter asks."""
     if plan is None:
         return None
     if plan.chunk is not None:  # the subset's compiled chunk (krakenpy.lua.subset)
@@ -65,7 +67,10 @@ def _phase(plan: Plan | None, outcome: Callable[[Any], Any]) -> Run | None:
             # a setter never hands out an object of its own (only getters do), so no scope is needed
             if result is not None and result[0] == Kind.ERROR:
                 message = result[1]
-                outcome((b"error", message) if message == _MEMERR else (b"error", where + message, *result[2:]))
+                if message == _MEMERR or (guard is not None and guard.refuses(message)):
+                    outcome((b"error", _MEMERR))
+                else:
+                    outcome((b"error", where + message, *result[2:]))
 
     return run_steps
 
@@ -73,7 +78,7 @@ def _phase(plan: Plan | None, outcome: Callable[[Any], Any]) -> Run | None:
 def router_setters_middleware(script: Script, steps: Plan, *, service_level: bool) -> Middleware:
     """``modifier/lua-endpoint``: ``pre``'s ``ctx`` setter calls made from Python, then the endpoint."""
     table = script.runtime.objects.objects
-    run = _phase(steps, script.runtime.outcome)
+    run = _phase(steps, script.runtime.outcome, script.runtime.bindings.guard)
     ctx_id = IDS[CTX]
 
     def middleware(next_proxy: Proxy) -> Proxy:
@@ -106,8 +111,8 @@ def setters_middleware(script: Script, setters: Setters) -> Middleware:
     # (krakenpy.lua.setters.IDS): put in place before the run, cleared after it, no scope to release;
     # the ids are bound into each step's arguments once, here (the P3 pair: -2.6 k machine instructions
     # against ids handed out per request)
-    pre = _phase(setters.pre, runtime.outcome)
-    post = _phase(setters.post, runtime.outcome)
+    pre = _phase(setters.pre, runtime.outcome, runtime.bindings.guard)
+    post = _phase(setters.post, runtime.outcome, runtime.bindings.guard)
     has_post = setters.post is not None
     with_state = setters.post is not None and RESPONSE in setters.post.slots
 

@@ -178,16 +178,18 @@ class Expressions:
             raise Refused
         # a getter's string may outgrow the memory left (a body, a header, a method an earlier script set
         # in Lua, which only checks its token form): checked by the guard as Lua's call is, it fails as in
-        # the VM; a setter call and a number getter (see _NUMBER_GETTERS) are not checked
+        # the VM; a number getter (see _NUMBER_GETTERS) is not checked, a setter's error message is (Lua
+        # calls setters guarded too: the message may name a client value)
         guard = self.guard if getter and method not in _NUMBER_GETTERS.get(cls, ()) else None
+        errors = None if getter or self.guard is None else ops.SetterErrors(self.guard, self.clear)
         accessor = self.accessors[cls][method]
         self.calls.add((slot, method))
         where = self.where(line)
         if cls == b"luaTable" and method == b"set" and tables == [False, True]:
-            return ops.set_any(accessor, self.objects, self.ids[slot], args[0], args[1], where), False
+            return ops.set_any(accessor, self.objects, self.ids[slot], args[0], args[1], where, errors), False
         if cls == b"luaTable" and method == b"get":
             return ops.get(accessor, self.objects, self.ids[slot], args[0], where, guard), True
-        return ops.call(accessor, self.ids[slot], args, where, guard), False
+        return ops.call(accessor, self.ids[slot], args, where, guard, errors), False
 
     # expressions -------------------------------------------------------------------------------------
     def expression(self) -> tuple[ops.Expr, bool]:

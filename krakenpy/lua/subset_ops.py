@@ -24,6 +24,7 @@ __all__ = [
     "Expr",
     "LiteralCall",
     "Returned",
+    "SetterErrors",
     "Stmt",
     "assign",
     "block",
@@ -76,6 +77,29 @@ def failed(where: bytes, result: Any) -> Fault:
     return Fault((b"error", where + message, *result[2:]))
 
 
+class SetterErrors:
+    """The memory guard a setter's error message must pass, as Lua's guarded call of the setter asks (the
+    message may name a client value: the body as a header name). In the VM the call's arguments and the
+    locals' strings are Lua strings when it is asked; here they are Python's: counted in as held."""
+
+    def __init__(self, guard: Guard, cells: Sequence[list[Any]]) -> None:
+        #: the runtime's guard, and the chunk's local cells (the parser's list: complete once it ran)
+        self.guard, self.cells = guard, cells
+
+    def fault(self, where: bytes, result: Any, args: tuple[Any, ...]) -> Fault:
+        """:func:`failed`'s fault, or Lua's memory error when the message would not fit."""
+        message = result[1]
+        if message != _MEMERR and message.__class__ is bytes:
+            held: dict[int, int] = {id(v): len(v) for v in args if v.__class__ is bytes}
+            for cell in self.cells:
+                v = cell[0]
+                if v.__class__ is bytes:
+                    held[id(v)] = len(v)
+            if self.guard.refuses(message, sum(held.values()) + STRING_OVERHEAD * len(held)):
+                return Fault((b"error", _MEMERR))
+        return failed(where, result)
+
+
 def checked(result: Any, where: bytes, guard: Guard) -> Any:
     """A guarded getter's result as a value (nothing, a plain value) or its fault: a string (a value or
     an error message) the memory guard refuses fails with Lua's memory error, as Lua's guarded call of
@@ -91,22 +115,31 @@ def checked(result: Any, where: bytes, guard: Guard) -> Any:
     raise failed(where, result)
 
 
-def call(accessor: Accessor, id_: int, args: Sequence[Expr], where: bytes, guard: Guard | None = None) -> Expr:
+def call(
+    accessor: Accessor,
+    id_: int,
+    args: Sequence[Expr],
+    where: bytes,
+    guard: Guard | None = None,
+    errors: SetterErrors | None = None,
+) -> Expr:
     """A method call whose result is nothing, a plain value or an error (setters and plain getters);
-    ``guard``: the memory guard a getter's string must pass (None for setters and number getters)."""
+    ``guard``: the memory guard a getter's string must pass (None for setters and number getters);
+    ``errors``: the one a setter's error message must pass (literal arguments are Lua's constants already)."""
     n = len(args)
     if all(type(arg) is Const for arg in args):
-        return LiteralCall(accessor, (id_, n, *(arg.value for arg in args)), where, guard)  # type: ignore[attr-defined]
+        return LiteralCall(accessor, (id_, n, *(arg.value for arg in args)), where, guard, errors)  # type: ignore[attr-defined]
     if guard is not None:
         return _guarded_call(accessor, id_, args, where, guard)
     if n == 1:
         (arg,) = args
 
         def call1() -> Any:
-            result = accessor(id_, 1, arg())
+            v = arg()
+            result = accessor(id_, 1, v)
             if result is None or result[0] == Kind.PLAIN:
                 return result and result[1]
-            raise failed(where, result)
+            raise failed(where, result) if errors is None else errors.fault(where, result, (v,))
 
         return call1
     a1, a2 = args  # setters take at most two arguments
@@ -114,18 +147,20 @@ def call(accessor: Accessor, id_: int, args: Sequence[Expr], where: bytes, guard
         k1 = a1.value
 
         def call_k1() -> Any:
-            result = accessor(id_, 2, k1, a2())
+            v = a2()
+            result = accessor(id_, 2, k1, v)
             if result is None or result[0] == Kind.PLAIN:
                 return result and result[1]
-            raise failed(where, result)
+            raise failed(where, result) if errors is None else errors.fault(where, result, (v,))
 
         return call_k1
 
     def call2() -> Any:
-        result = accessor(id_, 2, a1(), a2())
+        v1, v2 = a1(), a2()
+        result = accessor(id_, 2, v1, v2)
         if result is None or result[0] == Kind.PLAIN:
             return result and result[1]
-        raise failed(where, result)
+        raise failed(where, result) if errors is None else errors.fault(where, result, (v1, v2))
 
     return call2
 
@@ -155,8 +190,15 @@ class LiteralCall:
     were once looked up in a weak-keyed table, and a weak reference to a mypyc-compiled closure
     crashes the interpreter (bench/README.md § "The hot path compiled with mypyc")."""
 
-    def __init__(self, accessor: Accessor, bound: tuple[Any, ...], where: bytes, guard: Guard | None = None) -> None:
-        self.accessor, self.bound, self.where, self.guard = accessor, bound, where, guard
+    def __init__(
+        self,
+        accessor: Accessor,
+        bound: tuple[Any, ...],
+        where: bytes,
+        guard: Guard | None = None,
+        errors: SetterErrors | None = None,
+    ) -> None:
+        self.accessor, self.bound, self.where, self.guard, self.errors = accessor, bound, where, guard, errors
 
     def __call__(self) -> Any:
         result = self.accessor(*self.bound)
@@ -164,7 +206,8 @@ class LiteralCall:
             return checked(result, self.where, self.guard)
         if result is None or result[0] == Kind.PLAIN:
             return result and result[1]
-        raise failed(self.where, result)
+        errors = self.errors
+        raise failed(self.where, result) if errors is None else errors.fault(self.where, result, ())
 
 
 def get(
@@ -200,21 +243,30 @@ def get(
     return getter
 
 
-def set_any(accessor: Accessor, objects: dict[int, Any], id_: int, key: Expr, value: Expr, where: bytes) -> Expr:
-    """``luaTable:set(k, v)`` where ``v`` may be a getter's container: set by reference, as from_lua does."""
+def set_any(
+    accessor: Accessor,
+    objects: dict[int, Any],
+    id_: int,
+    key: Expr,
+    value: Expr,
+    where: bytes,
+    errors: SetterErrors | None = None,
+) -> Expr:
+    """``luaTable:set(k, v)`` where ``v`` may be a getter's container: set by reference, as from_lua does;
+    ``errors``: the memory guard its error message must pass."""
 
     def setter() -> Any:
         k, v = key(), value()
         if type(v) is LuaObject:
             result = accessor(id_, 2, k, None)  # the key's checks (a nil value sets nothing)
             if result is not None:
-                raise failed(where, result)
+                raise failed(where, result) if errors is None else errors.fault(where, result, (k,))
             objects[id_][table_key(k)] = v.value  # luaNil's is None: a JSON null
             return None
         result = accessor(id_, 2, k, v)
         if result is None or result[0] == Kind.PLAIN:
             return None
-        raise failed(where, result)
+        raise failed(where, result) if errors is None else errors.fault(where, result, (k, v))
 
     return setter
 

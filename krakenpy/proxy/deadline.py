@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from krakenpy.proxy.types import Proxy, Request, Response
 
 __all__ = [
+    "DEADLINE",
     "Timer",
     "arm",
     "arm_in",
@@ -57,6 +58,10 @@ __all__ = [
     "soft_expired",
 ]
 
+#: the message of the ``CancelledError`` a deadline throws into the work it ends (``Task.cancel(msg)``):
+#: what a layer below the one that turns it into an error (the CLIENT span, the client metrics) tells a
+#: deadline from a client that went away by, as Go's ``context.DeadlineExceeded`` from ``Canceled``
+DEADLINE: Final = "context deadline exceeded"
 _PENDING: Final = 0
 _DONE: Final = 1
 _EXPIRED: Final = 2
@@ -93,18 +98,18 @@ def _expire(timer: Timer) -> None:
         timer.handle = timer.task.get_loop().call_at(timer.when + timer.grace, _expire_late, timer)
         if timer.guards:
             timer.state = _SOFT
-            timer.task.cancel()
+            timer.task.cancel(DEADLINE)
         else:
             timer.state = _PASSED
         return
     timer.state = _EXPIRED
-    timer.task.cancel()
+    timer.task.cancel(DEADLINE)
 
 
 def _expire_late(timer: Timer) -> None:
     if timer.state == _SOFT or timer.state == _PASSED:
         timer.state = _EXPIRED
-        timer.task.cancel()
+        timer.task.cancel(DEADLINE)
 
 
 class _Fifo:

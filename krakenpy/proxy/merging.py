@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from krakenpy.errors import BackendError, PipelineError
-from krakenpy.proxy.deadline import arm, disarm, expired
+from krakenpy.proxy.deadline import DEADLINE, arm, disarm, expired
 from krakenpy.proxy.driven import Driven
 from krakenpy.proxy.eager import start_task
 from krakenpy.proxy.types import Proxy, Request, Response, is_task_free, keeps_request_maps
@@ -135,7 +135,7 @@ def merge_proxy(proxies: Sequence[Proxy], *, timeout: float) -> Proxy:
         done = [t for t in arrived if t is None or t is not waiting]
         done.extend(t for t in tasks if t.done() and t is not waiting and t not in arrived)
         if len(done) < total:
-            _abandon(tasks)
+            _abandon(tasks, DEADLINE)
         return _merge(done, inline, total)
 
     return merged
@@ -159,6 +159,7 @@ async def _all_done(
 
 
 def _cancel(driven: Sequence[Driven[Response]]) -> None:
+    # no deadline message: a driven stack has no client layer (gateway.py: client_task_free) to read it
     for backend in driven:
         backend.cancel()  # its end is recorded but no longer read: the merge's snapshot is taken
 
@@ -215,10 +216,10 @@ def _merge(
     return Response(data=data, is_complete=complete and not errors and successes == total, errors=tuple(errors))
 
 
-def _abandon(tasks: Sequence[asyncio.Task[Response]]) -> None:
+def _abandon(tasks: Sequence[asyncio.Task[Response]], msg: str | None = None) -> None:
     for task in tasks:
         if not task.done():
-            task.cancel()
+            task.cancel(msg)
             task.add_done_callback(_forget)
 
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from nats.aio.client import Client
     from nats.aio.msg import Msg
 
-__all__ = ["NatsConnection", "NatsSubscription", "NatsTopic", "server_url"]
+__all__ = ["NatsConnection", "NatsSubscription", "NatsTopic", "confirm", "server_url"]
 
 log = logging.getLogger("krakenpy.pubsub")
 _PENDING_BYTES: Final = 64 * 1024 * 1024
@@ -118,6 +118,20 @@ async def _reconnected() -> None:
     log.warning("nats: reconnected")
 
 
+async def confirm(client: Client, timeout: int = _CONNECT) -> None:
+    """Return once the server has everything ``client`` sent so far (a subscription: messages
+    published from now on reach it).
+
+    One ``flush()`` does not say so in nats-py 2.16: its PING is written to the socket at once while
+    the SUB that ``subscribe()`` left in the pending buffer waits for the flusher task, so the PONG
+    can come back before the server read the SUB, and a message published meanwhile from another
+    connection was lost (NATS core keeps nothing: tests/pubsub/test_nats.py failed now and then, a
+    message "not received within 5 s", on a loaded machine). The first round trip lets the flusher
+    write the pending commands; the second PING follows them on the wire."""
+    await client.flush(timeout=timeout)
+    await client.flush(timeout=timeout)
+
+
 def _subject(url: DriverURL) -> str:
     if not url.name:
         raise BackendError(f"nats: {url.text!r} names no subject")
@@ -201,8 +215,8 @@ class NatsSubscription:
             if self._subscribed_on is not client:  # first time, or nats-py closed the old client
                 self._subscription = await client.subscribe(self._subject, queue=self._queue_group, cb=self._take)
                 self._subscribed_on = client
-                try:  # the server has the subscription once it answered this PING
-                    await client.flush(timeout=_CONNECT)
+                try:  # the server has the subscription once it answered (see confirm)
+                    await confirm(client)
                 except Exception as exc:  # still subscribed; nats-py sends it when it can
                     log.debug("nats: flush after subscribe: %s", exc)
 

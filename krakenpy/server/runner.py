@@ -45,6 +45,10 @@ class Served(Protocol):
         async agents too unless ``agents`` is False."""
         ...
 
+    def take_listeners(self, old: object) -> None:
+        """Take over the telemetry listeners ``old`` (the gateway this one replaces) has bound."""
+        ...
+
     async def close(self) -> None: ...
 
 

@@ -266,12 +266,14 @@ class Worker:
 
     async def _retire(self, old: Served, drained: Callable[[], bool], limits: ServerLimits, new: Served) -> None:
         """Close ``old`` once the requests it was serving are done (bounded by the write clock), then
-        start what ``new`` runs beside the requests: its telemetry listeners take the old ones' ports."""
+        start what ``new`` runs beside the requests; its telemetry listeners take over the old ones' sockets."""
         # shadow calls the old pipeline fired are not waited for: nobody reads their answers
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (limits.write_timeout or limits.read_timeout or 60.0)
         while loop.time() < deadline and not drained():
             await asyncio.sleep(0.05)
+        if new is self.gateway and not self.stopping.is_set():
+            new.take_listeners(old)  # their ports stay bound: a scrape during the reload is answered
         try:
             await old.close()
         finally:

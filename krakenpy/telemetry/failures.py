@@ -24,11 +24,28 @@ def failure_text(exc: BaseException, redactor: Redactor) -> str:
     if isinstance(exc, BackendError) and exc.backend_body and str(exc) == exc.backend_body.decode("utf-8", "replace"):
         text = f"invalid status code {exc.backend_status}"  # return_error_code: the message *is* the body
     else:
-        text = str(exc) or type(exc).__name__
+        text = _text_of(exc)
     if type(exc).__name__ == "LuaError" or type(exc).__module__.startswith("krakenpy.lua"):
         text = "[Lua] " + text
     text = redactor.text(text)
     return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "…"
+
+
+def _text_of(exc: BaseException) -> str:
+    try:
+        return str(exc) or type(exc).__name__
+    except Exception:  # a third-party exception whose __str__ fails: the failure is still logged
+        return type(exc).__name__
+
+
+def _client_mistake(exc: BaseException) -> bool:
+    """Whether ``exc`` carries a 4xx ``status``; a status that is no int (a gRPC ``StatusCode``, a
+    string, ``None``) is not one, and never stops the failure from being logged."""
+    try:
+        status = getattr(exc, "status", 500)
+    except Exception:  # a property that fails
+        return False
+    return isinstance(status, int) and not isinstance(status, bool) and 400 <= status < 500
 
 
 def was_logged(exc: BaseException) -> bool:
@@ -49,7 +66,7 @@ def log_failure(exc: BaseException, prefix: str, redactor: Redactor, *, level: i
     inner = getattr(exc, "errors", None)  # a merge that lost every backend: each was logged already
     if isinstance(inner, tuple) and inner and all(isinstance(e, BaseException) and was_logged(e) for e in inner):
         return
-    if level == logging.ERROR and not isinstance(exc, BackendError) and 400 <= getattr(exc, "status", 500) < 500:
+    if level == logging.ERROR and not isinstance(exc, BackendError) and _client_mistake(exc):
         level = logging.INFO  # the client's mistake (a missing routing header, a bad value a script refused)
     text = failure_text(exc, redactor)
     exchange = CURRENT.get()

@@ -60,6 +60,9 @@ class Service:
     name: str
     start: Callable[[], Awaitable[None]]
     stop: Callable[[], Awaitable[None]]
+    #: started in one worker of ``krakenpy run`` only, with the async agents (a listener on its own
+    #: port: a second worker could not bind it, and logged so at each start and reload)
+    one_worker: bool = False
 
 
 @dataclass(eq=False)

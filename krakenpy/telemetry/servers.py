@@ -1,7 +1,10 @@
 """The telemetry listeners: ``/__stats`` (``telemetry/metrics``, own address) and ``/metrics``
 (each Prometheus exporter, own port). A busy address is logged and the gateway keeps serving, as
-KrakenD does. Rendering yields to the event loop between chunks of series, so a large scrape never
-holds the loop for long. They are served as the gateway is (:mod:`krakenpy.server.side`)."""
+KrakenD does. They listen in one worker of ``krakenpy run`` (the first: a second could not bind the
+port), and a reload hands the bound socket to the new configuration's listener of the same address
+and routes (:func:`hand_over`), so a scrape never meets a closed port. Rendering yields to the event
+loop between chunks of series, so a large scrape never holds the loop for long. They are served as
+the gateway is (:mod:`krakenpy.server.side`)."""
 
 from __future__ import annotations
 
@@ -14,12 +17,12 @@ import orjson
 from aiohttp import web
 
 from krakenpy.server.side import Route, SideListener
-from krakenpy.state import Key
+from krakenpy.state import Key, State
 from krakenpy.telemetry.metrics.process import process_text, python_text
 from krakenpy.telemetry.metrics.registry import Registry
 from krakenpy.telemetry.metrics.stats import StatsRegistry
 
-__all__ = ["PROM_LISTENERS", "STATS_LISTENER", "Listener", "expvar_body", "prometheus_body"]
+__all__ = ["LISTENERS", "PROM_LISTENERS", "STATS_LISTENER", "Listener", "expvar_body", "hand_over", "prometheus_body"]
 
 log = logging.getLogger("krakenpy.telemetry")
 #: series rendered between two yields to the loop
@@ -57,22 +60,43 @@ async def prometheus_body(registry: Registry, *, scope: str, target_info: str, p
     return "".join(out).encode()
 
 
+Produce = Callable[[], Awaitable[web.Response]]
+
+
+class _Routes:
+    """What a bound listener answers with: the routes of its current owner (replaced at a hand-over)."""
+
+    __slots__ = ("current",)
+
+    def __init__(self, current: dict[str, Produce]) -> None:
+        self.current = current
+
+
 class Listener:
     """One telemetry listener with a few GET routes, on :class:`~krakenpy.server.side.SideListener`
     (the gateway's wire rules: no ``Server`` header, a fixed 400 for malformed requests)."""
 
-    def __init__(self, name: str, host: str, port: int, routes: dict[str, Callable[[], Awaitable[web.Response]]]):
+    def __init__(self, name: str, host: str, port: int, routes: dict[str, Produce]):
         self.name = name
         self.host = host
         self.port = port
         self.routes = routes
         self._side: SideListener | None = None
+        self._serving = _Routes(routes)
         self.bound_port: int | None = None
 
+    @property
+    def address(self) -> tuple[str, int, frozenset[str]]:
+        """What a hand-over matches on: the configured address and the paths served there."""
+        return self.host, self.port, frozenset(self.routes)
+
     async def start(self) -> None:
+        if self._side is not None:  # handed over by the listener it replaces: already serving
+            return
+        serving = self._serving
         table: dict[tuple[str, str], Route] = {}
-        for path, produce in self.routes.items():
-            table[("GET", path)] = _handler(produce)
+        for path in self.routes:
+            table[("GET", path)] = _handler(serving, path)
             if path.endswith("/__stats"):
                 table[("GET", path + "/")] = _redirect(path)
         side = SideListener(self.host, self.port, table)
@@ -84,6 +108,14 @@ class Listener:
         self._side = side
         self.bound_port = side.bound_port
 
+    def take_from(self, old: Listener) -> None:
+        """Serve on ``old``'s bound socket from now on, with this listener's routes."""
+        if self._side is not None or old._side is None:
+            return
+        old._serving.current = self.routes
+        self._side, self._serving, self.bound_port = old._side, old._serving, old.bound_port
+        old._side = None
+
     async def stop(self) -> None:
         if self._side is not None:
             await self._side.stop()
@@ -93,11 +125,27 @@ class Listener:
 #: the bound listeners in a gateway's state, for tests and diagnostics
 STATS_LISTENER: Final = Key("stats listener", Listener)
 PROM_LISTENERS: Final = Key("prometheus listeners", list)
+#: every telemetry listener of a gateway (what :func:`hand_over` looks through)
+LISTENERS: Final = Key("telemetry listeners", list)
 
 
-def _handler(produce: Callable[[], Awaitable[web.Response]]) -> Route:
+def hand_over(old: State, new: State) -> None:
+    """Give each bound listener of the running gateway (``old``) to the new gateway's listener of the
+    same address and paths, before the old gateway closes: the port stays bound through a reload (the
+    new one would otherwise bind it after the old one closed, and a scrape in between was refused)."""
+    bound: dict[tuple[str, int, frozenset[str]], Listener] = {}
+    for listener in old.get(LISTENERS) or ():
+        if listener.port:  # port 0 (tests): each listener picks its own
+            bound.setdefault(listener.address, listener)
+    for listener in new.get(LISTENERS) or ():
+        previous = bound.pop(listener.address, None)
+        if previous is not None:
+            listener.take_from(previous)
+
+
+def _handler(serving: _Routes, path: str) -> Route:
     async def handle(_request: web.BaseRequest) -> web.StreamResponse:
-        return await produce()
+        return await serving.current[path]()
 
     return handle
 

@@ -189,7 +189,7 @@ def _stats(resources: Resources, hub: Telemetry, options: MetricsOptions) -> Non
     if not options.endpoint_disabled:
         from aiohttp import web
 
-        from krakenpy.telemetry.servers import STATS_LISTENER, Listener, expvar_body
+        from krakenpy.telemetry.servers import LISTENERS, STATS_LISTENER, Listener, expvar_body
 
         host, port = options.host_port
 
@@ -197,8 +197,9 @@ def _stats(resources: Resources, hub: Telemetry, options: MetricsOptions) -> Non
             return web.Response(body=expvar_body(stats), content_type="application/json", charset="utf-8")
 
         listener = Listener("Metrics", host, port, {"/__stats": produce})
-        services.append(Service("stats server", listener.start, listener.stop))
+        services.append(Service("stats server", listener.start, listener.stop, one_worker=True))
         resources.state.set(STATS_LISTENER, listener)
+        resources.state.setdefault(LISTENERS, list).append(listener)
     hub.services.extend(services)
 
 
@@ -347,7 +348,7 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
     if registry is not None:
         from aiohttp import web
 
-        from krakenpy.telemetry.servers import PROM_LISTENERS, Listener, prometheus_body
+        from krakenpy.telemetry.servers import LISTENERS, PROM_LISTENERS, Listener, prometheus_body
 
         scope = 'otel_scope_name="io.krakend.krakend-otel",otel_scope_version="0.14.4"'
         info_labels = ",".join(f'{k.replace(".", "_")}="{v}"' for k, v in resource.items())
@@ -362,8 +363,9 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
                 return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
             listener = Listener("OpenTelemetry", e.host, e.port, {"/metrics": produce})
-            hub.services.append(Service(f"prometheus {e.name}", listener.start, listener.stop))
+            hub.services.append(Service(f"prometheus {e.name}", listener.start, listener.stop, one_worker=True))
             resources.state.setdefault(PROM_LISTENERS, list).append(listener)
+            resources.state.setdefault(LISTENERS, list).append(listener)
 
 
 def _audit(resources: Resources, hub: Telemetry, o: AuditOptions) -> None:

@@ -150,3 +150,46 @@ async def test_service_level_refused_client_value_is_400_custom_error_500(backen
     ok = await client.get("/test?q=fine")
     assert (await ok.json())["headers"]["X-Q"] == "fine"
     assert not [r for r in caplog.records if r.exc_info]
+
+
+@pytest.mark.parametrize("level", ["backend_lua", "proxy_lua"])
+async def test_json_decode_table_is_a_header_table_for_exit(backend, gateway, level) -> None:
+    """A table json.decode made answers exactly as the same Lua table does."""
+    host = await backend(echo_app())
+    lua = "exit(201, 'made', {['X-From-Json'] = 'yes', ['X-List'] = {'a', 'b'}})"
+    decoded = """exit(201, 'made', json.decode('{"X-From-Json": "yes", "X-List": ["a", "b"]}'))"""
+    client = await gateway(config(
+        lua_endpoint(host, endpoint="/lua", **{level: {"pre": lua}}),
+        lua_endpoint(host, endpoint="/json", **{level: {"pre": decoded}}),
+        return_error_msg=True,
+    ))  # fmt: skip
+    answers = []
+    for path in ("/lua", "/json"):
+        resp = await client.get(path)
+        answers.append((resp.status, await resp.text(), resp.headers.get("X-From-Json"), resp.headers.getall("X-List")))
+    assert answers[0] == answers[1]
+    assert answers[1][:3] == (201, "made", "yes")
+
+
+async def test_json_decode_table_is_a_header_table_for_http_response_new(backend, gateway) -> None:
+    host = await backend(echo_app())
+    pre = f"""
+local h = json.decode('{{"X-From-Json": "yes"}}')
+local r = http_response.new('{host}/echo/sent', 'GET', '', h)
+exit(200, json.decode(r:body()).headers['X-From-Json'] or 'missing')
+"""
+    client = await gateway(config(lua_endpoint(host, proxy_lua={"pre": pre}), return_error_msg=True))
+    resp = await client.get("/test")
+    assert (resp.status, await resp.text()) == (200, "yes")
+
+
+async def test_json_decode_array_is_refused_as_headers_as_a_lua_array_is(backend, gateway) -> None:
+    host = await backend(echo_app())
+    client = await gateway(config(
+        lua_endpoint(host, endpoint="/a", proxy_lua={"pre": "exit(200, 'x', {'v'})"}),
+        lua_endpoint(host, endpoint="/j", proxy_lua={"pre": """exit(200, 'x', json.decode('["v"]'))"""}),
+        return_error_msg=True,
+    ))  # fmt: skip
+    plain, decoded = await client.get("/a"), await client.get("/j")
+    assert plain.status == decoded.status == 500
+    assert await plain.text() == await decoded.text() == "exit: invalid header name number (pre-script:L1)"

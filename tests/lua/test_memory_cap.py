@@ -54,6 +54,28 @@ def test_memory_cap_error_message_over_the_cap_fails_with_the_memory_error(name:
         assert then[0] == "error" and then[2] == 500 and "127.0.0.1:9" in then[1], then
 
 
+#: a setter's error message naming a client value (the body as a header name, a control character in
+#: its value): Lua calls setters guarded, so near the cap the VM answers the memory error (500), and the
+#: subset must too, not the message (a 400: a client value the API refused). In the VM the body is a Lua
+#: string while the setter runs; in the subset a Python one, counted in (subset_ops.SetterErrors)
+SETTER_MESSAGES = {
+    "arguments": "local r = request.load() r:headers(r:body(), r:headers('X-V'))",
+    "locals": "local r = request.load() local k = r:body() local v = r:headers('X-V') r:headers(k, v)",
+}
+
+
+@pytest.mark.parametrize("name", sorted(SETTER_MESSAGES))
+def test_memory_cap_setter_message_over_the_cap_fails_in_the_subset_as_in_the_vm(name: str) -> None:
+    from tests.lua.test_setters import _script
+
+    code = SETTER_MESSAGES[name]
+    script = _script({"pre": code, "max_memory": MIB})
+    assert script.setters is not None and script.setters.pre is not None and script.setters.pre.chunk is not None
+    vm = _run_probe({"phase": "pre", "code": code, "vm": True, "big": "message"})
+    assert vm[0] == ["error", "lua: not enough memory", 500], str(vm)[:300]
+    assert _run_probe({"phase": "pre", "code": code, "vm": False, "big": "message"}) == vm
+
+
 def _probe(big: str, *, vm: bool) -> Any:
     phase, code = CASES[big]
     return _run_probe({"phase": phase, "code": code, "vm": vm, "big": big})
@@ -243,3 +265,59 @@ def test_memory_cap_subset_calls_bare_only_number_getters_without_arguments() ->
     for cls, names in _NUMBER_GETTERS.items():
         for name in names:
             assert GETTERS[cls][name] == 0, (cls, name)
+
+
+@pytest.mark.parametrize(
+    ("code", "chunk", "args"),
+    [
+        # a setter plan (krakenpy.lua.setters_run), the subset's literal call, a client value
+        ("local r = request.load() r:headers('X A', 'v')", False, (b"X A", b"v")),
+        ("local r = request.load() if true then r:headers('X A', 'v') end", True, (b"X A", b"v")),
+        ("local r = request.load() r:headers('X-A', r:headers('X-V'))", True, (b"X-A", b"\x01")),
+    ],
+)
+async def test_memory_cap_setter_message_near_the_cap_fails_with_the_memory_error(
+    code: str, chunk: bool, args: tuple[bytes, bytes]
+) -> None:
+    # a setter's error message is a string Lua's guarded call copies in only when it fits: near the cap,
+    # a run without the VM answers the memory error as Lua's call of the same setter does
+    from krakenpy.errors import PipelineError
+    from krakenpy.lua.bindings import MEMERR, STRING_OVERHEAD
+    from krakenpy.lua.convert import Kind
+    from krakenpy.lua.modifier import proxy_middleware
+    from krakenpy.proxy.types import Request, Response
+    from tests.lua.test_setters import _script
+
+    script = _script({"pre": code, "max_memory": _OWN_CAP})
+    assert script.setters is not None and script.setters.pre is not None
+    assert (script.setters.pre.chunk is not None) is chunk
+    runtime = script.runtime
+    lua = runtime.lua
+    fill = lua.eval("function(s) FILL = s; collectgarbage('collect') end")
+    clear = lua.eval("function() FILL = nil; collectgarbage('collect') end")
+
+    async def inner(request: Request) -> Response:
+        return Response(data={}, headers={}, status=200)
+
+    def request() -> Request:
+        return Request(method="GET", path="/x", params={}, headers={"X-V": ["\x01"]}, query={}, url="/x", body=b"")
+
+    run = proxy_middleware(script)(inner)
+    with pytest.raises(PipelineError) as roomy:
+        await run(request())
+    assert "headers: invalid" in str(roomy.value)
+    setter = runtime.bindings.getters[b"request"][b"headers"]  # what Lua calls
+    id_ = runtime.objects.ref(request())
+    message = runtime.bindings.accessors[b"request"][b"headers"](id_, 2, *args)[1]  # the bare call's
+    assert message.decode() in str(roomy.value)
+    try:
+        clear()
+        fill(b"x" * (_OWN_CAP - lua.get_memory_used() - len(message) - 32))
+        assert _OWN_CAP - lua.get_memory_used() < len(message) + STRING_OVERHEAD
+        assert setter(id_, 2, *args) == (Kind.ERROR, MEMERR)
+        with pytest.raises(PipelineError) as full:
+            await run(request())
+        assert (str(full.value), full.value.status) == ("lua: not enough memory", 500)
+    finally:
+        clear()
+        runtime.objects.objects.pop(id_)

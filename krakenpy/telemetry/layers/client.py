@@ -13,6 +13,7 @@ from krakenpy.backends.client import ClientMiddleware, UpstreamCall, UpstreamRes
 from krakenpy.backends.conntiming import TIMING, CallTiming
 from krakenpy.config.model import BackendConfig, EndpointConfig
 from krakenpy.errors import BackendError
+from krakenpy.proxy.deadline import DEADLINE
 from krakenpy.telemetry.exchange import CURRENT, Exchange
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.ids import HEX3
@@ -196,7 +197,12 @@ class _ClientLayer:
             return response
         except asyncio.CancelledError as exc:
             failure = exc
-            failed = CANCELED
+            # the endpoint's deadline (its cancellation says so), or the client went away: an error
+            # either way, as krakend-otel's span of a round trip whose context ended
+            deadline = exc.args == (DEADLINE,)
+            failed = TIMEDOUT if deadline else CANCELED
+            if sid is not None:
+                span_status, message = 2, DEADLINE if deadline else "context canceled"
             raise
         except BaseException as exc:
             failure = exc

@@ -26,7 +26,7 @@ from krakenpy.telemetry.opencensus.exporter import PREFIX, SpanPump, SpanSink
 from krakenpy.telemetry.opencensus.settings import OpenCensusOptions
 from krakenpy.telemetry.opencensus.spans import OcSpan, OpenCensusSampler, Translator
 from krakenpy.telemetry.opencensus.views import ClientViews, ServerViews, view_lines, view_rows
-from krakenpy.telemetry.servers import Listener, prometheus_body
+from krakenpy.telemetry.servers import LISTENERS, Listener, prometheus_body
 from krakenpy.telemetry.trace.spans import SpanBuffer, tee
 from krakenpy.telemetry.trace.tracer import DEFAULT_SKIP_PATHS, LayerTraceOptions, Tracer
 
@@ -63,8 +63,9 @@ def _stats_services(resources: Resources, hub: Telemetry, o: OpenCensusOptions, 
             return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
         listener = Listener("Opencensus", "", o.prometheus.port, {"/metrics": produce})
-        hub.services.append(Service("opencensus prometheus", listener.start, listener.stop))
+        hub.services.append(Service("opencensus prometheus", listener.start, listener.stop, one_worker=True))
         resources.state.set(OC_LISTENER, listener)
+        resources.state.setdefault(LISTENERS, list).append(listener)
     if o.influxdb is not None:
         from krakenpy.telemetry.influx import InfluxPusher
 

@@ -138,3 +138,56 @@ async def test_client_span_skip_paths(served, upstream) -> None:  # type: ignore
     assert (await s.client.get("/users/5", headers={"traceparent": TRACEPARENT})).status == 200
     spans = await _exported(s, receiver, lambda spans: "SPAN_KIND_SERVER" in _kinds(spans))
     assert _kinds(spans) == ["SPAN_KIND_SERVER"]  # as the proxy, backend and body-read spans: none below the edge
+
+
+def _counted(s: Served, name: str) -> int:
+    """The value of counter ``name`` summed over its series."""
+    hub = s.gateway.resources.state[HUB]
+    hub.fold_metrics()
+    assert hub.registry is not None
+    total = 0
+    for family in hub.registry.families():
+        if family.name == name:
+            total += sum(int(getattr(series, "value", 0)) for _, series in family.items())
+    return total
+
+
+@pytest.mark.parametrize("backends", [1, 2, 3])
+async def test_client_span_cut_by_the_endpoint_deadline_ends_in_error(served, upstream, backends: int) -> None:  # type: ignore[no-untyped-def]
+    """One backend (the handler's timer), a merge (the inline backend's timer, the others ended by the
+    merge): each CLIENT span cut at the deadline ends with krakend-otel's error status, and is counted
+    as timed out, not canceled."""
+    receiver = Receiver()
+    rb = await upstream(receiver.app())
+    app = web.Application()
+    app.router.add_get("/slow", _slow)
+    base = await upstream(app)
+    calls = [{"host": [base], "url_pattern": "/slow?d=3", "group": f"g{i}"} for i in range(backends)]
+    s = await served(doc([{"endpoint": "/cut", "timeout": "300ms", "backend": calls}],
+                         extra_config={"telemetry/opentelemetry": _otel(int(rb.rsplit(":", 1)[1]))}))  # fmt: skip
+    resp = await s.client.get("/cut", headers={"traceparent": TRACEPARENT})
+    assert resp.status in (500, 200)  # lura: a single backend's error; a merge answers what it has (none)
+    spans = await _exported(s, receiver, lambda spans: _kinds(spans).count("SPAN_KIND_CLIENT") == backends)
+    clients = [x for x in spans if x["kind"] == "SPAN_KIND_CLIENT"]
+    assert len(clients) == backends
+    for client in clients:
+        assert client["status"] == {"code": "STATUS_CODE_ERROR", "message": "context deadline exceeded"}
+    assert _counted(s, "http.client.request.timedout.count") == backends
+    assert _counted(s, "http.client.request.canceled.count") == 0
+
+
+async def test_client_span_of_a_client_gone_ends_canceled(served, upstream) -> None:  # type: ignore[no-untyped-def]
+    receiver = Receiver()
+    rb = await upstream(receiver.app())
+    app = web.Application()
+    app.router.add_get("/slow", _slow)
+    base = await upstream(app)
+    s = await served(doc([{"endpoint": "/one", "backend": [{"host": [base], "url_pattern": "/slow?d=1"}]}],
+                         extra_config={"telemetry/opentelemetry": _otel(int(rb.rsplit(":", 1)[1]))}))  # fmt: skip
+    await _hang_up(s, "/one")
+    spans = await _exported(s, receiver, lambda spans: len(spans) == 4 and not _orphans(spans))
+    clients = [x for x in spans if x["kind"] == "SPAN_KIND_CLIENT"]
+    assert len(clients) == 1
+    assert clients[0]["status"] == {"code": "STATUS_CODE_ERROR", "message": "context canceled"}
+    assert _counted(s, "http.client.request.canceled.count") == 1
+    assert _counted(s, "http.client.request.timedout.count") == 0
