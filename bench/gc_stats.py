@@ -37,9 +37,9 @@ class _Watch:
         self.seconds[generation] += time.perf_counter() - self._start
 
 
-def measure(name: str, n: int, loop: str) -> tuple[_Watch, int]:
+def measure(name: str, n: int, loop: str, young: int | None = None) -> tuple[_Watch, int]:
     """Collections over the ``n`` + 200 requests of ``name`` (counted from the worker's ``settle_gc``,
-    the gateway started)."""
+    the gateway started); ``young``: the young generation's threshold set after ``settle_gc``'s."""
     from krakenpy.server import worker
 
     watch = _Watch()
@@ -47,6 +47,8 @@ def measure(name: str, n: int, loop: str) -> tuple[_Watch, int]:
 
     def settled() -> None:  # the start-up's full collection is not the requests'
         settle()
+        if young is not None:
+            gc.set_threshold(young, 10, 10)
         watch.on = True
 
     gc.callbacks.append(watch)
@@ -65,6 +67,7 @@ def main() -> None:
     parser.add_argument("--only", default="p1,p1-metrics", help="comma-separated configurations")
     parser.add_argument("-n", type=int, default=20_000, help="requests per configuration")
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="uvloop")
+    parser.add_argument("--young", type=int, help="the young threshold instead of the worker's (Python's default: 700)")
     args = parser.parse_args()
     names = [name for name in args.only.split(",") if name]
     for name in names:
@@ -72,7 +75,7 @@ def main() -> None:
             raise SystemExit(f"unknown configuration {name!r}")
     print("config        requests  gen0/1k  gen1/1k  gen2/1k  ms/1k (0,1,2)        freed/1k  tracked after")
     for name in names:
-        watch, tracked = measure(name, args.n, args.loop)
+        watch, tracked = measure(name, args.n, args.loop, args.young)
         total = args.n + 200
         per = [c * 1000 / total for c in watch.collections]
         ms = [s * 1e6 / total for s in watch.seconds]
