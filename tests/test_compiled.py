@@ -26,6 +26,7 @@ TELEMETRY = {
     "krakenpy.telemetry.layers.record",
     "krakenpy.telemetry.metrics.slots",
     "krakenpy.telemetry.metrics.client_slot",
+    "krakenpy.backends.conntiming",
 }
 
 

@@ -6,6 +6,12 @@ upstream client whose timing mode was switched on at build time (``enable_timing
 gateway without these options never switches it on: its clients neither read nor set the variable.
 Times are ``time.perf_counter()`` readings; 0 means "did not happen" (a kept-alive connection has no
 dial, DNS nor TLS time).
+
+Compiled with the hot path (``krakenpy/compiled.py``): a call of the metrics row makes one
+:class:`CallTiming` (KrakenD's default turns ``detailed_connection`` and ``read_payload`` on), ~1.9 k
+instructions as a Python class (2026-12-02, round 9); compiled it is a native class with unboxed
+fields (mypyc ignores ``__slots__``, which the pure build keeps), and the compiled client layer and
+fast client reach :data:`TIMING` as a C static (``Final``).
 """
 
 from __future__ import annotations
@@ -13,14 +19,14 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from typing import ParamSpec, TypeVar
+from typing import Final, ParamSpec, TypeVar
 
 __all__ = ["TIMING", "CallTiming", "now", "untimed"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
-now = time.perf_counter
+now: Final = time.perf_counter
 
 
 class CallTiming:
@@ -44,7 +50,7 @@ class CallTiming:
 
 
 #: the timing of the running upstream call (set by the client telemetry layer)
-TIMING: ContextVar[CallTiming | None] = ContextVar("krakenpy_call_timing", default=None)
+TIMING: Final[ContextVar[CallTiming | None]] = ContextVar("krakenpy_call_timing", default=None)
 
 
 def untimed(call: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:

@@ -222,9 +222,14 @@ class _ClientLayer:
             elapsed = end - start
             size = len(response.body) if status and response is not None else 0
             if host is not None:
-                # one row; the host's counters and histograms are fed from it when read (ClientSlot)
-                host.append((status, elapsed, size, len(body) if body else 0, failed,
-                             timing if self.timed_rows else None))  # fmt: skip
+                # one row of numbers; the host's counters and histograms are fed from it when read
+                # (ClientSlot). The connection times copied, not the CallTiming: a row holding no
+                # object is no container the collector must keep walking until the fold
+                if timing is not None and self.timed_rows:
+                    host.append((status, elapsed, size, len(body) if body else 0, failed,
+                                 timing.get_conn, timing.dns, timing.tls))  # fmt: skip
+                else:
+                    host.append((status, elapsed, size, len(body) if body else 0, failed, 0.0, 0.0, 0.0))
             if timing is not None and timing_token is not None and record_timing is not None:
                 TIMING.reset(timing_token)
                 record_timing(timing, status, size, failure, sid, exchange)

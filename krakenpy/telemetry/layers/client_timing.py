@@ -89,9 +89,10 @@ def timing_recorder(
         if not timing.read_end:
             timing.read_end = now()  # the read's end as the call ends (the fold comes later)
         if read_row is not None:
-            # sizes and times worked out when folded (ReadSlot); a flag, not the exception (its
-            # traceback would keep this call's bodies alive until the fold)
-            read_row((timing, size, failure is not None))
+            # sizes and times worked out when folded (ReadSlot); numbers only: a flag, not the
+            # exception (its traceback would keep this call's bodies alive until the fold), the
+            # times, not the CallTiming (a container the collector would walk until then)
+            read_row((head, timing.read_end, size, failure is not None, timing.read_size))
         if not trace_read or exchange is None or buffer is None:
             return
         trace = exchange.trace

@@ -4,8 +4,8 @@ A call appends one row; the fold counts them per status in C where it can."""
 
 from __future__ import annotations
 
-from operator import attrgetter, itemgetter, sub
-from typing import Any, Final
+from operator import itemgetter, sub
+from typing import Final
 
 from krakenpy.telemetry.metrics.instruments import ClientMetrics, ReadMetrics, ReadSeries
 from krakenpy.telemetry.metrics.registry import Histogram
@@ -19,16 +19,15 @@ TIMEDOUT: Final = 2
 FAILED: Final = 3
 
 _STATUS = itemgetter(0)
-_CONN = attrgetter("get_conn", "dns", "tls")
-_HEAD = attrgetter("head")
-_END = attrgetter("read_end")
 
 
 class ClientSlot:
     """One backend host's calls: rows ``(status, seconds, response size, request body size, failure,
-    timing)`` (``timing`` the call's ``CallTiming`` when ``detailed_connection`` is on, else None: a
-    few numbers, no reference to a connection, a body or an exception, so a queued row holds nothing
-    of the call alive)."""
+    get_conn, dns, tls)`` (the last three the call's ``CallTiming`` times when ``detailed_connection``
+    is on, else zeros). Numbers only: a queued row holds nothing of the call alive (no connection,
+    body, exception, nor the ``CallTiming``), and the collector untracks it at its first pass instead
+    of walking it, and what it refers to, at every young collection until the fold (2026-12-02,
+    branch ``metrics``: the timing kept in the row survived each young collection)."""
 
     def __init__(self, metrics: ClientMetrics, labels: tuple[str, ...]) -> None:
         self.labels = labels
@@ -42,7 +41,7 @@ class ClientSlot:
         self._connection = metrics.connection
         #: per status: duration, response size and (detailed_connection) the three connection histograms
         self.by_status: dict[int, tuple[Histogram, Histogram, tuple[Histogram, ...] | None]] = {}
-        self.rows: list[tuple[int, float, int, int, int, Any]] = []
+        self.rows: list[tuple[int, float, int, int, int, float, float, float]] = []
         #: what the client layer calls per call
         self.append = self.rows.append
 
@@ -76,7 +75,7 @@ class ClientSlot:
             duration.pending.extend(cols[1])
             size.pending.extend(cols[2])
             if connection is not None:
-                get_conn, dns, tls = zip(*map(_CONN, cols[5]), strict=True)
+                get_conn, dns, tls = cols[5], cols[6], cols[7]
                 if (any(dns) or any(tls)) and not all(get_conn):
                     # a call that got no new connection records three zeros (krakend-otel's hooks)
                     dns = tuple(d if g else 0.0 for d, g in zip(dns, get_conn, strict=True))
@@ -87,17 +86,18 @@ class ClientSlot:
 
 
 class ReadSlot:
-    """One backend's body reads: rows ``(timing, response size, failed)`` of the calls whose answer
-    head arrived (``timing.read_end`` set by the recorder). ``failed`` is a bool, never the exception:
-    a row waits for the next fold, and an exception's traceback keeps the call's frames (partial
-    bodies up to the client's max body, the request body) alive until then."""
+    """One backend's body reads: rows ``(head, read end, response size, failed, bytes read)`` of the
+    calls whose answer head arrived (the ``CallTiming``'s ``head``, ``read_end`` (set by the
+    recorder) and ``read_size``). Numbers only, as :class:`ClientSlot`'s: ``failed`` is a bool, never
+    the exception (a row waits for the next fold, and an exception's traceback keeps the call's
+    frames, partial bodies up to the client's max body and the request body, alive until then)."""
 
     def __init__(self, reads: ReadMetrics, labels: tuple[str, ...]) -> None:
         self._reads = reads
         self._labels = labels
         self._ok = reads.series(labels, False)
         self._error: ReadSeries | None = None
-        self.rows: list[tuple[Any, int, bool]] = []
+        self.rows: list[tuple[float, float, int, bool, int]] = []
         self.append = self.rows.append
 
     def drain(self) -> None:
@@ -105,15 +105,14 @@ class ReadSlot:
         if not self.rows:
             return
         batch = take(self.rows)
-        timings, sizes, failures = zip(*batch, strict=True)
+        heads, ends, sizes, failures, _ = zip(*batch, strict=True)
         if not any(failures):
-            seconds = list(map(sub, map(_END, timings), map(_HEAD, timings)))
+            seconds = list(map(sub, ends, heads))
             if min(seconds) < 0.0:
                 seconds = [s if s > 0.0 else 0.0 for s in seconds]
             _add(self._ok, sizes, seconds)
             return
-        for timing, size, failure in batch:  # a failed read among them: each row as it comes
-            end, head = timing.read_end, timing.head
+        for head, end, size, failure, read_size in batch:  # a failed read among them: each row as it comes
             elapsed = end - head if end > head else 0.0
             if not failure:
                 _add(self._ok, (size,), (elapsed,))
@@ -121,7 +120,7 @@ class ReadSlot:
             if self._error is None:
                 self._error = self._reads.series(self._labels, True)
             self._error[4].value += 1
-            _add(self._error, (timing.read_size if timing.read_size > 0 else 0,), (elapsed,))
+            _add(self._error, (read_size if read_size > 0 else 0,), (elapsed,))
 
 
 def _add(series: ReadSeries, sizes: tuple[int, ...] | list[int], seconds: list[float] | tuple[float, ...]) -> None:
