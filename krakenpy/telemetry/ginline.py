@@ -102,19 +102,23 @@ def gin_renderer(*, monotonic_ns: bool = False) -> GinRender:
                 head = f"[GIN] {strftime(stamp_layout, localtime(second))} | "
                 first = float(second)
                 last = first + 1.0
-            # took_text's usual cases inline, already padded to 13 columns: no call per line
+            # took_text's usual cases inline, already padded to 13 columns: no call per line; its
+            # pieces go into the line's f-string as they are (each ``+`` was a string made per line)
             if 1_000 <= ns < 1_000_000:
                 us = ns // 1_000
                 frac = ns - us * 1_000
-                took = _US_PAD[frac][us] + micro[frac]
+                took, unit, tail_ms = _US_PAD[frac][us], micro[frac], ""
             elif 1_000_000 <= ns < 1_000_000_000:
                 ms = ns // 1_000_000
                 rest = ns - ms * 1_000_000
                 k = rest // 1_000
                 tail = rest - k * 1_000
-                took = _TAIL_PAD[tail][ms] + _DOT3[k] + _FRAC_MS[tail] if tail else _MS_PAD[k][ms] + _MS[k]
+                if tail:
+                    took, unit, tail_ms = _TAIL_PAD[tail][ms], _DOT3[k], _FRAC_MS[tail]
+                else:
+                    took, unit, tail_ms = _MS_PAD[k][ms], _MS[k], ""
             else:
-                took = took_text(ns).rjust(13)  # (no "µ" outside the microsecond range)
+                took, unit, tail_ms = took_text(ns).rjust(13), "", ""  # (no "µ" outside the microsecond range)
             padded = ips.get(ip)
             if padded is None:
                 if not ip.isascii():
@@ -132,9 +136,9 @@ def gin_renderer(*, monotonic_ns: bool = False) -> GinRender:
                     return None
                 verb = f"{method:<7}"
             if plain or (target.isascii() and target.isprintable() and '"' not in target and "\\" not in target):
-                append(f'{head}{code} | {took} | {padded} | {verb}  "{target}"\n')
+                append(f'{head}{code} | {took}{unit}{tail_ms} | {padded} | {verb}  "{target}"\n')
             else:
-                append(f"{head}{code} | {took} | {padded} | {verb}  {go_quote(target)}\n")
+                append(f"{head}{code} | {took}{unit}{tail_ms} | {padded} | {verb}  {go_quote(target)}\n")
             if error is not None:
                 if plain and not error.isascii():
                     return None
