@@ -265,9 +265,10 @@ def request_head(
         name, value = headers[i]
         last_name, last_value = old[i]
         if value != last_value or name != last_name:
-            # isprintable: no CR or LF (nor anything else odd, which the full check then sees); a
-            # name changed, a Host given or a refused list: the whole check again
-            if lines is None or name != last_name or not lines[i] or not value.isprintable():
+            # a name changed, a Host given, a refused list or a value with CR or LF: the whole check
+            # again (the name is the checked one: the value's CR and LF are what _lines would refuse;
+            # two C-level searches, where ``isprintable`` read a request id's 36 characters one by one)
+            if lines is None or name != last_name or not lines[i] or "\r" in value or "\n" in value:
                 fresh = True
             else:
                 # in place: _LAST is replaced below whatever the outcome, so a half-updated list is
