@@ -21,9 +21,9 @@ from krakenpy.telemetry.gotime import go_duration
 
 __all__ = ["GinEntry", "GinRender", "gin_renderer"]
 
-#: ``(end, status, latency_ns, client_ip, method, target, error)``: end in Unix seconds, or in
+#: ``(end, status, latency_ns, client_ip, method, target, error)``: end in Unix nanoseconds, or in
 #: ``perf_counter_ns`` for a renderer built with ``monotonic_ns=True``
-GinEntry = tuple[float, int, int, str, str, str, "str | None"]
+GinEntry = tuple[int, int, int, str, str, str, "str | None"]
 GinRender = Callable[[Sequence[GinEntry]], bytes]
 
 _NUM: Final = tuple(str(i) for i in range(1000))
@@ -54,6 +54,8 @@ _MS_PAD: Final = _padded(_MS)
 #: for "<ms>.<k><tail>ms": the suffix is 4 characters (".ddd") + the tail's
 _TAIL_PAD: Final = _padded(tuple("...." + f for f in _FRAC_MS))
 _METHOD: Final = {m: f"{m:<7}" for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT")}
+#: how far inside a second's ends a monotonic reading is taken as in it without the float formula (ns)
+_MARGIN: Final = 10_000
 #: client addresses whose padded form is kept (a bounded cache: the same clients come back)
 _IP_CACHE: Final = 1024
 
@@ -74,14 +76,23 @@ def took_text(ns: int) -> str:
     return go_duration(ns)
 
 
+def _window(second: int, offset: float) -> tuple[int, int]:
+    """The ``perf_counter_ns`` readings that certainly fall in the Unix ``second`` with ``offset``
+    between the clocks: :data:`_MARGIN` inside its two ends by the float formula (whose rounding is
+    ~0.25 µs at today's Unix times), so a reading between the window and an end is computed anew."""
+    return int((second - offset) * 1e9) + _MARGIN, int((second + 1 - offset) * 1e9) - _MARGIN
+
+
 def gin_renderer(*, monotonic_ns: bool = False) -> GinRender:
-    """A renderer of gin lines (it keeps the current second's time text between batches). With
-    ``monotonic_ns`` the entries' end is a ``perf_counter_ns`` reading (the edge's own clock: no wall
-    clock read per request), turned into Unix time with the offset between the clocks read once per
-    batch, i.e. within the loop tick of the request, so a clock step never skews more than a batch."""
-    scale = 1e-9 if monotonic_ns else 1.0
+    """A renderer of gin lines (it keeps the current second's time text between batches). The
+    entries' end is in nanoseconds: Unix time (``time.time_ns()``), or with ``monotonic_ns`` a
+    ``perf_counter_ns`` reading (the edge's own clock: no wall clock read per request), turned into
+    Unix time with the offset between the clocks read once per batch, i.e. within the loop tick of the
+    request, so a clock step never skews more than a batch. A line's second is found by comparing its
+    end with the current second's range as integers: no float made per line (~0.5 k instructions a
+    line, compiled, 2026-12-02)."""
     stamp_layout = "%Y/%m/%d - %H:%M:%S"
-    first = 1.0  # [first, first + 1): the second whose text is in ``head``
+    current = -1  # the Unix second whose text is in ``head``
     head = ""
     localtime = time.localtime
     strftime = time.strftime
@@ -90,31 +101,43 @@ def gin_renderer(*, monotonic_ns: bool = False) -> GinRender:
     def lines(entries: Sequence[GinEntry], plain: bool, micro: tuple[str, ...]) -> list[str] | None:
         """The batch's lines; with ``plain`` (every target plain ASCII) ``None`` as soon as another
         field is not ASCII (the caller then renders again without that assumption)."""
-        nonlocal first, head
+        nonlocal current, head
         out: list[str] = []
-        append = out.append
         offset = time.time() - time.perf_counter_ns() * 1e-9 if monotonic_ns else 0.0
-        last = first + 1.0
+        # [low, high): the ends that fall in ``current`` (with this batch's offset)
+        if current < 0:
+            low, high = 1, 0
+        elif monotonic_ns:
+            low, high = _window(current, offset)
+        else:
+            low, high = current * 1_000_000_000, (current + 1) * 1_000_000_000
         for clock, status, ns, ip, method, target, error in entries:
-            end = clock * scale + offset
-            if not first <= end < last:
-                second = int(end)
-                head = f"[GIN] {strftime(stamp_layout, localtime(second))} | "
-                first = float(second)
-                last = first + 1.0
-            # took_text's usual cases inline, already padded to 13 columns: no call per line
+            if not low <= clock < high:
+                second = int(clock * 1e-9 + offset) if monotonic_ns else clock // 1_000_000_000
+                if second != current:
+                    head = f"[GIN] {strftime(stamp_layout, localtime(second))} | "
+                    current = second
+                if monotonic_ns:
+                    low, high = _window(second, offset)
+                else:
+                    low, high = second * 1_000_000_000, (second + 1) * 1_000_000_000
+            # took_text's usual cases inline, already padded to 13 columns: no call per line; its
+            # pieces go into the line's f-string as they are (each ``+`` was a string made per line)
             if 1_000 <= ns < 1_000_000:
                 us = ns // 1_000
                 frac = ns - us * 1_000
-                took = _US_PAD[frac][us] + micro[frac]
+                took, unit, tail_ms = _US_PAD[frac][us], micro[frac], ""
             elif 1_000_000 <= ns < 1_000_000_000:
                 ms = ns // 1_000_000
                 rest = ns - ms * 1_000_000
                 k = rest // 1_000
                 tail = rest - k * 1_000
-                took = _TAIL_PAD[tail][ms] + _DOT3[k] + _FRAC_MS[tail] if tail else _MS_PAD[k][ms] + _MS[k]
+                if tail:
+                    took, unit, tail_ms = _TAIL_PAD[tail][ms], _DOT3[k], _FRAC_MS[tail]
+                else:
+                    took, unit, tail_ms = _MS_PAD[k][ms], _MS[k], ""
             else:
-                took = took_text(ns).rjust(13)  # (no "µ" outside the microsecond range)
+                took, unit, tail_ms = took_text(ns).rjust(13), "", ""  # (no "µ" outside the microsecond range)
             padded = ips.get(ip)
             if padded is None:
                 if not ip.isascii():
@@ -132,13 +155,13 @@ def gin_renderer(*, monotonic_ns: bool = False) -> GinRender:
                     return None
                 verb = f"{method:<7}"
             if plain or (target.isascii() and target.isprintable() and '"' not in target and "\\" not in target):
-                append(f'{head}{code} | {took} | {padded} | {verb}  "{target}"\n')
+                out.append(f'{head}{code} | {took}{unit}{tail_ms} | {padded} | {verb}  "{target}"\n')
             else:
-                append(f"{head}{code} | {took} | {padded} | {verb}  {go_quote(target)}\n")
+                out.append(f"{head}{code} | {took}{unit}{tail_ms} | {padded} | {verb}  {go_quote(target)}\n")
             if error is not None:
                 if plain and not error.isascii():
                     return None
-                append(f"Error #01: {error}\n")
+                out.append(f"Error #01: {error}\n")
         return out
 
     def render(entries: Sequence[GinEntry]) -> bytes:

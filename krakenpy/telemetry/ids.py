@@ -36,7 +36,10 @@ class CounterIds:
         self._block: Iterator[str] | None = None
         self._fresh = False
         self.reseed()
-        self.take: Callable[[], str] = chain.from_iterable(self._blocks()).__next__
+        #: the ids as an iterator: compiled code asks it with ``next()`` (a C slot call), where ``take``,
+        #: a method wrapper, builds an argument tuple per call (~0.5 k instructions, 2026-12-02)
+        self.ids: Iterator[str] = chain.from_iterable(self._blocks())
+        self.take: Callable[[], str] = self.ids.__next__
         # workers are forked from the supervisor: each must draw its own prefix, or they would share ids
         os.register_at_fork(after_in_child=self.reseed)
 

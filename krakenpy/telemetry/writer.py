@@ -150,17 +150,28 @@ class LineWriter:
         if not runs:
             data = b"".join(buffer)  # type: ignore[arg-type]
         else:
+            # a loop, not a generator expression: compiled, a generator is an object and a call per item
+            parts: list[bytes] = []
             try:
-                data = b"".join(item if isinstance(item, bytes) else item[0](item[1]) for item in buffer)
+                for item in buffer:
+                    if isinstance(item, bytes):
+                        parts.append(item)
+                    else:
+                        parts.append(item[0](item[1]))
             except Exception:  # a renderer that fails loses its batch, never the process
                 self.dropped += count
                 return
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
         try:
             if self._fd is not None:
-                view = memoryview(data)
-                while view:
-                    written = os.write(self._fd, view)
-                    view = view[written:]
+                # one write takes the batch but for a short write (a pipe's buffer full): no view
+                # made and sliced unless one happens
+                written = os.write(self._fd, data)
+                if written < len(data):
+                    view = memoryview(data)[written:]
+                    while view:
+                        written = os.write(self._fd, view)
+                        view = view[written:]
             elif self._stream is not None:
                 self._stream.write(data.decode("utf-8", "replace"))
                 self._stream.flush()

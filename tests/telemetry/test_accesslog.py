@@ -71,7 +71,7 @@ def test_gin_renderer_latency_text_is_go_duration() -> None:
     from krakenpy.telemetry.gotime import go_duration
 
     render = gin_renderer()
-    end = time.mktime((2024, 5, 30, 19, 8, 7, 0, 0, -1))
+    end = int(time.mktime((2024, 5, 30, 19, 8, 7, 0, 0, -1))) * 10**9
     edges = [0, 1, 999, 1_000, 1_001, 1_450, 999_999, 1_000_000, 1_000_450, 1_120_000, 143_655_729, 999_999_999]
     cases = edges + [1_000_000_000, 59_999_999_999, 60_000_000_000] + [7**k for k in range(4, 13)]
     for ns in cases:
@@ -102,7 +102,7 @@ def test_gin_renderer_batch_matches_gins_layout_line_by_line() -> None:
     from krakenpy.telemetry.gotime import go_duration
 
     rng = random.Random(14)
-    end = time.mktime((2024, 5, 30, 19, 8, 7, 0, 0, -1))
+    end = int(time.mktime((2024, 5, 30, 19, 8, 7, 0, 0, -1))) * 10**9
     targets = ["/a", "/p1/1?a=1", '/q"x', "/b\\c", "/é", "/t\x01", "/s\udcff", "/\xc2\xb5"]
     spans = (1_000, 1_000_000, 1_000_000_000, 100_000_000_000)
     odd = rng.random
@@ -110,7 +110,7 @@ def test_gin_renderer_batch_matches_gins_layout_line_by_line() -> None:
         # one batch: plain targets alone, or mixed with ones that need Go quoting; now and then a
         # field that is not ASCII (an unknown method, an IPv6 zone, an error text)
         pool = targets[:2] if odd() < 0.5 else targets
-        entries: list[tuple[float, int, int, str, str, str, str | None]] = []
+        entries: list[tuple[int, int, int, str, str, str, str | None]] = []
         for _ in range(rng.randint(1, 30)):
             ns = rng.randrange(rng.choice(spans))
             ip = "fe80::1%é" if odd() < 0.03 else "10.0.0.1"
@@ -135,18 +135,20 @@ def test_gin_renderer_plain_batches_match_gins_layout() -> None:
     from krakenpy.telemetry.gotime import go_duration
 
     rng = random.Random(1414)
-    base = time.mktime((2024, 5, 30, 19, 8, 7, 0, 0, -1))
+    base = int(time.mktime((2024, 5, 30, 19, 8, 7, 0, 0, -1))) * 10**9
     ranges = ((0, 1_000), (1_000, 1_000_000), (1_000_000, 1_000_000_000), (1_000_000_000, 100_000_000_000))
     render = gin_renderer()
     for _ in range(200):
         kinds = rng.sample(ranges, rng.randint(1, 4))
-        entries: list[tuple[float, int, int, str, str, str, str | None]] = []
+        entries: list[tuple[int, int, int, str, str, str, str | None]] = []
         for _ in range(rng.randint(1, 40)):
             low, high = rng.choice(kinds)
             ns = rng.randrange(low, high)
             if rng.random() < 0.1:
                 ns -= ns % 1_000  # a whole number of microseconds
-            end = base + rng.choice((0.25, 0.5, 1.75, 3.5)) if rng.random() < 0.3 else base + 0.5
+            # in the second, at its last nanosecond, or seconds later
+            end = base + rng.choice((250_000_000, 999_999_999, 1_750_000_000, 3_500_000_000, 10**9))
+            end = end if rng.random() < 0.3 else base + 500_000_000
             ip = rng.choice(("10.0.0.1", "2001:db8::1", f"192.168.0.{rng.randrange(256)}"))
             method = rng.choice(("GET", "POST", "DELETE", "OPTIONS"))
             status = rng.choice((200, 201, 404, 503, 0, 999))
@@ -154,7 +156,7 @@ def test_gin_renderer_plain_batches_match_gins_layout() -> None:
         expected = []
         for end, status, ns, ip, method, target, _ in entries:
             took = go_duration(ns - ns % 1_000_000_000 if ns > 60_000_000_000 else ns)
-            stamp = time.strftime("%Y/%m/%d - %H:%M:%S", time.localtime(int(end)))
+            stamp = time.strftime("%Y/%m/%d - %H:%M:%S", time.localtime(end // 10**9))
             expected.append(f'[GIN] {stamp} | {status:3d} | {took:>13} | {ip:>15} | {method:<7}  "{target}"\n')
         assert render(entries).decode() == "".join(expected)
 
@@ -179,3 +181,38 @@ def test_gin_renderer_monotonic_batch_across_seconds_keeps_order(monkeypatch: py
         "2024/05/30 - 19:08:07",
     ]
     assert all(GIN.match(line) for line in text.splitlines())
+
+
+def test_gin_renderer_monotonic_seconds_near_their_ends_match_the_float_formula(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A monotonic end's second is found by integer comparison with the current second's range: ends
+    at and around each second's first nanosecond get the second of ``int(end * 1e-9 + offset)``,
+    in one batch or in several, and after the offset between the clocks moved between batches."""
+    import random
+
+    from krakenpy.telemetry.ginline import gin_renderer
+
+    rng = random.Random(10)
+    wall = time.mktime((2024, 5, 30, 19, 8, 7, 0, 0, -1)) + 0.3
+    now = 10**13 + 123_456_789
+    monkeypatch.setattr(time, "time", lambda: wall)
+    monkeypatch.setattr(time, "perf_counter_ns", lambda: now)
+    render = gin_renderer(monotonic_ns=True)
+    for step in (0.0, 0.5, 0.123456789, 0.0):  # the wall clock moved against the monotonic one
+        wall += step
+        offset = wall - now * 1e-9
+        clocks = []
+        for k in (-2, -1, 0, 1):
+            start = int((int(wall) + k - offset) * 1e9)  # about where second k begins
+            deltas = (-20_000, -10_001, -10_000, -300, -1, 0, 1, 300, 9_999, 10_000, 20_000)
+            clocks += [start + d for d in deltas]
+        clocks.sort()
+        expected = [time.strftime("%Y/%m/%d - %H:%M:%S", time.localtime(int(c * 1e-9 + offset))) for c in clocks]
+        assert len(set(expected)) == 5  # the test's ends do cross four seconds' starts
+        got: list[str] = []
+        while len(got) < len(clocks):  # batches of random sizes
+            size = rng.randint(1, 9)
+            batch = [(c, 200, 1_500, "10.0.0.1", "GET", "/x", None) for c in clocks[len(got) : len(got) + size]]
+            got += [line[6:27] for line in render(batch).decode().splitlines()]
+        assert got == expected

@@ -163,3 +163,37 @@ async def test_line_writer_interval_can_be_changed_at_run_time(tmp_path: Path, m
     assert handle.when() - asyncio.get_running_loop().time() > 20.0  # not 0.02
     writer.close()
     assert path.read_bytes() == b"a\nb\n"
+
+
+@pytest.mark.parametrize("step", [1, 7, 4096])
+async def test_line_writer_short_writes_continue_where_they_stopped(step: int) -> None:
+    """A destination that takes part of a batch per call (a pipe's buffer full) gets the rest, in order:
+    the first ``write`` takes the batch's bytes, a view is made only after a short one."""
+    read_fd, write_fd = os.pipe()
+    writer = LineWriter(write_fd)
+    real_write = os.write
+    calls: list[int] = []
+
+    def short(fd: int, data: bytes | memoryview) -> int:
+        calls.append(len(data))
+        return real_write(fd, bytes(data[:step]))
+
+    def render(records: list[str]) -> bytes:
+        return "".join(f"{r}\n" for r in records).encode()
+
+    expected = b"".join(b"line %d\n" % i for i in range(20)) + b"r0\nr1\n"
+    os.write = short  # type: ignore[assignment]
+    try:
+        for i in range(20):
+            writer.write(b"line %d\n" % i)
+        writer.entry(render, "r0")
+        writer.entry(render, "r1")
+        writer.flush()  # the batch, before the loop's turn
+    finally:
+        os.write = real_write
+    assert os.read(read_fd, 65536) == expected
+    # every call after the first starts where the one before stopped
+    assert calls == [len(expected) - n * step for n in range(-(-len(expected) // step))]
+    assert writer.dropped == 0
+    os.close(read_fd)
+    os.close(write_fd)

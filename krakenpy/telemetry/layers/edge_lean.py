@@ -7,21 +7,22 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from multidict import CIMultiDict, istr
 
 from krakenpy.edge import EdgeHandler, HttpRequest, HttpResponse
 from krakenpy.errors import Rejection
 from krakenpy.telemetry.audit import EDGE_DENY
-from krakenpy.telemetry.exchange import CURRENT, EXCHANGE, Exchange, new_request_id, valid_request_id
+from krakenpy.telemetry.exchange import CURRENT, EXCHANGE, REQUEST_IDS, Exchange, valid_request_id
 from krakenpy.telemetry.ginline import GinRender
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.writer import LineWriter
 
 __all__ = ["EdgeParts", "abandoned", "edge_parts", "gone_line", "lean_handler"]
 
-_perf_ns = time.perf_counter_ns
+#: ``Final``: compiled, a C static (a module global is a dict lookup per read, two per request)
+_perf_ns: Final = time.perf_counter_ns
 
 
 class EdgeParts(NamedTuple):
@@ -94,7 +95,7 @@ def lean_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | Non
         rid = ""
         if rid_key is not None:
             incoming = request.headers.get(rid_key) if trust_id else None
-            rid = exchange.request_id = incoming if incoming and valid_request_id(incoming) else new_request_id()
+            rid = exchange.request_id = incoming if incoming and valid_request_id(incoming) else next(REQUEST_IDS)
         request.context[EXCHANGE] = exchange
         token = CURRENT.set(exchange)
         path = request.path

@@ -83,6 +83,26 @@ async def test_access_log_request_id_honoured_or_replaced(served, upstream) -> N
     assert UUID.match(bad.headers["X-Request-Id"])
 
 
+async def test_access_log_generated_ids_come_from_the_process_counter(served, upstream) -> None:  # type: ignore[no-untyped-def]
+    """The default edge layer draws its ids from the counter ``new_request_id`` reads (one iterator,
+    asked with ``next()`` there): in call order, never one id twice, the one forwarded the one returned."""
+    from krakenpy.telemetry.exchange import new_request_id
+
+    seen: list[web.Request] = []
+    base = await upstream(recording_app(seen))
+    s = await served(doc([{"endpoint": "/a", "backend": [{"host": [base], "url_pattern": "/"}]}]))
+    ids = [new_request_id()]
+    for _ in range(3):
+        resp = await s.client.get("/a")
+        ids.append(resp.headers["X-Request-Id"])
+        ids.append(new_request_id())
+    assert [r.headers["X-Request-Id"] for r in seen] == ids[1::2]
+    # one prefix, the 48-bit counter's last group one further each time (no reseed in between)
+    assert len({i[:24] for i in ids}) == 1
+    counts = [int(i[24:], 16) for i in ids]
+    assert counts == list(range(counts[0], counts[0] + len(ids)))
+
+
 _METRICS = {"telemetry/metrics": {"listen_address": "127.0.0.1:0", "collection_time": "1h"}}
 
 
