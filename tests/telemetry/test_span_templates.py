@@ -10,7 +10,9 @@ from typing import Any
 import orjson
 import pytest
 
+from krakenpy.compiled import status
 from krakenpy.telemetry.otlp import spans_body
+from krakenpy.telemetry.trace import templates
 from krakenpy.telemetry.trace.spans import (
     CLIENT,
     INTERNAL,
@@ -213,8 +215,13 @@ def test_span_templates_usual_client_span_is_what_the_dict_encoding_writes() -> 
         -1_700_000_000_000_000_000,
     ],
 )
-def test_span_templates_write_every_time_as_its_decimal_text(at: int) -> None:
-    # the times of 19 digits are written from digit tables, four at a time: the same text as str()
+def test_span_templates_write_every_time_as_its_decimal_text(at: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the times of 19 digits are written from digit tables, four at a time, when compiled (interpreted,
+    # str() is cheaper: the tables are tried here by setting the switch): the same text as str()
+    compiled = "krakenpy.telemetry.trace.templates" in status()[0]
+    assert templates._NATIVE is compiled
+    if not compiled:
+        monkeypatch.setattr(templates, "_NATIVE", True)
     server = ServerTemplate(SpanShape({"krakend.stage": "global"}))
     record = (
         server,

@@ -74,11 +74,12 @@ def _time(ns: Any) -> str:
     time) is written from tables, four digits at a time: compiled, four divisions, five table reads
     and one string built (mypyc's ``str()`` of a machine word divides by ten per digit and cost ~630
     instructions with the call, 11 times a P1 request, 2026-12-02); any other ``int`` as mypyc
-    formats it, anything else as ``str()`` writes it, in both builds."""
+    formats it, anything else as ``str()`` writes it, in both builds. Interpreted, ``str()`` is one C
+    call where the tables take ~60 opcodes: the tables only when compiled (:data:`_NATIVE`)."""
     if type(ns) is int:
         value: int = ns
         # bounds that are machine words to mypyc (a tagged int under 2**62: no big-number compare)
-        if 1_000_000_000_000_000_000 <= value < 4_000_000_000_000_000_000:
+        if _NATIVE and 1_000_000_000_000_000_000 <= value < 4_000_000_000_000_000_000:
             high = value // 10_000_000_000_000_000
             mid = value // 1_000_000_000_000 % 10_000
             low = value % 1_000_000_000_000
@@ -88,6 +89,10 @@ def _time(ns: Any) -> str:
             )
         return str(value)
     return str(ns)
+
+
+#: whether this module runs compiled (mypyc makes its functions built-in functions): a C static there
+_NATIVE: Final = type(_json).__name__ == "builtin_function_or_method"
 
 
 def end_batch() -> None:
