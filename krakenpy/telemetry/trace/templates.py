@@ -64,35 +64,15 @@ def _json(text: Any) -> str:
     return found
 
 
-#: the decimal texts of 0..999 and 0..9999 with their leading zeros (span times, see :func:`_time`)
-_DEC3: Final = tuple(f"{i:03d}" for i in range(1000))
-_DEC4: Final = tuple(f"{i:04d}" for i in range(10000))
-
-
 def _time(ns: Any) -> str:
-    """A span time as text. A Unix time in nanoseconds of 19 digits (2001-09-09 to 2096: every span
-    time) is written from tables, four digits at a time: compiled, four divisions, five table reads
-    and one string built (mypyc's ``str()`` of a machine word divides by ten per digit and cost ~630
-    instructions with the call, 11 times a P1 request, 2026-12-02); any other ``int`` as mypyc
-    formats it, anything else as ``str()`` writes it, in both builds. Interpreted, ``str()`` is one C
-    call where the tables take ~60 opcodes: the tables only when compiled (:data:`_NATIVE`)."""
+    """A span time as text. Compiled, an ``int`` (what every layer records) is formatted by mypyc as a
+    machine word (~540 instructions) where ``str()`` of an ``Any`` took CPython's general conversion
+    with a scratch number and signal checks (~700 and more, 11 times a P1 request, 2026-12-02);
+    anything else as ``str()`` writes it, in both builds."""
     if type(ns) is int:
         value: int = ns
-        # bounds that are machine words to mypyc (a tagged int under 2**62: no big-number compare)
-        if _NATIVE and 1_000_000_000_000_000_000 <= value < 4_000_000_000_000_000_000:
-            high = value // 10_000_000_000_000_000
-            mid = value // 1_000_000_000_000 % 10_000
-            low = value % 1_000_000_000_000
-            return (
-                f"{_DEC3[high]}{_DEC4[mid]}{_DEC4[low // 100_000_000]}{_DEC4[low // 10_000 % 10_000]}"
-                f"{_DEC4[low % 10_000]}"
-            )
         return str(value)
     return str(ns)
-
-
-#: whether this module runs compiled (mypyc makes its functions built-in functions): a C static there
-_NATIVE: Final = type(_json).__name__ == "builtin_function_or_method"
 
 
 def end_batch() -> None:
