@@ -69,7 +69,7 @@ run: install
 
 # `make test`: first, on one core, the compiled wheel is built as `pip install .` builds it for users
 # where a C compiler is present (from an sdist of a copy of the sources, never an in-place build;
-# tests/wheel_build.py; ~4 CPU minutes of mypyc for 54 modules) while, on the other, the hot subset
+# tests/wheel_build.py; ~4 CPU minutes of mypyc for 56 modules) while, on the other, the hot subset
 # runs on the pure-Python build. Then that wheel's extensions are copied into the checkout (the same
 # files an in-place `make compile` writes: one compile instead of two) and the whole suite runs on the
 # compiled hot path, its packaging test installing that wheel into a fresh venv; the conformance

@@ -78,6 +78,8 @@ _POLICIES = ["req_method == 'GET'", "!hasQuerystring('debug')"]
 _JWT_ENV = "KRAKENPY_BENCH_JWT"
 #: the log writer's batch interval in the ``--drive`` child (``--writer-interval``)
 _INTERVAL_ENV = "KRAKENPY_BENCH_WRITER_INTERVAL"
+#: the OTLP exporter's span interval in the ``--drive`` child (``--span-interval``)
+_SPAN_INTERVAL_ENV = "KRAKENPY_BENCH_SPAN_INTERVAL"
 #: the ``--drive`` child's number of client connections (``--clients``; server modes)
 _CLIENTS_ENV = "KRAKENPY_BENCH_CLIENTS"
 
@@ -368,6 +370,12 @@ def main() -> None:
         help="the log writer's batch interval in the measured process (valgrind slows a request ~100x: "
         "20 gives the batches a worker writes in the default 0.02 s at real speed)",
     )  # fmt: skip
+    parser.add_argument(
+        "--span-interval", type=float, metavar="S",
+        help="the OTLP exporter's span interval in the measured process (default 0.5 s: under valgrind, "
+        "~100x slower, a post leaves every few requests with a few dozen spans; 50 lets the batches "
+        "fill to the 512 spans a worker posts at real speed)",
+    )  # fmt: skip
     parser.add_argument("--opcodes", type=int, metavar="N", help="the Python-level split over N requests, no valgrind")
     parser.add_argument("--drive", nargs=2, metavar=("CONFIG", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -377,6 +385,12 @@ def main() -> None:
         from krakenpy.telemetry import writer
 
         writer.INTERVAL = float(os.environ[_INTERVAL_ENV])
+    if args.span_interval is not None:
+        os.environ[_SPAN_INTERVAL_ENV] = str(args.span_interval)  # the --drive children inherit it
+    if os.environ.get(_SPAN_INTERVAL_ENV):
+        from krakenpy.telemetry import export
+
+        export.SPAN_INTERVAL = float(os.environ[_SPAN_INTERVAL_ENV])  # type: ignore[misc]
     if args.drive:
         sys.stdout = open(os.devnull, "w")  # the access log goes nowhere
         name, n = args.drive[0], int(args.drive[1])

@@ -55,6 +55,7 @@ HOT_MODULES = (
     "krakenpy.telemetry.writer",
     "krakenpy.telemetry.layers.edge_lean",
     "krakenpy.telemetry.layers.edge_metered",
+    "krakenpy.telemetry.layers.edge_traced",
     "krakenpy.telemetry.layers.endpoint",
     "krakenpy.telemetry.layers.backend",
     "krakenpy.telemetry.layers.client",

@@ -169,9 +169,18 @@ class OtlpExporter:
             await channel.close()
         self._channels.clear()
 
-    async def flush(self) -> None:
-        """Export every span waiting now."""
+    async def flush(self, whole: bool = False) -> None:
+        """Export every span waiting now; with ``whole`` (a wake-up at ``BATCH`` spans), only whole
+        batches, the rest left at the head of the buffer for the next one: woken at 512 spans, the
+        loop found the few a request added meanwhile and posted them alone, a second request to the
+        collector per wake (half the posts of a ``p1-traces`` count went so, 2026-12-02; the few
+        spans' own post was too cheap for the count to show beyond its noise)."""
         spans = self.buffer.drain()
+        if whole and len(spans) > BATCH:
+            cut = len(spans) - len(spans) % BATCH
+            if cut < len(spans):
+                self.buffer.spans[:0] = spans[cut:]  # no await since the drain: nothing added between
+                spans = spans[:cut]
         while spans:
             batch, spans = spans[:BATCH], spans[BATCH:]
             # OTLP/JSON text written straight from the span records (protobuf is made from it)
@@ -203,15 +212,17 @@ class OtlpExporter:
 
     async def _span_loop(self) -> None:
         while True:
+            woken = False
             try:
                 # a deadline on this task, not wait_for's task and future around the wait
                 async with asyncio.timeout(SPAN_INTERVAL):
                     await self._wake.wait()
+                woken = True
             except TimeoutError:
                 pass
             self._wake.clear()
             try:
-                await self.flush()
+                await self.flush(whole=woken)
             except Exception as exc:  # export goes on with the next batch
                 self._failures.once(_WRITER, f"a span batch lost: {type(exc).__name__}")
 

@@ -197,3 +197,45 @@ def test_span_templates_usual_client_span_is_what_the_dict_encoding_writes() -> 
         (server, *_head(7), "POST", "/a", "/a", "gw", "ua", "10.0.0.1", 5, "", 201, 0),
     ]
     assert _written(records) == [_expected(span_of(r)) for r in records]
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        1_000_000_000_000_000_000,  # 2001-09-09
+        1_700_000_000_000_000_007,  # zeros inside
+        1_764_650_123_456_789_012,
+        3_999_999_999_999_999_999,
+        4_611_686_018_427_387_904,  # 2**62: past a tagged int (compiled)
+        999_999_999_999_999_999,  # 18 digits
+        9_300_000_000_000_000_000,  # over 2**63
+        0,
+        -1_700_000_000_000_000_000,
+    ],
+)
+def test_span_templates_write_every_time_as_its_decimal_text(at: int) -> None:
+    # compiled, an int time is formatted as a machine word (other ints as mypyc's general text): the
+    # same text as str() on both builds
+    server = ServerTemplate(SpanShape({"krakend.stage": "global"}))
+    record = (
+        server,
+        TRACE,
+        "0000000000000001",
+        None,
+        at,
+        at + 10_001,
+        0,
+        "",
+        "GET",
+        "/a",
+        "/a",
+        "gw",
+        "",
+        "",
+        None,
+        "",
+        200,
+        0,
+    )
+    span = _written([record])[0]
+    assert (span["startTimeUnixNano"], span["endTimeUnixNano"]) == (str(at), str(at + 10_001))

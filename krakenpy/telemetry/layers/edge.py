@@ -24,6 +24,7 @@ from krakenpy.telemetry.hub import FOLD_EVERY, Telemetry
 from krakenpy.telemetry.layers.audit import edge_deny
 from krakenpy.telemetry.layers.edge_lean import abandoned, lean_handler
 from krakenpy.telemetry.layers.edge_metered import metered_handler
+from krakenpy.telemetry.layers.edge_traced import traced_handler
 from krakenpy.telemetry.metrics.instruments import gin_route, unmatched_route
 from krakenpy.telemetry.metrics.slots import EdgeSlot
 from krakenpy.telemetry.trace.spans import SERVER, Span, shape_for, span_base
@@ -59,7 +60,12 @@ def edge_middleware(hub: Telemetry) -> EdgeMiddleware | None:
         return None
 
     def middleware(next_handler: EdgeHandler) -> EdgeHandler:
-        return lean_handler(hub, next_handler) or metered_handler(hub, next_handler) or _build(hub, next_handler)
+        return (
+            lean_handler(hub, next_handler)
+            or metered_handler(hub, next_handler)
+            or traced_handler(hub, next_handler)
+            or _build(hub, next_handler)
+        )
 
     return middleware
 

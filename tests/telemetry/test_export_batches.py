@@ -1,0 +1,75 @@
+"""The exporter's posts: woken at ``BATCH`` spans, the span loop posts whole batches only, the few
+spans a request added meanwhile kept for the next post (they were posted alone, a second post per
+wake); the timer and an explicit flush still send every span waiting."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp.test_utils import TestServer
+
+from krakenpy.telemetry.export import BATCH, OtlpExporter, OtlpTarget
+from krakenpy.telemetry.trace.spans import SpanBuffer
+from tests.components.telemetry.otlp_receiver import Receiver
+from tests.telemetry.test_review_trace2 import _server
+
+
+def _sizes(receiver: Receiver) -> list[int]:
+    return [sum(len(s["spans"]) for r in doc["resourceSpans"] for s in r["scopeSpans"]) for doc in receiver.traces]
+
+
+async def test_export_a_wake_at_a_full_batch_posts_whole_batches() -> None:
+    receiver = Receiver()
+    server = TestServer(receiver.app(), host="127.0.0.1")
+    await server.start_server()
+    assert server.port is not None
+    buffer = SpanBuffer(limit=4 * BATCH)
+    exporter = OtlpExporter((OtlpTarget("r", "127.0.0.1", server.port, use_http=True),), buffer, None, {})
+    await exporter.start()
+    try:
+        await asyncio.sleep(0.1)  # the span loop waits (its timer restarted after a wake)
+        for i in range(BATCH + 3):  # the wake-up at BATCH, and three more before the loop runs
+            buffer.add(_server(i + 1))
+        for _ in range(40):
+            if receiver.traces:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)  # a second post, if one were sent, has arrived by now
+        assert _sizes(receiver) == [BATCH]
+        assert len(buffer.spans) == 3  # the rest waits for the next batch or the timer
+        for _ in range(100):  # the timer's flush sends them (within 0.5 s)
+            if len(receiver.traces) == 2:
+                break
+            await asyncio.sleep(0.02)
+        assert _sizes(receiver) == [BATCH, 3] and not buffer.spans
+        ids = {s["spanId"] for doc in receiver.traces for r in doc["resourceSpans"] for x in r["scopeSpans"]
+               for s in x["spans"]}  # fmt: skip
+        assert ids == {f"{i + 1:016x}" for i in range(BATCH + 3)}
+    finally:
+        await exporter.stop()
+        await server.close()
+
+
+async def test_export_flush_sends_every_span_waiting() -> None:
+    receiver = Receiver()
+    server = TestServer(receiver.app(), host="127.0.0.1")
+    await server.start_server()
+    assert server.port is not None
+    buffer = SpanBuffer(limit=4 * BATCH)
+    exporter = OtlpExporter((OtlpTarget("r", "127.0.0.1", server.port, use_http=True),), buffer, None, {})
+    try:
+        await exporter.start()
+        buffer._notify = None  # no wake-up: the explicit flush alone
+        for i in range(2 * BATCH + 5):
+            buffer.add(_server(i + 1))
+        await exporter.flush()
+        assert _sizes(receiver) == [BATCH, BATCH, 5] and not buffer.spans
+        for i in range(BATCH + 7):
+            buffer.add(_server(i + 1))
+        await exporter.flush(whole=True)  # whole batches: the rest kept at the buffer's head
+        assert _sizes(receiver)[3:] == [BATCH] and [r[2] for r in buffer.spans] == [
+            f"{i + 1:016x}" for i in range(BATCH, BATCH + 7)
+        ]
+    finally:
+        await exporter.stop()
+        await server.close()
