@@ -32,16 +32,20 @@ log = logging.getLogger("krakenpy.lua")
 #: an accessor's out-of-memory error: raised without a position (prelude.lua's ``fail``)
 _MEMERR: Final = b"not enough memory"
 #: a phase's run: the plan's calls made, an error result raised as the runtime's outcome
-Run = Callable[[], None]
+Run = Callable[[], object]
 
 
-def _phase(plan: Plan | None, outcome: Callable[[Any], Any], guard: Guard | None) -> Run | None:
+def _phase(plan: Plan | None, outcome: Callable[[Any], Any], guard: Guard | None, *, bare: bool = False) -> Run | None:
     """The run of one phase's plan (None when it does nothing), bound once per script; ``guard``: the
-    memory guard a setter's error message must pass, as Lua's guarded call of the setter asks."""
+    memory guard a setter's error message must pass, as Lua's guarded call of the setter asks. ``bare``:
+    a chunk without locals to clear is returned as it is, its caller handling :class:`Returned` and
+    :class:`Fault` (one Python call fewer per phase: ~0.2 k machine instructions compiled)."""
     if plan is None:
         return None
     if plan.chunk is not None:  # the subset's compiled chunk (krakenpy.lua.subset)
         chunk, clear = plan.chunk, plan.clear
+        if bare and not clear:
+            return chunk
 
         def run_chunk() -> None:
             try:
@@ -111,10 +115,14 @@ def setters_middleware(script: Script, setters: Setters) -> Middleware:
     # (krakenpy.lua.setters.IDS): put in place before the run, cleared after it, no scope to release;
     # the ids are bound into each step's arguments once, here (the P3 pair: -2.6 k machine instructions
     # against ids handed out per request)
-    pre = _phase(setters.pre, runtime.outcome, runtime.bindings.guard)
-    post = _phase(setters.post, runtime.outcome, runtime.bindings.guard)
+    outcome, guard = runtime.outcome, runtime.bindings.guard
+    pre = _phase(setters.pre, outcome, guard, bare=True)
+    post = _phase(setters.post, outcome, guard, bare=True)
     has_post = setters.post is not None
-    with_state = setters.post is not None and RESPONSE in setters.post.slots
+    # post puts in place only the objects its plan uses (P3-general's post: the response and its data,
+    # not the request): each object table write costs ~0.3 k machine instructions, two per object
+    used = setters.post.slots if setters.post is not None else frozenset()
+    with_request, with_state, with_data = REQUEST in used, RESPONSE in used, DATA in used
 
     def middleware(next_proxy: Proxy) -> Proxy:
         async def lua_proxy(request: Request) -> Response:
@@ -122,6 +130,10 @@ def setters_middleware(script: Script, setters: Setters) -> Middleware:
                 table[REQUEST_ID] = request
                 try:
                     pre()
+                except Returned:
+                    pass
+                except Fault as fault:
+                    outcome(fault.args[0])
                 finally:
                     table[REQUEST_ID] = None
             if not has_post:
@@ -139,18 +151,33 @@ def setters_middleware(script: Script, setters: Setters) -> Middleware:
             # what the response accessors work on; only made when post uses the response object
             state = PostState(response, error) if with_state else None
             if post is not None:
-                table[REQUEST_ID], table[STATE_ID], table[DATA_ID] = request, state, response.data
+                if with_request:
+                    table[REQUEST_ID] = request
+                if with_state:
+                    table[STATE_ID] = state
+                if with_data:
+                    table[DATA_ID] = response.data
                 try:
                     post()
-                except LuaError as exc:
-                    if error is not None and not exc.custom:
-                        log.warning("lua post script failed on a failed response (ignored): %s", exc)
+                except Returned:
+                    pass
+                except (Fault, LuaError) as caught:
+                    lua_error = caught if isinstance(caught, LuaError) else _raised(outcome, caught)
+                    if error is not None and not lua_error.custom:
+                        log.warning("lua post script failed on a failed response (ignored): %s", lua_error)
                         if failure is not None:
                             raise failure from None
                         return response
-                    raise
+                    if lua_error is caught:
+                        raise
+                    raise lua_error from None
                 finally:
-                    table[REQUEST_ID] = table[STATE_ID] = table[DATA_ID] = None
+                    if with_request:
+                        table[REQUEST_ID] = None
+                    if with_state:
+                        table[STATE_ID] = None
+                    if with_data:
+                        table[DATA_ID] = None
             if failure is not None and (state is None or not state.handled):
                 raise failure
             return response
@@ -158,6 +185,15 @@ def setters_middleware(script: Script, setters: Setters) -> Middleware:
         return lua_proxy
 
     return middleware
+
+
+def _raised(outcome: Callable[[Any], Any], fault: Fault) -> LuaError:
+    """The error ``outcome`` raises for a chunk's fault (a tuple result: it always raises)."""
+    try:
+        outcome(fault.args[0])
+    except LuaError as exc:
+        return exc
+    raise AssertionError("a fault's outcome raises")  # pragma: no cover
 
 
 REQUEST_ID: Final = IDS[REQUEST]

@@ -189,6 +189,9 @@ class Expressions:
             return ops.set_any(accessor, self.objects, self.ids[slot], args[0], args[1], where, errors), False
         if cls == b"luaTable" and method == b"get":
             return ops.get(accessor, self.objects, self.ids[slot], args[0], where, guard), True
+        if cls == b"luaTable" and method == b"set" and type(args[0]) is ops.Const and type(args[0].value) is bytes:
+            # a literal key decoded once, as luaTable's set decodes a bytes key (~0.4 k machine instructions)
+            args[0] = ops.Const(args[0].value.decode("utf-8", "replace"))
         return ops.call(accessor, self.ids[slot], args, where, guard, errors), False
 
     # expressions -------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import pytest
 from krakenpy.errors import BackendError, PipelineError
 from krakenpy.lua.errors import LuaError
 from krakenpy.lua.modifier import proxy_middleware, router_middleware
+from krakenpy.lua.setters_run import _phase
 from krakenpy.proxy.types import Request, Response
 from tests.lua.test_setters import _IN_LUA, _plan, _script
 
@@ -187,12 +188,32 @@ _CASES = [
         _POST + "d:set('a', 007 == 7); d:set('b', -0.0 == 0); d:set('c', 'é' < 'z'); d:set('d', 'a\0' > 'a')\n"
         "d:set('e', 999999999999999999 > 999999999999999998.0); d:set('f', 0.1 == 0.10000000000000001)",
     ),
+    # chunks without locals run bare (setters_run._phase): return, an accessor's error and custom_error
+    # reach the middleware's own handlers, in pre and in post; literal keys decoded once at start-up
+    (
+        "local r = request.load()\nif r:method() == 'GET' then return end\nr:headers('X-Never', 'set')",
+        "local r = response.load()\nif r:statusCode() ~= 0 then return end\nr:data():set('never', 1)",
+    ),
+    ("local r = request.load()\nif r:method() == 'GET' then r:method('a b') end", ""),
+    ("", "local r = response.load()\nif r:statusCode() ~= 0 then r:statusCode(1) end"),
+    ("", "local r = response.load()\nif r:isComplete() ~= nil then custom_error('nope', 418) end"),
+    ("", "local r = response.load(); r:data():set('clé', r:statusCode() == 200); r:data():set('', r:body())"),
 ]
 
 
 @pytest.mark.parametrize(("pre", "post"), _CASES)
 async def test_subset_runs_like_lua(pre: str, post: str) -> None:
     await _both(pre, post)
+
+
+def test_subset_bare_cases_run_without_their_wrapper() -> None:
+    # the cases above that check the bare runs: their chunks are handed to the middleware as they are
+    for pre, post in _CASES[-5:]:
+        for code, phase in ((pre, "pre"), (post, "post")):
+            if code:
+                planned = _plan(code, phase)
+                assert planned is not None and planned.chunk is not None and not planned.clear
+                assert _phase(planned, lambda result: None, None, bare=True) is planned.chunk
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,10 @@ def methods(store: Store) -> Methods:
         h: dict[str, Any] = objects[id_]
         if n < 2:
             return NEED_ARGS
-        key = k.decode("utf-8", "replace") if type(k) is bytes else string_arg(k)
+        # a str key was decoded once at start-up, by a setter plan or the subset (krakenpy.lua.setters,
+        # subset_expr) from a literal: Lua hands its strings over as bytes, never as str
+        t = type(k)
+        key = k if t is str else k.decode("utf-8", "replace") if t is bytes else string_arg(k)
         if key is None:
             return bad_arg(store, 1, "set", "string", k)
         if v is None:  # KrakenD ignores a nil value
