@@ -19,6 +19,7 @@ TELEMETRY = {
     "krakenpy.telemetry.writer",
     "krakenpy.telemetry.layers.edge_lean",
     "krakenpy.telemetry.layers.edge_metered",
+    "krakenpy.telemetry.layers.edge_traced",
     "krakenpy.telemetry.layers.endpoint",
     "krakenpy.telemetry.layers.backend",
     "krakenpy.telemetry.layers.client",

@@ -12,7 +12,7 @@ from multidict import CIMultiDict
 from krakenpy.edge import EdgeHandler, HttpRequest, HttpResponse
 from krakenpy.errors import Rejection
 from krakenpy.telemetry.audit import EDGE_DENY
-from krakenpy.telemetry.exchange import CURRENT, EXCHANGE, Exchange, new_request_id, valid_request_id
+from krakenpy.telemetry.exchange import CURRENT, EXCHANGE, REQUEST_IDS, Exchange, valid_request_id
 from krakenpy.telemetry.hub import FOLD_EVERY, Telemetry
 from krakenpy.telemetry.layers.edge_lean import abandoned, edge_parts, gone_line
 from krakenpy.telemetry.metrics.slots import EdgeSlot
@@ -57,7 +57,7 @@ def metered_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | 
         rid = ""
         if rid_key is not None:
             incoming = request.headers.get(rid_key) if trust_id else None
-            rid = exchange.request_id = incoming if incoming and valid_request_id(incoming) else new_request_id()
+            rid = exchange.request_id = incoming if incoming and valid_request_id(incoming) else next(REQUEST_IDS)
         request.context[EXCHANGE] = exchange
         token = CURRENT.set(exchange)
         path = request.path
