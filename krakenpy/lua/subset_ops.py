@@ -472,7 +472,9 @@ def if_(branches: Sequence[tuple[Expr, Stmt]], otherwise: Stmt | None) -> Stmt:
 def custom_error(args: Sequence[Expr], status: Any, content_type: Any, where: bytes) -> Stmt:
     """api.lua's ``custom_error(msg[, status[, content_type]])``; ``status`` and ``content_type`` are literals."""
     n = len(args)
-    fail_status = Fault((b"error", where + b"custom_error: the status must be an integer between 100 and 999"))
+    # the errors' payloads built once; each raise makes a new Fault: a raised exception object collects
+    # its traceback, so one object raised per request would keep every request's frames alive
+    fail_status = (b"error", where + b"custom_error: the status must be an integer between 100 and 999")
     code: int | None = None
     if status is not None:
         number = status if type(status) is int or type(status) is float else None
@@ -480,9 +482,9 @@ def custom_error(args: Sequence[Expr], status: Any, content_type: Any, where: by
             code = -1
         else:
             code = int(number)
-    ct_fault = None
+    ct_fault: tuple[bytes, bytes] | None = None
     if content_type is not None and any(c < 32 or c == 127 for c in content_type):
-        ct_fault = Fault((b"error", where + b"custom_error: control characters are not allowed in the content type"))
+        ct_fault = (b"error", where + b"custom_error: control characters are not allowed in the content type")
 
     def run() -> None:
         values = [arg() for arg in args]  # every argument is evaluated before the call
@@ -497,9 +499,9 @@ def custom_error(args: Sequence[Expr], status: Any, content_type: Any, where: by
             got = b"nil" if msg is None else b"boolean" if msg is True or msg is False else _class(msg)
             raise Fault((b"error", where + b"bad argument #1 to 'custom_error' (string expected, got " + got + b")"))
         if code == -1:
-            raise fail_status
+            raise Fault(fail_status)
         if ct_fault is not None:
-            raise ct_fault
+            raise Fault(ct_fault)
         raise Fault((b"custom", text, code, content_type))
 
     return run

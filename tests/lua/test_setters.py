@@ -273,7 +273,9 @@ def test_setters_reserved_ids_hash_apart() -> None:
 
 
 async def test_setters_release_their_objects() -> None:
-    script = _script({"pre": P3_PRE, "post": "response.load():statusCode(201); request.load():path('/y')"})
+    # the post uses the request, the response and its data: all three reserved ids are put in place
+    post = "response.load():statusCode(201); request.load():path('/y'); response.load():data():set('lua', true)"
+    script = _script({"pre": P3_PRE, "post": post})
     objects = script.runtime.objects.objects
     before = {k: v for k, v in objects.items() if v is not None}
     proxy = proxy_middleware(script)(_inner(""))
