@@ -8,17 +8,18 @@ supervisor did at start, and every worker inherited it with the fork. A child co
 and exits with it; its memory goes with it. The child is a fork where this process has one thread
 (the CLI before the supervisor's loop, the supervisor checking a reload: fork, exit and wait of a
 34 MiB process took 6–16 ms on this 2-core machine at load 8, and the child starts with the document
-parsed), else a fresh interpreter reading the document
-on its standard input (a worker's reload runs in a thread: forking a threaded process is unsafe and
-deprecated; that interpreter costs each worker's reload 0.20–0.25 s of CPU, 0.6–0.8 s of wall time at
-load 10); either way, a child that cannot answer (killed, stopped or hung past its bound, cannot
-start) means the verdict is computed here, as without isolation.
+parsed), else a fresh interpreter reading the document on its standard input (a worker's reload
+runs in a thread: forking a threaded process is unsafe and deprecated; that interpreter costs each
+worker's reload 0.20–0.25 s of CPU, 0.6–0.8 s of wall time at load 8–10); either way, a child
+that cannot answer (killed, stopped or hung past its bound, cannot start) means the verdict is
+computed here, as without isolation.
 
 The forked child takes the default action of SIGTERM, SIGINT and SIGHUP (the supervisor's handlers
 only queue a signal for its loop, which the child never runs) and leaves with ``os._exit``; the parent
 waits for it at most :data:`_FORK_TIMEOUT`, so a stopped child cannot keep the supervisor from
 acting on a SIGTERM for longer. The fresh interpreter runs with ``-P``: the working directory is not
-put first on its ``sys.path``, so a ``jsonschema_rs.py`` or ``orjson.py`` there is not imported.
+put first on its ``sys.path`` (a ``jsonschema_rs.py`` or ``orjson.py`` there is not imported), which
+holds ``PYTHONPATH`` (this package's parent folder first) and the installed packages.
 
 :func:`isolate` turns it on (``krakenpy run`` does, before loading); off, :func:`quick_valid` is the
 in-process check, as ``check`` and embedding applications use it.
