@@ -116,23 +116,43 @@ def test_quickcheck_fork_child_takes_the_default_action_of_sigterm() -> None:
     assert lines[2:] == ["reaped"]
 
 
-#: loaded by every interpreter of the gateway below (PYTHONPATH): the supervisor's forked check child
-#: stops itself while the marker file exists (a fresh interpreter's is not a fork: it does not)
+#: loaded by every interpreter of the gateways below (PYTHONPATH): the supervisor's forked check child
+#: stops itself while the file ``stop`` exists (a fresh interpreter's is not a fork: it does not); a
+#: worker's check (a fresh interpreter running the module) takes 5 s more while ``slow`` exists
 _SITECUSTOMIZE = """
-import os, signal
+import os, signal, sys, time
 from pathlib import Path
-from krakenpy.config import quickcheck
+from krakenpy.config import quickcheck, schema
 
 _parent = os.getpid()
 _in_process = quickcheck._in_process
+_validator = schema.quick_validator
 
 def _check(doc):
-    if os.getpid() != _parent and Path({marker!r}).exists():
+    if os.getpid() != _parent and Path({stop!r}).exists():
         os.kill(os.getpid(), signal.SIGSTOP)
     return _in_process(doc)
 
+def _slow_validator():
+    main = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if getattr(main, "name", "") == "krakenpy.config.quickcheck" and Path({slow!r}).exists():
+        time.sleep(5)
+    return _validator()
+
 quickcheck._in_process = _check
+schema.quick_validator = _slow_validator
 """
+
+
+def _gateway(tmp_path: Path, port: int) -> tuple[Gateway, Path]:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        _SITECUSTOMIZE.format(stop=str(tmp_path / "stop"), slow=str(tmp_path / "slow"))
+    )
+    config = write_json(tmp_path / "krakend.json", _config(port, 1))
+    pythonpath = os.pathsep.join([str(site), str(ROOT)])
+    return Gateway(config, "-w", "2", cwd=tmp_path, env={"PYTHONPATH": pythonpath}), config
 
 
 def _config(port: int, generation: int) -> dict[str, object]:
@@ -144,17 +164,11 @@ def _config(port: int, generation: int) -> dict[str, object]:
 def test_quickcheck_stopped_child_during_a_reload_does_not_hold_the_shutdown(tmp_path: Path) -> None:
     """A SIGTERM while the supervisor's reload check waits for a stopped child: the child is killed at
     the bound, and the reload is not reported as applied by the workers that drained meanwhile."""
-    marker = tmp_path / "stop-the-check"
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(_SITECUSTOMIZE.format(marker=str(marker)))
     port = free_port()
-    config = write_json(tmp_path / "krakend.json", _config(port, 1))
-    pythonpath = os.pathsep.join([str(site), str(ROOT)])
-    gateway = Gateway(config, "-w", "2", cwd=tmp_path, env={"PYTHONPATH": pythonpath})
+    gateway, config = _gateway(tmp_path, port)
     try:
         gateway.worker_pids(2)
-        marker.touch()
+        (tmp_path / "stop").touch()
         write_json(config, _config(port, 2))
         gateway.signal(signal.SIGHUP)
         gateway.wait_log(r"reload 1 \(SIGHUP\): checking")
@@ -165,6 +179,41 @@ def test_quickcheck_stopped_child_during_a_reload_does_not_hold_the_shutdown(tmp
         assert took < 20, took  # the 10 s bound, the check here, the drain
         assert "schema quick check: child" in gateway.log
         assert "reload 1: not applied, shutting down" in gateway.log
+        assert "applied by" not in gateway.log
+    finally:
+        gateway.kill()
+
+
+def _checks_of(parents: set[int]) -> list[int]:
+    """The quick-check interpreters whose parent is one of ``parents``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) in parents and b"krakenpy.config.quickcheck" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def test_quickcheck_shutdown_while_workers_check_a_reload_is_not_applied_by_0_of_0(tmp_path: Path) -> None:
+    """A SIGTERM once the workers have the reload and are checking it: those that exit on the way out
+    do not make it "applied by 0/0 workers"."""
+    port = free_port()
+    gateway, config = _gateway(tmp_path, port)
+    try:
+        workers = set(gateway.worker_pids(2).values())
+        (tmp_path / "slow").touch()
+        write_json(config, _config(port, 2))
+        gateway.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        while len(_checks_of(workers)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(_checks_of(workers)) == 2, gateway.log  # both workers are checking it
+        assert gateway.stop(timeout=30) == 0
+        assert "reload 1: shutting down before every worker had answered" in gateway.log
         assert "applied by" not in gateway.log
     finally:
         gateway.kill()
