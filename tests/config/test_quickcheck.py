@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import free_port
 from tests.server.process import Gateway, write_json
 
@@ -70,6 +72,8 @@ import orjson
 from krakenpy.config import quickcheck
 
 how = sys.argv[2]
+if sys.argv[3:] == ["polled"]:  # a system without pidfds: the wait polls
+    del os.pidfd_open
 parent = os.getpid()
 in_process = quickcheck._in_process
 here = []
@@ -102,8 +106,9 @@ except ChildProcessError:
 """
 
 
-def test_quickcheck_stopped_fork_child_is_killed_at_the_bound_and_checked_here() -> None:
-    lines = _python(_STALLED, json.dumps(_VALID), "stop", timeout=30)
+@pytest.mark.parametrize("wait", ["pidfd", "polled"])
+def test_quickcheck_stopped_fork_child_is_killed_at_the_bound_and_checked_here(wait: str) -> None:
+    lines = _python(_STALLED, json.dumps(_VALID), "stop", wait, timeout=30)
     assert [line.rsplit(" ", 1)[0] for line in lines[:2]] == ["True 1", "False 2"], lines
     assert all(1.0 <= float(line.rsplit(" ", 1)[1]) < 5.0 for line in lines[:2]), lines
     assert lines[2:] == ["reaped"]
