@@ -8,10 +8,18 @@ supervisor did at start, and every worker inherited it with the fork. A child co
 and exits with it; its memory goes with it. The child is a fork where this process has one thread
 (the CLI before the supervisor's loop, the supervisor checking a reload: fork, exit and wait of a
 34 MiB process took 6–16 ms on this 2-core machine at load 8, and the child starts with the document
-parsed), else a fresh interpreter reading the document
-on its standard input (a worker's reload runs in a thread: forking a threaded process is unsafe and
-deprecated); either way, a child that cannot answer (killed, cannot start) means the verdict is
+parsed), else a fresh interpreter reading the document on its standard input (a worker's reload
+runs in a thread: forking a threaded process is unsafe and deprecated; that interpreter costs each
+worker's reload 0.20–0.25 s of CPU, 0.6–0.8 s of wall time at load 8–10); either way, a child
+that cannot answer (killed, stopped or hung past its bound, cannot start) means the verdict is
 computed here, as without isolation.
+
+The forked child takes the default action of SIGTERM, SIGINT and SIGHUP (the supervisor's handlers
+only queue a signal for its loop, which the child never runs) and leaves with ``os._exit``; the parent
+waits for it at most :data:`_FORK_TIMEOUT`, so a stopped child cannot keep the supervisor from
+acting on a SIGTERM for longer. The fresh interpreter runs with ``-P``: the working directory is not
+put first on its ``sys.path`` (a ``jsonschema_rs.py`` or ``orjson.py`` there is not imported), which
+holds ``PYTHONPATH`` (this package's parent folder first) and the installed packages.
 
 :func:`isolate` turns it on (``krakenpy run`` does, before loading); off, :func:`quick_valid` is the
 in-process check, as ``check`` and embedding applications use it.
@@ -19,10 +27,14 @@ in-process check, as ``check`` and embedding applications use it.
 
 from __future__ import annotations
 
+import logging
 import os
+import select
+import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import orjson
@@ -35,6 +47,13 @@ VALID, INVALID = 10, 11
 _isolated: list[bool] = [False]
 #: how long a fresh interpreter gets to answer (imports ~0.1 s, the check ~0.2 s on a loaded machine)
 _SPAWN_TIMEOUT = 60.0
+#: how long a forked child gets (building the validator there: ~0.1 s, under 1 s at load 10); the
+#: supervisor waits that long at most before acting on a signal (a list: the tests shorten it)
+_FORK_TIMEOUT = [10.0]
+#: the signals whose handlers the forked child drops at once (blocked across the fork until then)
+_DEFAULTED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+log = logging.getLogger("krakenpy")
 
 
 def isolate(on: bool = True) -> None:
@@ -52,7 +71,8 @@ def quick_valid(doc: object) -> bool:
     """jsonschema-rs's verdict on ``doc``; in a child process when :func:`isolate` is on."""
     if not _isolated[0]:
         return _in_process(doc)
-    code = _forked(doc) if threading.active_count() == 1 else _spawned(doc)
+    alone = threading.active_count() == 1 and threading.current_thread() is threading.main_thread()
+    code = _forked(doc) if alone else _spawned(doc)
     if code == VALID:
         return True
     if code == INVALID:
@@ -63,21 +83,62 @@ def quick_valid(doc: object) -> bool:
 def _forked(doc: object) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
+    # blocked until the child has its default dispositions back: a SIGTERM meant for it is not run by
+    # the handler it inherited (which would only queue it for a loop the child never runs)
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFAULTED)
     try:
         pid = os.fork()
     except OSError:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         return -1
     if pid == 0:  # the child: answer and leave without running any of the parent's exit handlers
         code = -1
         try:
+            signal.set_wakeup_fd(-1)  # the parent's loop's pipe is not the child's to write
+            for signum in _DEFAULTED:
+                signal.signal(signum, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             code = VALID if _in_process(doc) else INVALID
         finally:
             os._exit(code)
+    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    return _wait(pid, _FORK_TIMEOUT[0])
+
+
+def _wait(pid: int, timeout: float) -> int:
+    """The child's exit code, or -1 once ``timeout`` has passed (the child killed and reaped)."""
+    deadline = time.monotonic() + timeout
+    try:  # readable once the child has exited: the wait wakes then, not at a polling step
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # not Linux >= 5.3: polled
+        pidfd = -1
+    pause = 0.001
     try:
-        _, status = os.waitpid(pid, 0)
-    except ChildProcessError:  # reaped by someone else's waitpid(-1): the verdict is lost
-        return -1
-    return os.waitstatus_to_exitcode(status)
+        while True:
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:  # reaped by someone else's waitpid(-1): the verdict is lost
+                return -1
+            if done:
+                return os.waitstatus_to_exitcode(status)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            if pidfd >= 0:
+                select.select([pidfd], [], [], left)
+            else:  # a pause doubling up to 10 ms: at most that added to a 10 ms–1 s check
+                time.sleep(min(pause, left))
+                pause = min(pause * 2, 0.01)
+    finally:
+        if pidfd >= 0:
+            os.close(pidfd)
+    try:
+        os.kill(pid, signal.SIGKILL)  # also ends a stopped child
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+    log.warning("schema quick check: child %d gave no answer within %g s: killed, checking here", pid, timeout)
+    return -1
 
 
 def _spawned(doc: object) -> int:
@@ -95,7 +156,9 @@ def _spawned(doc: object) -> int:
         return -1
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "krakenpy.config.quickcheck"],
+            # -P: not the working directory first on sys.path (a jsonschema_rs.py, orjson.py or
+            # krakenpy/ there would be imported and its exit code taken for the verdict)
+            [sys.executable, "-P", "-m", "krakenpy.config.quickcheck"],
             input=data,
             env=env,
             stdout=subprocess.DEVNULL,

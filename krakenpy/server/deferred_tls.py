@@ -18,12 +18,16 @@ import the HTTP parser, the streams and the exceptions from their submodules). T
 is created empty, with its ``__path__``: importing those submodules (:data:`LEAN`) does not run the
 ``__init__``; anything else runs it first, with the CA loading deferred as above: an attribute the
 package defines (``aiohttp.ClientSession``, ``from aiohttp import web``), or the import of any other
-submodule (``import aiohttp.connector``). The package is then what a plain ``import aiohttp`` makes.
+submodule (``import aiohttp.connector``; ``importlib.util.find_spec`` alone runs nothing). The package
+is then what a plain ``import aiohttp`` makes. The ``__init__`` runs once, under the import system's lock
+for the package: another thread's first use meanwhile waits for it to finish, as it would for a plain
+``import aiohttp``.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib._bootstrap
 import importlib.util
 import ssl
 import sys
@@ -33,6 +37,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
     from importlib.machinery import ModuleSpec
 
 __all__ = ["LEAN", "DeferredCAs", "import_aiohttp"]
@@ -102,50 +107,85 @@ class _DeferCAs:
             context.__dict__["_krakenpy_deferred"] = True
 
 
-class _Imported:
-    """The loader of a submodule that running the package's ``__init__`` imported meanwhile: the import
-    under way gets that module (else it would run the submodule a second time: two copies of its
-    classes, and of the connector's TLS contexts without the deferral). Not an ``importlib.abc.Loader``
-    subclass: that module imports ``importlib.resources`` (~4 ms of every start, P7)."""
+class _Completing:
+    """The loader of a submodule beyond :data:`LEAN` imported while the package's ``__init__`` has not
+    run: it runs it first, then gives the import under way the module that ``__init__`` imported (else
+    the submodule would run a second time: two copies of its classes, and of the connector's TLS
+    contexts without the deferral), or runs the submodule with its own loader. A ``find_spec`` alone
+    (``importlib.util.find_spec``) runs nothing. The module keeps its own spec and loader. Not an
+    ``importlib.abc.Loader`` subclass: that module imports ``importlib.resources`` (~4 ms of every
+    start, P7)."""
 
-    def __init__(self, module: ModuleType) -> None:
-        self.module = module
-        self.spec = module.__spec__
+    def __init__(self, lazy: _LazyPackage, real: ModuleSpec) -> None:
+        self.lazy = lazy
+        self.real = real
+        self.imported = False
 
-    def create_module(self, spec: ModuleSpec) -> ModuleType:
-        return self.module
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        self.lazy.complete()
+        module = sys.modules.get(spec.name)
+        if module is not None:  # the import system sets our spec on it: exec_module puts its own back
+            self.real, self.imported = module.__spec__ or self.real, True
+        return module
 
     def exec_module(self, module: ModuleType) -> None:
-        module.__spec__ = self.spec  # the import system set the spec that named this loader
-        module.__loader__ = self.spec.loader if self.spec is not None else None
+        module.__spec__ = self.real
+        module.__loader__ = self.real.loader
+        if not self.imported:  # a new module: the __init__ did not import this submodule
+            assert self.real.loader is not None
+            self.real.loader.exec_module(module)
 
     def load_module(self, fullname: str) -> ModuleType:  # the legacy protocol's (unused since 3.4)
-        return self.module
+        self.lazy.complete()
+        return importlib.import_module(fullname)  # the finder is gone: the usual finders import it
+
+
+def _package_lock() -> AbstractContextManager[object]:
+    """The import system's own lock for the package, as a plain ``import aiohttp`` holds it while the
+    ``__init__`` runs: re-entrant for that thread, and another thread waiting for it while it holds the
+    lock of a submodule the ``__init__`` needs (``from . import http`` in ``aiohttp.client``) is a
+    cycle the import system sees and breaks with an error, where a lock of our own would hang both.
+    Private API (3.11–3.14): a re-entrant lock of our own where it is missing."""
+    manager = getattr(importlib._bootstrap, "_ModuleLockManager", None)
+    if manager is None:
+        return _LazyPackage.fallback
+    lock: AbstractContextManager[object] = manager("aiohttp")
+    return lock
 
 
 class _LazyPackage:
     """Runs aiohttp's ``__init__`` on the package module's first use beyond :data:`LEAN`: the module's
     ``__getattr__`` (PEP 562) and a finder ahead of ``sys.meta_path`` for its other submodules. Once
-    per process, under a lock: another thread's first use meanwhile waits for it (in ``run`` the first
-    use is on the worker's loop thread, building a gateway that uses aiohttp's client)."""
+    per process, under the package's import lock (:func:`_package_lock`): both stay until the
+    ``__init__`` has finished, so another thread's first use meanwhile (``aiohttp.ClientSession``,
+    ``from aiohttp import ClientSession``) waits for it, as it would for a plain ``import aiohttp``; in
+    the thread running it, they give what the ``__init__`` has defined so far (in ``run`` the first use
+    is on the worker's loop thread, building a gateway that uses aiohttp's client)."""
 
-    _lock = threading.RLock()
+    fallback = threading.RLock()
 
     def __init__(self, module: ModuleType) -> None:
         self.module = module
         self.done = False
+        self.running = 0  # the thread running the __init__ (its ident), 0 when none
 
     def find_spec(self, name: str, path: Sequence[str] | None, target: ModuleType | None = None) -> ModuleSpec | None:
-        if not name.startswith("aiohttp.") or name.split(".")[1] in LEAN or self.done:
-            return None  # the usual finders import it
-        self.complete()
-        imported = sys.modules.get(name)
-        if imported is None:
+        if not name.startswith("aiohttp.") or name.split(".")[1] in LEAN or self.done or self.running:
+            # imported by the usual finders: the thread running the __init__ imports its submodules,
+            # and another thread's submodule import does not wait for it (nor does it in plain Python)
             return None
-        spec = importlib.util.spec_from_loader(name, _Imported(imported))
-        # the import system takes the spec of a module that appeared meanwhile from the module itself
-        # (importlib._bootstrap._find_spec): this one, until the loader's exec_module puts it back
-        imported.__spec__ = spec
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None) if finder is not self else None
+            real = find(name, path, target) if find is not None else None
+            if real is not None:
+                break
+        else:
+            return None
+        package = real.submodule_search_locations is not None
+        spec = importlib.util.spec_from_loader(name, _Completing(self, real), origin=real.origin, is_package=package)
+        assert spec is not None
+        spec.submodule_search_locations = real.submodule_search_locations
+        spec.has_location = real.has_location
         return spec
 
     def attribute(self, name: str) -> Any:
@@ -155,22 +195,39 @@ class _LazyPackage:
         if lean is not None:
             return getattr(importlib.import_module(f"aiohttp.{lean}"), name)
         self.complete()
-        return getattr(self.module, name)  # the package's own __getattr__ (if any) says what is missing
+        try:
+            return self.module.__dict__[name]
+        except KeyError:
+            pass
+        own = self.module.__dict__.get("__getattr__")
+        if self.done and own is not None and own != self.attribute:
+            return own(name)  # the package's own __getattr__ says what is missing
+        # within the __init__ (this thread): not defined yet, as in a plain import
+        raise AttributeError(f"module 'aiohttp' has no attribute {name!r}")
+
+    def settled(self) -> bool:
+        """Whether the ``__init__`` has run or is running (in the thread holding the package's lock)."""
+        return self.done or self.running != 0
 
     def complete(self) -> None:
-        """Run the package's ``__init__`` now (once; a no-op afterwards and within it)."""
-        with self._lock:
-            if self.done:
+        """Run the package's ``__init__`` now (once; a no-op afterwards and within it; another thread
+        waits for it to finish)."""
+        if self.done:
+            return
+        with _package_lock():
+            if self.settled():  # run meanwhile by another thread (waited for), or under way in this one
                 return
-            self.done = True
-            if self.module.__dict__.get("__getattr__") == self.attribute:
-                del self.module.__dict__["__getattr__"]
+            self.running = threading.get_ident()
             spec = self.module.__spec__
             assert spec is not None and spec.loader is not None
             try:
                 with _DeferCAs():
                     spec.loader.exec_module(self.module)
             finally:
+                self.done = True
+                self.running = 0
+                if self.module.__dict__.get("__getattr__") == self.attribute:
+                    del self.module.__dict__["__getattr__"]
                 if self in sys.meta_path:
                     sys.meta_path.remove(self)
 

@@ -5,6 +5,7 @@ time: a request arriving meanwhile runs once the workers have answered."""
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from typing import TYPE_CHECKING
 
@@ -57,6 +58,11 @@ class Rollout:
         except Exception:  # a bug while checking: the running configuration stays
             log.exception("reload %d refused: unexpected error while checking the configuration", number)
             return
+        if self._stop_asked():
+            # a SIGTERM that came while checking (a slow or stopped check): the workers it would be
+            # sent to are about to drain; without this, their exits read as "applied by 0/0 workers"
+            log.info("reload %d: not applied, shutting down", number)
+            return
         if self.supervisor.options.watch and isinstance(result, Candidate):
             self.watcher.add(self._files(result.config))  # new Lua sources
         if not isinstance(result, Candidate):
@@ -102,7 +108,15 @@ class Rollout:
         if not self.pending:
             self._reload_done()
 
+    def _stop_asked(self) -> bool:
+        stops = (signal.SIGTERM, signal.SIGINT)
+        return self.supervisor.stopping or any(s in stops for s in self.supervisor.signals)
+
     def _reload_done(self) -> None:
+        if self.supervisor.stopping:  # the workers still pending exited on the way out: not an answer
+            log.info("reload %d: shutting down before every worker had answered", self.attempts)
+            self.again = False
+            return
         current = sum(1 for s in self.supervisor.slots if s.pid and s.generation == self.supervisor.generation)
         took = time.monotonic() - self.started
         level = logging.INFO if current == self.supervisor.alive() else logging.WARNING

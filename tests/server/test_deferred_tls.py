@@ -128,3 +128,82 @@ def test_deferred_tls_aiohttp_package_init_runs_at_its_first_use_beyond_the_pars
     beyond them (an attribute, another submodule, ``from aiohttp import web``) runs it, CA loading
     deferred, and the package is then what ``import aiohttp`` makes."""
     assert _python(_LAZY_PACKAGE, how) == "ok"
+
+
+#: thread A's first use runs the package's __init__, held (a finder after the lazy one) at its import
+#: of aiohttp.client; threads B meanwhile ask for ClientSession: they wait for the __init__ to finish
+_RACE = """
+import sys, threading
+from krakenpy.server.deferred_tls import import_aiohttp
+import_aiohttp()
+entered, release = threading.Event(), threading.Event()
+
+class Stall:
+    def find_spec(self, name, path, target=None):
+        if name == "aiohttp.client" and not entered.is_set():
+            entered.set()
+            release.wait(30)
+        return None
+
+sys.meta_path.insert(1, Stall())
+first, results = [], []
+
+def a():
+    import aiohttp
+    first.append(aiohttp.ClientSession.__module__)
+
+def b(how):
+    try:
+        if how == "attribute":
+            import aiohttp
+            found = aiohttp.ClientSession
+        else:
+            from aiohttp import ClientSession as found
+        results.append(f"{how} {found.__module__}")
+    except Exception as exc:
+        results.append(f"{how} {type(exc).__name__}: {exc}")
+
+runner = threading.Thread(target=a)
+runner.start()
+assert entered.wait(30)
+others = [threading.Thread(target=b, args=(how,)) for how in ("attribute", "from-import")]
+for thread in others:
+    thread.start()
+for thread in others:
+    thread.join(0.5)
+waiting = sum(thread.is_alive() for thread in others)
+release.set()
+for thread in (runner, *others):
+    thread.join(30)
+print(waiting, sorted(results), first)
+"""
+
+
+def test_deferred_tls_another_thread_waits_for_the_package_init_under_way() -> None:
+    assert _python(_RACE) == "2 ['attribute aiohttp.client', 'from-import aiohttp.client'] ['aiohttp.client']"
+
+
+#: find_spec of a submodule beyond LEAN while the package is lazy: the submodule's own spec, nothing
+#: run; imported afterwards (by the __init__, or alone), each module keeps its own spec and loader
+_FIND_SPEC = """
+import importlib.util, sys
+from krakenpy.server.deferred_tls import import_aiohttp
+import_aiohttp()
+found = importlib.util.find_spec("aiohttp.connector")
+package = vars(sys.modules["aiohttp"])
+print(found.origin.endswith("connector.py"), "aiohttp.connector" in sys.modules, "__version__" in package)
+import aiohttp.connector as c, aiohttp.web as w
+for module in (c, w):
+    spec = module.__spec__
+    print(module.__name__, spec.origin == module.__file__, type(spec.loader).__name__, module.__loader__ is spec.loader)
+print(importlib.util.find_spec("aiohttp.connector") is c.__spec__)
+"""
+
+
+def test_deferred_tls_find_spec_of_a_submodule_leaves_its_own_spec() -> None:
+    assert _python(_FIND_SPEC).splitlines() == [
+        "True False False",
+        "aiohttp.connector True SourceFileLoader True",
+        "aiohttp.web True SourceFileLoader True",
+        "True",
+    ]
