@@ -143,9 +143,10 @@ async def test_server_grpc_timeout_shortens_the_deadline(gateway: Start, flights
     await _call(client.port, flights_pb, _find(flights_pb), timeout=2.0)
     await _call(client.port, flights_pb, _find(flights_pb))
     # the client's grpc-timeout (2 s) is the backend call's deadline when sooner than the gateway's 10 s
+    # (about 2 s: gRPC's core rounds a grpc-timeout up, 2.0086 s seen on a loaded machine)
     short, long = flights_server.time_left
     assert short is not None and long is not None
-    assert short <= 2.0 < 9.0 < long
+    assert short <= 2.1 < 9.0 < long
 
 
 async def test_server_cli_serves_grpc_and_http(tmp_path: Path, flights_pb: Path, flights_server: Any) -> None:
