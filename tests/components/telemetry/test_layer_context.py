@@ -1,0 +1,100 @@
+"""The telemetry layers' context variables (``CURRENT``, ``TIMING``), set and reset through methods
+bound once at import (branch ``metrics2``): each call sees its own value, and the caller's value is
+back after it, whether the call answered, failed or was cancelled."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from krakenpy.backends.client import UpstreamResponse
+from krakenpy.backends.conntiming import TIMING, CallTiming
+from krakenpy.config.build import build_service
+from krakenpy.edge import HttpRequest, HttpResponse
+from krakenpy.telemetry.exchange import CURRENT, Exchange
+from krakenpy.telemetry.hub import Telemetry
+from krakenpy.telemetry.layers.client import client_middleware
+from krakenpy.telemetry.layers.edge_metered import metered_handler
+from krakenpy.telemetry.metrics.instruments import ClientMetrics, ServerMetrics
+from krakenpy.telemetry.metrics.registry import Registry
+
+
+def _client_layer() -> object:
+    service = build_service(
+        {"version": 3, "endpoints": [{"endpoint": "/a", "backend": [{"host": ["http://h"], "url_pattern": "/u"}]}]}
+    )
+    endpoint = service.endpoints[0]
+    hub = Telemetry(registry=Registry())
+    assert hub.registry is not None
+    hub.client_metrics = ClientMetrics(hub.registry, detailed=True)  # a CallTiming per call (TIMING set)
+    layer = client_middleware(hub, endpoint, endpoint.backends[0])
+    assert layer is not None
+    return layer
+
+
+@pytest.mark.parametrize("outcome", ["answer", "fail", "cancel"])
+async def test_layer_context_client_sets_and_resets_timing(outcome: str) -> None:
+    layer = _client_layer()
+    seen: list[object] = []
+
+    async def upstream(method: str, url: str, headers: list[tuple[str, str]], body: bytes | None) -> UpstreamResponse:
+        seen.append(TIMING.get())
+        await asyncio.sleep(0)
+        if outcome == "fail":
+            raise OSError("refused")
+        if outcome == "cancel":
+            raise asyncio.CancelledError
+        return UpstreamResponse(200, (), b"{}", "application/json")
+
+    outer = CallTiming()
+    token = TIMING.set(outer)
+    exchange = Exchange()
+    current = CURRENT.set(exchange)
+    try:
+        call = layer(upstream)  # type: ignore[operator]
+        if outcome == "answer":
+            assert (await call("GET", "http://h/u", [], None)).status == 200
+        else:
+            with pytest.raises(OSError if outcome == "fail" else asyncio.CancelledError):
+                await call("GET", "http://h/u", [], None)
+        # the call ran with its own timing; the caller's is back after it
+        assert len(seen) == 1 and isinstance(seen[0], CallTiming) and seen[0] is not outer
+        assert TIMING.get() is outer
+        assert CURRENT.get() is exchange
+    finally:
+        CURRENT.reset(current)
+        TIMING.reset(token)
+
+
+@pytest.mark.parametrize("fails", [False, True])
+async def test_layer_context_metered_edge_sets_and_resets_current(fails: bool) -> None:
+    hub = Telemetry(registry=Registry())
+    assert hub.registry is not None
+    hub.server_metrics = ServerMetrics(hub.registry)
+    seen: list[Exchange | None] = []
+
+    async def inner(request: HttpRequest) -> HttpResponse:
+        seen.append(CURRENT.get())
+        await asyncio.sleep(0)
+        if fails:
+            raise ConnectionResetError("client went away")
+        return HttpResponse(200, CIMultiDict(), b"{}")
+
+    handle = metered_handler(hub, inner)
+    assert handle is not None
+    outer = Exchange()
+    token = CURRENT.set(outer)
+    try:
+        headers = CIMultiDictProxy(CIMultiDict({"Host": "gw"}))
+        request = HttpRequest("GET", "/a", "", headers, remote="127.0.0.1", host="gw")
+        if fails:
+            with pytest.raises(ConnectionResetError):
+                await handle(request)
+        else:
+            assert (await handle(request)).status == 200
+        assert len(seen) == 1 and isinstance(seen[0], Exchange) and seen[0] is not outer
+        assert CURRENT.get() is outer
+    finally:
+        CURRENT.reset(token)
