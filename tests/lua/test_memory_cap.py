@@ -335,6 +335,14 @@ async def test_memory_cap_setter_message_near_the_cap_fails_with_the_memory_erro
         with pytest.raises(PipelineError) as full:
             await run(request())
         assert (str(full.value), full.value.status) == ("lua: not enough memory", 500)
+        # room for the message once (Lua's guarded call hands it over), not for prelude.lua's fail(),
+        # which copies it again behind the script's position: the VM fails there too
+        clear()
+        fill(b"x" * (_OWN_CAP - lua.get_memory_used() - len(message) - STRING_OVERHEAD - 512))
+        assert setter(id_, 2, *args)[:2] == (Kind.ERROR, message)
+        with pytest.raises(PipelineError) as once:
+            await run(request())
+        assert (str(once.value), once.value.status) == ("lua: not enough memory", 500)
     finally:
         clear()
         runtime.objects.objects.pop(id_)
