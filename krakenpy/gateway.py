@@ -224,9 +224,9 @@ class Gateway:
         """Start what runs beside the requests (exporters, stats listeners): once, when serving; and
         the async agents unless ``agents`` is False (the workers but one of ``run``)."""
         hooks, self.resources.on_serve = self.resources.on_serve, []
-        if agents:
-            hooks += self.resources.agents
-        self.resources.agents = []
+        if agents:  # the telemetry listeners first: an agent's start may wait (sequential_start)
+            hooks += self.resources.one_worker + self.resources.agents
+        self.resources.one_worker, self.resources.agents = [], []
         for hook in hooks:
             await hook()
 

@@ -19,6 +19,10 @@ __all__ = ["MEMERR", "STRING_OVERHEAD", "Guard", "guarded"]
 
 #: what a Lua string costs beyond its bytes (its header and terminator), with room to spare
 STRING_OVERHEAD: Final = 64
+#: what prelude.lua's ``fail`` allocates beside the two copies of a message: ``where``'s getinfo tables
+#: and position strings, the status table and its weak set's entry (measured: the VM's turn from 400 to
+#: 500 came ~1.1 KB of body before the subset's without it, cap 1 MiB)
+FAIL_ROOM: Final = 3392
 #: Lua's own out-of-memory message (interned by prelude.lua: handing it over allocates nothing)
 MEMERR: Final = b"not enough memory"
 
@@ -44,6 +48,14 @@ class Guard:
             return False
         self.collect()
         return need > self.cap - self.used()
+
+    def refuses_failure(self, message: bytes, where: bytes, held: int = 0) -> bool:
+        """True when a setter's error ``message`` ends in Lua's memory error in the VM: the guarded call
+        hands it over (:meth:`refuses`), then prelude.lua's ``fail`` prefixes it with the script's
+        position, ``where(nil, 3) .. msg``, a second copy made while the first is alive (and, with a
+        status, a small table: within :data:`STRING_OVERHEAD`'s room). Counting the message once left a
+        band of bodies (~310-450 KB under a 1 MiB cap) where the subset answered 400 and the VM 500."""
+        return self.refuses(message, held + len(where) + len(message) + STRING_OVERHEAD + FAIL_ROOM)
 
 
 def guarded(accessor: Callable[..., Any], guard: Guard) -> Callable[..., Any]:

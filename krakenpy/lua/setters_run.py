@@ -71,7 +71,7 @@ def _phase(plan: Plan | None, outcome: Callable[[Any], Any], guard: Guard | None
             # a setter never hands out an object of its own (only getters do), so no scope is needed
             if result is not None and result[0] == Kind.ERROR:
                 message = result[1]
-                if message == _MEMERR or (guard is not None and guard.refuses(message)):
+                if message == _MEMERR or (guard is not None and guard.refuses_failure(message, where)):
                     outcome((b"error", _MEMERR))
                 else:
                     outcome((b"error", where + message, *result[2:]))

@@ -100,7 +100,7 @@ class SetterErrors:
                 v = cell[0]
                 if v.__class__ is bytes:
                     held[id(v)] = len(v)
-            if self.guard.refuses(message, sum(held.values()) + STRING_OVERHEAD * len(held)):
+            if self.guard.refuses_failure(message, where, sum(held.values()) + STRING_OVERHEAD * len(held)):
                 return Fault((b"error", _MEMERR))
         return failed(where, result)
 

@@ -272,14 +272,19 @@ class Worker:
         deadline = loop.time() + (limits.write_timeout or limits.read_timeout or 60.0)
         while loop.time() < deadline and not drained():
             await asyncio.sleep(0.05)
-        if new is self.gateway and not self.stopping.is_set():
-            new.take_listeners(old)  # their ports stay bound: a scrape during the reload is answered
+        current = self.gateway
+        if current is not None and not self.stopping.is_set():
+            # to the gateway serving now, which is ``new`` unless a later reload replaced it meanwhile
+            # (then ``new`` retired before ``old``, and the current one would find the ports taken)
+            current.take_listeners(old)  # their ports stay bound: a scrape during the reload is answered
         try:
             await old.close()
         finally:
             self.retiring.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
         del old
         if new is self.gateway and not self.stopping.is_set():  # not replaced again meanwhile
+            for older in list(self.retiring.values()):  # still draining (two reloads during a slow request)
+                new.take_listeners(older)
             await new.start(agents=self.consumes)
         # collect its reference cycles. Unfreezing would let the collection reach the objects inherited
         # from the supervisor too and copy every page the processes share: the gateway built at

@@ -48,6 +48,18 @@ def _client_mistake(exc: BaseException) -> bool:
     return isinstance(status, int) and not isinstance(status, bool) and 400 <= status < 500
 
 
+def _all_logged_inside(exc: BaseException) -> bool:
+    """Whether ``exc`` carries a tuple of ``errors`` (a merge's), every one logged already; an
+    ``errors`` property that fails (a third-party exception's) carries none."""
+    try:
+        inner = getattr(exc, "errors", None)
+    except Exception:
+        return False
+    return (
+        isinstance(inner, tuple) and bool(inner) and all(isinstance(e, BaseException) and was_logged(e) for e in inner)
+    )
+
+
 def was_logged(exc: BaseException) -> bool:
     """Whether ``exc``, or the error it was raised from (the same failure, re-shaped), was logged."""
     cause = exc.__cause__
@@ -63,8 +75,7 @@ def log_failure(exc: BaseException, prefix: str, redactor: Redactor, *, level: i
         setattr(exc, _MARK, True)
     except AttributeError:  # an exception type with slots: log it, it cannot be marked
         pass
-    inner = getattr(exc, "errors", None)  # a merge that lost every backend: each was logged already
-    if isinstance(inner, tuple) and inner and all(isinstance(e, BaseException) and was_logged(e) for e in inner):
+    if _all_logged_inside(exc):  # a merge that lost every backend: each was logged already
         return
     if level == logging.ERROR and not isinstance(exc, BackendError) and _client_mistake(exc):
         level = logging.INFO  # the client's mistake (a missing routing header, a bad value a script refused)

@@ -76,6 +76,23 @@ def test_memory_cap_setter_message_over_the_cap_fails_in_the_subset_as_in_the_vm
     assert _run_probe({"phase": "pre", "code": code, "vm": False, "big": "message"}) == vm
 
 
+#: body sizes across the band (cap 1 MiB) where the subset answered the setter's message (400) and the
+#: VM its memory error (500): prelude.lua's fail() copies the message a second time (its position
+#: prefixed), which the subset did not count (~310-450 KB before). The VM turns at ~305 KB here: sizes
+#: at least 15 KB from it, on both sides (the residual band is <1 KB wide, README "Memory")
+SWEEP = [250_000, 290_000, 320_000, 360_000, 400_000, 440_000, 500_000]
+
+
+@pytest.mark.parametrize("name", sorted(SETTER_MESSAGES))
+def test_memory_cap_setter_message_across_the_band_fails_in_the_subset_as_in_the_vm(name: str) -> None:
+    code = SETTER_MESSAGES[name]
+    vm = _run_probe({"phase": "pre", "code": code, "vm": True, "big": "sweep", "sizes": SWEEP})
+    statuses = [r[2] for r in vm]
+    # the sweep crosses the band: the message first, then the memory error from inside the old band on
+    assert statuses[0] == 400 and statuses[-1] == 500 and statuses[SWEEP.index(360_000)] == 500, vm
+    assert _run_probe({"phase": "pre", "code": code, "vm": False, "big": "sweep", "sizes": SWEEP}) == vm
+
+
 def _probe(big: str, *, vm: bool) -> Any:
     phase, code = CASES[big]
     return _run_probe({"phase": phase, "code": code, "vm": vm, "big": big})
@@ -318,6 +335,14 @@ async def test_memory_cap_setter_message_near_the_cap_fails_with_the_memory_erro
         with pytest.raises(PipelineError) as full:
             await run(request())
         assert (str(full.value), full.value.status) == ("lua: not enough memory", 500)
+        # room for the message once (Lua's guarded call hands it over), not for prelude.lua's fail(),
+        # which copies it again behind the script's position: the VM fails there too
+        clear()
+        fill(b"x" * (_OWN_CAP - lua.get_memory_used() - len(message) - STRING_OVERHEAD - 512))
+        assert setter(id_, 2, *args)[:2] == (Kind.ERROR, message)
+        with pytest.raises(PipelineError) as once:
+            await run(request())
+        assert (str(once.value), once.value.status) == ("lua: not enough memory", 500)
     finally:
         clear()
         runtime.objects.objects.pop(id_)

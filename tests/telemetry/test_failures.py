@@ -27,6 +27,12 @@ class _StatusProperty(Exception):
         raise RuntimeError("no status yet")
 
 
+class _ErrorsProperty(Exception):
+    @property
+    def errors(self) -> tuple[BaseException, ...]:
+        raise RuntimeError("no errors yet")
+
+
 class _BadStr(Exception):
     def __str__(self) -> str:
         raise ValueError("cannot render")
@@ -46,6 +52,12 @@ def test_a_status_that_is_no_int_is_logged_as_an_error(status: object, caplog: p
 def test_a_status_property_that_fails_is_logged_as_an_error(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="krakenpy.failures"):
         log_failure(_StatusProperty("broken"), "[ENDPOINT: /x]", Redactor())
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [(logging.ERROR, "[ENDPOINT: /x] broken")]
+
+
+def test_an_errors_property_that_fails_is_logged_as_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="krakenpy.failures"):
+        log_failure(_ErrorsProperty("broken"), "[ENDPOINT: /x]", Redactor())
     assert [(r.levelno, r.getMessage()) for r in caplog.records] == [(logging.ERROR, "[ENDPOINT: /x] broken")]
 
 

@@ -39,7 +39,7 @@ def _parse(raw: Any, site: Site) -> AccessLogOptions:
 async def _edge(options: AccessLogOptions | None, site: Site, resources: Resources) -> EdgeMiddleware | None:
     hub = hub_for(resources)
     for service in hub.services:  # started once the gateway listens
-        (resources.agents if service.one_worker else resources.on_serve).append(service.start)
+        (resources.one_worker if service.one_worker else resources.on_serve).append(service.start)
         resources.stack.push_async_callback(service.stop)
     return edge_middleware(hub)
 

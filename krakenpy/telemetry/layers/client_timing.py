@@ -14,11 +14,13 @@
 from __future__ import annotations
 
 import time
+from asyncio import CancelledError
 from collections.abc import Callable
 from typing import Any
 
 from krakenpy.backends.conntiming import CallTiming, now
 from krakenpy.config.model import BackendConfig, EndpointConfig
+from krakenpy.proxy.deadline import DEADLINE
 from krakenpy.telemetry.exchange import Exchange
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.ids import HEX3
@@ -105,7 +107,11 @@ def timing_recorder(
         exchange.made = n + 1
         status, message = 0, ""
         if failure is not None:
-            status, message = 2, redactor.text(str(failure) or type(failure).__name__)[:512]
+            if isinstance(failure, CancelledError):  # the deadline's (it says so) or a client gone: as the CLIENT span
+                message = DEADLINE if failure.args == (DEADLINE,) else "context canceled"
+            else:
+                message = redactor.text(str(failure) or type(failure).__name__)[:512]
+            status = 2
         offset = time.time_ns() - int(now() * 1e9)  # perf_counter readings as Unix nanoseconds
         buffer.add((
             template, trace.trace_id, exchange.spans + HEX3[n & 0xFFF],

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import free_port
-from tests.server.process import Gateway, wait_http, write_json
+from tests.server.process import Gateway, SlowBackend, wait_http, write_json
 
 
 def _config(port: int, prom: int, stats: int, name: str) -> dict[str, Any]:
@@ -84,3 +84,48 @@ def test_prometheus_and_stats_listeners_bind_once_and_stay_through_reloads(tmp_p
             scraper.done.set()
         gateway.kill()
     assert "cannot listen" not in gateway.log and "address already in use" not in gateway.log, gateway.log
+
+
+def _slow(port: int, stats: int, backend: str, name: str) -> dict[str, Any]:
+    return {
+        "version": 3,
+        "port": port,
+        "name": name,
+        "timeout": "20s",
+        "extra_config": {"telemetry/metrics": {"listen_address": f"127.0.0.1:{stats}"}},
+        "endpoints": [{"endpoint": "/slow", "backend": [{"host": [backend], "url_pattern": "/sleep?s=3"}]}],
+    }
+
+
+def test_two_reloads_during_a_slow_request_keep_the_stats_listener(tmp_path: Path) -> None:
+    """Reload 2 comes while configuration 0 still drains a request: configuration 1 retires first (it
+    never held the port), then 0's bound listener goes to the gateway serving now, 2. Before: 2 found the
+    port taken ("cannot listen"), and /__stats refused once 0 closed."""
+    port, stats = free_port(), free_port()
+    with SlowBackend() as backend:
+        config = write_json(tmp_path / "krakend.json", _slow(port, stats, backend.url, "gw-0"))
+        gateway = Gateway(config, "-w", "1", cwd=tmp_path)
+        scraper = _Scraper(f"http://127.0.0.1:{stats}/__stats")
+        try:
+            gateway.worker_pids(1)
+            wait_http(f"http://127.0.0.1:{stats}/__stats")
+            url = f"http://127.0.0.1:{port}/slow"
+            slow = threading.Thread(target=lambda: urllib.request.urlopen(url, timeout=30).read())
+            slow.start()
+            threading.Event().wait(0.5)
+            scraper.start()
+            for number in (1, 2):
+                write_json(config, _slow(port, stats, backend.url, f"gw-{number}"))
+                gateway.signal(signal.SIGHUP)
+                gateway.wait_log(rf"reload {number} applied")
+            slow.join(30)
+            threading.Event().wait(1.0)  # configuration 0 closes once its request is answered
+            scraper.stop()
+            assert scraper.bodies and not scraper.failures, (scraper.failures[:3], gateway.log)
+            with urllib.request.urlopen(f"http://127.0.0.1:{stats}/__stats", timeout=5) as resp:
+                assert resp.status == 200
+            assert gateway.stop() == 0
+        finally:
+            scraper.done.set()
+            gateway.kill()
+    assert "cannot listen" not in gateway.log, gateway.log

@@ -340,3 +340,37 @@ async def test_otel_connection_otlp_metrics_carry_the_instruments(gw, backend) -
     (conn,) = metrics["http.client.request.get-conn.duration"]["histogram"]["dataPoints"]
     assert int(conn["count"]) == 1 and conn["sum"] > 0 and attrs(conn)["http.response.status_code"] == "200"
     assert "http.client.request.dns.duration" in metrics and "http.client.request.tls.duration" in metrics
+
+
+@pytest.mark.parametrize("gone", [False, True])
+@pytest.mark.parametrize("kind", CLIENTS)
+async def test_otel_connection_read_span_cut_says_why_as_the_client_span(gw, backend, kind: str, gone: bool) -> None:  # type: ignore[no-untyped-def]
+    """The body's read cut by the endpoint's deadline or by the client going away: the read span's error
+    is krakend-otel's, as the CLIENT span's (before: "CancelledError" for a client gone)."""
+    receiver = Receiver()
+    server = TestServer(receiver.app(), host="127.0.0.1")
+    await server.start_server()
+    try:
+        port = await backend()
+        doc = _doc(f"http://127.0.0.1:{port}", _traced(server.port or 0))
+        if not gone:
+            doc["endpoints"][1]["timeout"] = "150ms"  # /slow: the head and 10 bytes, the rest 0.3 s later
+        g = await gw(doc, _client(kind))
+        if gone:  # a client that sends the request and goes away during the body's read
+            url = g.client.make_url("/slow")
+            _, writer = await asyncio.open_connection(url.host, url.port)
+            writer.write(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.15)
+            writer.close()
+            await asyncio.sleep(0.5)
+        else:
+            assert (await g.client.get("/slow")).status == 500
+        await g.gateway.resources.state[EXPORTER].flush()
+    finally:
+        await server.close()
+    spans = receiver.spans()
+    client = next(s for s in spans if s["kind"] == "SPAN_KIND_CLIENT" and s["name"] == "/slow")
+    (read,) = [s for s in spans if s["name"] == "http.client.response.read.tracker"]
+    expected = {"code": "STATUS_CODE_ERROR", "message": "context canceled" if gone else "context deadline exceeded"}
+    assert client["status"] == expected and read["status"] == expected, (client["status"], read["status"])
