@@ -13,6 +13,7 @@ import sysconfig
 import tarfile
 import urllib.request
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,16 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 #: compiling the hot path takes minutes: ``make test`` builds that wheel once (``tests/wheel_build.py``)
 #: and names it here; ``1`` builds it in this test
 COMPILED_WHEEL = os.environ.get("KRAKENPY_TEST_COMPILED_WHEEL", "")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_pythonpath() -> Iterator[None]:
+    """The install and the installed package's processes run without the ``PYTHONPATH`` the suite
+    may run with: a checkout on that path made pip take the package as installed already and the
+    processes import the checkout instead of the wheel."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("PYTHONPATH", raising=False)
+        yield
 
 
 @pytest.fixture(scope="module")
