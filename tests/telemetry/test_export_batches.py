@@ -5,6 +5,8 @@ wake); the timer and an explicit flush still send every span waiting."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from aiohttp.test_utils import TestServer
 
@@ -18,15 +20,25 @@ def _sizes(receiver: Receiver) -> list[int]:
     return [sum(len(s["spans"]) for r in doc["resourceSpans"] for s in r["scopeSpans"]) for doc in receiver.traces]
 
 
-async def test_export_a_wake_at_a_full_batch_posts_whole_batches() -> None:
+@asynccontextmanager
+async def _exporting() -> AsyncIterator[tuple[Receiver, SpanBuffer, OtlpExporter]]:
+    """A started exporter posting to a real OTLP receiver on loopback; stopped and closed after."""
     receiver = Receiver()
     server = TestServer(receiver.app(), host="127.0.0.1")
     await server.start_server()
     assert server.port is not None
     buffer = SpanBuffer(limit=4 * BATCH)
     exporter = OtlpExporter((OtlpTarget("r", "127.0.0.1", server.port, use_http=True),), buffer, None, {})
-    await exporter.start()
     try:
+        await exporter.start()
+        yield receiver, buffer, exporter
+    finally:
+        await exporter.stop()
+        await server.close()
+
+
+async def test_export_a_wake_at_a_full_batch_posts_whole_batches() -> None:
+    async with _exporting() as (receiver, buffer, exporter):
         await asyncio.sleep(0.1)  # the span loop waits (its timer restarted after a wake)
         for i in range(BATCH + 3):  # the wake-up at BATCH, and three more before the loop runs
             buffer.add(_server(i + 1))
@@ -45,20 +57,10 @@ async def test_export_a_wake_at_a_full_batch_posts_whole_batches() -> None:
         ids = {s["spanId"] for doc in receiver.traces for r in doc["resourceSpans"] for x in r["scopeSpans"]
                for s in x["spans"]}  # fmt: skip
         assert ids == {f"{i + 1:016x}" for i in range(BATCH + 3)}
-    finally:
-        await exporter.stop()
-        await server.close()
 
 
 async def test_export_flush_sends_every_span_waiting() -> None:
-    receiver = Receiver()
-    server = TestServer(receiver.app(), host="127.0.0.1")
-    await server.start_server()
-    assert server.port is not None
-    buffer = SpanBuffer(limit=4 * BATCH)
-    exporter = OtlpExporter((OtlpTarget("r", "127.0.0.1", server.port, use_http=True),), buffer, None, {})
-    try:
-        await exporter.start()
+    async with _exporting() as (receiver, buffer, exporter):
         buffer._notify = None  # no wake-up: the explicit flush alone
         for i in range(2 * BATCH + 5):
             buffer.add(_server(i + 1))
@@ -70,6 +72,3 @@ async def test_export_flush_sends_every_span_waiting() -> None:
         assert _sizes(receiver)[3:] == [BATCH] and [r[2] for r in buffer.spans] == [
             f"{i + 1:016x}" for i in range(BATCH, BATCH + 7)
         ]
-    finally:
-        await exporter.stop()
-        await server.close()

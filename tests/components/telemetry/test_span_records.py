@@ -85,7 +85,9 @@ async def test_server_span_content_length_out_of_int64_left_off(served, upstream
     assert sorted(a.get("http.request.body.size", "-") for a in servers) == ["-", "2"]
 
 
-async def test_server_span_client_gone_ends_the_trace(served, upstream) -> None:  # type: ignore[no-untyped-def]
+async def _hung_up_trace(served: Any, upstream: Any) -> tuple[Served, list[dict[str, Any]]]:
+    """The gateway and the four spans it exported for ``/one`` (one slow backend, traced) whose client
+    hung up."""
     receiver = Receiver()
     rb = await upstream(receiver.app())
     app = web.Application()
@@ -94,7 +96,11 @@ async def test_server_span_client_gone_ends_the_trace(served, upstream) -> None:
     s = await served(doc([{"endpoint": "/one", "backend": [{"host": [base], "url_pattern": "/slow?d=1"}]}],
                          extra_config={"telemetry/opentelemetry": _otel(int(rb.rsplit(":", 1)[1]))}))  # fmt: skip
     await _hang_up(s, "/one")
-    spans = await _exported(s, receiver, lambda spans: len(spans) == 4 and not _orphans(spans))
+    return s, await _exported(s, receiver, lambda spans: len(spans) == 4 and not _orphans(spans))
+
+
+async def test_server_span_client_gone_ends_the_trace(served, upstream) -> None:  # type: ignore[no-untyped-def]
+    _, spans = await _hung_up_trace(served, upstream)
     assert not _orphans(spans), spans
     assert _kinds(spans) == ["SPAN_KIND_CLIENT", *["SPAN_KIND_INTERNAL"] * 2, "SPAN_KIND_SERVER"]
     server = [x for x in spans if x["kind"] == "SPAN_KIND_SERVER"]
@@ -177,15 +183,7 @@ async def test_client_span_cut_by_the_endpoint_deadline_ends_in_error(served, up
 
 
 async def test_client_span_of_a_client_gone_ends_canceled(served, upstream) -> None:  # type: ignore[no-untyped-def]
-    receiver = Receiver()
-    rb = await upstream(receiver.app())
-    app = web.Application()
-    app.router.add_get("/slow", _slow)
-    base = await upstream(app)
-    s = await served(doc([{"endpoint": "/one", "backend": [{"host": [base], "url_pattern": "/slow?d=1"}]}],
-                         extra_config={"telemetry/opentelemetry": _otel(int(rb.rsplit(":", 1)[1]))}))  # fmt: skip
-    await _hang_up(s, "/one")
-    spans = await _exported(s, receiver, lambda spans: len(spans) == 4 and not _orphans(spans))
+    s, spans = await _hung_up_trace(served, upstream)
     clients = [x for x in spans if x["kind"] == "SPAN_KIND_CLIENT"]
     assert len(clients) == 1
     assert clients[0]["status"] == {"code": "STATUS_CODE_ERROR", "message": "context canceled"}
