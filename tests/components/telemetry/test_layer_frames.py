@@ -520,9 +520,11 @@ def _live(ids: set[int] | None = None) -> dict[str, int]:
     return out
 
 
-def _ids() -> set[int]:
+def _objects() -> list[object]:
+    """The live objects of the layers' types, held: while the list lives no new object can take
+    one of their addresses (an id freed by the last gateway and reused by the next one hid it)."""
     gc.collect()
-    return {id(o) for o in gc.get_objects() if type(o).__name__ in _LAYER_TYPES}
+    return [o for o in gc.get_objects() if type(o).__name__ in _LAYER_TYPES]
 
 
 async def test_layer_frames_closed_gateways_leave_no_layer_alive(upstream: Callable[..., Any]) -> None:
@@ -537,10 +539,10 @@ async def test_layer_frames_closed_gateways_leave_no_layer_alive(upstream: Calla
         "telemetry/metrics": {"listen_address": "127.0.0.1:0", "collection_time": "1h"},
     }
     base = await upstream(_failing_app([]))
-    before = _ids()
     made: set[int] = set()
     hubs: list[weakref.ref[Telemetry]] = []
     for _ in range(2):
+        held = _objects()
         gateway = await build_gateway(build_service(doc(_endpoints(base), extra_config=extra)))
         await gateway.start()
         client: TestClient[Any, Any] = TestClient(RawTestServer(gateway.handler, host="127.0.0.1"))
@@ -548,7 +550,7 @@ async def test_layer_frames_closed_gateways_leave_no_layer_alive(upstream: Calla
         try:
             assert (await client.get("/up")).status == 200
             assert (await client.get("/down")).status == 500
-            new = _ids() - before - made
+            new = {id(o) for o in _objects()} - {id(o) for o in held}
             # what the check looks for was made: a hub, a tracer, its buffer; the layer states of the
             # 3 endpoints and backends; the proxy and backend slots; the client slots of the 2 hosts
             # called (found by type name: compiled, they are native classes)
@@ -561,7 +563,7 @@ async def test_layer_frames_closed_gateways_leave_no_layer_alive(upstream: Calla
             await client.close()
             await gateway.close()
         hubs.append(weakref.ref(gateway.resources.state[HUB]))
-        del gateway, client
+        del gateway, client, held
     # the background loops the gateways cancelled at close (the /__stats tick is not awaited there)
     # end at their next step: waited for, so that only what outlives them for good is seen
     loop = asyncio.get_running_loop()
