@@ -281,6 +281,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--connections", type=int, default=50)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--rows", default=",".join(ROWS), help="configs bench/configs/NAME.json, e.g. t-off,t-log")
+    p.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="also run each row with this environment (rows marked *), e.g. GLIBC_TUNABLES=...",
+    )
     p.add_argument("--no-strace", action="store_true")
     p.add_argument("--no-perf", action="store_true")
     args = p.parse_args(argv)
@@ -294,11 +301,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_term)
     try:
         backend = start_backend(procs, WORK)
-        for i, name in enumerate(args.rows.split(",")):
+        env = dict(item.split("=", 1) for item in args.env)
+        variants: list[tuple[str, dict[str, str]]] = [(name, {}) for name in args.rows.split(",")]
+        variants += [(name + "*", env) for name in args.rows.split(",") if env]
+        for i, (name, extra) in enumerate(variants):
             port = 18090 + i
-            argv_ = [sys.executable, "-m", "krakenpy", "run", "-c", str(CONFIGS / f"{name}.json"), "-p", str(port)]
+            config = str(CONFIGS / f"{name.rstrip('*')}.json")
+            argv_ = [sys.executable, "-m", "krakenpy", "run", "-c", config, "-p", str(port)]
             argv_ += ["--workers", "1", "--loop", "uvloop", "--log-level", "WARNING"]
-            started = procs.start(name, argv_, SUT_CPUS)
+            started = procs.start(name, argv_, SUT_CPUS, env=extra)
             wait_http(f"http://127.0.0.1:{port}/p1", started.proc, deadline=30.0)
             rows.append(_Row(name, port, []))
         time.sleep(1.0)
