@@ -326,14 +326,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 row.plain.append((after - before, spent.utime + spent.stime, wall))
                 client = functools.partial(run_client, row.port, args.n, args.connections)
                 if not args.no_perf:
-                    events = "raw_syscalls:sys_enter,context-switches,syscalls:sys_enter_epoll_wait"
+                    events = "raw_syscalls:sys_enter,context-switches,syscalls:sys_enter_epoll_pwait"
                     pids = ",".join(map(str, row.pids))
                     row.perf.append(parse_perf(_traced(["perf", "stat", "-x,", "-e", events, "-p", pids], client)))
                 if not args.no_strace:
                     attach = [a for pid in row.pids for a in ("-p", str(pid))]
                     short = functools.partial(run_client, row.port, args.strace_n, args.connections)
                     row.strace.append(parse_strace(_traced(["strace", "-f", "-c", *attach], short)))
-        print(_report(rows, args.n, args.strace_n))
+            print(f"after round {len(rows[0].plain)}:\n{_report(rows, args.n, args.strace_n)}\n", flush=True)
     except KeyboardInterrupt:
         print("bench.gap: interrupted", flush=True)
         return 130
