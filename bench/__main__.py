@@ -62,7 +62,12 @@ def _parser() -> argparse.ArgumentParser:
         help="rows with a baseline (T, P3, Q, JWT, CORS, P8, P6) run as N slices alternating with their baseline "
         "(A B A ... B A), reported as the median of the per-slice ratios and their spread (bench/interleave.py)",
     )
-    p.add_argument("--slice-seconds", type=float, default=1.0, help="seconds per --interleave slice (default 1)")
+    p.add_argument(
+        "--slice-seconds",
+        type=float,
+        default=1.0,
+        help="seconds per --interleave slice (default 1; whole seconds: wrk's -d)",
+    )
     p.add_argument("--plot", action="store_true", help="also write a PNG (installs matplotlib into the venv)")
     p.add_argument("--out", default=str(RESULTS / "latest.md"), help="markdown results file")
     return p
