@@ -1,0 +1,51 @@
+"""The run directory of ``krakenpy run -w N`` (N > 1): one per gateway, made by the supervisor before
+the first fork and removed when it exits. Each worker writes its cumulative metrics there
+(:mod:`krakenpy.telemetry.metrics.shared`); the worker serving the telemetry listeners merges them at
+a scrape. On tmpfs (``/dev/shm``) where there is one, so a snapshot write never touches a disk.
+
+Kept small (``os`` and ``tempfile``): the supervisor imports it and stays lean (P7)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+
+__all__ = ["LIVE", "RETIRED", "create", "live_name", "remove", "retire"]
+
+log = logging.getLogger("krakenpy")
+
+#: a running worker's snapshot, ``live-<pid>.json``; the supervisor renames it once the worker exited
+LIVE = "live-"
+#: a worker that exited: its counters still count (they never go down), its gauges no longer do
+RETIRED = "gone-"
+_SHM = "/dev/shm"
+
+
+def live_name(pid: int) -> str:
+    return f"{LIVE}{pid}.json"
+
+
+def create() -> str | None:
+    """A fresh private directory (mode 0700) for this gateway, or None (logged) if none can be made."""
+    parent = _SHM if os.path.isdir(_SHM) and os.access(_SHM, os.W_OK | os.X_OK) else tempfile.gettempdir()
+    try:
+        return tempfile.mkdtemp(prefix=f"krakenpy-{os.getpid()}-", dir=parent)
+    except OSError as exc:
+        log.warning("no run directory for the workers' metrics (%s): a scrape shows worker 1's only", exc)
+        return None
+
+
+def retire(path: str, pid: int) -> None:
+    """Worker ``pid`` exited: keep its last snapshot as a retired one (its counters stay in the sums)."""
+    try:
+        os.rename(os.path.join(path, live_name(pid)), os.path.join(path, f"{RETIRED}{pid}.json"))
+    except FileNotFoundError:
+        pass  # it never wrote one (no metrics configured, or it died before its first tick)
+    except OSError as exc:
+        log.warning("cannot keep the metrics of worker pid %d: %s", pid, exc)
+
+
+def remove(path: str) -> None:
+    shutil.rmtree(path, ignore_errors=True)
