@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 from aiohttp import web
@@ -53,11 +53,15 @@ def _expvar(snapshot: dict[str, object]) -> bytes:
     return ("{\n" + ",\n".join(lines) + "\n}\n").encode()
 
 
-def workers_expvar_body(publisher: Publisher) -> bytes:
-    """``/__stats`` of every worker of ``run -w N`` (see :mod:`krakenpy.telemetry.metrics.shared`)."""
+async def workers_expvar_body(publisher: Publisher) -> bytes:
+    """``/__stats`` of every worker of ``run -w N`` (see :mod:`krakenpy.telemetry.metrics.shared`):
+    this worker's snapshot written now, a window histogram or a file at a time, the others' read."""
     from krakenpy.telemetry.metrics.shared import expvar_snapshot
 
-    return _expvar(expvar_snapshot(publisher.gather()))
+    docs: list[tuple[bool, dict[str, Any]]] = []
+    for _ in publisher.gather_steps(docs):
+        await asyncio.sleep(0)
+    return _expvar(expvar_snapshot(docs))
 
 
 async def workers_prometheus_body(
@@ -70,8 +74,9 @@ async def workers_prometheus_body(
     for steps in registry.feed_steps:  # this worker's queued rows, folded a few series at a time
         for _ in steps():
             await asyncio.sleep(0)
-    docs = publisher.gather()
-    await asyncio.sleep(0)
+    docs: list[tuple[bool, dict[str, Any]]] = []
+    for _ in publisher.gather_steps(docs):
+        await asyncio.sleep(0)
     merged: dict[str, object] = {}
     for live, doc in docs:
         part = doc["parts"].get(kind)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Final
 
 from krakenpy import __version__
@@ -197,13 +197,13 @@ def _stats(resources: Resources, hub: Telemetry, options: MetricsOptions) -> Non
 
         host, port = options.host_port
 
-        shared = publish_metrics(resources, "stats", lambda: _stats_part(stats))
+        shared = _publish_stats(resources, stats)
 
         async def produce() -> web.Response:
             if shared is not None:  # run -w N: every worker's, merged
                 from krakenpy.telemetry.servers import workers_expvar_body
 
-                body = workers_expvar_body(shared)
+                body = await workers_expvar_body(shared)
             else:
                 body = expvar_body(stats)
             return web.Response(body=body, content_type="application/json", charset="utf-8")
@@ -215,13 +215,21 @@ def _stats(resources: Resources, hub: Telemetry, options: MetricsOptions) -> Non
     hub.services.extend(services)
 
 
-def _stats_part(stats: StatsRegistry) -> dict[str, Any]:
-    from krakenpy.telemetry.metrics.shared import stats_part
+def _publish_stats(resources: Resources, stats: StatsRegistry) -> Publisher | None:
+    if "krakenpy.telemetry.metrics.shared" not in sys.modules:
+        return None
+    from krakenpy.telemetry.metrics.shared import StatsPart
 
-    return stats_part(stats)
+    part = StatsPart(stats)
+    return publish_metrics(resources, "stats", part, part.steps)
 
 
-def publish_metrics(resources: Resources, kind: str, part: Callable[[], dict[str, Any]]) -> Publisher | None:
+def publish_metrics(
+    resources: Resources,
+    kind: str,
+    part: Callable[[], dict[str, Any]],
+    steps: Callable[[dict[str, Any]], Iterator[None]] | None = None,
+) -> Publisher | None:
     """With ``run -w N`` (N > 1): this gateway's ``part`` published to the other workers until it
     closes (:mod:`krakenpy.telemetry.metrics.shared`); returns the publisher, or None."""
     if not resources.serving or "krakenpy.telemetry.metrics.shared" not in sys.modules:
@@ -230,7 +238,7 @@ def publish_metrics(resources: Resources, kind: str, part: Callable[[], dict[str
 
     found = publisher()
     if found is not None:
-        resources.stack.callback(found.add(kind, part))
+        resources.stack.callback(found.add(kind, part, steps))
     return found
 
 

@@ -151,3 +151,24 @@ def test_publisher_keeps_a_retired_gateway_and_reads_a_renamed_snapshot(
     monkeypatch.undo()
     assert [(live, d["pid"]) for live, d in docs] == [(True, os.getpid()), (False, 999_999)]
     assert (tmp_path / f"live-{os.getpid()}.json").exists()
+
+
+def test_stats_summaries_made_again_when_due_or_in_a_new_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    from krakenpy.telemetry.metrics import shared
+
+    clock = [100.0]
+    monkeypatch.setattr(shared, "monotonic", lambda: clock[0])
+    stats = _stats([10, 20], 1)
+    part = shared.StatsPart(stats)
+    name = "krakend.router.response./x.time"
+    assert part()["h"][name][0] == 2
+    stats.histograms[name].update(30)
+    clock[0] += shared.SUMMARY_PERIOD / 2
+    assert part()["h"][name][0] == 2  # changed, not due yet: the last summary
+    assert part()["c"]["krakend.router.response./x.status.200.count"] == 1  # counters are always current
+    clock[0] += shared.SUMMARY_PERIOD / 2
+    assert part()["h"][name][:3] == [3, 10.0, 30.0]  # due
+    stats.tick()  # a new window: at once
+    stats.histograms[name].update(7)
+    clock[0] += 0.1
+    assert part()["h"][name][:3] == [1, 7.0, 7.0]

@@ -25,6 +25,7 @@ import gc
 import logging
 import os
 from collections.abc import Callable, Iterator
+from time import monotonic
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
@@ -35,11 +36,12 @@ from krakenpy.telemetry.metrics.stats import PERCENTILES
 
 if TYPE_CHECKING:
     from krakenpy.telemetry.metrics.registry import Registry
-    from krakenpy.telemetry.metrics.stats import StatsRegistry
+    from krakenpy.telemetry.metrics.stats import StatsHistogram, StatsRegistry
 
 __all__ = [
     "PUBLISHER",
     "Publisher",
+    "StatsPart",
     "add_prom",
     "add_stats",
     "expvar_snapshot",
@@ -54,32 +56,37 @@ log = logging.getLogger("krakenpy.telemetry")
 
 #: seconds between two snapshots of a worker (the folder's period: the staleness bound)
 PERIOD: Final = 1.0
+#: seconds between two summaries of a /__stats window histogram that changed (a new window: at once)
+SUMMARY_PERIOD: Final = 5.0
 #: a /__stats window histogram in a snapshot: these keys' values, in this order
 HIST_KEYS: Final = (".count", ".min", ".max", ".mean", ".std-dev") + tuple(s for s, _ in PERCENTILES)
 
 Doc = dict[str, Any]
 #: what a registered source returns: its part of the snapshot
 Part = Callable[[], Doc]
+#: the same, filling the given dict in steps (``yield`` between them)
+Steps = Callable[[Doc], Iterator[None]]
 
 
 class Publisher:
     """This worker's snapshots: the sources (one per registry of each live gateway) and what the
     gateways retired by reloads counted (``base``)."""
 
-    def __init__(self, run_dir: str, slot: int) -> None:
+    def __init__(self, run_dir: str, slot: int, pid: int = 0) -> None:
         self.run_dir = run_dir
         self.slot = slot
-        self.pid = os.getpid()
-        self.sources: list[tuple[str, Part]] = []
+        self.pid = pid or os.getpid()  # another pid: the benchmark's stand-ins for other workers
+        self.sources: list[tuple[str, Part, Steps | None]] = []
         self.base: dict[str, Doc] = {}
         self._path = os.path.join(run_dir, live_name(self.pid))
         self._tmp = os.path.join(run_dir, f".tmp-{self.pid}")
         self._task: asyncio.Task[None] | None = None
 
-    def add(self, kind: str, part: Part) -> Callable[[], None]:
-        """Publish ``part()`` under ``kind`` (``prom:<name>`` or ``stats``); the returned callable
-        removes it (its gateway closes) and keeps its counters in the base."""
-        entry = (kind, part)
+    def add(self, kind: str, part: Part, steps: Steps | None = None) -> Callable[[], None]:
+        """Publish ``part()`` under ``kind`` (``prom:<name>`` or ``stats``), or what ``steps`` fills in
+        steps when given; the returned callable removes it (its gateway closes) and keeps its
+        counters in the base."""
+        entry = (kind, part, steps)
         self.sources.append(entry)
 
         def remove() -> None:
@@ -91,31 +98,61 @@ class Publisher:
 
     def snapshot(self) -> Doc:
         """The cumulative snapshot of this worker (the base plus every live source)."""
+        doc: Doc = {}
+        for _ in self.snapshot_steps(doc):
+            pass
+        return doc
+
+    def snapshot_steps(self, doc: Doc) -> Iterator[None]:
+        """:meth:`snapshot` into ``doc``, pausing (``yield``) where a source does."""
         parts: dict[str, Doc] = {}
         for kind, found in self.base.items():
             _add(parts, kind, found, live=False)
-        for kind, part in self.sources:
-            _add(parts, kind, part(), live=True)
-        return {"pid": self.pid, "slot": self.slot, "parts": parts, "proc": _proc()}
+        for kind, part, steps in list(self.sources):
+            if steps is None:
+                found = part()
+            else:
+                found = {}
+                yield from steps(found)
+            _add(parts, kind, found, live=True)
+        doc.update(pid=self.pid, slot=self.slot, parts=parts, proc=_proc())
 
     def write(self) -> Doc | None:
         """Write the snapshot (None: nothing to publish, no file)."""
+        doc: Doc = {}
+        for _ in self.write_steps(doc):
+            pass
+        return doc or None
+
+    def write_steps(self, doc: Doc) -> Iterator[None]:
+        """:meth:`write` in steps; ``doc`` stays empty when there is nothing to publish."""
         if not self.sources and not self.base:
-            return None
-        doc = self.snapshot()
+            return
+        yield from self.snapshot_steps(doc)
         with open(self._tmp, "wb") as f:
             f.write(orjson.dumps(doc))
         os.replace(self._tmp, self._path)
-        return doc
 
     def gather(self) -> list[tuple[bool, Doc]]:
         """(live, snapshot) of every worker: this one's now, the others' latest."""
-        own = self.write() or self.snapshot()
-        docs: list[tuple[bool, Doc]] = [(True, own)]
+        docs: list[tuple[bool, Doc]] = []
+        for _ in self.gather_steps(docs):
+            pass
+        return docs
+
+    def gather_steps(self, docs: list[tuple[bool, Doc]]) -> Iterator[None]:
+        """:meth:`gather` into ``docs``, pausing (``yield``) after this worker's snapshot and after
+        each file read, so a scrape on the event loop lets other work run in between."""
+        own: Doc = {}
+        yield from self.write_steps(own)
+        if not own:
+            yield from self.snapshot_steps(own)
+        docs.append((True, own))
+        yield
         try:
             names = sorted(os.listdir(self.run_dir))
         except OSError:
-            return docs
+            return
         for name in names:
             live = name.startswith(LIVE)
             if not name.endswith(".json") or not (live or name.startswith(RETIRED)) or name == live_name(self.pid):
@@ -126,13 +163,14 @@ class Publisher:
                 live = False
             if doc is not None:
                 docs.append((live, doc))
-        return docs
+                yield
 
     async def run(self) -> None:
         while True:
             await asyncio.sleep(PERIOD)
             try:
-                self.write()
+                for _ in self.write_steps({}):
+                    await asyncio.sleep(0)
             except OSError as exc:  # a full tmpfs: the next tick tries again
                 log.warning("cannot write this worker's metrics snapshot: %s", exc)
 
@@ -225,23 +263,65 @@ def prom_part(registry: Registry) -> Doc:
 
 def stats_part(stats: StatsRegistry) -> Doc:
     """The ``/__stats`` collector: cumulative counters ``c``, window gauges ``g``, window histograms ``h``."""
-    stats.feed()
-    counters: dict[str, int] = {}
-    gauges: dict[str, float] = {
-        "krakend.router.connected": stats.connected,
-        "krakend.router.disconnected": stats.disconnected,
-    }
-    for key, value in stats.counters.items():
-        if key.endswith("-gauge"):
-            gauges[key] = value
-        else:
-            counters[key] = value
-    histograms: Doc = {}
-    for key, histogram in stats.histograms.items():
+    return StatsPart(stats)()
+
+
+class StatsPart:
+    """:func:`stats_part` of one collector, in steps: a window histogram's summary sorts its
+    reservoir and sums its squares (~0.3 ms for 1,028 values on this VM: 100 full histograms held
+    the loop ~30 ms in one go, 2026-12-02), so each is a step of its own, and one that did not
+    change since the last snapshot (no new value in the same window) is not summarized again. And
+    summaries are made again at most every :data:`SUMMARY_PERIOD` within a window: 100 histograms
+    with new values every second cost ~34 ms of CPU a tick, 3.4 % of a core (2026-12-02)."""
+
+    def __init__(self, stats: StatsRegistry) -> None:
+        self.stats = stats
+        #: key → (histogram, window, count, summary) of the last snapshot
+        self._cache: dict[str, tuple[StatsHistogram, int, int, list[float]]] = {}
+        self._summarized = -SUMMARY_PERIOD
+
+    def __call__(self) -> Doc:
         out: Doc = {}
-        histogram.snapshot(key, out)
-        histograms[key] = [out[key + suffix] for suffix in HIST_KEYS]
-    return {"c": counters, "g": gauges, "h": histograms}
+        for _ in self.steps(out):
+            pass
+        return out
+
+    def steps(self, out: Doc) -> Iterator[None]:
+        stats = self.stats
+        stats.feed()
+        counters: dict[str, int] = {}
+        gauges: dict[str, float] = {
+            "krakend.router.connected": stats.connected,
+            "krakend.router.disconnected": stats.disconnected,
+        }
+        for key, value in stats.counters.items():
+            if key.endswith("-gauge"):
+                gauges[key] = value
+            else:
+                counters[key] = value
+        histograms: Doc = {}
+        out.update(c=counters, g=gauges, h=histograms)
+        cache = self._cache
+        now = monotonic()
+        due = now - self._summarized >= SUMMARY_PERIOD
+        if due:
+            self._summarized = now
+        for key, histogram in list(stats.histograms.items()):
+            window = stats.windows
+            cached = cache.get(key)
+            if (
+                cached is not None
+                and cached[0] is histogram
+                and cached[1] == window
+                and (not due or (cached[2] == histogram.count and not histogram.pending))
+            ):
+                histograms[key] = cached[3]
+                continue
+            summary: Doc = {}
+            histogram.snapshot(key, summary)
+            values = histograms[key] = [summary[key + suffix] for suffix in HIST_KEYS]
+            cache[key] = (histogram, window, histogram.count, values)
+            yield
 
 
 def _add(parts: dict[str, Doc], kind: str, part: Doc, *, live: bool) -> None:
