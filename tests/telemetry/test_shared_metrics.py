@@ -172,3 +172,26 @@ def test_stats_summaries_made_again_when_due_or_in_a_new_window(monkeypatch: pyt
     stats.histograms[name].update(7)
     clock[0] += 0.1
     assert part()["h"][name][:3] == [1, 7.0, 7.0]
+
+
+def _requests(docs: list[tuple[bool, dict[str, Any]]]) -> float:
+    merged = _merged(*((live, d["parts"]["prom:otel"]) for live, d in docs if "prom:otel" in d["parts"]))
+    return float(merged["f"]["requests_total"]["s"]['route="/a"'])
+
+
+def test_exited_workers_snapshots_compacted_once_and_never_counted_twice(tmp_path: Path) -> None:
+    own = Publisher(str(tmp_path), 1)
+    registry = _registry()  # /a: 3
+    own.add("prom:otel", lambda: prom_part(registry))
+    for pid in range(100, 105):  # five restarts' worth of exited workers, 3 each
+        (tmp_path / f"gone-{pid}.json").write_bytes(
+            orjson.dumps({"pid": pid, "parts": {"prom:otel": prom_part(_registry())}})
+        )
+    assert _requests(own.gather()) == 18
+    left = sorted(p.name for p in tmp_path.glob("gone-*.json"))
+    assert len(left) == 1 and left[0].startswith("gone-merged-")
+    assert _requests(own.gather()) == 18
+    # a compaction that wrote its file and stopped before removing what it merged
+    assert "gone-100.json" in orjson.loads((tmp_path / left[0]).read_bytes())["covers"]
+    (tmp_path / "gone-100.json").write_bytes(orjson.dumps({"pid": 100, "parts": {"prom:otel": prom_part(_registry())}}))
+    assert _requests(own.gather()) == 18

@@ -25,7 +25,7 @@ import gc
 import logging
 import os
 from collections.abc import Callable, Iterator
-from time import monotonic
+from time import monotonic, time_ns
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
@@ -56,6 +56,8 @@ log = logging.getLogger("krakenpy.telemetry")
 
 #: seconds between two snapshots of a worker (the folder's period: the staleness bound)
 PERIOD: Final = 1.0
+#: snapshots of exited workers a scrape merges into one file
+COMPACT_AT: Final = 4
 #: seconds between two summaries of a /__stats window histogram that changed (a new window: at once)
 SUMMARY_PERIOD: Final = 5.0
 #: a /__stats window histogram in a snapshot: these keys' values, in this order
@@ -153,17 +155,49 @@ class Publisher:
             names = sorted(os.listdir(self.run_dir))
         except OSError:
             return
+        retired: list[tuple[str, Doc]] = []
         for name in names:
             live = name.startswith(LIVE)
             if not name.endswith(".json") or not (live or name.startswith(RETIRED)) or name == live_name(self.pid):
                 continue
             doc = _read(os.path.join(self.run_dir, name))
             if doc is None and live:  # retired meanwhile: the supervisor renamed it after the listing
-                doc = _read(os.path.join(self.run_dir, RETIRED + name[len(LIVE) :]))
+                name = RETIRED + name[len(LIVE) :]
+                doc = _read(os.path.join(self.run_dir, name))
                 live = False
             if doc is not None:
-                docs.append((live, doc))
+                if live:
+                    docs.append((True, doc))
+                else:
+                    retired.append((name, doc))
                 yield
+        # a compaction that stopped before removing what it merged: its files are not counted twice
+        covered = {n for _, doc in retired for n in doc.get("covers", ())}
+        kept = [(n, doc) for n, doc in retired if n not in covered]
+        docs.extend((False, doc) for _, doc in kept)
+        if len(kept) >= COMPACT_AT:
+            self._compact(kept)
+
+    def _compact(self, retired: list[tuple[str, Doc]]) -> None:
+        """Merge the snapshots of exited workers into one file (their counters are all that count):
+        a worker restarted every hour for a month leaves one file, not 720 to read at each scrape."""
+        names = [n for n, _ in retired]
+        # no yield from here to the end: another scrape of this worker cannot compact the same files
+        if not all(os.path.exists(os.path.join(self.run_dir, n)) for n in names):
+            return  # another scrape compacted them meanwhile
+        parts: dict[str, Doc] = {}
+        for _, doc in retired:
+            for kind, part in doc.get("parts", {}).items():
+                _add(parts, kind, part, live=False)
+        merged = {"pid": 0, "slot": 0, "parts": parts, "proc": {}, "covers": names}
+        try:
+            with open(self._tmp, "wb") as f:
+                f.write(orjson.dumps(merged))
+            os.replace(self._tmp, os.path.join(self.run_dir, f"{RETIRED}merged-{time_ns()}.json"))
+            for name in names:
+                os.unlink(os.path.join(self.run_dir, name))
+        except OSError as exc:  # the next scrape tries again; a merged file's covers keep the sums right
+            log.warning("cannot compact the metrics of exited workers: %s", exc)
 
     async def run(self) -> None:
         while True:
