@@ -307,7 +307,7 @@ def _workers_stats(endpoints: int, workers: int) -> tuple[float, float, float, f
         stats = filled()
         part = StatsPart(stats)
         own.add("stats", part, part.steps)
-        ticks, steps, scrapes, quiet = [], [], [], []
+        ticks, steps, scrapes, quiet, stalls = [], [], [], [], []
         for _ in range(20):
             traffic(stats)
             start = time.process_time()
@@ -324,9 +324,32 @@ def _workers_stats(endpoints: int, workers: int) -> tuple[float, float, float, f
             traffic(stats)
             part._summarized = -1e9
             start = time.process_time()
-            asyncio.run(workers_expvar_body(own))
+            stalls.append(asyncio.run(_held(workers_expvar_body(own))))
             scrapes.append(time.process_time() - start)
+    print(f"  /__stats scrape: at most {sorted(stalls)[10] * 1e3:.2f} ms CPU between two loop turns (median of 20)")
     return sorted(ticks)[10] * 1e6, sorted(steps)[10] * 1e6, sorted(quiet)[10] * 1e6, sorted(scrapes)[10] * 1e3
+
+
+async def _held(work: Any) -> float:
+    """The longest CPU time between two loop turns while ``work`` (a coroutine) runs."""
+    longest = 0.0
+    done = False
+
+    async def watch() -> None:
+        nonlocal longest
+        last = time.process_time()
+        while not done:
+            await asyncio.sleep(0)
+            now = time.process_time()
+            longest = max(longest, now - last)
+            last = now
+
+    watcher = asyncio.get_running_loop().create_task(watch())
+    await asyncio.sleep(0)
+    await work
+    done = True
+    await watcher
+    return longest
 
 
 async def _scrape_p99(series: int, n: int) -> None:

@@ -56,12 +56,17 @@ def _expvar(snapshot: dict[str, object]) -> bytes:
 async def workers_expvar_body(publisher: Publisher) -> bytes:
     """``/__stats`` of every worker of ``run -w N`` (see :mod:`krakenpy.telemetry.metrics.shared`):
     this worker's snapshot written now, a window histogram or a file at a time, the others' read."""
-    from krakenpy.telemetry.metrics.shared import expvar_snapshot
+    from krakenpy.telemetry.metrics.shared import expvar_steps
 
     docs: list[tuple[bool, dict[str, Any]]] = []
     for _ in publisher.gather_steps(docs):
         await asyncio.sleep(0)
-    return _expvar(expvar_snapshot(docs))
+    # merged a worker at a time, then rendered: 4 workers' 100 window histograms held the loop
+    # ~2 ms in one step (2026-12-02)
+    snapshot: dict[str, Any] = {}
+    for _ in expvar_steps(docs, snapshot):
+        await asyncio.sleep(0)
+    return _expvar(snapshot)
 
 
 async def workers_prometheus_body(

@@ -45,6 +45,7 @@ __all__ = [
     "add_prom",
     "add_stats",
     "expvar_snapshot",
+    "expvar_steps",
     "join",
     "prom_part",
     "publisher",
@@ -490,6 +491,14 @@ def python_text(docs: list[tuple[bool, Doc]]) -> str:
 def expvar_snapshot(docs: list[tuple[bool, Doc]]) -> Doc:
     """The merged ``/__stats`` object: counters summed over every worker, the window's gauges and
     histograms over the live ones, process figures summed over the live ones."""
+    out: Doc = {}
+    for _ in expvar_steps(docs, out):
+        pass
+    return out
+
+
+def expvar_steps(docs: list[tuple[bool, Doc]], out: Doc) -> Iterator[None]:
+    """:func:`expvar_snapshot` into ``out``, pausing (``yield``) after each worker's part."""
     import sys
 
     merged: Doc = {}
@@ -497,9 +506,10 @@ def expvar_snapshot(docs: list[tuple[bool, Doc]]) -> Doc:
         part = doc["parts"].get("stats")
         if part is not None:
             add_stats(merged, part, live=live)
+            yield
     procs = [d["proc"] for alive, d in docs if alive]
     gcs = sum(sum(c for _, c in p["gc"]) for p in procs)
-    out: Doc = {"cmdline": list(sys.argv), "memstats": {"Sys": sum(p["rss"] for p in procs), "NumGC": gcs}}
+    out.update(cmdline=list(sys.argv), memstats={"Sys": sum(p["rss"] for p in procs), "NumGC": gcs})
     out.update(merged.get("c", {}))
     out.update(merged.get("g", {}))
     for key in ("connected-total", "disconnected-total", "connected-gauge", "disconnected-gauge"):
@@ -509,4 +519,3 @@ def expvar_snapshot(docs: list[tuple[bool, Doc]]) -> Doc:
             out[key + suffix] = value
     out["krakend.service.debug.GCStats.NumGC"] = gcs
     out["krakend.service.runtime.NumThread"] = sum(p["threads"] for p in procs)
-    return out
