@@ -352,8 +352,20 @@ async def _held(work: Any) -> float:
     return longest
 
 
-async def _scrape_p99(series: int, n: int) -> None:
-    """p50/p99/max of a request's wall time alone and during back-to-back ``/metrics`` scrapes."""
+async def _scrape_p99(series: int, n: int, workers: int = 1) -> None:
+    """p50/p99/max of a request's wall time alone and during back-to-back ``/metrics`` scrapes; with
+    ``workers`` above 1, as the serving worker of ``run -w N``: the scrape merges its snapshot with
+    ``workers - 1`` stand-ins' files of as many series."""
+    if workers > 1:
+        from krakenpy.telemetry.metrics import shared
+
+        run = tempfile.mkdtemp(prefix="krakenpy-bench-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+        for k in range(workers - 1):
+            other = shared.Publisher(run, k + 2, pid=10_000_000 + k)
+            registry = _filled(2 * series)  # the filler's series and about as many of the gateway's
+            other.add("prom:otel", lambda r=registry: shared.prom_part(r))  # type: ignore[misc]
+            other.write()
+        shared.join(run, 1)
     import aiohttp
 
     from bench.instructions import _Client, _free_port
@@ -403,7 +415,11 @@ async def _scrape_p99(series: int, n: int) -> None:
     listener.close()
     await server.drain(1.0)
     await gateway.close()
-    print(f"{n} requests, 1 connection, {series} extra histogram series ({scrapes} scrapes):")
+    if workers > 1:
+        import shutil
+
+        shutil.rmtree(run)
+    print(f"{n} requests, 1 connection, {series} extra histogram series, {workers} worker(s) ({scrapes} scrapes):")
     for label, took in rows.items():
         p50, p99 = took[len(took) // 2], took[int(len(took) * 0.99)]
         print(f"  {label:15} p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  max {took[-1]:6.2f} ms")
@@ -498,6 +514,7 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, nargs="*", help="run -w N: a worker's tick and a scrape merging N snapshots"
     )
+    parser.add_argument("--scrape-workers", type=int, default=1, help="--scrape-p99 as the serving worker of -w N")
     parser.add_argument("--drive", nargs=3, metavar=("INDEX", "N", "FLAG"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.drive:
@@ -522,7 +539,7 @@ def main() -> None:
             )
     elif args.scrape_p99:
         _STDOUT[sys.stdout.fileno()] = LineWriter(os.open(os.devnull, os.O_WRONLY), name="bench")
-        asyncio.run(_scrape_p99(200, args.n))
+        asyncio.run(_scrape_p99(200, args.n, args.scrape_workers))
     elif args.instructions:
         only = [int(i) for i in args.only.split(",")] if args.only else list(range(len(CONFIGS)))
         instructions(only, args.short, args.long)
