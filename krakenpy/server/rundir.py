@@ -29,8 +29,10 @@ def live_name(pid: int) -> str:
 
 def create() -> str | None:
     """A fresh private directory (mode 0700) for this gateway, or None (logged) if none can be made."""
-    parent = _SHM if os.path.isdir(_SHM) and os.access(_SHM, os.W_OK | os.X_OK) else tempfile.gettempdir()
     try:
+        # a read-only root file system (deploy/k8s) still has a writable /dev/shm; without either,
+        # gettempdir() raises too ("no usable temporary directory")
+        parent = _SHM if os.path.isdir(_SHM) and os.access(_SHM, os.W_OK | os.X_OK) else tempfile.gettempdir()
         return tempfile.mkdtemp(prefix=f"krakenpy-{os.getpid()}-", dir=parent)
     except OSError as exc:
         log.warning("no run directory for the workers' metrics (%s): a scrape shows worker 1's only", exc)
