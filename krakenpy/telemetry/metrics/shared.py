@@ -95,7 +95,10 @@ class Publisher:
         def remove() -> None:
             if entry in self.sources:
                 self.sources.remove(entry)
-                _add(self.base, kind, part(), live=False)
+                try:
+                    _add(self.base, kind, part(), live=False)
+                except Exception:  # a gateway's close goes on: only its last counts are lost
+                    log.exception("cannot keep the counters of a closed configuration")
 
         return remove
 
