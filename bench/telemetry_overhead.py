@@ -365,7 +365,9 @@ async def _scrape_p99(series: int, n: int, workers: int = 1) -> None:
             registry = _filled(2 * series)  # the filler's series and about as many of the gateway's
             other.add("prom:otel", lambda r=registry: shared.prom_part(r))  # type: ignore[misc]
             other.write()
-        shared.join(run, 1)
+        from krakenpy.server import rundir
+
+        rundir.enter(run, 1)
     import aiohttp
 
     from bench.instructions import _Client, _free_port

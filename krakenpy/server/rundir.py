@@ -3,7 +3,9 @@ the first fork and removed when it exits. Each worker writes its cumulative metr
 (:mod:`krakenpy.telemetry.metrics.shared`); the worker serving the telemetry listeners merges them at
 a scrape. On tmpfs (``/dev/shm``) where there is one, so a snapshot write never touches a disk.
 
-Kept small (``os`` and ``tempfile``): the supervisor imports it and stays lean (P7)."""
+Kept small (``os`` and ``tempfile``, which the CLI loads anyway): the supervisor imports it and stays
+lean (P7). The worker only says where its directory is (:func:`enter`) and when it stops
+(:func:`leave`): what publishes there is telemetry's (the server core imports no telemetry)."""
 
 from __future__ import annotations
 
@@ -11,8 +13,10 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
-__all__ = ["LIVE", "RETIRED", "create", "live_name", "remove", "retire"]
+__all__ = ["LIVE", "RETIRED", "WorkerDir", "create", "current", "enter", "leave", "live_name", "remove", "retire"]
 
 log = logging.getLogger("krakenpy")
 
@@ -51,3 +55,35 @@ def retire(path: str, pid: int) -> None:
 
 def remove(path: str) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+@dataclass
+class WorkerDir:
+    """This worker's place in the run directory, and what to do when it stops (a last snapshot)."""
+
+    path: str
+    slot: int
+    on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+_CURRENT: WorkerDir | None = None
+
+
+def enter(path: str, slot: int) -> WorkerDir:
+    """Called by a worker of ``run -w N`` (N > 1) before it builds a gateway."""
+    global _CURRENT
+    _CURRENT = WorkerDir(path, slot)
+    return _CURRENT
+
+
+def current() -> WorkerDir | None:
+    """This worker's run directory; None in a single worker, ``check`` and tests."""
+    return _CURRENT
+
+
+async def leave() -> None:
+    """Called by the worker once its gateways closed: the hooks write their last snapshot."""
+    found = _CURRENT
+    if found is not None:
+        for hook in found.on_stop:
+            await hook()

@@ -23,6 +23,7 @@ from krakenpy import __version__
 from krakenpy.compiled import summary as compiled_summary
 from krakenpy.config.model import ServiceConfig
 from krakenpy.errors import ConfigError
+from krakenpy.server import rundir
 from krakenpy.server.acceptor import Acceptor, accepts_in_batches
 from krakenpy.server.channel import Channel
 from krakenpy.server.limits import ServerLimits
@@ -38,7 +39,6 @@ from krakenpy.tasks import spawn
 
 if TYPE_CHECKING:
     from krakenpy.server.tlscontext import TlsListener
-    from krakenpy.telemetry.metrics.shared import Publisher
 
 __all__ = ["EXIT_CONFIG", "Worker", "sequential"]
 
@@ -97,14 +97,11 @@ class Worker:
         self.stopped_at = 0.0
         #: ``run -w N`` (N > 1): where this worker publishes its metrics (:mod:`krakenpy.server.rundir`)
         self.run_dir: str | None = None
-        self.publisher: Publisher | None = None
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         if self.run_dir is not None:  # before the first build: its registries publish from the start
-            from krakenpy.telemetry.metrics.shared import join
-
-            self.publisher = join(self.run_dir, self.slot)
+            rundir.enter(self.run_dir, self.slot)
         try:
             self.gateway = await self.source.build(self.config, serving=True)
             if self.settings.tls is not None:
@@ -130,8 +127,6 @@ class Worker:
         if not agents_first:
             await self.gateway.start(agents=self.consumes)
         self.server.start_sweeping()
-        if self.publisher is not None:
-            self.publisher.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
         loop.add_reader(self.channel.fileno(), self._on_channel)
@@ -229,8 +224,8 @@ class Worker:
             task.cancel()
             await gateway.close()
         await self.gateway.close()
-        if self.publisher is not None:  # what the gateways counted, after their last requests
-            await self.publisher.stop()
+        if self.run_dir is not None:  # what the gateways counted, after their last requests
+            await rundir.leave()
         return 0
 
     async def _reload(self, generation: int, digest: str) -> None:

@@ -216,12 +216,21 @@ def _stats(resources: Resources, hub: Telemetry, options: MetricsOptions) -> Non
 
 
 def _publish_stats(resources: Resources, stats: StatsRegistry) -> Publisher | None:
-    if "krakenpy.telemetry.metrics.shared" not in sys.modules:
+    if not _shared(resources):
         return None
     from krakenpy.telemetry.metrics.shared import StatsPart
 
     part = StatsPart(stats)
     return publish_metrics(resources, "stats", part, part.steps)
+
+
+def _shared(resources: Resources) -> bool:
+    """Whether this gateway serves in a worker of ``run -w N`` (N > 1): its metrics are shared."""
+    if not resources.serving or "krakenpy.server.rundir" not in sys.modules:
+        return False  # not even imported: no supervisor made a run directory in this process
+    from krakenpy.server.rundir import current
+
+    return current() is not None
 
 
 def publish_metrics(
@@ -232,8 +241,8 @@ def publish_metrics(
 ) -> Publisher | None:
     """With ``run -w N`` (N > 1): this gateway's ``part`` published to the other workers until it
     closes (:mod:`krakenpy.telemetry.metrics.shared`); returns the publisher, or None."""
-    if not resources.serving or "krakenpy.telemetry.metrics.shared" not in sys.modules:
-        return None  # no worker of run -w N imported it: one process, nothing to share
+    if not _shared(resources):
+        return None
     from krakenpy.telemetry.metrics.shared import publisher
 
     found = publisher()

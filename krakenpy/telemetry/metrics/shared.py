@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
-from krakenpy.server.rundir import LIVE, RETIRED, live_name
+from krakenpy.server.rundir import LIVE, RETIRED, current, live_name
 from krakenpy.telemetry.metrics.registry import Family, Histogram, _num
 from krakenpy.telemetry.metrics.stats import PERCENTILES
 
@@ -46,7 +46,6 @@ __all__ = [
     "add_stats",
     "expvar_snapshot",
     "expvar_steps",
-    "join",
     "prom_part",
     "publisher",
     "render_prom",
@@ -229,18 +228,20 @@ class Publisher:
             log.warning("cannot write this worker's last metrics snapshot: %s", exc)
 
 
-#: this process's publisher: set in a worker of ``run -w N`` (N > 1) before it builds a gateway
+#: this process's publisher: made by the first gateway of a worker of ``run -w N`` (N > 1)
 PUBLISHER: Publisher | None = None
 
 
-def join(run_dir: str, slot: int) -> Publisher:
-    """Called by the worker: from now on its gateways publish their metrics."""
-    global PUBLISHER
-    PUBLISHER = Publisher(run_dir, slot)
-    return PUBLISHER
-
-
 def publisher() -> Publisher | None:
+    """This worker's publisher (None outside a worker of ``run -w N``), ticking from its first use."""
+    global PUBLISHER
+    if PUBLISHER is None:
+        found = current()
+        if found is None:
+            return None
+        PUBLISHER = Publisher(found.path, found.slot)
+        found.on_stop.append(PUBLISHER.stop)
+        PUBLISHER.start()
     return PUBLISHER
 
 
