@@ -64,6 +64,8 @@ class WorkerDir:
     path: str
     slot: int
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    #: the supervisor: a worker that outlives it removes the directory (nobody else would)
+    parent: int = field(default_factory=os.getppid)
 
 
 _CURRENT: WorkerDir | None = None
@@ -84,6 +86,10 @@ def current() -> WorkerDir | None:
 async def leave() -> None:
     """Called by the worker once its gateways closed: the hooks write their last snapshot."""
     found = _CURRENT
-    if found is not None:
-        for hook in found.on_stop:
-            await hook()
+    if found is None:
+        return
+    if os.getppid() != found.parent:  # the supervisor was killed (SIGKILL): no scrape will come
+        remove(found.path)  # every worker does it: whichever is last, the directory goes
+        return
+    for hook in found.on_stop:
+        await hook()

@@ -1,8 +1,9 @@
 """The telemetry listeners: ``/__stats`` (``telemetry/metrics``, own address) and ``/metrics``
 (each Prometheus exporter, own port). A busy address is logged and the gateway keeps serving, as
 KrakenD does. They listen in one worker of ``krakenpy run`` (the first: a second could not bind the
-port), and a reload hands the bound socket to the new configuration's listener of the same address
-and routes (:func:`hand_over`), so a scrape never meets a closed port. Rendering yields to the event
+port; with ``-w N`` it merges every worker's snapshot at a scrape: :mod:`.metrics.shared`), and a
+reload hands the bound socket to the new configuration's listener of the same address and routes
+(:func:`hand_over`), so a scrape never meets a closed port. Rendering yields to the event
 loop between chunks of series, so a large scrape never holds the loop for long. They are served as
 the gateway is (:mod:`krakenpy.server.side`)."""
 
@@ -82,7 +83,7 @@ async def workers_prometheus_body(
     docs: list[tuple[bool, dict[str, Any]]] = []
     for _ in publisher.gather_steps(docs):
         await asyncio.sleep(0)
-    merged: dict[str, object] = {}
+    merged: dict[str, Any] = {}
     for live, doc in docs:
         part = doc["parts"].get(kind)
         if part is not None:
@@ -94,7 +95,7 @@ async def workers_prometheus_body(
     out.append(
         "# HELP krakenpy_metrics_series_overflow_total Label sets folded into __other__ by the series cap.\n"
         "# TYPE krakenpy_metrics_series_overflow_total counter\n"
-        f"krakenpy_metrics_series_overflow_total {int(merged.get('o', 0))}\n"  # type: ignore[call-overload]
+        f"krakenpy_metrics_series_overflow_total {int(merged.get('o', 0))}\n"
     )
     if process:
         pids = [int(doc["pid"]) for live, doc in docs if live]

@@ -39,6 +39,7 @@ __all__ = [
     "config_hash",
     "hub_for",
     "publish_metrics",
+    "registry_part",
     "register_credentials",
     "serving_hooks",
 ]
@@ -396,7 +397,7 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
     if registry is not None:
         from aiohttp import web
 
-        shared = publish_metrics(resources, "prom:otel", lambda: _prom_part(registry))
+        shared = publish_metrics(resources, "prom:otel", registry_part(registry))
 
         from krakenpy.telemetry.servers import LISTENERS, PROM_LISTENERS, Listener, prometheus_body
 
@@ -425,10 +426,15 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
             resources.state.setdefault(LISTENERS, list).append(listener)
 
 
-def _prom_part(registry: Registry) -> dict[str, Any]:
-    from krakenpy.telemetry.metrics.shared import prom_part
+def registry_part(registry: Registry) -> Callable[[], dict[str, Any]]:
+    """What a Prometheus registry publishes with ``run -w N`` (the module imported when called)."""
 
-    return prom_part(registry)
+    def part() -> dict[str, Any]:
+        from krakenpy.telemetry.metrics.shared import prom_part
+
+        return prom_part(registry)
+
+    return part
 
 
 def _audit(resources: Resources, hub: Telemetry, o: AuditOptions) -> None:

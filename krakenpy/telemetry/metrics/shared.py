@@ -208,6 +208,10 @@ class Publisher:
             try:
                 for _ in self.write_steps({}):
                     await asyncio.sleep(0)
+            except FileNotFoundError:
+                if not os.path.isdir(self.run_dir):
+                    return  # removed: the supervisor was killed and this worker is ending too
+                raise
             except OSError as exc:  # a full tmpfs: the next tick tries again
                 log.warning("cannot write this worker's metrics snapshot: %s", exc)
 

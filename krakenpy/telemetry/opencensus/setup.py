@@ -56,10 +56,9 @@ def configure_opencensus(resources: Resources, hub: Telemetry, o: OpenCensusOpti
 
 
 def _stats_services(resources: Resources, hub: Telemetry, o: OpenCensusOptions, registry: Registry) -> None:
-    from krakenpy.telemetry.metrics.shared import prom_part
-    from krakenpy.telemetry.setup import publish_metrics
+    from krakenpy.telemetry.setup import publish_metrics, registry_part
 
-    shared = publish_metrics(resources, "prom:opencensus", lambda: prom_part(registry))
+    shared = publish_metrics(resources, "prom:opencensus", registry_part(registry))
     if o.prometheus is not None:
 
         async def produce() -> web.Response:

@@ -24,7 +24,7 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import free_port
-from tests.server.process import Gateway, wait_http, write_json
+from tests.server.process import Gateway, alive, wait_http, write_json
 
 STATS_KEY = "krakend.router.response./x.status.200.count"
 
@@ -247,5 +247,29 @@ def test_one_worker_makes_no_run_directory(tmp_path: Path, backend: Backend) -> 
         assert _stats(stats)[STATS_KEY] == 5
         assert _run_dirs(gateway.proc.pid) == []
         assert gateway.stop() == 0
+    finally:
+        gateway.kill()
+
+
+def test_workers_remove_the_run_directory_when_the_supervisor_is_killed(tmp_path: Path, backend: Backend) -> None:
+    """Nobody would remove it otherwise: the workers, told by PR_SET_PDEATHSIG, do on their way out."""
+    port, prom, stats = free_port(), free_port(), free_port()
+    config = write_json(tmp_path / "krakend.json", _config(port, prom, stats, backend.port, "gw"))
+    gateway = Gateway(config, "-w", "2", cwd=tmp_path)
+    try:
+        pids = gateway.worker_pids(2)
+        (run_dir,) = _run_dirs(gateway.proc.pid)
+        _send(port, 4)
+        deadline = time.monotonic() + 10
+        while len(os.listdir(run_dir)) < 2 and time.monotonic() < deadline:  # both wrote a snapshot
+            time.sleep(0.1)
+        assert len(os.listdir(run_dir)) == 2
+        gateway.proc.kill()  # SIGKILL: the supervisor cleans nothing up
+        gateway.proc.wait(10)
+        deadline = time.monotonic() + 20
+        while any(alive(pid) for pid in pids.values()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(alive(pid) for pid in pids.values())
+        assert not os.path.exists(run_dir), os.listdir(run_dir)
     finally:
         gateway.kill()
