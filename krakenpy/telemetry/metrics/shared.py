@@ -12,8 +12,11 @@ listeners writes its own snapshot at a scrape, reads the others' latest and merg
   into the worker's base), so a reload does not lower them either.
 - Gauges count for the live workers only: summed (no registry family is a gauge today);
   ``process_*`` and ``python_gc_*`` get a ``pid`` label per live worker.
+- ``/__stats`` window histograms: the live workers' windows, pooled (:func:`_combine`); a
+  summary is made again at most every :data:`SUMMARY_PERIOD` (:class:`StatsPart`).
 - Staleness: another worker's counts are at most one tick (1 s) old; a worker killed with
-  ``SIGKILL`` loses what it counted since its last tick.
+  ``SIGKILL`` loses what it counted since its last tick. A scrape merges the files of exited
+  workers into one from :data:`COMPACT_AT` of them.
 
 Nothing here runs per request: the request path's rows are folded at the tick, as the folder does.
 """
