@@ -37,10 +37,32 @@ def create() -> str | None:
         # a read-only root file system (deploy/k8s) still has a writable /dev/shm; without either,
         # gettempdir() raises too ("no usable temporary directory")
         parent = _SHM if os.path.isdir(_SHM) and os.access(_SHM, os.W_OK | os.X_OK) else tempfile.gettempdir()
+        _sweep(parent)
         return tempfile.mkdtemp(prefix=f"krakenpy-{os.getpid()}-", dir=parent)
     except OSError as exc:
         log.warning("no run directory for the workers' metrics (%s): a scrape shows worker 1's only", exc)
         return None
+
+
+def _sweep(parent: str) -> None:
+    """Remove the directories of gateways whose supervisor and workers were all killed at once
+    (``kill -9`` to the process group: nobody was left to remove them). One whose supervisor's pid
+    runs again (reused, or still alive) is left alone; another user's cannot be removed."""
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return
+    for name in names:
+        prefix, _, rest = name.partition("-")
+        pid, _, _ = rest.partition("-")
+        if prefix != "krakenpy" or not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            remove(os.path.join(parent, name))
+        except OSError:
+            pass  # alive, another user's
 
 
 def retire(path: str, pid: int) -> None:

@@ -51,3 +51,23 @@ def test_no_usable_directory_is_a_warning(
     with caplog.at_level(logging.WARNING, logger="krakenpy"):
         assert rundir.create() is None
     assert "no run directory for the workers' metrics" in caplog.text
+
+
+def test_directories_of_killed_gateways_are_swept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A gateway whose processes were all killed at once left its directory: the next one removes
+    it; a running gateway's (this process stands for its supervisor) and other names stay."""
+    import subprocess
+    import sys
+
+    monkeypatch.setattr(rundir, "_SHM", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    gone = tmp_path / f"krakenpy-{int(dead.stdout)}-abc"
+    running = tmp_path / f"krakenpy-{os.getppid()}-def"
+    for path in (gone, running, tmp_path / "krakenpy-x-y", tmp_path / "other-1-z"):
+        path.mkdir()
+    (gone / "live-1.json").write_text("{}")
+    made = rundir.create()
+    assert made is not None
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [running.name, "krakenpy-x-y", "other-1-z", Path(made).name]
+    )
