@@ -23,6 +23,7 @@ from krakenpy import __version__
 from krakenpy.compiled import summary as compiled_summary
 from krakenpy.config.model import ServiceConfig
 from krakenpy.errors import ConfigError
+from krakenpy.server import rundir
 from krakenpy.server.acceptor import Acceptor, accepts_in_batches
 from krakenpy.server.channel import Channel
 from krakenpy.server.heap import settle_heap
@@ -95,9 +96,13 @@ class Worker:
         self.reloading: asyncio.Task[None] | None = None
         self.stopping = asyncio.Event()
         self.stopped_at = 0.0
+        #: ``run -w N`` (N > 1): where this worker publishes its metrics (:mod:`krakenpy.server.rundir`)
+        self.run_dir: str | None = None
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
+        if self.run_dir is not None:  # before the first build: its registries publish from the start
+            rundir.enter(self.run_dir, self.slot)
         try:
             self.gateway = await self.source.build(self.config, serving=True)
             if self.settings.tls is not None:
@@ -221,6 +226,8 @@ class Worker:
             task.cancel()
             await gateway.close()
         await self.gateway.close()
+        if self.run_dir is not None:  # what the gateways counted, after their last requests
+            await rundir.leave()
         return 0
 
     async def _reload(self, generation: int, digest: str) -> None:
