@@ -26,6 +26,7 @@ from krakenpy.errors import ConfigError
 from krakenpy.server import rundir
 from krakenpy.server.acceptor import Acceptor, accepts_in_batches
 from krakenpy.server.channel import Channel
+from krakenpy.server.heap import settle_heap
 from krakenpy.server.limits import ServerLimits
 from krakenpy.server.listen import BACKLOG
 from krakenpy.server.logs import install_loop_handler
@@ -131,6 +132,7 @@ class Worker:
             loop.add_signal_handler(sig, self.stop)
         loop.add_reader(self.channel.fileno(), self._on_channel)
         settle_gc()
+        settle_heap()  # after the start-up's garbage went: idle memory as before (server/heap.py)
         if self.slot == 1 and self.generation == 0:  # once per start, not once per worker
             for warning in self.gateway.warnings:
                 log.warning("%s", warning)
