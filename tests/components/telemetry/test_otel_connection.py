@@ -415,8 +415,8 @@ def _outcomes(families: dict[str, Any]) -> dict[str, float]:
 @pytest.mark.parametrize("kind", CLIENTS)
 @pytest.mark.parametrize("backends", [1, 2])
 async def test_otel_connection_timed_out_call_counts_as_krakend_otel(
-    gw, hang_backend, kind: str, backends: int
-) -> None:  # type: ignore[no-untyped-def]
+    gw: Callable[..., Awaitable[Gw]], hang_backend: str, kind: str, backends: int
+) -> None:
     """krakend-otel's round trip (http/client/transport_metrics.go ``report``) on a call whose context's
     deadline passed: started, timed out *and* failed ("timedout ... included in failed"), its duration
     recorded with status code 0; the backend stage's duration with ``error=true``, ``canceled=false``
@@ -446,7 +446,9 @@ async def test_otel_connection_timed_out_call_counts_as_krakend_otel(
 
 
 @pytest.mark.parametrize("kind", CLIENTS)
-async def test_otel_connection_canceled_call_counts_as_krakend_otel(gw, hang_backend, kind: str) -> None:  # type: ignore[no-untyped-def]
+async def test_otel_connection_canceled_call_counts_as_krakend_otel(
+    gw: Callable[..., Awaitable[Gw]], hang_backend: str, kind: str
+) -> None:
     """A call whose client went away: started and canceled, not failed ("a Cancelled request is not
     considered failed"), its duration recorded with status code 0; the backend stage canceled."""
     doc = {"version": 3, "timeout": "5s",
