@@ -95,7 +95,8 @@ def test_memory_cap_setter_message_across_the_band_fails_in_the_subset_as_in_the
 
 #: getter results held in locals: Lua strings in the VM (in Lua's count when the next getter's string is
 #: guarded), Python ones in the subset, counted in as held (subset_ops.Held). ``fresh``: two calls, two
-#: copies in Lua though one Python object; ``alias``: ``local b = a`` is one Lua string; ``argument``: a
+#: copies in Lua though one Python object; ``alias``: ``local b = a`` is one Lua string; ``compared``: a
+#: getter call compared with a literal, beside a local; ``argument``: a
 #: getter's result passed to another getter is a Lua string of its own while that one runs
 GETTER_LOCALS = {
     "fresh": (
@@ -104,6 +105,10 @@ GETTER_LOCALS = {
     "alias": (
         "local r = request.load() local a = r:body() local b = a local c = r:body() "
         "if c == 'x' then r:headers('X-A', 'b') end"
+    ),
+    # a getter call compared with a literal (subset_ops' fused comparison) beside a local
+    "compared": (
+        "local r = request.load() local a = r:body() if r:body() == 'x' then r:headers('X-A', 'b') end"
     ),
     "argument": (
         "local r = request.load() local a = r:body() if r:headers(r:body()) == 'x' then r:headers('X-A', 'b') end"
