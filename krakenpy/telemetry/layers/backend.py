@@ -14,6 +14,7 @@ import time
 from typing import Any, Final
 
 from krakenpy.config.model import BackendConfig, EndpointConfig
+from krakenpy.proxy.deadline import DEADLINE
 from krakenpy.proxy.types import Middleware, Proxy, Request, Response, keeps_maps, task_free
 from krakenpy.telemetry.exchange import EXCHANGE, Exchange
 from krakenpy.telemetry.failures import log_failure
@@ -155,8 +156,11 @@ def _metered(
             complete = response.is_complete
             error = bool(response.errors)
             return response
-        except asyncio.CancelledError:
-            error = canceled = True
+        except asyncio.CancelledError as exc:
+            # a merge cut at the endpoint's deadline cancels its backends with DEADLINE: an error, not
+            # canceled, as krakend-otel's stage meter (canceled only for context.Canceled)
+            error = True
+            canceled = exc.args != (DEADLINE,)
             raise
         except Exception as exc:
             error = True
@@ -259,8 +263,11 @@ def _general(next_proxy: Proxy, layer: _General) -> Proxy:
             complete = response.is_complete
             error = bool(response.errors)
             return response
-        except asyncio.CancelledError:
-            error = canceled = True
+        except asyncio.CancelledError as exc:
+            # a merge cut at the endpoint's deadline cancels its backends with DEADLINE: an error, not
+            # canceled, as krakend-otel's stage meter (canceled only for context.Canceled)
+            error = True
+            canceled = exc.args != (DEADLINE,)
             raise
         except Exception as exc:
             error = True

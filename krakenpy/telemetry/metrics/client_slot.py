@@ -66,9 +66,11 @@ class ClientSlot:
         self.request_size.value += sum(columns[3])
         failures = columns[4]
         if any(failures):
+            # krakend-otel: a timed-out call counts in failed too, a canceled one only in canceled
+            timedout = failures.count(TIMEDOUT)
             self.canceled.value += failures.count(CANCELED)
-            self.timedout.value += failures.count(TIMEDOUT)
-            self.failed.value += failures.count(FAILED)
+            self.timedout.value += timedout
+            self.failed.value += failures.count(FAILED) + timedout
         for status, group in groups(batch, _STATUS):
             cols = columns if group is batch else tuple(zip(*group, strict=True))
             duration, size, connection = self.by_status.get(status) or self._series(status)
