@@ -107,9 +107,7 @@ GETTER_LOCALS = {
         "if c == 'x' then r:headers('X-A', 'b') end"
     ),
     # a getter call compared with a literal (subset_ops' fused comparison) beside a local
-    "compared": (
-        "local r = request.load() local a = r:body() if r:body() == 'x' then r:headers('X-A', 'b') end"
-    ),
+    "compared": ("local r = request.load() local a = r:body() if r:body() == 'x' then r:headers('X-A', 'b') end"),
     "argument": (
         "local r = request.load() local a = r:body() if r:headers(r:body()) == 'x' then r:headers('X-A', 'b') end"
     ),
