@@ -241,7 +241,8 @@ def _general(next_proxy: Proxy, layer: _General) -> Proxy:
             exchange.made = n + 1
             sid = exchange.spans + HEX3[n & 0xFFF]
             parent = exchange.proxy_span or exchange.span or trace.parent_id
-            start_ns = _now_ns()
+            wall = exchange.wall
+            start_ns = wall + start if wall else _now_ns()
             if layer.solo:
                 exchange.backend_span = sid
             else:
