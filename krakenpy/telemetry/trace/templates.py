@@ -17,11 +17,27 @@ Replaced per-attribute cache lookups and joins:
 
 from __future__ import annotations
 
+import struct
 from typing import Any, Final
 
 import orjson
 
 from krakenpy.gojson import valid_text
+from krakenpy.telemetry.trace.otlpproto import (
+    EMPTY_STATUS,
+    TIMES,
+    attributes_proto,
+    double_kv,
+    field,
+    ids_proto,
+    int_kv,
+    key_head,
+    span_proto,
+    status_proto,
+    str_kv,
+    utf8,
+    varint,
+)
 from krakenpy.telemetry.trace.otlptext import attributes_text, name_text, q, span_text, status_text
 from krakenpy.telemetry.trace.spans import CLIENT, INTERNAL, SERVER, Record, Span, SpanShape, SpanTemplate
 
@@ -65,6 +81,56 @@ _CLIENTS: Final[dict[tuple[str, str, str, str], str]] = {}
 #: a conversion with its scratch string (CPython's long_to_decimal for an ``Any``: ~250 instructions)
 _INTS_END: Final = 1024
 _INTS: Final = tuple(str(i) for i in range(_INTS_END))
+
+
+#: the protobuf key heads (:func:`key_head`) of the layers' per-request attributes
+_H_METHOD: Final = key_head("http.request.method")
+_H_ROUTE: Final = key_head("http.route")
+_H_URL: Final = key_head("url.full")
+_H_HOST: Final = key_head("server.address")
+_H_PORT: Final = key_head("server.port")
+_H_AGENT: Final = key_head("user_agent.original")
+_H_ADDR: Final = key_head("client.address")
+_H_BODY: Final = key_head("http.request.body.size")
+_H_RID: Final = key_head("http.request.id")
+_H_CODE: Final = key_head("http.response.status_code")
+_H_SIZE: Final = key_head("http.response.body.size")
+_H_READ_SIZE: Final = key_head(_READ + "size")
+_H_READ_TIME: Final = key_head(_READ + "time")
+_H_CONN: Final = (key_head("get-conn-duration"), key_head("dns-duration"), key_head("tls-duration"))
+#: ``complete`` false and true, ``canceled`` true, as whole key-values
+_W_COMPLETE: Final = (
+    field(b"\x4a", key_head("complete") + b"\x02\x10\x00"),
+    field(b"\x4a", key_head("complete") + b"\x02\x10\x01"),
+)
+_W_CANCELED: Final = field(b"\x4a", key_head("canceled") + b"\x02\x10\x01")
+_W_KEPT_ALIVE: Final = b"".join(double_kv(h, 0.0) for h in _H_CONN)
+#: the first-byte event's head: Span field 11, its length (fixed: a time and the name), Event field 1's tag
+_FIRST_BYTE: Final = b"first-byte-time"
+_AT: Final = struct.Struct("<BQ")
+_W_EVENT_HEAD: Final = b"\x5a" + varint(9 + 2 + len(_FIRST_BYTE))
+_W_EVENT_NAME: Final = b"\x12" + varint(len(_FIRST_BYTE)) + _FIRST_BYTE
+#: the SERVER span's four client key-values as protobuf by the four strings (as :data:`_CLIENTS`)
+_CLIENT_WIRES: Final[dict[tuple[str, str, str, str], bytes]] = {}
+
+
+def _name_kind(name: str, kind: int) -> bytes:
+    """Span fields 5 and 6: the name and the kind."""
+    return field(b"\x2a", utf8(name)) + b"\x30" + varint(kind)
+
+
+def _wire(shape: SpanShape | None) -> bytes:
+    """The shape's key-values as protobuf (b"" when it has none)."""
+    assert shape is not None  # a template without a shape writes its records through span_proto
+    found = shape.wire
+    if found is None:
+        found = shape.wire = attributes_proto(shape.attributes)
+    return found
+
+
+def _first_byte(at: Any) -> bytes:
+    """The first-byte-time event (Span field 11), no attributes."""
+    return b"".join((_W_EVENT_HEAD, _AT.pack(0x09, at), _W_EVENT_NAME))
 
 
 def _json(text: Any) -> str:
@@ -123,10 +189,26 @@ def _client_texts(target: Any, host: Any, agent: Any, addr: Any) -> str:
     return found
 
 
+def _client_wires(target: Any, host: Any, agent: Any, addr: Any) -> bytes:
+    """The SERVER span's four client key-values as protobuf (kept for the batch as :func:`_client_texts`)."""
+    if type(target) is str and type(host) is str and type(agent) is str and type(addr) is str:
+        key = (target, host, agent, addr)
+        found = _CLIENT_WIRES.get(key)
+        if found is not None:
+            return found
+    else:
+        key = None
+    found = b"".join((str_kv(_H_URL, target), str_kv(_H_HOST, host), str_kv(_H_AGENT, agent), str_kv(_H_ADDR, addr)))
+    if key is not None and len(_CLIENT_WIRES) < _BATCH_MAX:
+        _CLIENT_WIRES[key] = found
+    return found
+
+
 def end_batch() -> None:
-    """Forget the batch's client texts (``spans_body`` calls it when a batch is written)."""
+    """Forget the batch's client texts (``spans_body`` and ``spans_proto`` call it when a batch is written)."""
     _BATCH.clear()
     _CLIENTS.clear()
+    _CLIENT_WIRES.clear()
 
 
 def _clean(r: Record) -> Record:
@@ -176,6 +258,35 @@ class ServerTemplate(SpanTemplate):
     def __init__(self, shape: SpanShape) -> None:
         self.shape = shape
         self._routes: dict[tuple[str, str], str] = {}
+        #: the same per pair as protobuf: name, kind, the shape's key-values, method and route
+        self._wires: dict[tuple[str, str], bytes] = {}
+
+    def _route_wire(self, method: str, label: str) -> bytes:
+        if len(self._wires) >= _ROUTES_MAX:
+            self._wires.clear()
+        found = self._wires[(method, label)] = b"".join((
+            _name_kind(method + " " + label, SERVER), _wire(self.shape), str_kv(_H_METHOD, method),
+            str_kv(_H_ROUTE, label),
+        ))  # fmt: skip
+        return found
+
+    def proto(self, r: Record) -> bytes:
+        method = r[8]
+        label = r[9]
+        route = self._wires.get((method, label)) or self._route_wire(method, label)
+        body = r[14]
+        rid = r[15]
+        return b"".join((
+            ids_proto(r[1], r[2], r[3]),
+            TIMES.pack(0x39, r[4], 0x41, r[5]),
+            route,
+            _client_wires(r[10], r[11], r[12], r[13]),
+            int_kv(_H_BODY, body) if body is not None and 0 <= body < INT64_END else b"",
+            str_kv(_H_RID, rid) if rid else b"",
+            int_kv(_H_CODE, r[16]),
+            int_kv(_H_SIZE, r[17]),
+            status_proto(r[6], r[7]) if r[6] else EMPTY_STATUS,
+        ))  # fmt: skip
 
     def _route(self, method: str, label: str) -> str:
         """``"name":…,"kind":2,"attributes":[`` and the fixed attributes, method and route first, for
@@ -246,6 +357,25 @@ class CallTemplate(SpanTemplate):
         #: whole ``text()`` 1.23x the f-string's instructions, pure Python, callgrind, 2026-12-02
         #: review; more when compiled)
         self.usual: str | None = None
+        #: name, kind and the shape's key-values as protobuf, made on first use
+        self.wire: bytes | None = None
+
+    def proto(self, r: Record) -> bytes:
+        if self.shape is None:
+            return span_proto(self.span(r))
+        wire = self.wire
+        if wire is None:
+            wire = self.wire = _name_kind(self.name, INTERNAL) + _wire(self.shape)
+        code = r[10]
+        return b"".join((
+            ids_proto(r[1], r[2], r[3]),
+            TIMES.pack(0x39, r[4], 0x41, r[5]),
+            wire,
+            b"" if code is None else int_kv(_H_CODE, code),
+            _W_COMPLETE[r[8]],
+            _W_CANCELED if r[9] else b"",
+            status_proto(r[6], r[7]) if r[6] else EMPTY_STATUS,
+        ))  # fmt: skip
 
     def text(self, r: Record) -> str:
         usual = self.usual
@@ -298,6 +428,46 @@ class ClientTemplate(SpanTemplate):
         #: method): a backend's calls repeat them (bounded: dynamic routing may vary the host); with
         #: the usual span's piece: name, kind, those attributes and url.full's head, one text
         self._peers: dict[tuple[str, int, str], tuple[str, str]] = {}
+        #: the same as protobuf: name, kind, the shape's key-values, address, port and method
+        self._peer_wires: dict[tuple[str, int, str], bytes] = {}
+
+    def _peer_wire(self, key: tuple[str, int, str]) -> bytes:
+        if len(self._peer_wires) >= _ROUTES_MAX:
+            self._peer_wires.clear()
+        host, port, method = key
+        found = self._peer_wires[key] = b"".join((
+            _name_kind(self.name, CLIENT), _wire(self.shape), str_kv(_H_HOST, host), int_kv(_H_PORT, port),
+            str_kv(_H_METHOD, method),
+        ))  # fmt: skip
+        return found
+
+    def proto(self, r: Record) -> bytes:
+        if self.shape is None:
+            return span_proto(self.span(r))
+        key = (r[9], r[10], r[11])  # host, port, method
+        peer = self._peer_wires.get(key) or self._peer_wire(key)
+        conn = r[15]
+        extra = b""
+        if conn is not None:
+            if conn == _KEPT_ALIVE:
+                extra = _W_KEPT_ALIVE
+            else:
+                get_conn, dns, tls = conn
+                head_conn, head_dns, head_tls = _H_CONN
+                extra = double_kv(head_conn, get_conn) + double_kv(head_dns, dns) + double_kv(head_tls, tls)
+        first_byte = r[16]
+        return b"".join((
+            ids_proto(r[1], r[2], r[3]),
+            TIMES.pack(0x39, r[4], 0x41, r[5]),
+            peer,
+            str_kv(_H_URL, r[8]),
+            int_kv(_H_BODY, r[12]),
+            int_kv(_H_CODE, r[13]),
+            int_kv(_H_SIZE, r[14]),
+            extra,
+            status_proto(r[6], r[7]) if r[6] else EMPTY_STATUS,
+            _first_byte(first_byte) if first_byte else b"",
+        ))  # fmt: skip
 
     def _peer(self, key: tuple[str, int, str]) -> tuple[str, str]:
         if len(self._peers) >= _ROUTES_MAX:
@@ -390,6 +560,23 @@ class ReadTemplate(SpanTemplate):
         self.base = base
         #: name, kind, the shape's attributes and the size's head: one piece after the span's times
         self.usual: str | None = None
+        #: name, kind and the shape's key-values as protobuf, made on first use
+        self.wire: bytes | None = None
+
+    def proto(self, r: Record) -> bytes:
+        if self.shape is None:
+            return span_proto(self.span(r))
+        wire = self.wire
+        if wire is None:
+            wire = self.wire = _name_kind(_READ + "tracker", INTERNAL) + _wire(self.shape)
+        return b"".join((
+            ids_proto(r[1], r[2], r[3]),
+            TIMES.pack(0x39, r[4], 0x41, r[5]),
+            wire,
+            int_kv(_H_READ_SIZE, r[8]),
+            double_kv(_H_READ_TIME, r[9]),
+            status_proto(r[6], r[7]) if r[6] else EMPTY_STATUS,
+        ))  # fmt: skip
 
     def text(self, r: Record) -> str:
         if self.shape is None:
