@@ -214,7 +214,8 @@ class OtlpExporter:
             bodies: dict[bool, bytes] = {}
             for as_json in (True, False) if json and proto else (json,):
                 written = self._body(batch, as_json)
-                if written is None:
+                if written is None:  # no record of the batch writable
+                    batch = []
                     break
                 batch, bodies[as_json] = written
             if not batch:

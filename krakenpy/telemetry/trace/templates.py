@@ -333,7 +333,9 @@ class ServerTemplate(SpanTemplate):
             "http.request.method": method, "http.route": label, "url.full": target, "server.address": host,
             "user_agent.original": agent, "client.address": addr,
         }  # fmt: skip
-        if body is not None and 0 <= body < INT64_END:
+        # an int: a size out of int64 is text after _clean (the slow path of a client's invalid text),
+        # and left off as the fast path leaves it off (compared with 0, it raised: the span was dropped)
+        if isinstance(body, int) and 0 <= body < INT64_END:
             attrs["http.request.body.size"] = body
         if rid:
             attrs["http.request.id"] = rid
