@@ -104,7 +104,7 @@ _W_COMPLETE: Final = (
     field(b"\x4a", key_head("complete") + b"\x02\x10\x01"),
 )
 _W_CANCELED: Final = field(b"\x4a", key_head("canceled") + b"\x02\x10\x01")
-_W_KEPT_ALIVE: Final = b"".join(double_kv(h, 0.0) for h in _H_CONN)
+_W_KEPT_ALIVE: Final = b"".join([double_kv(h, 0.0) for h in _H_CONN])
 #: the first-byte event's head: Span field 11, its length (fixed: a time and the name), Event field 1's tag
 _FIRST_BYTE: Final = b"first-byte-time"
 _AT: Final = struct.Struct("<BQ")
