@@ -26,15 +26,13 @@ from krakenpy.gojson import valid_text
 from krakenpy.telemetry.trace.otlpproto import (
     EMPTY_STATUS,
     TIMES,
+    KeyWire,
     attributes_proto,
-    double_kv,
     field,
     ids_proto,
-    int_kv,
     key_head,
     span_proto,
     status_proto,
-    str_kv,
     utf8,
     varint,
 )
@@ -83,28 +81,30 @@ _INTS_END: Final = 1024
 _INTS: Final = tuple(str(i) for i in range(_INTS_END))
 
 
-#: the protobuf key heads (:func:`key_head`) of the layers' per-request attributes
-_H_METHOD: Final = key_head("http.request.method")
-_H_ROUTE: Final = key_head("http.route")
-_H_URL: Final = key_head("url.full")
-_H_HOST: Final = key_head("server.address")
-_H_PORT: Final = key_head("server.port")
-_H_AGENT: Final = key_head("user_agent.original")
-_H_ADDR: Final = key_head("client.address")
-_H_BODY: Final = key_head("http.request.body.size")
-_H_RID: Final = key_head("http.request.id")
-_H_CODE: Final = key_head("http.response.status_code")
-_H_SIZE: Final = key_head("http.response.body.size")
-_H_READ_SIZE: Final = key_head(_READ + "size")
-_H_READ_TIME: Final = key_head(_READ + "time")
-_H_CONN: Final = (key_head("get-conn-duration"), key_head("dns-duration"), key_head("tls-duration"))
+#: the protobuf of the layers' per-request attribute keys
+_K_METHOD: Final = KeyWire("http.request.method")
+_K_ROUTE: Final = KeyWire("http.route")
+_K_URL: Final = KeyWire("url.full")
+_K_HOST: Final = KeyWire("server.address")
+_K_PORT: Final = KeyWire("server.port")
+_K_AGENT: Final = KeyWire("user_agent.original")
+_K_ADDR: Final = KeyWire("client.address")
+_K_BODY: Final = KeyWire("http.request.body.size")
+_K_RID: Final = KeyWire("http.request.id")
+_K_CODE: Final = KeyWire("http.response.status_code")
+_K_SIZE: Final = KeyWire("http.response.body.size")
+_K_READ_SIZE: Final = KeyWire(_READ + "size")
+_K_READ_TIME: Final = KeyWire(_READ + "time")
+_K_GET_CONN: Final = KeyWire("get-conn-duration")
+_K_DNS: Final = KeyWire("dns-duration")
+_K_TLS: Final = KeyWire("tls-duration")
 #: ``complete`` false and true, ``canceled`` true, as whole key-values
 _W_COMPLETE: Final = (
     field(b"\x4a", key_head("complete") + b"\x02\x10\x00"),
     field(b"\x4a", key_head("complete") + b"\x02\x10\x01"),
 )
 _W_CANCELED: Final = field(b"\x4a", key_head("canceled") + b"\x02\x10\x01")
-_W_KEPT_ALIVE: Final = b"".join([double_kv(h, 0.0) for h in _H_CONN])
+_W_KEPT_ALIVE: Final = _K_GET_CONN.of_double(0.0) + _K_DNS.of_double(0.0) + _K_TLS.of_double(0.0)
 #: the first-byte event's head: Span field 11, its length (fixed: a time and the name), Event field 1's tag
 _FIRST_BYTE: Final = b"first-byte-time"
 _AT: Final = struct.Struct("<BQ")
@@ -112,6 +112,8 @@ _W_EVENT_HEAD: Final = b"\x5a" + varint(9 + 2 + len(_FIRST_BYTE))
 _W_EVENT_NAME: Final = b"\x12" + varint(len(_FIRST_BYTE)) + _FIRST_BYTE
 #: the SERVER span's four client key-values as protobuf by the four strings (as :data:`_CLIENTS`)
 _CLIENT_WIRES: Final[dict[tuple[str, str, str, str], bytes]] = {}
+#: the CLIENT span's ``url.full`` key-value by URL, for the batch (a backend's calls repeat it)
+_URL_WIRES: Final[dict[str, bytes]] = {}
 
 
 def _name_kind(name: str, kind: int) -> bytes:
@@ -198,7 +200,7 @@ def _client_wires(target: Any, host: Any, agent: Any, addr: Any) -> bytes:
             return found
     else:
         key = None
-    found = b"".join((str_kv(_H_URL, target), str_kv(_H_HOST, host), str_kv(_H_AGENT, agent), str_kv(_H_ADDR, addr)))
+    found = b"".join((_K_URL.of_str(target), _K_HOST.of_str(host), _K_AGENT.of_str(agent), _K_ADDR.of_str(addr)))
     if key is not None and len(_CLIENT_WIRES) < _BATCH_MAX:
         _CLIENT_WIRES[key] = found
     return found
@@ -209,6 +211,19 @@ def end_batch() -> None:
     _BATCH.clear()
     _CLIENTS.clear()
     _CLIENT_WIRES.clear()
+    _URL_WIRES.clear()
+
+
+def _url_wire(url: Any) -> bytes:
+    """The CLIENT span's ``url.full`` key-value, kept for the batch when a plain string."""
+    if type(url) is not str:
+        return _K_URL.of_str(url)
+    found = _URL_WIRES.get(url)
+    if found is None:
+        found = _K_URL.of_str(url)
+        if len(_URL_WIRES) < _BATCH_MAX:
+            _URL_WIRES[url] = found
+    return found
 
 
 def _clean(r: Record) -> Record:
@@ -265,8 +280,8 @@ class ServerTemplate(SpanTemplate):
         if len(self._wires) >= _ROUTES_MAX:
             self._wires.clear()
         found = self._wires[(method, label)] = b"".join((
-            _name_kind(method + " " + label, SERVER), _wire(self.shape), str_kv(_H_METHOD, method),
-            str_kv(_H_ROUTE, label),
+            _name_kind(method + " " + label, SERVER), _wire(self.shape), _K_METHOD.of_str(method),
+            _K_ROUTE.of_str(label),
         ))  # fmt: skip
         return found
 
@@ -281,10 +296,10 @@ class ServerTemplate(SpanTemplate):
             TIMES.pack(0x39, r[4], 0x41, r[5]),
             route,
             _client_wires(r[10], r[11], r[12], r[13]),
-            int_kv(_H_BODY, body) if body is not None and 0 <= body < INT64_END else b"",
-            str_kv(_H_RID, rid) if rid else b"",
-            int_kv(_H_CODE, r[16]),
-            int_kv(_H_SIZE, r[17]),
+            _K_BODY.of_int(body) if body is not None and 0 <= body < INT64_END else b"",
+            _K_RID.of_str(rid) if rid else b"",
+            _K_CODE.of_int(r[16]),
+            _K_SIZE.of_int(r[17]),
             status_proto(r[6], r[7]) if r[6] else EMPTY_STATUS,
         ))  # fmt: skip
 
@@ -373,7 +388,7 @@ class CallTemplate(SpanTemplate):
             ids_proto(r[1], r[2], r[3]),
             TIMES.pack(0x39, r[4], 0x41, r[5]),
             wire,
-            b"" if code is None else int_kv(_H_CODE, code),
+            b"" if code is None else _K_CODE.of_int(code),
             _W_COMPLETE[r[8]],
             _W_CANCELED if r[9] else b"",
             status_proto(r[6], r[7]) if r[6] else EMPTY_STATUS,
@@ -438,8 +453,8 @@ class ClientTemplate(SpanTemplate):
             self._peer_wires.clear()
         host, port, method = key
         found = self._peer_wires[key] = b"".join((
-            _name_kind(self.name, CLIENT), _wire(self.shape), str_kv(_H_HOST, host), int_kv(_H_PORT, port),
-            str_kv(_H_METHOD, method),
+            _name_kind(self.name, CLIENT), _wire(self.shape), _K_HOST.of_str(host), _K_PORT.of_int(port),
+            _K_METHOD.of_str(method),
         ))  # fmt: skip
         return found
 
@@ -455,17 +470,16 @@ class ClientTemplate(SpanTemplate):
                 extra = _W_KEPT_ALIVE
             else:
                 get_conn, dns, tls = conn
-                head_conn, head_dns, head_tls = _H_CONN
-                extra = double_kv(head_conn, get_conn) + double_kv(head_dns, dns) + double_kv(head_tls, tls)
+                extra = _K_GET_CONN.of_double(get_conn) + _K_DNS.of_double(dns) + _K_TLS.of_double(tls)
         first_byte = r[16]
         return b"".join((
             ids_proto(r[1], r[2], r[3]),
             TIMES.pack(0x39, r[4], 0x41, r[5]),
             peer,
-            str_kv(_H_URL, r[8]),
-            int_kv(_H_BODY, r[12]),
-            int_kv(_H_CODE, r[13]),
-            int_kv(_H_SIZE, r[14]),
+            _url_wire(r[8]),
+            _K_BODY.of_int(r[12]),
+            _K_CODE.of_int(r[13]),
+            _K_SIZE.of_int(r[14]),
             extra,
             status_proto(r[6], r[7]) if r[6] else EMPTY_STATUS,
             _first_byte(first_byte) if first_byte else b"",
@@ -575,8 +589,8 @@ class ReadTemplate(SpanTemplate):
             ids_proto(r[1], r[2], r[3]),
             TIMES.pack(0x39, r[4], 0x41, r[5]),
             wire,
-            int_kv(_H_READ_SIZE, r[8]),
-            double_kv(_H_READ_TIME, r[9]),
+            _K_READ_SIZE.of_int(r[8]),
+            _K_READ_TIME.of_double(r[9]),
             status_proto(r[6], r[7]) if r[6] else EMPTY_STATUS,
         ))  # fmt: skip
 
