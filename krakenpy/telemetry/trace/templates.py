@@ -17,7 +17,6 @@ Replaced per-attribute cache lookups and joins:
 
 from __future__ import annotations
 
-import struct
 from typing import Any, Final
 
 import orjson
@@ -25,6 +24,7 @@ import orjson
 from krakenpy.gojson import valid_text
 from krakenpy.telemetry.trace.otlpproto import (
     EMPTY_STATUS,
+    EVENT_TIME,
     TIMES,
     KeyWire,
     attributes_proto,
@@ -107,7 +107,6 @@ _W_CANCELED: Final = field(b"\x4a", key_head("canceled") + b"\x02\x10\x01")
 _W_KEPT_ALIVE: Final = _K_GET_CONN.of_double(0.0) + _K_DNS.of_double(0.0) + _K_TLS.of_double(0.0)
 #: the first-byte event's head: Span field 11, its length (fixed: a time and the name), Event field 1's tag
 _FIRST_BYTE: Final = b"first-byte-time"
-_AT: Final = struct.Struct("<BQ")
 _W_EVENT_HEAD: Final = b"\x5a" + varint(9 + 2 + len(_FIRST_BYTE))
 _W_EVENT_NAME: Final = b"\x12" + varint(len(_FIRST_BYTE)) + _FIRST_BYTE
 #: the SERVER span's four client key-values as protobuf by the four strings (as :data:`_CLIENTS`)
@@ -132,7 +131,7 @@ def _wire(shape: SpanShape | None) -> bytes:
 
 def _first_byte(at: Any) -> bytes:
     """The first-byte-time event (Span field 11), no attributes."""
-    return b"".join((_W_EVENT_HEAD, _AT.pack(0x09, at), _W_EVENT_NAME))
+    return b"".join((_W_EVENT_HEAD, EVENT_TIME(0x09, at), _W_EVENT_NAME))
 
 
 def _json(text: Any) -> str:
@@ -293,7 +292,7 @@ class ServerTemplate(SpanTemplate):
         rid = r[15]
         return b"".join((
             ids_proto(r[1], r[2], r[3]),
-            TIMES.pack(0x39, r[4], 0x41, r[5]),
+            TIMES(0x39, r[4], 0x41, r[5]),
             route,
             _client_wires(r[10], r[11], r[12], r[13]),
             _K_BODY.of_int(body) if body is not None and 0 <= body < INT64_END else b"",
@@ -386,7 +385,7 @@ class CallTemplate(SpanTemplate):
         code = r[10]
         return b"".join((
             ids_proto(r[1], r[2], r[3]),
-            TIMES.pack(0x39, r[4], 0x41, r[5]),
+            TIMES(0x39, r[4], 0x41, r[5]),
             wire,
             b"" if code is None else _K_CODE.of_int(code),
             _W_COMPLETE[r[8]],
@@ -474,7 +473,7 @@ class ClientTemplate(SpanTemplate):
         first_byte = r[16]
         return b"".join((
             ids_proto(r[1], r[2], r[3]),
-            TIMES.pack(0x39, r[4], 0x41, r[5]),
+            TIMES(0x39, r[4], 0x41, r[5]),
             peer,
             _url_wire(r[8]),
             _K_BODY.of_int(r[12]),
@@ -587,7 +586,7 @@ class ReadTemplate(SpanTemplate):
             wire = self.wire = _name_kind(_READ + "tracker", INTERNAL) + _wire(self.shape)
         return b"".join((
             ids_proto(r[1], r[2], r[3]),
-            TIMES.pack(0x39, r[4], 0x41, r[5]),
+            TIMES(0x39, r[4], 0x41, r[5]),
             wire,
             _K_READ_SIZE.of_int(r[8]),
             _K_READ_TIME.of_double(r[9]),
