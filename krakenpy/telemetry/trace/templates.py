@@ -25,12 +25,16 @@ from krakenpy.gojson import valid_text
 from krakenpy.telemetry.trace.otlpproto import (
     EMPTY_STATUS,
     EVENT_TIME,
+    PARENT_TAG,
+    SPAN_TAG,
     TIMES,
+    TRACE_TAG,
     KeyWire,
     attributes_proto,
     field,
-    ids_proto,
+    forget_ids,
     key_head,
+    raw_id,
     span_proto,
     status_proto,
     utf8,
@@ -105,7 +109,8 @@ _W_COMPLETE: Final = (
 )
 _W_CANCELED: Final = field(b"\x4a", key_head("canceled") + b"\x02\x10\x01")
 _W_KEPT_ALIVE: Final = _K_GET_CONN.of_double(0.0) + _K_DNS.of_double(0.0) + _K_TLS.of_double(0.0)
-#: the first-byte event's head: Span field 11, its length (fixed: a time and the name), Event field 1's tag
+#: the first-byte event's head: Span field 11 and its length (fixed: a time and the name); then its
+#: time (Event field 1) and its name (field 2), all three pieces of the span's join
 _FIRST_BYTE: Final = b"first-byte-time"
 _W_EVENT_HEAD: Final = b"\x5a" + varint(9 + 2 + len(_FIRST_BYTE))
 _W_EVENT_NAME: Final = b"\x12" + varint(len(_FIRST_BYTE)) + _FIRST_BYTE
@@ -127,11 +132,6 @@ def _wire(shape: SpanShape | None) -> bytes:
     if found is None:
         found = shape.wire = attributes_proto(shape.attributes)
     return found
-
-
-def _first_byte(at: Any) -> bytes:
-    """The first-byte-time event (Span field 11), no attributes."""
-    return b"".join((_W_EVENT_HEAD, EVENT_TIME(0x09, at), _W_EVENT_NAME))
 
 
 def _json(text: Any) -> str:
@@ -211,6 +211,7 @@ def end_batch() -> None:
     _CLIENTS.clear()
     _CLIENT_WIRES.clear()
     _URL_WIRES.clear()
+    forget_ids()
 
 
 def _url_wire(url: Any) -> bytes:
@@ -291,7 +292,12 @@ class ServerTemplate(SpanTemplate):
         body = r[14]
         rid = r[15]
         return b"".join((
-            ids_proto(r[1], r[2], r[3]),
+            TRACE_TAG,
+            raw_id(r[1], 16),
+            SPAN_TAG,
+            raw_id(r[2], 8),
+            PARENT_TAG if r[3] else b"",
+            raw_id(r[3], 8) if r[3] else b"",
             TIMES(0x39, r[4], 0x41, r[5]),
             route,
             _client_wires(r[10], r[11], r[12], r[13]),
@@ -384,7 +390,12 @@ class CallTemplate(SpanTemplate):
             wire = self.wire = _name_kind(self.name, INTERNAL) + _wire(self.shape)
         code = r[10]
         return b"".join((
-            ids_proto(r[1], r[2], r[3]),
+            TRACE_TAG,
+            raw_id(r[1], 16),
+            SPAN_TAG,
+            raw_id(r[2], 8),
+            PARENT_TAG if r[3] else b"",
+            raw_id(r[3], 8) if r[3] else b"",
             TIMES(0x39, r[4], 0x41, r[5]),
             wire,
             b"" if code is None else _K_CODE.of_int(code),
@@ -472,7 +483,12 @@ class ClientTemplate(SpanTemplate):
                 extra = _K_GET_CONN.of_double(get_conn) + _K_DNS.of_double(dns) + _K_TLS.of_double(tls)
         first_byte = r[16]
         return b"".join((
-            ids_proto(r[1], r[2], r[3]),
+            TRACE_TAG,
+            raw_id(r[1], 16),
+            SPAN_TAG,
+            raw_id(r[2], 8),
+            PARENT_TAG if r[3] else b"",
+            raw_id(r[3], 8) if r[3] else b"",
             TIMES(0x39, r[4], 0x41, r[5]),
             peer,
             _url_wire(r[8]),
@@ -481,7 +497,9 @@ class ClientTemplate(SpanTemplate):
             _K_SIZE.of_int(r[14]),
             extra,
             status_proto(r[6], r[7]) if r[6] else EMPTY_STATUS,
-            _first_byte(first_byte) if first_byte else b"",
+            _W_EVENT_HEAD if first_byte else b"",
+            EVENT_TIME(0x09, first_byte) if first_byte else b"",
+            _W_EVENT_NAME if first_byte else b"",
         ))  # fmt: skip
 
     def _peer(self, key: tuple[str, int, str]) -> tuple[str, str]:
@@ -585,7 +603,12 @@ class ReadTemplate(SpanTemplate):
         if wire is None:
             wire = self.wire = _name_kind(_READ + "tracker", INTERNAL) + _wire(self.shape)
         return b"".join((
-            ids_proto(r[1], r[2], r[3]),
+            TRACE_TAG,
+            raw_id(r[1], 16),
+            SPAN_TAG,
+            raw_id(r[2], 8),
+            PARENT_TAG if r[3] else b"",
+            raw_id(r[3], 8) if r[3] else b"",
             TIMES(0x39, r[4], 0x41, r[5]),
             wire,
             _K_READ_SIZE.of_int(r[8]),
