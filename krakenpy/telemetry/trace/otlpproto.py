@@ -24,9 +24,9 @@ if TYPE_CHECKING:
     from krakenpy.telemetry.trace.spans import Span
 
 __all__ = [
-    "EMPTY_STATUS", "EVENT_TIME", "PARENT_TAG", "SPAN_TAG", "TIMES", "TRACE_TAG", "KeyWire", "attributes_proto",
-    "double", "double_kv", "event_proto", "field", "forget_ids", "ids_proto", "int_kv", "key_head", "key_values",
-    "kv_proto", "raw_id", "span_proto", "status_proto", "str_kv", "utf8", "varint",
+    "EMPTY_STATUS", "EVENT_TIME", "TIMES", "KeyWire", "attributes_proto",
+    "double", "double_kv", "event_proto", "field", "ids_proto", "int_kv", "key_head", "key_values",
+    "kv_proto", "span_proto", "status_proto", "str_kv", "utf8", "varint",
 ]  # fmt: skip
 
 _INT64_END: Final = 1 << 63
@@ -228,42 +228,18 @@ def attributes_proto(attrs: Mapping[str, Any]) -> bytes:
 def ids_proto(trace_id: Any, span_id: Any, parent_id: Any) -> bytes:
     """Span fields 1, 2 and 4: the trace id (16 bytes), span id (8) and parent id (8, when any), the
     tags written as hex with them: one ``fromhex`` of one text (three and a join took ~2x as long,
-    pure Python, 2026-12-02). ``str()`` placeholders: mypyc writes them as one C call each (an
+    pure Python; ids kept per batch and decoded once saved ~0.4 k a span compiled, lost again to
+    the longer join, 2026-12-02). ``str()`` placeholders: mypyc writes them as one C call each (an
     ``Any`` placeholder is a ``str.format`` call)."""
     if parent_id:
-        return _fromhex(f"0a10{str(trace_id)}1208{str(span_id)}2208{str(parent_id)}")
-    return _fromhex(f"0a10{str(trace_id)}1208{str(span_id)}")
-
-
-#: Span fields 1, 2 and 4's tags (trace id, span id, parent id) and their lengths
-TRACE_TAG: Final = b"\x0a\x10"
-SPAN_TAG: Final = b"\x12\x08"
-PARENT_TAG: Final = b"\x22\x08"
-#: ids' raw bytes by their hex, for the batch (:func:`forget_ids`): a request's spans share the
-#: trace id, and each span id is also its children's parent id, so each id is decoded once, where
-#: the ids of each span with their tags were one ``fromhex`` of one f-string (~2 k instructions a
-#: span compiled, callgrind, 2026-12-02)
-_IDS: Final[dict[str, bytes]] = {}
-#: at most this many kept (a batch of 512 spans holds at most 1,024 distinct ids)
-_IDS_MAX: Final = 4096
-
-
-def raw_id(text: Any, size: int) -> bytes:
-    """An id's ``size`` raw bytes from its hex text (anything else, or another length, raises: the
-    exporter drops that span)."""
-    found = _IDS.get(text)
-    if found is None:
-        found = _fromhex(text)
-        if len(_IDS) < _IDS_MAX:
-            _IDS[text] = found
-    if len(found) != size:
+        data = _fromhex(f"0a10{str(trace_id)}1208{str(span_id)}2208{str(parent_id)}")
+        if len(data) != 38:  # an id of another length: its field's length byte would lie
+            raise ValueError("an id of another length")
+        return data
+    data = _fromhex(f"0a10{str(trace_id)}1208{str(span_id)}")
+    if len(data) != 28:
         raise ValueError("an id of another length")
-    return found
-
-
-def forget_ids() -> None:
-    """Forget the batch's ids (when it is written)."""
-    _IDS.clear()
+    return data
 
 
 def key_values(attrs: Mapping[str, Any], tag: bytes) -> bytes:
