@@ -159,7 +159,9 @@ class OtlpExporter:
         # OTLP/HTTP bodies: spans as protobuf (no library) unless http/json is asked for; metrics as
         # protobuf only through opentelemetry-proto (when installed), else JSON
         self._json_spans = _protocol("TRACES") == "http/json"
-        self._protobuf_metrics = _protocol("METRICS") == "http/protobuf" and protobuf_available()
+        #: decided at the first metrics export: asking imports opentelemetry-proto (~45 M machine
+        #: instructions at start-up, callgrind, 2026-12-02), which a gateway exporting only spans never needs
+        self._protobuf_metrics: bool | None = None
         self._start_ns = time.time_ns()
         self.exported_spans = 0
         #: spans no template could write (an ill-typed value in a record): dropped, the batch sent
@@ -279,6 +281,8 @@ class OtlpExporter:
         while True:
             await asyncio.sleep(target.metric_period)
             doc = metrics_json(self.registry, self.resource, self._start_ns)
+            if self._protobuf_metrics is None:
+                self._protobuf_metrics = _protocol("METRICS") == "http/protobuf" and protobuf_available()
             if not target.use_http or self._protobuf_metrics:
                 await self._send(target, "metrics", to_protobuf(doc, "metrics"), "application/x-protobuf")
             else:

@@ -147,3 +147,14 @@ async def test_a_grpc_collector_gets_the_written_protobuf_beside_a_json_one(monk
     # the same spans as the JSON collector got
     assert decoded == receiver.traces[0]
     assert json_format.MessageToDict(message)["resourceSpans"][0]["scopeSpans"][0]["scope"]["version"] == "0.14.4"
+
+
+async def test_a_span_exporter_never_imports_opentelemetry_proto(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spans need no library: without metrics, the exporter never asks for opentelemetry-proto
+    (asking imports it: ~45 M instructions at start-up)."""
+    from krakenpy.telemetry import export
+
+    asked: list[bool] = []
+    monkeypatch.setattr(export, "protobuf_available", lambda: asked.append(True) or True)
+    await _posted(monkeypatch, {})
+    assert asked == []
