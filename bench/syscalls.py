@@ -159,7 +159,7 @@ def _measure(name: str, work: Path, backend: int, args: argparse.Namespace) -> d
         kids = Path(f"/proc/{gateway.pid}/task/{gateway.pid}/children").read_text().split()
         pids += [int(k) for k in kids]
         asyncio.run(_drive(port, args.warmup, args.connections))
-        events = ["raw_syscalls:sys_enter", "context-switches", "task-clock"]
+        events = ["raw_syscalls:sys_enter", "context-switches", "task-clock", "page-faults", "cpu-migrations"]
         events.append("syscalls:sys_enter_*")
         out = work / "perf.csv"
         perf = subprocess.Popen(
