@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from krakenpy.errors import Rejection
 from krakenpy.proxy.types import Proxy, Request
@@ -23,7 +25,9 @@ from tests.redis_server import RedisServer
 
 @pytest.fixture
 async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
-    client = Redis(host="127.0.0.1", port=redis_server.port, socket_connect_timeout=1)
+    # no retries with backoff, as the gateway's pools (krakenpy.redis_pools): a stopped Redis fails the
+    # call at once, not after the limiter's step (10 s here, see _limiter)
+    client = Redis(host="127.0.0.1", port=redis_server.port, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
     yield client
     await client.aclose()
 
