@@ -201,6 +201,42 @@ def test_metric_slots_edge_fold_equals_per_value_updates() -> None:
     assert sorted(stats.histogram("router.response./u/:id.time").pending) == sorted([*nss, 1])
 
 
+def test_metric_slots_edge_key_reused_while_it_repeats() -> None:
+    """The edge's key tuple is one object while route, method, scheme, status and the OTel flag
+    repeat, a new one as soon as any of them changes (and again when it changes back); each
+    request's values land in the series of its own key."""
+    from krakenpy.telemetry.layers.edge import route_label
+    from krakenpy.telemetry.metrics.instruments import ServerMetrics
+
+    server = ServerMetrics(Registry())
+    stats = StatsRegistry()
+    slot = EdgeSlot(server, stats, route_label)
+    calls = [
+        ("/a", "GET", "http", 200, True), ("/a", "GET", "http", 200, True), ("/a", "GET", "http", 500, True),
+        ("/b", "GET", "http", 500, True), ("/b", "POST", "http", 500, True), ("/b", "POST", "https", 500, True),
+        ("/b", "POST", "https", 500, False), (None, "POST", "https", 500, False), ("/a", "GET", "http", 200, True),
+    ]  # fmt: skip
+    for i, (route, method, scheme, status, otel) in enumerate(calls):
+        # a fresh string each time: equal values reuse the key, not only the same objects
+        slot.record(route, "".join(method), scheme, status, 1_000 * (i + 1), i, otel)
+    keys = slot.keys
+    assert keys == [(route, method, scheme, status, otel) for route, method, scheme, status, otel in calls]
+    assert keys[1] is keys[0] and len({id(k) for k in keys[1:]}) == len(calls) - 1
+    slot.drain()
+    assert server.recorder("/a", "GET").series(200)[0].pending == [n * 1e-9 for n in (1_000, 2_000, 9_000)]
+    assert server.recorder("/a", "GET").series(500)[0].pending == [3_000 * 1e-9]
+    assert server.recorder("/b", "GET").series(500)[0].pending == [4_000 * 1e-9]
+    assert server.recorder("/b", "POST").series(500)[0].pending == [5_000 * 1e-9]
+    assert server.recorder("/b", "POST", "https").series(500)[1].pending == [5]  # the size; OTel off after it
+    assert stats.counters["krakend.router.response./b.status.500.count"] == 4
+    assert stats.counters["krakend.router.response./a.status.200.count"] == 3
+    assert sorted(stats.histogram("router.response./b.time").pending) == [4_000, 5_000, 6_000, 7_000]
+    # the same key after the fold: the one kept, no tuple made
+    before = slot._key
+    slot.record("/a", "GET", "http", 200, 1, 1, True)
+    assert slot.keys[0] is before
+
+
 def test_metric_slots_call_slot_outcomes() -> None:
     registry = Registry()
     family = registry.family("d", "histogram", ["e", "c", "k"])
