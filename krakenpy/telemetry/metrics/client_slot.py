@@ -43,7 +43,11 @@ class ClientSlot:
         self.statuses: list[int] = []
         self.seconds: list[float] = []
         self.sizes: list[int] = []
-        #: with ``detailed_connection`` (else empty): get_conn, dns, tls seconds
+        #: with ``detailed_connection``, the calls that obtained a new connection: status, get_conn,
+        #: dns, tls seconds. A kept-alive call's three zeros are counted at the fold (its status
+        #: group's calls less its dialled ones), not queued: three floats boxed, appended, sorted
+        #: and summed a call for nothing (a zero moves no sum and lands in the first bucket)
+        self.dialled: list[int] = []
         self.get_conn: list[float] = []
         self.dns: list[float] = []
         self.tls: list[float] = []
@@ -79,9 +83,9 @@ class ClientSlot:
             self._request_bytes += request_size
         if failure:
             self._failures[failure] += 1
-        if self._connection is not None:
-            if not get_conn:  # a call that got no new connection records three zeros (krakend-otel's hooks)
-                dns = tls = 0.0
+        # a call that got no new connection records three zeros (krakend-otel's hooks): counted at the fold
+        if get_conn and self._connection is not None:
+            self.dialled.append(status)
             self.get_conn.append(get_conn)
             self.dns.append(dns)
             self.tls.append(tls)
@@ -102,19 +106,25 @@ class ClientSlot:
             self.timedout.value += failures[TIMEDOUT]
             self.failed.value += failures[FAILED]
             failures[CANCELED] = failures[TIMEDOUT] = failures[FAILED] = 0
-        columns: tuple[list[Any], ...]
-        if self._connection is not None:
-            columns = (seconds, sizes, take(self.get_conn), take(self.dns), take(self.tls))
-        else:
-            columns = (seconds, sizes)
-        for status, group in by_key(statuses, *columns):
+        dialled: dict[int, tuple[list[Any], ...]] = {}
+        if self.dialled:
+            dialled = dict(by_key(take(self.dialled), take(self.get_conn), take(self.dns), take(self.tls)))
+        for status, group in by_key(statuses, seconds, sizes):
             duration, size, connection = self.by_status.get(status) or self._series(status)
             duration.pending.extend(group[0])
             size.pending.extend(group[1])
             if connection is not None:
-                connection[0].pending.extend(group[2])
-                connection[1].pending.extend(group[3])
-                connection[2].pending.extend(group[4])
+                kept = len(group[0])
+                times = dialled.get(status)
+                if times is not None:
+                    kept -= len(times[0])
+                    connection[0].pending.extend(times[0])
+                    connection[1].pending.extend(times[1])
+                    connection[2].pending.extend(times[2])
+                if kept:
+                    connection[0].zeros(kept)
+                    connection[1].zeros(kept)
+                    connection[2].zeros(kept)
 
 
 class ReadSlot:

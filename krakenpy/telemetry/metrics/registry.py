@@ -110,6 +110,13 @@ class Histogram:
         self.sum += value
         self.count += 1
 
+    def zeros(self, n: int) -> None:
+        """Count ``n`` observations of 0 (a kept-alive call's connection times) at once: their
+        bucket, no value queued; the sum is unchanged (``x + 0.0 == x``: where they fall among the
+        queued values moves no float sum)."""
+        self.buckets[bisect_left(self.bounds, 0.0)] += n
+        self.count += n
+
     def fold(self) -> None:
         """Count the queued values (before any read of ``buckets``, ``sum`` or ``count``)."""
         pending = self.pending

@@ -274,15 +274,31 @@ def test_metric_slots_client_rows() -> None:
     assert (slot.canceled.value, slot.timedout.value, slot.failed.value) == (1, 1, 1)
     duration, size, connection = slot.by_status[200]
     assert duration.pending == [0.01, 0.02] and size.pending == [7, 7]
-    assert connection is not None and [h.pending for h in connection] == [[0.5, 0.0], [0.1, 0.0], [0.2, 0.0]]
+    # the dialled call's times queued, the kept-alive call's zeros counted in the first bucket
+    assert connection is not None and [h.pending for h in connection] == [[0.5], [0.1], [0.2]]
+    assert [(h.count, h.buckets[0], h.sum) for h in connection] == [(1, 1, 0.0)] * 3
     failed = slot.by_status[0][2]
-    assert failed is not None and [h.pending for h in failed] == [[0.0] * 3, [0.0] * 3, [0.0] * 3]
+    assert failed is not None and [h.pending for h in failed] == [[], [], []]
+    assert [(h.count, h.buckets[0], h.sum) for h in failed] == [(3, 3, 0.0)] * 3
+    for h in connection:
+        h.fold()
+    assert [(h.count, h.sum) for h in connection] == [(2, 0.5), (2, 0.1), (2, 0.2)]
+    assert [h.buckets for h in connection] == [_observed(h.bounds, value) for value in (0.5, 0.1, 0.2)]
     # the totals start again from zero after a fold
     slot.record(200, 0.06, 7, 5, FAILED, *kept)
     slot.drain()
     assert (slot.started.value, slot.request_size.value) == (6, 12)
     assert (slot.canceled.value, slot.timedout.value, slot.failed.value) == (1, 1, 2)
     assert duration.pending == [0.01, 0.02, 0.06]
+    assert connection[0].count == 3 and connection[0].sum == 0.5
+
+
+def _observed(bounds: tuple[float, ...], value: float) -> list[int]:
+    """A histogram's buckets after observing ``value`` and 0.0 one at a time (the per-call update)."""
+    expected = Histogram("", bounds)
+    expected.observe(value)
+    expected.observe(0.0)
+    return expected.buckets
 
 
 def test_metric_slots_client_rows_without_detailed_connection() -> None:
@@ -291,7 +307,7 @@ def test_metric_slots_client_rows_without_detailed_connection() -> None:
     slot = ClientSlot(metrics, ("GET", "/u", "/a", "GET", "/u", "h", "80"))
     slot.record(200, 0.01, 7, 3, 0, 0.5, 0.1, 0.2)
     slot.record(404, 0.02, 9, 0, 0, 0.0, 0.0, 0.0)
-    assert slot.get_conn == slot.dns == slot.tls == []
+    assert slot.dialled == slot.get_conn == slot.dns == slot.tls == []
     slot.drain()
     assert slot.by_status[200][0].pending == [0.01] and slot.by_status[404][1].pending == [9]
     assert slot.by_status[200][2] is None and slot.request_size.value == 3
@@ -527,7 +543,7 @@ async def test_metric_slots_answered_rows_are_numbers_the_collector_drops(gw, ba
     # on in the context asyncio copied into the handles of the connection the first call dialled
     assert len([o for o in gc.get_objects() if isinstance(o, CallTiming)]) <= 1
     # the first call dialled (get_conn > 0), the kept-alive ones record zeros; each read ended after its head
-    assert client.get_conn[0] > 0.0 and client.get_conn[1:] == client.dns[1:] == client.tls[1:] == [0.0] * 2
+    assert client.dialled == [200] and client.get_conn[0] > 0.0 and len(client.dns) == len(client.tls) == 1
     assert all(s >= 0.0 for s in read.seconds) and read.sizes == [8] * 3 and read.failed_seconds == []
     families = await g.metrics()
     conn = families["http_client_request_get_conn_duration"]
