@@ -138,11 +138,15 @@ class Histogram:
             return
         values.sort()
         below = 0
+        n = len(values)
         for i, bound in enumerate(bounds):
-            upto = bisect_right(values, bound)  # values <= bound: observe's bisect_left on the bounds
+            # values <= bound: observe's bisect_left on the bounds; searched above the last bound's
+            upto = bisect_right(values, bound, below)
             buckets[i] += upto - below
             below = upto
-        buckets[-1] += len(values) - below
+            if below == n:  # every value counted (a P1 duration is below the first bound): the rest add 0
+                return
+        buckets[-1] += n - below
 
     def cumulative(self) -> list[int]:
         out: list[int] = []
