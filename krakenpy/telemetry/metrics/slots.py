@@ -140,11 +140,12 @@ class EdgeSlot:
             status != self._status or route != self._route or method != self._method or scheme != self._scheme
             or otel != self._otel
         ):  # fmt: skip
-            # made once and stored as it is appended: compiled, ``key = self._key = (...)`` boxed the
-            # literal twice (mypyc 1.x, a fixed-length tuple for each target), so the row appended
-            # was not the key kept (the key test's identity check failed on the compiled build)
-            key = (route, method, scheme, status, otel)
-            self._key = key
+            # stored, then read back: compiled, a tuple display stays an unboxed fixed-length tuple
+            # that is boxed anew at each use (``key = self._key = (...)``, and ``key = (...)`` then
+            # ``self._key = key``, both appended a tuple other than the one kept: the key test's
+            # identity check failed on the compiled build); the attribute holds the one boxed object
+            self._key = (route, method, scheme, status, otel)
+            key = self._key
             self._route, self._method, self._scheme, self._status, self._otel = route, method, scheme, status, otel
         self.keys.append(key)
         self.ns.append(ns)
