@@ -99,6 +99,11 @@ def by_key(keys: list[Any], *columns: list[Any]) -> list[tuple[Any, tuple[list[A
     return [(key, tuple([column[i] for i in indexes] for column in columns)) for key, indexes in found.items()]
 
 
+def _edge_key(route: str | None, method: str, scheme: str, status: int, otel: bool) -> tuple[Any, ...]:
+    """An edge series key, boxed once (see :meth:`EdgeSlot.record`)."""
+    return (route, method, scheme, status, otel)
+
+
 class EdgeSlot:
     """The edge's requests, as three columns: the series key (route, method, scheme, status, OTel
     on), the nanoseconds and the response size. Its series are found per key at the fold, in
@@ -140,12 +145,11 @@ class EdgeSlot:
             status != self._status or route != self._route or method != self._method or scheme != self._scheme
             or otel != self._otel
         ):  # fmt: skip
-            # stored, then read back: compiled, a tuple display stays an unboxed fixed-length tuple
-            # that is boxed anew at each use (``key = self._key = (...)``, and ``key = (...)`` then
-            # ``self._key = key``, both appended a tuple other than the one kept: the key test's
-            # identity check failed on the compiled build); the attribute holds the one boxed object
-            self._key = (route, method, scheme, status, otel)
-            key = self._key
+            # made by a function typed ``tuple[Any, ...]``: compiled, a tuple display here stays an
+            # unboxed fixed-length tuple, boxed anew at each use (``key = self._key = (...)``, or
+            # stored and read back, appended a tuple other than the one kept: the key test's
+            # identity check failed on the compiled build)
+            key = self._key = _edge_key(route, method, scheme, status, otel)
             self._route, self._method, self._scheme, self._status, self._otel = route, method, scheme, status, otel
         self.keys.append(key)
         self.ns.append(ns)
