@@ -54,6 +54,20 @@ def _parser() -> argparse.ArgumentParser:
         help="serve krakenpy's pure-Python modules (default: the hot path compiled with mypyc in place, as "
         "`pip install .` builds it where a C compiler is present, and removed afterwards)",
     )
+    p.add_argument(
+        "--interleave",
+        type=int,
+        default=0,
+        metavar="N",
+        help="rows with a baseline (T, P3, Q, JWT, CORS, P8, P6) run as N slices alternating with their baseline "
+        "(A B A ... B A), reported as the median of the per-slice ratios and their spread (bench/interleave.py)",
+    )
+    p.add_argument(
+        "--slice-seconds",
+        type=float,
+        default=1.0,
+        help="seconds per --interleave slice (default 1; whole seconds: wrk's -d)",
+    )
     p.add_argument("--plot", action="store_true", help="also write a PNG (installs matplotlib into the venv)")
     p.add_argument("--out", default=str(RESULTS / "latest.md"), help="markdown results file")
     return p
@@ -130,6 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         clients=clients,
         primary=clients[-1],
         only=only,
+        slices=max(0, args.interleave),
+        slice_seconds=args.slice_seconds,
     )
     tools = ensure_tools()
     notes = list(tools.notes)
@@ -178,7 +194,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     elapsed = time.monotonic() - started
     text = (
         f"Settings: `wrk -t1 -cN -d{settings.seconds:g}s --latency`, median of {settings.runs} run(s) per row, "
-        f"SUT pinned to CPU 0, wrk and the nginx backend to CPU 1. Upstream clients compared: "
+        f"SUT pinned to CPU 0, wrk and the nginx backend to CPU 1. "
+        + (
+            f"Rows with a baseline: {settings.slices} slices of {settings.slice_seconds:g} s alternating with it "
+            "(see Interleaved pairs). "
+            if settings.slices
+            else ""
+        )
+        + f"Upstream clients compared: "
         f"{', '.join(clients)} (P3–P7 use `{settings.primary}`). krakenpy's hot path: {hot_path}"
         f"{' (a --baseline tree runs pure Python)' if args.baseline else ''}. Total time {elapsed / 60:.1f} min."
     )

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from bench.extras import LambdaResult, StartupResult, median
+from bench.interleave import pair_stats
 from bench.scenarios import Row
 
 __all__ = ["markdown", "plot"]
@@ -42,7 +43,10 @@ def _ratio(row: Row, peer: Row | None, attr: str = "rps") -> float | None:
 
 def _share(row: Row, base: Row) -> float:
     """``row``'s rps as a share of ``base``'s: the median of the ratios to the baseline run measured
-    right before each of the row's runs (``Row.pairs``), else as :func:`_ratio`."""
+    right before each of the row's runs (``Row.pairs``), with ``--interleave`` the median of the slices'
+    bracketed ratios (:mod:`bench.interleave`), else as :func:`_ratio`."""
+    if row.interleaved:
+        return pair_stats(row.interleaved, row.runs).median
     if row.pairs and len(row.pairs) == len(row.runs):
         return median([a.rps / b.rps for a, b in zip(row.runs, row.pairs, strict=True) if b.rps]) or 0.0
     return _ratio(row, base) or 0.0
@@ -50,6 +54,10 @@ def _share(row: Row, base: Row) -> float:
 
 def _extra_cpu(row: Row, base: Row) -> float:
     """CPU µs per request ``row`` adds over ``base`` (paired runs as in :func:`_share`)."""
+    if row.interleaved:
+        extra = pair_stats(row.interleaved, row.runs).cpu_extra
+        if extra is not None:
+            return extra
     if row.pairs and len(row.pairs) == len(row.runs):
         diffs = [
             a.cpu_us_per_req - b.cpu_us_per_req
@@ -217,6 +225,30 @@ def _goals(rows: list[Row], primary: str, p4: LambdaResult | None, p7: StartupRe
     return out
 
 
+def _interleaved(rows: list[Row]) -> list[str]:
+    """The ``--interleave`` pairs: median of the per-slice ratios and their spread."""
+    paired = [r for r in rows if r.interleaved]
+    if not paired:
+        return []
+    out = [
+        "## Interleaved pairs",
+        "",
+        "Each row against its baseline in alternating slices (A B A … B A, both servers running throughout); a "
+        "slice's ratio is its rps ÷ the mean of the baseline slices just before and after it.",
+        "",
+        "| row | slices | median rps ratio | middle half | all slices | extra µs/req (median) |",
+        "|---|--:|--:|--:|--:|--:|",
+    ]
+    for r in paired:
+        s = pair_stats(r.interleaved, r.runs)
+        cpu = "–" if s.cpu_extra is None else f"{s.cpu_extra:+.1f}"
+        out.append(
+            f"| {r.case.scenario} {r.case.label} | {s.slices} | {s.median * 100:.1f} % | "
+            f"{s.q1 * 100:.1f}–{s.q3 * 100:.1f} % | {s.low * 100:.1f}–{s.high * 100:.1f} % | {cpu} |"
+        )
+    return [*out, ""]
+
+
 def markdown(
     rows: list[Row],
     info: dict[str, str],
@@ -236,6 +268,7 @@ def markdown(
         "(utime+stime of all its processes) ÷ requests. Timeouts and errors are summed over the runs.",
         "",
     ]
+    lines += _interleaved(rows)
     if p7 is not None:
         lines += ["## P7: start-up and idle memory", ""]
         if p7.rss_mib:

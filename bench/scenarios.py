@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import statistics
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 
+from bench.interleave import interleave, pair_stats
 from bench.loadgen import Load, WrkResult, run_wrk
 from bench.peers import BACKEND_PORT, CADDY_PORT, NGINX_PROXY_PORT, REDIS_PORT, caddy_config, nginx_config
 from bench.procs import Processes, Started, http_get, http_get_headers, http_post, port_free, wait_http
@@ -57,6 +59,10 @@ class Settings:
     only: frozenset[str]
     #: an older krakenpy (git revision, exported tree) also run on P1/P2: before/after in one run
     baseline: tuple[str, Path] | None = None
+    #: ``--interleave``: a row with a baseline runs as that many B slices between A slices of its
+    #: baseline (A B A ... B A, :mod:`bench.interleave`), each ``slice_seconds`` long, instead of runs
+    slices: int = 0
+    slice_seconds: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,9 @@ class Row:
     #: this shared VM's speed drifts by tens of percent within minutes, so a ratio is taken between
     #: two runs seconds apart, not between runs minutes apart in one round
     pairs: list[WrkResult] = field(default_factory=list)
+    #: with ``--interleave``: the baseline's slices around this row's (one more than ``runs``; ``runs``
+    #: then holds this row's slices)
+    interleaved: list[WrkResult] = field(default_factory=list)
 
     def median(self, attr: str) -> float | None:
         values = [getattr(r, attr) for r in self.runs if getattr(r, attr) is not None]
@@ -344,9 +353,16 @@ def run_loads(procs: Processes, work: Path, settings: Settings) -> list[Row]:
             run_wrk(warm, None)
         return run_wrk(load, server.started.pid)
 
+    if settings.slices:
+        for row in active:
+            base = keyed.get(row.case.baseline or "")
+            if base is not None:
+                _interleave(row, base, measure, settings)
     for run in range(settings.runs):
         for row in active:
             base = keyed.get(row.case.baseline or "")
+            if base is not None and settings.slices:
+                continue  # measured as interleaved slices above
             if base is not None:  # the baseline again, right before: the pair for this row's ratio
                 row.pairs.append(measure(base, 1, settings.seconds))
             res = measure(row, run, settings.seconds)
@@ -359,3 +375,24 @@ def run_loads(procs: Processes, work: Path, settings: Settings) -> list[Row]:
                 flush=True,
             )
     return rows
+
+
+def _interleave(row: Row, base: Row, measure: Callable[[Row, int, float], WrkResult], settings: Settings) -> None:
+    """``row`` against ``base`` in alternating slices (both warmed up first, servers kept running)."""
+    for r in (base, row):
+        measure(r, 0, settings.slice_seconds)  # run 0 warms up; the slice itself is dropped
+    seconds = settings.slice_seconds
+    row.interleaved, row.runs = interleave(
+        lambda: measure(base, 1, seconds), lambda: measure(row, 1, seconds), settings.slices
+    )
+    stats = pair_stats(row.interleaved, row.runs)
+    cpu = f", {stats.cpu_extra:+.1f} µs/req" if stats.cpu_extra is not None else ""
+    print(
+        f"  {settings.slices} slices  {row.case.scenario:4} {row.case.label:40} "
+        f"{stats.median * 100:5.1f} % of the baseline's rps (middle half {stats.q1 * 100:.1f}–{stats.q3 * 100:.1f} %, "
+        f"all {stats.low * 100:.1f}–{stats.high * 100:.1f} %){cpu}; slices "
+        + " ".join(f"{x.rps:.0f}" for x in row.runs)
+        + " against "
+        + " ".join(f"{x.rps:.0f}" for x in row.interleaved),
+        flush=True,
+    )

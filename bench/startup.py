@@ -5,7 +5,9 @@ The backend is a canned HTTP/1.1 answer served by a thread of this process; the 
 sends one GET every 2 ms. Besides the wall time, the CPU time of the gateway's processes at the first
 200 (supervisor + worker, from ``/proc``, 10 ms ticks) is shown: it is less sensitive than the wall
 time to what else runs on a shared machine. ``--importtime`` prints the slowest imports of one start
-(``python -X importtime``, cumulative µs).
+(``python -X importtime``, cumulative µs). ``--reloads N`` measures a reload instead: the CPU time
+that N ``SIGHUP`` reloads of a 2-worker gateway cost, per reload (supervisor, workers and the children
+they reaped, such as the schema's quick-check processes: ``/proc`` utime + stime + cutime + cstime).
 """
 
 from __future__ import annotations
@@ -193,6 +195,61 @@ def instructions(argv: list[str], port: int, path: str, env: dict[str, str], fol
     return sum(by_pid.values()), lines
 
 
+def _all_cpu(pid: int) -> float:
+    """utime + stime of ``pid`` and its live descendants, with the children each reaped, in seconds."""
+    total = 0
+    for p in tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += sum(int(f) for f in fields[11:15])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def reload_cpu(argv: list[str], port: int, path: str, env: dict[str, str], reloads: int) -> float:
+    """CPU seconds per ``SIGHUP`` reload of ``argv`` (a 2-worker ``run`` logging at INFO), each reload
+    waited for until "applied by 2/2 workers"."""
+    proc = subprocess.Popen(
+        argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, start_new_session=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    seen = threading.Condition()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            with seen:
+                lines.append(line)
+                seen.notify_all()
+
+    def wait_for(pattern: str, count: int = 1, timeout: float = 60.0) -> None:
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with seen:
+            while sum(1 for line in lines if regex.search(line)) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise RuntimeError(f"no {pattern!r}: {''.join(lines[-20:])}")
+                seen.wait(min(left, 0.2))
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        wait_for(r"listening on .*worker", 2)
+        while not _probe(port, path):
+            time.sleep(0.01)
+        time.sleep(1.0)  # the start-up's last work done
+        before = _all_cpu(proc.pid)
+        for number in range(1, reloads + 1):
+            proc.send_signal(signal.SIGHUP)
+            wait_for(rf"reload {number} applied by 2/2 workers")
+        return (_all_cpu(proc.pid) - before) / reloads
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.startup", description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--endpoints", type=int, default=100)
@@ -205,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--rss", type=int, default=0, metavar="STARTS", help="each process's memory 1 s after the first 200"
+    )
+    parser.add_argument(
+        "--reloads", type=int, default=0, metavar="N", help="CPU per SIGHUP reload of a 2-worker gateway, N reloads"
     )
     parser.add_argument("--keep", default="", help="with --instructions: copy the callgrind files here")
     parser.add_argument("--python", default=sys.executable, help="the interpreter (another venv: a baseline)")
@@ -226,6 +286,13 @@ def main(argv: list[str] | None = None) -> int:
             path = f"/e{args.endpoints - 1}/items/7"
             os.chdir(args.cwd)
             one_start(cmd, port, path, env)  # untimed: writes the bytecode caches of a fresh tree
+            if args.reloads:
+                reloading = [*cmd[: cmd.index("--workers")], "--workers", "2", "--log-level", "INFO"]
+                cpus = [reload_cpu(reloading, port, path, env, args.reloads) for _ in range(args.runs)]
+                print(f"{args.endpoints} endpoints, 2 workers, {args.runs} x {args.reloads} reloads, CPU per reload:")
+                print(f"  best {min(cpus) * 1000:.0f} ms  median {statistics.median(cpus) * 1000:.0f} ms")
+                print("  each: " + ", ".join(f"{c * 1000:.0f}" for c in cpus))
+                return 0
             if args.importtime:
                 importtime(cmd, port, path, env, args.importtime)
                 return 0

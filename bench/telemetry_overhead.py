@@ -14,6 +14,11 @@ Prometheus exporter holding 200 more histogram series, and times ``--n`` request
 alone and then while a second client scrapes ``/metrics`` back to back (each scrape's series given
 values to fold first): the issue's budget is a request's p99 delayed by at most 2 ms.
 
+``--workers 2 4`` measures ``run -w N``'s sharing: a worker's tick (its snapshot of 200 histogram
+series written to the run directory) and a ``/metrics`` scrape merging N workers' snapshots (the
+longest CPU time the loop was held, as the scrape row); and the same for ``/__stats`` with 100 full
+window histograms.
+
 ``--instructions`` counts machine instructions per request instead, with valgrind's callgrind (a busy
 machine does not move them): each configuration runs twice in a child under callgrind, with
 ``--short`` and ``--long`` requests, and the difference divided by the difference in requests is one
@@ -187,8 +192,184 @@ async def _scrape_stall(series: int) -> tuple[float, float]:
     return total * 1e3, longest * 1e3
 
 
-async def _scrape_p99(series: int, n: int) -> None:
-    """p50/p99/max of a request's wall time alone and during back-to-back ``/metrics`` scrapes."""
+def _filled(series: int) -> Registry:
+    """A registry of ``series`` histogram series, each with a value counted and three queued."""
+    registry = Registry()
+    family = registry.family("http.server.duration", "histogram", ["http.request.method", "http.route", "code"])
+    for i in range(series):
+        h = family.histogram("GET", f"/route/{i}", "200")
+        h.observe(0.05)
+        h.pending.extend((0.004, 0.03, 0.2))
+    return registry
+
+
+async def _workers_scrape(series: int, workers: int) -> tuple[float, float, float]:
+    """``run -w N``: one worker's tick (its snapshot of ``series`` histogram series written, µs CPU,
+    median of 50), and a scrape merging ``workers`` snapshots of as many series each (the serving
+    worker's written at the scrape, the others' read from their files): ms CPU in all, and the
+    longest CPU time between two loop turns (steady state: the second scrape)."""
+    from krakenpy.telemetry.metrics.shared import Publisher, prom_part
+    from krakenpy.telemetry.servers import workers_prometheus_body
+
+    with tempfile.TemporaryDirectory(
+        prefix="krakenpy-bench-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None
+    ) as run:
+        for k in range(workers - 1):  # the other workers' latest snapshots, as each writes them at its tick
+            other = Publisher(run, k + 2, pid=10_000_000 + k)
+            registry = _filled(series)
+            other.add("prom:otel", lambda r=registry: prom_part(r))  # type: ignore[misc]
+            other.write()
+        own = Publisher(run, 1)
+        registry = _filled(series)
+        own.add("prom:otel", lambda: prom_part(registry))
+        ticks = []
+        for _ in range(50):
+            for family in registry.families():
+                for _, h in family.items():
+                    h.pending.extend((0.004, 0.03, 0.2))  # type: ignore[union-attr]
+            start = time.process_time()
+            own.write()
+            ticks.append(time.process_time() - start)
+        tick = sorted(ticks)[len(ticks) // 2] * 1e6
+        longest = 0.0
+        done = False
+
+        async def watch() -> None:
+            nonlocal longest
+            last = time.process_time()
+            while not done:
+                await asyncio.sleep(0)
+                now = time.process_time()
+                longest = max(longest, now - last)
+                last = now
+
+        scope = 'otel_scope_name="x"'
+        body = await workers_prometheus_body(
+            own, "prom:otel", registry, scope=scope, target_info="", process=False, runtime=True
+        )
+        watcher = asyncio.get_running_loop().create_task(watch())
+        await asyncio.sleep(0)
+        start = time.process_time()
+        body = await workers_prometheus_body(
+            own, "prom:otel", registry, scope=scope, target_info="", process=False, runtime=True
+        )
+        total = time.process_time() - start
+        done = True
+        await watcher
+        assert body.count(b"_count{") == series
+    return tick, total * 1e3, longest * 1e3
+
+
+def _workers_stats(endpoints: int, workers: int) -> tuple[float, float, float, float]:
+    """``run -w N``'s ``/__stats``: one worker's tick with ``endpoints`` endpoints' full window
+    histograms (size and time, 1,028 values each, 50 new ones each between two ticks: every summary
+    made again: the summaries are due, every ``SUMMARY_PERIOD``), µs CPU in all and its longest step,
+    and a tick between two such (the summaries kept), median of 20; and a scrape merging ``workers``
+    such snapshots (summaries due), ms CPU, median of 20."""
+    import random
+
+    from krakenpy.telemetry.metrics.shared import Publisher, StatsPart
+    from krakenpy.telemetry.metrics.stats import StatsRegistry
+    from krakenpy.telemetry.servers import workers_expvar_body
+
+    def filled() -> StatsRegistry:
+        stats = StatsRegistry()
+        for i in range(endpoints):
+            stats.inc(stats.counter_key(f"router.response./e{i}.status.200.count"), 5000)
+            for what in ("size", "time"):
+                stats.histogram(f"router.response./e{i}.{what}").pending.extend(
+                    random.randrange(1, 10**7) for _ in range(5000)
+                )
+        return stats
+
+    def traffic(stats: StatsRegistry) -> None:
+        for histogram in stats.histograms.values():
+            histogram.pending.extend(random.randrange(1, 10**7) for _ in range(50))
+
+    if workers == 1:  # the -w 1 scrape: one snapshot in one step (every summary made again)
+        from krakenpy.telemetry.servers import expvar_body
+
+        stats = filled()
+        took = []
+        for _ in range(20):
+            traffic(stats)
+            start = time.process_time()
+            expvar_body(stats)
+            took.append(time.process_time() - start)
+        return 0.0, 0.0, 0.0, sorted(took)[10] * 1e3
+    with tempfile.TemporaryDirectory(
+        prefix="krakenpy-bench-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None
+    ) as run:
+        for k in range(workers - 1):
+            other = Publisher(run, k + 2, pid=10_000_000 + k)
+            part = StatsPart(filled())
+            other.add("stats", part, part.steps)
+            other.write()
+        own = Publisher(run, 1)
+        stats = filled()
+        part = StatsPart(stats)
+        own.add("stats", part, part.steps)
+        ticks, steps, scrapes, quiet, stalls = [], [], [], [], []
+        for _ in range(20):
+            traffic(stats)
+            start = time.process_time()
+            own.write()  # within SUMMARY_PERIOD of the last: the summaries kept, counters written
+            quiet.append(time.process_time() - start)
+            part._summarized = -1e9  # the summaries due
+            longest = 0.0
+            start = last = time.process_time()
+            for _ in own.write_steps({}):
+                now = time.process_time()
+                longest, last = max(longest, now - last), now
+            ticks.append(time.process_time() - start)
+            steps.append(max(longest, time.process_time() - last))
+            traffic(stats)
+            part._summarized = -1e9
+            start = time.process_time()
+            stalls.append(asyncio.run(_held(workers_expvar_body(own))))
+            scrapes.append(time.process_time() - start)
+    print(f"  /__stats scrape: at most {sorted(stalls)[10] * 1e3:.2f} ms CPU between two loop turns (median of 20)")
+    return sorted(ticks)[10] * 1e6, sorted(steps)[10] * 1e6, sorted(quiet)[10] * 1e6, sorted(scrapes)[10] * 1e3
+
+
+async def _held(work: Any) -> float:
+    """The longest CPU time between two loop turns while ``work`` (a coroutine) runs."""
+    longest = 0.0
+    done = False
+
+    async def watch() -> None:
+        nonlocal longest
+        last = time.process_time()
+        while not done:
+            await asyncio.sleep(0)
+            now = time.process_time()
+            longest = max(longest, now - last)
+            last = now
+
+    watcher = asyncio.get_running_loop().create_task(watch())
+    await asyncio.sleep(0)
+    await work
+    done = True
+    await watcher
+    return longest
+
+
+async def _scrape_p99(series: int, n: int, workers: int = 1) -> None:
+    """p50/p99/max of a request's wall time alone and during back-to-back ``/metrics`` scrapes; with
+    ``workers`` above 1, as the serving worker of ``run -w N``: the scrape merges its snapshot with
+    ``workers - 1`` stand-ins' files of as many series."""
+    if workers > 1:
+        from krakenpy.telemetry.metrics import shared
+
+        run = tempfile.mkdtemp(prefix="krakenpy-bench-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+        for k in range(workers - 1):
+            other = shared.Publisher(run, k + 2, pid=10_000_000 + k)
+            registry = _filled(2 * series)  # the filler's series and about as many of the gateway's
+            other.add("prom:otel", lambda r=registry: shared.prom_part(r))  # type: ignore[misc]
+            other.write()
+        from krakenpy.server import rundir
+
+        rundir.enter(run, 1)
     import aiohttp
 
     from bench.instructions import _Client, _free_port
@@ -238,7 +419,11 @@ async def _scrape_p99(series: int, n: int) -> None:
     listener.close()
     await server.drain(1.0)
     await gateway.close()
-    print(f"{n} requests, 1 connection, {series} extra histogram series ({scrapes} scrapes):")
+    if workers > 1:
+        import shutil
+
+        shutil.rmtree(run)
+    print(f"{n} requests, 1 connection, {series} extra histogram series, {workers} worker(s) ({scrapes} scrapes):")
     for label, took in rows.items():
         p50, p99 = took[len(took) // 2], took[int(len(took) * 0.99)]
         print(f"  {label:15} p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  max {took[-1]:6.2f} ms")
@@ -330,13 +515,35 @@ def main() -> None:
     parser.add_argument("--short", type=int, default=100)
     parser.add_argument("--long", type=int, default=1100)
     parser.add_argument("--scrape-p99", action="store_true", help="a request's p99 during /metrics scrapes (--n)")
+    parser.add_argument(
+        "--workers", type=int, nargs="*", help="run -w N: a worker's tick and a scrape merging N snapshots"
+    )
+    parser.add_argument("--scrape-workers", type=int, default=1, help="--scrape-p99 as the serving worker of -w N")
     parser.add_argument("--drive", nargs=3, metavar=("INDEX", "N", "FLAG"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.drive:
         asyncio.run(_drive(int(args.drive[0]), int(args.drive[1]), args.drive[2]))
+    elif args.workers:
+        total, stall = asyncio.run(_scrape_stall(200))
+        print(
+            f"-w 1 (the scrape row): /metrics {total:.2f} ms CPU in all, at most {stall:.2f} ms between two loop turns"
+        )
+        print(f"-w 1: /__stats of 50 endpoints (100 full window histograms): {_workers_stats(50, 1)[3]:.2f} ms CPU")
+        for workers in args.workers:
+            tick, total, stall = asyncio.run(_workers_scrape(200, workers))
+            print(
+                f"-w {workers}: tick {tick:.0f} µs CPU; /metrics merging {workers} snapshots of 200 series: "
+                f"{total:.2f} ms CPU in all, at most {stall:.2f} ms CPU between two loop turns"
+            )
+            tick, step, quiet, total = _workers_stats(50, workers)
+            print(
+                f"-w {workers}: /__stats of 50 endpoints (100 full window histograms): tick {tick:.0f} µs CPU "
+                f"with the summaries due (longest step {step:.0f} µs), {quiet:.0f} µs between; "
+                f"scrape merging {workers} snapshots {total:.2f} ms CPU"
+            )
     elif args.scrape_p99:
         _STDOUT[sys.stdout.fileno()] = LineWriter(os.open(os.devnull, os.O_WRONLY), name="bench")
-        asyncio.run(_scrape_p99(200, args.n))
+        asyncio.run(_scrape_p99(200, args.n, args.scrape_workers))
     elif args.instructions:
         only = [int(i) for i in args.only.split(",")] if args.only else list(range(len(CONFIGS)))
         instructions(only, args.short, args.long)

@@ -112,7 +112,7 @@ class _Parser(Expressions):
             if table:
                 self.may_hold_table(cell)
             self.scope[name] = ("cell", cell)
-            return ops.assign(cell, value)
+            return self.assigned(cell, value)
         if text == b"if":
             return self.if_statement()
         if kind != "name" or text in KEYWORDS:
@@ -125,7 +125,7 @@ class _Parser(Expressions):
             value, table = self.expression()
             if table:  # no loop: only the uses that follow can see it
                 self.may_hold_table(bound[1])
-            return ops.assign(bound[1], value)
+            return self.assigned(bound[1], value)
         start = self.at
         if not self.is_object():
             raise Refused

@@ -88,6 +88,10 @@ class Expressions:
         #: every local's cell, cleared after each run (no request value outlives its run)
         self.tables: set[int] = set()
         self.clear: list[list[Any]] = []
+        #: the guarded getter calls' expressions (id → the expression, kept alive while parsing: a value
+        #: assigned from one is a Lua string of its own), and the locals ever assigned anything else
+        self.fresh: dict[int, ops.Expr] = {}
+        self.shared: set[int] = set()
 
     # tokens ------------------------------------------------------------------------------------------
     def peek(self, ahead: int = 0) -> bytes:
@@ -115,6 +119,22 @@ class Expressions:
 
     def may_hold_table(self, cell: list[Any]) -> None:
         self.tables.add(id(cell))
+
+    def assigned(self, cell: list[Any], value: ops.Expr) -> ops.Stmt:
+        """``cell = value``; a local ever assigned what may be another's string (or a literal) is shared."""
+        if id(value) not in self.fresh and not (type(value) is ops.Const and type(value.value) is not bytes):
+            self.shared.add(id(cell))
+        return ops.assign(cell, value)
+
+    def held(self, args: list[ops.Expr]) -> ops.Held | None:
+        """What a guarded getter call holds beside its result: the locals assigned before it (no loop: a
+        local declared later holds nothing yet) and its argument; None when there is nothing."""
+        fresh_arg = bool(args) and id(args[0]) in self.fresh
+        if not self.clear and not fresh_arg:
+            return None
+        shared = [cell for cell in self.clear if id(cell) in self.shared]
+        fresh = [cell for cell in self.clear if id(cell) not in self.shared]
+        return ops.Held(fresh, shared, fresh_arg)
 
     def new_cell(self) -> list[Any]:
         """A local's cell, cleared after each run: no request value (a header, a body) outlives its run."""
@@ -187,12 +207,19 @@ class Expressions:
         where = self.where(line)
         if cls == b"luaTable" and method == b"set" and tables == [False, True]:
             return ops.set_any(accessor, self.objects, self.ids[slot], args[0], args[1], where, errors), False
+        held = self.held(args) if guard is not None else None
         if cls == b"luaTable" and method == b"get":
-            return ops.get(accessor, self.objects, self.ids[slot], args[0], where, guard), True
+            return self.getter(ops.get(accessor, self.objects, self.ids[slot], args[0], where, guard, held)), True
         if cls == b"luaTable" and method == b"set" and type(args[0]) is ops.Const and type(args[0].value) is bytes:
             # a literal key decoded once, as luaTable's set decodes a bytes key (~0.4 k machine instructions)
             args[0] = ops.Const(args[0].value.decode("utf-8", "replace"))
-        return ops.call(accessor, self.ids[slot], args, where, guard, errors), False
+        made = ops.call(accessor, self.ids[slot], args, where, guard, errors, held)
+        return (self.getter(made) if guard is not None else made), False
+
+    def getter(self, expr: ops.Expr) -> ops.Expr:
+        """A guarded getter call's expression: its string is a Lua string of its own in the VM."""
+        self.fresh[id(expr)] = expr
+        return expr
 
     # expressions -------------------------------------------------------------------------------------
     def expression(self) -> tuple[ops.Expr, bool]:

@@ -66,8 +66,16 @@ def plain_response(status: int, text: str, version: str) -> HttpResponse:
 def error_response(exc: PipelineError, version: str, return_msg: bool) -> HttpResponse:
     """No data to render: the error's status; its text only with ``return_error_msg`` (or a public body)."""
     headers: CIMultiDict[str] = CIMultiDict((("X-Krakend", version), ("X-Krakend-Completed", "false")))
-    for name, value in exc.headers:
-        headers[name] = value
+    if exc.headers:
+        # a name given more than once is several header lines, in order (a Lua ``exit`` header list,
+        # as Kong sends it); the first replaces the gateway's own value of that name
+        given: set[str] = set()
+        for name, value in exc.headers:
+            key = name.lower()
+            if key not in given:
+                given.add(key)
+                headers.popall(name, None)
+            headers.add(name, value)
     status = exc.status if 100 <= exc.status <= 999 else 500
     if return_msg or exc.public_body:
         headers["Content-Type"] = exc.content_type or TEXT_CT

@@ -9,6 +9,7 @@ import signal
 import time
 from typing import TYPE_CHECKING
 
+from krakenpy.config.quickcheck import forget_verdict, last_verdict
 from krakenpy.server.reload import Candidate, validate
 from krakenpy.server.runner import Config
 from krakenpy.server.watch import INTERVAL, Watcher
@@ -34,6 +35,8 @@ class Rollout:
         self.supervisor = supervisor
         self.attempts = 0  # reloads asked for (numbering the log lines)
         self.digest = ""
+        #: the schema's quick verdict on the document checked, with its hash (quickcheck.last_verdict)
+        self.verdict: tuple[str, bool] | None = None
         self.pending: dict[int, float] = {}  # slot → when its answer is due
         self.started = 0.0
         self.again = False
@@ -53,6 +56,7 @@ class Rollout:
         started = time.monotonic()
         if self.supervisor.options.watch:  # a change from now on triggers the next reload
             self.watcher.reset(self._files(self.supervisor.config))
+        forget_verdict()  # the schema verdict of this check's document, sent on to the workers
         try:
             result = validate(self.supervisor.source, self.supervisor.settings, self.supervisor.options)
         except Exception:  # a bug while checking: the running configuration stays
@@ -79,6 +83,7 @@ class Rollout:
         self.supervisor.config, self.supervisor.settings = candidate.config, candidate.settings
         self.supervisor.generation += 1
         self.digest = candidate.digest
+        self.verdict = last_verdict()
         self.started = started
         for slot in self.supervisor.slots:
             if slot.pid and slot.ready_at and slot.channel is not None:
@@ -92,7 +97,14 @@ class Rollout:
     def send(self, slot: Slot) -> None:
         """Ask one worker to switch to the current generation."""
         assert slot.channel is not None
-        if slot.channel.send({"command": "reload", "generation": self.supervisor.generation, "digest": self.digest}):
+        message: dict[str, object] = {
+            "command": "reload",
+            "generation": self.supervisor.generation,
+            "digest": self.digest,
+        }
+        if self.verdict is not None:  # a worker reading the same document skips its own check's child
+            message["verdict"] = list(self.verdict)
+        if slot.channel.send(message):
             self.pending[slot.index] = time.monotonic() + RELOAD_ANSWER
 
     def answered(self, slot: Slot, message: dict[str, object]) -> None:

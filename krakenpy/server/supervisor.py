@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 
 from krakenpy import startgc
+from krakenpy.server import rundir
 from krakenpy.server.channel import Channel, pair
 from krakenpy.server.rollout import Rollout
 from krakenpy.server.runner import Config, ConfigSource, ServeOptions
@@ -74,6 +75,8 @@ class Supervisor:
         self.rollout = Rollout(self)
         #: the workers after the first wait for its first ``ready`` (``sequential_start``)
         self.holding = len(self.slots) > 1 and sequential(config.service)
+        #: with more than one worker, where each publishes its metrics for the scrapes (``run``)
+        self.run_dir: str | None = None
 
     # -- the loop ---------------------------------------------------------------------------------
 
@@ -91,6 +94,8 @@ class Supervisor:
         # formatters, class builders, functions, tuples: no sockets or files) stay frozen here, a few
         # hundred KiB
         gc.freeze()
+        if len(self.slots) > 1:
+            self.run_dir = rundir.create()
         try:
             # sequential_start: the first worker runs the agents and opens its listener once they
             # have started; the others are forked when it is ready, so no worker serves before them
@@ -108,6 +113,8 @@ class Supervisor:
             os.close(wake_read)
             os.close(wake_write)
             self._close_sockets()
+            if self.run_dir is not None:
+                rundir.remove(self.run_dir)
         return self.code
 
     _SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD)
@@ -183,6 +190,7 @@ class Supervisor:
                     other.channel.close()
         worker = Worker(slot.index, slot.sockets, channel, self.config, self.settings, self.options, self.source)
         worker.generation = self.generation
+        worker.run_dir = self.run_dir
         return run_worker(worker, self.options.loop)
 
     def _reap(self) -> None:
@@ -202,6 +210,8 @@ class Supervisor:
             self._on_message(slot)  # what it said last (a start-up failure) may still be unread
             self._drop_channel(slot)
         pid, slot.pid = slot.pid, 0
+        if self.run_dir is not None:  # its counters still count; its gauges no longer do
+            rundir.retire(self.run_dir, pid)
         self.rollout.forget(slot)
         if self.stopping:
             if os.WIFEXITED(status) and os.waitstatus_to_exitcode(status) not in (0, EXIT_CONFIG):

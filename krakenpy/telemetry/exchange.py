@@ -88,6 +88,10 @@ class Exchange:
     #: called once, the backend span's (the CLIENT span's parent, without a context variable)
     proxy_span: str | None = None
     backend_span: str | None = None
+    #: a sampled request's Unix nanoseconds less ``perf_counter_ns`` at its edge (0: not read): the
+    #: layers' span times as this plus their own ``perf_counter`` readings, one wall-clock read per
+    #: request instead of one per span (~200 machine instructions each, compiled)
+    wall: int = 0
 
     def upstream_started(self) -> float:
         """Mark an upstream call as started; returns its start time (``perf_counter``)."""

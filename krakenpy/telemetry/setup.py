@@ -8,7 +8,8 @@ files, restores the logging setup and stops the services.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Final
 
 from krakenpy import __version__
@@ -29,12 +30,16 @@ if TYPE_CHECKING:
     from krakenpy.telemetry.auditsettings import AuditOptions
     from krakenpy.telemetry.gelf import GelfSender
     from krakenpy.telemetry.metrics.registry import Registry
+    from krakenpy.telemetry.metrics.shared import Publisher
+    from krakenpy.telemetry.metrics.stats import StatsRegistry
     from krakenpy.telemetry.otelsettings import OtelOptions
     from krakenpy.telemetry.settings import GelfOptions, LoggingOptions, MetricsOptions
 
 __all__ = [
     "config_hash",
     "hub_for",
+    "publish_metrics",
+    "registry_part",
     "register_credentials",
     "serving_hooks",
 ]
@@ -193,14 +198,58 @@ def _stats(resources: Resources, hub: Telemetry, options: MetricsOptions) -> Non
 
         host, port = options.host_port
 
+        shared = _publish_stats(resources, stats)
+
         async def produce() -> web.Response:
-            return web.Response(body=expvar_body(stats), content_type="application/json", charset="utf-8")
+            if shared is not None:  # run -w N: every worker's, merged
+                from krakenpy.telemetry.servers import workers_expvar_body
+
+                body = await workers_expvar_body(shared)
+            else:
+                body = expvar_body(stats)
+            return web.Response(body=body, content_type="application/json", charset="utf-8")
 
         listener = Listener("Metrics", host, port, {"/__stats": produce})
         services.append(Service("stats server", listener.start, listener.stop, one_worker=True))
         resources.state.set(STATS_LISTENER, listener)
         resources.state.setdefault(LISTENERS, list).append(listener)
     hub.services.extend(services)
+
+
+def _publish_stats(resources: Resources, stats: StatsRegistry) -> Publisher | None:
+    if not _shared(resources):
+        return None
+    from krakenpy.telemetry.metrics.shared import StatsPart
+
+    part = StatsPart(stats)
+    return publish_metrics(resources, "stats", part, part.steps)
+
+
+def _shared(resources: Resources) -> bool:
+    """Whether this gateway serves in a worker of ``run -w N`` (N > 1): its metrics are shared."""
+    if not resources.serving or "krakenpy.server.rundir" not in sys.modules:
+        return False  # not even imported: no supervisor made a run directory in this process
+    from krakenpy.server.rundir import current
+
+    return current() is not None
+
+
+def publish_metrics(
+    resources: Resources,
+    kind: str,
+    part: Callable[[], dict[str, Any]],
+    steps: Callable[[dict[str, Any]], Iterator[None]] | None = None,
+) -> Publisher | None:
+    """With ``run -w N`` (N > 1): this gateway's ``part`` published to the other workers until it
+    closes (:mod:`krakenpy.telemetry.metrics.shared`); returns the publisher, or None."""
+    if not _shared(resources):
+        return None
+    from krakenpy.telemetry.metrics.shared import publisher
+
+    found = publisher()
+    if found is not None:
+        resources.stack.callback(found.add(kind, part, steps))
+    return found
 
 
 #: seconds between two folds of the histograms' queued values when no scrape or export reads them
@@ -348,6 +397,8 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
     if registry is not None:
         from aiohttp import web
 
+        shared = publish_metrics(resources, "prom:otel", registry_part(registry))
+
         from krakenpy.telemetry.servers import LISTENERS, PROM_LISTENERS, Listener, prometheus_body
 
         scope = 'otel_scope_name="io.krakend.krakend-otel",otel_scope_version="0.14.4"'
@@ -359,13 +410,31 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
             reg, proc, rt = registry, e.process_metrics, e.go_metrics
 
             async def produce(reg: Registry = reg, proc: bool = proc, rt: bool = rt) -> web.Response:
-                body = await prometheus_body(reg, scope=scope, target_info=target_info, process=proc, runtime=rt)
+                if shared is not None:  # run -w N: every worker's, merged
+                    from krakenpy.telemetry.servers import workers_prometheus_body
+
+                    body = await workers_prometheus_body(
+                        shared, "prom:otel", reg, scope=scope, target_info=target_info, process=proc, runtime=rt
+                    )
+                else:
+                    body = await prometheus_body(reg, scope=scope, target_info=target_info, process=proc, runtime=rt)
                 return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
             listener = Listener("OpenTelemetry", e.host, e.port, {"/metrics": produce})
             hub.services.append(Service(f"prometheus {e.name}", listener.start, listener.stop, one_worker=True))
             resources.state.setdefault(PROM_LISTENERS, list).append(listener)
             resources.state.setdefault(LISTENERS, list).append(listener)
+
+
+def registry_part(registry: Registry) -> Callable[[], dict[str, Any]]:
+    """What a Prometheus registry publishes with ``run -w N`` (the module imported when called)."""
+
+    def part() -> dict[str, Any]:
+        from krakenpy.telemetry.metrics.shared import prom_part
+
+        return prom_part(registry)
+
+    return part
 
 
 def _audit(resources: Resources, hub: Telemetry, o: AuditOptions) -> None:

@@ -123,7 +123,9 @@ def test_quickcheck_fork_child_takes_the_default_action_of_sigterm() -> None:
 
 #: loaded by every interpreter of the gateways below (PYTHONPATH): the supervisor's forked check child
 #: stops itself while the file ``stop`` exists (a fresh interpreter's is not a fork: it does not); a
-#: worker's check (a fresh interpreter running the module) takes 5 s more while ``slow`` exists
+#: worker's check (a fresh interpreter running the module) takes 5 s more while ``slow`` exists. Every
+#: check made in a child writes a line to ``checks``: ``fork PPID`` (the supervisor's) or ``spawn PPID``
+#: (a fresh interpreter: a worker's)
 _SITECUSTOMIZE = """
 import os, signal, sys, time
 from pathlib import Path
@@ -133,15 +135,23 @@ _parent = os.getpid()
 _in_process = quickcheck._in_process
 _validator = schema.quick_validator
 
+def _record(kind):
+    with open({checks!r}, "a") as f:
+        f.write(f"{{kind}} {{os.getppid()}}\\n")
+
 def _check(doc):
-    if os.getpid() != _parent and Path({stop!r}).exists():
-        os.kill(os.getpid(), signal.SIGSTOP)
+    if os.getpid() != _parent:
+        _record("fork")
+        if Path({stop!r}).exists():
+            os.kill(os.getpid(), signal.SIGSTOP)
     return _in_process(doc)
 
 def _slow_validator():
     main = getattr(sys.modules.get("__main__"), "__spec__", None)
-    if getattr(main, "name", "") == "krakenpy.config.quickcheck" and Path({slow!r}).exists():
-        time.sleep(5)
+    if getattr(main, "name", "") == "krakenpy.config.quickcheck":
+        _record("spawn")
+        if Path({slow!r}).exists():
+            time.sleep(5)
     return _validator()
 
 quickcheck._in_process = _check
@@ -153,7 +163,7 @@ def _gateway(tmp_path: Path, port: int) -> tuple[Gateway, Path]:
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(
-        _SITECUSTOMIZE.format(stop=str(tmp_path / "stop"), slow=str(tmp_path / "slow"))
+        _SITECUSTOMIZE.format(stop=str(tmp_path / "stop"), slow=str(tmp_path / "slow"), checks=str(tmp_path / "checks"))
     )
     config = write_json(tmp_path / "krakend.json", _config(port, 1))
     pythonpath = os.pathsep.join([str(site), str(ROOT)])
@@ -211,8 +221,8 @@ def test_quickcheck_shutdown_while_workers_check_a_reload_is_not_applied_by_0_of
     try:
         workers = set(gateway.worker_pids(2).values())
         (tmp_path / "slow").touch()
-        write_json(config, _config(port, 2))
-        gateway.signal(signal.SIGHUP)
+        # the file changes between the supervisor's check and the workers' reads: they check it themselves
+        _changed_after_the_supervisors_check(gateway, tmp_path, config, port, workers)
         deadline = time.monotonic() + 20
         while len(_checks_of(workers)) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -222,3 +232,67 @@ def test_quickcheck_shutdown_while_workers_check_a_reload_is_not_applied_by_0_of
         assert "applied by" not in gateway.log
     finally:
         gateway.kill()
+
+
+def _checks(tmp_path: Path) -> list[tuple[str, int]]:
+    """The checks made in children so far: ("fork" | "spawn", parent pid)."""
+    path = tmp_path / "checks"
+    lines = path.read_text().split() if path.exists() else []
+    return [(kind, int(pid)) for kind, pid in zip(lines[::2], lines[1::2], strict=True)]
+
+
+def _changed_after_the_supervisors_check(
+    gateway: Gateway, tmp_path: Path, config: Path, port: int, workers: set[int]
+) -> None:
+    """A reload whose file changes once the supervisor has read and checked it, before the workers read
+    it: the workers are stopped meanwhile (the reload waits in their channel)."""
+    forks = sum(1 for kind, _ in _checks(tmp_path) if kind == "fork")
+    for pid in workers:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        write_json(config, _config(port, 2))
+        gateway.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        while sum(1 for kind, _ in _checks(tmp_path) if kind == "fork") == forks and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert sum(1 for kind, _ in _checks(tmp_path) if kind == "fork") == forks + 1, gateway.log
+        write_json(config, _config(port, 3))
+    finally:
+        for pid in workers:
+            os.kill(pid, signal.SIGCONT)
+
+
+def test_quickcheck_reload_workers_take_the_supervisors_verdict(tmp_path: Path) -> None:
+    """A reload of the file the supervisor checked starts no check interpreter in the workers (they take
+    its verdict); one whose file changed in between does, in each worker."""
+    port = free_port()
+    gateway, config = _gateway(tmp_path, port)
+    try:
+        workers = set(gateway.worker_pids(2).values())
+        supervisor = gateway.proc.pid
+        started = _checks(tmp_path)
+        assert started == [("fork", supervisor)], started  # the start-up check, in the CLI's fork
+        write_json(config, _config(port, 2))
+        gateway.signal(signal.SIGHUP)
+        gateway.wait_log(r"reload 1 applied by 2/2 workers")
+        assert _checks(tmp_path) == [("fork", supervisor)] * 2  # the supervisor's check only
+        _changed_after_the_supervisors_check(gateway, tmp_path, config, port, workers)
+        gateway.wait_log(r"reload 2 applied by 0/2 workers")  # the digest differs: refused
+        assert "the configuration changed again" in gateway.log
+        spawned = sorted(pid for kind, pid in _checks(tmp_path) if kind == "spawn")
+        assert spawned == sorted(workers), _checks(tmp_path)  # each worker checked the new file itself
+        assert gateway.stop() == 0
+    finally:
+        gateway.kill()
+
+
+def test_quickcheck_document_hash_only_for_documents_json_holds_exactly() -> None:
+    import datetime
+
+    from krakenpy.config.quickcheck import document_hash
+
+    assert document_hash(_VALID) == document_hash(json.loads(json.dumps(_VALID))) is not None
+    assert document_hash({**_VALID, "name": "x"}) != document_hash(_VALID)
+    # a YAML date, NaN, a set: JSON would change or refuse them, so no verdict is keyed by them
+    for odd in (datetime.date(2026, 1, 1), float("nan"), {1}):
+        assert document_hash({**_VALID, "name": odd}) is None

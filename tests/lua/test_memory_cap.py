@@ -93,6 +93,46 @@ def test_memory_cap_setter_message_across_the_band_fails_in_the_subset_as_in_the
     assert _run_probe({"phase": "pre", "code": code, "vm": False, "big": "sweep", "sizes": SWEEP}) == vm
 
 
+#: getter results held in locals: Lua strings in the VM (in Lua's count when the next getter's string is
+#: guarded), Python ones in the subset, counted in as held (subset_ops.Held). ``fresh``: two calls, two
+#: copies in Lua though one Python object; ``alias``: ``local b = a`` is one Lua string; ``compared``: a
+#: getter call compared with a literal, beside a local; ``argument``: a
+#: getter's result passed to another getter is a Lua string of its own while that one runs
+GETTER_LOCALS = {
+    "fresh": (
+        "local r = request.load() local a = r:body() local b = r:body() if b == 'x' then r:headers('X-A', 'b') end"
+    ),
+    "alias": (
+        "local r = request.load() local a = r:body() local b = a local c = r:body() "
+        "if c == 'x' then r:headers('X-A', 'b') end"
+    ),
+    # a getter call compared with a literal (subset_ops' fused comparison) beside a local
+    "compared": ("local r = request.load() local a = r:body() if r:body() == 'x' then r:headers('X-A', 'b') end"),
+    "argument": (
+        "local r = request.load() local a = r:body() if r:headers(r:body()) == 'x' then r:headers('X-A', 'b') end"
+    ),
+}
+#: bodies across the turn from 200 to the memory error (~458 KB under 1 MiB: two copies fit, three not);
+#: within a few KB of it a body lands either side with what the runtime happened to hold (458 KB did,
+#: once, between the VM and the subset): 10 KB either side here
+GETTER_SWEEP = [300_000, 440_000, 448_000, 468_000, 480_000, 600_000]
+
+
+@pytest.mark.parametrize("name", sorted(GETTER_LOCALS))
+def test_memory_cap_getter_beside_locals_fails_in_the_subset_as_in_the_vm(name: str) -> None:
+    from tests.lua.test_setters import _IN_LUA, _script
+
+    code = GETTER_LOCALS[name]
+    script = _script({"pre": code, "max_memory": MIB})
+    assert script.setters is not None and script.setters.pre is not None and script.setters.pre.chunk is not None
+    assert _script({"pre": code, "max_memory": MIB, "max_instructions": _IN_LUA}).setters is None
+    vm = _run_probe({"phase": "pre", "code": code, "vm": True, "big": "sweep", "sizes": GETTER_SWEEP})
+    statuses = [r[2] if r[0] == "error" else 200 for r in vm]
+    assert statuses[0] == 200 and statuses[-1] == 500 and 500 in statuses[1:-1], vm
+    assert [r for r in vm if r[0] == "error"][0][:2] == ["error", "lua: not enough memory"], vm
+    assert _run_probe({"phase": "pre", "code": code, "vm": False, "big": "sweep", "sizes": GETTER_SWEEP}) == vm
+
+
 def _probe(big: str, *, vm: bool) -> Any:
     phase, code = CASES[big]
     return _run_probe({"phase": phase, "code": code, "vm": vm, "big": big})

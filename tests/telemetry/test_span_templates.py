@@ -139,7 +139,7 @@ def test_span_bases_unique_per_request() -> None:
 
 
 def test_span_templates_usual_call_format_writes_what_the_first_call_wrote() -> None:
-    # the usual proxy/backend span is written by one %-format made on first use: the same text
+    # the usual proxy/backend span is written by one f-string from a piece made on first use: the same text
     proxy = CallTemplate("/100%/{{.Id}}", SpanShape({"krakend.stage": "backend", "team": "50%"}), {})
     usual = (proxy, *_head(1), True, False, None)
     first = proxy.text(usual)
@@ -156,11 +156,11 @@ def test_span_templates_keep_no_client_text_once_the_batch_is_written() -> None:
 
     records = _records() * 3
     assert _written(records) == [_expected(span_of(r)) for r in records]
-    assert templates._BATCH == {}
-    broken = (*records[0], "one value too many")  # a record no template can write: the batch fails
-    with pytest.raises(ValueError):
+    assert templates._BATCH == {} and templates._CLIENTS == {}
+    broken = records[0][:-1]  # a record no template can write (a value short): the batch fails
+    with pytest.raises(IndexError):
         spans_body([*records, broken], "")
-    assert templates._BATCH == {}
+    assert templates._BATCH == {} and templates._CLIENTS == {}
 
 
 def test_spans_body_of_no_record_and_of_one_is_a_whole_document() -> None:
@@ -239,3 +239,49 @@ def test_span_templates_write_every_time_as_its_decimal_text(at: int) -> None:
     )
     span = _written([record])[0]
     assert (span["startTimeUnixNano"], span["endTimeUnixNano"]) == (str(at), str(at + 10_001))
+
+
+def test_span_templates_keep_each_routes_and_peers_pieces_apart() -> None:
+    # one SERVER template serves every route, one CLIENT template every peer of its backend: the pieces
+    # they keep (by method and route, by host, port and method, the client texts by all four strings)
+    # never write one route's, peer's or target's text into another's span, in one batch and the next
+    server = ServerTemplate(SpanShape({"krakend.stage": "global"}))
+    client = ClientTemplate("/c", SpanShape({"krakend.stage": "backend-request"}), {})
+    proxy = CallTemplate("/a", SpanShape({"krakend.stage": "proxy", "http.route": "/a"}), {})
+    other = CallTemplate("/b", SpanShape({"krakend.stage": "proxy", "http.route": "/b"}), {})
+    at = 1_700_000_000_000_000_200
+    peer = ("b", 81, "GET", 0, 200, 33, (0.0, 0.0, 0.0), at)
+    records = [
+        (server, *_head(1, None), "GET", "/a", "/a?x=1", "gw", "ua", "10.0.0.1", None, "r1", 200, 7),
+        (server, *_head(2, None), "GET", "/b", "/b?x=1", "gw", "ua", "10.0.0.1", None, "r2", 200, 7),
+        (server, *_head(3, None), "POST", "/a", "/a?x=2", "gw", "ua", "10.0.0.1", 3, "", 201, 1024),
+        (server, *_head(4, None), "GET", "/a", "/a?x=1", "gw2", "ua", "10.0.0.1", None, "", 404, 0),
+        (proxy, *_head(5), True, False, None),
+        (other, *_head(6), False, False, None),
+        (client, *_head(7), "http://b:81/u", *peer),
+        (client, *_head(8), "http://b:82/u", "b", 82, *peer[2:]),
+        (client, *_head(9), "http://b:81/u", "b", 81, "POST", *peer[3:]),
+        (client, *_head(10), "http://c:81/v", "c", *peer[1:]),
+    ]
+    for _ in range(2):  # the second batch from the pieces the first one left
+        written = _written(records + records[::-1])
+        assert written == [_expected(span_of(r)) for r in records + records[::-1]]
+    names = [span["name"] for span in written[:4]]
+    assert names == ["GET /a", "GET /b", "POST /a", "GET /a"]
+    targets = [{a["key"]: a["value"] for a in span["attributes"]}["url.full"] for span in written[:4]]
+    assert targets == [{"stringValue": t} for t in ("/a?x=1", "/b?x=1", "/a?x=2", "/a?x=1")]
+
+
+def test_span_templates_write_status_codes_and_sizes_as_their_decimal_text() -> None:
+    # small ints come from a table, larger ones and bools as str() writes them
+    server = ServerTemplate(SpanShape({}))
+    records = [
+        (server, *_head(i, None), "GET", "/a", "/a", "gw", "", "", body, "", code, size)
+        for i, (body, code, size) in enumerate([(0, 0, 0), (1023, 599, 1023), (1024, 200, 1 << 40), (None, 100, 5)])
+    ]
+    values = [{a["key"]: a["value"] for a in span["attributes"]} for span in _written(records)]
+    assert [v.get("http.request.body.size") for v in values] == [
+        {"intValue": "0"}, {"intValue": "1023"}, {"intValue": "1024"}, None
+    ]  # fmt: skip
+    assert [v["http.response.status_code"]["intValue"] for v in values] == ["0", "599", "200", "100"]
+    assert [v["http.response.body.size"]["intValue"] for v in values] == ["0", "1023", str(1 << 40), "5"]

@@ -193,8 +193,11 @@ class _ClientLayer:
         if record_timing is not None:
             timing = CallTiming()
             timing_token = _set_timing(timing)
-        start_ns = _now_ns() if sid is not None else 0
         start = busy.upstream_started() if busy is not None else _perf()
+        start_ns = 0
+        if sid is not None:
+            wall = exchange.wall if exchange is not None else 0
+            start_ns = wall + int(start * 1e9) if wall else _now_ns()
         status = span_status = 0
         message = ""
         response: UpstreamResponse | None = None
@@ -282,7 +285,8 @@ class _ClientLayer:
         if self.trace_conn and failure is None and timing is not None:
             conn = timing.get_conn, timing.dns, timing.tls
             if timing.first_byte:
-                first_byte = wall_ns(timing.first_byte)
+                wall = exchange.wall
+                first_byte = wall + int(timing.first_byte * 1e9) if wall else wall_ns(timing.first_byte)
         address, port = self.peer(url)
         buffer = self.buffer
         assert buffer is not None

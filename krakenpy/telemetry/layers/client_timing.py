@@ -110,7 +110,8 @@ def timing_recorder(
             else:
                 message = redactor.text(str(failure) or type(failure).__name__)[:512]
             status = 2
-        offset = time.time_ns() - int(now() * 1e9)  # perf_counter readings as Unix nanoseconds
+        # perf_counter readings as Unix nanoseconds (the edge's offset when it read one)
+        offset = exchange.wall or time.time_ns() - int(now() * 1e9)
         buffer.add((
             template, trace.trace_id, exchange.spans + HEX3[n & 0xFFF],
             span or SPAN.get() or exchange.backend_span or exchange.proxy_span or exchange.span or trace.parent_id,

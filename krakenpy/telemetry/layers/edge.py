@@ -160,6 +160,7 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
                 if trace_global and template is not None:  # the record is written after the response
                     sid = exchange.span = base + "000"
                     start_ns = _now_ns()
+                    exchange.wall = start_ns - start  # the later spans' clock (their perf readings)
             if trace.sampled and trace_global and template is None:
                 target = redactor.target(path, request.query_string)
                 attrs: dict[str, Any] = {

@@ -99,6 +99,7 @@ def traced_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | N
                 base = exchange.spans = span_base()
                 sid = exchange.span = base + "000"
                 start_ns = _now_ns()
+                exchange.wall = start_ns - start  # the later spans' clock (their perf readings)
         try:
             response = await next_handler(request)
         except Rejection as rejection:  # an edge guard that raises rather than answering: its answer

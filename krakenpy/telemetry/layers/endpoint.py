@@ -192,7 +192,8 @@ def _traced(next_proxy: Proxy, layer: _Traced) -> Proxy:
             exchange.made = n + 1
             # the backends' parent, on the exchange: one proxy span per request
             sid = exchange.proxy_span = exchange.spans + HEX3[n & 0xFFF]
-            start_ns = _now_ns()
+            wall = exchange.wall
+            start_ns = wall + start if wall else _now_ns()
         error = canceled = complete = False
         status = 0
         code = None

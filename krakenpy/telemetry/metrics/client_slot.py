@@ -102,9 +102,10 @@ class ClientSlot:
         self._request_bytes = 0
         failures = self._failures
         if failures[CANCELED] or failures[TIMEDOUT] or failures[FAILED]:
+            # krakend-otel: a timed-out call counts in failed too, a canceled one only in canceled
             self.canceled.value += failures[CANCELED]
             self.timedout.value += failures[TIMEDOUT]
-            self.failed.value += failures[FAILED]
+            self.failed.value += failures[FAILED] + failures[TIMEDOUT]
             failures[CANCELED] = failures[TIMEDOUT] = failures[FAILED] = 0
         dialled: dict[int, tuple[list[Any], ...]] = {}
         if self.dialled:

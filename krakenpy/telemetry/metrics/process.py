@@ -30,10 +30,10 @@ def _boot_time() -> float:
 _BOOT: Final = _boot_time()
 
 
-def _stat() -> tuple[float, float, float] | None:
-    """(cpu seconds, start time, virtual bytes) from /proc/self/stat."""
+def _stat(proc: str = "/proc/self") -> tuple[float, float, float] | None:
+    """(cpu seconds, start time, virtual bytes) from /proc/<pid>/stat."""
     try:
-        with open("/proc/self/stat", "rb") as f:
+        with open(f"{proc}/stat", "rb") as f:
             fields = f.read().rsplit(b")", 1)[1].split()
     except OSError:
         return None
@@ -42,35 +42,54 @@ def _stat() -> tuple[float, float, float] | None:
     return (utime + stime) / _TICKS, start, float(fields[20])
 
 
-def process_text() -> str:
-    """``process_*`` families in Prometheus text format."""
-    lines: list[str] = []
+_CPU: Final = ("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.")
+_START: Final = ("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.")
+_VSIZE: Final = ("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.")
+_RSS: Final = ("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.")
+_FDS: Final = ("process_open_fds", "gauge", "Number of open file descriptors.")
+_MAX_FDS: Final = ("process_max_fds", "gauge", "Maximum number of open file descriptors.")
 
-    def add(name: str, kind: str, help_: str, value: float) -> None:
-        lines.append(f"# HELP {name} {help_}\n# TYPE {name} {kind}\n{name} {value!r}\n")
 
-    stat = _stat()
+def _samples(proc: str) -> dict[tuple[str, str, str], float]:
+    """The ``process_*`` values of the process whose procfs directory is ``proc``."""
+    out: dict[tuple[str, str, str], float] = {}
+    stat = _stat(proc)
     if stat is not None:
-        cpu, start, vsize = stat
-        add("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", cpu)
-        add("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.", start)
-        add("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", vsize)
-    else:
+        out[_CPU], out[_START], out[_VSIZE] = stat
+    elif proc == "/proc/self":
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        add("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.",
-            usage.ru_utime + usage.ru_stime)  # fmt: skip
+        out[_CPU] = usage.ru_utime + usage.ru_stime
     try:
-        with open("/proc/self/statm", "rb") as f:
-            rss = int(f.read().split()[1]) * _PAGE
-        add("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", float(rss))
+        with open(f"{proc}/statm", "rb") as f:
+            out[_RSS] = float(int(f.read().split()[1]) * _PAGE)
     except OSError:
         pass
     try:
-        add("process_open_fds", "gauge", "Number of open file descriptors.", float(len(os.listdir("/proc/self/fd"))))
+        out[_FDS] = float(len(os.listdir(f"{proc}/fd")))
     except OSError:
         pass
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    add("process_max_fds", "gauge", "Maximum number of open file descriptors.", float(soft))
+    # every worker inherits the supervisor's limit (raised once before the first fork): this one's
+    out[_MAX_FDS] = float(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    return out
+
+
+def process_text(pids: list[int] | None = None) -> str:
+    """``process_*`` families in Prometheus text format: this process's, or (``run -w N``) one series
+    per live worker in ``pids`` with a ``pid`` label (a worker that exited meanwhile has none)."""
+    if pids is None:
+        return "".join(
+            f"# HELP {name} {help_}\n# TYPE {name} {kind}\n{name} {value!r}\n"
+            for (name, kind, help_), value in _samples("/proc/self").items()
+        )
+    per_pid = [(pid, _samples(f"/proc/{pid}")) for pid in pids]
+    lines: list[str] = []
+    for family in (_CPU, _START, _VSIZE, _RSS, _FDS, _MAX_FDS):
+        found = [(pid, samples[family]) for pid, samples in per_pid if family in samples and _CPU in samples]
+        if not found:
+            continue
+        name, kind, help_ = family
+        lines.append(f"# HELP {name} {help_}\n# TYPE {name} {kind}\n")
+        lines.extend(f'{name}{{pid="{pid}"}} {value!r}\n' for pid, value in found)
     return "".join(lines)
 
 

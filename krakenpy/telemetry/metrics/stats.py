@@ -141,6 +141,8 @@ class StatsRegistry:
         self.histograms: dict[str, StatsHistogram] = {}
         self.connected = 0
         self.disconnected = 0
+        #: collection windows ended so far (a snapshot's cached summary of a window is that window's)
+        self.windows = 0
         #: what moves the request path's queued rows into the counters and histograms (before reads)
         self.feeders: list[Callable[[int], None]] = []
 
@@ -184,6 +186,7 @@ class StatsRegistry:
         c["krakend.router.disconnected-total"] = c.get("krakend.router.disconnected-total", 0) + self.disconnected
         self.connected = 0
         self.disconnected = 0
+        self.windows += 1
         for histogram in self.histograms.values():
             histogram.clear()
 

@@ -26,7 +26,7 @@ from krakenpy.telemetry.opencensus.exporter import PREFIX, SpanPump, SpanSink
 from krakenpy.telemetry.opencensus.settings import OpenCensusOptions
 from krakenpy.telemetry.opencensus.spans import OcSpan, OpenCensusSampler, Translator
 from krakenpy.telemetry.opencensus.views import ClientViews, ServerViews, view_lines, view_rows
-from krakenpy.telemetry.servers import LISTENERS, Listener, prometheus_body
+from krakenpy.telemetry.servers import LISTENERS, Listener, prometheus_body, workers_prometheus_body
 from krakenpy.telemetry.trace.spans import SpanBuffer, tee
 from krakenpy.telemetry.trace.tracer import DEFAULT_SKIP_PATHS, LayerTraceOptions, Tracer
 
@@ -56,10 +56,18 @@ def configure_opencensus(resources: Resources, hub: Telemetry, o: OpenCensusOpti
 
 
 def _stats_services(resources: Resources, hub: Telemetry, o: OpenCensusOptions, registry: Registry) -> None:
+    from krakenpy.telemetry.setup import publish_metrics, registry_part
+
+    shared = publish_metrics(resources, "prom:opencensus", registry_part(registry))
     if o.prometheus is not None:
 
         async def produce() -> web.Response:
-            body = await prometheus_body(registry, scope="", target_info="", process=True, runtime=True)
+            if shared is not None:  # run -w N: every worker's, merged
+                body = await workers_prometheus_body(
+                    shared, "prom:opencensus", registry, scope="", target_info="", process=True, runtime=True
+                )
+            else:
+                body = await prometheus_body(registry, scope="", target_info="", process=True, runtime=True)
             return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
         listener = Listener("Opencensus", "", o.prometheus.port, {"/metrics": produce})

@@ -9,9 +9,11 @@ an f-string placeholder of an ``Any`` value as a ``str.format`` call (~2k machin
 writes as one C call each (what the interpreter's f-string does without saying so). Durations are
 written by orjson (ryu's shortest text, the same double as ``repr``'s, ~4x cheaper than CPython's
 dtoa), a batch's client strings are JSON-encoded once per batch (:func:`end_batch`), and span times
-go through :func:`_time` (an ``int`` formatted as a machine word when compiled).
+go through :func:`_time` (an ``int`` formatted as a machine word when compiled). A span's times come
+before its name, so that what its template fixes is one f-string piece (mypyc's ``CPyStr_Build``
+copies each piece: ~65 machine instructions a piece), and small ints come from a table.
 Replaced per-attribute cache lookups and joins:
-(see bench/README.md, "round 7: branch spanrec" and "round 9: branch tracecut")."""
+(see bench/README.md, "round 7: branch spanrec", "round 9: branch tracecut" and "round 11: branch trace4")."""
 
 from __future__ import annotations
 
@@ -28,6 +30,12 @@ __all__ = ["INT64_END", "CallTemplate", "ClientTemplate", "ReadTemplate", "Serve
 _READ: Final = "http.client.response.read."
 _BOOL: Final = ("false", "true")
 _OK: Final = '{"code":0}'
+#: the end of an OK span whose last attribute is an intValue: the value's quote, the list, the status
+_SERVER_OK: Final = '"}}],"status":{"code":0}}'
+#: the end of an OK span whose last attribute is a doubleValue
+_READ_OK: Final = '}}],"status":{"code":0}}'
+#: the end of a usual proxy or backend span by its ``complete`` flag
+_CALL_OK: Final = ('false}}],"status":{"code":0}}', 'true}}],"status":{"code":0}}')
 _dumps: Final = orjson.dumps
 #: the (method, route) texts a SERVER template keeps (bounded: a client chooses the method)
 _ROUTES_MAX: Final = 1024
@@ -49,6 +57,14 @@ INT64_END: Final = 1 << 63
 _BATCH: Final[dict[str, str]] = {}
 #: at most this many kept per batch (a batch has at most 512 spans, five such strings each at most)
 _BATCH_MAX: Final = 4096
+#: the SERVER span's four client key-values (url.full, server.address, user_agent.original,
+#: client.address) as one text by the four strings: a batch's requests repeat them, and one lookup
+#: and one f-string piece replace four lookups and seven pieces; emptied with :data:`_BATCH`
+_CLIENTS: Final[dict[tuple[str, str, str, str], str]] = {}
+#: the texts of the ints below this (status codes, the usual small sizes): a tuple read instead of
+#: a conversion with its scratch string (CPython's long_to_decimal for an ``Any``: ~250 instructions)
+_INTS_END: Final = 1024
+_INTS: Final = tuple(str(i) for i in range(_INTS_END))
 
 
 def _json(text: Any) -> str:
@@ -75,9 +91,42 @@ def _time(ns: Any) -> str:
     return str(ns)
 
 
+def _int(v: Any) -> str:
+    """An int value (a status code, a size) as text: from :data:`_INTS` when small, else as ``str()``
+    writes it (any other type too, in both builds)."""
+    if type(v) is int:
+        n: int = v
+        if 0 <= n < _INTS_END:
+            return _INTS[n]
+        return str(n)
+    return str(v)
+
+
+def _client_texts(target: Any, host: Any, agent: Any, addr: Any) -> str:
+    """The SERVER span's four client key-values as one text (kept for the batch when all four are
+    plain strings; anything else is written each time, orjson's errors propagating as before)."""
+    if type(target) is str and type(host) is str and type(agent) is str and type(addr) is str:
+        key = (target, host, agent, addr)
+        found = _CLIENTS.get(key)
+        if found is not None:
+            return found
+    else:
+        key = None
+    found = (
+        f'{{"key":"url.full","value":{{"stringValue":{_json(target)}}}}},'
+        f'{{"key":"server.address","value":{{"stringValue":{_json(host)}}}}},'
+        f'{{"key":"user_agent.original","value":{{"stringValue":{_json(agent)}}}}},'
+        f'{{"key":"client.address","value":{{"stringValue":{_json(addr)}}}}},'
+    )
+    if key is not None and len(_CLIENTS) < _BATCH_MAX:
+        _CLIENTS[key] = found
+    return found
+
+
 def end_batch() -> None:
     """Forget the batch's client texts (``spans_body`` calls it when a batch is written)."""
     _BATCH.clear()
+    _CLIENTS.clear()
 
 
 def _clean(r: Record) -> Record:
@@ -126,40 +175,43 @@ class ServerTemplate(SpanTemplate):
 
     def __init__(self, shape: SpanShape) -> None:
         self.shape = shape
-        self._routes: dict[tuple[str, str], tuple[str, str]] = {}
+        self._routes: dict[tuple[str, str], str] = {}
 
-    def _route(self, method: str, label: str) -> tuple[str, str]:
-        """``"name":…,"kind":2,`` and the fixed attributes, method and route first, for one pair."""
+    def _route(self, method: str, label: str) -> str:
+        """``"name":…,"kind":2,"attributes":[`` and the fixed attributes, method and route first, for
+        one pair: one piece of the span's text (the span's name and kind follow its times, so that
+        what a route fixes is contiguous; a JSON object's members are unordered)."""
         if len(self._routes) >= _ROUTES_MAX:
             self._routes.clear()
         found = self._routes[(method, label)] = (
-            f'"name":{name_text(method + " " + label)},"kind":2,',
-            f'{_fixed(self.shape)}{{"key":"http.request.method","value":{{"stringValue":{name_text(method)}}}}},'
-            f'{{"key":"http.route","value":{{"stringValue":{name_text(label)}}}}},',
+            f'"name":{name_text(method + " " + label)},"kind":2,"attributes":[{_fixed(self.shape)}'
+            f'{{"key":"http.request.method","value":{{"stringValue":{name_text(method)}}}}},'
+            f'{{"key":"http.route","value":{{"stringValue":{name_text(label)}}}}},'
         )
         return found
 
     def text(self, r: Record) -> str:
-        method, label, target, host, agent, addr, body, rid, code, size = r[8:]
-        head, fixed = self._routes.get((method, label)) or self._route(method, label)
+        # the values by index, not ``r[8:]`` unpacked (a tuple made and freed per span)
+        method = r[8]
+        label = r[9]
+        route = self._routes.get((method, label)) or self._route(method, label)
+        body = r[14]
         extra = ""
         if body is not None and 0 <= body < INT64_END:
-            extra = f'{{"key":"http.request.body.size","value":{{"intValue":"{str(body)}"}}}},'
+            extra = f'{{"key":"http.request.body.size","value":{{"intValue":"{_int(body)}"}}}},'
         # the request id's key-value as three parts of the span's f-string, not a string made apart:
         # an id krakenpy made or one valid_request_id let in (no character JSON escapes)
+        rid = r[15]
         rid_head, rid_text, rid_tail = (_RID_HEAD, str(rid), '"}},') if rid else ("", "", "")
         parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
-        status = status_text(r[6], r[7]) if r[6] else _OK  # out of the try: its TypeError is no JSONEncodeError
+        # out of the try: status_text's TypeError is no JSONEncodeError
+        tail = _SERVER_OK if not r[6] else f'"}}}}],"status":{status_text(r[6], r[7])}}}'
         try:
             return (
-                f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}{head}"startTimeUnixNano":"{_time(r[4])}","endTimeUnixNano":"{_time(r[5])}","attributes":[{fixed}'
-                f'{{"key":"url.full","value":{{"stringValue":{_json(target)}}}}},'
-                f'{{"key":"server.address","value":{{"stringValue":{_json(host)}}}}},'
-                f'{{"key":"user_agent.original","value":{{"stringValue":{_json(agent)}}}}},'
-                f'{{"key":"client.address","value":{{"stringValue":{_json(addr)}}}}},{extra}{rid_head}{rid_text}{rid_tail}'
-                f'{{"key":"http.response.status_code","value":{{"intValue":"{str(code)}"}}}},'
-                f'{{"key":"http.response.body.size","value":{{"intValue":"{str(size)}"}}}}],'
-                f'"status":{status}}}'
+                f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}"startTimeUnixNano":"{_time(r[4])}",'
+                f'"endTimeUnixNano":"{_time(r[5])}",{route}{_client_texts(r[10], r[11], r[12], r[13])}{extra}'
+                f'{rid_head}{rid_text}{rid_tail}{{"key":"http.response.status_code","value":{{"intValue":"{_int(r[16])}"}}}},'
+                f'{{"key":"http.response.body.size","value":{{"intValue":"{_int(r[17])}{tail}'
             )
         except orjson.JSONEncodeError:
             return _retried(self, r)
@@ -188,21 +240,19 @@ class CallTemplate(SpanTemplate):
         self.shape = shape
         self.base = base
         self.head: str | None = None
-        #: ``head`` (the usual path's copy: set with ``usual``)
-        self.name_kind = ""
-        #: the usual span (a parent, no error, not canceled): its fixed text between the start time
-        #: and the ``complete`` flag, made on first use, written by one f-string (a %-format of the
-        #: same span parses its ~450-character format on every call: the whole ``text()`` 1.23x the
-        #: f-string's instructions, pure Python, callgrind, 2026-12-02 review; more when compiled)
+        #: the usual span (a parent, no error, not canceled): its fixed text between the end time and
+        #: the ``complete`` flag (name, kind, the shape's attributes), made on first use, written by one
+        #: f-string (a %-format of the same span parses its ~450-character format on every call: the
+        #: whole ``text()`` 1.23x the f-string's instructions, pure Python, callgrind, 2026-12-02
+        #: review; more when compiled)
         self.usual: str | None = None
 
     def text(self, r: Record) -> str:
         usual = self.usual
         if usual is not None and r[3] and not r[6] and r[10] is None and not r[9]:
             return (
-                f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}","parentSpanId":"{str(r[3])}",{self.name_kind}'
-                f'"startTimeUnixNano":"{_time(r[4])}","endTimeUnixNano":"{_time(r[5])}",{usual}{_BOOL[r[8]]}}}}}],'
-                '"status":{"code":0}}'
+                f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}","parentSpanId":"{str(r[3])}",'
+                f'"startTimeUnixNano":"{_time(r[4])}","endTimeUnixNano":"{_time(r[5])}",{usual}{_CALL_OK[r[8]]}'
             )
         if self.shape is None:
             return span_text(self.span(r))
@@ -210,18 +260,19 @@ class CallTemplate(SpanTemplate):
         if head is None:
             head = self.head = f'"name":{q(self.name)},"kind":1,'
         if usual is None:
-            self.name_kind = head
-            self.usual = f'"attributes":[{_fixed(self.shape)}{{"key":"complete","value":{{"boolValue":'
-        complete, canceled, code = r[8:]
+            self.usual = f'{head}"attributes":[{_fixed(self.shape)}{{"key":"complete","value":{{"boolValue":'
+        complete = r[8]
+        canceled = r[9]
+        code = r[10]
         own = f'{{"key":"complete","value":{{"boolValue":{_BOOL[complete]}}}}}'
         if code is not None:
-            own = f'{{"key":"http.response.status_code","value":{{"intValue":"{str(code)}"}}}},' + own
+            own = f'{{"key":"http.response.status_code","value":{{"intValue":"{_int(code)}"}}}},' + own
         if canceled:
             own += ',{"key":"canceled","value":{"boolValue":true}}'
         parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
         return (
-            f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}{head}"startTimeUnixNano":"{_time(r[4])}",'
-            f'"endTimeUnixNano":"{_time(r[5])}","attributes":[{_fixed(self.shape)}{own}],'
+            f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}"startTimeUnixNano":"{_time(r[4])}",'
+            f'"endTimeUnixNano":"{_time(r[5])}",{head}"attributes":[{_fixed(self.shape)}{own}],'
             f'"status":{status_text(r[6], r[7]) if r[6] else _OK}}}'
         )
 
@@ -244,29 +295,34 @@ class ClientTemplate(SpanTemplate):
         self.base = base
         self.head: str | None = None
         #: the fixed attributes with server.address, server.port and the method, by (host, port,
-        #: method): a backend's calls repeat them (bounded: dynamic routing may vary the host)
-        self._peers: dict[tuple[str, int, str], str] = {}
+        #: method): a backend's calls repeat them (bounded: dynamic routing may vary the host); with
+        #: the usual span's piece: name, kind, those attributes and url.full's head, one text
+        self._peers: dict[tuple[str, int, str], tuple[str, str]] = {}
 
-    def _peer(self, key: tuple[str, int, str]) -> str:
+    def _peer(self, key: tuple[str, int, str]) -> tuple[str, str]:
         if len(self._peers) >= _ROUTES_MAX:
             self._peers.clear()
         host, port, method = key
-        found = self._peers[key] = (
+        head = self.head
+        if head is None:
+            head = self.head = f'"name":{q(self.name)},"kind":3,'
+        fixed = (
             f'{_fixed(self.shape)}{{"key":"server.address","value":{{"stringValue":{q(host)}}}}},'
             f'{{"key":"server.port","value":{{"intValue":"{str(port)}"}}}},'
             f'{{"key":"http.request.method","value":{{"stringValue":{name_text(method)}}}}},'
         )
+        found = self._peers[key] = (fixed, f'{head}"attributes":[{fixed}{{"key":"url.full","value":{{"stringValue":')
         return found
 
     def text(self, r: Record) -> str:
         if self.shape is None:
             return span_text(self.span(r))
+        key = (r[9], r[10], r[11])  # host, port, method
+        fixed, usual = self._peers.get(key) or self._peer(key)
         head = self.head
-        if head is None:
-            head = self.head = f'"name":{q(self.name)},"kind":3,'
-        url, host, port, method, body, code, size, conn, first_byte = r[8:]
-        key = (host, port, method)
-        fixed = self._peers.get(key) or self._peer(key)
+        assert head is not None  # set with the first peer
+        conn = r[15]
+        first_byte = r[16]
         status = status_text(r[6], r[7]) if r[6] else _OK  # out of the try: its TypeError is no JSONEncodeError
         try:
             extra = ""
@@ -282,15 +338,17 @@ class ClientTemplate(SpanTemplate):
                         f'{{"key":"dns-duration","value":{{"doubleValue":{dns}}}}},'
                         f'{{"key":"tls-duration","value":{{"doubleValue":{tls}}}}}'
                     )
-            if r[3] and first_byte:  # the usual span (a parent, a first byte): one f-string, no parts made apart
+            if r[3] and first_byte and not r[6]:
+                # the usual span (a parent, a first byte, no error): one f-string, its times before the
+                # name, so that what the backend and peer fix is one piece (a JSON object's members
+                # are unordered)
                 return (
-                    f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}","parentSpanId":"{str(r[3])}",{head}'
-                    f'"startTimeUnixNano":"{_time(r[4])}","endTimeUnixNano":"{_time(r[5])}","attributes":[{fixed}'
-                    f'{{"key":"url.full","value":{{"stringValue":{_json(url)}}}}},'
-                    f'{{"key":"http.request.body.size","value":{{"intValue":"{str(body)}"}}}},'
-                    f'{{"key":"http.response.status_code","value":{{"intValue":"{str(code)}"}}}},'
-                    f'{{"key":"http.response.body.size","value":{{"intValue":"{str(size)}"}}}}{extra}],'
-                    f'"status":{status},"events":[{{"name":"first-byte-time","timeUnixNano":"{_time(first_byte)}",'
+                    f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}","parentSpanId":"{str(r[3])}",'
+                    f'"startTimeUnixNano":"{_time(r[4])}","endTimeUnixNano":"{_time(r[5])}",{usual}{_json(r[8])}}}}},'
+                    f'{{"key":"http.request.body.size","value":{{"intValue":"{_int(r[12])}"}}}},'
+                    f'{{"key":"http.response.status_code","value":{{"intValue":"{_int(r[13])}"}}}},'
+                    f'{{"key":"http.response.body.size","value":{{"intValue":"{_int(r[14])}"}}}}{extra}],'
+                    f'"status":{{"code":0}},"events":[{{"name":"first-byte-time","timeUnixNano":"{_time(first_byte)}",'
                     '"attributes":[]}]}'
                 )
             parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
@@ -299,12 +357,12 @@ class ClientTemplate(SpanTemplate):
                 at = _time(first_byte)
                 events = f',"events":[{{"name":"first-byte-time","timeUnixNano":"{at}","attributes":[]}}]'
             return (
-                f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}{head}"startTimeUnixNano":"{_time(r[4])}",'
-                f'"endTimeUnixNano":"{_time(r[5])}","attributes":[{fixed}'
-                f'{{"key":"url.full","value":{{"stringValue":{_json(url)}}}}},'
-                f'{{"key":"http.request.body.size","value":{{"intValue":"{str(body)}"}}}},'
-                f'{{"key":"http.response.status_code","value":{{"intValue":"{str(code)}"}}}},'
-                f'{{"key":"http.response.body.size","value":{{"intValue":"{str(size)}"}}}}{extra}],'
+                f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}"startTimeUnixNano":"{_time(r[4])}",'
+                f'"endTimeUnixNano":"{_time(r[5])}",{head}"attributes":[{fixed}'
+                f'{{"key":"url.full","value":{{"stringValue":{_json(r[8])}}}}},'
+                f'{{"key":"http.request.body.size","value":{{"intValue":"{_int(r[12])}"}}}},'
+                f'{{"key":"http.response.status_code","value":{{"intValue":"{_int(r[13])}"}}}},'
+                f'{{"key":"http.response.body.size","value":{{"intValue":"{_int(r[14])}"}}}}{extra}],'
                 f'"status":{status}{events}}}'
             )
         except orjson.JSONEncodeError:
@@ -330,21 +388,27 @@ class ReadTemplate(SpanTemplate):
     def __init__(self, shape: SpanShape | None, base: dict[str, Any]) -> None:
         self.shape = shape
         self.base = base
+        #: name, kind, the shape's attributes and the size's head: one piece after the span's times
+        self.usual: str | None = None
 
     def text(self, r: Record) -> str:
         if self.shape is None:
             return span_text(self.span(r))
-        size, seconds = r[8:]
+        usual = self.usual
+        if usual is None:
+            usual = self.usual = (
+                f'"name":"{_READ}tracker","kind":1,"attributes":[{_fixed(self.shape)}'
+                f'{{"key":"{_READ}size","value":{{"intValue":"'
+            )
         parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
-        status = status_text(r[6], r[7]) if r[6] else _OK  # out of the try: its TypeError is no JSONEncodeError
+        # out of the try: status_text's TypeError is no JSONEncodeError
+        tail = _READ_OK if not r[6] else f'}}}}],"status":{status_text(r[6], r[7])}}}'
         try:
             # the seconds by orjson (ryu's shortest text; repr() ran CPython's dtoa: ~4x as long)
             return (
-                f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}"name":"{_READ}tracker","kind":1,'
-                f'"startTimeUnixNano":"{_time(r[4])}","endTimeUnixNano":"{_time(r[5])}","attributes":[{_fixed(self.shape)}'
-                f'{{"key":"{_READ}size","value":{{"intValue":"{str(size)}"}}}},'
-                f'{{"key":"{_READ}time","value":{{"doubleValue":{_dumps(seconds).decode()}}}}}],'
-                f'"status":{status}}}'
+                f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}"startTimeUnixNano":"{_time(r[4])}",'
+                f'"endTimeUnixNano":"{_time(r[5])}",{usual}{_int(r[8])}"}}}},'
+                f'{{"key":"{_READ}time","value":{{"doubleValue":{_dumps(r[9]).decode()}{tail}'
             )
         except orjson.JSONEncodeError:
             return _retried(self, r)

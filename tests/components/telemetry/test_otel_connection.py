@@ -70,11 +70,16 @@ async def _small(_request: web.Request) -> web.Response:
     return web.json_response({"a": 1})
 
 
+#: one entry per ``/slow`` answer whose head and first bytes are sent (the rest follows 0.3 s later)
+SLOW_STARTED: list[int] = []
+
+
 async def _slow(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(headers={"Content-Type": "application/json"})
     resp.content_length = len(SLOW_BODY)
     await resp.prepare(request)
     await resp.write(SLOW_BODY[:10])
+    SLOW_STARTED.append(1)
     await asyncio.sleep(0.3)
     await resp.write(SLOW_BODY[10:])
     return resp
@@ -359,14 +364,22 @@ async def test_otel_connection_read_span_cut_says_why_as_the_client_span(gw, bac
         if gone:  # a client that sends the request and goes away during the body's read
             url = g.client.make_url("/slow")
             _, writer = await asyncio.open_connection(url.host, url.port)
+            SLOW_STARTED.clear()
             writer.write(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
             await writer.drain()
-            await asyncio.sleep(0.15)
+            # gone once the backend has sent the head (0.05 s for the gateway to take it, 0.25 s to
+            # spare): a fixed 0.15 s from the request bet the loaded host had reached the body by then
+            async with asyncio.timeout(10):
+                while not SLOW_STARTED:
+                    await asyncio.sleep(0.005)
+            await asyncio.sleep(0.05)
             writer.close()
-            await asyncio.sleep(0.5)
         else:
             assert (await g.client.get("/slow")).status == 500
-        await g.gateway.resources.state[EXPORTER].flush()
+        async with asyncio.timeout(10):  # both spans exported (a fixed 0.5 s was a bet on the host)
+            while len([s for s in receiver.spans() if s["name"] in ("/slow", "http.client.response.read.tracker")]) < 2:
+                await g.gateway.resources.state[EXPORTER].flush()
+                await asyncio.sleep(0.05)
     finally:
         await server.close()
     spans = receiver.spans()
@@ -374,3 +387,114 @@ async def test_otel_connection_read_span_cut_says_why_as_the_client_span(gw, bac
     (read,) = [s for s in spans if s["name"] == "http.client.response.read.tracker"]
     expected = {"code": "STATUS_CODE_ERROR", "message": "context canceled" if gone else "context deadline exceeded"}
     assert client["status"] == expected and read["status"] == expected, (client["status"], read["status"])
+
+
+async def _hang(request: web.Request) -> web.Response:
+    await asyncio.sleep(5)
+    return web.json_response({"a": 1})
+
+
+@pytest.fixture
+async def hang_backend() -> AsyncIterator[str]:
+    """A backend whose ``/hang`` answers after 5 s: every call to it is cut by the endpoint's timeout."""
+    app = web.Application()
+    app.router.add_get("/hang", _hang)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield f"http://127.0.0.1:{server.port}"
+    await server.close()
+
+
+def _outcomes(families: dict[str, Any]) -> dict[str, float]:
+    """The round trip's counters and the duration's count of status 0 (no answer), the backend stage's
+    duration count per (error, canceled)."""
+    client = {
+        name: _sample(families, f"http_client_request_{name}_count", f"http_client_request_{name}_count_total")
+        for name in ("started", "failed", "canceled", "timedout")
+    }
+    client["duration0"] = _sample(
+        families, "http_client_duration", "http_client_duration_count", http_response_status_code="0"
+    )
+    for stage in ("proxy", "backend"):
+        for error in ("true", "false"):
+            for canceled in ("true", "false"):
+                family = f"krakend_{stage}_duration"
+                client[f"{stage} error={error} canceled={canceled}"] = _sample(
+                    families, family, family + "_count", error=error, canceled=canceled
+                )
+    return client
+
+
+@pytest.mark.parametrize("kind", CLIENTS)
+@pytest.mark.parametrize("backends", [1, 2])
+async def test_otel_connection_timed_out_call_counts_as_krakend_otel(
+    gw: Callable[..., Awaitable[Gw]], hang_backend: str, kind: str, backends: int
+) -> None:
+    """krakend-otel's round trip (http/client/transport_metrics.go ``report``) on a call whose context's
+    deadline passed: started, timed out *and* failed ("timedout ... included in failed"), its duration
+    recorded with status code 0; the backend stage's duration with ``error=true``, ``canceled=false``
+    (lura/proxy_meter.go: canceled only for ``context.Canceled``). One backend (the handler's timer
+    cuts it) and a merge (the backends' own deadline)."""
+    calls = [{"host": [hang_backend], "url_pattern": "/hang", "group": f"g{i}"} for i in range(backends)]
+    doc = {"version": 3, "endpoints": [{"endpoint": "/cut", "timeout": "300ms", "backend": calls}],
+           "extra_config": {"telemetry/opentelemetry": _prom()}}  # fmt: skip
+    g = await gw(doc, _client(kind))
+    resp = await g.client.get("/cut")
+    assert resp.status in (500, 200)  # lura: a single backend's error; a merge answers what it has (none)
+    assert _outcomes(await g.metrics()) == {
+        "started": backends,
+        "failed": backends,
+        "canceled": 0,
+        "timedout": backends,
+        "duration0": backends,
+        "proxy error=true canceled=true": 0,
+        "proxy error=true canceled=false": 1,
+        "proxy error=false canceled=true": 0,
+        "proxy error=false canceled=false": 0,
+        "backend error=true canceled=true": 0,
+        "backend error=true canceled=false": backends,
+        "backend error=false canceled=true": 0,
+        "backend error=false canceled=false": 0,
+    }
+
+
+@pytest.mark.parametrize("kind", CLIENTS)
+async def test_otel_connection_canceled_call_counts_as_krakend_otel(
+    gw: Callable[..., Awaitable[Gw]], hang_backend: str, kind: str
+) -> None:
+    """A call whose client went away: started and canceled, not failed ("a Cancelled request is not
+    considered failed"), its duration recorded with status code 0; the backend stage canceled."""
+    doc = {"version": 3, "timeout": "5s",
+           "endpoints": [{"endpoint": "/gone", "backend": [{"host": [hang_backend], "url_pattern": "/hang"}]}],
+           "extra_config": {"telemetry/opentelemetry": _prom()}}  # fmt: skip
+    g = await gw(doc, _client(kind))
+    url = g.client.make_url("/")
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    writer.write(b"GET /gone HTTP/1.1\r\nHost: gw\r\n\r\n")
+    await writer.drain()
+    await asyncio.sleep(0.3)  # the upstream call is under way
+    writer.close()
+    await writer.wait_closed()
+    for _ in range(50):  # the server sees the close and cancels the request
+        outcomes = _outcomes(await g.metrics())
+        if outcomes["started"]:
+            break
+        await asyncio.sleep(0.1)
+    # the stages' canceled flag; their error flag is left out: krakenpy sets it on a canceled call too
+    # (one row feeds OTel and /__stats, whose error is lura's err != nil), krakend-otel does not
+    canceled = {k: v for k, v in outcomes.items() if " " not in k}
+    canceled["proxy canceled"] = (
+        outcomes["proxy error=true canceled=true"] + outcomes["proxy error=false canceled=true"]
+    )
+    canceled["backend canceled"] = (
+        outcomes["backend error=true canceled=true"] + outcomes["backend error=false canceled=true"]
+    )
+    assert canceled == {
+        "started": 1,
+        "failed": 0,
+        "canceled": 1,
+        "timedout": 0,
+        "duration0": 1,
+        "proxy canceled": 1,
+        "backend canceled": 1,
+    }

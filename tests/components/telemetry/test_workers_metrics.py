@@ -1,0 +1,275 @@
+"""Metrics across the workers of ``krakenpy run -w 2``, with the real CLI and a real aiohttp backend:
+requests on fresh connections reach both workers (``SO_REUSEPORT``), and the one scrape target shows
+them all (``/metrics`` parsed by prometheus_client's parser, ``/__stats``); through a reload and
+workers killed with ``SIGKILL`` the counters never go down; ``SIGTERM`` removes the run directory.
+``-w 1`` makes none."""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import json
+import os
+import signal
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import free_port
+from tests.server.process import Gateway, alive, wait_http, write_json
+
+STATS_KEY = "krakend.router.response./x.status.200.count"
+
+
+class Backend:
+    """An aiohttp backend on 127.0.0.1 in a thread of its own: ``GET /`` answers ``{"ok": true}``."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.port = 0
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        async def ok(_request: web.Request) -> web.Response:
+            return web.json_response({"ok": True})
+
+        async def start() -> web.AppRunner:
+            app = web.Application()
+            app.router.add_get("/", ok)
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            self.port = runner.addresses[0][1]
+            return runner
+
+        runner = self.loop.run_until_complete(start())
+        self._ready.set()
+        self.loop.run_forever()
+        self.loop.run_until_complete(runner.cleanup())
+        self.loop.close()
+
+    def __enter__(self) -> Backend:
+        self._thread.start()
+        assert self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+
+
+def _config(port: int, prom: int, stats: int, backend: int, name: str) -> dict[str, Any]:
+    return {
+        "version": 3,
+        "port": port,
+        "name": name,
+        "extra_config": {
+            "telemetry/opentelemetry": {
+                "service_name": name,
+                "exporters": {
+                    "prometheus": [{"name": "prom", "port": prom, "listen_ip": "127.0.0.1", "process_metrics": True}]
+                },
+            },
+            "telemetry/metrics": {"listen_address": f"127.0.0.1:{stats}"},
+        },
+        "endpoints": [{"endpoint": "/x", "backend": [{"host": [f"http://127.0.0.1:{backend}"], "url_pattern": "/"}]}],
+    }
+
+
+def _send(port: int, n: int) -> None:
+    """``n`` requests, each on a connection of its own (urllib closes it): spread over the workers."""
+    for _ in range(n):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/x", timeout=10) as resp:
+            assert resp.status == 200
+
+
+def _scrape(prom: int) -> tuple[float, set[str]]:
+    """The request counter (``http.server.duration``'s count for /x) and the pids of ``process_*``."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{prom}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    count = 0.0
+    pids: set[str] = set()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "http_server_duration_count" and sample.labels.get("http_route") == "/x":
+                count += sample.value
+            if sample.name == "process_cpu_seconds_total":
+                pids.add(sample.labels.get("pid", ""))
+    return count, pids
+
+
+def _stats(stats: int) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{stats}/__stats", timeout=5) as resp:
+        found: dict[str, Any] = json.loads(resp.read())
+        return found
+
+
+def _until(want: float, prom: int, stats: int, timeout: float = 10.0) -> None:
+    """Both views count ``want`` requests within ``timeout`` (the tick is 1 s)."""
+    deadline = time.monotonic() + timeout
+    seen: tuple[float, Any] = (0.0, None)
+    while time.monotonic() < deadline:
+        try:
+            seen = (_scrape(prom)[0], _stats(stats).get(STATS_KEY))
+        except OSError:
+            seen = (-1.0, None)
+        if seen == (want, want):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"wanted {want} requests in /metrics and /__stats, saw {seen}")
+
+
+def _run_dirs(supervisor: int) -> list[str]:
+    return [
+        path
+        for parent in {"/dev/shm", tempfile.gettempdir()}
+        for path in glob.glob(os.path.join(parent, f"krakenpy-{supervisor}-*"))
+    ]
+
+
+class _Watcher(threading.Thread):
+    """Scrapes both views back to back; every pair of successive counts must not go down."""
+
+    def __init__(self, prom: int, stats: int) -> None:
+        super().__init__(daemon=True)
+        self.prom, self.stats = prom, stats
+        self.done = threading.Event()
+        self.prom_counts: list[float] = []
+        self.stats_counts: list[int] = []
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            try:
+                self.prom_counts.append(_scrape(self.prom)[0])
+                self.stats_counts.append(int(_stats(self.stats).get(STATS_KEY, 0)))
+            except OSError:
+                time.sleep(0.05)  # the serving worker was killed: the next one binds its ports
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join(15)
+
+    def assert_monotonic(self) -> None:
+        for counts in (self.prom_counts, self.stats_counts):
+            assert counts, "no scrape answered"
+            drops = [(a, b) for a, b in zip(counts, counts[1:], strict=False) if b < a]
+            assert not drops, drops[:5]
+
+
+def _restarted(gateway: Gateway, slot: int, old: int, timeout: float = 30.0) -> dict[int, int]:
+    """The worker pids once ``slot`` runs a new process in place of ``old``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = gateway.worker_pids(1)
+        if pids.get(slot, old) != old:
+            return pids
+        assert time.monotonic() < deadline, gateway.log
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def backend() -> Iterator[Backend]:
+    with Backend() as started:
+        yield started
+
+
+def test_two_workers_one_scrape_through_reload_and_kills(tmp_path: Path, backend: Backend) -> None:
+    port, prom, stats = free_port(), free_port(), free_port()
+    config = write_json(tmp_path / "krakend.json", _config(port, prom, stats, backend.port, "gw-0"))
+    gateway = Gateway(config, "-w", "2", cwd=tmp_path)
+    watcher = _Watcher(prom, stats)
+    try:
+        pids = gateway.worker_pids(2)
+        wait_http(f"http://127.0.0.1:{prom}/metrics")
+        wait_http(f"http://127.0.0.1:{stats}/__stats")
+        (run_dir,) = _run_dirs(gateway.proc.pid)
+        sent = 60
+        _send(port, sent)
+        _until(sent, prom, stats)
+        # both workers served some: each one's own snapshot counts requests, and the two add up
+        own = {}
+        for pid in pids.values():
+            doc = json.loads(Path(run_dir, f"live-{pid}.json").read_bytes())
+            own[pid] = doc["parts"]["stats"]["c"].get(STATS_KEY, 0)
+        assert all(own.values()) and sum(own.values()) == sent, own
+        assert _scrape(prom)[1] == {str(p) for p in pids.values()}  # process_* of each live worker
+        watcher.start()
+
+        write_json(config, _config(port, prom, stats, backend.port, "gw-1"))
+        gateway.signal(signal.SIGHUP)
+        gateway.wait_log(r"reload 1 applied by 2/2 workers")
+        time.sleep(1.5)  # the old configuration retired, its counts kept by each worker
+        _until(sent, prom, stats)
+        _send(port, 40)
+        sent += 40
+        _until(sent, prom, stats)
+
+        for slot in (2, 1):  # the other worker, then the one serving the scrapes
+            os.kill(pids[slot], signal.SIGKILL)
+            gateway.wait_log(rf"worker {slot} \(pid {pids[slot]}\) died \(killed by SIGKILL\)")
+            pids = _restarted(gateway, slot, pids[slot])
+            wait_http(f"http://127.0.0.1:{prom}/metrics")
+            _until(sent, prom, stats)
+        assert len(glob.glob(os.path.join(run_dir, "gone-*.json"))) == 2
+        _send(port, 20)
+        sent += 20
+        _until(sent, prom, stats)
+        assert _scrape(prom)[1] == {str(p) for p in pids.values()}  # the killed ones' series are gone
+        watcher.stop()
+        watcher.assert_monotonic()
+        assert gateway.stop() == 0
+        assert not os.path.exists(run_dir)
+    finally:
+        watcher.done.set()
+        gateway.kill()
+
+
+def test_one_worker_makes_no_run_directory(tmp_path: Path, backend: Backend) -> None:
+    port, prom, stats = free_port(), free_port(), free_port()
+    config = write_json(tmp_path / "krakend.json", _config(port, prom, stats, backend.port, "gw"))
+    gateway = Gateway(config, "-w", "1", cwd=tmp_path)
+    try:
+        gateway.worker_pids(1)
+        wait_http(f"http://127.0.0.1:{prom}/metrics")
+        _send(port, 5)
+        count, pids = _scrape(prom)
+        assert count == 5 and pids == {""}  # this process's process_* without a pid label, as before
+        assert _stats(stats)[STATS_KEY] == 5
+        assert _run_dirs(gateway.proc.pid) == []
+        assert gateway.stop() == 0
+    finally:
+        gateway.kill()
+
+
+def test_workers_remove_the_run_directory_when_the_supervisor_is_killed(tmp_path: Path, backend: Backend) -> None:
+    """Nobody would remove it otherwise: the workers, told by PR_SET_PDEATHSIG, do on their way out."""
+    port, prom, stats = free_port(), free_port(), free_port()
+    config = write_json(tmp_path / "krakend.json", _config(port, prom, stats, backend.port, "gw"))
+    gateway = Gateway(config, "-w", "2", cwd=tmp_path)
+    try:
+        pids = gateway.worker_pids(2)
+        (run_dir,) = _run_dirs(gateway.proc.pid)
+        _send(port, 4)
+        deadline = time.monotonic() + 10
+        while len(os.listdir(run_dir)) < 2 and time.monotonic() < deadline:  # both wrote a snapshot
+            time.sleep(0.1)
+        assert len(os.listdir(run_dir)) == 2
+        gateway.proc.kill()  # SIGKILL: the supervisor cleans nothing up
+        gateway.proc.wait(10)
+        deadline = time.monotonic() + 20
+        while any(alive(pid) for pid in pids.values()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(alive(pid) for pid in pids.values())
+        assert not os.path.exists(run_dir), os.listdir(run_dir)
+    finally:
+        gateway.kill()
