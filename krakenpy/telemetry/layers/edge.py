@@ -117,7 +117,7 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
     if server is not None or stats is not None:
         slot = EdgeSlot(server, stats, route_label)
         hub.metric_slots().register(slot.drain, slot.size, slot.steps)
-        record = slot.append
+        record = slot.record
         check_skip = server is not None and bool(otel_skip)
 
     tracing = tracer is not None
@@ -246,8 +246,8 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
         route = request.route
         size = len(response.body)
         if record is not None:
-            record((route, request.method, request.scheme, status, ns, size,
-                    request.path not in otel_skip if check_skip else server is not None))  # fmt: skip
+            record(route, request.method, request.scheme, status, ns, size,
+                   request.path not in otel_skip if check_skip else server is not None)  # fmt: skip
         if span is not None:
             assert tracer is not None
             label = route_label(route, status)
