@@ -294,6 +294,7 @@ def _folder(hub: Telemetry) -> Service:
 
 def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
     from krakenpy.telemetry.export import EXPORTER, OtlpExporter, OtlpTarget
+    from krakenpy.telemetry.instance import INSTANCE_ID, instance_id
     from krakenpy.telemetry.metrics.instruments import (
         BackendMetrics,
         ClientMetrics,
@@ -311,6 +312,9 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
         "service.version": o.service_version or __version__,
         "telemetry.sdk.name": "krakenpy",
         "telemetry.sdk.language": "python",
+        # unique per process (OTel semconv): with `run -w N` each worker pushes its own cumulative
+        # series, which a backend can then sum; the traces carry the same resource
+        INSTANCE_ID: instance_id(),
     }
     if o.deploy_env:
         resource["deployment.environment"] = o.deploy_env
@@ -402,7 +406,10 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
         from krakenpy.telemetry.servers import LISTENERS, PROM_LISTENERS, Listener, prometheus_body
 
         scope = 'otel_scope_name="io.krakend.krakend-otel",otel_scope_version="0.14.4"'
-        info_labels = ",".join(f'{k.replace(".", "_")}="{v}"' for k, v in resource.items())
+        # not the instance id: a scrape with `run -w N` shows every worker's counts merged, no one
+        # process's (and a restart would start a new target_info series)
+        info = {k: v for k, v in resource.items() if k != INSTANCE_ID}
+        info_labels = ",".join(f'{k.replace(".", "_")}="{v}"' for k, v in info.items())
         target_info = f"# HELP target_info Target metadata\n# TYPE target_info gauge\ntarget_info{{{info_labels}}} 1\n"
         for e in o.prometheus:
             if e.disable_metrics:

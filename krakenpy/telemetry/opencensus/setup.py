@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Final
 
@@ -77,8 +78,8 @@ def _stats_services(resources: Resources, hub: Telemetry, o: OpenCensusOptions, 
     if o.influxdb is not None:
         from krakenpy.telemetry.influx import InfluxPusher
 
-        def lines(_host: str, now_ns: int) -> list[str]:
-            return view_lines(registry, "", now_ns)
+        def lines(_host: str, extra: Mapping[str, str], now_ns: int) -> list[str]:
+            return view_lines(registry, "", now_ns, extra)
 
         pusher = InfluxPusher(o.influxdb, None, lines)
         hub.services.append(Service("opencensus influxdb", pusher.start, pusher.stop))
