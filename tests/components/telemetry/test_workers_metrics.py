@@ -261,9 +261,9 @@ def test_workers_remove_the_run_directory_when_the_supervisor_is_killed(tmp_path
         (run_dir,) = _run_dirs(gateway.proc.pid)
         _send(port, 4)
         deadline = time.monotonic() + 10
-        while len(os.listdir(run_dir)) < 2 and time.monotonic() < deadline:  # both wrote a snapshot
-            time.sleep(0.1)
-        assert len(os.listdir(run_dir)) == 2
+        while len(glob.glob(os.path.join(run_dir, "live-*.json"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)  # both wrote a snapshot
+        assert len(glob.glob(os.path.join(run_dir, "live-*.json"))) == 2
         gateway.proc.kill()  # SIGKILL: the supervisor cleans nothing up
         gateway.proc.wait(10)
         deadline = time.monotonic() + 20
