@@ -397,7 +397,10 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
     if registry is not None:
         from aiohttp import web
 
-        shared = publish_metrics(resources, "prom:otel", registry_part(registry))
+        # published only where a /metrics listener reads the workers' files: OTLP exports each
+        # worker's own registry (the collector sums them), nobody would read the snapshots
+        readers = any(not e.disable_metrics for e in o.prometheus)
+        shared = publish_metrics(resources, "prom:otel", registry_part(registry)) if readers else None
 
         from krakenpy.telemetry.servers import LISTENERS, PROM_LISTENERS, Listener, prometheus_body
 

@@ -369,3 +369,21 @@ def test_a_snapshot_of_another_shape_is_skipped_with_one_warning(
         assert asyncio.run(_scrape(publisher, registry)) == 5
         assert b"krakend.router" in asyncio.run(workers_expvar_body(publisher))
     assert caplog.text.count(f"unreadable metrics snapshot {name}") == 1
+
+
+def test_worker_1s_tick_compacts_without_scrapes(tmp_path: Path) -> None:
+    """Nobody scrapes (yet): exited workers' files still stay few; only worker 1's tick does it."""
+    for slot in (2, 1):
+        publisher = Publisher(str(tmp_path), slot, pid=999_990 + slot)
+        publisher.add("prom:otel", lambda: prom_part(_registry()))
+        for pid in range(100, 105):
+            (tmp_path / f"gone-{pid}-1.json").write_bytes(_snap(pid, 10))
+
+        async def tick(publisher: Publisher = publisher) -> None:
+            publisher.start()
+            await asyncio.sleep(shared.PERIOD * 1.5)
+            await publisher.stop()
+
+        asyncio.run(tick())
+        assert len(list(tmp_path.glob("gone-*.json"))) == (5 if slot == 2 else 1)
+    assert _requests(Publisher(str(tmp_path), 3).gather()) == 50 + 3 * 2  # and the two stand-ins' 3

@@ -58,8 +58,8 @@ def configure_opencensus(resources: Resources, hub: Telemetry, o: OpenCensusOpti
 def _stats_services(resources: Resources, hub: Telemetry, o: OpenCensusOptions, registry: Registry) -> None:
     from krakenpy.telemetry.setup import publish_metrics, registry_part
 
-    shared = publish_metrics(resources, "prom:opencensus", registry_part(registry))
-    if o.prometheus is not None:
+    if o.prometheus is not None:  # published only where its /metrics listener reads the workers' files
+        shared = publish_metrics(resources, "prom:opencensus", registry_part(registry))
 
         async def produce() -> web.Response:
             if shared is not None:  # run -w N: every worker's, merged
