@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from krakenpy.server import rundir
 from krakenpy.telemetry.metrics import shared
-from krakenpy.telemetry.metrics.registry import SIZE_BUCKETS, Registry
+from krakenpy.telemetry.metrics.registry import MAX_SERIES, SIZE_BUCKETS, Registry
 from krakenpy.telemetry.metrics.shared import (
     Publisher,
     add_prom,
@@ -36,6 +36,8 @@ from krakenpy.telemetry.servers import workers_expvar_body, workers_prometheus_b
 from krakenpy.telemetry.setup import registry_part
 
 SCOPE = 'otel_scope_name="io.krakend.krakend-otel"'
+#: the overflow series of a family with two labels
+OTHER2 = 'route="__other__",code="__other__"'
 
 
 def _registry(scale: int = 1) -> Registry:
@@ -387,3 +389,29 @@ def test_worker_1s_tick_compacts_without_scrapes(tmp_path: Path) -> None:
         asyncio.run(tick())
         assert len(list(tmp_path.glob("gone-*.json"))) == (5 if slot == 2 else 1)
     assert _requests(Publisher(str(tmp_path), 3).gather()) == 50 + 3 * 2  # and the two stand-ins' 3
+
+
+def test_a_workers_base_holds_the_series_cap_through_reloads(tmp_path: Path) -> None:
+    """Five reloads of 2,500 routes each: the retired configurations' series are held to the
+    registry's cap, the rest folded into ``__other__`` (counted in the overflow), nothing lost."""
+    publisher = Publisher(str(tmp_path), 1)
+    for reload in range(5):
+        registry = Registry()
+        family = registry.family("requests", "counter", ["route"])
+        hist = registry.family("took", "histogram", ["route", "code"], unit="s")
+        for i in range(2500):
+            family.counter(f"/r{reload}-{i}").inc(1)
+            if reload == 0 and i < 3:
+                hist.histogram(f"/r{i}", "200").add(0.1)
+        publisher.add("prom:otel", lambda registry=registry: prom_part(registry))()
+    part = publisher.snapshot()["parts"]["prom:otel"]
+    series = part["f"]["requests_total"]["s"]
+    assert len(series) == MAX_SERIES + 1
+    assert series['route="__other__"'] == 5 * 2500 - MAX_SERIES
+    assert sum(series.values()) == 5 * 2500
+    assert part["o"] == 5 * 2500 - MAX_SERIES
+    assert len(part["f"]["took_seconds"]["s"]) == 3  # under the cap: as it was
+    other = {"f": {"took": {**part["f"]["took_seconds"]}}, "o": 0}
+    shared._cap(other, 2)
+    assert list(other["f"]["took"]["s"]) == ['route="/r0",code="200"', 'route="/r1",code="200"', OTHER2]
+    assert other["f"]["took"]["s"][OTHER2][-1] == 1 and other["o"] == 1
