@@ -403,7 +403,7 @@ def test_a_workers_base_holds_the_series_cap_through_reloads(tmp_path: Path) -> 
             family.counter(f"/r{reload}-{i}").inc(1)
             if reload == 0 and i < 3:
                 hist.histogram(f"/r{i}", "200").add(0.1)
-        publisher.add("prom:otel", lambda registry=registry: prom_part(registry))()
+        publisher.add("prom:otel", registry_part(registry))()  # the reload's old gateway closed
     part = publisher.snapshot()["parts"]["prom:otel"]
     series = part["f"]["requests_total"]["s"]
     assert len(series) == MAX_SERIES + 1
@@ -411,7 +411,7 @@ def test_a_workers_base_holds_the_series_cap_through_reloads(tmp_path: Path) -> 
     assert sum(series.values()) == 5 * 2500
     assert part["o"] == 5 * 2500 - MAX_SERIES
     assert len(part["f"]["took_seconds"]["s"]) == 3  # under the cap: as it was
-    other = {"f": {"took": {**part["f"]["took_seconds"]}}, "o": 0}
+    other: dict[str, Any] = {"f": {"took": {**part["f"]["took_seconds"]}}, "o": 0}
     shared._cap(other, 2)
     assert list(other["f"]["took"]["s"]) == ['route="/r0",code="200"', 'route="/r1",code="200"', OTHER2]
     assert other["f"]["took"]["s"][OTHER2][-1] == 1 and other["o"] == 1
