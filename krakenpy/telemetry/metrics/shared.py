@@ -58,6 +58,7 @@ __all__ = [
     "expvar_snapshot",
     "expvar_steps",
     "prom_part",
+    "prom_steps",
     "publisher",
     "render_prom",
     "stats_part",
@@ -73,6 +74,8 @@ COMPACT_AT: Final = 4
 LISTINGS: Final = 4
 #: the lock file of a compaction (one at a time, whichever process)
 _COMPACTING: Final = ".compact"
+#: series of a Prometheus registry a tick's snapshot reads between two yields to the loop
+STEP_SERIES: Final = 200
 #: seconds between two summaries of a /__stats window histogram that changed (a new window: at once)
 SUMMARY_PERIOD: Final = 5.0
 #: a /__stats window histogram in a snapshot: these keys' values, in this order
@@ -135,14 +138,17 @@ class Publisher:
         """:meth:`snapshot` into ``doc``, pausing (``yield``) where a source does."""
         parts: dict[str, Doc] = {}
         for kind, found in self.base.items():
-            _add(parts, kind, found, live=False)
+            yield from _add_steps(parts, kind, found, live=False)
         for kind, part, steps in list(self.sources):
             if steps is None:
                 found = part()
             else:
                 found = {}
                 yield from steps(found)
-            _add(parts, kind, found, live=True)
+            if kind in parts:
+                yield from _add_steps(parts, kind, found, live=True)
+            else:  # made for this snapshot: taken as it is (a copy of 1,900 series took 2.1 ms in one step)
+                parts[kind] = found
         doc.update(pid=self.pid, slot=self.slot, parts=parts, proc=_proc())
 
     def write(self) -> Doc | None:
@@ -473,18 +479,26 @@ def prom_part(registry: Registry) -> Doc:
     """A Prometheus registry's series: ``{"f": {name: family}, "o": overflow}``, each family
     ``{"t": kind, "h": help, "le": bound texts, "go": Go's number format, "s": {labels: value}}``
     where a histogram's value is its (non-cumulative) buckets, then sum and count."""
+    out: Doc = {}
+    for _ in prom_steps(registry, out):
+        pass
+    return out
+
+
+def prom_steps(registry: Registry, out: Doc, size: int = STEP_SERIES) -> Iterator[None]:
+    """:func:`prom_part` into ``out``, pausing (``yield``) after the request path's rows are fed
+    and after every ``size`` series: the tick's snapshot of 1,900 series held the loop 3.08 ms in
+    one step, every second in every worker (2026-12-02)."""
+    for steps in registry.feed_steps:  # the request path's rows, a few series at a time
+        yield from steps()
     families: Doc = {}
-    for family in registry.families():  # the request path's rows fed first
+    out["f"] = families
+    done = 0
+    for family in list(registry.families()):
         if not len(family):
             continue
         number = family.fmt_number
         series: Doc = {}
-        for _, s in family.items():
-            if isinstance(s, Histogram):
-                s.fold()
-                series[s.labels] = [*s.buckets, s.sum, s.count]
-            else:
-                series[s.labels] = s.value
         families[family.prometheus_name()] = {
             "t": family.kind,
             "h": family.help,
@@ -492,7 +506,16 @@ def prom_part(registry: Registry) -> Doc:
             "go": number is not Family.fmt_number,
             "s": series,
         }
-    return {"f": families, "o": registry.overflow.value}
+        for _, s in list(family.items()):  # a request between two steps may add a series
+            if isinstance(s, Histogram):
+                s.fold()
+                series[s.labels] = [*s.buckets, s.sum, s.count]
+            else:
+                series[s.labels] = s.value
+            done += 1
+            if done % size == 0:
+                yield
+    out["o"] = registry.overflow.value
 
 
 def stats_part(stats: StatsRegistry) -> Doc:
@@ -559,21 +582,27 @@ class StatsPart:
 
 
 def _add(parts: dict[str, Doc], kind: str, part: Doc, *, live: bool) -> None:
+    for _ in _add_steps(parts, kind, part, live=live):
+        pass
+
+
+def _add_steps(parts: dict[str, Doc], kind: str, part: Doc, *, live: bool) -> Iterator[None]:
     into = parts.get(kind)
     if into is None:
         into = parts[kind] = {}
     if kind == "stats":
         add_stats(into, part, live=live)
     else:
-        for _ in add_prom(into, part, live=live):
-            pass
+        yield from add_prom(into, part, live=live)
 
 
-def add_prom(into: Doc, part: Doc, *, live: bool) -> Iterator[None]:
-    """Add ``part`` to ``into`` (both :func:`prom_part`'s shape), a family at a time (``yield``
-    between them). Gauges only when ``live``."""
+def add_prom(into: Doc, part: Doc, *, live: bool, size: int = STEP_SERIES) -> Iterator[None]:
+    """Add ``part`` to ``into`` (both :func:`prom_part`'s shape), pausing (``yield``) after each
+    family and every ``size`` series: a family of 1,900 histogram series took ~2 ms in one step.
+    Gauges only when ``live``."""
     families: Doc = into.setdefault("f", {})
     into["o"] = into.get("o", 0) + part.get("o", 0)
+    done = 0
     for name, family in part.get("f", {}).items():
         if family["t"] == "gauge" and not live:
             continue
@@ -590,6 +619,9 @@ def add_prom(into: Doc, part: Doc, *, live: bool) -> Iterator[None]:
                     series[labels] = [a + b for a, b in zip(found, value, strict=True)]
             else:
                 series[labels] = found + value
+            done += 1
+            if done % size == 0:
+                yield
         yield
 
 
