@@ -392,17 +392,20 @@ def _uncovered(retired: list[tuple[str, Doc]]) -> list[tuple[str, Doc]]:
     return [(n, doc) for n, doc in retired if n not in covered]
 
 
-def _numbers(found: object, *, lists: bool = False) -> bool:
-    """A dict of numbers (or of lists of numbers)."""
+_NUMBER: Final = frozenset((int, float))
+_LIST: Final = frozenset((list,))
+
+
+def _numbers(found: object, *, width: int = 0) -> bool:
+    """A dict of numbers, or with ``width`` of lists that long (their items are not looked at: a
+    check of every bucket took 3.6 ms a scrape for a file of 1,900 histogram series, 2026-12-02;
+    this one 0.13 ms, the file's parse 1.7 ms)."""
     if not isinstance(found, dict):
         return False
-    for value in found.values():
-        if isinstance(value, list):
-            if not lists or not all(isinstance(v, (int, float)) for v in value):
-                return False
-        elif lists or not isinstance(value, (int, float)):
-            return False
-    return True
+    values = found.values()
+    if not width:
+        return {type(v) for v in values} <= _NUMBER
+    return {type(v) for v in values} <= _LIST and {len(v) for v in values} <= {width}
 
 
 def _shape(doc: object, *, live: bool) -> str:
@@ -433,10 +436,10 @@ def _shape(doc: object, *, live: bool) -> str:
             return f"{kind}: not an object"
         if kind == "stats":
             hists = part.get("h", {})
-            if not (_numbers(part.get("c", {})) and _numbers(part.get("g", {})) and _numbers(hists, lists=True)):
+            if not (
+                _numbers(part.get("c", {})) and _numbers(part.get("g", {})) and _numbers(hists, width=len(HIST_KEYS))
+            ):
                 return "stats: values of another shape"
-            if any(len(v) != len(HIST_KEYS) for v in hists.values()):
-                return "stats: histograms of another shape"
             continue
         families = part.get("f", {})
         if not isinstance(part.get("o", 0), (int, float)) or not isinstance(families, dict):
@@ -449,12 +452,10 @@ def _shape(doc: object, *, live: bool) -> str:
                 or not isinstance(family.get("le"), list)
                 or not all(isinstance(b, str) for b in family["le"])
                 or not isinstance(family.get("go"), bool)
-                or not _numbers(family.get("s"), lists=family["t"] == "histogram")
+                # a histogram's series: its buckets (one more than its bounds: +Inf), sum and count
+                or not _numbers(family.get("s"), width=len(family["le"]) + 3 if family["t"] == "histogram" else 0)
             ):
                 return f"{kind}: family {name} of another shape"
-            # a histogram: its buckets (one more than its bounds: +Inf), sum and count
-            if family["t"] == "histogram" and any(len(v) != len(family["le"]) + 3 for v in family["s"].values()):
-                return f"{kind}: histogram {name} of another shape"
     return ""
 
 
