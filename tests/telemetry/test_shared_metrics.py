@@ -432,3 +432,26 @@ def test_the_ticks_registry_snapshot_is_stepped(tmp_path: Path) -> None:
     merged: dict[str, Any] = {}
     assert sum(1 for _ in add_prom(merged, prom_part(registry), live=True)) == 450 // shared.STEP_SERIES + 1
     assert merged == prom_part(registry)
+
+
+def test_a_reload_closing_a_gateway_during_a_stepped_snapshot(tmp_path: Path) -> None:
+    """The base grows (a new family, new series) while a scrape's snapshot pauses in it."""
+    publisher = Publisher(str(tmp_path), 1)
+
+    def routes(first: int, count: int, name: str = "requests") -> Registry:
+        registry = Registry()
+        family = registry.family(name, "counter", ["route"])
+        for i in range(first, first + count):
+            family.counter(f"/r{i}").inc(1)
+        return registry
+
+    publisher.add("prom:otel", registry_part(routes(0, 450)))()
+    doc: dict[str, Any] = {}
+    steps = publisher.snapshot_steps(doc)
+    next(steps)  # paused in the base
+    publisher.add("prom:otel", registry_part(routes(450, 300)))()
+    publisher.add("prom:otel", registry_part(routes(0, 5, "other")))()
+    for _ in steps:
+        pass
+    assert len(doc["parts"]["prom:otel"]["f"]["requests_total"]["s"]) >= 450
+    assert publisher.snapshot()["parts"]["prom:otel"]["f"]["requests_total"]["s"]['route="/r0"'] == 1

@@ -137,7 +137,7 @@ class Publisher:
     def snapshot_steps(self, doc: Doc) -> Iterator[None]:
         """:meth:`snapshot` into ``doc``, pausing (``yield``) where a source does."""
         parts: dict[str, Doc] = {}
-        for kind, found in self.base.items():
+        for kind, found in list(self.base.items()):  # a reload's closing gateway adds to it meanwhile
             yield from _add_steps(parts, kind, found, live=False)
         for kind, part, steps in list(self.sources):
             if steps is None:
@@ -604,14 +604,16 @@ def add_prom(into: Doc, part: Doc, *, live: bool, size: int = STEP_SERIES) -> It
     families: Doc = into.setdefault("f", {})
     into["o"] = into.get("o", 0) + part.get("o", 0)
     done = 0
-    for name, family in part.get("f", {}).items():
+    # copies of the items: ``part`` may be a worker's base, which a reload's closing gateway adds to
+    # while this pauses (its values are replaced, never changed in place)
+    for name, family in list(part.get("f", {}).items()):
         if family["t"] == "gauge" and not live:
             continue
         mine = families.get(name)
         if mine is None:
             mine = families[name] = {**family, "s": {}}
         series: Doc = mine["s"]
-        for labels, value in family["s"].items():
+        for labels, value in list(family["s"].items()):
             found = series.get(labels)
             if found is None:
                 series[labels] = list(value) if isinstance(value, list) else value
