@@ -226,10 +226,13 @@ class Publisher:
         if len(kept) >= COMPACT_AT:
             self._compact(kept)
 
-    def _listing(self, *, last: bool) -> Generator[None, None, tuple[list[Doc], list[tuple[str, Doc]]] | None]:
-        """The other live workers' snapshots and the retired ones (by name), a ``yield`` after each
-        file; None when a listed file is gone (renamed by the supervisor, merged by a compaction:
-        what replaced it was not listed), unless ``last``. Raises OSError without a directory."""
+    def _listing(
+        self, *, last: bool, retired_only: bool = False
+    ) -> Generator[None, None, tuple[list[Doc], list[tuple[str, Doc]]] | None]:
+        """The other live workers' snapshots (none with ``retired_only``) and the retired ones (by
+        name), a ``yield`` after each file; None when a listed file is gone (renamed by the
+        supervisor, merged by a compaction: what replaced it was not listed), unless ``last``.
+        Raises OSError without a directory."""
         names = sorted(os.listdir(self.run_dir))
         live: list[Doc] = []
         retired: list[tuple[str, Doc]] = []
@@ -237,6 +240,8 @@ class Publisher:
         for name in names:
             is_live = name.startswith(LIVE)
             if not name.endswith(".json") or not (is_live or name.startswith(RETIRED)) or name == own:
+                continue
+            if is_live and retired_only:
                 continue
             try:
                 doc = self._read(name, live=is_live)
@@ -282,7 +287,7 @@ class Publisher:
         found: tuple[list[Doc], list[tuple[str, Doc]]] | None = None
         for attempt in range(LISTINGS):
             try:
-                found = _finish(self._listing(last=attempt == LISTINGS - 1))
+                found = _finish(self._listing(last=attempt == LISTINGS - 1, retired_only=True))
             except OSError:
                 return
             if found is not None:
