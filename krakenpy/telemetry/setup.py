@@ -40,6 +40,7 @@ __all__ = [
     "hub_for",
     "publish_metrics",
     "registry_part",
+    "registry_steps",
     "register_credentials",
     "serving_hooks",
 ]
@@ -401,7 +402,14 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
     if registry is not None:
         from aiohttp import web
 
-        shared = publish_metrics(resources, "prom:otel", registry_part(registry))
+        # published only where a /metrics listener reads the workers' files: OTLP exports each
+        # worker's own registry (the collector sums them), nobody would read the snapshots
+        readers = any(not e.disable_metrics for e in o.prometheus)
+        shared = (
+            publish_metrics(resources, "prom:otel", registry_part(registry), registry_steps(registry))
+            if readers
+            else None
+        )
 
         from krakenpy.telemetry.servers import LISTENERS, PROM_LISTENERS, Listener, prometheus_body
 
@@ -442,6 +450,17 @@ def registry_part(registry: Registry) -> Callable[[], dict[str, Any]]:
         return prom_part(registry)
 
     return part
+
+
+def registry_steps(registry: Registry) -> Callable[[dict[str, Any]], Iterator[None]]:
+    """:func:`registry_part` in steps (the tick's: a few hundred series at a time)."""
+
+    def steps(out: dict[str, Any]) -> Iterator[None]:
+        from krakenpy.telemetry.metrics.shared import prom_steps
+
+        return prom_steps(registry, out)
+
+    return steps
 
 
 def _audit(resources: Resources, hub: Telemetry, o: AuditOptions) -> None:

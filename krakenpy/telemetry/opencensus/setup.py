@@ -57,10 +57,10 @@ def configure_opencensus(resources: Resources, hub: Telemetry, o: OpenCensusOpti
 
 
 def _stats_services(resources: Resources, hub: Telemetry, o: OpenCensusOptions, registry: Registry) -> None:
-    from krakenpy.telemetry.setup import publish_metrics, registry_part
+    from krakenpy.telemetry.setup import publish_metrics, registry_part, registry_steps
 
-    shared = publish_metrics(resources, "prom:opencensus", registry_part(registry))
-    if o.prometheus is not None:
+    if o.prometheus is not None:  # published only where its /metrics listener reads the workers' files
+        shared = publish_metrics(resources, "prom:opencensus", registry_part(registry), registry_steps(registry))
 
         async def produce() -> web.Response:
             if shared is not None:  # run -w N: every worker's, merged
