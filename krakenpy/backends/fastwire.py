@@ -221,33 +221,38 @@ def _parse_url(url: str) -> tuple[str, int, str, str] | None:
 
 
 class _Heads:
-    """The last request head written, kept in pieces for the next: the header list it was written
-    for, which of its values vary from head to head (a request id, a ``traceparent``: their lines are
-    not kept), and the head's bytes around those values.
+    """The header block of the last request head written, kept in pieces for the next: the header list
+    it was written for, which of its values vary from head to head (a request id, a ``traceparent``:
+    their lines are not kept), and the block's bytes around those values.
 
-    A request whose line, Host, framing and header list match the last head's but for the varying
-    values is the last head's pieces joined around its own values: no text built or encoded but the
-    values (P1 with a request id, compiled: the head rewritten around the id's changed line cost
-    6.0 k instructions per request, 2.7 k for an unchanged list, where each built the whole head's
-    text and encoded it)."""
+    A request whose header list matches the last one's but for the varying values gets its request
+    line and Host written (a short text: the target changes per request on an endpoint with
+    parameters, and between the backends of a merge) and the kept pieces joined around its own values:
+    no header text built or encoded but the values (P1 with a request id, compiled: the head rewritten
+    around the id's changed line cost 6.0 k instructions per request, 2.7 k for an unchanged list,
+    where each built the whole head's text and encoded it). Kept apart from the request line, the
+    pieces serve a merge's backends alike (round 11's first version kept the line in them: P2's two
+    backends rebuilt every head, +30 k a request)."""
 
     def __init__(self) -> None:
-        #: the header list compared against (at a varying index: the value of the head it was first
-        #: seen varying, never compared)
+        #: the header list compared against (at a varying index: the value of the last head written
+        #: from nothing, never compared)
         self.pairs: list[tuple[str, str]] = []
         #: per index of ``pairs``: its value varies (its bytes are not in ``pieces``)
         self.varies: list[bool] = []
-        #: the varying indexes in order, and the head's bytes around their values (one piece more
-        #: than indexes); no pieces: nothing kept (a refused list)
+        #: the varying indexes in order, and the block's bytes around their values (one piece more
+        #: than indexes, the last without the framing lines); no pieces: nothing kept (a refused list)
         self.vary: list[int] = []
         self.pieces: list[bytes] = []
-        #: what else the head was written for
-        self.method = ""
-        self.target = ""
+        #: the Host header the list gives (written in place of the request's host), or None
+        self.given: str | None = None
+        #: the last host checked for CR/LF (a Host line is written from it)
         self.host = ""
-        self.close = False
+        #: the last piece with the framing lines and the blank line, for ``length`` and ``close``
+        self.tail = b""
         #: the Content-Length written, -1 for none
         self.length = -1
+        self.close = False
 
     def reset(self) -> None:
         self.pairs = []
@@ -278,25 +283,25 @@ def _lines(headers: list[tuple[str, str]]) -> tuple[str | None, list[str] | None
     return host, lines
 
 
+def _tail(last: bytes, length: int, close: bool) -> bytes:
+    """The block's last piece, the framing lines Go writes and the blank line."""
+    text = ""
+    if length >= 0:
+        text = f"Content-Length: {length}\r\n"
+    if close:
+        text += "Connection: close\r\n"
+    return last + text.encode() + b"\r\n"
+
+
 def request_head(
     method: str, target: str, host: str, headers: list[tuple[str, str]], body: bytes | None, close: bool
 ) -> bytes | None:
     """The request line and headers as Go writes them, or None when a header needs aiohttp's
     validation (CR/LF)."""
     heads = _HEADS
-    # Go: Content-Length with a body, and 0 on a bodiless POST/PUT/PATCH
-    length = len(body) if body else 0 if method in _BODY_METHODS else -1
     old = heads.pairs
     count = len(headers)
-    if (
-        count == len(old)
-        and heads.pieces
-        and length == heads.length
-        and close == heads.close
-        and target == heads.target
-        and host == heads.host
-        and method == heads.method
-    ):
+    if count == len(old) and heads.pieces:
         # one compiled pass over the pairs (strings compared identity first): the names all equal,
         # the values equal but the varying ones, which must not hold CR or LF (two C-level searches)
         varies = heads.varies
@@ -313,39 +318,56 @@ def request_head(
                 break
             i += 1
         if i == count:
+            written = heads.given
+            if written is None:
+                if host != heads.host:
+                    if "\r" in host or "\n" in host:
+                        return None
+                    heads.host = host
+                written = host
+            # Go: Content-Length with a body, and 0 on a bodiless POST/PUT/PATCH
+            length = len(body) if body else 0 if method in _BODY_METHODS else -1
             pieces = heads.pieces
             vary = heads.vary
             n = len(vary)
-            if n == 0:
-                return pieces[0]
+            if length != heads.length or close != heads.close:
+                heads.tail = _tail(pieces[n], length, close)
+                heads.length = length
+                heads.close = close
             # surrogateescape: header bytes that were not UTF-8 go out exactly as they came in
+            line = f"{method} {target} HTTP/1.1\r\nHost: {written}\r\n".encode("utf-8", "surrogateescape")
+            if n == 0:
+                return line + heads.tail
             if n == 1:
-                return pieces[0] + headers[vary[0]][1].encode("utf-8", "surrogateescape") + pieces[1]
-            parts = [pieces[0]]
+                return b"".join((line, pieces[0], headers[vary[0]][1].encode("utf-8", "surrogateescape"), heads.tail))
+            parts = [line, pieces[0]]
             k = 0
+            last = n - 1
             while k < n:
                 parts.append(headers[vary[k]][1].encode("utf-8", "surrogateescape"))
                 k += 1
-                parts.append(pieces[k])
+                parts.append(pieces[k] if k <= last else heads.tail)
             return b"".join(parts)
-    return _remember(heads, method, target, host, headers, length, close)
+    return _remember(heads, method, target, host, headers, body, close)
 
 
 def _remember(
-    heads: _Heads, method: str, target: str, host: str, headers: list[tuple[str, str]], length: int, close: bool
+    heads: _Heads, method: str, target: str, host: str, headers: list[tuple[str, str]], body: bytes | None, close: bool
 ) -> bytes | None:
-    """The head written from nothing, kept in pieces: a value that differs from the last list's
-    (same names in the same order) is a varying one from now on, as are the last head's varying ones."""
+    """The head written from nothing, its header block kept in pieces: a value that differs from the
+    last list's (same names in the same order) is a varying one from now on, as are the last list's
+    varying ones."""
     given, lines = _lines(headers)
     written = host if given is None else given
     if lines is None or "\r" in written or "\n" in written:
         heads.reset()
         return None
+    length = len(body) if body else 0 if method in _BODY_METHODS else -1
     old = heads.pairs
     count = len(headers)
     same = len(old) == count and all(headers[i][0] == old[i][0] for i in range(count))
     varies = [same and bool(lines[i]) and (heads.varies[i] or headers[i][1] != old[i][1]) for i in range(count)]
-    text = f"{method} {target} HTTP/1.1\r\nHost: {written}\r\n"
+    text = ""
     vary: list[int] = []
     pieces: list[bytes] = []
     for i in range(count):
@@ -355,24 +377,22 @@ def _remember(
             text = "\r\n"
         else:
             text += lines[i]
-    if length >= 0:
-        text += f"Content-Length: {length}\r\n"
-    if close:
-        text += "Connection: close\r\n"
-    pieces.append(f"{text}\r\n".encode("utf-8", "surrogateescape"))
+    pieces.append(text.encode("utf-8", "surrogateescape"))
     heads.pairs = list(headers)
     heads.varies = varies
     heads.vary = vary
     heads.pieces = pieces
-    heads.method = method
-    heads.target = target
+    heads.given = given
     heads.host = host
-    heads.close = close
     heads.length = length
-    parts = [pieces[0]]
+    heads.close = close
+    heads.tail = _tail(pieces[-1], length, close)
+    parts = [f"{method} {target} HTTP/1.1\r\nHost: {written}\r\n".encode("utf-8", "surrogateescape"), pieces[0]]
     for k, i in enumerate(vary):
         parts.append(headers[i][1].encode("utf-8", "surrogateescape"))
-        parts.append(pieces[k + 1])
+        parts.append(pieces[k + 1] if k + 1 < len(vary) else heads.tail)
+    if not vary:
+        parts[1] = heads.tail
     return b"".join(parts)
 
 

@@ -159,8 +159,12 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
                 base = exchange.spans = span_base()
                 if trace_global and template is not None:  # the record is written after the response
                     sid = exchange.span = base + "000"
-                    start_ns = _now_ns()
-                    exchange.wall = start_ns - start  # the later spans' clock (their perf readings)
+                    # the later spans' clock (their perf readings): the two clocks read back to back, wall
+                    # first (derived times at most a read early: a span that reads the wall clock itself, as
+                    # Lambda's does, never starts before its parent; the offset taken against the edge's start
+                    # read, some µs earlier, put 57 of 60 Lambda spans before their parents)
+                    offset = exchange.wall = _now_ns() - _perf_ns()
+                    start_ns = offset + start
             if trace.sampled and trace_global and template is None:
                 target = redactor.target(path, request.query_string)
                 attrs: dict[str, Any] = {
