@@ -61,6 +61,11 @@ def test_memory_cap_error_message_over_the_cap_fails_with_the_memory_error(name:
 SETTER_MESSAGES = {
     "arguments": "local r = request.load() r:headers(r:body(), r:headers('X-V'))",
     "locals": "local r = request.load() local k = r:body() local v = r:headers('X-V') r:headers(k, v)",
+    # a body in a local whose block has ended: freed in the VM, not counted beside the message
+    "ended-local": (
+        "local r = request.load() local n = 1 if n == 1 then local a = r:body() end "
+        "r:headers(r:body(), r:headers('X-V'))"
+    ),
 }
 
 
@@ -454,3 +459,43 @@ async def test_memory_cap_setter_message_near_the_cap_fails_with_the_memory_erro
     finally:
         clear()
         runtime.objects.objects.pop(id_)
+
+
+@pytest.mark.parametrize("vm", [False, True])
+async def test_memory_cap_setter_message_beside_an_ended_local_is_the_message(vm: bool) -> None:
+    # a setter's message is guarded beside the strings Lua holds: its arguments and the locals in scope,
+    # not a local whose block has ended (the VM freed it: 400 with room for one header copy, not two);
+    # the dead local and the argument are distinct strings, so the subset's count by object cannot merge them
+    from krakenpy.errors import PipelineError
+    from krakenpy.lua.modifier import proxy_middleware
+    from krakenpy.proxy.types import Request, Response
+    from tests.lua.test_setters import _IN_LUA, _script
+
+    code = (
+        "local r = request.load() local n = 1 if n == 1 then local a = r:headers('X-Big') end "
+        "r:headers('X-A', r:headers('X-V'))"
+    )
+    raw: dict[str, Any] = {"pre": code, "max_memory": _OWN_CAP}
+    if vm:
+        raw["max_instructions"] = _IN_LUA
+    script = _script(raw)
+    assert (script.setters is None) is vm
+    lua = script.runtime.lua
+    fill = lua.eval("function(s) FILL = s; collectgarbage('collect') end")
+    clear = lua.eval("function() FILL = nil; collectgarbage('collect') end")
+
+    async def inner(request: Request) -> Response:
+        return Response(data={}, headers={}, status=200)
+
+    size = 150_000
+    headers = {"X-Big": ["b" * size], "X-V": ["\x01" + "v" * size]}
+    request = Request(method="GET", path="/x", params={}, headers=headers, query={}, url="/x", body=b"")
+    run = proxy_middleware(script)(inner)
+    try:
+        clear()
+        fill(b"x" * (_OWN_CAP - lua.get_memory_used() - size - size // 2))  # one copy fits, not two
+        with pytest.raises(PipelineError) as failed:
+            await run(request)
+        assert failed.value.status == 400 and "control characters" in str(failed.value), str(failed.value)[:200]
+    finally:
+        clear()
