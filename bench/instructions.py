@@ -270,10 +270,16 @@ def _call(name: str) -> Callable[[], object]:
     # heads that never repeat within the short path's cache (512 > its 256 entries): its miss path
     end = _RESPONSE.index(b"\r\n\r\n")
     fresh = itertools.cycle([_RESPONSE[:end] + b"\r\nX-N: %d" % i + _RESPONSE[end:] for i in range(512)])
+    # P1's list with a new request id per call (as the default row sends it), from a cycle of lists
+    # made beforehand: request_head's path for a value that varies
+    with_ids = itertools.cycle(
+        [[*pairs[:3], ("X-Request-Id", f"5760b40c-49b9-48d7-ae82-{i:012x}"), pairs[4]] for i in range(4096)]
+    )
     calls: dict[str, Callable[[], object]] = {
         "quick_answer": lambda: quick_answer(_RESPONSE, 1 << 26),
         "quick_answer_new": lambda: quick_answer(next(fresh), 1 << 26),
         "request_head": lambda: request_head("GET", "/data", "127.0.0.1:8080", pairs, None, False),
+        "request_head_id": lambda: request_head("GET", "/data", "127.0.0.1:8080", next(with_ids), None, False),
         "headers_out": lambda: _headers_out(headers, True),
         "encode_response": lambda: encode_response(200, out, b'{"a":1,"b":"two"}', "GET", True, False),
         "clone": request.clone,
@@ -281,7 +287,9 @@ def _call(name: str) -> Callable[[], object]:
     return calls[name]
 
 
-CALLS = ("quick_answer", "quick_answer_new", "request_head", "headers_out", "encode_response", "clone")
+CALLS = (
+    "quick_answer", "quick_answer_new", "request_head", "request_head_id", "headers_out", "encode_response", "clone"
+)  # fmt: skip
 
 
 def opcodes(name: str, n: int, top: int = 20, loop: str = "asyncio") -> None:

@@ -15,8 +15,9 @@ alone and then while a second client scrapes ``/metrics`` back to back (each scr
 values to fold first): the issue's budget is a request's p99 delayed by at most 2 ms.
 
 ``--workers 2 4`` measures ``run -w N``'s sharing: a worker's tick (its snapshot of 200 histogram
-series written to the run directory) and a ``/metrics`` scrape merging N workers' snapshots (the
-longest CPU time the loop was held, as the scrape row); and the same for ``/__stats`` with 100 full
+series, or of each ``--workers-series`` count, written to the run directory; and its longest step)
+and a ``/metrics`` scrape merging N workers' snapshots (the longest CPU time the loop was held, as
+the scrape row); and the same for ``/__stats`` with 100 full
 window histograms.
 
 ``--instructions`` counts machine instructions per request instead, with valgrind's callgrind (a busy
@@ -176,9 +177,11 @@ async def _scrape_stall(series: int) -> tuple[float, float]:
     registry.feed_steps.append(edge.steps)
     rows = [(f"/route/{i % 100}", "GET", "http", 500 if i % 7 == 0 else 200, 1_000_000 + i, 200, True)
             for i in range(1023)]  # fmt: skip
-    edge.rows.extend(rows)
+    for row in rows:
+        edge.record(*row)
     edge.drain()  # their series made (the steady state: a gateway has seen its routes)
-    edge.rows.extend(rows)
+    for row in rows:
+        edge.record(*row)
     watcher = asyncio.get_running_loop().create_task(watch())
     await asyncio.sleep(0)
     start = time.process_time()
@@ -201,13 +204,15 @@ def _filled(series: int) -> Registry:
     return registry
 
 
-async def _workers_scrape(series: int, workers: int) -> tuple[float, float, float]:
+async def _workers_scrape(series: int, workers: int) -> tuple[float, float, float, float]:
     """``run -w N``: one worker's tick (its snapshot of ``series`` histogram series written, µs CPU,
-    median of 50), and a scrape merging ``workers`` snapshots of as many series each (the serving
-    worker's written at the scrape, the others' read from their files): ms CPU in all, and the
-    longest CPU time between two loop turns (steady state: the second scrape)."""
+    median of 50, and its longest step between two yields, µs, median of 50), and a scrape merging
+    ``workers`` snapshots of as many series each (the serving worker's written at the scrape, the
+    others' read from their files): ms CPU in all, and the longest CPU time between two loop turns
+    (steady state: the second scrape)."""
     from krakenpy.telemetry.metrics.shared import Publisher, prom_part
     from krakenpy.telemetry.servers import workers_prometheus_body
+    from krakenpy.telemetry.setup import registry_part, registry_steps
 
     with tempfile.TemporaryDirectory(
         prefix="krakenpy-bench-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None
@@ -219,16 +224,22 @@ async def _workers_scrape(series: int, workers: int) -> tuple[float, float, floa
             other.write()
         own = Publisher(run, 1)
         registry = _filled(series)
-        own.add("prom:otel", lambda: prom_part(registry))
-        ticks = []
+        own.add("prom:otel", registry_part(registry), registry_steps(registry))  # the tick's, in steps
+        ticks, steps = [], []
         for _ in range(50):
             for family in registry.families():
                 for _, h in family.items():
                     h.pending.extend((0.004, 0.03, 0.2))  # type: ignore[union-attr]
-            start = time.process_time()
-            own.write()
-            ticks.append(time.process_time() - start)
+            start = last = time.process_time()
+            step = 0.0
+            for _ in own.write_steps({}):
+                now = time.process_time()
+                step, last = max(step, now - last), now
+            now = time.process_time()
+            ticks.append(now - start)
+            steps.append(max(step, now - last))
         tick = sorted(ticks)[len(ticks) // 2] * 1e6
+        tick_step = sorted(steps)[len(steps) // 2] * 1e6
         longest = 0.0
         done = False
 
@@ -255,7 +266,7 @@ async def _workers_scrape(series: int, workers: int) -> tuple[float, float, floa
         done = True
         await watcher
         assert body.count(b"_count{") == series
-    return tick, total * 1e3, longest * 1e3
+    return tick, tick_step, total * 1e3, longest * 1e3
 
 
 def _workers_stats(endpoints: int, workers: int) -> tuple[float, float, float, float]:
@@ -516,6 +527,9 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, nargs="*", help="run -w N: a worker's tick and a scrape merging N snapshots"
     )
+    parser.add_argument(
+        "--workers-series", type=int, nargs="+", default=[200], help="--workers: histogram series per snapshot"
+    )
     parser.add_argument("--scrape-workers", type=int, default=1, help="--scrape-p99 as the serving worker of -w N")
     parser.add_argument("--drive", nargs=3, metavar=("INDEX", "N", "FLAG"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -528,11 +542,13 @@ def main() -> None:
         )
         print(f"-w 1: /__stats of 50 endpoints (100 full window histograms): {_workers_stats(50, 1)[3]:.2f} ms CPU")
         for workers in args.workers:
-            tick, total, stall = asyncio.run(_workers_scrape(200, workers))
-            print(
-                f"-w {workers}: tick {tick:.0f} µs CPU; /metrics merging {workers} snapshots of 200 series: "
-                f"{total:.2f} ms CPU in all, at most {stall:.2f} ms CPU between two loop turns"
-            )
+            for series in args.workers_series:
+                tick, step, total, stall = asyncio.run(_workers_scrape(series, workers))
+                print(
+                    f"-w {workers}: tick {tick:.0f} µs CPU (longest step {step:.0f} µs); /metrics merging "
+                    f"{workers} snapshots of {series} series: {total:.2f} ms CPU in all, at most {stall:.2f} ms "
+                    "CPU between two loop turns"
+                )
             tick, step, quiet, total = _workers_stats(50, workers)
             print(
                 f"-w {workers}: /__stats of 50 endpoints (100 full window histograms): tick {tick:.0f} µs CPU "

@@ -63,6 +63,10 @@ HOT_MODULES = (
     "krakenpy.telemetry.layers.record",
     "krakenpy.telemetry.metrics.slots",
     "krakenpy.telemetry.metrics.client_slot",
+    # the /__stats window histograms' fold (algorithm L's skips and weights: interpreted, ~125 Python
+    # opcodes a request of the metrics row once a window's reservoir is full, 2026-12-02, round 11,
+    # branch `metrics3`, `bench.instructions --opcodes`)
+    "krakenpy.telemetry.metrics.stats",
     # telemetry: traces (a sampled request's trace context, span ids and records, and the exporter's
     # encoding of them, the span buffer included; the sampler, trace/sampler.py, stays Python:
     # OpenCensus subclasses it)

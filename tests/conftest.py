@@ -65,6 +65,9 @@ def _port_range() -> tuple[int, int]:
 
 
 _PORTS = _port_range()
+#: the ports :func:`free_port` handed out in this process: never handed out twice (a test that asks for
+#: two ports got one port twice, once in 12 k: its gateway and its metrics listener on one port)
+_HANDED_OUT: set[int] = set()
 
 
 def free_port() -> int:
@@ -75,12 +78,15 @@ def free_port() -> int:
     :func:`dead_port`."""
     for _ in range(200):
         port = random.randrange(*_PORTS)
+        if port in _HANDED_OUT:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
+        _HANDED_OUT.add(port)
+        return port
     raise RuntimeError("no free loopback port found")
 
 

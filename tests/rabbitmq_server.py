@@ -28,6 +28,8 @@ __all__ = ["RabbitNode", "rabbitmq", "unique"]
 #: the script that runs the broker as the calling user (/usr/sbin/rabbitmq-server switches to the
 #: rabbitmq user and its /var/lib home, which a private node must not touch)
 _SCRIPT = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+#: its control tool, run with the node's environment (name, cookie in HOME, epmd port)
+_CTL = _SCRIPT.with_name("rabbitmqctl")
 #: the AMQP 0-9-1 protocol header: a broker answers with a Connection.Start method frame (type 1)
 _HELLO = b"AMQP\x00\x00\x09\x01"
 _BOOT = 60.0
@@ -120,6 +122,31 @@ class RabbitNode:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and self.ready():
             time.sleep(0.05)
+
+    def queue_counts(self, queue: str) -> tuple[int, int]:
+        """(ready, unacknowledged) messages of ``queue``, from ``rabbitmqctl``: AMQP's passive declare
+        counts only the ready ones, so a consumer that never acknowledges would look like one that does."""
+        done = subprocess.run(
+            [
+                str(_CTL),
+                "list_queues",
+                "--quiet",
+                "--no-table-headers",
+                "name",
+                "messages_ready",
+                "messages_unacknowledged",
+            ],
+            env=self._env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        for row in done.stdout.splitlines():
+            name, ready, unacked = row.split("\t")
+            if name == queue:
+                return int(ready), int(unacked)
+        raise AssertionError(f"no queue {queue!r} in {done.stdout!r}")
 
     def stop(self) -> None:
         """Kill the node, its epmd (started by the VM on the private port) and remove its files."""

@@ -27,6 +27,7 @@ TELEMETRY = {
     "krakenpy.telemetry.layers.record",
     "krakenpy.telemetry.metrics.slots",
     "krakenpy.telemetry.metrics.client_slot",
+    "krakenpy.telemetry.metrics.stats",
     "krakenpy.backends.conntiming",
 }
 

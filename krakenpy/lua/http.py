@@ -28,6 +28,37 @@ if TYPE_CHECKING:
 __all__ = ["exit_response", "perform"]
 
 _METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+#: ``exit`` headers OpenResty keeps one value of: lua-nginx-module's built-in single headers
+#: (``ngx_http_lua_headers_out.c``, set with ``ngx_http_set_builtin_header`` or its Content-Type,
+#: Content-Length, Location and Last-Modified variants: each element of a list overwrites the one before,
+#: ngx.header's "only the last element in the Lua table will take effect"). Kong's ``exit`` sets its
+#: headers through ngx.header: of a list, only the last element is sent. Any other name (Set-Cookie, Link,
+#: Cache-Control, a custom header) is one line per element. (Content-Length is one of them too: never
+#: taken, see _FRAMING.)
+_SINGLE: Final = frozenset(
+    {
+        "accept-ranges",
+        "content-encoding",
+        "content-range",
+        "content-type",
+        "date",
+        "e-tag",
+        "etag",
+        "expires",
+        "last-modified",
+        "location",
+        "refresh",
+        "server",
+        "www-authenticate",
+    }
+)
+#: this hop's framing, never taken from an ``exit`` table: the server writes its own Content-Length and
+#: Connection (a script's ``Connection: keep-alive`` on a connection the client asked to close replaced
+#: the gateway's ``Connection: close``); the same names ``server.response.apply_headers`` skips in a
+#: backend's or a script's response headers
+_FRAMING: Final = frozenset(
+    {"connection", "keep-alive", "transfer-encoding", "content-length", "upgrade", "te", "trailer"}
+)
 
 
 def header_pairs(store: Store, table: Any, fname: str) -> list[tuple[str, str]]:
@@ -130,6 +161,19 @@ def exit_response(store: Store, n: int, status: Any = None, body: Any = None, he
             raise ValueError(f"exit: {exc}") from None
         content_type = "application/json"
     for name, value in pairs:
-        if name == "Content-Type":
+        if name == "Content-Type":  # the last one (a list's last element, as OpenResty's)
             content_type = value
-    return LuaExit(code, payload, content_type=content_type, headers=tuple(h for h in pairs if h[0] != "Content-Type"))
+    return LuaExit(code, payload, content_type=content_type, headers=_sent(pairs))
+
+
+def _sent(pairs: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """The header lines an ``exit`` table sends besides Content-Type: a single-value name's last value
+    (:data:`_SINGLE`), every value of any other, none of this hop's framing (:data:`_FRAMING`)."""
+    last = {name.lower(): i for i, (name, _) in enumerate(pairs)}
+    sent: list[tuple[str, str]] = []
+    for i, (name, value) in enumerate(pairs):
+        key = name.lower()
+        if key == "content-type" or key in _FRAMING or (key in _SINGLE and last[key] != i):
+            continue
+        sent.append((name, value))
+    return tuple(sent)

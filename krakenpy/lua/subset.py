@@ -69,7 +69,7 @@ def compile_subset(
 class _Parser(Expressions):
     # statements --------------------------------------------------------------------------------------
     def block(self) -> ops.Stmt:
-        outer = dict(self.scope)  # a block's locals end with it
+        outer, live = dict(self.scope), len(self.live)  # a block's locals end with it
         statements: list[ops.Stmt] = []
         while self.peek() not in _BLOCK_END:
             text = self.peek()
@@ -85,6 +85,7 @@ class _Parser(Expressions):
             else:
                 statements.append(self.statement())
         self.scope = outer
+        del self.live[live:]
         statements = [statement for statement in statements if statement is not ops.nothing]
         return ops.block(statements) if statements else ops.nothing
 

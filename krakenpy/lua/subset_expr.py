@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import Callable, Mapping
+from typing import Any, Final, TypeVar
 
 from krakenpy.lua import subset_ops as ops
 from krakenpy.lua.api.store import Accessor
@@ -36,6 +36,7 @@ _TOKEN: Final = re.compile(
     re.VERBOSE,
 )
 Token = tuple[str, bytes, int]
+_T = TypeVar("_T")
 
 
 class Refused(Exception):
@@ -92,6 +93,11 @@ class Expressions:
         #: assigned from one is a Lua string of its own), and the locals ever assigned anything else
         self.fresh: dict[int, ops.Expr] = {}
         self.shared: set[int] = set()
+        #: the cells the VM holds at this point of the chunk: the locals in scope (a block's end drops its
+        #: own; a shadowed local still holds its register) and the operands kept for the expression being
+        #: parsed (:meth:`then`); and how many guarded getter calls were parsed so far
+        self.live: list[list[Any]] = []
+        self.guarded = 0
 
     # tokens ------------------------------------------------------------------------------------------
     def peek(self, ahead: int = 0) -> bytes:
@@ -127,19 +133,46 @@ class Expressions:
         return ops.assign(cell, value)
 
     def held(self, args: list[ops.Expr]) -> ops.Held | None:
-        """What a guarded getter call holds beside its result: the locals assigned before it (no loop: a
-        local declared later holds nothing yet) and its argument; None when there is nothing."""
+        """What a guarded getter call holds beside its result: the locals in scope and the operands kept
+        before it (:attr:`live`; no loop: a local declared later holds nothing yet) and its argument;
+        None when there is nothing. Not the locals of a block that has ended: the VM freed them (it
+        reuses their registers), and counting them refused scripts the VM runs."""
+        self.guarded += 1
         fresh_arg = bool(args) and id(args[0]) in self.fresh
-        if not self.clear and not fresh_arg:
+        if not self.live and not fresh_arg:
             return None
-        shared = [cell for cell in self.clear if id(cell) in self.shared]
-        fresh = [cell for cell in self.clear if id(cell) not in self.shared]
+        shared = [cell for cell in self.live if id(cell) in self.shared]
+        fresh = [cell for cell in self.live if id(cell) not in self.shared]
         return ops.Held(fresh, shared, fresh_arg)
 
+    def then(self, first: ops.Expr, parse: Callable[[], _T]) -> tuple[ops.Expr, _T]:
+        """``parse()`` what is evaluated after ``first`` in the same expression (a comparison's right side,
+        a setter's second argument): the VM holds ``first``'s value in a register meanwhile, so the getter
+        calls in it count that value as held (a kept cell, :func:`ops.kept`); ``first`` as it is when
+        there is none, or when it is a literal (a constant of the chunk)."""
+        if type(first) is ops.Const:
+            return first, parse()
+        cell: list[Any] = [None]
+        if id(first) not in self.fresh:  # a local's value, a literal or a test: maybe another's string
+            self.shared.add(id(cell))
+        self.live.append(cell)
+        before = self.guarded
+        parsed = parse()
+        self.live.pop()
+        if self.guarded == before:
+            return first, parsed
+        self.clear.append(cell)
+        kept = ops.kept(cell, first)
+        if id(first) in self.fresh:
+            self.fresh[id(kept)] = kept
+        return kept, parsed
+
     def new_cell(self) -> list[Any]:
-        """A local's cell, cleared after each run: no request value (a header, a body) outlives its run."""
+        """A local's cell, in scope from now to its block's end, cleared after each run: no request value
+        (a header, a body) outlives its run."""
         cell: list[Any] = [None]
         self.clear.append(cell)
+        self.live.append(cell)
         return cell
 
     # objects and calls -------------------------------------------------------------------------------
@@ -185,7 +218,9 @@ class Expressions:
         while self.peek() != b")":
             if args:
                 self.expect(b",")
-            value, table = self.expression()
+                args[-1], (value, table) = self.then(args[-1], self.expression)
+            else:
+                value, table = self.expression()
             args.append(value)
             tables.append(table)
         self.at += 1
@@ -201,7 +236,7 @@ class Expressions:
         # the VM; a number getter (see _NUMBER_GETTERS) is not checked, a setter's error message is (Lua
         # calls setters guarded too: the message may name a client value)
         guard = self.guard if getter and method not in _NUMBER_GETTERS.get(cls, ()) else None
-        errors = None if getter or self.guard is None else ops.SetterErrors(self.guard, self.clear)
+        errors = None if getter or self.guard is None else ops.SetterErrors(self.guard, tuple(self.live))
         accessor = self.accessors[cls][method]
         self.calls.add((slot, method))
         where = self.where(line)
@@ -245,7 +280,7 @@ class Expressions:
         left, table = self.unary()
         while self.peek() in _COMPARISONS:
             _, op, line = self.advance()
-            right, _ = self.unary()
+            left, (right, _) = self.then(left, self.unary)
             if op == b"==" or op == b"~=":
                 left = ops.compare(left, right, op == b"==")
             else:  # an error names the line of the instruction: the whole comparison on the operator's

@@ -36,6 +36,7 @@ __all__ = [
     "custom_error",
     "get",
     "if_",
+    "kept",
     "local",
     "logic",
     "not_",
@@ -90,7 +91,7 @@ class SetterErrors:
     locals' strings are Lua strings when it is asked; here they are Python's: counted in as held."""
 
     def __init__(self, guard: Guard, cells: Sequence[list[Any]]) -> None:
-        #: the runtime's guard, and the chunk's local cells (the parser's list: complete once it ran)
+        #: the runtime's guard, and the cells in scope at the call (its locals, the operands kept before it)
         self.guard, self.cells = guard, cells
 
     def fault(self, where: bytes, result: Any, args: tuple[Any, ...]) -> Fault:
@@ -109,11 +110,14 @@ class SetterErrors:
 
 class Held:
     """The strings the VM holds in Lua while a getter runs, beside the result its guard asks about: the
-    locals assigned before the call (source order: a chunk has no loop) and the call's argument. In the
+    locals in scope at the call (a block's locals end with it: the VM reuses their registers, and an
+    emergency collection frees their strings), the operands evaluated before it in the same expression
+    (:func:`kept`) and the call's argument. In the
     VM they are Lua strings, in Lua's count; here Python's, which it does not see: counted in as held, as
     :class:`SetterErrors` does for a setter's message (without them a script of getters into locals
     outgrew ``max_memory`` in the subset where the VM answers the memory error).
 
+    A cell is read when the call runs: a local reassigned a number or nil holds no string any more.
     ``fresh``: locals only ever assigned a getter's result, each its own Lua string (two ``r:body()``
     calls are two copies in Lua and one Python object here: counted per local); ``shared``: locals that
     may hold another's value (``local b = a``, one Lua string) or a literal (a constant of the chunk),
@@ -588,6 +592,19 @@ def custom_error(args: Sequence[Expr], status: Any, content_type: Any, where: by
         if ct_fault is not None:
             raise Fault(ct_fault)
         raise Fault((b"custom", text, code, content_type))
+
+    return run
+
+
+def kept(cell: list[Any], value: Expr) -> Expr:
+    """An operand the VM keeps in a register while the rest of its expression runs (a comparison's left
+    side, a setter's first argument): its value also stored in ``cell``, which the getter calls after it
+    count as held (:class:`Held`; ``r:body() == r:body()`` holds two bodies when the second is copied)."""
+
+    def run() -> Any:
+        v = value()
+        cell[0] = v
+        return v
 
     return run
 

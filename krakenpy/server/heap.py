@@ -6,7 +6,7 @@ glibc gives the top of its heap back (``brk``) whenever more than ``M_TRIM_THRES
 ``M_MMAP_THRESHOLD`` apart. A worker that builds and drops a large transient every few hundred
 requests (the OTLP exporter's batch of 512 spans: their records, the body's parts and the body) then
 gives the pages back after each batch and takes them again, zero-filled, one page fault each, for the
-next: 1.7 faults a request at 100 % traces, in kernel time that callgrind's user-space counts do not see
+next: 1.8 faults a request at 100 % traces, in kernel time that callgrind's user-space counts do not see
 (bench/README, "round 11: branch `gap`"). Kept below the thresholds here, the pages stay mapped between
 batches; at most ``TRIM`` of free heap is held at its top above what the worker uses.
 

@@ -57,7 +57,12 @@ class GatewayServer(SweptServer):
         self._start_clocks(limits)
 
     def __call__(self) -> GatewayProtocol:
+        if self._sweeper is None:  # paused while no connection was open
+            self.connecting()
         return GatewayProtocol(self, self._loop)
+
+    def _open(self) -> bool:
+        return bool(self.connections)
 
     def protocols(self) -> list[GatewayProtocol]:
         """The open connections."""

@@ -3,20 +3,44 @@ the first fork and removed when it exits. Each worker writes its cumulative metr
 (:mod:`krakenpy.telemetry.metrics.shared`); the worker serving the telemetry listeners merges them at
 a scrape. On tmpfs (``/dev/shm``) where there is one, so a snapshot write never touches a disk.
 
-Kept small (``os`` and ``tempfile``, which the CLI loads anyway): the supervisor imports it and stays
-lean (P7). The worker only says where its directory is (:func:`enter`) and when it stops
-(:func:`leave`): what publishes there is telemetry's (the server core imports no telemetry)."""
+The supervisor holds a shared ``flock`` on the directory's lock file (:data:`LOCK`) for its life
+(its workers inherit it): another gateway's sweep removes only a directory whose lock it can take,
+so a running gateway's stays whatever pid namespace it runs in (pod containers or ``docker
+--ipc=host`` share ``/dev/shm``, not their pids). A directory removed under a running gateway
+(systemd-logind's ``RemoveIPC`` at logout, a tmp cleaner) is made again by the first worker that
+writes there (:func:`restore`).
+
+Kept small (``os``, ``fcntl`` and ``tempfile``): the supervisor imports it and stays lean (P7).
+The worker only says where its directory is (:func:`enter`) and when it stops (:func:`leave`):
+what publishes there is telemetry's (the server core imports no telemetry)."""
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import shutil
+import stat
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-__all__ = ["LIVE", "RETIRED", "WorkerDir", "create", "current", "enter", "leave", "live_name", "remove", "retire"]
+__all__ = [
+    "LIVE",
+    "LOCK",
+    "RETIRED",
+    "WorkerDir",
+    "create",
+    "current",
+    "enter",
+    "hold",
+    "leave",
+    "live_name",
+    "remove",
+    "restore",
+    "retire",
+]
 
 log = logging.getLogger("krakenpy")
 
@@ -24,7 +48,11 @@ log = logging.getLogger("krakenpy")
 LIVE = "live-"
 #: a worker that exited: its counters still count (they never go down), its gauges no longer do
 RETIRED = "gone-"
+#: the lock file a running gateway holds (shared ``flock``): a sweep takes it (exclusive) or leaves
+LOCK = ".lock"
 _SHM = "/dev/shm"
+#: lock files this process holds, by directory (closed when it removes the directory, or at exit)
+_HELD: dict[str, int] = {}
 
 
 def live_name(pid: int) -> str:
@@ -32,51 +60,101 @@ def live_name(pid: int) -> str:
 
 
 def create() -> str | None:
-    """A fresh private directory (mode 0700) for this gateway, or None (logged) if none can be made."""
+    """A fresh private directory (mode 0700) for this gateway, its lock held by this process (and
+    the workers it forks) from now on, or None (logged) if none can be made."""
     try:
         # a read-only root file system (deploy/k8s) still has a writable /dev/shm; without either,
         # gettempdir() raises too ("no usable temporary directory")
         parent = _SHM if os.path.isdir(_SHM) and os.access(_SHM, os.W_OK | os.X_OK) else tempfile.gettempdir()
         _sweep(parent)
-        return tempfile.mkdtemp(prefix=f"krakenpy-{os.getpid()}-", dir=parent)
+        path = tempfile.mkdtemp(prefix=f"krakenpy-{os.getpid()}-", dir=parent)
+        hold(path)
+        return path
     except OSError as exc:
         log.warning("no run directory for the workers' metrics (%s): a scrape shows worker 1's only", exc)
         return None
 
 
+def hold(path: str) -> None:
+    """Hold (shared ``flock``) the lock file of ``path``, made if missing, until this process and
+    every process it forks from now on exit, or it removes ``path``."""
+    fd = os.open(os.path.join(path, LOCK), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    except OSError:
+        os.close(fd)
+        raise
+    previous = _HELD.pop(path, None)
+    if previous is not None:  # a lock file of a removed directory: nothing to hold any more
+        os.close(previous)
+    _HELD[path] = fd
+
+
 def _sweep(parent: str) -> None:
     """Remove the directories of gateways whose supervisor and workers were all killed at once
-    (``kill -9`` to the process group: nobody was left to remove them). One whose supervisor's pid
-    runs again (reused, or still alive) is left alone; another user's cannot be removed."""
+    (``kill -9`` to the process group: nobody was left to remove them): this user's directories
+    whose lock file nobody holds. A running gateway holds its lock whatever pid namespace it runs
+    in; a directory without a lock file (being made, or an older krakenpy's) and another user's
+    (also for root: the owner is checked, not only the permissions) are left alone."""
     try:
         names = os.listdir(parent)
     except OSError:
         return
+    me = os.geteuid()
     for name in names:
-        prefix, _, rest = name.partition("-")
-        pid, _, _ = rest.partition("-")
-        if prefix != "krakenpy" or not pid.isdigit() or int(pid) == os.getpid():
+        if not name.startswith("krakenpy-"):
+            continue
+        path = os.path.join(parent, name)
+        try:
+            found = os.lstat(path)
+            if not stat.S_ISDIR(found.st_mode) or found.st_uid != me:
+                continue
+            fd = os.open(os.path.join(path, LOCK), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
             continue
         try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            remove(os.path.join(parent, name))
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            pass  # alive, another user's
+            continue  # held: a running gateway's
+        finally:
+            os.close(fd)
+        remove(path)
 
 
 def retire(path: str, pid: int) -> None:
-    """Worker ``pid`` exited: keep its last snapshot as a retired one (its counters stay in the sums)."""
+    """Worker ``pid`` exited: keep its last snapshot as a retired one (its counters stay in the sums),
+    under a name of its own (``gone-<pid>-<ns>.json``): a later worker given the same pid neither
+    replaces it nor is hidden by a compaction's list of what it merged."""
     try:
-        os.rename(os.path.join(path, live_name(pid)), os.path.join(path, f"{RETIRED}{pid}.json"))
+        os.rename(os.path.join(path, live_name(pid)), os.path.join(path, f"{RETIRED}{pid}-{time.time_ns()}.json"))
     except FileNotFoundError:
         pass  # it never wrote one (no metrics configured, or it died before its first tick)
     except OSError as exc:
         log.warning("cannot keep the metrics of worker pid %d: %s", pid, exc)
 
 
+def restore(path: str) -> bool:
+    """``path`` was removed under a running gateway (systemd-logind's ``RemoveIPC`` at logout, a tmp
+    cleaner): made again (mode 0700), its lock held by this process. False when this worker's
+    supervisor is gone (its workers remove the directory as they stop, nobody would read it)."""
+    found = _CURRENT
+    if found is not None and os.getppid() != found.parent:
+        return False
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    else:
+        log.warning("the run directory of the workers' metrics was removed: made again")
+    hold(path)
+    return True
+
+
 def remove(path: str) -> None:
     shutil.rmtree(path, ignore_errors=True)
+    held = _HELD.pop(path, None)
+    if held is not None:
+        os.close(held)
 
 
 @dataclass

@@ -207,6 +207,8 @@ class SideServer(SweptServer, web.Server):
         self._start_clocks(limits)
 
     def __call__(self) -> SideProtocol:
+        if self._sweeper is None:  # paused while no connection was open
+            self.connecting()
         budget = self.limits.header_budget
         return SideProtocol(
             self,
@@ -220,6 +222,9 @@ class SideServer(SweptServer, web.Server):
     def protocols(self) -> list[SideProtocol]:
         """The open connections."""
         return [c for c in self._connections if isinstance(c, SideProtocol)]
+
+    def _open(self) -> bool:
+        return bool(self._connections)
 
     def _expire_due(self, now: float) -> None:
         for connection in self.protocols():

@@ -2,7 +2,7 @@
 
 KrakenD's krakend-influx sends the krakend-metrics registry; krakenpy sends the same collector
 (:class:`~krakenpy.telemetry.metrics.stats.StatsRegistry`) as InfluxDB line protocol, one point per
-series, tagged with the host name:
+series, tagged with the host name (and, with ``run -w N``, N > 1, the worker's slot: ``worker``):
 
 ================================ ============================================ =========================
 measurement                      tags                                         fields
@@ -35,6 +35,7 @@ import aiohttp
 
 from krakenpy.config.durations import parse_duration
 from krakenpy.errors import ConfigError, ConfigIssue
+from krakenpy.telemetry.instance import worker_tag
 from krakenpy.telemetry.metrics.stats import StatsRegistry
 
 __all__ = ["InfluxOptions", "InfluxPusher", "Lines", "line", "parse_influx", "points"]
@@ -99,9 +100,10 @@ def line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, int | f
     return f"{_tag(measurement)}{tag_text} {field_text} {now_ns}"
 
 
-def points(snapshot: Mapping[str, Any], host: str, now_ns: int) -> list[str]:
-    """The line-protocol points of one ``/__stats`` snapshot."""
+def points(snapshot: Mapping[str, Any], host: str, now_ns: int, extra: Mapping[str, str] | None = None) -> list[str]:
+    """The line-protocol points of one ``/__stats`` snapshot; ``extra`` tags every point (``worker``)."""
     lines: list[str] = []
+    base = {**(extra or {}), "host": host}
     histograms: dict[tuple[str, str], dict[str, int | float]] = {}
     router: dict[str, int | float] = {}
     runtime: dict[str, int | float] = {}
@@ -109,10 +111,10 @@ def points(snapshot: Mapping[str, Any], host: str, now_ns: int) -> list[str]:
         if isinstance(value, bool) or not isinstance(value, int | float):
             continue
         if match := _RESPONSE.match(key):
-            tags = {"host": host, "endpoint": match[1], "status": match[2]}
+            tags = {**base, "endpoint": match[1], "status": match[2]}
             lines.append(line("responses", tags, {"count": int(value)}, now_ns))
         elif match := _REQUESTS.match(key):
-            tags = {"host": host, "layer": match[1], "name": match[2], "complete": match[3], "error": match[4]}
+            tags = {**base, "layer": match[1], "name": match[2], "complete": match[3], "error": match[4]}
             lines.append(line("requests", tags, {"total": int(value)}, now_ns))
         elif match := _HISTOGRAM.match(key):
             histograms.setdefault((match[1], match[2]), {})[_FIELD.get(match[3], match[3])] = value
@@ -121,16 +123,16 @@ def points(snapshot: Mapping[str, Any], host: str, now_ns: int) -> list[str]:
         elif key.startswith("service.runtime."):
             runtime[key.removeprefix("service.runtime.")] = value
     for (endpoint, kind), fields in sorted(histograms.items()):
-        lines.append(line(f"router.response-{kind}", {"host": host, "endpoint": endpoint}, fields, now_ns))
+        lines.append(line(f"router.response-{kind}", {**base, "endpoint": endpoint}, fields, now_ns))
     if router:
-        lines.append(line("router", {"host": host}, router, now_ns))
+        lines.append(line("router", base, router, now_ns))
     if runtime:
-        lines.append(line("runtime", {"host": host}, runtime, now_ns))
+        lines.append(line("runtime", base, runtime, now_ns))
     return lines
 
 
-#: (host name, time in ns) -> the line-protocol points of one push
-Lines = Callable[[str, int], list[str]]
+#: (host name, tags of every point, time in ns) -> the line-protocol points of one push
+Lines = Callable[[str, Mapping[str, str], int], list[str]]
 
 
 class InfluxPusher:
@@ -144,11 +146,13 @@ class InfluxPusher:
             assert stats is not None
             collector = stats
 
-            def lines(host: str, now_ns: int) -> list[str]:
-                return points(collector.snapshot(), host, now_ns)
+            def lines(host: str, extra: Mapping[str, str], now_ns: int) -> list[str]:
+                return points(collector.snapshot(), host, now_ns, extra)
 
         self._lines = lines
         self.host = socket.gethostname()
+        #: tags every point: which worker of ``run -w N`` pushed it (the workers share the host name)
+        self.tags: Mapping[str, str] = worker_tag()
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._quiet_until = 0.0
@@ -185,7 +189,7 @@ class InfluxPusher:
         session = self._session
         if session is None:
             return
-        body = "\n".join(self._lines(self.host, time.time_ns())).encode()
+        body = "\n".join(self._lines(self.host, self.tags, time.time_ns())).encode()
         url = f"{self.options.address}/write"
         try:
             async with session.post(url, params={"db": self.options.db}, data=body) as response:

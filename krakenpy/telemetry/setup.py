@@ -40,6 +40,7 @@ __all__ = [
     "hub_for",
     "publish_metrics",
     "registry_part",
+    "registry_steps",
     "register_credentials",
     "serving_hooks",
 ]
@@ -294,6 +295,7 @@ def _folder(hub: Telemetry) -> Service:
 
 def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
     from krakenpy.telemetry.export import EXPORTER, OtlpExporter, OtlpTarget
+    from krakenpy.telemetry.instance import INSTANCE_ID, instance_id
     from krakenpy.telemetry.metrics.instruments import (
         BackendMetrics,
         ClientMetrics,
@@ -311,6 +313,9 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
         "service.version": o.service_version or __version__,
         "telemetry.sdk.name": "krakenpy",
         "telemetry.sdk.language": "python",
+        # unique per process (OTel semconv): with `run -w N` each worker pushes its own cumulative
+        # series, which a backend can then sum; the traces carry the same resource
+        INSTANCE_ID: instance_id(),
     }
     if o.deploy_env:
         resource["deployment.environment"] = o.deploy_env
@@ -397,12 +402,22 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
     if registry is not None:
         from aiohttp import web
 
-        shared = publish_metrics(resources, "prom:otel", registry_part(registry))
+        # published only where a /metrics listener reads the workers' files: OTLP exports each
+        # worker's own registry (the collector sums them), nobody would read the snapshots
+        readers = any(not e.disable_metrics for e in o.prometheus)
+        shared = (
+            publish_metrics(resources, "prom:otel", registry_part(registry), registry_steps(registry))
+            if readers
+            else None
+        )
 
         from krakenpy.telemetry.servers import LISTENERS, PROM_LISTENERS, Listener, prometheus_body
 
         scope = 'otel_scope_name="io.krakend.krakend-otel",otel_scope_version="0.14.4"'
-        info_labels = ",".join(f'{k.replace(".", "_")}="{v}"' for k, v in resource.items())
+        # not the instance id: a scrape with `run -w N` shows every worker's counts merged, no one
+        # process's (and a restart would start a new target_info series)
+        info = {k: v for k, v in resource.items() if k != INSTANCE_ID}
+        info_labels = ",".join(f'{k.replace(".", "_")}="{v}"' for k, v in info.items())
         target_info = f"# HELP target_info Target metadata\n# TYPE target_info gauge\ntarget_info{{{info_labels}}} 1\n"
         for e in o.prometheus:
             if e.disable_metrics:
@@ -435,6 +450,17 @@ def registry_part(registry: Registry) -> Callable[[], dict[str, Any]]:
         return prom_part(registry)
 
     return part
+
+
+def registry_steps(registry: Registry) -> Callable[[dict[str, Any]], Iterator[None]]:
+    """:func:`registry_part` in steps (the tick's: a few hundred series at a time)."""
+
+    def steps(out: dict[str, Any]) -> Iterator[None]:
+        from krakenpy.telemetry.metrics.shared import prom_steps
+
+        return prom_steps(registry, out)
+
+    return steps
 
 
 def _audit(resources: Resources, hub: Telemetry, o: AuditOptions) -> None:

@@ -37,9 +37,10 @@ async def test_agent_reconnects_after_broker_down_and_killed(
     caplog.set_level(logging.INFO, logger="krakenpy")
     try:
         await gw.start()
-        await asyncio.sleep(1.5)  # an attempt or two against nothing
+        async with asyncio.timeout(10):  # an attempt against nothing (waited for, not a fixed 1.5 s)
+            while "building the amqp subscriber" not in caplog.text:
+                await asyncio.sleep(0.05)
         assert (await client.get("/ping")).status == 200
-        assert "building the amqp subscriber" in caplog.text
 
         await asyncio.to_thread(rabbit_node.start)
         await _publish_until_seen(rabbit_node, publisher, sink, b"first")
@@ -47,10 +48,14 @@ async def test_agent_reconnects_after_broker_down_and_killed(
 
         before = len(caplog.records)  # the loss may be logged while the kill is still waited for
         await asyncio.to_thread(rabbit_node.kill)
-        await asyncio.sleep(1.5)
+
+        def lost() -> list[str]:
+            return [r.getMessage() for r in caplog.records[before:] if r.levelno == logging.ERROR]
+
+        async with asyncio.timeout(10):  # the loss logged (waited for: a fixed 1.5 s bet on the host)
+            while not any("[SERVICE: AsyncAgent][AMQP][agent-under-test]" in m for m in lost()):
+                await asyncio.sleep(0.05)
         assert (await client.get("/ping")).status == 200
-        lost = [r for r in caplog.records[before:] if r.levelno == logging.ERROR]
-        assert any("[SERVICE: AsyncAgent][AMQP][agent-under-test]" in r.getMessage() for r in lost)  # the loss
 
         await asyncio.to_thread(rabbit_node.start)
         await _publish_until_seen(rabbit_node, publisher, sink, b"second")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from typing import Any
 
@@ -16,7 +17,7 @@ from krakenpy.errors import ConfigError
 from krakenpy.gateway import build_gateway
 from krakenpy.ratelimit.cluster import SCRIPT as RATE_SCRIPT
 from tests.components.qos.helpers import site_for
-from tests.conftest import free_port, make_config
+from tests.conftest import make_config
 from tests.redis_server import RedisServer
 from tests.redis_server import redis_server as redis_server
 
@@ -65,9 +66,9 @@ async def test_redis_pool_loads_its_scripts_when_the_gateway_serves(redis_server
     try:
         assert await probe.script_exists(sha) == [False]  # building loads nothing (check builds too)
         await gw.start()
-        for _ in range(200):
-            if (await probe.script_exists(sha))[0]:
-                break
+        # polled up to 10 s (200 polls of 10 ms could end before the warm-up on a loaded host)
+        deadline = time.monotonic() + 10
+        while not (await probe.script_exists(sha))[0] and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         assert await probe.script_exists(sha) == [True]
     finally:
@@ -75,18 +76,44 @@ async def test_redis_pool_loads_its_scripts_when_the_gateway_serves(redis_server
         await probe.aclose()
 
 
-async def test_redis_pool_down_at_start_is_logged_and_serving_does_not_wait(caplog: pytest.LogCaptureFixture) -> None:
-    address = f"127.0.0.1:{free_port()}"  # nothing listens there
-    gw = await build_gateway(build_service(_limited(address)))
+async def test_redis_pool_silent_at_start_is_logged_and_serving_does_not_wait(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A Redis that accepts and never answers: a warm-up in the foreground would hold the start until
+    its bound (``dial_timeout`` + 1 s) and log before it returns. A refused port proves nothing here
+    (a refused connect fails at once either way)."""
+    accepted = asyncio.Event()
+    peers: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peers.append(writer)
+        accepted.set()
+        await reader.read()  # reads the PING, answers nothing, until the client gives up
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    address = f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    config = _limited(address)
+    config["extra_config"]["redis"]["connection_pools"][0]["dial_timeout"] = "2s"
+    gw = await build_gateway(build_service(config))
+
+    def warned() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if "not reachable at start-up" in r.getMessage()]
+
     try:
-        started = time.monotonic()
         await gw.start()
-        assert time.monotonic() - started < 0.5  # the warm-up runs in the background
-        for _ in range(300):
-            if any("not reachable at start-up" in r.getMessage() for r in caplog.records):
-                break
-            await asyncio.sleep(0.01)
-        [record] = [r for r in caplog.records if "not reachable at start-up" in r.getMessage()]
+        # started, and the warm-up has not given up yet: it was not waited for
+        assert warned() == []
+        await asyncio.wait_for(accepted.wait(), 10)  # ... and it does run: its connection arrives
+        deadline = time.monotonic() + 15  # its bound is 3 s; polled up to 15 s, however loaded the host
+        while not warned() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        [record] = warned()
+        # timed out on a connection that never answered (refused would say ConnectionError)
         assert record.levelname == "WARNING" and address in record.getMessage()
+        assert "(TimeoutError)" in record.getMessage()
     finally:
         await gw.close()
+        for peer in peers:
+            peer.close()
+        server.close()
+        await server.wait_closed()

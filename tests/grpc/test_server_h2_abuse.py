@@ -308,9 +308,14 @@ async def test_h2_zero_window_stream_is_cut_by_write_timeout(gw: Any, flights_pb
     conn.send_headers(1, _grpc_headers())  # a gRPC call: its answer has a message to send
     conn.send_data(1, b"\0" + len(msg).to_bytes(4, "big") + msg, end_stream=True)
     writer.write(conn.data_to_send())
-    for _ in range(8):  # well past idle (0.5 s) and write (1 s) timeouts
-        await asyncio.sleep(0.5)
-    alive = bool(server.connections) and server.in_flight()
+    async with asyncio.timeout(10):  # the call in flight first (its answer is stuck on the window)
+        while not (server.connections and server.in_flight()):
+            await asyncio.sleep(0.01)
+    # then polled up to 10 s, well past the idle (0.5 s) and write (1 s) timeouts: the cut comes after
+    # ~1 s (a fixed 4 s was longer than needed on a quiet host and a bet on a loaded one)
+    deadline = time.monotonic() + 10
+    while (alive := bool(server.connections) and server.in_flight()) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
     writer.close()
     assert not alive, "the connection is still open and counted in flight (a drain waits for it)"
 
@@ -403,7 +408,15 @@ async def test_h2_swap_drained_waits_for_every_stream(gw: Any, flights_pb: Path)
     while HITS["live"] < 2:
         await asyncio.sleep(0.01)
     drained = await server.swap(server.handler)  # a reload: the old gateway is retired once drained()
-    await asyncio.sleep(1.0)  # the 0.5 s call has answered; the 3 s one (old gateway) still runs
+    # the 0.5 s call's answer has reached the client (read until its stream ends: a fixed 1 s bet on
+    # the loaded host); the 3 s one (old gateway) still runs
+    ended: set[int] = set()
+    async with asyncio.timeout(10):
+        while 3 not in ended:
+            data = await reader.read(65536)
+            assert data
+            ended |= {ev.stream_id for ev in conn.receive_data(data) if isinstance(ev, h2.events.StreamEnded)}
+            writer.write(conn.data_to_send())
     still_running = HITS["live"]
     result = drained()
     writer.close()

@@ -342,11 +342,12 @@ async def test_lambda_invoker_refreshable_credentials_keep_refreshing(backend, i
 
 async def test_lambda_invoker_deadline_cancels_and_never_reuses_the_connection(backend, invoker_for) -> None:  # type: ignore[no-untyped-def]
     peers: list[Any] = []
-    gone = asyncio.Event()
+    started, gone = asyncio.Event(), asyncio.Event()
 
     async def slow(request: web.Request) -> web.Response:
         assert request.transport is not None
         peers.append(request.transport.get_extra_info("peername"))
+        started.set()
         try:
             await asyncio.sleep(5)
         except asyncio.CancelledError:  # aiohttp cancels the handler when the client hangs up
@@ -361,10 +362,15 @@ async def test_lambda_invoker_deadline_cancels_and_never_reuses_the_connection(b
 
     fake = FakeLambda(slow, quick)
     invoke = await invoker_for(await backend(fake.app()))
+    call = asyncio.ensure_future(_call(invoke))
+    # the deadline passes once the Lambda runs the call: a fixed 0.2 s deadline passed before the
+    # request was sent on a loaded host (nothing to cancel at the Lambda, `gone` never set)
+    await asyncio.wait_for(started.wait(), 10)
     with pytest.raises(TimeoutError):
-        async with asyncio.timeout(0.2):
-            await _call(invoke)
-    await asyncio.wait_for(gone.wait(), 2)  # leaving the call closed its connection
+        async with asyncio.timeout(0):  # expired: cancels the call where it waits for the answer
+            await call
+    assert call.cancelled()
+    await asyncio.wait_for(gone.wait(), 10)  # leaving the call closed its connection
     assert (await _call(invoke)).status == 200
     assert len(fake.requests) == 2 and peers[0] != peers[1]  # the second call came on a new connection
 

@@ -1,6 +1,7 @@
 """``exit(status, body, headers)`` with a header whose value is a list (a plain Lua array or a
 ``luaList``): one header line per value, in order, as Kong's ``kong.response.exit`` sends them (its
-``headers`` table takes an array value as several lines, ngx's ``header[name] = {...}``). The lines
+``headers`` table takes an array value as several lines, ngx's ``header[name] = {...}``; OpenResty's
+single-value headers keep the last element, the framing headers are the gateway's own). The lines
 are read off the socket, not through a client's header map, so that order and count are what was
 sent. ``exit`` is outside the subset (a script with it keeps the VM): the straight-line run (no
 count hook) and the hooked run (a loop) are the two paths."""
@@ -68,3 +69,60 @@ def test_a_script_with_exit_runs_in_the_vm_straight_or_hooked() -> None:
         code = _code(table, hooked)
         assert _script({"pre": code}).setters is None
         assert straight_line(code, names) is not hooked, (table, hooked)
+
+
+#: single-value headers (OpenResty's built-in single headers, krakenpy.lua.http._SINGLE): of a list only
+#: the last element is sent, as ngx.header keeps it; Cache-Control and Link stay one line per element
+SINGLE = (
+    "{['Location'] = {'/a', 'https://evil.example/b'}, ['Content-Encoding'] = {'gzip', 'br'}, "
+    "['Date'] = {'d1', 'd2'}, ['Server'] = {'s1', 's2'}, ['ETag'] = {'\"1\"', '\"2\"'}, "
+    "['Expires'] = {'e1', 'e2'}, ['Last-Modified'] = {'m1', 'm2'}, ['WWW-Authenticate'] = {'Basic', 'Bearer'}, "
+    "['Content-Type'] = {'text/html', 'application/json'}, "
+    "['Cache-Control'] = {'no-store', 'private'}, ['Link'] = {'</a>', '</b>'}}"
+)
+
+
+@pytest.mark.parametrize("hooked", [False, True])
+async def test_exit_sends_the_last_element_of_a_single_value_header(backend, gateway, hooked) -> None:
+    host = await backend(echo_app())
+    code = (_LOOP if hooked else "") + f"exit(302, 'moved', {SINGLE})"
+    client = await gateway(config(lua_endpoint(host, proxy_lua={"pre": code})))
+    status, fields, body = await _raw_get(client.port, "/test")
+    assert status.startswith(b"HTTP/1.1 302"), status
+    assert body == b"moved"
+    last = {
+        b"location": b"https://evil.example/b",
+        b"content-encoding": b"br",
+        b"date": b"d2",
+        b"server": b"s2",
+        b"etag": b'"2"',
+        b"expires": b"e2",
+        b"last-modified": b"m2",
+        b"www-authenticate": b"Bearer",
+        b"content-type": b"application/json",
+    }
+    for name, value in last.items():
+        assert [v for n, v in fields if n == name] == [value], (name, fields)
+    assert [v for n, v in fields if n == b"cache-control"] == [b"no-store", b"private"]
+    assert [v for n, v in fields if n == b"link"] == [b"</a>", b"</b>"]
+
+
+@pytest.mark.parametrize("hooked", [False, True])
+async def test_exit_never_takes_the_connection_headers_of_a_script(backend, gateway, hooked) -> None:
+    # the client asks to close: the gateway's Connection: close is sent, not the script's keep-alive
+    # (which had replaced it), and no other hop-by-hop name of the script's table
+    host = await backend(echo_app())
+    table = (
+        "{['Connection'] = {'keep-alive', 'upgrade'}, ['Upgrade'] = 'h2c', ['Keep-Alive'] = 'timeout=5', "
+        "['Transfer-Encoding'] = 'chunked', ['Content-Length'] = {'5', '100'}, ['Trailer'] = 'X', ['X-A'] = 'a'}"
+    )
+    code = (_LOOP if hooked else "") + f"exit(200, 'hello', {table})"
+    client = await gateway(config(lua_endpoint(host, proxy_lua={"pre": code})))
+    status, fields, body = await _raw_get(client.port, "/test")
+    assert status.startswith(b"HTTP/1.1 200"), status
+    assert body == b"hello"
+    assert [v for n, v in fields if n == b"connection"] == [b"close"], fields
+    assert [v for n, v in fields if n == b"content-length"] == [b"5"], fields
+    for name in (b"upgrade", b"keep-alive", b"transfer-encoding", b"trailer"):
+        assert name not in [n for n, _ in fields], (name, fields)
+    assert [v for n, v in fields if n == b"x-a"] == [b"a"]

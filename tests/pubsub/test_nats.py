@@ -117,9 +117,13 @@ async def test_nats_subscription_follows_a_replaced_connection(nats_server: Nats
         first = await connection.client()
         await first.close()  # what nats-py does after a server -ERR: this client is finished
         receiving = spawn(subscription.receive())  # subscribes on a new client
-        await asyncio.sleep(0.3)
-        await publisher.publish("swap", b"two")
-        assert (await asyncio.wait_for(receiving, 5)).body == b"two"
+        # published until it arrives (up to 5 s): a message sent before the new subscription exists
+        # is not delivered, and a fixed 0.3 s bet that the loaded host had subscribed by then
+        async with asyncio.timeout(5):
+            while not receiving.done():
+                await publisher.publish("swap", b"two")
+                await asyncio.wait([receiving], timeout=0.1)
+        assert receiving.result().body == b"two"
         assert await connection.client() is not first
     finally:
         await publisher.close()

@@ -18,6 +18,7 @@ from krakenpy.server.protocol import GatewayServer
 
 BIG = 1 << 20
 _seen: contextvars.ContextVar[str] = contextvars.ContextVar("seen", default="")
+hanging = asyncio.Event()
 cancelled = asyncio.Event()
 
 
@@ -32,6 +33,7 @@ async def handler(request: HttpRequest) -> HttpResponse:
     elif path == "/bug":
         raise RuntimeError("a bug")
     elif path == "/hang":
+        hanging.set()
         try:
             await asyncio.sleep(10)
         except asyncio.CancelledError:
@@ -173,10 +175,12 @@ async def test_connection_handler_bug_is_an_empty_500_and_one_log(
 
 
 async def test_connection_client_going_away_cancels_its_request(connect: Connect) -> None:
+    hanging.clear()
     cancelled.clear()
     reader, writer = await connect()
     writer.write(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
-    await asyncio.sleep(0.1)
+    # the request runs before the client goes (a fixed 0.1 s bet the server had read it by then)
+    await asyncio.wait_for(hanging.wait(), 5)
     writer.close()
     await asyncio.wait_for(cancelled.wait(), 5)
 

@@ -3,9 +3,13 @@ whole; none (and a warning) where no directory can be made, instead of a failed 
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
+import shutil
 import stat
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -24,9 +28,19 @@ def test_made_private_retired_and_removed(tmp_path: Path, monkeypatch: pytest.Mo
     Path(made, rundir.live_name(42)).write_text("{}")
     rundir.retire(made, 42)
     rundir.retire(made, 43)  # never wrote one: nothing to keep, no error
-    assert os.listdir(made) == ["gone-42.json"]
+    assert [n for n in os.listdir(made) if n != rundir.LOCK][0].startswith("gone-42-")
     rundir.remove(made)
     assert not os.path.exists(made)
+    assert made not in rundir._HELD  # its lock file closed with it
+
+
+def test_a_reused_pid_keeps_both_workers_snapshots(tmp_path: Path) -> None:
+    """A later worker given an exited worker's pid (long runs, a container's small pid space): both
+    retired snapshots stay, the first is not renamed over."""
+    for body in ("first", "second"):
+        Path(tmp_path, rundir.live_name(4242)).write_text(body)
+        rundir.retire(str(tmp_path), 4242)
+    assert sorted(p.read_text() for p in tmp_path.glob("gone-4242-*.json")) == ["first", "second"]
 
 
 def _no_temporary_directory() -> str:
@@ -53,21 +67,57 @@ def test_no_usable_directory_is_a_warning(
     assert "no run directory for the workers' metrics" in caplog.text
 
 
-def test_directories_of_killed_gateways_are_swept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A gateway whose processes were all killed at once left its directory: the next one removes
-    it; a running gateway's (this process stands for its supervisor) and other names stay."""
-    import subprocess
-    import sys
+def _held(path: Path) -> int:
+    """``path``'s lock file held (shared) by this process, as a running gateway's supervisor does."""
+    fd = os.open(path / rundir.LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd
 
+
+def test_directories_of_killed_gateways_are_swept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A gateway whose processes were all killed at once left its directory (its lock file held by
+    nobody): the next one removes it; a running gateway's (its lock held, here by this process,
+    whatever its pid), one without a lock file and other names stay."""
     monkeypatch.setattr(rundir, "_SHM", str(tmp_path))
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    gone = tmp_path / f"krakenpy-{int(dead.stdout)}-abc"
-    running = tmp_path / f"krakenpy-{os.getppid()}-def"
-    for path in (gone, running, tmp_path / "krakenpy-x-y", tmp_path / "other-1-z"):
+    gone = tmp_path / "krakenpy-1-abc"
+    running = tmp_path / "krakenpy-999999999-def"  # a pid of another namespace: not one of this one's
+    unlocked = tmp_path / "krakenpy-2-ghi"
+    for path in (gone, running, unlocked, tmp_path / "krakenpy-x-y", tmp_path / "other-1-z"):
         path.mkdir()
     (gone / "live-1.json").write_text("{}")
-    made = rundir.create()
+    (gone / rundir.LOCK).write_text("")
+    fd = _held(running)
+    try:
+        made = rundir.create()
+    finally:
+        os.close(fd)
     assert made is not None
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [running.name, "krakenpy-x-y", "other-1-z", Path(made).name]
+        [running.name, unlocked.name, "krakenpy-x-y", "other-1-z", Path(made).name]
     )
+    rundir.remove(made)
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="no unshare")
+def test_the_sweep_leaves_a_running_gateway_of_another_pid_namespace(tmp_path: Path) -> None:
+    """Two containers of a pod (or ``docker --ipc=host``) share /dev/shm, not their pid namespace:
+    a gateway started in a new one (``unshare``: its pids are 1, 2...) sweeps while this process,
+    whose pid it cannot see, holds its own directory (this process stands for its supervisor)."""
+    code = f"from krakenpy.server import rundir; rundir._SHM = {str(tmp_path)!r}; print(rundir.create())"
+    live = tmp_path / f"krakenpy-{os.getpid()}-live"
+    live.mkdir()
+    fd = _held(live)
+    try:
+        done = subprocess.run(
+            ["unshare", "-Urpf", "--mount-proc", sys.executable, "-c", code],
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    finally:
+        os.close(fd)
+    if done.returncode:
+        pytest.skip(f"no user and pid namespace here: {done.stderr.strip()}")
+    assert live.exists()
+    assert Path(done.stdout.strip()).parent == tmp_path

@@ -242,6 +242,13 @@ def test_opencensus_views_render_as_the_go_prometheus_exporter() -> None:
         in lines
     )
     assert any(line.startswith("opencensus.io/http/client/roundtrip_latency,") and "mean=1.5" in line for line in lines)
+    # run -w N: the worker's tag on every point, beside the view's
+    tagged = view_lines(registry, "", 17, {"worker": "2"})
+    assert (
+        "opencensus.io/http/server/request_count,http.host=gw:8080,http.method=GET,http.path=/users/{id},worker=2"
+        " count=1i 17" in tagged
+    )
+    assert len(tagged) == len(lines) and all(",worker=2 " in line for line in tagged)
 
 
 def _render(registry: Registry) -> str:

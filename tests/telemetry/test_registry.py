@@ -3,7 +3,7 @@ from __future__ import annotations
 from prometheus_client.parser import text_string_to_metric_families
 
 from krakenpy.telemetry.metrics.instruments import fold_method, gin_route, lura_pattern, unmatched_route
-from krakenpy.telemetry.metrics.registry import OVERFLOW, Registry
+from krakenpy.telemetry.metrics.registry import OVERFLOW, TIME_BUCKETS, Histogram, Registry
 from krakenpy.telemetry.metrics.stats import StatsHistogram, StatsRegistry
 
 
@@ -138,3 +138,22 @@ def test_stats_histogram_fold_keeps_a_uniform_sample() -> None:
     assert h.count == 20_000 and len(set(h.values)) == len(h.values) == 1028
     per_tenth = [sum(1 for v in h.values if v // 2_000 == d) for d in range(10)]
     assert all(70 < n < 140 for n in per_tenth), per_tenth  # ~103 each: late values as likely as early ones
+
+
+def test_histogram_fold_counts_as_observe_when_the_values_stop_early() -> None:
+    """The fold stops at the first bound above every value (a P1 duration is under the first); values
+    on a bound, between bounds, above all and zeros counted as ``observe`` counts them."""
+    cases = [
+        [0.001 * i for i in range(40)],  # all in the first bucket
+        [0.01, 0.02, 0.05] * 10,  # on the bounds: each its own bucket (values <= bound)
+        [0.003, 0.12, 0.3, 0.31, 0.9] * 6,  # a few buckets, the last ones empty
+        [11.0, 0.0, 5.0, 10.0] * 8,  # above every bound: the last bucket
+    ]
+    for values in cases:
+        lazy, eager = Histogram("", TIME_BUCKETS), Histogram("", TIME_BUCKETS)
+        lazy.pending.extend(values)
+        lazy.zeros(3)
+        for value in [*values, 0.0, 0.0, 0.0]:
+            eager.observe(value)
+        lazy.fold()
+        assert (lazy.buckets, lazy.count, lazy.sum) == (eager.buckets, eager.count, eager.sum), values

@@ -77,7 +77,9 @@ async def _exported_after_bad_records() -> None:
         assert exporter.dropped_spans == 2 and exporter.exported_spans == 6
         buffer.add(_server(8, status="bad"))
         buffer._notify = None  # the loop's own clock, not a wake-up
-        await asyncio.sleep(0.8)  # the span loop's flush (every 0.5 s) met the bad record
+        async with asyncio.timeout(10):  # the span loop's flush (every 0.5 s) met the bad record
+            while exporter.dropped_spans < 3:
+                await asyncio.sleep(0.05)
         buffer.add(_server(9))
         for _ in range(100):
             if f"{9:016x}" in {sp["spanId"] for sp in receiver.spans()}:

@@ -5,16 +5,23 @@ counts, and a snapshot renamed between the listing and the read is still read.""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 import os
+import shutil
+import stat
 import statistics
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from krakenpy.telemetry.metrics.registry import SIZE_BUCKETS, Registry
+from krakenpy.server import rundir
+from krakenpy.telemetry.metrics import shared
+from krakenpy.telemetry.metrics.registry import MAX_SERIES, SIZE_BUCKETS, Registry
 from krakenpy.telemetry.metrics.shared import (
     Publisher,
     add_prom,
@@ -25,8 +32,12 @@ from krakenpy.telemetry.metrics.shared import (
 )
 from krakenpy.telemetry.metrics.stats import StatsRegistry
 from krakenpy.telemetry.opencensus.views import SERVER_VIEWS, ViewFamily
+from krakenpy.telemetry.servers import workers_expvar_body, workers_prometheus_body
+from krakenpy.telemetry.setup import registry_part, registry_steps
 
 SCOPE = 'otel_scope_name="io.krakend.krakend-otel"'
+#: the overflow series of a family with two labels
+OTHER2 = 'route="__other__",code="__other__"'
 
 
 def _registry(scale: int = 1) -> Registry:
@@ -130,9 +141,7 @@ def test_stats_windows_pool_exactly_what_they_can() -> None:
     assert out["krakend.service.runtime.NumThread"] == 3
 
 
-def test_publisher_keeps_a_retired_gateway_and_reads_a_renamed_snapshot(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_publisher_keeps_a_retired_gateway_and_reads_a_renamed_snapshot(tmp_path: Path) -> None:
     publisher = Publisher(str(tmp_path), 1)
     assert publisher.write() is None and os.listdir(tmp_path) == []  # nothing to publish: no file
     old, new = _registry(), Registry()
@@ -144,12 +153,19 @@ def test_publisher_keeps_a_retired_gateway_and_reads_a_renamed_snapshot(
     assert doc["parts"]["prom:otel"]["f"]["requests_total"]["s"]['route="/a"'] == 4
     assert "in_flight" not in doc["parts"]["prom:otel"]["f"]  # a retired gateway's gauges do not count
 
-    other = {"pid": 999_999, "slot": 2, "parts": {"prom:otel": prom_part(_registry())}, "proc": {}}
-    (tmp_path / "gone-999999.json").write_bytes(orjson.dumps(other))  # retired after the listing...
-    monkeypatch.setattr(os, "listdir", lambda path: ["live-999999.json", ".tmp-5"])  # ...listed as live
-    docs = publisher.gather()
-    monkeypatch.undo()
-    assert [(live, d["pid"]) for live, d in docs] == [(True, os.getpid()), (False, 999_999)]
+    # worker 999999 exits between the listing and the read: the supervisor renamed its file
+    proc = {"rss": 0, "gc": [[0, 0]], "threads": 1}
+    for pid in (999_998, 999_999):
+        other = {"pid": pid, "slot": 2, "parts": {"prom:otel": prom_part(_registry())}, "proc": proc}
+        (tmp_path / f"live-{pid}.json").write_bytes(orjson.dumps(other))
+    docs: list[tuple[bool, dict[str, Any]]] = []
+    steps = publisher.gather_steps(docs)
+    next(steps)  # this worker's snapshot written
+    next(steps)  # the listing made, live-999998 read
+    rundir.retire(str(tmp_path), 999_999)
+    for _ in steps:
+        pass
+    assert [(live, d["pid"]) for live, d in docs] == [(True, os.getpid()), (True, 999_998), (False, 999_999)]
     assert (tmp_path / f"live-{os.getpid()}.json").exists()
 
 
@@ -195,3 +211,247 @@ def test_exited_workers_snapshots_compacted_once_and_never_counted_twice(tmp_pat
     assert "gone-100.json" in orjson.loads((tmp_path / left[0]).read_bytes())["covers"]
     (tmp_path / "gone-100.json").write_bytes(orjson.dumps({"pid": 100, "parts": {"prom:otel": prom_part(_registry())}}))
     assert _requests(own.gather()) == 18
+
+
+def _snap(pid: int, n: float, *, live: bool = False) -> bytes:
+    """A worker's snapshot file: ``requests{route="/a"}`` at ``n``."""
+    registry = Registry()
+    registry.family("requests", "counter", ["route"]).counter("/a").inc(n)
+    doc: dict[str, Any] = {"pid": pid, "slot": 2, "parts": {"prom:otel": prom_part(registry)}}
+    if live:
+        doc["proc"] = {"rss": 0, "gc": [[0, 0]], "threads": 1}
+    return orjson.dumps(doc)
+
+
+def _publisher(run_dir: Path, n: float = 1) -> tuple[Publisher, Registry]:
+    registry = Registry()
+    registry.family("requests", "counter", ["route"]).counter("/a").inc(n)
+    publisher = Publisher(str(run_dir), 1)
+    publisher.add("prom:otel", registry_part(registry))
+    return publisher, registry
+
+
+async def _scrape(publisher: Publisher, registry: Registry) -> float:
+    """``requests_total{route="/a"}`` of a ``/metrics`` body, parsed by prometheus_client."""
+    body = await workers_prometheus_body(
+        publisher, "prom:otel", registry, scope="", target_info="", process=True, runtime=True
+    )
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            if sample.name == "requests_total":
+                return float(sample.value)
+    raise AssertionError(body)
+
+
+def test_a_removed_run_directory_fails_no_scrape_and_is_made_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """systemd-logind's RemoveIPC at logout, a tmp cleaner: the scrape still shows this worker's
+    figures, and the next write makes the directory again (private), for the other workers too."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    publisher, registry = _publisher(run_dir)
+    (run_dir / "live-999999.json").write_bytes(_snap(999_999, 10, live=True))
+    assert asyncio.run(_scrape(publisher, registry)) == 11
+    shutil.rmtree(run_dir)
+    with caplog.at_level(logging.WARNING, logger="krakenpy"):
+        assert asyncio.run(_scrape(publisher, registry)) == 1
+    assert stat.S_IMODE(os.stat(run_dir).st_mode) == 0o700
+    assert sorted(os.listdir(run_dir)) == [".lock", f"live-{os.getpid()}.json"]
+    assert "made again" in caplog.text
+    rundir.remove(str(run_dir))
+
+
+def test_a_publisher_keeps_ticking_through_a_removed_directory(tmp_path: Path) -> None:
+    """Another worker's tick (here a stand-in pid) makes the directory again and goes on."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    other = Publisher(str(run_dir), 2, pid=999_999)
+    other.add("prom:otel", lambda: prom_part(_registry()))
+
+    async def run() -> None:
+        other.start()
+        await asyncio.sleep(shared.PERIOD * 1.3)
+        shutil.rmtree(run_dir)
+        await asyncio.sleep(shared.PERIOD * 1.3)
+        assert other._task is not None and not other._task.done()
+        await other.stop()
+
+    asyncio.run(run())
+    assert (run_dir / "live-999999.json").exists()
+    rundir.remove(str(run_dir))
+
+
+def test_two_scrapes_during_a_compaction_never_go_down(tmp_path: Path) -> None:
+    """The scrape behind listed the files the other one merged away: it lists again."""
+    publisher, registry = _publisher(tmp_path)
+    for pid in range(100, 105):
+        (tmp_path / f"gone-{pid}-1.json").write_bytes(_snap(pid, 10))
+
+    async def both() -> list[float]:
+        first = asyncio.ensure_future(_scrape(publisher, registry))
+        await asyncio.sleep(0)  # the second one a loop turn later
+        second = asyncio.ensure_future(_scrape(publisher, registry))
+        return list(await asyncio.gather(first, second))
+
+    assert asyncio.run(both()) == [51, 51]
+    assert len(list(tmp_path.glob("gone-*.json"))) == 1
+
+
+def test_a_reused_pid_is_not_hidden_by_a_compaction(tmp_path: Path) -> None:
+    publisher, registry = _publisher(tmp_path, 0)
+    for pid in (10, 11, 12, 13):
+        (tmp_path / rundir.live_name(pid)).write_bytes(_snap(pid, 100, live=True))
+        rundir.retire(str(tmp_path), pid)
+    assert asyncio.run(_scrape(publisher, registry)) == 400  # compacted
+    (tmp_path / rundir.live_name(10)).write_bytes(_snap(10, 7, live=True))  # a later worker, the same pid
+    rundir.retire(str(tmp_path), 10)
+    assert asyncio.run(_scrape(publisher, registry)) == 407
+
+
+def test_the_tick_does_not_write_older_counts_over_a_scrapes(tmp_path: Path) -> None:
+    """The tick, stepping through due /__stats summaries, finishes after a scrape began later and
+    wrote: the file keeps the scrape's counts (what a SIGKILL now would leave)."""
+    stats = StatsRegistry()
+    key = stats.counter_key("router.response./x.status.200.count")
+    for i in range(50):
+        stats.histogram(f"router.response./e{i}.time").update(i + 1)
+    publisher = Publisher(str(tmp_path), 1)
+    part = shared.StatsPart(stats)
+    publisher.add("stats", part, part.steps)
+    publisher.write()
+    for histogram in stats.histograms.values():
+        histogram.update(7)  # the next due snapshot summarizes each again: a step each
+    part._summarized = -1e9  # due
+    stats.inc(key, 10)
+
+    async def run() -> dict[str, Any]:
+        async def tick() -> None:
+            for _ in publisher.write_steps({}):
+                await asyncio.sleep(0)
+
+        ticking = asyncio.ensure_future(tick())
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # a few summaries in
+        stats.inc(key, 5)
+        shown: dict[str, Any] = orjson.loads(await workers_expvar_body(publisher))
+        await ticking
+        return shown
+
+    shown = asyncio.run(run())
+    assert shown[key] == 15
+    on_file = orjson.loads((tmp_path / f"live-{os.getpid()}.json").read_bytes())
+    assert on_file["parts"]["stats"]["c"][key] == 15
+
+
+@pytest.mark.parametrize(
+    ("name", "body"),
+    [
+        ("gone-7-1.json", b"{}"),
+        ("gone-7-1.json", b'{"pid": 7, "parts": null}'),
+        ("gone-7-1.json", b'{"pid": 7, "parts": {"prom:otel": {"f": {"x": {"t": "counter"}}}}}'),
+        ("live-7.json", b'{"pid": 7, "slot": 2, "parts": {}}'),  # no process figures
+        ("live-7.json", b'{"pid": 7, "parts": {"stats": {"c": {"x": "a"}}}, "proc": {}}'),
+        ("live-7.json", b"[]"),
+        ("live-7.json", b'{"pid": 7, "slot": 2, "parts": {"st'),  # truncated
+    ],
+)
+def test_a_snapshot_of_another_shape_is_skipped_with_one_warning(
+    tmp_path: Path, name: str, body: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    publisher, registry = _publisher(tmp_path)
+    stats = StatsRegistry()
+    part = shared.StatsPart(stats)
+    publisher.add("stats", part, part.steps)
+    (tmp_path / name).write_bytes(body)
+    for pid in range(100, 104):  # and a compaction's worth of exited workers
+        (tmp_path / f"gone-{pid}-1.json").write_bytes(_snap(pid, 1))
+    with caplog.at_level(logging.WARNING, logger="krakenpy.telemetry"):
+        assert asyncio.run(_scrape(publisher, registry)) == 5
+        assert asyncio.run(_scrape(publisher, registry)) == 5
+        assert b"krakend.router" in asyncio.run(workers_expvar_body(publisher))
+    assert caplog.text.count(f"unreadable metrics snapshot {name}") == 1
+
+
+def test_worker_1s_tick_compacts_without_scrapes(tmp_path: Path) -> None:
+    """Nobody scrapes (yet): exited workers' files still stay few; only worker 1's tick does it."""
+    for slot in (2, 1):
+        publisher = Publisher(str(tmp_path), slot, pid=999_990 + slot)
+        publisher.add("prom:otel", lambda: prom_part(_registry()))
+        for pid in range(100, 105):
+            (tmp_path / f"gone-{pid}-1.json").write_bytes(_snap(pid, 10))
+
+        async def tick(publisher: Publisher = publisher) -> None:
+            publisher.start()
+            await asyncio.sleep(shared.PERIOD * 1.5)
+            await publisher.stop()
+
+        asyncio.run(tick())
+        assert len(list(tmp_path.glob("gone-*.json"))) == (5 if slot == 2 else 1)
+    assert _requests(Publisher(str(tmp_path), 3).gather()) == 50 + 3 * 2  # and the two stand-ins' 3
+
+
+def test_a_workers_base_holds_the_series_cap_through_reloads(tmp_path: Path) -> None:
+    """Five reloads of 2,500 routes each: the retired configurations' series are held to the
+    registry's cap, the rest folded into ``__other__`` (counted in the overflow), nothing lost."""
+    publisher = Publisher(str(tmp_path), 1)
+    for reload in range(5):
+        registry = Registry()
+        family = registry.family("requests", "counter", ["route"])
+        hist = registry.family("took", "histogram", ["route", "code"], unit="s")
+        for i in range(2500):
+            family.counter(f"/r{reload}-{i}").inc(1)
+            if reload == 0 and i < 3:
+                hist.histogram(f"/r{i}", "200").add(0.1)
+        publisher.add("prom:otel", registry_part(registry))()  # the reload's old gateway closed
+    part = publisher.snapshot()["parts"]["prom:otel"]
+    series = part["f"]["requests_total"]["s"]
+    assert len(series) == MAX_SERIES + 1
+    assert series['route="__other__"'] == 5 * 2500 - MAX_SERIES
+    assert sum(series.values()) == 5 * 2500
+    assert part["o"] == 5 * 2500 - MAX_SERIES
+    assert len(part["f"]["took_seconds"]["s"]) == 3  # under the cap: as it was
+    other: dict[str, Any] = {"f": {"took": {**part["f"]["took_seconds"]}}, "o": 0}
+    shared._cap(other, 2)
+    assert list(other["f"]["took"]["s"]) == ['route="/r0",code="200"', 'route="/r1",code="200"', OTHER2]
+    assert other["f"]["took"]["s"][OTHER2][-1] == 1 and other["o"] == 1
+
+
+def test_the_ticks_registry_snapshot_is_stepped(tmp_path: Path) -> None:
+    """1,900 series held the loop ~3 ms in one step every second: now a pause every 200 series,
+    and the file the same as one step's."""
+    registry = Registry()
+    family = registry.family("took", "histogram", ["route"], unit="s")
+    for i in range(450):
+        family.histogram(f"/r{i}").add(0.1)
+    publisher = Publisher(str(tmp_path), 1)
+    publisher.add("prom:otel", registry_part(registry), registry_steps(registry))
+    doc: dict[str, Any] = {}
+    assert sum(1 for _ in publisher.write_steps(doc)) >= 450 // shared.STEP_SERIES
+    assert doc["parts"]["prom:otel"] == prom_part(registry)
+    merged: dict[str, Any] = {}
+    assert sum(1 for _ in add_prom(merged, prom_part(registry), live=True)) == 450 // shared.STEP_SERIES + 1
+    assert merged == prom_part(registry)
+
+
+def test_a_reload_closing_a_gateway_during_a_stepped_snapshot(tmp_path: Path) -> None:
+    """The base grows (a new family, new series) while a scrape's snapshot pauses in it."""
+    publisher = Publisher(str(tmp_path), 1)
+
+    def routes(first: int, count: int, name: str = "requests") -> Registry:
+        registry = Registry()
+        family = registry.family(name, "counter", ["route"])
+        for i in range(first, first + count):
+            family.counter(f"/r{i}").inc(1)
+        return registry
+
+    publisher.add("prom:otel", registry_part(routes(0, 450)))()
+    doc: dict[str, Any] = {}
+    steps = publisher.snapshot_steps(doc)
+    next(steps)  # paused in the base
+    publisher.add("prom:otel", registry_part(routes(450, 300)))()
+    publisher.add("prom:otel", registry_part(routes(0, 5, "other")))()
+    for _ in steps:
+        pass
+    assert len(doc["parts"]["prom:otel"]["f"]["requests_total"]["s"]) >= 450
+    assert publisher.snapshot()["parts"]["prom:otel"]["f"]["requests_total"]["s"]['route="/r0"'] == 1

@@ -138,7 +138,10 @@ async def test_line_writer_busy_batches_wait_for_the_interval(tmp_path: Path) ->
     writer.write(b"c\n")
     await asyncio.sleep(0)
     assert path.read_bytes() == b"a\n"  # the previous write is fresh: this batch waits for the timer
-    await asyncio.sleep(INTERVAL * 1.5)
+    # the timer's write, waited for up to 5 s (a fixed 1.5 intervals bet the loaded host ran it in time)
+    async with asyncio.timeout(5):
+        while path.read_bytes() == b"a\n":
+            await asyncio.sleep(INTERVAL / 10)
     assert path.read_bytes() == b"a\nb\nc\n"
     writer.write(b"d\n")
     writer.close()  # a flush before the timer writes the batch and cancels the timer

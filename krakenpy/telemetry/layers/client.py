@@ -155,7 +155,7 @@ class _ClientLayer:
                 host=host, port=port,
             )  # fmt: skip
             found = self.hosts[key] = ClientSlot(metrics, labels)
-            slots.register(found.drain, found.rows.__len__)
+            slots.register(found.drain, found.size)
         if url[len(key) : len(key) + 1] == "/":
             self._last_key, self._last_slot = key + "/", found
         return found
@@ -232,14 +232,14 @@ class _ClientLayer:
             elapsed = end - start
             size = len(response.body) if status and response is not None else 0
             if host is not None:
-                # one row of numbers; the host's counters and histograms are fed from it when read
-                # (ClientSlot). The connection times copied, not the CallTiming: a row holding no
-                # object is no container the collector must keep walking until the fold
+                # numbers appended to the host's columns; its counters and histograms are fed from
+                # them when read (ClientSlot). The connection times copied, not the CallTiming:
+                # nothing queued keeps the call's objects alive until the fold
                 if timing is not None and self.timed_rows:
-                    host.append((status, elapsed, size, len(body) if body else 0, failed,
-                                 timing.get_conn, timing.dns, timing.tls))  # fmt: skip
+                    host.record(status, elapsed, size, len(body) if body else 0, failed,
+                                timing.get_conn, timing.dns, timing.tls)  # fmt: skip
                 else:
-                    host.append((status, elapsed, size, len(body) if body else 0, failed, 0.0, 0.0, 0.0))
+                    host.record(status, elapsed, size, len(body) if body else 0, failed, 0.0, 0.0, 0.0)
             if timing is not None and timing_token is not None and record_timing is not None:
                 _reset_timing(timing_token)
                 record_timing(timing, status, size, failure, sid, exchange)

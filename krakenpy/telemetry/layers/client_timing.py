@@ -57,11 +57,10 @@ def timing_recorder(
     if connection is None and reads is None and not trace_conn and not trace_read:
         return None
     redactor = hub.redactor
-    read_slot = None
+    read_slot: ReadSlot | None = None
     if reads is not None:
         read_slot = ReadSlot(reads, reads.labels(route, backend.method, ep_route, endpoint.method))
-        hub.metric_slots().register(read_slot.drain, read_slot.rows.__len__)
-    read_row = read_slot.append if read_slot is not None else None
+        hub.metric_slots().register(read_slot.drain, read_slot.size)
     read_attrs: dict[str, Any] = {
         "http.request.method": backend.method,
         "http.route": route,
@@ -90,11 +89,10 @@ def timing_recorder(
             return
         if not timing.read_end:
             timing.read_end = now()  # the read's end as the call ends (the fold comes later)
-        if read_row is not None:
-            # sizes and times worked out when folded (ReadSlot); numbers only: a flag, not the
-            # exception (its traceback would keep this call's bodies alive until the fold), the
-            # times, not the CallTiming (a container the collector would walk until then)
-            read_row((head, timing.read_end, size, failure is not None, timing.read_size))
+        if read_slot is not None:
+            # numbers only (ReadSlot): a flag, not the exception (its traceback would keep this
+            # call's bodies alive until the fold), the times, not the CallTiming
+            read_slot.record(head, timing.read_end, size, failure is not None, timing.read_size)
         if not trace_read or exchange is None or buffer is None:
             return
         trace = exchange.trace

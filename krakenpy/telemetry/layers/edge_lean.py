@@ -23,6 +23,11 @@ __all__ = ["EdgeParts", "abandoned", "edge_parts", "gone_line", "lean_handler"]
 
 #: ``Final``: compiled, a C static (a module global is a dict lookup per read, two per request)
 _perf_ns: Final = time.perf_counter_ns
+#: ``CURRENT``'s set and reset bound once: compiled, ``CURRENT.set(x)`` on a ``Final`` is a method
+#: call by name (a ``_PyObject_GetMethod`` lookup per call; see ``_set_timing`` in
+#: :mod:`krakenpy.telemetry.layers.client`)
+_set_current: Final = CURRENT.set
+_reset_current: Final = CURRENT.reset
 
 
 class EdgeParts(NamedTuple):
@@ -97,7 +102,7 @@ def lean_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | Non
             incoming = request.headers.get(rid_key) if trust_id else None
             rid = exchange.request_id = incoming if incoming and valid_request_id(incoming) else next(REQUEST_IDS)
         request.context[EXCHANGE] = exchange
-        token = CURRENT.set(exchange)
+        token = _set_current(exchange)
         path = request.path
         try:
             response = await next_handler(request)
@@ -109,7 +114,7 @@ def lean_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | Non
             gone_line(parts, request, exchange, start)
             raise
         finally:
-            CURRENT.reset(token)
+            _reset_current(token)
         end = _perf_ns()
         if return_id:
             response.headers[rid_key] = rid  # type: ignore[index]

@@ -110,6 +110,13 @@ class Histogram:
         self.sum += value
         self.count += 1
 
+    def zeros(self, n: int) -> None:
+        """Count ``n`` observations of 0 (a kept-alive call's connection times) at once: their
+        bucket, no value queued; the sum is unchanged (``x + 0.0 == x``: where they fall among the
+        queued values moves no float sum)."""
+        self.buckets[bisect_left(self.bounds, 0.0)] += n
+        self.count += n
+
     def fold(self) -> None:
         """Count the queued values (before any read of ``buckets``, ``sum`` or ``count``)."""
         pending = self.pending
@@ -131,11 +138,15 @@ class Histogram:
             return
         values.sort()
         below = 0
+        n = len(values)
         for i, bound in enumerate(bounds):
-            upto = bisect_right(values, bound)  # values <= bound: observe's bisect_left on the bounds
+            # values <= bound: observe's bisect_left on the bounds; searched above the last bound's
+            upto = bisect_right(values, bound, below)
             buckets[i] += upto - below
             below = upto
-        buckets[-1] += len(values) - below
+            if below == n:  # every value counted (a P1 duration is below the first bound): the rest add 0
+                return
+        buckets[-1] += n - below
 
     def cumulative(self) -> list[int]:
         out: list[int] = []

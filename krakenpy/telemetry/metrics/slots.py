@@ -15,15 +15,15 @@ a row leaves its slot only as it is folded, so a read during a pause, or a scrap
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import repeat
-from operator import itemgetter, mul
+from operator import mul
 from typing import Any
 
 from krakenpy.telemetry.metrics.registry import Histogram
 from krakenpy.telemetry.metrics.stats import StatsHistogram, StatsRegistry
 
-__all__ = ["CallSlot", "EdgeSlot", "Slots", "groups", "seconds"]
+__all__ = ["CallSlot", "EdgeSlot", "Slots", "by_key", "seconds"]
 
 _NS = 1e-9
 
@@ -31,24 +31,6 @@ _NS = 1e-9
 def seconds(ns: Sequence[int]) -> Iterable[float]:
     """Nanoseconds as the seconds the layers recorded (``ns * 1e-9``, the same floats), in C."""
     return map(mul, ns, repeat(_NS))
-
-
-def groups(batch: list[Any], key: Callable[[Any], Hashable]) -> Iterable[tuple[Any, list[Any]]]:
-    """``batch``'s rows by ``key``, each group in arrival order (a histogram's sum is added in it).
-    One key for all (a steady route, one status) is checked in C and costs no loop. (Mixed keys
-    numbered by a dict and the row indexes sorted by number in C took 1.5-2x the loop, 2026-12-01.)"""
-    keys = list(map(key, batch))
-    first = keys[0]
-    if keys.count(first) == len(keys):
-        return ((first, batch),)
-    found: dict[Hashable, list[Any]] = {}
-    for k, row in zip(keys, batch, strict=True):
-        group = found.get(k)
-        if group is None:
-            found[k] = [row]
-        else:
-            group.append(row)
-    return found.items()
 
 
 def take(rows: list[Any]) -> list[Any]:
@@ -97,37 +79,90 @@ class Slots:
 #: groups (series) an edge fold goes through between two pauses of a stepped drain (not ``Final``:
 #: mypyc would write its value into the compiled fold, where tests lower it)
 STEP = 32
-#: an edge row: (route, method, scheme, status, nanoseconds, response size, OTel on for the path)
-_EDGE_KEY = itemgetter(0, 1, 2, 3, 6)
+
+
+def by_key(keys: list[Any], *columns: list[Any]) -> list[tuple[Any, tuple[list[Any], ...]]]:
+    """The rows of ``columns`` (one list per field, a row's values at one index) grouped by
+    ``keys``' value at that index, each group in arrival order (a histogram's sum is added in it).
+    One key for all (a steady route, one status: the keys are then one object, compared by
+    identity) is checked in C and splits nothing."""
+    first = keys[0]
+    if keys.count(first) == len(keys):
+        return [(first, columns)]
+    found: dict[Any, list[int]] = {}
+    for i, key in enumerate(keys):
+        indexes = found.get(key)
+        if indexes is None:
+            found[key] = [i]
+        else:
+            indexes.append(i)
+    return [(key, tuple([column[i] for i in indexes] for column in columns)) for key, indexes in found.items()]
+
+
+def _edge_key(route: str | None, method: str, scheme: str, status: int, otel: bool) -> tuple[Any, ...]:
+    """An edge series key, boxed once (see :meth:`EdgeSlot.record`)."""
+    return (route, method, scheme, status, otel)
 
 
 class EdgeSlot:
-    """The edge's rows; its series are found per (route, method, scheme, status) at the fold, in
+    """The edge's requests, as three columns: the series key (route, method, scheme, status, OTel
+    on), the nanoseconds and the response size. Its series are found per key at the fold, in
     caches, as the edge found them per request before. Unmatched requests (route ``None``) take
-    the shared per-status label of ``label``."""
+    the shared per-status label of ``label``.
+
+    :meth:`record` keeps the last key tuple and appends that same object while the route, method,
+    scheme, status and OTel flag repeat (a steady route: no tuple built a request, and the fold's
+    one-key check compares by identity); the columns need no row tuple nor ``zip(*rows)`` at the
+    fold (2026-12-02, round 11, branch ``metrics3``: 7-tuple rows, an ``itemgetter`` key a row and
+    the transposition cost ~2.2 k instructions a request at the fold)."""
 
     def __init__(self, server: Any, stats: StatsRegistry | None, label: Callable[[str | None, int], str]) -> None:
-        self.rows: list[tuple[str | None, str, str, int, int, int, bool]] = []
-        #: what the edge calls per request
-        self.append = self.rows.append
+        #: the queued requests' series keys, nanoseconds and sizes (one entry each per request)
+        self.keys: list[tuple[Any, ...]] = []
+        self.ns: list[int] = []
+        self.sizes: list[int] = []
+        # the last key and what it was made of (a route is None when nothing matched: "\0" differs)
+        self._key: tuple[Any, ...] = ()
+        self._route: str | None = "\0"
+        self._method = ""
+        self._scheme = ""
+        self._status = -1
+        self._otel = False
         #: the groups a stepped fold took and has not folded yet, last to fold first: they stay on
         #: the slot so that a fold cut off (a scrape cancelled while it paused) loses none and any
         #: reader meanwhile (``/__stats``, an export, the window's end) folds them before newer rows
-        self._rest: list[tuple[tuple[Any, ...], list[Any]]] = []
+        self._rest: list[tuple[tuple[Any, ...], tuple[list[Any], ...]]] = []
         self._server = server
         self._stats = stats
         self._label = label
-        self._otel: dict[tuple[str | None, str, str, int], tuple[Histogram, Histogram]] = {}
+        self._otel_series: dict[tuple[str | None, str, str, int], tuple[Histogram, Histogram]] = {}
         self._by_route: dict[tuple[str, int], tuple[StatsHistogram, StatsHistogram, str]] = {}
+
+    def record(self, route: str | None, method: str, scheme: str, status: int, ns: int, size: int, otel: bool) -> None:
+        """One request (what the edge calls per request): its key reused while it repeats."""
+        key = self._key
+        if (
+            status != self._status or route != self._route or method != self._method or scheme != self._scheme
+            or otel != self._otel
+        ):  # fmt: skip
+            # made by a function typed ``tuple[Any, ...]``: compiled, a tuple display here stays an
+            # unboxed fixed-length tuple, boxed anew at each use (``key = self._key = (...)``, or
+            # stored and read back, appended a tuple other than the one kept: the key test's
+            # identity check failed on the compiled build)
+            key = self._key = _edge_key(route, method, scheme, status, otel)
+            self._route, self._method, self._scheme, self._status, self._otel = route, method, scheme, status, otel
+        self.keys.append(key)
+        self.ns.append(ns)
+        self.sizes.append(size)
 
     def size(self) -> int:
         """The rows not folded yet (queued, or taken by a stepped fold that paused or was cut off)."""
         rest = self._rest
-        return len(self.rows) + (sum(len(group) for _, group in rest) if rest else 0)
+        return len(self.keys) + (sum(len(columns[0]) for _, columns in rest) if rest else 0)
 
     def drain(self) -> None:
         """Fold the queued rows (see the module), with those a paused stepped fold left first."""
-        if self.rows or self._rest:
+        if self.keys or self._rest:
             for _ in self.steps():
                 pass
 
@@ -135,25 +170,26 @@ class EdgeSlot:
         """:meth:`drain`, pausing (``yield``) after every :data:`STEP` groups. A group leaves the
         slot only as it is folded (no pause in between), so a fold abandoned at a pause loses nothing."""
         rest = self._rest
-        if self.rows:
+        if self.keys:
             # behind the groups an earlier fold left (popped first: their rows came first)
-            rest[:0] = reversed(tuple(groups(take(self.rows), _EDGE_KEY)))
+            found = by_key(take(self.keys), take(self.ns), take(self.sizes))
+            found.reverse()
+            rest[:0] = found
         done = 0
         while rest:
-            self._fold(*rest.pop())
+            key, columns = rest.pop()
+            self._fold(key, columns[0], columns[1])
             done += 1
             if done % STEP == 0 and rest:
                 yield
 
-    def _fold(self, key: tuple[Any, ...], group: list[Any]) -> None:
+    def _fold(self, key: tuple[Any, ...], ns: list[int], sizes: list[int]) -> None:
         """One series' rows into its histograms and counters."""
         route, method, scheme, status, otel = key
-        columns = tuple(zip(*group, strict=True))
-        ns, sizes = columns[4], columns[5]
         if otel and self._server is not None:
-            pair = self._otel.get((route, method, scheme, status))
+            pair = self._otel_series.get((route, method, scheme, status))
             if pair is None:
-                pair = self._otel[(route, method, scheme, status)] = self._server.recorder(
+                pair = self._otel_series[(route, method, scheme, status)] = self._server.recorder(
                     self._label(route, status), method, scheme
                 ).series(status)
             pair[0].pending.extend(seconds(ns))
@@ -164,7 +200,7 @@ class EdgeSlot:
             if found is None:
                 found = self._by_route[(route, status)] = self._stats_series(stats, route, status)
             counters = stats.counters
-            counters[found[2]] = counters.get(found[2], 0) + len(group)
+            counters[found[2]] = counters.get(found[2], 0) + len(ns)
             found[0].pending.extend(sizes)
             found[1].pending.extend(ns)
 

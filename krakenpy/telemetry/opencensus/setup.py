@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Final
 
@@ -56,10 +57,10 @@ def configure_opencensus(resources: Resources, hub: Telemetry, o: OpenCensusOpti
 
 
 def _stats_services(resources: Resources, hub: Telemetry, o: OpenCensusOptions, registry: Registry) -> None:
-    from krakenpy.telemetry.setup import publish_metrics, registry_part
+    from krakenpy.telemetry.setup import publish_metrics, registry_part, registry_steps
 
-    shared = publish_metrics(resources, "prom:opencensus", registry_part(registry))
-    if o.prometheus is not None:
+    if o.prometheus is not None:  # published only where its /metrics listener reads the workers' files
+        shared = publish_metrics(resources, "prom:opencensus", registry_part(registry), registry_steps(registry))
 
         async def produce() -> web.Response:
             if shared is not None:  # run -w N: every worker's, merged
@@ -77,8 +78,8 @@ def _stats_services(resources: Resources, hub: Telemetry, o: OpenCensusOptions, 
     if o.influxdb is not None:
         from krakenpy.telemetry.influx import InfluxPusher
 
-        def lines(_host: str, now_ns: int) -> list[str]:
-            return view_lines(registry, "", now_ns)
+        def lines(_host: str, extra: Mapping[str, str], now_ns: int) -> list[str]:
+            return view_lines(registry, "", now_ns, extra)
 
         pusher = InfluxPusher(o.influxdb, None, lines)
         hub.services.append(Service("opencensus influxdb", pusher.start, pusher.stop))

@@ -25,7 +25,7 @@ the endpoint (``/users/{id}``) or the backend pattern (``/u/{id}``), lower-cased
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final, Literal
@@ -213,13 +213,16 @@ def view_rows(registry: Registry) -> Iterator[tuple[ViewFamily, dict[str, str], 
             yield family, {n: v for n, v in zip(family.label_names, values, strict=True) if v}, series
 
 
-def view_lines(registry: Registry, instance: str, now_ns: int) -> list[str]:
+def view_lines(registry: Registry, instance: str, now_ns: int, extra: Mapping[str, str] | None = None) -> list[str]:
     """The InfluxDB points of every row (measurement = view name; fields ``count``, and ``sum`` and
-    ``mean`` for distributions); ``instance`` (``service_name``) tags every point when set."""
+    ``mean`` for distributions); ``instance`` (``service_name``) tags every point when set, and
+    ``extra`` (the ``worker`` of ``run -w N``) too."""
     out: list[str] = []
     for family, tags, series in view_rows(registry):
         if instance:
             tags = {**tags, "instance": instance}
+        if extra:
+            tags = {**tags, **extra}
         if isinstance(series, Histogram):
             mean = series.sum / series.count if series.count else 0.0
             fields: dict[str, int | float] = {"count": series.count, "sum": float(series.sum), "mean": mean}

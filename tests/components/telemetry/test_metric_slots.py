@@ -20,7 +20,7 @@ from krakenpy.telemetry.hub import HUB
 from krakenpy.telemetry.metrics.client_slot import CANCELED, FAILED, TIMEDOUT, ClientSlot, ReadSlot
 from krakenpy.telemetry.metrics.instruments import ClientMetrics, ReadMetrics
 from krakenpy.telemetry.metrics.registry import Histogram, Registry
-from krakenpy.telemetry.metrics.slots import CallSlot, EdgeSlot, groups
+from krakenpy.telemetry.metrics.slots import CallSlot, EdgeSlot, by_key
 from krakenpy.telemetry.metrics.stats import StatsRegistry
 from krakenpy.telemetry.servers import PROM_LISTENERS, STATS_LISTENER, prometheus_body
 from tests.components.telemetry.conftest import Served, doc, recording_app
@@ -158,10 +158,13 @@ async def test_metric_slots_gateway_without_traffic(served, upstream) -> None:  
 
 
 def test_metric_slots_groups_keep_arrival_order() -> None:
-    rows = [(1, "a"), (2, "b"), (1, "c"), (3, "d"), (2, "e")]
-    assert dict(groups(rows, lambda r: r[0])) == {1: [(1, "a"), (1, "c")], 2: [(2, "b"), (2, "e")], 3: [(3, "d")]}
-    same = [(1, "a"), (1, "b")]
-    assert list(groups(same, lambda r: r[0])) == [(1, same)]
+    keys, letters, numbers = [1, 2, 1, 3, 2], ["a", "b", "c", "d", "e"], [10, 20, 30, 40, 50]
+    assert dict(by_key(keys, letters, numbers)) == {
+        1: (["a", "c"], [10, 30]), 2: (["b", "e"], [20, 50]), 3: (["d"], [40])
+    }  # fmt: skip
+    same = ["a", "b"]
+    ((key, (group,)),) = by_key([(1, 2), (1, 2)], same)
+    assert key == (1, 2) and group is same  # one key for all: the column itself, nothing split
 
 
 def test_metric_slots_edge_fold_equals_per_value_updates() -> None:
@@ -177,13 +180,13 @@ def test_metric_slots_edge_fold_equals_per_value_updates() -> None:
     expected = Histogram("", registry.family("x", "histogram", ["k"]).buckets)
     for i, ns in enumerate(nss):
         status = 200 if i % 3 else 500
-        slot.append(("/u/{id}", "GET", "http", status, ns, 10 + i, True))
+        slot.record("/u/{id}", "GET", "http", status, ns, 10 + i, True)
         if status == 200:
             expected.observe(ns * 1e-9)
-    slot.append((None, "GET", "http", 404, 5_000, 9, True))
-    slot.append(("/u/{id}", "GET", "http", 200, 1, 1, False))  # a path OTel skips: /__stats only
+    slot.record(None, "GET", "http", 404, 5_000, 9, True)
+    slot.record("/u/{id}", "GET", "http", 200, 1, 1, False)  # a path OTel skips: /__stats only
     slot.drain()
-    assert slot.rows == []
+    assert slot.keys == slot.ns == slot.sizes == []
     time, size = server.recorder("/u/:id", "GET").series(200)
     time.fold()
     assert (time.buckets, time.count, time.sum) == (expected.buckets, expected.count, expected.sum)
@@ -196,6 +199,42 @@ def test_metric_slots_edge_fold_equals_per_value_updates() -> None:
     assert not any("404" in k for k in stats.counters)
     # a route's window takes its statuses' rows a group at a time (a uniform sample: order is no matter)
     assert sorted(stats.histogram("router.response./u/:id.time").pending) == sorted([*nss, 1])
+
+
+def test_metric_slots_edge_key_reused_while_it_repeats() -> None:
+    """The edge's key tuple is one object while route, method, scheme, status and the OTel flag
+    repeat, a new one as soon as any of them changes (and again when it changes back); each
+    request's values land in the series of its own key."""
+    from krakenpy.telemetry.layers.edge import route_label
+    from krakenpy.telemetry.metrics.instruments import ServerMetrics
+
+    server = ServerMetrics(Registry())
+    stats = StatsRegistry()
+    slot = EdgeSlot(server, stats, route_label)
+    calls = [
+        ("/a", "GET", "http", 200, True), ("/a", "GET", "http", 200, True), ("/a", "GET", "http", 500, True),
+        ("/b", "GET", "http", 500, True), ("/b", "POST", "http", 500, True), ("/b", "POST", "https", 500, True),
+        ("/b", "POST", "https", 500, False), (None, "POST", "https", 500, False), ("/a", "GET", "http", 200, True),
+    ]  # fmt: skip
+    for i, (route, method, scheme, status, otel) in enumerate(calls):
+        # a fresh string each time: equal values reuse the key, not only the same objects
+        slot.record(route, "".join(method), scheme, status, 1_000 * (i + 1), i, otel)
+    keys = slot.keys
+    assert keys == [(route, method, scheme, status, otel) for route, method, scheme, status, otel in calls]
+    assert keys[1] is keys[0] and len({id(k) for k in keys[1:]}) == len(calls) - 1
+    slot.drain()
+    assert server.recorder("/a", "GET").series(200)[0].pending == [n * 1e-9 for n in (1_000, 2_000, 9_000)]
+    assert server.recorder("/a", "GET").series(500)[0].pending == [3_000 * 1e-9]
+    assert server.recorder("/b", "GET").series(500)[0].pending == [4_000 * 1e-9]
+    assert server.recorder("/b", "POST").series(500)[0].pending == [5_000 * 1e-9]
+    assert server.recorder("/b", "POST", "https").series(500)[1].pending == [5]  # the size; OTel off after it
+    assert stats.counters["krakend.router.response./b.status.500.count"] == 4
+    assert stats.counters["krakend.router.response./a.status.200.count"] == 3
+    assert sorted(stats.histogram("router.response./b.time").pending) == [4_000, 5_000, 6_000, 7_000]
+    # the same key after the fold: the one kept, no tuple made
+    before = slot._key
+    slot.record("/a", "GET", "http", 200, 1, 1, True)
+    assert slot.keys[0] is before
 
 
 def test_metric_slots_call_slot_outcomes() -> None:
@@ -223,20 +262,56 @@ def test_metric_slots_client_rows() -> None:
     slot = ClientSlot(metrics, ("GET", "/u", "/a", "GET", "/u", "h", "80"))
     dialled, kept, odd = (0.5, 0.1, 0.2), (0.0, 0.0, 0.0), (0.0, 0.3, 0.0)
     # odd: no connection obtained but a DNS time: recorded as zero, as the per-call update did
-    slot.append((200, 0.01, 7, 3, 0, *dialled))
-    slot.append((200, 0.02, 7, 0, 0, *kept))
-    slot.append((0, 0.03, 0, 4, CANCELED, *odd))
-    slot.append((0, 0.04, 0, 0, TIMEDOUT, *kept))
-    slot.append((0, 0.05, 0, 0, FAILED, *kept))
+    slot.record(200, 0.01, 7, 3, 0, *dialled)
+    slot.record(200, 0.02, 7, 0, 0, *kept)
+    slot.record(0, 0.03, 0, 4, CANCELED, *odd)
+    slot.record(0, 0.04, 0, 0, TIMEDOUT, *kept)
+    slot.record(0, 0.05, 0, 0, FAILED, *kept)
+    assert slot.size() == 5
     slot.drain()
+    assert slot.size() == 0
     assert (slot.started.value, slot.request_size.value) == (5, 7)
     # krakend-otel: a timed-out call counts in failed too, a canceled one does not
     assert (slot.canceled.value, slot.timedout.value, slot.failed.value) == (1, 1, 2)
     duration, size, connection = slot.by_status[200]
     assert duration.pending == [0.01, 0.02] and size.pending == [7, 7]
-    assert connection is not None and [h.pending for h in connection] == [[0.5, 0.0], [0.1, 0.0], [0.2, 0.0]]
+    # the dialled call's times queued, the kept-alive call's zeros counted in the first bucket
+    assert connection is not None and [h.pending for h in connection] == [[0.5], [0.1], [0.2]]
+    assert [(h.count, h.buckets[0], h.sum) for h in connection] == [(1, 1, 0.0)] * 3
     failed = slot.by_status[0][2]
-    assert failed is not None and [h.pending for h in failed] == [[0.0] * 3, [0.0] * 3, [0.0] * 3]
+    assert failed is not None and [h.pending for h in failed] == [[], [], []]
+    assert [(h.count, h.buckets[0], h.sum) for h in failed] == [(3, 3, 0.0)] * 3
+    for h in connection:
+        h.fold()
+    assert [(h.count, h.sum) for h in connection] == [(2, 0.5), (2, 0.1), (2, 0.2)]
+    assert [h.buckets for h in connection] == [_observed(h.bounds, value) for value in (0.5, 0.1, 0.2)]
+    # the totals start again from zero after a fold
+    slot.record(200, 0.06, 7, 5, FAILED, *kept)
+    slot.drain()
+    assert (slot.started.value, slot.request_size.value) == (6, 12)
+    assert (slot.canceled.value, slot.timedout.value, slot.failed.value) == (1, 1, 3)
+    assert duration.pending == [0.01, 0.02, 0.06]
+    assert connection[0].count == 3 and connection[0].sum == 0.5
+
+
+def _observed(bounds: tuple[float, ...], value: float) -> list[int]:
+    """A histogram's buckets after observing ``value`` and 0.0 one at a time (the per-call update)."""
+    expected = Histogram("", bounds)
+    expected.observe(value)
+    expected.observe(0.0)
+    return expected.buckets
+
+
+def test_metric_slots_client_rows_without_detailed_connection() -> None:
+    """Without ``detailed_connection`` no connection column is kept, the series have none."""
+    metrics = ClientMetrics(Registry(), detailed=False)
+    slot = ClientSlot(metrics, ("GET", "/u", "/a", "GET", "/u", "h", "80"))
+    slot.record(200, 0.01, 7, 3, 0, 0.5, 0.1, 0.2)
+    slot.record(404, 0.02, 9, 0, 0, 0.0, 0.0, 0.0)
+    assert slot.dialled == slot.get_conn == slot.dns == slot.tls == []
+    slot.drain()
+    assert slot.by_status[200][0].pending == [0.01] and slot.by_status[404][1].pending == [9]
+    assert slot.by_status[200][2] is None and slot.request_size.value == 3
 
 
 def test_metric_slots_read_rows() -> None:
@@ -244,19 +319,23 @@ def test_metric_slots_read_rows() -> None:
     reads = ReadMetrics(registry)
     slot = ReadSlot(reads, ("GET", "/u", "/a", "GET"))
     # (head, read end, size, failed, bytes read)
-    slot.append((1.0, 1.25, 100, False, 100))
-    slot.append((2.0, 1.5, 50, False, 50))  # an end before the head (clock readings of two parts): 0
+    slot.record(1.0, 1.25, 100, False, 100)
+    slot.record(2.0, 1.5, 50, False, 50)  # an end before the head (clock readings of two parts): 0
+    assert slot.size() == 2
     slot.drain()
     values = {f.name: [s for _, s in f.items()] for f in registry.families()}
     size, size_hist, seconds, time_hist, _ = reads.series(("GET", "/u", "/a", "GET"), False)
     assert size.value == 150 and size_hist.pending == [100, 50]
     assert seconds.value == 0.25 and time_hist.pending == [0.25, 0.0]
-    slot.append((1.0, 1.25, 10, False, 10))
-    slot.append((3.0, 3.5, 999, True, 40))  # a failed read: its size is what came (read_size)
+    slot.record(1.0, 1.25, 10, False, 10)
+    slot.record(3.0, 3.5, 999, True, 40)  # a failed read: its size is what came (read_size)
+    slot.record(4.0, 4.25, 999, True, -1)  # a failed read that counted nothing: 0 bytes
     slot.drain()
+    assert slot.size() == 0
     assert size.value == 160 and seconds.value == 0.5
     errors = reads.series(("GET", "/u", "/a", "GET"), True)
-    assert errors[0].value == 40 and errors[2].value == 0.5 and errors[4].value == 1
+    assert errors[0].value == 40 and errors[2].value == 0.75 and errors[4].value == 2
+    assert errors[1].pending == [40, 0] and errors[3].pending == [0.5, 0.25]
     assert "http.client.response.read.errors" in values
 
 
@@ -290,15 +369,13 @@ async def test_metric_slots_failed_read_rows_hold_no_exception(gw, cut_backend, 
     gc.collect()
     reads = [o for o in gc.get_objects() if isinstance(o, ReadSlot)]
     clients = [o for o in gc.get_objects() if isinstance(o, ClientSlot)]
-    rows = [row for slot in reads for row in slot.rows]
-    assert rows and [failed for _, _, _, failed, _ in rows] == [True]
-    client_rows = [row for slot in clients for row in slot.rows]
-    assert len(client_rows) == 1
-    for row in rows + client_rows:
-        assert all(type(v) in (int, float, bool) for v in row), row
-        # numbers only: the collector untracked the row at its pass (a row holding the CallTiming
-        # or the exception stayed a container it walked at every collection until the fold)
-        assert not gc.is_tracked(row)
+    # one failed read queued, no answered one
+    assert [(slot.size(), len(slot.failed_seconds), slot.seconds) for slot in reads if slot.size()] == [(1, 1, [])]
+    assert sum(slot.size() for slot in clients) == 1
+    # numbers only (a queued exception's traceback would hold the call's frames until the fold)
+    columns = [c for r in reads for c in (r.seconds, r.sizes, r.failed_seconds, r.failed_sizes)]
+    columns += [c for s in clients for c in (s.statuses, s.seconds, s.sizes, s.get_conn, s.dns, s.tls)]
+    assert all(type(v) in (int, float) for column in columns for v in column)
     # nothing keeps the call's timing alive until the fold
     assert not [o for o in gc.get_objects() if isinstance(o, CallTiming)]
 
@@ -338,9 +415,9 @@ async def _paused_scrape(s: Served) -> asyncio.Future[bytes]:
     task = asyncio.ensure_future(prometheus_body(hub.registry, scope="", target_info="", process=False, runtime=False))
     for _ in range(10_000):
         await asyncio.sleep(0)
-        if not edge.rows:
+        if not edge.keys:
             break
-    assert not edge.rows and not task.done()
+    assert not edge.keys and not task.done()
     return task
 
 
@@ -382,9 +459,9 @@ async def test_metric_slots_scraper_reset_mid_fold_loses_no_rows(served, upstrea
     await writer.drain()
     for _ in range(10_000):  # until the handler's stepped fold has taken the edge rows
         await asyncio.sleep(0)
-        if not edge.rows:
+        if not edge.keys:
             break
-    assert not edge.rows and edge.size() > 0  # paused mid-fold
+    assert not edge.keys and edge.size() > 0  # paused mid-fold
     sock = writer.get_extra_info("socket")
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     writer.transport.abort()  # RST, as a scraper's timeout
@@ -402,11 +479,11 @@ def test_metric_slots_paused_fold_keeps_arrival_order() -> None:
     server = ServerMetrics(Registry())
     slot = EdgeSlot(server, None, route_label)
     for i in range(STEP + 8):
-        slot.append((f"/r{i}", "GET", "http", 200, 1_000 + i, 1, True))
+        slot.record(f"/r{i}", "GET", "http", 200, 1_000 + i, 1, True)
     steps = slot.steps()
     next(steps)  # paused after STEP groups
-    assert slot.rows == [] and slot.size() == 8
-    slot.append((f"/r{STEP + 7}", "GET", "http", 200, 5, 1, True))  # the same series as a paused row
+    assert slot.keys == [] and slot.size() == 8
+    slot.record(f"/r{STEP + 7}", "GET", "http", 200, 5, 1, True)  # the same series as a paused row
     slot.drain()
     assert slot.size() == 0
     time = server.recorder(f"/r{STEP + 7}", "GET").series(200)[0]
@@ -458,20 +535,17 @@ async def test_metric_slots_answered_rows_are_numbers_the_collector_drops(gw, ba
     for _ in range(3):
         assert (await g.client.get("/small")).status == 200
     gc.collect()
-    clients = [o for o in gc.get_objects() if isinstance(o, ClientSlot) and o.rows]
-    reads = [o for o in gc.get_objects() if isinstance(o, ReadSlot) and o.rows]
-    client_rows = [row for slot in clients for row in slot.rows]
-    read_rows = [row for slot in reads for row in slot.rows]
-    assert len(client_rows) == 3 and len(read_rows) == 3
-    for row in client_rows + read_rows:
-        assert all(type(v) in (int, float, bool) for v in row), row
-        assert not gc.is_tracked(row)
+    (client,) = [o for o in gc.get_objects() if isinstance(o, ClientSlot) and o.size()]
+    (read,) = [o for o in gc.get_objects() if isinstance(o, ReadSlot) and o.size()]
+    assert client.size() == 3 and read.size() == 3
+    columns = (client.statuses, client.seconds, client.sizes, client.get_conn, client.dns, client.tls)
+    assert all(type(v) in (int, float) for column in columns + (read.seconds, read.sizes) for v in column)
     # no row keeps a call's CallTiming alive (the rows of the old shape kept all three); one may live
     # on in the context asyncio copied into the handles of the connection the first call dialled
     assert len([o for o in gc.get_objects() if isinstance(o, CallTiming)]) <= 1
     # the first call dialled (get_conn > 0), the kept-alive ones record zeros; each read ended after its head
-    assert client_rows[0][5] > 0.0 and [row[5:] for row in client_rows[1:]] == [(0.0, 0.0, 0.0)] * 2
-    assert all(end >= head > 0.0 and size == 8 and not failed for head, end, size, failed, _ in read_rows)
+    assert client.dialled == [200] and client.get_conn[0] > 0.0 and len(client.dns) == len(client.tls) == 1
+    assert all(s >= 0.0 for s in read.seconds) and read.sizes == [8] * 3 and read.failed_seconds == []
     families = await g.metrics()
     conn = families["http_client_request_get_conn_duration"]
     assert [s.value for s in conn.samples if s.name.endswith("_count")] == [3.0]

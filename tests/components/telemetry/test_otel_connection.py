@@ -70,11 +70,16 @@ async def _small(_request: web.Request) -> web.Response:
     return web.json_response({"a": 1})
 
 
+#: one entry per ``/slow`` answer whose head and first bytes are sent (the rest follows 0.3 s later)
+SLOW_STARTED: list[int] = []
+
+
 async def _slow(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(headers={"Content-Type": "application/json"})
     resp.content_length = len(SLOW_BODY)
     await resp.prepare(request)
     await resp.write(SLOW_BODY[:10])
+    SLOW_STARTED.append(1)
     await asyncio.sleep(0.3)
     await resp.write(SLOW_BODY[10:])
     return resp
@@ -359,14 +364,22 @@ async def test_otel_connection_read_span_cut_says_why_as_the_client_span(gw, bac
         if gone:  # a client that sends the request and goes away during the body's read
             url = g.client.make_url("/slow")
             _, writer = await asyncio.open_connection(url.host, url.port)
+            SLOW_STARTED.clear()
             writer.write(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
             await writer.drain()
-            await asyncio.sleep(0.15)
+            # gone once the backend has sent the head (0.05 s for the gateway to take it, 0.25 s to
+            # spare): a fixed 0.15 s from the request bet the loaded host had reached the body by then
+            async with asyncio.timeout(10):
+                while not SLOW_STARTED:
+                    await asyncio.sleep(0.005)
+            await asyncio.sleep(0.05)
             writer.close()
-            await asyncio.sleep(0.5)
         else:
             assert (await g.client.get("/slow")).status == 500
-        await g.gateway.resources.state[EXPORTER].flush()
+        async with asyncio.timeout(10):  # both spans exported (a fixed 0.5 s was a bet on the host)
+            while len([s for s in receiver.spans() if s["name"] in ("/slow", "http.client.response.read.tracker")]) < 2:
+                await g.gateway.resources.state[EXPORTER].flush()
+                await asyncio.sleep(0.05)
     finally:
         await server.close()
     spans = receiver.spans()

@@ -2,7 +2,8 @@
 requests on fresh connections reach both workers (``SO_REUSEPORT``), and the one scrape target shows
 them all (``/metrics`` parsed by prometheus_client's parser, ``/__stats``); through a reload and
 workers killed with ``SIGKILL`` the counters never go down; ``SIGTERM`` removes the run directory.
-``-w 1`` makes none."""
+``-w 1`` makes none; a directory removed under the gateway is made again; without a listener that
+reads them no snapshot is written."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import asyncio
 import glob
 import json
 import os
+import shutil
 import signal
+import stat
 import tempfile
 import threading
 import time
@@ -261,9 +264,9 @@ def test_workers_remove_the_run_directory_when_the_supervisor_is_killed(tmp_path
         (run_dir,) = _run_dirs(gateway.proc.pid)
         _send(port, 4)
         deadline = time.monotonic() + 10
-        while len(os.listdir(run_dir)) < 2 and time.monotonic() < deadline:  # both wrote a snapshot
-            time.sleep(0.1)
-        assert len(os.listdir(run_dir)) == 2
+        while len(glob.glob(os.path.join(run_dir, "live-*.json"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)  # both wrote a snapshot
+        assert len(glob.glob(os.path.join(run_dir, "live-*.json"))) == 2
         gateway.proc.kill()  # SIGKILL: the supervisor cleans nothing up
         gateway.proc.wait(10)
         deadline = time.monotonic() + 20
@@ -271,5 +274,56 @@ def test_workers_remove_the_run_directory_when_the_supervisor_is_killed(tmp_path
             time.sleep(0.1)
         assert not any(alive(pid) for pid in pids.values())
         assert not os.path.exists(run_dir), os.listdir(run_dir)
+    finally:
+        gateway.kill()
+
+
+def test_a_run_directory_removed_under_the_gateway(tmp_path: Path, backend: Backend) -> None:
+    """systemd-logind's RemoveIPC at logout, a tmp cleaner: every scrape still answers and soon
+    counts every worker again (the directory made again, private, by the workers' next writes)."""
+    port, prom, stats = free_port(), free_port(), free_port()
+    config = write_json(tmp_path / "krakend.json", _config(port, prom, stats, backend.port, "gw"))
+    gateway = Gateway(config, "-w", "2", cwd=tmp_path)
+    try:
+        gateway.worker_pids(2)
+        wait_http(f"http://127.0.0.1:{prom}/metrics")
+        (run_dir,) = _run_dirs(gateway.proc.pid)
+        _send(port, 10)
+        _until(10, prom, stats)
+        shutil.rmtree(run_dir)
+        _scrape(prom)  # answers (a 500 raised HTTPError)
+        _stats(stats)
+        _until(10, prom, stats)
+        assert stat.S_IMODE(os.stat(run_dir).st_mode) == 0o700
+        _send(port, 10)
+        _until(20, prom, stats)
+        assert gateway.stop() == 0
+        assert not os.path.exists(run_dir)
+    finally:
+        gateway.kill()
+
+
+def test_no_snapshots_without_a_listener_that_reads_them(tmp_path: Path, backend: Backend) -> None:
+    """OTLP metrics only: each worker exports its own registry, nobody would read a snapshot file
+    (each worker wrote one every second, and exited workers' files piled up)."""
+    port = free_port()
+    config = _config(port, 0, 0, backend.port, "gw")
+    otel = config["extra_config"]["telemetry/opentelemetry"]
+    otel["exporters"] = {
+        "otlp": [
+            {"name": "o", "host": "http://127.0.0.1", "port": free_port(), "use_http": True, "disable_traces": True}
+        ]
+    }
+    del config["extra_config"]["telemetry/metrics"]
+    gateway = Gateway(write_json(tmp_path / "krakend.json", config), "-w", "2", cwd=tmp_path)
+    try:
+        pids = gateway.worker_pids(2)
+        (run_dir,) = _run_dirs(gateway.proc.pid)
+        _send(port, 6)
+        time.sleep(2.5)  # two ticks
+        os.kill(pids[2], signal.SIGKILL)
+        _restarted(gateway, 2, pids[2])
+        assert [n for n in os.listdir(run_dir) if n.endswith(".json")] == []
+        assert gateway.stop() == 0
     finally:
         gateway.kill()

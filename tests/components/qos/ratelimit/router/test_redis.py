@@ -74,6 +74,9 @@ async def test_redis_two_instances_share_the_limit_then_redis_dies(redis_server:
         "every": "1h",
         "strategy": "header",
         "key": "X-User",
+        # 5 s, not the default 100 ms: a loaded host's first call (connect, script load) took 140 ms
+        # and the healthy store was taken as down; a killed Redis refuses at once all the same
+        "timeout": "5s",
     }
     pools = {"redis": {"connection_pools": [{"name": "shared", "address": redis_server.address}]}}
     site = site_for(COMPONENT.namespace, value, service_extra=pools)
@@ -115,7 +118,7 @@ def _get(url: str, user: str) -> int:
 
 def test_redis_two_cli_processes_share_the_limit_and_redis_dies(tmp_path: Path, redis_server: RedisServer) -> None:
     limit = {"connection_name": "shared", "client_max_rate": 3, "client_capacity": 3, "every": "1h"}
-    limit |= {"strategy": "header", "key": "X-User"}
+    limit |= {"strategy": "header", "key": "X-User", "timeout": "5s"}  # not 100 ms: a loaded host's first call
     ports = [free_port(), free_port()]
     procs = []
     try:

@@ -39,7 +39,9 @@ def _doc(host: str, address: str, limit: dict[str, Any]) -> dict[str, Any]:
     ]
     extra = {
         "redis": {"connection_pools": [{"name": "shared", "address": address}]},
-        "qos/ratelimit/service/redis": {"connection_name": "shared", **limit},
+        # a 5 s step, not the default 100 ms: a loaded host's first call (connect, script load) took
+        # 140 ms and the healthy store was taken as down; a killed Redis refuses at once all the same
+        "qos/ratelimit/service/redis": {"connection_name": "shared", "timeout": "5s", **limit},
     }
     return make_config(endpoints, extra_config=extra)
 
