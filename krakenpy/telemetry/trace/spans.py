@@ -1,7 +1,7 @@
 """Span records. A sampled request's layers append one tuple per span to a :class:`SpanBuffer`
 (``(template, trace id, span id, parent id, start ns, end ns, status, message, *values)``: only
 what varies per request); the template, made once per layer at start-up, writes the record as
-OTLP/JSON text with its fixed parts already encoded, or makes a :class:`Span` of it for the
+OTLP protobuf or OTLP/JSON text with its fixed parts already encoded, or makes a :class:`Span` of it for the
 OpenCensus translator. :class:`Span` objects remain for the cold paths (Lambda calls, tests)."""
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""The layers' span templates: per layer, the OTLP/JSON text of what is fixed (name, kind, the
+"""The layers' span templates: per layer, the OTLP protobuf (``proto``, the default body; see
+:mod:`krakenpy.telemetry.trace.otlpproto` and bench/README.md, "round 11: branch trace5") and the
+OTLP/JSON text of what is fixed (name, kind, the
 shape's attributes, the keys of the per-request ones) made once, so writing a record is one
 f-string with its values. Each template can also make a :class:`Span` of a record (OpenCensus).
 
