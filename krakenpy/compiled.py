@@ -73,6 +73,7 @@ HOT_MODULES = (
     "krakenpy.telemetry.trace.context",
     "krakenpy.telemetry.trace.spans",
     "krakenpy.telemetry.trace.otlptext",
+    "krakenpy.telemetry.trace.otlpproto",
     "krakenpy.telemetry.trace.templates",
     "krakenpy.telemetry.otlp",
     # lua: what a P3 request runs when its scripts run without the VM (setter plans, the subset's

@@ -1,6 +1,10 @@
 """Background OTLP export: span batches (every 0.5 s, or as soon as 512 spans wait) and periodic
-metric snapshots, to each configured collector over OTLP/HTTP (JSON, or protobuf when
-``opentelemetry-proto`` is installed) or OTLP/gRPC (``grpcio`` + ``opentelemetry-proto``).
+metric snapshots, to each configured collector over OTLP/HTTP or OTLP/gRPC (``grpcio`` +
+``opentelemetry-proto``). Spans go as protobuf written directly (``application/x-protobuf``, the
+OpenTelemetry default and what KrakenD's exporter sends) unless ``OTEL_EXPORTER_OTLP_PROTOCOL`` (or
+``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL``) is ``http/json``; metrics go as JSON, or as protobuf through
+``opentelemetry-proto`` when it is installed and the protocol (``OTEL_EXPORTER_OTLP_METRICS_PROTOCOL``
+first) is protobuf.
 
 Nothing here runs on the request path: requests only append span records to a bounded buffer.
 """
@@ -15,15 +19,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import orjson
-
 from krakenpy.backends.client import ClientOptions
 from krakenpy.backends.fastclient import FastClient
 from krakenpy.gojson import text_json
 from krakenpy.state import Key
 from krakenpy.tasks import spawn
 from krakenpy.telemetry.metrics.registry import Registry
-from krakenpy.telemetry.otlp import attributes_text, metrics_json, protobuf_available, spans_body, to_protobuf
+from krakenpy.telemetry.otlp import (
+    attributes_text,
+    metrics_json,
+    protobuf_available,
+    resource_proto,
+    spans_body,
+    spans_proto,
+    to_protobuf,
+)
 from krakenpy.telemetry.redact import Redactor
 from krakenpy.telemetry.trace.spans import Record, SpanBuffer
 from krakenpy.telemetry.trace.templates import end_batch
@@ -41,6 +51,13 @@ _GRPC_PATHS: Final = {
     "traces": "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
     "metrics": "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
 }
+
+
+def _protocol(signal: str) -> str:
+    """The OTLP/HTTP body for ``signal`` ("TRACES", "METRICS"): the signal's own variable, then the
+    general one, then ``http/protobuf`` (the specification's default)."""
+    env = os.environ
+    return env.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
 
 
 def grpc_available() -> bool:
@@ -84,10 +101,14 @@ def _reason(exc: BaseException, target: OtlpTarget, redactor: Redactor) -> str:
     return f"{type(exc).__name__}: {redactor.text(text)}"
 
 
-def _writable(record: Record) -> bool:
-    """Whether a record's template writes it (the slow path of a batch :func:`spans_body` refused)."""
+def _writable(record: Record, json: bool) -> bool:
+    """Whether a record's template writes it (the slow path of a batch :func:`spans_body` or
+    :func:`spans_proto` refused)."""
     try:
-        record[0].text(record)
+        if json:
+            record[0].text(record)
+        else:
+            record[0].proto(record)
     except Exception:
         return False
     return True
@@ -126,6 +147,7 @@ class OtlpExporter:
         self.registry = registry
         self.resource = dict(resource)
         self._resource_text = attributes_text(self.resource)  # the same on every batch
+        self._resource_proto = resource_proto(self.resource)
         #: OTLP/HTTP posts go through the gateway's own lean client (keep-alive, compiled with the hot
         #: path; https through its aiohttp fallback)
         self._client: FastClient | None = None
@@ -134,9 +156,12 @@ class OtlpExporter:
         self._tasks: list[asyncio.Task[Any]] = []
         self._failures = _Failures()
         self._redactor = redactor or Redactor()
-        # OTLP/HTTP body: JSON unless the standard variable asks for protobuf (and it is installed)
-        protocol = os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
-        self._protobuf = protocol == "http/protobuf" and protobuf_available()
+        # OTLP/HTTP bodies: spans as protobuf (no library) unless http/json is asked for; metrics as
+        # protobuf only through opentelemetry-proto (when installed), else JSON
+        self._json_spans = _protocol("TRACES") == "http/json"
+        #: decided at the first metrics export: asking imports opentelemetry-proto (~45 M machine
+        #: instructions at start-up, callgrind, 2026-12-02), which a gateway exporting only spans never needs
+        self._protobuf_metrics: bool | None = None
         self._start_ns = time.time_ns()
         self.exported_spans = 0
         #: spans no template could write (an ill-typed value in a record): dropped, the batch sent
@@ -183,26 +208,51 @@ class OtlpExporter:
                 spans = spans[:cut]
         while spans:
             batch, spans = spans[:BATCH], spans[BATCH:]
-            # OTLP/JSON text written straight from the span records (protobuf is made from it)
-            try:
-                body = spans_body(batch, self._resource_text)
-            except Exception as exc:
-                batch = self._drop_unwritable(batch, exc)
-                if not batch:
-                    continue
-                body = spans_body(batch, self._resource_text)
             targets = self._trace_targets
+            # protobuf for gRPC and (unless http/json) OTLP/HTTP, JSON for OTLP/HTTP with http/json:
+            # each written straight from the span records, once per batch
+            json = self._json_spans and any(t.use_http for t in targets)
+            proto = not self._json_spans or any(not t.use_http for t in targets)
+            bodies: dict[bool, bytes] = {}
+            for as_json in (True, False) if json and proto else (json,):
+                written = self._body(batch, as_json)
+                if written is None:  # no record of the batch writable
+                    batch = []
+                    break
+                batch, bodies[as_json] = written
+            if not batch:
+                continue
             if len(targets) == 1:  # the usual one collector: no gather, no task per post
-                await self._send(targets[0], "traces", body)
+                await self._send_spans(targets[0], bodies)
             else:
-                await asyncio.gather(*(self._send(t, "traces", body) for t in targets))
+                await asyncio.gather(*(self._send_spans(t, bodies) for t in targets))
             self.exported_spans += len(batch)
 
-    def _drop_unwritable(self, batch: list[Record], exc: Exception) -> list[Record]:
+    def _body(self, batch: list[Record], json: bool) -> tuple[list[Record], bytes] | None:
+        """The batch's body (JSON or protobuf) and the records it holds: those no template writes
+        dropped and counted; None when none is left."""
+        write = spans_body if json else spans_proto
+        resource = self._resource_text if json else self._resource_proto
+        try:
+            return batch, write(batch, resource)  # type: ignore[arg-type]
+        except Exception as exc:
+            batch = self._drop_unwritable(batch, exc, json)
+            if not batch:
+                return None
+            return batch, write(batch, resource)  # type: ignore[arg-type]
+
+    async def _send_spans(self, target: OtlpTarget, bodies: dict[bool, bytes]) -> None:
+        """Send a span batch: protobuf to a gRPC target, the exporter's body to an OTLP/HTTP one."""
+        if target.use_http and self._json_spans:
+            await self._send(target, "traces", bodies[True], "application/json")
+        else:
+            await self._send(target, "traces", bodies[False], "application/x-protobuf")
+
+    def _drop_unwritable(self, batch: list[Record], exc: Exception, json: bool) -> list[Record]:
         """The records of ``batch`` a template writes; the others dropped, counted, logged (their
         values never: a record carries a client's texts)."""
         try:
-            kept = [r for r in batch if _writable(r)]
+            kept = [r for r in batch if _writable(r, json)]
         finally:
             end_batch()  # the trial writes cached the records' client texts: none outlives the batch
         dropped = len(batch) - len(kept)
@@ -231,23 +281,25 @@ class OtlpExporter:
         while True:
             await asyncio.sleep(target.metric_period)
             doc = metrics_json(self.registry, self.resource, self._start_ns)
-            await self._send(target, "metrics", text_json(doc))
+            if self._protobuf_metrics is None:
+                self._protobuf_metrics = _protocol("METRICS") == "http/protobuf" and protobuf_available()
+            if not target.use_http or self._protobuf_metrics:
+                await self._send(target, "metrics", to_protobuf(doc, "metrics"), "application/x-protobuf")
+            else:
+                await self._send(target, "metrics", text_json(doc), "application/json")
 
-    async def _send(self, target: OtlpTarget, kind: str, body: bytes) -> None:
-        """Send one export request given as OTLP/JSON ``body``."""
+    async def _send(self, target: OtlpTarget, kind: str, body: bytes, ctype: str) -> None:
+        """Send one export request: ``body`` of ``ctype`` (always protobuf to a gRPC target)."""
         try:
             if target.use_http:
-                await self._http(target, kind, body)
+                await self._http(target, kind, body, ctype)
             else:
                 await self._grpc(target, kind, body)
         except Exception as exc:  # a collector problem never reaches requests
             self._failures.report(target.name, kind, _reason(exc, target, self._redactor))
 
-    async def _http(self, target: OtlpTarget, kind: str, body: bytes) -> None:
+    async def _http(self, target: OtlpTarget, kind: str, body: bytes, ctype: str) -> None:
         assert self._client is not None
-        ctype = "application/json"
-        if self._protobuf:
-            body, ctype = to_protobuf(orjson.loads(body), kind), "application/x-protobuf"
         headers = list({"Content-Type": ctype, **dict(target.headers)}.items())
         async with asyncio.timeout(_TIMEOUT):
             response = await self._client.request("POST", f"{target.base_url}/v1/{kind}", headers, body)
@@ -267,7 +319,8 @@ class OtlpExporter:
             )
             self._channels[target.name] = channel
         call = channel.unary_unary(_GRPC_PATHS[kind], request_serializer=None, response_deserializer=None)
-        await call(to_protobuf(orjson.loads(body), kind), timeout=_TIMEOUT, metadata=tuple(target.headers) or None)
+        # the protobuf bytes as they are (no serializer): spans as spans_proto wrote them
+        await call(body, timeout=_TIMEOUT, metadata=tuple(target.headers) or None)
 
 
 #: the gateway's exporter in its state, for tests and diagnostics

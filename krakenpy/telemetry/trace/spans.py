@@ -1,7 +1,7 @@
 """Span records. A sampled request's layers append one tuple per span to a :class:`SpanBuffer`
 (``(template, trace id, span id, parent id, start ns, end ns, status, message, *values)``: only
 what varies per request); the template, made once per layer at start-up, writes the record as
-OTLP/JSON text with its fixed parts already encoded, or makes a :class:`Span` of it for the
+OTLP protobuf or OTLP/JSON text with its fixed parts already encoded, or makes a :class:`Span` of it for the
 OpenCensus translator. :class:`Span` objects remain for the cold paths (Lambda calls, tests)."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from krakenpy.telemetry.ids import HEX3, CounterIds
 from krakenpy.telemetry.trace.context import hop_span_id
+from krakenpy.telemetry.trace.otlpproto import span_proto
 from krakenpy.telemetry.trace.otlptext import span_text
 
 __all__ = [
@@ -48,11 +49,14 @@ span_base: Callable[[], str] = _BASES.next
 
 class SpanShape:
     """The fixed attributes of one layer's spans (stage, route, method, the layer's ``static``), made
-    once at start-up; ``encoded`` is their OTLP/JSON text, written by the exporter on first use."""
+    once at start-up; ``encoded`` is their OTLP/JSON text and ``wire`` their protobuf, each written by
+    the exporter on first use."""
 
     def __init__(self, attributes: Mapping[str, Any]) -> None:
         self.attributes = dict(attributes)
         self.encoded: str | None = None
+        #: their OTLP protobuf (Span field-9 KeyValues), written by the exporter on first use
+        self.wire: bytes | None = None
 
 
 def shape_for(
@@ -132,13 +136,17 @@ class Span:
 
 
 class SpanTemplate(ABC):
-    """How one layer's records are written: ``text`` (OTLP/JSON, the fixed parts encoded once) and
-    ``span`` (a :class:`Span` for the OpenCensus translator). Subclasses live with the encoder
-    (:mod:`krakenpy.telemetry.trace.templates`); the layers only name them."""
+    """How one layer's records are written: ``text`` (OTLP/JSON) and ``proto`` (OTLP protobuf), the
+    fixed parts encoded once, and ``span`` (a :class:`Span` for the OpenCensus translator). Subclasses
+    live with the encoder (:mod:`krakenpy.telemetry.trace.templates`); the layers only name them."""
 
     @abstractmethod
     def text(self, record: Record) -> str:
         """The record as one OTLP/JSON span object."""
+
+    @abstractmethod
+    def proto(self, record: Record) -> bytes:
+        """The record as one encoded OTLP ``Span`` message (without its field tag and length)."""
 
     @abstractmethod
     def span(self, record: Record) -> Span:
@@ -150,6 +158,9 @@ class _Generic(SpanTemplate):
 
     def text(self, record: Record) -> str:
         return span_text(record[8])
+
+    def proto(self, record: Record) -> bytes:
+        return span_proto(record[8])
 
     def span(self, record: Record) -> Span:
         span: Span = record[8]

@@ -1,4 +1,6 @@
-"""The layers' span templates: per layer, the OTLP/JSON text of what is fixed (name, kind, the
+"""The layers' span templates: per layer, the OTLP protobuf (``proto``, the default body; see
+:mod:`krakenpy.telemetry.trace.otlpproto` and bench/README.md, "round 11: branch trace5") and the
+OTLP/JSON text of what is fixed (name, kind, the
 shape's attributes, the keys of the per-request ones) made once, so writing a record is one
 f-string with its values. Each template can also make a :class:`Span` of a record (OpenCensus).
 
@@ -17,11 +19,25 @@ Replaced per-attribute cache lookups and joins:
 
 from __future__ import annotations
 
+import struct
 from typing import Any, Final
 
 import orjson
 
 from krakenpy.gojson import valid_text
+from krakenpy.telemetry.trace.otlpproto import (
+    EMPTY_STATUS,
+    TIMES,
+    KeyWire,
+    attributes_proto,
+    field,
+    ids_proto,
+    key_head,
+    span_proto,
+    status_proto,
+    utf8,
+    varint,
+)
 from krakenpy.telemetry.trace.otlptext import attributes_text, name_text, q, span_text, status_text
 from krakenpy.telemetry.trace.spans import CLIENT, INTERNAL, SERVER, Record, Span, SpanShape, SpanTemplate
 
@@ -65,6 +81,58 @@ _CLIENTS: Final[dict[tuple[str, str, str, str], str]] = {}
 #: a conversion with its scratch string (CPython's long_to_decimal for an ``Any``: ~250 instructions)
 _INTS_END: Final = 1024
 _INTS: Final = tuple(str(i) for i in range(_INTS_END))
+
+
+#: the protobuf of the layers' per-request attribute keys
+_K_METHOD: Final = KeyWire("http.request.method")
+_K_ROUTE: Final = KeyWire("http.route")
+_K_URL: Final = KeyWire("url.full")
+_K_HOST: Final = KeyWire("server.address")
+_K_PORT: Final = KeyWire("server.port")
+_K_AGENT: Final = KeyWire("user_agent.original")
+_K_ADDR: Final = KeyWire("client.address")
+_K_BODY: Final = KeyWire("http.request.body.size")
+_K_RID: Final = KeyWire("http.request.id")
+_K_CODE: Final = KeyWire("http.response.status_code")
+_K_SIZE: Final = KeyWire("http.response.body.size")
+_K_READ_SIZE: Final = KeyWire(_READ + "size")
+_K_READ_TIME: Final = KeyWire(_READ + "time")
+_K_GET_CONN: Final = KeyWire("get-conn-duration")
+_K_DNS: Final = KeyWire("dns-duration")
+_K_TLS: Final = KeyWire("tls-duration")
+#: ``complete`` false and true, ``canceled`` true, as whole key-values
+_W_COMPLETE: Final = (
+    field(b"\x4a", key_head("complete") + b"\x02\x10\x00"),
+    field(b"\x4a", key_head("complete") + b"\x02\x10\x01"),
+)
+_W_CANCELED: Final = field(b"\x4a", key_head("canceled") + b"\x02\x10\x01")
+_W_KEPT_ALIVE: Final = _K_GET_CONN.of_double(0.0) + _K_DNS.of_double(0.0) + _K_TLS.of_double(0.0)
+#: the first-byte event's head: Span field 11 and its length (fixed: a time and the name); then its
+#: time (Event field 1) and its name (field 2): packed in one call (:data:`_FIRST_BYTE_EVENT`), one
+#: piece of the span's join (a bytes join of more than ten pieces allocates its buffer list: CPython's
+#: ``NB_STATIC_BUFFERS``, the CLIENT span's join ~1.8x as long at twelve, callgrind, 2026-12-02)
+_FIRST_BYTE: Final = b"first-byte-time"
+_W_EVENT_HEAD: Final = b"\x5a" + varint(9 + 2 + len(_FIRST_BYTE))
+_W_EVENT_NAME: Final = b"\x12" + varint(len(_FIRST_BYTE)) + _FIRST_BYTE
+_FIRST_BYTE_EVENT: Final = struct.Struct(f"<{len(_W_EVENT_HEAD)}sBQ{len(_W_EVENT_NAME)}s").pack
+#: the SERVER span's four client key-values as protobuf by the four strings (as :data:`_CLIENTS`)
+_CLIENT_WIRES: Final[dict[tuple[str, str, str, str], bytes]] = {}
+#: the CLIENT span's ``url.full`` key-value by URL, for the batch (a backend's calls repeat it)
+_URL_WIRES: Final[dict[str, bytes]] = {}
+
+
+def _name_kind(name: str, kind: int) -> bytes:
+    """Span fields 5 and 6: the name and the kind."""
+    return field(b"\x2a", utf8(name)) + b"\x30" + varint(kind)
+
+
+def _wire(shape: SpanShape | None) -> bytes:
+    """The shape's key-values as protobuf (b"" when it has none)."""
+    assert shape is not None  # a template without a shape writes its records through span_proto
+    found = shape.wire
+    if found is None:
+        found = shape.wire = attributes_proto(shape.attributes)
+    return found
 
 
 def _json(text: Any) -> str:
@@ -123,10 +191,39 @@ def _client_texts(target: Any, host: Any, agent: Any, addr: Any) -> str:
     return found
 
 
+def _client_wires(target: Any, host: Any, agent: Any, addr: Any) -> bytes:
+    """The SERVER span's four client key-values as protobuf (kept for the batch as :func:`_client_texts`)."""
+    if type(target) is str and type(host) is str and type(agent) is str and type(addr) is str:
+        key = (target, host, agent, addr)
+        found = _CLIENT_WIRES.get(key)
+        if found is not None:
+            return found
+    else:
+        key = None
+    found = b"".join((_K_URL.of_str(target), _K_HOST.of_str(host), _K_AGENT.of_str(agent), _K_ADDR.of_str(addr)))
+    if key is not None and len(_CLIENT_WIRES) < _BATCH_MAX:
+        _CLIENT_WIRES[key] = found
+    return found
+
+
 def end_batch() -> None:
-    """Forget the batch's client texts (``spans_body`` calls it when a batch is written)."""
+    """Forget the batch's client texts (``spans_body`` and ``spans_proto`` call it when a batch is written)."""
     _BATCH.clear()
     _CLIENTS.clear()
+    _CLIENT_WIRES.clear()
+    _URL_WIRES.clear()
+
+
+def _url_wire(url: Any) -> bytes:
+    """The CLIENT span's ``url.full`` key-value, kept for the batch when a plain string."""
+    if type(url) is not str:
+        return _K_URL.of_str(url)
+    found = _URL_WIRES.get(url)
+    if found is None:
+        found = _K_URL.of_str(url)
+        if len(_URL_WIRES) < _BATCH_MAX:
+            _URL_WIRES[url] = found
+    return found
 
 
 def _clean(r: Record) -> Record:
@@ -176,6 +273,35 @@ class ServerTemplate(SpanTemplate):
     def __init__(self, shape: SpanShape) -> None:
         self.shape = shape
         self._routes: dict[tuple[str, str], str] = {}
+        #: the same per pair as protobuf: name, kind, the shape's key-values, method and route
+        self._wires: dict[tuple[str, str], bytes] = {}
+
+    def _route_wire(self, method: str, label: str) -> bytes:
+        if len(self._wires) >= _ROUTES_MAX:
+            self._wires.clear()
+        found = self._wires[(method, label)] = b"".join((
+            _name_kind(method + " " + label, SERVER), _wire(self.shape), _K_METHOD.of_str(method),
+            _K_ROUTE.of_str(label),
+        ))  # fmt: skip
+        return found
+
+    def proto(self, r: Record) -> bytes:
+        method = r[8]
+        label = r[9]
+        route = self._wires.get((method, label)) or self._route_wire(method, label)
+        body = r[14]
+        rid = r[15]
+        return b"".join((
+            ids_proto(r[1], r[2], r[3]),
+            TIMES(0x39, r[4], 0x41, r[5]),
+            route,
+            _client_wires(r[10], r[11], r[12], r[13]),
+            _K_BODY.of_int(body) if body is not None and 0 <= body < INT64_END else b"",
+            _K_RID.of_str(rid) if rid else b"",
+            _K_CODE.of_int(r[16]),
+            _K_SIZE.of_int(r[17]),
+            status_proto(r[6], r[7]) if r[6] else EMPTY_STATUS,
+        ))  # fmt: skip
 
     def _route(self, method: str, label: str) -> str:
         """``"name":…,"kind":2,"attributes":[`` and the fixed attributes, method and route first, for
@@ -222,7 +348,9 @@ class ServerTemplate(SpanTemplate):
             "http.request.method": method, "http.route": label, "url.full": target, "server.address": host,
             "user_agent.original": agent, "client.address": addr,
         }  # fmt: skip
-        if body is not None and 0 <= body < INT64_END:
+        # an int: a size out of int64 is text after _clean (the slow path of a client's invalid text),
+        # and left off as the fast path leaves it off (compared with 0, it raised: the span was dropped)
+        if isinstance(body, int) and 0 <= body < INT64_END:
             attrs["http.request.body.size"] = body
         if rid:
             attrs["http.request.id"] = rid
@@ -246,6 +374,25 @@ class CallTemplate(SpanTemplate):
         #: whole ``text()`` 1.23x the f-string's instructions, pure Python, callgrind, 2026-12-02
         #: review; more when compiled)
         self.usual: str | None = None
+        #: name, kind and the shape's key-values as protobuf, made on first use
+        self.wire: bytes | None = None
+
+    def proto(self, r: Record) -> bytes:
+        if self.shape is None:
+            return span_proto(self.span(r))
+        wire = self.wire
+        if wire is None:
+            wire = self.wire = _name_kind(self.name, INTERNAL) + _wire(self.shape)
+        code = r[10]
+        return b"".join((
+            ids_proto(r[1], r[2], r[3]),
+            TIMES(0x39, r[4], 0x41, r[5]),
+            wire,
+            b"" if code is None else _K_CODE.of_int(code),
+            _W_COMPLETE[r[8]],
+            _W_CANCELED if r[9] else b"",
+            status_proto(r[6], r[7]) if r[6] else EMPTY_STATUS,
+        ))  # fmt: skip
 
     def text(self, r: Record) -> str:
         usual = self.usual
@@ -298,6 +445,45 @@ class ClientTemplate(SpanTemplate):
         #: method): a backend's calls repeat them (bounded: dynamic routing may vary the host); with
         #: the usual span's piece: name, kind, those attributes and url.full's head, one text
         self._peers: dict[tuple[str, int, str], tuple[str, str]] = {}
+        #: the same as protobuf: name, kind, the shape's key-values, address, port and method
+        self._peer_wires: dict[tuple[str, int, str], bytes] = {}
+
+    def _peer_wire(self, key: tuple[str, int, str]) -> bytes:
+        if len(self._peer_wires) >= _ROUTES_MAX:
+            self._peer_wires.clear()
+        host, port, method = key
+        found = self._peer_wires[key] = b"".join((
+            _name_kind(self.name, CLIENT), _wire(self.shape), _K_HOST.of_str(host), _K_PORT.of_int(port),
+            _K_METHOD.of_str(method),
+        ))  # fmt: skip
+        return found
+
+    def proto(self, r: Record) -> bytes:
+        if self.shape is None:
+            return span_proto(self.span(r))
+        key = (r[9], r[10], r[11])  # host, port, method
+        peer = self._peer_wires.get(key) or self._peer_wire(key)
+        conn = r[15]
+        extra = b""
+        if conn is not None:
+            if conn == _KEPT_ALIVE:
+                extra = _W_KEPT_ALIVE
+            else:
+                get_conn, dns, tls = conn
+                extra = _K_GET_CONN.of_double(get_conn) + _K_DNS.of_double(dns) + _K_TLS.of_double(tls)
+        first_byte = r[16]
+        return b"".join((
+            ids_proto(r[1], r[2], r[3]),
+            TIMES(0x39, r[4], 0x41, r[5]),
+            peer,
+            _url_wire(r[8]),
+            _K_BODY.of_int(r[12]),
+            _K_CODE.of_int(r[13]),
+            _K_SIZE.of_int(r[14]),
+            extra,
+            status_proto(r[6], r[7]) if r[6] else EMPTY_STATUS,
+            _FIRST_BYTE_EVENT(_W_EVENT_HEAD, 0x09, first_byte, _W_EVENT_NAME) if first_byte else b"",
+        ))  # fmt: skip
 
     def _peer(self, key: tuple[str, int, str]) -> tuple[str, str]:
         if len(self._peers) >= _ROUTES_MAX:
@@ -390,6 +576,23 @@ class ReadTemplate(SpanTemplate):
         self.base = base
         #: name, kind, the shape's attributes and the size's head: one piece after the span's times
         self.usual: str | None = None
+        #: name, kind and the shape's key-values as protobuf, made on first use
+        self.wire: bytes | None = None
+
+    def proto(self, r: Record) -> bytes:
+        if self.shape is None:
+            return span_proto(self.span(r))
+        wire = self.wire
+        if wire is None:
+            wire = self.wire = _name_kind(_READ + "tracker", INTERNAL) + _wire(self.shape)
+        return b"".join((
+            ids_proto(r[1], r[2], r[3]),
+            TIMES(0x39, r[4], 0x41, r[5]),
+            wire,
+            _K_READ_SIZE.of_int(r[8]),
+            _K_READ_TIME.of_double(r[9]),
+            status_proto(r[6], r[7]) if r[6] else EMPTY_STATUS,
+        ))  # fmt: skip
 
     def text(self, r: Record) -> str:
         if self.shape is None:

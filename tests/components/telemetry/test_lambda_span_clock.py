@@ -37,13 +37,13 @@ async def test_lambda_span_never_starts_before_its_backend_span(
                         "AWS_EC2_METADATA_DISABLED": "true"}.items():  # fmt: skip
         monkeypatch.setenv(name, value)
     batches: list[list[Any]] = []
-    encode = otlp.spans_body
+    encode = otlp.spans_proto  # the default OTLP/HTTP body
 
-    def keep(records: Any, resource: str) -> bytes:
+    def keep(records: Any, resource: bytes) -> bytes:
         batches.append(list(records))
         return encode(records, resource)
 
-    monkeypatch.setattr(export, "spans_body", keep)
+    monkeypatch.setattr(export, "spans_proto", keep)
     collector = await upstream(Receiver().app())
     function = await upstream(_function())
     invoke = {"function_name": "f", "region": "us-east-1", "endpoint": function}

@@ -67,18 +67,30 @@ def _sorted_attributes(span: dict[str, Any]) -> dict[str, Any]:
     return {**span, "attributes": sorted(span.get("attributes", []), key=lambda a: a["key"])}
 
 
-@pytest.mark.parametrize("report_headers", [False, True])
+@pytest.mark.parametrize(("report_headers", "protocol"), [(False, None), (True, None), (False, "http/json"),
+                                                          (True, "http/json")])  # fmt: skip
 async def test_sampled_spans_decode_as_their_records_field_by_field(  # type: ignore[no-untyped-def]
-    served, upstream, monkeypatch: pytest.MonkeyPatch, report_headers: bool
+    served, upstream, monkeypatch: pytest.MonkeyPatch, report_headers: bool, protocol: str | None
 ) -> None:
+    """Through the default OTLP/HTTP body (protobuf, written directly) and ``http/json``."""
+    if protocol is None:
+        monkeypatch.delenv("OTEL_EXPORTER_OTLP_PROTOCOL", raising=False)
+    else:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", raising=False)
     batches: list[list[Record]] = []
-    real = otlp.spans_body
+    written = {"spans_body": otlp.spans_body, "spans_proto": otlp.spans_proto}
 
-    def spy(records: Any, resource: str) -> bytes:
-        batches.append(list(records))
-        return real(records, resource)
+    def spying(name: str) -> Any:
+        def spy(records: Any, resource: Any) -> bytes:
+            batches.append(list(records))
+            body: bytes = written[name](records, resource)
+            return body
 
-    monkeypatch.setattr(export, "spans_body", spy)
+        return spy
+
+    for name in written:
+        monkeypatch.setattr(export, name, spying(name))
     receiver = Receiver()
     rb = await upstream(receiver.app())
     one, two, boom = await upstream(_app()), await upstream(_app()), await upstream(_app(500))
@@ -108,6 +120,8 @@ async def test_sampled_spans_decode_as_their_records_field_by_field(  # type: ig
                 break
             await asyncio.sleep(0.1)
     records = [r for batch in batches for r in batch]
+    ctype = "application/json" if protocol == "http/json" else "application/x-protobuf"
+    assert receiver.content_types and set(receiver.content_types) == {ctype}
     got = {_key(x): _sorted_attributes(x) for x in receiver.spans()}
     want = {_key(x): _sorted_attributes(x) for x in _decoded([_expected(span_of(r)) for r in records])}
     assert len(got) == len(receiver.spans()) == len(records)  # no span twice, none lost
