@@ -53,15 +53,28 @@ _GRPC_PATHS: Final = {
 }
 
 
+_PROTOCOLS: Final = frozenset({"grpc", "http/protobuf", "http/json"})
+
+
 def _protocol(signal: str) -> str:
-    """The OTLP/HTTP body for ``signal`` ("TRACES", "METRICS"): the signal's own variable, then the
-    general one, then ``http/protobuf`` (the specification's default)."""
+    """The OTLP protocol named for ``signal`` ("TRACES", "METRICS"): the signal's own variable, then
+    the general one, then ``http/protobuf`` (the specification's default). Values are read without
+    case or surrounding blanks; an unknown one is warned about and ignored, as the specification
+    asks. The transport stays the exporter's ``use_http`` (KrakenD's switch): the value picks the
+    body of an OTLP/HTTP post, JSON for ``http/json`` and protobuf otherwise."""
     env = os.environ
-    return env.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
+    for name in (f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+        value = env.get(name, "").strip().lower()
+        if value in _PROTOCOLS:
+            return value
+        if value:
+            log.warning("%s=%r is not grpc, http/protobuf or http/json: ignored", name, env[name])
+    return "http/protobuf"
 
 
 def grpc_available() -> bool:
-    """OTLP/gRPC needs ``grpcio`` and ``opentelemetry-proto`` (the ``otlp-grpc`` extra)."""
+    """OTLP/gRPC metrics need ``grpcio`` and ``opentelemetry-proto`` (the ``otlp-grpc`` extra); spans
+    need ``grpcio`` only (their protobuf is krakenpy's own)."""
     try:
         import grpc  # noqa: F401
     except ImportError:
@@ -280,13 +293,19 @@ class OtlpExporter:
         assert self.registry is not None
         while True:
             await asyncio.sleep(target.metric_period)
-            doc = metrics_json(self.registry, self.resource, self._start_ns)
-            if self._protobuf_metrics is None:
-                self._protobuf_metrics = _protocol("METRICS") == "http/protobuf" and protobuf_available()
-            if not target.use_http or self._protobuf_metrics:
-                await self._send(target, "metrics", to_protobuf(doc, "metrics"), "application/x-protobuf")
-            else:
-                await self._send(target, "metrics", text_json(doc), "application/json")
+            try:
+                doc = metrics_json(self.registry, self.resource, self._start_ns)
+                if self._protobuf_metrics is None:
+                    self._protobuf_metrics = _protocol("METRICS") != "http/json" and protobuf_available()
+                if not target.use_http or self._protobuf_metrics:
+                    body, ctype = to_protobuf(doc, "metrics"), "application/x-protobuf"
+                else:
+                    body, ctype = text_json(doc), "application/json"
+            except Exception as exc:  # no opentelemetry-proto for gRPC, a value protobuf refuses: logged,
+                # tried again next period (built outside _send's guard, it ended the loop in silence)
+                self._failures.report(target.name, "metrics", _reason(exc, target, self._redactor))
+                continue
+            await self._send(target, "metrics", body, ctype)
 
     async def _send(self, target: OtlpTarget, kind: str, body: bytes, ctype: str) -> None:
         """Send one export request: ``body`` of ``ctype`` (always protobuf to a gRPC target)."""

@@ -1,6 +1,6 @@
 """``telemetry/opentelemetry`` (service; endpoint ``proxy`` and backend ``backend`` overrides):
-krakend-otel's metrics (Prometheus ``/metrics``, OTLP) and traces (OTLP/HTTP JSON or protobuf,
-OTLP/gRPC with the ``otlp-grpc`` extra), W3C/B3 propagation into HTTP and Lambda backends."""
+krakend-otel's metrics (Prometheus ``/metrics``, OTLP) and traces (OTLP/HTTP protobuf or JSON,
+OTLP/gRPC), W3C/B3 propagation into HTTP and Lambda backends."""
 
 from __future__ import annotations
 
@@ -23,13 +23,15 @@ def _parse(raw: Any, site: Site) -> OtelOptions:
 
 async def _edge(options: OtelOptions | None, site: Site, resources: Resources) -> EdgeMiddleware | None:
     if options is not None:
-        grpc = [e for e in options.otlp if not e.use_http]
+        # spans over gRPC need grpcio only (krakenpy writes their protobuf); metrics need opentelemetry-proto
+        grpc = [e for e in options.otlp if not e.use_http and not e.disable_metrics]
         if grpc and not grpc_available():
             names = ", ".join(e.name or "(unnamed)" for e in grpc)
             resources.warnings.append(
-                f"{site.path}.exporters.otlp: {names} use OTLP/gRPC (use_http: false), which needs the optional "
-                "dependencies grpcio and opentelemetry-proto (pip install 'krakenpy[otlp-grpc]'); until then "
-                "their exports fail and are logged, or set use_http: true and port 4318"
+                f"{site.path}.exporters.otlp: {names} export metrics over OTLP/gRPC (use_http: false), which needs "
+                "the optional dependencies grpcio and opentelemetry-proto (pip install 'krakenpy[otlp-grpc]'); until "
+                "then their metrics exports fail and are logged (spans go without them), or set use_http: true and "
+                "port 4318"
             )
         for kind, stage in (("metrics", options.backend_metrics), ("traces", options.backend_traces)):
             if stage.detailed_connection and not stage.round_trip:

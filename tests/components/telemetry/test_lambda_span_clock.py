@@ -36,6 +36,8 @@ async def test_lambda_span_never_starts_before_its_backend_span(
     for name, value in {"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t", "AWS_DEFAULT_REGION": "us-east-1",
                         "AWS_EC2_METADATA_DISABLED": "true"}.items():  # fmt: skip
         monkeypatch.setenv(name, value)
+    for name in ("OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"):
+        monkeypatch.delenv(name, raising=False)  # the spans watched are the default protobuf writer's
     batches: list[list[Any]] = []
     encode = otlp.spans_proto  # the default OTLP/HTTP body
 
