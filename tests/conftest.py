@@ -65,6 +65,10 @@ def _port_range() -> tuple[int, int]:
 
 
 _PORTS = _port_range()
+#: the ports' own generator, from the OS: a test seeds the module's global one (a fixed reservoir
+#: sequence), after which two suites on one machine drew the same ports in the same order and took
+#: each other's listeners (three CLI telemetry tests failed together in a clean-clone run so)
+_DRAW = random.SystemRandom()
 #: the ports :func:`free_port` handed out in this process: never handed out twice (a test that asks for
 #: two ports got one port twice, once in 12 k: its gateway and its metrics listener on one port)
 _HANDED_OUT: set[int] = set()
@@ -77,7 +81,7 @@ def free_port() -> int:
     in this process bind port 0 and read it back instead; an address that must refuse connections is
     :func:`dead_port`."""
     for _ in range(200):
-        port = random.randrange(*_PORTS)
+        port = _DRAW.randrange(*_PORTS)
         if port in _HANDED_OUT:
             continue
         with socket.socket() as s:
