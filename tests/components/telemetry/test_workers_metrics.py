@@ -18,9 +18,9 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 from aiohttp import web
@@ -32,23 +32,19 @@ from tests.server.process import Gateway, alive, wait_http, write_json
 STATS_KEY = "krakend.router.response./x.status.200.count"
 
 
-class Backend:
-    """An aiohttp backend on 127.0.0.1 in a thread of its own: ``GET /`` answers ``{"ok": true}``."""
+class Served:
+    """An aiohttp application on 127.0.0.1 in a thread of its own (the CLI runs in a subprocess)."""
 
-    def __init__(self) -> None:
+    def __init__(self, app: Callable[[], web.Application]) -> None:
+        self._app = app
         self.loop = asyncio.new_event_loop()
         self.port = 0
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
     def _serve(self) -> None:
-        async def ok(_request: web.Request) -> web.Response:
-            return web.json_response({"ok": True})
-
         async def start() -> web.AppRunner:
-            app = web.Application()
-            app.router.add_get("/", ok)
-            runner = web.AppRunner(app, access_log=None)
+            runner = web.AppRunner(self._app(), access_log=None)
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", 0)
             await site.start()
@@ -61,7 +57,7 @@ class Backend:
         self.loop.run_until_complete(runner.cleanup())
         self.loop.close()
 
-    def __enter__(self) -> Backend:
+    def __enter__(self) -> Self:
         self._thread.start()
         assert self._ready.wait(10)
         return self
@@ -69,6 +65,22 @@ class Backend:
     def __exit__(self, *exc: object) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
+
+
+def _ok_app() -> web.Application:
+    async def ok(_request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_get("/", ok)
+    return app
+
+
+class Backend(Served):
+    """The gateways' backend: ``GET /`` answers ``{"ok": true}``."""
+
+    def __init__(self) -> None:
+        super().__init__(_ok_app)
 
 
 def _config(port: int, prom: int, stats: int, backend: int, name: str) -> dict[str, Any]:

@@ -6,9 +6,7 @@ before, plus the instance id."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-import threading
 import time
 import urllib.request
 import uuid
@@ -21,46 +19,11 @@ from aiohttp import web
 
 from krakenpy.telemetry.instance import env_resource, instance_id
 from tests.components.telemetry.otlp_receiver import Receiver, attrs
-from tests.components.telemetry.test_workers_metrics import Backend
+from tests.components.telemetry.test_workers_metrics import Backend, Served
 from tests.conftest import free_port
 from tests.server.process import Gateway, write_json
 
 ROUTE = "/x"
-
-
-class Served:
-    """An aiohttp application on 127.0.0.1 in a thread of its own (the CLI runs in a subprocess)."""
-
-    def __init__(self, app: Callable[[], web.Application]) -> None:
-        self._app = app
-        self.loop = asyncio.new_event_loop()
-        self.port = 0
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def _serve(self) -> None:
-        async def start() -> web.AppRunner:
-            runner = web.AppRunner(self._app(), access_log=None)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            self.port = runner.addresses[0][1]
-            return runner
-
-        runner = self.loop.run_until_complete(start())
-        self._ready.set()
-        self.loop.run_forever()
-        self.loop.run_until_complete(runner.cleanup())
-        self.loop.close()
-
-    def __enter__(self) -> Served:
-        self._thread.start()
-        assert self._ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
 
 
 @pytest.fixture
