@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +10,7 @@ from aiohttp import web
 
 from bench.gap import Counters, parse_perf, parse_strace, read_counters, run_client
 from bench.procs import CLK_TCK
+from tests.threaded_app import Served
 
 STRACE = """\
 % time     seconds  usecs/call     calls    errors syscall
@@ -68,37 +67,19 @@ def test_counters_of_a_tree_and_their_difference(tmp_path: Path) -> None:
 def server() -> Iterator[tuple[int, list[object]]]:
     """A real aiohttp server on 127.0.0.1 in a thread; the list holds each request's client address."""
     seen: list[object] = []
-    ready = threading.Event()
-    holder: dict[str, object] = {}
 
     async def handle(request: web.Request) -> web.Response:
         assert request.transport is not None
         seen.append(request.transport.get_extra_info("peername"))
         return web.json_response({"id": 1})
 
-    def serve() -> None:
-        loop = asyncio.new_event_loop()
-        app = web.Application()
-        app.router.add_get("/p1", handle)
-        runner = web.AppRunner(app)
-        loop.run_until_complete(runner.setup())
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        loop.run_until_complete(site.start())
-        holder["port"] = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        holder["loop"] = loop
-        ready.set()
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
+    def app() -> web.Application:
+        made = web.Application()
+        made.router.add_get("/p1", handle)
+        return made
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    yield int(holder["port"]), seen  # type: ignore[call-overload]
-    loop = holder["loop"]
-    assert isinstance(loop, asyncio.AbstractEventLoop)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+    with Served(app) as served:
+        yield served.port, seen
 
 
 def test_client_sends_exactly_n_on_kept_connections(server: tuple[int, list[object]]) -> None:

@@ -4,12 +4,10 @@ request at 100 % traces before, bench/README "round 11: branch `gap`")."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from bench.gap import read_counters, run_client
 from bench.procs import tree
 from tests.conftest import free_port
 from tests.server.process import Gateway
+from tests.threaded_app import Served
 
 #: a transient above 1 MiB each round: ~2,000 strings of ~700 characters and their 1.4 MiB join
 CHURN = """
@@ -69,9 +68,6 @@ def collector() -> Iterator[tuple[int, list[int]]]:
     """A real OTLP/HTTP receiver on 127.0.0.1 (in a thread), also the gateway's backend (``GET /x``); the
     list holds each post's body size."""
     posts: list[int] = []
-    ready = threading.Event()
-    port = free_port()
-    box: dict[str, asyncio.AbstractEventLoop] = {}
 
     async def traces(request: web.Request) -> web.Response:
         posts.append(len(await request.read()))
@@ -80,26 +76,14 @@ def collector() -> Iterator[tuple[int, list[int]]]:
     async def backend(request: web.Request) -> web.Response:
         return web.json_response({"id": 1, "name": "ada"})
 
-    def serve() -> None:
-        loop = asyncio.new_event_loop()
-        app = web.Application(client_max_size=64 << 20)
-        app.router.add_post("/v1/traces", traces)
-        app.router.add_get("/x", backend)
-        runner = web.AppRunner(app)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
-        box["loop"] = loop
-        ready.set()
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
+    def app() -> web.Application:
+        made = web.Application(client_max_size=64 << 20)
+        made.router.add_post("/v1/traces", traces)
+        made.router.add_get("/x", backend)
+        return made
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    yield port, posts
-    box["loop"].call_soon_threadsafe(box["loop"].stop)
-    thread.join(10)
+    with Served(app) as served:
+        yield served.port, posts
 
 
 @pytest.mark.skipif(not GLIBC, reason="glibc's malloc")

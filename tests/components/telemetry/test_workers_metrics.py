@@ -7,7 +7,6 @@ reads them no snapshot is written."""
 
 from __future__ import annotations
 
-import asyncio
 import glob
 import json
 import os
@@ -18,9 +17,9 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -28,43 +27,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import free_port
 from tests.server.process import Gateway, alive, wait_http, write_json
+from tests.threaded_app import Served
 
 STATS_KEY = "krakend.router.response./x.status.200.count"
-
-
-class Served:
-    """An aiohttp application on 127.0.0.1 in a thread of its own (the CLI runs in a subprocess)."""
-
-    def __init__(self, app: Callable[[], web.Application]) -> None:
-        self._app = app
-        self.loop = asyncio.new_event_loop()
-        self.port = 0
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def _serve(self) -> None:
-        async def start() -> web.AppRunner:
-            runner = web.AppRunner(self._app(), access_log=None)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            self.port = runner.addresses[0][1]
-            return runner
-
-        runner = self.loop.run_until_complete(start())
-        self._ready.set()
-        self.loop.run_forever()
-        self.loop.run_until_complete(runner.cleanup())
-        self.loop.close()
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        assert self._ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
 
 
 def _ok_app() -> web.Application:

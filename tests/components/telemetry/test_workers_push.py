@@ -19,9 +19,10 @@ from aiohttp import web
 
 from krakenpy.telemetry.instance import env_resource, instance_id
 from tests.components.telemetry.otlp_receiver import Receiver, attrs
-from tests.components.telemetry.test_workers_metrics import Backend, Served
+from tests.components.telemetry.test_workers_metrics import Backend
 from tests.conftest import free_port
 from tests.server.process import Gateway, write_json
+from tests.threaded_app import Served
 
 ROUTE = "/x"
 
