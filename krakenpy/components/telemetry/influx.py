@@ -49,7 +49,10 @@ COMPONENT: Final = Component(
     namespace="telemetry/influx",
     levels=frozenset({"service"}),
     parse=_parse,
-    summary="pushes the /__stats collector (telemetry/metrics) to InfluxDB v1 every ttl, in line protocol",
+    summary=(
+        "pushes the /__stats collector (telemetry/metrics) to InfluxDB v1 every ttl, in line protocol (tagged "
+        "`host`, and `worker` with `run -w N`)"
+    ),
     edge=_edge,
     strict=False,
     ignored={

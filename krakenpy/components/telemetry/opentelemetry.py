@@ -63,7 +63,10 @@ COMPONENT: Final = Component(
     namespace="telemetry/opentelemetry",
     levels=frozenset({"service", "endpoint", "backend"}),
     parse=_parse,
-    summary="OpenTelemetry: Prometheus /metrics, OTLP metrics and traces, W3C/B3 propagation to backends and Lambda",
+    summary=(
+        "OpenTelemetry: Prometheus /metrics, OTLP metrics and traces (resource `service.instance.id`: one per "
+        "process), W3C/B3 propagation to backends and Lambda"
+    ),
     edge=_edge,
     strict=False,
     ignored={
