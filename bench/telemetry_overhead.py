@@ -148,19 +148,6 @@ async def _scrape_stall(series: int) -> tuple[float, float]:
     hists = [family.histogram("GET", f"/route/{i}", "200") for i in range(series)]
     for h in hists:
         h.observe(0.05)
-    longest = 0.0
-    done = False
-
-    async def watch() -> None:
-        nonlocal longest
-        # CPU time, not wall time: on a shared machine wall gaps mostly measure other processes
-        last = time.process_time()
-        while not done:
-            await asyncio.sleep(0)
-            now = time.process_time()
-            longest = max(longest, now - last)
-            last = now
-
     # the first scrape also builds each series' fixed line parts; the second is the steady state
     await prometheus_body(registry, scope='otel_scope_name="x"', target_info="", process=True, runtime=True)
     for h in hists:  # values queued since the last fold (the edge folds every 1,024 requests)
@@ -182,13 +169,8 @@ async def _scrape_stall(series: int) -> tuple[float, float]:
     edge.drain()  # their series made (the steady state: a gateway has seen its routes)
     for row in rows:
         edge.record(*row)
-    watcher = asyncio.get_running_loop().create_task(watch())
-    await asyncio.sleep(0)
-    start = time.process_time()
-    body = await prometheus_body(registry, scope='otel_scope_name="x"', target_info="", process=False, runtime=True)
-    total = time.process_time() - start
-    done = True
-    await watcher
+    scrape = prometheus_body(registry, scope='otel_scope_name="x"', target_info="", process=False, runtime=True)
+    body, total, longest = await _timed_hold(scrape)
     assert body
     return total * 1e3, longest * 1e3
 
@@ -240,31 +222,14 @@ async def _workers_scrape(series: int, workers: int) -> tuple[float, float, floa
             steps.append(max(step, now - last))
         tick = sorted(ticks)[len(ticks) // 2] * 1e6
         tick_step = sorted(steps)[len(steps) // 2] * 1e6
-        longest = 0.0
-        done = False
-
-        async def watch() -> None:
-            nonlocal longest
-            last = time.process_time()
-            while not done:
-                await asyncio.sleep(0)
-                now = time.process_time()
-                longest = max(longest, now - last)
-                last = now
-
         scope = 'otel_scope_name="x"'
         body = await workers_prometheus_body(
             own, "prom:otel", registry, scope=scope, target_info="", process=False, runtime=True
         )
-        watcher = asyncio.get_running_loop().create_task(watch())
-        await asyncio.sleep(0)
-        start = time.process_time()
-        body = await workers_prometheus_body(
+        merged = workers_prometheus_body(
             own, "prom:otel", registry, scope=scope, target_info="", process=False, runtime=True
         )
-        total = time.process_time() - start
-        done = True
-        await watcher
+        body, total, longest = await _timed_hold(merged)
         assert body.count(b"_count{") == series
     return tick, tick_step, total * 1e3, longest * 1e3
 
@@ -343,6 +308,13 @@ def _workers_stats(endpoints: int, workers: int) -> tuple[float, float, float, f
 
 async def _held(work: Any) -> float:
     """The longest CPU time between two loop turns while ``work`` (a coroutine) runs."""
+    return (await _timed_hold(work))[2]
+
+
+async def _timed_hold(work: Any) -> tuple[Any, float, float]:
+    """``work``'s (a coroutine) result, the CPU seconds it took and the longest CPU time between two
+    loop turns while it ran (CPU time, not wall time: on a shared machine wall gaps mostly measure
+    other processes)."""
     longest = 0.0
     done = False
 
@@ -357,10 +329,12 @@ async def _held(work: Any) -> float:
 
     watcher = asyncio.get_running_loop().create_task(watch())
     await asyncio.sleep(0)
-    await work
+    start = time.process_time()
+    result = await work
+    total = time.process_time() - start
     done = True
     await watcher
-    return longest
+    return result, total, longest
 
 
 async def _scrape_p99(series: int, n: int, workers: int = 1) -> None:
