@@ -220,6 +220,10 @@ async def prometheus_scrape(
         for _ in family.render_chunks(out, scope, _CHUNK):
             _flush(out, pieces)
             await asyncio.sleep(0)
+        # and after each family: a family counts its own series, one of fewer than a chunk's never
+        # pauses (a gateway's 20-odd small families went into one piece with the next chunk's)
+        _flush(out, pieces)
+        await asyncio.sleep(0)
     out.append(_overflow(registry.overflow.value))
     if process:  # procfs reads: in a thread, they may take milliseconds on a loaded machine
         out.append(await asyncio.to_thread(process_text))
