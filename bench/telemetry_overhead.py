@@ -199,7 +199,7 @@ async def _workers_scrape(series: int, workers: int) -> tuple[float, float, floa
     others' read from their files): ms CPU in all, and the longest CPU time between two loop turns
     (steady state: the second scrape)."""
     from krakenpy.telemetry.metrics.shared import Publisher, prom_part
-    from krakenpy.telemetry.servers import workers_prometheus_body
+    from krakenpy.telemetry.servers import workers_prometheus_scrape
     from krakenpy.telemetry.setup import registry_part, registry_steps
 
     with tempfile.TemporaryDirectory(
@@ -229,14 +229,15 @@ async def _workers_scrape(series: int, workers: int) -> tuple[float, float, floa
         tick = sorted(ticks)[len(ticks) // 2] * 1e6
         tick_step = sorted(steps)[len(steps) // 2] * 1e6
         scope = 'otel_scope_name="x"'
-        body = await workers_prometheus_body(
+        await workers_prometheus_scrape(
             own, "prom:otel", registry, scope=scope, target_info="", process=False, runtime=True
         )
-        merged = workers_prometheus_body(
+        # what the listener writes a piece at a time (the socket's part: --served-holds)
+        merged = workers_prometheus_scrape(
             own, "prom:otel", registry, scope=scope, target_info="", process=False, runtime=True
         )
-        body, total, longest = await _timed_hold(merged)
-        assert body.count(b"_count{") == series
+        scraped, total, longest = await _timed_hold(merged)
+        assert scraped.body().count(b"_count{") == series
     return tick, tick_step, total * 1e3, longest * 1e3
 
 

@@ -48,6 +48,9 @@ log = logging.getLogger("krakenpy.telemetry")
 _CHUNK = 16
 #: ``/__stats`` keys written between two yields to the loop
 _KEYS = 256
+#: histogram series a ``-w N`` scrape merges between two yields (the tick's 200 took 1.4 ms a step
+#: at 1,900 series on a loaded machine, 2026-12-02)
+_MERGE = 64
 
 
 class Scraped:
@@ -174,7 +177,7 @@ async def workers_prometheus_scrape(
     for live, doc in docs:
         part = doc["parts"].get(kind)
         if part is not None:
-            for _ in add_prom(merged, part, live=live):
+            for _ in add_prom(merged, part, live=live, size=_MERGE):
                 await asyncio.sleep(0)
     out: list[str] = [target_info]
     pieces: list[bytes] = []
