@@ -3,9 +3,10 @@
 KrakenD does. They listen in one worker of ``krakenpy run`` (the first: a second could not bind the
 port; with ``-w N`` it merges every worker's snapshot at a scrape: :mod:`.metrics.shared`), and a
 reload hands the bound socket to the new configuration's listener of the same address and routes
-(:func:`hand_over`), so a scrape never meets a closed port. Rendering yields to the event
-loop between chunks of series, so a large scrape never holds the loop for long. They are served as
-the gateway is (:mod:`krakenpy.server.side`)."""
+(:func:`hand_over`), so a scrape never meets a closed port. A scrape yields to the event loop
+between chunks of series (``/__stats``: between window histograms), encodes each chunk as it goes and
+is written a piece at a time (:class:`Scraped`), so a large scrape never holds the loop for long.
+They are served as the gateway is (:mod:`krakenpy.server.side`)."""
 
 from __future__ import annotations
 
