@@ -20,7 +20,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from krakenpy.server import rundir
-from krakenpy.telemetry.metrics import shared
+from krakenpy.telemetry.metrics import shared, stats
 from krakenpy.telemetry.metrics.registry import MAX_SERIES, SIZE_BUCKETS, Registry
 from krakenpy.telemetry.metrics.shared import (
     Publisher,
@@ -141,6 +141,16 @@ def test_stats_windows_pool_exactly_what_they_can() -> None:
     assert out["krakend.service.runtime.NumThread"] == 3
 
 
+def test_one_rss_read_for_the_stats_and_the_worker_snapshots() -> None:
+    """``/__stats``'s memstats and a worker's snapshot read RSS in one place (``stats.rss_bytes``,
+    compiled with the stats module: no monkeypatching, a compiled caller would not see it)."""
+    assert shared.rss_bytes is stats.rss_bytes
+    rss = stats.rss_bytes()
+    assert 1 << 20 < rss < 1 << 40
+    for other in (stats._memstats()["Sys"], shared._proc()["rss"]):
+        assert abs(other - rss) < 64 << 20  # the same figure, read a moment apart
+
+
 def test_publisher_keeps_a_retired_gateway_and_reads_a_renamed_snapshot(tmp_path: Path) -> None:
     publisher = Publisher(str(tmp_path), 1)
     assert publisher.write() is None and os.listdir(tmp_path) == []  # nothing to publish: no file
@@ -170,7 +180,7 @@ def test_publisher_keeps_a_retired_gateway_and_reads_a_renamed_snapshot(tmp_path
 
 
 def test_stats_summaries_made_again_when_due_or_in_a_new_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    from krakenpy.telemetry.metrics import shared
+    from krakenpy.telemetry.metrics import shared, stats
 
     clock = [100.0]
     monkeypatch.setattr(shared, "monotonic", lambda: clock[0])

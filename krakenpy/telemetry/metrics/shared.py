@@ -43,7 +43,7 @@ import orjson
 
 from krakenpy.server.rundir import LIVE, RETIRED, current, live_name, restore
 from krakenpy.telemetry.metrics.registry import MAX_SERIES, OVERFLOW, Family, Histogram, _num
-from krakenpy.telemetry.metrics.stats import PERCENTILES
+from krakenpy.telemetry.metrics.stats import PERCENTILES, rss_bytes
 
 if TYPE_CHECKING:
     from krakenpy.telemetry.metrics.registry import Registry
@@ -466,16 +466,10 @@ def _shape(doc: object, *, live: bool) -> str:
 
 def _proc() -> Doc:
     """This process's figures the merged views show per live worker."""
-    rss = 0
-    try:
-        with open("/proc/self/statm", "rb") as f:
-            rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError):
-        pass
     import threading
 
     stats = gc.get_stats()
-    return {"rss": rss, "gc": [[s["collected"], s["collections"]] for s in stats], "threads": threading.active_count()}
+    return {"rss": rss_bytes(), "gc": [[s["collected"], s["collections"]] for s in stats], "threads": threading.active_count()}
 
 
 # -- parts: what one registry contributes, and their sums ------------------------------------------
