@@ -52,6 +52,8 @@ _SINGLE: Final = frozenset(
         "www-authenticate",
     }
 )
+
+
 def header_pairs(store: Store, table: Any, fname: str) -> list[tuple[str, str]]:
     """A header table (name → string, list or luaList; a luaTable too) as (name, value) pairs.
 

@@ -144,7 +144,7 @@ def test_stats_windows_pool_exactly_what_they_can() -> None:
 def test_one_rss_read_for_the_stats_and_the_worker_snapshots() -> None:
     """``/__stats``'s memstats and a worker's snapshot read RSS in one place (``stats.rss_bytes``,
     compiled with the stats module: no monkeypatching, a compiled caller would not see it)."""
-    assert shared.rss_bytes is stats.rss_bytes
+    assert vars(shared)["rss_bytes"] is stats.rss_bytes
     rss = stats.rss_bytes()
     assert 1 << 20 < rss < 1 << 40
     for other in (stats._memstats()["Sys"], shared._proc()["rss"]):
@@ -180,7 +180,7 @@ def test_publisher_keeps_a_retired_gateway_and_reads_a_renamed_snapshot(tmp_path
 
 
 def test_stats_summaries_made_again_when_due_or_in_a_new_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    from krakenpy.telemetry.metrics import shared, stats
+    from krakenpy.telemetry.metrics import shared
 
     clock = [100.0]
     monkeypatch.setattr(shared, "monotonic", lambda: clock[0])

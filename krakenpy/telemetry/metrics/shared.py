@@ -469,7 +469,11 @@ def _proc() -> Doc:
     import threading
 
     stats = gc.get_stats()
-    return {"rss": rss_bytes(), "gc": [[s["collected"], s["collections"]] for s in stats], "threads": threading.active_count()}
+    return {
+        "rss": rss_bytes(),
+        "gc": [[s["collected"], s["collections"]] for s in stats],
+        "threads": threading.active_count(),
+    }
 
 
 # -- parts: what one registry contributes, and their sums ------------------------------------------
