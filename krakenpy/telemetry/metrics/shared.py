@@ -352,12 +352,15 @@ class Publisher:
 
         self._task = spawn(self.run())
 
-    async def stop(self) -> None:
-        """The last snapshot, once the gateways closed (their counters are in the base by then)."""
+    async def stop(self, last: bool = True) -> None:
+        """No more ticks; the last snapshot once the gateways closed (their counters are in the base by
+        then) when ``last``: not when the supervisor is gone (nobody would read it)."""
         from krakenpy.tasks import cancel_and_wait
 
         await cancel_and_wait(self._task)
         self._task = None
+        if not last:
+            return
         try:
             self.write()
         except OSError as exc:

@@ -25,7 +25,6 @@ import pytest
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from krakenpy.server import rundir
 from tests.conftest import free_port
 from tests.server.process import Gateway, alive, wait_http, write_json
 from tests.threaded_app import Served
@@ -232,32 +231,57 @@ def test_one_worker_makes_no_run_directory(tmp_path: Path, backend: Backend) -> 
         gateway.kill()
 
 
-def test_workers_remove_the_run_directory_when_the_supervisor_is_killed(tmp_path: Path, backend: Backend) -> None:
-    """Nobody would remove it otherwise: the workers, told by PR_SET_PDEATHSIG, do on their way out."""
+#: kill rounds of the test below: each a gateway of three workers whose supervisor gets SIGKILL
+KILL_ROUNDS = 4
+
+
+def _scraping(prom: int, stop: threading.Event) -> None:
+    """Scrape as fast as answers come: every scrape writes the serving worker's snapshot, so there is
+    a write in flight while the other workers remove the directory on their way out."""
+    while not stop.is_set():
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{prom}/metrics", timeout=2).read()
+        except OSError:
+            time.sleep(0.005)
+
+
+@pytest.mark.parametrize("round_", range(KILL_ROUNDS))
+def test_workers_remove_the_run_directory_when_the_supervisor_is_killed(
+    tmp_path: Path, backend: Backend, round_: int
+) -> None:
+    """Nobody would remove it otherwise: the workers, told by their channel's end (or PR_SET_PDEATHSIG),
+    do on their way out, the last one out (rundir._last_out: each stops writing, then lets the lock
+    go). Before, a worker that read the channel's end before it was given another parent took the
+    supervisor for alive and wrote a last snapshot, and each removed the directory as it stopped: the
+    directory was left, its files and lock, to the next start's sweep (3 of 4 rounds on a loaded
+    machine). Scrapes run through the kill: a write in flight at each removal."""
     port, prom, stats = free_port(), free_port(), free_port()
     config = write_json(tmp_path / "krakend.json", _config(port, prom, stats, backend.port, "gw"))
-    gateway = Gateway(config, "-w", "2", cwd=tmp_path)
+    gateway = Gateway(config, "-w", "3", cwd=tmp_path)
+    stop = threading.Event()
+    scraper = threading.Thread(target=_scraping, args=(prom, stop), daemon=True)
     try:
-        pids = gateway.worker_pids(2)
+        pids = gateway.worker_pids(3)
         (run_dir,) = _run_dirs(gateway.proc.pid)
-        _send(port, 4)
+        _send(port, 6)
+        wait_http(f"http://127.0.0.1:{prom}/metrics")
         deadline = time.monotonic() + 10
-        while len(glob.glob(os.path.join(run_dir, "live-*.json"))) < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)  # both wrote a snapshot
-        assert len(glob.glob(os.path.join(run_dir, "live-*.json"))) == 2
+        while len(glob.glob(os.path.join(run_dir, "live-*.json"))) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)  # every worker wrote a snapshot
+        assert len(glob.glob(os.path.join(run_dir, "live-*.json"))) == 3
+        scraper.start()
+        time.sleep(0.05 * round_)  # the kill lands at another point of the scrapes' writes each round
         gateway.proc.kill()  # SIGKILL: the supervisor cleans nothing up
         gateway.proc.wait(10)
         deadline = time.monotonic() + 20
         while any(alive(pid) for pid in pids.values()) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not any(alive(pid) for pid in pids.values())
-        if os.path.exists(run_dir):
-            # seen once in a loaded clean-clone run (both workers' files and the lock left after both
-            # exited: a removal racing the other worker's last snapshot); the next start's sweep takes
-            # what no live process holds, so the leftover never outlives the next gateway
-            rundir._sweep(os.path.dirname(run_dir))
         assert not os.path.exists(run_dir), os.listdir(run_dir)
     finally:
+        stop.set()
+        if scraper.is_alive():
+            scraper.join(5)
         gateway.kill()
 
 
