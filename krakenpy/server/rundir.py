@@ -162,7 +162,9 @@ def remove(path: str) -> None:
 class WorkerDir:
     """This worker's place in the run directory, and what to do when it stops (a last snapshot)."""
 
-    path: str
+    #: None with ``run -w 1``: no directory, the one worker's gateways keep what the ones a reload
+    #: retired counted in memory (:class:`krakenpy.telemetry.metrics.shared.LocalPublisher`)
+    path: str | None
     slot: int
     #: called with whether the supervisor lives (a last snapshot is worth writing): each stops its writes
     on_stop: list[Callable[[bool], Awaitable[None]]] = field(default_factory=list)
@@ -183,8 +185,8 @@ def _orphaned(found: WorkerDir) -> bool:
 _CURRENT: WorkerDir | None = None
 
 
-def enter(path: str, slot: int) -> WorkerDir:
-    """Called by a worker of ``run -w N`` (N > 1) before it builds a gateway."""
+def enter(path: str | None, slot: int) -> WorkerDir:
+    """Called by a worker of ``run`` before it builds a gateway (``path`` None: the only worker)."""
     global _CURRENT
     _CURRENT = WorkerDir(path, slot)
     return _CURRENT
@@ -197,7 +199,7 @@ def orphan() -> None:
 
 
 def current() -> WorkerDir | None:
-    """This worker's run directory; None in a single worker, ``check`` and tests."""
+    """This worker's place (its ``path`` None in the only worker); None in ``check`` and tests."""
     return _CURRENT
 
 
@@ -212,7 +214,7 @@ async def leave() -> None:
     gone = _orphaned(found)
     for hook in found.on_stop:
         await hook(not gone)
-    if gone or _orphaned(found):  # again: killed while this worker wrote its last snapshot
+    if found.path is not None and (gone or _orphaned(found)):  # again: killed while it wrote its last
         _last_out(found.path)
 
 

@@ -102,8 +102,9 @@ class Worker:
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
-        if self.run_dir is not None:  # before the first build: its registries publish from the start
-            rundir.enter(self.run_dir, self.slot)
+        # before the first build: its registries publish from the start (to the other workers with
+        # ``-w N``; kept through reloads in memory with ``-w 1``: counters never go down either way)
+        rundir.enter(self.run_dir, self.slot)
         try:
             self.gateway = await self.source.build(self.config, serving=True)
             if self.settings.tls is not None:
@@ -227,8 +228,7 @@ class Worker:
             task.cancel()
             await gateway.close()
         await self.gateway.close()
-        if self.run_dir is not None:  # what the gateways counted, after their last requests
-            await rundir.leave()
+        await rundir.leave()  # what the gateways counted, after their last requests
         # only now: a supervisor's SIGKILL is read at the channel's end, and PR_SET_PDEATHSIG's SIGTERM
         # comes after it; with the default action back, that SIGTERM ended a worker before it left the
         # run directory (the last one out never removed it: seen in 1 of 4 kills under load)

@@ -92,6 +92,9 @@ class Publisher:
     """This worker's snapshots: the sources (one per registry of each live gateway) and what the
     gateways retired by reloads counted (``base``)."""
 
+    #: no run directory (:class:`LocalPublisher`): this process's own figures, without a pid label
+    local = False
+
     def __init__(self, run_dir: str, slot: int, pid: int = 0) -> None:
         self.run_dir = run_dir
         self.slot = slot
@@ -107,6 +110,11 @@ class Publisher:
         #: files of the wrong shape already warned about; whether writing fails (warned once)
         self._bad: set[str] = set()
         self._failing = False
+
+    @property
+    def merged(self) -> bool:
+        """Whether a scrape merges snapshots (the workers' files): always with ``-w N``."""
+        return True
 
     def add(self, kind: str, part: Part, steps: Steps | None = None) -> Callable[[], None]:
         """Publish ``part()`` under ``kind`` (``prom:<name>`` or ``stats``), or what ``steps`` fills in
@@ -367,18 +375,50 @@ class Publisher:
             log.warning("cannot write this worker's last metrics snapshot: %s", exc)
 
 
-#: this process's publisher: made by the first gateway of a worker of ``run -w N`` (N > 1)
+class LocalPublisher(Publisher):
+    """``run -w 1``: no run directory and no files, the snapshot taken in memory at a scrape, so a
+    reload keeps the counters of the gateway it retired (the base), as a worker of ``-w N`` does: a
+    Prometheus counter does not go down without a restart. Until a first reload retired a gateway
+    there is nothing to add: a scrape renders the registry itself, as before (:attr:`merged`)."""
+
+    local = True
+
+    def __init__(self, slot: int) -> None:
+        super().__init__("", slot)
+
+    @property
+    def merged(self) -> bool:
+        return bool(self.base)
+
+    def write_steps(self, doc: Doc) -> Iterator[None]:
+        if self.sources or self.base:
+            yield from self.snapshot_steps(doc)
+
+    def gather_steps(self, docs: list[tuple[bool, Doc]]) -> Iterator[None]:
+        own: Doc = {}
+        yield from self.snapshot_steps(own)
+        docs.append((True, own))
+        yield
+
+    def start(self) -> None:
+        pass  # nothing to tick: no other process reads the snapshot
+
+    async def stop(self, last: bool = True) -> None:
+        pass
+
+
+#: this process's publisher: made by the first gateway of a worker of ``run``
 PUBLISHER: Publisher | None = None
 
 
 def publisher() -> Publisher | None:
-    """This worker's publisher (None outside a worker of ``run -w N``), ticking from its first use."""
+    """This worker's publisher (None outside a worker of ``run``), ticking from its first use."""
     global PUBLISHER
     if PUBLISHER is None:
         found = current()
         if found is None:
             return None
-        PUBLISHER = Publisher(found.path, found.slot)
+        PUBLISHER = LocalPublisher(found.slot) if found.path is None else Publisher(found.path, found.slot)
         found.on_stop.append(PUBLISHER.stop)
         PUBLISHER.start()
     return PUBLISHER

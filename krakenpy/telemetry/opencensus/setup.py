@@ -63,7 +63,7 @@ def _stats_services(resources: Resources, hub: Telemetry, o: OpenCensusOptions, 
         shared = publish_metrics(resources, "prom:opencensus", registry_part(registry), registry_steps(registry))
 
         async def produce() -> web.Response:
-            if shared is not None:  # run -w N: every worker's, merged
+            if shared is not None and shared.merged:  # run -w N, or -w 1 after a reload: merged
                 body = await workers_prometheus_body(
                     shared, "prom:opencensus", registry, scope="", target_info="", process=True, runtime=True
                 )

@@ -214,6 +214,42 @@ def test_two_workers_one_scrape_through_reload_and_kills(tmp_path: Path, backend
         gateway.kill()
 
 
+def test_one_worker_keeps_its_counters_through_a_reload(tmp_path: Path, backend: Backend) -> None:
+    """``-w 1`` as ``-w N``: a reload (SIGHUP) retires the gateway whose registries counted, and its
+    counts stay in ``/metrics`` and ``/__stats`` (a Prometheus counter does not go down without a
+    restart); ``process_*`` keep no pid label, and still no run directory is made."""
+    port, prom, stats = free_port(), free_port(), free_port()
+    config = write_json(tmp_path / "krakend.json", _config(port, prom, stats, backend.port, "gw-0"))
+    gateway = Gateway(config, "-w", "1", cwd=tmp_path)
+    watcher = _Watcher(prom, stats)
+    try:
+        gateway.worker_pids(1)
+        wait_http(f"http://127.0.0.1:{prom}/metrics")
+        wait_http(f"http://127.0.0.1:{stats}/__stats")
+        sent = 7
+        _send(port, sent)
+        _until(sent, prom, stats)
+        watcher.start()
+        for generation in (1, 2):  # the second reload retires a gateway that kept the first's counts
+            write_json(config, _config(port, prom, stats, backend.port, f"gw-{generation}"))
+            gateway.signal(signal.SIGHUP)
+            gateway.wait_log(rf"reload {generation} applied by 1/1 workers")
+            time.sleep(1.0)  # the old configuration retired
+            _until(sent, prom, stats)
+            _send(port, 5)
+            sent += 5
+            _until(sent, prom, stats)
+        watcher.stop()
+        watcher.assert_monotonic()
+        count, pids = _scrape(prom)
+        assert count == sent and pids == {""}
+        assert _run_dirs(gateway.proc.pid) == []
+        assert gateway.stop() == 0
+    finally:
+        watcher.done.set()
+        gateway.kill()
+
+
 def test_one_worker_makes_no_run_directory(tmp_path: Path, backend: Backend) -> None:
     port, prom, stats = free_port(), free_port(), free_port()
     config = write_json(tmp_path / "krakend.json", _config(port, prom, stats, backend.port, "gw"))
