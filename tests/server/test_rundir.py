@@ -134,10 +134,16 @@ def worker_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> rundir.Worker
     return rundir.enter(made, 1)
 
 
+def _path(found: rundir.WorkerDir) -> str:
+    assert found.path is not None  # a directory: run -w N
+    return found.path
+
+
 async def test_a_worker_told_by_its_channel_leaves_as_an_orphan(worker_dir: rundir.WorkerDir) -> None:
     """A dying supervisor's files close before its workers get another parent: a worker that read the
     channel's end still sees the supervisor's pid as its parent's. Told by the channel, it writes no
     last snapshot for nobody, makes no removed directory again, and removes it (the last one out)."""
+    path = _path(worker_dir)
     assert os.getppid() == worker_dir.parent
     asked: list[bool] = []
 
@@ -146,19 +152,20 @@ async def test_a_worker_told_by_its_channel_leaves_as_an_orphan(worker_dir: rund
 
     worker_dir.on_stop.append(hook)
     rundir.orphan()
-    shutil.rmtree(worker_dir.path)
-    assert not rundir.restore(worker_dir.path)  # removed and not made again
-    os.mkdir(worker_dir.path)
-    Path(worker_dir.path, rundir.LOCK).write_text("")
+    shutil.rmtree(path)
+    assert not rundir.restore(path)  # removed and not made again
+    os.mkdir(path)
+    Path(path, rundir.LOCK).write_text("")
     await rundir.leave()
     assert asked == [False]
-    assert not os.path.exists(worker_dir.path)
+    assert not os.path.exists(path)
 
 
 async def test_the_last_worker_out_removes_the_run_directory(worker_dir: rundir.WorkerDir) -> None:
     """A worker whose supervisor is gone leaves the directory to another that still holds the lock
     (the inherited one: a forked process here, writing its last snapshot after the first left),
     and that one, the last out, removes it: no removal races a snapshot."""
+    path = _path(worker_dir)
     rundir.orphan()
     read, write = os.pipe()
     pid = os.fork()
@@ -167,19 +174,19 @@ async def test_the_last_worker_out_removes_the_run_directory(worker_dir: rundir.
         try:
             os.close(write)
             os.read(read, 1)
-            Path(worker_dir.path, rundir.live_name(os.getpid())).write_text("{}")
-            rundir._last_out(worker_dir.path)
+            Path(path, rundir.live_name(os.getpid())).write_text("{}")
+            rundir._last_out(path)
             code = 0
         finally:
             os._exit(code)
     os.close(read)
     try:
         await rundir.leave()
-        assert os.path.isdir(worker_dir.path)  # the other still holds the lock: not removed under it
-        assert worker_dir.path not in rundir._HELD
+        assert os.path.isdir(path)  # the other still holds the lock: not removed under it
+        assert path not in rundir._HELD
     finally:
         os.write(write, b"x")
         os.close(write)
         _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
-    assert not os.path.exists(worker_dir.path)
+    assert not os.path.exists(path)
