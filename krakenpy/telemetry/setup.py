@@ -230,7 +230,7 @@ def _shared(resources: Resources) -> bool:
     """Whether this gateway serves in a worker of ``run``: its metrics are published (shared with the
     other workers with ``-w N``; kept through reloads in memory with ``-w 1``)."""
     if not resources.serving or "krakenpy.server.rundir" not in sys.modules:
-        return False  # not even imported: no supervisor made a run directory in this process
+        return False  # not even imported: no supervisor forked this process
     from krakenpy.server.rundir import current
 
     return current() is not None

@@ -24,6 +24,10 @@ listeners writes its own snapshot at a scrape, reads the others' latest and merg
 - The directory removed under the gateway: a scrape still answers (this worker's figures at
   least), and the next write makes it again (:func:`krakenpy.server.rundir.restore`).
 
+With ``run -w 1`` there is no directory and no file: :class:`LocalPublisher` keeps, in memory, what
+the gateways a reload retired counted, and a scrape after a reload merges it with the live registry,
+so a counter does not go down there either.
+
 Nothing here runs per request: the request path's rows are folded at the tick, as the folder does.
 """
 
