@@ -166,7 +166,8 @@ async def workers_prometheus_scrape(
 ) -> Scraped:
     """``/metrics`` of every worker of ``run -w N``: this worker's snapshot written now, the others'
     latest read, merged and rendered a family or a chunk of series at a time, the loop running in between."""
-    from krakenpy.telemetry.metrics.shared import add_prom, python_text, render_prom
+    from krakenpy.telemetry.metrics.shared import add_prom, render_prom
+    from krakenpy.telemetry.metrics.shared import python_text as workers_python_text
 
     for steps in registry.feed_steps:  # this worker's queued rows, folded a few series at a time
         for _ in steps():
@@ -186,11 +187,11 @@ async def workers_prometheus_scrape(
         _flush(out, pieces)
         await asyncio.sleep(0)
     out.append(_overflow(int(merged.get("o", 0))))
-    if process:
-        pids = [int(doc["pid"]) for live, doc in docs if live]
+    if process:  # one process of -w 1: its own, without a pid label, as prometheus_body writes them
+        pids = None if publisher.local else [int(doc["pid"]) for live, doc in docs if live]
         out.append(await asyncio.to_thread(process_text, pids))
     if runtime:
-        out.append(python_text(docs))
+        out.append(python_text() if publisher.local else workers_python_text(docs))
     _flush(out, pieces)
     return Scraped(pieces, _PROM_TYPE)
 

@@ -200,7 +200,7 @@ def _stats(resources: Resources, hub: Telemetry, options: MetricsOptions) -> Non
         shared = _publish_stats(resources, stats)
 
         async def produce() -> Scraped:
-            if shared is not None:  # run -w N: every worker's, merged
+            if shared is not None and shared.merged:  # run -w N, or -w 1 after a reload: merged
                 from krakenpy.telemetry.servers import workers_expvar_scrape
 
                 return await workers_expvar_scrape(shared)
@@ -223,9 +223,10 @@ def _publish_stats(resources: Resources, stats: StatsRegistry) -> Publisher | No
 
 
 def _shared(resources: Resources) -> bool:
-    """Whether this gateway serves in a worker of ``run -w N`` (N > 1): its metrics are shared."""
+    """Whether this gateway serves in a worker of ``run``: its metrics are published (shared with the
+    other workers with ``-w N``; kept through reloads in memory with ``-w 1``)."""
     if not resources.serving or "krakenpy.server.rundir" not in sys.modules:
-        return False  # not even imported: no supervisor made a run directory in this process
+        return False  # not even imported: no supervisor forked this process
     from krakenpy.server.rundir import current
 
     return current() is not None
@@ -237,8 +238,9 @@ def publish_metrics(
     part: Callable[[], dict[str, Any]],
     steps: Callable[[dict[str, Any]], Iterator[None]] | None = None,
 ) -> Publisher | None:
-    """With ``run -w N`` (N > 1): this gateway's ``part`` published to the other workers until it
-    closes (:mod:`krakenpy.telemetry.metrics.shared`); returns the publisher, or None."""
+    """In a worker of ``run``: this gateway's ``part`` published until it closes, to the other workers
+    with ``-w N`` (:mod:`krakenpy.telemetry.metrics.shared`), its counters kept when it closes;
+    returns the publisher, or None."""
     if not _shared(resources):
         return None
     from krakenpy.telemetry.metrics.shared import publisher
@@ -419,7 +421,7 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
             reg, proc, rt = registry, e.process_metrics, e.go_metrics
 
             async def produce(reg: Registry = reg, proc: bool = proc, rt: bool = rt) -> Scraped:
-                if shared is not None:  # run -w N: every worker's, merged
+                if shared is not None and shared.merged:  # run -w N, or -w 1 after a reload: merged
                     from krakenpy.telemetry.servers import workers_prometheus_scrape
 
                     return await workers_prometheus_scrape(

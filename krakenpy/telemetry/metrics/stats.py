@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any, Final
 
-__all__ = ["PERCENTILES", "StatsHistogram", "StatsRegistry"]
+__all__ = ["PERCENTILES", "StatsHistogram", "StatsRegistry", "rss_bytes"]
 
 RESERVOIR: Final = 1028
 _random = random.random
@@ -227,16 +227,20 @@ class StatsRegistry:
         out.update(_runtime())
 
 
-def _memstats() -> dict[str, Any]:
-    """Go's ``memstats`` has no Python equal: the nearest process figures, same key style."""
-    rss = 0
+def rss_bytes() -> int:
+    """This process's resident set in bytes (``/proc/self/statm``), 0 where there is none to read: the
+    one RSS read of ``/__stats``'s ``memstats`` and the multi-worker snapshots (``metrics.shared``)."""
     try:
         with open("/proc/self/statm", "rb") as f:
-            rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError):
-        pass
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _memstats() -> dict[str, Any]:
+    """Go's ``memstats`` has no Python equal: the nearest process figures, same key style."""
     stats = gc.get_stats()
-    return {"Sys": rss, "NumGC": sum(s["collections"] for s in stats)}
+    return {"Sys": rss_bytes(), "NumGC": sum(s["collections"] for s in stats)}
 
 
 def _runtime() -> dict[str, Any]:

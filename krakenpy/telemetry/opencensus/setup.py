@@ -61,7 +61,7 @@ def _stats_services(resources: Resources, hub: Telemetry, o: OpenCensusOptions, 
         shared = publish_metrics(resources, "prom:opencensus", registry_part(registry), registry_steps(registry))
 
         async def produce() -> Scraped:
-            if shared is not None:  # run -w N: every worker's, merged
+            if shared is not None and shared.merged:  # run -w N, or -w 1 after a reload: merged
                 return await workers_prometheus_scrape(
                     shared, "prom:opencensus", registry, scope="", target_info="", process=True, runtime=True
                 )
