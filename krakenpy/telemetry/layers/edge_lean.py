@@ -8,7 +8,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from contextvars import Token
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, cast
 
 from multidict import CIMultiDict, istr
 
@@ -20,7 +20,7 @@ from krakenpy.telemetry.ginline import GinRender
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.writer import LineWriter
 
-__all__ = ["EdgeParts", "LeanEdge", "abandoned", "edge_parts", "gone_line", "lean_handler"]
+__all__ = ["EdgeParts", "LeanEdge", "Visit", "abandoned", "edge_parts", "gone_line", "lean_handler"]
 
 #: ``Final``: compiled, a C static (a module global is a dict lookup per read, two per request)
 _perf_ns: Final = time.perf_counter_ns
@@ -86,8 +86,12 @@ def gone_line(parts: EdgeParts, request: HttpRequest, exchange: Exchange, start:
                           f"{path}?{query(qs)}" if qs else path, exchange.error))  # fmt: skip
 
 
-class _Visit(EdgeVisit):
-    """One request between the lean edge's steps: its clock, telemetry view and ``CURRENT``'s token."""
+class Visit(EdgeVisit):
+    """One request between an edge layer's steps: its clock, telemetry view and ``CURRENT``'s token
+    (and, traced, its SERVER span's id and Unix start)."""
+
+    sid: str = ""
+    start_ns: int = 0
 
     def __init__(self, start: int, exchange: Exchange, token: Token[Exchange | None]) -> None:
         self.start = start
@@ -97,7 +101,8 @@ class _Visit(EdgeVisit):
 
 class LeanEdge(SplitEdge):
     """The default configuration's edge layer, as steps of the server's request coroutine (see
-    :class:`~krakenpy.edge.SplitEdge`): request id, ``CURRENT`` and the gin line."""
+    :class:`~krakenpy.edge.SplitEdge`): request id, ``CURRENT`` and the gin line. The metered and
+    traced layers extend it (:mod:`~krakenpy.telemetry.layers.edge_metered`, ``edge_traced``)."""
 
     def __init__(self, parts: EdgeParts, next_handler: EdgeHandler) -> None:
         super().__init__(next_handler)
@@ -110,12 +115,14 @@ class LeanEdge(SplitEdge):
         self.skip = parts.skip
         self.query = parts.query
         self.client_ip = parts.client_ip
-        # the id's response header as the server writes it (``Name: ``; the id ends the line)
-        # (none for a name the wire would refuse: the map's store then, and encode_response's checks)
+        # the id's response header as the server writes it (``Name: ``; the id ends the line); none
+        # for a name the wire would refuse (the map's store then, and encode_response's checks)
         name = str(parts.rid_key) if parts.rid_key is not None else ""
         self.rid_line = f"{name}: " if name and "\r" not in name and "\n" not in name and ":" not in name else ""
 
-    def enter(self, request: HttpRequest) -> EdgeVisit:
+    def visit(self, request: HttpRequest) -> Visit:
+        """The request's telemetry view (its id: the client's when trusted and valid, else a new
+        one), in its context and ``CURRENT``: the first step of every layer built on this one."""
         start = _perf_ns()
         exchange = Exchange()
         rid_key = self.rid_key
@@ -123,42 +130,59 @@ class LeanEdge(SplitEdge):
             incoming = request.headers.get(rid_key) if self.trust_id else None
             exchange.request_id = incoming if incoming and valid_request_id(incoming) else next(REQUEST_IDS)
         request.context[EXCHANGE] = exchange
-        return _Visit(start, exchange, _set_current(exchange))
+        return Visit(start, exchange, _set_current(exchange))
 
-    def fail(self, visit: EdgeVisit, request: HttpRequest, exc: BaseException) -> HttpResponse | None:
-        assert isinstance(visit, _Visit)
-        if isinstance(exc, Rejection):  # an edge guard that raises rather than answering: its answer
+    def enter(self, request: HttpRequest) -> EdgeVisit:
+        return self.visit(request)
+
+    def refuse(self, request: HttpRequest, exc: BaseException) -> HttpResponse | None:
+        """A :class:`~krakenpy.errors.Rejection`'s answer (an edge guard that raises rather than
+        answering), kept for the audit; ``None`` for any other error."""
+        if isinstance(exc, Rejection):
             request.context[EDGE_DENY] = exc
             return HttpResponse(exc.status, CIMultiDict(exc.headers), exc.payload)
-        # a client that went away (or a bug): logged, then raised on (no cost on the answered path)
-        _reset_current(visit.token)
-        abandoned(visit.exchange, exc)
-        gone_line(self.parts, request, visit.exchange, visit.start)
         return None
 
-    def leave(self, visit: EdgeVisit, request: HttpRequest, response: HttpResponse, lined: bool) -> HttpResponse:
-        assert isinstance(visit, _Visit)
-        _reset_current(visit.token)
-        end = _perf_ns()
-        exchange = visit.exchange
-        if self.return_id:
-            rid_key = self.rid_key
-            headers = response.headers
-            # written by the server after the response's headers when it asked (``lined``) and the
-            # handler set no id of its own (then the store replaces it, as before): no multidict store,
-            # and one line fewer for encode_response's scans (acclog2: ~1.8 k a request)
-            if lined and self.rid_line and rid_key not in headers:
-                visit.line = f"{self.rid_line}{exchange.request_id}\r\n"
-            else:
-                headers[rid_key] = exchange.request_id  # type: ignore[index]
+    def fail(self, visit: EdgeVisit, request: HttpRequest, exc: BaseException) -> HttpResponse | None:
+        answer = self.refuse(request, exc)
+        if answer is not None:
+            return answer
+        # a client that went away (or a bug): logged, then raised on (no cost on the answered path)
+        v = cast(Visit, visit)
+        _reset_current(v.token)
+        abandoned(v.exchange, exc)
+        gone_line(self.parts, request, v.exchange, v.start)
+        return None
+
+    def give_id(self, visit: Visit, response: HttpResponse, lined: bool) -> None:
+        """The request id on the answer: as a line the server writes after the response's headers when
+        it asked (``lined``) and the handler set no id of its own (the store replaces that one, as
+        before): no multidict store, and one line fewer in encode_response's scans (acclog2: ~1.8 k)."""
+        rid_key = self.rid_key
+        headers = response.headers
+        if lined and self.rid_line and rid_key not in headers:
+            visit.line = f"{self.rid_line}{visit.exchange.request_id}\r\n"
+        else:
+            headers[rid_key] = visit.exchange.request_id  # type: ignore[index]
+
+    def log(self, request: HttpRequest, visit: Visit, status: int, end: int) -> None:
+        """The request's gin tuple (rendered in the writer's batch) unless its path is skipped; the
+        target as ``Redactor.target`` writes it."""
         writer = self.writer
         path = request.path
         if writer is not None and path not in self.skip:
             qs = request.query_string
-            # the gin tuple (rendered in the writer's batch); the target as Redactor.target writes it
-            entry = (end, response.status, end - visit.start, self.client_ip(request), request.method,
-                     f"{path}?{self.query(qs)}" if qs else path, exchange.error)  # fmt: skip
+            entry = (end, status, end - visit.start, self.client_ip(request), request.method,
+                     f"{path}?{self.query(qs)}" if qs else path, visit.exchange.error)  # fmt: skip
             writer.entry(self.render, entry)  # type: ignore[arg-type]
+
+    def leave(self, visit: EdgeVisit, request: HttpRequest, response: HttpResponse, lined: bool) -> HttpResponse:
+        v = cast(Visit, visit)
+        _reset_current(v.token)
+        end = _perf_ns()
+        if self.return_id:
+            self.give_id(v, response, lined)
+        self.log(request, v, response.status, end)
         return response
 
 
