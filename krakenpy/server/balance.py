@@ -2,18 +2,28 @@
 workers of ``krakenpy run -w N``, by construction rather than by the kernel's hash.
 
 Every worker accepts from the same listening socket (:mod:`krakenpy.server.listen`) and publishes
-its live connection count (open connections plus accepted ones still being set up) in a small
-shared memory table the supervisor maps before forking (:class:`Shares`; one writer per entry,
-8-byte aligned stores: no lock). When the socket is readable a worker reads the accept queue's
-length (``TCP_INFO``'s ``tcpi_unacked`` on a listener) and takes at most its fair part of
-``live connections + queued``, its :meth:`Share.quota`; the rest is left to the others, which the
-same readiness event woke. A worker over its share stops watching the socket for :data:`DEFER`
-seconds; if nobody took a queued connection meanwhile (the others are stuck in a long loop turn,
-or gone) it takes them all, so balancing never holds a connection back longer than that.
+its live connection count (accepted, not closed yet) and its accepted total in a small shared memory
+table the supervisor maps before forking (:class:`Shares`; each entry has one writer, 8-byte aligned
+stores: no lock). A new connection wakes every worker (level-triggered epoll on the same socket);
+each reads the accept queue's length (``TCP_INFO``'s ``tcpi_unacked``: on a listener, its accept
+backlog) and takes at most its :meth:`Share.quota`: up to the even split of ``live connections +
+queued`` rounded down, in one batch, then the remainder one at a time to the least loaded (of
+equals, the one that accepted fewer: sequential short connections alternate instead of going to the
+quickest waker). A burst of 50 on 2 workers is two batches of 25.
 
-When live counts tie and fewer connections are queued than there are workers (a trickle of
-connections, or short ones that close before the next arrives), the worker that accepted fewer in
-total takes it: sequential short connections alternate instead of going to the quickest waker.
+A worker over its share stops watching the socket and looks at the queue again every
+:data:`RECHECK` seconds; once no worker took a queued connection for :data:`STUCK` seconds (the
+others are in a long loop turn, not scheduled, or gone) it takes them all. Balancing therefore delays
+a connection only when the worker that should take it cannot run, and by at most ``STUCK`` (a
+connection the kernel hashed to such a worker's ``SO_REUSEPORT`` socket waited for it however long).
+
+Measured 2026-12-02 (``python -m bench.balance``, 20 bursts each, on a loaded 2-core machine): 50
+connections on ``-w 2`` split worst ±36 %, median ±10 % with a ``SO_REUSEPORT`` socket per worker,
+and 25/25 in every burst with this; 200 on ``-w 4``: worst ±30 % before, 50 each after (bench/README,
+"round 12: branch ``balance``"). Options not taken: a worker over its share pausing its own
+``SO_REUSEPORT`` socket (a connection queued there waits for that worker: it cannot be handed over);
+``EPOLLEXCLUSIVE`` (asyncio cannot ask for it, and one woken worker that leaves a connection to the
+others must not be the only one woken).
 """
 
 from __future__ import annotations
@@ -82,6 +92,8 @@ class Share:
         self._at = _FIELDS * index
         #: accepted and not closed yet (being set up, or served)
         self.live = 0
+        #: between join and leave: what it publishes counts in the others' shares
+        self.present = False
 
     def join(self) -> None:
         """Start counting: on par with the others' accepted totals, so a replacement worker gets
@@ -89,26 +101,30 @@ class Share:
         counts = self._counts
         others = [counts[i * _FIELDS + 1] for i in range(self._slots) if i * _FIELDS != self._at]
         counts[self._at + 1] = max(others, default=0)
+        self.present = True
         self.publish()
 
     def leave(self) -> None:
+        """Accept no more (draining): the connections it still serves close without counting."""
+        self.present = False
         self._counts[self._at] = _ABSENT
 
     def publish(self) -> int:
-        self._counts[self._at] = self.live
+        if self.present:
+            self._counts[self._at] = self.live
         return self.live
 
     def accepted(self) -> None:
         """One more connection taken (before its transport exists)."""
         self.live += 1
-        self._counts[self._at] = self.live
+        self.publish()
         self._counts[self._at + 1] += 1
 
     def closed(self) -> None:
         """One of its connections closed, or was never set up (a failed TLS handshake): the others
         see it at once, else a worker whose connections all closed would look busy to them."""
         self.live -= 1
-        self._counts[self._at] = self.live
+        self.publish()
 
     def others_progress(self) -> int:
         """The others' accepted totals summed: it grows while someone takes connections."""

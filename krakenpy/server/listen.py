@@ -4,7 +4,7 @@ Every worker accepts from the same sockets (one per address family), and the wor
 live connections even between themselves (:mod:`krakenpy.server.balance`). Until 2026-12-02 each
 worker slot had a ``SO_REUSEPORT`` socket of its own: the kernel hashed each new connection to one
 of them, so a burst of 50 keep-alive connections split like 50 coin tosses (``bench/balance.py``,
-20 bursts on ``-w 2``: worst 17/33, ±32 %), and a worker could not hand over its excess, since a
+20 bursts on ``-w 2``: worst 16/34, ±36 %), and a worker could not hand over its excess, since a
 connection queued on a slot's socket waits for that slot. ``EPOLLEXCLUSIVE`` (one waiter woken per
 arrival) is not used: asyncio cannot ask for it, and a woken worker that leaves a connection to the
 others must not be the only one woken.
