@@ -79,7 +79,7 @@ def test_equal_workers_alternate_short_connections() -> None:
     a.join()
     b.join()
     assert a.quota(1) == b.quota(1) == 1  # nothing to tell them apart: either may take it
-    taken = []
+    taken: list[bool] = []
     for _ in range(6):
         takers = [s for s in (a, b) if s.quota(1)]
         assert len(takers) == (2 if len(taken) % 2 == 0 else 1)  # both after a pair, else the one behind
