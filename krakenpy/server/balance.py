@@ -19,8 +19,9 @@ connection the kernel hashed to such a worker's ``SO_REUSEPORT`` socket waited f
 
 Measured 2026-12-02 (``python -m bench.balance``, 20 bursts each, on a loaded 2-core machine): 50
 connections on ``-w 2`` split worst ±36 %, median ±10 % with a ``SO_REUSEPORT`` socket per worker,
-and 25/25 in 19 of 20 bursts with this (once 1/49 at load average 15: the ``STUCK`` fallback); 200
-on ``-w 4``: worst ±30 % before, 50 each after (bench/README, "round 12: branch ``balance``").
+and 25/25 in all 20 with this (in a second run 19 of 20: once 1/49 at load average 15, the ``STUCK``
+fallback); 200 on ``-w 4``: worst ±30 % before, ±8 % after (bench/README, "round 12: branch
+``balance``").
 Options not taken: a worker over its share pausing its own ``SO_REUSEPORT`` socket (a connection
 queued there waits for that worker: it cannot be handed over); ``EPOLLEXCLUSIVE`` (asyncio cannot
 ask for it, and one woken worker that leaves a connection to the others must not be the only one
