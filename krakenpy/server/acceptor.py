@@ -10,6 +10,13 @@ which is uvloop's p99 of 1.1–1.5 s and its timeouts, while requests already ac
 
 :class:`Acceptor` watches the listening socket itself, accepts until the queue is empty (at most
 the backlog per event, like asyncio), and hands each socket to ``loop.connect_accepted_socket``.
+
+With several workers on one shared listening socket it also keeps their live connections even
+(:mod:`krakenpy.server.balance`, on either loop): per readiness event it takes at most its
+:meth:`~krakenpy.server.balance.Share.quota` of the queue, still in one batch (a burst of 200 is two
+batches of 100, not 200 loop turns), and a worker over its share stops watching the socket for
+:data:`~krakenpy.server.balance.RECHECK` seconds at a time, and takes the queued connections
+itself once nobody took one for :data:`~krakenpy.server.balance.STUCK` seconds.
 """
 
 from __future__ import annotations
@@ -19,9 +26,11 @@ import errno
 import logging
 import socket
 import ssl
+import time
 from collections.abc import Callable
 from typing import Any
 
+from krakenpy.server.balance import RECHECK, STUCK, Share, queued
 from krakenpy.server.logs import Tally
 
 __all__ = ["Acceptor", "accepts_in_batches"]
@@ -53,6 +62,7 @@ class Acceptor:
         tls: ssl.SSLContext | None = None,
         handshake_timeout: float | None = None,
         shutdown_timeout: float | None = None,
+        share: Share | None = None,
     ) -> None:
         self._loop = loop
         self._factory = factory
@@ -68,6 +78,9 @@ class Acceptor:
             }
         self._pending: set[asyncio.Task[Any]] = set()
         self._serving = False
+        self._share = share
+        #: over its share: the timer that looks at the queue again (the socket is not watched meanwhile)
+        self._deferred: asyncio.TimerHandle | None = None
         sock.setblocking(False)
 
     def start(self) -> Acceptor:
@@ -78,16 +91,56 @@ class Acceptor:
 
     def close(self) -> None:
         """Stop accepting; connections already accepted go on."""
-        if self._serving:
-            self._serving = False
+        if self._deferred is not None:
+            self._deferred.cancel()
+            self._deferred = None
+        elif self._serving:
             self._loop.remove_reader(self._sock.fileno())
+        self._serving = False
 
     def is_serving(self) -> bool:
         """Whether new connections are accepted."""
         return self._serving
 
     def _accept(self) -> None:
-        for _ in range(self._backlog):
+        share = self._share
+        if share is None:
+            self._take(self._backlog)
+            return
+        waiting = queued(self._sock)
+        if not waiting:
+            return  # another worker took them (every worker is woken by the same arrival)
+        take = share.quota(waiting)
+        if take:
+            self._take(take)
+            return
+        # over its share: the others take these (the same arrival woke them); look again shortly
+        self._loop.remove_reader(self._sock.fileno())
+        self._defer(share, share.others_progress(), time.monotonic())
+
+    def _defer(self, share: Share, progress: int, since: float) -> None:
+        self._deferred = self._loop.call_later(RECHECK, self._look_again, share, progress, since)
+
+    def _look_again(self, share: Share, progress: int, since: float) -> None:
+        self._deferred = None
+        waiting = queued(self._sock)
+        take = share.quota(waiting) if waiting else 0
+        if waiting and not take:
+            now = share.others_progress()
+            if now != progress:  # the others are taking them: keep leaving them
+                self._defer(share, now, time.monotonic())
+                return
+            if time.monotonic() - since < STUCK:
+                self._defer(share, progress, since)
+                return
+            take = waiting  # nobody took one for STUCK seconds (a long loop turn, or not scheduled)
+        self._loop.add_reader(self._sock.fileno(), self._accept)
+        if take:
+            self._take(take)
+
+    def _take(self, limit: int) -> None:
+        share = self._share
+        for _ in range(limit):
             try:
                 conn, _ = self._sock.accept()
             except (BlockingIOError, InterruptedError):
@@ -105,6 +158,8 @@ class Acceptor:
                 self._loop.call_later(_RETRY_DELAY, self._resume)
                 return
             conn.setblocking(False)
+            if share is not None:
+                share.accepted()
             coro = self._loop.connect_accepted_socket(self._factory, conn, **self._tls)
             # a task per connection (not per request): the transport is set up in its first step
             task = self._loop.create_task(coro)
@@ -118,7 +173,11 @@ class Acceptor:
     def _connected(self, task: asyncio.Task[Any]) -> None:
         self._pending.discard(task)
         if task.cancelled():
+            if self._share is not None:
+                self._share.closed()
             return
         exc = task.exception()
+        if exc is not None and self._share is not None:
+            self._share.closed()  # never reached the server: no connection_lost will say so
         if exc is not None:  # a TLS handshake that failed or timed out: the client's problem, not ours
             log.debug("connection not set up: %s", exc)

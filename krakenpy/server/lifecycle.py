@@ -71,7 +71,7 @@ class Connection(FlowProtocol):
         self._scheme = "http"
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        self._server.connections.discard(self)
+        self._server.lost(self)
         super().connection_lost(exc)
         self._done = True
         self._clock, self._deadline = NONE, 0.0

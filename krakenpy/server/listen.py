@@ -1,9 +1,18 @@
 """The listening sockets, opened once by the supervisor and inherited by the workers.
 
-With several workers each worker slot gets its own ``SO_REUSEPORT`` socket, so the kernel spreads new
-connections evenly. The supervisor keeps every socket open for the life of the process: when a
-worker dies, the connections the kernel queued on its slot wait for the replacement instead of
-being reset, and the port is never released while krakenpy runs.
+Every worker accepts from the same sockets (one per address family), and the workers keep their
+live connections even between themselves (:mod:`krakenpy.server.balance`). Until 2026-12-02 each
+worker slot had a ``SO_REUSEPORT`` socket of its own: the kernel hashed each new connection to one
+of them, so a burst of 50 keep-alive connections split like 50 coin tosses (``bench/balance.py``,
+20 bursts on ``-w 2``: worst 16/34, ±36 %), and a worker could not hand over its excess, since a
+connection queued on a slot's socket waits for that slot. ``EPOLLEXCLUSIVE`` (one waiter woken per
+arrival) is not used: asyncio cannot ask for it, and a woken worker that leaves a connection to the
+others must not be the only one woken.
+
+The supervisor keeps the sockets open for the life of the process, so the port is never released
+while krakenpy runs. When a worker dies the connections queued go to the other workers at once
+(with one socket per slot they waited for its replacement); with ``-w 1`` they wait in the queue
+for the replacement, as before.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ BACKLOG = 1024
 _MAX_FILES = 1 << 20
 
 
-def _open(host: str, port: int, reuse_port: bool) -> list[socket.socket]:
+def _open(host: str, port: int) -> list[socket.socket]:
     infos = socket.getaddrinfo(host or None, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
     families = {info[0] for info in infos}
     sockets: list[socket.socket] = []
@@ -38,8 +47,6 @@ def _open(host: str, port: int, reuse_port: bool) -> list[socket.socket]:
                 continue
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if reuse_port:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6 and len(families) > 1:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)  # the IPv4 socket takes IPv4
             sock.bind(address)
@@ -52,18 +59,10 @@ def _open(host: str, port: int, reuse_port: bool) -> list[socket.socket]:
 
 
 def bind_slots(host: str, port: int, workers: int) -> list[list[socket.socket]]:
-    """One list of listening sockets per worker slot (one per address family of ``host``);
-    raises ``OSError`` when the address cannot be used."""
-    slots: list[list[socket.socket]] = []
-    try:
-        for _ in range(workers):
-            slots.append(_open(host, port, reuse_port=workers > 1))
-    except OSError:
-        for sockets in slots:
-            for sock in sockets:
-                sock.close()
-        raise
-    return slots
+    """The listening sockets of each worker slot (one per address family of ``host``): the same
+    sockets for every slot; raises ``OSError`` when the address cannot be used."""
+    sockets = _open(host, port)
+    return [sockets] * workers
 
 
 def raise_open_file_limit() -> None:

@@ -20,12 +20,16 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from krakenpy.edge import EdgeHandler, SplitEdge
 from krakenpy.server.connection import GatewayProtocol
 from krakenpy.server.limits import ServerLimits
 from krakenpy.server.sweep import MAX_HEADER_LINES, SweptServer
 from krakenpy.server.takeover import H2Takeover
+
+if TYPE_CHECKING:
+    from krakenpy.server.balance import Share
 
 __all__ = ["MAX_HEADER_LINES", "GatewayProtocol", "GatewayServer"]
 
@@ -55,6 +59,8 @@ class GatewayServer(SweptServer):
         #: what serves a connection that starts with the HTTP/2 preface (``None``: refused as HTTP/1.1 does)
         self.h2: H2Takeover | None = None
         self.connections: set[GatewayProtocol] = set()
+        #: ``run -w N``: this worker's entry in the workers' live connection counts (:mod:`.balance`)
+        self.share: Share | None = None
         self._loop = asyncio.get_running_loop()
         self._start_clocks(limits)
 
@@ -62,6 +68,13 @@ class GatewayServer(SweptServer):
         if self._sweeper is None:  # paused while no connection was open
             self.connecting()
         return GatewayProtocol(self, self._loop)
+
+    def lost(self, connection: object) -> None:
+        """``connection`` closed (its ``connection_lost``, or its upgraded protocol's)."""
+        if connection in self.connections:
+            self.connections.discard(connection)
+            if self.share is not None:
+                self.share.closed()
 
     def _open(self) -> bool:
         return bool(self.connections)

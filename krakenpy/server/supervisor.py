@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 from krakenpy import startgc
 from krakenpy.server import rundir
+from krakenpy.server.balance import Shares
 from krakenpy.server.channel import Channel, pair
 from krakenpy.server.rollout import Rollout
 from krakenpy.server.runner import Config, ConfigSource, ServeOptions
@@ -77,6 +78,8 @@ class Supervisor:
         self.holding = len(self.slots) > 1 and sequential(config.service)
         #: with more than one worker, where each publishes its metrics for the scrapes (``run``)
         self.run_dir: str | None = None
+        #: with more than one worker, their live connection counts (the workers share the sockets)
+        self.shares: Shares | None = None
 
     # -- the loop ---------------------------------------------------------------------------------
 
@@ -96,6 +99,7 @@ class Supervisor:
         gc.freeze()
         if len(self.slots) > 1:
             self.run_dir = rundir.create()
+            self.shares = Shares(len(self.slots))
         try:
             # sequential_start: the first worker runs the agents and opens its listener once they
             # have started; the others are forked when it is ready, so no worker serves before them
@@ -185,12 +189,14 @@ class Supervisor:
         for other in self.slots:
             if other is not slot:
                 for sock in other.sockets:
-                    sock.close()
+                    if sock not in slot.sockets:  # with -w N > 1 every slot has the same sockets
+                        sock.close()
                 if other.channel is not None:
                     other.channel.close()
         worker = Worker(slot.index, slot.sockets, channel, self.config, self.settings, self.options, self.source)
         worker.generation = self.generation
         worker.run_dir = self.run_dir
+        worker.shares = self.shares
         return run_worker(worker, self.options.loop)
 
     def _reap(self) -> None:
@@ -212,6 +218,8 @@ class Supervisor:
         pid, slot.pid = slot.pid, 0
         if self.run_dir is not None:  # its counters still count; its gauges no longer do
             rundir.retire(self.run_dir, pid)
+        if self.shares is not None:  # its connections died with it: the others take the new ones
+            self.shares.retire(slot.index - 1)
         self.rollout.forget(slot)
         if self.stopping:
             if os.WIFEXITED(status) and os.waitstatus_to_exitcode(status) not in (0, EXIT_CONFIG):

@@ -113,7 +113,7 @@ class _Frames(BaseProtocol):
         super().connection_lost(exc)
         self.queue.feed_eof()
         connection = self.connection
-        connection._server.connections.discard(connection)
+        connection._server.lost(connection)
         connection._done = True
 
 

@@ -26,6 +26,7 @@ from krakenpy.config.quickcheck import take_verdict
 from krakenpy.errors import ConfigError
 from krakenpy.server import rundir
 from krakenpy.server.acceptor import Acceptor, accepts_in_batches
+from krakenpy.server.balance import Share, Shares
 from krakenpy.server.channel import Channel
 from krakenpy.server.heap import settle_heap
 from krakenpy.server.limits import ServerLimits
@@ -99,6 +100,9 @@ class Worker:
         self.stopped_at = 0.0
         #: ``run -w N`` (N > 1): where this worker publishes its metrics (:mod:`krakenpy.server.rundir`)
         self.run_dir: str | None = None
+        #: ``run -w N`` (N > 1): every worker's live connection count (:mod:`krakenpy.server.balance`)
+        self.shares: Shares | None = None
+        self.share: Share | None = None
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -121,12 +125,16 @@ class Worker:
         self.server = GatewayServer(self.gateway.edge, limits=limits)
         self.server.h2 = h2_takeover(self.gateway)
         install_loop_handler(loop, self.server.accept_errors)
+        if self.shares is not None:
+            self.share = self.server.share = self.shares.share(self.slot - 1)
         # sequential_start: the agents (this worker's only) connect one after the other before the
         # listener opens, as KrakenD starts them before its router; else they start beside it
         agents_first = self.consumes and sequential(self.config.service)
         if agents_first:
             await self.gateway.start(agents=True)
         listeners = [await self._listen(sock, limits) for sock in self.sockets]
+        if self.share is not None:
+            self.share.join()
         if not agents_first:
             await self.gateway.start(agents=self.consumes)
         self.server.start_sweeping()
@@ -158,7 +166,9 @@ class Worker:
     async def _listen(self, sock: socket.socket, limits: ServerLimits) -> asyncio.AbstractServer | Acceptor:
         assert self.server is not None
         loop = asyncio.get_running_loop()
-        if not accepts_in_batches(loop):  # uvloop: libuv would admit one new connection per loop turn
+        # uvloop: libuv would admit one new connection per loop turn; several workers: the shared
+        # socket's connections go to the worker below its share, on either loop
+        if not accepts_in_batches(loop) or self.share is not None:
             tls = self.tls.context if self.tls is not None else None
             return Acceptor(
                 loop,
@@ -169,6 +179,7 @@ class Worker:
                 tls=tls,
                 handshake_timeout=(limits.handshake_timeout or None) if tls else None,
                 shutdown_timeout=_TLS_SHUTDOWN if tls else None,
+                share=self.share,
             ).start()
         if self.tls is None:
             return await loop.create_server(self.server, sock=sock, backlog=BACKLOG)
@@ -214,6 +225,8 @@ class Worker:
     async def _shutdown(self, listeners: list[asyncio.AbstractServer | Acceptor]) -> int:
         assert self.server is not None and self.gateway is not None
         log.info("shutting down (pid %d, worker %d)", os.getpid(), self.slot)
+        if self.share is not None:
+            self.share.leave()  # the others take every new connection from now on
         for listener in listeners:
             listener.close()  # the supervisor still holds the socket: nothing queued is lost here
         finished = await self.server.drain(self.settings.limits.shutdown_wait)
