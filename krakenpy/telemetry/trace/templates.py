@@ -117,6 +117,10 @@ _FIRST_BYTE: Final = b"first-byte-time"
 _W_EVENT_HEAD: Final = b"\x5a" + varint(9 + 2 + len(_FIRST_BYTE))
 _W_EVENT_NAME: Final = b"\x12" + varint(len(_FIRST_BYTE)) + _FIRST_BYTE
 _FIRST_BYTE_EVENT: Final = struct.Struct(f"<{len(_W_EVENT_HEAD)}sBQ{len(_W_EVENT_NAME)}s").pack
+#: the CLIENT span's times and its first-byte event packed in one call, the event right after the times
+#: (a message's fields come in any order): one ``struct`` call and one join piece fewer a span (~0.9 k
+#: machine instructions, round 12, ``trace6``)
+_TIMES_FIRST_BYTE: Final = struct.Struct(f"<BQBQ{len(_W_EVENT_HEAD)}sBQ{len(_W_EVENT_NAME)}s").pack
 #: the SERVER span's four client key-values as protobuf by the four strings (as :data:`_CLIENTS`)
 _CLIENT_WIRES: Final[dict[tuple[str, str, str, str], bytes]] = {}
 #: the CLIENT span's ``url.full`` key-value by URL, for the batch (a backend's calls repeat it)
@@ -509,9 +513,13 @@ class ClientTemplate(SpanTemplate):
                 get_conn, dns, tls = conn
                 extra = _K_GET_CONN.of_double(get_conn) + _K_DNS.of_double(dns) + _K_TLS.of_double(tls)
         first_byte = r[16]
+        if first_byte:
+            times = _TIMES_FIRST_BYTE(0x39, r[4], 0x41, r[5], _W_EVENT_HEAD, 0x09, first_byte, _W_EVENT_NAME)
+        else:
+            times = TIMES(0x39, r[4], 0x41, r[5])
         return b"".join((
             ids_proto(r[1], r[2], r[3]),
-            TIMES(0x39, r[4], 0x41, r[5]),
+            times,
             peer,
             _url_wire(r[8]),
             _K_BODY.of_int(r[12]),
@@ -519,7 +527,6 @@ class ClientTemplate(SpanTemplate):
             _K_SIZE.of_int(r[14]),
             extra,
             status_proto(r[6], r[7]) if r[6] else EMPTY_STATUS,
-            _FIRST_BYTE_EVENT(_W_EVENT_HEAD, 0x09, first_byte, _W_EVENT_NAME) if first_byte else b"",
         ))  # fmt: skip
 
     def _peer(self, key: tuple[str, int, str]) -> tuple[str, str]:
