@@ -56,10 +56,12 @@ _dumps: Final = orjson.dumps
 #: the (method, route) texts a SERVER template keeps (bounded: a client chooses the method)
 _ROUTES_MAX: Final = 1024
 _RID_HEAD: Final = '{"key":"http.request.id","value":{"stringValue":"'
-#: a kept-alive connection's (get-conn, dns, tls) seconds, and their text (written without orjson);
-#: the client layer records this very tuple for such a call
+#: a kept-alive connection's (get-conn, dns, tls) seconds, and their text (written without orjson)
 _KEPT_ALIVE: Final = (0.0, 0.0, 0.0)
-KEPT_ALIVE: Final = _KEPT_ALIVE
+#: the same seconds as the one object the client layer records for such a call (told by identity).
+#: Not ``Final``: mypyc treats a ``Final`` tuple of constants as a literal (an alias of ``_KEPT_ALIVE``
+#: failed at import when compiled: "value for final name was not set"), and identity needs one object
+KEPT_ALIVE: tuple[float, float, float] = (0.0, 0.0, 0.0)
 _KEPT_ALIVE_TEXT: Final = (
     ',{"key":"get-conn-duration","value":{"doubleValue":0.0}},{"key":"dns-duration","value":{"doubleValue":0.0}},'
     '{"key":"tls-duration","value":{"doubleValue":0.0}}'
@@ -507,7 +509,7 @@ class ClientTemplate(SpanTemplate):
         extra = b""
         if conn is not None:
             # the client layer records the kept-alive tuple itself (an identity test, no float compares)
-            if conn is _KEPT_ALIVE or conn == _KEPT_ALIVE:
+            if conn is KEPT_ALIVE or conn == _KEPT_ALIVE:
                 extra = _W_KEPT_ALIVE
             else:
                 get_conn, dns, tls = conn
