@@ -14,6 +14,11 @@ Prometheus exporter holding 200 more histogram series, and times ``--n`` request
 alone and then while a second client scrapes ``/metrics`` back to back (each scrape's series given
 values to fold first): the issue's budget is a request's p99 delayed by at most 2 ms.
 
+``--served-holds`` serves a gateway's ``/metrics`` with each ``--scrape-series`` count of histogram
+series and its ``/__stats`` with ``--stats-endpoints`` endpoints' full window histograms, scrapes each
+with a child process and reports the longest CPU time the loop was held between two turns, the
+response's writing included (the issue's budget: 2 ms).
+
 ``--workers 2 4`` measures ``run -w N``'s sharing: a worker's tick (its snapshot of 200 histogram
 series, or of each ``--workers-series`` count, written to the run directory; and its longest step)
 and a ``/metrics`` scrape merging N workers' snapshots (the longest CPU time the loop was held, as
@@ -46,7 +51,7 @@ from krakenpy.config.build import build_service
 from krakenpy.edge import HttpRequest
 from krakenpy.gateway import build_gateway
 from krakenpy.telemetry.metrics.registry import Registry
-from krakenpy.telemetry.servers import prometheus_body
+from krakenpy.telemetry.servers import prometheus_scrape
 from krakenpy.telemetry.writer import _STDOUT, LineWriter
 
 _BODY = b'{"id":1,"name":"ada","email":"a@example.com","tags":["x","y"]}'
@@ -149,7 +154,7 @@ async def _scrape_stall(series: int) -> tuple[float, float]:
     for h in hists:
         h.observe(0.05)
     # the first scrape also builds each series' fixed line parts; the second is the steady state
-    await prometheus_body(registry, scope='otel_scope_name="x"', target_info="", process=True, runtime=True)
+    await prometheus_scrape(registry, scope='otel_scope_name="x"', target_info="", process=True, runtime=True)
     for h in hists:  # values queued since the last fold (the edge folds every 1,024 requests)
         h.pending.extend((0.004, 0.03, 0.2))
     # and the edge's rows since its last fold (at most 1,024), over 100 routes and two statuses:
@@ -169,9 +174,10 @@ async def _scrape_stall(series: int) -> tuple[float, float]:
     edge.drain()  # their series made (the steady state: a gateway has seen its routes)
     for row in rows:
         edge.record(*row)
-    scrape = prometheus_body(registry, scope='otel_scope_name="x"', target_info="", process=False, runtime=True)
-    body, total, longest = await _timed_hold(scrape)
-    assert body
+    # what the listener writes a piece at a time (the socket's part: --served-holds)
+    scrape = prometheus_scrape(registry, scope='otel_scope_name="x"', target_info="", process=False, runtime=True)
+    scraped, total, longest = await _timed_hold(scrape)
+    assert scraped.size
     return total * 1e3, longest * 1e3
 
 
@@ -193,7 +199,7 @@ async def _workers_scrape(series: int, workers: int) -> tuple[float, float, floa
     others' read from their files): ms CPU in all, and the longest CPU time between two loop turns
     (steady state: the second scrape)."""
     from krakenpy.telemetry.metrics.shared import Publisher, prom_part
-    from krakenpy.telemetry.servers import workers_prometheus_body
+    from krakenpy.telemetry.servers import workers_prometheus_scrape
     from krakenpy.telemetry.setup import registry_part, registry_steps
 
     with tempfile.TemporaryDirectory(
@@ -223,14 +229,15 @@ async def _workers_scrape(series: int, workers: int) -> tuple[float, float, floa
         tick = sorted(ticks)[len(ticks) // 2] * 1e6
         tick_step = sorted(steps)[len(steps) // 2] * 1e6
         scope = 'otel_scope_name="x"'
-        body = await workers_prometheus_body(
+        await workers_prometheus_scrape(
             own, "prom:otel", registry, scope=scope, target_info="", process=False, runtime=True
         )
-        merged = workers_prometheus_body(
+        # what the listener writes a piece at a time (the socket's part: --served-holds)
+        merged = workers_prometheus_scrape(
             own, "prom:otel", registry, scope=scope, target_info="", process=False, runtime=True
         )
-        body, total, longest = await _timed_hold(merged)
-        assert body.count(b"_count{") == series
+        scraped, total, longest = await _timed_hold(merged)
+        assert scraped.body().count(b"_count{") == series
     return tick, tick_step, total * 1e3, longest * 1e3
 
 
@@ -335,6 +342,90 @@ async def _timed_hold(work: Any) -> tuple[Any, float, float]:
     done = True
     await watcher
     return result, total, longest
+
+
+_FETCH = "import sys, urllib.request; sys.stdout.write(str(len(urllib.request.urlopen(sys.argv[1]).read())))"
+
+
+async def _fetch(url: str) -> int:
+    """The body length of a GET of ``url`` by a child process (its CPU is not this process')."""
+    child = await asyncio.create_subprocess_exec(sys.executable, "-c", _FETCH, url, stdout=subprocess.PIPE)
+    out, _ = await child.communicate()
+    assert child.returncode == 0
+    return int(out)
+
+
+async def _served_holds(series: list[int], endpoints: int, rounds: int) -> None:
+    """A served gateway's ``/metrics`` (an OpenTelemetry Prometheus exporter holding each count of
+    histogram series, three values queued on each before every scrape) and ``/__stats`` (``endpoints``
+    endpoints' full window histograms, 50 new values in each before every scrape), each scraped by a
+    child process through the listener: the longest CPU time the loop was held between two turns
+    (the response written included), median of ``rounds`` after one warm-up scrape (this process'
+    CPU in all is not shown: it counts spawning the child). Only public parts of the gateway are
+    used: the same code measures any tree."""
+    import random
+
+    from bench.instructions import _free_port
+    from krakenpy.telemetry.hub import HUB
+    from krakenpy.telemetry.servers import PROM_LISTENERS, STATS_LISTENER
+
+    exporter = {"name": "p", "port": _free_port(), "listen_ip": "127.0.0.1", "process_metrics": False}
+    extra = {
+        "telemetry/metrics": {"listen_address": f"127.0.0.1:{_free_port()}", "collection_time": "1h"},
+        "telemetry/opentelemetry": {"exporters": {"prometheus": [exporter]}},
+    }
+    gateway = await _gateway(extra)
+    await gateway.start()
+    hub = gateway.resources.state[HUB]
+    prom = f"http://127.0.0.1:{gateway.resources.state[PROM_LISTENERS][0].bound_port}/metrics"
+    stats_url = f"http://127.0.0.1:{gateway.resources.state[STATS_LISTENER].bound_port}/__stats"
+
+    async def measure(url: str, before: Any) -> tuple[float, int]:
+        holds = []
+        size = 0
+        for i in range(rounds + 1):
+            before()
+            size, _, longest = await _timed_hold(_fetch(url))
+            if i:  # the first builds the series' fixed line parts
+                holds.append(longest)
+        return sorted(holds)[rounds // 2] * 1e3, size
+
+    family = hub.registry.family("bench.filler", "histogram", ["i"])
+    made = 0
+    for count in series:
+        for i in range(made, count):
+            family.histogram(str(i)).observe(0.05)
+        made = count
+        fillers = [family.histogram(str(i)) for i in range(count)]
+
+        def queue(fillers: list[Any] = fillers) -> None:
+            for h in fillers:
+                h.pending.extend((0.004, 0.03, 0.2))
+
+        hold, size = await measure(prom, queue)
+        print(
+            f"served /metrics, {count} histogram series ({size / 1e6:.1f} MB): at most {hold:.2f} ms CPU "
+            f"between two loop turns (median of {rounds})",
+            flush=True,
+        )
+    stats = hub.stats
+    for i in range(endpoints):
+        for what in ("size", "time"):
+            stats.histogram(f"router.response./e{i}.{what}").pending.extend(
+                random.randrange(1, 10**7) for _ in range(5000)
+            )
+
+    def traffic() -> None:
+        for histogram in stats.histograms.values():
+            histogram.pending.extend(random.randrange(1, 10**7) for _ in range(50))
+
+    hold, size = await measure(stats_url, traffic)
+    print(
+        f"served /__stats, {len(stats.histograms)} full window histograms ({size / 1e3:.0f} kB): at most "
+        f"{hold:.2f} ms CPU between two loop turns (median of {rounds})",
+        flush=True,
+    )
+    await gateway.close()
 
 
 async def _scrape_p99(series: int, n: int, workers: int = 1) -> None:
@@ -505,6 +596,13 @@ def main() -> None:
         "--workers-series", type=int, nargs="+", default=[200], help="--workers: histogram series per snapshot"
     )
     parser.add_argument("--scrape-workers", type=int, default=1, help="--scrape-p99 as the serving worker of -w N")
+    parser.add_argument(
+        "--served-holds", action="store_true", help="the loop's longest hold in served /metrics and /__stats scrapes"
+    )
+    parser.add_argument(
+        "--scrape-series", type=int, nargs="+", default=[200], help="--served-holds, --scrape-p99: histogram series"
+    )
+    parser.add_argument("--stats-endpoints", type=int, default=50, help="--served-holds: two window histograms each")
     parser.add_argument("--drive", nargs=3, metavar=("INDEX", "N", "FLAG"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.drive:
@@ -529,9 +627,13 @@ def main() -> None:
                 f"with the summaries due (longest step {step:.0f} µs), {quiet:.0f} µs between; "
                 f"scrape merging {workers} snapshots {total:.2f} ms CPU"
             )
+    elif args.served_holds:
+        _STDOUT[sys.stdout.fileno()] = LineWriter(os.open(os.devnull, os.O_WRONLY), name="bench")
+        asyncio.run(_served_holds(args.scrape_series, args.stats_endpoints, args.rounds))
     elif args.scrape_p99:
         _STDOUT[sys.stdout.fileno()] = LineWriter(os.open(os.devnull, os.O_WRONLY), name="bench")
-        asyncio.run(_scrape_p99(200, args.n, args.scrape_workers))
+        for series in args.scrape_series:
+            asyncio.run(_scrape_p99(series, args.n, args.scrape_workers))
     elif args.instructions:
         only = [int(i) for i in args.only.split(",")] if args.only else list(range(len(CONFIGS)))
         instructions(only, args.short, args.long)

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -48,13 +48,20 @@ def stop(proc: subprocess.Popen[str], timeout: float = 20.0) -> tuple[str, str]:
 
 @contextmanager
 def gateway_process(
-    config: Path, *, port: int, workers: int = 1, cwd: Path | None = None, args: Sequence[str] = ()
+    config: Path,
+    *,
+    port: int,
+    workers: int = 1,
+    cwd: Path | None = None,
+    args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[subprocess.Popen[str]]:
-    """``krakenpy run -c config`` serving on ``port``, answering ``/__health`` when the block starts."""
+    """``krakenpy run -c config`` serving on ``port``, answering ``/__health`` when the block starts
+    (``env``: variables over the test run's, ``PYTHONPATH`` among them)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "krakenpy", "run", "-c", str(config), "-w", str(workers), *args],
         cwd=cwd or config.parent,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -66,13 +73,16 @@ def gateway_process(
         stop(proc)
 
 
-def check_config(config: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """``krakenpy check [args] -c config`` (``KRAKEND_*`` variables of the test run left out)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KRAKEND_")}
+def check_config(
+    config: Path, *args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``krakenpy check [args] -c config`` (``KRAKEND_*`` variables of the test run left out; ``env``
+    over the rest)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("KRAKEND_")}
     return subprocess.run(
         [sys.executable, "-m", "krakenpy", "check", *args, "-c", str(config)],
         cwd=cwd or config.parent,
-        env={**env, "PYTHONPATH": str(ROOT)},
+        env={**base, "PYTHONPATH": str(ROOT), **(env or {})},
         capture_output=True,
         text=True,
         timeout=60,

@@ -34,7 +34,7 @@ _METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "O
 #: ngx.header's "only the last element in the Lua table will take effect"). Kong's ``exit`` sets its
 #: headers through ngx.header: of a list, only the last element is sent. Any other name (Set-Cookie, Link,
 #: Cache-Control, a custom header) is one line per element. (Content-Length is one of them too: never
-#: taken, see _FRAMING.)
+#: taken, ``server.response.error_response`` sends none of this hop's framing.)
 _SINGLE: Final = frozenset(
     {
         "accept-ranges",
@@ -51,13 +51,6 @@ _SINGLE: Final = frozenset(
         "server",
         "www-authenticate",
     }
-)
-#: this hop's framing, never taken from an ``exit`` table: the server writes its own Content-Length and
-#: Connection (a script's ``Connection: keep-alive`` on a connection the client asked to close replaced
-#: the gateway's ``Connection: close``); the same names ``server.response.apply_headers`` skips in a
-#: backend's or a script's response headers
-_FRAMING: Final = frozenset(
-    {"connection", "keep-alive", "transfer-encoding", "content-length", "upgrade", "te", "trailer"}
 )
 
 
@@ -168,12 +161,13 @@ def exit_response(store: Store, n: int, status: Any = None, body: Any = None, he
 
 def _sent(pairs: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
     """The header lines an ``exit`` table sends besides Content-Type: a single-value name's last value
-    (:data:`_SINGLE`), every value of any other, none of this hop's framing (:data:`_FRAMING`)."""
+    (:data:`_SINGLE`), every value of any other (this hop's framing among them: the server's
+    ``error_response`` drops those, for an ``exit`` as for any error)."""
     last = {name.lower(): i for i, (name, _) in enumerate(pairs)}
     sent: list[tuple[str, str]] = []
     for i, (name, value) in enumerate(pairs):
         key = name.lower()
-        if key == "content-type" or key in _FRAMING or (key in _SINGLE and last[key] != i):
+        if key == "content-type" or (key in _SINGLE and last[key] != i):
             continue
         sent.append((name, value))
     return tuple(sent)

@@ -145,6 +145,13 @@ class Expressions:
         fresh = [cell for cell in self.live if id(cell) not in self.shared]
         return ops.Held(fresh, shared, fresh_arg)
 
+    def setter_errors(self, guard: Guard, args: list[ops.Expr]) -> ops.SetterErrors:
+        """What a setter's error message is counted beside: the locals in scope and the operands kept
+        (:attr:`live`), each getter's result as its own Lua string, and which arguments are one."""
+        shared = [cell for cell in self.live if id(cell) in self.shared]
+        fresh = [cell for cell in self.live if id(cell) not in self.shared]
+        return ops.SetterErrors(guard, fresh, shared, [id(arg) in self.fresh for arg in args])
+
     def then(self, first: ops.Expr, parse: Callable[[], _T]) -> tuple[ops.Expr, _T]:
         """``parse()`` what is evaluated after ``first`` in the same expression (a comparison's right side,
         a setter's second argument): the VM holds ``first``'s value in a register meanwhile, so the getter
@@ -236,7 +243,7 @@ class Expressions:
         # the VM; a number getter (see _NUMBER_GETTERS) is not checked, a setter's error message is (Lua
         # calls setters guarded too: the message may name a client value)
         guard = self.guard if getter and method not in _NUMBER_GETTERS.get(cls, ()) else None
-        errors = None if getter or self.guard is None else ops.SetterErrors(self.guard, tuple(self.live))
+        errors = None if getter or self.guard is None else self.setter_errors(self.guard, args)
         accessor = self.accessors[cls][method]
         self.calls.add((slot, method))
         where = self.where(line)

@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from krakenpy.edge import EdgeHandler
+from krakenpy.edge import EdgeHandler, SplitEdge
 from krakenpy.server.connection import GatewayProtocol
 from krakenpy.server.limits import ServerLimits
 from krakenpy.server.sweep import MAX_HEADER_LINES, SweptServer
@@ -50,6 +50,8 @@ class GatewayServer(SweptServer):
 
     def __init__(self, handler: EdgeHandler, *, limits: ServerLimits) -> None:
         self.handler = handler
+        #: ``handler`` when it is an edge layer whose steps run in the request's own coroutine
+        self.edge = handler if isinstance(handler, SplitEdge) else None
         #: what serves a connection that starts with the HTTP/2 preface (``None``: refused as HTTP/1.1 does)
         self.h2: H2Takeover | None = None
         self.connections: set[GatewayProtocol] = set()
@@ -82,6 +84,7 @@ class GatewayServer(SweptServer):
         """Serve every request that starts from now on with ``handler``, also on open keep-alive
         connections; returns a test that is true once the requests started before have finished."""
         self.handler = handler  # each request reads it when it starts
+        self.edge = handler if isinstance(handler, SplitEdge) else None
         before = {c: c.started for c in self.connections if c.busy}  # an HTTP/2 connection answers many
 
         def drained() -> bool:

@@ -68,10 +68,14 @@ def error_response(exc: PipelineError, version: str, return_msg: bool) -> HttpRe
     headers: CIMultiDict[str] = CIMultiDict((("X-Krakend", version), ("X-Krakend-Completed", "false")))
     if exc.headers:
         # a name given more than once is several header lines, in order (a Lua ``exit`` header list,
-        # as Kong sends it); the first replaces the gateway's own value of that name
+        # as Kong sends it); the first replaces the gateway's own value of that name. This hop's framing
+        # is the server's, never an error's: a Lua ``exit`` table's ``Connection: keep-alive`` replaced
+        # the ``Connection: close`` of a connection that closes, its Content-Length went out on a HEAD
         given: set[str] = set()
         for name, value in exc.headers:
             key = name.lower()
+            if key in _HOP_BY_HOP:
+                continue
             if key not in given:
                 given.add(key)
                 headers.popall(name, None)

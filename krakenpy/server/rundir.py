@@ -37,6 +37,7 @@ __all__ = [
     "hold",
     "leave",
     "live_name",
+    "orphan",
     "remove",
     "restore",
     "retire",
@@ -138,7 +139,7 @@ def restore(path: str) -> bool:
     cleaner): made again (mode 0700), its lock held by this process. False when this worker's
     supervisor is gone (its workers remove the directory as they stop, nobody would read it)."""
     found = _CURRENT
-    if found is not None and os.getppid() != found.parent:
+    if found is not None and _orphaned(found):
         return False
     try:
         os.mkdir(path, 0o700)
@@ -161,35 +162,82 @@ def remove(path: str) -> None:
 class WorkerDir:
     """This worker's place in the run directory, and what to do when it stops (a last snapshot)."""
 
-    path: str
+    #: None with ``run -w 1``: no directory, the one worker's gateways keep what the ones a reload
+    #: retired counted in memory (:class:`krakenpy.telemetry.metrics.shared.LocalPublisher`)
+    path: str | None
     slot: int
-    on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    #: called with whether the supervisor lives (a last snapshot is worth writing): each stops its writes
+    on_stop: list[Callable[[bool], Awaitable[None]]] = field(default_factory=list)
     #: the supervisor: a worker that outlives it removes the directory (nobody else would)
     parent: int = field(default_factory=os.getppid)
+    #: the supervisor's end of the channel closed (:func:`orphan`)
+    orphaned: bool = False
+
+
+def _orphaned(found: WorkerDir) -> bool:
+    """Whether the supervisor is gone: its channel closed, or this process given another parent. The
+    channel first: a dying process's files close before its children are given to another parent,
+    so a worker that read the channel's end could still see the supervisor's pid as its parent's
+    (seen in 4 of 12 kills: it wrote a last snapshot for nobody and left the directory behind)."""
+    return found.orphaned or os.getppid() != found.parent
 
 
 _CURRENT: WorkerDir | None = None
 
 
-def enter(path: str, slot: int) -> WorkerDir:
-    """Called by a worker of ``run -w N`` (N > 1) before it builds a gateway."""
+def enter(path: str | None, slot: int) -> WorkerDir:
+    """Called by a worker of ``run`` before it builds a gateway (``path`` None: the only worker)."""
     global _CURRENT
     _CURRENT = WorkerDir(path, slot)
     return _CURRENT
 
 
+def orphan() -> None:
+    """Called by a worker that read the end of its supervisor's channel (the supervisor is gone)."""
+    if _CURRENT is not None:
+        _CURRENT.orphaned = True
+
+
 def current() -> WorkerDir | None:
-    """This worker's run directory; None in a single worker, ``check`` and tests."""
+    """This worker's place (its ``path`` None in the only worker); None in ``check`` and tests."""
     return _CURRENT
 
 
 async def leave() -> None:
-    """Called by the worker once its gateways closed: the hooks write their last snapshot."""
+    """Called by the worker once its gateways closed: the hooks stop what writes there, writing a
+    last snapshot while the supervisor lives (it reads it, and removes the directory when it exits).
+    Once the supervisor is gone (a SIGKILL: nobody else would remove the directory), the last worker
+    out removes it."""
     found = _CURRENT
     if found is None:
         return
-    if os.getppid() != found.parent:  # the supervisor was killed (SIGKILL): no scrape will come
-        remove(found.path)  # every worker does it: whichever is last, the directory goes
-        return
+    gone = _orphaned(found)
     for hook in found.on_stop:
-        await hook()
+        await hook(not gone)
+    if found.path is not None and (gone or _orphaned(found)):  # again: killed while it wrote its last
+        _last_out(found.path)
+
+
+def _last_out(path: str) -> None:
+    """Remove ``path`` unless another process still holds its lock. Every worker holds it (shared:
+    the supervisor's, inherited, or its own after :func:`restore`) until it has stopped writing
+    there: this one lets its hold go and asks for the lock alone. Whoever gets it is the last one
+    out, and no snapshot can land after it lists the directory; whoever does not leaves the removal
+    to a worker still holding it. Each removing it as it stopped lost the race to another worker's
+    last snapshot, written between one's listing and its ``rmdir``: the directory was left, its files
+    and the lock, to the next start's sweep."""
+    held = _HELD.pop(path, None)
+    if held is not None:
+        os.close(held)  # the inherited description: its lock stays held while another process has it
+    try:
+        fd = os.open(os.path.join(path, LOCK), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return  # removed already (another worker was last), or never made
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return  # another worker still holds it: it removes the directory on its way out
+    else:
+        remove(path)  # nobody writes there any more: every other holder let go after its last write
+    finally:
+        os.close(fd)

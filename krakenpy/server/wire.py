@@ -97,11 +97,13 @@ _TRANSFER = frozenset({"transfer-encoding"})
 
 
 def encode_response(
-    status: int, headers: CIMultiDict[str], body: bytes, method: str, http11: bool, close: bool
+    status: int, headers: CIMultiDict[str], body: bytes, method: str, http11: bool, close: bool, extra: str = ""
 ) -> tuple[bytes, bytes, bool]:
     """``(head, body to write, close)`` for one answer: the head as bytes, the body (empty when the
     status or ``HEAD`` has none), and whether the connection ends after it (``close`` asked by the
-    server, or ``Connection: close`` from the handler)."""
+    server, or ``Connection: close`` from the handler). ``extra``: header lines written after
+    ``headers`` (the edge's request id, :class:`~krakenpy.edge.SplitEdge`), one ``\\r\\n`` each; the
+    server's own headers (framing, ``Date``, ``Connection``) are never among them."""
     # written out without helper calls on the common path: this runs for every response
     line = (_LINES_11 if http11 else _LINES_10).get(status)
     if line is None:
@@ -114,12 +116,14 @@ def encode_response(
     # one C scan each instead of a check per header: only the line ends may hold CR or LF
     if text.count("\n") != count or text.count("\r") != count:
         text = _clean_lines(headers, frozenset())
+    if extra:
+        text += extra
     empty = status < 200 or status == 204 or status == 304 or (method == "CONNECT" and status < 300)
     if "Content-Length" in headers or "Transfer-Encoding" in headers:
         # the framing is the server's: a handler's Content-Length stays only on a HEAD answer (the
         # size of what a GET would get), never beside a body whose length it may not match
         keep_length = method == "HEAD" and not empty and "Content-Length" in headers
-        text = _clean_lines(headers, _TRANSFER if keep_length else _FRAMING)
+        text = _clean_lines(headers, _TRANSFER if keep_length else _FRAMING) + extra
         if keep_length:
             body = b""
     if empty:

@@ -38,7 +38,7 @@ from krakenpy.telemetry.redact import Redactor
 from krakenpy.telemetry.trace.spans import Record, SpanBuffer
 from krakenpy.telemetry.trace.templates import end_batch
 
-__all__ = ["EXPORTER", "OtlpExporter", "OtlpTarget", "grpc_available"]
+__all__ = ["EXPORTER", "OtlpExporter", "OtlpTarget", "grpc_available", "protobuf_metrics_unmet", "protocol_setting"]
 
 log = logging.getLogger("krakenpy.telemetry")
 
@@ -62,14 +62,35 @@ def _protocol(signal: str) -> str:
     case or surrounding blanks; an unknown one is warned about and ignored, as the specification
     asks. The transport stays the exporter's ``use_http`` (KrakenD's switch): the value picks the
     body of an OTLP/HTTP post, JSON for ``http/json`` and protobuf otherwise."""
+    named = protocol_setting(signal, warn=True)
+    return named[1] if named is not None else "http/protobuf"
+
+
+def protocol_setting(signal: str, *, warn: bool = False) -> tuple[str, str] | None:
+    """``(variable, protocol)`` of the environment variable that names ``signal``'s OTLP protocol
+    (the signal's own first), or None when none does (the default, ``http/protobuf``, is then not
+    asked for: metrics fall back to JSON without opentelemetry-proto in silence, see
+    :func:`protobuf_metrics_unmet`)."""
     env = os.environ
     for name in (f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
         value = env.get(name, "").strip().lower()
         if value in _PROTOCOLS:
-            return value
-        if value:
+            return name, value
+        if value and warn:
             log.warning("%s=%r is not grpc, http/protobuf or http/json: ignored", name, env[name])
-    return "http/protobuf"
+    return None
+
+
+def protobuf_metrics_unmet() -> str:
+    """The variable that asks for OTLP/HTTP metrics as protobuf (``http/protobuf``, or ``grpc``: a
+    protobuf body on the exporter's transport) while ``opentelemetry-proto`` is not installed, so that
+    they go as JSON instead; empty when nothing asks for it or it is installed. An explicit request
+    is explained (``check`` and ``run``); the specification's default is not (JSON is what a
+    collector takes as well, and the extra is optional)."""
+    named = protocol_setting("METRICS")
+    if named is None or named[1] == "http/json" or protobuf_available():
+        return ""
+    return f"{named[0]}={os.environ[named[0]].strip()}"
 
 
 def grpc_available() -> bool:

@@ -115,8 +115,7 @@ class Telemetry:
             for reader in (self.registry, self.stats):
                 if reader is not None:
                     reader.feeders.append(self._slots.drain)
-            if self.registry is not None:
-                self.registry.feed_steps.append(self._slots.steps)
+                    reader.feed_steps.append(self._slots.steps)
         return self._slots
 
     def fold_metrics(self, least: int = 1) -> None:

@@ -57,4 +57,4 @@ def worker_tag() -> dict[str, str]:
     from krakenpy.server.rundir import current
 
     found = current()
-    return {"worker": str(found.slot)} if found is not None else {}
+    return {"worker": str(found.slot)} if found is not None and found.path is not None else {}

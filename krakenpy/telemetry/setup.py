@@ -193,22 +193,18 @@ def _stats(resources: Resources, hub: Telemetry, options: MetricsOptions) -> Non
 
     services.append(Service("metrics collector", start_ticker, stop_ticker))
     if not options.endpoint_disabled:
-        from aiohttp import web
-
-        from krakenpy.telemetry.servers import LISTENERS, STATS_LISTENER, Listener, expvar_body
+        from krakenpy.telemetry.servers import LISTENERS, STATS_LISTENER, Listener, Scraped, expvar_scrape
 
         host, port = options.host_port
 
         shared = _publish_stats(resources, stats)
 
-        async def produce() -> web.Response:
-            if shared is not None:  # run -w N: every worker's, merged
-                from krakenpy.telemetry.servers import workers_expvar_body
+        async def produce() -> Scraped:
+            if shared is not None and shared.merged:  # run -w N, or -w 1 after a reload: merged
+                from krakenpy.telemetry.servers import workers_expvar_scrape
 
-                body = await workers_expvar_body(shared)
-            else:
-                body = expvar_body(stats)
-            return web.Response(body=body, content_type="application/json", charset="utf-8")
+                return await workers_expvar_scrape(shared)
+            return await expvar_scrape(stats)
 
         listener = Listener("Metrics", host, port, {"/__stats": produce})
         services.append(Service("stats server", listener.start, listener.stop, one_worker=True))
@@ -227,9 +223,10 @@ def _publish_stats(resources: Resources, stats: StatsRegistry) -> Publisher | No
 
 
 def _shared(resources: Resources) -> bool:
-    """Whether this gateway serves in a worker of ``run -w N`` (N > 1): its metrics are shared."""
+    """Whether this gateway serves in a worker of ``run``: its metrics are published (shared with the
+    other workers with ``-w N``; kept through reloads in memory with ``-w 1``)."""
     if not resources.serving or "krakenpy.server.rundir" not in sys.modules:
-        return False  # not even imported: no supervisor made a run directory in this process
+        return False  # not even imported: no supervisor forked this process
     from krakenpy.server.rundir import current
 
     return current() is not None
@@ -241,8 +238,9 @@ def publish_metrics(
     part: Callable[[], dict[str, Any]],
     steps: Callable[[dict[str, Any]], Iterator[None]] | None = None,
 ) -> Publisher | None:
-    """With ``run -w N`` (N > 1): this gateway's ``part`` published to the other workers until it
-    closes (:mod:`krakenpy.telemetry.metrics.shared`); returns the publisher, or None."""
+    """In a worker of ``run``: this gateway's ``part`` published until it closes, to the other workers
+    with ``-w N`` (:mod:`krakenpy.telemetry.metrics.shared`), its counters kept when it closes;
+    returns the publisher, or None."""
     if not _shared(resources):
         return None
     from krakenpy.telemetry.metrics.shared import publisher
@@ -400,8 +398,6 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
         hub.services.append(Service("otlp exporter", exporter.start, exporter.stop))
         resources.state.set(EXPORTER, exporter)
     if registry is not None:
-        from aiohttp import web
-
         # published only where a /metrics listener reads the workers' files: OTLP exports each
         # worker's own registry (the collector sums them), nobody would read the snapshots
         readers = any(not e.disable_metrics for e in o.prometheus)
@@ -411,7 +407,7 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
             else None
         )
 
-        from krakenpy.telemetry.servers import LISTENERS, PROM_LISTENERS, Listener, prometheus_body
+        from krakenpy.telemetry.servers import LISTENERS, PROM_LISTENERS, Listener, Scraped, prometheus_scrape
 
         scope = 'otel_scope_name="io.krakend.krakend-otel",otel_scope_version="0.14.4"'
         # not the instance id: a scrape with `run -w N` shows every worker's counts merged, no one
@@ -424,16 +420,14 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
                 continue
             reg, proc, rt = registry, e.process_metrics, e.go_metrics
 
-            async def produce(reg: Registry = reg, proc: bool = proc, rt: bool = rt) -> web.Response:
-                if shared is not None:  # run -w N: every worker's, merged
-                    from krakenpy.telemetry.servers import workers_prometheus_body
+            async def produce(reg: Registry = reg, proc: bool = proc, rt: bool = rt) -> Scraped:
+                if shared is not None and shared.merged:  # run -w N, or -w 1 after a reload: merged
+                    from krakenpy.telemetry.servers import workers_prometheus_scrape
 
-                    body = await workers_prometheus_body(
+                    return await workers_prometheus_scrape(
                         shared, "prom:otel", reg, scope=scope, target_info=target_info, process=proc, runtime=rt
                     )
-                else:
-                    body = await prometheus_body(reg, scope=scope, target_info=target_info, process=proc, runtime=rt)
-                return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+                return await prometheus_scrape(reg, scope=scope, target_info=target_info, process=proc, runtime=rt)
 
             listener = Listener("OpenTelemetry", e.host, e.port, {"/metrics": produce})
             hub.services.append(Service(f"prometheus {e.name}", listener.start, listener.stop, one_worker=True))

@@ -98,6 +98,35 @@ def test_memory_cap_setter_message_across_the_band_fails_in_the_subset_as_in_the
     assert _run_probe({"phase": "pre", "code": code, "vm": False, "big": "sweep", "sizes": SWEEP}) == vm
 
 
+#: a setter's message beside a local and an argument that are one Python object here and two Lua strings in
+#: the VM (``fresh-arg``: the subset counted the object once and answered the message, 400, up to ~310 KB
+#: under 1 MiB where the VM answers its memory error from ~230 KB); the same string passed on (a local, an
+#: alias of it) is one Lua string, counted once (the VM turns at ~300 KB there)
+SETTER_HELD = {
+    "fresh-arg": "local r = request.load() local a = r:body() r:headers(r:body(), r:headers('X-V'))",
+    "two-fresh": "local r = request.load() local a = r:body() local b = r:body() r:headers(a, r:headers('X-V'))",
+    "local-arg": "local r = request.load() local a = r:body() r:headers(a, r:headers('X-V'))",
+    "alias-arg": "local r = request.load() local a = r:body() local b = a r:headers(b, r:headers('X-V'))",
+}
+#: bodies at least 10 KB from either turn (~230 KB with two copies held, ~300 KB with one)
+SETTER_HELD_SWEEP = [200_000, 212_000, 245_000, 270_000, 320_000, 360_000]
+
+
+@pytest.mark.parametrize("name", sorted(SETTER_HELD))
+def test_memory_cap_setter_message_beside_copies_fails_in_the_subset_as_in_the_vm(name: str) -> None:
+    from tests.lua.test_setters import _script
+
+    code = SETTER_HELD[name]
+    script = _script({"pre": code, "max_memory": MIB})
+    assert script.setters is not None and script.setters.pre is not None and script.setters.pre.chunk is not None
+    vm = _run_probe({"phase": "pre", "code": code, "vm": True, "big": "sweep", "sizes": SETTER_HELD_SWEEP})
+    statuses = [r[2] for r in vm]
+    two_copies = name in ("fresh-arg", "two-fresh")
+    assert statuses[0] == 400 and statuses[-1] == 500, vm
+    assert statuses[SETTER_HELD_SWEEP.index(245_000)] == (500 if two_copies else 400), vm
+    assert _run_probe({"phase": "pre", "code": code, "vm": False, "big": "sweep", "sizes": SETTER_HELD_SWEEP}) == vm
+
+
 #: getter results held in locals: Lua strings in the VM (in Lua's count when the next getter's string is
 #: guarded), Python ones in the subset, counted in as held (subset_ops.Held). ``fresh``: two calls, two
 #: copies in Lua though one Python object; ``alias``: ``local b = a`` is one Lua string; ``compared``: a

@@ -121,3 +121,72 @@ def test_the_sweep_leaves_a_running_gateway_of_another_pid_namespace(tmp_path: P
         pytest.skip(f"no user and pid namespace here: {done.stderr.strip()}")
     assert live.exists()
     assert Path(done.stdout.strip()).parent == tmp_path
+
+
+@pytest.fixture
+def worker_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> rundir.WorkerDir:
+    """This process as a supervisor that made its run directory (holding its lock) and, at once, as a
+    worker of it (the worker's place reset after the test)."""
+    monkeypatch.setattr(rundir, "_SHM", str(tmp_path))
+    monkeypatch.setattr(rundir, "_CURRENT", None)
+    made = rundir.create()
+    assert made is not None
+    return rundir.enter(made, 1)
+
+
+def _path(found: rundir.WorkerDir) -> str:
+    assert found.path is not None  # a directory: run -w N
+    return found.path
+
+
+async def test_a_worker_told_by_its_channel_leaves_as_an_orphan(worker_dir: rundir.WorkerDir) -> None:
+    """A dying supervisor's files close before its workers get another parent: a worker that read the
+    channel's end still sees the supervisor's pid as its parent's. Told by the channel, it writes no
+    last snapshot for nobody, makes no removed directory again, and removes it (the last one out)."""
+    path = _path(worker_dir)
+    assert os.getppid() == worker_dir.parent
+    asked: list[bool] = []
+
+    async def hook(last: bool) -> None:
+        asked.append(last)
+
+    worker_dir.on_stop.append(hook)
+    rundir.orphan()
+    shutil.rmtree(path)
+    assert not rundir.restore(path)  # removed and not made again
+    os.mkdir(path)
+    Path(path, rundir.LOCK).write_text("")
+    await rundir.leave()
+    assert asked == [False]
+    assert not os.path.exists(path)
+
+
+async def test_the_last_worker_out_removes_the_run_directory(worker_dir: rundir.WorkerDir) -> None:
+    """A worker whose supervisor is gone leaves the directory to another that still holds the lock
+    (the inherited one: a forked process here, writing its last snapshot after the first left),
+    and that one, the last out, removes it: no removal races a snapshot."""
+    path = _path(worker_dir)
+    rundir.orphan()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the other worker: its last snapshot once the first left, then out
+        code = 1
+        try:
+            os.close(write)
+            os.read(read, 1)
+            Path(path, rundir.live_name(os.getpid())).write_text("{}")
+            rundir._last_out(path)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(read)
+    try:
+        await rundir.leave()
+        assert os.path.isdir(path)  # the other still holds the lock: not removed under it
+        assert path not in rundir._HELD
+    finally:
+        os.write(write, b"x")
+        os.close(write)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert not os.path.exists(path)

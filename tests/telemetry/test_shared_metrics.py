@@ -20,7 +20,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from krakenpy.server import rundir
-from krakenpy.telemetry.metrics import shared
+from krakenpy.telemetry.metrics import shared, stats
 from krakenpy.telemetry.metrics.registry import MAX_SERIES, SIZE_BUCKETS, Registry
 from krakenpy.telemetry.metrics.shared import (
     Publisher,
@@ -139,6 +139,16 @@ def test_stats_windows_pool_exactly_what_they_can() -> None:
     assert math.isclose(out[name + ".std-dev"], statistics.pstdev(a + b))
     assert out["memstats"] == {"Sys": 30, "NumGC": 5}
     assert out["krakend.service.runtime.NumThread"] == 3
+
+
+def test_one_rss_read_for_the_stats_and_the_worker_snapshots() -> None:
+    """``/__stats``'s memstats and a worker's snapshot read RSS in one place (``stats.rss_bytes``,
+    compiled with the stats module: no monkeypatching, a compiled caller would not see it)."""
+    assert vars(shared)["rss_bytes"] is stats.rss_bytes
+    rss = stats.rss_bytes()
+    assert 1 << 20 < rss < 1 << 40
+    for other in (stats._memstats()["Sys"], shared._proc()["rss"]):
+        assert abs(other - rss) < 64 << 20  # the same figure, read a moment apart
 
 
 def test_publisher_keeps_a_retired_gateway_and_reads_a_renamed_snapshot(tmp_path: Path) -> None:

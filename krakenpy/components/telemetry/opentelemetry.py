@@ -9,7 +9,7 @@ from typing import Any, Final
 from krakenpy.components.base import Component, Site
 from krakenpy.edge import EdgeMiddleware
 from krakenpy.resources import Resources
-from krakenpy.telemetry.export import grpc_available
+from krakenpy.telemetry.export import grpc_available, protobuf_metrics_unmet
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.otelsettings import OtelOptions, parse_opentelemetry
 from krakenpy.telemetry.setup import hub_for
@@ -32,6 +32,15 @@ async def _edge(options: OtelOptions | None, site: Site, resources: Resources) -
                 "the optional dependencies grpcio and opentelemetry-proto (pip install 'krakenpy[otlp-grpc]'); until "
                 "then their metrics exports fail and are logged (spans go without them), or set use_http: true and "
                 "port 4318"
+            )
+        http = [e for e in options.otlp if e.use_http and not e.disable_metrics]
+        asked = protobuf_metrics_unmet() if http else ""
+        if asked:
+            names = ", ".join(e.name or "(unnamed)" for e in http)
+            resources.warnings.append(
+                f"{site.path}.exporters.otlp: {names} export metrics over OTLP/HTTP and {asked} asks for protobuf, "
+                "which needs the optional dependency opentelemetry-proto (pip install 'krakenpy[otlp-protobuf]'); "
+                "until then their metrics go as OTLP/HTTP JSON (application/json; spans stay protobuf)"
             )
         for kind, stage in (("metrics", options.backend_metrics), ("traces", options.backend_traces)):
             if stage.detailed_connection and not stage.round_trip:

@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Final, NamedTuple
+from contextvars import Token
+from typing import Final, NamedTuple, cast
 
 from multidict import CIMultiDict, istr
 
-from krakenpy.edge import EdgeHandler, HttpRequest, HttpResponse
+from krakenpy.edge import EdgeHandler, EdgeVisit, HttpRequest, HttpResponse, SplitEdge
 from krakenpy.errors import Rejection
 from krakenpy.telemetry.audit import EDGE_DENY
 from krakenpy.telemetry.exchange import CURRENT, EXCHANGE, REQUEST_IDS, Exchange, valid_request_id
@@ -19,7 +20,7 @@ from krakenpy.telemetry.ginline import GinRender
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.writer import LineWriter
 
-__all__ = ["EdgeParts", "abandoned", "edge_parts", "gone_line", "lean_handler"]
+__all__ = ["EdgeParts", "LeanEdge", "Visit", "abandoned", "edge_parts", "gone_line", "lean_handler"]
 
 #: ``Final``: compiled, a C static (a module global is a dict lookup per read, two per request)
 _perf_ns: Final = time.perf_counter_ns
@@ -85,45 +86,111 @@ def gone_line(parts: EdgeParts, request: HttpRequest, exchange: Exchange, start:
                           f"{path}?{query(qs)}" if qs else path, exchange.error))  # fmt: skip
 
 
+class Visit(EdgeVisit):
+    """One request between an edge layer's steps: its clock, telemetry view and ``CURRENT``'s token
+    (and, traced, its SERVER span's id and Unix start)."""
+
+    sid: str = ""
+    start_ns: int = 0
+
+    def __init__(self, start: int, exchange: Exchange, token: Token[Exchange | None]) -> None:
+        self.start = start
+        self.exchange = exchange
+        self.token = token
+
+
+class LeanEdge(SplitEdge):
+    """The default configuration's edge layer, as steps of the server's request coroutine (see
+    :class:`~krakenpy.edge.SplitEdge`): request id, ``CURRENT`` and the gin line. The metered and
+    traced layers extend it (:mod:`~krakenpy.telemetry.layers.edge_metered`, ``edge_traced``)."""
+
+    def __init__(self, parts: EdgeParts, next_handler: EdgeHandler) -> None:
+        super().__init__(next_handler)
+        self.parts = parts
+        self.rid_key = parts.rid_key
+        self.trust_id = parts.trust_id
+        self.return_id = parts.return_id
+        self.render = parts.render
+        self.writer = parts.writer
+        self.skip = parts.skip
+        self.query = parts.query
+        self.client_ip = parts.client_ip
+        # the id's response header as the server writes it (``Name: ``; the id ends the line); none
+        # for a name the wire would refuse (the map's store then, and encode_response's checks)
+        name = str(parts.rid_key) if parts.rid_key is not None else ""
+        self.rid_line = f"{name}: " if name and "\r" not in name and "\n" not in name and ":" not in name else ""
+
+    def visit(self, request: HttpRequest) -> Visit:
+        """The request's telemetry view (its id: the client's when trusted and valid, else a new
+        one), in its context and ``CURRENT``: the first step of every layer built on this one."""
+        start = _perf_ns()
+        exchange = Exchange()
+        rid_key = self.rid_key
+        if rid_key is not None:
+            incoming = request.headers.get(rid_key) if self.trust_id else None
+            exchange.request_id = incoming if incoming and valid_request_id(incoming) else next(REQUEST_IDS)
+        request.context[EXCHANGE] = exchange
+        return Visit(start, exchange, _set_current(exchange))
+
+    def enter(self, request: HttpRequest) -> EdgeVisit:
+        return self.visit(request)
+
+    def refuse(self, request: HttpRequest, exc: BaseException) -> HttpResponse | None:
+        """A :class:`~krakenpy.errors.Rejection`'s answer (an edge guard that raises rather than
+        answering), kept for the audit; ``None`` for any other error."""
+        if isinstance(exc, Rejection):
+            request.context[EDGE_DENY] = exc
+            return HttpResponse(exc.status, CIMultiDict(exc.headers), exc.payload)
+        return None
+
+    def fail(self, visit: EdgeVisit, request: HttpRequest, exc: BaseException) -> HttpResponse | None:
+        answer = self.refuse(request, exc)
+        if answer is not None:
+            return answer
+        # a client that went away (or a bug): logged, then raised on (no cost on the answered path)
+        v = cast(Visit, visit)
+        _reset_current(v.token)
+        abandoned(v.exchange, exc)
+        gone_line(self.parts, request, v.exchange, v.start)
+        return None
+
+    def give_id(self, visit: Visit, response: HttpResponse, lined: bool) -> None:
+        """The request id on the answer: as a line the server writes after the response's headers when
+        it asked (``lined``) and the handler set no id of its own (the store replaces that one, as
+        before): no multidict store, and one line fewer in encode_response's scans (acclog2: ~1.8 k)."""
+        rid_key = self.rid_key
+        headers = response.headers
+        if lined and self.rid_line and rid_key not in headers:
+            visit.line = f"{self.rid_line}{visit.exchange.request_id}\r\n"
+        else:
+            headers[rid_key] = visit.exchange.request_id  # type: ignore[index]
+
+    def log(self, request: HttpRequest, visit: Visit, status: int, end: int) -> None:
+        """The request's gin tuple (rendered in the writer's batch) unless its path is skipped; the
+        target as ``Redactor.target`` writes it."""
+        writer = self.writer
+        path = request.path
+        if writer is not None and path not in self.skip:
+            qs = request.query_string
+            entry = (end, status, end - visit.start, self.client_ip(request), request.method,
+                     f"{path}?{self.query(qs)}" if qs else path, visit.exchange.error)  # fmt: skip
+            writer.entry(self.render, entry)  # type: ignore[arg-type]
+
+    def leave(self, visit: EdgeVisit, request: HttpRequest, response: HttpResponse, lined: bool) -> HttpResponse:
+        v = cast(Visit, visit)
+        _reset_current(v.token)
+        end = _perf_ns()
+        if self.return_id:
+            self.give_id(v, response, lined)
+        self.log(request, v, response.status, end)
+        return response
+
+
 def lean_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | None:
-    """The default configuration's edge handler; ``None`` when more than it is on."""
+    """The default configuration's edge layer (a :class:`LeanEdge`); ``None`` when more than it is on."""
     if hub.server_metrics is not None or hub.stats is not None or hub.tracer is not None or hub.audit is not None:
         return None
     parts = edge_parts(hub)
     if parts is None:
         return None
-    rid_key, trust_id, return_id, render, writer, skip, query, client_ip = parts
-
-    async def handle(request: HttpRequest) -> HttpResponse:
-        start = _perf_ns()
-        exchange = Exchange()
-        rid = ""
-        if rid_key is not None:
-            incoming = request.headers.get(rid_key) if trust_id else None
-            rid = exchange.request_id = incoming if incoming and valid_request_id(incoming) else next(REQUEST_IDS)
-        request.context[EXCHANGE] = exchange
-        token = _set_current(exchange)
-        path = request.path
-        try:
-            response = await next_handler(request)
-        except Rejection as rejection:  # an edge guard that raises rather than answering: its answer
-            request.context[EDGE_DENY] = rejection
-            response = HttpResponse(rejection.status, CIMultiDict(rejection.headers), rejection.payload)
-        except BaseException as exc:  # a client that went away: logged (no cost on the answered path)
-            abandoned(exchange, exc)
-            gone_line(parts, request, exchange, start)
-            raise
-        finally:
-            _reset_current(token)
-        end = _perf_ns()
-        if return_id:
-            response.headers[rid_key] = rid  # type: ignore[index]
-        if writer is not None and path not in skip:
-            qs = request.query_string
-            # the gin tuple (rendered in the writer's batch); the target as Redactor.target writes it
-            entry = (end, response.status, end - start, client_ip(request), request.method,
-                     f"{path}?{query(qs)}" if qs else path, exchange.error)  # fmt: skip
-            writer.entry(render, entry)  # type: ignore[arg-type]
-        return response
-
-    return handle
+    return LeanEdge(parts, next_handler)

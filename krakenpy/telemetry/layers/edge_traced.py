@@ -11,25 +11,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Final
+from typing import Final, cast
 
-from multidict import CIMultiDict, istr
+from multidict import istr
 
-from krakenpy.edge import EdgeHandler, HttpRequest, HttpResponse
-from krakenpy.errors import Rejection
-from krakenpy.telemetry.audit import EDGE_DENY
-from krakenpy.telemetry.exchange import CURRENT, EXCHANGE, REQUEST_IDS, Exchange, valid_request_id
+from krakenpy.edge import EdgeHandler, EdgeVisit, HttpRequest, HttpResponse
+from krakenpy.telemetry.exchange import CURRENT, Exchange
 from krakenpy.telemetry.hub import FOLD_EVERY, Telemetry
-from krakenpy.telemetry.layers.edge_lean import abandoned, edge_parts, gone_line
+from krakenpy.telemetry.layers.edge_lean import EdgeParts, LeanEdge, Visit, abandoned, edge_parts, gone_line
 from krakenpy.telemetry.metrics.slots import EdgeSlot
+from krakenpy.telemetry.trace.context import TraceState
 from krakenpy.telemetry.trace.spans import Record, shape_for, span_base
 from krakenpy.telemetry.trace.templates import ServerTemplate
 
-__all__ = ["PER_REQUEST", "HEADER_PREFIXES", "traced_handler"]
+__all__ = ["HEADER_PREFIXES", "PER_REQUEST", "TracedEdge", "traced_handler"]
 
 #: ``Final``: compiled, a C static (a plain module global is a dict lookup at every read)
 _perf_ns: Final = time.perf_counter_ns
 _now_ns: Final = time.time_ns
+#: ``CURRENT``'s reset bound once (see ``_set_timing`` in :mod:`krakenpy.telemetry.layers.client`)
+_reset_current: Final = CURRENT.reset
 #: what the edge writes on its SERVER span per request (and the header attributes' prefixes)
 PER_REQUEST: Final = frozenset({
     "url.full", "server.address", "http.request.method", "user_agent.original", "client.address",
@@ -40,8 +41,103 @@ HEADER_PREFIXES: Final = ("http.request.header.", "http.response.header.")
 _USER_AGENT: Final = istr("User-Agent")
 
 
+class TracedEdge(LeanEdge):
+    """The traces configuration's edge layer as steps of the server's request coroutine (see
+    :class:`~krakenpy.edge.SplitEdge`): the lean layer's work, the trace context, a sampled request's
+    SERVER span and the metrics row when metrics are on."""
+
+    def __init__(
+        self,
+        parts: EdgeParts,
+        next_handler: EdgeHandler,
+        template: ServerTemplate,
+        start_trace: Callable[[Callable[[str], str | None]], TraceState],
+        trace_skip: frozenset[str],
+        add_span: Callable[[Record], None],
+        route_label: Callable[[str | None, int], str],
+        slot: EdgeSlot | None,
+        otel_skip: frozenset[str],
+        otel_on: bool,
+        folding: bool,
+        fold: Callable[[], None],
+    ) -> None:
+        super().__init__(parts, next_handler)
+        self.template = template
+        self.start_trace = start_trace
+        self.trace_skip = trace_skip
+        self.add_span = add_span
+        self.route_label = route_label
+        self.slot = slot
+        self.otel_skip = otel_skip
+        self.otel_on = otel_on
+        self.check_skip = otel_on and bool(otel_skip)
+        # the histograms' queued values counted every FOLD_EVERY requests (the general handler's rule)
+        self.folding = folding
+        self.fold = fold
+        self.left = FOLD_EVERY
+
+    def enter(self, request: HttpRequest) -> EdgeVisit:
+        if self.folding:
+            self.left -= 1
+            if not self.left:
+                self.left = FOLD_EVERY
+                self.fold()
+        visit = self.visit(request)
+        if request.path not in self.trace_skip:
+            exchange = visit.exchange
+            trace = exchange.trace = self.start_trace(request.headers.get)
+            if trace.sampled:
+                # the request's span ids: one counter step, its spans numbered (the SERVER span 0)
+                base = exchange.spans = span_base()
+                visit.sid = exchange.span = base + "000"
+                # the later spans' clock (their perf readings): the two clocks read back to back, wall
+                # first (derived times at most a read early: a span that reads the wall clock itself, as
+                # Lambda's does, never starts before its parent; the offset taken against the edge's start
+                # read, some µs earlier, put 57 of 60 Lambda spans before their parents)
+                offset = exchange.wall = _now_ns() - _perf_ns()
+                visit.start_ns = offset + visit.start
+        return visit
+
+    def fail(self, visit: EdgeVisit, request: HttpRequest, exc: BaseException) -> HttpResponse | None:
+        answer = self.refuse(request, exc)
+        if answer is not None:
+            return answer
+        # a client that went away: its span (KrakenD ends it) and its line, then raised on
+        v = cast(Visit, visit)
+        _reset_current(v.token)
+        exchange = v.exchange
+        abandoned(exchange, exc)
+        slot = self.slot
+        if slot is not None:
+            slot.record(request.route, request.method, request.scheme, 500, _perf_ns() - v.start, 0,
+                        request.path not in self.otel_skip if self.check_skip else self.otel_on)  # fmt: skip
+        if v.sid:
+            _server_span(self.add_span, self.template, self.route_label, request, exchange, v.sid, v.start_ns,
+                         _perf_ns() - v.start, 500, 0, self.query, exchange.request_id)  # fmt: skip
+        gone_line(self.parts, request, exchange, v.start)
+        return None
+
+    def leave(self, visit: EdgeVisit, request: HttpRequest, response: HttpResponse, lined: bool) -> HttpResponse:
+        v = cast(Visit, visit)
+        _reset_current(v.token)
+        end = _perf_ns()
+        status = response.status
+        if self.return_id:
+            self.give_id(v, response, lined)
+        slot = self.slot
+        if slot is not None:
+            slot.record(request.route, request.method, request.scheme, status, end - v.start, len(response.body),
+                        request.path not in self.otel_skip if self.check_skip else self.otel_on)  # fmt: skip
+        if v.sid:
+            _server_span(self.add_span, self.template, self.route_label, request, v.exchange, v.sid, v.start_ns,
+                         end - v.start, status, len(response.body), self.query, v.exchange.request_id)  # fmt: skip
+        self.log(request, v, status, end)
+        return response
+
+
 def traced_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | None:
-    """The traces configuration's edge handler; ``None`` when more (or less) than it is on."""
+    """The traces configuration's edge layer (a :class:`TracedEdge`); ``None`` when more (or less)
+    than it is on."""
     from krakenpy.telemetry.layers.edge import route_label  # the shared label cache (edge imports this module)
 
     tracer = hub.tracer
@@ -56,11 +152,6 @@ def traced_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | N
     parts = edge_parts(hub)
     if parts is None:
         return None
-    rid_key, trust_id, return_id, render, writer, skip, query, client_ip = parts
-    template = ServerTemplate(shape)
-    start_trace = tracer.extractor()
-    trace_skip = tracer.skip_paths
-    add_span = tracer.buffer.add
     # one metrics row per request (EdgeSlot: the series found when it is folded), as edge_metered
     server = hub.server_metrics
     stats = hub.stats if hub.stats_router else None
@@ -68,80 +159,20 @@ def traced_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | N
     if server is not None or stats is not None:
         slot = EdgeSlot(server, stats, route_label)
         hub.metric_slots().register(slot.drain, slot.size, slot.steps)
-    otel_skip = hub.otel_skip_paths
-    otel_on = server is not None
-    check_skip = otel_on and bool(otel_skip)
-    # the histograms' queued values counted every FOLD_EVERY requests (the general handler's rule)
-    folding = hub.registry is not None or hub.stats is not None
-    fold = hub.fold_metrics
-    every = left = FOLD_EVERY
-
-    async def handle(request: HttpRequest) -> HttpResponse:
-        nonlocal left
-        if folding:
-            left -= 1
-            if not left:
-                left = every
-                fold()
-        exchange = Exchange()
-        start = _perf_ns()
-        rid = ""
-        if rid_key is not None:
-            incoming = request.headers.get(rid_key) if trust_id else None
-            rid = exchange.request_id = incoming if incoming and valid_request_id(incoming) else next(REQUEST_IDS)
-        request.context[EXCHANGE] = exchange
-        token = CURRENT.set(exchange)
-        path = request.path
-        sid = ""
-        start_ns = 0
-        if path not in trace_skip:
-            trace = exchange.trace = start_trace(request.headers.get)
-            if trace.sampled:
-                # the request's span ids: one counter step, its spans numbered (the SERVER span 0)
-                base = exchange.spans = span_base()
-                sid = exchange.span = base + "000"
-                # the later spans' clock (their perf readings): the two clocks read back to back, wall
-                # first (derived times at most a read early: a span that reads the wall clock itself, as
-                # Lambda's does, never starts before its parent; the offset taken against the edge's start
-                # read, some µs earlier, put 57 of 60 Lambda spans before their parents)
-                offset = exchange.wall = _now_ns() - _perf_ns()
-                start_ns = offset + start
-        try:
-            response = await next_handler(request)
-        except Rejection as rejection:  # an edge guard that raises rather than answering: its answer
-            request.context[EDGE_DENY] = rejection
-            response = HttpResponse(rejection.status, CIMultiDict(rejection.headers), rejection.payload)
-        except BaseException as exc:  # a client that went away: its span (KrakenD ends it) and its line
-            abandoned(exchange, exc)
-            if slot is not None:
-                slot.record(request.route, request.method, request.scheme, 500, _perf_ns() - start, 0,
-                        path not in otel_skip if check_skip else otel_on)  # fmt: skip
-            if sid:
-                _server_span(add_span, template, route_label, request, exchange, sid, start_ns,
-                             _perf_ns() - start, 500, 0, query, rid)  # fmt: skip
-            gone_line(parts, request, exchange, start)
-            raise
-        finally:
-            CURRENT.reset(token)
-        end = _perf_ns()
-        status = response.status
-        if return_id:
-            response.headers[rid_key] = rid  # type: ignore[index]
-        if slot is not None:
-            slot.record(request.route, request.method, request.scheme, status, end - start, len(response.body),
-                    path not in otel_skip if check_skip else otel_on)  # fmt: skip
-        if sid:
-            _server_span(add_span, template, route_label, request, exchange, sid, start_ns, end - start, status,
-                         len(response.body), query, rid)  # fmt: skip
-        if writer is not None and path not in skip:
-            qs = request.query_string
-            # the gin tuple (rendered in the writer's batch); the target as Redactor.target writes it
-            entry = (end, status, end - start, client_ip(request), request.method,
-                     f"{path}?{query(qs)}" if qs else path, exchange.error)  # fmt: skip
-            writer.entry(render, entry)  # type: ignore[arg-type]
-        return response
-
-    return handle
+    return TracedEdge(
+        parts,
+        next_handler,
+        ServerTemplate(shape),
+        tracer.extractor(),
+        tracer.skip_paths,
+        tracer.buffer.add,
+        route_label,
+        slot,
+        hub.otel_skip_paths,
+        server is not None,
+        hub.registry is not None or hub.stats is not None,
+        hub.fold_metrics,
+    )
 
 
 def _server_span(

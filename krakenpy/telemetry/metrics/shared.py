@@ -24,6 +24,10 @@ listeners writes its own snapshot at a scrape, reads the others' latest and merg
 - The directory removed under the gateway: a scrape still answers (this worker's figures at
   least), and the next write makes it again (:func:`krakenpy.server.rundir.restore`).
 
+With ``run -w 1`` there is no directory and no file: :class:`LocalPublisher` keeps, in memory, what
+the gateways a reload retired counted, and a scrape after a reload merges it with the live registry,
+so a counter does not go down there either.
+
 Nothing here runs per request: the request path's rows are folded at the tick, as the folder does.
 """
 
@@ -43,7 +47,7 @@ import orjson
 
 from krakenpy.server.rundir import LIVE, RETIRED, current, live_name, restore
 from krakenpy.telemetry.metrics.registry import MAX_SERIES, OVERFLOW, Family, Histogram, _num
-from krakenpy.telemetry.metrics.stats import PERCENTILES
+from krakenpy.telemetry.metrics.stats import PERCENTILES, rss_bytes
 
 if TYPE_CHECKING:
     from krakenpy.telemetry.metrics.registry import Registry
@@ -92,6 +96,9 @@ class Publisher:
     """This worker's snapshots: the sources (one per registry of each live gateway) and what the
     gateways retired by reloads counted (``base``)."""
 
+    #: no run directory (:class:`LocalPublisher`): this process's own figures, without a pid label
+    local = False
+
     def __init__(self, run_dir: str, slot: int, pid: int = 0) -> None:
         self.run_dir = run_dir
         self.slot = slot
@@ -107,6 +114,11 @@ class Publisher:
         #: files of the wrong shape already warned about; whether writing fails (warned once)
         self._bad: set[str] = set()
         self._failing = False
+
+    @property
+    def merged(self) -> bool:
+        """Whether a scrape merges snapshots (the workers' files): always with ``-w N``."""
+        return True
 
     def add(self, kind: str, part: Part, steps: Steps | None = None) -> Callable[[], None]:
         """Publish ``part()`` under ``kind`` (``prom:<name>`` or ``stats``), or what ``steps`` fills in
@@ -352,30 +364,65 @@ class Publisher:
 
         self._task = spawn(self.run())
 
-    async def stop(self) -> None:
-        """The last snapshot, once the gateways closed (their counters are in the base by then)."""
+    async def stop(self, last: bool = True) -> None:
+        """No more ticks; the last snapshot once the gateways closed (their counters are in the base by
+        then) when ``last``: not when the supervisor is gone (nobody would read it)."""
         from krakenpy.tasks import cancel_and_wait
 
         await cancel_and_wait(self._task)
         self._task = None
+        if not last:
+            return
         try:
             self.write()
         except OSError as exc:
             log.warning("cannot write this worker's last metrics snapshot: %s", exc)
 
 
-#: this process's publisher: made by the first gateway of a worker of ``run -w N`` (N > 1)
+class LocalPublisher(Publisher):
+    """``run -w 1``: no run directory and no files, the snapshot taken in memory at a scrape, so a
+    reload keeps the counters of the gateway it retired (the base), as a worker of ``-w N`` does: a
+    Prometheus counter does not go down without a restart. Until a first reload retired a gateway
+    there is nothing to add: a scrape renders the registry itself, as before (:attr:`merged`)."""
+
+    local = True
+
+    def __init__(self, slot: int) -> None:
+        super().__init__("", slot)
+
+    @property
+    def merged(self) -> bool:
+        return bool(self.base)
+
+    def write_steps(self, doc: Doc) -> Iterator[None]:
+        if self.sources or self.base:
+            yield from self.snapshot_steps(doc)
+
+    def gather_steps(self, docs: list[tuple[bool, Doc]]) -> Iterator[None]:
+        own: Doc = {}
+        yield from self.snapshot_steps(own)
+        docs.append((True, own))
+        yield
+
+    def start(self) -> None:
+        pass  # nothing to tick: no other process reads the snapshot
+
+    async def stop(self, last: bool = True) -> None:
+        pass
+
+
+#: this process's publisher: made by the first gateway of a worker of ``run``
 PUBLISHER: Publisher | None = None
 
 
 def publisher() -> Publisher | None:
-    """This worker's publisher (None outside a worker of ``run -w N``), ticking from its first use."""
+    """This worker's publisher (None outside a worker of ``run``), ticking from its first use."""
     global PUBLISHER
     if PUBLISHER is None:
         found = current()
         if found is None:
             return None
-        PUBLISHER = Publisher(found.path, found.slot)
+        PUBLISHER = LocalPublisher(found.slot) if found.path is None else Publisher(found.path, found.slot)
         found.on_stop.append(PUBLISHER.stop)
         PUBLISHER.start()
     return PUBLISHER
@@ -466,16 +513,14 @@ def _shape(doc: object, *, live: bool) -> str:
 
 def _proc() -> Doc:
     """This process's figures the merged views show per live worker."""
-    rss = 0
-    try:
-        with open("/proc/self/statm", "rb") as f:
-            rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError):
-        pass
     import threading
 
     stats = gc.get_stats()
-    return {"rss": rss, "gc": [[s["collected"], s["collections"]] for s in stats], "threads": threading.active_count()}
+    return {
+        "rss": rss_bytes(),
+        "gc": [[s["collected"], s["collections"]] for s in stats],
+        "threads": threading.active_count(),
+    }
 
 
 # -- parts: what one registry contributes, and their sums ------------------------------------------

@@ -16,8 +16,6 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Final
 
-from aiohttp import web
-
 from krakenpy.resources import Resources
 from krakenpy.state import Key
 from krakenpy.telemetry.hub import Service, Telemetry
@@ -27,7 +25,7 @@ from krakenpy.telemetry.opencensus.exporter import PREFIX, SpanPump, SpanSink
 from krakenpy.telemetry.opencensus.settings import OpenCensusOptions
 from krakenpy.telemetry.opencensus.spans import OcSpan, OpenCensusSampler, Translator
 from krakenpy.telemetry.opencensus.views import ClientViews, ServerViews, view_lines, view_rows
-from krakenpy.telemetry.servers import LISTENERS, Listener, prometheus_body, workers_prometheus_body
+from krakenpy.telemetry.servers import LISTENERS, Listener, Scraped, prometheus_scrape, workers_prometheus_scrape
 from krakenpy.telemetry.trace.spans import SpanBuffer, tee
 from krakenpy.telemetry.trace.tracer import DEFAULT_SKIP_PATHS, LayerTraceOptions, Tracer
 
@@ -62,14 +60,12 @@ def _stats_services(resources: Resources, hub: Telemetry, o: OpenCensusOptions, 
     if o.prometheus is not None:  # published only where its /metrics listener reads the workers' files
         shared = publish_metrics(resources, "prom:opencensus", registry_part(registry), registry_steps(registry))
 
-        async def produce() -> web.Response:
-            if shared is not None:  # run -w N: every worker's, merged
-                body = await workers_prometheus_body(
+        async def produce() -> Scraped:
+            if shared is not None and shared.merged:  # run -w N, or -w 1 after a reload: merged
+                return await workers_prometheus_scrape(
                     shared, "prom:opencensus", registry, scope="", target_info="", process=True, runtime=True
                 )
-            else:
-                body = await prometheus_body(registry, scope="", target_info="", process=True, runtime=True)
-            return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+            return await prometheus_scrape(registry, scope="", target_info="", process=True, runtime=True)
 
         listener = Listener("Opencensus", "", o.prometheus.port, {"/metrics": produce})
         hub.services.append(Service("opencensus prometheus", listener.start, listener.stop, one_worker=True))

@@ -25,7 +25,6 @@ import pytest
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from krakenpy.server import rundir
 from tests.conftest import free_port
 from tests.server.process import Gateway, alive, wait_http, write_json
 from tests.threaded_app import Served
@@ -215,6 +214,42 @@ def test_two_workers_one_scrape_through_reload_and_kills(tmp_path: Path, backend
         gateway.kill()
 
 
+def test_one_worker_keeps_its_counters_through_a_reload(tmp_path: Path, backend: Backend) -> None:
+    """``-w 1`` as ``-w N``: a reload (SIGHUP) retires the gateway whose registries counted, and its
+    counts stay in ``/metrics`` and ``/__stats`` (a Prometheus counter does not go down without a
+    restart); ``process_*`` keep no pid label, and still no run directory is made."""
+    port, prom, stats = free_port(), free_port(), free_port()
+    config = write_json(tmp_path / "krakend.json", _config(port, prom, stats, backend.port, "gw-0"))
+    gateway = Gateway(config, "-w", "1", cwd=tmp_path)
+    watcher = _Watcher(prom, stats)
+    try:
+        gateway.worker_pids(1)
+        wait_http(f"http://127.0.0.1:{prom}/metrics")
+        wait_http(f"http://127.0.0.1:{stats}/__stats")
+        sent = 7
+        _send(port, sent)
+        _until(sent, prom, stats)
+        watcher.start()
+        for generation in (1, 2):  # the second reload retires a gateway that kept the first's counts
+            write_json(config, _config(port, prom, stats, backend.port, f"gw-{generation}"))
+            gateway.signal(signal.SIGHUP)
+            gateway.wait_log(rf"reload {generation} applied by 1/1 workers")
+            time.sleep(1.0)  # the old configuration retired
+            _until(sent, prom, stats)
+            _send(port, 5)
+            sent += 5
+            _until(sent, prom, stats)
+        watcher.stop()
+        watcher.assert_monotonic()
+        count, pids = _scrape(prom)
+        assert count == sent and pids == {""}
+        assert _run_dirs(gateway.proc.pid) == []
+        assert gateway.stop() == 0
+    finally:
+        watcher.done.set()
+        gateway.kill()
+
+
 def test_one_worker_makes_no_run_directory(tmp_path: Path, backend: Backend) -> None:
     port, prom, stats = free_port(), free_port(), free_port()
     config = write_json(tmp_path / "krakend.json", _config(port, prom, stats, backend.port, "gw"))
@@ -232,32 +267,57 @@ def test_one_worker_makes_no_run_directory(tmp_path: Path, backend: Backend) -> 
         gateway.kill()
 
 
-def test_workers_remove_the_run_directory_when_the_supervisor_is_killed(tmp_path: Path, backend: Backend) -> None:
-    """Nobody would remove it otherwise: the workers, told by PR_SET_PDEATHSIG, do on their way out."""
+#: kill rounds of the test below: each a gateway of three workers whose supervisor gets SIGKILL
+KILL_ROUNDS = 4
+
+
+def _scraping(prom: int, stop: threading.Event) -> None:
+    """Scrape as fast as answers come: every scrape writes the serving worker's snapshot, so there is
+    a write in flight while the other workers remove the directory on their way out."""
+    while not stop.is_set():
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{prom}/metrics", timeout=2).read()
+        except OSError:
+            time.sleep(0.005)
+
+
+@pytest.mark.parametrize("round_", range(KILL_ROUNDS))
+def test_workers_remove_the_run_directory_when_the_supervisor_is_killed(
+    tmp_path: Path, backend: Backend, round_: int
+) -> None:
+    """Nobody would remove it otherwise: the workers, told by their channel's end (or PR_SET_PDEATHSIG),
+    do on their way out, the last one out (rundir._last_out: each stops writing, then lets the lock
+    go). Before, a worker that read the channel's end before it was given another parent took the
+    supervisor for alive and wrote a last snapshot, and each removed the directory as it stopped: the
+    directory was left, its files and lock, to the next start's sweep (3 of 4 rounds on a loaded
+    machine). Scrapes run through the kill: a write in flight at each removal."""
     port, prom, stats = free_port(), free_port(), free_port()
     config = write_json(tmp_path / "krakend.json", _config(port, prom, stats, backend.port, "gw"))
-    gateway = Gateway(config, "-w", "2", cwd=tmp_path)
+    gateway = Gateway(config, "-w", "3", cwd=tmp_path)
+    stop = threading.Event()
+    scraper = threading.Thread(target=_scraping, args=(prom, stop), daemon=True)
     try:
-        pids = gateway.worker_pids(2)
+        pids = gateway.worker_pids(3)
         (run_dir,) = _run_dirs(gateway.proc.pid)
-        _send(port, 4)
+        _send(port, 6)
+        wait_http(f"http://127.0.0.1:{prom}/metrics")
         deadline = time.monotonic() + 10
-        while len(glob.glob(os.path.join(run_dir, "live-*.json"))) < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)  # both wrote a snapshot
-        assert len(glob.glob(os.path.join(run_dir, "live-*.json"))) == 2
+        while len(glob.glob(os.path.join(run_dir, "live-*.json"))) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)  # every worker wrote a snapshot
+        assert len(glob.glob(os.path.join(run_dir, "live-*.json"))) == 3
+        scraper.start()
+        time.sleep(0.05 * round_)  # the kill lands at another point of the scrapes' writes each round
         gateway.proc.kill()  # SIGKILL: the supervisor cleans nothing up
         gateway.proc.wait(10)
         deadline = time.monotonic() + 20
         while any(alive(pid) for pid in pids.values()) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not any(alive(pid) for pid in pids.values())
-        if os.path.exists(run_dir):
-            # seen once in a loaded clean-clone run (both workers' files and the lock left after both
-            # exited: a removal racing the other worker's last snapshot); the next start's sweep takes
-            # what no live process holds, so the leftover never outlives the next gateway
-            rundir._sweep(os.path.dirname(run_dir))
         assert not os.path.exists(run_dir), os.listdir(run_dir)
     finally:
+        stop.set()
+        if scraper.is_alive():
+            scraper.join(5)
         gateway.kill()
 
 

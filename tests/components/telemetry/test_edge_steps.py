@@ -1,0 +1,229 @@
+"""The telemetry edge layer run as steps of the server's own request coroutine (``SplitEdge``: no
+coroutine of the layer's own), served by krakenpy's server on 127.0.0.1: the request id's response
+line as the server writes it (the same bytes as a header in the map), the store kept where a handler
+set an id of its own or a layer around the edge reads the answer's headers, a Rejection's answer, and
+a client gone mid-request logged once by each of the three layers."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from multidict import CIMultiDict
+
+from krakenpy.edge import HttpRequest, HttpResponse, SplitEdge
+from krakenpy.errors import Rejection
+from krakenpy.server.wire import encode_response
+from krakenpy.telemetry.audit import EDGE_DENY
+from krakenpy.telemetry.exchange import CURRENT, EXCHANGE
+from krakenpy.telemetry.layers.edge_lean import LeanEdge
+from krakenpy.telemetry.layers.edge_metered import MeteredEdge
+from krakenpy.telemetry.layers.edge_traced import TracedEdge
+from krakenpy.telemetry.writer import stdout_writer
+from tests.conftest import free_port
+from tests.server.wirekit import RawBackend, Seen, Start, gateway_server, get, reply
+
+GIN = re.compile(r'^\[GIN\] \d{4}/\d\d/\d\d - \d\d:\d\d:\d\d \| (\d{3}) \| +\S+ \| +(\S+) \| (\w+) +"(.*)"$')
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+RawStart = Callable[[Callable[[Seen, int], bytes]], Awaitable[RawBackend]]
+
+
+def _doc(url: str, *, extra: dict[str, Any] | None = None, **endpoint: Any) -> dict[str, Any]:
+    backend = {"host": [url], "url_pattern": "/data", **endpoint.pop("backend", {})}
+    return {
+        "version": 3,
+        "endpoints": [{"endpoint": "/p1", "backend": [backend], **endpoint}],
+        "extra_config": extra or {},
+    }
+
+
+async def _exchange(port: int, request: bytes) -> bytes:
+    """The gateway's whole answer to ``request`` (which says ``Connection: close``), as bytes."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(-1), 10)
+    finally:
+        writer.close()
+
+
+def _head_lines(answer: bytes) -> list[str]:
+    return answer.partition(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+
+
+def _gin_lines(text: str) -> list[re.Match[str]]:
+    return [m for m in (GIN.match(line) for line in text.splitlines()) if m]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        (("Content-Type", "application/json"), ("X-Krakend", "Version 2")),
+        (),
+        (("Content-Length", "99"), ("X-A", "1")),  # the framing is the server's: the lines written anew
+        (("X-Bad", "a\r\nInjected: 1"), ("X-B", "2")),  # a CR/LF value: the lines cleaned
+        (("Connection", "close"), ("Transfer-Encoding", "chunked")),
+    ],
+)
+@pytest.mark.parametrize(("status", "method"), [(200, "GET"), (204, "GET"), (200, "HEAD"), (404, "POST")])
+def test_encode_response_extra_line_writes_what_a_last_header_writes(
+    headers: tuple[tuple[str, str], ...], status: int, method: str
+) -> None:
+    fixed = (*headers, ("Date", "Wed, 02 Dec 2026 11:00:00 GMT"))  # no clock in the comparison
+    line = "X-Request-Id: 4f1c2a90-aaaa-4bbb-8ccc-0123456789ab\r\n"
+    stored: CIMultiDict[str] = CIMultiDict(fixed)
+    stored["X-Request-Id"] = "4f1c2a90-aaaa-4bbb-8ccc-0123456789ab"
+    for http11, close in ((True, False), (True, True), (False, False)):
+        expected = encode_response(status, stored, b"body", method, http11, close)
+        assert encode_response(status, CIMultiDict(fixed), b"body", method, http11, close, line) == expected
+
+
+async def test_the_server_writes_the_id_line_without_the_map_store(serve: Start, raw_backend: RawStart) -> None:
+    backend = await raw_backend(lambda seen, port: reply())
+    served = await serve(_doc(backend.url))
+    edge = served.gateway.edge
+    assert isinstance(edge, LeanEdge)
+    answer = await _exchange(served.port, get("/p1"))
+    lines = _head_lines(answer)
+    sent = backend.seen[0].get("X-Request-Id")
+    assert sent is not None and UUID.fullmatch(sent.decode())
+    # the id line once, where the store put it: after the handler's headers, before the server's own
+    names = [line.partition(":")[0] for line in lines[1:]]
+    assert names == ["Content-Type", "X-Krakend", "X-Krakend-Completed", "X-Request-Id", "Content-Length", "Date",
+                     "Connection"]  # fmt: skip
+    assert f"X-Request-Id: {sent.decode()}" in lines
+    assert answer.endswith(b'\r\n\r\n{"ok":true}')
+    # a client's id (trusted by default) comes back as sent
+    answer = await _exchange(served.port, get("/p1", "X-Request-Id: client-7.a"))
+    assert [line for line in _head_lines(answer) if line.startswith("X-Request-Id")] == ["X-Request-Id: client-7.a"]
+    assert backend.seen[1].get("X-Request-Id") == b"client-7.a"
+
+    # the steps alone: the server's call (``lined``) puts the id in the visit's line, not in the map
+    request = HttpRequest("GET", "/p1")
+    visit = edge.enter(request)
+    assert CURRENT.get() is not None
+    response = edge.leave(visit, request, HttpResponse(200, CIMultiDict()), True)
+    rid = request.context[EXCHANGE].request_id
+    assert "X-Request-Id" not in response.headers
+    assert UUID.fullmatch(rid) and visit.line == f"X-Request-Id: {rid}\r\n"
+    assert CURRENT.get() is None
+    # called as a handler (a layer or an aiohttp app around it): the map's store, no line
+    request = HttpRequest("GET", "/p1")
+    visit = edge.enter(request)
+    response = edge.leave(visit, request, HttpResponse(200, CIMultiDict()), False)
+    assert UUID.fullmatch(response.headers["X-Request-Id"]) and visit.line == ""
+
+
+async def test_an_id_the_handler_set_is_replaced_in_the_map(serve: Start, raw_backend: RawStart) -> None:
+    # a no-op endpoint passes the backend's headers on, its X-Request-Id among them: the edge's id
+    # replaces it (the map's store, as before), never a second line
+    backend = await raw_backend(lambda seen, port: reply(headers=(("X-Request-Id", "from-backend"),)))
+    served = await serve(_doc(backend.url, output_encoding="no-op", backend={"encoding": "no-op"}))
+    lines = _head_lines(await _exchange(served.port, get("/p1")))
+    sent = backend.seen[0].get("X-Request-Id")
+    assert sent is not None
+    assert [line for line in lines if line.lower().startswith("x-request-id")] == [f"X-Request-Id: {sent.decode()}"]
+
+
+async def test_a_layer_around_the_edge_reads_the_id_in_the_answer_headers(serve: Start, raw_backend: RawStart) -> None:
+    backend = await raw_backend(lambda seen, port: reply())
+    served = await serve(_doc(backend.url))
+    edge = served.gateway.edge
+    read: list[str | None] = []
+
+    async def outer(request: HttpRequest) -> HttpResponse:
+        response = await edge(request)  # the edge called as a handler: its own steps, the map's store
+        read.append(response.headers.get("X-Request-Id"))
+        return response
+
+    server = await gateway_server(outer)
+    try:
+        assert server.port is not None
+        lines = _head_lines(await _exchange(server.port, get("/p1")))
+    finally:
+        await server.close()
+    sent = backend.seen[0].get("X-Request-Id")
+    assert sent is not None and read == [sent.decode()]
+    assert [line for line in lines if line.startswith("X-Request-Id")] == [f"X-Request-Id: {sent.decode()}"]
+
+
+async def test_a_rejection_is_answered_with_the_id_and_logged(serve: Start, raw_backend: RawStart, capfd: Any) -> None:
+    backend = await raw_backend(lambda seen, port: reply())
+    served = await serve(_doc(backend.url))
+    lean = served.gateway.edge
+    assert isinstance(lean, LeanEdge)
+    denied: list[HttpRequest] = []
+
+    async def guard(request: HttpRequest) -> HttpResponse:
+        denied.append(request)
+        raise Rejection(429, reason="rate_limited", policy="test", body=b"slow down", headers=(("Retry-After", "1"),))
+
+    server = await gateway_server(LeanEdge(lean.parts, guard))
+    try:
+        assert server.port is not None
+        answer = await _exchange(server.port, get("/p1?token=x"))
+    finally:
+        await server.close()
+    lines = _head_lines(answer)
+    assert lines[0] == "HTTP/1.1 429 Too Many Requests"
+    assert "Retry-After: 1" in lines and answer.endswith(b"\r\n\r\nslow down")
+    ids = [line for line in lines if line.startswith("X-Request-Id: ")]
+    assert len(ids) == 1 and UUID.fullmatch(ids[0].removeprefix("X-Request-Id: "))
+    assert isinstance(denied[0].context[EDGE_DENY], Rejection)  # for the audit, as before
+    stdout_writer().flush()
+    gin = _gin_lines(capfd.readouterr().out)
+    assert [(m.group(1), m.group(3)) for m in gin] == [("429", "GET")]
+
+
+@pytest.mark.parametrize("layer", [LeanEdge, MeteredEdge, TracedEdge])
+async def test_a_client_gone_mid_request_logs_one_line(
+    serve: Start, raw_backend: RawStart, capfd: Any, layer: type[SplitEdge]
+) -> None:
+    release = asyncio.Event()
+    backend = await raw_backend(lambda seen, port: reply())
+    extra: dict[str, Any] = {}
+    if layer is MeteredEdge:
+        extra["telemetry/metrics"] = {"listen_address": "127.0.0.1:0", "collection_time": "1h"}
+    if layer is TracedEdge:
+        otel = {"service_name": "gw", "exporters": {"otlp": [{"name": "n", "host": "http://127.0.0.1",
+                                                               "port": free_port(), "use_http": True}]}}  # fmt: skip
+        extra["telemetry/opentelemetry"] = otel
+    served = await serve(_doc(backend.url, extra=extra))
+    assert type(served.gateway.edge) is layer
+
+    # the inner handler waits until the client went away (the backend is never asked)
+    inner = served.gateway.edge.inner
+    entered = asyncio.Event()
+
+    async def waiting(request: HttpRequest) -> HttpResponse:
+        entered.set()
+        await release.wait()
+        return await inner(request)
+
+    served.gateway.edge.inner = waiting
+    capfd.readouterr()
+    _, writer = await asyncio.open_connection("127.0.0.1", served.port)
+    writer.write(get("/p1?a=1"))
+    await writer.drain()
+    await asyncio.wait_for(entered.wait(), 10)
+    writer.close()  # before the answer: the request's task is canceled
+    out = ""
+    deadline = asyncio.get_running_loop().time() + 10
+    while asyncio.get_running_loop().time() < deadline:
+        stdout_writer().flush()
+        out += capfd.readouterr().out
+        if _gin_lines(out) and "Error #01" in out:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.1)
+    stdout_writer().flush()
+    out += capfd.readouterr().out
+    # gin's logger writes every request: lura answers a canceled context with 500
+    assert [(m.group(1), m.group(4)) for m in _gin_lines(out)] == [("500", "/p1?a=1")]
+    assert "Error #01: context canceled" in out
+    assert backend.seen == []
+    release.set()

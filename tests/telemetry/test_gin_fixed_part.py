@@ -1,0 +1,61 @@
+"""The gin renderer keeps a plain line's fixed part (padded address, method, quoted target) while the
+client and route repeat: every batch is the bytes its lines give when each is rendered alone by a
+renderer of its own (which never reuses a part), through repeats, changes, non-ASCII fields (a batch
+rendered again without the plain assumption) and targets that need Go's quoting."""
+
+from __future__ import annotations
+
+import random
+import time
+
+from krakenpy.telemetry.ginline import GinEntry, gin_renderer
+
+_END = int(time.mktime((2024, 5, 30, 19, 8, 7, 0, 0, -1))) * 10**9
+
+
+def _alone(entries: list[GinEntry]) -> bytes:
+    return b"".join(gin_renderer()([entry]) for entry in entries)
+
+
+def test_gin_fixed_part_reused_while_client_and_route_repeat() -> None:
+    render = gin_renderer()
+    ips = ["10.0.0.1", "10.0.0.1", "192.168.100.200", "ñ.example", "::1"]
+    methods = ["GET", "GET", "POST", "PROPFIND", "GET"]
+    targets = ["/p1", "/p1", "/p1?a=1", '/q"uote', "/ü", "/p1\\x", ""]
+    rng = random.Random(14)
+    for _ in range(300):
+        entries: list[GinEntry] = []
+        for _ in range(rng.randint(1, 6)):
+            if entries and rng.random() < 0.5:  # the usual case: the same client and route again
+                ip, method, target = entries[-1][3], entries[-1][4], entries[-1][5]
+            else:
+                ip, method, target = rng.choice(ips), rng.choice(methods), rng.choice(targets)
+            error = rng.choice([None, None, "boom", "é"])
+            entries.append((_END + rng.randint(0, 5) * 10**9, rng.choice([200, 500]), rng.randint(1, 2 * 10**9),
+                            ip, method, target, error))  # fmt: skip
+        assert render(entries) == _alone(entries), entries
+
+
+def test_gin_fixed_part_not_taken_by_another_client_or_method() -> None:
+    render = gin_renderer()
+    first: GinEntry = (_END, 200, 1_500, "10.0.0.1", "GET", "/p1", None)
+    render([first])
+    for other in (
+        (_END, 200, 1_500, "10.0.0.2", "GET", "/p1", None),
+        (_END, 200, 1_500, "10.0.0.1", "POST", "/p1", None),
+        (_END, 200, 1_500, "10.0.0.1", "GET", "/p2", None),
+        (_END, 200, 1_500, "", "", "", None),  # empty fields: never the kept part of an empty start
+    ):
+        assert render([first, other, first]) == _alone([first, other, first])
+
+
+def test_gin_fixed_part_kept_from_plain_batches_only() -> None:
+    # a non-ASCII address in a batch rendered without the plain assumption (another line's target
+    # needs quoting): its part is not kept, so the next plain batch finds its address not ASCII and
+    # renders again as UTF-8 (a kept part would go out Latin-1 encoded: "ñ" as one byte)
+    render = gin_renderer()
+    client: GinEntry = (_END, 200, 1_500, "ñ.example", "GET", "/p1", None)
+    quoted: GinEntry = (_END, 200, 1_500, "10.0.0.1", "GET", '/q"', None)
+    assert render([client, quoted]) == _alone([client, quoted])
+    assert render([client]) == _alone([client])
+    assert "ñ.example".encode() in render([client])
