@@ -162,6 +162,7 @@ def test_a_long_text_is_not_kept_and_client_bytes_do_not_outlive_their_batch() -
     records = [r for r in _records(1) if isinstance(r[0], ServerTemplate)]
     spans_proto(records, b"")
     assert templates._CLIENT_WIRES == {}
+    assert templates._LAST_CLIENT == list(templates._NO_CLIENT)  # the last span's strings too
     otlpproto._KVS.clear()
     otlpproto.attributes_proto({"k": "x" * 300, "url.full": "/a?token=1", "kept": "v"})
     assert [k for k, _, _ in otlpproto._KVS] == ["kept"]
@@ -187,3 +188,58 @@ def test_an_id_of_another_length_is_refused_not_written() -> None:
     with pytest.raises(ValueError):
         spans_proto([short_trace], b"")
     assert _from_proto(good) == _from_json(good)
+
+
+def _server(template: ServerTemplate, i: int, method: str, route: str, client: tuple[str, str, str, str]) -> Record:
+    return (template, TRACE, f"{i + 1:016x}", None, 10 + i, 20 + i, 0, "", method, route, *client, None, "", 200, i)
+
+
+def test_the_last_spans_kept_parts_serve_only_the_same_values() -> None:
+    """A batch's SERVER spans whose client strings or route change one at a time, and CLIENT spans
+    whose peer changes one part at a time, then come back: each span written with its own values
+    (the writer keeps the last span's parts: a part compared wrongly would repeat another's)."""
+    server = ServerTemplate(SpanShape({"krakend.stage": "global"}))
+    client = ("/a?x=1", "gw", "curl", "10.0.0.1")
+    changes = [client, client, ("/a?x=2", *client[1:]), (client[0], "gw2", *client[2:]),
+               (*client[:2], "wget", client[3]), (*client[:3], "10.0.0.2"), client]  # fmt: skip
+    records = [_server(server, i, "GET", "/a", c) for i, c in enumerate(changes)]
+    records += [_server(server, 10, "POST", "/a", client), _server(server, 11, "POST", "/b", client)]
+    peer = ClientTemplate("/c", SpanShape({"krakend.stage": "backend-request"}), {})
+    head = (TRACE, "00000000000000c1", "00000000000000b1", 1, 2, 0, "")
+    peers = [
+        ("h", 80, "GET"),
+        ("h", 80, "GET"),
+        ("h", 81, "GET"),
+        ("h2", 81, "GET"),
+        ("h2", 81, "POST"),
+        ("h", 80, "GET"),
+    ]
+    for host, port, method in peers:
+        records.append((peer, *head, "http://u/", host, port, method, 0, 200, 5, templates.KEPT_ALIVE, 0))
+    spans = _same(records).resource_spans[0].scope_spans[0].spans
+    shown = [{a.key: a.value.string_value or a.value.int_value for a in s.attributes} for s in spans]
+    assert [
+        (x["url.full"], x["server.address"], x["user_agent.original"], x["client.address"]) for x in shown[:7]
+    ] == changes
+    assert [(x["http.request.method"], x["http.route"]) for x in shown[7:9]] == [("POST", "/a"), ("POST", "/b")]
+    assert [(x["server.address"], x["server.port"], x["http.request.method"]) for x in shown[9:]] == peers
+
+
+def test_string_key_values_by_length_as_written_in_full() -> None:
+    """A key's string key-value from its kept prefix for the text's length, at the lengths where a
+    varint grows (127/128 bytes of text, and of the whole key-value) and past the kept lengths."""
+    key = otlpproto.KeyWire("http.request.id")
+    for n in (0, 1, 100, 108, 109, 110, 126, 127, 128, 129, 255, 256, 300, 17000):
+        for text in ("x" * n, "é" * (n // 2), "bad \udcff" + "y" * n):
+            assert key.of_str(text) == otlpproto.str_kv(key.head, text), (n, text[:10])
+            assert key.of_str(text) == otlpproto.str_kv(key.head, text)  # from the kept prefix
+    assert key.of_str(12) == otlpproto.str_kv(key.head, "12")  # anything else as its str()
+
+
+def test_ids_that_are_no_text_are_refused() -> None:
+    good = [r for r in _records(3) if isinstance(r[0], CallTemplate)][:1]
+    for bad in (bytes.fromhex(TRACE), 12, None):
+        with pytest.raises(ValueError):
+            spans_proto([(good[0][0], bad, *good[0][2:])], b"")
+    with pytest.raises(ValueError):
+        spans_proto([(*good[0][:3], b"\x00" * 8, *good[0][4:])], b"")

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Final, cast
 
+from multidict import istr
+
 from krakenpy.edge import EdgeHandler, EdgeVisit, HttpRequest, HttpResponse
 from krakenpy.telemetry.exchange import CURRENT, Exchange
 from krakenpy.telemetry.hub import FOLD_EVERY, Telemetry
@@ -35,6 +37,8 @@ PER_REQUEST: Final = frozenset({
     "http.request.body.size", "http.request.id", "http.route", "http.response.status_code", "http.response.body.size",
 })  # fmt: skip
 HEADER_PREFIXES: Final = ("http.request.header.", "http.response.header.")
+#: an ``istr``: the header map's lookup skips folding its case (round 12, ``trace6``)
+_USER_AGENT: Final = istr("User-Agent")
 
 
 class TracedEdge(LeanEdge):
@@ -194,5 +198,5 @@ def _server_span(
     add_span((
         template, trace.trace_id, sid, trace.parent_id, start_ns, start_ns + ns, st, message,
         request.method, route_label(request.route, status), target, request.host,
-        request.headers.get("User-Agent", ""), request.remote, request.content_length, rid, status, size,
+        request.headers.get(_USER_AGENT, ""), request.remote, request.content_length, rid, status, size,
     ))  # fmt: skip

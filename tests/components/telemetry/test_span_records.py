@@ -197,3 +197,24 @@ async def test_client_span_of_a_client_gone_ends_canceled(served, upstream) -> N
     assert clients[0]["status"] == {"code": "STATUS_CODE_ERROR", "message": "context canceled"}
     assert _counted(s, "http.client.request.canceled.count") == 1
     assert _counted(s, "http.client.request.timedout.count") == 0
+
+
+async def test_client_span_url_redacted_per_call_as_the_url_changes(served, upstream) -> None:  # type: ignore[no-untyped-def]
+    """The CLIENT span's ``url.full`` is the call's own URL redacted, whether the last call's URL was
+    the same (its redacted text kept) or another (written again): a kept text shown for another URL
+    would name the wrong path, and an unredacted one would leak the token."""
+    receiver = Receiver()
+    rb = await upstream(receiver.app())
+    base = await upstream(recording_app([], {"a": 1}))
+    otel = _otel(int(rb.rsplit(":", 1)[1]))
+    backend = {"host": [base], "url_pattern": "/u/{id}?token={id}"}
+    s = await served(
+        doc([{"endpoint": "/users/{id}", "backend": [backend]}], extra_config={"telemetry/opentelemetry": otel})
+    )
+    for user in ("5", "6", "6", "5"):
+        assert (await s.client.get(f"/users/{user}")).status == 200
+    spans = await _exported(s, receiver, lambda spans: _kinds(spans).count("SPAN_KIND_CLIENT") == 4)
+    clients = sorted(spans, key=lambda x: int(x["startTimeUnixNano"]))
+    urls = [attrs(x)["url.full"] for x in clients if x["kind"] == "SPAN_KIND_CLIENT"]
+    assert [url.split("?")[0].rsplit("/", 1)[1] for url in urls] == ["5", "6", "6", "5"]
+    assert all("token=" in url and "token=5" not in url and "token=6" not in url for url in urls), urls
