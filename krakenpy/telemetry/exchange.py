@@ -92,6 +92,11 @@ class Exchange:
     #: layers' span times as this plus their own ``perf_counter`` readings, one wall-clock read per
     #: request instead of one per span (~200 machine instructions each, compiled)
     wall: int = 0
+    #: on an endpoint whose one backend is called once, that call's
+    #: :class:`~krakenpy.backends.conntiming.CallTiming` while it runs (the client layer hands it to
+    #: the upstream client here, not by context variable: see
+    #: :func:`~krakenpy.backends.conntiming.current_timing`); ``Any``: that module reads this one
+    call_timing: Any = None
 
     def upstream_started(self) -> float:
         """Mark an upstream call as started; returns its start time (``perf_counter``)."""
