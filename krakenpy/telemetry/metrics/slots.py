@@ -249,8 +249,12 @@ class CallSlot:
         self._stats = tuple(stats_keys[(k, e)] for e, _, k in outcomes) if stats is not None else ()
 
     def size(self) -> int:
-        """The queued durations."""
-        return sum(map(len, self.lists))
+        """The queued durations (a loop compiled to native ``len`` calls: ``sum(map(len, ...))``
+        made a map object and eight generic calls, read at every tick of the folder)."""
+        n = 0
+        for values in self.lists:
+            n += len(values)
+        return n
 
     def drain(self) -> None:
         """Fold the queued durations (see the module)."""
