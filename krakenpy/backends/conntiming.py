@@ -23,11 +23,9 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from typing import Final, ParamSpec, TypeVar
+from typing import Any, Final, ParamSpec, TypeVar
 
-from krakenpy.telemetry.exchange import CURRENT
-
-__all__ = ["TIMING", "CallTiming", "current_timing", "now", "untimed"]
+__all__ = ["EXCHANGE_VAR", "TIMING", "CallTiming", "current_timing", "now", "untimed"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -58,9 +56,13 @@ class CallTiming:
 #: the timing of the running upstream call when it is not on the exchange (set by the client
 #: telemetry layer; by :func:`untimed` to one nobody reads)
 TIMING: Final[ContextVar[CallTiming | None]] = ContextVar("krakenpy_call_timing", default=None)
+#: the running request's telemetry exchange (:data:`krakenpy.telemetry.exchange.CURRENT` is this
+#: variable): defined in this core module so the upstream clients read a solo call's timing from it
+#: without importing the telemetry engine; typed ``Any`` here (its ``call_timing`` attribute is read)
+EXCHANGE_VAR: Final[ContextVar[Any]] = ContextVar("krakenpy_exchange", default=None)
 #: bound once: compiled, ``TIMING.get()`` is a call by name (a method lookup at every call)
 _get_timing: Final = TIMING.get
-_get_exchange: Final = CURRENT.get
+_get_exchange: Final = EXCHANGE_VAR.get
 
 
 def current_timing() -> CallTiming | None:

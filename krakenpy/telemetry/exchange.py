@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any, Final
 
+from krakenpy.backends.conntiming import EXCHANGE_VAR
 from krakenpy.telemetry.ids import CounterIds
 
 __all__ = ["CURRENT", "EXCHANGE", "REQUEST_IDS", "Exchange", "current", "new_request_id", "valid_request_id"]
@@ -120,8 +121,10 @@ class Exchange:
             self.error = text
 
 
-#: the exchange of the request this task works for
-CURRENT: Final[ContextVar[Exchange | None]] = ContextVar("krakenpy_exchange", default=None)
+#: the exchange of the request this task works for (the variable is the core's
+#: :data:`~krakenpy.backends.conntiming.EXCHANGE_VAR`: the upstream clients read a solo call's
+#: timing from the exchange without importing this engine module)
+CURRENT: Final[ContextVar[Exchange | None]] = EXCHANGE_VAR
 
 
 def current() -> Exchange | None:
