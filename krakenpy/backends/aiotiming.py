@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from krakenpy.backends.conntiming import TIMING, now
+from krakenpy.backends.conntiming import current_timing, now
 
 __all__ = ["TimedConnector", "trace_config"]
 
@@ -26,7 +26,7 @@ class TimedConnector(aiohttp.TCPConnector):
         if callable(inner):
 
             def factory() -> Any:
-                timing = TIMING.get()
+                timing = current_timing()
                 if timing is not None:
                     timing.tls_from = now()
                 return inner()
@@ -43,7 +43,7 @@ async def _queued_start(_session: Any, ctx: Any, _params: Any) -> None:
 
 
 async def _queued_end(_session: Any, ctx: Any, _params: Any) -> None:
-    timing = TIMING.get()
+    timing = current_timing()
     if timing is not None:
         timing.get_conn += now() - ctx.queued
 
@@ -53,7 +53,7 @@ async def _create_start(_session: Any, ctx: Any, _params: Any) -> None:
 
 
 async def _create_end(_session: Any, ctx: Any, _params: Any) -> None:
-    timing = TIMING.get()
+    timing = current_timing()
     if timing is not None:
         end = now()
         timing.get_conn += end - ctx.created
@@ -66,7 +66,7 @@ async def _dns_start(_session: Any, ctx: Any, _params: Any) -> None:
 
 
 async def _dns_end(_session: Any, ctx: Any, _params: Any) -> None:
-    timing = TIMING.get()
+    timing = current_timing()
     if timing is not None:
         timing.dns = now() - ctx.dns
 

@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeAlias
 import aiohttp
 from yarl import URL
 
-from krakenpy.backends.conntiming import TIMING, now
+from krakenpy.backends.conntiming import current_timing, now
 from krakenpy.backends.inflate import gunzip, strip_encoding
 from krakenpy.backends.proxies import Proxy
 from krakenpy.backends.redirects import REDIRECT_STATUSES, follow
@@ -147,7 +147,7 @@ class AiohttpClient:
         self._timed = False
 
     def enable_timing(self) -> None:
-        """Note connection and body-read timings in :data:`~krakenpy.backends.conntiming.TIMING`
+        """Note connection and body-read timings in the call's :func:`~krakenpy.backends.conntiming.current_timing`
         (build time, before the first call: see :mod:`krakenpy.backends.aiotiming`)."""
         self._timed = True
 
@@ -244,7 +244,7 @@ class AiohttpClient:
             proxy=proxy_url,
             proxy_headers=proxy_headers,
         ) as resp:
-            timing = TIMING.get() if self._timed else None
+            timing = current_timing() if self._timed else None
             if timing is not None:  # aiohttp reports no first byte: the head is the nearest
                 timing.first_byte = timing.head = now()
             length = resp.content_length

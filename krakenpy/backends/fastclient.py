@@ -80,7 +80,7 @@ class FastClient:
         return self._fallback
 
     def enable_timing(self) -> None:
-        """Note connection and body-read timings in :data:`~krakenpy.backends.conntiming.TIMING`
+        """Note connection and body-read timings in the call's :func:`~krakenpy.backends.conntiming.current_timing`
         (build time only: see :mod:`krakenpy.backends.fasttiming`)."""
         self._timed = True
         self._fallback_client().enable_timing()

@@ -15,16 +15,12 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import Coroutine
-from typing import Any, Final
+from typing import Any
 
-from krakenpy.backends.conntiming import TIMING, now
+from krakenpy.backends.conntiming import current_timing, now
 from krakenpy.backends.fastwire import Conn
 
 __all__ = ["TimedConn", "note_read", "timed_acquire", "timed_dial"]
-
-#: ``TIMING.get`` bound once: compiled, ``TIMING.get()`` is a call by name (``PyObject_VectorcallMethod``,
-#: a method lookup at every call; see ``_set_timing`` in :mod:`krakenpy.telemetry.layers.client`)
-_get_timing: Final = TIMING.get
 
 
 class TimedConn(Conn):
@@ -67,7 +63,7 @@ async def timed_dial(loop: asyncio.AbstractEventLoop, host: str, port: int, max_
     if _is_ip(host):  # Go resolves nothing for an address either: no DNS time
         _, conn = await loop.create_connection(factory, host, port)
         return conn
-    timing = _get_timing()
+    timing = current_timing()
     started = now()
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     if timing is not None:
@@ -96,7 +92,7 @@ async def timed_dial(loop: asyncio.AbstractEventLoop, host: str, port: int, max_
 
 async def timed_acquire(acquire: Coroutine[Any, Any, Conn]) -> Conn:
     """``acquire`` (the client's wait for a slot and dial), its time noted as ``get_conn``."""
-    timing = _get_timing()
+    timing = current_timing()
     if timing is None:
         return await acquire
     started = now()
@@ -107,7 +103,7 @@ async def timed_acquire(acquire: Coroutine[Any, Any, Conn]) -> Conn:
 
 def note_read(conn: Conn) -> None:
     """Note the first-byte, head and body times of the exchange ``conn`` just finished."""
-    timing = _get_timing()
+    timing = current_timing()
     if timing is not None and type(conn) is TimedConn:
         timing.first_byte = conn.first_at
         timing.head = conn.head_at

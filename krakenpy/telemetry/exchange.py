@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any, Final
 
+from krakenpy.backends.conntiming import EXCHANGE_VAR
 from krakenpy.telemetry.ids import CounterIds
 
 __all__ = ["CURRENT", "EXCHANGE", "REQUEST_IDS", "Exchange", "current", "new_request_id", "valid_request_id"]
@@ -92,6 +93,11 @@ class Exchange:
     #: layers' span times as this plus their own ``perf_counter`` readings, one wall-clock read per
     #: request instead of one per span (~200 machine instructions each, compiled)
     wall: int = 0
+    #: on an endpoint whose one backend is called once, that call's
+    #: :class:`~krakenpy.backends.conntiming.CallTiming` while it runs (the client layer hands it to
+    #: the upstream client here, not by context variable: see
+    #: :func:`~krakenpy.backends.conntiming.current_timing`); ``Any``: that module reads this one
+    call_timing: Any = None
 
     def upstream_started(self) -> float:
         """Mark an upstream call as started; returns its start time (``perf_counter``)."""
@@ -115,8 +121,10 @@ class Exchange:
             self.error = text
 
 
-#: the exchange of the request this task works for
-CURRENT: Final[ContextVar[Exchange | None]] = ContextVar("krakenpy_exchange", default=None)
+#: the exchange of the request this task works for (the variable is the core's
+#: :data:`~krakenpy.backends.conntiming.EXCHANGE_VAR`: the upstream clients read a solo call's
+#: timing from the exchange without importing this engine module)
+CURRENT: Final[ContextVar[Exchange | None]] = EXCHANGE_VAR
 
 
 def current() -> Exchange | None:

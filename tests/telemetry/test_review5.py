@@ -8,9 +8,10 @@ import os
 
 import pytest
 
-from krakenpy.backends.conntiming import TIMING, CallTiming, untimed
+from krakenpy.backends.conntiming import TIMING, CallTiming, current_timing, untimed
 from krakenpy.server.loops import run_on
 from krakenpy.telemetry import setup, writer
+from krakenpy.telemetry.exchange import CURRENT, Exchange
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.metrics.registry import Registry
 from krakenpy.telemetry.writer import LineWriter
@@ -62,18 +63,29 @@ async def test_metrics_folder_buckets_queued_values_without_a_scrape(monkeypatch
         await service.stop()
 
 
-async def test_untimed_call_sees_no_timing_and_restores_it() -> None:
-    seen: list[object] = []
+@pytest.mark.parametrize("carrier", ["variable", "exchange"])
+async def test_untimed_call_sees_no_timing_and_restores_it(carrier: str) -> None:
+    """An untimed fetch fills a throwaway timing, never the call's: neither the one in ``TIMING``
+    nor the one a solo call hands down on the exchange (which ``current_timing`` reads after it)."""
+    seen: list[CallTiming | None] = []
 
     async def fetch(value: int) -> int:
-        seen.append(TIMING.get())
+        seen.append(current_timing())
         return value + 1
 
     timing = CallTiming()
-    token = TIMING.set(timing)
+    exchange = Exchange()
+    current = CURRENT.set(exchange)
+    token = TIMING.set(timing) if carrier == "variable" else None
+    if carrier == "exchange":
+        exchange.call_timing = timing
     try:
+        assert current_timing() is timing
         assert await untimed(fetch)(1) == 2
-        assert seen == [None]
-        assert TIMING.get() is timing
+        assert len(seen) == 1 and seen[0] is not None and seen[0] is not timing
+        assert current_timing() is timing
+        assert TIMING.get() is (timing if carrier == "variable" else None)
     finally:
-        TIMING.reset(token)
+        if token is not None:
+            TIMING.reset(token)
+        CURRENT.reset(current)

@@ -551,3 +551,47 @@ async def test_metric_slots_answered_rows_are_numbers_the_collector_drops(gw, ba
     assert [s.value for s in conn.samples if s.name.endswith("_count")] == [3.0]
     read_size = families["http_client_response_read_size_hist"]
     assert sum(s.value for s in read_size.samples if s.name.endswith("_sum")) == 24
+
+
+def test_metric_slots_tick_skips_a_fold_with_nothing_to_fold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The folder's tick (``fold_metrics(least)``) folds nothing, not even walking the families,
+    while no slot holds ``least`` rows and no slot was drained since its last fold; rows drained by
+    a read without a fold of that registry's histograms (``feed``) are folded by the next tick."""
+    from krakenpy.telemetry.hub import Telemetry
+
+    registry = Registry()
+    hub = Telemetry(registry=registry)
+    slot = ClientSlot(ClientMetrics(registry), ("GET", "/u", "/a", "GET", "/u", "h", "80"))
+    hub.metric_slots().register(slot.drain, slot.size)
+    walks: list[int] = []
+    fold = registry.fold
+
+    def counted(least: int = 1) -> None:
+        walks.append(least)
+        fold(least)
+
+    monkeypatch.setattr(registry, "fold", counted)
+
+    def record(n: int) -> None:
+        for _ in range(n):
+            slot.record(200, 0.001, 2, 0, 0, 0.0, 0.0, 0.0)
+
+    record(10)
+    hub.fold_metrics(256)  # the first tick folds (nothing to fold yet: 10 rows stay queued)
+    hub.fold_metrics(256)
+    assert walks == [256] and slot.size() == 10
+    record(300)
+    hub.fold_metrics(256)  # a slot holds 256 rows: folded
+    duration = slot.by_status[200][0]
+    assert walks == [256, 256] and slot.size() == 0 and (duration.count, duration.pending) == (310, [])
+    record(300)
+    registry.feed()  # a read drains the slots without folding these histograms
+    assert slot.size() == 0 and len(duration.pending) == 300
+    hub.fold_metrics(256)
+    assert walks == [256] * 3 and (duration.count, duration.pending) == (610, [])
+    hub.fold_metrics(256)
+    record(3)
+    hub.fold_metrics(256)
+    assert walks == [256] * 3 and slot.size() == 3
+    hub.fold_metrics(1)  # every FOLD_ALL_EVERY ticks: never skipped
+    assert walks == [256, 256, 256, 1] and (slot.size(), duration.count) == (0, 613)

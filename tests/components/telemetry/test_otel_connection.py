@@ -169,6 +169,32 @@ async def test_otel_connection_metrics_new_then_kept_alive_connection(gw, backen
 
 
 @pytest.mark.parametrize("kind", CLIENTS)
+async def test_otel_connection_two_backends_each_their_own_timing(gw, backend, kind: str) -> None:  # type: ignore[no-untyped-def]
+    """Two backends of one endpoint, called at once: each call's timing is its own (the client
+    layer hands a solo call's timing down on the exchange, these by context variable): the call to
+    "localhost" resolved it, the one to 127.0.0.1 resolved nothing, both dialled."""
+    port = await backend()
+    doc = _doc(f"http://localhost:{port}", _prom())
+    doc["endpoints"] = [{
+        "endpoint": "/both",
+        "backend": [
+            {"host": [f"http://localhost:{port}"], "url_pattern": "/small", "group": "named"},
+            {"host": [f"http://127.0.0.1:{port}"], "url_pattern": "/small", "group": "address"},
+        ],
+    }]  # fmt: skip
+    g = await gw(doc, _client(kind))
+    assert (await g.client.get("/both")).status == 200
+    families = await g.metrics()
+    conn, dns = "http_client_request_get_conn_duration", "http_client_request_dns_duration"
+    for host in ("localhost", "127.0.0.1"):
+        assert _sample(families, conn, conn + "_count", server_address=host) == 1
+        assert 0 < _sample(families, conn, conn + "_sum", server_address=host) < 5
+        assert _sample(families, dns, dns + "_count", server_address=host) == 1
+    assert _sample(families, dns, dns + "_sum", server_address="localhost") > 0
+    assert _sample(families, dns, dns + "_sum", server_address="127.0.0.1") == 0
+
+
+@pytest.mark.parametrize("kind", CLIENTS)
 async def test_otel_connection_read_payload_metrics_slow_and_cut_bodies(gw, backend, cut_backend, kind: str) -> None:  # type: ignore[no-untyped-def]
     port = await backend()
     g = await gw(_doc(f"http://127.0.0.1:{port}", _prom(), cut=f"http://127.0.0.1:{cut_backend}"), _client(kind))
