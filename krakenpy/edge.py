@@ -162,7 +162,9 @@ class SplitEdge:
     (:mod:`krakenpy.server.connection`): no coroutine of the layer's own made, resumed and cleared per
     request (the ``acclog2`` split: ~5-7 k machine instructions a request, compiled). Called as a
     handler (an aiohttp app, an HTTP/2 stream, another layer around it) it runs the same steps in
-    :meth:`__call__`. This base class is the identity layer; subclasses override the steps.
+    :meth:`__call__`. This base class is the identity layer; subclasses override the steps. The class
+    is compiled (mypyc) where the hot path is: a subclass must be compiled with it (an interpreted
+    class cannot inherit from a compiled one), so it stays internal to krakenpy.
 
     - :meth:`enter` before the handler (the context variables it sets stay set until a last step);
     - :meth:`fail` when the handler raised: an answer (a :class:`~krakenpy.errors.Rejection`'s), then

@@ -29,6 +29,12 @@ _perf_ns: Final = time.perf_counter_ns
 #: :mod:`krakenpy.telemetry.layers.client`)
 _set_current: Final = CURRENT.set
 _reset_current: Final = CURRENT.reset
+#: response headers encode_response writes or keeps one of (framing, hop-by-hop, Date, Server,
+#: Content-Type): an id header of one of these names goes through the header map
+_SERVER_HEADERS: Final = frozenset(
+    {"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer", "date",
+     "server", "content-type"}
+)  # fmt: skip
 
 
 class EdgeParts(NamedTuple):
@@ -73,11 +79,10 @@ def abandoned(exchange: Exchange, exc: BaseException) -> HttpResponse:
     return HttpResponse(500, CIMultiDict())
 
 
-def gone_line(parts: EdgeParts, request: HttpRequest, exchange: Exchange, start: int) -> None:
+def gone_line(parts: EdgeParts, request: HttpRequest, exchange: Exchange, start: int, path: str) -> None:
     """The gin line of a request that raised (see :func:`abandoned`): gin's logger writes one for
     every request, a client that went away included."""
     _, _, _, render, writer, skip, query, client_ip = parts
-    path = request.path
     if writer is None or path in skip:
         return
     end = _perf_ns()
@@ -93,10 +98,14 @@ class Visit(EdgeVisit):
     sid: str = ""
     start_ns: int = 0
 
-    def __init__(self, start: int, exchange: Exchange, token: Token[Exchange | None]) -> None:
+    def __init__(self, start: int, exchange: Exchange, token: Token[Exchange | None], path: str) -> None:
         self.start = start
         self.exchange = exchange
         self.token = token
+        # the client's path, read before the handler runs: url-rewrite, virtualhost and wildcard
+        # change ``request.path`` in place, and the gin line and the skip lists take the client's
+        # (as the general handler and this layer before its steps did)
+        self.path = path
 
 
 class LeanEdge(SplitEdge):
@@ -117,8 +126,11 @@ class LeanEdge(SplitEdge):
         self.client_ip = parts.client_ip
         # the id's response header as the server writes it (``Name: ``; the id ends the line); none
         # for a name the wire would refuse (the map's store then, and encode_response's checks)
+        # nor for a header the server writes itself (framing, Date, Content-Type: the map's store lets
+        # encode_response keep one line of it, where a written line would make a second)
         name = str(parts.rid_key) if parts.rid_key is not None else ""
-        self.rid_line = f"{name}: " if name and "\r" not in name and "\n" not in name and ":" not in name else ""
+        plain = name and "\r" not in name and "\n" not in name and ":" not in name
+        self.rid_line = f"{name}: " if plain and name.lower() not in _SERVER_HEADERS else ""
 
     def visit(self, request: HttpRequest) -> Visit:
         """The request's telemetry view (its id: the client's when trusted and valid, else a new
@@ -130,7 +142,7 @@ class LeanEdge(SplitEdge):
             incoming = request.headers.get(rid_key) if self.trust_id else None
             exchange.request_id = incoming if incoming and valid_request_id(incoming) else next(REQUEST_IDS)
         request.context[EXCHANGE] = exchange
-        return Visit(start, exchange, _set_current(exchange))
+        return Visit(start, exchange, _set_current(exchange), request.path)
 
     def enter(self, request: HttpRequest) -> EdgeVisit:
         return self.visit(request)
@@ -151,7 +163,7 @@ class LeanEdge(SplitEdge):
         v = cast(Visit, visit)
         _reset_current(v.token)
         abandoned(v.exchange, exc)
-        gone_line(self.parts, request, v.exchange, v.start)
+        gone_line(self.parts, request, v.exchange, v.start, v.path)
         return None
 
     def give_id(self, visit: Visit, response: HttpResponse, lined: bool) -> None:
@@ -169,7 +181,7 @@ class LeanEdge(SplitEdge):
         """The request's gin tuple (rendered in the writer's batch) unless its path is skipped; the
         target as ``Redactor.target`` writes it."""
         writer = self.writer
-        path = request.path
+        path = visit.path
         if writer is not None and path not in self.skip:
             qs = request.query_string
             entry = (end, status, end - visit.start, self.client_ip(request), request.method,

@@ -66,10 +66,9 @@ class MeteredEdge(LeanEdge):
         v = cast(Visit, visit)
         _reset_current(v.token)
         abandoned(v.exchange, exc)
-        path = request.path
         self.slot.record(request.route, request.method, request.scheme, 500, _perf_ns() - v.start, 0,
-                         path not in self.otel_skip if self.check_skip else self.otel_on)  # fmt: skip
-        gone_line(self.parts, request, v.exchange, v.start)
+                         v.path not in self.otel_skip if self.check_skip else self.otel_on)  # fmt: skip
+        gone_line(self.parts, request, v.exchange, v.start, v.path)
         return None
 
     def leave(self, visit: EdgeVisit, request: HttpRequest, response: HttpResponse, lined: bool) -> HttpResponse:
@@ -81,7 +80,7 @@ class MeteredEdge(LeanEdge):
             self.give_id(v, response, lined)
         # one row: the series, counters and /__stats keys are found when it is folded (EdgeSlot)
         self.slot.record(request.route, request.method, request.scheme, status, end - v.start, len(response.body),
-                         request.path not in self.otel_skip if self.check_skip else self.otel_on)  # fmt: skip
+                         v.path not in self.otel_skip if self.check_skip else self.otel_on)  # fmt: skip
         self.left -= 1
         if not self.left:  # the histograms' queued values counted now and then, so they never pile up
             self.left = FOLD_EVERY

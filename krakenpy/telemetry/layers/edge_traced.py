@@ -110,11 +110,11 @@ class TracedEdge(LeanEdge):
         slot = self.slot
         if slot is not None:
             slot.record(request.route, request.method, request.scheme, 500, _perf_ns() - v.start, 0,
-                        request.path not in self.otel_skip if self.check_skip else self.otel_on)  # fmt: skip
+                        v.path not in self.otel_skip if self.check_skip else self.otel_on)  # fmt: skip
         if v.sid:
             _server_span(self.add_span, self.template, self.route_label, request, exchange, v.sid, v.start_ns,
                          _perf_ns() - v.start, 500, 0, self.query, exchange.request_id)  # fmt: skip
-        gone_line(self.parts, request, exchange, v.start)
+        gone_line(self.parts, request, exchange, v.start, v.path)
         return None
 
     def leave(self, visit: EdgeVisit, request: HttpRequest, response: HttpResponse, lined: bool) -> HttpResponse:
@@ -127,7 +127,7 @@ class TracedEdge(LeanEdge):
         slot = self.slot
         if slot is not None:
             slot.record(request.route, request.method, request.scheme, status, end - v.start, len(response.body),
-                        request.path not in self.otel_skip if self.check_skip else self.otel_on)  # fmt: skip
+                        v.path not in self.otel_skip if self.check_skip else self.otel_on)  # fmt: skip
         if v.sid:
             _server_span(self.add_span, self.template, self.route_label, request, v.exchange, v.sid, v.start_ns,
                          end - v.start, status, len(response.body), self.query, v.exchange.request_id)  # fmt: skip

@@ -227,3 +227,50 @@ async def test_a_client_gone_mid_request_logs_one_line(
     assert "Error #01: context canceled" in out
     assert backend.seen == []
     release.set()
+
+
+async def _rewritten_target(serve: Start, raw_backend: RawStart, capfd: Any, router: dict[str, Any]) -> list[str]:
+    backend = await raw_backend(lambda seen, port: reply())
+    doc = _doc(
+        backend.url,
+        extra={
+            "plugin/http-server": {"name": ["url-rewrite"], "url-rewrite": {"literal": {"/old": "/p1"}}},
+            "router": router,
+        },
+    )
+    served = await serve(doc)
+    capfd.readouterr()
+    answer = await _exchange(served.port, get("/old?x=1"))
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:80]
+    await asyncio.sleep(0.05)
+    stdout_writer().flush()
+    return [m.group(4) for m in _gin_lines(capfd.readouterr().out)]
+
+
+async def test_the_gin_line_and_skip_list_take_the_client_path_before_a_rewrite(
+    serve: Start, raw_backend: RawStart, capfd: Any
+) -> None:
+    """url-rewrite (virtualhost, wildcard) change ``request.path`` in place: the lean layer's line
+    and ``logger_skip_paths`` take the path the client sent, read before the handler ran, as the
+    general handler does (the steps first read it after the handler: ``/p1`` logged, and a skip of
+    ``/p1`` hid a request for ``/old``)."""
+    assert await _rewritten_target(serve, raw_backend, capfd, {}) == ["/old?x=1"]
+    assert await _rewritten_target(serve, raw_backend, capfd, {"logger_skip_paths": ["/p1"]}) == ["/old?x=1"]
+    assert await _rewritten_target(serve, raw_backend, capfd, {"logger_skip_paths": ["/old"]}) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "client"), [("Content-Length", "Content-Length: 0"), ("Date", None), ("Connection", None)]
+)
+async def test_an_id_header_named_as_a_server_header_is_one_line(
+    serve: Start, raw_backend: RawStart, name: str, client: str | None
+) -> None:
+    """A request id header named like a header the server writes itself (a valid token for the
+    schema) goes through the header map, where encode_response keeps one line: never a second
+    ``Content-Length`` (whose value a trusted client's id would choose) or ``Date``."""
+    backend = await raw_backend(lambda seen, port: reply())
+    served = await serve(_doc(backend.url, extra={"telemetry/access_log": {"request_id_header": name}}))
+    extra = [client] if client else []
+    head = _head_lines(await _exchange(served.port, get("/p1", *extra)))
+    assert head[0].startswith("HTTP/1.1 200 "), head
+    assert len([line for line in head if line.lower().startswith(name.lower() + ":")]) == 1, head
