@@ -113,11 +113,8 @@ def _expvar_steps(snapshot: dict[str, object], pieces: list[bytes]) -> Iterator[
 
 async def expvar_scrape(stats: StatsRegistry) -> Scraped:
     """``/__stats`` of this process: the request path's rows fed, the window histograms summarized
-    and the keys written a step at a time, the loop running in between."""
-    for steps in stats.feed_steps:
-        for _ in steps():
-            await asyncio.sleep(0)
-    stats.feed()  # a feeder without steps (one a caller added)
+    and the keys written a step at a time, the loop running in between (what is summarized and
+    counted is one capture: :meth:`StatsRegistry.capture_steps`)."""
     snapshot: dict[str, Any] = {}
     for _ in stats.snapshot_steps(snapshot):
         await asyncio.sleep(0)

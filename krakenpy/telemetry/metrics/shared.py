@@ -47,7 +47,7 @@ import orjson
 
 from krakenpy.server.rundir import LIVE, RETIRED, current, live_name, restore
 from krakenpy.telemetry.metrics.registry import MAX_SERIES, OVERFLOW, Family, Histogram, _num
-from krakenpy.telemetry.metrics.stats import PERCENTILES, rss_bytes
+from krakenpy.telemetry.metrics.stats import PERCENTILES, rss_bytes, summarize
 
 if TYPE_CHECKING:
     from krakenpy.telemetry.metrics.registry import Registry
@@ -595,14 +595,16 @@ class StatsPart:
         return out
 
     def steps(self, out: Doc) -> Iterator[None]:
-        stats = self.stats
-        stats.feed()
+        """The part into ``out``: one capture of the collector (its rows fed in steps, then its
+        counters, gauges and reservoirs taken in one step: :meth:`StatsRegistry.capture_steps`),
+        summarized a window histogram a step."""
+        capture = yield from self.stats.capture_steps()
         counters: dict[str, int] = {}
         gauges: dict[str, float] = {
-            "krakend.router.connected": stats.connected,
-            "krakend.router.disconnected": stats.disconnected,
+            "krakend.router.connected": capture.connected,
+            "krakend.router.disconnected": capture.disconnected,
         }
-        for key, value in stats.counters.items():
+        for key, value in capture.counters.items():
             if key.endswith("-gauge"):
                 gauges[key] = value
             else:
@@ -614,21 +616,21 @@ class StatsPart:
         due = now - self._summarized >= SUMMARY_PERIOD
         if due:
             self._summarized = now
-        for key, histogram in list(stats.histograms.items()):
-            window = stats.windows
+        window = capture.windows
+        for key, histogram, values, count in capture.histograms:
             cached = cache.get(key)
             if (
                 cached is not None
                 and cached[0] is histogram
                 and cached[1] == window
-                and (not due or (cached[2] == histogram.count and not histogram.pending))
+                and (not due or cached[2] == count)
             ):
                 histograms[key] = cached[3]
                 continue
             summary: Doc = {}
-            histogram.snapshot(key, summary)
-            values = histograms[key] = [summary[key + suffix] for suffix in HIST_KEYS]
-            cache[key] = (histogram, window, histogram.count, values)
+            summarize(key, values, count, summary)
+            histograms[key] = found = [summary[key + suffix] for suffix in HIST_KEYS]
+            cache[key] = (histogram, window, count, found)
             yield
 
 

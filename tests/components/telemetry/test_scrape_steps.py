@@ -1,5 +1,5 @@
 """Large scrapes in steps (issue 14): ``/__stats`` summarizes its window histograms a step at a time
-(one window throughout), ``/metrics`` is encoded a chunk of series at a time and written a piece at a
+(one capture of one window), ``/metrics`` is encoded a chunk of series at a time and written a piece at a
 time; the bytes and headers are those of the text rendered in one go, and scrapes during traffic stay
 consistent (a count never goes down, a histogram's buckets agree with its count)."""
 
@@ -108,8 +108,8 @@ def test_stats_body_pieces_join_to_the_one_go_layout() -> None:
 
 
 def test_stats_snapshot_steps_keep_one_window_through_a_tick() -> None:
-    """A tick while the snapshot pauses: the histograms summarized before it are summarized again,
-    so every histogram and gauge of one body is from the same window."""
+    """A tick while the snapshot pauses: the body is the window captured before it (every histogram,
+    counter and gauge of one body from the same window); the next snapshot reads the new one."""
     stats = StatsRegistry()
     first, second = stats.histogram("a"), stats.histogram("b")
     for h in (first, second):
@@ -118,15 +118,17 @@ def test_stats_snapshot_steps_keep_one_window_through_a_tick() -> None:
     stats.connected = 3
     out: dict[str, Any] = {}
     steps = stats.snapshot_steps(out)
-    next(steps)  # "a" summarized (3 values), the loop runs: the window ends, a new value comes
+    next(steps)  # captured, "a" summarized (3 values); the loop runs: the window ends, a new value comes
     stats.tick()
     first.update(9)
     for _ in steps:
         pass
-    assert out["krakend.a.count"] == 1 and out["krakend.a.max"] == 9.0
-    assert out["krakend.b.count"] == 0
-    assert out["krakend.router.connected-gauge"] == 3 and out["krakend.router.connected"] == 0
-    assert orjson.loads(expvar_body(stats))["krakend.a.count"] == 1  # the one-step snapshot: the same window
+    assert out["krakend.a.count"] == 3 and out["krakend.a.max"] == 7.0
+    assert out["krakend.b.count"] == 3
+    assert out["krakend.router.connected"] == 3 and out["krakend.router.connected-gauge"] == 0
+    after = orjson.loads(expvar_body(stats))  # the one-step snapshot after the tick: the new window
+    assert after["krakend.a.count"] == 1 and after["krakend.a.max"] == 9.0 and after["krakend.b.count"] == 0
+    assert after["krakend.router.connected-gauge"] == 3 and after["krakend.router.connected"] == 0
 
 
 async def test_metrics_scrape_encoded_and_written_in_pieces(served, upstream) -> None:  # type: ignore[no-untyped-def]
