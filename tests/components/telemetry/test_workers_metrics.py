@@ -11,8 +11,8 @@ import glob
 import json
 import os
 import shutil
-import socket
 import signal
+import socket
 import stat
 import tempfile
 import threading
