@@ -240,7 +240,8 @@ def call(
             result = accessor(id_, 2, k1, v)
             if result is None or result[0] == Kind.PLAIN:
                 return result and result[1]
-            raise failed(where, result) if errors is None else errors.fault(where, result, (v,))
+            # as indexed by ``fresh_args`` (the source's arguments); the literal is Lua's constant: not counted
+            raise failed(where, result) if errors is None else errors.fault(where, result, (None, v))
 
         return call_k1
 

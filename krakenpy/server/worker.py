@@ -55,6 +55,10 @@ _GC_YOUNG = 20_000
 _TLS_SHUTDOWN = 5.0
 
 
+#: seconds the gateways' close still gets after a repeated signal, then again once it was cancelled
+_CUT_GRACE = 1.0
+
+
 def settle_gc() -> None:
     """Keep the cyclic GC off the request path: per-request garbage is freed by reference counting,
     so frequent young collections find little, and full collections walking every module and
@@ -97,6 +101,8 @@ class Worker:
         self.retiring: dict[asyncio.Task[None], Served] = {}
         self.reloading: asyncio.Task[None] | None = None
         self.stopping = asyncio.Event()
+        #: a repeated signal (a second or more after the first): what still runs of the stop is cut
+        self.cut = asyncio.Event()
         self.stopped_at = 0.0
         #: ``run -w N`` (N > 1): where this worker publishes its metrics (:mod:`krakenpy.server.rundir`)
         self.run_dir: str | None = None
@@ -205,9 +211,18 @@ class Worker:
         if not self.stopping.is_set():
             self.stopping.set()
             self.stopped_at = now
-        elif self.server is not None and now - self.stopped_at >= 1.0:
-            for connection in self.server.protocols():
-                connection.force_close()
+        elif now - self.stopped_at >= 1.0:
+            self.cut.set()  # the gateways' close, if it runs already or still to come, is bounded
+            if self.server is not None:
+                for connection in self.server.protocols():
+                    connection.force_close()
+
+    async def _close_gateways(self) -> None:
+        assert self.gateway is not None
+        for task, gateway in list(self.retiring.items()):
+            task.cancel()
+            await gateway.close()
+        await self.gateway.close()
 
     def _on_channel(self) -> None:
         messages = self.channel.receive()
@@ -237,10 +252,18 @@ class Worker:
         loop.remove_reader(self.channel.fileno())
         if self.reloading is not None:
             self.reloading.cancel()
-        for task, gateway in list(self.retiring.items()):
-            task.cancel()
-            await gateway.close()
-        await self.gateway.close()
+        closing = spawn(self._close_gateways())
+        cut = spawn(self.cut.wait())
+        await asyncio.wait((closing, cut), return_when=asyncio.FIRST_COMPLETED)
+        if not closing.done():  # a repeated signal: a close that hangs (a collector) must not keep it
+            await asyncio.wait((closing,), timeout=_CUT_GRACE)
+        if not closing.done():
+            log.warning("closing cut by a repeated signal (pid %d, worker %d)", os.getpid(), self.slot)
+            closing.cancel()
+            await asyncio.wait((closing,), timeout=_CUT_GRACE)
+        cut.cancel()
+        if closing.done() and not closing.cancelled():
+            closing.result()  # a failing close fails the stop, as before
         await rundir.leave()  # what the gateways counted, after their last requests
         # only now: a supervisor's SIGKILL is read at the channel's end, and PR_SET_PDEATHSIG's SIGTERM
         # comes after it; with the default action back, that SIGTERM ended a worker before it left the

@@ -28,6 +28,8 @@ __all__ = ["CHUNK_SIZE", "GelfHandler", "GelfSender", "encode_udp", "gelf_messag
 CHUNK_SIZE: Final = 1420
 _HEADER: Final = 12
 _MAX_CHUNKS: Final = 128
+#: seconds :meth:`GelfSender.close` waits for a TCP collector to take what is still buffered
+CLOSE_WAIT: Final = 2.0
 QUEUE_LIMIT: Final = 4096
 _HOST = socket.gethostname()
 _SYSLOG_LEVEL: Final = {
@@ -174,9 +176,11 @@ class GelfSender:
         if self._tcp is not None:
             self._tcp.close()
             try:
-                await self._tcp.wait_closed()
-            except OSError:
-                pass
+                # a collector that stopped reading never lets the buffered frames out: the wait would
+                # never end, and with it the gateway's stop (a worker stopped by SIGTERM hung there)
+                await asyncio.wait_for(self._tcp.wait_closed(), CLOSE_WAIT)
+            except (OSError, TimeoutError):
+                self._tcp.transport.abort()  # what is still buffered is dropped
             self._tcp = None
 
 

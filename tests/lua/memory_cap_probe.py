@@ -42,7 +42,8 @@ async def main(case: dict[str, Any]) -> list[Any]:
         raw["max_instructions"] = _IN_LUA
     big = b"x" * (MIB + 1024)
     if case["big"] == "sweep":  # bodies of these sizes named in a setter's error message, one runtime
-        runs = [await _run(raw, b"A" * size, {"X-V": ["\x01"]}, b"") for size in case["sizes"]]
+        end = b"\x01" if case.get("ctl") else b""  # a body that is no header value either
+        runs = [await _run(raw, b"A" * size + end, {"X-V": ["\x01"]}, b"") for size in case["sizes"]]
         return [[r[0], r[1][:40], r[2]] if r[0] == "error" else r for r in runs]
     if case["big"] == "message":  # a body that fits, named in an error message by the script
         out = [await _run(raw, b"A" * 600_000, {"X-V": ["\x01"]}, b"")]

@@ -127,6 +127,25 @@ def test_memory_cap_setter_message_beside_copies_fails_in_the_subset_as_in_the_v
     assert _run_probe({"phase": "pre", "code": code, "vm": False, "big": "sweep", "sizes": SETTER_HELD_SWEEP}) == vm
 
 
+#: a setter whose first argument is a literal, its second a getter's fresh copy beside a local holding
+#: another: two Lua strings in the VM (its memory error, 500, from ~456 KB under 1 MiB); the subset passed
+#: the runtime arguments unindexed to the message's guard, did not count the fresh copy and answered the
+#: message (400) up to ~458 KB. Bodies inside that window, and either side of it
+LITERAL_KEY = "local r = request.load() local a = r:body() r:headers('X-A', r:body())"
+LITERAL_KEY_SWEEP = [440_000, 456_800, 457_400, 480_000]
+
+
+def test_memory_cap_literal_key_setter_counts_its_fresh_argument_as_the_vm() -> None:
+    from tests.lua.test_setters import _script
+
+    script = _script({"pre": LITERAL_KEY, "max_memory": MIB})
+    assert script.setters is not None and script.setters.pre is not None and script.setters.pre.chunk is not None
+    case = {"phase": "pre", "code": LITERAL_KEY, "big": "sweep", "sizes": LITERAL_KEY_SWEEP, "ctl": True}
+    vm = _run_probe({**case, "vm": True})
+    assert [r[2] for r in vm] == [400, 500, 500, 500], vm
+    assert _run_probe({**case, "vm": False}) == vm
+
+
 #: getter results held in locals: Lua strings in the VM (in Lua's count when the next getter's string is
 #: guarded), Python ones in the subset, counted in as held (subset_ops.Held). ``fresh``: two calls, two
 #: copies in Lua though one Python object; ``alias``: ``local b = a`` is one Lua string; ``compared``: a

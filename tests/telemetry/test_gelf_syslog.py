@@ -7,7 +7,9 @@ import socket
 from pathlib import Path
 
 import orjson
+import pytest
 
+from krakenpy.telemetry import gelf
 from krakenpy.telemetry.exchange import CURRENT, Exchange
 from krakenpy.telemetry.gelf import CHUNK_SIZE, GelfHandler, GelfSender, encode_udp, gelf_message
 from krakenpy.telemetry.syslog import SyslogHandler
@@ -135,3 +137,32 @@ def test_syslog_handler_without_daemon_drops(tmp_path: Path) -> None:
     handler.emit(logging.LogRecord("krakenpy", logging.ERROR, __file__, 1, "x", None, None))
     assert handler.dropped == 1
     handler.close()
+
+
+async def test_gelf_sender_tcp_close_is_bounded_when_the_collector_stops_reading(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A collector that accepts and never reads: the frames stay buffered, ``wait_closed`` would never
+    return (a worker's stop hung there); the close gives up after CLOSE_WAIT and aborts."""
+    monkeypatch.setattr(gelf, "CLOSE_WAIT", 0.5)
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    loop = asyncio.get_running_loop()
+    accepted = loop.run_in_executor(None, listener.accept)
+    sender = GelfSender("127.0.0.1", listener.getsockname()[1], tcp=True)
+    sender.send(gelf_message("first"))
+    held, _ = await asyncio.wait_for(accepted, 5)
+    for _ in range(200):  # until the kernel's buffers are full and asyncio holds the rest
+        await asyncio.sleep(0.01)
+        for _ in range(50):
+            sender.send(gelf_message("x" * 16000))
+        if sender._tcp is not None and sender._tcp.transport.get_write_buffer_size() > 1 << 20:
+            break
+    assert sender._tcp is not None and sender._tcp.transport.get_write_buffer_size() > 0
+    started = loop.time()
+    await asyncio.wait_for(sender.close(), 10)
+    assert loop.time() - started < 3
+    held.close()
+    listener.close()

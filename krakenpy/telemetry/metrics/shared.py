@@ -389,10 +389,19 @@ class LocalPublisher(Publisher):
 
     def __init__(self, slot: int) -> None:
         super().__init__("", slot)
+        self._merging = False
 
     @property
     def merged(self) -> bool:
-        return bool(self.base)
+        return self._merging or bool(self.base)
+
+    def add(self, kind: str, part: Part, steps: Steps | None = None) -> Callable[[], None]:
+        # merged from the second live source of a kind (a reload's new gateway), not from the old one's
+        # removal: that runs last in its close, after its services' stop (an OTLP flush to a collector
+        # that does not answer: 10 s), and meanwhile the handed-over listener showed the new one alone
+        if any(entry[0] == kind for entry in self.sources):
+            self._merging = True
+        return super().add(kind, part, steps)
 
     def write_steps(self, doc: Doc) -> Iterator[None]:
         if self.sources or self.base:

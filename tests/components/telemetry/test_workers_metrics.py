@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import stat
 import tempfile
 import threading
@@ -248,6 +249,59 @@ def test_one_worker_keeps_its_counters_through_a_reload(tmp_path: Path, backend:
     finally:
         watcher.done.set()
         gateway.kill()
+
+
+def test_one_worker_keeps_its_counters_while_the_first_retired_gateway_closes(tmp_path: Path, backend: Backend) -> None:
+    """``-w 1``, first reload: the retired gateway's close stops its services before its registries
+    are removed (here an OTLP flush to a collector that accepts and never answers: 10 s); meanwhile
+    the listener handed over to the new gateway still counts both (it showed the new one alone: 8 → 0)."""
+    collector = socket.socket()
+    collector.bind(("127.0.0.1", 0))
+    collector.listen(50)
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                held.append(collector.accept()[0])  # never read, never answered
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+
+    def config(name: str) -> dict[str, Any]:
+        doc = _config(port, prom, stats, backend.port, name)
+        otel = doc["extra_config"]["telemetry/opentelemetry"]
+        otel["trace_sample_rate"] = 1
+        otlp = {"name": "col", "host": "http://127.0.0.1", "port": collector.getsockname()[1], "use_http": True}
+        otel["exporters"]["otlp"] = [{**otlp, "disable_metrics": True}]
+        return doc
+
+    port, prom, stats = free_port(), free_port(), free_port()
+    path = write_json(tmp_path / "krakend.json", config("gw-0"))
+    gateway = Gateway(path, "-w", "1", cwd=tmp_path)
+    watcher = _Watcher(prom, stats)
+    try:
+        gateway.worker_pids(1)
+        wait_http(f"http://127.0.0.1:{prom}/metrics")
+        wait_http(f"http://127.0.0.1:{stats}/__stats")
+        _send(port, 5)
+        _until(5, prom, stats)
+        watcher.start()
+        write_json(path, config("gw-1"))
+        _send(port, 3)  # spans still waiting: the old gateway's close posts them as its last batch
+        gateway.signal(signal.SIGHUP)
+        gateway.wait_log(r"reload 1 applied by 1/1 workers")
+        time.sleep(4.0)  # the old gateway retired and is closing (its flush waits on the collector)
+        watcher.stop()
+        watcher.assert_monotonic()
+        assert _scrape(prom)[0] == 8
+    finally:
+        watcher.done.set()
+        gateway.kill()
+        collector.close()
+        for s in held:
+            s.close()
 
 
 def test_one_worker_makes_no_run_directory(tmp_path: Path, backend: Backend) -> None:
