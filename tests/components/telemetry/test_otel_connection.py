@@ -534,3 +534,28 @@ async def test_otel_connection_canceled_call_counts_as_krakend_otel(
         "proxy canceled": 1,
         "backend canceled": 1,
     }
+
+
+@pytest.mark.parametrize("kind", CLIENTS)
+async def test_otel_connection_kept_alive_call_records_the_one_shared_tuple(gw, backend, kind: str) -> None:  # type: ignore[no-untyped-def]
+    """A kept-alive call's CLIENT record holds ``KEPT_ALIVE`` itself (the template tells it by
+    identity): compiled too, where a fixed-length tuple global was unboxed and boxed anew at each
+    read (a new tuple a span, the identity never true; run it on a compiled build)."""
+    from krakenpy.telemetry.setup import hub_for
+    from krakenpy.telemetry.trace.templates import KEPT_ALIVE, ClientTemplate
+
+    receiver = Receiver()
+    server = TestServer(receiver.app(), host="127.0.0.1")
+    await server.start_server()
+    try:
+        port = await backend()
+        g = await gw(_doc(f"http://127.0.0.1:{port}", _traced(server.port or 0)), _client(kind))
+        tracer = hub_for(g.gateway.resources).tracer
+        assert tracer is not None
+        for _ in range(2):  # a new connection, then a kept-alive one
+            assert (await g.client.get("/small")).status == 200
+        conns = [r[15] for r in tracer.buffer.spans if isinstance(r[0], ClientTemplate)]
+        assert len(conns) == 2 and conns[0] is not KEPT_ALIVE and conns[0][0] > 0
+        assert conns[1] is KEPT_ALIVE
+    finally:
+        await server.close()
