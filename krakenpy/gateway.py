@@ -43,7 +43,7 @@ from krakenpy.sd import MODES as SD_MODES
 from krakenpy.server.app import build_dispatch
 from krakenpy.server.handler import EndpointHandler, make_handler
 from krakenpy.telemetry.layers.edge import debug_logger
-from krakenpy.telemetry.setup import hub_for
+from krakenpy.telemetry.setup import decide_client_timing, hub_for
 
 if TYPE_CHECKING:
     from krakenpy.server.adapter import AiohttpHandler
@@ -322,6 +322,10 @@ class _Assembly:
 
     async def build(self, debug: bool) -> Gateway:
         service = self.service
+        try:  # before any builder: the proxying clients and the OAuth2 token fetch read it
+            decide_client_timing(self.resources)
+        except ConfigError as exc:  # reported here once; the builders then get an inert hub
+            self.issues.extend(exc.issues)
         router_layer = await self._layer("endpoint", Site("service", "", service))
         routes: list[tuple[EndpointConfig, EndpointHandler]] = []
         self.resources.workflow = self.workflow

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "config_hash",
+    "decide_client_timing",
     "hub_for",
     "publish_metrics",
     "registry_part",
@@ -60,6 +61,30 @@ def hub_for(resources: Resources) -> Telemetry:
         resources.state.set(HUB, Telemetry())
         raise
     return resources.state.set(HUB, hub)
+
+
+def decide_client_timing(resources: Resources) -> None:
+    """Switch the upstream client's timing mode on when the telemetry asks for connection or read
+    timings (``detailed_connection``, ``read_payload``): called by the gateway before anything is
+    built, so every builder sees the final ``resources.client_timing`` (a proxying client enables its
+    own timing, an OAuth2 token fetch goes ``untimed``). Decided from the parsed options: when the
+    OpenTelemetry edge builder decided it, it ran after the endpoints and backends, too late for both."""
+    if not _wants_timing(hub_for(resources)):
+        return
+    resources.client_timing = True
+    enable = getattr(resources.http, "enable_timing", None)
+    if callable(enable):
+        enable()
+
+
+def _wants_timing(hub: Telemetry) -> bool:
+    metrics = hub.client_metrics
+    if (metrics is not None and metrics.connection is not None) or hub.read_metrics is not None:
+        return True
+    layer = hub.tracer.backend_layer if hub.tracer is not None else None
+    if layer is None or not layer.enabled:
+        return False
+    return layer.read_payload or (layer.round_trip and layer.detailed_connection)
 
 
 def register_credentials(resources: Resources, *, query_keys: Iterable[str] = (), headers: Iterable[str] = ()) -> None:

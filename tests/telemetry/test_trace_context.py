@@ -85,7 +85,10 @@ _TID, _SID = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
         (f"00-{_TID}-{_SID}-03", (_TID, _SID, True)),
         (f"00-{_TID}-{_SID}-02", (_TID, _SID, False)),
         (f"00-{_TID}-{_SID}-ff", (_TID, _SID, True)),
-        (f"00-{_TID.upper()}-{_SID.upper()}-01", (_TID, _SID, True)),
+        # otel-go (KrakenD) refuses upper-case hex: a new trace
+        (f"00-{_TID.upper()}-{_SID.upper()}-01", None),
+        (f"00-{_TID}-{_SID}-0A", None),
+        (f"0A-{_TID}-{_SID}-01", None),
         (f" 00-{_TID}-{_SID}-01 ", (_TID, _SID, True)),
         (f"01-{_TID}-{_SID}-01-future", (_TID, _SID, True)),
         (f"00-{_TID}-{_SID}-01-extra", None),

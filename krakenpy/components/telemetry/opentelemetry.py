@@ -10,9 +10,7 @@ from krakenpy.components.base import Component, Site
 from krakenpy.edge import EdgeMiddleware
 from krakenpy.resources import Resources
 from krakenpy.telemetry.export import grpc_available, protobuf_metrics_unmet
-from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.otelsettings import OtelOptions, parse_opentelemetry
-from krakenpy.telemetry.setup import hub_for
 
 __all__ = ["COMPONENT"]
 
@@ -48,24 +46,8 @@ async def _edge(options: OtelOptions | None, site: Site, resources: Resources) -
                     f"{site.path}.layers.backend.{kind}.detailed_connection: no effect without round_trip "
                     "(as in krakend-otel: the connection timings are recorded with the round trip)"
                 )
-    hub = hub_for(resources)
-    if _wants_timing(hub):
-        # detailed_connection / read_payload: the upstream client notes its timings (bound now, once)
-        resources.client_timing = True
-        enable = getattr(resources.http, "enable_timing", None)
-        if callable(enable):
-            enable()
+    # the upstream client's timing mode is decided before anything is built (decide_client_timing)
     return None
-
-
-def _wants_timing(hub: Telemetry) -> bool:
-    metrics = hub.client_metrics
-    if (metrics is not None and metrics.connection is not None) or hub.read_metrics is not None:
-        return True
-    layer = hub.tracer.backend_layer if hub.tracer is not None else None
-    if layer is None or not layer.enabled:
-        return False
-    return layer.read_payload or (layer.round_trip and layer.detailed_connection)
 
 
 COMPONENT: Final = Component(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable
-from typing import Final
+from typing import Any, Final
 
 from krakenpy.backends.client import ClientMiddleware, UpstreamCall, UpstreamResponse
 from krakenpy.backends.conntiming import TIMING, CallTiming
@@ -312,7 +312,8 @@ class _ClientLayer:
         """The CLIENT span's record."""
         trace = exchange.trace
         parent = (exchange.backend_span if self.solo else SPAN.get()) or exchange.proxy_span
-        conn = None
+        # tuple[Any, ...]: a fixed-length tuple type would be unboxed compiled, and KEPT_ALIVE boxed anew
+        conn: tuple[Any, ...] | None = None
         first_byte = None
         if self.trace_conn and failure is None and timing is not None:
             get_conn, dns, tls = timing.get_conn, timing.dns, timing.tls

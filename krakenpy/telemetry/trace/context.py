@@ -172,8 +172,9 @@ def _tracecontext(get: Callable[[str], str | None]) -> tuple[str, str, bool | No
         if trace_id == _ZERO32 or span_id == _ZERO16:
             return None
         return trace_id, span_id, value[54] in _ODD
-    # the usual header is already lower case without spaces: the copy only when it does not match
-    m = _TRACEPARENT.fullmatch(value) or _TRACEPARENT.fullmatch(value.strip().lower())
+    # the usual header has no spaces: the copy only when it does not match. Upper-case hex is refused
+    # (a new trace starts), as otel-go's TraceContext does (KrakenD): no lower-casing here
+    m = _TRACEPARENT.fullmatch(value) or _TRACEPARENT.fullmatch(value.strip())
     if m is None:
         return None
     version, trace_id, span_id, flags, rest = m.groups()

@@ -58,10 +58,18 @@ _ROUTES_MAX: Final = 1024
 _RID_HEAD: Final = '{"key":"http.request.id","value":{"stringValue":"'
 #: a kept-alive connection's (get-conn, dns, tls) seconds, and their text (written without orjson)
 _KEPT_ALIVE: Final = (0.0, 0.0, 0.0)
-#: the same seconds as the one object the client layer records for such a call (told by identity).
-#: Not ``Final``: mypyc treats a ``Final`` tuple of constants as a literal (an alias of ``_KEPT_ALIVE``
-#: failed at import when compiled: "value for final name was not set"), and identity needs one object
-KEPT_ALIVE: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+
+def _kept_alive() -> tuple[Any, ...]:
+    """A boxed tuple object: compiled, a ``tuple[float, float, float]`` global is stored unboxed and
+    boxed anew at every read (the identity test below was always false: a dict lookup and a tuple a
+    CLIENT span), and a ``Final`` tuple of constants is a literal (an alias of ``_KEPT_ALIVE`` failed
+    at import: "value for final name was not set"). ``tuple[Any, ...]`` from a call stays one object."""
+    return (0.0, 0.0, 0.0)
+
+
+#: the same seconds as the one object the client layer records for such a call (told by identity)
+KEPT_ALIVE: tuple[Any, ...] = _kept_alive()
 _KEPT_ALIVE_TEXT: Final = (
     ',{"key":"get-conn-duration","value":{"doubleValue":0.0}},{"key":"dns-duration","value":{"doubleValue":0.0}},'
     '{"key":"tls-duration","value":{"doubleValue":0.0}}'

@@ -172,14 +172,18 @@ async def test_otel_connection_metrics_new_then_kept_alive_connection(gw, backen
 async def test_otel_connection_two_backends_each_their_own_timing(gw, backend, kind: str) -> None:  # type: ignore[no-untyped-def]
     """Two backends of one endpoint, called at once: each call's timing is its own (the client
     layer hands a solo call's timing down on the exchange, these by context variable): the call to
-    "localhost" resolved it, the one to 127.0.0.1 resolved nothing, both dialled."""
+    "localhost" resolved it, the one to 127.0.0.1 resolved nothing, both dialled; the slow body's
+    read time (and the duration it ends) is the slow call's. With one timing shared by both calls
+    (the exchange's, as for a solo call) the fast call's end takes the slow call's timing away: its
+    read time and duration come out near 0, the fast call's dial time 0 (fails on both clients)."""
     port = await backend()
     doc = _doc(f"http://localhost:{port}", _prom())
     doc["endpoints"] = [{
         "endpoint": "/both",
         "backend": [
-            {"host": [f"http://localhost:{port}"], "url_pattern": "/small", "group": "named"},
+            # the fast call first: with one timing shared, it would end the slow call's timing too
             {"host": [f"http://127.0.0.1:{port}"], "url_pattern": "/small", "group": "address"},
+            {"host": [f"http://localhost:{port}"], "url_pattern": "/slow", "group": "named"},
         ],
     }]  # fmt: skip
     g = await gw(doc, _client(kind))
@@ -192,6 +196,12 @@ async def test_otel_connection_two_backends_each_their_own_timing(gw, backend, k
         assert _sample(families, dns, dns + "_count", server_address=host) == 1
     assert _sample(families, dns, dns + "_sum", server_address="localhost") > 0
     assert _sample(families, dns, dns + "_sum", server_address="127.0.0.1") == 0
+    # the body's second half came 0.3 s after its head: the slow call's read, not the small one's
+    read, duration = "http_client_response_read_time_seconds", "http_client_duration"
+    assert _sample(families, read, read + "_total", http_route="/slow") >= 0.25
+    assert _sample(families, read, read + "_total", http_route="/small") < 0.25
+    assert _sample(families, duration, duration + "_sum", server_address="localhost") >= 0.25
+    assert _sample(families, duration, duration + "_sum", server_address="127.0.0.1") < 0.25
 
 
 @pytest.mark.parametrize("kind", CLIENTS)
@@ -524,3 +534,28 @@ async def test_otel_connection_canceled_call_counts_as_krakend_otel(
         "proxy canceled": 1,
         "backend canceled": 1,
     }
+
+
+@pytest.mark.parametrize("kind", CLIENTS)
+async def test_otel_connection_kept_alive_call_records_the_one_shared_tuple(gw, backend, kind: str) -> None:  # type: ignore[no-untyped-def]
+    """A kept-alive call's CLIENT record holds ``KEPT_ALIVE`` itself (the template tells it by
+    identity): compiled too, where a fixed-length tuple global was unboxed and boxed anew at each
+    read (a new tuple a span, the identity never true; run it on a compiled build)."""
+    from krakenpy.telemetry.setup import hub_for
+    from krakenpy.telemetry.trace.templates import KEPT_ALIVE, ClientTemplate
+
+    receiver = Receiver()
+    server = TestServer(receiver.app(), host="127.0.0.1")
+    await server.start_server()
+    try:
+        port = await backend()
+        g = await gw(_doc(f"http://127.0.0.1:{port}", _traced(server.port or 0)), _client(kind))
+        tracer = hub_for(g.gateway.resources).tracer
+        assert tracer is not None
+        for _ in range(2):  # a new connection, then a kept-alive one
+            assert (await g.client.get("/small")).status == 200
+        conns = [r[15] for r in tracer.buffer.spans if isinstance(r[0], ClientTemplate)]
+        assert len(conns) == 2 and conns[0] is not KEPT_ALIVE and conns[0][0] > 0
+        assert conns[1] is KEPT_ALIVE
+    finally:
+        await server.close()
