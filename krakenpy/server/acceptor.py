@@ -49,7 +49,7 @@ def accepts_in_batches(loop: asyncio.AbstractEventLoop) -> bool:
 
 class Acceptor:
     """A listening socket served through ``connect_accepted_socket``; ``close`` stops accepting (the
-    socket stays open: the supervisor owns it)."""
+    socket stays open: it is the worker's copy, which the worker closes when it drains)."""
 
     def __init__(
         self,
