@@ -81,6 +81,8 @@ class Acceptor:
         self._share = share
         #: over its share: the timer that looks at the queue again (the socket is not watched meanwhile)
         self._deferred: asyncio.TimerHandle | None = None
+        #: out of descriptors: the timer that starts accepting again (``close`` cancels it: a drain)
+        self._retry: asyncio.TimerHandle | None = None
         sock.setblocking(False)
 
     def start(self) -> Acceptor:
@@ -91,6 +93,9 @@ class Acceptor:
 
     def close(self) -> None:
         """Stop accepting; connections already accepted go on."""
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
         if self._deferred is not None:
             self._deferred.cancel()
             self._deferred = None
@@ -155,7 +160,7 @@ class Acceptor:
                     level = logging.ERROR if exc.errno in _RESOURCE_ERRORS else logging.CRITICAL
                     log.log(level, "cannot accept connections (%s): retrying in %.0f s", exc.strerror, _RETRY_DELAY)
                 self.close()
-                self._loop.call_later(_RETRY_DELAY, self._resume)
+                self._retry = self._loop.call_later(_RETRY_DELAY, self._resume)
                 return
             conn.setblocking(False)
             if share is not None:
@@ -167,6 +172,7 @@ class Acceptor:
             task.add_done_callback(self._connected)
 
     def _resume(self) -> None:
+        self._retry = None
         if not self._serving and self._sock.fileno() != -1:
             self.start()
 
