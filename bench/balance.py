@@ -29,7 +29,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["deviation", "established", "open_burst", "split"]
+__all__ = ["deviation", "established", "open_burst", "spawn", "split"]
 
 _ESTABLISHED = "01"
 
@@ -142,6 +142,17 @@ def _wait_workers(proc: subprocess.Popen[str], count: int, log: list[str]) -> li
     return pids
 
 
+def spawn(tree: str, config: Path, workers: int, loop: str) -> subprocess.Popen[str]:
+    """``krakenpy run`` from checkout ``tree``, in ``config``'s directory: ``python -m`` puts the
+    current directory first on ``sys.path``, ahead of ``PYTHONPATH``, so a child started in a checkout
+    ran that checkout's krakenpy whatever ``--tree`` said."""
+    env = {**os.environ, "PYTHONPATH": os.path.abspath(tree)}
+    cmd = [sys.executable, "-m", "krakenpy", "run", "-c", str(config), "-w", str(workers), "--loop", loop]
+    return subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=config.parent
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--workers", "-w", type=int, default=2)
@@ -155,10 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "krakend.json"
         config.write_text(json.dumps({"version": 3, "port": port, "endpoints": []}))
-        env = {**os.environ, "PYTHONPATH": os.path.abspath(args.tree)}
-        cmd = [sys.executable, "-m", "krakenpy", "run", "-c", str(config), "-w", str(args.workers)]
-        cmd += ["--loop", args.loop]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        proc = spawn(args.tree, config, args.workers, args.loop)
         log: list[str] = []
         try:
             pids = _wait_workers(proc, args.workers, log)

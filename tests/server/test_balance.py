@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import uvloop
 
-from bench.balance import deviation, established, open_burst
+from bench.balance import deviation, established, open_burst, spawn
 from krakenpy.edge import HttpRequest, HttpResponse
 from krakenpy.server.acceptor import Acceptor
 from krakenpy.server.balance import RECHECK, STUCK, Shares, queued
@@ -242,3 +242,21 @@ async def _open_and_close(port: int, n: int) -> int:
     for writer in writers:
         writer.close()
     return len(writers)
+
+
+def test_the_bench_runs_the_tree_it_is_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``bench.balance --tree`` started from a checkout ran that checkout's krakenpy (``python -m``
+    puts the working directory ahead of PYTHONPATH): the gateway must come from ``--tree``."""
+    tree = tmp_path / "tree"
+    (tree / "krakenpy").mkdir(parents=True)
+    (tree / "krakenpy" / "__init__.py").write_text("")
+    (tree / "krakenpy" / "__main__.py").write_text("print('the other tree')\n")
+    (tmp_path / "run").mkdir()
+    config = write_json(tmp_path / "run" / "krakend.json", {"version": 3, "port": free_port(), "endpoints": []})
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])  # this checkout, with its own krakenpy
+    proc = spawn(str(tree), config, 1, "asyncio")
+    try:
+        out, _ = proc.communicate(timeout=15)  # the real gateway (the bug) would not exit
+    finally:
+        proc.kill()
+    assert out.strip() == "the other tree", out[-500:]
