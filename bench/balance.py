@@ -7,6 +7,11 @@ closes them and waits until every worker has seen them go. A bounded client, not
 
     python -m bench.balance --workers 2 --connections 50 --repeat 20
     python -m bench.balance --tree /other/checkout ...   # the same against another checkout
+    python -m bench.balance --workers 4 --sequential 1000  # what waking every worker costs
+
+``--sequential N`` opens N short connections one after the other instead (one request with
+``Connection: close``, 2 ms apart, after 50 to warm up) and prints the workers' context switches
+and CPU time over them, from ``/proc``: every new connection wakes every worker.
 
 The figure per repetition is the largest worker's deviation from an even share, in percent (50
 connections over 2 workers: 27/23 is ±8 %).
@@ -29,7 +34,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["deviation", "established", "open_burst", "split"]
+__all__ = ["deviation", "established", "open_burst", "spawn", "split"]
 
 _ESTABLISHED = "01"
 
@@ -115,6 +120,33 @@ def split(pids: Sequence[int], port: int, n: int) -> list[int]:
     return asyncio.run(run())
 
 
+#: what a worker spent, from ``/proc``: context switches (voluntary and not), and CPU clock ticks
+_SWITCHES = ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")
+
+
+def worker_costs(pids: Sequence[int]) -> tuple[int, float]:
+    """The workers' context switches and CPU seconds (user and system) so far, summed."""
+    switches, ticks = 0, 0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(_SWITCHES):
+                switches += int(line.split()[1])
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return switches, ticks / os.sysconf("SC_CLK_TCK")
+
+
+def sequential(port: int, n: int) -> None:
+    """``n`` short connections one after the other: connect, one request, read to the close."""
+    request = b"GET /__health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    for _ in range(n):
+        with socket.create_connection(("127.0.0.1", port)) as conn:
+            conn.sendall(request)
+            while conn.recv(65536):
+                pass
+        time.sleep(0.002)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -142,6 +174,17 @@ def _wait_workers(proc: subprocess.Popen[str], count: int, log: list[str]) -> li
     return pids
 
 
+def spawn(tree: str, config: Path, workers: int, loop: str) -> subprocess.Popen[str]:
+    """``krakenpy run`` from checkout ``tree``, in ``config``'s directory: ``python -m`` puts the
+    current directory first on ``sys.path``, ahead of ``PYTHONPATH``, so a child started in a checkout
+    ran that checkout's krakenpy whatever ``--tree`` said."""
+    env = {**os.environ, "PYTHONPATH": os.path.abspath(tree)}
+    cmd = [sys.executable, "-m", "krakenpy", "run", "-c", str(config), "-w", str(workers), "--loop", loop]
+    return subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=config.parent
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--workers", "-w", type=int, default=2)
@@ -149,19 +192,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", "-n", type=int, default=20)
     parser.add_argument("--tree", default=".", help="the checkout whose krakenpy runs (default: this one)")
     parser.add_argument("--loop", default="auto")
+    parser.add_argument("--sequential", type=int, default=0, help="N short connections one after the other")
     parser.add_argument("--json", action="store_true", help="one JSON line instead of the table")
     args = parser.parse_args(argv)
     port = _free_port()
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "krakend.json"
         config.write_text(json.dumps({"version": 3, "port": port, "endpoints": []}))
-        env = {**os.environ, "PYTHONPATH": os.path.abspath(args.tree)}
-        cmd = [sys.executable, "-m", "krakenpy", "run", "-c", str(config), "-w", str(args.workers)]
-        cmd += ["--loop", args.loop]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        proc = spawn(args.tree, config, args.workers, args.loop)
         log: list[str] = []
         try:
             pids = _wait_workers(proc, args.workers, log)
+            if args.sequential:
+                sequential(port, 50)
+                switches, cpu = worker_costs(pids)
+                sequential(port, args.sequential)
+                after_switches, after_cpu = worker_costs(pids)
+                per = 1000 / args.sequential
+                print(
+                    f"-w {args.workers}, {args.sequential} sequential connections: per 1000, "
+                    f"{(after_switches - switches) * per:.0f} context switches, "
+                    f"{(after_cpu - cpu) * per:.2f} s of worker CPU"
+                )
+                return 0
             rows = [split(pids, port, args.connections) for _ in range(args.repeat)]
         finally:
             proc.terminate()

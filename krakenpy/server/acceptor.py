@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import select
 import socket
 import ssl
 import time
@@ -49,7 +50,7 @@ def accepts_in_batches(loop: asyncio.AbstractEventLoop) -> bool:
 
 class Acceptor:
     """A listening socket served through ``connect_accepted_socket``; ``close`` stops accepting (the
-    socket stays open: the supervisor owns it)."""
+    socket stays open: it is the worker's copy, which the worker closes when it drains)."""
 
     def __init__(
         self,
@@ -81,22 +82,55 @@ class Acceptor:
         self._share = share
         #: over its share: the timer that looks at the queue again (the socket is not watched meanwhile)
         self._deferred: asyncio.TimerHandle | None = None
+        #: out of descriptors: the timer that starts accepting again (``close`` cancels it: a drain)
+        self._retry: asyncio.TimerHandle | None = None
+        #: whether the listening socket is watched now (not paused over its share or out of descriptors)
+        self._watching = False
+        #: with a share, the socket is watched through a private epoll set the loop watches: pausing
+        #: and resuming are one ``epoll_ctl(MOD)`` each. The loop's own ``remove_reader`` and
+        #: ``add_reader`` per pause cost uvloop 6 ``epoll_ctl`` (3 failing: its handle is closed and
+        #: made again), an ``ioctl`` and an ``io_uring_enter`` (strace, bench/README "balancefix")
+        self._poll: select.epoll | None = None
+        if share is not None and hasattr(select, "epoll"):
+            self._poll = select.epoll(1)
+            self._poll.register(sock.fileno(), 0)
         sock.setblocking(False)
 
     def start(self) -> Acceptor:
         """Begin accepting."""
         self._serving = True
-        self._loop.add_reader(self._sock.fileno(), self._accept)
+        if self._poll is not None:
+            self._loop.add_reader(self._poll.fileno(), self._accept)
+        self._watch()
         return self
 
     def close(self) -> None:
-        """Stop accepting; connections already accepted go on."""
-        if self._deferred is not None:
-            self._deferred.cancel()
-            self._deferred = None
-        elif self._serving:
-            self._loop.remove_reader(self._sock.fileno())
+        """Stop accepting for good; connections already accepted go on."""
+        for timer in (self._retry, self._deferred):
+            if timer is not None:
+                timer.cancel()
+        self._retry = self._deferred = None
+        if self._watching:
+            self._pause()
+        if self._poll is not None:
+            if self._serving:
+                self._loop.remove_reader(self._poll.fileno())
+            self._poll.close()
         self._serving = False
+
+    def _watch(self) -> None:
+        self._watching = True
+        if self._poll is not None:
+            self._poll.modify(self._sock.fileno(), select.EPOLLIN)
+        else:
+            self._loop.add_reader(self._sock.fileno(), self._accept)
+
+    def _pause(self) -> None:
+        self._watching = False
+        if self._poll is not None:
+            self._poll.modify(self._sock.fileno(), 0)
+        else:
+            self._loop.remove_reader(self._sock.fileno())
 
     def is_serving(self) -> bool:
         """Whether new connections are accepted."""
@@ -115,7 +149,7 @@ class Acceptor:
             self._take(take)
             return
         # over its share: the others take these (the same arrival woke them); look again shortly
-        self._loop.remove_reader(self._sock.fileno())
+        self._pause()
         self._defer(share, share.others_progress(), time.monotonic())
 
     def _defer(self, share: Share, progress: int, since: float) -> None:
@@ -123,18 +157,19 @@ class Acceptor:
 
     def _look_again(self, share: Share, progress: int, since: float) -> None:
         self._deferred = None
+        if share.others_progress() != progress:
+            # someone took connections meanwhile (the usual case): watch again without reading the
+            # queue; one still queued wakes this worker at once and is weighed in ``_accept``
+            self._watch()
+            return
         waiting = queued(self._sock)
         take = share.quota(waiting) if waiting else 0
         if waiting and not take:
-            now = share.others_progress()
-            if now != progress:  # the others are taking them: keep leaving them
-                self._defer(share, now, time.monotonic())
-                return
             if time.monotonic() - since < STUCK:
                 self._defer(share, progress, since)
                 return
             take = waiting  # nobody took one for STUCK seconds (a long loop turn, or not scheduled)
-        self._loop.add_reader(self._sock.fileno(), self._accept)
+        self._watch()
         if take:
             self._take(take)
 
@@ -154,8 +189,8 @@ class Acceptor:
                 else:
                     level = logging.ERROR if exc.errno in _RESOURCE_ERRORS else logging.CRITICAL
                     log.log(level, "cannot accept connections (%s): retrying in %.0f s", exc.strerror, _RETRY_DELAY)
-                self.close()
-                self._loop.call_later(_RETRY_DELAY, self._resume)
+                self._pause()
+                self._retry = self._loop.call_later(_RETRY_DELAY, self._resume)
                 return
             conn.setblocking(False)
             if share is not None:
@@ -167,8 +202,9 @@ class Acceptor:
             task.add_done_callback(self._connected)
 
     def _resume(self) -> None:
-        if not self._serving and self._sock.fileno() != -1:
-            self.start()
+        self._retry = None
+        if self._serving and not self._watching:
+            self._watch()
 
     def _connected(self, task: asyncio.Task[Any]) -> None:
         self._pending.discard(task)

@@ -3,16 +3,20 @@ workers of ``krakenpy run -w N``, by construction rather than by the kernel's ha
 
 Every worker accepts from the same listening socket (:mod:`krakenpy.server.listen`) and publishes
 its live connection count (accepted, not closed yet) and its accepted total in a small shared memory
-table the supervisor maps before forking (:class:`Shares`; each entry has one writer, 8-byte aligned
-stores: no lock). A new connection wakes every worker (level-triggered epoll on the same socket);
-each reads the accept queue's length (``TCP_INFO``'s ``tcpi_unacked``: on a listener, its accept
-backlog) and takes at most its :meth:`Share.quota`: up to the even split of ``live connections +
-queued`` rounded down, in one batch, then the remainder one at a time to the least loaded (of
-equals, the one that accepted fewer: sequential short connections alternate instead of going to the
-quickest waker). A burst of 50 on 2 workers is two batches of 25.
+table the supervisor maps before forking (:class:`Shares`; each entry has one writer at a time,
+8-byte aligned stores: no lock. The worker writes its entry while it lives; the supervisor's
+:meth:`Shares.retire` writes its live count too, marking it absent, once that worker died and before
+a replacement joins). A new connection wakes every worker (level-triggered epoll on the same
+socket, watched through a private epoll set: :mod:`krakenpy.server.acceptor`); each reads the
+accept queue's length (``TCP_INFO``'s ``tcpi_unacked``: on a listener, its accept backlog) and takes
+at most its :meth:`Share.quota`: up to the even split of ``live connections + queued`` rounded down,
+in one batch, then the remainder one at a time to the least loaded (of equals, the one that accepted
+fewer: sequential short connections alternate instead of going to the quickest waker).
+A burst of 50 on 2 workers is two batches of 25.
 
-A worker over its share stops watching the socket and looks at the queue again every
-:data:`RECHECK` seconds; once no worker took a queued connection for :data:`STUCK` seconds (the
+A worker over its share stops watching the socket and looks again after :data:`RECHECK` seconds
+(if another worker took a connection meanwhile, it only watches the socket again: one still queued
+wakes it at once); once no worker took a queued connection for :data:`STUCK` seconds (the
 others are in a long loop turn, not scheduled, or gone) it takes them all. Balancing therefore delays
 a connection only when the worker that should take it cannot run, and by at most ``STUCK`` (a
 connection the kernel hashed to such a worker's ``SO_REUSEPORT`` socket waited for it however long).

@@ -243,7 +243,14 @@ class Worker:
         if self.share is not None:
             self.share.leave()  # the others take every new connection from now on
         for listener in listeners:
-            listener.close()  # the supervisor still holds the socket: nothing queued is lost here
+            listener.close()
+        # this process's copies of the listening sockets too (asyncio's Server already closed its own):
+        # once every worker drains and the supervisor closed its copy, a new connection is refused at
+        # once, as KrakenD's Server.Shutdown does; while an Acceptor kept them open the kernel completed
+        # the handshake and the client hung until the last worker exited. A replacement worker, or the
+        # others, still accept through their own copies (the supervisor keeps its copy meanwhile).
+        for sock in self.sockets:
+            sock.close()
         finished = await self.server.drain(self.settings.limits.shutdown_wait)
         if not finished:
             log.warning("max_shutdown_wait_time reached: in-flight requests were cut (pid %d)", os.getpid())

@@ -4,12 +4,17 @@ connection per loop turn), on a real uvloop loop and loopback sockets."""
 from __future__ import annotations
 
 import asyncio
+import os
+import resource
 import socket
 
+import pytest
 import uvloop
 
 from krakenpy.edge import HttpRequest, HttpResponse
+from krakenpy.server import acceptor as acceptor_module
 from krakenpy.server.acceptor import Acceptor, accepts_in_batches
+from krakenpy.server.balance import Shares
 from krakenpy.server.limits import ServerLimits
 from krakenpy.server.protocol import GatewayServer
 
@@ -110,3 +115,62 @@ def test_acceptor_close_stops_admitting_and_leaves_the_socket_open() -> None:
         assert listener.fileno() != -1  # the supervisor owns the socket: closing the acceptor keeps it
     finally:
         listener.close()
+
+
+def _lowest_free_fd(sock: socket.socket) -> int:
+    fd = os.dup(sock.fileno())  # the kernel hands out the lowest free descriptor
+    os.close(fd)
+    return fd
+
+
+@pytest.mark.parametrize("shared", [False, True])
+@pytest.mark.parametrize("kind", ["asyncio", "uvloop"])
+def test_a_drain_during_the_out_of_descriptors_pause_is_not_undone(
+    kind: str, shared: bool, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Out of descriptors (a real EMFILE: the soft RLIMIT_NOFILE lowered to the lowest free
+    descriptor), the acceptor pauses and retries; a ``close`` (the worker draining) in between must
+    keep it closed. Before the guard the retry called ``start`` again and accepted the queued client."""
+    monkeypatch.setattr(acceptor_module, "_RETRY_DELAY", 0.05)
+    listener = _listener()
+    port = listener.getsockname()[1]
+    shares = Shares(1)
+    made = 0
+
+    def factory() -> asyncio.Protocol:
+        nonlocal made
+        made += 1
+        return GatewayServer(_hello, limits=ServerLimits())()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        client = socket.create_connection(("127.0.0.1", port))
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        share = shares.share(0) if shared else None
+        if share is not None:
+            share.join()
+        acceptor = Acceptor(loop, factory, listener, backlog=128, share=share)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (_lowest_free_fd(listener), hard))
+            try:
+                acceptor.start()
+                for _ in range(50):  # until the accept failed and the acceptor paused
+                    await asyncio.sleep(0.001)
+                    if "Too many open files" in caplog.text:
+                        break
+            finally:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+            assert "Too many open files" in caplog.text
+            acceptor.close()  # the drain
+            await asyncio.sleep(0.2)  # past the retry delay
+            assert not acceptor.is_serving()
+        finally:
+            acceptor.close()
+            client.close()
+
+    try:
+        uvloop.run(main()) if kind == "uvloop" else asyncio.run(main())
+    finally:
+        listener.close()
+        shares.close()
+    assert made == 0

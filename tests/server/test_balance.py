@@ -10,13 +10,16 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVarTuple
 
 import pytest
 import uvloop
 
-from bench.balance import deviation, established, open_burst
+from bench.balance import deviation, established, open_burst, spawn
 from krakenpy.edge import HttpRequest, HttpResponse
+from krakenpy.server import acceptor as acceptor_module
 from krakenpy.server.acceptor import Acceptor
 from krakenpy.server.balance import RECHECK, STUCK, Shares, queued
 from krakenpy.server.limits import ServerLimits
@@ -242,3 +245,95 @@ async def _open_and_close(port: int, n: int) -> int:
     for writer in writers:
         writer.close()
     return len(writers)
+
+
+def test_the_bench_runs_the_tree_it_is_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``bench.balance --tree`` started from a checkout ran that checkout's krakenpy (``python -m``
+    puts the working directory ahead of PYTHONPATH): the gateway must come from ``--tree``."""
+    tree = tmp_path / "tree"
+    (tree / "krakenpy").mkdir(parents=True)
+    (tree / "krakenpy" / "__init__.py").write_text("")
+    (tree / "krakenpy" / "__main__.py").write_text("print('the other tree')\n")
+    (tmp_path / "run").mkdir()
+    config = write_json(tmp_path / "run" / "krakend.json", {"version": 3, "port": free_port(), "endpoints": []})
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])  # this checkout, with its own krakenpy
+    proc = spawn(str(tree), config, 1, "asyncio")
+    try:
+        out, _ = proc.communicate(timeout=15)  # the real gateway (the bug) would not exit
+    finally:
+        proc.kill()
+    assert out.strip() == "the other tree", out[-500:]
+
+
+if TYPE_CHECKING:
+    from _typeshed import FileDescriptorLike
+
+_Ts = TypeVarTuple("_Ts")
+
+
+class _CountingLoop(asyncio.SelectorEventLoop):
+    """asyncio's loop, counting how often a descriptor is added to or removed from its epoll set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.changes = 0
+
+    def add_reader(self, fd: FileDescriptorLike, callback: Callable[[*_Ts], object], *args: *_Ts) -> None:
+        self.changes += 1
+        super().add_reader(fd, callback, *args)
+
+    def remove_reader(self, fd: FileDescriptorLike) -> bool:
+        self.changes += 1
+        return super().remove_reader(fd)
+
+
+def test_a_worker_over_its_share_pauses_without_leaving_the_loops_epoll_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Per connection another worker takes, a worker over its share paused and resumed watching the
+    socket through the loop (on uvloop: 6 epoll_ctl, 3 of them failing, an ioctl and an io_uring_enter)
+    and read the queue's length twice. Now the loop watches a private epoll set from start to close,
+    and the recheck after the others took it reads nothing."""
+    reads = 0
+
+    def counted(sock: socket.socket) -> int:
+        nonlocal reads
+        reads += 1
+        return queued(sock)
+
+    monkeypatch.setattr(acceptor_module, "queued", counted)
+    listener = _listener()
+    port = listener.getsockname()[1]
+    shares = Shares(2)
+    other, mine = shares.share(1), shares.share(0)
+    other.join()
+    mine.join()
+    for _ in range(3):
+        mine.accepted()  # over its share
+    loop = _CountingLoop()
+
+    async def main() -> int:
+        server = GatewayServer(_hello, limits=ServerLimits())
+        acceptor = Acceptor(loop, server, listener, backlog=128, share=mine).start()
+        taken = 0
+        for _ in range(5):
+            client = socket.create_connection(("127.0.0.1", port))
+            deadline = time.monotonic() + 2
+            while reads <= taken and time.monotonic() < deadline:
+                await asyncio.sleep(0)  # until this worker saw it and left it (before its recheck)
+            listener.accept()[0].close()  # the other worker takes it (and it closes)
+            other.accepted()
+            other.closed()
+            client.close()
+            taken += 1
+            await asyncio.sleep(10 * RECHECK)  # this worker's recheck
+        acceptor.close()
+        return taken
+
+    try:
+        assert loop.run_until_complete(main()) == 5
+    finally:
+        loop.close()
+        listener.close()
+        shares.close()
+    assert mine.live == 3  # it took none
+    assert loop.changes == 2  # the private epoll set: added at start, removed at close
+    assert reads == 5  # one per arrival
