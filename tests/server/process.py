@@ -113,6 +113,31 @@ class Gateway:
             self.proc.stdout.close()
 
 
+class SilentCollector:
+    """A TCP listener on 127.0.0.1 that accepts every connection and never reads or answers (an OTLP
+    collector that hangs: the exporter's post waits its whole timeout). ``close()`` ends it all."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(50)
+        self.port: int = self.sock.getsockname()[1]
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                self.held.append(self.sock.accept()[0])  # never read, never answered
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+
+
 def write_json(path: Path, doc: Any) -> Path:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(doc))

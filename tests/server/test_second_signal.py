@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -16,24 +14,12 @@ import pytest
 
 from tests.components.telemetry.test_workers_metrics import Backend
 from tests.conftest import free_port
-from tests.server.process import Gateway, alive, wait_http, write_json
+from tests.server.process import Gateway, SilentCollector, alive, wait_http, write_json
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_repeated_signal_cuts_a_hanging_close(tmp_path: Path, sig: int) -> None:
-    collector = socket.socket()
-    collector.bind(("127.0.0.1", 0))
-    collector.listen(50)
-    held: list[socket.socket] = []
-
-    def accept() -> None:
-        while True:
-            try:
-                held.append(collector.accept()[0])  # never read, never answered
-            except OSError:
-                return
-
-    threading.Thread(target=accept, daemon=True).start()
+    collector = SilentCollector()
     port = free_port()
     with Backend() as backend:
         config = {
@@ -48,7 +34,7 @@ def test_a_repeated_signal_cuts_a_hanging_close(tmp_path: Path, sig: int) -> Non
                             {
                                 "name": "col",
                                 "host": "http://127.0.0.1",
-                                "port": collector.getsockname()[1],
+                                "port": collector.port,
                                 "use_http": True,
                                 "disable_metrics": True,
                             }
@@ -83,5 +69,3 @@ def test_a_repeated_signal_cuts_a_hanging_close(tmp_path: Path, sig: int) -> Non
         finally:
             gateway.kill()
             collector.close()
-            for s in held:
-                s.close()

@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import stat
 import tempfile
 import threading
@@ -27,7 +26,7 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import free_port
-from tests.server.process import Gateway, alive, wait_http, write_json
+from tests.server.process import Gateway, SilentCollector, alive, wait_http, write_json
 from tests.threaded_app import Served
 
 STATS_KEY = "krakend.router.response./x.status.200.count"
@@ -255,25 +254,13 @@ def test_one_worker_keeps_its_counters_while_the_first_retired_gateway_closes(tm
     """``-w 1``, first reload: the retired gateway's close stops its services before its registries
     are removed (here an OTLP flush to a collector that accepts and never answers: 10 s); meanwhile
     the listener handed over to the new gateway still counts both (it showed the new one alone: 8 → 0)."""
-    collector = socket.socket()
-    collector.bind(("127.0.0.1", 0))
-    collector.listen(50)
-    held: list[socket.socket] = []
-
-    def accept() -> None:
-        while True:
-            try:
-                held.append(collector.accept()[0])  # never read, never answered
-            except OSError:
-                return
-
-    threading.Thread(target=accept, daemon=True).start()
+    collector = SilentCollector()
 
     def config(name: str) -> dict[str, Any]:
         doc = _config(port, prom, stats, backend.port, name)
         otel = doc["extra_config"]["telemetry/opentelemetry"]
         otel["trace_sample_rate"] = 1
-        otlp = {"name": "col", "host": "http://127.0.0.1", "port": collector.getsockname()[1], "use_http": True}
+        otlp = {"name": "col", "host": "http://127.0.0.1", "port": collector.port, "use_http": True}
         otel["exporters"]["otlp"] = [{**otlp, "disable_metrics": True}]
         return doc
 
@@ -300,8 +287,6 @@ def test_one_worker_keeps_its_counters_while_the_first_retired_gateway_closes(tm
         watcher.done.set()
         gateway.kill()
         collector.close()
-        for s in held:
-            s.close()
 
 
 def test_one_worker_makes_no_run_directory(tmp_path: Path, backend: Backend) -> None:
