@@ -41,7 +41,7 @@ async def _gateway(served: Any, upstream: Any, routes: int = 1) -> Served:
     return s
 
 
-def _urls(s: Served) -> tuple[str, str]:
+def scrape_urls(s: Served) -> tuple[str, str]:
     state = s.gateway.resources.state
     return (
         f"http://127.0.0.1:{state[PROM_LISTENERS][0].bound_port}/metrics",
@@ -146,7 +146,7 @@ async def test_metrics_scrape_encoded_and_written_in_pieces(served, upstream) ->
     assert isinstance(scraped, Scraped) and scraped.content_type == "text/plain; version=0.0.4; charset=utf-8"
     assert scraped.size > 2_000_000 and len(scraped.pieces) >= 1000 // 16
     assert max(map(len, scraped.pieces)) < 64_000
-    url, _ = _urls(s)
+    url, _ = scrape_urls(s)
     async with aiohttp.ClientSession() as http:
         async with http.get(url) as resp:
             body = await resp.read()
@@ -194,7 +194,7 @@ async def test_scrapes_during_traffic_stay_consistent(served, upstream) -> None:
     assert registry is not None
     family = registry.family("bench.filler", "histogram", ["i"])
     fillers = [family.histogram(str(i)) for i in range(300)]
-    prom, stats_url = _urls(s)
+    prom, stats_url = scrape_urls(s)
     sent = 0
     going = True
 

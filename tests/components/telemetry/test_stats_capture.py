@@ -19,8 +19,8 @@ import orjson
 from krakenpy.telemetry.hub import HUB
 from krakenpy.telemetry.metrics.shared import HIST_KEYS, StatsPart
 from krakenpy.telemetry.metrics.stats import StatsRegistry
-from krakenpy.telemetry.servers import PROM_LISTENERS, STATS_LISTENER
 from tests.components.telemetry.conftest import Served, doc, recording_app
+from tests.components.telemetry.test_scrape_steps import scrape_urls
 from tests.conftest import free_port
 
 
@@ -37,14 +37,6 @@ async def _gateway(served: Any, upstream: Any, routes: int, collection: str = "1
     ]
     s: Served = await served(doc(endpoints, extra_config=extra))
     return s
-
-
-def _urls(s: Served) -> tuple[str, str]:
-    state = s.gateway.resources.state
-    return (
-        f"http://127.0.0.1:{state[PROM_LISTENERS][0].bound_port}/metrics",
-        f"http://127.0.0.1:{state[STATS_LISTENER].bound_port}/__stats",
-    )
 
 
 def _stats(s: Served) -> StatsRegistry:
@@ -109,7 +101,7 @@ async def test_stats_body_agrees_with_itself_while_metrics_is_scraped(served, up
     ``.size.count`` equals its ``.time.count`` (one value each per request, folded together) and its
     status counters' sum (the window is the whole run: collection_time 1h)."""
     s = await _gateway(served, upstream, routes=40)
-    prom, stats_url = _urls(s)
+    prom, stats_url = scrape_urls(s)
     going = True
     bad: list[tuple[str, int, int, int]] = []
     bodies = 0
@@ -159,7 +151,7 @@ async def test_stats_answers_on_a_busy_gateway_with_a_short_window(served, upstr
             histogram = stats.histogram(f"router.response./w{i}.{what}")
             histogram.pending.extend(random.randrange(1, 10**7) for _ in range(1100))
             histograms.append(histogram)
-    _, stats_url = _urls(s)
+    _, stats_url = scrape_urls(s)
     stop = False
     turns = 0
 
