@@ -135,6 +135,23 @@ def _logging_levels_restored() -> Iterator[None]:
     ours.propagate = saved[2]
 
 
+@pytest.fixture(autouse=True)
+def _no_worker_place_left() -> Iterator[None]:
+    """No worker's place (``rundir.enter``) or metrics publisher outlives the test that made it: a
+    ``Worker`` run in-process whose test ends before its shutdown left ``-w 1``'s place set, and every
+    later gateway of the process then published to one in-memory publisher that kept the retired
+    gateways' counts (a clean-clone run: test_metric_slots counted 8 requests where it sent 1)."""
+    yield
+    import sys
+
+    place = sys.modules.get("krakenpy.server.rundir")
+    if place is not None:
+        place._CURRENT = None  # type: ignore[attr-defined]
+    shared = sys.modules.get("krakenpy.telemetry.metrics.shared")
+    if shared is not None:
+        shared.PUBLISHER = None  # type: ignore[attr-defined]
+
+
 def make_config(endpoints: list[dict[str, Any]], **service: Any) -> dict[str, Any]:
     """A version-3 config around ``endpoints`` (defaults: timeout 2s)."""
     doc: dict[str, Any] = {"version": 3, "endpoints": copy.deepcopy(endpoints)}

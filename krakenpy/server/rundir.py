@@ -208,6 +208,7 @@ async def leave() -> None:
     last snapshot while the supervisor lives (it reads it, and removes the directory when it exits).
     Once the supervisor is gone (a SIGKILL: nobody else would remove the directory), the last worker
     out removes it."""
+    global _CURRENT
     found = _CURRENT
     if found is None:
         return
@@ -216,6 +217,7 @@ async def leave() -> None:
         await hook(not gone)
     if found.path is not None and (gone or _orphaned(found)):  # again: killed while it wrote its last
         _last_out(found.path)
+    _CURRENT = None  # left: a gateway built after this is no worker's (nothing publishes for it)
 
 
 def _last_out(path: str) -> None:
