@@ -5,6 +5,7 @@ back after it, whether the call answered, failed or was cancelled."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -53,11 +54,7 @@ async def test_layer_context_client_sets_and_resets_timing(outcome: str) -> None
     current = CURRENT.set(exchange)
     try:
         call = layer(upstream)  # type: ignore[operator]
-        if outcome == "answer":
-            assert (await call("GET", "http://h/u", [], None)).status == 200
-        else:
-            with pytest.raises(OSError if outcome == "fail" else asyncio.CancelledError):
-                await call("GET", "http://h/u", [], None)
+        await _outcome(call, outcome)
         # the call ran with its own timing; the caller's is back after it
         assert len(seen) == 1 and isinstance(seen[0], CallTiming) and seen[0] is not outer
         assert TIMING.get() is outer
@@ -93,11 +90,7 @@ async def test_layer_context_client_hands_timing_down(shape: str, outcome: str) 
     current = CURRENT.set(exchange)
     try:
         call = layer(upstream)  # type: ignore[operator]
-        if outcome == "answer":
-            assert (await call("GET", "http://h/u", [], None)).status == 200
-        else:
-            with pytest.raises(OSError if outcome == "fail" else asyncio.CancelledError):
-                await call("GET", "http://h/u", [], None)
+        await _outcome(call, outcome)
         assert len(seen) == 1
         timing, variable, on_exchange = seen[0]
         assert isinstance(timing, CallTiming) and timing is not outer
@@ -142,3 +135,12 @@ async def test_layer_context_metered_edge_sets_and_resets_current(fails: bool) -
         assert CURRENT.get() is outer
     finally:
         CURRENT.reset(token)
+
+
+async def _outcome(call: Any, outcome: str) -> None:
+    """One call through the layer: answered (200), failed (OSError) or cancelled, as ``outcome`` says."""
+    if outcome == "answer":
+        assert (await call("GET", "http://h/u", [], None)).status == 200
+    else:
+        with pytest.raises(OSError if outcome == "fail" else asyncio.CancelledError):
+            await call("GET", "http://h/u", [], None)
