@@ -51,7 +51,12 @@ def _parser() -> argparse.ArgumentParser:
         default="auto",
         help="event loop (auto: uvloop where it is installed, else asyncio)",
     )
-    run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    run.add_argument(
+        "--log-level",
+        type=_log_level,
+        default="INFO",
+        help=f"the application log's level without telemetry/logging: {', '.join(LOG_LEVELS)} (default INFO)",
+    )
     run.add_argument(
         "--watch",
         action="store_true",
@@ -79,6 +84,20 @@ def _parser() -> argparse.ArgumentParser:
     _allow_unsupported(check)
     commands.register(sub)
     return parser
+
+
+#: ``run --log-level`` values (any case): Python's level names, ``WARN`` for ``WARNING``
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level(value: str) -> str:
+    """A ``--log-level`` value upper-cased; an unknown name is a usage error (a typo such as ``debg``
+    would otherwise log at INFO without a word)."""
+    name = value.strip().upper()
+    name = "WARNING" if name == "WARN" else name
+    if name not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"unknown level {value!r} (choose from {', '.join(LOG_LEVELS)})")
+    return name
 
 
 def _allow_unsupported(parser: argparse.ArgumentParser) -> None:
@@ -290,7 +309,7 @@ def _basic_logging(level_name: str) -> None:
 
     root = logging.getLogger()
     root.addHandler(LineHandler(stdout_writer(), make_formatter(AppLogOptions(format="basic"))))
-    root.setLevel(getattr(logging, level_name.upper(), logging.INFO))
+    root.setLevel(level_name)
 
 
 def _supervisor_logging(parsed: Mapping[str, Mapping[str, object]]) -> None:

@@ -120,6 +120,38 @@ def test_cli_usage_error_exits_1() -> None:
     assert _cli("run").returncode == 1
 
 
+def test_cli_run_refuses_an_unknown_log_level(tmp_path: Path) -> None:
+    """A typo in ``--log-level`` is a usage error, not a gateway logging at INFO without a word."""
+    doc = {"version": 3, "port": free_port(), "endpoints": []}
+    out = _cli("run", "-c", _write(tmp_path, doc), "--log-level", "debg", timeout=30)
+    assert out.returncode == 1
+    assert "unknown level 'debg'" in out.stderr and "DEBUG, INFO, WARNING, ERROR, CRITICAL" in out.stderr
+    assert "Traceback" not in out.stderr and "listening" not in out.stdout
+
+
+def test_cli_run_log_level_any_case_sets_the_level(tmp_path: Path) -> None:
+    """``--log-level warn`` (any case; ``WARN`` is ``WARNING``) leaves the INFO start-up line out."""
+    port = free_port()
+    doc = {"version": 3, "port": port, "listen_ip": "127.0.0.1", "endpoints": []}
+    proc = subprocess.Popen(
+        [PY, "-m", "krakenpy", "run", "-c", _write(tmp_path, doc), "-w", "1", "--log-level", "warn"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/__health", proc)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0, err
+        assert "KRAKEND INFO" not in out, out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_cli_run_serves_and_stops_gracefully_on_sigterm(tmp_path: Path, workers: str) -> None:
     port = free_port()
