@@ -74,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
             " degraded (no backend host, no usable JWK source)"
         ),
     )
+    check.add_argument(
+        "-n",
+        "--lint-no-network",
+        dest="lint",
+        action="store_true",
+        help="krakend's offline --lint: the same as --lint (krakenpy's schemas are bundled, never downloaded)",
+    )
     check.add_argument("-d", "--debug", action="count", default=0, help="print the interpreted config")
     check.add_argument("-t", "--test-gin-routes", action="store_true", help="accepted for krakend compatibility")
     check.add_argument(

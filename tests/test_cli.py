@@ -82,14 +82,16 @@ def test_cli_check_rejects_wrong_version_and_bad_duration(tmp_path: Path) -> Non
     assert "timeout" in out.stderr
 
 
-def test_cli_check_lint_rejects_unknown_keys(tmp_path: Path) -> None:
+@pytest.mark.parametrize("flag", ["--lint", "-l", "-n", "--lint-no-network"])
+def test_cli_check_lint_rejects_unknown_keys(tmp_path: Path, flag: str) -> None:
+    """krakend's offline lint flag (``-n``, as CI scripts without network write it) lints too."""
     doc = {
         "version": 3,
         "endpoints": [{"endpoint": "/a", "bogus": 1, "backend": [{"host": ["h:80"], "url_pattern": "/"}]}],
     }
     path = _write(tmp_path, doc)
     assert _cli("check", "-c", path).returncode == 0
-    out = _cli("check", "--lint", "-c", path)
+    out = _cli("check", flag, "-c", path)
     assert out.returncode == 1
     assert "endpoints[0]" in out.stderr
 
