@@ -111,7 +111,7 @@ def _allow_unsupported(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allow-unsupported",
         action="store_true",
-        help="accept access-control namespaces krakenpy does not implement (their protection is NOT applied)",
+        help="accept access-control namespaces and Go plugins krakenpy does not implement (NOT applied)",
     )
 
 

@@ -118,6 +118,15 @@ def test_cli_missing_file_is_a_clean_error(tmp_path: Path) -> None:
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_cli_help_says_allow_unsupported_covers_go_plugins(command: str) -> None:
+    """``--allow-unsupported`` also lets a config whose plugin/* namespaces name Go plugins start: the
+    help says so, as README does."""
+    out = _cli(command, "--help")
+    assert out.returncode == 0
+    assert "access-control namespaces and Go plugins" in " ".join(out.stdout.split())
+
+
 def test_cli_usage_error_exits_1() -> None:
     assert _cli("run").returncode == 1
 
