@@ -45,11 +45,12 @@ $(MINISTACK_VENV)/.installed:
 #   nats-server   the nats:// pub/sub backend tests start their own
 #   rabbitmq-server  the async agent and AMQP backend tests start their own broker
 #   golang-go     the revoker RPC tests compile a Go net/rpc client (standard library only)
+#   curl          the make run hint tests run the printed curl line as it is
 # Not installed, and skipped with the reason listed by -ra: the 60 corpus configs
 # (../shared/corpus/krakend-configs or $$KRAKENPY_CORPUS) are not vendored, their licences vary and
 # some state none.
 TEST_PACKAGES := redis-server:redis-server nodejs:node chromium:chromium nats-server:nats-server \
-  rabbitmq-server:rabbitmq-server golang-go:go
+  rabbitmq-server:rabbitmq-server golang-go:go curl:curl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 install-test-deps:
@@ -69,7 +70,7 @@ run: install
 
 # `make test`: first, on one core, the compiled wheel is built as `pip install .` builds it for users
 # where a C compiler is present (from an sdist of a copy of the sources, never an in-place build;
-# tests/wheel_build.py; ~4 CPU minutes of mypyc for 56 modules) while, on the other, the hot subset
+# tests/wheel_build.py; ~4 CPU minutes of mypyc for krakenpy/compiled.py's HOT_MODULES) while, on the other, the hot subset
 # runs on the pure-Python build. Then that wheel's extensions are copied into the checkout (the same
 # files an in-place `make compile` writes: one compile instead of two) and the whole suite runs on the
 # compiled hot path, its packaging test installing that wheel into a fresh venv; the conformance

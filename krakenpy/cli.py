@@ -51,7 +51,12 @@ def _parser() -> argparse.ArgumentParser:
         default="auto",
         help="event loop (auto: uvloop where it is installed, else asyncio)",
     )
-    run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    run.add_argument(
+        "--log-level",
+        type=_log_level,
+        default="INFO",
+        help=f"the application log's level without telemetry/logging: {', '.join(LOG_LEVELS)} (default INFO)",
+    )
     run.add_argument(
         "--watch",
         action="store_true",
@@ -69,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
             " degraded (no backend host, no usable JWK source)"
         ),
     )
+    check.add_argument(
+        "-n",
+        "--lint-no-network",
+        dest="lint",
+        action="store_true",
+        help="krakend's offline --lint: the same as --lint (krakenpy's schemas are bundled, never downloaded)",
+    )
     check.add_argument("-d", "--debug", action="count", default=0, help="print the interpreted config")
     check.add_argument("-t", "--test-gin-routes", action="store_true", help="accepted for krakend compatibility")
     check.add_argument(
@@ -81,11 +93,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: ``run --log-level`` values (any case): Python's level names, ``WARN`` for ``WARNING``
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level(value: str) -> str:
+    """A ``--log-level`` value upper-cased; an unknown name is a usage error (a typo such as ``debg``
+    would otherwise log at INFO without a word)."""
+    name = value.strip().upper()
+    name = "WARNING" if name == "WARN" else name
+    if name not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"unknown level {value!r} (choose from {', '.join(LOG_LEVELS)})")
+    return name
+
+
 def _allow_unsupported(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allow-unsupported",
         action="store_true",
-        help="accept access-control namespaces krakenpy does not implement (their protection is NOT applied)",
+        help="accept access-control namespaces and Go plugins krakenpy does not implement (NOT applied)",
     )
 
 
@@ -290,7 +316,7 @@ def _basic_logging(level_name: str) -> None:
 
     root = logging.getLogger()
     root.addHandler(LineHandler(stdout_writer(), make_formatter(AppLogOptions(format="basic"))))
-    root.setLevel(getattr(logging, level_name.upper(), logging.INFO))
+    root.setLevel(level_name)
 
 
 def _supervisor_logging(parsed: Mapping[str, Mapping[str, object]]) -> None:

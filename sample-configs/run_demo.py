@@ -79,16 +79,37 @@ def _routes(config: Path, env: dict[str, str]) -> dict[str, Any] | None:
     return routes
 
 
-def _try_url(routes: dict[str, Any]) -> str | None:
-    """A path the sample serves from the demo backend, with sample values for its parameters."""
-    for endpoint in routes["endpoints"]:
-        if endpoint["method"] == "GET":
-            # the demo backend knows users 1-2 and posts 10, 20, 21
-            return re.sub(
-                r"(\w*)/\{[^}]+\}",
-                lambda m: f"{m.group(1)}/{'20' if m.group(1) == 'posts' else '1'}",
-                endpoint["endpoint"],
-            )
+def _sample_path(endpoint: str) -> str:
+    """``endpoint`` with sample values for its parameters (the demo backend knows users 1-2 and posts 10,
+    20, 21)."""
+    return re.sub(r"(\w*)/\{[^}]+\}", lambda m: f"{m.group(1)}/{'20' if m.group(1) == 'posts' else '1'}", endpoint)
+
+
+def _uses(endpoint: dict[str, Any], namespace: str) -> bool:
+    levels = [endpoint, *endpoint["backends"]]
+    return any(ns["name"] == namespace for level in levels for ns in level["namespaces"])
+
+
+def _try_command(routes: dict[str, Any], base: str) -> str | None:
+    """A ``curl`` command line that gets an answer from the sample at once: a GET route; for a pub/sub
+    sample, a publish then the subscriber's GET (a subscriber alone waits for a message until its
+    timeout); for an MCP server, its ``tools/list``."""
+    endpoints: list[dict[str, Any]] = routes["endpoints"]
+    for endpoint in endpoints:
+        if endpoint["method"] == "GET" and not _uses(endpoint, "backend/pubsub/subscriber"):
+            return f"curl -s {base}{_sample_path(endpoint['endpoint'])}"
+    publish = next((e for e in endpoints if _uses(e, "backend/pubsub/publisher")), None)
+    receive = next((e for e in endpoints if e["method"] == "GET" and _uses(e, "backend/pubsub/subscriber")), None)
+    if publish and receive:
+        return (
+            f"curl -s{'' if publish['method'] == 'POST' else ' -X ' + publish['method']} -d '{{\"n\":1}}'"
+            f" {base}{_sample_path(publish['endpoint'])}"
+            f" && curl -s {base}{_sample_path(receive['endpoint'])}"
+        )
+    for endpoint in endpoints:
+        if endpoint["method"] == "POST" and _uses(endpoint, "ai/mcp"):
+            body = '{"jsonrpc":"2.0","id":1,"method":"tools/list"}'
+            return f"curl -s -H 'Content-Type: application/json' -d '{body}' {base}{endpoint['endpoint']}"
     return None
 
 
@@ -142,9 +163,9 @@ def main() -> int:
         exposed = [p for p, key in (("/__debug/", "debug_endpoint"), ("/__echo/", "echo_endpoint")) if raw.get(key)]
         if exposed and not local:
             print(f"warning: {' and '.join(exposed)} are reachable from other machines", file=sys.stderr)
-        path = _try_url(routes)
-        if path:
-            print(f"try: curl -s http://{shown}:{args.port}{path}   (Ctrl-C stops both)")
+        command = _try_command(routes, f"http://{shown}:{args.port}")
+        if command:
+            print(f"try: {command}   (Ctrl-C stops both)")
         gateway = subprocess.Popen(
             [sys.executable, "-m", "krakenpy", "run", "-c", str(config), "-p", str(args.port), "--workers", "1"],
             env=env,

@@ -82,14 +82,16 @@ def test_cli_check_rejects_wrong_version_and_bad_duration(tmp_path: Path) -> Non
     assert "timeout" in out.stderr
 
 
-def test_cli_check_lint_rejects_unknown_keys(tmp_path: Path) -> None:
+@pytest.mark.parametrize("flag", ["--lint", "-l", "-n", "--lint-no-network"])
+def test_cli_check_lint_rejects_unknown_keys(tmp_path: Path, flag: str) -> None:
+    """krakend's offline lint flag (``-n``, as CI scripts without network write it) lints too."""
     doc = {
         "version": 3,
         "endpoints": [{"endpoint": "/a", "bogus": 1, "backend": [{"host": ["h:80"], "url_pattern": "/"}]}],
     }
     path = _write(tmp_path, doc)
     assert _cli("check", "-c", path).returncode == 0
-    out = _cli("check", "--lint", "-c", path)
+    out = _cli("check", flag, "-c", path)
     assert out.returncode == 1
     assert "endpoints[0]" in out.stderr
 
@@ -116,8 +118,49 @@ def test_cli_missing_file_is_a_clean_error(tmp_path: Path) -> None:
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_cli_help_says_allow_unsupported_covers_go_plugins(command: str) -> None:
+    """``--allow-unsupported`` also lets a config whose plugin/* namespaces name Go plugins start: the
+    help says so, as README does."""
+    out = _cli(command, "--help")
+    assert out.returncode == 0
+    assert "access-control namespaces and Go plugins" in " ".join(out.stdout.split())
+
+
 def test_cli_usage_error_exits_1() -> None:
     assert _cli("run").returncode == 1
+
+
+def test_cli_run_refuses_an_unknown_log_level(tmp_path: Path) -> None:
+    """A typo in ``--log-level`` is a usage error, not a gateway logging at INFO without a word."""
+    doc = {"version": 3, "port": free_port(), "endpoints": []}
+    out = _cli("run", "-c", _write(tmp_path, doc), "--log-level", "debg", timeout=30)
+    assert out.returncode == 1
+    assert "unknown level 'debg'" in out.stderr and "DEBUG, INFO, WARNING, ERROR, CRITICAL" in out.stderr
+    assert "Traceback" not in out.stderr and "listening" not in out.stdout
+
+
+def test_cli_run_log_level_any_case_sets_the_level(tmp_path: Path) -> None:
+    """``--log-level warn`` (any case; ``WARN`` is ``WARNING``) leaves the INFO start-up line out."""
+    port = free_port()
+    doc = {"version": 3, "port": port, "listen_ip": "127.0.0.1", "endpoints": []}
+    proc = subprocess.Popen(
+        [PY, "-m", "krakenpy", "run", "-c", _write(tmp_path, doc), "-w", "1", "--log-level", "warn"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/__health", proc)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0, err
+        assert "KRAKEND INFO" not in out, out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 import krakenpy
@@ -53,3 +54,12 @@ def test_compiled_build_has_every_hot_module_compiled_or_none() -> None:
         assert compiled == []
     else:  # a compiled build (make compile, a wheel): every listed module, none older than its source
         assert compiled == list(HOT_MODULES) and stale == []
+
+
+def test_compiled_readme_example_counts_every_hot_module() -> None:
+    """README's example start-up line (``compiled (mypyc, N of N hot modules)``) counts HOT_MODULES as
+    they are: a module added to the list changes the line a user compares against."""
+    readme = (Path(krakenpy.__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    shown = re.findall(r"compiled\s+\(mypyc,\s+(\d+)\s+of\s+(\d+)\s+hot\s+modules\)", readme)
+    assert shown, "README shows no example of the compiled hot path's line"
+    assert all(int(a) == int(b) == len(HOT_MODULES) for a, b in shown), (shown, len(HOT_MODULES))

@@ -84,6 +84,36 @@ def test_packaging_sdist_and_wheel_carry_schemas_and_license(installed: tuple[Pa
     assert any(m.endswith("/LICENSE") for m in members)
 
 
+def test_packaging_wheel_carries_every_data_file_of_the_package(installed: tuple[Path, Path]) -> None:
+    """Every file of the source package the code reads at run time (the Lua scripts beside their
+    modules: the prelude, the rate limit's and the quota's Redis scripts) is in the wheel: a file left
+    out fails only where it is read, in an installed gateway, never in the checkout."""
+    _venv, wheel = installed
+    names = set(zipfile.ZipFile(wheel).namelist())
+    package = ROOT / "krakenpy"
+    data = sorted(
+        path.relative_to(ROOT).as_posix()
+        for path in package.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".py", ".pyc", ".so")
+    )
+    assert "krakenpy/quota/quota.lua" in data
+    assert [name for name in data if name not in names] == []
+
+
+def test_packaging_installed_wheel_loads_the_quota_script(installed: tuple[Path, Path], tmp_path: Path) -> None:
+    """``governance/processors`` reads its Redis script when its module is imported (every config that
+    counts quotas): from an installed wheel too."""
+    venv, _wheel = installed
+    out = _run(
+        venv / "bin" / "python",
+        "-c",
+        "import krakenpy.quota.processor as p; print(p.__file__); print('redis.call' in p.SCRIPT)",
+        cwd=tmp_path,
+    )
+    module, found = out.stdout.split()
+    assert module.startswith(str(venv)) and found == "True", out.stdout
+
+
 def test_packaging_installed_wheel_checks_and_serves(installed: tuple[Path, Path], tmp_path: Path) -> None:
     venv, wheel = installed
     assert not [n for n in zipfile.ZipFile(wheel).namelist() if n.endswith(".so")]

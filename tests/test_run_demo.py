@@ -4,6 +4,7 @@ port, a clear error for a busy port, a hint the chosen sample really serves."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -88,6 +89,32 @@ def test_run_demo_serves_on_loopback_with_a_working_hint(sample: str, path: str)
             # bound to loopback only: the same port is still free on another local address
             listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
             listening.bind(("127.0.0.2", port))
+    finally:
+        _stop(proc)
+
+
+@pytest.mark.parametrize(
+    ("sample", "answer"),
+    [
+        # a publish, then the subscriber's GET: the hint must not be a GET that waits out its timeout
+        ("pubsub.json", '{}{"n":1}'),
+        ("mcp.json", '"name":"user_profile"'),
+    ],
+)
+def test_run_demo_hint_answers_at_once_for_samples_without_a_plain_get(sample: str, answer: str) -> None:
+    """The ``try:`` line is a command that answers: run as printed, by a shell, with curl."""
+    assert shutil.which("curl"), "curl is missing (make install-test-deps installs it)"
+    port, backend = free_port(), free_port()
+    proc = _start(
+        "--config", str(ROOT / "sample-configs" / sample), "--port", str(port), "--backend-port", str(backend)
+    )
+    try:
+        hint = _hint(proc)[-1]
+        command = hint.removeprefix("try: ").removesuffix("(Ctrl-C stops both)").strip()
+        assert command.startswith("curl -s ") and f"http://127.0.0.1:{port}/" in command, hint
+        _get(f"http://127.0.0.1:{port}/__health")  # the gateway is up
+        out = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=4)
+        assert out.returncode == 0 and answer in out.stdout, (hint, out)
     finally:
         _stop(proc)
 

@@ -25,7 +25,8 @@ COMPONENT: Final = Component(
     ignored={
         "app_engine": "the client address follows forwarded_by_client_ip, remote_ip_headers and trusted_proxies "
         "only: X-Appengine-Remote-Addr is a header any client can send",
-        "use_h2c": "HTTP/2 is not served, neither cleartext nor over TLS: clients get HTTP/1.1",
+        "use_h2c": "clients get HTTP/1.1; HTTP/2 is served only by a gateway with a grpc.server, as cleartext "
+        "with prior knowledge, whatever this field says",
         "auto_options": "no OPTIONS routes are generated: OPTIONS gets 405 with Allow, or the CORS preflight answer",
         "remove_extra_slash": "paths are matched as sent: /a//b is redirected to /a/b unless "
         "disable_redirect_fixed_path",

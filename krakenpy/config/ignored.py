@@ -27,7 +27,8 @@ INERT: Final = "accepted; no effect, as in KrakenD"
 
 #: ``krakend.json`` top-level fields
 ROOT_IGNORED: Final[Mapping[str, str]] = {
-    "use_h2c": "HTTP/2 is not served, neither cleartext nor over TLS: clients get HTTP/1.1",
+    "use_h2c": "clients get HTTP/1.1; HTTP/2 is served only by a gateway with a grpc.server, as cleartext "
+    "with prior knowledge, whatever this field says",
     "async_agent[].connection.health_interval": "agents are not listed in /__health",
     "async_agent[].encoding": "the body of each message reaches the backends as it is, as with KrakenD's AMQP driver",
     "client_tls": "backend TLS settings are not applied: backends are verified against the system CA pool, "

@@ -284,6 +284,17 @@ async def test_accessor_errors_name_the_problem(runtime, code: str, message: str
         assert out[1].startswith("pre-script:1: ") and message in out[1], out[1]
 
 
+async def test_base64_decode_skips_foreign_characters_and_is_nil_when_not_base64(runtime) -> None:
+    """README's rule: characters outside the alphabet are skipped (line breaks, ``*``, ``%``), and what is
+    left that is not base64 (missing padding) decodes to nil, never an error."""
+    rt, _ = runtime
+    code = (
+        "local d = base64.decode\n"
+        "exit(200, {tostring(d('%%%')), tostring(d('YQ==\\n')), tostring(d('Y*Q==')), tostring(d('YQ'))})"
+    )
+    assert await _run(rt, code, router=False) == ["", "a", "a", "nil"]
+
+
 @pytest.mark.parametrize(
     ("headers", "message"),
     [

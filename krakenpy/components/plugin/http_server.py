@@ -150,7 +150,7 @@ COMPONENT: Final = Component(
     levels=frozenset({"service"}),
     parse=_parse,
     summary="KrakenD's server plugins, built in by name: ip-filter (403), url-rewrite, virtualhost, wildcard, "
-    "static-filesystem, all before the router; other names need Go",
+    "geoip, static-filesystem, all before the router; other names need Go",
     edition="ce",
     edge=_edge,
     # a typo inside a built-in plugin's object (ip-filter's "alow") is an error; other plugins' objects
