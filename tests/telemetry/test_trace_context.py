@@ -82,16 +82,36 @@ _TID, _SID = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
     [
         (f"00-{_TID}-{_SID}-01", (_TID, _SID, True)),
         (f"00-{_TID}-{_SID}-00", (_TID, _SID, False)),
-        (f"00-{_TID}-{_SID}-03", (_TID, _SID, True)),
         (f"00-{_TID}-{_SID}-02", (_TID, _SID, False)),
-        (f"00-{_TID}-{_SID}-ff", (_TID, _SID, True)),
-        # otel-go (KrakenD) refuses upper-case hex: a new trace
+        # otel-go (KrakenD) refuses, in version 00, flags above 02: a new trace
+        (f"00-{_TID}-{_SID}-03", None),
+        (f"00-{_TID}-{_SID}-09", None),
+        (f"00-{_TID}-{_SID}-ff", None),
+        # ... upper-case hex
         (f"00-{_TID.upper()}-{_SID.upper()}-01", None),
         (f"00-{_TID}-{_SID}-0A", None),
         (f"0A-{_TID}-{_SID}-01", None),
-        (f" 00-{_TID}-{_SID}-01 ", (_TID, _SID, True)),
-        (f"01-{_TID}-{_SID}-01-future", (_TID, _SID, True)),
+        (f"FE-{_TID}-{_SID}-01", None),
+        # ... any space around or inside the fields (no strip)
+        (f" 00-{_TID}-{_SID}-01 ", None),
+        (f" 00-{_TID}-{_SID}-01", None),
+        (f"00-{_TID}-{_SID}-01 ", None),
+        (f"00-{_TID}-{_SID}-01\t", None),
+        (f"\t00-{_TID}-{_SID}-01", None),
+        (f"00-{_TID}-{_SID}-01\n", None),
+        (f"00- {_TID}-{_SID}-01", None),
+        (f"01-{_TID}-{_SID}-01 ", None),
+        # ... anything after version 00's flags but one bare dash (its cut leaves nothing)
         (f"00-{_TID}-{_SID}-01-extra", None),
+        (f"00-{_TID}-{_SID}-01--", None),
+        (f"00-{_TID}-{_SID}-01-", (_TID, _SID, True)),
+        # a later version: any flags (the sampled bit read), nothing or any tail after a dash
+        (f"01-{_TID}-{_SID}-01-future", (_TID, _SID, True)),
+        (f"01-{_TID}-{_SID}-01", (_TID, _SID, True)),
+        (f"cc-{_TID}-{_SID}-03-a-b", (_TID, _SID, True)),
+        (f"fe-{_TID}-{_SID}-fe-x y\nz", (_TID, _SID, False)),
+        (f"01-{_TID}-{_SID}-01x", None),
+        (f"01-{_TID}-{_SID}-1", None),
         (f"00-{_TID}-{'0' * 16}-01", None),
         (f"00-{'0' * 32}-{_SID}-01", None),
         (f"00-{_TID[:-1]}g-{_SID}-01", None),
@@ -122,8 +142,8 @@ def test_extract_b3_refuses_an_id_with_a_newline() -> None:
     # a trace id goes into span JSON unescaped: ``$`` (which matches before a final newline) let one in
     trace = extract(_get({"b3": "64fe8b2a57d3eff7\n-e457b5a2e4d86bd1-1"}), ("b3",), Sampler(1.0))
     assert "\n" not in trace.trace_id and trace.parent_id is None
-    kept = extract(_get({"traceparent": TP + "\n"}), ("tracecontext",), Sampler(1.0))
-    assert (kept.trace_id, kept.parent_id) == (TP[3:35], TP[36:52])  # surrounding space is dropped, as before
+    refused = extract(_get({"traceparent": TP + "\n"}), ("tracecontext",), Sampler(1.0))
+    assert refused.parent_id is None and refused.trace_id != TP[3:35]  # no strip: otel-go refuses it too
 
 
 def test_new_trace_ids_are_unique_lower_hex_across_draws() -> None:

@@ -30,8 +30,11 @@ __all__ = [
     "propagators_from_env",
 ]
 
-#: used with ``fullmatch`` (``$`` would let a final newline through into span JSON and headers)
-_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
+#: any ``traceparent`` otel-go's TraceContext (KrakenD) may take, used with ``fullmatch``: four
+#: dash-separated fields of 2, 32, 16 and 2 lower-case hex digits, nothing before them (no space),
+#: after them nothing or a dash and anything (a newline too: a future version's tail is never kept);
+#: the rules per version are in :func:`_tracecontext`
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?", re.DOTALL)
 _HEX32 = re.compile(r"[0-9a-f]{32}|[0-9a-f]{16}")
 _HEX16 = re.compile(r"[0-9a-f]{16}")
 _ZERO32: Final = "0" * 32
@@ -154,8 +157,11 @@ class TraceState:
 Extractor = Callable[[Callable[[str], str | None]], tuple[str, str, bool | None] | None]
 
 
-#: the usual ``traceparent``: version 00, lower-case hex, no extra fields
-_TRACEPARENT_00 = re.compile(r"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+#: the usual ``traceparent``: version 00, lower-case hex, flags 00 to 02 (otel-go refuses any
+#: other flags in version 00), no extra fields
+_TRACEPARENT_00 = re.compile(r"00-[0-9a-f]{32}-[0-9a-f]{16}-0[0-2]")
+#: the flags otel-go takes in a version 00 header (a later version may set any)
+_FLAGS_00: Final = frozenset(("00", "01", "02"))
 #: the last flags digit with the sampled bit set
 _ODD: Final = frozenset("13579bdf")
 
@@ -172,13 +178,18 @@ def _tracecontext(get: Callable[[str], str | None]) -> tuple[str, str, bool | No
         if trace_id == _ZERO32 or span_id == _ZERO16:
             return None
         return trace_id, span_id, value[54] in _ODD
-    # the usual header has no spaces: the copy only when it does not match. Upper-case hex is refused
-    # (a new trace starts), as otel-go's TraceContext does (KrakenD): no lower-casing here
-    m = _TRACEPARENT.fullmatch(value) or _TRACEPARENT.fullmatch(value.strip())
+    # otel-go's TraceContext (KrakenD) otherwise: anything it refuses starts a new trace here too.
+    # Surrounding space, upper-case hex and version ff are refused (no strip, no lower-casing);
+    # version 00 takes flags 00 to 02 only and nothing after them but one bare dash (otel-go cuts the
+    # flags at the first dash and then finds nothing left); a later version, any flags (the sampled
+    # bit read) and any tail after a dash
+    m = _TRACEPARENT.fullmatch(value)
     if m is None:
         return None
     version, trace_id, span_id, flags, rest = m.groups()
-    if version == "ff" or (version == "00" and rest) or trace_id == _ZERO32 or span_id == _ZERO16:
+    if version == "ff" or trace_id == _ZERO32 or span_id == _ZERO16:
+        return None
+    if version == "00" and (flags not in _FLAGS_00 or (rest is not None and rest != "-")):
         return None
     return trace_id, span_id, bool(int(flags, 16) & 1)
 

@@ -179,12 +179,8 @@ async def test_a_rejection_is_answered_with_the_id_and_logged(serve: Start, raw_
     assert [(m.group(1), m.group(3)) for m in gin] == [("429", "GET")]
 
 
-@pytest.mark.parametrize("layer", [LeanEdge, MeteredEdge, TracedEdge])
-async def test_a_client_gone_mid_request_logs_one_line(
-    serve: Start, raw_backend: RawStart, capfd: Any, layer: type[SplitEdge]
-) -> None:
-    release = asyncio.Event()
-    backend = await raw_backend(lambda seen, port: reply())
+def _layer_extra(layer: type[SplitEdge]) -> dict[str, Any]:
+    """The ``extra_config`` that makes the gateway's edge a ``layer``."""
     extra: dict[str, Any] = {}
     if layer is MeteredEdge:
         extra["telemetry/metrics"] = {"listen_address": "127.0.0.1:0", "collection_time": "1h"}
@@ -192,7 +188,47 @@ async def test_a_client_gone_mid_request_logs_one_line(
         otel = {"service_name": "gw", "exporters": {"otlp": [{"name": "n", "host": "http://127.0.0.1",
                                                                "port": free_port(), "use_http": True}]}}  # fmt: skip
         extra["telemetry/opentelemetry"] = otel
-    served = await serve(_doc(backend.url, extra=extra))
+    return extra
+
+
+@pytest.mark.parametrize("layer", [LeanEdge, MeteredEdge, TracedEdge])
+async def test_the_servers_own_call_asks_for_the_id_line(
+    serve: Start, raw_backend: RawStart, layer: type[SplitEdge]
+) -> None:
+    """The server's call of the edge's steps takes the line path (``leave(..., lined=True)``): the
+    wire bytes are the same either way (the test above), so the handler's answer object, kept here,
+    shows it: no id stored in its header map, the id written once as the server's line."""
+    backend = await raw_backend(lambda seen, port: reply())
+    served = await serve(_doc(backend.url, extra=_layer_extra(layer)))
+    edge = served.gateway.edge
+    assert type(edge) is layer
+    inner = edge.inner
+    answered: list[HttpResponse] = []
+
+    async def keeping(request: HttpRequest) -> HttpResponse:
+        response = await inner(request)
+        answered.append(response)
+        return response
+
+    edge.inner = keeping
+    for _ in range(2):  # the first request and a later one on a warm path
+        answer = await _exchange(served.port, get("/p1"))
+        assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b'\r\n\r\n{"ok":true}')
+        sent = backend.seen[-1].get("X-Request-Id")
+        assert sent is not None and UUID.fullmatch(sent.decode())
+        ids = [line for line in _head_lines(answer) if line.lower().startswith("x-request-id")]
+        assert ids == [f"X-Request-Id: {sent.decode()}"]
+        assert "X-Request-Id" not in answered[-1].headers, "the server's call stored the id in the map"
+    assert len(answered) == 2
+
+
+@pytest.mark.parametrize("layer", [LeanEdge, MeteredEdge, TracedEdge])
+async def test_a_client_gone_mid_request_logs_one_line(
+    serve: Start, raw_backend: RawStart, capfd: Any, layer: type[SplitEdge]
+) -> None:
+    release = asyncio.Event()
+    backend = await raw_backend(lambda seen, port: reply())
+    served = await serve(_doc(backend.url, extra=_layer_extra(layer)))
     assert type(served.gateway.edge) is layer
 
     # the inner handler waits until the client went away (the backend is never asked)

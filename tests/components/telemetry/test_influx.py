@@ -13,8 +13,10 @@ from aiohttp import web
 
 from krakenpy.errors import ConfigError
 from krakenpy.gateway import load
-from krakenpy.telemetry.influx import parse_influx, points
+from krakenpy.telemetry.influx import InfluxOptions, InfluxPusher, parse_influx, points
+from krakenpy.telemetry.metrics.stats import StatsRegistry
 from tests.components.telemetry.conftest import doc, recording_app
+from tests.components.telemetry.test_scrape_steps import fill_windows
 
 
 def test_influx_points_are_line_protocol_with_escaped_tags() -> None:
@@ -94,3 +96,73 @@ async def test_influx_without_metrics_warns(served) -> None:  # type: ignore[no-
     config = doc([], extra_config={"telemetry/influx": {"address": "http://127.0.0.1:9"}})
     s = await served(config)
     assert any("needs telemetry/metrics" in w for w in s.gateway.resources.warnings)
+
+
+async def test_influx_push_takes_the_snapshot_in_steps(upstream) -> None:  # type: ignore[no-untyped-def]
+    """The push reads the collector as ``/__stats`` does: one capture, then a window histogram a step,
+    the loop running in between (it took the whole snapshot in one step: 100 full window histograms
+    held the loop ~21 ms); the points are those of the snapshot taken in one go."""
+    turns = 0
+    running = True
+    arrived_after: list[int] = []  # the loop's turns before the write reached the receiver
+    bodies: list[bytes] = []
+
+    async def other() -> None:
+        nonlocal turns
+        while running:
+            await asyncio.sleep(0)
+            turns += 1
+
+    async def write(request: web.Request) -> web.Response:
+        arrived_after.append(turns)
+        bodies.append(await request.read())
+        return web.Response(status=204)
+
+    influx = web.Application()
+    influx.router.add_post("/write", write)
+    url = await upstream(influx)
+    stats = StatsRegistry()
+    fill_windows(stats, 50)  # 100 window histograms of 2,000 queued values
+    stats.inc(stats.counter_key("router.response./w0.status.200.count"), 3)
+    pusher = InfluxPusher(InfluxOptions(address=url, ttl=3600.0), stats)
+    await pusher.start()
+    task = asyncio.ensure_future(other())
+    try:
+        await asyncio.sleep(0)
+        start = turns
+        await pusher.push()
+    finally:
+        running = False
+        await task
+        await pusher.stop()
+    assert pusher.sent == 1 and arrived_after[0] - start >= 100
+
+    def stable(lines: list[str]) -> list[str]:  # without the time stamps
+        return sorted(p.rsplit(" ", 1)[0] for p in lines)
+
+    whole = points(stats.snapshot(), pusher.host, 0, pusher.tags)
+    assert len(whole) == 100 + 1 + 1  # the window histograms, the responses counter, the router's
+    assert stable(bodies[0].decode().split("\n")) == stable(whole)
+
+
+async def test_influx_push_stopped_during_its_steps_sends_nothing(upstream) -> None:  # type: ignore[no-untyped-def]
+    """A gateway closing (``stop``) while a push is between its snapshot's steps: no write, no error."""
+    bodies: list[bytes] = []
+
+    async def write(request: web.Request) -> web.Response:
+        bodies.append(await request.read())
+        return web.Response(status=204)
+
+    influx = web.Application()
+    influx.router.add_post("/write", write)
+    url = await upstream(influx)
+    stats = StatsRegistry()
+    fill_windows(stats, 20)
+    pusher = InfluxPusher(InfluxOptions(address=url, ttl=3600.0), stats)
+    await pusher.start()
+    push = asyncio.ensure_future(pusher.push())
+    await asyncio.sleep(0)  # the push is in its steps
+    assert not push.done()
+    await pusher.stop()
+    await asyncio.wait_for(push, 5)  # returns (a closed session's post raised RuntimeError)
+    assert pusher.sent == 0 and bodies == []

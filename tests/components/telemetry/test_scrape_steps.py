@@ -69,7 +69,7 @@ async def _turns(work: Callable[[], Awaitable[Any]]) -> tuple[Any, int]:
     return result, turns - start
 
 
-def _fill_windows(stats: StatsRegistry, endpoints: int) -> None:
+def fill_windows(stats: StatsRegistry, endpoints: int) -> None:
     for i in range(endpoints):
         for what in ("size", "time"):
             stats.histogram(f"router.response./w{i}.{what}").pending.extend(
@@ -83,7 +83,7 @@ async def test_stats_scrape_lets_the_loop_run_between_window_histograms(served, 
     s = await _gateway(served, upstream)
     stats = s.gateway.resources.state[HUB].stats
     assert stats is not None
-    _fill_windows(stats, 50)
+    fill_windows(stats, 50)
     produce = s.gateway.resources.state[STATS_LISTENER].routes["/__stats"]
     scraped, turns = await _turns(produce)
     assert isinstance(scraped, Scraped) and scraped.content_type == "application/json; charset=utf-8"
