@@ -93,8 +93,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: ``run --log-level`` values (any case): Python's level names, ``WARN`` for ``WARNING``
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: ``run --log-level`` values (any case): ``telemetry/logging``'s level names (KrakenD's NOTICE
+#: included: :data:`krakenpy.telemetry.logfmt.LEVELS`), ``WARN`` for ``WARNING``
+LOG_LEVELS = ("DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL")
 
 
 def _log_level(value: str) -> str:
@@ -312,11 +313,12 @@ def _basic_logging(level_name: str) -> None:
     """lura's basic logger on standard output (``2026/11/30 16:00:00 KRAKEND INFO: …``), redacted and
     with request ids; ``telemetry/logging`` replaces it when configured."""
     from krakenpy.telemetry.applog import AppLogOptions, LineHandler, make_formatter
+    from krakenpy.telemetry.logfmt import LEVELS
     from krakenpy.telemetry.writer import stdout_writer
 
     root = logging.getLogger()
     root.addHandler(LineHandler(stdout_writer(), make_formatter(AppLogOptions(format="basic"))))
-    root.setLevel(level_name)
+    root.setLevel(LEVELS[level_name])
 
 
 def _supervisor_logging(parsed: Mapping[str, Mapping[str, object]]) -> None:
