@@ -238,6 +238,17 @@ def _hostile_numbers() -> list[tuple[str, dict[str, object], str | None]]:
             {"endpoints": [{"endpoint": "/a", "backend": [{**backend, "extra_config": flatmap}]}]},
             "endpoints[0].backend[0].extra_config.proxy.flatmap_filter[0].args",
         ),
+        # 2**64 calls per request: the worker created tasks until it ran out of memory, answering nothing
+        (
+            "concurrent-calls",
+            {"endpoints": [{"endpoint": "/a", "concurrent_calls": 2**64, "backend": [backend]}]},
+            "endpoints[0].concurrent_calls",
+        ),
+        (
+            "concurrent-calls-bound",
+            {"endpoints": [{"endpoint": "/a", "concurrent_calls": 100, "backend": [backend]}]},
+            None,
+        ),
     ]
 
 
