@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,41 @@ def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise ConfigError(f"{p}: the configuration must be an object", str(p))
     _check_bounds(doc, str(p))
+    if suffix in (".yml", ".yaml"):
+        _check_keys(doc, str(p))
     return doc
+
+
+def _check_keys(doc: dict[Any, Any], source: str) -> None:
+    """YAML keys may be numbers, booleans, null or dates (``1: x``); a configuration's are names, as
+    JSON's always are: any other key is an error at its path (after :func:`_check_bounds`)."""
+    issues: list[ConfigIssue] = []
+    stack: list[tuple[object, str]] = [(doc, "")]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    issues.append(ConfigIssue(path, f"the key {_yaml_key(key)} is not a string: quote it in YAML"))
+                    continue
+                stack.append((item, f"{path}.{key}" if path else key))
+        elif isinstance(value, list):
+            stack.extend((item, f"{path}[{i}]") for i, item in enumerate(value))
+    if issues:
+        raise ConfigError(sorted(issues, key=lambda issue: issue.path), source)
+
+
+def _yaml_key(key: object) -> str:
+    """A key as the YAML file spells it, and what YAML read it as."""
+    if key is None:
+        return "null"
+    if isinstance(key, bool):
+        return f"{str(key).lower()} (a boolean)"
+    if isinstance(key, int | float):
+        return f"{key} (a number)"
+    if isinstance(key, date):  # datetime too
+        return f"{key.isoformat()} (a date)"
+    return f"{key!r} (a {type(key).__name__})"  # a sequence key (a tuple): YAML's "? [a, b]"
 
 
 def _read_toml(data: bytes, p: Path) -> object:

@@ -117,6 +117,25 @@ def test_hostile_cyclic_yaml_alias_in_static_data_is_refused(tmp_path: Path) -> 
     assert out.returncode == 1 and "cyclic" in out.stderr and "Traceback" not in out.stderr
 
 
+def test_hostile_yaml_keys_that_are_not_strings_are_errors_at_their_path(tmp_path: Path) -> None:
+    # the schema's validator raised ValueError on a key that is not a string: a traceback from check
+    text = (
+        "version: 3\n"
+        "1: x\n"
+        "endpoints:\n"
+        "  - endpoint: /a\n"
+        "    backend: [{url_pattern: /, host: ['http://h'], extra_config: {null: 1, 2001-01-01: 2, no: 3}}]\n"
+    )
+    out = _check(_write(tmp_path, "keys.yaml", text))
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert [line for line in out.stderr.splitlines() if line.startswith("ERROR")] == [
+        "ERROR: (root): the key 1 (a number) is not a string: quote it in YAML",
+        "ERROR: endpoints[0].backend[0].extra_config: the key null is not a string: quote it in YAML",
+        "ERROR: endpoints[0].backend[0].extra_config: the key 2001-01-01 (a date) is not a string: quote it in YAML",
+        "ERROR: endpoints[0].backend[0].extra_config: the key false (a boolean) is not a string: quote it in YAML",
+    ]
+
+
 @pytest.mark.parametrize(
     ("name", "text"),
     [("deep.yaml", "x: " + "[" * 100_000 + "]" * 100_000), ("deep.toml", "x = " + "[" * 100_000 + "]" * 100_000)],
