@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from datetime import date
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +72,7 @@ def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def _check_keys(doc: dict[Any, Any], source: str) -> None:
-    """YAML keys may be numbers, booleans, null or dates (``1: x``); a configuration's are names, as
+    """YAML keys may be numbers, booleans or null (``1: x``); a configuration's are names, as
     JSON's always are: any other key is an error at its path (after :func:`_check_bounds`)."""
     issues: list[ConfigIssue] = []
     stack: list[tuple[object, str]] = [(doc, "")]
@@ -99,8 +98,6 @@ def _yaml_key(key: object) -> str:
         return f"{str(key).lower()} (a boolean)"
     if isinstance(key, int | float):
         return f"{key} (a number)"
-    if isinstance(key, date):  # datetime too
-        return f"{key.isoformat()} (a date)"
     return f"{key!r} (a {type(key).__name__})"  # a sequence key (a tuple): YAML's "? [a, b]"
 
 
@@ -117,9 +114,52 @@ def _read_yaml(data: bytes, p: Path) -> object:
     import yaml  # here: JSON configs never load the YAML parser (~15 ms of start-up)
 
     try:
-        return yaml.safe_load(data)
+        return yaml.load(data, Loader=_json_loader())  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ConfigError(f"{p}: invalid YAML: {exc}", str(p)) from None
+
+
+_LOADER: list[type[Any]] = []
+
+
+def _json_loader() -> type[Any]:
+    """PyYAML's safe loader reading only JSON's types, as Go's yaml.v3 does into ``interface{}``: an
+    unquoted date stays a string (``2001-01-01``, not a ``date``), ``!!binary`` is its decoded text and
+    ``!!set`` a mapping of nulls. Values of other types passed ``check`` and then failed every request
+    that rendered them (``Type is not JSON serializable: bytes``)."""
+    if _LOADER:
+        return _LOADER[0]
+    import base64
+
+    import yaml
+
+    timestamp, binary, yaml_set = ("tag:yaml.org,2002:" + name for name in ("timestamp", "binary", "set"))
+
+    class JsonLoader(yaml.SafeLoader):
+        yaml_implicit_resolvers = {
+            first: [(tag, pattern) for tag, pattern in resolvers if tag != timestamp]
+            for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+        }
+
+    def text(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+        return str(loader.construct_scalar(node))  # type: ignore[arg-type]  # a scalar node
+
+    def decoded(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+        try:
+            raw = base64.b64decode(text(loader, node).encode("ascii"))
+        except (ValueError, UnicodeEncodeError) as exc:
+            raise yaml.constructor.ConstructorError(None, None, f"bad !!binary: {exc}", node.start_mark) from None
+        return raw.decode("utf-8", "replace")
+
+    JsonLoader.add_constructor(timestamp, text)
+    JsonLoader.add_constructor(binary, decoded)
+
+    def mapping(loader: yaml.SafeLoader, node: yaml.Node) -> Iterator[dict[Any, Any]]:
+        yield from loader.construct_yaml_map(node)
+
+    JsonLoader.add_constructor(yaml_set, mapping)
+    _LOADER.append(JsonLoader)
+    return JsonLoader
 
 
 def _convert(current: object, text: str) -> object:
