@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -105,9 +106,26 @@ def _read_toml(data: bytes, p: Path) -> object:
     import tomllib  # here, as YAML's parser: a JSON config does not compile its regular expressions
 
     try:
-        return tomllib.loads(data.decode("utf-8"))
+        doc = tomllib.loads(data.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: invalid TOML: {exc}", str(p)) from None
+    _dates_as_text(doc)
+    return doc
+
+
+def _dates_as_text(doc: dict[str, Any]) -> None:
+    """TOML's dates and times become the RFC 3339 text Go's JSON writes for them (``...Z`` in UTC),
+    one value whatever reads it (a Lua script saw Python's ``1979-05-27 07:32:00+00:00``)."""
+    stack: list[Any] = [doc]
+    while stack:
+        value = stack.pop()
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            if isinstance(item, dict | list):
+                stack.append(item)
+            elif isinstance(item, datetime | date | time):
+                text = item.isoformat()
+                value[key] = text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def _read_yaml(data: bytes, p: Path) -> object:

@@ -162,6 +162,24 @@ def test_hostile_yaml_values_are_read_as_json_types(tmp_path: Path) -> None:
     assert orjson.loads(orjson.dumps(data)) == data
 
 
+def test_hostile_toml_dates_are_read_as_text(tmp_path: Path) -> None:
+    # TOML's dates were Python objects: a Lua script saw Python's text (1979-05-27 07:32:00+00:00)
+    text = (
+        'version = 3\n[[endpoints]]\nendpoint = "/a"\n[endpoints.extra_config.proxy.static.data]\n'
+        "z = 1979-05-27T07:32:00Z\no = 1979-05-27T00:32:00-07:00\nd = 1979-05-27\nt = [[07:32:00]]\n"
+        '[[endpoints.backend]]\nhost = ["http://h"]\nurl_pattern = "/"\n'
+    )
+    static = load(_write(tmp_path, "dates.toml", text), use_env=False).service.endpoints[0].proxy.static
+    assert static is not None
+    assert static.data == {
+        "z": "1979-05-27T07:32:00Z",
+        "o": "1979-05-27T00:32:00-07:00",
+        "d": "1979-05-27",
+        "t": [["07:32:00"]],
+    }
+    assert orjson.loads(orjson.dumps(static.data)) == static.data
+
+
 @pytest.mark.parametrize(
     ("name", "text"),
     [("deep.yaml", "x: " + "[" * 100_000 + "]" * 100_000), ("deep.toml", "x = " + "[" * 100_000 + "]" * 100_000)],
