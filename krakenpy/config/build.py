@@ -23,10 +23,22 @@ from krakenpy.config.options import (
 from krakenpy.errors import ConfigError, ConfigIssue
 from krakenpy.names import capitalize
 
-__all__ = ["DEFAULT_PORT", "DEFAULT_TIMEOUT", "build_endpoint", "build_service", "endpoint_params", "sanitize_host"]
+__all__ = [
+    "DEFAULT_PORT",
+    "DEFAULT_TIMEOUT",
+    "MAX_CONCURRENT_CALLS",
+    "build_endpoint",
+    "build_service",
+    "endpoint_params",
+    "sanitize_host",
+]
 
 DEFAULT_PORT = 8080
 DEFAULT_TIMEOUT = 2.0
+#: ``concurrent_calls`` above this is a config error: each call is one task and one upstream request
+#: per client request, started at once (2**64 kept a worker busy creating tasks until it ran out of
+#: memory, answering nothing meanwhile). KrakenD has no bound at run time (a goroutine per call)
+MAX_CONCURRENT_CALLS = 100
 ROUTER_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 
 _REST_PARAM = re.compile(r"/\{([a-zA-Z\-_0-9]+)\}")
@@ -266,6 +278,13 @@ def _build_endpoint(
     timeout = c.duration(raw, "timeout", path) or service_defaults["timeout"]
     cache_ttl = c.duration(raw, "cache_ttl", path) or service_defaults["cache_ttl"]
     concurrent = c.integer(raw, "concurrent_calls", path, 1) or 1
+    if concurrent > MAX_CONCURRENT_CALLS:
+        c.error(
+            f"{path}.concurrent_calls",
+            f"{concurrent} is more than {MAX_CONCURRENT_CALLS}: each call is a request to every backend"
+            " of the endpoint, per client request",
+        )
+        concurrent = 1
     output = str(raw.get("output_encoding") or service_defaults["output_encoding"])
     backends_raw = raw.get("backend")
     if not isinstance(backends_raw, list) or not backends_raw:

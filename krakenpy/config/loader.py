@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -66,25 +67,117 @@ def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise ConfigError(f"{p}: the configuration must be an object", str(p))
     _check_bounds(doc, str(p))
+    if suffix in (".yml", ".yaml"):
+        _check_keys(doc, str(p))
     return doc
+
+
+def _check_keys(doc: dict[Any, Any], source: str) -> None:
+    """YAML keys may be numbers, booleans or null (``1: x``); a configuration's are names, as
+    JSON's always are: any other key is an error at its path (after :func:`_check_bounds`)."""
+    issues: list[ConfigIssue] = []
+    stack: list[tuple[object, str]] = [(doc, "")]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    issues.append(ConfigIssue(path, f"the key {_yaml_key(key)} is not a string: quote it in YAML"))
+                    continue
+                stack.append((item, f"{path}.{key}" if path else key))
+        elif isinstance(value, list):
+            stack.extend((item, f"{path}[{i}]") for i, item in enumerate(value))
+    if issues:
+        raise ConfigError(sorted(issues, key=lambda issue: issue.path), source)
+
+
+def _yaml_key(key: object) -> str:
+    """A key as the YAML file spells it, and what YAML read it as."""
+    if key is None:
+        return "null"
+    if isinstance(key, bool):
+        return f"{str(key).lower()} (a boolean)"
+    if isinstance(key, int | float):
+        return f"{key} (a number)"
+    return f"{key!r} (a {type(key).__name__})"  # a sequence key (a tuple): YAML's "? [a, b]"
 
 
 def _read_toml(data: bytes, p: Path) -> object:
     import tomllib  # here, as YAML's parser: a JSON config does not compile its regular expressions
 
     try:
-        return tomllib.loads(data.decode("utf-8"))
+        doc = tomllib.loads(data.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: invalid TOML: {exc}", str(p)) from None
+    _dates_as_text(doc)
+    return doc
+
+
+def _dates_as_text(doc: dict[str, Any]) -> None:
+    """TOML's dates and times become the RFC 3339 text Go's JSON writes for them (``...Z`` in UTC),
+    one value whatever reads it (a Lua script saw Python's ``1979-05-27 07:32:00+00:00``)."""
+    stack: list[Any] = [doc]
+    while stack:
+        value = stack.pop()
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            if isinstance(item, dict | list):
+                stack.append(item)
+            elif isinstance(item, datetime | date | time):
+                text = item.isoformat()
+                value[key] = text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def _read_yaml(data: bytes, p: Path) -> object:
     import yaml  # here: JSON configs never load the YAML parser (~15 ms of start-up)
 
     try:
-        return yaml.safe_load(data)
+        return yaml.load(data, Loader=_json_loader())  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ConfigError(f"{p}: invalid YAML: {exc}", str(p)) from None
+
+
+_LOADER: list[type[Any]] = []
+
+
+def _json_loader() -> type[Any]:
+    """PyYAML's safe loader reading only JSON's types, as Go's yaml.v3 does into ``interface{}``: an
+    unquoted date stays a string (``2001-01-01``, not a ``date``), ``!!binary`` is its decoded text and
+    ``!!set`` a mapping of nulls. Values of other types passed ``check`` and then failed every request
+    that rendered them (``Type is not JSON serializable: bytes``)."""
+    if _LOADER:
+        return _LOADER[0]
+    import base64
+
+    import yaml
+
+    timestamp, binary, yaml_set = ("tag:yaml.org,2002:" + name for name in ("timestamp", "binary", "set"))
+
+    class JsonLoader(yaml.SafeLoader):
+        yaml_implicit_resolvers = {
+            first: [(tag, pattern) for tag, pattern in resolvers if tag != timestamp]
+            for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+        }
+
+    def text(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+        return str(loader.construct_scalar(node))  # type: ignore[arg-type]  # a scalar node
+
+    def decoded(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+        try:
+            raw = base64.b64decode(text(loader, node).encode("ascii"))
+        except (ValueError, UnicodeEncodeError) as exc:
+            raise yaml.constructor.ConstructorError(None, None, f"bad !!binary: {exc}", node.start_mark) from None
+        return raw.decode("utf-8", "replace")
+
+    JsonLoader.add_constructor(timestamp, text)
+    JsonLoader.add_constructor(binary, decoded)
+
+    def mapping(loader: yaml.SafeLoader, node: yaml.Node) -> Iterator[dict[Any, Any]]:
+        yield from loader.construct_yaml_map(node)
+
+    JsonLoader.add_constructor(yaml_set, mapping)
+    _LOADER.append(JsonLoader)
+    return JsonLoader
 
 
 def _convert(current: object, text: str) -> object:

@@ -13,6 +13,14 @@ from krakenpy.gotemplate.values import MISSING, go_float, go_str, type_name
 __all__ = ["sprint", "sprintf"]
 
 _SPEC = re.compile(r"%([+\-# 0]*)(\*|\d+)?(?:\.(\*|\d*))?([a-zA-Z%])")
+#: Go's ``fmt`` refuses a width or precision above a million (``tooLarge``): a template must not
+#: allocate gigabytes for one ``printf "%*d" 4000000000 1`` before the output cap can refuse it
+_TOO_LARGE = 1_000_000
+
+
+def _literal_too_large(digits: str) -> bool:
+    """Go's ``parsenum`` gives up when the number read so far is over a million and a digit follows."""
+    return len(digits) > 1 and int(digits[:-1]) > _TOO_LARGE
 
 
 def _pad(text: str, flags: str, width: int | None, numeric: bool) -> str:
@@ -105,16 +113,30 @@ def sprintf(fmt: str, *args: Any) -> str:
         if verb == "%":
             out.append("%")
             continue
+        if (width_s and width_s != "*" and _literal_too_large(width_s)) or (
+            prec_s and prec_s != "*" and _literal_too_large(prec_s)
+        ):
+            out.append("%!(NOVERB)")  # Go stops reading the format there
+            pos = len(fmt)
+            break
         width: int | None = None
         precision: int | None = None
         if width_s == "*":
-            width = int(args[used]) if used < len(args) and isinstance(args[used], int) else None
+            width = _star(args, used)
             used += 1
+            if width is None:
+                out.append("%!(BADWIDTH)")
+            elif width < 0:  # Go: a negative width pads on the right
+                flags += "-"
+                width = -width
         elif width_s:
             width = int(width_s)
         if prec_s == "*":
-            precision = int(args[used]) if used < len(args) and isinstance(args[used], int) else None
+            precision = _star(args, used)
             used += 1
+            if precision is None or precision < 0:
+                out.append("%!(BADPREC)")
+                precision = None
         elif prec_s is not None:
             precision = int(prec_s or "0")
         if used >= len(args):
@@ -127,6 +149,16 @@ def sprintf(fmt: str, *args: Any) -> str:
         extra = ", ".join(f"{type_name(a)}={go_str(a, top=False)}" for a in args[used:])
         out.append(f"%!(EXTRA {extra})")
     return "".join(out)
+
+
+def _star(args: tuple[Any, ...], used: int) -> int | None:
+    """A ``*`` width or precision: an int argument within Go's bound, else None (bad)."""
+    if used >= len(args):
+        return None
+    value = args[used]
+    if not isinstance(value, int) or isinstance(value, bool) or abs(value) > _TOO_LARGE:
+        return None
+    return value
 
 
 def sprint(*args: Any) -> str:

@@ -6,6 +6,7 @@ received, and as U+FFFD in JSON.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -114,6 +115,22 @@ def _json() -> Callable[[AccessEntry], bytes]:
     return line
 
 
+#: what Apache's log escaping (``ap_escape_logitem``) rewrites: the quote, the backslash and control bytes
+_CLF_SPECIAL: Final = re.compile(r'["\\\x00-\x1f\x7f]')
+_CLF_NAMED: Final = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+
+
+def _clf_escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return _CLF_NAMED.get(char) or f"\\x{ord(char):02x}"
+
+
+def _clf_item(text: str) -> str:
+    """A Common/Combined field as Apache writes it: ``\\"``, ``\\\\``, ``\\r``, ``\\n``, ``\\xhh``... so
+    that a decoded path (``%0D%0A``) or a JWT subject cannot end the line or forge a field."""
+    return _CLF_SPECIAL.sub(_clf_escape, text) if _CLF_SPECIAL.search(text) else text
+
+
 def _clf(combined: bool) -> Callable[[AccessEntry], bytes]:
     def fmt(tm: time.struct_time) -> str:
         return time.strftime("%d/%b/%Y:%H:%M:%S ", tm) + utc_offset(tm.tm_gmtoff or 0, False)
@@ -122,13 +139,11 @@ def _clf(combined: bool) -> Callable[[AccessEntry], bytes]:
 
     def line(e: AccessEntry) -> bytes:
         size = str(e.bytes_out) if e.bytes_out else "-"
-        user = e.subject or "-"
-        request = f"{e.method} {e.target} HTTP/1.1".replace('"', '\\"')
+        user = _clf_item(e.subject or "-")
+        request = _clf_item(f"{e.method} {e.target} HTTP/1.1")
         text = f'{e.client_ip or "-"} - {user} [{stamp(e.end)}] "{request}" {e.status} {size}'
         if combined:
-            referer = (e.referer or "-").replace('"', '\\"')
-            agent = (e.user_agent or "-").replace('"', '\\"')
-            text += f' "{referer}" "{agent}"'
+            text += f' "{_clf_item(e.referer or "-")}" "{_clf_item(e.user_agent or "-")}"'
         return (text + "\n").encode("utf-8", "surrogateescape")
 
     return line

@@ -117,6 +117,69 @@ def test_hostile_cyclic_yaml_alias_in_static_data_is_refused(tmp_path: Path) -> 
     assert out.returncode == 1 and "cyclic" in out.stderr and "Traceback" not in out.stderr
 
 
+def test_hostile_yaml_keys_that_are_not_strings_are_errors_at_their_path(tmp_path: Path) -> None:
+    # the schema's validator raised ValueError on a key that is not a string: a traceback from check
+    text = (
+        "version: 3\n"
+        "1: x\n"
+        "endpoints:\n"
+        "  - endpoint: /a\n"
+        "    backend: [{url_pattern: /, host: ['http://h'], extra_config: {null: 1, 1.5: 2, no: 3}}]\n"
+    )
+    out = _check(_write(tmp_path, "keys.yaml", text))
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert [line for line in out.stderr.splitlines() if line.startswith("ERROR")] == [
+        "ERROR: (root): the key 1 (a number) is not a string: quote it in YAML",
+        "ERROR: endpoints[0].backend[0].extra_config: the key null is not a string: quote it in YAML",
+        "ERROR: endpoints[0].backend[0].extra_config: the key 1.5 (a number) is not a string: quote it in YAML",
+        "ERROR: endpoints[0].backend[0].extra_config: the key false (a boolean) is not a string: quote it in YAML",
+    ]
+
+
+def test_hostile_yaml_values_are_read_as_json_types(tmp_path: Path) -> None:
+    # a date, !!binary or !!set passed check as a date, bytes or set: every request rendering them
+    # failed (500, "Type is not JSON serializable"); Go's yaml.v3 reads them as strings and a mapping
+    text = (
+        "version: 3\n"
+        "endpoints:\n"
+        "  - endpoint: /a\n"
+        "    backend: [{url_pattern: /, host: ['http://h']}]\n"
+        "    extra_config: {proxy: {static: {data: {d: 2001-01-01, t: 2001-01-01T01:02:03Z,"
+        " e: !!timestamp 2001-01-02, b: !!binary aGVsbG8=, s: !!set {x, y}, 2001-01-03: k}}}}\n"
+    )
+    loaded = load(_write(tmp_path, "values.yaml", text), use_env=False)
+    static = loaded.service.endpoints[0].proxy.static
+    assert static is not None
+    data = static.data
+    assert data == {
+        "d": "2001-01-01",
+        "t": "2001-01-01T01:02:03Z",
+        "e": "2001-01-02",
+        "b": "hello",
+        "s": {"x": None, "y": None},
+        "2001-01-03": "k",
+    }
+    assert orjson.loads(orjson.dumps(data)) == data
+
+
+def test_hostile_toml_dates_are_read_as_text(tmp_path: Path) -> None:
+    # TOML's dates were Python objects: a Lua script saw Python's text (1979-05-27 07:32:00+00:00)
+    text = (
+        'version = 3\n[[endpoints]]\nendpoint = "/a"\n[endpoints.extra_config.proxy.static.data]\n'
+        "z = 1979-05-27T07:32:00Z\no = 1979-05-27T00:32:00-07:00\nd = 1979-05-27\nt = [[07:32:00]]\n"
+        '[[endpoints.backend]]\nhost = ["http://h"]\nurl_pattern = "/"\n'
+    )
+    static = load(_write(tmp_path, "dates.toml", text), use_env=False).service.endpoints[0].proxy.static
+    assert static is not None
+    assert static.data == {
+        "z": "1979-05-27T07:32:00Z",
+        "o": "1979-05-27T00:32:00-07:00",
+        "d": "1979-05-27",
+        "t": [["07:32:00"]],
+    }
+    assert orjson.loads(orjson.dumps(static.data)) == static.data
+
+
 @pytest.mark.parametrize(
     ("name", "text"),
     [("deep.yaml", "x: " + "[" * 100_000 + "]" * 100_000), ("deep.toml", "x = " + "[" * 100_000 + "]" * 100_000)],
@@ -237,6 +300,17 @@ def _hostile_numbers() -> list[tuple[str, dict[str, object], str | None]]:
             "flatmap-backend",
             {"endpoints": [{"endpoint": "/a", "backend": [{**backend, "extra_config": flatmap}]}]},
             "endpoints[0].backend[0].extra_config.proxy.flatmap_filter[0].args",
+        ),
+        # 2**64 calls per request: the worker created tasks until it ran out of memory, answering nothing
+        (
+            "concurrent-calls",
+            {"endpoints": [{"endpoint": "/a", "concurrent_calls": 2**64, "backend": [backend]}]},
+            "endpoints[0].concurrent_calls",
+        ),
+        (
+            "concurrent-calls-bound",
+            {"endpoints": [{"endpoint": "/a", "concurrent_calls": 100, "backend": [backend]}]},
+            None,
         ),
     ]
 

@@ -193,3 +193,15 @@ async def test_json_decode_array_is_refused_as_headers_as_a_lua_array_is(backend
     plain, decoded = await client.get("/a"), await client.get("/j")
     assert plain.status == decoded.status == 500
     assert await plain.text() == await decoded.text() == "exit: invalid header name number (pre-script:L1)"
+
+
+async def test_print_of_a_client_value_with_crlf_is_one_log_line(backend, gateway, caplog) -> None:
+    # a decoded %0D%0A printed as is forged a log line ("INJECTED ..." at the start of a line)
+    host = await backend(echo_app())
+    pre = "local c = ctx.load(); print('q=' .. c:query('q'), c:params('id'))"
+    client = await gateway(config(lua_endpoint(host, endpoint="/p/{id}", router_lua={"pre": pre})))
+    caplog.set_level(logging.INFO, logger="krakenpy.lua")
+    resp = await client.get("/p/a%0Ab?q=x%0D%0AINJECTED%20line")
+    assert resp.status == 200
+    printed = [r.getMessage() for r in caplog.records if r.name == "krakenpy.lua" and r.getMessage().startswith("lua:")]
+    assert printed == ["lua: q=x\\r\\nINJECTED line\ta\\nb"]

@@ -66,6 +66,16 @@ def test_formatter_common_and_combined() -> None:
     assert combined.endswith(' 200 - "-" "cu\\"rl"\n')
 
 
+def test_formatter_common_and_combined_escape_as_apache() -> None:
+    # a decoded %0D%0A in the path (or a JWT subject with one) ended the line: a forged log line
+    entry = _entry(target='/p/a\r\nINJECTED "x\\y', subject="s\nu", referer='r"\\', user_agent="u\x01\x7f\t")
+    line = formatter("combined")(entry).decode()
+    assert line.count("\n") == 1 and "\r" not in line
+    assert line.startswith("83.33.197.234 - s\\nu [")
+    assert line.endswith('] "GET /p/a\\r\\nINJECTED \\"x\\\\y HTTP/1.1" 200 - "r\\"\\\\" "u\\x01\\x7f\\t"\n')
+    assert formatter("common")(entry).decode().count("\n") == 1
+
+
 def test_gin_renderer_latency_text_is_go_duration() -> None:
     from krakenpy.telemetry.ginline import gin_renderer
     from krakenpy.telemetry.gotime import go_duration

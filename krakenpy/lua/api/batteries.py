@@ -97,10 +97,18 @@ def functions(store: Store) -> dict[bytes, Any]:
         b"OBJECT": OBJECT,
         b"new_dict": lambda: store.ref({}),
         b"new_list": lambda: store.ref([]),
-        b"print": lambda line: log.info("lua: %s", line.decode("utf-8", "replace")),
+        b"print": lambda line: log.info("lua: %s", _one_line(line.decode("utf-8", "replace"))),
         b"now": time.monotonic,
         b"json_encode": json_encode,
         b"json_decode": json_decode,
         b"b64encode": b64encode,
         b"b64decode": b64decode,
     }
+
+
+def _one_line(text: str) -> str:
+    """A printed line as one log line: CR and LF written ``\\r`` and ``\\n`` (a script printing a
+    client's value, a decoded ``%0D%0A``, must not forge log lines), backslashes left as they are."""
+    if "\r" in text or "\n" in text:
+        return text.replace("\r", "\\r").replace("\n", "\\n")
+    return text
