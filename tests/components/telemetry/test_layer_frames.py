@@ -634,3 +634,45 @@ async def test_layer_frames_metered_layers_outcome_rows(
         ("/up", "/cut"): ("false", "false", "true", 1),
         ("/slow", "/cut"): ("true", "false", "false", 1),  # the deadline's cancel of a merge: an error
     }
+
+
+async def test_layer_frames_client_layer_host_series_exist_during_its_first_call(
+    served: Callable[..., Any], upstream: Callable[..., Any]
+) -> None:
+    """A host's round-trip counters are made as its first call starts: a scrape while that call is
+    in flight already shows them (at 0), as it always has."""
+    arrived = asyncio.Event()
+    release = asyncio.Event()
+
+    async def handle(request: web.Request) -> web.Response:
+        arrived.set()
+        await release.wait()
+        return web.json_response({"a": 1})
+
+    app = web.Application()
+    app.router.add_get("/wait", handle)
+    base = await upstream(app)
+    extra = {
+        "telemetry/opentelemetry": {"exporters": {"prometheus": [{"name": "p", "port": 0, "listen_ip": "127.0.0.1"}]}}
+    }
+    s: Served = await served(
+        doc([{"endpoint": "/w", "backend": [{"host": [base], "url_pattern": "/wait"}]}], extra_config=extra)
+    )
+    hub = s.gateway.resources.state[HUB]
+    assert hub.registry is not None
+
+    def started() -> list[int]:
+        return [
+            series.value
+            for family in hub.registry.families()
+            if family.name == "http.client.request.started.count"
+            for _, series in family.items()
+        ]
+
+    assert started() == []
+    call = asyncio.ensure_future(s.client.get("/w"))
+    await asyncio.wait_for(arrived.wait(), 10)
+    assert started() == [0]  # the call in flight: its host's series made, nothing counted yet
+    release.set()
+    assert (await call).status == 200
+    assert started() == [1]
