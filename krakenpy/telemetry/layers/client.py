@@ -197,10 +197,11 @@ class _ClientLayer:
     ) -> UpstreamResponse:
         """One upstream call timed: its metrics row, the busy time, the timing recorder, the CLIENT span.
 
-        The coroutine keeps only what crosses the ``await`` (the clock reading, the timing and how it
-        was handed down); the rest runs in :meth:`_ended`, a plain method: compiled, every local of a
-        coroutine is a field of its environment object, written, read back and cleared when it is
-        freed (29 fields: the clear alone ~1.1 k instructions a call, callgrind, round 13)."""
+        The coroutine keeps only what crosses the ``await`` (the host's slot, the clock reading, the
+        timing and how it was handed down); the rest runs in :meth:`_ended`, a plain method: compiled,
+        every local of a coroutine is a field of its environment object, written, read back and
+        cleared when it is freed (29 fields before; callgrind, round 13: ~0.1–0.6 k instructions a
+        call less, the environment's clear stays ~2 k, mostly the objects it lets go)."""
         # the host's slot found (made, with its counters, at its first call) before the call, as a
         # scrape during that first call has always seen them
         host = self.series(url) if self.metrics is not None else None
