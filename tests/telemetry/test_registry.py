@@ -148,6 +148,8 @@ def test_histogram_fold_counts_as_observe_when_the_values_stop_early() -> None:
         [0.01, 0.02, 0.05] * 10,  # on the bounds: each its own bucket (values <= bound)
         [0.003, 0.12, 0.3, 0.31, 0.9] * 6,  # a few buckets, the last ones empty
         [11.0, 0.0, 5.0, 10.0] * 8,  # above every bound: the last bucket
+        [0.01, 0.0, 0.004] * 10,  # up to the first bound (le is inclusive), none above: its bucket alone
+        [0.004] * 29 + [0.0100001],  # one value just above the first bound: the sort, two buckets
     ]
     for values in cases:
         lazy, eager = Histogram("", TIME_BUCKETS), Histogram("", TIME_BUCKETS)

@@ -158,25 +158,25 @@ def _metered(
                 headers[rid_header] = [exchange.request_id]
                 request.headers = headers
         start = _perf_ns()
-        error = canceled = complete = False
+        # the row of the outcome, ``error*4 + canceled*2 + complete`` (OTel's and /__stats' series
+        # fed from it when read), appended where the outcome is known: no outcome flags kept in the
+        # coroutine (compiled, each local is a field of its environment object)
         try:
             response = await next_proxy(request)
-            complete = response.is_complete
-            error = bool(response.errors)
-            return response
         except asyncio.CancelledError as exc:
             # a merge cut at the endpoint's deadline cancels its backends with DEADLINE: an error, not
             # canceled, as krakend-otel's stage meter (canceled only for context.Canceled)
-            error = True
-            canceled = exc.args != (DEADLINE,)
+            adds[4 if exc.args == (DEADLINE,) else 6](_perf_ns() - start)
             raise
         except Exception as exc:
-            error = True
             log_failure(exc, prefix, redactor)
+            adds[4](_perf_ns() - start)
             raise
-        finally:
-            # the row of this outcome (OTel's and /__stats' series fed from it when read)
-            adds[error * 4 + canceled * 2 + complete](_perf_ns() - start)
+        except BaseException:
+            adds[0](_perf_ns() - start)
+            raise
+        adds[4 * bool(response.errors) + response.is_complete](_perf_ns() - start)
+        return response
 
     return observed
 

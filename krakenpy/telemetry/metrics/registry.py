@@ -136,6 +136,13 @@ class Histogram:
             for value in values:
                 buckets[bisect_left(bounds, value)] += 1
             return
+        if max(values) <= bounds[0]:
+            # every value in the first bucket (a P1 duration, ~1 ms, is under the first time bound,
+            # 10 ms): counted without the sort, one C pass where sorting 1,024 random floats made
+            # ~10 comparisons a value (the edge's fold of the metrics row, every 1,024 requests:
+            # ~0.7 µs a request at real speed in process, its sorts ~1.6 k instructions, round 13)
+            buckets[0] += len(values)
+            return
         values.sort()
         below = 0
         n = len(values)

@@ -32,7 +32,7 @@ from krakenpy.telemetry.hub import HUB, Telemetry
 from krakenpy.telemetry.layers.backend import backend_middleware
 from krakenpy.telemetry.layers.client import client_middleware
 from krakenpy.telemetry.layers.endpoint import proxy_middleware
-from krakenpy.telemetry.metrics.client_slot import FAILED, ClientSlot
+from krakenpy.telemetry.metrics.client_slot import CANCELED, FAILED, TIMEDOUT, ClientSlot
 from krakenpy.telemetry.metrics.stats import StatsRegistry
 from krakenpy.telemetry.trace.context import Sampler, TraceState
 from krakenpy.telemetry.trace.spans import SpanBuffer
@@ -574,3 +574,105 @@ async def test_layer_frames_closed_gateways_leave_no_layer_alive(upstream: Calla
     del ending
     still = _live(made)
     assert [ref() for ref in hubs] == [None, None] and still == {}, still
+
+
+async def test_layer_frames_metered_layers_outcome_rows(
+    served: Callable[..., Any], upstream: Callable[..., Any]
+) -> None:
+    """Metrics without traces: the metered proxy and backend frames and the timed client layer write
+    each outcome's row (complete; incomplete; failed; canceled by a client that went away; cut by
+    the endpoint's deadline: an error, not canceled, for the backend; the call timed out)."""
+    seen: list[web.Request] = []
+    base = await upstream(_outcome_app(seen))
+    extra = {
+        "telemetry/opentelemetry": {"exporters": {"prometheus": [{"name": "p", "port": 0, "listen_ip": "127.0.0.1"}]}}
+    }
+    endpoints = [
+        {"endpoint": "/up", "backend": [{"host": [base], "url_pattern": "/up"}]},
+        {"endpoint": "/down", "backend": [{"host": [base], "url_pattern": "/down"}]},
+        {"endpoint": "/part", "backend": [
+            {"host": [base], "url_pattern": "/up", "group": "a"},
+            {"host": [base], "url_pattern": "/down", "group": "b"},
+        ]},
+        {"endpoint": "/slow", "backend": [{"host": [base], "url_pattern": "/slow"}]},
+        {"endpoint": "/late", "timeout": "200ms", "backend": [{"host": [base], "url_pattern": "/slow"}]},
+        {"endpoint": "/cut", "timeout": "200ms", "backend": [
+            {"host": [base], "url_pattern": "/up", "group": "a"},
+            {"host": [base], "url_pattern": "/slow", "group": "b"},
+        ]},
+    ]  # fmt: skip
+    s: Served = await served(doc(endpoints, extra_config=extra))
+    for path, status in (("/up", 200), ("/down", 500), ("/part", 200), ("/late", 500), ("/cut", 200)):
+        assert (await s.client.get(path)).status == status, path
+    await _hang_up(s, "/slow", seen)
+    hub = s.gateway.resources.state[HUB]
+    for _ in range(200):  # the canceled request's rows written too (read before any fold drains them)
+        if sum(slot.size() for slot in _client_slots(hub)) == 8:
+            break
+        await asyncio.sleep(0.025)
+    slots = [slot for slot in _client_slots(hub) if slot.size()]
+    # the answers (the 503s answered), the three calls cut without one
+    assert sorted(status for slot in slots for status in slot.statuses) == [0, 0, 0, 200, 200, 200, 503, 503]
+    failures = [sum(slot._failures[kind] for slot in slots) for kind in (CANCELED, TIMEDOUT, FAILED)]
+    assert failures == [1, 2, 0], failures
+    # (error, canceled, complete, calls) of each route's one outcome
+    assert _duration_rows(hub, "proxy") == {
+        ("/up",): ("false", "false", "true", 1),
+        ("/down",): ("true", "false", "false", 1),
+        ("/part",): ("true", "false", "false", 1),  # incomplete: a backend lost
+        ("/slow",): ("true", "true", "false", 1),
+        ("/late",): ("true", "false", "false", 1),
+        ("/cut",): ("true", "false", "false", 1),
+    }
+    assert _duration_rows(hub, "backend") == {
+        ("/up", "/up"): ("false", "false", "true", 1),
+        ("/down", "/down"): ("true", "false", "false", 1),
+        ("/up", "/part"): ("false", "false", "true", 1),
+        ("/down", "/part"): ("true", "false", "false", 1),
+        ("/slow", "/slow"): ("true", "true", "false", 1),
+        ("/slow", "/late"): ("true", "false", "false", 1),
+        ("/up", "/cut"): ("false", "false", "true", 1),
+        ("/slow", "/cut"): ("true", "false", "false", 1),  # the deadline's cancel of a merge: an error
+    }
+
+
+async def test_layer_frames_client_layer_host_series_exist_during_its_first_call(
+    served: Callable[..., Any], upstream: Callable[..., Any]
+) -> None:
+    """A host's round-trip counters are made as its first call starts: a scrape while that call is
+    in flight already shows them (at 0), as it always has."""
+    arrived = asyncio.Event()
+    release = asyncio.Event()
+
+    async def handle(request: web.Request) -> web.Response:
+        arrived.set()
+        await release.wait()
+        return web.json_response({"a": 1})
+
+    app = web.Application()
+    app.router.add_get("/wait", handle)
+    base = await upstream(app)
+    extra = {
+        "telemetry/opentelemetry": {"exporters": {"prometheus": [{"name": "p", "port": 0, "listen_ip": "127.0.0.1"}]}}
+    }
+    s: Served = await served(
+        doc([{"endpoint": "/w", "backend": [{"host": [base], "url_pattern": "/wait"}]}], extra_config=extra)
+    )
+    hub = s.gateway.resources.state[HUB]
+    assert hub.registry is not None
+
+    def started() -> list[int]:
+        return [
+            series.value
+            for family in hub.registry.families()
+            if family.name == "http.client.request.started.count"
+            for _, series in family.items()
+        ]
+
+    assert started() == []
+    call = asyncio.ensure_future(s.client.get("/w"))
+    await asyncio.wait_for(arrived.wait(), 10)
+    assert started() == [0]  # the call in flight: its host's series made, nothing counted yet
+    release.set()
+    assert (await call).status == 200
+    assert started() == [1]
