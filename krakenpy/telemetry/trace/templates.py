@@ -31,7 +31,7 @@ from krakenpy.telemetry.trace.otlpproto import (
     KeyWire,
     attributes_proto,
     field,
-    ids_proto,
+    ids_wire,
     key_head,
     span_proto,
     status_proto,
@@ -176,6 +176,23 @@ def _time(ns: Any) -> str:
         value: int = ns
         return str(value)
     return str(ns)
+
+
+def _id_text(v: Any) -> str:
+    """A span id as JSON's hex text: the layers' raw bytes hexed, a text id as it is."""
+    if type(v) is bytes:
+        raw: bytes = v
+        return raw.hex()
+    return str(v)
+
+
+def _trace_text(v: Any) -> str:
+    """A record's trace id as hex text: the layers record their ids' protobuf head (``TraceState.wire``,
+    the 16 bytes between the two fields' tags and lengths), a text id as it is."""
+    if type(v) is bytes:
+        raw: bytes = v
+        return raw[2:-2].hex()
+    return str(v)
 
 
 def _int(v: Any) -> str:
@@ -331,7 +348,7 @@ class ServerTemplate(SpanTemplate):
         body = r[14]
         rid = r[15]
         return b"".join((
-            ids_proto(r[1], r[2], r[3]),
+            ids_wire(r[1], r[2], r[3]),
             TIMES(0x39, r[4], 0x41, r[5]),
             route,
             _client_wires(r[10], r[11], r[12], r[13]),
@@ -368,12 +385,12 @@ class ServerTemplate(SpanTemplate):
         # an id krakenpy made or one valid_request_id let in (no character JSON escapes)
         rid = r[15]
         rid_head, rid_text, rid_tail = (_RID_HEAD, str(rid), '"}},') if rid else ("", "", "")
-        parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
+        parent = f'"parentSpanId":"{_id_text(r[3])}",' if r[3] else ""
         # out of the try: status_text's TypeError is no JSONEncodeError
         tail = _SERVER_OK if not r[6] else f'"}}}}],"status":{status_text(r[6], r[7])}}}'
         try:
             return (
-                f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}"startTimeUnixNano":"{_time(r[4])}",'
+                f'{{"traceId":"{_trace_text(r[1])}","spanId":"{_id_text(r[2])}",{parent}"startTimeUnixNano":"{_time(r[4])}",'
                 f'"endTimeUnixNano":"{_time(r[5])}",{route}{_client_texts(r[10], r[11], r[12], r[13])}{extra}'
                 f'{rid_head}{rid_text}{rid_tail}{{"key":"http.response.status_code","value":{{"intValue":"{_int(r[16])}"}}}},'
                 f'{{"key":"http.response.body.size","value":{{"intValue":"{_int(r[17])}{tail}'
@@ -424,7 +441,7 @@ class CallTemplate(SpanTemplate):
             wire = self.wire = _name_kind(self.name, INTERNAL) + _wire(self.shape)
         code = r[10]
         return b"".join((
-            ids_proto(r[1], r[2], r[3]),
+            ids_wire(r[1], r[2], r[3]),
             TIMES(0x39, r[4], 0x41, r[5]),
             wire,
             b"" if code is None else _K_CODE.of_int(code),
@@ -437,7 +454,7 @@ class CallTemplate(SpanTemplate):
         usual = self.usual
         if usual is not None and r[3] and not r[6] and r[10] is None and not r[9]:
             return (
-                f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}","parentSpanId":"{str(r[3])}",'
+                f'{{"traceId":"{_trace_text(r[1])}","spanId":"{_id_text(r[2])}","parentSpanId":"{_id_text(r[3])}",'
                 f'"startTimeUnixNano":"{_time(r[4])}","endTimeUnixNano":"{_time(r[5])}",{usual}{_CALL_OK[r[8]]}'
             )
         if self.shape is None:
@@ -455,9 +472,9 @@ class CallTemplate(SpanTemplate):
             own = f'{{"key":"http.response.status_code","value":{{"intValue":"{_int(code)}"}}}},' + own
         if canceled:
             own += ',{"key":"canceled","value":{"boolValue":true}}'
-        parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
+        parent = f'"parentSpanId":"{_id_text(r[3])}",' if r[3] else ""
         return (
-            f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}"startTimeUnixNano":"{_time(r[4])}",'
+            f'{{"traceId":"{_trace_text(r[1])}","spanId":"{_id_text(r[2])}",{parent}"startTimeUnixNano":"{_time(r[4])}",'
             f'"endTimeUnixNano":"{_time(r[5])}",{head}"attributes":[{_fixed(self.shape)}{own}],'
             f'"status":{status_text(r[6], r[7]) if r[6] else _OK}}}'
         )
@@ -528,7 +545,7 @@ class ClientTemplate(SpanTemplate):
         else:
             times = TIMES(0x39, r[4], 0x41, r[5])
         return b"".join((
-            ids_proto(r[1], r[2], r[3]),
+            ids_wire(r[1], r[2], r[3]),
             times,
             peer,
             _url_wire(r[8]),
@@ -583,7 +600,7 @@ class ClientTemplate(SpanTemplate):
                 # name, so that what the backend and peer fix is one piece (a JSON object's members
                 # are unordered)
                 return (
-                    f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}","parentSpanId":"{str(r[3])}",'
+                    f'{{"traceId":"{_trace_text(r[1])}","spanId":"{_id_text(r[2])}","parentSpanId":"{_id_text(r[3])}",'
                     f'"startTimeUnixNano":"{_time(r[4])}","endTimeUnixNano":"{_time(r[5])}",{usual}{_json(r[8])}}}}},'
                     f'{{"key":"http.request.body.size","value":{{"intValue":"{_int(r[12])}"}}}},'
                     f'{{"key":"http.response.status_code","value":{{"intValue":"{_int(r[13])}"}}}},'
@@ -591,13 +608,13 @@ class ClientTemplate(SpanTemplate):
                     f'"status":{{"code":0}},"events":[{{"name":"first-byte-time","timeUnixNano":"{_time(first_byte)}",'
                     '"attributes":[]}]}'
                 )
-            parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
+            parent = f'"parentSpanId":"{_id_text(r[3])}",' if r[3] else ""
             events = ""
             if first_byte:
                 at = _time(first_byte)
                 events = f',"events":[{{"name":"first-byte-time","timeUnixNano":"{at}","attributes":[]}}]'
             return (
-                f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}"startTimeUnixNano":"{_time(r[4])}",'
+                f'{{"traceId":"{_trace_text(r[1])}","spanId":"{_id_text(r[2])}",{parent}"startTimeUnixNano":"{_time(r[4])}",'
                 f'"endTimeUnixNano":"{_time(r[5])}",{head}"attributes":[{fixed}'
                 f'{{"key":"url.full","value":{{"stringValue":{_json(r[8])}}}}},'
                 f'{{"key":"http.request.body.size","value":{{"intValue":"{_int(r[12])}"}}}},'
@@ -640,7 +657,7 @@ class ReadTemplate(SpanTemplate):
         if wire is None:
             wire = self.wire = _name_kind(_READ + "tracker", INTERNAL) + _wire(self.shape)
         return b"".join((
-            ids_proto(r[1], r[2], r[3]),
+            ids_wire(r[1], r[2], r[3]),
             TIMES(0x39, r[4], 0x41, r[5]),
             wire,
             _K_READ_SIZE.of_int(r[8]),
@@ -657,13 +674,13 @@ class ReadTemplate(SpanTemplate):
                 f'"name":"{_READ}tracker","kind":1,"attributes":[{_fixed(self.shape)}'
                 f'{{"key":"{_READ}size","value":{{"intValue":"'
             )
-        parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
+        parent = f'"parentSpanId":"{_id_text(r[3])}",' if r[3] else ""
         # out of the try: status_text's TypeError is no JSONEncodeError
         tail = _READ_OK if not r[6] else f'}}}}],"status":{status_text(r[6], r[7])}}}'
         try:
             # the seconds by orjson (ryu's shortest text; repr() ran CPython's dtoa: ~4x as long)
             return (
-                f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}"startTimeUnixNano":"{_time(r[4])}",'
+                f'{{"traceId":"{_trace_text(r[1])}","spanId":"{_id_text(r[2])}",{parent}"startTimeUnixNano":"{_time(r[4])}",'
                 f'"endTimeUnixNano":"{_time(r[5])}",{usual}{_int(r[8])}"}}}},'
                 f'{{"key":"{_READ}time","value":{{"doubleValue":{_dumps(r[9]).decode()}{tail}'
             )
