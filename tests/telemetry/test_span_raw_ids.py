@@ -63,6 +63,14 @@ def test_raw_ids_of_another_length_are_refused() -> None:
     ):
         with pytest.raises(ValueError):
             otlpproto.ids_wire(*bad)
+        with pytest.raises(ValueError):  # struct's bytes fields would pad or cut them: checked first
+            otlpproto.ids_times(*bad, 1, 2)
+    assert otlpproto.ids_times(wire, span, span, 1, 2) == otlpproto.ids_wire(wire, span, span) + otlpproto.TIMES(
+        0x39, 1, 0x41, 2
+    )
+    assert otlpproto.ids_times(wire, span, None, 1, 2) == otlpproto.ids_wire(wire, span, None) + otlpproto.TIMES(
+        0x39, 1, 0x41, 2
+    )
 
 
 def test_raw_ids_of_another_length_refused_by_every_template() -> None:

@@ -27,10 +27,11 @@ import orjson
 from krakenpy.gojson import valid_text
 from krakenpy.telemetry.trace.otlpproto import (
     EMPTY_STATUS,
-    TIMES,
+    PARENT_TAG,
     KeyWire,
     attributes_proto,
     field,
+    ids_times,
     ids_wire,
     key_head,
     span_proto,
@@ -131,6 +132,9 @@ _FIRST_BYTE_EVENT: Final = struct.Struct(f"<{len(_W_EVENT_HEAD)}sBQ{len(_W_EVENT
 #: (a message's fields come in any order): one ``struct`` call and one join piece fewer a span (~0.9 k
 #: machine instructions, round 12, ``trace6``)
 _TIMES_FIRST_BYTE: Final = struct.Struct(f"<BQBQ{len(_W_EVENT_HEAD)}sBQ{len(_W_EVENT_NAME)}s").pack
+#: the same after the raw ids (the ids' head, the span id, the parent's tag and id): the usual CLIENT
+#: span's ids, times and event in one call (:func:`~krakenpy.telemetry.trace.otlpproto.ids_times`)
+_IDS_TIMES_FIRST_BYTE: Final = struct.Struct(f"<20s8s2s8sBQBQ{len(_W_EVENT_HEAD)}sBQ{len(_W_EVENT_NAME)}s").pack
 #: the SERVER span's four client key-values as protobuf by the four strings (as :data:`_CLIENTS`)
 _CLIENT_WIRES: Final[dict[tuple[str, str, str, str], bytes]] = {}
 #: the CLIENT span's ``url.full`` key-value by URL, for the batch (a backend's calls repeat it)
@@ -348,8 +352,7 @@ class ServerTemplate(SpanTemplate):
         body = r[14]
         rid = r[15]
         return b"".join((
-            ids_wire(r[1], r[2], r[3]),
-            TIMES(0x39, r[4], 0x41, r[5]),
+            ids_times(r[1], r[2], r[3], r[4], r[5]),
             route,
             _client_wires(r[10], r[11], r[12], r[13]),
             _K_BODY.of_int(body) if body is not None and 0 <= body < INT64_END else b"",
@@ -441,8 +444,7 @@ class CallTemplate(SpanTemplate):
             wire = self.wire = _name_kind(self.name, INTERNAL) + _wire(self.shape)
         code = r[10]
         return b"".join((
-            ids_wire(r[1], r[2], r[3]),
-            TIMES(0x39, r[4], 0x41, r[5]),
+            ids_times(r[1], r[2], r[3], r[4], r[5]),
             wire,
             b"" if code is None else _K_CODE.of_int(code),
             _W_COMPLETE[r[8]],
@@ -540,13 +542,24 @@ class ClientTemplate(SpanTemplate):
                 get_conn, dns, tls = conn
                 extra = _K_GET_CONN.of_double(get_conn) + _K_DNS.of_double(dns) + _K_TLS.of_double(tls)
         first_byte = r[16]
-        if first_byte:
-            times = _TIMES_FIRST_BYTE(0x39, r[4], 0x41, r[5], _W_EVENT_HEAD, 0x09, first_byte, _W_EVENT_NAME)
+        trace = r[1]
+        own = r[2]
+        parent = r[3]
+        if (
+            first_byte and type(own) is bytes and type(trace) is bytes and type(parent) is bytes
+            and len(trace) == 20 and len(own) == 8 and len(parent) == 8
+        ):  # fmt: skip
+            # the usual span (the layers' raw ids, a parent, a first byte): ids, times and event in one call
+            head = _IDS_TIMES_FIRST_BYTE(trace, own, PARENT_TAG, parent, 0x39, r[4], 0x41, r[5], _W_EVENT_HEAD, 0x09,
+                                         first_byte, _W_EVENT_NAME)  # fmt: skip
+        elif first_byte:
+            head = ids_wire(trace, own, parent) + _TIMES_FIRST_BYTE(
+                0x39, r[4], 0x41, r[5], _W_EVENT_HEAD, 0x09, first_byte, _W_EVENT_NAME
+            )
         else:
-            times = TIMES(0x39, r[4], 0x41, r[5])
+            head = ids_times(trace, own, parent, r[4], r[5])
         return b"".join((
-            ids_wire(r[1], r[2], r[3]),
-            times,
+            head,
             peer,
             _url_wire(r[8]),
             _K_BODY.of_int(r[12]),
@@ -657,8 +670,7 @@ class ReadTemplate(SpanTemplate):
         if wire is None:
             wire = self.wire = _name_kind(_READ + "tracker", INTERNAL) + _wire(self.shape)
         return b"".join((
-            ids_wire(r[1], r[2], r[3]),
-            TIMES(0x39, r[4], 0x41, r[5]),
+            ids_times(r[1], r[2], r[3], r[4], r[5]),
             wire,
             _K_READ_SIZE.of_int(r[8]),
             _K_READ_TIME.of_double(r[9]),
