@@ -79,16 +79,17 @@ class Exchange:
     subject: str | None = None
     #: the request's trace (:class:`krakenpy.telemetry.trace.context.TraceState`) or None
     trace: Any = None
-    #: the span id of the request's SERVER span (the proxy span's parent), or None
-    span: str | None = None
-    #: a sampled request's span-id head (13 hex digits; its spans end in ``HEX3[n]``) and the
+    #: the span id of the request's SERVER span (the proxy span's parent; eight raw bytes, as all
+    #: the span ids here: the writer copies them, the text is made where one is sent), or None
+    span: bytes | None = None
+    #: a sampled request's span-id head (six bytes; its spans' ids end in ``TAIL2[n]``) and the
     #: number of the next span (0 is the SERVER span's)
-    spans: str = ""
+    spans: bytes = b""
     made: int = 1
     #: the proxy span's id (the backend spans' parent) and, on an endpoint whose one backend is
     #: called once, the backend span's (the CLIENT span's parent, without a context variable)
-    proxy_span: str | None = None
-    backend_span: str | None = None
+    proxy_span: bytes | None = None
+    backend_span: bytes | None = None
     #: a sampled request's Unix nanoseconds less ``perf_counter_ns`` at its edge (0: not read): the
     #: layers' span times as this plus their own ``perf_counter`` readings, one wall-clock read per
     #: request instead of one per span (~200 machine instructions each, compiled)

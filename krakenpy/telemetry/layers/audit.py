@@ -170,7 +170,7 @@ def _emit(
         client={"address": request.client_ip, "user_agent": user_agent[0] if user_agent else ""},
         subject=subject,
         trace_id=trace.trace_id if trace is not None else None,
-        span_id=exchange.span if exchange is not None else None,
+        span_id=exchange.span.hex() if exchange is not None and exchange.span is not None else None,
     )
 
 
@@ -200,5 +200,5 @@ def edge_deny(hub: Telemetry, request: HttpRequest, exchange: Exchange, rejectio
         client={"address": hub.client_ip(request), "user_agent": request.headers.get("User-Agent", "")},
         subject=None,
         trace_id=trace.trace_id if trace is not None else None,
-        span_id=exchange.span,
+        span_id=exchange.span.hex() if exchange.span is not None else None,
     )

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import binascii
 import time
 from typing import Any, Final
 
@@ -19,11 +20,10 @@ from krakenpy.proxy.types import Middleware, Proxy, Request, Response, keeps_map
 from krakenpy.telemetry.exchange import EXCHANGE, Exchange
 from krakenpy.telemetry.failures import log_failure
 from krakenpy.telemetry.hub import Telemetry
-from krakenpy.telemetry.ids import HEX3
 from krakenpy.telemetry.layers.record import Adds, call_slot
 from krakenpy.telemetry.metrics.instruments import gin_route, lura_pattern
 from krakenpy.telemetry.redact import Redactor
-from krakenpy.telemetry.trace.spans import CLIENT, SPAN, Span, shape_for
+from krakenpy.telemetry.trace.spans import CLIENT, SPAN, TAIL2, Span, shape_for
 from krakenpy.telemetry.trace.templates import CallTemplate
 
 __all__ = ["backend_middleware"]
@@ -31,6 +31,7 @@ __all__ = ["backend_middleware"]
 #: ``Final``: compiled, a C static (a plain module global is a dict lookup at every read)
 _perf_ns: Final = time.perf_counter_ns
 _now_ns: Final = time.time_ns
+_unhex: Final = binascii.unhexlify
 LAMBDA = "backend/lambda"
 #: what the backend layer writes on its span per request
 _PER_REQUEST = frozenset({"http.response.status_code", "complete", "canceled"})
@@ -239,16 +240,16 @@ def _general(next_proxy: Proxy, layer: _General) -> Proxy:
                 raise
         start = _perf_ns()
         start_ns = 0
-        sid: str | None = None
-        parent: str | None = None
+        sid: bytes | None = None
+        parent: bytes | None = None
         call: Span | None = None
         token = None
         if layer.trace_on and trace is not None and trace.sampled:
             assert exchange is not None
             n = exchange.made
             exchange.made = n + 1
-            sid = exchange.spans + HEX3[n & 0xFFF]
-            parent = exchange.proxy_span or exchange.span or trace.parent_id
+            sid = exchange.spans + TAIL2[n & 0xFFF]
+            parent = exchange.proxy_span or exchange.span or trace.parent_raw
             wall = exchange.wall
             start_ns = wall + start if wall else _now_ns()
             if layer.solo:
@@ -261,7 +262,8 @@ def _general(next_proxy: Proxy, layer: _General) -> Proxy:
         if is_lambda and exchange is not None:
             call = _lambda_start(layer.hub, request, exchange, sid, layer.pattern, layer.function_name, layer.region)
             if call is not None:
-                call_token = SPAN.set(call.span_id)  # the ClientContext hook names it as the parent
+                # the ClientContext hook names it as the parent (as bytes, as every span id there)
+                call_token = SPAN.set(_unhex(call.span_id))
             exchange.upstream_started()
         error = canceled = complete = False
         status = 0
@@ -306,7 +308,7 @@ def _general(next_proxy: Proxy, layer: _General) -> Proxy:
                 buffer = layer.buffer
                 assert buffer is not None
                 buffer.add((
-                    layer.template, trace.trace_id, sid, parent, start_ns, start_ns + elapsed, status, message,
+                    layer.template, trace.wire, sid, parent, start_ns, start_ns + elapsed, status, message,
                     complete, canceled, code,
                 ))  # fmt: skip
 
@@ -317,7 +319,7 @@ def _lambda_start(
     hub: Telemetry,
     request: Request,
     exchange: Exchange,
-    parent: str | None,
+    parent: bytes | None,
     pattern: str,
     function_name: str,
     region: str,
@@ -339,7 +341,8 @@ def _lambda_start(
             attrs["faas.invoked_name"] = function_name
         if region:
             attrs["faas.invoked_region"] = region
-        call = tracer.span(trace, parent or trace.parent_id, pattern, CLIENT, attrs)
+        # the Lambda span an object (a cold path): its parent's id as text
+        call = tracer.span(trace, parent.hex() if parent else trace.parent_id, pattern, CLIENT, attrs)
     for name, value in tracer.headers(trace, call.span_id if call is not None else None):
         request.headers[name] = [value]  # API-Gateway events carry request.headers
     return call

@@ -16,12 +16,11 @@ from krakenpy.errors import BackendError
 from krakenpy.proxy.deadline import DEADLINE
 from krakenpy.telemetry.exchange import CURRENT, Exchange
 from krakenpy.telemetry.hub import Telemetry
-from krakenpy.telemetry.ids import HEX3
 from krakenpy.telemetry.layers.client_timing import TimingRecorder, timing_recorder, wall_ns
 from krakenpy.telemetry.metrics.client_slot import CANCELED, FAILED, TIMEDOUT, ClientSlot
 from krakenpy.telemetry.metrics.instruments import gin_route, lura_pattern
 from krakenpy.telemetry.trace.context import hop_span_id
-from krakenpy.telemetry.trace.spans import SPAN, shape_for
+from krakenpy.telemetry.trace.spans import SPAN, TAIL2, shape_for
 from krakenpy.telemetry.trace.templates import KEPT_ALIVE, ClientTemplate
 
 __all__ = ["client_middleware", "split_netloc"]
@@ -193,7 +192,7 @@ class _ClientLayer:
         headers: list[tuple[str, str]],
         body: bytes | None,
         exchange: Exchange | None,
-        sid: str | None,
+        sid: bytes | None,
     ) -> UpstreamResponse:
         """One upstream call timed: its metrics row, the busy time, the timing recorder, the CLIENT span.
 
@@ -306,7 +305,7 @@ class _ClientLayer:
     def _span(
         self,
         exchange: Exchange,
-        sid: str,
+        sid: bytes,
         start_ns: int,
         elapsed: float,
         span_status: int,
@@ -337,7 +336,7 @@ class _ClientLayer:
         buffer = self.buffer
         assert buffer is not None
         buffer.add((
-            self.template, trace.trace_id, sid, parent or exchange.span or trace.parent_id, start_ns,
+            self.template, trace.wire, sid, parent or exchange.span or trace.parent_raw, start_ns,
             start_ns + int(elapsed * 1e9), span_status, message, self.shown(url), address, port,
             method, len(body or b""), status, size, conn, first_byte,
         ))  # fmt: skip
@@ -366,9 +365,10 @@ def _observed(call: UpstreamCall, layer: _ClientLayer) -> UpstreamCall:
                 if trace_calls and trace.sampled:
                     n = exchange.made
                     exchange.made = n + 1
-                    sid = exchange.spans + HEX3[n & 0xFFF]
+                    sid = exchange.spans + TAIL2[n & 0xFFF]
                 if inject_headers is not None:
-                    headers.extend(inject_headers(trace, sid or hop_span_id()))
+                    # the span id's text made here, once: the only place a sampled request needs it
+                    headers.extend(inject_headers(trace, sid.hex() if sid is not None else hop_span_id()))
         if sid is None and passthrough:
             return call(method, url, headers, body)
         return layer.measured(call, method, url, headers, body, exchange, sid)

@@ -23,9 +23,8 @@ from krakenpy.config.model import BackendConfig, EndpointConfig
 from krakenpy.proxy.deadline import DEADLINE
 from krakenpy.telemetry.exchange import Exchange
 from krakenpy.telemetry.hub import Telemetry
-from krakenpy.telemetry.ids import HEX3
 from krakenpy.telemetry.metrics.client_slot import ReadSlot
-from krakenpy.telemetry.trace.spans import SPAN, shape_for
+from krakenpy.telemetry.trace.spans import SPAN, TAIL2, shape_for
 from krakenpy.telemetry.trace.templates import ReadTemplate
 
 __all__ = ["TimingRecorder", "timing_recorder", "wall_ns"]
@@ -33,7 +32,7 @@ __all__ = ["TimingRecorder", "timing_recorder", "wall_ns"]
 
 #: (timing, status, body size, the call's failure, the CLIENT span's id, exchange); the connection
 #: histograms are fed from the client layer's row (its ClientSlot), the reads from this recorder's ReadSlot
-TimingRecorder = Callable[[CallTiming, int, int, BaseException | None, str | None, Exchange | None], None]
+TimingRecorder = Callable[[CallTiming, int, int, BaseException | None, bytes | None, Exchange | None], None]
 _READ = "http.client.response.read."
 
 
@@ -80,7 +79,7 @@ def timing_recorder(
         status: int,
         size: int,
         failure: BaseException | None,
-        span: str | None,
+        span: bytes | None,
         exchange: Exchange | None,
     ) -> None:
         # (the CLIENT span's connection times and first-byte event: the client layer writes them)
@@ -113,8 +112,8 @@ def timing_recorder(
         # perf_counter readings as Unix nanoseconds (the edge's offset when it read one)
         offset = exchange.wall or time.time_ns() - int(now() * 1e9)
         buffer.add((
-            template, trace.trace_id, exchange.spans + HEX3[n & 0xFFF],
-            span or SPAN.get() or exchange.backend_span or exchange.proxy_span or exchange.span or trace.parent_id,
+            template, trace.wire, exchange.spans + TAIL2[n & 0xFFF],
+            span or SPAN.get() or exchange.backend_span or exchange.proxy_span or exchange.span or trace.parent_raw,
             offset + int(head * 1e9), offset + int(end * 1e9), status, message, nbytes, seconds,
         ))  # fmt: skip
 

@@ -8,6 +8,7 @@ Labels come from ``HttpRequest.route`` (set by the router after ``next``) in Kra
 
 from __future__ import annotations
 
+import binascii
 import logging
 import time
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from krakenpy.telemetry.layers.edge_metered import metered_handler
 from krakenpy.telemetry.layers.edge_traced import traced_handler
 from krakenpy.telemetry.metrics.instruments import gin_route, unmatched_route
 from krakenpy.telemetry.metrics.slots import EdgeSlot
-from krakenpy.telemetry.trace.spans import SERVER, Span, shape_for, span_base
+from krakenpy.telemetry.trace.spans import SERVER, TAIL2, Span, request_ids, shape_for
 from krakenpy.telemetry.trace.templates import INT64_END, ServerTemplate
 
 __all__ = ["debug_logger", "edge_middleware", "route_label"]
@@ -35,6 +36,7 @@ __all__ = ["debug_logger", "edge_middleware", "route_label"]
 _perf_ns = time.perf_counter_ns
 _now_ns = time.time_ns
 _wall = time.time
+_unhex = binascii.unhexlify
 _routes: dict[str, str] = {}
 #: what the edge writes on its SERVER span per request (and the header attributes' prefixes)
 _PER_REQUEST = frozenset({
@@ -156,9 +158,9 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
             trace = exchange.trace = start_trace(request.headers.get)  # type: ignore[misc]
             if trace.sampled:
                 # the request's span ids: one counter step, its spans numbered (the SERVER span 0)
-                base = exchange.spans = span_base()
+                base = exchange.spans = request_ids(trace)
                 if trace_global and template is not None:  # the record is written after the response
-                    sid = exchange.span = base + "000"
+                    sid = exchange.span = base + TAIL2[0]
                     # the later spans' clock (their perf readings): the two clocks read back to back, wall
                     # first (derived times at most a read early: a span that reads the wall clock itself, as
                     # Lambda's does, never starts before its parent; the offset taken against the edge's start
@@ -186,7 +188,7 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
                 if layer.report_headers:
                     attrs.update(tracer.header_attributes("http.request.header", request.headers.items(), layer))
                 span = Span(trace.trace_id, trace.parent_id, request.method, SERVER, attrs)
-                exchange.span = span.span_id
+                exchange.span = _unhex(span.span_id)
                 span.static = shape
         failure: BaseException | None = None
         try:
@@ -216,7 +218,7 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
             trace = exchange.trace
             st, message = (2, exchange.error or f"HTTP {status}") if status >= 500 else (0, "")
             add_span((  # type: ignore[misc]
-                template, trace.trace_id, sid, trace.parent_id, start_ns, start_ns + ns, st, message,
+                template, trace.wire, sid, trace.parent_raw, start_ns, start_ns + ns, st, message,
                 request.method, route_label(request.route, status), target, request.host,
                 request.headers.get("User-Agent", ""), request.remote, request.content_length, rid, status,
                 len(response.body),

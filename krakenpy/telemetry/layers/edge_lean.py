@@ -95,7 +95,7 @@ class Visit(EdgeVisit):
     """One request between an edge layer's steps: its clock, telemetry view and ``CURRENT``'s token
     (and, traced, its SERVER span's id and Unix start)."""
 
-    sid: str = ""
+    sid: bytes = b""
     start_ns: int = 0
 
     def __init__(self, start: int, exchange: Exchange, token: Token[Exchange | None], path: str) -> None:

@@ -21,7 +21,7 @@ from krakenpy.telemetry.hub import FOLD_EVERY, Telemetry
 from krakenpy.telemetry.layers.edge_lean import EdgeParts, LeanEdge, Visit, abandoned, edge_parts, gone_line
 from krakenpy.telemetry.metrics.slots import EdgeSlot
 from krakenpy.telemetry.trace.context import TraceState
-from krakenpy.telemetry.trace.spans import Record, shape_for, span_base
+from krakenpy.telemetry.trace.spans import TAIL2, Record, request_ids, shape_for
 from krakenpy.telemetry.trace.templates import ServerTemplate
 
 __all__ = ["HEADER_PREFIXES", "PER_REQUEST", "TracedEdge", "traced_handler"]
@@ -87,9 +87,10 @@ class TracedEdge(LeanEdge):
             exchange = visit.exchange
             trace = exchange.trace = self.start_trace(request.headers.get)
             if trace.sampled:
-                # the request's span ids: one counter step, its spans numbered (the SERVER span 0)
-                base = exchange.spans = span_base()
-                visit.sid = exchange.span = base + "000"
+                # the request's span ids: one counter step, its spans numbered (the SERVER span 0), the
+                # trace's ids as the writer copies them
+                base = exchange.spans = request_ids(trace)
+                visit.sid = exchange.span = base + TAIL2[0]
                 # the later spans' clock (their perf readings): the two clocks read back to back, wall
                 # first (derived times at most a read early: a span that reads the wall clock itself, as
                 # Lambda's does, never starts before its parent; the offset taken against the edge's start
@@ -181,7 +182,7 @@ def _server_span(
     route_label: Callable[[str | None, int], str],
     request: HttpRequest,
     exchange: Exchange,
-    sid: str,
+    sid: bytes,
     start_ns: int,
     ns: int,
     status: int,
@@ -196,7 +197,7 @@ def _server_span(
     target = f"{path}?{query(qs)}" if qs else path
     st, message = (2, exchange.error or f"HTTP {status}") if status >= 500 else (0, "")
     add_span((
-        template, trace.trace_id, sid, trace.parent_id, start_ns, start_ns + ns, st, message,
+        template, trace.wire, sid, trace.parent_raw, start_ns, start_ns + ns, st, message,
         request.method, route_label(request.route, status), target, request.host,
         request.headers.get(_USER_AGENT, ""), request.remote, request.content_length, rid, status, size,
     ))  # fmt: skip

@@ -15,11 +15,10 @@ from krakenpy.proxy.types import Middleware, Proxy, Request, Response
 from krakenpy.telemetry.exchange import EXCHANGE, Exchange
 from krakenpy.telemetry.failures import log_failure
 from krakenpy.telemetry.hub import Telemetry
-from krakenpy.telemetry.ids import HEX3
 from krakenpy.telemetry.layers.record import Adds, call_slot
 from krakenpy.telemetry.metrics.instruments import gin_route
 from krakenpy.telemetry.redact import Redactor
-from krakenpy.telemetry.trace.spans import SpanBuffer, shape_for
+from krakenpy.telemetry.trace.spans import TAIL2, SpanBuffer, shape_for
 from krakenpy.telemetry.trace.templates import CallTemplate
 
 __all__ = ["proxy_middleware"]
@@ -192,13 +191,13 @@ def _traced(next_proxy: Proxy, layer: _Traced) -> Proxy:
             return response
         start = _perf_ns()
         start_ns = 0
-        sid: str | None = None
+        sid: bytes | None = None
         if trace is not None and trace.sampled:
             assert exchange is not None
             n = exchange.made
             exchange.made = n + 1
             # the backends' parent, on the exchange: one proxy span per request
-            sid = exchange.proxy_span = exchange.spans + HEX3[n & 0xFFF]
+            sid = exchange.proxy_span = exchange.spans + TAIL2[n & 0xFFF]
             wall = exchange.wall
             start_ns = wall + start if wall else _now_ns()
         error = canceled = complete = False
@@ -230,7 +229,7 @@ def _traced(next_proxy: Proxy, layer: _Traced) -> Proxy:
             if sid is not None:
                 assert exchange is not None and trace is not None
                 layer.buffer.add((
-                    layer.template, trace.trace_id, sid, exchange.span or trace.parent_id, start_ns,
+                    layer.template, trace.wire, sid, exchange.span or trace.parent_raw, start_ns,
                     start_ns + elapsed, status, message, complete, canceled, code,
                 ))  # fmt: skip
 

@@ -34,7 +34,8 @@ def client_context(hub: Telemetry, existing: str | None = None) -> str | None:
         return None
     custom: dict[str, Any] = {}
     if tracer is not None and tracer.propagation and exchange.trace is not None:
-        for name, value in tracer.headers(exchange.trace, SPAN.get()):
+        parent = SPAN.get()
+        for name, value in tracer.headers(exchange.trace, parent.hex() if parent is not None else None):
             custom[name.lower()] = value
     if hub.forward_request_id and hub.request_id_header and exchange.request_id:
         custom[hub.request_id_header.lower()] = exchange.request_id

@@ -138,6 +138,11 @@ class TraceState:
     sampled: bool = False
     tracestate: str = ""
     baggage: str = ""
+    #: a sampled request's ids as the span writer copies them (set once by
+    #: :func:`~krakenpy.telemetry.trace.spans.request_ids`): the protobuf head of its spans' ids
+    #: (the trace id's field, the span id's tag and length) and the caller's span id as bytes
+    wire: bytes = b""
+    parent_raw: bytes | None = None
 
     @classmethod
     def of(

@@ -1,11 +1,15 @@
 """Span records. A sampled request's layers append one tuple per span to a :class:`SpanBuffer`
 (``(template, trace id, span id, parent id, start ns, end ns, status, message, *values)``: only
-what varies per request); the template, made once per layer at start-up, writes the record as
-OTLP protobuf or OTLP/JSON text with its fixed parts already encoded, or makes a :class:`Span` of it for the
-OpenCensus translator. :class:`Span` objects remain for the cold paths (Lambda calls, tests)."""
+what varies per request; the layers' ids as bytes: the trace's protobuf head, ``TraceState.wire``,
+and eight-byte span ids, which the writer copies as they are); the template, made once per layer at
+start-up, writes the record as OTLP protobuf or OTLP/JSON text with its fixed parts already encoded,
+or makes a :class:`Span` of it for the OpenCensus translator. :class:`Span` objects remain for the
+cold paths (Lambda calls, tests)."""
 
 from __future__ import annotations
 
+import binascii
+import os
 import random
 import time
 from abc import ABC, abstractmethod
@@ -13,14 +17,13 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Any, Final
 
-from krakenpy.telemetry.ids import HEX3, CounterIds
-from krakenpy.telemetry.trace.context import hop_span_id
+from krakenpy.telemetry.trace.context import TraceState, hop_span_id
 from krakenpy.telemetry.trace.otlpproto import span_proto
 from krakenpy.telemetry.trace.otlptext import span_text
 
 __all__ = [
-    "CLIENT", "INTERNAL", "SERVER", "SPAN", "Record", "Span", "SpanBuffer", "SpanShape", "SpanTemplate", "shape_for",
-    "span_base", "span_of", "tee",
+    "CLIENT", "INTERNAL", "SERVER", "SPAN", "TAIL2", "Record", "Span", "SpanBases", "SpanBuffer", "SpanShape",
+    "SpanTemplate", "hex_id", "hex_trace", "request_ids", "shape_for", "span_base", "span_of", "tee",
 ]  # fmt: skip
 
 INTERNAL: Final = 1
@@ -31,20 +34,102 @@ UNSET, OK, ERROR = 0, 1, 2
 
 _now = time.time_ns
 _bits = random.getrandbits
+_unhex: Final = binascii.unhexlify
+#: the trace id's field head (Span field 1, 16 bytes) and the span id's (field 2, 8 bytes)
+_IDS_HEAD: Final = b"\x0a\x10"
+_SPAN_TAG: Final = b"\x12\x08"
 
-#: ``(template, trace_id, span_id, parent_id, start_ns, end_ns, status, message, *values)``
+#: ``(template, trace_id, span_id, parent_id, start_ns, end_ns, status, message, *values)``: the ids
+#: as the layers record them (bytes: ``TraceState.wire``, eight-byte span ids) or as text (a
+#: :class:`Span`'s, the tests'); :func:`hex_trace` and :func:`hex_id` give the text of either
 Record = tuple[Any, ...]
 
 
-def _draw_bases() -> tuple[str, int]:
-    return hex(_bits(28) | 1 << 28 | 1)[3:], _bits(24)
+#: the last two bytes of a sampled request's span ids by span number (its low 12 bits; the
+#: SERVER span 0): a tuple read, as ``HEX3`` for the text ids
+TAIL2: Final = tuple(n.to_bytes(2, "big") for n in range(4096))
 
 
-#: The span ids of one sampled request: 13 hex digits drawn once per request (27 random bits per
-#: process, drawn again after a fork and when the 24-bit counter is spent) and the request's span
-#: number in the last three (``HEX3[n]``): one counter step per request instead of one id per span.
-_BASES = CounterIds(_draw_bases, lambda prefix, high: prefix + HEX3[high & 0xFFF], high_max=0xFFF)
-span_base: Callable[[], str] = _BASES.next
+class SpanBases:
+    """The span-id heads of sampled requests as raw bytes: six bytes a request (a span's id is its
+    head and ``TAIL2[n]``, eight bytes, which the protobuf writer copies as they are; as text, where
+    one is needed, 12 hex digits, ``0`` and ``HEX3[n]``). Unique, not random, as before: three random
+    bytes per process (their last bit set: never an all-zero id), a counter byte and the two bytes of
+    ``TAIL2[low]``, handed out by a C-level iterator (one ``__next__`` a request); past 2^20 requests
+    (the counter byte spent) three new random bytes. A forked child draws its own (os.register_at_fork),
+    so two workers never share a head."""
+
+    def __init__(self) -> None:
+        self._prefix = b""
+        self._high = 0
+        self._next: Callable[[], bytes] = _spent_bytes
+        self.drop()
+        os.register_at_fork(after_in_child=self.drop)
+
+    def take(self) -> bytes:
+        """The next request's head (six bytes)."""
+        try:
+            return self._next()
+        except StopIteration:
+            return self._refill()
+
+    def _refill(self) -> bytes:
+        high = self._high + 1
+        if high > 0xFF:
+            prefix = _bits(24) | 1
+            self._prefix = prefix.to_bytes(3, "big")
+            high = 0
+        self._high = high
+        heads = map((self._prefix + bytes((high,))).__add__, TAIL2)
+        first: bytes = next(heads)
+        self._next = heads.__next__
+        return first
+
+    def drop(self) -> None:
+        """Forget the counter (the next :meth:`take` draws three random bytes afresh)."""
+        self._high = 0xFF
+        self._next = _spent_bytes
+
+
+def _spent_bytes() -> bytes:
+    raise StopIteration
+
+
+#: The span-id head of one sampled request (six bytes, :class:`SpanBases`): one counter step per
+#: request instead of one id per span; a span's id is the head and ``TAIL2[n]``.
+span_base: Callable[[], bytes] = SpanBases().take
+
+
+def hex_id(value: Any) -> Any:
+    """A span id as text: the raw bytes the layers record as hex, anything else as it is (the cold
+    paths' :class:`Span` objects and the tests' records carry text)."""
+    if type(value) is bytes:
+        raw: bytes = value
+        return raw.hex()
+    return value
+
+
+def hex_trace(value: Any) -> Any:
+    """A record's trace id as text: the layers record the protobuf head of the ids
+    (:attr:`TraceState.wire`: tag, length, the 16 bytes, the span id's tag and length), anything else
+    is as it is (a head of another length gives an id of another length, which the writers refuse)."""
+    if type(value) is bytes:
+        raw: bytes = value
+        return raw[2:-2].hex()
+    return value
+
+
+def request_ids(trace: TraceState) -> bytes:
+    """A sampled request's ids, made once: its span-id head (returned; :data:`span_base`), the
+    protobuf head of its spans' ids on ``trace.wire`` (the trace id decoded once a request, where each
+    span's writer decoded the hex ids again: ~1.5 k machine instructions a span, compiled) and the
+    caller's span id as bytes on ``trace.parent_raw``. An id that is no hex text (no extractor lets
+    one in) raises ``ValueError``, as the writer refused it."""
+    trace.wire = _IDS_HEAD + _unhex(trace.trace_id) + _SPAN_TAG
+    parent = trace.parent_id
+    if parent:
+        trace.parent_raw = _unhex(parent)
+    return span_base()
 
 
 class SpanShape:
@@ -109,7 +194,7 @@ class Span:
         """The span a template's record stands for (its ids, times and status from the record)."""
         # the record's id and start given: no id drawn, no clock read (a class mypyc compiles has
         # no ``__new__`` to skip ``__init__`` with)
-        span = cls(record[1], record[3], name, kind, attributes, record[2], record[4])
+        span = cls(hex_trace(record[1]), hex_id(record[3]), name, kind, attributes, hex_id(record[2]), record[4])
         span.end_ns, span.static = record[5], static
         if record[6]:
             span.status, span.status_message = record[6], record[7]
@@ -224,7 +309,7 @@ def tee(targets: list[SpanBuffer]) -> SpanBuffer:
     return SpanBuffer(limit=0, targets=targets)
 
 
-#: the span id of the innermost open span of the running task when an endpoint's backends may run
-#: concurrently (merges, ``concurrent_calls``) or a Lambda call names its parent; a context variable,
-#: not a field of the shared exchange, because merged backends run in their own tasks
-SPAN: ContextVar[str | None] = ContextVar("krakenpy_span", default=None)
+#: the span id (raw bytes, as the exchange's) of the innermost open span of the running task when an
+#: endpoint's backends may run concurrently (merges, ``concurrent_calls``) or a Lambda call names its
+#: parent; a context variable, not a field of the shared exchange, because merged backends run in their own tasks
+SPAN: ContextVar[bytes | None] = ContextVar("krakenpy_span", default=None)

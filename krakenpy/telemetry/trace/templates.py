@@ -27,11 +27,12 @@ import orjson
 from krakenpy.gojson import valid_text
 from krakenpy.telemetry.trace.otlpproto import (
     EMPTY_STATUS,
-    TIMES,
+    PARENT_TAG,
     KeyWire,
     attributes_proto,
     field,
-    ids_proto,
+    ids_times,
+    ids_wire,
     key_head,
     span_proto,
     status_proto,
@@ -131,6 +132,9 @@ _FIRST_BYTE_EVENT: Final = struct.Struct(f"<{len(_W_EVENT_HEAD)}sBQ{len(_W_EVENT
 #: (a message's fields come in any order): one ``struct`` call and one join piece fewer a span (~0.9 k
 #: machine instructions, round 12, ``trace6``)
 _TIMES_FIRST_BYTE: Final = struct.Struct(f"<BQBQ{len(_W_EVENT_HEAD)}sBQ{len(_W_EVENT_NAME)}s").pack
+#: the same after the raw ids (the ids' head, the span id, the parent's tag and id): the usual CLIENT
+#: span's ids, times and event in one call (:func:`~krakenpy.telemetry.trace.otlpproto.ids_times`)
+_IDS_TIMES_FIRST_BYTE: Final = struct.Struct(f"<20s8s2s8sBQBQ{len(_W_EVENT_HEAD)}sBQ{len(_W_EVENT_NAME)}s").pack
 #: the SERVER span's four client key-values as protobuf by the four strings (as :data:`_CLIENTS`)
 _CLIENT_WIRES: Final[dict[tuple[str, str, str, str], bytes]] = {}
 #: the CLIENT span's ``url.full`` key-value by URL, for the batch (a backend's calls repeat it)
@@ -176,6 +180,23 @@ def _time(ns: Any) -> str:
         value: int = ns
         return str(value)
     return str(ns)
+
+
+def _id_text(v: Any) -> str:
+    """A span id as JSON's hex text: the layers' raw bytes hexed, a text id as it is."""
+    if type(v) is bytes:
+        raw: bytes = v
+        return raw.hex()
+    return str(v)
+
+
+def _trace_text(v: Any) -> str:
+    """A record's trace id as hex text: the layers record their ids' protobuf head (``TraceState.wire``,
+    the 16 bytes between the two fields' tags and lengths), a text id as it is."""
+    if type(v) is bytes:
+        raw: bytes = v
+        return raw[2:-2].hex()
+    return str(v)
 
 
 def _int(v: Any) -> str:
@@ -331,8 +352,7 @@ class ServerTemplate(SpanTemplate):
         body = r[14]
         rid = r[15]
         return b"".join((
-            ids_proto(r[1], r[2], r[3]),
-            TIMES(0x39, r[4], 0x41, r[5]),
+            ids_times(r[1], r[2], r[3], r[4], r[5]),
             route,
             _client_wires(r[10], r[11], r[12], r[13]),
             _K_BODY.of_int(body) if body is not None and 0 <= body < INT64_END else b"",
@@ -368,12 +388,12 @@ class ServerTemplate(SpanTemplate):
         # an id krakenpy made or one valid_request_id let in (no character JSON escapes)
         rid = r[15]
         rid_head, rid_text, rid_tail = (_RID_HEAD, str(rid), '"}},') if rid else ("", "", "")
-        parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
+        parent = f'"parentSpanId":"{_id_text(r[3])}",' if r[3] else ""
         # out of the try: status_text's TypeError is no JSONEncodeError
         tail = _SERVER_OK if not r[6] else f'"}}}}],"status":{status_text(r[6], r[7])}}}'
         try:
             return (
-                f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}"startTimeUnixNano":"{_time(r[4])}",'
+                f'{{"traceId":"{_trace_text(r[1])}","spanId":"{_id_text(r[2])}",{parent}"startTimeUnixNano":"{_time(r[4])}",'
                 f'"endTimeUnixNano":"{_time(r[5])}",{route}{_client_texts(r[10], r[11], r[12], r[13])}{extra}'
                 f'{rid_head}{rid_text}{rid_tail}{{"key":"http.response.status_code","value":{{"intValue":"{_int(r[16])}"}}}},'
                 f'{{"key":"http.response.body.size","value":{{"intValue":"{_int(r[17])}{tail}'
@@ -424,8 +444,7 @@ class CallTemplate(SpanTemplate):
             wire = self.wire = _name_kind(self.name, INTERNAL) + _wire(self.shape)
         code = r[10]
         return b"".join((
-            ids_proto(r[1], r[2], r[3]),
-            TIMES(0x39, r[4], 0x41, r[5]),
+            ids_times(r[1], r[2], r[3], r[4], r[5]),
             wire,
             b"" if code is None else _K_CODE.of_int(code),
             _W_COMPLETE[r[8]],
@@ -437,7 +456,7 @@ class CallTemplate(SpanTemplate):
         usual = self.usual
         if usual is not None and r[3] and not r[6] and r[10] is None and not r[9]:
             return (
-                f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}","parentSpanId":"{str(r[3])}",'
+                f'{{"traceId":"{_trace_text(r[1])}","spanId":"{_id_text(r[2])}","parentSpanId":"{_id_text(r[3])}",'
                 f'"startTimeUnixNano":"{_time(r[4])}","endTimeUnixNano":"{_time(r[5])}",{usual}{_CALL_OK[r[8]]}'
             )
         if self.shape is None:
@@ -455,9 +474,9 @@ class CallTemplate(SpanTemplate):
             own = f'{{"key":"http.response.status_code","value":{{"intValue":"{_int(code)}"}}}},' + own
         if canceled:
             own += ',{"key":"canceled","value":{"boolValue":true}}'
-        parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
+        parent = f'"parentSpanId":"{_id_text(r[3])}",' if r[3] else ""
         return (
-            f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}"startTimeUnixNano":"{_time(r[4])}",'
+            f'{{"traceId":"{_trace_text(r[1])}","spanId":"{_id_text(r[2])}",{parent}"startTimeUnixNano":"{_time(r[4])}",'
             f'"endTimeUnixNano":"{_time(r[5])}",{head}"attributes":[{_fixed(self.shape)}{own}],'
             f'"status":{status_text(r[6], r[7]) if r[6] else _OK}}}'
         )
@@ -523,13 +542,24 @@ class ClientTemplate(SpanTemplate):
                 get_conn, dns, tls = conn
                 extra = _K_GET_CONN.of_double(get_conn) + _K_DNS.of_double(dns) + _K_TLS.of_double(tls)
         first_byte = r[16]
-        if first_byte:
-            times = _TIMES_FIRST_BYTE(0x39, r[4], 0x41, r[5], _W_EVENT_HEAD, 0x09, first_byte, _W_EVENT_NAME)
+        trace = r[1]
+        own = r[2]
+        parent = r[3]
+        if (
+            first_byte and type(own) is bytes and type(trace) is bytes and type(parent) is bytes
+            and len(trace) == 20 and len(own) == 8 and len(parent) == 8
+        ):  # fmt: skip
+            # the usual span (the layers' raw ids, a parent, a first byte): ids, times and event in one call
+            head = _IDS_TIMES_FIRST_BYTE(trace, own, PARENT_TAG, parent, 0x39, r[4], 0x41, r[5], _W_EVENT_HEAD, 0x09,
+                                         first_byte, _W_EVENT_NAME)  # fmt: skip
+        elif first_byte:
+            head = ids_wire(trace, own, parent) + _TIMES_FIRST_BYTE(
+                0x39, r[4], 0x41, r[5], _W_EVENT_HEAD, 0x09, first_byte, _W_EVENT_NAME
+            )
         else:
-            times = TIMES(0x39, r[4], 0x41, r[5])
+            head = ids_times(trace, own, parent, r[4], r[5])
         return b"".join((
-            ids_proto(r[1], r[2], r[3]),
-            times,
+            head,
             peer,
             _url_wire(r[8]),
             _K_BODY.of_int(r[12]),
@@ -583,7 +613,7 @@ class ClientTemplate(SpanTemplate):
                 # name, so that what the backend and peer fix is one piece (a JSON object's members
                 # are unordered)
                 return (
-                    f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}","parentSpanId":"{str(r[3])}",'
+                    f'{{"traceId":"{_trace_text(r[1])}","spanId":"{_id_text(r[2])}","parentSpanId":"{_id_text(r[3])}",'
                     f'"startTimeUnixNano":"{_time(r[4])}","endTimeUnixNano":"{_time(r[5])}",{usual}{_json(r[8])}}}}},'
                     f'{{"key":"http.request.body.size","value":{{"intValue":"{_int(r[12])}"}}}},'
                     f'{{"key":"http.response.status_code","value":{{"intValue":"{_int(r[13])}"}}}},'
@@ -591,13 +621,13 @@ class ClientTemplate(SpanTemplate):
                     f'"status":{{"code":0}},"events":[{{"name":"first-byte-time","timeUnixNano":"{_time(first_byte)}",'
                     '"attributes":[]}]}'
                 )
-            parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
+            parent = f'"parentSpanId":"{_id_text(r[3])}",' if r[3] else ""
             events = ""
             if first_byte:
                 at = _time(first_byte)
                 events = f',"events":[{{"name":"first-byte-time","timeUnixNano":"{at}","attributes":[]}}]'
             return (
-                f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}"startTimeUnixNano":"{_time(r[4])}",'
+                f'{{"traceId":"{_trace_text(r[1])}","spanId":"{_id_text(r[2])}",{parent}"startTimeUnixNano":"{_time(r[4])}",'
                 f'"endTimeUnixNano":"{_time(r[5])}",{head}"attributes":[{fixed}'
                 f'{{"key":"url.full","value":{{"stringValue":{_json(r[8])}}}}},'
                 f'{{"key":"http.request.body.size","value":{{"intValue":"{_int(r[12])}"}}}},'
@@ -640,8 +670,7 @@ class ReadTemplate(SpanTemplate):
         if wire is None:
             wire = self.wire = _name_kind(_READ + "tracker", INTERNAL) + _wire(self.shape)
         return b"".join((
-            ids_proto(r[1], r[2], r[3]),
-            TIMES(0x39, r[4], 0x41, r[5]),
+            ids_times(r[1], r[2], r[3], r[4], r[5]),
             wire,
             _K_READ_SIZE.of_int(r[8]),
             _K_READ_TIME.of_double(r[9]),
@@ -657,13 +686,13 @@ class ReadTemplate(SpanTemplate):
                 f'"name":"{_READ}tracker","kind":1,"attributes":[{_fixed(self.shape)}'
                 f'{{"key":"{_READ}size","value":{{"intValue":"'
             )
-        parent = f'"parentSpanId":"{str(r[3])}",' if r[3] else ""
+        parent = f'"parentSpanId":"{_id_text(r[3])}",' if r[3] else ""
         # out of the try: status_text's TypeError is no JSONEncodeError
         tail = _READ_OK if not r[6] else f'}}}}],"status":{status_text(r[6], r[7])}}}'
         try:
             # the seconds by orjson (ryu's shortest text; repr() ran CPython's dtoa: ~4x as long)
             return (
-                f'{{"traceId":"{str(r[1])}","spanId":"{str(r[2])}",{parent}"startTimeUnixNano":"{_time(r[4])}",'
+                f'{{"traceId":"{_trace_text(r[1])}","spanId":"{_id_text(r[2])}",{parent}"startTimeUnixNano":"{_time(r[4])}",'
                 f'"endTimeUnixNano":"{_time(r[5])}",{usual}{_int(r[8])}"}}}},'
                 f'{{"key":"{_READ}time","value":{{"doubleValue":{_dumps(r[9]).decode()}{tail}'
             )

@@ -63,7 +63,9 @@ async def _next(request: HttpRequest) -> HttpResponse:
 
 
 def _norm(value: Any, ids: dict[str, str]) -> Any:
-    """Generated ids numbered in order of appearance; times (ns) as ``T``."""
+    """Generated ids numbered in order of appearance (the records' raw ids too); times (ns) as ``T``."""
+    if type(value) is bytes:
+        return ids.setdefault(value.hex(), f"#{len(ids)}")
     if isinstance(value, str) and value not in _KNOWN and _GENERATED.fullmatch(value):
         return ids.setdefault(value, f"#{len(ids)}")
     if type(value) is int and value > 10**12:

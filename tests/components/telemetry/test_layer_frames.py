@@ -35,7 +35,7 @@ from krakenpy.telemetry.layers.endpoint import proxy_middleware
 from krakenpy.telemetry.metrics.client_slot import CANCELED, FAILED, TIMEDOUT, ClientSlot
 from krakenpy.telemetry.metrics.stats import StatsRegistry
 from krakenpy.telemetry.trace.context import Sampler, TraceState
-from krakenpy.telemetry.trace.spans import SpanBuffer
+from krakenpy.telemetry.trace.spans import SpanBuffer, request_ids
 from krakenpy.telemetry.trace.tracer import Tracer
 from tests.components.telemetry.conftest import Served, doc
 from tests.components.telemetry.otlp_receiver import Receiver, attrs
@@ -482,7 +482,7 @@ async def test_layer_frames_building_a_layer_leaves_the_modules_alone() -> None:
             request = _request()
             exchange = request.context[EXCHANGE]
             exchange.trace = TraceState.of("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", True)
-            exchange.spans = "0123456789abc"
+            exchange.spans = request_ids(exchange.trace)
             assert await _run(proxy_layer(backend_layer(_answer("ok"))), request) == "ok"
             token = CURRENT.set(exchange)
             try:

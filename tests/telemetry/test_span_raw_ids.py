@@ -1,0 +1,128 @@
+"""Span ids as the layers record them: raw bytes (the trace's protobuf head, ``TraceState.wire``, and
+eight-byte span ids), written as the same OTLP as the same records with hex ids: the protobuf bytes
+and the JSON text equal, the OpenCensus span's ids the same hex; raw ids of another length refused;
+the per-request ids (:func:`request_ids`) and their heads (:class:`SpanBases`) unique and never zero."""
+
+from __future__ import annotations
+
+import binascii
+import os
+from typing import Any
+
+import pytest
+
+from krakenpy.telemetry.otlp import attributes_text, resource_proto, spans_body, spans_proto
+from krakenpy.telemetry.trace import otlpproto
+from krakenpy.telemetry.trace.context import TraceState
+from krakenpy.telemetry.trace.spans import TAIL2, Record, SpanBases, hex_id, hex_trace, request_ids, span_of
+from tests.telemetry.test_span_proto import RESOURCE, _records, _same
+
+
+def _raw(record: Record) -> Record:
+    """``record`` with its ids as the layers record them."""
+    trace, span, parent = record[1], record[2], record[3]
+    wire = b"\x0a\x10" + binascii.unhexlify(trace) + b"\x12\x08"
+    return (record[0], wire, binascii.unhexlify(span), binascii.unhexlify(parent) if parent else parent, *record[4:])
+
+
+def _templated(seed: int) -> list[Record]:
+    """The differential test's records that a layer's template writes (the generic ones carry a Span)."""
+    return [r for r in _records(seed) if type(r[8]).__name__ != "Span"]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_raw_ids_write_the_same_protobuf_and_text_as_hex_ids(seed: int) -> None:
+    hexed = _templated(seed)
+    raw = [_raw(r) for r in hexed]
+    assert any(r[3] for r in raw) and any(not r[3] for r in raw)  # with and without a parent
+    assert spans_proto(raw, resource_proto(RESOURCE)) == spans_proto(hexed, resource_proto(RESOURCE))
+    text = attributes_text(RESOURCE)
+    assert spans_body(raw, text) == spans_body(hexed, text)
+    _same(raw)  # and the protobuf decodes to what the JSON text says
+
+
+def test_raw_ids_make_the_same_span_for_opencensus() -> None:
+    for hexed in _templated(7)[:40]:
+        mine, theirs = span_of(_raw(hexed)), span_of(hexed)
+        assert (mine.trace_id, mine.span_id, mine.parent_id) == (theirs.trace_id, theirs.span_id, theirs.parent_id)
+        assert type(mine.span_id) is str and len(mine.trace_id) == 32
+
+
+def test_raw_ids_of_another_length_are_refused() -> None:
+    wire = b"\x0a\x10" + bytes(range(1, 17)) + b"\x12\x08"
+    span = bytes(range(1, 9))
+    assert otlpproto.ids_wire(wire, span, span) == otlpproto.ids_proto(
+        bytes(range(1, 17)).hex(), span.hex(), span.hex()
+    )
+    assert otlpproto.ids_wire(wire, span, None) == otlpproto.ids_proto(bytes(range(1, 17)).hex(), span.hex(), None)
+    for bad in (
+        (wire[:-3], span, span),
+        (wire, span[:7], None),
+        (wire, span, span + b"\x00"),
+        (wire + b"x", span, None),
+    ):
+        with pytest.raises(ValueError):
+            otlpproto.ids_wire(*bad)
+        with pytest.raises(ValueError):  # struct's bytes fields would pad or cut them: checked first
+            otlpproto.ids_times(*bad, 1, 2)
+    assert otlpproto.ids_times(wire, span, span, 1, 2) == otlpproto.ids_wire(wire, span, span) + otlpproto.TIMES(
+        0x39, 1, 0x41, 2
+    )
+    assert otlpproto.ids_times(wire, span, None, 1, 2) == otlpproto.ids_wire(wire, span, None) + otlpproto.TIMES(
+        0x39, 1, 0x41, 2
+    )
+
+
+def test_raw_ids_of_another_length_refused_by_every_template() -> None:
+    for hexed in _templated(5)[:60]:
+        raw = _raw(hexed)
+        for bad in ((raw[1][:-1], raw[2], raw[3]), (raw[1], raw[2] + b"\x00", raw[3])):
+            with pytest.raises(ValueError):
+                raw[0].proto((raw[0], *bad, *raw[4:]))
+        if raw[3]:
+            with pytest.raises(ValueError):
+                raw[0].proto((*raw[:3], raw[3][:7], *raw[4:]))
+
+
+def test_request_ids_give_the_writers_head_and_the_callers_span_as_bytes() -> None:
+    trace = TraceState.of("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", True)
+    head = request_ids(trace)
+    assert trace.wire == b"\x0a\x10" + bytes.fromhex("0af7651916cd43dd8448eb211c80319c") + b"\x12\x08"
+    assert trace.parent_raw == bytes.fromhex("b7ad6b7169203331")
+    assert type(head) is bytes and len(head) == 6 and len(head + TAIL2[0x123]) == 8
+    assert hex_trace(trace.wire) == trace.trace_id and hex_id(head + TAIL2[0x123]) == head.hex() + "0123"
+    root = TraceState.of("0af7651916cd43dd8448eb211c80319c", None, True)
+    request_ids(root)
+    assert root.parent_raw is None
+    with pytest.raises(ValueError):  # no extractor lets such an id in; refused as the writer refused it
+        request_ids(TraceState.of("not hex at all, 32 characters...", None, True))
+
+
+def test_span_bases_unique_across_the_counter_and_a_new_prefix() -> None:
+    bases = SpanBases()
+    # 300 counter bytes' worth of heads: the counter byte spent, a new random prefix drawn
+    seen = [bases.take() for _ in range(300 * 4096)]
+    assert len(set(seen)) == len(seen)
+    assert {b[:3] for b in seen[::4096]} != {seen[0][:3]}  # a new prefix after 256 counter steps
+    # never an all-zero span id (the SERVER span's tail is two zero bytes)
+    assert all(b[2] & 1 for b in seen[::997])
+    bases.drop()  # what a forked child does: the counter starts over on a new prefix
+    after = bases.take()
+    assert after not in set(seen[-4096:]) and after[3] == 0
+
+
+def test_span_bases_differ_in_a_forked_child() -> None:
+    bases = SpanBases()
+    bases.take()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.write(write, bases.take())
+        finally:
+            os._exit(0)
+    os.close(write)
+    child: Any = os.read(read, 6)
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert len(child) == 6 and child[:3] != bases.take()[:3]
