@@ -241,7 +241,7 @@ class _ClientLayer:
         method: str,
         body: bytes | None,
         exchange: Exchange | None,
-        sid: str | None,
+        sid: bytes | None,
         host: ClientSlot | None,
         start: float,
         start_ns: int,
