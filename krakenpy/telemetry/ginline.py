@@ -143,6 +143,9 @@ def gin_renderer(*, monotonic_ns: bool = False) -> GinRender:
             low, high = _window(current, offset)
         else:
             low, high = current * 1_000_000_000, (current + 1) * 1_000_000_000
+        lead = ""
+        lead_status = 0
+        lead_of: str | None = None  # the ``head`` of ``lead`` (none yet)
         for clock, status, ns, ip, method, target, error in entries:
             if not low <= clock < high:
                 second = int(clock * 1e-9 + offset) if monotonic_ns else clock // 1_000_000_000
@@ -173,7 +176,12 @@ def gin_renderer(*, monotonic_ns: bool = False) -> GinRender:
                     took, unit, tail_ms = _MS_PAD[k][ms], _MS[k], ""
             else:
                 took, unit, tail_ms = took_text(ns).rjust(13), "", ""  # (no "µ" outside the microsecond range)
-            code = _STATUS[status] if 0 <= status < 1000 else f"{status:3d}"
+            if status != lead_status or head is not lead_of:
+                # the line's head, status and bar, kept while the second and status repeat (two pieces
+                # fewer in the line's string)
+                code = _STATUS[status] if 0 <= status < 1000 else f"{status:3d}"
+                lead = f"{head}{code} | "
+                lead_status, lead_of = status, head
             if plain and target == last_target and ip == last_ip and method == last_method:
                 # the line's fixed part (padded address, method, quoted target) while the client and
                 # route repeat: no address or method lookup and a shorter line (item 3 of acclog2)
@@ -200,7 +208,7 @@ def gin_renderer(*, monotonic_ns: bool = False) -> GinRender:
                     fixed = f" | {padded} | {verb}  {go_quote(target)}\n"
                 if plain:  # kept from a plain batch only: every field of it ASCII, as a plain batch's must be
                     last_ip, last_method, last_target, last_fixed = ip, method, target, fixed
-            out.append(f"{head}{code} | {took}{unit}{tail_ms}{fixed}")
+            out.append(f"{lead}{took}{unit}{tail_ms}{fixed}")
             if error is not None:
                 if plain and not error.isascii():
                     return None
