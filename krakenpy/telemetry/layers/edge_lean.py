@@ -180,9 +180,11 @@ class LeanEdge(SplitEdge):
         # (``lined``) runs each request in a task of its own, whose context (a copy of the
         # connection's first) ends with it, and nothing it runs after this step reads ``CURRENT``
         # but its log line about this request's answer: no reset (a HAMT store, ~0.5 k instructions),
-        # but for a WebSocket upgrade, whose session goes on in the task
+        # but for a WebSocket upgrade, whose session goes on in the task. The token let go either
+        # way: it holds the context, which holds the exchange (a cycle only the GC would free)
         if not lined or response.status == 101:
             _reset_current(v.token)
+        v.token = None
         end = _perf_ns()
         if self.return_id:
             self.give_id(v, response, lined)

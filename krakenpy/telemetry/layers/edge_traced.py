@@ -120,6 +120,7 @@ class TracedEdge(LeanEdge):
         v = cast(Exchange, visit)
         if not lined or response.status == 101:  # as LeanEdge.leave
             _reset_current(v.token)
+        v.token = None
         end = _perf_ns()
         status = response.status
         if self.return_id:
