@@ -21,6 +21,7 @@ from contextvars import ContextVar
 from typing import Any, Final
 
 from krakenpy.backends.conntiming import EXCHANGE_VAR
+from krakenpy.edge import EdgeVisit
 from krakenpy.telemetry.ids import CounterIds
 
 __all__ = ["CURRENT", "EXCHANGE", "REQUEST_IDS", "Exchange", "current", "new_request_id", "valid_request_id"]
@@ -62,10 +63,12 @@ def valid_request_id(value: str) -> bool:
     return _ID_OK.fullmatch(value) is not None
 
 
-class Exchange:
+class Exchange(EdgeVisit):
     """The telemetry view of one request. Created per request, so the defaults live on the class
     and there is no ``__init__``: ``Exchange()`` then the fields a layer sets (~2x cheaper than ten
-    slots set in an ``__init__``)."""
+    slots set in an ``__init__``). It is also what the edge layers keep between their steps (an
+    :class:`~krakenpy.edge.EdgeVisit`: their clock, ``CURRENT``'s token, the client's path): one
+    object per request, not two."""
 
     #: the request id ("" when request ids are off)
     request_id: str = ""
@@ -99,6 +102,15 @@ class Exchange:
     #: the upstream client here, not by context variable: see
     #: :func:`~krakenpy.backends.conntiming.current_timing`); ``Any``: that module reads this one
     call_timing: Any = None
+    #: the edge's ``perf_counter_ns`` at the request's start
+    start: int = 0
+    #: the client's path, read before the handler runs: url-rewrite, virtualhost and wildcard change
+    #: ``request.path`` in place, and the gin line and the skip lists take the client's
+    path: str = ""
+    #: ``CURRENT``'s token from the edge's set (a ``contextvars.Token``), for its reset
+    token: Any = None
+    #: traced: the SERVER span's Unix start (ns; its id is ``span``)
+    start_ns: int = 0
 
     def upstream_started(self) -> float:
         """Mark an upstream call as started; returns its start time (``perf_counter``)."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from contextvars import Token
 from typing import Final, NamedTuple, cast
 
 from multidict import CIMultiDict, istr
@@ -20,7 +19,7 @@ from krakenpy.telemetry.ginline import GinRender
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.writer import LineWriter
 
-__all__ = ["EdgeParts", "LeanEdge", "Visit", "abandoned", "edge_parts", "gone_line", "lean_handler"]
+__all__ = ["EdgeParts", "LeanEdge", "abandoned", "edge_parts", "gone_line", "lean_handler"]
 
 #: ``Final``: compiled, a C static (a module global is a dict lookup per read, two per request)
 _perf_ns: Final = time.perf_counter_ns
@@ -91,23 +90,6 @@ def gone_line(parts: EdgeParts, request: HttpRequest, exchange: Exchange, start:
                           f"{path}?{query(qs)}" if qs else path, exchange.error))  # fmt: skip
 
 
-class Visit(EdgeVisit):
-    """One request between an edge layer's steps: its clock, telemetry view and ``CURRENT``'s token
-    (and, traced, its SERVER span's id and Unix start)."""
-
-    sid: bytes = b""
-    start_ns: int = 0
-
-    def __init__(self, start: int, exchange: Exchange, token: Token[Exchange | None], path: str) -> None:
-        self.start = start
-        self.exchange = exchange
-        self.token = token
-        # the client's path, read before the handler runs: url-rewrite, virtualhost and wildcard
-        # change ``request.path`` in place, and the gin line and the skip lists take the client's
-        # (as the general handler and this layer before its steps did)
-        self.path = path
-
-
 class LeanEdge(SplitEdge):
     """The default configuration's edge layer, as steps of the server's request coroutine (see
     :class:`~krakenpy.edge.SplitEdge`): request id, ``CURRENT`` and the gin line. The metered and
@@ -132,17 +114,21 @@ class LeanEdge(SplitEdge):
         plain = name and "\r" not in name and "\n" not in name and ":" not in name
         self.rid_line = f"{name}: " if plain and name.lower() not in _SERVER_HEADERS else ""
 
-    def visit(self, request: HttpRequest) -> Visit:
+    def visit(self, request: HttpRequest) -> Exchange:
         """The request's telemetry view (its id: the client's when trusted and valid, else a new
-        one), in its context and ``CURRENT``: the first step of every layer built on this one."""
+        one), in its context and ``CURRENT``: the first step of every layer built on this one, and
+        what the layer keeps until its last (the start, the client's path, ``CURRENT``'s token)."""
         start = _perf_ns()
         exchange = Exchange()
+        exchange.start = start
         rid_key = self.rid_key
         if rid_key is not None:
             incoming = request.headers.get(rid_key) if self.trust_id else None
             exchange.request_id = incoming if incoming and valid_request_id(incoming) else next(REQUEST_IDS)
         request.context[EXCHANGE] = exchange
-        return Visit(start, exchange, _set_current(exchange), request.path)
+        exchange.path = request.path
+        exchange.token = _set_current(exchange)
+        return exchange
 
     def enter(self, request: HttpRequest) -> EdgeVisit:
         return self.visit(request)
@@ -160,24 +146,24 @@ class LeanEdge(SplitEdge):
         if answer is not None:
             return answer
         # a client that went away (or a bug): logged, then raised on (no cost on the answered path)
-        v = cast(Visit, visit)
+        v = cast(Exchange, visit)
         _reset_current(v.token)
-        abandoned(v.exchange, exc)
-        gone_line(self.parts, request, v.exchange, v.start, v.path)
+        abandoned(v, exc)
+        gone_line(self.parts, request, v, v.start, v.path)
         return None
 
-    def give_id(self, visit: Visit, response: HttpResponse, lined: bool) -> None:
+    def give_id(self, visit: Exchange, response: HttpResponse, lined: bool) -> None:
         """The request id on the answer: as a line the server writes after the response's headers when
         it asked (``lined``) and the handler set no id of its own (the store replaces that one, as
         before): no multidict store, and one line fewer in encode_response's scans (acclog2: ~1.8 k)."""
         rid_key = self.rid_key
         headers = response.headers
         if lined and self.rid_line and rid_key not in headers:
-            visit.line = f"{self.rid_line}{visit.exchange.request_id}\r\n"
+            visit.line = f"{self.rid_line}{visit.request_id}\r\n"
         else:
-            headers[rid_key] = visit.exchange.request_id  # type: ignore[index]
+            headers[rid_key] = visit.request_id  # type: ignore[index]
 
-    def log(self, request: HttpRequest, visit: Visit, status: int, end: int) -> None:
+    def log(self, request: HttpRequest, visit: Exchange, status: int, end: int) -> None:
         """The request's gin tuple (rendered in the writer's batch) unless its path is skipped; the
         target as ``Redactor.target`` writes it."""
         writer = self.writer
@@ -185,12 +171,20 @@ class LeanEdge(SplitEdge):
         if writer is not None and path not in self.skip:
             qs = request.query_string
             entry = (end, status, end - visit.start, self.client_ip(request), request.method,
-                     f"{path}?{self.query(qs)}" if qs else path, visit.exchange.error)  # fmt: skip
+                     f"{path}?{self.query(qs)}" if qs else path, visit.error)  # fmt: skip
             writer.entry(self.render, entry)  # type: ignore[arg-type]
 
     def leave(self, visit: EdgeVisit, request: HttpRequest, response: HttpResponse, lined: bool) -> HttpResponse:
-        v = cast(Visit, visit)
-        _reset_current(v.token)
+        v = cast(Exchange, visit)
+        # ``CURRENT`` set back for a caller that goes on in this context; the server's own call
+        # (``lined``) runs each request in a task of its own, whose context (a copy of the
+        # connection's first) ends with it, and nothing it runs after this step reads ``CURRENT``
+        # but its log line about this request's answer: no reset (a HAMT store, ~0.5 k instructions),
+        # but for a WebSocket upgrade, whose session goes on in the task. The token let go either
+        # way: it holds the context, which holds the exchange (a cycle only the GC would free)
+        if not lined or response.status == 101:
+            _reset_current(v.token)
+        v.token = None
         end = _perf_ns()
         if self.return_id:
             self.give_id(v, response, lined)

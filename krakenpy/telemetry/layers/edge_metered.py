@@ -10,9 +10,9 @@ from collections.abc import Callable
 from typing import Final, cast
 
 from krakenpy.edge import EdgeHandler, EdgeVisit, HttpRequest, HttpResponse
-from krakenpy.telemetry.exchange import CURRENT
+from krakenpy.telemetry.exchange import CURRENT, Exchange
 from krakenpy.telemetry.hub import FOLD_EVERY, Telemetry
-from krakenpy.telemetry.layers.edge_lean import EdgeParts, LeanEdge, Visit, abandoned, edge_parts, gone_line
+from krakenpy.telemetry.layers.edge_lean import EdgeParts, LeanEdge, abandoned, edge_parts, gone_line
 from krakenpy.telemetry.metrics.slots import EdgeSlot
 from krakenpy.telemetry.trace.context import TraceState
 
@@ -55,7 +55,7 @@ class MeteredEdge(LeanEdge):
         visit = self.visit(request)
         start_trace = self.start_trace
         if start_trace is not None and request.path not in self.trace_skip:
-            visit.exchange.trace = start_trace(request.headers.get)
+            visit.trace = start_trace(request.headers.get)
         return visit
 
     def fail(self, visit: EdgeVisit, request: HttpRequest, exc: BaseException) -> HttpResponse | None:
@@ -63,17 +63,19 @@ class MeteredEdge(LeanEdge):
         if answer is not None:
             return answer
         # a client that went away: counted and logged (KrakenD reports it), then raised on
-        v = cast(Visit, visit)
+        v = cast(Exchange, visit)
         _reset_current(v.token)
-        abandoned(v.exchange, exc)
+        abandoned(v, exc)
         self.slot.record(request.route, request.method, request.scheme, 500, _perf_ns() - v.start, 0,
                          v.path not in self.otel_skip if self.check_skip else self.otel_on)  # fmt: skip
-        gone_line(self.parts, request, v.exchange, v.start, v.path)
+        gone_line(self.parts, request, v, v.start, v.path)
         return None
 
     def leave(self, visit: EdgeVisit, request: HttpRequest, response: HttpResponse, lined: bool) -> HttpResponse:
-        v = cast(Visit, visit)
-        _reset_current(v.token)
+        v = cast(Exchange, visit)
+        if not lined or response.status == 101:  # as LeanEdge.leave
+            _reset_current(v.token)
+        v.token = None
         end = _perf_ns()
         status = response.status
         if self.return_id:

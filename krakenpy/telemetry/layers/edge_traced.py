@@ -18,7 +18,7 @@ from multidict import istr
 from krakenpy.edge import EdgeHandler, EdgeVisit, HttpRequest, HttpResponse
 from krakenpy.telemetry.exchange import CURRENT, Exchange
 from krakenpy.telemetry.hub import FOLD_EVERY, Telemetry
-from krakenpy.telemetry.layers.edge_lean import EdgeParts, LeanEdge, Visit, abandoned, edge_parts, gone_line
+from krakenpy.telemetry.layers.edge_lean import EdgeParts, LeanEdge, abandoned, edge_parts, gone_line
 from krakenpy.telemetry.metrics.slots import EdgeSlot
 from krakenpy.telemetry.trace.context import TraceState
 from krakenpy.telemetry.trace.spans import TAIL2, Record, request_ids, shape_for
@@ -82,45 +82,46 @@ class TracedEdge(LeanEdge):
             if not self.left:
                 self.left = FOLD_EVERY
                 self.fold()
-        visit = self.visit(request)
+        exchange = self.visit(request)
         if request.path not in self.trace_skip:
-            exchange = visit.exchange
             trace = exchange.trace = self.start_trace(request.headers.get)
             if trace.sampled:
                 # the request's span ids: one counter step, its spans numbered (the SERVER span 0), the
                 # trace's ids as the writer copies them
                 base = exchange.spans = request_ids(trace)
-                visit.sid = exchange.span = base + TAIL2[0]
+                exchange.span = base + TAIL2[0]
                 # the later spans' clock (their perf readings): the two clocks read back to back, wall
                 # first (derived times at most a read early: a span that reads the wall clock itself, as
                 # Lambda's does, never starts before its parent; the offset taken against the edge's start
                 # read, some µs earlier, put 57 of 60 Lambda spans before their parents)
                 offset = exchange.wall = _now_ns() - _perf_ns()
-                visit.start_ns = offset + visit.start
-        return visit
+                exchange.start_ns = offset + exchange.start
+        return exchange
 
     def fail(self, visit: EdgeVisit, request: HttpRequest, exc: BaseException) -> HttpResponse | None:
         answer = self.refuse(request, exc)
         if answer is not None:
             return answer
         # a client that went away: its span (KrakenD ends it) and its line, then raised on
-        v = cast(Visit, visit)
+        exchange = v = cast(Exchange, visit)
         _reset_current(v.token)
-        exchange = v.exchange
         abandoned(exchange, exc)
         slot = self.slot
         if slot is not None:
             slot.record(request.route, request.method, request.scheme, 500, _perf_ns() - v.start, 0,
                         v.path not in self.otel_skip if self.check_skip else self.otel_on)  # fmt: skip
-        if v.sid:
-            _server_span(self.add_span, self.template, self.route_label, request, exchange, v.sid, v.start_ns,
+        sid = v.span
+        if sid is not None:
+            _server_span(self.add_span, self.template, self.route_label, request, exchange, sid, v.start_ns,
                          _perf_ns() - v.start, 500, 0, self.query, exchange.request_id)  # fmt: skip
         gone_line(self.parts, request, exchange, v.start, v.path)
         return None
 
     def leave(self, visit: EdgeVisit, request: HttpRequest, response: HttpResponse, lined: bool) -> HttpResponse:
-        v = cast(Visit, visit)
-        _reset_current(v.token)
+        v = cast(Exchange, visit)
+        if not lined or response.status == 101:  # as LeanEdge.leave
+            _reset_current(v.token)
+        v.token = None
         end = _perf_ns()
         status = response.status
         if self.return_id:
@@ -129,9 +130,10 @@ class TracedEdge(LeanEdge):
         if slot is not None:
             slot.record(request.route, request.method, request.scheme, status, end - v.start, len(response.body),
                         v.path not in self.otel_skip if self.check_skip else self.otel_on)  # fmt: skip
-        if v.sid:
-            _server_span(self.add_span, self.template, self.route_label, request, v.exchange, v.sid, v.start_ns,
-                         end - v.start, status, len(response.body), self.query, v.exchange.request_id)  # fmt: skip
+        sid = v.span
+        if sid is not None:
+            _server_span(self.add_span, self.template, self.route_label, request, v, sid, v.start_ns,
+                         end - v.start, status, len(response.body), self.query, v.request_id)  # fmt: skip
         self.log(request, v, status, end)
         return response
 
