@@ -12,8 +12,13 @@ measurement                      tags                                         fi
 ``router``                       —                                            connection counters (int)
 ``router.response-time`` /       ``endpoint``                                 ``count``, ``min``, ``max``,
 ``router.response-size``                                                      ``mean``, ``stddev``, ``p50``…``p999``
-``runtime``                      —                                            process figures
+``debug``                        —                                            ``GCStats.NumGC`` (int)
+``runtime``                      —                                            ``NumThread`` (int)
 ================================ ============================================ =========================
+
+``debug`` and ``runtime`` are krakend-influx's: the collector's ``krakend.service.debug.X`` and
+``krakend.service.runtime.X`` gauges as the fields ``X`` (Go's registry has more of them; a Python
+process has these two).
 
 Pushes never block a request: a background task posts the batch with a short timeout; a collector
 that is down is logged at most once a minute. The password never appears in logs.
@@ -29,7 +34,7 @@ import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 
@@ -38,7 +43,7 @@ from krakenpy.errors import ConfigError, ConfigIssue
 from krakenpy.telemetry.instance import worker_tag
 from krakenpy.telemetry.metrics.stats import StatsRegistry
 
-__all__ = ["InfluxOptions", "InfluxPusher", "Lines", "line", "parse_influx", "points"]
+__all__ = ["InfluxOptions", "InfluxPusher", "Lines", "PointKeys", "line", "parse_influx", "points"]
 
 log = logging.getLogger("krakenpy.telemetry")
 
@@ -92,43 +97,109 @@ def _tag(value: str) -> str:
 
 
 def line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, int | float], now_ns: int) -> str:
-    tag_text = "".join(f",{_tag(k)}={_tag(v)}" for k, v in sorted(tags.items()) if v != "")
-    field_text = ",".join(
-        f"{_tag(k)}={v}i" if isinstance(v, int) and not isinstance(v, bool) else f"{_tag(k)}={float(v)!r}"
-        for k, v in sorted(fields.items())
-    )
-    return f"{_tag(measurement)}{tag_text} {field_text} {now_ns}"
+    return f"{_prefix(measurement, tags)} {_fields(fields)} {now_ns}"
 
 
 def points(snapshot: Mapping[str, Any], host: str, now_ns: int, extra: Mapping[str, str] | None = None) -> list[str]:
     """The line-protocol points of one ``/__stats`` snapshot; ``extra`` tags every point (``worker``)."""
-    lines: list[str] = []
-    base = {**(extra or {}), "host": host}
-    histograms: dict[tuple[str, str], dict[str, int | float]] = {}
-    router: dict[str, int | float] = {}
-    runtime: dict[str, int | float] = {}
-    for key, value in snapshot.items():
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            continue
+    return PointKeys(host, extra).points(snapshot, now_ns)
+
+
+#: what one snapshot key gives: ``(_POINT_COUNT | _POINT_TOTAL, prefix, "")`` a point of its own
+#: (``prefix``: its measurement and tags in line protocol), ``(_IN_HISTOGRAM, prefix, field)`` a
+#: field of its histogram's point, ``(_IN_ROUTER | _IN_DEBUG | _IN_RUNTIME, field, "")`` a field of
+#: that measurement's one point; ``None``: the key is not sent
+_Entry = tuple[int, str, str] | None
+_POINT_COUNT, _POINT_TOTAL, _IN_HISTOGRAM, _IN_ROUTER, _IN_DEBUG, _IN_RUNTIME = range(6)
+_DEBUG_PREFIX: Final = "krakend.service.debug."
+_RUNTIME_PREFIX: Final = "krakend.service.runtime."
+
+
+class PointKeys:
+    """:func:`points` for one host and set of tags, each snapshot key read once: what it gives (its
+    measurement, tags and field, from the regular expressions) is kept for the next pushes, which
+    see the same keys (a regular expression per key over ~1,100 keys cost ~2.4 ms a push). Keys no
+    longer in the snapshots are forgotten when the kept ones outgrow them."""
+
+    __slots__ = ("_base", "_groups", "_keys")
+
+    def __init__(self, host: str, extra: Mapping[str, str] | None = None) -> None:
+        self._base = {**(extra or {}), "host": host}
+        self._keys: dict[str, _Entry] = {}
+        self._groups: dict[tuple[str, str], str] = {}
+
+    def points(self, snapshot: Mapping[str, Any], now_ns: int) -> list[str]:
+        keys = self._keys
+        if len(keys) > 2 * len(snapshot) + 1024:
+            keys.clear()
+            self._groups.clear()
+        lines: list[str] = []
+        histograms: dict[str, dict[str, int | float]] = {}
+        router: dict[str, int | float] = {}
+        debug: dict[str, int | float] = {}
+        runtime: dict[str, int | float] = {}
+        by_kind = (router, debug, runtime)
+        for key, value in snapshot.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            try:
+                entry = keys[key]
+            except KeyError:
+                entry = keys[key] = self._entry(key)
+            if entry is None:
+                continue
+            kind = entry[0]
+            if kind == _POINT_COUNT:
+                lines.append(f"{entry[1]} count={int(value)}i {now_ns}")
+            elif kind == _POINT_TOTAL:
+                lines.append(f"{entry[1]} total={int(value)}i {now_ns}")
+            elif kind == _IN_HISTOGRAM:
+                histograms.setdefault(entry[1], {})[entry[2]] = value
+            else:
+                by_kind[kind - _IN_ROUTER][entry[1]] = int(value)
+        for prefix, fields in sorted(histograms.items()):
+            lines.append(f"{prefix} {_fields(fields)} {now_ns}")
+        base = self._base
+        for measurement, fields in (("router", router), ("debug", debug), ("runtime", runtime)):
+            if fields:
+                lines.append(line(measurement, base, fields, now_ns))
+        return lines
+
+    def _entry(self, key: str) -> _Entry:
+        base = self._base
         if match := _RESPONSE.match(key):
-            tags = {**base, "endpoint": match[1], "status": match[2]}
-            lines.append(line("responses", tags, {"count": int(value)}, now_ns))
-        elif match := _REQUESTS.match(key):
+            return _POINT_COUNT, _prefix("responses", {**base, "endpoint": match[1], "status": match[2]}), ""
+        if match := _REQUESTS.match(key):
             tags = {**base, "layer": match[1], "name": match[2], "complete": match[3], "error": match[4]}
-            lines.append(line("requests", tags, {"total": int(value)}, now_ns))
-        elif match := _HISTOGRAM.match(key):
-            histograms.setdefault((match[1], match[2]), {})[_FIELD.get(match[3], match[3])] = value
-        elif match := _ROUTER.match(key):
-            router[match[1]] = int(value)
-        elif key.startswith("service.runtime."):
-            runtime[key.removeprefix("service.runtime.")] = value
-    for (endpoint, kind), fields in sorted(histograms.items()):
-        lines.append(line(f"router.response-{kind}", {**base, "endpoint": endpoint}, fields, now_ns))
-    if router:
-        lines.append(line("router", base, router, now_ns))
-    if runtime:
-        lines.append(line("runtime", base, runtime, now_ns))
-    return lines
+            return _POINT_TOTAL, _prefix("requests", tags), ""
+        if match := _HISTOGRAM.match(key):
+            group = f"router.response-{match[2]}", match[1]  # one point's ten keys: one prefix
+            prefix = self._groups.get(group)
+            if prefix is None:
+                prefix = self._groups[group] = _prefix(group[0], {**base, "endpoint": group[1]})
+            return _IN_HISTOGRAM, prefix, _FIELD.get(match[3], match[3])
+        if match := _ROUTER.match(key):
+            return _IN_ROUTER, match[1], ""
+        # krakend-influx's gauges: ``krakend.service.debug.X`` the field ``X`` of ``debug``,
+        # ``krakend.service.runtime.X`` of ``runtime`` (``GCStats.NumGC``, ``NumThread``), as ints
+        if key.startswith(_DEBUG_PREFIX) and len(key) > len(_DEBUG_PREFIX):
+            return _IN_DEBUG, key[len(_DEBUG_PREFIX) :], ""
+        if key.startswith(_RUNTIME_PREFIX) and len(key) > len(_RUNTIME_PREFIX):
+            return _IN_RUNTIME, key[len(_RUNTIME_PREFIX) :], ""
+        return None
+
+
+def _prefix(measurement: str, tags: Mapping[str, str]) -> str:
+    """A point's measurement and tags in line protocol (tags sorted, empty ones left out)."""
+    tag_text = "".join(f",{_tag(k)}={_tag(v)}" for k, v in sorted(tags.items()) if v != "")
+    return f"{_tag(measurement)}{tag_text}"
+
+
+def _fields(fields: Mapping[str, int | float]) -> str:
+    return ",".join(
+        f"{_tag(k)}={v}i" if isinstance(v, int) and not isinstance(v, bool) else f"{_tag(k)}={float(v)!r}"
+        for k, v in sorted(fields.items())
+    )
 
 
 #: (host name, tags of every point, time in ns) -> the line-protocol points of one push
@@ -150,6 +221,8 @@ class InfluxPusher:
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._quiet_until = 0.0
+        #: each snapshot key's part in the points, kept across pushes (made at the first push)
+        self._keys: PointKeys | None = None
         #: batches written (for tests and diagnostics)
         self.sent = 0
 
@@ -189,7 +262,10 @@ class InfluxPusher:
         snapshot: dict[str, Any] = {}
         for _ in stats.snapshot_steps(snapshot):
             await asyncio.sleep(0)
-        return points(snapshot, self.host, time.time_ns(), self.tags)
+        keys = self._keys
+        if keys is None:
+            keys = self._keys = PointKeys(self.host, self.tags)
+        return keys.points(snapshot, time.time_ns())
 
     async def push(self) -> None:
         """Post one batch now; failures are logged (rarely), never raised."""

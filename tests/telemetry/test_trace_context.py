@@ -206,10 +206,12 @@ def test_compiled_extract_decides_a_new_trace_as_the_sampler() -> None:
     traces = [run(_get({})) for _ in range(400)]
     assert all(t.sampled is sampler.sample(t.trace_id, None) for t in traces)
     assert 100 < sum(t.sampled for t in traces) < 300  # a ratio, not every one or none
-    b3 = compile_extract(("b3",), sampler)  # no flag from the caller: the ratio decides on the id
+    # a B3 context with no sampling state ("deferred") is a remote parent not sampled to otel-go's
+    # span context: its parent-based ratio never samples it, whatever the trace id
+    b3 = compile_extract(("b3",), sampler)
     for t in traces[:50]:
         got = b3(_get({"b3": f"{t.trace_id}-{_SID}"}))
-        assert got.sampled is sampler.sample(t.trace_id, None)
+        assert (got.trace_id, got.parent_id, got.sampled) == (t.trace_id, _SID, False)
 
 
 def test_random_ids_survive_a_failed_draw_and_two_threads(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -250,3 +252,90 @@ def test_random_ids_survive_a_failed_draw_and_two_threads(monkeypatch: pytest.Mo
     for t in threads:
         t.join()
     assert not errors and len(set(seen[0]) | set(seen[1])) == 40_000
+
+
+_T, _T64, _S, _P = "80f198ee56343ba864fe8b2a57d3eff7", "64fe8b2a57d3eff7", "e457b5a2e4d86bd1", "05e3ac9a4f6e3b90"
+_Z16 = "0" * 16
+_MULTI = {"X-B3-TraceId": _T, "X-B3-SpanId": _S}
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        # the single header: {trace}-{span}[-{state}[-{parent}]], state 0, 1, d (debug) or none (deferred)
+        ({"b3": f"{_T}-{_S}-1"}, (_T, _S, True)),
+        ({"b3": f"{_T}-{_S}-0"}, (_T, _S, False)),
+        ({"b3": f"{_T}-{_S}-d"}, (_T, _S, True)),
+        ({"b3": f"{_T}-{_S}"}, (_T, _S, False)),  # deferred: not sampled in otel-go's span context
+        ({"b3": f"{_T64}-{_S}-1"}, (_Z16 + _T64, _S, True)),  # a 64-bit trace id padded
+        ({"b3": f"{_T}-{_S}-1-{_P}"}, (_T, _S, True)),
+        ({"b3": f"{_T}-{_S}-0-{_P}"}, (_T, _S, False)),
+        ({"b3": f"{_T}-{_S}x1"}, (_T, _S, True)),  # otel-go reads by offsets: that separator unchecked
+        ({"b3": f"{_T}-{_S}-1x{_P}"}, (_T, _S, True)),  # and that one
+        ({"b3": f"{_T}-{_S}-{_P}"}, None),  # a parent without the state
+        ({"b3": f"{_T}-{_S}-"}, None),
+        ({"b3": f"{_T}-{_S}-D"}, None),
+        ({"b3": f"{_T}-{_S}-true"}, None),
+        ({"b3": f"{_T.upper()}-{_S}-1"}, None),  # no lower-casing
+        ({"b3": f"{_T}-{_S.upper()}"}, None),
+        ({"b3": f" {_T}-{_S}-1"}, None),  # no strip
+        ({"b3": f"{_T}-{_S}-1 "}, None),
+        ({"b3": f"{_T}-{_S}-1-{_Z16}"}, None),  # the parent is checked
+        ({"b3": f"{_T}-{_S}-1-{_P}-0"}, None),
+        ({"b3": f"{'0' * 32}-{_S}-1"}, None),
+        ({"b3": f"{_Z16}-{_S}-1"}, None),  # all zeros once padded
+        ({"b3": f"{_T}-{_Z16}-1"}, None),
+        ({"b3": f"{_T}_{_S}-1"}, None),
+        ({"b3": f"{_T[:20]}-{_S}-1"}, None),
+        ({"b3": f"{_T}-{_S}\u00e91"}, None),  # 2 bytes where otel-go's one-byte separator is: too long
+        ({"b3": "1"}, None),  # a state alone is no context
+        ({"b3": _T}, None),
+        # the X-B3-* headers: both ids or none; Sampled 0/1/true/false in any case, or none (deferred)
+        ({**_MULTI, "X-B3-Sampled": "1"}, (_T, _S, True)),
+        ({**_MULTI, "X-B3-Sampled": "TRUE"}, (_T, _S, True)),
+        ({**_MULTI, "X-B3-Sampled": "False"}, (_T, _S, False)),
+        ({**_MULTI, "X-B3-Sampled": "0"}, (_T, _S, False)),
+        (_MULTI, (_T, _S, False)),
+        ({**_MULTI, "X-B3-Sampled": "d"}, None),  # "d" is the single header's
+        ({**_MULTI, "X-B3-Sampled": "yes"}, None),
+        ({**_MULTI, "X-B3-Sampled": " 1"}, None),
+        ({**_MULTI, "X-B3-Sampled": "0", "X-B3-Flags": "1"}, (_T, _S, True)),  # debug samples
+        ({**_MULTI, "X-B3-Flags": "1"}, (_T, _S, True)),
+        ({**_MULTI, "X-B3-Flags": "2"}, (_T, _S, False)),  # other flags ignored
+        ({**_MULTI, "X-B3-Flags": "true"}, (_T, _S, False)),
+        ({**_MULTI, "X-B3-Sampled": "no", "X-B3-Flags": "1"}, None),
+        ({**_MULTI, "X-B3-TraceId": _T64}, (_Z16 + _T64, _S, False)),
+        ({**_MULTI, "X-B3-ParentSpanId": _P}, (_T, _S, False)),
+        ({**_MULTI, "X-B3-ParentSpanId": _Z16}, None),
+        ({**_MULTI, "X-B3-ParentSpanId": "nope"}, None),
+        ({**_MULTI, "X-B3-TraceId": _T.upper()}, None),
+        ({**_MULTI, "X-B3-TraceId": f" {_T}"}, None),
+        ({**_MULTI, "X-B3-TraceId": _T[:20]}, None),
+        ({**_MULTI, "X-B3-SpanId": _Z16}, None),
+        ({"X-B3-TraceId": _T, "X-B3-Sampled": "1"}, None),
+        ({"X-B3-SpanId": _S, "X-B3-Sampled": "1"}, None),
+        # both forms: a valid single header first, else the X-B3-* headers
+        ({"b3": f"{_T64}-{_P}-0", **_MULTI, "X-B3-Sampled": "1"}, (_Z16 + _T64, _P, False)),
+        ({"b3": f"{_T.upper()}-{_P}-0", **_MULTI, "X-B3-Sampled": "1"}, (_T, _S, True)),
+        ({"b3": "1", **_MULTI}, (_T, _S, False)),  # the single header's state is not the headers'
+    ],
+)
+@pytest.mark.parametrize("propagator", ["b3", "b3multi"])
+def test_b3_readers_take_what_otel_go_takes(
+    headers: dict[str, str], expected: tuple[str, str, bool] | None, propagator: str
+) -> None:
+    """otel-go's contrib B3 propagator (KrakenD's ``b3`` and ``b3multi``, which read both forms):
+    the ids and the sampled flag it finds (under a ratio, where the caller's flag decides), or a new
+    trace where it finds none. The readers stripped and lower-cased the values, took ``d`` in
+    ``X-B3-Sampled``, deferred an absent state to the ratio, and read one form each."""
+    from krakenpy.telemetry.trace.context import compile_extract
+
+    sampler = Sampler(0.5)
+    for trace in (
+        extract(_get(headers), (propagator,), sampler),
+        compile_extract((propagator,), sampler)(_get(headers)),
+    ):
+        if expected is None:
+            assert trace.parent_id is None and trace.trace_id not in (_T, _Z16 + _T64)
+        else:
+            assert (trace.trace_id, trace.parent_id, trace.sampled) == expected

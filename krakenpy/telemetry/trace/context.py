@@ -35,7 +35,7 @@ __all__ = [
 #: after them nothing or a dash and anything (a newline too: a future version's tail is never kept);
 #: the rules per version are in :func:`_tracecontext`
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?", re.DOTALL)
-_HEX32 = re.compile(r"[0-9a-f]{32}|[0-9a-f]{16}")
+_HEX32 = re.compile(r"[0-9a-f]{32}")
 _HEX16 = re.compile(r"[0-9a-f]{16}")
 _ZERO32: Final = "0" * 32
 _ZERO16: Final = "0" * 16
@@ -50,6 +50,7 @@ _B3_TRACE_H: Final = istr("X-B3-TraceId")
 _B3_SPAN_H: Final = istr("X-B3-SpanId")
 _B3_SAMPLED_H: Final = istr("X-B3-Sampled")
 _B3_FLAGS_H: Final = istr("X-B3-Flags")
+_B3_PARENT_H: Final = istr("X-B3-ParentSpanId")
 _BAGGAGE_H: Final = istr("baggage")
 _TRACESTATE_H: Final = istr("tracestate")
 
@@ -199,36 +200,111 @@ def _tracecontext(get: Callable[[str], str | None]) -> tuple[str, str, bool | No
     return trace_id, span_id, bool(int(flags, 16) & 1)
 
 
-def _b3_sampled(value: str | None) -> bool | None:
-    if value is None:
+#: the usual single ``b3`` header: a 128-bit trace id, a span id and the sampling state ``0``, ``1``
+#: or ``d``, lower-case hex (51 characters; the zero ids are checked apart)
+_B3_USUAL = re.compile(r"[0-9a-f]{32}-[0-9a-f]{16}-[01d]")
+#: a single ``b3`` header's sampling state (otel-go: ``d`` is debug, which samples; none is
+#: "deferred", which otel-go's span context carries as not sampled); another state refuses the header
+_B3_SINGLE_SAMPLED: Final[Mapping[str, bool]] = {"": False, "0": False, "1": True, "d": True}
+#: ``X-B3-Sampled`` lower-cased (otel-go takes ``true``/``false`` too; none: deferred, not sampled)
+_B3_MULTI_SAMPLED: Final[Mapping[str, bool]] = {"": False, "0": False, "false": False, "1": True, "true": True}
+
+
+def _trace_id_ok(value: str) -> bool:
+    """otel-go's ``TraceIDFromHex``: 32 lower-case hex digits, not all zero."""
+    return len(value) == 32 and _HEX32.fullmatch(value) is not None and value != _ZERO32
+
+
+def _span_id_ok(value: str) -> bool:
+    """otel-go's ``SpanIDFromHex``: 16 lower-case hex digits, not all zero."""
+    return len(value) == 16 and _HEX16.fullmatch(value) is not None and value != _ZERO16
+
+
+def _b3_single(value: str) -> tuple[str, str, bool] | None:
+    """The single ``b3`` header (``{trace}-{span}[-{sampled}[-{parent}]]``) as otel-go's contrib B3
+    propagator (KrakenD's ``b3`` and ``b3multi``) reads it: no strip and no lower-casing (upper-case
+    hex, surrounding space refused), a 16-digit trace id padded with 16 zeros on the left, the
+    sampling state ``0``, ``1`` or ``d`` (debug: sampled) or none (deferred: not sampled), a parent
+    span id checked and dropped; a header without both ids (``1`` alone) is no trace here. As
+    otel-go, it finds the fields by their offsets: the character between the span id and the
+    sampling state, and the one after the state, are not looked at."""
+    if len(value) == 51 and _B3_USUAL.fullmatch(value) is not None:
+        trace_id = value[:32]
+        span_id = value[33:49]
+        if trace_id == _ZERO32 or span_id == _ZERO16:
+            return None
+        return trace_id, span_id, value[50] != "0"
+    if not value.isascii():  # otel-go counts bytes: the offsets below are the header's bytes
+        value = value.encode("utf-8", "surrogateescape").decode("latin-1")
+    size = len(value)
+    if size < 33:  # the sampling state alone, a trace id alone, or too short
         return None
-    value = value.strip().lower()
-    if value in ("1", "d", "true"):
-        return True
-    if value in ("0", "false"):
-        return False
-    return None
+    if value[16] == "-":
+        trace_id = _ZERO16 + value[:16]
+        at = 17
+    elif value[32] == "-":
+        trace_id = value[:32]
+        at = 33
+    else:
+        return None
+    span_id = value[at : at + 16]
+    if not _trace_id_ok(trace_id) or not _span_id_ok(span_id):
+        return None
+    at += 16
+    state = ""
+    if size > at:
+        at += 1  # the separator, unchecked
+        if size == at + 1:
+            state = value[at]
+        elif size == at + 18:  # {state}{separator, unchecked}{parent span id}
+            state = value[at]
+            if not _span_id_ok(value[at + 2 :]):
+                return None
+        else:  # "-" at the end, a parent span id without the state, anything longer
+            return None
+    sampled = _B3_SINGLE_SAMPLED.get(state)
+    if sampled is None:
+        return None
+    return trace_id, span_id, sampled
 
 
-def _b3(get: Callable[[str], str | None]) -> tuple[str, str, bool | None] | None:
+def _b3(get: Callable[[str], str | None]) -> tuple[str, str, bool] | None:
+    """B3 as otel-go's contrib propagator (KrakenD's ``b3`` and ``b3multi``: both read both forms)
+    extracts it: the single ``b3`` header when it holds a valid context, else the ``X-B3-*`` headers
+    (:func:`_b3_single` for the first). Of the second: ``X-B3-Sampled`` is ``0``, ``1``, ``true`` or
+    ``false`` in any case, or absent (deferred: not sampled), any other value refuses the headers;
+    ``X-B3-Flags: 1`` (exactly) is debug, which samples; a 16-digit ``X-B3-TraceId`` is padded;
+    ``X-B3-TraceId`` and ``X-B3-SpanId`` come both or not at all; an ``X-B3-ParentSpanId`` must be
+    a valid span id. Nothing is stripped or lower-cased but the sampled value."""
     value = get(_B3_H)
-    if not value:
+    if value:
+        found = _b3_single(value)
+        if found is not None:
+            return found
+    trace_id = get(_B3_TRACE_H)
+    if not trace_id:  # both ids or none: a span id alone is refused, none is no context
         return None
-    parts = value.strip().lower().split("-")
-    if len(parts) < 2 or not _HEX32.fullmatch(parts[0]) or not _HEX16.fullmatch(parts[1]):
+    span_id = get(_B3_SPAN_H)
+    if not span_id:
         return None
-    return parts[0].rjust(32, "0"), parts[1], _b3_sampled(parts[2] if len(parts) > 2 else None)
-
-
-def _b3multi(get: Callable[[str], str | None]) -> tuple[str, str, bool | None] | None:
-    trace_id = (get(_B3_TRACE_H) or "").strip().lower()
-    span_id = (get(_B3_SPAN_H) or "").strip().lower()
-    if not _HEX32.fullmatch(trace_id) or not _HEX16.fullmatch(span_id):
+    sampled_text = get(_B3_SAMPLED_H) or ""
+    sampled = _B3_MULTI_SAMPLED.get(sampled_text.lower() if sampled_text.isascii() else sampled_text)
+    if sampled is None:
         return None
-    return trace_id.rjust(32, "0"), span_id, _b3_sampled(get(_B3_SAMPLED_H) or get(_B3_FLAGS_H))
+    if not sampled and get(_B3_FLAGS_H) == "1":  # debug
+        sampled = True
+    if len(trace_id) == 16:
+        trace_id = _ZERO16 + trace_id
+    if not _trace_id_ok(trace_id) or not _span_id_ok(span_id):
+        return None
+    parent = get(_B3_PARENT_H)
+    if parent and not _span_id_ok(parent):
+        return None
+    return trace_id, span_id, sampled
 
 
-_EXTRACTORS: Final[Mapping[str, Extractor]] = {"tracecontext": _tracecontext, "b3": _b3, "b3multi": _b3multi}
+#: ``b3`` and ``b3multi`` differ in what they write only (otel-go: both read both B3 forms)
+_EXTRACTORS: Final[Mapping[str, Extractor]] = {"tracecontext": _tracecontext, "b3": _b3, "b3multi": _b3}
 
 
 def propagators_from_env(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
@@ -282,7 +358,11 @@ def compile_extract(
     propagators: Sequence[str], sampler: Sampler
 ) -> Callable[[Callable[[str], str | None]], TraceState]:
     """:func:`extract` for a fixed list of propagators, the extractors looked up once."""
-    readers = tuple((name, _EXTRACTORS[name]) for name in propagators if name in _EXTRACTORS)
+    readers: tuple[tuple[str, Extractor], ...] = ()
+    for name in propagators:  # b3 and b3multi read the same: once
+        extractor = _EXTRACTORS.get(name)
+        if extractor is not None and all(extractor is not other for _, other in readers):
+            readers += ((name, extractor),)
     baggage_on = "baggage" in propagators
     sample = sampler.sample
     ratio = sampler.ratio

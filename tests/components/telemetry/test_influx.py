@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import socket
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from aiohttp import web
 
 from krakenpy.errors import ConfigError
 from krakenpy.gateway import load
-from krakenpy.telemetry.influx import InfluxOptions, InfluxPusher, parse_influx, points
+from krakenpy.telemetry.influx import InfluxOptions, InfluxPusher, PointKeys, parse_influx, points
 from krakenpy.telemetry.metrics.stats import StatsRegistry
 from tests.components.telemetry.conftest import doc, recording_app
 from tests.components.telemetry.test_scrape_steps import fill_windows
@@ -34,6 +35,48 @@ def test_influx_points_are_line_protocol_with_escaped_tags() -> None:
     assert "router.response-time,endpoint=/a\\ b/:id,host=gw\\,1 count=3i,max=1500.0 17" in lines
     assert "router,host=gw\\,1 connected=2i 17" in lines
     assert len(lines) == 4
+
+
+def test_influx_points_send_the_debug_and_runtime_gauges_as_krakend_influx() -> None:
+    """krakend-influx writes the collector's ``krakend.service.debug.X`` gauges as the field ``X`` of
+    one ``debug`` point and ``krakend.service.runtime.X`` as ``X`` of one ``runtime`` point, ints,
+    tagged ``host`` (points() looked for ``service.runtime.`` keys: neither was ever sent)."""
+    snapshot = {
+        "krakend.service.debug.GCStats.NumGC": 12,
+        "krakend.service.runtime.NumThread": 4,
+        "krakend.service.runtime.MemStats.Alloc": 2048.0,
+        "krakend.service.runtime.": 1,  # no field name: nothing
+        "memstats": {"Sys": 1, "NumGC": 12},  # /__stats' own object: not a gauge
+    }
+    lines = points(snapshot, "gw", 17, {"worker": "2"})
+    assert sorted(lines) == [
+        "debug,host=gw,worker=2 GCStats.NumGC=12i 17",
+        "runtime,host=gw,worker=2 MemStats.Alloc=2048i,NumThread=4i 17",
+    ]
+
+
+def test_influx_point_keys_kept_across_pushes_follow_the_snapshot() -> None:
+    """A snapshot key's measurement, tags and field are read once and kept for the next pushes: the
+    points of each push are those points() makes afresh, new keys are read, and keys that left the
+    snapshots are forgotten once the kept ones outgrow them."""
+    kept = PointKeys("gw", {"worker": "1"})
+    first = {
+        "krakend.router.response./a.status.200.count": 3,
+        "krakend.router.response./a.time.max": 15.0,
+        "krakend.router.response./a.time.count": 2,
+        "krakend.router.connected": 1,
+        "krakend.service.runtime.NumThread": 4,
+        "unknown.key": 5,
+    }
+    second = {**first, "krakend.router.response./a.status.200.count": 4}
+    second["krakend.router.response./b.status.500.count"] = 1
+    for snapshot in (first, second, first):
+        assert kept.points(snapshot, 9) == points(snapshot, "gw", 9, {"worker": "1"})
+    for round_ in range(30):  # 100 new keys a push, the older ones gone: what is kept stays bounded
+        snapshot = {f"krakend.router.response./r{round_}.status.{i}.count": i for i in range(100)}
+        assert kept.points(snapshot, 9) == points(snapshot, "gw", 9, {"worker": "1"})
+        assert len(kept._keys) <= 3 * len(snapshot) + 1024
+    assert len(kept._keys) < 30 * 100
 
 
 def test_influx_parse_checks_the_address() -> None:
@@ -78,6 +121,14 @@ async def test_influx_pushes_the_collector_with_basic_auth(served, upstream) -> 
     host = socket.gethostname()
     assert f"responses,endpoint=/users/:id,host={host},status=200 count=1i" in text
     assert "router.response-time,endpoint=/users/:id" in text
+    # krakend-influx's process gauges: one debug and one runtime point, ints, tagged host
+    by_measurement = {p.split(" ")[0]: p.split(" ")[1] for p in text.split("\n")}
+    assert re.fullmatch(r"GCStats\.NumGC=\d+i", by_measurement[f"debug,host={_escaped(host)}"])
+    assert re.fullmatch(r"NumThread=[1-9]\d*i", by_measurement[f"runtime,host={_escaped(host)}"])
+
+
+def _escaped(tag: str) -> str:
+    return tag.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
 
 
 def test_influx_address_krakend_cannot_use_is_a_warning_and_no_export(tmp_path: Path) -> None:
@@ -137,11 +188,12 @@ async def test_influx_push_takes_the_snapshot_in_steps(upstream) -> None:  # typ
         await pusher.stop()
     assert pusher.sent == 1 and arrived_after[0] - start >= 100
 
-    def stable(lines: list[str]) -> list[str]:  # without the time stamps
-        return sorted(p.rsplit(" ", 1)[0] for p in lines)
+    def stable(lines: list[str]) -> list[str]:  # without the time stamps and the process figures
+        return sorted(p.rsplit(" ", 1)[0] for p in lines if not p.startswith(("debug,", "runtime,")))
 
     whole = points(stats.snapshot(), pusher.host, 0, pusher.tags)
-    assert len(whole) == 100 + 1 + 1  # the window histograms, the responses counter, the router's
+    # the window histograms, the responses counter, the router's, debug and runtime
+    assert len(whole) == 100 + 1 + 1 + 2
     assert stable(bodies[0].decode().split("\n")) == stable(whole)
 
 

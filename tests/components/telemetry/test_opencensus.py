@@ -500,3 +500,32 @@ async def test_opencensus_sample_rate_decides_which_traces_are_exported(served, 
         assert (await s.client.get("/users/1", headers=headers)).status == 200
     assert s.gateway.resources.state.get(OC_PUMPS) is None  # 0: no span exporter at all
     assert [r.headers["X-B3-Sampled"] for r in seen] == ["0", "0"]  # and nothing sampled downstream
+
+
+async def test_opencensus_b3_in_is_read_as_otel_go_reads_it(served, upstream) -> None:  # type: ignore[no-untyped-def]
+    """The trace a caller's B3 headers continue (the backend's ``X-B3-TraceId``): what otel-go's B3
+    propagator takes (a 64-bit trace id padded; the single header first, else ``X-B3-*``), and a new
+    trace for what it refuses (upper-case hex, a bad parent span id, an ``X-B3-Sampled`` it does not
+    know), which the readers took after lower-casing or splitting the value."""
+    seen: list[web.Request] = []
+    base = await upstream(recording_app(seen, {"a": 1}))
+    census = {"sample_rate": 100, "enabled_layers": {"backend": True}, "exporters": {}}
+    s = await served(doc(_endpoints(base), extra_config={NS: census}))
+    low = TRACE[16:]
+    cases: list[tuple[dict[str, str], str | None]] = [
+        ({"b3": f"{low}-{PARENT}-1"}, "0" * 16 + low),
+        ({"b3": f"{TRACE}-{PARENT}-d"}, TRACE),
+        ({"b3": "0", "X-B3-TraceId": TRACE, "X-B3-SpanId": PARENT, "X-B3-Sampled": "True"}, TRACE),
+        ({"b3": f"{TRACE.upper()}-{PARENT}-1"}, None),
+        ({"b3": f"{TRACE}-{PARENT}-1-{'0' * 16}"}, None),
+        ({"X-B3-TraceId": TRACE, "X-B3-SpanId": PARENT, "X-B3-Sampled": "yes"}, None),
+        ({"X-B3-TraceId": TRACE.upper(), "X-B3-SpanId": PARENT}, None),
+    ]
+    for headers, _ in cases:
+        assert (await s.client.get("/users/1", headers=headers)).status == 200
+    got = [r.headers["X-B3-TraceId"] for r in seen]
+    for (headers, continued), trace in zip(cases, got, strict=True):
+        if continued is None:
+            assert trace not in (TRACE, TRACE.upper()) and len(trace) == 32, headers
+        else:
+            assert trace == continued, headers
