@@ -252,7 +252,7 @@ async def _drive(name: str, n: int) -> None:
 def _call(name: str) -> Callable[[], object]:
     """One hot helper of the request path with P1's arguments (``--mode calls``): opcode counts
     mislead there (a C-level rewrite with fewer opcodes counted up to 2.4x the instructions)."""
-    from multidict import CIMultiDict
+    from multidict import CIMultiDict, CIMultiDictProxy
 
     from bench.wire_micro import _RESPONSE
     from krakenpy.backends.fastwire import request_head
@@ -260,6 +260,8 @@ def _call(name: str) -> Callable[[], object]:
     from krakenpy.backends.quickanswer import quick_answer
     from krakenpy.proxy.types import Request
     from krakenpy.server.wire import encode_response
+    from krakenpy.telemetry.trace.context import compile_extract
+    from krakenpy.telemetry.trace.sampler import Sampler
 
     headers = {"X-Forwarded-For": ["127.0.0.1"], "X-Forwarded-Host": ["gw.example"], "User-Agent": ["KrakenD"]}
     headers["X-Request-Id"] = ["5760b40c-49b9-48d7-ae82-79c398c7d545"]
@@ -275,6 +277,12 @@ def _call(name: str) -> Callable[[], object]:
     with_ids = itertools.cycle(
         [[*pairs[:3], ("X-Request-Id", f"5760b40c-49b9-48d7-ae82-{i:012x}"), pairs[4]] for i in range(4096)]
     )
+    # the trace reader of telemetry/opentelemetry's default propagators, rate 1, on the usual
+    # traceparent (flags 01, and 00) read from a request's header map
+    extract = compile_extract(("tracecontext", "baggage"), Sampler(1.0))
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-"
+    sampled = CIMultiDictProxy(CIMultiDict({"Host": "gw.example", "traceparent": traceparent + "01"})).get
+    unsampled = CIMultiDictProxy(CIMultiDict({"Host": "gw.example", "traceparent": traceparent + "00"})).get
     calls: dict[str, Callable[[], object]] = {
         "quick_answer": lambda: quick_answer(_RESPONSE, 1 << 26),
         "quick_answer_new": lambda: quick_answer(next(fresh), 1 << 26),
@@ -283,12 +291,15 @@ def _call(name: str) -> Callable[[], object]:
         "headers_out": lambda: _headers_out(headers, True),
         "encode_response": lambda: encode_response(200, out, b'{"a":1,"b":"two"}', "GET", True, False),
         "clone": request.clone,
+        "extract_traceparent": lambda: extract(sampled),
+        "extract_traceparent_00": lambda: extract(unsampled),
     }
     return calls[name]
 
 
 CALLS = (
-    "quick_answer", "quick_answer_new", "request_head", "request_head_id", "headers_out", "encode_response", "clone"
+    "quick_answer", "quick_answer_new", "request_head", "request_head_id", "headers_out", "encode_response", "clone",
+    "extract_traceparent", "extract_traceparent_00",
 )  # fmt: skip
 
 

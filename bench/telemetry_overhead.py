@@ -19,6 +19,11 @@ series and its ``/__stats`` with ``--stats-endpoints`` endpoints' full window hi
 with a child process and reports the longest CPU time the loop was held between two turns, the
 response's writing included (the issue's budget: 2 ms).
 
+``--influx-holds`` pushes the ``/__stats`` collector to an InfluxDB stand-in (a child process on
+127.0.0.1 answering 204) with ``InfluxPusher.push``, ``--stats-endpoints`` endpoints' full window
+histograms (size and time, 2,000 new queued values in each before every push), and reports the
+longest CPU time the loop was held between two turns during one push, best of ``--rounds`` pushes.
+
 ``--workers 2 4`` measures ``run -w N``'s sharing: a worker's tick (its snapshot of 200 histogram
 series, or of each ``--workers-series`` count, written to the run directory; and its longest step)
 and a ``/metrics`` scrape merging N workers' snapshots (the longest CPU time the loop was held, as
@@ -358,6 +363,58 @@ async def _fetch(url: str) -> int:
     return int(out)
 
 
+_INFLUX = (
+    "import http.server, sys\n"
+    "class H(http.server.BaseHTTPRequestHandler):\n"
+    "    def do_POST(self):\n"
+    "        self.rfile.read(int(self.headers.get('Content-Length') or 0))\n"
+    "        self.send_response(204); self.end_headers()\n"
+    "    def log_message(self, *a): pass\n"
+    "s = http.server.HTTPServer(('127.0.0.1', 0), H)\n"
+    "print(s.server_address[1], flush=True)\n"
+    "s.serve_forever()\n"
+)
+
+
+async def _influx_holds(endpoints: int, rounds: int) -> None:
+    """``--influx-holds``: the loop's longest hold during one Influx push (see the module's text).
+    Only public parts are used (the pusher, the collector): the same code measures any tree."""
+    import random
+
+    from krakenpy.telemetry.influx import InfluxOptions, InfluxPusher
+    from krakenpy.telemetry.metrics.stats import StatsRegistry
+
+    child = await asyncio.create_subprocess_exec(sys.executable, "-c", _INFLUX, stdout=subprocess.PIPE)
+    assert child.stdout is not None
+    port = int(await child.stdout.readline())
+    rng = random.Random(13)
+    stats = StatsRegistry()
+    pusher = InfluxPusher(InfluxOptions(address=f"http://127.0.0.1:{port}", ttl=3600.0), stats)
+    await pusher.start()
+    holds = []
+    try:
+        for i in range(rounds + 1):
+            for e in range(endpoints):
+                for what in ("size", "time"):
+                    stats.histogram(f"router.response./w{e}.{what}").pending.extend(
+                        rng.randrange(1, 10**7) for _ in range(2000)
+                    )
+            _, _, longest = await _timed_hold(pusher.push())
+            if i:  # the first opens the connection
+                holds.append(longest)
+        assert pusher.sent == rounds + 1, pusher.sent
+    finally:
+        await pusher.stop()
+        child.kill()
+        await child.wait()
+    print(
+        f"influx push, {endpoints} endpoints ({2 * endpoints} full window histograms): at most "
+        f"{min(holds) * 1e3:.2f} ms CPU between two loop turns (best of {rounds}; "
+        f"median {sorted(holds)[rounds // 2] * 1e3:.2f} ms)",
+        flush=True,
+    )
+
+
 async def _served_holds(series: list[int], endpoints: int, rounds: int) -> None:
     """A served gateway's ``/metrics`` (an OpenTelemetry Prometheus exporter holding each count of
     histogram series, three values queued on each before every scrape) and ``/__stats`` (``endpoints``
@@ -627,7 +684,12 @@ def main() -> None:
     parser.add_argument(
         "--scrape-series", type=int, nargs="+", default=[200], help="--served-holds, --scrape-p99: histogram series"
     )
-    parser.add_argument("--stats-endpoints", type=int, default=50, help="--served-holds: two window histograms each")
+    parser.add_argument(
+        "--influx-holds", action="store_true", help="the loop's longest hold during an Influx push of /__stats"
+    )
+    parser.add_argument(
+        "--stats-endpoints", type=int, default=50, help="--served-holds, --influx-holds: two window histograms each"
+    )
     parser.add_argument("--drive", nargs=3, metavar=("INDEX", "N", "FLAG"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.drive:
@@ -652,6 +714,8 @@ def main() -> None:
                 f"with the summaries due (longest step {step:.0f} µs), {quiet:.0f} µs between; "
                 f"scrape merging {workers} snapshots {total:.2f} ms CPU"
             )
+    elif args.influx_holds:
+        asyncio.run(_influx_holds(args.stats_endpoints, args.rounds))
     elif args.served_holds:
         _STDOUT[sys.stdout.fileno()] = LineWriter(os.open(os.devnull, os.O_WRONLY), name="bench")
         asyncio.run(_served_holds(args.scrape_series, args.stats_endpoints, args.rounds))

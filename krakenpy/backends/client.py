@@ -7,11 +7,12 @@ exceptions are mapped to :class:`~krakenpy.errors.BackendError` at exactly this 
 
 from __future__ import annotations
 
+import re
 import ssl
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Protocol, TypeAlias
+from typing import Any, Final, Protocol, TypeAlias
 
 import aiohttp
 from yarl import URL
@@ -30,7 +31,10 @@ __all__ = [
     "UpstreamClient",
     "UpstreamResponse",
     "decoded",
+    "invalid_header",
     "printable",
+    "refused_header",
+    "valid_value",
 ]
 
 #: largest backend body read into memory, before and after gzip decoding (a larger one is a backend error)
@@ -42,6 +46,8 @@ MAX_HEADER_LINES = 16384
 #: aiohttp's parser bounds no total: 1024 lines of at most 8 KiB each (8 MiB, within Go's budget)
 AIOHTTP_HEADER_LINES = 1024
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+#: what Go's client refuses in a header value (httpguts.ValidHeaderFieldValue): a control byte but HTAB, or DEL
+HEADER_CONTROL: Final = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +117,34 @@ async def decoded(status: int, headers: tuple[tuple[str, str], ...], body: bytes
         body = await gunzip(body, cap)
         headers = strip_encoding(headers)
     return UpstreamResponse(status=status, headers=headers, body=body, content_type=content_type)
+
+
+def valid_value(value: str) -> bool:
+    """Whether Go's client sends ``value`` as a header value: no control byte but HTAB, no DEL (one
+    C call for the usual value; the expression only for one holding a tab or a character Python does
+    not print, such as a surrogate escape or U+0085, which Go sends)."""
+    return value.isprintable() or HEADER_CONTROL.search(value) is None
+
+
+def refused_header(pairs: Iterable[tuple[str, str]]) -> str | None:
+    """The name of the first header whose value Go's client refuses to send, or None."""
+    for name, value in pairs:
+        if not value.isprintable() and HEADER_CONTROL.search(value) is not None:
+            return name
+    return None
+
+
+def _go_quoted(text: str) -> str:
+    """``text`` as Go's ``%q`` writes a printable string: in double quotes, ``"`` and ``\\`` escaped."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def invalid_header(method: str, url: str, name: str) -> BackendError:
+    """The failure of a call whose header ``name`` holds a value Go's client refuses to send, in the
+    text ``http.Client.Do`` returns (``Get "URL": net/http: invalid header field value for "Name"``;
+    the value is not said, as Go does not say it: it may be a secret). Nothing was sent."""
+    op = method[:1] + method[1:].lower()
+    return BackendError(f"{op} {_go_quoted(url)}: net/http: invalid header field value for {_go_quoted(name)}")
 
 
 def printable(value: str) -> str:
@@ -218,6 +252,9 @@ class AiohttpClient:
         self, method: str, url: str, pairs: list[tuple[str, str]], body: bytes | None
     ) -> tuple[int, str | None, UpstreamResponse]:
         """One request without following redirects: (status, Location, the decoded answer)."""
+        refused = refused_header(pairs)
+        if refused is not None:  # aiohttp refuses CR, LF and NUL with a ValueError, sends the other controls
+            raise invalid_header(method, url, refused)
         session = self._session or self._open()
         cap = self._options.max_body
         choose = self._options.proxy

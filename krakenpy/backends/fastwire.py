@@ -10,7 +10,7 @@ from typing import Any, Final
 
 from aiohttp.http_parser import HttpResponseParser
 
-from krakenpy.backends.client import MAX_HEADER_BYTES, MAX_HEADER_LINES
+from krakenpy.backends.client import HEADER_CONTROL, MAX_HEADER_BYTES, MAX_HEADER_LINES, valid_value
 from krakenpy.backends.quickanswer import quick_answer
 from krakenpy.errors import BackendError, UpstreamBodyError
 from krakenpy.flowcontrol import FlowProtocol
@@ -246,7 +246,7 @@ class _Heads:
         self.pieces: list[bytes] = []
         #: the Host header the list gives (written in place of the request's host), or None
         self.given: str | None = None
-        #: the last host checked for CR/LF (a Host line is written from it)
+        #: the last host checked for control bytes (a Host line is written from it)
         self.host = ""
         #: the last piece with the framing lines and the blank line, for ``length`` and ``close``
         self.tail = b""
@@ -277,7 +277,7 @@ def _lines(headers: list[tuple[str, str]]) -> tuple[str | None, list[str] | None
                 host = value
             lines.append("")
             continue
-        if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:
+        if not valid_value(value) or "\r" in name or "\n" in name or ":" in name:
             return None, None
         lines.append(f"{name}: {value}\r\n")
     return host, lines
@@ -297,13 +297,14 @@ def request_head(
     method: str, target: str, host: str, headers: list[tuple[str, str]], body: bytes | None, close: bool
 ) -> bytes | None:
     """The request line and headers as Go writes them, or None when a header needs aiohttp's
-    validation (CR/LF)."""
+    validation (a value with a control byte Go refuses to send, a name with CR, LF or a colon)."""
     heads = _HEADS
     old = heads.pairs
     count = len(headers)
     if count == len(old) and heads.pieces:
         # one compiled pass over the pairs (strings compared identity first): the names all equal,
-        # the values equal but the varying ones, which must not hold CR or LF (two C-level searches)
+        # the values equal but the varying ones, which must hold no control byte but HTAB, nor DEL (Go's
+        # client refuses to send them): one C call for a printable value, the expression otherwise
         varies = heads.varies
         i = 0
         while i < count:
@@ -312,7 +313,7 @@ def request_head(
             if name != last_name:
                 break
             if varies[i]:
-                if "\r" in value or "\n" in value:
+                if not value.isprintable() and HEADER_CONTROL.search(value) is not None:
                     break
             elif value != last_value:
                 break
@@ -321,7 +322,7 @@ def request_head(
             written = heads.given
             if written is None:
                 if host != heads.host:
-                    if "\r" in host or "\n" in host:
+                    if not valid_value(host):
                         return None
                     heads.host = host
                 written = host
@@ -359,7 +360,7 @@ def _remember(
     varying ones."""
     given, lines = _lines(headers)
     written = host if given is None else given
-    if lines is None or "\r" in written or "\n" in written:
+    if lines is None or not valid_value(written):
         heads.reset()
         return None
     length = len(body) if body else 0 if method in _BODY_METHODS else -1

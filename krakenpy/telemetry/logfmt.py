@@ -10,6 +10,9 @@
 
 Every message is redacted, and a line written while serving a request carries its request id
 (``request_id=…`` appended, or a JSON key), unless the pattern places ``%{request_id}`` itself.
+A record is one line: CR and LF in its text (a failure quoting a client's value, a traceback) are
+written ``\\r`` and ``\\n``, as JSON writes them in the logstash formats, so a client's value cannot
+forge a line.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ __all__ = [
     "PatternError",
     "PatternFormatter",
     "krakend_level",
+    "one_line",
 ]
 
 NOTICE: Final = 25
@@ -167,12 +171,22 @@ def _request_id() -> str | None:
     return exchange.request_id if exchange is not None else None
 
 
+def one_line(text: str) -> str:
+    """``text`` as one log line: CR and LF written ``\\r`` and ``\\n`` (backslashes left as they
+    are, as Lua's ``print`` writes them)."""
+    if "\r" in text or "\n" in text:
+        return text.replace("\r", "\\r").replace("\n", "\\n")
+    return text
+
+
 class _Base(logging.Formatter):
     def __init__(self, redactor: Redactor | None) -> None:
         super().__init__()
         self._redactor = redactor or Redactor()
 
-    def message(self, record: logging.LogRecord, *, with_id: bool = True) -> str:
+    def message(self, record: logging.LogRecord, *, with_id: bool = True, escape: bool = True) -> str:
+        """The record's redacted text (and traceback), its request id appended; ``escape``: as
+        :func:`one_line` (a JSON format leaves it to its encoder)."""
         text = record.getMessage()
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info)
@@ -181,7 +195,7 @@ class _Base(logging.Formatter):
             rid = _request_id()
             if rid is not None:
                 text += f" request_id={rid}"
-        return text
+        return one_line(text) if escape else text
 
 
 class BasicFormatter(_Base):
@@ -225,7 +239,7 @@ class PatternFormatter(_Base):
         self._json_message = json_message
 
     def format(self, record: logging.LogRecord) -> str:
-        message = self.message(record, with_id=not self._places_id)
+        message = self.message(record, with_id=not self._places_id, escape=not self._json_message)
         if self._json_message:
             message = text_json(message).decode()[1:-1]
         level = krakend_level(record.levelno)
@@ -248,7 +262,7 @@ class LogstashFormatter(_Base):
             "@version": 1,
             "host": _HOST,
             "level": krakend_level(record.levelno),
-            "message": self.message(record, with_id=False),
+            "message": self.message(record, with_id=False, escape=False),
             "module": self._module,
         }
         rid = _request_id()

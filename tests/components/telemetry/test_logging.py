@@ -9,6 +9,7 @@ import pytest
 
 from krakenpy.errors import ConfigError
 from krakenpy.telemetry.settings import parse_logging
+from krakenpy.telemetry.writer import flush_stdout
 from tests.components.telemetry.conftest import doc, recording_app
 
 
@@ -39,6 +40,7 @@ async def test_logging_stdout_default_format_with_prefix(served, upstream, capfd
     )
     logging.getLogger("krakenpy.test").warning("below the level")
     await s.client.get("/x", headers={"X-Request-Id": "r-1"})
+    flush_stdout()  # a line written within the batch interval of an earlier test's is still queued
     out = capfd.readouterr().out
     assert "below the level" not in out
     line = next(li for li in out.splitlines() if "[ENDPOINT: /x]" in li)
