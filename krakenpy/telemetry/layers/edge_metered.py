@@ -101,8 +101,12 @@ def metered_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | 
     tracer = hub.tracer
     if server is None and stats is None or hub.audit is not None:
         return None
-    if tracer is not None and tracer.global_layer.enabled:
-        return None  # server spans: the general handler
+    if tracer is not None and (
+        tracer.global_layer.enabled or tracer.proxy_layer.enabled or tracer.backend_layer.enabled
+    ):
+        # spans (a SERVER span, or proxy/backend spans under a disabled global layer): the general
+        # handler, which makes the sampled request's span-id head (this layer only propagates)
+        return None
     parts = edge_parts(hub)
     if parts is None:
         return None

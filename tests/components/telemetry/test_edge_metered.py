@@ -6,9 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
+from krakenpy.telemetry.export import EXPORTER
 from krakenpy.telemetry.hub import HUB
 from krakenpy.telemetry.layers.edge_metered import metered_handler
 from tests.components.telemetry.conftest import doc, recording_app
+from tests.components.telemetry.otlp_receiver import Receiver
 from tests.conftest import free_port
 
 
@@ -80,3 +84,36 @@ async def test_edge_metered_folds_queued_values_every_n_requests(served, upstrea
     assert (1, 6) in queued_counted and all((q, c) in ((1, 6), (0, 0), (0, 7)) for q, c in queued_counted)
     stats = [(len(h.pending), h.count) for h in hub.stats.histograms.values()]
     assert (1, 6) in stats and all((q, c) in ((1, 6), (0, 0)) for q, c in stats)
+
+
+async def test_metrics_with_proxy_and_backend_spans_under_a_disabled_global_layer(served, upstream) -> None:  # type: ignore[no-untyped-def]
+    """Metrics and traces whose global (SERVER) span is off: the proxy, backend and CLIENT spans still
+    get eight-byte ids under the request's head, and the traceparent the backend receives names the
+    exported CLIENT span (the metered edge took these requests and never made the head: 2-byte ids,
+    a malformed traceparent, every span dropped by the protobuf writer)."""
+    receiver = Receiver()
+    rport = int((await upstream(receiver.app())).rsplit(":", 1)[1])
+    seen: list[web.Request] = []
+    base = await upstream(recording_app(seen))
+    otel = {
+        "exporters": {
+            "otlp": [
+                {"name": "l", "host": "http://127.0.0.1", "port": rport, "use_http": True, "disable_metrics": True}
+            ],
+            "prometheus": [{"name": "p", "port": free_port(), "listen_ip": "127.0.0.1"}],
+        },
+        "layers": {"global": {"disable_traces": True}},
+    }
+    s = await served(doc([{"endpoint": "/a", "backend": [{"host": [base], "url_pattern": "/"}]}],
+                         extra_config={"telemetry/opentelemetry": otel}))  # fmt: skip
+    trace = "0af7651916cd43dd8448eb211c80319c"
+    assert (await s.client.get("/a", headers={"traceparent": f"00-{trace}-b7ad6b7169203331-01"})).status == 200
+    await s.gateway.resources.state[EXPORTER].flush()
+    version, sent_trace, sent_span, flags = seen[0].headers["traceparent"].split("-")
+    assert (version, sent_trace, flags) == ("00", trace, "01") and len(sent_span) == 16
+    spans = receiver.spans()
+    assert {sp["kind"] for sp in spans} >= {"SPAN_KIND_CLIENT"} and "SPAN_KIND_SERVER" not in {
+        sp["kind"] for sp in spans
+    }
+    client = [sp for sp in spans if sp["kind"] == "SPAN_KIND_CLIENT"]
+    assert client[0]["spanId"] == sent_span and all(len(sp["spanId"]) == 16 for sp in spans)
