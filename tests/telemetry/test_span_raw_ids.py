@@ -106,9 +106,19 @@ def test_span_bases_unique_across_the_counter_and_a_new_prefix() -> None:
     assert {b[:3] for b in seen[::4096]} != {seen[0][:3]}  # a new prefix after 256 counter steps
     # never an all-zero span id (the SERVER span's tail is two zero bytes)
     assert all(b[2] & 1 for b in seen[::997])
-    bases.drop()  # what a forked child does: the counter starts over on a new prefix
+    bases.drop()  # what a forked child does: the counter starts over on new random bits
     after = bases.take()
-    assert after not in set(seen[-4096:]) and after[3] == 0
+    assert after not in set(seen[-4096:])
+
+
+def test_span_bases_start_their_counter_at_a_random_point() -> None:
+    """Two processes that draw the same three prefix bytes (one chance in 2^23 a pair) must not hand
+    out the same heads from their first request: the counter byte starts at a random value and the
+    tail bytes carry a random top nibble (27 random bits and a random start, as the text ids had)."""
+    firsts = [SpanBases().take() for _ in range(64)]
+    assert len({head[3] for head in firsts}) > 1  # the counter byte: 0 on every first head before
+    assert len({head[4] >> 4 for head in firsts}) > 1  # the nibble: 0 before
+    assert all(head[4] & 0x0F == 0 and head[5] == 0 for head in firsts)  # the tail counts from 0
 
 
 def test_span_bases_differ_in_a_forked_child() -> None:

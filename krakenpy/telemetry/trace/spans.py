@@ -54,14 +54,20 @@ class SpanBases:
     """The span-id heads of sampled requests as raw bytes: six bytes a request (a span's id is its
     head and ``TAIL2[n]``, eight bytes, which the protobuf writer copies as they are; as text, where
     one is needed, 12 hex digits, ``0`` and ``HEX3[n]``). Unique, not random, as before: three random
-    bytes per process (their last bit set: never an all-zero id), a counter byte and the two bytes of
-    ``TAIL2[low]``, handed out by a C-level iterator (one ``__next__`` a request); past 2^20 requests
-    (the counter byte spent) three new random bytes. A forked child draws its own (os.register_at_fork),
-    so two workers never share a head."""
+    bytes per process (their last bit set: never an all-zero id), a counter byte that starts at a
+    random value and the two bytes of ``TAIL2[low]`` with a random top nibble (27 random bits and a
+    random counter start, as the text ids had: two processes that draw the same three bytes do not
+    hand out the same heads from their first request), handed out by a C-level iterator (one
+    ``__next__`` a request); past 2^20 requests (the counter byte gone round) new random bits. A
+    forked child draws its own (os.register_at_fork), so two workers never share a head."""
 
     def __init__(self) -> None:
         self._prefix = b""
         self._high = 0
+        #: counter bytes left before new random bits
+        self._left = 0
+        #: ``TAIL2`` with this prefix's random top nibble
+        self._tails: tuple[bytes, ...] = TAIL2
         self._next: Callable[[], bytes] = _spent_bytes
         self.drop()
         os.register_at_fork(after_in_child=self.drop)
@@ -74,20 +80,24 @@ class SpanBases:
             return self._refill()
 
     def _refill(self) -> bytes:
-        high = self._high + 1
-        if high > 0xFF:
-            prefix = _bits(24) | 1
-            self._prefix = prefix.to_bytes(3, "big")
-            high = 0
+        if self._left <= 0:
+            self._prefix = (_bits(24) | 1).to_bytes(3, "big")
+            nibble = _bits(4) << 12
+            self._tails = tuple((n | nibble).to_bytes(2, "big") for n in range(4096))
+            high = _bits(8)
+            self._left = 256
+        else:
+            high = (self._high + 1) & 0xFF
+        self._left -= 1
         self._high = high
-        heads = map((self._prefix + bytes((high,))).__add__, TAIL2)
+        heads = map((self._prefix + bytes((high,))).__add__, self._tails)
         first: bytes = next(heads)
         self._next = heads.__next__
         return first
 
     def drop(self) -> None:
-        """Forget the counter (the next :meth:`take` draws three random bytes afresh)."""
-        self._high = 0xFF
+        """Forget the counter (the next :meth:`take` draws its random bits afresh)."""
+        self._left = 0
         self._next = _spent_bytes
 
 
