@@ -239,11 +239,18 @@ class GatewayProtocol(Connection):
         )
         if self._buffer_paused and len(self._queue) <= MAX_PIPELINED // 2:
             # room again: parse what the socket buffered meanwhile, then read on (the task is set first:
-            # a request parsed now waits its turn)
-            self._buffer_paused = False
-            self.data_received(b"")
-            if not self._reading_paused and not self._buffer_paused:
-                self._resume_transport_reading()
+            # a request parsed now waits its turn). In a copy of the connection's first context: called
+            # from a finished request's task, whose context still holds that request's telemetry
+            # (the edge leaves ``CURRENT`` set there), a malformed request's log line would carry its
+            # id, and the reader handle asyncio registers on resuming would keep that context
+            self._base.copy().run(self._parse_on)
+
+    def _parse_on(self) -> None:
+        """Parse what the socket buffered while reading was paused for the queue, then read on."""
+        self._buffer_paused = False
+        self.data_received(b"")
+        if not self._reading_paused and not self._buffer_paused:
+            self._resume_transport_reading()
 
     async def _serve(
         self, request: HttpRequest, msg: RequestMessage, payload: StreamReader, handler: Any, edge: SplitEdge | None
@@ -307,7 +314,9 @@ class GatewayProtocol(Connection):
             self._t0 = _now()  # a pipelined request's clocks start now
             self._dispatch()
             return
-        if self._held is not None and self._release():  # an upgrade that did not happen: a request followed
+        # an upgrade that did not happen: what followed it parsed in the connection's context, not this
+        # request's (see _dispatch)
+        if self._held is not None and self._base.copy().run(self._release):
             return
         if self._closing:
             self._end(CLOSE)

@@ -178,8 +178,10 @@ class LeanEdge(SplitEdge):
         v = cast(Exchange, visit)
         # ``CURRENT`` set back for a caller that goes on in this context; the server's own call
         # (``lined``) runs each request in a task of its own, whose context (a copy of the
-        # connection's first) ends with it, and nothing it runs after this step reads ``CURRENT``
-        # but its log line about this request's answer: no reset (a HAMT store, ~0.5 k instructions),
+        # connection's first) ends with it; what the task does for the connection after the answer
+        # (parsing pipelined or held bytes) runs in a copy of the connection's context
+        # (Connection._parse_on, _release), so only its log lines about this request's answer read
+        # ``CURRENT``: no reset (a HAMT store, ~0.5 k instructions),
         # but for a WebSocket upgrade, whose session goes on in the task. The token let go either
         # way: it holds the context, which holds the exchange (a cycle only the GC would free)
         if not lined or response.status == 101:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import gc
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -415,3 +416,55 @@ async def test_a_served_request_leaves_no_cycle_for_the_gc(
         gc.enable()
     assert answer.count(b"HTTP/1.1 200 ") == requests
     assert cycled == []
+
+
+class _CurrentAtEmit(logging.Handler):
+    """What a KrakenD formatter would append to each record: ``CURRENT`` as the record is emitted."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.seen: list[tuple[str, Exchange | None]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen.append((record.getMessage(), CURRENT.get()))
+
+
+@pytest.mark.parametrize(
+    "burst",
+    [
+        # an Upgrade request answered without a switch: the bytes behind it are parsed after the answer
+        get("/p1").replace(b"Connection: close", b"Connection: Upgrade\r\nUpgrade: websocket"),
+        # pipelined requests past the queue's bound: what the socket buffered is parsed after an answer
+        get("/p1").replace(b"Connection: close", b"Connection: keep-alive") * 40,
+    ],
+    ids=["upgrade-answered-200", "pipelined"],
+)
+async def test_a_malformed_request_after_an_answer_carries_no_earlier_request_id(
+    serve: Start, raw_backend: RawStart, burst: bytes
+) -> None:
+    """The edge leaves ``CURRENT`` set in the request's task; what that task then parses for the
+    connection (bytes behind an unswitched Upgrade, a pipelined burst) runs in the connection's own
+    context: a malformed request's log line names no earlier request (it carried the id of the
+    request whose task parsed it)."""
+    backend = await raw_backend(lambda seen, port: reply())
+    served = await serve(_doc(backend.url))
+    assert type(served.gateway.edge) is LeanEdge
+    handler = _CurrentAtEmit()
+    logger = logging.getLogger("krakenpy.server")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+        try:
+            writer.write(burst + b"GARBAGE\r\n\r\n")
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.read(-1), 10)
+        finally:
+            writer.close()
+        assert answer.startswith(b"HTTP/1.1 200 ") and b" 400 " in answer
+        refused = [current for message, current in handler.seen if message.startswith("malformed requests refused")]
+        assert refused and refused == [None] * len(refused), handler.seen
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
