@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from krakenpy.gojson import text_json
-from krakenpy.telemetry.ginline import gin_renderer
+from krakenpy.telemetry.ginline import gin_renderer, one_line
 from krakenpy.telemetry.gotime import utc_offset
 
 __all__ = ["FORMATS", "AccessEntry", "AccessFormat", "formatter"]
@@ -73,7 +73,7 @@ def _gin() -> Callable[[AccessEntry], bytes]:
         # 256 ns there, never round a time below a second up to it)
         out = render(((int(e.end * 1e9), e.status, int(e.latency * 1e9), e.client_ip, e.method, e.target, None),))
         if e.errors:
-            out += "".join(f"Error #{i:02d}: {err}\n" for i, err in enumerate(e.errors, 1)).encode(
+            out += "".join(f"Error #{i:02d}: {one_line(err)}\n" for i, err in enumerate(e.errors, 1)).encode(
                 "utf-8", "surrogateescape"
             )
         return out

@@ -39,6 +39,12 @@ def test_formatter_gin_error_lines_and_long_latency() -> None:
     assert line.endswith("\nError #01: a\nError #02: b\n")
 
 
+def test_formatter_gin_error_text_is_one_line() -> None:
+    # a Lua error() with a client's decoded %0D%0A: the error line cannot start a forged line
+    line = formatter("gin")(_entry(status=500, errors=["[Lua] x\r\n[GIN] forged"])).decode()
+    assert line.endswith('"/v2/user/profile"\nError #01: [Lua] x\\r\\n[GIN] forged\n')
+
+
 def test_go_quote_escapes_like_strconv() -> None:
     assert go_quote('/a"b\\c') == '"/a\\"b\\\\c"'
     assert go_quote("/é\n\x01") == '"/é\\n\\x01"'
