@@ -82,6 +82,22 @@ def test_formatter_common_and_combined_escape_as_apache() -> None:
     assert formatter("common")(entry).decode().count("\n") == 1
 
 
+@pytest.mark.parametrize("field", ["target", "subject", "referer", "user_agent"])
+def test_formatter_clf_escapes_the_one_field_that_needs_it(field: str) -> None:
+    # one search over the fields joined decides: a special byte in any one of them is escaped there
+    values = {"target": "/t", "subject": "s", "referer": "r", "user_agent": "u"}
+    values[field] += '\r\n"'
+    line = formatter("combined")(_entry(**values)).decode()
+    expected = {name: value.replace("\r\n", "\\r\\n").replace('"', '\\"') for name, value in values.items()}
+    assert line.startswith(f"83.33.197.234 - {expected['subject']} [")
+    assert line.endswith(
+        f'] "GET {expected["target"]} HTTP/1.1" 200 - "{expected["referer"]}" "{expected["user_agent"]}"\n'
+    )
+    common = formatter("common")(_entry(**values)).decode()
+    assert common.startswith(f"83.33.197.234 - {expected['subject']} [")
+    assert common.endswith(f'] "GET {expected["target"]} HTTP/1.1" 200 -\n')
+
+
 def test_gin_renderer_latency_text_is_go_duration() -> None:
     from krakenpy.telemetry.ginline import gin_renderer
     from krakenpy.telemetry.gotime import go_duration
