@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -113,9 +115,18 @@ def _read_toml(data: bytes, p: Path) -> object:
     return doc
 
 
+#: a fraction of a second (Python writes microseconds, ``.500000``: Go drops the trailing zeros)
+_FRACTION: Final = re.compile(r"\.[0-9]+")
+
+
+def _go_fraction(match: re.Match[str]) -> str:
+    return match.group().rstrip("0").rstrip(".")
+
+
 def _dates_as_text(doc: dict[str, Any]) -> None:
-    """TOML's dates and times become the RFC 3339 text Go's JSON writes for them (``...Z`` in UTC),
-    one value whatever reads it (a Lua script saw Python's ``1979-05-27 07:32:00+00:00``)."""
+    """TOML's dates and times become the RFC 3339 text Go's JSON writes for them (``...Z`` in UTC, a
+    fraction of a second without its trailing zeros: ``00.5Z``), one value whatever reads it (a Lua
+    script saw Python's ``1979-05-27 07:32:00+00:00``)."""
     stack: list[Any] = [doc]
     while stack:
         value = stack.pop()
@@ -124,7 +135,7 @@ def _dates_as_text(doc: dict[str, Any]) -> None:
             if isinstance(item, dict | list):
                 stack.append(item)
             elif isinstance(item, datetime | date | time):
-                text = item.isoformat()
+                text = _FRACTION.sub(_go_fraction, item.isoformat())
                 value[key] = text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
@@ -139,28 +150,100 @@ def _read_yaml(data: bytes, p: Path) -> object:
 
 _LOADER: list[type[Any]] = []
 
+_TAG = "tag:yaml.org,2002:"
+_STR, _NULL, _BOOL, _INT, _FLOAT = (_TAG + name for name in ("str", "null", "bool", "int", "float"))
+#: YAML 1.2's core words, spelled as yaml.v3 spells them (``yes``, ``on``, ``No`` are strings)
+_WORDS: Final[dict[str, tuple[str, object]]] = {
+    **dict.fromkeys(("", "~", "null", "Null", "NULL"), (_NULL, None)),
+    **dict.fromkeys(("true", "True", "TRUE"), (_BOOL, True)),
+    **dict.fromkeys(("false", "False", "FALSE"), (_BOOL, False)),
+    **dict.fromkeys((".nan", ".NaN", ".NAN"), (_FLOAT, math.nan)),
+    **dict.fromkeys((".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"), (_FLOAT, math.inf)),
+    **dict.fromkeys(("-.inf", "-.Inf", "-.INF"), (_FLOAT, -math.inf)),
+    "<<": (_TAG + "merge", "<<"),
+}
+#: an integer as Go's ``strconv.ParseInt(s, 0, 64)`` reads it: 0x, 0o, 0b prefixes, a leading 0 is octal
+_GO_INT: Final = re.compile(r"([-+]?)(?:0[xX]([0-9a-fA-F]+)|0[oO]([0-7]+)|0[bB]([01]+)|(0[0-7]*)|([1-9][0-9]*))")
+_GO_INT_BASES: Final = (16, 8, 2, 8, 10)
+#: yaml.v3's decimal float (after its underscores are removed): no base-60, no ``.5.``
+_YAML_FLOAT: Final = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+#: a plain scalar starting with "." that Go's ``strconv.ParseFloat`` reads (underscores between digits)
+_DOT_FLOAT: Final = re.compile(r"\.[0-9]+(?:_[0-9]+)*(?:[eE][-+]?[0-9]+(?:_[0-9]+)*)?")
+
+
+def _go_int(plain: str) -> int | None:
+    """``strconv.ParseInt(plain, 0, 64)``, then ``ParseUint`` for what is above int64 (no sign)."""
+    match = _GO_INT.fullmatch(plain)
+    if match is None:
+        return None
+    index, digits = next((i, text) for i, text in enumerate(match.groups()[1:]) if text is not None)
+    magnitude = int(digits, _GO_INT_BASES[index])
+    sign = match.group(1)
+    value = -magnitude if sign == "-" else magnitude
+    if -(2**63) <= value < 2**63 or (not sign and value < 2**64):
+        return value
+    return None
+
+
+def _core_scalar(text: str) -> tuple[str, object]:
+    """A plain (unquoted) scalar's tag and value as yaml.v3 resolves it: YAML 1.2's core schema (booleans
+    only ``true``/``false`` in three spellings, no base-60, ``0o17`` is 15, ``1e3`` a number) and
+    its 1.1 octals (``017``); anything else, a timestamp included, is a string."""
+    word = _WORDS.get(text)
+    if word is not None:
+        return word
+    first = text[:1]
+    if first == ".":
+        if _DOT_FLOAT.fullmatch(text):
+            number = float(text.replace("_", ""))
+            if not math.isinf(number):  # Go's ParseFloat refuses an overflow: the text stays a string
+                return _FLOAT, number
+    elif first in "+-0123456789" and first:
+        plain = text.replace("_", "")
+        integer = _go_int(plain)
+        if integer is not None:
+            return _INT, integer
+        if _YAML_FLOAT.fullmatch(plain):
+            number = float(plain)
+            if not math.isinf(number):
+                return _FLOAT, number
+    return _STR, text
+
 
 def _json_loader() -> type[Any]:
-    """PyYAML's safe loader reading only JSON's types, as Go's yaml.v3 does into ``interface{}``: an
-    unquoted date stays a string (``2001-01-01``, not a ``date``), ``!!binary`` is its decoded text and
-    ``!!set`` a mapping of nulls. Values of other types passed ``check`` and then failed every request
-    that rendered them (``Type is not JSON serializable: bytes``)."""
+    """PyYAML's safe loader reading only JSON's types, as Go's yaml.v3 does into ``interface{}``: plain
+    scalars resolve as :func:`_core_scalar` (YAML 1.2's core schema, not PyYAML's 1.1 one: ``on``,
+    ``no``, ``12:30`` are strings), an unquoted date stays a string (``2001-01-01``, not a ``date``),
+    ``!!binary`` is its decoded text, ``!!set`` a mapping of nulls and ``!!omap``/``!!pairs`` the
+    sequence of one-key mappings they are written as. Values of other types passed ``check`` and then
+    failed every request that rendered them (``Type is not JSON serializable: bytes``)."""
     if _LOADER:
         return _LOADER[0]
     import base64
 
     import yaml
 
-    timestamp, binary, yaml_set = ("tag:yaml.org,2002:" + name for name in ("timestamp", "binary", "set"))
+    timestamp, binary, yaml_set = (_TAG + name for name in ("timestamp", "binary", "set"))
 
     class JsonLoader(yaml.SafeLoader):
-        yaml_implicit_resolvers = {
-            first: [(tag, pattern) for tag, pattern in resolvers if tag != timestamp]
-            for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-        }
+        def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+            if kind is yaml.ScalarNode and implicit[0]:
+                return _core_scalar(value)[0]
+            return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
 
     def text(loader: yaml.SafeLoader, node: yaml.Node) -> str:
         return str(loader.construct_scalar(node))  # type: ignore[arg-type]  # a scalar node
+
+    def core(loader: yaml.SafeLoader, node: yaml.Node) -> object:
+        """A null, boolean or number, implicit or tagged: ``!!bool yes`` is an error, as in yaml.v3."""
+        tag, value = _core_scalar(text(loader, node))
+        if tag == node.tag:
+            return value
+        if tag == _INT and node.tag == _FLOAT:
+            return float(value)  # type: ignore[arg-type]  # an int
+        raise yaml.constructor.ConstructorError(
+            None, None, f"cannot read {node.value!r} as !!{node.tag.removeprefix(_TAG)}", node.start_mark
+        )
 
     def decoded(loader: yaml.SafeLoader, node: yaml.Node) -> str:
         try:
@@ -169,13 +252,25 @@ def _json_loader() -> type[Any]:
             raise yaml.constructor.ConstructorError(None, None, f"bad !!binary: {exc}", node.start_mark) from None
         return raw.decode("utf-8", "replace")
 
+    for tag in (_NULL, _BOOL, _INT, _FLOAT):
+        JsonLoader.add_constructor(tag, core)
     JsonLoader.add_constructor(timestamp, text)
     JsonLoader.add_constructor(binary, decoded)
 
     def mapping(loader: yaml.SafeLoader, node: yaml.Node) -> Iterator[dict[Any, Any]]:
         yield from loader.construct_yaml_map(node)
 
+    def pairs(loader: yaml.SafeLoader, node: yaml.Node) -> Iterator[object]:
+        """``!!omap``/``!!pairs``: what yaml.v3 reads, the sequence itself (PyYAML's list of tuples was
+        neither walked by the key check nor by the bounds check)."""
+        if isinstance(node, yaml.SequenceNode):
+            yield from loader.construct_yaml_seq(node)
+        else:
+            yield from loader.construct_yaml_map(node)
+
     JsonLoader.add_constructor(yaml_set, mapping)
+    JsonLoader.add_constructor(_TAG + "omap", pairs)
+    JsonLoader.add_constructor(_TAG + "pairs", pairs)
     _LOADER.append(JsonLoader)
     return JsonLoader
 

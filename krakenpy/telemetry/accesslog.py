@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from krakenpy.gojson import text_json
-from krakenpy.telemetry.ginline import gin_renderer
+from krakenpy.telemetry.ginline import gin_renderer, one_line
 from krakenpy.telemetry.gotime import utc_offset
 
 __all__ = ["FORMATS", "AccessEntry", "AccessFormat", "formatter"]
@@ -73,7 +73,7 @@ def _gin() -> Callable[[AccessEntry], bytes]:
         # 256 ns there, never round a time below a second up to it)
         out = render(((int(e.end * 1e9), e.status, int(e.latency * 1e9), e.client_ip, e.method, e.target, None),))
         if e.errors:
-            out += "".join(f"Error #{i:02d}: {err}\n" for i, err in enumerate(e.errors, 1)).encode(
+            out += "".join(f"Error #{i:02d}: {one_line(err)}\n" for i, err in enumerate(e.errors, 1)).encode(
                 "utf-8", "surrogateescape"
             )
         return out
@@ -116,6 +116,7 @@ def _json() -> Callable[[AccessEntry], bytes]:
 
 
 #: what Apache's log escaping (``ap_escape_logitem``) rewrites: the quote, the backslash and control bytes
+#: (Apache writes bytes above 0x7f as ``\xhh`` too: text is kept as UTF-8 here, a decision)
 _CLF_SPECIAL: Final = re.compile(r'["\\\x00-\x1f\x7f]')
 _CLF_NAMED: Final = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
 
@@ -128,7 +129,7 @@ def _clf_escape(match: re.Match[str]) -> str:
 def _clf_item(text: str) -> str:
     """A Common/Combined field as Apache writes it: ``\\"``, ``\\\\``, ``\\r``, ``\\n``, ``\\xhh``... so
     that a decoded path (``%0D%0A``) or a JWT subject cannot end the line or forge a field."""
-    return _CLF_SPECIAL.sub(_clf_escape, text) if _CLF_SPECIAL.search(text) else text
+    return _CLF_SPECIAL.sub(_clf_escape, text)
 
 
 def _clf(combined: bool) -> Callable[[AccessEntry], bytes]:
@@ -136,15 +137,32 @@ def _clf(combined: bool) -> Callable[[AccessEntry], bytes]:
         return time.strftime("%d/%b/%Y:%H:%M:%S ", tm) + utc_offset(tm.tm_gmtoff or 0, False)
 
     stamp = _SecondCache(fmt)
+    special = _CLF_SPECIAL.search
 
     def line(e: AccessEntry) -> bytes:
         size = str(e.bytes_out) if e.bytes_out else "-"
-        user = _clf_item(e.subject or "-")
-        request = _clf_item(f"{e.method} {e.target} HTTP/1.1")
-        text = f'{e.client_ip or "-"} - {user} [{stamp(e.end)}] "{request}" {e.status} {size}'
+        user = e.subject or "-"
+        request = f"{e.method} {e.target} HTTP/1.1"
+        # one search over the fields joined (nothing to escape, the usual case, costs one scan); the
+        # fields are escaped one by one only on a hit
         if combined:
-            text += f' "{_clf_item(e.referer or "-")}" "{_clf_item(e.user_agent or "-")}"'
-        return (text + "\n").encode("utf-8", "surrogateescape")
+            referer = e.referer or "-"
+            agent = e.user_agent or "-"
+            if special(f"{user}{request}{referer}{agent}") is not None:
+                user, request, referer, agent = (
+                    _clf_item(user),
+                    _clf_item(request),
+                    _clf_item(referer),
+                    _clf_item(agent),
+                )
+            text = (
+                f'{e.client_ip or "-"} - {user} [{stamp(e.end)}] "{request}" {e.status} {size} "{referer}" "{agent}"\n'
+            )
+        else:
+            if special(user + request) is not None:
+                user, request = _clf_item(user), _clf_item(request)
+            text = f'{e.client_ip or "-"} - {user} [{stamp(e.end)}] "{request}" {e.status} {size}\n'
+        return text.encode("utf-8", "surrogateescape")
 
     return line
 

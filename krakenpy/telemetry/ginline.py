@@ -19,7 +19,7 @@ from typing import Final
 from krakenpy.goquote import go_quote
 from krakenpy.telemetry.gotime import go_duration
 
-__all__ = ["GinEntry", "GinRender", "gin_renderer"]
+__all__ = ["GinEntry", "GinRender", "gin_renderer", "one_line"]
 
 #: ``(end, status, latency_ns, client_ip, method, target, error)``: end in Unix nanoseconds, or in
 #: ``perf_counter_ns`` for a renderer built with ``monotonic_ns=True``
@@ -105,6 +105,12 @@ def _window(second: int, offset: float) -> tuple[int, int]:
     between the clocks: :data:`_MARGIN` inside its two ends by the float formula (whose rounding is
     ~0.25 µs at today's Unix times), so a reading between the window and an end is computed anew."""
     return int((second - offset) * 1e9) + _MARGIN, int((second + 1 - offset) * 1e9) - _MARGIN
+
+
+def one_line(text: str) -> str:
+    """An error's text as one line: CR and LF written ``\\r``, ``\\n`` (a Lua ``error()`` with a client's
+    decoded ``%0D%0A`` forged log lines after gin's ``Error #01:``)."""
+    return text.replace("\r", "\\r").replace("\n", "\\n") if "\r" in text or "\n" in text else text
 
 
 def gin_renderer(*, monotonic_ns: bool = False) -> GinRender:
@@ -212,7 +218,7 @@ def gin_renderer(*, monotonic_ns: bool = False) -> GinRender:
             if error is not None:
                 if plain and not error.isascii():
                     return None
-                out.append(f"Error #01: {error}\n")
+                out.append(f"Error #01: {one_line(error)}\n")
         return out
 
     def render(entries: Sequence[GinEntry]) -> bytes:

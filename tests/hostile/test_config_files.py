@@ -124,7 +124,8 @@ def test_hostile_yaml_keys_that_are_not_strings_are_errors_at_their_path(tmp_pat
         "1: x\n"
         "endpoints:\n"
         "  - endpoint: /a\n"
-        "    backend: [{url_pattern: /, host: ['http://h'], extra_config: {null: 1, 1.5: 2, no: 3}}]\n"
+        "    backend: [{url_pattern: /, host: ['http://h'], extra_config: {null: 1, 1.5: 2, TRUE: 3,"
+        " o: !!omap [{1: a}]}}]\n"
     )
     out = _check(_write(tmp_path, "keys.yaml", text))
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
@@ -132,8 +133,57 @@ def test_hostile_yaml_keys_that_are_not_strings_are_errors_at_their_path(tmp_pat
         "ERROR: (root): the key 1 (a number) is not a string: quote it in YAML",
         "ERROR: endpoints[0].backend[0].extra_config: the key null is not a string: quote it in YAML",
         "ERROR: endpoints[0].backend[0].extra_config: the key 1.5 (a number) is not a string: quote it in YAML",
-        "ERROR: endpoints[0].backend[0].extra_config: the key false (a boolean) is not a string: quote it in YAML",
+        "ERROR: endpoints[0].backend[0].extra_config: the key true (a boolean) is not a string: quote it in YAML",
+        "ERROR: endpoints[0].backend[0].extra_config.o[0]: the key 1 (a number) is not a string: quote it in YAML",
     ]
+
+
+def test_hostile_yaml_scalars_resolve_as_yaml_v3_core_schema(tmp_path: Path) -> None:
+    # PyYAML's YAML 1.1 words were read: `no`/`on` were booleans (an `on:` key failed check, KrakenD
+    # reads a string), 12:30 a base-60 number 750, 0o17 and 1e3 strings; !!omap was a list of tuples
+    text = (
+        "version: 3\n"
+        "endpoints:\n"
+        "  - endpoint: /a\n"
+        "    backend: [{url_pattern: /, host: ['http://h']}]\n"
+        "    extra_config: {proxy: {static: {data: {a: no, b: on, c: yes, d: 12:30, e: 0o17, f: 1e3, h: off,"
+        " i: 017, j: 0x1F, k: -0b11, l: 1_000, m: .5, n: 09, o: 1e999, p: True, q: ~, r: Yes, on: k, No: k2,"
+        " s: !!omap [x: 1, y: 2], t: !!pairs [x: 1, x: 2], u: !!float 2}}}}\n"
+    )
+    data = load(_write(tmp_path, "core.yaml", text), use_env=False).service.endpoints[0].proxy.static
+    assert data is not None
+    assert data.data == {
+        "a": "no",
+        "b": "on",
+        "c": "yes",
+        "d": "12:30",
+        "e": 15,
+        "f": 1000.0,
+        "h": "off",
+        "i": 15,
+        "j": 31,
+        "k": -3,
+        "l": 1000,
+        "m": 0.5,
+        "n": 9.0,
+        "o": "1e999",
+        "p": True,
+        "q": None,
+        "r": "Yes",
+        "on": "k",
+        "No": "k2",
+        "s": [{"x": 1}, {"y": 2}],
+        "t": [{"x": 1}, {"x": 2}],
+        "u": 2.0,
+    }
+    assert orjson.loads(orjson.dumps(data.data)) == data.data
+
+
+@pytest.mark.parametrize("value", ["!!bool yes", "!!int 1.5", "!!null x", "!!float on"])
+def test_hostile_yaml_tag_that_does_not_fit_its_text_is_an_error(tmp_path: Path, value: str) -> None:
+    text = "version: 3\nendpoints: []\nx: " + value + "\n"
+    with pytest.raises(ConfigError, match=r"invalid YAML: cannot read '[^']+' as !!"):
+        load(_write(tmp_path, "tag.yaml", text), use_env=False)
 
 
 def test_hostile_yaml_values_are_read_as_json_types(tmp_path: Path) -> None:
@@ -167,6 +217,7 @@ def test_hostile_toml_dates_are_read_as_text(tmp_path: Path) -> None:
     text = (
         'version = 3\n[[endpoints]]\nendpoint = "/a"\n[endpoints.extra_config.proxy.static.data]\n'
         "z = 1979-05-27T07:32:00Z\no = 1979-05-27T00:32:00-07:00\nd = 1979-05-27\nt = [[07:32:00]]\n"
+        "f = 1979-05-27T00:32:00.5Z\ng = 1979-05-27T00:32:00.120-07:00\nlt = 07:32:00.250\n"
         '[[endpoints.backend]]\nhost = ["http://h"]\nurl_pattern = "/"\n'
     )
     static = load(_write(tmp_path, "dates.toml", text), use_env=False).service.endpoints[0].proxy.static
@@ -176,6 +227,9 @@ def test_hostile_toml_dates_are_read_as_text(tmp_path: Path) -> None:
         "o": "1979-05-27T00:32:00-07:00",
         "d": "1979-05-27",
         "t": [["07:32:00"]],
+        "f": "1979-05-27T00:32:00.5Z",  # Go's JSON of a time.Time: no trailing zeros (Python wrote .500000)
+        "g": "1979-05-27T00:32:00.12-07:00",
+        "lt": "07:32:00.25",
     }
     assert orjson.loads(orjson.dumps(static.data)) == static.data
 

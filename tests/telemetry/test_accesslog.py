@@ -39,6 +39,12 @@ def test_formatter_gin_error_lines_and_long_latency() -> None:
     assert line.endswith("\nError #01: a\nError #02: b\n")
 
 
+def test_formatter_gin_error_text_is_one_line() -> None:
+    # a Lua error() with a client's decoded %0D%0A: the error line cannot start a forged line
+    line = formatter("gin")(_entry(status=500, errors=["[Lua] x\r\n[GIN] forged"])).decode()
+    assert line.endswith('"/v2/user/profile"\nError #01: [Lua] x\\r\\n[GIN] forged\n')
+
+
 def test_go_quote_escapes_like_strconv() -> None:
     assert go_quote('/a"b\\c') == '"/a\\"b\\\\c"'
     assert go_quote("/é\n\x01") == '"/é\\n\\x01"'
@@ -74,6 +80,22 @@ def test_formatter_common_and_combined_escape_as_apache() -> None:
     assert line.startswith("83.33.197.234 - s\\nu [")
     assert line.endswith('] "GET /p/a\\r\\nINJECTED \\"x\\\\y HTTP/1.1" 200 - "r\\"\\\\" "u\\x01\\x7f\\t"\n')
     assert formatter("common")(entry).decode().count("\n") == 1
+
+
+@pytest.mark.parametrize("field", ["target", "subject", "referer", "user_agent"])
+def test_formatter_clf_escapes_the_one_field_that_needs_it(field: str) -> None:
+    # one search over the fields joined decides: a special byte in any one of them is escaped there
+    values = {"target": "/t", "subject": "s", "referer": "r", "user_agent": "u"}
+    values[field] += '\r\n"'
+    line = formatter("combined")(_entry(**values)).decode()
+    expected = {name: value.replace("\r\n", "\\r\\n").replace('"', '\\"') for name, value in values.items()}
+    assert line.startswith(f"83.33.197.234 - {expected['subject']} [")
+    assert line.endswith(
+        f'] "GET {expected["target"]} HTTP/1.1" 200 - "{expected["referer"]}" "{expected["user_agent"]}"\n'
+    )
+    common = formatter("common")(_entry(**values)).decode()
+    assert common.startswith(f"83.33.197.234 - {expected['subject']} [")
+    assert common.endswith(f'] "GET {expected["target"]} HTTP/1.1" 200 -\n')
 
 
 def test_gin_renderer_latency_text_is_go_duration() -> None:

@@ -360,3 +360,25 @@ async def test_access_log_client_gone_logged_as_gin_does(served, upstream, capfd
     # gin's logger writes every request: lura answers a canceled context with 500
     assert [(m.group(1), m.group(4)) for m in _gin_lines(out)] == [("500", "/one")]
     assert "Error #01: context canceled" in out
+
+
+@pytest.mark.parametrize("gelf", [False, True])
+async def test_lua_error_text_from_the_client_cannot_forge_a_gin_line(served, upstream, capfd, gelf) -> None:  # type: ignore[no-untyped-def]
+    # a pre script's error(value) with a decoded %0D%0A path parameter reached gin's "Error #01:"
+    # line as is: a second line, here a forged access line of the attacker's choosing
+    base = await upstream(recording_app([]))
+    lua = {"modifier/lua-proxy": {"pre": "local r = request.load()\nerror(r:params('Id'))"}}
+    service: dict[str, Any] = {}
+    if gelf:  # GELF takes each line at once: the renderer called per line, not in the writer's batch
+        service["extra_config"] = {"telemetry/gelf": {"address": "127.0.0.1:9", "enable_tcp": False}}
+    endpoint = {"endpoint": "/lua/{id}", "extra_config": lua, "backend": [{"host": [base], "url_pattern": "/"}]}
+    s = await served(doc([endpoint], **service))
+    resp = await s.client.get("/lua/x%0D%0AKRAKEND%20ERROR:%20forged")
+    assert resp.status == 500
+    out = _logged(capfd)
+    assert len(_gin_lines(out)) == 1, out
+    lines = out.splitlines()
+    at = [i for i, line in enumerate(lines) if line.startswith("Error #01:")]
+    assert len(at) == 1 and lines[at[0]] == "Error #01: [Lua] x\\r\\nKRAKEND ERROR: forged (pre-script:L2)", out
+    # (the application log's own ERROR line is escaped by its formatter, not here)
+    assert not lines[at[0] + 1 :] or not lines[at[0] + 1].startswith("KRAKEND ERROR: forged"), out
