@@ -82,6 +82,8 @@ _JWT_ENV = "KRAKENPY_BENCH_JWT"
 _INTERVAL_ENV = "KRAKENPY_BENCH_WRITER_INTERVAL"
 #: the OTLP exporter's span interval in the ``--drive`` child (``--span-interval``)
 _SPAN_INTERVAL_ENV = "KRAKENPY_BENCH_SPAN_INTERVAL"
+#: the metrics folder's tick period in the ``--drive`` child (``--fold-period``)
+_FOLD_PERIOD_ENV = "KRAKENPY_BENCH_FOLD_PERIOD"
 #: the ``--drive`` child's number of client connections (``--clients``; server modes)
 _CLIENTS_ENV = "KRAKENPY_BENCH_CLIENTS"
 
@@ -397,6 +399,13 @@ def main() -> None:
         "~100x slower, a post leaves every few requests with a few dozen spans; 50 lets the batches "
         "fill to the 512 spans a worker posts at real speed)",
     )  # fmt: skip
+    parser.add_argument(
+        "--fold-period", type=float, metavar="S",
+        help="the metrics folder's tick period in the measured process (default 1 s: under valgrind a tick "
+        "lands every ~30 requests and the metrics row swings 4-21 k between counts of one tree, round 13; "
+        "100 gives the ticks per request a worker has at real speed; the edge's own fold every 1,024 "
+        "requests then falls outside --short/--long below 1,024: add it apart)",
+    )  # fmt: skip
     parser.add_argument("--opcodes", type=int, metavar="N", help="the Python-level split over N requests, no valgrind")
     parser.add_argument("--drive", nargs=2, metavar=("CONFIG", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -412,6 +421,12 @@ def main() -> None:
         from krakenpy.telemetry import export
 
         export.SPAN_INTERVAL = float(os.environ[_SPAN_INTERVAL_ENV])  # type: ignore[misc]
+    if args.fold_period is not None:
+        os.environ[_FOLD_PERIOD_ENV] = str(args.fold_period)  # the --drive children inherit it
+    if os.environ.get(_FOLD_PERIOD_ENV):
+        from krakenpy.telemetry import setup as telemetry_setup
+
+        telemetry_setup.FOLD_PERIOD = float(os.environ[_FOLD_PERIOD_ENV])  # type: ignore[misc]
     if args.drive:
         sys.stdout = open(os.devnull, "w")  # the access log goes nowhere
         name, n = args.drive[0], int(args.drive[1])
