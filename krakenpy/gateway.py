@@ -491,8 +491,6 @@ class _Assembly:
                 disable_compression=self.service.disable_compression,
                 # the bare fast client without timeouts of its own: a merge may step it without a task
                 client_task_free=bool(backend.hosts) and not client_layer and getattr(http, "task_free", False),
-                # nothing between the executor and the client reads or changes the request's headers
-                takes_id=not client_layer,
             )
         pick = None
         if backend.sd in SD_MODES and not executors:

@@ -244,8 +244,6 @@ class _Heads:
         #: than indexes, the last without the framing lines); no pieces: nothing kept (a refused list)
         self.vary: list[int] = []
         self.pieces: list[bytes] = []
-        #: the first piece as text (the block up to the first varying value)
-        self.first = ""
         #: the Host header the list gives (written in place of the request's host), or None
         self.given: str | None = None
         #: the last host checked for control bytes (a Host line is written from it)
@@ -338,15 +336,11 @@ def request_head(
                 heads.length = length
                 heads.close = close
             # surrogateescape: header bytes that were not UTF-8 go out exactly as they came in
-            if n == 1:
-                # one varying value (a request id): the text up to its end built and encoded at once,
-                # then the tail (an encode and a join less, P1 with a request id, compiled)
-                value = headers[vary[0]][1]
-                text = f"{method} {target} HTTP/1.1\r\nHost: {written}\r\n{heads.first}{value}"
-                return text.encode("utf-8", "surrogateescape") + heads.tail
             line = f"{method} {target} HTTP/1.1\r\nHost: {written}\r\n".encode("utf-8", "surrogateescape")
             if n == 0:
                 return line + heads.tail
+            if n == 1:
+                return b"".join((line, pieces[0], headers[vary[0]][1].encode("utf-8", "surrogateescape"), heads.tail))
             parts = [line, pieces[0]]
             k = 0
             last = n - 1
@@ -377,11 +371,8 @@ def _remember(
     text = ""
     vary: list[int] = []
     pieces: list[bytes] = []
-    first = ""
     for i in range(count):
         if varies[i]:
-            if not vary:
-                first = f"{text}{headers[i][0]}: "
             vary.append(i)
             pieces.append(f"{text}{headers[i][0]}: ".encode("utf-8", "surrogateescape"))
             text = "\r\n"
@@ -392,7 +383,6 @@ def _remember(
     heads.varies = varies
     heads.vary = vary
     heads.pieces = pieces
-    heads.first = first
     heads.given = given
     heads.host = host
     heads.length = length

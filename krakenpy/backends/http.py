@@ -7,8 +7,6 @@ Success is 200 or 201 only (anything with ``no-op``). ``backend/http`` options:
 
 from __future__ import annotations
 
-from typing import Any
-
 from krakenpy.backends.client import UpstreamCall
 from krakenpy.backends.encoding import decoder_for
 from krakenpy.backends.redirects import Resendable
@@ -16,7 +14,7 @@ from krakenpy.config.model import BackendConfig
 from krakenpy.errors import BackendError
 from krakenpy.names import canonical_header
 from krakenpy.proxy.formatter import Formatter
-from krakenpy.proxy.types import Headers, IdSink, Proxy, Request, Response, keeps_maps, mark_id_sink, task_free
+from krakenpy.proxy.types import Headers, Proxy, Request, Response, keeps_maps, task_free
 
 __all__ = ["NAMESPACE", "http_backend"]
 
@@ -28,27 +26,6 @@ def _headers_out(headers: Headers, compression: bool) -> list[tuple[str, str]]:
     if compression and "Accept-Encoding" not in headers:
         out.append(("Accept-Encoding", "gzip"))
     return out
-
-
-def _headers_with_id(request: Request, sink: IdSink, compression: bool) -> list[tuple[str, str]]:
-    """:func:`_headers_out` with the request id ``sink`` names: where the telemetry backend layer put
-    it before (a copy of the map with the id stored under its name), so the same pairs in the same
-    order: appended after the map's, or in place of the map's own values under that name."""
-    headers = request.headers
-    exchange: Any = request.context.get(sink.key)
-    rid: str = exchange.request_id if exchange is not None else ""
-    if not rid:
-        return _headers_out(headers, compression)
-    name = sink.name
-    if name not in headers:
-        out = [(k, v) for k, values in headers.items() for v in values]
-        out.append((name, rid))
-        if compression and "Accept-Encoding" not in headers:
-            out.append(("Accept-Encoding", "gzip"))
-        return out
-    copy = headers.copy()
-    copy[name] = [rid]
-    return _headers_out(copy, compression)
 
 
 def _response_headers(pairs: tuple[tuple[str, str], ...]) -> Headers:
@@ -67,7 +44,6 @@ def http_backend(
     *,
     disable_compression: bool = False,
     client_task_free: bool = False,
-    takes_id: bool = False,
 ) -> Proxy:
     """Build the executor for one HTTP backend; everything but the call itself is decided here.
     ``call_upstream`` is the client seam: the upstream client's ``request``, or the client-layer
@@ -81,17 +57,12 @@ def http_backend(
     pattern = backend.url_pattern
     # lura gives the body a GetBody (so Go re-sends it on a 307/308) only with this option
     resend = backend.http_client.send_body_on_redirect
-    sink = IdSink() if takes_id else None
 
     async def call(request: Request) -> Response:
         body = request.body or None
         if resend and body:
             body = Resendable(body)
-        if sink is not None and sink.name:
-            pairs = _headers_with_id(request, sink, compression)
-        else:
-            pairs = _headers_out(request.headers, compression)
-        upstream = await call_upstream(request.method, request.url, pairs, body)
+        upstream = await call_upstream(request.method, request.url, _headers_out(request.headers, compression), body)
         status = upstream.status
         if noop:
             return Response(
@@ -127,6 +98,4 @@ def http_backend(
 
     if client_task_free:
         task_free(call)
-    if sink is not None:
-        mark_id_sink(call, sink)
     return keeps_maps(call)  # it reads the request

@@ -300,9 +300,4 @@ def bounded_proxy(executor: Proxy, prepare: Callable[[Request], None] | None = N
         finally:
             disarm(timer)
 
-    from krakenpy.proxy.types import id_sink, mark_id_sink  # here: types imports this module's Timer
-
-    sink = id_sink(executor)
-    if sink is not None and prepare is None:  # nothing here reads the headers: the id passes through
-        mark_id_sink(bounded, sink)
     return bounded

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Headers",
-    "IdSink",
     "Merger",
     "Middleware",
     "Proxy",
@@ -29,11 +28,9 @@ __all__ = [
     "Request",
     "Response",
     "forget_strong_marks",
-    "id_sink",
     "is_task_free",
     "keeps_maps",
     "keeps_request_maps",
-    "mark_id_sink",
     "task_free",
 ]
 
@@ -241,36 +238,6 @@ def forget_strong_marks() -> None:
     would otherwise keep every earlier configuration's compiled proxies alive)."""
     for marks in _STRONG.values():
         marks.clear()
-    _ID_SINKS.clear()
-
-
-class IdSink:
-    """Where a proxy that puts the request on the wire itself (the core HTTP executor over the bare
-    client) takes the request id to forward, set by the telemetry backend layer right above it at
-    build time: the id is read from the request's exchange and written with the other headers, no
-    header map copied and stored into per request. ``name`` empty: nothing handed over."""
-
-    def __init__(self) -> None:
-        #: the request id header to write
-        self.name = ""
-        #: the context key of the object whose ``request_id`` is the id
-        self.key = ""
-
-
-#: the proxies that take the request id on themselves (build time only, held until
-#: :func:`forget_strong_marks`; an absent entry is always safe: the id goes into the header map)
-_ID_SINKS: dict[Callable[..., Any], IdSink] = {}
-
-
-def mark_id_sink(function: _F, sink: IdSink) -> _F:
-    """Declare that ``function`` (a proxy) writes the id ``sink`` is given; returns it."""
-    _ID_SINKS[function] = sink
-    return function
-
-
-def id_sink(function: Callable[..., Any]) -> IdSink | None:
-    """The :class:`IdSink` of ``function``, if it was declared with :func:`mark_id_sink`."""
-    return _ID_SINKS.get(function)
 
 
 def keeps_maps(function: _F) -> _F:

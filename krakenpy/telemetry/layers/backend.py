@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from krakenpy.config.model import BackendConfig, EndpointConfig
 from krakenpy.proxy.deadline import DEADLINE
-from krakenpy.proxy.types import Middleware, Proxy, Request, Response, id_sink, keeps_maps, task_free
+from krakenpy.proxy.types import Middleware, Proxy, Request, Response, keeps_maps, task_free
 from krakenpy.telemetry.exchange import EXCHANGE, Exchange
 from krakenpy.telemetry.failures import log_failure
 from krakenpy.telemetry.hub import Telemetry
@@ -90,8 +90,7 @@ def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backen
     if not trace_on and otel is None and stats is None and not is_lambda:
         # failure logs and the request id only: one frame, no clock reads
         def lean(next_proxy: Proxy) -> Proxy:
-            forward = forward_id and not _hand_over(next_proxy, rid_header)
-            return _lean(next_proxy, forward, rid_header, prefix, redactor)
+            return _lean(next_proxy, forward_id, rid_header, prefix, redactor)
 
         # nothing is bound to a task; a merge's backends may share the caller's header map: the id
         # goes into a copy. (Marked by calls, not decorators: mypyc stores a decorated nested
@@ -104,8 +103,7 @@ def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backen
         # appended (the general frame's trace checks and ``finish`` call cost ~55 Python
         # opcodes per request, 2026-12-01)
         def metered(next_proxy: Proxy) -> Proxy:
-            forward = forward_id and not _hand_over(next_proxy, rid_header)
-            return _metered(next_proxy, adds, forward, rid_header, prefix, redactor)
+            return _metered(next_proxy, adds, forward_id, rid_header, prefix, redactor)
 
         return keeps_maps(metered)  # the id goes into a copy of the header map
 
@@ -123,19 +121,6 @@ def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backen
 # The per-request coroutines are built by module-level factories (nested one function deep): mypy
 # 2.4's mypyc miscompiled them nested two deep inside ``backend_middleware`` (the first call
 # failed: "attribute 'observed' of '..._env' undefined"), so the module stayed Python.
-
-
-def _hand_over(next_proxy: Proxy, rid_header: str) -> bool:
-    """Hand the forwarded request id to ``next_proxy`` when it writes it itself (the core HTTP
-    executor over the bare client, with nothing but the deadline in between: nothing reads or changes
-    the header on the way): no copy of the header map with the id stored per call (P1, compiled: the
-    id through the map cost ~3 k instructions per request, 2026-12-02)."""
-    sink = id_sink(next_proxy)
-    if sink is None or sink.name not in ("", rid_header):
-        return False
-    sink.name = rid_header
-    sink.key = EXCHANGE
-    return True
 
 
 def _lean(next_proxy: Proxy, forward_id: bool, rid_header: str, prefix: str, redactor: Redactor) -> Proxy:
