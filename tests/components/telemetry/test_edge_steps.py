@@ -325,14 +325,7 @@ async def test_the_server_call_leaves_current_to_the_task_but_for_an_upgrade(
     # ``leave`` with ``lined`` (the server's call, in the request's own task) leaves ``CURRENT`` set:
     # the task's context ends with it; a 101's WebSocket session goes on in the task: reset for it
     backend = await raw_backend(lambda seen, port: reply())
-    extra: dict[str, Any] = {}
-    if layer is MeteredEdge:
-        extra["telemetry/metrics"] = {"listen_address": "127.0.0.1:0", "collection_time": "1h"}
-    if layer is TracedEdge:
-        otel = {"service_name": "gw", "exporters": {"otlp": [{"name": "n", "host": "http://127.0.0.1",
-                                                               "port": free_port(), "use_http": True}]}}  # fmt: skip
-        extra["telemetry/opentelemetry"] = otel
-    served = await serve(_doc(backend.url, extra=extra))
+    served = await serve(_doc(backend.url, extra=_layer_extra(layer)))
     edge = served.gateway.edge
     assert type(edge) is layer
 
@@ -390,14 +383,7 @@ async def test_a_served_request_leaves_no_cycle_for_the_gc(
     # the server's call) holds the exchange: a cycle per request, left to the GC (~3 k instructions
     # a request under bench.instructions) unless the token is let go
     backend = await raw_backend(lambda seen, port: reply())
-    extra: dict[str, Any] = {}
-    if layer is MeteredEdge:
-        extra["telemetry/metrics"] = {"listen_address": "127.0.0.1:0", "collection_time": "1h"}
-    if layer is TracedEdge:
-        otel = {"service_name": "gw", "exporters": {"otlp": [{"name": "n", "host": "http://127.0.0.1",
-                                                               "port": free_port(), "use_http": True}]}}  # fmt: skip
-        extra["telemetry/opentelemetry"] = otel
-    served = await serve(_doc(backend.url, extra=extra))
+    served = await serve(_doc(backend.url, extra=_layer_extra(layer)))
     assert type(served.gateway.edge) is layer
     keep_alive = get("/p1").replace(b"Connection: close", b"Connection: keep-alive")
     await _exchange(served.port, keep_alive + get("/p1"))  # warm: first-request caches
