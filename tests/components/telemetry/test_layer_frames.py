@@ -298,6 +298,19 @@ async def test_layer_frames_traced_layers_answer_and_propagate(
         assert receiver.spans() == []
 
 
+def _outcome_endpoints(base: str) -> list[dict[str, Any]]:
+    """One endpoint per outcome of ``_outcome_app``: answered, failed, a partial merge, a slow one."""
+    return [
+        {"endpoint": "/up", "backend": [{"host": [base], "url_pattern": "/up"}]},
+        {"endpoint": "/down", "backend": [{"host": [base], "url_pattern": "/down"}]},
+        {"endpoint": "/part", "backend": [
+            {"host": [base], "url_pattern": "/up", "group": "a"},
+            {"host": [base], "url_pattern": "/down", "group": "b"},
+        ]},
+        {"endpoint": "/slow", "backend": [{"host": [base], "url_pattern": "/slow"}]},
+    ]  # fmt: skip
+
+
 def _outcome_app(seen: list[web.Request]) -> web.Application:
     """``/up`` answers, ``/down`` fails with a 503, ``/slow`` answers after 1 s."""
 
@@ -356,15 +369,7 @@ async def test_layer_frames_traced_layers_outcome_rows_span_flags_and_request_id
     base = await upstream(_outcome_app(seen))
     otlp = {"name": "o", "host": "http://127.0.0.1", "port": _port(await upstream(receiver.app())), "use_http": True}
     extra = {"telemetry/opentelemetry": {"exporters": {"otlp": [otlp]}}}  # every layer, sampled at 100 %
-    endpoints = [
-        {"endpoint": "/up", "backend": [{"host": [base], "url_pattern": "/up"}]},
-        {"endpoint": "/down", "backend": [{"host": [base], "url_pattern": "/down"}]},
-        {"endpoint": "/part", "backend": [
-            {"host": [base], "url_pattern": "/up", "group": "a"},
-            {"host": [base], "url_pattern": "/down", "group": "b"},
-        ]},
-        {"endpoint": "/slow", "backend": [{"host": [base], "url_pattern": "/slow"}]},
-    ]  # fmt: skip
+    endpoints = _outcome_endpoints(base)
     s: Served = await served(doc(endpoints, extra_config=extra))
     for path, status in (("/up", 200), ("/down", 500), ("/part", 200)):
         assert (await s.client.get(path, headers={"X-Request-Id": f"rid{path}"})).status == status, path
@@ -588,13 +593,7 @@ async def test_layer_frames_metered_layers_outcome_rows(
         "telemetry/opentelemetry": {"exporters": {"prometheus": [{"name": "p", "port": 0, "listen_ip": "127.0.0.1"}]}}
     }
     endpoints = [
-        {"endpoint": "/up", "backend": [{"host": [base], "url_pattern": "/up"}]},
-        {"endpoint": "/down", "backend": [{"host": [base], "url_pattern": "/down"}]},
-        {"endpoint": "/part", "backend": [
-            {"host": [base], "url_pattern": "/up", "group": "a"},
-            {"host": [base], "url_pattern": "/down", "group": "b"},
-        ]},
-        {"endpoint": "/slow", "backend": [{"host": [base], "url_pattern": "/slow"}]},
+        *_outcome_endpoints(base),
         {"endpoint": "/late", "timeout": "200ms", "backend": [{"host": [base], "url_pattern": "/slow"}]},
         {"endpoint": "/cut", "timeout": "200ms", "backend": [
             {"host": [base], "url_pattern": "/up", "group": "a"},
