@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,17 @@ def _names(items: tuple[Namespace, ...]) -> str:
     return ", ".join(n.label() for n in items)
 
 
+def _dumps(value: Any, *, indent: bool = False) -> str:
+    """JSON text of ``value``; an integer beyond 64 bits (TOML keeps them) as its digits, as the
+    configuration has it (orjson refuses those: the standard library writes them)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_INDENT_2 if indent else None).decode()
+    except TypeError:
+        if indent:
+            return json.dumps(value, indent=2, ensure_ascii=False)
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
 def _value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -30,7 +42,7 @@ def _value(value: Any) -> str:
         return "{" + ", ".join(f"{k}→{v}" for k, v in value.items()) + "}"
     if isinstance(value, str | int | float):
         return str(value)
-    return orjson.dumps(value).decode()
+    return _dumps(value)
 
 
 def _details(values: Mapping[str, Any]) -> str:
@@ -66,7 +78,7 @@ def render_table(routes: RouteMap) -> str:
 
 def render_json(routes: RouteMap) -> str:
     """The route map as indented JSON (stable key order)."""
-    return orjson.dumps(routes.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n"
+    return _dumps(routes.as_dict(), indent=True) + "\n"
 
 
 def _escape(text: str) -> str:
