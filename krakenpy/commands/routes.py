@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -24,13 +23,23 @@ def _names(items: tuple[Namespace, ...]) -> str:
 
 def _dumps(value: Any, *, indent: bool = False) -> str:
     """JSON text of ``value``; an integer beyond 64 bits (TOML keeps them) as its digits, as the
-    configuration has it (orjson refuses those: the standard library writes them)."""
+    configuration has it (orjson refuses to write those: they go in as raw JSON fragments)."""
+    option = orjson.OPT_INDENT_2 if indent else None
     try:
-        return orjson.dumps(value, option=orjson.OPT_INDENT_2 if indent else None).decode()
+        return orjson.dumps(value, option=option).decode()
     except TypeError:
-        if indent:
-            return json.dumps(value, indent=2, ensure_ascii=False)
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        return orjson.dumps(_big_ints(value), option=option).decode()
+
+
+def _big_ints(value: Any) -> Any:
+    """``value`` with every integer outside orjson's range as a fragment of its decimal digits."""
+    if type(value) is int and not -(2**63) <= value < 2**64:
+        return orjson.Fragment(str(value).encode())
+    if isinstance(value, Mapping):
+        return {k: _big_ints(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_big_ints(v) for v in value]
+    return value
 
 
 def _value(value: Any) -> str:
