@@ -9,6 +9,7 @@ from typing import Any, TypeAlias
 from krakenpy.errors import ConfigError, ConfigIssue
 from krakenpy.goregex import GoRegex, GoRegexError, compile_go
 from krakenpy.martian.message import Message
+from krakenpy.names import valid_header_name
 
 __all__ = ["Compiled", "Cond", "Step", "both", "fail", "go_pattern", "header_name", "header_value", "scoped", "text"]
 
@@ -18,8 +19,6 @@ Compiled: TypeAlias = tuple[Step | None, Step | None]
 #: a filter's condition
 Cond: TypeAlias = Callable[[Message], bool]
 _SCOPES = frozenset({"request", "response"})
-#: an HTTP header field name (RFC 9110 token), what Go's httpguts.ValidHeaderFieldName accepts
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 #: control bytes a header value cannot carry (horizontal tab aside), as httpguts.ValidHeaderFieldValue
 _VALUE_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
@@ -42,7 +41,7 @@ def header_name(spec: Mapping[str, Any], key: str, path: str) -> str:
     """A header name a modifier sets: Go's client refuses a request carrying an invalid one (every
     request would fail with "net/http: invalid header field name"), so it is a configuration error."""
     name = text(spec, key, path)
-    if _TOKEN.fullmatch(name) is None:
+    if not valid_header_name(name):
         raise fail(f"{path}.{key}", f"invalid header field name {name!r}")
     return name
 
