@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from krakenpy import PRODUCT, __version__
 
-__all__ = ["USER_AGENT", "VERSION_HEADER", "canonical_header", "capitalize"]
+__all__ = ["USER_AGENT", "VERSION_HEADER", "canonical_header", "capitalize", "valid_header_name"]
+
+#: an HTTP header field name (an RFC 9110 token): what Go's httpguts.ValidHeaderFieldName accepts
+_HEADER_TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def valid_header_name(name: str) -> bool:
+    """Whether Go's client would send a header of this name (it refuses a request with any other:
+    "net/http: invalid header field name"). For names configuration sets, checked at start-up."""
+    return _HEADER_TOKEN.fullmatch(name) is not None
+
 
 #: what krakenpy sends as ``User-Agent`` to backends (KrakenD: ``KrakenD Version x.y.z``)
 USER_AGENT: Final = f"{PRODUCT} Version {__version__}"

@@ -67,6 +67,19 @@ def test_cli_check_reports_every_error_with_json_path(tmp_path: Path) -> None:
     assert "Traceback" not in out.stderr
 
 
+def test_cli_check_reports_control_bytes_in_an_endpoint_path(tmp_path: Path) -> None:
+    # httprouter would register them; reached percent-encoded, they would go on to the backend URL and logs
+    backend = [{"host": ["http://127.0.0.1:8000"], "url_pattern": "/x"}]
+    doc = {
+        "version": 3,
+        "endpoints": [{"endpoint": "/ok", "backend": backend}, {"endpoint": "/a\x00b", "backend": backend}],
+    }
+    out = _cli("check", "-c", _write(tmp_path, doc))
+    assert out.returncode == 1
+    assert "endpoints[1].endpoint: '/a\\x00b': control character '\\x00' not allowed" in out.stderr
+    assert "\x00" not in out.stderr and "endpoints[0]" not in out.stderr
+
+
 def test_cli_check_reports_invalid_json_with_line(tmp_path: Path) -> None:
     out = _cli("check", "-c", _write(tmp_path, '{"version": 3,\n "endpoints": [,]}'))
     assert out.returncode == 1

@@ -21,6 +21,27 @@ def _names(items: tuple[Namespace, ...]) -> str:
     return ", ".join(n.label() for n in items)
 
 
+def _dumps(value: Any, *, indent: bool = False) -> str:
+    """JSON text of ``value``; an integer beyond 64 bits (TOML keeps them) as its digits, as the
+    configuration has it (orjson refuses to write those: they go in as raw JSON fragments)."""
+    option = orjson.OPT_INDENT_2 if indent else None
+    try:
+        return orjson.dumps(value, option=option).decode()
+    except TypeError:
+        return orjson.dumps(_big_ints(value), option=option).decode()
+
+
+def _big_ints(value: Any) -> Any:
+    """``value`` with every integer outside orjson's range as a fragment of its decimal digits."""
+    if type(value) is int and not -(2**63) <= value < 2**64:
+        return orjson.Fragment(str(value).encode())
+    if isinstance(value, Mapping):
+        return {k: _big_ints(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_big_ints(v) for v in value]
+    return value
+
+
 def _value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -30,7 +51,7 @@ def _value(value: Any) -> str:
         return "{" + ", ".join(f"{k}→{v}" for k, v in value.items()) + "}"
     if isinstance(value, str | int | float):
         return str(value)
-    return orjson.dumps(value).decode()
+    return _dumps(value)
 
 
 def _details(values: Mapping[str, Any]) -> str:
@@ -66,7 +87,7 @@ def render_table(routes: RouteMap) -> str:
 
 def render_json(routes: RouteMap) -> str:
     """The route map as indented JSON (stable key order)."""
-    return orjson.dumps(routes.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n"
+    return _dumps(routes.as_dict(), indent=True) + "\n"
 
 
 def _escape(text: str) -> str:

@@ -44,6 +44,9 @@ ROUTER_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 _REST_PARAM = re.compile(r"/\{([a-zA-Z\-_0-9]+)\}")
 _LOOSE_PARAM = re.compile(r"\{([\w\-\.:/]+)\}")
 _INVALID_ENDPOINT = re.compile(r"^[^/]|\*.|/__(debug|echo|health)(/.*)?$")
+#: bytes no client request line carries raw (Go's url parser refuses them); percent-encoded they would
+#: reach the route, and the backend URL, the logs and the metric labels would carry them
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SPECIAL_OUTPUT = re.compile(r"^(resp\d+_.+)?(JWT\.([\w\-\.:/]+))?$")
 #: KrakenD Enterprise's dynamic routing keys: filled from the client's headers and query strings
 _DYNAMIC_OUTPUT = re.compile(r"^(input_headers|input_query_strings)\.[\w\-\.:/]+$")
@@ -266,6 +269,12 @@ def _build_endpoint(
         return None
     endpoint = _clean_path(endpoint)
     method = str(raw.get("method") or "GET").upper()
+    control = _CONTROL.search(endpoint)
+    if control is not None:
+        c.error(
+            f"{path}.endpoint",
+            f"{endpoint!r}: control character {control.group()!r} not allowed in endpoint paths",
+        )
     if _INVALID_ENDPOINT.search(endpoint):
         c.error(f"{path}.endpoint", f"ignoring the '{method} {endpoint}' endpoint, since it is invalid")
     if ":" in endpoint and not service_defaults["disable_rest"]:

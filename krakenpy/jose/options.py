@@ -17,7 +17,7 @@ from krakenpy.config.durations import parse_duration
 from krakenpy.errors import ConfigIssue
 from krakenpy.jose.algorithms import ALGORITHMS
 from krakenpy.jose.keyset import STRATEGIES, Strategy
-from krakenpy.names import canonical_header
+from krakenpy.names import canonical_header, valid_header_name
 
 __all__ = [
     "DEFAULT_CACHE_DURATION",
@@ -166,6 +166,9 @@ def _pairs(raw: Mapping[str, Any], path: str, issues: list[ConfigIssue]) -> tupl
     for i, pair in enumerate(raw.get("propagate_claims") or ()):
         if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) and p for p in pair)):
             issues.append(ConfigIssue(f"{path}.propagate_claims[{i}]", 'expected ["claim", "Header-Name"]'))
+            continue
+        if not valid_header_name(pair[1]):  # Go's client would refuse every request carrying it
+            issues.append(ConfigIssue(f"{path}.propagate_claims[{i}][1]", f"invalid header field name {pair[1]!r}"))
             continue
         pairs.append((pair[0], canonical_header(pair[1])))
     return tuple(pairs)

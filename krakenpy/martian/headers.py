@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from krakenpy.martian.base import Compiled, Cond, both, fail, go_pattern, scoped, text
+from krakenpy.martian.base import Compiled, Cond, both, fail, go_pattern, header_name, header_value, scoped, text
 from krakenpy.martian.message import Message
 
 __all__ = [
@@ -26,17 +26,17 @@ __all__ = [
 
 
 def header_modifier(spec: Mapping[str, Any], path: str) -> Compiled:
-    name, value = text(spec, "name", path), text(spec, "value", path, required=False)
+    name, value = header_name(spec, "name", path), header_value(spec, "value", path)
     return scoped(spec, path, *both(lambda m: m.set(name, value)))
 
 
 def header_append(spec: Mapping[str, Any], path: str) -> Compiled:
-    name, value = text(spec, "name", path), text(spec, "value", path, required=False)
+    name, value = header_name(spec, "name", path), header_value(spec, "value", path)
     return scoped(spec, path, *both(lambda m: m.add(name, value)))
 
 
 def header_copy(spec: Mapping[str, Any], path: str) -> Compiled:
-    source, target = text(spec, "from", path), text(spec, "to", path)
+    source, target = text(spec, "from", path), header_name(spec, "to", path)
 
     def copy(m: Message) -> None:
         values = m.values(source)

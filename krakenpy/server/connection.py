@@ -186,6 +186,11 @@ class GatewayProtocol(Connection):
             self._end(item, linger=True)
             return
         msg, payload = item  # type: ignore[misc]
+        if msg.version[0] != 1:
+            # Go's server: a request line without a version is malformed (400); HTTP/0.9 or 2.0 spelt
+            # out is an unsupported version (505). aiohttp's parser reads both as requests
+            self._refuse(400 if msg.version[0] == 0 else 505, "version")
+            return
         now = _now()
         server = self._server
         write = server.write_span

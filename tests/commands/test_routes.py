@@ -102,3 +102,20 @@ def test_routes_hide_the_password_of_a_backend_url() -> None:
     shown = render_json(routes) + render_table(routes) + render_mermaid(routes)
     assert "br0ker-secret" not in shown
     assert "amqp://user:[REDACTED]@mq:5672/" in render_json(routes)
+
+
+def test_routes_print_integers_beyond_64_bits_as_the_config_has_them(tmp_path: Path) -> None:
+    # TOML keeps such an integer (JSON and YAML read it as Go does, a float): orjson refused to write it
+    config = tmp_path / "big.toml"
+    config.write_text(
+        'version = 3\n[[endpoints]]\nendpoint = "/a"\n[[endpoints.backend]]\nhost = ["http://127.0.0.1:8000"]\n'
+        'url_pattern = "/x"\n[endpoints.backend.extra_config.proxy]\n'
+        'flatmap_filter = [{type = "del", args = ["a"], n = 123456789012345678901234567890}]\n'
+    )
+    out = _cli("-c", str(config), "-f", "json")
+    assert out.returncode == 0, out.stderr
+    backend = json.loads(out.stdout)["endpoints"][0]["backends"][0]
+    assert backend["flatmap_filter"][0]["n"] == 123456789012345678901234567890
+    for fmt in ("table", "mermaid"):
+        out = _cli("-c", str(config), "-f", fmt)
+        assert out.returncode == 0 and '"n":123456789012345678901234567890' in out.stdout.replace("#quot;", '"')

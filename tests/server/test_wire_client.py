@@ -185,3 +185,15 @@ async def test_wire_client_non_utf8_path_parameter_is_a_client_error(raw_backend
     port, _ = await _gateway(raw_backend, serve, _ep("/e/{id}"))
     head = await raw_request(port, get("/e/%ff"))
     assert head.status == 400 and head.body == b"error: encoded url params"
+
+
+@pytest.mark.parametrize(("line", "status"), [(b"GET /e", 400), (b"GET /e HTTP/2.0", 505)])
+async def test_wire_client_request_line_without_http1_version_is_refused_like_go(
+    raw_backend: Any, serve: Start, line: bytes, status: int
+) -> None:
+    # Go: no version in the request line is a malformed request, HTTP/2.0 outside the h2 preface an
+    # unsupported one; aiohttp's parser read them as HTTP/0.9 and 2.0 requests, answered as HTTP/1.0
+    port, _ = await _gateway(raw_backend, serve, _ep("/e"))
+    head = await raw_request(port, line + b"\r\nHost: x\r\n\r\n")
+    assert head.status == status and head.body.startswith(str(status).encode())
+    assert head.get("Content-Type") == "text/plain; charset=utf-8" and head.get("X-Krakend") is None

@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 import orjson
+from aiohttp import web
 
 from krakenpy.telemetry.export import EXPORTER
 from tests.components.telemetry.conftest import recording_app
@@ -24,6 +25,15 @@ class _Collect(asyncio.DatagramProtocol):
         self.data.append(gzip.decompress(data))
 
 
+def _redirect(location: str) -> web.Application:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(status=302, headers={"Location": location})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    return app
+
+
 async def test_secret_canary_reaches_no_output(served, upstream, capfd, tmp_path: Path, dead_port: int) -> None:  # type: ignore[no-untyped-def]
     loop = asyncio.get_running_loop()
     gelf_transport, gelf = await loop.create_datagram_endpoint(_Collect, local_addr=("127.0.0.1", 0))
@@ -32,6 +42,7 @@ async def test_secret_canary_reaches_no_output(served, upstream, capfd, tmp_path
     ok = await upstream(recording_app([], {"ok": True}))
     failing = await upstream(recording_app([], {"error": "no"}, status=500))
     dead = f"http://127.0.0.1:{dead_port}"
+    moved = await upstream(_redirect(f"http://ada:{CANARY}@127.0.0.1:{dead_port}/elsewhere"))
     access_file, audit_file = tmp_path / "access.log", tmp_path / "audit.log"
     everything = {"input_headers": ["*"], "input_query_strings": ["*"]}
     s = await served(
@@ -71,6 +82,24 @@ async def test_secret_canary_reaches_no_output(served, upstream, capfd, tmp_path
                     **everything,
                     "backend": [{"host": [dead], "url_pattern": "/d"}],
                 },
+                {  # a backend URL's password: Go's client masks it in its errors (user:***@)
+                    "endpoint": "/userinfo",
+                    "method": "POST",
+                    "input_query_strings": ["*"],  # no Authorization: the URL's credentials are sent
+                    "backend": [
+                        {
+                            "host": [f"http://ada:{CANARY}@127.0.0.1:{dead_port}"],
+                            "url_pattern": "/u",
+                            "disable_host_sanitize": True,
+                        }
+                    ],
+                },
+                {  # a redirect to a URL with a password, which fails
+                    "endpoint": "/redirected",
+                    "method": "POST",
+                    "input_query_strings": ["*"],
+                    "backend": [{"host": [moved], "url_pattern": "/m"}],
+                },
             ],
         },  # fmt: skip
         debug=True,
@@ -82,7 +111,7 @@ async def test_secret_canary_reaches_no_output(served, upstream, capfd, tmp_path
     }
     body = orjson.dumps({"user": "ada", "password": CANARY})
     error_bodies: list[bytes] = []
-    for path in ("/ok", "/fail", "/down", "/__debug/x", "/nowhere"):
+    for path in ("/ok", "/fail", "/down", "/userinfo", "/redirected", "/__debug/x", "/nowhere"):
         resp = await s.client.post(f"{path}?sig={CANARY}&page=1", data=body, headers=headers)
         payload = await resp.read()
         if resp.status >= 400 or path.startswith("/__debug"):
@@ -108,10 +137,13 @@ async def test_secret_canary_reaches_no_output(served, upstream, capfd, tmp_path
     # every output was really produced (the test would pass vacuously otherwise)
     assert b"[ENDPOINT: /fail][BACKEND: /f]" in outputs["stdout"] and b"sig=[REDACTED]" in outputs["stdout"]
     assert b"password" in outputs["stdout"] and b"Bearer [REDACTED]" in outputs["stdout"]  # the /__debug/ line
-    assert outputs["access file"].count(b"\n") == 5 and outputs["gelf"] and outputs["otlp"]
+    assert outputs["access file"].count(b"\n") == 7 and outputs["gelf"] and outputs["otlp"]
     assert (
         b"http.request.header.authorization" in outputs["otlp"]
         and b"invalid status code 500" in outputs["error bodies"]
     )
+    # the failed fetch of a URL with a password (direct, and after a redirect), its URL masked
+    assert outputs["error bodies"].count(b"ClientConnectorError") == 2
+    assert b"REDACTED:REDACTED@127.0.0.1" in outputs["error bodies"] and b"ada:" not in outputs["stdout"]
     leaks = {name: data.count(CANARY.encode()) for name, data in outputs.items() if CANARY.encode() in data}
     assert leaks == {}

@@ -21,6 +21,7 @@ from krakenpy.jose import validator as validator_module
 from krakenpy.jose.algorithms import ALGORITHMS
 from krakenpy.jose.sources import REFETCH_WAIT, RemoteKeySource
 from krakenpy.proxy.types import Proxy
+from tests.cli_gateway import check_config
 from tests.jose.helpers import (
     JwksServer,
     claims,
@@ -524,3 +525,25 @@ async def test_validator_cache_duration_sets_the_refresh_interval(build: Build, 
 
 def test_remote_source_interval_defaults() -> None:
     assert RemoteKeySource("https://x").interval == 900.0
+
+
+def test_validator_propagated_claim_header_name_go_refuses_fails_check(tmp_path: Path) -> None:
+    # Go's client would refuse every request carrying it (net/http: invalid header field name);
+    # the upstream clients check header values, not names
+    validator = {
+        "alg": "RS256",
+        "jwk_url": "http://127.0.0.1:8000/jwks",
+        "disable_jwk_security": True,
+        "propagate_claims": [["sub", "X:User"], ["iss", "X-Iss"]],
+    }
+    backend = {"host": ["http://127.0.0.1:8000"], "url_pattern": "/x"}
+    doc = {
+        "version": 3,
+        "endpoints": [{"endpoint": "/a", "extra_config": {"auth/validator": validator}, "backend": [backend]}],
+    }
+    config = tmp_path / "krakend.json"
+    config.write_text(orjson.dumps(doc).decode())
+    done = check_config(config)
+    assert done.returncode == 1
+    assert "auth/validator.propagate_claims[0][1]: invalid header field name 'X:User'" in done.stderr
+    assert "propagate_claims[1]" not in done.stderr

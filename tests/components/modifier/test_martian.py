@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +12,7 @@ from aiohttp import web
 
 from krakenpy.components.modifier.martian import COMPONENT
 from krakenpy.errors import ConfigError
+from tests.cli_gateway import check_config
 from tests.components.helpers import site
 from tests.conftest import make_config
 
@@ -183,3 +186,23 @@ def test_martian_regex_filters_refuse_what_go_refuses(kind: str, pattern: str, m
         COMPONENT.parse({"fifo.Group": {"modifiers": [spec]}}, where)
     [issue] = info.value.issues
     assert issue.path == f"{where.path}.fifo.Group.modifiers[0].{kind}.regex" and message in issue.message
+
+
+@pytest.mark.parametrize(
+    ("spec", "key"),
+    [
+        ({"header.Modifier": {"name": "X:Colon", "value": "v"}}, "header.Modifier.name"),
+        ({"header.Append": {"name": "X-A\r\nEvil", "value": "v"}}, "header.Append.name"),
+        ({"header.Copy": {"from": "X-A", "to": "X B"}}, "header.Copy.to"),
+        ({"header.Modifier": {"name": "X-A", "value": "v\r\nEvil: 1"}}, "header.Modifier.value"),
+    ],
+)
+def test_martian_header_names_and_values_go_refuses_fail_check(tmp_path: Path, spec: dict[str, Any], key: str) -> None:
+    # Go's client refuses every request carrying them (net/http: invalid header field name); the
+    # fast client wrote "X:Colon: v" on the wire, aiohttp failed each request on CR/LF
+    config = tmp_path / "krakend.json"
+    config.write_text(json.dumps(_doc("http://127.0.0.1:8000", spec)))
+    done = check_config(config)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"endpoints[0].backend[0].extra_config.modifier/martian.{key}: invalid header field" in done.stderr
+    assert "\nEvil" not in done.stderr  # quoted, never a raw line of its own
