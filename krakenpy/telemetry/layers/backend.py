@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from krakenpy.config.model import BackendConfig, EndpointConfig
 from krakenpy.proxy.deadline import DEADLINE
-from krakenpy.proxy.types import Middleware, Proxy, Request, Response, keeps_maps, task_free
+from krakenpy.proxy.types import Headers, Middleware, Proxy, Request, Response, keeps_maps, task_free
 from krakenpy.telemetry.exchange import EXCHANGE, Exchange
 from krakenpy.telemetry.failures import log_failure
 from krakenpy.telemetry.hub import Telemetry
@@ -118,6 +118,23 @@ def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backen
     return task_free(middleware)
 
 
+def _with_id(headers: Headers, name: str, request_id: str) -> Headers:
+    """The backend request's header map with the forwarded request id: a copy, set on the request
+    for the call below and the request's own map put back after it.
+
+    The id belongs to the backend's outgoing request only, as in lura where each backend gets a clone
+    of the request: martian, CEL and Lua layers at the backend level below this layer see it; proxy- and
+    endpoint-level scripts never do, on every path (lean, metered, traced, whatever sits between). A
+    copy, not a store into the map, because a merge's backends may share one map (``Request.share``);
+    ``dict.copy`` clones the table, where ``{**headers, name: [id]}`` inserted each key again (~40 %
+    dearer, timeit). A header of that name the client sent is replaced (one entry, the id), as is one
+    the gateway writes itself (``Accept-Encoding``: the executor adds its own only when the map has
+    none)."""
+    out = headers.copy()
+    out[name] = [request_id]
+    return out
+
+
 # The per-request coroutines are built by module-level factories (nested one function deep): mypy
 # 2.4's mypyc miscompiled them nested two deep inside ``backend_middleware`` (the first call
 # failed: "attribute 'observed' of '..._env' undefined"), so the module stayed Python.
@@ -127,19 +144,18 @@ def _lean(next_proxy: Proxy, forward_id: bool, rid_header: str, prefix: str, red
     """Failure logs and the request id forwarded (in a copy of the header map)."""
 
     async def observed(request: Request) -> Response:
+        own = request.headers
         if forward_id:
             exchange: Exchange | None = request.context.get(EXCHANGE)
             if exchange is not None and exchange.request_id:
-                # a copy (a merge's backends may share the map): ``dict.copy`` clones the table, where
-                # ``{**headers, name: [id]}`` inserted each key again (~40 % dearer, timeit)
-                headers = request.headers.copy()
-                headers[rid_header] = [exchange.request_id]
-                request.headers = headers
+                request.headers = _with_id(own, rid_header, exchange.request_id)
         try:
             return await next_proxy(request)
         except Exception as exc:
             log_failure(exc, prefix, redactor)
             raise
+        finally:
+            request.headers = own  # the id is the backend request's only (see _with_id)
 
     return observed
 
@@ -150,14 +166,11 @@ def _metered(
     """:func:`_lean` and one duration row per call."""
 
     async def observed(request: Request) -> Response:
+        own = request.headers
         if forward_id:
             exchange: Exchange | None = request.context.get(EXCHANGE)
             if exchange is not None and exchange.request_id:
-                # a copy (a merge's backends may share the map): ``dict.copy`` clones the table, where
-                # ``{**headers, name: [id]}`` inserted each key again (~40 % dearer, timeit)
-                headers = request.headers.copy()
-                headers[rid_header] = [exchange.request_id]
-                request.headers = headers
+                request.headers = _with_id(own, rid_header, exchange.request_id)
         start = _perf_ns()
         # the row of the outcome, ``error*4 + canceled*2 + complete`` (OTel's and /__stats' series
         # fed from it when read), appended where the outcome is known: no outcome flags kept in the
@@ -176,6 +189,8 @@ def _metered(
         except BaseException:
             adds[0](_perf_ns() - start)
             raise
+        finally:
+            request.headers = own  # the id is the backend request's only (see _with_id)
         adds[4 * bool(response.errors) + response.is_complete](_perf_ns() - start)
         return response
 
@@ -231,13 +246,16 @@ def _general(next_proxy: Proxy, layer: _General) -> Proxy:
         trace = exchange.trace if exchange is not None else None
         forward_id = layer.forward_id
         if not measured and (trace is None or not trace.sampled):  # unsampled: no span, no clock
+            own = request.headers
             if forward_id and exchange is not None and exchange.request_id:
-                request.headers[layer.rid_header] = [exchange.request_id]
+                request.headers = _with_id(own, layer.rid_header, exchange.request_id)
             try:
                 return await next_proxy(request)
             except Exception as exc:
                 log_failure(exc, layer.prefix, layer.redactor)
                 raise
+            finally:
+                request.headers = own  # the id is the backend request's only (see _with_id)
         start = _perf_ns()
         start_ns = 0
         sid: bytes | None = None
@@ -257,8 +275,9 @@ def _general(next_proxy: Proxy, layer: _General) -> Proxy:
             else:
                 token = SPAN.set(sid)
         call_token = None
+        own = request.headers
         if forward_id and exchange is not None and exchange.request_id:
-            request.headers[layer.rid_header] = [exchange.request_id]
+            request.headers = _with_id(own, layer.rid_header, exchange.request_id)
         if is_lambda and exchange is not None:
             call = _lambda_start(layer.hub, request, exchange, sid, layer.pattern, layer.function_name, layer.region)
             if call is not None:
@@ -288,6 +307,7 @@ def _general(next_proxy: Proxy, layer: _General) -> Proxy:
                 status, message = 2, layer.redactor.text(str(exc))[:512]
             raise
         finally:
+            request.headers = own  # the id is the backend request's only (see _with_id)
             elapsed = _perf_ns() - start
             if is_lambda and exchange is not None:
                 exchange.upstream_ended()

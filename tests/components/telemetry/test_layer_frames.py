@@ -9,6 +9,7 @@ and a coroutine mypyc miscompiles fails at its first call here."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import gc
 import logging
 import weakref
@@ -80,7 +81,7 @@ def _answer(outcome: str, seen: list[Request] | None = None) -> Proxy:
     async def proxy(request: Request) -> Response:
         await asyncio.sleep(0)
         if seen is not None:
-            seen.append(request)
+            seen.append(copy.copy(request))  # as the call saw it (the layer puts the request's map back after)
         if outcome == "ok":
             return Response(data={"a": 1})
         if outcome == "partial":
@@ -176,6 +177,7 @@ async def test_layer_frames_backend_layer_outcomes_and_request_id(
         assert await _run(middleware(_answer(outcome, seen)), request) == raised, outcome
         assert seen[0].headers["X-Request-Id"] == [f"rid-{outcome}"] if seen else outcome == "cancel"
         assert "X-Request-Id" not in headers  # the id went into a copy
+        assert request.headers is headers  # the caller's map back on its request after the call
     lines = [r.getMessage() for r in caplog.records]
     # the pipeline error and the plain one, each once, prefixed and masked
     assert len(lines) == 2 and all(line.startswith("[ENDPOINT: /orders/{id}][BACKEND: /o] ") for line in lines)

@@ -1,0 +1,121 @@
+"""The forwarded request id belongs to the backend's outgoing request only (as in lura, where each
+backend gets a clone of the request): a backend-level Lua script below the telemetry backend layer
+sees it, a proxy-level Lua ``post`` script never does, whatever layer sits between (none, martian, a
+circuit breaker) and with traces on or off; a header named like the id replaces, never duplicates.
+Served gateway, header-echo backend on 127.0.0.1, real Lua (lupa), both upstream clients."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from tests.components.telemetry.conftest import Served, doc
+
+Echoed = list[list[tuple[str, str]]]
+
+_POST = (
+    "local r = request.load(); local d = response.load():data(); "
+    "d:set('proxy_saw', r:headers('X-Request-Id') or 'none')"
+)
+_BACKEND_PRE = "local r = request.load(); r:headers('X-Backend-Saw', r:headers('X-Request-Id') or 'none')"
+_OTEL = {
+    "service_name": "s",
+    "trace_sample_rate": 1,
+    "exporters": {"otlp": [{"name": "l", "host": "http://127.0.0.1", "port": 9, "use_http": True}]},
+}
+_LAYERS: dict[str, dict[str, Any]] = {
+    "none": {},
+    "martian": {"modifier/martian": {"header.Modifier": {"scope": ["request"], "name": "X-M", "value": "1"}}},
+    "breaker": {"qos/circuit-breaker": {"interval": 60, "timeout": 10, "max_errors": 5}},
+    "lua": {"modifier/lua-backend": {"pre": _BACKEND_PRE}},
+}
+
+
+@pytest.fixture
+async def echo() -> AsyncIterator[Callable[[], Awaitable[tuple[str, Echoed]]]]:
+    servers: list[TestServer] = []
+
+    async def start() -> tuple[str, Echoed]:
+        seen: Echoed = []
+
+        async def handle(request: web.Request) -> web.Response:
+            seen.append([(k.decode(), v.decode()) for k, v in request.raw_headers])
+            return web.json_response({"ok": True})
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", handle)
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.port}", seen
+
+    yield start
+    for server in servers:
+        await server.close()
+
+
+def _values(headers: list[tuple[str, str]], name: str) -> list[str]:
+    return [v for k, v in headers if k.lower() == name.lower()]
+
+
+@pytest.mark.parametrize("client_kind", ["fast", "aiohttp"])
+@pytest.mark.parametrize("traces", [False, True], ids=["untraced", "traced"])
+@pytest.mark.parametrize("layer", list(_LAYERS))
+async def test_the_id_reaches_the_backend_and_backend_scripts_never_the_proxy_script(
+    client_kind: str,
+    traces: bool,
+    layer: str,
+    served: Callable[..., Awaitable[Served]],
+    echo: Callable[[], Awaitable[tuple[str, Echoed]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KRAKENPY_HTTP_CLIENT", client_kind)
+    host, seen = await echo()
+    backend: dict[str, Any] = {"host": [host], "url_pattern": "/data", "extra_config": _LAYERS[layer]}
+    endpoint = {
+        "endpoint": "/p",
+        "input_headers": ["X-Request-Id"],  # the client's own value forwarded: the proxy script reads it
+        "extra_config": {"modifier/lua-proxy": {"post": _POST}},
+        "backend": [backend],
+    }
+    service: dict[str, Any] = {"extra_config": {"telemetry/opentelemetry": _OTEL}} if traces else {}
+    s = await served(doc([endpoint], **service))
+    for given in (None, "client-id-1"):
+        response = await s.client.get("/p", headers={"X-Request-Id": given} if given else {})
+        assert response.status == 200
+        rid = response.headers["X-Request-Id"]
+        body = await response.json()
+        sent = seen[-1]
+        assert _values(sent, "X-Request-Id") == [rid]  # once, the id (a client's own value replaced)
+        if layer == "lua":
+            assert _values(sent, "X-Backend-Saw") == [rid]
+        # the proxy-level script sees the client's header as the client sent it, never the forwarded id
+        assert body["proxy_saw"] == (given or ""), body  # an absent header reads ""
+
+
+@pytest.mark.parametrize("client_kind", ["fast", "aiohttp"])
+@pytest.mark.parametrize("name", ["Accept-Encoding", "User-Agent", "X-Forwarded-Host", "Host"])
+async def test_an_id_header_named_like_a_gateway_header_replaces_it(
+    client_kind: str,
+    name: str,
+    served: Callable[..., Awaitable[Served]],
+    echo: Callable[[], Awaitable[tuple[str, Echoed]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Main was already right here (the id stored in the map, the executor adding its own
+    ``Accept-Encoding`` only when the map has none): a guard against the reverted hand-over's two
+    ``Accept-Encoding`` headers."""
+    monkeypatch.setenv("KRAKENPY_HTTP_CLIENT", client_kind)
+    host, seen = await echo()
+    backend = {"host": [host], "url_pattern": "/data"}
+    extra = {"telemetry/access_log": {"request_id_header": name}}
+    s = await served(doc([{"endpoint": "/p", "backend": [backend]}], extra_config=extra))
+    response = await s.client.get("/p")
+    assert response.status == 200
+    assert len(seen) == 1
+    values = _values(seen[0], name)
+    assert len(values) == 1, seen[0]
