@@ -13,7 +13,7 @@ import os
 import random
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Any, Final
 
@@ -58,7 +58,7 @@ class SpanBases:
     random value and the two bytes of ``TAIL2[low]`` with a random top nibble (27 random bits and a
     random counter start, as the text ids had: two processes that draw the same three bytes do not
     hand out the same heads from their first request), handed out by a C-level iterator (one
-    ``next`` a request); past 2^20 requests (the counter byte gone round) new random bits. A
+    ``__next__`` a request); past 2^20 requests (the counter byte gone round) new random bits. A
     forked child draws its own (os.register_at_fork), so two workers never share a head."""
 
     def __init__(self) -> None:
@@ -68,15 +68,16 @@ class SpanBases:
         self._left = 0
         #: ``TAIL2`` with this prefix's random top nibble
         self._tails: tuple[bytes, ...] = TAIL2
-        #: this counter byte's heads (an exhausted iterator: :meth:`take` refills)
-        self._heads: Iterator[bytes] = iter(())
+        self._next: Callable[[], bytes] = _spent_bytes
         self.drop()
         os.register_at_fork(after_in_child=self.drop)
 
     def take(self) -> bytes:
         """The next request's head (six bytes)."""
-        head = next(self._heads, None)  # a C slot call (no bound __next__, no exception to catch)
-        return head if head is not None else self._refill()
+        try:
+            return self._next()
+        except StopIteration:
+            return self._refill()
 
     def _refill(self) -> bytes:
         if self._left <= 0:
@@ -91,13 +92,17 @@ class SpanBases:
         self._high = high
         heads = map((self._prefix + bytes((high,))).__add__, self._tails)
         first: bytes = next(heads)
-        self._heads = heads
+        self._next = heads.__next__
         return first
 
     def drop(self) -> None:
         """Forget the counter (the next :meth:`take` draws its random bits afresh)."""
         self._left = 0
-        self._heads = iter(())
+        self._next = _spent_bytes
+
+
+def _spent_bytes() -> bytes:
+    raise StopIteration
 
 
 #: The span-id head of one sampled request (six bytes, :class:`SpanBases`): one counter step per
