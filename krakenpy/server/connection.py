@@ -188,7 +188,8 @@ class GatewayProtocol(Connection):
         msg, payload = item  # type: ignore[misc]
         if msg.version[0] != 1:
             # Go's server: a request line without a version is malformed (400); HTTP/0.9 or 2.0 spelt
-            # out is an unsupported version (505). aiohttp's parser reads both as requests
+            # out is an unsupported version (505). aiohttp's parser reads both as requests; its C
+            # parser gives a line without a version 0.9, so a spelt-out HTTP/0.9 gets 400 here
             self._refuse(400 if msg.version[0] == 0 else 505, "version")
             return
         now = _now()

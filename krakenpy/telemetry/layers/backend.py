@@ -120,7 +120,7 @@ def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backen
 
 def _with_id(headers: Headers, name: str, request_id: str) -> Headers:
     """The backend request's header map with the forwarded request id: a copy, set on the request
-    for the call below and the request's own map put back after it.
+    for the call below; after it the id is taken back out of it (:func:`_take_id_back`).
 
     The id belongs to the backend's outgoing request only, as in lura where each backend gets a clone
     of the request: martian, CEL and Lua layers at the backend level below this layer see it; proxy- and
@@ -133,6 +133,19 @@ def _with_id(headers: Headers, name: str, request_id: str) -> Headers:
     out = headers.copy()
     out[name] = [request_id]
     return out
+
+
+def _take_id_back(request: Request, own: Headers, name: str) -> None:
+    """After the call: the id out of the map the request now carries (the copy, or one a layer below
+    put there), the request's own value of that header back in it. The map stays: a backend-level
+    layer's own writes (a Lua ``pre`` script's header) are kept where they were without the id, seen
+    above on a one-backend endpoint as in lura, whose request builder shares the header map."""
+    headers = request.headers
+    prior = own.get(name)
+    if prior is None:
+        headers.pop(name, None)
+    else:
+        headers[name] = prior
 
 
 # The per-request coroutines are built by module-level factories (nested one function deep): mypy
@@ -155,7 +168,8 @@ def _lean(next_proxy: Proxy, forward_id: bool, rid_header: str, prefix: str, red
             log_failure(exc, prefix, redactor)
             raise
         finally:
-            request.headers = own  # the id is the backend request's only (see _with_id)
+            if request.headers is not own:  # the id is the backend request's only
+                _take_id_back(request, own, rid_header)
 
     return observed
 
@@ -190,7 +204,8 @@ def _metered(
             adds[0](_perf_ns() - start)
             raise
         finally:
-            request.headers = own  # the id is the backend request's only (see _with_id)
+            if request.headers is not own:
+                _take_id_back(request, own, rid_header)  # the id is the backend request's only
         adds[4 * bool(response.errors) + response.is_complete](_perf_ns() - start)
         return response
 
@@ -255,7 +270,8 @@ def _general(next_proxy: Proxy, layer: _General) -> Proxy:
                 log_failure(exc, layer.prefix, layer.redactor)
                 raise
             finally:
-                request.headers = own  # the id is the backend request's only (see _with_id)
+                if request.headers is not own:  # the id is the backend request's only
+                    _take_id_back(request, own, layer.rid_header)
         start = _perf_ns()
         start_ns = 0
         sid: bytes | None = None
@@ -307,7 +323,8 @@ def _general(next_proxy: Proxy, layer: _General) -> Proxy:
                 status, message = 2, layer.redactor.text(str(exc))[:512]
             raise
         finally:
-            request.headers = own  # the id is the backend request's only (see _with_id)
+            if request.headers is not own:  # the id is the backend request's only
+                _take_id_back(request, own, layer.rid_header)
             elapsed = _perf_ns() - start
             if is_lambda and exchange is not None:
                 exchange.upstream_ended()

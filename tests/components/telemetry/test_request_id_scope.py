@@ -119,3 +119,38 @@ async def test_an_id_header_named_like_a_gateway_header_replaces_it(
     assert len(seen) == 1
     values = _values(seen[0], name)
     assert len(values) == 1, seen[0]
+
+
+_WRITE = "local r = request.load(); r:headers('X-Backend-Set', 'yes')"
+_READ = (
+    "local r = request.load(); local d = response.load():data(); "
+    "d:set('proxy_saw_set', r:headers('X-Backend-Set') or 'none'); "
+    "d:set('proxy_saw_id', r:headers('X-Request-Id') or 'none')"
+)
+
+
+@pytest.mark.parametrize("traces", [False, True], ids=["untraced", "traced"])
+@pytest.mark.parametrize("forward", [True, False], ids=["forwarded", "not-forwarded"])
+async def test_a_backend_scripts_own_header_write_stays_where_it_did_without_the_id(
+    traces: bool,
+    forward: bool,
+    served: Callable[..., Awaitable[Served]],
+    echo: Callable[[], Awaitable[tuple[str, Echoed]]],
+) -> None:
+    """On a one-backend endpoint the backend stack gets the endpoint's request, as lura's request
+    builder hands it a shallow clone sharing the header map: a backend-level script's header write is
+    seen by the proxy-level ``post`` script. Forwarding the id must take only the id back out, not the
+    script's write (whether the id is forwarded or not, the proxy script sees the same)."""
+    host, seen = await echo()
+    backend = {"host": [host], "url_pattern": "/data", "extra_config": {"modifier/lua-backend": {"pre": _WRITE}}}
+    endpoint = {"endpoint": "/p", "extra_config": {"modifier/lua-proxy": {"post": _READ}}, "backend": [backend]}
+    extra: dict[str, Any] = {"telemetry/access_log": {"forward_request_id": forward}}
+    if traces:
+        extra["telemetry/opentelemetry"] = _OTEL
+    s = await served(doc([endpoint], extra_config=extra))
+    response = await s.client.get("/p")
+    assert response.status == 200
+    body = await response.json()
+    assert _values(seen[-1], "X-Backend-Set") == ["yes"]
+    assert body["proxy_saw_set"] == "yes", body
+    assert body["proxy_saw_id"] == "", body
