@@ -66,7 +66,7 @@ async def _no_body(n: int) -> bytes:
 _C_PARSER = HttpRequestParser is not HttpRequestParserPy
 
 
-def _parser(
+def _new_parser(
     kind: type[HttpRequestParser], protocol: Any, loop: asyncio.AbstractEventLoop, budget: int
 ) -> HttpRequestParser:
     return kind(
@@ -85,7 +85,7 @@ class GatewayProtocol(Connection):
     """One client connection: reads requests with aiohttp's parser and answers them in order."""
 
     def __init__(self, server: GatewayServer, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(server, loop, _parser(HttpRequestParser, self, loop, server.header_budget))
+        super().__init__(server, loop, _new_parser(HttpRequestParser, self, loop, server.header_budget))
 
     # -- connection events ---------------------------------------------------------------------
 
@@ -177,7 +177,7 @@ class GatewayProtocol(Connection):
             return False
         if self._hbytes != len(data) or not isinstance(exc, BadStatusLine) or "HTTP version" not in str(exc):
             return False  # the request began in an earlier read: its first bytes are gone (Go: served)
-        self._parser = _parser(HttpRequestParserPy, self, self._loop, self._server.header_budget)
+        self._parser = _new_parser(HttpRequestParserPy, self, self._loop, self._server.header_budget)
         self._hbytes = 0
         self.data_received(data)
         return True
