@@ -220,12 +220,28 @@ class Gateway:
         """What the components found while building (a missing static folder...), path first."""
         return tuple(self.resources.warnings)
 
+    @property
+    def telemetry_listeners(self) -> bool:
+        """Whether :meth:`listen` has listeners to bind (``/__stats``, Prometheus exporters)."""
+        return bool(self.resources.one_worker)
+
+    async def listen(self) -> None:
+        """Bind the telemetry listeners (one worker of ``run`` only), before the gateway's own port
+        accepts: a scrape right after the first answer finds them. A port that cannot be bound is
+        logged and the gateway serves on, as KrakenD does."""
+        hooks, self.resources.one_worker = self.resources.one_worker, []
+        for hook in hooks:
+            await hook()
+
     async def start(self, *, agents: bool = True) -> None:
-        """Start what runs beside the requests (exporters, stats listeners): once, when serving; and
-        the async agents unless ``agents`` is False (the workers but one of ``run``)."""
-        hooks, self.resources.on_serve = self.resources.on_serve, []
+        """Start what runs beside the requests (exporters...): once, when serving; and the telemetry
+        listeners not bound by :meth:`listen` yet and the async agents unless ``agents`` is False (the
+        workers but one of ``run``)."""
         if agents:  # the telemetry listeners first: an agent's start may wait (sequential_start)
-            hooks += self.resources.one_worker + self.resources.agents
+            await self.listen()
+        hooks, self.resources.on_serve = self.resources.on_serve, []
+        if agents:
+            hooks += self.resources.agents
         self.resources.one_worker, self.resources.agents = [], []
         for hook in hooks:
             await hook()

@@ -7,7 +7,14 @@ from typing import Final
 
 from krakenpy import PRODUCT, __version__
 
-__all__ = ["USER_AGENT", "VERSION_HEADER", "canonical_header", "capitalize", "valid_header_name"]
+__all__ = [
+    "USER_AGENT",
+    "VERSION_HEADER",
+    "canonical_header",
+    "capitalize",
+    "valid_header_name",
+    "valid_header_value",
+]
 
 #: an HTTP header field name (an RFC 9110 token): what Go's httpguts.ValidHeaderFieldName accepts
 _HEADER_TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -17,6 +24,15 @@ def valid_header_name(name: str) -> bool:
     """Whether Go's client would send a header of this name (it refuses a request with any other:
     "net/http: invalid header field name"). For names configuration sets, checked at start-up."""
     return _HEADER_TOKEN.fullmatch(name) is not None
+
+
+#: what Go's client refuses in a header value (httpguts.ValidHeaderFieldValue): a control byte but HTAB, or DEL
+_VALUE_CONTROL: Final = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def valid_header_value(value: str) -> bool:
+    """Whether Go's client would send a header with this value (for values configuration sets)."""
+    return _VALUE_CONTROL.search(value) is None
 
 
 #: what krakenpy sends as ``User-Agent`` to backends (KrakenD: ``KrakenD Version x.y.z``)

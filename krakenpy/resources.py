@@ -39,9 +39,10 @@ class Resources:
     #: started once the gateway listens (``run``, never ``check``): exporters, stats listeners...;
     #: what they open is closed through :attr:`stack`
     on_serve: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
-    #: run with :attr:`on_serve`, in one worker of ``run`` only, before :attr:`agents`: the telemetry
-    #: listeners (``/__stats``, Prometheus ``/metrics``: one port per gateway). Apart from the agents so
-    #: that ``sequential_start`` (the agents' connection waits before the gateway listens) delays no scrape
+    #: run in one worker of ``run`` only, before the gateway's port accepts and before :attr:`on_serve`
+    #: and :attr:`agents`: the telemetry listeners (``/__stats``, Prometheus ``/metrics``: one port per
+    #: gateway). Apart from the agents so that ``sequential_start`` (the agents' connection waits before
+    #: the gateway listens) delays no scrape
     one_worker: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     #: run after :attr:`one_worker`, in the same worker: the async agents' starters
     agents: list[Callable[[], Awaitable[None]]] = field(default_factory=list)

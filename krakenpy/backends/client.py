@@ -7,12 +7,14 @@ exceptions are mapped to :class:`~krakenpy.errors.BackendError` at exactly this 
 
 from __future__ import annotations
 
+import base64
 import re
 import ssl
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Final, Protocol, TypeAlias
+from urllib.parse import unquote_to_bytes
 
 import aiohttp
 from yarl import URL
@@ -34,6 +36,7 @@ __all__ = [
     "invalid_header",
     "printable",
     "refused_header",
+    "url_credentials",
     "valid_value",
 ]
 
@@ -132,6 +135,36 @@ def refused_header(pairs: Iterable[tuple[str, str]]) -> str | None:
         if not value.isprintable() and HEADER_CONTROL.search(value) is not None:
             return name
     return None
+
+
+def url_credentials(url: str, pairs: list[tuple[str, str]]) -> tuple[str, list[tuple[str, str]]]:
+    """What Go's ``http.Client`` sends for a URL holding credentials (``http://user:pass@host/...``): the
+    URL without them, and ``Authorization: Basic`` of its user and password (percent-decoded, the bytes
+    as they are) only when the request's first ``Authorization`` value is absent or empty; a header
+    set (a forwarded client token) wins. ``url`` and ``pairs`` as they are when it holds none."""
+    if "@" not in url:
+        return url, pairs
+    start = url.find("://")
+    if start < 0:
+        return url, pairs
+    start += 3
+    end = len(url)
+    for ch in "/?#":
+        i = url.find(ch, start, end)
+        if i != -1:
+            end = i
+    at = url.rfind("@", start, end)  # Go's url.Parse: the last "@" of the authority
+    if at < 0:
+        return url, pairs
+    bare = url[:start] + url[at + 1 :]
+    for name, value in pairs:
+        if name.lower() == "authorization":
+            if value:
+                return bare, pairs
+            break
+    user, _, password = url[start:at].partition(":")
+    basic = "Basic " + base64.b64encode(unquote_to_bytes(user) + b":" + unquote_to_bytes(password)).decode()
+    return bare, [*(p for p in pairs if p[0].lower() != "authorization"), ("Authorization", basic)]
 
 
 def _go_quoted(text: str) -> str:
@@ -272,9 +305,11 @@ class AiohttpClient:
                     proxy_headers = {"Proxy-Authorization": proxy.authorization}
                 else:
                     pairs = [*pairs, ("Proxy-Authorization", proxy.authorization)]
+        # credentials in the URL as Go sends them (aiohttp refused them beside an Authorization header)
+        target, pairs = url_credentials(url, pairs)
         async with session.request(
             method,
-            URL(url, encoded=True),
+            URL(target, encoded=True),
             headers=[(k, printable(v)) for k, v in pairs],
             data=bytes(body) if body else None,
             allow_redirects=False,

@@ -168,6 +168,12 @@ def _build_backend(
     c: _Collector,
 ) -> BackendConfig:
     url_pattern = _clean_path(str(raw.get("url_pattern", "") or ""))
+    control = _CONTROL.search(url_pattern)
+    if control is not None:  # Go's url parser refuses it: every call would fail (the pattern is not quoted: a key?)
+        c.error(
+            f"{path}.url_pattern",
+            f"control character {control.group()!r} at offset {control.start()} not allowed in a backend URL",
+        )
     input_set = set(inputs)
     outputs: list[str] = []
     for name in _LOOSE_PARAM.findall(url_pattern):
@@ -192,6 +198,12 @@ def _build_backend(
     hosts: list[str] = list(hosts_raw) if hosts_raw else list(service_hosts)
     sd = str(raw.get("sd", "") or "")
     host_keys: list[str] = []
+    if disable_sanitize or sd in ("dns", "dns-shared"):  # else sanitize_host refuses them below
+        for i, host in enumerate(hosts):
+            control = _CONTROL.search(host)
+            if control is not None:  # the host is not quoted: it may hold a password
+                where = f"{path}.host[{i}]" if hosts_raw else f"host[{i}]"
+                c.error(where, f"control character {control.group()!r} not allowed in a backend host")
     if hosts_raw and any(_DYNAMIC_HOST.search(h) for h in hosts):
         if not disable_sanitize:
             c.error(f"{path}.host", "dynamic routing in host needs disable_host_sanitize: true")

@@ -18,8 +18,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.http_parser import HttpRequestParser
+from aiohttp.http_exceptions import BadStatusLine, HttpProcessingError
+from aiohttp.http_parser import HttpRequestParser, HttpRequestParserPy
 from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 from aiohttp.tcp_helpers import tcp_keepalive
 from multidict import CIMultiDict
@@ -62,22 +62,30 @@ async def _no_body(n: int) -> bytes:
     return b""
 
 
+#: aiohttp's parser is its C one (llhttp), which refuses the versions Go reads but llhttp does not
+_C_PARSER = HttpRequestParser is not HttpRequestParserPy
+
+
+def _new_parser(
+    kind: type[HttpRequestParser], protocol: Any, loop: asyncio.AbstractEventLoop, budget: int
+) -> HttpRequestParser:
+    return kind(
+        protocol,
+        loop,
+        _BODY_BUFFER,
+        max_line_size=budget,
+        max_field_size=budget,
+        max_headers=MAX_HEADER_LINES,
+        auto_decompress=False,  # request bodies travel as received (KrakenD does not inflate them)
+        max_msg_queue_size=MAX_PIPELINED,
+    )
+
+
 class GatewayProtocol(Connection):
     """One client connection: reads requests with aiohttp's parser and answers them in order."""
 
     def __init__(self, server: GatewayServer, loop: asyncio.AbstractEventLoop) -> None:
-        budget = server.header_budget
-        parser = HttpRequestParser(
-            self,  # type: ignore[arg-type]  # aiohttp's BaseProtocol interface, not the class
-            loop,
-            _BODY_BUFFER,
-            max_line_size=budget,
-            max_field_size=budget,
-            max_headers=MAX_HEADER_LINES,
-            auto_decompress=False,  # request bodies travel as received (KrakenD does not inflate them)
-            max_msg_queue_size=MAX_PIPELINED,
-        )
-        super().__init__(server, loop, parser)
+        super().__init__(server, loop, _new_parser(HttpRequestParser, self, loop, server.header_budget))
 
     # -- connection events ---------------------------------------------------------------------
 
@@ -126,6 +134,8 @@ class GatewayProtocol(Connection):
         except HttpProcessingError as exc:
             if self._server.h2 is not None and not self._finished and self._h2(data):
                 return
+            if self._go_version(data, exc):
+                return
             self._malformed(exc)
             return
         if messages:
@@ -155,6 +165,21 @@ class GatewayProtocol(Connection):
         if self.transport is None or takeover is None:
             return self.transport is None
         takeover(self, self.transport, data[cut:])
+        return True
+
+    def _go_version(self, data: bytes, exc: HttpProcessingError) -> bool:
+        """Go's server reads any ``HTTP/d.d`` request line (``ParseHTTPVersion``): it serves HTTP/1.2 to
+        1.9 as HTTP/1.1 and answers 505 to another major once the headers are read, where aiohttp's C
+        parser refuses the version (400). A read refused so, that starts a request, is parsed again,
+        and this connection from then on, by aiohttp's Python parser, which reads the version as it is
+        (:meth:`_dispatch` serves or refuses it). Only after a refusal: never on the request path."""
+        if not _C_PARSER or type(self._parser) is HttpRequestParserPy or self._body is not None:
+            return False
+        if self._hbytes != len(data) or not isinstance(exc, BadStatusLine) or "HTTP version" not in str(exc):
+            return False  # the request began in an earlier read: its first bytes are gone (Go: served)
+        self._parser = _new_parser(HttpRequestParserPy, self, self._loop, self._server.header_budget)
+        self._hbytes = 0
+        self.data_received(data)
         return True
 
     def _hold(self, data: bytes) -> None:
@@ -187,10 +212,11 @@ class GatewayProtocol(Connection):
             return
         msg, payload = item  # type: ignore[misc]
         if msg.version[0] != 1:
-            # Go's server: a request line without a version is malformed (400); HTTP/0.9 or 2.0 spelt
-            # out is an unsupported version (505). aiohttp's parser reads both as requests; its C
-            # parser gives a line without a version 0.9, so a spelt-out HTTP/0.9 gets 400 here
-            self._refuse(400 if msg.version[0] == 0 else 505, "version")
+            # Go's server: a request line without a version is malformed (400); another major than 1
+            # spelt out (HTTP/0.5, 2.0, 3.0) is an unsupported version (505). aiohttp's parser reads
+            # them as requests; its C parser gives a line without a version 0.9, so a spelt-out HTTP/0.9
+            # gets 400 here (the Python parser, after :meth:`_go_version`, refuses a line without one)
+            self._refuse(400 if msg.version == (0, 9) else 505, "version")
             return
         now = _now()
         server = self._server
@@ -294,7 +320,7 @@ class GatewayProtocol(Connection):
         close = msg.should_close or self._closing or unread
         try:
             head, body, close = encode_response(
-                response.status, response.headers, response.body, msg.method, msg.version[1] == 1, close, line
+                response.status, response.headers, response.body, msg.method, msg.version[1] != 0, close, line
             )
         except Exception:  # a handler's answer that cannot be written (a bug): as above
             log.exception("cannot write the answer to %s %s", request.method, request.path)

@@ -40,6 +40,16 @@ class Served(Protocol):
         """What the components found while building, each naming its JSON path."""
         ...
 
+    @property
+    def telemetry_listeners(self) -> bool:
+        """Whether :meth:`listen` has listeners to bind."""
+        ...
+
+    async def listen(self) -> None:
+        """Bind the telemetry listeners (``/__stats``, Prometheus exporters), before the gateway's port
+        accepts; :meth:`start` binds those not bound yet."""
+        ...
+
     async def start(self, *, agents: bool = True) -> None:
         """Start what runs beside the requests (telemetry exporters and listeners), once serving; the
         async agents too unless ``agents`` is False."""

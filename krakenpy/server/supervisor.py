@@ -74,6 +74,9 @@ class Supervisor:
         self._order = itertools.count()
         self.wake: tuple[int, int] = (-1, -1)
         self.rollout = Rollout(self)
+        #: the first worker's telemetry listeners listened once: a worker forked from now on accepts at once
+        #: (before, it waits for them: the supervisor's ``accept``, sent when the first says ``listening``)
+        self.opened = False
         #: the workers after the first wait for its first ``ready`` (``sequential_start``)
         self.holding = len(self.slots) > 1 and sequential(config.service)
         #: with more than one worker, where each publishes its metrics for the scrapes (``run``)
@@ -195,6 +198,7 @@ class Supervisor:
                     other.channel.close()
         worker = Worker(slot.index, slot.sockets, channel, self.config, self.settings, self.options, self.source)
         worker.generation = self.generation
+        worker.gated = slot.index > 1 and not self.opened
         worker.run_dir = self.run_dir
         worker.shares = self.shares
         return run_worker(worker, self.options.loop)
@@ -278,6 +282,11 @@ class Supervisor:
             event = message.get("event")
             if event == "ready":
                 self._ready(slot, int(message.get("generation", 0)))
+            elif event == "listening" and slot.index == 1:
+                self.opened = True
+                for other in self.slots[1:]:
+                    if other.channel is not None:
+                        other.channel.send({"command": "accept"})
             elif event == "failed":
                 slot.failure = [str(i) for i in message.get("issues", [])]
             elif event == "reloaded":

@@ -57,6 +57,8 @@ _TLS_SHUTDOWN = 5.0
 
 #: seconds the gateways' close still gets after a repeated signal, then again once it was cancelled
 _CUT_GRACE = 1.0
+#: seconds a worker forked with the first waits at most for its telemetry listeners before accepting
+_GATE = 30.0
 
 
 def settle_gc() -> None:
@@ -101,6 +103,10 @@ class Worker:
         self.retiring: dict[asyncio.Task[None], Served] = {}
         self.reloading: asyncio.Task[None] | None = None
         self.stopping = asyncio.Event()
+        #: wait for the first worker's telemetry listeners before accepting (a worker forked with it)
+        self.gated = False
+        #: the supervisor said the first worker's telemetry listeners listen (``accept``)
+        self.opened = asyncio.Event()
         #: a repeated signal (a second or more after the first): what still runs of the stop is cut
         self.cut = asyncio.Event()
         self.stopped_at = 0.0
@@ -136,6 +142,13 @@ class Worker:
         # sequential_start: the agents (this worker's only) connect one after the other before the
         # listener opens, as KrakenD starts them before its router; else they start beside it
         agents_first = self.consumes and sequential(self.config.service)
+        loop.add_reader(self.channel.fileno(), self._on_channel)
+        if self.consumes:
+            # the telemetry listeners before the gateway's port: a scrape after its first answer finds them
+            await self.gateway.listen()
+            self.channel.send({"event": "listening"})
+        elif self.gated and self.gateway.telemetry_listeners:
+            await self._gate()
         if agents_first:
             await self.gateway.start(agents=True)
         listeners = [await self._listen(sock, limits) for sock in self.sockets]
@@ -146,7 +159,6 @@ class Worker:
         self.server.start_sweeping()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
-        loop.add_reader(self.channel.fileno(), self._on_channel)
         settle_gc()
         settle_heap()  # after the start-up's garbage went: idle memory as before (server/heap.py)
         if self.slot == 1 and self.generation == 0:  # once per start, not once per worker
@@ -168,6 +180,17 @@ class Worker:
         self.channel.send({"event": "ready", "pid": os.getpid(), "generation": self.generation})
         await self.stopping.wait()
         return await self._shutdown(listeners)
+
+    async def _gate(self) -> None:
+        """Wait until the first worker's telemetry listeners listen (the supervisor's ``accept``), so that
+        no worker answers on the shared port before them; bounded: a first worker that never gets
+        there (it crashes, its build hangs) holds the others :data:`_GATE` seconds at most."""
+        opened, stopping = spawn(self.opened.wait()), spawn(self.stopping.wait())
+        done, _ = await asyncio.wait((opened, stopping), timeout=_GATE, return_when=asyncio.FIRST_COMPLETED)
+        opened.cancel()
+        stopping.cancel()
+        if not done:
+            log.warning("worker %d opens without the first worker's telemetry listeners (%.0f s)", self.slot, _GATE)
 
     async def _listen(self, sock: socket.socket, limits: ServerLimits) -> asyncio.AbstractServer | Acceptor:
         assert self.server is not None
@@ -233,7 +256,9 @@ class Worker:
             self.stop()
             return
         for message in messages:
-            if message.get("command") == "reload" and not self.stopping.is_set():
+            if message.get("command") == "accept":
+                self.opened.set()
+            elif message.get("command") == "reload" and not self.stopping.is_set():
                 generation, digest = int(message["generation"]), str(message["digest"])
                 self.reloading = spawn(self._reload(generation, digest, message.get("verdict")))
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from krakenpy.errors import ConfigError, ConfigIssue
+from krakenpy.names import valid_header_name, valid_header_value
 
 __all__ = ["AuditOptions", "parse_audit"]
 
@@ -36,11 +37,22 @@ def parse_audit(raw: Any, path: str) -> AuditOptions:
     if sink == "http" and not str(o.get("url", "")).startswith(("http://", "https://")):
         raise ConfigError([ConfigIssue(f"{path}.url", "sink 'http' needs an http(s) url")])
     key_env = str(o.get("fingerprint_key_env") or "")
+    raw_headers = o.get("headers") or {}
+    headers = tuple((str(k), str(v)) for k, v in (raw_headers.items() if isinstance(raw_headers, Mapping) else ()))
+    issues: list[ConfigIssue] = []
+    for name, value in headers:  # what no client would send (aiohttp's raises or writes it): every batch lost
+        if not valid_header_name(name):
+            issues.append(ConfigIssue(f"{path}.headers", f"invalid header field name {name!r}"))
+        elif not valid_header_value(value):  # the value is not quoted: a credential
+            message = "invalid header field value: control characters are not allowed"
+            issues.append(ConfigIssue(f"{path}.headers.{name}", message))
+    if issues:
+        raise ConfigError(issues)
     return AuditOptions(
         sink=sink,  # type: ignore[arg-type]
         path=str(o.get("path") or ""),
         url=str(o.get("url") or ""),
-        headers=tuple((str(k), str(v)) for k, v in (o.get("headers") or {}).items()),
+        headers=headers,
         queue_size=int(o.get("queue_size", 10_000)),
         sensitive=bool(o.get("sensitive", False)),
         sample=float(o.get("sample", 0.0)),

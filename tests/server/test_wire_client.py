@@ -3,6 +3,7 @@ and output encoding, compared with KrakenD's (docs/wire.md, "towards clients")."
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -197,3 +198,65 @@ async def test_wire_client_request_line_without_http1_version_is_refused_like_go
     head = await raw_request(port, line + b"\r\nHost: x\r\n\r\n")
     assert head.status == status and head.body.startswith(str(status).encode())
     assert head.get("Content-Type") == "text/plain; charset=utf-8" and head.get("X-Krakend") is None
+
+
+async def _raw_exchange(port: int, request: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(-1), 10)
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize(
+    ("version", "status"),
+    [
+        # Go's ParseHTTPVersion reads any HTTP/d.d; its server serves major 1 (as 1.1) and answers 505
+        # to another once the headers are read. aiohttp's C parser refused these lines (400)
+        (b"HTTP/1.2", 200),
+        (b"HTTP/1.9", 200),
+        (b"HTTP/3.0", 505),
+        (b"HTTP/2.1", 505),
+        (b"HTTP/0.5", 505),
+        (b"HTTP/9.9", 505),
+        # and what Go refuses stays refused
+        (b"HTTP/1.10", 400),
+        (b"HTTP/1.x", 400),
+        (b"HTTP/12.0", 400),
+        (b"http/1.2", 400),
+    ],
+)
+async def test_wire_client_request_line_versions_as_go_reads_them(
+    raw_backend: Any, serve: Start, version: bytes, status: int
+) -> None:
+    port, _ = await _gateway(raw_backend, serve, _ep("/e"))
+    head = await raw_request(port, b"GET /e " + version + b"\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert head.status == status
+    if status == 200:
+        assert head.body == b'{"a":1,"b":{"c":"\\u003cx\\u003e"}}'
+    else:
+        assert head.body.startswith(str(status).encode()) and head.get("X-Krakend") is None
+
+
+async def test_wire_client_http_1_2_keeps_the_connection_as_1_1_does(raw_backend: Any, serve: Start) -> None:
+    port, _ = await _gateway(raw_backend, serve, _ep("/e"))
+    # two requests on one connection (the first kept alive, as HTTP/1.1), answered with HTTP/1.1 lines;
+    # then a 505 for the third, after its headers were read
+    first = b"GET /e HTTP/1.2\r\nHost: x\r\n\r\n"
+    second = b"GET /e HTTP/1.5\r\nHost: x\r\n\r\n"
+    third = b"GET /e HTTP/4.0\r\nHost: x\r\n\r\n"
+    data = await _raw_exchange(port, first + second + third)
+    assert data.count(b"HTTP/1.1 200 OK\r\n") == 2, data
+    assert b"HTTP/1.1 505 " in data
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+async def test_wire_client_http_1_x_behind_a_pipelined_http_1_1_request(raw_backend: Any, serve: Start) -> None:
+    """The C parser refuses the read at the second request line: the whole read is parsed again."""
+    port, _ = await _gateway(raw_backend, serve, _ep("/e"))
+    first = b"GET /e HTTP/1.1\r\nHost: x\r\n\r\n"
+    second = b"GET /e HTTP/1.3\r\nHost: x\r\nConnection: close\r\n\r\n"
+    data = await _raw_exchange(port, first + second)
+    assert data.count(b"HTTP/1.1 200 OK\r\n") == 2, data

@@ -127,3 +127,122 @@ async def test_worker_reload_closes_the_old_gateway_once_its_request_is_done(
         supervisor_end.close()
         worker_end.close()
     assert all(closed[0] for _, closed in source.built)
+
+
+def _stats_config(path: Path, port: int, stats: int | None) -> RecordingSource:
+    extra = {"telemetry/metrics": {"listen_address": f"127.0.0.1:{stats}"}} if stats is not None else {}
+    from tests.conftest import free_port
+
+    endpoint = {"endpoint": "/x", "backend": [{"host": [f"http://127.0.0.1:{free_port()}"], "url_pattern": "/x"}]}
+    path.write_text(json.dumps({"version": 3, "port": port, "extra_config": extra, "endpoints": [endpoint]}))
+    return RecordingSource(str(path))
+
+
+async def _answers(port: int, timeout: float) -> bool:
+    """Whether ``/__health`` on ``port`` answers within ``timeout`` (the connection queues meanwhile)."""
+    try:
+        async with aiohttp.ClientSession() as client:
+            async with client.get(f"http://127.0.0.1:{port}/__health", timeout=aiohttp.ClientTimeout(timeout)) as r:
+                return r.status == 200
+    except TimeoutError:
+        return False
+
+
+async def _stats_answers(port: int) -> bool:
+    try:
+        async with aiohttp.ClientSession() as client:
+            async with client.get(f"http://127.0.0.1:{port}/__stats") as response:
+                return response.status == 200
+    except aiohttp.ClientConnectionError:
+        return False
+
+
+@pytest.mark.parametrize("stats_listener", [True, False])
+async def test_worker_forked_with_the_first_accepts_once_its_telemetry_listeners_listen(
+    tmp_path: Path, restore_gc: Any, stats_listener: bool
+) -> None:
+    from tests.conftest import free_port
+
+    sockets = bind_slots("127.0.0.1", 0, 1)[0]
+    port = sockets[0].getsockname()[1]
+    stats = free_port()
+    source = _stats_config(tmp_path / "krakend.json", port, stats if stats_listener else None)
+    config = source.load()
+    settings, errors, _ = runtime_settings(config.service)
+    assert settings is not None and not errors
+    supervisor_end, worker_end = pair()
+    worker = Worker(2, sockets, worker_end, config, settings, ServeOptions(), source)
+    worker.gated = True
+    running = spawn(worker.run())
+    try:
+        if stats_listener:  # held until the supervisor says the first worker's listeners listen
+            assert not await _answers(port, 0.8)
+            assert supervisor_end.receive() == []  # not ready either
+            supervisor_end.send({"command": "accept"})
+        # nothing to wait for without telemetry listeners
+        await _next(supervisor_end, "ready")
+        assert await _answers(port, 5)
+        assert not await _stats_answers(stats)  # the first worker's: never bound by this one
+    finally:
+        worker.stop()
+        assert await asyncio.wait_for(running, 10) == 0
+        for sock in sockets:
+            sock.close()
+        supervisor_end.close()
+        worker_end.close()
+
+
+async def test_first_worker_binds_its_telemetry_listeners_before_it_accepts(tmp_path: Path, restore_gc: Any) -> None:
+    from tests.conftest import free_port
+
+    sockets = bind_slots("127.0.0.1", 0, 1)[0]
+    port = sockets[0].getsockname()[1]
+    stats = free_port()
+    source = _stats_config(tmp_path / "krakend.json", port, stats)
+    config = source.load()
+    settings, errors, _ = runtime_settings(config.service)
+    assert settings is not None and not errors
+    supervisor_end, worker_end = pair()
+    worker = Worker(1, sockets, worker_end, config, settings, ServeOptions(), source)
+    running = spawn(worker.run())
+    try:
+        await _next(supervisor_end, "listening")  # what the supervisor relays to the others as ``accept``
+        assert await _stats_answers(stats)
+        assert await _answers(port, 5)
+    finally:
+        worker.stop()
+        assert await asyncio.wait_for(running, 10) == 0
+        for sock in sockets:
+            sock.close()
+        supervisor_end.close()
+        worker_end.close()
+
+
+async def test_gated_worker_opens_after_the_bound(
+    tmp_path: Path, restore_gc: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from krakenpy.server import worker as worker_module
+    from tests.conftest import free_port
+
+    monkeypatch.setattr(worker_module, "_GATE", 0.5)
+    sockets = bind_slots("127.0.0.1", 0, 1)[0]
+    port = sockets[0].getsockname()[1]
+    source = _stats_config(tmp_path / "krakend.json", port, free_port())
+    config = source.load()
+    settings, errors, _ = runtime_settings(config.service)
+    assert settings is not None and not errors
+    supervisor_end, worker_end = pair()
+    worker = Worker(2, sockets, worker_end, config, settings, ServeOptions(), source)
+    worker.gated = True
+    running = spawn(worker.run())
+    try:
+        await _next(supervisor_end, "ready")  # nobody said accept: the first worker never got there
+        assert await _answers(port, 5)
+        assert "opens without the first worker's telemetry listeners" in caplog.text
+    finally:
+        worker.stop()
+        assert await asyncio.wait_for(running, 10) == 0
+        for sock in sockets:
+            sock.close()
+        supervisor_end.close()
+        worker_end.close()

@@ -11,7 +11,7 @@ from typing import Any, Final, Literal, TypeAlias, cast
 from krakenpy.components.base import Component, Site
 from krakenpy.credentials.apikeys import HASHES, ApiKey, KeyRing
 from krakenpy.errors import ConfigError, ConfigIssue, Rejection
-from krakenpy.names import canonical_header
+from krakenpy.names import canonical_header, valid_header_name, valid_header_value
 from krakenpy.proxy.guard import HANDLER_HEADERS, Guard, GuardCheck, forwarded_headers
 from krakenpy.proxy.types import Headers, Middleware, Proxy, Request, Response
 from krakenpy.resources import Resources
@@ -44,11 +44,19 @@ class EndpointKeys:
 
 def _service(raw: Mapping[str, Any], path: str, issues: list[ConfigIssue]) -> ServiceKeys:
     keys: list[tuple[str, tuple[str, ...]]] = []
+    propagate = str(raw.get("propagate_role") or "")
+    if propagate and not valid_header_name(propagate):  # Go's client would refuse every request carrying it
+        issues.append(ConfigIssue(f"{path}.propagate_role", f"invalid header field name {propagate!r}"))
     for i, entry in enumerate(raw.get("keys") or ()):
         if not isinstance(entry, Mapping) or not isinstance(entry.get("key"), str) or not entry["key"]:
             issues.append(ConfigIssue(f"{path}.keys[{i}].key", "required: the key (or its digest)"))
             continue
-        keys.append((entry["key"], tuple(str(r) for r in entry.get("roles") or ())))
+        roles = tuple(str(r) for r in entry.get("roles") or ())
+        for j, role in enumerate(roles):
+            if propagate and not valid_header_value(role):  # the roles are that header's value
+                message = "invalid header field value (propagate_role): control characters are not allowed"
+                issues.append(ConfigIssue(f"{path}.keys[{i}].roles[{j}]", message))
+        keys.append((entry["key"], roles))
     mode = str(raw.get("hash") or "plain")
     if mode not in HASHES:
         issues.append(ConfigIssue(f"{path}.hash", f"one of {', '.join(HASHES)}"))
@@ -62,7 +70,7 @@ def _service(raw: Mapping[str, Any], path: str, issues: list[ConfigIssue]) -> Se
         salt=str(raw.get("salt") or ""),
         strategy=cast(Strategy, strategy),
         identifier=str(raw.get("identifier") or ""),
-        propagate_role=str(raw.get("propagate_role") or ""),
+        propagate_role=propagate,
     )
 
 

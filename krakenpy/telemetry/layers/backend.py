@@ -292,10 +292,15 @@ def _general(next_proxy: Proxy, layer: _General) -> Proxy:
                 token = SPAN.set(sid)
         call_token = None
         own = request.headers
-        if forward_id and exchange is not None and exchange.request_id:
-            request.headers = _with_id(own, layer.rid_header, exchange.request_id)
+        rid = exchange.request_id if forward_id and exchange is not None else None
+        if rid:
+            request.headers = _with_id(own, layer.rid_header, rid)
+        lent: list[str] | None = None  # the trace headers a Lambda call's request carries
         if is_lambda and exchange is not None:
-            call = _lambda_start(layer.hub, request, exchange, sid, layer.pattern, layer.function_name, layer.region)
+            lent = []
+            call = _lambda_start(
+                layer.hub, request, own, lent, exchange, sid, layer.pattern, layer.function_name, layer.region
+            )
             if call is not None:
                 # the ClientContext hook names it as the parent (as bytes, as every span id there)
                 call_token = SPAN.set(_unhex(call.span_id))
@@ -323,8 +328,11 @@ def _general(next_proxy: Proxy, layer: _General) -> Proxy:
                 status, message = 2, layer.redactor.text(str(exc))[:512]
             raise
         finally:
-            if request.headers is not own:  # the id is the backend request's only
-                _take_id_back(request, own, layer.rid_header)
+            if request.headers is not own:  # the id and a Lambda call's trace context are its request's only
+                if rid:
+                    _take_id_back(request, own, layer.rid_header)
+                if lent:
+                    _take_trace_back(request.headers, own, lent)
             elapsed = _perf_ns() - start
             if is_lambda and exchange is not None:
                 exchange.upstream_ended()
@@ -352,9 +360,21 @@ def _general(next_proxy: Proxy, layer: _General) -> Proxy:
     return observed
 
 
+def _take_trace_back(headers: Headers, own: Headers, names: list[str]) -> None:
+    """After a Lambda call: each trace header (lower-case ``names``) out of ``headers`` in any spelling,
+    and the request's own values of it (a client's forwarded ``Traceparent``) back in."""
+    for key in [k for k in headers if k.lower() in names]:
+        del headers[key]
+    for key, values in own.items():
+        if key.lower() in names:
+            headers[key] = values
+
+
 def _lambda_start(
     hub: Telemetry,
     request: Request,
+    own: Headers,
+    lent: list[str],
     exchange: Exchange,
     parent: bytes | None,
     pattern: str,
@@ -380,6 +400,18 @@ def _lambda_start(
             attrs["faas.invoked_region"] = region
         # the Lambda span an object (a cold path): its parent's id as text
         call = tracer.span(trace, parent.hex() if parent else trace.parent_id, pattern, CLIENT, attrs)
-    for name, value in tracer.headers(trace, call.span_id if call is not None else None):
-        request.headers[name] = [value]  # API-Gateway events carry request.headers
+    pairs = tracer.headers(trace, call.span_id if call is not None else None)
+    if pairs:
+        # API-Gateway events carry request.headers: the trace context goes there, in the call's own copy
+        # of the map (as the forwarded id does: :func:`_with_id`), never in the caller's, one entry per
+        # name (a client's forwarded ``Traceparent`` replaced for the call); taken back out after it
+        headers = request.headers
+        if headers is own:
+            headers = request.headers = own.copy()
+        for name, _ in pairs:
+            lent.append(name.lower())
+        for key in [k for k in headers if k.lower() in lent]:
+            del headers[key]
+        for name, value in pairs:
+            headers[name] = [value]
     return call

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import orjson
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -154,3 +155,73 @@ async def test_a_backend_scripts_own_header_write_stays_where_it_did_without_the
     assert _values(seen[-1], "X-Backend-Set") == ["yes"]
     assert body["proxy_saw_set"] == "yes", body
     assert body["proxy_saw_id"] == "", body
+
+
+_READ_TRACE = (
+    "local r = request.load(); local d = response.load():data(); local h = r:headers(); local names = {}; "
+    "local keys = h:keys(); for i = 0, keys:len() - 1 do local k = keys:get(i); "
+    "names[#names + 1] = string.lower(k) .. '=' .. h:get(k):get(0) end; "
+    "table.sort(names); d:set('proxy_saw', table.concat(names, ' '))"
+)
+_CLIENT_PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+@pytest.mark.parametrize("ids", ["forwarded", "not-forwarded", "off"])
+@pytest.mark.parametrize("client_header", [False, True], ids=["gateway-parent", "client-traceparent-forwarded"])
+async def test_a_traced_lambda_calls_trace_headers_stay_in_its_own_request(
+    ids: str,
+    client_header: bool,
+    served: Callable[..., Awaitable[Served]],
+    upstream: Callable[..., Awaitable[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The trace context a traced Lambda call puts among its request's headers (the API-Gateway event's)
+    belongs to that call, as the forwarded id does: the proxy-level script of a one-backend endpoint
+    (which shares the backend's header map, as in lura) sees the headers as they were before the call,
+    whether the id is forwarded, not forwarded or request ids are off."""
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "t",
+        "AWS_SECRET_ACCESS_KEY": "t",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(key, value)
+    events: list[dict[str, Any]] = []
+
+    async def invoke(request: web.Request) -> web.Response:  # the Lambda Invoke API
+        events.append(orjson.loads(await request.read()))
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/2015-03-31/functions/{name}/invocations", invoke)
+    api = await upstream(app)
+    options = {"function_name": "f", "region": "us-east-1", "endpoint": api, "payload": "apigw_v1"}
+    endpoint: dict[str, Any] = {
+        "endpoint": "/fn",
+        "method": "POST",
+        "extra_config": {"modifier/lua-proxy": {"post": _READ_TRACE}},
+        "backend": [{"url_pattern": "/unused", "extra_config": {"backend/lambda": options}}],
+    }
+    if client_header:
+        endpoint["input_headers"] = ["Traceparent"]
+    access: dict[str, Any] = {
+        "forwarded": {},
+        "not-forwarded": {"forward_request_id": False},
+        "off": {"request_id_header": ""},
+    }[ids]
+    extra = {"telemetry/opentelemetry": _OTEL, "telemetry/access_log": access}
+    s = await served(doc([endpoint], extra_config=extra))
+    response = await s.client.post("/fn", json={}, headers={"traceparent": _CLIENT_PARENT})
+    assert response.status == 200, await response.text()
+    body = await response.json()
+    sent = events[-1]["headers"]
+    # the function sees the trace context of its call (a child of the client's trace), once
+    assert [k for k in sent if k.lower() == "traceparent"] == ["traceparent"], sent
+    assert sent["traceparent"].startswith("00-0af7651916cd43dd8448eb211c80319c-")
+    assert sent["traceparent"] != _CLIENT_PARENT
+    assert ("X-Request-Id" in sent) == (ids == "forwarded")
+    # the proxy-level script: the request's headers as they were before the call
+    saw = body["proxy_saw"].split()
+    assert [h for h in saw if h.startswith("traceparent=")] == (
+        [f"traceparent={_CLIENT_PARENT}"] if client_header else []
+    )
+    assert not [h for h in saw if h.startswith("x-request-id=")], saw
