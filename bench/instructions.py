@@ -27,6 +27,8 @@ CONFIGS: dict[str, dict[str, object]] = {
     "p1": {},
     "p1-no-telemetry": {"router": {"disable_access_log": True}, "telemetry/access_log": {"request_id_header": ""}},
     "p1-no-access-log": {"router": {"disable_access_log": True}},
+    # P1 without the request id forwarded to the backend (returned and logged as in P1)
+    "p1-no-forward": {"telemetry/access_log": {"forward_request_id": False}},
     # the bench's T access-log row: the default access log written to a file instead of stdout
     "p1-log-file": {"telemetry/access_log": {"stdout": False, "file": "/dev/null"}},
     "p2": {},

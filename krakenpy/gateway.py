@@ -42,6 +42,7 @@ from krakenpy.resources import Resources
 from krakenpy.sd import MODES as SD_MODES
 from krakenpy.server.app import build_dispatch
 from krakenpy.server.handler import EndpointHandler, make_handler
+from krakenpy.telemetry.layers.backend import executor_forward
 from krakenpy.telemetry.layers.edge import debug_logger
 from krakenpy.telemetry.setup import decide_client_timing, hub_for
 
@@ -507,6 +508,8 @@ class _Assembly:
                 disable_compression=self.service.disable_compression,
                 # the bare fast client without timeouts of its own: a merge may step it without a task
                 client_task_free=bool(backend.hosts) and not client_layer and getattr(http, "task_free", False),
+                # the request id added to the call's headers here, where the telemetry layer leaves it
+                forward_id=executor_forward(hub_for(self.resources), backend),
             )
         pick = None
         if backend.sd in SD_MODES and not executors:

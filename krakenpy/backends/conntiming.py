@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any, Final, ParamSpec, TypeVar
 
-__all__ = ["EXCHANGE_VAR", "TIMING", "CallTiming", "current_timing", "now", "untimed"]
+__all__ = ["EXCHANGE_KEY", "EXCHANGE_VAR", "TIMING", "CallTiming", "current_timing", "now", "untimed"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -60,6 +60,9 @@ TIMING: Final[ContextVar[CallTiming | None]] = ContextVar("krakenpy_call_timing"
 #: variable): defined in this core module so the upstream clients read a solo call's timing from it
 #: without importing the telemetry engine; typed ``Any`` here (its ``call_timing`` attribute is read)
 EXCHANGE_VAR: Final[ContextVar[Any]] = ContextVar("krakenpy_exchange", default=None)
+#: the exchange's key in a request's ``context`` (:data:`krakenpy.telemetry.exchange.EXCHANGE` is
+#: this text): the HTTP executor reads the request id it forwards from there (``backends/http.py``)
+EXCHANGE_KEY: Final = "krakenpy.exchange"
 #: bound once: compiled, ``TIMING.get()`` is a call by name (a method lookup at every call)
 _get_timing: Final = TIMING.get
 _get_exchange: Final = EXCHANGE_VAR.get

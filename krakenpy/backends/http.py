@@ -7,7 +7,10 @@ Success is 200 or 201 only (anything with ``no-op``). ``backend/http`` options:
 
 from __future__ import annotations
 
+from typing import Any
+
 from krakenpy.backends.client import UpstreamCall
+from krakenpy.backends.conntiming import EXCHANGE_KEY
 from krakenpy.backends.encoding import decoder_for
 from krakenpy.backends.redirects import Resendable
 from krakenpy.config.model import BackendConfig
@@ -28,6 +31,31 @@ def _headers_out(headers: Headers, compression: bool) -> list[tuple[str, str]]:
     return out
 
 
+def _headers_with_id(headers: Headers, compression: bool, name: str, request_id: str) -> list[tuple[str, str]]:
+    """:func:`_headers_out` of the map with the forwarded request id stored under ``name``, without
+    copying the map: the pairs are those of the copy the telemetry backend layer made before (the id
+    last of the map's, or in place of a header of that name; ``Accept-Encoding`` added only when
+    neither the map nor the id is one)."""
+    if name in headers or name == "Accept-Encoding":  # rare: the copy, as the layer made it
+        own = headers.copy()
+        own[name] = [request_id]
+        return _headers_out(own, compression)
+    out = [(k, v) for k, values in headers.items() for v in values]
+    out.append((name, request_id))
+    if compression and "Accept-Encoding" not in headers:
+        out.append(("Accept-Encoding", "gzip"))
+    return out
+
+
+def _with_id(request: Request, compression: bool, name: str) -> list[tuple[str, str]]:
+    """The upstream call's header pairs when this executor forwards the request id: the request's,
+    with its exchange's id when it has one (a plain function: the coroutine keeps no locals for it)."""
+    exchange: Any = request.context.get(EXCHANGE_KEY)
+    if exchange is not None and exchange.request_id:
+        return _headers_with_id(request.headers, compression, name, exchange.request_id)
+    return _headers_out(request.headers, compression)
+
+
 def _response_headers(pairs: tuple[tuple[str, str], ...]) -> Headers:
     # Go canonicalises the names it parses: `Set-Cookie` and `set-cookie` from one backend are one
     # header with both values (kept apart, the later one replaced the earlier on the way out)
@@ -44,11 +72,15 @@ def http_backend(
     *,
     disable_compression: bool = False,
     client_task_free: bool = False,
+    forward_id: str | None = None,
 ) -> Proxy:
     """Build the executor for one HTTP backend; everything but the call itself is decided here.
     ``call_upstream`` is the client seam: the upstream client's ``request``, or the client-layer
     components (HTTP cache, OAuth2 client credentials) around it; ``client_task_free``: it needs no
-    task of its own (:func:`~krakenpy.proxy.types.task_free`)."""
+    task of its own (:func:`~krakenpy.proxy.types.task_free`); ``forward_id``: the header the request
+    id (of the request's telemetry exchange) is sent in, added here when no layer between the
+    telemetry backend layer and this executor reads the request's headers
+    (:func:`krakenpy.telemetry.layers.backend.executor_forward`), else ``None`` (that layer adds it)."""
     details_name = backend.http.return_error_details
     return_code = backend.http.return_error_code
     noop = backend.encoding == "no-op"
@@ -62,7 +94,15 @@ def http_backend(
         body = request.body or None
         if resend and body:
             body = Resendable(body)
-        upstream = await call_upstream(request.method, request.url, _headers_out(request.headers, compression), body)
+        # (no local for the pairs: compiled, each local of a coroutine is a field of its environment)
+        upstream = await call_upstream(
+            request.method,
+            request.url,
+            _headers_out(request.headers, compression)
+            if forward_id is None
+            else _with_id(request, compression, forward_id),
+            body,
+        )
         status = upstream.status
         if noop:
             return Response(

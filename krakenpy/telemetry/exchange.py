@@ -27,7 +27,7 @@ from krakenpy.telemetry.ids import CounterIds
 __all__ = ["CURRENT", "EXCHANGE", "REQUEST_IDS", "Exchange", "current", "new_request_id", "valid_request_id"]
 
 #: key of the exchange in ``HttpRequest.context`` / ``Request.context``
-EXCHANGE: Final = "krakenpy.exchange"
+EXCHANGE: Final = "krakenpy.exchange"  # conntiming.EXCHANGE_KEY: the same text (a literal, inlined)
 #: fullmatch, not ``match`` with ``$``: ``$`` also matches before a final newline
 _ID_OK = re.compile(r"[A-Za-z0-9._:/+=@\-]{1,128}")
 

@@ -14,6 +14,7 @@ import binascii
 import time
 from typing import Any, Final
 
+from krakenpy.components import registry
 from krakenpy.config.model import BackendConfig, EndpointConfig
 from krakenpy.proxy.deadline import DEADLINE
 from krakenpy.proxy.types import Headers, Middleware, Proxy, Request, Response, keeps_maps, task_free
@@ -26,7 +27,7 @@ from krakenpy.telemetry.redact import Redactor
 from krakenpy.telemetry.trace.spans import CLIENT, SPAN, TAIL2, Span, shape_for
 from krakenpy.telemetry.trace.templates import CallTemplate
 
-__all__ = ["backend_middleware"]
+__all__ = ["backend_middleware", "executor_forward"]
 
 #: ``Final``: compiled, a C static (a plain module global is a dict lookup at every read)
 _perf_ns: Final = time.perf_counter_ns
@@ -35,6 +36,32 @@ _unhex: Final = binascii.unhexlify
 LAMBDA = "backend/lambda"
 #: what the backend layer writes on its span per request
 _PER_REQUEST = frozenset({"http.response.status_code", "complete", "canceled"})
+#: the backend-level namespaces below this layer (``registry.BACKEND``'s order) that never read the
+#: request's headers: the id need not be among them while they run
+_HEADER_BLIND = frozenset({"qos/circuit-breaker", "qos/ratelimit/proxy", "modifier/response-body", "modifier/jmespath"})
+
+
+def executor_forward(hub: Telemetry, backend: BackendConfig) -> str | None:
+    """The header the core HTTP executor adds the forwarded request id in itself (``backends/http.py``),
+    decided at start-up for one backend; ``None`` when this layer puts it in a copy of the request's
+    header map for the call instead (or no id is forwarded).
+
+    The executor's way when nothing between this layer and it can read the request's headers: the
+    backend is called by the HTTP executor (no executor namespace: a Lambda, gRPC, AMQP executor reads
+    them) and each backend-level namespace below this layer is one known not to read them (Lua, CEL,
+    policies, a response body template or a plugin may). The client layer (martian, the HTTP cache,
+    OAuth2) gets the executor's header pairs either way, the id among them. The copy, per request,
+    cost ~1.5 k instructions compiled (round 15, ``acclog5``)."""
+    name = hub.request_id_header
+    if not hub.forward_request_id or name is None:
+        return None
+    present = backend.extra_config
+    if any(namespace in present for namespace in registry.EXECUTOR):
+        return None
+    below = registry.BACKEND[registry.BACKEND.index("telemetry/access_log") + 1 :]
+    if any(namespace in present and namespace not in _HEADER_BLIND for namespace in below):
+        return None
+    return name
 
 
 def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: BackendConfig) -> Middleware:
@@ -84,12 +111,16 @@ def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backen
     # a context variable (as do concurrent_calls' copies and a Lambda call's ClientContext hook)
     solo = len(endpoint.backends) == 1 and endpoint.concurrent_calls <= 1 and backend.concurrent_calls <= 1
     solo = solo and not is_lambda
-    forward_id = hub.forward_request_id and hub.request_id_header is not None
+    # the id in a copy of the header map, unless the HTTP executor adds it (it then reads the exchange)
+    direct = executor_forward(hub, backend) is not None
+    forward_id = hub.forward_request_id and hub.request_id_header is not None and not direct
     rid_header = hub.request_id_header or ""
 
     if not trace_on and otel is None and stats is None and not is_lambda:
         # failure logs and the request id only: one frame, no clock reads
         def lean(next_proxy: Proxy) -> Proxy:
+            if direct:  # the executor forwards the id; nothing below changes the header map
+                return _logged(next_proxy, prefix, redactor)
             return _lean(next_proxy, forward_id, rid_header, prefix, redactor)
 
         # nothing is bound to a task; a merge's backends may share the caller's header map: the id
@@ -151,6 +182,19 @@ def _take_id_back(request: Request, own: Headers, name: str) -> None:
 # The per-request coroutines are built by module-level factories (nested one function deep): mypy
 # 2.4's mypyc miscompiled them nested two deep inside ``backend_middleware`` (the first call
 # failed: "attribute 'observed' of '..._env' undefined"), so the module stayed Python.
+
+
+def _logged(next_proxy: Proxy, prefix: str, redactor: Redactor) -> Proxy:
+    """Failure logs only (the HTTP executor below forwards the request id)."""
+
+    async def observed(request: Request) -> Response:
+        try:
+            return await next_proxy(request)
+        except Exception as exc:
+            log_failure(exc, prefix, redactor)
+            raise
+
+    return observed
 
 
 def _lean(next_proxy: Proxy, forward_id: bool, rid_header: str, prefix: str, redactor: Redactor) -> Proxy:

@@ -29,7 +29,7 @@ from krakenpy.tasks import background_tasks
 from krakenpy.telemetry.exchange import CURRENT, EXCHANGE, Exchange
 from krakenpy.telemetry.export import EXPORTER
 from krakenpy.telemetry.hub import HUB, Telemetry
-from krakenpy.telemetry.layers.backend import backend_middleware
+from krakenpy.telemetry.layers.backend import backend_middleware, executor_forward
 from krakenpy.telemetry.layers.client import client_middleware
 from krakenpy.telemetry.layers.endpoint import proxy_middleware
 from krakenpy.telemetry.metrics.client_slot import CANCELED, FAILED, TIMEDOUT, ClientSlot
@@ -42,15 +42,14 @@ from tests.components.telemetry.otlp_receiver import Receiver, attrs
 from tests.conftest import free_port
 
 SECRET = "access_token=s3cret"
+#: a backend-level layer below the telemetry backend layer that reads the request's headers
+_LUA_BELOW = {"modifier/lua-backend": {"pre": "local r = request.load()"}}
 
 
-def _site() -> tuple[EndpointConfig, BackendConfig]:
-    service = build_service(
-        {
-            "version": 3,
-            "endpoints": [{"endpoint": "/orders/{id}", "backend": [{"host": ["http://h"], "url_pattern": "/o"}]}],
-        }
-    )
+def _site(extra: dict[str, Any] | None = None) -> tuple[EndpointConfig, BackendConfig]:
+    """The endpoint and its backend; ``extra``: the backend's ``extra_config``."""
+    backend = {"host": ["http://h"], "url_pattern": "/o", "extra_config": extra or {}}
+    service = build_service({"version": 3, "endpoints": [{"endpoint": "/orders/{id}", "backend": [backend]}]})
     endpoint = service.endpoints[0]
     return endpoint, endpoint.backends[0]
 
@@ -165,8 +164,10 @@ async def test_layer_frames_proxy_layer_redacts_the_client_text_and_keeps_the_su
 async def test_layer_frames_backend_layer_outcomes_and_request_id(
     stats: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
-    endpoint, backend = _site()
+    # a backend-level script below the layer may read the id: the layer forwards it (in a copy)
+    endpoint, backend = _site(_LUA_BELOW)
     hub = _hub(stats)
+    assert executor_forward(hub, backend) is None
     middleware = backend_middleware(hub, endpoint, backend)
     # a merge's backends may share the caller's header map: both shapes promise to copy it
     assert keeps_request_maps(middleware)
@@ -191,6 +192,49 @@ async def test_layer_frames_backend_layer_outcomes_and_request_id(
         assert _layer_counts(hub.stats, "backend") == {
             ("true", "false"): 1, ("true", "true"): 0, ("false", "false"): 0, ("false", "true"): 4,
         }  # fmt: skip
+
+
+@pytest.mark.parametrize("stats", [False, True], ids=["lean", "metered"])
+@pytest.mark.parametrize("extra", [{}, {"qos/circuit-breaker": {"interval": 60, "timeout": 10, "max_errors": 5}}])
+async def test_layer_frames_backend_layer_leaves_the_id_to_the_executor(stats: bool, extra: dict[str, Any]) -> None:
+    """No layer below that reads headers (none, a circuit breaker): the HTTP executor adds the id to
+    the call's header pairs (``backends/http.py``), so the layer copies no map; the map the call
+    sees is the request's own, without the id."""
+    endpoint, backend = _site(extra)
+    hub = _hub(stats)
+    assert executor_forward(hub, backend) == "X-Request-Id"
+    seen: list[Request] = []
+    request = _request()
+    headers = request.headers
+    assert await _run(backend_middleware(hub, endpoint, backend)(_answer("ok", seen)), request) == "ok"
+    assert seen[0].headers is headers and request.headers is headers and "X-Request-Id" not in headers
+
+
+@pytest.mark.parametrize(
+    ("extra", "forwarded"),
+    [
+        ({}, True),
+        ({"qos/circuit-breaker": {"interval": 60}}, True),
+        ({"qos/ratelimit/proxy": {"max_rate": 1}}, True),
+        ({"modifier/response-body": {}}, True),
+        ({"modifier/jmespath": {"expr": "a"}}, True),
+        ({"modifier/martian": {}}, True),  # a client-level layer: it gets the executor's pairs
+        ({"backend/graphql": {}}, True),  # above the telemetry layer: it never sees the id
+        (_LUA_BELOW, False),
+        ({"validation/cel": []}, False),
+        ({"security/policies": {}}, False),
+        ({"modifier/response-body-generator": {}}, False),  # its template reads the request
+        ({"plugin/http-client": {}}, False),
+        ({"backend/lambda": {}}, False),  # another executor
+        ({"backend/grpc": {}}, False),
+    ],
+)
+def test_executor_forward_only_where_no_layer_below_reads_headers(extra: dict[str, Any], forwarded: bool) -> None:
+    _, backend = _site(extra)
+    hub = _hub(False)
+    assert executor_forward(hub, backend) == ("X-Request-Id" if forwarded else None)
+    hub.forward_request_id = False
+    assert executor_forward(hub, backend) is None
 
 
 async def test_layer_frames_backend_layer_without_request_ids_leaves_the_headers() -> None:

@@ -1,0 +1,81 @@
+"""The HTTP executor's own forwarding of the request id (``forward_id``, decided at start-up by
+:func:`krakenpy.telemetry.layers.backend.executor_forward`): the header pairs the client layer and
+the upstream client get are those the telemetry backend layer's copy of the header map gave (the id
+after the map's headers and before the executor's ``Accept-Encoding``, in place of a header of its
+name, never two of one name), and the request's own map is never changed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+
+from krakenpy.backends.client import UpstreamResponse
+from krakenpy.backends.conntiming import EXCHANGE_KEY
+from krakenpy.backends.http import http_backend
+from krakenpy.config.build import build_service
+from krakenpy.proxy.types import Request
+from krakenpy.telemetry.exchange import EXCHANGE, Exchange
+
+
+def _backend() -> Any:
+    service = build_service(
+        {"version": 3, "endpoints": [{"endpoint": "/p", "backend": [{"host": ["http://h"], "url_pattern": "/o"}]}]}
+    )
+    return service.endpoints[0].backends[0]
+
+
+async def _sent(
+    headers: dict[str, list[str]], rid: str | None, *, forward_id: str | None = "X-Request-Id", compression: bool = True
+) -> tuple[list[tuple[str, str]], Request]:
+    """The pairs the upstream call got for a request with ``headers`` and an exchange holding ``rid``
+    (no exchange for ``None``)."""
+    got: list[list[tuple[str, str]]] = []
+
+    async def call(method: str, url: str, pairs: Iterable[tuple[str, str]], body: bytes | None) -> UpstreamResponse:
+        got.append(list(pairs))
+        return UpstreamResponse(200, (), b"{}", "application/json")
+
+    executor = http_backend(_backend(), call, None, disable_compression=not compression, forward_id=forward_id)
+    request = Request(method="GET", path="/p", params={}, headers=headers, query={}, url="http://h/o")
+    if rid is not None:
+        exchange = request.context[EXCHANGE] = Exchange()
+        exchange.request_id = rid
+    await executor(request)
+    return got[0], request
+
+
+def test_the_executor_reads_the_exchange_under_the_telemetry_key() -> None:
+    assert EXCHANGE_KEY == EXCHANGE
+
+
+async def test_the_id_goes_after_the_maps_headers_and_before_accept_encoding() -> None:
+    headers = {"Accept": ["*/*"], "X-Two": ["a", "b"]}
+    sent, request = await _sent(headers, "rid-1")
+    assert sent == [("Accept", "*/*"), ("X-Two", "a"), ("X-Two", "b"), ("X-Request-Id", "rid-1"),
+                    ("Accept-Encoding", "gzip")]  # fmt: skip
+    assert request.headers is headers and headers == {"Accept": ["*/*"], "X-Two": ["a", "b"]}
+    sent, _ = await _sent({"Accept": ["*/*"]}, "rid-2", compression=False)
+    assert sent == [("Accept", "*/*"), ("X-Request-Id", "rid-2")]
+
+
+async def test_a_header_named_like_the_id_is_replaced_in_place() -> None:
+    headers = {"X-Request-Id": ["client-1", "client-2"], "Accept": ["*/*"]}
+    sent, request = await _sent(headers, "rid-1")
+    assert sent == [("X-Request-Id", "rid-1"), ("Accept", "*/*"), ("Accept-Encoding", "gzip")]
+    assert headers == {"X-Request-Id": ["client-1", "client-2"], "Accept": ["*/*"]}
+
+
+@pytest.mark.parametrize("given", [{}, {"Accept-Encoding": ["br"]}])
+async def test_an_id_named_accept_encoding_is_the_one_accept_encoding(given: dict[str, list[str]]) -> None:
+    sent, _ = await _sent(dict(given), "rid-1", forward_id="Accept-Encoding")
+    assert sent == [("Accept-Encoding", "rid-1")]
+
+
+@pytest.mark.parametrize(("rid", "forward_id"), [(None, "X-Request-Id"), ("", "X-Request-Id"), ("rid-1", None)])
+async def test_no_id_without_an_exchange_id_or_when_the_layer_forwards_it(
+    rid: str | None, forward_id: str | None
+) -> None:
+    sent, _ = await _sent({"Accept": ["*/*"]}, rid, forward_id=forward_id)
+    assert sent == [("Accept", "*/*"), ("Accept-Encoding", "gzip")]
