@@ -8,7 +8,7 @@ from typing import Any, Final
 
 from krakenpy.telemetry.metrics.instruments import ClientMetrics, ReadMetrics, ReadSeries
 from krakenpy.telemetry.metrics.registry import Histogram
-from krakenpy.telemetry.metrics.slots import by_key, take
+from krakenpy.telemetry.metrics.slots import by_key, count_seconds, count_sizes, take
 
 __all__ = ["CANCELED", "FAILED", "TIMEDOUT", "ClientSlot", "ReadSlot"]
 
@@ -112,16 +112,16 @@ class ClientSlot:
             dialled = dict(by_key(take(self.dialled), take(self.get_conn), take(self.dns), take(self.tls)))
         for status, group in by_key(statuses, seconds, sizes):
             duration, size, connection = self.by_status.get(status) or self._series(status)
-            duration.pending.extend(group[0])
-            size.pending.extend(group[1])
+            count_seconds(duration, group[0])
+            count_sizes(size, group[1])
             if connection is not None:
                 kept = len(group[0])
                 times = dialled.get(status)
                 if times is not None:
                     kept -= len(times[0])
-                    connection[0].pending.extend(times[0])
-                    connection[1].pending.extend(times[1])
-                    connection[2].pending.extend(times[2])
+                    count_seconds(connection[0], times[0])
+                    count_seconds(connection[1], times[1])
+                    count_seconds(connection[2], times[2])
                 if kept:
                     connection[0].zeros(kept)
                     connection[1].zeros(kept)
@@ -176,7 +176,7 @@ class ReadSlot:
 def _add(series: ReadSeries, sizes: list[int], seconds: list[float]) -> None:
     size_count, size_hist, time_count, time_hist, _ = series
     size_count.value += sum(sizes)
-    size_hist.pending.extend(sizes)
+    count_sizes(size_hist, sizes)
     # in arrival order from the counter's value: the float the per-call += gave
     time_count.value = sum(seconds, time_count.value)
-    time_hist.pending.extend(seconds)
+    count_seconds(time_hist, seconds)

@@ -88,7 +88,10 @@ class Histogram:
     The request path queues values with :attr:`add` (``pending.append``, one C call); readers call
     :meth:`fold` first, which buckets the queued values in one sort and a bisection per bound. An
     inline update (a bisection, three attribute updates) cost ~12 Python opcodes per value on the
-    request path; the fold is C-level per value but for the bounds' loop (2026-12-01)."""
+    request path; the fold is C-level per value but for the bounds' loop (2026-12-01). The layers'
+    metric slots count their columns straight into the buckets, sum and count instead, in a
+    compiled loop (:func:`krakenpy.telemetry.metrics.slots.count_ns`), after this fold of whatever
+    is queued."""
 
     __slots__ = ("_prefixes", "add", "bounds", "buckets", "count", "labels", "pending", "sum")
 

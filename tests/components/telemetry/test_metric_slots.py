@@ -19,8 +19,8 @@ from krakenpy.backends.conntiming import CallTiming
 from krakenpy.telemetry.hub import HUB
 from krakenpy.telemetry.metrics.client_slot import CANCELED, FAILED, TIMEDOUT, ClientSlot, ReadSlot
 from krakenpy.telemetry.metrics.instruments import ClientMetrics, ReadMetrics
-from krakenpy.telemetry.metrics.registry import Histogram, Registry
-from krakenpy.telemetry.metrics.slots import CallSlot, EdgeSlot, by_key
+from krakenpy.telemetry.metrics.registry import SIZE_BUCKETS, TIME_BUCKETS, Histogram, Registry
+from krakenpy.telemetry.metrics.slots import CallSlot, EdgeSlot, by_key, count_ns, count_seconds, count_sizes
 from krakenpy.telemetry.metrics.stats import StatsRegistry
 from krakenpy.telemetry.servers import PROM_LISTENERS, STATS_LISTENER, prometheus_body
 from tests.components.telemetry.conftest import Served, doc, recording_app
@@ -192,13 +192,40 @@ def test_metric_slots_edge_fold_equals_per_value_updates() -> None:
     assert (time.buckets, time.count, time.sum) == (expected.buckets, expected.count, expected.sum)
     size.fold()
     assert size.count == 4 and size.sum == 11 + 12 + 14 + 15
-    assert server.recorder("404 Not Found", "GET").series(404)[0].pending == [5_000 * 1e-9]
+    assert _same(server.recorder("404 Not Found", "GET").series(404)[0], [5_000 * 1e-9])
     assert stats.counters["krakend.router.response./u/:id.status.200.count"] == 5
     assert stats.counters["krakend.router.response./u/:id.status.500.count"] == 2
     assert stats.counters["krakend.router.response./u/:id.status"] == 0
     assert not any("404" in k for k in stats.counters)
     # a route's window takes its statuses' rows a group at a time (a uniform sample: order is no matter)
     assert sorted(stats.histogram("router.response./u/:id.time").pending) == sorted([*nss, 1])
+
+
+def test_metric_slots_count_as_per_value_updates() -> None:
+    """The drains count a column straight into its histogram: the buckets of ``bisect_left`` on the
+    float values (a value on a bound in that bound's bucket, one above the last in the overflow
+    bucket, the first bucket's values and the others in any mix), the float sum in arrival order
+    (after the values the histogram still queued) and the count, as observing each value did."""
+    ns = [10_000_000, 10_000_001, 9_999_999, 0, 1, 75_000_000, 3_500_000_000, 10_000_000_000]
+    ns += [10_000_000_001, 123_456_789_012, 987_654_321, 150_000_000, 149_999_999, 1_000_000_000]
+    seconds = [n * 1e-9 for n in ns] + [0.3, 0.35, 0.349999, 2.0, 5.0, 10.0, 10.5, 1e-12, 0.0]
+    sizes = [0, 1, 127, 128, 129, 256, 1 << 20, (1 << 20) + 1, 64 << 20, (64 << 20) + 1, 10**12, 500]
+    for count, values, bounds in (
+        (count_ns, ns, TIME_BUCKETS), (count_seconds, seconds, TIME_BUCKETS), (count_sizes, sizes, SIZE_BUCKETS),
+    ):  # fmt: skip
+        floats = [n * 1e-9 for n in values] if count is count_ns else values
+        expected = Histogram("", bounds)
+        got = Histogram("", bounds)
+        expected.observe(0.123456789)
+        got.add(0.123456789)  # queued before the column: added to the sum first
+        for value in floats:
+            expected.observe(value)
+        count(got, values)  # type: ignore[operator]
+        assert got.pending == []
+        assert (got.buckets, got.count, got.sum) == (expected.buckets, expected.count, expected.sum)
+        assert sum(got.buckets[1:-1]) and got.buckets[0] and got.buckets[-1]  # every kind of bucket seen
+        count(got, [])  # type: ignore[operator]
+        assert (got.buckets, got.count, got.sum) == (expected.buckets, expected.count, expected.sum)
 
 
 def test_metric_slots_edge_key_reused_while_it_repeats() -> None:
@@ -223,11 +250,11 @@ def test_metric_slots_edge_key_reused_while_it_repeats() -> None:
     assert keys == [(route, method, scheme, status, otel) for route, method, scheme, status, otel in calls]
     assert keys[1] is keys[0] and len({id(k) for k in keys[1:]}) == len(calls) - 1
     slot.drain()
-    assert server.recorder("/a", "GET").series(200)[0].pending == [n * 1e-9 for n in (1_000, 2_000, 9_000)]
-    assert server.recorder("/a", "GET").series(500)[0].pending == [3_000 * 1e-9]
-    assert server.recorder("/b", "GET").series(500)[0].pending == [4_000 * 1e-9]
-    assert server.recorder("/b", "POST").series(500)[0].pending == [5_000 * 1e-9]
-    assert server.recorder("/b", "POST", "https").series(500)[1].pending == [5]  # the size; OTel off after it
+    assert _same(server.recorder("/a", "GET").series(200)[0], [n * 1e-9 for n in (1_000, 2_000, 9_000)])
+    assert _same(server.recorder("/a", "GET").series(500)[0], [3_000 * 1e-9])
+    assert _same(server.recorder("/b", "GET").series(500)[0], [4_000 * 1e-9])
+    assert _same(server.recorder("/b", "POST").series(500)[0], [5_000 * 1e-9])
+    assert _same(server.recorder("/b", "POST", "https").series(500)[1], [5])  # the size; OTel off after it
     assert stats.counters["krakend.router.response./b.status.500.count"] == 4
     assert stats.counters["krakend.router.response./a.status.200.count"] == 3
     assert sorted(stats.histogram("router.response./b.time").pending) == [4_000, 5_000, 6_000, 7_000]
@@ -249,8 +276,8 @@ def test_metric_slots_call_slot_outcomes() -> None:
     slot.add[1 * 4 + 0 * 2 + 0](9)  # failed
     slot.add[0 * 4 + 0 * 2 + 1](11)
     slot.drain()
-    assert otel[(0, 0, 1)].pending == [5 * 1e-9, 11 * 1e-9]  # the seconds the layer computed before
-    assert otel[(1, 1, 0)].pending == [7 * 1e-9] and otel[(1, 0, 0)].pending == [9 * 1e-9]
+    assert _same(otel[(0, 0, 1)], [5 * 1e-9, 11 * 1e-9])  # the seconds the layer computed before
+    assert _same(otel[(1, 1, 0)], [7 * 1e-9]) and _same(otel[(1, 0, 0)], [9 * 1e-9])
     assert stats.counters == {"krakend.c.1.0": 2, "krakend.c.0.1": 2, "krakend.c.0.0": 0, "krakend.c.1.1": 0}
     assert sorted(stats.histogram("l.0.1").pending) == [7, 9]
     assert all(not values for values in slot.lists)
@@ -274,24 +301,31 @@ def test_metric_slots_client_rows() -> None:
     # krakend-otel: a timed-out call counts in failed too, a canceled one does not
     assert (slot.canceled.value, slot.timedout.value, slot.failed.value) == (1, 1, 2)
     duration, size, connection = slot.by_status[200]
-    assert duration.pending == [0.01, 0.02] and size.pending == [7, 7]
-    # the dialled call's times queued, the kept-alive call's zeros counted in the first bucket
-    assert connection is not None and [h.pending for h in connection] == [[0.5], [0.1], [0.2]]
-    assert [(h.count, h.buckets[0], h.sum) for h in connection] == [(1, 1, 0.0)] * 3
+    assert _same(duration, [0.01, 0.02]) and _same(size, [7, 7])
+    # the dialled call's times counted, the kept-alive call's zeros in the first bucket, none queued
+    assert connection is not None and [h.pending for h in connection] == [[], [], []]
+    assert [(h.count, h.sum) for h in connection] == [(2, 0.5), (2, 0.1), (2, 0.2)]
     failed = slot.by_status[0][2]
     assert failed is not None and [h.pending for h in failed] == [[], [], []]
     assert [(h.count, h.buckets[0], h.sum) for h in failed] == [(3, 3, 0.0)] * 3
-    for h in connection:
-        h.fold()
-    assert [(h.count, h.sum) for h in connection] == [(2, 0.5), (2, 0.1), (2, 0.2)]
-    assert [h.buckets for h in connection] == [_observed(h.bounds, value) for value in (0.5, 0.1, 0.2)]
+    assert [h.buckets for h in connection] == [_observed(connection[0].bounds, value) for value in (0.5, 0.1, 0.2)]
     # the totals start again from zero after a fold
     slot.record(200, 0.06, 7, 5, FAILED, *kept)
     slot.drain()
     assert (slot.started.value, slot.request_size.value) == (6, 12)
     assert (slot.canceled.value, slot.timedout.value, slot.failed.value) == (1, 1, 3)
-    assert duration.pending == [0.01, 0.02, 0.06]
+    assert _same(duration, [0.01, 0.02, 0.06])
     assert connection[0].count == 3 and connection[0].sum == 0.5
+
+
+def _same(histogram: Histogram, values: list[float]) -> bool:
+    """Whether ``histogram`` counted what observing ``values`` one at a time, in this order, counts
+    (the per-request update the slots replaced): the same buckets, count and float sum."""
+    expected = Histogram("", histogram.bounds)
+    for value in values:
+        expected.observe(value)
+    histogram.fold()
+    return (histogram.buckets, histogram.count, histogram.sum) == (expected.buckets, expected.count, expected.sum)
 
 
 def _observed(bounds: tuple[float, ...], value: float) -> list[int]:
@@ -310,7 +344,7 @@ def test_metric_slots_client_rows_without_detailed_connection() -> None:
     slot.record(404, 0.02, 9, 0, 0, 0.0, 0.0, 0.0)
     assert slot.dialled == slot.get_conn == slot.dns == slot.tls == []
     slot.drain()
-    assert slot.by_status[200][0].pending == [0.01] and slot.by_status[404][1].pending == [9]
+    assert _same(slot.by_status[200][0], [0.01]) and _same(slot.by_status[404][1], [9])
     assert slot.by_status[200][2] is None and slot.request_size.value == 3
 
 
@@ -325,8 +359,8 @@ def test_metric_slots_read_rows() -> None:
     slot.drain()
     values = {f.name: [s for _, s in f.items()] for f in registry.families()}
     size, size_hist, seconds, time_hist, _ = reads.series(("GET", "/u", "/a", "GET"), False)
-    assert size.value == 150 and size_hist.pending == [100, 50]
-    assert seconds.value == 0.25 and time_hist.pending == [0.25, 0.0]
+    assert size.value == 150 and _same(size_hist, [100, 50])
+    assert seconds.value == 0.25 and _same(time_hist, [0.25, 0.0])
     slot.record(1.0, 1.25, 10, False, 10)
     slot.record(3.0, 3.5, 999, True, 40)  # a failed read: its size is what came (read_size)
     slot.record(4.0, 4.25, 999, True, -1)  # a failed read that counted nothing: 0 bytes
@@ -335,7 +369,7 @@ def test_metric_slots_read_rows() -> None:
     assert size.value == 160 and seconds.value == 0.5
     errors = reads.series(("GET", "/u", "/a", "GET"), True)
     assert errors[0].value == 40 and errors[2].value == 0.75 and errors[4].value == 2
-    assert errors[1].pending == [40, 0] and errors[3].pending == [0.5, 0.25]
+    assert _same(errors[1], [40, 0]) and _same(errors[3], [0.5, 0.25])
     assert "http.client.response.read.errors" in values
 
 
@@ -487,9 +521,9 @@ def test_metric_slots_paused_fold_keeps_arrival_order() -> None:
     slot.drain()
     assert slot.size() == 0
     time = server.recorder(f"/r{STEP + 7}", "GET").series(200)[0]
-    assert time.pending == [(1_000 + STEP + 7) * 1e-9, 5 * 1e-9]
+    assert _same(time, [(1_000 + STEP + 7) * 1e-9, 5 * 1e-9])
     assert list(steps) == []  # the paused fold finds nothing left
-    assert sum(server.recorder(f"/r{i}", "GET").series(200)[0].pending.__len__() for i in range(STEP + 8)) == STEP + 9
+    assert sum(server.recorder(f"/r{i}", "GET").series(200)[0].count for i in range(STEP + 8)) == STEP + 9
 
 
 @pytest.mark.parametrize("which", ["telemetry/metrics", "telemetry/opentelemetry"])
@@ -585,8 +619,8 @@ def test_metric_slots_tick_skips_a_fold_with_nothing_to_fold(monkeypatch: pytest
     duration = slot.by_status[200][0]
     assert walks == [256, 256] and slot.size() == 0 and (duration.count, duration.pending) == (310, [])
     record(300)
-    registry.feed()  # a read drains the slots without folding these histograms
-    assert slot.size() == 0 and len(duration.pending) == 300
+    registry.feed()  # a read drains the slots (their rows counted into the OTel histograms at once)
+    assert slot.size() == 0 and (duration.count, duration.pending) == (610, [])
     hub.fold_metrics(256)
     assert walks == [256] * 3 and (duration.count, duration.pending) == (610, [])
     hub.fold_metrics(256)
