@@ -50,10 +50,6 @@ Record = tuple[Any, ...]
 TAIL2: Final = tuple(n.to_bytes(2, "big") for n in range(4096))
 
 
-#: the heads :class:`SpanBases` makes at a time (a sixteenth of one counter byte's 4,096 tails)
-_CHUNK: Final = 256
-
-
 class SpanBases:
     """The span-id heads of sampled requests as raw bytes: six bytes a request (a span's id is its
     head and ``TAIL2[n]``, eight bytes, which the protobuf writer copies as they are; as text, where
@@ -61,11 +57,9 @@ class SpanBases:
     bytes per process (their last bit set: never an all-zero id), a counter byte that starts at a
     random value and the two bytes of ``TAIL2[low]`` with a random top nibble (27 random bits and a
     random counter start, as the text ids had: two processes that draw the same three bytes do not
-    hand out the same heads from their first request), made 256 at a time in order and handed out by
-    ``list.pop`` (a ``map`` of ``bytes.__add__`` over the tails, its ``__next__`` a method-wrapper call
-    and the concatenation a call through it, cost ~0.8 k machine instructions a request compiled:
-    round 15, ``trace9``); past 2^20 requests (the counter byte gone round) new random bits. A forked
-    child draws its own (os.register_at_fork), so two workers never share a head."""
+    hand out the same heads from their first request), handed out by a C-level iterator (one
+    ``__next__`` a request); past 2^20 requests (the counter byte gone round) new random bits. A
+    forked child draws its own (os.register_at_fork), so two workers never share a head."""
 
     def __init__(self) -> None:
         self._prefix = b""
@@ -74,51 +68,41 @@ class SpanBases:
         self._left = 0
         #: ``TAIL2`` with this prefix's random top nibble
         self._tails: tuple[bytes, ...] = TAIL2
-        #: the prefix and counter byte of the heads being made, and the next chunk of tails (0: a new counter byte)
-        self._base = b""
-        self._chunk = 0
-        #: the heads made and not yet handed out, the next one last
-        self._heads: list[bytes] = []
+        self._next: Callable[[], bytes] = _spent_bytes
         self.drop()
         os.register_at_fork(after_in_child=self.drop)
 
     def take(self) -> bytes:
         """The next request's head (six bytes)."""
         try:
-            return self._heads.pop()
-        except IndexError:
+            return self._next()
+        except StopIteration:
             return self._refill()
 
     def _refill(self) -> bytes:
-        chunk = self._chunk
-        if chunk == 0:  # a new counter byte
-            if self._left <= 0:
-                self._prefix = (_bits(24) | 1).to_bytes(3, "big")
-                nibble = _bits(4) << 12
-                self._tails = tuple((n | nibble).to_bytes(2, "big") for n in range(4096))
-                high = _bits(8)
-                self._left = 256
-            else:
-                high = (self._high + 1) & 0xFF
-            self._left -= 1
-            self._high = high
-            self._base = self._prefix + bytes((high,))
-        base = self._base
-        tails = self._tails
-        at = chunk * _CHUNK
-        # the first one last; made by a C-level map (a comprehension interpreted cost ~1 k machine
-        # instructions a head more, pure Python: round 15, ``trace9``)
-        heads = list(map(base.__add__, tails[at + _CHUNK - 1 : at - 1 if at else None : -1]))
-        self._chunk = (chunk + 1) % (4096 // _CHUNK)
-        first = heads.pop()
-        self._heads = heads
+        if self._left <= 0:
+            self._prefix = (_bits(24) | 1).to_bytes(3, "big")
+            nibble = _bits(4) << 12
+            self._tails = tuple((n | nibble).to_bytes(2, "big") for n in range(4096))
+            high = _bits(8)
+            self._left = 256
+        else:
+            high = (self._high + 1) & 0xFF
+        self._left -= 1
+        self._high = high
+        heads = map((self._prefix + bytes((high,))).__add__, self._tails)
+        first: bytes = next(heads)
+        self._next = heads.__next__
         return first
 
     def drop(self) -> None:
         """Forget the counter (the next :meth:`take` draws its random bits afresh)."""
         self._left = 0
-        self._chunk = 0
-        self._heads = []
+        self._next = _spent_bytes
+
+
+def _spent_bytes() -> bytes:
+    raise StopIteration
 
 
 #: The span-id head of one sampled request (six bytes, :class:`SpanBases`): one counter step per
