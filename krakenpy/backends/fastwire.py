@@ -15,7 +15,7 @@ from krakenpy.backends.quickanswer import quick_answer
 from krakenpy.errors import BackendError, UpstreamBodyError
 from krakenpy.flowcontrol import FlowProtocol
 
-__all__ = ["Conn", "Stale", "read", "request_head", "split_url", "write"]
+__all__ = ["Conn", "Heads", "Stale", "read", "request_head", "split_url", "write"]
 
 #: request headers this client writes itself
 _OWN = frozenset({"host", "content-length", "transfer-encoding", "connection"})
@@ -220,7 +220,7 @@ def _parse_url(url: str) -> tuple[str, int, str, str] | None:
     return host, port, target, host if port == 80 else f"{host}:{port}"
 
 
-class _Heads:
+class Heads:
     """The header block of the last request head written, kept in pieces for the next: the header list
     it was written for, which of its values vary from head to head (a request id, a ``traceparent``:
     their lines are not kept), and the block's bytes around those values.
@@ -262,7 +262,7 @@ class _Heads:
 
 
 #: ``Final``: compiled, a C static (a module global is a dict lookup per read)
-_HEADS: Final = _Heads()
+_HEADS: Final = Heads()
 
 
 def _lines(headers: list[tuple[str, str]]) -> tuple[str | None, list[str] | None]:
@@ -294,11 +294,19 @@ def _tail(last: bytes, length: int, close: bool) -> bytes:
 
 
 def request_head(
-    method: str, target: str, host: str, headers: list[tuple[str, str]], body: bytes | None, close: bool
+    method: str,
+    target: str,
+    host: str,
+    headers: list[tuple[str, str]],
+    body: bytes | None,
+    close: bool,
+    heads: Heads = _HEADS,
 ) -> bytes | None:
     """The request line and headers as Go writes them, or None when a header needs aiohttp's
-    validation (a value with a control byte Go refuses to send, a name with CR, LF or a colon)."""
-    heads = _HEADS
+    validation (a value with a control byte Go refuses to send, a name with CR, LF or a colon).
+    ``heads``: the kept pieces of the last head written (the module's, shared by the gateway's
+    backends; a client whose requests differ from theirs keeps its own, :class:`FastClient`'s
+    ``own_heads``)."""
     old = heads.pairs
     count = len(headers)
     if count == len(old) and heads.pieces:
@@ -353,7 +361,7 @@ def request_head(
 
 
 def _remember(
-    heads: _Heads, method: str, target: str, host: str, headers: list[tuple[str, str]], body: bytes | None, close: bool
+    heads: Heads, method: str, target: str, host: str, headers: list[tuple[str, str]], body: bytes | None, close: bool
 ) -> bytes | None:
     """The head written from nothing, its header block kept in pieces: a value that differs from the
     last list's (same names in the same order) is a varying one from now on, as are the last list's

@@ -202,7 +202,8 @@ class OtlpExporter:
         self.dropped_spans = 0
 
     async def start(self) -> None:
-        self._client = FastClient(ClientOptions())
+        # its own kept request head: its posts do not write over the backends' (fastwire.request_head)
+        self._client = FastClient(ClientOptions(), own_heads=True)
         self.buffer.on_full(self._wake.set)
         if any(t.traces for t in self.targets):
             self._tasks.append(spawn(self._span_loop()))

@@ -72,3 +72,23 @@ async def test_export_flush_sends_every_span_waiting() -> None:
         assert _sizes(receiver)[3:] == [BATCH] and [r[2] for r in buffer.spans] == [
             f"{i + 1:016x}" for i in range(BATCH, BATCH + 7)
         ]
+
+
+async def test_export_posts_leave_the_backends_kept_request_head_alone() -> None:
+    """The exporter's client keeps its own request head (``FastClient(own_heads=True)``): its posts do
+    not write over the pieces the gateway's backend requests share (``fastwire._HEADS``), which made
+    the next two backend requests write their heads from nothing."""
+    from krakenpy.backends import fastwire
+
+    async with _exporting() as (receiver, buffer, exporter):
+        buffer._notify = None
+        pairs = [("X-A", "1"), ("X-Request-Id", "r1")]
+        assert fastwire.request_head("GET", "/data", "h:1", pairs, None, False)
+        assert fastwire.request_head("GET", "/data", "h:1", [pairs[0], ("X-Request-Id", "r2")], None, False)
+        kept = (fastwire._HEADS.pairs, list(fastwire._HEADS.pieces), fastwire._HEADS.vary)
+        for post in range(2):
+            buffer.add(_server(post + 1))
+            await exporter.flush()
+        assert _sizes(receiver) == [1, 1]
+        assert (fastwire._HEADS.pairs, fastwire._HEADS.pieces, fastwire._HEADS.vary) == kept
+        assert kept[2] == [1]  # the request id still the one varying value

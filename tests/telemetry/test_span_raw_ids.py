@@ -111,6 +111,19 @@ def test_span_bases_unique_across_the_counter_and_a_new_prefix() -> None:
     assert after not in set(seen[-4096:])
 
 
+def test_span_bases_count_through_each_counter_byte_in_order() -> None:
+    """The heads are made a chunk at a time (``list.pop``): still every tail of a counter byte in
+    order (the SERVER span's id ``TAIL2[0]`` after the first), then the next counter byte's."""
+    bases = SpanBases()
+    seen = [bases.take() for _ in range(3 * 4096 + 5)]
+    for k in range(3):
+        run = seen[k * 4096 : (k + 1) * 4096]
+        assert {b[:4] for b in run} == {run[0][:4]}  # one prefix and counter byte
+        assert [int.from_bytes(b[4:], "big") & 0xFFF for b in run] == list(range(4096))
+    assert [seen[k * 4096][3] for k in range(4)] == [(seen[0][3] + k) & 0xFF for k in range(4)]
+    assert len({b[4] >> 4 for b in seen}) == 1  # the prefix's one nibble
+
+
 def test_span_bases_start_their_counter_at_a_random_point() -> None:
     """Two processes that draw the same three prefix bytes (one chance in 2^23 a pair) must not hand
     out the same heads from their first request: the counter byte starts at a random value and the

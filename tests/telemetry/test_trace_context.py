@@ -177,6 +177,28 @@ def test_random_ids_draw_again_when_the_text_holds_an_all_zero_id(monkeypatch: p
     assert all(len(i) == 8 and i != "0" * 8 for i in got) and len(set(got)) == 4
 
 
+def test_random_ids_hand_out_a_whole_draw_before_the_next(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A draw's ids are its text cut in ids, each handed out once, all of them before the next draw."""
+    from krakenpy.telemetry.trace import context
+
+    real = os.urandom
+    draws: list[bytes] = []
+
+    def urandom(n: int) -> bytes:
+        draws.append(real(n))
+        return draws[-1]
+
+    monkeypatch.setattr(context.os, "urandom", urandom)
+    ids = context.RandomIds(8, 3)
+    first = [ids.take() for _ in range(3)]
+    assert len(draws) == 1 and sorted(first) == sorted(draws[0].hex()[i : i + 8] for i in (0, 8, 16))
+    ids.take()
+    assert len(draws) == 2
+    ids.drop()  # a forked child's: the rest of the draw forgotten
+    ids.take()
+    assert len(draws) == 3
+
+
 def test_random_ids_a_forked_child_never_gives_its_parents_next_id() -> None:
     import os
 

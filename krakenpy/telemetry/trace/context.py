@@ -57,30 +57,31 @@ _TRACESTATE_H: Final = istr("tracestate")
 
 class RandomIds:
     """Random hex ids of ``digits`` digits drawn in bulk: one ``os.urandom`` of ``per_draw`` ids and
-    one ``bytes.hex`` per draw, each id a slice of that text handed out by a C-level iterator (no
-    int per id; 128 random bits and their ``hex`` per id cost ~2.5k machine instructions,
-    2026-12-02). Never all zero: a draw whose text holds a run of zeros as long as an id is drawn
-    again (a run across two ids too: a wasted draw, no harm). A forked child drops what its parent
-    had drawn (os.register_at_fork), so two workers never share ids.
+    one ``bytes.hex`` per draw, the ids sliced from that text at the draw and handed out by
+    ``list.pop`` (no int per id; 128 random bits and their ``hex`` per id cost ~2.5k machine
+    instructions, 2026-12-02; a ``map`` over the slices, its ``__next__`` calling ``str.__getitem__``
+    per id, ~1.2 k compiled, round 15, ``trace9``). Never all zero: a draw whose text holds a run of
+    zeros as long as an id is drawn again (a run across two ids too: a wasted draw, no harm). A forked
+    child drops what its parent had drawn (os.register_at_fork), so two workers never share ids.
 
-    :meth:`take` refills in its own frame when the iterator is spent, never from a generator: a
+    :meth:`take` refills in its own frame when the list is empty, never from a generator: a
     generator (or ``itertools.chain`` over one) that raised once (an ``os.urandom`` error) is dead for
     good, and one entered from two threads raises "already executing" — every later id would fail.
-    Here a failed draw falls back to ``random.randbytes`` for that draw, and two threads refilling at
-    once each install a whole draw of their own."""
+    Here a failed draw falls back to ``random.randbytes`` for that draw, ``list.pop`` hands an id to
+    one thread only, and two threads refilling at once each install a whole draw of their own."""
 
     def __init__(self, digits: int, per_draw: int) -> None:
         self._size = digits // 2 * per_draw
-        self._slices = tuple(slice(at, at + digits) for at in range(0, digits * per_draw, digits))
+        self._digits = digits
         self._zeros = "0" * digits
-        self._next: Callable[[], str] = _SPENT
+        self._ids: list[str] = []
         os.register_at_fork(after_in_child=self.drop)
 
     def take(self) -> str:
         """The next id (a new draw every ``per_draw`` ids)."""
         try:
-            return self._next()
-        except StopIteration:
+            return self._ids.pop()
+        except IndexError:
             return self._refill()
 
     def _refill(self) -> str:
@@ -91,22 +92,15 @@ class RandomIds:
                 text = random.randbytes(self._size).hex()
             if self._zeros not in text:
                 break
-        ids = map(text.__getitem__, self._slices)
-        first: str = next(ids)
-        self._next = ids.__next__
+        digits = self._digits
+        ids = [text[at : at + digits] for at in range(0, len(text), digits)]
+        first = ids.pop()
+        self._ids = ids
         return first
 
     def drop(self) -> None:
         """Forget the ids drawn but not given (the next :meth:`take` draws afresh)."""
-        self._next = _SPENT
-
-
-def _spent() -> str:
-    raise StopIteration
-
-
-#: the iterator of no ids (``RandomIds`` before its first draw, after a fork)
-_SPENT: Final[Callable[[], str]] = _spent
+        self._ids = []
 
 
 _TRACE_IDS = RandomIds(32, 128)
