@@ -73,11 +73,16 @@ run: install
 # tests/wheel_build.py; ~4 CPU minutes of mypyc for krakenpy/compiled.py's HOT_MODULES) while, on the other, the hot subset
 # runs on the pure-Python build. Then that wheel's extensions are copied into the checkout (the same
 # files an in-place `make compile` writes: one compile instead of two) and the whole suite runs on the
-# compiled hot path, its packaging test installing that wheel into a fresh venv; the conformance
-# cases again on the ClientSession client (KRAKENPY_HTTP_CLIENT=aiohttp) and on uvloop (the loop
-# `krakenpy run` serves on). The extensions are removed, and the wheel's build stopped (its own process
+# compiled hot path on both cores (pytest-xdist, TEST_WORKERS=2: most tests wait on a subprocess or a
+# socket; one core serially took 11 min of a 22-min run), its packaging test installing that wheel into
+# a fresh venv; the conformance cases (specs, proxy, the server's protocol and connection tests) again
+# on the ClientSession client (KRAKENPY_HTTP_CLIENT=aiohttp) and on uvloop (the loop `krakenpy run`
+# serves on; the server's process-level tests, drain, workers and signals, call no backend client and
+# run twice already). The extensions are removed, and the wheel's build stopped (its own process
 # group: pip and the compiler go too), on every exit (a failed test, Ctrl-C) by the shell's trap.
 HOT_TESTS := tests/specs tests/proxy tests/server
+CONFORMANCE_TESTS := tests/specs tests/proxy tests/server/test_protocol.py tests/server/test_connection.py
+TEST_WORKERS ?= 2
 PURE_TESTS := $(HOT_TESTS) tests/backends tests/telemetry tests/components/telemetry tests/lua tests/test_compiled.py
 SUMMARY := import krakenpy.compiled as c, sys; s = c.summary(); print("hot path:", s); sys.exit
 test: install install-emulator install-test-deps
@@ -93,10 +98,10 @@ test: install install-emulator install-test-deps
 	built=$$(tail -n 1 "$$wheel_dir/log"); \
 	$(BIN)/python -m tests.wheel_build extract "$$built" .; \
 	$(BIN)/python -c '$(SUMMARY)(not s.startswith("compiled (") or "stale" in s or "left over" in s)'; \
-	KRAKENPY_TEST_COMPILED_WHEEL="$$built" MINISTACK_BIN=$(CURDIR)/$(MINISTACK_VENV)/bin/ministack $(BIN)/pytest; \
-	KRAKENPY_HTTP_CLIENT=aiohttp $(BIN)/pytest -q $(HOT_TESTS); \
-	KRAKENPY_TEST_LOOP=uvloop $(BIN)/pytest -q tests/specs tests/proxy tests/server/test_protocol.py \
-	  tests/server/test_connection.py
+	KRAKENPY_TEST_COMPILED_WHEEL="$$built" MINISTACK_BIN=$(CURDIR)/$(MINISTACK_VENV)/bin/ministack \
+	  $(BIN)/pytest -n $(TEST_WORKERS); \
+	KRAKENPY_HTTP_CLIENT=aiohttp $(BIN)/pytest -q $(CONFORMANCE_TESTS); \
+	KRAKENPY_TEST_LOOP=uvloop $(BIN)/pytest -q $(CONFORMANCE_TESTS)
 
 # every extension module in the package (the hot modules', the group library and any left over from
 # a module since dropped from HOT_MODULES) and the build directory
