@@ -77,8 +77,8 @@ run: install
 # socket; one core serially took 11 min of a 22-min run), its packaging test installing that wheel into
 # a fresh venv; the conformance cases (specs, proxy, the server's protocol and connection tests) again
 # on the ClientSession client (KRAKENPY_HTTP_CLIENT=aiohttp) and on uvloop (the loop `krakenpy run`
-# serves on; the server's process-level tests, drain, workers and signals, call no backend client and
-# run twice already). The extensions are removed, and the wheel's build stopped (its own process
+# serves on; the server's process-level tests, drain, workers and signals, test the server, not the
+# backend client, and run twice already). The extensions are removed, and the wheel's build stopped (its own process
 # group: pip and the compiler go too), on every exit (a failed test, Ctrl-C) by the shell's trap.
 HOT_TESTS := tests/specs tests/proxy tests/server
 CONFORMANCE_TESTS := tests/specs tests/proxy tests/server/test_protocol.py tests/server/test_connection.py
