@@ -149,3 +149,28 @@ def test_span_bases_differ_in_a_forked_child() -> None:
     os.close(read)
     os.waitpid(pid, 0)
     assert len(child) == 6 and child[:3] != bases.take()[:3]
+
+
+@pytest.mark.parametrize(
+    "start",
+    [0, 1, 2**30 - 1, 2**30, 2**32 - 1, 2**32, 2**60 + 2**32 - 1, 1_796_000_000_123_456_789, 2**62, 2**63 - 1],
+)
+def test_ids_times_write_ids_with_leading_zero_bytes_and_times_at_digit_and_word_edges(start: int) -> None:
+    """The raw path's one ``struct`` pack against opentelemetry-proto's decoder: times at the 30-bit digit
+    and 32-bit word edges (a 64-bit time packed as halves would split there) up to 2**63 − 1, and ids
+    whose leading bytes are zero (a hex or integer round trip would drop them)."""
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span as SpanMessage
+
+    trace = bytes(9) + bytes(range(1, 8))
+    span = b"\x00\x00\x00\x01\x00\x00\x00\x00"
+    parent = bytes(7) + b"\x01"
+    wire = b"\x0a\x10" + trace + b"\x12\x08"
+    end = min(start + 2**32 + 1, 2**64 - 1)
+    for parent_id in (parent, parent.hex(), None):
+        data = otlpproto.ids_times(wire, span, parent_id, start, end)
+        assert data == otlpproto.ids_times(trace.hex(), span.hex(), parent.hex() if parent_id else None, start, end)
+        decoded = SpanMessage.FromString(data)
+        assert (decoded.trace_id, decoded.span_id) == (trace, span)
+        assert decoded.parent_span_id == (parent if parent_id else b"")
+        assert (decoded.start_time_unix_nano, decoded.end_time_unix_nano) == (start, end)
+        assert data.endswith(b"\x39" + start.to_bytes(8, "little") + b"\x41" + end.to_bytes(8, "little"))
