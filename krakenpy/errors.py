@@ -33,8 +33,10 @@ class KrakenpyError(Exception):
     """Root of krakenpy's own errors."""
 
 
-#: a URL's user-info password (``http://user:secret@host``), as Go's ``url.Redacted`` masks it
-_USERINFO_PASSWORD = re.compile(r"(?P<user>[A-Za-z][A-Za-z0-9+.\-]*://[^/?#@\s:'\"]*):[^/?#@\s'\"]*@")
+#: a URL's user-info password (``http://user:secret@host``), as Go's ``url.Redacted`` masks it: the user
+#: up to the first ``:``, the password up to the authority's last ``@`` (``url.Parse``; a user or password
+#: may hold ``@`` and quotes: a mask cut at the first ``@`` or stopped by a quote showed the rest)
+_USERINFO_PASSWORD = re.compile(r"(?P<user>[A-Za-z][A-Za-z0-9+.\-]*://[^/?#\s:]*):[^/?#\s]*@")
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,7 +83,9 @@ DEFAULT_BODY_PATHS: Final = (
     "$..authorization",
 )
 _AUTH_SCHEMES: Final = frozenset({"authorization", "proxy-authorization"})
-_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)[^/@\s?#]+@")
+#: a URL's user information: up to the last ``@`` of the authority, as Go's ``url.Parse`` reads it (``@``
+#: and quotes are valid in a user or password there: cut at the first ``@``, the rest was shown)
+_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)[^/\s?#]+@")
 #: ``Bearer xyz`` / ``Basic xyz`` inside free text (error messages quoting a header)
 _SCHEME_TOKEN = re.compile(r"(?i)\b(Bearer|Basic|Digest|Token|ApiKey|AWS4-HMAC-SHA256)\s+[A-Za-z0-9\-._~+/=,:]+")
 

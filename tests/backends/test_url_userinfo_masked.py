@@ -1,0 +1,83 @@
+"""A backend URL's password appears in no output, whatever characters it holds. Go's ``url.Parse``
+takes the user information up to the *last* ``@`` of the authority and accepts ``@`` and ``'`` in it
+(``http://ada:pa@ss@host``, ``http://ada:it's@host``): the masks cut at the first ``@`` (the rest of
+the password was logged, answered with ``return_error_msg`` and written on spans) or gave up at a
+quote (a ``check`` error quoted the whole password)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from krakenpy.errors import ConfigIssue
+from krakenpy.telemetry.redact import Redactor
+from tests.conftest import ROOT, make_config
+
+#: (user information, what of it must show nowhere)
+_SECRETS = [
+    ("ada:pa@ssw0rd", "ssw0rd"),
+    ("ada:it's-s3cret", "s3cret"),
+    ("ad@min:s3cret", "s3cret"),
+    ("ada:s3:cr@etx9", "etx9"),
+]
+
+
+@pytest.mark.parametrize(("userinfo", "secret"), _SECRETS)
+def test_masks_hide_the_whole_password(userinfo: str, secret: str) -> None:
+    url = f"http://{userinfo}@127.0.0.1:8080/x?a=1"
+    for text in (f"ClientConnectorError: refused [GET]: {url}", f"host '{url}' not valid", f'host "{url}" not valid'):
+        logged = Redactor().text(text)
+        assert secret not in logged and "127.0.0.1:8080/x?a=1" in logged, logged
+        issue = ConfigIssue("endpoints[0].backend[0].host[0]", text)
+        assert secret not in str(issue) and "127.0.0.1:8080/x?a=1" in str(issue), str(issue)
+
+
+def test_masks_keep_what_is_no_user_information() -> None:
+    for text in ("GET http://127.0.0.1:1/users/a@b", "http://h:1?to=a@b", "mail a@b at http://h/x", "http://h#x@y"):
+        assert Redactor().text(text) == text
+        assert ConfigIssue("", text).message == text
+
+
+@pytest.mark.parametrize(("userinfo", "secret"), _SECRETS)
+async def test_a_failed_call_shows_no_password(
+    gateway: Any, dead_port: int, caplog: pytest.LogCaptureFixture, userinfo: str, secret: str
+) -> None:
+    backends = [
+        {"host": [f"http://{userinfo}@127.0.0.1:{dead_port}"], "url_pattern": "/u", "disable_host_sanitize": True}
+    ]
+    doc = make_config([{"endpoint": "/x", "backend": backends}], extra_config={"router": {"return_error_msg": True}})
+    gw = await gateway(doc)
+    with caplog.at_level(logging.INFO):
+        async with gw.get("/x") as response:
+            body = await response.text()
+    assert response.status >= 500
+    assert f"127.0.0.1:{dead_port}/u" in body  # the error's text is answered, its URL masked
+    assert secret not in body, body
+    assert f"127.0.0.1:{dead_port}/u" in caplog.text
+    assert secret not in caplog.text, caplog.text
+
+
+def test_check_prints_no_password(tmp_path: Path) -> None:
+    """The real CLI's ``check``: a host the sanitizer refuses is quoted in the error, its password masked."""
+    endpoints = [
+        {"endpoint": f"/e{i}", "backend": [{"host": [f"http://{userinfo}@127.0.0.1:1"], "url_pattern": "/u"}]}
+        for i, (userinfo, _) in enumerate(_SECRETS)
+    ]
+    path = tmp_path / "krakend.json"
+    path.write_text(json.dumps(make_config(endpoints)))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KRAKEND_")}
+    out = subprocess.run(
+        [sys.executable, "-m", "krakenpy", "check", "-c", str(path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert out.returncode == 1
+    assert out.stderr.count("127.0.0.1:1") == len(_SECRETS), out.stderr  # each host quoted
+    for _, secret in _SECRETS:
+        assert secret not in out.stdout + out.stderr, out.stderr
