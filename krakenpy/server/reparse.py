@@ -30,9 +30,11 @@ class GoParserPy(HttpRequestParserPy):
         msg = super().parse_message(lines)
         headers = msg.headers
         # Go: "missing required Host header" (400) from HTTP/1.1 on; both aiohttp parsers check 1.1 only
+        # (Go spares CONNECT; the C parser does not, and this follows the C parser's 1.1 answer)
         if msg.version[0] == 1 and msg.version[1] > 1 and "Host" not in headers:
             raise BadHttpMessage("Missing 'Host' header in request.")
-        # the C parser refuses a length past 64 bits (400; Go past 63); this one read any number (413 later)
+        # the C parser refuses a length past 64 bits (400); this one read any number (413 later). Go
+        # refuses past 63 bits: 2**63 to 2**64 - 1 are read as lengths on both paths here (Go: 400)
         length = headers.get("Content-Length")
         if length is not None and len(length) > 19 and DIGITS.fullmatch(length) and int(length) >= _LENGTH_OVERFLOW:
             raise BadHttpMessage("Content-Length overflow")
