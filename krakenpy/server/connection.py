@@ -37,6 +37,7 @@ from krakenpy.server.lifecycle import (
     MalformedBody,
     RequestMessage,
 )
+from krakenpy.server.reparse import GoParserPy, close_end
 from krakenpy.server.sweep import MAX_HEADER_LINES
 from krakenpy.server.takeover import PREFACE
 from krakenpy.server.wire import CONTINUE, INTERNAL_ERROR, encode_response
@@ -55,6 +56,10 @@ MAX_PIPELINED = 16
 READ_SIZE = 1 << 16
 #: a body's read buffer (aiohttp's default): the parser pauses the socket beyond twice this
 _BODY_BUFFER = 1 << 16
+#: the most bytes held since a request boundary kept to parse again (``_since``): a read's rest, a
+#: head arriving in parts (past that, a version the C parser refuses in a later read of the same head
+#: is 400; kept as one bytes object, a head sent a byte per read is copied quadratically to this bound)
+_KEEP = READ_SIZE
 _now = time.monotonic  # as asyncio's loop.time
 
 
@@ -64,6 +69,8 @@ async def _no_body(n: int) -> bytes:
 
 #: aiohttp's parser is its C one (llhttp), which refuses the versions Go reads but llhttp does not
 _C_PARSER = HttpRequestParser is not HttpRequestParserPy
+#: the parser a connection starts with (the Python one, with Go's checks, when aiohttp has no C one)
+_PARSER: type[HttpRequestParser] = HttpRequestParser if _C_PARSER else GoParserPy
 
 
 def _new_parser(
@@ -81,11 +88,38 @@ def _new_parser(
     )
 
 
+def _rest(since: bytes | None, data: bytes, messages: list[Any]) -> bytes | None:
+    """What of the read (after ``since``, the bytes held since a boundary) follows its last message,
+    complete: the start of a next head, or what the parser left unparsed on a full queue. None when
+    not known: ``since`` not known, a chunked body, more than ``_KEEP`` bytes. Each head ends at its
+    first empty line (llhttp requires CRLF; CR and LF before a request line are skipped), each
+    Content-Length body is as long as what it received."""
+    if since is None:
+        return None
+    buf = since + data if since else data
+    n = len(buf)
+    pos = 0
+    for msg, payload in messages:
+        while pos < n and (buf[pos] == 13 or buf[pos] == 10):  # CR, LF
+            pos += 1
+        end = buf.find(b"\r\n\r\n", pos)
+        if end < 0:
+            return None
+        pos = end + 4
+        if payload is not EMPTY_PAYLOAD:
+            if msg.chunked:
+                return None
+            pos += payload.total_bytes
+    if pos > n or n - pos > _KEEP:
+        return None
+    return buf[pos:]
+
+
 class GatewayProtocol(Connection):
     """One client connection: reads requests with aiohttp's parser and answers them in order."""
 
     def __init__(self, server: GatewayServer, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(server, loop, _new_parser(HttpRequestParser, self, loop, server.header_budget))
+        super().__init__(server, loop, _new_parser(_PARSER, self, loop, server.header_budget))
 
     # -- connection events ---------------------------------------------------------------------
 
@@ -134,7 +168,7 @@ class GatewayProtocol(Connection):
         except HttpProcessingError as exc:
             if self._server.h2 is not None and not self._finished and self._h2(data):
                 return
-            if self._go_version(data, exc):
+            if self._go_version(data, exc) or self._close_first(data, exc):
                 return
             self._malformed(exc)
             return
@@ -143,15 +177,31 @@ class GatewayProtocol(Connection):
             queue = self._queue
             queue.extend(messages)
             last = messages[-1][1]
+            full = len(queue) >= MAX_PIPELINED
             if last is not EMPTY_PAYLOAD and not last.is_eof():
                 self._body = last
-            if len(queue) >= MAX_PIPELINED:
+                self._since = None
+            elif not full and data.endswith(b"\r\n\r\n"):
+                # at a request boundary: a head or a chunked body ends so, and what follows a message's
+                # end is a next head, which would be a message too had it ended so (or empty lines)
+                self._since = b""
+            else:  # a next head's start, or what a parser paused on a full queue left: counted
+                self._since = _rest(self._since, data, messages)
+            if full:
                 self._pause_reading_for_buffer()
             if self._task is None:
                 self._dispatch()
-        elif self._hbytes > self._server.header_budget and self._body is None:
-            self._refuse(431, f"headers over {self._server.limits.max_header_bytes} bytes")
+        elif body is None:  # a head arriving in parts (not a request until it ends)
+            since = self._since
+            if since is not None:
+                since += data
+                self._since = since if len(since) <= _KEEP else None
+            if self._hbytes > self._server.header_budget:
+                self._refuse(431, f"headers over {self._server.limits.max_header_bytes} bytes")
+        elif body.is_eof() and data.endswith(b"\r\n\r\n"):  # a chunked body ended with the read
+            self._since = b""
         if upgraded:  # an Upgrade or CONNECT request: what follows is WebSocket frames after a 101, else HTTP
+            self._since = None  # held until answered (parsed again from its end then, as a boundary)
             self._held = b""
             self._hold(tail)
 
@@ -170,16 +220,49 @@ class GatewayProtocol(Connection):
     def _go_version(self, data: bytes, exc: HttpProcessingError) -> bool:
         """Go's server reads any ``HTTP/d.d`` request line (``ParseHTTPVersion``): it serves HTTP/1.2 to
         1.9 as HTTP/1.1 and answers 505 to another major once the headers are read, where aiohttp's C
-        parser refuses the version (400). A read refused so, that starts a request, is parsed again,
-        and this connection from then on, by aiohttp's Python parser, which reads the version as it is
-        (:meth:`_dispatch` serves or refuses it). Only after a refusal: never on the request path."""
-        if not _C_PARSER or type(self._parser) is HttpRequestParserPy or self._body is not None:
+        parser refuses the version (400). A read refused so is parsed again, with what the parser held
+        of it since the last request boundary (a head's first part), and this connection from then on,
+        by aiohttp's Python parser, which reads the version as it is (:meth:`_dispatch` serves or
+        refuses it). Only after a refusal: never on the request path.
+
+        Decided: only from a boundary the parser provably stood at (``_since``). Where that is not
+        known (a body that began in an earlier read, until a read ends with an empty line at a message's
+        end; a chunked body followed by more in its read; over ``_KEEP`` bytes held; what follows an
+        Upgrade request until it is answered), where the refused request began is not known either:
+        parsing the read again from its start could read a body's bytes as requests, so the read stays
+        400 where Go serves it, and the requests parsed before it in that read are lost with it
+        (aiohttp's C parser drops them on any refusal)."""
+        if not _C_PARSER or type(self._parser) is not HttpRequestParser or self._body is not None:
             return False
-        if self._hbytes != len(data) or not isinstance(exc, BadStatusLine) or "HTTP version" not in str(exc):
-            return False  # the request began in an earlier read: its first bytes are gone (Go: served)
-        self._parser = _new_parser(HttpRequestParserPy, self, self._loop, self._server.header_budget)
+        since = self._since
+        if since is None or not isinstance(exc, BadStatusLine) or "HTTP version" not in str(exc):
+            return False
+        self._parser = _new_parser(GoParserPy, self, self._loop, self._server.header_budget)
         self._hbytes = 0
-        self.data_received(data)
+        self._since = b""
+        self.data_received(since + data)
+        return True
+
+    def _close_first(self, data: bytes, exc: HttpProcessingError) -> bool:
+        """Go's server answers a request that asks to close the connection (``Connection: close``,
+        HTTP/1.0 without keep-alive) and reads nothing after it; aiohttp's parsers refuse the whole read
+        when more follows the request in it (400, the request lost). From a boundary the parser
+        provably stood at (``_since``), the read is parsed again by a fresh parser up to that request's
+        end, the rest dropped (otherwise still 400). Only after a refusal."""
+        since = self._since
+        if since is None or self._body is not None or "Data after `Connection: close`" not in str(exc.message):
+            return False
+        kind = type(self._parser)
+        buf = since + data
+        budget = self._server.header_budget
+        end = close_end(kind, buf, budget, self._loop)
+        if end < 0:
+            return False
+        self._parser = _new_parser(kind, self, self._loop, budget)
+        self._hbytes = 0
+        self._since = b""
+        self.data_received(buf[:end])
+        self._since = None  # the fresh parser refuses what follows, never parsed again from here
         return True
 
     def _hold(self, data: bytes) -> None:
@@ -193,6 +276,8 @@ class GatewayProtocol(Connection):
         (True when one is being answered now)."""
         held, self._held = self._held or b"", None
         self._parser.set_upgraded(False)
+        # the parser stopped at the Upgrade request's end (its body read): what was held starts after it
+        self._since = b""
         if self._buffer_paused and len(self._queue) < MAX_PIPELINED:
             self._resume_reading_for_buffer()
         if held:

@@ -62,6 +62,10 @@ class Connection(FlowProtocol):
         self._t0 = 0.0  # when the current request's first byte arrived
         self._write_by = 0.0  # the write deadline, once the headers are in
         self._hbytes = 0  # header bytes of the request being received
+        # what the parser holds since the last request boundary it provably stands at: b"" there, the
+        # first bytes of a request head arriving in parts, None when not known (a body, a paused
+        # parser, a read ending past a message's end); what a refused read is parsed again from
+        self._since: bytes | None = b""
         self._held: bytes | None = None  # what came behind an Upgrade request, until it is answered
         self._finished = 0  # responses written on this connection
         self._started = -1  # requests started, when it is not ``_finished`` and the one in flight (HTTP/2)
