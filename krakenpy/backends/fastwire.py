@@ -149,8 +149,9 @@ class Conn(FlowProtocol):
             self.transport.close()
 
 
-def write(conn: Conn, data: bytes) -> asyncio.Future[None]:
-    """Send one request on ``conn``; the future ends when its whole answer is in (or it failed)."""
+def write(conn: Conn, head: bytes, body: bytes | None) -> asyncio.Future[None]:
+    """Send one request (its head and its body) on ``conn``; the future ends when its whole answer is
+    in (or it failed)."""
     transport = conn.transport
     if transport is None or transport.is_closing():
         raise Stale() if conn.reused else ConnectionResetError("upstream connection closed")
@@ -159,7 +160,13 @@ def write(conn: Conn, data: bytes) -> asyncio.Future[None]:
     conn.message = conn.payload = conn.body = None
     conn.received = False
     conn.head = 0
-    transport.write(data)
+    if body:
+        # handed over apart: the body is not copied behind the head into a new buffer (an OTLP post's
+        # batch, ~1.6 k machine instructions a traced request for the copy, round 15's split); uvloop
+        # sends both in one writev, asyncio's selector loop (3.11) joins them as before
+        transport.writelines((head, body))
+    else:
+        transport.write(head)
     return done
 
 
