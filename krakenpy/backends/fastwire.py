@@ -373,13 +373,18 @@ def request_head(
             line = f"{method} {target} HTTP/1.1\r\nHost: {written}\r\n".encode("utf-8", "surrogateescape")
             if n == 0:
                 return line + heads.tail
+            # the known value (hex digits and dashes) by the UTF-8 codec's direct call (``encode()``,
+            # a C call where the named codec and error handler are looked up per call: ~0.25 k less)
             if n == 1:
-                return b"".join((line, pieces[0], headers[vary[0]][1].encode("utf-8", "surrogateescape"), heads.tail))
+                value = headers[vary[0]][1]
+                encoded = value.encode() if value is known else value.encode("utf-8", "surrogateescape")
+                return b"".join((line, pieces[0], encoded, heads.tail))
             parts = [line, pieces[0]]
             k = 0
             last = n - 1
             while k < n:
-                parts.append(headers[vary[k]][1].encode("utf-8", "surrogateescape"))
+                value = headers[vary[k]][1]
+                parts.append(value.encode() if value is known else value.encode("utf-8", "surrogateescape"))
                 k += 1
                 parts.append(pieces[k] if k <= last else heads.tail)
             return b"".join(parts)
