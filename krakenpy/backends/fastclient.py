@@ -136,22 +136,21 @@ class FastClient:
         pool = self._hosts.get(key)
         if pool is None:
             pool = self._hosts[key] = _Host()
-        data = head + body if body else head
         conn = None if self._header_timeout else self._reuse(pool)
         if conn is None:
-            msg, raw = await self._send(pool, key, data, method)
+            msg, raw = await self._send(pool, key, head, body, method)
         else:
             # the common case (an idle connection, no header timeout) in this frame: a coroutine per
             # layer cost more than these lines; _send is the general loop (connect, wait, retry)
             try:
-                await write(conn, data)
+                await write(conn, head, body)
                 msg, raw = read(conn)
             except Stale:
                 self._forget(conn)
                 self._release(pool, conn, reuse=False)
                 if method not in _IDEMPOTENT:
                     raise ConnectionResetError("upstream closed a kept-alive connection") from None
-                msg, raw = await self._send(pool, key, data, method, fresh=True)
+                msg, raw = await self._send(pool, key, head, body, method, fresh=True)
             except BaseException:
                 self._forget(conn)
                 self._release(pool, conn, reuse=False)  # state unknown (cancelled, error): never reuse
@@ -181,7 +180,7 @@ class FastClient:
         )
 
     async def _send(
-        self, pool: _Host, key: tuple[str, int], data: bytes, method: str, *, fresh: bool = False
+        self, pool: _Host, key: tuple[str, int], head: bytes, body: bytes | None, method: str, *, fresh: bool = False
     ) -> tuple[Any, bytes]:
         """One exchange on a pooled connection: an idle one, else a new one once a slot is free;
         an idempotent request that meets a stale kept-alive connection is sent once more on a new one."""
@@ -194,7 +193,7 @@ class FastClient:
                 else:
                     conn = await self._acquire(pool, key[0], key[1], fresh)
             try:
-                done = write(conn, data)
+                done = write(conn, head, body)
                 if self._header_timeout:
                     async with asyncio.timeout(self._header_timeout):
                         await done

@@ -501,3 +501,54 @@ async def test_fastclient_reads_in_heap_sized_chunks(backend: Start, client: Fas
     (pool,) = client._hosts.values()
     (conn,) = pool.idle
     assert getattr(conn.transport, "max_size", None) == fastwire.READ_SIZE < 128 * 1024
+
+
+class _Recording(asyncio.Transport):
+    """A transport that records what a write hands it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, object]] = []
+
+    def is_closing(self) -> bool:
+        return False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.calls.append(("write", data))
+
+    def writelines(self, list_of_data: object) -> None:
+        self.calls.append(("writelines", tuple(list_of_data)))  # type: ignore[call-overload]
+
+
+async def test_fastwire_write_hands_the_head_and_the_body_over_apart() -> None:
+    """A request's body goes to the transport as the very object given, beside its head (one
+    ``writelines``: uvloop's is one writev), not copied behind the head into a new buffer first; a
+    request without a body is one ``write`` of its head."""
+    conn = fastwire.Conn(asyncio.get_running_loop(), 1024)
+    transport = _Recording()
+    conn.transport = transport
+    head, body = b"POST /v1/traces HTTP/1.1\r\nHost: h\r\nContent-Length: 4096\r\n\r\n", os.urandom(4096)
+    fastwire.write(conn, head, body).cancel()
+    fastwire.write(conn, head, None).cancel()
+    fastwire.write(conn, head, b"").cancel()
+    assert transport.calls[0][0] == "writelines" and transport.calls[0][1] == (head, body)
+    assert transport.calls[0][1][1] is body  # type: ignore[index]
+    assert transport.calls[1:] == [("write", head), ("write", head)]
+
+
+async def test_fastclient_posts_a_large_body_whole(backend: Start, client: FastClient) -> None:
+    """A POST's head and body handed to the transport apart arrive as one request, the body whole."""
+    got: list[bytes] = []
+
+    async def sink(request: web.Request) -> web.Response:
+        got.append(await request.read())
+        return web.Response(text=str(request.content_length))
+
+    app = web.Application()
+    app.router.add_post("/v1/traces", sink)
+    url = await backend(app)
+    body = os.urandom(300_000)
+    for _ in range(2):  # a new connection, then the kept-alive one
+        resp = await client.request("POST", url + "/v1/traces", [("Content-Type", "application/x-protobuf")], body)
+        assert resp.status == 200 and resp.body == b"300000"
+    assert got == [body, body]

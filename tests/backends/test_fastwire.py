@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from krakenpy.backends.fastwire import request_head
+from krakenpy.backends.fastwire import KNOWN, Heads, request_head
 
 
 def test_request_head_equal_headers_reuse_the_lines_with_each_own_request_line() -> None:
@@ -181,3 +181,27 @@ def test_request_head_a_merge_and_a_parameter_target_keep_the_pieces() -> None:
             if n >= 2:  # the id seen varying at the second request: the pieces stay from then on
                 assert fastwire._HEADS.pieces is kept, (n, target)
             kept = fastwire._HEADS.pieces
+
+
+def test_request_head_writes_the_known_value_unscanned_and_scans_an_equal_copy() -> None:
+    """A varying value that is fastwire's ``KNOWN`` string (a ``traceparent`` the gateway made of hex
+    digits) goes out without the control-byte scan; an equal string that is another object is scanned
+    (here refused: the known value holds a control byte only to show that it was not scanned)."""
+    heads = Heads()
+
+    def pairs(value: str) -> list[tuple[str, str]]:
+        return [("User-Agent", "KrakenD"), ("traceparent", value)]
+
+    for value in ("00-aa-01", "00-bb-01"):  # the second makes the traceparent a varying value
+        assert request_head("GET", "/", "h", pairs(value), None, False, heads) is not None
+    known = "".join(["00-\x01", "-01"])  # made at run time: no constant shares the object
+    saved = KNOWN.value
+    KNOWN.value = known
+    try:
+        head = request_head("GET", "/", "h", pairs(known), None, False, heads)
+        assert head == b"GET / HTTP/1.1\r\nHost: h\r\nUser-Agent: KrakenD\r\ntraceparent: 00-\x01-01\r\n\r\n"
+        copy = "".join(["00-", "\x01-01"])
+        assert copy == known and copy is not known
+        assert request_head("GET", "/", "h", pairs(copy), None, False, heads) is None
+    finally:
+        KNOWN.value = saved

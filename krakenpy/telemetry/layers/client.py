@@ -11,6 +11,7 @@ from typing import Any, Final
 
 from krakenpy.backends.client import ClientMiddleware, UpstreamCall, UpstreamResponse
 from krakenpy.backends.conntiming import TIMING, CallTiming
+from krakenpy.backends.fastwire import KNOWN
 from krakenpy.config.model import BackendConfig, EndpointConfig
 from krakenpy.errors import BackendError
 from krakenpy.proxy.deadline import DEADLINE
@@ -19,7 +20,7 @@ from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.layers.client_timing import TimingRecorder, timing_recorder, wall_ns
 from krakenpy.telemetry.metrics.client_slot import CANCELED, FAILED, TIMEDOUT, ClientSlot
 from krakenpy.telemetry.metrics.instruments import gin_route, lura_pattern
-from krakenpy.telemetry.trace.context import hop_span_id
+from krakenpy.telemetry.trace.context import TraceState, hop_span_id
 from krakenpy.telemetry.trace.spans import SPAN, TAIL2, shape_for
 from krakenpy.telemetry.trace.templates import KEPT_ALIVE, ClientTemplate
 
@@ -36,6 +37,12 @@ _set_timing: Final = TIMING.set
 _reset_timing: Final = TIMING.reset
 _get_timing: Final = TIMING.get
 _current: Final = CURRENT.get
+#: the template's kept-alive tuple as a C static (an imported name is a module dict lookup per read)
+_KEPT_ALIVE: Final[tuple[Any, ...]] = KEPT_ALIVE
+#: ``bytes.hex`` as a C static: ``sid.hex()`` is a call by name (the method looked up per call)
+_hex: Final = bytes.hex
+#: the head writer's known value (:class:`~krakenpy.backends.fastwire.Known`)
+_KNOWN: Final = KNOWN
 #: what the client layer (and its timing recorder) writes on a CLIENT span per request
 _PER_REQUEST = frozenset({
     "url.full", "server.address", "server.port", "http.request.method", "http.request.body.size",
@@ -136,7 +143,9 @@ class _ClientLayer:
         self._last_slot: ClientSlot | None = None
         # the last host's "scheme://host:port/" and its (address, port) attributes (split_netloc ~6k)
         self._last_peer_key = "\0"
-        self._last_peer: tuple[str, int] = ("", 0)
+        # the port as ``Any``: compiled, an ``int`` in a fixed-length tuple is unboxed, and each CLIENT
+        # span's record boxed it anew (a port above 256 is no cached small int: a ``PyLong`` a call)
+        self._last_peer: tuple[str, Any] = ("", 0)
         # the last URL and its redacted text: a backend's calls repeat their URL, and the redactor's
         # ``url`` is a Python method call (~0.9 k machine instructions a CLIENT span, callgrind, round
         # 12, ``trace6``) of a pure function of the text
@@ -165,12 +174,13 @@ class _ClientLayer:
             self._last_key, self._last_slot = key + "/", found
         return found
 
-    def peer(self, url: str) -> tuple[str, int]:
+    def peer(self, url: str) -> tuple[str, Any]:
         """The call's (server.address, server.port), the last host's kept."""
         if url.startswith(self._last_peer_key):
             return self._last_peer
         address, text = split_netloc(url)
-        found = address, int(text) if text.isdigit() else 0
+        port: Any = int(text) if text.isdigit() else 0
+        found = address, port
         end = url.find("/", url.find("//") + 2)
         if end > 0:
             self._last_peer_key, self._last_peer = url[: end + 1], found
@@ -319,7 +329,7 @@ class _ClientLayer:
         timing: CallTiming | None,
     ) -> None:
         """The CLIENT span's record."""
-        trace = exchange.trace
+        trace: TraceState = exchange.trace  # typed: its fields read from the native object
         parent = (exchange.backend_span if self.solo else SPAN.get()) or exchange.proxy_span
         # tuple[Any, ...]: a fixed-length tuple type would be unboxed compiled, and KEPT_ALIVE boxed anew
         conn: tuple[Any, ...] | None = None
@@ -328,7 +338,7 @@ class _ClientLayer:
             get_conn, dns, tls = timing.get_conn, timing.dns, timing.tls
             # a kept-alive connection's (the usual call) as the template's own tuple: no tuple and
             # floats made, and the template tells it by identity (round 12, ``trace6``)
-            conn = KEPT_ALIVE if get_conn == 0.0 and dns == 0.0 and tls == 0.0 else (get_conn, dns, tls)
+            conn = _KEPT_ALIVE if get_conn == 0.0 and dns == 0.0 and tls == 0.0 else (get_conn, dns, tls)
             if timing.first_byte:
                 wall = exchange.wall
                 first_byte = wall + int(timing.first_byte * 1e9) if wall else wall_ns(timing.first_byte)
@@ -346,6 +356,8 @@ def _observed(call: UpstreamCall, layer: _ClientLayer) -> UpstreamCall:
     """``call`` behind the layer: the trace context injected, the call measured when it must be."""
     tracer = layer.tracer
     inject_headers = tracer.injector() if tracer is not None and layer.inject else None
+    # the injector's first header is the traceparent (both of its forms write the propagators in order)
+    mark = tracer is not None and tracer.propagators[:1] == ("tracecontext",)
     trace_calls = layer.trace_calls
     # nothing to time for an unrecorded call without metrics: the upstream's own awaitable is
     # handed back (no coroutine frame of this layer; it costs ~2k machine instructions)
@@ -360,15 +372,25 @@ def _observed(call: UpstreamCall, layer: _ClientLayer) -> UpstreamCall:
         exchange = _current()
         sid = None
         if exchange is not None:
-            trace = exchange.trace
+            # typed: compiled, its fields are read from the native object (``wire`` below)
+            trace: TraceState | None = exchange.trace
             if trace is not None and tracer is not None:
                 if trace_calls and trace.sampled:
                     n = exchange.made
                     exchange.made = n + 1
                     sid = exchange.spans + TAIL2[n & 0xFFF]
-                if inject_headers is not None:
+                if inject_headers is None:
+                    pass
+                elif sid is not None:
                     # the span id's text made here, once: the only place a sampled request needs it
-                    headers.extend(inject_headers(trace, sid.hex() if sid is not None else hop_span_id()))
+                    pairs = inject_headers(trace, _hex(sid))
+                    if mark and trace.wire:
+                        # its traceparent is hex digits and dashes (the trace id was decoded as hex
+                        # into ``wire``): the head writer need not scan it (fastwire's KNOWN)
+                        _KNOWN.value = pairs[0][1]
+                    headers.extend(pairs)
+                else:
+                    headers.extend(inject_headers(trace, hop_span_id()))
         if sid is None and passthrough:
             return call(method, url, headers, body)
         return layer.measured(call, method, url, headers, body, exchange, sid)

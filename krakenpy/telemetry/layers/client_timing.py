@@ -24,6 +24,7 @@ from krakenpy.proxy.deadline import DEADLINE
 from krakenpy.telemetry.exchange import Exchange
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.metrics.client_slot import ReadSlot
+from krakenpy.telemetry.trace.context import TraceState
 from krakenpy.telemetry.trace.spans import SPAN, TAIL2, shape_for
 from krakenpy.telemetry.trace.templates import ReadTemplate
 
@@ -94,7 +95,8 @@ def timing_recorder(
             read_slot.record(head, timing.read_end, size, failure is not None, timing.read_size)
         if not trace_read or exchange is None or buffer is None:
             return
-        trace = exchange.trace
+        # typed: compiled, its fields are read from the native object (``Any``: two lookups by name)
+        trace: TraceState | None = exchange.trace
         if trace is None or not trace.sampled:
             return
         end = timing.read_end

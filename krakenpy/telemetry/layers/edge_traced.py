@@ -193,7 +193,7 @@ def _server_span(
     rid: str,
 ) -> None:
     """The SERVER span's record (``ServerTemplate``'s values), as the general handler writes it."""
-    trace = exchange.trace
+    trace: TraceState = exchange.trace  # typed: its fields read from the native object
     path = request.path
     qs = request.query_string
     target = f"{path}?{query(qs)}" if qs else path

@@ -107,7 +107,7 @@ def _spent_bytes() -> bytes:
 
 #: The span-id head of one sampled request (six bytes, :class:`SpanBases`): one counter step per
 #: request instead of one id per span; a span's id is the head and ``TAIL2[n]``.
-span_base: Callable[[], bytes] = SpanBases().take
+span_base: Final[Callable[[], bytes]] = SpanBases().take
 
 
 def hex_id(value: Any) -> Any:
