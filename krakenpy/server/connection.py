@@ -301,6 +301,9 @@ class GatewayProtocol(Connection):
             # spelt out (HTTP/0.5, 2.0, 3.0) is an unsupported version (505). aiohttp's parser reads
             # them as requests; its C parser gives a line without a version 0.9, so a spelt-out HTTP/0.9
             # gets 400 here (the Python parser, after :meth:`_go_version`, refuses a line without one)
+            # Go reads nothing after it: requests parsed behind it in the same read are dropped (left
+            # queued, the refusal would wait behind them with no task to answer them: a hang)
+            self._queue.clear()
             self._refuse(400 if msg.version == (0, 9) else 505, "version")
             return
         now = _now()

@@ -391,3 +391,15 @@ async def test_connection_request_asking_to_close_is_answered_and_what_follows_i
     answers = await _answers(reader)
     assert [body for _, body in answers] == answered
     assert all(line.endswith(b" 200 OK") for line, _ in answers)
+
+
+async def test_connection_http20_after_http19_with_more_behind_is_refused_and_closed(connect: Connect) -> None:
+    # found by bench/fuzz_http1.py (seed 1): the 505 queued behind the next request, never dispatched
+    reader, writer = await connect()
+    writer.write(
+        b"GET /a HTTP/1.9\r\nHost: x\r\n\r\nGET /b HTTP/2.0\r\nHost: x\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    writer.write_eof()
+    data = await asyncio.wait_for(reader.read(), 3)
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n") and b"\r\n\r\n/a" in data
+    assert b"505 HTTP Version Not Supported" in data and b"/c" not in data
