@@ -336,9 +336,14 @@ def request_head(
                 break
             if varies[i]:
                 try:
-                    raw = value.encode("utf-8", "surrogateescape")
-                except UnicodeEncodeError:  # written from nothing: the same error, or the checks' None
-                    break
+                    # strict first: compiled, a C call without the codec's lookup by name (~0.35 k
+                    # instructions to ~0.1 k); the same bytes for any text without a surrogate
+                    raw = value.encode()
+                except UnicodeEncodeError:
+                    try:  # a surrogate escape: header bytes that were not UTF-8 go out as received
+                        raw = value.encode("utf-8", "surrogateescape")
+                    except UnicodeEncodeError:  # written from nothing: the same error, or the checks' None
+                        break
                 if raw.translate(_REFUSED) is not raw:
                     break
                 if values:
