@@ -255,6 +255,9 @@ class Heads:
         #: than indexes, the last without the framing lines); no pieces: nothing kept (a refused list)
         self.vary: list[int] = []
         self.pieces: list[bytes] = []
+        #: the first piece's text when a value varies, else "": written into the request line's text
+        #: (one encode for both, and one join part fewer: ~0.3 k instructions a head with a request id)
+        self.first = ""
         #: the Host header the list gives (written in place of the request's host), or None
         self.given: str | None = None
         #: the last host checked for control bytes (a Host line is written from it)
@@ -270,6 +273,7 @@ class Heads:
         self.varies = []
         self.vary = []
         self.pieces = []
+        self.first = ""
 
 
 #: ``Final``: compiled, a C static (a module global is a dict lookup per read)
@@ -370,13 +374,14 @@ def request_head(
                 heads.tail = _tail(pieces[n], length, close)
                 heads.length = length
                 heads.close = close
-            # surrogateescape: header bytes that were not UTF-8 go out exactly as they came in
-            line = f"{method} {target} HTTP/1.1\r\nHost: {written}\r\n".encode("utf-8", "surrogateescape")
+            # surrogateescape: header bytes that were not UTF-8 go out exactly as they came in; the
+            # first piece (before the first varying value) encoded with the request line
+            line = f"{method} {target} HTTP/1.1\r\nHost: {written}\r\n{heads.first}".encode("utf-8", "surrogateescape")
             if n == 0:
                 return line + heads.tail
             if n == 1:
-                return b"".join((line, pieces[0], values[0], heads.tail))
-            parts = [line, pieces[0]]
+                return line + values[0] + heads.tail
+            parts = [line]
             k = 0
             last = n - 1
             while k < n:
@@ -406,10 +411,14 @@ def _remember(
     text = ""
     vary: list[int] = []
     pieces: list[bytes] = []
+    first = ""
     for i in range(count):
         if varies[i]:
+            piece = f"{text}{headers[i][0]}: "
+            if not vary:
+                first = piece
             vary.append(i)
-            pieces.append(f"{text}{headers[i][0]}: ".encode("utf-8", "surrogateescape"))
+            pieces.append(piece.encode("utf-8", "surrogateescape"))
             text = "\r\n"
         else:
             text += lines[i]
@@ -418,6 +427,7 @@ def _remember(
     heads.varies = varies
     heads.vary = vary
     heads.pieces = pieces
+    heads.first = first
     heads.given = given
     heads.host = host
     heads.length = length
