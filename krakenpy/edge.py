@@ -149,10 +149,13 @@ EdgeMiddleware: TypeAlias = Callable[[EdgeHandler], EdgeHandler]
 
 class EdgeVisit:
     """What a :class:`SplitEdge` keeps of one request between its steps (subclasses add their own).
-    ``line``: a response header line (``Name: value\\r\\n``) the server writes after the response's
-    headers, set by :meth:`SplitEdge.leave` instead of a store in the header map."""
+    ``line`` and ``value``: a response header line the server writes after the response's headers
+    (``line + value + "\\r\\n"``: ``line`` the name and ``": "``, a text the layer keeps, so no line is
+    built per request), set by :meth:`SplitEdge.leave` instead of a store in the header map; none
+    while ``line`` is empty."""
 
     line: str = ""
+    value: str = ""
 
 
 class SplitEdge:
@@ -171,7 +174,7 @@ class SplitEdge:
       :meth:`leave` runs on it; or ``None``: the error goes on up (logged first, a client gone
       included);
     - :meth:`leave` on the answer; with ``lined`` the layer may put a header of its own in
-      :attr:`EdgeVisit.line` (the server writes it) rather than in the response's header map.
+      :attr:`EdgeVisit.line` and ``value`` (the server writes it) rather than in the response's header map.
     """
 
     def __init__(self, inner: EdgeHandler) -> None:

@@ -375,7 +375,7 @@ class GatewayProtocol(Connection):
     async def _serve(
         self, request: HttpRequest, msg: RequestMessage, payload: StreamReader, handler: Any, edge: SplitEdge | None
     ) -> None:
-        line = ""
+        line = value = ""
         try:
             if edge is None:
                 response: HttpResponse = await handler(request)
@@ -392,6 +392,7 @@ class GatewayProtocol(Connection):
                     response = answer
                 response = edge.leave(visit, request, response, True)
                 line = visit.line
+                value = visit.value
         except asyncio.CancelledError:
             self.close_now()  # the client went away, a clock or the drain cut it: nothing to answer
             raise
@@ -408,7 +409,7 @@ class GatewayProtocol(Connection):
         close = msg.should_close or self._closing or unread
         try:
             head, body, close = encode_response(
-                response.status, response.headers, response.body, msg.method, msg.version[1] != 0, close, line
+                response.status, response.headers, response.body, msg.method, msg.version[1] != 0, close, line, value
             )
         except Exception:  # a handler's answer that cannot be written (a bug): as above
             log.exception("cannot write the answer to %s %s", request.method, request.path)

@@ -54,7 +54,8 @@ _IDS = CounterIds(_draw_request_ids, lambda prefix, high: f"{prefix}{high & _HIG
 #: counter from a random start make ids unique within a process for 2**47 requests and across
 #: processes unless two draws of 74 bits meet; ~3x cheaper than 128 fresh random bits per request.
 new_request_id: Callable[[], str] = _IDS.take
-#: the same ids as an iterator (``next(REQUEST_IDS)``, the edge layers' call: no method wrapper)
+#: the same ids as an iterator (the edge layers take one as a ``for`` loop's first item: compiled,
+#: ``PyIter_Next`` on it, no method wrapper nor ``next`` looked up)
 REQUEST_IDS: Final[Iterator[str]] = _IDS.ids
 
 

@@ -59,3 +59,17 @@ def test_gin_fixed_part_kept_from_plain_batches_only() -> None:
     assert render([client, quoted]) == _alone([client, quoted])
     assert render([client]) == _alone([client])
     assert "ñ.example".encode() in render([client])
+
+
+def test_gin_plain_assumption_given_up_midway_and_after_a_quoted_batch() -> None:
+    # the targets are checked where a line's fixed part is made: a batch whose late line needs Go's
+    # quoting (or holds a non-ASCII letter) is rendered again from its start without the plain
+    # assumption; the batch after one with a quoted target starts without it, the one after that
+    # with it again: every batch the bytes of its lines rendered alone
+    render = gin_renderer()
+    plain: GinEntry = (_END, 200, 1_500, "10.0.0.1", "GET", "/p1", None)
+    slow: GinEntry = (_END, 200, 2_500_000, "10.0.0.1", "GET", "/p1?a=1", "boom")
+    for odd in ('/q"uote', "/ü", "/p1\\x", "/t\x01ab", "/\udcff"):
+        late: GinEntry = (_END, 404, 1_500, "10.0.0.1", "GET", odd, None)
+        for batch in ([plain, slow, plain, late, plain], [plain], [slow, plain], [late], [plain, slow]):
+            assert render(batch) == _alone(batch), (odd, batch)

@@ -123,8 +123,18 @@ class LeanEdge(SplitEdge):
         exchange.start = start
         rid_key = self.rid_key
         if rid_key is not None:
-            incoming = request.headers.get(rid_key) if self.trust_id else None
-            exchange.request_id = incoming if incoming and valid_request_id(incoming) else next(REQUEST_IDS)
+            # compiled: ``in`` is a C slot call, ``.get`` a method looked up by name (~0.2 k instructions
+            # a request without the header, the usual one)
+            headers = request.headers
+            incoming = headers.get(rid_key) if self.trust_id and rid_key in headers else None
+            if incoming and valid_request_id(incoming):
+                exchange.request_id = incoming
+            else:
+                # the next id as a loop's first item: compiled, ``PyIter_Next`` on the iterator, where
+                # ``next(REQUEST_IDS)`` looks ``next`` up in the builtins module and calls it (~0.3 k)
+                for rid in REQUEST_IDS:
+                    exchange.request_id = rid
+                    break
         request.context[EXCHANGE] = exchange
         exchange.path = request.path
         exchange.token = _set_current(exchange)
@@ -155,11 +165,13 @@ class LeanEdge(SplitEdge):
     def give_id(self, visit: Exchange, response: HttpResponse, lined: bool) -> None:
         """The request id on the answer: as a line the server writes after the response's headers when
         it asked (``lined``) and the handler set no id of its own (the store replaces that one, as
-        before): no multidict store, and one line fewer in encode_response's scans (acclog2: ~1.8 k)."""
+        before): no multidict store, and one line fewer in encode_response's scans (acclog2: ~1.8 k);
+        the line's name part and the id as they are (the server's head build joins them, acclog7)."""
         rid_key = self.rid_key
         headers = response.headers
         if lined and self.rid_line and rid_key not in headers:
-            visit.line = f"{self.rid_line}{visit.request_id}\r\n"
+            visit.line = self.rid_line
+            visit.value = visit.request_id
         else:
             headers[rid_key] = visit.request_id  # type: ignore[index]
 
