@@ -379,9 +379,7 @@ def _observed(call: UpstreamCall, layer: _ClientLayer) -> UpstreamCall:
                     n = exchange.made
                     exchange.made = n + 1
                     sid = exchange.spans + TAIL2[n & 0xFFF]
-                if inject_headers is None:
-                    pass
-                elif sid is not None:
+                if inject_headers is not None and sid is not None:
                     # the span id's text made here, once: the only place a sampled request needs it
                     pairs = inject_headers(trace, _hex(sid))
                     if mark and trace.wire:
@@ -389,7 +387,7 @@ def _observed(call: UpstreamCall, layer: _ClientLayer) -> UpstreamCall:
                         # into ``wire``): the head writer need not scan it (fastwire's KNOWN)
                         _KNOWN.value = pairs[0][1]
                     headers.extend(pairs)
-                else:
+                elif inject_headers is not None:
                     headers.extend(inject_headers(trace, hop_span_id()))
         if sid is None and passthrough:
             return call(method, url, headers, body)
