@@ -46,10 +46,17 @@ def _die_with_parent(parent: int) -> None:
         os._exit(0)
 
 
+#: the signals the supervisor blocks across a fork (see ``Supervisor._spawn``)
+FORK_BLOCKED = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD})
+
+
 def become_worker(parent: int) -> None:
     """Signals as a worker needs them, tied to the supervisor's life."""
     signal.set_wakeup_fd(-1)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # reloads come from the supervisor, never directly
+    # the supervisor forked with these blocked (its handlers would have swallowed them): one sent
+    # since then ends this worker now, as it would have had it come a moment later
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, FORK_BLOCKED)
     _die_with_parent(parent)

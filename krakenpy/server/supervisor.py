@@ -27,7 +27,7 @@ from krakenpy.server.channel import Channel, pair
 from krakenpy.server.rollout import Rollout
 from krakenpy.server.runner import Config, ConfigSource, ServeOptions
 from krakenpy.server.settings import RuntimeSettings
-from krakenpy.server.slots import Slot, become_worker, exit_reason
+from krakenpy.server.slots import FORK_BLOCKED, Slot, become_worker, exit_reason
 from krakenpy.server.worker import EXIT_CONFIG, Worker, run_worker, sequential
 
 __all__ = ["Supervisor"]
@@ -166,8 +166,15 @@ class Supervisor:
         sys.stdout.flush()
         sys.stderr.flush()
         parent = os.getpid()
+        # a stop signal sent to the new worker before it drops the supervisor's handlers would run
+        # the inherited one, which only queues it in the child's copy of ``signals``: lost, and the
+        # worker served on through the stop. Blocked across the fork, it stays pending until
+        # become_worker has set the worker's own dispositions
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, FORK_BLOCKED)
         pid = os.fork()
-        if pid == 0:
+        if pid != 0:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        else:
             code = 70
             try:
                 parent_end.close()
