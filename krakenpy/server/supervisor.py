@@ -171,7 +171,11 @@ class Supervisor:
         # worker served on through the stop. Blocked across the fork, it stays pending until
         # become_worker has set the worker's own dispositions
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, FORK_BLOCKED)
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # no child: the supervisor's own again
+            raise
         if pid != 0:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         else:
