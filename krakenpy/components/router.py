@@ -1,4 +1,4 @@
-"""``router`` (service): gin engine options: error bodies, redirects, health path, 405s, version
+"""``router`` (service): gin engine options: error bodies, redirects, health path, 405s, OPTIONS routes, version
 header, client IP rules. Read by the core (:class:`~krakenpy.config.options.RouterOptions`)."""
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ COMPONENT: Final = Component(
         "only: X-Appengine-Remote-Addr is a header any client can send",
         "use_h2c": "clients get HTTP/1.1; HTTP/2 is served only by a gateway with a grpc.server, as cleartext "
         "with prior knowledge, whatever this field says",
-        "auto_options": "no OPTIONS routes are generated: OPTIONS gets 405 with Allow, or the CORS preflight answer",
         "remove_extra_slash": "paths are matched as sent: /a//b is redirected to /a/b unless "
         "disable_redirect_fixed_path",
         "max_multipart_memory": "request bodies are never parsed as forms: they are forwarded as received",

@@ -31,6 +31,8 @@ _Builtin = Callable[[HttpRequest], Awaitable[HttpResponse]]
 #: gin's ``Any`` (the methods of ``/__debug/*`` and ``/__echo/*``)
 ANY_METHODS = ("GET", "POST", "PUT", "PATCH", "HEAD", "OPTIONS", "DELETE", "CONNECT", "TRACE")
 _UNSAFE_PREFIX = re.compile(r"[^a-zA-Z0-9/-]+")
+#: an endpoint path's parameter segment (``{id}``), as the router reads it
+_PARAM_SEGMENT = re.compile(r"^\{[^}]+\}$")
 _HTML = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;"})
 #: what Go's ``url.URL.EscapedPath`` leaves unescaped in a path (besides letters, digits, ``-_.~``)
 _PATH_SAFE = "/$&+,:;=@"
@@ -85,6 +87,26 @@ def _slash_target(path: str) -> str:
     return path[:-1] if len(path) > 1 and path.endswith("/") else path + "/"
 
 
+def _options_route(allow: str, version: str) -> Callable[[HttpRequest, tuple[str, ...]], Awaitable[HttpResponse]]:
+    async def answer(request: HttpRequest, values: tuple[str, ...]) -> HttpResponse:
+        return HttpResponse(200, CIMultiDict((("Allow", allow), ("X-Krakend", version))), b"")
+
+    return answer
+
+
+def _add_option_routes(router: Router, routes: Sequence[tuple[EndpointConfig, EndpointHandler]], version: str) -> None:
+    """``router.auto_options``: an OPTIONS route for every endpoint path, answering 200 with no body,
+    the path's methods sorted in ``Allow`` and ``X-Krakend``. Added after the endpoints, as lura does:
+    they count in a 405's ``Allow`` too. Paths that differ only in their parameters' names share one
+    route (the router matches them alike): its ``Allow`` lists the methods of all of them."""
+    methods: dict[str, tuple[str, list[str]]] = {}
+    for endpoint, _ in routes:
+        shape = "/".join("{}" if _PARAM_SEGMENT.match(s) else s for s in endpoint.endpoint.split("/"))
+        methods.setdefault(shape, (endpoint.endpoint, []))[1].append(endpoint.method)
+    for path, names in methods.values():
+        router.add(path, "OPTIONS", _options_route(", ".join(sorted(set(names))), version))
+
+
 def build_dispatch(
     service: ServiceConfig,
     routes: Sequence[tuple[EndpointConfig, EndpointHandler]],
@@ -120,6 +142,8 @@ def build_dispatch(
     for endpoint, handle in routes:
         router.add(endpoint.endpoint, endpoint.method, handle)
     version = options.version_header
+    if options.auto_options:
+        _add_option_routes(router, routes, version)
     body404, body405 = options.error_body_404, options.error_body_405
     redirect_slash = not options.disable_redirect_trailing_slash
     redirect_fixed = not options.disable_redirect_fixed_path
