@@ -151,14 +151,19 @@ class Worker:
             await self._gate()
         if agents_first:
             await self.gateway.start(agents=True)
+        # the stop handlers before the port accepts: the start below may still wait (its hooks: a NATS
+        # subscription's first connect, the agents) while requests are served, and a SIGTERM then found
+        # the default action, which ended the worker with its in-flight requests cut and no drain (a
+        # stop during the start is drained once the start is over). Until here the gateway's port was not
+        # served: the default action ends a worker still building at once
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
         listeners = [await self._listen(sock, limits) for sock in self.sockets]
         if self.share is not None:
             self.share.join()
         if not agents_first:
             await self.gateway.start(agents=self.consumes)
         self.server.start_sweeping()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stop)
         settle_gc()
         settle_heap()  # after the start-up's garbage went: idle memory as before (server/heap.py)
         if self.slot == 1 and self.generation == 0:  # once per start, not once per worker

@@ -107,17 +107,17 @@ async def _pass(client: Any, backend: aiohttp.ClientWebSocketResponse, options: 
     return result
 
 
-async def _watch(client: Any, options: WebSocketOptions, held: list[WSMessage], warn: Throttled) -> None:
+async def _watch(client: Any, options: WebSocketOptions, held: list[WSMessage], warn: Throttled) -> tuple[int, str]:
     """Read the client while its backend is dialled: its messages are kept for the backend (up to
-    ``message_buffer_size``); returns once the client has left."""
+    ``message_buffer_size``); returns once the client has left, with the code and reason it left with."""
     while True:
         try:
             msg = await client.receive(timeout=options.pong_wait)
         except TimeoutError:
             await close_quietly(client, GOING_AWAY)
-            return
+            return GOING_AWAY, ""
         if msg.type is not WSMsgType.TEXT and msg.type is not WSMsgType.BINARY:
-            return
+            return client_ended(msg)
         if len(held) < options.message_buffer_size:
             held.append(msg)
         else:
@@ -140,20 +140,22 @@ async def _connect(
     left = watcher.done()
     await cancel_and_wait(watcher)
     if left:
-        await _abandon(dialer)
+        # a dial done in the same turn made a connection: the backend learns the client's code, as it
+        # does when the client leaves later (it got 1000, a protocol error's 1002 lost)
+        await _abandon(dialer, *close_reason(*watcher.result()))
         return None, True
     return dialer.result(), False
 
 
-async def _abandon(dialer: asyncio.Task[_Backend | None]) -> None:
-    """Stop a dial nobody waits for any more; a connection it made meanwhile is closed."""
+async def _abandon(dialer: asyncio.Task[_Backend | None], code: int = NORMAL, why: bytes = b"") -> None:
+    """Stop a dial nobody waits for any more; a connection it made meanwhile is closed with ``code``."""
     dialer.cancel()
     try:
         backend = await dialer
     except BaseException:  # cancelled, or failed: nothing to close
         return
     if backend is not None:
-        await backend.close()
+        await backend.close(code=code, message=why)
 
 
 async def _flush(held: list[WSMessage], backend: _Backend) -> bool:

@@ -319,3 +319,33 @@ async def test_direct_messages_sent_during_the_dial_reach_the_backend(gateway: A
         await ws.send_bytes(b"\x01")
         assert (await ws.receive(timeout=5)).data == "early"
         assert (await ws.receive(timeout=5)).data == b"\x01"
+
+
+async def test_direct_a_client_leaving_as_its_dial_completes_gives_the_backend_its_code() -> None:
+    """The client's protocol error and the backend's handshake answer in the same loop turn: the dial
+    is done, yet the client left first, so the connection just made is closed; it went with 1000
+    (aiohttp's default), the client's 1002 lost (test_frames' protocol error test, 1 run in a full
+    suite under load: the backend had accepted, the gateway's dial had not returned yet)."""
+    from aiohttp.http_websocket import WebSocketError, WSMessage
+
+    from krakenpy.websocket.direct import _connect
+    from krakenpy.websocket.options import WebSocketOptions
+
+    class Client:
+        async def receive(self, timeout: float | None = None) -> WSMessage:
+            return WSMessage(WSMsgType.ERROR, WebSocketError(1002, "bad opcode"), None)
+
+    class Backend:
+        closed_with: tuple[int, bytes] | None = None
+
+        async def close(self, *, code: int = 1000, message: bytes = b"") -> bool:
+            self.closed_with = (code, message)
+            return True
+
+    backend = Backend()
+
+    async def dialled() -> Any:
+        return backend  # connected at once: done in the same turn as the client's error
+
+    assert await _connect(Client(), dialled(), WebSocketOptions(), []) == (None, True)
+    assert backend.closed_with == (1002, b"")

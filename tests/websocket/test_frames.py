@@ -64,7 +64,11 @@ async def test_frames_client_protocol_error_reaches_the_backend_as_its_code(
     host = await backend(echo_app(seen))
     client = await gateway(make_config([ws_endpoint(host, enable_direct_communication=True)]))
     reader, writer = await _open(client.port)
-    await wait_for(lambda: seen.sockets)
+    # the echo: the gateway's backend connection is up (the backend's accept was not enough: a protocol
+    # error read while the gateway's dial still ran abandoned the dial, and the backend saw 1000)
+    writer.write(frame(b"ping"))
+    async with asyncio.timeout(5):
+        assert await reader.readexactly(6) == b"\x81\x04ping"
     writer.write(data)
     assert (await read_for(reader, 1.0))[:4] == b"\x88\x02" + code.to_bytes(2, "big")
     await wait_for(lambda: seen.sockets[0].closed)
