@@ -172,6 +172,8 @@ class GatewayProtocol(Connection):
                 return
             self._malformed(exc)
             return
+        if upgraded and self._connect_body(messages):
+            return
         if messages:
             self._hbytes = 0
             queue = self._queue
@@ -215,6 +217,31 @@ class GatewayProtocol(Connection):
         if self.transport is None or takeover is None:
             return self.transport is None
         takeover(self, self.transport, data[cut:])
+        return True
+
+    def _connect_body(self, messages: list[Any]) -> bool:
+        """A CONNECT request that declares a body (``Content-Length`` past 0, ``Transfer-Encoding``), as
+        the C parser ends a read with it: refused (400), with the requests before it answered first.
+        llhttp stops at a CONNECT's head (a tunnel's bytes follow) and leaves its body unread, so an
+        answer without a switch parsed that body as the next request (a body served as a request: Go
+        reads it as the CONNECT's body; aiohttp's Python parser too). Only on an upgraded read."""
+        if type(self._parser) is not HttpRequestParser or not messages:
+            return False
+        msg = messages[-1][0]
+        if msg.method != "CONNECT":
+            return False
+        headers = msg.headers
+        length = headers.get("Content-Length")
+        if "Transfer-Encoding" not in headers and (length is None or not length.strip("0 \t")):
+            return False
+        messages.pop()
+        if messages:  # the requests before it, as any read's (what followed the CONNECT is dropped)
+            self._hbytes = 0
+            self._queue.extend(messages)
+            if self._task is None:
+                self._dispatch()
+        self._since = None
+        self._refuse(400, "CONNECT with a body")
         return True
 
     def _go_version(self, data: bytes, exc: HttpProcessingError) -> bool:
