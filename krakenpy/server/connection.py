@@ -178,8 +178,11 @@ class GatewayProtocol(Connection):
             self._hbytes = 0
             queue = self._queue
             queue.extend(messages)
-            last = messages[-1][1]
+            head, last = messages[-1]
             full = len(queue) >= MAX_PIPELINED
+            if head.upgrade and not upgraded and type(self._parser) is HttpRequestParser and _C_PARSER:
+                self._unswitched(data, messages, last)
+                return
             if last is not EMPTY_PAYLOAD and not last.is_eof():
                 self._body = last
                 self._since = None
@@ -200,6 +203,12 @@ class GatewayProtocol(Connection):
                 self._since = since if len(since) <= _KEEP else None
             if self._hbytes > self._server.header_budget:
                 self._refuse(431, f"headers over {self._server.limits.max_header_bytes} bytes")
+        elif self._unswitched_body and body.is_eof():
+            # the body of a request with an Upgrade the parser does not switch to ended in this read: the
+            # parser dropped what followed it (see _unswitched); its answer, then the connection's end
+            self._unswitched_body = False
+            self._since = None
+            self._refuse(CLOSE, "")
         elif body.is_eof() and data.endswith(b"\r\n\r\n"):  # a chunked body ended with the read
             self._since = b""
         if upgraded:  # an Upgrade or CONNECT request: what follows is WebSocket frames after a 101, else HTTP
@@ -218,6 +227,34 @@ class GatewayProtocol(Connection):
             return self.transport is None
         takeover(self, self.transport, data[cut:])
         return True
+
+    def _unswitched(self, data: bytes, messages: list[Any], last: StreamReader) -> None:
+        """The read's last request asks for an Upgrade aiohttp's C parser does not switch to (not a
+        WebSocket: ``h2c``, any other name): llhttp pauses at that request's end, and the parser resumes
+        without parsing the rest of the read (dropped: a request behind it never answered, a body
+        behind a dropped head read as requests). What follows the request is parsed again from its
+        end when it is known (``_rest``), by a fresh parser; else, and when its body ends in a later read
+        (what follows it there is dropped as well), the connection ends after its answer. Only for such a
+        request."""
+        rest = None
+        if last is not EMPTY_PAYLOAD and not last.is_eof():
+            self._body = last
+            self._unswitched_body = True
+        else:
+            rest = _rest(self._since, data, messages)
+        self._since = None if rest is None else b""
+        if len(self._queue) >= MAX_PIPELINED:
+            self._pause_reading_for_buffer()
+        if self._task is None:
+            self._dispatch()
+        if rest:
+            # a fresh parser: the paused one may still hold part of it (a full queue's tail) and report
+            # the pause again at its start, dropping it all
+            self._parser = _new_parser(HttpRequestParser, self, self._loop, self._server.header_budget)
+            self._hbytes = 0
+            self.data_received(rest)
+        elif rest is None and not self._unswitched_body:
+            self._refuse(CLOSE, "")
 
     def _connect_body(self, messages: list[Any]) -> bool:
         """A CONNECT request that declares a body (``Content-Length`` past 0, ``Transfer-Encoding``), as

@@ -427,3 +427,53 @@ async def test_connection_connect_without_a_body_is_answered(connect: Connect) -
     writer.write(b"CONNECT /c HTTP/1.1\r\nHost: x\r\n\r\n" + SMUGGLED)
     head, _ = await _answer(reader)
     assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+UPGRADE_FOO = b"GET /u HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n"
+
+
+async def test_connection_request_behind_an_unsupported_upgrade_in_the_same_read_is_answered(connect: Connect) -> None:
+    # aiohttp's C parser pauses at a request with an Upgrade it does not switch to (not a WebSocket) and
+    # dropped the rest of the read: the request behind it was never answered (main: a hang)
+    reader, writer = await connect()
+    writer.write(UPGRADE_FOO + b"GET /n HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert [(await _answer(reader))[1] for _ in range(2)] == [b"/u", b"/n"]
+
+
+async def test_connection_body_behind_an_unsupported_upgrade_is_never_read_as_a_request(
+    gateway: GatewayServer, connect: Connect
+) -> None:
+    # the head of the request behind it was dropped: its body, in the next read, was parsed as a request
+    # (main: GET /s served)
+    reader, writer = await connect()
+    writer.write(UPGRADE_FOO + b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(SMUGGLED))
+    assert (await _answer(reader))[1] == b"/u"
+    writer.write(SMUGGLED)
+    writer.write_eof()
+    bodies = [body for _, body in await _answers(reader)]
+    assert b"/s" not in bodies
+    assert bodies in ([SMUGGLED], [])  # the request served with its body, or the connection closed
+
+
+async def test_connection_unsupported_upgrade_with_a_body_in_two_reads_never_hangs(
+    gateway: GatewayServer, connect: Connect
+) -> None:
+    reader, writer = await connect()
+    writer.write(b"POST /echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: foo\r\nContent-Length: 3\r\n\r\na")
+    for _ in range(500):  # the head taken (its body awaited)
+        if gateway.protocols() and gateway.protocols()[0]._body is not None:
+            break
+        await asyncio.sleep(0.01)
+    writer.write(b"bcGET /n HTTP/1.1\r\nHost: x\r\n\r\n")  # the client waits (main: /n dropped, a hang)
+    assert (await _answer(reader))[1] == b"abc"
+    second = await asyncio.wait_for(reader.read(), 5)  # the next answer, or the connection's end
+    assert second == b"" or second.endswith(b"/n")
+
+
+async def test_connection_unsupported_upgrade_filling_the_queue_loses_nothing_behind_it(connect: Connect) -> None:
+    # the 16th request (a full queue) asks for the Upgrade: what the paused parser kept is parsed again
+    # by a fresh parser (the paused one reported the pause again and dropped it all: 16 answers, a hang)
+    reader, writer = await connect()
+    writer.write(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n" * 15 + UPGRADE_FOO + b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n" * 15)
+    bodies = [(await _answer(reader))[1] for _ in range(31)]
+    assert bodies == [b"/a"] * 15 + [b"/u"] + [b"/b"] * 15
