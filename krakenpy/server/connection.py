@@ -16,6 +16,7 @@ import asyncio
 import contextvars
 import logging
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from aiohttp.http_exceptions import BadStatusLine, HttpProcessingError
@@ -88,7 +89,7 @@ def _new_parser(
     )
 
 
-def _rest(since: bytes | None, data: bytes, messages: list[Any]) -> bytes | None:
+def _rest(since: bytes | None, data: bytes, messages: Sequence[Any]) -> bytes | None:
     """What of the read (after ``since``, the bytes held since a boundary) follows its last message,
     complete: the start of a next head, or what the parser left unparsed on a full queue. None when
     not known: ``since`` not known, a chunked body, more than ``_KEEP`` bytes. Each head ends at its
@@ -180,8 +181,13 @@ class GatewayProtocol(Connection):
             queue.extend(messages)
             head, last = messages[-1]
             full = len(queue) >= MAX_PIPELINED
-            if head.upgrade and not upgraded and type(self._parser) is HttpRequestParser and _C_PARSER:
-                self._unswitched(data, messages, last)
+            if (
+                head.upgrade
+                and not upgraded
+                and type(self._parser) is HttpRequestParser
+                and _C_PARSER
+                and self._unswitched(data, messages, head, last)
+            ):
                 return
             if last is not EMPTY_PAYLOAD and not last.is_eof():
                 self._body = last
@@ -228,14 +234,18 @@ class GatewayProtocol(Connection):
         takeover(self, self.transport, data[cut:])
         return True
 
-    def _unswitched(self, data: bytes, messages: list[Any], last: StreamReader) -> None:
+    def _unswitched(self, data: bytes, messages: Sequence[Any], head: Any, last: StreamReader) -> bool:
         """The read's last request asks for an Upgrade aiohttp's C parser does not switch to (not a
         WebSocket: ``h2c``, any other name): llhttp pauses at that request's end, and the parser resumes
         without parsing the rest of the read (dropped: a request behind it never answered, a body
         behind a dropped head read as requests). What follows the request is parsed again from its
         end when it is known (``_rest``), by a fresh parser; else, and when its body ends in a later read
         (what follows it there is dropped as well), the connection ends after its answer. Only for such a
-        request."""
+        request (False for a WebSocket one whose body is still coming: the parser switches once it is
+        in, as it does at once without a body)."""
+        upgrade = head.headers.get("Upgrade", "")
+        if (upgrade.isascii() and upgrade.lower() == "websocket") or head.method == "CONNECT":
+            return False
         rest = None
         if last is not EMPTY_PAYLOAD and not last.is_eof():
             self._body = last
@@ -255,8 +265,9 @@ class GatewayProtocol(Connection):
             self.data_received(rest)
         elif rest is None and not self._unswitched_body:
             self._refuse(CLOSE, "")
+        return True
 
-    def _connect_body(self, messages: list[Any]) -> bool:
+    def _connect_body(self, messages: Sequence[Any]) -> bool:
         """A CONNECT request that declares a body (``Content-Length`` past 0, ``Transfer-Encoding``), as
         the C parser ends a read with it: refused (400), with the requests before it answered first.
         llhttp stops at a CONNECT's head (a tunnel's bytes follow) and leaves its body unread, so an
@@ -271,10 +282,9 @@ class GatewayProtocol(Connection):
         length = headers.get("Content-Length")
         if "Transfer-Encoding" not in headers and (length is None or not length.strip("0 \t")):
             return False
-        messages.pop()
-        if messages:  # the requests before it, as any read's (what followed the CONNECT is dropped)
+        if len(messages) > 1:  # the requests before it, as any read's (what followed the CONNECT is dropped)
             self._hbytes = 0
-            self._queue.extend(messages)
+            self._queue.extend(messages[:-1])
             if self._task is None:
                 self._dispatch()
         self._since = None
