@@ -258,11 +258,18 @@ class GatewayProtocol(Connection):
         if self._task is None:
             self._dispatch()
         if rest:
+            if self._again is not None:  # parsing a rest already: its loop below takes this one
+                self._again = rest
+                return True
             # a fresh parser: the paused one may still hold part of it (a full queue's tail) and report
-            # the pause again at its start, dropping it all
-            self._parser = _new_parser(HttpRequestParser, self, self._loop, self._server.header_budget)
-            self._hbytes = 0
-            self.data_received(rest)
+            # the pause again at its start, dropping it all. In a loop, not nested (a read of a thousand
+            # such requests would nest a thousand calls: RecursionError)
+            while rest:
+                self._again = b""
+                self._parser = _new_parser(HttpRequestParser, self, self._loop, self._server.header_budget)
+                self._hbytes = 0
+                self.data_received(rest)
+                rest, self._again = self._again, None
         elif rest is None and not self._unswitched_body:
             self._refuse(CLOSE, "")
         return True

@@ -69,6 +69,8 @@ class Connection(FlowProtocol):
         # the body being read is an unswitched Upgrade request's: the parser drops what follows it
         # (``GatewayProtocol._unswitched``)
         self._unswitched_body = False
+        # while a rest after one is parsed: b"", or the rest after the next one (None: not parsing one)
+        self._again: bytes | None = None
         self._held: bytes | None = None  # what came behind an Upgrade request, until it is answered
         self._finished = 0  # responses written on this connection
         self._started = -1  # requests started, when it is not ``_finished`` and the one in flight (HTTP/2)

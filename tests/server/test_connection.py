@@ -494,3 +494,11 @@ async def test_connection_websocket_upgrade_whose_body_ends_in_a_later_read_is_a
         await asyncio.sleep(0.01)
     writer.write(b"abcGET /n HTTP/1.1\r\nHost: x\r\n\r\n")
     assert [(await _answer(reader))[1] for _ in range(2)] == [b"abc", b"/n"]
+
+
+async def test_connection_a_thousand_unsupported_upgrades_in_one_read_are_answered(connect: Connect) -> None:
+    # each one's rest parsed again in a loop, not in nested calls (a RecursionError killed the connection)
+    reader, writer = await connect()
+    writer.write(UPGRADE_FOO * 1100)
+    bodies = [(await _answer(reader))[1] for _ in range(1100)]
+    assert bodies == [b"/u"] * 1100
