@@ -16,6 +16,7 @@ import asyncio
 import contextvars
 import logging
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from aiohttp.http_exceptions import BadStatusLine, HttpProcessingError
@@ -88,7 +89,7 @@ def _new_parser(
     )
 
 
-def _rest(since: bytes | None, data: bytes, messages: list[Any]) -> bytes | None:
+def _rest(since: bytes | None, data: bytes, messages: Sequence[Any]) -> bytes | None:
     """What of the read (after ``since``, the bytes held since a boundary) follows its last message,
     complete: the start of a next head, or what the parser left unparsed on a full queue. None when
     not known: ``since`` not known, a chunked body, more than ``_KEEP`` bytes. Each head ends at its
@@ -172,12 +173,22 @@ class GatewayProtocol(Connection):
                 return
             self._malformed(exc)
             return
+        if upgraded and self._connect_body(messages):
+            return
         if messages:
             self._hbytes = 0
             queue = self._queue
             queue.extend(messages)
-            last = messages[-1][1]
+            head, last = messages[-1]
             full = len(queue) >= MAX_PIPELINED
+            if (
+                head.upgrade
+                and not upgraded
+                and type(self._parser) is HttpRequestParser
+                and _C_PARSER
+                and self._unswitched(data, messages, head, last)
+            ):
+                return
             if last is not EMPTY_PAYLOAD and not last.is_eof():
                 self._body = last
                 self._since = None
@@ -198,6 +209,12 @@ class GatewayProtocol(Connection):
                 self._since = since if len(since) <= _KEEP else None
             if self._hbytes > self._server.header_budget:
                 self._refuse(431, f"headers over {self._server.limits.max_header_bytes} bytes")
+        elif self._unswitched_body and body.is_eof():
+            # the body of a request with an Upgrade the parser does not switch to ended in this read: the
+            # parser dropped what followed it (see _unswitched); its answer, then the connection's end
+            self._unswitched_body = False
+            self._since = None
+            self._refuse(CLOSE, "")
         elif body.is_eof() and data.endswith(b"\r\n\r\n"):  # a chunked body ended with the read
             self._since = b""
         if upgraded:  # an Upgrade or CONNECT request: what follows is WebSocket frames after a 101, else HTTP
@@ -215,6 +232,70 @@ class GatewayProtocol(Connection):
         if self.transport is None or takeover is None:
             return self.transport is None
         takeover(self, self.transport, data[cut:])
+        return True
+
+    def _unswitched(self, data: bytes, messages: Sequence[Any], head: Any, last: StreamReader) -> bool:
+        """The read's last request asks for an Upgrade aiohttp's C parser does not switch to (not a
+        WebSocket: ``h2c``, any other name): llhttp pauses at that request's end, and the parser resumes
+        without parsing the rest of the read (dropped: a request behind it never answered, a body
+        behind a dropped head read as requests). What follows the request is parsed again from its
+        end when it is known (``_rest``), by a fresh parser; else, and when its body ends in a later read
+        (what follows it there is dropped as well), the connection ends after its answer. Only for such a
+        request (False for a WebSocket one whose body is still coming: the parser switches once it is
+        in, as it does at once without a body)."""
+        upgrade = head.headers.get("Upgrade", "")
+        if (upgrade.isascii() and upgrade.lower() == "websocket") or head.method == "CONNECT":
+            return False
+        rest = None
+        if last is not EMPTY_PAYLOAD and not last.is_eof():
+            self._body = last
+            self._unswitched_body = True
+        else:
+            rest = _rest(self._since, data, messages)
+        self._since = None if rest is None else b""
+        if len(self._queue) >= MAX_PIPELINED:
+            self._pause_reading_for_buffer()
+        if self._task is None:
+            self._dispatch()
+        if rest:
+            if self._again is not None:  # parsing a rest already: its loop below takes this one
+                self._again = rest
+                return True
+            # a fresh parser: the paused one may still hold part of it (a full queue's tail) and report
+            # the pause again at its start, dropping it all. In a loop, not nested (a read of a thousand
+            # such requests would nest a thousand calls: RecursionError)
+            while rest:
+                self._again = b""
+                self._parser = _new_parser(HttpRequestParser, self, self._loop, self._server.header_budget)
+                self._hbytes = 0
+                self.data_received(rest)
+                rest, self._again = self._again, None
+        elif rest is None and not self._unswitched_body:
+            self._refuse(CLOSE, "")
+        return True
+
+    def _connect_body(self, messages: Sequence[Any]) -> bool:
+        """A CONNECT request that declares a body (``Content-Length`` past 0, ``Transfer-Encoding``), as
+        the C parser ends a read with it: refused (400), with the requests before it answered first.
+        llhttp stops at a CONNECT's head (a tunnel's bytes follow) and leaves its body unread, so an
+        answer without a switch parsed that body as the next request (a body served as a request: Go
+        reads it as the CONNECT's body; aiohttp's Python parser too). Only on an upgraded read."""
+        if type(self._parser) is not HttpRequestParser or not messages:
+            return False
+        msg = messages[-1][0]
+        if msg.method != "CONNECT":
+            return False
+        headers = msg.headers
+        length = headers.get("Content-Length")
+        if "Transfer-Encoding" not in headers and (length is None or not length.strip("0 \t")):
+            return False
+        if len(messages) > 1:  # the requests before it, as any read's (what followed the CONNECT is dropped)
+            self._hbytes = 0
+            self._queue.extend(messages[:-1])
+            if self._task is None:
+                self._dispatch()
+        self._since = None
+        self._refuse(400, "CONNECT with a body")
         return True
 
     def _go_version(self, data: bytes, exc: HttpProcessingError) -> bool:

@@ -66,6 +66,11 @@ class Connection(FlowProtocol):
         # first bytes of a request head arriving in parts, None when not known (a body, a paused
         # parser, a read ending past a message's end); what a refused read is parsed again from
         self._since: bytes | None = b""
+        # the body being read is an unswitched Upgrade request's: the parser drops what follows it
+        # (``GatewayProtocol._unswitched``)
+        self._unswitched_body = False
+        # while a rest after one is parsed: b"", or the rest after the next one (None: not parsing one)
+        self._again: bytes | None = None
         self._held: bytes | None = None  # what came behind an Upgrade request, until it is answered
         self._finished = 0  # responses written on this connection
         self._started = -1  # requests started, when it is not ``_finished`` and the one in flight (HTTP/2)
