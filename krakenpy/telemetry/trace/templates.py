@@ -435,14 +435,41 @@ class CallTemplate(SpanTemplate):
         self.usual: str | None = None
         #: name, kind and the shape's key-values as protobuf, made on first use
         self.wire: bytes | None = None
+        #: the usual span's protobuf after its times (the wire, ``complete`` false / true, an empty
+        #: status) and the pack that writes it after the ids and times: made with the wire
+        self._open = b""
+        self._done = b""
+        self._usual: Any = None
+
+    def _made_wire(self) -> bytes:
+        wire = self.wire = _name_kind(self.name, INTERNAL) + _wire(self.shape)
+        self._open = wire + _W_COMPLETE[0] + EMPTY_STATUS
+        self._done = wire + _W_COMPLETE[1] + EMPTY_STATUS
+        self._usual = struct.Struct(f"<20s8s2s8sBQBQ{len(self._done)}s").pack
+        return wire
 
     def proto(self, r: Record) -> bytes:
         if self.shape is None:
             return span_proto(self.span(r))
         wire = self.wire
         if wire is None:
-            wire = self.wire = _name_kind(self.name, INTERNAL) + _wire(self.shape)
+            wire = self._made_wire()
         code = r[10]
+        trace = r[1]
+        own = r[2]
+        parent = r[3]
+        complete = r[8]
+        if (
+            code is None and not r[9] and not r[6] and type(complete) is bool
+            and type(own) is bytes and type(trace) is bytes and type(parent) is bytes
+            and len(trace) == 20 and len(own) == 8 and len(parent) == 8
+        ):  # fmt: skip
+            # the usual span (the layers' raw ids, a parent, no status code, not canceled, no error):
+            # the whole span in one pack, no join (the same bytes as the join below writes)
+            packed: bytes = self._usual(
+                trace, own, PARENT_TAG, parent, 0x39, r[4], 0x41, r[5], self._done if complete else self._open
+            )
+            return packed
         return b"".join((
             ids_times(r[1], r[2], r[3], r[4], r[5]),
             wire,
@@ -662,6 +689,17 @@ class ReadTemplate(SpanTemplate):
         self.usual: str | None = None
         #: name, kind and the shape's key-values as protobuf, made on first use
         self.wire: bytes | None = None
+        #: the usual span's pack (ids, times, the wire, the size's key-value, the seconds' key-value
+        #: head and the double, an empty status) for the size's key-value of ``_size_len`` bytes
+        self._size_len = -1
+        self._usual: Any = None
+        self._time_head = _K_READ_TIME.of_double(0.0)[:-8]
+
+    def _pack(self, wire: bytes, n: int) -> Any:
+        """The usual span's pack for a size key-value of ``n`` bytes (kept for the next span)."""
+        self._usual = struct.Struct(f"<20s8s2s8sBQBQ{len(wire)}s{n}s{len(self._time_head)}sd2s").pack
+        self._size_len = n
+        return self._usual
 
     def proto(self, r: Record) -> bytes:
         if self.shape is None:
@@ -669,6 +707,24 @@ class ReadTemplate(SpanTemplate):
         wire = self.wire
         if wire is None:
             wire = self.wire = _name_kind(_READ + "tracker", INTERNAL) + _wire(self.shape)
+        trace = r[1]
+        own = r[2]
+        parent = r[3]
+        seconds = r[9]
+        if (
+            not r[6] and type(seconds) is float and type(own) is bytes and type(trace) is bytes
+            and type(parent) is bytes and len(trace) == 20 and len(own) == 8 and len(parent) == 8
+        ):  # fmt: skip
+            # the usual span (the layers' raw ids, a parent, no error): one pack, no join and no
+            # double packed apart (the same bytes as the join below writes)
+            size = _K_READ_SIZE.of_int(r[8])
+            n = len(size)
+            pack = self._usual if n == self._size_len else self._pack(wire, n)
+            packed: bytes = pack(
+                trace, own, PARENT_TAG, parent, 0x39, r[4], 0x41, r[5], wire, size, self._time_head, seconds,
+                EMPTY_STATUS,
+            )  # fmt: skip
+            return packed
         return b"".join((
             ids_times(r[1], r[2], r[3], r[4], r[5]),
             wire,
