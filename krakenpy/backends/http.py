@@ -7,11 +7,12 @@ Success is 200 or 201 only (anything with ``no-op``). ``backend/http`` options:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from krakenpy.backends.client import UpstreamCall
 from krakenpy.backends.conntiming import EXCHANGE_KEY
 from krakenpy.backends.encoding import decoder_for
+from krakenpy.backends.fastwire import KNOWN
 from krakenpy.backends.redirects import Resendable
 from krakenpy.config.model import BackendConfig
 from krakenpy.errors import BackendError
@@ -22,6 +23,9 @@ from krakenpy.proxy.types import Headers, Proxy, Request, Response, keeps_maps, 
 __all__ = ["NAMESPACE", "http_backend"]
 
 NAMESPACE = "backend/http"
+
+#: the head writer's known values (:class:`~krakenpy.backends.fastwire.Known`; ``Final``: a C static)
+_KNOWN: Final = KNOWN
 
 
 def _headers_out(headers: Headers, compression: bool) -> list[tuple[str, str]]:
@@ -49,10 +53,16 @@ def _headers_with_id(headers: Headers, compression: bool, name: str, request_id:
 
 def _with_id(request: Request, compression: bool, name: str) -> list[tuple[str, str]]:
     """The upstream call's header pairs when this executor forwards the request id: the request's,
-    with its exchange's id when it has one (a plain function: the coroutine keeps no locals for it)."""
+    with its exchange's id when it has one (a plain function: the coroutine keeps no locals for it).
+    The id is marked known to the head writer (``Known.rid``): the edge layers, its only writers, made
+    it from hex digits and dashes or took a client's that ``valid_request_id`` let through, so it holds
+    no byte Go's client refuses and needs no scan there."""
     exchange: Any = request.context.get(EXCHANGE_KEY)
-    if exchange is not None and exchange.request_id:
-        return _headers_with_id(request.headers, compression, name, exchange.request_id)
+    if exchange is not None:
+        rid: str = exchange.request_id
+        if rid:
+            _KNOWN.rid = rid
+            return _headers_with_id(request.headers, compression, name, rid)
     return _headers_out(request.headers, compression)
 
 

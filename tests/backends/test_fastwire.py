@@ -205,3 +205,28 @@ def test_request_head_writes_the_known_value_unscanned_and_scans_an_equal_copy()
         assert request_head("GET", "/", "h", pairs(copy), None, False, heads) is None
     finally:
         KNOWN.value = saved
+
+
+def test_request_head_writes_the_known_request_id_unscanned_and_scans_an_equal_copy() -> None:
+    """Likewise for ``KNOWN.rid`` (the request id the HTTP executor forwards: generated, or a client's
+    that ``valid_request_id`` let through), beside a ``KNOWN.value`` of another request."""
+    heads = Heads()
+
+    def pairs(value: str) -> list[tuple[str, str]]:
+        return [("Accept", "*/*"), ("X-Request-Id", value), ("Accept-Encoding", "gzip")]
+
+    for value in ("id-1", "id-2"):  # the second makes the id a varying value
+        assert request_head("GET", "/", "h", pairs(value), None, False, heads) is not None
+    known = "".join(["id-\x01", "-3"])  # made at run time: no constant shares the object
+    saved = KNOWN.value, KNOWN.rid
+    KNOWN.value, KNOWN.rid = "00-other-01", known
+    try:
+        head = request_head("GET", "/", "h", pairs(known), None, False, heads)
+        assert head == (
+            b"GET / HTTP/1.1\r\nHost: h\r\nAccept: */*\r\nX-Request-Id: id-\x01-3\r\nAccept-Encoding: gzip\r\n\r\n"
+        )
+        copy = "".join(["id-", "\x01-3"])
+        assert copy == known and copy is not known
+        assert request_head("GET", "/", "h", pairs(copy), None, False, heads) is None
+    finally:
+        KNOWN.value, KNOWN.rid = saved

@@ -6,6 +6,7 @@ name, never two of one name), and the request's own map is never changed."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -13,10 +14,11 @@ import pytest
 
 from krakenpy.backends.client import UpstreamResponse
 from krakenpy.backends.conntiming import EXCHANGE_KEY
+from krakenpy.backends.fastwire import KNOWN
 from krakenpy.backends.http import http_backend
 from krakenpy.config.build import build_service
 from krakenpy.proxy.types import Request
-from krakenpy.telemetry.exchange import EXCHANGE, Exchange
+from krakenpy.telemetry.exchange import EXCHANGE, Exchange, new_request_id, valid_request_id
 
 
 def _backend() -> Any:
@@ -79,3 +81,25 @@ async def test_no_id_without_an_exchange_id_or_when_the_layer_forwards_it(
 ) -> None:
     sent, _ = await _sent({"Accept": ["*/*"]}, rid, forward_id=forward_id)
     assert sent == [("Accept", "*/*"), ("Accept-Encoding", "gzip")]
+
+
+async def test_the_forwarded_id_is_marked_known_to_the_head_writer() -> None:
+    """The very string sent is fastwire's ``KNOWN.rid`` (its head skips the control-byte scan: an
+    exchange's id is generated or ``valid_request_id``-checked); none marked without an exchange id."""
+    KNOWN.rid = ""
+    rid = "".join(["rid-", "42"])
+    sent, request = await _sent({"Accept": ["*/*"]}, rid)
+    assert dict(sent)["X-Request-Id"] is rid and KNOWN.rid is rid
+    KNOWN.rid = ""
+    await _sent({"Accept": ["*/*"]}, "")
+    await _sent({"Accept": ["*/*"]}, None)
+    assert KNOWN.rid == ""
+
+
+def test_an_exchange_id_the_edge_layers_make_holds_no_control_byte() -> None:
+    """What makes the mark safe: generated ids are hex digits and dashes, and a client's id is taken
+    only when ``valid_request_id`` lets it through (no control byte, DEL, space nor non-ASCII)."""
+    for _ in range(100):
+        assert re.fullmatch(r"[0-9a-f-]{36}", new_request_id())
+    for bad in ("a\x01", "a\x7f", "a b", "a\tb", "é", "a\r\nb", "a" * 129, ""):
+        assert not valid_request_id(bad)
