@@ -89,10 +89,11 @@ def _new_parser(
     )
 
 
-def _rest(since: bytes | None, data: bytes, messages: Sequence[Any]) -> bytes | None:
+def _rest(since: bytes | None, data: bytes, messages: Sequence[Any], keep: int = _KEEP) -> bytes | None:
     """What of the read (after ``since``, the bytes held since a boundary) follows its last message,
     complete: the start of a next head, or what the parser left unparsed on a full queue. None when
-    not known: ``since`` not known, a chunked body, more than ``_KEEP`` bytes. Each head ends at its
+    not known: ``since`` not known, a chunked body, more than ``keep`` bytes (what is held for a
+    later read; a rest parsed at once is bounded by the read itself). Each head ends at its
     first empty line (llhttp requires CRLF; CR and LF before a request line are skipped), each
     Content-Length body is as long as what it received."""
     if since is None:
@@ -111,7 +112,7 @@ def _rest(since: bytes | None, data: bytes, messages: Sequence[Any]) -> bytes | 
             if msg.chunked:
                 return None
             pos += payload.total_bytes
-    if pos > n or n - pos > _KEEP:
+    if pos > n or n - pos > keep:
         return None
     return buf[pos:]
 
@@ -251,7 +252,9 @@ class GatewayProtocol(Connection):
             self._body = last
             self._unswitched_body = True
         else:
-            rest = _rest(self._since, data, messages)
+            # parsed again at once, not held: bounded by the read (uvloop's reads are larger than
+            # _KEEP, and a rest beyond it closed the connection after one answer there)
+            rest = _rest(self._since, data, messages, len(data) + len(self._since or b""))
         self._since = None if rest is None else b""
         if len(self._queue) >= MAX_PIPELINED:
             self._pause_reading_for_buffer()
