@@ -8,7 +8,9 @@ the ``krakenpy`` script do, records ``SIGTERM`` and ``SIGINT`` from then on; the
 them over (:func:`take`) once its own handlers are in place and, asked to stop before it has forked
 a worker, forks none and exits 0. The start itself runs on to the supervisor (it holds no worker
 to stop; a ``KeyboardInterrupt`` raised in the middle of it, SIGINT's default, showed tracebacks
-from wherever it landed). Only signals sent before the interpreter ran this module still end it.
+from wherever it landed); a second stop a second or more after the first cuts it (a start that
+hangs), as SIGINT's ``KeyboardInterrupt`` did. Only signals sent before the interpreter ran this
+module still end the process by their default action.
 
 Only :mod:`signal` here: imported before anything else of the command.
 """
@@ -16,6 +18,7 @@ Only :mod:`signal` here: imported before anything else of the command.
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
@@ -29,7 +32,19 @@ _pending: list[int] = []
 _previous: dict[int, Any] = {}
 
 
+#: when the first one came (``time.monotonic``)
+_first: list[float] = []
+#: a second stop this long after the first cuts the start (as the supervisor's ``REPEAT``): one
+#: signal sent to the process group and forwarded by a wrapper arrives twice at once, no cut
+_REPEAT = 1.0
+
+
 def _record(signum: int, _frame: FrameType | None) -> None:
+    now = time.monotonic()
+    if not _first:
+        _first.append(now)
+    elif now - _first[0] >= _REPEAT:
+        raise KeyboardInterrupt  # a start that hangs is cut: ``run`` exits 0 (cli._builtin)
     _pending.append(signum)
 
 
@@ -57,3 +72,4 @@ def uninstall() -> None:
             signal.signal(signum, handler)
     _previous.clear()
     _pending.clear()
+    _first.clear()

@@ -113,3 +113,28 @@ def test_a_stop_as_early_as_it_can_be_caught_ends_it_cleanly(tmp_path: Path) -> 
             assert _session(pid) == [], gateway.log
         finally:
             gateway.kill()
+
+
+def test_a_second_stop_cuts_a_start_that_hangs(tmp_path: Path) -> None:
+    """The start held for good (its ``release`` never comes): a second SIGTERM a second or more after
+    the first ends it, exit 0, rather than only SIGKILL."""
+    site = tmp_path / "site"
+    site.mkdir()
+    starting = tmp_path / "starting"
+    (site / "sitecustomize.py").write_text(_HELD_SERVE.format(starting=str(starting), release=str(tmp_path / "no")))
+    env = {"PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])}
+    gateway = Gateway(_config(tmp_path), "-w", "2", cwd=tmp_path, env=env)
+    try:
+        deadline = time.monotonic() + 20
+        while not starting.exists() and gateway.proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        gateway.signal(signal.SIGTERM)
+        gateway.signal(signal.SIGTERM)  # the same stop twice at once: no cut
+        time.sleep(0.5)
+        assert gateway.proc.poll() is None
+        time.sleep(0.7)
+        gateway.signal(signal.SIGTERM)
+        assert gateway.proc.wait(10) == 0, gateway.log
+        assert _session(gateway.proc.pid) == []
+    finally:
+        gateway.kill()
