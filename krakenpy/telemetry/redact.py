@@ -228,11 +228,11 @@ class Redactor:
         """Free text (an error message, a URL): query secrets, URL user-info and auth tokens masked."""
         if not text:
             return text
+        if "@" in text and "://" in text:  # first: a password holding "?sig=" is not cut at its "@" below
+            text = mask_userinfo(text)
         pattern = self._query
         if pattern is not None and "=" in text and pattern.search(text) is not None:
             text = pattern.sub(self._sub, text)
-        if "@" in text and "://" in text:
-            text = mask_userinfo(text)
         if " " in text and _SCHEME_TOKEN.search(text) is not None:
             text = _SCHEME_TOKEN.sub(lambda m: f"{m.group(1)} {self._mask}", text)
         return text

@@ -20,7 +20,7 @@ from krakenpy.telemetry.redact import Redactor
 from tests.components.telemetry.otlp_receiver import Receiver
 
 HEAD, TAIL = "c4n4ryHEAD", "c4n4ryTAIL"
-SEPARATORS = ["/", "?", "#", " ", "\t", "/?# ", "@/"]
+SEPARATORS = ["/", "?", "#", " ", "\t", "/?# ", "@/", "?sig="]
 
 
 class _Collect(asyncio.DatagramProtocol):
