@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from krakenpy import commands, startgc
 from krakenpy.errors import ConfigError, ConfigIssue
+from krakenpy.server import earlystop
 from krakenpy.tasks import loop_ended
 
 if TYPE_CHECKING:
@@ -387,6 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # no automatic collection while the command starts: ``run``'s supervisor resumes it once it has
     # forked the workers (their settle_gc turns it on again), any other command on its way out here
     startgc.pause()
+    earlystop.install(sys.argv[1:] if argv is None else argv)  # done already by ``python -m krakenpy``
     try:
         parser = _parser()
         try:
@@ -395,6 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0 if exc.code == 0 else 1
         return commands.dispatch(args, lambda a: _builtin(parser, a))
     finally:
+        earlystop.uninstall()
         startgc.resume()
 
 

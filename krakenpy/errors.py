@@ -12,10 +12,11 @@ A pipeline error never escapes the request handler: the handler maps it to a res
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal
+
+from krakenpy.userinfo import mask_userinfo
 
 __all__ = [
     "BackendError",
@@ -33,12 +34,6 @@ class KrakenpyError(Exception):
     """Root of krakenpy's own errors."""
 
 
-#: a URL's user-info password (``http://user:secret@host``), as Go's ``url.Redacted`` masks it: the user
-#: up to the first ``:``, the password up to the authority's last ``@`` (``url.Parse``; a user or password
-#: may hold ``@`` and quotes: a mask cut at the first ``@`` or stopped by a quote showed the rest)
-_USERINFO_PASSWORD = re.compile(r"(?P<user>[A-Za-z][A-Za-z0-9+.\-]*://[^/?#\s:]*):[^/?#\s]*@")
-
-
 @dataclass(frozen=True, slots=True)
 class ConfigIssue:
     """One problem in a configuration, located by its JSON path (``endpoints[3].backend[0].host``).
@@ -51,7 +46,7 @@ class ConfigIssue:
 
     def __post_init__(self) -> None:
         if "@" in self.message and "://" in self.message:
-            object.__setattr__(self, "message", _USERINFO_PASSWORD.sub(r"\g<user>:[REDACTED]@", self.message))
+            object.__setattr__(self, "message", mask_userinfo(self.message, keep_user=True))
 
     def __str__(self) -> str:
         where = self.path or "(root)"

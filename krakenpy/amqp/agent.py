@@ -8,7 +8,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from functools import partial
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 import aiormq
 from aiormq.abc import DeliveredMessage
@@ -16,6 +16,7 @@ from aiormq.abc import DeliveredMessage
 from krakenpy.amqp.options import QueueOptions, redact
 from krakenpy.asyncagent.types import Driver, Handler
 from krakenpy.config.model import AgentConfig
+from krakenpy.userinfo import mask_userinfo, password_of
 
 __all__ = ["AmqpError", "agent_driver", "connect", "settle"]
 
@@ -39,10 +40,11 @@ class AmqpError(Exception):
 
 def _clean(exc: BaseException, host: str) -> AmqpError:
     text = str(exc) or type(exc).__name__
-    password = urlsplit(host).password
+    password = password_of(host)
     for secret in (host, password, unquote(password) if password else None):
         if secret:
             text = text.replace(secret, redact(host) if secret == host else "[REDACTED]")
+    text = mask_userinfo(text, keep_user=True)
     return AmqpError(f"{type(exc).__name__}: {text}" if str(exc) else text, type(exc).__name__)
 
 

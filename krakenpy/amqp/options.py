@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from krakenpy.errors import ConfigError, ConfigIssue
+from krakenpy.userinfo import mask_userinfo
 
 __all__ = [
     "ConsumerOptions",
@@ -38,16 +39,13 @@ class QueueOptions:
 
 
 def redact(url: str) -> str:
-    """``url`` with its password hidden: what logs and error messages may show of a broker."""
+    """``url`` with its password hidden (whatever it holds, :mod:`krakenpy.userinfo`): what logs and
+    error messages may show of a broker."""
     try:
-        parts = urlsplit(url)
+        urlsplit(url)
     except ValueError:
         return "<invalid URL>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")
-    user = netloc[0].partition(":")[0]
-    return parts._replace(netloc=f"{user}:[REDACTED]@{netloc[2]}").geturl()
+    return mask_userinfo(url, keep_user=True)
 
 
 def parse_queue(raw: Mapping[str, Any], path: str, *, host: str) -> QueueOptions:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 
 from krakenpy import startgc
-from krakenpy.server import rundir
+from krakenpy.server import earlystop, rundir
 from krakenpy.server.balance import Shares
 from krakenpy.server.channel import Channel, pair
 from krakenpy.server.rollout import Rollout
@@ -104,9 +104,13 @@ class Supervisor:
             self.run_dir = rundir.create()
             self.shares = Shares(len(self.slots))
         try:
+            # a stop that came during the start (recorded since the command began): no worker is forked
+            early = earlystop.take()
+            if early:
+                self._stop(signal.Signals(early[0]).name + " during the start")
             # sequential_start: the first worker runs the agents and opens its listener once they
             # have started; the others are forked when it is ready, so no worker serves before them
-            for slot in self.slots[:1] if self.holding else self.slots:
+            for slot in [] if self.stopping else self.slots[:1] if self.holding else self.slots:
                 self._spawn(slot)
             startgc.resume()  # paused by the CLI for the start; the workers forked with it paused
             if self.options.watch:

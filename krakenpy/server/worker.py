@@ -161,8 +161,8 @@ class Worker:
         listeners = [await self._listen(sock, limits) for sock in self.sockets]
         if self.share is not None:
             self.share.join()
-        if not agents_first:
-            await self.gateway.start(agents=self.consumes)
+        if not agents_first and not await self._start_unless_stopped():
+            return await self._shutdown(listeners)
         self.server.start_sweeping()
         settle_gc()
         settle_heap()  # after the start-up's garbage went: idle memory as before (server/heap.py)
@@ -185,6 +185,29 @@ class Worker:
         self.channel.send({"event": "ready", "pid": os.getpid(), "generation": self.generation})
         await self.stopping.wait()
         return await self._shutdown(listeners)
+
+    async def _start_unless_stopped(self) -> bool:
+        """The gateway's start (its hooks: a NATS subscription's first connect, up to 2 s; the agents)
+        while the port already serves, given up at a stop: a SIGTERM then waited for the start to end
+        before the drain began. False when stopped first: the start cancelled (what it had started is
+        closed with the gateway, as registered on its exit stack) and no ``ready`` sent. A start
+        that failed raises, as before."""
+        assert self.gateway is not None
+        starting = spawn(self.gateway.start(agents=self.consumes))
+        stopping = spawn(self.stopping.wait())
+        await asyncio.wait((starting, stopping), return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if starting.done():  # its result first: a start that ended in the same turn as the stop counts
+            starting.result()
+            return True
+        starting.cancel()
+        # a hook that holds out against the cancellation (it catches it and goes on) is waited no
+        # longer than a repeated signal would wait for the close: the drain comes first
+        await asyncio.wait((starting,), timeout=_CUT_GRACE)
+        if starting.done() and not starting.cancelled() and starting.exception() is not None:
+            log.warning("start given up at the stop: %r (pid %d)", starting.exception(), os.getpid())
+        log.info("stopped while starting: start given up (pid %d, worker %d)", os.getpid(), self.slot)
+        return False
 
     async def _gate(self) -> None:
         """Wait until the first worker's telemetry listeners listen (the supervisor's ``accept``), so that

@@ -4,7 +4,8 @@ application logs, audit records, span attributes, ``/__debug/`` output and error
 - Headers (case-insensitive deny-list): the value is masked but keeps its triage value:
   ``Bearer [REDACTED]`` (the scheme stays), cookie names stay, ``Set-Cookie`` attributes stay.
 - Query values by key (case-insensitive), wherever ``key=value`` appears in a text, and URL
-  user-info (``user:pass@`` → ``REDACTED:REDACTED@``). Texts are scanned first and rewritten only
+  user-info (``user:pass@`` → ``REDACTED:REDACTED@``, up to the last ``@`` of the line whatever the
+  password holds: :mod:`krakenpy.userinfo`). Texts are scanned first and rewritten only
   on a hit, so the common case costs one regex search.
 - JSON bodies by JSONPath-lite selectors (:mod:`krakenpy.telemetry.jsonpath`): mask, hash or drop;
   bodies that are not JSON, or larger than the cap, are never written, only their size.
@@ -23,6 +24,7 @@ from typing import Any, Final, Literal
 import orjson
 
 from krakenpy.telemetry.jsonpath import Selector, compile_selector
+from krakenpy.userinfo import mask_userinfo
 
 __all__ = [
     "DEFAULT_BODY_PATHS",
@@ -83,9 +85,6 @@ DEFAULT_BODY_PATHS: Final = (
     "$..authorization",
 )
 _AUTH_SCHEMES: Final = frozenset({"authorization", "proxy-authorization"})
-#: a URL's user information: up to the last ``@`` of the authority, as Go's ``url.Parse`` reads it (``@``
-#: and quotes are valid in a user or password there: cut at the first ``@``, the rest was shown)
-_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)[^/\s?#]+@")
 #: ``Bearer xyz`` / ``Basic xyz`` inside free text (error messages quoting a header)
 _SCHEME_TOKEN = re.compile(r"(?i)\b(Bearer|Basic|Digest|Token|ApiKey|AWS4-HMAC-SHA256)\s+[A-Za-z0-9\-._~+/=,:]+")
 
@@ -229,11 +228,11 @@ class Redactor:
         """Free text (an error message, a URL): query secrets, URL user-info and auth tokens masked."""
         if not text:
             return text
+        if "@" in text and "://" in text:  # first: a password holding "?sig=" is not cut at its "@" below
+            text = mask_userinfo(text)
         pattern = self._query
         if pattern is not None and "=" in text and pattern.search(text) is not None:
             text = pattern.sub(self._sub, text)
-        if "@" in text and "://" in text:
-            text = _USERINFO.sub(r"\g<scheme>REDACTED:REDACTED@", text)
         if " " in text and _SCHEME_TOKEN.search(text) is not None:
             text = _SCHEME_TOKEN.sub(lambda m: f"{m.group(1)} {self._mask}", text)
         return text

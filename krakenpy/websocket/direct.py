@@ -124,11 +124,21 @@ async def _watch(client: Any, options: WebSocketOptions, held: list[WSMessage], 
             warn.warning("websocket: a client's message buffer is full while its backend is dialled: message dropped")
 
 
+#: how long a client that left while its backend was dialled waits for the dial's attempt under way:
+#: the connection it makes is closed with the client's code (see :func:`_abandon`)
+_ABANDON_GRACE = 1.0
+
+
 async def _connect(
-    client: Any, dialling: Coroutine[Any, Any, _Backend | None], options: WebSocketOptions, held: list[WSMessage]
+    client: Any,
+    dialling: Coroutine[Any, Any, _Backend | None],
+    options: WebSocketOptions,
+    held: list[WSMessage],
+    left: list[bool] | None = None,
 ) -> tuple[_Backend | None, bool]:
     """Dial while watching the client: ``(backend, False)`` once connected (None: retries spent),
-    ``(None, True)`` when the client left first (the dial is abandoned)."""
+    ``(None, True)`` when the client left first (the dial is abandoned). ``left[0]`` is set then: the
+    dial's ``wanted`` reads it (no retry after the attempt under way)."""
     dialer = spawn(dialling)
     watcher = spawn(_watch(client, options, held, Throttled()))
     try:
@@ -137,19 +147,37 @@ async def _connect(
         await cancel_and_wait(watcher)
         await _abandon(dialer)
         raise
-    left = watcher.done()
+    gone = watcher.done()
     await cancel_and_wait(watcher)
-    if left:
-        # a dial done in the same turn made a connection: the backend learns the client's code, as it
-        # does when the client leaves later (it got 1000, a protocol error's 1002 lost)
-        await _abandon(dialer, *close_reason(*watcher.result()))
+    if gone:
+        if left is not None:
+            left[0] = True
+        # the backend learns the client's code, as it does when the client leaves later: from a dial
+        # done in the same turn (it got 1000, a protocol error's 1002 lost) or still under way
+        await _abandon(dialer, *close_reason(*watcher.result()), grace=_ABANDON_GRACE)
         return None, True
     return dialer.result(), False
 
 
-async def _abandon(dialer: asyncio.Task[_Backend | None], code: int = NORMAL, why: bytes = b"") -> None:
-    """Stop a dial nobody waits for any more; a connection it made meanwhile is closed with ``code``."""
-    dialer.cancel()
+async def _abandon(
+    dialer: asyncio.Task[_Backend | None], code: int = NORMAL, why: bytes = b"", grace: float = 0.0
+) -> None:
+    """Stop a dial nobody waits for any more; a connection it made meanwhile is closed with ``code``.
+
+    With ``grace``, the attempt under way is given that long to end first: cancelled in the middle
+    of its handshake, the dial dropped a connection the backend had accepted already without a close
+    frame (an aiohttp backend reads that as 1000, a Go one as 1006), where the client's code (1002
+    for a protocol error, 1001 when it went away) is what it learns when the client leaves later.
+    A dial that does not end within ``grace`` is cancelled (retries are not waited for: the dial's
+    ``wanted`` says no one waits)."""
+    if grace > 0 and not dialer.done():
+        try:
+            await asyncio.wait((dialer,), timeout=grace)
+        except BaseException:  # the session is cancelled meanwhile: the dial with it
+            dialer.cancel()
+            raise
+    if not dialer.done():
+        dialer.cancel()
     try:
         backend = await dialer
     except BaseException:  # cancelled, or failed: nothing to close
@@ -184,8 +212,14 @@ async def run_direct(
     backoff = Backoff(options.backoff_strategy, options.max_retries)
     warn = warn or Throttled()  # the endpoint's: one line per 10 s however many sessions flap
     held: list[WSMessage] = []
+    left = [False]  # the client left while its backend was dialled: no more dial attempts
+
+    def wanted() -> bool:
+        return not left[0]
+
     try:
-        backend, gone = await _connect(client, dial(connect, options, where, backoff, warn), options, held)
+        dialling = dial(connect, options, where, backoff, warn, wanted)
+        backend, gone = await _connect(client, dialling, options, held, left)
         while backend is not None:
             outcome, code, reason = await _pass(client, backend, options) if await _flush(held, backend) else _LOST
             if outcome == _CLIENT_GONE:  # the backend learns the client's code and reason
@@ -197,7 +231,8 @@ async def run_direct(
                 await close_quietly(client, code, why)
                 return
             await backend.close()
-            backend, gone = await _connect(client, redial(connect, options, where, backoff, warn), options, held)
+            dialling = redial(connect, options, where, backoff, warn, wanted)
+            backend, gone = await _connect(client, dialling, options, held, left)
         if not gone:
             await close_quietly(client, INTERNAL, b"backend unavailable")
     finally:

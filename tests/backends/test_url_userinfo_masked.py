@@ -1,4 +1,5 @@
-"""A backend URL's password appears in no output, whatever characters it holds. Go's ``url.Parse``
+"""A backend URL's password appears in no output, whatever characters it holds (:mod:`krakenpy.userinfo`:
+up to the last ``@`` of the line, unencoded ``/``, ``?``, ``#`` and spaces included). Go's ``url.Parse``
 takes the user information up to the *last* ``@`` of the authority and accepts ``@`` and ``'`` in it
 (``http://ada:pa@ss@host``, ``http://ada:it's@host``): the masks cut at the first ``@`` (the rest of
 the password was logged, answered with ``return_error_msg`` and written on spans) or gave up at a
@@ -26,6 +27,11 @@ _SECRETS = [
     ("ada:it's-s3cret", "s3cret"),
     ("ad@min:s3cret", "s3cret"),
     ("ada:s3:cr@etx9", "etx9"),
+    # unencoded URL delimiters: Go's url.Parse ends the authority at them, the password's rest showed
+    ("ada:x/Qw7", "Qw7"),
+    ("ada:x?Qw8", "Qw8"),
+    ("ada:x#Qw9", "Qw9"),
+    ("ada:x Qw6", "Qw6"),
 ]
 
 
@@ -40,9 +46,16 @@ def test_masks_hide_the_whole_password(userinfo: str, secret: str) -> None:
 
 
 def test_masks_keep_what_is_no_user_information() -> None:
-    for text in ("GET http://127.0.0.1:1/users/a@b", "http://h:1?to=a@b", "mail a@b at http://h/x", "http://h#x@y"):
+    for text in ("mail a@b at http://h/x", "http://h/x\nmail a@b", "an amqp:// URL, got a@b"):
         assert Redactor().text(text) == text
         assert ConfigIssue("", text).message == text
+    # an "@" after the authority is read as the end of a password (krakenpy.userinfo: never shows one)
+    for text, masked in (
+        ("GET http://127.0.0.1:1/users/a@b", "GET http://REDACTED:REDACTED@b"),
+        ("http://h:1?to=a@b", "http://REDACTED:REDACTED@b"),
+        ("http://h#x@y", "http://REDACTED:REDACTED@y"),
+    ):
+        assert Redactor().text(text) == masked
 
 
 @pytest.mark.parametrize(("userinfo", "secret"), _SECRETS)

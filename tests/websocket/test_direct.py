@@ -349,3 +349,62 @@ async def test_direct_a_client_leaving_as_its_dial_completes_gives_the_backend_i
 
     assert await _connect(Client(), dialled(), WebSocketOptions(), []) == (None, True)
     assert backend.closed_with == (1002, b"")
+
+
+class _ErringClient:
+    """A client whose first read is a protocol error (1002)."""
+
+    async def receive(self, timeout: float | None = None) -> Any:
+        from aiohttp.http_websocket import WebSocketError, WSMessage
+
+        return WSMessage(WSMsgType.ERROR, WebSocketError(1002, "bad opcode"), None)
+
+
+class _ClosableBackend:
+    closed_with: tuple[int, bytes] | None = None
+
+    async def close(self, *, code: int = 1000, message: bytes = b"") -> bool:
+        self.closed_with = (code, message)
+        return True
+
+
+async def test_direct_a_client_leaving_while_its_dial_completes_gives_the_backend_its_code() -> None:
+    """The client's protocol error comes while the dial's handshake is under way (the backend has
+    accepted, the gateway has not read its answer yet): the dial was cancelled there, its connection
+    dropped without a close frame (the aiohttp test backend read 1000, a Go one 1006); the attempt is
+    now given a moment to end and the connection it made closed with the client's 1002."""
+    from krakenpy.websocket.direct import _connect
+    from krakenpy.websocket.options import WebSocketOptions
+
+    backend = _ClosableBackend()
+
+    async def dialled() -> Any:
+        await asyncio.sleep(0.05)  # the handshake's answer, read turns after the client's error
+        return backend
+
+    assert await _connect(_ErringClient(), dialled(), WebSocketOptions(), []) == (None, True)
+    assert backend.closed_with == (1002, b"")
+
+
+async def test_direct_a_dial_that_hangs_after_the_client_left_is_cut(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The grace is bounded: a dial still under way after it is cancelled; and no retry is made once
+    the client left (``wanted`` is False)."""
+    from krakenpy.websocket import direct
+    from krakenpy.websocket.options import WebSocketOptions
+
+    monkeypatch.setattr(direct, "_ABANDON_GRACE", 0.1, raising=False)
+    cancelled = asyncio.Event()
+
+    async def hangs() -> Any:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    started = asyncio.get_running_loop().time()
+    assert await direct._connect(_ErringClient(), hangs(), WebSocketOptions(), []) == (None, True)
+    assert cancelled.is_set() and asyncio.get_running_loop().time() - started < 5
+    left = [False]
+    assert await direct._connect(_ErringClient(), hangs(), WebSocketOptions(), [], left) == (None, True)
+    assert left == [True]

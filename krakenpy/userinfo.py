@@ -1,0 +1,93 @@
+"""Masking a URL's user information (``scheme://user:password@host``) in any text krakenpy writes.
+
+The rule never shows a password, whatever characters it holds. Parsers disagree on where the
+authority of ``http://ada:pa/ss@host`` ends: Go's ``url.Parse`` and WHATWG stop it at the first
+``/``, ``?`` or ``#`` (host ``ada:pa``, path ``/ss@host``) and reject whitespace, while an operator
+who wrote that host meant ``pa/ss`` as a password. A mask that follows either parser leaves ``ss``
+(or, for ``?``, ``#`` and spaces, the whole password) in the log, the span, the error answer.
+
+So the *authority candidate* of a text's ``scheme://`` runs to the end of its line (``\\n`` or
+``\\r``), and everything between ``://`` and the candidate's **last** ``@`` is user information:
+
+- ``http://ada:pa/ss w#?@h:8/x`` → ``http://REDACTED:REDACTED@h:8/x``;
+- ``@`` and quotes in a password are covered (the last ``@`` wins, as in Go's ``url.Parse``);
+- the price: a text with an ``@`` after a URL on the same line is masked up to that ``@``
+  (``http://h/users/a@b`` → ``http://REDACTED:REDACTED@b``, ``GET http://h/x failed for bob@corp``
+  → ``GET http://REDACTED:REDACTED@corp``): the host and path are lost for triage, no secret shows;
+- an ``@`` before the first ``scheme://`` of its line (``mail a@b at http://h/x``) is left alone, and
+  so is a ``scheme://`` followed by whitespace (``an amqp:// URL, got amqp://u:p@h``: the mask starts
+  at the second one).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+__all__ = ["mask_userinfo", "password_of"]
+
+#: a URL scheme (RFC 3986: a letter, then letters, digits, ``+``, ``-``, ``.``) and its ``://``, followed
+#: by something: ``amqp:// or amqps://`` in prose starts no authority (a user does not start with a space)
+_SCHEME: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://(?=\S)")
+
+
+def mask_userinfo(text: str, *, keep_user: bool = False) -> str:
+    """``text`` with the user information of every ``scheme://…@`` masked by the module's rule.
+
+    ``keep_user=False`` (the telemetry redactor): ``REDACTED:REDACTED@``. ``keep_user=True`` (what
+    ``check`` prints, Go's ``url.Redacted`` form): the user up to the first ``:`` stays and only the
+    password is masked, ``user:[REDACTED]@``; user information without a ``:`` has no password and
+    is left as it is. Masking twice changes nothing."""
+    if "@" not in text or "://" not in text:
+        return text
+    out: list[str] = []
+    done = 0  # text[:done] is in out
+    pos = 0
+    n = len(text)
+    while True:
+        match = _SCHEME.search(text, pos)
+        if match is None:
+            break
+        start = match.end()
+        line_end = n
+        for stop in ("\n", "\r"):
+            i = text.find(stop, start, line_end)
+            if i != -1:
+                line_end = i
+        at = text.rfind("@", start, line_end)
+        if at < 0:
+            pos = start
+            continue
+        if keep_user:
+            user, colon, _ = text[start:at].partition(":")
+            masked = f"{user}:[REDACTED]@" if colon else None
+        else:
+            masked = "REDACTED:REDACTED@"
+        if masked is not None:
+            out.append(text[done:start])
+            out.append(masked)
+            done = at + 1
+        pos = at + 1
+    if not out:
+        return text
+    out.append(text[done:])
+    return "".join(out)
+
+
+def password_of(url: str) -> str | None:
+    """The password of ``url`` by the module's rule (after the first ``:`` of the user information,
+    up to the last ``@`` of the line), as written (not percent-decoded); ``None`` without one."""
+    match = _SCHEME.search(url)
+    if match is None:
+        return None
+    start = match.end()
+    line_end = len(url)
+    for stop in ("\n", "\r"):
+        i = url.find(stop, start, line_end)
+        if i != -1:
+            line_end = i
+    at = url.rfind("@", start, line_end)
+    if at < 0:
+        return None
+    _, colon, password = url[start:at].partition(":")
+    return password if colon else None
