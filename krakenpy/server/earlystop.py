@@ -53,7 +53,10 @@ def install(argv: Sequence[str]) -> None:
     if _previous or not argv or argv[0] != "run":
         return
     for signum in _STOPS:
-        _previous[signum] = signal.signal(signum, _record)
+        try:
+            _previous[signum] = signal.signal(signum, _record)
+        except ValueError:  # not the main thread (``cli.main`` called by a program's thread): nothing to record
+            return
 
 
 def take() -> list[int]:

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from krakenpy.server import earlystop
 from tests.conftest import ROOT, free_port
 from tests.server.process import Gateway, write_json
 
@@ -138,3 +140,24 @@ def test_a_second_stop_cuts_a_start_that_hangs(tmp_path: Path) -> None:
         assert _session(gateway.proc.pid) == []
     finally:
         gateway.kill()
+
+
+def test_install_off_the_main_thread_records_nothing_and_raises_nothing() -> None:
+    """``cli.main(["run", ...])`` called from a program's own thread: ``signal.signal`` refuses there,
+    so nothing is installed (the command runs on; a ValueError escaped before)."""
+    errors: list[BaseException] = []
+
+    def go() -> None:
+        try:
+            earlystop.install(["run"])
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=go)
+    thread.start()
+    thread.join()
+    try:
+        assert errors == []
+        assert signal.getsignal(signal.SIGTERM) is not earlystop._record
+    finally:
+        earlystop.uninstall()
