@@ -212,7 +212,7 @@ class _ClientLayer:
         # timed call nested in another on the same exchange). Not while ``TIMING`` is set: the
         # clients read it first (a call nested in one that had to use it). ``token`` None: on the exchange
         if self.record_timing is not None:
-            timing = visit.timing = CallTiming()
+            timing: CallTiming = visit  # the visit is the call's timing too: one object a call
             if self.solo and exchange is not None and _get_timing() is None:
                 visit.outer = exchange.call_timing
                 exchange.call_timing = timing
@@ -254,7 +254,7 @@ class _ClientLayer:
         back and recorded, the CLIENT span."""
         exchange = visit.exchange
         sid = visit.sid
-        timing = visit.timing
+        timing: CallTiming | None = visit if self.record_timing is not None else None
         body = visit.body
         failed = 0
         span_status = 0
@@ -347,9 +347,11 @@ class _ClientLayer:
         ))  # fmt: skip
 
 
-class _Visit:
+class _Visit(CallTiming):
     """One upstream call between :meth:`_ClientLayer.begin` and :meth:`_ClientLayer.ended`: what
-    crosses the call (no ``__init__``: the defaults on the class, ``begin`` sets what it has)."""
+    crosses the call (the defaults on the class, ``begin`` sets what it has), and the call's
+    :class:`CallTiming` when the layer times it (one object a call where there were two, ~0.4 k
+    machine instructions; nothing keeps a timing past its call)."""
 
     url: str = ""
     method: str = ""
@@ -359,7 +361,6 @@ class _Visit:
     host: ClientSlot | None = None
     start: float = 0.0
     start_ns: int = 0
-    timing: CallTiming | None = None
     #: the ``TIMING`` token when the timing was set by context variable (None: on the exchange)
     token: Any = None
     #: the exchange's previous ``call_timing`` (put back after the call)
