@@ -12,6 +12,7 @@ from typing import Any, Final
 from krakenpy.backends.client import ClientMiddleware, UpstreamCall, UpstreamResponse
 from krakenpy.backends.conntiming import TIMING, CallTiming
 from krakenpy.backends.fastwire import KNOWN
+from krakenpy.backends.http import SplitCall
 from krakenpy.config.model import BackendConfig, EndpointConfig
 from krakenpy.errors import BackendError
 from krakenpy.proxy.deadline import DEADLINE
@@ -76,7 +77,7 @@ def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backend
     layer = _ClientLayer(hub, endpoint, backend, route, ep_route, record_timing)
 
     def middleware(call: UpstreamCall) -> UpstreamCall:
-        return _observed(call, layer)
+        return _Observed(call, layer)
 
     return middleware
 
@@ -194,6 +195,36 @@ class _ClientLayer:
         self._last_url, self._last_shown = url, shown
         return shown
 
+    def begin(self, method: str, url: str, body: bytes | None, exchange: Exchange | None, sid: bytes | None) -> _Visit:
+        """One upstream call's start (right before it): its host's slot, its timing handed down, the
+        clock read; what :meth:`ended` needs after the call."""
+        # the host's slot found (made, with its counters, at its first call) before the call, as a
+        # scrape during that first call has always seen them
+        visit = _Visit()
+        visit.url, visit.method, visit.body, visit.exchange, visit.sid = url, method, body, exchange, sid
+        if self.metrics is not None:
+            visit.host = self.series(url)
+        # the timing handed down on the exchange (a solo call: nothing else of the request runs
+        # beside it) instead of by context variable: an attribute set and restored where
+        # ``TIMING.set`` + ``reset`` cost ~3.4 k instructions a call (HAMT copies, a token: the
+        # callgrind split of ``p1-metrics`` at 56cdf6e4; the layer's frame -2.8 k with the clients'
+        # reads, 2026-12-02, branch ``timing2``); the exchange's previous value put back after (a
+        # timed call nested in another on the same exchange). Not while ``TIMING`` is set: the
+        # clients read it first (a call nested in one that had to use it). ``token`` None: on the exchange
+        if self.record_timing is not None:
+            timing: CallTiming = visit  # the visit is the call's timing too: one object a call
+            if self.solo and exchange is not None and _get_timing() is None:
+                visit.outer = exchange.call_timing
+                exchange.call_timing = timing
+            else:
+                visit.token = _set_timing(timing)
+        # one clock reading for the busy time and the round trip
+        start = visit.start = exchange.upstream_started() if self.track and exchange is not None else _perf()
+        if sid is not None:
+            wall = exchange.wall if exchange is not None else 0
+            visit.start_ns = wall + int(start * 1e9) if wall else _now_ns()
+        return visit
+
     async def measured(
         self,
         call: UpstreamCall,
@@ -204,65 +235,27 @@ class _ClientLayer:
         exchange: Exchange | None,
         sid: bytes | None,
     ) -> UpstreamResponse:
-        """One upstream call timed: its metrics row, the busy time, the timing recorder, the CLIENT span.
-
-        The coroutine keeps only what crosses the ``await`` (the host's slot, the clock reading, the
-        timing and how it was handed down); the rest runs in :meth:`_ended`, a plain method: compiled,
-        every local of a coroutine is a field of its environment object, written, read back and
-        cleared when it is freed (29 fields before; callgrind, round 13: ~0.1–0.6 k instructions a
-        call less, the environment's clear stays ~2 k, mostly the objects it lets go)."""
-        # the host's slot found (made, with its counters, at its first call) before the call, as a
-        # scrape during that first call has always seen them
-        host = self.series(url) if self.metrics is not None else None
-        timing: CallTiming | None = None
-        # the timing handed down on the exchange (a solo call: nothing else of the request runs
-        # beside it) instead of by context variable: an attribute set and restored where
-        # ``TIMING.set`` + ``reset`` cost ~3.4 k instructions a call (HAMT copies, a token: the
-        # callgrind split of ``p1-metrics`` at 56cdf6e4; the layer's frame -2.8 k with the clients'
-        # reads, 2026-12-02, branch ``timing2``); the exchange's previous value put back after (a
-        # timed call nested in another on the same exchange). Not while ``TIMING`` is set: the
-        # clients read it first (a call nested in one that had to use it). ``token`` None: on the exchange
-        token: Any = None
-        outer: CallTiming | None = None
-        if self.record_timing is not None:
-            timing = CallTiming()
-            if self.solo and exchange is not None and _get_timing() is None:
-                outer = exchange.call_timing
-                exchange.call_timing = timing
-            else:
-                token = _set_timing(timing)
-        # one clock reading for the busy time and the round trip
-        start = exchange.upstream_started() if self.track and exchange is not None else _perf()
-        start_ns = 0
-        if sid is not None:
-            wall = exchange.wall if exchange is not None else 0
-            start_ns = wall + int(start * 1e9) if wall else _now_ns()
+        """One upstream call timed, where the layer is called as a function (inside another client
+        layer; the executor runs :meth:`begin` and :meth:`ended` as steps of its own coroutine
+        otherwise, :class:`~krakenpy.backends.http.SplitCall`): its metrics row, the busy time, the
+        timing recorder, the CLIENT span. :meth:`begin` runs here, in the coroutine: in the context
+        it is awaited in (a context variable set there is reset there)."""
+        visit = self.begin(method, url, body, exchange, sid)
         try:
             response = await call(method, url, headers, body)
         except BaseException as exc:
-            self._ended(url, method, body, exchange, sid, host, start, start_ns, timing, token, outer, None, exc)
+            self.ended(visit, None, exc)
             raise
-        self._ended(url, method, body, exchange, sid, host, start, start_ns, timing, token, outer, response, None)
+        self.ended(visit, response, None)
         return response
 
-    def _ended(
-        self,
-        url: str,
-        method: str,
-        body: bytes | None,
-        exchange: Exchange | None,
-        sid: bytes | None,
-        host: ClientSlot | None,
-        start: float,
-        start_ns: int,
-        timing: CallTiming | None,
-        token: Any,
-        outer: CallTiming | None,
-        response: UpstreamResponse | None,
-        failure: BaseException | None,
-    ) -> None:
-        """The end of a :meth:`measured` call (answered, or ``failure``): its row, the timing put
+    def ended(self, visit: _Visit, response: UpstreamResponse | None, failure: BaseException | None) -> None:
+        """The end of a call :meth:`begin` started (answered, or ``failure``): its row, the timing put
         back and recorded, the CLIENT span."""
+        exchange = visit.exchange
+        sid = visit.sid
+        timing: CallTiming | None = visit if self.record_timing is not None else None
+        body = visit.body
         failed = 0
         span_status = 0
         message = ""
@@ -286,9 +279,10 @@ class _ClientLayer:
             end = timing.read_end
         else:
             end = _perf()
-        elapsed = end - start
+        elapsed = end - visit.start
         status = response.status if response is not None else 0
         size = len(response.body) if status and response is not None else 0
+        host = visit.host
         if host is not None:
             # numbers appended to the host's columns; its counters and histograms are fed from
             # them when read (ClientSlot). The connection times copied, not the CallTiming:
@@ -300,16 +294,17 @@ class _ClientLayer:
                 host.record(status, elapsed, size, len(body) if body else 0, failed, 0.0, 0.0, 0.0)
         record_timing = self.record_timing
         if timing is not None and record_timing is not None:
+            token = visit.token
             if token is not None:
                 _reset_timing(token)
             elif exchange is not None:
-                exchange.call_timing = outer
+                exchange.call_timing = visit.outer
             record_timing(timing, status, size, failure, sid, exchange)
         if sid is not None:
             assert exchange is not None
             self._span(
-                exchange, sid, start_ns, elapsed, span_status, message, url, method, body, status, size, failure,
-                timing,
+                exchange, sid, visit.start_ns, elapsed, span_status, message, visit.url, visit.method, body, status,
+                size, failure, timing,
             )  # fmt: skip
 
     def _span(
@@ -352,45 +347,103 @@ class _ClientLayer:
         ))  # fmt: skip
 
 
-def _observed(call: UpstreamCall, layer: _ClientLayer) -> UpstreamCall:
-    """``call`` behind the layer: the trace context injected, the call measured when it must be."""
-    tracer = layer.tracer
-    inject_headers = tracer.injector() if tracer is not None and layer.inject else None
-    # the injector's first header is the traceparent (both of its forms write the propagators in order)
-    mark = tracer is not None and tracer.propagators[:1] == ("tracecontext",)
-    trace_calls = layer.trace_calls
-    # nothing to time for an unrecorded call without metrics: the upstream's own awaitable is
-    # handed back (no coroutine frame of this layer; it costs ~2k machine instructions)
-    # (read metrics need every call; a read span without a CLIENT span needs the sampled ones)
-    passthrough = layer.metrics is None and not layer.track and layer.hub.read_metrics is None
-    if layer.read_untraced:
-        passthrough = False
+class _Visit(CallTiming):
+    """One upstream call between :meth:`_ClientLayer.begin` and :meth:`_ClientLayer.ended`: what
+    crosses the call (the defaults on the class, ``begin`` sets what it has), and the call's
+    :class:`CallTiming` when the layer times it (one object a call where there were two, ~0.4 k
+    machine instructions; nothing keeps a timing past its call)."""
 
-    def observed(
-        method: str, url: str, headers: list[tuple[str, str]], body: bytes | None
-    ) -> Awaitable[UpstreamResponse]:
-        exchange = _current()
+    url: str = ""
+    method: str = ""
+    body: bytes | None = None
+    exchange: Exchange | None = None
+    sid: bytes | None = None
+    host: ClientSlot | None = None
+    start: float = 0.0
+    start_ns: int = 0
+    #: the ``TIMING`` token when the timing was set by context variable (None: on the exchange)
+    token: Any = None
+    #: the exchange's previous ``call_timing`` (put back after the call)
+    outer: CallTiming | None = None
+
+
+class _Observed(SplitCall):
+    """``call`` behind the layer: the trace context injected, the call measured when it must be (as
+    the outermost client layer, by the executor's steps: :class:`~krakenpy.backends.http.SplitCall`)."""
+
+    def __init__(self, call: UpstreamCall, layer: _ClientLayer) -> None:
+        super().__init__(call)
+        self.layer = layer
+        tracer = layer.tracer
+        self.tracer = tracer
+        self.inject_headers = tracer.injector() if tracer is not None and layer.inject else None
+        # the injector's first header is the traceparent (both of its forms write the propagators in order)
+        self.mark = tracer is not None and tracer.propagators[:1] == ("tracecontext",)
+        # a sampled call's headers written here for the usual propagators (compile_inject's own form:
+        # W3C, and baggage when named): no call of the injector and no list of its own (~0.4 k a call)
+        names = tuple(tracer.propagators) if tracer is not None else ()
+        self.w3c = self.inject_headers is not None and names in (("tracecontext", "baggage"), ("tracecontext",))
+        self.baggage_on = len(names) == 2
+        self.trace_calls = layer.trace_calls
+        # nothing to time for an unrecorded call without metrics: the upstream's own awaitable is
+        # handed back (no coroutine frame of this layer; it costs ~2k machine instructions)
+        # (read metrics need every call; a read span without a CLIENT span needs the sampled ones)
+        passthrough = layer.metrics is None and not layer.track and layer.hub.read_metrics is None
+        self.passthrough = passthrough and not layer.read_untraced
+
+    def traced(self, exchange: Exchange | None, headers: list[tuple[str, str]]) -> bytes | None:
+        """The call's trace context injected into ``headers``; the CLIENT span's id when it is recorded."""
         sid = None
         if exchange is not None:
             # typed: compiled, its fields are read from the native object (``wire`` below)
             trace: TraceState | None = exchange.trace
+            tracer = self.tracer
             if trace is not None and tracer is not None:
-                if trace_calls and trace.sampled:
+                if self.trace_calls and trace.sampled:
                     n = exchange.made
                     exchange.made = n + 1
                     sid = exchange.spans + TAIL2[n & 0xFFF]
-                if inject_headers is not None and sid is not None:
+                inject_headers = self.inject_headers
+                if sid is not None and self.w3c:
+                    # compile_inject's usual form, written into the call's headers (a sampled call:
+                    # flags 01); the span id's text made here, once: the only place a sampled request
+                    # needs it. Its traceparent is hex digits and dashes when the trace id was decoded
+                    # as hex into ``wire``: the head writer need not scan it (fastwire's KNOWN)
+                    value = f"00-{trace.trace_id}-{_hex(sid)}-01"
+                    headers.append(("traceparent", value))
+                    if trace.wire:
+                        _KNOWN.value = value
+                    if trace.tracestate:
+                        headers.append(("tracestate", trace.tracestate))
+                    if self.baggage_on and trace.baggage:
+                        headers.append(("baggage", trace.baggage))
+                elif inject_headers is not None and sid is not None:
                     # the span id's text made here, once: the only place a sampled request needs it
                     pairs = inject_headers(trace, _hex(sid))
-                    if mark and trace.wire:
+                    if self.mark and trace.wire:
                         # its traceparent is hex digits and dashes (the trace id was decoded as hex
                         # into ``wire``): the head writer need not scan it (fastwire's KNOWN)
                         _KNOWN.value = pairs[0][1]
                     headers.extend(pairs)
                 elif inject_headers is not None:
                     headers.extend(inject_headers(trace, hop_span_id()))
-        if sid is None and passthrough:
-            return call(method, url, headers, body)
-        return layer.measured(call, method, url, headers, body, exchange, sid)
+        return sid
 
-    return observed
+    def __call__(
+        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None
+    ) -> Awaitable[UpstreamResponse]:
+        exchange = _current()
+        sid = self.traced(exchange, headers)
+        if sid is None and self.passthrough:
+            return self.call(method, url, headers, body)
+        return self.layer.measured(self.call, method, url, headers, body, exchange, sid)
+
+    def prepare(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None) -> Any:
+        exchange = _current()
+        sid = self.traced(exchange, headers)
+        if sid is None and self.passthrough:
+            return None
+        return self.layer.begin(method, url, body, exchange, sid)
+
+    def finish(self, visit: Any, response: UpstreamResponse | None, failure: BaseException | None) -> None:
+        self.layer.ended(visit, response, failure)
