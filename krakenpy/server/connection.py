@@ -268,9 +268,19 @@ class GatewayProtocol(Connection):
             # the pause again at its start, dropping it all. In a loop, not nested (a read of a thousand
             # such requests would nest a thousand calls: RecursionError)
             while rest:
-                self._again = b""
                 self._parser = _new_parser(HttpRequestParser, self, self._loop, self._server.header_budget)
                 self._hbytes = 0
+                if len(self._queue) >= MAX_PIPELINED:
+                    # a full queue: the rest waits as bytes, behind the requests before it (as behind an
+                    # Upgrade request, ``_held``: parsed once they are answered, reading paused past a
+                    # bound). Each fresh parser counts the requests queued from 0: parsed on, a read of
+                    # a thousand such requests queued them all, a thousand messages held where a read of
+                    # plain requests holds 16
+                    self._held = b""
+                    self._hold(rest)
+                    self._pause_reading_for_buffer()
+                    break
+                self._again = b""
                 self.data_received(rest)
                 rest, self._again = self._again, None
         elif rest is None and not self._unswitched_body:
