@@ -526,3 +526,18 @@ async def test_connection_unsupported_upgrades_in_one_read_queue_no_more_than_th
     assert len(protocol._queue) <= MAX_PIPELINED
     gate.set()  # then every one of them answered, in order
     assert [(await _answer(reader))[1] for _ in range(1001)] == [b"/gate"] + [b"/u"] * 1000
+
+
+@pytest.mark.parametrize("before", [15, 31])
+async def test_connection_connect_with_a_body_filling_the_queue_never_has_it_read_as_a_request(
+    connect: Connect, before: int
+) -> None:
+    # the CONNECT as the 16th request (a full queue): the parser paused for the queue, not for the
+    # CONNECT, and reported the switch only when it parsed on, with no message (main: its body, held as
+    # what follows an Upgrade, was parsed as a request once the CONNECT was answered: GET /s served)
+    reader, writer = await connect()
+    connect_ = b"CONNECT /c HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(SMUGGLED), SMUGGLED)
+    writer.write(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n" * before + connect_)
+    answers = await _answers(reader)
+    assert [body for _, body in answers[:before]] == [b"/a"] * before
+    assert answers[before:] == [(b"HTTP/1.1 400 Bad Request", b"400 Bad Request")]
