@@ -281,12 +281,12 @@ class GatewayProtocol(Connection):
             while rest:
                 self._parser = _new_parser(HttpRequestParser, self, self._loop, self._server.header_budget)
                 self._hbytes = 0
-                if len(self._queue) >= MAX_PIPELINED:
-                    # a full queue: the rest waits as bytes, behind the requests before it (as behind an
-                    # Upgrade request, ``_held``: parsed once they are answered, reading paused past a
-                    # bound). Each fresh parser counts the requests queued from 0: parsed on, a read of
-                    # a thousand such requests queued them all, a thousand messages held where a read of
-                    # plain requests holds 16
+                if self._queue:
+                    # requests queued still: the rest waits as bytes behind them (as behind an Upgrade
+                    # request, ``_held``: parsed once they are answered, reading paused past a bound).
+                    # A fresh parser counts the requests it queues from 0, for the queue's bound: started
+                    # with some queued, a read of a thousand such requests queued them all (a thousand
+                    # messages held where a read of plain requests holds 16), 8 queued came to 24
                     self._held = b""
                     self._hold(rest)
                     self._pause_reading_for_buffer()

@@ -435,6 +435,7 @@ async def test_connection_connect_without_a_body_is_answered(connect: Connect) -
 
 
 UPGRADE_FOO = b"GET /u HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n"
+PLAIN = b"GET /p HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
 async def test_connection_request_behind_an_unsupported_upgrade_in_the_same_read_is_answered(connect: Connect) -> None:
@@ -541,3 +542,21 @@ async def test_connection_connect_with_a_body_filling_the_queue_never_has_it_rea
     answers = await _answers(reader)
     assert [body for _, body in answers[:before]] == [b"/a"] * before
     assert answers[before:] == [(b"HTTP/1.1 400 Bad Request", b"400 Bad Request")]
+
+
+async def test_connection_requests_behind_an_unsupported_upgrade_queue_no_more_than_the_pipelining_bound(
+    gateway: GatewayServer, connect: Connect
+) -> None:
+    # the fresh parser that reads what follows counts the requests it queues from 0: with 8 queued before
+    # it, it queued 16 more (main: 24 held parsed); it starts only once the queue is empty now
+    gate = asyncio.Event()
+    gates.append(gate)
+    reader, writer = await connect()
+    writer.write(b"GET /gate HTTP/1.1\r\nHost: x\r\n\r\n" + PLAIN * 7 + UPGRADE_FOO + PLAIN * 30)
+    for _ in range(20):  # the reads parsed
+        await asyncio.sleep(0.01)
+    (protocol,) = gateway.protocols()
+    assert len(protocol._queue) <= MAX_PIPELINED
+    gate.set()
+    bodies = [(await _answer(reader))[1] for _ in range(39)]
+    assert bodies == [b"/gate"] + [b"/p"] * 7 + [b"/u"] + [b"/p"] * 30
