@@ -101,7 +101,9 @@ def _add_option_routes(router: Router, routes: Sequence[tuple[EndpointConfig, En
     route (the router matches them alike): its ``Allow`` lists the methods of all of them."""
     methods: dict[str, tuple[str, list[str]]] = {}
     for endpoint, _ in routes:
-        shape = "/".join("{}" if _PARAM_SEGMENT.match(s) else s for s in endpoint.endpoint.split("/"))
+        # a parameter's mark no endpoint segment can be (control bytes are refused in endpoint paths):
+        # ``{}`` is a literal segment, no parameter (lura's too), and has a route of its own
+        shape = "/".join("\0" if _PARAM_SEGMENT.match(s) else s for s in endpoint.endpoint.split("/"))
         methods.setdefault(shape, (endpoint.endpoint, []))[1].append(endpoint.method)
     for path, names in methods.values():
         router.add(path, "OPTIONS", _options_route(", ".join(sorted(set(names))), version))

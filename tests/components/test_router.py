@@ -105,3 +105,21 @@ async def test_router_auto_options_answers_a_passed_through_preflight_with_its_c
     )
     assert preflight.status == 200 and preflight.headers["Allow"] == "GET, POST"
     assert preflight.headers["Access-Control-Allow-Origin"] == "https://a.example"
+
+
+async def test_router_auto_options_keeps_a_literal_braces_segment_apart_from_a_parameter(backend, gateway) -> None:
+    # ``{}`` is no parameter (a name is needed): a static segment, as for lura, where ``/a/{}`` and
+    # ``/a/{id}`` get an OPTIONS route each (main: one shape for both, the parameter's path had none: 405)
+    host = await backend(json_app({"a": 1}))
+
+    def endpoint(path: str, method: str) -> dict[str, Any]:
+        return {"endpoint": path, "method": method, "backend": [{"host": [host], "url_pattern": "/"}]}
+
+    doc = make_config(
+        [endpoint("/a/{}", "GET"), endpoint("/a/{id}", "POST")], extra_config={"router": {"auto_options": True}}
+    )
+    client = await gateway(doc)
+    answer = await client.options("/a/7")
+    assert answer.status == 200 and answer.headers["Allow"] == "POST"
+    answer = await client.options("/a/{}")
+    assert answer.status == 200 and answer.headers["Allow"] == "GET"

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from krakenpy.edge import HttpRequest, HttpResponse
+from krakenpy.server.connection import MAX_PIPELINED
 from krakenpy.server.limits import ServerLimits
 from krakenpy.server.protocol import GatewayServer
 
@@ -20,6 +21,8 @@ BIG = 1 << 20
 _seen: contextvars.ContextVar[str] = contextvars.ContextVar("seen", default="")
 hanging = asyncio.Event()
 cancelled = asyncio.Event()
+#: what ``/gate`` waits for (an event made by the test that uses it, in its own loop)
+gates: list[asyncio.Event] = []
 
 
 async def handler(request: HttpRequest) -> HttpResponse:
@@ -39,6 +42,8 @@ async def handler(request: HttpRequest) -> HttpResponse:
         except asyncio.CancelledError:
             cancelled.set()
             raise
+    elif path == "/gate":
+        await gates[-1].wait()
     elif path == "/task":  # answered without an await
         task = asyncio.current_task()
         return HttpResponse(body=b"%d" % id(task) if task is not None else b"no task")
@@ -430,6 +435,7 @@ async def test_connection_connect_without_a_body_is_answered(connect: Connect) -
 
 
 UPGRADE_FOO = b"GET /u HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n"
+PLAIN = b"GET /p HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
 async def test_connection_request_behind_an_unsupported_upgrade_in_the_same_read_is_answered(connect: Connect) -> None:
@@ -502,3 +508,55 @@ async def test_connection_a_thousand_unsupported_upgrades_in_one_read_are_answer
     writer.write(UPGRADE_FOO * 1100)
     bodies = [(await _answer(reader))[1] for _ in range(1100)]
     assert bodies == [b"/u"] * 1100
+
+
+async def test_connection_unsupported_upgrades_in_one_read_queue_no_more_than_the_pipelining_bound(
+    gateway: GatewayServer, connect: Connect
+) -> None:
+    # each unswitched Upgrade's rest went to a fresh parser, whose own count of queued requests starts at
+    # 0: a read of a thousand of them queued them all parsed (main: 1,000+ messages held by one
+    # connection, ~60 bytes of request each, where a read of plain requests holds 16 and the bytes). The
+    # rest past a full queue waits as bytes until the requests before it are answered
+    gate = asyncio.Event()
+    gates.append(gate)
+    reader, writer = await connect()
+    writer.write(b"GET /gate HTTP/1.1\r\nHost: x\r\n\r\n" + UPGRADE_FOO * 1000)
+    for _ in range(20):  # the reads parsed
+        await asyncio.sleep(0.01)
+    (protocol,) = gateway.protocols()
+    assert len(protocol._queue) <= MAX_PIPELINED
+    gate.set()  # then every one of them answered, in order
+    assert [(await _answer(reader))[1] for _ in range(1001)] == [b"/gate"] + [b"/u"] * 1000
+
+
+@pytest.mark.parametrize("before", [15, 31])
+async def test_connection_connect_with_a_body_filling_the_queue_never_has_it_read_as_a_request(
+    connect: Connect, before: int
+) -> None:
+    # the CONNECT as the 16th request (a full queue): the parser paused for the queue, not for the
+    # CONNECT, and reported the switch only when it parsed on, with no message (main: its body, held as
+    # what follows an Upgrade, was parsed as a request once the CONNECT was answered: GET /s served)
+    reader, writer = await connect()
+    connect_ = b"CONNECT /c HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(SMUGGLED), SMUGGLED)
+    writer.write(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n" * before + connect_)
+    answers = await _answers(reader)
+    assert [body for _, body in answers[:before]] == [b"/a"] * before
+    assert answers[before:] == [(b"HTTP/1.1 400 Bad Request", b"400 Bad Request")]
+
+
+async def test_connection_requests_behind_an_unsupported_upgrade_queue_no_more_than_the_pipelining_bound(
+    gateway: GatewayServer, connect: Connect
+) -> None:
+    # the fresh parser that reads what follows counts the requests it queues from 0: with 8 queued before
+    # it, it queued 16 more (main: 24 held parsed); it starts only once the queue is empty now
+    gate = asyncio.Event()
+    gates.append(gate)
+    reader, writer = await connect()
+    writer.write(b"GET /gate HTTP/1.1\r\nHost: x\r\n\r\n" + PLAIN * 7 + UPGRADE_FOO + PLAIN * 30)
+    for _ in range(20):  # the reads parsed
+        await asyncio.sleep(0.01)
+    (protocol,) = gateway.protocols()
+    assert len(protocol._queue) <= MAX_PIPELINED
+    gate.set()
+    bodies = [(await _answer(reader))[1] for _ in range(39)]
+    assert bodies == [b"/gate"] + [b"/p"] * 7 + [b"/u"] + [b"/p"] * 30
