@@ -93,9 +93,6 @@ def spans_body(records: Sequence[Record], resource: str) -> bytes:
     return ",".join(texts).encode()
 
 
-#: ScopeSpans field 2's tag and a span's length, by length (a span's is some hundred bytes)
-_SPAN_HEADS: Final = tuple(b"\x12" + varint(n) for n in range(2048))
-
 #: ScopeSpans field 1: the InstrumentationScope (name field 1, version field 2)
 _SCOPE_PROTO: Final = field(b"\x0a", field(b"\x0a", utf8(SCOPE["name"])) + field(b"\x12", utf8(SCOPE["version"])))
 
@@ -106,20 +103,18 @@ def resource_proto(resource: Mapping[str, Any]) -> bytes:
 
 
 def spans_proto(records: Sequence[Record], resource: bytes) -> bytes:
-    """An ``ExportTraceServiceRequest`` as OTLP protobuf, each record written by its template (one
-    join per span, its tag and length added here); ``resource`` is :func:`resource_proto`'s. The
-    envelope's lengths are summed as the spans are written, so the batch is copied once, by the join."""
+    """An ``ExportTraceServiceRequest`` as OTLP protobuf, each record written by its template with its
+    ScopeSpans tag and length (``framed``: the usual spans in one ``struct`` pack, head included);
+    ``resource`` is :func:`resource_proto`'s. The envelope's lengths are summed as the spans are
+    written, so the batch is copied once, by the join."""
     out: list[bytes] = [b"", b"", b"", b""]  # the envelope's head, filled at the end
     size = len(_SCOPE_PROTO)
     try:
         for r in records:
             template: SpanTemplate = r[0]  # typed: a native (vtable) call when compiled
-            span = template.proto(r)
-            n = len(span)
-            head = _SPAN_HEADS[n] if n < 2048 else b"\x12" + varint(n)
-            out.append(head)
+            span = template.framed(r)
             out.append(span)
-            size += len(head) + n
+            size += len(span)
     finally:
         end_batch()  # the client bytes kept while writing the batch
     # ExportTraceServiceRequest field 1: ResourceSpans (field 1 the Resource, field 2 the ScopeSpans)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import binascii
 import os
+import random
 from typing import Any
 
 import pytest
@@ -14,8 +15,9 @@ import pytest
 from krakenpy.telemetry.otlp import attributes_text, resource_proto, spans_body, spans_proto
 from krakenpy.telemetry.trace import otlpproto
 from krakenpy.telemetry.trace.context import TraceState
-from krakenpy.telemetry.trace.spans import TAIL2, Record, SpanBases, hex_id, hex_trace, request_ids, span_of
-from tests.telemetry.test_span_proto import RESOURCE, _records, _same
+from krakenpy.telemetry.trace.spans import TAIL2, Record, SpanBases, SpanShape, hex_id, hex_trace, request_ids, span_of
+from krakenpy.telemetry.trace.templates import KEPT_ALIVE, ClientTemplate, ServerTemplate
+from tests.telemetry.test_span_proto import RESOURCE, TRACE, _records, _same
 
 
 def _raw(record: Record) -> Record:
@@ -36,9 +38,68 @@ def test_raw_ids_write_the_same_protobuf_and_text_as_hex_ids(seed: int) -> None:
     raw = [_raw(r) for r in hexed]
     assert any(r[3] for r in raw) and any(not r[3] for r in raw)  # with and without a parent
     assert spans_proto(raw, resource_proto(RESOURCE)) == spans_proto(hexed, resource_proto(RESOURCE))
+    # each span alone too: ``proto`` is ``framed`` (the usual spans' one pack, their head in it) unframed
+    assert [r[0].proto(r) for r in raw] == [r[0].proto(r) for r in hexed]
+    assert [r[0].framed(r) for r in raw] == [otlpproto.framed(r[0].proto(r)) for r in hexed]
     text = attributes_text(RESOURCE)
     assert spans_body(raw, text) == spans_body(hexed, text)
     _same(raw)  # and the protobuf decodes to what the JSON text says
+
+
+def _usual(seed: int) -> list[Record]:
+    """The usual SERVER and CLIENT records (no error, a first byte; with and without a parent) whose
+    pieces change one at a time between spans: each length the one-pack paths key their pack by."""
+    rng = random.Random(seed)
+    server = ServerTemplate(SpanShape({"krakend.stage": "global"}))
+    client = ClientTemplate("/c", SpanShape({"krakend.stage": "backend-request"}), {})
+    server_values = ["GET", "/a/:id", "/a/1", "gw.example", "curl", "127.0.0.1", None, "rid-1", 200, 12]
+    client_values = ["http://b/a", "b", 8080, "GET", 0, 200, 12, KEPT_ALIVE, 1_700_000_000_000_000_123]
+    choices: dict[int, tuple[Any, ...]] = {
+        0: ("GET", "POST", "DELETE"), 1: ("/a/:id", "/bb", "404 Not Found", "/é"), 2: ("/a/1", "/a/12?q=é", ""),
+        3: ("gw.example", "g", "x" * 130), 4: ("curl", ""), 5: ("127.0.0.1", "::1"), 6: (None, 0, 12, 300, 2**62, -1),
+        7: ("", "rid-1", "x" * 40, "r"), 8: (200, 0, 404, 1000, 70000), 9: (0, 12, 127, 128, 16384, 2**40),
+    }  # fmt: skip
+    client_choices: dict[int, tuple[Any, ...]] = {
+        0: ("http://b/a", "http://b/abc", "http://é/" + "z" * 130), 1: ("b", "backend.example"), 2: (80, 8080, 65535),
+        3: ("GET", "POST"), 4: (0, 12, 300, 2**40), 5: (200, 0, 503, 1000), 6: (0, 12, 127, 128, 16384),
+        7: (None, KEPT_ALIVE, (0.0, 0.0, 0.0), (0.0, 1e-05, 0.25)), 8: (1_700_000_000_000_000_123, 5),
+    }  # fmt: skip
+    out: list[Record] = []
+    for i in range(400):
+        start = 1_700_000_000_000_000_000 + rng.randrange(10**12)
+        head = (TRACE, f"{i:016x}", None if rng.random() < 0.3 else f"{rng.getrandbits(64) | 1:016x}", start,
+                start + rng.randrange(10**9), 0, "")  # fmt: skip
+        if i % 2:
+            k = rng.randrange(len(server_values))
+            server_values[k] = rng.choice(choices[k])
+            out.append((server, *head, *server_values))
+        else:
+            k = rng.randrange(len(client_values))
+            client_values[k] = rng.choice(client_choices[k])
+            out.append((client, *head[:2], head[2] or "00000000000000a1", *head[3:], *client_values))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_usual_server_and_client_spans_write_the_same_protobuf_as_hex_ids(seed: int) -> None:
+    hexed = _usual(seed)
+    raw = [_raw(r) for r in hexed]
+    assert spans_proto(raw, resource_proto(RESOURCE)) == spans_proto(hexed, resource_proto(RESOURCE))
+    assert [r[0].framed(r) for r in raw] == [otlpproto.framed(r[0].proto(r)) for r in hexed]
+    _same(raw)
+
+
+def test_the_usual_server_and_client_spans_are_one_pack_each() -> None:
+    """The differential above compares the one-pack paths only if raw records take them: the usual
+    SERVER (root and child) and CLIENT spans of the differential's records do, with packs for pieces
+    of several lengths (request ids, sizes, client texts, kept-alive or not)."""
+    raw = [_raw(r) for r in _templated(3)]
+    spans_proto(raw, b"")
+    servers = {r[0] for r in raw if isinstance(r[0], ServerTemplate)}
+    clients = {r[0] for r in raw if isinstance(r[0], ClientTemplate) and r[0].shape is not None}
+    server_packs = [key for t in servers for key in t._packs]
+    assert {key[0] for key in server_packs} == {0, 1} and len(server_packs) > 8
+    assert sum(len(t._packs) for t in clients) > 1
 
 
 def test_raw_ids_make_the_same_span_for_opencensus() -> None:

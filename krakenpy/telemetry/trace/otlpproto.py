@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EMPTY_STATUS", "EVENT_TIME", "PARENT_TAG", "TIMES", "KeyWire", "attributes_proto", "double", "double_kv",
-    "event_proto", "field", "ids_proto", "ids_times", "ids_wire", "int_kv", "key_head", "key_values", "kv_proto",
-    "span_proto", "status_proto", "str_kv", "utf8", "varint",
+    "event_proto", "field", "framed", "ids_proto", "ids_times", "ids_wire", "int_kv", "key_head", "key_values",
+    "kv_proto", "span_head", "span_proto", "status_proto", "str_kv", "unframed", "utf8", "varint",
 ]  # fmt: skip
 
 _INT64_END: Final = 1 << 63
@@ -53,6 +53,30 @@ def varint(n: int) -> bytes:
     if 0 <= n < _VARINTS_END:
         return _VARINTS[n]
     return _varint_of(n & _UINT64)
+
+
+#: ScopeSpans field 2's tag and a span's length, by length (a span's is some hundred bytes)
+_SPAN_HEADS: Final = tuple(b"\x12" + varint(n) for n in range(2048))
+
+
+def span_head(n: int) -> bytes:
+    """ScopeSpans field 2's tag and the length of a span of ``n`` bytes (what frames it in a batch)."""
+    if n < 2048:
+        return _SPAN_HEADS[n]
+    return b"\x12" + varint(n)
+
+
+def framed(span: bytes) -> bytes:
+    """An encoded Span with its ScopeSpans tag and length before it (:func:`span_head`)."""
+    return span_head(len(span)) + span
+
+
+def unframed(data: bytes) -> bytes:
+    """:func:`framed`'s span without its tag and length."""
+    n = 1
+    while data[n] & 0x80:
+        n += 1
+    return data[n + 1 :]
 
 
 def field(tag: bytes, data: bytes) -> bytes:

@@ -18,7 +18,7 @@ from contextvars import ContextVar
 from typing import Any, Final
 
 from krakenpy.telemetry.trace.context import TraceState, hop_span_id
-from krakenpy.telemetry.trace.otlpproto import span_proto
+from krakenpy.telemetry.trace.otlpproto import framed, span_proto
 from krakenpy.telemetry.trace.otlptext import span_text
 
 __all__ = [
@@ -242,6 +242,12 @@ class SpanTemplate(ABC):
     @abstractmethod
     def proto(self, record: Record) -> bytes:
         """The record as one encoded OTLP ``Span`` message (without its field tag and length)."""
+
+    def framed(self, record: Record) -> bytes:
+        """:meth:`proto`'s span with its ScopeSpans tag and length before it, as a batch holds it (the
+        layers' templates write their usual spans so in one ``struct`` pack: the span's length is the
+        pack's)."""
+        return framed(self.proto(record))
 
     @abstractmethod
     def span(self, record: Record) -> Span:

@@ -31,11 +31,14 @@ from krakenpy.telemetry.trace.otlpproto import (
     KeyWire,
     attributes_proto,
     field,
+    framed,
     ids_times,
     ids_wire,
     key_head,
+    span_head,
     span_proto,
     status_proto,
+    unframed,
     utf8,
     varint,
 )
@@ -120,6 +123,8 @@ _W_COMPLETE: Final = (
 )
 _W_CANCELED: Final = field(b"\x4a", key_head("canceled") + b"\x02\x10\x01")
 _W_KEPT_ALIVE: Final = _K_GET_CONN.of_double(0.0) + _K_DNS.of_double(0.0) + _K_TLS.of_double(0.0)
+#: the same and the empty status: the usual CLIENT span's last piece
+_W_KEPT_ALIVE_OK: Final = _W_KEPT_ALIVE + EMPTY_STATUS
 #: the first-byte event's head: Span field 11 and its length (fixed: a time and the name); then its
 #: time (Event field 1) and its name (field 2): packed in one call (:data:`_FIRST_BYTE_EVENT`), one
 #: piece of the span's join (a bytes join of more than ten pieces allocates its buffer list: CPython's
@@ -147,6 +152,18 @@ _LAST_CLIENT: Final[list[Any]] = list(_NO_CLIENT)
 def _name_kind(name: str, kind: int) -> bytes:
     """Span fields 5 and 6: the name and the kind."""
     return field(b"\x2a", utf8(name)) + b"\x30" + varint(kind)
+
+
+def _framed_pack(fields: str) -> tuple[Any, bytes]:
+    """A usual span's ``struct`` pack (little-endian ``fields``) with its ScopeSpans head before it as
+    one more bytes field, and that head: the span's length is the pack's, so the head is fixed with the
+    pack (what ``spans_proto`` looked up and appended as a piece of its own per span)."""
+    head = span_head(struct.calcsize("<" + fields))
+    return struct.Struct(f"<{len(head)}s{fields}").pack, head
+
+
+#: at most this many packs kept per template by their fields' lengths (the last one's apart)
+_PACKS_MAX: Final = 256
 
 
 def _wire(shape: SpanShape | None) -> bytes:
@@ -236,8 +253,18 @@ def _client_wires(target: Any, host: Any, agent: Any, addr: Any) -> bytes:
     if type(target) is str and type(host) is str and type(agent) is str and type(addr) is str:
         last = _LAST_CLIENT
         # the last span's four strings first: four string compares where the dict's tuple key took a
-        # tuple and four string hashes (~1.2 k machine instructions a span, callgrind, round 12, ``trace6``)
-        if target == last[0] and host == last[1] and agent == last[2] and addr == last[3]:
+        # tuple and four string hashes (~1.2 k machine instructions a span, callgrind, round 12, ``trace6``),
+        # typed ``str`` on both sides: mypyc's length and memcmp compare, where ``Any == Any`` went
+        # through ``PyObject_RichCompare`` (~120 machine instructions a compare, round 19, ``trace13``)
+        t: str = target
+        h: str = host
+        a: str = agent
+        c: str = addr
+        t0: str = last[0]
+        h0: str = last[1]
+        a0: str = last[2]
+        c0: str = last[3]
+        if t == t0 and h == h0 and a == a0 and c == c0:
             kept: bytes = last[4]
             return kept
         key = (target, host, agent, addr)
@@ -326,8 +353,22 @@ class ServerTemplate(SpanTemplate):
         self._routes: dict[tuple[str, str], str] = {}
         #: the same per pair as protobuf: name, kind, the shape's key-values, method and route
         self._wires: dict[tuple[str, str], bytes] = {}
-        #: the last span's (method, route label) and its protobuf
-        self._last_wire: tuple[Any, Any, bytes] = ("\0", "", b"")
+        #: the last span's (method, route label) and its protobuf (compared as ``str``: no rich compare)
+        self._last_method = "\0"
+        self._last_label = ""
+        self._last_route = b""
+        #: the usual span's framed pack (:func:`_framed_pack`) and head for its pieces' lengths: the
+        #: last one's lengths (ints compared, no tuple made) and the others' by their lengths' tuple
+        self._packs: dict[tuple[int, ...], tuple[Any, bytes]] = {}
+        self._pack: Any = None
+        self._frame = b""
+        self._n_parent = -1
+        self._n_route = -1
+        self._n_client = -1
+        self._n_body = -1
+        self._n_rid = -1
+        self._n_code = -1
+        self._n_size = -1
 
     def _route_wire(self, method: str, label: str) -> bytes:
         if len(self._wires) >= _ROUTES_MAX:
@@ -338,29 +379,84 @@ class ServerTemplate(SpanTemplate):
         ))  # fmt: skip
         return found
 
+    def _server_pack(self, lengths: tuple[int, ...]) -> None:
+        """The usual span's pack for pieces of these lengths (the parent's flag first), kept."""
+        found = self._packs.get(lengths)
+        if found is None:
+            if len(self._packs) >= _PACKS_MAX:
+                self._packs.clear()
+            ids = "20s8s2s8s" if lengths[0] else "20s8s"
+            found = self._packs[lengths] = _framed_pack(ids + "BQBQ" + "".join([f"{n}s" for n in lengths[1:]]) + "2s")
+        self._pack, self._frame = found
+        (self._n_parent, self._n_route, self._n_client, self._n_body, self._n_rid, self._n_code,
+         self._n_size) = lengths  # fmt: skip
+
     def proto(self, r: Record) -> bytes:
+        return unframed(self.framed(r))
+
+    def framed(self, r: Record) -> bytes:
         method = r[8]
         label = r[9]
-        last = self._last_wire
         # the last span's pair first: two compares where the dict's tuple key took a tuple and its
-        # hash (round 12, ``trace6``)
-        if method == last[0] and label == last[1] and type(method) is str and type(label) is str:
-            route = last[2]
+        # hash (round 12, ``trace6``), typed ``str`` (as :func:`_client_wires`' compares)
+        if type(method) is str and type(label) is str:
+            m: str = method
+            n: str = label
+            if m == self._last_method and n == self._last_label:
+                route = self._last_route
+            else:
+                route = self._wires.get((m, n)) or self._route_wire(m, n)
+                self._last_method = m
+                self._last_label = n
+                self._last_route = route
         else:
             route = self._wires.get((method, label)) or self._route_wire(method, label)
-            self._last_wire = (method, label, route)
+        trace = r[1]
+        own = r[2]
+        parent = r[3]
         body = r[14]
         rid = r[15]
-        return b"".join((
+        client = _client_wires(r[10], r[11], r[12], r[13])
+        sized = _K_BODY.of_int(body) if body is not None and 0 <= body < INT64_END else b""
+        rid_kv = _K_RID.of_str(rid) if rid else b""
+        code = _K_CODE.of_int(r[16])
+        size = _K_SIZE.of_int(r[17])
+        if (
+            not r[6] and type(own) is bytes and type(trace) is bytes and len(trace) == 20 and len(own) == 8
+            and (not parent or (type(parent) is bytes and len(parent) == 8))
+        ):  # fmt: skip
+            # the usual span (the layers' raw ids, no error): framed in one pack, no join (the same
+            # bytes as the join below writes, and its head), the pack kept by its pieces' lengths
+            n_parent = 1 if parent else 0
+            n_route = len(route)
+            n_client = len(client)
+            n_body = len(sized)
+            n_rid = len(rid_kv)
+            n_code = len(code)
+            n_size = len(size)
+            if (
+                n_parent != self._n_parent or n_route != self._n_route or n_client != self._n_client
+                or n_body != self._n_body or n_rid != self._n_rid or n_code != self._n_code
+                or n_size != self._n_size
+            ):  # fmt: skip
+                self._server_pack((n_parent, n_route, n_client, n_body, n_rid, n_code, n_size))
+            if parent:
+                packed: bytes = self._pack(self._frame, trace, own, PARENT_TAG, parent, 0x39, r[4], 0x41, r[5], route,
+                                           client, sized, rid_kv, code, size, EMPTY_STATUS)  # fmt: skip
+                return packed
+            root: bytes = self._pack(self._frame, trace, own, 0x39, r[4], 0x41, r[5], route, client, sized, rid_kv,
+                                     code, size, EMPTY_STATUS)  # fmt: skip
+            return root
+        return framed(b"".join((
             ids_times(r[1], r[2], r[3], r[4], r[5]),
             route,
-            _client_wires(r[10], r[11], r[12], r[13]),
-            _K_BODY.of_int(body) if body is not None and 0 <= body < INT64_END else b"",
-            _K_RID.of_str(rid) if rid else b"",
-            _K_CODE.of_int(r[16]),
-            _K_SIZE.of_int(r[17]),
+            client,
+            sized,
+            rid_kv,
+            code,
+            size,
             status_proto(r[6], r[7]) if r[6] else EMPTY_STATUS,
-        ))  # fmt: skip
+        )))  # fmt: skip
 
     def _route(self, method: str, label: str) -> str:
         """``"name":…,"kind":2,"attributes":[`` and the fixed attributes, method and route first, for
@@ -436,21 +532,26 @@ class CallTemplate(SpanTemplate):
         #: name, kind and the shape's key-values as protobuf, made on first use
         self.wire: bytes | None = None
         #: the usual span's protobuf after its times (the wire, ``complete`` false / true, an empty
-        #: status) and the pack that writes it after the ids and times: made with the wire
+        #: status) and the pack that writes it framed after the ids and times (and the head it
+        #: frames it with: :func:`_framed_pack`): made with the wire
         self._open = b""
         self._done = b""
         self._usual: Any = None
+        self._frame = b""
 
     def _made_wire(self) -> bytes:
         wire = self.wire = _name_kind(self.name, INTERNAL) + _wire(self.shape)
         self._open = wire + _W_COMPLETE[0] + EMPTY_STATUS
         self._done = wire + _W_COMPLETE[1] + EMPTY_STATUS
-        self._usual = struct.Struct(f"<20s8s2s8sBQBQ{len(self._done)}s").pack
+        self._usual, self._frame = _framed_pack(f"20s8s2s8sBQBQ{len(self._done)}s")
         return wire
 
     def proto(self, r: Record) -> bytes:
+        return unframed(self.framed(r))
+
+    def framed(self, r: Record) -> bytes:
         if self.shape is None:
-            return span_proto(self.span(r))
+            return framed(span_proto(self.span(r)))
         wire = self.wire
         if wire is None:
             wire = self._made_wire()
@@ -465,19 +566,20 @@ class CallTemplate(SpanTemplate):
             and len(trace) == 20 and len(own) == 8 and len(parent) == 8
         ):  # fmt: skip
             # the usual span (the layers' raw ids, a parent, no status code, not canceled, no error):
-            # the whole span in one pack, no join (the same bytes as the join below writes)
+            # the whole span framed in one pack, no join (the same bytes as the join below writes)
             packed: bytes = self._usual(
-                trace, own, PARENT_TAG, parent, 0x39, r[4], 0x41, r[5], self._done if complete else self._open
-            )
+                self._frame, trace, own, PARENT_TAG, parent, 0x39, r[4], 0x41, r[5],
+                self._done if complete else self._open,
+            )  # fmt: skip
             return packed
-        return b"".join((
+        return framed(b"".join((
             ids_times(r[1], r[2], r[3], r[4], r[5]),
             wire,
             b"" if code is None else _K_CODE.of_int(code),
             _W_COMPLETE[r[8]],
             _W_CANCELED if r[9] else b"",
             status_proto(r[6], r[7]) if r[6] else EMPTY_STATUS,
-        ))  # fmt: skip
+        )))  # fmt: skip
 
     def text(self, r: Record) -> str:
         usual = self.usual
@@ -533,8 +635,22 @@ class ClientTemplate(SpanTemplate):
         #: the same as protobuf: name, kind, the shape's key-values, address, port and method
         self._peer_wires: dict[tuple[str, int, str], bytes] = {}
         #: the last span's (host, port, method) and its protobuf: three compares where the dict's
-        #: tuple key took a tuple and its hash (~0.6 k machine instructions a span, round 12, ``trace6``)
-        self._last_peer: tuple[Any, Any, Any, bytes] = ("\0", 0, "", b"")
+        #: tuple key took a tuple and its hash (~0.6 k machine instructions a span, round 12, ``trace6``),
+        #: typed (``str``, ``int``, ``str``: no rich compare)
+        self._last_host = "\0"
+        self._last_port = 0
+        self._last_method = ""
+        self._last_peer = b""
+        #: the usual span's framed pack and head by its pieces' lengths, as :class:`ServerTemplate`'s
+        self._packs: dict[tuple[int, ...], tuple[Any, bytes]] = {}
+        self._pack: Any = None
+        self._frame = b""
+        self._n_peer = -1
+        self._n_url = -1
+        self._n_body = -1
+        self._n_code = -1
+        self._n_size = -1
+        self._n_tail = -1
 
     def _peer_wire(self, key: tuple[str, int, str]) -> bytes:
         if len(self._peer_wires) >= _ROUTES_MAX:
@@ -546,37 +662,89 @@ class ClientTemplate(SpanTemplate):
         ))  # fmt: skip
         return found
 
+    def _client_pack(self, lengths: tuple[int, ...]) -> None:
+        """The usual span's pack for pieces of these lengths, kept."""
+        found = self._packs.get(lengths)
+        if found is None:
+            if len(self._packs) >= _PACKS_MAX:
+                self._packs.clear()
+            found = self._packs[lengths] = _framed_pack(
+                f"20s8s2s8sBQBQ{len(_W_EVENT_HEAD)}sBQ{len(_W_EVENT_NAME)}s" + "".join([f"{n}s" for n in lengths])
+            )
+        self._pack, self._frame = found
+        self._n_peer, self._n_url, self._n_body, self._n_code, self._n_size, self._n_tail = lengths
+
     def proto(self, r: Record) -> bytes:
+        return unframed(self.framed(r))
+
+    def framed(self, r: Record) -> bytes:
         if self.shape is None:
-            return span_proto(self.span(r))
+            return framed(span_proto(self.span(r)))
         host = r[9]
         port = r[10]
         method = r[11]
-        last = self._last_peer
-        if host == last[0] and port == last[1] and method == last[2] and type(port) is int:
-            peer = last[3]
+        if type(host) is str and type(port) is int and type(method) is str:
+            h: str = host
+            p: int = port
+            m: str = method
+            if h == self._last_host and p == self._last_port and m == self._last_method:
+                peer = self._last_peer
+            else:
+                key = (h, p, m)
+                peer = self._peer_wires.get(key) or self._peer_wire(key)
+                self._last_host = h
+                self._last_port = p
+                self._last_method = m
+                self._last_peer = peer
         else:
             key = (host, port, method)
             peer = self._peer_wires.get(key) or self._peer_wire(key)
-            self._last_peer = (host, port, method, peer)
         conn = r[15]
         extra = b""
+        tail = EMPTY_STATUS
         if conn is not None:
             # the client layer records the kept-alive tuple itself (an identity test, no float compares)
             if conn is KEPT_ALIVE or conn == _KEPT_ALIVE:
                 extra = _W_KEPT_ALIVE
+                tail = _W_KEPT_ALIVE_OK
             else:
                 get_conn, dns, tls = conn
                 extra = _K_GET_CONN.of_double(get_conn) + _K_DNS.of_double(dns) + _K_TLS.of_double(tls)
+                tail = extra + EMPTY_STATUS
         first_byte = r[16]
         trace = r[1]
         own = r[2]
         parent = r[3]
+        url = _url_wire(r[8])
+        body = _K_BODY.of_int(r[12])
+        code = _K_CODE.of_int(r[13])
+        size = _K_SIZE.of_int(r[14])
+        if (
+            first_byte and not r[6] and type(own) is bytes and type(trace) is bytes and type(parent) is bytes
+            and len(trace) == 20 and len(own) == 8 and len(parent) == 8
+        ):  # fmt: skip
+            # the usual span (the layers' raw ids, a parent, a first byte, no error): framed in one
+            # pack, no join (the same bytes as the join below writes, and its head)
+            n_peer = len(peer)
+            n_url = len(url)
+            n_body = len(body)
+            n_code = len(code)
+            n_size = len(size)
+            n_tail = len(tail)
+            if (
+                n_peer != self._n_peer or n_url != self._n_url or n_body != self._n_body or n_code != self._n_code
+                or n_size != self._n_size or n_tail != self._n_tail
+            ):  # fmt: skip
+                self._client_pack((n_peer, n_url, n_body, n_code, n_size, n_tail))
+            packed: bytes = self._pack(self._frame, trace, own, PARENT_TAG, parent, 0x39, r[4], 0x41, r[5],
+                                       _W_EVENT_HEAD, 0x09, first_byte, _W_EVENT_NAME, peer, url, body, code, size,
+                                       tail)  # fmt: skip
+            return packed
         if (
             first_byte and type(own) is bytes and type(trace) is bytes and type(parent) is bytes
             and len(trace) == 20 and len(own) == 8 and len(parent) == 8
         ):  # fmt: skip
-            # the usual span (the layers' raw ids, a parent, a first byte): ids, times and event in one call
+            # raw ids, a parent, a first byte (and an error): ids, times and event in one call
             head = _IDS_TIMES_FIRST_BYTE(trace, own, PARENT_TAG, parent, 0x39, r[4], 0x41, r[5], _W_EVENT_HEAD, 0x09,
                                          first_byte, _W_EVENT_NAME)  # fmt: skip
         elif first_byte:
@@ -585,16 +753,16 @@ class ClientTemplate(SpanTemplate):
             )
         else:
             head = ids_times(trace, own, parent, r[4], r[5])
-        return b"".join((
+        return framed(b"".join((
             head,
             peer,
-            _url_wire(r[8]),
-            _K_BODY.of_int(r[12]),
-            _K_CODE.of_int(r[13]),
-            _K_SIZE.of_int(r[14]),
+            url,
+            body,
+            code,
+            size,
             extra,
             status_proto(r[6], r[7]) if r[6] else EMPTY_STATUS,
-        ))  # fmt: skip
+        )))  # fmt: skip
 
     def _peer(self, key: tuple[str, int, str]) -> tuple[str, str]:
         if len(self._peers) >= _ROUTES_MAX:
@@ -693,17 +861,22 @@ class ReadTemplate(SpanTemplate):
         #: head and the double, an empty status) for the size's key-value of ``_size_len`` bytes
         self._size_len = -1
         self._usual: Any = None
+        #: the head the pack frames the span with (:func:`_framed_pack`)
+        self._frame = b""
         self._time_head = _K_READ_TIME.of_double(0.0)[:-8]
 
     def _pack(self, wire: bytes, n: int) -> Any:
         """The usual span's pack for a size key-value of ``n`` bytes (kept for the next span)."""
-        self._usual = struct.Struct(f"<20s8s2s8sBQBQ{len(wire)}s{n}s{len(self._time_head)}sd2s").pack
+        self._usual, self._frame = _framed_pack(f"20s8s2s8sBQBQ{len(wire)}s{n}s{len(self._time_head)}sd2s")
         self._size_len = n
         return self._usual
 
     def proto(self, r: Record) -> bytes:
+        return unframed(self.framed(r))
+
+    def framed(self, r: Record) -> bytes:
         if self.shape is None:
-            return span_proto(self.span(r))
+            return framed(span_proto(self.span(r)))
         wire = self.wire
         if wire is None:
             wire = self.wire = _name_kind(_READ + "tracker", INTERNAL) + _wire(self.shape)
@@ -721,17 +894,17 @@ class ReadTemplate(SpanTemplate):
             n = len(size)
             pack = self._usual if n == self._size_len else self._pack(wire, n)
             packed: bytes = pack(
-                trace, own, PARENT_TAG, parent, 0x39, r[4], 0x41, r[5], wire, size, self._time_head, seconds,
-                EMPTY_STATUS,
+                self._frame, trace, own, PARENT_TAG, parent, 0x39, r[4], 0x41, r[5], wire, size, self._time_head,
+                seconds, EMPTY_STATUS,
             )  # fmt: skip
             return packed
-        return b"".join((
+        return framed(b"".join((
             ids_times(r[1], r[2], r[3], r[4], r[5]),
             wire,
             _K_READ_SIZE.of_int(r[8]),
             _K_READ_TIME.of_double(r[9]),
             status_proto(r[6], r[7]) if r[6] else EMPTY_STATUS,
-        ))  # fmt: skip
+        )))  # fmt: skip
 
     def text(self, r: Record) -> str:
         if self.shape is None:
