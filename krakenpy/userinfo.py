@@ -31,6 +31,17 @@ __all__ = ["mask_userinfo", "password_of"]
 _SCHEME: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://(?=\S)")
 
 
+def _last_at(text: str, start: int) -> int:
+    """The last ``@`` of the authority candidate that starts at ``start`` (it runs to the end of its
+    line: ``\\n`` or ``\\r``); -1 without one."""
+    line_end = len(text)
+    for stop in ("\n", "\r"):
+        i = text.find(stop, start, line_end)
+        if i != -1:
+            line_end = i
+    return text.rfind("@", start, line_end)
+
+
 def mask_userinfo(text: str, *, keep_user: bool = False) -> str:
     """``text`` with the user information of every ``scheme://…@`` masked by the module's rule.
 
@@ -43,18 +54,12 @@ def mask_userinfo(text: str, *, keep_user: bool = False) -> str:
     out: list[str] = []
     done = 0  # text[:done] is in out
     pos = 0
-    n = len(text)
     while True:
         match = _SCHEME.search(text, pos)
         if match is None:
             break
         start = match.end()
-        line_end = n
-        for stop in ("\n", "\r"):
-            i = text.find(stop, start, line_end)
-            if i != -1:
-                line_end = i
-        at = text.rfind("@", start, line_end)
+        at = _last_at(text, start)
         if at < 0:
             pos = start
             continue
@@ -81,12 +86,7 @@ def password_of(url: str) -> str | None:
     if match is None:
         return None
     start = match.end()
-    line_end = len(url)
-    for stop in ("\n", "\r"):
-        i = url.find(stop, start, line_end)
-        if i != -1:
-            line_end = i
-    at = url.rfind("@", start, line_end)
+    at = _last_at(url, start)
     if at < 0:
         return None
     _, colon, password = url[start:at].partition(":")
