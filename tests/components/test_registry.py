@@ -35,6 +35,7 @@ CORE_MODULES = {
     "krakenpy.state",
     "krakenpy.resources",
     "krakenpy.tasks",
+    "krakenpy.userinfo",  # the URL user-information rule (stdlib only): errors and telemetry share it
 }
 LEVEL_SCHEMAS = {"service": "krakend.json", "endpoint": "endpoint.json", "backend": "backend.json"}
 
