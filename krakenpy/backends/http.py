@@ -7,6 +7,7 @@ Success is 200 or 201 only (anything with ``no-op``). ``backend/http`` options:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable
 from typing import Any, Final
 
@@ -29,7 +30,7 @@ NAMESPACE = "backend/http"
 _KNOWN: Final = KNOWN
 
 
-class SplitCall:
+class SplitCall(ABC):
     """A client layer the executor runs as steps of its own coroutine (as the server runs the edge
     layer's, :class:`~krakenpy.edge.SplitEdge`): where the layer is the outermost of a backend's client
     layers, the executor calls :meth:`prepare` with the call's arguments, awaits :attr:`call` (the
@@ -43,19 +44,22 @@ class SplitCall:
         #: the client layers inside this one (the upstream client's ``request`` at the end)
         self.call = call
 
+    @abstractmethod
     def __call__(
         self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None
     ) -> Awaitable[UpstreamResponse]:
         """The layer as a plain :data:`UpstreamCall`."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def prepare(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None) -> Any:
         """The layer's work before the call (``headers`` may grow); ``None``: nothing to do after it."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def finish(self, visit: Any, response: UpstreamResponse | None, failure: BaseException | None) -> None:
         """The layer's work after the call (``visit``: what :meth:`prepare` returned), answered or failed."""
-        raise NotImplementedError
+        ...
 
 
 def _headers_out(headers: Headers, compression: bool) -> list[tuple[str, str]]:
