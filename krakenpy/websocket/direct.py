@@ -144,11 +144,17 @@ async def _connect(
     try:
         await asyncio.wait((dialer, watcher), return_when=asyncio.FIRST_COMPLETED)
     except BaseException:  # the session is cancelled (its gateway closed)
-        await cancel_and_wait(watcher)
-        await _abandon(dialer)
+        try:
+            await cancel_and_wait(watcher)
+        finally:  # the watcher's own failure raised there too: the dial never outlives the session
+            await _abandon(dialer)
         raise
     gone = watcher.done()
-    await cancel_and_wait(watcher)
+    try:
+        await cancel_and_wait(watcher)  # raises what the watcher raised (a read of the client that failed)
+    except BaseException:
+        await _abandon(dialer)  # as above: else the dial ran on, its connection never closed
+        raise
     if gone:
         if left is not None:
             left[0] = True
