@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from krakenpy.errors import ConfigIssue
+from krakenpy.errors import ConfigError, ConfigIssue
 from krakenpy.telemetry.redact import Redactor
 from tests.conftest import ROOT, make_config
 
@@ -94,3 +94,17 @@ def test_check_prints_no_password(tmp_path: Path) -> None:
     assert out.stderr.count("127.0.0.1:1") == len(_SECRETS), out.stderr  # each host quoted
     for _, secret in _SECRETS:
         assert secret not in out.stdout + out.stderr, out.stderr
+
+
+@pytest.mark.parametrize(
+    "host", ["ada:s3cretQ@127.0.0.1:1", "//ada:s3cretQ@127.0.0.1:1", "ada:s3c/ret Q@127.0.0.1:1", "ada:s3cretQ\n@h"]
+)
+def test_check_masks_the_password_of_a_host_without_a_scheme(host: str) -> None:
+    """A host without ``scheme://`` that the sanitizer refuses: its error quoted it whole (no mask of a
+    message finds user information without a scheme), the password with it."""
+    from krakenpy.config.build import build_service
+
+    with pytest.raises(ConfigError) as caught:
+        build_service(make_config([{"endpoint": "/e", "backend": [{"host": [host], "url_pattern": "/u"}]}]))
+    text = str(caught.value)
+    assert "s3c" not in text and "ada:[REDACTED]@" in text, text
