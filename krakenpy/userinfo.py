@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-__all__ = ["mask_userinfo", "password_of"]
+__all__ = ["mask_url", "mask_userinfo", "password_of"]
 
 #: a URL scheme (RFC 3986: a letter, then letters, digits, ``+``, ``-``, ``.``) and its ``://``, followed
 #: by something: ``amqp:// or amqps://`` in prose starts no authority (a user does not start with a space).
@@ -86,6 +86,21 @@ def mask_userinfo(text: str, *, keep_user: bool = False) -> str:
         return text
     out.append(text[done:])
     return "".join(out)
+
+
+def mask_url(url: str) -> str:
+    """One URL (a configured host, a broker) as an error or a log line may quote it: the password of
+    its user information masked as ``check`` masks one (``user:[REDACTED]@``, up to the URL's last
+    ``@``), with a ``scheme://`` or without one (``ada:pw@backend:8080``, ``amqp:/ada:pw@h``: the
+    mask of a text finds no user information without ``scheme://``, and such a URL was quoted whole
+    in the error that refused it). A URL without a ``:`` before its last ``@`` is left as it is."""
+    at = url.rfind("@")
+    if at < 0:
+        return url
+    scheme = _SCHEME.match(url)
+    start = scheme.end() if scheme is not None else 0
+    user, colon, _ = url[start:at].partition(":")
+    return f"{url[:start]}{user}:[REDACTED]{url[at:]}" if colon else url
 
 
 def password_of(url: str) -> str | None:

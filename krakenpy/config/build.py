@@ -22,6 +22,7 @@ from krakenpy.config.options import (
 )
 from krakenpy.errors import ConfigError, ConfigIssue
 from krakenpy.names import capitalize
+from krakenpy.userinfo import mask_url
 
 __all__ = [
     "DEFAULT_PORT",
@@ -127,24 +128,6 @@ def sanitize_host(host: str) -> str | None:
     return f"{scheme or 'http://'}{name}{port or ''}"
 
 
-#: a URL scheme and its ``://`` at a host's start (:mod:`krakenpy.userinfo`'s)
-_HOST_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
-
-
-def _shown_host(host: str) -> str:
-    """``host`` as a ``check`` error quotes it: the password of its user information masked
-    (``user:[REDACTED]@``, up to its last ``@``), with a scheme or without one. Without, no mask
-    of a message finds it (``ada:pw@backend:8080``: the password was printed); lura's error names
-    no host at all."""
-    at = host.rfind("@")
-    if at < 0:
-        return host
-    scheme = _HOST_SCHEME.match(host)
-    start = scheme.end() if scheme is not None else 0
-    user, colon, _ = host[start:at].partition(":")
-    return f"{host[:start]}{user}:[REDACTED]{host[at:]}" if colon else host
-
-
 #: a dynamic-routing placeholder in a host (``http://{input_headers.X-Tenant}.example.com``)
 _DYNAMIC_HOST = re.compile(r"\{((?:input_headers|input_query_strings|JWT)\.[\w\-\.:/]+)\}")
 
@@ -232,7 +215,7 @@ def _build_backend(
             fixed = sanitize_host(host)
             if fixed is None:
                 where = f"{path}.host[{i}]" if hosts_raw else f"host[{i}]"
-                c.error(where, f"host {_shown_host(host)!r} not valid: invalid host")
+                c.error(where, f"host {mask_url(host)!r} not valid: invalid host")
             else:
                 clean.append(fixed)
         hosts = clean
