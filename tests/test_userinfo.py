@@ -50,3 +50,22 @@ def test_the_mask_takes_a_time_linear_in_the_text(text: str) -> None:
     mask_userinfo(text)
     mask_userinfo(text, keep_user=True)
     assert time.perf_counter() - started < 0.5
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://ada:pa/ss@h:8/x", "http://ada:[REDACTED]@h:8/x"),
+        ("ada:pw@backend:8080", "ada:[REDACTED]@backend:8080"),
+        ("//ada:pw@h", "//ada:[REDACTED]@h"),
+        ("amqp:/ada:pw@h/", "amqp:[REDACTED]@h/"),
+        ("ada:p\nw@h", "ada:[REDACTED]@h"),
+        ("http://ada@h", "http://ada@h"),
+        ("http://h/x", "http://h/x"),
+    ],
+)
+def test_mask_url(url: str, shown: str) -> None:
+    from krakenpy.userinfo import mask_url
+
+    assert mask_url(url) == shown
+    assert mask_url(shown) == shown
