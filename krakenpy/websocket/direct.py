@@ -184,9 +184,15 @@ async def _abandon(
             raise
     if not dialer.done():
         dialer.cancel()
+    task = asyncio.current_task()
+    asked = task.cancelling() if task is not None else 0
     try:
         backend = await dialer
     except BaseException:  # cancelled, or failed: nothing to close
+        if task is not None and task.cancelling() > asked:
+            # the session cancelled while the dial ended (its cancellation reaches the dial and comes
+            # back as the dial's): the session's, not to be swallowed
+            raise
         return
     if backend is not None:
         await backend.close(code=code, message=why)

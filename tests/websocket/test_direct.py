@@ -474,3 +474,30 @@ async def test_direct_a_session_cancelled_while_its_watcher_failed_abandons_the_
     with pytest.raises((asyncio.CancelledError, RuntimeError)):
         await session
     assert cancelled.is_set()
+
+
+async def test_direct_a_session_cancelled_while_an_abandoned_dial_ends_stays_cancelled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The client left, the dial's grace ran out and the dial was cancelled; the session is cancelled
+    (its gateway closes) while the dial still ends: ``_abandon`` took the session's cancellation for
+    the dial's own and swallowed it (the session returned as if the client had merely left)."""
+    from krakenpy.websocket import direct
+    from krakenpy.websocket.options import WebSocketOptions
+
+    monkeypatch.setattr(direct, "_ABANDON_GRACE", 0.05)
+    ending = asyncio.Event()
+
+    async def slow_to_end() -> Any:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            ending.set()
+            await asyncio.sleep(0.2)  # its connection's handshake given up
+            raise
+
+    session = asyncio.ensure_future(direct._connect(_ErringClient(), slow_to_end(), WebSocketOptions(), []))
+    await asyncio.wait_for(ending.wait(), 5)
+    session.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await session
