@@ -108,3 +108,27 @@ def test_check_masks_the_password_of_a_host_without_a_scheme(host: str) -> None:
         build_service(make_config([{"endpoint": "/e", "backend": [{"host": [host], "url_pattern": "/u"}]}]))
     text = str(caught.value)
     assert "s3c" not in text and "ada:[REDACTED]@" in text, text
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "not an http(s) URL: 'ada:s3cretQ@idp/token'",
+        "expected an http(s) URL, got 'user:s3c ret@influx:8086'",
+        'address "u:s3c\'retQ@h:4317" must be host:port',
+        "not an http(s) URL: 'ftp:/ada:s3cretQ@h/x'",
+    ],
+)
+def test_a_check_message_quoting_a_url_without_a_scheme_masks_its_password(message: str) -> None:
+    """Options checked for an http(s) URL (``token_url``, ``jwk_url``, influx's ``address``) quoted
+    what they refused whole: without ``scheme://`` the message's mask found no user information."""
+    shown = str(ConfigIssue("x", message))
+    assert "s3c" not in shown and ":[REDACTED]@" in shown, shown
+
+
+def test_a_refused_influx_address_without_a_scheme_shows_no_password() -> None:
+    from krakenpy.telemetry.influx import parse_influx
+
+    with pytest.raises(ConfigError) as caught:
+        parse_influx({"address": "ada:s3cretQ@influx:8086"}, "telemetry/influx")
+    assert "s3cretQ" not in str(caught.value) and "ada:[REDACTED]@influx:8086" in str(caught.value)
