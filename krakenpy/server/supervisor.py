@@ -71,7 +71,7 @@ class Supervisor:
         self.selector = selectors.DefaultSelector()
         self.signals: list[int] = []
         #: the signal mask before _spawn blocked FORK_BLOCKED: what a forked worker restores
-        self.fork_mask: set[signal.Signals] = set()
+        self.fork_mask: set[int | signal.Signals] = set()
         self.timers: list[tuple[float, int, Callable[[], None]]] = []
         self._order = itertools.count()
         self.wake: tuple[int, int] = (-1, -1)
