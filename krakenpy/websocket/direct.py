@@ -4,6 +4,7 @@ messages passed through unchanged both ways (text stays text, binary stays binar
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Coroutine
 from typing import Any
 
@@ -145,8 +146,9 @@ async def _connect(
         await asyncio.wait((dialer, watcher), return_when=asyncio.FIRST_COMPLETED)
     except BaseException:  # the session is cancelled (its gateway closed)
         try:
-            await cancel_and_wait(watcher)
-        finally:  # the watcher's own failure raised there too: the dial never outlives the session
+            with contextlib.suppress(Exception):  # the watcher's own failure: the cancellation goes on
+                await cancel_and_wait(watcher)
+        finally:  # whatever came of the watcher: the dial never outlives the session
             await _abandon(dialer)
         raise
     gone = watcher.done()
