@@ -12,11 +12,12 @@ A pipeline error never escapes the request handler: the handler maps it to a res
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-from krakenpy.userinfo import mask_userinfo
+from krakenpy.userinfo import mask_url, mask_userinfo
 
 __all__ = [
     "BackendError",
@@ -34,6 +35,17 @@ class KrakenpyError(Exception):
     """Root of krakenpy's own errors."""
 
 
+#: a value the message quotes (``repr``'s quotes) with an ``@`` after a ``:``: a URL's user information
+#: may be in it without ``scheme://`` (``not an http(s) URL: 'ada:pw@idp/token'``), where the mask of
+#: the text finds none
+_QUOTED_USERINFO = re.compile(r"'([^'\n:]*:[^'\n]*@[^'\n]*)'|\"([^\"\n:]*:[^\"\n]*@[^\"\n]*)\"")
+
+
+def _mask_quoted(match: re.Match[str]) -> str:
+    quote = match.group(0)[0]
+    return quote + mask_url(match.group(1) or match.group(2)) + quote
+
+
 @dataclass(frozen=True, slots=True)
 class ConfigIssue:
     """One problem in a configuration, located by its JSON path (``endpoints[3].backend[0].host``).
@@ -45,8 +57,13 @@ class ConfigIssue:
     severity: Literal["error", "warning"] = "error"
 
     def __post_init__(self) -> None:
-        if "@" in self.message and "://" in self.message:
-            object.__setattr__(self, "message", mask_userinfo(self.message, keep_user=True))
+        message = self.message
+        if "@" in message:
+            if "://" in message:
+                message = mask_userinfo(message, keep_user=True)
+            if ":" in message:
+                message = _QUOTED_USERINFO.sub(_mask_quoted, message)
+            object.__setattr__(self, "message", message)
 
     def __str__(self) -> str:
         where = self.path or "(root)"

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from krakenpy.errors import ConfigError, ConfigIssue
-from krakenpy.userinfo import mask_userinfo
+from krakenpy.userinfo import mask_url
 
 __all__ = [
     "ConsumerOptions",
@@ -45,7 +45,7 @@ def redact(url: str) -> str:
         urlsplit(url)
     except ValueError:
         return "<invalid URL>"
-    return mask_userinfo(url, keep_user=True)
+    return mask_url(url)  # a URL without scheme:// too: parse_queue quotes what is no amqp:// URL
 
 
 def parse_queue(raw: Mapping[str, Any], path: str, *, host: str) -> QueueOptions:

@@ -22,6 +22,7 @@ from krakenpy.config.options import (
 )
 from krakenpy.errors import ConfigError, ConfigIssue
 from krakenpy.names import capitalize
+from krakenpy.userinfo import mask_url
 
 __all__ = [
     "DEFAULT_PORT",
@@ -214,7 +215,7 @@ def _build_backend(
             fixed = sanitize_host(host)
             if fixed is None:
                 where = f"{path}.host[{i}]" if hosts_raw else f"host[{i}]"
-                c.error(where, f"host {host!r} not valid: invalid host")
+                c.error(where, f"host {mask_url(host)!r} not valid: invalid host")
             else:
                 clean.append(fixed)
         hosts = clean

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from krakenpy.server.channel import Channel
@@ -50,13 +51,16 @@ def _die_with_parent(parent: int) -> None:
 FORK_BLOCKED = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD})
 
 
-def become_worker(parent: int) -> None:
-    """Signals as a worker needs them, tied to the supervisor's life."""
+def become_worker(parent: int, mask: Iterable[int]) -> None:
+    """Signals as a worker needs them, tied to the supervisor's life; ``mask``: the supervisor's
+    signal mask before it blocked :data:`FORK_BLOCKED` for the fork, the worker's from now on."""
     signal.set_wakeup_fd(-1)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # reloads come from the supervisor, never directly
     # the supervisor forked with these blocked (its handlers would have swallowed them): one sent
-    # since then ends this worker now, as it would have had it come a moment later
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, FORK_BLOCKED)
+    # since then ends this worker now, as it would have had it come a moment later. The mask the
+    # supervisor had, not FORK_BLOCKED unblocked: one of them blocked by whoever started krakenpy
+    # stays blocked in its workers, as everything else the supervisor inherited
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     _die_with_parent(parent)

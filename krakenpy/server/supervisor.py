@@ -70,6 +70,8 @@ class Supervisor:
         self.started_once = False  # every slot was ready once: config errors no longer end the process
         self.selector = selectors.DefaultSelector()
         self.signals: list[int] = []
+        #: the signal mask before _spawn blocked FORK_BLOCKED: what a forked worker restores
+        self.fork_mask: set[int | signal.Signals] = set()
         self.timers: list[tuple[float, int, Callable[[], None]]] = []
         self._order = itertools.count()
         self.wake: tuple[int, int] = (-1, -1)
@@ -175,6 +177,7 @@ class Supervisor:
         # worker served on through the stop. Blocked across the fork, it stays pending until
         # become_worker has set the worker's own dispositions
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, FORK_BLOCKED)
+        self.fork_mask = blocked  # the child's once become_worker has run
         try:
             pid = os.fork()
         except BaseException:
@@ -200,7 +203,7 @@ class Supervisor:
 
     def _child(self, slot: Slot, channel: Channel, parent: int) -> int:
         """In the forked process: shed the supervisor's state, then serve."""
-        become_worker(parent)
+        become_worker(parent, self.fork_mask)
         self.selector.close()
         for fd in self.wake:
             os.close(fd)

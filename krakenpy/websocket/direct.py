@@ -4,6 +4,7 @@ messages passed through unchanged both ways (text stays text, binary stays binar
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Coroutine
 from typing import Any
 
@@ -144,11 +145,18 @@ async def _connect(
     try:
         await asyncio.wait((dialer, watcher), return_when=asyncio.FIRST_COMPLETED)
     except BaseException:  # the session is cancelled (its gateway closed)
-        await cancel_and_wait(watcher)
-        await _abandon(dialer)
+        try:
+            with contextlib.suppress(Exception):  # the watcher's own failure: the cancellation goes on
+                await cancel_and_wait(watcher)
+        finally:  # whatever came of the watcher: the dial never outlives the session
+            await _abandon(dialer)
         raise
     gone = watcher.done()
-    await cancel_and_wait(watcher)
+    try:
+        await cancel_and_wait(watcher)  # raises what the watcher raised (a read of the client that failed)
+    except BaseException:
+        await _abandon(dialer)  # as above: else the dial ran on, its connection never closed
+        raise
     if gone:
         if left is not None:
             left[0] = True
@@ -178,9 +186,15 @@ async def _abandon(
             raise
     if not dialer.done():
         dialer.cancel()
+    task = asyncio.current_task()
+    asked = task.cancelling() if task is not None else 0
     try:
         backend = await dialer
     except BaseException:  # cancelled, or failed: nothing to close
+        if task is not None and task.cancelling() > asked:
+            # the session cancelled while the dial ended (its cancellation reaches the dial and comes
+            # back as the dial's): the session's, not to be swallowed
+            raise
         return
     if backend is not None:
         await backend.close(code=code, message=why)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from krakenpy.errors import ConfigIssue
+from krakenpy.errors import ConfigError, ConfigIssue
 from krakenpy.telemetry.redact import Redactor
 from tests.conftest import ROOT, make_config
 
@@ -94,3 +94,41 @@ def test_check_prints_no_password(tmp_path: Path) -> None:
     assert out.stderr.count("127.0.0.1:1") == len(_SECRETS), out.stderr  # each host quoted
     for _, secret in _SECRETS:
         assert secret not in out.stdout + out.stderr, out.stderr
+
+
+@pytest.mark.parametrize(
+    "host", ["ada:s3cretQ@127.0.0.1:1", "//ada:s3cretQ@127.0.0.1:1", "ada:s3c/ret Q@127.0.0.1:1", "ada:s3cretQ\n@h"]
+)
+def test_check_masks_the_password_of_a_host_without_a_scheme(host: str) -> None:
+    """A host without ``scheme://`` that the sanitizer refuses: its error quoted it whole (no mask of a
+    message finds user information without a scheme), the password with it."""
+    from krakenpy.config.build import build_service
+
+    with pytest.raises(ConfigError) as caught:
+        build_service(make_config([{"endpoint": "/e", "backend": [{"host": [host], "url_pattern": "/u"}]}]))
+    text = str(caught.value)
+    assert "s3c" not in text and "ada:[REDACTED]@" in text, text
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "not an http(s) URL: 'ada:s3cretQ@idp/token'",
+        "expected an http(s) URL, got 'user:s3c ret@influx:8086'",
+        'address "u:s3c\'retQ@h:4317" must be host:port',
+        "not an http(s) URL: 'ftp:/ada:s3cretQ@h/x'",
+    ],
+)
+def test_a_check_message_quoting_a_url_without_a_scheme_masks_its_password(message: str) -> None:
+    """Options checked for an http(s) URL (``token_url``, ``jwk_url``, influx's ``address``) quoted
+    what they refused whole: without ``scheme://`` the message's mask found no user information."""
+    shown = str(ConfigIssue("x", message))
+    assert "s3c" not in shown and ":[REDACTED]@" in shown, shown
+
+
+def test_a_refused_influx_address_without_a_scheme_shows_no_password() -> None:
+    from krakenpy.telemetry.influx import parse_influx
+
+    with pytest.raises(ConfigError) as caught:
+        parse_influx({"address": "ada:s3cretQ@influx:8086"}, "telemetry/influx")
+    assert "s3cretQ" not in str(caught.value) and "ada:[REDACTED]@influx:8086" in str(caught.value)

@@ -31,7 +31,7 @@ SCRIPT = textwrap.dedent(
     class SlowStart(Supervisor):
         def _child(self, slot, channel, parent):
             time.sleep(0.5)  # a loaded machine: the signal comes before the worker's own dispositions
-            become_worker(parent)
+            become_worker(parent, self.fork_mask)
             time.sleep(5)  # a worker that missed the signal serves on: exits 0 after this
             return 0
 
@@ -57,6 +57,40 @@ def test_a_stop_signal_right_after_the_fork_ends_the_worker(sig: signal.Signals)
     )
     # the worker ended by the signal (not exit 0 five seconds later); the supervisor's SIGTERM queued
     assert done.stdout.strip() == f"{sig.name} [{int(signal.SIGTERM)}]"
+
+
+MASK_SCRIPT = textwrap.dedent(
+    """
+    import os, selectors, signal, sys
+    from krakenpy.server.slots import Slot
+    from krakenpy.server.supervisor import Supervisor
+
+    class Child(Supervisor):
+        def _child(self, slot, channel, parent):
+            from krakenpy.server.slots import become_worker
+
+            become_worker(parent, self.fork_mask)
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+            print(sorted(signal.Signals(s).name for s in mask), flush=True)
+            return 0
+
+    # whoever started krakenpy blocked SIGINT and SIGUSR1 (a launcher that handles them itself)
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT, signal.SIGUSR1])
+    supervisor = Child.__new__(Child)
+    supervisor.selector, supervisor.generation = selectors.DefaultSelector(), 0
+    slot = Slot(1, [])
+    supervisor._spawn(slot)
+    os.waitpid(slot.pid, 0)
+    """
+)
+
+
+def test_a_worker_keeps_the_signal_mask_the_supervisor_had() -> None:
+    """become_worker restores the mask the supervisor had before the fork blocked its four stop and
+    reload signals: it unblocked those four instead, one the supervisor had blocked from its start
+    (SIGINT here) came unblocked in its workers."""
+    done = subprocess.run([sys.executable, "-c", MASK_SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert done.stdout.strip() == "['SIGINT', 'SIGUSR1']", done.stderr
 
 
 #: loaded by the gateway below (PYTHONPATH): every gateway's start waits until the file ``release``

@@ -408,3 +408,96 @@ async def test_direct_a_dial_that_hangs_after_the_client_left_is_cut(monkeypatch
     left = [False]
     assert await direct._connect(_ErringClient(), hangs(), WebSocketOptions(), [], left) == (None, True)
     assert left == [True]
+
+
+class _FailingClient:
+    """A client whose read fails (not a close: an error of the server's connection object)."""
+
+    async def receive(self, timeout: float | None = None) -> Any:
+        raise RuntimeError("the client's read failed")
+
+
+async def test_direct_a_client_read_that_fails_during_the_dial_abandons_it() -> None:
+    """The watcher's exception, raised again by ``cancel_and_wait``, skipped the dial's abandon: the
+    dial ran on after the session had ended, and a connection it made was never closed."""
+    from krakenpy.websocket.direct import _connect
+    from krakenpy.websocket.options import WebSocketOptions
+
+    cancelled = asyncio.Event()
+
+    async def hangs() -> Any:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    with pytest.raises(RuntimeError, match="read failed"):
+        await _connect(_FailingClient(), hangs(), WebSocketOptions(), [])
+    assert cancelled.is_set()
+
+    backend = _ClosableBackend()
+
+    async def dialled() -> Any:
+        return backend  # connected in the same turn as the client's read failed
+
+    with pytest.raises(RuntimeError, match="read failed"):
+        await _connect(_FailingClient(), dialled(), WebSocketOptions(), [])
+    assert backend.closed_with == (1000, b"")
+
+
+async def test_direct_a_session_cancelled_while_its_watcher_failed_abandons_the_dial() -> None:
+    """The session is cancelled while the dial and the watcher run, and the watcher fails on its
+    cancellation: the dial is abandoned all the same."""
+    from krakenpy.websocket.direct import _connect
+    from krakenpy.websocket.options import WebSocketOptions
+
+    class Client:
+        async def receive(self, timeout: float | None = None) -> Any:
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                raise RuntimeError("failed on its cancellation") from None
+
+    cancelled = asyncio.Event()
+
+    async def hangs() -> Any:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    session = asyncio.ensure_future(_connect(Client(), hangs(), WebSocketOptions(), []))
+    await asyncio.sleep(0.05)
+    session.cancel()
+    with pytest.raises(asyncio.CancelledError):  # the session's cancellation, not the watcher's failure
+        await session
+    assert cancelled.is_set()
+
+
+async def test_direct_a_session_cancelled_while_an_abandoned_dial_ends_stays_cancelled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The client left, the dial's grace ran out and the dial was cancelled; the session is cancelled
+    (its gateway closes) while the dial still ends: ``_abandon`` took the session's cancellation for
+    the dial's own and swallowed it (the session returned as if the client had merely left)."""
+    from krakenpy.websocket import direct
+    from krakenpy.websocket.options import WebSocketOptions
+
+    monkeypatch.setattr(direct, "_ABANDON_GRACE", 0.05)
+    ending = asyncio.Event()
+
+    async def slow_to_end() -> Any:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            ending.set()
+            await asyncio.sleep(0.2)  # its connection's handshake given up
+            raise
+
+    session = asyncio.ensure_future(direct._connect(_ErringClient(), slow_to_end(), WebSocketOptions(), []))
+    await asyncio.wait_for(ending.wait(), 5)
+    session.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await session

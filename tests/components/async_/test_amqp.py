@@ -51,6 +51,17 @@ def test_amqp_parse_rejects_a_non_amqp_host_without_showing_its_password() -> No
     assert "hunter2" not in issue.message and "user:[REDACTED]@h" in issue.message
 
 
+@pytest.mark.parametrize("host", ["user:hunter2@h:5672", "//user:hunter2@h/", "ftp:/user:hunter2@h/"])
+def test_amqp_parse_rejects_a_host_without_scheme_slashes_without_showing_its_password(host: str) -> None:
+    """Without ``scheme://`` the message's mask found no user information (the message's own
+    ``amqp://`` is followed by a space): ``check`` printed the password."""
+    with pytest.raises(ConfigError) as info:
+        COMPONENT.parse({"name": "q", "exchange": "e", "host": host}, _site())
+    message = info.value.issues[0].message
+    assert "hunter2" not in message and ":[REDACTED]@h" in message, message
+    assert "hunter2" not in redact(host) and "hunter2" not in redact(host.replace("ftp:", "amqp:"))
+
+
 def test_amqp_redact_hides_only_the_password() -> None:
     assert redact("amqp://guest:guest@rabbit:5672/vh") == "amqp://guest:[REDACTED]@rabbit:5672/vh"
     assert redact("amqp://rabbit/") == "amqp://rabbit/"
