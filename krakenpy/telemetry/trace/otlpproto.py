@@ -173,8 +173,10 @@ class KeyWire:
         #: by value, filled as met: a list read where a dict's lookup boxed and hashed the int (~0.1 k
         #: machine instructions a key-value, compiled)
         self._ints: list[bytes | None] = [None] * _KEPT_INTS_END
-        #: the prefixes of its string key-values by the text's length in bytes (below 256)
-        self._strs: dict[int, bytes] = {}
+        #: the prefixes of its string key-values by the text's length in bytes (below 256), filled as
+        #: met: a list read where a dict's lookup hashed the boxed length (as ``_ints``; a request id's
+        #: key-value each SERVER span, round 20, ``trace16``)
+        self._strs: list[bytes | None] = [None] * _KEPT_STR_END
 
     def of_int(self, v: Any) -> bytes:
         if type(v) is int:
@@ -199,7 +201,7 @@ class KeyWire:
         n = len(data)
         if n >= _KEPT_STR_END:
             return _str_prefix(self.head, n) + data
-        found = self._strs.get(n)
+        found = self._strs[n]
         if found is None:
             found = self._strs[n] = _str_prefix(self.head, n)
         return found + data

@@ -134,7 +134,11 @@ def request_ids(trace: TraceState) -> bytes:
     protobuf head of its spans' ids on ``trace.wire`` (the trace id decoded once a request, where each
     span's writer decoded the hex ids again: ~1.5 k machine instructions a span, compiled) and the
     caller's span id as bytes on ``trace.parent_raw``. An id that is no hex text (no extractor lets
-    one in) raises ``ValueError``, as the writer refused it."""
+    one in) raises ``ValueError``, as the writer refused it. A new trace's were drawn with its id
+    (:class:`~krakenpy.telemetry.trace.context.NewTraceIds`: ``wire`` set, the head on ``base``)."""
+    head = trace.base
+    if head:
+        return head
     trace.wire = _IDS_HEAD + _unhex(trace.trace_id) + _SPAN_TAG
     parent = trace.parent_id
     if parent:
