@@ -152,10 +152,13 @@ class EdgeVisit:
     ``line`` and ``value``: a response header line the server writes after the response's headers
     (``line + value + "\\r\\n"``: ``line`` the name and ``": "``, a text the layer keeps, so no line is
     built per request), set by :meth:`SplitEdge.leave` instead of a store in the header map; none
-    while ``line`` is empty."""
+    while ``line`` is empty. ``request_id``: the request's id ("" when request ids are off), declared
+    here so that the core's readers (the HTTP executor that forwards it) read a typed field, not an
+    attribute looked up by name on an object of a type they may not import."""
 
     line: str = ""
     value: str = ""
+    request_id: str = ""
 
 
 class SplitEdge:

@@ -17,6 +17,7 @@ from krakenpy.backends.encoding import decoder_for
 from krakenpy.backends.fastwire import KNOWN
 from krakenpy.backends.redirects import Resendable
 from krakenpy.config.model import BackendConfig
+from krakenpy.edge import EdgeVisit
 from krakenpy.errors import BackendError
 from krakenpy.names import canonical_header
 from krakenpy.proxy.formatter import Formatter
@@ -91,9 +92,9 @@ def _with_id(request: Request, compression: bool, name: str) -> list[tuple[str, 
     The id is marked known to the head writer (``Known.rid``): the edge layers, its only writers, made
     it from hex digits and dashes or took a client's that ``valid_request_id`` let through, so it holds
     no byte Go's client refuses and needs no scan there."""
-    exchange: Any = request.context.get(EXCHANGE_KEY)
-    if exchange is not None:
-        rid: str = exchange.request_id
+    exchange = request.context.get(EXCHANGE_KEY)
+    if isinstance(exchange, EdgeVisit):  # compiled: a typed field read (by name: ~0.15 k instructions)
+        rid = exchange.request_id
         if rid:
             _KNOWN.rid = rid
             return _headers_with_id(request.headers, compression, name, rid)

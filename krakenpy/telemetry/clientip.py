@@ -12,7 +12,7 @@ from krakenpy.config.options import RouterOptions
 from krakenpy.edge import HttpRequest
 from krakenpy.server import clientip
 
-__all__ = ["client_ip_resolver"]
+__all__ = ["DirectIp", "client_ip_resolver"]
 
 
 def client_ip_resolver(router: RouterOptions | None = None) -> Callable[[HttpRequest], str]:
@@ -28,13 +28,22 @@ def client_ip_resolver(router: RouterOptions | None = None) -> Callable[[HttpReq
         # every peer trusted: with neither header the answer is the peer (``inner``'s last line), and
         # most requests carry neither (tests/server/test_clientip.py compares the two over peers,
         # headers and options)
-        first, second = istr(headers[0]), istr(headers[1])
-
-        def resolve_direct(request: HttpRequest) -> str:
-            found = request.headers
-            if first not in found and second not in found:
-                return request.remote
-            return inner(request.remote, found.get)
-
-        return resolve_direct
+        return DirectIp(istr(headers[0]), istr(headers[1]), inner)
     return resolve
+
+
+class DirectIp:
+    """The resolver when every peer is trusted and two headers are read: the peer when the request
+    has neither. Its two names are fields, so the lean edge layer makes that check inline (no call
+    per request for the usual request, ~0.1 k instructions compiled)."""
+
+    def __init__(self, first: istr, second: istr, inner: clientip.ClientIpResolver) -> None:
+        self.first = first
+        self.second = second
+        self.inner = inner
+
+    def __call__(self, request: HttpRequest) -> str:
+        found = request.headers
+        if self.first not in found and self.second not in found:
+            return request.remote
+        return self.inner(request.remote, found.get)

@@ -71,8 +71,7 @@ class Exchange(EdgeVisit):
     :class:`~krakenpy.edge.EdgeVisit`: their clock, ``CURRENT``'s token, the client's path): one
     object per request, not two."""
 
-    #: the request id ("" when request ids are off)
-    request_id: str = ""
+    # ``request_id``: the request id ("" when request ids are off), a field of ``EdgeVisit``
     #: seconds during which at least one upstream call was in flight
     upstream: float = 0.0
     _active: int = 0

@@ -17,6 +17,7 @@ from krakenpy.backends.conntiming import EXCHANGE_KEY
 from krakenpy.backends.fastwire import KNOWN
 from krakenpy.backends.http import http_backend
 from krakenpy.config.build import build_service
+from krakenpy.edge import EdgeVisit
 from krakenpy.proxy.types import Request
 from krakenpy.telemetry.exchange import EXCHANGE, Exchange, new_request_id, valid_request_id
 
@@ -103,3 +104,23 @@ def test_an_exchange_id_the_edge_layers_make_holds_no_control_byte() -> None:
         assert re.fullmatch(r"[0-9a-f-]{36}", new_request_id())
     for bad in ("a\x01", "a\x7f", "a b", "a\tb", "é", "a\r\nb", "a" * 129, ""):
         assert not valid_request_id(bad)
+
+
+async def test_the_id_is_a_typed_field_of_the_core_edge_visit() -> None:
+    """``request_id`` is declared on the core's ``EdgeVisit`` (the executor reads it as a typed field
+    there, not by name on a telemetry type): a bare visit has it, empty, and one holding an id gets
+    that id forwarded; an ``Exchange`` inherits it."""
+    assert EdgeVisit().request_id == ""
+    assert "request_id" not in Exchange.__dict__ or Exchange().request_id == ""
+    got: list[list[tuple[str, str]]] = []
+
+    async def call(method: str, url: str, pairs: Iterable[tuple[str, str]], body: bytes | None) -> UpstreamResponse:
+        got.append(list(pairs))
+        return UpstreamResponse(200, (), b"{}", "application/json")
+
+    executor = http_backend(_backend(), call, None, forward_id="X-Request-Id")
+    request = Request(method="GET", path="/p", params={}, headers={}, query={}, url="http://h/o")
+    visit = request.context[EXCHANGE] = EdgeVisit()
+    visit.request_id = "rid-7"
+    await executor(request)
+    assert got == [[("X-Request-Id", "rid-7"), ("Accept-Encoding", "gzip")]]
