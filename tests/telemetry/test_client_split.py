@@ -179,9 +179,15 @@ async def _fast_calls(split: bool, counted: list[int]) -> list[tuple[Any, ...]]:
     body = b'{"a":1}'
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while await reader.readuntil(b"\r\n\r\n"):
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n" + body)
-            await writer.drain()
+        try:
+            while await reader.readuntil(b"\r\n\r\n"):
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n" + body)
+                await writer.drain()
+        except asyncio.IncompleteReadError:
+            pass  # the client closed its kept-alive connection
+        finally:
+            writer.close()
+            await writer.wait_closed()
 
     server = await asyncio.start_server(answer, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
