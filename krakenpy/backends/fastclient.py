@@ -362,6 +362,7 @@ async def _in_task(loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any, _T
 def timed_form(call: Any) -> Callable[..., Awaitable[UpstreamResponse]] | None:
     """``call`` when it is a :class:`FastClient`'s own ``request`` (bound, nothing around it): a call
     that takes the call's :class:`CallTiming` as its fifth argument; ``None`` for anything else."""
-    if type(getattr(call, "__self__", None)) is FastClient and getattr(call, "__name__", None) == "request":
+    # (compiled, a bound method's ``__name__`` is ``FastClient.request``: its function is compared)
+    if type(getattr(call, "__self__", None)) is FastClient and getattr(call, "__func__", None) is FastClient.request:
         return call  # type: ignore[no-any-return]
     return None

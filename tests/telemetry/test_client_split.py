@@ -257,3 +257,16 @@ async def test_split_executor_hands_the_timing_to_the_fast_client() -> None:
     for mine, theirs in zip(split, plain, strict=True):
         assert mine[8] == theirs[8] == 7  # the body's size
         assert mine[4] <= mine[5] and 0.0 <= mine[9] < 1.0 and mine[6:8] == theirs[6:8] == (0, "")
+
+
+def test_timed_form_is_a_fast_clients_own_request() -> None:
+    """The executor hands the timing only to a fast client's own bound ``request`` (compiled too: a
+    compiled bound method's ``__name__`` is its qualified name)."""
+    from functools import partial
+
+    from krakenpy.backends.fastclient import FastClient, timed_form
+
+    client = FastClient()
+    assert timed_form(client.request) is not None
+    assert timed_form(partial(client.request, follow_redirects=False)) is None
+    assert timed_form(client.close) is None and timed_form(lambda *args: None) is None
