@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
 from aiohttp import ClientError
@@ -32,6 +32,7 @@ from krakenpy.backends.client import (
     ClientOptions,
     UpstreamResponse,
 )
+from krakenpy.backends.conntiming import CallTiming
 from krakenpy.backends.fasttiming import note_read, timed_acquire, timed_dial
 from krakenpy.backends.fastwire import _HEADS, Conn, Heads, Stale, read, request_head, split_url, write
 from krakenpy.backends.inflate import gunzip, strip_encoding
@@ -40,7 +41,7 @@ from krakenpy.backends.quickresponse import Building, QuickResponse
 from krakenpy.backends.redirects import REDIRECT_STATUSES, follow
 from krakenpy.errors import BackendError
 
-__all__ = ["FastClient"]
+__all__ = ["FastClient", "timed_form"]
 
 _T = TypeVar("_T")
 _IDEMPOTENT = frozenset({"GET", "PUT", "DELETE", "OPTIONS", "TRACE"})
@@ -98,12 +99,18 @@ class FastClient:
         url: str,
         headers: Iterable[tuple[str, str]],
         body: bytes | None,
+        timing: CallTiming | None = None,
         *,
         follow_redirects: bool = True,
     ) -> UpstreamResponse:
+        """One upstream call. ``timing``: the call's :class:`CallTiming`, handed down by its caller
+        (the HTTP executor with a timing client layer, :func:`timed_form`) where the timing mode
+        otherwise finds it by :func:`~krakenpy.backends.conntiming.current_timing`: the body read's
+        times noted in it without the context-variable reads. The same object either way (the layer
+        also hands it down for what looks it up: a dial, a redirect's exchange, the aiohttp client)."""
         pairs = headers if isinstance(headers, list) else list(headers)
         try:
-            first = await self._exchange(method, url, pairs, body)
+            first = await self._exchange(method, url, pairs, body, timing)
             if follow_redirects and first[0] in REDIRECT_STATUSES and first[1] is not None:
                 answer = await follow(self._exchange, method, url, pairs, body, first)
                 assert isinstance(answer, UpstreamResponse)
@@ -117,7 +124,7 @@ class FastClient:
             raise BackendError(f"{type(exc).__name__}: {exc} [{method}]: {url}") from exc
 
     async def _exchange(
-        self, method: str, url: str, pairs: list[tuple[str, str]], body: bytes | None
+        self, method: str, url: str, pairs: list[tuple[str, str]], body: bytes | None, timing: CallTiming | None = None
     ) -> tuple[int, str | None, UpstreamResponse]:
         """One request without following redirects: (status, Location, the decoded answer)."""
         target = split_url(url) if method != "HEAD" else None
@@ -138,7 +145,7 @@ class FastClient:
             pool = self._hosts[key] = _Host()
         conn = None if self._header_timeout else self._reuse(pool)
         if conn is None:
-            msg, raw = await self._send(pool, key, head, body, method)
+            msg, raw = await self._send(pool, key, head, body, method, timing=timing)
         else:
             # the common case (an idle connection, no header timeout) in this frame: a coroutine per
             # layer cost more than these lines; _send is the general loop (connect, wait, retry)
@@ -146,17 +153,17 @@ class FastClient:
                 await write(conn, head, body)
                 msg, raw = read(conn)
             except Stale:
-                self._forget(conn)
+                self._forget(conn, timing)
                 self._release(pool, conn, reuse=False)
                 if method not in _IDEMPOTENT:
                     raise ConnectionResetError("upstream closed a kept-alive connection") from None
-                msg, raw = await self._send(pool, key, head, body, method, fresh=True)
+                msg, raw = await self._send(pool, key, head, body, method, fresh=True, timing=timing)
             except BaseException:
-                self._forget(conn)
+                self._forget(conn, timing)
                 self._release(pool, conn, reuse=False)  # state unknown (cancelled, error): never reuse
                 raise
             else:
-                self._forget(conn)
+                self._forget(conn, timing)
                 self._release(pool, conn, reuse=not (conn.closed or msg.should_close or self._keepalive <= 0))
         status: int = msg.code
         if type(msg) is QuickMessage:  # the short path found the three headers read here
@@ -180,7 +187,15 @@ class FastClient:
         )
 
     async def _send(
-        self, pool: _Host, key: tuple[str, int], head: bytes, body: bytes | None, method: str, *, fresh: bool = False
+        self,
+        pool: _Host,
+        key: tuple[str, int],
+        head: bytes,
+        body: bytes | None,
+        method: str,
+        *,
+        fresh: bool = False,
+        timing: CallTiming | None = None,
     ) -> tuple[Any, bytes]:
         """One exchange on a pooled connection: an idle one, else a new one once a slot is free;
         an idempotent request that meets a stale kept-alive connection is sent once more on a new one."""
@@ -201,23 +216,23 @@ class FastClient:
                     await done
                 msg, body = read(conn)
             except Stale:
-                self._forget(conn)
+                self._forget(conn, timing)
                 self._release(pool, conn, reuse=False)
                 if not retry:
                     raise ConnectionResetError("upstream closed a kept-alive connection") from None
                 retry, fresh = False, True
                 continue
             except BaseException:
-                self._forget(conn)
+                self._forget(conn, timing)
                 self._release(pool, conn, reuse=False)  # state unknown (cancelled, error): never reuse
                 raise
-            self._forget(conn)
+            self._forget(conn, timing)
             self._release(pool, conn, reuse=not (conn.closed or msg.should_close or self._keepalive <= 0))
             return msg, body
 
-    def _forget(self, conn: Conn) -> None:
+    def _forget(self, conn: Conn, timing: CallTiming | None = None) -> None:
         if self._timed:
-            note_read(conn)
+            note_read(conn, timing)
         conn.done = None
         conn.message = conn.payload = conn.body = None
 
@@ -342,3 +357,12 @@ async def _in_task(loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any, _T
     except asyncio.CancelledError:
         task.cancel()
         raise
+
+
+def timed_form(call: Any) -> Callable[..., Awaitable[UpstreamResponse]] | None:
+    """``call`` when it is a :class:`FastClient`'s own ``request`` (bound, nothing around it): a call
+    that takes the call's :class:`CallTiming` as its fifth argument; ``None`` for anything else."""
+    # (compiled, a bound method's ``__name__`` is ``FastClient.request``: its function is compared)
+    if type(getattr(call, "__self__", None)) is FastClient and getattr(call, "__func__", None) is FastClient.request:
+        return call  # type: ignore[no-any-return]
+    return None

@@ -8,7 +8,7 @@ Success is 200 or 201 only (anything with ``no-op``). ``backend/http`` options:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from krakenpy.backends.client import UpstreamCall, UpstreamResponse
@@ -44,6 +44,11 @@ class SplitCall(ABC):
     def __init__(self, call: UpstreamCall) -> None:
         #: the client layers inside this one (the upstream client's ``request`` at the end)
         self.call = call
+        #: :attr:`call` as a call that takes the call's timing as its fifth argument (what
+        #: :meth:`prepare` returned: a :class:`~krakenpy.backends.conntiming.CallTiming`), when
+        #: :attr:`call` is a fast client's own ``request`` and the layer times the call
+        #: (:func:`~krakenpy.backends.fastclient.timed_form`); ``None``: :attr:`call` as it is
+        self.timed: Callable[..., Awaitable[UpstreamResponse]] | None = None
 
     @abstractmethod
     def __call__(
@@ -138,6 +143,9 @@ def http_backend(
     # the outermost client layer run as steps of this coroutine (see SplitCall)
     split = call_upstream if isinstance(call_upstream, SplitCall) else None
     inner = split.call if split is not None else call_upstream
+    # the fast client's request handed the visit (the call's timing) itself: its body read timed
+    # without the context-variable reads of ``current_timing`` (round 20, ``trace15``)
+    timed = split.timed if split is not None else None
 
     async def call(request: Request) -> Response:
         body = request.body or None
@@ -164,7 +172,10 @@ def http_backend(
                 upstream = await inner(request.method, request.url, pairs, body)
             else:
                 try:
-                    upstream = await inner(request.method, request.url, pairs, body)
+                    if timed is None:
+                        upstream = await inner(request.method, request.url, pairs, body)
+                    else:
+                        upstream = await timed(request.method, request.url, pairs, body, visit)
                 except BaseException as exc:
                     split.finish(visit, None, exc)
                     raise

@@ -167,3 +167,106 @@ async def test_client_injects_what_the_propagators_write(
         seen[1:2] == [("traceparent", f"00-0af7651916cd43dd8448eb211c80319c-{sid}-01")]
         or propagators[0] != "tracecontext"
     )
+
+
+async def _fast_calls(split: bool, counted: list[int]) -> list[tuple[Any, ...]]:
+    """Two calls through the executor to a loopback backend by a timed fast client (the second on the
+    kept-alive connection): the read spans recorded; ``counted`` the ``current_timing`` calls of each."""
+    from krakenpy.backends import fasttiming
+    from krakenpy.backends.fastclient import FastClient
+    from krakenpy.telemetry.trace.templates import ReadTemplate
+
+    body = b'{"a":1}'
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while await reader.readuntil(b"\r\n\r\n"):
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n" + body)
+                await writer.drain()
+        except asyncio.IncompleteReadError:
+            pass  # the client closed its kept-alive connection
+        finally:
+            writer.close()
+            await writer.wait_closed()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    backend = {"host": [f"http://127.0.0.1:{port}"], "url_pattern": "/o"}
+    service = build_service({"version": 3, "endpoints": [{"endpoint": "/a", "backend": [backend]}]})
+    endpoint = service.endpoints[0]
+    hub = Telemetry()
+    buffer = SpanBuffer()
+    hub.tracer = Tracer(sampler=Sampler(1.0), propagators=("tracecontext",), buffer=buffer, redactor=hub.redactor)
+    middleware = client_middleware(hub, endpoint, endpoint.backends[0])
+    assert middleware is not None
+    client = FastClient()
+    client.enable_timing()
+    layer = middleware(client.request)
+    assert isinstance(layer, SplitCall) and layer.timed is not None
+    call: UpstreamCall = layer
+    if not split:
+
+        def call(method: str, url: str, headers: list[tuple[str, str]], body: bytes | None) -> Any:
+            return layer(method, url, headers, body)
+
+    executor = http_backend(endpoint.backends[0], call, None)
+    looked_up = fasttiming.current_timing
+
+    def counting() -> Any:
+        counted[-1] += 1
+        return looked_up()
+
+    fasttiming.current_timing = counting  # type: ignore[assignment]
+    try:
+        for _ in range(2):
+            counted.append(0)
+            exchange = Exchange()
+            trace = exchange.trace = TraceState.of("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", True)
+            exchange.spans = request_ids(trace)
+            exchange.span = exchange.spans + b"\x00\x00"
+            request = Request(
+                method="GET", path="/a", params={}, headers={}, query={},
+                client_ip="203.0.113.7", client_path="/a", endpoint="/a",
+            )  # fmt: skip
+            request.url = f"http://127.0.0.1:{port}/o"
+            request.context[EXCHANGE] = exchange
+            token = CURRENT.set(exchange)
+            try:
+                assert (await executor(request)).data == {"a": 1}
+            finally:
+                CURRENT.reset(token)
+    finally:
+        fasttiming.current_timing = looked_up  # type: ignore[assignment]
+        await client.close()
+        server.close()
+        await server.wait_closed()
+    return [r for r in buffer.drain() if type(r[0]) is ReadTemplate]
+
+
+@pytest.mark.skipif(not _PURE, reason="compiled, the client calls current_timing natively")
+async def test_split_executor_hands_the_timing_to_the_fast_client() -> None:
+    """The split executor hands the visit (the call's timing) to a fast client's ``request``: a
+    kept-alive call's body read is timed without ``current_timing``'s context-variable reads, and its
+    read span is the one the layer called as a function records (which looks the timing up)."""
+    split_counts: list[int] = []
+    plain_counts: list[int] = []
+    split = await _fast_calls(True, split_counts)
+    plain = await _fast_calls(False, plain_counts)
+    assert split_counts[1] == 0 and plain_counts[1] == 1
+    assert len(split) == len(plain) == 2
+    for mine, theirs in zip(split, plain, strict=True):
+        assert mine[8] == theirs[8] == 7  # the body's size
+        assert mine[4] <= mine[5] and 0.0 <= mine[9] < 1.0 and mine[6:8] == theirs[6:8] == (0, "")
+
+
+def test_timed_form_is_a_fast_clients_own_request() -> None:
+    """The executor hands the timing only to a fast client's own bound ``request`` (compiled too: a
+    compiled bound method's ``__name__`` is its qualified name)."""
+    from functools import partial
+
+    from krakenpy.backends.fastclient import FastClient, timed_form
+
+    client = FastClient()
+    assert timed_form(client.request) is not None
+    assert timed_form(partial(client.request, follow_redirects=False)) is None
+    assert timed_form(client.close) is None and timed_form(lambda *args: None) is None

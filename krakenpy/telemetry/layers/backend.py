@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import binascii
 import time
+from collections.abc import Coroutine
 from typing import Any, Final
 
 from krakenpy.components import registry
@@ -24,6 +25,7 @@ from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.layers.record import Adds, call_slot
 from krakenpy.telemetry.metrics.instruments import gin_route, lura_pattern
 from krakenpy.telemetry.redact import Redactor
+from krakenpy.telemetry.trace.context import TraceState
 from krakenpy.telemetry.trace.spans import CLIENT, SPAN, TAIL2, Span, shape_for
 from krakenpy.telemetry.trace.templates import CallTemplate
 
@@ -36,6 +38,10 @@ _unhex: Final = binascii.unhexlify
 LAMBDA = "backend/lambda"
 #: what the backend layer writes on its span per request
 _PER_REQUEST = frozenset({"http.response.status_code", "complete", "canceled"})
+#: the usual traced call (a sampled request, one backend called once, not Lambda) by :func:`_traced`'s
+#: lean coroutine; ``False``: by the general one (read when a layer is built; the differential test
+#: of ``tests/telemetry/test_backend_traced.py`` builds both)
+LEAN_TRACED = True
 #: the backend-level namespaces below this layer (``registry.BACKEND``'s order) that never read the
 #: request's headers: the id need not be among them while they run
 _HEADER_BLIND = frozenset({"qos/circuit-breaker", "qos/ratelimit/proxy", "modifier/response-body", "modifier/jmespath"})
@@ -143,6 +149,8 @@ def backend_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: Backen
     )
 
     def middleware(next_proxy: Proxy) -> Proxy:
+        if trace_on and solo and not is_lambda and LEAN_TRACED:
+            return _traced(next_proxy, state)
         return _general(next_proxy, state)
 
     # its span variable is set in the context the call runs in, nothing else is bound to a task
@@ -402,6 +410,92 @@ def _general(next_proxy: Proxy, layer: _General) -> Proxy:
                 ))  # fmt: skip
 
     return observed
+
+
+def _traced(next_proxy: Proxy, layer: _General) -> Proxy:
+    """The general layer's usual traced call in a lean coroutine: a sampled request's one backend
+    called once (``solo``: its span id on the exchange, no context variable), not Lambda; an
+    unsampled request (or none with no exchange) goes to :func:`_general`'s coroutine. The same
+    record, rows, logs and headers as the general coroutine's (``tests/telemetry/test_backend_traced.py``):
+    fewer locals kept across the await (compiled, each is a field of the coroutine's environment) and
+    no Lambda or context-variable steps."""
+    general = _general(next_proxy, layer)
+    forward_id = layer.forward_id
+
+    async def traced(request: Request, exchange: Exchange, trace: TraceState) -> Response:
+        start = _perf_ns()
+        n = exchange.made
+        exchange.made = n + 1
+        sid = exchange.spans + TAIL2[n & 0xFFF]
+        parent = exchange.proxy_span or exchange.span or trace.parent_raw
+        wall = exchange.wall
+        start_ns = wall + start if wall else _now_ns()
+        exchange.backend_span = sid
+        own = request.headers
+        rid = exchange.request_id if forward_id else None
+        if rid:
+            request.headers = _with_id(own, layer.rid_header, rid)
+        try:
+            response = await next_proxy(request)
+        except asyncio.CancelledError as exc:
+            # the endpoint's deadline: an error, not canceled (as the general coroutine)
+            _traced_end(layer, request, own, rid, trace, sid, parent, start, start_ns, 0, "", False,
+                        exc.args != (DEADLINE,), None, True)  # fmt: skip
+            raise
+        except Exception as exc:
+            log_failure(exc, layer.prefix, layer.redactor)
+            _traced_end(layer, request, own, rid, trace, sid, parent, start, start_ns, 2,
+                        layer.redactor.text(str(exc))[:512], False, False,
+                        getattr(exc, "status", 500), True)  # fmt: skip
+            raise
+        except BaseException:
+            _traced_end(layer, request, own, rid, trace, sid, parent, start, start_ns, 0, "", False, False, None, False)
+            raise
+        _traced_end(layer, request, own, rid, trace, sid, parent, start, start_ns, 0, "", response.is_complete,
+                    False, None, bool(response.errors))  # fmt: skip
+        return response
+
+    def observed(request: Request) -> Coroutine[Any, Any, Response]:
+        exchange: Exchange | None = request.context.get(EXCHANGE)
+        if exchange is not None:
+            trace = exchange.trace
+            if trace is not None and trace.sampled:
+                return traced(request, exchange, trace)
+        return general(request)
+
+    return observed
+
+
+def _traced_end(
+    layer: _General,
+    request: Request,
+    own: Headers,
+    rid: str | None,
+    trace: TraceState,
+    sid: bytes,
+    parent: bytes | None,
+    start: int,
+    start_ns: int,
+    status: int,
+    message: str,
+    complete: bool,
+    canceled: bool,
+    code: Any,
+    error: bool,
+) -> None:
+    """The end of :func:`_traced`'s call, in the general coroutine's ``finally``'s order: the id taken
+    back, the row, the backend span's record."""
+    if rid and request.headers is not own:  # the id is the backend request's only
+        _take_id_back(request, own, layer.rid_header)
+    elapsed = _perf_ns() - start
+    if layer.adds:
+        layer.adds[error * 4 + canceled * 2 + complete](elapsed)
+    buffer = layer.buffer
+    assert buffer is not None
+    buffer.add((
+        layer.template, trace.wire, sid, parent, start_ns, start_ns + elapsed, status, message,
+        complete, canceled, code,
+    ))  # fmt: skip
 
 
 def _take_trace_back(headers: Headers, own: Headers, names: list[str]) -> None:

@@ -11,6 +11,7 @@ from typing import Any, Final
 
 from krakenpy.backends.client import ClientMiddleware, UpstreamCall, UpstreamResponse
 from krakenpy.backends.conntiming import TIMING, CallTiming
+from krakenpy.backends.fastclient import timed_form
 from krakenpy.backends.fastwire import KNOWN
 from krakenpy.backends.http import SplitCall
 from krakenpy.config.model import BackendConfig, EndpointConfig
@@ -390,6 +391,8 @@ class _Observed(SplitCall):
         # (read metrics need every call; a read span without a CLIENT span needs the sampled ones)
         passthrough = layer.metrics is None and not layer.track and layer.hub.read_metrics is None
         self.passthrough = passthrough and not layer.read_untraced
+        # the visit (the call's timing) handed to a fast client's request by the executor itself
+        self.timed = timed_form(call) if layer.record_timing is not None else None
 
     def traced(self, exchange: Exchange | None, headers: list[tuple[str, str]]) -> bytes | None:
         """The call's trace context injected into ``headers``; the CLIENT span's id when it is recorded."""
