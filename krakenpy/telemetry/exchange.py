@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, Final
 
@@ -24,7 +24,15 @@ from krakenpy.backends.conntiming import EXCHANGE_VAR
 from krakenpy.edge import EdgeVisit
 from krakenpy.telemetry.ids import CounterIds
 
-__all__ = ["CURRENT", "EXCHANGE", "REQUEST_IDS", "Exchange", "current", "new_request_id", "valid_request_id"]
+__all__ = [
+    "CURRENT",
+    "EXCHANGE",
+    "REQUEST_COUNTER",
+    "Exchange",
+    "current",
+    "new_request_id",
+    "valid_request_id",
+]
 
 #: key of the exchange in ``HttpRequest.context`` / ``Request.context``
 EXCHANGE: Final = "krakenpy.exchange"  # conntiming.EXCHANGE_KEY: the same text (a literal, inlined)
@@ -54,9 +62,9 @@ _IDS = CounterIds(_draw_request_ids, lambda prefix, high: f"{prefix}{high & _HIG
 #: counter from a random start make ids unique within a process for 2**47 requests and across
 #: processes unless two draws of 74 bits meet; ~3x cheaper than 128 fresh random bits per request.
 new_request_id: Callable[[], str] = _IDS.take
-#: the same ids as an iterator (the edge layers take one as a ``for`` loop's first item: compiled,
-#: ``PyIter_Next`` on it, no method wrapper nor ``next`` looked up)
-REQUEST_IDS: Final[Iterator[str]] = _IDS.ids
+#: the counter itself: compiled, ``REQUEST_COUNTER.next()`` is a direct call of the native method (the
+#: edge layers' draw), ``new_request_id`` the same method bound
+REQUEST_COUNTER: Final[CounterIds] = _IDS
 
 
 def valid_request_id(value: str) -> bool:

@@ -139,7 +139,7 @@ def gin_renderer(*, monotonic_ns: bool = False) -> GinRender:
     # assumption (a batch that gave it up midway was rendered twice)
     quoted = False
 
-    def lines(entries: Sequence[GinEntry], plain: bool, micro: tuple[str, ...]) -> list[str] | None:
+    def lines(entries: list[GinEntry], plain: bool, micro: tuple[str, ...]) -> list[str] | None:
         """The batch's lines; with ``plain`` (every field ASCII, every target written between plain
         quotes) ``None`` as soon as a field is not so (the caller then renders again without that
         assumption)."""
@@ -242,14 +242,17 @@ def gin_renderer(*, monotonic_ns: bool = False) -> GinRender:
         # fixed part is made, once per client and route in a row: no scan of the batch's targets,
         # ~0.5 k instructions a line for their list, join and scans, acclog7)
         nonlocal quoted
+        # a list (the writer's runs are): compiled, the loop reads it by index, where a sequence is
+        # iterated through ``PyIter_Next``
+        batch = entries if isinstance(entries, list) else list(entries)
         if not quoted:
-            out = lines(entries, True, _US_LATIN)
+            out = lines(batch, True, _US_LATIN)
             if out is not None:
                 # ASCII but for the "µ" written as its two UTF-8 bytes: Latin-1 is a plain copy,
                 # where a UTF-8 encode of a text with one non-ASCII letter goes character by character
                 return "".join(out).encode("latin-1")
         # a client's bytes written back as received (Go), as surrogate escapes in the text
         quoted = False  # set again by a target quoted in this batch
-        return "".join(lines(entries, False, _US) or ()).encode("utf-8", "surrogateescape")
+        return "".join(lines(batch, False, _US) or ()).encode("utf-8", "surrogateescape")
 
     return render

@@ -73,3 +73,15 @@ def test_gin_plain_assumption_given_up_midway_and_after_a_quoted_batch() -> None
         late: GinEntry = (_END, 404, 1_500, "10.0.0.1", "GET", odd, None)
         for batch in ([plain, slow, plain, late, plain], [plain], [slow, plain], [late], [plain, slow]):
             assert render(batch) == _alone(batch), (odd, batch)
+
+
+def test_gin_batch_as_any_sequence_renders_as_the_list() -> None:
+    # the writer hands its runs as lists (read by index, compiled); any other sequence is rendered
+    # as the list of its entries, plain and quoted batches alike
+    entries: list[GinEntry] = [
+        (_END, 200, 1_500, "10.0.0.1", "GET", "/p1", None),
+        (_END + 10**9, 500, 2_000_000, "10.0.0.1", "GET", "/p1", "boom"),
+        (_END + 10**9, 200, 75_000, "::1", "POST", '/q"uote', None),
+    ]
+    for batch in (entries[:2], entries):
+        assert gin_renderer()(tuple(batch)) == gin_renderer()(batch) == _alone(batch)

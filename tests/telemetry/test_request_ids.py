@@ -40,12 +40,17 @@ def test_counter_ids_take_and_next_never_repeat_across_wraps_and_reseeds() -> No
     draws = iter(range(100))
     ids = CounterIds(lambda: (f"p{next(draws)}-", 4090), lambda prefix, high: f"{prefix}{high:x}-", high_max=2)
     assert ids.take() == "p0-0-ffa"
-    got = [ids.take() for _ in range(10)] + [ids.next() for _ in range(5000)] + [ids.take() for _ in range(9000)]
+    got = [ids.take() for _ in range(10)] + [ids.next() for _ in range(5000)] + [ids.take() for _ in range(12000)]
     got += [ids.next() for _ in range(10)]
     assert len(set(got)) == len(got)
     assert {i.split("-")[0] for i in got} == {"p0", "p1", "p2"}  # past high_max: a new prefix each time
-    ids.reseed()  # as in a forked child: take drops the rest of its block and uses the new prefix
+    # take and next are one counter: a prefix's 6 + 2 * 4096 ids, in order, whichever gave them
+    assert got[:5] == ["p0-0-ffb", "p0-0-ffc", "p0-0-ffd", "p0-0-ffe", "p0-0-fff"]
+    assert got[5:7] == ["p0-1-000", "p0-1-001"]
+    assert got[8197] == "p1-0-ffa"
+    ids.reseed()  # as in a forked child: the new prefix from the next id on
     assert ids.take() == "p3-0-ffa"
+    assert ids.next() == "p3-0-ffb"
 
 
 def test_valid_request_id_refuses_a_final_newline() -> None:

@@ -22,9 +22,11 @@ from krakenpy.errors import Rejection
 from krakenpy.server.wire import encode_response
 from krakenpy.telemetry.audit import EDGE_DENY
 from krakenpy.telemetry.exchange import CURRENT, EXCHANGE, Exchange
+from krakenpy.telemetry.failures import log_failure
 from krakenpy.telemetry.layers.edge_lean import LeanEdge
 from krakenpy.telemetry.layers.edge_metered import MeteredEdge
 from krakenpy.telemetry.layers.edge_traced import TracedEdge
+from krakenpy.telemetry.redact import Redactor
 from krakenpy.telemetry.writer import stdout_writer
 from tests.conftest import free_port
 from tests.server.wirekit import RawBackend, Seen, Start, gateway_server, get, reply
@@ -301,6 +303,31 @@ async def test_the_gin_line_and_skip_list_take_the_client_path_before_a_rewrite(
     assert await _rewritten_target(serve, raw_backend, capfd, {"logger_skip_paths": ["/old"]}) == []
 
 
+async def test_the_gin_line_times_the_request_from_the_edge_to_the_answer(
+    serve: Start, raw_backend: RawStart, capfd: Any
+) -> None:
+    # the lean layer's tuple holds the end reading as ``perf_counter_ns`` made it and the latency as
+    # end less the visit's start: a handler that takes 30 ms is logged at 30 ms to a second
+    backend = await raw_backend(lambda seen, port: reply())
+    served = await serve(_doc(backend.url))
+    assert type(served.gateway.edge) is LeanEdge
+    inner = served.gateway.edge.inner
+
+    async def slow(request: HttpRequest) -> HttpResponse:
+        await asyncio.sleep(0.03)
+        return await inner(request)
+
+    served.gateway.edge.inner = slow
+    capfd.readouterr()
+    answer = await _exchange(served.port, get("/p1"))
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:80]
+    await asyncio.sleep(0.05)
+    stdout_writer().flush()
+    took = [line.split(" | ")[2].strip() for line in capfd.readouterr().out.splitlines() if line.startswith("[GIN]")]
+    assert len(took) == 1 and took[0].endswith("ms"), took
+    assert 30 <= float(took[0][:-2]) < 1000, took
+
+
 @pytest.mark.parametrize(
     ("name", "client"), [("Content-Length", "Content-Length: 0"), ("Date", None), ("Connection", None)]
 )
@@ -373,6 +400,56 @@ async def test_each_request_and_its_tasks_see_their_own_exchange(serve: Start, r
     assert [kind for kind, _, _ in seen] == ["handler", "handler", "task"]
     assert all(exchange is current for _, exchange, current in seen)
     assert seen[0][1] is not seen[1][1] and seen[2][1] is seen[0][1]
+
+
+async def test_late_failures_of_interleaved_requests_carry_their_own_request_ids(
+    serve: Start, raw_backend: RawStart
+) -> None:
+    # three requests, two pipelined on one keep-alive connection and one on a second connection; each
+    # spawns a task that logs a failure only after every answer is out (the second request on the
+    # first connection was served in between): each failure line is its own request's, by the id
+    # ``CURRENT`` gives the log formatters and the exchange whose access-log error it sets
+    backend = await raw_backend(lambda seen, port: reply())
+    served = await serve(_doc(backend.url))
+    assert type(served.gateway.edge) is LeanEdge
+    inner = served.gateway.edge.inner
+    release = asyncio.Event()
+    spawned: list[asyncio.Task[None]] = []
+    exchanges: dict[str, Exchange] = {}
+
+    async def late(tag: str) -> None:
+        await release.wait()
+        log_failure(RuntimeError(f"late {tag}"), tag, Redactor())
+
+    async def spawning(request: HttpRequest) -> HttpResponse:
+        tag = request.query_string.partition("=")[2]
+        exchanges[tag] = request.context[EXCHANGE]
+        spawned.append(asyncio.create_task(late(tag)))
+        return await inner(request)
+
+    served.gateway.edge.inner = spawning
+    handler = _CurrentAtEmit()
+    logger = logging.getLogger("krakenpy.failures")
+    logger.addHandler(handler)
+    try:
+        keep_alive = get("/p1?tag=a1").replace(b"Connection: close", b"Connection: keep-alive")
+        first = asyncio.create_task(_exchange(served.port, keep_alive + get("/p1?tag=a2")))
+        second = asyncio.create_task(_exchange(served.port, get("/p1?tag=b")))
+        answers = await asyncio.gather(first, second)
+        release.set()
+        await asyncio.wait_for(asyncio.gather(*spawned), 10)
+    finally:
+        logger.removeHandler(handler)
+    ids = [re.findall(rb"X-Request-Id: (\S+)\r\n", answer) for answer in answers]
+    answered = {"a1": ids[0][0].decode(), "a2": ids[0][1].decode(), "b": ids[1][0].decode()}
+    assert len(set(answered.values())) == 3
+    logged = {message.split()[0]: current for message, current in handler.seen}
+    assert sorted(logged) == ["a1", "a2", "b"]
+    for tag, rid in answered.items():
+        current = logged[tag]
+        assert current is exchanges[tag], (tag, current)
+        assert current.request_id == rid
+        assert current.error is not None and f"late {tag}" in current.error
 
 
 @pytest.mark.parametrize("layer", [LeanEdge, MeteredEdge, TracedEdge])
