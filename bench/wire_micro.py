@@ -46,8 +46,11 @@ class _Backend(asyncio.Protocol):
                 return
             data, self.skip = data[self.skip :], 0
         self.buffer += data
-        while b"\r\n\r\n" in self.buffer:
-            head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
+        # ``find``, not ``in``: on CPython 3.11 ``bytes in bytes`` first tries the needle as an
+        # integer and raises (and swallows) a TypeError, ~1.8 k instructions a test, twice a request:
+        # the harness's own cost, counted in every row until round 21
+        while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
+            head, self.buffer = self.buffer[:end], self.buffer[end + 4 :]
             self.transport.write(_RESPONSE)  # type: ignore[attr-defined]
             if head[:4] == b"POST":
                 at = head.find(b"Content-Length: ")
