@@ -17,13 +17,13 @@ import contextvars
 import logging
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp.http_exceptions import BadStatusLine, HttpProcessingError
 from aiohttp.http_parser import HttpRequestParser, HttpRequestParserPy
 from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 from aiohttp.tcp_helpers import tcp_keepalive
-from multidict import CIMultiDict
+from multidict import CIMultiDict, istr
 
 from krakenpy.edge import BodyReader, HttpRequest, HttpResponse, SplitEdge, Upgrade
 from krakenpy.server.clientip import peer_address
@@ -117,12 +117,20 @@ def _rest(since: bytes | None, data: bytes, messages: Sequence[Any], keep: int =
     return buf[pos:]
 
 
+#: request header names asked per request, as ``istr``: a ``CIMultiDict(Proxy)`` lookup takes an
+#: ``istr``'s folded form as made once, where a ``str`` key is folded at every lookup (round 21)
+_HOST: Final = istr("Host")
+_CONTENT_LENGTH: Final = istr("Content-Length")
+_TRANSFER_ENCODING: Final = istr("Transfer-Encoding")
+_EXPECT: Final = istr("Expect")
+
+
 def _declares_body(msg: Any) -> bool:
     """A request's head declares a body: ``Content-Length`` past 0, or ``Transfer-Encoding``."""
     headers = msg.headers
-    if "Transfer-Encoding" in headers:
+    if _TRANSFER_ENCODING in headers:
         return True
-    length = headers.get("Content-Length")
+    length = headers.get(_CONTENT_LENGTH)
     return length is not None and bool(length.strip("0 \t"))
 
 
@@ -426,7 +434,7 @@ class GatewayProtocol(Connection):
         read: BodyReader | None = None
         length = None
         if payload is not EMPTY_PAYLOAD:
-            value = headers.get("Content-Length")
+            value = headers.get(_CONTENT_LENGTH)
             length = int(value) if value is not None else None
             read = payload.read
             if not payload.is_eof():
@@ -434,19 +442,19 @@ class GatewayProtocol(Connection):
                 read_by = self._t0 + read_span if read_span else 0.0
                 if read_by and (not write_by or read_by < write_by):  # the body is still coming: read clock first
                     self._clock, self._deadline = READ, read_by
-                if msg.version[1] and headers.get("Expect", "").lower() == "100-continue":
+                if msg.version[1] and headers.get(_EXPECT, "").lower() == "100-continue":
                     read = self._continue_reader(payload)
         target = msg.path
         path, _, query = target.partition("?")
         if target[:1] == "/":
-            host = headers.get("Host")
+            host = headers.get(_HOST)
             if host is None:
                 host = self._local_host()
             if "%" in path or "#" in path:
                 path = msg.url.path  # percent-decoded (and the fragment cut) by yarl
             # else the target's path is what yarl's decoded path would be: its property not asked
         else:  # absolute-form (a proxy request): the authority is the URL's, as aiohttp reads it
-            host = msg.url.host or headers.get("Host") or ""
+            host = msg.url.host or headers.get(_HOST) or ""
             path = msg.url.path
         request = HttpRequest(
             msg.method,

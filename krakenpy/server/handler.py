@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
-from multidict import CIMultiDict
+from multidict import CIMultiDict, istr
 
 from krakenpy.config.model import EndpointConfig
 from krakenpy.config.options import RouterOptions
@@ -46,6 +46,14 @@ __all__ = ["MAX_REQUEST_BODY", "EndpointHandler", "make_handler"]
 
 log = logging.getLogger("krakenpy.handler")
 
+#: header names of every rendered answer, as ``istr``: a ``CIMultiDict`` takes an ``istr``'s folded
+#: form as made once, where a ``str`` name is folded at every lookup or store (round 21); the written
+#: name is the text as given
+_ACCEPT: Final = istr("Accept")
+_CONTENT_TYPE: Final = istr("Content-Type")
+_X_KRAKEND: Final = istr("X-Krakend")
+_X_KRAKEND_COMPLETED: Final = istr("X-Krakend-Completed")
+_CACHE_CONTROL: Final = istr("Cache-Control")
 #: ``handle(request, param_values)``: what the router calls for a matched endpoint
 EndpointHandler: TypeAlias = Callable[[HttpRequest, tuple[str, ...]], Awaitable[HttpResponse]]
 #: how long after the endpoint deadline the handler gives up on the pipeline itself
@@ -208,20 +216,20 @@ def make_handler(
         data = response.data
         complete = response.is_complete and bool(data) and not response.errors
         try:
-            body_out, content_type = render(data, raw_headers.get("Accept", ""))
+            body_out, content_type = render(data, raw_headers.get(_ACCEPT, ""))
         except (ValueError, TypeError, RecursionError) as exc:
             # data no encoder can write (a cycle from Lua, YAML nested too deep...): KrakenD's 500
             log.error("%s %s: cannot render the response: %s", request.method, endpoint_name, exc)
             return error_response(PipelineError("internal server error"), version, return_msg)
         out_headers: CIMultiDict[str] = CIMultiDict(
             (
-                ("Content-Type", content_type),
-                ("X-Krakend", version),
-                ("X-Krakend-Completed", "true" if complete else "false"),
+                (_CONTENT_TYPE, content_type),
+                (_X_KRAKEND, version),
+                (_X_KRAKEND_COMPLETED, "true" if complete else "false"),
             )
         )
         if complete and cache_control is not None:
-            out_headers["Cache-Control"] = cache_control
+            out_headers[_CACHE_CONTROL] = cache_control
         if response.override_headers:
             apply_headers(out_headers, response.override_headers)
         return HttpResponse(response.override_status or 200, out_headers, body_out)

@@ -260,3 +260,16 @@ async def test_wire_client_http_1_x_behind_a_pipelined_http_1_1_request(raw_back
     second = b"GET /e HTTP/1.3\r\nHost: x\r\nConnection: close\r\n\r\n"
     data = await _raw_exchange(port, first + second)
     assert data.count(b"HTTP/1.1 200 OK\r\n") == 2, data
+
+
+async def test_wire_client_rendered_answer_names_as_krakend_spells_them(raw_backend: Any, serve: Start) -> None:
+    """The rendered answer's own header names, byte for byte as KrakenD writes them (the handler keeps
+    them as ``istr`` constants: their text is what goes out), and Cache-Control from ``cache_ttl``."""
+    port, _ = await _gateway(raw_backend, serve, _ep("/cached", cache_ttl="60s"))
+    head = await raw_request(port, get("/cached", "accept: application/json"))
+    assert head.status == 200
+    names = [name for name, _ in head.headers]
+    for name in ("Content-Type", "X-Krakend", "X-Krakend-Completed", "Cache-Control"):
+        assert names.count(name) == 1, names
+    assert head.get("Cache-Control") == "public, max-age=60"
+    assert head.get("X-Krakend-Completed") == "true"
