@@ -14,9 +14,16 @@ So the *authority candidate* of a text's ``scheme://`` runs to the end of its li
 - the price: a text with an ``@`` after a URL on the same line is masked up to that ``@``
   (``http://h/users/a@b`` → ``http://REDACTED:REDACTED@b``, ``GET http://h/x failed for bob@corp``
   → ``GET http://REDACTED:REDACTED@corp``): the host and path are lost for triage, no secret shows;
-- an ``@`` before the first ``scheme://`` of its line (``mail a@b at http://h/x``) is left alone, and
-  so is a ``scheme://`` followed by whitespace (``an amqp:// URL, got amqp://u:p@h``: the mask starts
-  at the second one).
+- an ``@`` before the first ``://`` of its line (``mail a@b at http://h/x``) is left alone; after a
+  ``://`` followed by whitespace the mask starts at the next ``://`` of the line that none follows
+  (``an amqp:// URL, got amqp://u:p@h``), or, without one, at that ``://`` when a ``:`` lies before
+  the ``@`` (``http:// ada:pw@h``: a password), else nowhere (``an amqp:// URL, got a@b``).
+- a password broken over lines (``http://ada:pa\\nss@h``): when the line of a ``://`` holds no ``@``
+  and, after it, no whitespace and a ``:``, the candidate runs on over the next lines that hold no
+  whitespace to the last ``@`` of the first one with an ``@`` before its first whitespace; the price:
+  ``http://h:80`` ending a line and ``bob@corp`` starting the next are masked as one
+  (``http://REDACTED:REDACTED@corp``). A password holding both a line break and whitespace
+  (``pa\\nss w``) is not found.
 """
 
 from __future__ import annotations
@@ -26,11 +33,10 @@ from typing import Final
 
 __all__ = ["mask_url", "mask_userinfo", "password_of"]
 
-#: a URL scheme (RFC 3986: a letter, then letters, digits, ``+``, ``-``, ``.``) and its ``://``, followed
-#: by something: ``amqp:// or amqps://`` in prose starts no authority (a user does not start with a space).
-#: A scheme starts where no scheme character precedes it: tried from every letter of a long run of
-#: them, the search was quadratic (a 16 k letter word before an ``@`` and a ``://``: 0.3 s a text)
-_SCHEME: Final = re.compile(r"(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]*://(?=\S)")
+#: a URL's scheme, its ``://`` and any blanks after it, at the start of one URL (:func:`mask_url`): any
+#: run of characters but whitespace, ``:``, ``/`` and ``@`` (``1http://`` too, which RFC 3986 refuses:
+#: it can still hold a password). In a text, the mask looks for ``://`` alone
+_SCHEME: Final = re.compile(r"[^\s:/@]*://[^\S\n\r]*")
 
 
 def _line_end(text: str, start: int) -> int:
@@ -43,10 +49,44 @@ def _line_end(text: str, start: int) -> int:
     return line_end
 
 
-def _last_at(text: str, start: int) -> int:
-    """The last ``@`` of the authority candidate that starts at ``start`` (it runs to the end of its
-    line: ``\\n`` or ``\\r``); -1 without one."""
-    return text.rfind("@", start, _line_end(text, start))
+_BLANK: Final = re.compile(r"\s")
+
+
+def _broken_at(text: str, start: int, line_end: int) -> tuple[int, int]:
+    """A password broken over lines (``http://ada:pa\\nss@h``): when the line of the ``://`` that
+    ends at ``start`` holds no ``@`` and, from there, no whitespace and a ``:`` (a user and the start
+    of a password), the last ``@`` of the first next line whose text before its first whitespace holds
+    one, the lines between holding no whitespace; and where the search goes on: past that line, or
+    at the line that ended it (no ``@`` before its first whitespace), whose ``://`` may hold a
+    password of its own. ``(-1, where)`` without one."""
+    if ":" not in text[start:line_end] or _BLANK.search(text, start, line_end) is not None:
+        return -1, line_end
+    size = len(text)
+    while line_end < size:
+        nxt = line_end + 2 if text.startswith("\r\n", line_end) else line_end + 1
+        end = _line_end(text, nxt)
+        blank = _BLANK.search(text, nxt, end)
+        stop = end if blank is None else blank.start()
+        if text.find("@", nxt, stop) >= 0:
+            return text.rfind("@", nxt, end), end
+        if blank is not None:
+            return -1, nxt
+        line_end = end
+    return -1, size
+
+
+def _user_start(text: str, start: int, at: int) -> int:
+    """Where the user information ending at ``at`` starts, for a ``://`` that ends at ``start``:
+    there, unless whitespace follows it (prose, ``an amqp:// URL``): then at the next ``://`` before
+    ``at`` that no whitespace follows, or, without one, still there when a ``:`` lies before ``at``
+    (``http:// ada:pw@h``: a password), else -1 (no password: nothing to mask)."""
+    first = start
+    while start < at and text[start].isspace():
+        found = text.find("://", start, at)
+        if found < 0:
+            return first if ":" in text[first:at] else -1
+        start = found + 3
+    return start
 
 
 def mask_userinfo(text: str, *, keep_user: bool = False) -> str:
@@ -62,16 +102,21 @@ def mask_userinfo(text: str, *, keep_user: bool = False) -> str:
     done = 0  # text[:done] is in out
     pos = 0
     while True:
-        match = _SCHEME.search(text, pos)
-        if match is None:
+        found = text.find("://", pos)
+        if found < 0:
             break
-        start = match.end()
+        start = found + 3
         line_end = _line_end(text, start)
         at = text.rfind("@", start, line_end)
         # the rest of the line holds no ``@`` past ``at``: no other ``scheme://`` of it has user
         # information (searched from each of them, the line was read again each time: quadratic)
         pos = line_end
         if at < 0:
+            at, pos = _broken_at(text, start, line_end)
+            if at < 0:
+                continue
+        start = _user_start(text, start, at)
+        if start < 0:
             continue
         if keep_user:
             user, colon, _ = text[start:at].partition(":")
@@ -106,12 +151,15 @@ def mask_url(url: str) -> str:
 def password_of(url: str) -> str | None:
     """The password of ``url`` by the module's rule (after the first ``:`` of the user information,
     up to the last ``@`` of the line), as written (not percent-decoded); ``None`` without one."""
-    match = _SCHEME.search(url)
-    if match is None:
+    found = url.find("://")
+    if found < 0:
         return None
-    start = match.end()
-    at = _last_at(url, start)
+    start = found + 3
+    at = url.rfind("@", start, _line_end(url, start))
     if at < 0:
+        return None
+    start = _user_start(url, start, at)
+    if start < 0:
         return None
     _, colon, password = url[start:at].partition(":")
     return password if colon else None

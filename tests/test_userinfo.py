@@ -7,7 +7,9 @@ import time
 
 import pytest
 
-from krakenpy.userinfo import mask_userinfo, password_of
+from krakenpy.errors import ConfigIssue
+from krakenpy.telemetry.redact import Redactor
+from krakenpy.userinfo import mask_url, mask_userinfo, password_of
 
 
 @pytest.mark.parametrize(
@@ -22,6 +24,21 @@ from krakenpy.userinfo import mask_userinfo, password_of
         ("xhttp://u:p@h", "xhttp://REDACTED:REDACTED@h", "xhttp://u:[REDACTED]@h"),
         ("_http://u:p@h", "_http://REDACTED:REDACTED@h", "_http://u:[REDACTED]@h"),
         ("a://b c://d:e@f\n@", "a://REDACTED:REDACTED@f\n@", "a://b c:[REDACTED]@f\n@"),
+        # a scheme that follows a scheme character or starts with none: the mask looks for ``://``
+        ("1http://u:p@h", "1http://REDACTED:REDACTED@h", "1http://u:[REDACTED]@h"),
+        ("...http://u:p@h/x", "...http://REDACTED:REDACTED@h/x", "...http://u:[REDACTED]@h/x"),
+        ("got://u:p@h", "got://REDACTED:REDACTED@h", "got://u:[REDACTED]@h"),
+        # blanks after ``://``: a password when a ``:`` comes before the ``@``, prose otherwise
+        ("http:// u:p@h", "http://REDACTED:REDACTED@h", "http:// u:[REDACTED]@h"),
+        ("http://\tu:p@h", "http://REDACTED:REDACTED@h", "http://\tu:[REDACTED]@h"),
+        ("http://\xa0 u:p@h", "http://REDACTED:REDACTED@h", "http://\xa0 u:[REDACTED]@h"),
+        ("an amqp:// URL, got a@b", "an amqp:// URL, got a@b", "an amqp:// URL, got a@b"),
+        # a password broken over lines: the user and a ``:`` on the first, no whitespace up to the ``@``
+        ("http://u:pa\nss@h/x", "http://REDACTED:REDACTED@h/x", "http://u:[REDACTED]@h/x"),
+        ("http://u:p\r\na\rss@h y", "http://REDACTED:REDACTED@h y", "http://u:[REDACTED]@h y"),
+        ("http://h:1\nsee http://u:p@h", "http://h:1\nsee http://REDACTED:REDACTED@h", "http://h:1\nsee http://u:[REDACTED]@h"),
+        ("http://h/x\nmail@b", "http://h/x\nmail@b", "http://h/x\nmail@b"),
+        ("a:// b:// c:d@h", "a://REDACTED:REDACTED@h", "a:// b:[REDACTED]@h"),
     ],
 )  # fmt: skip
 def test_the_rule(text: str, masked: str, kept: str) -> None:
@@ -34,6 +51,23 @@ def test_password_of() -> None:
     assert password_of("amqp://u:p/a?s#s@h:5672/") == "p/a?s#s"
     assert password_of("amqp://u@h") is None
     assert password_of("amqp://h") is None
+    assert password_of("amqp:// u:p@h") == "p"
+    assert password_of("1amqp://u:p@h") == "p"
+    assert password_of("an amqp:// URL, got a@b") is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://ada:s3\ncret@h:8/x", "http:// ada:s3cret@h:8/x", "1http://ada:s3cret@h:8/x", "...http://ada:s3cret@h:8/x"],
+)
+def test_check_messages_and_telemetry_texts_hide_these_passwords(url: str) -> None:
+    """What ``check`` prints (a quoted host or one in free text) and the telemetry redactor writes."""
+    for text in (f"host {url!r} not valid", f'host "{url}" not valid', f"backend {url} failed"):
+        shown = ConfigIssue("endpoints[0].backend[0].host[0]", text).message
+        assert "s3" not in shown and "cret" not in shown and "ada:[REDACTED]@h:8/x" in shown, shown
+        logged = Redactor().text(text)
+        assert "s3" not in logged and "cret" not in logged and "REDACTED:REDACTED@h:8/x" in logged, logged
+    assert mask_url(url) == url.replace("s3\ncret", "s3cret").replace("s3cret", "[REDACTED]")
 
 
 @pytest.mark.parametrize(
@@ -44,8 +78,10 @@ def test_password_of() -> None:
         # a backend URL whose path a client chose (a CLIENT span's url.full): past the masked part, the
         # scheme was tried from each letter of the rest (1.3 s a span for 30 k; the server takes 1 MiB)
         "http://backend:8080/u/@/" + "a" * 50_000,
+        # lines of URLs that may start a password broken over lines, none holding an "@"
+        "a://b:c\n" * 100_000 + "@",
     ],
-    ids=["word", "schemes", "client-path"],
+    ids=["word", "schemes", "client-path", "broken-lines"],
 )
 def test_the_mask_takes_a_time_linear_in_the_text(text: str) -> None:
     """Quadratic before: ~7 s and ~3 s on these (a 200 k letter word: ~1 min); a few ms now."""
