@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aiohttp
@@ -386,6 +387,19 @@ async def test_direct_a_client_leaving_while_its_dial_completes_gives_the_backen
     assert backend.closed_with == (1002, b"")
 
 
+def _hanging_dial(cancelled: asyncio.Event) -> Callable[[], Coroutine[Any, Any, Any]]:
+    """A dial that never connects: each call a coroutine that sets ``cancelled`` when it is cancelled."""
+
+    async def hangs() -> Any:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    return hangs
+
+
 async def test_direct_a_dial_that_hangs_after_the_client_left_is_cut(monkeypatch: pytest.MonkeyPatch) -> None:
     """The grace is bounded: a dial still under way after it is cancelled; and no retry is made once
     the client left (``wanted`` is False)."""
@@ -394,13 +408,7 @@ async def test_direct_a_dial_that_hangs_after_the_client_left_is_cut(monkeypatch
 
     monkeypatch.setattr(direct, "_ABANDON_GRACE", 0.1, raising=False)
     cancelled = asyncio.Event()
-
-    async def hangs() -> Any:
-        try:
-            await asyncio.sleep(30)
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
+    hangs = _hanging_dial(cancelled)
 
     started = asyncio.get_running_loop().time()
     assert await direct._connect(_ErringClient(), hangs(), WebSocketOptions(), []) == (None, True)
@@ -424,13 +432,7 @@ async def test_direct_a_client_read_that_fails_during_the_dial_abandons_it() -> 
     from krakenpy.websocket.options import WebSocketOptions
 
     cancelled = asyncio.Event()
-
-    async def hangs() -> Any:
-        try:
-            await asyncio.sleep(30)
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
+    hangs = _hanging_dial(cancelled)
 
     with pytest.raises(RuntimeError, match="read failed"):
         await _connect(_FailingClient(), hangs(), WebSocketOptions(), [])
@@ -460,13 +462,7 @@ async def test_direct_a_session_cancelled_while_its_watcher_failed_abandons_the_
                 raise RuntimeError("failed on its cancellation") from None
 
     cancelled = asyncio.Event()
-
-    async def hangs() -> Any:
-        try:
-            await asyncio.sleep(30)
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
+    hangs = _hanging_dial(cancelled)
 
     session = asyncio.ensure_future(_connect(Client(), hangs(), WebSocketOptions(), []))
     await asyncio.sleep(0.05)
