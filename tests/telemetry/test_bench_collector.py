@@ -58,6 +58,15 @@ async def test_bench_backend_keeps_no_body_once_read() -> None:
         await reader.readexactly(len(wire_micro._BODY))
         await asyncio.sleep(0.05)
         assert seen and seen[0].buffer == b"" and seen[0].skip == 0
+        # a whole body and the next request in one read: both answered, the body's text never
+        post = b"POST /v1/traces HTTP/1.1\r\nContent-Length: 10\r\n\r\n" + b"\r\n" * 5
+        writer.write(post + b"GET /p1 HTTP/1.1\r\n\r\nGET")
+        await writer.drain()
+        for _ in range(2):
+            await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            await reader.readexactly(len(wire_micro._BODY))
+        await asyncio.sleep(0.05)
+        assert reader._buffer == b"" and seen[0].buffer == b"GET" and seen[0].skip == 0  # type: ignore[attr-defined]
     finally:
         writer.close()
         server.close()
