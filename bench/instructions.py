@@ -64,7 +64,8 @@ CONFIGS: dict[str, dict[str, object]] = {
     # P1's endpoint with two security/policies req policies (a variable, a macro): their cost per request
     "p1-policies": {},
 }
-#: the T rows' configuration files; their listeners bind port 0, the OTLP target is the canned backend
+#: the T rows' configuration files; their listeners bind port 0, the OTLP target is the sink
+#: (``wire_micro._Sink``)
 _T_FILES = {
     "p1-metrics": "t-metrics.json", "p1-traces": "t-traces.json", "p1-metrics-rt": "t-metrics.json",
     "p1-traces-unsampled": "t-traces.json",
@@ -104,8 +105,9 @@ def _jwt_env(name: str, work: str) -> dict[str, str]:
     return {_JWT_ENV: orjson.dumps([validator, token]).decode()}
 
 
-def _doc(name: str, port: int) -> tuple[dict[str, object], str, dict[str, str]]:
-    """The configuration ``name`` against the canned backend on ``port``, the path to request and the
+def _doc(name: str, port: int, sink: int) -> tuple[dict[str, object], str, dict[str, str]]:
+    """The configuration ``name`` against the canned backend on ``port`` (its OTLP exporter's target:
+    the sink on ``sink``, ``wire_micro._Sink``), the path to request and the
     extra request headers: ``p1*`` one backend with an allow-list (the JWT rows behind
     ``auth/validator`` with its bearer token, ``p1-bearer`` the token without a validator, ``p3`` with
     P3's Lua pair); ``p2*``
@@ -132,13 +134,13 @@ def _doc(name: str, port: int) -> tuple[dict[str, object], str, dict[str, str]]:
         endpoint["extra_config"] = p3["endpoints"][0]["extra_config"]
     # 60 s, not KrakenD's 2 s: under valgrind on a busy machine a request queued behind 7 others took
     # longer and failed the count (2026-12-01, load ~18); a timer costs the same whatever its length
-    doc = {"version": 3, "timeout": "60s", "endpoints": [endpoint], "extra_config": _extra(name, port)}
+    doc = {"version": 3, "timeout": "60s", "endpoints": [endpoint], "extra_config": _extra(name, sink)}
     return doc, path, extra
 
 
-def _extra(name: str, port: int) -> dict[str, object]:
+def _extra(name: str, sink: int) -> dict[str, object]:
     """The service's extra_config: a T row's from its bench file, its listeners on free ports (a
-    Prometheus port 0 means the default 9090) and its OTLP target the canned backend."""
+    Prometheus port 0 means the default 9090) and its OTLP target the sink on ``sink``."""
     if name not in _T_FILES:
         return CONFIGS[name]
     extra: dict[str, Any] = orjson.loads((Path(__file__).parent / "configs" / _T_FILES[name]).read_bytes())[
@@ -154,7 +156,7 @@ def _extra(name: str, port: int) -> dict[str, object]:
     for exporter in exporters.get("prometheus", []):
         exporter["port"] = _free_port()
     for exporter in exporters.get("otlp", []):
-        exporter["port"] = port
+        exporter["port"] = sink
     return extra
 
 
@@ -197,7 +199,8 @@ async def _serve(name: str, n: int, lean: bool = True) -> None:
     from krakenpy.server.worker import settle_gc
 
     runner_backend, port = await wire_micro._backend()
-    doc, path, extra = _doc(name, port)
+    runner_sink, sink = await wire_micro._sink()
+    doc, path, extra = _doc(name, port, sink)
     gateway = await build_gateway(build_service(doc))
     await gateway.start()  # as the worker does: listeners, the stats ticker, the OTLP exporter
     settle_gc()
@@ -232,6 +235,7 @@ async def _serve(name: str, n: int, lean: bool = True) -> None:
         await runner.cleanup()
     await gateway.close()
     runner_backend.close()
+    runner_sink.close()
 
 
 async def _drive(name: str, n: int) -> None:
@@ -243,7 +247,8 @@ async def _drive(name: str, n: int) -> None:
     from krakenpy.gateway import build_gateway
 
     runner, port = await wire_micro._backend()
-    doc, path, extra = _doc(name, port)
+    runner_sink, sink = await wire_micro._sink()
+    doc, path, extra = _doc(name, port, sink)
     gateway = await build_gateway(build_service(doc))
     headers = CIMultiDictProxy(CIMultiDict({"Host": "gw.example", "User-Agent": "bench", "Accept": "*/*", **extra}))
     for _ in range(200 + n):
@@ -251,6 +256,7 @@ async def _drive(name: str, n: int) -> None:
         assert response.status == 200
     await gateway.close()
     runner.close()
+    runner_sink.close()
 
 
 def _call(name: str) -> Callable[[], object]:

@@ -1,16 +1,19 @@
-"""The canned backend of ``bench.instructions`` (``bench/wire_micro.py``), which also takes the OTLP
-exporter's posts in the traces rows: a POST's body is skipped by its Content-Length, never kept in the
-buffer nor read as requests (a body held there was copied and searched again at each later read)."""
+"""The canned backend of ``bench.instructions`` (``bench/wire_micro.py``) and its sink, which takes the
+OTLP exporter's posts in the traces rows: a POST's body is skipped by its Content-Length, never kept in
+the buffer nor read as requests (a body held there was copied and searched again at each later read)."""
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from bench import wire_micro
 
 
-async def test_bench_backend_skips_a_post_body_across_reads() -> None:
-    server, port = await wire_micro._backend()
+@pytest.mark.parametrize("make", [wire_micro._backend, wire_micro._sink], ids=["backend", "sink"])
+async def test_bench_backend_skips_a_post_body_across_reads(make: object) -> None:
+    server, port = await make()  # type: ignore[operator]
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         # a body that looks like requests (blank lines) and arrives in two reads
@@ -67,6 +70,52 @@ async def test_bench_backend_keeps_no_body_once_read() -> None:
             await reader.readexactly(len(wire_micro._BODY))
         await asyncio.sleep(0.05)
         assert reader._buffer == b"" and seen[0].buffer == b"GET" and seen[0].skip == 0  # type: ignore[attr-defined]
+    finally:
+        writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_bench_sink_answers_heads_split_across_reads_and_keeps_nothing() -> None:
+    seen: list[wire_micro._Sink] = []
+
+    class Recorded(wire_micro._Sink):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            seen.append(self)
+            super().connection_made(transport)
+
+    server = await asyncio.get_running_loop().create_server(Recorded, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+
+    async def answered(count: int) -> None:
+        for _ in range(count):
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            assert head.startswith(b"HTTP/1.1 200")
+            await reader.readexactly(len(wire_micro._BODY))
+        await asyncio.sleep(0.05)
+        assert reader._buffer == b""  # type: ignore[attr-defined]
+
+    try:
+        # a head in three reads, then its body (blank lines in it) and the next head in one
+        post = b"POST /v1/traces HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n"
+        for part in (post[:10], post[10:-2]):
+            writer.write(part)
+            await writer.drain()
+            await asyncio.sleep(0.05)
+        writer.write(post[-2:] + b"\r\n" * 5 + b"GET /p1 HTTP/1.1\r\n\r\nGE")
+        await writer.drain()
+        await answered(2)
+        assert seen[0].fill == 2 and bytes(seen[0].buffer[:2]) == b"GE" and seen[0].skip == 0
+        writer.write(b"T /p1 HTTP/1.1\r\n\r\n")
+        await writer.drain()
+        await answered(1)
+        # a body larger than the buffer, whole in one write: skipped over several reads
+        body = b"\r\n\r\n" * 50_000
+        writer.write(b"POST /v1/traces HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        await writer.drain()
+        await answered(1)
+        assert seen[0].fill == 0 and seen[0].skip == 0 and len(seen) == 1
     finally:
         writer.close()
         server.close()
