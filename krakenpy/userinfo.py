@@ -16,8 +16,9 @@ So the *authority candidate* of a text's ``scheme://`` runs to the end of its li
   → ``GET http://REDACTED:REDACTED@corp``): the host and path are lost for triage, no secret shows;
 - an ``@`` before the first ``://`` of its line (``mail a@b at http://h/x``) is left alone; after a
   ``://`` followed by whitespace the mask starts at the next ``://`` of the line that none follows
-  (``an amqp:// URL, got amqp://u:p@h``), or, without one, at that ``://`` when a ``:`` lies before
-  the ``@`` (``http:// ada:pw@h``: a password), else nowhere (``an amqp:// URL, got a@b``).
+  (``an amqp:// URL, got amqp://u:p@h``), or, without one, after the last ``://`` before the first
+  ``:`` that no ``//`` follows, when one lies before the ``@`` (``http:// ada:pw@h``: a password),
+  else nowhere (``an amqp:// or amqps:// URL, got a@b``: the only ``:`` is a scheme's).
 - a password broken over lines (``http://ada:pa\\nss@h``): when the line of a ``://`` holds no ``@``
   and, after it, no whitespace and a ``:``, the candidate runs on over the next lines that hold no
   whitespace to the last ``@`` of the first one with an ``@`` before its first whitespace; the price:
@@ -39,14 +40,15 @@ __all__ = ["mask_url", "mask_userinfo", "password_of"]
 _SCHEME: Final = re.compile(r"[^\s:/@]*://[^\S\n\r]*")
 
 
+#: a line's end: one search for either (a ``find`` of ``\n`` first ran to the text's end when only
+#: ``\r`` ends its lines, once per line: quadratic)
+_EOL: Final = re.compile(r"[\r\n]")
+
+
 def _line_end(text: str, start: int) -> int:
     """Where the line holding ``start`` ends (``\\n`` or ``\\r``; the text's length for its last)."""
-    line_end = len(text)
-    for stop in ("\n", "\r"):
-        i = text.find(stop, start, line_end)
-        if i != -1:
-            line_end = i
-    return line_end
+    found = _EOL.search(text, start)
+    return len(text) if found is None else found.start()
 
 
 _BLANK: Final = re.compile(r"\s")
@@ -78,13 +80,19 @@ def _broken_at(text: str, start: int, line_end: int) -> tuple[int, int]:
 def _user_start(text: str, start: int, at: int) -> int:
     """Where the user information ending at ``at`` starts, for a ``://`` that ends at ``start``:
     there, unless whitespace follows it (prose, ``an amqp:// URL``): then at the next ``://`` before
-    ``at`` that no whitespace follows, or, without one, still there when a ``:`` lies before ``at``
-    (``http:// ada:pw@h``: a password), else -1 (no password: nothing to mask)."""
+    ``at`` that no whitespace follows, or, without one, after the last ``://`` before the first ``:``
+    that no ``//`` follows (``http:// ada:pw@h``: a password; the ``:`` of ``or amqps:// URL, got
+    a@b`` is a scheme's), else -1 (no password: nothing to mask)."""
     first = start
     while start < at and text[start].isspace():
         found = text.find("://", start, at)
         if found < 0:
-            return first if ":" in text[first:at] else -1
+            colon = text.find(":", first, at)
+            while colon >= 0 and text.startswith("//", colon + 1):
+                colon = text.find(":", colon + 3, at)
+            if colon < 0:
+                return -1
+            return text.rfind("://", first - 3, colon) + 3
         start = found + 3
     return start
 

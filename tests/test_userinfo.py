@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import pytest
 
 from krakenpy.errors import ConfigIssue
 from krakenpy.telemetry.redact import Redactor
 from krakenpy.userinfo import mask_url, mask_userinfo, password_of
+from tests.cli_gateway import check_config
 
 
 @pytest.mark.parametrize(
@@ -38,7 +41,14 @@ from krakenpy.userinfo import mask_url, mask_userinfo, password_of
         ("http://u:p\r\na\rss@h y", "http://REDACTED:REDACTED@h y", "http://u:[REDACTED]@h y"),
         ("http://h:1\nsee http://u:p@h", "http://h:1\nsee http://REDACTED:REDACTED@h", "http://h:1\nsee http://u:[REDACTED]@h"),
         ("http://h/x\nmail@b", "http://h/x\nmail@b", "http://h/x\nmail@b"),
-        ("a:// b:// c:d@h", "a://REDACTED:REDACTED@h", "a:// b:[REDACTED]@h"),
+        # ``://`` with blanks after it in prose (``an http:// or https:// URL``): the ``:`` of a password
+        # is one no ``//`` follows, and the user information starts after the last ``://`` before it
+        ("a:// b:// c:d@h", "a:// b://REDACTED:REDACTED@h", "a:// b:// c:[REDACTED]@h"),
+        ("amqp:// or amqps:// URL, got g@h", "amqp:// or amqps:// URL, got g@h", "amqp:// or amqps:// URL, got g@h"),
+        ("amqp:// or amqps:// g:p@h", "amqp:// or amqps://REDACTED:REDACTED@h", "amqp:// or amqps:// g:[REDACTED]@h"),
+        ("http:// or https://, not 'b@c'", "http:// or https://REDACTED:REDACTED@c'", "http:// or https://, not 'b@c'"),
+        ("http:// or https:// (b@c)", "http:// or https:// (b@c)", "http:// or https:// (b@c)"),
+        ("http:// ada:pa:// ss@h", "http://REDACTED:REDACTED@h", "http:// ada:[REDACTED]@h"),
     ],
 )  # fmt: skip
 def test_the_rule(text: str, masked: str, kept: str) -> None:
@@ -54,6 +64,8 @@ def test_password_of() -> None:
     assert password_of("amqp:// u:p@h") == "p"
     assert password_of("1amqp://u:p@h") == "p"
     assert password_of("an amqp:// URL, got a@b") is None
+    assert password_of("an amqp:// or amqps:// URL, got a@b") is None
+    assert password_of("an amqp:// or amqps:// URL, got a:pw@b") == "pw"
 
 
 @pytest.mark.parametrize(
@@ -71,6 +83,29 @@ def test_check_messages_and_telemetry_texts_hide_these_passwords(url: str) -> No
 
 
 @pytest.mark.parametrize(
+    ("host", "shown"),
+    [("guest@rabbit:5672", "guest@rabbit:5672"), ("guest:s3cret@rabbit:5672", "guest:[REDACTED]@rabbit:5672")],
+)
+def test_check_prints_a_broker_without_scheme_in_its_own_words(tmp_path: Path, host: str, shown: str) -> None:
+    """The real ``krakenpy check``: the message's prose ``amqp:// or amqps://`` starts no user
+    information (its ``://`` are followed by blanks and the only ``:`` before the ``@`` is a scheme's):
+    the broker is quoted as it was given, its password (if any) masked, nothing of the prose eaten."""
+    agent = {
+        "name": "a",
+        "consumer": {"topic": "#"},
+        "backend": [{"host": ["http://127.0.0.1:8081"], "url_pattern": "/x"}],
+        "extra_config": {"async/amqp": {"name": "q", "exchange": "e", "host": host}},
+    }
+    config = tmp_path / "krakend.json"
+    config.write_text(json.dumps({"version": 3, "timeout": "3s", "endpoints": [], "async_agent": [agent]}))
+    done = check_config(config)
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    assert f"the broker must be an amqp:// or amqps:// URL, got {shown}\n" in out, out
+    assert "s3cret" not in out
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "a" * 50_000 + "@x://y",  # a long word: the scheme was tried from each of its letters
@@ -80,8 +115,12 @@ def test_check_messages_and_telemetry_texts_hide_these_passwords(url: str) -> No
         "http://backend:8080/u/@/" + "a" * 50_000,
         # lines of URLs that may start a password broken over lines, none holding an "@"
         "a://b:c\n" * 100_000 + "@",
+        # lines ended by CR alone (no LF in the text): each line's end was searched for an LF to the
+        # text's end first (~1.5 s on this text)
+        "a://b:c\r" * 100_000 + "@",
+        "a://b@c\r" * 100_000,
     ],
-    ids=["word", "schemes", "client-path", "broken-lines"],
+    ids=["word", "schemes", "client-path", "broken-lines", "cr-broken-lines", "cr-lines"],
 )
 def test_the_mask_takes_a_time_linear_in_the_text(text: str) -> None:
     """Quadratic before: ~7 s and ~3 s on these (a 200 k letter word: ~1 min); a few ms now."""
