@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from krakenpy.edge import HttpRequest, HttpResponse
 from krakenpy.errors import Rejection
 from krakenpy.gateway import build_gateway
 from krakenpy.telemetry.exchange import EXCHANGE
+from krakenpy.telemetry.ginline import took_text
 from krakenpy.telemetry.hub import HUB
 from krakenpy.telemetry.layers import edge, edge_traced
 
@@ -145,3 +147,49 @@ async def test_edge_traced_answers_spans_and_lines_as_the_general_handler(name: 
         assert spans == [] or all(s for s in spans)
     else:
         assert spans, "a sampled caller's requests record spans"
+
+
+async def test_edge_traced_server_span_starts_on_the_clock_its_later_spans_read(tmp_path: Path) -> None:
+    """A sampled request's SERVER span starts at a wall reading taken at the request's start, on the
+    clock the later spans derive from their perf readings (``exchange.wall``), which never runs ahead
+    of the wall clock, and lasts what its gin line says to the ns, the line written at its end: a start
+    off by the offset, the offset taken late or a span and a line timed apart fail here."""
+    log = {"stdout": False, "file": str(tmp_path / "access.log")}
+    extra: dict[str, Any] = {"telemetry/opentelemetry": _otel(), "telemetry/access_log": log}
+    gateway = await build_gateway(build_service({"version": 3, "endpoints": [], "extra_config": extra}))
+    ahead: list[int] = []
+    views: list[Any] = []
+    times: list[tuple[int, int]] = []
+
+    async def handler(request: HttpRequest) -> HttpResponse:
+        exchange = request.context[EXCHANGE]
+        views.append(exchange)
+        derived = exchange.wall + time.perf_counter_ns()
+        ahead.append(derived - time.time_ns())  # the wall clock read after the perf one: never behind
+        request.route = "/users/{id}"
+        return HttpResponse(200, CIMultiDict(), b"{}")
+
+    try:
+        hub = gateway.resources.state[HUB]
+        hub.tracer.buffer.drain()
+        traced = edge_traced.traced_handler(hub, handler)
+        assert traced is not None
+        for n, headers in enumerate(({"traceparent": _TP}, {}) * 20):
+            before = time.time_ns()
+            await traced(HttpRequest("GET", f"/users/{n}", "", CIMultiDict(headers), remote="10.0.0.1", host="gw"))
+            after = time.time_ns()
+            (record,) = [r for r in hub.tracer.buffer.drain() if r[2] == views[-1].span]
+            start, end = record[4], record[5]
+            assert before <= start <= end <= after
+            assert start == views[-1].wall + views[-1].start == views[-1].start_ns
+            times.append((start, end))
+        hub.access.writers[0].flush()
+    finally:
+        await gateway.close()
+    assert len(ahead) == 40 and max(ahead) <= 0, ahead
+    lines = [line.split(" | ") for line in (tmp_path / "access.log").read_text().splitlines()]
+    assert len(lines) == len(times) == 40
+    for fields, (start, end) in zip(lines, times, strict=True):
+        assert fields[2].strip() == took_text(end - start), (fields, end - start)
+        seconds = {time.strftime("%Y/%m/%d - %H:%M:%S", time.localtime(end // 10**9 + d)) for d in (-1, 0, 1)}
+        assert fields[0].removeprefix("[GIN] ") in seconds, (fields, end)
