@@ -413,57 +413,64 @@ def _general(next_proxy: Proxy, layer: _General) -> Proxy:
 
 
 def _traced(next_proxy: Proxy, layer: _General) -> Proxy:
-    """The general layer's usual traced call in a lean coroutine: a sampled request's one backend
-    called once (``solo``: its span id on the exchange, no context variable), not Lambda; an
-    unsampled request (or none with no exchange) goes to :func:`_general`'s coroutine. The same
-    record, rows, logs and headers as the general coroutine's (``tests/telemetry/test_backend_traced.py``):
-    fewer locals kept across the await (compiled, each is a field of the coroutine's environment) and
-    no Lambda or context-variable steps."""
+    """The general layer's usual traced call in a lean coroutine (:func:`_traced_call`): a sampled
+    request's one backend called once (``solo``: its span id on the exchange, no context variable),
+    not Lambda; an unsampled request (or none with no exchange) goes to :func:`_general`'s coroutine.
+    The same record, rows, logs and headers as the general coroutine's
+    (``tests/telemetry/test_backend_traced.py``)."""
     general = _general(next_proxy, layer)
-    forward_id = layer.forward_id
-
-    async def traced(request: Request, exchange: Exchange, trace: TraceState) -> Response:
-        start = _perf_ns()
-        n = exchange.made
-        exchange.made = n + 1
-        sid = exchange.spans + TAIL2[n & 0xFFF]
-        parent = exchange.proxy_span or exchange.span or trace.parent_raw
-        wall = exchange.wall
-        start_ns = wall + start if wall else _now_ns()
-        exchange.backend_span = sid
-        own = request.headers
-        rid = exchange.request_id if forward_id else None
-        if rid:
-            request.headers = _with_id(own, layer.rid_header, rid)
-        try:
-            response = await next_proxy(request)
-        except asyncio.CancelledError as exc:
-            # the endpoint's deadline: an error, not canceled (as the general coroutine)
-            _traced_end(layer, request, own, rid, trace, sid, parent, start, start_ns, 0, "", False,
-                        exc.args != (DEADLINE,), None, True)  # fmt: skip
-            raise
-        except Exception as exc:
-            log_failure(exc, layer.prefix, layer.redactor)
-            _traced_end(layer, request, own, rid, trace, sid, parent, start, start_ns, 2,
-                        layer.redactor.text(str(exc))[:512], False, False,
-                        getattr(exc, "status", 500), True)  # fmt: skip
-            raise
-        except BaseException:
-            _traced_end(layer, request, own, rid, trace, sid, parent, start, start_ns, 0, "", False, False, None, False)
-            raise
-        _traced_end(layer, request, own, rid, trace, sid, parent, start, start_ns, 0, "", response.is_complete,
-                    False, None, bool(response.errors))  # fmt: skip
-        return response
 
     def observed(request: Request) -> Coroutine[Any, Any, Response]:
         exchange: Exchange | None = request.context.get(EXCHANGE)
         if exchange is not None:
-            trace = exchange.trace
+            # typed: compiled, ``sampled`` is read from the native object (``Any``: a lookup by name)
+            trace: TraceState | None = exchange.trace
             if trace is not None and trace.sampled:
-                return traced(request, exchange, trace)
+                # a module-level coroutine: compiled, a native call (a nested one is a closure called
+                # through a generic vectorcall, its arguments parsed by a wrapper)
+                return _traced_call(next_proxy, layer, request, exchange, trace)
         return general(request)
 
     return observed
+
+
+async def _traced_call(
+    next_proxy: Proxy, layer: _General, request: Request, exchange: Exchange, trace: TraceState
+) -> Response:
+    """:func:`_traced`'s call of a sampled request: fewer locals kept across the await than the general
+    coroutine's (compiled, each is a field of the coroutine's environment), no Lambda or
+    context-variable steps."""
+    start = _perf_ns()
+    n = exchange.made
+    exchange.made = n + 1
+    sid = exchange.spans + TAIL2[n & 0xFFF]
+    parent = exchange.proxy_span or exchange.span or trace.parent_raw
+    wall = exchange.wall
+    start_ns = wall + start if wall else _now_ns()
+    exchange.backend_span = sid
+    own = request.headers
+    rid = exchange.request_id if layer.forward_id else None
+    if rid:
+        request.headers = _with_id(own, layer.rid_header, rid)
+    try:
+        response = await next_proxy(request)
+    except asyncio.CancelledError as exc:
+        # the endpoint's deadline: an error, not canceled (as the general coroutine)
+        _traced_end(layer, request, own, rid, trace, sid, parent, start, start_ns, 0, "", False,
+                    exc.args != (DEADLINE,), None, True)  # fmt: skip
+        raise
+    except Exception as exc:
+        log_failure(exc, layer.prefix, layer.redactor)
+        _traced_end(layer, request, own, rid, trace, sid, parent, start, start_ns, 2,
+                    layer.redactor.text(str(exc))[:512], False, False,
+                    getattr(exc, "status", 500), True)  # fmt: skip
+        raise
+    except BaseException:
+        _traced_end(layer, request, own, rid, trace, sid, parent, start, start_ns, 0, "", False, False, None, False)
+        raise
+    _traced_end(layer, request, own, rid, trace, sid, parent, start, start_ns, 0, "", response.is_complete,
+                False, None, bool(response.errors))  # fmt: skip
+    return response
 
 
 def _traced_end(

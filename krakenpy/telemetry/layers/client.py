@@ -19,7 +19,7 @@ from krakenpy.errors import BackendError
 from krakenpy.proxy.deadline import DEADLINE
 from krakenpy.telemetry.exchange import CURRENT, Exchange
 from krakenpy.telemetry.hub import Telemetry
-from krakenpy.telemetry.layers.client_timing import TimingRecorder, timing_recorder, wall_ns
+from krakenpy.telemetry.layers.client_timing import ReadRecorder, timing_recorder, wall_ns
 from krakenpy.telemetry.metrics.client_slot import CANCELED, FAILED, TIMEDOUT, ClientSlot
 from krakenpy.telemetry.metrics.instruments import gin_route, lura_pattern
 from krakenpy.telemetry.trace.context import TraceState, hop_span_id
@@ -95,7 +95,7 @@ class _ClientLayer:
         backend: BackendConfig,
         route: str,
         ep_route: str,
-        record_timing: TimingRecorder | None,
+        record_timing: ReadRecorder | None,
     ) -> None:
         tracer = hub.tracer
         layer = tracer.backend_layer if tracer is not None else None
@@ -293,6 +293,7 @@ class _ClientLayer:
                             timing.get_conn, timing.dns, timing.tls)  # fmt: skip
             else:
                 host.record(status, elapsed, size, len(body) if body else 0, failed, 0.0, 0.0, 0.0)
+        # (a native class: compiled, ``record`` is a native method call)
         record_timing = self.record_timing
         if timing is not None and record_timing is not None:
             token = visit.token
@@ -300,7 +301,7 @@ class _ClientLayer:
                 _reset_timing(token)
             elif exchange is not None:
                 exchange.call_timing = visit.outer
-            record_timing(timing, status, size, failure, sid, exchange)
+            record_timing.record(timing, size, failure, sid, exchange)
         if sid is not None:
             assert exchange is not None
             self._span(
