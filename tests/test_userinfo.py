@@ -142,6 +142,27 @@ def test_a_config_issue_quoting_an_unclosed_value_is_masked_in_linear_time(quote
     assert closed == f"got {quote}ada:[REDACTED]@idp/token{quote} and {quote}a:b{quote}"
 
 
+def test_the_quoted_value_mask_matches_what_its_backtracking_form_matched() -> None:
+    """The possessive quoted-value pattern finds the very matches (spans and groups) of the
+    backtracking one it replaced, on every text of up to 6 characters over its stop characters and
+    a letter (both quotes, ``:``, ``@``, a line break): a quote holding several ``@`` or ``:``
+    included, an unclosed one, one quote inside the other."""
+    import itertools
+    import re
+
+    from krakenpy.errors import _QUOTED_USERINFO
+
+    before = re.compile(r"'([^'\n:]*:[^'\n]*@[^'\n]*)'|\"([^\"\n:]*:[^\"\n]*@[^\"\n]*)\"")
+    checked = 0
+    for size in range(7):
+        for chars in itertools.product("'\":@\na", repeat=size):
+            text = "".join(chars)
+            found = [(m.span(), m.groups()) for m in _QUOTED_USERINFO.finditer(text)]
+            assert found == [(m.span(), m.groups()) for m in before.finditer(text)], text
+            checked += bool(found)
+    assert checked > 600  # texts with a match among them (632)
+
+
 @pytest.mark.parametrize(
     ("url", "shown"),
     [

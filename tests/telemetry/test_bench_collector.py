@@ -120,3 +120,44 @@ async def test_bench_sink_answers_heads_split_across_reads_and_keeps_nothing() -
         writer.close()
         server.close()
         await server.wait_closed()
+
+
+@pytest.mark.parametrize("make", [wire_micro._backend, wire_micro._sink], ids=["backend", "sink"])
+async def test_bench_backend_answers_a_head_larger_than_its_buffer_and_outlives_a_cut_body(make: object) -> None:
+    """A head longer than the sink's 64 KiB buffer (whole in one write, then in pieces) is answered,
+    as the request behind it; a connection closed in the middle of a body leaves the server answering
+    the next one: the bench run neither hangs on the first nor loses its target to the second."""
+    server, port = await make()  # type: ignore[operator]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+
+    async def answered(count: int) -> None:
+        for _ in range(count):
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            assert head.startswith(b"HTTP/1.1 200")
+            await asyncio.wait_for(reader.readexactly(len(wire_micro._BODY)), 5)
+
+    try:
+        post = b"POST /v1/traces HTTP/1.1\r\nX-Pad: %s\r\nContent-Length: 5\r\n\r\nhello"
+        writer.write(post % (b"a" * 200_000) + b"GET /p1 HTTP/1.1\r\n\r\n")
+        await writer.drain()
+        await answered(2)
+        big = post % (b"b" * 150_000)
+        for k in range(0, len(big), 40_000):  # the head in several reads, each short of its end
+            writer.write(big[k : k + 40_000])
+            await writer.drain()
+            await asyncio.sleep(0.02)
+        await answered(1)
+        _, cut_writer = await asyncio.open_connection("127.0.0.1", port)
+        cut_writer.write(b"POST /v1/traces HTTP/1.1\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000)
+        await cut_writer.drain()
+        cut_writer.close()
+        await asyncio.sleep(0.05)
+        writer.write(b"GET /p1 HTTP/1.1\r\n\r\n")
+        await writer.drain()
+        await answered(1)
+        await asyncio.sleep(0.05)
+        assert reader._buffer == b""  # type: ignore[attr-defined]
+    finally:
+        writer.close()
+        server.close()
+        await server.wait_closed()
