@@ -133,13 +133,17 @@ _FIRST_BYTE: Final = b"first-byte-time"
 _W_EVENT_HEAD: Final = b"\x5a" + varint(9 + 2 + len(_FIRST_BYTE))
 _W_EVENT_NAME: Final = b"\x12" + varint(len(_FIRST_BYTE)) + _FIRST_BYTE
 _FIRST_BYTE_EVENT: Final = struct.Struct(f"<{len(_W_EVENT_HEAD)}sBQ{len(_W_EVENT_NAME)}s").pack
+#: the event's head and its time's tag (Event field 1, a fixed64) as one packed piece: one ``struct``
+#: argument fewer a CLIENT span than the tag as a ``B`` of its own (its int converted per span)
+_W_EVENT_TIME: Final = _W_EVENT_HEAD + b"\x09"
 #: the CLIENT span's times and its first-byte event packed in one call, the event right after the times
 #: (a message's fields come in any order): one ``struct`` call and one join piece fewer a span (~0.9 k
-#: machine instructions, round 12, ``trace6``)
-_TIMES_FIRST_BYTE: Final = struct.Struct(f"<BQBQ{len(_W_EVENT_HEAD)}sBQ{len(_W_EVENT_NAME)}s").pack
+#: machine instructions, round 12, ``trace6``); but for the event's name, which the peer's protobuf
+#: starts with (``ClientTemplate._peer_wires``: one packed piece fewer a span, round 22, ``trace21``)
+_TIMES_FIRST_BYTE: Final = struct.Struct(f"<BQBQ{len(_W_EVENT_TIME)}sQ").pack
 #: the same after the raw ids (the ids' head, the span id, the parent's tag and id): the usual CLIENT
 #: span's ids, times and event in one call (:func:`~krakenpy.telemetry.trace.otlpproto.ids_times`)
-_IDS_TIMES_FIRST_BYTE: Final = struct.Struct(f"<20s8s2s8sBQBQ{len(_W_EVENT_HEAD)}sBQ{len(_W_EVENT_NAME)}s").pack
+_IDS_TIMES_FIRST_BYTE: Final = struct.Struct(f"<20s8s2s8sBQBQ{len(_W_EVENT_TIME)}sQ").pack
 #: the SERVER span's four client key-values as protobuf by the four strings (as :data:`_CLIENTS`)
 _CLIENT_WIRES: Final[dict[tuple[str, str, str, str], bytes]] = {}
 #: the CLIENT span's ``url.full`` key-value by URL, for the batch (a backend's calls repeat it)
@@ -632,7 +636,8 @@ class ClientTemplate(SpanTemplate):
         #: method): a backend's calls repeat them (bounded: dynamic routing may vary the host); with
         #: the usual span's piece: name, kind, those attributes and url.full's head, one text
         self._peers: dict[tuple[str, int, str], tuple[str, str]] = {}
-        #: the same as protobuf: name, kind, the shape's key-values, address, port and method
+        #: the same as protobuf: name, kind, the shape's key-values, address, port and method, after the
+        #: first-byte event's name (the usual span's event ends right before them: one packed piece)
         self._peer_wires: dict[tuple[str, int, str], bytes] = {}
         #: the last span's (host, port, method) and its protobuf: three compares where the dict's
         #: tuple key took a tuple and its hash (~0.6 k machine instructions a span, round 12, ``trace6``),
@@ -657,7 +662,7 @@ class ClientTemplate(SpanTemplate):
             self._peer_wires.clear()
         host, port, method = key
         found = self._peer_wires[key] = b"".join((
-            _name_kind(self.name, CLIENT), _wire(self.shape), _K_HOST.of_str(host), _K_PORT.of_int(port),
+            _W_EVENT_NAME, _name_kind(self.name, CLIENT), _wire(self.shape), _K_HOST.of_str(host), _K_PORT.of_int(port),
             _K_METHOD.of_str(method),
         ))  # fmt: skip
         return found
@@ -669,7 +674,7 @@ class ClientTemplate(SpanTemplate):
             if len(self._packs) >= _PACKS_MAX:
                 self._packs.clear()
             found = self._packs[lengths] = _framed_pack(
-                f"20s8s2s8sBQBQ{len(_W_EVENT_HEAD)}sBQ{len(_W_EVENT_NAME)}s" + "".join([f"{n}s" for n in lengths])
+                f"20s8s2s8sBQBQ{len(_W_EVENT_TIME)}sQ" + "".join([f"{n}s" for n in lengths])
             )
         self._pack, self._frame = found
         self._n_peer, self._n_url, self._n_body, self._n_code, self._n_size, self._n_tail = lengths
@@ -737,7 +742,7 @@ class ClientTemplate(SpanTemplate):
             ):  # fmt: skip
                 self._client_pack((n_peer, n_url, n_body, n_code, n_size, n_tail))
             packed: bytes = self._pack(self._frame, trace, own, PARENT_TAG, parent, 0x39, r[4], 0x41, r[5],
-                                       _W_EVENT_HEAD, 0x09, first_byte, _W_EVENT_NAME, peer, url, body, code, size,
+                                       _W_EVENT_TIME, first_byte, peer, url, body, code, size,
                                        tail)  # fmt: skip
             return packed
         if (
@@ -745,14 +750,13 @@ class ClientTemplate(SpanTemplate):
             and len(trace) == 20 and len(own) == 8 and len(parent) == 8
         ):  # fmt: skip
             # raw ids, a parent, a first byte (and an error): ids, times and event in one call
-            head = _IDS_TIMES_FIRST_BYTE(trace, own, PARENT_TAG, parent, 0x39, r[4], 0x41, r[5], _W_EVENT_HEAD, 0x09,
-                                         first_byte, _W_EVENT_NAME)  # fmt: skip
+            head = _IDS_TIMES_FIRST_BYTE(trace, own, PARENT_TAG, parent, 0x39, r[4], 0x41, r[5], _W_EVENT_TIME,
+                                         first_byte)  # fmt: skip
         elif first_byte:
-            head = ids_wire(trace, own, parent) + _TIMES_FIRST_BYTE(
-                0x39, r[4], 0x41, r[5], _W_EVENT_HEAD, 0x09, first_byte, _W_EVENT_NAME
-            )
-        else:
+            head = ids_wire(trace, own, parent) + _TIMES_FIRST_BYTE(0x39, r[4], 0x41, r[5], _W_EVENT_TIME, first_byte)
+        else:  # no event: the peer's protobuf without the event's name
             head = ids_times(trace, own, parent, r[4], r[5])
+            peer = peer[len(_W_EVENT_NAME) :]
         return framed(b"".join((
             head,
             peer,
