@@ -133,13 +133,22 @@ _FIRST_BYTE: Final = b"first-byte-time"
 _W_EVENT_HEAD: Final = b"\x5a" + varint(9 + 2 + len(_FIRST_BYTE))
 _W_EVENT_NAME: Final = b"\x12" + varint(len(_FIRST_BYTE)) + _FIRST_BYTE
 _FIRST_BYTE_EVENT: Final = struct.Struct(f"<{len(_W_EVENT_HEAD)}sBQ{len(_W_EVENT_NAME)}s").pack
+#: the event's head and its time's tag (Event field 1, a fixed64) as one packed piece: one ``struct``
+#: argument fewer a CLIENT span than the tag as a ``B`` of its own (its int converted per span)
+_W_EVENT_TIME: Final = _W_EVENT_HEAD + b"\x09"
 #: the CLIENT span's times and its first-byte event packed in one call, the event right after the times
 #: (a message's fields come in any order): one ``struct`` call and one join piece fewer a span (~0.9 k
-#: machine instructions, round 12, ``trace6``)
-_TIMES_FIRST_BYTE: Final = struct.Struct(f"<BQBQ{len(_W_EVENT_HEAD)}sBQ{len(_W_EVENT_NAME)}s").pack
+#: machine instructions, round 12, ``trace6``); but for the event's name, which the peer's protobuf
+#: starts with (``ClientTemplate._peer_wires``: one packed piece fewer a span, round 22, ``trace21``)
+_TIMES_FIRST_BYTE: Final = struct.Struct(f"<BQBQ{len(_W_EVENT_TIME)}sQ").pack
 #: the same after the raw ids (the ids' head, the span id, the parent's tag and id): the usual CLIENT
 #: span's ids, times and event in one call (:func:`~krakenpy.telemetry.trace.otlpproto.ids_times`)
-_IDS_TIMES_FIRST_BYTE: Final = struct.Struct(f"<20s8s2s8sBQBQ{len(_W_EVENT_HEAD)}sBQ{len(_W_EVENT_NAME)}s").pack
+_IDS_TIMES_FIRST_BYTE: Final = struct.Struct(f"<20s8s2s8sBQBQ{len(_W_EVENT_TIME)}sQ").pack
+#: the start and end times' tags (Span fields 7 and 8, fixed64) as the usual spans' packs take them:
+#: ``c`` fields, a byte copied from each (a ``B`` converted its int per span: ~57 machine instructions
+#: a tag, callgrind, round 22, ``trace21``)
+_T_START: Final = b"\x39"
+_T_END: Final = b"\x41"
 #: the SERVER span's four client key-values as protobuf by the four strings (as :data:`_CLIENTS`)
 _CLIENT_WIRES: Final[dict[tuple[str, str, str, str], bytes]] = {}
 #: the CLIENT span's ``url.full`` key-value by URL, for the batch (a backend's calls repeat it)
@@ -386,7 +395,7 @@ class ServerTemplate(SpanTemplate):
             if len(self._packs) >= _PACKS_MAX:
                 self._packs.clear()
             ids = "20s8s2s8s" if lengths[0] else "20s8s"
-            found = self._packs[lengths] = _framed_pack(ids + "BQBQ" + "".join([f"{n}s" for n in lengths[1:]]) + "2s")
+            found = self._packs[lengths] = _framed_pack(ids + "cQcQ" + "".join([f"{n}s" for n in lengths[1:]]) + "2s")
         self._pack, self._frame = found
         (self._n_parent, self._n_route, self._n_client, self._n_body, self._n_rid, self._n_code,
          self._n_size) = lengths  # fmt: skip
@@ -441,11 +450,11 @@ class ServerTemplate(SpanTemplate):
             ):  # fmt: skip
                 self._server_pack((n_parent, n_route, n_client, n_body, n_rid, n_code, n_size))
             if parent:
-                packed: bytes = self._pack(self._frame, trace, own, PARENT_TAG, parent, 0x39, r[4], 0x41, r[5], route,
-                                           client, sized, rid_kv, code, size, EMPTY_STATUS)  # fmt: skip
+                packed: bytes = self._pack(self._frame, trace, own, PARENT_TAG, parent, _T_START, r[4], _T_END, r[5],
+                                           route, client, sized, rid_kv, code, size, EMPTY_STATUS)  # fmt: skip
                 return packed
-            root: bytes = self._pack(self._frame, trace, own, 0x39, r[4], 0x41, r[5], route, client, sized, rid_kv,
-                                     code, size, EMPTY_STATUS)  # fmt: skip
+            root: bytes = self._pack(self._frame, trace, own, _T_START, r[4], _T_END, r[5], route, client, sized,
+                                     rid_kv, code, size, EMPTY_STATUS)  # fmt: skip
             return root
         return framed(b"".join((
             ids_times(r[1], r[2], r[3], r[4], r[5]),
@@ -543,7 +552,7 @@ class CallTemplate(SpanTemplate):
         wire = self.wire = _name_kind(self.name, INTERNAL) + _wire(self.shape)
         self._open = wire + _W_COMPLETE[0] + EMPTY_STATUS
         self._done = wire + _W_COMPLETE[1] + EMPTY_STATUS
-        self._usual, self._frame = _framed_pack(f"20s8s2s8sBQBQ{len(self._done)}s")
+        self._usual, self._frame = _framed_pack(f"20s8s2s8scQcQ{len(self._done)}s")
         return wire
 
     def proto(self, r: Record) -> bytes:
@@ -568,7 +577,7 @@ class CallTemplate(SpanTemplate):
             # the usual span (the layers' raw ids, a parent, no status code, not canceled, no error):
             # the whole span framed in one pack, no join (the same bytes as the join below writes)
             packed: bytes = self._usual(
-                self._frame, trace, own, PARENT_TAG, parent, 0x39, r[4], 0x41, r[5],
+                self._frame, trace, own, PARENT_TAG, parent, _T_START, r[4], _T_END, r[5],
                 self._done if complete else self._open,
             )  # fmt: skip
             return packed
@@ -632,7 +641,8 @@ class ClientTemplate(SpanTemplate):
         #: method): a backend's calls repeat them (bounded: dynamic routing may vary the host); with
         #: the usual span's piece: name, kind, those attributes and url.full's head, one text
         self._peers: dict[tuple[str, int, str], tuple[str, str]] = {}
-        #: the same as protobuf: name, kind, the shape's key-values, address, port and method
+        #: the same as protobuf: name, kind, the shape's key-values, address, port and method, after the
+        #: first-byte event's name (the usual span's event ends right before them: one packed piece)
         self._peer_wires: dict[tuple[str, int, str], bytes] = {}
         #: the last span's (host, port, method) and its protobuf: three compares where the dict's
         #: tuple key took a tuple and its hash (~0.6 k machine instructions a span, round 12, ``trace6``),
@@ -657,7 +667,7 @@ class ClientTemplate(SpanTemplate):
             self._peer_wires.clear()
         host, port, method = key
         found = self._peer_wires[key] = b"".join((
-            _name_kind(self.name, CLIENT), _wire(self.shape), _K_HOST.of_str(host), _K_PORT.of_int(port),
+            _W_EVENT_NAME, _name_kind(self.name, CLIENT), _wire(self.shape), _K_HOST.of_str(host), _K_PORT.of_int(port),
             _K_METHOD.of_str(method),
         ))  # fmt: skip
         return found
@@ -669,7 +679,7 @@ class ClientTemplate(SpanTemplate):
             if len(self._packs) >= _PACKS_MAX:
                 self._packs.clear()
             found = self._packs[lengths] = _framed_pack(
-                f"20s8s2s8sBQBQ{len(_W_EVENT_HEAD)}sBQ{len(_W_EVENT_NAME)}s" + "".join([f"{n}s" for n in lengths])
+                f"20s8s2s8scQcQ{len(_W_EVENT_TIME)}sQ" + "".join([f"{n}s" for n in lengths])
             )
         self._pack, self._frame = found
         self._n_peer, self._n_url, self._n_body, self._n_code, self._n_size, self._n_tail = lengths
@@ -736,8 +746,8 @@ class ClientTemplate(SpanTemplate):
                 or n_size != self._n_size or n_tail != self._n_tail
             ):  # fmt: skip
                 self._client_pack((n_peer, n_url, n_body, n_code, n_size, n_tail))
-            packed: bytes = self._pack(self._frame, trace, own, PARENT_TAG, parent, 0x39, r[4], 0x41, r[5],
-                                       _W_EVENT_HEAD, 0x09, first_byte, _W_EVENT_NAME, peer, url, body, code, size,
+            packed: bytes = self._pack(self._frame, trace, own, PARENT_TAG, parent, _T_START, r[4], _T_END, r[5],
+                                       _W_EVENT_TIME, first_byte, peer, url, body, code, size,
                                        tail)  # fmt: skip
             return packed
         if (
@@ -745,14 +755,13 @@ class ClientTemplate(SpanTemplate):
             and len(trace) == 20 and len(own) == 8 and len(parent) == 8
         ):  # fmt: skip
             # raw ids, a parent, a first byte (and an error): ids, times and event in one call
-            head = _IDS_TIMES_FIRST_BYTE(trace, own, PARENT_TAG, parent, 0x39, r[4], 0x41, r[5], _W_EVENT_HEAD, 0x09,
-                                         first_byte, _W_EVENT_NAME)  # fmt: skip
+            head = _IDS_TIMES_FIRST_BYTE(trace, own, PARENT_TAG, parent, 0x39, r[4], 0x41, r[5], _W_EVENT_TIME,
+                                         first_byte)  # fmt: skip
         elif first_byte:
-            head = ids_wire(trace, own, parent) + _TIMES_FIRST_BYTE(
-                0x39, r[4], 0x41, r[5], _W_EVENT_HEAD, 0x09, first_byte, _W_EVENT_NAME
-            )
-        else:
+            head = ids_wire(trace, own, parent) + _TIMES_FIRST_BYTE(0x39, r[4], 0x41, r[5], _W_EVENT_TIME, first_byte)
+        else:  # no event: the peer's protobuf without the event's name
             head = ids_times(trace, own, parent, r[4], r[5])
+            peer = peer[len(_W_EVENT_NAME) :]
         return framed(b"".join((
             head,
             peer,
@@ -867,7 +876,7 @@ class ReadTemplate(SpanTemplate):
 
     def _pack(self, wire: bytes, n: int) -> Any:
         """The usual span's pack for a size key-value of ``n`` bytes (kept for the next span)."""
-        self._usual, self._frame = _framed_pack(f"20s8s2s8sBQBQ{len(wire)}s{n}s{len(self._time_head)}sd2s")
+        self._usual, self._frame = _framed_pack(f"20s8s2s8scQcQ{len(wire)}s{n}s{len(self._time_head)}sd2s")
         self._size_len = n
         return self._usual
 
@@ -894,7 +903,7 @@ class ReadTemplate(SpanTemplate):
             n = len(size)
             pack = self._usual if n == self._size_len else self._pack(wire, n)
             packed: bytes = pack(
-                self._frame, trace, own, PARENT_TAG, parent, 0x39, r[4], 0x41, r[5], wire, size, self._time_head,
+                self._frame, trace, own, PARENT_TAG, parent, _T_START, r[4], _T_END, r[5], wire, size, self._time_head,
                 seconds, EMPTY_STATUS,
             )  # fmt: skip
             return packed
