@@ -5,6 +5,7 @@ the buffer nor read as requests (a body held there was copied and searched again
 from __future__ import annotations
 
 import asyncio
+from typing import TypeVar
 
 import pytest
 
@@ -42,17 +43,28 @@ async def test_bench_backend_skips_a_post_body_across_reads(make: object) -> Non
         await server.wait_closed()
 
 
+_P = TypeVar("_P", wire_micro._Backend, wire_micro._Sink)
+
+
+async def _recorded(
+    protocol: type[_P],
+) -> tuple[asyncio.Server, list[_P], asyncio.StreamReader, asyncio.StreamWriter]:
+    """A server of ``protocol`` whose connections' protocols are kept (to read their state), and a
+    client connected to it."""
+    seen: list[_P] = []
+
+    def made() -> _P:
+        kept = protocol()
+        seen.append(kept)
+        return kept
+
+    server = await asyncio.get_running_loop().create_server(made, "127.0.0.1", 0)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
+    return server, seen, reader, writer
+
+
 async def test_bench_backend_keeps_no_body_once_read() -> None:
-    seen: list[wire_micro._Backend] = []
-
-    class Recorded(wire_micro._Backend):
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            seen.append(self)
-            super().connection_made(transport)
-
-    server = await asyncio.get_running_loop().create_server(Recorded, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    server, seen, reader, writer = await _recorded(wire_micro._Backend)
     try:
         body = b"{}" * 5000
         writer.write(b"POST /v1/traces HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
@@ -77,16 +89,7 @@ async def test_bench_backend_keeps_no_body_once_read() -> None:
 
 
 async def test_bench_sink_answers_heads_split_across_reads_and_keeps_nothing() -> None:
-    seen: list[wire_micro._Sink] = []
-
-    class Recorded(wire_micro._Sink):
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            seen.append(self)
-            super().connection_made(transport)
-
-    server = await asyncio.get_running_loop().create_server(Recorded, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    server, seen, reader, writer = await _recorded(wire_micro._Sink)
 
     async def answered(count: int) -> None:
         for _ in range(count):
