@@ -41,7 +41,7 @@ from krakenpy.server.lifecycle import (
 from krakenpy.server.reparse import GoParserPy, close_end
 from krakenpy.server.sweep import MAX_HEADER_LINES
 from krakenpy.server.takeover import PREFACE
-from krakenpy.server.wire import CONTINUE, INTERNAL_ERROR, encode_response
+from krakenpy.server.wire import CONTENT_LENGTH, CONTINUE, INTERNAL_ERROR, TRANSFER_ENCODING, encode_response
 
 if TYPE_CHECKING:
     from krakenpy.server.protocol import GatewayServer
@@ -117,20 +117,19 @@ def _rest(since: bytes | None, data: bytes, messages: Sequence[Any], keep: int =
     return buf[pos:]
 
 
-#: request header names asked per request, as ``istr``: a ``CIMultiDict(Proxy)`` lookup takes an
-#: ``istr``'s folded form as made once, where a ``str`` key is folded at every lookup (round 21)
+#: request header names asked per request, as ``istr`` (and ``wire``'s two framing names): a
+#: ``CIMultiDict(Proxy)`` lookup takes an ``istr``'s folded form as made once, where a ``str`` key is
+#: folded at every lookup (round 21)
 _HOST: Final = istr("Host")
-_CONTENT_LENGTH: Final = istr("Content-Length")
-_TRANSFER_ENCODING: Final = istr("Transfer-Encoding")
 _EXPECT: Final = istr("Expect")
 
 
 def _declares_body(msg: Any) -> bool:
     """A request's head declares a body: ``Content-Length`` past 0, or ``Transfer-Encoding``."""
     headers = msg.headers
-    if _TRANSFER_ENCODING in headers:
+    if TRANSFER_ENCODING in headers:
         return True
-    length = headers.get(_CONTENT_LENGTH)
+    length = headers.get(CONTENT_LENGTH)
     return length is not None and bool(length.strip("0 \t"))
 
 
@@ -434,7 +433,7 @@ class GatewayProtocol(Connection):
         read: BodyReader | None = None
         length = None
         if payload is not EMPTY_PAYLOAD:
-            value = headers.get(_CONTENT_LENGTH)
+            value = headers.get(CONTENT_LENGTH)
             length = int(value) if value is not None else None
             read = payload.read
             if not payload.is_eof():

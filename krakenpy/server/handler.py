@@ -41,6 +41,7 @@ from krakenpy.server.response import (
     rejection_response,
     verbatim_response,
 )
+from krakenpy.server.wire import CONTENT_TYPE
 
 __all__ = ["MAX_REQUEST_BODY", "EndpointHandler", "make_handler"]
 
@@ -50,7 +51,6 @@ log = logging.getLogger("krakenpy.handler")
 #: form as made once, where a ``str`` name is folded at every lookup or store (round 21); the written
 #: name is the text as given
 _ACCEPT: Final = istr("Accept")
-_CONTENT_TYPE: Final = istr("Content-Type")
 _X_KRAKEND: Final = istr("X-Krakend")
 _X_KRAKEND_COMPLETED: Final = istr("X-Krakend-Completed")
 _CACHE_CONTROL: Final = istr("Cache-Control")
@@ -223,7 +223,7 @@ def make_handler(
             return error_response(PipelineError("internal server error"), version, return_msg)
         out_headers: CIMultiDict[str] = CIMultiDict(
             (
-                (_CONTENT_TYPE, content_type),
+                (CONTENT_TYPE, content_type),
                 (_X_KRAKEND, version),
                 (_X_KRAKEND_COMPLETED, "true" if complete else "false"),
             )

@@ -21,7 +21,15 @@ from multidict import CIMultiDict, istr
 
 from krakenpy.server.sniff import sniff
 
-__all__ = ["CONTINUE", "INTERNAL_ERROR", "encode_response", "go_refusal"]
+__all__ = [
+    "CONTENT_LENGTH",
+    "CONTENT_TYPE",
+    "CONTINUE",
+    "INTERNAL_ERROR",
+    "TRANSFER_ENCODING",
+    "encode_response",
+    "go_refusal",
+]
 
 log = logging.getLogger("krakenpy.server")
 
@@ -95,10 +103,12 @@ def _clean_lines(headers: CIMultiDict[str], skip: frozenset[str]) -> str:
 
 #: the header names encode_response asks the handler's headers about, as ``istr``: a ``CIMultiDict``
 #: lookup takes an ``istr``'s folded form as made once, where a ``str`` key is folded at every ``in``
-#: (five per answer; ~half the lookup's cost, round 21)
-_CONTENT_LENGTH: Final = istr("Content-Length")
-_TRANSFER_ENCODING: Final = istr("Transfer-Encoding")
-_CONTENT_TYPE: Final = istr("Content-Type")
+#: (five per answer; ~half the lookup's cost, round 21). The first three are the server's too
+#: (``connection``'s request side, ``handler``'s answers): compiled, a ``Final`` of another module of
+#: the group is read as that module's C static
+CONTENT_LENGTH: Final = istr("Content-Length")
+TRANSFER_ENCODING: Final = istr("Transfer-Encoding")
+CONTENT_TYPE: Final = istr("Content-Type")
 _DATE: Final = istr("Date")
 _CONNECTION: Final = istr("Connection")
 _FRAMING = frozenset({"content-length", "transfer-encoding"})
@@ -134,10 +144,10 @@ def encode_response(
     if text.count("\n") != count or text.count("\r") != count:
         text = _clean_lines(headers, frozenset())
     empty = status < 200 or status == 204 or status == 304 or (method == "CONNECT" and status < 300)
-    if _CONTENT_LENGTH in headers or _TRANSFER_ENCODING in headers:
+    if CONTENT_LENGTH in headers or TRANSFER_ENCODING in headers:
         # the framing is the server's: a handler's Content-Length stays only on a HEAD answer (the
         # size of what a GET would get), never beside a body whose length it may not match
-        keep_length = method == "HEAD" and not empty and _CONTENT_LENGTH in headers
+        keep_length = method == "HEAD" and not empty and CONTENT_LENGTH in headers
         text = _clean_lines(headers, _TRANSFER if keep_length else _FRAMING)
         if keep_length:
             body = b""
@@ -146,12 +156,12 @@ def encode_response(
         body = b""
     elif method == "HEAD":
         tail = f"Content-Length: {len(body)}\r\n" if body else ""
-        if body and _CONTENT_TYPE not in headers:
+        if body and CONTENT_TYPE not in headers:
             tail = f"Content-Type: {sniff(body)}\r\n{tail}"
         body = b""
     else:
         tail = f"Content-Length: {len(body)}\r\n"
-        if body and _CONTENT_TYPE not in headers:
+        if body and CONTENT_TYPE not in headers:
             tail = f"Content-Type: {sniff(body)}\r\n{tail}"  # Go's server sniffs; aiohttp said octet-stream
     if _DATE not in headers:
         now = _time()
