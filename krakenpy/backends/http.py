@@ -35,7 +35,7 @@ class SplitCall(ABC):
     """A client layer the executor runs as steps of its own coroutine (as the server runs the edge
     layer's, :class:`~krakenpy.edge.SplitEdge`): where the layer is the outermost of a backend's client
     layers, the executor calls :meth:`prepare` with the call's arguments, awaits :attr:`call` (the
-    layers inside it) itself and hands the answer or the failure to :meth:`finish`; the layer's own
+    layers inside it) itself and hands the answer's status and size, or the failure, to :meth:`finish`; the layer's own
     coroutine around the call is gone (its creation, the sends through it, its return: ~1.5 k machine
     instructions a traced call, of which the visit :meth:`prepare` makes takes back ~0.9 k; round 19,
     ``trace14``). Called as a function (inside another client layer), it is the plain
