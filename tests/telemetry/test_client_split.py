@@ -39,9 +39,12 @@ def _frames() -> list[str]:
     return names
 
 
-async def _run(split: bool, outcome: str) -> tuple[list[tuple[str, str]], list[tuple[Any, ...]], str, list[str]]:
+async def _run(
+    split: bool, outcome: str, answer: tuple[int, bytes] = (200, b'{"a":1}')
+) -> tuple[list[tuple[str, str]], list[tuple[Any, ...]], str, list[str]]:
     """One call through the executor: the layer handed over as it is (``split``) or wrapped in a plain
-    function (called as such). The headers the upstream saw, the records, the outcome, the frames."""
+    function (called as such), the upstream answering ``answer`` (status, body). The headers the
+    upstream saw, the records, the outcome, the frames."""
     backend = {"host": ["http://h:18080"], "url_pattern": "/o"}
     service = build_service({"version": 3, "endpoints": [{"endpoint": "/a", "backend": [backend]}]})
     endpoint = service.endpoints[0]
@@ -63,7 +66,7 @@ async def _run(split: bool, outcome: str) -> tuple[list[tuple[str, str]], list[t
             raise BackendError("connection refused [GET]: http://h:18080/o")
         if outcome == "deadline":
             raise asyncio.CancelledError(DEADLINE)
-        return UpstreamResponse(200, (), b'{"a":1}', "application/json")
+        return UpstreamResponse(answer[0], (), answer[1], "application/json")
 
     layer = middleware(upstream)
     assert isinstance(layer, SplitCall)
@@ -119,6 +122,25 @@ async def test_client_split_records_and_sends_as_the_layer_called_as_a_function(
         assert status == 2 and message.startswith("connection refused") and client[13] == 0
     else:
         assert (status, message) == (2, DEADLINE)
+
+
+@pytest.mark.parametrize(
+    "answer", [(200, b'{"a":1}'), (200, b""), (201, b'{"a":"' + b"x" * 1500 + b'"}'), (404, b"not here"), (503, b"")]
+)
+async def test_client_split_records_the_answers_status_and_size(answer: tuple[int, bytes]) -> None:
+    """The CLIENT span's status code and response size are the answer's, whichever way the layer runs:
+    the split executor hands the two fields it read to ``finish``, the layer called as a function reads
+    them from the answer itself."""
+    status, body = answer
+    # an answer decoded (a 200 or 201 with JSON), else the executor's error after the layer's end
+    expected = "ok" if status in (200, 201) and body else "BackendError"
+    for split in (True, False):
+        seen, records, outcome, _ = await _run(split, "ok", answer)
+        assert outcome.startswith(expected)
+        ids = {value[36:52] for name, value in seen if name == "traceparent"}
+        (client,) = [r for r in records if r[2].hex() in ids]
+        assert (client[13], client[14]) == (status, len(body))
+        assert (client[6], client[7]) == (0, "")
 
 
 @pytest.mark.skipif(not _PURE, reason="compiled code has no Python frames")

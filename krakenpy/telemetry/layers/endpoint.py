@@ -18,6 +18,7 @@ from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.layers.record import Adds, call_slot
 from krakenpy.telemetry.metrics.instruments import gin_route
 from krakenpy.telemetry.redact import Redactor
+from krakenpy.telemetry.trace.context import TraceState
 from krakenpy.telemetry.trace.spans import TAIL2, SpanBuffer, shape_for
 from krakenpy.telemetry.trace.templates import CallTemplate
 
@@ -179,7 +180,9 @@ def _traced(next_proxy: Proxy, layer: _Traced) -> Proxy:
 
     async def observed(request: Request) -> Response:
         exchange: Exchange | None = request.context.get(EXCHANGE)
-        trace = exchange.trace if exchange is not None else None
+        # typed: compiled, ``sampled`` (twice) and ``wire`` are read from the native object, where
+        # ``exchange.trace`` (``Any``) made each a lookup by name (~0.15 k machine instructions a read)
+        trace: TraceState | None = exchange.trace if exchange is not None else None
         if (trace is None or not trace.sampled) and not measured:  # what the lean layer pays
             try:
                 response = await next_proxy(request)
