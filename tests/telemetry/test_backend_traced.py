@@ -33,6 +33,19 @@ _CALL_SLOT = backend_module.call_slot
 _LUA_BELOW = {"modifier/lua-backend": {"pre": "local r = request.load()"}}
 
 
+class _Rows(list[int]):
+    """A layer's outcome list as the test sees it: each row noted with its outcome, then appended to
+    the slot's own list (the layer appends to ``adds[outcome]``)."""
+
+    def __init__(self, outcome: int, own: list[int], rows: list[tuple[int, int]]) -> None:
+        super().__init__()
+        self.outcome, self.own, self.rows = outcome, own, rows
+
+    def append(self, elapsed: int) -> None:
+        self.rows.append((self.outcome, elapsed))
+        self.own.append(elapsed)
+
+
 class _Stop(BaseException):
     """Neither an ``Exception`` nor a cancel (as ``GeneratorExit``, ``KeyboardInterrupt``)."""
 
@@ -84,10 +97,7 @@ async def _run(
     if _PURE:  # the duration rows by outcome (compiled, call_slot is called natively: /__stats' counters below)
 
         def call_slot(*args: Any) -> Any:
-            adds = _CALL_SLOT(*args)
-            return [
-                lambda elapsed, i=i, add=add: (rows.append((i, elapsed)), add(elapsed)) for i, add in enumerate(adds)
-            ]
+            return tuple(_Rows(i, own, rows) for i, own in enumerate(_CALL_SLOT(*args)))
 
         monkeypatch.setattr(backend_module, "call_slot", call_slot)
     proxy = backend_middleware(hub, endpoint, endpoint.backends[0])(_answer(outcome, seen := []))

@@ -246,19 +246,19 @@ def _metered(
         except asyncio.CancelledError as exc:
             # a merge cut at the endpoint's deadline cancels its backends with DEADLINE: an error, not
             # canceled, as krakend-otel's stage meter (canceled only for context.Canceled)
-            adds[4 if exc.args == (DEADLINE,) else 6](_perf_ns() - start)
+            adds[4 if exc.args == (DEADLINE,) else 6].append(_perf_ns() - start)
             raise
         except Exception as exc:
             log_failure(exc, prefix, redactor)
-            adds[4](_perf_ns() - start)
+            adds[4].append(_perf_ns() - start)
             raise
         except BaseException:
-            adds[0](_perf_ns() - start)
+            adds[0].append(_perf_ns() - start)
             raise
         finally:
             if request.headers is not own:
                 _take_id_back(request, own, rid_header)  # the id is the backend request's only
-        adds[4 * bool(response.errors) + response.is_complete](_perf_ns() - start)
+        adds[4 * bool(response.errors) + response.is_complete].append(_perf_ns() - start)
         return response
 
     return observed
@@ -397,7 +397,7 @@ def _general(next_proxy: Proxy, layer: _General) -> Proxy:
                         call.error("lambda invocation failed")
                     tracer.end(call)
             if has_metrics:
-                layer.adds[error * 4 + canceled * 2 + complete](elapsed)
+                layer.adds[error * 4 + canceled * 2 + complete].append(elapsed)
             if sid is not None:
                 assert trace is not None
                 if token is not None:
@@ -496,7 +496,7 @@ def _traced_end(
         _take_id_back(request, own, layer.rid_header)
     elapsed = _perf_ns() - start
     if layer.adds:
-        layer.adds[error * 4 + canceled * 2 + complete](elapsed)
+        layer.adds[error * 4 + canceled * 2 + complete].append(elapsed)
     buffer = layer.buffer
     assert buffer is not None
     buffer.add((

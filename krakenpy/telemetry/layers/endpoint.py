@@ -137,25 +137,25 @@ def _metered(next_proxy: Proxy, adds: Adds, prefix: str, redactor: Redactor) -> 
         try:
             response = await next_proxy(request)
         except asyncio.CancelledError:
-            adds[6](_perf_ns() - start)
+            adds[6].append(_perf_ns() - start)
             raise
         except BaseException as exc:
             if isinstance(exc, PipelineError):
                 _failed(exc, prefix, redactor)
-            adds[4](_perf_ns() - start)
+            adds[4].append(_perf_ns() - start)
             raise
         if request.claims:
             try:
                 _subject(request)
             except asyncio.CancelledError:
-                adds[6 + response.is_complete](_perf_ns() - start)
+                adds[6 + response.is_complete].append(_perf_ns() - start)
                 raise
             except BaseException as exc:
                 if isinstance(exc, PipelineError):
                     _failed(exc, prefix, redactor)
-                adds[4 + response.is_complete](_perf_ns() - start)
+                adds[4 + response.is_complete].append(_perf_ns() - start)
                 raise
-        adds[4 * bool(response.errors) + response.is_complete](_perf_ns() - start)
+        adds[4 * bool(response.errors) + response.is_complete].append(_perf_ns() - start)
         return response
 
     return observed
@@ -228,7 +228,7 @@ def _traced(next_proxy: Proxy, layer: _Traced) -> Proxy:
         finally:
             elapsed = _perf_ns() - start
             if measured:
-                adds[error * 4 + canceled * 2 + complete](elapsed)
+                adds[error * 4 + canceled * 2 + complete].append(elapsed)
             if sid is not None:
                 assert exchange is not None and trace is not None
                 layer.buffer.add((

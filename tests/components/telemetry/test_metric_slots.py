@@ -16,7 +16,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from krakenpy.backends.conntiming import CallTiming
-from krakenpy.telemetry.hub import HUB
+from krakenpy.telemetry.hub import HUB, Telemetry
+from krakenpy.telemetry.layers.record import call_slot
 from krakenpy.telemetry.metrics.client_slot import CANCELED, FAILED, TIMEDOUT, ClientSlot, ReadSlot
 from krakenpy.telemetry.metrics.instruments import ClientMetrics, ReadMetrics
 from krakenpy.telemetry.metrics.registry import SIZE_BUCKETS, TIME_BUCKETS, Histogram, Registry
@@ -281,6 +282,28 @@ def test_metric_slots_call_slot_outcomes() -> None:
     assert stats.counters == {"krakend.c.1.0": 2, "krakend.c.0.1": 2, "krakend.c.0.0": 0, "krakend.c.1.1": 0}
     assert sorted(stats.histogram("l.0.1").pending) == [7, 9]
     assert all(not values for values in slot.lists)
+
+
+def test_metric_slots_call_slot_lists_are_the_slots() -> None:
+    """``call_slot`` hands the layers the slot's own per-outcome lists (they append to them): rows
+    appended there are the hub's fold's, by outcome, and leave the lists empty."""
+    hub = Telemetry()
+    hub.registry = Registry()
+    hub.stats = StatsRegistry()
+    family = hub.registry.family("d", "histogram", ["e", "c", "k"])
+    otel = {(e, c, k): family.histogram(str(e), str(c), str(k)) for e in (0, 1) for c in (0, 1) for k in (0, 1)}
+    stats = hub.stats
+    keys = {(k, e): (stats.counter_key(f"c.{k}.{e}"), stats.histogram(f"l.{k}.{e}")) for k in (0, 1) for e in (0, 1)}
+    adds = call_slot(hub, otel, stats, keys)
+    assert len(adds) == 8
+    adds[0 * 4 + 0 * 2 + 1].append(5)  # complete
+    adds[1 * 4 + 1 * 2 + 0].append(7)  # canceled (an error)
+    adds[0 * 4 + 0 * 2 + 1].append(11)
+    hub.fold_metrics()
+    assert _same(otel[(0, 0, 1)], [5 * 1e-9, 11 * 1e-9]) and _same(otel[(1, 1, 0)], [7 * 1e-9])
+    assert stats.counters == {"krakend.c.1.0": 2, "krakend.c.0.1": 1, "krakend.c.0.0": 0, "krakend.c.1.1": 0}
+    assert all(not values for values in adds)
+    assert call_slot(hub, None, None, keys) == ()  # nothing on: no slot, nothing for the layers to append
 
 
 def test_metric_slots_client_rows() -> None:
