@@ -42,6 +42,10 @@ CONFIGS: dict[str, dict[str, object]] = {
     # the bench's T rows (bench/configs/t-metrics.json, t-traces.json: their extra_config, loaded by
     # ``_doc``): + /__stats + Prometheus, + 100 % traces over OTLP/HTTP (to the canned backend)
     "p1-metrics": {},
+    # each metrics system alone (t-stats.json, t-prom.json), as every corpus config with metrics has it:
+    # ``telemetry/metrics``'s /__stats or ``telemetry/opentelemetry``'s Prometheus exporter, never both
+    "p1-stats": {},
+    "p1-prom": {},
     "p1-traces": {},
     # the same with a sample rate that samples (in effect) no request: what tracing costs a request it
     # does not record (the trace id drawn, the decision, the traceparent sent to the backend)
@@ -68,7 +72,7 @@ CONFIGS: dict[str, dict[str, object]] = {
 #: (``wire_micro._Sink``)
 _T_FILES = {
     "p1-metrics": "t-metrics.json", "p1-traces": "t-traces.json", "p1-metrics-rt": "t-metrics.json",
-    "p1-traces-unsampled": "t-traces.json",
+    "p1-traces-unsampled": "t-traces.json", "p1-stats": "t-stats.json", "p1-prom": "t-prom.json",
 }  # fmt: skip
 #: the ``telemetry/opentelemetry`` layers a row sets over its file's
 _T_LAYERS: dict[str, dict[str, object]] = {"p1-metrics-rt": {"backend": {"metrics": {"round_trip": True}}}}

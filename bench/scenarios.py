@@ -164,6 +164,8 @@ def plan(settings: Settings) -> list[Case]:
         cases.append(off)
         for extra, target in (
             (", access log + request id", "kp-t-log"),
+            (", + /__stats", "kp-t-stats"),
+            (", + Prometheus", "kp-t-prom"),
             (", + /__stats + Prometheus", "kp-t-metrics"),
             (", + 100 % traces", "kp-t-traces"),
         ):
@@ -262,7 +264,7 @@ def _start_servers(procs: Processes, work: Path, cases: list[Case], settings: Se
     for key, config in JWT_CONFIGS.items():  # absolute paths: CONFIGS / path keeps them
         if key in needed:
             kp(key, config, settings.primary)
-    for name in ("t-off", "t-log", "t-metrics", "t-traces"):
+    for name in ("t-off", "t-log", "t-stats", "t-prom", "t-metrics", "t-traces"):
         if f"kp-{name}" in needed:
             kp(f"kp-{name}", f"{name}.json", settings.primary)
     if "kp-p6" in needed:
