@@ -42,10 +42,12 @@ TEXTS = (
     "x" * 110, "x" * 126, "x" * 127, "x" * 128, "é" * 64, "x" * 129, "x" * 16250, "x" * 16383, "x" * 16384,
     "é" * 8192, "y" * 17000,
 )  # fmt: skip
-#: ints at the varint and int64 edges, out of it, and values of other types (the templates' paths)
+#: ints at the varint and int64 edges, at CPython's 30-bit digits' (2**30, 2**60: one, two, three
+#: digits, read natively up to 2**64), out of int64, and values of other types (the templates' paths)
 SIZES = (
-    0, 1, 127, 128, 300, 1023, 1024, 16383, 16384, 2**31, 2**62, 2**63 - 1, 2**63, 2**64, -1, -128, -(2**63),
-    -(2**63) - 1, True, False, 3.0, "12", None,
+    0, 1, 127, 128, 300, 1023, 1024, 16383, 16384, 2**30 - 1, 2**30, 2**31, 2**60 - 1, 2**60, 2**62, 2**63 - 1,
+    2**63, 2**64 - 1, 2**64, 2**90, -1, -128, -(2**30), -(2**60), -(2**63) + 1, -(2**63), -(2**63) - 1, -(2**64),
+    True, False, 3.0, "12", None,
 )  # fmt: skip
 #: request-id values: none, empty, usual, long, non-ASCII, a surrogate escape, no text at all
 RIDS = ("", None, "rid-1", "x" * 200, "é-1", "bad \udcff", 12)
@@ -110,7 +112,7 @@ class _Ids:
             else:
                 trace = bytearray(trace)
         status, message = rng.choice(STATUSES)
-        start = rng.choice((1_700_000_000_000_000_000 + rng.randrange(10**12), 0, 2**64 - 1, 2**63))
+        start = rng.choice((1_700_000_000_000_000_000 + rng.randrange(10**12), 0, 2**64 - 1, 2**63, 2**60, 2**30))
         end = start if start >= 2**63 else start + rng.randrange(10**9)
         return (trace, own, parent, start, end, status, message)
 
