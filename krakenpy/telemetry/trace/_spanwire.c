@@ -19,6 +19,12 @@
 #include <stdint.h>
 #include <string.h>
 
+#if defined(__GNUC__)
+#define WRITER static inline __attribute__((always_inline))
+#else
+#define WRITER static inline
+#endif
+
 /* ------------------------------------------------------------------------------------------------ */
 /* the output buffer: the bytes object returned, written in place (no copy of the batch at the end;
  * its size is set with _PyBytes_Resize, which reallocates: a shrink stays in place) */
@@ -153,7 +159,7 @@ put_head(char *p, const Key *k)
 
 /* Span field 9, a string KeyValue (otlpproto.str_kv): 0x4A, inner length, head, value length, 0x0A,
  * the text's length, the text. */
-static inline Py_ssize_t
+WRITER Py_ssize_t
 str_kv_len(const Key *k, Py_ssize_t n)
 {
     Py_ssize_t value = 1 + vlen((uint64_t)n) + n;
@@ -161,7 +167,7 @@ str_kv_len(const Key *k, Py_ssize_t n)
     return 1 + vlen((uint64_t)inner) + inner;
 }
 
-static inline char *
+WRITER char *
 put_str_kv(char *p, const Key *k, const char *s, Py_ssize_t n)
 {
     Py_ssize_t value = 1 + vlen((uint64_t)n) + n;
@@ -177,7 +183,7 @@ put_str_kv(char *p, const Key *k, const char *s, Py_ssize_t n)
 
 /* An int KeyValue (otlpproto.int_kv of an int64): the AnyValue is 0x18 and the varint (a negative one
  * as its 64-bit two's complement). */
-static inline Py_ssize_t
+WRITER Py_ssize_t
 int_kv_len(const Key *k, long long v)
 {
     Py_ssize_t value = 1 + vlen((uint64_t)v);
@@ -185,7 +191,7 @@ int_kv_len(const Key *k, long long v)
     return 1 + vlen((uint64_t)inner) + inner;
 }
 
-static inline char *
+WRITER char *
 put_int_kv(char *p, const Key *k, long long v)
 {
     Py_ssize_t value = 1 + vlen((uint64_t)v);
@@ -199,13 +205,13 @@ put_int_kv(char *p, const Key *k, long long v)
 }
 
 /* A double KeyValue (KeyWire.of_double): 0x4A, head + 10, head, 0x09, 0x21, the double (struct's '<d'). */
-static inline Py_ssize_t
+WRITER Py_ssize_t
 double_kv_len(const Key *k)
 {
     return 1 + vlen((uint64_t)(head_len(k) + 10)) + head_len(k) + 10;
 }
 
-static inline char *
+WRITER char *
 put_double_kv(char *p, const Key *k, double v)
 {
     *p++ = 0x4A;
@@ -366,6 +372,13 @@ is_falsy(PyObject *o)
     }
     if (o == Py_True) {
         return 0;
+    }
+    if (PyLong_CheckExact(o)) { /* a status code: read from its digits (no call) when it can be */
+        uint64_t mag;
+        int negative;
+        if (long_digits(o, &mag, &negative)) {
+            return mag == 0;
+        }
     }
     int truth = PyObject_IsTrue(o);
     if (truth < 0) {
