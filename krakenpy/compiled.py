@@ -192,13 +192,14 @@ def leftovers(root: str | None = None) -> list[str]:
 
 def summary() -> str:
     """One line: ``compiled (mypyc, N of M hot modules)``, ``pure Python``, the native extensions that
-    import (``; native: _spanwire``), stale and left-over ones named."""
+    import (`` and native (_spanwire)``), stale and left-over ones named."""
     compiled, stale = status()
     line = f"compiled (mypyc, {len(compiled)} of {len(HOT_MODULES)} hot modules)" if compiled else "pure Python"
     built = native()
     if built:
         names = ", ".join(name.rsplit(".", 1)[1] for name in built)
-        line += f"; native: {names}" if compiled else f" but native: {names}"
+        # no ";": what follows one names stale or left-over extensions (the packaging test's check)
+        line += f" and native ({names})" if compiled else f" but native ({names})"
         stale = stale + _stale_native(built)
     if stale:
         line += f"; stale, older than their source (make compile or make clean-compiled): {', '.join(stale)}"
