@@ -1,6 +1,6 @@
 """Build hooks: ship the top-level ``schemas/`` folder inside the package, as ``krakenpy/schemas``, and
-compile the hot-path modules (``krakenpy/compiled.py``'s ``HOT_MODULES``) with mypyc when a wheel is
-built where that can work.
+compile the hot-path modules (``krakenpy/compiled.py``'s ``HOT_MODULES``) with mypyc, and build its
+``NATIVE_MODULES`` (hand-written C: the OTLP span encoder), when a wheel is built where that can work.
 
 The schemas stay at the repository's top level (one file per ``extra_config`` namespace, next to
 nothing else); wheels carry a copy that ``krakenpy.config.schema`` finds through
@@ -76,11 +76,16 @@ def _warn(message: str) -> None:
 
 
 def _can_compile() -> str:
-    """Why compiling cannot work here ("" when it can)."""
+    """Why compiling the mypyc modules cannot work here ("" when it can)."""
     try:
         import mypyc.build  # noqa: F401
     except ImportError:
         return "mypyc (the mypy package) is not installed"
+    return _can_compile_c()
+
+
+def _can_compile_c() -> str:
+    """Why compiling a C extension cannot work here ("" when it can)."""
     include = sysconfig.get_paths().get("include") or ""
     if not Path(include, "Python.h").is_file():
         return f"Python's headers are missing (no {include}/Python.h)"
@@ -88,6 +93,18 @@ def _can_compile() -> str:
     if shutil.which(compiler) is None:
         return f"no C compiler ({compiler})"
     return ""
+
+
+def _native_extensions() -> list[Any]:
+    """The hand-written C extensions (``compiled.NATIVE_MODULES``: the OTLP span encoder), built
+    under the mypyc modules' rules (:func:`_hot_extensions`) but for mypyc itself."""
+    commands = set(sys.argv[1:])
+    if MODE == "0" or not commands & _BUILDS or "editable_wheel" in commands or _can_compile_c():
+        return []  # the reason, if any, is reported with the hot modules'
+    from setuptools import Extension
+
+    names = runpy.run_path(str(ROOT / "krakenpy" / "compiled.py"))
+    return [Extension(name, [str(Path(*name.split(".")).with_suffix(".c"))]) for name in names["NATIVE_MODULES"]]
 
 
 def _hot_extensions() -> list[Any]:
@@ -120,5 +137,5 @@ def _hot_extensions() -> list[Any]:
 
 setup(
     cmdclass={"build_py": BuildPyWithSchemas, "build_ext": OptionalBuildExt},
-    ext_modules=_hot_extensions(),
+    ext_modules=_hot_extensions() + _native_extensions(),
 )

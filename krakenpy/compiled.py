@@ -12,7 +12,7 @@ import importlib.machinery
 import importlib.util
 import os
 
-__all__ = ["HOT_MODULES", "in_checkout", "leftovers", "status", "summary"]
+__all__ = ["HOT_MODULES", "NATIVE_MODULES", "in_checkout", "leftovers", "native", "status", "summary"]
 
 #: the modules a P1/P2 request spends its Python time in (``bench.instructions --opcodes``), compiled
 #: together into one extension group so that calls between them are native calls
@@ -97,6 +97,25 @@ HOT_MODULES = (
 #: the shared library (in the package) that holds the compiled code of all of them
 GROUP = "krakenpy.hot__mypyc"
 
+#: hand-written C extensions built with the hot modules (under the same rules, ``setup.py``), each an
+#: optional fast path beside the Python code that stays the reference and the fallback: the OTLP span
+#: encoder (``krakenpy/telemetry/trace/_spanwire.c``, used by ``otlp.spans_proto`` when it imports)
+NATIVE_MODULES = ("krakenpy.telemetry.trace._spanwire",)
+
+
+def native() -> list[str]:
+    """The :data:`NATIVE_MODULES` that import here as extensions (found, not imported)."""
+    found: list[str] = []
+    for name in NATIVE_MODULES:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        origin = spec.origin if spec is not None else None
+        if origin is not None and origin.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)):
+            found.append(name)
+    return found
+
 
 def status() -> tuple[list[str], list[str]]:
     """(the hot modules that import as compiled extensions, those of them older than their ``.py``).
@@ -126,6 +145,25 @@ def status() -> tuple[list[str], list[str]]:
     return compiled, stale
 
 
+def _stale_native(names: list[str]) -> list[str]:
+    """The native extensions built in place that are older than their C source."""
+    if not in_checkout():
+        return []
+    stale: list[str] = []
+    for name in names:
+        spec = importlib.util.find_spec(name)
+        origin = spec.origin if spec is not None else None
+        if origin is None:
+            continue
+        source = os.path.join(os.path.dirname(origin), name.rsplit(".", 1)[1] + ".c")
+        try:
+            if os.path.getmtime(source) > os.path.getmtime(origin):
+                stale.append(name)
+        except OSError:
+            pass
+    return stale
+
+
 def in_checkout(root: str | None = None) -> bool:
     """Whether the package (``root``) sits in a source checkout (``setup.py`` beside it), where
     ``make compile`` builds in place, rather than installed."""
@@ -138,7 +176,7 @@ def leftovers(root: str | None = None) -> list[str]:
     library: left by an in-place build from before a module left :data:`HOT_MODULES`, they would
     still win the import over the ``.py`` beside them."""
     base = root or os.path.dirname(os.path.abspath(__file__))
-    known = {*HOT_MODULES, GROUP}
+    known = {*HOT_MODULES, GROUP, *NATIVE_MODULES}
     found: list[str] = []
     for folder, _, files in os.walk(base):
         for file in files:
@@ -153,9 +191,16 @@ def leftovers(root: str | None = None) -> list[str]:
 
 
 def summary() -> str:
-    """One line: ``compiled (mypyc, N of M hot modules)``, ``pure Python``, with stale ones named."""
+    """One line: ``compiled (mypyc, N of M hot modules)``, ``pure Python``, the native extensions that
+    import (`` and native (_spanwire)``), stale and left-over ones named."""
     compiled, stale = status()
     line = f"compiled (mypyc, {len(compiled)} of {len(HOT_MODULES)} hot modules)" if compiled else "pure Python"
+    built = native()
+    if built:
+        names = ", ".join(name.rsplit(".", 1)[1] for name in built)
+        # no ";": what follows one names stale or left-over extensions (the packaging test's check)
+        line += f" and native ({names})" if compiled else f" but native ({names})"
+        stale = stale + _stale_native(built)
     if stale:
         line += f"; stale, older than their source (make compile or make clean-compiled): {', '.join(stale)}"
     extra = leftovers()

@@ -127,10 +127,12 @@ def test_packaging_compiled_wheel_imports_and_serves(installed_compiled: tuple[P
     assert "krakenpy/server/connection.py" in names  # the sources travel with the extensions
     assert any(n.startswith("krakenpy/server/connection.") and n.endswith(".so") for n in names)
     assert any(n.startswith("krakenpy/hot__mypyc.") for n in names)
-    _checks_and_serves(venv, tmp_path, "hot path: compiled (mypyc, ")
+    # the native span encoder (compiled.NATIVE_MODULES) is built with them, its source in the sdist
+    assert any(n.startswith("krakenpy/telemetry/trace/_spanwire.") and n.endswith(".so") for n in names)
+    _checks_and_serves(venv, tmp_path, "hot path: compiled (mypyc, ", "and native (_spanwire)")
 
 
-def _checks_and_serves(venv: Path, tmp_path: Path, hot_path: str) -> None:
+def _checks_and_serves(venv: Path, tmp_path: Path, hot_path: str, native: str = "") -> None:
     python, cli = venv / "bin" / "python", venv / "bin" / "krakenpy"
     where = _run(
         python, "-c", "import krakenpy.config.schema as s; print(s.__file__); print(s.schema_root())", cwd=tmp_path
@@ -144,7 +146,8 @@ def _checks_and_serves(venv: Path, tmp_path: Path, hot_path: str) -> None:
     assert version.startswith("krakenpy ")
     hot = next(line for line in version.splitlines() if line.startswith("hot path: "))
     # nothing named stale or left over: an installed wheel's files are written in pip's order, not built
-    assert hot.startswith(hot_path) and ";" not in hot, version
+    assert hot.startswith(hot_path) and ";" not in hot and native in hot, version
+    assert native or "native" not in hot, version  # the pure wheel builds no extension
 
     port = free_port()
     config = tmp_path / "krakend.json"

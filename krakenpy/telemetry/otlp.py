@@ -6,7 +6,7 @@ as protobuf through ``opentelemetry-proto`` when it is installed (:func:`to_prot
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import orjson
@@ -16,11 +16,11 @@ from krakenpy.telemetry.metrics.registry import Counter, Family, Histogram, Regi
 from krakenpy.telemetry.trace.otlpproto import field, key_values, utf8, varint
 from krakenpy.telemetry.trace.otlptext import ENCODED_LEN, ENCODED_MAX, PER_REQUEST, attributes_text, value_json
 from krakenpy.telemetry.trace.spans import Record, SpanTemplate
-from krakenpy.telemetry.trace.templates import end_batch
+from krakenpy.telemetry.trace.templates import end_batch, native_plan
 
 __all__ = [
     "SCOPE", "attributes", "attributes_text", "metrics_json", "protobuf_available", "resource_proto", "spans_body",
-    "spans_json", "spans_proto", "to_protobuf",
+    "spans_json", "spans_proto", "spans_proto_py", "to_protobuf",
 ]  # fmt: skip
 
 SCOPE: Final = {"name": "io.krakend.krakend-otel", "version": "0.14.4"}
@@ -102,11 +102,38 @@ def resource_proto(resource: Mapping[str, Any]) -> bytes:
     return field(b"\x0a", key_values(resource, b"\x0a"))
 
 
+def _native_spans() -> Callable[[Sequence[Record], bytes, bytes, Callable[[Any], Any]], bytes] | None:
+    """The native batch encoder (``trace/_spanwire.c``), when it was built (beside the mypyc hot path:
+    a wheel built with a C compiler, ``make compile``), else None: the Python path."""
+    try:
+        from krakenpy.telemetry.trace._spanwire import spans
+    except ImportError:
+        return None
+    return spans
+
+
+#: resolved once, at import
+_NATIVE: Final = _native_spans()
+
+
 def spans_proto(records: Sequence[Record], resource: bytes) -> bytes:
-    """An ``ExportTraceServiceRequest`` as OTLP protobuf, each record written by its template with its
-    ScopeSpans tag and length (``framed``: the usual spans in one ``struct`` pack, head included);
-    ``resource`` is :func:`resource_proto`'s. The envelope's lengths are summed as the spans are
-    written, so the batch is copied once, by the join."""
+    """An ``ExportTraceServiceRequest`` as OTLP protobuf; ``resource`` is :func:`resource_proto`'s.
+    Written by the native encoder when it is built (the templates' usual spans into one buffer, any
+    other record by its template's ``framed``: the same bytes), else by :func:`spans_proto_py`."""
+    native = _NATIVE
+    if native is None:
+        return spans_proto_py(records, resource)
+    try:
+        return native(records, resource, _SCOPE_PROTO, native_plan)
+    finally:
+        end_batch()  # the client bytes the templates kept while writing the batch
+
+
+def spans_proto_py(records: Sequence[Record], resource: bytes) -> bytes:
+    """:func:`spans_proto` in Python (the native encoder's reference), each record written by its
+    template with its ScopeSpans tag and length (``framed``: the usual spans in one ``struct`` pack,
+    head included). The envelope's lengths are summed as the spans are written, so the batch is copied
+    once, by the join."""
     out: list[bytes] = [b"", b"", b"", b""]  # the envelope's head, filled at the end
     size = len(_SCOPE_PROTO)
     try:

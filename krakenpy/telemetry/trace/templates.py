@@ -45,7 +45,10 @@ from krakenpy.telemetry.trace.otlpproto import (
 from krakenpy.telemetry.trace.otlptext import attributes_text, name_text, q, span_text, status_text
 from krakenpy.telemetry.trace.spans import CLIENT, INTERNAL, SERVER, Record, Span, SpanShape, SpanTemplate
 
-__all__ = ["INT64_END", "KEPT_ALIVE", "CallTemplate", "ClientTemplate", "ReadTemplate", "ServerTemplate", "end_batch"]
+__all__ = [
+    "INT64_END", "KEPT_ALIVE", "CallTemplate", "ClientTemplate", "ReadTemplate", "ServerTemplate", "end_batch",
+    "native_plan",
+]  # fmt: skip
 
 _READ: Final = "http.client.response.read."
 _BOOL: Final = ("false", "true")
@@ -940,3 +943,45 @@ class ReadTemplate(SpanTemplate):
     def span(self, r: Record) -> Span:
         size, seconds = r[8:]
         return _made(self, r, _READ + "tracker", INTERNAL, {_READ + "size": size, _READ + "time": seconds})
+
+
+#: the kinds of :func:`native_plan` (the native encoder's, ``_spanwire.c``)
+_PLAN_SERVER: Final = 1
+_PLAN_CALL: Final = 2
+_PLAN_CLIENT: Final = 3
+_PLAN_READ: Final = 4
+
+
+def native_plan(template: Any) -> tuple[Any, ...] | None:
+    """What the native batch encoder (:mod:`krakenpy.telemetry.trace._spanwire`, when built) needs of a
+    template to write its usual spans itself, asked once per template and kept by it: ``(kind, the
+    template's constant protobuf…)``, or None for a template it leaves to ``framed`` (another class, no
+    shape). The pieces are the ones this module's packs copy: the SERVER span's shape key-values (the
+    name, kind, method, route and client key-values are written from the record), the proxy or backend
+    span's end when not complete and when complete, the CLIENT span's event name, name, kind and shape
+    key-values, the body-read span's name, kind and shape key-values."""
+    kind = type(template)
+    if kind is ServerTemplate:
+        server: ServerTemplate = template
+        return (_PLAN_SERVER, _wire(server.shape))
+    if kind is CallTemplate:
+        call: CallTemplate = template
+        if call.shape is None:
+            return None
+        if call.wire is None:
+            call._made_wire()
+        return (_PLAN_CALL, call._open, call._done)
+    if kind is ClientTemplate:
+        client: ClientTemplate = template
+        if client.shape is None:
+            return None
+        return (_PLAN_CLIENT, _W_EVENT_NAME + _name_kind(client.name, CLIENT) + _wire(client.shape))
+    if kind is ReadTemplate:
+        read: ReadTemplate = template
+        if read.shape is None:
+            return None
+        wire = read.wire
+        if wire is None:
+            wire = read.wire = _name_kind(_READ + "tracker", INTERNAL) + _wire(read.shape)
+        return (_PLAN_READ, wire)
+    return None
