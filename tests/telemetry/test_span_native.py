@@ -405,3 +405,40 @@ def test_the_envelope_at_its_lengths_edges() -> None:
                 big = [*records, (server, *head, "GET", "/a", text, "h", "ua", "ip", None, "", 200, 0)]
                 assert _native(big, resource) == spans_proto_py(big, resource), (len(resource), n, len(text))
                 end_batch()
+
+
+def test_an_unusual_value_never_reaches_a_usual_records_bytes() -> None:
+    """The Python path's caches (the CLIENT span's peer, the SERVER span's route) are keyed by equality:
+    a record with a float port (80.0 == 80) or a str subclass once left its bytes under the usual
+    record's key, and the next usual record was written with them (the round 25 review, found
+    through the native path, which writes the usual record right). Each usual record's bytes are the
+    ones a template that never saw the unusual record writes."""
+    head = (b"\x0a\x10" + bytes(16) + b"\x12\x08", bytes(8), bytes(7) + b"\x01", 1, 2, 0, "")
+
+    class Text(str):
+        pass
+
+    def client_rec(template: Any, port: Any) -> Record:
+        return (template, *head, "/u", "h", port, "GET", 0, 200, 5, KEPT_ALIVE, 3)
+
+    def server_rec(template: Any, method: Any) -> Record:
+        return (template, *head, method, "/a", "/a", "h", "ua", "1.2.3.4", None, "", 200, 0)
+
+    def shape() -> SpanShape:
+        return SpanShape({"krakend.stage": "x"})
+
+    for make, rec, odd, usual in (
+        (lambda: ClientTemplate("/c", shape(), {}), client_rec, 80.0, 80),
+        (lambda: ServerTemplate(shape()), server_rec, Text("GET"), "GET"),
+    ):
+        fresh, seen = make(), make()
+        want = spans_proto_py([rec(fresh, usual)], RESOURCE)
+        end_batch()
+        try:  # written, or refused (a compiled build may refuse the type): never kept for the usual key
+            spans_proto_py([rec(seen, odd)], RESOURCE)
+        except TypeError:
+            pass
+        finally:
+            end_batch()
+        assert spans_proto_py([rec(seen, usual)], RESOURCE) == want
+        end_batch()

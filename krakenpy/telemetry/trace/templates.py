@@ -385,11 +385,15 @@ class ServerTemplate(SpanTemplate):
     def _route_wire(self, method: str, label: str) -> bytes:
         if len(self._wires) >= _ROUTES_MAX:
             self._wires.clear()
-        found = self._wires[(method, label)] = b"".join((
+        found = self._wires[(method, label)] = self._route_bytes(method, label)
+        return found
+
+    def _route_bytes(self, method: Any, label: Any) -> bytes:
+        """Name, kind, the shape's key-values, method and route, written."""
+        return b"".join((
             _name_kind(method + " " + label, SERVER), _wire(self.shape), _K_METHOD.of_str(method),
             _K_ROUTE.of_str(label),
         ))  # fmt: skip
-        return found
 
     def _server_pack(self, lengths: tuple[int, ...]) -> None:
         """The usual span's pack for pieces of these lengths (the parent's flag first), kept."""
@@ -421,8 +425,8 @@ class ServerTemplate(SpanTemplate):
                 self._last_method = m
                 self._last_label = n
                 self._last_route = route
-        else:
-            route = self._wires.get((method, label)) or self._route_wire(method, label)
+        else:  # written, never kept (see ClientTemplate.framed's peer)
+            route = self._route_bytes(method, label)
         trace = r[1]
         own = r[2]
         parent = r[3]
@@ -668,12 +672,15 @@ class ClientTemplate(SpanTemplate):
     def _peer_wire(self, key: tuple[str, int, str]) -> bytes:
         if len(self._peer_wires) >= _ROUTES_MAX:
             self._peer_wires.clear()
-        host, port, method = key
-        found = self._peer_wires[key] = b"".join((
+        found = self._peer_wires[key] = self._peer_bytes(*key)
+        return found
+
+    def _peer_bytes(self, host: Any, port: Any, method: Any) -> bytes:
+        """The event's name, name, kind, the shape's key-values, host, port and method, written."""
+        return b"".join((
             _W_EVENT_NAME, _name_kind(self.name, CLIENT), _wire(self.shape), _K_HOST.of_str(host), _K_PORT.of_int(port),
             _K_METHOD.of_str(method),
         ))  # fmt: skip
-        return found
 
     def _client_pack(self, lengths: tuple[int, ...]) -> None:
         """The usual span's pack for pieces of these lengths, kept."""
@@ -710,8 +717,9 @@ class ClientTemplate(SpanTemplate):
                 self._last_method = m
                 self._last_peer = peer
         else:
-            key = (host, port, method)
-            peer = self._peer_wires.get(key) or self._peer_wire(key)
+            # written, never kept: a key of other types compares equal to a usual one (80.0 == 80, a
+            # str subclass) and would hand the usual record this one's bytes (round 25 review)
+            peer = self._peer_bytes(host, port, method)
         conn = r[15]
         extra = b""
         tail = EMPTY_STATUS
