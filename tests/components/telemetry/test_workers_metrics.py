@@ -8,6 +8,7 @@ reads them no snapshot is written."""
 from __future__ import annotations
 
 import glob
+import http.client
 import json
 import os
 import shutil
@@ -101,7 +102,7 @@ def _until(want: float, prom: int, stats: int, timeout: float = 10.0) -> None:
     while time.monotonic() < deadline:
         try:
             seen = (_scrape(prom)[0], _stats(stats).get(STATS_KEY))
-        except OSError:
+        except (OSError, http.client.HTTPException):
             seen = (-1.0, None)
         if seen == (want, want):
             return
@@ -132,8 +133,10 @@ class _Watcher(threading.Thread):
             try:
                 self.prom_counts.append(_scrape(self.prom)[0])
                 self.stats_counts.append(int(_stats(self.stats).get(STATS_KEY, 0)))
-            except OSError:
-                time.sleep(0.05)  # the serving worker was killed: the next one binds its ports
+            except (OSError, http.client.HTTPException):
+                # the serving worker was killed (before the answer, or in its body: IncompleteRead, seen
+                # once in a clean clone's run): the next one binds its ports
+                time.sleep(0.05)
 
     def stop(self) -> None:
         self.done.set()
