@@ -103,18 +103,42 @@ GROUP = "krakenpy.hot__mypyc"
 NATIVE_MODULES = ("krakenpy.telemetry.trace._spanwire",)
 
 
-def native() -> list[str]:
-    """The :data:`NATIVE_MODULES` that import here as extensions (found, not imported)."""
+def _extension(name: str) -> str | None:
+    """Where module ``name`` imports from when that is a compiled extension, else None."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    origin = spec.origin if spec is not None else None
+    if origin is None or not origin.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)):
+        return None
+    return origin
+
+
+def _newer(source: str, origin: str, built: float = 0.0) -> bool:
+    """Whether ``source`` was written after the extension at ``origin`` (and after ``built``); false when
+    either cannot be read (a wheel may ship an extension without its source)."""
+    try:
+        return os.path.getmtime(source) > max(built, os.path.getmtime(origin))
+    except OSError:
+        return False
+
+
+def native() -> tuple[list[str], list[str]]:
+    """(the :data:`NATIVE_MODULES` that import here as extensions, those of them built in place before
+    their C source was edited), as :func:`status` for the hot modules."""
     found: list[str] = []
+    stale: list[str] = []
+    checkout = in_checkout()
     for name in NATIVE_MODULES:
-        try:
-            spec = importlib.util.find_spec(name)
-        except (ImportError, ValueError):
+        origin = _extension(name)
+        if origin is None:
             continue
-        origin = spec.origin if spec is not None else None
-        if origin is not None and origin.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)):
-            found.append(name)
-    return found
+        found.append(name)
+        source = os.path.join(os.path.dirname(origin), name.rsplit(".", 1)[1] + ".c")
+        if checkout and _newer(source, origin):
+            stale.append(name)
+    return found, stale
 
 
 def status() -> tuple[list[str], list[str]]:
@@ -131,37 +155,14 @@ def status() -> tuple[list[str], list[str]]:
     runtime = importlib.util.find_spec(GROUP)
     built = os.path.getmtime(runtime.origin) if runtime is not None and runtime.origin else 0.0
     for name in HOT_MODULES:
-        spec = importlib.util.find_spec(name)
-        origin = spec.origin if spec is not None else None
-        if origin is None or not origin.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)):
+        origin = _extension(name)
+        if origin is None:
             continue
         compiled.append(name)
         source = os.path.join(os.path.dirname(origin), name.rsplit(".", 1)[1] + ".py")
-        try:
-            if checkout and os.path.getmtime(source) > max(built, os.path.getmtime(origin)):
-                stale.append(name)
-        except OSError:
-            pass  # a wheel may ship the extension without its source
+        if checkout and _newer(source, origin, built):
+            stale.append(name)
     return compiled, stale
-
-
-def _stale_native(names: list[str]) -> list[str]:
-    """The native extensions built in place that are older than their C source."""
-    if not in_checkout():
-        return []
-    stale: list[str] = []
-    for name in names:
-        spec = importlib.util.find_spec(name)
-        origin = spec.origin if spec is not None else None
-        if origin is None:
-            continue
-        source = os.path.join(os.path.dirname(origin), name.rsplit(".", 1)[1] + ".c")
-        try:
-            if os.path.getmtime(source) > os.path.getmtime(origin):
-                stale.append(name)
-        except OSError:
-            pass
-    return stale
 
 
 def in_checkout(root: str | None = None) -> bool:
@@ -195,12 +196,12 @@ def summary() -> str:
     import (`` and native (_spanwire)``), stale and left-over ones named."""
     compiled, stale = status()
     line = f"compiled (mypyc, {len(compiled)} of {len(HOT_MODULES)} hot modules)" if compiled else "pure Python"
-    built = native()
+    built, stale_native = native()
     if built:
         names = ", ".join(name.rsplit(".", 1)[1] for name in built)
         # no ";": what follows one names stale or left-over extensions (the packaging test's check)
         line += f" and native ({names})" if compiled else f" but native ({names})"
-        stale = stale + _stale_native(built)
+        stale = stale + stale_native
     if stale:
         line += f"; stale, older than their source (make compile or make clean-compiled): {', '.join(stale)}"
     extra = leftovers()
