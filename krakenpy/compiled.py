@@ -99,8 +99,9 @@ GROUP = "krakenpy.hot__mypyc"
 
 #: hand-written C extensions built with the hot modules (under the same rules, ``setup.py``), each an
 #: optional fast path beside the Python code that stays the reference and the fallback: the OTLP span
-#: encoder (``krakenpy/telemetry/trace/_spanwire.c``, used by ``otlp.spans_proto`` when it imports)
-NATIVE_MODULES = ("krakenpy.telemetry.trace._spanwire",)
+#: encoder (``krakenpy/telemetry/trace/_spanwire.c``, used by ``otlp.spans_proto`` when it imports) and
+#: the gin access-log batch writer (``krakenpy/telemetry/_ginwire.c``, used by ``ginline.gin_renderer``)
+NATIVE_MODULES = ("krakenpy.telemetry.trace._spanwire", "krakenpy.telemetry._ginwire")
 
 
 def _extension(name: str) -> str | None:

@@ -127,9 +127,10 @@ def test_packaging_compiled_wheel_imports_and_serves(installed_compiled: tuple[P
     assert "krakenpy/server/connection.py" in names  # the sources travel with the extensions
     assert any(n.startswith("krakenpy/server/connection.") and n.endswith(".so") for n in names)
     assert any(n.startswith("krakenpy/hot__mypyc.") for n in names)
-    # the native span encoder (compiled.NATIVE_MODULES) is built with them, its source in the sdist
+    # the native span encoder and gin writer (compiled.NATIVE_MODULES) are built with them, their sources in the sdist
     assert any(n.startswith("krakenpy/telemetry/trace/_spanwire.") and n.endswith(".so") for n in names)
-    _checks_and_serves(venv, tmp_path, "hot path: compiled (mypyc, ", "and native (_spanwire)")
+    assert any(n.startswith("krakenpy/telemetry/_ginwire.") and n.endswith(".so") for n in names)
+    _checks_and_serves(venv, tmp_path, "hot path: compiled (mypyc, ", "and native (_spanwire, _ginwire)")
 
 
 def _checks_and_serves(venv: Path, tmp_path: Path, hot_path: str, native: str = "") -> None:

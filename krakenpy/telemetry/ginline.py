@@ -7,7 +7,9 @@ followed by gin's ``Error #01: …`` line. Colours are never written (gin writes
 The edge queues a :data:`GinEntry` tuple per request on the :class:`~krakenpy.telemetry.writer.LineWriter`;
 the renderer formats the whole batch when the writer flushes: one loop, one encode, the time text once
 per second, and the usual latencies, statuses and methods from tables instead of format specs (each
-``{x:3d}``-style spec costs ~1.5k machine instructions).
+``{x:3d}``-style spec costs ~1.5k machine instructions). Where the native extension ``_ginwire`` is
+built (beside the mypyc hot path), a batch of usual entries is written by it into one bytes object,
+the same bytes; any other batch, and every batch without it, is rendered here (the reference).
 """
 
 from __future__ import annotations
@@ -25,6 +27,22 @@ __all__ = ["GinEntry", "GinRender", "gin_renderer", "one_line"]
 #: ``perf_counter_ns`` for a renderer built with ``monotonic_ns=True``
 GinEntry = tuple[int, int, int, str, str, str, "str | None"]
 GinRender = Callable[[Sequence[GinEntry]], bytes]
+#: ``lines(entries, locate, head, low, high)`` of ``_ginwire.c``: the batch's bytes, or None
+NativeLines = Callable[[list[GinEntry], Callable[[int], tuple[bytes, int, int]], bytes, int, int], "bytes | None"]
+
+
+def _native_lines() -> NativeLines | None:
+    """The native batch writer (``_ginwire.c``) when it was built (a wheel built with a C compiler,
+    ``make compile``), else None: the Python path."""
+    try:
+        from krakenpy.telemetry._ginwire import lines
+    except ImportError:
+        return None
+    return lines
+
+
+#: resolved once, at import
+_NATIVE: Final = _native_lines()
 
 _NUM: Final = tuple(str(i) for i in range(1000))
 _STATUS: Final = tuple(f"{i:3d}" for i in range(1000))
@@ -113,17 +131,22 @@ def one_line(text: str) -> str:
     return text.replace("\r", "\\r").replace("\n", "\\n") if "\r" in text or "\n" in text else text
 
 
-def gin_renderer(*, monotonic_ns: bool = False) -> GinRender:
+def gin_renderer(*, monotonic_ns: bool = False, native: bool = True) -> GinRender:
     """A renderer of gin lines (it keeps the current second's time text between batches). The
     entries' end is in nanoseconds: Unix time (``time.time_ns()``), or with ``monotonic_ns`` a
     ``perf_counter_ns`` reading (the edge's own clock: no wall clock read per request), turned into
     Unix time with the offset between the clocks read once per batch, i.e. within the loop tick of the
     request, so a clock step never skews more than a batch. A line's second is found by comparing its
     end with the current second's range as integers: no float made per line (~0.5 k instructions a
-    line, compiled, 2026-12-02)."""
+    line, compiled, 2026-12-02). ``native``: a batch of usual entries through ``_ginwire`` when it is
+    built (``False``: always the Python path, the reference the tests compare it with)."""
     minute_layout = "%Y/%m/%d - %H:%M:"
     current = -1  # the Unix second whose text is in ``head``
     head = ""
+    head_bytes = b""  # ``head`` encoded (the native writer's)
+    # the batch's offset between the clocks (with ``monotonic_ns``), for :func:`locate`
+    batch_offset = 0.0
+    write = _NATIVE if native else None
     # the Unix second at which the local minute of ``minute_head`` ("[GIN] 2006/01/02 - 15:04:")
     # starts; "": none (the next second through ``localtime``)
     minute = 0
@@ -139,11 +162,34 @@ def gin_renderer(*, monotonic_ns: bool = False) -> GinRender:
     # assumption (a batch that gave it up midway was rendered twice)
     quoted = False
 
+    def advance(second: int) -> None:
+        """``head`` (and the minute's texts) for the Unix ``second``, made ``current``."""
+        nonlocal current, head, head_bytes, minute, minute_head
+        if minute_head and 0 <= second - minute < 60:
+            head = minute_head + _SECONDS[second - minute]
+        else:
+            head, minute, minute_head = _minute_of(second, minute_layout, localtime, strftime)
+        current = second
+        head_bytes = head.encode("utf-8", "surrogateescape")
+
+    def locate(clock: int) -> tuple[bytes, int, int]:
+        """The native writer's question for an end outside its range: the time text of the end's
+        second and that second's range (as :func:`lines` finds them, with the batch's offset)."""
+        offset = batch_offset
+        second = int(clock * 1e-9 + offset) if monotonic_ns else clock // 1_000_000_000
+        if second != current:
+            advance(second)
+        if monotonic_ns:
+            low, high = _window(second, offset)
+        else:
+            low, high = second * 1_000_000_000, (second + 1) * 1_000_000_000
+        return head_bytes, low, high
+
     def lines(entries: list[GinEntry], plain: bool, micro: tuple[str, ...]) -> list[str] | None:
         """The batch's lines; with ``plain`` (every field ASCII, every target written between plain
         quotes) ``None`` as soon as a field is not so (the caller then renders again without that
         assumption)."""
-        nonlocal current, head, minute, minute_head, last_ip, last_method, last_target, last_fixed, quoted
+        nonlocal last_ip, last_method, last_target, last_fixed, quoted
         out: list[str] = []
         offset = time.time() - time.perf_counter_ns() * 1e-9 if monotonic_ns else 0.0
         # [low, high): the ends that fall in ``current`` (with this batch's offset)
@@ -160,11 +206,7 @@ def gin_renderer(*, monotonic_ns: bool = False) -> GinRender:
             if not low <= clock < high:
                 second = int(clock * 1e-9 + offset) if monotonic_ns else clock // 1_000_000_000
                 if second != current:
-                    if minute_head and 0 <= second - minute < 60:
-                        head = minute_head + _SECONDS[second - minute]
-                    else:
-                        head, minute, minute_head = _minute_of(second, minute_layout, localtime, strftime)
-                    current = second
+                    advance(second)
                 if monotonic_ns:
                     low, high = _window(second, offset)
                 else:
@@ -241,11 +283,22 @@ def gin_renderer(*, monotonic_ns: bool = False) -> GinRender:
         # the usual batch first: every field ASCII and every target plain (checked where a line's
         # fixed part is made, once per client and route in a row: no scan of the batch's targets,
         # ~0.5 k instructions a line for their list, join and scans, acclog7)
-        nonlocal quoted
+        nonlocal quoted, batch_offset
         # a list (the writer's runs are): compiled, the loop reads it by index, where a sequence is
         # iterated through ``PyIter_Next``
         batch = entries if isinstance(entries, list) else list(entries)
         if not quoted:
+            if write is not None:
+                # the usual batch written natively (~0.3 k machine instructions a line against ~1.3 k
+                # here); None for one it does not write (then the paths below, from the same state)
+                if monotonic_ns:
+                    batch_offset = offset = time.time() - time.perf_counter_ns() * 1e-9
+                    low, high = _window(current, offset) if current >= 0 else (1, 0)
+                else:
+                    low, high = (current * 1_000_000_000, (current + 1) * 1_000_000_000) if current >= 0 else (1, 0)
+                data = write(batch, locate, head_bytes, low, high)
+                if data is not None:
+                    return data
             out = lines(batch, True, _US_LATIN)
             if out is not None:
                 # ASCII but for the "µ" written as its two UTF-8 bytes: Latin-1 is a plain copy,
