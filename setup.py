@@ -1,6 +1,7 @@
 """Build hooks: ship the top-level ``schemas/`` folder inside the package, as ``krakenpy/schemas``, and
 compile the hot-path modules (``krakenpy/compiled.py``'s ``HOT_MODULES``) with mypyc, and build its
-``NATIVE_MODULES`` (hand-written C: the OTLP span encoder), when a wheel is built where that can work.
+``NATIVE_MODULES`` (hand-written C: the OTLP span encoder, the gin access-log writer), when a wheel is
+built where that can work.
 
 The schemas stay at the repository's top level (one file per ``extra_config`` namespace, next to
 nothing else); wheels carry a copy that ``krakenpy.config.schema`` finds through
@@ -96,7 +97,7 @@ def _can_compile_c() -> str:
 
 
 def _native_extensions() -> list[Any]:
-    """The hand-written C extensions (``compiled.NATIVE_MODULES``: the OTLP span encoder), built
+    """The hand-written C extensions (``compiled.NATIVE_MODULES``: the OTLP span encoder, the gin writer), built
     under the mypyc modules' rules (:func:`_hot_extensions`) but for mypyc itself."""
     commands = set(sys.argv[1:])
     if MODE == "0" or not commands & _BUILDS or "editable_wheel" in commands or _can_compile_c():

@@ -17,7 +17,8 @@
  * None: some entry is not a usual one (not a tuple of seven; an end, status or latency that is not an
  * int or out of the ranges written here: status 0-999, latency 1 µs up to 1 s; an address, method,
  * target or error that is not ASCII text; a target Go would quote: a control character, DEL, a quote
- * or a backslash). The caller then renders the whole batch in Python: nothing unusual is written here. */
+ * or a backslash), or a second's range is beyond int64. The caller then renders the whole batch in
+ * Python: nothing unusual is written here. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -235,7 +236,8 @@ latency(char *p, int64_t ns)
 }
 
 /* locate(end) -> (head, low, high): the new range and its text into *head, *low, *high (head: a
- * borrowed reference kept alive by *owner, which replaces the previous owner). -1 with an exception. */
+ * borrowed reference kept alive by *owner, which replaces the previous owner). 0: done; 1: a range
+ * beyond int64 (ends near 2**63 ns, the year 2262: the batch is left to Python); -1 with an exception. */
 static int
 relocate(PyObject *locate, PyObject *end, PyObject **owner, PyObject **head, int64_t *low, int64_t *high)
 {
@@ -244,10 +246,14 @@ relocate(PyObject *locate, PyObject *end, PyObject **owner, PyObject **head, int
         return -1;
     }
     if (!PyTuple_CheckExact(got) || PyTuple_GET_SIZE(got) != 3 || !PyBytes_CheckExact(PyTuple_GET_ITEM(got, 0))
-        || !as_int64(PyTuple_GET_ITEM(got, 1), low) || !as_int64(PyTuple_GET_ITEM(got, 2), high)) {
+        || !PyLong_Check(PyTuple_GET_ITEM(got, 1)) || !PyLong_Check(PyTuple_GET_ITEM(got, 2))) {
         Py_DECREF(got);
-        PyErr_SetString(PyExc_TypeError, "_ginwire: locate must return (bytes, int64, int64)");
+        PyErr_SetString(PyExc_TypeError, "_ginwire: locate must return (bytes, int, int)");
         return -1;
+    }
+    if (!as_int64(PyTuple_GET_ITEM(got, 1), low) || !as_int64(PyTuple_GET_ITEM(got, 2), high)) {
+        Py_DECREF(got);
+        return 1;
     }
     Py_XSETREF(*owner, got);
     *head = PyTuple_GET_ITEM(got, 0);
@@ -267,10 +273,12 @@ lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     PyObject *entries = args[0], *locate = args[1], *head = args[2];
     int64_t low, high;
-    if (!PyList_Check(entries) || !PyBytes_CheckExact(head) || !as_int64(args[3], &low)
-        || !as_int64(args[4], &high)) {
-        PyErr_SetString(PyExc_TypeError, "lines(list, callable, bytes, int64, int64)");
+    if (!PyList_Check(entries) || !PyBytes_CheckExact(head) || !PyLong_Check(args[3]) || !PyLong_Check(args[4])) {
+        PyErr_SetString(PyExc_TypeError, "lines(list, callable, bytes, int, int)");
         return NULL;
+    }
+    if (!as_int64(args[3], &low) || !as_int64(args[4], &high)) {
+        Py_RETURN_NONE; /* a range beyond int64: the batch is left to Python */
     }
     PyObject *owner = NULL; /* the last tuple locate returned (it holds head) */
     Buf b = {NULL, NULL, 0, 0};
@@ -302,14 +310,14 @@ lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (clock < low || clock >= high) {
             /* the entry is held while locate runs: a call that changes the list cannot free it */
             Py_INCREF(entry);
-            int failed = relocate(locate, end, &owner, &head, &low, &high);
-            int moved = !failed && (i >= PyList_GET_SIZE(entries) || PyList_GET_ITEM(entries, i) != entry);
+            int found = relocate(locate, end, &owner, &head, &low, &high);
+            int moved = found == 0 && (i >= PyList_GET_SIZE(entries) || PyList_GET_ITEM(entries, i) != entry);
             Py_DECREF(entry);
-            if (failed) {
+            if (found < 0) {
                 goto fail;
             }
-            if (moved) {
-                /* locate changed the batch: not a usual batch either */
+            if (found > 0 || moved) {
+                /* a range beyond int64, or locate changed the batch: not a usual batch either */
                 goto unusual;
             }
         }

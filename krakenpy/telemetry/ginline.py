@@ -131,7 +131,7 @@ def one_line(text: str) -> str:
     return text.replace("\r", "\\r").replace("\n", "\\n") if "\r" in text or "\n" in text else text
 
 
-def gin_renderer(*, monotonic_ns: bool = False, native: bool = True) -> GinRender:
+def gin_renderer(*, monotonic_ns: bool = False, native: bool = True, writer: NativeLines | None = None) -> GinRender:
     """A renderer of gin lines (it keeps the current second's time text between batches). The
     entries' end is in nanoseconds: Unix time (``time.time_ns()``), or with ``monotonic_ns`` a
     ``perf_counter_ns`` reading (the edge's own clock: no wall clock read per request), turned into
@@ -139,14 +139,15 @@ def gin_renderer(*, monotonic_ns: bool = False, native: bool = True) -> GinRende
     request, so a clock step never skews more than a batch. A line's second is found by comparing its
     end with the current second's range as integers: no float made per line (~0.5 k instructions a
     line, compiled, 2026-12-02). ``native``: a batch of usual entries through ``_ginwire`` when it is
-    built (``False``: always the Python path, the reference the tests compare it with)."""
+    built (``False``: always the Python path, the reference the tests compare it with); ``writer``: the
+    native writer to use instead of the module's (the tests' spy)."""
     minute_layout = "%Y/%m/%d - %H:%M:"
     current = -1  # the Unix second whose text is in ``head``
     head = ""
     head_bytes = b""  # ``head`` encoded (the native writer's)
     # the batch's offset between the clocks (with ``monotonic_ns``), for :func:`locate`
     batch_offset = 0.0
-    write = _NATIVE if native else None
+    write = (writer or _NATIVE) if native else None
     # the Unix second at which the local minute of ``minute_head`` ("[GIN] 2006/01/02 - 15:04:")
     # starts; "": none (the next second through ``localtime``)
     minute = 0

@@ -50,7 +50,13 @@ def _usual(rng: random.Random, clock: int) -> GinEntry:
 @native
 def test_usual_batches_are_written_natively_as_python_writes_them() -> None:
     rng = random.Random(1405)
-    fast, reference = gin_renderer(), gin_renderer(native=False)
+    answers: list[bytes | None] = []
+
+    def spy(*args: Any) -> bytes | None:
+        answers.append(_ginwire.lines(*args))
+        return answers[-1]
+
+    fast, reference = gin_renderer(writer=spy), gin_renderer(native=False)
     written = 0
     head = b"[GIN] x | "
 
@@ -65,6 +71,8 @@ def test_usual_batches_are_written_natively_as_python_writes_them() -> None:
         assert fast(batch) == reference(batch), batch
         written += 1
     assert written == 400
+    # the renderer handed every batch to the native writer, which wrote each one
+    assert len(answers) == 400 and all(isinstance(a, bytes) and a for a in answers)
 
 
 @native
@@ -85,24 +93,72 @@ def test_each_latency_edge_alone(latency: int) -> None:
         assert gin_renderer()([entry]) == gin_renderer(native=False)([entry])
 
 
+class _Clock:
+    """A wall clock and a ``perf_counter_ns`` that both renderers read alike (the time module's own
+    functions replaced for the test: the compiled renderer looks them up on the module per batch)."""
+
+    def __init__(self) -> None:
+        self.wall = 1_717_000_000.123456
+        self.perf = 5_000_000_000_000
+
+    def time(self) -> float:
+        return self.wall
+
+    def perf_counter_ns(self) -> int:
+        return self.perf
+
+
 @native
-def test_monotonic_ends_render_as_the_python_path() -> None:
-    # perf_counter_ns ends, turned into Unix time with each batch's offset between the clocks: ends kept
-    # a tenth of a second away from the seconds' edges, where two batches' offsets (microseconds
-    # apart) cannot part them
+def test_monotonic_ends_render_as_the_python_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    # perf_counter_ns ends, turned into Unix time with each batch's offset between the clocks: ends on
+    # and around the seconds' edges and the 10 µs margins of the windows, where locate's float formula
+    # decides the second (the same clock for both paths, so the same offsets)
+    clock = _Clock()
+    monkeypatch.setattr(time, "time", clock.time)
+    monkeypatch.setattr(time, "perf_counter_ns", clock.perf_counter_ns)
     rng = random.Random(77)
-    offset = time.time() - time.perf_counter_ns() * 1e-9
-    fast, reference = gin_renderer(monotonic_ns=True), gin_renderer(monotonic_ns=True, native=False)
-    base = int(time.time()) - 400
-    for _ in range(300):
+    answers: list[bytes | None] = []
+
+    def spy(*args: Any) -> bytes | None:
+        answers.append(_ginwire.lines(*args))
+        return answers[-1]
+
+    fast, reference = gin_renderer(monotonic_ns=True, writer=spy), gin_renderer(monotonic_ns=True, native=False)
+    edges = [0, 1, -1, 9_999, 10_000, 10_001, -9_999, -10_000, -10_001, 500_000_000]
+    for _ in range(600):
+        clock.wall += rng.choice([0, 0.5, 1, 59, 60, 3600])
+        clock.perf += rng.randrange(0, 10**9)
+        offset = clock.wall - clock.perf * 1e-9
         batch = []
-        for _ in range(rng.randint(1, 12)):
-            second = base + rng.randrange(0, 300)
-            clock = int((second - offset) * 1e9) + rng.randrange(100_000_000, 900_000_000)
-            batch.append(_usual(rng, clock))
+        for _ in range(rng.randint(1, 8)):
+            second = int(clock.wall) + rng.randrange(-70, 70)
+            end = int((second - offset) * 1e9) + rng.choice(edges + [rng.randrange(-20_000, 20_000)])
+            batch.append(_usual(rng, end))
         if rng.random() < 0.5:
             batch.sort(key=lambda e: e[0])
         assert fast(batch) == reference(batch), batch
+    assert len(answers) == 600 and sum(a is not None for a in answers) == 600
+
+
+@native
+def test_ends_beyond_int64_seconds_are_left_to_python() -> None:
+    # the year 2262: a second's range past 2**63 ns is not the writer's; the batch, and the next ones
+    # while the renderer's second is there, go through Python; an ordinary batch after it is native again
+    answers: list[bytes | None] = []
+
+    def spy(*args: Any) -> bytes | None:
+        answers.append(_ginwire.lines(*args))
+        return answers[-1]
+
+    fast, reference = gin_renderer(writer=spy), gin_renderer(native=False)
+    far: GinEntry = (9_223_372_036 * 10**9 + 5, 200, 1_500, "10.0.0.1", "GET", "/p1", None)
+    near: GinEntry = (2**63 - 1, 200, 1_500, "10.0.0.1", "GET", "/p1", None)
+    usual: GinEntry = (_END, 200, 1_500, "10.0.0.1", "GET", "/p1", None)
+    for batch in ([far], [near], [usual, far], [usual], [usual], [far, usual]):
+        assert fast(batch) == reference(batch), batch
+    assert answers[0] is None and answers[1] is None and answers[2] is None
+    assert answers[3] is None  # the renderer's second still the far one: its range is beyond int64
+    assert isinstance(answers[4], bytes)
 
 
 @native
@@ -159,10 +215,13 @@ def test_hostile_arguments_and_callbacks() -> None:
     with pytest.raises(TypeError):
         _ginwire.lines([usual], lambda c: (head, c, c + 1), "H | ", 1, 0)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
-        _ginwire.lines([usual], lambda c: (head, c, c + 1), head, 2**64, 0)
+        _ginwire.lines([usual], lambda c: (head, c, c + 1), head, 1.0, 0)  # type: ignore[arg-type]
+    # a range beyond int64 is left to Python
+    assert _ginwire.lines([usual], lambda c: (head, c, c + 1), head, 2**64, 0) is None
+    assert _ginwire.lines([usual], lambda c: (head, 1, 2**64), head, 1, 0) is None
     with pytest.raises(TypeError):
         _ginwire.lines([usual], lambda c: (head, c, c + 1), head)  # type: ignore[call-arg]
-    for answer in (None, (head, 1), ("H", 1, 2), (head, 1.0, 2), [head, 1, 2], (head, 1, 2**64)):
+    for answer in (None, (head, 1), ("H", 1, 2), (head, 1.0, 2), [head, 1, 2], (head, 1, "2")):
         with pytest.raises(TypeError):
             _ginwire.lines([usual], lambda c, a=answer: a, head, 1, 0)  # type: ignore[misc]
 
@@ -186,10 +245,11 @@ def test_hostile_arguments_and_callbacks() -> None:
         return head, clock, clock + 1
 
     assert _ginwire.lines(batch2, replacing, head, 1, 0) is None
-    # a head whose reference only the callback's tuple holds, replaced at every call
+    # a head whose reference only the callback's tuple holds (a new bytes object each call), replaced
+    # at every call: the line before the next call was written from the one now freed
     heads = iter([b"A" * 1000, b"B" * 10, b"C" * 5000])
     many: list[Any] = [(_END + k * 10**9, 200, 1_500, "10.0.0.1", "GET", "/p1", None) for k in range(3)]
-    out = _ginwire.lines(many, lambda c: (bytes(next(heads)), c, c + 1), head, 1, 0)
+    out = _ginwire.lines(many, lambda c: (bytes(bytearray(next(heads))), c, c + 1), head, 1, 0)
     assert out is not None and out.count(b"\n") == 3
     assert out.startswith(b"A" * 1000) and b"\n" + b"B" * 10 + b"200" in out and b"\n" + b"C" * 5000 in out
     # an empty batch: empty bytes; a large one grows the buffer past its first guess
