@@ -169,8 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             gateways.append(_Row(name, url, tree(started.pid)))
         base, rows = gateways[0], gateways[1:]
         time.sleep(1.0)
-        for row in gateways:  # the trees again (workers forked after the first answer), then a warm-up
-            row.pids = tree(procs.started[1 + gateways.index(row)].pid)
+        for i, row in enumerate(gateways):  # the trees again (workers forked after the first answer)
+            row.pids = tree(procs.started[1 + i].pid)  # (started[0]: the backend)
         for row in rows:
             run_pair(base.url, base.pids, row.url, row.pids, 2, args.connections)
         for n in range(args.rounds):
