@@ -183,7 +183,14 @@ class _Client:
         more = "".join(f"{k}: {v}\r\n" for k, v in extra.items())
         self.writer.write(f"GET {path} HTTP/1.1\r\nHost: gw.example\r\nUser-Agent: bench\r\n{more}\r\n".encode())
         head = await self.reader.readuntil(b"\r\n\r\n")
-        length = int(head.lower().split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+        # the gateway's own spelling found first: lowering the whole head cost ~2 instructions a byte,
+        # so a row whose answer carries one more header (the request id) paid ~0.3 k more for the
+        # harness (round 26); any other spelling through the lowered head
+        at = head.find(b"\r\nContent-Length: ")
+        if at >= 0:
+            length = int(head[at + 18 : head.index(b"\r\n", at + 18)])
+        else:
+            length = int(head.lower().split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
         await self.reader.readexactly(length)
         return int(head[9:12])
 
