@@ -173,17 +173,26 @@ def gin_renderer(*, monotonic_ns: bool = False, native: bool = True, writer: Nat
         current = second
         head_bytes = head.encode("utf-8", "surrogateescape")
 
-    def locate(clock: int) -> tuple[bytes, int, int]:
-        """The native writer's question for an end outside its range: the time text of the end's
-        second and that second's range (as :func:`lines` finds them, with the batch's offset)."""
-        offset = batch_offset
+    def within(second: int, offset: float) -> tuple[int, int]:
+        """[low, high): the ends that fall in the Unix ``second`` with the batch's ``offset`` (none
+        before the first second is known)."""
+        if second < 0:
+            return 1, 0
+        if monotonic_ns:
+            return _window(second, offset)
+        return second * 1_000_000_000, (second + 1) * 1_000_000_000
+
+    def find(clock: int, offset: float) -> tuple[int, int]:
+        """The second of an end outside the current range made ``current``, and its range."""
         second = int(clock * 1e-9 + offset) if monotonic_ns else clock // 1_000_000_000
         if second != current:
             advance(second)
-        if monotonic_ns:
-            low, high = _window(second, offset)
-        else:
-            low, high = second * 1_000_000_000, (second + 1) * 1_000_000_000
+        return within(second, offset)
+
+    def locate(clock: int) -> tuple[bytes, int, int]:
+        """The native writer's question for an end outside its range: the time text of the end's
+        second and that second's range (as :func:`lines` finds them, with the batch's offset)."""
+        low, high = find(clock, batch_offset)
         return head_bytes, low, high
 
     def lines(entries: list[GinEntry], plain: bool, micro: tuple[str, ...]) -> list[str] | None:
@@ -193,25 +202,13 @@ def gin_renderer(*, monotonic_ns: bool = False, native: bool = True, writer: Nat
         nonlocal last_ip, last_method, last_target, last_fixed, quoted
         out: list[str] = []
         offset = time.time() - time.perf_counter_ns() * 1e-9 if monotonic_ns else 0.0
-        # [low, high): the ends that fall in ``current`` (with this batch's offset)
-        if current < 0:
-            low, high = 1, 0
-        elif monotonic_ns:
-            low, high = _window(current, offset)
-        else:
-            low, high = current * 1_000_000_000, (current + 1) * 1_000_000_000
+        low, high = within(current, offset)
         lead = ""
         lead_status = 0
         lead_of: str | None = None  # the ``head`` of ``lead`` (none yet)
         for clock, status, ns, ip, method, target, error in entries:
             if not low <= clock < high:
-                second = int(clock * 1e-9 + offset) if monotonic_ns else clock // 1_000_000_000
-                if second != current:
-                    advance(second)
-                if monotonic_ns:
-                    low, high = _window(second, offset)
-                else:
-                    low, high = second * 1_000_000_000, (second + 1) * 1_000_000_000
+                low, high = find(clock, offset)
             # took_text's usual cases inline, already padded to 13 columns: no call per line; its
             # pieces go into the line's f-string as they are (each ``+`` was a string made per line)
             if 1_000 <= ns < 1_000_000:
@@ -292,11 +289,8 @@ def gin_renderer(*, monotonic_ns: bool = False, native: bool = True, writer: Nat
             if write is not None:
                 # the usual batch written natively (~0.5 k machine instructions a line against ~1.3 k
                 # here); None for one it does not write (then the paths below, from the same state)
-                if monotonic_ns:
-                    batch_offset = offset = time.time() - time.perf_counter_ns() * 1e-9
-                    low, high = _window(current, offset) if current >= 0 else (1, 0)
-                else:
-                    low, high = (current * 1_000_000_000, (current + 1) * 1_000_000_000) if current >= 0 else (1, 0)
+                batch_offset = time.time() - time.perf_counter_ns() * 1e-9 if monotonic_ns else 0.0
+                low, high = within(current, batch_offset)
                 data = write(batch, locate, head_bytes, low, high)
                 if data is not None:
                     return data
