@@ -21,7 +21,7 @@ import logging
 import resource
 import socket
 
-__all__ = ["BACKLOG", "bind_slots", "raise_open_file_limit"]
+__all__ = ["BACKLOG", "bind_slots", "numeric_listen", "raise_open_file_limit"]
 
 log = logging.getLogger("krakenpy")
 
@@ -31,8 +31,9 @@ BACKLOG = 1024
 _MAX_FILES = 1 << 20
 
 
-def _open(host: str, port: int) -> list[socket.socket]:
-    infos = socket.getaddrinfo(host or None, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
+def _open(host: str, port: int, *, numeric: bool = False, reuse_port: bool = False) -> list[socket.socket]:
+    flags = socket.AI_PASSIVE | (socket.AI_NUMERICHOST if numeric else 0)
+    infos = socket.getaddrinfo(host or None, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, flags)
     families = {info[0] for info in infos}
     sockets: list[socket.socket] = []
     seen: set[tuple[int, object]] = set()
@@ -47,6 +48,8 @@ def _open(host: str, port: int) -> list[socket.socket]:
                 continue
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6 and len(families) > 1:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)  # the IPv4 socket takes IPv4
             sock.bind(address)
@@ -55,6 +58,24 @@ def _open(host: str, port: int) -> list[socket.socket]:
         for sock in sockets:
             sock.close()
         raise
+    return sockets
+
+
+def numeric_listen(host: str, port: int, *, reuse_port: bool = False) -> list[socket.socket] | None:
+    """The listening sockets of an empty (every interface) or numeric ``host``, opened here, not by the
+    event loop: uvloop's ``create_server`` resolves even those through libuv's pool of threads (four
+    started for good), and a process with a second thread takes glibc's multi-threaded paths on every
+    ``malloc`` and system call (a lock, the cancellation state: ~0.5 µs a request of the metrics rows,
+    bench/README round 27). ``None`` for a host name, left to the loop's resolver; ``OSError`` when
+    the address cannot be used. The sockets are non-blocking, as the loop takes them."""
+    try:
+        sockets = _open(host, port, numeric=True, reuse_port=reuse_port)
+    except socket.gaierror as exc:
+        if exc.errno == socket.EAI_NONAME and host:
+            return None  # a name: the loop's resolver
+        raise
+    for sock in sockets:
+        sock.setblocking(False)
     return sockets
 
 

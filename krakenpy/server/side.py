@@ -9,12 +9,14 @@ connection). Routes are exact (method, path) pairs; ``HEAD`` is answered for ``G
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
 from krakenpy.server.adapter import server_options
 from krakenpy.server.limits import ServerLimits
+from krakenpy.server.listen import numeric_listen
 from krakenpy.server.sideserver import SideServer
 
 __all__ = ["Route", "SideListener", "Wrap"]
@@ -66,35 +68,63 @@ class SideListener:
         self.bound_port: int | None = None
         self._runner: web.ServerRunner | None = None
         self._server: SideServer | None = None
-        self._listening: asyncio.Server | None = None
+        self._listening: list[asyncio.Server] = []
 
     async def start(self) -> None:
+        # a numeric or empty host bound here (no resolver thread: :func:`numeric_listen`; OSError
+        # before anything is set up when the address cannot be used), a name by the loop
+        sockets = numeric_listen(self.host, self.port, reuse_port=self.reuse_port)
         server = SideServer(_dispatch(self.routes), limits=ServerLimits(), access_log=None, **server_options())
         runner = web.ServerRunner(server, handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host or None, self.port, reuse_port=self.reuse_port or None)
         try:
-            if self.wrap is None:
-                await site.start()
-                listening = getattr(site, "_server", None)
-            else:  # aiohttp's site takes no factory of ours: listen directly, the runner still owns HTTP
-                loop = asyncio.get_running_loop()
-                factory = self.wrap(server)
-                listening = self._listening = await loop.create_server(
-                    factory, self.host or None, self.port, reuse_port=self.reuse_port or None
-                )
+            await runner.setup()
+            if sockets is not None:
+                bound = await self._listen_on(runner, server, sockets)
+            else:
+                bound = await self._listen_by_name(runner, server)
         except BaseException:
+            for listening in self._listening:
+                listening.close()
+            self._listening.clear()
             await runner.cleanup()
+            for sock in sockets or ():
+                if sock.fileno() != -1:  # not taken (and closed) by a server of the loop
+                    sock.close()
             raise
         server.start_sweeping()
         self._runner, self._server = runner, server
-        sockets = getattr(listening, "sockets", None) or ()
-        self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
+        self.bound_port = bound[0].getsockname()[1] if bound else self.port
+
+    async def _listen_on(
+        self, runner: web.ServerRunner, server: SideServer, sockets: list[socket.socket]
+    ) -> list[socket.socket]:
+        if self.wrap is None:
+            for sock in sockets:
+                await web.SockSite(runner, sock).start()
+        else:  # aiohttp's site takes no factory of ours: listen directly, the runner still owns HTTP
+            loop = asyncio.get_running_loop()
+            factory = self.wrap(server)
+            for sock in sockets:
+                self._listening.append(await loop.create_server(factory, sock=sock))
+        return sockets
+
+    async def _listen_by_name(self, runner: web.ServerRunner, server: SideServer) -> list[socket.socket]:
+        if self.wrap is None:
+            site = web.TCPSite(runner, self.host, self.port, reuse_port=self.reuse_port or None)
+            await site.start()
+            listening = getattr(site, "_server", None)
+        else:
+            loop = asyncio.get_running_loop()
+            listening = await loop.create_server(
+                self.wrap(server), self.host, self.port, reuse_port=self.reuse_port or None
+            )
+            self._listening.append(listening)
+        return list(getattr(listening, "sockets", None) or ())
 
     async def stop(self) -> None:
-        if self._listening is not None:
-            self._listening.close()
-            self._listening = None
+        for listening in self._listening:
+            listening.close()
+        self._listening.clear()
         if self._server is not None:
             self._server.stop_sweeping()
             self._server = None
