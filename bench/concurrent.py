@@ -34,6 +34,7 @@ from pathlib import Path
 from bench.loadgen import WrkResult, parse_wrk
 from bench.procs import Processes, tree, wait_http
 from bench.scenarios import CONFIGS, LOAD_CPUS, SUT_CPUS, start_backend
+from bench.timeprofile import Profile, record, report_samples
 
 __all__ = ["Pair", "on_cpu_ns", "run_pair"]
 
@@ -121,6 +122,36 @@ class _Row:
     url: str
     pids: list[int] = field(default_factory=list)
     pairs: list[Pair] = field(default_factory=list)
+    profile: Profile = field(default_factory=Profile)
+
+
+def threads_of(pids: Sequence[int]) -> list[int]:
+    """The thread ids of ``pids`` (gone ones have none)."""
+    out: list[int] = []
+    for pid in pids:
+        try:
+            out += [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+        except OSError:
+            continue
+    return out
+
+
+def profiled_pair(base: _Row, row: _Row, seconds: int, connections: int, data: Path) -> Pair:
+    """:func:`run_pair` with both gateways' trees recorded by ``perf`` (``--perf``), added to ``row.profile``."""
+    side = {t: "base" for t in threads_of(base.pids)} | {t: "row" for t in threads_of(row.pids)}
+    perf = record([*base.pids, *row.pids], seconds + 1.5, data)
+    time.sleep(0.5)  # perf attached before the loads start
+    pair = run_pair(base.url, base.pids, row.url, row.pids, seconds, connections)
+    _, err = perf.communicate(timeout=seconds + 60)
+    if perf.returncode != 0:
+        raise RuntimeError(f"perf record failed ({perf.returncode}): {err.decode(errors='replace').strip()}")
+    row.profile.add(
+        report_samples(data),
+        side,
+        {"base": pair.base_cpu_ns, "row": pair.row_cpu_ns},
+        {"base": pair.base.requests, "row": pair.row.requests},
+    )
+    return pair
 
 
 def _report(rows: list[_Row]) -> str:
@@ -148,6 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=5, help="pairs per row (rows take turns)")
     p.add_argument("--seconds", type=int, default=5, help="each pair's wrk duration")
     p.add_argument("--connections", type=int, default=50)
+    p.add_argument("--perf", action="store_true", help="also a time profile of each row (perf record, cpu-clock)")
+    p.add_argument("--top", type=int, default=30, help="functions listed in each row's time profile")
     args = p.parse_args(argv)
     procs = Processes(WORK / "logs")
 
@@ -175,7 +208,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_pair(base.url, base.pids, row.url, row.pids, 2, args.connections)
         for n in range(args.rounds):
             for row in rows:
-                pair = run_pair(base.url, base.pids, row.url, row.pids, args.seconds, args.connections)
+                if args.perf:
+                    pair = profiled_pair(base, row, args.seconds, args.connections, WORK / f"perf-{row.name}.data")
+                else:
+                    pair = run_pair(base.url, base.pids, row.url, row.pids, args.seconds, args.connections)
                 row.pairs.append(pair)
                 print(
                     f"  round {n + 1}/{args.rounds}  {row.name:9} cost {pair.cost_ratio * 100:5.1f} %  "
@@ -185,6 +221,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     flush=True,
                 )
         print(_report(rows), flush=True)
+        if args.perf:
+            for row in rows:
+                print("\n" + row.profile.table(row.name, args.top), flush=True)
     except KeyboardInterrupt:
         print("bench.concurrent: interrupted", flush=True)
         return 130
