@@ -79,3 +79,50 @@ def test_protocol_variables_are_read_as_the_specification_says(
     caplog.set_level(logging.WARNING, "krakenpy.telemetry")
     assert export._protocol("TRACES") == expected
     assert any("bogus" in r.getMessage() for r in caplog.records) is warned
+
+
+async def test_a_collector_refusing_every_post_costs_one_message_a_minute(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every post refused (a real collector on 127.0.0.1 answering 503): one warning, and its text
+    (the redaction's scans) built once, not once a post."""
+    from aiohttp import web
+
+    from krakenpy.telemetry.redact import Redactor
+
+    posts: list[str] = []
+
+    async def refuse(request: web.Request) -> web.Response:
+        await request.read()
+        posts.append(request.path)
+        return web.Response(status=503)
+
+    app = web.Application()
+    app.router.add_post("/v1/metrics", refuse)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    class Counting(Redactor):
+        texts = 0
+
+        def text(self, text: str) -> str:
+            Counting.texts += 1
+            return super().text(text)
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/json")
+    registry = Registry()
+    registry.family("g", "gauge", ("l",)).counter("x").value = 1.0
+    target = OtlpTarget("col", "127.0.0.1", port, use_http=True, traces=False, metric_period=0.02)
+    caplog.set_level(logging.WARNING, "krakenpy.telemetry")
+    try:
+        ended = await _run(OtlpExporter((target,), SpanBuffer(), registry, {"service.name": "gw"}, Counting()))
+    finally:
+        await runner.cleanup()
+    assert ended == []
+    assert len(posts) >= 3, posts  # refused again and again
+    lines = [r.getMessage() for r in caplog.records if "metrics export to col failed" in r.getMessage()]
+    assert lines == ["[SERVICE: OpenTelemetry] metrics export to col failed: RuntimeError: HTTP 503"]
+    assert Counting.texts == 1
