@@ -154,9 +154,9 @@ def profiled_pair(base: _Row, row: _Row, seconds: int, connections: int, data: P
     return pair
 
 
-def _report(rows: list[_Row]) -> str:
+def _report(rows: list[_Row], base: str = BASE) -> str:
     lines = [
-        "| row (against telemetry off, loaded together) | pairs | cost ratio (median) | all pairs "
+        f"| row (against {base}, loaded together) | pairs | cost ratio (median) | all pairs "
         "| rps ratio (median) | row's CPU share |",
         "|---|--:|--:|--:|--:|--:|",
     ]
@@ -175,7 +175,8 @@ def _report(rows: list[_Row]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.concurrent", description=__doc__)
-    p.add_argument("--rows", default=",".join(ROWS), help="configs bench/configs/NAME.json against t-off")
+    p.add_argument("--rows", default=",".join(ROWS), help="configs bench/configs/NAME.json against the base")
+    p.add_argument("--base", default=BASE, help="the config every row is loaded together with (t-off)")
     p.add_argument("--rounds", type=int, default=5, help="pairs per row (rows take turns)")
     p.add_argument("--seconds", type=int, default=5, help="each pair's wrk duration")
     p.add_argument("--connections", type=int, default=50)
@@ -190,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_term)
     try:
         start_backend(procs, WORK)
-        names = [BASE, *args.rows.split(",")]
+        names = [args.base, *args.rows.split(",")]
         gateways: list[_Row] = []
         for i, name in enumerate(names):
             port = 18090 + i
@@ -220,10 +221,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"errors {pair.row.errors + pair.base.errors})",
                     flush=True,
                 )
-        print(_report(rows), flush=True)
+        print(_report(rows, args.base), flush=True)
         if args.perf:
             for row in rows:
-                print("\n" + row.profile.table(row.name, args.top), flush=True)
+                print("\n" + row.profile.table(row.name, args.top, args.base), flush=True)
     except KeyboardInterrupt:
         print("bench.concurrent: interrupted", flush=True)
         return 130

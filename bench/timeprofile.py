@@ -97,29 +97,29 @@ class Profile:
         requests = self.requests[side]
         return sum(self.ns[side].values()) / requests / 1e3 if requests else float("nan")
 
-    def table(self, name: str, top: int = 30) -> str:
+    def table(self, name: str, top: int = 30, base: str = "t-off") -> str:
         """The row's µs per request against the baseline's: in all, by shared object, and the ``top``
         functions by what the row adds (and the few it saves)."""
         dsos = {d for side in self.ns.values() for d, _ in side}
         keys = {k for side in self.ns.values() for k in side}
         lines = [
-            f"time profile, {name} against t-off (perf cpu-clock, {FREQUENCY} Hz; µs of CPU per request, "
+            f"time profile, {name} against {base} (perf cpu-clock, {FREQUENCY} Hz; µs of CPU per request, "
             f"{self.requests['row']} and {self.requests['base']} requests)",
             "",
-            "| where | t-off | row | row − t-off |",
+            f"| where | {base} | row | row − {base} |",
             "|---|--:|--:|--:|",
             f"| all | {self.total('base'):.2f} | {self.total('row'):.2f} | "
             f"**{self.total('row') - self.total('base'):+.2f}** |",
         ]
         by_dso = sorted(dsos, key=lambda d: self.per_request("base", (d, "")) - self.per_request("row", (d, "")))
         for dso in by_dso:
-            base, row = self.per_request("base", (dso, "")), self.per_request("row", (dso, ""))
-            if abs(row - base) >= 0.05 or max(row, base) >= 0.5:
-                lines.append(f"| {dso} | {base:.2f} | {row:.2f} | {row - base:+.2f} |")
+            was, now = self.per_request("base", (dso, "")), self.per_request("row", (dso, ""))
+            if abs(now - was) >= 0.05 or max(now, was) >= 0.5:
+                lines.append(f"| {dso} | {was:.2f} | {now:.2f} | {now - was:+.2f} |")
         deltas = sorted(((self.per_request("row", k) - self.per_request("base", k), k) for k in keys), reverse=True)
-        lines += ["", "| function (shared object) | t-off | row | row − t-off |", "|---|--:|--:|--:|"]
+        lines += ["", f"| function (shared object) | {base} | row | row − {base} |", "|---|--:|--:|--:|"]
         shown = deltas[:top] + [d for d in deltas[-5:] if d[0] < 0 and d not in deltas[:top]]
         for delta, (dso, sym) in shown:
-            base, row = self.per_request("base", (dso, sym)), self.per_request("row", (dso, sym))
-            lines.append(f"| `{sym[:70]}` ({dso}) | {base:.2f} | {row:.2f} | {delta:+.2f} |")
+            was, now = self.per_request("base", (dso, sym)), self.per_request("row", (dso, sym))
+            lines.append(f"| `{sym[:70]}` ({dso}) | {was:.2f} | {now:.2f} | {delta:+.2f} |")
         return "\n".join(lines)

@@ -61,6 +61,11 @@ def test_profile_weighs_each_sides_samples_to_its_cpu_time_per_request() -> None
     assert "| all | 20.00 | 60.00 | **+40.00** |" in table
     assert "| `CPyDef_edge___visit` (hot__mypyc.cpython-311.so) | 0.00 | 12.00 | +12.00 |" in table
     assert "wrk" not in table
+    # another base named in every header
+    other = profile.table("t-log", top=2, base="t-log-noid")
+    assert "t-log against t-log-noid" in other
+    assert "| function (shared object) | t-log-noid | row | row − t-log-noid |" in other
+    assert "| where | t-log-noid | row | row − t-log-noid |" in other
 
 
 def test_profile_without_requests_or_samples_is_not_a_number() -> None:
