@@ -17,6 +17,7 @@ for the replacement, as before.
 
 from __future__ import annotations
 
+import errno
 import logging
 import resource
 import socket
@@ -31,7 +32,11 @@ BACKLOG = 1024
 _MAX_FILES = 1 << 20
 
 
-def _open(host: str, port: int, *, numeric: bool = False, reuse_port: bool = False) -> list[socket.socket]:
+def _open(
+    host: str, port: int, *, numeric: bool = False, reuse_port: bool = False, v6only: bool = False
+) -> list[socket.socket]:
+    """``v6only``: every IPv6 socket IPv6-only (the event loops' ``create_server``); else only beside
+    an IPv4 socket of the same host (``::`` alone also takes IPv4 clients, as Go's listener does)."""
     flags = socket.AI_PASSIVE | (socket.AI_NUMERICHOST if numeric else 0)
     infos = socket.getaddrinfo(host or None, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, flags)
     families = {info[0] for info in infos}
@@ -50,7 +55,7 @@ def _open(host: str, port: int, *, numeric: bool = False, reuse_port: bool = Fal
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if reuse_port:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            if family == socket.AF_INET6 and len(families) > 1:
+            if family == socket.AF_INET6 and (v6only or len(families) > 1):
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)  # the IPv4 socket takes IPv4
             sock.bind(address)
             sock.listen(BACKLOG)
@@ -67,9 +72,13 @@ def numeric_listen(host: str, port: int, *, reuse_port: bool = False) -> list[so
     started for good), and a process with a second thread takes glibc's multi-threaded paths on every
     ``malloc`` and system call (a lock, the cancellation state: ~0.5 µs a request of the metrics rows,
     bench/README round 27). ``None`` for a host name, left to the loop's resolver; ``OSError`` when
-    the address cannot be used. The sockets are non-blocking, as the loop takes them."""
+    the address cannot be used (a port outside 0–65535 included). The sockets are non-blocking, as the
+    loop takes them, and set as the loop's ``create_server`` sets its own: an IPv6 socket IPv6-only
+    (``::`` takes no IPv4 client, as before: a side listener may be an admin API)."""
+    if not 0 <= port <= 65535:  # glibc's getaddrinfo would take it modulo 65536
+        raise OSError(errno.EINVAL, f"port {port} is out of range (0-65535)")
     try:
-        sockets = _open(host, port, numeric=True, reuse_port=reuse_port)
+        sockets = _open(host, port, numeric=True, reuse_port=reuse_port, v6only=True)
     except socket.gaierror as exc:
         if exc.errno == socket.EAI_NONAME and host:
             return None  # a name: the loop's resolver

@@ -71,12 +71,13 @@ class SideListener:
         self._listening: list[asyncio.Server] = []
 
     async def start(self) -> None:
-        # a numeric or empty host bound here (no resolver thread: :func:`numeric_listen`; OSError
-        # before anything is set up when the address cannot be used), a name by the loop
-        sockets = numeric_listen(self.host, self.port, reuse_port=self.reuse_port)
         server = SideServer(_dispatch(self.routes), limits=ServerLimits(), access_log=None, **server_options())
         runner = web.ServerRunner(server, handle_signals=False)
+        sockets: list[socket.socket] | None = None
         try:
+            # a numeric or empty host bound here (no resolver thread: :func:`numeric_listen`; OSError
+            # when the address cannot be used), a name by the loop
+            sockets = numeric_listen(self.host, self.port, reuse_port=self.reuse_port)
             await runner.setup()
             if sockets is not None:
                 bound = await self._listen_on(runner, server, sockets)
@@ -87,8 +88,13 @@ class SideListener:
                 listening.close()
             self._listening.clear()
             await runner.cleanup()
+            loop = asyncio.get_running_loop()
             for sock in sockets or ():
-                if sock.fileno() != -1:  # not taken (and closed) by a server of the loop
+                if sock.fileno() != -1:  # not taken (and closed) by a server the loop kept
+                    # a server the loop made but never handed back (asyncio's create_server canceled
+                    # at its pause after it began serving): its read interest on the fd goes first, or
+                    # the next socket given that fd number would never be watched
+                    loop.remove_reader(sock)
                     sock.close()
             raise
         server.start_sweeping()

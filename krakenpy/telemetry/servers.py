@@ -20,6 +20,7 @@ from aiohttp import web
 
 from krakenpy.server.side import Route, SideListener
 from krakenpy.state import Key, State
+from krakenpy.telemetry.metrics.process import INLINE as PROCFS_INLINE
 from krakenpy.telemetry.metrics.process import process_text, python_text
 from krakenpy.telemetry.metrics.registry import Registry
 from krakenpy.telemetry.metrics.stats import StatsRegistry
@@ -186,7 +187,7 @@ async def workers_prometheus_scrape(
     out.append(_overflow(int(merged.get("o", 0))))
     if process:  # one process of -w 1: its own, without a pid label, as prometheus_body writes them
         pids = None if publisher.local else [int(doc["pid"]) for live, doc in docs if live]
-        out.append(await asyncio.to_thread(process_text, pids))
+        out.append(process_text(pids) if PROCFS_INLINE else await asyncio.to_thread(process_text, pids))
     if runtime:
         out.append(python_text() if publisher.local else workers_python_text(docs))
     _flush(out, pieces)
@@ -227,8 +228,9 @@ async def prometheus_scrape(
         _flush(out, pieces)
         await asyncio.sleep(0)
     out.append(_overflow(registry.overflow.value))
-    if process:  # procfs reads: in a thread, they may take milliseconds on a loaded machine
-        out.append(await asyncio.to_thread(process_text))
+    if process:  # procfs reads: a few small files; where the fd count needs a listing (before Linux
+        # 6.2), in a thread: it may take milliseconds with thousands of connections
+        out.append(process_text() if PROCFS_INLINE else await asyncio.to_thread(process_text))
     if runtime:
         out.append(python_text())
     _flush(out, pieces)
