@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -183,6 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--perf", action="store_true", help="also a time profile of each row (perf record, cpu-clock)")
     p.add_argument("--top", type=int, default=30, help="functions listed in each row's time profile")
     args = p.parse_args(argv)
+    if args.perf and shutil.which("perf") is None:
+        p.error("--perf needs perf (Debian: apt-get install linux-perf)")
     procs = Processes(WORK / "logs")
 
     def on_term(signum: int, _frame: object) -> None:
