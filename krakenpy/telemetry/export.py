@@ -157,8 +157,8 @@ class _Failures:
 
     def report(self, target: str, what: str, error: Callable[[], object]) -> None:
         """``error()`` is asked only when the line is written: a collector that refuses every post
-        (one a tenth of a second at 100 % sampling) costs no message text (its redaction scans) when
-        no line is due."""
+        (a busy gateway at 100 % sampling posts many times a second) costs no message text (its
+        redaction scans) while no line is due."""
         if self.due(target):
             self._write(f"{what} export to {target} failed: {error()}")
 

@@ -291,3 +291,23 @@ def test_a_canceled_start_leaves_the_loop_able_to_serve_the_next_listener(loop: 
     # asyncio's create_server pauses once after it began serving: a cancel there left the closed fd
     # registered with the selector, and the next socket given that number was never watched
     assert _edges("canceled", loop) == [f"{n} HTTP/1.1 200 OK" for n in range(8)]
+
+
+def test_a_host_whose_every_family_is_unavailable_is_an_error_not_an_empty_listener(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = socket.socket
+
+    def no_ipv6(family: int = socket.AF_INET, *args: object) -> socket.socket:
+        if family == socket.AF_INET6:
+            raise OSError(errno.EAFNOSUPPORT, "Address family not supported by protocol")
+        return real(family, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "socket", no_ipv6)
+    with pytest.raises(OSError) as caught:
+        numeric_listen("::1", 0)  # IPv6 off: nothing to listen on
+    assert caught.value.errno == errno.EAFNOSUPPORT
+    wildcard = numeric_listen("", 0)  # the wildcard keeps the families there are
+    assert wildcard is not None and [s.family for s in wildcard] == [socket.AF_INET]
+    for sock in wildcard:
+        sock.close()
