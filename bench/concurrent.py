@@ -14,8 +14,11 @@ both see it alike (the kernel alternates them every few milliseconds), so for ea
 - **rps ratio** = row's rps ÷ baseline's: the same when the fair scheduler split the CPU evenly, which
   the **CPU share** (the row's part of the two gateways' CPU time) shows.
 
-The median over ``--rounds`` pairs is printed with its spread. Only 127.0.0.1; every load bounded
-(``wrk -d``); every process started is stopped on exit.
+The median over ``--rounds`` pairs is printed with its spread. ``--base NAME`` loads the rows against
+another config than ``t-off`` (``--base t-log-noid --rows t-log``: the request id alone); ``--perf``
+also records each pair with ``perf`` and prints each row's CPU time per request by shared object and
+function (:mod:`bench.timeprofile`). Only 127.0.0.1; every load bounded (``wrk -d``, ``perf record --
+sleep``); every process started is stopped on exit.
 """
 
 from __future__ import annotations
