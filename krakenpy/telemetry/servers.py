@@ -187,11 +187,17 @@ async def workers_prometheus_scrape(
     out.append(_overflow(int(merged.get("o", 0))))
     if process:  # one process of -w 1: its own, without a pid label, as prometheus_body writes them
         pids = None if publisher.local else [int(doc["pid"]) for live, doc in docs if live]
-        out.append(process_text(pids) if PROCFS_INLINE else await asyncio.to_thread(process_text, pids))
+        out.append(await _process(pids))
     if runtime:
         out.append(python_text() if publisher.local else workers_python_text(docs))
     _flush(out, pieces)
     return Scraped(pieces, _PROM_TYPE)
+
+
+async def _process(pids: list[int] | None) -> str:
+    """:func:`process_text`: a few small procfs files, read on the loop; where the fd count needs a
+    listing (before Linux 6.2), in a thread: it may take milliseconds with thousands of connections."""
+    return process_text(pids) if PROCFS_INLINE else await asyncio.to_thread(process_text, pids)
 
 
 def _overflow(value: float) -> str:
@@ -228,9 +234,8 @@ async def prometheus_scrape(
         _flush(out, pieces)
         await asyncio.sleep(0)
     out.append(_overflow(registry.overflow.value))
-    if process:  # procfs reads: a few small files; where the fd count needs a listing (before Linux
-        # 6.2), in a thread: it may take milliseconds with thousands of connections
-        out.append(process_text() if PROCFS_INLINE else await asyncio.to_thread(process_text))
+    if process:
+        out.append(await _process(None))
     if runtime:
         out.append(python_text())
     _flush(out, pieces)
