@@ -94,7 +94,8 @@ _ORIGINAL: tuple[list[logging.Handler], int, bool] | None = None
 
 
 def install_handlers(handlers: Sequence[logging.Handler], level: int) -> Callable[[], None]:
-    """Make ``handlers`` the only outputs of the ``krakenpy`` logger; returns the undo.
+    """Make ``handlers`` the only outputs of the ``krakenpy`` logger (none: the log goes nowhere);
+    returns the undo.
 
     A hot reload builds the next gateway before the previous one is closed, so undos run in the order
     the gateways were built, not the reverse: an undo closes its own handlers and gives the logger
@@ -106,12 +107,13 @@ def install_handlers(handlers: Sequence[logging.Handler], level: int) -> Callabl
     original = _ORIGINAL
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
-    for handler in handlers:
+    # no output at all (stdout and syslog off) means no application log, as in KrakenD: a logger
+    # without handlers would fall to ``logging.lastResort`` (WARNING and above on standard error)
+    mine = list(handlers) or [logging.NullHandler()]
+    for handler in mine:
         logger.addHandler(handler)
     logger.setLevel(level)
-    # no handler at all (stdout and syslog off) means no application log, as in KrakenD
     logger.propagate = False
-    mine = list(handlers)
 
     def undo() -> None:
         global _ORIGINAL
