@@ -323,8 +323,10 @@ def _basic_logging(level_name: str) -> None:
 
 
 def _supervisor_logging(parsed: Mapping[str, Mapping[str, object]]) -> None:
-    """The supervisor's own lines (a worker died, draining) in the format the workers log in, so a
-    ``logstash`` or custom stream stays one format; set once at start (a reload keeps it)."""
+    """The supervisor's own lines (a worker died, draining) where the workers' application log goes:
+    ``telemetry/logging``'s level, standard output (in the workers' format, so a ``logstash`` or
+    custom stream stays one format) and syslog, or nowhere with both off; set once at start (a
+    reload keeps it). GELF needs the workers' event loop: the supervisor sends it nothing."""
     from krakenpy.telemetry.applog import LineHandler, app_log_options, make_formatter
     from krakenpy.telemetry.redact import Redactor
     from krakenpy.telemetry.settings import AccessLogOptions, LoggingOptions
@@ -337,10 +339,21 @@ def _supervisor_logging(parsed: Mapping[str, Mapping[str, object]]) -> None:
     access = service.get("telemetry/access_log")
     redaction = access.redaction if isinstance(access, AccessLogOptions) else AccessLogOptions().redaction
     root = logging.getLogger()
-    formatter = make_formatter(app_log_options(options, logstash=logstash, level=root.level), Redactor(redaction))
-    for handler in root.handlers:
+    app = app_log_options(options, logstash=logstash, level=root.level)
+    redactor = Redactor(redaction)
+    for handler in list(root.handlers):
         if isinstance(handler, LineHandler):
-            handler.setFormatter(formatter)
+            if app.stdout:
+                handler.setFormatter(make_formatter(app, redactor))
+            else:
+                root.removeHandler(handler)
+    if app.syslog:
+        from krakenpy.telemetry.syslog import SyslogHandler
+
+        root.addHandler(SyslogHandler(facility=app.syslog_facility, tag=app.prefix, redactor=redactor))
+    if not root.handlers:  # not logging.lastResort on standard error either
+        root.addHandler(logging.NullHandler())
+    root.setLevel(app.level)
 
 
 def _run(args: argparse.Namespace) -> int:
