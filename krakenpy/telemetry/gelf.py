@@ -13,7 +13,6 @@ import gzip
 import logging
 import os
 import socket
-import sys
 import time
 from collections import deque
 from typing import Any, Final
@@ -23,7 +22,7 @@ from krakenpy.tasks import spawn
 from krakenpy.telemetry.exchange import CURRENT
 from krakenpy.telemetry.redact import Redactor
 
-__all__ = ["CHUNK_SIZE", "GelfHandler", "GelfSender", "encode_udp", "gelf_message"]
+__all__ = ["CHUNK_SIZE", "FACILITY", "GelfHandler", "GelfSender", "encode_udp", "gelf_message"]
 
 CHUNK_SIZE: Final = 1420
 _HEADER: Final = 12
@@ -31,6 +30,9 @@ _MAX_CHUNKS: Final = 128
 #: seconds :meth:`GelfSender.close` waits for a TCP collector to take what is still buffered
 CLOSE_WAIT: Final = 2.0
 QUEUE_LIMIT: Final = 4096
+#: UDP messages' ``facility``: go-gelf sends its process's name (``krakend``); the program's name
+#: here, whatever started it (``python -m krakenpy`` would give ``__main__.py``, a script its path)
+FACILITY: Final = "krakenpy"
 _HOST = socket.gethostname()
 _SYSLOG_LEVEL: Final = {
     logging.CRITICAL: 2,
@@ -94,7 +96,7 @@ class GelfSender:
         self.host = host
         self.port = port
         self.tcp = tcp
-        self.facility = None if tcp else (os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "krakenpy")
+        self.facility = None if tcp else FACILITY
         self._queue: deque[bytes] = deque()
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.StreamWriter | None = None
