@@ -57,7 +57,8 @@ class Receiver:
             message.ParseFromString(body)
         else:  # validate the JSON against the real schema too (ids: hex in OTLP JSON)
             json_format.Parse(orjson.dumps(_hex_to_b64(orjson.loads(body))), message)
-        return _b64_to_hex(json_format.MessageToDict(message))
+        decoded: dict[str, Any] = _b64_to_hex(json_format.MessageToDict(message))
+        return decoded
 
     async def _traces(self, request: web.Request) -> web.Response:
         body = await request.read()
