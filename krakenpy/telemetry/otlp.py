@@ -160,10 +160,24 @@ def spans_json(records: Sequence[Record], resource: Mapping[str, Any]) -> dict[s
     return doc
 
 
+#: labels held as text (Prometheus' label values) whose OTLP attribute is an int, as krakend-otel's
+#: ``semconv.HTTPResponseStatusCode`` and as the spans send it
+_INT_LABELS: Final = frozenset({"http.response.status_code"})
+
+
+def _typed(name: str, value: str) -> str | int:
+    return int(value) if name in _INT_LABELS and value.isdigit() else value
+
+
 def _points(family: Family, start_ns: int, now_ns: int) -> list[dict[str, Any]]:
     points: list[dict[str, Any]] = []
+    names = family.label_names
+    typed = not _INT_LABELS.isdisjoint(names)
     for values, series in family.items():
-        attrs = attributes(zip(family.label_names, values, strict=True))
+        if typed:
+            attrs = attributes([(n, _typed(n, v)) for n, v in zip(names, values, strict=True)])
+        else:
+            attrs = attributes(zip(names, values, strict=True))
         if isinstance(series, Histogram):
             series.fold()
             points.append(
