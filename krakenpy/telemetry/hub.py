@@ -95,6 +95,9 @@ class Telemetry:
     stats_router: bool = True
     stats_proxy: bool = True
     stats_backend: bool = True
+    #: routes ``/__stats`` leaves out: the built-ins (health, ``/__debug``, ``/__echo``), which KrakenD
+    #: registers on the engine, outside krakend-metrics' handler factory
+    stats_skip_routes: frozenset[str] = frozenset()
     tracer: Tracer | None = None
     audit: AuditTrail | None = None
     services: list[Service] = field(default_factory=list)

@@ -195,6 +195,12 @@ def _stats(resources: Resources, hub: Telemetry, options: MetricsOptions) -> Non
     hub.stats_router = not options.router_disabled
     hub.stats_proxy = not options.proxy_disabled
     hub.stats_backend = not options.backend_disabled
+    router = resources.service.router
+    # the built-ins' route templates (server/app.py): endpoints cannot take these paths
+    builtins = {"/__debug", "/__debug/", "/__echo", "/__echo/"}
+    if not router.disable_health:
+        builtins.add(router.health_path)
+    hub.stats_skip_routes = frozenset(builtins)
 
     async def tick_forever() -> None:
         import asyncio

@@ -117,7 +117,7 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
     record = None
     check_skip = False
     if server is not None or stats is not None:
-        slot = EdgeSlot(server, stats, route_label)
+        slot = EdgeSlot(server, stats, route_label, hub.stats_skip_routes)
         hub.metric_slots().register(slot.drain, slot.size, slot.steps)
         record = slot.record
         check_skip = server is not None and bool(otel_skip)

@@ -112,7 +112,7 @@ def metered_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | 
         return None
     # the series found at the fold, per (route, method, scheme, status): a request appends one row
     # (a native method call compiled: the key reused while it repeats, three columns appended)
-    slot = EdgeSlot(server, stats, route_label)
+    slot = EdgeSlot(server, stats, route_label, hub.stats_skip_routes)
     hub.metric_slots().register(slot.drain, slot.size, slot.steps)
     return MeteredEdge(
         parts,

@@ -199,7 +199,7 @@ def traced_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | N
     stats = hub.stats if hub.stats_router else None
     slot: EdgeSlot | None = None
     if server is not None or stats is not None:
-        slot = EdgeSlot(server, stats, route_label)
+        slot = EdgeSlot(server, stats, route_label, hub.stats_skip_routes)
         hub.metric_slots().register(slot.drain, slot.size, slot.steps)
     return TracedEdge(
         parts,

@@ -195,7 +195,8 @@ class EdgeSlot:
     """The edge's requests, as three columns: the series key (route, method, scheme, status, OTel
     on), the nanoseconds and the response size. Its series are found per key at the fold, in
     caches, as the edge found them per request before. Unmatched requests (route ``None``) take
-    the shared per-status label of ``label``.
+    the shared per-status label of ``label``; ``/__stats`` leaves out the routes in ``stats_skip``
+    (the built-ins: KrakenD's ``/__health``, ``/__debug/``, ``/__echo/`` are not counted there).
 
     :meth:`record` keeps the last key tuple and appends that same object while the route, method,
     scheme, status and OTel flag repeat (a steady route: no tuple built a request, and the fold's
@@ -203,7 +204,13 @@ class EdgeSlot:
     fold (2026-12-02, round 11, branch ``metrics3``: 7-tuple rows, an ``itemgetter`` key a row and
     the transposition cost ~2.2 k instructions a request at the fold)."""
 
-    def __init__(self, server: Any, stats: StatsRegistry | None, label: Callable[[str | None, int], str]) -> None:
+    def __init__(
+        self,
+        server: Any,
+        stats: StatsRegistry | None,
+        label: Callable[[str | None, int], str],
+        stats_skip: frozenset[str] = frozenset(),
+    ) -> None:
         #: the queued requests' series keys, nanoseconds and sizes (one entry each per request)
         self.keys: list[tuple[Any, ...]] = []
         self.ns: list[int] = []
@@ -222,6 +229,7 @@ class EdgeSlot:
         self._server = server
         self._stats = stats
         self._label = label
+        self._stats_skip = stats_skip
         self._otel_series: dict[tuple[str | None, str, str, int], tuple[Histogram, Histogram]] = {}
         self._by_route: dict[tuple[str, int], tuple[StatsHistogram, StatsHistogram, str]] = {}
 
@@ -282,7 +290,7 @@ class EdgeSlot:
             count_ns(pair[0], ns)
             count_sizes(pair[1], sizes)
         stats = self._stats
-        if stats is not None and route is not None:
+        if stats is not None and route is not None and route not in self._stats_skip:
             found = self._by_route.get((route, status))
             if found is None:
                 found = self._by_route[(route, status)] = self._stats_series(stats, route, status)
