@@ -22,6 +22,8 @@ if TYPE_CHECKING:  # only annotations: the library is loaded by compile_schema
     import jsonschema_rs
     from jsonschema_rs import Validator
 
+    from krakenpy.telemetry.redact import Redactor
+
 __all__ = ["EMPTY_BODY", "MAX_DETAILS", "ErrorDetails", "SchemaRejection", "body_checker"]
 
 EMPTY_BODY = "could not validate an empty body"
@@ -50,14 +52,49 @@ def _violation(error: jsonschema_rs.ValidationError) -> dict[str, str]:
     }
 
 
+def _at(document: Any, path: tuple[Any, ...]) -> Any:
+    """The value at ``path`` (keys and indexes) in ``document``; a sentinel when it is not there."""
+    node = document
+    for step in path:
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            return _MISSING
+    return node
+
+
+_MISSING = object()
+
+
 class SchemaRejection(ValidationError):
     """The body is empty, not JSON, or violates the schema: a 400 with KrakenD's text, or, once
     :meth:`with_details` made it so, a public JSON body listing the violations."""
 
-    def __init__(self, message: str, violations: list[dict[str, str]]) -> None:
+    def __init__(
+        self, message: str, violations: list[dict[str, str]], document: Any = None, instances: tuple[Any, ...] = ()
+    ) -> None:
         super().__init__(message)
         self.violations = violations
         self._json = ""
+        #: the checked document and each listed violation's instance: what :meth:`log_text` needs to
+        #: tell a secret's violation from another's (the messages quote the instance)
+        self._document = document
+        self._instances = instances
+
+    def log_text(self, redactor: Redactor) -> str:
+        """The text as logs may write it: a violation whose instance holds a field the redactor
+        masks (``"hunter2" is shorter than 12 characters`` at ``/password``) names its place and
+        keyword, never the value. The client's answer keeps the whole message (its own value)."""
+        if not self._instances:
+            return str(self)
+        masked = redactor.json_value(self._document)
+        lines = [VIOLATED]
+        for v, (path, instance) in zip(self.violations[:TEXT_LIMIT], self._instances, strict=False):
+            message = v["message"]
+            if _at(masked, path) != instance:
+                message = f"{v['keyword']} violated (value redacted)"
+            lines.append(f"- at '{v['instance_path']}': {message}")
+        return "\n".join(lines)
 
     def with_details(self, details: ErrorDetails) -> SchemaRejection:
         """The same rejection answered as ``{"error", "details"}`` JSON, whatever ``return_error_msg`` says."""
@@ -86,8 +123,10 @@ def body_checker(validator: Validator) -> Callable[[bytes], Any]:
             raise SchemaRejection(f"invalid JSON body: {exc}", []) from None
         if validator.is_valid(document):
             return document
-        found = [_violation(e) for e in islice(validator.iter_errors(document), MAX_DETAILS)]
+        errors = list(islice(validator.iter_errors(document), MAX_DETAILS))
+        found = [_violation(e) for e in errors]
         lines = [VIOLATED, *(f"- at '{v['instance_path']}': {v['message']}" for v in found[:TEXT_LIMIT])]
-        raise SchemaRejection("\n".join(lines), found)
+        instances = tuple((tuple(e.instance_path), e.instance) for e in errors[:TEXT_LIMIT])
+        raise SchemaRejection("\n".join(lines), found, document, instances)
 
     return check

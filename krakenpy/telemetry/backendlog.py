@@ -144,9 +144,11 @@ def _part(verb: str, options: BackendLogOptions) -> Callable[[BackendCall, Redac
     kind, dot, rest = verb.partition(".")
     if dot and rest:
         if kind == "reqHeader":
-            return lambda c, r: (lambda v: None if v is None else r.header(rest, v))(_header(c.headers, rest))
+            return lambda c, r: (lambda v: None if v is None else r.header_text(rest, v))(_header(c.headers, rest))
         if kind == "respHeader":
-            return lambda c, r: (lambda v: None if v is None else r.header(rest, v))(_header(c.response_headers, rest))
+            return lambda c, r: (lambda v: None if v is None else r.header_text(rest, v))(
+                _header(c.response_headers, rest)
+            )
         if kind == "resp":
             return _resp(rest)
     simple: dict[str, Callable[[BackendCall, Redactor], str | None]] = {

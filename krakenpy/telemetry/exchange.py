@@ -18,11 +18,14 @@ import re
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from krakenpy.backends.conntiming import EXCHANGE_VAR
 from krakenpy.edge import EdgeVisit
 from krakenpy.telemetry.ids import CounterIds
+
+if TYPE_CHECKING:
+    from krakenpy.telemetry.redact import Redactor
 
 __all__ = [
     "CURRENT",
@@ -30,6 +33,7 @@ __all__ = [
     "REQUEST_COUNTER",
     "Exchange",
     "current",
+    "current_secrets",
     "new_request_id",
     "valid_request_id",
 ]
@@ -119,6 +123,13 @@ class Exchange(EdgeVisit):
     token: Any = None
     #: traced: the SERVER span's Unix start (ns; its id is ``span``)
     start_ns: int = 0
+    #: the client's headers and raw query (the objects the request holds, no copy): read only when a
+    #: text about this request is written (a failure, a log line), to mask the credentials they carry
+    #: wherever that text quotes them (:meth:`secrets`)
+    client_headers: Any = None
+    client_query: str = ""
+    #: :meth:`secrets`' answer, once asked
+    _secrets: tuple[str, ...] | None = None
 
     def upstream_started(self) -> float:
         """Mark an upstream call as started; returns its start time (``perf_counter``)."""
@@ -136,6 +147,17 @@ class Exchange(EdgeVisit):
             self.upstream += now - self._busy_since
         return now
 
+    def secrets(self, redactor: Redactor) -> tuple[str, ...]:
+        """The credential values this request carries (:meth:`Redactor.request_secrets`), worked out
+        on the first text written about it."""
+        found = self._secrets
+        if found is None:
+            headers = self.client_headers
+            found = self._secrets = (
+                redactor.request_secrets(headers.items(), self.client_query) if headers is not None else ()
+            )
+        return found
+
     def fail(self, text: str) -> None:
         """Keep the first failure text (already redacted) for the access log."""
         if self.error is None:
@@ -151,3 +173,10 @@ CURRENT: Final[ContextVar[Exchange | None]] = EXCHANGE_VAR
 def current() -> Exchange | None:
     """The exchange of the running request, if any."""
     return CURRENT.get()
+
+
+def current_secrets(redactor: Redactor) -> tuple[str, ...]:
+    """The credentials of the request being served (none outside one): what a log line written for
+    it masks as literals (:meth:`Exchange.secrets`)."""
+    exchange = CURRENT.get()
+    return exchange.secrets(redactor) if exchange is not None else ()

@@ -19,20 +19,24 @@ _MARK: Final = "_krakenpy_logged"
 MAX_TEXT: Final = 1024
 
 
-def failure_text(exc: BaseException, redactor: Redactor) -> str:
-    """The loggable text of an error: redacted, bounded, never a backend body."""
+def failure_text(exc: BaseException, redactor: Redactor, secrets: tuple[str, ...] = ()) -> str:
+    """The loggable text of an error: redacted (``secrets``: the request's credentials, masked
+    wherever the text quotes them), bounded, never a backend body."""
     if isinstance(exc, BackendError) and exc.backend_body and str(exc) == exc.backend_body.decode("utf-8", "replace"):
         text = f"invalid status code {exc.backend_status}"  # return_error_code: the message *is* the body
     else:
-        text = _text_of(exc)
+        text = _text_of(exc, redactor)
     if type(exc).__name__ == "LuaError" or type(exc).__module__.startswith("krakenpy.lua"):
         text = "[Lua] " + text
-    text = redactor.text(text)
+    text = redactor.text(text, secrets)
     return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "…"
 
 
-def _text_of(exc: BaseException) -> str:
+def _text_of(exc: BaseException, redactor: Redactor) -> str:
     try:
+        own = getattr(exc, "log_text", None)  # an error whose message quotes request data it can mask
+        if callable(own):
+            return str(own(redactor)) or type(exc).__name__
         return str(exc) or type(exc).__name__
     except Exception:  # a third-party exception whose __str__ fails: the failure is still logged
         return type(exc).__name__
@@ -79,8 +83,8 @@ def log_failure(exc: BaseException, prefix: str, redactor: Redactor, *, level: i
         return
     if level == logging.ERROR and not isinstance(exc, BackendError) and _client_mistake(exc):
         level = logging.INFO  # the client's mistake (a missing routing header, a bad value a script refused)
-    text = failure_text(exc, redactor)
     exchange = CURRENT.get()
+    text = failure_text(exc, redactor, exchange.secrets(redactor) if exchange is not None else ())
     if exchange is not None:
         exchange.fail(text)
     log.log(level, "%s %s", prefix, text)

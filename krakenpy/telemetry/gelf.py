@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from krakenpy.gojson import text_json
 from krakenpy.tasks import spawn
-from krakenpy.telemetry.exchange import CURRENT
+from krakenpy.telemetry.exchange import CURRENT, current_secrets
 from krakenpy.telemetry.redact import Redactor
 
 __all__ = ["CHUNK_SIZE", "FACILITY", "GelfHandler", "GelfSender", "encode_udp", "gelf_message"]
@@ -196,7 +196,7 @@ class GelfHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            text = self._redactor.text(record.getMessage())
+            text = self._redactor.text(record.getMessage(), current_secrets(self._redactor))
             extra: dict[str, Any] = {"_file": record.pathname, "_line": record.lineno, "_logger": record.name}
             exchange = CURRENT.get()
             if exchange is not None:

@@ -1,5 +1,6 @@
 """JSONPath-lite selectors for body redaction, compiled once: ``$.password``, ``$.card.number``,
-``$.items[*].ssn``, ``$['odd key']``, ``$.list[0]``, ``$..token`` (any depth), ``$.*``.
+``$.items[*].ssn``, ``$['odd key']``, ``$.list[0]``, ``$..token`` (any depth), ``$.*``. Keys match
+whatever their case (``$..password`` selects ``Password`` and ``PASSWORD``): a mask errs wide.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class Selector:
             for k in list(node):
                 if k not in node:
                     continue
-                if key == "*" or k == key:
+                if key == "*" or (isinstance(k, str) and k.lower() == key):
                     if last:
                         _set(node, k, replace(node[k]))
                         continue
@@ -78,8 +79,10 @@ class Selector:
 
 
 def _children(node: Any, kind: str, key: Any) -> list[tuple[Any, Any]]:
-    if kind == "key":
-        return [(node, key)] if isinstance(node, dict) and key in node else []
+    if kind == "key":  # case-insensitive: ``$..password`` masks ``Password`` too (a mask errs wide)
+        if not isinstance(node, dict):
+            return []
+        return [(node, k) for k in list(node) if isinstance(k, str) and k.lower() == key]
     if kind == "index":
         if isinstance(node, list) and -len(node) <= key < len(node):
             return [(node, key % len(node))]
@@ -110,14 +113,13 @@ def compile_selector(path: str) -> Selector:
         if match is None:
             raise ValueError(f"JSON path {path!r}: cannot read {text[pos:]!r}")
         if match.group("deep") is not None:
-            steps.append(("deep", match.group("deep")))
+            steps.append(("deep", match.group("deep").lower()))  # keys compared lower-case
         elif match.group("name") is not None:
             name = match.group("name")
-            steps.append(("any", None) if name == "*" else ("key", name))
+            steps.append(("any", None) if name == "*" else ("key", name.lower()))
         elif match.group("quoted") is not None or match.group("dquoted") is not None:
-            steps.append(
-                ("key", match.group("quoted") if match.group("quoted") is not None else match.group("dquoted"))
-            )
+            quoted = match.group("quoted")
+            steps.append(("key", (quoted if quoted is not None else match.group("dquoted")).lower()))
         else:
             index = match.group("index")
             steps.append(("any", None) if index == "*" else ("index", int(index)))

@@ -30,7 +30,7 @@ from typing import Final
 import orjson
 
 from krakenpy.gojson import text_json
-from krakenpy.telemetry.exchange import CURRENT
+from krakenpy.telemetry.exchange import CURRENT, current_secrets
 from krakenpy.telemetry.gotime import compile_layout, utc_offset
 from krakenpy.telemetry.redact import Redactor
 
@@ -190,7 +190,7 @@ class _Base(logging.Formatter):
         text = record.getMessage()
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info)
-        text = self._redactor.text(text)
+        text = self._redactor.text(text, current_secrets(self._redactor))
         if with_id:
             rid = _request_id()
             if rid is not None:

@@ -9,6 +9,7 @@ import socket
 import time
 from typing import Final
 
+from krakenpy.telemetry.exchange import current_secrets
 from krakenpy.telemetry.logfmt import LEVELS, NOTICE, krakend_level
 from krakenpy.telemetry.redact import Redactor
 
@@ -64,7 +65,7 @@ class SyslogHandler(logging.Handler):
             return
         severity = _SEVERITY[LEVELS[krakend_level(record.levelno)]]
         stamp = time.strftime("%b %d %H:%M:%S", time.localtime(record.created))
-        text = self._redactor.text(record.getMessage()).replace("\n", " ")
+        text = self._redactor.text(record.getMessage(), current_secrets(self._redactor)).replace("\n", " ")
         level = krakend_level(record.levelno)
         line = f"<{self.facility * 8 + severity}>{stamp} {self.tag}[{os.getpid()}]: {level} > {text}"
         try:

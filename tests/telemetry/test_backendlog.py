@@ -214,7 +214,7 @@ async def test_backend_log_render_failure_is_said_once_and_the_value_never(caplo
     from krakenpy.components.telemetry import logging as component
 
     class Boom(Redactor):
-        def header(self, name: str, value: str) -> str:
+        def header_text(self, name: str, value: str) -> str:
             raise RuntimeError(value)
 
     calls: list[str] = []

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import orjson
 from aiohttp import web
+from yarl import URL
 
 from krakenpy.telemetry.export import EXPORTER
 from tests.components.telemetry.conftest import recording_app
@@ -147,3 +148,157 @@ async def test_secret_canary_reaches_no_output(served, upstream, capfd, tmp_path
     assert b"REDACTED:REDACTED@127.0.0.1" in outputs["error bodies"] and b"ada:" not in outputs["stdout"]
     leaks = {name: data.count(CANARY.encode()) for name, data in outputs.items() if CANARY.encode() in data}
     assert leaks == {}
+
+
+async def test_secret_canary_in_disguise_reaches_no_output(served, upstream, capfd, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The canary where the usual rules missed it (an adversarial review, round 28): a query key
+    percent-encoded (``%73ig``, the gateway decodes it to ``sig``), a value running past ``;``, a
+    JSON-schema violation quoting a masked field, a field named in another case, a Lua error and a
+    Lua ``print`` quoting a credential that has no scheme, an ``Authorization`` without a scheme, a
+    ``Referer`` carrying ``?code=`` and a ``User-Agent`` quoting a bearer token."""
+    loop = asyncio.get_running_loop()
+    gelf_transport, gelf = await loop.create_datagram_endpoint(_Collect, local_addr=("127.0.0.1", 0))
+    receiver = Receiver()
+    receiver_port = int((await upstream(receiver.app())).rsplit(":", 1)[1])
+    ok = await upstream(recording_app([], {"ok": True}))
+    combined_file = tmp_path / "combined.log"
+    everything = {"input_headers": ["*"], "input_query_strings": ["*"]}
+    lua_error = "local r = request.load(); error('bad key ' .. r:headers('X-Api-Key'))"
+    lua_print = "local r = request.load(); print('auth=' .. r:headers('Authorization'))"
+    s = await served(
+        {
+            "version": 3,
+            "extra_config": {
+                "router": {"return_error_msg": True},
+                "telemetry/logging": {"level": "DEBUG", "prefix": "[KRAKEND]", "stdout": True},
+                "telemetry/gelf": {
+                    "address": f"127.0.0.1:{gelf_transport.get_extra_info('sockname')[1]}",
+                    "enable_tcp": False,
+                },
+                "telemetry/access_log": {"format": "combined", "file": str(combined_file), "stdout": False},
+                "telemetry/opentelemetry": {
+                    "exporters": {
+                        "otlp": [{"name": "r", "host": "127.0.0.1", "port": receiver_port, "use_http": True}]
+                    },
+                    "layers": {"global": {"report_headers": True}, "backend": {"traces": {"report_headers": True}}},
+                },
+            },
+            "endpoints": [
+                {"endpoint": "/ok", "method": "POST", **everything, "backend": [{"host": [ok], "url_pattern": "/o"}]},
+                {
+                    "endpoint": "/signup",
+                    "method": "POST",
+                    **everything,
+                    "extra_config": {
+                        "validation/json-schema": {
+                            "type": "object",
+                            "properties": {"password": {"type": "string", "minLength": 64}},
+                        }
+                    },
+                    "backend": [{"host": [ok], "url_pattern": "/o"}],
+                },
+                {
+                    "endpoint": "/lua-error",
+                    "method": "POST",
+                    **everything,
+                    "extra_config": {"modifier/lua-proxy": {"pre": lua_error}},
+                    "backend": [{"host": [ok], "url_pattern": "/o"}],
+                },
+                {
+                    "endpoint": "/lua-print",
+                    "method": "POST",
+                    **everything,
+                    "extra_config": {"modifier/lua-proxy": {"pre": lua_print}},
+                    "backend": [{"host": [ok], "url_pattern": "/o"}],
+                },
+            ],
+        },  # fmt: skip
+        debug=True,
+    )
+    headers = {
+        "Authorization": f"{CANARY}a {CANARY}b",  # no scheme: no first word kept as one
+        "X-Api-Key": CANARY,
+        "Referer": f"https://app.example/cb?code={CANARY}&state=1",
+        "User-Agent": f"tool/1.0 Bearer {CANARY}",
+        "Content-Type": "application/json",
+    }
+    bodies = [orjson.dumps({"password": CANARY}), orjson.dumps({"Password": CANARY, "PASSWORD": CANARY})]
+    queries = [f"%73ig={CANARY}", f"%53IG={CANARY}", f"page=1;sig={CANARY}", f"sig=a;{CANARY}"]
+    statuses: dict[str, int] = {}
+    error_bodies: list[bytes] = []
+    for path, body, query in [
+        ("/ok", bodies[1], queries[0]),
+        ("/signup", bodies[0], queries[1]),
+        ("/lua-error", bodies[0], queries[2]),
+        ("/lua-print", bodies[0], queries[3]),
+        ("/__debug/x", bodies[1], queries[0]),
+    ]:
+        # sent as written: yarl would decode ``%73`` to ``s`` in a URL it normalises
+        url = URL(f"{str(s.client.make_url('')).rstrip('/')}{path}?{query}", encoded=True)
+        resp = await s.client.session.post(url, data=body, headers=headers)
+        statuses[path] = resp.status
+        payload = await resp.read()
+        if resp.status >= 400 and path != "/signup":  # the schema's 400 quotes the client's own value to it
+            error_bodies.append(payload)
+    await s.gateway.resources.state[EXPORTER].flush()
+    for _ in range(50):
+        if len(gelf.data) >= 5:
+            break
+        await asyncio.sleep(0.01)
+    logging.getLogger("krakenpy").handlers[0].flush()
+    await s.gateway.close()
+    gelf_transport.close()
+    captured = capfd.readouterr()
+    outputs = {
+        "stdout": captured.out.encode(),
+        "stderr": captured.err.encode(),
+        "combined file": combined_file.read_bytes(),
+        "gelf": b"\n".join(gelf.data),
+        "otlp": b"\n".join(receiver.bodies),
+        "error bodies": b"\n".join(error_bodies),
+    }
+    # each disguise was really exercised and written somewhere (the test would pass vacuously otherwise)
+    assert statuses == {"/ok": 200, "/signup": 400, "/lua-error": 500, "/lua-print": 200, "/__debug/x": 200}
+    out = outputs["stdout"]
+    assert b"%73ig=[REDACTED]" in outputs["combined file"] and b"%53IG=[REDACTED]" in outputs["combined file"]
+    assert b"page=1;sig=[REDACTED]" in outputs["combined file"] and b"sig=[REDACTED] HTTP" in outputs["combined file"]
+    assert b"at '/password': minLength violated (value redacted)" in out
+    assert b"bad key [REDACTED]" in out and b"auth=[REDACTED]" in out
+    assert b"code=[REDACTED]" in outputs["combined file"] and b"Bearer [REDACTED]" in outputs["combined file"]
+    assert b'"Password":"[REDACTED]"' in out and b'"PASSWORD":"[REDACTED]"' in out  # the /__debug/ line
+    assert outputs["combined file"].count(b"\n") == 5 and outputs["gelf"] and outputs["otlp"]
+    for name, data in outputs.items():
+        at = data.find(CANARY.encode())
+        if at >= 0:
+            print("LEAK", name, data[max(0, at - 200) : at + 60])
+    leaks = {name: data.count(CANARY.encode()) for name, data in outputs.items() if CANARY.encode() in data}
+    assert leaks == {}
+
+
+async def test_the_traced_edges_agent_is_redacted(served, upstream) -> None:  # type: ignore[no-untyped-def]
+    """The default access log with traces (the traced edge's own SERVER span record): a token in a
+    ``User-Agent`` is masked on the span, once per distinct agent."""
+    receiver = Receiver()
+    receiver_port = int((await upstream(receiver.app())).rsplit(":", 1)[1])
+    ok = await upstream(recording_app([], {"ok": True}))
+    s = await served(
+        {
+            "version": 3,
+            "extra_config": {
+                "telemetry/access_log": {"stdout": False},
+                "telemetry/opentelemetry": {
+                    "exporters": {
+                        "otlp": [{"name": "r", "host": "127.0.0.1", "port": receiver_port, "use_http": True}]
+                    },
+                },
+            },
+            "endpoints": [{"endpoint": "/ok", "backend": [{"host": [ok], "url_pattern": "/o"}]}],
+        }
+    )
+    for agent in (f"tool/1.0 Bearer {CANARY}", f"tool/1.0 Bearer {CANARY}", "plain/2.0"):
+        resp = await s.client.get("/ok", headers={"User-Agent": agent})
+        assert resp.status == 200
+    await s.gateway.resources.state[EXPORTER].flush()
+    otlp = b"\n".join(receiver.bodies)
+    assert otlp.count(b"tool/1.0 Bearer [REDACTED]") == 2 and b"plain/2.0" in otlp
+    assert CANARY.encode() not in otlp

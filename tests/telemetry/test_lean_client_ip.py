@@ -64,7 +64,7 @@ def test_the_logged_address_is_the_resolvers(router: RouterOptions, headers: lis
         return b""
 
     writer = LineWriter(stream=io.StringIO())
-    parts = EdgeParts(None, False, False, render, writer, frozenset(), str, resolve)
+    parts = EdgeParts(None, False, False, render, writer, frozenset(), str, resolve, str)
     edge = LeanEdge(parts, _unused)
     request = HttpRequest("GET", "/p", headers=CIMultiDict(headers), remote=peer)
 

@@ -148,6 +148,8 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
             incoming = request.headers.get(rid_key) if trust_id else None
             rid = exchange.request_id = incoming if incoming and valid_request_id(incoming) else new_request_id()
         request.context[EXCHANGE] = exchange
+        exchange.client_headers = request.headers
+        exchange.client_query = request.query_string
         token = CURRENT.set(exchange)
         span = None
         sid = None
@@ -173,7 +175,7 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
                     "url.full": target,
                     "server.address": request.host,
                     "http.request.method": request.method,
-                    "user_agent.original": request.headers.get("User-Agent", ""),
+                    "user_agent.original": redactor.agent(request.headers.get("User-Agent", "")),
                     "client.address": request.remote,
                 }
                 body = request.content_length
@@ -220,8 +222,8 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
             add_span((  # type: ignore[misc]
                 template, trace.wire, sid, trace.parent_raw, start_ns, start_ns + ns, st, message,
                 request.method, route_label(request.route, status), target, request.host,
-                request.headers.get("User-Agent", ""), request.remote, request.content_length, rid, status,
-                len(response.body),
+                redactor.agent(request.headers.get("User-Agent", "")), request.remote, request.content_length, rid,
+                status, len(response.body),
             ))  # fmt: skip
         if logging_on and path not in access_skip:
             if target is None:
@@ -291,8 +293,8 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
                 upstream=exchange.upstream,
                 bytes_in=request.content_length or 0,
                 bytes_out=len(response.body),
-                user_agent=request.headers.get("User-Agent", ""),
-                referer=request.headers.get("Referer", ""),
+                user_agent=redactor.text(request.headers.get("User-Agent", "")),
+                referer=redactor.text(request.headers.get("Referer", "")),
                 subject=exchange.subject,
                 error=exchange.error,
                 errors=(exchange.error,) if exchange.error is not None else (),

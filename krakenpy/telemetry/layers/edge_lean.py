@@ -52,6 +52,8 @@ class EdgeParts(NamedTuple):
     skip: frozenset[str]
     query: Callable[[str], str]
     client_ip: Callable[[HttpRequest], str]
+    #: a ``User-Agent`` as a span shows it (:meth:`Redactor.agent`)
+    agent: Callable[[str], str]
 
 
 def edge_parts(hub: Telemetry) -> EdgeParts | None:
@@ -72,6 +74,7 @@ def edge_parts(hub: Telemetry) -> EdgeParts | None:
         access.skip_paths if access is not None else frozenset(),
         hub.redactor.query,
         hub.client_ip,
+        hub.redactor.agent,
     )
 
 
@@ -86,7 +89,7 @@ def abandoned(exchange: Exchange, exc: BaseException) -> HttpResponse:
 def gone_line(parts: EdgeParts, request: HttpRequest, exchange: Exchange, start: int, path: str) -> None:
     """The gin line of a request that raised (see :func:`abandoned`): gin's logger writes one for
     every request, a client that went away included."""
-    _, _, _, render, writer, skip, query, client_ip = parts
+    _, _, _, render, writer, skip, query, client_ip, _ = parts
     if writer is None or path in skip:
         return
     end = _perf_ns()
@@ -144,6 +147,8 @@ class LeanEdge(SplitEdge):
                 exchange.request_id = REQUEST_COUNTER.next()
         request.context[EXCHANGE] = exchange
         exchange.path = request.path
+        exchange.client_headers = request.headers
+        exchange.client_query = request.query_string
         exchange.token = _set_current(exchange)
         return exchange
 

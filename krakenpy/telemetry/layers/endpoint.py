@@ -12,7 +12,7 @@ from typing import Any, Final
 from krakenpy.config.model import EndpointConfig
 from krakenpy.errors import PipelineError
 from krakenpy.proxy.types import Middleware, Proxy, Request, Response
-from krakenpy.telemetry.exchange import EXCHANGE, Exchange
+from krakenpy.telemetry.exchange import EXCHANGE, Exchange, current_secrets
 from krakenpy.telemetry.failures import log_failure
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.layers.record import Adds, call_slot
@@ -93,7 +93,7 @@ def _failed(exc: PipelineError, prefix: str, redactor: Redactor) -> None:
     """Log a failure once as ``[ENDPOINT: /x] …`` and redact what ``return_error_msg`` shows clients."""
     log_failure(exc, prefix, redactor)
     if exc.content_type is None and not exc.public_body and exc.args:
-        exc.args = (redactor.text(str(exc.args[0])),)
+        exc.args = (redactor.text(str(exc.args[0]), current_secrets(redactor)),)
 
 
 def _subject(request: Request) -> None:

@@ -113,5 +113,5 @@ class Tracer:
             lname = name.lower()
             if lname in skip:
                 continue
-            out.setdefault(f"{prefix}.{lname}", []).append(self.redactor.header(name, value))
+            out.setdefault(f"{prefix}.{lname}", []).append(self.redactor.header_text(name, value))
         return out
