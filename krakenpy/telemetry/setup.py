@@ -69,7 +69,8 @@ def decide_client_timing(resources: Resources) -> None:
     built, so every builder sees the final ``resources.client_timing`` (a proxying client enables its
     own timing, an OAuth2 token fetch goes ``untimed``). Decided from the parsed options: when the
     OpenTelemetry edge builder decided it, it ran after the endpoints and backends, too late for both."""
-    if not _wants_timing(hub_for(resources)):
+    hub = hub_for(resources)
+    if not _wants_timing(hub) and not _backends_want_timing(hub, resources):
         return
     resources.client_timing = True
     enable = getattr(resources.http, "enable_timing", None)
@@ -85,6 +86,20 @@ def _wants_timing(hub: Telemetry) -> bool:
     if layer is None or not layer.enabled:
         return False
     return layer.read_payload or (layer.round_trip and layer.detailed_connection)
+
+
+def _backends_want_timing(hub: Telemetry, resources: Resources) -> bool:
+    """Whether a backend's own ``telemetry/opentelemetry`` options ask for timings its service's do not."""
+    if hub.registry is None and hub.tracer is None:
+        return False
+    from krakenpy.telemetry.overrides import backend_hub, backend_options
+
+    return any(
+        _wants_timing(backend_hub(hub, resources, backend))
+        for endpoint in resources.service.endpoints
+        for backend in endpoint.backends
+        if backend_options(resources, backend) is not None
+    )
 
 
 def register_credentials(resources: Resources, *, query_keys: Iterable[str] = (), headers: Iterable[str] = ()) -> None:

@@ -21,6 +21,7 @@ from krakenpy.telemetry.layers.client import client_middleware
 from krakenpy.telemetry.layers.edge import edge_middleware
 from krakenpy.telemetry.layers.endpoint import proxy_middleware
 from krakenpy.telemetry.layers.lambda_context import register_client_context
+from krakenpy.telemetry.overrides import backend_hub, proxy_hub
 from krakenpy.telemetry.settings import AccessLogOptions, parse_access_log
 from krakenpy.telemetry.setup import hub_for
 
@@ -62,12 +63,12 @@ async def _endpoint(options: AccessLogOptions | None, site: Site, resources: Res
 
 async def _proxy(options: AccessLogOptions | None, site: Site, resources: Resources) -> Middleware | None:
     assert site.endpoint is not None
-    return proxy_middleware(hub_for(resources), site.endpoint)
+    return proxy_middleware(proxy_hub(hub_for(resources), resources, site.endpoint), site.endpoint)
 
 
 async def _backend(options: AccessLogOptions | None, site: Site, resources: Resources) -> Middleware | None:
     assert site.endpoint is not None and site.backend is not None
-    hub = hub_for(resources)
+    hub = backend_hub(hub_for(resources), resources, site.backend)
     if "backend/lambda" in site.backend.extra_config:
         register_client_context(hub, resources)
     return backend_middleware(hub, site.endpoint, site.backend)
@@ -75,7 +76,7 @@ async def _backend(options: AccessLogOptions | None, site: Site, resources: Reso
 
 async def _client(options: AccessLogOptions | None, site: Site, resources: Resources) -> ClientMiddleware | None:
     assert site.endpoint is not None and site.backend is not None
-    return client_middleware(hub_for(resources), site.endpoint, site.backend)
+    return client_middleware(backend_hub(hub_for(resources), resources, site.backend), site.endpoint, site.backend)
 
 
 COMPONENT: Final = Component(
