@@ -22,7 +22,7 @@ from krakenpy.proxy.types import Headers, Middleware, Proxy, Request, Response, 
 from krakenpy.telemetry.exchange import EXCHANGE, Exchange
 from krakenpy.telemetry.failures import log_failure
 from krakenpy.telemetry.hub import Telemetry
-from krakenpy.telemetry.layers.record import Adds, call_slot
+from krakenpy.telemetry.layers.record import Adds, call_slot, exported_parent
 from krakenpy.telemetry.metrics.instruments import gin_route, lura_pattern
 from krakenpy.telemetry.redact import Redactor
 from krakenpy.telemetry.trace.context import TraceState
@@ -545,7 +545,11 @@ def _lambda_start(
             attrs["faas.invoked_region"] = region
         # the Lambda span an object (a cold path): its parent's id as text
         call = tracer.span(trace, parent.hex() if parent else trace.parent_id, pattern, CLIENT, attrs)
-    pairs = tracer.headers(trace, call.span_id if call is not None else None)
+    hop = call.span_id if call is not None else None
+    if hop is None and trace.sampled:  # no Lambda span recorded: the innermost exported span
+        up = parent or exported_parent(exchange)
+        hop = up.hex() if up else None
+    pairs = tracer.headers(trace, hop)
     if pairs:
         # API-Gateway events carry request.headers: the trace context goes there, in the call's own copy
         # of the map (as the forwarded id does: :func:`_with_id`), never in the caller's, one entry per

@@ -20,6 +20,7 @@ from krakenpy.proxy.deadline import DEADLINE
 from krakenpy.telemetry.exchange import CURRENT, Exchange
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.layers.client_timing import ReadRecorder, timing_recorder, wall_ns
+from krakenpy.telemetry.layers.record import exported_parent
 from krakenpy.telemetry.metrics.client_slot import CANCELED, FAILED, TIMEDOUT, ClientSlot
 from krakenpy.telemetry.metrics.instruments import gin_route, lura_pattern
 from krakenpy.telemetry.trace.context import TraceState, hop_span_id
@@ -389,6 +390,9 @@ class _Observed(SplitCall):
         self.w3c = self.inject_headers is not None and names in (("tracecontext", "baggage"), ("tracecontext",))
         self.baggage_on = len(names) == 2
         self.trace_calls = layer.trace_calls
+        # sampled calls without a CLIENT span (decided here): their traceparent names the innermost
+        # exported span; an unsampled call's parent is a hop id (nothing of it is exported)
+        self.parent_hop = self.inject_headers is not None and not layer.trace_calls
         # nothing to time for an unrecorded call without metrics: the upstream's own awaitable is
         # handed back (no coroutine frame of this layer; it costs ~2k machine instructions)
         # (read metrics need every call; a read span without a CLIENT span needs the sampled ones)
@@ -432,7 +436,13 @@ class _Observed(SplitCall):
                         _KNOWN.value = pairs[0][1]
                     headers.extend(pairs)
                 elif inject_headers is not None:
-                    headers.extend(inject_headers(trace, hop_span_id()))
+                    if self.parent_hop and trace.sampled:
+                        # no CLIENT span recorded for a sampled call: the backend's parent is the
+                        # innermost span exported (a random hop id would orphan the backend's spans)
+                        parent = exported_parent(exchange)
+                        headers.extend(inject_headers(trace, _hex(parent) if parent else hop_span_id()))
+                    else:
+                        headers.extend(inject_headers(trace, hop_span_id()))
         return sid
 
     def __call__(

@@ -19,6 +19,7 @@ import orjson
 from krakenpy.resources import Resources
 from krakenpy.telemetry.exchange import CURRENT
 from krakenpy.telemetry.hub import Telemetry
+from krakenpy.telemetry.layers.record import exported_parent
 from krakenpy.telemetry.trace.spans import SPAN
 
 __all__ = ["client_context", "register_client_context"]
@@ -34,7 +35,8 @@ def client_context(hub: Telemetry, existing: str | None = None) -> str | None:
         return None
     custom: dict[str, Any] = {}
     if tracer is not None and tracer.propagation and exchange.trace is not None:
-        parent = SPAN.get()
+        # the Lambda CLIENT span, else (none recorded for a sampled call) the innermost exported span
+        parent = exported_parent(exchange) if exchange.trace.sampled else SPAN.get()
         for name, value in tracer.headers(exchange.trace, parent.hex() if parent is not None else None):
             custom[name.lower()] = value
     if hub.forward_request_id and hub.request_id_header and exchange.request_id:
