@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 
 from krakenpy.errors import PipelineError
+from krakenpy.proxy.types import Middleware, Proxy, Request, Response
 
-__all__ = ["LuaError", "LuaExit", "map_message"]
+__all__ = ["LuaError", "LuaExit", "map_message", "tag_custom_errors"]
 
 # "bad-code.lua:5: attempt to ..." (Lua's own position prefix)
 _POSITION = re.compile(r"^([^\n:]+):(\d+): (.*)$", re.DOTALL)
@@ -30,6 +31,8 @@ class LuaError(PipelineError):
         super().__init__(message, status=status, content_type=content_type)
         #: raised on purpose by ``custom_error`` (not a crash)
         self.custom = custom
+        #: the namespace whose script raised it (``modifier/lua-proxy``…), when the audit needs it
+        self.namespace: str | None = None
 
 
 class LuaExit(PipelineError):
@@ -40,3 +43,24 @@ class LuaExit(PipelineError):
     def __init__(self, status: int, body: str, *, content_type: str, headers: tuple[tuple[str, str], ...]) -> None:
         super().__init__(body, status=status, content_type=content_type)
         self.headers = headers
+
+
+def tag_custom_errors(middleware: Middleware, namespace: str) -> Middleware:
+    """``middleware`` whose ``custom_error`` failures name ``namespace`` (the innermost script's kept:
+    a ``modifier/lua-backend`` error crossing a ``modifier/lua-proxy``). Built only when the audit
+    trail records them (its ``policy.type``): one frame more per request for those configurations."""
+
+    def tagging(next_proxy: Proxy) -> Proxy:
+        inner = middleware(next_proxy)
+
+        async def tagged(request: Request) -> Response:
+            try:
+                return await inner(request)
+            except LuaError as exc:
+                if exc.custom and exc.namespace is None:
+                    exc.namespace = namespace
+                raise
+
+        return tagged
+
+    return tagging

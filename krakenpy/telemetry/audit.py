@@ -74,13 +74,18 @@ _GENESIS: Final = "0" * 64
 class AuditScope:
     """The audit state of one request: its pending allow records and whether allows are kept."""
 
-    __slots__ = ("fingerprint", "keep_allows", "pending", "route", "route_id")
+    __slots__ = ("fingerprint", "keep_allows", "pending", "route", "route_id", "user_agent")
 
-    def __init__(self, route: str | None, route_id: str, keep_allows: bool, fingerprint: str | None) -> None:
+    def __init__(
+        self, route: str | None, route_id: str, keep_allows: bool, fingerprint: str | None, user_agent: str = ""
+    ) -> None:
         self.route = route
         self.route_id = route_id
         self.keep_allows = keep_allows
         self.fingerprint = fingerprint
+        #: the client's User-Agent, read as the request enters the endpoint layer: the input filters
+        #: below replace the request's headers with the backend-bound ones (the gateway's own agent)
+        self.user_agent = user_agent
         self.pending: list[tuple[str, Decision, str, str, bool]] = []
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final
 
 from krakenpy.components.base import Component, Site
+from krakenpy.components.modifier.lua_audit import audited
 from krakenpy.proxy.types import Middleware
 from krakenpy.resources import Resources
 
@@ -26,7 +27,8 @@ async def _endpoint(options: LuaOptions, site: Site, resources: Resources) -> Mi
     from krakenpy.lua.script import compile_script
 
     # KrakenD: the service-level script is a gin engine middleware and always answers 500 on errors
-    return router_middleware(compile_script(options, resources, site.path), service_level=site.level == "service")
+    middleware = router_middleware(compile_script(options, resources, site.path), service_level=site.level == "service")
+    return audited(middleware, "modifier/lua-endpoint", resources) if middleware is not None else None
 
 
 COMPONENT: Final = Component(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final
 
 from krakenpy.components.base import Component, Site
+from krakenpy.components.modifier.lua_audit import audited
 from krakenpy.proxy.types import Middleware
 from krakenpy.resources import Resources
 
@@ -25,7 +26,8 @@ async def _proxy(options: LuaOptions, site: Site, resources: Resources) -> Middl
     from krakenpy.lua.modifier import proxy_middleware
     from krakenpy.lua.script import compile_script
 
-    return proxy_middleware(compile_script(options, resources, site.path))
+    middleware = proxy_middleware(compile_script(options, resources, site.path))
+    return audited(middleware, "modifier/lua-proxy", resources)
 
 
 COMPONENT: Final = Component(

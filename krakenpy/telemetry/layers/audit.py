@@ -27,7 +27,7 @@ from krakenpy.telemetry.exchange import EXCHANGE, Exchange
 from krakenpy.telemetry.failures import log_failure
 from krakenpy.telemetry.hub import Telemetry
 
-__all__ = ["AuditRoute", "audit_middleware", "edge_deny", "endpoint_middleware", "subject_of"]
+__all__ = ["AuditRoute", "audit_middleware", "edge_deny", "endpoint_middleware", "rejection_decision", "subject_of"]
 
 
 class AuditRoute:
@@ -75,6 +75,13 @@ def _lua_custom(exc: PipelineError) -> bool:
     return getattr(exc, "custom", False) is True and type(exc).__module__.startswith("krakenpy.lua")
 
 
+def rejection_decision(rejection: Rejection, status: int) -> Decision:
+    """A guard's answer is a deny; a 5xx is an error (the policy could not be evaluated: an
+    unavailable store), except a rate limit's: the router limit's ``max_rate`` answers 503 by
+    design, a deny as the client limit's 429 is (README, Audit trail)."""
+    return "error" if status >= 500 and rejection.reason != "rate_limited" else "deny"
+
+
 def audit_middleware(hub: Telemetry, routes: Mapping[tuple[str, str], AuditRoute]) -> Middleware:
     """The audit scope, decisions and endpoint-layer failure logging of every endpoint (``routes``:
     (method, endpoint template) → its settings, computed at start-up)."""
@@ -88,15 +95,19 @@ def audit_middleware(hub: Telemetry, routes: Mapping[tuple[str, str], AuditRoute
             route = routes.get((request.method, request.endpoint))
             if route is None:  # not a configured endpoint (never happens through the router)
                 return await next_proxy(request)
-            credential = request.headers.get("Authorization")
+            headers = request.headers
+            credential = headers.get("Authorization")
             fingerprint = audit.fingerprint(credential[0]) if credential else None
             keep = route.sensitive or (route.sample > 0.0 and random.random() < route.sample)
-            scope = context[AUDIT] = AuditScope(route.route, route.route_id, keep, fingerprint)
+            agent = headers.get("User-Agent")
+            scope = context[AUDIT] = AuditScope(
+                route.route, route.route_id, keep, fingerprint, agent[0] if agent else ""
+            )
             try:
                 response = await next_proxy(request)
             except Rejection as rejection:
                 _flush(hub, request, scope, rejection.status)  # the decisions before it first
-                decision: Decision = "error" if rejection.status >= 500 else "deny"
+                decision = rejection_decision(rejection, rejection.status)
                 _emit(hub, request, scope, rejection.policy, decision, rejection.reason,
                       redactor.text(rejection.detail), True, rejection.status)  # fmt: skip
                 exchange = context.get(EXCHANGE)
@@ -107,7 +118,10 @@ def audit_middleware(hub: Telemetry, routes: Mapping[tuple[str, str], AuditRoute
                 log_failure(exc, route.prefix, redactor)
                 _flush(hub, request, scope, exc.status)
                 if _lua_custom(exc):
-                    _emit(hub, request, scope, "modifier/lua", "deny", "lua_custom_error", "", True, exc.status)
+                    # the namespace whose script called custom_error (tagged by the Lua components
+                    # when the audit is on: krakenpy.lua.errors.tag_custom_errors)
+                    policy = getattr(exc, "namespace", None) or "modifier/lua"
+                    _emit(hub, request, scope, policy, "deny", "lua_custom_error", "", True, exc.status)
                 raise
             except asyncio.CancelledError:
                 raise
@@ -152,7 +166,6 @@ def _emit(
     subject = subject_of(request.claims)
     if scope.fingerprint is not None:
         subject = {**(subject or {}), "credential": scope.fingerprint}
-    user_agent = request.headers.get("User-Agent")
     hub.audit.record(
         decision=decision,
         reason=reason,
@@ -167,7 +180,7 @@ def _emit(
             "route": scope.route,
             "path": request.client_path or request.path,
         },
-        client={"address": request.client_ip, "user_agent": hub.redactor.text(user_agent[0]) if user_agent else ""},
+        client={"address": request.client_ip, "user_agent": hub.redactor.text(scope.user_agent)},
         subject=subject,
         trace_id=trace.trace_id if trace is not None else None,
         span_id=exchange.span.hex() if exchange is not None and exchange.span is not None else None,
@@ -185,7 +198,7 @@ def edge_deny(hub: Telemetry, request: HttpRequest, exchange: Exchange, rejectio
     assert hub.audit is not None
     trace = exchange.trace
     hub.audit.record(
-        decision="error" if status >= 500 else "deny",
+        decision=rejection_decision(rejection, status),
         reason=rejection.reason,
         policy=rejection.policy,
         route_id=f"{request.method} {request.route or '*'}",

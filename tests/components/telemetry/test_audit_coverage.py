@@ -99,7 +99,7 @@ async def test_audit_every_promised_decision_once(served: Any, upstream: Any, tm
         ("/open", "deny", "security/bot-detector", "bot_detected", 403),
         ("/nowhere", "deny", "security/bot-detector", "bot_detected", 403),
         ("/bot", "deny", "security/bot-detector", "bot_detected", 403),
-        ("/lua", "deny", "modifier/lua", "lua_custom_error", 403),
+        ("/lua", "deny", "modifier/lua-proxy", "lua_custom_error", 403),
     ]
     records = [orjson.loads(line) for line in lines]
     assert records[0]["subject"]["key_id"] and records[2]["subject"]["sub"] == "bob"
