@@ -80,6 +80,9 @@ class OtelOptions:
     #: which sections the value had (endpoint/backend overrides replace only those)
     has_proxy: bool = False
     has_backend: bool = False
+    #: which global static lists the value had (an endpoint's replace the service's for its requests)
+    has_global_metrics_static: bool = False
+    has_global_traces_static: bool = False
 
 
 def _obj(raw: Any) -> Mapping[str, Any]:
@@ -172,6 +175,7 @@ def parse_opentelemetry(raw: Any, path: str, *, service_name: str = "") -> OtelO
     layers = _obj(o.get("layers"))
     g, p, b = _obj(layers.get("global")), _obj(layers.get("proxy")), _obj(layers.get("backend"))
     # an endpoint-level value may carry only "proxy" (and global static lists), a backend-level one "backend"
+    g = g or _obj(o.get("global"))
     p = p or _obj(o.get("proxy"))
     b = b or _obj(o.get("backend"))
     skip = o.get("skip_paths")
@@ -214,4 +218,6 @@ def parse_opentelemetry(raw: Any, path: str, *, service_name: str = "") -> OtelO
         backend_traces=_stage(b.get("traces"), f"{path}.layers.backend.traces", True),
         has_proxy=bool(p),
         has_backend=bool(b),
+        has_global_metrics_static="metrics_static_attributes" in g,
+        has_global_traces_static="traces_static_attributes" in g,
     )

@@ -29,6 +29,7 @@ from krakenpy.telemetry.writer import LineWriter, output_file
 if TYPE_CHECKING:
     from krakenpy.telemetry.auditsettings import AuditOptions
     from krakenpy.telemetry.gelf import GelfSender
+    from krakenpy.telemetry.metrics.instruments import Static
     from krakenpy.telemetry.metrics.registry import Registry
     from krakenpy.telemetry.metrics.shared import Publisher
     from krakenpy.telemetry.metrics.stats import StatsRegistry
@@ -369,7 +370,9 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
     if metric_exports:
         registry = hub.registry = Registry()
         if o.global_metrics:
-            hub.server_metrics = ServerMetrics(registry, static=o.global_metrics_static, semconv=o.semconv)
+            hub.server_metrics = ServerMetrics(
+                registry, static=o.global_metrics_static, semconv=o.semconv, routes=_global_metrics_routes(resources, o)
+            )
         if o.proxy_metrics:
             hub.proxy_metrics = ProxyMetrics(registry, static=o.proxy_metrics_static)
         stage = o.backend_metrics
@@ -420,6 +423,7 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
                 detailed_connection=o.backend_traces.detailed_connection,
             ),  # fmt: skip
             resource=resource,
+            global_route_static=_global_traces_routes(resources),
         )
     # telemetry/opentelemetry-security: the credentials of the exporters it names
     security: OtelSecurity | None = _opt(resources, "telemetry/opentelemetry-security")
@@ -479,6 +483,43 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
             hub.services.append(Service(f"prometheus {e.name}", listener.start, listener.stop, one_worker=True))
             resources.state.setdefault(PROM_LISTENERS, list).append(listener)
             resources.state.setdefault(LISTENERS, list).append(listener)
+
+
+def _endpoint_otel(resources: Resources) -> Iterator[tuple[tuple[str, str], str, OtelOptions]]:
+    """((route as ``/a/:id``, method), JSON path, options) of each endpoint with its own value."""
+    from krakenpy.telemetry.metrics.instruments import gin_route
+
+    for endpoint in resources.service.endpoints:
+        local: OtelOptions | None = resources.options(endpoint.path, "telemetry/opentelemetry")  # type: ignore[assignment]
+        if local is not None:
+            yield (gin_route(endpoint.endpoint), endpoint.method), endpoint.path, local
+
+
+def _global_metrics_routes(resources: Resources, o: OtelOptions) -> dict[tuple[str, str], Static]:
+    """The endpoints' own ``global.metrics_static_attributes`` (observability §1.8), replacing the
+    service's on their requests' series. One label set per metric: other keys than the service's
+    are left out with a warning (a family with two label sets is refused by most scrapers)."""
+    keys = tuple(k for k, _ in o.global_metrics_static)
+    out: dict[tuple[str, str], Static] = {}
+    for key, path, local in _endpoint_otel(resources):
+        if not local.has_global_metrics_static:
+            continue
+        if tuple(k for k, _ in local.global_metrics_static) != keys:
+            resources.warnings.append(
+                f"{path}.extra_config.telemetry/opentelemetry.global.metrics_static_attributes: keys differ from "
+                f"the service's ({', '.join(keys) or 'none'}); krakenpy keeps one label set per metric: ignored"
+            )
+            continue
+        out[key] = local.global_metrics_static
+    return out
+
+
+def _global_traces_routes(resources: Resources) -> dict[tuple[str, str], Static]:
+    """The endpoints' own ``global.traces_static_attributes``, replacing the service's on their
+    requests' SERVER spans."""
+    return {
+        key: local.global_traces_static for key, _, local in _endpoint_otel(resources) if local.has_global_traces_static
+    }
 
 
 def registry_part(registry: Registry) -> Callable[[], dict[str, Any]]:

@@ -99,9 +99,13 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
     end_span = tracer.buffer.end if tracer is not None else None
     # the stage and the global layer's static attributes as one shape encoded once (none when a
     # static key is also written per request: then every attribute stays on the span as before)
+    # endpoints with their own global static attributes: every attribute on the span object, the
+    # service's replaced by the endpoint's once the route is known (only such configurations)
+    route_static = tracer.global_route_static if tracer is not None else {}
+    service_static = tuple(k for k, _ in tracer.global_layer.static) if tracer is not None else ()
     shape = (
         shape_for({"krakend.stage": "global", **dict(tracer.global_layer.static)}, _PER_REQUEST, _HEADER_PREFIXES)
-        if tracer is not None
+        if tracer is not None and not route_static
         else None
     )
     # the SERVER span as a record of its template (values only); without a shape or with header
@@ -262,6 +266,12 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
             span.name = f"{request.method} {label}"
             attrs = span.attributes
             attrs["http.route"] = label
+            if route_static:
+                own = route_static.get((label, request.method))
+                if own is not None:
+                    for key in service_static:
+                        attrs.pop(key, None)
+                    attrs.update(own)
             attrs["http.response.status_code"] = status
             attrs["http.response.body.size"] = size
             if status >= 500:

@@ -200,8 +200,10 @@ def traced_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | N
     if tracer is None or hub.audit is not None:
         return None
     layer = tracer.global_layer
-    if not layer.enabled or layer.report_headers:
-        return None  # no SERVER span (the metered or general handler), or header attributes (general)
+    if not layer.enabled or layer.report_headers or tracer.global_route_static:
+        # no SERVER span (the metered or general handler), or header attributes or endpoints' own
+        # static attributes (general)
+        return None
     shape = shape_for({"krakend.stage": "global", **dict(layer.static)}, PER_REQUEST, HEADER_PREFIXES)
     if shape is None:
         return None  # a static key also written per request: the span as an object (general)

@@ -87,7 +87,14 @@ class _RouteRecorder:
 class ServerMetrics:
     """Global layer: ``http.server.duration`` and ``http.server.response.size``."""
 
-    def __init__(self, registry: Registry, *, static: Static = (), semconv: str = "") -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        static: Static = (),
+        semconv: str = "",
+        routes: dict[tuple[str, str], Static] | None = None,
+    ) -> None:
         names = ["http.request.method", "url.scheme", "http.route", "http.response.status_code"]
         names += [k for k, _ in static]
         new = semconv == "1.27"
@@ -100,6 +107,9 @@ class ServerMetrics:
             help="Size of HTTP server response bodies.", unit="By" if new else "", buckets=SIZE_BUCKETS,
         )  # fmt: skip
         self._static = tuple(v for _, v in static)
+        #: (route, method) → an endpoint's own static values (``global.metrics_static_attributes``
+        #: at endpoint level, the same keys as the service's): read when a route's recorder is made
+        self._routes = {key: tuple(v for _, v in values) for key, values in (routes or {}).items()}
         self._recorders: dict[tuple[str, str, str], _RouteRecorder] = {}
 
     def recorder(self, route: str, method: str, scheme: str = "http") -> _RouteRecorder:
@@ -107,7 +117,7 @@ class ServerMetrics:
         key = (route, method, scheme)
         found = self._recorders.get(key)
         if found is None:
-            labels = (fold_method(method), scheme, route, *self._static)
+            labels = (fold_method(method), scheme, route, *self._routes.get((route, method), self._static))
             found = self._recorders[key] = _RouteRecorder(self.time, self.size, labels)
         return found
 

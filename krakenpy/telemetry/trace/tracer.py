@@ -51,6 +51,9 @@ class Tracer:
     proxy_layer: LayerTraceOptions = field(default_factory=LayerTraceOptions)
     backend_layer: LayerTraceOptions = field(default_factory=LayerTraceOptions)
     resource: Mapping[str, Any] = field(default_factory=dict)
+    #: (route as ``/a/:id``, method) → an endpoint's own ``global.traces_static_attributes``, which
+    #: replace the global layer's on its SERVER spans (empty: none; the general edge handler then)
+    global_route_static: dict[tuple[str, str], tuple[tuple[str, str], ...]] = field(default_factory=dict)
     #: the formats read from callers when they differ from those written to backends
     #: (telemetry/opencensus reads single and multi-header B3, writes the multi-header form)
     extract_propagators: tuple[str, ...] | None = None

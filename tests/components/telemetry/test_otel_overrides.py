@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.cli_gateway import gateway_process
+from tests.cli_gateway import check_config, gateway_process
 from tests.components.telemetry.conftest import recording_app
 from tests.components.telemetry.otlp_receiver import Receiver, attrs
 from tests.conftest import free_port
@@ -162,3 +162,69 @@ async def test_endpoint_and_backend_overrides_reach_the_spans(tmp_path: Path, up
     # /x's backend object turns its CLIENT span on; /y's disables its backend stage
     assert [s["name"] for s in by_stage.get("backend-request", [])] == ["/x"], spans
     assert [s["name"] for s in by_stage.get("backend", [])] == ["/x"], spans
+
+
+async def test_endpoint_global_static_attributes_replace_the_services(tmp_path: Path, upstream: Any) -> None:
+    receiver = Receiver()
+    collector = await upstream(receiver.app())
+    base = await upstream(recording_app([]))
+    port, prom = free_port(), free_port()
+    doc = {
+        "version": 3,
+        "port": port,
+        "extra_config": {
+            "telemetry/opentelemetry": {
+                "exporters": {
+                    "prometheus": [{"name": "p", "port": prom, "listen_ip": "127.0.0.1"}],
+                    "otlp": [
+                        {
+                            "name": "o",
+                            "host": "http://127.0.0.1",
+                            "port": int(collector.rsplit(":", 1)[1]),
+                            "use_http": True,
+                            "disable_metrics": True,
+                        }
+                    ],
+                },
+                "layers": {
+                    "global": {
+                        "metrics_static_attributes": [{"key": "zone", "value": "svc"}],
+                        "traces_static_attributes": [{"key": "zone", "value": "svc"}],
+                    }
+                },
+            }
+        },
+        "endpoints": [
+            {
+                "endpoint": "/a/{id}",
+                "extra_config": {
+                    "telemetry/opentelemetry": {
+                        "global": {
+                            "metrics_static_attributes": [{"key": "zone", "value": "a"}],
+                            "traces_static_attributes": [{"key": "team", "value": "a"}],
+                        }
+                    }
+                },
+                "backend": [{"host": [base], "url_pattern": "/x"}],
+            },
+            {"endpoint": "/b", "backend": [{"host": [base], "url_pattern": "/y"}]},
+        ],
+    }
+    config = tmp_path / "krakend.json"
+    config.write_text(json.dumps(doc))
+    checked = check_config(config)
+    assert checked.returncode == 0 and "global" not in checked.stderr + checked.stdout, checked
+    with gateway_process(config, port=port):
+        async with aiohttp.ClientSession() as http:
+            for path in ("/a/1", "/b"):
+                async with http.get(f"http://127.0.0.1:{port}{path}") as resp:
+                    assert resp.status == 200, path
+            async with http.get(f"http://127.0.0.1:{prom}/metrics") as resp:
+                metrics = await resp.text()
+        spans = await _spans(receiver, {"GET /a/:id", "GET /b"})
+    server = _series(metrics, "http_server_duration_count")
+    assert {(r, 'zone="a"' in line) for line in server for r in _routes([line])} == {("/a/:id", True), ("/b", False)}
+    assert all('zone="svc"' in line for line in server if 'http_route="/b"' in line), metrics
+    globals_ = {s["name"]: attrs(s) for s in spans if attrs(s).get("krakend.stage") == "global"}
+    assert globals_["GET /a/:id"].get("team") == "a" and "zone" not in globals_["GET /a/:id"], globals_
+    assert globals_["GET /b"].get("zone") == "svc" and "team" not in globals_["GET /b"], globals_
