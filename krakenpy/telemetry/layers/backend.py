@@ -529,7 +529,7 @@ def _lambda_start(
     """Open the Lambda CLIENT span (sampled) and put the trace context where the function sees it."""
     tracer = hub.tracer
     trace = exchange.trace
-    if tracer is None or trace is None or not tracer.propagation:
+    if tracer is None or trace is None:  # disable_propagation: the caller's context only (Tracer.propagation)
         return None
     call: Span | None = None
     if trace.sampled and tracer.backend_layer.enabled and tracer.backend_layer.round_trip:

@@ -68,7 +68,9 @@ def split_netloc(url: str) -> tuple[str, str]:
 def client_middleware(hub: Telemetry, endpoint: EndpointConfig, backend: BackendConfig) -> ClientMiddleware | None:
     """The client layer of the telemetry for one HTTP backend; ``None`` when it has nothing to do."""
     tracer = hub.tracer
-    inject = tracer is not None and tracer.propagation
+    # injected whatever layers.global.disable_propagation says: it only stops reading the caller's
+    # context (krakend-otel's global layer), the backends still get the gateway's
+    inject = tracer is not None
     redactor = hub.redactor
     route = redactor.text(gin_route(backend.url_pattern))
     ep_route = gin_route(endpoint.endpoint)
@@ -104,7 +106,7 @@ class _ClientLayer:
         self.hub = hub
         self.tracer = tracer
         self.metrics = metrics
-        self.inject = tracer is not None and tracer.propagation
+        self.inject = tracer is not None
         self.redactor = hub.redactor
         self.record_timing = record_timing
         self.method = backend.method

@@ -34,7 +34,7 @@ def client_context(hub: Telemetry, existing: str | None = None) -> str | None:
     if exchange is None:
         return None
     custom: dict[str, Any] = {}
-    if tracer is not None and tracer.propagation and exchange.trace is not None:
+    if tracer is not None and exchange.trace is not None:  # disable_propagation: incoming only
         # the Lambda CLIENT span, else (none recorded for a sampled call) the innermost exported span
         parent = exported_parent(exchange) if exchange.trace.sampled else SPAN.get()
         for name, value in tracer.headers(exchange.trace, parent.hex() if parent is not None else None):

@@ -46,6 +46,8 @@ class Tracer:
     buffer: SpanBuffer
     redactor: Redactor
     skip_paths: frozenset[str] = DEFAULT_SKIP_PATHS
+    #: read the caller's trace context (``layers.global.disable_propagation`` off); as krakend-otel,
+    #: whose global layer alone drops its propagator, backends get the gateway's context either way
     propagation: bool = True
     global_layer: LayerTraceOptions = field(default_factory=LayerTraceOptions)
     proxy_layer: LayerTraceOptions = field(default_factory=LayerTraceOptions)

@@ -87,3 +87,55 @@ async def test_injected_parent_is_an_exported_span(
     assert "backend-request" not in {attrs(s).get("krakend.stage") for s in spans}
     exported = {s["spanId"]: str(attrs(s).get("krakend.stage")) for s in spans}
     assert exported.get(parent_id) == stage, (parent_id, exported)
+
+
+async def test_disable_propagation_ignores_the_callers_context_and_still_injects(tmp_path: Path, upstream: Any) -> None:
+    """``layers.global.disable_propagation``: the caller's ``traceparent`` is not continued (a new
+    trace), and the backend still gets the gateway's (krakend-otel drops only the global layer's
+    propagator)."""
+    receiver = Receiver()
+    collector = await upstream(receiver.app())
+    seen: list[str] = []
+    base = await upstream(_app(seen))
+    port = free_port()
+    doc = {
+        "version": 3,
+        "port": port,
+        "extra_config": {
+            "telemetry/opentelemetry": {
+                "exporters": {
+                    "otlp": [
+                        {
+                            "name": "o",
+                            "host": "http://127.0.0.1",
+                            "port": int(collector.rsplit(":", 1)[1]),
+                            "use_http": True,
+                            "disable_metrics": True,
+                        }
+                    ]
+                },
+                "layers": {"global": {"disable_propagation": True}},
+            }
+        },
+        "endpoints": [{"endpoint": "/product", "backend": [{"host": [base], "url_pattern": "/product"}]}],
+    }
+    config = tmp_path / "krakend.json"
+    config.write_text(json.dumps(doc))
+    caller_trace, caller_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    with gateway_process(config, port=port):
+        async with aiohttp.ClientSession() as http:
+            headers = {"traceparent": f"00-{caller_trace}-{caller_span}-01"}
+            async with http.get(f"http://127.0.0.1:{port}/product", headers=headers) as resp:
+                assert resp.status == 200
+        for _ in range(100):
+            if any(attrs(s).get("krakend.stage") == "backend-request" for s in receiver.spans()):
+                break
+            await asyncio.sleep(0.1)
+    spans = receiver.spans()
+    assert len(seen) == 1 and seen[0], seen
+    _, trace_id, parent_id, _ = seen[0].split("-")
+    assert trace_id != caller_trace
+    assert {s["traceId"] for s in spans} == {trace_id}
+    assert all(s.get("parentSpanId") != caller_span for s in spans)
+    exported = {s["spanId"]: str(attrs(s).get("krakend.stage")) for s in spans}
+    assert exported.get(parent_id) == "backend-request", (parent_id, exported)
