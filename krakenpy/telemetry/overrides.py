@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from krakenpy.config.model import BackendConfig, EndpointConfig
 from krakenpy.resources import Resources
 from krakenpy.state import Key
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.metrics.instruments import BackendMetrics, ClientMetrics, ProxyMetrics, ReadMetrics, Static
-from krakenpy.telemetry.otelsettings import OtelOptions
+
+if TYPE_CHECKING:
+    from krakenpy.telemetry.otelsettings import OtelOptions
 
 __all__ = ["backend_hub", "backend_options", "proxy_hub"]
 
@@ -39,6 +41,10 @@ _VIEWS: Final = Key("opentelemetry backend views", _Views)
 
 def _options(resources: Resources, owner: str) -> OtelOptions | None:
     found = resources.options(owner, NAMESPACE)
+    if found is None:  # the usual case: nothing imported (a plain config's start-up never loads otelsettings)
+        return None
+    from krakenpy.telemetry.otelsettings import OtelOptions
+
     return found if isinstance(found, OtelOptions) else None
 
 
