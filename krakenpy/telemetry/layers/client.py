@@ -441,7 +441,8 @@ class _Observed(SplitCall):
                     if self.parent_hop and trace.sampled:
                         # no CLIENT span recorded for a sampled call: the backend's parent is the
                         # innermost span exported (a random hop id would orphan the backend's spans)
-                        parent = exported_parent(exchange)
+                        # (a solo backend's span read from the exchange first: no context variable read)
+                        parent = (exchange.backend_span if self.layer.solo else None) or exported_parent(exchange)
                         headers.extend(inject_headers(trace, _hex(parent) if parent else hop_span_id()))
                     else:
                         headers.extend(inject_headers(trace, hop_span_id()))
