@@ -161,8 +161,8 @@ def spans_json(records: Sequence[Record], resource: Mapping[str, Any]) -> dict[s
 
 
 #: labels held as text (Prometheus' label values) whose OTLP attribute is an int, as krakend-otel's
-#: ``semconv.HTTPResponseStatusCode`` and as the spans send it
-_INT_LABELS: Final = frozenset({"http.response.status_code"})
+#: ``semconv.HTTPResponseStatusCode`` / ``semconv.ServerPort`` and as the spans send them
+_INT_LABELS: Final = frozenset({"http.response.status_code", "server.port"})
 
 
 def _typed(name: str, value: str) -> str | int:

@@ -20,7 +20,7 @@ from tests.conftest import ROOT, free_port
 from tests.threaded_app import Served
 
 
-def _status_values(receiver: Receiver, metric: str) -> list[dict[str, Any]]:
+def _status_values(receiver: Receiver, metric: str, key: str = "http.response.status_code") -> list[dict[str, Any]]:
     return [
         attribute["value"]
         for export in receiver.metrics
@@ -30,7 +30,7 @@ def _status_values(receiver: Receiver, metric: str) -> list[dict[str, Any]]:
         if m["name"] == metric
         for point in m["histogram"]["dataPoints"]
         for attribute in point["attributes"]
-        if attribute["key"] == "http.response.status_code"
+        if attribute["key"] == key
     ]
 
 
@@ -85,4 +85,6 @@ def test_otlp_metric_status_code_is_an_int(tmp_path: Path) -> None:
         values = _status_values(receiver, metric)
         assert values, (metric, stderr)
         assert all(value == {"intValue": "200"} for value in values), (metric, values)
+    ports = _status_values(receiver, "http.client.duration", "server.port")  # krakend-otel: semconv.ServerPort
+    assert ports and all(value == {"intValue": str(backend.port)} for value in ports), ports
     assert "http_server_duration_count{" in scrape and 'http_response_status_code="200"' in scrape, scrape
