@@ -9,7 +9,7 @@ import socket
 import time
 from typing import Final
 
-from krakenpy.telemetry.exchange import current_secrets
+from krakenpy.telemetry.exchange import CURRENT, current_secrets
 from krakenpy.telemetry.logfmt import LEVELS, NOTICE, krakend_level
 from krakenpy.telemetry.redact import Redactor
 
@@ -26,6 +26,13 @@ _SEVERITY: Final = {
 }
 #: where the local daemon listens; ``KRAKENPY_SYSLOG_ADDRESS`` overrides it (a socket path, or host:port for UDP)
 _PATHS: Final = ("/dev/log", "/var/run/syslog", "/var/run/log")
+
+
+def go_stamp(created: float) -> str:
+    """Go's ``time.Stamp`` (``Jan _2 15:04:05``: the day padded with a space, as log/syslog writes
+    it; ``%d`` would pad it with a zero)."""
+    t = time.localtime(created)
+    return f"{time.strftime('%b', t)} {t.tm_mday:2d} {time.strftime('%H:%M:%S', t)}"
 
 
 def default_address() -> str | tuple[str, int]:
@@ -64,8 +71,11 @@ class SyslogHandler(logging.Handler):
         if sock is None:
             return
         severity = _SEVERITY[LEVELS[krakend_level(record.levelno)]]
-        stamp = time.strftime("%b %d %H:%M:%S", time.localtime(record.created))
+        stamp = go_stamp(record.created)
         text = self._redactor.text(record.getMessage(), current_secrets(self._redactor)).replace("\n", " ")
+        exchange = CURRENT.get()
+        if exchange is not None and exchange.request_id:  # as every other app-log output writes it
+            text += f" request_id={exchange.request_id}"
         level = krakend_level(record.levelno)
         line = f"<{self.facility * 8 + severity}>{stamp} {self.tag}[{os.getpid()}]: {level} > {text}"
         try:

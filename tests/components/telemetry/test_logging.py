@@ -3,6 +3,7 @@ from __future__ import annotations
 import logging
 import re
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,32 @@ async def test_logging_syslog_with_facility(served, tmp_path: Path, monkeypatch)
     await s.gateway.close()
     assert data.startswith(f"<{21 * 8 + 3}>") and "[GW][" in data
     assert data.endswith("ERROR > broken Authorization: Bearer [REDACTED]")
+
+
+def test_syslog_stamp_is_gos() -> None:
+    """Go's ``time.Stamp``: a one-digit day padded with a space (``Dec  6``), two digits as they are."""
+    from krakenpy.telemetry.syslog import go_stamp
+
+    early = time.mktime((2026, 12, 6, 7, 8, 9, 0, 0, -1))
+    late = time.mktime((2026, 12, 16, 17, 8, 9, 0, 0, -1))
+    assert go_stamp(early) == "Dec  6 07:08:09" and go_stamp(late) == "Dec 16 17:08:09"
+
+
+async def test_syslog_failure_line_carries_the_request_id(served, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    path = str(tmp_path / "syslog.sock")
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(path)
+    receiver.settimeout(2)
+    monkeypatch.setenv("KRAKENPY_SYSLOG_ADDRESS", path)
+    s = await served(
+        doc(
+            [{"endpoint": "/x", "backend": [{"host": ["http://127.0.0.1:19"], "url_pattern": "/y"}]}],
+            extra_config={"telemetry/logging": {"level": "ERROR", "prefix": "[GW]", "syslog": True}},
+        )
+    )
+    resp = await s.client.get("/x", headers={"X-Request-Id": "req-synthetic-1"})
+    assert resp.status >= 500
+    data = receiver.recv(8192).decode()
+    receiver.close()
+    await s.gateway.close()
+    assert "[ENDPOINT: /x][BACKEND: /y]" in data and data.endswith(" request_id=req-synthetic-1"), data
