@@ -166,10 +166,14 @@ class Worker:
         self.server.start_sweeping()
         settle_gc()
         settle_heap()  # after the start-up's garbage went: idle memory as before (server/heap.py)
+        port = self.sockets[0].getsockname()[1] if self.sockets else 0
         if self.slot == 1 and self.generation == 0:  # once per start, not once per worker
             for warning in self.gateway.warnings:
                 log.warning("%s", warning)
-        port = self.sockets[0].getsockname()[1] if self.sockets else 0
+            # KrakenD's own start lines, word for word: log-based readiness checks and alerts written
+            # for it keep matching (lura: "Starting the KrakenD instance", gin's "Listening on port")
+            log.info("Starting the KrakenD instance")
+            log.info("[SERVICE: Gin] Listening on port: %d", port)
         log.info(
             "krakenpy %s (%s) listening on %s:%d%s with %d endpoints on %s (pid %d, worker %d)",
             __version__,
