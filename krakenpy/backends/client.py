@@ -20,6 +20,7 @@ import aiohttp
 from yarl import URL
 
 from krakenpy.backends.conntiming import current_timing, now
+from krakenpy.backends.gotext import transport_text
 from krakenpy.backends.inflate import gunzip, strip_encoding
 from krakenpy.backends.proxies import Proxy
 from krakenpy.backends.redirects import REDIRECT_STATUSES, follow
@@ -277,9 +278,9 @@ class AiohttpClient:
             # its text quotes the proxy's URL: said without it
             raise BackendError(f"proxy answered {exc.status} [{method}]: {url}") from exc
         except aiohttp.ClientError as exc:
-            raise BackendError(f"{type(exc).__name__}: {exc} [{method}]: {url}") from exc
+            raise BackendError(transport_text(method, url, exc)) from exc
         except (OSError, ValueError) as exc:
-            raise BackendError(f"{type(exc).__name__}: {exc} [{method}]: {url}") from exc
+            raise BackendError(transport_text(method, url, exc)) from exc
 
     async def exchange(
         self, method: str, url: str, pairs: list[tuple[str, str]], body: bytes | None

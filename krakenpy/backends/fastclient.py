@@ -35,6 +35,7 @@ from krakenpy.backends.client import (
 from krakenpy.backends.conntiming import CallTiming
 from krakenpy.backends.fasttiming import note_read, timed_acquire, timed_dial
 from krakenpy.backends.fastwire import _HEADS, Conn, Heads, Stale, read, request_head, split_url, write
+from krakenpy.backends.gotext import transport_text
 from krakenpy.backends.inflate import gunzip, strip_encoding
 from krakenpy.backends.quickanswer import QuickMessage
 from krakenpy.backends.quickresponse import Building, QuickResponse
@@ -121,7 +122,7 @@ class FastClient:
         except TimeoutError as exc:
             raise BackendError(f"backend timeout [{method}]: {url}") from exc
         except (OSError, ValueError, HttpProcessingError, ClientError) as exc:  # ClientError: the fallback's
-            raise BackendError(f"{type(exc).__name__}: {exc} [{method}]: {url}") from exc
+            raise BackendError(transport_text(method, url, exc)) from exc
 
     async def _exchange(
         self, method: str, url: str, pairs: list[tuple[str, str]], body: bytes | None, timing: CallTiming | None = None
