@@ -130,15 +130,10 @@ class ProxyMetrics:
         self.family = registry.family("krakend.proxy.duration", "histogram", names, help="Duration of the proxy layer.")
         self._static = tuple(v for _, v in static)
 
-    def recorder(self, route: str, method: str) -> dict[tuple[bool, bool, bool], Histogram]:
-        """The eight series of one endpoint, by (error, canceled, complete)."""
-        head = (fold_method(method), route, *self._static)
-        return {
-            (e, c, k): self.family.histogram(*head, _b(e), _b(c), _b(k))
-            for e in (False, True)
-            for c in (False, True)
-            for k in (False, True)
-        }
+    def recorder(self, route: str, method: str) -> Outcomes:
+        """The eight series of one endpoint, by (error, canceled, complete), each made when first
+        observed."""
+        return Outcomes(self.family, (fold_method(method), route, *self._static))
 
 
 class BackendMetrics:
@@ -154,20 +149,37 @@ class BackendMetrics:
         )
         self._static = tuple(v for _, v in static)
 
-    def recorder(
-        self, pattern: str, method: str, endpoint: str, endpoint_method: str
-    ) -> dict[tuple[bool, bool, bool], Histogram]:
+    def recorder(self, pattern: str, method: str, endpoint: str, endpoint_method: str) -> Outcomes:
+        """The eight series of one backend, by (error, canceled, complete), each made when first
+        observed."""
         head = (fold_method(method), pattern, endpoint, fold_method(endpoint_method), *self._static)
-        return {
-            (e, c, k): self.family.histogram(*head, _b(e), _b(c), _b(k))
-            for e in (False, True)
-            for c in (False, True)
-            for k in (False, True)
-        }
+        return Outcomes(self.family, head)
 
 
 def _b(value: bool) -> str:
     return "true" if value else "false"
+
+
+class Outcomes:
+    """A layer's ``krakend.*.duration`` series by (error, canceled, complete), each made when it is
+    first read (the fold's first observation of that outcome), as krakend-otel's instruments make a
+    series when they record one: a scrape shows the outcomes that happened, not all eight of every
+    route (an error that was canceled and complete cannot happen; pre-made, 1,680 bucket lines of a
+    200-backend config before any traffic)."""
+
+    __slots__ = ("_family", "_head", "_made")
+
+    def __init__(self, family: Family, head: tuple[str, ...]) -> None:
+        self._family = family
+        self._head = head
+        self._made: dict[tuple[bool, bool, bool], Histogram] = {}
+
+    def __getitem__(self, outcome: tuple[bool, bool, bool]) -> Histogram:
+        found = self._made.get(outcome)
+        if found is None:
+            error, canceled, complete = outcome
+            found = self._made[outcome] = self._family.histogram(*self._head, _b(error), _b(canceled), _b(complete))
+        return found
 
 
 class ClientMetrics:

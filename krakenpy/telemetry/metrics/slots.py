@@ -17,10 +17,13 @@ a row leaves its slot only as it is folded, so a read during a pause, or a scrap
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from krakenpy.telemetry.metrics.registry import Histogram
 from krakenpy.telemetry.metrics.stats import StatsHistogram, StatsRegistry
+
+if TYPE_CHECKING:
+    from krakenpy.telemetry.metrics.instruments import Outcomes
 
 __all__ = ["CallSlot", "EdgeSlot", "Slots", "by_key", "count_ns", "count_seconds", "count_sizes"]
 
@@ -319,7 +322,7 @@ class CallSlot:
 
     def __init__(
         self,
-        otel: dict[tuple[bool, bool, bool], Histogram] | None,
+        otel: Outcomes | None,
         stats: StatsRegistry | None,
         stats_keys: dict[tuple[bool, bool], tuple[str, StatsHistogram]],
     ) -> None:
@@ -327,7 +330,9 @@ class CallSlot:
         #: what the layer calls per request: ``add[error*4 + canceled*2 + complete](elapsed_ns)``
         self.add: tuple[Callable[[int], None], ...] = tuple(values.append for values in self.lists)
         outcomes = [(bool(i & 4), bool(i & 2), bool(i & 1)) for i in range(8)]
-        self._otel = tuple(otel[o] for o in outcomes) if otel else None
+        self._outcomes = outcomes
+        #: the OTel series, read (so made) at the fold that first observes their outcome
+        self._otel = otel
         self._counters = stats.counters if stats is not None else None
         self._stats = tuple(stats_keys[(k, e)] for e, _, k in outcomes) if stats is not None else ()
 
@@ -348,7 +353,7 @@ class CallSlot:
                 continue
             batch = take(values)
             if otel is not None:
-                count_ns(otel[i], batch)
+                count_ns(otel[self._outcomes[i]], batch)
             if counters is not None:
                 key, latency = self._stats[i]
                 counters[key] += len(batch)

@@ -149,13 +149,21 @@ async def test_metric_slots_gateway_without_traffic(served, upstream) -> None:  
     hub.stats.tick()
     samples, stats = await _scrape(s)
     assert not any(k.startswith(("http_server", "http_client_duration", "http_client_request")) for k in samples)
-    # the proxy and backend layers' series exist from start-up (and a backend's successful reads), empty
+    # the proxy and backend layers' OTel series are made when an outcome is first observed (as
+    # krakend-otel's instruments record them): none before traffic
     assert _count(samples, "http_client_response_read_size_total") == 0
-    assert _count(samples, "krakend_proxy_duration_count") == _count(samples, "krakend_backend_duration_count") == 0
-    assert any(k.startswith("krakend_proxy_duration_count") for k in samples)
-    # the proxy and backend keys are registered at start-up (zero), the router's on first use
+    assert not any(k.startswith(("krakend_proxy_duration", "krakend_backend_duration")) for k in samples)
+    # the proxy and backend /__stats keys are registered at start-up (zero: krakend-metrics), the router's on first use
     assert stats["krakend.proxy.requests.layer.pipe.name./a.complete.true.error.false"] == 0
     assert not any(k.startswith("krakend.router.response.") for k in stats)
+    assert (await s.client.get("/a")).status == 200
+    hub.fold_metrics()
+    samples, _ = await _scrape(s)
+    # one request: the outcome it had, and only that one (no zero series of the seven others)
+    for family in ("krakend_proxy_duration_count", "krakend_backend_duration_count"):
+        made = [k for k in samples if k.startswith(family + "{")]
+        assert len(made) == 1 and "complete=true" in made[0] and "error=false" in made[0], made
+        assert _count(samples, family) == 1
 
 
 def test_metric_slots_groups_keep_arrival_order() -> None:
