@@ -6,6 +6,7 @@ import asyncio
 import gzip
 import logging
 from pathlib import Path
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -24,6 +25,20 @@ class _Collect(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: object) -> None:
         self.data.append(gzip.decompress(data))
+
+
+async def _drained(s: Any, gelf: _Collect, gelf_transport: Any, capfd: Any, datagrams: int) -> Any:
+    """Every output written out: the span batch posted, ``datagrams`` GELF lines received (or half a
+    second gone), the log handler flushed, the gateway closed; stdout and stderr as captured."""
+    await s.gateway.resources.state[EXPORTER].flush()
+    for _ in range(50):
+        if len(gelf.data) >= datagrams:
+            break
+        await asyncio.sleep(0.01)
+    logging.getLogger("krakenpy").handlers[0].flush()
+    await s.gateway.close()
+    gelf_transport.close()
+    return capfd.readouterr()
 
 
 def _redirect(location: str) -> web.Application:
@@ -117,15 +132,7 @@ async def test_secret_canary_reaches_no_output(served, upstream, capfd, tmp_path
         payload = await resp.read()
         if resp.status >= 400 or path.startswith("/__debug"):
             error_bodies.append(payload)
-    await s.gateway.resources.state[EXPORTER].flush()
-    for _ in range(50):
-        if len(gelf.data) >= 8:
-            break
-        await asyncio.sleep(0.01)
-    logging.getLogger("krakenpy").handlers[0].flush()
-    await s.gateway.close()
-    gelf_transport.close()
-    captured = capfd.readouterr()
+    captured = await _drained(s, gelf, gelf_transport, capfd, 8)
     outputs = {
         "stdout": captured.out.encode(),
         "stderr": captured.err.encode(),
@@ -241,15 +248,7 @@ async def test_secret_canary_in_disguise_reaches_no_output(served, upstream, cap
         payload = await resp.read()
         if resp.status >= 400 and path != "/signup":  # the schema's 400 quotes the client's own value to it
             error_bodies.append(payload)
-    await s.gateway.resources.state[EXPORTER].flush()
-    for _ in range(50):
-        if len(gelf.data) >= 5:
-            break
-        await asyncio.sleep(0.01)
-    logging.getLogger("krakenpy").handlers[0].flush()
-    await s.gateway.close()
-    gelf_transport.close()
-    captured = capfd.readouterr()
+    captured = await _drained(s, gelf, gelf_transport, capfd, 5)
     outputs = {
         "stdout": captured.out.encode(),
         "stderr": captured.err.encode(),

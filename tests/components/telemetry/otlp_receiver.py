@@ -93,3 +93,15 @@ def attrs(item: dict[str, Any]) -> dict[str, Any]:
         else:
             out[a["key"]] = inner
     return out
+
+
+def otlp_traces_exporter(collector: str) -> dict[str, Any]:
+    """A ``telemetry/opentelemetry`` OTLP/HTTP exporter of traces only, to the :class:`Receiver`
+    served at ``collector`` (``http://127.0.0.1:PORT``)."""
+    return {
+        "name": "o",
+        "host": "http://127.0.0.1",
+        "port": int(collector.rsplit(":", 1)[1]),
+        "use_http": True,
+        "disable_metrics": True,
+    }

@@ -15,7 +15,7 @@ import aiohttp
 
 from tests.cli_gateway import check_config, gateway_process
 from tests.components.telemetry.conftest import recording_app
-from tests.components.telemetry.otlp_receiver import Receiver, attrs
+from tests.components.telemetry.otlp_receiver import Receiver, attrs, otlp_traces_exporter
 from tests.conftest import free_port
 
 
@@ -103,17 +103,7 @@ async def test_endpoint_and_backend_overrides_reach_the_spans(tmp_path: Path, up
         "port": port,
         "extra_config": {
             "telemetry/opentelemetry": {
-                "exporters": {
-                    "otlp": [
-                        {
-                            "name": "o",
-                            "host": "http://127.0.0.1",
-                            "port": int(collector.rsplit(":", 1)[1]),
-                            "use_http": True,
-                            "disable_metrics": True,
-                        }
-                    ]
-                },
+                "exporters": {"otlp": [otlp_traces_exporter(collector)]},
                 # the service: no proxy spans, no CLIENT spans
                 "layers": {"proxy": {"disable_traces": True}, "backend": {"traces": {"round_trip": False}}},
             }
@@ -176,15 +166,7 @@ async def test_endpoint_global_static_attributes_replace_the_services(tmp_path: 
             "telemetry/opentelemetry": {
                 "exporters": {
                     "prometheus": [{"name": "p", "port": prom, "listen_ip": "127.0.0.1"}],
-                    "otlp": [
-                        {
-                            "name": "o",
-                            "host": "http://127.0.0.1",
-                            "port": int(collector.rsplit(":", 1)[1]),
-                            "use_http": True,
-                            "disable_metrics": True,
-                        }
-                    ],
+                    "otlp": [otlp_traces_exporter(collector)],
                 },
                 "layers": {
                     "global": {

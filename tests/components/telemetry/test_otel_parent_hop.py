@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 
 from tests.cli_gateway import gateway_process
-from tests.components.telemetry.otlp_receiver import Receiver, attrs
+from tests.components.telemetry.otlp_receiver import Receiver, attrs, otlp_traces_exporter
 from tests.conftest import free_port
 
 
@@ -53,17 +53,7 @@ async def test_injected_parent_is_an_exported_span(
         "extra_config": {
             "telemetry/opentelemetry": {
                 "trace_sample_rate": 1,
-                "exporters": {
-                    "otlp": [
-                        {
-                            "name": "o",
-                            "host": "http://127.0.0.1",
-                            "port": int(collector.rsplit(":", 1)[1]),
-                            "use_http": True,
-                            "disable_metrics": True,
-                        }
-                    ]
-                },
+                "exporters": {"otlp": [otlp_traces_exporter(collector)]},
                 "layers": layers,
             }
         },
@@ -103,17 +93,7 @@ async def test_disable_propagation_ignores_the_callers_context_and_still_injects
         "port": port,
         "extra_config": {
             "telemetry/opentelemetry": {
-                "exporters": {
-                    "otlp": [
-                        {
-                            "name": "o",
-                            "host": "http://127.0.0.1",
-                            "port": int(collector.rsplit(":", 1)[1]),
-                            "use_http": True,
-                            "disable_metrics": True,
-                        }
-                    ]
-                },
+                "exporters": {"otlp": [otlp_traces_exporter(collector)]},
                 "layers": {"global": {"disable_propagation": True}},
             }
         },
