@@ -1,7 +1,7 @@
 """Typed options of the ``telemetry/*`` namespaces and their pure parsers (run by ``check``).
 
-The JSON Schemas own types and enums (``telemetry/logging``'s ``format`` among them); these functions
-apply KrakenD's defaults, its lenient fallbacks (a facility outside local0–7 is local3) and the
+The JSON Schemas own types and enums; these functions apply KrakenD's defaults, its lenient
+fallbacks (an unknown ``format`` is ``default``, a facility outside local0–7 is local3) and the
 cross-field rules, raising :class:`~krakenpy.errors.ConfigError` at the field's JSON path.
 """
 
@@ -60,7 +60,7 @@ def parse_logging(raw: Any, path: str) -> LoggingOptions:
         raise _fail(path, "level", f"unknown level {o.get('level')!r}: DEBUG, INFO, NOTICE, WARNING, ERROR or CRITICAL")
     fmt = str(o.get("format") or "default")
     if fmt not in ("default", "logstash", "custom"):
-        fmt = "default"  # refused by the schema first; go-logging would fall back to its default pattern
+        fmt = "default"  # go-logging falls back to its default pattern
     custom = str(o.get("custom_format") or "")
     if fmt == "custom":
         if not custom:
