@@ -139,7 +139,9 @@ class ReadSlot:
     def __init__(self, reads: ReadMetrics, labels: tuple[str, ...]) -> None:
         self._reads = reads
         self._labels = labels
-        self._ok = reads.series(labels, False)
+        #: the successful and the failed reads' series, each made at the fold that first has one (a
+        #: scrape shows a backend's read series once it read a body, as krakend-otel records them)
+        self._ok: ReadSeries | None = None
         self._error: ReadSeries | None = None
         self.seconds: list[float] = []
         self.sizes: list[int] = []
@@ -164,6 +166,8 @@ class ReadSlot:
     def drain(self) -> None:
         """Fold the queued reads."""
         if self.seconds:
+            if self._ok is None:
+                self._ok = self._reads.series(self._labels, False)
             _add(self._ok, take(self.sizes), take(self.seconds))
         if self.failed_seconds:
             if self._error is None:
