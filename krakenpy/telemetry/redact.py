@@ -203,7 +203,7 @@ class Redactor:
         "_raw_query_pct",
         "_query_keys",
         "_header_text",
-        "_agents",
+        "agents",
     )
 
     def __init__(self, options: RedactionOptions | None = None) -> None:
@@ -220,7 +220,9 @@ class Redactor:
         self._body_limit = o.body_limit
         self._hash_key = o.hash_key or os.urandom(32)
         self._allow = frozenset(h.lower() for h in o.allow_headers) if o.allow_headers is not None else None
-        self._agents: dict[str, str] = {}
+        #: ``User-Agent`` → its redacted form (:meth:`agent`'s cache; the traced edge reads it natively
+        #: and calls :meth:`agent` on a miss, so the bound lives here alone)
+        self.agents: dict[str, str] = {}
 
     def _compile(self) -> None:
         self._query = _query_pattern(self._query_keys, self._mask, _TEXT_END)
@@ -272,7 +274,7 @@ class Redactor:
     def agent(self, value: str) -> str:
         """A ``User-Agent`` on a span (per sampled request), as :meth:`text` masks it, worked out once
         per distinct value (clients repeat theirs; the scan of a browser's costs ~0.5-4 µs)."""
-        agents = self._agents
+        agents = self.agents
         shown = agents.get(value)
         if shown is None:
             shown = self.text(value)

@@ -42,8 +42,6 @@ PER_REQUEST: Final = frozenset({
 HEADER_PREFIXES: Final = ("http.request.header.", "http.response.header.")
 #: an ``istr``: the header map's lookup skips folding its case (round 12, ``trace6``)
 _USER_AGENT: Final = istr("User-Agent")
-#: distinct ``User-Agent`` values whose redacted form a traced edge keeps
-AGENTS_KEPT: Final = 1024
 
 
 class TracedEdge(LeanEdge):
@@ -65,12 +63,14 @@ class TracedEdge(LeanEdge):
         otel_on: bool,
         folding: bool,
         fold: Callable[[], None],
+        agents: dict[str, str],
     ) -> None:
         super().__init__(parts, next_handler)
         self.template = template
         self.agent = parts.agent
-        #: ``User-Agent`` → its redacted form, for the spans (at most ``AGENTS_KEPT``, then emptied)
-        self.agents: dict[str, str] = {}
+        #: the redactor's ``User-Agent`` → redacted form cache (``Redactor.agents``), read here as a
+        #: native dict; a miss calls ``agent``, which fills and bounds it
+        self.agents = agents
         self.start_trace = start_trace
         self.trace_skip = trace_skip
         # the tracer's buffer typed: compiled, its ``add`` a direct call of the native method (a bound
@@ -181,9 +181,6 @@ class TracedEdge(LeanEdge):
         shown = self.agents.get(agent)
         if shown is None:
             shown = self.agent(agent)
-            if len(self.agents) >= AGENTS_KEPT:
-                self.agents.clear()
-            self.agents[agent] = shown
         self.buffer.add((
             self.template, trace.wire, sid, trace.parent_raw, start_ns, start_ns + ns, st, message,
             request.method, label, target, request.host, shown, request.remote,
@@ -230,4 +227,5 @@ def traced_handler(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler | N
         server is not None,
         hub.registry is not None or hub.stats is not None,
         hub.fold_metrics,
+        hub.redactor.agents,
     )
