@@ -73,12 +73,18 @@ async def test_logging_custom_format(served, capfd) -> None:  # type: ignore[no-
     assert "INFO|KRAKEND|-|hello" in capfd.readouterr().out.splitlines()
 
 
-async def test_logging_syslog_with_facility(served, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def _syslog_receiver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> socket.socket:
+    """A local syslog daemon's socket (a datagram socket on a path), the gateway pointed at it."""
     path = str(tmp_path / "syslog.sock")
     receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     receiver.bind(path)
     receiver.settimeout(2)
     monkeypatch.setenv("KRAKENPY_SYSLOG_ADDRESS", path)
+    return receiver
+
+
+async def test_logging_syslog_with_facility(served, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    receiver = _syslog_receiver(tmp_path, monkeypatch)
     s = await served(
         doc(
             [{"endpoint": "/x", "backend": [{"host": ["http://127.0.0.1:19"], "url_pattern": "/y"}]}],
@@ -105,11 +111,7 @@ def test_syslog_stamp_is_gos() -> None:
 
 
 async def test_syslog_failure_line_carries_the_request_id(served, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    path = str(tmp_path / "syslog.sock")
-    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    receiver.bind(path)
-    receiver.settimeout(2)
-    monkeypatch.setenv("KRAKENPY_SYSLOG_ADDRESS", path)
+    receiver = _syslog_receiver(tmp_path, monkeypatch)
     s = await served(
         doc(
             [{"endpoint": "/x", "backend": [{"host": ["http://127.0.0.1:19"], "url_pattern": "/y"}]}],
