@@ -67,6 +67,11 @@ CONFIGS: dict[str, dict[str, object]] = {
     },
     # P1's endpoint with two security/policies req policies (a variable, a macro): their cost per request
     "p1-policies": {},
+    # P1 as ``/p1/{token}`` (a sensitive path parameter, the default access log): what masking the
+    # token in the gin line costs a request
+    "p1-path-secret": {},
+    # the same route with a parameter that is no secret (``/p1/{id}``): the baseline of the row above
+    "p1-path-param": {},
 }
 #: the T rows' configuration files; their listeners bind port 0, the OTLP target is the sink
 #: (``wire_micro._Sink``)
@@ -131,6 +136,9 @@ def _doc(name: str, port: int, sink: int) -> tuple[dict[str, object], str, dict[
         if name != "p1-bearer":
             endpoint["extra_config"] = {"auth/validator": validator}
         extra["Authorization"] = f"Bearer {token}"
+    if name in ("p1-path-secret", "p1-path-param"):
+        endpoint["endpoint"] = "/p1/{token}" if name == "p1-path-secret" else "/p1/{id}"
+        path = "/p1/s3cr3t-t0k3n-4711"
     if name == "p1-policies":
         endpoint["extra_config"] = {"security/policies": {"req": {"policies": _POLICIES}}}
     if name in ("p3", "p3-general"):

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from krakenpy.telemetry.exchange import current_secrets
 from krakenpy.telemetry.gotime import compile_layout, go_duration
 from krakenpy.telemetry.logfmt import LEVELS
 from krakenpy.telemetry.redact import Redactor
@@ -157,9 +158,9 @@ def _part(verb: str, options: BackendLogOptions) -> Callable[[BackendCall, Redac
         "latency": lambda c, r: go_duration(int(c.latency * 1e9)),
         "latencyMs": lambda c, r: str(int(c.latency * 1000)),
         "method": lambda c, r: c.method,
-        "url": lambda c, r: f"{c.split().scheme}://{c.split().netloc}{r.target(c.split().path, c.split().query)}",
+        "url": lambda c, r: f"{c.split().scheme}://{c.split().netloc}{r.target(_path(c, r), c.split().query)}",
         "host": lambda c, r: c.split().netloc,
-        "path": lambda c, r: c.split().path,
+        "path": _path,
         "query": lambda c, r: r.query(c.split().query),
     }
     if verb not in simple:
@@ -169,6 +170,15 @@ def _part(verb: str, options: BackendLogOptions) -> Callable[[BackendCall, Redac
             "resp.<path>)"
         )
     return simple[verb]
+
+
+def _path(call: BackendCall, redactor: Redactor) -> str:
+    """The call's path, the request's sensitive path parameters masked when an endpoint has one
+    (``/reset/{token}`` calling ``/v1/reset/{token}``: :meth:`Redactor.request_secrets`)."""
+    path: str = call.split().path
+    if redactor.paths is None:
+        return path
+    return redactor.text(path, current_secrets(redactor))
 
 
 def compile_format(options: BackendLogOptions) -> Callable[[BackendCall, Redactor], bytes]:

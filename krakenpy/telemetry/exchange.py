@@ -154,7 +154,7 @@ class Exchange(EdgeVisit):
         if found is None:
             headers = self.client_headers
             found = self._secrets = (
-                redactor.request_secrets(headers.items(), self.client_query) if headers is not None else ()
+                redactor.request_secrets(headers.items(), self.client_query, self.path) if headers is not None else ()
             )
         return found
 

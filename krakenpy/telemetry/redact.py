@@ -27,6 +27,7 @@ from urllib.parse import unquote_plus
 import orjson
 
 from krakenpy.telemetry.jsonpath import Selector, compile_selector
+from krakenpy.telemetry.pathmask import DEFAULT_PATH_PARAMS, PathMasks, path_masks
 from krakenpy.userinfo import mask_userinfo
 
 __all__ = [
@@ -175,6 +176,8 @@ class RedactionOptions:
     headers: tuple[str, ...] = ()
     query_keys: tuple[str, ...] = ()
     body_paths: tuple[str, ...] = ()
+    #: endpoint path parameters (``{token}``) whose values are masked wherever the path is written
+    path_params: tuple[str, ...] = ()
     body_mode: Literal["mask", "hash", "drop"] = "mask"
     #: largest body (bytes) ever written, after redaction; larger ones are summarised
     body_limit: int = 8192
@@ -203,7 +206,9 @@ class Redactor:
         "_raw_query_pct",
         "_query_keys",
         "_header_text",
+        "_path_params",
         "agents",
+        "paths",
     )
 
     def __init__(self, options: RedactionOptions | None = None) -> None:
@@ -223,6 +228,17 @@ class Redactor:
         #: ``User-Agent`` → its redacted form (:meth:`agent`'s cache; the traced edge reads it natively
         #: and calls :meth:`agent` on a miss, so the bound lives here alone)
         self.agents: dict[str, str] = {}
+        self._path_params = frozenset(
+            p.lower() for p in list(o.path_params) + ([] if o.replace_defaults else list(DEFAULT_PATH_PARAMS))
+        )
+        #: the endpoints' sensitive path segments (:meth:`learn_routes`); ``None`` when no endpoint
+        #: template has a sensitive parameter
+        self.paths: PathMasks | None = None
+
+    def learn_routes(self, templates: Iterable[str]) -> None:
+        """The endpoint templates (``/reset/{token}``) whose sensitive parameters every output masks
+        (start-up only)."""
+        self.paths = path_masks(templates, self._path_params, self._mask, MIN_SECRET)
 
     def _compile(self) -> None:
         self._query = _query_pattern(self._query_keys, self._mask, _TEXT_END)
@@ -363,9 +379,10 @@ class Redactor:
             return f"{name}{colon}{scheme} {self._mask}"
         return f"{name}{colon}{self._mask}"
 
-    def request_secrets(self, headers: Iterable[tuple[str, str]], query: str) -> tuple[str, ...]:
+    def request_secrets(self, headers: Iterable[tuple[str, str]], query: str, path: str = "") -> tuple[str, ...]:
         """The credential values one request carries (its sensitive headers' values, without an auth
-        scheme; a Basic password decoded; its sensitive query keys' values, raw and decoded), longest
+        scheme; a Basic password decoded; its sensitive query keys' values, raw and decoded; its
+        sensitive path parameters' values, decoded and encoded: :meth:`PathMasks.values`), longest
         first, each at least :data:`MIN_SECRET` characters: what :meth:`text` masks as literals in
         the texts written about that request. Built on a failure or a log line, never per request."""
         found: set[str] = set()
@@ -395,12 +412,24 @@ class Redactor:
                 if eq and unquote_plus(key).lower() in keys:
                     found.add(raw)
                     found.add(unquote_plus(raw))
+        paths = self.paths
+        if paths is not None and path:
+            found.update(paths.values(path))
         return tuple(sorted((s for s in found if len(s) >= MIN_SECRET), key=len, reverse=True))
 
     url = text
 
     def target(self, path: str, query: str) -> str:
-        """``path?query`` as logged; only the query can carry masked values."""
+        """``path?query`` as logged, the query's secrets masked (the path's are the route's:
+        :meth:`route_target`)."""
+        return f"{path}?{self.query(query)}" if query else path
+
+    def route_target(self, route: str | None, routed: str, path: str, query: str) -> str:
+        """:meth:`target` of a request whose matched route is ``route``: its sensitive path
+        parameters masked too (:meth:`PathMasks.mask`)."""
+        paths = self.paths
+        if paths is not None:
+            path = paths.mask(route, routed, path)
         return f"{path}?{self.query(query)}" if query else path
 
     # JSON bodies -------------------------------------------------------------------------------

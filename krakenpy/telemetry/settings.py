@@ -133,6 +133,7 @@ def parse_access_log(raw: Any, path: str) -> AccessLogOptions:
     redaction = RedactionOptions(
         headers=tuple(str(h) for h in r.get("headers", ())),
         query_keys=tuple(str(k) for k in r.get("query_keys", ())),
+        path_params=tuple(str(k) for k in r.get("path_params", ())),
         body_paths=body_paths,
         body_mode=str(r.get("body_mode", "mask")),  # type: ignore[arg-type]
         replace_defaults=bool(r.get("replace_defaults", False)),

@@ -118,6 +118,7 @@ def _configure(resources: Resources) -> Telemetry:
     hub = Telemetry()
     access: AccessLogOptions = _opt(resources, "telemetry/access_log") or AccessLogOptions()
     hub.redactor = Redactor(access.redaction)
+    hub.redactor.learn_routes(endpoint.endpoint for endpoint in resources.service.endpoints)
     hub.request_id_header = access.request_id_header or None
     hub.trust_request_id = access.trust_request_id
     hub.return_request_id = access.return_request_id

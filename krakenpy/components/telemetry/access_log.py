@@ -8,11 +8,13 @@ the gateway's hub (:func:`krakenpy.telemetry.setup.hub_for`).
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any, Final
 
 from krakenpy.backends.client import ClientMiddleware
 from krakenpy.components.base import Component, Site
 from krakenpy.edge import EdgeMiddleware
+from krakenpy.errors import ConfigIssue
 from krakenpy.proxy.types import Middleware
 from krakenpy.resources import Resources
 from krakenpy.telemetry.layers.audit import AuditRoute, audit_middleware
@@ -31,10 +33,20 @@ if TYPE_CHECKING:  # the audit's options: imported by telemetry/audit's componen
 __all__ = ["COMPONENT"]
 
 NAMESPACE: Final = "telemetry/access_log"
+#: an endpoint's path parameter (``{token}``)
+_PARAM: Final = re.compile(r"\{([^}/]+)\}")
 
 
 def _parse(raw: Any, site: Site) -> AccessLogOptions:
-    return parse_access_log(raw, site.path)
+    options = parse_access_log(raw, site.path)
+    names = options.redaction.path_params
+    if names:  # a misspelt name masks nothing: said, not silently passed (--lint: an error)
+        used = {m.lower() for e in site.service.endpoints for m in _PARAM.findall(e.endpoint)}
+        for i, name in enumerate(names):
+            if name.lower() not in used:
+                message = f"no endpoint has a {{{name}}} parameter: nothing is masked for it"
+                site.notes.append(ConfigIssue(site.at("redact", "path_params", i), message, "warning"))
+    return options
 
 
 async def _edge(options: AccessLogOptions | None, site: Site, resources: Resources) -> EdgeMiddleware | None:

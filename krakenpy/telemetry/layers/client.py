@@ -17,7 +17,7 @@ from krakenpy.backends.http import SplitCall
 from krakenpy.config.model import BackendConfig, EndpointConfig
 from krakenpy.errors import BackendError
 from krakenpy.proxy.deadline import DEADLINE
-from krakenpy.telemetry.exchange import CURRENT, Exchange
+from krakenpy.telemetry.exchange import CURRENT, Exchange, current_secrets
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.layers.client_timing import ReadRecorder, timing_recorder, wall_ns
 from krakenpy.telemetry.layers.record import exported_parent
@@ -156,6 +156,10 @@ class _ClientLayer:
         # 12, ``trace6``) of a pure function of the text
         self._last_url = "\0"
         self._last_shown = ""
+        # the endpoint has a sensitive path parameter (``/reset/{token}``): its value, in the URL a
+        # backend is called with, masked as the request's other credentials are (no URL cache)
+        paths = self.redactor.paths
+        self.path_secrets = paths is not None and endpoint.endpoint in paths.by_route
 
     def series(self, url: str) -> ClientSlot:
         """The round-trip slot of the call's host (the last host's kept)."""
@@ -191,8 +195,10 @@ class _ClientLayer:
             self._last_peer_key, self._last_peer = url[: end + 1], found
         return found
 
-    def shown(self, url: str) -> str:
+    def shown(self, url: str, exchange: Exchange) -> str:
         """The CLIENT span's ``url.full``: the URL redacted (the last URL's kept)."""
+        if self.path_secrets:
+            return self.redactor.text(url, exchange.secrets(self.redactor))
         if url == self._last_url:
             return self._last_shown
         shown = self.redactor.url(url)
@@ -276,7 +282,7 @@ class _ClientLayer:
             else:
                 failed = TIMEDOUT if isinstance(failure, BackendError) and "timeout" in str(failure) else FAILED
                 if sid is not None:
-                    span_status, message = 2, self.redactor.text(str(failure))[:512]
+                    span_status, message = 2, self.redactor.text(str(failure), current_secrets(self.redactor))[:512]
         # the upstream client's end of the body read when it timed the call (set as it handed the
         # answer back): one clock reading for both
         if self.track and exchange is not None:
@@ -349,7 +355,7 @@ class _ClientLayer:
         assert buffer is not None
         buffer.add((
             self.template, trace.wire, sid, parent or exchange.span or trace.parent_raw, start_ns,
-            start_ns + int(elapsed * 1e9), span_status, message, self.shown(url), address, port,
+            start_ns + int(elapsed * 1e9), span_status, message, self.shown(url, exchange), address, port,
             method, len(body or b""), status, size, conn, first_byte,
         ))  # fmt: skip
 

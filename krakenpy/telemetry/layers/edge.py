@@ -116,6 +116,7 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
     )  # fmt: skip
     add_span = tracer.buffer.add if tracer is not None else None
     audit = hub.audit
+    masks = redactor.paths
 
     # one row per request: the series, counters and /__stats keys are found when it is folded
     record = None
@@ -154,6 +155,7 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
         request.context[EXCHANGE] = exchange
         exchange.client_headers = request.headers
         exchange.client_query = request.query_string
+        exchange.path = request.path
         token = CURRENT.set(exchange)
         span = None
         sid = None
@@ -174,7 +176,7 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
                     offset = exchange.wall = _now_ns() - _perf_ns()
                     start_ns = offset + start
             if trace.sampled and trace_global and template is None:
-                target = redactor.target(path, request.query_string)
+                target = redactor.target(path, request.query_string)  # the route unknown yet: set again below
                 attrs: dict[str, Any] = {
                     "url.full": target,
                     "server.address": request.host,
@@ -211,6 +213,10 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
             CURRENT.reset(token)
         ns = _perf_ns() - start
         status = response.status
+        if masks is not None:  # an endpoint with a sensitive path parameter: the route's target
+            target = redactor.route_target(request.route, request.path, path, request.query_string)
+            if span is not None:
+                span.attributes["url.full"] = target
         if audit is not None and status >= 400:
             denied = request.context.get(EDGE_DENY)
             if denied is not None:
@@ -220,7 +226,8 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
         if metered or span is not None:
             _observe(request, response, ns, status, span, exchange)
         if sid is not None:
-            target = redactor.target(path, request.query_string)
+            if target is None:
+                target = redactor.target(path, request.query_string)
             trace = exchange.trace
             st, message = (2, exchange.error or f"HTTP {status}") if status >= 500 else (0, "")
             add_span((  # type: ignore[misc]

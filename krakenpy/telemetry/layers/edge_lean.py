@@ -18,6 +18,7 @@ from krakenpy.telemetry.clientip import DirectIp
 from krakenpy.telemetry.exchange import CURRENT, EXCHANGE, REQUEST_COUNTER, Exchange, valid_request_id
 from krakenpy.telemetry.ginline import GinRender
 from krakenpy.telemetry.hub import Telemetry
+from krakenpy.telemetry.pathmask import PathMasks
 from krakenpy.telemetry.writer import LineWriter
 
 __all__ = ["EdgeParts", "LeanEdge", "abandoned", "edge_parts", "gone_line", "lean_handler"]
@@ -54,6 +55,8 @@ class EdgeParts(NamedTuple):
     client_ip: Callable[[HttpRequest], str]
     #: a ``User-Agent`` as a span shows it (:meth:`Redactor.agent`)
     agent: Callable[[str], str]
+    #: the endpoints' sensitive path segments (``Redactor.paths``), or None (no such endpoint)
+    masks: PathMasks | None = None
 
 
 def edge_parts(hub: Telemetry) -> EdgeParts | None:
@@ -75,6 +78,7 @@ def edge_parts(hub: Telemetry) -> EdgeParts | None:
         hub.redactor.query,
         hub.client_ip,
         hub.redactor.agent,
+        hub.redactor.paths,
     )
 
 
@@ -89,11 +93,13 @@ def abandoned(exchange: Exchange, exc: BaseException) -> HttpResponse:
 def gone_line(parts: EdgeParts, request: HttpRequest, exchange: Exchange, start: int, path: str) -> None:
     """The gin line of a request that raised (see :func:`abandoned`): gin's logger writes one for
     every request, a client that went away included."""
-    _, _, _, render, writer, skip, query, client_ip, _ = parts
+    _, _, _, render, writer, skip, query, client_ip, _, masks = parts
     if writer is None or path in skip:
         return
     end = _perf_ns()
     qs = request.query_string
+    if masks is not None:
+        path = masks.mask(request.route, request.path, path)
     writer.entry(render, (end, 500, end - start, client_ip(request), request.method,  # type: ignore[arg-type]
                           f"{path}?{query(qs)}" if qs else path, exchange.error))  # fmt: skip
 
@@ -114,6 +120,7 @@ class LeanEdge(SplitEdge):
         self.skip = parts.skip
         self.query = parts.query
         self.client_ip = parts.client_ip
+        self.masks = parts.masks
         # the usual resolver's two header names (every peer trusted): the log step's check inline
         direct = parts.client_ip if isinstance(parts.client_ip, DirectIp) else None
         self.ip_first: istr | None = direct.first if direct is not None else None
@@ -202,6 +209,9 @@ class LeanEdge(SplitEdge):
                 ip = request.remote
             else:
                 ip = self.client_ip(request)
+            masks = self.masks
+            if masks is not None:  # an endpoint with a sensitive path parameter (none: no call)
+                path = masks.mask(request.route, request.path, path)
             entry = (end, status, cast(int, end) - visit.start, ip, request.method,
                      f"{path}?{self.query(qs)}" if qs else path, visit.error)  # fmt: skip
             writer.entry(self.render, entry)  # type: ignore[arg-type]

@@ -165,6 +165,9 @@ class TracedEdge(LeanEdge):
         """The SERVER span's record (``ServerTemplate``'s values), as the general handler writes it."""
         trace: TraceState = exchange.trace  # typed: its fields read from the native object
         path = request.path
+        masks = self.masks
+        if masks is not None:  # an endpoint with a sensitive path parameter
+            path = masks.mask(request.route, path, path)
         qs = request.query_string
         target = f"{path}?{self.query(qs)}" if qs else path
         st, message = (2, exchange.error or f"HTTP {status}") if status >= 500 else (0, "")

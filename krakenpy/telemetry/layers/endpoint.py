@@ -223,7 +223,7 @@ def _traced(next_proxy: Proxy, layer: _Traced) -> Proxy:
                 _failed(exc, layer.prefix, layer.redactor)
             if sid is not None:
                 code = getattr(exc, "status", 500)
-                status, message = 2, layer.redactor.text(str(exc))[:512]
+                status, message = 2, layer.redactor.text(str(exc), current_secrets(layer.redactor))[:512]
             raise
         finally:
             elapsed = _perf_ns() - start

@@ -1,0 +1,122 @@
+"""Path parameters that carry secrets (``/password-reset/{token}``): which segments of a request's
+path the telemetry masks, worked out once per endpoint template at start-up.
+
+Two readings, one per kind of output:
+
+- :meth:`PathMasks.mask` (access log lines, the SERVER span's URL, audit records): the matched
+  route's template (``HttpRequest.route``) names the segments; one dict read for a request of any
+  route, the path split only on a route with a sensitive parameter. A request without a route (an
+  edge guard's answer, a 404 or 405) is masked by its path's shape, as :meth:`PathMasks.values`.
+- :meth:`PathMasks.values` (texts written while the request runs: failure lines, ``return_error_msg``,
+  a Lua error, the backend's URL on spans and in the backend log): the sensitive segments' values,
+  found by the path's shape (its segment count and static segments), masked as literals as the
+  request's other credentials are (:meth:`~krakenpy.telemetry.redact.Redactor.request_secrets`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Final
+from urllib.parse import quote
+
+__all__ = ["DEFAULT_PATH_PARAMS", "PathMasks", "path_masks"]
+
+#: path parameters whose values are secrets (lower-case names): the token-like names of the default
+#: query keys; ``code``, ``sig`` and the signature keys stay query-only (``/countries/{code}`` is no
+#: secret)
+DEFAULT_PATH_PARAMS: Final = (
+    "token",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "api_key",
+    "apikey",
+    "password",
+    "secret",
+    "client_secret",
+)
+_PARAM: Final = re.compile(r"^\{([^}]+)\}$")
+
+
+class PathMasks:
+    """The segments to mask per endpoint template (only templates with a sensitive parameter)."""
+
+    def __init__(self, templates: Iterable[str], names: Iterable[str], mask: str, min_secret: int) -> None:
+        wanted = frozenset(n.lower() for n in names)
+        #: template → indexes (in ``path.split("/")``) of its sensitive segments
+        self.by_route: dict[str, tuple[int, ...]] = {}
+        #: segment count → (static segments or None per position, sensitive indexes)
+        self._shapes: dict[int, list[tuple[tuple[str | None, ...], tuple[int, ...]]]] = {}
+        self._mask = mask
+        self._min = min_secret
+        for template in templates:
+            if template in self.by_route:
+                continue
+            segments = template.split("/")
+            params = [_PARAM.match(s) for s in segments]
+            where = tuple(i for i, m in enumerate(params) if m is not None and m[1].lower() in wanted)
+            if not where:
+                continue
+            self.by_route[template] = where
+            shape = tuple(None if m is not None else s for s, m in zip(segments, params, strict=True))
+            self._shapes.setdefault(len(segments), []).append((shape, where))
+
+    def mask(self, route: str | None, routed: str, shown: str) -> str:
+        """``shown`` (the path as logged: the client's) with the sensitive segments of ``route``
+        masked; ``routed`` is the path the route matched (``request.path`` after a rewrite, usually
+        ``shown`` itself). Any other route's path comes back as it is."""
+        if route is not None:
+            where = self.by_route.get(route)
+            if where is None:
+                return shown
+        else:  # no route (an edge guard's answer before routing, a 404 or 405): the path's shape decides
+            where = self._where(routed)
+            if not where:
+                return shown
+        mask = self._mask
+        segments = routed.split("/")
+        if routed == shown:
+            for i in where:
+                if i < len(segments) and segments[i]:
+                    segments[i] = mask
+            return "/".join(segments)
+        # rewritten (url-rewrite, a virtual host): the routed path's values masked where the client's
+        # path holds them, as whole segments
+        values = {segments[i] for i in where if i < len(segments) and segments[i]}
+        return "/".join(mask if s in values else s for s in shown.split("/"))
+
+    def _where(self, path: str) -> tuple[int, ...]:
+        """The sensitive indexes of every template of ``path``'s shape (none matched: empty)."""
+        segments = path.split("/")
+        found: set[int] = set()
+        for shape, where in self._shapes.get(len(segments), ()):
+            if all(s is None or s == seg for s, seg in zip(shape, segments, strict=True)):
+                found.update(where)
+        return tuple(sorted(found))
+
+    def values(self, path: str) -> tuple[str, ...]:
+        """The sensitive segment values of ``path`` (as the router decoded them, and percent-encoded
+        as a backend URL carries them), at least ``min_secret`` characters: every template of the
+        path's shape counts (a static route that wins over a parameter one only masks more)."""
+        segments = path.split("/")
+        shapes = self._shapes.get(len(segments))
+        if not shapes:
+            return ()
+        found: set[str] = set()
+        for shape, where in shapes:
+            if all(s is None or s == seg for s, seg in zip(shape, segments, strict=True)):
+                for i in where:
+                    value = segments[i]
+                    if len(value) >= self._min:
+                        found.add(value)
+                        found.add(quote(value, safe=""))
+                        found.add(quote(value))
+        return tuple(found)
+
+
+def path_masks(templates: Iterable[str], names: Iterable[str], mask: str, min_secret: int) -> PathMasks | None:
+    """The masks of ``templates``; ``None`` when no template has a sensitive parameter (every output
+    then writes paths as before, at no cost)."""
+    masks = PathMasks(templates, names, mask, min_secret)
+    return masks if masks.by_route else None
