@@ -22,28 +22,21 @@ from urllib.parse import quote
 
 __all__ = ["DEFAULT_PATH_PARAMS", "PathMasks", "path_masks"]
 
-#: path parameters whose values are secrets (lower-case names): the token-like names of the default
-#: query keys; ``code``, ``sig`` and the signature keys stay query-only (``/countries/{code}`` is no
-#: secret)
-DEFAULT_PATH_PARAMS: Final = (
-    "token",
-    "access_token",
-    "refresh_token",
-    "id_token",
-    "api_key",
-    "apikey",
-    "password",
-    "secret",
-    "client_secret",
-)
+#: name endings of path parameters whose values are secrets: a name is compared lower-case without
+#: ``_`` and ``-`` (``{token}``, ``{access_token}``, ``{publicToken}``, ``{user-password}``,
+#: ``{clientSecret}``, ``{apiKey}``; not ``{tokenId}``, ``{code}``, ``{key}``: ids and ordinary values)
+DEFAULT_PATH_PARAMS: Final = ("token", "password", "passwd", "secret", "apikey")
 _PARAM: Final = re.compile(r"^\{([^}]+)\}$")
 
 
 class PathMasks:
     """The segments to mask per endpoint template (only templates with a sensitive parameter)."""
 
-    def __init__(self, templates: Iterable[str], names: Iterable[str], mask: str, min_secret: int) -> None:
+    def __init__(
+        self, templates: Iterable[str], names: Iterable[str], endings: Iterable[str], mask: str, min_secret: int
+    ) -> None:
         wanted = frozenset(n.lower() for n in names)
+        ends = tuple(_plain(e) for e in endings)
         #: template → indexes (in ``path.split("/")``) of its sensitive segments
         self.by_route: dict[str, tuple[int, ...]] = {}
         #: segment count → (static segments or None per position, sensitive indexes)
@@ -55,7 +48,11 @@ class PathMasks:
                 continue
             segments = template.split("/")
             params = [_PARAM.match(s) for s in segments]
-            where = tuple(i for i, m in enumerate(params) if m is not None and m[1].lower() in wanted)
+            where = tuple(
+                i
+                for i, m in enumerate(params)
+                if m is not None and (m[1].lower() in wanted or (ends and _plain(m[1]).endswith(ends)))
+            )
             if not where:
                 continue
             self.by_route[template] = where
@@ -115,8 +112,16 @@ class PathMasks:
         return tuple(found)
 
 
-def path_masks(templates: Iterable[str], names: Iterable[str], mask: str, min_secret: int) -> PathMasks | None:
-    """The masks of ``templates``; ``None`` when no template has a sensitive parameter (every output
-    then writes paths as before, at no cost)."""
-    masks = PathMasks(templates, names, mask, min_secret)
+def _plain(name: str) -> str:
+    """A parameter name as the endings compare it: lower-case, without ``_`` and ``-``."""
+    return name.lower().replace("_", "").replace("-", "")
+
+
+def path_masks(
+    templates: Iterable[str], names: Iterable[str], endings: Iterable[str], mask: str, min_secret: int
+) -> PathMasks | None:
+    """The masks of ``templates``: a parameter is sensitive when ``names`` has it (any case) or its
+    name ends with one of ``endings`` (:data:`DEFAULT_PATH_PARAMS`); ``None`` when no template has a
+    sensitive parameter (every output then writes paths as before, at no cost)."""
+    masks = PathMasks(templates, names, endings, mask, min_secret)
     return masks if masks.by_route else None

@@ -207,6 +207,7 @@ class Redactor:
         "_query_keys",
         "_header_text",
         "_path_params",
+        "_path_endings",
         "agents",
         "paths",
     )
@@ -228,9 +229,8 @@ class Redactor:
         #: ``User-Agent`` → its redacted form (:meth:`agent`'s cache; the traced edge reads it natively
         #: and calls :meth:`agent` on a miss, so the bound lives here alone)
         self.agents: dict[str, str] = {}
-        self._path_params = frozenset(
-            p.lower() for p in list(o.path_params) + ([] if o.replace_defaults else list(DEFAULT_PATH_PARAMS))
-        )
+        self._path_params = frozenset(p.lower() for p in o.path_params)
+        self._path_endings = () if o.replace_defaults else DEFAULT_PATH_PARAMS
         #: the endpoints' sensitive path segments (:meth:`learn_routes`); ``None`` when no endpoint
         #: template has a sensitive parameter
         self.paths: PathMasks | None = None
@@ -238,7 +238,7 @@ class Redactor:
     def learn_routes(self, templates: Iterable[str]) -> None:
         """The endpoint templates (``/reset/{token}``) whose sensitive parameters every output masks
         (start-up only)."""
-        self.paths = path_masks(templates, self._path_params, self._mask, MIN_SECRET)
+        self.paths = path_masks(templates, self._path_params, self._path_endings, self._mask, MIN_SECRET)
 
     def _compile(self) -> None:
         self._query = _query_pattern(self._query_keys, self._mask, _TEXT_END)

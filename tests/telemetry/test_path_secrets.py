@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_masks_follow_the_matched_route() -> None:
-    masks = path_masks(["/reset/{token}", "/users/{id}", "/a/{Api_Key}/b/{TOKEN}"], ["token", "api_key"], "[X]", 4)
+    masks = path_masks(["/reset/{token}", "/users/{id}", "/a/{Api_Key}/b/{TOKEN}"], ["token", "api_key"], (), "[X]", 4)
     assert masks is not None
     assert masks.mask("/reset/{token}", "/reset/abcd", "/reset/abcd") == "/reset/[X]"
     assert masks.mask("/a/{Api_Key}/b/{TOKEN}", "/a/k/b/t", "/a/k/b/t") == "/a/[X]/b/[X]"
@@ -39,7 +39,7 @@ def test_masks_follow_the_matched_route() -> None:
     # literal values by the path's shape, decoded and encoded; too short ones left to the route's mask
     assert set(masks.values("/reset/ab cd")) == {"ab cd", "ab%20cd"}
     assert masks.values("/reset/abc") == () and masks.values("/users/12345") == () and masks.values("/x") == ()
-    assert path_masks(["/users/{id}", "/x"], ["token"], "[X]", 4) is None  # nothing to mask: no cost
+    assert path_masks(["/users/{id}", "/x"], ["token"], ("token",), "[X]", 4) is None  # nothing to mask: no cost
 
 
 def test_defaults_configured_names_and_replace_defaults() -> None:
@@ -47,6 +47,13 @@ def test_defaults_configured_names_and_replace_defaults() -> None:
     plain = Redactor()
     plain.learn_routes(templates)
     assert plain.paths is not None and set(plain.paths.by_route) == {"/reset/{token}"}  # {code} is no secret
+    # the defaults are name endings, as real configurations spell them (the public corpus has
+    # /user/login/{email}/{password} and a Plaid {publicToken}); ids and plain keys are not secrets
+    sensitive = ["/a/{access_token}", "/b/{publicToken}", "/c/{user-password}", "/d/{clientSecret}", "/e/{apiKey}"]
+    ordinary = ["/f/{tokenId}", "/g/{key}", "/h/{email}", "/i/{passwordHash}", "/j/{secretary}"]
+    endings = Redactor()
+    endings.learn_routes(sensitive + ordinary)
+    assert endings.paths is not None and set(endings.paths.by_route) == set(sensitive)
     more = Redactor(RedactionOptions(path_params=("OTP",)))
     more.learn_routes(templates)
     assert more.paths is not None and set(more.paths.by_route) == {"/reset/{token}", "/files/{otp}"}
