@@ -15,6 +15,7 @@ Two readings, one per kind of output:
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Iterable
 from typing import Final
@@ -27,6 +28,7 @@ __all__ = ["DEFAULT_PATH_PARAMS", "PathMasks", "path_masks"]
 #: ``{clientSecret}``, ``{apiKey}``; not ``{tokenId}``, ``{code}``, ``{key}``: ids and ordinary values)
 DEFAULT_PATH_PARAMS: Final = ("token", "password", "passwd", "secret", "apikey")
 _PARAM: Final = re.compile(r"^\{([^}]+)\}$")
+_SLASHES: Final = re.compile(r"/+")
 
 
 class PathMasks:
@@ -41,23 +43,33 @@ class PathMasks:
         self.by_route: dict[str, tuple[int, ...]] = {}
         #: segment count → (static segments or None per position, sensitive indexes)
         self._shapes: dict[int, list[tuple[tuple[str | None, ...], tuple[int, ...]]]] = {}
+        #: the same shapes, their static segments lower-case (a path with no route: a redirect's)
+        self._folded: dict[int, list[tuple[tuple[str | None, ...], tuple[int, ...]]]] = {}
         self._mask = mask
         self._min = min_secret
+        # templates of one shape (``/items/{id}`` GET, ``/items/{token}`` DELETE) share one router
+        # node, whose route is the first one's template: each of them masks what any of them names
+        groups: dict[tuple[str | None, ...], tuple[list[str], set[int]]] = {}
         for template in templates:
-            if template in self.by_route:
-                continue
             segments = template.split("/")
             params = [_PARAM.match(s) for s in segments]
-            where = tuple(
+            shape = tuple(None if m is not None else s for s, m in zip(segments, params, strict=True))
+            members, named = groups.setdefault(shape, ([], set()))
+            members.append(template)
+            named.update(
                 i
                 for i, m in enumerate(params)
                 if m is not None and (m[1].lower() in wanted or (ends and _plain(m[1]).endswith(ends)))
             )
-            if not where:
+        for shape, (members, found) in groups.items():
+            if not found:
                 continue
-            self.by_route[template] = where
-            shape = tuple(None if m is not None else s for s, m in zip(segments, params, strict=True))
-            self._shapes.setdefault(len(segments), []).append((shape, where))
+            where = tuple(sorted(found))
+            for template in members:
+                self.by_route[template] = where
+            self._shapes.setdefault(len(shape), []).append((shape, where))
+            folded = tuple(s.lower() if s is not None else None for s in shape)
+            self._folded.setdefault(len(shape), []).append((folded, where))
 
     def mask(self, route: str | None, routed: str, shown: str) -> str:
         """``shown`` (the path as logged: the client's) with the sensitive segments of ``route``
@@ -70,7 +82,7 @@ class PathMasks:
         else:  # no route (an edge guard's answer before routing, a 404 or 405): the path's shape decides
             where = self._where(routed)
             if not where:
-                return shown
+                return self._near(routed, shown)
         mask = self._mask
         segments = routed.split("/")
         if routed == shown:
@@ -79,9 +91,30 @@ class PathMasks:
                     segments[i] = mask
             return "/".join(segments)
         # rewritten (url-rewrite, a virtual host): the routed path's values masked where the client's
-        # path holds them, as whole segments
-        values = {segments[i] for i in where if i < len(segments) and segments[i]}
-        return "/".join(mask if s in values else s for s in shown.split("/"))
+        # path holds them
+        return self._hide({segments[i] for i in where if i < len(segments) and segments[i]}, shown)
+
+    def _hide(self, values: set[str], shown: str) -> str:
+        """``shown`` with ``values`` masked as whole segments, and, when at least ``min_secret``
+        characters long, anywhere in it (a regexp rewrite from ``/old-{value}``)."""
+        mask = self._mask
+        out = "/".join(mask if s in values else s for s in shown.split("/"))
+        for value in sorted(values, key=len, reverse=True):
+            if len(value) >= self._min and value in out:
+                out = out.replace(value, mask)
+        return out
+
+    def _near(self, path: str, shown: str) -> str:
+        """A path with no route and no sensitive template's exact shape, which the router may still
+        send to one (a redirect: a trailing slash, another case, ``//`` or ``.`` segments): masked
+        by the shape of its cleaned form, static segments in any case."""
+        cleaned = posixpath.normpath(_SLASHES.sub("/", path)) if path.startswith("/") else path
+        segments = cleaned.split("/")
+        values: set[str] = set()
+        for shape, where in self._folded.get(len(segments), ()):
+            if all(s is None or s == seg.lower() for s, seg in zip(shape, segments, strict=True)):
+                values.update(segments[i] for i in where if segments[i])
+        return self._hide(values, shown) if values else shown
 
     def _where(self, path: str) -> tuple[int, ...]:
         """The sensitive indexes of every template of ``path``'s shape (none matched: empty)."""

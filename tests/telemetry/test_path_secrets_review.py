@@ -1,0 +1,136 @@
+"""A secret in a path parameter, on the paths the first round left out: endpoints that share one
+router node under other parameter names, requests the router redirects (a trailing slash, another
+case), and paths an edge plugin rewrites before routing (url-rewrite, virtualhost)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from krakenpy.telemetry.export import EXPORTER
+from krakenpy.telemetry.pathmask import path_masks
+from tests.components.telemetry.conftest import recording_app
+from tests.components.telemetry.otlp_receiver import Receiver
+
+SECRET = "p4th-s3cr3t-77a9"
+
+
+def test_templates_of_one_router_node_mask_what_any_of_them_names() -> None:
+    """``GET /items/{id}`` and ``DELETE /items/{token}`` are one router node, whose route is the
+    first template: a DELETE is routed as ``/items/{id}``, and its token is masked all the same."""
+    masks = path_masks(["/items/{id}", "/items/{token}", "/users/{id}"], ["token"], "[X]", 4)
+    assert masks is not None
+    assert masks.mask("/items/{id}", "/items/abcdef", "/items/abcdef") == "/items/[X]"
+    assert masks.mask("/items/{token}", "/items/abcdef", "/items/abcdef") == "/items/[X]"
+    assert masks.mask("/users/{id}", "/users/abcdef", "/users/abcdef") == "/users/abcdef"
+
+
+@pytest.mark.parametrize(
+    ("path", "shown"),
+    [
+        ("/reset/abcdef/", "/reset/[X]/"),  # gin's trailing-slash redirect
+        ("/RESET/abcdef", "/RESET/[X]"),  # the fixed-path redirect: another case
+        ("/Reset/abcdef/", "/Reset/[X]/"),
+        ("/reset//abcdef", "/reset//[X]"),  # ... a doubled slash
+        ("/reset/./abcdef", "/reset/./[X]"),
+        ("/x/../reset/abcdef", "/x/../reset/[X]"),
+        ("/reset/abcdef/more", "/reset/abcdef/more"),  # no sensitive endpoint's shape: as it is
+        ("/users/abcdef/", "/users/abcdef/"),
+        ("/reset/", "/reset/"),
+    ],
+)
+def test_a_path_without_a_route_near_a_sensitive_shape_is_masked(path: str, shown: str) -> None:
+    masks = path_masks(["/reset/{token}", "/users/{id}"], ["token"], "[X]", 4)
+    assert masks is not None
+    assert masks.mask(None, path, path) == shown
+
+
+#: (case, method, path, headers, status)
+CASES: list[tuple[str, str, str, dict[str, str], int]] = [
+    ("trailing-slash", "GET", f"/reset/{SECRET}/", {}, 301),
+    ("trailing-slash-post", "POST", f"/reset/{SECRET}/", {}, 404),
+    ("other-case", "GET", f"/RESET/{SECRET}", {}, 301),
+    ("shared-node", "DELETE", f"/items/{SECRET}", {}, 500),
+]
+
+
+def _config(ok: str, dead: str, receiver_port: int, access: Path, audit: Path, kind: str) -> dict[str, Any]:
+    otel = {
+        "exporters": {"otlp": [{"name": "r", "host": "127.0.0.1", "port": receiver_port, "use_http": True}]},
+        "layers": {"backend": {"traces": {"round_trip": True}}},
+    }
+    extra: dict[str, Any] = {
+        "router": {"return_error_msg": True},
+        "plugin/http-server": {
+            "name": ["url-rewrite", "virtualhost"],
+            "url-rewrite": {"regexp": [["^/old-(.*)$", "/down/${1}"], ["^/old/(.*)$", "/down/${1}"]]},
+            "virtualhost": {"hosts": ["a.test"]},
+        },
+    }
+    if kind == "general":
+        extra.update(
+            {
+                "telemetry/logging": {"level": "DEBUG", "stdout": True},
+                "telemetry/access_log": {"format": "json", "file": str(access)},
+                "telemetry/audit": {"sink": "file", "path": str(audit), "sensitive": True},
+                "telemetry/opentelemetry": otel,
+            }
+        )
+    return {
+        "version": 3,
+        "extra_config": extra,
+        "endpoints": [
+            {"endpoint": "/reset/{token}", "backend": [{"host": [ok], "url_pattern": "/v1/reset/{token}"}]},
+            {"endpoint": "/down/{token}", "backend": [{"host": [dead], "url_pattern": "/d/{token}"}]},
+            {"endpoint": "/items/{id}", "backend": [{"host": [ok], "url_pattern": "/i/{id}"}]},
+            {
+                "endpoint": "/items/{token}",
+                "method": "DELETE",
+                "backend": [{"host": [dead], "url_pattern": "/i/{token}"}],
+            },
+            {"endpoint": "/__virtual/a.test/vh/{token}", "backend": [{"host": [dead], "url_pattern": "/vh/{token}"}]},
+        ],
+    }
+
+
+@pytest.mark.parametrize("kind", ["lean", "general"])
+@pytest.mark.parametrize("case", [c[0] for c in CASES])
+async def test_a_path_secret_on_a_redirected_shared_or_rewritten_route_reaches_no_output(  # type: ignore[no-untyped-def]
+    case: str, kind: str, served, upstream, capfd, tmp_path: Path, dead_port: int
+) -> None:
+    _, method, path, headers, status = next(c for c in CASES if c[0] == case)
+    receiver = Receiver()
+    receiver_port = int((await upstream(receiver.app())).rsplit(":", 1)[1])
+    ok = await upstream(recording_app([], {"ok": True}))
+    access, audit = tmp_path / "access.log", tmp_path / "audit.log"
+    s = await served(_config(ok, f"http://127.0.0.1:{dead_port}", receiver_port, access, audit, kind))
+    resp = await s.client.request(method, path, headers=headers, allow_redirects=False)
+    assert resp.status == status
+    # a redirect's Location and body are the client's own path, sent back to it (as KrakenD does)
+    body = b"" if status in (301, 307) else await resp.read()
+    exporter = s.gateway.resources.state.get(EXPORTER)
+    if exporter is not None:
+        await exporter.flush()
+    for handler in logging.getLogger("krakenpy").handlers:
+        handler.flush()
+    await s.gateway.close()
+    captured = capfd.readouterr()
+    outputs = {
+        "stdout": captured.out.encode(),
+        "stderr": captured.err.encode(),
+        "access file": access.read_bytes() if access.exists() else b"",
+        "audit file": audit.read_bytes() if audit.exists() else b"",
+        "otlp": b"\n".join(receiver.bodies),
+        "error body": body,
+    }
+    lines = outputs["access file"] if kind == "general" else outputs["stdout"]
+    assert b"[REDACTED]" in lines  # the request was logged, masked
+    if status == 500:
+        assert b"[REDACTED]" in outputs["error body"]  # return_error_msg's text, masked
+    if kind == "general":
+        assert outputs["otlp"]
+    leaks = {name: data.count(SECRET.encode()) for name, data in outputs.items() if SECRET.encode() in data}
+    assert leaks == {}
