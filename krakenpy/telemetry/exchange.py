@@ -119,6 +119,9 @@ class Exchange(EdgeVisit):
     #: the client's path, read before the handler runs: url-rewrite, virtualhost and wildcard change
     #: ``request.path`` in place, and the gin line and the skip lists take the client's
     path: str = ""
+    #: the path an edge plugin rewrote it to before routing (url-rewrite, virtualhost; "" when none):
+    #: the one an endpoint's sensitive path parameters are found in (:meth:`secrets`)
+    routed: str = ""
     #: ``CURRENT``'s token from the edge's set (a ``contextvars.Token``), for its reset
     token: Any = None
     #: traced: the SERVER span's Unix start (ns; its id is ``span``)
@@ -154,7 +157,9 @@ class Exchange(EdgeVisit):
         if found is None:
             headers = self.client_headers
             found = self._secrets = (
-                redactor.request_secrets(headers.items(), self.client_query, self.path) if headers is not None else ()
+                redactor.request_secrets(headers.items(), self.client_query, self.path, self.routed)
+                if headers is not None
+                else ()
             )
         return found
 
@@ -173,6 +178,15 @@ CURRENT: Final[ContextVar[Exchange | None]] = EXCHANGE_VAR
 def current() -> Exchange | None:
     """The exchange of the running request, if any."""
     return CURRENT.get()
+
+
+def note_routed(context: dict[str, Any], path: str) -> None:
+    """``path``, what an edge plugin rewrote the request's path to before routing, kept on the
+    request's exchange (when telemetry made one): the texts about the request mask the sensitive
+    path parameters that path holds (``/old-{value}`` routed as ``/reset/{token}``)."""
+    exchange = context.get(EXCHANGE)
+    if exchange is not None:
+        exchange.routed = path
 
 
 def current_secrets(redactor: Redactor) -> tuple[str, ...]:

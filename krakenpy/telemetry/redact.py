@@ -379,10 +379,13 @@ class Redactor:
             return f"{name}{colon}{scheme} {self._mask}"
         return f"{name}{colon}{self._mask}"
 
-    def request_secrets(self, headers: Iterable[tuple[str, str]], query: str, path: str = "") -> tuple[str, ...]:
+    def request_secrets(
+        self, headers: Iterable[tuple[str, str]], query: str, path: str = "", routed: str = ""
+    ) -> tuple[str, ...]:
         """The credential values one request carries (its sensitive headers' values, without an auth
         scheme; a Basic password decoded; its sensitive query keys' values, raw and decoded; its
-        sensitive path parameters' values, decoded and encoded: :meth:`PathMasks.values`), longest
+        sensitive path parameters' values, decoded and encoded: :meth:`PathMasks.values`, in the
+        client's ``path`` and in the ``routed`` one an edge plugin rewrote it to), longest
         first, each at least :data:`MIN_SECRET` characters: what :meth:`text` masks as literals in
         the texts written about that request. Built on a failure or a log line, never per request."""
         found: set[str] = set()
@@ -413,8 +416,10 @@ class Redactor:
                     found.add(raw)
                     found.add(unquote_plus(raw))
         paths = self.paths
-        if paths is not None and path:
-            found.update(paths.values(path))
+        if paths is not None:
+            for one in (path, routed):
+                if one:
+                    found.update(paths.values(one))
         return tuple(sorted((s for s in found if len(s) >= MIN_SECRET), key=len, reverse=True))
 
     url = text

@@ -12,6 +12,7 @@ import pytest
 
 from krakenpy.telemetry.export import EXPORTER
 from krakenpy.telemetry.pathmask import path_masks
+from krakenpy.telemetry.redact import Redactor
 from tests.components.telemetry.conftest import recording_app
 from tests.components.telemetry.otlp_receiver import Receiver
 
@@ -48,12 +49,28 @@ def test_a_path_without_a_route_near_a_sensitive_shape_is_masked(path: str, show
     assert masks.mask(None, path, path) == shown
 
 
+def test_a_rewritten_path_masks_the_routed_value_anywhere_in_the_clients() -> None:
+    masks = path_masks(["/reset/{token}"], ["token"], "[X]", 4)
+    assert masks is not None
+    # a regexp rewrite (``^/old-(.*)$`` → ``/reset/${1}``): the value is no whole segment of the client's path
+    assert masks.mask("/reset/{token}", "/reset/abcdef", "/old-abcdef") == "/old-[X]"
+    assert masks.mask("/reset/{token}", "/reset/abc", "/old-abc/abc") == "/old-abc/[X]"  # short: segments only
+    redactor = Redactor()
+    redactor.learn_routes(["/reset/{token}"])
+    # the texts about the request: the value found in the path it was routed by, not only the client's
+    secrets = redactor.request_secrets([], "", "/old-abcdef", "/reset/abcdef")
+    assert redactor.text('Get "http://h/v1/abcdef": refused', secrets) == 'Get "http://h/v1/[REDACTED]": refused'
+
+
 #: (case, method, path, headers, status)
 CASES: list[tuple[str, str, str, dict[str, str], int]] = [
     ("trailing-slash", "GET", f"/reset/{SECRET}/", {}, 301),
     ("trailing-slash-post", "POST", f"/reset/{SECRET}/", {}, 404),
     ("other-case", "GET", f"/RESET/{SECRET}", {}, 301),
     ("shared-node", "DELETE", f"/items/{SECRET}", {}, 500),
+    ("regexp-rewrite", "GET", f"/old-{SECRET}", {}, 500),
+    ("segment-rewrite", "GET", f"/old/{SECRET}", {}, 500),
+    ("virtualhost", "GET", f"/vh/{SECRET}", {"Host": "a.test"}, 500),
 ]
 
 

@@ -15,6 +15,7 @@ from urllib.parse import quote
 from krakenpy.components.base import Site
 from krakenpy.edge import EdgeHandler, EdgeMiddleware, HttpRequest, HttpResponse
 from krakenpy.errors import ConfigError, ConfigIssue
+from krakenpy.telemetry.exchange import note_routed
 
 if TYPE_CHECKING:
     from krakenpy.goregex import GoRegex
@@ -56,6 +57,7 @@ def url_rewrite(options: UrlRewriteOptions) -> EdgeMiddleware:
 
     def rewrite(request: HttpRequest, target: str) -> None:
         request.path = target
+        note_routed(request.context, target)
         escaped = quote(target, safe=_PATH_SAFE, errors="surrogateescape")
         request.raw_path = escaped + ("?" + request.query_string if request.query_string else "")
 

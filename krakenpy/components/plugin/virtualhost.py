@@ -13,6 +13,7 @@ from typing import Any, Final
 from krakenpy.components.base import Site
 from krakenpy.edge import EdgeHandler, EdgeMiddleware, HttpRequest, HttpResponse
 from krakenpy.errors import ConfigIssue
+from krakenpy.telemetry.exchange import note_routed
 
 __all__ = ["CONTEXT_KEY", "VirtualHostOptions", "parse", "virtualhost"]
 
@@ -52,6 +53,7 @@ def virtualhost(options: VirtualHostOptions) -> EdgeMiddleware:
             if host in hosts:
                 request.context[CONTEXT_KEY] = host
                 request.path = f"/__virtual/{host}{request.path}"
+                note_routed(request.context, request.path)
                 raw = request.raw_path
                 request.raw_path = f"/__virtual/{host}{raw}" if raw.startswith("/") else raw
             return next_handler(request)
