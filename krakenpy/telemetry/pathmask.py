@@ -29,6 +29,11 @@ __all__ = ["DEFAULT_PATH_PARAMS", "PathMasks", "path_masks"]
 DEFAULT_PATH_PARAMS: Final = ("token", "password", "passwd", "secret", "apikey")
 _PARAM: Final = re.compile(r"^\{([^}]+)\}$")
 _SLASHES: Final = re.compile(r"/+")
+#: what the request builder leaves unescaped in a value it puts in a backend URL's path and query
+#: (``krakenpy.proxy.request_builder``'s ``_PATH_SAFE``, ``_QUERY_SAFE``): a value is masked as the
+#: backend's URL carries it (``ab'cd"`` as ``ab'cd%22``, which ``quote`` spells ``ab%27cd%22``)
+_BACKEND_PATH_SAFE: Final = "-._~!$&'()*+,;=:@"
+_BACKEND_QUERY_SAFE: Final = "-._~!$'()*,;:@/?"
 
 
 class PathMasks:
@@ -140,8 +145,11 @@ class PathMasks:
                     value = segments[i]
                     if len(value) >= self._min:
                         found.add(value)
-                        found.add(quote(value, safe=""))
-                        found.add(quote(value))
+                        found.add(quote(value, safe="", errors="surrogateescape"))
+                        found.add(quote(value, errors="surrogateescape"))
+                        # as the request builder escapes it in a url_pattern's path and query
+                        found.add(quote(value, safe=_BACKEND_PATH_SAFE, errors="surrogateescape"))
+                        found.add(quote(value, safe=_BACKEND_QUERY_SAFE, errors="surrogateescape"))
         return tuple(found)
 
 

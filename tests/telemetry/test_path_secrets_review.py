@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from krakenpy.proxy.request_builder import PathTemplate
 from krakenpy.telemetry.export import EXPORTER
 from krakenpy.telemetry.pathmask import path_masks
 from krakenpy.telemetry.redact import Redactor
@@ -151,3 +152,34 @@ async def test_a_path_secret_on_a_redirected_shared_or_rewritten_route_reaches_n
         assert outputs["otlp"]
     leaks = {name: data.count(SECRET.encode()) for name, data in outputs.items() if SECRET.encode() in data}
     assert leaks == {}
+
+
+@pytest.mark.parametrize("value", ["ab'cd\"efgh", "user:pa=ss word", "(é)*!xyz"])
+def test_a_value_is_masked_as_the_backend_url_escapes_it(value: str) -> None:
+    """The backend's URL carries a value escaped as the request builder does it (``'``, ``(``, ``:``
+    kept, ``"`` and a space escaped), which neither the value as decoded nor ``quote`` spell."""
+    redactor = Redactor()
+    redactor.learn_routes(["/x/{token}"])
+    secrets = redactor.request_secrets([], "", f"/x/{value}")
+    builder = backend_request_builder_urls(value)
+    for url in builder:
+        assert redactor.text(f'Get "{url}": refused', secrets) in (
+            'Get "http://h/d/[REDACTED]": refused',
+            'Get "http://h/d?t=[REDACTED]": refused',
+        ), url
+
+
+def backend_request_builder_urls(value: str) -> list[str]:
+    """The URLs the request builder makes of ``value`` in a url_pattern's path and query."""
+    return [
+        "http://h" + PathTemplate("/d/{{.Token}}").render({"Token": value}),
+        "http://h" + PathTemplate("/d?t={{.Token}}").render({"Token": value}),
+    ]
+
+
+def test_the_escapes_follow_the_request_builder() -> None:
+    from krakenpy.proxy import request_builder
+    from krakenpy.telemetry import pathmask
+
+    assert pathmask._BACKEND_PATH_SAFE == request_builder._PATH_SAFE
+    assert pathmask._BACKEND_QUERY_SAFE == request_builder._QUERY_SAFE
