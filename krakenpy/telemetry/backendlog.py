@@ -158,10 +158,10 @@ def _part(verb: str, options: BackendLogOptions) -> Callable[[BackendCall, Redac
         "latency": lambda c, r: go_duration(int(c.latency * 1e9)),
         "latencyMs": lambda c, r: str(int(c.latency * 1000)),
         "method": lambda c, r: c.method,
-        "url": lambda c, r: f"{c.split().scheme}://{c.split().netloc}{r.target(_path(c, r), c.split().query)}",
-        "host": lambda c, r: c.split().netloc,
+        "url": lambda c, r: f"{c.split().scheme}://{_host(c, r)}{_path(c, r)}{_query(c, r, '?')}",
+        "host": _host,
         "path": _path,
-        "query": lambda c, r: r.query(c.split().query),
+        "query": lambda c, r: _query(c, r, ""),
     }
     if verb not in simple:
         known = ", ".join(sorted(_SIMPLE))
@@ -175,10 +175,25 @@ def _part(verb: str, options: BackendLogOptions) -> Callable[[BackendCall, Redac
 def _path(call: BackendCall, redactor: Redactor) -> str:
     """The call's path, the request's sensitive path parameters masked when an endpoint has one
     (``/reset/{token}`` calling ``/v1/reset/{token}``: :meth:`Redactor.request_secrets`)."""
-    path: str = call.split().path
+    return _masked(call.split().path, redactor)
+
+
+def _host(call: BackendCall, redactor: Redactor) -> str:
+    """The call's host (a dynamic host may be built from a path parameter), masked as :func:`_path`."""
+    return _masked(call.split().netloc, redactor)
+
+
+def _query(call: BackendCall, redactor: Redactor, lead: str) -> str:
+    """The call's query, its sensitive keys masked, and a path parameter's value under any key (a
+    url_pattern ``/d?t={token}``), masked as :func:`_path`; ``lead`` before a query there is."""
+    query: str = call.split().query
+    return f"{lead}{_masked(redactor.query(query), redactor)}" if query else ""
+
+
+def _masked(text: str, redactor: Redactor) -> str:
     if redactor.paths is None:
-        return path
-    return redactor.text(path, current_secrets(redactor))
+        return text
+    return redactor.text(text, current_secrets(redactor))
 
 
 def compile_format(options: BackendLogOptions) -> Callable[[BackendCall, Redactor], bytes]:

@@ -183,3 +183,37 @@ def test_the_escapes_follow_the_request_builder() -> None:
 
     assert pathmask._BACKEND_PATH_SAFE == request_builder._PATH_SAFE
     assert pathmask._BACKEND_QUERY_SAFE == request_builder._QUERY_SAFE
+
+
+async def test_the_backend_log_masks_a_path_secret_in_every_part_of_the_url(served, upstream, capfd) -> None:  # type: ignore[no-untyped-def]
+    """``%{url}``, ``%{path}`` and ``%{query}`` of the backend log: a url_pattern may put the value in
+    the backend's query under a key that is no sensitive one (``/d?t={token}``)."""
+    ok = await upstream(recording_app([], {"ok": True}))
+    log = {"custom_format": "URL=%{url} PATH=%{path} QUERY=%{query} HOST=%{host}\n"}
+    s = await served(
+        {
+            "version": 3,
+            "extra_config": {"telemetry/logging": {"level": "INFO", "stdout": True}},
+            "endpoints": [
+                {
+                    "endpoint": "/x/{token}",
+                    "backend": [
+                        {
+                            "host": [ok],
+                            "url_pattern": "/d/{token}?t={token}",
+                            "extra_config": {"telemetry/logging": log},
+                        }
+                    ],
+                }
+            ],
+        }
+    )
+    resp = await s.client.get(f"/x/{SECRET}")
+    assert resp.status == 200
+    for handler in logging.getLogger("krakenpy").handlers:
+        handler.flush()
+    await s.gateway.close()
+    out = capfd.readouterr().out
+    assert "URL=http://127.0.0.1:" in out and "/d/[REDACTED]?t=[REDACTED]" in out
+    assert "PATH=/d/[REDACTED] QUERY=t=[REDACTED] HOST=127.0.0.1:" in out
+    assert SECRET not in out
