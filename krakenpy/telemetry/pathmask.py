@@ -111,15 +111,35 @@ class PathMasks:
 
     def _near(self, path: str, shown: str) -> str:
         """A path with no route and no sensitive template's exact shape, which the router may still
-        send to one (a redirect: a trailing slash, another case, ``//`` or ``.`` segments): masked
-        by the shape of its cleaned form, static segments in any case."""
+        send to one (a redirect: a trailing slash, another case, ``//`` or ``.`` segments) or which
+        holds a value with an encoded slash (``/reset/ab%2Fcd``, decoded one segment longer: a 404):
+        masked by the shape of its cleaned form, static segments in any case; a path longer than a
+        sensitive template whose static segments it starts and ends with, from the template's first
+        sensitive segment to its last (the most specific such templates)."""
         cleaned = posixpath.normpath(_SLASHES.sub("/", path)) if path.startswith("/") else path
         segments = cleaned.split("/")
-        values: set[str] = set()
-        for shape, where in self._folded.get(len(segments), ()):
-            if all(s is None or s == seg.lower() for s, seg in zip(shape, segments, strict=True)):
-                values.update(segments[i] for i in where if segments[i])
-        return self._hide(values, shown) if values else shown
+        folded = [seg.lower() for seg in segments]
+        size = len(segments)
+        hidden: set[int] = set()
+        for shape, where in self._folded.get(size, ()):
+            if all(s is None or s == seg for s, seg in zip(shape, folded, strict=True)):
+                hidden.update(where)
+        if not hidden:
+            for count in sorted((c for c in self._folded if c < size), reverse=True):
+                for shape, where in self._folded[count]:
+                    first, after = where[0], where[-1] + 1
+                    back = size - (count - after)  # where the template's trailing static segments start
+                    if all(s is None or s == seg for s, seg in zip(shape[:first], folded[:first], strict=True)) and all(
+                        s is None or s == seg for s, seg in zip(shape[after:], folded[back:], strict=True)
+                    ):
+                        hidden.update(range(first, back))
+                if hidden:
+                    break
+        if not hidden:
+            return shown
+        if cleaned == shown:
+            return "/".join(self._mask if i in hidden and seg else seg for i, seg in enumerate(segments))
+        return self._hide({segments[i] for i in hidden if segments[i]}, shown)
 
     def _where(self, path: str) -> tuple[int, ...]:
         """The sensitive indexes of every template of ``path``'s shape (none matched: empty)."""

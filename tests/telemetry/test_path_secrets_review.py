@@ -39,7 +39,7 @@ def test_templates_of_one_router_node_mask_what_any_of_them_names() -> None:
         ("/reset//abcdef", "/reset//[X]"),  # ... a doubled slash
         ("/reset/./abcdef", "/reset/./[X]"),
         ("/x/../reset/abcdef", "/x/../reset/[X]"),
-        ("/reset/abcdef/more", "/reset/abcdef/more"),  # no sensitive endpoint's shape: as it is
+        ("/reset/abcdef/more", "/reset/[X]/[X]"),  # below a sensitive endpoint (see the test below)
         ("/users/abcdef/", "/users/abcdef/"),
         ("/reset/", "/reset/"),
     ],
@@ -67,6 +67,8 @@ def test_a_rewritten_path_masks_the_routed_value_anywhere_in_the_clients() -> No
 CASES: list[tuple[str, str, str, dict[str, str], int]] = [
     ("trailing-slash", "GET", f"/reset/{SECRET}/", {}, 301),
     ("trailing-slash-post", "POST", f"/reset/{SECRET}/", {}, 404),
+    ("encoded-slash", "GET", f"/reset/ab%2F{SECRET}", {}, 404),
+    ("below", "GET", f"/reset/{SECRET}/more", {}, 404),
     ("other-case", "GET", f"/RESET/{SECRET}", {}, 301),
     ("shared-node", "DELETE", f"/items/{SECRET}", {}, 500),
     ("regexp-rewrite", "GET", f"/old-{SECRET}", {}, 500),
@@ -217,3 +219,23 @@ async def test_the_backend_log_masks_a_path_secret_in_every_part_of_the_url(serv
     assert "URL=http://127.0.0.1:" in out and "/d/[REDACTED]?t=[REDACTED]" in out
     assert "PATH=/d/[REDACTED] QUERY=t=[REDACTED] HOST=127.0.0.1:" in out
     assert SECRET not in out
+
+
+@pytest.mark.parametrize(
+    ("path", "shown"),
+    [
+        # a value holding an encoded slash (a base64 token sent as ab%2Fcd): decoded, the router finds
+        # no route (404), the path one segment longer than the endpoint's
+        ("/reset/ab/cdefgh", "/reset/[X]/[X]"),
+        ("/reset/ab/cd/ef", "/reset/[X]/[X]/[X]"),
+        ("/reset/ab/cdef/confirm", "/reset/[X]/[X]/confirm"),
+        ("/RESET/ab/cdef/", "/RESET/[X]/[X]/"),
+        ("/reset/abcdef/more", "/reset/[X]/[X]"),  # below a sensitive one: masked from the parameter on
+        ("/users/ab/cdef", "/users/ab/cdef"),  # no sensitive endpoint under that prefix
+        ("/other/ab/cdef", "/other/ab/cdef"),
+    ],
+)
+def test_a_longer_path_under_a_sensitive_prefix_is_masked(path: str, shown: str) -> None:
+    masks = path_masks(["/reset/{token}", "/reset/{token}/confirm", "/users/{id}"], ["token"], "[X]", 4)
+    assert masks is not None
+    assert masks.mask(None, path, path) == shown
