@@ -239,3 +239,25 @@ def test_a_longer_path_under_a_sensitive_prefix_is_masked(path: str, shown: str)
     masks = path_masks(["/reset/{token}", "/reset/{token}/confirm", "/users/{id}"], ["token"], "[X]", 4)
     assert masks is not None
     assert masks.mask(None, path, path) == shown
+
+
+async def test_a_rewrite_keeps_the_routed_path_only_when_an_endpoint_has_a_path_secret() -> None:
+    """The zero-cost rule: without a sensitive parameter the rewriting plugins do what they did."""
+    from krakenpy.components.plugin.url_rewrite import UrlRewriteOptions, url_rewrite
+    from krakenpy.components.plugin.virtualhost import VirtualHostOptions, virtualhost
+    from krakenpy.edge import HttpRequest, HttpResponse
+    from krakenpy.telemetry.exchange import EXCHANGE, Exchange
+
+    async def answer(request: HttpRequest) -> HttpResponse:
+        return HttpResponse(200)
+
+    for note in (False, True):
+        for plugin, host, routed in (
+            (url_rewrite(UrlRewriteOptions({"/a": "/b"}), note=note), "x", "/b"),
+            (virtualhost(VirtualHostOptions(frozenset({"v.test"})), note=note), "v.test", "/__virtual/v.test/a"),
+        ):
+            request = HttpRequest("GET", "/a", host=host)
+            exchange = request.context[EXCHANGE] = Exchange()
+            await plugin(answer)(request)
+            assert request.path == routed
+            assert exchange.routed == (routed if note else "")

@@ -55,10 +55,21 @@ def _plugins() -> Mapping[str, tuple[Parse, Build]]:
 
         return build
 
+    def rewriting(make: Callable[..., EdgeMiddleware]) -> Build:
+        """A plugin that changes the path before routing: told whether an endpoint has a secret in its
+        path (the telemetry's texts then need the path a request is routed by; none: no cost)."""
+
+        async def build(options: Any, site: Site, resources: Resources) -> EdgeMiddleware:
+            from krakenpy.telemetry.setup import hub_for
+
+            return make(options, note=hub_for(resources).redactor.paths is not None)
+
+        return build
+
     return {
         "ip-filter": (ip_filter.parse, sync(ip_filter.ip_filter)),
-        "url-rewrite": (url_rewrite.parse, sync(url_rewrite.url_rewrite)),
-        "virtualhost": (virtualhost.parse, sync(virtualhost.virtualhost)),
+        "url-rewrite": (url_rewrite.parse, rewriting(url_rewrite.url_rewrite)),
+        "virtualhost": (virtualhost.parse, rewriting(virtualhost.virtualhost)),
         "wildcard": (wildcard.parse, sync(wildcard.wildcard)),
         "static-filesystem": (_static_parse, _static_build),
         "geoip": (geoip.parse, geoip.build),

@@ -51,15 +51,22 @@ def parse(raw: Mapping[str, Any], site: Site) -> UrlRewriteOptions:
     return UrlRewriteOptions(literal, tuple(rules))
 
 
-def url_rewrite(options: UrlRewriteOptions) -> EdgeMiddleware:
-    """The rewrite, tables compiled once; a request no rule matches costs one dict lookup per rule set."""
+def url_rewrite(options: UrlRewriteOptions, *, note: bool = False) -> EdgeMiddleware:
+    """The rewrite, tables compiled once; a request no rule matches costs one dict lookup per rule set.
+    ``note``: an endpoint has a secret in its path (``/reset/{token}``): the path a request is routed
+    by is kept for the telemetry's texts (:func:`~krakenpy.telemetry.exchange.note_routed`)."""
     literal, rules = dict(options.literal), options.regexp
 
-    def rewrite(request: HttpRequest, target: str) -> None:
+    def plain(request: HttpRequest, target: str) -> None:
         request.path = target
-        note_routed(request.context, target)
         escaped = quote(target, safe=_PATH_SAFE, errors="surrogateescape")
         request.raw_path = escaped + ("?" + request.query_string if request.query_string else "")
+
+    def noted(request: HttpRequest, target: str) -> None:
+        plain(request, target)
+        note_routed(request.context, target)
+
+    rewrite = noted if note else plain
 
     def middleware(next_handler: EdgeHandler) -> EdgeHandler:
         def handle(request: HttpRequest) -> Awaitable[HttpResponse]:

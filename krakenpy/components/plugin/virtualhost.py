@@ -43,8 +43,10 @@ def parse(raw: Mapping[str, Any], site: Site) -> VirtualHostOptions:
     return VirtualHostOptions(hosts)
 
 
-def virtualhost(options: VirtualHostOptions) -> EdgeMiddleware:
-    """The rewrite; a request to another host costs one set lookup."""
+def virtualhost(options: VirtualHostOptions, *, note: bool = False) -> EdgeMiddleware:
+    """The rewrite; a request to another host costs one set lookup. ``note``: an endpoint has a secret
+    in its path: the path a request is routed by is kept for the telemetry's texts
+    (:func:`~krakenpy.telemetry.exchange.note_routed`)."""
     hosts = options.hosts
 
     def middleware(next_handler: EdgeHandler) -> EdgeHandler:
@@ -53,11 +55,15 @@ def virtualhost(options: VirtualHostOptions) -> EdgeMiddleware:
             if host in hosts:
                 request.context[CONTEXT_KEY] = host
                 request.path = f"/__virtual/{host}{request.path}"
-                note_routed(request.context, request.path)
                 raw = request.raw_path
                 request.raw_path = f"/__virtual/{host}{raw}" if raw.startswith("/") else raw
             return next_handler(request)
 
-        return handle
+        def noted(request: HttpRequest) -> Awaitable[HttpResponse]:
+            if request.host in hosts:
+                note_routed(request.context, f"/__virtual/{request.host}{request.path}")
+            return handle(request)
+
+        return noted if note else handle
 
     return middleware
