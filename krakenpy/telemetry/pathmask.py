@@ -50,6 +50,9 @@ class PathMasks:
         self._shapes: dict[int, list[tuple[tuple[str | None, ...], tuple[int, ...]]]] = {}
         #: the same shapes, their static segments lower-case (a path with no route: a redirect's)
         self._folded: dict[int, list[tuple[tuple[str | None, ...], tuple[int, ...]]]] = {}
+        #: the endpoints without a parameter: a path that is one is that route (static segments win
+        #: in the router), no value of a sensitive template of its shape (``/reset/status``)
+        self._static: frozenset[str] = frozenset()
         self._mask = mask
         self._min = min_secret
         # templates of one shape (``/items/{id}`` GET, ``/items/{token}`` DELETE) share one router
@@ -66,6 +69,7 @@ class PathMasks:
                 for i, m in enumerate(params)
                 if m is not None and (m[1].lower() in wanted or (ends and _plain(m[1]).endswith(ends)))
             )
+        self._static = frozenset(t for shape in groups if None not in shape for t in groups[shape][0])
         for shape, (members, found) in groups.items():
             if not found:
                 continue
@@ -85,6 +89,8 @@ class PathMasks:
             if where is None:
                 return shown
         else:  # no route (an edge guard's answer before routing, a 404 or 405): the path's shape decides
+            if routed in self._static:
+                return shown
             where = self._where(routed)
             if not where:
                 return self._near(routed, shown)
@@ -117,6 +123,8 @@ class PathMasks:
         sensitive template whose static segments it starts and ends with, from the template's first
         sensitive segment to its last (the most specific such templates)."""
         cleaned = posixpath.normpath(_SLASHES.sub("/", path)) if path.startswith("/") else path
+        if cleaned in self._static:  # /reset/status/ redirected to the static /reset/status
+            return shown
         segments = cleaned.split("/")
         folded = [seg.lower() for seg in segments]
         size = len(segments)
@@ -156,7 +164,7 @@ class PathMasks:
         path's shape counts (a static route that wins over a parameter one only masks more)."""
         segments = path.split("/")
         shapes = self._shapes.get(len(segments))
-        if not shapes:
+        if not shapes or path in self._static:
             return ()
         found: set[str] = set()
         for shape, where in shapes:

@@ -261,3 +261,17 @@ async def test_a_rewrite_keeps_the_routed_path_only_when_an_endpoint_has_a_path_
             await plugin(answer)(request)
             assert request.path == routed
             assert exchange.routed == (routed if note else "")
+
+
+def test_a_static_endpoint_of_a_sensitive_shape_has_no_secret_in_its_texts() -> None:
+    """``/reset/status`` next to ``/reset/{token}`` is its own route (static segments win): its
+    path holds no value, and a failure text about it (``invalid status code 500``) stays readable."""
+    redactor = Redactor()
+    redactor.learn_routes(["/reset/{token}", "/reset/status"])
+    assert redactor.request_secrets([], "", "/reset/status") == ()
+    assert redactor.request_secrets([], "", "/reset/abcdef") != ()
+    masks = redactor.paths
+    assert masks is not None
+    for path in ("/reset/status", "/reset/status/", "/reset//status"):  # a 405, redirects
+        assert masks.mask(None, path, path) == path
+    assert masks.mask(None, "/reset/abcdef/", "/reset/abcdef/") == "/reset/[REDACTED]/"
