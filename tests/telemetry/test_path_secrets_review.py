@@ -90,6 +90,8 @@ def _config(ok: str, dead: str, receiver_port: int, access: Path, audit: Path, k
             "virtualhost": {"hosts": ["a.test"]},
         },
     }
+    if kind == "traced":
+        extra["telemetry/opentelemetry"] = otel
     if kind == "general":
         extra.update(
             {
@@ -116,7 +118,7 @@ def _config(ok: str, dead: str, receiver_port: int, access: Path, audit: Path, k
     }
 
 
-@pytest.mark.parametrize("kind", ["lean", "general"])
+@pytest.mark.parametrize("kind", ["lean", "traced", "general"])
 @pytest.mark.parametrize("case", [c[0] for c in CASES])
 async def test_a_path_secret_on_a_redirected_shared_or_rewritten_route_reaches_no_output(  # type: ignore[no-untyped-def]
     case: str, kind: str, served, upstream, capfd, tmp_path: Path, dead_port: int
@@ -150,7 +152,7 @@ async def test_a_path_secret_on_a_redirected_shared_or_rewritten_route_reaches_n
     assert b"[REDACTED]" in lines  # the request was logged, masked
     if status == 500:
         assert b"[REDACTED]" in outputs["error body"]  # return_error_msg's text, masked
-    if kind == "general":
+    if kind != "lean":
         assert outputs["otlp"]
     leaks = {name: data.count(SECRET.encode()) for name, data in outputs.items() if SECRET.encode() in data}
     assert leaks == {}
