@@ -145,11 +145,9 @@ def _part(verb: str, options: BackendLogOptions) -> Callable[[BackendCall, Redac
     kind, dot, rest = verb.partition(".")
     if dot and rest:
         if kind == "reqHeader":
-            return lambda c, r: (lambda v: None if v is None else r.header_text(rest, v))(_header(c.headers, rest))
+            return lambda c, r: _header_text(r, rest, _header(c.headers, rest))
         if kind == "respHeader":
-            return lambda c, r: (lambda v: None if v is None else r.header_text(rest, v))(
-                _header(c.response_headers, rest)
-            )
+            return lambda c, r: _header_text(r, rest, _header(c.response_headers, rest))
         if kind == "resp":
             return _resp(rest)
     simple: dict[str, Callable[[BackendCall, Redactor], str | None]] = {
@@ -170,6 +168,16 @@ def _part(verb: str, options: BackendLogOptions) -> Callable[[BackendCall, Redac
             "resp.<path>)"
         )
     return simple[verb]
+
+
+def _header_text(redactor: Redactor, name: str, value: str | None) -> str | None:
+    """A header's value as logged (:meth:`Redactor.header_text`), the request's credentials masked
+    too when an endpoint has a sensitive path parameter (a ``Location`` naming the backend's URL)."""
+    if value is None:
+        return None
+    if redactor.paths is None:
+        return redactor.header_text(name, value)
+    return redactor.header_text(name, value, current_secrets(redactor))
 
 
 def _path(call: BackendCall, redactor: Redactor) -> str:

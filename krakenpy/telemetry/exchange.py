@@ -187,6 +187,7 @@ def note_routed(context: dict[str, Any], path: str) -> None:
     exchange = context.get(EXCHANGE)
     if exchange is not None:
         exchange.routed = path
+        exchange._secrets = None  # worked out again (a span's headers may have asked before routing)
 
 
 def current_secrets(redactor: Redactor) -> tuple[str, ...]:

@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
-from urllib.parse import unquote_plus
+from urllib.parse import unquote_plus, urlsplit
 
 import orjson
 
@@ -100,6 +100,10 @@ KNOWN_SCHEMES: Final = frozenset(
 #: a folded ``Set-Cookie`` (several cookies on one line, comma-separated): a comma followed by
 #: ``name=`` (an ``Expires`` date's comma is followed by a day number and a space, not ``=``)
 _COOKIE_FOLD = re.compile(r",\s*(?=[^;,=\s]+=)")
+#: headers whose value is a URL (or a path): its path masked as a path without a route is, once an
+#: endpoint has a sensitive path parameter (a ``Referer`` from a page ``/reset/{token}``, a redirect's
+#: ``Location`` on the SERVER span's response headers)
+_URL_HEADERS: Final = frozenset({"referer", "location", "content-location"})
 #: distinct ``User-Agent`` values :meth:`Redactor.agent` keeps the redacted form of
 _AGENTS_KEPT: Final = 1024
 #: the shortest credential value masked as a literal in a request's own texts (shorter ones would mask
@@ -299,12 +303,35 @@ class Redactor:
             agents[value] = shown
         return shown
 
-    def header_text(self, name: str, value: str) -> str:
+    def header_text(self, name: str, value: str, secrets: tuple[str, ...] = ()) -> str:
         """The loggable form of any header value: a sensitive one as :meth:`header` gives it, any
-        other as free text (a ``Referer`` holding ``?code=…``, a ``User-Agent`` quoting a token)."""
-        if name.lower() in self._headers:
+        other as free text (a ``Referer`` holding ``?code=…``, a ``User-Agent`` quoting a token);
+        ``secrets``: the request's own credentials (:meth:`request_secrets`), masked as literals."""
+        lname = name.lower()
+        if lname in self._headers:
             return self.header(name, value)
-        return self.text(value)
+        if lname in _URL_HEADERS and self.paths is not None:
+            return self.referer(value, secrets)
+        return self.text(value, secrets)
+
+    def referer(self, value: str, secrets: tuple[str, ...] = ()) -> str:
+        """A ``Referer`` (or another URL header: ``Location``) as logged: :meth:`text`, and, once an
+        endpoint has a sensitive path parameter, the URL's path masked by its shape as a path without
+        a route is (a browser on a page ``/reset/{token}`` names it in the form it posts and in every
+        request the page makes)."""
+        paths = self.paths
+        if paths is not None and value:
+            try:
+                parts = urlsplit(value)
+            except ValueError:  # not a URL (a bracket in its host): a text
+                return self.text(value, secrets)
+            path = parts.path
+            head = f"{parts.scheme}://{parts.netloc}" if parts.scheme or parts.netloc else ""
+            if path and value.startswith(head + path):
+                masked = paths.mask(None, path, path)
+                if masked != path:
+                    value = head + masked + value[len(head) + len(path) :]
+        return self.text(value, secrets)
 
     def headers(self, pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
         """Header pairs with secrets masked (and, in allow-list mode, unlisted headers dropped)."""

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from krakenpy.proxy.request_builder import PathTemplate
 from krakenpy.telemetry.export import EXPORTER
@@ -78,10 +79,12 @@ CASES: list[tuple[str, str, str, dict[str, str], int]] = [
 
 
 def _config(ok: str, dead: str, receiver_port: int, access: Path, audit: Path, kind: str) -> dict[str, Any]:
-    otel = {
+    otel: dict[str, Any] = {
         "exporters": {"otlp": [{"name": "r", "host": "127.0.0.1", "port": receiver_port, "use_http": True}]},
         "layers": {"backend": {"traces": {"round_trip": True}}},
     }
+    if kind == "general":  # the SERVER span's headers read before routing (before a rewrite)
+        otel["layers"]["global"] = {"report_headers": True}
     extra: dict[str, Any] = {
         "router": {"return_error_msg": True},
         "plugin/http-server": {
@@ -277,3 +280,85 @@ def test_a_static_endpoint_of_a_sensitive_shape_has_no_secret_in_its_texts() -> 
     for path in ("/reset/status", "/reset/status/", "/reset//status"):  # a 405, redirects
         assert masks.mask(None, path, path) == path
     assert masks.mask(None, "/reset/abcdef/", "/reset/abcdef/") == "/reset/[REDACTED]/"
+
+
+async def test_a_referer_from_a_sensitive_page_is_masked(served, upstream, capfd, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A browser on a page ``/reset/{token}`` sends its URL as ``Referer`` with the form it posts there
+    and with every request the page makes: the Combined access log and the SERVER span's header
+    attributes (``report_headers``) wrote it as sent."""
+    receiver = Receiver()
+    receiver_port = int((await upstream(receiver.app())).rsplit(":", 1)[1])
+    ok = await upstream(recording_app([], {"ok": True}))
+    access = tmp_path / "access.log"
+    otel = {
+        "exporters": {"otlp": [{"name": "r", "host": "127.0.0.1", "port": receiver_port, "use_http": True}]},
+        "layers": {"global": {"report_headers": True}},
+    }
+    s = await served(
+        {
+            "version": 3,
+            "extra_config": {
+                "telemetry/access_log": {"format": "combined", "file": str(access)},
+                "telemetry/opentelemetry": otel,
+            },
+            "endpoints": [
+                {"endpoint": "/reset/{token}", "method": "POST", "backend": [{"host": [ok], "url_pattern": "/r"}]},
+                {"endpoint": "/config", "backend": [{"host": [ok], "url_pattern": "/c"}]},
+            ],
+        }
+    )
+    other = "0th3r-p4ge-t0k3n"  # the page's URL is another app's (only the request's own value is known)
+    for method, path, referer in (
+        ("POST", f"/reset/{SECRET}", f"https://app.example/reset/{SECRET}?step=2"),
+        ("GET", "/config", f"https://app.example/reset/{SECRET}"),
+        ("POST", f"/reset/{other}", f"https://app.example/#/password/{other}"),
+    ):
+        resp = await s.client.request(method, path, headers={"Referer": referer})
+        assert resp.status == 200
+    await s.gateway.resources.state[EXPORTER].flush()
+    await s.gateway.close()
+    capfd.readouterr()
+    lines = access.read_bytes()
+    otlp = b"\n".join(receiver.bodies)
+    assert b'"https://app.example/reset/[REDACTED]?step=2"' in lines
+    assert b'"https://app.example/#/password/[REDACTED]"' in lines
+    assert lines.count(b"https://app.example/reset/[REDACTED]") == 2
+    assert b"https://app.example/reset/[REDACTED]" in otlp
+    for data in (lines, otlp):
+        assert SECRET.encode() not in data and other.encode() not in data
+
+
+async def test_the_backend_log_masks_a_path_secret_in_a_header(served, upstream, capfd) -> None:  # type: ignore[no-untyped-def]
+    """``%{respHeader.Location}``: a backend that answers with the URL it was called by (its own path,
+    no endpoint's shape) names the request's value."""
+
+    async def handle(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True}, headers={"Location": f"{request.path}?done=1"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    ok = await upstream(app)
+    log = {"custom_format": "LOC=%{respHeader.Location} REF=%{reqHeader.Referer}\n"}
+    s = await served(
+        {
+            "version": 3,
+            "extra_config": {"telemetry/logging": {"level": "INFO", "stdout": True}},
+            "endpoints": [
+                {
+                    "endpoint": "/x/{token}",
+                    "input_headers": ["Referer"],
+                    "backend": [
+                        {"host": [ok], "url_pattern": "/v1/{token}", "extra_config": {"telemetry/logging": log}}
+                    ],
+                }
+            ],
+        }
+    )
+    resp = await s.client.get(f"/x/{SECRET}", headers={"Referer": f"https://app.example/#/r/{SECRET}"})
+    assert resp.status == 200
+    for handler in logging.getLogger("krakenpy").handlers:
+        handler.flush()
+    await s.gateway.close()
+    out = capfd.readouterr().out
+    assert "LOC=/v1/[REDACTED]?done=1 REF=https://app.example/#/r/[REDACTED]" in out
+    assert SECRET not in out

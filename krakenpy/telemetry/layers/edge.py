@@ -194,7 +194,12 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
                     attrs["krakend.stage"] = "global"
                     attrs.update(layer.static)
                 if layer.report_headers:
-                    attrs.update(tracer.header_attributes("http.request.header", request.headers.items(), layer))
+                    # an endpoint with a sensitive path parameter: the request's own value in a header
+                    # (its page's URL as Referer) masked as in texts
+                    secrets = exchange.secrets(redactor) if masks is not None else ()
+                    attrs.update(
+                        tracer.header_attributes("http.request.header", request.headers.items(), layer, secrets)
+                    )
                 span = Span(trace.trace_id, trace.parent_id, request.method, SERVER, attrs)
                 exchange.span = _unhex(span.span_id)
                 span.static = shape
@@ -311,7 +316,9 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
                 bytes_in=request.content_length or 0,
                 bytes_out=len(response.body),
                 user_agent=redactor.text(request.headers.get("User-Agent", "")),
-                referer=redactor.text(request.headers.get("Referer", "")),
+                referer=redactor.text(request.headers.get("Referer", ""))
+                if masks is None
+                else redactor.referer(request.headers.get("Referer", ""), exchange.secrets(redactor)),
                 subject=exchange.subject,
                 error=exchange.error,
                 errors=(exchange.error,) if exchange.error is not None else (),

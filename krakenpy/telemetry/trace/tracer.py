@@ -109,14 +109,19 @@ class Tracer:
         return self._inject(trace, span_id or hop_span_id())  # type: ignore[misc]
 
     def header_attributes(
-        self, prefix: str, pairs: Iterable[tuple[str, str]], options: LayerTraceOptions
+        self,
+        prefix: str,
+        pairs: Iterable[tuple[str, str]],
+        options: LayerTraceOptions,
+        secrets: tuple[str, ...] = (),
     ) -> dict[str, list[str]]:
-        """``http.request.header.<name>`` arrays, redacted, minus ``skip_headers``."""
+        """``http.request.header.<name>`` arrays, redacted, minus ``skip_headers``; ``secrets``: the
+        request's own credentials (:meth:`Redactor.request_secrets`), masked as literals."""
         out: dict[str, list[str]] = {}
         skip = options.skip_headers
         for name, value in pairs:
             lname = name.lower()
             if lname in skip:
                 continue
-            out.setdefault(f"{prefix}.{lname}", []).append(self.redactor.header_text(name, value))
+            out.setdefault(f"{prefix}.{lname}", []).append(self.redactor.header_text(name, value, secrets))
         return out
