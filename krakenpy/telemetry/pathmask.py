@@ -161,7 +161,7 @@ class PathMasks:
     def values(self, path: str) -> tuple[str, ...]:
         """The sensitive segment values of ``path`` (as the router decoded them, and percent-encoded
         as a backend URL carries them), at least ``min_secret`` characters: every template of the
-        path's shape counts (a static route that wins over a parameter one only masks more)."""
+        path's shape counts (a path that is a parameterless endpoint has none)."""
         segments = path.split("/")
         shapes = self._shapes.get(len(segments))
         if not shapes or path in self._static:
