@@ -24,7 +24,7 @@ SECRET = "p4th-s3cr3t-77a9"
 def test_templates_of_one_router_node_mask_what_any_of_them_names() -> None:
     """``GET /items/{id}`` and ``DELETE /items/{token}`` are one router node, whose route is the
     first template: a DELETE is routed as ``/items/{id}``, and its token is masked all the same."""
-    masks = path_masks(["/items/{id}", "/items/{token}", "/users/{id}"], ["token"], "[X]", 4)
+    masks = path_masks(["/items/{id}", "/items/{token}", "/users/{id}"], ["token"], (), "[X]", 4)
     assert masks is not None
     assert masks.mask("/items/{id}", "/items/abcdef", "/items/abcdef") == "/items/[X]"
     assert masks.mask("/items/{token}", "/items/abcdef", "/items/abcdef") == "/items/[X]"
@@ -46,13 +46,13 @@ def test_templates_of_one_router_node_mask_what_any_of_them_names() -> None:
     ],
 )
 def test_a_path_without_a_route_near_a_sensitive_shape_is_masked(path: str, shown: str) -> None:
-    masks = path_masks(["/reset/{token}", "/users/{id}"], ["token"], "[X]", 4)
+    masks = path_masks(["/reset/{token}", "/users/{id}"], ["token"], (), "[X]", 4)
     assert masks is not None
     assert masks.mask(None, path, path) == shown
 
 
 def test_a_rewritten_path_masks_the_routed_value_anywhere_in_the_clients() -> None:
-    masks = path_masks(["/reset/{token}"], ["token"], "[X]", 4)
+    masks = path_masks(["/reset/{token}"], ["token"], (), "[X]", 4)
     assert masks is not None
     # a regexp rewrite (``^/old-(.*)$`` → ``/reset/${1}``): the value is no whole segment of the client's path
     assert masks.mask("/reset/{token}", "/reset/abcdef", "/old-abcdef") == "/old-[X]"
@@ -241,7 +241,7 @@ async def test_the_backend_log_masks_a_path_secret_in_every_part_of_the_url(serv
     ],
 )
 def test_a_longer_path_under_a_sensitive_prefix_is_masked(path: str, shown: str) -> None:
-    masks = path_masks(["/reset/{token}", "/reset/{token}/confirm", "/users/{id}"], ["token"], "[X]", 4)
+    masks = path_masks(["/reset/{token}", "/reset/{token}/confirm", "/users/{id}"], ["token"], (), "[X]", 4)
     assert masks is not None
     assert masks.mask(None, path, path) == shown
 
