@@ -5,26 +5,18 @@ and exits 0; ``--lint`` makes it an error, as KrakenD's schema lint refuses it."
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import orjson
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.cli_gateway import check_config
 
 
 def _check(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     doc = {"version": 3, "endpoints": [], "extra_config": {"telemetry/logging": {"level": "INFO", "format": "json"}}}
     config = tmp_path / "krakend.json"
     config.write_bytes(orjson.dumps(doc))
-    return subprocess.run(
-        [sys.executable, "-m", "krakenpy", "check", "-c", str(config), *args],
-        cwd=tmp_path,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return check_config(config, *args)
 
 
 def test_an_unknown_format_is_a_warning_at_its_path(tmp_path: Path) -> None:

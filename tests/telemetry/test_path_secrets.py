@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +16,12 @@ from aiohttp import web
 from krakenpy.telemetry.export import EXPORTER
 from krakenpy.telemetry.pathmask import path_masks
 from krakenpy.telemetry.redact import RedactionOptions, Redactor
+from tests.cli_gateway import check_config
 from tests.components.telemetry.conftest import recording_app
 from tests.components.telemetry.otlp_receiver import Receiver
 from tests.telemetry.test_canary import _Collect
 
 SECRET = "p4th-s3cr3t-91c2"
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_masks_follow_the_matched_route() -> None:
@@ -191,14 +190,7 @@ def _check(tmp_path: Path, redact: dict[str, Any], *args: str) -> subprocess.Com
     }
     config = tmp_path / "krakend.json"
     config.write_bytes(orjson.dumps(doc))
-    return subprocess.run(
-        [sys.executable, "-m", "krakenpy", "check", "-c", str(config), *args],
-        cwd=tmp_path,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return check_config(config, *args)
 
 
 def test_check_names_a_parameter_no_endpoint_has(tmp_path: Path) -> None:
