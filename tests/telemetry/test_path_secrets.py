@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
 from aiohttp import web
@@ -16,9 +17,10 @@ from aiohttp import web
 from krakenpy.telemetry.export import EXPORTER
 from krakenpy.telemetry.pathmask import path_masks
 from krakenpy.telemetry.redact import RedactionOptions, Redactor
-from tests.cli_gateway import check_config
+from tests.cli_gateway import check_config, gateway_process
 from tests.components.telemetry.conftest import recording_app
 from tests.components.telemetry.otlp_receiver import Receiver
+from tests.conftest import free_port
 from tests.telemetry.test_canary import _Collect
 
 SECRET = "p4th-s3cr3t-91c2"
@@ -236,3 +238,28 @@ async def test_a_backend_failure_quoting_a_credential_is_masked_on_the_spans(ser
     otlp = b"\n".join(receiver.bodies)
     assert b"bad key [REDACTED]" in otlp
     assert SECRET.encode() not in otlp
+
+
+async def test_the_real_server_masks_a_path_secret(tmp_path: Path, upstream) -> None:  # type: ignore[no-untyped-def]
+    """``krakenpy run`` in a subprocess (the worker's own server, the compiled edge when built): the
+    access log file holds the route's mask, the backend the value."""
+    seen: list[web.Request] = []
+    ok = await upstream(recording_app(seen, {"ok": True}))
+    port = free_port()
+    access = tmp_path / "access.log"
+    doc = {
+        "version": 3,
+        "port": port,
+        "extra_config": {"telemetry/access_log": {"stdout": False, "file": str(access)}},
+        "endpoints": [{"endpoint": "/reset/{token}", "backend": [{"host": [ok], "url_pattern": "/v1/{token}"}]}],
+    }
+    config = tmp_path / "krakend.json"
+    config.write_bytes(orjson.dumps(doc))
+    with gateway_process(config, port=port):
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{port}/reset/{SECRET}?a=1") as resp:
+                assert resp.status == 200
+    assert [r.path for r in seen] == [f"/v1/{SECRET}"]
+    logged = access.read_bytes()
+    assert b'GET      "/reset/[REDACTED]?a=1"' in logged
+    assert SECRET.encode() not in logged
