@@ -100,8 +100,12 @@ class HttpSink:
         delay = 0.5
         while True:
             try:
+                # a redirect is no delivery: aiohttp would follow a 301/302 with a GET without the batch
                 async with self._session.post(
-                    self.url, data=body, headers={"Content-Type": "application/x-ndjson", **self.headers}
+                    self.url,
+                    data=body,
+                    headers={"Content-Type": "application/x-ndjson", **self.headers},
+                    allow_redirects=False,
                 ) as resp:
                     await resp.read()
                     if resp.status < 300:
