@@ -69,6 +69,8 @@ EVENTS: Final = {
 }
 Decision = Literal["allow", "deny", "error"]
 _GENESIS: Final = "0" * 64
+#: seconds :meth:`AuditTrail.stop` gives the sink to take what is queued (not ``Final``: tests change it)
+STOP_WAIT = 5.0
 
 
 class AuditScope:
@@ -130,6 +132,8 @@ class AuditTrail:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[Any] | None = None
         self._last_drop_log = 0.0
+        #: the serialised records the sink is taking (kept until it has: a cancelled write is retried)
+        self._batch: list[bytes] = []
         # README: without fingerprint_key_env the key is random per process (an empty key would make
         # the fingerprint a plain hash, open to a dictionary attack on weak credentials)
         self._key = fingerprint_key or os.urandom(32)
@@ -199,31 +203,44 @@ class AuditTrail:
             await self.drain()
 
     async def drain(self) -> None:
-        """Chain, serialise and write everything queued."""
-        while self.queue:
-            lines: list[bytes] = []
-            while self.queue and len(lines) < 512:
-                rec = self.queue.popleft()
-                rec["prev_hash"] = self._prev
-                try:
-                    canonical = orjson.dumps(rec, option=orjson.OPT_SORT_KEYS)
-                except orjson.JSONEncodeError:  # a client's bytes that are not UTF-8: U+FFFD, then chained
-                    rec = valid_text(rec)
-                    canonical = orjson.dumps(rec, option=orjson.OPT_SORT_KEYS)
-                digest = hashlib.sha256(self._prev.encode() + canonical).hexdigest()
-                rec["hash"] = digest
-                self._prev = digest
-                lines.append(orjson.dumps(rec) + b"\n")
-            await self.sink.write(lines)
-            self.written += len(lines)
+        """Chain, serialise and write everything queued. A batch the sink has not taken when the
+        drain is cancelled (shutdown while a collector is slow) stays for the next drain."""
+        while self._batch or self.queue:
+            lines = self._batch
+            if not lines:
+                while self.queue and len(lines) < 512:
+                    rec = self.queue.popleft()
+                    rec["prev_hash"] = self._prev
+                    try:
+                        canonical = orjson.dumps(rec, option=orjson.OPT_SORT_KEYS)
+                    except orjson.JSONEncodeError:  # a client's bytes that are not UTF-8: U+FFFD, then chained
+                        rec = valid_text(rec)
+                        canonical = orjson.dumps(rec, option=orjson.OPT_SORT_KEYS)
+                    digest = hashlib.sha256(self._prev.encode() + canonical).hexdigest()
+                    rec["hash"] = digest
+                    self._prev = digest
+                    lines.append(orjson.dumps(rec) + b"\n")
+            try:
+                await self.sink.write(lines)
+            except Exception as exc:  # a full disk, a bug: these records are lost, the trail goes on
+                self.dropped += len(lines)
+                log.error("audit: %d record(s) not written (%d dropped so far): %s", len(lines), self.dropped, exc)
+            else:
+                self.written += len(lines)
+            self._batch = []
 
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
         self._task = None
         try:
-            await asyncio.wait_for(self.drain(), 5.0)
+            await asyncio.wait_for(self.drain(), STOP_WAIT)
         except TimeoutError:
-            log.error("audit: %d record(s) not written at shutdown", len(self.queue))
+            # the batch the sink was still taking (a hanging collector) is lost with what waited behind it
+            lost = len(self.queue) + len(self._batch)
+            self.dropped += lost
+            self.queue.clear()
+            self._batch = []
+            log.error("audit: %d record(s) not written at shutdown", lost)
         await self.sink.close()
         if self.dropped:
             log.error("audit: %d record(s) dropped in total", self.dropped)

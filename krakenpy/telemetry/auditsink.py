@@ -15,7 +15,7 @@ import orjson
 
 from krakenpy.telemetry.writer import LineWriter
 
-__all__ = ["AuditSink", "FileSink", "HttpSink", "StreamSink", "last_hash"]
+__all__ = ["AuditSink", "FileSink", "HttpSink", "StreamSink", "ends_torn", "last_hash"]
 
 log = logging.getLogger("krakenpy.audit")
 #: how much of the end of an audit file is read to find the last record
@@ -31,16 +31,27 @@ class AuditSink(Protocol):
 
 
 class StreamSink:
-    """A :class:`LineWriter` destination (standard output or a file)."""
+    """A :class:`LineWriter` destination (standard output or a file). ``torn``: the destination
+    ends in the middle of a line (a process that died while writing), so the first record starts
+    on a line of its own."""
 
-    def __init__(self, writer: LineWriter, *, owned: bool = False) -> None:
+    def __init__(self, writer: LineWriter, *, owned: bool = False, torn: bool = False) -> None:
         self.writer = writer
         self._owned = owned
+        self._torn = torn
 
     async def write(self, lines: Sequence[bytes]) -> None:
+        writer = self.writer
+        if self._torn:
+            writer.write(b"\n")
+            self._torn = False
+        before = writer.dropped
         for line in lines:
-            self.writer.write(line)
-        self.writer.flush()
+            writer.write(line)
+        writer.flush()
+        if writer.dropped != before:  # a full disk: part of the batch may be written, its last line cut
+            self._torn = True
+            raise OSError(f"{writer.name or 'the destination'} refused the write")
 
     async def close(self) -> None:
         if self._owned:
@@ -53,8 +64,23 @@ class FileSink(StreamSink):
     """An append-only file, created with mode 0600."""
 
     def __init__(self, path: str) -> None:
-        super().__init__(LineWriter.open(path, max_lines=1 << 30), owned=True)
+        super().__init__(LineWriter.open(path, max_lines=1 << 30), owned=True, torn=ends_torn(path))
         self.path = path
+
+
+def ends_torn(path: str) -> bool:
+    """Whether an existing regular file ends without a newline (its last record cut short)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        info = os.fstat(fd)
+        return stat.S_ISREG(info.st_mode) and info.st_size > 0 and os.pread(fd, 1, info.st_size - 1) != b"\n"
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def last_hash(path: str) -> str | None:

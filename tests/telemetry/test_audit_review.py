@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from krakenpy.telemetry.audit import AuditTrail
-from krakenpy.telemetry.auditsink import FileSink, HttpSink
+from krakenpy.telemetry.audit import AuditTrail, verify_chain
+from krakenpy.telemetry.auditsink import FileSink, HttpSink, last_hash
 
 
 def _deny(trail: AuditTrail, n: int = 1) -> None:
@@ -28,6 +30,18 @@ async def _chain(path: str, n: int, prev: str | None = None) -> list[bytes]:
     await trail.drain()
     await trail.sink.close()
     return Path(path).read_bytes().splitlines()
+
+
+async def test_a_restart_after_a_torn_last_line_keeps_its_first_record_readable(tmp_path: Path) -> None:
+    path = str(tmp_path / "audit.log")
+    lines = await _chain(path, 2)
+    with open(path, "ab") as f:  # the process died in the middle of a write: half a line, no newline
+        f.write(lines[-1][:40])
+    prev = last_hash(path)
+    assert prev == orjson.loads(lines[-1])["hash"]
+    after = await _chain(path, 1, prev)
+    record = orjson.loads(after[-1])  # its own line, not glued to the torn one
+    assert record["prev_hash"] == prev and verify_chain([after[-1]], prev)
 
 
 async def test_a_collector_redirect_is_no_delivery(caplog: pytest.LogCaptureFixture) -> None:
@@ -57,3 +71,97 @@ async def test_a_collector_redirect_is_no_delivery(caplog: pytest.LogCaptureFixt
         await server.close()
     assert not any(got)  # the batch never reached anyone, and a GET without it was no success
     assert any("302" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_file_that_cannot_be_written_counts_and_logs_its_lost_records(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full")
+    trail = AuditTrail(FileSink("/dev/full"), service="gw", config_hash="c")
+    caplog.set_level(logging.ERROR, logger="krakenpy.audit")
+    _deny(trail, 3)
+    await trail.drain()
+    assert trail.dropped == 3 and trail.written == 0
+    assert any("3" in r.getMessage() and "not written" in r.getMessage() for r in caplog.records)
+    await trail.sink.close()
+
+
+class _Broken:
+    async def write(self, lines: Any) -> None:
+        raise RuntimeError("a bug in the sink")
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_a_sink_failure_does_not_end_the_trail(caplog: pytest.LogCaptureFixture) -> None:
+    import asyncio
+
+    trail = AuditTrail(_Broken(), service="gw", config_hash="c")
+    caplog.set_level(logging.ERROR, logger="krakenpy.audit")
+    await trail.start()
+    _deny(trail)
+    await asyncio.sleep(0.05)
+    _deny(trail)
+    await asyncio.sleep(0.05)
+    assert trail._task is not None and not trail._task.done()
+    assert trail.dropped == 2 and not trail.queue
+    await trail.stop()
+
+
+async def test_shutdown_counts_the_batch_a_hanging_collector_holds(caplog: pytest.LogCaptureFixture) -> None:
+    import asyncio
+
+    release = asyncio.Event()
+
+    async def stuck(request: web.Request) -> web.Response:
+        await release.wait()
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/", stuck)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    trail = AuditTrail(HttpSink(f"http://127.0.0.1:{server.port}/", timeout=30), service="gw", config_hash="c")
+    caplog.set_level(logging.ERROR, logger="krakenpy.audit")
+    import krakenpy.telemetry.audit as audit_module
+
+    await trail.start()
+    _deny(trail, 4)
+    await asyncio.sleep(0.05)  # the four are in the batch the collector holds
+    assert not trail.queue
+    old = audit_module.STOP_WAIT
+    audit_module.STOP_WAIT = 0.2
+    try:
+        await trail.stop()
+    finally:
+        audit_module.STOP_WAIT = old
+        release.set()
+        await server.close()
+    assert any("4 record(s) not written" in r.getMessage() for r in caplog.records)
+
+
+async def test_shutdown_delivers_the_batch_a_slow_collector_was_taking() -> None:
+    import asyncio
+
+    got: list[bytes] = []
+
+    async def slow(request: web.Request) -> web.Response:
+        body = await request.read()
+        await asyncio.sleep(0.2)
+        got.append(body)
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/", slow)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    trail = AuditTrail(HttpSink(f"http://127.0.0.1:{server.port}/", timeout=30), service="gw", config_hash="c")
+    await trail.start()
+    _deny(trail, 3)
+    await asyncio.sleep(0.05)  # the batch is on its way when the gateway stops
+    await trail.stop()
+    await server.close()
+    seqs = [orjson.loads(line)["seq"] for body in got for line in body.splitlines()]
+    assert set(seqs) == {1, 2, 3} and trail.dropped == 0
