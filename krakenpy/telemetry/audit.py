@@ -247,12 +247,22 @@ class AuditTrail:
 
 
 def verify_chain(lines: list[bytes], prev_hash: str = _GENESIS) -> bool:
-    """True when every record's ``prev_hash``/``hash`` continue the chain (for tests and tools)."""
+    """True when every record's ``prev_hash``/``hash`` continue the chain (for tests and tools).
+
+    Each line must be byte for byte as the trail wrote it (its trailing newline aside): a line that
+    parses to the chained record but reads otherwise (a duplicate key, which another JSON reader
+    takes first, added spaces) is a tampered one. A line that is no record is ``False`` too."""
     prev = prev_hash
     for line in lines:
-        rec = orjson.loads(line)
-        digest = rec.pop("hash")
-        if rec["prev_hash"] != prev:
+        body = line[:-1] if line.endswith(b"\n") else line
+        try:
+            rec = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return False
+        if not isinstance(rec, dict) or orjson.dumps(rec) != body:
+            return False
+        digest = rec.pop("hash", None)
+        if not isinstance(digest, str) or rec.get("prev_hash") != prev:
             return False
         if hashlib.sha256(prev.encode() + orjson.dumps(rec, option=orjson.OPT_SORT_KEYS)).hexdigest() != digest:
             return False

@@ -44,6 +44,27 @@ async def test_a_restart_after_a_torn_last_line_keeps_its_first_record_readable(
     assert record["prev_hash"] == prev and verify_chain([after[-1]], prev)
 
 
+def _tampered(line: bytes, text: bytes) -> bytes:
+    return b"{" + text + b"," + line[1:]
+
+
+async def test_verify_chain_rejects_lines_that_are_not_as_written(tmp_path: Path) -> None:
+    path = str(tmp_path / "audit.log")
+    lines = await _chain(path, 2)
+    assert verify_chain(lines)
+    # a duplicate key read first by another JSON reader, last (the true value) by orjson
+    forged = [_tampered(lines[0], b'"decision":"allow"'), lines[1]]
+    assert orjson.loads(forged[0])["decision"] == "deny"
+    assert not verify_chain(forged)
+    spaced = [lines[0].replace(b'"seq":1', b'"seq": 1'), lines[1]]
+    assert not verify_chain(spaced)
+
+
+@pytest.mark.parametrize("junk", [b"not json", b"[1]", b"{}", b'{"hash":1,"prev_hash":2}', b""])
+def test_verify_chain_says_false_for_a_line_that_is_no_record(junk: bytes) -> None:
+    assert verify_chain([junk]) is False
+
+
 async def test_a_collector_redirect_is_no_delivery(caplog: pytest.LogCaptureFixture) -> None:
     got: list[bytes] = []
 
