@@ -186,3 +186,30 @@ async def test_shutdown_delivers_the_batch_a_slow_collector_was_taking() -> None
     await server.close()
     seqs = [orjson.loads(line)["seq"] for body in got for line in body.splitlines()]
     assert set(seqs) == {1, 2, 3} and trail.dropped == 0
+
+
+async def test_an_ip_filter_deny_leaves_one_record(served: Any, upstream: Any, tmp_path: Path) -> None:
+    from tests.components.telemetry.conftest import recording_app
+
+    base = await upstream(recording_app([]))
+    audit_file = tmp_path / "audit.log"
+    plugin = {"name": ["ip-filter"], "ip-filter": {"CIDR": ["10.0.0.0/8"], "allow": True}}
+    doc = {
+        "version": 3,
+        "extra_config": {
+            "telemetry/audit": {"sink": "file", "path": str(audit_file)},
+            "plugin/http-server": plugin,
+        },
+        "endpoints": [{"endpoint": "/hello", "backend": [{"host": [base], "url_pattern": "/b"}]}],
+    }
+    s = await served(doc)
+    assert (await s.client.get("/hello")).status == 403  # the test client is 127.0.0.1
+    assert (await s.client.get("/nowhere")).status == 403
+    await s.gateway.close()
+    lines = audit_file.read_bytes().splitlines()
+    assert verify_chain(lines)
+    got = [
+        (r["request"]["path"], r["decision"], r["reason"], r["response"]["status"]) for r in map(orjson.loads, lines)
+    ]
+    assert got == [("/hello", "deny", "ip_denied", 403), ("/nowhere", "deny", "ip_denied", 403)]
+    assert orjson.loads(lines[0])["policy"]["type"] == "plugin/http-server"

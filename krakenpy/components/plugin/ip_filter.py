@@ -18,8 +18,9 @@ from multidict import istr
 from krakenpy.components.base import Site
 from krakenpy.config.options import RouterOptions
 from krakenpy.edge import EdgeHandler, EdgeMiddleware, HttpRequest, HttpResponse
-from krakenpy.errors import ConfigError, ConfigIssue
+from krakenpy.errors import ConfigError, ConfigIssue, Rejection
 from krakenpy.server.clientip import client_ip_resolver, ip_network, parse_ip, trusted_proxy_problem
+from krakenpy.telemetry.audit import EDGE_DENY
 
 __all__ = ["DEFAULT_HEADERS", "IpFilterOptions", "ip_filter", "parse"]
 
@@ -27,6 +28,8 @@ __all__ = ["DEFAULT_HEADERS", "IpFilterOptions", "ip_filter", "parse"]
 DEFAULT_HEADERS: Final = ("X-Forwarded-For", "X-Real-IP", "X-Appengine-Remote-Addr")
 #: the most addresses whose decision is kept
 _DECIDED: Final = 4096
+#: the audit record's ``policy.type`` of a deny (the plugin is configured under this namespace)
+_POLICY: Final = "plugin/http-server"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +120,12 @@ def ip_filter(options: IpFilterOptions) -> EdgeMiddleware:
                 if len(decided) >= _DECIDED:
                     decided.clear()
                 passes = decided[ip] = listed(ip) is allow
-            return next_handler(request) if passes else _forbidden()
+            if passes:
+                return next_handler(request)
+            # the deny the audit trail records (the address the filter read may be a forwarded one)
+            detail = f"client address {ip} refused by the ip-filter"
+            request.context[EDGE_DENY] = Rejection(403, reason="ip_denied", policy=_POLICY, detail=detail)
+            return _forbidden()
 
         return handle
 
