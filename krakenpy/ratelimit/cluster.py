@@ -40,6 +40,9 @@ SCRIPT = files("krakenpy.ratelimit").joinpath("bucket.lua").read_text()
 _MAX_KEY = 128
 
 log = logging.getLogger("krakenpy.ratelimit")
+#: the audit reason of a refusal for want of the store: nobody used anything up, the policy could
+#: not be evaluated (an error in the trail, not a rate limit; the client's status stays 429/503)
+_STORE_DOWN = "policy_error"
 
 
 def _client_part(key: str) -> bytes:
@@ -85,9 +88,9 @@ def redis_limit_middleware(
     }
     down_until = 0.0
 
-    def reject(status: int, wait: float, detail: str) -> Rejection:
+    def reject(status: int, wait: float, detail: str, reason: str = "rate_limited") -> Rejection:
         extra = rejection_headers(policies[status][1], policies[status][0], wait) if headers else ()
-        return Rejection(status, reason="rate_limited", policy=policy, detail=detail, headers=extra)
+        return Rejection(status, reason=reason, policy=policy, detail=detail, headers=extra)
 
     def middleware(next_proxy: Proxy) -> Proxy:
         async def limited(request: Request) -> Response:
@@ -107,7 +110,7 @@ def redis_limit_middleware(
             if now < down_until:
                 if allow_on_failure:
                     return await next_proxy(request)
-                raise reject(failure_status, down_until - now, "rate limit store unavailable")
+                raise reject(failure_status, down_until - now, "rate limit store unavailable", _STORE_DOWN)
             try:
                 async with asyncio.timeout(timeout), slots:
                     refused, wait_us = await script(keys=keys, args=args)
@@ -121,7 +124,7 @@ def redis_limit_middleware(
                 down_until = failed_at + COOLDOWN
                 if allow_on_failure:
                     return await next_proxy(request)
-                raise reject(failure_status, COOLDOWN, "rate limit store unavailable") from None
+                raise reject(failure_status, COOLDOWN, "rate limit store unavailable", _STORE_DOWN) from None
             if refused:
                 status = 429 if use_client and refused == 1 else 503
                 raise reject(status, int(wait_us) / 1e6, "client limit" if status == 429 else f"{scope} limit")

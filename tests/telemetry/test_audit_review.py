@@ -213,3 +213,67 @@ async def test_an_ip_filter_deny_leaves_one_record(served: Any, upstream: Any, t
     ]
     assert got == [("/hello", "deny", "ip_denied", 403), ("/nowhere", "deny", "ip_denied", 403)]
     assert orjson.loads(lines[0])["policy"]["type"] == "plugin/http-server"
+
+
+class _DeadPool:
+    """A Redis pool whose store never answers."""
+
+    def __init__(self) -> None:
+        import asyncio
+
+        self.slots = asyncio.Semaphore(4)
+
+    def script(self, source: str) -> Any:
+        async def call(keys: Any, args: Any) -> Any:
+            raise OSError("connection refused")
+
+        return call
+
+
+async def _audited(hub: Any, proxy: Any, path: str = "/x") -> list[dict[str, Any]]:
+    """Run ``proxy`` under the audit layer of a ``GET /x`` endpoint; the records it left."""
+    from krakenpy.config.build import build_service
+    from krakenpy.errors import PipelineError, Rejection
+    from krakenpy.proxy.types import Request
+    from krakenpy.telemetry.exchange import EXCHANGE, Exchange
+    from krakenpy.telemetry.layers.audit import AuditRoute, endpoint_middleware
+
+    service = build_service(
+        {"version": 3, "endpoints": [{"endpoint": "/x", "backend": [{"host": ["http://h"], "url_pattern": "/"}]}]}
+    )
+    endpoint = service.endpoints[0]
+    request = Request(method="GET", path=path, params={}, headers={"X-User": ["u"]}, query={}, endpoint="/x")
+    request.context[EXCHANGE] = Exchange()
+    handler = endpoint_middleware(hub, endpoint, AuditRoute(endpoint))(proxy)
+    try:
+        await handler(request)
+    except (Rejection, PipelineError):
+        pass
+    records = list(hub.audit.queue)
+    hub.audit.queue.clear()
+    return records
+
+
+async def test_a_rate_limit_store_that_is_down_is_an_error_not_a_rate_limit() -> None:
+    from krakenpy.proxy.types import Request, Response
+    from krakenpy.ratelimit.cluster import redis_limit_middleware
+    from krakenpy.ratelimit.options import RedisLimitOptions, RouterLimitOptions
+    from krakenpy.telemetry.hub import Telemetry
+
+    async def backend(request: Request) -> Response:
+        return Response(data={})
+
+    hub = Telemetry()
+    hub.audit = AuditTrail(FileSink("/dev/null"), service="gw", config_hash="c")
+    for limit in (RouterLimitOptions(client_max_rate=1), RouterLimitOptions(max_rate=1)):
+        mw = redis_limit_middleware(
+            RedisLimitOptions(limit, "r"),
+            lambda r: "u",
+            _DeadPool(),
+            prefix="p",  # type: ignore[arg-type]
+        )
+        assert mw is not None
+        (record,) = await _audited(hub, mw(backend))
+        # the client used nothing up: the policy could not be evaluated
+        assert (record["decision"], record["reason"]) == ("error", "policy_error")
+        assert record["response"]["status"] in (429, 503)

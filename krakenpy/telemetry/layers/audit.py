@@ -78,8 +78,11 @@ def _lua_custom(exc: PipelineError) -> bool:
 def rejection_decision(rejection: Rejection, status: int) -> Decision:
     """A guard's answer is a deny; a 5xx is an error (the policy could not be evaluated: an
     unavailable store), except a rate limit's: the router limit's ``max_rate`` answers 503 by
-    design, a deny as the client limit's 429 is (README, Audit trail)."""
-    return "error" if status >= 500 and rejection.reason != "rate_limited" else "deny"
+    design, a deny as the client limit's 429 is (README, Audit trail). A ``policy_error`` (a Redis
+    rate limit whose store is down answers 429 when it has a client limit) is an error whatever its
+    status."""
+    reason = rejection.reason
+    return "error" if reason == "policy_error" or (status >= 500 and reason != "rate_limited") else "deny"
 
 
 def audit_middleware(hub: Telemetry, routes: Mapping[tuple[str, str], AuditRoute]) -> Middleware:
