@@ -277,3 +277,23 @@ async def test_a_rate_limit_store_that_is_down_is_an_error_not_a_rate_limit() ->
         # the client used nothing up: the policy could not be evaluated
         assert (record["decision"], record["reason"]) == ("error", "policy_error")
         assert record["response"]["status"] in (429, 503)
+
+
+async def test_a_backend_rate_limit_leaves_its_deny_record() -> None:
+    from krakenpy.components.qos.ratelimit.proxy import proxy_limit_middleware
+    from krakenpy.proxy.types import Request, Response
+    from krakenpy.ratelimit.options import ProxyLimitOptions
+    from krakenpy.telemetry.hub import Telemetry
+
+    async def backend(request: Request) -> Response:
+        return Response(data={})
+
+    hub = Telemetry()
+    hub.audit = AuditTrail(FileSink("/dev/null"), service="gw", config_hash="c")
+    mw = proxy_limit_middleware(ProxyLimitOptions(max_rate=1, capacity=1), clock=lambda: 0)
+    assert mw is not None
+    limited = mw(backend)
+    assert await _audited(hub, limited) == []  # the first call passes
+    (record,) = await _audited(hub, limited)
+    assert (record["decision"], record["reason"]) == ("deny", "rate_limited")
+    assert record["policy"]["type"] == "qos/ratelimit/proxy"

@@ -12,6 +12,7 @@ from krakenpy.proxy.types import Middleware, Proxy, Request, Response
 from krakenpy.ratelimit.bucket import Clock, TokenBucket, fill_interval, monotonic
 from krakenpy.ratelimit.options import ProxyLimitOptions, parse_proxy_limit
 from krakenpy.resources import Resources
+from krakenpy.telemetry.audit import audit_decision
 
 __all__ = ["COMPONENT", "ERR_LIMITED", "NAMESPACE", "proxy_limit_middleware"]
 
@@ -33,6 +34,8 @@ def proxy_limit_middleware(options: ProxyLimitOptions, *, clock: Clock = monoton
     def middleware(next_proxy: Proxy) -> Proxy:
         async def limited(request: Request) -> Response:
             if not bucket.allow(clock()):
+                # the backend call refused: the audit trail's deny (one dict lookup, only when limited)
+                audit_decision(request.context, policy=NAMESPACE, decision="deny", reason="rate_limited")
                 raise BackendError(ERR_LIMITED)
             return await next_proxy(request)
 
