@@ -36,7 +36,17 @@ from krakenpy.gojson import valid_text
 from krakenpy.tasks import cancel_and_wait, spawn
 from krakenpy.telemetry.auditsink import AuditSink
 
-__all__ = ["AUDIT", "EDGE_DENY", "EVENTS", "REASONS", "AuditScope", "AuditTrail", "audit_decision"]
+__all__ = [
+    "AUDIT",
+    "EDGE_DENY",
+    "EVENTS",
+    "REASONS",
+    "AuditScope",
+    "AuditTrail",
+    "audit_decision",
+    "verify_chain",
+    "verify_trail",
+]
 
 log = logging.getLogger("krakenpy.audit")
 
@@ -121,7 +131,7 @@ class AuditTrail:
     ) -> None:
         self.sink = sink
         self.service = service
-        self.instance = socket.gethostname()
+        self.instance = _instance()
         self.config_hash = config_hash
         self.queue: deque[dict[str, Any]] = deque()
         self.queue_size = queue_size
@@ -194,6 +204,9 @@ class AuditTrail:
         self._wake.set()
 
     async def start(self) -> None:
+        # in the serving process: with ``run -w N`` every worker keeps its own sequence and chain
+        # (in one file, interleaved), told apart by its slot: host-a/w2 (verify_trail checks them)
+        self.instance = _instance()
         self._task = spawn(self._run())
 
     async def _run(self) -> None:
@@ -246,25 +259,72 @@ class AuditTrail:
             log.error("audit: %d record(s) dropped in total", self.dropped)
 
 
+def _instance() -> str:
+    """The host, and the worker's slot when a supervisor runs several (``host-a/w2``)."""
+    from krakenpy.telemetry.instance import worker_tag
+
+    slot = worker_tag().get("worker")
+    host = socket.gethostname()
+    return f"{host}/w{slot}" if slot else host
+
+
 def verify_chain(lines: list[bytes], prev_hash: str = _GENESIS) -> bool:
-    """True when every record's ``prev_hash``/``hash`` continue the chain (for tests and tools).
+    """True when every record's ``prev_hash``/``hash`` continue the chain (for tests and tools): the
+    records of one process (:func:`verify_trail` checks a file several wrote).
 
     Each line must be byte for byte as the trail wrote it (its trailing newline aside): a line that
     parses to the chained record but reads otherwise (a duplicate key, which another JSON reader
     takes first, added spaces) is a tampered one. A line that is no record is ``False`` too."""
     prev = prev_hash
     for line in lines:
-        body = line[:-1] if line.endswith(b"\n") else line
-        try:
-            rec = orjson.loads(body)
-        except orjson.JSONDecodeError:
+        rec = _chained(line)
+        if rec is None or rec["prev_hash"] != prev:
             return False
-        if not isinstance(rec, dict) or orjson.dumps(rec) != body:
-            return False
-        digest = rec.pop("hash", None)
-        if not isinstance(digest, str) or rec.get("prev_hash") != prev:
-            return False
-        if hashlib.sha256(prev.encode() + orjson.dumps(rec, option=orjson.OPT_SORT_KEYS)).hexdigest() != digest:
-            return False
-        prev = digest
+        prev = rec["hash"]
     return True
+
+
+def verify_trail(lines: list[bytes], prev_hash: str = _GENESIS) -> bool:
+    """:func:`verify_chain` for a file several processes appended to: the workers of ``run -w N``
+    (each its own ``instance``, sequence and chain) and the runs before a restart. A record with
+    ``seq`` 1 starts a process's chain, from ``prev_hash`` or a record earlier in the file (the last
+    one when it started); every other record continues its instance's chain, with the next ``seq``."""
+    known = {prev_hash}
+    last: dict[Any, tuple[str, int]] = {}
+    for line in lines:
+        rec = _chained(line)
+        if rec is None:
+            return False
+        instance, seq = rec.get("instance"), rec.get("seq")
+        if not isinstance(seq, int):
+            return False
+        if seq == 1:
+            if rec["prev_hash"] not in known:
+                return False
+        else:
+            before = last.get(instance)
+            # a seq gap is a record dropped before it was chained (queue full): the chain is whole
+            if before is None or rec["prev_hash"] != before[0] or seq <= before[1]:
+                return False
+        last[instance] = (rec["hash"], seq)
+        known.add(rec["hash"])
+    return True
+
+
+def _chained(line: bytes) -> dict[str, Any] | None:
+    """The record of a line whose ``hash`` is its own (None for anything else)."""
+    body = line[:-1] if line.endswith(b"\n") else line
+    try:
+        rec = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(rec, dict) or orjson.dumps(rec) != body:
+        return None
+    digest = rec.pop("hash", None)
+    prev = rec.get("prev_hash")
+    if not isinstance(digest, str) or not isinstance(prev, str):
+        return None
+    if hashlib.sha256(prev.encode() + orjson.dumps(rec, option=orjson.OPT_SORT_KEYS)).hexdigest() != digest:
+        return None
+    rec["hash"] = digest
+    return rec

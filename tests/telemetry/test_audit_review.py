@@ -297,3 +297,33 @@ async def test_a_backend_rate_limit_leaves_its_deny_record() -> None:
     (record,) = await _audited(hub, limited)
     assert (record["decision"], record["reason"]) == ("deny", "rate_limited")
     assert record["policy"]["type"] == "qos/ratelimit/proxy"
+
+
+async def test_workers_sharing_a_file_keep_their_own_chains(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``run -w 2``: both workers append to one file; they used to share the host as instance and
+    number from 1 each, so duplicates and gaps were indistinguishable and no chain verified."""
+    import krakenpy.telemetry.instance as instance_module
+    from krakenpy.telemetry.audit import verify_trail
+
+    path = str(tmp_path / "audit.log")
+    await _chain(path, 2)  # an earlier run
+    prev = last_hash(path)
+    trails = []
+    for slot in ("1", "2"):
+        monkeypatch.setattr(instance_module, "worker_tag", lambda slot=slot: {"worker": slot})
+        trail = AuditTrail(FileSink(path), service="gw", config_hash="c", prev_hash=prev)
+        await trail.start()
+        trails.append(trail)
+    assert trails[0].instance != trails[1].instance and trails[1].instance.endswith("/w2")
+    for _ in range(3):
+        for trail in trails:
+            _deny(trail)
+            await trail.drain()
+    for trail in trails:
+        await trail.stop()
+    lines = Path(path).read_bytes().splitlines()
+    assert len(lines) == 8 and verify_trail(lines)
+    assert not verify_trail(lines[:4] + lines[5:])  # a record of one worker taken out
+    assert not verify_trail(lines[2:])  # the earlier run's records taken out
+    swapped = lines[:2] + [lines[4], lines[3], lines[2]] + lines[5:]
+    assert not verify_trail(swapped)
