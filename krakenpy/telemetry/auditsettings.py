@@ -29,13 +29,32 @@ class AuditOptions:
     fingerprint_key: bytes = b""
 
 
+def _collector_problem(url: str) -> str | None:
+    """Why the collector URL could never take a batch (every record would be retried, then dropped)."""
+    if not url.startswith(("http://", "https://")):
+        return "sink 'http' needs an http(s) url"
+    from yarl import URL
+
+    from krakenpy.userinfo import mask_url
+
+    try:
+        host = URL(url).host
+    except ValueError as exc:
+        return f"url {mask_url(url)!r} not valid: {exc}"
+    if not host or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        return f"url {mask_url(url)!r} not valid: no host, or a space or control character"
+    return None
+
+
 def parse_audit(raw: Any, path: str) -> AuditOptions:
     o: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
     sink = str(o.get("sink", "stdout"))
     if sink == "file" and not o.get("path"):
         raise ConfigError([ConfigIssue(f"{path}.path", "sink 'file' needs a path")])
-    if sink == "http" and not str(o.get("url", "")).startswith(("http://", "https://")):
-        raise ConfigError([ConfigIssue(f"{path}.url", "sink 'http' needs an http(s) url")])
+    if sink == "http":
+        problem = _collector_problem(str(o.get("url", "")))
+        if problem is not None:
+            raise ConfigError([ConfigIssue(f"{path}.url", problem)])
     key_env = str(o.get("fingerprint_key_env") or "")
     raw_headers = o.get("headers") or {}
     headers = tuple((str(k), str(v)) for k, v in (raw_headers.items() if isinstance(raw_headers, Mapping) else ()))

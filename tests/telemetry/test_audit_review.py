@@ -327,3 +327,21 @@ async def test_workers_sharing_a_file_keep_their_own_chains(tmp_path: Path, monk
     assert not verify_trail(lines[2:])  # the earlier run's records taken out
     swapped = lines[:2] + [lines[4], lines[3], lines[2]] + lines[5:]
     assert not verify_trail(swapped)
+
+
+@pytest.mark.parametrize("url", ["http://", "http://x y/", "https://c.example:99999/", "http://u:pw@/x"])
+def test_a_collector_url_that_can_take_no_batch_is_a_config_error(url: str) -> None:
+    from krakenpy.errors import ConfigError
+    from krakenpy.telemetry.auditsettings import parse_audit
+
+    with pytest.raises(ConfigError) as err:
+        parse_audit({"sink": "http", "url": url}, "extra_config.telemetry/audit")
+    (issue,) = err.value.issues
+    assert issue.path == "extra_config.telemetry/audit.url" and ":pw@" not in issue.message
+
+
+def test_a_collector_url_with_a_host_is_taken() -> None:
+    from krakenpy.telemetry.auditsettings import parse_audit
+
+    for url in ("http://[::1]:8080/a", "https://u:p@c.example/in?x=1", "http://collector"):
+        assert parse_audit({"sink": "http", "url": url}, "p").url == url
