@@ -345,3 +345,43 @@ def test_a_collector_url_with_a_host_is_taken() -> None:
 
     for url in ("http://[::1]:8080/a", "https://u:p@c.example/in?x=1", "http://collector"):
         assert parse_audit({"sink": "http", "url": url}, "p").url == url
+
+
+async def test_a_client_that_goes_away_after_an_allow_leaves_the_allow() -> None:
+    """The guard let the request through (a sensitive route) and the backend was called; the client
+    disconnected before the answer: the access was granted all the same."""
+    import asyncio
+
+    from krakenpy.config.build import build_service
+    from krakenpy.proxy.types import Request, Response
+    from krakenpy.telemetry.audit import audit_decision
+    from krakenpy.telemetry.exchange import EXCHANGE, Exchange
+    from krakenpy.telemetry.hub import Telemetry
+    from krakenpy.telemetry.layers.audit import AuditRoute, endpoint_middleware
+
+    started = asyncio.Event()
+
+    async def guarded(request: Request) -> Response:
+        request.claims = {"sub": "ada"}
+        audit_decision(request.context, policy="auth/validator")
+        started.set()
+        await asyncio.sleep(30)  # the backend
+        return Response(data={})
+
+    service = build_service(
+        {"version": 3, "endpoints": [{"endpoint": "/x", "backend": [{"host": ["http://h"], "url_pattern": "/"}]}]}
+    )
+    endpoint = service.endpoints[0]
+    hub = Telemetry()
+    hub.audit = AuditTrail(FileSink("/dev/null"), service="gw", config_hash="c")
+    handler = endpoint_middleware(hub, endpoint, AuditRoute(endpoint, sensitive=True))(guarded)
+    request = Request(method="GET", path="/x", params={}, headers={}, query={}, endpoint="/x")
+    request.context[EXCHANGE] = Exchange()
+    task = asyncio.ensure_future(handler(request))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    (record,) = hub.audit.queue
+    assert record["decision"] == "allow" and record["subject"] == {"sub": "ada"}
+    assert record["response"] == {"status": 500}  # as the access log records a request the client left

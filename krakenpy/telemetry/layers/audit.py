@@ -127,6 +127,10 @@ def audit_middleware(hub: Telemetry, routes: Mapping[tuple[str, str], AuditRoute
                     _emit(hub, request, scope, policy, "deny", "lua_custom_error", "", True, exc.status)
                 raise
             except asyncio.CancelledError:
+                # the client went away: what the guards decided stands (an allow let the request
+                # reach a backend), with the 500 the access log records for such a request
+                if scope.pending:
+                    _flush(hub, request, scope, 500)
                 raise
             except Exception as exc:
                 log_failure(exc, route.prefix, redactor)
