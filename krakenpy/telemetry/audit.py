@@ -141,7 +141,7 @@ class AuditTrail:
         self._prev = prev_hash or _GENESIS
         self._wake = asyncio.Event()
         self._task: asyncio.Task[Any] | None = None
-        self._last_drop_log = 0.0
+        self._last_drop_log = -float("inf")  # the first drop is logged, even just after boot
         #: the serialised records the sink is taking (kept until it has: a cancelled write is retried)
         self._batch: list[bytes] = []
         # README: without fingerprint_key_env the key is random per process (an empty key would make
