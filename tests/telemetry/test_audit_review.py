@@ -385,3 +385,30 @@ async def test_a_client_that_goes_away_after_an_allow_leaves_the_allow() -> None
     (record,) = hub.audit.queue
     assert record["decision"] == "allow" and record["subject"] == {"sub": "ada"}
     assert record["response"] == {"status": 500}  # as the access log records a request the client left
+
+
+def test_a_fingerprint_key_variable_that_is_not_set_is_warned_about(monkeypatch: pytest.MonkeyPatch) -> None:
+    from krakenpy.components.telemetry.audit import COMPONENT
+    from tests.components.helpers import site
+
+    monkeypatch.delenv("AUDIT_FP_KEY_UNSET", raising=False)
+    at = site("telemetry/audit", "service")
+    COMPONENT.parse({"fingerprint_key_env": "AUDIT_FP_KEY_UNSET"}, at)
+    (note,) = at.notes
+    assert note.severity == "warning" and note.path.endswith("telemetry/audit.fingerprint_key_env")
+    monkeypatch.setenv("AUDIT_FP_KEY_UNSET", "k")
+    at = site("telemetry/audit", "service")
+    assert COMPONENT.parse({"fingerprint_key_env": "AUDIT_FP_KEY_UNSET"}, at).fingerprint_key == b"k"
+    assert not at.notes
+
+
+def test_the_first_drop_is_logged_whatever_the_clock(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import krakenpy.telemetry.audit as audit_module
+
+    monkeypatch.setattr(audit_module.time, "monotonic", lambda: 3.0)  # a host booted 3 s ago
+    trail = AuditTrail(FileSink("/dev/null"), service="gw", config_hash="c", queue_size=1)
+    caplog.set_level(logging.ERROR, logger="krakenpy.audit")
+    _deny(trail, 2)
+    assert trail.dropped == 1 and any("queue full" in r.getMessage() for r in caplog.records)

@@ -8,6 +8,7 @@ from typing import Any, Final
 
 from krakenpy.components.base import Component, Site
 from krakenpy.edge import EdgeMiddleware
+from krakenpy.errors import ConfigIssue
 from krakenpy.resources import Resources
 from krakenpy.telemetry.auditsettings import AuditOptions, parse_audit
 from krakenpy.telemetry.setup import hub_for
@@ -16,7 +17,14 @@ __all__ = ["COMPONENT"]
 
 
 def _parse(raw: Any, site: Site) -> AuditOptions:
-    return parse_audit(raw, site.path)
+    options = parse_audit(raw, site.path)
+    name = raw.get("fingerprint_key_env") if isinstance(raw, dict) else None
+    if name and not options.fingerprint_key:
+        # the fingerprints would come from a random key per process: the same credential would read
+        # differently after a restart and in each worker, which is what the variable is there to avoid
+        message = f"environment variable {name} is not set: credential fingerprints use a random key per process"
+        site.notes.append(ConfigIssue(site.at("fingerprint_key_env"), message, "warning"))
+    return options
 
 
 async def _edge(options: AuditOptions | None, site: Site, resources: Resources) -> EdgeMiddleware | None:
