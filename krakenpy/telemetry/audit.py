@@ -34,7 +34,7 @@ import orjson
 
 from krakenpy.gojson import valid_text
 from krakenpy.tasks import cancel_and_wait, spawn
-from krakenpy.telemetry.auditsink import AuditSink
+from krakenpy.telemetry.auditsink import AuditSink, SinkError
 
 __all__ = [
     "AUDIT",
@@ -236,8 +236,10 @@ class AuditTrail:
             try:
                 await self.sink.write(lines)
             except Exception as exc:  # a full disk, a bug: these records are lost, the trail goes on
-                self.dropped += len(lines)
-                log.error("audit: %d record(s) not written (%d dropped so far): %s", len(lines), self.dropped, exc)
+                lost = exc.lost if isinstance(exc, SinkError) else len(lines)
+                self.dropped += lost
+                self.written += len(lines) - lost
+                log.error("audit: %d record(s) not written (%d dropped so far): %s", lost, self.dropped, exc)
             else:
                 self.written += len(lines)
             self._batch = []

@@ -15,11 +15,22 @@ import orjson
 
 from krakenpy.telemetry.writer import LineWriter
 
-__all__ = ["AuditSink", "FileSink", "HttpSink", "StreamSink", "ends_torn", "last_hash"]
+__all__ = ["AuditSink", "FileSink", "HttpSink", "SinkError", "StreamSink", "ends_torn", "last_hash"]
 
 log = logging.getLogger("krakenpy.audit")
 #: how much of the end of an audit file is read to find the last record
 _TAIL = 65536
+#: a collector's answers that the same body will always get (malformed, too large, unprocessable);
+#: others (401 until its credentials are fixed, 429, 5xx, no answer) are retried
+_REFUSED = frozenset({400, 413, 415, 422})
+
+
+class SinkError(Exception):
+    """Records a sink could not write, and will not: ``lost`` of the batch it was given."""
+
+    def __init__(self, lost: int, message: str) -> None:
+        super().__init__(message)
+        self.lost = lost
 
 
 class AuditSink(Protocol):
@@ -122,12 +133,19 @@ class HttpSink:
     async def write(self, lines: Sequence[bytes]) -> None:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
+        lost = await self._deliver(self._session, lines)
+        if lost:
+            raise SinkError(lost, f"the collector {self.url} refused {lost} record(s) for good")
+
+    async def _deliver(self, session: aiohttp.ClientSession, lines: Sequence[bytes]) -> int:
+        """Post ``lines`` until the collector takes them; how many it refused for good (a batch it
+        calls malformed or too large is halved until the records it refuses are alone)."""
         body = b"".join(lines)
         delay = 0.5
         while True:
             try:
                 # a redirect is no delivery: aiohttp would follow a 301/302 with a GET without the batch
-                async with self._session.post(
+                async with session.post(
                     self.url,
                     data=body,
                     headers={"Content-Type": "application/x-ndjson", **self.headers},
@@ -135,11 +153,17 @@ class HttpSink:
                 ) as resp:
                     await resp.read()
                     if resp.status < 300:
-                        return
-                    error: object = f"HTTP {resp.status}"
+                        return 0
+                    status = resp.status
+                    error: object = f"HTTP {status}"
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                error = exc
+                status, error = 0, exc
             log.warning("audit: collector %s refused a batch of %d records: %s", self.url, len(lines), error)
+            if status in _REFUSED:  # retrying the same body would stall the trail behind it forever
+                if len(lines) == 1:
+                    return 1
+                half = len(lines) // 2
+                return await self._deliver(session, lines[:half]) + await self._deliver(session, lines[half:])
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
 

@@ -412,3 +412,40 @@ def test_the_first_drop_is_logged_whatever_the_clock(
     caplog.set_level(logging.ERROR, logger="krakenpy.audit")
     _deny(trail, 2)
     assert trail.dropped == 1 and any("queue full" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_record_the_collector_refuses_for_good_does_not_stall_the_trail() -> None:
+    """A collector that answers 413 to a large batch, or 400 to one record it cannot read: the same
+    body retried for ever held every later record back until the queue dropped them all."""
+    import asyncio
+
+    got: list[bytes] = []
+
+    async def picky(request: web.Request) -> web.Response:
+        body = await request.read()
+        if body.count(b"\n") > 2:
+            return web.Response(status=413)
+        if b"POISON" in body:
+            return web.Response(status=400)
+        got.extend(body.splitlines())
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/", picky)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    trail = AuditTrail(HttpSink(f"http://127.0.0.1:{server.port}/", timeout=5), service="gw", config_hash="c")
+    try:
+        _deny(trail, 3)
+        trail.record(
+            decision="deny", reason="bot_detected", policy="security/bot-detector", route_id="GET /x", status=403,
+            request={"id": None, "method": "GET", "route": "/x", "path": "/x"},
+            client={"address": "203.0.113.7", "user_agent": "POISON"}, subject=None,
+        )  # fmt: skip
+        _deny(trail, 2)
+        await asyncio.wait_for(trail.drain(), 5)
+        assert [orjson.loads(line)["seq"] for line in got] == [1, 2, 3, 5, 6]
+        assert trail.dropped == 1 and trail.written == 5
+    finally:
+        await trail.sink.close()
+        await server.close()
