@@ -449,3 +449,16 @@ async def test_a_record_the_collector_refuses_for_good_does_not_stall_the_trail(
     finally:
         await trail.sink.close()
         await server.close()
+
+
+def test_a_sink_set_at_endpoint_level_is_warned_about() -> None:
+    from krakenpy.components.telemetry.audit import COMPONENT
+    from tests.components.helpers import site
+
+    at = site("telemetry/audit", "endpoint")
+    COMPONENT.parse({"sink": "file", "path": "/tmp/x.log", "sensitive": True}, at)
+    assert sorted(n.path.rsplit(".", 1)[-1] for n in at.notes) == ["path", "sink"]
+    assert all(n.severity == "warning" for n in at.notes)
+    at = site("telemetry/audit", "endpoint")
+    COMPONENT.parse({"sensitive": True, "sample": 0.5}, at)
+    assert not at.notes

@@ -16,8 +16,17 @@ from krakenpy.telemetry.setup import hub_for
 __all__ = ["COMPONENT"]
 
 
+#: what only the service-level value sets (one trail per gateway)
+_SERVICE_ONLY = ("sink", "path", "url", "headers", "queue_size", "fingerprint_key_env")
+
+
 def _parse(raw: Any, site: Site) -> AuditOptions:
     options = parse_audit(raw, site.path)
+    if site.level == "endpoint" and isinstance(raw, dict):
+        for key in _SERVICE_ONLY:  # an endpoint's own file would silently go to the service's sink
+            if key in raw:
+                message = f"{key} applies at service level only: this endpoint's records go to the service's sink"
+                site.notes.append(ConfigIssue(site.at(key), message, "warning"))
     name = raw.get("fingerprint_key_env") if isinstance(raw, dict) else None
     if name and not options.fingerprint_key:
         # the fingerprints would come from a random key per process: the same credential would read
