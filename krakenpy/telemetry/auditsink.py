@@ -72,11 +72,34 @@ class StreamSink:
 
 
 class FileSink(StreamSink):
-    """An append-only file, created with mode 0600."""
+    """An append-only file, created with mode 0600. A file moved away or deleted while the gateway
+    runs (log rotation, an operator) is created anew at the next batch, its first record chained to
+    the last one of the old file: records never go on into a file nobody can find."""
 
-    def __init__(self, path: str) -> None:
-        super().__init__(LineWriter.open(path, max_lines=1 << 30), owned=True, torn=ends_torn(path))
+    def __init__(self, path: str, writer: LineWriter | None = None) -> None:
+        super().__init__(writer or LineWriter.open(path, max_lines=1 << 30), owned=True, torn=ends_torn(path))
         self.path = path
+        self._file = _identity(path)
+
+    async def write(self, lines: Sequence[bytes]) -> None:
+        found = _identity(self.path)  # one stat per batch, not per record
+        if found != self._file:
+            try:
+                writer = LineWriter.open(self.path, max_lines=1 << 30)
+            except OSError as exc:  # the directory gone: the batch is lost (counted), retried next time
+                raise OSError(f"cannot create {self.path} again: {exc.strerror}") from None
+            log.warning("audit: %s was moved or deleted: writing a new one", self.path)
+            self.writer.close()
+            self.writer, self._file, self._torn = writer, _identity(self.path), ends_torn(self.path)
+        await super().write(lines)
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 def ends_torn(path: str) -> bool:

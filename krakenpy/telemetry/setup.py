@@ -547,16 +547,14 @@ def registry_steps(registry: Registry) -> Callable[[dict[str, Any]], Iterator[No
 
 def _audit(resources: Resources, hub: Telemetry, o: AuditOptions) -> None:
     from krakenpy.telemetry.audit import AuditTrail
-    from krakenpy.telemetry.auditsink import AuditSink, HttpSink, StreamSink, ends_torn, last_hash
+    from krakenpy.telemetry.auditsink import AuditSink, FileSink, HttpSink, StreamSink, last_hash
 
     sink: AuditSink
     prev = None
     if o.sink == "file":
         writer = output_file(o.path, "extra_config.telemetry/audit.path", serving=resources.serving, max_lines=1 << 30)
         # check: the trail is never started, so it gets a sink that writes nowhere
-        sink = (
-            StreamSink(writer, owned=True, torn=ends_torn(o.path)) if writer is not None else StreamSink(LineWriter())
-        )
+        sink = FileSink(o.path, writer) if writer is not None else StreamSink(LineWriter())
         prev = last_hash(o.path)
     elif o.sink == "http":
         sink = HttpSink(o.url, o.headers)

@@ -462,3 +462,26 @@ def test_a_sink_set_at_endpoint_level_is_warned_about() -> None:
     at = site("telemetry/audit", "endpoint")
     COMPONENT.parse({"sensitive": True, "sample": 0.5}, at)
     assert not at.notes
+
+
+@pytest.mark.parametrize("how", ["rotated", "deleted"])
+async def test_a_file_moved_or_deleted_while_running_is_created_anew(tmp_path: Path, how: str) -> None:
+    import os
+
+    path = str(tmp_path / "audit.log")
+    trail = AuditTrail(FileSink(path), service="gw", config_hash="c")
+    _deny(trail, 2)
+    await trail.drain()
+    old = Path(path).read_bytes().splitlines()
+    if how == "rotated":
+        os.rename(path, path + ".1")
+    else:
+        os.unlink(path)
+    _deny(trail, 2)
+    await trail.drain()
+    await trail.sink.close()
+    new = Path(path).read_bytes().splitlines()  # not into the rotated file, nor into a deleted one
+    assert [orjson.loads(line)["seq"] for line in new] == [3, 4]
+    assert verify_chain(old + new) and os.stat(path).st_mode & 0o777 == 0o600
+    if how == "rotated":
+        assert Path(path + ".1").read_bytes().splitlines() == old
