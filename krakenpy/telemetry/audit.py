@@ -290,13 +290,16 @@ def verify_trail(lines: list[bytes], prev_hash: str = _GENESIS) -> bool:
     """:func:`verify_chain` for a file several processes appended to: the workers of ``run -w N``
     (each its own ``instance``, sequence and chain) and the runs before a restart. A record with
     ``seq`` 1 starts a process's chain, from ``prev_hash`` or a record earlier in the file (the last
-    one when it started); every other record continues its instance's chain, with the next ``seq``."""
+    one when it started); every other record continues its instance's chain, with the next ``seq``.
+    A record seen before (its hash: the same bytes) is a delivery repeated, not a new record."""
     known = {prev_hash}
     last: dict[Any, tuple[str, int]] = {}
     for line in lines:
         rec = _chained(line)
         if rec is None:
             return False
+        if rec["hash"] in known:  # a batch an HTTP collector got twice (its answer lost, then retried)
+            continue
         instance, seq = rec.get("instance"), rec.get("seq")
         if not isinstance(seq, int):
             return False

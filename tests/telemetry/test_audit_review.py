@@ -327,6 +327,7 @@ async def test_workers_sharing_a_file_keep_their_own_chains(tmp_path: Path, monk
     assert not verify_trail(lines[2:])  # the earlier run's records taken out
     swapped = lines[:2] + [lines[4], lines[3], lines[2]] + lines[5:]
     assert not verify_trail(swapped)
+    assert verify_trail(lines + lines[3:6])  # a batch a collector got twice (at-least-once delivery)
 
 
 @pytest.mark.parametrize("url", ["http://", "http://x y/", "https://c.example:99999/", "http://u:pw@/x"])
