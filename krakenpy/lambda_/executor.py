@@ -15,10 +15,13 @@ from krakenpy.lambda_.options import LambdaOptions, base_function, valid_functio
 from krakenpy.lambda_.payload import PayloadBuilder
 from krakenpy.lambda_.response import ResultDecoder
 from krakenpy.proxy.types import Proxy, Request, Response
+from krakenpy.telemetry.audit import audit_decision
 
 __all__ = ["function_chooser", "lambda_proxy"]
 
 log = logging.getLogger("krakenpy.lambda")
+#: the audit record's ``policy.type`` of a refused function
+_POLICY = "backend/lambda"
 
 
 def function_chooser(options: LambdaOptions) -> Callable[[Request], str]:
@@ -38,6 +41,9 @@ def function_chooser(options: LambdaOptions) -> Callable[[Request], str]:
             raise BackendError(f"aws lambda: {name!r} is not a function name", status=400)
         if allowed is not None and name not in allowed and base_function(name) not in allowed:
             log.warning("lambda: refused to invoke %r: not in allowed_functions", name)
+            # an access decision: the audit trail's deny (one dict lookup when auditing is off)
+            audit_decision(request.context, policy=_POLICY, decision="deny", reason="function_not_allowed",
+                           detail=f"function {name!r} not in allowed_functions")  # fmt: skip
             raise BackendError(f"aws lambda: function {name!r} is not allowed here", status=403)
         return name
 

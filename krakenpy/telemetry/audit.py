@@ -61,6 +61,7 @@ REASONS: Final = frozenset(
         "allowed", "no_credentials", "jwt_invalid_signature", "jwt_invalid", "jwt_expired", "jwt_not_yet_valid",
         "aud_mismatch", "iss_mismatch", "scope_missing", "role_missing", "revoked", "ip_denied", "rate_limited",
         "cel_false", "schema_invalid", "lua_custom_error", "bot_detected", "cors_rejected", "policy_error",
+        "function_not_allowed",
     }
 )  # fmt: skip
 #: reason → OWASP logging-vocabulary event
@@ -76,6 +77,7 @@ EVENTS: Final = {
     "schema_invalid": "input_validation_fail",
     "bot_detected": "malicious_bot",
     "cors_rejected": "authz_fail",
+    "function_not_allowed": "authz_fail",
 }
 Decision = Literal["allow", "deny", "error"]
 _GENESIS: Final = "0" * 64

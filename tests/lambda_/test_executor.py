@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -229,3 +230,26 @@ async def test_lambda_proxy_noop_passes_payload(gateway, lambda_endpoint) -> Non
     assert await resp.json() == [{"id": 1}, {"id": 2}]
     assert resp.headers["Content-Type"].startswith("application/json")
     assert "X-Amz-Log-Result" not in resp.headers
+
+
+async def test_a_function_not_allowed_leaves_one_audit_deny(gateway, lambda_endpoint, tmp_path) -> None:
+    """``allowed_functions`` is an access decision (issue 14's list of rejecting components): its 403
+    leaves one deny record, ``function_not_allowed``; an allowed call leaves none (no sensitive route)."""
+    trail = tmp_path / "audit.log"
+    backend = lambda_backend(lambda_endpoint, function_param_name="Fn", allowed_functions=["echo"])
+    doc = lambda_config(
+        [endpoint("/dyn/{fn}", backend)], extra_config={"telemetry/audit": {"sink": "file", "path": str(trail)}}
+    )
+    client = await gateway(doc, started=True)
+    assert (await client.get("/dyn/echo")).status == 200
+    assert (await client.get("/dyn/boom")).status == 403
+    records: list[dict[str, Any]] = []
+    for _ in range(100):
+        if trail.exists() and trail.read_bytes().endswith(b"\n"):
+            records = [json.loads(line) for line in trail.read_text().splitlines()]
+            break
+        await asyncio.sleep(0.02)
+    assert [(r["decision"], r["reason"], r["policy"]["type"], r["response"]["status"]) for r in records] == [
+        ("deny", "function_not_allowed", "backend/lambda", 403)
+    ]
+    assert records[0]["request"]["path"] == "/dyn/boom" and records[0]["event"] == "authz_fail"
