@@ -27,6 +27,7 @@ from krakenpy.telemetry.writer import LineWriter, output_file
 # imported by the function that sets each up, when the configuration asks for it: a plain start
 # (the access log alone) no longer loads them (P7, 2026-12-02: see bench/README.md, round 9)
 if TYPE_CHECKING:
+    from krakenpy.telemetry.audit import AuditTrail
     from krakenpy.telemetry.auditsettings import AuditOptions
     from krakenpy.telemetry.gelf import GelfSender
     from krakenpy.telemetry.metrics.instruments import Static
@@ -569,6 +570,31 @@ def _audit(resources: Resources, hub: Telemetry, o: AuditOptions) -> None:
         fingerprint_key=o.fingerprint_key,
     )
     hub.services.append(Service("audit trail", trail.start, trail.stop))
+    registry = hub.registry
+    if registry is not None:  # OTel metrics on (Prometheus, OTLP): the records lost, to alert on
+        _audit_metrics(registry, trail)
+
+
+def _audit_metrics(registry: Registry, trail: AuditTrail) -> None:
+    """``krakenpy.audit.records.dropped`` (``krakenpy_audit_records_dropped_total``): the audit records
+    lost (the queue full, a sink that refused them for good), read from the trail at every collection
+    (no work per request); summed across workers as every counter is."""
+    dropped = registry.family(
+        "krakenpy.audit.records.dropped",
+        "counter",
+        (),
+        help="Audit records lost: dropped when the queue was full, or refused for good by the sink.",
+    ).counter()
+
+    def feed(least: int = 1) -> None:
+        dropped.value = trail.dropped
+
+    def steps() -> Iterator[None]:
+        feed()
+        yield
+
+    registry.feeders.append(feed)
+    registry.feed_steps.append(steps)
 
 
 def config_hash(resources: Resources) -> str:

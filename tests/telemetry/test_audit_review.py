@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
 from aiohttp import web
@@ -486,3 +488,59 @@ async def test_a_file_moved_or_deleted_while_running_is_created_anew(tmp_path: P
     assert verify_chain(old + new) and os.stat(path).st_mode & 0o777 == 0o600
     if how == "rotated":
         assert Path(path + ".1").read_bytes().splitlines() == old
+
+
+async def test_lost_records_are_a_prometheus_counter(served, upstream, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """observability §3.4: the records the trail lost are a metric to alert on,
+    ``krakenpy_audit_records_dropped_total``, with OTel metrics on (a collector that hangs, a queue of 1)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from krakenpy.telemetry import audit as audit_module
+    from krakenpy.telemetry.servers import PROM_LISTENERS
+    from krakenpy.telemetry.setup import hub_for
+    from tests.components.telemetry.conftest import recording_app
+    from tests.conftest import free_port
+
+    monkeypatch.setattr(audit_module, "STOP_WAIT", 0.1)
+
+    async def hang(request: web.Request) -> web.Response:  # slower than the six requests
+        await asyncio.sleep(1.5)
+        return web.Response()
+
+    collector = web.Application()
+    collector.router.add_post("/audit", hang)
+    sink = await upstream(collector)
+    ok = await upstream(recording_app([], {"ok": True}))
+    s = await served(
+        {
+            "version": 3,
+            "extra_config": {
+                "telemetry/audit": {"sink": "http", "url": f"{sink}/audit", "queue_size": 1},
+                "telemetry/opentelemetry": {
+                    "exporters": {"prometheus": [{"name": "p", "port": free_port(), "listen_ip": "127.0.0.1"}]}
+                },
+            },
+            "endpoints": [
+                {
+                    "endpoint": "/x",
+                    "extra_config": {"validation/cel": [{"check_expr": "req_method == 'POST'"}]},
+                    "backend": [{"host": [ok], "url_pattern": "/o"}],
+                }
+            ],
+        }
+    )
+    for _ in range(6):
+        assert (await s.client.get("/x")).status == 500  # each a deny record
+    trail = hub_for(s.gateway.resources).audit
+    assert trail is not None and trail.dropped >= 3
+    port = s.gateway.resources.state[PROM_LISTENERS][0].bound_port
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+            text = await resp.text()
+    values = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name.startswith("krakenpy_audit")
+    }
+    assert values == {"krakenpy_audit_records_dropped_total": trail.dropped}
