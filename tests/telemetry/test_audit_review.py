@@ -544,3 +544,26 @@ async def test_lost_records_are_a_prometheus_counter(served, upstream, monkeypat
         if sample.name.startswith("krakenpy_audit")
     }
     assert values == {"krakenpy_audit_records_dropped_total": trail.dropped}
+
+
+def test_check_warns_about_an_audit_file_open_to_others(tmp_path: Path) -> None:
+    """The trail creates its file 0600 but keeps an existing file's mode: ``check`` (and ``run``) say so
+    when others can read it; ``--lint`` makes it an error."""
+    import os
+
+    from tests.cli_gateway import check_config
+
+    trail = tmp_path / "audit.log"
+    trail.write_bytes(b"")
+    os.chmod(trail, 0o644)
+    config = tmp_path / "krakend.json"
+    doc = {"version": 3, "endpoints": [], "extra_config": {"telemetry/audit": {"sink": "file", "path": str(trail)}}}
+    config.write_bytes(orjson.dumps(doc))
+    done = check_config(config)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert "extra_config.telemetry/audit.path" in out and "open to others (mode 0644)" in out
+    assert check_config(config, "--lint").returncode == 1
+    os.chmod(trail, 0o600)
+    quiet = check_config(config)
+    assert quiet.returncode == 0 and "open to others" not in quiet.stdout + quiet.stderr

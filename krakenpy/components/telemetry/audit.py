@@ -4,6 +4,8 @@ chained, through a bounded queue to stdout, a file or an HTTP collector (see
 
 from __future__ import annotations
 
+import os
+import stat
 from typing import Any, Final
 
 from krakenpy.components.base import Component, Site
@@ -27,6 +29,8 @@ def _parse(raw: Any, site: Site) -> AuditOptions:
             if key in raw:
                 message = f"{key} applies at service level only: this endpoint's records go to the service's sink"
                 site.notes.append(ConfigIssue(site.at(key), message, "warning"))
+    if site.level == "service" and options.sink == "file":
+        _loose_file(options.path, site)
     name = raw.get("fingerprint_key_env") if isinstance(raw, dict) else None
     if name and not options.fingerprint_key:
         # the fingerprints would come from a random key per process: the same credential would read
@@ -34,6 +38,18 @@ def _parse(raw: Any, site: Site) -> AuditOptions:
         message = f"environment variable {name} is not set: credential fingerprints use a random key per process"
         site.notes.append(ConfigIssue(site.at("fingerprint_key_env"), message, "warning"))
     return options
+
+
+def _loose_file(path: str, site: Site) -> None:
+    """A warning when the audit file exists with access for others than its owner: the trail creates
+    its file 0600 and keeps an existing one's mode (a file made by another tool, a restore)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # none yet (created 0600), or unreadable: the sink's own error says so
+    if stat.S_ISREG(mode) and mode & 0o077:
+        message = f"the audit file {path} is open to others (mode {stat.S_IMODE(mode):04o}): chmod 600 it"
+        site.notes.append(ConfigIssue(site.at("path"), message, "warning"))
 
 
 async def _edge(options: AuditOptions | None, site: Site, resources: Resources) -> EdgeMiddleware | None:
