@@ -456,12 +456,15 @@ class Redactor:
         :meth:`route_target`)."""
         return f"{path}?{self.query(query)}" if query else path
 
-    def route_target(self, route: str | None, routed: str, path: str, query: str) -> str:
-        """:meth:`target` of a request whose matched route is ``route``: its sensitive path
-        parameters masked too (:meth:`PathMasks.mask`)."""
+    def route_path(self, route: str | None, routed: str, path: str) -> str:
+        """``path`` as logged for a request whose matched route is ``route``: its sensitive path
+        parameters masked (:meth:`PathMasks.mask`; ``routed``: the path the route matched)."""
         paths = self.paths
-        if paths is not None:
-            path = paths.mask(route, routed, path)
+        return path if paths is None else paths.mask(route, routed, path)
+
+    def route_target(self, route: str | None, routed: str, path: str, query: str) -> str:
+        """:meth:`target` of a request whose matched route is ``route``: :meth:`route_path`'s path."""
+        path = self.route_path(route, routed, path)
         return f"{path}?{self.query(query)}" if query else path
 
     # JSON bodies -------------------------------------------------------------------------------

@@ -185,19 +185,13 @@ def _emit(
             "id": exchange.request_id if exchange is not None else None,
             "method": request.method,
             "route": scope.route,
-            "path": _shown_path(hub, scope.route, request.path, request.client_path or request.path),
+            "path": hub.redactor.route_path(scope.route, request.path, request.client_path or request.path),
         },
         client={"address": request.client_ip, "user_agent": hub.redactor.text(scope.user_agent)},
         subject=subject,
         trace_id=trace.trace_id if trace is not None else None,
         span_id=exchange.span.hex() if exchange is not None and exchange.span is not None else None,
     )
-
-
-def _shown_path(hub: Telemetry, route: str | None, routed: str, shown: str) -> str:
-    """The path an audit record shows: the route's sensitive parameters masked."""
-    paths = hub.redactor.paths
-    return paths.mask(route, routed, shown) if paths is not None else shown
 
 
 def _flush(hub: Telemetry, request: Request, scope: AuditScope, status: int) -> None:

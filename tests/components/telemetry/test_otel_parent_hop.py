@@ -28,6 +28,20 @@ def _app(seen: list[str]) -> web.Application:
     return app
 
 
+def _config(tmp_path: Path, port: int, base: str, otel: dict[str, Any]) -> Path:
+    """A gateway on ``port`` with one endpoint ``/product`` on ``base`` and ``otel`` as its
+    ``telemetry/opentelemetry``, written to a file."""
+    doc = {
+        "version": 3,
+        "port": port,
+        "extra_config": {"telemetry/opentelemetry": otel},
+        "endpoints": [{"endpoint": "/product", "backend": [{"host": [base], "url_pattern": "/product"}]}],
+    }
+    config = tmp_path / "krakend.json"
+    config.write_text(json.dumps(doc))
+    return config
+
+
 @pytest.mark.parametrize(
     ("layers", "stage"),
     [
@@ -47,20 +61,12 @@ async def test_injected_parent_is_an_exported_span(
     seen: list[str] = []
     base = await upstream(_app(seen))
     port = free_port()
-    doc = {
-        "version": 3,
-        "port": port,
-        "extra_config": {
-            "telemetry/opentelemetry": {
-                "trace_sample_rate": 1,
-                "exporters": {"otlp": [otlp_traces_exporter(collector)]},
-                "layers": layers,
-            }
-        },
-        "endpoints": [{"endpoint": "/product", "backend": [{"host": [base], "url_pattern": "/product"}]}],
-    }
-    config = tmp_path / "krakend.json"
-    config.write_text(json.dumps(doc))
+    config = _config(
+        tmp_path,
+        port,
+        base,
+        {"trace_sample_rate": 1, "exporters": {"otlp": [otlp_traces_exporter(collector)]}, "layers": layers},
+    )
     with gateway_process(config, port=port):
         async with aiohttp.ClientSession() as http:
             async with http.get(f"http://127.0.0.1:{port}/product") as resp:
@@ -88,19 +94,11 @@ async def test_disable_propagation_ignores_the_callers_context_and_still_injects
     seen: list[str] = []
     base = await upstream(_app(seen))
     port = free_port()
-    doc = {
-        "version": 3,
-        "port": port,
-        "extra_config": {
-            "telemetry/opentelemetry": {
-                "exporters": {"otlp": [otlp_traces_exporter(collector)]},
-                "layers": {"global": {"disable_propagation": True}},
-            }
-        },
-        "endpoints": [{"endpoint": "/product", "backend": [{"host": [base], "url_pattern": "/product"}]}],
+    otel = {
+        "exporters": {"otlp": [otlp_traces_exporter(collector)]},
+        "layers": {"global": {"disable_propagation": True}},
     }
-    config = tmp_path / "krakend.json"
-    config.write_text(json.dumps(doc))
+    config = _config(tmp_path, port, base, otel)
     caller_trace, caller_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
     with gateway_process(config, port=port):
         async with aiohttp.ClientSession() as http:
