@@ -23,6 +23,7 @@ from krakenpy.server import rundir
 from krakenpy.telemetry.metrics import shared, stats
 from krakenpy.telemetry.metrics.registry import MAX_SERIES, SIZE_BUCKETS, Registry
 from krakenpy.telemetry.metrics.shared import (
+    LocalPublisher,
     Publisher,
     add_prom,
     expvar_snapshot,
@@ -465,3 +466,32 @@ def test_a_reload_closing_a_gateway_during_a_stepped_snapshot(tmp_path: Path) ->
         pass
     assert len(doc["parts"]["prom:otel"]["f"]["requests_total"]["s"]) >= 450
     assert publisher.snapshot()["parts"]["prom:otel"]["f"]["requests_total"]["s"]['route="/r0"'] == 1
+
+
+def test_a_snapshot_pausing_in_the_base_counts_a_gateway_a_reload_retires_meanwhile() -> None:
+    """``run -w 1``, a second reload: a scrape paused in the base (the first gateway's 7) while the
+    second gateway (5) was retired; it read 7 once (the old base, then the sources without it), and
+    a Prometheus counter went down for one scrape. Now the base and the sources of one moment."""
+
+    def counted(n: int) -> Registry:
+        registry = Registry()
+        registry.family("requests", "counter", ["route"]).counter("/a").inc(n)
+        return registry
+
+    publisher = LocalPublisher(1)
+    publisher.add("prom:otel", registry_part(counted(7)))()  # the first reload retired gateway 0
+    second = publisher.add("prom:otel", registry_part(counted(5)))
+    publisher.add("prom:otel", registry_part(counted(0)))  # the second reload's new gateway
+
+    def total(doc: dict[str, Any]) -> float:
+        value: float = doc["parts"]["prom:otel"]["f"]["requests_total"]["s"]['route="/a"']
+        return value
+
+    before = publisher.snapshot()
+    doc: dict[str, Any] = {}
+    steps = publisher.snapshot_steps(doc)
+    next(steps)  # paused in the base
+    second()  # gateway 1 retired: its counts move into the base
+    for _ in steps:
+        pass
+    assert (total(before), total(doc), total(publisher.snapshot())) == (12, 12, 12)

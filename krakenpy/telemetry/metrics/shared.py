@@ -128,14 +128,24 @@ class Publisher:
         self.sources.append(entry)
 
         def remove() -> None:
-            if entry in self.sources:
-                self.sources.remove(entry)
-                try:
-                    _add(self.base, kind, part(), live=False)
-                    if kind != "stats":  # reloads that change the routes: as many series as a registry
-                        _cap(self.base[kind])
-                except Exception:  # a gateway's close goes on: only its last counts are lost
-                    log.exception("cannot keep the counters of a closed configuration")
+            if entry not in self.sources:
+                return
+            # a new base, not the old one changed: a snapshot pausing in the old base took the list of
+            # sources with it (this one among them), so it counts these counts once, as the next does
+            base = dict(self.base)
+            try:
+                kept: Doc = {}
+                old = base.get(kind)
+                if old is not None:
+                    _add(kept, kind, old, live=False)
+                _add(kept, kind, part(), live=False)
+                if kind != "stats":  # reloads that change the routes: as many series as a registry
+                    _cap(kept[kind])
+                base[kind] = kept[kind]
+            except Exception:  # a gateway's close goes on: only its last counts are lost
+                log.exception("cannot keep the counters of a closed configuration")
+            self.sources.remove(entry)
+            self.base = base
 
         return remove
 
@@ -149,9 +159,12 @@ class Publisher:
     def snapshot_steps(self, doc: Doc) -> Iterator[None]:
         """:meth:`snapshot` into ``doc``, pausing (``yield``) where a source does."""
         parts: dict[str, Doc] = {}
-        for kind, found in list(self.base.items()):  # a reload's closing gateway adds to it meanwhile
+        # the base and the sources of one moment: a reload's closing gateway replaces the base and
+        # leaves the sources while this pauses (taken apart, its counts were missed: 12 then 7)
+        base, sources = self.base, list(self.sources)
+        for kind, found in base.items():
             yield from _add_steps(parts, kind, found, live=False)
-        for kind, part, steps in list(self.sources):
+        for kind, part, steps in sources:
             if steps is None:
                 found = part()
             else:
@@ -665,16 +678,16 @@ def add_prom(into: Doc, part: Doc, *, live: bool, size: int = STEP_SERIES) -> It
     families: Doc = into.setdefault("f", {})
     into["o"] = into.get("o", 0) + part.get("o", 0)
     done = 0
-    # copies of the items: ``part`` may be a worker's base, which a reload's closing gateway adds to
-    # while this pauses (its values are replaced, never changed in place)
-    for name, family in list(part.get("f", {}).items()):
+    # no copies of the items: ``part`` is a snapshot's own or a worker's base, which a reload replaces
+    # and never changes in place (:meth:`Publisher.add`)
+    for name, family in part.get("f", {}).items():
         if family["t"] == "gauge" and not live:
             continue
         mine = families.get(name)
         if mine is None:
             mine = families[name] = {**family, "s": {}}
         series: Doc = mine["s"]
-        for labels, value in list(family["s"].items()):
+        for labels, value in family["s"].items():
             found = series.get(labels)
             if found is None:
                 series[labels] = list(value) if isinstance(value, list) else value
