@@ -13,6 +13,7 @@ from typing import Protocol
 import aiohttp
 import orjson
 
+from krakenpy.telemetry.answers import skim
 from krakenpy.telemetry.writer import LineWriter
 
 __all__ = ["AuditSink", "FileSink", "HttpSink", "SinkError", "StreamSink", "ends_torn", "last_hash"]
@@ -174,7 +175,7 @@ class HttpSink:
                     headers={"Content-Type": "application/x-ndjson", **self.headers},
                     allow_redirects=False,
                 ) as resp:
-                    await resp.read()
+                    await skim(resp)
                     if resp.status < 300:
                         return 0
                     status = resp.status

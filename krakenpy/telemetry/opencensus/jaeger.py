@@ -15,6 +15,7 @@ from typing import Any, Final
 
 import aiohttp
 
+from krakenpy.telemetry.answers import skim
 from krakenpy.telemetry.opencensus.settings import JaegerOptions, TagValue
 from krakenpy.telemetry.opencensus.spans import CLIENT, SERVER, OcSpan
 from krakenpy.telemetry.opencensus.thrift import (
@@ -190,7 +191,7 @@ class CollectorSink:
         body = collector_body(self.options, spans)
         headers = {"Content-Type": "application/x-thrift"}
         async with self._session.post(self.options.endpoint, data=body, headers=headers) as response:
-            await response.read()
+            await skim(response)
             if not 200 <= response.status < 300:
                 raise RuntimeError(f"failed to upload traces; HTTP status code: {response.status}")
 

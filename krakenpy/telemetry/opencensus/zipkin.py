@@ -10,6 +10,7 @@ from typing import Any, Final
 import aiohttp
 import orjson
 
+from krakenpy.telemetry.answers import skim
 from krakenpy.telemetry.opencensus.settings import ZipkinOptions
 from krakenpy.telemetry.opencensus.spans import CLIENT, SERVER, STATUS_NAMES, OcSpan
 
@@ -91,7 +92,7 @@ class ZipkinSink:
         body = orjson.dumps(zipkin_spans(spans, self.endpoint))
         headers = {"Content-Type": "application/json"}
         async with self._session.post(self.options.collector_url, data=body, headers=headers) as response:
-            await response.read()
+            await skim(response)
             if not 200 <= response.status < 300:
                 raise RuntimeError(f"HTTP {response.status}")
 
