@@ -14,7 +14,7 @@ import aiohttp
 import orjson
 
 from krakenpy.telemetry.answers import skim
-from krakenpy.telemetry.writer import LineWriter
+from krakenpy.telemetry.writer import LineWriter, file_identity
 
 __all__ = ["AuditSink", "FileSink", "HttpSink", "SinkError", "StreamSink", "ends_torn", "last_hash"]
 
@@ -80,10 +80,10 @@ class FileSink(StreamSink):
     def __init__(self, path: str, writer: LineWriter | None = None) -> None:
         super().__init__(writer or LineWriter.open(path, max_lines=1 << 30), owned=True, torn=ends_torn(path))
         self.path = path
-        self._file = _identity(path)
+        self._file = file_identity(path)
 
     async def write(self, lines: Sequence[bytes]) -> None:
-        found = _identity(self.path)  # one stat per batch, not per record
+        found = file_identity(self.path)  # one stat per batch, not per record
         if found != self._file:
             try:
                 writer = LineWriter.open(self.path, max_lines=1 << 30)
@@ -91,16 +91,8 @@ class FileSink(StreamSink):
                 raise OSError(f"cannot create {self.path} again: {exc.strerror}") from None
             log.warning("audit: %s was moved or deleted: writing a new one", self.path)
             self.writer.close()
-            self.writer, self._file, self._torn = writer, _identity(self.path), ends_torn(self.path)
+            self.writer, self._file, self._torn = writer, file_identity(self.path), ends_torn(self.path)
         await super().write(lines)
-
-
-def _identity(path: str) -> tuple[int, int] | None:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return info.st_dev, info.st_ino
 
 
 def ends_torn(path: str) -> bool:

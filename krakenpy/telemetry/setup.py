@@ -139,7 +139,7 @@ def _configure(resources: Resources) -> Telemetry:
         if access.stdout:
             writers.append(hub.stdout())
         file_writer = (
-            output_file(access.file, "extra_config.telemetry/access_log.file", serving=resources.serving)
+            output_file(access.file, "extra_config.telemetry/access_log.file", serving=resources.serving, follow=True)
             if access.file
             else None
         )

@@ -7,11 +7,18 @@ at ``max_lines`` lines): a quiet gateway writes at once, a busy one every 20 ms.
 A record can also be queued unformatted (:meth:`LineWriter.entry`, the access log's): its renderer
 formats each run of such records at the flush, in the order of the other lines, so the formatting
 is paid once per batch (one loop, one encode) rather than per request.
+
+A file opened with ``follow`` (the access log's) follows log rotation: before each batch it looks
+whether its path still names the file it writes (one ``stat`` per batch, not per line); a file moved
+away (logrotate's default ``create``) or deleted is created anew, with mode 0600, and the batch goes
+there, so lines never go on into a file that is renamed, compressed and removed. ``copytruncate``
+needs nothing: the descriptor appends (``O_APPEND``) at the truncated end.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 import time
@@ -21,7 +28,9 @@ from typing import IO, Any, Final
 from krakenpy.files import check_append_target, open_error
 from krakenpy.tasks import on_loop_end
 
-__all__ = ["INTERVAL", "LineWriter", "flush_stdout", "output_file", "stdout_writer"]
+__all__ = ["INTERVAL", "LineWriter", "file_identity", "flush_stdout", "output_file", "stdout_writer"]
+
+log = logging.getLogger("krakenpy.telemetry")
 
 _monotonic = time.monotonic
 
@@ -71,14 +80,25 @@ class LineWriter:
         #: lines lost because the destination failed (EPIPE, full disk)
         self.dropped = 0
         self.name = name
+        #: the path followed through log rotation and the identity of the file written (None: not followed)
+        self._follow: str | None = None
+        self._identity: tuple[int, int] | None = None
+        #: files created anew because the path named another one or none (rotations followed), and
+        #: whether the last try failed
+        self.reopened = 0
+        self._unmade = False
 
     @classmethod
-    def open(cls, path: str, **kwargs: object) -> LineWriter:
-        """Append to a file (created with mode 0600: logs may hold personal data)."""
-        # O_NONBLOCK while opening: a FIFO nobody reads fails (ENXIO) instead of blocking start-up
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK, 0o600)
-        os.set_blocking(fd, True)
-        return cls(fd, owned=True, name=path, **kwargs)  # type: ignore[arg-type]
+    def open(cls, path: str, *, follow: bool = False, **kwargs: object) -> LineWriter:
+        """Append to a file (created with mode 0600: logs may hold personal data); with ``follow``,
+        create it anew when it is moved away or deleted (see the module's text)."""
+        fd = _open_append(path)
+        writer = cls(fd, owned=True, name=path, **kwargs)  # type: ignore[arg-type]
+        if follow:
+            info = os.fstat(fd)
+            writer._follow = path
+            writer._identity = (info.st_dev, info.st_ino)
+        return writer
 
     def write(self, line: bytes) -> None:
         """Queue one line (with its newline); written at the end of this loop tick."""
@@ -162,6 +182,8 @@ class LineWriter:
                 self.dropped += count
                 return
             data = parts[0] if len(parts) == 1 else b"".join(parts)
+        if self._follow is not None:
+            self._rotated(self._follow)
         try:
             if self._fd is not None:
                 # one write takes the batch but for a short write (a pipe's buffer full): no view
@@ -178,11 +200,49 @@ class LineWriter:
         except (OSError, ValueError):
             self.dropped += count
 
+    def _rotated(self, path: str) -> None:
+        """Write to a new file at ``path`` when it no longer names the one written (a rotation moved
+        or removed it); one that cannot be made (its directory gone too) is tried again next batch,
+        this batch going to the old file meanwhile (one warning until a file is made again)."""
+        found = file_identity(path)
+        if found == self._identity or self._fd is None:
+            return
+        try:
+            fd = _open_append(path)
+            info = os.fstat(fd)
+        except OSError as exc:
+            if not self._unmade:
+                self._unmade = True
+                log.warning("cannot create %s again after it was moved or deleted: %s", path, exc.strerror)
+            return
+        os.close(self._fd)
+        self._fd = fd
+        self._identity = (info.st_dev, info.st_ino)
+        self._unmade = False
+        self.reopened += 1
+        log.info("%s was moved or deleted: writing a new one", path)
+
     def close(self) -> None:
         self.flush()
         if self._owned and self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _open_append(path: str) -> int:
+    # O_NONBLOCK while opening: a FIFO nobody reads fails (ENXIO) instead of blocking start-up
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK, 0o600)
+    os.set_blocking(fd, True)
+    return fd
+
+
+def file_identity(path: str) -> tuple[int, int] | None:
+    """(device, inode) of the file ``path`` names now, or None when it names none."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 _STDOUT: dict[object, LineWriter] = {}
