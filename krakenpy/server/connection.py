@@ -153,7 +153,7 @@ class GatewayProtocol(Connection):
         self._scheme = "https" if transport.get_extra_info("sslcontext") else "http"
         # requests run in copies of the context the connection started in, never in the previous one's
         self._base = contextvars.copy_context()
-        self._server.connections.add(self)
+        self._server.join(self)
         now = _now()
         span = self._server.header_span
         self._clock, self._t0 = HEADER, now  # Go: the first request's clock starts with the connection

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from krakenpy.edge import EdgeHandler, SplitEdge
+from krakenpy.server.census import CENSUS
 from krakenpy.server.connection import GatewayProtocol
 from krakenpy.server.limits import ServerLimits
 from krakenpy.server.sweep import MAX_HEADER_LINES, SweptServer
@@ -63,16 +64,23 @@ class GatewayServer(SweptServer):
         self.share: Share | None = None
         self._loop = asyncio.get_running_loop()
         self._start_clocks(limits)
+        CENSUS.serve(self)
 
     def __call__(self) -> GatewayProtocol:
         if self._sweeper is None:  # paused while no connection was open
             self.connecting()
         return GatewayProtocol(self, self._loop)
 
+    def join(self, connection: GatewayProtocol) -> None:
+        """``connection`` was accepted (its ``connection_made``)."""
+        self.connections.add(connection)
+        CENSUS.opened += 1
+
     def lost(self, connection: object) -> None:
         """``connection`` closed (its ``connection_lost``, or its upgraded protocol's)."""
         if connection in self.connections:
             self.connections.discard(connection)
+            CENSUS.closed += 1
             if self.share is not None:
                 self.share.closed()
 

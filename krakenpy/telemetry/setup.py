@@ -450,6 +450,10 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
         hub.services.append(Service("otlp exporter", exporter.start, exporter.stop))
         resources.state.set(EXPORTER, exporter)
     if registry is not None:
+        from krakenpy.telemetry.metrics.saturation import register
+
+        probe = register(registry)
+        hub.services.append(Service("event loop lag probe", probe.start, probe.stop))
         # published only where a /metrics listener reads the workers' files: OTLP exports each
         # worker's own registry (the collector sums them), nobody would read the snapshots
         readers = any(not e.disable_metrics for e in o.prometheus)

@@ -17,6 +17,8 @@ import sys
 from collections.abc import Callable, Generator, Iterator
 from typing import Any, Final
 
+from krakenpy.server.census import CENSUS
+
 __all__ = ["PERCENTILES", "Capture", "StatsHistogram", "StatsRegistry", "rss_bytes", "summarize"]
 
 RESERVOIR: Final = 1028
@@ -160,14 +162,26 @@ class StatsRegistry:
     def __init__(self) -> None:
         self.counters: dict[str, int] = {}
         self.histograms: dict[str, StatsHistogram] = {}
-        self.connected = 0
-        self.disconnected = 0
+        #: the process's connection counts when this window began (this collector's first: when it
+        #: was made, so a reload's new one counts from then and the retired one's totals stay its own)
+        self._opened = CENSUS.opened
+        self._closed = CENSUS.closed
         #: collection windows ended so far (a snapshot's cached summary of a window is that window's)
         self.windows = 0
         #: what moves the request path's queued rows into the counters and histograms (before reads)
         self.feeders: list[Callable[[int], None]] = []
         #: the same in steps, for a reader on the event loop that yields between them (the scrape)
         self.feed_steps: list[Callable[[], Iterator[None]]] = []
+
+    @property
+    def connected(self) -> int:
+        """Client connections the gateway accepted in this window (``krakend.router.connected``)."""
+        return CENSUS.opened - self._opened
+
+    @property
+    def disconnected(self) -> int:
+        """Client connections closed in this window (``krakend.router.disconnected``)."""
+        return CENSUS.closed - self._closed
 
     def feed(self, least: int = 1) -> None:
         """Fold the layers' queued rows (``fold``, ``tick`` and ``snapshot`` do); with ``least``, only
@@ -203,12 +217,13 @@ class StatsRegistry:
         """End of a collection window (the rows queued in it counted first)."""
         self.feed()
         c = self.counters
-        c["krakend.router.connected-gauge"] = self.connected
-        c["krakend.router.disconnected-gauge"] = self.disconnected
-        c["krakend.router.connected-total"] = c.get("krakend.router.connected-total", 0) + self.connected
-        c["krakend.router.disconnected-total"] = c.get("krakend.router.disconnected-total", 0) + self.disconnected
-        self.connected = 0
-        self.disconnected = 0
+        opened, closed = CENSUS.opened, CENSUS.closed
+        connected, disconnected = opened - self._opened, closed - self._closed
+        c["krakend.router.connected-gauge"] = connected
+        c["krakend.router.disconnected-gauge"] = disconnected
+        c["krakend.router.connected-total"] = c.get("krakend.router.connected-total", 0) + connected
+        c["krakend.router.disconnected-total"] = c.get("krakend.router.disconnected-total", 0) + disconnected
+        self._opened, self._closed = opened, closed
         self.windows += 1
         for histogram in self.histograms.values():
             histogram.clear()

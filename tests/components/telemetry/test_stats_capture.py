@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from krakenpy.server.census import CENSUS
 from krakenpy.telemetry.hub import HUB
 from krakenpy.telemetry.metrics.shared import HIST_KEYS, StatsPart
 from krakenpy.telemetry.metrics.stats import StatsRegistry
@@ -187,7 +188,7 @@ def test_worker_part_keeps_one_window_through_a_tick() -> None:
     for h in (first, second):
         for v in (5, 6, 7):
             h.update(v)
-    stats.connected = 2
+    CENSUS.opened += 2  # accepted in this window
     key = stats.counter_key("router.response./a.status.200.count")
     stats.inc(key, 3)
     out: dict[str, Any] = {}
