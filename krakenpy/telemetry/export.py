@@ -25,6 +25,7 @@ from krakenpy.backends.fastclient import FastClient
 from krakenpy.gojson import text_json
 from krakenpy.state import Key
 from krakenpy.tasks import spawn
+from krakenpy.telemetry.answers import ANSWER_LIMIT
 from krakenpy.telemetry.metrics.registry import Registry
 from krakenpy.telemetry.otlp import (
     attributes_text,
@@ -217,8 +218,10 @@ class OtlpExporter:
         self.dropped_spans = 0
 
     async def start(self) -> None:
-        # its own kept request head: its posts do not write over the backends' (fastwire.request_head)
-        self._client = FastClient(ClientOptions(), own_heads=True)
+        # its own kept request head: its posts do not write over the backends' (fastwire.request_head);
+        # a collector's answer is a few bytes (an export response): a longer body fails the export
+        # instead of being read into memory up to the backends' 64 MiB
+        self._client = FastClient(ClientOptions(max_body=ANSWER_LIMIT), own_heads=True)
         self.buffer.on_full(self._wake.set)
         if any(t.traces for t in self.targets):
             self._tasks.append(spawn(self._span_loop()))

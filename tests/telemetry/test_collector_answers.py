@@ -11,8 +11,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from krakenpy.telemetry.auditsink import HttpSink
+from krakenpy.telemetry.export import OtlpExporter, OtlpTarget
 from krakenpy.telemetry.opencensus.settings import ZipkinOptions
 from krakenpy.telemetry.opencensus.zipkin import ZipkinSink
+from krakenpy.telemetry.trace.spans import SpanBuffer, SpanShape
+from krakenpy.telemetry.trace.templates import CallTemplate
 
 
 class Endless:
@@ -77,3 +80,22 @@ async def test_a_zipkin_collector_with_an_endless_body_does_not_hold_the_batch(e
     finally:
         await sink.close()
     assert collector.posts == 1 and collector.sent < Endless.BUFFERED
+
+
+async def test_an_otlp_collector_with_an_endless_body_fails_the_export_early(
+    endless: tuple[Endless, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The OTLP exporter's client reads answers whole: bounded to 64 KiB (a collector's export
+    response is a few bytes), not the backends' 64 MiB."""
+    collector, port = endless
+    buffer = SpanBuffer()
+    exporter = OtlpExporter((OtlpTarget("c", "127.0.0.1", port, use_http=True),), buffer, None, {"service.name": "gw"})
+    await exporter.start()
+    proxy = CallTemplate("/a", SpanShape({"krakend.stage": "proxy"}), {})
+    try:
+        buffer.add((proxy, "0af7651916cd43dd8448eb211c80319c", "00000000000000a2", None, 1, 2, 0, "", False, True, 200))
+        await asyncio.wait_for(exporter.flush(), 3)
+    finally:
+        await exporter.stop()
+    assert collector.posts == 1 and collector.sent < Endless.BUFFERED
+    assert any("too large" in r.getMessage() for r in caplog.records)  # reported, not taken as delivered
