@@ -44,3 +44,17 @@ class Served:
     def __exit__(self, *exc: object) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
+
+
+def ok_app(path: str = "/") -> Callable[[], web.Application]:
+    """An app whose ``GET path`` answers ``{"ok": true}``: the plainest backend a gateway needs."""
+
+    def make() -> web.Application:
+        async def ok(_request: web.Request) -> web.Response:
+            return web.json_response({"ok": True})
+
+        app = web.Application()
+        app.router.add_get(path, ok)
+        return app
+
+    return make

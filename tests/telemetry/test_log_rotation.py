@@ -12,12 +12,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 from krakenpy.telemetry.writer import LineWriter
 from tests.cli_gateway import gateway_process
 from tests.conftest import free_port
-from tests.threaded_app import Served
+from tests.threaded_app import Served, ok_app
 
 
 def _lines(path: Path) -> list[str]:
@@ -76,15 +75,6 @@ def test_a_writer_not_told_to_follow_keeps_its_file(tmp_path: Path) -> None:
     assert _lines(tmp_path / "audit.log.1") == ["a", "b"] and not path.exists()
 
 
-def _ok_app() -> web.Application:
-    async def ok(_request: web.Request) -> web.Response:
-        return web.json_response({"ok": True})
-
-    app = web.Application()
-    app.router.add_get("/", ok)
-    return app
-
-
 def _get(port: int, path: str) -> None:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
         assert answer.status == 200
@@ -106,7 +96,7 @@ def test_the_gateways_access_log_follows_a_rotation(tmp_path: Path) -> None:
     new file of mode 0600; then deleted, and made again."""
     log = tmp_path / "access.log"
     port = free_port()
-    with Served(_ok_app) as backend:
+    with Served(ok_app()) as backend:
         config = tmp_path / "krakend.json"
         doc = {
             "version": 3,
