@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from krakenpy.edge import HttpRequest
+from krakenpy.server.census import Tenure
 from krakenpy.state import Key
 from krakenpy.telemetry.accesslog import AccessEntry
 from krakenpy.telemetry.audit import AuditTrail
@@ -101,6 +102,8 @@ class Telemetry:
     tracer: Tracer | None = None
     audit: AuditTrail | None = None
     services: list[Service] = field(default_factory=list)
+    #: this gateway's share of the process's client connections (``/__stats``, Prometheus), if counted
+    tenure: Tenure | None = None
     _stdout: LineWriter | None = None
     _slots: Slots | None = None
     #: ``Slots.moved`` when :meth:`fold_metrics` last folded (-1: never)

@@ -27,6 +27,7 @@ from krakenpy.telemetry.writer import LineWriter, output_file
 # imported by the function that sets each up, when the configuration asks for it: a plain start
 # (the access log alone) no longer loads them (P7, 2026-12-02: see bench/README.md, round 9)
 if TYPE_CHECKING:
+    from krakenpy.server.census import Tenure
     from krakenpy.telemetry.audit import AuditTrail
     from krakenpy.telemetry.auditsettings import AuditOptions
     from krakenpy.telemetry.gelf import GelfSender
@@ -206,10 +207,22 @@ def _logging(resources: Resources, hub: Telemetry, gelf: GelfSender | None) -> N
     resources.stack.callback(install_handlers(handlers, app.level))
 
 
+def _tenure(hub: Telemetry) -> Tenure:
+    """The gateway's share of the process's client connections (``/__stats``, Prometheus): one per
+    gateway, begun when it serves (:mod:`krakenpy.server.census`)."""
+    if hub.tenure is None:
+        from krakenpy.server.census import CENSUS
+
+        hub.tenure = CENSUS.tenure()
+        hub.services.append(Service("connection census", hub.tenure.begin, hub.tenure.end))
+    return hub.tenure
+
+
 def _stats(resources: Resources, hub: Telemetry, options: MetricsOptions) -> None:
     from krakenpy.telemetry.metrics.stats import StatsRegistry
 
     stats = hub.stats = StatsRegistry()
+    stats.tenure = _tenure(hub)
     hub.stats_router = not options.router_disabled
     hub.stats_proxy = not options.proxy_disabled
     hub.stats_backend = not options.backend_disabled
@@ -239,6 +252,7 @@ def _stats(resources: Resources, hub: Telemetry, options: MetricsOptions) -> Non
         task = ticker.pop("task", None)
         if task is not None:
             task.cancel()
+        stats.retire()  # before the worker keeps its counters (metrics.shared: its close's last step)
 
     services.append(Service("metrics collector", start_ticker, stop_ticker))
     if not options.endpoint_disabled:
@@ -452,7 +466,7 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
     if registry is not None:
         from krakenpy.telemetry.metrics.saturation import register
 
-        probe = register(registry)
+        probe = register(registry, _tenure(hub))
         hub.services.append(Service("event loop lag probe", probe.start, probe.stop))
         # published only where a /metrics listener reads the workers' files: OTLP exports each
         # worker's own registry (the collector sums them), nobody would read the snapshots

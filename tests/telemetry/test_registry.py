@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from krakenpy.server.census import CENSUS
+from krakenpy.server.census import Census
 from krakenpy.telemetry.metrics.instruments import fold_method, gin_route, lura_pattern, unmatched_route
 from krakenpy.telemetry.metrics.registry import OVERFLOW, TIME_BUCKETS, Histogram, Registry
 from krakenpy.telemetry.metrics.stats import StatsHistogram, StatsRegistry
@@ -72,18 +72,26 @@ def test_stats_registry_tick_clears_histograms_only() -> None:
     key = stats.counter_key("router.response./a.status.200.count")
     stats.inc(key)
     stats.histogram("router.response./a.time").update(5)
-    CENSUS.opened += 3  # three connections accepted in this window (GatewayServer.join counts them)
-    CENSUS.closed += 1
+    census = Census()  # the process's is CENSUS: GatewayServer.join and lost count there
+    stats.tenure = census.tenure()
+    census.opened += 1  # before the configuration serves: not its own
+    census.hand_over(stats.tenure)
+    census.opened += 3  # three connections accepted in this window
+    census.closed += 1
     stats.tick()
     snap = stats.snapshot()
     assert snap[key] == 1 and snap["krakend.router.response./a.time.count"] == 0
     assert snap["krakend.router.connected-gauge"] == 3 and snap["krakend.router.connected-total"] == 3
     assert snap["krakend.router.disconnected-gauge"] == 1 and snap["krakend.router.connected"] == 0
-    CENSUS.opened += 2
+    census.opened += 2
     stats.tick()
     snap = stats.snapshot()
     assert snap["krakend.router.connected-gauge"] == 2 and snap["krakend.router.connected-total"] == 5
     assert snap["krakend.router.disconnected-gauge"] == 0 and snap["krakend.router.disconnected-total"] == 1
+    census.opened += 4  # a window that a reload ends before its tick: kept in the totals
+    stats.retire()
+    snap = stats.snapshot()
+    assert snap["krakend.router.connected-total"] == 9 and snap["krakend.router.connected"] == 0
 
 
 def test_histogram_fold_equals_observe_one_by_one() -> None:

@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from typing import Final
 
-from krakenpy.server.census import CENSUS
+from krakenpy.server.census import CENSUS, Tenure
 from krakenpy.telemetry.metrics.registry import Histogram, Registry
 
 __all__ = ["LAG_BUCKETS", "PERIOD", "LoopLag", "register"]
@@ -61,9 +61,9 @@ class LoopLag:
             self._handle = None
 
 
-def register(registry: Registry) -> LoopLag:
-    """Add the saturation series to ``registry``; the returned probe is started and stopped with the
-    gateway (a service)."""
+def register(registry: Registry, tenure: Tenure) -> LoopLag:
+    """Add the saturation series to ``registry`` (the connections accepted: ``tenure``'s); the
+    returned probe is started and stopped with the gateway (a service)."""
     open_connections = registry.family(
         "krakenpy.server.open_connections", "gauge", (), help="Client connections open now."
     ).counter()
@@ -84,16 +84,15 @@ def register(registry: Registry) -> LoopLag:
         unit="s",
         buckets=LAG_BUCKETS,
     ).histogram()
-    # this registry's connections: a reload's new gateway starts its own count, and a worker keeps
-    # the retired one's in its base (metrics.shared), so the sum is the process's
-    since = CENSUS.opened
 
     def feed(least: int = 1) -> None:
         if least > 1:  # the request path's periodic fold of queued values: no reader here
             return
         open_connections.value = CENSUS.open_connections()
         active.value = CENSUS.active_requests()
-        accepted.value = CENSUS.opened - since
+        # this configuration's: a worker keeps a retired one's in its base (metrics.shared), and
+        # tenures do not overlap, so the sum is the process's
+        accepted.value = tenure.opened()
 
     def steps() -> Iterator[None]:
         feed()

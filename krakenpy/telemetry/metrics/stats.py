@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Generator, Iterator
 from typing import Any, Final
 
-from krakenpy.server.census import CENSUS
+from krakenpy.server.census import Tenure
 
 __all__ = ["PERCENTILES", "Capture", "StatsHistogram", "StatsRegistry", "rss_bytes", "summarize"]
 
@@ -162,10 +162,11 @@ class StatsRegistry:
     def __init__(self) -> None:
         self.counters: dict[str, int] = {}
         self.histograms: dict[str, StatsHistogram] = {}
-        #: the process's connection counts when this window began (this collector's first: when it
-        #: was made, so a reload's new one counts from then and the retired one's totals stay its own)
-        self._opened = CENSUS.opened
-        self._closed = CENSUS.closed
+        #: the configuration's connections (``router.connected``/``disconnected``; None: not counted)
+        #: and their counts when this window began
+        self.tenure: Tenure | None = None
+        self._opened = 0
+        self._closed = 0
         #: collection windows ended so far (a snapshot's cached summary of a window is that window's)
         self.windows = 0
         #: what moves the request path's queued rows into the counters and histograms (before reads)
@@ -173,15 +174,34 @@ class StatsRegistry:
         #: the same in steps, for a reader on the event loop that yields between them (the scrape)
         self.feed_steps: list[Callable[[], Iterator[None]]] = []
 
+    def _count_connections(self) -> tuple[int, int]:
+        """The window's connections added to the totals; (accepted, closed) in the window."""
+        tenure = self.tenure
+        opened, closed = (tenure.opened(), tenure.closed()) if tenure is not None else (0, 0)
+        connected, disconnected = opened - self._opened, closed - self._closed
+        c = self.counters
+        c["krakend.router.connected-total"] = c.get("krakend.router.connected-total", 0) + connected
+        c["krakend.router.disconnected-total"] = c.get("krakend.router.disconnected-total", 0) + disconnected
+        self._opened, self._closed = opened, closed
+        return connected, disconnected
+
+    def retire(self) -> None:
+        """The configuration stops (a reload retired it, or the gateway stops): the connections of the
+        unfinished window go into the totals, which a worker keeps after it (the window's gauges
+        are a live configuration's only)."""
+        self._count_connections()
+
     @property
     def connected(self) -> int:
         """Client connections the gateway accepted in this window (``krakend.router.connected``)."""
-        return CENSUS.opened - self._opened
+        tenure = self.tenure
+        return tenure.opened() - self._opened if tenure is not None else 0
 
     @property
     def disconnected(self) -> int:
         """Client connections closed in this window (``krakend.router.disconnected``)."""
-        return CENSUS.closed - self._closed
+        tenure = self.tenure
+        return tenure.closed() - self._closed if tenure is not None else 0
 
     def feed(self, least: int = 1) -> None:
         """Fold the layers' queued rows (``fold``, ``tick`` and ``snapshot`` do); with ``least``, only
@@ -216,14 +236,10 @@ class StatsRegistry:
     def tick(self) -> None:
         """End of a collection window (the rows queued in it counted first)."""
         self.feed()
+        connected, disconnected = self._count_connections()
         c = self.counters
-        opened, closed = CENSUS.opened, CENSUS.closed
-        connected, disconnected = opened - self._opened, closed - self._closed
         c["krakend.router.connected-gauge"] = connected
         c["krakend.router.disconnected-gauge"] = disconnected
-        c["krakend.router.connected-total"] = c.get("krakend.router.connected-total", 0) + connected
-        c["krakend.router.disconnected-total"] = c.get("krakend.router.disconnected-total", 0) + disconnected
-        self._opened, self._closed = opened, closed
         self.windows += 1
         for histogram in self.histograms.values():
             histogram.clear()

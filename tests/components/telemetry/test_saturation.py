@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import signal
 import threading
 import time
 import urllib.request
@@ -18,6 +19,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from krakenpy.server.census import Census
 from krakenpy.telemetry.metrics.registry import Registry
 from krakenpy.telemetry.metrics.saturation import LAG_BUCKETS, LoopLag
 from tests.conftest import free_port
@@ -130,6 +132,23 @@ def test_connections_requests_and_loop_lag_are_counted(tmp_path: Path) -> None:
             lag = _samples(prom)
             assert lag["krakenpy_event_loop_lag_seconds_count"] >= 4  # every 0.25 s, for seconds now
             assert 0 <= lag["krakenpy_event_loop_lag_seconds_sum"] < lag["krakenpy_event_loop_lag_seconds_count"]
+
+            # a reload: the new configuration counts from the hand-over, the retired one's kept
+            held = http.client.HTTPConnection("127.0.0.1", port, timeout=10)  # open across the reload
+            held.request("GET", "/slow?s=0")
+            assert held.getresponse().read()
+            doc = _config(port, prom, stats, backend.url)
+            doc["name"] = "reloaded"
+            write_json(config, doc)
+            gateway.signal(signal.SIGHUP)
+            gateway.wait_log(r"reload 1 applied by 1/1 workers")
+            time.sleep(1.0)  # the old configuration retired
+            for _ in range(2):
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/slow?s=0", timeout=10) as resp:
+                    assert resp.status == 200
+            held.close()
+            _until(lambda: _connections(stats) == (opened + 8, closed + 8), "eight connections, each once")
+            _until(lambda: _samples(prom)["krakenpy_server_connections_total"] == accepted + 8, "counted once")
             assert gateway.stop() == 0
         finally:
             gateway.kill()
@@ -152,3 +171,22 @@ async def test_the_lag_probe_sees_a_stalled_loop() -> None:
     late = sum(histogram.buckets[LAG_BUCKETS.index(0.25) :])  # samples over 0.1 s
     assert late == 1, histogram.buckets
     assert histogram.sum >= 0.2
+
+
+def test_tenures_count_each_connection_once() -> None:
+    """A reload's new configuration begins serving while the old one drains: each counts its own
+    span (counted from the process's start, the retired one's kept counts and the new one's summed
+    twice what both saw)."""
+    census = Census()
+    old, new = census.tenure(), census.tenure()
+    census.opened += 4  # before any configuration serves
+    census.hand_over(old)
+    census.opened, census.closed = census.opened + 2, census.closed + 1
+    census.hand_over(new)  # the reload's hand-over
+    census.opened, census.closed = census.opened + 3, census.closed + 3
+    census.retire(old)  # the old one's close, after its drain
+    census.opened += 1
+    assert (old.opened(), old.closed(), new.opened(), new.closed()) == (2, 1, 4, 3)
+    census.retire(new)
+    census.opened += 5
+    assert new.opened() == 4 and census.tenure().opened() == 0  # ended; never begun

@@ -15,7 +15,7 @@ import aiohttp
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
-from krakenpy.server.census import CENSUS
+from krakenpy.server.census import Census
 from krakenpy.telemetry.hub import HUB
 from krakenpy.telemetry.metrics.stats import StatsRegistry
 from krakenpy.telemetry.servers import PROM_LISTENERS, STATS_LISTENER, Scraped, _expvar, expvar_body
@@ -116,7 +116,10 @@ def test_stats_snapshot_steps_keep_one_window_through_a_tick() -> None:
     for h in (first, second):
         for v in (5, 6, 7):
             h.update(v)
-    CENSUS.opened += 3  # accepted in this window
+    census = Census()
+    stats.tenure = census.tenure()
+    census.hand_over(stats.tenure)
+    census.opened += 3  # accepted in this window
     out: dict[str, Any] = {}
     steps = stats.snapshot_steps(out)
     next(steps)  # captured, "a" summarized (3 values); the loop runs: the window ends, a new value comes

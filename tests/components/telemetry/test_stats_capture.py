@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from krakenpy.server.census import CENSUS
+from krakenpy.server.census import Census
 from krakenpy.telemetry.hub import HUB
 from krakenpy.telemetry.metrics.shared import HIST_KEYS, StatsPart
 from krakenpy.telemetry.metrics.stats import StatsRegistry
@@ -188,7 +188,10 @@ def test_worker_part_keeps_one_window_through_a_tick() -> None:
     for h in (first, second):
         for v in (5, 6, 7):
             h.update(v)
-    CENSUS.opened += 2  # accepted in this window
+    census = Census()
+    stats.tenure = census.tenure()
+    census.hand_over(stats.tenure)
+    census.opened += 2  # accepted in this window
     key = stats.counter_key("router.response./a.status.200.count")
     stats.inc(key, 3)
     out: dict[str, Any] = {}
