@@ -320,6 +320,35 @@ def test_a_reused_pid_is_not_hidden_by_a_compaction(tmp_path: Path) -> None:
     assert asyncio.run(_scrape(publisher, registry)) == 407
 
 
+def test_what_a_stopped_compaction_left_is_not_counted_again_by_the_next_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compaction wrote its merged file, then could not remove what it merged (a file error; a
+    SIGKILL there leaves the same): the merged file's ``covers`` kept the sums right. The next
+    compaction merged that file away with three newer ones, and what it covered, still there,
+    counted a second time (40 became 80 in every later scrape)."""
+    publisher, registry = _publisher(tmp_path, 0)
+    for pid in (10, 11, 12, 13):
+        (tmp_path / f"gone-{pid}-1.json").write_bytes(_snap(pid, 10))
+    unlink = os.unlink
+
+    def refused(path: Any, *args: Any, **kwargs: Any) -> None:
+        if os.path.basename(str(path)).startswith("gone-"):
+            raise PermissionError(1, "Operation not permitted", str(path))
+        unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", refused)
+    assert asyncio.run(_scrape(publisher, registry)) == 40  # merged, nothing removed
+    monkeypatch.setattr(os, "unlink", unlink)
+    assert len(list(tmp_path.glob("gone-merged-*.json"))) == 1
+    assert asyncio.run(_scrape(publisher, registry)) == 40
+    for pid in (14, 15, 16):
+        (tmp_path / f"gone-{pid}-1.json").write_bytes(_snap(pid, 10))
+    assert asyncio.run(_scrape(publisher, registry)) == 70  # the merged file and three: compacted
+    assert asyncio.run(_scrape(publisher, registry)) == 70
+    assert [p.name.startswith("gone-merged-") for p in tmp_path.glob("gone-*.json")] == [True]
+
+
 def test_the_tick_does_not_write_older_counts_over_a_scrapes(tmp_path: Path) -> None:
     """The tick, stepping through due /__stats summaries, finishes after a scrape began later and
     wrote: the file keeps the scrape's counts (what a SIGKILL now would leave)."""

@@ -341,17 +341,31 @@ class Publisher:
                 return  # another compaction is running: the next scrape or tick sees its result
             if not all(os.path.exists(os.path.join(self.run_dir, n)) for n in names):
                 return  # compacted meanwhile
+            # what a merged file among them covers and is still there (a compaction that stopped before
+            # removing it): covered by the new file too, and removed with the rest. Left uncovered when
+            # its merged file went, it counted a second time (40 became 80)
+            left = [
+                n
+                for _, doc in retired
+                for n in doc.get("covers", ())
+                if n not in names and os.path.exists(os.path.join(self.run_dir, n))
+            ]
             parts: dict[str, Doc] = {}
             for _, doc in retired:
                 for kind, part in doc["parts"].items():
                     _add(parts, kind, part, live=False)
-            merged = {"pid": 0, "slot": 0, "parts": parts, "proc": {}, "covers": names}
+            merged = {"pid": 0, "slot": 0, "parts": parts, "proc": {}, "covers": names + left}
             tmp = os.path.join(self.run_dir, f".tmp-merged-{self.pid}")
             with open(tmp, "wb") as f:
                 f.write(orjson.dumps(merged))
             os.replace(tmp, os.path.join(self.run_dir, f"{RETIRED}merged-{time_ns()}.json"))
             for name in names:
                 os.unlink(os.path.join(self.run_dir, name))
+            for name in left:
+                try:
+                    os.unlink(os.path.join(self.run_dir, name))
+                except FileNotFoundError:
+                    pass
         except OSError as exc:  # the next scrape tries again; a merged file's covers keep the sums right
             log.warning("cannot compact the metrics of exited workers: %s", exc)
         finally:
