@@ -17,6 +17,7 @@ import stat
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -412,3 +413,92 @@ def test_no_snapshots_without_a_listener_that_reads_them(tmp_path: Path, backend
         assert gateway.stop() == 0
     finally:
         gateway.kill()
+
+
+def _refusing_app() -> web.Application:
+    """An audit collector that calls every batch malformed: each record is refused for good."""
+
+    async def refuse(_request: web.Request) -> web.Response:
+        return web.Response(status=400)
+
+    app = web.Application()
+    app.router.add_post("/audit", refuse)
+    return app
+
+
+def _dropped(prom: int) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{prom}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "krakenpy_audit_records_dropped_total"
+    )
+
+
+def _denied(port: int, n: int) -> None:
+    """``n`` requests the CEL check denies (a deny record each), each on a connection of its own."""
+    for _ in range(n):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/x", timeout=10)
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 500
+        else:
+            raise AssertionError("not denied")
+
+
+def _dropped_until(want: float, prom: int, seen: list[float], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            seen.append(_dropped(prom))
+        except (OSError, http.client.HTTPException):
+            time.sleep(0.05)  # the serving worker was killed: the next one binds its ports
+            continue
+        if seen[-1] == want:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"wanted {want} dropped audit records, saw {seen[-5:]}")
+
+
+def test_audit_records_dropped_summed_over_workers_reloads_and_kills(tmp_path: Path, backend: Backend) -> None:
+    """``krakenpy_audit_records_dropped_total`` with ``-w 2``: every worker's trail loses the records
+    a collector refuses, and the one scrape counts them all, through a reload (the retired trails'
+    losses kept by each worker) and workers killed with SIGKILL (their last snapshots kept)."""
+    port, prom, stats = free_port(), free_port(), free_port()
+
+    def config(name: str) -> dict[str, Any]:
+        doc = _config(port, prom, stats, backend.port, name)
+        doc["extra_config"]["telemetry/audit"] = {"sink": "http", "url": f"http://127.0.0.1:{collector.port}/audit"}
+        doc["endpoints"][0]["extra_config"] = {"validation/cel": [{"check_expr": "req_method == 'POST'"}]}
+        return doc
+
+    with Served(_refusing_app) as collector:
+        path = write_json(tmp_path / "krakend.json", config("gw-0"))
+        gateway = Gateway(path, "-w", "2", cwd=tmp_path)
+        seen: list[float] = []
+        try:
+            pids = gateway.worker_pids(2)
+            wait_http(f"http://127.0.0.1:{prom}/metrics")
+            _denied(port, 12)
+            _dropped_until(12, prom, seen)
+            write_json(path, config("gw-1"))
+            gateway.signal(signal.SIGHUP)
+            gateway.wait_log(r"reload 1 applied by 2/2 workers")
+            time.sleep(1.5)  # the old configuration retired, its trail's losses kept by each worker
+            _dropped_until(12, prom, seen)
+            _denied(port, 8)
+            _dropped_until(20, prom, seen)
+            for slot in (2, 1):
+                os.kill(pids[slot], signal.SIGKILL)
+                gateway.wait_log(rf"worker {slot} \(pid {pids[slot]}\) died \(killed by SIGKILL\)")
+                pids = _restarted(gateway, slot, pids[slot])
+                wait_http(f"http://127.0.0.1:{prom}/metrics")
+                _dropped_until(20, prom, seen)
+            _denied(port, 4)
+            _dropped_until(24, prom, seen)
+            assert all(a <= b for a, b in zip(seen, seen[1:], strict=False)), seen
+            assert gateway.stop() == 0
+        finally:
+            gateway.kill()
