@@ -125,13 +125,41 @@ def _sweep(parent: str) -> None:
 def retire(path: str, pid: int) -> None:
     """Worker ``pid`` exited: keep its last snapshot as a retired one (its counters stay in the sums),
     under a name of its own (``gone-<pid>-<ns>.json``): a later worker given the same pid neither
-    replaces it nor is hidden by a compaction's list of what it merged."""
+    replaces it nor is hidden by a compaction's list of what it merged. A directory a worker made
+    again (:func:`restore`) has its lock held from now on by this process (the supervisor) too."""
+    _hold_again(path)
     try:
         os.rename(os.path.join(path, live_name(pid)), os.path.join(path, f"{RETIRED}{pid}-{time.time_ns()}.json"))
     except FileNotFoundError:
         pass  # it never wrote one (no metrics configured, or it died before its first tick)
     except OSError as exc:
         log.warning("cannot keep the metrics of worker pid %d: %s", pid, exc)
+
+
+def _hold_again(path: str) -> None:
+    """Hold ``path``'s lock file if it is not the one this process holds (the directory was removed
+    under the gateway and a worker made it again: that worker held the new lock alone, and once it
+    exited, nobody did; the next gateway's sweep removed the running one's directory, the snapshots
+    of its exited workers with it). Never waits: a lock taken exclusively is a sweep's or the last
+    worker's out, which removes the directory anyway."""
+    held = _HELD.get(path)
+    try:
+        found = os.stat(os.path.join(path, LOCK))
+        if held is not None:
+            mine = os.fstat(held)
+            if (mine.st_dev, mine.st_ino) == (found.st_dev, found.st_ino):
+                return
+        fd = os.open(os.path.join(path, LOCK), os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return  # removed (not made again yet), or never made
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return
+    if held is not None:
+        os.close(held)  # the lock file of the removed directory: nothing to hold any more
+    _HELD[path] = fd
 
 
 def restore(path: str) -> bool:

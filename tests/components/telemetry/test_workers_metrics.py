@@ -502,3 +502,36 @@ def test_audit_records_dropped_summed_over_workers_reloads_and_kills(tmp_path: P
             assert gateway.stop() == 0
         finally:
             gateway.kill()
+
+
+def test_a_run_directory_made_again_stays_the_running_gateways(tmp_path: Path, backend: Backend) -> None:
+    """The directory removed under the gateway and made again by a worker, which alone held its new
+    lock: once that worker was killed (and the others, respawned, held the supervisor's lock of the
+    removed directory), the next gateway's sweep took the running one's directory for a killed
+    gateway's and removed it, the exited workers' snapshots with it (10 requests, then 0)."""
+    from krakenpy.server import rundir
+
+    port, prom, stats = free_port(), free_port(), free_port()
+    config = write_json(tmp_path / "krakend.json", _config(port, prom, stats, backend.port, "gw"))
+    gateway = Gateway(config, "-w", "2", cwd=tmp_path)
+    try:
+        pids = gateway.worker_pids(2)
+        wait_http(f"http://127.0.0.1:{prom}/metrics")
+        (run_dir,) = _run_dirs(gateway.proc.pid)
+        _send(port, 10)
+        _until(10, prom, stats)
+        shutil.rmtree(run_dir)
+        _until(10, prom, stats)  # made again, by whichever worker wrote first
+        for slot in (2, 1):
+            os.kill(pids[slot], signal.SIGKILL)
+            gateway.wait_log(rf"worker {slot} \(pid {pids[slot]}\) died \(killed by SIGKILL\)")
+            pids = _restarted(gateway, slot, pids[slot])
+            wait_http(f"http://127.0.0.1:{prom}/metrics")
+            _until(10, prom, stats)
+        rundir._sweep(os.path.dirname(run_dir))  # what the next gateway's start does
+        assert os.path.isdir(run_dir)
+        _until(10, prom, stats)
+        assert gateway.stop() == 0
+        assert not os.path.exists(run_dir)
+    finally:
+        gateway.kill()
