@@ -350,6 +350,32 @@ def test_what_a_stopped_compaction_left_is_not_counted_again_by_the_next_one(
     assert [p.name.startswith("gone-merged-") for p in tmp_path.glob("gone-*.json")] == [True]
 
 
+def test_what_a_stopped_compaction_left_is_removed_at_the_next_scrape(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The files a stopped compaction could not remove stay covered by its merged file, but each
+    scrape and each of worker 1's ticks read them all again (five files, four of them for nothing)
+    until three more workers exited: the next scrape removes them, under the compaction's lock."""
+    publisher, registry = _publisher(tmp_path, 0)
+    for pid in (10, 11, 12, 13):
+        (tmp_path / f"gone-{pid}-1.json").write_bytes(_snap(pid, 10))
+    unlink = os.unlink
+
+    def refused(path: Any, *args: Any, **kwargs: Any) -> None:
+        if os.path.basename(str(path)).startswith("gone-"):
+            raise PermissionError(1, "Operation not permitted", str(path))
+        unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", refused)
+    assert asyncio.run(_scrape(publisher, registry)) == 40  # merged, nothing removed
+    assert len(list(tmp_path.glob("gone-*.json"))) == 5
+    assert asyncio.run(_scrape(publisher, registry)) == 40  # and still refused: no harm, no error
+    monkeypatch.setattr(os, "unlink", unlink)
+    assert asyncio.run(_scrape(publisher, registry)) == 40
+    assert [p.name.startswith("gone-merged-") for p in tmp_path.glob("gone-*.json")] == [True]
+    assert asyncio.run(_scrape(publisher, registry)) == 40
+
+
 def test_the_tick_does_not_write_older_counts_over_a_scrapes(tmp_path: Path) -> None:
     """The tick, stepping through due /__stats summaries, finishes after a scrape began later and
     wrote: the file keeps the scrape's counts (what a SIGKILL now would leave)."""

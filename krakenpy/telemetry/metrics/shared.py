@@ -253,6 +253,8 @@ class Publisher:
         docs.extend((False, doc) for _, doc in kept)
         if len(kept) >= COMPACT_AT:
             yield from self._compact_steps(kept)
+        elif len(kept) < len(retired):
+            self._drop_covered(retired, kept)
 
     def _listing(
         self, *, last: bool, retired_only: bool = False
@@ -326,6 +328,30 @@ class Publisher:
         kept = _uncovered(found[1])
         if len(kept) >= COMPACT_AT:
             yield from self._compact_steps(kept)
+        elif len(kept) < len(found[1]):
+            self._drop_covered(found[1], kept)
+
+    def _drop_covered(self, retired: list[tuple[str, Doc]], kept: list[tuple[str, Doc]]) -> None:
+        """Remove the files a merged file covers (a compaction that stopped before removing them: each
+        scrape and tick read them again, for nothing, until the next compaction), under the
+        compaction's lock; a file that does not go stays covered."""
+        uncovered = {n for n, _ in kept}
+        try:
+            lock = os.open(os.path.join(self.run_dir, _COMPACTING), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            return
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            for name, _ in retired:
+                if name not in uncovered:
+                    try:
+                        os.unlink(os.path.join(self.run_dir, name))
+                    except FileNotFoundError:
+                        pass
+        except OSError:
+            pass  # another compaction is running, or the files stay: still covered, counted once
+        finally:
+            os.close(lock)
 
     def _compact_steps(self, retired: list[tuple[str, Doc]]) -> Iterator[None]:
         """Merge the snapshots of exited workers into one file (their counters are all that count):
