@@ -41,6 +41,7 @@ __all__ = [
     "remove",
     "restore",
     "retire",
+    "tmp_names",
 ]
 
 log = logging.getLogger("krakenpy")
@@ -58,6 +59,11 @@ _HELD: dict[str, int] = {}
 
 def live_name(pid: int) -> str:
     return f"{LIVE}{pid}.json"
+
+
+def tmp_names(pid: int) -> tuple[str, str]:
+    """Where worker ``pid`` writes its snapshot, and a compaction's merged file, before renaming them."""
+    return f".tmp-{pid}", f".tmp-merged-{pid}"
 
 
 def create() -> str | None:
@@ -134,6 +140,11 @@ def retire(path: str, pid: int) -> None:
         pass  # it never wrote one (no metrics configured, or it died before its first tick)
     except OSError as exc:
         log.warning("cannot keep the metrics of worker pid %d: %s", pid, exc)
+    for name in tmp_names(pid):  # killed while it wrote one: a snapshot's size of tmpfs (memory) each
+        try:
+            os.unlink(os.path.join(path, name))
+        except OSError:
+            pass
 
 
 def _hold_again(path: str) -> None:

@@ -43,6 +43,16 @@ def test_a_reused_pid_keeps_both_workers_snapshots(tmp_path: Path) -> None:
     assert sorted(p.read_text() for p in tmp_path.glob("gone-4242-*.json")) == ["first", "second"]
 
 
+def test_what_a_worker_killed_while_writing_left_goes_with_it(tmp_path: Path) -> None:
+    """A worker killed while it wrote its snapshot, or a merged file, left the temporary file (a
+    snapshot's size of tmpfs, memory) until the gateway stopped: one more at each such kill."""
+    for name in (".tmp-4242", ".tmp-merged-4242", ".tmp-4243"):
+        Path(tmp_path, name).write_text('{"pid": 42')
+    Path(tmp_path, rundir.live_name(4242)).write_text("{}")
+    rundir.retire(str(tmp_path), 4242)
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("gone-")) == [".tmp-4243"]
+
+
 def _no_temporary_directory() -> str:
     raise FileNotFoundError(2, "No usable temporary directory found")
 

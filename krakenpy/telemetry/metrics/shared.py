@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
-from krakenpy.server.rundir import LIVE, RETIRED, current, live_name, restore
+from krakenpy.server.rundir import LIVE, RETIRED, current, live_name, restore, tmp_names
 from krakenpy.telemetry.metrics.registry import MAX_SERIES, OVERFLOW, Family, Histogram, _num
 from krakenpy.telemetry.metrics.stats import PERCENTILES, rss_bytes, summarize
 
@@ -109,7 +109,7 @@ class Publisher:
         self.sources: list[tuple[str, Part, Steps | None]] = []
         self.base: dict[str, Doc] = {}
         self._path = os.path.join(run_dir, live_name(self.pid))
-        self._tmp = os.path.join(run_dir, f".tmp-{self.pid}")
+        self._tmp = os.path.join(run_dir, tmp_names(self.pid)[0])
         self._task: asyncio.Task[None] | None = None
         #: snapshots begun, and the number of the one on file: an older one is not written over it
         self._begun = 0
@@ -388,7 +388,7 @@ class Publisher:
                 for kind, part in doc["parts"].items():
                     yield from _add_steps(parts, kind, part, live=False, size=COMPACT_SERIES)
             merged = {"pid": 0, "slot": 0, "parts": parts, "proc": {}, "covers": names + left}
-            tmp = os.path.join(self.run_dir, f".tmp-merged-{self.pid}")
+            tmp = os.path.join(self.run_dir, tmp_names(self.pid)[1])
             with open(tmp, "wb") as f:
                 f.write(orjson.dumps(merged))
             os.replace(tmp, os.path.join(self.run_dir, f"{RETIRED}merged-{time_ns()}.json"))
