@@ -377,6 +377,23 @@ def test_what_a_stopped_compaction_left_is_removed_at_the_next_scrape(
     assert asyncio.run(_scrape(publisher, registry)) == 40
 
 
+def test_two_compactions_at_one_clock_reading_keep_both(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The merged file is named after the wall clock: a clock that reads the same twice (stepped
+    back, coarse, frozen) gave the second compaction the name of the first one's file, which it
+    was merging. It replaced that file, then removed it as one of its sources: every exited
+    worker's counts were gone (70, then 0)."""
+    monkeypatch.setattr(shared, "time_ns", lambda: 1_800_000_000_000_000_000)
+    publisher, registry = _publisher(tmp_path, 0)
+    for pid in (10, 11, 12, 13):
+        (tmp_path / f"gone-{pid}-1.json").write_bytes(_snap(pid, 10))
+    assert asyncio.run(_scrape(publisher, registry)) == 40
+    for pid in (14, 15, 16):
+        (tmp_path / f"gone-{pid}-1.json").write_bytes(_snap(pid, 10))
+    assert asyncio.run(_scrape(publisher, registry)) == 70  # compacted again
+    assert len(list(tmp_path.glob("gone-*.json"))) == 1
+    assert asyncio.run(_scrape(publisher, registry)) == 70
+
+
 def test_the_tick_does_not_write_older_counts_over_a_scrapes(tmp_path: Path) -> None:
     """The tick, stepping through due /__stats summaries, finishes after a scrape began later and
     wrote: the file keeps the scrape's counts (what a SIGKILL now would leave)."""

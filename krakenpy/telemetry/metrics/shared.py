@@ -391,7 +391,13 @@ class Publisher:
             tmp = os.path.join(self.run_dir, tmp_names(self.pid)[1])
             with open(tmp, "wb") as f:
                 f.write(orjson.dumps(merged))
-            os.replace(tmp, os.path.join(self.run_dir, f"{RETIRED}merged-{time_ns()}.json"))
+            # a name no file has (the lock held: no other compaction makes one meanwhile): a clock that
+            # read the same twice gave a compaction the name of the merged file it merged, which it
+            # replaced, then removed as one of its sources (every exited worker's counts gone)
+            stamp = time_ns()
+            while os.path.lexists(target := os.path.join(self.run_dir, f"{RETIRED}merged-{stamp}.json")):
+                stamp += 1
+            os.replace(tmp, target)
             for name in names:
                 os.unlink(os.path.join(self.run_dir, name))
             for name in left:
