@@ -134,8 +134,11 @@ def retire(path: str, pid: int) -> None:
     replaces it nor is hidden by a compaction's list of what it merged. A directory a worker made
     again (:func:`restore`) has its lock held from now on by this process (the supervisor) too."""
     _hold_again(path)
+    stamp = time.time_ns()  # a name no file has: a clock that reads the same twice renamed one over another
+    while os.path.lexists(target := os.path.join(path, f"{RETIRED}{pid}-{stamp}.json")):
+        stamp += 1
     try:
-        os.rename(os.path.join(path, live_name(pid)), os.path.join(path, f"{RETIRED}{pid}-{time.time_ns()}.json"))
+        os.rename(os.path.join(path, live_name(pid)), target)
     except FileNotFoundError:
         pass  # it never wrote one (no metrics configured, or it died before its first tick)
     except OSError as exc:

@@ -34,9 +34,13 @@ def test_made_private_retired_and_removed(tmp_path: Path, monkeypatch: pytest.Mo
     assert made not in rundir._HELD  # its lock file closed with it
 
 
-def test_a_reused_pid_keeps_both_workers_snapshots(tmp_path: Path) -> None:
+@pytest.mark.parametrize("clock", ["running", "frozen"])
+def test_a_reused_pid_keeps_both_workers_snapshots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: str) -> None:
     """A later worker given an exited worker's pid (long runs, a container's small pid space): both
-    retired snapshots stay, the first is not renamed over."""
+    retired snapshots stay, the first is not renamed over, also when the clock reads the same twice
+    (stepped back, coarse, frozen)."""
+    if clock == "frozen":
+        monkeypatch.setattr(rundir.time, "time_ns", lambda: 1_800_000_000_000_000_000)
     for body in ("first", "second"):
         Path(tmp_path, rundir.live_name(4242)).write_text(body)
         rundir.retire(str(tmp_path), 4242)
