@@ -55,6 +55,8 @@ LOCK = ".lock"
 _SHM = "/dev/shm"
 #: lock files this process holds, by directory (closed when it removes the directory, or at exit)
 _HELD: dict[str, int] = {}
+#: the stamp of the last exited worker's snapshot this process (the supervisor) named
+_STAMP = 0
 
 
 def live_name(pid: int) -> str:
@@ -133,12 +135,14 @@ def retire(path: str, pid: int) -> None:
     under a name of its own (``gone-<pid>-<ns>.json``): a later worker given the same pid neither
     replaces it nor is hidden by a compaction's list of what it merged. A directory a worker made
     again (:func:`restore`) has its lock held from now on by this process (the supervisor) too."""
+    global _STAMP
     _hold_again(path)
-    stamp = time.time_ns()  # a name no file has: a clock that reads the same twice renamed one over another
-    while os.path.lexists(target := os.path.join(path, f"{RETIRED}{pid}-{stamp}.json")):
-        stamp += 1
+    # never the same name twice, whatever the clock reads (stepped back, coarse, frozen): a later worker
+    # of the same pid had its snapshot renamed over the first one's, or, once a compaction had merged
+    # that one away, hidden by the merged file's list of what it merged (its counts lost either way)
+    _STAMP = max(time.time_ns(), _STAMP + 1)
     try:
-        os.rename(os.path.join(path, live_name(pid)), target)
+        os.rename(os.path.join(path, live_name(pid)), os.path.join(path, f"{RETIRED}{pid}-{_STAMP}.json"))
     except FileNotFoundError:
         pass  # it never wrote one (no metrics configured, or it died before its first tick)
     except OSError as exc:

@@ -310,7 +310,14 @@ def test_two_scrapes_during_a_compaction_never_go_down(tmp_path: Path) -> None:
     assert len(list(tmp_path.glob("gone-*.json"))) == 1
 
 
-def test_a_reused_pid_is_not_hidden_by_a_compaction(tmp_path: Path) -> None:
+@pytest.mark.parametrize("clock", ["running", "frozen"])
+def test_a_reused_pid_is_not_hidden_by_a_compaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: str
+) -> None:
+    """Also when the clock reads the same twice (stepped back, coarse, frozen): the later worker's
+    snapshot got the name of the first one's, which the merged file lists as merged (400, not 407)."""
+    if clock == "frozen":
+        monkeypatch.setattr(rundir.time, "time_ns", lambda: 1_800_000_000_000_000_000)
     publisher, registry = _publisher(tmp_path, 0)
     for pid in (10, 11, 12, 13):
         (tmp_path / rundir.live_name(pid)).write_bytes(_snap(pid, 100, live=True))
