@@ -388,7 +388,8 @@ def test_two_compactions_at_one_clock_reading_keep_both(tmp_path: Path, monkeypa
     """The merged file is named after the wall clock: a clock that reads the same twice (stepped
     back, coarse, frozen) gave the second compaction the name of the first one's file, which it
     was merging. It replaced that file, then removed it as one of its sources: every exited
-    worker's counts were gone (70, then 0)."""
+    worker's counts were gone (70, then 0). And a third one took the name of the first one, merged
+    away: the second one, not removed (a file error), lists it as merged (100, then 0)."""
     monkeypatch.setattr(shared, "time_ns", lambda: 1_800_000_000_000_000_000)
     publisher, registry = _publisher(tmp_path, 0)
     for pid in (10, 11, 12, 13):
@@ -399,6 +400,21 @@ def test_two_compactions_at_one_clock_reading_keep_both(tmp_path: Path, monkeypa
     assert asyncio.run(_scrape(publisher, registry)) == 70  # compacted again
     assert len(list(tmp_path.glob("gone-*.json"))) == 1
     assert asyncio.run(_scrape(publisher, registry)) == 70
+    # once more, the merged file it merges staying (a file error): not under a name that one lists
+    (stays,) = (p.name for p in tmp_path.glob("gone-merged-*.json"))
+    unlink = os.unlink
+
+    def refused(path: Any, *args: Any, **kwargs: Any) -> None:
+        if os.path.basename(str(path)) == stays:
+            raise PermissionError(1, "Operation not permitted", str(path))
+        unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", refused)
+    for pid in (17, 18, 19):
+        (tmp_path / f"gone-{pid}-1.json").write_bytes(_snap(pid, 10))
+    assert asyncio.run(_scrape(publisher, registry)) == 100
+    assert len(list(tmp_path.glob("gone-merged-*.json"))) == 2
+    assert asyncio.run(_scrape(publisher, registry)) == 100
 
 
 def test_the_tick_does_not_write_older_counts_over_a_scrapes(tmp_path: Path) -> None:

@@ -377,12 +377,8 @@ class Publisher:
             # what a merged file among them covers and is still there (a compaction that stopped before
             # removing it): covered by the new file too, and removed with the rest. Left uncovered when
             # its merged file went, it counted a second time (40 became 80)
-            left = [
-                n
-                for _, doc in retired
-                for n in doc.get("covers", ())
-                if n not in names and os.path.exists(os.path.join(self.run_dir, n))
-            ]
+            covered = [n for _, doc in retired for n in doc.get("covers", ())]
+            left = [n for n in covered if n not in names and os.path.exists(os.path.join(self.run_dir, n))]
             parts: dict[str, Doc] = {}
             for _, doc in retired:
                 for kind, part in doc["parts"].items():
@@ -391,10 +387,13 @@ class Publisher:
             tmp = os.path.join(self.run_dir, tmp_names(self.pid)[1])
             with open(tmp, "wb") as f:
                 f.write(orjson.dumps(merged))
-            # a name no file has (the lock held: no other compaction makes one meanwhile): a clock that
-            # read the same twice gave a compaction the name of the merged file it merged, which it
-            # replaced, then removed as one of its sources (every exited worker's counts gone)
-            stamp = time_ns()
+            # a name no file has nor had (the lock held: no other compaction makes one meanwhile), after
+            # the newest merged file's, whatever the clock reads: a clock that read the same twice gave a
+            # compaction the name of the merged file it merged, which it replaced and then removed as one
+            # of its sources (every exited worker's counts gone); or the name of one merged away, that a
+            # merged file not yet removed lists as merged (hidden)
+            seen = (m for n in [*names, *covered] if (m := _MERGED.fullmatch(n)))
+            stamp = max(time_ns(), max((int(m[1]) + 1 for m in seen), default=0))
             while os.path.lexists(target := os.path.join(self.run_dir, f"{RETIRED}merged-{stamp}.json")):
                 stamp += 1
             os.replace(tmp, target)
@@ -747,6 +746,8 @@ def add_prom(into: Doc, part: Doc, *, live: bool, size: int = STEP_SERIES) -> It
         yield
 
 
+#: a merged file's name, its stamp
+_MERGED: Final = re.compile(re.escape(RETIRED) + r"merged-(\d+)\.json")
 _LABEL = re.compile(r'([a-zA-Z_:][a-zA-Z0-9_:]*)="(?:[^"\\]|\\.)*"')
 
 
