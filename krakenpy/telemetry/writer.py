@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import select
 import sys
 import time
 from collections.abc import Callable
@@ -188,12 +189,12 @@ class LineWriter:
             if self._fd is not None:
                 # one write takes the batch but for a short write (a pipe's buffer full): no view
                 # made and sliced unless one happens
-                written = os.write(self._fd, data)
+                try:
+                    written = os.write(self._fd, data)
+                except BlockingIOError:
+                    written = 0
                 if written < len(data):
-                    view = memoryview(data)[written:]
-                    while view:
-                        written = os.write(self._fd, view)
-                        view = view[written:]
+                    _write_rest(self._fd, memoryview(data)[written:])
             elif self._stream is not None:
                 self._stream.write(data.decode("utf-8", "replace"))
                 self._stream.flush()
@@ -227,6 +228,24 @@ class LineWriter:
         if self._owned and self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _write_rest(fd: int, view: memoryview) -> None:
+    """Write all of ``view``. A descriptor left non-blocking by whoever started the process (a
+    standard output shared with a parent that made it so) answers EAGAIN when its reader lags: wait
+    until it takes more, as a blocking one (and Go's writer) would, instead of losing the rest of the
+    batch with a line cut in the middle."""
+    poller: select.poll | None = None
+    while view:
+        try:
+            written = os.write(fd, view)
+        except BlockingIOError:
+            if poller is None:
+                poller = select.poll()
+                poller.register(fd, select.POLLOUT)
+            poller.poll()
+            continue
+        view = view[written:]
 
 
 def _open_append(path: str) -> int:
