@@ -129,7 +129,9 @@ _Piece = Callable[[logging.LogRecord, str, str], str]
 
 def _verb(name: str, layout: str | None, module: str) -> _Piece:
     if name == "time":
-        stamp = compile_layout(layout or "2006-01-02T15:04:05.999Z-07:00")
+        # go-logging's default (its rfc3339Milli): "Z" for UTC, else the offset; its comment's
+        # "Z-07:00" would write a literal Z before the offset
+        stamp = compile_layout(layout or "2006-01-02T15:04:05.999Z07:00")
         return lambda r, m, lv: stamp(r.created)
     if name == "color":
         if layout in (None, ""):
