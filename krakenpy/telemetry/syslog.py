@@ -10,7 +10,7 @@ import time
 from typing import Final
 
 from krakenpy.telemetry.exchange import CURRENT, current_secrets
-from krakenpy.telemetry.logfmt import LEVELS, NOTICE, krakend_level
+from krakenpy.telemetry.logfmt import LEVELS, NOTICE, krakend_level, one_line
 from krakenpy.telemetry.redact import Redactor
 
 __all__ = ["FACILITIES", "SyslogHandler", "default_address"]
@@ -26,6 +26,8 @@ _SEVERITY: Final = {
 }
 #: where the local daemon listens; ``KRAKENPY_SYSLOG_ADDRESS`` overrides it (a socket path, or host:port for UDP)
 _PATHS: Final = ("/dev/log", "/var/run/syslog", "/var/run/log")
+#: the longest datagram sent (a longer line is cut)
+_MAX_DATAGRAM: Final = 8192
 
 
 def go_stamp(created: float) -> str:
@@ -72,14 +74,19 @@ class SyslogHandler(logging.Handler):
             return
         severity = _SEVERITY[LEVELS[krakend_level(record.levelno)]]
         stamp = go_stamp(record.created)
-        text = self._redactor.text(record.getMessage(), current_secrets(self._redactor)).replace("\n", " ")
+        # one line, as every other app-log output writes it: a CR kept raw (only LF was replaced) let a
+        # client's value quoted in a failure rewrite the line where a daemon writes text as received
+        text = one_line(self._redactor.text(record.getMessage(), current_secrets(self._redactor)))
         exchange = CURRENT.get()
         if exchange is not None and exchange.request_id:  # as every other app-log output writes it
             text += f" request_id={exchange.request_id}"
         level = krakend_level(record.levelno)
         line = f"<{self.facility * 8 + severity}>{stamp} {self.tag}[{os.getpid()}]: {level} > {text}"
+        data = line.encode("utf-8", "replace")
+        if len(data) > _MAX_DATAGRAM:  # cut on a character's boundary: never half a UTF-8 sequence
+            data = data[:_MAX_DATAGRAM].decode("utf-8", "ignore").encode()
         try:
-            sock.sendto(line.encode("utf-8", "replace")[:8192], self.address)
+            sock.sendto(data, self.address)
         except OSError:  # no daemon, or its buffer is full: never block the loop for a log line
             self.dropped += 1
 

@@ -1,0 +1,49 @@
+"""Syslog lines against hostile text: one line, and never half a UTF-8 character."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from krakenpy.telemetry.syslog import SyslogHandler
+
+
+def _record(msg: str) -> logging.LogRecord:
+    return logging.LogRecord("krakenpy.test", logging.ERROR, __file__, 12, msg, None, None, "fn")
+
+
+def _syslog_datagram(tmp_path: Path, message: str) -> bytes:
+    path = str(tmp_path / "log.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(path)
+    server.settimeout(2)
+    handler = SyslogHandler(facility="local3", tag="[KRAKEND]", address=path)
+    try:
+        handler.emit(_record(message))
+        return server.recv(65536)
+    finally:
+        handler.close()
+        server.close()
+        os.unlink(path)
+
+
+def test_syslog_line_writes_cr_and_lf_escaped(tmp_path: Path) -> None:
+    """A failure quoting a client's value with CR (a decoded ``%0D``) stays one line, written as the
+    standard-output formats write it; a raw CR let the value overwrite the line's start where a
+    daemon writes the text as received."""
+    data = _syslog_datagram(tmp_path, "[ENDPOINT: /x] bad value a\rFAKE LINE\nB")
+    assert b"\r" not in data and b"\n" not in data
+    assert data.endswith(b"ERROR > [ENDPOINT: /x] bad value a\\rFAKE LINE\\nB")
+
+
+@pytest.mark.parametrize("lead", ["", "x", "xx", "xxx"])
+def test_syslog_long_line_is_cut_on_a_character_boundary(tmp_path: Path, lead: str) -> None:
+    """A line over the datagram limit is cut, never in the middle of a UTF-8 sequence (one of the
+    leads puts the cut inside a 4-byte character)."""
+    data = _syslog_datagram(tmp_path, lead + "\U0001f600" * 3000)
+    assert 8192 - 4 < len(data) <= 8192
+    assert data.decode("utf-8").endswith("\U0001f600")
