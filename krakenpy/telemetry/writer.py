@@ -13,6 +13,11 @@ whether its path still names the file it writes (one ``stat`` per batch, not per
 away (logrotate's default ``create``) or deleted is created anew, with mode 0600, and the batch goes
 there, so lines never go on into a file that is renamed, compressed and removed. ``copytruncate``
 needs nothing: the descriptor appends (``O_APPEND``) at the truncated end.
+
+A pipe or a socket (a standard output that ``run``'s workers share, a FIFO) is written in writes of
+whole lines of at most ``PIPE_BUF`` bytes, each of which the pipe takes whole: a longer write goes in
+parts while the pipe is full, and another worker's between them would cut lines in two. A
+descriptor left non-blocking by the process's parent is waited for when full, never dropped.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import asyncio
 import logging
 import os
 import select
+import stat
 import sys
 import time
 from collections.abc import Callable
@@ -88,6 +94,9 @@ class LineWriter:
         #: whether the last try failed
         self.reopened = 0
         self._unmade = False
+        #: the largest write that reaches the destination whole (``PIPE_BUF``) when it is a pipe or a
+        #: socket, which the forked workers (and the supervisor) share, else 0: see :func:`_write_lines`
+        self._piece = _piece_size(fd)
 
     @classmethod
     def open(cls, path: str, *, follow: bool = False, **kwargs: object) -> LineWriter:
@@ -189,12 +198,15 @@ class LineWriter:
             if self._fd is not None:
                 # one write takes the batch but for a short write (a pipe's buffer full): no view
                 # made and sliced unless one happens
-                try:
-                    written = os.write(self._fd, data)
-                except BlockingIOError:
-                    written = 0
-                if written < len(data):
-                    _write_rest(self._fd, memoryview(data)[written:])
+                if self._piece and len(data) > self._piece:
+                    _write_lines(self._fd, data, self._piece)
+                else:
+                    try:
+                        written = os.write(self._fd, data)
+                    except BlockingIOError:
+                        written = 0
+                    if written < len(data):
+                        _write_rest(self._fd, memoryview(data)[written:])
             elif self._stream is not None:
                 self._stream.write(data.decode("utf-8", "replace"))
                 self._stream.flush()
@@ -218,6 +230,7 @@ class LineWriter:
             return
         os.close(self._fd)
         self._fd = fd
+        self._piece = _piece_size(fd)
         self._identity = (info.st_dev, info.st_ino)
         self._unmade = False
         self.reopened += 1
@@ -228,6 +241,40 @@ class LineWriter:
         if self._owned and self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _piece_size(fd: int | None) -> int:
+    """``PIPE_BUF`` for a pipe (a FIFO) or a socket, else 0 (a regular file appends each write whole)."""
+    if fd is None:
+        return 0
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return 0
+    return getattr(select, "PIPE_BUF", 512) if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) else 0
+
+
+def _write_lines(fd: int, data: bytes, piece: int) -> None:
+    """Write a batch to a pipe or socket in writes of whole lines, at most ``piece`` bytes each (a
+    longer line alone). The ``run`` workers share the standard output: a pipe takes a write of at
+    most ``PIPE_BUF`` bytes whole, but a longer one while the pipe is full goes in parts, between which
+    another worker's batch went: lines cut in two and mixed with the other's (a log shipper reading
+    behind under load)."""
+    view = memoryview(data)
+    start, end = 0, len(data)
+    while start < end:
+        stop = start + piece
+        if stop >= end:
+            stop = end
+        else:
+            cut = data.rfind(b"\n", start, stop)
+            if cut < 0:  # a line longer than a piece: that line alone
+                cut = data.find(b"\n", stop)
+                stop = end if cut < 0 else cut + 1
+            else:
+                stop = cut + 1
+        _write_rest(fd, view[start:stop])
+        start = stop
 
 
 def _write_rest(fd: int, view: memoryview) -> None:

@@ -1,0 +1,94 @@
+"""``run -w N``: the workers (and the supervisor) share one standard output. A pipe takes a write of
+at most ``PIPE_BUF`` bytes whole, a longer one in parts while it is full, and another process's write
+goes between the parts: the writer writes a pipe in pieces of whole lines, so a log shipper that
+reads behind never sees a line cut in two and mixed with another worker's."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from krakenpy.telemetry.writer import LineWriter
+
+_ROOT = str(Path(__file__).resolve().parents[2])
+
+#: a worker: batches of 256 lines (~26 KB each) through the writer on its standard output, on a loop
+_WORKER = """
+import asyncio, sys
+from krakenpy.telemetry.writer import LineWriter
+tag = sys.argv[1].encode()
+
+async def main():
+    writer = LineWriter(1)  # on a loop: a batch is written every 256 lines
+    for i in range(60 * 256):
+        writer.write(tag * 97 + b"%05d\\n" % i)
+        if i % 256 == 255:
+            await asyncio.sleep(0)
+    writer.close()
+
+asyncio.run(main())
+"""
+
+
+def test_workers_sharing_a_pipe_never_cut_each_others_lines() -> None:
+    read_fd, write_fd = os.pipe()
+    env = {**os.environ, "PYTHONPATH": _ROOT}
+    workers = [
+        subprocess.Popen([sys.executable, "-c", _WORKER, tag], stdout=write_fd, env=env, cwd=_ROOT)
+        for tag in ("A", "B")
+    ]
+    os.close(write_fd)
+    received = bytearray()
+    try:
+        while True:
+            time.sleep(0.0005)  # a reader behind the writers: the pipe is full most of the time
+            chunk = os.read(read_fd, 8192)
+            if not chunk:
+                break
+            received.extend(chunk)
+    finally:
+        os.close(read_fd)
+        for worker in workers:
+            worker.wait(30)
+    assert [worker.returncode for worker in workers] == [0, 0]
+    lines = bytes(received).split(b"\n")
+    assert lines.pop() == b""
+    assert len(lines) == 2 * 60 * 256
+    torn = [
+        line[:20] + b"..." + line[-20:] for line in lines if len(line) != 102 or line[:97] not in (b"A" * 97, b"B" * 97)
+    ]
+    assert torn == []
+
+
+async def test_a_pipe_gets_the_batch_in_whole_lines_of_at_most_pipe_buf() -> None:
+    """One batch (queued within a loop tick) in writes of whole lines of at most ``PIPE_BUF`` bytes; one
+    line longer than that goes alone; the order is kept."""
+    read_fd, write_fd = os.pipe()
+    writer = LineWriter(write_fd)
+    real_write = os.write
+    sizes: list[int] = []
+
+    def spy(fd: int, data: bytes | memoryview) -> int:
+        sizes.append(len(data))
+        return real_write(fd, data)
+
+    lines = [b"%04d %s\n" % (i, b"y" * 90) for i in range(100)]
+    lines.insert(50, b"L" * 9000 + b"\n")
+    os.write = spy  # type: ignore[assignment]
+    try:
+        for line in lines:
+            writer.write(line)
+        writer.flush()
+    finally:
+        os.write = real_write
+    os.close(write_fd)
+    received = bytearray()
+    while chunk := os.read(read_fd, 65536):
+        received.extend(chunk)
+    os.close(read_fd)
+    assert bytes(received) == b"".join(lines)
+    assert 9001 in sizes and all(size <= 4096 for size in sizes if size != 9001)
+    assert len(sizes) > 3 and writer.dropped == 0
