@@ -12,7 +12,8 @@ Every message is redacted, and a line written while serving a request carries it
 (``request_id=…`` appended, or a JSON key), unless the pattern places ``%{request_id}`` itself.
 A record is one line: CR and LF in its text (a failure quoting a client's value, a traceback) are
 written ``\\r`` and ``\\n``, as JSON writes them in the logstash formats, so a client's value cannot
-forge a line.
+forge a line; the other control characters but the tab are written escaped too (``\\x1b``): no
+terminal escape sequence from a client reaches the log raw.
 """
 
 from __future__ import annotations
@@ -173,12 +174,29 @@ def _request_id() -> str | None:
     return exchange.request_id if exchange is not None else None
 
 
+#: control characters a line never carries raw (a tab is kept): C0, DEL and C1 (U+009B is a CSI)
+_CONTROL: Final = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def _control(match: re.Match[str]) -> str:
+    char = match.group()
+    if char == "\r":
+        return "\\r"
+    if char == "\n":
+        return "\\n"
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}"
+
+
 def one_line(text: str) -> str:
-    """``text`` as one log line: CR and LF written ``\\r`` and ``\\n`` (backslashes left as they
-    are, as Lua's ``print`` writes them)."""
-    if "\r" in text or "\n" in text:
-        return text.replace("\r", "\\r").replace("\n", "\\n")
-    return text
+    """``text`` as one log line: CR and LF written ``\\r`` and ``\\n``, the other control characters
+    but the tab as Go quotes them (``\\x1b``, ``\\u009b``): a client's value (a decoded ``%1B``) quoted
+    in a failure or printed by a script cannot forge a line nor send escape sequences to the terminal
+    that shows the log (recolour, move the cursor over earlier lines, set the window's title);
+    backslashes left as they are, as Lua's ``print`` writes them."""
+    if text.isprintable():  # the usual text: one C scan (a tab, a space other than " " fall through)
+        return text
+    return _CONTROL.sub(_control, text)
 
 
 class _Base(logging.Formatter):
