@@ -155,6 +155,21 @@ def _has_scheme(text: str) -> bool:
     return any(word in low for word in _SCHEME_WORDS)
 
 
+#: a body path that masks a field wherever it appears (``$..password``): its name
+_ANYWHERE: Final = re.compile(r"^\$\.\.([A-Za-z0-9_\-]+)$")
+
+
+def _json_pair_pattern(keys: Iterable[str], mask: str) -> re.Pattern[str] | None:
+    """``"key": value`` of a JSON text quoted in free text (a script printing the body it got, an error
+    quoting it), for the fields masked anywhere in bodies, in any case: a string (escapes followed),
+    a number or a boolean; a value that is the mask already is left alone."""
+    names = "|".join(re.escape(k) for k in sorted(keys, key=lambda k: (-len(k), k)))
+    if not names:
+        return None
+    value = r'"(?:[^"\\]|\\.)*"|-?\d[\d.eE+\-]*|true|false'
+    return re.compile(rf'(?i)("(?:{names})"\s*:\s*)(?!"{re.escape(mask)}")(?:{value})')
+
+
 def _header_pattern(headers: frozenset[str], mask: str) -> re.Pattern[str] | None:
     """``Name: value`` of a sensitive header quoted in free text (a malformed answer's head in a
     parser's error, a script's message): the value runs to the end of its line or quote."""
@@ -210,6 +225,8 @@ class Redactor:
         "_raw_query_pct",
         "_query_keys",
         "_header_text",
+        "_json_keys",
+        "_json_text",
         "_path_params",
         "_path_endings",
         "agents",
@@ -226,6 +243,10 @@ class Redactor:
         self._compile()
         paths = list(o.body_paths) + ([] if o.replace_defaults else list(DEFAULT_BODY_PATHS))
         self._body: tuple[Selector, ...] = tuple(compile_selector(p) for p in paths)
+        # the fields masked wherever they appear (``$..password``) are masked in free text too
+        keys = sorted({m.group(1).lower() for p in paths if (m := _ANYWHERE.match(p)) is not None})
+        self._json_keys: tuple[str, ...] = tuple(keys)
+        self._json_text = _json_pair_pattern(keys, self._mask)
         self._body_mode = o.body_mode
         self._body_limit = o.body_limit
         self._hash_key = o.hash_key or os.urandom(32)
@@ -389,7 +410,17 @@ class Redactor:
             text = header.sub(self._header_sub, text)
         if " " in text and _has_scheme(text) and _SCHEME_TOKEN.search(text) is not None:
             text = _SCHEME_TOKEN.sub(lambda m: f"{m.group(1)} {self._mask}", text)
+        json_text = self._json_text
+        if json_text is not None and '"' in text and self._json_key_in(text) and json_text.search(text) is not None:
+            text = json_text.sub(self._json_sub, text)
         return text
+
+    def _json_key_in(self, text: str) -> bool:
+        low = text.lower()
+        return any(key in low for key in self._json_keys)
+
+    def _json_sub(self, match: re.Match[str]) -> str:
+        return f'{match.group(1)}"{self._mask}"'
 
     def _names_in(self, text: str) -> bool:
         """Whether a sensitive header's name is in ``text`` (substring tests: ~10x cheaper than the
