@@ -34,6 +34,8 @@ QUEUE_LIMIT: Final = 4096
 #: here, whatever started it (``python -m krakenpy`` would give ``__main__.py``, a script its path)
 FACILITY: Final = "krakenpy"
 _HOST = socket.gethostname()
+#: formats a record's traceback (``formatException``)
+_TRACEBACK: Final = logging.Formatter()
 _SYSLOG_LEVEL: Final = {
     logging.CRITICAL: 2,
     logging.ERROR: 3,
@@ -196,7 +198,10 @@ class GelfHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            text = self._redactor.text(record.getMessage(), current_secrets(self._redactor))
+            text = record.getMessage()
+            if record.exc_info:  # the traceback in full_message, as standard output writes it
+                text += "\n" + _TRACEBACK.formatException(record.exc_info)
+            text = self._redactor.text(text, current_secrets(self._redactor))
             extra: dict[str, Any] = {"_file": record.pathname, "_line": record.lineno, "_logger": record.name}
             exchange = CURRENT.get()
             if exchange is not None:

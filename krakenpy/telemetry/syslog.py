@@ -26,6 +26,8 @@ _SEVERITY: Final = {
 }
 #: where the local daemon listens; ``KRAKENPY_SYSLOG_ADDRESS`` overrides it (a socket path, or host:port for UDP)
 _PATHS: Final = ("/dev/log", "/var/run/syslog", "/var/run/log")
+#: formats a record's traceback (``formatException``)
+_TRACEBACK: Final = logging.Formatter()
 #: the longest datagram sent (a longer line is cut)
 _MAX_DATAGRAM: Final = 8192
 
@@ -76,7 +78,10 @@ class SyslogHandler(logging.Handler):
         stamp = go_stamp(record.created)
         # one line, as every other app-log output writes it: a CR kept raw (only LF was replaced) let a
         # client's value quoted in a failure rewrite the line where a daemon writes text as received
-        text = one_line(self._redactor.text(record.getMessage(), current_secrets(self._redactor)))
+        text = record.getMessage()
+        if record.exc_info:  # the traceback too, as standard output writes it (one line)
+            text += "\n" + _TRACEBACK.formatException(record.exc_info)
+        text = one_line(self._redactor.text(text, current_secrets(self._redactor)))
         exchange = CURRENT.get()
         if exchange is not None and exchange.request_id:  # as every other app-log output writes it
             text += f" request_id={exchange.request_id}"
