@@ -130,8 +130,12 @@ def quick_valid(doc: object) -> bool:
 
 
 def _forked(doc: object) -> int:
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):  # None when started with the descriptor closed (``run >&-``)
+        if stream is not None:
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
     # blocked until the child has its default dispositions back: a SIGTERM meant for it is not run by
     # the handler it inherited (which would only queue it for a loop the child never runs)
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFAULTED)

@@ -29,6 +29,7 @@ from krakenpy.server.runner import Config, ConfigSource, ServeOptions
 from krakenpy.server.settings import RuntimeSettings
 from krakenpy.server.slots import FORK_BLOCKED, Slot, become_worker, exit_reason
 from krakenpy.server.worker import EXIT_CONFIG, Worker, run_worker, sequential
+from krakenpy.telemetry.writer import flush_std_streams
 
 __all__ = ["Supervisor"]
 
@@ -169,8 +170,7 @@ class Supervisor:
 
     def _spawn(self, slot: Slot) -> None:
         parent_end, child_end = pair()
-        sys.stdout.flush()
-        sys.stderr.flush()
+        flush_std_streams()
         parent = os.getpid()
         # a stop signal sent to the new worker before it drops the supervisor's handlers would run
         # the inherited one, which only queues it in the child's copy of ``signals``: lost, and the
@@ -193,8 +193,7 @@ class Supervisor:
             except BaseException:
                 log.exception("worker %d crashed while starting", slot.index)
             finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
+                flush_std_streams()
                 os._exit(code)
         child_end.close()
         slot.pid, slot.channel, slot.ready_at, slot.generation = pid, parent_end, 0.0, self.generation

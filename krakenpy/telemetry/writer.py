@@ -35,7 +35,15 @@ from typing import IO, Any, Final
 from krakenpy.files import check_append_target, open_error
 from krakenpy.tasks import on_loop_end
 
-__all__ = ["INTERVAL", "LineWriter", "file_identity", "flush_stdout", "output_file", "stdout_writer"]
+__all__ = [
+    "INTERVAL",
+    "LineWriter",
+    "file_identity",
+    "flush_std_streams",
+    "flush_stdout",
+    "output_file",
+    "stdout_writer",
+]
 
 log = logging.getLogger("krakenpy.telemetry")
 
@@ -328,6 +336,18 @@ def stdout_writer() -> LineWriter:
             LineWriter(key, name="stdout") if isinstance(key, int) else LineWriter(stream=sys.stdout, name="stdout")
         )
     return found
+
+
+def flush_std_streams() -> None:
+    """Flush Python's standard output and error (before a fork: a child must not inherit their
+    buffered text and write it twice). Either may be ``None`` (a process started with the descriptor
+    closed, ``krakenpy run >&-``) or fail (a reader gone): neither stops the gateway."""
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
 
 
 def flush_stdout() -> None:
