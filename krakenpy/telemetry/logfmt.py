@@ -147,7 +147,7 @@ def _verb(name: str, layout: str | None, module: str) -> _Piece:
         "id": lambda r, m, lv: next(_ids),
         "pid": lambda r, m, lv: os.getpid(),
         "level": lambda r, m, lv: lv,
-        "program": lambda r, m, lv: os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "krakenpy",
+        "program": lambda r, m, lv: _program(),
         "message": lambda r, m, lv: m,
         "module": lambda r, m, lv: module,
         "shortfile": lambda r, m, lv: f"{os.path.basename(r.pathname)}:{r.lineno}",
@@ -163,6 +163,13 @@ def _verb(name: str, layout: str | None, module: str) -> _Piece:
     if get is None:
         raise PatternError(f"unknown verb %{{{name}}}")
     return lambda r, m, lv: p(get(r, m, lv))
+
+
+def _program() -> str:
+    """go-logging's ``%{program}``: the base name of the command (``krakenpy``), not ``__main__.py``
+    (``python -m krakenpy``) nor ``-c``, as GELF's ``facility`` names it."""
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return "krakenpy" if name in ("", "-c", "__main__.py") else name
 
 
 def _floor(levelno: int) -> int:

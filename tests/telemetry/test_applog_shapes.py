@@ -45,3 +45,19 @@ def test_bare_time_verb_is_go_loggings_rfc3339_milli(zone: None, tz: str, expect
     time.tzset()
     line = PatternFormatter("%{time} %{message}").format(_record("m", created=1796054400.5))
     assert line == expected
+
+
+@pytest.mark.parametrize(
+    ("argv0", "program"),
+    [
+        ("/srv/venv/lib/python3.11/site-packages/krakenpy/__main__.py", "krakenpy"),  # python -m krakenpy
+        ("-c", "krakenpy"),
+        ("/usr/local/bin/krakenpy", "krakenpy"),
+        ("/opt/gw/bin/edge-gateway", "edge-gateway"),
+    ],
+)
+def test_program_verb_names_the_command_not_pythons_main_module(
+    monkeypatch: pytest.MonkeyPatch, argv0: str, program: str
+) -> None:
+    monkeypatch.setattr("sys.argv", [argv0, "run"])
+    assert PatternFormatter("%{program}: %{message}").format(_record("m")) == f"{program}: m"
