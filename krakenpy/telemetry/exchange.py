@@ -164,9 +164,21 @@ class Exchange(EdgeVisit):
         return found
 
     def fail(self, text: str) -> None:
-        """Keep the first failure text (already redacted) for the access log."""
+        """Keep the first failure text (already redacted) for the access log, its control characters
+        but the tab, CR and LF (which every access-log format writes escaped) written as Go quotes
+        them (``\\x1b``): a client's value a failure quotes (a Lua error with a decoded ``%1B``) sends
+        no escape sequence through gin's ``Error #01:`` line to the terminal showing the log."""
         if self.error is None:
-            self.error = text
+            self.error = text if text.isprintable() else _CONTROL.sub(_quoted_control, text)
+
+
+#: the control characters :meth:`Exchange.fail` escapes (not the tab, CR nor LF)
+_CONTROL: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _quoted_control(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}"
 
 
 #: the exchange of the request this task works for (the variable is the core's

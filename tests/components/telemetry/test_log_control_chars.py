@@ -91,3 +91,32 @@ async def test_a_lua_print_of_a_clients_escape_sequence_is_escaped(served, upstr
     printed = [line for line in out.split("\n") if "lua: id=" in line]
     assert len(printed) == 1, out
     assert "lua: id=a\\x1b[2J\\x1b[31mFAKE\\u009b1A request_id=" in printed[0], printed
+
+
+async def test_gins_error_line_writes_a_clients_escape_sequence_escaped(served, upstream, capfd) -> None:  # type: ignore[no-untyped-def]
+    """The access log (gin's, on standard output by default): a Lua error quoting a path parameter with
+    a decoded ``%1B`` is written in gin's ``Error #01:`` line escaped, as in the failure's log line."""
+    base = await upstream(recording_app([]))
+    s = await served(
+        doc(
+            [
+                {
+                    "endpoint": "/x/{id}",
+                    "backend": [{"host": [base], "url_pattern": "/y"}],
+                    "extra_config": {"modifier/lua-proxy": {"pre": "error('bad ' .. request.load():params('Id'))"}},
+                }
+            ],
+            extra_config={"telemetry/logging": {"level": "INFO", "stdout": True}},
+        )
+    )
+    resp = await s.client.get("/x/a%1B%5D0;pwned%07%1B%5B2J%C2%9B1A")
+    assert resp.status == 500
+    await s.gateway.close()
+    out = capfd.readouterr().out
+    gin_errors = [line for line in out.split("\n") if line.startswith("Error #01: ")]
+    assert len(gin_errors) == 1, out
+    assert _controls(gin_errors[0]) == [], gin_errors
+    assert "bad a\\x1b]0;pwned\\x07\\x1b[2J\\u009b1A" in gin_errors[0], gin_errors
+    # no line holds a raw control character but the failure line's level colours
+    for line in out.split("\n"):
+        assert _controls(line.replace("\x1b[31m", "").replace("\x1b[0m", "")) == [], line
