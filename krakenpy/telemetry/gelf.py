@@ -155,16 +155,22 @@ class GelfSender:
         try:
             if self.tcp:
                 _, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), 5.0)
-                self._tcp = writer
                 while self._queue:
                     writer.write(self._queue.popleft())
                     self.sent += 1
+                if self._closed:  # closed while connecting: what waited is sent, the connection not kept
+                    writer.close()
+                else:
+                    self._tcp = writer
             else:
                 transport, _ = await loop.create_datagram_endpoint(_Udp, remote_addr=(self.host, self.port))
-                self._udp = transport
                 while self._queue:
                     transport.sendto(self._queue.popleft())
                 self.sent += 1
+                if self._closed:
+                    transport.close()
+                else:
+                    self._udp = transport
             self._backoff = 0.5
         except (OSError, TimeoutError):
             self._retry_at = loop.time() + self._backoff
