@@ -15,6 +15,8 @@ from krakenpy.telemetry.redact import Redactor
 
 __all__ = ["FACILITIES", "SyslogHandler", "default_address"]
 
+_log = logging.getLogger("krakenpy.telemetry")
+
 FACILITIES: Final = {f"local{i}": 16 + i for i in range(8)}
 _SEVERITY: Final = {
     logging.CRITICAL: 2,
@@ -69,6 +71,8 @@ class SyslogHandler(logging.Handler):
         self._sock: socket.socket | None = socket.socket(family, socket.SOCK_DGRAM)
         self._sock.setblocking(False)
         self.dropped = 0
+        #: the last send failed (one warning per outage, through the other outputs)
+        self._failing = False
 
     def emit(self, record: logging.LogRecord) -> None:
         sock = self._sock
@@ -92,8 +96,20 @@ class SyslogHandler(logging.Handler):
             data = data[:_MAX_DATAGRAM].decode("utf-8", "ignore").encode()
         try:
             sock.sendto(data, self.address)
-        except OSError:  # no daemon, or its buffer is full: never block the loop for a log line
+        except OSError as exc:  # no daemon, or its buffer is full: never block the loop for a log line
             self.dropped += 1
+            if not self._failing:
+                # said once until a line goes through again, on the log's other outputs (this
+                # handler drops its own copy): a gateway whose host has no /dev/log (a container)
+                # lost every line without a word (KrakenD refuses such a logger and says so)
+                self._failing = True
+                _log.warning(
+                    "syslog: cannot send to %s: %s; lines are dropped until it takes them",
+                    self.address,
+                    exc.strerror or type(exc).__name__,
+                )
+        else:
+            self._failing = False
 
     def close(self) -> None:
         if self._sock is not None:

@@ -47,3 +47,40 @@ def test_syslog_long_line_is_cut_on_a_character_boundary(tmp_path: Path, lead: s
     data = _syslog_datagram(tmp_path, lead + "\U0001f600" * 3000)
     assert 8192 - 4 < len(data) <= 8192
     assert data.decode("utf-8").endswith("\U0001f600")
+
+
+def test_a_missing_daemon_is_said_once_per_outage_on_the_other_outputs(tmp_path: Path) -> None:
+    """syslog on a host without the daemon's socket (a container without /dev/log) dropped every line
+    without a word; now one warning per outage reaches the log's other outputs (standard output)."""
+    path = str(tmp_path / "log.sock")
+    syslog = SyslogHandler(tag="[KRAKEND]", address=path)
+    seen: list[logging.LogRecord] = []
+    stdout = logging.Handler()
+    stdout.emit = seen.append  # type: ignore[method-assign]
+    logger = logging.getLogger("krakenpy.telemetry")
+    saved = (logger.handlers[:], logger.propagate, logger.level)
+    logger.handlers[:] = [syslog, stdout]  # as install_handlers sets the application log's outputs
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    daemon = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        logger.error("first")
+        logger.error("second")
+        warnings = [r.getMessage() for r in seen if r.levelno == logging.WARNING]
+        assert warnings == [
+            f"syslog: cannot send to {path}: No such file or directory; lines are dropped until it takes them"
+        ]
+        daemon.bind(path)  # the daemon starts: lines go through, the outage is over
+        daemon.settimeout(2)
+        logger.error("third")
+        assert daemon.recv(8192).endswith(b"ERROR > third")
+        daemon.close()
+        os.unlink(path)  # and stops again: said again
+        logger.error("fourth")
+        assert len([r for r in seen if r.levelno == logging.WARNING]) == 2
+    finally:
+        logger.handlers[:] = saved[0]
+        logger.propagate = saved[1]
+        logger.setLevel(saved[2])
+        syslog.close()
+        daemon.close()
