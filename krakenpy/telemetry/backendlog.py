@@ -27,6 +27,7 @@ from krakenpy.telemetry.exchange import current_secrets
 from krakenpy.telemetry.gotime import compile_layout, go_duration
 from krakenpy.telemetry.logfmt import LEVELS
 from krakenpy.telemetry.redact import Redactor
+from krakenpy.userinfo import mask_userinfo
 
 __all__ = ["DEFAULT_FORMAT", "BackendCall", "BackendLogOptions", "FormatError", "compile_format", "parse_backend_log"]
 
@@ -79,8 +80,10 @@ class BackendCall:
         return self._json
 
     def split(self) -> Any:
+        """The URL's parts, its user information masked first (``REDACTED:REDACTED@``, the telemetry
+        redactor's rule: a password holding ``/``, ``?`` or ``#`` would be split into the path)."""
         if self._split is None:
-            self._split = urlsplit(self.url)
+            self._split = urlsplit(mask_userinfo(self.url))
         return self._split
 
 
@@ -156,7 +159,7 @@ def _part(verb: str, options: BackendLogOptions) -> Callable[[BackendCall, Redac
         "latency": lambda c, r: go_duration(int(c.latency * 1e9)),
         "latencyMs": lambda c, r: str(int(c.latency * 1000)),
         "method": lambda c, r: c.method,
-        "url": lambda c, r: f"{c.split().scheme}://{_host(c, r)}{_path(c, r)}{_query(c, r, '?')}",
+        "url": _url,
         "host": _host,
         "path": _path,
         "query": lambda c, r: _query(c, r, ""),
@@ -187,8 +190,17 @@ def _path(call: BackendCall, redactor: Redactor) -> str:
 
 
 def _host(call: BackendCall, redactor: Redactor) -> str:
-    """The call's host (a dynamic host may be built from a path parameter), masked as :func:`_path`."""
-    return _masked(call.split().netloc, redactor)
+    """The call's host and port (Go's ``URL.Host``: no user information; a dynamic host may be built
+    from a path parameter), masked as :func:`_path`."""
+    return _masked(call.split().netloc.rpartition("@")[2], redactor)
+
+
+def _url(call: BackendCall, redactor: Redactor) -> str:
+    """The call's URL: user information masked (``REDACTED:REDACTED@``), then as :func:`_host`,
+    :func:`_path` and :func:`_query`."""
+    split = call.split()
+    userinfo, at, _ = split.netloc.rpartition("@")
+    return f"{split.scheme}://{userinfo}{at}{_host(call, redactor)}{_path(call, redactor)}{_query(call, redactor, '?')}"
 
 
 def _query(call: BackendCall, redactor: Redactor, lead: str) -> str:
