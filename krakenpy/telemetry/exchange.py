@@ -172,8 +172,8 @@ class Exchange(EdgeVisit):
             self.error = text if text.isprintable() else _CONTROL.sub(_quoted_control, text)
 
 
-#: the control characters :meth:`Exchange.fail` escapes (not the tab, CR nor LF)
-_CONTROL: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+#: the control characters :meth:`Exchange.fail` escapes (not the tab, CR nor LF), and U+2028, U+2029
+_CONTROL: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _quoted_control(match: re.Match[str]) -> str:

@@ -181,8 +181,9 @@ def _request_id() -> str | None:
     return exchange.request_id if exchange is not None else None
 
 
-#: control characters a line never carries raw (a tab is kept): C0, DEL and C1 (U+009B is a CSI)
-_CONTROL: Final = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+#: control characters a line never carries raw (a tab is kept): C0, DEL, C1 (U+009B is a CSI) and the
+#: Unicode line and paragraph separators (line breaks to a reader that splits lines as Python does)
+_CONTROL: Final = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _control(match: re.Match[str]) -> str:

@@ -18,8 +18,8 @@ from krakenpy.telemetry.syslog import SyslogHandler
 from tests.components.telemetry.conftest import doc, recording_app
 
 #: clear the screen, go home, write a red fake line; a C1 CSI; a bell; a tab (kept)
-HOSTILE = "v=\x1b[2J\x1b[H\x1b[31mFAKE\x1b[0m \u009b1A \x07\x00\x7f\tend"
-ESCAPED = "v=\\x1b[2J\\x1b[H\\x1b[31mFAKE\\x1b[0m \\u009b1A \\x07\\x00\\x7f\tend"
+HOSTILE = "v=\x1b[2J\x1b[H\x1b[31mFAKE\x1b[0m \u009b1A \x07\x00\x7f\u2028\u2029\tend"
+ESCAPED = "v=\\x1b[2J\\x1b[H\\x1b[31mFAKE\\x1b[0m \\u009b1A \\x07\\x00\\x7f\\u2028\\u2029\tend"
 
 
 def _record(message: str) -> logging.LogRecord:
@@ -27,7 +27,7 @@ def _record(message: str) -> logging.LogRecord:
 
 
 def _controls(text: str) -> list[str]:
-    return [c for c in text if (ord(c) < 0x20 and c != "\t") or 0x7F <= ord(c) <= 0x9F]
+    return [c for c in text if (ord(c) < 0x20 and c != "\t") or 0x7F <= ord(c) <= 0x9F or c in "\u2028\u2029"]
 
 
 @pytest.mark.parametrize(
