@@ -162,12 +162,14 @@ _ANYWHERE: Final = re.compile(r"^\$\.\.([A-Za-z0-9_\-]+)$")
 def _json_pair_pattern(keys: Iterable[str], mask: str) -> re.Pattern[str] | None:
     """``"key": value`` of a JSON text quoted in free text (a script printing the body it got, an error
     quoting it), for the fields masked anywhere in bodies, in any case: a string (escapes followed),
-    a number or a boolean; a value that is the mask already is left alone."""
+    a number or a boolean; a value that is the mask already, or the body's ``hash`` mode's digest
+    (``/__debug/`` bodies, redacted before their log line), is left alone."""
     names = "|".join(re.escape(k) for k in sorted(keys, key=lambda k: (-len(k), k)))
     if not names:
         return None
     value = r'"(?:[^"\\]|\\.)*"|-?\d[\d.eE+\-]*|true|false'
-    return re.compile(rf'(?i)("(?:{names})"\s*:\s*)(?!"{re.escape(mask)}")(?:{value})')
+    done = rf'"(?:{re.escape(mask)}|sha256:[0-9a-f]{{16}})"'
+    return re.compile(rf'(?i)("(?:{names})"\s*:\s*)(?!{done})(?:{value})')
 
 
 def _header_pattern(headers: frozenset[str], mask: str) -> re.Pattern[str] | None:

@@ -83,3 +83,11 @@ async def test_a_lua_print_of_the_body_hides_its_secret_fields(
     assert '"user":"ada","password":"[REDACTED]","session":{"refresh_token":"[REDACTED]"}' in printed[0]
     assert any("lua: got " in d for d in datagrams), datagrams
     assert CANARY not in out and not [d for d in datagrams if CANARY in d]
+
+
+def test_a_hashed_body_field_keeps_its_digest_in_the_log_line() -> None:
+    """``body_mode: hash`` (``/__debug/``'s body, redacted before its line is): the digest, kept for
+    correlation, is not masked again by the line's text redaction."""
+    redactor = Redactor(RedactionOptions(body_mode="hash"))
+    body = redactor.body(orjson.dumps({"password": CANARY}), "application/json")
+    assert body.startswith('{"password":"sha256:') and redactor.text(f"body={body}") == f"body={body}"
