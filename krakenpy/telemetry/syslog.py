@@ -46,9 +46,20 @@ def default_address() -> str | tuple[str, int]:
     if env:
         host, sep, port = env.rpartition(":")
         if sep and port.isdigit() and not env.startswith("/"):
-            return (host, int(port))
+            return (host.removeprefix("[").removesuffix("]") or "127.0.0.1", int(port))  # [::1]:514
         return env
     return next((p for p in _PATHS if os.path.exists(p)), _PATHS[0])
+
+
+def _resolved(address: tuple[str, int]) -> tuple[int, tuple[str, int]]:
+    """The socket family and address of a ``host:port`` daemon (its first address); a name that does
+    not resolve is kept (each line then fails and is dropped: said once)."""
+    try:
+        found = socket.getaddrinfo(address[0], address[1], type=socket.SOCK_DGRAM)
+    except OSError:
+        return socket.AF_INET, address
+    family, _, _, _, sockaddr = found[0]
+    return family, (str(sockaddr[0]), int(sockaddr[1]))
 
 
 class SyslogHandler(logging.Handler):
@@ -67,7 +78,11 @@ class SyslogHandler(logging.Handler):
         self.tag = tag or "krakenpy"
         self.address = address if address is not None else default_address()
         self._redactor = redactor or Redactor()
-        family = socket.AF_INET if isinstance(self.address, tuple) else socket.AF_UNIX
+        family: int = socket.AF_UNIX
+        if isinstance(self.address, tuple):
+            # resolved once, here: a name given to sendto was looked up (blocking) for every line, and
+            # an IPv6 address needs an IPv6 socket
+            family, self.address = _resolved(self.address)
         self._sock: socket.socket | None = socket.socket(family, socket.SOCK_DGRAM)
         self._sock.setblocking(False)
         self.dropped = 0

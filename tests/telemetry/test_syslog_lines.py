@@ -84,3 +84,26 @@ def test_a_missing_daemon_is_said_once_per_outage_on_the_other_outputs(tmp_path:
         logger.setLevel(saved[2])
         syslog.close()
         daemon.close()
+
+
+@pytest.mark.parametrize(("host", "listen"), [("[::1]", "::1"), ("localhost", "127.0.0.1")])
+def test_a_udp_daemon_named_by_address_or_name(monkeypatch: pytest.MonkeyPatch, host: str, listen: str) -> None:
+    """``KRAKENPY_SYSLOG_ADDRESS=[::1]:514`` (an IPv6 daemon: it needs an IPv6 socket, and the
+    brackets off) and ``localhost:514`` (a name, resolved once at start: given to ``sendto`` it was
+    looked up, blocking the loop, for every line)."""
+    if host == "localhost":  # where this machine's resolver puts it first
+        listen = str(socket.getaddrinfo("localhost", 0, type=socket.SOCK_DGRAM)[0][4][0])
+    family = socket.AF_INET6 if ":" in listen else socket.AF_INET
+    daemon = socket.socket(family, socket.SOCK_DGRAM)
+    daemon.bind((listen, 0))
+    daemon.settimeout(2)
+    monkeypatch.setenv("KRAKENPY_SYSLOG_ADDRESS", f"{host}:{daemon.getsockname()[1]}")
+    handler = SyslogHandler(tag="[KRAKEND]")
+    try:
+        assert handler.address == (listen, daemon.getsockname()[1])
+        handler.emit(_record("over udp"))
+        assert daemon.recv(8192).endswith(b"ERROR > over udp")
+        assert handler.dropped == 0
+    finally:
+        handler.close()
+        daemon.close()
