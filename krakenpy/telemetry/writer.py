@@ -290,7 +290,8 @@ def _write_rest(fd: int, view: memoryview) -> None:
     standard output shared with a parent that made it so) answers EAGAIN when its reader lags: wait
     until it takes more, as a blocking one (and Go's writer) would, instead of losing the rest of the
     batch with a line cut in the middle."""
-    poller: select.poll | None = None
+    # Any: typeshed calls select.poll a class, it is a function (mypyc would check the type)
+    poller: Any = None
     while view:
         try:
             written = os.write(fd, view)
