@@ -48,6 +48,8 @@ from pathlib import Path
 
 import orjson
 
+from krakenpy.stdio import flush_std_streams
+
 __all__ = ["document_hash", "forget_verdict", "isolate", "last_verdict", "quick_valid", "take_verdict"]
 
 #: the child's exit codes (any other: it could not answer)
@@ -130,12 +132,7 @@ def quick_valid(doc: object) -> bool:
 
 
 def _forked(doc: object) -> int:
-    for stream in (sys.stdout, sys.stderr):  # None when started with the descriptor closed (``run >&-``)
-        if stream is not None:
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
+    flush_std_streams()  # either may be None: started with the descriptor closed (``run >&-``)
     # blocked until the child has its default dispositions back: a SIGTERM meant for it is not run by
     # the handler it inherited (which would only queue it for a loop the child never runs)
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFAULTED)

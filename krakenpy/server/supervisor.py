@@ -29,7 +29,7 @@ from krakenpy.server.runner import Config, ConfigSource, ServeOptions
 from krakenpy.server.settings import RuntimeSettings
 from krakenpy.server.slots import FORK_BLOCKED, Slot, become_worker, exit_reason
 from krakenpy.server.worker import EXIT_CONFIG, Worker, run_worker, sequential
-from krakenpy.telemetry.writer import flush_std_streams
+from krakenpy.stdio import flush_std_streams
 
 __all__ = ["Supervisor"]
 

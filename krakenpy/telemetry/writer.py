@@ -39,7 +39,6 @@ __all__ = [
     "INTERVAL",
     "LineWriter",
     "file_identity",
-    "flush_std_streams",
     "flush_stdout",
     "output_file",
     "stdout_writer",
@@ -337,18 +336,6 @@ def stdout_writer() -> LineWriter:
             LineWriter(key, name="stdout") if isinstance(key, int) else LineWriter(stream=sys.stdout, name="stdout")
         )
     return found
-
-
-def flush_std_streams() -> None:
-    """Flush Python's standard output and error (before a fork: a child must not inherit their
-    buffered text and write it twice). Either may be ``None`` (a process started with the descriptor
-    closed, ``krakenpy run >&-``) or fail (a reader gone): neither stops the gateway."""
-    for stream in (sys.stdout, sys.stderr):
-        if stream is not None:
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
 
 
 def flush_stdout() -> None:

@@ -33,6 +33,7 @@ CORE_MODULES = {
     "krakenpy.hostport",
     "krakenpy.names",
     "krakenpy.state",
+    "krakenpy.stdio",  # the standard streams as a process may have them (stdlib only)
     "krakenpy.resources",
     "krakenpy.tasks",
     "krakenpy.userinfo",  # the URL user-information rule (stdlib only): errors and telemetry share it
