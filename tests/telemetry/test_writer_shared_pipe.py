@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -63,11 +64,8 @@ def test_workers_sharing_a_pipe_never_cut_each_others_lines() -> None:
     assert torn == []
 
 
-async def test_a_pipe_gets_the_batch_in_whole_lines_of_at_most_pipe_buf() -> None:
-    """One batch (queued within a loop tick) in writes of whole lines of at most ``PIPE_BUF`` bytes; one
-    line longer than that goes alone; the order is kept."""
-    read_fd, write_fd = os.pipe()
-    writer = LineWriter(write_fd)
+def _batch_through(writer: LineWriter, lines: list[bytes]) -> list[int]:
+    """The sizes of the writes that take ``lines`` queued as one batch (written at the flush)."""
     real_write = os.write
     sizes: list[int] = []
 
@@ -75,8 +73,6 @@ async def test_a_pipe_gets_the_batch_in_whole_lines_of_at_most_pipe_buf() -> Non
         sizes.append(len(data))
         return real_write(fd, data)
 
-    lines = [b"%04d %s\n" % (i, b"y" * 90) for i in range(100)]
-    lines.insert(50, b"L" * 9000 + b"\n")
     os.write = spy  # type: ignore[assignment]
     try:
         for line in lines:
@@ -84,11 +80,53 @@ async def test_a_pipe_gets_the_batch_in_whole_lines_of_at_most_pipe_buf() -> Non
         writer.flush()
     finally:
         os.write = real_write
-    os.close(write_fd)
+    return sizes
+
+
+def _drained(read_fd: int, delay: float, into: bytearray) -> threading.Thread:
+    """A reader of the pipe that starts after ``delay`` seconds and reads to its end."""
+
+    def read() -> None:
+        time.sleep(delay)
+        while chunk := os.read(read_fd, 65536):
+            into.extend(chunk)
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    return thread
+
+
+async def test_a_full_pipe_gets_the_batch_in_whole_lines_of_at_most_pipe_buf() -> None:
+    """A pipe without room for the batch (its reader lags: 50,000 bytes unread of 65,536): writes of
+    whole lines of at most ``PIPE_BUF`` bytes; one line longer than that goes alone; the order is kept."""
+    read_fd, write_fd = os.pipe()
+    unread = b"u" * 49_999 + b"\n"
+    os.write(write_fd, unread)
     received = bytearray()
-    while chunk := os.read(read_fd, 65536):
-        received.extend(chunk)
+    reader = _drained(read_fd, 0.3, received)  # after the writer decided how to write
+    writer = LineWriter(write_fd)
+    lines = [b"%04d %s\n" % (i, b"y" * 90) for i in range(100)]
+    lines.insert(50, b"L" * 9000 + b"\n")
+    sizes = _batch_through(writer, lines)
+    os.close(write_fd)
+    reader.join(10)
     os.close(read_fd)
-    assert bytes(received) == b"".join(lines)
+    assert bytes(received) == unread + b"".join(lines)
     assert 9001 in sizes and all(size <= 4096 for size in sizes if size != 9001)
     assert len(sizes) > 3 and writer.dropped == 0
+
+
+async def test_a_pipe_with_room_gets_the_batch_in_one_write() -> None:
+    """The usual case, a reader that keeps up: the batch fits in the pipe, which Linux copies in one
+    go under its lock (no other writer's lands inside it): one write, not one per ``PIPE_BUF``."""
+    read_fd, write_fd = os.pipe()
+    received = bytearray()
+    reader = _drained(read_fd, 0.0, received)
+    writer = LineWriter(write_fd)
+    lines = [b"%04d %s\n" % (i, b"y" * 90) for i in range(200)]  # one batch (MAX_LINES 256)
+    sizes = _batch_through(writer, lines)
+    os.close(write_fd)
+    reader.join(10)
+    os.close(read_fd)
+    assert bytes(received) == b"".join(lines)
+    assert sizes == [len(b"".join(lines))]
