@@ -282,7 +282,7 @@ def _publish_stats(resources: Resources, stats: StatsRegistry) -> Publisher | No
     from krakenpy.telemetry.metrics.shared import StatsPart
 
     part = StatsPart(stats)
-    return publish_metrics(resources, "stats", part, part.steps)
+    return publish_metrics(resources, "stats", part, part.steps, part.counters)
 
 
 def _shared(resources: Resources) -> bool:
@@ -300,17 +300,18 @@ def publish_metrics(
     kind: str,
     part: Callable[[], dict[str, Any]],
     steps: Callable[[dict[str, Any]], Iterator[None]] | None = None,
+    kept: Callable[[], dict[str, Any]] | None = None,
 ) -> Publisher | None:
     """In a worker of ``run``: this gateway's ``part`` published until it closes, to the other workers
-    with ``-w N`` (:mod:`krakenpy.telemetry.metrics.shared`), its counters kept when it closes;
-    returns the publisher, or None."""
+    with ``-w N`` (:mod:`krakenpy.telemetry.metrics.shared`), its counters kept when it closes
+    (``kept()``'s when given); returns the publisher, or None."""
     if not _shared(resources):
         return None
     from krakenpy.telemetry.metrics.shared import publisher
 
     found = publisher()
     if found is not None:
-        resources.stack.callback(found.add(kind, part, steps))
+        resources.stack.callback(found.add(kind, part, steps, kept))
     return found
 
 
