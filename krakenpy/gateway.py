@@ -247,6 +247,11 @@ class Gateway:
         for hook in hooks:
             await hook()
 
+    def swapped(self) -> None:
+        """A reload's server answers every new request with this gateway from now on."""
+        for hook in self.resources.on_swap:
+            hook()
+
     def take_listeners(self, old: object) -> None:
         """Take over the telemetry listeners ``old`` (the gateway this one replaces) has bound, before
         it closes: a reload keeps their ports bound (:func:`krakenpy.telemetry.servers.hand_over`)."""

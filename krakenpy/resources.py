@@ -46,6 +46,9 @@ class Resources:
     one_worker: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     #: run after :attr:`one_worker`, in the same worker: the async agents' starters
     agents: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    #: run the moment a reload's server swaps to this gateway (its requests from now on), before the
+    #: old one drains and :attr:`on_serve` runs: what must change hands at once (the connection counts)
+    on_swap: list[Callable[[], None]] = field(default_factory=list)
     #: the upstream clients note connection and body-read timings (telemetry/opentelemetry's
     #: detailed_connection / read_payload): set once, also for the clients made later (proxies)
     client_timing: bool = False

@@ -5,8 +5,8 @@ and OTLP's ``krakenpy_server_*`` series): nothing per request, two integer addit
 Only the gateway's own listeners (:class:`~krakenpy.server.protocol.GatewayServer`) count: not the
 side listeners (``/__stats``, ``/metrics``, the revoker's API), as KrakenD counts its router's.
 
-A configuration counts the connections of its :class:`Tenure`: from when it begins serving until the
-next one does (a reload) or it stops. A reload's retired configuration keeps what it counted in the
+A configuration counts the connections of its :class:`Tenure`: from when it begins serving (a reload's
+swap, or its start) until the next one does or it stops. A reload's retired configuration keeps what it counted in the
 worker's base (:mod:`krakenpy.telemetry.metrics.shared`) and the new one counts from the hand-over,
 so no connection is counted by both while the old one drains.
 """
@@ -50,8 +50,12 @@ class Tenure:
         last = self._last
         return (last[1] if last is not None else self._census.closed) - first[1]
 
-    async def begin(self) -> None:
+    def take_over(self) -> None:
         """This configuration serves from now on (the one that served before stops counting)."""
+        self._census.hand_over(self)
+
+    async def begin(self) -> None:
+        """:meth:`take_over`, as a service's start (the gateway's first start: not a reload's swap)."""
         self._census.hand_over(self)
 
     async def end(self) -> None:

@@ -55,6 +55,10 @@ class Served(Protocol):
         async agents too unless ``agents`` is False."""
         ...
 
+    def swapped(self) -> None:
+        """A reload's server answers every new request with this gateway from now on."""
+        ...
+
     def take_listeners(self, old: object) -> None:
         """Take over the telemetry listeners ``old`` (the gateway this one replaces) has bound."""
         ...

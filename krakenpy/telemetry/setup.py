@@ -207,14 +207,16 @@ def _logging(resources: Resources, hub: Telemetry, gelf: GelfSender | None) -> N
     resources.stack.callback(install_handlers(handlers, app.level))
 
 
-def _tenure(hub: Telemetry) -> Tenure:
+def _tenure(resources: Resources, hub: Telemetry) -> Tenure:
     """The gateway's share of the process's client connections (``/__stats``, Prometheus): one per
-    gateway, begun when it serves (:mod:`krakenpy.server.census`)."""
+    gateway, begun when it serves: at once when a reload's server swaps to it (the old one, draining,
+    counts no more), at start otherwise (:mod:`krakenpy.server.census`)."""
     if hub.tenure is None:
         from krakenpy.server.census import CENSUS
 
-        hub.tenure = CENSUS.tenure()
-        hub.services.append(Service("connection census", hub.tenure.begin, hub.tenure.end))
+        tenure = hub.tenure = CENSUS.tenure()
+        hub.services.append(Service("connection census", tenure.begin, tenure.end))
+        resources.on_swap.append(tenure.take_over)
     return hub.tenure
 
 
@@ -222,7 +224,7 @@ def _stats(resources: Resources, hub: Telemetry, options: MetricsOptions) -> Non
     from krakenpy.telemetry.metrics.stats import StatsRegistry
 
     stats = hub.stats = StatsRegistry()
-    stats.tenure = _tenure(hub)
+    stats.tenure = _tenure(resources, hub)
     hub.stats_router = not options.router_disabled
     hub.stats_proxy = not options.proxy_disabled
     hub.stats_backend = not options.backend_disabled
@@ -467,7 +469,7 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
     if registry is not None:
         from krakenpy.telemetry.metrics.saturation import register
 
-        probe = register(registry, _tenure(hub))
+        probe = register(registry, _tenure(resources, hub))
         hub.services.append(Service("event loop lag probe", probe.start, probe.stop))
         # published only where a /metrics listener reads the workers' files: OTLP exports each
         # worker's own registry (the collector sums them), nobody would read the snapshots

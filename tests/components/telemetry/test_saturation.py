@@ -190,3 +190,29 @@ def test_tenures_count_each_connection_once() -> None:
     census.retire(new)
     census.opened += 5
     assert new.opened() == 4 and census.tenure().opened() == 0  # ended; never begun
+
+
+async def test_a_reloads_swap_hands_the_connection_count_over_at_once() -> None:
+    """A reload's server swaps to the new gateway, which starts (its services) only once the old one
+    has drained and closed (an OTLP flush to a collector that does not answer: 10 s): the connections
+    in between were the old one's, counted by nobody once it ended. The swap hands them over."""
+    from krakenpy.config.build import build_service
+    from krakenpy.gateway import build_gateway
+    from krakenpy.server.census import CENSUS
+    from krakenpy.telemetry.hub import HUB
+
+    doc = {"version": 3, "extra_config": {"telemetry/metrics": {"listen_address": "127.0.0.1:0"}}, "endpoints": []}
+    old, new = await build_gateway(build_service(doc)), await build_gateway(build_service(doc))
+    old_tenure, new_tenure = (g.resources.state.get(HUB).tenure for g in (old, new))
+    assert old_tenure is not None and new_tenure is not None
+    try:
+        await old_tenure.begin()  # the first gateway's start
+        CENSUS.opened += 2
+        new.swapped()  # the reload's swap
+        CENSUS.opened += 3  # while the old one drains and closes
+        await old_tenure.end()
+        assert (old_tenure.opened(), new_tenure.opened()) == (2, 3)
+    finally:
+        await new_tenure.end()
+        await old.close()
+        await new.close()
