@@ -50,6 +50,11 @@ class Tenure:
         last = self._last
         return (last[1] if last is not None else self._census.closed) - first[1]
 
+    @property
+    def serving(self) -> bool:
+        """Whether this is the configuration serving now (begun, not handed over nor ended)."""
+        return self._census._current is self
+
     def take_over(self) -> None:
         """This configuration serves from now on (the one that served before stops counting)."""
         self._census.hand_over(self)

@@ -88,8 +88,11 @@ def register(registry: Registry, tenure: Tenure) -> LoopLag:
     def feed(least: int = 1) -> None:
         if least > 1:  # the request path's periodic fold of queued values: no reader here
             return
-        open_connections.value = CENSUS.open_connections()
-        active.value = CENSUS.active_requests()
+        # the process's, from the configuration serving now only: a reload's draining one (still a
+        # live source until it closes, summed with the new one) says 0
+        serving = tenure.serving
+        open_connections.value = CENSUS.open_connections() if serving else 0
+        active.value = CENSUS.active_requests() if serving else 0
         # this configuration's: a worker keeps a retired one's in its base (metrics.shared), and
         # tenures do not overlap, so the sum is the process's
         accepted.value = tenure.opened()

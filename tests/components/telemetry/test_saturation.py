@@ -154,6 +154,40 @@ def test_connections_requests_and_loop_lag_are_counted(tmp_path: Path) -> None:
             gateway.kill()
 
 
+def test_a_draining_configuration_does_not_double_the_gauges(tmp_path: Path) -> None:
+    """A reload while a slow request runs: the old configuration drains it and stays a live source
+    of ``/metrics`` meanwhile; it read the process's gauges too, summed with the new one's (2 for 1)."""
+    port, prom, stats = free_port(), free_port(), free_port()
+    with SlowBackend() as backend:
+        first = {**_config(port, prom, stats, backend.url), "timeout": "10s"}
+        config = write_json(tmp_path / "krakend.json", first)
+        gateway = Gateway(config, "-w", "1", cwd=tmp_path)
+        try:
+            wait_http(f"http://127.0.0.1:{port}/__health")
+            wait_http(f"http://127.0.0.1:{prom}/metrics")
+            busy = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+            answered: list[int] = []
+
+            def slow() -> None:
+                busy.request("GET", "/slow?s=4")
+                answered.append(busy.getresponse().status)
+
+            waiter = threading.Thread(target=slow)
+            waiter.start()
+            _until(lambda: _samples(prom)["krakenpy_server_active_requests"] == 1, "the slow request runs")
+            write_json(config, {**first, "name": "reloaded"})
+            gateway.signal(signal.SIGHUP)
+            gateway.wait_log(r"reload 1 applied by 1/1 workers")
+            during = _samples(prom)  # the old configuration still drains the slow request
+            assert (during["krakenpy_server_open_connections"], during["krakenpy_server_active_requests"]) == (1, 1)
+            waiter.join(15)
+            assert answered == [200]
+            busy.close()
+            assert gateway.stop() == 0
+        finally:
+            gateway.kill()
+
+
 async def test_the_lag_probe_sees_a_stalled_loop() -> None:
     registry = Registry()
     histogram = registry.family("lag", "histogram", (), unit="s", buckets=LAG_BUCKETS).histogram()
@@ -212,6 +246,7 @@ async def test_a_reloads_swap_hands_the_connection_count_over_at_once() -> None:
         CENSUS.opened += 3  # while the old one drains and closes
         await old_tenure.end()
         assert (old_tenure.opened(), new_tenure.opened()) == (2, 3)
+        assert new_tenure.serving and not old_tenure.serving  # the gauges: the new one's alone
     finally:
         await new_tenure.end()
         await old.close()
