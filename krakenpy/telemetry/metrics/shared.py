@@ -129,7 +129,6 @@ class Publisher:
         counters in the base: ``kept()``'s when given (the counters alone, where ``part`` makes more:
         ``/__stats``' window summaries, ~33 ms in one step for 100 full histograms, thrown away)."""
         entry = (kind, part, steps)
-        last = kept
         self.sources.append(entry)
 
         def remove() -> None:
@@ -143,7 +142,7 @@ class Publisher:
                 old = base.get(kind)
                 if old is not None:
                     _add(merged, kind, old, live=False)
-                _add(merged, kind, (last or part)(), live=False)
+                _add(merged, kind, (kept or part)(), live=False)
                 if kind != "stats":  # reloads that change the routes: as many series as a registry
                     _cap(merged[kind])
                 base[kind] = merged[kind]
