@@ -1,11 +1,13 @@
 """Go's ``strconv.Quote`` (what ``%q`` and ``%#v`` print for a string): a leaf shared by the access
-log (gin quotes the path) and the template engine (``printf "%q"``)."""
+log (gin quotes the path) and the template engine (``printf "%q"``); and the escape the log lines
+write for a control character a client's value carries (:func:`control_escape`)."""
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
-__all__ = ["go_quote"]
+__all__ = ["control_escape", "go_quote"]
 
 _ESCAPES: Final = {
     "\a": "\\a",
@@ -46,3 +48,15 @@ def go_quote(text: str, quote: str = '"') -> str:
                 out.append(f"\\U{code:08x}")
     out.append(quote)
     return "".join(out)
+
+
+def control_escape(match: re.Match[str]) -> str:
+    """The matched control character as a log line writes it (a ``re.sub`` replacement): CR and LF as
+    ``\\r`` and ``\\n``, another as ``\\xNN`` below U+0080, else ``\\uNNNN`` (C1, U+2028, U+2029)."""
+    char = match.group()
+    if char == "\r":
+        return "\\r"
+    if char == "\n":
+        return "\\n"
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}"

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from krakenpy.backends.conntiming import EXCHANGE_VAR
 from krakenpy.edge import EdgeVisit
+from krakenpy.goquote import control_escape
 from krakenpy.telemetry.ids import CounterIds
 
 if TYPE_CHECKING:
@@ -169,16 +170,11 @@ class Exchange(EdgeVisit):
         them (``\\x1b``): a client's value a failure quotes (a Lua error with a decoded ``%1B``) sends
         no escape sequence through gin's ``Error #01:`` line to the terminal showing the log."""
         if self.error is None:
-            self.error = text if text.isprintable() else _CONTROL.sub(_quoted_control, text)
+            self.error = text if text.isprintable() else _CONTROL.sub(control_escape, text)
 
 
 #: the control characters :meth:`Exchange.fail` escapes (not the tab, CR nor LF), and U+2028, U+2029
 _CONTROL: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def _quoted_control(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}"
 
 
 #: the exchange of the request this task works for (the variable is the core's

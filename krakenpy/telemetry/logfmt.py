@@ -31,6 +31,7 @@ from typing import Final
 import orjson
 
 from krakenpy.gojson import text_json
+from krakenpy.goquote import control_escape
 from krakenpy.telemetry.exchange import CURRENT, current_secrets
 from krakenpy.telemetry.gotime import compile_layout, utc_offset
 from krakenpy.telemetry.redact import Redactor
@@ -186,16 +187,6 @@ def _request_id() -> str | None:
 _CONTROL: Final = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 
 
-def _control(match: re.Match[str]) -> str:
-    char = match.group()
-    if char == "\r":
-        return "\\r"
-    if char == "\n":
-        return "\\n"
-    code = ord(char)
-    return f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}"
-
-
 def one_line(text: str) -> str:
     """``text`` as one log line: CR and LF written ``\\r`` and ``\\n``, the other control characters
     but the tab as Go quotes them (``\\x1b``, ``\\u009b``): a client's value (a decoded ``%1B``) quoted
@@ -204,7 +195,7 @@ def one_line(text: str) -> str:
     backslashes left as they are, as Lua's ``print`` writes them."""
     if text.isprintable():  # the usual text: one C scan (a tab, a space other than " " fall through)
         return text
-    return _CONTROL.sub(_control, text)
+    return _CONTROL.sub(control_escape, text)
 
 
 class _Base(logging.Formatter):
