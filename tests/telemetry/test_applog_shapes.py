@@ -5,22 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from krakenpy.telemetry.logfmt import PatternFormatter
-
-
-@pytest.fixture
-def zone() -> Iterator[None]:
-    before = os.environ.get("TZ")
-    yield
-    if before is None:
-        os.environ.pop("TZ", None)
-    else:
-        os.environ["TZ"] = before
-    time.tzset()
 
 
 def _record(msg: str, level: int = logging.ERROR, created: float | None = None) -> logging.LogRecord:

@@ -10,7 +10,6 @@ import calendar
 import os
 import random
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,17 +17,6 @@ import pytest
 from krakenpy.telemetry.ginline import GinEntry, gin_renderer
 
 _ZONES = Path("/usr/share/zoneinfo")
-
-
-@pytest.fixture
-def zone() -> Iterator[None]:
-    before = os.environ.get("TZ")
-    yield
-    if before is None:
-        os.environ.pop("TZ", None)
-    else:
-        os.environ["TZ"] = before
-    time.tzset()
 
 
 def _utc_any(*fields: int) -> int:
