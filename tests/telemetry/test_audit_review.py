@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,18 @@ def _deny(trail: AuditTrail, n: int = 1) -> None:
             request={"id": None, "method": "GET", "route": "/x", "path": "/x"},
             client={"address": "203.0.113.7", "user_agent": "curl/8"}, subject=None,
         )  # fmt: skip
+
+
+async def _collector_trail(
+    handler: Callable[[web.Request], Awaitable[web.Response]], *, timeout: float
+) -> tuple[TestServer, AuditTrail]:
+    """An audit collector on 127.0.0.1 answering each POST with ``handler``, and a trail posting to it."""
+    app = web.Application()
+    app.router.add_post("/", handler)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    trail = AuditTrail(HttpSink(f"http://127.0.0.1:{server.port}/", timeout=timeout), service="gw", config_hash="c")
+    return server, trail
 
 
 async def _chain(path: str, n: int, prev: str | None = None) -> list[bytes]:
@@ -142,11 +155,7 @@ async def test_shutdown_counts_the_batch_a_hanging_collector_holds(caplog: pytes
         await release.wait()
         return web.Response()
 
-    app = web.Application()
-    app.router.add_post("/", stuck)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    trail = AuditTrail(HttpSink(f"http://127.0.0.1:{server.port}/", timeout=30), service="gw", config_hash="c")
+    server, trail = await _collector_trail(stuck, timeout=30)
     caplog.set_level(logging.ERROR, logger="krakenpy.audit")
     import krakenpy.telemetry.audit as audit_module
 
@@ -176,11 +185,7 @@ async def test_shutdown_delivers_the_batch_a_slow_collector_was_taking() -> None
         got.append(body)
         return web.Response()
 
-    app = web.Application()
-    app.router.add_post("/", slow)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    trail = AuditTrail(HttpSink(f"http://127.0.0.1:{server.port}/", timeout=30), service="gw", config_hash="c")
+    server, trail = await _collector_trail(slow, timeout=30)
     await trail.start()
     _deny(trail, 3)
     await asyncio.sleep(0.05)  # the batch is on its way when the gateway stops
@@ -433,11 +438,7 @@ async def test_a_record_the_collector_refuses_for_good_does_not_stall_the_trail(
         got.extend(body.splitlines())
         return web.Response()
 
-    app = web.Application()
-    app.router.add_post("/", picky)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    trail = AuditTrail(HttpSink(f"http://127.0.0.1:{server.port}/", timeout=5), service="gw", config_hash="c")
+    server, trail = await _collector_trail(picky, timeout=5)
     try:
         _deny(trail, 3)
         trail.record(
