@@ -23,8 +23,8 @@ __all__ = ["CENSUS", "Census", "Tenure"]
 
 
 class Tenure:
-    """The connections one configuration counts: accepted and closed between :meth:`begin` (it
-    serves) and the next configuration's begin or its own :meth:`end`; none before it begins."""
+    """The connections one configuration counts: accepted and closed between :meth:`take_over` (it
+    serves) and the next configuration's or its own :meth:`end`; none before it takes over."""
 
     __slots__ = ("_census", "_first", "_last")
 
@@ -61,7 +61,7 @@ class Tenure:
 
     async def begin(self) -> None:
         """:meth:`take_over`, as a service's start (the gateway's first start: not a reload's swap)."""
-        self._census.hand_over(self)
+        self.take_over()
 
     async def end(self) -> None:
         """This configuration stops (it counts nothing more)."""
