@@ -20,6 +20,7 @@ from krakenpy.telemetry.logfmt import (
     LogstashFormatter,
     PatternFormatter,
 )
+from krakenpy.telemetry.loopowner import LoopOwner
 from krakenpy.telemetry.redact import Redactor
 from krakenpy.telemetry.settings import LoggingOptions
 from krakenpy.telemetry.writer import LineWriter
@@ -75,16 +76,18 @@ def make_formatter(options: AppLogOptions, redactor: Redactor | None = None) -> 
 
 
 class LineHandler(logging.Handler):
-    """Formatted records as lines on a :class:`LineWriter` (batched with the access log)."""
+    """Formatted records as lines on a :class:`LineWriter` (batched with the access log), written
+    from the loop's thread (:class:`~krakenpy.telemetry.loopowner.LoopOwner`)."""
 
     def __init__(self, writer: LineWriter, formatter: logging.Formatter) -> None:
         super().__init__()
         self.writer = writer
+        self.owner = LoopOwner()
         self.setFormatter(formatter)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.writer.write(self.format(record).encode("utf-8", "replace") + b"\n")
+            self.owner.call(self.writer.write, self.format(record).encode("utf-8", "replace") + b"\n")
         except Exception:
             self.handleError(record)
 

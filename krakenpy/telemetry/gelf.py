@@ -20,6 +20,7 @@ from typing import Any, Final
 from krakenpy.gojson import text_json
 from krakenpy.tasks import spawn
 from krakenpy.telemetry.exchange import CURRENT, current_secrets
+from krakenpy.telemetry.loopowner import LoopOwner
 from krakenpy.telemetry.redact import Redactor
 
 __all__ = ["CHUNK_SIZE", "FACILITY", "GelfHandler", "GelfSender", "encode_udp", "gelf_message"]
@@ -195,11 +196,13 @@ class GelfSender:
 
 
 class GelfHandler(logging.Handler):
-    """Application-log records as GELF messages (level, file and line kept)."""
+    """Application-log records as GELF messages (level, file and line kept), sent from the loop's
+    thread (its transports are the loop's: :class:`~krakenpy.telemetry.loopowner.LoopOwner`)."""
 
     def __init__(self, sender: GelfSender, redactor: Redactor | None = None) -> None:
         super().__init__()
         self.sender = sender
+        self.owner = LoopOwner()
         self._redactor = redactor or Redactor()
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -213,8 +216,8 @@ class GelfHandler(logging.Handler):
             if exchange is not None:
                 extra["_request_id"] = exchange.request_id
             level = _SYSLOG_LEVEL.get(record.levelno, 6)
-            self.sender.send(
-                gelf_message(text, level=level, timestamp=record.created, facility=self.sender.facility, extra=extra)
-            )
+            facility = self.sender.facility
+            message = gelf_message(text, level=level, timestamp=record.created, facility=facility, extra=extra)
+            self.owner.call(self.sender.send, message)
         except Exception:  # a log handler never raises into the code that logged
             self.handleError(record)
