@@ -74,6 +74,9 @@ class HttpRequest:
         self._read = read
         self._query: MultiDictProxy[str] | None = None
         self.route: str | None = None
+        #: the request line's protocol (Common/Combined access logs' ``%r``): the server sets another
+        #: one (``HTTP/1.0``, ``HTTP/2.0``) only when the request was not HTTP/1.1
+        self.protocol = "HTTP/1.1"
         #: per-request values components hand to each other (request id, trace, claims...)
         self.context: dict[str, Any] = {}
 

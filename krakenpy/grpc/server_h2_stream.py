@@ -97,6 +97,7 @@ def _request(server: H2Server, stream: Stream) -> HttpRequest:
         read=read,
         raw_path=target,
     )
+    request.protocol = "HTTP/2.0"
     if is_grpc(headers.get("content-type", "")):
         request.context[GRPC_CALL] = True
     return request

@@ -92,7 +92,7 @@ def make_server(handler: AiohttpHandler, **kwargs: Any) -> web.Server:
 def edge_request(request: web.BaseRequest) -> HttpRequest:
     """aiohttp's request as krakenpy's :class:`~krakenpy.edge.HttpRequest`."""
     raw_path = request.raw_path
-    return HttpRequest(
+    edge = HttpRequest(
         request.method,
         request.path,
         raw_path.partition("?")[2],
@@ -105,6 +105,10 @@ def edge_request(request: web.BaseRequest) -> HttpRequest:
         read=request.content.read,
         raw_path=raw_path,
     )
+    version = request.version
+    if version != (1, 1):
+        edge.protocol = f"HTTP/{version.major}.{version.minor}"
+    return edge
 
 
 #: seconds a WebSocket session whose handler was cancelled gets to end on its own (to pass on how

@@ -468,6 +468,9 @@ class GatewayProtocol(Connection):
             read=_no_body if read is None else read,
             raw_path=target,
         )
+        minor = msg.version[1]
+        if minor != 1:  # HTTP/1.0, or 1.2 to 1.9 served as 1.1 (another major was refused above)
+            request.protocol = f"HTTP/1.{minor}"
         # loop.create_task with the reference kept here (krakenpy.tasks.spawn's set would cost a
         # done callback per request); a copy of the connection's first context, never the previous one's.
         # Not started eagerly: its first step in data_received saved a loop step on one connection

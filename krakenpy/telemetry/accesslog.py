@@ -44,6 +44,8 @@ class AccessEntry:
     subject: str | None = None
     error: str | None = None
     errors: Sequence[str] = ()
+    #: the request line's protocol (Common and Combined write it)
+    protocol: str = "HTTP/1.1"
 
 
 class _SecondCache:
@@ -142,7 +144,7 @@ def _clf(combined: bool) -> Callable[[AccessEntry], bytes]:
     def line(e: AccessEntry) -> bytes:
         size = str(e.bytes_out) if e.bytes_out else "-"
         user = e.subject or "-"
-        request = f"{e.method} {e.target} HTTP/1.1"
+        request = f"{e.method} {e.target} {e.protocol}"
         # one search over the fields joined (nothing to escape, the usual case, costs one scan); the
         # fields are escaped one by one only on a hit
         if combined:

@@ -322,6 +322,7 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
                 subject=exchange.subject,
                 error=exchange.error,
                 errors=(exchange.error,) if exchange.error is not None else (),
+                protocol=request.protocol,
             )
         )
         for writer in writers:
