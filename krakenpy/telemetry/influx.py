@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import aiohttp
+from yarl import URL
 
 from krakenpy.config.durations import parse_duration
 from krakenpy.errors import ConfigError, ConfigIssue
@@ -221,6 +222,12 @@ class InfluxPusher:
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._quiet_until = 0.0
+        #: where the points are posted (``address`` + ``/write``); ``None``: not a URL (nothing is sent)
+        self._url: URL | None
+        try:
+            self._url = URL(f"{options.address}/write")
+        except ValueError:  # a bad port or IPv6 literal: Go's client refuses it too, KrakenD runs without
+            self._url = None
         #: each snapshot key's part in the points, kept across pushes (made at the first push)
         self._keys: PointKeys | None = None
         #: batches written (for tests and diagnostics)
@@ -229,10 +236,16 @@ class InfluxPusher:
     async def start(self) -> None:
         from krakenpy.tasks import spawn
 
+        if self._url is None:
+            log.error("[SERVICE: InfluxDB] the address is not a valid URL: nothing is sent")
+            return
         headers = {}
         if self.options.username:
             token = base64.b64encode(f"{self.options.username}:{self.options.password}".encode()).decode()
             headers["Authorization"] = f"Basic {token}"
+            # Go's client: the configured credentials win over a user:password@ in the address (aiohttp
+            # refuses both at once: every write raised, and the loop posting them had ended unheard)
+            self._url = self._url.with_user(None)
         self._session = aiohttp.ClientSession(
             headers=headers, timeout=aiohttp.ClientTimeout(total=self.options.timeout)
         )
@@ -249,7 +262,10 @@ class InfluxPusher:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.options.ttl)
-            await self.push()
+            try:
+                await self.push()
+            except Exception as exc:  # never the end of the pushes: the next period tries again
+                self._report(exc)
 
     async def _points(self) -> list[str]:
         """The batch's points: ``lines``'s, or the collector's snapshot taken in steps as ``/__stats``
@@ -269,20 +285,23 @@ class InfluxPusher:
 
     async def push(self) -> None:
         """Post one batch now; failures are logged (rarely), never raised."""
-        session = self._session
-        if session is None:
+        session, url = self._session, self._url
+        if session is None or url is None:
             return
         body = "\n".join(await self._points()).encode()
         if session.closed:  # stopped during the snapshot's steps (stop closes it, then drops it)
             return
-        url = f"{self.options.address}/write"
         try:
             async with session.post(url, params={"db": self.options.db}, data=body) as response:
                 if response.status >= 300:
                     raise OSError(f"InfluxDB answered {response.status}")
             self.sent += 1
         except (OSError, aiohttp.ClientError, TimeoutError) as exc:
-            now = time.monotonic()
-            if now >= self._quiet_until:  # at most once a minute: a down collector must not flood the log
-                self._quiet_until = now + _QUIET
-                log.error("[SERVICE: InfluxDB] cannot write to %s (db %s): %s", url, self.options.db, exc)
+            self._report(exc)
+
+    def _report(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if now >= self._quiet_until and self._url is not None:  # at most once a minute: a down collector
+            self._quiet_until = now + _QUIET  # must not flood the log
+            url = self._url.with_user(None)  # never a password from the address
+            log.error("[SERVICE: InfluxDB] cannot write to %s (db %s): %s", url, self.options.db, exc)

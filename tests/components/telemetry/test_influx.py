@@ -218,3 +218,37 @@ async def test_influx_push_stopped_during_its_steps_sends_nothing(upstream) -> N
     await pusher.stop()
     await asyncio.wait_for(push, 5)  # returns (a closed session's post raised RuntimeError)
     assert pusher.sent == 0 and bodies == []
+
+
+@pytest.mark.parametrize(
+    ("user", "expected"),
+    [("u", b"u:pw"), ("", b"admin:urlpw")],
+    ids=["username-wins", "address-credentials"],
+)
+async def test_influx_address_with_credentials_still_writes(served, upstream, user, expected) -> None:  # type: ignore[no-untyped-def]
+    """An address with ``user:password@`` writes as Go's client does: ``username``/``password`` win
+    when set, else the address's own (aiohttp refused both at once: every push raised, and the loop
+    pushing them ended without a word: nothing reached InfluxDB, nothing was logged)."""
+    auths: list[str] = []
+    arrived = asyncio.Event()
+
+    async def write(request: web.Request) -> web.Response:
+        auths.append(request.headers.get("Authorization", ""))
+        arrived.set()
+        return web.Response(status=204)
+
+    influx = web.Application()
+    influx.router.add_post("/write", write)
+    base = await upstream(influx)
+    influx_url = base.replace("http://", "http://admin:urlpw@")
+    influx_conf = {"address": influx_url, "ttl": "100ms", "username": user, "password": "pw"}
+    config = doc(
+        [{"endpoint": "/a", "backend": [{"host": [base], "url_pattern": "/write"}]}],
+        extra_config={
+            "telemetry/metrics": {"listen_address": "127.0.0.1:0", "collection_time": "10s"},
+            "telemetry/influx": {k: v for k, v in influx_conf.items() if v},
+        },
+    )
+    await served(config)
+    await asyncio.wait_for(arrived.wait(), 5)
+    assert auths[0] == "Basic " + base64.b64encode(expected).decode()
