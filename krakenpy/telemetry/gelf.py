@@ -103,6 +103,8 @@ class GelfSender:
         self._queue: deque[bytes] = deque()
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.StreamWriter | None = None
+        #: the TCP connection's reading side: a collector never writes, so its end means it closed
+        self._tcp_in: asyncio.StreamReader | None = None
         self._connecting = False
         self._retry_at = 0.0
         self._backoff = 0.5
@@ -127,6 +129,11 @@ class GelfSender:
                 self._udp.sendto(frame)
             self.sent += 1
             return
+        if self._tcp is not None and self._tcp_in is not None and self._tcp_in.at_eof():
+            # the collector closed the connection (a restart): a frame written now would be lost in
+            # the dead socket, and the next one with its reset; both wait for a new connection
+            self._tcp.close()
+            self._tcp = None
         if self._tcp is not None and not self._tcp.is_closing():
             if self._tcp.transport.get_write_buffer_size() > 4 * 1024 * 1024:
                 self.dropped += 1
@@ -155,14 +162,14 @@ class GelfSender:
     async def _open(self, loop: asyncio.AbstractEventLoop) -> None:
         try:
             if self.tcp:
-                _, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), 5.0)
+                reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), 5.0)
                 while self._queue:
                     writer.write(self._queue.popleft())
                     self.sent += 1
                 if self._closed:  # closed while connecting: what waited is sent, the connection not kept
                     writer.close()
                 else:
-                    self._tcp = writer
+                    self._tcp, self._tcp_in = writer, reader
             else:
                 transport, _ = await loop.create_datagram_endpoint(_Udp, remote_addr=(self.host, self.port))
                 while self._queue:
