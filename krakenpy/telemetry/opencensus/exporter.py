@@ -25,6 +25,9 @@ log = logging.getLogger("krakenpy.telemetry")
 PREFIX: Final = "[SERVICE: Opencensus]"
 INTERVAL: Final = 1.0
 _QUIET: Final = 60.0
+#: seconds the last flush may take at the stop: a collector that accepts and never answers held the
+#: gateway's stop for the client's timeout (10 s) per batch: ~2 minutes with zipkin's full buffer
+STOP_WAIT: Final = 2.0
 
 
 class SpanSink(Protocol):
@@ -80,7 +83,10 @@ class SpanPump:
         except (asyncio.CancelledError, Exception):
             pass
         self._task = None
-        await self.flush()  # the last batch
+        try:
+            await asyncio.wait_for(self.flush(), STOP_WAIT)  # the last batches
+        except TimeoutError:
+            log.warning("%s %s: spans still waiting at the stop were dropped: no answer", PREFIX, self.sink.name)
         await self.sink.close()
 
     async def flush(self) -> None:

@@ -529,3 +529,29 @@ async def test_opencensus_b3_in_is_read_as_otel_go_reads_it(served, upstream) ->
             assert trace not in (TRACE, TRACE.upper()) and len(trace) == 32, headers
         else:
             assert trace == continued, headers
+
+
+async def test_opencensus_stop_is_bounded_when_the_collector_hangs(served, upstream, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
+    """A collector that accepts and never answers: the last flush at the stop gives up after
+    STOP_WAIT (it waited the client's 10 s per batch: a gateway with zipkin's full buffer took ~2
+    minutes to stop on SIGTERM)."""
+    import socket
+
+    from krakenpy.telemetry.opencensus import exporter
+
+    monkeypatch.setattr(exporter, "STOP_WAIT", 0.3, raising=False)
+    monkeypatch.setattr(exporter, "INTERVAL", 3600.0)  # the spans wait for the stop's flush
+    with socket.socket() as silent:  # the kernel accepts connections, nobody reads or answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        collector = f"http://127.0.0.1:{silent.getsockname()[1]}/api/v2/spans"
+        base = await upstream(recording_app([], {"a": 1}))
+        census = {"sample_rate": 100, "exporters": {"zipkin": {"collector_url": collector}}}
+        s = await served(doc(_endpoints(base), extra_config={NS: census}))
+        pump = s.gateway.resources.state[OC_PUMPS][0]
+        for i in range(3):
+            assert (await s.client.get(f"/users/{i}")).status == 200
+        assert pump.buffer.spans
+        await asyncio.wait_for(pump.stop(), 5)
+    assert pump.exported == 0
+    assert any("zipkin: spans still waiting at the stop were dropped" in r.getMessage() for r in caplog.records)
