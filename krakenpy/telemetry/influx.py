@@ -288,9 +288,10 @@ class InfluxPusher:
         session, url = self._session, self._url
         if session is None or url is None:
             return
-        body = "\n".join(await self._points()).encode()
-        if session.closed:  # stopped during the snapshot's steps (stop closes it, then drops it)
-            return
+        points = await self._points()
+        if not points or session.closed:  # nothing to write (KrakenD writes nothing either), or
+            return  # stopped during the snapshot's steps (stop closes the session, then drops it)
+        body = "\n".join(points).encode()
         try:
             async with session.post(url, params={"db": self.options.db}, data=body) as response:
                 if response.status >= 300:

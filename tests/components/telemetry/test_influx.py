@@ -252,3 +252,28 @@ async def test_influx_address_with_credentials_still_writes(served, upstream, us
     await served(config)
     await asyncio.wait_for(arrived.wait(), 5)
     assert auths[0] == "Basic " + base64.b64encode(expected).decode()
+
+
+async def test_influx_push_without_points_writes_nothing(upstream) -> None:  # type: ignore[no-untyped-def]
+    """OpenCensus' views before the first request have no row: no write (opencensus-influxdb skips a
+    view without rows, krakend-influx a snapshot without metrics; krakenpy posted an empty body every
+    reporting period)."""
+    bodies: list[bytes] = []
+
+    async def write(request: web.Request) -> web.Response:
+        bodies.append(await request.read())
+        return web.Response(status=204)
+
+    influx = web.Application()
+    influx.router.add_post("/write", write)
+    rows: list[str] = []
+    pusher = InfluxPusher(InfluxOptions(address=await upstream(influx), ttl=3600), None, lambda *_: list(rows))
+    await pusher.start()
+    try:
+        await pusher.push()
+        assert bodies == [] and pusher.sent == 0
+        rows.append("opencensus.io/http/server/request_count count=1i 17")
+        await pusher.push()
+        assert bodies == [b"opencensus.io/http/server/request_count count=1i 17"] and pusher.sent == 1
+    finally:
+        await pusher.stop()
