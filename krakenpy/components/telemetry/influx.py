@@ -17,6 +17,7 @@ __all__ = ["COMPONENT"]
 
 
 def _parse(raw: Any, site: Site) -> InfluxOptions | None:
+    from krakenpy.config.durations import parse_duration
     from krakenpy.telemetry.influx import parse_influx
 
     address = raw.get("address") if isinstance(raw, dict) else None
@@ -26,7 +27,12 @@ def _parse(raw: Any, site: Site) -> InfluxOptions | None:
         message = "not an http(s) URL (an unexpanded $VARIABLE?): nothing is sent to InfluxDB"
         site.notes.append(ConfigIssue(site.at("address"), message, "warning"))
         return None
-    return parse_influx(raw, site.path)
+    options = parse_influx(raw, site.path)
+    if parse_duration(str(raw.get("ttl") or "1m")) <= 0:  # parse_influx read it: a Go duration
+        # krakend-influx's ticker panics on it and KrakenD stops; krakenpy pushes at the default period
+        message = "not a positive duration: pushes every 1m (KrakenD stops at start with this ttl)"
+        site.notes.append(ConfigIssue(site.at("ttl"), message, "warning"))
+    return options
 
 
 async def _edge(options: InfluxOptions | None, site: Site, resources: Resources) -> EdgeMiddleware | None:

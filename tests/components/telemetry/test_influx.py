@@ -277,3 +277,19 @@ async def test_influx_push_without_points_writes_nothing(upstream) -> None:  # t
         assert bodies == [b"opencensus.io/http/server/request_count count=1i 17"] and pusher.sent == 1
     finally:
         await pusher.stop()
+
+
+@pytest.mark.parametrize("ttl", ["0s", "-25s"])
+def test_influx_ttl_not_positive_is_a_warning_at_check(tmp_path: Path, ttl: str) -> None:
+    """KrakenD stops at start on such a ttl (Go's ticker panics); krakenpy pushes every minute, and
+    ``check`` now says so instead of nothing."""
+    from tests.cli_gateway import check_config
+
+    influx = {"address": "http://127.0.0.1:8086", "ttl": ttl}
+    config = doc([], extra_config={"telemetry/metrics": {"collection_time": "10s"}, "telemetry/influx": influx})
+    path = tmp_path / "k.json"
+    path.write_bytes(orjson.dumps(config))
+    result = check_config(path)
+    said = result.stdout + result.stderr
+    assert result.returncode == 0, said
+    assert "extra_config.telemetry/influx.ttl: not a positive duration: pushes every 1m" in said
