@@ -1,21 +1,30 @@
 """``telemetry/influx``: push the ``/__stats`` collector to InfluxDB (v1 write API) every ``ttl``.
 
 KrakenD's krakend-influx sends the krakend-metrics registry; krakenpy sends the same collector
-(:class:`~krakenpy.telemetry.metrics.stats.StatsRegistry`) as InfluxDB line protocol, one point per
-series, tagged with the host name (and, with ``run -w N``, N > 1, the worker's slot: ``worker``):
+(:class:`~krakenpy.telemetry.metrics.stats.StatsRegistry`) as InfluxDB line protocol in krakend-influx's
+layout (the one KrakenD's Grafana dashboard queries), tagged with the host name (and, with
+``run -w N``, N > 1, the worker's slot: ``worker``):
 
 ================================ ============================================ =========================
 measurement                      tags                                         fields
 ================================ ============================================ =========================
-``responses``                    ``endpoint``, ``status``                     ``count`` (int)
-``requests``                     ``layer``, ``name``, ``complete``, ``error`` ``total`` (int)
-``router``                       —                                            connection counters (int)
-``router.response-time`` /       ``endpoint``                                 ``count``, ``min``, ``max``,
-``router.response-size``                                                      ``mean``, ``stddev``, ``p50``…``p999``
+``responses``                    ``name`` (endpoint), ``status``              ``total``, ``count`` (int)
+``requests``                     ``layer``, ``name``, ``complete``, ``error`` ``total``, ``count`` (int)
+``router``                       ``direction`` (``in``, ``out``)              ``current``, ``total``,
+                                                                              ``gauge`` (int)
+``router.response-time`` /       ``name`` (endpoint)                          ``min``, ``max``, ``mean``,
+``router.response-size``                                                      ``stddev``, ``variance``
+                                                                              (int), ``count``,
+                                                                              ``p0.5``…``p0.999``
 ``debug``                        —                                            ``GCStats.NumGC`` (int)
 ``runtime``                      —                                            ``NumThread`` (int)
 ================================ ============================================ =========================
 
+``total`` is the cumulative counter, ``count`` what it grew since the previous push (the first
+push: all of it). ``router`` ``in`` carries ``krakend.router.connected`` (``current``),
+``connected-total`` and ``connected-gauge``; ``out`` the ``disconnected`` ones. A histogram whose
+window saw no value is not sent (krakend-influx skips empty ones); its percentiles are the
+collector's (50, 75, 95, 99, 99.9: krakend-influx's 10, 25 and 90 have no counterpart).
 ``debug`` and ``runtime`` are krakend-influx's: the collector's ``krakend.service.debug.X`` and
 ``krakend.service.runtime.X`` gauges as the fields ``X`` (Go's registry has more of them; a Python
 process has these two).
@@ -57,8 +66,19 @@ _HISTOGRAM = re.compile(
     r"(count|min|max|mean|std-dev|50-percentile|75-percentile|95-percentile|99-percentile|999-percentile)$"
 )
 _ROUTER = re.compile(r"^krakend\.router\.((?:dis)?connected(?:-total|-gauge)?)$")
-_FIELD = {"std-dev": "stddev", "50-percentile": "p50", "75-percentile": "p75", "95-percentile": "p95"}
-_FIELD |= {"99-percentile": "p99", "999-percentile": "p999"}
+_FIELD = {"std-dev": "stddev", "50-percentile": "p0.5", "75-percentile": "p0.75", "95-percentile": "p0.95"}
+_FIELD |= {"99-percentile": "p0.99", "999-percentile": "p0.999"}
+#: krakend-influx's ``router`` points: the collector's key → (``direction``, field)
+_ROUTER_FIELD: Final = {
+    "connected": ("in", "current"),
+    "connected-total": ("in", "total"),
+    "connected-gauge": ("in", "gauge"),
+    "disconnected": ("out", "current"),
+    "disconnected-total": ("out", "total"),
+    "disconnected-gauge": ("out", "gauge"),
+}
+#: krakend-influx's histogram fields sent as ints
+_INT_FIELDS: Final = ("min", "max", "mean", "stddev")
 _QUIET = 60.0
 
 
@@ -106,12 +126,13 @@ def points(snapshot: Mapping[str, Any], host: str, now_ns: int, extra: Mapping[s
     return PointKeys(host, extra).points(snapshot, now_ns)
 
 
-#: what one snapshot key gives: ``(_POINT_COUNT | _POINT_TOTAL, prefix, "")`` a point of its own
-#: (``prefix``: its measurement and tags in line protocol), ``(_IN_HISTOGRAM, prefix, field)`` a
-#: field of its histogram's point, ``(_IN_ROUTER | _IN_DEBUG | _IN_RUNTIME, field, "")`` a field of
-#: that measurement's one point; ``None``: the key is not sent
+#: what one snapshot key gives: ``(_POINT_COUNTER, prefix, "")`` a point of its own (``prefix``: its
+#: measurement and tags in line protocol; fields ``total`` and ``count``), ``(_IN_HISTOGRAM, prefix,
+#: field)`` a field of its histogram's point, ``(_IN_ROUTER, direction, field)`` a field of that
+#: ``router`` point, ``(_IN_DEBUG | _IN_RUNTIME, field, "")`` a field of that measurement's one point;
+#: ``None``: the key is not sent
 _Entry = tuple[int, str, str] | None
-_POINT_COUNT, _POINT_TOTAL, _IN_HISTOGRAM, _IN_ROUTER, _IN_DEBUG, _IN_RUNTIME = range(6)
+_POINT_COUNTER, _IN_HISTOGRAM, _IN_ROUTER, _IN_DEBUG, _IN_RUNTIME = range(5)
 _DEBUG_PREFIX: Final = "krakend.service.debug."
 _RUNTIME_PREFIX: Final = "krakend.service.runtime."
 
@@ -120,26 +141,30 @@ class PointKeys:
     """:func:`points` for one host and set of tags, each snapshot key read once: what it gives (its
     measurement, tags and field, from the regular expressions) is kept for the next pushes, which
     see the same keys (a regular expression per key over ~1,100 keys cost ~2.4 ms a push). Keys no
-    longer in the snapshots are forgotten when the kept ones outgrow them."""
+    longer in the snapshots are forgotten when the kept ones outgrow them. Each counter's last
+    value is kept too: a point's ``count`` is what its counter grew since the previous push."""
 
-    __slots__ = ("_base", "_groups", "_keys")
+    __slots__ = ("_base", "_groups", "_keys", "_last")
 
     def __init__(self, host: str, extra: Mapping[str, str] | None = None) -> None:
         self._base = {**(extra or {}), "host": host}
         self._keys: dict[str, _Entry] = {}
         self._groups: dict[tuple[str, str], str] = {}
+        #: each counter point's (its prefix) total at the previous push
+        self._last: dict[str, int] = {}
 
     def points(self, snapshot: Mapping[str, Any], now_ns: int) -> list[str]:
         keys = self._keys
         if len(keys) > 2 * len(snapshot) + 1024:
             keys.clear()
             self._groups.clear()
+        last = self._last
+        seen: dict[str, int] = {}
         lines: list[str] = []
         histograms: dict[str, dict[str, int | float]] = {}
-        router: dict[str, int | float] = {}
+        router: dict[str, dict[str, int | float]] = {}
         debug: dict[str, int | float] = {}
         runtime: dict[str, int | float] = {}
-        by_kind = (router, debug, runtime)
         for key, value in snapshot.items():
             if isinstance(value, bool) or not isinstance(value, int | float):
                 continue
@@ -150,37 +175,55 @@ class PointKeys:
             if entry is None:
                 continue
             kind = entry[0]
-            if kind == _POINT_COUNT:
-                lines.append(f"{entry[1]} count={int(value)}i {now_ns}")
-            elif kind == _POINT_TOTAL:
-                lines.append(f"{entry[1]} total={int(value)}i {now_ns}")
+            if kind == _POINT_COUNTER:
+                prefix, total = entry[1], int(value)
+                before = last.get(prefix, 0)
+                seen[prefix] = total
+                grown = total - before if total >= before else total  # a counter that restarted
+                lines.append(f"{prefix} count={grown}i,total={total}i {now_ns}")
             elif kind == _IN_HISTOGRAM:
                 histograms.setdefault(entry[1], {})[entry[2]] = value
+            elif kind == _IN_ROUTER:
+                router.setdefault(entry[1], {})[entry[2]] = int(value)
             else:
-                by_kind[kind - _IN_ROUTER][entry[1]] = int(value)
+                (debug if kind == _IN_DEBUG else runtime)[entry[1]] = int(value)
+        last.update(seen)
+        if len(last) > 2 * len(seen) + 1024:  # series gone from the snapshots are forgotten
+            self._last = seen
         for prefix, fields in sorted(histograms.items()):
+            if fields.get("count", 1) == 0:  # a window without values: krakend-influx sends none
+                continue
+            if "stddev" in fields:
+                fields["variance"] = int(fields["stddev"] ** 2)
+            for name in _INT_FIELDS:
+                if name in fields:
+                    fields[name] = int(fields[name])
             lines.append(f"{prefix} {_fields(fields)} {now_ns}")
         base = self._base
-        for measurement, fields in (("router", router), ("debug", debug), ("runtime", runtime)):
-            if fields:
-                lines.append(line(measurement, base, fields, now_ns))
+        for direction in ("in", "out"):
+            if direction in router:
+                lines.append(line("router", {**base, "direction": direction}, router[direction], now_ns))
+        for measurement, gauges in (("debug", debug), ("runtime", runtime)):
+            if gauges:
+                lines.append(line(measurement, base, gauges, now_ns))
         return lines
 
     def _entry(self, key: str) -> _Entry:
         base = self._base
         if match := _RESPONSE.match(key):
-            return _POINT_COUNT, _prefix("responses", {**base, "endpoint": match[1], "status": match[2]}), ""
+            return _POINT_COUNTER, _prefix("responses", {**base, "name": match[1], "status": match[2]}), ""
         if match := _REQUESTS.match(key):
             tags = {**base, "layer": match[1], "name": match[2], "complete": match[3], "error": match[4]}
-            return _POINT_TOTAL, _prefix("requests", tags), ""
+            return _POINT_COUNTER, _prefix("requests", tags), ""
         if match := _HISTOGRAM.match(key):
             group = f"router.response-{match[2]}", match[1]  # one point's ten keys: one prefix
             prefix = self._groups.get(group)
             if prefix is None:
-                prefix = self._groups[group] = _prefix(group[0], {**base, "endpoint": group[1]})
+                prefix = self._groups[group] = _prefix(group[0], {**base, "name": group[1]})
             return _IN_HISTOGRAM, prefix, _FIELD.get(match[3], match[3])
         if match := _ROUTER.match(key):
-            return _IN_ROUTER, match[1], ""
+            direction, field = _ROUTER_FIELD[match[1]]
+            return _IN_ROUTER, direction, field
         # krakend-influx's gauges: ``krakend.service.debug.X`` the field ``X`` of ``debug``,
         # ``krakend.service.runtime.X`` of ``runtime`` (``GCStats.NumGC``, ``NumThread``), as ints
         if key.startswith(_DEBUG_PREFIX) and len(key) > len(_DEBUG_PREFIX):

@@ -27,14 +27,20 @@ def test_influx_points_are_line_protocol_with_escaped_tags() -> None:
         "krakend.router.response./a b/:id.time.count": 3,
         "krakend.router.response./a b/:id.time.max": 1500.0,
         "krakend.router.connected": 2,
+        "krakend.router.disconnected-total": 5,
+        "krakend.router.response./e.size.count": 0,  # a window without values: not sent
+        "krakend.router.response./e.size.max": 0.0,
         "cmdline": ["krakenpy"],
     }
     lines = points(snapshot, "gw,1", 17)
-    assert "responses,endpoint=/a\\ b/:id,host=gw\\,1,status=200 count=3i 17" in lines
-    assert "requests,complete=true,error=false,host=gw\\,1,layer=backend,name=/u/{{.Id}} total=3i 17" in lines
-    assert "router.response-time,endpoint=/a\\ b/:id,host=gw\\,1 count=3i,max=1500.0 17" in lines
-    assert "router,host=gw\\,1 connected=2i 17" in lines
-    assert len(lines) == 4
+    # krakend-influx's layout: tag ``name``, ``total`` and ``count`` (the growth since the last push:
+    # all of it at the first), histogram fields as ints, ``router`` by ``direction``
+    assert "responses,host=gw\\,1,name=/a\\ b/:id,status=200 count=3i,total=3i 17" in lines
+    assert "requests,complete=true,error=false,host=gw\\,1,layer=backend,name=/u/{{.Id}} count=3i,total=3i 17" in lines
+    assert "router.response-time,host=gw\\,1,name=/a\\ b/:id count=3i,max=1500i 17" in lines
+    assert "router,direction=in,host=gw\\,1 current=2i 17" in lines
+    assert "router,direction=out,host=gw\\,1 total=5i 17" in lines
+    assert len(lines) == 5
 
 
 def test_influx_points_send_the_debug_and_runtime_gauges_as_krakend_influx() -> None:
@@ -70,13 +76,26 @@ def test_influx_point_keys_kept_across_pushes_follow_the_snapshot() -> None:
     }
     second = {**first, "krakend.router.response./a.status.200.count": 4}
     second["krakend.router.response./b.status.500.count"] = 1
-    for snapshot in (first, second, first):
-        assert kept.points(snapshot, 9) == points(snapshot, "gw", 9, {"worker": "1"})
+    for snapshot in (first, second, first):  # ``count`` aside (the growth since the last push)
+        assert _totals(kept.points(snapshot, 9)) == _totals(points(snapshot, "gw", 9, {"worker": "1"}))
     for round_ in range(30):  # 100 new keys a push, the older ones gone: what is kept stays bounded
         snapshot = {f"krakend.router.response./r{round_}.status.{i}.count": i for i in range(100)}
         assert kept.points(snapshot, 9) == points(snapshot, "gw", 9, {"worker": "1"})
         assert len(kept._keys) <= 3 * len(snapshot) + 1024
     assert len(kept._keys) < 30 * 100
+
+
+def _totals(lines: list[str]) -> list[str]:
+    return [re.sub(r" count=\d+i,total=", " total=", text) for text in lines]
+
+
+def test_influx_counts_are_what_the_counters_grew_since_the_last_push() -> None:
+    """krakend-influx's ``count``: the growth since the previous push (KrakenD's Grafana dashboard
+    sums it per interval), ``total`` the counter; a counter that restarted counts from zero."""
+    kept = PointKeys("gw")
+    key = "krakend.router.response./a.status.200.count"
+    pushed = [kept.points({key: total}, 1)[0].split(" ")[1] for total in (3, 3, 10, 2)]
+    assert pushed == ["count=3i,total=3i", "count=0i,total=3i", "count=7i,total=10i", "count=2i,total=2i"]
 
 
 def test_influx_parse_checks_the_address() -> None:
@@ -119,8 +138,8 @@ async def test_influx_pushes_the_collector_with_basic_auth(served, upstream) -> 
     assert db == "krakend_db" and auth == "Basic " + base64.b64encode(b"u:pw").decode()
     text = body.decode()
     host = socket.gethostname()
-    assert f"responses,endpoint=/users/:id,host={host},status=200 count=1i" in text
-    assert "router.response-time,endpoint=/users/:id" in text
+    assert f"responses,host={_escaped(host)},name=/users/:id,status=200 count=1i,total=1i" in text
+    assert f"router.response-time,host={_escaped(host)},name=/users/:id" in text
     # krakend-influx's process gauges: one debug and one runtime point, ints, tagged host
     by_measurement = {p.split(" ")[0]: p.split(" ")[1] for p in text.split("\n")}
     assert re.fullmatch(r"GCStats\.NumGC=\d+i", by_measurement[f"debug,host={_escaped(host)}"])
@@ -192,8 +211,8 @@ async def test_influx_push_takes_the_snapshot_in_steps(upstream) -> None:  # typ
         return sorted(p.rsplit(" ", 1)[0] for p in lines if not p.startswith(("debug,", "runtime,")))
 
     whole = points(stats.snapshot(), pusher.host, 0, pusher.tags)
-    # the window histograms, the responses counter, the router's, debug and runtime
-    assert len(whole) == 100 + 1 + 1 + 2
+    # the window histograms, the responses counter, the router's two directions, debug and runtime
+    assert len(whole) == 100 + 1 + 2 + 2
     assert stable(bodies[0].decode().split("\n")) == stable(whole)
 
 

@@ -157,10 +157,10 @@ class InfluxWrites:
         """``worker`` tag (``""`` when absent) → the latest ``responses`` count for the route."""
         latest: dict[str, int] = {}
         for text in list(self.lines):
-            if not text.startswith(f"responses,endpoint={ROUTE},"):
+            if not text.startswith("responses,") or f",name={ROUTE}," not in text:
                 continue
             worker = re.search(r",worker=(\w+)", text)
-            count = re.search(r" count=(\d+)i ", text)
+            count = re.search(r",total=(\d+)i ", text)
             assert count is not None, text
             latest[worker[1] if worker else ""] = int(count[1])
         return latest
