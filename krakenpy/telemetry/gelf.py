@@ -35,6 +35,7 @@ QUEUE_LIMIT: Final = 4096
 #: here, whatever started it (``python -m krakenpy`` would give ``__main__.py``, a script its path)
 FACILITY: Final = "krakenpy"
 _HOST = socket.gethostname()
+log = logging.getLogger("krakenpy.telemetry")
 #: formats a record's traceback (``formatException``)
 _TRACEBACK: Final = logging.Formatter()
 _SYSLOG_LEVEL: Final = {
@@ -111,6 +112,8 @@ class GelfSender:
         self.dropped = 0
         self.sent = 0
         self._closed = False
+        #: the collector could not be reached, and the log said so (once an outage)
+        self._outage = False
 
     def send(self, message: dict[str, Any]) -> None:
         """Queue one GELF object for sending (dropped and counted when the queue is full)."""
@@ -180,9 +183,17 @@ class GelfSender:
                 else:
                     self._udp = transport
             self._backoff = 0.5
-        except (OSError, TimeoutError):
+            self._outage = False
+        except (OSError, TimeoutError) as exc:
             self._retry_at = loop.time() + self._backoff
             self._backoff = min(self._backoff * 2, 30.0)
+            if not self._outage:  # said once an outage (KrakenD says once it cannot make the writer)
+                self._outage = True
+                log.warning(
+                    "[SERVICE: Logging][GELF] cannot reach %s:%d over %s: %s; messages wait (at most %d), then are "
+                    "dropped", self.host, self.port, "TCP" if self.tcp else "UDP", str(exc) or type(exc).__name__,
+                    QUEUE_LIMIT,
+                )  # fmt: skip
         finally:
             self._connecting = False
 
