@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
+import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -256,3 +258,18 @@ def _render(registry: Registry) -> str:
     for family in registry.families():
         family.render(out)
     return "".join(out)
+
+
+def test_opencensus_empty_exporter_object_krakenpy_does_not_send_to_is_a_warning(tmp_path: Path) -> None:
+    """``"datadog": {}`` starts KrakenD's exporter with its defaults (the local agent); krakenpy sends
+    nothing, and ``check`` said nothing of it (an empty object passed for "asks for nothing")."""
+    from tests.cli_gateway import check_config
+
+    census = {"sample_rate": 100, "exporters": {name: {} for name in ("datadog", "stackdriver", "xray", "ocagent")}}
+    path = tmp_path / "k.json"
+    path.write_bytes(orjson.dumps({"version": 3, "endpoints": [], "extra_config": {"telemetry/opencensus": census}}))
+    result = check_config(path)
+    said = result.stdout + result.stderr
+    assert result.returncode == 0, said
+    for name in ("datadog", "stackdriver", "xray", "ocagent"):
+        assert f"{P}.exporters.{name}: {{}} turns on KrakenD's {name} exporter with its defaults" in said, said

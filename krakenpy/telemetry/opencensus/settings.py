@@ -23,6 +23,8 @@ __all__ = [
     "parse_opencensus",
 ]
 
+#: the exporters KrakenD offers that krakenpy does not implement
+_NOT_IMPLEMENTED: Final = ("datadog", "stackdriver", "xray", "ocagent")
 #: OpenCensus' own view reporting period when ``reporting_period`` is 0 or less
 DEFAULT_PERIOD: Final = 10.0
 TagValue = str | bool | int | float
@@ -255,4 +257,10 @@ def parse_opencensus(raw: Any, path: str) -> OpenCensusOptions:
         )
     if not exporters:
         notes.append(f"{epath}: no exporter: nothing is exported (B3 headers still go to backends)")
+    for name in _NOT_IMPLEMENTED:
+        if exporters.get(name) == {}:  # an object with fields: the component's ignored list says it
+            notes.append(
+                f"{epath}.{name}: {{}} turns on KrakenD's {name} exporter with its defaults; krakenpy does not "
+                "implement it: nothing is sent (telemetry/opentelemetry over OTLP reaches the same backends)"
+            )
     return replace(options, warnings=tuple(notes))
