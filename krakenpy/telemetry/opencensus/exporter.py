@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Final, Protocol
 
+import aiohttp
+
 from krakenpy.tasks import spawn
 from krakenpy.telemetry.opencensus.spans import OcSpan
 from krakenpy.telemetry.trace.spans import Span, SpanBuffer, span_of
@@ -98,7 +100,15 @@ class SpanPump:
                 await self.sink.send(spans[i : i + size])
                 self.exported += len(spans[i : i + size])
             except Exception as exc:  # a collector problem never reaches requests
-                self._quiet.report("%s export failed: %s", self.sink.name, str(exc) or type(exc).__name__)
+                reason = str(exc) or type(exc).__name__
+                if isinstance(exc, (OSError, TimeoutError, aiohttp.ClientConnectionError)):
+                    # the collector is unreachable or does not answer: the flush's other batches would
+                    # each wait for the same (a blackholed collector: the client's 10 s per batch, ~100 s
+                    # a flush with zipkin's full buffer); dropped now, the next flush tries again
+                    lost = len(spans) - i
+                    self._quiet.report("%s export failed: %s; %d span(s) dropped", self.sink.name, reason, lost)
+                    break
+                self._quiet.report("%s export failed: %s", self.sink.name, reason)
         dropped = self.buffer.dropped
         if dropped > self._dropped_seen:
             self._quiet.report("%s: %d span(s) dropped so far: its buffer was full", self.sink.name, dropped)

@@ -555,3 +555,39 @@ async def test_opencensus_stop_is_bounded_when_the_collector_hangs(served, upstr
         await asyncio.wait_for(pump.stop(), 5)
     assert pump.exported == 0
     assert any("zipkin: spans still waiting at the stop were dropped" in r.getMessage() for r in caplog.records)
+
+
+async def test_opencensus_a_flush_gives_up_on_a_silent_collector(served, upstream, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
+    """A blackholed collector: the flush's first batch times out, and the others are dropped with it
+    instead of each waiting the client's timeout again (10 s a batch, ~100 s a flush of zipkin's full
+    buffer). Counted as connections: the collector is asked once a flush, not once a batch."""
+    import socket
+
+    from krakenpy.telemetry.opencensus import exporter, zipkin
+
+    monkeypatch.setattr(exporter, "INTERVAL", 3600.0)  # the spans wait for the flush below
+    monkeypatch.setattr(zipkin, "_TIMEOUT", 0.3)
+    with socket.socket() as silent:  # the kernel accepts connections, nobody reads or answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        collector = f"http://127.0.0.1:{silent.getsockname()[1]}/api/v2/spans"
+        base = await upstream(recording_app([], {"a": 1}))
+        census = {"sample_rate": 100, "exporters": {"zipkin": {"collector_url": collector}}}
+        s = await served(doc(_endpoints(base), extra_config={NS: census}))
+        pump = s.gateway.resources.state[OC_PUMPS][0]
+        for i in range(80):
+            assert (await s.client.get(f"/users/{i}")).status == 200
+        waiting = len(pump.buffer.spans)
+        assert waiting > 2 * zipkin.ZipkinSink.batch  # three batches at least
+        await pump.flush()
+        silent.setblocking(False)
+        asked = 0
+        while True:
+            try:
+                conn, _ = silent.accept()
+            except BlockingIOError:
+                break
+            conn.close()
+            asked += 1
+    assert asked == 1 and pump.exported == 0
+    assert any(f"{waiting} span(s) dropped" in r.getMessage() for r in caplog.records)
