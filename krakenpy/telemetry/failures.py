@@ -11,7 +11,7 @@ from krakenpy.errors import BackendError, Rejection
 from krakenpy.telemetry.exchange import CURRENT
 from krakenpy.telemetry.redact import Redactor
 
-__all__ = ["failure_text", "log_failure", "was_logged"]
+__all__ = ["error_text", "failure_text", "log_failure", "was_logged"]
 
 log = logging.getLogger("krakenpy.failures")
 _MARK: Final = "_krakenpy_logged"
@@ -22,14 +22,20 @@ MAX_TEXT: Final = 1024
 def failure_text(exc: BaseException, redactor: Redactor, secrets: tuple[str, ...] = ()) -> str:
     """The loggable text of an error: redacted (``secrets``: the request's credentials, masked
     wherever the text quotes them), bounded, never a backend body."""
+    text = error_text(exc, redactor, secrets)
+    if type(exc).__name__ == "LuaError" or type(exc).__module__.startswith("krakenpy.lua"):
+        text = "[Lua] " + text
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "…"
+
+
+def error_text(exc: BaseException, redactor: Redactor, secrets: tuple[str, ...] = ()) -> str:
+    """:func:`failure_text` without its log prefix and bound: what a span's status message says
+    (the same rules: the error's own masking, never a backend body, then the redactor)."""
     if isinstance(exc, BackendError) and exc.backend_body and str(exc) == exc.backend_body.decode("utf-8", "replace"):
         text = f"invalid status code {exc.backend_status}"  # return_error_code: the message *is* the body
     else:
         text = _text_of(exc, redactor)
-    if type(exc).__name__ == "LuaError" or type(exc).__module__.startswith("krakenpy.lua"):
-        text = "[Lua] " + text
-    text = redactor.text(text, secrets)
-    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "…"
+    return redactor.text(text, secrets)
 
 
 def _text_of(exc: BaseException, redactor: Redactor) -> str:

@@ -20,7 +20,7 @@ from krakenpy.config.model import BackendConfig, EndpointConfig
 from krakenpy.proxy.deadline import DEADLINE
 from krakenpy.proxy.types import Headers, Middleware, Proxy, Request, Response, keeps_maps, task_free
 from krakenpy.telemetry.exchange import EXCHANGE, Exchange, current_secrets
-from krakenpy.telemetry.failures import log_failure
+from krakenpy.telemetry.failures import error_text, log_failure
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.layers.record import Adds, call_slot, exported_parent
 from krakenpy.telemetry.metrics.instruments import gin_route, lura_pattern
@@ -377,7 +377,7 @@ def _general(next_proxy: Proxy, layer: _General) -> Proxy:
             log_failure(exc, layer.prefix, layer.redactor)
             if sid is not None:
                 code = getattr(exc, "status", 500)
-                status, message = 2, layer.redactor.text(str(exc), current_secrets(layer.redactor))[:512]
+                status, message = 2, error_text(exc, layer.redactor, current_secrets(layer.redactor))[:512]
             raise
         finally:
             if request.headers is not own:  # the id and a Lambda call's trace context are its request's only
@@ -462,7 +462,7 @@ async def _traced_call(
     except Exception as exc:
         log_failure(exc, layer.prefix, layer.redactor)
         _traced_end(layer, request, own, rid, trace, sid, parent, start, start_ns, 2,
-                    layer.redactor.text(str(exc), current_secrets(layer.redactor))[:512], False, False,
+                    error_text(exc, layer.redactor, current_secrets(layer.redactor))[:512], False, False,
                     getattr(exc, "status", 500), True)  # fmt: skip
         raise
     except BaseException:

@@ -18,6 +18,7 @@ from krakenpy.config.model import BackendConfig, EndpointConfig
 from krakenpy.errors import BackendError
 from krakenpy.proxy.deadline import DEADLINE
 from krakenpy.telemetry.exchange import CURRENT, Exchange, current_secrets
+from krakenpy.telemetry.failures import error_text
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.layers.client_timing import ReadRecorder, timing_recorder, wall_ns
 from krakenpy.telemetry.layers.record import exported_parent
@@ -282,7 +283,7 @@ class _ClientLayer:
             else:
                 failed = TIMEDOUT if isinstance(failure, BackendError) and "timeout" in str(failure) else FAILED
                 if sid is not None:
-                    span_status, message = 2, self.redactor.text(str(failure), current_secrets(self.redactor))[:512]
+                    span_status, message = 2, error_text(failure, self.redactor, current_secrets(self.redactor))[:512]
         # the upstream client's end of the body read when it timed the call (set as it handed the
         # answer back): one clock reading for both
         if self.track and exchange is not None:

@@ -21,6 +21,7 @@ from krakenpy.backends.conntiming import CallTiming, now
 from krakenpy.config.model import BackendConfig, EndpointConfig
 from krakenpy.proxy.deadline import DEADLINE
 from krakenpy.telemetry.exchange import Exchange, current_secrets
+from krakenpy.telemetry.failures import error_text
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.metrics.client_slot import ReadSlot
 from krakenpy.telemetry.redact import Redactor
@@ -134,8 +135,7 @@ class ReadRecorder:
             if isinstance(failure, CancelledError):  # the deadline's (it says so) or a client gone: as the CLIENT span
                 message = DEADLINE if failure.args == (DEADLINE,) else "context canceled"
             else:
-                text = str(failure) or type(failure).__name__
-                message = self.redactor.text(text, current_secrets(self.redactor))[:512]
+                message = error_text(failure, self.redactor, current_secrets(self.redactor))[:512]
             status = 2
         # perf_counter readings as Unix nanoseconds (the edge's offset when it read one)
         offset = exchange.wall or time.time_ns() - int(now() * 1e9)

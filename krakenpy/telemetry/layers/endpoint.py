@@ -13,7 +13,7 @@ from krakenpy.config.model import EndpointConfig
 from krakenpy.errors import PipelineError
 from krakenpy.proxy.types import Middleware, Proxy, Request, Response
 from krakenpy.telemetry.exchange import EXCHANGE, Exchange, current_secrets
-from krakenpy.telemetry.failures import log_failure
+from krakenpy.telemetry.failures import error_text, log_failure
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.layers.record import Adds, call_slot
 from krakenpy.telemetry.metrics.instruments import gin_route
@@ -223,7 +223,7 @@ def _traced(next_proxy: Proxy, layer: _Traced) -> Proxy:
                 _failed(exc, layer.prefix, layer.redactor)
             if sid is not None:
                 code = getattr(exc, "status", 500)
-                status, message = 2, layer.redactor.text(str(exc), current_secrets(layer.redactor))[:512]
+                status, message = 2, error_text(exc, layer.redactor, current_secrets(layer.redactor))[:512]
             raise
         finally:
             elapsed = _perf_ns() - start

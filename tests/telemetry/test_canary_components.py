@@ -1,0 +1,74 @@
+"""A secret canary against the components' own error and rejection texts (an adversarial review of
+what each component says when it refuses or fails a request): the canary reaches no output."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from krakenpy.telemetry.export import EXPORTER
+from tests.components.telemetry.otlp_receiver import Receiver
+
+CANARY = "c4n4ry-5e1d0b7a"
+#: a body field the default body paths mask, failing the schema's type check
+PASSWORD_SCHEMA = {"type": "object", "properties": {"password": {"type": "integer"}}}
+
+
+def _echo() -> web.Application:
+    """A backend that refuses every request with a 400 quoting the body it got (its own business)."""
+
+    async def handle(request: web.Request) -> web.Response:
+        return web.json_response({"error": "refused", "got": (await request.read()).decode()}, status=400)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    return app
+
+
+def _otlp(port: int) -> dict[str, Any]:
+    return {
+        "exporters": {"otlp": [{"name": "r", "host": "127.0.0.1", "port": port, "use_http": True}]},
+        "layers": {"backend": {"traces": {"round_trip": True}}},
+    }
+
+
+async def test_span_status_messages_follow_the_failure_text_rules(served, upstream) -> None:  # type: ignore[no-untyped-def]
+    """A span's status message is an output too: a backend's error body (``return_error_code``: the
+    error's message *is* the body, here echoing the client's password) is not written there, as it is
+    not in the failure log line."""
+    receiver = Receiver()
+    port = int((await upstream(receiver.app())).rsplit(":", 1)[1])
+    echo = await upstream(_echo())
+    s = await served(
+        {
+            "version": 3,
+            "extra_config": {
+                "router": {"return_error_msg": True},
+                "telemetry/opentelemetry": _otlp(port),
+                "telemetry/access_log": {"stdout": False},
+            },
+            "endpoints": [
+                {
+                    "endpoint": "/code",
+                    "method": "POST",
+                    "backend": [
+                        {
+                            "host": [echo],
+                            "url_pattern": "/e",
+                            "extra_config": {"backend/http": {"return_error_code": True}},
+                        }
+                    ],
+                },
+            ],
+        }
+    )
+    body = orjson.dumps({"user": "ada", "password": CANARY})
+    resp = await s.client.post("/code", data=body, headers={"Content-Type": "application/json"})
+    # the client gets the backend's own answer back, as KrakenD passes it (the boundary: not an output)
+    assert resp.status == 400 and CANARY in (await resp.text())
+    await s.gateway.resources.state[EXPORTER].flush()
+    otlp = b"\n".join(receiver.bodies)
+    assert CANARY.encode() not in otlp
+    assert otlp.count(b"invalid status code 400") >= 2  # the backend and proxy spans' status messages
