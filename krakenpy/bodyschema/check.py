@@ -84,7 +84,8 @@ class SchemaRejection(ValidationError):
     def log_text(self, redactor: Redactor) -> str:
         """The text as logs may write it: a violation whose instance holds a field the redactor
         masks (``"hunter2" is shorter than 12 characters`` at ``/password``) names its place and
-        keyword, never the value. The client's answer keeps the whole message (its own value)."""
+        keyword, never the value (a checker built with the gateway's redactor words the rejection so
+        from the start: :func:`body_checker`)."""
         if not self._instances:
             return str(self)
         masked = redactor.json_value(self._document)
@@ -111,8 +112,22 @@ class SchemaRejection(ValidationError):
         return self._json if self.public_body else str(self)
 
 
-def body_checker(validator: Validator) -> Callable[[bytes], Any]:
-    """``check(body)``: returns the parsed document, or raises :class:`SchemaRejection`."""
+def _masked(
+    found: list[dict[str, str]], errors: list[jsonschema_rs.ValidationError], document: Any, redactor: Redactor
+) -> None:
+    """Rewrite, in place, the message of each violation whose instance holds a field ``redactor``
+    masks (the messages quote the instance: ``"hunter2" is not of type "integer"``) to name its
+    keyword only; the failure path alone pays for the masked copy."""
+    masked = redactor.json_value(document)
+    for violation, error in zip(found, errors, strict=True):
+        if _at(masked, tuple(error.instance_path)) != error.instance:
+            violation["message"] = f"{violation['keyword']} violated (value redacted)"
+
+
+def body_checker(validator: Validator, redactor: Redactor | None = None) -> Callable[[bytes], Any]:
+    """``check(body)``: returns the parsed document, or raises :class:`SchemaRejection`. With
+    ``redactor``, a violation of a field it masks is worded without the value everywhere, the
+    client's answer and the JSON details included."""
 
     def check(body: bytes) -> Any:
         if not body:
@@ -125,6 +140,8 @@ def body_checker(validator: Validator) -> Callable[[bytes], Any]:
             return document
         errors = list(islice(validator.iter_errors(document), MAX_DETAILS))
         found = [_violation(e) for e in errors]
+        if redactor is not None:
+            _masked(found, errors, document, redactor)
         lines = [VIOLATED, *(f"- at '{v['instance_path']}': {v['message']}" for v in found[:TEXT_LIMIT])]
         instances = tuple((tuple(e.instance_path), e.instance) for e in errors[:TEXT_LIMIT])
         raise SchemaRejection("\n".join(lines), found, document, instances)

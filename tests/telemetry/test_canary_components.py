@@ -72,3 +72,43 @@ async def test_span_status_messages_follow_the_failure_text_rules(served, upstre
     otlp = b"\n".join(receiver.bodies)
     assert CANARY.encode() not in otlp
     assert otlp.count(b"invalid status code 400") >= 2  # the backend and proxy spans' status messages
+
+
+async def test_a_schema_rejection_never_quotes_a_masked_field(served, upstream) -> None:  # type: ignore[no-untyped-def]
+    """``validation/json-schema``'s 400 (with ``return_error_msg``) and the JSON details of
+    ``validation/json-schema-errors`` (always public) quoted the value of a field the body paths mask
+    (``"<password>" is not of type "integer"``): they name the place and keyword instead; another
+    field's violation keeps the validator's message."""
+    ok = await upstream(_echo())
+    schema = {**PASSWORD_SCHEMA, "properties": {**PASSWORD_SCHEMA["properties"], "age": {"minimum": 0}}}
+
+    def endpoint(path: str, extra: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "endpoint": path,
+            "method": "POST",
+            "extra_config": {"validation/json-schema": schema, **extra},
+            "backend": [{"host": [ok], "url_pattern": "/o"}],
+        }
+
+    s = await served(
+        {
+            "version": 3,
+            "extra_config": {"router": {"return_error_msg": True}, "telemetry/access_log": {"stdout": False}},
+            "endpoints": [
+                endpoint("/plain", {}),
+                endpoint("/detailed", {"validation/json-schema-errors": {}}),
+            ],
+        }
+    )
+    body = orjson.dumps({"password": CANARY, "age": -4})
+    plain = await s.client.post("/plain", data=body)
+    detailed = await s.client.post("/detailed", data=body)
+    assert (plain.status, detailed.status) == (400, 400)
+    text, details = await plain.text(), await detailed.json()
+    assert CANARY not in text and CANARY not in orjson.dumps(details).decode()
+    assert "- at '/password': type violated (value redacted)" in text
+    assert "- at '/age': -4 is less than the minimum of 0" in text
+    assert {v["instance_path"]: v["message"] for v in details["details"]} == {
+        "/password": "type violated (value redacted)",
+        "/age": "-4 is less than the minimum of 0",
+    }

@@ -17,6 +17,8 @@ from krakenpy.components.base import Component, Site
 from krakenpy.proxy.types import Middleware, Proxy, Request, Response
 from krakenpy.resources import Resources
 from krakenpy.telemetry.audit import audit_decision
+from krakenpy.telemetry.redact import Redactor
+from krakenpy.telemetry.setup import hub_for
 
 if TYPE_CHECKING:
     from jsonschema_rs import Validator
@@ -46,9 +48,10 @@ def _audit_detail(exc: SchemaRejection) -> str:
     return f"{len(exc.violations)} violation(s), first at '{first['instance_path']}' ({first['keyword']})"
 
 
-def schema_middleware(options: SchemaOptions) -> Middleware:
-    """Check ``request.body`` before the endpoint's backends are called."""
-    check = body_checker(options.validator)
+def schema_middleware(options: SchemaOptions, redactor: Redactor | None = None) -> Middleware:
+    """Check ``request.body`` before the endpoint's backends are called; ``redactor``: the gateway's,
+    whose masked body fields a rejection never quotes (not in the client's answer either)."""
+    check = body_checker(options.validator, redactor)
 
     def middleware(next_proxy: Proxy) -> Proxy:
         async def validated(request: Request) -> Response:
@@ -67,7 +70,7 @@ def schema_middleware(options: SchemaOptions) -> Middleware:
 
 async def build(options: SchemaOptions, site: Site, resources: Resources) -> Middleware | None:
     """Endpoint level only (CE wires no backend validation)."""
-    return schema_middleware(options) if site.level == "endpoint" else None
+    return schema_middleware(options, hub_for(resources).redactor) if site.level == "endpoint" else None
 
 
 COMPONENT: Final = Component(
