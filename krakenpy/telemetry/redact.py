@@ -172,6 +172,24 @@ def _json_pair_pattern(keys: Iterable[str], mask: str) -> re.Pattern[str] | None
     return re.compile(rf'(?i)("(?:{names})"\s*:\s*)(?!{done})(?:{value})')
 
 
+def _quoted_pair_pattern(keys: Iterable[str]) -> re.Pattern[str] | None:
+    """``key: value`` of a JSON text that is itself quoted inside a string, every quote escaped
+    (``\\"password\\":\\"x\\"``: an API Gateway event's ``body`` echoed by a function's error, a
+    backend's JSON error quoting the body it got), and of a Python dict's ``repr``
+    (``'password': 'x'``: a Python function's error printing its event), for the fields masked
+    anywhere in bodies. A string value runs to the same quote not escaped once more (to the next
+    separator when there is none); the key's quoting is kept in the mask."""
+    names = "|".join(re.escape(k) for k in sorted(keys, key=lambda k: (-len(k), k)))
+    if not names:
+        return None
+    value = r"""(?P=q)(?:.*?(?<!\\)(?P=q)|[^\s,}\]]*)|"(?:[^"\\]|\\.)*"|-?\d[\d.eE+\-]*|true|false"""
+    return re.compile(rf"""(?i)(?P<key>(?P<q>\\+"|')(?:{names})(?P=q)\s*:\s*)(?:{value})""")
+
+
+#: a ``hash`` mode body value (:meth:`Redactor._replace`)
+_DIGEST: Final = re.compile(r"sha256:[0-9a-f]{16}")
+
+
 def _header_pattern(headers: frozenset[str], mask: str) -> re.Pattern[str] | None:
     """``Name: value`` of a sensitive header quoted in free text (a malformed answer's head in a
     parser's error, a script's message): the value runs to the end of its line or quote."""
@@ -229,6 +247,7 @@ class Redactor:
         "_header_text",
         "_json_keys",
         "_json_text",
+        "_json_quoted",
         "_path_params",
         "_path_endings",
         "agents",
@@ -249,6 +268,7 @@ class Redactor:
         keys = sorted({m.group(1).lower() for p in paths if (m := _ANYWHERE.match(p)) is not None})
         self._json_keys: tuple[str, ...] = tuple(keys)
         self._json_text = _json_pair_pattern(keys, self._mask)
+        self._json_quoted = _quoted_pair_pattern(keys)
         self._body_mode = o.body_mode
         self._body_limit = o.body_limit
         self._hash_key = o.hash_key or os.urandom(32)
@@ -415,7 +435,26 @@ class Redactor:
         json_text = self._json_text
         if json_text is not None and '"' in text and self._json_key_in(text) and json_text.search(text) is not None:
             text = json_text.sub(self._json_sub, text)
+        quoted = self._json_quoted
+        if (
+            quoted is not None
+            and ("\\" in text or "'" in text)
+            and self._json_key_in(text)
+            and quoted.search(text) is not None
+        ):
+            text = quoted.sub(self._quoted_sub, text)
         return text
+
+    def _quoted_sub(self, match: re.Match[str]) -> str:
+        """A quoted pair's value masked; one masked already is kept (``'Authorization': 'Bearer
+        [REDACTED]'``, a header map redacted before it was printed, keeps its scheme; a ``hash``
+        mode digest stays)."""
+        key, whole = match.group("key"), match.group(0)
+        value = whole[len(key) :]
+        if self._mask in value or _DIGEST.fullmatch(value.strip("\\\"'")) is not None:
+            return whole
+        quote = match.group("q")
+        return f"{key}{quote}{self._mask}{quote}"
 
     def _json_key_in(self, text: str) -> bool:
         low = text.lower()

@@ -112,3 +112,70 @@ async def test_a_schema_rejection_never_quotes_a_masked_field(served, upstream) 
         "/password": "type violated (value redacted)",
         "/age": "-4 is less than the minimum of 0",
     }
+
+
+def _failing_function(style: str) -> web.Application:
+    """The Lambda Invoke API (an AWS endpoint on 127.0.0.1): every function fails with an error
+    message printing the event it got, as a Node.js (``JSON.stringify``) or Python (``str``) function
+    would."""
+
+    async def invoke(request: web.Request) -> web.Response:
+        event = orjson.loads(await request.read())
+        printed = orjson.dumps(event).decode() if style == "node" else str(event)
+        payload = {"errorType": "Error", "errorMessage": f"cannot handle {printed}"}
+        headers = {"X-Amz-Function-Error": "Unhandled"}
+        return web.Response(body=orjson.dumps(payload), headers=headers, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/2015-03-31/functions/{name}/invocations", invoke)
+    return app
+
+
+async def test_a_function_error_printing_its_event_keeps_the_body_secrets(  # type: ignore[no-untyped-def]
+    served, upstream, capfd, monkeypatch
+) -> None:
+    """A Lambda function's error message printing its event: an API Gateway event's ``body`` is a
+    JSON text inside a string (``\\"password\\":\\"…\\"``), a Python function prints a dict
+    (``'password': '…'``); neither form was masked in the app log's warning and failure lines, the
+    access log's error, the spans and the ``return_error_msg`` answer."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    receiver = Receiver()
+    port = int((await upstream(receiver.app())).rsplit(":", 1)[1])
+    node, python = await upstream(_failing_function("node")), await upstream(_failing_function("python"))
+
+    def endpoint(path: str, aws: str, payload: str) -> dict[str, Any]:
+        function = {"function_name": "f", "region": "us-east-1", "endpoint": aws, "payload": payload}
+        return {"endpoint": path, "method": "POST", "backend": [{"extra_config": {"backend/lambda": function}}]}
+
+    s = await served(
+        {
+            "version": 3,
+            "extra_config": {
+                "router": {"return_error_msg": True},
+                "telemetry/logging": {"level": "DEBUG", "stdout": True},
+                "telemetry/access_log": {"format": "json"},
+                "telemetry/opentelemetry": _otlp(port),
+            },
+            "endpoints": [endpoint("/node", node, "apigw_v1"), endpoint("/python", python, "body")],
+        }
+    )
+    body = orjson.dumps({"user": "ada", "password": CANARY})
+    answers = []
+    for path in ("/node", "/python"):
+        resp = await s.client.post(path, data=body, headers={"Content-Type": "application/json"})
+        assert resp.status == 502
+        answers.append(await resp.read())
+    await s.gateway.resources.state[EXPORTER].flush()
+    await s.gateway.close()
+    out = capfd.readouterr().out.encode()
+    outputs = {"stdout": out, "answers": b"\n".join(answers), "otlp": b"\n".join(receiver.bodies)}
+    assert {name: data.count(CANARY.encode()) for name, data in outputs.items() if CANARY.encode() in data} == {}
+    # each form was written, masked
+    assert b'\\"password\\":\\"[REDACTED]\\"' in answers[0] and b"'password': '[REDACTED]'" in answers[1]
+    assert b"WARNING" in out and b"function error" in out and b"'password': '[REDACTED]'" in outputs["otlp"]

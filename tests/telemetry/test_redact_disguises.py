@@ -148,3 +148,29 @@ def test_a_schema_violation_of_a_masked_field_is_logged_without_its_value() -> N
 def test_a_schema_rejection_without_violations_logs_its_text() -> None:
     exc = _rejection({"type": "object"}, b"")
     assert failure_text(exc, R) == str(exc)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # an API Gateway event's body (a JSON text in a string) printed as JSON, once and twice over
+        (
+            f'{{"body":"{{\\"password\\":\\"{S}\\",\\"a\\":1}}"}}',
+            f'{{"body":"{{\\"password\\":\\"{MASK}\\",\\"a\\":1}}"}}',
+        ),
+        (f'"{{\\\\\\"token\\\\\\":\\\\\\"{S}\\\\\\"}}"', f'"{{\\\\\\"token\\\\\\":\\\\\\"{MASK}\\\\\\"}}"'),
+        (f'{{\\"password\\":\\"a\\\\\\"{S}\\"}}', f'{{\\"password\\":\\"{MASK}\\"}}'),  # an escaped quote inside
+        # a Python dict's repr: either quote around the value, numbers and booleans
+        (f"event {{'user': 'ada', 'Password': '{S}'}}", f"event {{'user': 'ada', 'Password': '{MASK}'}}"),
+        (f"{{'secret': \"it's {S}\"}}", f"{{'secret': '{MASK}'}}"),
+        ("{'api_key': 12345678, 'token': True}", f"{{'api_key': '{MASK}', 'token': '{MASK}'}}"),
+    ],
+)
+def test_a_body_field_quoted_inside_a_string_or_a_python_repr(text: str, expected: str) -> None:
+    assert R.text(text) == expected
+    assert R.text(expected) == expected  # a text redacted twice (a failure, then its log line) stays
+
+
+def test_a_quoted_pair_masked_already_keeps_its_triage_value() -> None:
+    printed = f"headers={{'Authorization': 'Bearer {MASK}', 'Cookie': 'a={MASK}; b={MASK}'}}"
+    assert R.text(printed) == printed
