@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, TypeGuard
 
 from krakenpy.userinfo import mask_url, mask_userinfo
 
@@ -28,6 +28,7 @@ __all__ = [
     "Rejection",
     "UpstreamBodyError",
     "ValidationError",
+    "is_backend_body",
 ]
 
 
@@ -134,6 +135,16 @@ class BackendError(PipelineError):
         self.name = name
         #: extra response headers the router adds when this error becomes the response (Retry-After)
         self.headers = tuple(headers)
+
+
+def is_backend_body(exc: BaseException) -> TypeGuard[BackendError]:
+    """Whether ``exc``'s message is a backend's answer body (``return_error_code``): a text that a
+    log line, a span or an audit record never writes (``invalid status code N`` instead)."""
+    return (
+        isinstance(exc, BackendError)
+        and bool(exc.backend_body)
+        and str(exc) == exc.backend_body.decode("utf-8", "replace")
+    )
 
 
 class UpstreamBodyError(BackendError):

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from krakenpy.errors import PipelineError, Rejection
+from krakenpy.errors import PipelineError, Rejection, is_backend_body
 from krakenpy.jose.algorithms import key_fits, sign
 from krakenpy.jose.options import KeySourceOptions
 from krakenpy.jose.sources import KeySource
@@ -80,8 +80,10 @@ def signer_middleware(options: SignerOptions, source: KeySource, *, endpoint: st
             try:
                 response = await next_proxy(request)
             except PipelineError as exc:
-                log.debug("%s: signer: proxy error: %s", endpoint, exc)
-                raise Rejection(400, reason="signer_failed", policy=POLICY, detail=str(exc)) from None
+                # the audit record's detail and this line: never a backend's body (return_error_code)
+                text = f"invalid status code {exc.backend_status}" if is_backend_body(exc) else str(exc)
+                log.debug("%s: signer: proxy error: %s", endpoint, text)
+                raise Rejection(400, reason="signer_failed", policy=POLICY, detail=text) from None
             try:
                 data = sign_fields(response.data or {}, options, key)
             except Exception as exc:  # a signing failure is a 400 as in KrakenD, never a crash

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Final
 
-from krakenpy.errors import BackendError, Rejection
+from krakenpy.errors import BackendError, Rejection, is_backend_body
 from krakenpy.telemetry.exchange import CURRENT
 from krakenpy.telemetry.redact import Redactor
 
@@ -31,7 +31,7 @@ def failure_text(exc: BaseException, redactor: Redactor, secrets: tuple[str, ...
 def error_text(exc: BaseException, redactor: Redactor, secrets: tuple[str, ...] = ()) -> str:
     """:func:`failure_text` without its log prefix and bound: what a span's status message says
     (the same rules: the error's own masking, never a backend body, then the redactor)."""
-    if isinstance(exc, BackendError) and exc.backend_body and str(exc) == exc.backend_body.decode("utf-8", "replace"):
+    if is_backend_body(exc):
         text = f"invalid status code {exc.backend_status}"  # return_error_code: the message *is* the body
     else:
         text = _text_of(exc, redactor)

@@ -3,6 +3,8 @@ what each component says when it refuses or fails a request): the canary reaches
 
 from __future__ import annotations
 
+import base64
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -17,10 +19,12 @@ PASSWORD_SCHEMA = {"type": "object", "properties": {"password": {"type": "intege
 
 
 def _echo() -> web.Application:
-    """A backend that refuses every request with a 400 quoting the body it got (its own business)."""
+    """A backend that refuses every request with a 400 quoting the body and the API key it got (its
+    own business)."""
 
     async def handle(request: web.Request) -> web.Response:
-        return web.json_response({"error": "refused", "got": (await request.read()).decode()}, status=400)
+        got = {"got": (await request.read()).decode(), "key": request.headers.get("X-Api-Key", "")}
+        return web.json_response({"error": "refused", **got}, status=400)
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handle)
@@ -179,3 +183,46 @@ async def test_a_function_error_printing_its_event_keeps_the_body_secrets(  # ty
     # each form was written, masked
     assert b'\\"password\\":\\"[REDACTED]\\"' in answers[0] and b"'password': '[REDACTED]'" in answers[1]
     assert b"WARNING" in out and b"function error" in out and b"'password': '[REDACTED]'" in outputs["otlp"]
+
+
+async def test_the_signers_audit_detail_is_never_a_backend_body(served, upstream, capfd, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """``auth/signer`` turns a failed backend into a 400 whose audit ``reason_detail`` (and DEBUG
+    line) was the error's text: with ``return_error_code``, the backend's whole answer body, here
+    quoting the client's API key."""
+    secret = base64.urlsafe_b64encode(b"a-32-byte-secret-for-hmac-sha256").rstrip(b"=").decode()
+    jwk, audit_file = tmp_path / "jwk.json", tmp_path / "audit.log"
+    jwk.write_bytes(orjson.dumps({"keys": [{"kty": "oct", "kid": "s1", "k": secret, "alg": "HS256"}]}))
+    signer = {"alg": "HS256", "kid": "s1", "keys_to_sign": ["access_token"], "jwk_local_path": str(jwk)}
+    echo = await upstream(_echo())
+    s = await served(
+        {
+            "version": 3,
+            "extra_config": {
+                "telemetry/logging": {"level": "DEBUG", "stdout": True},
+                "telemetry/audit": {"sink": "file", "path": str(audit_file)},
+            },
+            "endpoints": [
+                {
+                    "endpoint": "/login",
+                    "method": "POST",
+                    "input_headers": ["X-Api-Key"],
+                    "extra_config": {"auth/signer": {**signer, "disable_jwk_security": True}},
+                    "backend": [
+                        {
+                            "host": [echo],
+                            "url_pattern": "/e",
+                            "extra_config": {"backend/http": {"return_error_code": True}},
+                        }
+                    ],
+                }
+            ],
+        }
+    )
+    resp = await s.client.post("/login", data=orjson.dumps({"user": "ada"}), headers={"X-Api-Key": CANARY})
+    assert resp.status == 400
+    await s.gateway.close()  # the audit queue drained to its file
+    out = capfd.readouterr().out
+    records = [orjson.loads(line) for line in audit_file.read_bytes().splitlines()]
+    assert CANARY not in out and CANARY.encode() not in audit_file.read_bytes()
+    assert [(r["policy"]["type"], r["reason_detail"]) for r in records] == [("auth/signer", "invalid status code 400")]
+    assert "signer: proxy error: invalid status code 400" in out
