@@ -132,6 +132,9 @@ class Exchange(EdgeVisit):
     #: wherever that text quotes them (:meth:`secrets`)
     client_headers: Any = None
     client_query: str = ""
+    #: the request's body, once a failure handed it over (:meth:`note_body`): its masked JSON fields'
+    #: values are masked in the texts about the request too
+    body: bytes = b""
     #: :meth:`secrets`' answer, once asked
     _secrets: tuple[str, ...] | None = None
 
@@ -158,11 +161,19 @@ class Exchange(EdgeVisit):
         if found is None:
             headers = self.client_headers
             found = self._secrets = (
-                redactor.request_secrets(headers.items(), self.client_query, self.path, self.routed)
+                redactor.request_secrets(headers.items(), self.client_query, self.path, self.routed, self.body)
                 if headers is not None
                 else ()
             )
         return found
+
+    def note_body(self, body: bytes) -> None:
+        """The request's body, handed over by a failure (never on the success path): the texts
+        written about the request from now on mask its secret fields' values
+        (:meth:`Redactor.body_secrets`) wherever they appear, whatever surrounds them."""
+        if body and not self.body:
+            self.body = body
+            self._secrets = None
 
     def fail(self, text: str) -> None:
         """Keep the first failure text (already redacted) for the access log, its control characters

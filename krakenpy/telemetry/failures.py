@@ -76,9 +76,16 @@ def was_logged(exc: BaseException) -> bool:
     return bool(getattr(exc, _MARK, False)) or (cause is not None and bool(getattr(cause, _MARK, False)))
 
 
-def log_failure(exc: BaseException, prefix: str, redactor: Redactor, *, level: int = logging.ERROR) -> None:
+def log_failure(
+    exc: BaseException, prefix: str, redactor: Redactor, *, level: int = logging.ERROR, body: bytes = b""
+) -> None:
     """Log ``exc`` under ``prefix`` unless it was logged already; guard rejections are decisions,
-    not failures (the audit trail records them)."""
+    not failures (the audit trail records them). ``body``: the failed request's body, whose secret
+    fields' values the texts about the request mask from now on (:meth:`Exchange.note_body`)."""
+    if body:
+        exchange = CURRENT.get()
+        if exchange is not None:
+            exchange.note_body(body)
     if was_logged(exc) or isinstance(exc, Rejection):
         return
     try:

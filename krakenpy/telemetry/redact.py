@@ -186,6 +186,24 @@ def _quoted_pair_pattern(keys: Iterable[str]) -> re.Pattern[str] | None:
     return re.compile(rf"""(?i)(?P<key>(?P<q>\\+"|')(?:{names})(?P=q)\s*:\s*)(?:{value})""")
 
 
+#: the largest request body :meth:`Redactor.body_secrets` reads (bytes)
+_BODY_SECRETS_MAX: Final = 1 << 20
+
+
+def _leaves(value: Any, found: set[str]) -> None:
+    """The strings and numbers in ``value`` (a decoded JSON value), as text, into ``found``."""
+    if isinstance(value, str):
+        found.add(value)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        found.add(orjson.dumps(value).decode())
+    elif isinstance(value, dict):
+        for item in value.values():
+            _leaves(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _leaves(item, found)
+
+
 #: a ``hash`` mode body value (:meth:`Redactor._replace`)
 _DIGEST: Final = re.compile(r"sha256:[0-9a-f]{16}")
 
@@ -479,14 +497,16 @@ class Redactor:
         return f"{name}{colon}{self._mask}"
 
     def request_secrets(
-        self, headers: Iterable[tuple[str, str]], query: str, path: str = "", routed: str = ""
+        self, headers: Iterable[tuple[str, str]], query: str, path: str = "", routed: str = "", body: bytes = b""
     ) -> tuple[str, ...]:
         """The credential values one request carries (its sensitive headers' values, without an auth
         scheme; a Basic password decoded; its sensitive query keys' values, raw and decoded; its
         sensitive path parameters' values, decoded and encoded: :meth:`PathMasks.values`, in the
         client's ``path`` and in the ``routed`` one an edge plugin rewrote it to), longest
-        first, each at least :data:`MIN_SECRET` characters: what :meth:`text` masks as literals in
-        the texts written about that request. Built on a failure or a log line, never per request."""
+        first, each at least :data:`MIN_SECRET` characters, and the values of its JSON ``body``'s
+        masked fields (:meth:`body_secrets`, once a failure handed the body over): what :meth:`text`
+        masks as literals in the texts written about that request. Built on a failure or a log line,
+        never per request."""
         found: set[str] = set()
         sensitive = self._headers
         for name, value in headers:
@@ -519,7 +539,30 @@ class Redactor:
             for one in (path, routed):
                 if one:
                     found.update(paths.values(one))
+        if body:
+            found.update(self.body_secrets(body))
         return tuple(sorted((s for s in found if len(s) >= MIN_SECRET), key=len, reverse=True))
+
+    def body_secrets(self, body: bytes) -> tuple[str, ...]:
+        """The values of the fields the body paths select in a JSON request ``body`` (strings and
+        numbers, those of a selected object or list too), each at least :data:`MIN_SECRET`
+        characters: what :meth:`text` masks as literals in the texts about that request (a script's
+        ``error('weak password ' .. body.password)``). Failure path only: the body is parsed here."""
+        if not body or not self._body or len(body) > _BODY_SECRETS_MAX:
+            return ()
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return ()
+        found: set[str] = set()
+
+        def collect(value: Any) -> Any:
+            _leaves(value, found)
+            return value
+
+        for selector in self._body:
+            selector.apply(doc, collect)
+        return tuple(s for s in found if len(s) >= MIN_SECRET)
 
     url = text
 

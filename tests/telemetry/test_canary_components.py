@@ -226,3 +226,60 @@ async def test_the_signers_audit_detail_is_never_a_backend_body(served, upstream
     assert CANARY not in out and CANARY.encode() not in audit_file.read_bytes()
     assert [(r["policy"]["type"], r["reason_detail"]) for r in records] == [("auth/signer", "invalid status code 400")]
     assert "signer: proxy error: invalid status code 400" in out
+
+
+async def test_a_script_quoting_a_body_field_keeps_it_secret(served, upstream, capfd) -> None:  # type: ignore[no-untyped-def]
+    """A Lua script that refuses a weak password quoting it (``error`` or ``custom_error`` with
+    ``body.password``): the value, read from the body by the script, bore no mark of a secret in the
+    text, and reached the failure log line, the access log's error, the spans and the client's
+    answer. A failure hands the request's body over: its masked fields' values are masked as the
+    request's credentials are."""
+    receiver = Receiver()
+    port = int((await upstream(receiver.app())).rsplit(":", 1)[1])
+    ok = await upstream(_echo())
+    check = "local r = request.load(); local b = json.decode(r:body()); "
+
+    def endpoint(path: str, script: str) -> dict[str, Any]:
+        return {
+            "endpoint": path,
+            "method": "POST",
+            "extra_config": {"modifier/lua-proxy": {"pre": check + script}},
+            "backend": [{"host": [ok], "url_pattern": "/o"}],
+        }
+
+    s = await served(
+        {
+            "version": 3,
+            "extra_config": {
+                "router": {"return_error_msg": True},
+                "telemetry/logging": {"level": "DEBUG", "stdout": True},
+                "telemetry/access_log": {"format": "json"},
+                "telemetry/opentelemetry": _otlp(port),
+            },
+            "endpoints": [
+                endpoint("/error", "error('weak password ' .. b.password)"),
+                endpoint("/custom", "custom_error('weak password ' .. b.password, 422)"),
+                endpoint("/nested", "error('weak key ' .. b.creds.api_key)"),
+            ],
+        }
+    )
+    answers = []
+    for path, body in [
+        ("/error", {"password": CANARY}),
+        ("/custom", {"password": CANARY}),
+        ("/nested", {"creds": {"api_key": CANARY}}),
+    ]:
+        resp = await s.client.post(path, data=orjson.dumps(body), headers={"Content-Type": "application/json"})
+        answers.append((resp.status, await resp.text()))
+    await s.gateway.resources.state[EXPORTER].flush()
+    await s.gateway.close()
+    out = capfd.readouterr().out.encode()
+    outputs = {"stdout": out, "answers": repr(answers).encode(), "otlp": b"\n".join(receiver.bodies)}
+    assert {name: data.count(CANARY.encode()) for name, data in outputs.items() if CANARY.encode() in data} == {}
+    assert answers == [
+        (500, "weak password [REDACTED] (pre-script:L1)"),
+        (422, "weak password [REDACTED]"),
+        (500, "weak key [REDACTED] (pre-script:L1)"),
+    ]
+    assert out.count(b"[Lua] weak password [REDACTED]") >= 4  # the failure lines and the access log's errors
+    assert outputs["otlp"].count(b"weak password [REDACTED]") >= 2

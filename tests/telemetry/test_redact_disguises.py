@@ -7,6 +7,7 @@ import base64
 from typing import Any
 
 import jsonschema_rs
+import orjson
 import pytest
 
 from krakenpy.bodyschema.check import SchemaRejection, body_checker
@@ -174,3 +175,12 @@ def test_a_body_field_quoted_inside_a_string_or_a_python_repr(text: str, expecte
 def test_a_quoted_pair_masked_already_keeps_its_triage_value() -> None:
     printed = f"headers={{'Authorization': 'Bearer {MASK}', 'Cookie': 'a={MASK}; b={MASK}'}}"
     assert R.text(printed) == printed
+
+
+def test_body_secrets_are_the_masked_fields_values() -> None:
+    body = orjson.dumps(
+        {"user": "ada", "Password": S, "creds": {"token": {"id": "tok-1234", "n": 98765}}, "secret": True, "api_key": 7}
+    )
+    assert set(R.body_secrets(body)) == {S, "tok-1234", "98765"}  # no boolean, nothing under 4 characters
+    assert R.body_secrets(b"password=" + S.encode()) == () and R.body_secrets(b"") == ()
+    assert S in R.request_secrets([], "", body=body)

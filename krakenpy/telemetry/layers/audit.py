@@ -118,7 +118,7 @@ def audit_middleware(hub: Telemetry, routes: Mapping[tuple[str, str], AuditRoute
                     exchange.error = exchange.error or f"{rejection.policy}: {rejection.reason}"
                 raise
             except PipelineError as exc:
-                log_failure(exc, route.prefix, redactor)
+                log_failure(exc, route.prefix, redactor, body=request.body)
                 _flush(hub, request, scope, exc.status)
                 if _lua_custom(exc):
                     # the namespace whose script called custom_error (tagged by the Lua components
@@ -133,7 +133,7 @@ def audit_middleware(hub: Telemetry, routes: Mapping[tuple[str, str], AuditRoute
                     _flush(hub, request, scope, 500)
                 raise
             except Exception as exc:
-                log_failure(exc, route.prefix, redactor)
+                log_failure(exc, route.prefix, redactor, body=request.body)
                 _flush(hub, request, scope, 500)
                 raise
             exchange = context.get(EXCHANGE)

@@ -199,7 +199,7 @@ def _logged(next_proxy: Proxy, prefix: str, redactor: Redactor) -> Proxy:
         try:
             return await next_proxy(request)
         except Exception as exc:
-            log_failure(exc, prefix, redactor)
+            log_failure(exc, prefix, redactor, body=request.body)
             raise
 
     return observed
@@ -217,7 +217,7 @@ def _lean(next_proxy: Proxy, forward_id: bool, rid_header: str, prefix: str, red
         try:
             return await next_proxy(request)
         except Exception as exc:
-            log_failure(exc, prefix, redactor)
+            log_failure(exc, prefix, redactor, body=request.body)
             raise
         finally:
             if request.headers is not own:  # the id is the backend request's only
@@ -249,7 +249,7 @@ def _metered(
             adds[4 if exc.args == (DEADLINE,) else 6].append(_perf_ns() - start)
             raise
         except Exception as exc:
-            log_failure(exc, prefix, redactor)
+            log_failure(exc, prefix, redactor, body=request.body)
             adds[4].append(_perf_ns() - start)
             raise
         except BaseException:
@@ -319,7 +319,7 @@ def _general(next_proxy: Proxy, layer: _General) -> Proxy:
             try:
                 return await next_proxy(request)
             except Exception as exc:
-                log_failure(exc, layer.prefix, layer.redactor)
+                log_failure(exc, layer.prefix, layer.redactor, body=request.body)
                 raise
             finally:
                 if request.headers is not own:  # the id is the backend request's only
@@ -374,7 +374,7 @@ def _general(next_proxy: Proxy, layer: _General) -> Proxy:
             raise
         except Exception as exc:
             error = True
-            log_failure(exc, layer.prefix, layer.redactor)
+            log_failure(exc, layer.prefix, layer.redactor, body=request.body)
             if sid is not None:
                 code = getattr(exc, "status", 500)
                 status, message = 2, error_text(exc, layer.redactor, current_secrets(layer.redactor))[:512]
@@ -460,7 +460,7 @@ async def _traced_call(
                     exc.args != (DEADLINE,), None, True)  # fmt: skip
         raise
     except Exception as exc:
-        log_failure(exc, layer.prefix, layer.redactor)
+        log_failure(exc, layer.prefix, layer.redactor, body=request.body)
         _traced_end(layer, request, own, rid, trace, sid, parent, start, start_ns, 2,
                     error_text(exc, layer.redactor, current_secrets(layer.redactor))[:512], False, False,
                     getattr(exc, "status", 500), True)  # fmt: skip

@@ -89,9 +89,10 @@ def proxy_middleware(hub: Telemetry, endpoint: EndpointConfig) -> Middleware:
 # "attribute 'observed' of 'lean_proxy_middleware_env' undefined"), so the module stayed Python.
 
 
-def _failed(exc: PipelineError, prefix: str, redactor: Redactor) -> None:
-    """Log a failure once as ``[ENDPOINT: /x] …`` and redact what ``return_error_msg`` shows clients."""
-    log_failure(exc, prefix, redactor)
+def _failed(exc: PipelineError, prefix: str, redactor: Redactor, body: bytes) -> None:
+    """Log a failure once as ``[ENDPOINT: /x] …`` and redact what ``return_error_msg`` shows clients
+    (``body``: the request's, whose secret fields' values are masked too)."""
+    log_failure(exc, prefix, redactor, body=body)
     if exc.content_type is None and not exc.public_body and exc.args:
         exc.args = (redactor.text(str(exc.args[0]), current_secrets(redactor)),)
 
@@ -113,7 +114,7 @@ def _lean(next_proxy: Proxy, prefix: str, redactor: Redactor) -> Proxy:
         try:
             response = await next_proxy(request)
         except PipelineError as exc:
-            _failed(exc, prefix, redactor)
+            _failed(exc, prefix, redactor, request.body)
             raise
         if request.claims:
             _subject(request)
@@ -141,7 +142,7 @@ def _metered(next_proxy: Proxy, adds: Adds, prefix: str, redactor: Redactor) -> 
             raise
         except BaseException as exc:
             if isinstance(exc, PipelineError):
-                _failed(exc, prefix, redactor)
+                _failed(exc, prefix, redactor, request.body)
             adds[4].append(_perf_ns() - start)
             raise
         if request.claims:
@@ -152,7 +153,7 @@ def _metered(next_proxy: Proxy, adds: Adds, prefix: str, redactor: Redactor) -> 
                 raise
             except BaseException as exc:
                 if isinstance(exc, PipelineError):
-                    _failed(exc, prefix, redactor)
+                    _failed(exc, prefix, redactor, request.body)
                 adds[4 + response.is_complete].append(_perf_ns() - start)
                 raise
         adds[4 * bool(response.errors) + response.is_complete].append(_perf_ns() - start)
@@ -187,7 +188,7 @@ def _traced(next_proxy: Proxy, layer: _Traced) -> Proxy:
             try:
                 response = await next_proxy(request)
             except PipelineError as exc:
-                _failed(exc, layer.prefix, layer.redactor)
+                _failed(exc, layer.prefix, layer.redactor, request.body)
                 raise
             if request.claims:
                 _subject(request)
@@ -220,7 +221,7 @@ def _traced(next_proxy: Proxy, layer: _Traced) -> Proxy:
         except BaseException as exc:
             error = True
             if isinstance(exc, PipelineError):
-                _failed(exc, layer.prefix, layer.redactor)
+                _failed(exc, layer.prefix, layer.redactor, request.body)
             if sid is not None:
                 code = getattr(exc, "status", 500)
                 status, message = 2, error_text(exc, layer.redactor, current_secrets(layer.redactor))[:512]
