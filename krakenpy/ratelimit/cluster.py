@@ -45,11 +45,11 @@ log = logging.getLogger("krakenpy.ratelimit")
 _STORE_DOWN = "policy_error"
 
 
-def _client_part(key: str) -> bytes:
+def _client_part(key: str, hashed: bool = False) -> bytes:
     # the bytes the client sent: a header's bytes that are not UTF-8 arrive as surrogate escapes,
     # which redis-py's strict UTF-8 encoding refuses (such a client is limited like any other)
     raw = key.encode("utf-8", "surrogateescape")
-    if len(key) <= _MAX_KEY:
+    if len(key) <= _MAX_KEY and not hashed:
         return raw
     return b"#" + hashlib.blake2b(raw, digest_size=16).hexdigest().encode()
 
@@ -63,9 +63,11 @@ def redis_limit_middleware(
     clock: Callable[[], float] = time.monotonic,
     policy: str = NAMESPACE,
     scope: str = "endpoint",
+    hashed: bool = False,
 ) -> Middleware | None:
     """The shared limiter of one endpoint (or of the service: ``scope`` names the global bucket in
-    rejections); ``prefix`` names its keys (the same on every instance)."""
+    rejections); ``prefix`` names its keys (the same on every instance); ``hashed``: every client
+    name is hashed into its key (the client key is a credential: a token is no Redis key name)."""
     limit = options.limit
     use_client = limit.client_max_rate > 0 and extract is not None
     use_global = limit.max_rate > 0
@@ -101,7 +103,7 @@ def redis_limit_middleware(
                 name = extract(request)
                 if not name:
                     raise reject(429, 1.0, "no client key")
-                keys.append(client_prefix + _client_part(name))
+                keys.append(client_prefix + _client_part(name, hashed))
                 args += client_args
             if use_global:
                 keys.append(global_key)

@@ -75,7 +75,12 @@ def build_redis_limit(
     if options.limit.max_rate <= 0 and (options.limit.client_max_rate <= 0 or extract is None):
         return None
     from krakenpy.ratelimit.cluster import redis_limit_middleware  # loads redis: only when used
+    from krakenpy.telemetry.setup import hub_for
 
     pools, _ = parse_pools(service_extra.get("redis"), "extra_config.redis")
     client = redis_client(pools[options.connection_name], resources)
-    return redis_limit_middleware(options, extract, client, prefix=prefix, policy=policy, scope=scope)
+    limit = options.limit
+    # a client key read from a credential header (Authorization, X-Api-Key, the redactor's list) is
+    # hashed into the Redis key name: Redis' KEYS, MONITOR and slow log never show a token
+    hashed = limit.strategy.lower() == "header" and hub_for(resources).redactor.is_sensitive_header(limit.key)
+    return redis_limit_middleware(options, extract, client, prefix=prefix, policy=policy, scope=scope, hashed=hashed)

@@ -9,9 +9,14 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from redis.asyncio import Redis
 
 from krakenpy.telemetry.export import EXPORTER
+from tests.components.telemetry.conftest import recording_app
 from tests.components.telemetry.otlp_receiver import Receiver
+from tests.redis_server import redis_server
+
+__all__ = ["redis_server"]
 
 CANARY = "c4n4ry-5e1d0b7a"
 #: a body field the default body paths mask, failing the schema's type check
@@ -283,3 +288,39 @@ async def test_a_script_quoting_a_body_field_keeps_it_secret(served, upstream, c
     ]
     assert out.count(b"[Lua] weak password [REDACTED]") >= 4  # the failure lines and the access log's errors
     assert outputs["otlp"].count(b"weak password [REDACTED]") >= 2
+
+
+async def test_a_rate_limit_keyed_by_a_credential_header_hashes_it_in_redis(served, upstream, redis_server) -> None:  # type: ignore[no-untyped-def]
+    """``qos/ratelimit/router/redis`` with ``strategy: header`` and ``key: Authorization``: each
+    client's bucket was a Redis key named by the token itself (``KEYS``, ``MONITOR``, the slow log
+    and a Redis dump showed every bearer token); a credential header's value is hashed into the key
+    name (a header that is no credential keeps its readable name, as KrakenD writes it)."""
+    ok = await upstream(recording_app([]))
+
+    def endpoint(path: str, key: str) -> dict[str, Any]:
+        limit = {"connection_name": "r", "client_max_rate": 1, "every": "1h", "strategy": "header", "key": key}
+        return {
+            "endpoint": path,
+            "extra_config": {"qos/ratelimit/router/redis": limit},
+            "backend": [{"host": [ok], "url_pattern": "/o"}],
+        }
+
+    s = await served(
+        {
+            "version": 3,
+            "extra_config": {"redis": {"connection_pools": [{"name": "r", "address": redis_server.address}]}},
+            "endpoints": [endpoint("/token", "Authorization"), endpoint("/user", "X-User")],
+        }
+    )
+    statuses = []
+    for path, headers in [("/token", {"Authorization": f"Bearer {CANARY}"}), ("/user", {"X-User": "ada-lovelace"})]:
+        for _ in range(2):
+            statuses.append((await s.client.get(path, headers=headers)).status)
+    assert statuses == [200, 429, 200, 429]
+    client = Redis(host="127.0.0.1", port=redis_server.port)
+    try:
+        names = sorted(await client.keys("*"))
+    finally:
+        await client.aclose()
+    assert len(names) == 2 and not any(CANARY.encode() in name for name in names)
+    assert any(name.endswith(b":c:ada-lovelace") for name in names)
