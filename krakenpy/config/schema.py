@@ -58,6 +58,11 @@ _ROOT = "krakend.json"
 #: namespaces (the three Lua namespaces ``$ref`` ``modifier/lua.json``)
 _NOT_NAMESPACES = frozenset({"krakend", "endpoint", "backend", "timeunits", "modifier/lua"})
 _BACKEND_PATH = re.compile(r"^(endpoints|async_agent)\[\d+\]\.backend\[\d+\]$")
+#: a config key whose value may be a secret, lower-case without ``_`` and ``-``, and the keys whose
+#: members' values may be: a schema message there never quotes the value (``check`` output lands in
+#: CI logs)
+_SECRET_KEY = re.compile(r"(password|passwd|secret|token|key)$")
+_SECRET_HOLDERS = frozenset({"users", "credentials"})
 
 
 @cache
@@ -194,7 +199,20 @@ def _issues(error: ValidationError, *, lint: bool, catalog: Catalog) -> Iterator
             return  # KrakenD falls back to its default for values it does not know
         if error.validator == "required" and _BACKEND_PATH.match(path) and "'url_pattern'" in error.message:
             return  # lura defaults a missing url_pattern to ""
-    yield ConfigIssue(path, _message(error))
+    yield ConfigIssue(path, _valueless(error, _message(error), parts))
+
+
+def _valueless(error: ValidationError, message: str, parts: Sequence[str | int]) -> str:
+    """``message`` without the value it quotes when the value sits at or under a key that names a
+    secret (``…client_secret: 12121212 is not of type 'string'``, ``…auth/basic.users.ada``)."""
+    names = [p.lower().replace("_", "").replace("-", "") for p in parts if isinstance(p, str) and "/" not in p]
+    if not names or (_SECRET_KEY.search(names[-1]) is None and _SECRET_HOLDERS.isdisjoint(names)):
+        return message
+    instance = error.instance
+    shown = {repr(instance), orjson.dumps(instance, default=repr).decode()}
+    for text in sorted(shown, key=len, reverse=True):
+        message = message.replace(text, "(value redacted)")
+    return message
 
 
 def validate_document(doc: object, *, lint: bool, catalog: Catalog) -> list[ConfigIssue]:

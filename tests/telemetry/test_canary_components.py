@@ -12,6 +12,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from krakenpy.telemetry.export import EXPORTER
+from tests.cli_gateway import check_config
 from tests.components.telemetry.conftest import recording_app
 from tests.components.telemetry.otlp_receiver import Receiver
 from tests.redis_server import redis_server
@@ -324,3 +325,38 @@ async def test_a_rate_limit_keyed_by_a_credential_header_hashes_it_in_redis(serv
         await client.aclose()
     assert len(names) == 2 and not any(CANARY.encode() in name for name in names)
     assert any(name.endswith(b":c:ada-lovelace") for name in names)
+
+
+def test_check_never_quotes_a_secret_config_value(tmp_path: Path) -> None:
+    """``krakenpy check`` (CI logs): a schema error at a secret's key quoted the value
+    (``…client_secret: 31415926 is not of type 'string'``: a numeric password or PIN written as a
+    JSON number); it names the place and the rule, and another key's error keeps its value."""
+    numbers = {"secret": 31415926, "redis": 27182818, "key": 16180339, "user": 14142135, "hash": 17320508}
+    config = tmp_path / "krakend.json"
+    client_credentials = {"client_id": "id", "client_secret": numbers["secret"], "token_url": "http://127.0.0.1:1/t"}
+    backend = {"host": ["http://127.0.0.1:1"], "url_pattern": "/y"}
+    config.write_bytes(
+        orjson.dumps(
+            {
+                "version": 3,
+                "extra_config": {
+                    "auth/api-keys": {"keys": [{"key": numbers["key"], "roles": ["u"]}], "hash": "nope"},
+                    "auth/basic": {"users": {"ada": numbers["user"]}},
+                    "redis": {"connection_pools": [{"name": "r", "address": "h:6379", "password": numbers["redis"]}]},
+                    "telemetry/access_log": {"redact": {"hash_key": numbers["hash"]}},
+                },
+                "endpoints": [
+                    {
+                        "endpoint": "/x",
+                        "backend": [{**backend, "extra_config": {"auth/client-credentials": client_credentials}}],
+                    }
+                ],
+            }
+        )
+    )
+    result = check_config(config)
+    assert result.returncode == 1
+    printed = result.stdout + result.stderr
+    assert [str(n) for n in numbers.values() if str(n) in printed] == []
+    assert printed.count("(value redacted) is not of type 'string'") == 5
+    assert "auth/api-keys.hash: 'nope' is not one of" in printed
