@@ -32,10 +32,14 @@ from krakenpy.telemetry.audit import audit_decision
 __all__ = ["quota_middleware"]
 
 
-def quota_middleware(options: QuotaOptions, processor: Processor, weighted: bool) -> Middleware:
-    """The attachment as a middleware; ``weighted``: the weight comes from the response."""
+def quota_middleware(
+    options: QuotaOptions, processor: Processor, weighted: bool, credentials: frozenset[str] = frozenset()
+) -> Middleware:
+    """The attachment as a middleware; ``weighted``: the weight comes from the response;
+    ``credentials``: the (lower-case) credential headers, whose values name counters by their hash."""
     header = options.tier_key
     tiers = options.tiers
+    hashed = tuple(bool(t.header) and t.header.lower() in credentials for t in tiers)
     select = TierSelector([t.tier for t in tiers])
     rejecter = processor.rejecter
     send_headers = not options.disable_quota_headers
@@ -81,7 +85,7 @@ def quota_middleware(options: QuotaOptions, processor: Processor, weighted: bool
             if not tier.limits:
                 return await next_proxy(request)
             now = processor.clock()
-            step = processor.step(tier.limits, caller, now)
+            step = processor.step(tier.limits, caller, now, hashed[index])
             if rejecter is not None:
                 generation = processor.generation(now)
                 for i, key in enumerate(step.keys):

@@ -63,6 +63,9 @@ class QuotaTier:
     limits: tuple[Limit, ...]
     #: the caller's key for one request ("" when it has none)
     extract: KeyExtractor
+    #: the header the caller's key is read from ("" for another strategy): a credential header's
+    #: values are hashed into the counters' names (:meth:`Processor.step`)
+    header: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +220,8 @@ def parse_quota(raw: Any, at: Callable[..., str], service_extra: Mapping[str, An
             continue
         if strategy in ("header", "param") and not key:
             issues.append(ConfigIssue(at("tiers", i, "key"), f"name the {strategy} identifying the caller"))
-        tiers.append(QuotaTier(Tier(value, kind, policy=policy), rule_name, limits, extract))
+        header = key if strategy == "header" else ""
+        tiers.append(QuotaTier(Tier(value, kind, policy=policy), rule_name, limits, extract, header))
     strategy_raw = raw.get("weight_strategy") or "body"
     if issues or processor is None:
         raise ConfigError(issues or [ConfigIssue(at("quota_name"), "no quota processor")])

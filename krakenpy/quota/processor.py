@@ -76,10 +76,10 @@ class Processor:
         self.down_until = 0.0
         self._bad_step_logged = False
 
-    def _caller(self, key: str) -> str:
+    def _caller(self, key: str, hashed: bool) -> str:
         # a key that is not valid UTF-8 (a header's raw bytes come as surrogate escapes) cannot be
         # sent to Redis as text: hashed from its bytes, as a long key is
-        if self.options.hash_keys or len(key) > _MAX_KEY or not _utf8(key):
+        if hashed or self.options.hash_keys or len(key) > _MAX_KEY or not _utf8(key):
             try:
                 raw = key.encode("utf-8", "surrogateescape")
             except UnicodeEncodeError:  # a lone surrogate no decoder made
@@ -87,8 +87,10 @@ class Processor:
             return "#" + hashlib.blake2b(raw, digest_size=16).hexdigest()
         return key
 
-    def step(self, limits: Sequence[Limit], key: str, now: float) -> Step:
-        caller = self._caller(key)
+    def step(self, limits: Sequence[Limit], key: str, now: float, hashed: bool = False) -> Step:
+        """The counters of ``key`` for ``limits`` at ``now``; ``hashed``: the key is a credential (a
+        token read from ``Authorization``), named by its hash whatever ``hash_keys`` says."""
+        caller = self._caller(key, hashed)
         keys: list[str] = []
         ends: list[int] = []
         for limit in limits:

@@ -360,3 +360,43 @@ def test_check_never_quotes_a_secret_config_value(tmp_path: Path) -> None:
     assert [str(n) for n in numbers.values() if str(n) in printed] == []
     assert printed.count("(value redacted) is not of type 'string'") == 5
     assert "auth/api-keys.hash: 'nope' is not one of" in printed
+
+
+async def test_a_quota_keyed_by_a_credential_header_hashes_it_in_redis(served, upstream, redis_server) -> None:  # type: ignore[no-untyped-def]
+    """``governance/quota`` with a tier whose caller ``key`` is ``Authorization``: its counters were
+    named by the token (``hash_keys`` is off by default, as in KrakenD Enterprise); a credential
+    header's value is hashed whatever ``hash_keys`` says, another header keeps its readable name."""
+    ok = await upstream(recording_app([]))
+    rules = [{"name": "r", "limits": [{"amount": 1, "unit": "day"}]}]
+    tiers = [
+        {"rule_name": "r", "key": "Authorization", "strategy": "header", "tier_value": "token"},
+        {"rule_name": "r", "key": "X-User", "strategy": "header", "tier_value": "user"},
+    ]
+    s = await served(
+        {
+            "version": 3,
+            "extra_config": {
+                "redis": {"connection_pools": [{"name": "r", "address": redis_server.address}]},
+                "governance/processors": {"quotas": [{"name": "q", "connection_name": "r", "rules": rules}]},
+            },
+            "endpoints": [
+                {
+                    "endpoint": "/q",
+                    "extra_config": {"governance/quota": {"quota_name": "q", "tier_key": "X-Tier", "tiers": tiers}},
+                    "backend": [{"host": [ok], "url_pattern": "/o"}],
+                }
+            ],
+        }
+    )
+    statuses = []
+    for headers in [{"X-Tier": "token", "Authorization": f"Bearer {CANARY}"}, {"X-Tier": "user", "X-User": "ada-l"}]:
+        for _ in range(2):
+            statuses.append((await s.client.get("/q", headers=headers)).status)
+    assert statuses == [200, 429, 200, 429]
+    client = Redis(host="127.0.0.1", port=redis_server.port)
+    try:
+        names = sorted(await client.keys("*"))
+    finally:
+        await client.aclose()
+    assert names and not any(CANARY.encode() in name for name in names)
+    assert any(name.endswith(b":ada-l") for name in names) and any(b":#" in name for name in names)

@@ -34,6 +34,7 @@ def _parse(raw: Any, site: Site) -> QuotaOptions:
 
 async def _attachment(options: QuotaOptions, site: Site, resources: Resources) -> Middleware | None:
     from krakenpy.quota.middleware import quota_middleware  # loads redis: only when attached
+    from krakenpy.telemetry.setup import hub_for
 
     kinds = [t.tier.kind for t in options.tiers]
     if "*" in kinds[:-1]:
@@ -41,7 +42,9 @@ async def _attachment(options: QuotaOptions, site: Site, resources: Resources) -
     weighted = bool(options.weight_key) and site.level == "endpoint"
     if options.weight_key and not weighted:
         resources.warnings.append(f"{site.at('weight_key')}: ignored at service level: each request counts 1")
-    return quota_middleware(options, processor(options.processor, site, resources), weighted)
+    redactor = hub_for(resources).redactor
+    credentials = frozenset(t.header.lower() for t in options.tiers if redactor.is_sensitive_header(t.header))
+    return quota_middleware(options, processor(options.processor, site, resources), weighted, credentials)
 
 
 async def _build(options: QuotaOptions | None, site: Site, resources: Resources) -> Middleware | None:
