@@ -545,15 +545,17 @@ class Redactor:
 
     def body_secrets(self, body: bytes) -> tuple[str, ...]:
         """The values of the fields the body paths select in a JSON request ``body`` (strings and
-        numbers, those of a selected object or list too), each at least :data:`MIN_SECRET`
-        characters: what :meth:`text` masks as literals in the texts about that request (a script's
+        numbers, those of a selected object or list too), or of the sensitive query keys in a form
+        body (``user=ada&password=…``), each at least :data:`MIN_SECRET` characters: what
+        :meth:`text` masks as literals in the texts about that request (a script's
         ``error('weak password ' .. body.password)``). Failure path only: the body is parsed here."""
-        if not body or not self._body or len(body) > _BODY_SECRETS_MAX:
+        if not body or len(body) > _BODY_SECRETS_MAX:
             return ()
         try:
             doc = orjson.loads(body)
         except orjson.JSONDecodeError:
-            return ()
+            text = body.decode("utf-8", "replace")
+            return self.request_secrets((), text) if "=" in text and "{" not in text[:1] else ()
         found: set[str] = set()
 
         def collect(value: Any) -> Any:

@@ -244,6 +244,7 @@ async def test_a_script_quoting_a_body_field_keeps_it_secret(served, upstream, c
     port = int((await upstream(receiver.app())).rsplit(":", 1)[1])
     ok = await upstream(_echo())
     check = "local r = request.load(); local b = json.decode(r:body()); "
+    form = "local r = request.load(); error('weak password ' .. r:body():match('password=([^&]*)'))"
 
     def endpoint(path: str, script: str) -> dict[str, Any]:
         return {
@@ -266,6 +267,7 @@ async def test_a_script_quoting_a_body_field_keeps_it_secret(served, upstream, c
                 endpoint("/error", "error('weak password ' .. b.password)"),
                 endpoint("/custom", "custom_error('weak password ' .. b.password, 422)"),
                 endpoint("/nested", "error('weak key ' .. b.creds.api_key)"),
+                {**endpoint("/form", ""), "extra_config": {"modifier/lua-proxy": {"pre": form}}},
             ],
         }
     )
@@ -274,8 +276,10 @@ async def test_a_script_quoting_a_body_field_keeps_it_secret(served, upstream, c
         ("/error", {"password": CANARY}),
         ("/custom", {"password": CANARY}),
         ("/nested", {"creds": {"api_key": CANARY}}),
+        ("/form", f"user=ada&password={CANARY}"),
     ]:
-        resp = await s.client.post(path, data=orjson.dumps(body), headers={"Content-Type": "application/json"})
+        data = body.encode() if isinstance(body, str) else orjson.dumps(body)
+        resp = await s.client.post(path, data=data, headers={"Content-Type": "application/json"})
         answers.append((resp.status, await resp.text()))
     await s.gateway.resources.state[EXPORTER].flush()
     await s.gateway.close()
@@ -286,6 +290,7 @@ async def test_a_script_quoting_a_body_field_keeps_it_secret(served, upstream, c
         (500, "weak password [REDACTED] (pre-script:L1)"),
         (422, "weak password [REDACTED]"),
         (500, "weak key [REDACTED] (pre-script:L1)"),
+        (500, "weak password [REDACTED] (pre-script:L1)"),  # a form body: its sensitive keys' values
     ]
     assert out.count(b"[Lua] weak password [REDACTED]") >= 4  # the failure lines and the access log's errors
     assert outputs["otlp"].count(b"weak password [REDACTED]") >= 2

@@ -182,5 +182,6 @@ def test_body_secrets_are_the_masked_fields_values() -> None:
         {"user": "ada", "Password": S, "creds": {"token": {"id": "tok-1234", "n": 98765}}, "secret": True, "api_key": 7}
     )
     assert set(R.body_secrets(body)) == {S, "tok-1234", "98765"}  # no boolean, nothing under 4 characters
-    assert R.body_secrets(b"password=" + S.encode()) == () and R.body_secrets(b"") == ()
+    assert R.body_secrets(b"user=ada&password=" + S.encode()) == (S,)  # a form body: its sensitive keys
+    assert R.body_secrets(b"{not json, password=" + S.encode()) == () and R.body_secrets(b"") == ()
     assert S in R.request_secrets([], "", body=body)
