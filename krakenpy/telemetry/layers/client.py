@@ -24,7 +24,7 @@ from krakenpy.telemetry.layers.client_timing import ReadRecorder, timing_recorde
 from krakenpy.telemetry.layers.record import exported_parent
 from krakenpy.telemetry.metrics.client_slot import CANCELED, FAILED, TIMEDOUT, ClientSlot
 from krakenpy.telemetry.metrics.instruments import gin_route, lura_pattern
-from krakenpy.telemetry.trace.context import TraceState, hop_span_id
+from krakenpy.telemetry.trace.context import TraceState, hop_span_id, propagator_fields
 from krakenpy.telemetry.trace.spans import SPAN, TAIL2, shape_for
 from krakenpy.telemetry.trace.templates import KEPT_ALIVE, ClientTemplate
 
@@ -161,6 +161,12 @@ class _ClientLayer:
         # backend is called with, masked as the request's other credentials are (no URL cache)
         paths = self.redactor.paths
         self.path_secrets = paths is not None and endpoint.endpoint in paths.by_route
+        # the headers the injector writes, when the endpoint can forward a client's own (input_headers):
+        # krakend-otel sets them on the backend request, so a client's is replaced, never sent beside
+        # the gateway's (None, the usual case: nothing to look for)
+        fields = propagator_fields(tracer.propagators) if tracer is not None else frozenset()
+        forwarded = {h.lower() for h in (*endpoint.input_headers, *(backend.input_headers or ()))}
+        self.scrub = fields if fields and ("*" in forwarded or not fields.isdisjoint(forwarded)) else None
 
     def series(self, url: str) -> ClientSlot:
         """The round-trip slot of the call's host (the last host's kept)."""
@@ -398,6 +404,7 @@ class _Observed(SplitCall):
         names = tuple(tracer.propagators) if tracer is not None else ()
         self.w3c = self.inject_headers is not None and names in (("tracecontext", "baggage"), ("tracecontext",))
         self.baggage_on = len(names) == 2
+        self.scrub = layer.scrub
         self.trace_calls = layer.trace_calls
         # sampled calls without a CLIENT span (decided here): their traceparent names the innermost
         # exported span; an unsampled call's parent is a hop id (nothing of it is exported)
@@ -418,6 +425,9 @@ class _Observed(SplitCall):
             trace: TraceState | None = exchange.trace
             tracer = self.tracer
             if trace is not None and tracer is not None:
+                scrub = self.scrub
+                if scrub is not None:  # a client's trace headers forwarded: replaced by the gateway's
+                    headers[:] = [pair for pair in headers if pair[0].lower() not in scrub]
                 if self.trace_calls and trace.sampled:
                     n = exchange.made
                     exchange.made = n + 1

@@ -28,6 +28,7 @@ __all__ = [
     "hop_span_id",
     "new_span_id",
     "new_trace_id",
+    "propagator_fields",
     "propagators_from_env",
 ]
 
@@ -421,6 +422,20 @@ def inject(trace: TraceState, span_id: str, propagators: Sequence[str]) -> list[
             out.append(("X-B3-SpanId", span_id))
             out.append(("X-B3-Sampled", "1" if trace.sampled else "0"))
     return out
+
+
+#: the headers each propagator writes (lower case)
+_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
+    "tracecontext": ("traceparent", "tracestate"),
+    "baggage": ("baggage",),
+    "b3": ("b3",),
+    "b3multi": ("x-b3-traceid", "x-b3-spanid", "x-b3-sampled"),
+}
+
+
+def propagator_fields(propagators: Sequence[str]) -> frozenset[str]:
+    """The header names (lower case) that :func:`inject` may write for ``propagators``."""
+    return frozenset(name for p in propagators for name in _FIELDS.get(p, ()))
 
 
 def compile_extract(

@@ -1,0 +1,57 @@
+"""Trace context propagation against W3C Trace Context, the OTel environment specification and
+krakend-otel: a real gateway, a backend on 127.0.0.1 recording the headers it got, the OTLP receiver."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp import web
+from multidict import CIMultiDictProxy
+
+from tests.components.telemetry.conftest import doc, recording_app
+from tests.components.telemetry.otlp_receiver import Receiver
+
+TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
+TRACEPARENT = f"00-{TRACE_ID}-b7ad6b7169203331-01"
+
+
+def _otel(receiver_port: int) -> dict[str, Any]:
+    exporter = {"name": "local", "host": "http://127.0.0.1", "port": receiver_port, "use_http": True}
+    return {"service_name": "gw-test", "exporters": {"otlp": [exporter]}}
+
+
+async def _backend_headers(
+    served: Any, upstream: Any, headers: dict[str, str], input_headers: list[str] | None = None
+) -> CIMultiDictProxy[str]:
+    """The headers one backend got for ``GET /a`` sent with ``headers``."""
+    receiver = Receiver()
+    receiver_base = await upstream(receiver.app())
+    seen: list[web.Request] = []
+    base = await upstream(recording_app(seen))
+    endpoint: dict[str, Any] = {"endpoint": "/a", "backend": [{"host": [base], "url_pattern": "/"}]}
+    if input_headers is not None:
+        endpoint["input_headers"] = input_headers
+    s = await served(
+        doc([endpoint], extra_config={"telemetry/opentelemetry": _otel(int(receiver_base.rsplit(":", 1)[1]))})
+    )
+    resp = await s.client.get("/a", headers=headers)
+    assert resp.status == 200
+    assert len(seen) == 1
+    return seen[0].headers
+
+
+@pytest.mark.parametrize("input_headers", [["*"], ["Traceparent", "tracestate", "baggage"]])
+async def test_forwarded_trace_headers_are_replaced_not_doubled(served, upstream, input_headers) -> None:  # type: ignore[no-untyped-def]
+    """krakend-otel sets its propagators' headers on the backend request (``Header.Set``): a client's
+    own, forwarded by ``input_headers``, is replaced. Two ``traceparent`` headers make the context
+    invalid for a W3C receiver, and one that reads the first parents its spans to the caller's span,
+    skipping the gateway's."""
+    got = await _backend_headers(
+        served, upstream, {"traceparent": TRACEPARENT, "tracestate": "k=v", "baggage": "b=1"}, input_headers
+    )
+    parents = got.getall("traceparent")
+    assert len(parents) == 1, parents
+    assert parents[0].startswith(f"00-{TRACE_ID}-") and parents[0] != TRACEPARENT
+    assert got.getall("tracestate") == ["k=v"]
+    assert got.getall("baggage") == ["b=1"]
