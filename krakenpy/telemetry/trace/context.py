@@ -42,6 +42,8 @@ _HEX16 = re.compile(r"[0-9a-f]{16}")
 _ZERO32: Final = "0" * 32
 _ZERO16: Final = "0" * 16
 PROPAGATORS: Final = ("tracecontext", "baggage", "b3", "b3multi")
+#: ``OTEL_PROPAGATORS`` unset or empty (the specification's and otel-go's autoprop default)
+DEFAULT_PROPAGATORS: Final = ("tracecontext", "baggage")
 
 _bits = random.getrandbits
 # header names as istr: a CIMultiDict lookup skips folding their case (~0.5k instructions each);
@@ -378,11 +380,13 @@ _EXTRACTORS: Final[Mapping[str, Extractor]] = {"tracecontext": _tracecontext, "b
 
 
 def propagators_from_env(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
-    """``OTEL_PROPAGATORS`` (comma list; ``none`` disables), default ``tracecontext,baggage``;
-    unknown names are ignored (returned separately by the component as a warning)."""
+    """``OTEL_PROPAGATORS`` (comma list; ``none`` disables), default ``tracecontext,baggage``, an
+    empty value too (the OTel environment specification: empty is unset); unknown names are ignored
+    (returned separately by the component as a warning)."""
     env = os.environ if environ is None else environ
-    raw = env.get("OTEL_PROPAGATORS", "tracecontext,baggage")
-    names = tuple(n.strip().lower() for n in raw.split(",") if n.strip())
+    names = tuple(n.strip().lower() for n in env.get("OTEL_PROPAGATORS", "").split(",") if n.strip())
+    if not names:
+        return DEFAULT_PROPAGATORS
     if "none" in names:
         return ()
     return tuple(n for n in names if n in PROPAGATORS)

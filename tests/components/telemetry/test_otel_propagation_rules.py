@@ -55,3 +55,14 @@ async def test_forwarded_trace_headers_are_replaced_not_doubled(served, upstream
     assert parents[0].startswith(f"00-{TRACE_ID}-") and parents[0] != TRACEPARENT
     assert got.getall("tracestate") == ["k=v"]
     assert got.getall("baggage") == ["b=1"]
+
+
+@pytest.mark.parametrize("value", ["", " ", ","])
+async def test_empty_otel_propagators_is_the_default(served, upstream, monkeypatch, value) -> None:  # type: ignore[no-untyped-def]
+    """The OTel SDK environment specification: an empty value is the variable unset, here
+    ``tracecontext,baggage`` (otel-go's autoprop falls back to the same). krakenpy wrote W3C alone:
+    the caller's baggage was lost."""
+    monkeypatch.setenv("OTEL_PROPAGATORS", value)
+    got = await _backend_headers(served, upstream, {"traceparent": TRACEPARENT, "baggage": "user=1"})
+    assert got["traceparent"].startswith(f"00-{TRACE_ID}-")
+    assert got.getall("baggage", []) == ["user=1"]
