@@ -384,7 +384,9 @@ def propagators_from_env(environ: Mapping[str, str] | None = None) -> tuple[str,
     empty value too (the OTel environment specification: empty is unset); unknown names are ignored
     (returned separately by the component as a warning)."""
     env = os.environ if environ is None else environ
-    names = tuple(n.strip().lower() for n in env.get("OTEL_PROPAGATORS", "").split(",") if n.strip())
+    # each name once, in its first place (the specification: values are deduplicated; a propagator
+    # named twice wrote its headers twice)
+    names = tuple(dict.fromkeys(n.strip().lower() for n in env.get("OTEL_PROPAGATORS", "").split(",") if n.strip()))
     if not names:
         return DEFAULT_PROPAGATORS
     if "none" in names:

@@ -66,3 +66,12 @@ async def test_empty_otel_propagators_is_the_default(served, upstream, monkeypat
     got = await _backend_headers(served, upstream, {"traceparent": TRACEPARENT, "baggage": "user=1"})
     assert got["traceparent"].startswith(f"00-{TRACE_ID}-")
     assert got.getall("baggage", []) == ["user=1"]
+
+
+@pytest.mark.parametrize(("value", "field"), [("tracecontext,tracecontext", "traceparent"), ("b3, B3", "b3")])
+async def test_otel_propagators_named_twice_write_once(served, upstream, monkeypatch, value, field) -> None:  # type: ignore[no-untyped-def]
+    """The specification: the values are deduplicated (a propagator is registered once). krakenpy
+    wrote a propagator named twice twice: two ``traceparent`` (or ``b3``) headers at the backend."""
+    monkeypatch.setenv("OTEL_PROPAGATORS", value)
+    got = await _backend_headers(served, upstream, {"traceparent": TRACEPARENT})
+    assert len(got.getall(field)) == 1, got.getall(field)
