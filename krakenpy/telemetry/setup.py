@@ -415,7 +415,7 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
         buffer = SpanBuffer()
         hub.tracer = Tracer(
             sampler=Sampler(o.sample_rate),
-            propagators=propagators_from_env() or ("tracecontext",),
+            propagators=propagators_from_env(),
             buffer=buffer,
             redactor=hub.redactor,
             skip_paths=o.skip_paths,

@@ -107,7 +107,8 @@ class _ClientLayer:
         self.hub = hub
         self.tracer = tracer
         self.metrics = metrics
-        self.inject = tracer is not None
+        # OTEL_PROPAGATORS=none: no header to write
+        self.inject = tracer is not None and bool(tracer.propagators)
         self.redactor = hub.redactor
         self.record_timing = record_timing
         self.method = backend.method

@@ -380,9 +380,10 @@ _EXTRACTORS: Final[Mapping[str, Extractor]] = {"tracecontext": _tracecontext, "b
 
 
 def propagators_from_env(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
-    """``OTEL_PROPAGATORS`` (comma list; ``none`` disables), default ``tracecontext,baggage``, an
-    empty value too (the OTel environment specification: empty is unset); unknown names are ignored
-    (returned separately by the component as a warning)."""
+    """``OTEL_PROPAGATORS`` (comma list; ``none``: no propagator, no context read or written),
+    default ``tracecontext,baggage``, an empty value too (the OTel environment specification: empty is
+    unset); unknown names are ignored (returned separately by the component as a warning), and when
+    none is known the default stands (otel-go's autoprop)."""
     env = os.environ if environ is None else environ
     # each name once, in its first place (the specification: values are deduplicated; a propagator
     # named twice wrote its headers twice)
@@ -391,7 +392,7 @@ def propagators_from_env(environ: Mapping[str, str] | None = None) -> tuple[str,
         return DEFAULT_PROPAGATORS
     if "none" in names:
         return ()
-    return tuple(n for n in names if n in PROPAGATORS)
+    return tuple(n for n in names if n in PROPAGATORS) or DEFAULT_PROPAGATORS
 
 
 def extract(get: Callable[[str], str | None], propagators: Sequence[str], sampler: Sampler) -> TraceState:

@@ -9,6 +9,7 @@ import pytest
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
+from krakenpy.telemetry.export import EXPORTER
 from tests.components.telemetry.conftest import doc, recording_app
 from tests.components.telemetry.otlp_receiver import Receiver
 
@@ -75,3 +76,33 @@ async def test_otel_propagators_named_twice_write_once(served, upstream, monkeyp
     monkeypatch.setenv("OTEL_PROPAGATORS", value)
     got = await _backend_headers(served, upstream, {"traceparent": TRACEPARENT})
     assert len(got.getall(field)) == 1, got.getall(field)
+
+
+async def test_otel_propagators_none_reads_and_writes_no_context(served, upstream, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """``none``: no propagator (the specification; otel-go's autoprop a no-op propagator): the
+    caller's ``traceparent`` starts no trace of the gateway's and a backend gets no trace headers.
+    krakenpy read and wrote W3C all the same."""
+    monkeypatch.setenv("OTEL_PROPAGATORS", "none")
+    receiver = Receiver()
+    receiver_base = await upstream(receiver.app())
+    seen: list[web.Request] = []
+    base = await upstream(recording_app(seen))
+    s = await served(
+        doc([{"endpoint": "/a", "backend": [{"host": [base], "url_pattern": "/"}]}],
+            extra_config={"telemetry/opentelemetry": _otel(int(receiver_base.rsplit(":", 1)[1]))})
+    )  # fmt: skip
+    resp = await s.client.get("/a", headers={"traceparent": TRACEPARENT, "baggage": "b=1"})
+    assert resp.status == 200
+    await s.gateway.resources.state[EXPORTER].flush()
+    spans = receiver.spans()
+    assert spans and all(sp["traceId"] != TRACE_ID for sp in spans)  # the gateway's own trace, still exported
+    assert not {"traceparent", "tracestate", "baggage", "b3"} & {k.lower() for k in seen[0].headers}
+
+
+async def test_otel_propagators_all_unknown_is_the_default(served, upstream, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """No name known (``xray``, a contrib propagator krakenpy lacks): otel-go's autoprop keeps its
+    default, ``tracecontext,baggage``; krakenpy wrote W3C alone (the caller's baggage lost)."""
+    monkeypatch.setenv("OTEL_PROPAGATORS", "xray")
+    got = await _backend_headers(served, upstream, {"traceparent": TRACEPARENT, "baggage": "user=1"})
+    assert got["traceparent"].startswith(f"00-{TRACE_ID}-")
+    assert got.getall("baggage", []) == ["user=1"]
