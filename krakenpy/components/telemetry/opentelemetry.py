@@ -40,6 +40,15 @@ async def _edge(options: OtelOptions | None, site: Site, resources: Resources) -
                 "which needs the optional dependency opentelemetry-proto (pip install 'krakenpy[otlp-protobuf]'); "
                 "until then their metrics go as OTLP/HTTP JSON (application/json; spans stay protobuf)"
             )
+        if any(not e.disable_traces for e in options.otlp):  # a tracer: propagation (imported only then)
+            from krakenpy.telemetry.trace.context import PROPAGATORS, propagators_from_env, unknown_propagators
+
+            unknown = unknown_propagators()
+            if unknown:  # the OTel environment specification: an unrecognised value is ignored, with a warning
+                resources.warnings.append(
+                    f"OTEL_PROPAGATORS: {', '.join(unknown)} unknown, ignored (krakenpy propagates "
+                    f"{', '.join(propagators_from_env()) or 'nothing'}; it knows {', '.join(PROPAGATORS)} and none)"
+                )
         for kind, stage in (("metrics", options.backend_metrics), ("traces", options.backend_traces)):
             if stage.detailed_connection and not stage.round_trip:
                 resources.warnings.append(

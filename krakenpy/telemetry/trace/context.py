@@ -30,6 +30,7 @@ __all__ = [
     "new_trace_id",
     "propagator_fields",
     "propagators_from_env",
+    "unknown_propagators",
 ]
 
 #: any ``traceparent`` otel-go's TraceContext (KrakenD) may take, used with ``fullmatch``: four
@@ -393,6 +394,13 @@ def propagators_from_env(environ: Mapping[str, str] | None = None) -> tuple[str,
     if "none" in names:
         return ()
     return tuple(n for n in names if n in PROPAGATORS) or DEFAULT_PROPAGATORS
+
+
+def unknown_propagators(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The names in ``OTEL_PROPAGATORS`` krakenpy has no propagator for (as written, each once)."""
+    env = os.environ if environ is None else environ
+    names = dict.fromkeys(n.strip() for n in env.get("OTEL_PROPAGATORS", "").split(",") if n.strip())
+    return tuple(n for n in names if n.lower() not in PROPAGATORS and n.lower() != "none")
 
 
 def extract(get: Callable[[str], str | None], propagators: Sequence[str], sampler: Sampler) -> TraceState:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
 from krakenpy.telemetry.export import EXPORTER
+from tests.cli_gateway import check_config
 from tests.components.telemetry.conftest import doc, recording_app
 from tests.components.telemetry.otlp_receiver import Receiver
 
@@ -106,3 +108,22 @@ async def test_otel_propagators_all_unknown_is_the_default(served, upstream, mon
     got = await _backend_headers(served, upstream, {"traceparent": TRACEPARENT, "baggage": "user=1"})
     assert got["traceparent"].startswith(f"00-{TRACE_ID}-")
     assert got.getall("baggage", []) == ["user=1"]
+
+
+def test_check_warns_of_unknown_otel_propagators(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The specification: an unrecognised value is ignored with a warning. ``krakenpy check`` said
+    nothing of ``OTEL_PROPAGATORS=xray,tracecontext``, ``xray`` silently dropped."""
+    config = tmp_path / "krakend.json"
+    otel = _otel(4318)
+    config.write_bytes(
+        orjson.dumps(
+            doc([{"endpoint": "/a", "backend": [{"host": ["http://127.0.0.1:19"], "url_pattern": "/"}]}],
+                extra_config={"telemetry/opentelemetry": otel})
+        )
+    )  # fmt: skip
+    done = check_config(config, env={"OTEL_PROPAGATORS": "xray, tracecontext,Jaeger"})
+    assert done.returncode == 0, done.stderr
+    out = done.stdout + done.stderr
+    assert "OTEL_PROPAGATORS: xray, Jaeger unknown, ignored (krakenpy propagates tracecontext;" in out
+    quiet = check_config(config, env={"OTEL_PROPAGATORS": "b3,tracecontext"})
+    assert "OTEL_PROPAGATORS" not in quiet.stdout + quiet.stderr
