@@ -31,6 +31,7 @@ __all__ = [
     "propagator_fields",
     "propagators_from_env",
     "unknown_propagators",
+    "valid_tracestate",
 ]
 
 #: any ``traceparent`` otel-go's TraceContext (KrakenD) may take, used with ``fullmatch``: four
@@ -273,6 +274,35 @@ def _tracecontext(get: Callable[[str], str | None]) -> tuple[str, str, bool | No
     return trace_id, span_id, bool(int(flags, 16) & 1)
 
 
+#: one ``tracestate`` list member (W3C Trace Context), with the blanks around it: a key (simple, or
+#: multi-tenant ``tenant@system``) of lower-case letters, digits and ``_-*/`` up to 256 characters, a
+#: value of 1 to 256 printable ASCII characters but ``,`` and ``=``, the last not a space
+_TRACESTATE_MEMBER = re.compile(
+    r"[ \t]*([a-z][a-z0-9_\-*/]{0,255}|[a-z0-9][a-z0-9_\-*/]{0,240}@[a-z][a-z0-9_\-*/]{0,13})"
+    r"=[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e][ \t]*"
+)
+#: W3C's most list members in a ``tracestate``
+_TRACESTATE_MAX: Final = 32
+
+
+def valid_tracestate(value: str) -> str:
+    """``value`` when it is a valid ``tracestate`` (W3C: at most 32 members, each key once, empty and
+    blank members allowed), else "": as otel-go's TraceContext (KrakenD), an invalid one is dropped and
+    the ``traceparent`` kept. Run only for a request that has the header."""
+    keys: set[str] = set()
+    for member in value.split(","):
+        m = _TRACESTATE_MEMBER.fullmatch(member)
+        if m is None:
+            if member.strip(" \t"):
+                return ""
+            continue
+        key = m.group(1)
+        if key in keys or len(keys) == _TRACESTATE_MAX:
+            return ""
+        keys.add(key)
+    return value
+
+
 #: the usual single ``b3`` header: a 128-bit trace id, a span id and the sampling state ``0``, ``1``
 #: or ``d``, lower-case hex (51 characters; the zero ids are checked apart)
 _B3_USUAL = re.compile(r"[0-9a-f]{32}-[0-9a-f]{16}-[01d]")
@@ -413,7 +443,7 @@ def extract(get: Callable[[str], str | None], propagators: Sequence[str], sample
         if found is not None:
             trace_id, parent, flag = found
             baggage = get(_BAGGAGE_H) or "" if "baggage" in propagators else ""
-            tracestate = get(_TRACESTATE_H) or "" if name == "tracecontext" else ""
+            tracestate = valid_tracestate(get(_TRACESTATE_H) or "") if name == "tracecontext" else ""
             return TraceState.of(trace_id, parent, sampler.sample(trace_id, flag), tracestate, baggage)
     trace_id = new_trace_id()
     baggage = get(_BAGGAGE_H) or "" if "baggage" in propagators else ""
@@ -490,8 +520,8 @@ def compile_extract(
                     sampled = value[54] in _ODD
                     state.sampled = sample(trace_id, sampled) if own else True if not ratio else sampled
                     tracestate = get(_TRACESTATE_H)
-                    if tracestate:
-                        state.tracestate = tracestate
+                    if tracestate:  # checked only when sent (a valid one is passed on as it came)
+                        state.tracestate = valid_tracestate(tracestate)
                     if baggage_on:
                         baggage = get(_BAGGAGE_H)
                         if baggage:
@@ -503,6 +533,8 @@ def compile_extract(
                 trace_id, parent, flag = found
                 baggage = get(_BAGGAGE_H) or "" if baggage_on else ""
                 tracestate = get(_TRACESTATE_H) or "" if name == "tracecontext" else ""
+                if tracestate:
+                    tracestate = valid_tracestate(tracestate)
                 state = TraceState()
                 state.trace_id = trace_id
                 state.parent_id = parent

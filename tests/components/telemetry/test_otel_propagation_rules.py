@@ -127,3 +127,31 @@ def test_check_warns_of_unknown_otel_propagators(tmp_path) -> None:  # type: ign
     assert "OTEL_PROPAGATORS: xray, Jaeger unknown, ignored (krakenpy propagates tracecontext;" in out
     quiet = check_config(config, env={"OTEL_PROPAGATORS": "b3,tracecontext"})
     assert "OTEL_PROPAGATORS" not in quiet.stdout + quiet.stderr
+
+
+_MEMBERS_32 = ",".join(f"k{i}=v{i}" for i in range(32))
+
+
+@pytest.mark.parametrize(
+    ("tracestate", "passed"),
+    [
+        (_MEMBERS_32, True),  # the most W3C allows
+        ("congo=t61rcWkgMzE, rojo=00f067aa0ba902b7,,  ,t@sys=x y", True),  # OWS, empty members, multi-tenant key
+        ("k" + "a" * 255 + "=" + "v" * 256, True),  # the longest key and value
+        (_MEMBERS_32 + ",k32=v32", False),  # 33 members
+        ("foo=1,bar=2,foo=3", False),  # a key twice
+        ("Foo=1", False),  # upper case key
+        ("foo=a=b", False),  # '=' in a value
+        ("foo", False),  # no value
+        ("k" + "a" * 256 + "=1", False),  # key too long
+        ("foo=" + "v" * 257, False),  # value too long
+        ("foo=a\tb", False),  # a tab inside a value
+    ],
+)
+async def test_tracestate_is_passed_on_only_when_valid(served, upstream, tracestate, passed) -> None:  # type: ignore[no-untyped-def]
+    """W3C Trace Context: at most 32 list members, keys unique, each key and value in their grammar;
+    otel-go (KrakenD) parses ``tracestate`` and drops one that is not valid, keeping the
+    ``traceparent``. krakenpy passed any value on as it came."""
+    got = await _backend_headers(served, upstream, {"traceparent": TRACEPARENT, "tracestate": tracestate})
+    assert got["traceparent"].startswith(f"00-{TRACE_ID}-")
+    assert got.getall("tracestate", []) == ([tracestate] if passed else [])
