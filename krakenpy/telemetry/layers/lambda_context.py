@@ -25,6 +25,8 @@ from krakenpy.telemetry.trace.spans import SPAN
 __all__ = ["client_context", "register_client_context"]
 
 _LIMIT: Final = 3583
+#: the fields left out, in this order, of a context over the limit
+_OPTIONAL: Final = ("baggage", "tracestate")
 
 
 def client_context(hub: Telemetry, existing: str | None = None) -> str | None:
@@ -55,7 +57,17 @@ def client_context(hub: Telemetry, existing: str | None = None) -> str | None:
     merged.update(custom)
     doc["custom"] = merged
     value = base64.b64encode(orjson.dumps(doc)).decode()
-    return value if len(value) <= _LIMIT else existing
+    if len(value) > _LIMIT:
+        # too long (a caller's large baggage or tracestate): those go first, the traceparent and the
+        # request id stay (the over-long path only)
+        for optional in _OPTIONAL:
+            if optional in custom:
+                del merged[optional]
+                value = base64.b64encode(orjson.dumps(doc)).decode()
+                if len(value) <= _LIMIT:
+                    return value
+        return existing
+    return value
 
 
 def register_client_context(hub: Telemetry, resources: Resources) -> None:

@@ -3,6 +3,7 @@ krakend-otel: a real gateway, a backend on 127.0.0.1 recording the headers it go
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import orjson
@@ -155,3 +156,45 @@ async def test_tracestate_is_passed_on_only_when_valid(served, upstream, tracest
     got = await _backend_headers(served, upstream, {"traceparent": TRACEPARENT, "tracestate": tracestate})
     assert got["traceparent"].startswith(f"00-{TRACE_ID}-")
     assert got.getall("tracestate", []) == ([tracestate] if passed else [])
+
+
+async def test_lambda_client_context_over_the_limit_keeps_the_traceparent(served, upstream, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Invoke's ``ClientContext`` holds at most 3583 bytes of base64. A caller's large ``baggage``
+    (valid W3C baggage runs to 8192 bytes) made the whole context too long, and krakenpy then sent
+    none: the function lost its ``traceparent`` and request id too. The optional fields go first."""
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(key, value)
+    invocations: list[tuple[dict[str, str], Any]] = []
+
+    async def invoke(request: web.Request) -> web.Response:  # the Lambda Invoke API, recorded
+        invocations.append((dict(request.headers), orjson.loads(await request.read())))
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/2015-03-31/functions/{name}/invocations", invoke)
+    lambda_api = await upstream(app)
+    receiver = Receiver()
+    receiver_base = await upstream(receiver.app())
+    options = {"function_name": "f", "region": "us-east-1", "endpoint": lambda_api, "payload": "apigw_v2"}
+    backend = {"url_pattern": "/unused", "extra_config": {"backend/lambda": options}}
+    s = await served(
+        doc([{"endpoint": "/fn", "method": "POST", "backend": [backend]}],
+            extra_config={"telemetry/opentelemetry": _otel(int(receiver_base.rsplit(":", 1)[1]))})
+    )  # fmt: skip
+    baggage = ",".join(f"k{i}={'v' * 60}" for i in range(45))  # ~2.9 kB
+    headers = {"traceparent": TRACEPARENT, "tracestate": "congo=t61rcWkgMzE", "baggage": baggage, "X-Request-Id": "l-1"}
+    for sent in (headers, {**headers, "baggage": "b=1"}):
+        resp = await s.client.post("/fn", json={}, headers=sent)
+        assert resp.status == 200, await resp.text()
+    (big, event), (small, _) = invocations
+    context = orjson.loads(base64.b64decode(big["X-Amz-Client-Context"]))["custom"]
+    assert len(big["X-Amz-Client-Context"]) <= 3583
+    assert context["traceparent"].startswith(f"00-{TRACE_ID}-") and context["x-request-id"] == "l-1"
+    assert context["tracestate"] == "congo=t61rcWkgMzE" and "baggage" not in context
+    assert event["headers"]["baggage"] == baggage  # the event has room for it
+    whole = orjson.loads(base64.b64decode(small["X-Amz-Client-Context"]))["custom"]
+    assert whole["baggage"] == "b=1" and whole["tracestate"] == "congo=t61rcWkgMzE"
