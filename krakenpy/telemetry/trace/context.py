@@ -285,6 +285,17 @@ _TRACESTATE_MEMBER = re.compile(
 _TRACESTATE_MAX: Final = 32
 
 
+def _joined(get: Callable[[str], str | None], name: str, first: str) -> str:
+    """A list header (``tracestate``, ``baggage``) whose ``first`` value ``get`` found, with the values
+    of its repeats after it (W3C: one list, RFC 9110 §5.3), when ``get`` is a multidict's (a request's
+    headers); a plain mapping's ``get`` has one value. Run only for a request that has the header."""
+    getall = getattr(getattr(get, "__self__", None), "getall", None)
+    if getall is None:
+        return first
+    values: list[str] = getall(name, [])
+    return ",".join(values) if len(values) > 1 else first
+
+
 def valid_tracestate(value: str) -> str:
     """``value`` when it is a valid ``tracestate`` (W3C: at most 32 members, each key once, empty and
     blank members allowed), else "": as otel-go's TraceContext (KrakenD), an invalid one is dropped and
@@ -442,11 +453,12 @@ def extract(get: Callable[[str], str | None], propagators: Sequence[str], sample
         found = extractor(get)
         if found is not None:
             trace_id, parent, flag = found
-            baggage = get(_BAGGAGE_H) or "" if "baggage" in propagators else ""
-            tracestate = valid_tracestate(get(_TRACESTATE_H) or "") if name == "tracecontext" else ""
+            baggage = _joined(get, _BAGGAGE_H, get(_BAGGAGE_H) or "") if "baggage" in propagators else ""
+            tracestate = _joined(get, _TRACESTATE_H, get(_TRACESTATE_H) or "") if name == "tracecontext" else ""
+            tracestate = valid_tracestate(tracestate) if tracestate else ""
             return TraceState.of(trace_id, parent, sampler.sample(trace_id, flag), tracestate, baggage)
     trace_id = new_trace_id()
-    baggage = get(_BAGGAGE_H) or "" if "baggage" in propagators else ""
+    baggage = _joined(get, _BAGGAGE_H, get(_BAGGAGE_H) or "") if "baggage" in propagators else ""
     return TraceState.of(trace_id, None, sampler.sample(trace_id, None), "", baggage)
 
 
@@ -521,20 +533,22 @@ def compile_extract(
                     state.sampled = sample(trace_id, sampled) if own else True if not ratio else sampled
                     tracestate = get(_TRACESTATE_H)
                     if tracestate:  # checked only when sent (a valid one is passed on as it came)
-                        state.tracestate = valid_tracestate(tracestate)
+                        state.tracestate = valid_tracestate(_joined(get, _TRACESTATE_H, tracestate))
                     if baggage_on:
                         baggage = get(_BAGGAGE_H)
                         if baggage:
-                            state.baggage = baggage
+                            state.baggage = _joined(get, _BAGGAGE_H, baggage)
                     return state
         for name, extractor in todo:
             found = extractor(get)
             if found is not None:
                 trace_id, parent, flag = found
                 baggage = get(_BAGGAGE_H) or "" if baggage_on else ""
+                if baggage:
+                    baggage = _joined(get, _BAGGAGE_H, baggage)
                 tracestate = get(_TRACESTATE_H) or "" if name == "tracecontext" else ""
                 if tracestate:
-                    tracestate = valid_tracestate(tracestate)
+                    tracestate = valid_tracestate(_joined(get, _TRACESTATE_H, tracestate))
                 state = TraceState()
                 state.trace_id = trace_id
                 state.parent_id = parent
@@ -562,7 +576,7 @@ def compile_extract(
         if baggage_on:
             baggage = get(_BAGGAGE_H)
             if baggage:
-                state.baggage = baggage
+                state.baggage = _joined(get, _BAGGAGE_H, baggage)
         return state
 
     return run

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp import web
-from multidict import CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from krakenpy.telemetry.export import EXPORTER
 from tests.cli_gateway import check_config
@@ -26,7 +26,7 @@ def _otel(receiver_port: int) -> dict[str, Any]:
 
 
 async def _backend_headers(
-    served: Any, upstream: Any, headers: dict[str, str], input_headers: list[str] | None = None
+    served: Any, upstream: Any, headers: Any, input_headers: list[str] | None = None
 ) -> CIMultiDictProxy[str]:
     """The headers one backend got for ``GET /a`` sent with ``headers``."""
     receiver = Receiver()
@@ -198,3 +198,16 @@ async def test_lambda_client_context_over_the_limit_keeps_the_traceparent(served
     assert event["headers"]["baggage"] == baggage  # the event has room for it
     whole = orjson.loads(base64.b64decode(small["X-Amz-Client-Context"]))["custom"]
     assert whole["baggage"] == "b=1" and whole["tracestate"] == "congo=t61rcWkgMzE"
+
+
+@pytest.mark.parametrize("traced", [True, False])
+async def test_repeated_tracestate_and_baggage_headers_are_combined(served, upstream, traced) -> None:  # type: ignore[no-untyped-def]
+    """W3C Trace Context and W3C Baggage: a list header sent several times is one list, the values
+    combined in order (RFC 9110 §5.3). krakenpy read the first only: the rest of the caller's
+    ``tracestate`` and ``baggage`` were lost (``baggage`` of a new trace too)."""
+    sent = CIMultiDict([("tracestate", "a=1"), ("baggage", "x=1"), ("tracestate", "b=2"), ("baggage", "y=2")])
+    if traced:
+        sent.add("traceparent", TRACEPARENT)
+    got = await _backend_headers(served, upstream, sent)
+    assert got.getall("baggage") == ["x=1,y=2"]
+    assert got.getall("tracestate", []) == (["a=1,b=2"] if traced else [])
