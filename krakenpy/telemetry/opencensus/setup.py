@@ -219,8 +219,9 @@ def _merge(tracer: Tracer, buffers: list[SpanBuffer], traced: bool, o: OpenCensu
         tracer.buffer = tee([tracer.buffer, *buffers] if otel_traces else buffers)
         if not otel_traces:
             tracer.sampler = OpenCensusSampler(o.sample_rate)
+    readers = list(tracer.propagators if tracer.extract_propagators is None else tracer.extract_propagators)
     if layers.backend and "b3multi" not in tracer.propagators:
         tracer.propagators = (*tracer.propagators, "b3multi")
-    readers = list(tracer.propagators if tracer.extract_propagators is None else tracer.extract_propagators)
-    readers += [name for name in ("b3multi", "b3") if name not in readers]
-    tracer.extract_propagators = tuple(readers)
+    # OpenCensus' B3 readers first: of several that find a context the last named wins (otel-go's
+    # composite), so OTEL_PROPAGATORS' own keep precedence over them
+    tracer.extract_propagators = (*(name for name in ("b3multi", "b3") if name not in readers), *readers)

@@ -445,8 +445,9 @@ def unknown_propagators(environ: Mapping[str, str] | None = None) -> tuple[str, 
 
 
 def extract(get: Callable[[str], str | None], propagators: Sequence[str], sampler: Sampler) -> TraceState:
-    """The request's trace: continued from the first propagator that finds one, else a new trace."""
-    for name in propagators:
+    """The request's trace: continued from the last propagator that finds one (otel-go's composite
+    propagator runs them all in order, each context found replacing the one before), else a new trace."""
+    for name in reversed(propagators):
         extractor = _EXTRACTORS.get(name)
         if extractor is None:
             continue
@@ -500,7 +501,9 @@ def compile_extract(
 ) -> Callable[[Callable[[str], str | None]], TraceState]:
     """:func:`extract` for a fixed list of propagators, the extractors looked up once."""
     readers: tuple[tuple[str, Extractor], ...] = ()
-    for name in propagators:  # b3 and b3multi read the same: once
+    # the last propagator that finds a context wins (otel-go's composite: each extractor's context
+    # replaces the one before), so they are tried last first and the first found is kept
+    for name in reversed(propagators):  # b3 and b3multi read the same: once
         extractor = _EXTRACTORS.get(name)
         if extractor is not None and all(extractor is not other for _, other in readers):
             readers += ((name, extractor),)

@@ -211,3 +211,38 @@ async def test_repeated_tracestate_and_baggage_headers_are_combined(served, upst
     got = await _backend_headers(served, upstream, sent)
     assert got.getall("baggage") == ["x=1,y=2"]
     assert got.getall("tracestate", []) == (["a=1,b=2"] if traced else [])
+
+
+B3_TRACE_ID = "80f198ee56343ba864fe8b2a57d3eff7"
+
+
+@pytest.mark.parametrize(("value", "winner"), [("tracecontext,b3", B3_TRACE_ID), ("b3,tracecontext", TRACE_ID)])
+async def test_the_last_propagator_that_finds_a_context_wins(served, upstream, monkeypatch, value, winner) -> None:  # type: ignore[no-untyped-def]
+    """otel-go's composite propagator (autoprop, KrakenD) runs every extractor in the order of
+    ``OTEL_PROPAGATORS``, each one that finds a context replacing the one before: the last wins.
+    krakenpy took the first: with ``tracecontext,b3`` and both headers sent, the W3C trace was
+    continued where KrakenD continues the B3 one."""
+    monkeypatch.setenv("OTEL_PROPAGATORS", value)
+    sent = {"traceparent": TRACEPARENT, "tracestate": "a=1", "b3": f"{B3_TRACE_ID}-e457b5a2e4d86bd1-1"}
+    got = await _backend_headers(served, upstream, sent)
+    assert got["traceparent"].split("-")[1] == winner
+    assert got["b3"].split("-")[0] == winner
+    # a B3 context has no tracestate (otel-go's B3 extractor makes a span context without one)
+    assert got.getall("tracestate", []) == (["a=1"] if winner == TRACE_ID else [])
+
+
+async def test_opencensus_b3_readers_rank_below_otel_propagators(served, upstream) -> None:  # type: ignore[no-untyped-def]
+    """With telemetry/opencensus beside telemetry/opentelemetry the one tracer also reads B3 for
+    OpenCensus; those readers rank below OTEL_PROPAGATORS' own (W3C by default), so a caller that
+    sends both keeps its W3C trace, as before the last-wins order."""
+    receiver = Receiver()
+    receiver_base = await upstream(receiver.app())
+    seen: list[web.Request] = []
+    base = await upstream(recording_app(seen))
+    census = {"sample_rate": 100, "enabled_layers": {"backend": True}, "exporters": {}}
+    extra = {"telemetry/opentelemetry": _otel(int(receiver_base.rsplit(":", 1)[1])), "telemetry/opencensus": census}
+    s = await served(doc([{"endpoint": "/a", "backend": [{"host": [base], "url_pattern": "/"}]}], extra_config=extra))
+    sent = {"traceparent": TRACEPARENT, "b3": f"{B3_TRACE_ID}-e457b5a2e4d86bd1-1"}
+    assert (await s.client.get("/a", headers=sent)).status == 200
+    got = seen[0].headers
+    assert got["traceparent"].split("-")[1] == TRACE_ID == got["X-B3-TraceId"]
