@@ -119,6 +119,17 @@ class OtlpTarget:
     metric_period: float = 30.0
     #: telemetry/opentelemetry-security's credentials: kept out of the repr
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    #: the OTEL_EXPORTER_OTLP_*_HEADERS of the traces and metrics exports (credentials too), under
+    #: ``headers`` (the explicit configuration wins)
+    env_traces: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    env_metrics: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+
+    def headers_for(self, kind: str) -> tuple[tuple[str, str], ...]:
+        """The extra headers of an export of ``kind`` ("traces", "metrics")."""
+        env = self.env_traces if kind == "traces" else self.env_metrics
+        if not env:
+            return self.headers
+        return tuple({**dict(env), **dict(self.headers)}.items())
 
     @property
     def base_url(self) -> str:
@@ -359,7 +370,7 @@ class OtlpExporter:
 
     async def _http(self, target: OtlpTarget, kind: str, body: bytes, ctype: str) -> None:
         assert self._client is not None
-        headers = list({"Content-Type": ctype, **dict(target.headers)}.items())
+        headers = list({"Content-Type": ctype, **dict(target.headers_for(kind))}.items())
         async with asyncio.timeout(_TIMEOUT):
             response = await self._client.request("POST", f"{target.base_url}/v1/{kind}", headers, body)
         if response.status >= 300:
@@ -379,7 +390,7 @@ class OtlpExporter:
             self._channels[target.name] = channel
         call = channel.unary_unary(_GRPC_PATHS[kind], request_serializer=None, response_deserializer=None)
         # the protobuf bytes as they are (no serializer): spans as spans_proto wrote them
-        await call(body, timeout=_TIMEOUT, metadata=tuple(target.headers) or None)
+        await call(body, timeout=_TIMEOUT, metadata=target.headers_for(kind) or None)
 
 
 #: the gateway's exporter in its state, for tests and diagnostics

@@ -4,14 +4,16 @@ gRPC metadata). The values are secrets: they never appear in a ``repr``, a log l
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
+from urllib.parse import unquote
 
 from krakenpy.errors import ConfigError, ConfigIssue
 
-__all__ = ["NAMESPACE", "OtelSecurity", "parse_otel_security"]
+__all__ = ["NAMESPACE", "OtelSecurity", "env_headers", "parse_otel_security"]
 
 NAMESPACE: Final = "telemetry/opentelemetry-security"
 #: RFC 9110 token: a name that also works as gRPC metadata once lower-cased
@@ -70,3 +72,41 @@ def parse_otel_security(raw: Any, path: str) -> OtelSecurity:
     if issues:
         raise ConfigError(issues)
     return OtelSecurity(found, tuple(empty))
+
+
+#: a ``%`` that does not start an escape (Go's ``url.PathUnescape`` refuses the value)
+_BAD_ESCAPE: Final = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def env_headers(signal: str, environ: Mapping[str, str] | None = None) -> tuple[str, tuple[tuple[str, str], ...], str]:
+    """``(variable, headers, problem)`` of the OTLP export headers the environment gives ``signal``
+    ("TRACES", "METRICS"): ``OTEL_EXPORTER_OTLP_{signal}_HEADERS`` when set and not empty, else
+    ``OTEL_EXPORTER_OTLP_HEADERS`` (the OTel specification; otel-go's exporters, KrakenD's, read them
+    under their explicit options). ``name=value`` entries, comma-separated, blanks around both
+    trimmed, the value percent-decoded; names lower-cased (gRPC metadata's rule). An entry otel-go
+    skips (no ``=``, a name that is no token, a bad escape) is skipped, and so is one no client could
+    send; ``problem`` numbers them (never a value: they are credentials). Empty variable: ``""``."""
+    env = os.environ if environ is None else environ
+    variable = f"OTEL_EXPORTER_OTLP_{signal}_HEADERS"
+    if not env.get(variable, "").strip():
+        variable = "OTEL_EXPORTER_OTLP_HEADERS"
+    raw = env.get(variable, "")
+    if not raw.strip():
+        return "", (), ""
+    found: dict[str, str] = {}
+    bad: list[str] = []
+    for i, entry in enumerate(raw.split(","), 1):
+        name, eq, value = entry.partition("=")
+        name = name.strip()
+        if not eq and not name:  # an empty entry (a trailing comma)
+            continue
+        if not eq or not _TOKEN.fullmatch(name) or _BAD_ESCAPE.search(value):
+            bad.append(str(i))
+            continue
+        text = unquote(value).strip()
+        if _BAD_VALUE.search(text) or name.lower().endswith("-bin"):
+            bad.append(str(i))
+            continue
+        found[name.lower()] = text
+    problem = f"{variable}: entries {', '.join(bad)} ignored (not name=value with a header name and a printable value)"
+    return variable, tuple(found.items()), problem if bad else ""

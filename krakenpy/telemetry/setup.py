@@ -368,7 +368,7 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
         ServerMetrics,
     )
     from krakenpy.telemetry.metrics.registry import Registry
-    from krakenpy.telemetry.otelsecurity import OtelSecurity
+    from krakenpy.telemetry.otelsecurity import OtelSecurity, env_headers
     from krakenpy.telemetry.trace.spans import SpanBuffer
 
     service_name = o.service_name
@@ -446,6 +446,8 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
         )
     # telemetry/opentelemetry-security: the credentials of the exporters it names
     security: OtelSecurity | None = _opt(resources, "telemetry/opentelemetry-security")
+    # OTEL_EXPORTER_OTLP_HEADERS and the per-signal variables, as otel-go's exporters read them
+    env_traces, env_metrics = env_headers("TRACES")[1], env_headers("METRICS")[1]
     targets = tuple(
         OtlpTarget(
             name=e.name,
@@ -457,6 +459,8 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
             metrics=not e.disable_metrics and registry is not None,
             metric_period=e.metric_period or o.metric_period,
             headers=security.headers.get(e.name, ()) if security is not None else (),
+            env_traces=env_traces,
+            env_metrics=env_metrics,
         )  # fmt: skip
         for e in o.otlp
     )

@@ -49,6 +49,11 @@ async def _edge(options: OtelOptions | None, site: Site, resources: Resources) -
                     f"OTEL_PROPAGATORS: {', '.join(unknown)} unknown, ignored (krakenpy propagates "
                     f"{', '.join(propagators_from_env()) or 'nothing'}; it knows {', '.join(PROPAGATORS)} and none)"
                 )
+        if options.otlp:  # OTEL_EXPORTER_OTLP_*HEADERS entries that cannot be sent (values never quoted)
+            from krakenpy.telemetry.otelsecurity import env_headers
+
+            problems = {env_headers(signal)[2] for signal in ("TRACES", "METRICS")} - {""}
+            resources.warnings.extend(sorted(problems))
         for kind, stage in (("metrics", options.backend_metrics), ("traces", options.backend_traces)):
             if stage.detailed_connection and not stage.round_trip:
                 resources.warnings.append(

@@ -45,6 +45,8 @@ class Receiver:
         self.metrics: list[dict[str, Any]] = []
         self.bodies: list[bytes] = []
         self.content_types: list[str] = []
+        #: each export's request headers, by signal
+        self.export_headers: dict[str, list[dict[str, str]]] = {"traces": [], "metrics": []}
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -64,12 +66,14 @@ class Receiver:
         body = await request.read()
         self.bodies.append(body)
         self.content_types.append(request.content_type)
+        self.export_headers["traces"].append(dict(request.headers))
         self.traces.append(self._decode(body, request.content_type, ExportTraceServiceRequest()))
         return web.json_response({})
 
     async def _metrics(self, request: web.Request) -> web.Response:
         body = await request.read()
         self.bodies.append(body)
+        self.export_headers["metrics"].append(dict(request.headers))
         self.metrics.append(self._decode(body, request.content_type, ExportMetricsServiceRequest()))
         return web.json_response({})
 

@@ -3,6 +3,7 @@ krakend-otel: a real gateway, a backend on 127.0.0.1 recording the headers it go
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Any
 
@@ -246,3 +247,45 @@ async def test_opencensus_b3_readers_rank_below_otel_propagators(served, upstrea
     assert (await s.client.get("/a", headers=sent)).status == 200
     got = seen[0].headers
     assert got["traceparent"].split("-")[1] == TRACE_ID == got["X-B3-TraceId"]
+
+
+async def test_otlp_exports_carry_otel_exporter_otlp_headers(served, upstream, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """KrakenD's OTLP exporters are otel-go's, which read ``OTEL_EXPORTER_OTLP_HEADERS`` (and the
+    per-signal ``OTEL_EXPORTER_OTLP_TRACES_HEADERS`` / ``_METRICS_HEADERS``, which replace it): the
+    usual way to give a SaaS collector its API key in KrakenD CE. krakenpy sent no such header."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", " api-key = s%3Dcret%20x ,x-tenant=t1")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "x-tenant=m1")
+    receiver = Receiver()
+    receiver_base = await upstream(receiver.app())
+    base = await upstream(recording_app([]))
+    otel = _otel(int(receiver_base.rsplit(":", 1)[1]))
+    otel["exporters"]["otlp"][0]["custom_metric_reporting_period"] = 1
+    s = await served(doc([{"endpoint": "/a", "backend": [{"host": [base], "url_pattern": "/"}]}],
+                         extra_config={"telemetry/opentelemetry": otel}))  # fmt: skip
+    assert (await s.client.get("/a")).status == 200
+    await s.gateway.resources.state[EXPORTER].flush()
+    for _ in range(100):
+        if receiver.export_headers["metrics"]:
+            break
+        await asyncio.sleep(0.05)
+    traces, metrics = receiver.export_headers["traces"][0], receiver.export_headers["metrics"][0]
+    assert traces["api-key"] == "s=cret x" and traces["x-tenant"] == "t1"
+    assert metrics["x-tenant"] == "m1" and "api-key" not in metrics  # the signal's own variable replaces it
+
+
+def test_check_warns_of_bad_otel_exporter_otlp_headers(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An entry otel-go cannot read (no ``=``, a bad name, a bad escape) is ignored with a warning
+    naming the variable, never quoting a value (they are credentials)."""
+    config = tmp_path / "krakend.json"
+    otel = _otel(4318)
+    config.write_bytes(
+        orjson.dumps(
+            doc([{"endpoint": "/a", "backend": [{"host": ["http://127.0.0.1:19"], "url_pattern": "/"}]}],
+                extra_config={"telemetry/opentelemetry": otel})
+        )
+    )  # fmt: skip
+    done = check_config(config, env={"OTEL_EXPORTER_OTLP_HEADERS": "api-key=SECRET1,SECRET2,bad name=SECRET3,k=%zz"})
+    assert done.returncode == 0, done.stderr
+    out = done.stdout + done.stderr
+    assert "OTEL_EXPORTER_OTLP_HEADERS: entries 2, 3, 4 ignored" in out, out
+    assert "SECRET" not in out
