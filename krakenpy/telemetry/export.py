@@ -12,6 +12,7 @@ Nothing here runs on the request path: requests only append span records to a bo
 from __future__ import annotations
 
 import asyncio
+import gzip
 import logging
 import os
 import time
@@ -83,6 +84,26 @@ def protocol_setting(signal: str, *, warn: bool = False) -> tuple[str, str] | No
     return None
 
 
+#: OTEL_EXPORTER_OTLP_*COMPRESSION's values (the specification's; otel-go's exporters take these two)
+_COMPRESSIONS: Final = frozenset({"gzip", "none"})
+
+
+def compression_setting(signal: str) -> tuple[bool, str]:
+    """``(gzip, problem)`` for ``signal``'s exports: ``OTEL_EXPORTER_OTLP_{signal}_COMPRESSION``, then
+    ``OTEL_EXPORTER_OTLP_COMPRESSION``, read without case or blanks; ``gzip`` compresses, ``none`` and
+    no value do not. An unknown value is ignored (the next variable, then none) and named in
+    ``problem`` (the specification: ignored, with a warning)."""
+    env = os.environ
+    problems: list[str] = []
+    for name in (f"OTEL_EXPORTER_OTLP_{signal}_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"):
+        value = env.get(name, "").strip().lower()
+        if value in _COMPRESSIONS:
+            return value == "gzip", "; ".join(problems)
+        if value:
+            problems.append(f"{name}={env[name].strip()!r} is not gzip or none: ignored")
+    return False, "; ".join(problems)
+
+
 def protobuf_metrics_unmet() -> str:
     """The variable that asks for OTLP/HTTP metrics as protobuf (``http/protobuf``, or ``grpc``: a
     protobuf body on the exporter's transport) while ``opentelemetry-proto`` is not installed, so that
@@ -123,6 +144,9 @@ class OtlpTarget:
     #: ``headers`` (the explicit configuration wins)
     env_traces: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     env_metrics: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    #: OTEL_EXPORTER_OTLP_*COMPRESSION=gzip for the traces and metrics exports
+    gzip_traces: bool = False
+    gzip_metrics: bool = False
 
     def headers_for(self, kind: str) -> tuple[tuple[str, str], ...]:
         """The extra headers of an export of ``kind`` ("traces", "metrics")."""
@@ -371,6 +395,9 @@ class OtlpExporter:
     async def _http(self, target: OtlpTarget, kind: str, body: bytes, ctype: str) -> None:
         assert self._client is not None
         headers = list({"Content-Type": ctype, **dict(target.headers_for(kind))}.items())
+        if target.gzip_traces if kind == "traces" else target.gzip_metrics:
+            body = gzip.compress(body, compresslevel=6)
+            headers.append(("Content-Encoding", "gzip"))
         async with asyncio.timeout(_TIMEOUT):
             response = await self._client.request("POST", f"{target.base_url}/v1/{kind}", headers, body)
         if response.status >= 300:
@@ -390,7 +417,13 @@ class OtlpExporter:
             self._channels[target.name] = channel
         call = channel.unary_unary(_GRPC_PATHS[kind], request_serializer=None, response_deserializer=None)
         # the protobuf bytes as they are (no serializer): spans as spans_proto wrote them
-        await call(body, timeout=_TIMEOUT, metadata=target.headers_for(kind) or None)
+        gzipped = target.gzip_traces if kind == "traces" else target.gzip_metrics
+        await call(
+            body,
+            timeout=_TIMEOUT,
+            metadata=target.headers_for(kind) or None,
+            compression=grpc.Compression.Gzip if gzipped else None,
+        )
 
 
 #: the gateway's exporter in its state, for tests and diagnostics

@@ -358,7 +358,7 @@ def _folder(hub: Telemetry) -> Service:
 
 
 def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
-    from krakenpy.telemetry.export import EXPORTER, OtlpExporter, OtlpTarget
+    from krakenpy.telemetry.export import EXPORTER, OtlpExporter, OtlpTarget, compression_setting
     from krakenpy.telemetry.instance import INSTANCE_ID, instance_id
     from krakenpy.telemetry.metrics.instruments import (
         BackendMetrics,
@@ -448,6 +448,8 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
     security: OtelSecurity | None = _opt(resources, "telemetry/opentelemetry-security")
     # OTEL_EXPORTER_OTLP_HEADERS and the per-signal variables, as otel-go's exporters read them
     env_traces, env_metrics = env_headers("TRACES")[1], env_headers("METRICS")[1]
+    # OTEL_EXPORTER_OTLP_*COMPRESSION (gzip or none), as otel-go's exporters read them
+    gzip_traces, gzip_metrics = compression_setting("TRACES")[0], compression_setting("METRICS")[0]
     targets = tuple(
         OtlpTarget(
             name=e.name,
@@ -461,6 +463,8 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
             headers=security.headers.get(e.name, ()) if security is not None else (),
             env_traces=env_traces,
             env_metrics=env_metrics,
+            gzip_traces=gzip_traces,
+            gzip_metrics=gzip_metrics,
         )  # fmt: skip
         for e in o.otlp
     )

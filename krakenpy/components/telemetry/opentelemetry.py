@@ -9,7 +9,7 @@ from typing import Any, Final
 from krakenpy.components.base import Component, Site
 from krakenpy.edge import EdgeMiddleware
 from krakenpy.resources import Resources
-from krakenpy.telemetry.export import grpc_available, protobuf_metrics_unmet
+from krakenpy.telemetry.export import compression_setting, grpc_available, protobuf_metrics_unmet
 from krakenpy.telemetry.otelsettings import OtelOptions, parse_opentelemetry
 
 __all__ = ["COMPONENT"]
@@ -49,10 +49,13 @@ async def _edge(options: OtelOptions | None, site: Site, resources: Resources) -
                     f"OTEL_PROPAGATORS: {', '.join(unknown)} unknown, ignored (krakenpy propagates "
                     f"{', '.join(propagators_from_env()) or 'nothing'}; it knows {', '.join(PROPAGATORS)} and none)"
                 )
-        if options.otlp:  # OTEL_EXPORTER_OTLP_*HEADERS entries that cannot be sent (values never quoted)
+        if options.otlp:  # OTEL_EXPORTER_OTLP_*HEADERS entries that cannot be sent (values never quoted),
+            # and *COMPRESSION values that are not gzip or none
             from krakenpy.telemetry.otelsecurity import env_headers
 
-            problems = {env_headers(signal)[2] for signal in ("TRACES", "METRICS")} - {""}
+            problems = {env_headers(signal)[2] for signal in ("TRACES", "METRICS")}
+            problems |= {compression_setting(signal)[1] for signal in ("TRACES", "METRICS")}
+            problems -= {""}
             resources.warnings.extend(sorted(problems))
         for kind, stage in (("metrics", options.backend_metrics), ("traces", options.backend_traces)):
             if stage.detailed_connection and not stage.round_trip:

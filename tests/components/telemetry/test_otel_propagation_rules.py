@@ -284,8 +284,34 @@ def test_check_warns_of_bad_otel_exporter_otlp_headers(tmp_path) -> None:  # typ
                 extra_config={"telemetry/opentelemetry": otel})
         )
     )  # fmt: skip
-    done = check_config(config, env={"OTEL_EXPORTER_OTLP_HEADERS": "api-key=SECRET1,SECRET2,bad name=SECRET3,k=%zz"})
+    bad = {"OTEL_EXPORTER_OTLP_HEADERS": "api-key=SECRET1,SECRET2,bad name=SECRET3,k=%zz"}
+    done = check_config(config, env={**bad, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": "brotli"})
     assert done.returncode == 0, done.stderr
     out = done.stdout + done.stderr
     assert "OTEL_EXPORTER_OTLP_HEADERS: entries 2, 3, 4 ignored" in out, out
     assert "SECRET" not in out
+    assert "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION='brotli' is not gzip or none: ignored" in out
+
+
+async def test_otlp_exports_follow_otel_exporter_otlp_compression(served, upstream, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """otel-go's exporters (KrakenD's) gzip their bodies when ``OTEL_EXPORTER_OTLP_COMPRESSION`` (or
+    the signal's own ``…_TRACES_COMPRESSION`` / ``…_METRICS_COMPRESSION``, which wins) is ``gzip``;
+    krakenpy always sent them uncompressed."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "GZIP")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "none")
+    receiver = Receiver()
+    receiver_base = await upstream(receiver.app())
+    base = await upstream(recording_app([]))
+    otel = _otel(int(receiver_base.rsplit(":", 1)[1]))
+    otel["exporters"]["otlp"][0]["custom_metric_reporting_period"] = 1
+    s = await served(doc([{"endpoint": "/a", "backend": [{"host": [base], "url_pattern": "/"}]}],
+                         extra_config={"telemetry/opentelemetry": otel}))  # fmt: skip
+    assert (await s.client.get("/a")).status == 200
+    await s.gateway.resources.state[EXPORTER].flush()
+    for _ in range(100):
+        if receiver.export_headers["metrics"]:
+            break
+        await asyncio.sleep(0.05)
+    assert receiver.export_headers["traces"][0].get("Content-Encoding") == "gzip"
+    assert receiver.spans()  # the receiver (aiohttp) decompressed and decoded it
+    assert "Content-Encoding" not in receiver.export_headers["metrics"][0]
