@@ -104,6 +104,22 @@ def compression_setting(signal: str) -> tuple[bool, str]:
     return False, "; ".join(problems)
 
 
+def timeout_setting(signal: str) -> tuple[float, str]:
+    """``(seconds, problem)`` an export of ``signal`` may take: ``OTEL_EXPORTER_OTLP_{signal}_TIMEOUT``,
+    then ``OTEL_EXPORTER_OTLP_TIMEOUT`` (milliseconds, an integer above 0), else 10 s (the
+    specification's default). An invalid value is ignored (the next variable, then the default) and
+    named in ``problem`` (the specification: ignored, with a warning)."""
+    env = os.environ
+    problems: list[str] = []
+    for name in (f"OTEL_EXPORTER_OTLP_{signal}_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"):
+        value = env.get(name, "").strip()
+        if value.isascii() and value.isdigit() and int(value) > 0:
+            return int(value) / 1000, "; ".join(problems)
+        if value:
+            problems.append(f"{name}={value!r} is not a number of milliseconds above 0: ignored")
+    return _TIMEOUT, "; ".join(problems)
+
+
 def protobuf_metrics_unmet() -> str:
     """The variable that asks for OTLP/HTTP metrics as protobuf (``http/protobuf``, or ``grpc``: a
     protobuf body on the exporter's transport) while ``opentelemetry-proto`` is not installed, so that
@@ -147,6 +163,9 @@ class OtlpTarget:
     #: OTEL_EXPORTER_OTLP_*COMPRESSION=gzip for the traces and metrics exports
     gzip_traces: bool = False
     gzip_metrics: bool = False
+    #: OTEL_EXPORTER_OTLP_*TIMEOUT: the seconds a traces and a metrics export may take
+    timeout_traces: float = _TIMEOUT
+    timeout_metrics: float = _TIMEOUT
 
     def headers_for(self, kind: str) -> tuple[tuple[str, str], ...]:
         """The extra headers of an export of ``kind`` ("traces", "metrics")."""
@@ -160,12 +179,13 @@ class OtlpTarget:
         return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
 
-def _reason(exc: BaseException, target: OtlpTarget, redactor: Redactor) -> str:
+def _reason(exc: BaseException, target: OtlpTarget, redactor: Redactor, kind: str = "traces") -> str:
     """An export failure as logged: its type and its text with the collector URL's user info masked
     (the clients' errors name the URL they called), never empty (a timeout's text is)."""
     text = str(exc)
     if not text:
-        text = f"no answer within {_TIMEOUT:g} s" if isinstance(exc, TimeoutError) else "no detail"
+        limit = target.timeout_traces if kind == "traces" else target.timeout_metrics
+        text = f"no answer within {limit:g} s" if isinstance(exc, TimeoutError) else "no detail"
     host = target.host
     if "@" in host:  # the user info itself, wherever the text names it (with a scheme or not)
         text = text.replace(host[: host.rindex("@") + 1], "REDACTED:REDACTED@")
@@ -378,7 +398,7 @@ class OtlpExporter:
                     body, ctype = text_json(doc), "application/json"
             except Exception as exc:  # no opentelemetry-proto for gRPC, a value protobuf refuses: logged,
                 # tried again next period (built outside _send's guard, it ended the loop in silence)
-                self._failures.report(target.name, "metrics", partial(_reason, exc, target, self._redactor))
+                self._failures.report(target.name, "metrics", partial(_reason, exc, target, self._redactor, "metrics"))
                 continue
             await self._send(target, "metrics", body, ctype)
 
@@ -390,7 +410,7 @@ class OtlpExporter:
             else:
                 await self._grpc(target, kind, body)
         except Exception as exc:  # a collector problem never reaches requests
-            self._failures.report(target.name, kind, partial(_reason, exc, target, self._redactor))
+            self._failures.report(target.name, kind, partial(_reason, exc, target, self._redactor, kind))
 
     async def _http(self, target: OtlpTarget, kind: str, body: bytes, ctype: str) -> None:
         assert self._client is not None
@@ -398,7 +418,7 @@ class OtlpExporter:
         if target.gzip_traces if kind == "traces" else target.gzip_metrics:
             body = gzip.compress(body, compresslevel=6)
             headers.append(("Content-Encoding", "gzip"))
-        async with asyncio.timeout(_TIMEOUT):
+        async with asyncio.timeout(target.timeout_traces if kind == "traces" else target.timeout_metrics):
             response = await self._client.request("POST", f"{target.base_url}/v1/{kind}", headers, body)
         if response.status >= 300:
             raise RuntimeError(f"HTTP {response.status}")
@@ -420,7 +440,7 @@ class OtlpExporter:
         gzipped = target.gzip_traces if kind == "traces" else target.gzip_metrics
         await call(
             body,
-            timeout=_TIMEOUT,
+            timeout=target.timeout_traces if kind == "traces" else target.timeout_metrics,
             metadata=target.headers_for(kind) or None,
             compression=grpc.Compression.Gzip if gzipped else None,
         )

@@ -358,7 +358,7 @@ def _folder(hub: Telemetry) -> Service:
 
 
 def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
-    from krakenpy.telemetry.export import EXPORTER, OtlpExporter, OtlpTarget, compression_setting
+    from krakenpy.telemetry.export import EXPORTER, OtlpExporter, OtlpTarget, compression_setting, timeout_setting
     from krakenpy.telemetry.instance import INSTANCE_ID, instance_id
     from krakenpy.telemetry.metrics.instruments import (
         BackendMetrics,
@@ -450,6 +450,7 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
     env_traces, env_metrics = env_headers("TRACES")[1], env_headers("METRICS")[1]
     # OTEL_EXPORTER_OTLP_*COMPRESSION (gzip or none), as otel-go's exporters read them
     gzip_traces, gzip_metrics = compression_setting("TRACES")[0], compression_setting("METRICS")[0]
+    timeout_traces, timeout_metrics = timeout_setting("TRACES")[0], timeout_setting("METRICS")[0]
     targets = tuple(
         OtlpTarget(
             name=e.name,
@@ -465,6 +466,8 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
             env_metrics=env_metrics,
             gzip_traces=gzip_traces,
             gzip_metrics=gzip_metrics,
+            timeout_traces=timeout_traces,
+            timeout_metrics=timeout_metrics,
         )  # fmt: skip
         for e in o.otlp
     )

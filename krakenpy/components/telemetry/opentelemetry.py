@@ -9,7 +9,7 @@ from typing import Any, Final
 from krakenpy.components.base import Component, Site
 from krakenpy.edge import EdgeMiddleware
 from krakenpy.resources import Resources
-from krakenpy.telemetry.export import compression_setting, grpc_available, protobuf_metrics_unmet
+from krakenpy.telemetry.export import compression_setting, grpc_available, protobuf_metrics_unmet, timeout_setting
 from krakenpy.telemetry.otelsettings import OtelOptions, parse_opentelemetry
 
 __all__ = ["COMPONENT"]
@@ -50,11 +50,12 @@ async def _edge(options: OtelOptions | None, site: Site, resources: Resources) -
                     f"{', '.join(propagators_from_env()) or 'nothing'}; it knows {', '.join(PROPAGATORS)} and none)"
                 )
         if options.otlp:  # OTEL_EXPORTER_OTLP_*HEADERS entries that cannot be sent (values never quoted),
-            # and *COMPRESSION values that are not gzip or none
+            # and *COMPRESSION / *TIMEOUT values that are not gzip or none / milliseconds
             from krakenpy.telemetry.otelsecurity import env_headers
 
             problems = {env_headers(signal)[2] for signal in ("TRACES", "METRICS")}
             problems |= {compression_setting(signal)[1] for signal in ("TRACES", "METRICS")}
+            problems |= {timeout_setting(signal)[1] for signal in ("TRACES", "METRICS")}
             problems -= {""}
             resources.warnings.extend(sorted(problems))
         for kind, stage in (("metrics", options.backend_metrics), ("traces", options.backend_traces)):

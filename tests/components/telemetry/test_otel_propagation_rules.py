@@ -285,12 +285,15 @@ def test_check_warns_of_bad_otel_exporter_otlp_headers(tmp_path) -> None:  # typ
         )
     )  # fmt: skip
     bad = {"OTEL_EXPORTER_OTLP_HEADERS": "api-key=SECRET1,SECRET2,bad name=SECRET3,k=%zz"}
-    done = check_config(config, env={**bad, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": "brotli"})
+    done = check_config(
+        config, env={**bad, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": "brotli", "OTEL_EXPORTER_OTLP_TIMEOUT": "10s"}
+    )
     assert done.returncode == 0, done.stderr
     out = done.stdout + done.stderr
     assert "OTEL_EXPORTER_OTLP_HEADERS: entries 2, 3, 4 ignored" in out, out
     assert "SECRET" not in out
     assert "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION='brotli' is not gzip or none: ignored" in out
+    assert "OTEL_EXPORTER_OTLP_TIMEOUT='10s' is not a number of milliseconds above 0: ignored" in out
 
 
 async def test_otlp_exports_follow_otel_exporter_otlp_compression(served, upstream, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -315,3 +318,32 @@ async def test_otlp_exports_follow_otel_exporter_otlp_compression(served, upstre
     assert receiver.export_headers["traces"][0].get("Content-Encoding") == "gzip"
     assert receiver.spans()  # the receiver (aiohttp) decompressed and decoded it
     assert "Content-Encoding" not in receiver.export_headers["metrics"][0]
+
+
+async def test_otlp_exports_follow_otel_exporter_otlp_timeout(served, upstream, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
+    """otel-go's exporters (KrakenD's) give an export ``OTEL_EXPORTER_OTLP_TIMEOUT`` milliseconds
+    (``…_TRACES_TIMEOUT`` wins for spans; 10 s by default); krakenpy always waited 10 s for a
+    collector that does not answer."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "60000")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", " 250 ")
+    release = asyncio.Event()
+
+    async def stuck(request: web.Request) -> web.Response:  # a collector that takes the post, never answers
+        await request.read()
+        await release.wait()
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_post("/v1/traces", stuck)
+    collector = await upstream(app)
+    base = await upstream(recording_app([]))
+    s = await served(
+        doc([{"endpoint": "/a", "backend": [{"host": [base], "url_pattern": "/"}]}],
+            extra_config={"telemetry/opentelemetry": _otel(int(collector.rsplit(":", 1)[1]))})
+    )  # fmt: skip
+    assert (await s.client.get("/a")).status == 200
+    try:
+        await s.gateway.resources.state[EXPORTER].flush()
+    finally:
+        release.set()
+    assert "traces export to local failed: TimeoutError: no answer within 0.25 s" in caplog.text
