@@ -25,7 +25,7 @@ from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.layers.record import Adds, call_slot, exported_parent
 from krakenpy.telemetry.metrics.instruments import gin_route, lura_pattern
 from krakenpy.telemetry.redact import Redactor
-from krakenpy.telemetry.trace.context import TraceState
+from krakenpy.telemetry.trace.context import TraceState, propagator_fields
 from krakenpy.telemetry.trace.spans import CLIENT, SPAN, TAIL2, Span, shape_for
 from krakenpy.telemetry.trace.templates import CallTemplate
 
@@ -557,8 +557,9 @@ def _lambda_start(
         headers = request.headers
         if headers is own:
             headers = request.headers = own.copy()
-        for name, _ in pairs:
-            lent.append(name.lower())
+        # every header the propagators write, not only those written now: a client's forwarded
+        # tracestate the gateway dropped (not valid W3C) goes too, as from HTTP backends' requests
+        lent.extend(propagator_fields(tracer.propagators).union(name.lower() for name, _ in pairs))
         for key in [k for k in headers if k.lower() in lent]:
             del headers[key]
         for name, value in pairs:

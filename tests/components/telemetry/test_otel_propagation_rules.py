@@ -347,3 +347,39 @@ async def test_otlp_exports_follow_otel_exporter_otlp_timeout(served, upstream, 
     finally:
         release.set()
     assert "traces export to local failed: TimeoutError: no answer within 0.25 s" in caplog.text
+
+
+async def test_lambda_event_headers_drop_a_forwarded_tracestate_the_gateway_does_not_write(
+    served, upstream, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """An API-Gateway-shaped event carries the request's headers, the gateway's trace context in
+    place of the client's: a client's ``tracestate`` that the gateway dropped (not valid W3C) must not
+    reach the function beside the gateway's ``traceparent`` (HTTP backends never get it)."""
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(key, value)
+    events: list[Any] = []
+
+    async def invoke(request: web.Request) -> web.Response:  # the Lambda Invoke API, recorded
+        events.append(orjson.loads(await request.read()))
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/2015-03-31/functions/{name}/invocations", invoke)
+    lambda_api = await upstream(app)
+    receiver = Receiver()
+    receiver_base = await upstream(receiver.app())
+    options = {"function_name": "f", "region": "us-east-1", "endpoint": lambda_api, "payload": "apigw_v2"}
+    backend = {"url_pattern": "/unused", "extra_config": {"backend/lambda": options}}
+    s = await served(
+        doc([{"endpoint": "/fn", "method": "POST", "input_headers": ["*"], "backend": [backend]}],
+            extra_config={"telemetry/opentelemetry": _otel(int(receiver_base.rsplit(":", 1)[1]))})
+    )  # fmt: skip
+    resp = await s.client.post("/fn", json={}, headers={"traceparent": TRACEPARENT, "tracestate": "Foo=1"})
+    assert resp.status == 200, await resp.text()
+    headers = events[0]["headers"]
+    assert headers["traceparent"].startswith(f"00-{TRACE_ID}-") and headers["traceparent"] != TRACEPARENT
+    assert "tracestate" not in headers
