@@ -482,17 +482,19 @@ def inject(trace: TraceState, span_id: str, propagators: Sequence[str]) -> list[
     return out
 
 
-#: the headers each propagator writes (lower case)
+#: the headers each propagator owns (lower case): those it writes, and for ``b3multi`` the parent and
+#: flags headers of the form, which describe the caller's hop (never the gateway's)
 _FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
     "tracecontext": ("traceparent", "tracestate"),
     "baggage": ("baggage",),
     "b3": ("b3",),
-    "b3multi": ("x-b3-traceid", "x-b3-spanid", "x-b3-sampled"),
+    "b3multi": ("x-b3-traceid", "x-b3-spanid", "x-b3-sampled", "x-b3-parentspanid", "x-b3-flags"),
 }
 
 
 def propagator_fields(propagators: Sequence[str]) -> frozenset[str]:
-    """The header names (lower case) that :func:`inject` may write for ``propagators``."""
+    """The header names (lower case) ``propagators`` own: a client's, forwarded, give way to the
+    gateway's (:func:`inject` writes some of them)."""
     return frozenset(name for p in propagators for name in _FIELDS.get(p, ()))
 
 

@@ -383,3 +383,17 @@ async def test_lambda_event_headers_drop_a_forwarded_tracestate_the_gateway_does
     headers = events[0]["headers"]
     assert headers["traceparent"].startswith(f"00-{TRACE_ID}-") and headers["traceparent"] != TRACEPARENT
     assert "tracestate" not in headers
+
+
+async def test_forwarded_b3_parent_and_flags_do_not_outlive_the_gateways_b3(served, upstream, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """``b3multi`` writes X-B3-TraceId/SpanId/Sampled; a client's X-B3-ParentSpanId and X-B3-Flags
+    forwarded by ``input_headers`` described the client's hop, not the gateway's: beside the
+    gateway's ids they named a wrong parent (and a debug flag the gateway did not decide)."""
+    monkeypatch.setenv("OTEL_PROPAGATORS", "b3multi")
+    sent = {
+        "X-B3-TraceId": B3_TRACE_ID, "X-B3-SpanId": "e457b5a2e4d86bd1", "X-B3-Sampled": "1",
+        "X-B3-ParentSpanId": "05e3ac9a4f6e3b90", "X-B3-Flags": "1",
+    }  # fmt: skip
+    got = await _backend_headers(served, upstream, sent, ["*"])
+    assert got.getall("X-B3-TraceId") == [B3_TRACE_ID] and got["X-B3-SpanId"] != "e457b5a2e4d86bd1"
+    assert "X-B3-ParentSpanId" not in got and "X-B3-Flags" not in got
