@@ -74,6 +74,8 @@ def parse_otel_security(raw: Any, path: str) -> OtelSecurity:
     return OtelSecurity(found, tuple(empty))
 
 
+#: the headers an export writes itself (otel-go's exporters set them over the user's)
+_EXPORT_OWN: Final = frozenset({"content-type", "content-length", "content-encoding", "host"})
 #: a ``%`` that does not start an escape (Go's ``url.PathUnescape`` refuses the value)
 _BAD_ESCAPE: Final = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
@@ -104,7 +106,7 @@ def env_headers(signal: str, environ: Mapping[str, str] | None = None) -> tuple[
             bad.append(str(i))
             continue
         text = unquote(value).strip()
-        if _BAD_VALUE.search(text) or name.lower().endswith("-bin"):
+        if _BAD_VALUE.search(text) or name.lower().endswith("-bin") or name.lower() in _EXPORT_OWN:
             bad.append(str(i))
             continue
         found[name.lower()] = text

@@ -284,13 +284,13 @@ def test_check_warns_of_bad_otel_exporter_otlp_headers(tmp_path) -> None:  # typ
                 extra_config={"telemetry/opentelemetry": otel})
         )
     )  # fmt: skip
-    bad = {"OTEL_EXPORTER_OTLP_HEADERS": "api-key=SECRET1,SECRET2,bad name=SECRET3,k=%zz"}
+    bad = {"OTEL_EXPORTER_OTLP_HEADERS": "api-key=SECRET1,SECRET2,bad name=SECRET3,k=%zz,Content-Type=text/plain"}
     done = check_config(
         config, env={**bad, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": "brotli", "OTEL_EXPORTER_OTLP_TIMEOUT": "10s"}
     )
     assert done.returncode == 0, done.stderr
     out = done.stdout + done.stderr
-    assert "OTEL_EXPORTER_OTLP_HEADERS: entries 2, 3, 4 ignored" in out, out
+    assert "OTEL_EXPORTER_OTLP_HEADERS: entries 2, 3, 4, 5 ignored" in out, out
     assert "SECRET" not in out
     assert "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION='brotli' is not gzip or none: ignored" in out
     assert "OTEL_EXPORTER_OTLP_TIMEOUT='10s' is not a number of milliseconds above 0: ignored" in out
