@@ -311,7 +311,7 @@ def valid_tracestate(value: str) -> str:
         if key in keys or len(keys) == _TRACESTATE_MAX:
             return ""
         keys.add(key)
-    return value
+    return value if keys else ""  # no member (",, ,"): W3C, vendors SHOULD avoid sending an empty one
 
 
 #: the usual single ``b3`` header: a 128-bit trace id, a span id and the sampling state ``0``, ``1``

@@ -145,6 +145,7 @@ _MEMBERS_32 = ",".join(f"k{i}=v{i}" for i in range(32))
         ("Foo=1", False),  # upper case key
         ("foo=a=b", False),  # '=' in a value
         ("foo", False),  # no value
+        (", ,,", False),  # members, all empty: an empty list, not sent on
         ("k" + "a" * 256 + "=1", False),  # key too long
         ("foo=" + "v" * 257, False),  # value too long
         ("foo=a\tb", False),  # a tab inside a value
