@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable
 from typing import IO, Any, Final
 
+from krakenpy.errors import ConfigError, ConfigIssue
 from krakenpy.files import check_append_target, open_error
 from krakenpy.tasks import on_loop_end
 
@@ -387,6 +388,8 @@ on_loop_end(flush_stdout)
 def output_file(path: str, where: str, *, serving: bool, **kwargs: Any) -> LineWriter | None:
     """A config-named append-only file (``where``: its JSON path, for errors); ``check`` (not
     ``serving``) only looks whether it could be opened, creates nothing and gets ``None``."""
+    if "\0" in path:  # no system call takes it (Python raises ValueError, not OSError)
+        raise ConfigError([ConfigIssue(where, f"cannot open {path!r}: a NUL character in the name")])
     if not serving:
         check_append_target(path, where)
         return None

@@ -45,7 +45,7 @@ def _loose_file(path: str, site: Site) -> None:
     its file 0600 and keeps an existing one's mode (a file made by another tool, a restore)."""
     try:
         mode = os.stat(path).st_mode
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL in the name
         return  # none yet (created 0600), or unreadable: the sink's own error says so
     if stat.S_ISREG(mode) and mode & 0o077:
         message = f"the audit file {path} is open to others (mode {stat.S_IMODE(mode):04o}): chmod 600 it"

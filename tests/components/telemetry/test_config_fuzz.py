@@ -1,0 +1,51 @@
+"""Telemetry configs a fuzz run found mishandled: ``check`` and ``run`` refuse them with the JSON
+path and exit 1, no traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cli_gateway import check_config
+from tests.conftest import ROOT
+
+_BACKEND = [{"host": ["http://127.0.0.1:19"], "url_pattern": "/"}]
+
+
+def _config(tmp_path: Path, extra: dict[str, Any]) -> Path:
+    config = tmp_path / "krakend.json"
+    doc = {"version": 3, "extra_config": extra, "endpoints": [{"endpoint": "/a", "backend": _BACKEND}]}
+    config.write_text(json.dumps(doc))
+    return config
+
+
+def _run(config: Path) -> subprocess.CompletedProcess[str]:
+    """``krakenpy run`` on a config it must refuse (it ends by itself)."""
+    return subprocess.run(
+        [sys.executable, "-m", "krakenpy", "run", "-c", str(config)],
+        cwd=config.parent,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "where"),
+    [
+        ({"telemetry/access_log": {"file": "a\u0000b.log"}}, "extra_config.telemetry/access_log.file"),
+        ({"telemetry/audit": {"sink": "file", "path": "a\u0000b.log"}}, "extra_config.telemetry/audit.path"),
+    ],
+)
+def test_a_nul_in_a_log_file_name_is_an_error_at_its_path(tmp_path: Path, extra: dict[str, Any], where: str) -> None:
+    config = _config(tmp_path, extra)
+    message = f"ERROR: {where}: cannot open 'a\\x00b.log': a NUL character in the name"
+    for out in (check_config(config), _run(config)):
+        assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+        assert message in out.stderr, out.stderr
