@@ -38,7 +38,10 @@ def _open(
     """``v6only``: every IPv6 socket IPv6-only (the event loops' ``create_server``); else only beside
     an IPv4 socket of the same host (``::`` alone also takes IPv4 clients, as Go's listener does)."""
     flags = socket.AI_PASSIVE | (socket.AI_NUMERICHOST if numeric else 0)
-    infos = socket.getaddrinfo(host or None, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, flags)
+    try:
+        infos = socket.getaddrinfo(host or None, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, flags)
+    except UnicodeError as exc:  # a name IDNA cannot encode (an empty or 64+ character label): no such host
+        raise OSError(errno.EINVAL, f"{host!r} is not a valid host name ({exc})") from None
     families = {info[0] for info in infos}
     sockets: list[socket.socket] = []
     seen: set[tuple[int, object]] = set()

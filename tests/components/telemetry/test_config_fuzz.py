@@ -11,15 +11,15 @@ from typing import Any
 
 import pytest
 
-from tests.cli_gateway import check_config
-from tests.conftest import ROOT
+from tests.cli_gateway import check_config, gateway_process, stop
+from tests.conftest import ROOT, free_port
 
 _BACKEND = [{"host": ["http://127.0.0.1:19"], "url_pattern": "/"}]
 
 
-def _config(tmp_path: Path, extra: dict[str, Any]) -> Path:
+def _config(tmp_path: Path, extra: dict[str, Any], port: int = 8080) -> Path:
     config = tmp_path / "krakend.json"
-    doc = {"version": 3, "extra_config": extra, "endpoints": [{"endpoint": "/a", "backend": _BACKEND}]}
+    doc = {"version": 3, "port": port, "extra_config": extra, "endpoints": [{"endpoint": "/a", "backend": _BACKEND}]}
     config.write_text(json.dumps(doc))
     return config
 
@@ -49,3 +49,24 @@ def test_a_nul_in_a_log_file_name_is_an_error_at_its_path(tmp_path: Path, extra:
     for out in (check_config(config), _run(config)):
         assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
         assert message in out.stderr, out.stderr
+
+
+def _side_listener(service: str, side: int) -> dict[str, Any]:
+    """The ``service``'s side listener on ``a..b``: an empty label, a name no resolver takes."""
+    if service == "Metrics":
+        return {"telemetry/metrics": {"listen_address": f"a..b:{side}"}}
+    prometheus = [{"name": "p", "port": side, "host": "a..b"}]
+    return {"telemetry/opentelemetry": {"exporters": {"prometheus": prometheus}}}
+
+
+@pytest.mark.parametrize("service", ["Metrics", "OpenTelemetry"])
+def test_a_side_listener_on_a_name_idna_refuses_is_logged_and_the_gateway_serves(tmp_path: Path, service: str) -> None:
+    # as for a name that does not resolve (KrakenD too logs the listener's error and serves on);
+    # getaddrinfo's UnicodeError killed the worker five times, then the gateway
+    port, side = free_port(), free_port()
+    config = _config(tmp_path, _side_listener(service, side), port)
+    assert check_config(config).returncode == 0
+    with gateway_process(config, port=port) as proc:
+        out, err = stop(proc)
+    assert proc.returncode == 0 and "Traceback" not in out + err, err
+    assert f"[SERVICE: {service}] cannot listen on a..b:{side}: " in out + err, err
