@@ -184,7 +184,7 @@ class GelfSender:
                     self._udp = transport
             self._backoff = 0.5
             self._outage = False
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, UnicodeError) as exc:  # UnicodeError: a name IDNA cannot encode (a..b)
             self._retry_at = loop.time() + self._backoff
             self._backoff = min(self._backoff * 2, 30.0)
             if not self._outage:  # said once an outage (KrakenD says once it cannot make the writer)

@@ -8,6 +8,7 @@ import asyncio
 import gzip
 
 import orjson
+import pytest
 
 from krakenpy.telemetry.gelf import GelfSender, gelf_message
 
@@ -58,3 +59,14 @@ async def test_a_udp_endpoint_made_after_the_close_is_closed() -> None:
         transport.close()
     assert collector.messages == ["last words"]
     assert sender._udp is None  # no endpoint kept after the close
+
+
+@pytest.mark.parametrize("tcp", [False, True])
+async def test_a_host_name_idna_refuses_is_a_failed_connection(tcp: bool) -> None:
+    # "a..b:12201" (an empty label): getaddrinfo's UnicodeError left each connecting task with an
+    # exception never retrieved (a traceback in the log for every line logged); now it waits and retries
+    sender = GelfSender("a..b", 12201, tcp=tcp)
+    loop = asyncio.get_running_loop()
+    await sender._open(loop)
+    assert sender._retry_at > loop.time() and not sender._connecting
+    await sender.close()
