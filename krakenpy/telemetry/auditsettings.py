@@ -43,6 +43,10 @@ def _collector_problem(url: str) -> str | None:
         return f"url {mask_url(url)!r} not valid: {exc}"
     if not host or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
         return f"url {mask_url(url)!r} not valid: no host, or a space or control character"
+    try:
+        host.encode("idna")  # what the client's resolver does first: every batch would fail there
+    except UnicodeError:
+        return f"url {mask_url(url)!r} not valid: host {host!r} has an empty label or one over 63 characters"
     return None
 
 

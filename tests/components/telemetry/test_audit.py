@@ -65,6 +65,17 @@ def test_parse_audit_rules() -> None:
         parse_audit({"sink": "http", "url": "ftp://x"}, "p")
 
 
+@pytest.mark.parametrize("host", ["a..b", "x" * 64, ".a"])
+def test_a_collector_host_no_resolver_takes_is_refused_at_the_url(host: str) -> None:
+    # aiohttp's resolver raised UnicodeError at every batch: every record lost
+    with pytest.raises(ConfigError) as err:
+        parse_audit({"sink": "http", "url": f"http://{host}:8080/audit"}, "p")
+    [issue] = err.value.issues
+    assert issue.path == "p.url" and f"host {host!r} has an empty label" in issue.message
+    assert parse_audit({"sink": "http", "url": "http://xn--n-nga1b.de:8080/"}, "p").sink == "http"
+    assert parse_audit({"sink": "http", "url": "http://ünï.de:8080/"}, "p").sink == "http"
+
+
 async def test_audit_records_denies_and_sensitive_allows_in_a_hash_chain(tmp_path: Path) -> None:
     path = str(tmp_path / "audit.log")
     hub = Telemetry()
