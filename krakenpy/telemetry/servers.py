@@ -248,12 +248,15 @@ async def _send(request: web.BaseRequest, scraped: Scraped) -> web.StreamRespons
     headers a :class:`~aiohttp.web.Response` of the joined body has (its length, its type)."""
     response = web.StreamResponse(headers={"Content-Type": scraped.content_type})
     response.content_length = scraped.size
-    await response.prepare(request)
-    if request.method != "HEAD":
-        for piece in scraped.pieces:
-            await response.write(piece)  # waits for the socket while the transport's buffer is full
-            await asyncio.sleep(0)
-    await response.write_eof()
+    try:
+        await response.prepare(request)
+        if request.method != "HEAD":
+            for piece in scraped.pieces:
+                await response.write(piece)  # waits for the socket while the transport's buffer is full
+                await asyncio.sleep(0)
+        await response.write_eof()
+    except ConnectionError:  # the scraper hung up (its timeout): no one to answer, nothing to log
+        pass
     return response
 
 

@@ -13,12 +13,13 @@ from typing import Any
 
 import aiohttp
 import orjson
+from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from krakenpy.server.census import Census
 from krakenpy.telemetry.hub import HUB
 from krakenpy.telemetry.metrics.stats import StatsRegistry
-from krakenpy.telemetry.servers import PROM_LISTENERS, STATS_LISTENER, Scraped, _expvar, expvar_body
+from krakenpy.telemetry.servers import PROM_LISTENERS, STATS_LISTENER, Scraped, _expvar, _send, expvar_body
 from tests.components.telemetry.conftest import Served, doc, recording_app
 from tests.conftest import free_port
 
@@ -243,3 +244,32 @@ async def test_scrapes_during_traffic_stay_consistent(served, upstream) -> None:
     assert served_count == sent == 400
     assert sum(v for k, v in snapshot.items() if k.startswith("krakend.router.response.") and ".status." in k) == 400
     assert sum(count for key, (_, count) in _histograms(text).items() if key.startswith("bench_filler")) == 400
+
+
+async def test_a_scraper_that_hangs_up_mid_body_is_no_handler_error() -> None:
+    # a Prometheus scrape timing out while a large body is written: the write's ConnectionResetError
+    # left the handler, and aiohttp logged "Error handling request" with its traceback at each one
+    raised: list[BaseException] = []
+    ended = asyncio.Event()
+    scraped = Scraped([b"x" * 65536] * 512, "text/plain")  # 32 MiB: more than the sockets' buffers hold
+
+    async def handle(request: web.BaseRequest) -> web.StreamResponse:
+        try:
+            return await _send(request, scraped)
+        except BaseException as exc:
+            raised.append(exc)
+            raise
+        finally:
+            ended.set()
+
+    server = await asyncio.get_running_loop().create_server(web.Server(handle), "127.0.0.1", 0)
+    try:
+        reader, writer = await asyncio.open_connection(*server.sockets[0].getsockname()[:2])
+        writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        await reader.readuntil(b"\r\n\r\n")
+        writer.transport.abort()  # a reset, the body unread
+        await asyncio.wait_for(ended.wait(), 60)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert raised == []
