@@ -396,4 +396,5 @@ def output_file(path: str, where: str, *, serving: bool, **kwargs: Any) -> LineW
     try:
         return LineWriter.open(path, **kwargs)
     except OSError as exc:
+        check_append_target(path, where)  # check's words where it tells why (run says what check says)
         raise open_error(path, where, exc) from None

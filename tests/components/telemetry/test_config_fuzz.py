@@ -70,3 +70,23 @@ def test_a_side_listener_on_a_name_idna_refuses_is_logged_and_the_gateway_serves
         out, err = stop(proc)
     assert proc.returncode == 0 and "Traceback" not in out + err, err
     assert f"[SERVICE: {service}] cannot listen on a..b:{side}: " in out + err, err
+
+
+@pytest.mark.parametrize(
+    ("namespace", "key", "target", "reason"),
+    [
+        ("telemetry/access_log", "file", ".", "cannot open {}: it is a directory"),
+        ("telemetry/audit", "path", "no/a.log", "cannot create {}: no such directory {}/no"),
+    ],
+)
+def test_run_refuses_a_log_file_it_cannot_open_in_checks_words(
+    tmp_path: Path, namespace: str, key: str, target: str, reason: str
+) -> None:
+    # run said "Is a directory" / "No such file or directory" where check says why
+    name = str(tmp_path / target)
+    extra: dict[str, Any] = {namespace: {key: name, **({"sink": "file"} if namespace == "telemetry/audit" else {})}}
+    config = _config(tmp_path, extra)
+    message = f"ERROR: extra_config.{namespace}.{key}: " + reason.format(name, tmp_path)
+    for out in (check_config(config), _run(config)):
+        assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+        assert message in out.stderr.splitlines(), out.stderr
