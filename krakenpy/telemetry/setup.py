@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Final
 
 from krakenpy import __version__
-from krakenpy.errors import ConfigError
+from krakenpy.errors import ConfigError, ConfigIssue
 from krakenpy.resources import Resources
 from krakenpy.telemetry.accesslog import formatter
 from krakenpy.telemetry.clientip import client_ip_resolver
@@ -21,7 +21,7 @@ from krakenpy.telemetry.ginline import gin_renderer
 from krakenpy.telemetry.hub import HUB, AccessLog, Service, Telemetry
 from krakenpy.telemetry.redact import Redactor
 from krakenpy.telemetry.settings import AccessLogOptions
-from krakenpy.telemetry.writer import LineWriter, output_file
+from krakenpy.telemetry.writer import LineWriter, check_output_file, output_file
 
 # The outputs (GELF, syslog, OTLP, the /__stats and Prometheus listeners, the audit sinks) are
 # imported by the function that sets each up, when the configuration asks for it: a plain start
@@ -116,9 +116,29 @@ def _opt(resources: Resources, namespace: str) -> Any:
     return resources.options("", namespace)
 
 
+def _check_files(resources: Resources, access: AccessLogOptions) -> None:
+    """The access log's and the audit trail's files looked at before either is opened: both their
+    problems reported at once, in ``check`` and ``run`` alike."""
+    targets: list[tuple[str, str]] = []
+    if access.file and not resources.service.router.disable_access_log:
+        targets.append((access.file, "extra_config.telemetry/access_log.file"))
+    audit: AuditOptions | None = _opt(resources, "telemetry/audit")
+    if audit is not None and audit.sink == "file":
+        targets.append((audit.path, "extra_config.telemetry/audit.path"))
+    issues: list[ConfigIssue] = []
+    for path, where in targets:
+        try:
+            check_output_file(path, where)
+        except ConfigError as exc:
+            issues.extend(exc.issues)
+    if issues:
+        raise ConfigError(issues)
+
+
 def _configure(resources: Resources) -> Telemetry:
     hub = Telemetry()
     access: AccessLogOptions = _opt(resources, "telemetry/access_log") or AccessLogOptions()
+    _check_files(resources, access)
     hub.redactor = Redactor(access.redaction)
     hub.redactor.learn_routes(endpoint.endpoint for endpoint in resources.service.endpoints)
     hub.request_id_header = access.request_id_header or None

@@ -43,6 +43,7 @@ from krakenpy.tasks import on_loop_end
 __all__ = [
     "INTERVAL",
     "LineWriter",
+    "check_output_file",
     "file_identity",
     "flush_stdout",
     "output_file",
@@ -385,13 +386,19 @@ def flush_stdout() -> None:
 on_loop_end(flush_stdout)
 
 
+def check_output_file(path: str, where: str) -> None:
+    """What opening the config-named file ``path`` to append to it would find wrong (``where``: its
+    JSON path), as a :class:`ConfigError`, without creating or touching it."""
+    if "\0" in path:  # no system call takes it (Python raises ValueError, not OSError)
+        raise ConfigError([ConfigIssue(where, f"cannot open {path!r}: a NUL character in the name")])
+    check_append_target(path, where)
+
+
 def output_file(path: str, where: str, *, serving: bool, **kwargs: Any) -> LineWriter | None:
     """A config-named append-only file (``where``: its JSON path, for errors); ``check`` (not
     ``serving``) only looks whether it could be opened, creates nothing and gets ``None``."""
-    if "\0" in path:  # no system call takes it (Python raises ValueError, not OSError)
-        raise ConfigError([ConfigIssue(where, f"cannot open {path!r}: a NUL character in the name")])
-    if not serving:
-        check_append_target(path, where)
+    if not serving or "\0" in path:  # a NUL, which no open takes, raises the error check gives
+        check_output_file(path, where)
         return None
     try:
         return LineWriter.open(path, **kwargs)

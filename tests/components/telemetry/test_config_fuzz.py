@@ -90,3 +90,20 @@ def test_run_refuses_a_log_file_it_cannot_open_in_checks_words(
     for out in (check_config(config), _run(config)):
         assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
         assert message in out.stderr.splitlines(), out.stderr
+
+
+def test_an_access_log_and_an_audit_file_both_wrong_are_both_reported(tmp_path: Path) -> None:
+    # the first one opened stopped the build: a second run to learn of the other
+    missing = str(tmp_path / "no" / "access.log")
+    extra = {
+        "telemetry/access_log": {"file": missing},
+        "telemetry/audit": {"sink": "file", "path": str(tmp_path)},
+    }
+    config = _config(tmp_path, extra)
+    expected = [
+        f"ERROR: extra_config.telemetry/access_log.file: cannot create {missing}: no such directory {tmp_path}/no",
+        f"ERROR: extra_config.telemetry/audit.path: cannot open {tmp_path}: it is a directory",
+    ]
+    for out in (check_config(config), _run(config)):
+        assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+        assert [line for line in out.stderr.splitlines() if line.startswith("ERROR: ")] == expected, out.stderr
