@@ -387,7 +387,7 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
         ReadMetrics,
         ServerMetrics,
     )
-    from krakenpy.telemetry.metrics.registry import Registry
+    from krakenpy.telemetry.metrics.registry import Registry, prom_labels
     from krakenpy.telemetry.otelsecurity import OtelSecurity, env_headers
     from krakenpy.telemetry.trace.spans import SpanBuffer
 
@@ -517,7 +517,7 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
         # not the instance id: a scrape with `run -w N` shows every worker's counts merged, no one
         # process's (and a restart would start a new target_info series)
         info = {k: v for k, v in resource.items() if k != INSTANCE_ID}
-        info_labels = ",".join(f'{k.replace(".", "_")}="{v}"' for k, v in info.items())
+        info_labels = prom_labels(info)
         target_info = f"# HELP target_info Target metadata\n# TYPE target_info gauge\ntarget_info{{{info_labels}}} 1\n"
         for e in o.prometheus:
             if e.disable_metrics:

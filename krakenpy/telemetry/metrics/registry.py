@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Final, Literal
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "Gauge",
     "Histogram",
     "Registry",
+    "prom_labels",
     "prom_name",
 ]
 
@@ -46,6 +47,12 @@ def prom_name(name: str) -> str:
 
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def prom_labels(pairs: Mapping[str, str]) -> str:
+    """``name="value",...`` as the text format writes them: names as :func:`prom_name` makes them,
+    values escaped (a quote or newline in a configured value would cut the line)."""
+    return ",".join(f'{prom_name(k)}="{_escape(v)}"' for k, v in pairs.items())
 
 
 def _labels(names: Sequence[str], values: Sequence[str]) -> str:

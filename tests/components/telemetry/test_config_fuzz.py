@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.cli_gateway import check_config, gateway_process, stop
 from tests.conftest import ROOT, free_port
@@ -107,3 +109,19 @@ def test_an_access_log_and_an_audit_file_both_wrong_are_both_reported(tmp_path: 
     for out in (check_config(config), _run(config)):
         assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
         assert [line for line in out.stderr.splitlines() if line.startswith("ERROR: ")] == expected, out.stderr
+
+
+def test_target_info_escapes_a_quote_and_a_newline_of_the_configured_resource(tmp_path: Path) -> None:
+    # written raw, they cut target_info's line: the whole scrape refused by Prometheus
+    port, prom = free_port(), free_port()
+    otel = {
+        "service_name": 'gw "a"\nb',
+        "deploy_env": "x\\y",
+        "exporters": {"prometheus": [{"name": "p", "port": prom, "listen_ip": "127.0.0.1"}]},
+    }
+    config = _config(tmp_path, {"telemetry/opentelemetry": otel}, port)
+    with gateway_process(config, port=port):
+        body = urllib.request.urlopen(f"http://127.0.0.1:{prom}/metrics", timeout=10).read().decode()
+    [info] = [f for f in text_string_to_metric_families(body) if f.name == "target_info"]
+    labels = info.samples[0].labels
+    assert labels["service_name"] == 'gw "a"\nb' and labels["deployment_environment"] == "x\\y", labels
