@@ -531,6 +531,20 @@ async def test_opencensus_b3_in_is_read_as_otel_go_reads_it(served, upstream) ->
             assert trace == continued, headers
 
 
+async def _silent_zipkin(served, upstream, silent: Any, requests: int) -> Any:  # type: ignore[no-untyped-def]
+    """A gateway whose zipkin collector is ``silent`` (a listening socket nobody reads or answers:
+    the kernel accepts its connections), ``requests`` answered; its span pump."""
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)
+    collector = f"http://127.0.0.1:{silent.getsockname()[1]}/api/v2/spans"
+    base = await upstream(recording_app([], {"a": 1}))
+    census = {"sample_rate": 100, "exporters": {"zipkin": {"collector_url": collector}}}
+    s = await served(doc(_endpoints(base), extra_config={NS: census}))
+    for i in range(requests):
+        assert (await s.client.get(f"/users/{i}")).status == 200
+    return s.gateway.resources.state[OC_PUMPS][0]
+
+
 async def test_opencensus_stop_is_bounded_when_the_collector_hangs(served, upstream, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
     """A collector that accepts and never answers: the last flush at the stop gives up after
     STOP_WAIT (it waited the client's 10 s per batch: a gateway with zipkin's full buffer took ~2
@@ -541,16 +555,8 @@ async def test_opencensus_stop_is_bounded_when_the_collector_hangs(served, upstr
 
     monkeypatch.setattr(exporter, "STOP_WAIT", 0.3, raising=False)
     monkeypatch.setattr(exporter, "INTERVAL", 3600.0)  # the spans wait for the stop's flush
-    with socket.socket() as silent:  # the kernel accepts connections, nobody reads or answers
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(64)
-        collector = f"http://127.0.0.1:{silent.getsockname()[1]}/api/v2/spans"
-        base = await upstream(recording_app([], {"a": 1}))
-        census = {"sample_rate": 100, "exporters": {"zipkin": {"collector_url": collector}}}
-        s = await served(doc(_endpoints(base), extra_config={NS: census}))
-        pump = s.gateway.resources.state[OC_PUMPS][0]
-        for i in range(3):
-            assert (await s.client.get(f"/users/{i}")).status == 200
+    with socket.socket() as silent:
+        pump = await _silent_zipkin(served, upstream, silent, 3)
         assert pump.buffer.spans
         await asyncio.wait_for(pump.stop(), 5)
     assert pump.exported == 0
@@ -567,16 +573,8 @@ async def test_opencensus_a_flush_gives_up_on_a_silent_collector(served, upstrea
 
     monkeypatch.setattr(exporter, "INTERVAL", 3600.0)  # the spans wait for the flush below
     monkeypatch.setattr(zipkin, "_TIMEOUT", 0.3)
-    with socket.socket() as silent:  # the kernel accepts connections, nobody reads or answers
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(64)
-        collector = f"http://127.0.0.1:{silent.getsockname()[1]}/api/v2/spans"
-        base = await upstream(recording_app([], {"a": 1}))
-        census = {"sample_rate": 100, "exporters": {"zipkin": {"collector_url": collector}}}
-        s = await served(doc(_endpoints(base), extra_config={NS: census}))
-        pump = s.gateway.resources.state[OC_PUMPS][0]
-        for i in range(80):
-            assert (await s.client.get(f"/users/{i}")).status == 200
+    with socket.socket() as silent:
+        pump = await _silent_zipkin(served, upstream, silent, 80)
         waiting = len(pump.buffer.spans)
         assert waiting > 2 * zipkin.ZipkinSink.batch  # three batches at least
         await pump.flush()
