@@ -64,6 +64,20 @@ async def _edge(options: OtelOptions | None, site: Site, resources: Resources) -
                     f"{site.path}.layers.backend.{kind}.detailed_connection: no effect without round_trip "
                     "(as in krakend-otel: the connection timings are recorded with the round trip)"
                 )
+        from krakenpy.telemetry.metrics.instruments import left_out
+
+        for layer, static, field in (
+            ("global", options.global_metrics_static, "layers.global.metrics_static_attributes"),
+            ("proxy", options.proxy_metrics_static, "layers.proxy.metrics_static_attributes"),
+            ("backend", options.backend_metrics.static, "layers.backend.metrics.static_attributes"),
+        ):
+            dropped = left_out(layer, static)
+            if dropped:  # each would make a scrape Prometheus refuses whole
+                resources.warnings.append(
+                    f"{site.path}.{field}: {', '.join(dropped)} left out of the metrics (a label the "
+                    "instruments have themselves, a key repeated later, whose last value is kept, or one "
+                    "Prometheus reserves or the exporter adds: le, quantile, __*, otel_scope_name, otel_scope_version)"
+                )
     # the upstream client's timing mode is decided before anything is built (decide_client_timing)
     return None
 

@@ -11,7 +11,7 @@ import re
 from http import HTTPStatus
 from typing import Final
 
-from krakenpy.telemetry.metrics.registry import SIZE_BUCKETS, Counter, Family, Histogram, Registry
+from krakenpy.telemetry.metrics.registry import SIZE_BUCKETS, Counter, Family, Histogram, Registry, prom_name
 
 __all__ = [
     "BackendMetrics",
@@ -19,7 +19,9 @@ __all__ = [
     "ReadMetrics",
     "ProxyMetrics",
     "ServerMetrics",
+    "LAYER_LABELS",
     "fold_method",
+    "left_out",
     "gin_route",
     "lura_pattern",
     "unmatched_route",
@@ -28,6 +30,51 @@ __all__ = [
 _METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
 _PARAM = re.compile(r"\{([^}/]+)\}")
 Static = tuple[tuple[str, str], ...]
+
+
+#: each layer's own label names, before and after its static attributes (what those cannot be named)
+SERVER_LABELS: Final = ("http.request.method", "url.scheme", "http.route", "http.response.status_code")
+PROXY_LABELS: Final = ("http.request.method", "http.route", "error", "canceled", "complete")
+_BACKEND_HEAD: Final = ("http.request.method", "http.route", "krakend.endpoint.route", "krakend.endpoint.method")
+BACKEND_LABELS: Final = (*_BACKEND_HEAD, "error", "canceled", "complete")
+CLIENT_LABELS: Final = (*_BACKEND_HEAD, "clientname", "server.address", "server.port", "http.response.status_code")
+READ_LABELS: Final = (*_BACKEND_HEAD, "error")
+#: the labels of every instrument a layer's ``metrics_static_attributes`` (``static_attributes`` of the
+#: backend) go on, by the layer's name in ``layers``
+LAYER_LABELS: Final = {
+    "global": SERVER_LABELS,
+    "proxy": PROXY_LABELS,
+    "backend": (*BACKEND_LABELS, *CLIENT_LABELS[4:], *READ_LABELS[4:]),
+}
+#: label names the text format keeps for itself (a histogram's bucket bound, a summary's quantile) and
+#: those the exporter adds to every series (the instrumentation scope's)
+_RESERVED: Final = frozenset({"le", "quantile", "otel_scope_name", "otel_scope_version"})
+
+
+def _kept(own: tuple[str, ...], static: Static) -> tuple[int, ...]:
+    """The positions of the static attributes an instrument labelled ``own`` can carry. Left out,
+    each a scrape Prometheus refuses whole (a label twice in a series, or one it reserves): a key
+    named as one of the instrument's labels once written (``http.route``, ``http_route``: the
+    instrument's value is the one measured), ``le``, ``quantile``, ``otel_scope_*`` or ``__*``, and a key repeated
+    later (the last one's value kept, as OTel's attribute sets keep it)."""
+    taken = {prom_name(name) for name in own}
+    last = {prom_name(key): i for i, (key, _) in enumerate(static)}
+    return tuple(
+        i
+        for i, (key, _) in enumerate(static)
+        if (name := prom_name(key)) not in taken and name not in _RESERVED and not name.startswith("__")
+        and last[name] == i
+    )  # fmt: skip
+
+
+def left_out(layer: str, static: Static) -> tuple[str, ...]:
+    """The static keys of ``layer`` its instruments leave out (:func:`_kept`; ``check`` warns)."""
+    kept = set(_kept(LAYER_LABELS[layer], static))
+    return tuple(key for i, (key, _) in enumerate(static) if i not in kept)
+
+
+def _usable(own: tuple[str, ...], static: Static) -> Static:
+    return tuple(static[i] for i in _kept(own, static))
 
 
 def fold_method(method: str) -> str:
@@ -95,8 +142,9 @@ class ServerMetrics:
         semconv: str = "",
         routes: dict[tuple[str, str], Static] | None = None,
     ) -> None:
-        names = ["http.request.method", "url.scheme", "http.route", "http.response.status_code"]
-        names += [k for k, _ in static]
+        kept = _kept(SERVER_LABELS, static)
+        static = tuple(static[i] for i in kept)
+        names = [*SERVER_LABELS, *(k for k, _ in static)]
         new = semconv == "1.27"
         self.time = registry.family(
             "http.server.request.duration" if new else "http.server.duration", "histogram", names,
@@ -109,7 +157,9 @@ class ServerMetrics:
         self._static = tuple(v for _, v in static)
         #: (route, method) → an endpoint's own static values (``global.metrics_static_attributes``
         #: at endpoint level, the same keys as the service's): read when a route's recorder is made
-        self._routes = {key: tuple(v for _, v in values) for key, values in (routes or {}).items()}
+        self._routes = {
+            key: tuple(values[i][1] for i in kept if i < len(values)) for key, values in (routes or {}).items()
+        }
         self._recorders: dict[tuple[str, str, str], _RouteRecorder] = {}
 
     def recorder(self, route: str, method: str, scheme: str = "http") -> _RouteRecorder:
@@ -126,6 +176,7 @@ class ProxyMetrics:
     """Proxy layer: ``krakend.proxy.duration`` by (error, canceled, complete)."""
 
     def __init__(self, registry: Registry, *, static: Static = ()) -> None:
+        static = _usable(PROXY_LABELS, static)
         names = ["http.request.method", "http.route", *(k for k, _ in static), "error", "canceled", "complete"]
         self.family = registry.family("krakend.proxy.duration", "histogram", names, help="Duration of the proxy layer.")
         self._static = tuple(v for _, v in static)
@@ -140,6 +191,7 @@ class BackendMetrics:
     """Backend layer: ``krakend.backend.duration`` by (error, canceled, complete)."""
 
     def __init__(self, registry: Registry, *, static: Static = ()) -> None:
+        static = _usable(BACKEND_LABELS, static)
         names = [
             "http.request.method", "http.route", "krakend.endpoint.route", "krakend.endpoint.method",
             *(k for k, _ in static), "error", "canceled", "complete",
@@ -186,6 +238,7 @@ class ClientMetrics:
     """Round-trip instruments of the backend HTTP client (``layers.backend.metrics.round_trip``)."""
 
     def __init__(self, registry: Registry, *, static: Static = (), semconv: str = "", detailed: bool = False) -> None:
+        static = _usable(CLIENT_LABELS, static)
         fixed = [
             "http.request.method", "http.route", "krakend.endpoint.route", "krakend.endpoint.method",
             *(k for k, _ in static), "clientname", "server.address", "server.port",
@@ -255,6 +308,7 @@ class ReadMetrics:
     krakend-otel's ``http.client.response.read.*`` with the backend's fixed attributes and ``error``."""
 
     def __init__(self, registry: Registry, *, static: Static = ()) -> None:
+        static = _usable(READ_LABELS, static)
         names = [
             "http.request.method", "http.route", "krakend.endpoint.route", "krakend.endpoint.method",
             *(k for k, _ in static), "error",
