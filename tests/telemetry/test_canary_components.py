@@ -44,6 +44,17 @@ def _otlp(port: int) -> dict[str, Any]:
     }
 
 
+def _every_output(port: int) -> dict[str, Any]:
+    """The service's outputs a failure's text reaches: the client's answer, the DEBUG app log, the
+    JSON access log and OTLP spans to the receiver on ``port``."""
+    return {
+        "router": {"return_error_msg": True},
+        "telemetry/logging": {"level": "DEBUG", "stdout": True},
+        "telemetry/access_log": {"format": "json"},
+        "telemetry/opentelemetry": _otlp(port),
+    }
+
+
 async def test_span_status_messages_follow_the_failure_text_rules(served, upstream) -> None:  # type: ignore[no-untyped-def]
     """A span's status message is an output too: a backend's error body (``return_error_code``: the
     error's message *is* the body, here echoing the client's password) is not written there, as it is
@@ -166,12 +177,7 @@ async def test_a_function_error_printing_its_event_keeps_the_body_secrets(  # ty
     s = await served(
         {
             "version": 3,
-            "extra_config": {
-                "router": {"return_error_msg": True},
-                "telemetry/logging": {"level": "DEBUG", "stdout": True},
-                "telemetry/access_log": {"format": "json"},
-                "telemetry/opentelemetry": _otlp(port),
-            },
+            "extra_config": _every_output(port),
             "endpoints": [endpoint("/node", node, "apigw_v1"), endpoint("/python", python, "body")],
         }
     )
@@ -257,12 +263,7 @@ async def test_a_script_quoting_a_body_field_keeps_it_secret(served, upstream, c
     s = await served(
         {
             "version": 3,
-            "extra_config": {
-                "router": {"return_error_msg": True},
-                "telemetry/logging": {"level": "DEBUG", "stdout": True},
-                "telemetry/access_log": {"format": "json"},
-                "telemetry/opentelemetry": _otlp(port),
-            },
+            "extra_config": _every_output(port),
             "endpoints": [
                 endpoint("/error", "error('weak password ' .. b.password)"),
                 endpoint("/custom", "custom_error('weak password ' .. b.password, 422)"),

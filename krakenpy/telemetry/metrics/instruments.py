@@ -157,9 +157,7 @@ class ServerMetrics:
         self._static = tuple(v for _, v in static)
         #: (route, method) → an endpoint's own static values (``global.metrics_static_attributes``
         #: at endpoint level, the same keys as the service's): read when a route's recorder is made
-        self._routes = {
-            key: tuple(values[i][1] for i in kept if i < len(values)) for key, values in (routes or {}).items()
-        }
+        self._routes = {key: tuple(values[i][1] for i in kept) for key, values in (routes or {}).items()}
         self._recorders: dict[tuple[str, str, str], _RouteRecorder] = {}
 
     def recorder(self, route: str, method: str, scheme: str = "http") -> _RouteRecorder:

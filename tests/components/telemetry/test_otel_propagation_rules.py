@@ -250,12 +250,9 @@ async def test_opencensus_b3_readers_rank_below_otel_propagators(served, upstrea
     assert got["traceparent"].split("-")[1] == TRACE_ID == got["X-B3-TraceId"]
 
 
-async def test_otlp_exports_carry_otel_exporter_otlp_headers(served, upstream, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """KrakenD's OTLP exporters are otel-go's, which read ``OTEL_EXPORTER_OTLP_HEADERS`` (and the
-    per-signal ``OTEL_EXPORTER_OTLP_TRACES_HEADERS`` / ``_METRICS_HEADERS``, which replace it): the
-    usual way to give a SaaS collector its API key in KrakenD CE. krakenpy sent no such header."""
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", " api-key = s%3Dcret%20x ,x-tenant=t1")
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "x-tenant=m1")
+async def _one_request_exported(served, upstream) -> Receiver:  # type: ignore[no-untyped-def]
+    """A gateway exporting traces and metrics (every second) to a real OTLP receiver, one request
+    served, its spans flushed and the first metrics export waited for: the receiver."""
     receiver = Receiver()
     receiver_base = await upstream(receiver.app())
     base = await upstream(recording_app([]))
@@ -269,6 +266,16 @@ async def test_otlp_exports_carry_otel_exporter_otlp_headers(served, upstream, m
         if receiver.export_headers["metrics"]:
             break
         await asyncio.sleep(0.05)
+    return receiver
+
+
+async def test_otlp_exports_carry_otel_exporter_otlp_headers(served, upstream, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """KrakenD's OTLP exporters are otel-go's, which read ``OTEL_EXPORTER_OTLP_HEADERS`` (and the
+    per-signal ``OTEL_EXPORTER_OTLP_TRACES_HEADERS`` / ``_METRICS_HEADERS``, which replace it): the
+    usual way to give a SaaS collector its API key in KrakenD CE. krakenpy sent no such header."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", " api-key = s%3Dcret%20x ,x-tenant=t1")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "x-tenant=m1")
+    receiver = await _one_request_exported(served, upstream)
     traces, metrics = receiver.export_headers["traces"][0], receiver.export_headers["metrics"][0]
     assert traces["api-key"] == "s=cret x" and traces["x-tenant"] == "t1"
     assert metrics["x-tenant"] == "m1" and "api-key" not in metrics  # the signal's own variable replaces it
@@ -303,19 +310,7 @@ async def test_otlp_exports_follow_otel_exporter_otlp_compression(served, upstre
     krakenpy always sent them uncompressed."""
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "GZIP")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "none")
-    receiver = Receiver()
-    receiver_base = await upstream(receiver.app())
-    base = await upstream(recording_app([]))
-    otel = _otel(int(receiver_base.rsplit(":", 1)[1]))
-    otel["exporters"]["otlp"][0]["custom_metric_reporting_period"] = 1
-    s = await served(doc([{"endpoint": "/a", "backend": [{"host": [base], "url_pattern": "/"}]}],
-                         extra_config={"telemetry/opentelemetry": otel}))  # fmt: skip
-    assert (await s.client.get("/a")).status == 200
-    await s.gateway.resources.state[EXPORTER].flush()
-    for _ in range(100):
-        if receiver.export_headers["metrics"]:
-            break
-        await asyncio.sleep(0.05)
+    receiver = await _one_request_exported(served, upstream)
     assert receiver.export_headers["traces"][0].get("Content-Encoding") == "gzip"
     assert receiver.spans()  # the receiver (aiohttp) decompressed and decoded it
     assert "Content-Encoding" not in receiver.export_headers["metrics"][0]
