@@ -421,15 +421,19 @@ def _b3(get: Callable[[str], str | None]) -> tuple[str, str, bool] | None:
 _EXTRACTORS: Final[Mapping[str, Extractor]] = {"tracecontext": _tracecontext, "b3": _b3, "b3multi": _b3}
 
 
+def _named(environ: Mapping[str, str] | None) -> tuple[str, ...]:
+    """``OTEL_PROPAGATORS``' names as written (blanks cut), each once, in its first place (the
+    specification: values are deduplicated; a propagator named twice wrote its headers twice)."""
+    env = os.environ if environ is None else environ
+    return tuple(dict.fromkeys(n.strip() for n in env.get("OTEL_PROPAGATORS", "").split(",") if n.strip()))
+
+
 def propagators_from_env(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
     """``OTEL_PROPAGATORS`` (comma list; ``none``: no propagator, no context read or written),
     default ``tracecontext,baggage``, an empty value too (the OTel environment specification: empty is
     unset); unknown names are ignored (returned separately by the component as a warning), and when
     none is known the default stands (otel-go's autoprop)."""
-    env = os.environ if environ is None else environ
-    # each name once, in its first place (the specification: values are deduplicated; a propagator
-    # named twice wrote its headers twice)
-    names = tuple(dict.fromkeys(n.strip().lower() for n in env.get("OTEL_PROPAGATORS", "").split(",") if n.strip()))
+    names = tuple(dict.fromkeys(n.lower() for n in _named(environ)))
     if not names:
         return DEFAULT_PROPAGATORS
     if "none" in names:
@@ -439,9 +443,7 @@ def propagators_from_env(environ: Mapping[str, str] | None = None) -> tuple[str,
 
 def unknown_propagators(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
     """The names in ``OTEL_PROPAGATORS`` krakenpy has no propagator for (as written, each once)."""
-    env = os.environ if environ is None else environ
-    names = dict.fromkeys(n.strip() for n in env.get("OTEL_PROPAGATORS", "").split(",") if n.strip())
-    return tuple(n for n in names if n.lower() not in PROPAGATORS and n.lower() != "none")
+    return tuple(n for n in _named(environ) if n.lower() not in PROPAGATORS and n.lower() != "none")
 
 
 def extract(get: Callable[[str], str | None], propagators: Sequence[str], sampler: Sampler) -> TraceState:
