@@ -188,7 +188,7 @@ def test_a_worker_below_its_share_takes_at_once(monkeypatch: pytest.MonkeyPatch)
 
 # -- the CLI ----------------------------------------------------------------------------------------
 
-BURSTS = 5
+BURSTS = 8
 CONNECTIONS = 50
 
 
@@ -217,16 +217,19 @@ def _burst(pids: list[int], port: int) -> list[int]:
 
 
 def test_two_workers_split_bursts_of_keepalive_connections_evenly(tmp_path: Path) -> None:
-    """P6: each worker within ±15 % of an even share, in every one of 5 bursts of 50. The kernel's
-    hash over per-worker SO_REUSEPORT sockets (the design before) splits a burst like 50 coin tosses:
-    outside ±15 % a third of the time (8 of 20 bursts measured), so 5 bursts fail it ~86 % of runs."""
+    """P6: each worker within ±15 % of an even share, in all but at most one of 8 bursts of 50. The
+    kernel's hash over per-worker SO_REUSEPORT sockets (the design before) splits a burst like 50 coin
+    tosses: outside ±15 % 8 of 20 bursts measured, so it passes this ~11 % of runs (1 - 0.6**8 -
+    8 * 0.4 * 0.6**7). The one burst allowed is for a loaded machine: a worker descheduled for the
+    acceptor's STUCK seconds hands a whole burst to the other by design (a [37, 13] burst was seen once,
+    under a fuzz run on both cores)."""
     gateway, port, pids = _start(tmp_path, 2)
     try:
         splits = [_burst(pids, port) for _ in range(BURSTS)]
     finally:
         assert gateway.stop() == 0
     assert all(sum(s) == CONNECTIONS for s in splits), splits
-    assert max(map(deviation, splits)) <= 15.0, splits
+    assert sum(deviation(s) > 15.0 for s in splits) <= 1, splits
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="needs SIGSTOP")
