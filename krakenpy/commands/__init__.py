@@ -1,5 +1,5 @@
 """CLI commands beyond ``run``/``check`` (``version``, ``routes``, ``openapi``, ``generate``,
-``audit``), and the Flexible Configuration step every command that reads ``-c`` goes through."""
+``audit``, ``verify-trail``), and the Flexible Configuration step every command that reads ``-c`` goes through."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from krakenpy.commands import audit, generate, openapi, routes, version
+from krakenpy.commands import audit, generate, openapi, routes, trail, version
 
 __all__ = ["dispatch", "register"]
 
@@ -20,6 +20,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     openapi.register(sub)
     generate.register(sub)
     audit.register(sub)
+    trail.register(sub)
 
 
 def dispatch(args: argparse.Namespace, builtin: Callable[[argparse.Namespace], int]) -> int:

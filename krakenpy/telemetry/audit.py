@@ -35,6 +35,7 @@ import orjson
 from krakenpy.gojson import valid_text
 from krakenpy.tasks import cancel_and_wait, spawn
 from krakenpy.telemetry.auditsink import AuditSink, SinkError
+from krakenpy.telemetry.trailcheck import GENESIS, chained, check_trail
 
 __all__ = [
     "AUDIT",
@@ -80,7 +81,7 @@ EVENTS: Final = {
     "function_not_allowed": "authz_fail",
 }
 Decision = Literal["allow", "deny", "error"]
-_GENESIS: Final = "0" * 64
+_GENESIS: Final = GENESIS
 #: seconds :meth:`AuditTrail.stop` gives the sink to take what is queued (not ``Final``: tests change it)
 STOP_WAIT = 5.0
 
@@ -281,7 +282,7 @@ def verify_chain(lines: list[bytes], prev_hash: str = _GENESIS) -> bool:
     takes first, added spaces) is a tampered one. A line that is no record is ``False`` too."""
     prev = prev_hash
     for line in lines:
-        rec = _chained(line)
+        rec, _ = chained(line)
         if rec is None or rec["prev_hash"] != prev:
             return False
         prev = rec["hash"]
@@ -290,48 +291,7 @@ def verify_chain(lines: list[bytes], prev_hash: str = _GENESIS) -> bool:
 
 def verify_trail(lines: list[bytes], prev_hash: str = _GENESIS) -> bool:
     """:func:`verify_chain` for a file several processes appended to: the workers of ``run -w N``
-    (each its own ``instance``, sequence and chain) and the runs before a restart. A record with
-    ``seq`` 1 starts a process's chain, from ``prev_hash`` or a record earlier in the file (the last
-    one when it started); every other record continues its instance's chain, with the next ``seq``.
-    A record seen before (its hash: the same bytes) is a delivery repeated, not a new record."""
-    known = {prev_hash}
-    last: dict[Any, tuple[str, int]] = {}
-    for line in lines:
-        rec = _chained(line)
-        if rec is None:
-            return False
-        if rec["hash"] in known:  # a batch an HTTP collector got twice (its answer lost, then retried)
-            continue
-        instance, seq = rec.get("instance"), rec.get("seq")
-        if not isinstance(seq, int):
-            return False
-        if seq == 1:
-            if rec["prev_hash"] not in known:
-                return False
-        else:
-            before = last.get(instance)
-            # a seq gap is a record dropped before it was chained (queue full): the chain is whole
-            if before is None or rec["prev_hash"] != before[0] or seq <= before[1]:
-                return False
-        last[instance] = (rec["hash"], seq)
-        known.add(rec["hash"])
-    return True
-
-
-def _chained(line: bytes) -> dict[str, Any] | None:
-    """The record of a line whose ``hash`` is its own (None for anything else)."""
-    body = line[:-1] if line.endswith(b"\n") else line
-    try:
-        rec = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(rec, dict) or orjson.dumps(rec) != body:
-        return None
-    digest = rec.pop("hash", None)
-    prev = rec.get("prev_hash")
-    if not isinstance(digest, str) or not isinstance(prev, str):
-        return None
-    if hashlib.sha256(prev.encode() + orjson.dumps(rec, option=orjson.OPT_SORT_KEYS)).hexdigest() != digest:
-        return None
-    rec["hash"] = digest
-    return rec
+    (each its own ``instance``, sequence and chain) and the runs before a restart; the rules, the
+    reason of a break and its line: :func:`krakenpy.telemetry.trailcheck.check_trail`
+    (``krakenpy verify-trail``)."""
+    return check_trail(lines, prev_hash).ok

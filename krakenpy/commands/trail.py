@@ -1,0 +1,104 @@
+"""``krakenpy verify-trail FILE...``: check an audit trail's hash chain (``telemetry/audit``'s file
+sink, or the lines an HTTP collector stored) and say where it breaks.
+
+Exit 0 when every record continues its chain, 1 at the first break (its file, line and reason), on a
+file that cannot be read, and with ``--strict`` when records were dropped before chaining (``seq``
+gaps: the trail's queue was full)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from krakenpy.telemetry.trailcheck import GENESIS, TrailReport, check_trail
+
+__all__ = ["register"]
+
+
+class _Lines:
+    """The lines of the files in order, and which file each line number falls in."""
+
+    def __init__(self, paths: list[str]) -> None:
+        self.paths = paths
+        #: ``(path, number of its first line in the whole trail)``
+        self.starts: list[tuple[str, int]] = []
+        self.read = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for path in self.paths:
+            self.starts.append((path, self.read + 1))
+            handle: BinaryIO
+            with sys.stdin.buffer if path == "-" else open(path, "rb") as handle:
+                for line in handle:
+                    self.read += 1
+                    yield line
+
+    def where(self, number: int) -> str:
+        path, first = next((p, f) for p, f in reversed(self.starts) if f <= number)
+        return f"{'<stdin>' if path == '-' else path}:{number - first + 1}"
+
+
+def _summary(report: TrailReport) -> list[str]:
+    lines = [
+        f"{report.records:,} record{'s' * (report.records != 1)} in {len(report.chains)} "
+        f"chain{'s' * (len(report.chains) != 1)}"
+        + (f"; {report.repeated:,} repeated deliveries skipped" if report.repeated else "")
+    ]
+    for instance, chain in sorted(report.chains.items()):
+        restarts = f", {chain.starts - 1} restart{'s' * (chain.starts != 2)}" if chain.starts > 1 else ""
+        dropped = f", {chain.dropped:,} dropped before chaining (seq gaps)" if chain.dropped else ""
+        seqs = f"seq {chain.first_seq}..{chain.last_seq}"
+        lines.append(f"  {instance}: {seqs}, {chain.records:,} records{restarts}{dropped}")
+    return lines
+
+
+def _run(args: argparse.Namespace) -> int:
+    files = _Lines(list(args.files))
+    try:
+        report = check_trail(files, args.prev_hash or GENESIS, partial=args.partial)
+    except OSError as exc:
+        print(f"ERROR: {exc.filename or '<stdin>'}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    if report.broken is not None:
+        number, reason = report.broken
+        print(f"ERROR: {files.where(number)}: {reason}", file=sys.stderr)
+        print(f"the {report.records:,} records before it continue their chains", file=sys.stderr)
+        return 1
+    print("intact: " + "\n".join(_summary(report)))
+    if report.dropped and args.strict:
+        dropped = f"{report.dropped:,} record{' was' if report.dropped == 1 else 's were'}"
+        print(f"ERROR: {dropped} dropped before chaining (--strict)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _hash(value: str) -> str:
+    if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        raise argparse.ArgumentTypeError("a record's hash: 64 lowercase hex digits")
+    return value
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``verify-trail`` to the CLI."""
+    parser = sub.add_parser(
+        "verify-trail",
+        help="check an audit trail's hash chain (telemetry/audit) and say where it breaks",
+        description="Check the hash chain of an audit trail (telemetry/audit's file sink, or the lines an HTTP "
+        "collector stored). Exit 0 when every record continues its chain; 1 at the first break (its file, line and "
+        "reason), on a file that cannot be read, and with --strict when records were dropped before chaining.",
+    )
+    parser.add_argument("files", nargs="+", metavar="FILE", help="trail files in the order written ('-': stdin)")
+    parser.add_argument(
+        "--prev-hash",
+        type=_hash,
+        help="the hash the first record continues (the last record of the file before, when that one is gone)",
+    )
+    parser.add_argument(
+        "--partial",
+        action="store_true",
+        help="the trail may start mid-chain: each instance's first record is taken as it stands",
+    )
+    parser.add_argument("--strict", action="store_true", help="fail when records were dropped before chaining")
+    parser.set_defaults(handler=_run)
