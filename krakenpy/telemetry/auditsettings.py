@@ -16,7 +16,7 @@ __all__ = ["AuditOptions", "parse_audit"]
 
 @dataclass(frozen=True, slots=True)
 class AuditOptions:
-    sink: Literal["stdout", "file", "http"] = "stdout"
+    sink: Literal["stdout", "file", "http", "syslog"] = "stdout"
     path: str = ""
     url: str = ""
     headers: tuple[tuple[str, str], ...] = ()
@@ -27,6 +27,11 @@ class AuditOptions:
     sample: float = 0.0
     #: HMAC key of credential fingerprints (hex or text; from the environment variable it names)
     fingerprint_key: bytes = b""
+    #: sink syslog: the RFC 5424 facility, and the files of a ``tls://`` collector's CA and client
+    facility: int = 10
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
 
 
 def _collector_problem(url: str) -> str | None:
@@ -59,6 +64,7 @@ def parse_audit(raw: Any, path: str) -> AuditOptions:
         problem = _collector_problem(str(o.get("url", "")))
         if problem is not None:
             raise ConfigError([ConfigIssue(f"{path}.url", problem)])
+    facility = _syslog_options(o, sink, path)
     key_env = str(o.get("fingerprint_key_env") or "")
     raw_headers = o.get("headers") or {}
     headers = tuple((str(k), str(v)) for k, v in (raw_headers.items() if isinstance(raw_headers, Mapping) else ()))
@@ -80,4 +86,46 @@ def parse_audit(raw: Any, path: str) -> AuditOptions:
         sensitive=bool(o.get("sensitive", False)),
         sample=float(o.get("sample", 0.0)),
         fingerprint_key=os.environ.get(key_env, "").encode() if key_env else b"",
+        facility=facility,
+        ca_file=str(o.get("ca_file") or ""),
+        cert_file=str(o.get("cert_file") or ""),
+        key_file=str(o.get("key_file") or ""),
     )
+
+
+def _syslog_options(o: Mapping[str, Any], sink: str, path: str) -> int:
+    """The facility of sink ``syslog`` after its url, facility and TLS files are looked at (every
+    problem reported at once)."""
+    from krakenpy.telemetry.auditsyslog import FACILITIES, parse_target
+
+    issues: list[ConfigIssue] = []
+    tls_keys = [key for key in ("ca_file", "cert_file", "key_file") if o.get(key)]
+    if sink != "syslog":
+        issues.extend(ConfigIssue(f"{path}.{key}", "applies to sink 'syslog' only") for key in tls_keys)
+        if "facility" in o:
+            issues.append(ConfigIssue(f"{path}.facility", "applies to sink 'syslog' only"))
+        if issues:
+            raise ConfigError(issues)
+        return FACILITIES["authpriv"]
+    url = str(o.get("url") or "")
+    target = parse_target(url)
+    if isinstance(target, str):
+        issues.append(ConfigIssue(f"{path}.url", target))
+    elif target.network != "tls":
+        issues.extend(ConfigIssue(f"{path}.{key}", "applies to a tls:// syslog url only") for key in tls_keys)
+    if bool(o.get("cert_file")) != bool(o.get("key_file")):
+        missing = "key_file" if o.get("cert_file") else "cert_file"
+        issues.append(ConfigIssue(f"{path}.{missing}", "cert_file and key_file go together (a client certificate)"))
+    for key in tls_keys:
+        file = str(o[key])
+        try:
+            with open(file, "rb"):
+                pass
+        except (OSError, ValueError) as exc:
+            issues.append(ConfigIssue(f"{path}.{key}", f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}"))
+    name = str(o.get("facility", "authpriv"))
+    if name not in FACILITIES:
+        issues.append(ConfigIssue(f"{path}.facility", f"unknown syslog facility {name!r}"))
+    if issues:
+        raise ConfigError(issues)
+    return FACILITIES[name]

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from krakenpy.server.census import Tenure
     from krakenpy.telemetry.audit import AuditTrail
     from krakenpy.telemetry.auditsettings import AuditOptions
+    from krakenpy.telemetry.auditsink import AuditSink
     from krakenpy.telemetry.gelf import GelfSender
     from krakenpy.telemetry.metrics.instruments import Static
     from krakenpy.telemetry.metrics.registry import Registry
@@ -600,7 +601,7 @@ def registry_steps(registry: Registry) -> Callable[[dict[str, Any]], Iterator[No
 
 def _audit(resources: Resources, hub: Telemetry, o: AuditOptions) -> None:
     from krakenpy.telemetry.audit import AuditTrail
-    from krakenpy.telemetry.auditsink import AuditSink, FileSink, HttpSink, StreamSink, last_hash
+    from krakenpy.telemetry.auditsink import FileSink, HttpSink, StreamSink, last_hash
 
     sink: AuditSink
     prev = None
@@ -611,6 +612,8 @@ def _audit(resources: Resources, hub: Telemetry, o: AuditOptions) -> None:
         prev = last_hash(o.path)
     elif o.sink == "http":
         sink = HttpSink(o.url, o.headers)
+    elif o.sink == "syslog":
+        sink = _syslog_sink(o)
     else:
         sink = StreamSink(hub.stdout())
     trail = hub.audit = AuditTrail(
@@ -625,6 +628,23 @@ def _audit(resources: Resources, hub: Telemetry, o: AuditOptions) -> None:
     registry = hub.registry
     if registry is not None:  # OTel metrics on (Prometheus, OTLP): the records lost, to alert on
         _audit_metrics(registry, trail)
+
+
+def _syslog_sink(o: AuditOptions) -> AuditSink:
+    """The audit trail's syslog sink, its TLS context built here (a file that is no certificate: a
+    config error at its field)."""
+    from krakenpy.telemetry.auditsyslog import SyslogSink, parse_target, tls_context
+
+    target = parse_target(o.url)
+    assert not isinstance(target, str)  # parse_audit refused it
+    tls = None
+    if target.network == "tls":
+        built = tls_context(o.ca_file, o.cert_file, o.key_file)
+        if isinstance(built, str):
+            field = "cert_file" if built.startswith("cert_file") else "ca_file"
+            raise ConfigError([ConfigIssue(f"extra_config.telemetry/audit.{field}", built)])
+        tls = built
+    return SyslogSink(target, o.facility, tls)
 
 
 def _audit_metrics(registry: Registry, trail: AuditTrail) -> None:

@@ -1,5 +1,5 @@
 """``telemetry/audit`` (krakenpy; service, endpoint): one JSON record per access decision, hash-
-chained, through a bounded queue to stdout, a file or an HTTP collector (see
+chained, through a bounded queue to stdout, a file, an HTTP collector or syslog (see
 :mod:`krakenpy.telemetry.audit` for the interface guards use)."""
 
 from __future__ import annotations
@@ -19,7 +19,10 @@ __all__ = ["COMPONENT"]
 
 
 #: what only the service-level value sets (one trail per gateway)
-_SERVICE_ONLY = ("sink", "path", "url", "headers", "queue_size", "fingerprint_key_env")
+_SERVICE_ONLY = (
+    "sink", "path", "url", "headers", "queue_size", "fingerprint_key_env",
+    "facility", "ca_file", "cert_file", "key_file",
+)  # fmt: skip
 
 
 def _parse(raw: Any, site: Site) -> AuditOptions:
@@ -31,6 +34,8 @@ def _parse(raw: Any, site: Site) -> AuditOptions:
                 site.notes.append(ConfigIssue(site.at(key), message, "warning"))
     if site.level == "service" and options.sink == "file":
         _loose_file(options.path, site)
+    if site.level == "service" and options.sink == "syslog":
+        _local_socket(options.url, site)
     name = raw.get("fingerprint_key_env") if isinstance(raw, dict) else None
     if name and not options.fingerprint_key:
         # the fingerprints would come from a random key per process: the same credential would read
@@ -38,6 +43,23 @@ def _parse(raw: Any, site: Site) -> AuditOptions:
         message = f"environment variable {name} is not set: credential fingerprints use a random key per process"
         site.notes.append(ConfigIssue(site.at("fingerprint_key_env"), message, "warning"))
     return options
+
+
+def _local_socket(url: str, site: Site) -> None:
+    """A warning when the syslog socket named (or the local daemon's) is not there: every batch would
+    wait in the queue until one appears, then be dropped as the queue fills."""
+    from krakenpy.telemetry.auditsyslog import parse_target
+
+    target = parse_target(url)
+    if isinstance(target, str) or target.network != "unix":
+        return
+    try:
+        there = stat.S_ISSOCK(os.stat(target.host).st_mode)
+    except (OSError, ValueError):
+        there = False
+    if not there:
+        message = f"no syslog socket at {target.host}: records wait in the queue (then are dropped) until one is there"
+        site.notes.append(ConfigIssue(site.at("url"), message, "warning"))
 
 
 def _loose_file(path: str, site: Site) -> None:

@@ -1,0 +1,288 @@
+"""``telemetry/audit`` ``sink: "syslog"``: RFC 5424 messages carrying the records byte for byte, to
+real receivers on 127.0.0.1 (UDP from a real gateway, a unix datagram socket, TCP with octet
+counting through a collector restart and an outage, TLS with a client certificate), and ``check``'s
+errors at their JSON paths."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import socket
+import ssl
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+
+from krakenpy.telemetry.audit import AuditTrail, verify_chain, verify_trail
+from krakenpy.telemetry.auditsink import SinkError
+from krakenpy.telemetry.auditsyslog import FACILITIES, SyslogSink, parse_target, tls_context
+from tests.cli_gateway import check_config, gateway_process
+from tests.conftest import free_port
+from tests.server.certs import Authority
+
+#: ``<PRI>1 TIMESTAMP HOSTNAME APP PROCID MSGID - MSG``
+_MESSAGE = re.compile(rb"<(\d+)>1 (\S+) (\S+) krakenpy (\d+) (\S+) - (\{.*\})\Z", re.S)
+
+
+def _parsed(message: bytes) -> tuple[int, bytes, bytes, dict[str, Any], bytes]:
+    """PRI, timestamp, MSGID, the record and its line, of one message."""
+    match = _MESSAGE.match(message)
+    assert match is not None, message[:200]
+    return int(match[1]), match[2], match[5], orjson.loads(match[6]), match[6]
+
+
+def _deny(trail: AuditTrail, n: int = 1, *, enforced: bool = True) -> None:
+    for _ in range(n):
+        trail.record(
+            decision="deny", reason="rate_limited", policy="qos/ratelimit/router", route_id="GET /x", status=429,
+            request={"id": None, "method": "GET", "route": "/x", "path": "/x"},
+            client={"address": "203.0.113.7", "user_agent": "curl/8"}, subject=None, enforced=enforced,
+        )  # fmt: skip
+
+
+async def test_a_real_gateway_sends_each_record_as_an_rfc5424_datagram(tmp_path: Path) -> None:
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(10)
+    port = free_port()
+    doc = {
+        "version": 3,
+        "port": port,
+        "extra_config": {"telemetry/audit": {
+            "sink": "syslog", "url": f"udp://127.0.0.1:{receiver.getsockname()[1]}", "facility": "local3",
+        }},
+        "endpoints": [{
+            "endpoint": "/x",
+            "extra_config": {"modifier/lua-endpoint": {"pre": "custom_error('no', 403)"}},
+            "backend": [{"host": [f"http://127.0.0.1:{free_port()}"], "url_pattern": "/b"}],
+        }],
+    }  # fmt: skip
+    config = tmp_path / "krakend.json"
+    config.write_text(json.dumps(doc))
+    try:
+        with gateway_process(config, port=port):
+            async with aiohttp.ClientSession() as http:
+                for _ in range(3):
+                    async with http.get(f"http://127.0.0.1:{port}/x") as resp:
+                        assert resp.status == 403
+            messages = [receiver.recv(65536) for _ in range(3)]
+    finally:
+        receiver.close()
+    lines = []
+    for message in messages:
+        pri, ts, msgid, record, line = _parsed(message)
+        assert pri == FACILITIES["local3"] * 8 + 4  # an enforced deny: warning
+        assert ts == record["ts"].encode() and msgid == record["event"].encode()
+        assert record["reason"] == "lua_custom_error" and record["decision"] == "deny"
+        lines.append(line)
+    assert verify_chain(lines)  # the MSGs are the records as chained, byte for byte
+
+
+async def test_a_unix_datagram_socket_gets_the_records(tmp_path: Path) -> None:
+    path = str(tmp_path / "log.sock")
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(path)
+    receiver.settimeout(5)
+    target = parse_target(f"unix://{path}")
+    assert not isinstance(target, str)
+    trail = AuditTrail(SyslogSink(target), service="gw", config_hash="c")
+    _deny(trail)
+    _deny(trail, enforced=False)  # a shadow rule's deny: notice
+    await trail.drain()
+    await trail.sink.close()
+    got = [_parsed(receiver.recv(65536)) for _ in range(2)]
+    receiver.close()
+    assert [pri for pri, *_ in got] == [FACILITIES["authpriv"] * 8 + 4, FACILITIES["authpriv"] * 8 + 5]
+    assert verify_chain([line for *_, line in got])
+
+
+async def test_a_datagram_too_large_is_lost_and_counted() -> None:
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    sink = SyslogSink(parse_target(f"udp://127.0.0.1:{receiver.getsockname()[1]}"))  # type: ignore[arg-type]
+    with pytest.raises(SinkError) as caught:
+        await sink.write([b'{"pad":"' + b"x" * 70_000 + b'"}\n', b'{"ok":1}\n'])
+    await sink.close()
+    receiver.settimeout(5)
+    assert caught.value.lost == 1 and receiver.recv(65536).endswith(b'{"ok":1}')
+    receiver.close()
+
+
+class _Collector:
+    """A TCP (or TLS) syslog collector on 127.0.0.1 reading octet-counted frames."""
+
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.tls = tls
+        self.frames: list[bytes] = []
+        self.connections = 0
+        self.peers: list[Any] = []
+        self.server: asyncio.Server | None = None
+        self.writers: list[asyncio.StreamWriter] = []
+        self.port = 0
+
+    async def start(self, port: int = 0) -> None:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", port, ssl=self.tls)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for writer in self.writers:
+            writer.close()
+        await self.server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self.writers.append(writer)
+        self.peers.append(writer.get_extra_info("peercert"))
+        try:
+            while True:
+                size = int((await reader.readuntil(b" "))[:-1])
+                self.frames.append(await reader.readexactly(size))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    async def wait_for(self, n: int) -> None:
+        for _ in range(500):
+            if len(self.frames) >= n:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"{len(self.frames)} frames of {n}")
+
+
+async def _closed(sink: SyslogSink) -> None:
+    """Until the sink's connection has seen the collector's end of it."""
+    for _ in range(500):
+        if sink.connection_gone():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the connection's end was never seen")
+
+
+async def test_tcp_octet_counting_survives_a_collector_restart_and_an_outage() -> None:
+    collector = _Collector()
+    await collector.start()
+    sink = SyslogSink(parse_target(f"tcp://127.0.0.1:{collector.port}"))  # type: ignore[arg-type]
+    trail = AuditTrail(sink, service="gw", config_hash="c")
+    _deny(trail, 3)
+    await trail.drain()
+    await collector.wait_for(3)
+
+    # the collector drops the connection and a batch is written at once, into the closing connection
+    # (taken or not: TCP syslog has no acknowledgement); once the end is seen, the next batch goes on
+    # a new connection with that batch again ahead of it
+    for writer in collector.writers:
+        writer.close()
+    _deny(trail, 2)
+    await trail.drain()
+    await _closed(sink)
+    _deny(trail)
+    await trail.drain()
+    await collector.wait_for(6)
+    assert collector.connections == 2
+
+    # down for a while: the batch waits (retried with back-off), then arrives
+    port = collector.port
+    await collector.stop()
+    await _closed(sink)
+    _deny(trail)
+    draining = asyncio.ensure_future(trail.drain())
+    await asyncio.sleep(0.3)
+    assert not draining.done()  # no collector: the batch is held, not written off
+    taken = len(collector.frames)
+    await collector.start(port)
+    await asyncio.wait_for(draining, 10)
+    await collector.wait_for(taken + 1)
+    await trail.stop()
+    await collector.stop()
+
+    lines = [_parsed(frame)[4] for frame in collector.frames]
+    seqs = {orjson.loads(line)["seq"] for line in lines}
+    assert seqs == {1, 2, 3, 4, 5, 6, 7}, sorted(seqs)
+    assert trail.dropped == 0 and verify_trail(lines)  # a batch sent twice is skipped as repeated
+
+
+async def test_tls_with_a_client_certificate(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    ca = Authority(tmp_path)
+    server, client = ca.issue("127.0.0.1"), ca.issue("gateway", client=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(ca.path))
+    context.load_cert_chain(server.cert, server.key)
+    context.verify_mode = ssl.CERT_REQUIRED
+    collector = _Collector(context)
+    await collector.start()
+    tls = tls_context(str(ca.path), str(client.cert), str(client.key))
+    assert isinstance(tls, ssl.SSLContext)
+    sink = SyslogSink(parse_target(f"tls://127.0.0.1:{collector.port}"), FACILITIES["auth"], tls)  # type: ignore[arg-type]
+    trail = AuditTrail(sink, service="gw", config_hash="c")
+    _deny(trail, 2)
+    await trail.drain()
+    await collector.wait_for(2)
+    await trail.stop()
+    assert collector.peers[0]["subject"] == ((("commonName", "gateway"),),)
+    assert [_parsed(frame)[0] for frame in collector.frames] == [FACILITIES["auth"] * 8 + 4] * 2
+
+    # a collector whose certificate another CA signed: nothing is sent to it, the batch is held
+    (tmp_path / "other").mkdir()
+    other = tls_context(str(Authority(tmp_path / "other", "Other CA").path), str(client.cert), str(client.key))
+    assert isinstance(other, ssl.SSLContext)
+    wrong = SyslogSink(parse_target(f"tls://127.0.0.1:{collector.port}"), tls=other)  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, "krakenpy.audit"), pytest.raises(TimeoutError):
+        await asyncio.wait_for(wrong.write([b'{"seq":1}\n']), 1.0)
+    await wrong.close()
+    await collector.stop()
+    assert len(collector.frames) == 2
+    assert any("CERTIFICATE_VERIFY_FAILED" in r.getMessage() for r in caplog.records), caplog.text
+
+
+def _check(tmp_path: Path, audit: dict[str, Any]) -> Any:
+    doc = {"version": 3, "extra_config": {"telemetry/audit": audit}, "endpoints": []}
+    config = tmp_path / "krakend.json"
+    config.write_text(json.dumps(doc))
+    return check_config(config)
+
+
+@pytest.mark.parametrize(
+    ("audit", "errors"),
+    [
+        ({"sink": "syslog", "url": "tcp://collector.example"},
+         ["extra_config.telemetry/audit.url: syslog url 'tcp://collector.example' needs a host and a port (1-65535)"]),
+        ({"sink": "syslog", "url": "http://collector.example:514"},
+         ["extra_config.telemetry/audit.url: a syslog url is udp://host:port, tcp://host:port, tls://host:port or "
+          "unix:///path, not 'http://collector.example:514'"]),
+        ({"sink": "syslog", "url": "udp://127.0.0.1:514", "ca_file": "/nonexistent/ca.pem"},
+         ["extra_config.telemetry/audit.ca_file: applies to a tls:// syslog url only",
+          "extra_config.telemetry/audit.ca_file: cannot read /nonexistent/ca.pem: No such file or directory"]),
+        ({"sink": "syslog", "facility": "local9"},
+         ["extra_config.telemetry/audit.facility: 'local9' is not one of ['kern', 'user', 'mail', 'daemon', 'auth', "
+          "'syslog', 'lpr', 'news', 'uucp', 'cron', 'authpriv', 'ftp', 'ntp', 'audit', 'alert', 'clock', 'local0', "
+          "'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7']"]),
+        ({"sink": "file", "path": "a.log", "facility": "auth"},
+         ["extra_config.telemetry/audit.facility: applies to sink 'syslog' only"]),
+    ],
+)  # fmt: skip
+def test_check_names_each_syslog_problem_at_its_path(tmp_path: Path, audit: dict[str, Any], errors: list[str]) -> None:
+    out = _check(tmp_path, audit)
+    assert out.returncode == 1
+    got = [line.removeprefix("ERROR: ") for line in out.stderr.splitlines() if line.startswith("ERROR: ")]
+    assert got == errors, out.stderr
+
+
+def test_check_refuses_a_ca_file_that_is_no_certificate_and_a_lone_cert_file(tmp_path: Path) -> None:
+    junk = tmp_path / "ca.pem"
+    junk.write_text("not a certificate\n")
+    out = _check(tmp_path, {"sink": "syslog", "url": "tls://127.0.0.1:6514", "ca_file": str(junk)})
+    assert out.returncode == 1 and "ERROR: extra_config.telemetry/audit.ca_file: ca_file " in out.stderr, out.stderr
+    lone = _check(tmp_path, {"sink": "syslog", "url": "tls://127.0.0.1:6514", "cert_file": str(junk)})
+    assert lone.returncode == 1
+    assert "ERROR: extra_config.telemetry/audit.key_file: cert_file and key_file go together" in lone.stderr
+
+
+def test_check_warns_when_the_syslog_socket_is_not_there(tmp_path: Path) -> None:
+    out = _check(tmp_path, {"sink": "syslog", "url": f"unix://{tmp_path}/none.sock"})
+    assert out.returncode == 0, out.stderr
+    assert f"extra_config.telemetry/audit.url: no syslog socket at {tmp_path}/none.sock" in out.stderr
