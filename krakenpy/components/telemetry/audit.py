@@ -26,12 +26,15 @@ _SERVICE_ONLY = (
 
 
 def _parse(raw: Any, site: Site) -> AuditOptions:
-    options = parse_audit(raw, site.path)
     if site.level == "endpoint" and isinstance(raw, dict):
         for key in _SERVICE_ONLY:  # an endpoint's own file would silently go to the service's sink
             if key in raw:
                 message = f"{key} applies at service level only: this endpoint's records go to the service's sink"
                 site.notes.append(ConfigIssue(site.at(key), message, "warning"))
+        # ignored there, so not checked either: an endpoint's `sink: file` without a path is the same
+        # warning as one with a path, never an error about a file nothing would open
+        raw = {k: v for k, v in raw.items() if k not in _SERVICE_ONLY}
+    options = parse_audit(raw, site.path)
     if site.level == "service" and options.sink == "file":
         _loose_file(options.path, site)
     if site.level == "service" and options.sink == "syslog":
