@@ -40,8 +40,9 @@ def function_chooser(options: LambdaOptions) -> Callable[[Request], str]:
         if not valid_function_name(name):
             raise BackendError(f"aws lambda: {name!r} is not a function name", status=400)
         if allowed is not None and name not in allowed and base_function(name) not in allowed:
-            log.warning("lambda: refused to invoke %r: not in allowed_functions", name)
-            # an access decision: the audit trail's deny (one dict lookup when auditing is off)
+            # logged once, as every failure is: the BackendError's line at ERROR with the request id
+            # (a WARNING before it made each refused name two lines). An access decision: the audit
+            # trail's deny (one dict lookup when auditing is off)
             audit_decision(request.context, policy=_POLICY, decision="deny", reason="function_not_allowed",
                            detail=f"function {name!r} not in allowed_functions")  # fmt: skip
             raise BackendError(f"aws lambda: function {name!r} is not allowed here", status=403)
