@@ -155,6 +155,7 @@ def _load(path: str, *, lint: bool, allow_unsupported: bool) -> object | None:
     try:
         loaded = load(path, lint=lint)
     except ConfigError as exc:
+        print_issues(exc.warnings, label="WARNING")
         print_errors(exc.issues)
         print(f"{len(exc.issues)} error(s) in {path}", file=sys.stderr)
         return None

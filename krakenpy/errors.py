@@ -78,11 +78,16 @@ class ConfigError(KrakenpyError):
 
     exit_code: ClassVar[int] = 1
 
-    def __init__(self, issues: Sequence[ConfigIssue] | str, source: str = "") -> None:
+    def __init__(
+        self, issues: Sequence[ConfigIssue] | str, source: str = "", warnings: Sequence[ConfigIssue] = ()
+    ) -> None:
         if isinstance(issues, str):
             issues = [ConfigIssue("", issues)]
         self.issues: tuple[ConfigIssue, ...] = tuple(issues)
         self.source = source
+        #: the warnings found before the errors stopped the load (a misspelt key's hint is often
+        #: what explains an error): ``check`` and ``run`` print them with the errors
+        self.warnings: tuple[ConfigIssue, ...] = tuple(warnings)
         super().__init__("\n".join(str(i) for i in self.issues))
 
 

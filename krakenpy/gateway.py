@@ -194,9 +194,9 @@ def load(path: str | os.PathLike[str], *, lint: bool = False, use_env: bool = Tr
     degraded = [i for i in issues if i.severity == "warning"]
     if lint:
         issues = [replace(i, severity="error") for i in issues]
-    if _errors(issues):
-        raise ConfigError(issues if lint else _errors(issues), loaded.service.source)
     warnings = (*loaded.warnings, *degraded, *ignored_fields(loaded.service))
+    if _errors(issues):
+        raise ConfigError(issues if lint else _errors(issues), loaded.service.source, () if lint else warnings)
     return Loaded(loaded.service, parsed, warnings, loaded.enforcing)
 
 

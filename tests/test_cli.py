@@ -67,6 +67,31 @@ def test_cli_check_reports_every_error_with_json_path(tmp_path: Path) -> None:
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize("step", ["schema", "options"])
+def test_cli_check_and_run_print_the_warnings_found_before_an_error(tmp_path: Path, step: str) -> None:
+    """A misspelt key's hint is often what an error is about (here ``timeuot``): it was dropped
+    whenever the file had an error, in the schema step or the components' options step."""
+    backend = {"host": ["http://127.0.0.1:8080"], "url_pattern": "/b"}
+    endpoint: dict[str, Any] = {"endpoint": "/a", "backend": [backend]}
+    if step == "schema":
+        endpoint["extra_config"] = {"qos/ratelimit/router": {"max_rate": 10, "capcity": 5}}
+        error = "ERROR: endpoints[0].extra_config.qos/ratelimit/router.capcity: unknown key"
+    else:
+        endpoint["extra_config"] = {"telemetry/audit": {"sensitive": True}}
+        error = "ERROR: extra_config.telemetry/audit.path: sink 'file' needs a path"
+    doc: dict[str, Any] = {"version": 3, "port": free_port(), "timeuot": "3s", "endpoints": [endpoint]}
+    if step == "options":
+        doc["extra_config"] = {"telemetry/audit": {"sink": "file"}}
+    config = _write(tmp_path, doc)
+    for command in (["check", "-c", config], ["run", "-c", config]):
+        out = _cli(*command)
+        assert out.returncode == 1, out.stderr
+        lines = out.stderr.splitlines()
+        warning = "WARNING: timeuot: unknown key (did you mean 'timeout'?): ignored"
+        assert warning in lines and any(line.startswith(error) for line in lines), out.stderr
+        assert lines.index(warning) < next(i for i, line in enumerate(lines) if line.startswith("ERROR: "))
+
+
 def test_cli_check_reports_control_bytes_in_an_endpoint_path(tmp_path: Path) -> None:
     # httprouter would register them; reached percent-encoded, they would go on to the backend URL and logs
     backend = [{"host": ["http://127.0.0.1:8000"], "url_pattern": "/x"}]

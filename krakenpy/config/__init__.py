@@ -73,9 +73,9 @@ def load_service(
         # one report per path (the schema already said what is wrong there); a set keeps this linear
         seen = {i.path for i in issues}
         issues.extend(i for i in exc.issues if i.path not in seen)
-        raise ConfigError(_blame_env(issues, overrides), source) from None
+        raise ConfigError(_blame_env(issues, overrides), source, _blame_env(warnings, overrides)) from None
     if issues:
-        raise ConfigError(_blame_env(issues, overrides), source)
+        raise ConfigError(_blame_env(issues, overrides), source, _blame_env(warnings, overrides))
     return LoadedConfig(
         service=service,
         warnings=tuple(_blame_env(warnings, overrides)),
