@@ -103,6 +103,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=8080, help="gateway port")
+    parser.add_argument("--host", default="127.0.0.1", help="gateway listen address (0.0.0.0: every interface)")
     parser.add_argument("--emulator-port", type=int, default=4566, help="emulator port (the config says 4566)")
     args = parser.parse_args()
     binary = _ministack()
@@ -121,7 +122,9 @@ def main() -> int:
             return 1
         os.environ.update(AWS_ENV)
         asyncio.run(deploy_demo(url))
-        print(f"Lambda emulator on {url}; gateway on http://127.0.0.1:{args.port} (Ctrl-C stops both). Try:")
+        shown = "127.0.0.1" if args.host in ("", "0.0.0.0", "::") else args.host
+        shown = f"[{shown}]" if ":" in shown else shown
+        print(f"Lambda emulator on {url}; gateway on http://{shown}:{args.port} (Ctrl-C stops both). Try:")
         for example in (
             "/hello/Ada/Lovelace",
             "/call/hello",
@@ -130,7 +133,7 @@ def main() -> int:
             "/release",
             '/orders -d \'{"customer": "ada", "lines": [{"qty": 2, "price": 3.5}]}\'',
         ):
-            print(f"  curl -si http://127.0.0.1:{args.port}{example}")
+            print(f"  curl -si http://{shown}:{args.port}{example}")
         config = HERE / "lambda.json"
         if args.emulator_port != 4566:
             moved = Path(tmp) / "lambda.json"
@@ -139,7 +142,7 @@ def main() -> int:
         gateway = subprocess.Popen(
             [sys.executable, "-m", "krakenpy", "run", "-c", str(config), "-p", str(args.port)] + ["--workers", "1"],
             cwd=ROOT,
-            env=dict(os.environ, **AWS_ENV),
+            env=dict(os.environ, **AWS_ENV, KRAKEND_LISTEN_IP=args.host),  # loopback only unless told
         )
         running = gateway
 
