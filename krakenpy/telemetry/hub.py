@@ -48,8 +48,9 @@ class AccessLog:
     format: Callable[[AccessEntry], bytes]
     writers: tuple[LineWriter, ...]
     skip_paths: frozenset[str] = frozenset()
-    #: also send each line to GELF (KrakenD's code does when telemetry/gelf is on)
-    gelf: Callable[[bytes], None] | None = None
+    #: also send each line to GELF (KrakenD's code does when telemetry/gelf is on), with the request
+    #: id as ``_request_id`` (as the application log's messages carry it) when there is one
+    gelf: Callable[[bytes, str | None], None] | None = None
     #: gin's batch renderer (set for the gin format: the edge queues a tuple, not an entry object)
     gin: GinRender | None = None
 

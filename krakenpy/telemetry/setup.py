@@ -174,8 +174,9 @@ def _configure(resources: Resources) -> Telemetry:
 
             sender = gelf
 
-            def send(line: bytes) -> None:
-                sender.send(gelf_message(line.decode("utf-8", "replace"), facility=sender.facility))
+            def send(line: bytes, request_id: str | None) -> None:
+                extra = {"_request_id": request_id} if request_id else None
+                sender.send(gelf_message(line.decode("utf-8", "replace"), facility=sender.facility, extra=extra))
 
         hub.access = AccessLog(
             formatter(access.format),

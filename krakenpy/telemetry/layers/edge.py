@@ -251,7 +251,7 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
                     for writer in writers:
                         writer.write(line)
                     if access_gelf is not None:
-                        access_gelf(line)
+                        access_gelf(line, rid)
                 elif single_writer is not None:
                     single_writer.entry(render, entry)
                 else:
@@ -328,7 +328,7 @@ def _build(hub: Telemetry, next_handler: EdgeHandler) -> EdgeHandler:
         for writer in writers:
             writer.write(line)
         if access_gelf is not None:
-            access_gelf(line)
+            access_gelf(line, exchange.request_id)
 
     return handle
 

@@ -55,4 +55,5 @@ async def test_gelf_udp_gets_application_and_access_logs(served, upstream) -> No
     assert failure["level"] == 3 and failure["_request_id"] == "g-1"
     access = next(m for m in proto.messages if str(m["short_message"]).startswith("[GIN]"))
     assert "sig=[REDACTED]" in str(access["short_message"])
+    assert access["_request_id"] == "g-1"  # the access line joins the request's other messages
     assert "GELFSECRET" not in repr(proto.messages)
