@@ -14,24 +14,23 @@ away (logrotate's default ``create``) or deleted is created anew, with mode 0600
 there, so lines never go on into a file that is renamed, compressed and removed. ``copytruncate``
 needs nothing: the descriptor appends (``O_APPEND``) at the truncated end.
 
-A pipe or a socket (a standard output that ``run``'s workers share, a FIFO) is written in writes of
-whole lines of at most ``PIPE_BUF`` bytes, each of which the pipe takes whole: a longer write goes in
-parts while the pipe is full, and another worker's between them would cut lines in two. A pipe with
-room for twice the batch (its reader keeps up: the usual case; a batch is at most 256 lines) gets it
-in one write, which Linux copies under the pipe's lock, whole. A
-descriptor left non-blocking by the process's parent is waited for when full, never dropped.
+A pipe or a socket (a standard output that ``run``'s workers share, a FIFO) is always written in
+writes of whole lines of at most ``PIPE_BUF`` bytes, each of which the pipe takes whole (POSIX): a
+longer write goes in parts while the pipe is full, and another worker's between them would cut lines
+in two. No cheaper one-write path is safe: how much a pipe takes before its writer waits cannot be
+known from outside (Linux counts its room in pages, which small writes leave part empty, and another
+worker may write between the look and the write). A descriptor left non-blocking by the process's
+parent is waited for when full, never dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import logging
 import os
 import select
 import stat
 import sys
-import termios
 import time
 from collections.abc import Callable
 from typing import IO, Any, Final
@@ -110,7 +109,6 @@ class LineWriter:
         #: the largest write that reaches the destination whole (``PIPE_BUF``) when it is a pipe or a
         #: socket, which the forked workers (and the supervisor) share, else 0: see :func:`_write_lines`
         self._piece = _piece_size(fd)
-        self._fifo = bool(self._piece) and _is_fifo(fd)
 
     @classmethod
     def open(cls, path: str, *, follow: bool = False, **kwargs: object) -> LineWriter:
@@ -210,10 +208,9 @@ class LineWriter:
             self._rotated(self._follow)
         try:
             if self._fd is not None:
-                # one write takes the batch but for a short write (a pipe's buffer full): no view
-                # made and sliced unless one happens
-                # twice the batch: another worker that looked at the same moment has room for its own too
-                if self._piece and len(data) > self._piece and 2 * len(data) > _room(self._fd, self._fifo):
+                # one write takes the batch but for a short write (a full disk): no view made and
+                # sliced unless one happens; a pipe or socket longer than PIPE_BUF in whole-line pieces
+                if self._piece and len(data) > self._piece:
                     _write_lines(self._fd, data, self._piece)
                 else:
                     try:
@@ -246,7 +243,6 @@ class LineWriter:
         os.close(self._fd)
         self._fd = fd
         self._piece = _piece_size(fd)
-        self._fifo = bool(self._piece) and _is_fifo(fd)
         self._identity = (info.st_dev, info.st_ino)
         self._unmade = False
         self.reopened += 1
@@ -291,35 +287,6 @@ def _write_lines(fd: int, data: bytes, piece: int) -> None:
                 stop = cut + 1
         _write_rest(fd, view[start:stop])
         start = stop
-
-
-def _is_fifo(fd: int | None) -> bool:
-    try:
-        return fd is not None and stat.S_ISFIFO(os.fstat(fd).st_mode)
-    except OSError:
-        return False
-
-
-#: Linux's ``fcntl`` command for a pipe's capacity (``F_GETPIPE_SZ``; Python 3.10+ names it on Linux)
-_GETPIPE_SZ: Final = getattr(fcntl, "F_GETPIPE_SZ", 1032)
-#: bytes of a pipe's capacity not counted as room: the pages its unread bytes begin and end in,
-#: partly filled, which a write does not fill (it appends to the last one, then takes whole pages)
-_SLACK: Final = 2 * 4096
-
-
-def _room(fd: int, fifo: bool) -> int:
-    """Bytes a pipe surely takes now without its writer waiting (0 for a socket or when unknown).
-    A write that fits is copied in one go under the pipe's lock, so no other writer's lands inside
-    it: one write, not one per ``PIPE_BUF`` (0.22 against 0.36 µs a line, flushes of 200-line
-    batches to a pipe read by a thread, pure Python, 2026-12-06); the pieces only when the reader lags."""
-    if not fifo:
-        return 0
-    try:
-        capacity = fcntl.fcntl(fd, _GETPIPE_SZ)
-        unread = int.from_bytes(fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"), sys.byteorder, signed=True)
-    except OSError:
-        return 0
-    return capacity - unread - _SLACK
 
 
 def _write_rest(fd: int, view: memoryview) -> None:
