@@ -3,7 +3,11 @@
 UDP: each message is gzip-compressed; above 1420 bytes it is split into chunks (magic ``0x1e 0x0f``,
 8-byte message id, sequence number, count; at most 128 chunks). TCP: plain JSON ended by a NUL byte.
 The connection is opened lazily on the running loop (and reopened after failures with back-off);
-while it is not up, up to :data:`QUEUE_LIMIT` messages wait, then new ones are dropped and counted.
+while it is not up, up to :data:`QUEUE_LIMIT` messages wait (a chunked UDP message counts once), then
+new ones are dropped and counted; so are messages while the transport holds more than
+:data:`BUFFER_LIMIT` bytes the collector has not taken (a slow TCP collector, a full UDP socket
+buffer). The first drop of an outage is said once (the count goes on in :attr:`GelfSender.dropped`).
+``sent`` counts messages handed to the transport, whatever their frames.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from krakenpy.telemetry.exchange import CURRENT, current_secrets
 from krakenpy.telemetry.loopowner import LoopOwner
 from krakenpy.telemetry.redact import Redactor
 
-__all__ = ["CHUNK_SIZE", "FACILITY", "GelfHandler", "GelfSender", "encode_udp", "gelf_message"]
+__all__ = ["BUFFER_LIMIT", "CHUNK_SIZE", "FACILITY", "GelfHandler", "GelfSender", "encode_udp", "gelf_message"]
 
 CHUNK_SIZE: Final = 1420
 _HEADER: Final = 12
@@ -31,6 +35,8 @@ _MAX_CHUNKS: Final = 128
 #: seconds :meth:`GelfSender.close` waits for a TCP collector to take what is still buffered
 CLOSE_WAIT: Final = 2.0
 QUEUE_LIMIT: Final = 4096
+#: bytes a transport may hold unsent before new messages are dropped (asyncio's buffer has no bound)
+BUFFER_LIMIT: Final = 4 * 1024 * 1024
 #: UDP messages' ``facility``: go-gelf sends its process's name (``krakend``); the program's name
 #: here, whatever started it (``python -m krakenpy`` would give ``__main__.py``, a script its path)
 FACILITY: Final = "krakenpy"
@@ -101,7 +107,8 @@ class GelfSender:
         self.port = port
         self.tcp = tcp
         self.facility = None if tcp else FACILITY
-        self._queue: deque[bytes] = deque()
+        #: each waiting message's frames (a UDP message above 1420 bytes has several)
+        self._queue: deque[list[bytes]] = deque()
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.StreamWriter | None = None
         #: the TCP connection's reading side: a collector never writes, so its end means it closed
@@ -114,6 +121,8 @@ class GelfSender:
         self._closed = False
         #: the collector could not be reached, and the log said so (once an outage)
         self._outage = False
+        #: messages are being dropped, and the log said so (until the sender takes messages again)
+        self._dropping = False
 
     def send(self, message: dict[str, Any]) -> None:
         """Queue one GELF object for sending (dropped and counted when the queue is full)."""
@@ -125,12 +134,17 @@ class GelfSender:
         else:
             frames = encode_udp(payload)
             if not frames:
-                self.dropped += 1
+                self._drop("a message needs more than 128 chunks")
                 return
         if self._udp is not None:
+            # asyncio's and uvloop's datagram transports have it; typeshed's DatagramTransport does not
+            if self._udp.get_write_buffer_size() > BUFFER_LIMIT:  # type: ignore[attr-defined]
+                self._drop("the UDP socket's buffer is full")
+                return
             for frame in frames:
                 self._udp.sendto(frame)
             self.sent += 1
+            self._dropping = False  # taken again: the next drop is said again
             return
         if self._tcp is not None and self._tcp_in is not None and self._tcp_in.at_eof():
             # the collector closed the connection (a restart): a frame written now would be lost in
@@ -138,17 +152,31 @@ class GelfSender:
             self._tcp.close()
             self._tcp = None
         if self._tcp is not None and not self._tcp.is_closing():
-            if self._tcp.transport.get_write_buffer_size() > 4 * 1024 * 1024:
-                self.dropped += 1
+            buffered = self._tcp.transport.get_write_buffer_size()
+            if buffered > BUFFER_LIMIT:
+                self._drop("the collector does not read fast enough")
                 return
             self._tcp.write(frames[0])
             self.sent += 1
+            if buffered < BUFFER_LIMIT // 2:  # drained well below the limit: the next drop is said again
+                self._dropping = False
             return
-        if len(self._queue) + len(frames) > QUEUE_LIMIT:
-            self.dropped += 1
+        if len(self._queue) >= QUEUE_LIMIT:
+            self._drop(f"{QUEUE_LIMIT} messages wait for the connection")
             return
-        self._queue.extend(frames)
+        self._queue.append(frames)
         self._connect()
+
+    def _drop(self, why: str) -> None:
+        """Count a message dropped; the first of an outage is said (set first: the warning itself
+        comes back here through the GELF handler, and is dropped and counted quietly)."""
+        self.dropped += 1
+        if not self._dropping:
+            self._dropping = True
+            log.warning(
+                "[SERVICE: Logging][GELF] messages to %s:%d are dropped (%d so far): %s",
+                self.host, self.port, self.dropped, why,
+            )  # fmt: skip
 
     def _connect(self) -> None:
         if self._connecting:
@@ -167,7 +195,7 @@ class GelfSender:
             if self.tcp:
                 reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), 5.0)
                 while self._queue:
-                    writer.write(self._queue.popleft())
+                    writer.write(self._queue.popleft()[0])
                     self.sent += 1
                 if self._closed:  # closed while connecting: what waited is sent, the connection not kept
                     writer.close()
@@ -176,14 +204,16 @@ class GelfSender:
             else:
                 transport, _ = await loop.create_datagram_endpoint(_Udp, remote_addr=(self.host, self.port))
                 while self._queue:
-                    transport.sendto(self._queue.popleft())
-                self.sent += 1
+                    for frame in self._queue.popleft():
+                        transport.sendto(frame)
+                    self.sent += 1
                 if self._closed:
                     transport.close()
                 else:
                     self._udp = transport
             self._backoff = 0.5
             self._outage = False
+            self._dropping = False
         except (OSError, TimeoutError, UnicodeError) as exc:  # UnicodeError: a name IDNA cannot encode (a..b)
             self._retry_at = loop.time() + self._backoff
             self._backoff = min(self._backoff * 2, 30.0)
