@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import math
 import re
 import socket
 import time
@@ -57,13 +58,15 @@ __all__ = ["InfluxOptions", "InfluxPusher", "Lines", "PointKeys", "line", "parse
 
 log = logging.getLogger("krakenpy.telemetry")
 
-_RESPONSE = re.compile(r"^krakend\.router\.response\.(.+)\.status\.(\d+)\.count$")
+# re.S: a name may hold a newline (a JSON endpoint "/a\nb"), sent as \n rather than left out
+_RESPONSE = re.compile(r"^krakend\.router\.response\.(.+)\.status\.(\d+)\.count$", re.S)
 _REQUESTS = re.compile(
-    r"^krakend\.proxy\.requests\.layer\.(\w+)\.name\.(.+)\.complete\.(true|false)\.error\.(true|false)$"
+    r"^krakend\.proxy\.requests\.layer\.(\w+)\.name\.(.+)\.complete\.(true|false)\.error\.(true|false)$", re.S
 )
 _HISTOGRAM = re.compile(
     r"^krakend\.router\.response\.(.+)\.(size|time)\."
-    r"(count|min|max|mean|std-dev|50-percentile|75-percentile|95-percentile|99-percentile|999-percentile)$"
+    r"(count|min|max|mean|std-dev|50-percentile|75-percentile|95-percentile|99-percentile|999-percentile)$",
+    re.S,
 )
 _ROUTER = re.compile(r"^krakend\.router\.((?:dis)?connected(?:-total|-gauge)?)$")
 _FIELD = {"std-dev": "stddev", "50-percentile": "p0.5", "75-percentile": "p0.75", "95-percentile": "p0.95"}
@@ -113,8 +116,31 @@ def parse_influx(raw: Any, path: str) -> InfluxOptions:
     )
 
 
+#: InfluxDB 1.x line protocol: a tag key or value and a field key escape ``,`` ``=`` and space with a
+#: backslash, a measurement ``,`` and space; nothing else is unescaped (a ``\\`` stays two backslashes:
+#: escaping the backslash, as krakenpy did, stored every one twice). A newline or carriage return,
+#: which no escape carries (the line would end there), is written as the two characters ``\n``, ``\r``.
+_TAG_ESCAPES: Final = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ ", "\n": "\\n", "\r": "\\r"})
+_MEASUREMENT_ESCAPES: Final = str.maketrans({",": "\\,", " ": "\\ ", "\n": "\\n", "\r": "\\r"})
+#: an odd run of backslashes before an escaped character or the end: InfluxDB's scanner takes a
+#: backslash and the next character as a pair, so its last one would take the escape's backslash (or
+#: the separator after the value) and break the line
+_ODD_RUN: Final = re.compile(r"(?<!\\)((?:\\\\)*\\)(?=[,= \n\r]|\Z)")
+
+
 def _tag(value: str) -> str:
-    return value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+    """A tag key or value, or a field key, in line protocol. A backslash before ``,`` ``=`` space or at
+    the end of the value, which line protocol cannot carry, is doubled: InfluxDB stores one more, and
+    the line and its other tags stay whole."""
+    if "\\" in value:
+        value = _ODD_RUN.sub(r"\1\\", value)
+    return value.translate(_TAG_ESCAPES)
+
+
+def _measurement(name: str) -> str:
+    if "\\" in name:
+        name = _ODD_RUN.sub(r"\1\\", name)
+    return name.translate(_MEASUREMENT_ESCAPES)
 
 
 def line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, int | float], now_ns: int) -> str:
@@ -194,11 +220,16 @@ class PointKeys:
             if fields.get("count", 1) == 0:  # a window without values: krakend-influx sends none
                 continue
             if "stddev" in fields:
-                fields["variance"] = int(fields["stddev"] ** 2)
+                fields["variance"] = fields["stddev"] ** 2
             for name in _INT_FIELDS:
-                if name in fields:
-                    fields[name] = int(fields[name])
-            lines.append(f"{prefix} {_fields(fields)} {now_ns}")
+                value = fields.get(name)
+                if value is not None and math.isfinite(value):  # int(nan) raised: no push at all
+                    fields[name] = int(value)
+            if "variance" in fields and math.isfinite(fields["variance"]):
+                fields["variance"] = int(fields["variance"])
+            text = _fields(fields)
+            if text:
+                lines.append(f"{prefix} {text} {now_ns}")
         base = self._base
         for direction in ("in", "out"):
             if direction in router:
@@ -236,13 +267,15 @@ class PointKeys:
 def _prefix(measurement: str, tags: Mapping[str, str]) -> str:
     """A point's measurement and tags in line protocol (tags sorted, empty ones left out)."""
     tag_text = "".join(f",{_tag(k)}={_tag(v)}" for k, v in sorted(tags.items()) if v != "")
-    return f"{_tag(measurement)}{tag_text}"
+    return f"{_measurement(measurement)}{tag_text}"
 
 
 def _fields(fields: Mapping[str, int | float]) -> str:
+    """A point's fields; a NaN or infinite float is left out (InfluxDB refuses the whole write for one)."""
     return ",".join(
         f"{_tag(k)}={v}i" if isinstance(v, int) and not isinstance(v, bool) else f"{_tag(k)}={float(v)!r}"
         for k, v in sorted(fields.items())
+        if isinstance(v, int) or math.isfinite(v)
     )
 
 
