@@ -1,8 +1,21 @@
-"""Syslog output of the application log (``telemetry/logging`` ``syslog``): RFC 3164 datagrams to
-the local daemon on a non-blocking socket (a full socket buffer drops the line, it never blocks)."""
+"""Syslog output of the application log (``telemetry/logging`` ``syslog``): RFC 3164 messages to
+the local daemon on a non-blocking socket, never blocking the loop.
+
+As Go's log/syslog (KrakenD's), the daemon's socket is a datagram socket or, where the system makes
+``/dev/log`` a stream socket, a stream one (the datagram send is refused with EPROTOTYPE: the handler
+connects a stream instead). A stream carries each message ended by a newline, as Go writes it (no
+RFC 6587 octet count: a local daemon reading a stream socket splits it at newlines; a message is one
+line here, so it cannot hold one). A datagram the daemon cannot take (none listens, its buffer is
+full) is dropped; on a stream, lines the socket cannot take now wait, up to :data:`PENDING_LIMIT`
+bytes, and are sent when it can (the loop watches it) or with the next line; a connection the daemon
+closed (it restarted) is made again at once and the line sent over it, as Go's writer retries once;
+a line cut by a dead connection is not finished on the next one. Every line dropped is counted, and
+each outage said once on the log's other outputs."""
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import logging
 import os
 import socket
@@ -32,6 +45,8 @@ _PATHS: Final = ("/dev/log", "/var/run/syslog", "/var/run/log")
 _TRACEBACK: Final = logging.Formatter()
 #: the longest datagram sent (a longer line is cut)
 _MAX_DATAGRAM: Final = 8192
+#: bytes of lines a stream socket has not taken yet that may wait; more lines are dropped
+PENDING_LIMIT: Final = 256 * 1024
 
 
 def go_stamp(created: float) -> str:
@@ -88,10 +103,23 @@ class SyslogHandler(logging.Handler):
         self.dropped = 0
         #: the last send failed (one warning per outage, through the other outputs)
         self._failing = False
+        #: the daemon's socket is a stream one: lines go over ``_conn``, ``_pending`` holds what it has
+        #: not taken (whole lines but the first, whose head may be sent already: ``_midline``)
+        self.stream = False
+        self._conn: socket.socket | None = None
+        self._pending = bytearray()
+        self._midline = False
+        #: the loop watching ``_conn`` until it takes ``_pending`` (None: not watched)
+        self._watching: asyncio.AbstractEventLoop | None = None
+        #: inside a send: the warning it logs comes back here and is dropped (said on the other outputs)
+        self._busy = False
 
     def emit(self, record: logging.LogRecord) -> None:
         sock = self._sock
-        if sock is None:
+        if sock is None and not self.stream:
+            return
+        if self._busy:  # this handler's own warning about itself
+            self.dropped += 1
             return
         severity = _SEVERITY[LEVELS[krakend_level(record.levelno)]]
         stamp = go_stamp(record.created)
@@ -109,25 +137,138 @@ class SyslogHandler(logging.Handler):
         data = line.encode("utf-8", "replace")
         if len(data) > _MAX_DATAGRAM:  # cut on a character's boundary: never half a UTF-8 sequence
             data = data[:_MAX_DATAGRAM].decode("utf-8", "ignore").encode()
+        self._busy = True
         try:
-            sock.sendto(data, self.address)
-        except OSError as exc:  # no daemon, or its buffer is full: never block the loop for a log line
+            if self.stream:
+                self._queue(data + b"\n")
+                return
+            assert sock is not None
+            try:
+                sock.sendto(data, self.address)
+            except OSError as exc:  # no daemon, or its buffer is full: never block the loop for a log line
+                if exc.errno == errno.EPROTOTYPE and isinstance(self.address, str):
+                    # a stream socket at the path: Go's log/syslog dials "unix" after "unixgram" too
+                    self.stream = True
+                    sock.close()
+                    self._sock = None
+                    self._queue(data + b"\n")
+                    return
+                self.dropped += 1
+                self._failed(exc)
+            else:
+                self._failing = False
+        finally:
+            self._busy = False
+
+    def _failed(self, exc: OSError) -> None:
+        if not self._failing:
+            # said once until a line goes through again, on the log's other outputs (this handler
+            # drops its own copy): a gateway whose host has no /dev/log (a container) lost every
+            # line without a word (KrakenD refuses such a logger and says so)
+            self._failing = True
+            _log.warning(
+                "syslog: cannot send to %s: %s; lines are dropped until it takes them",
+                self.address,
+                exc.strerror or type(exc).__name__,
+            )
+
+    def _queue(self, frame: bytes) -> None:
+        """A line for the stream: waiting behind what the socket has not taken, or dropped."""
+        if len(self._pending) + len(frame) > PENDING_LIMIT:
             self.dropped += 1
             if not self._failing:
-                # said once until a line goes through again, on the log's other outputs (this
-                # handler drops its own copy): a gateway whose host has no /dev/log (a container)
-                # lost every line without a word (KrakenD refuses such a logger and says so)
-                self._failing = True
-                _log.warning(
-                    "syslog: cannot send to %s: %s; lines are dropped until it takes them",
-                    self.address,
-                    exc.strerror or type(exc).__name__,
-                )
-        else:
-            self._failing = False
+                self._failed(BlockingIOError(errno.EAGAIN, "the daemon does not read fast enough"))
+            self._flush()
+            return
+        self._pending += frame
+        self._flush()
+
+    def _connect(self) -> socket.socket:
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.setblocking(False)
+        try:
+            conn.connect(str(self.address))  # a local socket: at once, or refused (EAGAIN: its backlog full)
+        except OSError:
+            conn.close()
+            raise
+        return conn
+
+    def _flush(self) -> None:
+        """Send what waits, as far as the socket takes it now; a dead connection is made again once."""
+        for retry in (False, True):
+            conn = self._conn
+            try:
+                if conn is None:
+                    conn = self._conn = self._connect()
+                while self._pending:
+                    sent = conn.send(self._pending)
+                    self._midline = self._pending[sent - 1] != 10  # 10: b"\n"
+                    del self._pending[:sent]
+            except BlockingIOError:
+                if conn is not None and self._conn is conn:  # connected, the socket full: the loop sends it
+                    self._watch(conn)
+                    return
+                exc: OSError = BlockingIOError(errno.EAGAIN, "its listen queue is full")
+            except OSError as error:
+                exc = error
+            else:
+                self._failing = False
+                return
+            if self._conn is not None:  # the daemon closed the connection (it restarted, or stopped)
+                self._unwatch()
+                self._conn.close()
+                self._conn = None
+                if self._midline:  # the rest of a line cut there would end another's on the next one
+                    cut = self._pending.find(b"\n")
+                    del self._pending[: cut + 1]
+                    self._midline = False
+                    self.dropped += 1
+                if not retry:
+                    continue
+            # no daemon (yet): the lines wait for the next line's try, up to PENDING_LIMIT
+            self._failed(exc)
+            return
+
+    def _watch(self, conn: socket.socket) -> None:
+        """Have the loop send the rest when the socket takes more (on the loop's thread only)."""
+        if self._watching is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # another thread, or no loop: the next line sends it
+            return
+        self._watching = loop
+        loop.add_writer(conn.fileno(), self._writable)
+
+    def _unwatch(self) -> None:
+        loop, self._watching = self._watching, None
+        if loop is not None and self._conn is not None and not loop.is_closed():
+            loop.remove_writer(self._conn.fileno())
+
+    def _writable(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._unwatch()
+            self._busy = True
+            try:
+                self._flush()
+            finally:
+                self._busy = False
 
     def close(self) -> None:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+        if self._conn is not None:
+            self._unwatch()
+            self._busy = True
+            try:  # what the socket takes now; the rest is dropped
+                while self._pending:
+                    del self._pending[: self._conn.send(self._pending)]
+            except OSError:
+                self.dropped += self._pending.count(b"\n")
+            finally:
+                self._busy = False
+            self._conn.close()
+            self._conn = None
+        self.stream = False
         super().close()
