@@ -145,6 +145,8 @@ class Publisher:
                 _add(merged, kind, (kept or part)(), live=False)
                 if kind != "stats":  # reloads that change the routes: as many series as a registry
                     _cap(merged[kind])
+                else:  # the same cap per family of /__stats keys, the live routes' kept first
+                    _cap_stats(merged[kind], self._live_stats_keys(entry))
                 base[kind] = merged[kind]
             except Exception:  # a gateway's close goes on: only its last counts are lost
                 log.exception("cannot keep the counters of a closed configuration")
@@ -152,6 +154,15 @@ class Publisher:
             self.base = base
 
         return remove
+
+    def _live_stats_keys(self, leaving: tuple[str, Part, Steps | None]) -> set[str]:
+        """The ``/__stats`` counter keys of the live gateways but ``leaving`` (a reload's next one)."""
+        keys: set[str] = set()
+        for entry in self.sources:
+            part = entry[1]
+            if entry is not leaving and entry[0] == "stats" and isinstance(part, StatsPart):
+                keys.update(part.stats.counters)
+        return keys
 
     def snapshot(self) -> Doc:
         """The cumulative snapshot of this worker (the base plus every live source)."""
@@ -783,6 +794,49 @@ def _cap(part: Doc, limit: int = MAX_SERIES) -> None:
                 folded += 1
         family["s"] = kept
     part["o"] = part.get("o", 0) + folded
+
+
+#: a ``/__stats`` counter key's family and the part a route makes of it: (prefix, name, rest)
+_STATS_FAMILY: Final = re.compile(
+    r"(krakend\.router\.response\.)(.+)(\.status\.\d+\.count)"
+    r"|(krakend\.proxy\.requests\.layer\.\w+\.name\.)(.+)(\.complete\.(?:true|false)\.error\.(?:true|false))",
+    re.S,
+)
+#: retired routes' counters folded into ``__other__`` keys (this process's, said once)
+STATS_FOLDED: list[int] = [0]
+
+
+def _cap_stats(part: Doc, live: set[str], limit: int = MAX_SERIES) -> None:
+    """Hold the kept ``/__stats`` counters to ``limit`` keys per family (the routes' status counts, the
+    pipes' and backends' request counts), as :func:`_cap` holds a registry's series: the live gateways' keys
+    first (a route still served keeps its count, which never goes down), then the older ones as
+    they came; the rest fold into the family's key with the route's name ``__other__`` (status,
+    layer and outcome kept: ``krakend.router.response.__other__.status.200.count``). Reloads that
+    changed 300 routes each kept every retired route's 8 request keys: 12,001 keys after five."""
+    counters: dict[str, int] = part.get("c", {})
+    families: dict[str, list[str]] = {}
+    for key in counters:
+        match = _STATS_FAMILY.fullmatch(key)
+        if match is not None and match[2] != OVERFLOW and match[5] != OVERFLOW:
+            families.setdefault("response" if match[1] else "requests", []).append(key)
+    folded = 0
+    for keys in families.values():
+        if len(keys) <= limit:
+            continue
+        ordered = [k for k in keys if k in live] + [k for k in keys if k not in live]
+        for key in ordered[limit:]:
+            match = _STATS_FAMILY.fullmatch(key)
+            assert match is not None
+            other = f"{match[1]}{OVERFLOW}{match[3]}" if match[1] else f"{match[4]}{OVERFLOW}{match[6]}"
+            counters[other] = counters.get(other, 0) + counters.pop(key)
+            folded += 1
+    if folded:
+        if not STATS_FOLDED[0]:
+            log.warning(
+                "/__stats: reloads retired more routes than %d a family: the counters of the oldest are kept "
+                "as the route __other__", limit,
+            )  # fmt: skip
+        STATS_FOLDED[0] += folded
 
 
 def add_stats(into: Doc, part: Doc, *, live: bool) -> None:
