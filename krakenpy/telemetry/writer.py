@@ -21,6 +21,10 @@ in two. No cheaper one-write path is safe: how much a pipe takes before its writ
 known from outside (Linux counts its room in pages, which small writes leave part empty, and another
 worker may write between the look and the write). A descriptor left non-blocking by the process's
 parent is waited for when full, never dropped.
+
+A batch the destination refuses (a full disk, EACCES, EPIPE) is dropped and counted (:attr:`LineWriter.dropped`;
+the lines a short write took whole are not), said once an outage and once when it takes lines again;
+a line a full disk cut short is ended by a newline at the start of the next batch written there.
 """
 
 from __future__ import annotations
@@ -98,6 +102,10 @@ class LineWriter:
         self._owned = owned
         #: lines lost because the destination failed (EPIPE, full disk)
         self.dropped = 0
+        #: the last batch failed (said once until one is written again); a failed write cut a line
+        #: (a regular file: the next batch begins with a newline)
+        self._failing = False
+        self._cut = False
         self.name = name
         #: the path followed through log rotation and the identity of the file written (None: not followed)
         self._follow: str | None = None
@@ -206,6 +214,9 @@ class LineWriter:
             data = parts[0] if len(parts) == 1 else b"".join(parts)
         if self._follow is not None:
             self._rotated(self._follow)
+        if self._cut and data[:1] != b"\n":  # the line a failed write cut is ended before the next ones
+            data = b"\n" + data
+        written = 0
         try:
             if self._fd is not None:
                 # one write takes the batch but for a short write (a full disk): no view made and
@@ -222,8 +233,36 @@ class LineWriter:
             elif self._stream is not None:
                 self._stream.write(data.decode("utf-8", "replace"))
                 self._stream.flush()
-        except (OSError, ValueError):
-            self.dropped += count
+            else:  # no destination: a standard output that was closed when the process started
+                self.dropped += count
+                self._failed("it is closed")
+                return
+        except (OSError, ValueError) as exc:
+            # the lines a short write took whole are not lost; the one it cut is ended at the next batch
+            whole = data.count(b"\n", 0, written) if written else 0
+            self.dropped += count - whole
+            if written and not self._piece:
+                self._cut = data[written - 1] != 10  # 10: b"\n"
+            self._failed(exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc))
+            return
+        self._cut = False
+        if self._failing:
+            self._failing = False
+            log.warning("%s: writing again (%d line(s) dropped so far)", self.name or "log output", self.dropped)
+
+    def _failed(self, why: str) -> None:
+        """Say once an outage that lines are dropped (a full disk, EACCES, a reader gone): on the
+        application log and, for standard output (where that log may go), on standard error."""
+        if self._failing:
+            return
+        self._failing = True
+        name = self.name or "log output"
+        log.warning("%s: cannot write: %s; lines are dropped (counted) until it takes them", name, why)
+        if name == "stdout":
+            try:
+                os.write(2, f"krakenpy: stdout: cannot write: {why}; its lines are dropped\n".encode())
+            except OSError:
+                pass
 
     def _rotated(self, path: str) -> None:
         """Write to a new file at ``path`` when it no longer names the one written (a rotation moved
@@ -243,6 +282,7 @@ class LineWriter:
         os.close(self._fd)
         self._fd = fd
         self._piece = _piece_size(fd)
+        self._cut = False
         self._identity = (info.st_dev, info.st_ino)
         self._unmade = False
         self.reopened += 1
