@@ -50,6 +50,8 @@ BATCH: Final = 512
 _TIMEOUT: Final = 10.0
 #: the key the span writer's failures are logged under (at most once a minute): no exporter's name
 _WRITER: Final = "\x00span writer"
+#: the key of the buffer-full message (:meth:`OtlpExporter.flush`)
+_BUFFER: Final = "\x00span buffer"
 _GRPC_PATHS: Final = {
     "traces": "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
     "metrics": "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
@@ -271,6 +273,8 @@ class OtlpExporter:
         self.exported_spans = 0
         #: spans no template could write (an ill-typed value in a record): dropped, the batch sent
         self.dropped_spans = 0
+        #: the buffer's drops (full: the collector slow or down) already said
+        self._buffer_dropped = 0
 
     async def start(self) -> None:
         # its own kept request head: its posts do not write over the backends' (fastwire.request_head);
@@ -309,6 +313,11 @@ class OtlpExporter:
         collector per wake (half the posts of a ``p1-traces`` count went so, 2026-12-02; the few
         spans' own post was too cheap for the count to show beyond its noise)."""
         spans = self.buffer.drain()
+        dropped = self.buffer.dropped
+        if dropped > self._buffer_dropped:  # counted on the request path, said here (once a minute)
+            self._buffer_dropped = dropped
+            limit = self.buffer.limit
+            self._failures.once(_BUFFER, f"{dropped} span(s) dropped so far: the export buffer ({limit}) was full")
         if whole and len(spans) > BATCH:
             cut = len(spans) - len(spans) % BATCH
             if cut < len(spans):
