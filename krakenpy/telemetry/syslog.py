@@ -77,6 +77,13 @@ def _resolved(address: tuple[str, int]) -> tuple[int, tuple[str, int]]:
     return family, (str(sockaddr[0]), int(sockaddr[1]))
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 class SyslogHandler(logging.Handler):
     """``<PRI>Mmm dd hh:mm:ss TAG[pid]: LEVEL > message`` per record, with the record's own severity."""
 
@@ -195,6 +202,11 @@ class SyslogHandler(logging.Handler):
 
     def _flush(self) -> None:
         """Send what waits, as far as the socket takes it now; a dead connection is made again once."""
+        if self._watching is not None and _running_loop() is not self._watching:
+            # a line logged on another thread while the loop watches the socket: the loop sends it
+            # (and finds a dead connection: a closed peer reads as writable), never this thread,
+            # which must not change the loop's watch nor close a socket it watches
+            return
         for retry in (False, True):
             conn = self._conn
             try:

@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,40 @@ async def test_a_daemon_that_stops_reading_never_blocks_and_loses_no_line_unsaid
     said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("syslog: cannot send")]
     assert len(said) == 1 and "does not read fast enough" in said[0]
     assert handler.dropped >= 21 and len(data) <= 8 * 1024 * 1024 + PENDING_LIMIT
+
+
+async def test_a_line_from_another_thread_while_the_loop_watches_a_restarted_daemon(tmp_path: Path) -> None:
+    """A hot reload logs from a thread: while the loop watches a full connection, such a line waits
+    for the loop, which alone touches the socket it watches; the daemon restarts meanwhile, and the
+    loop finds the dead connection, makes a new one and sends what waited, the thread's line last."""
+    path = str(tmp_path / "log.sock")
+    listener = _daemon(path)
+    handler = SyslogHandler(facility="local3", tag="[KRAKEND]", address=path)
+    loop = asyncio.get_running_loop()
+    total = 0
+    try:
+        handler.emit(_record("line 0 xx"))
+        conn, _ = listener.accept()
+        while handler._watching is None:  # the socket is full: the loop watches it
+            total += 1
+            handler.emit(_record(f"line {total} " + "x" * 200))
+        conn.close()  # the daemon restarts: what the socket held is lost with it
+        listener.close()
+        os.unlink(path)
+        listener = _daemon(path)
+        listener.setblocking(False)
+        thread = threading.Thread(target=handler.emit, args=(_record(f"line {total + 1} from a thread xx"),))
+        thread.start()
+        thread.join(5)
+        assert not thread.is_alive()
+        conn, _ = await asyncio.wait_for(loop.sock_accept(listener), 5)
+        data = b""
+        while not data.endswith(b"from a thread xx\n"):
+            data += await asyncio.wait_for(loop.sock_recv(conn, 65536), 5)
+        conn.close()
+    finally:
+        handler.close()
+        listener.close()
+    lines = data.split(b"\n")[:-1]
+    assert all(_LINE.fullmatch(line) or line.endswith(b"from a thread xx") for line in lines)
+    assert lines[-1].endswith(b"line %d from a thread xx" % (total + 1))
