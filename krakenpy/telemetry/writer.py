@@ -214,8 +214,10 @@ class LineWriter:
             data = parts[0] if len(parts) == 1 else b"".join(parts)
         if self._follow is not None:
             self._rotated(self._follow)
+        lead = 0  # a newline put before the batch's lines
         if self._cut and data[:1] != b"\n":  # the line a failed write cut is ended before the next ones
             data = b"\n" + data
+            lead = 1
         written = 0
         try:
             if self._fd is not None:
@@ -239,7 +241,7 @@ class LineWriter:
                 return
         except (OSError, ValueError) as exc:
             # the lines a short write took whole are not lost; the one it cut is ended at the next batch
-            whole = data.count(b"\n", 0, written) if written else 0
+            whole = data.count(b"\n", lead, written) if written > lead else 0
             self.dropped += count - whole
             if written and not self._piece:
                 self._cut = data[written - 1] != 10  # 10: b"\n"

@@ -18,28 +18,44 @@ from tests.cli_gateway import stop, wait_http
 from tests.conftest import ROOT, free_port
 
 _FULL_DISK = r"""
-import logging, os, resource, signal, sys
+import asyncio, logging, os, resource, signal, sys
 from krakenpy.telemetry.writer import LineWriter
 logging.basicConfig(stream=sys.stderr, format="%(levelname)s %(message)s")
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
 path = sys.argv[1]
-writer = LineWriter.open(path)
-soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-resource.setrlimit(resource.RLIMIT_FSIZE, (1050, hard))  # the disk holds 1,050 bytes
-for i in range(8):  # 8 lines of 100 bytes: written
-    writer.write(b"one %03d %s\n" % (i, b"a" * 91))
-writer.flush()
-for i in range(5):  # 500 bytes: 2 lines fit, a third is cut at byte 1,050, 2 fail
-    writer.write(b"two %03d %s\n" % (i, b"b" * 91))
-writer.flush()
-writer.write(b"three 0\n")  # still full: dropped, not said again
-writer.flush()
-resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))  # space again
-writer.write(b"four 0\n")
-writer.write(b"four 1\n")
-writer.flush()
-writer.close()
-print(writer.dropped)
+
+async def main():  # on a loop: each flush() writes the lines queued since as one batch
+    writer = LineWriter.open(path)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1050, hard))  # the disk holds 1,050 bytes
+    for i in range(8):  # 8 lines of 100 bytes: written
+        writer.write(b"one %03d %s\n" % (i, b"a" * 91))
+    writer.flush()
+    for i in range(5):  # 500 bytes: 2 lines fit, a third is cut at byte 1,050, 2 fail
+        writer.write(b"two %03d %s\n" % (i, b"b" * 91))
+    writer.flush()
+    writer.write(b"three 0\n")  # still full: dropped, not said again
+    writer.flush()
+    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))  # space again
+    writer.write(b"four 0\n")
+    writer.write(b"four 1\n")
+    writer.flush()
+    size = os.path.getsize(path)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size + 150, hard))  # full again: a line cut at 50 bytes
+    for i in range(3):
+        writer.write(b"five %03d %s\n" % (i, b"c" * 90))
+    writer.flush()
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size + 251, hard))  # room for the newline ending the cut
+    for i in range(3):  # the newline and one more line, then full again
+        writer.write(b"six %03d %s\n" % (i, b"d" * 91))
+    writer.flush()
+    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    writer.write(b"seven 0\n")
+    writer.flush()
+    writer.close()
+    print(writer.dropped)
+
+asyncio.run(main())
 """
 
 
@@ -58,12 +74,16 @@ def test_a_full_disk_drops_counted_said_once_and_the_cut_line_is_ended(tmp_path:
     assert lines[:8] == [b"one %03d %s" % (i, b"a" * 91) for i in range(8)]
     assert lines[8:10] == [b"two %03d %s" % (i, b"b" * 91) for i in range(2)]
     assert lines[10] == b"two 002 " + b"b" * 42  # cut at the limit, then ended
-    assert lines[11:] == [b"four 0", b"four 1"]
-    assert done.stdout.strip() == "4"  # the cut line, two more of its batch, "three 0"
+    assert lines[11:13] == [b"four 0", b"four 1"]
+    # a second outage: a cut line, then a batch that ends it, takes one line whole and fails again
+    assert lines[13:] == [b"five 000 " + b"c" * 90, b"five 001 " + b"c" * 41, b"six 000 " + b"d" * 91, b"seven 0"]
+    # the cut line, two more of its batch, "three 0"; then five 001 and 002, six 001 and 002
+    assert done.stdout.strip() == "8"
     said = [line for line in done.stderr.splitlines() if str(path) in line]
-    assert len(said) == 2, done.stderr
+    assert len(said) == 4, done.stderr
     assert said[0].startswith("WARNING ") and "cannot write: File too large" in said[0]
     assert "writing again (4 line(s) dropped so far)" in said[1]
+    assert "cannot write: File too large" in said[2] and "writing again (8 line(s) dropped so far)" in said[3]
 
 
 def test_run_whose_stdout_reader_went_away_serves_on_and_says_so_on_stderr(tmp_path: Path) -> None:
