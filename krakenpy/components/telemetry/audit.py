@@ -26,6 +26,10 @@ _SERVICE_ONLY = (
 
 
 def _parse(raw: Any, site: Site) -> AuditOptions:
+    if site.level == "endpoint" and "telemetry/audit" not in site.service.extra_config:
+        # this endpoint's records would have no trail to go to: named here, at the endpoint's path
+        message = "telemetry/audit at endpoint level needs it at service level too: nothing is recorded"
+        site.notes.append(ConfigIssue(site.path, message, "warning"))
     if site.level == "endpoint" and isinstance(raw, dict):
         for key in _SERVICE_ONLY:  # an endpoint's own file would silently go to the service's sink
             if key in raw:
@@ -78,8 +82,7 @@ def _loose_file(path: str, site: Site) -> None:
 
 
 async def _edge(options: AuditOptions | None, site: Site, resources: Resources) -> EdgeMiddleware | None:
-    if options is None and resources.options("", "telemetry/audit") is None:
-        resources.warnings.append(f"{site.path}: telemetry/audit at endpoint level needs it at service level too")
+    del options, site  # an endpoint-level value without the service's is warned about at its own path
     hub_for(resources)
     return None
 

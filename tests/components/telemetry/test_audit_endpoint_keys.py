@@ -69,3 +69,25 @@ def test_endpoint_records_go_to_the_service_sink(tmp_path: Path) -> None:
         ("deny", "no_credentials", "/guarded")
     ]
     assert verify_chain(lines)
+
+
+def test_an_endpoint_audit_without_the_services_is_warned_about_at_the_endpoints_path(tmp_path: Path) -> None:
+    """The warning named the service's path (``extra_config.telemetry/audit``, which the file does not
+    have) and not the endpoint that asks for records nobody writes."""
+    backend = [{"host": [f"http://127.0.0.1:{free_port()}"], "url_pattern": "/b"}]
+    doc = {
+        "version": 3,
+        "endpoints": [
+            {"endpoint": "/plain", "backend": backend},
+            {"endpoint": "/audited", "extra_config": {"telemetry/audit": {"sensitive": True}}, "backend": backend},
+        ],
+    }
+    config = tmp_path / "krakend.json"
+    config.write_text(json.dumps(doc))
+    out = check_config(config)
+    assert out.returncode == 0, out.stderr
+    warnings = [line for line in out.stderr.splitlines() if "needs it at service level" in line]
+    assert warnings == [
+        "WARNING: endpoints[1].extra_config.telemetry/audit: telemetry/audit at endpoint level needs it at "
+        "service level too: nothing is recorded"
+    ], out.stderr
