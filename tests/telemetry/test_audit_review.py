@@ -459,11 +459,17 @@ def test_a_sink_set_at_endpoint_level_is_warned_about() -> None:
     from krakenpy.components.telemetry.audit import COMPONENT
     from tests.components.helpers import site
 
-    at = site("telemetry/audit", "endpoint")
+    backend = {"host": ["http://h"], "url_pattern": "/"}
+    audited = {
+        "version": 3,
+        "extra_config": {"telemetry/audit": {}},
+        "endpoints": [{"endpoint": "/a", "backend": [backend]}],
+    }
+    at = site("telemetry/audit", "endpoint", audited)
     COMPONENT.parse({"sink": "file", "path": "/tmp/x.log", "sensitive": True}, at)
     assert sorted(n.path.rsplit(".", 1)[-1] for n in at.notes) == ["path", "sink"]
     assert all(n.severity == "warning" for n in at.notes)
-    at = site("telemetry/audit", "endpoint")
+    at = site("telemetry/audit", "endpoint", audited)
     COMPONENT.parse({"sensitive": True, "sample": 0.5}, at)
     assert not at.notes
 

@@ -77,7 +77,7 @@ def test_cli_check_bad_websocket_values_exit_1_with_their_paths(tmp_path: Path, 
     assert out.returncode == 1
     lines = (out.stdout + out.stderr).splitlines()
     for i, (_, _, path, message) in enumerate(bad):
-        line = next(line for line in lines if f"endpoints[{i}].{path}:" in line)
+        line = next(line for line in lines if line.startswith(f"ERROR: endpoints[{i}].{path}:"))
         assert message in line
 
 

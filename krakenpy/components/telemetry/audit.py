@@ -26,8 +26,9 @@ _SERVICE_ONLY = (
 
 
 def _parse(raw: Any, site: Site) -> AuditOptions:
-    if site.level == "endpoint" and "telemetry/audit" not in site.service.extra_config:
-        # this endpoint's records would have no trail to go to: named here, at the endpoint's path
+    if site.path.startswith("endpoints[") and "telemetry/audit" not in site.service.extra_config:
+        # this endpoint's records would have no trail to go to: named here, at the endpoint's path (an
+        # MCP workflow's value is ignored, and said so, by ai/mcp)
         message = "telemetry/audit at endpoint level needs it at service level too: nothing is recorded"
         site.notes.append(ConfigIssue(site.path, message, "warning"))
     if site.level == "endpoint" and isinstance(raw, dict):
