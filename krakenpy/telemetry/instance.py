@@ -9,11 +9,13 @@ so a backend sums the instances. Scrapes need none of this: the serving worker m
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Mapping
+from typing import Final
 from urllib.parse import unquote
 
-__all__ = ["INSTANCE_ID", "env_resource", "instance_id", "worker_tag"]
+__all__ = ["INSTANCE_ID", "env_resource", "instance_id", "resource_from_env", "worker_tag"]
 
 #: the resource attribute (OTel semantic conventions, ``service`` namespace)
 INSTANCE_ID = "service.instance.id"
@@ -35,15 +37,53 @@ def instance_id(environ: Mapping[str, str] | None = None) -> str:
     return _MINE[1]
 
 
-def env_resource(environ: Mapping[str, str]) -> dict[str, str]:
-    """``OTEL_RESOURCE_ATTRIBUTES``: ``key=value`` pairs, comma-separated, values percent-encoded
-    (OTel SDK environment specification); a pair without ``=`` is skipped, as the SDKs do."""
+#: a ``%`` that does not start an escape of two hex digits
+_BAD_ESCAPE: Final = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def resource_from_env(environ: Mapping[str, str]) -> tuple[dict[str, str], str]:
+    """``(attributes, problem)`` of ``OTEL_RESOURCE_ATTRIBUTES`` (OTel SDK environment specification):
+    ``key=value`` entries, comma-separated, blanks around keys and values cut, values percent-decoded
+    as UTF-8; an empty entry (a trailing comma) is skipped, an empty value sets nothing. An entry
+    without ``=`` or a key, or a value that does not decode, makes the whole value ignored (the
+    specification: on any error the entire value is discarded and the error reported; otel-go and
+    otel-python keep the other entries) and ``problem`` numbers the entries (start-up warnings, never a
+    crash). ``OTEL_SERVICE_NAME``, when not blank, is ``service.name`` over the entries' (the
+    specification's precedence)."""
     found: dict[str, str] = {}
-    for pair in environ.get("OTEL_RESOURCE_ATTRIBUTES", "").split(","):
-        key, eq, value = pair.partition("=")
-        if eq and key.strip():
-            found[key.strip()] = unquote(value.strip())
-    return found
+    bad: list[str] = []
+    raw = environ.get("OTEL_RESOURCE_ATTRIBUTES", "")
+    for i, entry in enumerate(raw.split(",") if raw.strip() else (), 1):
+        key, eq, value = entry.partition("=")
+        key = key.strip()
+        if not eq and not key:  # an empty entry
+            continue
+        if not eq or not key or _BAD_ESCAPE.search(value):
+            bad.append(str(i))
+            continue
+        try:
+            text = unquote(value.strip(), errors="strict")
+        except UnicodeDecodeError:
+            bad.append(str(i))
+            continue
+        if text:
+            found[key] = text
+    problem = ""
+    if bad:
+        found = {}
+        problem = (
+            f"OTEL_RESOURCE_ATTRIBUTES: entries {', '.join(bad)} are not key=value with a percent-encoded UTF-8 "
+            "value: the whole variable is ignored (the OpenTelemetry specification's rule)"
+        )
+    name = environ.get("OTEL_SERVICE_NAME", "").strip()
+    if name:
+        found["service.name"] = name
+    return found, problem
+
+
+def env_resource(environ: Mapping[str, str]) -> dict[str, str]:
+    """The resource attributes the environment gives (:func:`resource_from_env`, its problem aside)."""
+    return resource_from_env(environ)[0]
 
 
 def worker_tag() -> dict[str, str]:

@@ -5,7 +5,6 @@ present one leaves unset switches off."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,7 +52,11 @@ class BackendStage:
 
 @dataclass(frozen=True, slots=True)
 class OtelOptions:
+    #: the value's ``service_name``, else the service's ``name``, else ``KrakenD``
     service_name: str = "KrakenD"
+    #: the value named ``service_name`` itself: it wins over ``OTEL_SERVICE_NAME`` and
+    #: ``OTEL_RESOURCE_ATTRIBUTES``, which win over the service's ``name`` (see setup's resource)
+    has_service_name: bool = False
     service_version: str = ""
     deploy_env: str = ""
     metric_period: float = 30.0
@@ -186,7 +189,8 @@ def parse_opentelemetry(raw: Any, path: str, *, service_name: str = "") -> OtelO
     rate = o.get("trace_sample_rate", 1.0)
     semconv = str(g.get("semantic_convention") or "")
     return OtelOptions(
-        service_name=str(o.get("service_name") or os.environ.get("OTEL_SERVICE_NAME") or service_name or "KrakenD"),
+        service_name=str(o.get("service_name") or service_name or "KrakenD"),
+        has_service_name=bool(o.get("service_name")),
         service_version=str(o.get("service_version") or ""),
         deploy_env=str(o.get("deploy_env") or ""),
         metric_period=float(o.get("metric_reporting_period") or 30),

@@ -8,8 +8,9 @@ files, restores the logging setup and stops the services.
 from __future__ import annotations
 
 import logging
+import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from krakenpy import __version__
@@ -379,9 +380,39 @@ def _folder(hub: Telemetry) -> Service:
     return Service("metrics folder", start, stop)
 
 
+def otel_resource(o: OtelOptions, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The OTLP resource (metrics and traces; Prometheus' ``target_info`` without the instance id), in
+    three layers, each over the one before (the OTel resource specification: the environment's is
+    the secondary resource, what the user gives wins): krakenpy's defaults (``service.name`` = the
+    service's ``name`` or ``KrakenD``, ``service.version`` = krakenpy's, ``telemetry.sdk.*``, a
+    ``service.instance.id`` per process), then ``OTEL_RESOURCE_ATTRIBUTES`` and ``OTEL_SERVICE_NAME``
+    (any attribute), then what the ``telemetry/opentelemetry`` value names itself (``service_name``,
+    ``service_version``, ``deploy_env``)."""
+    from krakenpy.telemetry.instance import INSTANCE_ID, instance_id, resource_from_env
+
+    env = os.environ if environ is None else environ
+    resource: dict[str, Any] = {
+        "service.name": o.service_name,
+        "service.version": __version__,
+        "telemetry.sdk.name": "krakenpy",
+        "telemetry.sdk.language": "python",
+        # unique per process (OTel semconv): with `run -w N` each worker pushes its own cumulative
+        # series, which a backend can then sum; the traces carry the same resource
+        INSTANCE_ID: instance_id(env),
+    }
+    resource.update(resource_from_env(env)[0])
+    if o.has_service_name:
+        resource["service.name"] = o.service_name
+    if o.service_version:
+        resource["service.version"] = o.service_version
+    if o.deploy_env:
+        resource["deployment.environment"] = o.deploy_env
+    return resource
+
+
 def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
     from krakenpy.telemetry.export import EXPORTER, OtlpExporter, OtlpTarget, compression_setting, timeout_setting
-    from krakenpy.telemetry.instance import INSTANCE_ID, instance_id
+    from krakenpy.telemetry.instance import INSTANCE_ID
     from krakenpy.telemetry.metrics.instruments import (
         BackendMetrics,
         ClientMetrics,
@@ -389,22 +420,11 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
         ReadMetrics,
         ServerMetrics,
     )
-    from krakenpy.telemetry.metrics.registry import Registry, prom_labels
+    from krakenpy.telemetry.metrics.registry import Registry, prom_labels, target_labels
     from krakenpy.telemetry.otelsecurity import OtelSecurity, env_headers
     from krakenpy.telemetry.trace.spans import SpanBuffer
 
-    service_name = o.service_name
-    resource: dict[str, Any] = {
-        "service.name": service_name,
-        "service.version": o.service_version or __version__,
-        "telemetry.sdk.name": "krakenpy",
-        "telemetry.sdk.language": "python",
-        # unique per process (OTel semconv): with `run -w N` each worker pushes its own cumulative
-        # series, which a backend can then sum; the traces carry the same resource
-        INSTANCE_ID: instance_id(),
-    }
-    if o.deploy_env:
-        resource["deployment.environment"] = o.deploy_env
+    resource = otel_resource(o)
     hub.otel_skip_paths = o.skip_paths
     metric_exports = [e for e in o.prometheus if not e.disable_metrics] + [e for e in o.otlp if not e.disable_metrics]
     registry: Registry | None = None
@@ -518,8 +538,7 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
         scope = 'otel_scope_name="io.krakend.krakend-otel",otel_scope_version="0.14.4"'
         # not the instance id: a scrape with `run -w N` shows every worker's counts merged, no one
         # process's (and a restart would start a new target_info series)
-        info = {k: v for k, v in resource.items() if k != INSTANCE_ID}
-        info_labels = prom_labels(info)
+        info_labels = prom_labels(target_labels({k: v for k, v in resource.items() if k != INSTANCE_ID}))
         target_info = f"# HELP target_info Target metadata\n# TYPE target_info gauge\ntarget_info{{{info_labels}}} 1\n"
         for e in o.prometheus:
             if e.disable_metrics:

@@ -58,6 +58,14 @@ async def _edge(options: OtelOptions | None, site: Site, resources: Resources) -
             problems |= {timeout_setting(signal)[1] for signal in ("TRACES", "METRICS")}
             problems -= {""}
             resources.warnings.extend(sorted(problems))
+        if options.otlp or options.prometheus:  # the resource: a malformed OTEL_RESOURCE_ATTRIBUTES
+            import os
+
+            from krakenpy.telemetry.instance import resource_from_env
+
+            problem = resource_from_env(os.environ)[1]
+            if problem:
+                resources.warnings.append(problem)
         for kind, stage in (("metrics", options.backend_metrics), ("traces", options.backend_traces)):
             if stage.detailed_connection and not stage.round_trip:
                 resources.warnings.append(
@@ -87,8 +95,8 @@ COMPONENT: Final = Component(
     levels=frozenset({"service", "endpoint", "backend"}),
     parse=_parse,
     summary=(
-        "OpenTelemetry: Prometheus /metrics, OTLP metrics and traces (resource `service.instance.id`: one per "
-        "process), W3C/B3 propagation to backends and Lambda"
+        "OpenTelemetry: Prometheus /metrics, OTLP metrics and traces (resource from OTEL_RESOURCE_ATTRIBUTES and "
+        "OTEL_SERVICE_NAME, `service.instance.id` one per process), W3C/B3 propagation to backends and Lambda"
     ),
     edge=_edge,
     strict=False,

@@ -20,6 +20,7 @@ __all__ = [
     "Registry",
     "prom_labels",
     "prom_name",
+    "target_labels",
 ]
 
 #: krakend-otel's default buckets: durations in seconds, sizes in bytes
@@ -53,6 +54,16 @@ def prom_labels(pairs: Mapping[str, str]) -> str:
     """``name="value",...`` as the text format writes them: names as :func:`prom_name` makes them,
     values escaped (a quote or newline in a configured value would cut the line)."""
     return ",".join(f'{prom_name(k)}="{_escape(v)}"' for k, v in pairs.items())
+
+
+def target_labels(attributes: Mapping[str, object]) -> dict[str, str]:
+    """Resource attributes as ``target_info``'s labels: names as :func:`prom_name` makes them, and the
+    values of attributes whose names become one (``a.b`` and ``a_b``) joined by ``;`` in their keys'
+    order, as the Go Prometheus exporter does: a label named twice makes Prometheus refuse the scrape."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for key, value in attributes.items():
+        found.setdefault(prom_name(key), []).append((key, str(value)))
+    return {name: ";".join(v for _, v in sorted(pairs)) for name, pairs in found.items()}
 
 
 def _labels(names: Sequence[str], values: Sequence[str]) -> str:

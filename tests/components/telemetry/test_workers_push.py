@@ -124,13 +124,14 @@ def test_one_worker_pushes_its_resource_plus_the_operators_instance_id(tmp_path:
             _send(port, 5)
             _wait(lambda: _latest_counts(receiver) == {"gw-a": 5}, lambda: _latest_counts(receiver))
             resource = attrs(receiver.metrics[-1]["resourceMetrics"][0]["resource"])
-            # what -w 1 pushed before, and the instance id (the operator's, percent-decoded)
+            # what -w 1 pushed before, and the operator's attributes (percent-decoded), the instance id too
             assert set(resource) == {
                 "service.name",
                 "service.version",
                 "telemetry.sdk.name",
                 "telemetry.sdk.language",
                 "service.instance.id",
+                "team",
             }
             assert resource["service.name"] == "gw" and resource["service.instance.id"] == "gw-a"
             assert gateway.stop() == 0
@@ -209,8 +210,11 @@ def test_one_worker_pushes_influx_points_without_a_worker_tag(tmp_path: Path, ba
 
 
 def test_instance_id_is_the_operators_or_one_per_process() -> None:
-    assert instance_id({"OTEL_RESOURCE_ATTRIBUTES": "a=1, service.instance.id = pod%2C7 ,bad"}) == "pod,7"
+    assert instance_id({"OTEL_RESOURCE_ATTRIBUTES": "a=1, service.instance.id = pod%2C7 ,"}) == "pod,7"
     mine = instance_id({})
+    # a malformed entry: the whole variable ignored (the specification), its instance id too
+    assert instance_id({"OTEL_RESOURCE_ATTRIBUTES": "service.instance.id=pod,bad"}) == mine
     assert instance_id({"OTEL_RESOURCE_ATTRIBUTES": "service.instance.id="}) == mine  # empty: not set
     assert uuid.UUID(mine).version == 4 and instance_id({}) == mine  # made once in this process
-    assert env_resource({"OTEL_RESOURCE_ATTRIBUTES": "k=v%20w,=x,novalue"}) == {"k": "v w"}
+    assert env_resource({"OTEL_RESOURCE_ATTRIBUTES": "k=v%20w,e="}) == {"k": "v w"}
+    assert env_resource({"OTEL_RESOURCE_ATTRIBUTES": "k=v%20w,=x,novalue"}) == {}
