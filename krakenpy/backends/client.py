@@ -102,6 +102,9 @@ class ClientOptions:
     trust_env: bool = False
     #: a CA bundle file verifying https peers instead of the system's (AWS_CA_BUNDLE / ca_bundle)
     ca_bundle: str | None = None
+    #: the TLS context of https calls, made once by the caller (the OTLP exporter's
+    #: OTEL_EXPORTER_OTLP_*CERTIFICATE and client key): over ``ca_bundle``
+    ssl_context: ssl.SSLContext | None = None
     #: the proxy of each call's URL, or None for a direct call (backends/proxies.py; aiohttp's client)
     proxy: Callable[[str], Proxy | None] | None = None
 
@@ -233,7 +236,7 @@ class AiohttpClient:
             keepalive_timeout=o.keepalive_timeout if not o.disable_keep_alives else None,
             force_close=o.disable_keep_alives,
             ttl_dns_cache=30,
-            ssl=ssl.create_default_context(cafile=o.ca_bundle) if o.ca_bundle else True,
+            ssl=o.ssl_context or (ssl.create_default_context(cafile=o.ca_bundle) if o.ca_bundle else True),
         )
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=o.connect_timeout, sock_read=o.response_header_timeout)
         self._session = aiohttp.ClientSession(

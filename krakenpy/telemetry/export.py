@@ -15,11 +15,12 @@ import asyncio
 import gzip
 import logging
 import os
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 from krakenpy.backends.client import ClientOptions
 from krakenpy.backends.fastclient import FastClient
@@ -41,7 +42,10 @@ from krakenpy.telemetry.redact import Redactor
 from krakenpy.telemetry.trace.spans import Record, SpanBuffer
 from krakenpy.telemetry.trace.templates import end_batch
 
-__all__ = ["EXPORTER", "OtlpExporter", "OtlpTarget", "grpc_available", "protobuf_metrics_unmet", "protocol_setting"]
+__all__ = [
+    "EXPORTER", "OtlpExporter", "OtlpTarget", "grpc_available", "protobuf_metrics_unmet", "protocol_setting",
+    "tls_context", "tls_files", "tls_setting",
+]  # fmt: skip
 
 log = logging.getLogger("krakenpy.telemetry")
 
@@ -122,6 +126,75 @@ def timeout_setting(signal: str) -> tuple[float, str]:
     return _TIMEOUT, "; ".join(problems)
 
 
+#: the TLS files of an export: (CA certificates, client certificate chain, client key), paths or ""
+TlsFiles: TypeAlias = tuple[str, str, str]
+
+
+def tls_files(signal: str, environ: Mapping[str, str] | None = None) -> tuple[TlsFiles, str]:
+    """``((ca, cert, key), problem)`` for ``signal``'s exports over TLS: each of
+    ``OTEL_EXPORTER_OTLP_{signal}_CERTIFICATE`` / ``_CLIENT_CERTIFICATE`` / ``_CLIENT_KEY`` when set and
+    not blank, else the variable without the signal (the specification; otel-go's exporters read them
+    so). A file that cannot be read is left out and named in ``problem`` with its variable; so are a
+    client certificate without its key and a key without its certificate (both are needed)."""
+    env = os.environ if environ is None else environ
+    found: list[str] = []
+    problems: list[str] = []
+    for part in ("CERTIFICATE", "CLIENT_CERTIFICATE", "CLIENT_KEY"):
+        name = f"OTEL_EXPORTER_OTLP_{signal}_{part}"
+        if not env.get(name, "").strip():
+            name = f"OTEL_EXPORTER_OTLP_{part}"
+        path = env.get(name, "").strip()
+        if path:
+            try:
+                with open(path, "rb"):
+                    pass
+            except OSError as exc:
+                problems.append(f"{name}={path!r} cannot be read ({exc.strerror or type(exc).__name__}): ignored")
+                path = ""
+        found.append(path)
+    ca, cert, key = found
+    if bool(cert) != bool(key):
+        problems.append(
+            f"OTEL_EXPORTER_OTLP_{signal}_CLIENT_{'CERTIFICATE' if cert else 'KEY'} (or the variable without "
+            f"{signal}_) is set without its {'key' if cert else 'certificate'}: no client certificate is sent"
+        )
+        cert = key = ""
+    return (ca, cert, key), "; ".join(problems)
+
+
+def tls_context(files: TlsFiles) -> tuple[ssl.SSLContext | None, str]:
+    """``(context, problem)``: the TLS context for ``files`` (None when none is set: the client's
+    default, the system's roots): a CA file replaces the system's roots (as otel-go's exporters), a
+    client certificate and key are sent to a collector that asks. Made once, at start-up; a file that
+    holds no PEM a context takes is left out and named in ``problem`` (never a traceback)."""
+    ca, cert, key = files
+    if not (ca or cert):
+        return None, ""
+    problems: list[str] = []
+    context = ssl.create_default_context()
+    if ca:
+        try:
+            context = ssl.create_default_context(cafile=ca)
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            problems.append(f"OTEL_EXPORTER_OTLP_CERTIFICATE file {ca!r} holds no CA certificate ({exc}): ignored")
+    if cert:
+        try:
+            context.load_cert_chain(cert, key)
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            problems.append(
+                f"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE {cert!r} and OTEL_EXPORTER_OTLP_CLIENT_KEY {key!r} are not a "
+                f"PEM certificate and its key ({exc}): no client certificate is sent"
+            )
+    return context, "; ".join(problems)
+
+
+def tls_setting(signal: str, environ: Mapping[str, str] | None = None) -> tuple[ssl.SSLContext | None, str]:
+    """:func:`tls_files` and :func:`tls_context` together: ``signal``'s context and every problem."""
+    files, problem = tls_files(signal, environ)
+    context, more = tls_context(files)
+    return context, "; ".join(p for p in (problem, more) if p)
+
+
 def protobuf_metrics_unmet() -> str:
     """The variable that asks for OTLP/HTTP metrics as protobuf (``http/protobuf``, or ``grpc``: a
     protobuf body on the exporter's transport) while ``opentelemetry-proto`` is not installed, so that
@@ -168,6 +241,10 @@ class OtlpTarget:
     #: OTEL_EXPORTER_OTLP_*TIMEOUT: the seconds a traces and a metrics export may take
     timeout_traces: float = _TIMEOUT
     timeout_metrics: float = _TIMEOUT
+    #: OTEL_EXPORTER_OTLP_*CERTIFICATE / *CLIENT_KEY: the TLS context of the traces and metrics exports
+    #: to an https collector (None: the system's roots), made once at start-up
+    tls_traces: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
+    tls_metrics: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
 
     def headers_for(self, kind: str) -> tuple[tuple[str, str], ...]:
         """The extra headers of an export of ``kind`` ("traces", "metrics")."""
@@ -258,6 +335,8 @@ class OtlpExporter:
         #: OTLP/HTTP posts go through the gateway's own lean client (keep-alive, compiled with the hot
         #: path; https through its aiohttp fallback)
         self._client: FastClient | None = None
+        #: a client per TLS context of the OTEL_EXPORTER_OTLP_*CERTIFICATE variables (https targets)
+        self._tls_clients: dict[ssl.SSLContext, FastClient] = {}
         self._channels: dict[str, Any] = {}
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -302,6 +381,9 @@ class OtlpExporter:
         if self._client is not None:
             await self._client.close()
             self._client = None
+        for client in self._tls_clients.values():
+            await client.close()
+        self._tls_clients.clear()
         for channel in self._channels.values():
             await channel.close()
         self._channels.clear()
@@ -422,15 +504,26 @@ class OtlpExporter:
             self._failures.report(target.name, kind, partial(_reason, exc, target, self._redactor, kind))
 
     async def _http(self, target: OtlpTarget, kind: str, body: bytes, ctype: str) -> None:
-        assert self._client is not None
+        client = self._client
+        assert client is not None
+        context = target.tls_traces if kind == "traces" else target.tls_metrics
+        if context is not None and target.tls:
+            client = self._tls_clients.get(context) or self._tls_client(context)
         headers = list({"Content-Type": ctype, **dict(target.headers_for(kind))}.items())
         if target.gzip_traces if kind == "traces" else target.gzip_metrics:
             body = gzip.compress(body, compresslevel=6)
             headers.append(("Content-Encoding", "gzip"))
         async with asyncio.timeout(target.timeout_traces if kind == "traces" else target.timeout_metrics):
-            response = await self._client.request("POST", f"{target.base_url}/v1/{kind}", headers, body)
+            response = await client.request("POST", f"{target.base_url}/v1/{kind}", headers, body)
         if response.status >= 300:
             raise RuntimeError(f"HTTP {response.status}")
+
+    def _tls_client(self, context: ssl.SSLContext) -> FastClient:
+        """The client of the exports made with ``context`` (https goes through its aiohttp fallback)."""
+        client = self._tls_clients[context] = FastClient(
+            ClientOptions(max_body=ANSWER_LIMIT, ssl_context=context), own_heads=True
+        )
+        return client
 
     async def _grpc(self, target: OtlpTarget, kind: str, body: bytes) -> None:
         import grpc

@@ -411,7 +411,17 @@ def otel_resource(o: OtelOptions, environ: Mapping[str, str] | None = None) -> d
 
 
 def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
-    from krakenpy.telemetry.export import EXPORTER, OtlpExporter, OtlpTarget, compression_setting, timeout_setting
+    import ssl
+
+    from krakenpy.telemetry.export import (
+        EXPORTER,
+        OtlpExporter,
+        OtlpTarget,
+        compression_setting,
+        timeout_setting,
+        tls_context,
+        tls_files,
+    )
     from krakenpy.telemetry.instance import INSTANCE_ID
     from krakenpy.telemetry.metrics.instruments import (
         BackendMetrics,
@@ -493,6 +503,16 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
     # OTEL_EXPORTER_OTLP_*COMPRESSION (gzip or none), as otel-go's exporters read them
     gzip_traces, gzip_metrics = compression_setting("TRACES")[0], compression_setting("METRICS")[0]
     timeout_traces, timeout_metrics = timeout_setting("TRACES")[0], timeout_setting("METRICS")[0]
+    # OTEL_EXPORTER_OTLP_*CERTIFICATE, *CLIENT_CERTIFICATE, *CLIENT_KEY: one TLS context per set of
+    # files, made here once (the same files for both signals: one context, one client)
+    tls: dict[str, ssl.SSLContext | None] = {}
+    if any(e.tls and e.use_http for e in o.otlp):
+        made: dict[tuple[str, str, str], ssl.SSLContext | None] = {}
+        for signal in ("TRACES", "METRICS"):
+            files = tls_files(signal)[0]
+            if files not in made:
+                made[files] = tls_context(files)[0]
+            tls[signal] = made[files]
     targets = tuple(
         OtlpTarget(
             name=e.name,
@@ -510,6 +530,8 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
             gzip_metrics=gzip_metrics,
             timeout_traces=timeout_traces,
             timeout_metrics=timeout_metrics,
+            tls_traces=tls.get("TRACES"),
+            tls_metrics=tls.get("METRICS"),
         )  # fmt: skip
         for e in o.otlp
     )

@@ -1,0 +1,129 @@
+"""``OTEL_EXPORTER_OTLP_CERTIFICATE``, ``_CLIENT_CERTIFICATE`` and ``_CLIENT_KEY`` (and the per-signal
+forms) for OTLP/HTTP exports to an https collector: a real gateway exporting to a real aiohttp
+receiver on 127.0.0.1 behind TLS that asks for a client certificate, all signed by a CA made here;
+and the real ``check`` naming a file it cannot use."""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from krakenpy.telemetry.export import EXPORTER
+from tests.cli_gateway import check_config
+from tests.components.telemetry.conftest import doc, recording_app
+from tests.components.telemetry.otlp_receiver import Receiver
+from tests.server.certs import Authority, Pair
+from tests.server.process import write_json
+
+
+class Pki:
+    def __init__(self, folder: Path) -> None:
+        self.ca = Authority(folder)
+        self.server = self.ca.issue("collector", names=("127.0.0.1",))
+        self.client = self.ca.issue("gateway", client=True)
+
+    def server_context(self) -> ssl.SSLContext:
+        """The collector's: its certificate, and a client certificate required (mutual TLS)."""
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(self.ca.path))
+        context.load_cert_chain(self.server.cert, self.server.key)
+        context.verify_mode = ssl.CERT_REQUIRED
+        return context
+
+    def env(self, signal: str = "", client: Pair | None = None) -> dict[str, str]:
+        client = client or self.client
+        return {
+            f"OTEL_EXPORTER_OTLP_{signal}CERTIFICATE": str(self.ca.path),
+            f"OTEL_EXPORTER_OTLP_{signal}CLIENT_CERTIFICATE": str(client.cert),
+            f"OTEL_EXPORTER_OTLP_{signal}CLIENT_KEY": str(client.key),
+        }
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Pki:
+    return Pki(tmp_path)
+
+
+async def _exported(served: Any, upstream: Any, pki: Pki) -> Receiver:
+    """The receiver's catch after one request through a gateway exporting to it over https."""
+    receiver = Receiver()
+    collector = TestServer(receiver.app(), host="127.0.0.1")
+    await collector.start_server(ssl=pki.server_context())
+    try:
+        base = await upstream(recording_app([]))
+        exporter = {"name": "tls", "host": "https://127.0.0.1", "port": collector.port, "use_http": True}
+        s = await served(
+            doc([{"endpoint": "/a", "backend": [{"host": [base], "url_pattern": "/"}]}],
+                extra_config={"telemetry/opentelemetry": {"exporters": {"otlp": [exporter]}}})
+        )  # fmt: skip
+        assert (await s.client.get("/a")).status == 200
+        await s.gateway.resources.state[EXPORTER].flush()
+    finally:
+        await collector.close()
+    return receiver
+
+
+@pytest.mark.parametrize("signal", ["", "TRACES_"])
+async def test_spans_reach_a_mutual_tls_collector_with_the_environments_files(
+    served: Any, upstream: Any, pki: Pki, monkeypatch: pytest.MonkeyPatch, signal: str
+) -> None:
+    """The CA file verifies the collector (its certificate is no system root's) and the client pair
+    answers its request for a certificate; the traces' own variables alone do it for spans."""
+    for name, value in pki.env(signal).items():
+        monkeypatch.setenv(name, value)
+    receiver = await _exported(served, upstream, pki)
+    assert receiver.spans(), "no span reached the TLS collector"
+
+
+async def test_without_the_client_pair_the_collector_refuses(
+    served: Any, upstream: Any, pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CA alone: the collector is verified but refuses the gateway (no client certificate), so
+    the pair above is what got the spans in; the metrics' variables do not serve the traces."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_CERTIFICATE", str(pki.ca.path))
+    for name, value in pki.env("METRICS_").items():
+        monkeypatch.setenv(name, value)
+    receiver = await _exported(served, upstream, pki)
+    assert not receiver.spans()
+
+
+def _doc(exporter: dict[str, Any]) -> dict[str, Any]:
+    return doc([], extra_config={"telemetry/opentelemetry": {"exporters": {"otlp": [exporter]}}})
+
+
+def test_check_names_the_tls_variables_it_cannot_use(tmp_path: Path, pki: Pki) -> None:
+    exporter = {"name": "tls", "host": "https://collector.example", "port": 4318, "use_http": True}
+    config = write_json(tmp_path / "krakend.json", _doc(exporter))
+    (tmp_path / "junk.pem").write_text("not a certificate\n")
+    bad = {
+        "OTEL_EXPORTER_OTLP_CERTIFICATE": str(tmp_path / "missing.pem"),
+        "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE": str(pki.client.cert),
+        "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE": str(tmp_path / "junk.pem"),
+    }
+    done = check_config(config, env=bad)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0 and "Traceback" not in out, out
+    assert f"OTEL_EXPORTER_OTLP_CERTIFICATE='{tmp_path}/missing.pem' cannot be read (No such file or directory)" in out
+    without = "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE (or the variable without TRACES_) is set without its key"
+    assert without in out, out
+    assert f"'{tmp_path}/junk.pem'" in out and "holds no CA certificate" in out, out
+    quiet = check_config(config, env=pki.env())
+    assert "OTEL_EXPORTER_OTLP" not in quiet.stdout + quiet.stderr
+
+
+def test_a_plaintext_exporter_reads_no_tls_file(tmp_path: Path) -> None:
+    exporter = {"name": "plain", "host": "http://127.0.0.1", "port": 4318, "use_http": True}
+    config = write_json(tmp_path / "krakend.json", _doc(exporter))
+    done = check_config(config, env={"OTEL_EXPORTER_OTLP_CERTIFICATE": str(tmp_path / "missing.pem")})
+    assert done.returncode == 0 and "OTEL_EXPORTER_OTLP_CERTIFICATE" not in done.stdout + done.stderr
+
+
+def test_check_says_grpc_exporters_keep_the_system_roots(tmp_path: Path, pki: Pki) -> None:
+    exporter = {"name": "g", "host": "https://collector.example", "port": 4317}
+    config = write_json(tmp_path / "krakend.json", _doc(exporter))
+    done = check_config(config, env=pki.env())
+    out = done.stdout + done.stderr
+    assert "read for OTLP/HTTP exporters only: g (gRPC) verify the collector with the system's roots" in out, out
