@@ -48,13 +48,24 @@ async def _edge(options: OtelOptions | None, site: Site, resources: Resources) -
                 "until then their metrics go as OTLP/HTTP JSON (application/json; spans stay protobuf)"
             )
         if any(not e.disable_traces for e in options.otlp):  # a tracer: propagation (imported only then)
-            from krakenpy.telemetry.trace.context import PROPAGATORS, propagators_from_env, unknown_propagators
+            from krakenpy.telemetry.trace.context import (
+                PROPAGATORS,
+                none_beside,
+                propagators_from_env,
+                unknown_propagators,
+            )
 
             unknown = unknown_propagators()
             if unknown:  # the OTel environment specification: an unrecognised value is ignored, with a warning
                 resources.warnings.append(
                     f"OTEL_PROPAGATORS: {', '.join(unknown)} unknown, ignored (krakenpy propagates "
                     f"{', '.join(propagators_from_env()) or 'nothing'}; it knows {', '.join(PROPAGATORS)} and none)"
+                )
+            beside = none_beside()
+            if beside:  # otel-go's autoprop (KrakenD): none anywhere in the list wins over every other name
+                resources.warnings.append(
+                    f"OTEL_PROPAGATORS: none is named with {', '.join(beside)}, which are ignored: no trace context "
+                    "is read from callers or written to backends (as otel-go's autoprop, KrakenD's, reads the list)"
                 )
         if options.otlp:  # OTEL_EXPORTER_OTLP_*HEADERS entries that cannot be sent (values never quoted),
             # and *COMPRESSION / *TIMEOUT values that are not gzip or none / milliseconds

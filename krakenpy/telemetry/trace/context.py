@@ -28,6 +28,7 @@ __all__ = [
     "hop_span_id",
     "new_span_id",
     "new_trace_id",
+    "none_beside",
     "propagator_fields",
     "propagators_from_env",
     "unknown_propagators",
@@ -511,6 +512,14 @@ def propagators_from_env(environ: Mapping[str, str] | None = None) -> tuple[str,
 def unknown_propagators(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
     """The names in ``OTEL_PROPAGATORS`` krakenpy has no propagator for (as written, each once)."""
     return tuple(n for n in _named(environ) if n.lower() not in PROPAGATORS and n.lower() != "none")
+
+
+def none_beside(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The names ``OTEL_PROPAGATORS`` gives beside ``none`` (as written), which ``none`` makes void."""
+    names = _named(environ)
+    if all(n.lower() != "none" for n in names):
+        return ()
+    return tuple(n for n in names if n.lower() != "none")
 
 
 def extract(get: Callable[[str], str | None], propagators: Sequence[str], sampler: Sampler) -> TraceState:

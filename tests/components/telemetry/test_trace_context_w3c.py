@@ -1,6 +1,7 @@
 """What a caller's trace context becomes at the backend, against the W3C Trace Context test suite and
 W3C Baggage: two ``traceparent`` headers start a new trace; an invalid ``baggage`` is dropped, a
-valid one passed on as it came. A real gateway, a backend on 127.0.0.1 recording what it got, the real ``check``."""
+valid one passed on as it came; ``none`` beside other ``OTEL_PROPAGATORS`` names is warned about. A
+real gateway, a backend on 127.0.0.1 recording what it got, the real ``check``."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from aiohttp import web
 from multidict import CIMultiDict
 
-from tests.cli_gateway import gateway_process
+from tests.cli_gateway import check_config, gateway_process
 from tests.components.telemetry.conftest import doc
 from tests.components.telemetry.otlp_receiver import Receiver
 from tests.components.telemetry.test_otel_propagation_rules import _backend_headers, _otel
@@ -106,6 +107,26 @@ async def test_baggage_headers_over_the_limits_together_are_dropped(served: Any,
     half = ",".join(f"k{i}=v" for i in range(91))  # 91 members each, 182 together
     got = await _backend_headers(served, upstream, CIMultiDict([("baggage", half), ("baggage", half)]))
     assert "baggage" not in got
+
+
+def test_check_warns_of_none_beside_other_propagators(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """otel-go's autoprop (KrakenD's): ``none`` anywhere in ``OTEL_PROPAGATORS`` means no propagator,
+    whatever else is named; krakenpy does the same, and says so (the other names look active)."""
+    config = write_json(tmp_path / "krakend.json", doc([], extra_config={"telemetry/opentelemetry": _otel(4318)}))
+    done = check_config(config, env={"OTEL_PROPAGATORS": "tracecontext, none,b3"})
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert "OTEL_PROPAGATORS: none is named with tracecontext, b3, which are ignored" in out, out
+    quiet = check_config(config, env={"OTEL_PROPAGATORS": "none"})
+    assert "OTEL_PROPAGATORS" not in quiet.stdout + quiet.stderr
+
+
+async def test_none_beside_other_propagators_reads_and_writes_nothing(
+    served: Any, upstream: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_PROPAGATORS", "tracecontext,none")
+    got = await _backend_headers(served, upstream, {"traceparent": _parent(TRACE_A), "baggage": "a=1"})
+    assert "traceparent" not in got and "baggage" not in got
 
 
 def test_the_cli_servers_own_parser_sees_both_traceparent_headers(tmp_path: Path) -> None:
