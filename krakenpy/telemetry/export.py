@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any, Final, TypeAlias
 
 from krakenpy.backends.client import ClientOptions
@@ -44,7 +45,7 @@ from krakenpy.telemetry.trace.templates import end_batch
 
 __all__ = [
     "EXPORTER", "OtlpExporter", "OtlpTarget", "grpc_available", "protobuf_metrics_unmet", "protocol_setting",
-    "tls_context", "tls_files", "tls_setting",
+    "GrpcPem", "grpc_pem", "tls_context", "tls_files", "tls_setting",
 ]  # fmt: skip
 
 log = logging.getLogger("krakenpy.telemetry")
@@ -162,14 +163,15 @@ def tls_files(signal: str, environ: Mapping[str, str] | None = None) -> tuple[Tl
     return (ca, cert, key), "; ".join(problems)
 
 
-def tls_context(files: TlsFiles) -> tuple[ssl.SSLContext | None, str]:
-    """``(context, problem)``: the TLS context for ``files`` (None when none is set: the client's
-    default, the system's roots): a CA file replaces the system's roots (as otel-go's exporters), a
-    client certificate and key are sent to a collector that asks. Made once, at start-up; a file that
-    holds no PEM a context takes is left out and named in ``problem`` (never a traceback)."""
+def tls_context(files: TlsFiles) -> tuple[ssl.SSLContext | None, str, TlsFiles]:
+    """``(context, problem, kept)``: the TLS context for ``files`` (None when none is set: the
+    client's default, the system's roots): a CA file replaces the system's roots (as otel-go's
+    exporters), a client certificate and key are sent to a collector that asks. Made once, at
+    start-up; a file that holds no PEM a context takes is left out of the context and of ``kept`` and
+    named in ``problem`` (never a traceback)."""
     ca, cert, key = files
     if not (ca or cert):
-        return None, ""
+        return None, "", files
     problems: list[str] = []
     context = ssl.create_default_context()
     if ca:
@@ -177,6 +179,7 @@ def tls_context(files: TlsFiles) -> tuple[ssl.SSLContext | None, str]:
             context = ssl.create_default_context(cafile=ca)
         except (ssl.SSLError, OSError, ValueError) as exc:
             problems.append(f"OTEL_EXPORTER_OTLP_CERTIFICATE file {ca!r} holds no CA certificate ({exc}): ignored")
+            ca = ""
     if cert:
         try:
             context.load_cert_chain(cert, key)
@@ -185,14 +188,35 @@ def tls_context(files: TlsFiles) -> tuple[ssl.SSLContext | None, str]:
                 f"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE {cert!r} and OTEL_EXPORTER_OTLP_CLIENT_KEY {key!r} are not a "
                 f"PEM certificate and its key ({exc}): no client certificate is sent"
             )
-    return context, "; ".join(problems)
+            cert = key = ""
+    return context, "; ".join(problems), (ca, cert, key)
 
 
 def tls_setting(signal: str, environ: Mapping[str, str] | None = None) -> tuple[ssl.SSLContext | None, str]:
     """:func:`tls_files` and :func:`tls_context` together: ``signal``'s context and every problem."""
     files, problem = tls_files(signal, environ)
-    context, more = tls_context(files)
+    context, more, _ = tls_context(files)
     return context, "; ".join(p for p in (problem, more) if p)
+
+
+#: a gRPC export's TLS files as read (``grpc.ssl_channel_credentials``' root certificates, private
+#: key, certificate chain), None for each not set
+GrpcPem: TypeAlias = tuple[bytes | None, bytes | None, bytes | None]
+
+
+def grpc_pem(kept: TlsFiles) -> GrpcPem | None:
+    """The bytes of the files :func:`tls_context` kept, for a gRPC channel's credentials (read once,
+    at start-up); None when none is set (the system's roots, no client certificate)."""
+    if not any(kept):
+        return None
+    read: list[bytes | None] = []
+    for path in kept:
+        try:
+            read.append(Path(path).read_bytes() if path else None)
+        except OSError:  # gone since tls_context read it: as if not set (the channel's defaults)
+            read.append(None)
+    ca, cert, key = read
+    return ca, key, cert
 
 
 def protobuf_metrics_unmet() -> str:
@@ -245,6 +269,9 @@ class OtlpTarget:
     #: to an https collector (None: the system's roots), made once at start-up
     tls_traces: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
     tls_metrics: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
+    #: the same files as bytes, for a gRPC target's channel credentials (None: the system's roots)
+    grpc_tls_traces: GrpcPem | None = field(default=None, repr=False)
+    grpc_tls_metrics: GrpcPem | None = field(default=None, repr=False)
 
     def headers_for(self, kind: str) -> tuple[tuple[str, str], ...]:
         """The extra headers of an export of ``kind`` ("traces", "metrics")."""
@@ -528,15 +555,18 @@ class OtlpExporter:
     async def _grpc(self, target: OtlpTarget, kind: str, body: bytes) -> None:
         import grpc
 
-        channel = self._channels.get(target.name)
+        pem = target.grpc_tls_traces if kind == "traces" else target.grpc_tls_metrics
+        # one channel per target, and per set of TLS files when the signals' differ
+        key = target.name if pem is None else f"{target.name}\x00{hash(pem)}"
+        channel = self._channels.get(key)
         if channel is None:
             address = f"{target.host}:{target.port}"
             channel = (
-                grpc.aio.secure_channel(address, grpc.ssl_channel_credentials())
+                grpc.aio.secure_channel(address, grpc.ssl_channel_credentials(*(pem or ())))
                 if target.tls
                 else grpc.aio.insecure_channel(address)
             )
-            self._channels[target.name] = channel
+            self._channels[key] = channel
         call = channel.unary_unary(_GRPC_PATHS[kind], request_serializer=None, response_deserializer=None)
         # the protobuf bytes as they are (no serializer): spans as spans_proto wrote them
         gzipped = target.gzip_traces if kind == "traces" else target.gzip_metrics

@@ -415,9 +415,11 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
 
     from krakenpy.telemetry.export import (
         EXPORTER,
+        GrpcPem,
         OtlpExporter,
         OtlpTarget,
         compression_setting,
+        grpc_pem,
         timeout_setting,
         tls_context,
         tls_files,
@@ -506,13 +508,15 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
     # OTEL_EXPORTER_OTLP_*CERTIFICATE, *CLIENT_CERTIFICATE, *CLIENT_KEY: one TLS context per set of
     # files, made here once (the same files for both signals: one context, one client)
     tls: dict[str, ssl.SSLContext | None] = {}
-    if any(e.tls and e.use_http for e in o.otlp):
-        made: dict[tuple[str, str, str], ssl.SSLContext | None] = {}
+    pems: dict[str, GrpcPem | None] = {}
+    if any(e.tls for e in o.otlp):
+        made: dict[tuple[str, str, str], tuple[ssl.SSLContext | None, GrpcPem | None]] = {}
         for signal in ("TRACES", "METRICS"):
             files = tls_files(signal)[0]
             if files not in made:
-                made[files] = tls_context(files)[0]
-            tls[signal] = made[files]
+                context, _, kept = tls_context(files)
+                made[files] = context, grpc_pem(kept) if any(e.tls and not e.use_http for e in o.otlp) else None
+            tls[signal], pems[signal] = made[files]
     targets = tuple(
         OtlpTarget(
             name=e.name,
@@ -532,6 +536,8 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
             timeout_metrics=timeout_metrics,
             tls_traces=tls.get("TRACES"),
             tls_metrics=tls.get("METRICS"),
+            grpc_tls_traces=pems.get("TRACES"),
+            grpc_tls_metrics=pems.get("METRICS"),
         )  # fmt: skip
         for e in o.otlp
     )

@@ -14,7 +14,6 @@ from krakenpy.telemetry.export import (
     grpc_available,
     protobuf_metrics_unmet,
     timeout_setting,
-    tls_files,
     tls_setting,
 )
 from krakenpy.telemetry.otelsettings import OtelOptions, parse_opentelemetry
@@ -74,15 +73,8 @@ async def _edge(options: OtelOptions | None, site: Site, resources: Resources) -
             problems = {env_headers(signal)[2] for signal in ("TRACES", "METRICS")}
             problems |= {compression_setting(signal)[1] for signal in ("TRACES", "METRICS")}
             problems |= {timeout_setting(signal)[1] for signal in ("TRACES", "METRICS")}
-            if any(e.tls and e.use_http for e in options.otlp):  # OTEL_EXPORTER_OTLP_*CERTIFICATE, *CLIENT_*
+            if any(e.tls for e in options.otlp):  # OTEL_EXPORTER_OTLP_*CERTIFICATE, *CLIENT_*
                 problems |= {tls_setting(signal)[1] for signal in ("TRACES", "METRICS")}
-            grpc_tls = [e.name or "(unnamed)" for e in options.otlp if e.tls and not e.use_http]
-            if grpc_tls and any(any(tls_files(signal)[0]) for signal in ("TRACES", "METRICS")):
-                problems.add(
-                    f"OTEL_EXPORTER_OTLP_*CERTIFICATE and *CLIENT_KEY are read for OTLP/HTTP exporters only: "
-                    f"{', '.join(grpc_tls)} (gRPC) verify the collector with the system's roots and send no client "
-                    "certificate"
-                )
             problems -= {""}
             resources.warnings.extend(sorted(problems))
         if options.otlp or options.prometheus:  # the resource: a malformed OTEL_RESOURCE_ATTRIBUTES

@@ -5,6 +5,7 @@ and the real ``check`` naming a file it cannot use."""
 
 from __future__ import annotations
 
+import os
 import ssl
 from pathlib import Path
 from typing import Any
@@ -121,9 +122,46 @@ def test_a_plaintext_exporter_reads_no_tls_file(tmp_path: Path) -> None:
     assert done.returncode == 0 and "OTEL_EXPORTER_OTLP_CERTIFICATE" not in done.stdout + done.stderr
 
 
-def test_check_says_grpc_exporters_keep_the_system_roots(tmp_path: Path, pki: Pki) -> None:
-    exporter = {"name": "g", "host": "https://collector.example", "port": 4317}
-    config = write_json(tmp_path / "krakend.json", _doc(exporter))
-    done = check_config(config, env=pki.env())
-    out = done.stdout + done.stderr
-    assert "read for OTLP/HTTP exporters only: g (gRPC) verify the collector with the system's roots" in out, out
+async def test_spans_reach_a_mutual_tls_grpc_collector_with_the_environments_files(
+    served: Any, upstream: Any, pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """KrakenD's default transport, OTLP/gRPC, with the same variables: the channel's credentials are
+    the CA and the client pair (read once at start-up); without the pair the collector refuses."""
+    import grpc
+
+    got: list[bytes] = []
+
+    async def export(request: bytes, context: Any) -> bytes:
+        got.append(request)
+        return b""
+
+    handler = grpc.method_handlers_generic_handler(
+        "opentelemetry.proto.collector.trace.v1.TraceService", {"Export": grpc.unary_unary_rpc_method_handler(export)}
+    )
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((handler,))
+    credentials = grpc.ssl_server_credentials(
+        [(pki.server.key.read_bytes(), pki.server.cert.read_bytes())],
+        root_certificates=pki.ca.path.read_bytes(),
+        require_client_auth=True,
+    )
+    port = server.add_secure_port("127.0.0.1:0", credentials)
+    await server.start()
+    try:
+        base = await upstream(recording_app([]))
+        exporter = {"name": "g", "host": "https://127.0.0.1", "port": port, "disable_metrics": True}
+        endpoint = {"endpoint": "/a", "backend": [{"host": [base], "url_pattern": "/"}]}
+        for env, reached in ((pki.env("METRICS_"), False), (pki.env("TRACES_"), True)):
+            for name in [n for n in os.environ if n.startswith("OTEL_EXPORTER_OTLP_")]:
+                monkeypatch.delenv(name)
+            for name, value in env.items():
+                monkeypatch.setenv(name, value)
+            got.clear()
+            s = await served(
+                doc([endpoint], extra_config={"telemetry/opentelemetry": {"exporters": {"otlp": [exporter]}}})
+            )
+            assert (await s.client.get("/a")).status == 200
+            await s.gateway.resources.state[EXPORTER].flush()
+            assert bool(got) is reached, env
+    finally:
+        await server.stop(None)
