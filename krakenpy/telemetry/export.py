@@ -44,7 +44,8 @@ from krakenpy.telemetry.trace.spans import Record, SpanBuffer
 from krakenpy.telemetry.trace.templates import end_batch
 
 __all__ = [
-    "EXPORTER", "OtlpExporter", "OtlpTarget", "grpc_available", "protobuf_metrics_unmet", "protocol_setting",
+    "EXPORTER", "BatchSettings", "OtlpExporter", "OtlpTarget", "batch_setting", "grpc_available",
+    "protobuf_metrics_unmet", "protocol_setting",
     "GrpcPem", "grpc_pem", "tls_context", "tls_files", "tls_setting",
 ]  # fmt: skip
 
@@ -219,6 +220,45 @@ def grpc_pem(kept: TlsFiles) -> GrpcPem | None:
     return ca, key, cert
 
 
+@dataclass(frozen=True, slots=True)
+class BatchSettings:
+    """The span batching the ``OTEL_BSP_*`` variables set (otel-go's batch span processor, KrakenD's,
+    reads them): seconds between exports, spans kept waiting, spans per export, seconds an export of
+    spans may take (None: the OTLP timeout alone)."""
+
+    interval: float = SPAN_INTERVAL
+    queue: int = 2048
+    batch: int = BATCH
+    timeout: float | None = None
+
+
+def batch_setting(environ: Mapping[str, str] | None = None) -> tuple[BatchSettings, str]:
+    """``(settings, problem)``: ``OTEL_BSP_SCHEDULE_DELAY`` and ``OTEL_BSP_EXPORT_TIMEOUT``
+    (milliseconds), ``OTEL_BSP_MAX_QUEUE_SIZE`` and ``OTEL_BSP_MAX_EXPORT_BATCH_SIZE`` (spans), each a
+    whole number above 0; one unset keeps krakenpy's value (a 0.5 s delay where the specification
+    says 5 s: spans leave sooner; the rest are the specification's). An invalid value is ignored and
+    named in ``problem``; a batch larger than the queue is the queue's size (as otel-go)."""
+    env = os.environ if environ is None else environ
+    found: dict[str, int] = {}
+    problems: list[str] = []
+    for name in ("SCHEDULE_DELAY", "EXPORT_TIMEOUT", "MAX_QUEUE_SIZE", "MAX_EXPORT_BATCH_SIZE"):
+        value = env.get(f"OTEL_BSP_{name}", "").strip()
+        if value.isascii() and value.isdigit() and int(value) > 0:
+            found[name] = int(value)
+        elif value:
+            problems.append(f"OTEL_BSP_{name}={value!r} is not a whole number above 0: ignored")
+    default = BatchSettings()
+    queue = found.get("MAX_QUEUE_SIZE", default.queue)
+    timeout = found.get("EXPORT_TIMEOUT")
+    settings = BatchSettings(
+        interval=found["SCHEDULE_DELAY"] / 1000 if "SCHEDULE_DELAY" in found else default.interval,
+        queue=queue,
+        batch=min(found.get("MAX_EXPORT_BATCH_SIZE", default.batch), queue),
+        timeout=timeout / 1000 if timeout is not None else None,
+    )
+    return settings, "; ".join(problems)
+
+
 def protobuf_metrics_unmet() -> str:
     """The variable that asks for OTLP/HTTP metrics as protobuf (``http/protobuf``, or ``grpc``: a
     protobuf body on the exporter's transport) while ``opentelemetry-proto`` is not installed, so that
@@ -351,8 +391,14 @@ class OtlpExporter:
         registry: Registry | None,
         resource: Mapping[str, Any],
         redactor: Redactor | None = None,
+        *,
+        interval: float = SPAN_INTERVAL,
+        batch: int = BATCH,
     ) -> None:
         self.targets = targets
+        #: OTEL_BSP_SCHEDULE_DELAY and OTEL_BSP_MAX_EXPORT_BATCH_SIZE, or krakenpy's own
+        self.interval = interval
+        self.batch = batch
         self._trace_targets = tuple(t for t in targets if t.traces)
         self.buffer = buffer
         self.registry = registry
@@ -427,13 +473,14 @@ class OtlpExporter:
             self._buffer_dropped = dropped
             limit = self.buffer.limit
             self._failures.once(_BUFFER, f"{dropped} span(s) dropped so far: the export buffer ({limit}) was full")
-        if whole and len(spans) > BATCH:
-            cut = len(spans) - len(spans) % BATCH
+        size = self.batch
+        if whole and len(spans) > size:
+            cut = len(spans) - len(spans) % size
             if cut < len(spans):
                 self.buffer.spans[:0] = spans[cut:]  # no await since the drain: nothing added between
                 spans = spans[:cut]
         while spans:
-            batch, spans = spans[:BATCH], spans[BATCH:]
+            batch, spans = spans[:size], spans[size:]
             targets = self._trace_targets
             # protobuf for gRPC and (unless http/json) OTLP/HTTP, JSON for OTLP/HTTP with http/json:
             # each written straight from the span records, once per batch
@@ -491,7 +538,7 @@ class OtlpExporter:
             woken = False
             try:
                 # a deadline on this task, not wait_for's task and future around the wait
-                async with asyncio.timeout(SPAN_INTERVAL):
+                async with asyncio.timeout(self.interval):
                     await self._wake.wait()
                 woken = True
             except TimeoutError:

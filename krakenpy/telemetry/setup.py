@@ -418,6 +418,7 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
         GrpcPem,
         OtlpExporter,
         OtlpTarget,
+        batch_setting,
         compression_setting,
         grpc_pem,
         timeout_setting,
@@ -458,6 +459,8 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
         if stage.read_payload:
             hub.read_metrics = ReadMetrics(registry, static=stage.static)
     trace_targets = [e for e in o.otlp if not e.disable_traces]
+    # OTEL_BSP_*: the span batching (otel-go's batch span processor, KrakenD's, reads them)
+    spans = batch_setting()[0]
     # no trace exporter, no tracer: krakend-otel then runs OTel's no-op tracer provider, whose spans
     # never record, and injects `traceparent` only inside a recording CLIENT span, so a backend gets
     # none (and a client's own reaches it only through `input_headers`). Making the context and the
@@ -466,7 +469,7 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
         from krakenpy.telemetry.trace.context import Sampler, propagators_from_env
         from krakenpy.telemetry.trace.tracer import LayerTraceOptions, Tracer
 
-        buffer = SpanBuffer()
+        buffer = SpanBuffer(limit=spans.queue, wake_at=spans.batch)
         hub.tracer = Tracer(
             sampler=Sampler(o.sample_rate),
             propagators=propagators_from_env(),
@@ -505,6 +508,8 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
     # OTEL_EXPORTER_OTLP_*COMPRESSION (gzip or none), as otel-go's exporters read them
     gzip_traces, gzip_metrics = compression_setting("TRACES")[0], compression_setting("METRICS")[0]
     timeout_traces, timeout_metrics = timeout_setting("TRACES")[0], timeout_setting("METRICS")[0]
+    if spans.timeout is not None:  # OTEL_BSP_EXPORT_TIMEOUT bounds a span export too (the shorter wins)
+        timeout_traces = min(timeout_traces, spans.timeout)
     # OTEL_EXPORTER_OTLP_*CERTIFICATE, *CLIENT_CERTIFICATE, *CLIENT_KEY: one TLS context per set of
     # files, made here once (the same files for both signals: one context, one client)
     tls: dict[str, ssl.SSLContext | None] = {}
@@ -543,7 +548,13 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
     )
     if targets:  # metrics only (every exporter `disable_traces`): an empty span buffer, never filled
         exporter = OtlpExporter(
-            targets, hub.tracer.buffer if hub.tracer is not None else SpanBuffer(), registry, resource, hub.redactor
+            targets,
+            hub.tracer.buffer if hub.tracer is not None else SpanBuffer(),
+            registry,
+            resource,
+            hub.redactor,
+            interval=spans.interval,
+            batch=spans.batch,
         )
         hub.services.append(Service("otlp exporter", exporter.start, exporter.stop))
         resources.state.set(EXPORTER, exporter)

@@ -10,6 +10,7 @@ from krakenpy.components.base import Component, Site
 from krakenpy.edge import EdgeMiddleware
 from krakenpy.resources import Resources
 from krakenpy.telemetry.export import (
+    batch_setting,
     compression_setting,
     grpc_available,
     protobuf_metrics_unmet,
@@ -75,6 +76,8 @@ async def _edge(options: OtelOptions | None, site: Site, resources: Resources) -
             problems |= {timeout_setting(signal)[1] for signal in ("TRACES", "METRICS")}
             if any(e.tls for e in options.otlp):  # OTEL_EXPORTER_OTLP_*CERTIFICATE, *CLIENT_*
                 problems |= {tls_setting(signal)[1] for signal in ("TRACES", "METRICS")}
+            if any(not e.disable_traces for e in options.otlp):  # OTEL_BSP_*
+                problems.add(batch_setting()[1])
             problems -= {""}
             resources.warnings.extend(sorted(problems))
         if options.otlp or options.prometheus:  # the resource: a malformed OTEL_RESOURCE_ATTRIBUTES
