@@ -355,9 +355,11 @@ _BAGGAGE_BYTES: Final = 8192
 
 def _valid_baggage(value: str) -> bool:
     """Whether one ``baggage`` header is valid W3C Baggage within the limits (every list member in
-    the grammar, none empty): one match of the whole (~0.5 µs for three members, where a match per
-    member cost ~1.5 µs, Python, 2026-12-06); the bytes and members are counted first, and the
-    members' own lengths only in a header long enough for one to pass its limit."""
+    the grammar, none empty): one match of the whole, the plain form's expression first (a request
+    with a three-member header: ~6.9 k machine instructions, ~0.45 µs more than passing it unchecked,
+    compiled, callgrind, 2026-12-06; a match per member cost three times as much); the bytes and
+    members are counted first, and the members' own lengths only in a header long enough for one to
+    pass its limit."""
     if len(value) > _BAGGAGE_BYTES or value.count(",") >= _BAGGAGE_MEMBERS:
         return False
     if _BAGGAGE_PLAIN.fullmatch(value) is None and _BAGGAGE_LIST.fullmatch(value) is None:
@@ -606,8 +608,8 @@ def compile_extract(
             if not value:
                 todo = others
             else:
-                # sent twice: no context (W3C, see _tracecontext); inline, ~80 ns a request that sends
-                # one (multidict's getall), ~110 ns through _repeated in Python
+                # sent twice: no context (W3C, see _tracecontext); inline, multidict's getall: ~1.1 k
+                # machine instructions (~60 ns) a request that sends one, compiled (callgrind, 2026-12-06)
                 try:
                     if len(get.__self__.getall(_TRACEPARENT_H)) > 1:  # type: ignore[attr-defined]
                         value = None
