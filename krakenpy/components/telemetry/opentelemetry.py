@@ -26,6 +26,22 @@ def _parse(raw: Any, site: Site) -> OtelOptions:
     return parse_opentelemetry(raw, site.path, service_name=site.service.name)
 
 
+#: the OTel SDK environment variables krakenpy does not read, with what decides instead
+_UNREAD: Final = {
+    "OTEL_SDK_DISABLED": "leave telemetry/opentelemetry out, or disable its exporters, to turn it off",
+    "OTEL_TRACES_SAMPLER": "trace_sample_rate decides the sampling",
+    "OTEL_TRACES_SAMPLER_ARG": "trace_sample_rate decides the sampling",
+    "OTEL_METRIC_EXPORT_INTERVAL": "metric_reporting_period sets the export period",
+    "OTEL_EXPORTER_OTLP_ENDPOINT": "the exporters' host and port name the collectors",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "the exporters' host and port name the collectors",
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "the exporters' host and port name the collectors",
+    "OTEL_TRACES_EXPORTER": "the exporters lists pick the exporters",
+    "OTEL_METRICS_EXPORTER": "the exporters lists pick the exporters",
+    "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "attribute values are not cut",
+    "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT": "attribute values are not cut",
+}
+
+
 async def _edge(options: OtelOptions | None, site: Site, resources: Resources) -> EdgeMiddleware | None:
     if options is not None:
         # spans over gRPC need grpcio only (krakenpy writes their protobuf); metrics need opentelemetry-proto
@@ -88,6 +104,15 @@ async def _edge(options: OtelOptions | None, site: Site, resources: Resources) -
             problem = resource_from_env(os.environ)[1]
             if problem:
                 resources.warnings.append(problem)
+            # OTel SDK variables an operator may expect to work, which KrakenD's configuration overrides
+            # (or its SDK has no such switch): said once, not silently ignored
+            unread = [name for name in _UNREAD if os.environ.get(name, "").strip()]
+            if unread:
+                resources.warnings.append(
+                    f"{', '.join(unread)}: not read ("
+                    + "; ".join(dict.fromkeys(_UNREAD[name] for name in unread))
+                    + "), as in KrakenD"
+                )
         for kind, stage in (("metrics", options.backend_metrics), ("traces", options.backend_traces)):
             if stage.detailed_connection and not stage.round_trip:
                 resources.warnings.append(

@@ -106,3 +106,24 @@ def test_target_labels_join_attributes_whose_names_meet() -> None:
     from krakenpy.telemetry.metrics.registry import target_labels
 
     assert target_labels({"a.b": "1", "a_b": "2", "c": 3}) == {"a_b": "1;2", "c": "3"}
+
+
+def test_check_names_the_otel_variables_it_does_not_read(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An operator who sets a sampler or disables the SDK by variable is told it has no effect (the
+    configuration decides, as in KrakenD), not left to find out from the traces."""
+    otel = {"exporters": {"prometheus": [{"name": "p", "port": 9091}]}}
+    config = write_json(tmp_path / "krakend.json", doc([], extra_config={"telemetry/opentelemetry": otel}))
+    env = {
+        "OTEL_SDK_DISABLED": "true",
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.1",
+    }
+    done = check_config(config, env=env)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert (
+        "OTEL_SDK_DISABLED, OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG: not read (leave telemetry/opentelemetry "
+        "out, or disable its exporters, to turn it off; trace_sample_rate decides the sampling), as in KrakenD"
+    ) in out, out
+    quiet = check_config(config, env={"OTEL_SDK_DISABLED": " "})
+    assert "not read" not in quiet.stdout + quiet.stderr
