@@ -72,7 +72,8 @@ def resource_from_env(environ: Mapping[str, str]) -> tuple[dict[str, str], str]:
     if bad:
         found = {}
         problem = (
-            f"OTEL_RESOURCE_ATTRIBUTES: entries {', '.join(bad)} are not key=value with a percent-encoded UTF-8 "
+            f"OTEL_RESOURCE_ATTRIBUTES: {'entries' if len(bad) > 1 else 'entry'} {', '.join(bad)} "
+            f"{'are' if len(bad) > 1 else 'is'} not key=value with a percent-encoded UTF-8 "
             "value: the whole variable is ignored (the OpenTelemetry specification's rule)"
         )
     name = environ.get("OTEL_SERVICE_NAME", "").strip()

@@ -4,6 +4,7 @@ real gateway, the OTLP receiver and a scrape of its ``/metrics``, and the real `
 
 from __future__ import annotations
 
+import urllib.request
 from typing import Any
 
 import aiohttp
@@ -12,9 +13,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from krakenpy.telemetry.export import EXPORTER
 from krakenpy.telemetry.servers import PROM_LISTENERS
-from tests.cli_gateway import check_config
+from tests.cli_gateway import check_config, gateway_process, stop
 from tests.components.telemetry.conftest import doc, recording_app
 from tests.components.telemetry.otlp_receiver import Receiver, attrs
+from tests.conftest import free_port
 from tests.server.process import write_json
 
 
@@ -127,3 +129,15 @@ def test_check_names_the_otel_variables_it_does_not_read(tmp_path) -> None:  # t
     ) in out, out
     quiet = check_config(config, env={"OTEL_SDK_DISABLED": " "})
     assert "not read" not in quiet.stdout + quiet.stderr
+
+
+def test_run_starts_and_logs_a_malformed_resource_variable(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    port, prom = free_port(), free_port()
+    otel = {"exporters": {"prometheus": [{"name": "p", "port": prom, "listen_ip": "127.0.0.1"}]}}
+    config = write_json(tmp_path / "krakend.json", doc([], port=port, extra_config={"telemetry/opentelemetry": otel}))
+    with gateway_process(config, port=port, env={"OTEL_RESOURCE_ATTRIBUTES": "team=a,%%%"}) as proc:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{prom}/metrics", timeout=10).read().decode()
+        out, err = stop(proc)
+    assert "Traceback" not in err and "OTEL_RESOURCE_ATTRIBUTES: entry 2 is not key=value" in out + err, err
+    [info] = [f for f in text_string_to_metric_families(body) if f.name == "target_info"]
+    assert "team" not in info.samples[0].labels
