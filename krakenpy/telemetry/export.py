@@ -31,6 +31,7 @@ from krakenpy.tasks import spawn
 from krakenpy.telemetry.answers import ANSWER_LIMIT
 from krakenpy.telemetry.metrics.registry import Registry
 from krakenpy.telemetry.otlp import (
+    DeltaState,
     attributes_text,
     metrics_json,
     protobuf_available,
@@ -45,7 +46,7 @@ from krakenpy.telemetry.trace.templates import end_batch
 
 __all__ = [
     "EXPORTER", "BatchSettings", "OtlpExporter", "OtlpTarget", "batch_setting", "grpc_available",
-    "protobuf_metrics_unmet", "protocol_setting",
+    "protobuf_metrics_unmet", "protocol_setting", "temporality_setting",
     "GrpcPem", "grpc_pem", "tls_context", "tls_files", "tls_setting",
 ]  # fmt: skip
 
@@ -259,6 +260,24 @@ def batch_setting(environ: Mapping[str, str] | None = None) -> tuple[BatchSettin
     return settings, "; ".join(problems)
 
 
+#: OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE's values (the specification's)
+_TEMPORALITIES: Final = frozenset({"cumulative", "delta", "lowmemory"})
+
+
+def temporality_setting(environ: Mapping[str, str] | None = None) -> tuple[bool, str]:
+    """``(delta, problem)``: ``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`` (otel-go's OTLP
+    metric exporters, KrakenD's, read it), without case or blanks: ``delta`` and ``lowmemory`` export
+    counters and histograms as deltas (they differ only for instruments krakenpy has none of: up-down
+    and asynchronous counters), ``cumulative`` (the default) as totals. Another value is ignored and
+    named in ``problem``."""
+    env = os.environ if environ is None else environ
+    name = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"
+    value = env.get(name, "").strip().lower()
+    if value and value not in _TEMPORALITIES:
+        return False, f"{name}={env[name].strip()!r} is not cumulative, delta or lowmemory: ignored"
+    return value in ("delta", "lowmemory"), ""
+
+
 def protobuf_metrics_unmet() -> str:
     """The variable that asks for OTLP/HTTP metrics as protobuf (``http/protobuf``, or ``grpc``: a
     protobuf body on the exporter's transport) while ``opentelemetry-proto`` is not installed, so that
@@ -422,6 +441,9 @@ class OtlpExporter:
         #: instructions at start-up, callgrind, 2026-12-02), which a gateway exporting only spans never needs
         self._protobuf_metrics: bool | None = None
         self._start_ns = time.time_ns()
+        #: OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=delta (or lowmemory): each collector's
+        #: last export, which its next one counts from
+        self._deltas: dict[str, DeltaState] | None = {} if temporality_setting()[0] else None
         self.exported_spans = 0
         #: spans no template could write (an ill-typed value in a record): dropped, the batch sent
         self.dropped_spans = 0
@@ -554,7 +576,12 @@ class OtlpExporter:
         while True:
             await asyncio.sleep(target.metric_period)
             try:
-                doc = metrics_json(self.registry, self.resource, self._start_ns)
+                delta = None
+                if self._deltas is not None:
+                    delta = self._deltas.get(target.name) or self._deltas.setdefault(
+                        target.name, DeltaState(self._start_ns)
+                    )
+                doc = metrics_json(self.registry, self.resource, self._start_ns, delta)
                 if self._protobuf_metrics is None:
                     self._protobuf_metrics = _protocol("METRICS") != "http/json" and protobuf_available()
                 if not target.use_http or self._protobuf_metrics:

@@ -12,19 +12,20 @@ from typing import Any, Final
 import orjson
 
 from krakenpy.gojson import text_json
-from krakenpy.telemetry.metrics.registry import Counter, Family, Histogram, Registry
+from krakenpy.telemetry.metrics.registry import Family, Histogram, Registry
 from krakenpy.telemetry.trace.otlpproto import field, key_values, utf8, varint
 from krakenpy.telemetry.trace.otlptext import ENCODED_LEN, ENCODED_MAX, PER_REQUEST, attributes_text, value_json
 from krakenpy.telemetry.trace.spans import Record, SpanTemplate
 from krakenpy.telemetry.trace.templates import end_batch, native_plan
 
 __all__ = [
-    "SCOPE", "attributes", "attributes_text", "metrics_json", "protobuf_available", "resource_proto", "spans_body",
-    "spans_json", "spans_proto", "spans_proto_py", "to_protobuf",
+    "SCOPE", "DeltaState", "attributes", "attributes_text", "metrics_json", "protobuf_available", "resource_proto",
+    "spans_body", "spans_json", "spans_proto", "spans_proto_py", "to_protobuf",
 ]  # fmt: skip
 
 SCOPE: Final = {"name": "io.krakend.krakend-otel", "version": "0.14.4"}
 _CUMULATIVE: Final = 2
+_DELTA: Final = 1
 
 
 #: encoded items by ``(key, value, type)`` (the type keeps ``True``, ``1`` and ``1.0`` apart), shared
@@ -169,59 +170,97 @@ def _typed(name: str, value: str) -> str | int:
     return int(value) if name in _INT_LABELS and value.isdigit() else value
 
 
-def _points(family: Family, start_ns: int, now_ns: int) -> list[dict[str, Any]]:
+class DeltaState:
+    """One collector's delta exports (``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=delta``): the
+    cumulative values its last export read, by series, and that export's time (the next points'
+    start). The registry stays cumulative (Prometheus scrapes read it too); each export sends what
+    grew since the one before, and leaves out the series that did not."""
+
+    __slots__ = ("last", "since_ns")
+
+    def __init__(self, start_ns: int) -> None:
+        self.last: dict[tuple[str, tuple[str, ...]], tuple[float, float, tuple[int, ...]]] = {}
+        self.since_ns = start_ns
+
+
+def _points(family: Family, start_ns: int, now_ns: int, delta: DeltaState | None = None) -> list[dict[str, Any]]:
     points: list[dict[str, Any]] = []
     names = family.label_names
     typed = not _INT_LABELS.isdisjoint(names)
     for values, series in family.items():
+        count: float
+        total: float
+        buckets: list[int] | tuple[int, ...]
+        if isinstance(series, Histogram):
+            series.fold()
+            count, total, buckets = series.count, series.sum, series.buckets
+        else:  # a Counter (a Gauge is one): the family holds no other series
+            count, total, buckets = series.value, 0.0, ()
+        start = start_ns
+        if delta is not None and family.kind != "gauge":
+            key = (family.name, values)
+            now = (count, total, tuple(buckets))
+            before = delta.last.get(key)
+            delta.last[key] = now
+            if before is not None and before[0] <= count:  # what grew since (a smaller count: a new series)
+                if count == before[0]:
+                    continue  # nothing recorded since the last export: no point (as otel-go's delta)
+                count, total = count - before[0], total - before[1]
+                buckets = [n - b for n, b in zip(buckets, before[2], strict=True)]
+            start = delta.since_ns
         if typed:
             attrs = attributes([(n, _typed(n, v)) for n, v in zip(names, values, strict=True)])
         else:
             attrs = attributes(zip(names, values, strict=True))
         if isinstance(series, Histogram):
-            series.fold()
             points.append(
                 {
                     "attributes": attrs,
-                    "startTimeUnixNano": str(start_ns),
+                    "startTimeUnixNano": str(start),
                     "timeUnixNano": str(now_ns),
-                    "count": str(series.count),
-                    "sum": series.sum,
-                    "bucketCounts": [str(n) for n in series.buckets],
+                    "count": str(int(count)),
+                    "sum": total,
+                    "bucketCounts": [str(n) for n in buckets],
                     "explicitBounds": list(series.bounds),
                 }
             )
-        elif isinstance(series, Counter):
-            value = series.value
+        else:
             point: dict[str, Any] = {
                 "attributes": attrs,
-                "startTimeUnixNano": str(start_ns),
+                "startTimeUnixNano": str(start),
                 "timeUnixNano": str(now_ns),
             }
-            if isinstance(value, int) or float(value).is_integer():
-                point["asInt"] = str(int(value))
+            if isinstance(count, int) or float(count).is_integer():
+                point["asInt"] = str(int(count))
             else:
-                point["asDouble"] = float(value)
+                point["asDouble"] = float(count)
             points.append(point)
     return points
 
 
-def metrics_json(registry: Registry, resource: Mapping[str, Any], start_ns: int) -> dict[str, Any]:
-    """An ``ExportMetricsServiceRequest`` (cumulative temporality) as a JSON-ready dict."""
+def metrics_json(
+    registry: Registry, resource: Mapping[str, Any], start_ns: int, delta: DeltaState | None = None
+) -> dict[str, Any]:
+    """An ``ExportMetricsServiceRequest`` as a JSON-ready dict: cumulative temporality, or with
+    ``delta`` (one collector's :class:`DeltaState`, updated here) delta for counters and histograms
+    (the specification's ``delta`` and ``lowmemory`` preferences agree on them; gauges stay gauges)."""
     now_ns = time.time_ns()
+    temporality = _CUMULATIVE if delta is None else _DELTA
     metrics: list[dict[str, Any]] = []
     for family in registry.families():
-        points = _points(family, start_ns, now_ns)
+        points = _points(family, start_ns, now_ns, delta)
         if not points:
             continue
         metric: dict[str, Any] = {"name": family.name, "description": family.help, "unit": family.unit}
         if family.kind == "histogram":
-            metric["histogram"] = {"dataPoints": points, "aggregationTemporality": _CUMULATIVE}
+            metric["histogram"] = {"dataPoints": points, "aggregationTemporality": temporality}
         elif family.kind == "counter":
-            metric["sum"] = {"dataPoints": points, "aggregationTemporality": _CUMULATIVE, "isMonotonic": True}
+            metric["sum"] = {"dataPoints": points, "aggregationTemporality": temporality, "isMonotonic": True}
         else:
             metric["gauge"] = {"dataPoints": points}
         metrics.append(metric)
+    if delta is not None:
+        delta.since_ns = now_ns
     return {
         "resourceMetrics": [
             {"resource": {"attributes": attributes(resource)}, "scopeMetrics": [{"scope": SCOPE, "metrics": metrics}]}

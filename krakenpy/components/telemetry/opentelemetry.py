@@ -14,6 +14,7 @@ from krakenpy.telemetry.export import (
     compression_setting,
     grpc_available,
     protobuf_metrics_unmet,
+    temporality_setting,
     timeout_setting,
     tls_setting,
 )
@@ -92,6 +93,8 @@ async def _edge(options: OtelOptions | None, site: Site, resources: Resources) -
             problems |= {timeout_setting(signal)[1] for signal in ("TRACES", "METRICS")}
             if any(e.tls for e in options.otlp):  # OTEL_EXPORTER_OTLP_*CERTIFICATE, *CLIENT_*
                 problems |= {tls_setting(signal)[1] for signal in ("TRACES", "METRICS")}
+            if any(not e.disable_metrics for e in options.otlp):  # metrics as deltas or totals
+                problems.add(temporality_setting()[1])
             if any(not e.disable_traces for e in options.otlp):  # OTEL_BSP_*
                 problems.add(batch_setting()[1])
             problems -= {""}
