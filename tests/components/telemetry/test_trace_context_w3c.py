@@ -162,3 +162,11 @@ def test_the_cli_servers_own_parser_sees_both_traceparent_headers(tmp_path: Path
     [got] = seen
     [parent] = got["traceparent"]
     assert parent.split("-")[1] not in (TRACE_A, TRACE_B) and "baggage" not in got, got
+
+
+async def test_invalid_baggage_is_dropped_even_when_input_headers_forward_it(served: Any, upstream: Any) -> None:
+    """The propagators' headers a client sent give way to the gateway's, which writes none here: the
+    header is not forwarded by ``input_headers: ["*"]`` either (KrakenD forwards it as it came, its
+    propagator writing nothing over it: a documented difference)."""
+    got = await _backend_headers(served, upstream, {"traceparent": _parent(TRACE_A), "baggage": "k=a b"}, ["*"])
+    assert "baggage" not in got
