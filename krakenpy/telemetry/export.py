@@ -47,7 +47,7 @@ from krakenpy.telemetry.trace.templates import end_batch
 __all__ = [
     "EXPORTER", "BatchSettings", "OtlpExporter", "OtlpTarget", "batch_setting", "grpc_available",
     "protobuf_metrics_unmet", "protocol_setting", "temporality_setting",
-    "GrpcPem", "grpc_pem", "tls_context", "tls_files", "tls_setting",
+    "GrpcPem", "grpc_pem", "tls_context", "tls_files", "tls_setting", "tls_variables",
 ]  # fmt: skip
 
 log = logging.getLogger("krakenpy.telemetry")
@@ -142,10 +142,7 @@ def tls_files(signal: str, environ: Mapping[str, str] | None = None) -> tuple[Tl
     env = os.environ if environ is None else environ
     found: list[str] = []
     problems: list[str] = []
-    for part in ("CERTIFICATE", "CLIENT_CERTIFICATE", "CLIENT_KEY"):
-        name = f"OTEL_EXPORTER_OTLP_{signal}_{part}"
-        if not env.get(name, "").strip():
-            name = f"OTEL_EXPORTER_OTLP_{part}"
+    for name in tls_variables(signal, env):
         path = env.get(name, "").strip()
         if path:
             try:
@@ -165,7 +162,28 @@ def tls_files(signal: str, environ: Mapping[str, str] | None = None) -> tuple[Tl
     return (ca, cert, key), "; ".join(problems)
 
 
-def tls_context(files: TlsFiles) -> tuple[ssl.SSLContext | None, str, TlsFiles]:
+def tls_variables(signal: str, environ: Mapping[str, str] | None = None) -> tuple[str, str, str]:
+    """The variables that name ``signal``'s CA file, client certificate and key: each the signal's own
+    when set and not blank, else the one without the signal."""
+    env = os.environ if environ is None else environ
+    names: list[str] = []
+    for part in ("CERTIFICATE", "CLIENT_CERTIFICATE", "CLIENT_KEY"):
+        name = f"OTEL_EXPORTER_OTLP_{signal}_{part}"
+        names.append(name if env.get(name, "").strip() else f"OTEL_EXPORTER_OTLP_{part}")
+    ca, cert, key = names
+    return ca, cert, key
+
+
+_TLS_NAMES: Final = (
+    "OTEL_EXPORTER_OTLP_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+)
+
+
+def tls_context(
+    files: TlsFiles, names: tuple[str, str, str] = _TLS_NAMES
+) -> tuple[ssl.SSLContext | None, str, TlsFiles]:
     """``(context, problem, kept)``: the TLS context for ``files`` (None when none is set: the
     client's default, the system's roots): a CA file replaces the system's roots (as otel-go's
     exporters), a client certificate and key are sent to a collector that asks. Made once, at
@@ -180,15 +198,15 @@ def tls_context(files: TlsFiles) -> tuple[ssl.SSLContext | None, str, TlsFiles]:
         try:
             context = ssl.create_default_context(cafile=ca)
         except (ssl.SSLError, OSError, ValueError) as exc:
-            problems.append(f"OTEL_EXPORTER_OTLP_CERTIFICATE file {ca!r} holds no CA certificate ({exc}): ignored")
+            problems.append(f"{names[0]}={ca!r} holds no CA certificate ({exc}): ignored")
             ca = ""
     if cert:
         try:
             context.load_cert_chain(cert, key)
         except (ssl.SSLError, OSError, ValueError) as exc:
             problems.append(
-                f"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE {cert!r} and OTEL_EXPORTER_OTLP_CLIENT_KEY {key!r} are not a "
-                f"PEM certificate and its key ({exc}): no client certificate is sent"
+                f"{names[1]}={cert!r} and {names[2]}={key!r} are not a PEM certificate and its key ({exc}): "
+                "no client certificate is sent"
             )
             cert = key = ""
     return context, "; ".join(problems), (ca, cert, key)
@@ -197,7 +215,7 @@ def tls_context(files: TlsFiles) -> tuple[ssl.SSLContext | None, str, TlsFiles]:
 def tls_setting(signal: str, environ: Mapping[str, str] | None = None) -> tuple[ssl.SSLContext | None, str]:
     """:func:`tls_files` and :func:`tls_context` together: ``signal``'s context and every problem."""
     files, problem = tls_files(signal, environ)
-    context, more, _ = tls_context(files)
+    context, more, _ = tls_context(files, tls_variables(signal, environ))
     return context, "; ".join(p for p in (problem, more) if p)
 
 

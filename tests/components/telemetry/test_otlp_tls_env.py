@@ -110,7 +110,13 @@ def test_check_names_the_tls_variables_it_cannot_use(tmp_path: Path, pki: Pki) -
     assert f"OTEL_EXPORTER_OTLP_CERTIFICATE='{tmp_path}/missing.pem' cannot be read (No such file or directory)" in out
     without = "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE (or the variable without TRACES_) is set without its key"
     assert without in out, out
-    assert f"'{tmp_path}/junk.pem'" in out and "holds no CA certificate" in out, out
+    assert f"OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE='{tmp_path}/junk.pem' holds no CA certificate" in out, out
+    junk = str(tmp_path / "junk.pem")
+    pair = check_config(config, env={**pki.env(), "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY": junk})
+    assert (
+        f"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE='{pki.client.cert}' and OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY='{junk}' "
+        "are not a PEM certificate and its key"
+    ) in pair.stdout + pair.stderr, pair.stderr
     quiet = check_config(config, env=pki.env())
     assert "OTEL_EXPORTER_OTLP" not in quiet.stdout + quiet.stderr
 
