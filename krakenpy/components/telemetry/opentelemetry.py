@@ -29,17 +29,18 @@ def _parse(raw: Any, site: Site) -> OtelOptions:
 
 #: the OTel SDK environment variables krakenpy does not read, with what decides instead
 _UNREAD: Final = {
-    "OTEL_SDK_DISABLED": "leave telemetry/opentelemetry out, or disable its exporters, to turn it off",
-    "OTEL_TRACES_SAMPLER": "trace_sample_rate decides the sampling",
-    "OTEL_TRACES_SAMPLER_ARG": "trace_sample_rate decides the sampling",
-    "OTEL_METRIC_EXPORT_INTERVAL": "metric_reporting_period sets the export period",
-    "OTEL_EXPORTER_OTLP_ENDPOINT": "the exporters' host and port name the collectors",
-    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "the exporters' host and port name the collectors",
-    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "the exporters' host and port name the collectors",
-    "OTEL_TRACES_EXPORTER": "the exporters lists pick the exporters",
-    "OTEL_METRICS_EXPORTER": "the exporters lists pick the exporters",
-    "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "attribute values are not cut",
-    "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT": "attribute values are not cut",
+    "OTEL_SDK_DISABLED": "leave telemetry/opentelemetry out, or disable its exporters, to turn it off; KrakenD's SDK "
+    "has no such switch either",
+    "OTEL_TRACES_SAMPLER": "trace_sample_rate decides the sampling, as in KrakenD",
+    "OTEL_TRACES_SAMPLER_ARG": "trace_sample_rate decides the sampling, as in KrakenD",
+    "OTEL_METRIC_EXPORT_INTERVAL": "metric_reporting_period sets the export period, as in KrakenD",
+    "OTEL_EXPORTER_OTLP_ENDPOINT": "the exporters' host and port name the collectors, as in KrakenD",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "the exporters' host and port name the collectors, as in KrakenD",
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "the exporters' host and port name the collectors, as in KrakenD",
+    "OTEL_TRACES_EXPORTER": "the exporters lists pick the exporters, as in KrakenD",
+    "OTEL_METRICS_EXPORTER": "the exporters lists pick the exporters, as in KrakenD",
+    "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "span attribute values are not cut, where KrakenD's SDK cuts them",
+    "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT": "span attribute values are not cut, where KrakenD's SDK cuts them",
 }
 
 
@@ -114,7 +115,7 @@ async def _edge(options: OtelOptions | None, site: Site, resources: Resources) -
                 resources.warnings.append(
                     f"{', '.join(unread)}: not read ("
                     + "; ".join(dict.fromkeys(_UNREAD[name] for name in unread))
-                    + "), as in KrakenD"
+                    + ")"
                 )
         for kind, stage in (("metrics", options.backend_metrics), ("traces", options.backend_traces)):
             if stage.detailed_connection and not stage.round_trip:

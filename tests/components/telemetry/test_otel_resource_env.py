@@ -125,7 +125,8 @@ def test_check_names_the_otel_variables_it_does_not_read(tmp_path) -> None:  # t
     assert done.returncode == 0, out
     assert (
         "OTEL_SDK_DISABLED, OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG: not read (leave telemetry/opentelemetry "
-        "out, or disable its exporters, to turn it off; trace_sample_rate decides the sampling), as in KrakenD"
+        "out, or disable its exporters, to turn it off; KrakenD's SDK has no such switch either; trace_sample_rate "
+        "decides the sampling, as in KrakenD)"
     ) in out, out
     quiet = check_config(config, env={"OTEL_SDK_DISABLED": " "})
     assert "not read" not in quiet.stdout + quiet.stderr
