@@ -193,7 +193,8 @@ def _points(family: Family, start_ns: int, now_ns: int, delta: DeltaState | None
         buckets: list[int] | tuple[int, ...]
         if isinstance(series, Histogram):
             series.fold()
-            count, total, buckets = series.count, series.sum, series.buckets
+            # one representation for both kinds (mypyc: an int is no float)
+            count, total, buckets = float(series.count), series.sum, series.buckets
         else:  # a Counter (a Gauge is one): the family holds no other series
             count, total, buckets = series.value, 0.0, ()
         start = start_ns
