@@ -371,7 +371,9 @@ def _baggage(get: Callable[[str], str | None], first: str) -> str:
     """The ``baggage`` to pass on, whose ``first`` header ``get`` found: each header sent that is
     valid W3C Baggage (:func:`_valid_baggage`), as it came, joined in order (one list); an invalid
     one is dropped whole, as otel-go's propagator (KrakenD) drops a header it cannot parse, and so is
-    the whole when the headers together pass the limits. Run only for a request that has one."""
+    the whole when the headers together pass the limits."""
+    if not first:  # none sent (extract() asks every request)
+        return ""
     try:
         values: list[str] = get.__self__.getall(_BAGGAGE_H)  # type: ignore[attr-defined]
     except AttributeError:  # a plain mapping's get: one value

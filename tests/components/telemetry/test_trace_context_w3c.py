@@ -170,3 +170,18 @@ async def test_invalid_baggage_is_dropped_even_when_input_headers_forward_it(ser
     propagator writing nothing over it: a documented difference)."""
     got = await _backend_headers(served, upstream, {"traceparent": _parent(TRACE_A), "baggage": "k=a b"}, ["*"])
     assert "baggage" not in got
+
+
+def test_extract_reads_a_request_without_baggage_from_a_multidict() -> None:
+    """:func:`extract` (the uncompiled reader) asks for the baggage of every request: one without the
+    header gets none, and one with an invalid header gets none either."""
+    from multidict import CIMultiDictProxy
+
+    from krakenpy.telemetry.trace.context import Sampler, extract
+
+    none = CIMultiDictProxy(CIMultiDict([("traceparent", _parent(TRACE_A))]))
+    assert extract(none.get, ("tracecontext", "baggage"), Sampler(1.0)).baggage == ""
+    bad = CIMultiDictProxy(CIMultiDict([("traceparent", _parent(TRACE_A)), ("baggage", "k=a b")]))
+    assert extract(bad.get, ("tracecontext", "baggage"), Sampler(1.0)).baggage == ""
+    two = CIMultiDictProxy(CIMultiDict([("traceparent", _parent(TRACE_A)), ("traceparent", _parent(TRACE_B))]))
+    assert extract(two.get, ("tracecontext",), Sampler(1.0)).trace_id not in (TRACE_A, TRACE_B)
