@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
 
+from krakenpy.credentials.fingerprint import fingerprint
+
 __all__ = ["HASHES", "ApiKey", "KeyRing", "digest_function", "fnv1_128"]
 
 Hash: TypeAlias = Literal["plain", "fnv128", "sha256", "sha1"]
@@ -50,19 +52,28 @@ def digest_function(mode: Hash, salt: str) -> Callable[[str], str]:
 class ApiKey:
     digest: str
     roles: tuple[str, ...]
-    #: a short, non-secret id for logs and ``request.claims`` (the digest's first 12 hex digits)
+    #: a short id for logs and ``request.claims``: a keyed fingerprint of the digest (``hmac-sha256:``
+    #: and 16 hex digits), so a log reader cannot confirm a guessed key by hashing it
     key_id: str
 
 
 class KeyRing:
     """The service's keys by digest."""
 
-    def __init__(self, keys: Sequence[tuple[str, Sequence[str]]], *, mode: Hash = "plain", salt: str = "") -> None:
+    def __init__(
+        self,
+        keys: Sequence[tuple[str, Sequence[str]]],
+        *,
+        mode: Hash = "plain",
+        salt: str = "",
+        fingerprint_key: bytes = b"",
+    ) -> None:
+        """``fingerprint_key``: the HMAC key of the ``key_id`` s (empty: this process's random key)."""
         self._digest = digest_function(mode, salt)
         by_digest: dict[str, ApiKey] = {}
         for value, roles in keys:
             digest = self._digest(value) if mode == "plain" else value.strip().lower()
-            by_digest[digest] = ApiKey(digest, tuple(roles), digest[:12])
+            by_digest[digest] = ApiKey(digest, tuple(roles), fingerprint(fingerprint_key, digest.encode()))
         self._keys: Mapping[str, ApiKey] = by_digest
 
     def find(self, presented: str) -> ApiKey | None:

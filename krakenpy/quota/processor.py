@@ -63,8 +63,16 @@ class Step:
 class Processor:
     """A ``quotas`` item, live: :meth:`step` names the counters, :meth:`run` updates them."""
 
-    def __init__(self, options: ProcessorOptions, pool: RedisPool, clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        options: ProcessorOptions,
+        pool: RedisPool,
+        clock: Callable[[], float] | None = None,
+        name_key: bytes = b"",
+    ) -> None:
+        """``name_key``: the BLAKE2b key of hashed callers' names (empty: unkeyed)."""
         self.options = options
+        self._name_key = name_key
         self.clock = clock or wall_clock
         self._script = pool.script(SCRIPT)
         self._slots = pool.slots
@@ -84,7 +92,7 @@ class Processor:
                 raw = key.encode("utf-8", "surrogateescape")
             except UnicodeEncodeError:  # a lone surrogate no decoder made
                 raw = key.encode("utf-8", "surrogatepass")
-            return "#" + hashlib.blake2b(raw, digest_size=16).hexdigest()
+            return "#" + hashlib.blake2b(raw, digest_size=16, key=self._name_key).hexdigest()
         return key
 
     def step(self, limits: Sequence[Limit], key: str, now: float, hashed: bool = False) -> Step:

@@ -45,13 +45,13 @@ log = logging.getLogger("krakenpy.ratelimit")
 _STORE_DOWN = "policy_error"
 
 
-def _client_part(key: str, hashed: bool = False) -> bytes:
+def _client_part(key: str, hashed: bool = False, name_key: bytes = b"") -> bytes:
     # the bytes the client sent: a header's bytes that are not UTF-8 arrive as surrogate escapes,
     # which redis-py's strict UTF-8 encoding refuses (such a client is limited like any other)
     raw = key.encode("utf-8", "surrogateescape")
     if len(key) <= _MAX_KEY and not hashed:
         return raw
-    return b"#" + hashlib.blake2b(raw, digest_size=16).hexdigest().encode()
+    return b"#" + hashlib.blake2b(raw, digest_size=16, key=name_key).hexdigest().encode()
 
 
 def redis_limit_middleware(
@@ -64,6 +64,7 @@ def redis_limit_middleware(
     policy: str = NAMESPACE,
     scope: str = "endpoint",
     hashed: bool = False,
+    name_key: bytes = b"",
 ) -> Middleware | None:
     """The shared limiter of one endpoint (or of the service: ``scope`` names the global bucket in
     rejections); ``prefix`` names its keys (the same on every instance); ``hashed``: every client
@@ -103,7 +104,7 @@ def redis_limit_middleware(
                 name = extract(request)
                 if not name:
                     raise reject(429, 1.0, "no client key")
-                keys.append(client_prefix + _client_part(name, hashed))
+                keys.append(client_prefix + _client_part(name, hashed, name_key))
                 args += client_args
             if use_global:
                 keys.append(global_key)

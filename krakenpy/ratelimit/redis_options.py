@@ -74,6 +74,7 @@ def build_redis_limit(
     neither limit applies, so no pool is opened for nothing."""
     if options.limit.max_rate <= 0 and (options.limit.client_max_rate <= 0 or extract is None):
         return None
+    from krakenpy.credentials.fingerprint import store_name_key
     from krakenpy.ratelimit.cluster import redis_limit_middleware  # loads redis: only when used
     from krakenpy.telemetry.setup import hub_for
 
@@ -83,4 +84,9 @@ def build_redis_limit(
     # a client key read from a credential header (Authorization, X-Api-Key, the redactor's list) is
     # hashed into the Redis key name: Redis' KEYS, MONITOR and slow log never show a token
     hashed = limit.strategy.lower() == "header" and hub_for(resources).redactor.is_sensitive_header(limit.key)
-    return redis_limit_middleware(options, extract, client, prefix=prefix, policy=policy, scope=scope, hashed=hashed)
+    # keyed by the operator's fingerprint key when one is configured (a guessed weak key cannot be
+    # confirmed from a key listing); the same on every instance, so counters stay shared
+    name_key = store_name_key(service_extra) if hashed else b""
+    return redis_limit_middleware(
+        options, extract, client, prefix=prefix, policy=policy, scope=scope, hashed=hashed, name_key=name_key
+    )

@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import logging
-import os
 import socket
 import time
 from collections import deque
@@ -32,6 +30,7 @@ from typing import Any, Final, Literal
 
 import orjson
 
+from krakenpy.credentials.fingerprint import fingerprint, process_key
 from krakenpy.gojson import valid_text
 from krakenpy.tasks import cancel_and_wait, spawn
 from krakenpy.telemetry.auditsink import AuditSink, SinkError
@@ -149,13 +148,13 @@ class AuditTrail:
         self._batch: list[bytes] = []
         # README: without fingerprint_key_env the key is random per process (an empty key would make
         # the fingerprint a plain hash, open to a dictionary attack on weak credentials)
-        self._key = fingerprint_key or os.urandom(32)
+        # the same process key as auth/api-keys' key_id when neither has one of its own
+        self._key = fingerprint_key or process_key()
 
     def fingerprint(self, credential: str) -> str:
         """A keyed, truncated fingerprint of a credential (correlation without the secret), over the
         bytes the client sent (a header's bytes that are not UTF-8 arrive as surrogate escapes)."""
-        raw = credential.encode("utf-8", "surrogateescape")
-        return "hmac-sha256:" + hmac.new(self._key, raw, hashlib.sha256).hexdigest()[:16]
+        return fingerprint(self._key, credential.encode("utf-8", "surrogateescape"))
 
     def record(
         self,

@@ -10,6 +10,7 @@ from typing import Any, Final, Literal, TypeAlias, cast
 
 from krakenpy.components.base import Component, Site
 from krakenpy.credentials.apikeys import HASHES, ApiKey, KeyRing
+from krakenpy.credentials.fingerprint import configured_key
 from krakenpy.errors import ConfigError, ConfigIssue, Rejection
 from krakenpy.names import canonical_header, valid_header_name, valid_header_value
 from krakenpy.proxy.guard import HANDLER_HEADERS, Guard, GuardCheck, forwarded_headers
@@ -79,6 +80,7 @@ def parse(raw: Any, site: Site) -> ServiceKeys | EndpointKeys:
     issues: list[ConfigIssue] = []
     if site.level == "service":
         options: ServiceKeys | EndpointKeys = _service(raw, site.path, issues)
+        _note_key(site)
     else:
         if not isinstance(site.service.extra_config.get(NAMESPACE), Mapping):
             issues.append(ConfigIssue(site.path, "needs the service-level auth/api-keys block declaring the keys"))
@@ -93,6 +95,24 @@ def parse(raw: Any, site: Site) -> ServiceKeys | EndpointKeys:
     if issues:
         raise ConfigError(issues)
     return options
+
+
+def _note_key(site: Site) -> None:
+    """``check``/``run`` say what the ``key_id`` s are keyed with when no operator key is at hand."""
+    name, key = configured_key(site.service.extra_config)
+    if key:
+        return
+    where = site.at("fingerprint_key_env")
+    if name:
+        problem = f"environment variable {name} is not set or empty"
+    else:
+        problem = "no fingerprint_key_env (here or in telemetry/audit)"
+    message = (
+        f"{problem}: the keys' key_id (logs, audit, claims) is keyed by a random key per process, so a key "
+        "reads differently after a restart, on each worker and each instance (and a limit keyed by key_id "
+        "counts per process)"
+    )
+    site.notes.append(ConfigIssue(where, message, "warning"))
 
 
 def _source(strategy: Strategy, identifier: str, resources: Resources) -> str:
@@ -112,7 +132,8 @@ async def build(options: ServiceKeys | EndpointKeys, site: Site, resources: Reso
         _source(options.strategy, options.identifier, resources)
         return None
     service = _service(site.service.extra_config[NAMESPACE], "extra_config." + NAMESPACE, [])
-    ring = KeyRing(service.keys, mode=cast(Any, service.hash), salt=service.salt)
+    _, fingerprint_key = configured_key(site.service.extra_config)
+    ring = KeyRing(service.keys, mode=cast(Any, service.hash), salt=service.salt, fingerprint_key=fingerprint_key)
     strategy = options.strategy or service.strategy
     name = _source(strategy, options.identifier or service.identifier, resources)
     header = canonical_header(name)

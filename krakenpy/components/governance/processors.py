@@ -31,13 +31,16 @@ def _parse(raw: Any, site: Site) -> dict[str, ProcessorOptions]:
 
 def processor(options: ProcessorOptions, site: Site, resources: Resources) -> Processor:
     """The live processor of ``options`` in this gateway (its Redis client opened on first use)."""
+    from krakenpy.credentials.fingerprint import store_name_key
     from krakenpy.quota.processor import Processor
 
     live: dict[str, Processor] = resources.state.setdefault(_LIVE, dict)
     found = live.get(options.name)
     if found is None:
         pools, _ = parse_pools(site.service.extra_config.get("redis"), "extra_config.redis")
-        found = live[options.name] = Processor(options, redis_client(pools[options.connection_name], resources))
+        client = redis_client(pools[options.connection_name], resources)
+        name_key = store_name_key(site.service.extra_config)  # README: a credential's hashed name
+        found = live[options.name] = Processor(options, client, name_key=name_key)
         if found.rejecter is not None:
             resources.stack.callback(found.rejecter.close)
     return found
