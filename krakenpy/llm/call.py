@@ -104,6 +104,26 @@ def _render(template: Any, data: dict[str, Any], what: str) -> bytes:
     raise BackendError(f"ai/llm: the {what} template did not render JSON: {detail}")
 
 
+def secret_literals(options: LlmOptions) -> tuple[str, ...]:
+    """The credential as configured and as the vendor's header carries it (``Bearer <key>``): what
+    every output masks as a literal."""
+    vendor = VENDORS.get((options.vendor, options.version))
+    sent = vendor.auth_value(options.credentials) if vendor is not None else ""
+    return tuple(v for v in (options.credentials, sent) if v)
+
+
+def _unquoted(response: UpstreamResponse, literals: tuple[bytes, ...], mask: bytes) -> UpstreamResponse:
+    """A vendor's refusal with the operator's key masked (``Incorrect API key provided: <key>``: the
+    answer may reach the client with ``return_error_code`` and the logs with ``debug``)."""
+    body = response.body
+    if not body or not any(literal in body for literal in literals):
+        return response
+    for literal in literals:
+        body = body.replace(literal, mask)
+    headers = tuple((k, v) for k, v in response.headers if k.lower() != "content-length")
+    return UpstreamResponse(response.status, headers, body, response.content_type)
+
+
 def middleware(options: LlmOptions, templates: Templates, redactor: Redactor) -> ClientMiddleware:
     """The client middleware of one backend (everything derived here, once); ``redactor`` writes the
     ``debug`` bodies and URL as every log line is written."""
@@ -113,6 +133,8 @@ def middleware(options: LlmOptions, templates: Templates, redactor: Redactor) ->
     replaced = _REPLACED | {name.lower() for name, _ in vendor.extra_headers}
     variables, debug = dict(options.variables), options.debug
     label = f"{options.vendor}/{options.version}"
+    literals = tuple(v.encode() for v in sorted(secret_literals(options), key=len, reverse=True))
+    mask = redactor.mask.encode()
 
     def wrap(call: UpstreamCall) -> UpstreamCall:
         async def llm(method: str, url: str, headers: list[tuple[str, str]], body: bytes | None) -> UpstreamResponse:
@@ -127,6 +149,8 @@ def middleware(options: LlmOptions, templates: Templates, redactor: Redactor) ->
             if debug:  # the body only (the headers carry the credential), as one escaped and redacted line
                 log.debug("ai/llm %s request to %s: %s", label, redactor.url(url), redactor.body(payload, _JSON))
             response = await call(method, url, sent, payload)
+            if not 200 <= response.status < 300:  # the failure path only
+                response = _unquoted(response, literals, mask)
             if debug:
                 log.debug(
                     "ai/llm %s answer %d: %s",

@@ -256,6 +256,7 @@ class Redactor:
         "_body_mode",
         "_hash_key",
         "_headers",
+        "_literals",
         "_mask",
         "_query",
         "_raw_query",
@@ -290,6 +291,9 @@ class Redactor:
         self._body_mode = o.body_mode
         self._body_limit = o.body_limit
         self._hash_key = o.hash_key or os.urandom(32)
+        #: credentials the configuration holds (an LLM vendor's key, an OAuth2 client secret), masked as
+        #: literals in every text and body written (:meth:`learn`, start-up only)
+        self._literals: tuple[str, ...] = ()
         self._allow = frozenset(h.lower() for h in o.allow_headers) if o.allow_headers is not None else None
         #: ``User-Agent`` → its redacted form (:meth:`agent`'s cache; the traced edge reads it natively
         #: and calls :meth:`agent` on a miss, so the bound lives here alone)
@@ -299,6 +303,11 @@ class Redactor:
         #: the endpoints' sensitive path segments (:meth:`learn_routes`); ``None`` when no endpoint
         #: template has a sensitive parameter
         self.paths: PathMasks | None = None
+
+    @property
+    def mask(self) -> str:
+        """What a masked value is written as (``[REDACTED]`` unless ``redact.mask`` says otherwise)."""
+        return self._mask
 
     def learn_routes(self, templates: Iterable[str]) -> None:
         """The endpoint templates (``/reset/{token}``) whose sensitive parameters every output masks
@@ -312,9 +321,16 @@ class Redactor:
         self._raw_query_pct = _query_pattern(self._query_keys, self._mask, _QUERY_END, encoded=True)
         self._header_text = _header_pattern(self._headers, self._mask)
 
-    def learn(self, *, query_keys: Iterable[str] = (), headers: Iterable[str] = ()) -> None:
+    def learn(
+        self, *, query_keys: Iterable[str] = (), headers: Iterable[str] = (), secrets: Iterable[str] = ()
+    ) -> None:
         """Mask these too, whatever ``replace_defaults`` says: the credentials a component reads from
-        clients (the ``auth/api-keys`` identifier, a JWT header). Start-up only: recompiles."""
+        clients (the ``auth/api-keys`` identifier, a JWT header), and ``secrets``, credential values
+        the configuration holds (masked as literals wherever they appear; :data:`MIN_SECRET`
+        characters or more). Start-up only: recompiles."""
+        known = set(self._literals) | {v for v in secrets if len(v) >= MIN_SECRET}
+        # the longest first: a secret holding another is masked whole
+        self._literals = tuple(sorted(known, key=lambda v: (-len(v), v)))
         keys = self._query_keys | {k for k in query_keys if k}
         if keys != self._query_keys:
             self._query_keys = keys
@@ -436,6 +452,9 @@ class Redactor:
         ``error('bad key ' .. key)``)."""
         if not text:
             return text
+        for secret in self._literals:
+            if secret in text:
+                text = text.replace(secret, self._mask)
         for secret in secrets:
             if secret in text:
                 text = text.replace(secret, self._mask)
@@ -617,4 +636,7 @@ class Redactor:
         text = orjson.dumps(self.json_value(value)).decode()
         if len(text) > self._body_limit:
             return f"[{len(body)} bytes, JSON over the {self._body_limit}-byte log limit]"
+        for secret in self._literals:
+            if secret in text:
+                text = text.replace(secret, self._mask)
         return text

@@ -107,11 +107,14 @@ def _backends_want_timing(hub: Telemetry, resources: Resources) -> bool:
     )
 
 
-def register_credentials(resources: Resources, *, query_keys: Iterable[str] = (), headers: Iterable[str] = ()) -> None:
+def register_credentials(
+    resources: Resources, *, query_keys: Iterable[str] = (), headers: Iterable[str] = (), secrets: Iterable[str] = ()
+) -> None:
     """Called by a component's build for the names it reads a client credential from (the
-    ``auth/api-keys`` identifier, a JWT header): every telemetry output masks them (access logs,
-    spans, audit records, ``/__debug/``), whatever the ``redact`` lists say."""
-    hub_for(resources).redactor.learn(query_keys=query_keys, headers=headers)
+    ``auth/api-keys`` identifier, a JWT header) and the credential values its configuration holds
+    (``secrets``: an LLM vendor's key): every telemetry output masks them (access logs, spans, audit
+    records, ``/__debug/``), whatever the ``redact`` lists say."""
+    hub_for(resources).redactor.learn(query_keys=query_keys, headers=headers, secrets=secrets)
 
 
 def _opt(resources: Resources, namespace: str) -> Any:

@@ -12,16 +12,21 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from aiohttp import web
 from redis.asyncio import Redis
 
+from krakenpy.telemetry.export import EXPORTER
 from tests.cli_gateway import check_config, gateway_process
 from tests.components.telemetry.conftest import recording_app
+from tests.components.telemetry.otlp_receiver import Receiver
 from tests.conftest import free_port
 from tests.redis_server import redis_server
 from tests.telemetry.conftest import served, upstream
 
 __all__ = ["redis_server", "served", "upstream"]
 
+#: a secret the configuration holds (an LLM vendor's key)
+VENDOR_KEY = "sk-v3nd0r-c4n4ry-77aa"
 #: a weak API key: a reader of the old ``key_id`` (its SHA-256's first 12 hex digits) confirmed it
 #: with one hash
 WEAK_KEY = "hunter22"
@@ -142,3 +147,75 @@ async def test_a_credentials_redis_name_is_keyed_by_the_fingerprint_key(  # type
     unkeyed = hashlib.blake2b(WEAK_KEY.encode(), digest_size=16).hexdigest().encode()
     assert len(names) >= 2 and all(b"#" in name for name in names), names
     assert not any(unkeyed in name or WEAK_KEY.encode() in name for name in names)
+
+
+def _leaks(secret: str, outputs: dict[str, bytes]) -> dict[str, int]:
+    """How many times each output holds ``secret`` (those holding it only)."""
+    raw = secret.encode()
+    return {name: data.count(raw) for name, data in outputs.items() if raw in data}
+
+
+def _every_output(port: int) -> dict[str, Any]:
+    """The outputs a request's texts reach: the client's error texts, the DEBUG app log, the JSON
+    access log and OTLP spans (with every round trip) to the receiver on ``port``."""
+    return {
+        "router": {"return_error_msg": True},
+        "telemetry/logging": {"level": "DEBUG", "stdout": True},
+        "telemetry/access_log": {"format": "json"},
+        "telemetry/opentelemetry": {
+            "exporters": {"otlp": [{"name": "r", "host": "127.0.0.1", "port": port, "use_http": True}]},
+            "layers": {"backend": {"traces": {"round_trip": True}}},
+        },
+    }
+
+
+def _chatty_vendor() -> web.Application:
+    """An OpenAI-shaped vendor that quotes the credential it got: in a 200 answer's text, and in a
+    401's error message (as a vendor that refuses a key does)."""
+
+    async def handle(request: web.Request) -> web.Response:
+        key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if request.path.endswith("/refuse"):
+            return web.json_response({"error": {"message": f"Incorrect API key provided: {key}"}}, status=401)
+        output = [{"type": "message", "content": [{"type": "output_text", "text": f"you sent {key}"}]}]
+        return web.json_response({"output": output, "usage": {"total_tokens": 3}})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    return app
+
+
+async def test_an_llm_vendors_key_reaches_no_output(served, upstream, capfd) -> None:  # type: ignore[no-untyped-def]
+    """``ai/llm`` with ``debug``: the vendor's answer quoting the configured key (a 401's "Incorrect
+    API key provided: <key>", a test vendor echoing it) was written as is in the DEBUG lines; a
+    refusal passed through with ``return_error_code`` handed the operator's key to the client. The
+    configuration's credential is masked as a literal in every text and body written, and in a
+    vendor's error answer."""
+    receiver = Receiver()
+    port = int((await upstream(receiver.app())).rsplit(":", 1)[1])
+    vendor = await upstream(_chatty_vendor())
+    llm = {"openai": {"v1": {"credentials": VENDOR_KEY, "debug": True, "variables": {"model": "m"}}}}
+
+    def endpoint(path: str, url: str) -> dict[str, Any]:
+        backend = {"host": [vendor], "url_pattern": url, "extra_config": {"ai/llm": llm}}
+        backend["extra_config"]["backend/http"] = {"return_error_code": True}
+        return {"endpoint": path, "method": "POST", "backend": [backend]}
+
+    s = await served(
+        {
+            "version": 3,
+            "extra_config": _every_output(port),
+            "endpoints": [endpoint("/ask", "/v1/responses"), endpoint("/refused", "/v1/refuse")],
+        }
+    )
+    answers = []
+    for path in ("/ask", "/refused"):
+        resp = await s.client.post(path, data=orjson.dumps({"contents": "hi"}))
+        answers.append((resp.status, await resp.text()))
+    await s.gateway.resources.state[EXPORTER].flush()
+    await s.gateway.close()
+    out = capfd.readouterr().out.encode()
+    outputs = {"stdout": out, "refusal": answers[1][1].encode(), "otlp": b"\n".join(receiver.bodies)}
+    assert _leaks(VENDOR_KEY, outputs) == {}
+    assert answers[1][0] == 401 and "Incorrect API key provided: [REDACTED]" in answers[1][1]
+    assert out.count(b"ai/llm openai/v1 answer") == 2 and b"you sent [REDACTED]" in out

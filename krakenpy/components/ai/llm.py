@@ -12,7 +12,7 @@ from typing import Any, Final
 from krakenpy.backends.client import ClientMiddleware
 from krakenpy.components.base import Component, Site
 from krakenpy.errors import ConfigError, ConfigIssue
-from krakenpy.llm.call import NAMESPACE, LlmOptions, Templates, middleware
+from krakenpy.llm.call import NAMESPACE, LlmOptions, Templates, middleware, secret_literals
 from krakenpy.llm.vendors import VENDORS
 from krakenpy.resources import Resources
 
@@ -80,7 +80,8 @@ async def _client(options: LlmOptions, site: Site, resources: Resources) -> Clie
     from krakenpy.telemetry.setup import hub_for, register_credentials
 
     # every vendor's key header, masked whatever redact says (replace_defaults drops Authorization too)
-    register_credentials(resources, headers=_AUTH_HEADERS)
+    # and the key itself wherever a text or body quotes it (a vendor's "Incorrect API key: <key>")
+    register_credentials(resources, headers=_AUTH_HEADERS, secrets=secret_literals(options))
     where = site.at(options.vendor, options.version)
     templates = Templates(
         input=_template(options.input_template, f"{where}.input_template", resources)
