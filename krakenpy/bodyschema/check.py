@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # only annotations: the library is loaded by compile_schema
 
     from krakenpy.telemetry.redact import Redactor
 
-__all__ = ["EMPTY_BODY", "MAX_DETAILS", "ErrorDetails", "SchemaRejection", "body_checker"]
+__all__ = ["EMPTY_BODY", "MAX_DETAILS", "ErrorDetails", "SchemaRejection", "body_checker", "redacted_message"]
 
 EMPTY_BODY = "could not validate an empty body"
 VIOLATED = "jsonschema validation failed"
@@ -66,6 +66,47 @@ def _at(document: Any, path: tuple[Any, ...]) -> Any:
 _MISSING = object()
 
 
+def _secret_leaves(value: Any, masked: Any, out: list[str]) -> None:
+    """The texts a message could quote a masked value by: every scalar of ``value`` that ``masked``
+    (the redactor's copy) changed or dropped, as it is and as JSON writes it (escaped)."""
+    if value == masked:
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _secret_leaves(item, masked.get(key, _MISSING) if isinstance(masked, dict) else _MISSING, out)
+    elif isinstance(value, list):
+        same = isinstance(masked, list) and len(masked) == len(value)
+        for i, item in enumerate(value):
+            _secret_leaves(item, masked[i] if same else _MISSING, out)
+    elif value is not None:
+        raw = orjson.dumps(value).decode()
+        out.append(raw)
+        if isinstance(value, str):
+            out.append(value)
+            out.append(raw[1:-1])
+
+
+def quotes_secret(message: str, instance: Any, masked: Any) -> bool:
+    """Whether a violation's ``message`` about ``instance`` quotes a value the redactor masks
+    (``masked``: the redactor's copy of the instance). A message that quotes none keeps its words
+    (``'x' was unexpected`` at an object holding a password); a masked value too short to tell
+    apart from the message's own words counts as quoted."""
+    if _at_same(instance, masked):
+        return False
+    leaves: list[str] = []
+    _secret_leaves(instance, masked, leaves)
+    return any(leaf in message for leaf in leaves if leaf) or not leaves
+
+
+def _at_same(instance: Any, masked: Any) -> bool:
+    return masked is not _MISSING and masked == instance
+
+
+def redacted_message(message: str, keyword: str, instance: Any, masked: Any) -> str:
+    """``message``, or the keyword alone when it quotes a masked value."""
+    return f"{keyword} violated (value redacted)" if quotes_secret(message, instance, masked) else message
+
+
 class SchemaRejection(ValidationError):
     """The body is empty, not JSON, or violates the schema: a 400 with KrakenD's text, or, once
     :meth:`with_details` made it so, a public JSON body listing the violations."""
@@ -91,9 +132,7 @@ class SchemaRejection(ValidationError):
         masked = redactor.json_value(self._document)
         lines = [VIOLATED]
         for v, (path, instance) in zip(self.violations[:TEXT_LIMIT], self._instances, strict=False):
-            message = v["message"]
-            if _at(masked, path) != instance:
-                message = f"{v['keyword']} violated (value redacted)"
+            message = redacted_message(v["message"], v["keyword"], instance, _at(masked, path))
             lines.append(f"- at '{v['instance_path']}': {message}")
         return "\n".join(lines)
 
@@ -117,11 +156,12 @@ def _masked(
 ) -> None:
     """Rewrite, in place, the message of each violation whose instance holds a field ``redactor``
     masks (the messages quote the instance: ``"hunter2" is not of type "integer"``) to name its
-    keyword only; the failure path alone pays for the masked copy."""
+    keyword only (one that quotes none keeps its words); the failure path alone pays for the masked
+    copy."""
     masked = redactor.json_value(document)
     for violation, error in zip(found, errors, strict=True):
-        if _at(masked, tuple(error.instance_path)) != error.instance:
-            violation["message"] = f"{violation['keyword']} violated (value redacted)"
+        at = _at(masked, tuple(error.instance_path))
+        violation["message"] = redacted_message(violation["message"], violation["keyword"], error.instance, at)
 
 
 def body_checker(validator: Validator, redactor: Redactor | None = None) -> Callable[[bytes], Any]:

@@ -18,7 +18,7 @@ import base64
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
@@ -27,6 +27,9 @@ from krakenpy.mcp.options import ToolOptions
 from krakenpy.names import capitalize
 from krakenpy.proxy.types import Headers, Proxy, Request, Response
 from krakenpy.server.request import user_agent
+
+if TYPE_CHECKING:
+    from krakenpy.telemetry.redact import Redactor
 
 __all__ = ["Tool", "describe"]
 
@@ -66,9 +69,34 @@ class Tool:
 
     options: ToolOptions
     proxy: Proxy
+    #: words an invalid argument's violation without quoting a value its body paths mask
+    redactor: Redactor | None = None
 
     def _message(self, exc: BaseException) -> str:
         return str(exc) or type(exc).__name__ if self.options.return_error_msg else GENERIC_ERROR
+
+    def _unquoted(self, arguments: Mapping[str, Any]) -> list[str]:
+        """The violations of ``arguments``, a field the redactor masks (``password``, ``token``) named
+        by its place and keyword, never its value (the failure path only)."""
+        from krakenpy.bodyschema.check import redacted_message
+        from krakenpy.bodyschema.compiler import json_pointer
+
+        assert self.redactor is not None
+        document = dict(arguments)
+        masked = self.redactor.json_value(document)
+        out: list[str] = []
+        for error in self.options.input_validator.iter_errors(document):
+            node: Any = masked
+            for step in error.instance_path:
+                try:
+                    node = node[step]
+                except (KeyError, IndexError, TypeError):
+                    node = None
+                    break
+            keyword = next((p for p in reversed(error.schema_path) if isinstance(p, str)), "false")
+            message = redacted_message(error.message, keyword, error.instance, node)
+            out.append(message if message == error.message else f"at '{json_pointer(error.instance_path)}': {message}")
+        return out
 
     def _request(self, arguments: Mapping[str, Any], incoming: Request) -> Request:
         workflow = self.options.workflow
@@ -109,6 +137,8 @@ class Tool:
     async def call(self, arguments: Mapping[str, Any], incoming: Request) -> dict[str, Any]:
         """The ``tools/call`` result (a failure of the tool is a result with ``isError``)."""
         violations = [e.message for e in self.options.input_validator.iter_errors(dict(arguments))]
+        if violations and self.redactor is not None:
+            violations = self._unquoted(arguments)
         if violations:
             shown = "; ".join(violations[:_MAX_VIOLATIONS])
             more = f" (and {len(violations) - _MAX_VIOLATIONS} more)" if len(violations) > _MAX_VIOLATIONS else ""

@@ -219,3 +219,80 @@ async def test_an_llm_vendors_key_reaches_no_output(served, upstream, capfd) -> 
     assert _leaks(VENDOR_KEY, outputs) == {}
     assert answers[1][0] == 401 and "Incorrect API key provided: [REDACTED]" in answers[1][1]
     assert out.count(b"ai/llm openai/v1 answer") == 2 and b"you sent [REDACTED]" in out
+
+
+async def test_a_schema_violation_at_an_object_holding_a_secret_keeps_words_that_quote_no_value(  # type: ignore[no-untyped-def]
+    served, upstream
+) -> None:
+    """A violation whose instance is an object holding a masked field (``'x' was unexpected``,
+    ``"email" is a required property`` at the root) lost its message for ``additionalProperties
+    violated (value redacted)``; a message that quotes no masked value keeps its words, one that
+    quotes the object (``{…} has more than 2 properties``) still names its keyword only."""
+    ok = await upstream(recording_app([]))
+    schema = {
+        "type": "object",
+        "properties": {"password": {"type": "string"}, "age": {}},
+        "additionalProperties": False,
+        "required": ["email"],
+        "maxProperties": 2,
+    }
+    s = await served(
+        {
+            "version": 3,
+            "extra_config": {"router": {"return_error_msg": True}, "telemetry/access_log": {"stdout": False}},
+            "endpoints": [
+                {
+                    "endpoint": "/detailed",
+                    "method": "POST",
+                    "extra_config": {"validation/json-schema": schema, "validation/json-schema-errors": {}},
+                    "backend": [{"host": [ok], "url_pattern": "/o"}],
+                }
+            ],
+        }
+    )
+    resp = await s.client.post("/detailed", data=orjson.dumps({"password": WEAK_KEY, "x": 1, "age": 3}))
+    assert resp.status == 400
+    details = (await resp.json())["details"]
+    assert WEAK_KEY not in orjson.dumps(details).decode()
+    assert sorted(v["message"] for v in details) == sorted(
+        [
+            "Additional properties are not allowed ('x' was unexpected)",
+            '"email" is a required property',
+            "maxProperties violated (value redacted)",
+        ]
+    )
+
+
+async def test_an_mcp_tools_invalid_argument_never_quotes_a_masked_field(served, upstream) -> None:  # type: ignore[no-untyped-def]
+    """``tools/call`` answered a violation of the input schema quoting the argument (``"hunter22" is
+    shorter than 12 characters``) into the result, which MCP hosts keep in their transcripts: an
+    argument the body paths mask (``password``, ``token``) is named by its place and keyword, any
+    other keeps the validator's words."""
+    ok = await upstream(recording_app([]))
+    schema = {
+        "type": "object",
+        "properties": {"password": {"type": "string", "minLength": 12}, "code": {"type": "string", "maxLength": 2}},
+    }
+    tool = {
+        "name": "login",
+        "input_schema": schema,
+        "return_error_msg": True,
+        "workflow": {"endpoint": "/__mcp/login", "backend": [{"host": [ok], "url_pattern": "/o"}]},
+    }
+    entry = {
+        "endpoint": "/mcp",
+        "method": "POST",
+        "backend": [{"host": [ok], "url_pattern": "/ignore"}],
+        "extra_config": {"ai/mcp": {"server_name": "s"}},
+    }
+    server = {"name": "s", "version": "1", "stateless": True, "tools": [tool]}
+    s = await served({"version": 3, "endpoints": [entry], "extra_config": {"ai/mcp": {"servers": [server]}}})
+    call = {"name": "login", "arguments": {"password": WEAK_KEY, "code": "ESP"}}
+    message = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": call}
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    resp = await s.client.post("/mcp", data=orjson.dumps(message), headers=headers)
+    result = (await resp.json())["result"]
+    assert result["isError"] is True
+    text = result["content"][0]["text"]
+    assert WEAK_KEY not in text
+    assert "at '/password': minLength violated (value redacted)" in text and '"ESP" is longer than 2' in text

@@ -41,11 +41,14 @@ async def _server(name: str, resources: Resources) -> McpServer | None:
     assert isinstance(declared, ServiceOptions)  # the endpoint's parse checked the name
     options = declared.servers[name]
     assert resources.workflow is not None
+    from krakenpy.telemetry.setup import hub_for
+
+    redactor = hub_for(resources).redactor  # an argument its body paths mask is never quoted back
     tools: dict[str, Tool] = {}
     for tool in options.tools:
         proxy = await resources.workflow(tool.workflow)
         if proxy is not None:
-            tools[tool.name] = Tool(tool, proxy)
+            tools[tool.name] = Tool(tool, proxy, redactor)
     complete = len(tools) == len(options.tools)
     built[name] = server = McpServer(options, tools) if complete else None
     return server
