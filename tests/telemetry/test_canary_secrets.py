@@ -296,3 +296,34 @@ async def test_an_mcp_tools_invalid_argument_never_quotes_a_masked_field(served,
     text = result["content"][0]["text"]
     assert WEAK_KEY not in text
     assert "at '/password': minLength violated (value redacted)" in text and '"ESP" is longer than 2' in text
+
+
+async def test_a_script_printing_a_body_field_of_a_request_that_succeeds_keeps_it_secret(  # type: ignore[no-untyped-def]
+    served, upstream, capfd
+) -> None:
+    """``print(b.password)`` in a Lua script, the request then succeeding: the body was handed to the
+    texts' masking on a failure only, so the printed line carried the password. A script that reads
+    the body hands it over: the lines written about the request from then on mask its masked
+    fields' values (a script that never reads the body, an endpoint without Lua, pays nothing)."""
+    ok = await upstream(recording_app([]))
+    script = "local b = json.decode(request.load():body()); print('login for ' .. b.user .. ' ' .. b.password)"
+    s = await served(
+        {
+            "version": 3,
+            "extra_config": {"telemetry/logging": {"level": "DEBUG", "stdout": True}},
+            "endpoints": [
+                {
+                    "endpoint": "/login",
+                    "method": "POST",
+                    "extra_config": {"modifier/lua-proxy": {"pre": script}},
+                    "backend": [{"host": [ok], "url_pattern": "/o"}],
+                }
+            ],
+        }
+    )
+    body = orjson.dumps({"user": "ada", "password": WEAK_KEY})
+    resp = await s.client.post("/login", data=body, headers={"Content-Type": "application/json"})
+    assert resp.status == 200
+    await s.gateway.close()
+    out = capfd.readouterr().out
+    assert WEAK_KEY not in out and "lua: login for ada [REDACTED]" in out
