@@ -39,6 +39,7 @@ __all__ = [
     "refused_header",
     "url_credentials",
     "valid_value",
+    "without_literals",
 ]
 
 #: largest backend body read into memory, before and after gzip decoding (a larger one is a backend error)
@@ -61,6 +62,20 @@ class UpstreamResponse:
     headers: tuple[tuple[str, str], ...]
     body: bytes
     content_type: str
+
+
+def without_literals(response: UpstreamResponse, literals: Iterable[bytes], mask: bytes) -> UpstreamResponse:
+    """``response`` with each of ``literals`` (the gateway's own credentials: an LLM vendor key, the
+    OAuth2 token it obtained) masked in its body: for a refusal quoting the credential it got, which
+    ``return_error_code`` would pass on to the client (the failure path only)."""
+    body = response.body
+    found = [literal for literal in literals if literal and literal in body]
+    if not found:
+        return response
+    for literal in sorted(found, key=len, reverse=True):
+        body = body.replace(literal, mask)
+    headers = tuple((k, v) for k, v in response.headers if k.lower() != "content-length")
+    return UpstreamResponse(response.status, headers, body, response.content_type)
 
 
 class UpstreamClient(Protocol):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
-from krakenpy.backends.client import ClientMiddleware, UpstreamCall, UpstreamResponse
+from krakenpy.backends.client import ClientMiddleware, UpstreamCall, UpstreamResponse, without_literals
 from krakenpy.errors import BackendError, Rejection
 from krakenpy.llm.vendors import VENDORS, Vendor, unified
 
@@ -112,18 +112,6 @@ def secret_literals(options: LlmOptions) -> tuple[str, ...]:
     return tuple(v for v in (options.credentials, sent) if v)
 
 
-def _unquoted(response: UpstreamResponse, literals: tuple[bytes, ...], mask: bytes) -> UpstreamResponse:
-    """A vendor's refusal with the operator's key masked (``Incorrect API key provided: <key>``: the
-    answer may reach the client with ``return_error_code`` and the logs with ``debug``)."""
-    body = response.body
-    if not body or not any(literal in body for literal in literals):
-        return response
-    for literal in literals:
-        body = body.replace(literal, mask)
-    headers = tuple((k, v) for k, v in response.headers if k.lower() != "content-length")
-    return UpstreamResponse(response.status, headers, body, response.content_type)
-
-
 def middleware(options: LlmOptions, templates: Templates, redactor: Redactor) -> ClientMiddleware:
     """The client middleware of one backend (everything derived here, once); ``redactor`` writes the
     ``debug`` bodies and URL as every log line is written."""
@@ -150,7 +138,7 @@ def middleware(options: LlmOptions, templates: Templates, redactor: Redactor) ->
                 log.debug("ai/llm %s request to %s: %s", label, redactor.url(url), redactor.body(payload, _JSON))
             response = await call(method, url, sent, payload)
             if not 200 <= response.status < 300:  # the failure path only
-                response = _unquoted(response, literals, mask)
+                response = without_literals(response, literals, mask)
             if debug:
                 log.debug(
                     "ai/llm %s answer %d: %s",

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, quote_plus, urlencode
 
 import orjson
 
-from krakenpy.backends.client import ClientMiddleware, UpstreamCall, UpstreamResponse
+from krakenpy.backends.client import ClientMiddleware, UpstreamCall, UpstreamResponse, without_literals
 from krakenpy.errors import BackendError
 
 __all__ = ["ClientCredentials", "TokenSource", "client_credentials_middleware"]
@@ -153,8 +153,11 @@ class TokenSource:
         return _Token(f"{kind} {access}", renew_at)
 
 
-def client_credentials_middleware(source: TokenSource) -> ClientMiddleware:
-    """Add the backend's token to every upstream call (replacing a forwarded ``Authorization``)."""
+def client_credentials_middleware(source: TokenSource, mask: str = "[REDACTED]") -> ClientMiddleware:
+    """Add the backend's token to every upstream call (replacing a forwarded ``Authorization``); a
+    refusal quoting the token (``token <t> expired``) has it masked: the token is the gateway's, and
+    ``return_error_code`` passes the backend's answer on to the client."""
+    masked = mask.encode()
 
     def middleware(call: UpstreamCall) -> UpstreamCall:
         async def authorized(
@@ -163,7 +166,11 @@ def client_credentials_middleware(source: TokenSource) -> ClientMiddleware:
             value = await source.authorization()
             out = [(k, v) for k, v in headers if k.lower() != "authorization"]
             out.append(("Authorization", value))
-            return await call(method, url, out, body)
+            response = await call(method, url, out, body)
+            if 200 <= response.status < 300:
+                return response
+            token = value.partition(" ")[2] or value  # the failure path only
+            return without_literals(response, (value.encode(), token.encode()), masked)
 
         return authorized
 

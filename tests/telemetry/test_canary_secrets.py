@@ -327,3 +327,65 @@ async def test_a_script_printing_a_body_field_of_a_request_that_succeeds_keeps_i
     await s.gateway.close()
     out = capfd.readouterr().out
     assert WEAK_KEY not in out and "lua: login for ada [REDACTED]" in out
+
+
+#: a token the gateway's OAuth2 client obtains, and the client secret it obtains it with
+GATEWAY_TOKEN = "gw-t0k3n-c4n4ry-31337"
+CLIENT_SECRET = "cl13nt-s3cr3t-c4n4ry"
+
+
+def _token_endpoint_and_api() -> web.Application:
+    """A token endpoint handing out :data:`GATEWAY_TOKEN` (``/token``) or refusing the client, quoting
+    the form it got (``/refuse``), and an API refusing the token, quoting it (``/api``)."""
+
+    async def token(request: web.Request) -> web.Response:
+        return web.json_response({"access_token": GATEWAY_TOKEN, "token_type": "bearer", "expires_in": 3600})
+
+    async def refuse(request: web.Request) -> web.Response:
+        form = await request.text()
+        auth = request.headers.get("Authorization", "")
+        return web.json_response({"error": "invalid_client", "got": form, "auth": auth}, status=401)
+
+    async def api(request: web.Request) -> web.Response:
+        got = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        return web.json_response({"error": f"token {got} has no scope"}, status=403)
+
+    app = web.Application()
+    app.router.add_post("/token", token)
+    app.router.add_post("/refuse", refuse)
+    app.router.add_get("/api", api)
+    return app
+
+
+async def test_the_gateways_oauth2_credentials_reach_no_output(served, upstream, capfd) -> None:  # type: ignore[no-untyped-def]
+    """``auth/client-credentials``: the token the gateway obtained is its own secret, yet an API's
+    refusal quoting it went on to the client (``return_error_code``) as the backend's answer; and
+    the client secret, configured, must not appear either (a token endpoint's refusal, the failure
+    texts, ``/__debug/``)."""
+    receiver = Receiver()
+    port = int((await upstream(receiver.app())).rsplit(":", 1)[1])
+    host = await upstream(_token_endpoint_and_api())
+
+    def endpoint(path: str, token_path: str) -> dict[str, Any]:
+        credentials = {"client_id": "gw", "client_secret": CLIENT_SECRET, "token_url": host + token_path}
+        extra = {"auth/client-credentials": credentials, "backend/http": {"return_error_code": True}}
+        return {"endpoint": path, "backend": [{"host": [host], "url_pattern": "/api", "extra_config": extra}]}
+
+    s = await served(
+        {
+            "version": 3,
+            "extra_config": _every_output(port),
+            "endpoints": [endpoint("/api", "/token"), endpoint("/refused", "/refuse")],
+        },
+        debug=True,
+    )
+    answers = []
+    for path in ("/api", "/refused"):
+        resp = await s.client.get(path)
+        answers.append((resp.status, await resp.text()))
+    await s.gateway.resources.state[EXPORTER].flush()
+    await s.gateway.close()
+    out = capfd.readouterr().out.encode()
+    outputs = {"stdout": out, "answers": repr(answers).encode(), "otlp": b"\n".join(receiver.bodies)}
+    assert _leaks(GATEWAY_TOKEN, outputs) == {} and _leaks(CLIENT_SECRET, outputs) == {}
+    assert answers[0] == (403, '{"error": "token [REDACTED] has no scope"}')

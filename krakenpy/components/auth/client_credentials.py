@@ -50,7 +50,12 @@ async def build(options: ClientCredentials | None, site: Site, resources: Resour
     styles = resources.state.setdefault(_STYLES, dict)
     # the token request runs inside the backend call's client layers: kept out of its timings
     fetch = untimed(resources.http.request) if resources.client_timing else resources.http.request
-    return client_credentials_middleware(TokenSource(options, fetch, styles=styles))
+    from krakenpy.telemetry.setup import hub_for, register_credentials
+
+    # the configured secret, masked wherever a text or logged body quotes it (a token endpoint's error)
+    register_credentials(resources, secrets=(options.client_secret,))
+    mask = hub_for(resources).redactor.mask
+    return client_credentials_middleware(TokenSource(options, fetch, styles=styles), mask)
 
 
 COMPONENT: Final = Component(
