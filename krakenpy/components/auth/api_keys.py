@@ -4,6 +4,7 @@ read, an endpoint block names the roles allowed there. Missing or unknown key: 4
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeAlias, cast
@@ -80,7 +81,7 @@ def parse(raw: Any, site: Site) -> ServiceKeys | EndpointKeys:
     issues: list[ConfigIssue] = []
     if site.level == "service":
         options: ServiceKeys | EndpointKeys = _service(raw, site.path, issues)
-        _note_key(site)
+        _note_key(raw, site)
     else:
         if not isinstance(site.service.extra_config.get(NAMESPACE), Mapping):
             issues.append(ConfigIssue(site.path, "needs the service-level auth/api-keys block declaring the keys"))
@@ -97,22 +98,21 @@ def parse(raw: Any, site: Site) -> ServiceKeys | EndpointKeys:
     return options
 
 
-def _note_key(site: Site) -> None:
-    """``check``/``run`` say what the ``key_id`` s are keyed with when no operator key is at hand."""
-    name, key = configured_key(site.service.extra_config)
-    if key:
-        return
-    where = site.at("fingerprint_key_env")
-    if name:
-        problem = f"environment variable {name} is not set or empty"
-    else:
-        problem = "no fingerprint_key_env (here or in telemetry/audit)"
-    message = (
-        f"{problem}: the keys' key_id (logs, audit, claims) is keyed by a random key per process, so a key "
-        "reads differently after a restart, on each worker and each instance (and a limit keyed by key_id "
-        "counts per process)"
-    )
-    site.notes.append(ConfigIssue(where, message, "warning"))
+def _note_key(raw: Any, site: Site) -> None:
+    """``check``/``run`` warn when the variable ``fingerprint_key_env`` names is unset or empty (the
+    ``key_id`` s then come from a random key per process; ``check --lint``: an error)."""
+    name = raw.get("fingerprint_key_env") if isinstance(raw, Mapping) else None
+    if isinstance(name, str) and name and not os.environ.get(name):
+        message = f"environment variable {name} is not set or empty: {_RANDOM_KEY}"
+        site.notes.append(ConfigIssue(site.at("fingerprint_key_env"), message, "warning"))
+
+
+#: what a configuration without a fingerprint key gets
+_RANDOM_KEY: Final = (
+    "the keys' key_id (logs, audit, claims) is keyed by a random key per process, so a key reads "
+    "differently after a restart, on each worker and each instance (and a limit keyed by key_id counts "
+    "per process)"
+)
 
 
 def _source(strategy: Strategy, identifier: str, resources: Resources) -> str:
@@ -130,6 +130,11 @@ async def build(options: ServiceKeys | EndpointKeys, site: Site, resources: Reso
     before any endpoint: the identifier is registered with the telemetry's redactor there."""
     if not isinstance(options, EndpointKeys):
         _source(options.strategy, options.identifier, resources)
+        if configured_key(site.service.extra_config)[0] == "":
+            # a warning, never a --lint error: KrakenD's own api-keys configurations have no such key
+            resources.warnings.append(
+                f"{site.path}: no fingerprint_key_env (here or in telemetry/audit): {_RANDOM_KEY}"
+            )
         return None
     service = _service(site.service.extra_config[NAMESPACE], "extra_config." + NAMESPACE, [])
     _, fingerprint_key = configured_key(site.service.extra_config)
