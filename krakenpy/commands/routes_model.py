@@ -10,6 +10,7 @@ from krakenpy.amqp.options import redact
 from krakenpy.components import registry
 from krakenpy.config import BackendConfig, EndpointConfig, ServiceConfig
 from krakenpy.config.namespaces import namespace_issues
+from krakenpy.telemetry.redact import Redactor
 
 __all__ = ["BackendRoute", "EndpointRoute", "Namespace", "RouteMap", "format_duration", "route_map"]
 
@@ -129,7 +130,22 @@ def _target(service: ServiceConfig, endpoint: EndpointConfig, backend: BackendCo
         return f"lambda:{{{lam.get('function_param_name', '?')}}}{only}"
     pattern = str(_raw_backend(service, endpoint, backend).get("url_pattern", "") or "")
     pattern = pattern if pattern.startswith("/") else "/" + pattern
+    path, mark, query = pattern.partition("?")
+    if mark:  # a key written into the pattern (``?api_key=…``): masked as the logs mask it
+        pattern = path + mark + _redactor(service).query(query)
     return (redact(backend.hosts[0]) if backend.hosts else "") + pattern
+
+
+def _redactor(service: ServiceConfig) -> Redactor:
+    """The service's redactor (its ``redact`` lists), or the default one when they do not parse."""
+    from krakenpy.errors import ConfigError
+    from krakenpy.telemetry.settings import parse_access_log
+
+    try:
+        options = parse_access_log(service.extra_config.get("telemetry/access_log"), "extra_config").redaction
+    except (ConfigError, ValueError, TypeError):
+        return Redactor()
+    return Redactor(options)
 
 
 def _filters(backend: BackendConfig, raw: Mapping[str, Any]) -> dict[str, Any]:

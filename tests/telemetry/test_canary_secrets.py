@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -19,7 +22,7 @@ from krakenpy.telemetry.export import EXPORTER
 from tests.cli_gateway import check_config, gateway_process
 from tests.components.telemetry.conftest import recording_app
 from tests.components.telemetry.otlp_receiver import Receiver
-from tests.conftest import free_port
+from tests.conftest import ROOT, free_port
 from tests.redis_server import redis_server
 from tests.telemetry.conftest import served, upstream
 
@@ -391,3 +394,32 @@ async def test_the_gateways_oauth2_credentials_reach_no_output(served, upstream,
     outputs = {"stdout": out, "answers": repr(answers).encode(), "otlp": b"\n".join(receiver.bodies)}
     assert _leaks(GATEWAY_TOKEN, outputs) == {} and _leaks(CLIENT_SECRET, outputs) == {}
     assert answers[0] == (403, '{"error": "token [REDACTED] has no scope"}')
+
+
+def test_routes_never_prints_a_key_written_into_a_url_pattern(tmp_path: Path) -> None:
+    """``krakenpy routes`` (every format) printed a backend's ``url_pattern`` as written, a key in its
+    query (``/v1?api_key=…``, how some APIs are called) included, into a terminal or a CI log; it is
+    masked as the logs mask it (with the service's ``redact`` lists)."""
+    config = tmp_path / "krakend.json"
+    backend = {
+        "host": ["http://127.0.0.1:8081"],
+        "url_pattern": f"/v1/x?api_key={WEAK_KEY}&vk=vendor-c4n4ry",
+    }
+    doc = {
+        "version": 3,
+        "extra_config": {"telemetry/access_log": {"redact": {"query_keys": ["vk"]}}},
+        "endpoints": [{"endpoint": "/x", "backend": [backend]}],
+    }
+    config.write_bytes(orjson.dumps(doc))
+    for form in ("table", "json", "mermaid"):
+        result = subprocess.run(
+            [sys.executable, "-m", "krakenpy", "routes", "-c", str(config), "--format", form],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        assert result.returncode == 0, result.stderr
+        printed = result.stdout + result.stderr
+        assert WEAK_KEY not in printed and "c4n4ry" not in printed, (form, printed)
+        assert "/v1/x?api_key=[REDACTED]&vk=[REDACTED]" in printed
