@@ -344,6 +344,11 @@ class Redactor:
     def is_sensitive_header(self, name: str) -> bool:
         return name.lower() in self._headers
 
+    def is_sensitive_query_key(self, name: str) -> bool:
+        """Whether a query key's values are masked (any case, as in texts)."""
+        lname = name.lower()
+        return any(lname == key.lower() for key in self._query_keys)
+
     def header(self, name: str, value: str) -> str:
         """The loggable form of one header value."""
         lname = name.lower()

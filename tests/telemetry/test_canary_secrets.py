@@ -423,3 +423,89 @@ def test_routes_never_prints_a_key_written_into_a_url_pattern(tmp_path: Path) ->
         printed = result.stdout + result.stderr
         assert WEAK_KEY not in printed and "c4n4ry" not in printed, (form, printed)
         assert "/v1/x?api_key=[REDACTED]&vk=[REDACTED]" in printed
+
+
+async def test_the_debug_and_echo_endpoints_and_a_cached_backend_log_no_secret(  # type: ignore[no-untyped-def]
+    served, upstream, capfd
+) -> None:
+    """``/__debug/`` (which logs the whole request), ``/__echo/`` and an ``qos/http-cache`` backend
+    (its hits answer without a call) with every output on: one secret sent in ``Authorization``, a
+    cookie, a ``token`` query value and a JSON ``password`` reaches no log line nor span."""
+    receiver = Receiver()
+    port = int((await upstream(receiver.app())).rsplit(":", 1)[1])
+    ok = await upstream(recording_app([]))
+    backend = {"host": [ok], "url_pattern": "/o", "extra_config": {"qos/http-cache": {}}}
+    s = await served(
+        {
+            "version": 3,
+            "echo_endpoint": True,
+            "extra_config": _every_output(port),
+            "endpoints": [{"endpoint": "/cached", "method": "POST", "backend": [backend]}],
+        },
+        debug=True,
+    )
+    headers = {"Authorization": f"Bearer {WEAK_KEY}", "Cookie": f"sid={WEAK_KEY}", "Content-Type": "application/json"}
+    body = orjson.dumps({"user": "ada", "password": WEAK_KEY})
+    statuses = []
+    for path in ("/__debug/x", "/__echo/x", "/cached", "/cached"):
+        resp = await s.client.post(f"{path}?token={WEAK_KEY}", data=body, headers=headers)
+        statuses.append(resp.status)
+        await resp.read()
+    assert statuses == [200, 200, 200, 200]
+    await s.gateway.resources.state[EXPORTER].flush()
+    await s.gateway.close()
+    out = capfd.readouterr().out.encode()
+    assert _leaks(WEAK_KEY, {"stdout": out, "otlp": b"\n".join(receiver.bodies)}) == {}
+    assert out.count(b"/__debug/") >= 1
+
+
+UPSTREAM_KEY = "upstr3am-k3y-c4n4ry"
+
+
+async def test_an_upstream_key_a_martian_modifier_adds_reaches_no_output(  # type: ignore[no-untyped-def]
+    served, upstream, capfd
+) -> None:
+    """``modifier/martian`` adding the upstream's API key (``header.Modifier`` ``X-Api-Key``, a
+    ``querystring.Modifier`` ``api_key``), the gateway's own credential: an upstream refusing it,
+    quoting it, handed it to the client (``return_error_code``, a ``no-op`` backend). The values
+    written into a masked header or query key are masked in a refusal and in every text."""
+    receiver = Receiver()
+    port = int((await upstream(receiver.app())).rsplit(":", 1)[1])
+
+    async def refuse(request: web.Request) -> web.Response:
+        got = request.headers.get("X-Api-Key", "") + " " + request.query.get("api_key", "")
+        return web.json_response({"error": f"unknown keys {got}"}, status=401)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", refuse)
+    host = await upstream(app)
+    header = {"header.Modifier": {"scope": ["request"], "name": "X-Api-Key", "value": UPSTREAM_KEY}}
+    query = {"querystring.Modifier": {"scope": ["request"], "name": "api_key", "value": UPSTREAM_KEY + "-q"}}
+    martian = {"fifo.Group": {"scope": ["request", "response"], "modifiers": [header, query]}}
+
+    def endpoint(path: str, encoding: str, extra: dict[str, Any]) -> dict[str, Any]:
+        backend = {"host": [host], "url_pattern": "/u", "encoding": encoding}
+        backend["extra_config"] = {"modifier/martian": martian, **extra}
+        return {"endpoint": path, "output_encoding": encoding, "backend": [backend]}
+
+    s = await served(
+        {
+            "version": 3,
+            "extra_config": _every_output(port),
+            "endpoints": [
+                endpoint("/coded", "json", {"backend/http": {"return_error_code": True}}),
+                endpoint("/raw", "no-op", {}),
+            ],
+        }
+    )
+    answers = []
+    for path in ("/coded", "/raw"):
+        resp = await s.client.get(path)
+        answers.append((resp.status, await resp.text()))
+    await s.gateway.resources.state[EXPORTER].flush()
+    await s.gateway.close()
+    out = capfd.readouterr().out.encode()
+    outputs = {"stdout": out, "answers": repr(answers).encode(), "otlp": b"\n".join(receiver.bodies)}
+    assert _leaks(UPSTREAM_KEY, outputs) == {}
+    assert [status for status, _ in answers] == [401, 401]
+    assert all("unknown keys [REDACTED] [REDACTED]" in text for _, text in answers), answers
