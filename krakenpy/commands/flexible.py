@@ -14,12 +14,13 @@ file. Values that render as ``<no value>`` are reported as warnings.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -146,12 +147,29 @@ def render(template: Path, fc: FlexibleConfig) -> tuple[str, list[str]]:
         raise FlexibleConfigError([f"template error: {exc}"]) from None
 
 
+#: a JSON pair whose key names a secret (``"client_secret": "…"``, an API key's ``"key"``, ``ai/llm``'s
+#: ``"credentials"``), its value a string or a bare word: what the shown line never quotes
+_SECRET_PAIR: Final = re.compile(
+    r'("[^"\\]*(?:password|passwd|secret|token|key|credentials)"\s*:\s*)("(?:[^"\\]|\\.)*"?|[^\s,}\]]+)',
+    re.IGNORECASE,
+)
+
+
+def _shown(line: str) -> str:
+    """A rendered line as an error may quote it: values injected from the environment are what
+    Flexible Configuration is used for (keys, passwords), so a pair whose key names a secret is
+    masked, and the redactor's text rules apply (``Bearer …``, ``?api_key=…``, URL passwords)."""
+    from krakenpy.telemetry.redact import MASK, Redactor
+
+    return Redactor().text(_SECRET_PAIR.sub(lambda m: f'{m.group(1)}"{MASK}"', line))
+
+
 def _check_json(text: str, template: Path) -> None:
     try:
         orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         lines = text.splitlines()
-        shown = lines[exc.lineno - 1].strip() if 0 < exc.lineno <= len(lines) else ""
+        shown = _shown(lines[exc.lineno - 1].strip()) if 0 < exc.lineno <= len(lines) else ""
         raise FlexibleConfigError(
             [
                 f"{template}: the rendered configuration is not valid JSON at line {exc.lineno}, "

@@ -509,3 +509,21 @@ async def test_an_upstream_key_a_martian_modifier_adds_reaches_no_output(  # typ
     assert _leaks(UPSTREAM_KEY, outputs) == {}
     assert [status for status, _ in answers] == [401, 401]
     assert all("unknown keys [REDACTED] [REDACTED]" in text for _, text in answers), answers
+
+
+def test_a_flexible_configurations_broken_line_never_shows_an_injected_secret(tmp_path: Path) -> None:
+    """Flexible Configuration injects secrets from the environment (``{{ env "API_KEY" }}``); a
+    rendered file that is not JSON was reported with the broken line as rendered, the secret in it
+    (a CI log). Pairs whose key names a secret are masked there, and the text rules apply."""
+    template = tmp_path / "krakend.tmpl"
+    template.write_text(
+        '{"version": 3, "extra_config": '
+        '{"auth/api-keys": {"keys": [{"key": "{{ env "TEST_FC_KEY" }}", "roles": ["u"]}]},'
+        ' "telemetry/audit": {"sink": "http", "url": "http://127.0.0.1:9/?token={{ env "TEST_FC_KEY" }}"}}'
+        ' "endpoints": []}\n'
+    )
+    result = check_config(template, env={"FC_ENABLE": "1", "TEST_FC_KEY": WEAK_KEY})
+    printed = result.stdout + result.stderr
+    assert result.returncode != 0 and "rendered line 1:" in printed, printed
+    assert WEAK_KEY not in printed
+    assert '"key": "[REDACTED]"' in printed and "?token=[REDACTED]" in printed
