@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
     from jsonschema_rs import Validator
 
-__all__ = ["quick_validator", "schema_namespaces", "schema_root", "validate_document"]
+__all__ = ["quick_validator", "schema_namespaces", "schema_root", "validate_document", "without_secrets"]
 
 #: the package's folder (an installed package carries ``schemas/`` there) and the source tree's, used
 #: when the package carries no copy (editable installs)
@@ -63,6 +63,35 @@ _BACKEND_PATH = re.compile(r"^(endpoints|async_agent)\[\d+\]\.backend\[\d+\]$")
 #: CI logs)
 _SECRET_KEY = re.compile(r"(password|passwd|secret|token|key)$")
 _SECRET_HOLDERS = frozenset({"users", "credentials"})
+
+
+def _plain(name: str) -> str:
+    return name.lower().replace("_", "").replace("-", "")
+
+
+def without_secrets(value: Any, inside: bool = False) -> Any:
+    """``value`` (a configuration document) with every value a key names as a secret (the keys whose
+    schema errors never quote a value: ``client_secret``, an API key's ``key``, ``auth/basic``'s
+    ``users``, ``ai/llm``'s ``credentials``…) replaced by ``"[REDACTED]"``: what a digest published
+    in every audit record may be taken over (an unkeyed digest of the file let a reader who knows
+    the rest of it, a template in a repository, confirm a guessed secret)."""
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            name = _plain(key) if isinstance(key, str) and "/" not in key else ""
+            holder = inside or name in _SECRET_HOLDERS
+            if (
+                name
+                and (_SECRET_KEY.search(name) is not None or name in _SECRET_HOLDERS)
+                and not isinstance(item, Mapping | list)
+            ):
+                out[key] = "[REDACTED]"
+            else:
+                out[key] = without_secrets(item, holder)
+        return out
+    if isinstance(value, list):
+        return [without_secrets(item, inside) for item in value]
+    return "[REDACTED]" if inside and value is not None else value
 
 
 @cache

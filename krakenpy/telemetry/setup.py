@@ -732,17 +732,18 @@ def _audit_metrics(registry: Registry, trail: AuditTrail) -> None:
 
 
 def config_hash(resources: Resources) -> str:
-    """A short digest of the configuration file (lura ``ServiceConfig.Hash``'s role): ties each
-    audit record to the config version that made the decision."""
+    """A short digest of the configuration (lura ``ServiceConfig.Hash``'s role): ties each audit
+    record to the config version that made the decision. Taken over the document with its secrets'
+    values blanked (README, Audit trail): the same on every instance and restart, and no way to
+    confirm a guessed secret from it."""
     import hashlib
 
-    source = resources.service.source
-    try:
-        with open(source, "rb") as f:
-            data = f.read()
-    except OSError:
-        data = repr(resources.service).encode()
-    return hashlib.sha256(data).hexdigest()[:16]
+    import orjson
+
+    from krakenpy.config.schema import without_secrets
+
+    document = without_secrets(resources.service.raw)
+    return hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()[:16]
 
 
 def serving_hooks(resources: Resources) -> list[Service]:

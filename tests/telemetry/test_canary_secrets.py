@@ -527,3 +527,39 @@ def test_a_flexible_configurations_broken_line_never_shows_an_injected_secret(tm
     assert result.returncode != 0 and "rendered line 1:" in printed, printed
     assert WEAK_KEY not in printed
     assert '"key": "[REDACTED]"' in printed and "?token=[REDACTED]" in printed
+
+
+async def test_the_audit_config_hash_says_nothing_of_the_configs_secrets(served, upstream, capfd) -> None:  # type: ignore[no-untyped-def]
+    """Every audit record's ``policy.config_hash`` was an unkeyed SHA-256 of the configuration file,
+    secrets included: a reader of the trail who knows the rest of the file (a template in a
+    repository, the secrets injected from the environment) confirmed a guessed key by hashing the
+    file with it. The digest is taken with the secrets' values blanked: the same whatever the key,
+    and still another when anything else changes (a role)."""
+    ok = await upstream(recording_app([]))
+
+    def doc(key: str, role: str) -> dict[str, Any]:
+        return {
+            "version": 3,
+            "extra_config": {
+                "auth/api-keys": {"keys": [{"key": key, "roles": [role]}], "identifier": "X-Api-Key"},
+                "telemetry/audit": {},
+                "telemetry/access_log": {"stdout": False},
+            },
+            "endpoints": [
+                {
+                    "endpoint": "/r",
+                    "extra_config": {"auth/api-keys": {"roles": ["reader"]}},
+                    "backend": [{"host": [ok], "url_pattern": "/o"}],
+                }
+            ],
+        }
+
+    hashes = []
+    for key, role in ((WEAK_KEY, "reader"), ("another-key-0", "reader"), (WEAK_KEY, "admin")):
+        s = await served(doc(key, role))
+        assert (await s.client.get("/r")).status == 401
+        await s.gateway.close()
+        out = capfd.readouterr().out
+        records = [orjson.loads(line) for line in out.splitlines() if line.startswith('{"ts"')]
+        hashes.append(records[0]["policy"]["config_hash"])
+    assert hashes[0] == hashes[1] != hashes[2]
