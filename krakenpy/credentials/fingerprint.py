@@ -3,9 +3,9 @@ of a credential (an HMAC-SHA256, truncated to 64 bits), so a log reader cannot c
 low-entropy key by hashing it.
 
 The key is an operator's secret (``fingerprint_key_env`` of ``auth/api-keys`` or
-``telemetry/audit``); without one, a random key drawn once per process: every fingerprint of the
-process agrees, but the same credential reads differently after a restart and on another worker or
-instance (README, Audit trail)."""
+``telemetry/audit``); without one, a random key drawn once per process (``run`` draws it before
+forking, so its workers share it): every fingerprint of the instance agrees, but the same credential
+reads differently after a restart and on another instance (README, Authentication)."""
 
 from __future__ import annotations
 

@@ -90,7 +90,7 @@ def test_an_api_keys_key_id_is_a_keyed_fingerprint(tmp_path: Path) -> None:
 
 def test_check_says_how_key_ids_are_keyed_without_a_key(tmp_path: Path) -> None:
     """Without ``fingerprint_key_env`` (or with one naming an unset variable) ``check`` warns that the
-    ids come from a random key per process (``--lint`` fails only on a variable named and unset);
+    ids come from a random key per run (``--lint`` fails only on a variable named and unset);
     with it set, nothing is said."""
     config = tmp_path / "krakend.json"
     backend = {"host": [f"http://127.0.0.1:{free_port()}"], "url_pattern": "/x"}
@@ -98,7 +98,7 @@ def test_check_says_how_key_ids_are_keyed_without_a_key(tmp_path: Path) -> None:
     result = check_config(config)
     printed = result.stdout + result.stderr
     assert result.returncode == 0, printed
-    assert "no fingerprint_key_env (here or in telemetry/audit)" in printed and "random key per process" in printed
+    assert "no fingerprint_key_env (here or in telemetry/audit)" in printed and "random key per run" in printed
     assert check_config(config, "--lint").returncode == 0  # a warning only: KrakenD's files have no such key
     config.write_bytes(orjson.dumps(_api_keys_doc(8080, backend, fingerprint_key_env="TEST_KEYID_UNSET")))
     result = check_config(config, env={"TEST_KEYID_UNSET": ""})
@@ -563,3 +563,25 @@ async def test_the_audit_config_hash_says_nothing_of_the_configs_secrets(served,
         records = [orjson.loads(line) for line in out.splitlines() if line.startswith('{"ts"')]
         hashes.append(records[0]["policy"]["config_hash"])
     assert hashes[0] == hashes[1] != hashes[2]
+
+
+def test_without_a_fingerprint_key_the_workers_of_one_run_agree_on_a_key_id(tmp_path: Path) -> None:
+    """The random fallback key was drawn in each worker: with ``run -w 2`` (the default is a worker
+    per CPU) one API key read as two ``key_id`` s in one instance's logs. It is drawn once before
+    the workers are forked."""
+    port = free_port()
+    config = tmp_path / "krakend.json"
+    backend = {"host": [f"http://127.0.0.1:{free_port()}"], "url_pattern": "/x"}
+    config.write_bytes(orjson.dumps(_api_keys_doc(port, backend)))
+    with gateway_process(config, port=port, workers=2) as proc:
+        for _ in range(40):  # a new connection each: the kernel spreads them over both workers
+            assert _get(f"http://127.0.0.1:{port}/admin", {"X-Api-Key": WEAK_KEY, "Connection": "close"}) == 403
+        proc.terminate()
+        out, _ = proc.communicate(timeout=20)
+    details: dict[str, set[str]] = {}
+    for line in out.splitlines():
+        if line.startswith('{"ts"'):
+            record = orjson.loads(line)
+            details.setdefault(record["instance"], set()).add(record["reason_detail"])
+    assert len(details) == 2, details  # both workers answered
+    assert len(set.union(*details.values())) == 1, details

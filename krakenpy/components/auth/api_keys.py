@@ -100,7 +100,7 @@ def parse(raw: Any, site: Site) -> ServiceKeys | EndpointKeys:
 
 def _note_key(raw: Any, site: Site) -> None:
     """``check``/``run`` warn when the variable ``fingerprint_key_env`` names is unset or empty (the
-    ``key_id`` s then come from a random key per process; ``check --lint``: an error)."""
+    ``key_id`` s then come from a random key per run; ``check --lint``: an error)."""
     name = raw.get("fingerprint_key_env") if isinstance(raw, Mapping) else None
     if isinstance(name, str) and name and not os.environ.get(name):
         message = f"environment variable {name} is not set or empty: {_RANDOM_KEY}"
@@ -109,9 +109,8 @@ def _note_key(raw: Any, site: Site) -> None:
 
 #: what a configuration without a fingerprint key gets
 _RANDOM_KEY: Final = (
-    "the keys' key_id (logs, audit, claims) is keyed by a random key per process, so a key reads "
-    "differently after a restart, on each worker and each instance (and a limit keyed by key_id counts "
-    "per process)"
+    "the keys' key_id (logs, audit, claims) is keyed by a random key per run, so a key reads "
+    "differently after a restart and on each instance (and a Redis limit keyed by key_id counts per instance)"
 )
 
 
