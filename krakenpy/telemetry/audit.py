@@ -130,8 +130,15 @@ class AuditTrail:
         queue_size: int = 10_000,
         prev_hash: str | None = None,
         fingerprint_key: bytes = b"",
+        block: bool = False,
     ) -> None:
         self.sink = sink
+        #: ``on_failure: "block"``: while the queue is full, audited requests are refused (503)
+        #: rather than served with no record (:meth:`refuses`)
+        self.block = block
+        #: requests refused so (``krakenpy_audit_requests_refused_total``)
+        self.refused = 0
+        self._last_refusal_log = -float("inf")
         self.service = service
         self.instance = _instance()
         self.config_hash = config_hash
@@ -150,6 +157,19 @@ class AuditTrail:
         # the fingerprint a plain hash, open to a dictionary attack on weak credentials)
         # the same process key as auth/api-keys' key_id when neither has one of its own
         self._key = fingerprint_key or process_key()
+
+    def refuses(self) -> bool:
+        """Whether a request must be refused now (``on_failure: "block"`` and a full queue: its
+        decision could not be recorded); counted, and logged at most every 10 s."""
+        if len(self.queue) < self.queue_size:
+            return False
+        self.refused += 1
+        now = time.monotonic()
+        if now - self._last_refusal_log >= 10:
+            self._last_refusal_log = now
+            log.error("audit: queue full (the sink is not taking records): %d request(s) refused so far "
+                      "(on_failure: block)", self.refused)  # fmt: skip
+        return True
 
     def fingerprint(self, credential: str) -> str:
         """A keyed, truncated fingerprint of a credential (correlation without the secret), over the

@@ -21,6 +21,9 @@ class AuditOptions:
     url: str = ""
     headers: tuple[tuple[str, str], ...] = ()
     queue_size: int = 10_000
+    #: what a full queue does: ``drop`` new records (counted, logged), or ``block`` audited requests
+    #: (refused 503 until the sink takes records again: no decision without its record)
+    on_failure: Literal["drop", "block"] = "drop"
     #: record allows on every route (service level) / on this route (endpoint level)
     sensitive: bool = False
     #: fraction of allowed requests recorded where not sensitive
@@ -83,6 +86,7 @@ def parse_audit(raw: Any, path: str) -> AuditOptions:
         url=str(o.get("url") or ""),
         headers=headers,
         queue_size=int(o.get("queue_size", 10_000)),
+        on_failure="block" if o.get("on_failure") == "block" else "drop",
         sensitive=bool(o.get("sensitive", False)),
         sample=float(o.get("sample", 0.0)),
         fingerprint_key=os.environ.get(key_env, "").encode() if key_env else b"",

@@ -683,6 +683,7 @@ def _audit(resources: Resources, hub: Telemetry, o: AuditOptions) -> None:
         service=resources.service.name or "krakenpy",
         config_hash=config_hash(resources),
         queue_size=o.queue_size,
+        block=o.on_failure == "block",
         prev_hash=prev,
         fingerprint_key=o.fingerprint_key,
     )
@@ -720,8 +721,22 @@ def _audit_metrics(registry: Registry, trail: AuditTrail) -> None:
         help="Audit records lost: dropped when the queue was full, or refused for good by the sink.",
     ).counter()
 
+    # with on_failure: block only: the requests refused (503) while the queue was full
+    refused = (
+        registry.family(
+            "krakenpy.audit.requests.refused",
+            "counter",
+            (),
+            help="Requests refused (503) because the audit queue was full (telemetry/audit on_failure: block).",
+        ).counter()
+        if trail.block
+        else None
+    )
+
     def feed(least: int = 1) -> None:
         dropped.value = trail.dropped
+        if refused is not None:
+            refused.value = trail.refused
 
     def steps() -> Iterator[None]:
         feed()

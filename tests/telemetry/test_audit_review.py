@@ -497,9 +497,13 @@ async def test_a_file_moved_or_deleted_while_running_is_created_anew(tmp_path: P
         assert Path(path + ".1").read_bytes().splitlines() == old
 
 
-async def test_lost_records_are_a_prometheus_counter(served, upstream, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("on_failure", ["drop", "block"])
+async def test_lost_records_are_a_prometheus_counter(
+    served, upstream, monkeypatch: pytest.MonkeyPatch, on_failure: str
+) -> None:  # type: ignore[no-untyped-def]
     """observability §3.4: the records the trail lost are a metric to alert on,
-    ``krakenpy_audit_records_dropped_total``, with OTel metrics on (a collector that hangs, a queue of 1)."""
+    ``krakenpy_audit_records_dropped_total``, with OTel metrics on (a collector that hangs, a queue of 1);
+    with ``on_failure: block`` the requests refused instead, ``krakenpy_audit_requests_refused_total``."""
     from prometheus_client.parser import text_string_to_metric_families
 
     from krakenpy.telemetry import audit as audit_module
@@ -522,7 +526,7 @@ async def test_lost_records_are_a_prometheus_counter(served, upstream, monkeypat
         {
             "version": 3,
             "extra_config": {
-                "telemetry/audit": {"sink": "http", "url": f"{sink}/audit", "queue_size": 1},
+                "telemetry/audit": {"sink": "http", "url": f"{sink}/audit", "queue_size": 1, "on_failure": on_failure},
                 "telemetry/opentelemetry": {
                     "exporters": {"prometheus": [{"name": "p", "port": free_port(), "listen_ip": "127.0.0.1"}]}
                 },
@@ -536,10 +540,13 @@ async def test_lost_records_are_a_prometheus_counter(served, upstream, monkeypat
             ],
         }
     )
-    for _ in range(6):
-        assert (await s.client.get("/x")).status == 500  # each a deny record
+    statuses = [(await s.client.get("/x")).status for _ in range(6)]  # each a deny record, when decided
     trail = hub_for(s.gateway.resources).audit
-    assert trail is not None and trail.dropped >= 3
+    assert trail is not None
+    if on_failure == "drop":
+        assert statuses == [500] * 6 and trail.dropped >= 3
+    else:
+        assert statuses.count(503) >= 3 and trail.refused == statuses.count(503) and trail.dropped == 0
     port = s.gateway.resources.state[PROM_LISTENERS][0].bound_port
     async with aiohttp.ClientSession() as http:
         async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
@@ -550,7 +557,10 @@ async def test_lost_records_are_a_prometheus_counter(served, upstream, monkeypat
         for sample in family.samples
         if sample.name.startswith("krakenpy_audit")
     }
-    assert values == {"krakenpy_audit_records_dropped_total": trail.dropped}
+    expected = {"krakenpy_audit_records_dropped_total": trail.dropped}
+    if on_failure == "block":
+        expected["krakenpy_audit_requests_refused_total"] = trail.refused
+    assert values == expected
 
 
 def test_check_warns_about_an_audit_file_open_to_others(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ __all__ = ["COMPONENT"]
 
 #: what only the service-level value sets (one trail per gateway)
 _SERVICE_ONLY = (
-    "sink", "path", "url", "headers", "queue_size", "fingerprint_key_env",
+    "sink", "path", "url", "headers", "queue_size", "on_failure", "fingerprint_key_env",
     "facility", "ca_file", "cert_file", "key_file",
 )  # fmt: skip
 

@@ -91,6 +91,7 @@ def audit_middleware(hub: Telemetry, routes: Mapping[tuple[str, str], AuditRoute
     redactor = hub.redactor
     audit = hub.audit
     assert audit is not None
+    block = audit.block  # on_failure: "block" (one test of a local a request otherwise)
 
     def middleware(next_proxy: Proxy) -> Proxy:
         async def observed(request: Request) -> Response:
@@ -98,6 +99,8 @@ def audit_middleware(hub: Telemetry, routes: Mapping[tuple[str, str], AuditRoute
             route = routes.get((request.method, request.endpoint))
             if route is None:  # not a configured endpoint (never happens through the router)
                 return await next_proxy(request)
+            if block and audit.refuses():  # no decision is taken that could not be recorded
+                raise Rejection(503, reason="policy_error", policy="telemetry/audit", detail="audit queue full")
             headers = request.headers
             credential = headers.get("Authorization")
             fingerprint = audit.fingerprint(credential[0]) if credential else None
