@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
 
-from krakenpy.credentials.fingerprint import fingerprint
+from krakenpy.fingerprint import fingerprint
 
 __all__ = ["HASHES", "ApiKey", "KeyRing", "digest_function", "fnv1_128"]
 

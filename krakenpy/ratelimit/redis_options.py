@@ -74,7 +74,7 @@ def build_redis_limit(
     neither limit applies, so no pool is opened for nothing."""
     if options.limit.max_rate <= 0 and (options.limit.client_max_rate <= 0 or extract is None):
         return None
-    from krakenpy.credentials.fingerprint import store_name_key
+    from krakenpy.fingerprint import store_name_key
     from krakenpy.ratelimit.cluster import redis_limit_middleware  # loads redis: only when used
     from krakenpy.telemetry.setup import hub_for
 

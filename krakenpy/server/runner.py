@@ -119,7 +119,7 @@ def serve(config: Config, settings: RuntimeSettings, options: ServeOptions, sour
         print(f"ERROR: {exc}", file=sys.stderr)
         return 1
     raise_open_file_limit()
-    from krakenpy.credentials.fingerprint import process_key
+    from krakenpy.fingerprint import process_key
 
     # drawn once, before forking: without a configured fingerprint key the workers share this one,
     # so a credential's fingerprint (an API key's key_id) reads alike on every worker of the instance

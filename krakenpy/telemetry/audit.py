@@ -30,7 +30,7 @@ from typing import Any, Final, Literal
 
 import orjson
 
-from krakenpy.credentials.fingerprint import fingerprint, process_key
+from krakenpy.fingerprint import fingerprint, process_key
 from krakenpy.gojson import valid_text
 from krakenpy.tasks import cancel_and_wait, spawn
 from krakenpy.telemetry.auditsink import AuditSink, SinkError

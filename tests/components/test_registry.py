@@ -28,6 +28,7 @@ CORE_MODULES = {
     "krakenpy.edge",
     "krakenpy.errors",
     "krakenpy.files",
+    "krakenpy.fingerprint",  # keyed credential fingerprints (stdlib only): the runner draws its key before forking
     "krakenpy.flowcontrol",
     "krakenpy.gojson",
     "krakenpy.hostport",

@@ -11,8 +11,8 @@ from typing import Any, Final, Literal, TypeAlias, cast
 
 from krakenpy.components.base import Component, Site
 from krakenpy.credentials.apikeys import HASHES, ApiKey, KeyRing
-from krakenpy.credentials.fingerprint import configured_key
 from krakenpy.errors import ConfigError, ConfigIssue, Rejection
+from krakenpy.fingerprint import configured_key
 from krakenpy.names import canonical_header, valid_header_name, valid_header_value
 from krakenpy.proxy.guard import HANDLER_HEADERS, Guard, GuardCheck, forwarded_headers
 from krakenpy.proxy.types import Headers, Middleware, Proxy, Request, Response

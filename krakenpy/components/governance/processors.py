@@ -31,7 +31,7 @@ def _parse(raw: Any, site: Site) -> dict[str, ProcessorOptions]:
 
 def processor(options: ProcessorOptions, site: Site, resources: Resources) -> Processor:
     """The live processor of ``options`` in this gateway (its Redis client opened on first use)."""
-    from krakenpy.credentials.fingerprint import store_name_key
+    from krakenpy.fingerprint import store_name_key
     from krakenpy.quota.processor import Processor
 
     live: dict[str, Processor] = resources.state.setdefault(_LIVE, dict)
