@@ -20,8 +20,10 @@ __all__ = ["register"]
 class _Lines:
     """The lines of the files in order, and which file each line number falls in."""
 
-    def __init__(self, paths: list[str]) -> None:
+    def __init__(self, paths: list[str], strip: bool = False) -> None:
         self.paths = paths
+        #: each line read from its first ``{`` (a syslog or SIEM export: a header before the record)
+        self.strip = strip
         #: ``(path, number of its first line in the whole trail)``
         self.starts: list[tuple[str, int]] = []
         self.read = 0
@@ -33,6 +35,9 @@ class _Lines:
             with sys.stdin.buffer if path == "-" else open(path, "rb") as handle:
                 for line in handle:
                     self.read += 1
+                    if self.strip:
+                        start = line.find(b"{")
+                        line = line[start:] if start > 0 else line
                     yield line
 
     def where(self, number: int) -> str:
@@ -55,7 +60,7 @@ def _summary(report: TrailReport) -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    files = _Lines(list(args.files))
+    files = _Lines(list(args.files), strip=args.strip_prefix)
     try:
         report = check_trail(files, args.prev_hash or GENESIS, partial=args.partial)
     except OSError as exc:
@@ -101,4 +106,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="the trail may start mid-chain: each instance's first record is taken as it stands",
     )
     parser.add_argument("--strict", action="store_true", help="fail when records were dropped before chaining")
+    parser.add_argument(
+        "--strip-prefix",
+        action="store_true",
+        help="read each line from its first '{' (a syslog daemon's or SIEM's export: the record after a header)",
+    )
     parser.set_defaults(handler=_run)

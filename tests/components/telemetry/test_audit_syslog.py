@@ -11,6 +11,8 @@ import logging
 import re
 import socket
 import ssl
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +83,15 @@ async def test_a_real_gateway_sends_each_record_as_an_rfc5424_datagram(tmp_path:
         assert record["reason"] == "lua_custom_error" and record["decision"] == "deny"
         lines.append(line)
     assert verify_chain(lines)  # the MSGs are the records as chained, byte for byte
+    # as a daemon stores them: the RFC 5424 message, or a traditional file line, a header each
+    stored = tmp_path / "stored.log"
+    stored.write_bytes(
+        messages[0] + b"\n" + b"Dec  6 12:00:00 vm krakenpy[42]: " + lines[1] + b"\n" + messages[2] + b"\n"
+    )
+    verify = [sys.executable, "-m", "krakenpy", "verify-trail", str(stored)]
+    assert subprocess.run(verify, capture_output=True, timeout=60).returncode == 1  # the headers are no records
+    checked = subprocess.run([*verify, "--strip-prefix"], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0 and checked.stdout.startswith("intact: 3 records in 1 chain"), checked
 
 
 async def test_a_unix_datagram_socket_gets_the_records(tmp_path: Path) -> None:
