@@ -19,6 +19,7 @@ import errno
 import logging
 import os
 import socket
+import stat
 import time
 from typing import Final
 
@@ -63,7 +64,16 @@ def default_address() -> str | tuple[str, int]:
         if sep and port.isdigit() and not env.startswith("/"):
             return (host.removeprefix("[").removesuffix("]") or "127.0.0.1", int(port))  # [::1]:514
         return env
-    return next((p for p in _PATHS if os.path.exists(p)), _PATHS[0])
+    return next((p for p in _PATHS if _is_socket(p)), _PATHS[0])
+
+
+def _is_socket(path: str) -> bool:
+    """Whether ``path`` is a socket: ``/var/run/log`` is a directory on systemd hosts (journald's
+    ``/run/log``), which a container without ``/dev/log`` then named as its daemon's socket."""
+    try:
+        return stat.S_ISSOCK(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _resolved(address: tuple[str, int]) -> tuple[int, tuple[str, int]]:

@@ -4,7 +4,9 @@ chained, through a bounded queue to stdout, a file, an HTTP collector or syslog 
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 import stat
 from typing import Any, Final
 
@@ -68,6 +70,26 @@ def _local_socket(url: str, site: Site) -> None:
     if not there:
         message = f"no syslog socket at {target.host}: records wait in the queue (then are dropped) until one is there"
         site.notes.append(ConfigIssue(site.at("url"), message, "warning"))
+    elif _stream_socket(target.host):
+        # the sink writes datagrams only: every batch would be refused (EPROTOTYPE) and retried
+        message = (
+            f"{target.host} is a stream socket: the audit's syslog sink sends datagrams only, so no record would "
+            "be taken; name a datagram socket, or a udp://, tcp:// or tls:// daemon"
+        )
+        site.notes.append(ConfigIssue(site.at("url"), message, "warning"))
+
+
+def _stream_socket(path: str) -> bool:
+    """Whether the socket at ``path`` refuses datagrams (a stream socket: some systems' ``/dev/log``).
+    A datagram socket's ``connect`` sends nothing: ``check`` still writes nowhere."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        probe.connect(path)
+    except OSError as exc:
+        return exc.errno == errno.EPROTOTYPE
+    finally:
+        probe.close()
+    return False
 
 
 def _loose_file(path: str, site: Site) -> None:

@@ -22,7 +22,7 @@ import pytest
 
 from krakenpy.telemetry.audit import AuditTrail, verify_chain, verify_trail
 from krakenpy.telemetry.auditsink import SinkError
-from krakenpy.telemetry.auditsyslog import FACILITIES, SyslogSink, parse_target, tls_context
+from krakenpy.telemetry.auditsyslog import FACILITIES, SyslogSink, SyslogTarget, parse_target, tls_context
 from tests.cli_gateway import check_config, gateway_process
 from tests.conftest import free_port
 from tests.server.certs import Authority
@@ -297,3 +297,49 @@ def test_check_warns_when_the_syslog_socket_is_not_there(tmp_path: Path) -> None
     out = _check(tmp_path, {"sink": "syslog", "url": f"unix://{tmp_path}/none.sock"})
     assert out.returncode == 0, out.stderr
     assert f"extra_config.telemetry/audit.url: no syslog socket at {tmp_path}/none.sock" in out.stderr
+
+
+def test_check_warns_when_the_syslog_socket_takes_no_datagrams(tmp_path: Path) -> None:
+    """The sink writes datagrams: a stream socket (some systems' ``/dev/log``) refused every batch
+    (EPROTOTYPE) while ``check`` passed without a word, and the queue filled until records dropped."""
+    path = str(tmp_path / "stream.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+    try:
+        out = _check(tmp_path, {"sink": "syslog", "url": f"unix://{path}"})
+    finally:
+        listener.close()
+    assert out.returncode == 0, out.stderr
+    assert f"extra_config.telemetry/audit.url: {path} is a stream socket: " in out.stderr, out.stderr
+    datagram = str(tmp_path / "dgram.sock")
+    daemon = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    daemon.bind(datagram)
+    try:
+        quiet = _check(tmp_path, {"sink": "syslog", "url": f"unix://{datagram}"})
+        daemon.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            daemon.recv(1)  # check sent the daemon nothing
+    finally:
+        daemon.close()
+    assert quiet.returncode == 0 and "WARNING" not in quiet.stderr, quiet.stderr
+
+
+def test_the_local_daemon_is_the_first_path_that_is_a_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``/var/run/log`` is a directory on systemd hosts: a container without ``/dev/log`` named it as
+    the daemon's socket (a ``check`` warning about ``/var/run/log``, every record sent there refused)."""
+    from krakenpy.telemetry import syslog
+
+    missing, folder, sock = tmp_path / "dev-log", tmp_path / "run-log", tmp_path / "syslog.sock"
+    folder.mkdir()
+    daemon = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    daemon.bind(str(sock))
+    monkeypatch.delenv("KRAKENPY_SYSLOG_ADDRESS", raising=False)
+    try:
+        monkeypatch.setattr(syslog, "_PATHS", (str(missing), str(folder), str(sock)))
+        assert syslog.default_address() == str(sock)
+        assert parse_target("") == SyslogTarget("unix", str(sock))
+        monkeypatch.setattr(syslog, "_PATHS", (str(missing), str(folder)))
+        assert syslog.default_address() == str(missing)  # none there: the first, as the warning names it
+    finally:
+        daemon.close()
