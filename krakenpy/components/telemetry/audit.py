@@ -114,7 +114,10 @@ COMPONENT: Final = Component(
     namespace="telemetry/audit",
     levels=frozenset({"service", "endpoint"}),
     parse=_parse,
-    summary="audit trail: a hash-chained JSON record per access decision (deny, error; allow on sensitive routes)",
+    summary=(
+        "audit trail: a hash-chained JSON record per access decision (deny, error; allow on sensitive routes) "
+        "to stdout, a file, an HTTP collector or syslog"
+    ),
     edition="krakenpy",
     edge=_edge,
 )
