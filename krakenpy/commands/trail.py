@@ -1,5 +1,5 @@
 """``krakenpy verify-trail FILE...``: check an audit trail's hash chain (``telemetry/audit``'s file
-sink, or the lines an HTTP collector stored) and say where it breaks.
+sink, or the records an HTTP or syslog collector stored, one per line) and say where it breaks.
 
 Exit 0 when every record continues its chain, 1 at the first break (its file, line and reason), on a
 file that cannot be read, and with ``--strict`` when records were dropped before chaining (``seq``
@@ -90,9 +90,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "verify-trail",
         help="check an audit trail's hash chain (telemetry/audit) and say where it breaks",
-        description="Check the hash chain of an audit trail (telemetry/audit's file sink, or the lines an HTTP "
-        "collector stored). Exit 0 when every record continues its chain; 1 at the first break (its file, line and "
-        "reason), on a file that cannot be read, and with --strict when records were dropped before chaining.",
+        description="Check the hash chain of an audit trail (telemetry/audit's file sink, or the records an HTTP or "
+        "syslog collector stored, one per line). Exit 0 when every record continues its chain; 1 at the first break "
+        "(its file, line and reason), on a file that cannot be read, and with --strict when records were dropped "
+        "before chaining.",
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="trail files in the order written ('-': stdin)")
     parser.add_argument(
