@@ -343,3 +343,11 @@ def test_the_local_daemon_is_the_first_path_that_is_a_socket(tmp_path: Path, mon
         assert syslog.default_address() == str(missing)  # none there: the first, as the warning names it
     finally:
         daemon.close()
+
+
+def test_check_refuses_an_empty_fingerprint_key_env_as_auth_api_keys_does(tmp_path: Path) -> None:
+    """``"fingerprint_key_env": ""`` named no variable: auth/api-keys' schema refused it while the audit's
+    took it in silence (and the fingerprints then came from a random key per run, unsaid)."""
+    out = _check(tmp_path, {"fingerprint_key_env": ""})
+    assert out.returncode == 1
+    assert "ERROR: extra_config.telemetry/audit.fingerprint_key_env: '' should be non-empty" in out.stderr, out.stderr
