@@ -31,14 +31,19 @@ class _Lines:
     def __iter__(self) -> Iterator[bytes]:
         for path in self.paths:
             self.starts.append((path, self.read + 1))
-            handle: BinaryIO
-            with sys.stdin.buffer if path == "-" else open(path, "rb") as handle:
-                for line in handle:
-                    self.read += 1
-                    if self.strip:
-                        start = line.find(b"{")
-                        line = line[start:] if start > 0 else line
-                    yield line
+            if path == "-":  # read, never closed: a second '-' reads what is left (nothing)
+                yield from self._numbered(sys.stdin.buffer)
+                continue
+            with open(path, "rb") as handle:
+                yield from self._numbered(handle)
+
+    def _numbered(self, handle: BinaryIO) -> Iterator[bytes]:
+        for line in handle:
+            self.read += 1
+            if self.strip:
+                start = line.find(b"{")
+                line = line[start:] if start > 0 else line
+            yield line
 
     def where(self, number: int) -> str:
         path, first = next((p, f) for p, f in reversed(self.starts) if f <= number)
@@ -55,7 +60,7 @@ def _summary(report: TrailReport) -> list[str]:
         restarts = f", {chain.starts - 1} restart{'s' * (chain.starts != 2)}" if chain.starts > 1 else ""
         dropped = f", {chain.dropped:,} dropped before chaining (seq gaps)" if chain.dropped else ""
         seqs = f"seq {chain.first_seq}..{chain.last_seq}"
-        lines.append(f"  {instance}: {seqs}, {chain.records:,} records{restarts}{dropped}")
+        lines.append(f"  {instance}: {seqs}, {chain.records:,} record{'s' * (chain.records != 1)}{restarts}{dropped}")
     return lines
 
 

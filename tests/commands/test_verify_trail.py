@@ -150,3 +150,20 @@ def test_stdin_is_read_with_a_dash(tmp_path: Path) -> None:
     args: Any = [sys.executable, "-m", "krakenpy", "verify-trail", "-"]
     out = subprocess.run(args, input=b"{}\n", capture_output=True, timeout=60, cwd=ROOT)
     assert out.returncode == 1 and out.stderr.startswith(b"ERROR: <stdin>:1: no hash or prev_hash")
+
+
+async def test_a_dash_given_twice_reads_stdin_once(tmp_path: Path) -> None:
+    # the second '-' read a standard input the first had closed: a traceback (ValueError)
+    path = tmp_path / "audit.log"
+    trail = AuditTrail(FileSink(str(path)), service="gw", config_hash="c")
+    trail.record(
+        decision="deny", reason="rate_limited", policy="qos/ratelimit/router", route_id="GET /x",
+        status=429, request={"id": None, "method": "GET", "route": "/x", "path": "/x"},
+        client={"address": "203.0.113.7", "user_agent": "curl/8"}, subject=None,
+    )  # fmt: skip
+    await trail.drain()
+    await trail.sink.close()
+    args: Any = [sys.executable, "-m", "krakenpy", "verify-trail", "-", "-"]
+    out = subprocess.run(args, input=path.read_text(), capture_output=True, timeout=60, cwd=ROOT, text=True)
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    assert out.stdout.startswith("intact: 1 record in 1 chain\n") and "seq 1..1, 1 record\n" in out.stdout, out.stdout
