@@ -69,13 +69,21 @@ def without_literals(response: UpstreamResponse, literals: Iterable[bytes], mask
     OAuth2 token it obtained) masked in its body: for a refusal quoting the credential it got, which
     ``return_error_code`` would pass on to the client (the failure path only)."""
     body = response.body
-    found = [literal for literal in literals if literal and literal in body]
+    found = [form for literal in literals if literal for form in _quoted_forms(literal) if form in body]
     if not found:
         return response
     for literal in sorted(found, key=len, reverse=True):
         body = body.replace(literal, mask)
     headers = tuple((k, v) for k, v in response.headers if k.lower() != "content-length")
     return UpstreamResponse(response.status, headers, body, response.content_type)
+
+
+def _quoted_forms(literal: bytes) -> tuple[bytes, ...]:
+    """``literal``, and as a JSON string holds it when it has a ``"`` or ``\\`` (escaped: a refusal
+    quoting the credential in a JSON message)."""
+    if b'"' not in literal and b"\\" not in literal:
+        return (literal,)
+    return literal, literal.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
 
 
 class UpstreamClient(Protocol):

@@ -257,6 +257,7 @@ class Redactor:
         "_hash_key",
         "_headers",
         "_literals",
+        "_body_literals",
         "_mask",
         "_query",
         "_raw_query",
@@ -294,6 +295,8 @@ class Redactor:
         #: credentials the configuration holds (an LLM vendor's key, an OAuth2 client secret), masked as
         #: literals in every text and body written (:meth:`learn`, start-up only)
         self._literals: tuple[str, ...] = ()
+        #: the same as a JSON text writes them (a ``"`` or ``\\`` escaped), for :meth:`body`'s text
+        self._body_literals: tuple[str, ...] = ()
         self._allow = frozenset(h.lower() for h in o.allow_headers) if o.allow_headers is not None else None
         #: ``User-Agent`` → its redacted form (:meth:`agent`'s cache; the traced edge reads it natively
         #: and calls :meth:`agent` on a miss, so the bound lives here alone)
@@ -331,6 +334,10 @@ class Redactor:
         known = set(self._literals) | {v for v in secrets if len(v) >= MIN_SECRET}
         # the longest first: a secret holding another is masked whole
         self._literals = tuple(sorted(known, key=lambda v: (-len(v), v)))
+        # a secret holding a quote or a backslash reads escaped in a JSON text (the escaped form first:
+        # it is the longer, and holds the plain one's pieces)
+        escaped = {orjson.dumps(v).decode()[1:-1] for v in known}
+        self._body_literals = tuple(sorted(known | escaped, key=lambda v: (-len(v), v)))
         keys = self._query_keys | {k for k in query_keys if k}
         if keys != self._query_keys:
             self._query_keys = keys
@@ -641,7 +648,7 @@ class Redactor:
         text = orjson.dumps(self.json_value(value)).decode()
         if len(text) > self._body_limit:
             return f"[{len(body)} bytes, JSON over the {self._body_limit}-byte log limit]"
-        for secret in self._literals:
+        for secret in self._body_literals:
             if secret in text:
                 text = text.replace(secret, self._mask)
         return text

@@ -585,3 +585,36 @@ def test_without_a_fingerprint_key_the_workers_of_one_run_agree_on_a_key_id(tmp_
             details.setdefault(record["instance"], set()).add(record["reason_detail"])
     assert len(details) == 2, details  # both workers answered
     assert len(set.union(*details.values())) == 1, details
+
+
+#: a vendor key holding a quote and a backslash: a JSON text carries it escaped (``\"``, ``\\``)
+QUOTED_KEY = 'sk-qu"0t3d\\c4n4ry-88bb'
+
+
+async def test_a_key_with_a_quote_is_masked_where_json_escapes_it(served, upstream, capfd) -> None:  # type: ignore[no-untyped-def]
+    """The literal masking looked for the key as configured only: a JSON body holds it escaped, so
+    ``debug``'s logged answer and a refusal passed on to the client (``return_error_code``) kept it."""
+    vendor = await upstream(_chatty_vendor())
+    llm = {"openai": {"v1": {"credentials": QUOTED_KEY, "debug": True, "variables": {"model": "m"}}}}
+
+    def endpoint(path: str, url: str) -> dict[str, Any]:
+        backend = {"host": [vendor], "url_pattern": url, "extra_config": {"ai/llm": llm}}
+        backend["extra_config"]["backend/http"] = {"return_error_code": True}
+        return {"endpoint": path, "method": "POST", "backend": [backend]}
+
+    extra = {"router": {"return_error_msg": True}, "telemetry/logging": {"level": "DEBUG", "stdout": True}}
+    s = await served(
+        {"version": 3, "extra_config": extra, "endpoints": [endpoint("/ask", "/v1/x"), endpoint("/no", "/v1/refuse")]}
+    )
+    answers = []
+    for path in ("/ask", "/no"):
+        resp = await s.client.post(path, data=orjson.dumps({"contents": "hi"}))
+        answers.append((resp.status, await resp.read()))
+    await s.gateway.close()
+    out = capfd.readouterr().out.encode()
+    escaped = orjson.dumps(QUOTED_KEY)[1:-1]
+    assert escaped != QUOTED_KEY.encode()
+    for name, data in {"stdout": out, "refusal": answers[1][1]}.items():
+        assert QUOTED_KEY.encode() not in data and escaped not in data, (name, data)
+    assert answers[1][0] == 401 and b"Incorrect API key provided: [REDACTED]" in answers[1][1]
+    assert out.count(b"ai/llm openai/v1 answer") == 2 and b"you sent [REDACTED]" in out
