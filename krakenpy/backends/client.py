@@ -17,6 +17,7 @@ from typing import Any, Final, Protocol, TypeAlias
 from urllib.parse import unquote_to_bytes
 
 import aiohttp
+import orjson
 from yarl import URL
 
 from krakenpy.backends.conntiming import current_timing, now
@@ -79,11 +80,13 @@ def without_literals(response: UpstreamResponse, literals: Iterable[bytes], mask
 
 
 def _quoted_forms(literal: bytes) -> tuple[bytes, ...]:
-    """``literal``, and as a JSON string holds it when it has a ``"`` or ``\\`` (escaped: a refusal
-    quoting the credential in a JSON message)."""
-    if b'"' not in literal and b"\\" not in literal:
+    """``literal``, and as a JSON string holds it when that differs (a ``"``, a ``\\`` or a control
+    character escaped: a refusal quoting the credential in a JSON message)."""
+    try:
+        escaped = orjson.dumps(literal.decode())[1:-1]
+    except (UnicodeDecodeError, orjson.JSONEncodeError):  # not UTF-8: no JSON text holds it so
         return (literal,)
-    return literal, literal.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
+    return (literal,) if escaped == literal else (literal, escaped)
 
 
 class UpstreamClient(Protocol):
