@@ -74,6 +74,8 @@ def parse_target(url: str) -> SyslogTarget | str:
         return f"syslog url {url!r} has a space or control character"
     if scheme == "unix":
         return SyslogTarget("unix", rest) if rest.startswith("/") else f"unix syslog url {url!r} needs an absolute path"
+    if "@" in rest.partition("/")[0]:  # never quoted: the part before "@" may hold a password
+        return f"a {scheme} syslog url takes no user or password before its host (syslog has no login)"
     host, colon, port = rest.rstrip("/").rpartition(":")
     host = host.removeprefix("[").removesuffix("]")
     if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:

@@ -274,6 +274,10 @@ def _check(tmp_path: Path, audit: dict[str, Any]) -> Any:
           "'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7']"]),
         ({"sink": "file", "path": "a.log", "facility": "auth"},
          ["extra_config.telemetry/audit.facility: applies to sink 'syslog' only"]),
+        # a login in the url was taken as part of the host name: accepted, never connected
+        ({"sink": "syslog", "url": "tcp://user:s3cretpw@127.0.0.1:601"},
+         ["extra_config.telemetry/audit.url: a tcp syslog url takes no user or password before its host "
+          "(syslog has no login)"]),
     ],
 )  # fmt: skip
 def test_check_names_each_syslog_problem_at_its_path(tmp_path: Path, audit: dict[str, Any], errors: list[str]) -> None:
