@@ -11,9 +11,10 @@ parser behind the daemon takes it as it is.
 Delivery: a batch that cannot be sent (no daemon, a refused or closed connection) is retried with
 back-off (0.5 s, doubling to 30 s) while newer records wait in the trail's bounded queue, as the HTTP
 collector's are. Syslog over TCP has no acknowledgement: a batch written just as the collector closed
-the connection is gone without an error. So when the next batch finds the connection closed, the
-batch before it is sent again, ahead of it, on the new connection (at least once: records the old
-connection did deliver come twice, which ``verify-trail`` skips as repeated deliveries). A single
+the connection is gone without an error. So the first batch a new connection carries has the batch
+the old one took last ahead of it, however many tries the new connection took (at least once:
+records the old connection did deliver come twice, which ``verify-trail`` skips as repeated
+deliveries). A single
 record too large for a datagram is lost, counted and logged.
 """
 
@@ -226,7 +227,6 @@ class SyslogSink:
         again: list[bytes] = []
         if self.connection_gone():
             await self._close()  # the collector closed (or reset) the connection since the last batch
-            again = self._last
         writer = self._writer
         if writer is None:
             t = self.target
@@ -236,9 +236,13 @@ class SyslogSink:
             )
             self._reader, self._writer = opened
             writer = opened[1]
+            # every new connection after the first: the last batch the old one took may be lost with
+            # it (kept until a connection has taken the batch after it, so a collector that is down
+            # for a while, or a failed write, does not forget it)
+            again = self._last
         writer.write(b"".join(b"%d %s" % (len(m), m) for m in (*again, *messages)))
-        self._last = messages
         await asyncio.wait_for(writer.drain(), 10)
+        self._last = messages
 
     async def _close(self) -> None:
         if self._sock is not None:
