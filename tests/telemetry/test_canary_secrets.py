@@ -618,3 +618,40 @@ async def test_a_key_with_a_quote_is_masked_where_json_escapes_it(served, upstre
         assert QUOTED_KEY.encode() not in data and escaped not in data, (name, data)
     assert answers[1][0] == 401 and b"Incorrect API key provided: [REDACTED]" in answers[1][1]
     assert out.count(b"ai/llm openai/v1 answer") == 2 and b"you sent [REDACTED]" in out
+
+
+async def test_the_config_hash_blanks_credentials_held_under_other_names(served, upstream) -> None:  # type: ignore[no-untyped-def]
+    """Only values at secret-named keys were blanked: an upstream key a martian modifier writes
+    (``"value"``), the collector's credential header in the audit sink's ``headers`` and a URL's
+    ``?api_key=`` were hashed as written, so a trail reader knowing the rest of the file confirmed a
+    guessed one."""
+    seen: list[web.Request] = []
+    ok = await upstream(recording_app(seen))
+
+    def doc(secret: str, role: str) -> dict[str, Any]:
+        martian = {"header.Modifier": {"scope": ["request"], "name": "X-Upstream-Key", "value": secret}}
+        audit = {"sink": "http", "url": f"{ok}/audit", "headers": {"Authorization": f"Bearer {secret}"}}
+        backend = {"host": [ok], "url_pattern": f"/o?api_key={secret}&page=1"}
+        backend["extra_config"] = {"modifier/martian": martian}
+        return {
+            "version": 3,
+            "extra_config": {
+                "auth/api-keys": {"keys": [{"key": WEAK_KEY, "roles": [role]}], "identifier": "X-Api-Key"},
+                "telemetry/audit": audit,
+                "telemetry/access_log": {"stdout": False},
+            },
+            "endpoints": [
+                {"endpoint": "/r", "extra_config": {"auth/api-keys": {"roles": ["reader"]}}, "backend": [backend]}
+            ],
+        }
+
+    hashes = []
+    for secret, role in (("guess-0001", "reader"), ("guess-0002", "reader"), ("guess-0001", "admin")):
+        s = await served(doc(secret, role))
+        assert (await s.client.get("/r")).status == 401
+        await s.gateway.close()  # the trail's last batch delivered
+        posted = [request for request in seen if request.path == "/audit"]
+        assert posted[-1].headers["Authorization"] == f"Bearer {secret}"
+        record = orjson.loads((await posted[-1].read()).splitlines()[0])
+        hashes.append(record["policy"]["config_hash"])
+    assert hashes[0] == hashes[1] != hashes[2], hashes
