@@ -150,7 +150,10 @@ def render(template: Path, fc: FlexibleConfig) -> tuple[str, list[str]]:
 #: a JSON pair whose key names a secret (``"client_secret": "…"``, an API key's ``"key"``, ``ai/llm``'s
 #: ``"credentials"``), its value a string or a bare word: what the shown line never quotes
 _SECRET_PAIR: Final = re.compile(
-    r'("[^"\\]*(?:password|passwd|secret|token|key|credentials)"\s*:\s*)("(?:[^"\\]|\\.)*"?|[^\s,}\]]+)',
+    r'("[^"\\]*(?:password|passwd|secret|token|key|credentials)"\s*:\s*)'
+    # a string that ends where a JSON value ends; else one a quote in the value broke (the usual
+    # cause of the error: a secret holding a '"' injected as it is), masked to the end of the line
+    r'("(?:[^"\\]|\\.)*"(?=\s*(?:[,}\]]|$))|".*|[^\s,}\]]+)',
     re.IGNORECASE,
 )
 

@@ -655,3 +655,20 @@ async def test_the_config_hash_blanks_credentials_held_under_other_names(served,
         record = orjson.loads((await posted[-1].read()).splitlines()[0])
         hashes.append(record["policy"]["config_hash"])
     assert hashes[0] == hashes[1] != hashes[2], hashes
+
+
+def test_a_flexible_configurations_secret_holding_a_quote_is_masked_whole(tmp_path: Path) -> None:
+    """A secret holding a ``"`` injected as it is breaks the JSON on its own line, the one the error
+    shows: the mask stopped at the secret's quote and the rest of it was printed."""
+    template = tmp_path / "krakend.tmpl"
+    template.write_text(
+        '{"version": 3, "extra_config":\n'
+        ' {"auth/api-keys": {"keys": [{"key": "{{ env "TEST_FC_KEY" }}", "roles": ["u"]}]}},\n'
+        ' "endpoints": []}\n'
+    )
+    secret = 'k3y"tail-0f-the-s3cret'
+    result = check_config(template, env={"FC_ENABLE": "1", "TEST_FC_KEY": secret})
+    printed = result.stdout + result.stderr
+    assert result.returncode != 0 and "rendered line 2:" in printed, printed
+    assert "tail-0f-the-s3cret" not in printed and "k3y" not in printed, printed
+    assert '"key": "[REDACTED]"' in printed
