@@ -8,7 +8,8 @@ RFC 6587 octet count: a local daemon reading a stream socket splits it at newlin
 line here, so it cannot hold one). A datagram the daemon cannot take (none listens, its buffer is
 full) is dropped; on a stream, lines the socket cannot take now wait, up to :data:`PENDING_LIMIT`
 bytes, and are sent when it can (the loop watches it) or with the next line; a connection the daemon
-closed (it restarted) is made again at once and the line sent over it, as Go's writer retries once;
+closed (it restarted) is made again at once and the line sent over it, as Go's writer retries once
+(a daemon back on a datagram socket gets datagrams again: Go dials both kinds at each connection);
 a line cut by a dead connection is not finished on the next one. Every line dropped is counted, and
 each outage said once on the log's other outputs."""
 
@@ -232,6 +233,9 @@ class SyslogHandler(logging.Handler):
                     return
                 exc: OSError = BlockingIOError(errno.EAGAIN, "its listen queue is full")
             except OSError as error:
+                if conn is None and error.errno == errno.EPROTOTYPE:
+                    self._to_datagrams()  # the daemon came back on a datagram socket
+                    return
                 exc = error
             else:
                 self._failing = False
@@ -250,6 +254,24 @@ class SyslogHandler(logging.Handler):
             # no daemon (yet): the lines wait for the next line's try, up to PENDING_LIMIT
             self._failed(exc)
             return
+
+    def _to_datagrams(self) -> None:
+        """Lines go as datagrams again, those waiting first: the daemon restarted on a datagram socket
+        (Go's log/syslog tries both kinds at every connection; the stream was dialled for ever)."""
+        self.stream = False
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.setblocking(False)
+        self._sock = sock
+        waiting = bytes(self._pending).split(b"\n")[:-1]  # whole lines: a cut one was dropped at the close
+        self._pending.clear()
+        for data in waiting:
+            try:
+                sock.sendto(data, self.address)
+            except OSError as exc:
+                self.dropped += 1
+                self._failed(exc)
+            else:
+                self._failing = False
 
     def _watch(self, conn: socket.socket) -> None:
         """Have the loop send the rest when the socket takes more (on the loop's thread only)."""

@@ -68,6 +68,31 @@ def test_a_stream_daemon_gets_newline_framed_lines_and_survives_a_restart(tmp_pa
     assert handler.dropped == 0
 
 
+def test_a_stream_daemon_back_on_a_datagram_socket_gets_datagrams_again(tmp_path: Path) -> None:
+    # the stream connection was dialled for ever (refused with EPROTOTYPE): every line was dropped
+    path = str(tmp_path / "log.sock")
+    listener = _daemon(path)
+    handler = SyslogHandler(facility="local3", tag="[KRAKEND]", address=path)
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        handler.emit(_record("line 0 xx"))
+        conn, _ = listener.accept()
+        assert len(_read_lines(conn, 1)) == 1
+        conn.close()
+        listener.close()
+        os.unlink(path)
+        receiver.bind(path)
+        receiver.settimeout(5)
+        handler.emit(_record("line 1 xx"))
+        handler.emit(_record("line 2 xx"))
+        got = [_LINE.fullmatch(receiver.recv(65536)) for _ in range(2)]
+        assert [int(m[1]) for m in got if m] == [1, 2]
+    finally:
+        handler.close()
+        receiver.close()
+    assert handler.dropped == 0
+
+
 async def test_a_daemon_that_stops_reading_never_blocks_and_loses_no_line_unsaid(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
