@@ -355,3 +355,40 @@ def test_check_refuses_an_empty_fingerprint_key_env_as_auth_api_keys_does(tmp_pa
     out = _check(tmp_path, {"fingerprint_key_env": ""})
     assert out.returncode == 1
     assert "ERROR: extra_config.telemetry/audit.fingerprint_key_env: '' should be non-empty" in out.stderr, out.stderr
+
+
+async def test_the_batch_a_closing_connection_took_is_sent_again_after_an_outage(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # the collector goes away (connection and listener) just as a batch is written into the closing
+    # connection; the next batch finds no collector for a try or more: once one is back, the batch
+    # the dead connection took is sent again ahead of it (it was forgotten after the first failed try)
+    collector = _Collector()
+    await collector.start()
+    sink = SyslogSink(parse_target(f"tcp://127.0.0.1:{collector.port}"))  # type: ignore[arg-type]
+    trail = AuditTrail(sink, service="gw", config_hash="c")
+    _deny(trail, 2)
+    await trail.drain()
+    await collector.wait_for(2)
+    port = collector.port
+    await collector.stop()
+    _deny(trail)  # seq 3: into the closing connection, never read
+    await trail.drain()
+    await _closed(sink)
+    caplog.set_level(logging.WARNING, "krakenpy.audit")
+    _deny(trail)  # seq 4: no collector
+    draining = asyncio.ensure_future(trail.drain())
+    for _ in range(500):
+        if any("did not take a batch" in r.getMessage() for r in caplog.records):
+            break
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError("the batch was never refused")
+    back = _Collector()
+    await back.start(port)
+    await asyncio.wait_for(draining, 10)
+    await back.wait_for(2)
+    await trail.stop()
+    await back.stop()
+    seqs = [orjson.loads(_parsed(frame)[4])["seq"] for frame in back.frames]
+    assert seqs == [3, 4]
