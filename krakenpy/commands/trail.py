@@ -14,7 +14,16 @@ from typing import BinaryIO
 
 from krakenpy.telemetry.trailcheck import GENESIS, TrailReport, check_trail
 
-__all__ = ["register"]
+__all__ = ["MAX_LINE", "register"]
+
+#: the longest line read as a record (a record holds a client's path, User-Agent and claims, each
+#: bounded by the server's ``max_header_bytes``): a longer one (``/dev/zero``, a binary file) is
+#: refused at its line instead of filling the memory
+MAX_LINE = 64 << 20
+
+
+class _LineTooLong(Exception):
+    """A line over :data:`MAX_LINE` bytes (at the :class:`_Lines`' ``read``)."""
 
 
 class _Lines:
@@ -68,8 +77,12 @@ def _run(args: argparse.Namespace) -> int:
     files = _Lines(list(args.files), strip=args.strip_prefix)
     try:
         report = check_trail(files, args.prev_hash or GENESIS, partial=args.partial)
-    except OSError as exc:
-        print(f"ERROR: {exc.filename or '<stdin>'}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+    except OSError as exc:  # opening the file (no line yet), or reading it (the line after the last read)
+        where = exc.filename if exc.filename is not None or not files.starts else files.where(files.read + 1)
+        print(f"ERROR: {where}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except _LineTooLong:
+        print(f"ERROR: {files.where(files.read)}: a line over {MAX_LINE >> 20} MiB: no record", file=sys.stderr)
         return 1
     if report.broken is not None:
         number, reason = report.broken
