@@ -113,6 +113,24 @@ def compression_setting(signal: str) -> tuple[bool, str]:
     return False, "; ".join(problems)
 
 
+#: the largest whole number an ``OTEL_*`` variable may give (otel-go parses them as 64-bit ints)
+_INT64_MAX: Final = (1 << 63) - 1
+
+
+def _above_zero(value: str) -> int:
+    """``value`` as a whole number from 1 to 2^63-1 (ASCII digits only), else 0: a longer one is
+    refused as otel-go's ``strconv.Atoi`` refuses it (and Python's ``int`` raised past 4300 digits)."""
+    if not value.isascii() or not value.isdigit() or len(value) > 19:
+        return 0
+    number = int(value)
+    return number if 0 < number <= _INT64_MAX else 0
+
+
+def _shown(value: str) -> str:
+    """``value`` quoted for a warning, cut after 40 characters (a variable may hold kilobytes)."""
+    return repr(value) if len(value) <= 40 else f"{value[:40]!r}… ({len(value)} characters)"
+
+
 def timeout_setting(signal: str) -> tuple[float, str]:
     """``(seconds, problem)`` an export of ``signal`` may take: ``OTEL_EXPORTER_OTLP_{signal}_TIMEOUT``,
     then ``OTEL_EXPORTER_OTLP_TIMEOUT`` (milliseconds, an integer above 0), else 10 s (the
@@ -122,10 +140,10 @@ def timeout_setting(signal: str) -> tuple[float, str]:
     problems: list[str] = []
     for name in (f"OTEL_EXPORTER_OTLP_{signal}_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"):
         value = env.get(name, "").strip()
-        if value.isascii() and value.isdigit() and int(value) > 0:
-            return int(value) / 1000, "; ".join(problems)
+        if number := _above_zero(value):
+            return number / 1000, "; ".join(problems)
         if value:
-            problems.append(f"{name}={value!r} is not a number of milliseconds above 0: ignored")
+            problems.append(f"{name}={_shown(value)} is not a number of milliseconds above 0: ignored")
     return _TIMEOUT, "; ".join(problems)
 
 
@@ -262,10 +280,10 @@ def batch_setting(environ: Mapping[str, str] | None = None) -> tuple[BatchSettin
     problems: list[str] = []
     for name in ("SCHEDULE_DELAY", "EXPORT_TIMEOUT", "MAX_QUEUE_SIZE", "MAX_EXPORT_BATCH_SIZE"):
         value = env.get(f"OTEL_BSP_{name}", "").strip()
-        if value.isascii() and value.isdigit() and int(value) > 0:
-            found[name] = int(value)
+        if number := _above_zero(value):
+            found[name] = number
         elif value:
-            problems.append(f"OTEL_BSP_{name}={value!r} is not a whole number above 0: ignored")
+            problems.append(f"OTEL_BSP_{name}={_shown(value)} is not a whole number above 0: ignored")
     default = BatchSettings()
     queue = found.get("MAX_QUEUE_SIZE", default.queue)
     timeout = found.get("EXPORT_TIMEOUT")

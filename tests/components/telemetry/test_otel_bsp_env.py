@@ -60,3 +60,17 @@ def test_check_names_a_batch_variable_it_cannot_use(tmp_path) -> None:  # type: 
     assert "OTEL_BSP_MAX_QUEUE_SIZE='0' is not a whole number above 0: ignored" in out, out
     quiet = check_config(config, env={"OTEL_BSP_SCHEDULE_DELAY": "100", "OTEL_BSP_EXPORT_TIMEOUT": "2000"})
     assert "OTEL_BSP" not in quiet.stdout + quiet.stderr
+
+
+@pytest.mark.parametrize("name", ["OTEL_BSP_MAX_QUEUE_SIZE", "OTEL_BSP_SCHEDULE_DELAY", "OTEL_EXPORTER_OTLP_TIMEOUT"])
+def test_a_number_too_long_for_an_int64_is_ignored_with_a_warning(tmp_path, name) -> None:  # type: ignore[no-untyped-def]
+    """5000 digits made Python's ``int`` raise (its 4300-digit limit): ``check`` and ``run`` ended in
+    a traceback; 20 digits, past what otel-go's parser takes, was taken as it stood."""
+    config = write_json(tmp_path / "krakend.json", doc([], extra_config={"telemetry/opentelemetry": _otel(4318)}))
+    for value in ("9" * 5000, "9" * 20):
+        done = check_config(config, env={name: value})
+        out = done.stdout + done.stderr
+        assert done.returncode == 0 and "Traceback" not in out, out
+        assert f"{name}='9999999999" in out and " above 0: ignored" in out, out
+        assert len(out) < 1000, out  # the value is cut in the warning
+    assert name not in check_config(config, env={name: str((1 << 63) - 1)}).stdout
