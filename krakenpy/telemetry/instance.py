@@ -61,9 +61,10 @@ def resource_from_env(environ: Mapping[str, str]) -> tuple[dict[str, str], str]:
         if not eq or not key or _BAD_ESCAPE.search(value):
             bad.append(str(i))
             continue
-        try:
+        try:  # a raw byte that is no UTF-8 reaches os.environ as a lone surrogate: no UTF-8 either
             text = unquote(value.strip(), errors="strict")
-        except UnicodeDecodeError:
+            text.encode()
+        except (UnicodeDecodeError, UnicodeEncodeError):
             bad.append(str(i))
             continue
         if text:

@@ -142,3 +142,15 @@ def test_run_starts_and_logs_a_malformed_resource_variable(tmp_path) -> None:  #
     assert "Traceback" not in err and "OTEL_RESOURCE_ATTRIBUTES: entry 2 is not key=value" in out + err, err
     [info] = [f for f in text_string_to_metric_families(body) if f.name == "target_info"]
     assert "team" not in info.samples[0].labels
+
+
+def test_check_warns_of_raw_bytes_that_are_no_utf8_in_the_resource_variable(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A raw ``\\xff`` (not percent-encoded) was taken as an attribute (sent as U+FFFD), where the
+    rule is that a value that is no UTF-8 makes the whole variable ignored, with a warning."""
+    otel = {"exporters": {"prometheus": [{"name": "p", "port": 9091}]}}
+    config = write_json(tmp_path / "krakend.json", doc([], extra_config={"telemetry/opentelemetry": otel}))
+    raw = b"ok=1,team=a\xffb".decode("utf-8", "surrogateescape")  # the bytes as the child's environment holds them
+    done = check_config(config, env={"OTEL_RESOURCE_ATTRIBUTES": raw})
+    out = done.stdout + done.stderr
+    assert done.returncode == 0 and "Traceback" not in out, out
+    assert "OTEL_RESOURCE_ATTRIBUTES: entry 2 is not key=value" in out, out
