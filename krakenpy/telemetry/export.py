@@ -89,7 +89,7 @@ def protocol_setting(signal: str, *, warn: bool = False) -> tuple[str, str] | No
         if value in _PROTOCOLS:
             return name, value
         if value and warn:
-            log.warning("%s=%r is not grpc, http/protobuf or http/json: ignored", name, env[name])
+            log.warning("%s=%s is not grpc, http/protobuf or http/json: ignored", name, _shown(env[name]))
     return None
 
 
@@ -109,7 +109,7 @@ def compression_setting(signal: str) -> tuple[bool, str]:
         if value in _COMPRESSIONS:
             return value == "gzip", "; ".join(problems)
         if value:
-            problems.append(f"{name}={env[name].strip()!r} is not gzip or none: ignored")
+            problems.append(f"{name}={_shown(env[name].strip())} is not gzip or none: ignored")
     return False, "; ".join(problems)
 
 
@@ -310,7 +310,7 @@ def temporality_setting(environ: Mapping[str, str] | None = None) -> tuple[bool,
     name = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"
     value = env.get(name, "").strip().lower()
     if value and value not in _TEMPORALITIES:
-        return False, f"{name}={env[name].strip()!r} is not cumulative, delta or lowmemory: ignored"
+        return False, f"{name}={_shown(env[name].strip())} is not cumulative, delta or lowmemory: ignored"
     return value in ("delta", "lowmemory"), ""
 
 

@@ -393,3 +393,28 @@ async def test_forwarded_b3_parent_and_flags_do_not_outlive_the_gateways_b3(serv
     got = await _backend_headers(served, upstream, sent, ["*"])
     assert got.getall("X-B3-TraceId") == [B3_TRACE_ID] and got["X-B3-SpanId"] != "e457b5a2e4d86bd1"
     assert "X-B3-ParentSpanId" not in got and "X-B3-Flags" not in got
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+    ],
+)
+def test_a_huge_bad_otel_value_is_quoted_cut_short(tmp_path, name) -> None:  # type: ignore[no-untyped-def]
+    """A 100 kB value was quoted whole in its warning (twice for the protocol: traces and metrics),
+    100 kB of stderr per start (a gateway whose stderr pipe nobody reads yet stalls on it)."""
+    config = tmp_path / "krakend.json"
+    config.write_bytes(
+        orjson.dumps(
+            doc([{"endpoint": "/a", "backend": [{"host": ["http://127.0.0.1:19"], "url_pattern": "/"}]}],
+                extra_config={"telemetry/opentelemetry": _otel(4318)})
+        )
+    )  # fmt: skip
+    done = check_config(config, env={name: "x" * 100_000})
+    out = done.stdout + done.stderr
+    assert done.returncode == 0 and "Traceback" not in out, out[-2000:]
+    assert f"{name}='xxxxxxxx" in out and "(100000 characters)" in out, out[-2000:]
+    assert len(out) < 2000, len(out)
