@@ -25,6 +25,7 @@ from typing import Any, Final, TypeAlias
 
 from krakenpy.backends.client import ClientOptions
 from krakenpy.backends.fastclient import FastClient
+from krakenpy.files import read_bounded
 from krakenpy.gojson import text_json
 from krakenpy.state import Key
 from krakenpy.tasks import spawn
@@ -163,9 +164,8 @@ def tls_files(signal: str, environ: Mapping[str, str] | None = None) -> tuple[Tl
     for name in tls_variables(signal, env):
         path = env.get(name, "").strip()
         if path:
-            try:
-                with open(path, "rb"):
-                    pass
+            try:  # a regular file (a FIFO without a writer blocked the start for ever)
+                read_bounded(path)
             except OSError as exc:
                 problems.append(f"{name}={path!r} cannot be read ({exc.strerror or type(exc).__name__}): ignored")
                 path = ""

@@ -171,3 +171,17 @@ async def test_spans_reach_a_mutual_tls_grpc_collector_with_the_environments_fil
             assert bool(got) is reached, env
     finally:
         await server.stop(None)
+
+
+def test_a_fifo_or_a_device_as_a_tls_variable_is_refused_not_waited_on(tmp_path: Path) -> None:
+    """A FIFO nobody writes to blocked ``check`` (and ``run``) for ever in the probe that opened it."""
+    exporter = {"name": "tls", "host": "https://collector.example", "port": 4318, "use_http": True}
+    config = write_json(tmp_path / "krakend.json", _doc(exporter))
+    fifo = tmp_path / "ca.pem"
+    os.mkfifo(fifo)
+    done = check_config(config, env={"OTEL_EXPORTER_OTLP_CERTIFICATE": str(fifo)})
+    out = done.stdout + done.stderr
+    assert done.returncode == 0 and "Traceback" not in out, out
+    assert f"OTEL_EXPORTER_OTLP_CERTIFICATE='{fifo}' cannot be read (not a regular file" in out, out
+    dev = check_config(config, env={"OTEL_EXPORTER_OTLP_CERTIFICATE": "/dev/zero"})
+    assert "OTEL_EXPORTER_OTLP_CERTIFICATE='/dev/zero' cannot be read (not a regular file" in dev.stdout + dev.stderr
