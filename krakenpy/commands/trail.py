@@ -8,6 +8,7 @@ gaps: the trail's queue was full)."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -89,7 +90,12 @@ def _run(args: argparse.Namespace) -> int:
         print(f"ERROR: {files.where(number)}: {reason}", file=sys.stderr)
         print(f"the {report.records:,} records before it continue their chains", file=sys.stderr)
         return 1
-    print("intact: " + "\n".join(_summary(report)))
+    try:
+        print("intact: " + "\n".join(_summary(report)), flush=True)
+    except BrokenPipeError:  # the reader went away (``| head``): the exit status still tells the result
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the flush at exit finds somewhere to write
+        os.close(devnull)
     if report.dropped and args.strict:
         dropped = f"{report.dropped:,} record{' was' if report.dropped == 1 else 's were'}"
         print(f"ERROR: {dropped} dropped before chaining (--strict)", file=sys.stderr)

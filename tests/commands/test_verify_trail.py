@@ -5,6 +5,7 @@ records dropped before chaining."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
