@@ -755,7 +755,7 @@ def config_hash(resources: Resources) -> str:
 
     import orjson
 
-    from krakenpy.config.schema import without_secrets
+    from krakenpy.telemetry.confighash import without_secrets
 
     document = without_secrets(resources.service.raw)
     return hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()[:16]
