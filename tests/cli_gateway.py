@@ -4,6 +4,7 @@ first answer; :func:`check_config` runs ``krakenpy check``."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -87,3 +88,23 @@ def check_config(
         text=True,
         timeout=60,
     )
+
+
+def audited_deny_config(folder: Path, port: int, audit: Mapping[str, object]) -> Path:
+    """A ``krakend.json`` in ``folder`` serving ``/x`` on ``port``, denied by a Lua ``custom_error``
+    (403) on every request, so each leaves one audit record, with ``telemetry/audit`` set to ``audit``."""
+    from tests.conftest import free_port
+
+    doc = {
+        "version": 3,
+        "port": port,
+        "extra_config": {"telemetry/audit": dict(audit)},
+        "endpoints": [{
+            "endpoint": "/x",
+            "extra_config": {"modifier/lua-endpoint": {"pre": "custom_error('no', 403)"}},
+            "backend": [{"host": [f"http://127.0.0.1:{free_port()}"], "url_pattern": "/b"}],
+        }],
+    }  # fmt: skip
+    config = folder / "krakend.json"
+    config.write_text(json.dumps(doc))
+    return config

@@ -4,7 +4,6 @@ records dropped before chaining."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ import orjson
 
 from krakenpy.telemetry.audit import AuditTrail
 from krakenpy.telemetry.auditsink import FileSink
-from tests.cli_gateway import ROOT, gateway_process
+from tests.cli_gateway import ROOT, audited_deny_config, gateway_process
 from tests.conftest import free_port
 
 
@@ -30,18 +29,7 @@ async def _gateway_trail(tmp_path: Path) -> list[bytes]:
     """Two runs of a two-worker gateway denying every request (a Lua ``custom_error``) into one file."""
     audit = tmp_path / "audit.log"
     port = free_port()
-    doc = {
-        "version": 3,
-        "port": port,
-        "extra_config": {"telemetry/audit": {"sink": "file", "path": str(audit)}},
-        "endpoints": [{
-            "endpoint": "/x",
-            "extra_config": {"modifier/lua-endpoint": {"pre": "custom_error('no', 403)"}},
-            "backend": [{"host": [f"http://127.0.0.1:{free_port()}"], "url_pattern": "/b"}],
-        }],
-    }  # fmt: skip
-    config = tmp_path / "krakend.json"
-    config.write_text(json.dumps(doc))
+    config = audited_deny_config(tmp_path, port, {"sink": "file", "path": str(audit)})
     for _ in range(2):  # a run, then a restart that continues the file
         with gateway_process(config, port=port, workers=2):
             for _ in range(12):  # a connection each: the workers share them

@@ -6,7 +6,6 @@ collector on 127.0.0.1 that fails, then recovers)."""
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from tests.cli_gateway import gateway_process
+from tests.cli_gateway import audited_deny_config, gateway_process
 from tests.conftest import free_port
 
 
@@ -48,20 +47,16 @@ async def test_a_full_queue_drops_records_or_blocks_requests(tmp_path: Path, ups
     app.router.add_post("/", collector.handle)
     base = await upstream(app)
     port = free_port()
-    doc = {
-        "version": 3,
-        "port": port,
-        "extra_config": {"telemetry/audit": {
-            "sink": "http", "url": f"{base}/", "queue_size": 2, "on_failure": on_failure,
-        }},
-        "endpoints": [{
-            "endpoint": "/x",
-            "extra_config": {"modifier/lua-endpoint": {"pre": "custom_error('no', 403)"}},
-            "backend": [{"host": [f"http://127.0.0.1:{free_port()}"], "url_pattern": "/b"}],
-        }],
-    }  # fmt: skip
-    config = tmp_path / "krakend.json"
-    config.write_text(json.dumps(doc))
+    config = audited_deny_config(
+        tmp_path,
+        port,
+        {
+            "sink": "http",
+            "url": f"{base}/",
+            "queue_size": 2,
+            "on_failure": on_failure,
+        },
+    )
     url = f"http://127.0.0.1:{port}/x"
     with gateway_process(config, port=port) as proc:
         async with aiohttp.ClientSession() as http:

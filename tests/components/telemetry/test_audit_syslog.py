@@ -23,7 +23,7 @@ import pytest
 from krakenpy.telemetry.audit import AuditTrail, verify_chain, verify_trail
 from krakenpy.telemetry.auditsink import SinkError
 from krakenpy.telemetry.auditsyslog import FACILITIES, SyslogSink, SyslogTarget, parse_target, tls_context
-from tests.cli_gateway import check_config, gateway_process
+from tests.cli_gateway import audited_deny_config, check_config, gateway_process
 from tests.conftest import free_port
 from tests.server.certs import Authority
 
@@ -52,20 +52,15 @@ async def test_a_real_gateway_sends_each_record_as_an_rfc5424_datagram(tmp_path:
     receiver.bind(("127.0.0.1", 0))
     receiver.settimeout(10)
     port = free_port()
-    doc = {
-        "version": 3,
-        "port": port,
-        "extra_config": {"telemetry/audit": {
-            "sink": "syslog", "url": f"udp://127.0.0.1:{receiver.getsockname()[1]}", "facility": "local3",
-        }},
-        "endpoints": [{
-            "endpoint": "/x",
-            "extra_config": {"modifier/lua-endpoint": {"pre": "custom_error('no', 403)"}},
-            "backend": [{"host": [f"http://127.0.0.1:{free_port()}"], "url_pattern": "/b"}],
-        }],
-    }  # fmt: skip
-    config = tmp_path / "krakend.json"
-    config.write_text(json.dumps(doc))
+    config = audited_deny_config(
+        tmp_path,
+        port,
+        {
+            "sink": "syslog",
+            "url": f"udp://127.0.0.1:{receiver.getsockname()[1]}",
+            "facility": "local3",
+        },
+    )
     try:
         with gateway_process(config, port=port):
             async with aiohttp.ClientSession() as http:
