@@ -15,7 +15,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, Final
 
-__all__ = ["PREFIX", "configured_key", "fingerprint", "process_key", "store_name_key"]
+__all__ = ["PREFIX", "configured_key", "derived_key", "fingerprint", "process_key", "store_name_key"]
 
 PREFIX: Final = "hmac-sha256:"
 _process: list[bytes] = []
@@ -26,6 +26,13 @@ def process_key() -> bytes:
     if not _process:
         _process.append(os.urandom(32))
     return _process[0]
+
+
+def derived_key(label: bytes) -> bytes:
+    """A key of this process for another use than fingerprints (``label`` names the use): derived
+    from :func:`process_key`, so the workers of one run share it too, and a value hashed for that use
+    never reads as a credential's fingerprint."""
+    return hmac.new(process_key(), b"krakenpy " + label, hashlib.sha256).digest()
 
 
 def fingerprint(key: bytes, raw: bytes) -> str:

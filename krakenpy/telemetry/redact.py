@@ -17,7 +17,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from urllib.parse import unquote_plus, urlsplit
 
 import orjson
 
+from krakenpy.fingerprint import derived_key
 from krakenpy.telemetry.jsonpath import Selector, compile_selector
 from krakenpy.telemetry.pathmask import DEFAULT_PATH_PARAMS, PathMasks, path_masks
 from krakenpy.userinfo import mask_userinfo
@@ -291,7 +291,9 @@ class Redactor:
         self._json_quoted = _quoted_pair_pattern(keys)
         self._body_mode = o.body_mode
         self._body_limit = o.body_limit
-        self._hash_key = o.hash_key or os.urandom(32)
+        # without a configured key, one the workers of a run share (drawn before they fork) and a hot
+        # reload keeps: equal values hash alike within the instance, as the redaction promises
+        self._hash_key = o.hash_key or derived_key(b"body hash")
         #: credentials the configuration holds (an LLM vendor's key, an OAuth2 client secret), masked as
         #: literals in every text and body written (:meth:`learn`, start-up only)
         self._literals: tuple[str, ...] = ()

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import os
+
 import orjson
 import pytest
 
+from krakenpy.fingerprint import fingerprint, process_key
 from krakenpy.telemetry.jsonpath import Selector, compile_selector
 from krakenpy.telemetry.redact import RedactionOptions, Redactor
 
@@ -82,6 +85,34 @@ def test_redactor_body_paths_and_modes() -> None:
     assert "password" not in dropped and dropped["ok"] == 1
     hashed = orjson.loads(Redactor(RedactionOptions(body_mode="hash", hash_key=b"k")).body(body))
     assert hashed["password"].startswith("sha256:") and len(hashed["password"]) == 23
+
+
+def test_hash_mode_without_a_key_hashes_alike_across_redactors_and_forked_workers() -> None:
+    """Without ``hash_key`` each redactor drew its own random key: the workers of ``run -w N`` (each
+    builds its own) and a hot reload hashed one value differently, so equal values did not match
+    within one instance. The key now derives from the process key ``run`` draws before forking."""
+    body = orjson.dumps({"password": "same-value"})
+
+    def hashed() -> str:
+        value: str = orjson.loads(Redactor(RedactionOptions(body_mode="hash")).body(body))["password"]
+        return value
+
+    first = hashed()
+    assert first.startswith("sha256:") and first == hashed()  # a second redactor: a reload
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a worker forked after the draw
+        try:
+            os.write(write, hashed().encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        child = pipe.read().decode()
+    os.waitpid(pid, 0)
+    assert child == first
+    # never the fingerprint of the same value (the key is derived for this use)
+    assert first.removeprefix("sha256:") not in fingerprint(process_key(), b'"same-value"')
 
 
 def test_redactor_body_never_writes_non_json_or_oversized() -> None:
