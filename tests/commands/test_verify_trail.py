@@ -16,6 +16,7 @@ from krakenpy.telemetry.audit import AuditTrail
 from krakenpy.telemetry.auditsink import FileSink
 from tests.cli_gateway import ROOT, audited_deny_config, gateway_process
 from tests.conftest import free_port
+from tests.telemetry.trail_records import record_deny
 
 
 def _verify(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -109,12 +110,7 @@ async def test_records_dropped_before_chaining_are_counted_and_fail_strict(tmp_p
     path = tmp_path / "audit.log"
     trail = AuditTrail(FileSink(str(path)), service="gw", config_hash="c", queue_size=2)
     for _ in range(2):
-        for _ in range(3):  # the third of each burst finds the queue full: its seq is skipped
-            trail.record(
-                decision="deny", reason="rate_limited", policy="qos/ratelimit/router", route_id="GET /x",
-                status=429, request={"id": None, "method": "GET", "route": "/x", "path": "/x"},
-                client={"address": "203.0.113.7", "user_agent": "curl/8"}, subject=None,
-            )  # fmt: skip
+        record_deny(trail, 3)  # the third of each burst finds the queue full: its seq is skipped
         await trail.drain()
     await trail.sink.close()
     seqs = [orjson.loads(line)["seq"] for line in path.read_bytes().splitlines()]
@@ -144,11 +140,7 @@ async def test_a_dash_given_twice_reads_stdin_once(tmp_path: Path) -> None:
     # the second '-' read a standard input the first had closed: a traceback (ValueError)
     path = tmp_path / "audit.log"
     trail = AuditTrail(FileSink(str(path)), service="gw", config_hash="c")
-    trail.record(
-        decision="deny", reason="rate_limited", policy="qos/ratelimit/router", route_id="GET /x",
-        status=429, request={"id": None, "method": "GET", "route": "/x", "path": "/x"},
-        client={"address": "203.0.113.7", "user_agent": "curl/8"}, subject=None,
-    )  # fmt: skip
+    record_deny(trail)
     await trail.drain()
     await trail.sink.close()
     args: Any = [sys.executable, "-m", "krakenpy", "verify-trail", "-", "-"]

@@ -16,15 +16,7 @@ from aiohttp.test_utils import TestServer
 
 from krakenpy.telemetry.audit import AuditTrail, verify_chain
 from krakenpy.telemetry.auditsink import FileSink, HttpSink, last_hash
-
-
-def _deny(trail: AuditTrail, n: int = 1) -> None:
-    for _ in range(n):
-        trail.record(
-            decision="deny", reason="jwt_expired", policy="auth/validator", route_id="GET /x", status=401,
-            request={"id": None, "method": "GET", "route": "/x", "path": "/x"},
-            client={"address": "203.0.113.7", "user_agent": "curl/8"}, subject=None,
-        )  # fmt: skip
+from tests.telemetry.trail_records import record_deny
 
 
 async def _collector_trail(
@@ -41,7 +33,7 @@ async def _collector_trail(
 
 async def _chain(path: str, n: int, prev: str | None = None) -> list[bytes]:
     trail = AuditTrail(FileSink(path), service="gw", config_hash="c", prev_hash=prev)
-    _deny(trail, n)
+    record_deny(trail, n)
     await trail.drain()
     await trail.sink.close()
     return Path(path).read_bytes().splitlines()
@@ -116,7 +108,7 @@ async def test_a_file_that_cannot_be_written_counts_and_logs_its_lost_records(
         pytest.skip("no /dev/full")
     trail = AuditTrail(FileSink("/dev/full"), service="gw", config_hash="c")
     caplog.set_level(logging.ERROR, logger="krakenpy.audit")
-    _deny(trail, 3)
+    record_deny(trail, 3)
     await trail.drain()
     assert trail.dropped == 3 and trail.written == 0
     assert any("3" in r.getMessage() and "not written" in r.getMessage() for r in caplog.records)
@@ -137,9 +129,9 @@ async def test_a_sink_failure_does_not_end_the_trail(caplog: pytest.LogCaptureFi
     trail = AuditTrail(_Broken(), service="gw", config_hash="c")
     caplog.set_level(logging.ERROR, logger="krakenpy.audit")
     await trail.start()
-    _deny(trail)
+    record_deny(trail)
     await asyncio.sleep(0.05)
-    _deny(trail)
+    record_deny(trail)
     await asyncio.sleep(0.05)
     assert trail._task is not None and not trail._task.done()
     assert trail.dropped == 2 and not trail.queue
@@ -160,7 +152,7 @@ async def test_shutdown_counts_the_batch_a_hanging_collector_holds(caplog: pytes
     import krakenpy.telemetry.audit as audit_module
 
     await trail.start()
-    _deny(trail, 4)
+    record_deny(trail, 4)
     await asyncio.sleep(0.05)  # the four are in the batch the collector holds
     assert not trail.queue
     old = audit_module.STOP_WAIT
@@ -187,7 +179,7 @@ async def test_shutdown_delivers_the_batch_a_slow_collector_was_taking() -> None
 
     server, trail = await _collector_trail(slow, timeout=30)
     await trail.start()
-    _deny(trail, 3)
+    record_deny(trail, 3)
     await asyncio.sleep(0.05)  # the batch is on its way when the gateway stops
     await trail.stop()
     await server.close()
@@ -324,7 +316,7 @@ async def test_workers_sharing_a_file_keep_their_own_chains(tmp_path: Path, monk
     assert trails[0].instance != trails[1].instance and trails[1].instance.endswith("/w2")
     for _ in range(3):
         for trail in trails:
-            _deny(trail)
+            record_deny(trail)
             await trail.drain()
     for trail in trails:
         await trail.stop()
@@ -418,7 +410,7 @@ def test_the_first_drop_is_logged_whatever_the_clock(
     monkeypatch.setattr(audit_module.time, "monotonic", lambda: 3.0)  # a host booted 3 s ago
     trail = AuditTrail(FileSink("/dev/null"), service="gw", config_hash="c", queue_size=1)
     caplog.set_level(logging.ERROR, logger="krakenpy.audit")
-    _deny(trail, 2)
+    record_deny(trail, 2)
     assert trail.dropped == 1 and any("queue full" in r.getMessage() for r in caplog.records)
 
 
@@ -440,13 +432,13 @@ async def test_a_record_the_collector_refuses_for_good_does_not_stall_the_trail(
 
     server, trail = await _collector_trail(picky, timeout=5)
     try:
-        _deny(trail, 3)
+        record_deny(trail, 3)
         trail.record(
             decision="deny", reason="bot_detected", policy="security/bot-detector", route_id="GET /x", status=403,
             request={"id": None, "method": "GET", "route": "/x", "path": "/x"},
             client={"address": "203.0.113.7", "user_agent": "POISON"}, subject=None,
         )  # fmt: skip
-        _deny(trail, 2)
+        record_deny(trail, 2)
         await asyncio.wait_for(trail.drain(), 5)
         assert [orjson.loads(line)["seq"] for line in got] == [1, 2, 3, 5, 6]
         assert trail.dropped == 1 and trail.written == 5
@@ -480,14 +472,14 @@ async def test_a_file_moved_or_deleted_while_running_is_created_anew(tmp_path: P
 
     path = str(tmp_path / "audit.log")
     trail = AuditTrail(FileSink(path), service="gw", config_hash="c")
-    _deny(trail, 2)
+    record_deny(trail, 2)
     await trail.drain()
     old = Path(path).read_bytes().splitlines()
     if how == "rotated":
         os.rename(path, path + ".1")
     else:
         os.unlink(path)
-    _deny(trail, 2)
+    record_deny(trail, 2)
     await trail.drain()
     await trail.sink.close()
     new = Path(path).read_bytes().splitlines()  # not into the rotated file, nor into a deleted one

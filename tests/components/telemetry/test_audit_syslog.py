@@ -26,6 +26,7 @@ from krakenpy.telemetry.auditsyslog import FACILITIES, SyslogSink, SyslogTarget,
 from tests.cli_gateway import audited_deny_config, check_config, gateway_process
 from tests.conftest import free_port
 from tests.server.certs import Authority
+from tests.telemetry.trail_records import record_deny
 
 #: ``<PRI>1 TIMESTAMP HOSTNAME APP PROCID MSGID - MSG``
 _MESSAGE = re.compile(rb"<(\d+)>1 (\S+) (\S+) krakenpy (\d+) (\S+) - (\{.*\})\Z", re.S)
@@ -36,15 +37,6 @@ def _parsed(message: bytes) -> tuple[int, bytes, bytes, dict[str, Any], bytes]:
     match = _MESSAGE.match(message)
     assert match is not None, message[:200]
     return int(match[1]), match[2], match[5], orjson.loads(match[6]), match[6]
-
-
-def _deny(trail: AuditTrail, n: int = 1, *, enforced: bool = True) -> None:
-    for _ in range(n):
-        trail.record(
-            decision="deny", reason="rate_limited", policy="qos/ratelimit/router", route_id="GET /x", status=429,
-            request={"id": None, "method": "GET", "route": "/x", "path": "/x"},
-            client={"address": "203.0.113.7", "user_agent": "curl/8"}, subject=None, enforced=enforced,
-        )  # fmt: skip
 
 
 async def test_a_real_gateway_sends_each_record_as_an_rfc5424_datagram(tmp_path: Path) -> None:
@@ -97,8 +89,8 @@ async def test_a_unix_datagram_socket_gets_the_records(tmp_path: Path) -> None:
     target = parse_target(f"unix://{path}")
     assert not isinstance(target, str)
     trail = AuditTrail(SyslogSink(target), service="gw", config_hash="c")
-    _deny(trail)
-    _deny(trail, enforced=False)  # a shadow rule's deny: notice
+    record_deny(trail)
+    record_deny(trail, enforced=False)  # a shadow rule's deny: notice
     await trail.drain()
     await trail.sink.close()
     got = [_parsed(receiver.recv(65536)) for _ in range(2)]
@@ -175,7 +167,7 @@ async def test_tcp_octet_counting_survives_a_collector_restart_and_an_outage() -
     await collector.start()
     sink = SyslogSink(parse_target(f"tcp://127.0.0.1:{collector.port}"))  # type: ignore[arg-type]
     trail = AuditTrail(sink, service="gw", config_hash="c")
-    _deny(trail, 3)
+    record_deny(trail, 3)
     await trail.drain()
     await collector.wait_for(3)
 
@@ -184,10 +176,10 @@ async def test_tcp_octet_counting_survives_a_collector_restart_and_an_outage() -
     # a new connection with that batch again ahead of it
     for writer in collector.writers:
         writer.close()
-    _deny(trail, 2)
+    record_deny(trail, 2)
     await trail.drain()
     await _closed(sink)
-    _deny(trail)
+    record_deny(trail)
     await trail.drain()
     await collector.wait_for(6)
     assert collector.connections == 2
@@ -196,7 +188,7 @@ async def test_tcp_octet_counting_survives_a_collector_restart_and_an_outage() -
     port = collector.port
     await collector.stop()
     await _closed(sink)
-    _deny(trail)
+    record_deny(trail)
     draining = asyncio.ensure_future(trail.drain())
     await asyncio.sleep(0.3)
     assert not draining.done()  # no collector: the batch is held, not written off
@@ -225,7 +217,7 @@ async def test_tls_with_a_client_certificate(tmp_path: Path, caplog: pytest.LogC
     assert isinstance(tls, ssl.SSLContext)
     sink = SyslogSink(parse_target(f"tls://127.0.0.1:{collector.port}"), FACILITIES["auth"], tls)  # type: ignore[arg-type]
     trail = AuditTrail(sink, service="gw", config_hash="c")
-    _deny(trail, 2)
+    record_deny(trail, 2)
     await trail.drain()
     await collector.wait_for(2)
     await trail.stop()
@@ -362,16 +354,16 @@ async def test_the_batch_a_closing_connection_took_is_sent_again_after_an_outage
     await collector.start()
     sink = SyslogSink(parse_target(f"tcp://127.0.0.1:{collector.port}"))  # type: ignore[arg-type]
     trail = AuditTrail(sink, service="gw", config_hash="c")
-    _deny(trail, 2)
+    record_deny(trail, 2)
     await trail.drain()
     await collector.wait_for(2)
     port = collector.port
     await collector.stop()
-    _deny(trail)  # seq 3: into the closing connection, never read
+    record_deny(trail)  # seq 3: into the closing connection, never read
     await trail.drain()
     await _closed(sink)
     caplog.set_level(logging.WARNING, "krakenpy.audit")
-    _deny(trail)  # seq 4: no collector
+    record_deny(trail)  # seq 4: no collector
     draining = asyncio.ensure_future(trail.drain())
     for _ in range(500):
         if any("did not take a batch" in r.getMessage() for r in caplog.records):
