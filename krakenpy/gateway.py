@@ -44,7 +44,7 @@ from krakenpy.server.app import build_dispatch
 from krakenpy.server.handler import EndpointHandler, make_handler
 from krakenpy.telemetry.layers.backend import executor_forward
 from krakenpy.telemetry.layers.edge import debug_logger
-from krakenpy.telemetry.setup import decide_client_timing, hub_for
+from krakenpy.telemetry.setup import continue_trail, decide_client_timing, hub_for
 
 if TYPE_CHECKING:
     from krakenpy.server.adapter import AiohttpHandler
@@ -247,10 +247,13 @@ class Gateway:
         for hook in hooks:
             await hook()
 
-    def swapped(self) -> None:
-        """A reload's server answers every new request with this gateway from now on."""
+    def swapped(self, old: object = None) -> None:
+        """A reload's server answers every new request with this gateway from now on, instead of
+        ``old`` (the gateway it replaces: its audit trail's chain goes on in this one's)."""
         for hook in self.resources.on_swap:
             hook()
+        if isinstance(old, Gateway):
+            continue_trail(old.resources, self.resources)
 
     def take_listeners(self, old: object) -> None:
         """Take over the telemetry listeners ``old`` (the gateway this one replaces) has bound, before

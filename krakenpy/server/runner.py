@@ -55,8 +55,8 @@ class Served(Protocol):
         async agents too unless ``agents`` is False."""
         ...
 
-    def swapped(self) -> None:
-        """A reload's server answers every new request with this gateway from now on."""
+    def swapped(self, old: object = None) -> None:
+        """A reload's server answers every new request with this gateway from now on, instead of ``old``."""
         ...
 
     def take_listeners(self, old: object) -> None:

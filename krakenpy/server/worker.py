@@ -353,7 +353,7 @@ class Worker:
         self.server.limits = settings.limits
         drained = await self.server.swap(gateway.edge)
         self.server.h2 = h2_takeover(gateway)
-        gateway.swapped()
+        gateway.swapped(self.gateway)
         old, old_limits, self.gateway = self.gateway, self.settings.limits, gateway
         self.config, self.settings, self.generation = config, settings, generation
         task = spawn(self._retire(old, drained, old_limits, gateway))

@@ -131,8 +131,16 @@ class AuditTrail:
         prev_hash: str | None = None,
         fingerprint_key: bytes = b"",
         block: bool = False,
+        destination: str = "",
     ) -> None:
         self.sink = sink
+        #: where the records go (``file:/abs/path``, ``http:URL``...; "" for none known): a reload's
+        #: trail to the same destination continues this one's chain (:meth:`follow`)
+        self.destination = destination
+        #: the trail this one continues once it has ended (a reload), until this one takes its state
+        self._after: AuditTrail | None = None
+        #: set when :meth:`stop` is over: a following trail's records may go after this one's
+        self._ended = asyncio.Event()
         #: ``on_failure: "block"``: while the queue is full, audited requests are refused (503)
         #: rather than served with no record (:meth:`refuses`)
         self.block = block
@@ -157,6 +165,29 @@ class AuditTrail:
         # the fingerprint a plain hash, open to a dictionary attack on weak credentials)
         # the same process key as auth/api-keys' key_id when neither has one of its own
         self._key = fingerprint_key or process_key()
+
+    def follow(self, old: AuditTrail) -> None:
+        """A hot reload swapped this trail in for ``old``: with the same destination, this trail
+        continues ``old``'s chain (its next ``seq``, its last hash) and writes nothing before ``old``
+        has written what it had queued; with another destination it starts a chain of its own."""
+        if self.destination and old.destination == self.destination and old is not self:
+            self._after = old
+
+    async def _continue(self) -> None:
+        """Wait for the trail this one follows to end, then take its sequence and last hash (the
+        records queued meanwhile counted from 1: renumbered after its last ``seq``, gaps kept)."""
+        old = self._after
+        if old is None:
+            return
+        await old._ended.wait()
+        await old._continue()  # it ended before it took its own predecessor's state (a cut stop)
+        if self._after is not old:  # taken meanwhile
+            return
+        self._after = None
+        for rec in self.queue:
+            rec["seq"] += old.seq
+        self.seq += old.seq
+        self._prev = old._prev
 
     def refuses(self) -> bool:
         """Whether a request must be refused now (``on_failure: "block"`` and a full queue: its
@@ -239,7 +270,10 @@ class AuditTrail:
 
     async def drain(self) -> None:
         """Chain, serialise and write everything queued. A batch the sink has not taken when the
-        drain is cancelled (shutdown while a collector is slow) stays for the next drain."""
+        drain is cancelled (shutdown while a collector is slow) stays for the next drain. A trail
+        that follows another (a reload) first waits for that one to end."""
+        if self._after is not None:
+            await self._continue()
         while self._batch or self.queue:
             lines = self._batch
             if not lines:
@@ -267,20 +301,26 @@ class AuditTrail:
             self._batch = []
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._task)
-        self._task = None
         try:
-            await asyncio.wait_for(self.drain(), STOP_WAIT)
-        except TimeoutError:
-            # the batch the sink was still taking (a hanging collector) is lost with what waited behind it
-            lost = len(self.queue) + len(self._batch)
-            self.dropped += lost
-            self.queue.clear()
-            self._batch = []
-            log.error("audit: %d record(s) not written at shutdown", lost)
-        await self.sink.close()
-        if self.dropped:
-            log.error("audit: %d record(s) dropped in total", self.dropped)
+            await cancel_and_wait(self._task)
+            self._task = None
+            # a reload's trail that follows one still closing (its requests still running) waits for it
+            # first, beyond STOP_WAIT: that one's stop is bounded, and these records go after its own
+            await self._continue()
+            try:
+                await asyncio.wait_for(self.drain(), STOP_WAIT)
+            except TimeoutError:
+                # the batch the sink was still taking (a hanging collector) is lost with what waited behind it
+                lost = len(self.queue) + len(self._batch)
+                self.dropped += lost
+                self.queue.clear()
+                self._batch = []
+                log.error("audit: %d record(s) not written at shutdown", lost)
+            await self.sink.close()
+            if self.dropped:
+                log.error("audit: %d record(s) dropped in total", self.dropped)
+        finally:
+            self._ended.set()
 
 
 def _instance() -> str:

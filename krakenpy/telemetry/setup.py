@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "config_hash",
+    "continue_trail",
     "decide_client_timing",
     "hub_for",
     "publish_metrics",
@@ -667,6 +668,8 @@ def _audit(resources: Resources, hub: Telemetry, o: AuditOptions) -> None:
 
     sink: AuditSink
     prev = None
+    # what a reload must keep to continue the chain (AuditTrail.follow): the sink and where it writes
+    destination = f"file:{os.path.abspath(o.path)}" if o.sink == "file" else f"{o.sink}:{o.url}"
     if o.sink == "file":
         writer = output_file(o.path, "extra_config.telemetry/audit.path", serving=resources.serving, max_lines=1 << 30)
         # check: the trail is never started, so it gets a sink that writes nowhere
@@ -686,6 +689,7 @@ def _audit(resources: Resources, hub: Telemetry, o: AuditOptions) -> None:
         block=o.on_failure == "block",
         prev_hash=prev,
         fingerprint_key=o.fingerprint_key,
+        destination=destination,
     )
     hub.services.append(Service("audit trail", trail.start, trail.stop))
     registry = hub.registry
@@ -759,6 +763,14 @@ def config_hash(resources: Resources) -> str:
 
     document = without_secrets(resources.service.raw)
     return hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()[:16]
+
+
+def continue_trail(old: Resources, new: Resources) -> None:
+    """A reload swapped ``new`` in for ``old``: its audit trail continues the old one's chain when
+    both write to the same destination (:meth:`AuditTrail.follow`)."""
+    before, after = old.state.get(HUB), new.state.get(HUB)
+    if before is not None and after is not None and before.audit is not None and after.audit is not None:
+        after.audit.follow(before.audit)
 
 
 def serving_hooks(resources: Resources) -> list[Service]:
