@@ -2,8 +2,9 @@
 sink, or the records an HTTP or syslog collector stored, one per line) and say where it breaks.
 
 Exit 0 when every record continues its chain, 1 at the first break (its file, line and reason), on a
-file that cannot be read, and with ``--strict`` when records were dropped before chaining (``seq``
-gaps: the trail's queue was full)."""
+file that cannot be read, on a trail with no record at all (a file truncated to nothing is the
+simplest tampering; ``--allow-empty`` accepts one), and with ``--strict`` when records were dropped
+before chaining (``seq`` gaps: the trail's queue was full)."""
 
 from __future__ import annotations
 
@@ -90,6 +91,9 @@ def _run(args: argparse.Namespace) -> int:
         print(f"ERROR: {files.where(number)}: {reason}", file=sys.stderr)
         print(f"the {report.records:,} records before it continue their chains", file=sys.stderr)
         return 1
+    if not report.records and not args.allow_empty:
+        print("ERROR: no records: the trail is empty (truncated?); --allow-empty accepts that", file=sys.stderr)
+        return 1
     try:
         print("intact: " + "\n".join(_summary(report)), flush=True)
     except BrokenPipeError:  # the reader went away (``| head``): the exit status still tells the result
@@ -116,8 +120,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="check an audit trail's hash chain (telemetry/audit) and say where it breaks",
         description="Check the hash chain of an audit trail (telemetry/audit's file sink, or the records an HTTP or "
         "syslog collector stored, one per line). Exit 0 when every record continues its chain; 1 at the first break "
-        "(its file, line and reason), on a file that cannot be read, and with --strict when records were dropped "
-        "before chaining.",
+        "(its file, line and reason), on a file that cannot be read, on a trail with no record (unless --allow-empty), "
+        "and with --strict when records were dropped before chaining.",
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="trail files in the order written ('-': stdin)")
     parser.add_argument(
@@ -131,6 +135,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="the trail may start mid-chain: each instance's first record is taken as it stands",
     )
     parser.add_argument("--strict", action="store_true", help="fail when records were dropped before chaining")
+    parser.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="an empty trail (no record) passes; without it, it fails: a file truncated to nothing reads so",
+    )
     parser.add_argument(
         "--strip-prefix",
         action="store_true",

@@ -147,3 +147,23 @@ async def test_a_dash_given_twice_reads_stdin_once(tmp_path: Path) -> None:
     out = subprocess.run(args, input=path.read_text(), capture_output=True, timeout=60, cwd=ROOT, text=True)
     assert out.returncode == 0 and out.stderr == "", out.stderr
     assert out.stdout.startswith("intact: 1 record in 1 chain\n") and "seq 1..1, 1 record\n" in out.stdout, out.stdout
+
+
+async def test_a_trail_truncated_to_nothing_fails_unless_allowed(tmp_path: Path) -> None:
+    # "intact: 0 records" and exit 0: a trail emptied by truncation (the simplest tampering) passed
+    path = tmp_path / "audit.log"
+    trail = AuditTrail(FileSink(str(path)), service="gw", config_hash="c")
+    record_deny(trail, 2)
+    await trail.drain()
+    await trail.sink.close()
+    assert _verify(path).returncode == 0
+    path.write_bytes(b"")  # truncated
+    out = _verify(path)
+    assert out.returncode == 1 and out.stdout == "", out.stdout
+    assert out.stderr == "ERROR: no records: the trail is empty (truncated?); --allow-empty accepts that\n"
+    allowed = _verify(path, "--allow-empty")
+    assert allowed.returncode == 0 and allowed.stdout == "intact: 0 records in 0 chains\n", allowed.stderr
+    args: Any = [sys.executable, "-m", "krakenpy", "verify-trail", "-"]
+    empty_stdin = subprocess.run(args, input=b"", capture_output=True, timeout=60, cwd=ROOT)
+    assert empty_stdin.returncode == 1 and b"ERROR: no records" in empty_stdin.stderr
+    assert "--allow-empty" in _verify("--help").stdout
