@@ -159,6 +159,8 @@ class AuditTrail:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[Any] | None = None
         self._last_drop_log = -float("inf")  # the first drop is logged, even just after boot
+        #: the sink failed the last batch: an outage is said once, and once when it takes records again
+        self._failing = False
         #: the serialised records the sink is taking (kept until it has: a cancelled write is retried)
         self._batch: list[bytes] = []
         # README: without fingerprint_key_env the key is random per process (an empty key would make
@@ -295,9 +297,15 @@ class AuditTrail:
                 lost = exc.lost if isinstance(exc, SinkError) else len(lines)
                 self.dropped += lost
                 self.written += len(lines) - lost
-                log.error("audit: %d record(s) not written (%d dropped so far): %s", lost, self.dropped, exc)
+                if not self._failing:  # once an outage (the count at its end, and at the stop)
+                    self._failing = True
+                    log.error("audit: %d record(s) not written (%d dropped so far): %s; records are dropped "
+                              "(counted) until the sink takes them", lost, self.dropped, exc)  # fmt: skip
             else:
                 self.written += len(lines)
+                if self._failing:
+                    self._failing = False
+                    log.warning("audit: the sink takes records again (%d dropped so far)", self.dropped)
             self._batch = []
 
     async def stop(self) -> None:

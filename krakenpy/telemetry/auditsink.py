@@ -63,7 +63,7 @@ class StreamSink:
         writer.flush()
         if writer.dropped != before:  # a full disk: part of the batch may be written, its last line cut
             self._torn = True
-            raise OSError(f"{writer.name or 'the destination'} refused the write")
+            raise OSError(f"{writer.name or 'the destination'}: cannot write: {writer.failure or 'refused'}")
 
     async def close(self) -> None:
         if self._owned:
@@ -75,10 +75,13 @@ class StreamSink:
 class FileSink(StreamSink):
     """An append-only file, created with mode 0600. A file moved away or deleted while the gateway
     runs (log rotation, an operator) is created anew at the next batch, its first record chained to
-    the last one of the old file: records never go on into a file nobody can find."""
+    the last one of the old file: records never go on into a file nobody can find. A write that fails
+    (a full disk) raises with the reason; its writer says nothing itself (the trail says the outage
+    once)."""
 
     def __init__(self, path: str, writer: LineWriter | None = None) -> None:
         super().__init__(writer or LineWriter.open(path, max_lines=1 << 30), owned=True, torn=ends_torn(path))
+        self.writer.quiet = True  # the trail says an outage once, with the records it lost
         self.path = path
         self._file = file_identity(path)
 
@@ -91,6 +94,7 @@ class FileSink(StreamSink):
                 raise OSError(f"cannot create {self.path} again: {exc.strerror}") from None
             log.warning("audit: %s was moved or deleted: writing a new one", self.path)
             self.writer.close()
+            writer.quiet = True
             self.writer, self._file, self._torn = writer, file_identity(self.path), ends_torn(self.path)
         await super().write(lines)
 

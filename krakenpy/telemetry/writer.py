@@ -106,6 +106,11 @@ class LineWriter:
         #: (a regular file: the next batch begins with a newline)
         self._failing = False
         self._cut = False
+        #: why the last write failed (a full disk's ``strerror``), for an owner that says it itself
+        self.failure = ""
+        #: the owner says the outages (the audit trail's file sink, with its records' count): this
+        #: writer counts its drops and says nothing
+        self.quiet = False
         self.name = name
         #: the path followed through log rotation and the identity of the file written (None: not followed)
         self._follow: str | None = None
@@ -250,14 +255,18 @@ class LineWriter:
         self._cut = False
         if self._failing:
             self._failing = False
-            log.warning("%s: writing again (%d line(s) dropped so far)", self.name or "log output", self.dropped)
+            if not self.quiet:
+                log.warning("%s: writing again (%d line(s) dropped so far)", self.name or "log output", self.dropped)
 
     def _failed(self, why: str) -> None:
         """Say once an outage that lines are dropped (a full disk, EACCES, a reader gone): on the
         application log and, for standard output (where that log may go), on standard error."""
+        self.failure = why
         if self._failing:
             return
         self._failing = True
+        if self.quiet:
+            return
         name = self.name or "log output"
         log.warning("%s: cannot write: %s; lines are dropped (counted) until it takes them", name, why)
         if name == "stdout":
