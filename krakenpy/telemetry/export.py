@@ -31,6 +31,7 @@ from krakenpy.state import Key
 from krakenpy.tasks import spawn
 from krakenpy.telemetry.answers import ANSWER_LIMIT
 from krakenpy.telemetry.metrics.registry import Registry
+from krakenpy.telemetry.otelsettings import OtlpExporterOptions
 from krakenpy.telemetry.otlp import (
     DeltaState,
     attributes_text,
@@ -48,7 +49,8 @@ from krakenpy.telemetry.trace.templates import end_batch
 __all__ = [
     "EXPORTER", "BatchSettings", "OtlpExporter", "OtlpTarget", "batch_setting", "grpc_available",
     "protobuf_metrics_unmet", "protocol_setting", "temporality_setting",
-    "GrpcPem", "grpc_pem", "tls_context", "tls_files", "tls_setting", "tls_variables",
+    "GrpcPem", "exporter_tls", "grpc_pem", "insecure_setting", "tls_context", "tls_files", "tls_setting",
+    "tls_variables",
 ]  # fmt: skip
 
 log = logging.getLogger("krakenpy.telemetry")
@@ -146,6 +148,33 @@ def timeout_setting(signal: str) -> tuple[float, str]:
         if value:
             problems.append(f"{name}={_shown(value)} is not a number of milliseconds above 0: ignored")
     return _TIMEOUT, "; ".join(problems)
+
+
+def insecure_setting(signal: str, environ: Mapping[str, str] | None = None) -> tuple[bool | None, str]:
+    """``(insecure, problem)`` for ``signal``'s OTLP/gRPC exports: ``OTEL_EXPORTER_OTLP_{signal}_INSECURE``
+    when set and not blank, else ``OTEL_EXPORTER_OTLP_INSECURE``; None when neither is (the exporter's
+    ``host`` decides alone). The specification's booleans: ``true`` (without case or blanks) is true,
+    any other value false, and one that is not ``false`` either is named in ``problem``."""
+    env = os.environ if environ is None else environ
+    for name in (f"OTEL_EXPORTER_OTLP_{signal}_INSECURE", "OTEL_EXPORTER_OTLP_INSECURE"):
+        value = env.get(name, "").strip().lower()
+        if value:
+            problem = ""
+            if value not in ("true", "false"):
+                problem = f"{name}={_shown(env[name].strip())} is not true or false: read as false (TLS)"
+            return value == "true", problem
+    return None, ""
+
+
+def exporter_tls(exporter: OtlpExporterOptions, signal: str, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether ``exporter``'s ``signal`` exports go over TLS: as its ``host`` says (``https://``; no
+    scheme, KrakenD's plaintext), except for an OTLP/gRPC exporter whose ``host`` names no scheme,
+    where ``OTEL_EXPORTER_OTLP_{signal}_INSECURE`` / ``OTEL_EXPORTER_OTLP_INSECURE`` decide when set
+    (``true``: plaintext, otherwise TLS), as the specification applies them. Decided at start-up."""
+    if exporter.use_http or exporter.scheme:
+        return exporter.tls
+    insecure = insecure_setting(signal, environ)[0]
+    return exporter.tls if insecure is None else not insecure
 
 
 #: the TLS files of an export: (CA certificates, client certificate chain, client key), paths or ""
@@ -367,6 +396,15 @@ class OtlpTarget:
     #: the same files as bytes, for a gRPC target's channel credentials (None: the system's roots)
     grpc_tls_traces: GrpcPem | None = field(default=None, repr=False)
     grpc_tls_metrics: GrpcPem | None = field(default=None, repr=False)
+    #: a gRPC target's traces and metrics channels over TLS (:func:`exporter_tls`: the host's scheme,
+    #: else OTEL_EXPORTER_OTLP_*INSECURE); None: as ``tls``
+    secure_traces: bool | None = None
+    secure_metrics: bool | None = None
+
+    def secure(self, kind: str) -> bool:
+        """Whether an export of ``kind`` ("traces", "metrics") goes over TLS."""
+        chosen = self.secure_traces if kind == "traces" else self.secure_metrics
+        return self.tls if chosen is None else chosen
 
     def headers_for(self, kind: str) -> tuple[tuple[str, str], ...]:
         """The extra headers of an export of ``kind`` ("traces", "metrics")."""
@@ -665,15 +703,16 @@ class OtlpExporter:
     async def _grpc(self, target: OtlpTarget, kind: str, body: bytes) -> None:
         import grpc
 
-        pem = target.grpc_tls_traces if kind == "traces" else target.grpc_tls_metrics
-        # one channel per target, and per set of TLS files when the signals' differ
-        key = target.name if pem is None else f"{target.name}\x00{hash(pem)}"
+        secure = target.secure(kind)
+        pem = (target.grpc_tls_traces if kind == "traces" else target.grpc_tls_metrics) if secure else None
+        # one channel per target, and per transport and set of TLS files when the signals' differ
+        key = f"{target.name}\x00{secure}" if pem is None else f"{target.name}\x00{hash(pem)}"
         channel = self._channels.get(key)
         if channel is None:
             address = f"{target.host}:{target.port}"
             channel = (
                 grpc.aio.secure_channel(address, grpc.ssl_channel_credentials(*(pem or ())))
-                if target.tls
+                if secure
                 else grpc.aio.insecure_channel(address)
             )
             self._channels[key] = channel

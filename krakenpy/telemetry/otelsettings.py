@@ -27,6 +27,9 @@ class OtlpExporterOptions:
     disable_metrics: bool = False
     disable_traces: bool = False
     metric_period: float = 0.0
+    #: ``host`` named its scheme (``http://``, ``https://``): then ``OTEL_EXPORTER_OTLP_*INSECURE``
+    #: does not apply (the specification: only to an endpoint without one)
+    scheme: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,12 +124,14 @@ def _stage(raw: Any, path: str, traces: bool) -> BackendStage:
     )
 
 
-def _host(raw: str) -> tuple[str, bool]:
+def _host(raw: str) -> tuple[str, bool, bool]:
+    """``(host, tls, scheme)``: the host without its scheme, whether it is ``https://``, whether it
+    named one."""
     if raw.startswith("https://"):
-        return raw[len("https://") :].rstrip("/"), True
+        return raw[len("https://") :].rstrip("/"), True, True
     if raw.startswith("http://"):
-        return raw[len("http://") :].rstrip("/"), False
-    return raw.rstrip("/"), False
+        return raw[len("http://") :].rstrip("/"), False, True
+    return raw.rstrip("/"), False, False
 
 
 def parse_opentelemetry(raw: Any, path: str, *, service_name: str = "") -> OtelOptions:
@@ -142,7 +147,7 @@ def parse_opentelemetry(raw: Any, path: str, *, service_name: str = "") -> OtelO
                 [ConfigIssue(f"{path}.exporters.otlp[{i}].name", f"exporter name {name!r} is used twice")]
             )
         names.add(name)
-        host, tls = _host(str(e.get("host") or "localhost"))
+        host, tls, scheme = _host(str(e.get("host") or "localhost"))
         period = float(e.get("custom_metric_reporting_period") or 0)
         otlp.append(
             OtlpExporterOptions(
@@ -154,6 +159,7 @@ def parse_opentelemetry(raw: Any, path: str, *, service_name: str = "") -> OtelO
                 disable_metrics=bool(e.get("disable_metrics", False)),
                 disable_traces=bool(e.get("disable_traces", False)),
                 metric_period=max(period, 1.0) if period else 0.0,
+                scheme=scheme,
             )  # fmt: skip
         )
     prom: list[PromExporterOptions] = []

@@ -424,6 +424,7 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
         OtlpTarget,
         batch_setting,
         compression_setting,
+        exporter_tls,
         grpc_pem,
         timeout_setting,
         tls_context,
@@ -518,13 +519,16 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
     # files, made here once (the same files for both signals: one context, one client)
     tls: dict[str, ssl.SSLContext | None] = {}
     pems: dict[str, GrpcPem | None] = {}
-    if any(e.tls for e in o.otlp):
+    # over TLS or not, per exporter and signal: the host's scheme, else (gRPC) OTEL_EXPORTER_OTLP_*INSECURE
+    secure = {(e.name, signal): exporter_tls(e, signal) for e in o.otlp for signal in ("TRACES", "METRICS")}
+    if any(secure.values()):
         made: dict[tuple[str, str, str], tuple[ssl.SSLContext | None, GrpcPem | None]] = {}
+        grpc_secure = any(secure[e.name, signal] for e in o.otlp if not e.use_http for signal in ("TRACES", "METRICS"))
         for signal in ("TRACES", "METRICS"):
             files = tls_files(signal)[0]
             if files not in made:
                 context, _, kept = tls_context(files)
-                made[files] = context, grpc_pem(kept) if any(e.tls and not e.use_http for e in o.otlp) else None
+                made[files] = context, grpc_pem(kept) if grpc_secure else None
             tls[signal], pems[signal] = made[files]
     targets = tuple(
         OtlpTarget(
@@ -547,6 +551,8 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
             tls_metrics=tls.get("METRICS"),
             grpc_tls_traces=pems.get("TRACES"),
             grpc_tls_metrics=pems.get("METRICS"),
+            secure_traces=secure[e.name, "TRACES"],
+            secure_metrics=secure[e.name, "METRICS"],
         )  # fmt: skip
         for e in o.otlp
     )

@@ -12,7 +12,9 @@ from krakenpy.resources import Resources
 from krakenpy.telemetry.export import (
     batch_setting,
     compression_setting,
+    exporter_tls,
     grpc_available,
+    insecure_setting,
     protobuf_metrics_unmet,
     temporality_setting,
     timeout_setting,
@@ -92,7 +94,10 @@ async def _edge(options: OtelOptions | None, site: Site, resources: Resources) -
             problems = {env_headers(signal)[2] for signal in ("TRACES", "METRICS")}
             problems |= {compression_setting(signal)[1] for signal in ("TRACES", "METRICS")}
             problems |= {timeout_setting(signal)[1] for signal in ("TRACES", "METRICS")}
-            if any(e.tls for e in options.otlp):  # OTEL_EXPORTER_OTLP_*CERTIFICATE, *CLIENT_*
+            if any(not e.use_http and not e.scheme for e in options.otlp):  # OTEL_EXPORTER_OTLP_*INSECURE
+                problems |= {insecure_setting(signal)[1] for signal in ("TRACES", "METRICS")}
+            # OTEL_EXPORTER_OTLP_*CERTIFICATE, *CLIENT_*: for an https host, or gRPC made TLS by *INSECURE
+            if any(exporter_tls(e, signal) for e in options.otlp for signal in ("TRACES", "METRICS")):
                 problems |= {tls_setting(signal)[1] for signal in ("TRACES", "METRICS")}
             if any(not e.disable_metrics for e in options.otlp):  # metrics as deltas or totals
                 problems.add(temporality_setting()[1])
