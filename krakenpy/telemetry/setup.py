@@ -384,27 +384,39 @@ def _folder(hub: Telemetry) -> Service:
     return Service("metrics folder", start, stop)
 
 
+#: ``telemetry.sdk.*`` (OTel resource semantic conventions, required from an SDK): krakenpy encodes
+#: the OTLP and Prometheus exposition itself, no OpenTelemetry SDK is involved, so the SDK is krakenpy
+#: at its own version, in Python
+SDK_RESOURCE: Final = {
+    "telemetry.sdk.name": "krakenpy",
+    "telemetry.sdk.language": "python",
+    "telemetry.sdk.version": __version__,
+}
+
+
 def otel_resource(o: OtelOptions, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The OTLP resource (metrics and traces; Prometheus' ``target_info`` without the instance id), in
     three layers, each over the one before (the OTel resource specification: the environment's is
     the secondary resource, what the user gives wins): krakenpy's defaults (``service.name`` = the
     service's ``name`` or ``KrakenD``, ``service.version`` = krakenpy's, ``telemetry.sdk.*``, a
     ``service.instance.id`` per process), then ``OTEL_RESOURCE_ATTRIBUTES`` and ``OTEL_SERVICE_NAME``
-    (any attribute), then what the ``telemetry/opentelemetry`` value names itself (``service_name``,
-    ``service_version``, ``deploy_env``)."""
+    (any attribute but ``telemetry.sdk.*``), then what the ``telemetry/opentelemetry`` value names
+    itself (``service_name``, ``service_version``, ``deploy_env``). Made once, at start-up."""
     from krakenpy.telemetry.instance import INSTANCE_ID, instance_id, resource_from_env
 
     env = os.environ if environ is None else environ
     resource: dict[str, Any] = {
         "service.name": o.service_name,
         "service.version": __version__,
-        "telemetry.sdk.name": "krakenpy",
-        "telemetry.sdk.language": "python",
         # unique per process (OTel semconv): with `run -w N` each worker pushes its own cumulative
         # series, which a backend can then sum; the traces carry the same resource
         INSTANCE_ID: instance_id(env),
     }
     resource.update(resource_from_env(env)[0])
+    # the SDK's own attributes, which the resource semantic conventions require of an SDK, over the
+    # environment's (as otel-go's default resource merges its SDK detector last): krakenpy writes the
+    # OTLP itself, so it is the SDK that produced the telemetry
+    resource.update(SDK_RESOURCE)
     if o.has_service_name:
         resource["service.name"] = o.service_name
     if o.service_version:
@@ -412,6 +424,7 @@ def otel_resource(o: OtelOptions, environ: Mapping[str, str] | None = None) -> d
     if o.deploy_env:
         resource["deployment.environment"] = o.deploy_env
     return resource
+
 
 
 def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:

@@ -4,6 +4,7 @@ real gateway, the OTLP receiver and a scrape of its ``/metrics``, and the real `
 
 from __future__ import annotations
 
+import asyncio
 import urllib.request
 from typing import Any
 
@@ -79,6 +80,48 @@ async def test_configured_names_win_over_the_environment(served, upstream, env) 
     assert resource["service.name"] == "cfg" and resource["service.version"] == "1.2"
     assert resource["deployment.environment"] == "stage" and resource["service.namespace"] == "shop,eu west"
     assert labels["service_name"] == "cfg" and labels["deployment_environment"] == "stage"
+
+
+async def test_the_sdk_attributes_are_krakenpys_whatever_the_environment_says(  # type: ignore[no-untyped-def]
+    served, upstream, monkeypatch
+) -> None:
+    """``telemetry.sdk.name``, ``.language`` and ``.version`` (required from an SDK by the resource
+    semantic conventions; krakenpy writes the OTLP itself) on the spans, the OTLP metrics and
+    ``target_info``; ``OTEL_RESOURCE_ATTRIBUTES`` neither replaces nor removes them (as otel-go merges
+    its SDK's over the environment's), its other entries still apply, and an entry whose label meets
+    theirs in Prometheus is joined, not a second label."""
+    from krakenpy import __version__
+
+    monkeypatch.setenv(
+        "OTEL_RESOURCE_ATTRIBUTES",
+        "telemetry.sdk.name=opentelemetry,telemetry.sdk.language=go,telemetry.sdk.version=1.0,"
+        "telemetry_sdk_version=x,team=edge",
+    )
+    monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
+    sdk = {"telemetry.sdk.name": "krakenpy", "telemetry.sdk.language": "python", "telemetry.sdk.version": __version__}
+    resource, labels = await _resources(served, upstream, {"service_version": "7"})
+    assert {k: resource[k] for k in sdk} == sdk and resource["team"] == "edge"
+    assert resource["service.version"] == "7"
+    assert labels["telemetry_sdk_name"] == "krakenpy" and labels["telemetry_sdk_language"] == "python"
+    assert labels["telemetry_sdk_version"] == f"{__version__};x" and labels["team"] == "edge"
+    encoded = await _metrics_resource(served, upstream)
+    assert {k: encoded[k] for k in sdk} == sdk and encoded["team"] == "edge"
+
+
+async def _metrics_resource(served: Any, upstream: Any) -> dict[str, Any]:
+    """The resource of the first OTLP metrics export a gateway makes (every second) to the receiver."""
+    receiver = Receiver()
+    receiver_port = int((await upstream(receiver.app())).rsplit(":", 1)[1])
+    exporter = {
+        "name": "m", "host": "http://127.0.0.1", "port": receiver_port, "use_http": True, "disable_traces": True,
+        "custom_metric_reporting_period": 1,
+    }  # fmt: skip
+    await served(doc([], extra_config={"telemetry/opentelemetry": {"exporters": {"otlp": [exporter]}}}))
+    for _ in range(100):
+        if receiver.metrics:
+            break
+        await asyncio.sleep(0.05)
+    return attrs(receiver.metrics[0]["resourceMetrics"][0]["resource"])
 
 
 @pytest.mark.parametrize("value", ["a=1,broken,team=x", "a=1,=x", "a=%zz", "a=%C3%28"])

@@ -130,6 +130,7 @@ def test_one_worker_pushes_its_resource_plus_the_operators_instance_id(tmp_path:
                 "service.version",
                 "telemetry.sdk.name",
                 "telemetry.sdk.language",
+                "telemetry.sdk.version",
                 "service.instance.id",
                 "team",
             }
