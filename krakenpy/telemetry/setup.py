@@ -426,7 +426,6 @@ def otel_resource(o: OtelOptions, environ: Mapping[str, str] | None = None) -> d
     return resource
 
 
-
 def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
     import ssl
 

@@ -139,7 +139,9 @@ _MEMBERS_32 = ",".join(f"k{i}=v{i}" for i in range(32))
     [
         (_MEMBERS_32, True),  # the most W3C allows
         ("congo=t61rcWkgMzE, rojo=00f067aa0ba902b7,,  ,t@sys=x y", True),  # OWS, empty members, multi-tenant key
-        ("k" + "a" * 255 + "=" + "v" * 256, True),  # the longest key and value
+        ("k" + "a" * 255 + "=" + "v" * 255, True),  # the longest key: 512 characters in all
+        ("k=" + "v" * 256, True),  # the longest value
+        ("k" + "a" * 255 + "=" + "v" * 256, False),  # both: 513 characters, past the 512 read (W3C's minimum)
         (_MEMBERS_32 + ",k32=v32", False),  # 33 members
         ("foo=1,bar=2,foo=3", False),  # a key twice
         ("Foo=1", False),  # upper case key

@@ -185,3 +185,43 @@ def test_extract_reads_a_request_without_baggage_from_a_multidict() -> None:
     assert extract(bad.get, ("tracecontext", "baggage"), Sampler(1.0)).baggage == ""
     two = CIMultiDictProxy(CIMultiDict([("traceparent", _parent(TRACE_A)), ("traceparent", _parent(TRACE_B))]))
     assert extract(two.get, ("tracecontext",), Sampler(1.0)).trace_id not in (TRACE_A, TRACE_B)
+
+
+def _members(length: int, key: str = "k") -> str:
+    """A valid ``tracestate`` of exactly ``length`` characters: members of up to 256-character values,
+    keys ``key`` and a number."""
+    members: list[str] = []
+    left = length
+    i = 0
+    while left > 0:
+        head = f"{key}{i}="
+        size = min(256, left - len(head) - (1 if members else 0))
+        members.append(head + "v" * size)
+        left -= len(members[-1]) + (1 if len(members) > 1 else 0)
+        i += 1
+    value = ",".join(members)
+    assert len(value) == length
+    return value
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ([_members(512)], True),
+        ([_members(513)], False),
+        (["k=v" + "," * 509], True),  # empty list members (allowed) up to the limit
+        (["k=v" + "," * 510], False),  # one more: dropped unread, not split into 511 members
+        ([_members(300), _members(211, "j")], True),  # repeats joined with a comma: 512 characters
+        ([_members(300), _members(212, "j")], False),
+    ],
+)
+async def test_a_tracestate_past_512_characters_is_dropped_and_the_traceparent_kept(
+    served: Any, upstream: Any, sent: list[str], kept: bool
+) -> None:
+    """W3C lets a vendor drop a ``tracestate`` it cannot pass on, and asks for at least 512 characters:
+    a longer one (its repeats joined) is dropped before it is split into members, so a header of
+    commas costs nothing per comma; the trace is continued either way."""
+    headers = CIMultiDict([("traceparent", _parent(TRACE_A)), *(("tracestate", value) for value in sent)])
+    got = await _backend_headers(served, upstream, headers)
+    assert got["traceparent"].split("-")[1] == TRACE_A
+    assert got.get("tracestate") == (",".join(sent) if kept else None)
