@@ -43,11 +43,13 @@ from krakenpy.telemetry.otlp import (
     to_protobuf,
 )
 from krakenpy.telemetry.redact import Redactor
+from krakenpy.telemetry.trace.limits import AttributeCut
 from krakenpy.telemetry.trace.spans import Record, SpanBuffer
 from krakenpy.telemetry.trace.templates import end_batch
 
 __all__ = [
-    "EXPORTER", "BatchSettings", "OtlpExporter", "OtlpTarget", "batch_setting", "grpc_available",
+    "ATTRIBUTE_LIMITS", "EXPORTER", "BatchSettings", "OtlpExporter", "OtlpTarget", "attribute_limit_setting",
+    "batch_setting", "grpc_available",
     "protobuf_metrics_unmet", "protocol_setting", "temporality_setting",
     "GrpcPem", "exporter_tls", "grpc_pem", "insecure_setting", "tls_context", "tls_files", "tls_setting",
     "tls_variables",
@@ -175,6 +177,29 @@ def exporter_tls(exporter: OtlpExporterOptions, signal: str, environ: Mapping[st
         return exporter.tls
     insecure = insecure_setting(signal, environ)[0]
     return exporter.tls if insecure is None else not insecure
+
+
+#: the span attribute value length variables, the span's first (the specification's precedence)
+ATTRIBUTE_LIMITS: Final = ("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT")
+
+
+def attribute_limit_setting(environ: Mapping[str, str] | None = None) -> tuple[int | None, str]:
+    """``(limit, problem)``: the characters a span attribute's string value keeps,
+    ``OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`` when set and not blank, else
+    ``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT``; None (no limit, the specification's default) when neither
+    is, or one is negative (otel-go's "no limit"). A value that is no whole number is ignored (the
+    next variable, then no limit) and named in ``problem``."""
+    env = os.environ if environ is None else environ
+    problems: list[str] = []
+    for name in ATTRIBUTE_LIMITS:
+        value = env.get(name, "").strip()
+        if not value:
+            continue
+        digits = value[1:] if value.startswith("-") else value
+        if digits.isascii() and digits.isdigit() and len(digits) <= 19:
+            return (None if value.startswith("-") else int(digits)), "; ".join(problems)
+        problems.append(f"{name}={_shown(value)} is not a whole number of characters: ignored")
+    return None, "; ".join(problems)
 
 
 #: the TLS files of an export: (CA certificates, client certificate chain, client key), paths or ""
@@ -487,8 +512,12 @@ class OtlpExporter:
         *,
         interval: float = SPAN_INTERVAL,
         batch: int = BATCH,
+        attribute_limit: int | None = None,
     ) -> None:
         self.targets = targets
+        #: OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT / OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: each batch's
+        #: attribute values cut (None, the usual: nothing done)
+        self._cut = AttributeCut(attribute_limit) if attribute_limit is not None else None
         #: OTEL_BSP_SCHEDULE_DELAY and OTEL_BSP_MAX_EXPORT_BATCH_SIZE, or krakenpy's own
         self.interval = interval
         self.batch = batch
@@ -577,6 +606,8 @@ class OtlpExporter:
                 spans = spans[:cut]
         while spans:
             batch, spans = spans[:size], spans[size:]
+            if self._cut is not None:
+                batch = self._cut.batch(batch)
             targets = self._trace_targets
             # protobuf for gRPC and (unless http/json) OTLP/HTTP, JSON for OTLP/HTTP with http/json:
             # each written straight from the span records, once per batch

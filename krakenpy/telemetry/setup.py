@@ -434,6 +434,7 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
         GrpcPem,
         OtlpExporter,
         OtlpTarget,
+        attribute_limit_setting,
         batch_setting,
         compression_setting,
         exporter_tls,
@@ -577,6 +578,7 @@ def _otel(resources: Resources, hub: Telemetry, o: OtelOptions) -> None:
             hub.redactor,
             interval=spans.interval,
             batch=spans.batch,
+            attribute_limit=attribute_limit_setting()[0],
         )
         hub.services.append(Service("otlp exporter", exporter.start, exporter.stop))
         resources.state.set(EXPORTER, exporter)

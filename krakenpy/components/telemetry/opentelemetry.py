@@ -10,6 +10,7 @@ from krakenpy.components.base import Component, Site
 from krakenpy.edge import EdgeMiddleware
 from krakenpy.resources import Resources
 from krakenpy.telemetry.export import (
+    attribute_limit_setting,
     batch_setting,
     compression_setting,
     exporter_tls,
@@ -41,8 +42,6 @@ _UNREAD: Final = {
     "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "the exporters' host and port name the collectors, as in KrakenD",
     "OTEL_TRACES_EXPORTER": "the exporters lists pick the exporters, as in KrakenD",
     "OTEL_METRICS_EXPORTER": "the exporters lists pick the exporters, as in KrakenD",
-    "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "span attribute values are not cut, where KrakenD's SDK cuts them",
-    "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT": "span attribute values are not cut, where KrakenD's SDK cuts them",
 }
 
 
@@ -101,8 +100,9 @@ async def _edge(options: OtelOptions | None, site: Site, resources: Resources) -
                 problems |= {tls_setting(signal)[1] for signal in ("TRACES", "METRICS")}
             if any(not e.disable_metrics for e in options.otlp):  # metrics as deltas or totals
                 problems.add(temporality_setting()[1])
-            if any(not e.disable_traces for e in options.otlp):  # OTEL_BSP_*
+            if any(not e.disable_traces for e in options.otlp):  # OTEL_BSP_*, *ATTRIBUTE_VALUE_LENGTH_LIMIT
                 problems.add(batch_setting()[1])
+                problems.add(attribute_limit_setting()[1])
             problems -= {""}
             resources.warnings.extend(sorted(problems))
         if options.otlp or options.prometheus:  # the resource: a malformed OTEL_RESOURCE_ATTRIBUTES
