@@ -174,19 +174,30 @@ def _load(path: str, *, lint: bool, allow_unsupported: bool) -> object | None:
 
 def _runtime(service: object, *, files: bool, allow_unsupported: bool, port: int = 0) -> tuple[object | None, int]:
     """The listener settings (tls, limits, plugin...) and how many warnings were printed with them."""
+    settings, errors, warned = _runtime_issues(service, files=files, allow_unsupported=allow_unsupported, port=port)
+    if errors:
+        print_errors(errors)
+        print(f"{len(errors)} error(s) in {getattr(service, 'source', '')}", file=sys.stderr)
+    return settings, warned
+
+
+def _runtime_issues(
+    service: object, *, files: bool, allow_unsupported: bool, port: int = 0
+) -> tuple[object | None, list[ConfigIssue], int]:
+    """The listener settings, their errors (unprinted) and how many warnings were printed."""
     from krakenpy.config.model import ServiceConfig
     from krakenpy.server.settings import runtime_settings
 
     assert isinstance(service, ServiceConfig)
     settings, errors, warnings = runtime_settings(service, files=files, allow_unsupported=allow_unsupported, port=port)
     print_issues(warnings, label="WARNING")
-    if errors:
-        print_errors(errors)
-        print(f"{len(errors)} error(s) in {service.source}", file=sys.stderr)
-    return settings, len(warnings)
+    return settings, list(errors), len(warnings)
 
 
-async def _compile_check(loaded: object) -> tuple[list[ConfigIssue], list[str]]:
+async def _compile_check(loaded: object, *, after_errors: bool = False) -> tuple[list[ConfigIssue], list[str]]:
+    """The components' build (Lua sources, files, keys...): its errors and warnings. ``after_errors``:
+    earlier checks found errors and the blocks they blame were left out; a build that then fails
+    other than with a configuration error adds nothing (a consequence of what was said)."""
     from krakenpy.gateway import Loaded, build_gateway
 
     assert isinstance(loaded, Loaded)
@@ -194,38 +205,62 @@ async def _compile_check(loaded: object) -> tuple[list[ConfigIssue], list[str]]:
         gateway = await build_gateway(loaded.service, parsed=loaded.parsed, serving=False)
     except ConfigError as exc:
         return list(exc.issues), []
+    except Exception:
+        if not after_errors:
+            raise
+        return [], []
     warnings = list(gateway.resources.warnings)
     await gateway.close()
     return [], warnings
 
 
 def _check(args: argparse.Namespace) -> int:
+    """Every check in one run: the schema's, the components', the listener's and the build's (Lua
+    sources, files, keys) errors together, each check going on past the errors of the ones before
+    (the blocks they blame left out), so a file is fixed in one pass rather than one stage a run."""
     from krakenpy.server.deferred_tls import import_aiohttp
 
     import_aiohttp()  # first: before anything imports aiohttp with its CA loading
-    from krakenpy.gateway import Loaded
+    from krakenpy.gateway import load
 
-    loaded = _load(args.config, lint=args.lint, allow_unsupported=args.allow_unsupported)
-    if not isinstance(loaded, Loaded):
+    try:
+        loaded = load(args.config, lint=args.lint, keep_going=True)
+    except ConfigError as exc:  # not readable, or not buildable at all
+        print_issues(exc.warnings, label="WARNING")
+        print_errors(exc.issues)
+        print(f"{len(exc.issues)} error(s) in {args.config}", file=sys.stderr)
         return 1
-    settings, warned = _runtime(
+    print_issues(loaded.warnings, label="WARNING")
+    warned = len(loaded.warnings)
+    errors = list(loaded.errors)
+    refused = bool(loaded.enforcing) and not args.allow_unsupported
+    if refused:
+        errors.extend(_refusals(loaded.enforcing))
+    _, listener_errors, listener_warned = _runtime_issues(
         loaded.service, files=not args.skip_components, allow_unsupported=args.allow_unsupported
     )
-    if settings is None:
-        return 1
-    warned += len(loaded.warnings)
+    warned += listener_warned
+    errors.extend(listener_errors)
     if not args.skip_components:
         try:
-            errors, warnings = asyncio.run(_compile_check(loaded))
+            build_errors, warnings = asyncio.run(_compile_check(loaded, after_errors=bool(errors)))
         finally:
             loop_ended()
         warned += len(warnings)
         for warning in warnings:
             print(f"WARNING: {warning}", file=sys.stderr)
-        if errors:
-            print_errors(errors)
-            print(f"{len(errors)} error(s) in {args.config}", file=sys.stderr)
-            return 1
+        said = {(e.path, e.message) for e in errors}
+        errors.extend(e for e in build_errors if (e.path, e.message) not in said)
+    if errors:
+        print_errors(errors)
+        reason = (
+            ": endpoints would be served without the protection their config asks for; pass "
+            "--allow-unsupported to accept that"
+            if refused and len(errors) == len(loaded.enforcing)
+            else ""
+        )
+        print(f"{len(errors)} error(s) in {args.config}{reason}", file=sys.stderr)
+        return 1
     if warned:  # the file's, the listener's and the components' warnings: every WARNING line above
         print(f"{warned} warning(s) in {args.config}", file=sys.stderr)
     if args.debug:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from functools import cached_property, partial
@@ -65,6 +65,8 @@ class Loaded:
     warnings: tuple[ConfigIssue, ...]
     #: JSON paths of access-control namespaces krakenpy does not implement (``run`` refuses them)
     enforcing: tuple[str, ...] = ()
+    #: every error found, when :func:`load` was asked to go on past them (``check``)
+    errors: tuple[ConfigIssue, ...] = ()
 
 
 def _owned(extra: Any, site: Site, *, core: bool = False) -> Iterator[tuple[_AnyComponent, Site, Any]]:
@@ -103,17 +105,23 @@ def _sites(service: ServiceConfig, *, core: bool = False) -> Iterator[tuple[_Any
             yield from _owned(backend.extra_config, site, core=core)
 
 
-def parse_components(service: ServiceConfig) -> tuple[Parsed, list[ConfigIssue]]:
+def parse_components(service: ServiceConfig, *, failed: Collection[str] = ()) -> tuple[Parsed, list[ConfigIssue]]:
     """Run every component's pure ``parse``; returns the options and every issue found: errors, and
     the warnings a parse left on its site (``Site.notes``) for a value that runs degraded.
 
     Options that carry ``workflows`` (endpoint-shaped objects of their own: ``ai/mcp`` tools) have
-    the components of those parsed too, under the workflows' JSON paths."""
+    the components of those parsed too, under the workflows' JSON paths.
+
+    ``failed``: the JSON paths the schema already refused (``check`` going on past them). A namespace
+    block at, under or over one is left unparsed (its error is said; its input may be of a type the
+    parse does not expect), and any other parse that fails unexpectedly is skipped the same way."""
     parsed: Parsed = {}
     issues: list[ConfigIssue] = []
     pending = deque(_sites(service))
     while pending:
         component, site, raw = pending.popleft()
+        if failed and _blamed(site.path, failed):
+            continue
         try:
             options = component.parse(raw, site)
         except ConfigError as exc:
@@ -124,11 +132,21 @@ def parse_components(service: ServiceConfig) -> tuple[Parsed, list[ConfigIssue]]
         except (ValueError, TypeError) as exc:
             issues.append(ConfigIssue(site.path, str(exc)))
             continue
+        except Exception:
+            if not failed:
+                raise
+            continue  # a consequence of an error already said
         issues.extend(site.notes)
         parsed.setdefault(site.owner, {})[component.namespace] = options
         for workflow in getattr(options, "workflows", ()):
             pending.extend(_endpoint_sites(service, workflow))
     return parsed, issues
+
+
+def _blamed(path: str, failed: Collection[str]) -> bool:
+    """Whether an error at one of ``failed`` lies at, inside or around the block at ``path``."""
+    inside = (path + ".", path + "[")
+    return any(f == path or f.startswith(inside) or path.startswith((f + ".", f + "[")) for f in failed)
 
 
 def _errors(issues: list[ConfigIssue]) -> list[ConfigIssue]:
@@ -185,19 +203,24 @@ def _serviceable(service: ServiceConfig, parsed: Parsed) -> list[ConfigIssue]:
     return issues
 
 
-def load(path: str | os.PathLike[str], *, lint: bool = False, use_env: bool = True) -> Loaded:
+def load(path: str | os.PathLike[str], *, lint: bool = False, use_env: bool = True, keep_going: bool = False) -> Loaded:
     """Read, validate and parse a configuration file; raises :class:`ConfigError` with every error.
-    With ``lint``, the warnings of values that run degraded (no host, no JWK source ...) are errors."""
-    loaded: LoadedConfig = load_service(path, catalog=registry.catalog(), lint=lint, use_env=use_env)
-    parsed, issues = parse_components(loaded.service)
+    With ``lint``, the warnings of values that run degraded (no host, no JWK source ...) are errors.
+    With ``keep_going`` (``check``), the errors are returned on :attr:`Loaded.errors` instead (the
+    schema's and the components' together), with the options of every block that parsed."""
+    loaded: LoadedConfig = load_service(
+        path, catalog=registry.catalog(), lint=lint, use_env=use_env, keep_going=keep_going
+    )
+    parsed, issues = parse_components(loaded.service, failed={i.path for i in loaded.errors})
     issues.extend(_serviceable(loaded.service, parsed))
     degraded = [i for i in issues if i.severity == "warning"]
     if lint:
         issues = [replace(i, severity="error") for i in issues]
     warnings = (*loaded.warnings, *degraded, *ignored_fields(loaded.service))
-    if _errors(issues):
-        raise ConfigError(issues if lint else _errors(issues), loaded.service.source, () if lint else warnings)
-    return Loaded(loaded.service, parsed, warnings, loaded.enforcing)
+    errors = [*loaded.errors, *(issues if lint else _errors(issues))]
+    if errors and not keep_going:
+        raise ConfigError(errors, loaded.service.source, () if lint else warnings)
+    return Loaded(loaded.service, parsed, () if lint and errors else warnings, loaded.enforcing, tuple(errors))
 
 
 @dataclass

@@ -67,6 +67,58 @@ def test_cli_check_reports_every_error_with_json_path(tmp_path: Path) -> None:
     assert "Traceback" not in out.stderr
 
 
+def test_cli_check_reports_the_errors_of_every_stage_in_one_run(tmp_path: Path) -> None:
+    """``check`` stopped at the first stage with an error: the schema's, then the components'
+    options, then the listener's files, then the build (Lua): a file with one error of each took four
+    runs to fix. Every stage now goes on past the ones before, leaving out the blocks they blame."""
+    doc = {
+        "version": 3,
+        "tls": {"keys": [{"public_key": str(tmp_path / "gone.crt"), "private_key": str(tmp_path / "gone.key")}]},
+        "extra_config": {"security/cors": {"allow_origins": ["*"], "max_age": "12x"}},
+        "endpoints": [
+            {
+                "endpoint": "/a",
+                "extra_config": {
+                    # the schema refuses this block: its parse (which expects a list) never runs
+                    "validation/cel": "req_method == 'GET'",
+                    "auth/validator": {"alg": "RS999", "jwk_url": "https://127.0.0.1:1/jwk"},
+                },
+                "backend": [{"host": ["http://127.0.0.1:99"], "url_pattern": "/"}],
+            },
+            {
+                "endpoint": "/b",
+                "extra_config": {
+                    "validation/cel": [{"check_expr": "req_method =="}],
+                    "modifier/lua-endpoint": {"pre": "local x = "},
+                },
+                "backend": [{"host": ["http://127.0.0.1:99"], "url_pattern": "/"}],
+            },
+        ],
+    }
+    out = _cli("check", "-c", _write(tmp_path, doc))
+    assert out.returncode == 1, out.stderr
+    assert "Traceback" not in out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.startswith("ERROR: ")]
+    expected = [  # each stage's, in the order the stages run
+        "ERROR: extra_config.security/cors.max_age: ",  # schema
+        "ERROR: endpoints[0].extra_config.auth/validator.alg: ",  # schema
+        "ERROR: endpoints[0].extra_config.validation/cel: ",  # schema
+        "ERROR: endpoints[1].extra_config.validation/cel[0].check_expr: CEL syntax error",  # options
+        "ERROR: tls.keys[0].public_key: cannot read",  # the listener's files
+        "ERROR: endpoints[1].extra_config.modifier/lua-endpoint.pre: lua syntax error",  # the build
+    ]
+    for prefix in expected:
+        assert sum(line.startswith(prefix) for line in errors) == 1, (prefix, errors)
+    assert [next(i for i, line in enumerate(errors) if line.startswith(p)) for p in expected[2:]] == sorted(
+        next(i for i, line in enumerate(errors) if line.startswith(p)) for p in expected[2:]
+    )
+    assert f"{len(errors)} error(s) in " in out.stderr
+    # ``run`` still stops at the first stage: nothing is built from a file the schema refused
+    run = _cli("run", "-c", _write(tmp_path, doc), "-p", str(free_port()), timeout=30)
+    assert run.returncode == 1
+    assert "lua syntax error" not in run.stderr and "max_age" in run.stderr
+
+
 @pytest.mark.parametrize("step", ["schema", "options"])
 def test_cli_check_and_run_print_the_warnings_found_before_an_error(tmp_path: Path, step: str) -> None:
     """A misspelt key's hint is often what an error is about (here ``timeuot``): it was dropped

@@ -28,6 +28,8 @@ class LoadedConfig:
     warnings: tuple[ConfigIssue, ...]
     #: JSON paths of access-control namespaces krakenpy does not implement (``run`` refuses them)
     enforcing: tuple[str, ...] = ()
+    #: the errors found, when the caller asked to go on past them (``keep_going``: ``check``)
+    errors: tuple[ConfigIssue, ...] = ()
 
 
 def _blame_env(issues: list[ConfigIssue], overrides: dict[str, str]) -> list[ConfigIssue]:
@@ -47,12 +49,20 @@ def _blame_env(issues: list[ConfigIssue], overrides: dict[str, str]) -> list[Con
 
 
 def load_service(
-    path: str | os.PathLike[str], *, catalog: Catalog, lint: bool = False, use_env: bool = True
+    path: str | os.PathLike[str],
+    *,
+    catalog: Catalog,
+    lint: bool = False,
+    use_env: bool = True,
+    keep_going: bool = False,
 ) -> LoadedConfig:
     """Read, normalise, validate and build. Raises :class:`ConfigError` with every error found.
 
     ``catalog`` says which namespaces krakenpy implements (the registry's); component options are
-    parsed afterwards by the assembly (:func:`krakenpy.gateway.load`).
+    parsed afterwards by the assembly (:func:`krakenpy.gateway.load`). With ``keep_going`` (``check``),
+    schema errors are returned on :attr:`LoadedConfig.errors` with the service as built despite them,
+    so the later checks (components, Lua, files) can report theirs in the same run; a document that
+    cannot be built at all still raises.
     """
     from krakenpy.config.coerce import coerce_weak
     from krakenpy.config.ignored import document_ignored
@@ -74,10 +84,11 @@ def load_service(
         seen = {i.path for i in issues}
         issues.extend(i for i in exc.issues if i.path not in seen)
         raise ConfigError(_blame_env(issues, overrides), source, _blame_env(warnings, overrides)) from None
-    if issues:
+    if issues and not keep_going:
         raise ConfigError(_blame_env(issues, overrides), source, _blame_env(warnings, overrides))
     return LoadedConfig(
         service=service,
         warnings=tuple(_blame_env(warnings, overrides)),
         enforcing=tuple(enforcing_namespaces(doc, catalog)),
+        errors=tuple(_blame_env(issues, overrides)),
     )
