@@ -13,6 +13,7 @@ from krakenpy.jose.options import KeySourceOptions
 from krakenpy.jose.sources import KeySource, RemoteKeySource, StaticKeySource
 from krakenpy.resources import Resources
 from krakenpy.state import Key
+from krakenpy.tlsfiles import TlsFileError, client_context
 
 __all__ = ["SOURCES", "key_source", "tls_context"]
 
@@ -27,20 +28,18 @@ def _resolve(path: str, resources: Resources) -> Path:
 
 
 def tls_context(options: KeySourceOptions, path: str, resources: Resources) -> ssl.SSLContext | bool:
-    """``False`` (no verification) with ``disable_jwk_security``; else the system CAs plus ``jwk_local_ca``."""
+    """``False`` (no verification) with ``disable_jwk_security``; else the system CAs plus ``jwk_local_ca``
+    (a FIFO or device refused, never waited on: :mod:`krakenpy.tlsfiles`)."""
     if options.disable_jwk_security:
         return False
     if not options.jwk_local_ca:
         return True
-    context = ssl.create_default_context()
-    where = f"{path}.jwk_local_ca"
-    pem = read_config_file(_resolve(options.jwk_local_ca, resources), where)
+    file = str(_resolve(options.jwk_local_ca, resources))
     try:
-        # read here (bounded) rather than by OpenSSL: a device or FIFO path would never end
-        context.load_verify_locations(cadata=pem.decode("latin-1"))
-    except (ValueError, ssl.SSLError) as exc:
-        raise ConfigError([ConfigIssue(where, f"cannot load the CA file: {exc}")]) from None
-    return context
+        return client_context(file, system_roots=True)
+    except TlsFileError as exc:
+        reason = f"cannot read {file}: {exc.reason}" if exc.unreadable else f"cannot load the CA file: {exc.reason}"
+        raise ConfigError([ConfigIssue(f"{path}.jwk_local_ca", reason)]) from None
 
 
 def _local(options: KeySourceOptions, path: str, resources: Resources) -> KeySource:

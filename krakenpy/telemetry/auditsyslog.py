@@ -34,6 +34,7 @@ from typing import Any, Final
 import orjson
 
 from krakenpy.telemetry.auditsink import SinkError
+from krakenpy.tlsfiles import TlsFileError, client_context, load_client_pair
 
 __all__ = ["FACILITIES", "SyslogSink", "SyslogTarget", "frame", "parse_target", "tls_context"]
 
@@ -90,16 +91,19 @@ def parse_target(url: str) -> SyslogTarget | str:
 
 def tls_context(ca_file: str, cert_file: str, key_file: str) -> ssl.SSLContext | str:
     """The client context of a ``tls://`` collector (the system's CAs, or ``ca_file``'s; a client
-    certificate when given), built once at start-up; what is wrong with a file otherwise."""
+    certificate when given), built once at start-up; what is wrong with a file otherwise (a FIFO, a
+    device or an encrypted key is refused, never waited on: :mod:`krakenpy.tlsfiles`)."""
     try:
-        context = ssl.create_default_context(cafile=ca_file or None)
-    except (OSError, ssl.SSLError) as exc:
-        return f"ca_file {ca_file}: not a PEM CA certificate bundle ({exc})"
+        context = client_context(ca_file)
+    except TlsFileError as exc:
+        wrong = "cannot be read" if exc.unreadable else "not a PEM CA certificate bundle"
+        return f"ca_file {ca_file}: {wrong} ({exc.reason})"
     if cert_file:
         try:
-            context.load_cert_chain(cert_file, key_file)
-        except (OSError, ssl.SSLError) as exc:
-            return f"cert_file {cert_file} and key_file {key_file}: not a certificate and its key ({exc})"
+            load_client_pair(context, cert_file, key_file)
+        except TlsFileError as exc:
+            wrong = f"{exc.path} cannot be read" if exc.unreadable else "not a certificate and its key"
+            return f"cert_file {cert_file} and key_file {key_file}: {wrong} ({exc.reason})"
     return context
 
 

@@ -46,6 +46,7 @@ from krakenpy.telemetry.redact import Redactor
 from krakenpy.telemetry.trace.limits import AttributeCut
 from krakenpy.telemetry.trace.spans import Record, SpanBuffer
 from krakenpy.telemetry.trace.templates import end_batch
+from krakenpy.tlsfiles import TlsFileError, client_context, load_client_pair
 
 __all__ = [
     "ATTRIBUTE_LIMITS", "EXPORTER", "BatchSettings", "OtlpExporter", "OtlpTarget", "attribute_limit_setting",
@@ -259,25 +260,25 @@ def tls_context(
     """``(context, problem, kept)``: the TLS context for ``files`` (None when none is set: the
     client's default, the system's roots): a CA file replaces the system's roots (as otel-go's
     exporters), a client certificate and key are sent to a collector that asks. Made once, at
-    start-up; a file that holds no PEM a context takes is left out of the context and of ``kept`` and
-    named in ``problem`` (never a traceback)."""
+    start-up; a file that holds no PEM a context takes (or cannot be read, or is an encrypted key:
+    :mod:`krakenpy.tlsfiles`) is left out of the context and of ``kept`` and named in ``problem``
+    (never a traceback, never a wait)."""
     ca, cert, key = files
     if not (ca or cert):
         return None, "", files
     problems: list[str] = []
-    context = ssl.create_default_context()
-    if ca:
-        try:
-            context = ssl.create_default_context(cafile=ca)
-        except (ssl.SSLError, OSError, ValueError) as exc:
-            problems.append(f"{names[0]}={ca!r} holds no CA certificate ({exc}): ignored")
-            ca = ""
+    try:
+        context = client_context(ca)
+    except TlsFileError as exc:
+        problems.append(f"{names[0]}={ca!r} holds no CA certificate ({exc.reason}): ignored")
+        ca = ""
+        context = client_context()
     if cert:
         try:
-            context.load_cert_chain(cert, key)
-        except (ssl.SSLError, OSError, ValueError) as exc:
+            load_client_pair(context, cert, key)
+        except TlsFileError as exc:
             problems.append(
-                f"{names[1]}={cert!r} and {names[2]}={key!r} are not a PEM certificate and its key ({exc}): "
+                f"{names[1]}={cert!r} and {names[2]}={key!r} are not a PEM certificate and its key ({exc.reason}): "
                 "no client certificate is sent"
             )
             cert = key = ""

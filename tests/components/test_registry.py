@@ -37,6 +37,7 @@ CORE_MODULES = {
     "krakenpy.stdio",  # the standard streams as a process may have them (stdlib only)
     "krakenpy.resources",
     "krakenpy.tasks",
+    "krakenpy.tlsfiles",  # client TLS contexts from named files: telemetry and jose share it
     "krakenpy.userinfo",  # the URL user-information rule (stdlib only): errors and telemetry share it
 }
 LEVEL_SCHEMAS = {"service": "krakend.json", "endpoint": "endpoint.json", "backend": "backend.json"}

@@ -284,6 +284,20 @@ def test_check_refuses_a_ca_file_that_is_no_certificate_and_a_lone_cert_file(tmp
     assert "ERROR: extra_config.telemetry/audit.key_file: cert_file and key_file go together" in lone.stderr
 
 
+def test_check_refuses_an_encrypted_client_key_without_asking_for_its_passphrase(tmp_path: Path) -> None:
+    """OpenSSL's default asked for the passphrase on the terminal: ``check`` and ``run`` stopped at
+    "Enter PEM pass phrase:" (for ever in a terminal; the server's own ``tls`` keys were refused)."""
+    ca = Authority(tmp_path)
+    client = ca.issue("gateway", client=True, password=b"secret")
+    audit = {"sink": "syslog", "url": "tls://127.0.0.1:6514", "ca_file": str(ca.path)}
+    out = _check(tmp_path, {**audit, "cert_file": str(client.cert), "key_file": str(client.key)})
+    assert out.returncode == 1 and "pass phrase" not in out.stdout + out.stderr, out.stderr
+    assert (
+        f"ERROR: extra_config.telemetry/audit.cert_file: cert_file {client.cert} and key_file {client.key}: "
+        "not a certificate and its key (encrypted private keys are not supported)"
+    ) in out.stderr, out.stderr
+
+
 def test_check_warns_when_the_syslog_socket_is_not_there(tmp_path: Path) -> None:
     out = _check(tmp_path, {"sink": "syslog", "url": f"unix://{tmp_path}/none.sock"})
     assert out.returncode == 0, out.stderr

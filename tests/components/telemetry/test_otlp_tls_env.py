@@ -121,6 +121,21 @@ def test_check_names_the_tls_variables_it_cannot_use(tmp_path: Path, pki: Pki) -
     assert "OTEL_EXPORTER_OTLP" not in quiet.stdout + quiet.stderr
 
 
+def test_an_encrypted_client_key_is_left_out_without_asking_for_its_passphrase(tmp_path: Path, pki: Pki) -> None:
+    """OpenSSL's default asked for the passphrase on the terminal: ``check`` and ``run`` stopped at
+    "Enter PEM pass phrase:" (for ever in a terminal)."""
+    exporter = {"name": "tls", "host": "https://collector.example", "port": 4318, "use_http": True}
+    config = write_json(tmp_path / "krakend.json", _doc(exporter))
+    locked = pki.ca.issue("locked", client=True, password=b"secret")
+    done = check_config(config, env=pki.env(client=locked))
+    out = done.stdout + done.stderr
+    assert done.returncode == 0 and "pass phrase" not in out and "Traceback" not in out, out
+    assert (
+        f"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE='{locked.cert}' and OTEL_EXPORTER_OTLP_CLIENT_KEY='{locked.key}' "
+        "are not a PEM certificate and its key (encrypted private keys are not supported): no client certificate"
+    ) in out, out
+
+
 def test_a_plaintext_exporter_reads_no_tls_file(tmp_path: Path) -> None:
     exporter = {"name": "plain", "host": "http://127.0.0.1", "port": 4318, "use_http": True}
     config = write_json(tmp_path / "krakend.json", _doc(exporter))
