@@ -105,9 +105,12 @@ def _sites(service: ServiceConfig, *, core: bool = False) -> Iterator[tuple[_Any
             yield from _owned(backend.extra_config, site, core=core)
 
 
-def parse_components(service: ServiceConfig, *, failed: Collection[str] = ()) -> tuple[Parsed, list[ConfigIssue]]:
+def parse_components(
+    service: ServiceConfig, *, failed: Collection[str] = (), advice: list[ConfigIssue] | None = None
+) -> tuple[Parsed, list[ConfigIssue]]:
     """Run every component's pure ``parse``; returns the options and every issue found: errors, and
-    the warnings a parse left on its site (``Site.notes``) for a value that runs degraded.
+    the warnings a parse left on its site (``Site.notes``) for a value that runs degraded. The
+    warnings ``--lint`` leaves as warnings (``Site.advice``) go to ``advice`` when given.
 
     Options that carry ``workflows`` (endpoint-shaped objects of their own: ``ai/mcp`` tools) have
     the components of those parsed too, under the workflows' JSON paths.
@@ -137,6 +140,8 @@ def parse_components(service: ServiceConfig, *, failed: Collection[str] = ()) ->
                 raise
             continue  # a consequence of an error already said
         issues.extend(site.notes)
+        if advice is not None:
+            advice.extend(site.advice)
         parsed.setdefault(site.owner, {})[component.namespace] = options
         for workflow in getattr(options, "workflows", ()):
             pending.extend(_endpoint_sites(service, workflow))
@@ -211,12 +216,13 @@ def load(path: str | os.PathLike[str], *, lint: bool = False, use_env: bool = Tr
     loaded: LoadedConfig = load_service(
         path, catalog=registry.catalog(), lint=lint, use_env=use_env, keep_going=keep_going
     )
-    parsed, issues = parse_components(loaded.service, failed={i.path for i in loaded.errors})
+    advice: list[ConfigIssue] = []
+    parsed, issues = parse_components(loaded.service, failed={i.path for i in loaded.errors}, advice=advice)
     issues.extend(_serviceable(loaded.service, parsed))
     degraded = [i for i in issues if i.severity == "warning"]
     if lint:
         issues = [replace(i, severity="error") for i in issues]
-    warnings = (*loaded.warnings, *degraded, *ignored_fields(loaded.service))
+    warnings = (*loaded.warnings, *degraded, *advice, *ignored_fields(loaded.service))
     errors = [*loaded.errors, *(issues if lint else _errors(issues))]
     if errors and not keep_going:
         raise ConfigError(errors, loaded.service.source, () if lint else warnings)

@@ -79,6 +79,10 @@ class Site:
     #: warnings a ``parse`` leaves for a value KrakenD runs with a degraded behaviour (``check`` and
     #: ``run`` print them; ``check --lint`` makes them errors)
     notes: list[ConfigIssue] = field(default_factory=list, compare=False)
+    #: warnings a parse leaves that ``check --lint`` keeps as warnings: a value KrakenD takes as it is,
+    #: of which krakenpy only points out a consequence (``check``, with or without
+    #: ``--skip-components``, and ``run`` print them)
+    advice: list[ConfigIssue] = field(default_factory=list, compare=False)
 
     def at(self, *keys: str | int) -> str:
         """The JSON path of a field inside the value: ``site.at("roles", 0)``."""

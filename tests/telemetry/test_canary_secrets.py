@@ -109,6 +109,22 @@ def test_check_says_how_key_ids_are_keyed_without_a_key(tmp_path: Path) -> None:
     assert "fingerprint_key_env" not in result.stdout + result.stderr
 
 
+def test_check_skip_components_says_how_key_ids_are_keyed_too(tmp_path: Path) -> None:
+    """The warning follows from the configuration alone, yet only the full ``check`` (which builds
+    the components) said it: ``check --skip-components`` passed such a file in silence. Now both
+    say it once, at ``extra_config.auth/api-keys``, and ``--lint`` still takes it as a warning."""
+    config = tmp_path / "krakend.json"
+    backend = {"host": [f"http://127.0.0.1:{free_port()}"], "url_pattern": "/x"}
+    config.write_bytes(orjson.dumps(_api_keys_doc(8080, backend)))
+    warning = "WARNING: extra_config.auth/api-keys: no fingerprint_key_env (here or in telemetry/audit): "
+    for args in (("--skip-components",), (), ("--skip-components", "--lint")):
+        result = check_config(config, *args)
+        assert result.returncode == 0 and result.stderr.count(warning) == 1, (args, result.stderr)
+    config.write_bytes(orjson.dumps(_api_keys_doc(8080, backend, audit_key_env="TEST_KEYID_SET")))
+    result = check_config(config, "--skip-components", env={"TEST_KEYID_SET": "k"})
+    assert result.returncode == 0 and "fingerprint_key_env" not in result.stderr, result.stderr
+
+
 async def test_a_credentials_redis_name_is_keyed_by_the_fingerprint_key(  # type: ignore[no-untyped-def]
     served, upstream, redis_server, monkeypatch
 ) -> None:

@@ -100,11 +100,17 @@ def parse(raw: Any, site: Site) -> ServiceKeys | EndpointKeys:
 
 def _note_key(raw: Any, site: Site) -> None:
     """``check``/``run`` warn when the variable ``fingerprint_key_env`` names is unset or empty (the
-    ``key_id`` s then come from a random key per run; ``check --lint``: an error)."""
+    ``key_id`` s then come from a random key per run; ``check --lint``: an error), and when no
+    ``fingerprint_key_env`` is named here nor in ``telemetry/audit`` (the same; a warning, never a
+    ``--lint`` error: KrakenD's own api-keys configurations have no such key). Both follow from the
+    configuration alone: ``check --skip-components`` says them too."""
     name = raw.get("fingerprint_key_env") if isinstance(raw, Mapping) else None
     if isinstance(name, str) and name and not os.environ.get(name):
         message = f"environment variable {name} is not set or empty: {_RANDOM_KEY}"
         site.notes.append(ConfigIssue(site.at("fingerprint_key_env"), message, "warning"))
+    if configured_key(site.service.extra_config)[0] == "":
+        message = f"no fingerprint_key_env (here or in telemetry/audit): {_RANDOM_KEY}"
+        site.advice.append(ConfigIssue(site.path, message, "warning"))
 
 
 #: what a configuration without a fingerprint key gets
@@ -129,11 +135,6 @@ async def build(options: ServiceKeys | EndpointKeys, site: Site, resources: Reso
     before any endpoint: the identifier is registered with the telemetry's redactor there."""
     if not isinstance(options, EndpointKeys):
         _source(options.strategy, options.identifier, resources)
-        if configured_key(site.service.extra_config)[0] == "":
-            # a warning, never a --lint error: KrakenD's own api-keys configurations have no such key
-            resources.warnings.append(
-                f"{site.path}: no fingerprint_key_env (here or in telemetry/audit): {_RANDOM_KEY}"
-            )
         return None
     service = _service(site.service.extra_config[NAMESPACE], "extra_config." + NAMESPACE, [])
     _, fingerprint_key = configured_key(site.service.extra_config)
