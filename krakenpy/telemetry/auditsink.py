@@ -99,25 +99,11 @@ class FileSink(StreamSink):
         await super().write(lines)
 
 
-def ends_torn(path: str) -> bool:
-    """Whether an existing regular file ends without a newline (its last record cut short)."""
+def _tail(path: str, size: int) -> bytes | None:
+    """The last ``size`` bytes (at most) of the existing regular file ``path``; None for anything else
+    (missing, unreadable, a FIFO or a device: never waited on)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
-    except OSError:
-        return False
-    try:
-        info = os.fstat(fd)
-        return stat.S_ISREG(info.st_mode) and info.st_size > 0 and os.pread(fd, 1, info.st_size - 1) != b"\n"
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-
-
-def last_hash(path: str) -> str | None:
-    """The ``hash`` of the last complete record of an existing audit file (to continue its chain)."""
-    try:
-        # O_NONBLOCK: a FIFO (a log shipper) opens at once; only a regular file has a chain to continue
+        # O_NONBLOCK: a FIFO (a log shipper) opens at once; only a regular file has an end to read
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError:
         return None
@@ -125,12 +111,22 @@ def last_hash(path: str) -> str | None:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             return None
-        tail = os.pread(fd, _TAIL, max(0, info.st_size - _TAIL)).splitlines()  # bounded, even if it grows
+        return os.pread(fd, size, max(0, info.st_size - size))  # bounded, even if it grows
     except OSError:
         return None
     finally:
         os.close(fd)
-    for line in reversed(tail):
+
+
+def ends_torn(path: str) -> bool:
+    """Whether an existing regular file ends without a newline (its last record cut short)."""
+    last = _tail(path, 1)
+    return bool(last) and last != b"\n"
+
+
+def last_hash(path: str) -> str | None:
+    """The ``hash`` of the last complete record of an existing audit file (to continue its chain)."""
+    for line in reversed((_tail(path, _TAIL) or b"").splitlines()):
         try:
             value = orjson.loads(line).get("hash")
         except (orjson.JSONDecodeError, AttributeError):

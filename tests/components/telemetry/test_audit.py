@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from krakenpy.errors import ConfigError, Rejection
 from krakenpy.proxy.types import Proxy, Request, Response
 from krakenpy.telemetry.audit import AuditTrail, audit_decision, verify_chain
 from krakenpy.telemetry.auditsettings import parse_audit
-from krakenpy.telemetry.auditsink import FileSink, HttpSink, last_hash
+from krakenpy.telemetry.auditsink import FileSink, HttpSink, ends_torn, last_hash
 from krakenpy.telemetry.exchange import EXCHANGE, Exchange
 from krakenpy.telemetry.hub import Telemetry
 from krakenpy.telemetry.layers.audit import AuditRoute, endpoint_middleware
@@ -107,6 +108,24 @@ async def test_audit_records_denies_and_sensitive_allows_in_a_hash_chain(tmp_pat
     assert allowed["subject"]["client_id"] == "web" and allowed["response"] == {"status": 200}
     assert b"CANARYTOKEN" not in Path(path).read_bytes()
     assert last_hash(path) == allowed["hash"]  # a restart continues the chain
+
+
+@pytest.mark.timeout(30)
+def test_a_restart_reads_the_end_of_a_regular_file_only(tmp_path: Path) -> None:
+    """The chain to continue and a torn last line come from a regular file's end: a FIFO nobody
+    writes to (a log shipper not there yet), a device or a missing file has none, and is never
+    waited on or read."""
+    fifo = tmp_path / "shipper"
+    os.mkfifo(fifo)
+    for path in (str(fifo), "/dev/zero", str(tmp_path / "missing.log")):
+        assert last_hash(path) is None and not ends_torn(path), path
+    log = tmp_path / "a.log"
+    log.write_bytes(b'{"seq":1,"hash":"h1"}\n{"seq":2,"hash":"h2"}\n{"seq":3,"ha')
+    assert last_hash(str(log)) == "h2" and ends_torn(str(log))
+    log.write_bytes(b'{"seq":1,"hash":"h1"}\n')
+    assert last_hash(str(log)) == "h1" and not ends_torn(str(log))
+    log.write_bytes(b"")
+    assert last_hash(str(log)) is None and not ends_torn(str(log))
 
 
 async def test_audit_allows_not_kept_on_ordinary_routes(tmp_path: Path) -> None:
