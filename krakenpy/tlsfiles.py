@@ -17,7 +17,7 @@ import ssl
 
 from krakenpy.files import read_bounded
 
-__all__ = ["TlsFileError", "client_context", "load_client_pair"]
+__all__ = ["TlsFileError", "client_context", "load_client_pair", "unreadable"]
 
 
 class TlsFileError(Exception):
@@ -31,11 +31,19 @@ class TlsFileError(Exception):
         self.unreadable = unreadable
 
 
-def _check(path: str) -> None:
+def unreadable(path: str) -> str:
+    """Why ``path`` cannot be read as a TLS file (missing, not a regular file, too large); "" when
+    it can. For the checks that name every such file before any context is built."""
     try:
         read_bounded(path)
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
-        raise TlsFileError(path, getattr(exc, "strerror", None) or str(exc), unreadable=True) from None
+        return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return ""
+
+
+def _check(path: str) -> None:
+    if reason := unreadable(path):
+        raise TlsFileError(path, reason, unreadable=True)
 
 
 def _no_password() -> bytes:

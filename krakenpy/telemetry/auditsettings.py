@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from krakenpy.errors import ConfigError, ConfigIssue
-from krakenpy.files import read_bounded
 from krakenpy.names import valid_header_name, valid_header_value
+from krakenpy.tlsfiles import unreadable
 
 __all__ = ["AuditOptions", "parse_audit"]
 
@@ -123,10 +123,8 @@ def _syslog_options(o: Mapping[str, Any], sink: str, path: str) -> int:
         issues.append(ConfigIssue(f"{path}.{missing}", "cert_file and key_file go together (a client certificate)"))
     for key in tls_keys:
         file = str(o[key])
-        try:  # a regular file (a FIFO without a writer blocked check and run for ever)
-            read_bounded(file)
-        except (OSError, ValueError) as exc:
-            issues.append(ConfigIssue(f"{path}.{key}", f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}"))
+        if reason := unreadable(file):  # a regular file (a FIFO without a writer blocked check and run for ever)
+            issues.append(ConfigIssue(f"{path}.{key}", f"cannot read {file}: {reason}"))
     name = str(o.get("facility", "authpriv"))
     if name not in FACILITIES:
         issues.append(ConfigIssue(f"{path}.facility", f"unknown syslog facility {name!r}"))

@@ -25,7 +25,6 @@ from typing import Any, Final, TypeAlias
 
 from krakenpy.backends.client import ClientOptions
 from krakenpy.backends.fastclient import FastClient
-from krakenpy.files import read_bounded
 from krakenpy.gojson import text_json
 from krakenpy.state import Key
 from krakenpy.tasks import spawn
@@ -46,7 +45,7 @@ from krakenpy.telemetry.redact import Redactor
 from krakenpy.telemetry.trace.limits import AttributeCut
 from krakenpy.telemetry.trace.spans import Record, SpanBuffer
 from krakenpy.telemetry.trace.templates import end_batch
-from krakenpy.tlsfiles import TlsFileError, client_context, load_client_pair
+from krakenpy.tlsfiles import TlsFileError, client_context, load_client_pair, unreadable
 
 __all__ = [
     "ATTRIBUTE_LIMITS", "EXPORTER", "BatchSettings", "OtlpExporter", "OtlpTarget", "attribute_limit_setting",
@@ -218,12 +217,9 @@ def tls_files(signal: str, environ: Mapping[str, str] | None = None) -> tuple[Tl
     problems: list[str] = []
     for name in tls_variables(signal, env):
         path = env.get(name, "").strip()
-        if path:
-            try:  # a regular file (a FIFO without a writer blocked the start for ever)
-                read_bounded(path)
-            except OSError as exc:
-                problems.append(f"{name}={path!r} cannot be read ({exc.strerror or type(exc).__name__}): ignored")
-                path = ""
+        if path and (reason := unreadable(path)):  # a regular file (a FIFO without a writer blocked the start)
+            problems.append(f"{name}={path!r} cannot be read ({reason}): ignored")
+            path = ""
         found.append(path)
     ca, cert, key = found
     if bool(cert) != bool(key):
