@@ -28,7 +28,7 @@ from krakenpy.telemetry.exchange import CURRENT, current_secrets
 from krakenpy.telemetry.logfmt import LEVELS, NOTICE, krakend_level, one_line
 from krakenpy.telemetry.redact import Redactor
 
-__all__ = ["FACILITIES", "SyslogHandler", "default_address"]
+__all__ = ["FACILITIES", "SyslogHandler", "default_address", "is_socket"]
 
 _log = logging.getLogger("krakenpy.telemetry")
 
@@ -65,15 +65,15 @@ def default_address() -> str | tuple[str, int]:
         if sep and port.isdigit() and not env.startswith("/"):
             return (host.removeprefix("[").removesuffix("]") or "127.0.0.1", int(port))  # [::1]:514
         return env
-    return next((p for p in _PATHS if _is_socket(p)), _PATHS[0])
+    return next((p for p in _PATHS if is_socket(p)), _PATHS[0])
 
 
-def _is_socket(path: str) -> bool:
+def is_socket(path: str) -> bool:
     """Whether ``path`` is a socket: ``/var/run/log`` is a directory on systemd hosts (journald's
     ``/run/log``), which a container without ``/dev/log`` then named as its daemon's socket."""
     try:
         return stat.S_ISSOCK(os.stat(path).st_mode)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL byte in the path
         return False
 
 

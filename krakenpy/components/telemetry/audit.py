@@ -59,15 +59,12 @@ def _local_socket(url: str, site: Site) -> None:
     """A warning when the syslog socket named (or the local daemon's) is not there: every batch would
     wait in the queue until one appears, then be dropped as the queue fills."""
     from krakenpy.telemetry.auditsyslog import parse_target
+    from krakenpy.telemetry.syslog import is_socket
 
     target = parse_target(url)
     if isinstance(target, str) or target.network != "unix":
         return
-    try:
-        there = stat.S_ISSOCK(os.stat(target.host).st_mode)
-    except (OSError, ValueError):
-        there = False
-    if not there:
+    if not is_socket(target.host):
         message = f"no syslog socket at {target.host}: records wait in the queue (then are dropped) until one is there"
         site.notes.append(ConfigIssue(site.at("url"), message, "warning"))
     elif _stream_socket(target.host):
