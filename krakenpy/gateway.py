@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from krakenpy.backends import backend_formatter, build_backend
-from krakenpy.backends.client import AiohttpClient, ClientOptions, UpstreamCall, UpstreamClient
+from krakenpy.backends.client import AiohttpClient, ClientOptions, UpstreamCall, UpstreamClient, refusals_without
 from krakenpy.backends.fastclient import FastClient
 from krakenpy.backends.http import http_backend
 from krakenpy.backends.proxies import Proxy as HttpProxy
@@ -538,13 +538,21 @@ class _Assembly:
             client_layer = await self._layer("client", site)
             for middleware in reversed(client_layer):
                 call = middleware(call)
+            # a key the url_pattern's query holds under a masked name, masked in a refusal quoting it
+            redactor = hub_for(self.resources).redactor
+            keys = redactor.pattern_secrets(backend.url_pattern) if "?" in backend.url_pattern else ()
+            if keys and backend.hosts:
+                call = refusals_without(call, tuple(k.encode() for k in keys), redactor.mask.encode())
             executor = http_backend(
                 backend,
                 call,
                 backend_formatter(backend),
                 disable_compression=self.service.disable_compression,
                 # the bare fast client without timeouts of its own: a merge may step it without a task
-                client_task_free=bool(backend.hosts) and not client_layer and getattr(http, "task_free", False),
+                client_task_free=bool(backend.hosts)
+                and not client_layer
+                and not keys
+                and getattr(http, "task_free", False),
                 # the request id added to the call's headers here, where the telemetry layer leaves it
                 forward_id=executor_forward(hub_for(self.resources), backend),
             )

@@ -37,6 +37,7 @@ __all__ = [
     "decoded",
     "invalid_header",
     "printable",
+    "refusals_without",
     "refused_header",
     "url_credentials",
     "valid_value",
@@ -77,6 +78,21 @@ def without_literals(response: UpstreamResponse, literals: Iterable[bytes], mask
         body = body.replace(literal, mask)
     headers = tuple((k, v) for k, v in response.headers if k.lower() != "content-length")
     return UpstreamResponse(response.status, headers, body, response.content_type)
+
+
+def refusals_without(call: UpstreamCall, literals: tuple[bytes, ...], mask: bytes) -> UpstreamCall:
+    """``call`` with ``literals`` (the gateway's own credentials, as a backend's ``url_pattern``
+    query holds them) masked in an answer that is not 2xx (:func:`without_literals`): a refusal
+    quoting the key it got, which ``return_error_code``, ``return_error_details`` or a ``no-op``
+    backend hands to the client. Built only for a backend with such a key."""
+
+    async def masked(method: str, url: str, headers: list[tuple[str, str]], body: bytes | None) -> UpstreamResponse:
+        response = await call(method, url, headers, body)
+        if 200 <= response.status < 300:
+            return response
+        return without_literals(response, literals, mask)
+
+    return masked
 
 
 def _quoted_forms(literal: bytes) -> tuple[bytes, ...]:

@@ -28,6 +28,7 @@ from krakenpy.telemetry.writer import LineWriter, check_output_file, output_file
 # imported by the function that sets each up, when the configuration asks for it: a plain start
 # (the access log alone) no longer loads them (P7, 2026-12-02: see bench/README.md, round 9)
 if TYPE_CHECKING:
+    from krakenpy.config.model import ServiceConfig
     from krakenpy.server.census import Tenure
     from krakenpy.telemetry.audit import AuditTrail
     from krakenpy.telemetry.auditsettings import AuditOptions
@@ -141,12 +142,26 @@ def _check_files(resources: Resources, access: AccessLogOptions) -> None:
         raise ConfigError(issues)
 
 
+def _pattern_secrets(service: ServiceConfig, redactor: Redactor) -> list[str]:
+    """The upstream keys the backends' ``url_pattern`` queries hold under a masked key
+    (:meth:`Redactor.pattern_secrets`): masked as literals wherever a text or a logged body quotes them."""
+    endpoints = [*service.endpoints, *(agent.endpoint for agent in service.agents)]
+    return [
+        secret
+        for endpoint in endpoints
+        for backend in endpoint.backends
+        if "?" in backend.url_pattern
+        for secret in redactor.pattern_secrets(backend.url_pattern)
+    ]
+
+
 def _configure(resources: Resources) -> Telemetry:
     hub = Telemetry()
     access: AccessLogOptions = _opt(resources, "telemetry/access_log") or AccessLogOptions()
     _check_files(resources, access)
     hub.redactor = Redactor(access.redaction)
     hub.redactor.learn_routes(endpoint.endpoint for endpoint in resources.service.endpoints)
+    hub.redactor.learn(secrets=_pattern_secrets(resources.service, hub.redactor))
     hub.request_id_header = access.request_id_header or None
     hub.trust_request_id = access.trust_request_id
     hub.return_request_id = access.return_request_id

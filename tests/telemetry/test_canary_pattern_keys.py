@@ -1,0 +1,76 @@
+"""A key a backend's ``url_pattern`` holds in its query under a masked name (``/x?api_key=…``, how
+some APIs are called): the gateway's own upstream credential. The key-based masking hid it where the
+URL is written; an upstream refusing it and quoting it bare (``unknown key …``) was handed to the
+client (``return_error_code``, ``return_error_details``, a ``no-op`` backend) and logged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from krakenpy.telemetry.export import EXPORTER
+from tests.components.telemetry.otlp_receiver import Receiver
+from tests.telemetry.conftest import served, upstream
+from tests.telemetry.test_canary_secrets import _every_output, _leaks
+
+__all__ = ["served", "upstream"]
+
+#: the upstream's key, written into the url_pattern
+PATTERN_KEY = "p4ttern-k3y-c4n4ry"
+
+
+def _refusing() -> web.Application:
+    """An upstream that refuses every key, quoting what it got bare and in its ``Location``-like
+    header (a 2xx on ``/ok`` echoing it: passed as it came, like any answer)."""
+
+    async def refuse(request: web.Request) -> web.Response:
+        got = request.query.get("api_key", "") + " " + request.query.get("sig", "")
+        if request.path == "/ok":
+            return web.json_response({"fine": True})
+        return web.json_response({"error": f"unknown key {got}", "raw": request.query_string}, status=403)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", refuse)
+    return app
+
+
+async def test_a_key_in_a_url_pattern_is_masked_in_a_refusal_and_every_output(  # type: ignore[no-untyped-def]
+    served, upstream, capfd
+) -> None:
+    receiver = Receiver()
+    port = int((await upstream(receiver.app())).rsplit(":", 1)[1])
+    host = await upstream(_refusing())
+    pattern = f"/u?api_key={PATTERN_KEY}&sig={PATTERN_KEY}-s1g&page=2"
+
+    def endpoint(path: str, encoding: str, http: dict[str, Any] | None) -> dict[str, Any]:
+        backend: dict[str, Any] = {"host": [host], "url_pattern": pattern, "encoding": encoding}
+        if http is not None:
+            backend["extra_config"] = {"backend/http": http}
+        return {"endpoint": path, "output_encoding": encoding, "backend": [backend]}
+
+    s = await served(
+        {
+            "version": 3,
+            "extra_config": _every_output(port),
+            "endpoints": [
+                endpoint("/coded", "json", {"return_error_code": True}),
+                endpoint("/details", "json", {"return_error_details": "up"}),
+                endpoint("/raw", "no-op", None),
+                endpoint("/plain", "json", None),
+            ],
+        },
+        debug=True,
+    )
+    answers = []
+    for path in ("/coded", "/details", "/raw", "/plain"):
+        resp = await s.client.get(path)
+        answers.append((resp.status, await resp.text()))
+    await s.gateway.resources.state[EXPORTER].flush()
+    await s.gateway.close()
+    out = capfd.readouterr().out.encode()
+    outputs = {"stdout": out, "answers": repr(answers).encode(), "otlp": b"\n".join(receiver.bodies)}
+    assert _leaks(PATTERN_KEY, outputs) == {}
+    assert [status for status, _ in answers] == [403, 200, 403, 500], answers
+    assert all("unknown key [REDACTED] [REDACTED]" in text for _, text in answers[:3]), answers
+    assert "/u?api_key=[REDACTED]&sig=[REDACTED]&page=2" in answers[3][1]
