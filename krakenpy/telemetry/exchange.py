@@ -135,6 +135,9 @@ class Exchange(EdgeVisit):
     #: the request's body, once a failure handed it over (:meth:`note_body`): its masked JSON fields'
     #: values are masked in the texts about the request too
     body: bytes = b""
+    #: the answers a Lua script printing something could quote (:meth:`note_shown`): their masked
+    #: fields' values are masked in the texts about the request too
+    shown: tuple[Any, ...] = ()
     #: :meth:`secrets`' answer, once asked
     _secrets: tuple[str, ...] | None = None
 
@@ -160,12 +163,24 @@ class Exchange(EdgeVisit):
         found = self._secrets
         if found is None:
             headers = self.client_headers
-            found = self._secrets = (
+            found = (
                 redactor.request_secrets(headers.items(), self.client_query, self.path, self.routed, self.body)
                 if headers is not None
                 else ()
             )
+            if self.shown:
+                found = tuple(sorted({*found, *redactor.shown_secrets(self.shown)}, key=len, reverse=True))
+            self._secrets = found
         return found
+
+    def note_shown(self, shown: tuple[Any, ...]) -> None:
+        """The answers (response data, a ``no-op`` body) a Lua script that prints could quote, handed
+        over by ``print`` (never on a request whose script does not print): the texts written about
+        the request from now on mask their masked fields' values wherever they appear."""
+        before = self.shown
+        if len(shown) != len(before) or any(a is not b for a, b in zip(shown, before, strict=True)):
+            self.shown = shown
+            self._secrets = None
 
     def note_body(self, body: bytes) -> None:
         """The request's body, handed over by a failure (never on the success path): the texts

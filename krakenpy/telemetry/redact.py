@@ -576,6 +576,24 @@ class Redactor:
             found.update(self.body_secrets(body))
         return tuple(sorted((s for s in found if len(s) >= MIN_SECRET), key=len, reverse=True))
 
+    def shown_secrets(self, shown: Iterable[Any]) -> tuple[str, ...]:
+        """The values of the fields the body paths select in answers a Lua script could print (a
+        decoded response's data, a ``no-op`` response's body as :meth:`body_secrets` reads it), each
+        at least :data:`MIN_SECRET` characters. Print path only."""
+        found: set[str] = set()
+
+        def collect(value: Any) -> Any:
+            _leaves(value, found)
+            return value
+
+        for value in shown:
+            if isinstance(value, bytes):
+                found.update(self.body_secrets(value))
+            elif isinstance(value, dict | list) and value:
+                for selector in self._body:
+                    selector.apply(value, collect)
+        return tuple(s for s in found if len(s) >= MIN_SECRET)
+
     def pattern_secrets(self, url_pattern: str) -> tuple[str, ...]:
         """The values a backend's ``url_pattern`` holds in its query under a key this redactor masks
         (``/x?api_key=…``: the gateway's own upstream key), as written and decoded, each at least

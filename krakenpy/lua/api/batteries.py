@@ -11,7 +11,9 @@ from typing import Any
 import lupa.lua54 as lupa
 import orjson
 
+from krakenpy.backends.conntiming import EXCHANGE_VAR
 from krakenpy.lua.api.args import bad_arg, error, string_arg
+from krakenpy.lua.api.response import PostState
 from krakenpy.lua.api.store import ENTRY_COST, Result, Store
 from krakenpy.lua.convert import ARRAY, MAX_DEPTH, NULL, OBJECT, ConversionError, Kind, Mode
 
@@ -91,19 +93,45 @@ def functions(store: Store) -> dict[bytes, Any]:
         except (binascii.Error, ValueError):  # nil, as documented: not an error
             return None
 
+    def print_(line: bytes) -> None:
+        if not log.isEnabledFor(logging.INFO):
+            return
+        # README (Redaction): what the script may print of the answers it handles (a token in the
+        # backend's data) is masked in the line, as the request's credentials are; worked out here
+        # only, when a script prints
+        exchange = EXCHANGE_VAR.get()
+        if exchange is not None:
+            shown = _shown(store)
+            if shown:
+                exchange.note_shown(shown)
+        log.info("lua: %s", _one_line(line.decode("utf-8", "replace")))
+
     return {
         b"NULL": NULL,
         b"ARRAY": ARRAY,
         b"OBJECT": OBJECT,
         b"new_dict": lambda: store.ref({}),
         b"new_list": lambda: store.ref([]),
-        b"print": lambda line: log.info("lua: %s", _one_line(line.decode("utf-8", "replace"))),
+        b"print": print_,
         b"now": time.monotonic,
         b"json_encode": json_encode,
         b"json_decode": json_decode,
         b"b64encode": b64encode,
         b"b64decode": b64decode,
     }
+
+
+def _shown(store: Store) -> tuple[Any, ...]:
+    """The answers the running script handles (a ``post`` script's response: its data, its body)."""
+    found: list[Any] = []
+    for obj in store.in_scope():
+        if isinstance(obj, PostState):
+            response = obj.response
+            if response.data:
+                found.append(response.data)
+            if response.body:
+                found.append(response.body)
+    return tuple(found)
 
 
 def _one_line(text: str) -> str:

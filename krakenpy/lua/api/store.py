@@ -33,11 +33,18 @@ class Store:
         #: id → object, and the function that hands out a new id for an object
         self.objects = objects.objects
         self.ref = objects.ref
+        #: the handles, whose ``scope`` holds the ids of the run Lua is executing (:meth:`in_scope`)
+        self.handles = objects
         # lookups go through Lua functions: lupa 2.8 mis-reads ``table[lua_object]`` from Python
         # while a coroutine is running (it returns the thread along with the value)
         self._lookup, self.mark = lua.eval(
             b"function(H) return function(k) return H[k] end, function(t, tag) H[t] = tag end end"
         )(handles)
+
+    def in_scope(self) -> list[Any]:
+        """The objects handed to the run Lua is executing (its request's, its response's)."""
+        objects = self.objects
+        return [objects[i] for i in self.handles.scope if i in objects]
 
     def use_lookup(self, lookup: Any) -> None:
         """Look Lua tables up with ``lookup`` (the prelude's, which also knows the running request's objects)."""
