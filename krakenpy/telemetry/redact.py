@@ -114,6 +114,13 @@ _SCHEME_TOKEN = re.compile(
     r"(?i)(?<![\w\-])(Bearer|Basic|Digest|Token|ApiKey|AWS4-HMAC-SHA256)\s+[A-Za-z0-9\-._~+/=,:]+"
 )
 
+#: a compact JWS (three base64url segments) or JWE (five), its protected header a JSON object (``eyJ``:
+#: ``{"``), standing alone: masked in a header value an output reports whatever the header's name
+#: (``X-Forwarded-Token``, ``X-Id-Token``); segments may be empty (an unsigned JWS, a JWE's direct key)
+_JWT: Final = re.compile(
+    r"(?<![A-Za-z0-9_\-.])eyJ[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]*){2}(?:(?:\.[A-Za-z0-9_\-]*){2})?(?![A-Za-z0-9_\-.])"
+)
+
 
 #: what ends a value in free text (a URL quoted in a message: ``[GET /x?sig=…]``) and in a raw query
 #: (``;`` is part of a value, as the gateway's own query parser reads it: ``sig=a;b`` masks ``a;b``; a
@@ -402,8 +409,15 @@ class Redactor:
         if lname in self._headers:
             return self.header(name, value)
         if lname in _URL_HEADERS and self.paths is not None:
-            return self.referer(value, secrets)
-        return self.text(value, secrets)
+            return self.jwts(self.referer(value, secrets))
+        return self.jwts(self.text(value, secrets))
+
+    def jwts(self, value: str) -> str:
+        """A header value an output reports, a compact JWS or JWE in it masked (:data:`_JWT`): a token
+        in a header no list names (``X-Forwarded-Token: eyJ…``). Only where headers are reported."""
+        if "eyJ" not in value:
+            return value
+        return _JWT.sub(self._mask, value)
 
     def referer(self, value: str, secrets: tuple[str, ...] = ()) -> str:
         """A ``Referer`` (or another URL header: ``Location``) as logged: :meth:`text`, and, once an
@@ -431,14 +445,14 @@ class Redactor:
         for name, value in pairs:
             if allow is not None and name.lower() not in allow:
                 continue
-            out.append((name, self.header(name, value)))
+            out.append((name, self.jwts(self.header(name, value))))
         return out
 
     def header_map(self, headers: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
         """A ``{name: [values]}`` map with secrets masked."""
         allow = self._allow
         return {
-            name: [self.header(name, v) for v in values]
+            name: [self.jwts(self.header(name, v)) for v in values]
             for name, values in headers.items()
             if allow is None or name.lower() in allow
         }
