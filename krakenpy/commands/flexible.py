@@ -167,12 +167,81 @@ def _shown(line: str) -> str:
     return Redactor().text(_SECRET_PAIR.sub(lambda m: f'{m.group(1)}"{MASK}"', line))
 
 
+#: the tokens :func:`_members_masked` follows: a string (to its quote, else to the line's end: a JSON
+#: string holds no raw newline), a bracket, a colon, a newline
+_TOKENS: Final = re.compile(r'"(?:[^"\\\n]|\\.)*"?|[{}\[\]:\n]')
+#: what may follow a value that ends where it should
+_VALUE_END: Final = re.compile(r"[ \t\r]*(?:[,}\]\n]|$)")
+#: the objects whose members' values are secrets, whatever the members are named: ``auth/basic``'s
+#: ``users`` (user name → password or hash)
+_SECRET_MEMBERS: Final = frozenset({"users"})
+
+
+def _members_masked(text: str, lineno: int, mask: str) -> str:
+    """Line ``lineno`` (1-based, lines split at ``\n``) of ``text``, the string values of the members
+    of a ``users`` object masked (``"ada": "[REDACTED]"``), that object opened on this line or above
+    (a tolerant scan of the text up to the line: the text is not valid JSON). A value whose closing
+    quote is not followed by ``,``, ``}`` or ``]`` (a quote inside it broke the JSON) is masked to the
+    end of the line."""
+    starts = [0]
+    for _ in range(lineno - 1):
+        at = text.find("\n", starts[-1])
+        if at < 0:
+            return ""
+        starts.append(at + 1)
+    first = starts[-1]
+    end = text.find("\n", first)
+    last = len(text) if end < 0 else end
+    stack: list[str | None] = []  # per open container: the key it is the value of, for an object
+    key: str | None = None  # the key read before the value that comes next
+    value: tuple[int, int] | None = None  # a string read: a key if a colon follows, else a value
+    spans: list[tuple[int, int]] = []
+
+    def settle(as_value: bool) -> None:
+        nonlocal value
+        if value is not None and as_value and stack and stack[-1] in _SECRET_MEMBERS and value[1] > first:
+            start, stop = value
+            after = _VALUE_END.match(text, stop)
+            closed = stop - start > 1 and text[stop - 1] == '"' and after is not None
+            if not spans or start >= spans[-1][1]:  # not inside a value masked to the line's end
+                spans.append((start, stop if closed else last))
+        value = None
+
+    for match in _TOKENS.finditer(text, 0, last):
+        token = match.group()
+        if token == "\n":
+            continue
+        if token == ":":
+            if value is not None:
+                key = text[value[0] + 1 : value[1] - 1]
+                value = None
+            continue
+        settle(True)
+        if token[0] == '"':
+            value = match.span()
+        elif token == "{":
+            stack.append(key)
+            key = None
+        elif token == "[":
+            stack.append(None)
+            key = None
+        elif stack:
+            stack.pop()
+    settle(True)
+    line = text[first:last]
+    for start, stop in reversed(spans):
+        start, stop = max(start, first) - first, stop - first
+        line = line[:start] + f'"{mask}"' + line[stop:]
+    return line
+
+
 def _check_json(text: str, template: Path) -> None:
     try:
         orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        lines = text.splitlines()
-        shown = _shown(lines[exc.lineno - 1].strip()) if 0 < exc.lineno <= len(lines) else ""
+        from krakenpy.telemetry.redact import MASK
+
+        shown = _shown(_members_masked(text, exc.lineno, MASK).strip()) if exc.lineno > 0 else ""
         raise FlexibleConfigError(
             [
                 f"{template}: the rendered configuration is not valid JSON at line {exc.lineno}, "
