@@ -44,7 +44,7 @@ from krakenpy.server.app import build_dispatch
 from krakenpy.server.handler import EndpointHandler, make_handler
 from krakenpy.telemetry.layers.backend import executor_forward
 from krakenpy.telemetry.layers.edge import debug_logger
-from krakenpy.telemetry.setup import continue_trail, decide_client_timing, hub_for
+from krakenpy.telemetry.setup import continue_trail, decide_client_timing, hub_for, pattern_secrets
 
 if TYPE_CHECKING:
     from krakenpy.server.adapter import AiohttpHandler
@@ -540,7 +540,7 @@ class _Assembly:
                 call = middleware(call)
             # a key the url_pattern's query holds under a masked name, masked in a refusal quoting it
             redactor = hub_for(self.resources).redactor
-            keys = redactor.pattern_secrets(backend.url_pattern) if "?" in backend.url_pattern else ()
+            keys = pattern_secrets(redactor, backend.url_pattern)
             if keys and backend.hosts:
                 call = refusals_without(call, tuple(k.encode() for k in keys), redactor.mask.encode())
             executor = http_backend(

@@ -20,7 +20,14 @@ from krakenpy.names import canonical_header
 from krakenpy.proxy.dynamic import HOST_VALUE, MissingRoutingInput
 from krakenpy.proxy.types import Headers, Middleware, Proxy, Query, Request, Response
 
-__all__ = ["HostTemplate", "PathTemplate", "backend_request_builder", "backend_request_middleware", "encode_query"]
+__all__ = [
+    "HostTemplate",
+    "PathTemplate",
+    "backend_request_builder",
+    "backend_request_middleware",
+    "encode_query",
+    "literal_text",
+]
 
 _KEY = re.compile(r"\{\{\.([^}]+)\}\}")
 _PATH_SAFE = "-._~!$&'()*+,;=:@"
@@ -29,6 +36,11 @@ _NEEDS_PATH_QUOTE = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@]")
 #: characters kept as written in the literal parts of a url_pattern (existing escapes stay)
 _LITERAL_SAFE = "/%?#[]" + _PATH_SAFE
 _DOTS = {".": "%2E", "..": "%2E%2E"}
+
+
+def literal_text(text: str) -> str:
+    """A literal part of a ``url_pattern`` as the request line writes it (``"`` as ``%22``)."""
+    return quote(text, safe=_LITERAL_SAFE)
 
 
 class PathTemplate:

@@ -46,6 +46,7 @@ __all__ = [
     "continue_trail",
     "decide_client_timing",
     "hub_for",
+    "pattern_secrets",
     "publish_metrics",
     "registry_part",
     "registry_steps",
@@ -142,16 +143,27 @@ def _check_files(resources: Resources, access: AccessLogOptions) -> None:
         raise ConfigError(issues)
 
 
+def pattern_secrets(redactor: Redactor, url_pattern: str) -> tuple[str, ...]:
+    """The upstream keys a backend's ``url_pattern`` query holds under a masked key
+    (:meth:`Redactor.pattern_secrets`), as written, decoded and as the request line sends them
+    (``"`` as ``%22``); none without a query. Start-up only."""
+    if "?" not in url_pattern:
+        return ()
+    from krakenpy.proxy.request_builder import literal_text
+
+    found = {*redactor.pattern_secrets(url_pattern), *redactor.pattern_secrets(literal_text(url_pattern))}
+    return tuple(sorted(found, key=lambda v: (-len(v), v)))
+
+
 def _pattern_secrets(service: ServiceConfig, redactor: Redactor) -> list[str]:
-    """The upstream keys the backends' ``url_pattern`` queries hold under a masked key
-    (:meth:`Redactor.pattern_secrets`): masked as literals wherever a text or a logged body quotes them."""
+    """:func:`pattern_secrets` of every backend: masked as literals wherever a text or a logged body
+    quotes them."""
     endpoints = [*service.endpoints, *(agent.endpoint for agent in service.agents)]
     return [
         secret
         for endpoint in endpoints
         for backend in endpoint.backends
-        if "?" in backend.url_pattern
-        for secret in redactor.pattern_secrets(backend.url_pattern)
+        for secret in pattern_secrets(redactor, backend.url_pattern)
     ]
 
 

@@ -74,3 +74,23 @@ async def test_a_key_in_a_url_pattern_is_masked_in_a_refusal_and_every_output(  
     assert [status for status, _ in answers] == [403, 200, 403, 500], answers
     assert all("unknown key [REDACTED] [REDACTED]" in text for _, text in answers[:3]), answers
     assert "/u?api_key=[REDACTED]&sig=[REDACTED]&page=2" in answers[3][1]
+
+
+async def test_a_key_holding_a_text_end_is_masked_whole(served, upstream, capfd) -> None:  # type: ignore[no-untyped-def]
+    """A key holding a character that ends a value in free text (``]``, a quote, a space): the
+    key-based rule masked up to it, and the failure line, the access log and the client's error
+    text showed the rest (the request line sends a ``"`` as ``%22``: that form is masked too)."""
+    host = await upstream(_refusing())
+    backend = {"host": [host], "url_pattern": f"/u?sig=ab]{PATTERN_KEY}'x\"z&api_key=k3y {PATTERN_KEY}"}
+    extra = {
+        "router": {"return_error_msg": True},
+        "telemetry/logging": {"level": "DEBUG", "stdout": True},
+        "telemetry/access_log": {"format": "json"},
+    }
+    s = await served({"version": 3, "extra_config": extra, "endpoints": [{"endpoint": "/odd", "backend": [backend]}]})
+    resp = await s.client.get("/odd")
+    answer = await resp.text()
+    await s.gateway.close()
+    out = capfd.readouterr().out
+    assert resp.status == 500 and "/u?sig=[REDACTED]&api_key=[REDACTED]" in answer, answer
+    assert PATTERN_KEY not in answer and PATTERN_KEY not in out, (answer, out)
