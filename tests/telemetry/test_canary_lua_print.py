@@ -34,7 +34,7 @@ async def test_a_script_printing_response_data_keeps_its_secrets(served, upstrea
     )
     backend_post = "local r = response.load(); print('backend got ' .. r:data():get('token'))"
     raw_post = (
-        "local r = response.load(); print('raw body ' .. r:body()); print('raw token ' .. json.decode(r:body()).token)"
+        "local r = response.load(); print('raw body ' .. r:body()); print('raw got ' .. json.decode(r:body()).token)"
     )
 
     def endpoint(path: str, encoding: str, level: str, script: str) -> dict[str, Any]:
@@ -66,4 +66,4 @@ async def test_a_script_printing_response_data_keeps_its_secrets(served, upstrea
     assert ANSWERED not in out, out
     assert "lua: proxy got ada [REDACTED] [REDACTED]" in out
     assert "lua: backend got [REDACTED]" in out
-    assert 'lua: raw body {"user": "ada", "token": "[REDACTED]"' in out and "lua: raw token [REDACTED]" in out
+    assert 'lua: raw body {"user": "ada", "token": "[REDACTED]"' in out and "lua: raw got [REDACTED]" in out
