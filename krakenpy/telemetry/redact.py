@@ -611,12 +611,13 @@ class Redactor:
     def pattern_secrets(self, url_pattern: str) -> tuple[str, ...]:
         """The values a backend's ``url_pattern`` holds in its query under a key this redactor masks
         (``/x?api_key=…``: the gateway's own upstream key), as written and decoded, each at least
-        :data:`MIN_SECRET` characters; a value built from the request (``{{.Key}}``) is none. Start-up
-        only: registered as literals (:meth:`learn`) and masked in the backend's refusals."""
+        :data:`MIN_SECRET` characters; a value built from the request (``{{.Key}}``, also as the
+        request line writes it, ``%7B%7B.Key%7D%7D``) is none. Start-up only: registered as literals
+        (:meth:`learn`) and masked in the backend's refusals."""
         query = url_pattern.partition("?")[2]
         if not query:
             return ()
-        return tuple(s for s in self.request_secrets((), query) if "{{" not in s)
+        return tuple(s for s in self.request_secrets((), query) if "{{" not in unquote_plus(s))
 
     def body_secrets(self, body: bytes) -> tuple[str, ...]:
         """The values of the fields the body paths select in a JSON request ``body`` (strings and

@@ -5,11 +5,16 @@ client (``return_error_code``, ``return_error_details``, a ``no-op`` backend) an
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from krakenpy.gateway import load
 from krakenpy.telemetry.export import EXPORTER
+from krakenpy.telemetry.redact import Redactor
+from krakenpy.telemetry.setup import pattern_secrets
 from tests.components.telemetry.otlp_receiver import Receiver
 from tests.telemetry.conftest import served, upstream
 from tests.telemetry.test_canary_secrets import _every_output, _leaks
@@ -94,3 +99,29 @@ async def test_a_key_holding_a_text_end_is_masked_whole(served, upstream, capfd)
     out = capfd.readouterr().out
     assert resp.status == 500 and "/u?sig=[REDACTED]&api_key=[REDACTED]" in answer, answer
     assert PATTERN_KEY not in answer and PATTERN_KEY not in out, (answer, out)
+
+
+def test_a_value_the_request_fills_is_no_key(tmp_path: Path) -> None:
+    """``?api_key={key}`` forwards the client's own value: lura's ``{{.Key}}``, which the request line
+    writes as ``%7B%7B.Key%7D%7D``. That written form was taken for a key the configuration holds: a
+    literal registered for masking, and every call of the backend wrapped by the refusal masking
+    (the fast client's task-free call lost) for a key that is not there."""
+    backend = {"host": ["http://127.0.0.1:8999"], "url_pattern": "/u?api_key={key}&token=t-{key}&sig={key}x"}
+    mixed = {**backend, "url_pattern": f"/u?api_key={{key}}&sig={PATTERN_KEY}"}
+    config = tmp_path / "krakend.json"
+    config.write_text(
+        json.dumps(
+            {
+                "version": 3,
+                "endpoints": [
+                    {"endpoint": "/a/{key}", "backend": [backend]},
+                    {"endpoint": "/b/{key}", "backend": [mixed]},
+                ],
+            }
+        )
+    )
+    service = load(config).service
+    patterns = [endpoint.backends[0].url_pattern for endpoint in service.endpoints]
+    assert "{{.Key}}" in patterns[0]  # lura's form, as the request builder fills it
+    assert pattern_secrets(Redactor(), patterns[0]) == ()
+    assert pattern_secrets(Redactor(), patterns[1]) == (PATTERN_KEY,)
