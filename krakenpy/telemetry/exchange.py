@@ -176,11 +176,15 @@ class Exchange(EdgeVisit):
     def note_shown(self, shown: tuple[Any, ...]) -> None:
         """The answers (response data, a ``no-op`` body) a Lua script that prints could quote, handed
         over by ``print`` (never on a request whose script does not print): the texts written about
-        the request from now on mask their masked fields' values wherever they appear."""
+        the request from now on mask their masked fields' values wherever they appear. Worked out
+        again at each print that hands over data (a dict or list the script may have changed since
+        the last one: printed, then set a field and printed it); the same bodies (bytes, which do not
+        change) are not parsed again."""
         before = self.shown
-        if len(shown) != len(before) or any(a is not b for a, b in zip(shown, before, strict=True)):
-            self.shown = shown
-            self._secrets = None
+        if len(shown) == len(before) and all(a is b and type(a) is bytes for a, b in zip(shown, before, strict=True)):
+            return
+        self.shown = shown
+        self._secrets = None
 
     def note_body(self, body: bytes) -> None:
         """The request's body, handed over by a failure (never on the success path): the texts

@@ -67,3 +67,29 @@ async def test_a_script_printing_response_data_keeps_its_secrets(served, upstrea
     assert "lua: proxy got ada [REDACTED] [REDACTED]" in out
     assert "lua: backend got [REDACTED]" in out
     assert 'lua: raw body {"user": "ada", "token": "[REDACTED]"' in out and "lua: raw got [REDACTED]" in out
+
+
+async def test_a_field_the_script_sets_after_a_print_is_masked_in_the_next(served, upstream, capfd) -> None:  # type: ignore[no-untyped-def]
+    """The masked values were worked out once per answer object: a script that printed, then set a
+    masked field of the same data (a token it made or exchanged) and printed it, wrote the new value."""
+    host = await upstream(_issuer())
+    made = "s3t-by-scr1pt-c4n4ry"
+    post = (
+        "local r = response.load(); local d = r:data(); print('before ' .. d:get('token'))"
+        f"; d:set('token', '{made}'); print('after ' .. d:get('token'))"
+    )
+    backend: dict[str, Any] = {"host": [host], "url_pattern": "/t"}
+    endpoint = {"endpoint": "/p", "extra_config": {"modifier/lua-proxy": {"post": post}}, "backend": [backend]}
+    s = await served(
+        {
+            "version": 3,
+            "extra_config": {"telemetry/logging": {"level": "DEBUG", "stdout": True}},
+            "endpoints": [endpoint],
+        }
+    )
+    resp = await s.client.get("/p")
+    assert resp.status == 200 and made in await resp.text()  # the client gets the answer as the script made it
+    await s.gateway.close()
+    out = capfd.readouterr().out
+    assert ANSWERED not in out and made not in out, out
+    assert "lua: before [REDACTED]" in out and "lua: after [REDACTED]" in out, out
