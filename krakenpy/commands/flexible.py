@@ -172,6 +172,10 @@ def _shown(line: str) -> str:
 _TOKENS: Final = re.compile(r'"(?:[^"\\\n]|\\.)*"?|[{}\[\]:\n]')
 #: what may follow a value that ends where it should
 _VALUE_END: Final = re.compile(r"[ \t\r]*(?:[,}\]\n]|$)")
+#: a value that is no string, object or array (a number, a word: a template that left a password
+#: unquoted, the usual cause of the error), to the next ``,``, ``}``, ``]`` or the line's end; JSON
+#: lets it start on a line after the colon
+_BARE: Final = re.compile(r'\s*([^\s"{}\[\],:][^,}\]\n]*)')
 #: the objects whose members' values are secrets, whatever the members are named: ``auth/basic``'s
 #: ``users`` (user name → password or hash)
 _SECRET_MEMBERS: Final = frozenset({"users"})
@@ -182,7 +186,8 @@ def _members_masked(text: str, lineno: int, mask: str) -> str:
     of a ``users`` object masked (``"ada": "[REDACTED]"``), that object opened on this line or above
     (a tolerant scan of the text up to the line: the text is not valid JSON). A value whose closing
     quote is not followed by ``,``, ``}`` or ``]`` (a quote inside it broke the JSON) is masked to the
-    end of the line."""
+    end of the line; a value that is no string (``"ada": hunter2``, a password left unquoted) to the
+    next ``,``, ``}`` or ``]``."""
     starts = [0]
     for _ in range(lineno - 1):
         at = text.find("\n", starts[-1])
@@ -207,7 +212,9 @@ def _members_masked(text: str, lineno: int, mask: str) -> str:
                 spans.append((start, stop if closed else last))
         value = None
 
-    for match in _TOKENS.finditer(text, 0, last):
+    pos = 0
+    while (match := _TOKENS.search(text, pos, last)) is not None:
+        pos = match.end()
         token = match.group()
         if token == "\n":
             continue
@@ -215,6 +222,13 @@ def _members_masked(text: str, lineno: int, mask: str) -> str:
             if value is not None:
                 key = text[value[0] + 1 : value[1] - 1]
                 value = None
+            bare = _BARE.match(text, pos, last) if stack and stack[-1] in _SECRET_MEMBERS else None
+            if bare is not None:  # its text read as a whole: a quote inside it opens no string
+                start = bare.start(1)
+                stop = start + len(bare.group(1).rstrip())
+                if stop > first and (not spans or start >= spans[-1][1]):
+                    spans.append((start, stop))
+                pos = bare.end()
             continue
         settle(True)
         if token[0] == '"':

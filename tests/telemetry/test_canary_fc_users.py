@@ -49,3 +49,27 @@ def test_users_opened_above_the_broken_line_and_a_password_holding_a_quote(tmp_p
     )
     assert "c4n4ry" not in printed, printed
     assert 'rendered line 6: "bob": "[REDACTED]"' in printed
+
+
+def test_a_password_left_unquoted_is_masked(tmp_path: Path) -> None:
+    """A template that leaves a user's password unquoted (``"ada": {{ env "PW" }}``) is the usual way a
+    ``users`` object breaks the JSON: the broken line showed the bare password, only strings were masked."""
+    template = (
+        '{"version": 3,\n "extra_config": {\n  "auth/basic": {\n   "users": {\n'
+        '    "ada": {{ env "TEST_FC_PW" }},\n    "bob": "{{ env "TEST_FC_HASH" }}"\n   }\n  }\n },\n'
+        ' "endpoints": []}\n'
+    )
+    printed = _check(tmp_path, template, {"TEST_FC_PW": PASSWORD, "TEST_FC_HASH": HASH})
+    assert "c4n4ry" not in printed, printed
+    assert 'rendered line 5: "ada": "[REDACTED]",' in printed
+    printed = _check(tmp_path, template.replace('"ada": {{', '"ada":\n     {{'), {"TEST_FC_PW": PASSWORD})
+    assert "c4n4ry" not in printed, printed  # the value on the line after its colon, as JSON allows
+    assert 'rendered line 6: "[REDACTED]",' in printed
+    for password in ("hunter2 spaced-c4n4ry", 'hun"ter2-c4n4ry'):
+        inline = (
+            '{"version": 3, "extra_config": {"auth/basic": {"users": {"ada": {{ env "TEST_FC_PW" }}, '
+            '"bob": "{{ env "TEST_FC_HASH" }}"}}}, "endpoints": []}\n'
+        )
+        printed = _check(tmp_path, inline, {"TEST_FC_PW": password, "TEST_FC_HASH": HASH})
+        assert password not in printed and "c4n4ry" not in printed, printed
+        assert '"users": {"ada": "[REDACTED]", "bob": "[REDACTED]"}}}' in printed, printed
