@@ -214,6 +214,11 @@ async def _compile_check(loaded: object, *, after_errors: bool = False) -> tuple
     return [], warnings
 
 
+def _inside(path: str, refused: Sequence[str]) -> bool:
+    """Whether ``path`` is one of ``refused``, or lies inside the value at one of them."""
+    return any(path == f or path.startswith((f + ".", f + "[")) for f in refused)
+
+
 def _check(args: argparse.Namespace) -> int:
     """Every check in one run: the schema's, the components', the listener's and the build's (Lua
     sources, files, keys) errors together, each check going on past the errors of the ones before
@@ -240,7 +245,10 @@ def _check(args: argparse.Namespace) -> int:
         loaded.service, files=not args.skip_components, allow_unsupported=args.allow_unsupported
     )
     warned += listener_warned
-    errors.extend(listener_errors)
+    # the listener's errors inside a value the schema already refused (``tls: "yes"``, a list that is
+    # no list) are that same error said again: left out, as the blocks the later steps skip
+    refused_paths = [e.path for e in errors]
+    errors.extend(e for e in listener_errors if not _inside(e.path, refused_paths))
     if not args.skip_components:
         try:
             build_errors, warnings = asyncio.run(_compile_check(loaded, after_errors=bool(errors)))

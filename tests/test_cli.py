@@ -119,6 +119,25 @@ def test_cli_check_reports_the_errors_of_every_stage_in_one_run(tmp_path: Path) 
     assert "lua syntax error" not in run.stderr and "max_age" in run.stderr
 
 
+def test_cli_check_says_a_listener_value_the_schema_refused_once(tmp_path: Path) -> None:
+    """The listener step went on past the schema's errors without leaving out what they blame: a
+    ``tls`` value of the wrong shape was said twice, by the schema and by the listener's own reading
+    (``tls: expected an object``), and counted twice. An error of its own beside them is kept."""
+    doc = {"version": 3, "tls": "yes", "endpoints": []}
+    out = _cli("check", "-c", _write(tmp_path, doc))
+    errors = [line for line in out.stderr.splitlines() if line.startswith("ERROR: ")]
+    assert out.returncode == 1 and errors == ["ERROR: tls: 'yes' is not of type 'object'"], out.stderr
+    assert "1 error(s) in " in out.stderr
+    doc = {"version": 3, "tls": {"ca_certs": "x", "keys": [5], "curve_preferences": [["a"]]}, "endpoints": []}
+    out = _cli("check", "-c", _write(tmp_path, doc))
+    errors = [line for line in out.stderr.splitlines() if line.startswith("ERROR: ")]
+    paths = [line.split(": ")[1] for line in errors]
+    assert sorted(paths) == sorted({*paths}) and {"tls.ca_certs", "tls.keys[0]", "tls.curve_preferences[0]"} <= {
+        *paths
+    }, out.stderr
+    assert f"{len(errors)} error(s) in " in out.stderr
+
+
 @pytest.mark.parametrize("step", ["schema", "options"])
 def test_cli_check_and_run_print_the_warnings_found_before_an_error(tmp_path: Path, step: str) -> None:
     """A misspelt key's hint is often what an error is about (here ``timeuot``): it was dropped
