@@ -45,7 +45,8 @@ class AuditSink(Protocol):
 class StreamSink:
     """A :class:`LineWriter` destination (standard output or a file). ``torn``: the destination
     ends in the middle of a line (a process that died while writing), so the first record starts
-    on a line of its own."""
+    on a line of its own. A batch the writer drops raises: with the reason when the writer is quiet
+    (the file sink's), else (the shared standard output, which says its outages itself) without it."""
 
     def __init__(self, writer: LineWriter, *, owned: bool = False, torn: bool = False) -> None:
         self.writer = writer
@@ -63,7 +64,12 @@ class StreamSink:
         writer.flush()
         if writer.dropped != before:  # a full disk: part of the batch may be written, its last line cut
             self._torn = True
-            raise OSError(f"{writer.name or 'the destination'}: cannot write: {writer.failure or 'refused'}")
+            name = writer.name or "the destination"
+            if writer.quiet:  # the trail's line is the only one: it tells why
+                raise OSError(f"{name}: cannot write: {writer.failure or 'refused'}")
+            # a shared writer (standard output: the access and application logs' too) says its own
+            # outage, with the reason, once for all its lines: the trail's line names the records only
+            raise OSError(f"{name} did not take them (its own line says why)")
 
     async def close(self) -> None:
         if self._owned:
