@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from krakenpy.telemetry.settings import GelfOptions, LoggingOptions, MetricsOptions
 
 __all__ = [
+    "backend_prefix",
     "config_hash",
     "continue_trail",
     "decide_client_timing",
@@ -69,6 +70,14 @@ def hub_for(resources: Resources) -> Telemetry:
         resources.state.set(HUB, Telemetry())
         raise
     return resources.state.set(HUB, hub)
+
+
+def backend_prefix(resources: Resources, url_pattern: str, tag: str) -> str:
+    """``[BACKEND: url_pattern][TAG]``, a component's log prefix, masked once at start-up by the
+    gateway's redactor (the values under masked query keys, :func:`pattern_secrets`, whole): a line
+    goes on to a handler that may not know them (the command line's basic logger, before or without
+    ``telemetry/logging``), whose key-based rule stops a value at a ``]``, a quote or a space."""
+    return hub_for(resources).redactor.text(f"[BACKEND: {url_pattern}][{tag}]")
 
 
 def decide_client_timing(resources: Resources) -> None:

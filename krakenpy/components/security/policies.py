@@ -210,7 +210,9 @@ async def build_backend(options: Policies, site: Site, resources: Resources) -> 
     _report(options, resources)
     if options.req is None and options.resp is None:
         return None
-    return policy_middleware(options, f"[BACKEND: {site.backend.url_pattern}][POLICIES]", backend=True)
+    from krakenpy.telemetry.setup import backend_prefix
+
+    return policy_middleware(options, backend_prefix(resources, site.backend.url_pattern, "POLICIES"), backend=True)
 
 
 async def build_endpoint(options: Policies, site: Site, resources: Resources) -> Middleware | None:

@@ -120,7 +120,9 @@ async def build_backend(options: CelPhases, site: Site, resources: Resources) ->
     _report(options, resources)
     if options.pre is None and options.post is None:
         return None
-    return cel_middleware(options.pre, options.post, f"[BACKEND: {site.backend.url_pattern}][CEL]")
+    from krakenpy.telemetry.setup import backend_prefix
+
+    return cel_middleware(options.pre, options.post, backend_prefix(resources, site.backend.url_pattern, "CEL"))
 
 
 async def build_endpoint(options: CelPhases, site: Site, resources: Resources) -> Middleware | None:

@@ -24,10 +24,11 @@ async def _executor(options: ConsumerOptions, site: Site, resources: Resources) 
     from krakenpy.backends import backend_formatter
     from krakenpy.backends.encoding import decoder_for
     from krakenpy.tasks import cancel_and_wait, spawn
+    from krakenpy.telemetry.setup import backend_prefix
 
     backend = site.backend
     assert backend is not None
-    prefix = f"[BACKEND: {backend.url_pattern}][AMQP]"
+    prefix = backend_prefix(resources, backend.url_pattern, "AMQP")
     consumer = Consumer(
         options, prefix, decoder_for(backend.encoding, backend.is_collection), backend_formatter(backend)
     )
