@@ -44,6 +44,7 @@ __all__ = [
     "AuditScope",
     "AuditTrail",
     "audit_decision",
+    "last_trail",
     "verify_chain",
     "verify_trail",
 ]
@@ -83,6 +84,16 @@ Decision = Literal["allow", "deny", "error"]
 _GENESIS: Final = GENESIS
 #: seconds :meth:`AuditTrail.stop` gives the sink to take what is queued (not ``Final``: tests change it)
 STOP_WAIT = 5.0
+#: the last trail of each destination that served in this process: one a reload adds back after
+#: another reload removed it (or sent it elsewhere) continues that chain (:func:`last_trail`). One
+#: entry per destination a configuration named, once its trail has ended a small object (queue empty)
+_LAST: dict[str, AuditTrail] = {}
+
+
+def last_trail(destination: str) -> AuditTrail | None:
+    """The last trail to ``destination`` ("": none) that served in this process: started at boot, or
+    swapped in by a reload (:meth:`AuditTrail.serves`); its stop is sure to come, with its gateway's."""
+    return _LAST.get(destination) if destination else None
 
 
 class AuditScope:
@@ -262,7 +273,15 @@ class AuditTrail:
         # in the serving process: with ``run -w N`` every worker keeps its own sequence and chain
         # (in one file, interleaved), told apart by its slot: host-a/w2 (verify_trail checks them)
         self.instance = _instance()
+        self.serves()
         self._task = spawn(self._run())
+
+    def serves(self) -> None:
+        """This trail's gateway serves (started, or swapped in by a reload): the last trail to its
+        destination. Never one only built (``check``, a reload that failed): nothing would stop it, and
+        a trail following it would wait for ever."""
+        if self.destination:
+            _LAST[self.destination] = self
 
     async def _run(self) -> None:
         while True:

@@ -823,10 +823,23 @@ def config_hash(resources: Resources) -> str:
 
 def continue_trail(old: Resources, new: Resources) -> None:
     """A reload swapped ``new`` in for ``old``: its audit trail continues the old one's chain when
-    both write to the same destination (:meth:`AuditTrail.follow`)."""
+    both write to the same destination (:meth:`AuditTrail.follow`), else the chain of the last trail
+    to that destination that served in this process (a reload removed the trail, or sent it
+    elsewhere, and this one brings it back). That trail's gateway was swapped out (only the one replaced serves), so
+    its stop, which the new trail waits for, comes with that gateway's retirement (bounded); a trail
+    swapped in and replaced before it started (its records written at its stop) is remembered too."""
+    from krakenpy.telemetry.audit import last_trail
+
     before, after = old.state.get(HUB), new.state.get(HUB)
-    if before is not None and after is not None and before.audit is not None and after.audit is not None:
-        after.audit.follow(before.audit)
+    trail = after.audit if after is not None else None
+    if trail is None:
+        return
+    previous = before.audit if before is not None else None
+    if previous is None or previous.destination != trail.destination:
+        previous = last_trail(trail.destination)
+    if previous is not None:
+        trail.follow(previous)
+    trail.serves()  # before it starts: a reload replacing it first must find it, not ``previous``
 
 
 def serving_hooks(resources: Resources) -> list[Service]:

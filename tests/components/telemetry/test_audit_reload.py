@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import orjson
+import pytest
 
 from krakenpy.telemetry.audit import AuditTrail, verify_trail
 from krakenpy.telemetry.auditsink import FileSink
@@ -57,6 +58,44 @@ def test_a_sighup_reload_to_the_same_file_continues_the_chain(tmp_path: Path) ->
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert out.stdout == f"intact: 6 records in 1 chain\n  {records[0]['instance']}: seq 1..6, 6 records\n"
+
+
+@pytest.mark.parametrize("between", ["removed", "elsewhere"])
+def test_a_trail_a_reload_removes_and_a_later_one_adds_back_continues_the_chain(tmp_path: Path, between: str) -> None:
+    # the trail added back started a new chain at seq 1 in the same process: "1 restart"
+    audit = tmp_path / "audit.log"
+    port = free_port()
+    config = audited_deny_config(tmp_path, port, {"sink": "file", "path": str(audit)})
+    audited = config.read_text()
+    gateway = Gateway(config, "-w", "1", cwd=tmp_path, env={"PYTHONPATH": str(ROOT)})
+    try:
+        gateway.wait_log(r"listening on ")
+        url = f"http://127.0.0.1:{port}/x"
+        assert [_status(url) for _ in range(2)] == [403] * 2
+        doc = orjson.loads(audited)
+        if between == "removed":
+            del doc["extra_config"]["telemetry/audit"]
+        else:  # another file meanwhile: a chain of its own there
+            doc["extra_config"]["telemetry/audit"]["path"] = str(tmp_path / "other.log")
+        config.write_bytes(orjson.dumps(doc))
+        gateway.signal(signal.SIGHUP)
+        gateway.wait_log(r"reload 1 applied by 1/1 workers")
+        assert _status(url) == 403  # not audited, or audited elsewhere
+        config.write_text(audited.replace("403)", "401)"))
+        gateway.signal(signal.SIGHUP)
+        gateway.wait_log(r"reload 2 applied by 1/1 workers")
+        assert [_status(url) for _ in range(2)] == [401] * 2
+        assert gateway.stop() == 0, gateway.log
+    finally:
+        gateway.kill()
+    records = [orjson.loads(line) for line in audit.read_bytes().splitlines()]
+    assert [(r["seq"], r["response"]["status"]) for r in records] == [(1, 403), (2, 403), (3, 401), (4, 401)]
+    out = subprocess.run(
+        [sys.executable, "-m", "krakenpy", "verify-trail", str(audit)],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == f"intact: 4 records in 1 chain\n  {records[0]['instance']}: seq 1..4, 4 records\n"
 
 
 def _lines(path: Path) -> list[bytes]:
