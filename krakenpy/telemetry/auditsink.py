@@ -62,8 +62,10 @@ class StreamSink:
         for line in lines:
             writer.write(line)
         writer.flush()
-        if writer.dropped != before:  # a full disk: part of the batch may be written, its last line cut
-            self._torn = True
+        # a full disk: part of the batch may be written, its last line cut, which the writer ends
+        # itself before its next batch (its ``_cut``); nothing to add here: a failure that cut nothing
+        # (a FIFO's reader gone, a batch refused whole) left a blank line before the next record
+        if writer.dropped != before:
             name = writer.name or "the destination"
             if writer.quiet:  # the trail's line is the only one: it tells why
                 raise OSError(f"{name}: cannot write: {writer.failure or 'refused'}")
