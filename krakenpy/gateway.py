@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 from collections import deque
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from functools import cached_property, partial
@@ -175,10 +175,15 @@ def _own_hosts(service: ServiceConfig, endpoint: EndpointConfig, backend: Backen
         return True
 
 
-def _serviceable(service: ServiceConfig, parsed: Parsed) -> list[ConfigIssue]:
+def _serviceable(service: ServiceConfig, parsed: Parsed, failed: Collection[str] = ()) -> list[ConfigIssue]:
     """Warnings the schema and the model cannot see: values KrakenD starts with and then fails every
-    request of (``check --lint`` makes them errors)."""
+    request of (``check --lint`` makes them errors). ``failed``: paths an error names already (a
+    backend whose executor block the schema refused is not said to lack a host as well)."""
     executors = set(registry.EXECUTOR)
+
+    def refused(path: str, extra: Mapping[str, Any], namespaces: set[str]) -> bool:
+        return bool(failed) and any(_blamed(f"{path}.extra_config.{n}", failed) for n in namespaces & set(extra))
+
     issues: list[ConfigIssue] = []
     for endpoint in service.endpoints:
         for backend in endpoint.backends:
@@ -191,6 +196,8 @@ def _serviceable(service: ServiceConfig, parsed: Parsed) -> list[ConfigIssue]:
             if getattr(owned.get("plugin/http-client"), "static", True) is None:
                 answering.discard("plugin/http-client")  # no-redirect, wildcard: the HTTP call still needs a host
             if not backend.hosts and not answering:
+                if refused(backend.path, backend.extra_config, executors):
+                    continue
                 message = "no host here nor in the service's host: every call fails (500, 'no hosts available')"
                 issues.append(ConfigIssue(f"{backend.path}.host", message, "warning"))
             elif backend.sd in SD_MODES and backend.hosts and ("/" in backend.hosts[0] or ":" in backend.hosts[0]):
@@ -201,7 +208,9 @@ def _serviceable(service: ServiceConfig, parsed: Parsed) -> list[ConfigIssue]:
                 where = f"{backend.path}.host[0]" if _own_hosts(service, endpoint, backend) else "host[0]"
                 issues.append(ConfigIssue(where, message, "warning"))
     for agent in service.agents:
-        if not set(registry.AGENT) & set(parsed.get(agent.path, {})):
+        if not set(registry.AGENT) & set(parsed.get(agent.path, {})) and not refused(
+            agent.path, agent.extra_config, set(registry.AGENT)
+        ):
             # KrakenD's drivers find no configuration of theirs, and lura starts nothing (silently)
             message = f"the async agent {agent.name!r} declares no driver (async/amqp): it is not started"
             issues.append(ConfigIssue(f"{agent.path}.extra_config", message, "warning"))
@@ -217,8 +226,9 @@ def load(path: str | os.PathLike[str], *, lint: bool = False, use_env: bool = Tr
         path, catalog=registry.catalog(), lint=lint, use_env=use_env, keep_going=keep_going
     )
     advice: list[ConfigIssue] = []
-    parsed, issues = parse_components(loaded.service, failed={i.path for i in loaded.errors}, advice=advice)
-    issues.extend(_serviceable(loaded.service, parsed))
+    failed = {i.path for i in loaded.errors}
+    parsed, issues = parse_components(loaded.service, failed=failed, advice=advice)
+    issues.extend(_serviceable(loaded.service, parsed, failed))
     degraded = [i for i in issues if i.severity == "warning"]
     if lint:
         issues = [replace(i, severity="error") for i in issues]

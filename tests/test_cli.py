@@ -138,6 +138,24 @@ def test_cli_check_says_a_listener_value_the_schema_refused_once(tmp_path: Path)
     assert f"{len(errors)} error(s) in " in out.stderr
 
 
+def test_cli_check_lint_does_not_add_no_host_to_an_executor_the_schema_refused(tmp_path: Path) -> None:
+    """With ``--lint`` a backend whose ``backend/lambda`` block the schema refused (so it was not
+    parsed) was also said to have no host: a second, misleading error about the same mistake."""
+    lam = {"function_name": 5, "region": "eu-west-1"}
+    doc = {
+        "version": 3,
+        "endpoints": [{"endpoint": "/a", "backend": [{"url_pattern": "/", "extra_config": {"backend/lambda": lam}}]}],
+    }
+    out = _cli("check", "--lint", "-c", _write(tmp_path, doc))
+    errors = [line for line in out.stderr.splitlines() if line.startswith("ERROR: ")]
+    assert out.returncode == 1 and len(errors) == 1, out.stderr
+    assert errors[0].startswith("ERROR: endpoints[0].backend[0].extra_config.backend/lambda.function_name: ")
+    lam["function_name"] = "f"
+    del doc["endpoints"][0]["backend"][0]["extra_config"]  # type: ignore[index]
+    out = _cli("check", "--lint", "-c", _write(tmp_path, doc))  # without the executor: no host is an error
+    assert out.returncode == 1 and "endpoints[0].backend[0].host: no host" in out.stderr, out.stderr
+
+
 @pytest.mark.parametrize("step", ["schema", "options"])
 def test_cli_check_and_run_print_the_warnings_found_before_an_error(tmp_path: Path, step: str) -> None:
     """A misspelt key's hint is often what an error is about (here ``timeuot``): it was dropped
