@@ -23,8 +23,10 @@ from krakenpy.server import earlystop
 from krakenpy.tasks import loop_ended
 
 if TYPE_CHECKING:
+    from krakenpy.config.model import ServiceConfig
     from krakenpy.gateway import Loaded
     from krakenpy.server.runner import Config, Served
+    from krakenpy.telemetry.redact import Redactor
 
 __all__ = ["main"]
 
@@ -337,6 +339,12 @@ class _Source:
             paths.append(os.path.abspath(source))
         return paths
 
+    def accepted(self, config: Config) -> None:
+        from krakenpy.gateway import Loaded
+
+        assert isinstance(config, Loaded)
+        supervisor_redaction(config.parsed, config.service)
+
 
 def _lua_sources(raw: object) -> list[str]:
     """``sources`` of every ``modifier/lua-*`` block, wherever it sits."""
@@ -366,25 +374,25 @@ def _basic_logging(level_name: str) -> None:
     root.setLevel(LEVELS[level_name])
 
 
-def _supervisor_logging(parsed: Mapping[str, Mapping[str, object]]) -> None:
+def _supervisor_logging(parsed: Mapping[str, Mapping[str, object]], service: ServiceConfig) -> None:
     """The supervisor's own lines (a worker died, draining) where the workers' application log goes:
     ``telemetry/logging``'s level, standard output (in the workers' format, so a ``logstash`` or
     custom stream stays one format) and syslog, or nowhere with both off; set once at start (a
-    reload keeps it). GELF needs the workers' event loop: the supervisor sends it nothing."""
+    reload keeps it). GELF needs the workers' event loop: the supervisor sends it nothing. With or
+    without ``telemetry/logging``, the lines mask with the configuration's redactor (its ``redact``
+    lists, the secrets of its URL patterns), which the workers inherit until their gateway's takes
+    over, and a reload's configuration replaces (:func:`supervisor_redaction`)."""
     from krakenpy.telemetry.applog import LineHandler, app_log_options, make_formatter
-    from krakenpy.telemetry.redact import Redactor
-    from krakenpy.telemetry.settings import AccessLogOptions, LoggingOptions
+    from krakenpy.telemetry.settings import LoggingOptions
 
-    service = parsed.get("", {})
-    options, logstash = service.get("telemetry/logging"), bool(service.get("telemetry/logstash"))
+    top = parsed.get("", {})
+    options, logstash = top.get("telemetry/logging"), bool(top.get("telemetry/logstash"))
+    redactor = supervisor_redaction(parsed, service)
     if options is None and not logstash:
         return
     assert options is None or isinstance(options, LoggingOptions)
-    access = service.get("telemetry/access_log")
-    redaction = access.redaction if isinstance(access, AccessLogOptions) else AccessLogOptions().redaction
     root = logging.getLogger()
     app = app_log_options(options, logstash=logstash, level=root.level)
-    redactor = Redactor(redaction)
     for handler in list(root.handlers):
         if isinstance(handler, LineHandler):
             if app.stdout:
@@ -398,6 +406,20 @@ def _supervisor_logging(parsed: Mapping[str, Mapping[str, object]]) -> None:
     if not root.handlers:  # not logging.lastResort on standard error either
         root.addHandler(logging.NullHandler())
     root.setLevel(app.level)
+
+
+def supervisor_redaction(parsed: Mapping[str, Mapping[str, object]], service: ServiceConfig) -> Redactor:
+    """Make the root logger's lines (the supervisor's) mask with the redactor ``service``'s text
+    gives (``parsed``: its options): the supervisor builds no gateway, whose components would
+    register more; returns it."""
+    from krakenpy.telemetry.applog import follow_redactor
+    from krakenpy.telemetry.settings import AccessLogOptions
+    from krakenpy.telemetry.setup import config_redactor
+
+    access = parsed.get("", {}).get("telemetry/access_log")
+    redactor = config_redactor(service, access if isinstance(access, AccessLogOptions) else None)
+    follow_redactor(redactor)
+    return redactor
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -418,7 +440,7 @@ def _run(args: argparse.Namespace) -> int:
     loaded = _load(args.config, lint=False, allow_unsupported=args.allow_unsupported)
     if not isinstance(loaded, Loaded):
         return 1
-    _supervisor_logging(loaded.parsed)
+    _supervisor_logging(loaded.parsed, loaded.service)
     settings, _ = _runtime(loaded.service, files=True, allow_unsupported=args.allow_unsupported, port=args.port)
     if not isinstance(settings, RuntimeSettings):
         return 1

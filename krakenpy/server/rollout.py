@@ -81,6 +81,7 @@ class Rollout:
             shown = "; ".join(str(w) for w in candidate.warnings[:3])
             log.warning("reload %d: %d warning(s): %s", number, len(candidate.warnings), shown)
         self.supervisor.config, self.supervisor.settings = candidate.config, candidate.settings
+        self.supervisor.source.accepted(candidate.config)
         self.supervisor.generation += 1
         self.digest = candidate.digest
         self.verdict = last_verdict()

@@ -92,6 +92,11 @@ class ConfigSource(Protocol):
         """The files whose change means a reload with ``--watch`` (the config, its Lua sources...)."""
         ...
 
+    def accepted(self, config: Config) -> None:
+        """A reload's ``config`` replaces the running one: the supervisor's own lines mask with
+        its redaction from now on."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class ServeOptions:

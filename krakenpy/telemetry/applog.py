@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
 from krakenpy.telemetry.logfmt import (
     DEFAULT_PATTERN,
@@ -25,7 +25,15 @@ from krakenpy.telemetry.redact import Redactor
 from krakenpy.telemetry.settings import LoggingOptions
 from krakenpy.telemetry.writer import LineWriter
 
-__all__ = ["AppLogOptions", "LineHandler", "app_log_options", "install_handlers", "make_formatter"]
+__all__ = [
+    "AppLogOptions",
+    "LineHandler",
+    "Masking",
+    "app_log_options",
+    "follow_redactor",
+    "install_handlers",
+    "make_formatter",
+]
 
 LOGGER = "krakenpy"
 
@@ -131,5 +139,39 @@ def install_handlers(handlers: Sequence[logging.Handler], level: int) -> Callabl
             logger.setLevel(original[1])
             logger.propagate = original[2]
             _ORIGINAL = None
+
+    return undo
+
+
+@runtime_checkable
+class Masking(Protocol):
+    """A formatter or handler that masks its lines with ``redactor`` (the formatters of
+    :mod:`krakenpy.telemetry.logfmt`, the syslog handler)."""
+
+    redactor: Redactor
+
+
+def follow_redactor(redactor: Redactor) -> Callable[[], None]:
+    """Make the root logger's handlers (the command line's basic logger, the supervisor's standard
+    output and syslog, which every worker inherits) mask with ``redactor``, a gateway's: its
+    ``redact`` lists and the literals learned from its configuration, as the handlers
+    ``telemetry/logging`` installs for it do; returns the undo. Set once per gateway built, nothing
+    per line.
+
+    As :func:`install_handlers`, the undos run in the order the gateways were built (a reload
+    builds the next one first): an undo gives a handler its previous redactor back only while no
+    later gateway has replaced it."""
+    followed: list[tuple[Masking, Redactor]] = []
+    for handler in logging.getLogger().handlers:
+        targets: tuple[object, ...] = (handler, handler.formatter)
+        for target in targets:
+            if isinstance(target, Masking):
+                followed.append((target, target.redactor))
+                target.redactor = redactor
+
+    def undo() -> None:
+        for target, previous in followed:
+            if target.redactor is redactor:
+                target.redactor = previous
 
     return undo

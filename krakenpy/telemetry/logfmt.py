@@ -201,7 +201,7 @@ def one_line(text: str) -> str:
 class _Base(logging.Formatter):
     def __init__(self, redactor: Redactor | None) -> None:
         super().__init__()
-        self._redactor = redactor or Redactor()
+        self.redactor = redactor or Redactor()
 
     def message(self, record: logging.LogRecord, *, with_id: bool = True, escape: bool = True) -> str:
         """The record's redacted text (and traceback), its request id appended; ``escape``: as
@@ -209,7 +209,7 @@ class _Base(logging.Formatter):
         text = record.getMessage()
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info)
-        text = self._redactor.text(text, current_secrets(self._redactor))
+        text = self.redactor.text(text, current_secrets(self.redactor))
         if with_id:
             rid = _request_id()
             if rid is not None:

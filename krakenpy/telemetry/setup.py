@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "backend_prefix",
     "config_hash",
+    "config_redactor",
     "continue_trail",
     "decide_client_timing",
     "hub_for",
@@ -176,13 +177,27 @@ def _pattern_secrets(service: ServiceConfig, redactor: Redactor) -> list[str]:
     ]
 
 
+def config_redactor(service: ServiceConfig, access: AccessLogOptions | None) -> Redactor:
+    """The redactor a configuration's text gives (its ``redact`` lists, its routes, the secrets of
+    its backends' URL patterns): a gateway's before its components register their credentials
+    (:func:`register_credentials`), and the supervisor's, which builds no gateway."""
+    redactor = Redactor((access or AccessLogOptions()).redaction)
+    redactor.learn_routes(endpoint.endpoint for endpoint in service.endpoints)
+    redactor.learn(secrets=_pattern_secrets(service, redactor))
+    return redactor
+
+
 def _configure(resources: Resources) -> Telemetry:
+    from krakenpy.telemetry.applog import follow_redactor
+
     hub = Telemetry()
     access: AccessLogOptions = _opt(resources, "telemetry/access_log") or AccessLogOptions()
     _check_files(resources, access)
-    hub.redactor = Redactor(access.redaction)
-    hub.redactor.learn_routes(endpoint.endpoint for endpoint in resources.service.endpoints)
-    hub.redactor.learn(secrets=_pattern_secrets(resources.service, hub.redactor))
+    hub.redactor = config_redactor(resources.service, access)
+    # the root logger's lines (the command line's basic logger without telemetry/logging, the loggers
+    # outside ``krakenpy`` with it) mask as this gateway's outputs do, from its build on, as the
+    # handlers telemetry/logging installs do; undone when it closes
+    resources.stack.callback(follow_redactor(hub.redactor))
     hub.request_id_header = access.request_id_header or None
     hub.trust_request_id = access.trust_request_id
     hub.return_request_id = access.return_request_id

@@ -110,7 +110,7 @@ class SyslogHandler(logging.Handler):
         self.facility = FACILITIES.get(facility, FACILITIES["local3"])
         self.tag = tag or "krakenpy"
         self.address = address if address is not None else default_address()
-        self._redactor = redactor or Redactor()
+        self.redactor = redactor or Redactor()
         family: int = socket.AF_UNIX
         if isinstance(self.address, tuple):
             # resolved once, here: a name given to sendto was looked up (blocking) for every line, and
@@ -146,7 +146,7 @@ class SyslogHandler(logging.Handler):
         text = record.getMessage()
         if record.exc_info:  # the traceback too, as standard output writes it (one line)
             text += "\n" + _TRACEBACK.formatException(record.exc_info)
-        text = one_line(self._redactor.text(text, current_secrets(self._redactor)))
+        text = one_line(self.redactor.text(text, current_secrets(self.redactor)))
         exchange = CURRENT.get()
         if exchange is not None and exchange.request_id:  # as every other app-log output writes it
             text += f" request_id={exchange.request_id}"
