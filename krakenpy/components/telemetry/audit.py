@@ -48,9 +48,13 @@ def _parse(raw: Any, site: Site) -> AuditOptions:
         _local_socket(options.url, site)
     name = raw.get("fingerprint_key_env") if isinstance(raw, dict) else None
     if name and not options.fingerprint_key:
-        # the fingerprints would come from a random key per process: the same credential would read
-        # differently after a restart and in each worker, which is what the variable is there to avoid
-        message = f"environment variable {name} is not set: credential fingerprints use a random key per process"
+        # the fingerprints would come from the run's random key (drawn before the workers fork, so
+        # they share it): the same credential would read differently after a restart and on each
+        # instance, which is what the variable is there to avoid
+        message = (
+            f"environment variable {name} is not set or empty: credential fingerprints use a random key "
+            "per run (its workers share it), so a credential reads differently after a restart and on each instance"
+        )
         site.notes.append(ConfigIssue(site.at("fingerprint_key_env"), message, "warning"))
     return options
 

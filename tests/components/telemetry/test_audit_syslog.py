@@ -358,6 +358,25 @@ def test_check_refuses_an_empty_fingerprint_key_env_as_auth_api_keys_does(tmp_pa
     assert "ERROR: extra_config.telemetry/audit.fingerprint_key_env: '' should be non-empty" in out.stderr, out.stderr
 
 
+@pytest.mark.parametrize("value", [None, ""])
+def test_check_says_an_unset_fingerprint_key_env_gives_a_key_per_run_not_per_process(
+    tmp_path: Path, value: str | None
+) -> None:
+    """The warning said "a random key per process", so an operator read every worker's fingerprints as
+    different; the key is drawn once per run before the workers fork (they share it, as the README
+    and auth/api-keys' own warning say). An empty variable is "not set or empty", as api-keys says."""
+    config = tmp_path / "krakend.json"
+    audit = {"fingerprint_key_env": "AUDIT_FP_DOCS33"}
+    config.write_text(json.dumps({"version": 3, "extra_config": {"telemetry/audit": audit}}))
+    env = {} if value is None else {"AUDIT_FP_DOCS33": value}
+    out = check_config(config, env=env)
+    assert out.returncode == 0, out.stderr
+    warning = next(line for line in out.stderr.splitlines() if "fingerprint_key_env" in line)
+    at = "WARNING: extra_config.telemetry/audit.fingerprint_key_env: "
+    assert warning.startswith(at + "environment variable AUDIT_FP_DOCS33 is not set or empty"), warning
+    assert "random key per run (its workers share it)" in warning and "per process" not in warning, warning
+
+
 async def test_the_batch_a_closing_connection_took_is_sent_again_after_an_outage(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
