@@ -232,11 +232,13 @@ def load(path: str | os.PathLike[str], *, lint: bool = False, use_env: bool = Tr
     degraded = [i for i in issues if i.severity == "warning"]
     if lint:
         issues = [replace(i, severity="error") for i in issues]
-    warnings = (*loaded.warnings, *degraded, *advice, *ignored_fields(loaded.service))
+    # with ``lint`` the degraded values are errors, not also warnings; the rest (fields without effect,
+    # the advice --lint leaves as warnings) are still said above the errors
+    warnings = (*loaded.warnings, *(() if lint else degraded), *advice, *ignored_fields(loaded.service))
     errors = [*loaded.errors, *(issues if lint else _errors(issues))]
     if errors and not keep_going:
-        raise ConfigError(errors, loaded.service.source, () if lint else warnings)
-    return Loaded(loaded.service, parsed, () if lint and errors else warnings, loaded.enforcing, tuple(errors))
+        raise ConfigError(errors, loaded.service.source, warnings)
+    return Loaded(loaded.service, parsed, warnings, loaded.enforcing, tuple(errors))
 
 
 @dataclass

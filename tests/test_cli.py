@@ -181,6 +181,33 @@ def test_cli_check_and_run_print_the_warnings_found_before_an_error(tmp_path: Pa
         assert lines.index(warning) < next(i for i, line in enumerate(lines) if line.startswith("ERROR: "))
 
 
+def test_cli_check_lint_prints_the_warnings_it_leaves_as_warnings_beside_its_errors(tmp_path: Path) -> None:
+    """``--lint`` leaves some findings warnings: a field accepted without effect, auth/api-keys' "no
+    fingerprint_key_env" (a warning even with --lint, README). They were printed by ``check --lint``
+    on a file with no error and dropped from one with any error: the README says the warnings are
+    printed above the errors. A degraded value (no backend host) is an error there, never both."""
+    doc: dict[str, Any] = {
+        "version": 3,
+        "extra_config": {
+            "router": {"app_engine": True},
+            "auth/api-keys": {"keys": [{"key": "abcd1234efgh5678", "roles": ["a"]}]},
+            "security/cors": {"allow_origins": ["*"], "max_age": "12x"},
+        },
+        "endpoints": [{"endpoint": "/a", "backend": [{"url_pattern": "/b"}]}],
+    }
+    out = _cli("check", "--lint", "-c", _write(tmp_path, doc))
+    assert out.returncode == 1, out.stderr
+    lines = out.stderr.splitlines()
+    warnings = [line for line in lines if line.startswith("WARNING: ")]
+    errors = [line for line in lines if line.startswith("ERROR: ")]
+    assert any(w.startswith("WARNING: extra_config.router.app_engine: accepted; no effect") for w in warnings), lines
+    assert any(w.startswith("WARNING: extra_config.auth/api-keys: no fingerprint_key_env") for w in warnings), lines
+    assert any(e.startswith("ERROR: extra_config.security/cors.max_age: ") for e in errors), lines
+    assert any(e.startswith("ERROR: endpoints[0].backend[0].host: no host") for e in errors), lines
+    assert not any("backend[0].host" in w for w in warnings), lines  # an error under --lint, not also a warning
+    assert lines.index(warnings[-1]) < lines.index(errors[0])
+
+
 def test_cli_check_reports_control_bytes_in_an_endpoint_path(tmp_path: Path) -> None:
     # httprouter would register them; reached percent-encoded, they would go on to the backend URL and logs
     backend = [{"host": ["http://127.0.0.1:8000"], "url_pattern": "/x"}]
