@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from krakenpy import commands, startgc
-from krakenpy.errors import ConfigError, ConfigIssue
+from krakenpy.errors import ConfigError, ConfigIssue, one_line
 from krakenpy.server import earlystop
 from krakenpy.tasks import loop_ended
 
@@ -136,6 +136,7 @@ def print_issues(issues: Sequence[ConfigIssue], *, label: str) -> None:
     for issue in issues:
         groups.setdefault((_shape(issue.path), issue.message), []).append(issue.path or "(root)")
     for (shape, message), paths in groups.items():
+        shape, message, paths = one_line(shape), one_line(message), [one_line(p) for p in paths]
         if len(paths) == 1:
             print(f"{label}: {paths[0]}: {message}", file=sys.stderr)
             continue

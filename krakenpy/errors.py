@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal, TypeGuard
 
+from krakenpy.goquote import control_escape
 from krakenpy.userinfo import mask_url, mask_userinfo
 
 __all__ = [
@@ -42,6 +43,19 @@ class KrakenpyError(Exception):
 #: back (``[^'\n]*@[^'\n]*`` tried every ``@`` of an unclosed quote as the split: ``'a:`` and 100 k
 #: ``@`` took ~36 s); the same matches
 _QUOTED_USERINFO = re.compile(r"'([^'\n:]*+:[^'\n@]*+@[^'\n]*+)'|\"([^\"\n:]*+:[^\"\n@]*+@[^\"\n]*+)\"")
+
+
+#: what an issue's line never carries raw (a tab is kept): C0, DEL, C1 and the Unicode line and
+#: paragraph separators, as the log lines (``krakenpy.telemetry.logfmt.one_line``)
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """``text`` with its control characters written as escapes (``\\n``, ``\\x1b``): a key or a value
+    of the file that an issue quotes (an endpoint's path, a plugin's name, an unknown key) can neither
+    start a line of its own (an ``ERROR:`` line without a path) nor send escape sequences to the
+    terminal that shows ``check``'s answer or ``run``'s log."""
+    return text if text.isprintable() else _CONTROL.sub(control_escape, text)
 
 
 def _mask_quoted(match: re.Match[str]) -> str:
@@ -70,7 +84,7 @@ class ConfigIssue:
 
     def __str__(self) -> str:
         where = self.path or "(root)"
-        return f"{where}: {self.message}"
+        return one_line(f"{where}: {self.message}")
 
 
 class ConfigError(KrakenpyError):

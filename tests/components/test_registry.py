@@ -31,6 +31,7 @@ CORE_MODULES = {
     "krakenpy.fingerprint",  # keyed credential fingerprints (stdlib only): the runner draws its key before forking
     "krakenpy.flowcontrol",
     "krakenpy.gojson",
+    "krakenpy.goquote",  # Go's quoting and the control-character escape (stdlib only): errors and logs share it
     "krakenpy.hostport",
     "krakenpy.names",
     "krakenpy.state",

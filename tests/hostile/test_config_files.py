@@ -384,3 +384,34 @@ def test_hostile_numbers_are_config_errors_at_their_path(
         assert code == 1 and [line.split(": ", 2)[1] for line in err.splitlines() if line.startswith("ERROR")] == [
             where
         ], err
+
+
+def test_hostile_control_characters_in_paths_and_quoted_values_print_escaped(tmp_path: Path) -> None:
+    """A key or a value quoted by an error or a warning (an endpoint's path, a plugin's name, an unknown
+    key or namespace) with control characters was printed raw: a newline forged an ``ERROR:`` line
+    without a path, an escape sequence recoloured or cleared the terminal. Every line ``check`` prints
+    is one issue at its path, the characters written as escapes."""
+    backend = {"host": ["http://127.0.0.1:8000"], "url_pattern": "/"}
+    odd = {"x\n\x1b[31mns": {}, "qos/circuit-breaker": {"k\u2028y": 1}}
+    plugin = {
+        "version": 3,
+        "plugin": {"pattern": ".so", "folder": "./"},
+        "extra_config": {"plugin/http-server": {"name": ["p\nERROR: forged\x1b[2J"]}},
+        "endpoints": [{"endpoint": "/b", "backend": [{**backend, "extra_config": odd}]}],
+    }
+    twice = {"version": 3, "endpoints": [{"endpoint": "/a\n\x1b[31m", "backend": [backend]}] * 2}
+    expected = {
+        "plugin": [
+            "(p\\nERROR: forged\\x1b[2J)",
+            "endpoints[0].backend[0].extra_config.x\\n\\x1b[31mns: unknown namespace",
+            "qos/circuit-breaker.k\\u2028y: unknown key",
+        ],
+        "twice": ["endpoints[1].endpoint: duplicate endpoint 'GET /a\\n\\x1b[31m'"],
+    }
+    for name, doc in (("plugin", plugin), ("twice", twice)):
+        out = _check(_write(tmp_path, f"{name}.json", json.dumps(doc)))
+        assert out.returncode == 1, out.stderr
+        lines = out.stderr.splitlines()
+        assert "\x1b" not in out.stderr and "\u2028" not in out.stderr, out.stderr
+        assert all(line.startswith(("ERROR: ", "WARNING: ")) for line in lines[:-1]), out.stderr
+        assert all(text in out.stderr for text in expected[name]), out.stderr
