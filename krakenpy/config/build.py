@@ -115,7 +115,7 @@ class _Collector:
         value = obj[key]
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return tuple(value)
-        self.error(f"{path}.{key}", f"expected a list of strings, got {value!r}")
+        self.error(f"{path}.{key}" if path else key, f"expected a list of strings, got {value!r}")
         return None
 
 

@@ -415,3 +415,13 @@ def test_hostile_control_characters_in_paths_and_quoted_values_print_escaped(tmp
         assert "\x1b" not in out.stderr and "\u2028" not in out.stderr, out.stderr
         assert all(line.startswith(("ERROR: ", "WARNING: ")) for line in lines[:-1]), out.stderr
         assert all(text in out.stderr for text in expected[name]), out.stderr
+
+
+def test_hostile_service_host_of_another_type_is_reported_at_host(tmp_path: Path) -> None:
+    """The service's ``host`` holding a list (or an object) was reported a second time at ``.host``,
+    a path no file has."""
+    for host in ([["http://127.0.0.1:8000"]], {"a": 1}):
+        out = _check(_write(tmp_path, "k.json", json.dumps({"version": 3, "host": host, "endpoints": [ENDPOINT]})))
+        assert out.returncode == 1, out.stderr
+        paths = [line.split(": ", 2)[1] for line in out.stderr.splitlines() if line.startswith("ERROR")]
+        assert paths and all(p == "host" or p.startswith("host[") for p in paths), out.stderr
