@@ -32,6 +32,8 @@ def _parse(raw: Mapping[str, Any], site: Site) -> Any:
     except JMESPathError as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError([ConfigIssue(site.at("expr"), f"not a JMESPath expression: {message}")]) from None
+    except RecursionError:  # the parser recurses per nesting level: ~300 brackets exhaust the stack
+        raise ConfigError([ConfigIssue(site.at("expr"), "nested too deeply for the JMESPath parser")]) from None
 
 
 def wrap(result: Any) -> dict[str, Any]:

@@ -89,3 +89,20 @@ def test_jmespath_bad_expression_is_a_config_error_with_its_path(tmp_path: Path)
     )
     assert done.returncode == 1
     assert "endpoints[0].extra_config.modifier/jmespath.expr: not a JMESPath expression" in done.stdout + done.stderr
+
+
+def test_jmespath_expression_nested_past_the_parser_is_a_config_error(tmp_path: Path) -> None:
+    """An expression nesting 500 brackets (or parentheses) ran jmespath's recursive parser out of
+    stack: ``check`` and ``run`` ended on a ``RecursionError`` traceback."""
+    for expr in ("[" * 500 + "]" * 500, "(" * 500 + "a" + ")" * 500):
+        doc = make_config([_endpoint("/x", expr, [{"host": ["http://127.0.0.1:19"], "url_pattern": "/"}])])
+        (tmp_path / "krakend.json").write_text(json.dumps(doc))
+        done = subprocess.run(
+            [sys.executable, "-m", "krakenpy", "check", "-c", str(tmp_path / "krakend.json")],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert "endpoints[0].extra_config.modifier/jmespath.expr: nested too deeply" in done.stderr, done.stderr
