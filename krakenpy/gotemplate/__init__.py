@@ -30,7 +30,11 @@ class TemplateSet:
 
     def add(self, name: str, text: str, source: str | None = None) -> None:
         """Parse ``text`` as template ``name``; its ``define`` blocks join the set."""
-        self.templates.update(parse(text, name, source or name, self.funcs))
+        try:
+            parsed = parse(text, name, source or name, self.funcs)
+        except RecursionError:  # the parser recurses per nesting level (parentheses, blocks)
+            raise TemplateSyntaxError(source or name, 0, "the template is nested too deeply") from None
+        self.templates.update(parsed)
 
     def render(self, name: str, data: Any) -> tuple[str, list[str]]:
         """Execute ``name`` over ``data``: the output and warnings (values printed as ``<no value>``)."""

@@ -425,3 +425,26 @@ def test_hostile_service_host_of_another_type_is_reported_at_host(tmp_path: Path
         assert out.returncode == 1, out.stderr
         paths = [line.split(": ", 2)[1] for line in out.stderr.splitlines() if line.startswith("ERROR")]
         assert paths and all(p == "host" or p.startswith("host[") for p in paths), out.stderr
+
+
+def test_hostile_template_nested_past_the_parser_is_a_config_error(tmp_path: Path) -> None:
+    """A Go template nesting 2000 parentheses (or ``if`` blocks) ran the template parser out of stack:
+    ``check`` ended on a ``RecursionError`` traceback, for an inline body-generator template and for a
+    Flexible Configuration file alike."""
+    import base64
+
+    for i, text in enumerate(("{{" + "(" * 2000 + "1" + ")" * 2000 + "}}", "{{if 1}}" * 2000 + "{{end}}" * 2000)):
+        inline = base64.b64encode(text.encode()).decode()
+        endpoint = {**ENDPOINT, "extra_config": {"modifier/response-body-generator": {"template": inline}}}
+        out = _check(_write(tmp_path, f"k{i}.json", json.dumps({"version": 3, "endpoints": [endpoint]})))
+        assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+        where = "ERROR: endpoints[0].extra_config.modifier/response-body-generator.template: template syntax error"
+        assert where in out.stderr and "nested too deeply" in out.stderr, out.stderr
+        fc = subprocess.run(
+            [sys.executable, "-m", "krakenpy", "check", "-c", str(_write(tmp_path, f"k{i}.tmpl", text))],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "FC_ENABLE": "1"},
+        )
+        assert fc.returncode == 1 and "Traceback" not in fc.stderr and "nested too deeply" in fc.stderr, fc.stderr
