@@ -68,16 +68,37 @@ class UpstreamResponse:
 
 def without_literals(response: UpstreamResponse, literals: Iterable[bytes], mask: bytes) -> UpstreamResponse:
     """``response`` with each of ``literals`` (the gateway's own credentials: an LLM vendor key, the
-    OAuth2 token it obtained) masked in its body: for a refusal quoting the credential it got, which
-    ``return_error_code`` would pass on to the client (the failure path only)."""
+    OAuth2 token it obtained) masked in its body and its header values: for a refusal quoting the
+    credential it got, which ``return_error_code`` would pass on to the client, and a ``no-op``
+    backend with its headers (``WWW-Authenticate``, ``Location``) (the failure path only)."""
+    literals = [literal for literal in literals if literal]
     body = response.body
-    found = [form for literal in literals if literal for form in _quoted_forms(literal) if form in body]
-    if not found:
+    found = [form for literal in literals for form in _quoted_forms(literal) if form in body]
+    headers = _headers_without(response.headers, literals, mask)
+    if not found and headers is response.headers:
         return response
     for literal in sorted(found, key=len, reverse=True):
         body = body.replace(literal, mask)
-    headers = tuple((k, v) for k, v in response.headers if k.lower() != "content-length")
+    if found:
+        headers = tuple((k, v) for k, v in headers if k.lower() != "content-length")
     return UpstreamResponse(response.status, headers, body, response.content_type)
+
+
+def _headers_without(
+    headers: tuple[tuple[str, str], ...], literals: list[bytes], mask: bytes
+) -> tuple[tuple[str, str], ...]:
+    """``headers`` with ``literals`` masked in their values (decoded as the clients decode a header
+    value: UTF-8, other bytes kept as surrogate escapes); the same tuple when none holds one."""
+    texts = sorted({lit.decode("utf-8", "surrogateescape") for lit in literals}, key=len, reverse=True)
+    if not any(text in value for _, value in headers for text in texts):
+        return headers
+    shown = mask.decode()
+    masked: list[tuple[str, str]] = []
+    for name, value in headers:
+        for text in texts:
+            value = value.replace(text, shown)
+        masked.append((name, value))
+    return tuple(masked)
 
 
 def refusals_without(call: UpstreamCall, literals: tuple[bytes, ...], mask: bytes) -> UpstreamCall:

@@ -125,3 +125,36 @@ def test_a_value_the_request_fills_is_no_key(tmp_path: Path) -> None:
     assert "{{.Key}}" in patterns[0]  # lura's form, as the request builder fills it
     assert pattern_secrets(Redactor(), patterns[0]) == ()
     assert pattern_secrets(Redactor(), patterns[1]) == (PATTERN_KEY,)
+
+
+def _refusing_in_headers() -> web.Application:
+    """An upstream refusing the key it got and quoting it in its answer's headers only (an OAuth-style
+    ``WWW-Authenticate``, a ``Location`` to a login page, a debugging header)."""
+
+    async def refuse(request: web.Request) -> web.Response:
+        got = request.query.get("api_key", "")
+        headers = {
+            "WWW-Authenticate": f'Bearer error="invalid_token", error_description="unknown key {got}"',
+            "Location": f"/login?api_key={got}",
+            "X-Echo": got,
+        }
+        return web.json_response({"error": "refused"}, status=401, headers=headers)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", refuse)
+    return app
+
+
+async def test_a_key_in_a_url_pattern_is_masked_in_a_refusals_headers(served, upstream) -> None:  # type: ignore[no-untyped-def]
+    """A ``no-op`` backend hands the refusal's headers to the client as they came: the key the upstream
+    quoted there (not in the body) reached the client."""
+    host = await upstream(_refusing_in_headers())
+    backend = {"host": [host], "url_pattern": f"/u?api_key={PATTERN_KEY}", "encoding": "no-op"}
+    endpoint = {"endpoint": "/raw", "output_encoding": "no-op", "backend": [backend]}
+    s = await served({"version": 3, "endpoints": [endpoint]})
+    resp = await s.client.get("/raw", allow_redirects=False)
+    await resp.read()
+    await s.gateway.close()
+    headers = repr(list(resp.headers.items()))
+    assert resp.status == 401 and PATTERN_KEY not in headers, headers
+    assert resp.headers["X-Echo"] == "[REDACTED]" and resp.headers["Location"] == "/login?api_key=[REDACTED]", headers
