@@ -17,7 +17,6 @@ from typing import Any, Final, Protocol, TypeAlias
 from urllib.parse import unquote_to_bytes
 
 import aiohttp
-import orjson
 from yarl import URL
 
 from krakenpy.backends.conntiming import current_timing, now
@@ -26,6 +25,7 @@ from krakenpy.backends.inflate import gunzip, strip_encoding
 from krakenpy.backends.proxies import Proxy
 from krakenpy.backends.redirects import REDIRECT_STATUSES, follow
 from krakenpy.errors import BackendError, UpstreamBodyError
+from krakenpy.jsonforms import json_forms
 
 __all__ = [
     "AiohttpClient",
@@ -117,13 +117,14 @@ def refusals_without(call: UpstreamCall, literals: tuple[bytes, ...], mask: byte
 
 
 def _quoted_forms(literal: bytes) -> tuple[bytes, ...]:
-    """``literal``, and as a JSON string holds it when that differs (a ``"``, a ``\\`` or a control
-    character escaped: a refusal quoting the credential in a JSON message)."""
+    """``literal``, and as the usual JSON encoders write it inside a string when that differs
+    (:func:`~krakenpy.jsonforms.json_forms`: a ``"`` or a ``\\`` escaped, ``/`` as ``\\/``, non-ASCII as
+    ``\\uXXXX``...): a refusal quoting the credential in a JSON message, which a client decodes."""
     try:
-        escaped = orjson.dumps(literal.decode())[1:-1]
-    except (UnicodeDecodeError, orjson.JSONEncodeError):  # not UTF-8: no JSON text holds it so
+        forms = json_forms(literal.decode())
+    except UnicodeDecodeError:  # not UTF-8: no JSON text holds it so
         return (literal,)
-    return (literal,) if escaped == literal else (literal, escaped)
+    return (literal, *(form.encode() for form in sorted(forms)))
 
 
 class UpstreamClient(Protocol):

@@ -26,6 +26,7 @@ from urllib.parse import unquote_plus, urlsplit
 import orjson
 
 from krakenpy.fingerprint import derived_key
+from krakenpy.jsonforms import json_forms
 from krakenpy.telemetry.jsonpath import Selector, compile_selector
 from krakenpy.telemetry.pathmask import DEFAULT_PATH_PARAMS, PathMasks, path_masks
 from krakenpy.userinfo import mask_userinfo
@@ -343,9 +344,10 @@ class Redactor:
         known = set(self._literals) | {v for v in secrets if len(v) >= MIN_SECRET}
         # the longest first: a secret holding another is masked whole
         self._literals = tuple(sorted(known, key=lambda v: (-len(v), v)))
-        # a secret holding a quote or a backslash reads escaped in a JSON text (the escaped form first:
-        # it is the longer, and holds the plain one's pieces)
-        escaped = {orjson.dumps(v).decode()[1:-1] for v in known}
+        # a secret holding a quote, a backslash, a slash or a non-ASCII character reads escaped in a
+        # JSON text, as the usual encoders write it (the escaped forms first: longer, and holding the
+        # plain one's pieces)
+        escaped = {form for v in known for form in json_forms(v)}
         self._body_literals = tuple(sorted(known | escaped, key=lambda v: (-len(v), v)))
         keys = self._query_keys | {k for k in query_keys if k}
         if keys != self._query_keys:

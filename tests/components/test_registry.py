@@ -33,6 +33,7 @@ CORE_MODULES = {
     "krakenpy.gojson",
     "krakenpy.goquote",  # Go's quoting and the control-character escape (stdlib only): errors and logs share it
     "krakenpy.hostport",
+    "krakenpy.jsonforms",  # a credential's JSON-escaped forms (stdlib and orjson): refusals and redaction share it
     "krakenpy.names",
     "krakenpy.state",
     "krakenpy.stdio",  # the standard streams as a process may have them (stdlib only)

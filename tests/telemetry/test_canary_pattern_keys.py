@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from krakenpy.gateway import load
@@ -158,3 +159,36 @@ async def test_a_key_in_a_url_pattern_is_masked_in_a_refusals_headers(served, up
     headers = repr(list(resp.headers.items()))
     assert resp.status == 401 and PATTERN_KEY not in headers, headers
     assert resp.headers["X-Echo"] == "[REDACTED]" and resp.headers["Location"] == "/login?api_key=[REDACTED]", headers
+
+
+async def test_a_key_a_json_encoder_escaped_is_masked_in_a_refusal(served, upstream) -> None:  # type: ignore[no-untyped-def]
+    """A key with a ``/`` (base64 keys have them) quoted by an upstream whose JSON encoder writes it
+    ``\\/`` (PHP's default), or with ``&`` written ``\\u0026`` (Go's): only the key as it is and with
+    ``"``/``\\`` escaped were looked for, and a client decoding the refusal read the key."""
+    key = "k3y/W1th+SL4sh&amp"
+
+    async def refuse(request: web.Request) -> web.Response:
+        got = request.query.get("api_key", "")
+        php = got.replace("/", "\\/")
+        go = got.replace("&", "\\u0026")
+        body = '{"php": "unknown key ' + php + '", "go": "unknown key ' + go + '"}'
+        return web.Response(body=body.encode(), status=403, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", refuse)
+    host = await upstream(app)
+    backend = {"host": [host], "url_pattern": f"/u?api_key={key.replace('&', '%26')}", "encoding": "no-op"}
+    details = {**backend, "encoding": "json", "extra_config": {"backend/http": {"return_error_details": "up"}}}
+    endpoints = [
+        {"endpoint": "/raw", "output_encoding": "no-op", "backend": [backend]},
+        {"endpoint": "/details", "backend": [details]},
+    ]
+    s = await served({"version": 3, "endpoints": endpoints})
+    decoded = []
+    for path in ("/raw", "/details"):
+        resp = await s.client.get(path)
+        decoded.append(orjson.loads(await resp.read()))
+    await s.gateway.close()
+    for sent in (key, key.replace("+", " ")):  # the pattern's value as written and decoded
+        assert sent not in repr(decoded), decoded
+    assert decoded[0]["php"] == decoded[0]["go"] == "unknown key [REDACTED]", decoded
