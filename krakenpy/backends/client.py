@@ -21,7 +21,7 @@ from yarl import URL
 
 from krakenpy.backends.conntiming import current_timing, now
 from krakenpy.backends.gotext import transport_text
-from krakenpy.backends.inflate import gunzip, strip_encoding
+from krakenpy.backends.inflate import gunzip, inflate, strip_encoding
 from krakenpy.backends.proxies import Proxy
 from krakenpy.backends.redirects import REDIRECT_STATUSES, follow
 from krakenpy.errors import BackendError, UpstreamBodyError
@@ -37,6 +37,7 @@ __all__ = [
     "decoded",
     "invalid_header",
     "printable",
+    "refusal_without",
     "refusals_without",
     "refused_header",
     "url_credentials",
@@ -101,6 +102,30 @@ def _headers_without(
     return tuple(masked)
 
 
+async def refusal_without(response: UpstreamResponse, literals: Iterable[bytes], mask: bytes) -> UpstreamResponse:
+    """:func:`without_literals` for a refusal whose body may still be encoded (the client's
+    ``Accept-Encoding`` forwarded: the gateway decodes gzip only, as Go's transport): a ``deflate``
+    body is inflated first (bounded as gzip is); a body in an encoding the gateway cannot read
+    (``br``, ``zstd``...) or that does not inflate is withheld (empty), since the credential may be in
+    it, encoded, for the client to decode. The failure path only."""
+    codings = [
+        c.strip().lower()
+        for k, v in response.headers
+        if k.lower() == "content-encoding"
+        for c in v.split(",")
+        if c.strip().lower() not in ("", "identity")
+    ]
+    if codings:
+        body = b""
+        if codings == ["deflate"]:
+            try:
+                body = await inflate(response.body, MAX_BODY)
+            except BackendError:
+                body = b""
+        response = UpstreamResponse(response.status, strip_encoding(response.headers), body, response.content_type)
+    return without_literals(response, literals, mask)
+
+
 def refusals_without(call: UpstreamCall, literals: tuple[bytes, ...], mask: bytes) -> UpstreamCall:
     """``call`` with ``literals`` (the gateway's own credentials, as a backend's ``url_pattern``
     query holds them) masked in an answer that is not 2xx (:func:`without_literals`): a refusal
@@ -111,7 +136,7 @@ def refusals_without(call: UpstreamCall, literals: tuple[bytes, ...], mask: byte
         response = await call(method, url, headers, body)
         if 200 <= response.status < 300:
             return response
-        return without_literals(response, literals, mask)
+        return await refusal_without(response, literals, mask)
 
     return masked
 

@@ -12,7 +12,7 @@ import zlib
 
 from krakenpy.errors import BackendError
 
-__all__ = ["STEP", "gunzip", "strip_encoding"]
+__all__ = ["STEP", "gunzip", "inflate", "strip_encoding"]
 
 #: output bytes inflated between two yields to the event loop
 STEP = 1 << 20
@@ -22,13 +22,26 @@ _GZIP = 16 + zlib.MAX_WBITS
 async def gunzip(body: bytes, cap: int) -> bytes:
     """Every gzip member of ``body`` (Go reads concatenated members too), at most ``cap`` bytes out;
     raises :class:`BackendError` for a bigger output, a truncated stream or bytes that are not gzip."""
+    return await _inflate(body, cap, _GZIP, "gzip")
+
+
+async def inflate(body: bytes, cap: int) -> bytes:
+    """A ``Content-Encoding: deflate`` body (a zlib stream, or a raw deflate one as some servers send
+    it), at most ``cap`` bytes out; :class:`BackendError` as :func:`gunzip`."""
+    try:
+        return await _inflate(body, cap, zlib.MAX_WBITS, "deflate")
+    except BackendError:
+        return await _inflate(body, cap, -zlib.MAX_WBITS, "deflate")
+
+
+async def _inflate(body: bytes, cap: int, wbits: int, name: str) -> bytes:
     out: list[bytes] = []
     size = 0
     data = body
     steps = 0
     try:
         while data:
-            inflater = zlib.decompressobj(_GZIP)
+            inflater = zlib.decompressobj(wbits)
             while True:
                 chunk = inflater.decompress(data, STEP)
                 size += len(chunk)
@@ -42,10 +55,10 @@ async def gunzip(body: bytes, cap: int) -> bytes:
                 if steps % 4 == 0:
                     await asyncio.sleep(0)  # let other requests run while a large body inflates
             if not inflater.eof:
-                raise BackendError("invalid gzip body from backend: unexpected EOF")
-            data = inflater.unused_data
+                raise BackendError(f"invalid {name} body from backend: unexpected EOF")
+            data = inflater.unused_data if wbits == _GZIP else b""  # gzip members may follow each other
     except zlib.error as exc:
-        raise BackendError(f"invalid gzip body from backend: {exc}") from None
+        raise BackendError(f"invalid {name} body from backend: {exc}") from None
     return b"".join(out)
 
 

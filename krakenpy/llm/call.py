@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
-from krakenpy.backends.client import ClientMiddleware, UpstreamCall, UpstreamResponse, without_literals
+from krakenpy.backends.client import ClientMiddleware, UpstreamCall, UpstreamResponse, refusal_without
 from krakenpy.errors import BackendError, Rejection
 from krakenpy.llm.vendors import VENDORS, Vendor, unified
 
@@ -138,7 +138,7 @@ def middleware(options: LlmOptions, templates: Templates, redactor: Redactor) ->
                 log.debug("ai/llm %s request to %s: %s", label, redactor.url(url), redactor.body(payload, _JSON))
             response = await call(method, url, sent, payload)
             if not 200 <= response.status < 300:  # the failure path only
-                response = without_literals(response, literals, mask)
+                response = await refusal_without(response, literals, mask)
             if debug:
                 log.debug(
                     "ai/llm %s answer %d: %s",

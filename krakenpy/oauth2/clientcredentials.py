@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, quote_plus, urlencode
 
 import orjson
 
-from krakenpy.backends.client import ClientMiddleware, UpstreamCall, UpstreamResponse, without_literals
+from krakenpy.backends.client import ClientMiddleware, UpstreamCall, UpstreamResponse, refusal_without
 from krakenpy.errors import BackendError
 
 __all__ = ["ClientCredentials", "TokenSource", "client_credentials_middleware"]
@@ -170,7 +170,7 @@ def client_credentials_middleware(source: TokenSource, mask: str = "[REDACTED]")
             if 200 <= response.status < 300:
                 return response
             token = value.partition(" ")[2] or value  # the failure path only
-            return without_literals(response, (value.encode(), token.encode()), masked)
+            return await refusal_without(response, (value.encode(), token.encode()), masked)
 
         return authorized
 

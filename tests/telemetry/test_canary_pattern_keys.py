@@ -6,6 +6,7 @@ client (``return_error_code``, ``return_error_details``, a ``no-op`` backend) an
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -192,3 +193,41 @@ async def test_a_key_a_json_encoder_escaped_is_masked_in_a_refusal(served, upstr
     for sent in (key, key.replace("+", " ")):  # the pattern's value as written and decoded
         assert sent not in repr(decoded), decoded
     assert decoded[0]["php"] == decoded[0]["go"] == "unknown key [REDACTED]", decoded
+
+
+async def test_a_key_in_a_refusal_the_gateway_does_not_decode_never_reaches_the_client(  # type: ignore[no-untyped-def]
+    served, upstream
+) -> None:
+    """A client's ``Accept-Encoding: gzip, deflate, br`` forwarded (``input_headers``) lets the upstream
+    answer a refusal deflate- or br-encoded: the gateway decodes gzip only, so the key the refusal
+    quoted went on encoded, unmasked, to a client that decodes it."""
+
+    async def refuse(request: web.Request) -> web.Response:
+        text = b'{"error": "unknown key ' + request.query.get("api_key", "").encode() + b'"}'
+        encoding = request.path.rsplit("/", 1)[1]
+        body = zlib.compress(text) if encoding == "deflate" else text  # "br": not really brotli, unreadable alike
+        return web.Response(
+            body=body, status=403, headers={"Content-Encoding": encoding, "Content-Type": "application/json"}
+        )
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", refuse)
+    host = await upstream(app)
+
+    def endpoint(encoding: str) -> dict[str, Any]:
+        backend = {"host": [host], "url_pattern": f"/u/{encoding}?api_key={PATTERN_KEY}", "encoding": "no-op"}
+        return {"endpoint": f"/{encoding}", "output_encoding": "no-op", "input_headers": ["*"], "backend": [backend]}
+
+    s = await served({"version": 3, "endpoints": [endpoint("deflate"), endpoint("br")]})
+    answers = {}
+    for encoding in ("deflate", "br"):
+        resp = await s.client.get(
+            f"/{encoding}", headers={"Accept-Encoding": "gzip, deflate, br"}, auto_decompress=False
+        )
+        raw = await resp.read()
+        coding = resp.headers.get("Content-Encoding")
+        answers[encoding] = (resp.status, coding, zlib.decompress(raw) if coding == "deflate" else raw)
+    await s.gateway.close()
+    assert PATTERN_KEY.encode() not in repr(answers).encode(), answers
+    assert answers["deflate"] == (403, None, b'{"error": "unknown key [REDACTED]"}'), answers
+    assert answers["br"][:2] == (403, None), answers

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from krakenpy.backends.client import ClientMiddleware, UpstreamCall, UpstreamResponse, without_literals
+from krakenpy.backends.client import ClientMiddleware, UpstreamCall, UpstreamResponse, refusal_without
 from krakenpy.components.base import Component, Site
 from krakenpy.martian.base import Step
 from krakenpy.martian.compile import compile_modifier
@@ -98,7 +98,7 @@ async def _client(options: MartianOptions, site: Site, resources: Resources) -> 
                 url, headers, body = message.url, message.headers, message.body
             response = await call(method, url, headers, body)
             if literals and not 200 <= response.status < 300:
-                response = without_literals(response, literals, mask)
+                response = await refusal_without(response, literals, mask)
             if on_response is None:
                 return response
             message = Message(list(response.headers), response.body, status=response.status)
