@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from krakenpy.config.build import build_service
+from krakenpy.config.build import build_service, build_service_anyway
 from krakenpy.config.loader import apply_env_overrides, read_document
 from krakenpy.config.model import BackendConfig, EndpointConfig, ServiceConfig
 from krakenpy.config.namespaces import Catalog
@@ -60,9 +60,10 @@ def load_service(
 
     ``catalog`` says which namespaces krakenpy implements (the registry's); component options are
     parsed afterwards by the assembly (:func:`krakenpy.gateway.load`). With ``keep_going`` (``check``),
-    schema errors are returned on :attr:`LoadedConfig.errors` with the service as built despite them,
-    so the later checks (components, Lua, files) can report theirs in the same run; a document that
-    cannot be built at all still raises.
+    the schema's and the model's errors are returned on :attr:`LoadedConfig.errors` with the service
+    as built despite them (:func:`~krakenpy.config.build.build_service_anyway`), so the later checks
+    (components, Lua, files) can report theirs in the same run; a file that cannot be read still
+    raises.
     """
     from krakenpy.config.coerce import coerce_weak
     from krakenpy.config.ignored import document_ignored
@@ -77,14 +78,16 @@ def load_service(
     found = validate_document(doc, lint=lint, catalog=catalog) + namespace_issues(doc, catalog, lint=lint)
     issues = [i for i in found if i.severity == "error"]
     warnings = [i for i in found if i.severity == "warning"] + document_ignored(doc)
+    service: ServiceConfig | None = None
     try:
-        service = build_service(doc, source=source, env_overrides=overrides)
+        service, built = build_service_anyway(doc, source=source, env_overrides=overrides)
     except ConfigError as exc:
+        built = list(exc.issues)
+    if built:
         # one report per path (the schema already said what is wrong there); a set keeps this linear
         seen = {i.path for i in issues}
-        issues.extend(i for i in exc.issues if i.path not in seen)
-        raise ConfigError(_blame_env(issues, overrides), source, _blame_env(warnings, overrides)) from None
-    if issues and not keep_going:
+        issues.extend(i for i in built if i.path not in seen)
+    if service is None or (issues and not keep_going):
         raise ConfigError(_blame_env(issues, overrides), source, _blame_env(warnings, overrides))
     return LoadedConfig(
         service=service,

@@ -386,6 +386,18 @@ def build_service(
     doc: Mapping[str, Any], *, source: str = "", env_overrides: Mapping[str, str] | None = None
 ) -> ServiceConfig:
     """Apply defaults and KrakenD's init checks; raise :class:`ConfigError` with every issue found."""
+    service, issues = build_service_anyway(doc, source=source, env_overrides=env_overrides)
+    if issues:
+        raise ConfigError(issues, source)
+    return service
+
+
+def build_service_anyway(
+    doc: Mapping[str, Any], *, source: str = "", env_overrides: Mapping[str, str] | None = None
+) -> tuple[ServiceConfig, list[ConfigIssue]]:
+    """:func:`build_service`, its issues returned beside the service built despite them (``check``
+    going on to its later steps): what an error names keeps its default, and an endpoint that
+    repeats or conflicts with an earlier one is left out. Never served."""
     c = _Collector()
     version = doc.get("version")
     if version != 3:
@@ -406,6 +418,7 @@ def build_service(
             ipaddress.ip_address(listen_ip)
         except ValueError:
             c.error("listen_ip", f"invalid ip address {listen_ip!r}")
+            listen_ip = ""
     endpoints: list[EndpointConfig] = []
     raw_endpoints = doc.get("endpoints") or []
     if not isinstance(raw_endpoints, list):
@@ -421,11 +434,13 @@ def build_service(
         if built is None:
             continue
         key = (built.method, built.endpoint)
+        clash = False
         if key in seen:
             c.error(
                 f"endpoints[{i}].endpoint",
                 f"duplicate endpoint '{built.method} {built.endpoint}' (first declared at endpoints[{seen[key]}])",
             )
+            clash = True
         else:
             seen[key] = i
         # gin keeps one tree per method: the same path with other parameter names only
@@ -437,8 +452,10 @@ def build_service(
                 f"endpoints[{i}].endpoint",
                 f"'{built.endpoint}' conflicts with '{other}' (endpoints[{j}]): same path, other parameter names",
             )
+            clash = True
         shapes.setdefault(shape, (built.endpoint, i))
-        endpoints.append(built)
+        if not clash:  # (an error either way: left out of the service ``check`` goes on with)
+            endpoints.append(built)
     from krakenpy.config.agents import build_agents  # it builds its backends with this module
 
     agents = build_agents(doc, defaults, c)
@@ -451,9 +468,10 @@ def build_service(
     port = c.integer(doc, "port", "", DEFAULT_PORT) or DEFAULT_PORT
     if not 0 < port < 65536:
         c.error("port", f"invalid port {port}")
-    if c.issues:
-        raise ConfigError(c.issues, source)
-    return ServiceConfig(
+        port = DEFAULT_PORT
+    # what the fields below find is not said (as before: they were read after the verdict)
+    issues = list(c.issues)
+    service = ServiceConfig(
         version=3,
         name=str(doc.get("name", "") or ""),
         port=port,
@@ -489,3 +507,4 @@ def build_service(
         env_overrides=dict(env_overrides or {}),
         agents=agents,
     )
+    return service, issues
