@@ -197,24 +197,54 @@ def _runtime_issues(
     return settings, list(errors), len(warnings)
 
 
+class _Said(logging.Handler):
+    """What the components log at WARNING or above while ``check`` builds them: said once, with the
+    other warnings (without a handler, Python's last-resort one printed each line bare to stderr,
+    besides the same text in the build's warnings)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(record.getMessage())
+        except Exception:  # a record whose arguments do not format: its text as written
+            self.lines.append(str(record.msg))
+
+
 async def _compile_check(loaded: object, *, after_errors: bool = False) -> tuple[list[ConfigIssue], list[str]]:
-    """The components' build (Lua sources, files, keys...): its errors and warnings. ``after_errors``:
-    earlier checks found errors and the blocks they blame were left out; a build that then fails
-    other than with a configuration error adds nothing (a consequence of what was said)."""
+    """The components' build (Lua sources, files, keys...): its errors and warnings (what it logged
+    at WARNING or above among them, once). ``after_errors``: earlier checks found errors and the
+    blocks they blame were left out; a build that then fails other than with a configuration error
+    adds nothing (a consequence of what was said)."""
     from krakenpy.gateway import Loaded, build_gateway
 
     assert isinstance(loaded, Loaded)
+    said = _Said()
+    root = logging.getLogger()
+    root.addHandler(said)
     try:
         gateway = await build_gateway(loaded.service, parsed=loaded.parsed, serving=False)
     except ConfigError as exc:
-        return list(exc.issues), []
+        return list(exc.issues), _once([w.message for w in exc.warnings], said.lines)
     except Exception:
         if not after_errors:
             raise
-        return [], []
+        return [], _once([], said.lines)
+    finally:
+        root.removeHandler(said)
     warnings = list(gateway.resources.warnings)
     await gateway.close()
-    return [], warnings
+    return [], _once(warnings, said.lines)
+
+
+def _once(warnings: list[str], logged: list[str]) -> list[str]:
+    """The build's warnings, then the lines it logged that say something else, each once."""
+    out = list(dict.fromkeys(warnings))
+    known = set(out)
+    out.extend(line for line in dict.fromkeys(logged) if line not in known)
+    return out
 
 
 def _inside(path: str, refused: Sequence[str]) -> bool:
@@ -259,7 +289,7 @@ def _check(args: argparse.Namespace) -> int:
             loop_ended()
         warned += len(warnings)
         for warning in warnings:
-            print(f"WARNING: {warning}", file=sys.stderr)
+            print(f"WARNING: {one_line(warning)}", file=sys.stderr)
         said = {(e.path, e.message) for e in errors}
         errors.extend(e for e in build_errors if (e.path, e.message) not in said)
     if errors:

@@ -403,7 +403,9 @@ class _Assembly:
             await self._agent(agent)
         edge = await self._edge()
         if self.issues:
-            raise ConfigError(self.issues, service.source)
+            # the warnings found so far go with the errors (``check`` prints them above)
+            said = tuple(ConfigIssue("", w, "warning") for w in self.resources.warnings)
+            raise ConfigError(self.issues, service.source, said)
         handler_edge = build_dispatch(service, routes, debug=debug, debug_log=debug_logger(hub_for(self.resources)))
         for middleware in reversed(edge):
             handler_edge = middleware(handler_edge)

@@ -119,6 +119,61 @@ def test_cli_check_reports_the_errors_of_every_stage_in_one_run(tmp_path: Path) 
     assert "lua syntax error" not in run.stderr and "max_age" in run.stderr
 
 
+def test_cli_check_goes_on_past_the_models_errors(tmp_path: Path) -> None:
+    """A duplicate endpoint, a bad duration or a bad port (the model's own checks, which the schema
+    cannot see) stopped ``check`` before the components' options and the build: a Lua syntax error
+    and a CEL error beside them needed another run. The endpoint that repeats is left out (its own
+    blocks are checked once it no longer repeats)."""
+    backend = {"host": ["http://127.0.0.1:99"], "url_pattern": "/"}
+    doc = {
+        "version": 3,
+        "timeout": "3x",
+        "listen_ip": "nope",
+        "endpoints": [
+            {
+                "endpoint": "/a",
+                "extra_config": {"validation/cel": [{"check_expr": "req_method =="}]},
+                "backend": [backend],
+            },
+            {"endpoint": "/a", "backend": [backend]},
+            {"endpoint": "/b", "extra_config": {"modifier/lua-endpoint": {"pre": "local x = "}}, "backend": [backend]},
+        ],
+    }
+    out = _cli("check", "-c", _write(tmp_path, doc))
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.startswith("ERROR: ")]
+    for prefix in (
+        "ERROR: timeout: ",
+        "ERROR: listen_ip: invalid ip address",
+        "ERROR: endpoints[1].endpoint: duplicate endpoint 'GET /a'",
+        "ERROR: endpoints[0].extra_config.validation/cel[0].check_expr: CEL syntax error",
+        "ERROR: endpoints[2].extra_config.modifier/lua-endpoint.pre: lua syntax error",
+    ):
+        assert sum(line.startswith(prefix) for line in errors) == 1, (prefix, errors)
+    assert f"{len(errors)} error(s) in " in out.stderr
+    run = _cli("run", "-c", _write(tmp_path, doc), "-p", str(free_port()), timeout=30)
+    assert run.returncode == 1 and "duplicate endpoint" in run.stderr and "lua syntax error" not in run.stderr
+
+
+def test_cli_check_says_a_components_logged_warning_once_with_its_label(tmp_path: Path) -> None:
+    """A component that logs its warning as it builds (a CEL check that is never evaluated) had it
+    printed twice by ``check``: bare, by Python's last-resort handler, and as ``WARNING:``; and when
+    the build failed, only bare."""
+    backend = {"host": ["http://127.0.0.1:99"], "url_pattern": "/"}
+    cel = {"validation/cel": [{"check_expr": "1 + 1 == 2"}]}
+    doc: dict[str, Any] = {"version": 3, "endpoints": [{"endpoint": "/a", "extra_config": cel, "backend": [backend]}]}
+    warning = "WARNING: endpoints[0].extra_config.validation/cel[0].check_expr: never evaluated"
+    for broken in (False, True):
+        if broken:  # a Lua syntax error in another endpoint: the build fails
+            lua = {"modifier/lua-endpoint": {"pre": "local x = "}}
+            doc["endpoints"].append({"endpoint": "/b", "extra_config": lua, "backend": [backend]})
+        out = _cli("check", "-c", _write(tmp_path, doc))
+        lines = out.stderr.splitlines()
+        assert out.returncode == int(broken), out.stderr
+        assert sum(warning in line for line in lines) == 1, out.stderr
+        assert sum("never evaluated" in line for line in lines) == 1, out.stderr
+
+
 def test_cli_check_says_a_listener_value_the_schema_refused_once(tmp_path: Path) -> None:
     """The listener step went on past the schema's errors without leaving out what they blame: a
     ``tls`` value of the wrong shape was said twice, by the schema and by the listener's own reading

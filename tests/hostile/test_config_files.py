@@ -417,6 +417,18 @@ def test_hostile_control_characters_in_paths_and_quoted_values_print_escaped(tmp
         assert all(text in out.stderr for text in expected[name]), out.stderr
 
 
+def test_hostile_control_characters_in_a_build_warning_print_escaped(tmp_path: Path) -> None:
+    """The build step's warnings (a static folder that does not exist yet, its path quoted) were
+    printed as they came: a newline in the path started a line with no label."""
+    static = {"server/static-filesystem": {"prefix": "/media/", "path": "./a\nERROR: forged\x1b[2J"}}
+    doc = {"version": 3, "extra_config": static, "endpoints": [ENDPOINT]}
+    out = _check(_write(tmp_path, "s.json", json.dumps(doc)))
+    assert "does not exist (yet)" in out.stderr, out.stderr
+    assert "\x1b" not in out.stderr, out.stderr
+    lines = out.stderr.splitlines()
+    assert all(line.startswith(("ERROR: ", "WARNING: ")) or " warning(s) in " in line for line in lines), out.stderr
+
+
 def test_hostile_service_host_of_another_type_is_reported_at_host(tmp_path: Path) -> None:
     """The service's ``host`` holding a list (or an object) was reported a second time at ``.host``,
     a path no file has."""
