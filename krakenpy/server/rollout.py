@@ -77,9 +77,12 @@ class Rollout:
         self._accept(result, number, started)
 
     def _accept(self, candidate: Candidate, number: int, started: float) -> None:
+        # each warning once, on its own line (the first three only were shown, joined; the components'
+        # own were said besides, as every process that built the configuration logged them)
         if candidate.warnings:
-            shown = "; ".join(str(w) for w in candidate.warnings[:3])
-            log.warning("reload %d: %d warning(s): %s", number, len(candidate.warnings), shown)
+            log.warning("reload %d: %d warning(s)", number, len(candidate.warnings))
+        for warning in candidate.warnings:
+            log.warning("reload %d: %s", number, warning)
         self.supervisor.config, self.supervisor.settings = candidate.config, candidate.settings
         self.supervisor.source.accepted(candidate.config)
         self.supervisor.generation += 1

@@ -401,7 +401,8 @@ def test_runtime_build_warnings_logged_once_at_start_and_on_reload(tmp_path: Pat
             == 1
         )
         _reload(gateway, config, _echo_config(port, 1, extra_config=static), 1)
-        gateway.wait_log(r"reload 1: 1 warning\(s\): extra_config\.server/static-filesystem\.path: folder")
+        gateway.wait_log(r"reload 1: 1 warning\(s\)$")
+        gateway.wait_log(r"reload 1: extra_config\.server/static-filesystem\.path: folder")
         assert gateway.log.count("does not exist") == 2, gateway.log
         assert gateway.stop() == 0
     finally:

@@ -188,9 +188,8 @@ def jwt_middleware(section: Section, name: str, debug: bool) -> Middleware:
 
 
 def _report(options: Policies, resources: Resources) -> None:
-    for warning in options.warnings:
-        resources.warnings.append(f"{warning.path}: {warning.message}")
-        log.warning("%s: %s", warning.path, warning.message)
+    """The findings go to the build's warnings only (not logged as well: see validation/cel)."""
+    resources.warnings.extend(f"{warning.path}: {warning.message}" for warning in options.warnings)
 
 
 async def build_proxy(options: Policies, site: Site, resources: Resources) -> Middleware | None:

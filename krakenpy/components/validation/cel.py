@@ -97,9 +97,10 @@ def jwt_rejecter(phase: Phase, name: str) -> Middleware:
 
 
 def _report(options: CelPhases, resources: Resources) -> None:
+    """The checks' findings go to the build's warnings only: whoever builds prints them (``run`` once
+    at start, a reload once in its summary, ``check`` with the others); logged here as well, they were
+    said again by every process that built (the first worker's start printed them twice)."""
     resources.warnings.extend(f"{w.path}: {w.message}" for w in options.warnings)
-    for warning in options.warnings:
-        log.warning("%s: %s", warning.path, warning.message)
 
 
 async def build_proxy(options: CelPhases, site: Site, resources: Resources) -> Middleware | None:
