@@ -115,12 +115,31 @@ _SCHEME_TOKEN = re.compile(
     r"(?i)(?<![\w\-])(Bearer|Basic|Digest|Token|ApiKey|AWS4-HMAC-SHA256)\s+[A-Za-z0-9\-._~+/=,:]+"
 )
 
-#: a compact JWS (three base64url segments) or JWE (five), its protected header a JSON object (``eyJ``:
-#: ``{"``), standing alone: masked in a header value an output reports whatever the header's name
-#: (``X-Forwarded-Token``, ``X-Id-Token``); segments may be empty (an unsigned JWS, a JWE's direct key)
+#: a compact JWS (three base64url segments) or JWE (five), standing alone, its first segment starting
+#: ``ey`` or ``ew``: the base64url of ``{`` then ``"`` or whitespace (``eyJ``: ``{"``, ``eyAi``: ``{ "``,
+#: ``ewog``: ``{\n``, as a header JSON written with spaces or indented encodes). Masked in a header value
+#: an output reports whatever the header's name (``X-Forwarded-Token``, ``X-Id-Token``) once
+#: :func:`_jose_header` confirms the segment; segments may be empty (an unsigned JWS, a JWE's direct key)
 _JWT: Final = re.compile(
-    r"(?<![A-Za-z0-9_\-.])eyJ[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]*){2}(?:(?:\.[A-Za-z0-9_\-]*){2})?(?![A-Za-z0-9_\-.])"
+    r"(?<![A-Za-z0-9_\-.])(e[wy][A-Za-z0-9_\-]+)(?:\.[A-Za-z0-9_\-]*){2}(?:(?:\.[A-Za-z0-9_\-]*){2})?"
+    r"(?![A-Za-z0-9_\-.])"
 )
+#: what a protected header decodes to: a JSON object's opening, optional whitespace, its first key's quote
+_JOSE_HEADER: Final = re.compile(rb"\{[ \t\r\n]*\"")
+
+
+def _jose_header(segment: str) -> bool:
+    """Whether a token's first segment base64url-decodes to a JSON object's opening (``{``, optional
+    whitespace, ``"``): an ordinary dotted value that happens to start ``ey``/``ew`` (``eyes.left.right``)
+    is not one. Only its first 64 characters are decoded (up to 47 bytes of whitespace), whole groups and
+    a last partial one (a segment cut at a length no encoder writes still counts, as ``eyJ…`` did)."""
+    head = segment[:64]
+    head = head[: len(head) - (len(head) % 4 == 1)]
+    try:
+        decoded = base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))
+    except (binascii.Error, ValueError):
+        return False
+    return _JOSE_HEADER.match(decoded) is not None
 
 
 #: what ends a value in free text (a URL quoted in a message: ``[GET /x?sig=…]``) and in a raw query
@@ -416,10 +435,11 @@ class Redactor:
 
     def jwts(self, value: str) -> str:
         """A header value an output reports, a compact JWS or JWE in it masked (:data:`_JWT`): a token
-        in a header no list names (``X-Forwarded-Token: eyJ…``). Only where headers are reported."""
-        if "eyJ" not in value:
+        in a header no list names (``X-Forwarded-Token: eyJ…``, ``eyAi…``). Only where headers are reported."""
+        if "ey" not in value and "ew" not in value:
             return value
-        return _JWT.sub(self._mask, value)
+        mask = self._mask
+        return _JWT.sub(lambda m: mask if _jose_header(m.group(1)) else m.group(0), value)
 
     def referer(self, value: str, secrets: tuple[str, ...] = ()) -> str:
         """A ``Referer`` (or another URL header: ``Location``) as logged: :meth:`text`, and, once an
