@@ -13,6 +13,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from krakenpy.config.keypath import key_path
 from krakenpy.errors import ConfigIssue
 
 __all__ = [
@@ -326,7 +327,7 @@ def namespace_issues(doc: Mapping[str, Any], catalog: Catalog, *, lint: bool = F
         for namespace in extra:
             if not isinstance(namespace, str) or (namespace and namespace[0] in "@$_#"):
                 continue  # comment key
-            path = f"{prefix}.{namespace}"
+            path = key_path(prefix, namespace)
             if catalog.implements(namespace):
                 if level not in catalog.levels[namespace]:
                     issues.append(ConfigIssue(path, f"namespace not read at {level} level: ignored", "warning"))

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
+from krakenpy.config.keypath import key_path
 from krakenpy.config.namespaces import Catalog, close_matches
 from krakenpy.errors import ConfigIssue
 
@@ -140,13 +141,13 @@ def schema_namespaces() -> frozenset[str]:
 
 
 def json_path(parts: Iterable[str | int]) -> str:
-    """``["endpoints", 3, "backend", 0, "host"]`` -> ``endpoints[3].backend[0].host``."""
+    """``["endpoints", 3, "backend", 0, "host"]`` -> ``endpoints[3].backend[0].host`` (an empty key: ``""``)."""
     out = ""
     for part in parts:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else part
+            out = key_path(out, part)
     return out
 
 
@@ -196,7 +197,7 @@ def _issues(error: ValidationError, *, lint: bool, catalog: Catalog) -> Iterator
         for key, close in _unexpected_keys(error):
             hint = f" (did you mean {close!r}?)" if close else ""
             message = f"unknown key{hint}" if severity == "error" else f"unknown key{hint}: ignored"
-            yield ConfigIssue(f"{path}.{key}" if path else key, message, severity)
+            yield ConfigIssue(key_path(path, key), message, severity)
         return
     if not lint and not implemented:
         if error.validator == "enum":
