@@ -443,13 +443,13 @@ def supervisor_redaction(parsed: Mapping[str, Mapping[str, object]], service: Se
     """Make the root logger's lines (the supervisor's) mask with the redactor ``service``'s text
     gives (``parsed``: its options): the supervisor builds no gateway, whose components would
     register more; returns it."""
-    from krakenpy.telemetry.applog import follow_redactor
+    from krakenpy.telemetry.applog import root_redactor
     from krakenpy.telemetry.settings import AccessLogOptions
     from krakenpy.telemetry.setup import config_redactor
 
     access = parsed.get("", {}).get("telemetry/access_log")
     redactor = config_redactor(service, access if isinstance(access, AccessLogOptions) else None)
-    follow_redactor(redactor)
+    root_redactor(redactor)
     return redactor
 
 

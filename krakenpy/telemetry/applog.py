@@ -9,6 +9,7 @@ order and are written in the same batches.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
@@ -33,6 +34,7 @@ __all__ = [
     "follow_redactor",
     "install_handlers",
     "make_formatter",
+    "root_redactor",
 ]
 
 LOGGER = "krakenpy"
@@ -151,6 +153,21 @@ class Masking(Protocol):
     redactor: Redactor
 
 
+#: per masking target (a root handler, its formatter): the redactor it had before the gateways it
+#: follows, then theirs in the order they were built, the last one masking (weak: a handler removed
+#: from the root logger takes its entry with it)
+_FOLLOWED: weakref.WeakKeyDictionary[object, list[Redactor]] = weakref.WeakKeyDictionary()
+
+
+def _root_targets() -> list[Masking]:
+    """The root logger's handlers and their formatters that mask."""
+    found: list[Masking] = []
+    for handler in logging.getLogger().handlers:
+        targets: tuple[object, ...] = (handler, handler.formatter)
+        found.extend(target for target in targets if isinstance(target, Masking))
+    return found
+
+
 def follow_redactor(redactor: Redactor) -> Callable[[], None]:
     """Make the root logger's handlers (the command line's basic logger, the supervisor's standard
     output and syslog, which every worker inherits) mask with ``redactor``, a gateway's: its
@@ -158,20 +175,43 @@ def follow_redactor(redactor: Redactor) -> Callable[[], None]:
     ``telemetry/logging`` installs for it do; returns the undo. Set once per gateway built, nothing
     per line.
 
-    As :func:`install_handlers`, the undos run in the order the gateways were built (a reload
-    builds the next one first): an undo gives a handler its previous redactor back only while no
-    later gateway has replaced it."""
-    followed: list[tuple[Masking, Redactor]] = []
-    for handler in logging.getLogger().handlers:
-        targets: tuple[object, ...] = (handler, handler.formatter)
-        for target in targets:
-            if isinstance(target, Masking):
-                followed.append((target, target.redactor))
-                target.redactor = redactor
+    A reload builds the next gateway before the previous one closes, and a candidate that fails
+    closes while the previous one serves: an undo takes its gateway's redactor out, and a handler
+    it was masking then masks with the latest gateway still open, or with the redactor it had before
+    any (:func:`root_redactor`), never with a closed gateway's."""
+    followed = _root_targets()
+    for target in followed:
+        chain = _FOLLOWED.get(target)
+        if chain is None:
+            chain = _FOLLOWED[target] = [target.redactor]
+        chain.append(redactor)
+        target.redactor = redactor
 
     def undo() -> None:
-        for target, previous in followed:
+        for target in followed:
+            chain = _FOLLOWED.get(target)
+            if chain is None:
+                continue
+            for i in range(len(chain) - 1, 0, -1):
+                if chain[i] is redactor:
+                    del chain[i]
+                    break
+            else:
+                continue
             if target.redactor is redactor:
-                target.redactor = previous
+                target.redactor = chain[-1]
+            if len(chain) == 1:
+                del _FOLLOWED[target]
 
     return undo
+
+
+def root_redactor(redactor: Redactor) -> None:
+    """Make ``redactor`` the one the root logger's handlers mask with when no gateway is open (the
+    supervisor's, from its configuration: at start, and on every reload it accepts)."""
+    for target in _root_targets():
+        chain = _FOLLOWED.get(target)
+        if chain is None:
+            target.redactor = redactor
+        else:
+            chain[0] = redactor
