@@ -18,6 +18,10 @@ from krakenpy.resources import Resources
 __all__ = ["COMPONENT", "NAMESPACE", "wrap"]
 
 NAMESPACE: Final = "modifier/jmespath"
+#: the most levels an expression's syntax tree nests: the interpreter recurses about two frames per
+#: level on every request (``a|a|…``, ``!!…a``, ``a[][]…``, which the parser reads without recursing
+#: that deep), so an expression past ~400 levels failed every request with a ``RecursionError``
+MAX_DEPTH: Final = 200
 
 
 def _parse(raw: Mapping[str, Any], site: Site) -> Any:
@@ -28,12 +32,26 @@ def _parse(raw: Mapping[str, Any], site: Site) -> Any:
     if not isinstance(expression, str) or not expression.strip():
         raise ConfigError([ConfigIssue(site.at("expr"), "a JMESPath expression is required")])
     try:
-        return jmespath.compile(expression)
+        compiled = jmespath.compile(expression)
     except JMESPathError as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError([ConfigIssue(site.at("expr"), f"not a JMESPath expression: {message}")]) from None
     except RecursionError:  # the parser recurses per nesting level: ~300 brackets exhaust the stack
         raise ConfigError([ConfigIssue(site.at("expr"), "nested too deeply for the JMESPath parser")]) from None
+    if _depth(compiled.parsed) > MAX_DEPTH:
+        message = f"nested too deeply for the JMESPath interpreter (more than {MAX_DEPTH} levels)"
+        raise ConfigError([ConfigIssue(site.at("expr"), message)])
+    return compiled
+
+
+def _depth(tree: Mapping[str, Any]) -> int:
+    """How many levels the parsed expression ``tree`` nests (walked without recursion)."""
+    deepest, todo = 0, [(tree, 1)]
+    while todo:
+        node, level = todo.pop()
+        deepest = max(deepest, level)
+        todo.extend((child, level + 1) for child in node.get("children", ()) if isinstance(child, Mapping))
+    return deepest
 
 
 def wrap(result: Any) -> dict[str, Any]:
