@@ -175,10 +175,17 @@ def _own_hosts(service: ServiceConfig, endpoint: EndpointConfig, backend: Backen
         return True
 
 
+def _host_refused(path: str, failed: Collection[str]) -> bool:
+    """Whether an error names the hosts of the backend at ``path``: its own ``host``, or the
+    service's it inherits (``check`` goes on with the refused hosts left out, not missing)."""
+    return bool(failed) and (_blamed(f"{path}.host", failed) or _blamed("host", failed))
+
+
 def _serviceable(service: ServiceConfig, parsed: Parsed, failed: Collection[str] = ()) -> list[ConfigIssue]:
     """Warnings the schema and the model cannot see: values KrakenD starts with and then fails every
     request of (``check --lint`` makes them errors). ``failed``: paths an error names already (a
-    backend whose executor block the schema refused is not said to lack a host as well)."""
+    backend whose executor block the schema refused, or whose hosts the model refused, is not said
+    to lack a host as well)."""
     executors = set(registry.EXECUTOR)
 
     def refused(path: str, extra: Mapping[str, Any], namespaces: set[str]) -> bool:
@@ -196,7 +203,7 @@ def _serviceable(service: ServiceConfig, parsed: Parsed, failed: Collection[str]
             if getattr(owned.get("plugin/http-client"), "static", True) is None:
                 answering.discard("plugin/http-client")  # no-redirect, wildcard: the HTTP call still needs a host
             if not backend.hosts and not answering:
-                if refused(backend.path, backend.extra_config, executors):
+                if refused(backend.path, backend.extra_config, executors) or _host_refused(backend.path, failed):
                     continue
                 message = "no host here nor in the service's host: every call fails (500, 'no hosts available')"
                 issues.append(ConfigIssue(f"{backend.path}.host", message, "warning"))
