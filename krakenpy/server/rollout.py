@@ -77,6 +77,8 @@ class Rollout:
         self._accept(result, number, started)
 
     def _accept(self, candidate: Candidate, number: int, started: float) -> None:
+        # the new configuration's redaction first: its warnings below quote its own values
+        self.supervisor.source.accepted(candidate.config)
         # each warning once, on its own line (the first three only were shown, joined; the components'
         # own were said besides, as every process that built the configuration logged them)
         if candidate.warnings:
@@ -84,7 +86,6 @@ class Rollout:
         for warning in candidate.warnings:
             log.warning("reload %d: %s", number, warning)
         self.supervisor.config, self.supervisor.settings = candidate.config, candidate.settings
-        self.supervisor.source.accepted(candidate.config)
         self.supervisor.generation += 1
         self.digest = candidate.digest
         self.verdict = last_verdict()
