@@ -293,6 +293,7 @@ def _check(args: argparse.Namespace) -> int:
         said = {(e.path, e.message) for e in errors}
         errors.extend(e for e in build_errors if (e.path, e.message) not in said)
     if errors:
+        errors = list(dict.fromkeys(errors))  # one line per mistake (a value several places inherit)
         print_errors(errors)
         reason = (
             ": endpoints would be served without the protection their config asks for; pass "

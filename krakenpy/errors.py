@@ -97,7 +97,9 @@ class ConfigError(KrakenpyError):
     ) -> None:
         if isinstance(issues, str):
             issues = [ConfigIssue("", issues)]
-        self.issues: tuple[ConfigIssue, ...] = tuple(issues)
+        # one line per mistake: a value several places inherit (the service's ``host`` each backend
+        # without its own takes) is found at each of them, with the same path and message
+        self.issues: tuple[ConfigIssue, ...] = tuple(dict.fromkeys(issues))
         self.source = source
         #: the warnings found before the errors stopped the load (a misspelt key's hint is often
         #: what explains an error): ``check`` and ``run`` print them with the errors

@@ -174,6 +174,22 @@ def test_cli_check_says_a_components_logged_warning_once_with_its_label(tmp_path
         assert sum("never evaluated" in line for line in lines) == 1, out.stderr
 
 
+def test_cli_check_and_run_say_an_inherited_mistake_once(tmp_path: Path) -> None:
+    """An invalid service-level ``host`` was reported once per backend that inherits it: identical
+    lines and "2 error(s)" for one mistake."""
+    backend = {"url_pattern": "/"}
+    doc = {
+        "version": 3,
+        "host": ["http://bad host/x"],
+        "endpoints": [{"endpoint": "/a", "backend": [backend]}, {"endpoint": "/b", "backend": [backend]}],
+    }
+    for command in ("check", "run"):
+        out = _cli(command, "-c", _write(tmp_path, doc), *(("-p", str(free_port())) if command == "run" else ()))
+        errors = [line for line in out.stderr.splitlines() if "ERROR: host[0]: " in line]
+        assert out.returncode == 1 and len(errors) == 1, out.stderr
+        assert "1 error(s) in " in out.stderr, out.stderr
+
+
 def test_cli_check_says_a_listener_value_the_schema_refused_once(tmp_path: Path) -> None:
     """The listener step went on past the schema's errors without leaving out what they blame: a
     ``tls`` value of the wrong shape was said twice, by the schema and by the listener's own reading
