@@ -61,6 +61,8 @@ def test_cli_check_reports_every_error_with_json_path(tmp_path: Path) -> None:
     out = _cli("check", "-c", _write(tmp_path, doc))
     assert out.returncode == 1
     assert "endpoints[0].backend[0].url_pattern: undefined output param 'id'" in out.stderr
+    # one error for one undefined parameter (lura's "input and output params do not match" said it again)
+    assert out.stderr.count("endpoints[0].backend[0].url_pattern: ") == 1, out.stderr
     assert "endpoints[1].backend" in out.stderr
     assert "endpoints[2].endpoint" in out.stderr
     assert "endpoints[3].backend[0].host[0]" in out.stderr
