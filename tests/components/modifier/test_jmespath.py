@@ -4,15 +4,13 @@ the order with Lua ``post``, and config errors through the real CLI."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from tests.conftest import ROOT, make_config
+from tests.cli_gateway import check_config
+from tests.conftest import make_config
 
 STUDENTS = {"students": [{"name": "Bill", "age": 23}, {"name": "Mary", "age": 16}, {"name": "Jessica", "age": 19}]}
 
@@ -80,13 +78,7 @@ async def test_jmespath_sees_what_lua_post_left(gateway: Any, backend: Any) -> N
 def test_jmespath_bad_expression_is_a_config_error_with_its_path(tmp_path: Path) -> None:
     doc = make_config([_endpoint("/x", "students[?", [{"host": ["http://127.0.0.1:19"], "url_pattern": "/"}])])
     (tmp_path / "krakend.json").write_text(json.dumps(doc))
-    done = subprocess.run(
-        [sys.executable, "-m", "krakenpy", "check", "-c", str(tmp_path / "krakend.json")],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = check_config(tmp_path / "krakend.json")
     assert done.returncode == 1
     assert "endpoints[0].extra_config.modifier/jmespath.expr: not a JMESPath expression" in done.stdout + done.stderr
 
@@ -97,12 +89,6 @@ def test_jmespath_expression_nested_past_the_parser_is_a_config_error(tmp_path: 
     for expr in ("[" * 500 + "]" * 500, "(" * 500 + "a" + ")" * 500):
         doc = make_config([_endpoint("/x", expr, [{"host": ["http://127.0.0.1:19"], "url_pattern": "/"}])])
         (tmp_path / "krakend.json").write_text(json.dumps(doc))
-        done = subprocess.run(
-            [sys.executable, "-m", "krakenpy", "check", "-c", str(tmp_path / "krakend.json")],
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        done = check_config(tmp_path / "krakend.json")
         assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
         assert "endpoints[0].extra_config.modifier/jmespath.expr: nested too deeply" in done.stderr, done.stderr

@@ -6,9 +6,6 @@ config error at its ``expr``; one as deep as the limit answers."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +13,16 @@ import jmespath
 import pytest
 
 from krakenpy.components.modifier.jmespath import MAX_DEPTH, _depth
+from tests.cli_gateway import check_config
 from tests.components.modifier.test_jmespath import _app, _endpoint
-from tests.conftest import ROOT, make_config
+from tests.conftest import make_config
 
 
 @pytest.mark.parametrize("expr", ["students" + "|@" * 450, "!" * 450 + "students", "students" + "[]" * 230])
 def test_an_expression_the_interpreter_cannot_evaluate_is_a_config_error(tmp_path: Path, expr: str) -> None:
     doc = make_config([_endpoint("/x", expr, [{"host": ["http://127.0.0.1:19"], "url_pattern": "/"}])])
     (tmp_path / "krakend.json").write_text(json.dumps(doc))
-    done = subprocess.run(
-        [sys.executable, "-m", "krakenpy", "check", "-c", str(tmp_path / "krakend.json")],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = check_config(tmp_path / "krakend.json")
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert "endpoints[0].extra_config.modifier/jmespath.expr: nested too deeply" in done.stderr, done.stderr
 
