@@ -247,11 +247,6 @@ def _once(warnings: list[str], logged: list[str]) -> list[str]:
     return out
 
 
-def _inside(path: str, refused: Sequence[str]) -> bool:
-    """Whether ``path`` is one of ``refused``, or lies inside the value at one of them."""
-    return any(path == f or path.startswith((f + ".", f + "[")) for f in refused)
-
-
 def _check(args: argparse.Namespace) -> int:
     """Every check in one run: the schema's, the components', the listener's and the build's (Lua
     sources, files, keys) errors together, each check going on past the errors of the ones before
@@ -259,6 +254,7 @@ def _check(args: argparse.Namespace) -> int:
     from krakenpy.server.deferred_tls import import_aiohttp
 
     import_aiohttp()  # first: before anything imports aiohttp with its CA loading
+    from krakenpy.config.keypath import within
     from krakenpy.gateway import load
 
     try:
@@ -281,7 +277,7 @@ def _check(args: argparse.Namespace) -> int:
     # the listener's errors inside a value the schema already refused (``tls: "yes"``, a list that is
     # no list) are that same error said again: left out, as the blocks the later steps skip
     refused_paths = [e.path for e in errors]
-    errors.extend(e for e in listener_errors if not _inside(e.path, refused_paths))
+    errors.extend(e for e in listener_errors if not any(within(e.path, f) for f in refused_paths))
     if not args.skip_components:
         try:
             build_errors, warnings = asyncio.run(_compile_check(loaded, after_errors=bool(errors)))

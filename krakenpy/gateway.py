@@ -32,6 +32,7 @@ from krakenpy.components import registry
 from krakenpy.components.base import Component, Layer, Site
 from krakenpy.config import LoadedConfig, load_service
 from krakenpy.config.ignored import ignored_issues
+from krakenpy.config.keypath import within
 from krakenpy.config.model import AgentConfig, BackendConfig, EndpointConfig, ServiceConfig
 from krakenpy.edge import EdgeHandler, EdgeMiddleware
 from krakenpy.errors import BackendError, ConfigError, ConfigIssue
@@ -150,8 +151,7 @@ def parse_components(
 
 def _blamed(path: str, failed: Collection[str]) -> bool:
     """Whether an error at one of ``failed`` lies at, inside or around the block at ``path``."""
-    inside = (path + ".", path + "[")
-    return any(f == path or f.startswith(inside) or path.startswith((f + ".", f + "[")) for f in failed)
+    return any(within(f, path) or within(path, f) for f in failed)
 
 
 def _errors(issues: list[ConfigIssue]) -> list[ConfigIssue]:
