@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from aiohttp import web
 from yarl import URL
 
@@ -50,7 +51,28 @@ def _redirect(location: str) -> web.Application:
     return app
 
 
-async def test_secret_canary_reaches_no_output(served, upstream, capfd, tmp_path: Path, dead_port: int) -> None:  # type: ignore[no-untyped-def]
+def _collector(bodies: list[bytes]) -> web.Application:
+    """An audit trail's HTTP collector: keeps every batch posted to it."""
+
+    async def handler(request: web.Request) -> web.Response:
+        bodies.append(await request.read())
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/audit", handler)
+    return app
+
+
+@pytest.mark.parametrize("sink", ["file", "http"])
+async def test_secret_canary_reaches_no_output(  # type: ignore[no-untyped-def]
+    served, upstream, capfd, tmp_path: Path, dead_port: int, sink: str
+) -> None:
+    """One secret in ``Authorization``, a cookie, a ``sig`` query value, a JSON body field and a
+    ``User-Agent`` quoting it as a bearer token, sent to routes that answer, fail, are refused by a
+    guard (so the audit trail has records to write: a wrong API key, a JSON Schema violation) and to
+    ``/__debug/``; then every output is searched: standard output and error, the access log file, the
+    audit trail (a file, or the batches its HTTP collector got), the GELF datagrams, the OTLP bodies
+    and the error bodies."""
     loop = asyncio.get_running_loop()
     gelf_transport, gelf = await loop.create_datagram_endpoint(_Collect, local_addr=("127.0.0.1", 0))
     receiver = Receiver()
@@ -60,7 +82,12 @@ async def test_secret_canary_reaches_no_output(served, upstream, capfd, tmp_path
     dead = f"http://127.0.0.1:{dead_port}"
     moved = await upstream(_redirect(f"http://ada:{CANARY}@127.0.0.1:{dead_port}/elsewhere"))
     access_file, audit_file = tmp_path / "access.log", tmp_path / "audit.log"
+    collected: list[bytes] = []
+    audit: dict[str, Any] = {"sink": "file", "path": str(audit_file)}
+    if sink == "http":
+        audit = {"sink": "http", "url": f"{await upstream(_collector(collected))}/audit"}
     everything = {"input_headers": ["*"], "input_query_strings": ["*"]}
+    schema = {"type": "object", "properties": {"password": {"type": "string", "minLength": 64}}}
     s = await served(
         {
             "version": 3,
@@ -72,7 +99,8 @@ async def test_secret_canary_reaches_no_output(served, upstream, capfd, tmp_path
                     "enable_tcp": False,
                 },
                 "telemetry/access_log": {"format": "json", "file": str(access_file)},
-                "telemetry/audit": {"sink": "file", "path": str(audit_file), "sensitive": True},
+                "telemetry/audit": audit | {"sensitive": True},
+                "auth/api-keys": {"keys": [{"key": "not-the-canary-0123456789", "roles": ["u"]}]},
                 "telemetry/opentelemetry": {
                     "exporters": {
                         "otlp": [{"name": "r", "host": "127.0.0.1", "port": receiver_port, "use_http": True}]
@@ -97,6 +125,20 @@ async def test_secret_canary_reaches_no_output(served, upstream, capfd, tmp_path
                     "method": "POST",
                     **everything,
                     "backend": [{"host": [dead], "url_pattern": "/d"}],
+                },
+                {  # a guard refuses the canary as an API key: a deny in the audit trail
+                    "endpoint": "/guarded",
+                    "method": "POST",
+                    **everything,
+                    "extra_config": {"auth/api-keys": {"roles": ["u"]}},
+                    "backend": [{"host": [ok], "url_pattern": "/o"}],
+                },
+                {  # a JSON Schema violation at the field holding the canary: a deny too
+                    "endpoint": "/signup",
+                    "method": "POST",
+                    **everything,
+                    "extra_config": {"validation/json-schema": schema},
+                    "backend": [{"host": [ok], "url_pattern": "/o"}],
                 },
                 {  # a backend URL's password: Go's client masks it in its errors (user:***@)
                     "endpoint": "/userinfo",
@@ -123,21 +165,24 @@ async def test_secret_canary_reaches_no_output(served, upstream, capfd, tmp_path
     headers = {
         "Authorization": f"Bearer {CANARY}",
         "Cookie": f"session={CANARY}; theme=dark",
+        "User-Agent": f"tool/1.0 Bearer {CANARY}",
         "Content-Type": "application/json",
     }
     body = orjson.dumps({"user": "ada", "password": CANARY})
     error_bodies: list[bytes] = []
-    for path in ("/ok", "/fail", "/down", "/userinfo", "/redirected", "/__debug/x", "/nowhere"):
+    statuses: dict[str, int] = {}
+    for path in ("/ok", "/fail", "/down", "/guarded", "/signup", "/userinfo", "/redirected", "/__debug/x", "/nowhere"):
         resp = await s.client.post(f"{path}?sig={CANARY}&page=1", data=body, headers=headers)
+        statuses[path] = resp.status
         payload = await resp.read()
         if resp.status >= 400 or path.startswith("/__debug"):
             error_bodies.append(payload)
-    captured = await _drained(s, gelf, gelf_transport, capfd, 8)
+    captured = await _drained(s, gelf, gelf_transport, capfd, 15)
     outputs = {
         "stdout": captured.out.encode(),
         "stderr": captured.err.encode(),
         "access file": access_file.read_bytes(),
-        "audit file": audit_file.read_bytes() if audit_file.exists() else b"",
+        "audit": audit_file.read_bytes() if sink == "file" else b"".join(collected),
         "gelf": b"\n".join(gelf.data),
         "otlp": b"\n".join(receiver.bodies),
         "error bodies": b"\n".join(error_bodies),
@@ -145,7 +190,19 @@ async def test_secret_canary_reaches_no_output(served, upstream, capfd, tmp_path
     # every output was really produced (the test would pass vacuously otherwise)
     assert b"[ENDPOINT: /fail][BACKEND: /f]" in outputs["stdout"] and b"sig=[REDACTED]" in outputs["stdout"]
     assert b"password" in outputs["stdout"] and b"Bearer [REDACTED]" in outputs["stdout"]  # the /__debug/ line
-    assert outputs["access file"].count(b"\n") == 7 and outputs["gelf"] and outputs["otlp"]
+    assert statuses == {
+        "/ok": 200, "/fail": 500, "/down": 500, "/guarded": 401, "/signup": 400,
+        "/userinfo": 500, "/redirected": 500, "/__debug/x": 200, "/nowhere": 404,
+    }  # fmt: skip
+    assert outputs["access file"].count(b"\n") == 9 and outputs["otlp"]
+    assert outputs["gelf"].count(b'\\"latency_ms\\":') == 9  # every access line went to GELF too
+    # the audit trail has the two denies, with the agent it quotes masked
+    records = [orjson.loads(line) for line in outputs["audit"].splitlines()]
+    assert [(r["policy"]["id"], r["decision"]) for r in records] == [
+        ("POST /guarded#auth/api-keys", "deny"),
+        ("POST /signup#validation/json-schema", "deny"),
+    ]
+    assert {r["client"]["user_agent"] for r in records} == {"tool/1.0 Bearer [REDACTED]"}
     assert (
         b"http.request.header.authorization" in outputs["otlp"]
         and b"invalid status code 500" in outputs["error bodies"]
