@@ -31,6 +31,13 @@ async def _collector_trail(
     return server, trail
 
 
+async def _until(done: Callable[[], bool]) -> None:
+    """Wait for ``done()``, polling, for at most 5 s (no sleep standing in for an event)."""
+    async with asyncio.timeout(5):
+        while not done():
+            await asyncio.sleep(0.005)
+
+
 async def _chain(path: str, n: int, prev: str | None = None) -> list[bytes]:
     trail = AuditTrail(FileSink(path), service="gw", config_hash="c", prev_hash=prev)
     record_deny(trail, n)
@@ -124,26 +131,26 @@ class _Broken:
 
 
 async def test_a_sink_failure_does_not_end_the_trail(caplog: pytest.LogCaptureFixture) -> None:
-    import asyncio
 
     trail = AuditTrail(_Broken(), service="gw", config_hash="c")
     caplog.set_level(logging.ERROR, logger="krakenpy.audit")
     await trail.start()
     record_deny(trail)
-    await asyncio.sleep(0.05)
+    await _until(lambda: trail.dropped == 1)
     record_deny(trail)
-    await asyncio.sleep(0.05)
+    await _until(lambda: trail.dropped == 2)  # the second record was taken too: the writer goes on
     assert trail._task is not None and not trail._task.done()
-    assert trail.dropped == 2 and not trail.queue
+    assert not trail.queue
     await trail.stop()
 
 
 async def test_shutdown_counts_the_batch_a_hanging_collector_holds(caplog: pytest.LogCaptureFixture) -> None:
     import asyncio
 
-    release = asyncio.Event()
+    release, holding = asyncio.Event(), asyncio.Event()
 
     async def stuck(request: web.Request) -> web.Response:
+        holding.set()
         await release.wait()
         return web.Response()
 
@@ -153,7 +160,8 @@ async def test_shutdown_counts_the_batch_a_hanging_collector_holds(caplog: pytes
 
     await trail.start()
     record_deny(trail, 4)
-    await asyncio.sleep(0.05)  # the four are in the batch the collector holds
+    async with asyncio.timeout(5):
+        await holding.wait()  # the four are in the batch the collector holds
     assert not trail.queue
     old = audit_module.STOP_WAIT
     audit_module.STOP_WAIT = 0.2
@@ -170,17 +178,20 @@ async def test_shutdown_delivers_the_batch_a_slow_collector_was_taking() -> None
     import asyncio
 
     got: list[bytes] = []
+    arrived = asyncio.Event()
 
     async def slow(request: web.Request) -> web.Response:
         body = await request.read()
-        await asyncio.sleep(0.2)
+        arrived.set()
+        await asyncio.sleep(0.2)  # the answer is slow: the stop has to wait for it
         got.append(body)
         return web.Response()
 
     server, trail = await _collector_trail(slow, timeout=30)
     await trail.start()
     record_deny(trail, 3)
-    await asyncio.sleep(0.05)  # the batch is on its way when the gateway stops
+    async with asyncio.timeout(5):
+        await arrived.wait()  # the batch is on its way when the gateway stops
     await trail.stop()
     await server.close()
     seqs = [orjson.loads(line)["seq"] for body in got for line in body.splitlines()]
