@@ -3,6 +3,8 @@ from __future__ import annotations
 import asyncio
 import gzip
 import logging
+import socket
+import time
 
 import orjson
 import pytest
@@ -18,6 +20,23 @@ class _Collect(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: object) -> None:
         self.messages.append(orjson.loads(gzip.decompress(data)))
+
+
+#: GELF 1.1's own fields besides the required ones; every other field is an additional one
+_OPTIONAL = frozenset({"full_message", "timestamp", "level", "facility", "line", "file"})
+
+
+def _assert_gelf_1_1(message: dict[str, object], since: float, until: float) -> None:
+    """What a GELF 1.1 server requires of a message as it arrives: version, this host's name, a
+    non-empty short message, a Unix timestamp of the run, a syslog level, additional fields only
+    with a leading underscore and never ``_id``."""
+    assert message["version"] == "1.1" and message["host"] == socket.gethostname(), message
+    assert isinstance(message["short_message"], str) and message["short_message"], message
+    timestamp, level = message["timestamp"], message["level"]
+    assert isinstance(timestamp, float) and since - 1 <= timestamp <= until + 1, message
+    assert isinstance(level, int) and 0 <= level <= 7, message
+    extra = set(message) - {"version", "host", "short_message"} - _OPTIONAL
+    assert all(key.startswith("_") for key in extra) and "_id" not in extra, message
 
 
 def test_parse_gelf_address() -> None:
@@ -42,6 +61,7 @@ async def test_gelf_udp_gets_application_and_access_logs(served, upstream) -> No
             },
         )
     )
+    since = time.time()
     logging.getLogger("krakenpy.test").info("started")
     await s.client.get("/x?sig=GELFSECRET", headers={"X-Request-Id": "g-1"})
     for _ in range(100):
@@ -49,6 +69,8 @@ async def test_gelf_udp_gets_application_and_access_logs(served, upstream) -> No
             break
         await asyncio.sleep(0.01)
     transport.close()
+    for message in proto.messages:
+        _assert_gelf_1_1(message, since, time.time())
     shorts = [str(m["short_message"]) for m in proto.messages]
     assert "started" in shorts
     failure = next(m for m in proto.messages if str(m["short_message"]).startswith("[ENDPOINT: /x]"))
