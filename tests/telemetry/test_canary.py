@@ -29,12 +29,12 @@ class _Collect(asyncio.DatagramProtocol):
 
 
 async def _drained(s: Any, gelf: _Collect, gelf_transport: Any, capfd: Any, datagrams: int) -> Any:
-    """Every output written out: the span batch posted, ``datagrams`` GELF lines received (or half a
-    second gone), the log handler flushed, the gateway closed; stdout and stderr as captured."""
+    """Every output written out: the span batch posted, ``datagrams`` GELF lines received (or five
+    seconds gone: the test's own count then tells), the log handler flushed, the gateway closed;
+    stdout and stderr as captured."""
     await s.gateway.resources.state[EXPORTER].flush()
-    for _ in range(50):
-        if len(gelf.data) >= datagrams:
-            break
+    deadline = asyncio.get_running_loop().time() + 5
+    while len(gelf.data) < datagrams and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.01)
     logging.getLogger("krakenpy").handlers[0].flush()
     await s.gateway.close()
