@@ -59,16 +59,17 @@ EDGE_DENY: Final = "krakenpy.audit.edge"
 #: the closed vocabulary of ``reason``
 REASONS: Final = frozenset(
     {
-        "allowed", "no_credentials", "jwt_invalid_signature", "jwt_invalid", "jwt_expired", "jwt_not_yet_valid",
-        "aud_mismatch", "iss_mismatch", "scope_missing", "role_missing", "revoked", "ip_denied", "rate_limited",
-        "cel_false", "schema_invalid", "lua_custom_error", "bot_detected", "cors_rejected", "policy_error",
-        "function_not_allowed",
+        "allowed", "no_credentials", "credentials_invalid", "jwt_invalid_signature", "jwt_invalid", "jwt_expired",
+        "jwt_not_yet_valid", "aud_mismatch", "iss_mismatch", "scope_missing", "role_missing", "revoked", "ip_denied",
+        "rate_limited", "cel_false", "schema_invalid", "lua_custom_error", "bot_detected", "cors_rejected",
+        "policy_error", "function_not_allowed",
     }
 )  # fmt: skip
 #: reason → OWASP logging-vocabulary event
 EVENTS: Final = {
     "allowed": "authz_success",
     "no_credentials": "authn_token_missing",
+    "credentials_invalid": "authn_token_invalid",
     "jwt_invalid_signature": "authn_token_invalid",
     "jwt_invalid": "authn_token_invalid",
     "jwt_expired": "authn_token_expired",

@@ -175,7 +175,7 @@ def _admit(ring: KeyRing, allowed: frozenset[str], value: str) -> ApiKey:
     """The key ``value`` names, allowed on this endpoint; else a 401/403 :class:`Rejection`."""
     key = ring.find(value)
     if key is None:
-        raise Rejection(401, reason="no_credentials", policy=NAMESPACE, detail="unknown API key")
+        raise Rejection(401, reason="credentials_invalid", policy=NAMESPACE, detail="unknown API key")
     if allowed and allowed.isdisjoint(key.roles):
         raise Rejection(403, reason="role_missing", policy=NAMESPACE, detail=f"key {key.key_id}: role")
     return key

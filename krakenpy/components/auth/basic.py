@@ -84,7 +84,7 @@ async def build(options: BasicOptions, site: Site, resources: Resources) -> Midd
             user, sep, password = "", "", ""
         if not sep or not await check.check(user, password):
             raise Rejection(
-                401, reason="no_credentials", policy=NAMESPACE, detail="bad credentials", headers=_CHALLENGE
+                401, reason="credentials_invalid", policy=NAMESPACE, detail="bad credentials", headers=_CHALLENGE
             )
         request.claims = {"sub": user}
         audit_decision(request.context, policy=NAMESPACE)

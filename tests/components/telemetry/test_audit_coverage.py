@@ -60,6 +60,8 @@ async def test_audit_every_promised_decision_once(served: Any, upstream: Any, tm
     calls = [
         (get("/key", headers={"X-Key": "k-1"}), 200),
         (get("/key"), 401),
+        (get("/key", headers={"X-Key": "k-unknown"}), 401),
+        (get("/basic", headers={"Authorization": "Basic Ym9iOndyb25n"}), 401),  # bob:wrong
         (get("/basic", headers={"Authorization": "Basic Ym9iOnB3"}), 200),  # bob:pw
         (get("/jwt", headers={"Authorization": f"Bearer {ada}"}), 200),
         (get("/jwt", headers={"Authorization": f"Bearer {eve}"}), 401),  # the CEL JWT rejecter
@@ -88,6 +90,8 @@ async def test_audit_every_promised_decision_once(served: Any, upstream: Any, tm
     assert got == [
         ("/key", "allow", "auth/api-keys", "allowed", 200),
         ("/key", "deny", "auth/api-keys", "no_credentials", 401),
+        ("/key", "deny", "auth/api-keys", "credentials_invalid", 401),
+        ("/basic", "deny", "auth/basic", "credentials_invalid", 401),
         ("/basic", "allow", "auth/basic", "allowed", 200),
         ("/jwt", "allow", "auth/validator", "allowed", 200),
         ("/jwt", "allow", "auth/validator", "allowed", 401),  # the token was valid; CEL then said no
@@ -102,6 +106,8 @@ async def test_audit_every_promised_decision_once(served: Any, upstream: Any, tm
         ("/lua", "deny", "modifier/lua-proxy", "lua_custom_error", 403),
     ]
     records = [orjson.loads(line) for line in lines]
-    assert records[0]["subject"]["key_id"] and records[2]["subject"]["sub"] == "bob"
-    assert records[6]["reason_detail"] == "1 violation(s), first at '' (required)"
-    assert records[10]["policy"]["id"] == "GET *#security/bot-detector"
+    assert records[0]["subject"]["key_id"] and records[4]["subject"]["sub"] == "bob"
+    # a credential that was sent but is not known is not a missing one (OWASP's two events)
+    assert [r["event"] for r in records[1:4]] == ["authn_token_missing", "authn_token_invalid", "authn_token_invalid"]
+    assert records[8]["reason_detail"] == "1 violation(s), first at '' (required)"
+    assert records[12]["policy"]["id"] == "GET *#security/bot-detector"

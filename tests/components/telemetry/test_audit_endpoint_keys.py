@@ -66,7 +66,7 @@ def test_endpoint_records_go_to_the_service_sink(tmp_path: Path) -> None:
     lines = audit_file.read_bytes().splitlines()
     records = [orjson.loads(line) for line in lines]
     assert [(r["decision"], r["reason"], r["request"]["route"]) for r in records] == [
-        ("deny", "no_credentials", "/guarded")
+        ("deny", "credentials_invalid", "/guarded")
     ]
     assert verify_chain(lines)
 
