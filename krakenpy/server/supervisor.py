@@ -69,6 +69,9 @@ class Supervisor:
         self.stopped_at = 0.0
         self.code = 0
         self.started_once = False  # every slot was ready once: config errors no longer end the process
+        #: worker 1 was ready once: the start's warnings and KrakenD's start lines were said, and a
+        #: replacement forked from now on (one that died) does not say them again
+        self.announced = False
         self.selector = selectors.DefaultSelector()
         self.signals: list[int] = []
         #: the signal mask before _spawn blocked FORK_BLOCKED: what a forked worker restores
@@ -216,6 +219,7 @@ class Supervisor:
         worker = Worker(slot.index, slot.sockets, channel, self.config, self.settings, self.options, self.source)
         worker.generation = self.generation
         worker.gated = slot.index > 1 and not self.opened
+        worker.announce = slot.index == 1 and not self.announced
         worker.run_dir = self.run_dir
         worker.shares = self.shares
         return run_worker(worker, self.options.loop)
@@ -311,6 +315,8 @@ class Supervisor:
 
     def _ready(self, slot: Slot, generation: int) -> None:
         slot.ready_at = time.monotonic()
+        if slot.index == 1:
+            self.announced = True
         if self.holding and slot.index == 1:
             self.holding = False
             for held in self.slots[1:]:

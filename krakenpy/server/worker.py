@@ -107,6 +107,9 @@ class Worker:
         self.gated = False
         #: the supervisor said the first worker's telemetry listeners listen (``accept``)
         self.opened = asyncio.Event()
+        #: say the start's warnings and KrakenD's start lines when ready: worker 1 of a start only, not its
+        #: replacement after it died (the supervisor's ``announced``), not another worker
+        self.announce = False
         #: a repeated signal (a second or more after the first): what still runs of the stop is cut
         self.cut = asyncio.Event()
         self.stopped_at = 0.0
@@ -167,9 +170,10 @@ class Worker:
         settle_gc()
         settle_heap()  # after the start-up's garbage went: idle memory as before (server/heap.py)
         port = self.sockets[0].getsockname()[1] if self.sockets else 0
-        if self.slot == 1 and self.generation == 0:  # once per start, not once per worker
-            for warning in self.gateway.warnings:
-                log.warning("%s", warning)
+        if self.announce:  # once per start, not once per worker nor again for a restarted one
+            if self.generation == 0:  # else the reload that made this generation said them
+                for warning in self.gateway.warnings:
+                    log.warning("%s", warning)
             # KrakenD's own start lines, word for word: log-based readiness checks and alerts written
             # for it keep matching (lura: "Starting the KrakenD instance", gin's "Listening on port")
             log.info("Starting the KrakenD instance")
