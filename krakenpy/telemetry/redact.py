@@ -299,6 +299,7 @@ class Redactor:
         "_path_endings",
         "agents",
         "paths",
+        "pattern_keys",
     )
 
     def __init__(self, options: RedactionOptions | None = None) -> None:
@@ -335,6 +336,10 @@ class Redactor:
         #: the endpoints' sensitive path segments (:meth:`learn_routes`); ``None`` when no endpoint
         #: template has a sensitive parameter
         self.paths: PathMasks | None = None
+        #: a backend ``url_pattern`` → the secrets its query holds under a masked key, as
+        #: :func:`krakenpy.telemetry.setup.pattern_secrets` found them for these query keys (emptied when
+        #: :meth:`learn` adds one): the redactor's own literals and the backend's refusals share one answer
+        self.pattern_keys: dict[str, tuple[str, ...]] = {}
 
     @property
     def mask(self) -> str:
@@ -372,6 +377,7 @@ class Redactor:
         if keys != self._query_keys:
             self._query_keys = keys
             self._compile()
+            self.pattern_keys.clear()  # a value under the new key is one more secret
         headers_now = self._headers | {h.lower() for h in headers if h}
         if headers_now != self._headers:
             self._headers = headers_now

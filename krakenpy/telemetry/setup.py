@@ -156,13 +156,19 @@ def _check_files(resources: Resources, access: AccessLogOptions) -> None:
 def pattern_secrets(redactor: Redactor, url_pattern: str) -> tuple[str, ...]:
     """The upstream keys a backend's ``url_pattern`` query holds under a masked key
     (:meth:`Redactor.pattern_secrets`), as written, decoded and as the request line sends them
-    (``"`` as ``%22``); none without a query. Start-up only."""
+    (``"`` as ``%22``); none without a query. Start-up only: found once per redactor and query keys
+    (:attr:`Redactor.pattern_keys`), for its literals (:func:`config_redactor`) and again for the
+    backend's refusals (the gateway's build)."""
     if "?" not in url_pattern:
         return ()
+    known = redactor.pattern_keys.get(url_pattern)
+    if known is not None:
+        return known
     from krakenpy.proxy.request_builder import literal_text
 
     found = {*redactor.pattern_secrets(url_pattern), *redactor.pattern_secrets(literal_text(url_pattern))}
-    return tuple(sorted(found, key=lambda v: (-len(v), v)))
+    known = redactor.pattern_keys[url_pattern] = tuple(sorted(found, key=lambda v: (-len(v), v)))
+    return known
 
 
 def _pattern_secrets(service: ServiceConfig, redactor: Redactor) -> list[str]:
