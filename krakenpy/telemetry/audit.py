@@ -33,7 +33,7 @@ import orjson
 from krakenpy.fingerprint import fingerprint, process_key
 from krakenpy.gojson import valid_text
 from krakenpy.tasks import cancel_and_wait, spawn
-from krakenpy.telemetry.auditsink import AuditSink, SinkError
+from krakenpy.telemetry.auditsink import AuditSink, SinkError, StreamSink
 from krakenpy.telemetry.trailcheck import GENESIS, chained, check_trail
 
 __all__ = [
@@ -173,6 +173,8 @@ class AuditTrail:
         self._last_drop_log = -float("inf")  # the first drop is logged, even just after boot
         #: the sink failed the last batch: an outage is said once, and once when it takes records again
         self._failing = False
+        #: the sink's writer says when it takes lines again, with this trail's figure (standard output)
+        self._writer_says_again = False
         #: the serialised records the sink is taking (kept until it has: a cancelled write is retried)
         self._batch: list[bytes] = []
         # README: without fingerprint_key_env the key is random per process (an empty key would make
@@ -275,7 +277,17 @@ class AuditTrail:
         # (in one file, interleaved), told apart by its slot: host-a/w2 (verify_trail checks them)
         self.instance = _instance()
         self.serves()
+        if isinstance(self.sink, StreamSink):
+            self._writer_says_again = self.sink.say_again(self._again)
         self._task = spawn(self._run())
+
+    def _again(self) -> str:
+        """This trail's figure on its shared writer's "writing again" line, which says the end of the
+        trail's outage too (one line, not one of each); "" when the trail lost nothing in it."""
+        if not self._failing:
+            return ""
+        self._failing = False
+        return f"audit: {self.dropped} record(s) dropped so far"
 
     def serves(self) -> None:
         """This trail's gateway serves (started, or swapped in by a reload): the last trail to its
@@ -323,9 +335,10 @@ class AuditTrail:
                               "(counted) until the sink takes them", lost, self.dropped, exc)  # fmt: skip
             else:
                 self.written += len(lines)
-                if self._failing:
+                if self._failing:  # else said by the writer's own line (standard output's)
                     self._failing = False
-                    log.warning("audit: the sink takes records again (%d dropped so far)", self.dropped)
+                    if not self._writer_says_again:
+                        log.warning("audit: the sink takes records again (%d dropped so far)", self.dropped)
             self._batch = []
 
     async def stop(self) -> None:

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import aiohttp
@@ -52,6 +52,8 @@ class StreamSink:
         self.writer = writer
         self._owned = owned
         self._torn = torn
+        #: the trail's figure on the writer's "writing again" line (:meth:`say_again`)
+        self._figure: Callable[[], str] | None = None
 
     async def write(self, lines: Sequence[bytes]) -> None:
         writer = self.writer
@@ -73,7 +75,19 @@ class StreamSink:
             # outage, with the reason, once for all its lines: the trail's line names the records only
             raise OSError(f"{name} did not take them (its own line says why)")
 
+    def say_again(self, figure: Callable[[], str]) -> bool:
+        """Whether the writer says the end of an outage itself (a shared one: standard output), then
+        with ``figure`` on its line (the trail's records dropped) until :meth:`close`."""
+        if self.writer.quiet:
+            return False
+        self.writer.again.append(figure)
+        self._figure = figure
+        return True
+
     async def close(self) -> None:
+        if self._figure is not None:
+            self.writer.again.remove(self._figure)
+            self._figure = None
         if self._owned:
             self.writer.close()
         else:

@@ -111,6 +111,10 @@ class LineWriter:
         #: the owner says the outages (the audit trail's file sink, with its records' count): this
         #: writer counts its drops and says nothing
         self.quiet = False
+        #: what the owners of some of its lines add to its "writing again" line, called at each end of
+        #: an outage ("" adds nothing): the audit trail on standard output, the records it lost, so
+        #: that the end is said once (:meth:`krakenpy.telemetry.audit.AuditTrail.start`)
+        self.again: list[Callable[[], str]] = []
         self.name = name
         #: the path followed through log rotation and the identity of the file written (None: not followed)
         self._follow: str | None = None
@@ -256,7 +260,9 @@ class LineWriter:
         if self._failing:
             self._failing = False
             if not self.quiet:
-                log.warning("%s: writing again (%d line(s) dropped so far)", self.name or "log output", self.dropped)
+                figures = "".join(f"; {said}" for said in [note() for note in self.again] if said)
+                name = self.name or "log output"
+                log.warning("%s: writing again (%d line(s) dropped so far%s)", name, self.dropped, figures)
 
     def _failed(self, why: str) -> None:
         """Say once an outage that lines are dropped (a full disk, EACCES, a reader gone): on the
