@@ -272,7 +272,8 @@ class Supervisor:
             for issue in issues:
                 print(f"ERROR: {issue}", file=sys.stderr)
             print(f"{len(issues)} error(s) in {self.config.service.source}", file=sys.stderr)
-            self._give_up("the configuration does not build: not serving")
+            # nothing served: no drain to announce (the workers still building are simply stopped)
+            self._give_up("the configuration does not build: not serving", drain=False)
             return
         # later, the files changed on disk since they were checked: not a crash. The other workers
         # keep serving; this slot comes back once the files (or a reload) make it build again
@@ -280,10 +281,10 @@ class Supervisor:
         log.error("worker %d cannot build the configuration (%s): retrying in %.0f s", slot.index, shown, RETRY)
         self.after(RETRY, lambda: None if self.stopping or slot.pid else self._spawn(slot))
 
-    def _give_up(self, why: str) -> None:
+    def _give_up(self, why: str, *, drain: bool = True) -> None:
         log.error("%s", why)
         self.code = 1
-        self._stop("giving up")
+        self._stop("giving up", say=drain)
 
     def _drop_channel(self, slot: Slot) -> None:
         if slot.channel is not None:
@@ -328,7 +329,8 @@ class Supervisor:
             # forked before a reload was accepted: bring it up to date like the others
             self.rollout.send(slot)
 
-    def _stop(self, why: str) -> None:
+    def _stop(self, why: str, *, say: bool = True) -> None:
+        """Drain the workers; ``say``: with a line saying how many (a start that built nothing has none)."""
         if self.stopping:
             if time.monotonic() - self.stopped_at >= REPEAT:
                 log.info("%s again: cutting in-flight requests", why)
@@ -337,9 +339,12 @@ class Supervisor:
         self.stopping = True
         self.stopped_at = time.monotonic()
         wait = self.settings.limits.shutdown_wait
-        log.info(
-            "%s: draining %d workers (max_shutdown_wait_time %s)", why, self.alive(), f"{wait:g}s" if wait else "none"
-        )
+        alive = self.alive()
+        if say and alive:
+            workers = "1 worker" if alive == 1 else f"{alive} workers"
+            log.info("%s: draining %s (max_shutdown_wait_time %s)", why, workers, f"{wait:g}s" if wait else "none")
+        elif say:  # a stop during the start: no worker was forked
+            log.info("%s: stopping (no worker running)", why)
         self._close_sockets()  # new connections are refused from now on
         self._signal_workers(signal.SIGTERM)
         if wait:

@@ -88,4 +88,4 @@ def test_supervisor_lines_go_to_syslog_only_when_stdout_is_off(tmp_path: Path) -
     assert "draining" not in gateway.log, gateway.log  # neither standard output nor standard error
     line = next(line for line in received if "draining" in line)
     # local3, INFO; the supervisor's own pid
-    assert line.startswith("<158>") and f"[P][{gateway.proc.pid}]: INFO > SIGTERM: draining 1 workers" in line, line
+    assert line.startswith("<158>") and f"[P][{gateway.proc.pid}]: INFO > SIGTERM: draining 1 worker (" in line, line
