@@ -1,17 +1,28 @@
 """Weakly typed decoding of the core fields, as KrakenD's koanf/mapstructure decoder does it.
 
 mapstructure's ``WeaklyTypedInput`` turns ``"concurrent_calls": true`` into 1, ``"port": "8080"`` into
-8080, ``"is_collection": "true"`` into True, ``"name": 3`` into "3" and a lone string into a one-item
-list. :func:`coerce_weak` applies the same conversions to the scalar fields of the service, its
-endpoints, their backends and the async agents' backends, so the schema sees what KrakenD would.
-Values that cannot be converted are left untouched for the schema to report.
+8080, ``"is_collection": "true"`` into True, ``"name": 3`` into "3" (a float as Go's ``%f`` without
+trailing zeros: ``1e20`` is "100000000000000000000") and a lone value into a one-item list.
+:func:`coerce_weak` applies the same conversions to the scalar fields of the service, its endpoints,
+their backends and the async agents' backends, so the schema sees what KrakenD would. Values that
+cannot be converted (what KrakenD refuses: an object or a list in a string) are left untouched for the
+schema to report.
+
+KrakenD reads a number or a boolean in a list of strings (``"host": 5``, ``"allow": [true]``) as its
+text and starts; its schema (``check --lint``) refuses it, and the text is never what was meant (a host
+``http://5``). :func:`coerce_weak` converts it as KrakenD does and returns one issue per such value at its
+JSON path: a warning, an error with ``lint``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Mapping
+from decimal import Decimal
 from typing import Any, Final
+
+from krakenpy.config.keypath import key_path
+from krakenpy.errors import ConfigIssue
 
 __all__ = ["coerce_weak"]
 
@@ -57,7 +68,9 @@ def _to_str(value: Any) -> Any:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float) and math.isfinite(value):
-        return str(int(value)) if value.is_integer() else repr(value)
+        # Go's strconv.FormatFloat(f, 'f', -1, 64): the shortest digits, never an exponent
+        text = format(Decimal(repr(value)), "f")
+        return text.rstrip("0").rstrip(".") if "." in text else text
     return value
 
 
@@ -67,6 +80,11 @@ def _to_str_list(value: Any) -> Any:
     if isinstance(value, str | int | float):
         return [_to_str(value)]
     return value
+
+
+def _read_as_text(value: Any) -> bool:
+    """Whether KrakenD reads ``value``, an item of a list of strings, as its text: a number or a boolean."""
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
 
 
 _Coercer = Callable[[Any], Any]
@@ -115,25 +133,42 @@ _BACKEND: Final[Mapping[str, _Coercer]] = {
 }
 
 
-def _apply(obj: dict[str, Any], fields: Mapping[str, _Coercer]) -> None:
+def _apply(obj: dict[str, Any], fields: Mapping[str, _Coercer], path: str, said: list[ConfigIssue]) -> None:
     for key, coerce in fields.items():
         value = obj.get(key, _MISSING)
-        if value is not _MISSING:
-            obj[key] = coerce(value)
+        if value is _MISSING:
+            continue
+        if coerce is _to_str_list:
+            where = key_path(path, key)
+            if _read_as_text(value):
+                said.append(_as_text(where, value))
+            elif isinstance(value, list):
+                said.extend(_as_text(f"{where}[{i}]", v) for i, v in enumerate(value) if _read_as_text(v))
+        obj[key] = coerce(value)
 
 
-def _dicts(value: Any) -> Iterator[dict[str, Any]]:
+def _as_text(path: str, value: Any) -> ConfigIssue:
+    kind = "a boolean" if isinstance(value, bool) else "a number"
+    return ConfigIssue(path, f"{kind}, not a string: read as {_to_str(value)!r}, as KrakenD reads it; quote it")
+
+
+def _dicts(value: Any) -> Iterator[tuple[int, dict[str, Any]]]:
     if isinstance(value, list):
-        yield from (item for item in value if isinstance(item, dict))
+        yield from ((i, item) for i, item in enumerate(value) if isinstance(item, dict))
 
 
-def coerce_weak(doc: dict[str, Any]) -> None:
-    """Convert the core scalar fields of ``doc`` in place, the way KrakenD's weak decoding does."""
-    _apply(doc, _SERVICE)
-    for endpoint in _dicts(doc.get("endpoints")):
-        _apply(endpoint, _ENDPOINT)
-        for backend in _dicts(endpoint.get("backend")):
-            _apply(backend, _BACKEND)
-    for agent in _dicts(doc.get("async_agent")):
-        for backend in _dicts(agent.get("backend")):
-            _apply(backend, _BACKEND)
+def coerce_weak(doc: dict[str, Any], *, lint: bool = False) -> list[ConfigIssue]:
+    """Convert the core scalar fields of ``doc`` in place, the way KrakenD's weak decoding does; the
+    numbers and booleans read as strings in a list of strings, warnings (errors with ``lint``)."""
+    said: list[ConfigIssue] = []
+    _apply(doc, _SERVICE, "", said)
+    for i, endpoint in _dicts(doc.get("endpoints")):
+        _apply(endpoint, _ENDPOINT, f"endpoints[{i}]", said)
+        for j, backend in _dicts(endpoint.get("backend")):
+            _apply(backend, _BACKEND, f"endpoints[{i}].backend[{j}]", said)
+    for i, agent in _dicts(doc.get("async_agent")):
+        for j, backend in _dicts(agent.get("backend")):
+            _apply(backend, _BACKEND, f"async_agent[{i}].backend[{j}]", said)
+    if lint:
+        return said
+    return [ConfigIssue(issue.path, issue.message, "warning") for issue in said]

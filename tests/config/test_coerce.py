@@ -53,7 +53,18 @@ def test_coerce_bool_field(value: Any, expected: Any) -> None:
         assert got == expected and type(got) is type(expected)
 
 
-@pytest.mark.parametrize(("value", "expected"), [(3, "3"), (True, "1"), (1.5, "1.5"), (2.0, "2"), ({}, {})])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (3, "3"),
+        (True, "1"),
+        (1.5, "1.5"),
+        (2.0, "2"),
+        (1e20, "100000000000000000000"),
+        (1.5e-7, "0.00000015"),
+        ({}, {}),
+    ],
+)
 def test_coerce_string_field(value: Any, expected: Any) -> None:
     doc = _doc(service={"name": value})
     coerce_weak(doc)
@@ -65,6 +76,16 @@ def test_coerce_single_value_to_list() -> None:
     coerce_weak(doc)
     assert doc["host"] == ["http://a"] and doc["port"] == 8080 and doc["version"] == 3
     assert doc["endpoints"][0]["backend"][0] == {"host": ["http://b"], "allow": ["x"]}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("a", ["a"]), (5, ["5"]), ([False, "x"], ["0", "x"]), ({}, {})],
+)
+def test_coerce_list_field(value: Any, expected: Any) -> None:
+    doc = _doc(endpoint={"input_headers": value})
+    coerce_weak(doc)
+    assert doc["endpoints"][0]["input_headers"] == expected
 
 
 def test_coerce_leaves_durations_and_missing_fields_alone() -> None:
