@@ -1,17 +1,22 @@
 """KrakenD decodes the lists of strings (``host``, ``allow``, ``deny``, ``input_headers``,
-``input_query_strings``) with koanf's weak decoding: a number or a boolean is read as its text, which
-its schema (``check --lint``) refuses. ``check`` and ``run`` read it the same way and say it at its JSON
-path (a warning, an error with ``--lint``)."""
+``input_query_strings``) with koanf's weak decoding: a lone string is split at its commas (``""`` is no
+item), a number or a boolean is read as its text, which its schema (``check --lint``) refuses. ``check``
+and ``run`` read them the same way; a number or boolean is said at its JSON path (a warning, an error
+with ``--lint``)."""
 
 from __future__ import annotations
 
 import json
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
-from tests.cli_gateway import check_config
+from tests.cli_gateway import check_config, gateway_process
+from tests.conftest import free_port
+from tests.threaded_app import Served
 
 
 def _config(tmp_path: Path, doc: dict[str, Any]) -> Path:
@@ -64,3 +69,43 @@ def test_an_async_agents_backend_host_is_said_at_its_path(tmp_path: Path) -> Non
     }
     out = check_config(_config(tmp_path, {"async_agent": [agent]}), "--skip-components")
     assert "async_agent[0].backend[0].host: a number, not a string: read as '5'" in out.stderr, out.stderr
+
+
+def test_a_lone_string_is_split_at_its_commas(tmp_path: Path) -> None:
+    """``"a,b"`` is two hosts, as KrakenD reads it; old krakenpy refused it as one invalid host."""
+    out = check_config(_config(tmp_path, _backend(host="127.0.0.1:8000,127.0.0.2:8000")))
+    assert out.returncode == 0, out.stderr
+    assert "WARNING" not in out.stderr and "ERROR" not in out.stderr, out.stderr
+
+
+def test_an_empty_string_is_no_host_and_the_service_one_is_taken(tmp_path: Path) -> None:
+    doc = _backend(host="")
+    out = check_config(_config(tmp_path, {**doc, "host": ["127.0.0.1:8000"]}))
+    assert out.returncode == 0, out.stderr
+    assert "ERROR" not in out.stderr, out.stderr
+
+
+def test_run_calls_every_host_of_a_comma_separated_string(tmp_path: Path) -> None:
+    """The gateway serves a backend whose ``host`` is one string naming two hosts (each is called)."""
+    seen: list[int] = []
+
+    def app(tag: int) -> web.Application:
+        async def handle(_: web.Request) -> web.Response:
+            seen.append(tag)
+            return web.json_response({"from": tag})
+
+        application = web.Application()
+        application.router.add_get("/", handle)
+        return application
+
+    port = free_port()
+    with Served(lambda: app(1)) as one, Served(lambda: app(2)) as two:
+        hosts = f"http://127.0.0.1:{one.port},http://127.0.0.1:{two.port}"
+        config = _config(tmp_path, {**_backend(host=hosts), "port": port})
+        with gateway_process(config, port=port):
+            for _ in range(40):
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/a", timeout=5) as answer:
+                    assert answer.status == 200
+                if set(seen) == {1, 2}:
+                    break
+    assert set(seen) == {1, 2}

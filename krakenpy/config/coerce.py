@@ -2,11 +2,12 @@
 
 mapstructure's ``WeaklyTypedInput`` turns ``"concurrent_calls": true`` into 1, ``"port": "8080"`` into
 8080, ``"is_collection": "true"`` into True, ``"name": 3`` into "3" (a float as Go's ``%f`` without
-trailing zeros: ``1e20`` is "100000000000000000000") and a lone value into a one-item list.
-:func:`coerce_weak` applies the same conversions to the scalar fields of the service, its endpoints,
-their backends and the async agents' backends, so the schema sees what KrakenD would. Values that
-cannot be converted (what KrakenD refuses: an object or a list in a string) are left untouched for the
-schema to report.
+trailing zeros: ``1e20`` is "100000000000000000000") and any other lone value into a one-item list;
+koanf's ``StringToSliceHook(",")`` runs first, so a lone string is split at its commas (``"a,b"`` is
+``["a", "b"]``, ``""`` is ``[]``). :func:`coerce_weak` applies the same conversions to the scalar fields
+of the service, its endpoints, their backends and the async agents' backends, so the schema sees what
+KrakenD would. Values that cannot be converted (what KrakenD refuses: an object or a list in a string)
+are left untouched for the schema to report.
 
 KrakenD reads a number or a boolean in a list of strings (``"host": 5``, ``"allow": [true]``) as its
 text and starts; its schema (``check --lint``) refuses it, and the text is never what was meant (a host
@@ -77,7 +78,9 @@ def _to_str(value: Any) -> Any:
 def _to_str_list(value: Any) -> Any:
     if isinstance(value, list):
         return [_to_str(v) for v in value]
-    if isinstance(value, str | int | float):
+    if isinstance(value, str):
+        return value.split(",") if value else []
+    if isinstance(value, int | float):
         return [_to_str(value)]
     return value
 

@@ -80,9 +80,9 @@ def test_coerce_single_value_to_list() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("a", ["a"]), (5, ["5"]), ([False, "x"], ["0", "x"]), ({}, {})],
+    [("a,b", ["a", "b"]), ("a, b", ["a", " b"]), ("", []), (5, ["5"]), ([False, "x"], ["0", "x"]), ({}, {})],
 )
-def test_coerce_list_field(value: Any, expected: Any) -> None:
+def test_coerce_list_field_as_koanf_does(value: Any, expected: Any) -> None:
     doc = _doc(endpoint={"input_headers": value})
     coerce_weak(doc)
     assert doc["endpoints"][0]["input_headers"] == expected
