@@ -1,8 +1,8 @@
 """KrakenD decodes the lists of strings (``host``, ``allow``, ``deny``, ``input_headers``,
 ``input_query_strings``) with koanf's weak decoding: a lone string is split at its commas (``""`` is no
 item), a number or a boolean is read as its text, which its schema (``check --lint``) refuses. ``check``
-and ``run`` read them the same way; a number or boolean is said at its JSON path (a warning, an error
-with ``--lint``)."""
+and ``run`` read them the same way; a number or boolean is said at its JSON path (a warning, an error with
+``--lint``), and an integer written with spaces around it is refused, as Go's ``ParseInt`` refuses it."""
 
 from __future__ import annotations
 
@@ -83,6 +83,12 @@ def test_an_empty_string_is_no_host_and_the_service_one_is_taken(tmp_path: Path)
     out = check_config(_config(tmp_path, {**doc, "host": ["127.0.0.1:8000"]}))
     assert out.returncode == 0, out.stderr
     assert "ERROR" not in out.stderr, out.stderr
+
+
+def test_an_integer_with_spaces_is_refused(tmp_path: Path) -> None:
+    out = check_config(_config(tmp_path, {**_backend(host=["127.0.0.1:8000"]), "port": " 8080 "}))
+    assert out.returncode == 1, out.stderr
+    assert "ERROR: port: " in out.stderr, out.stderr
 
 
 def test_run_calls_every_host_of_a_comma_separated_string(tmp_path: Path) -> None:

@@ -6,8 +6,8 @@ trailing zeros: ``1e20`` is "100000000000000000000") and any other lone value in
 koanf's ``StringToSliceHook(",")`` runs first, so a lone string is split at its commas (``"a,b"`` is
 ``["a", "b"]``, ``""`` is ``[]``). :func:`coerce_weak` applies the same conversions to the scalar fields
 of the service, its endpoints, their backends and the async agents' backends, so the schema sees what
-KrakenD would. Values that cannot be converted (what KrakenD refuses: an object or a list in a string)
-are left untouched for the schema to report.
+KrakenD would. Values that cannot be converted (what KrakenD refuses: an object or a list in a string,
+a string that is no Go integer) are left untouched for the schema to report.
 
 KrakenD reads a number or a boolean in a list of strings (``"host": 5``, ``"allow": [true]``) as its
 text and starts; its schema (``check --lint``) refuses it, and the text is never what was meant (a host
@@ -18,6 +18,7 @@ JSON path: a warning, an error with ``lint``.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any, Final
@@ -30,6 +31,7 @@ __all__ = ["coerce_weak"]
 _MISSING: Final = object()
 _TRUE: Final = frozenset({"1", "t", "T", "true", "TRUE", "True"})
 _FALSE: Final = frozenset({"0", "f", "F", "false", "FALSE", "False", ""})
+_GO_OCTAL: Final = re.compile(r"[+-]?0[0-7]+")
 
 
 def _to_int(value: Any) -> Any:
@@ -40,11 +42,13 @@ def _to_int(value: Any) -> Any:
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         return int(value)
     if isinstance(value, str):
-        text = value.strip()
-        if text == "":
+        if value == "":
             return 0
+        if _GO_OCTAL.fullmatch(value):  # Go's base 0 reads a leading 0 as octal: "017" is 15
+            return int(value, 8)
         try:
-            return int(text, 0)  # Go's strconv.ParseInt(s, 0, 64): 10, 0x1f, 0o17, 0b11
+            # Go's strconv.ParseInt(s, 0, 64): 10, 0x1f, 0o17, 0b11; no space around the digits
+            return int(value, 0) if value == value.strip() else value
         except ValueError:
             return value
     return value

@@ -25,8 +25,11 @@ def _doc(
         (True, 1),
         (False, 0),
         ("3", 3),
-        (" 4 ", 4),
+        (" 4 ", " 4 "),  # Go's ParseInt takes no spaces: left for the schema to refuse
         ("0x10", 16),
+        ("017", 15),
+        ("-017", -15),
+        ("08", "08"),
         ("", 0),
         (2.0, 2),
         (2.5, 2.5),
