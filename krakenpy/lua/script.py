@@ -133,9 +133,10 @@ class Script:
         self.limits = options.limits
         self._where = where
         self._sources = [_Source(s, base_dir) for s in options.sources]
-        self._pre = self._compile_inline(options.pre, "pre-script", "pre")
-        self._post = self._compile_inline(options.post, "post-script", "post")
+        # every failure of the block at once (pre, post, each source), each at its own path
         issues: list[ConfigIssue] = []
+        self._pre = self._compile_inline(options.pre, "pre-script", "pre", issues)
+        self._post = self._compile_inline(options.post, "post-script", "post", issues)
         for i, source in enumerate(self._sources):
             try:
                 self._load(source, check_md5=not options.live)
@@ -165,13 +166,15 @@ class Script:
         both = not (options.pre and pre is None) and not (options.post and post is None)
         return (Setters(pre, post) if both else None), router
 
-    def _compile_inline(self, code: str, name: str, key: str) -> Any:
+    def _compile_inline(self, code: str, name: str, key: str, issues: list[ConfigIssue]) -> Any:
+        """``code`` compiled; None when there is none, or when it does not compile (said on ``issues``)."""
         if not code:
             return None
         try:
             return self.runtime.compile(code.encode(), name)
         except LuaCompileError as exc:
-            raise ConfigError([ConfigIssue(f"{self._where}.{key}", f"lua syntax error: {exc}")]) from None
+            issues.append(ConfigIssue(f"{self._where}.{key}", f"lua syntax error: {exc}"))
+            return None
 
     def _load(self, source: _Source, *, check_md5: bool) -> None:
         stat = source.path.stat()
