@@ -118,7 +118,8 @@ def parse_components(
 
     ``failed``: the JSON paths the schema already refused (``check`` going on past them). A namespace
     block at, under or over one is left unparsed (its error is said; its input may be of a type the
-    parse does not expect), and any other parse that fails unexpectedly is skipped the same way."""
+    parse does not expect), and any other parse that fails unexpectedly is skipped the same way, with
+    a warning at its path that it was not checked (without ``failed`` such a failure is raised)."""
     parsed: Parsed = {}
     issues: list[ConfigIssue] = []
     pending = deque(_sites(service))
@@ -136,10 +137,13 @@ def parse_components(
         except (ValueError, TypeError) as exc:
             issues.append(ConfigIssue(site.path, str(exc)))
             continue
-        except Exception:
+        except Exception as exc:
             if not failed:
                 raise
-            continue  # a consequence of an error already said
+            # most likely a consequence of an error already said, but the block went unchecked: said,
+            # as a warning --lint leaves a warning (the file's errors are what to fix)
+            (issues if advice is None else advice).append(ConfigIssue(site.path, _unchecked(exc), "warning"))
+            continue
         issues.extend(site.notes)
         if advice is not None:
             advice.extend(site.advice)
@@ -147,6 +151,11 @@ def parse_components(
         for workflow in getattr(options, "workflows", ()):
             pending.extend(_endpoint_sites(service, workflow))
     return parsed, issues
+
+
+def _unchecked(exc: Exception) -> str:
+    name = type(exc).__name__
+    return f"not checked further: reading it failed past the file's errors ({name}); check again once they are fixed"
 
 
 def _blamed(path: str, failed: Collection[str]) -> bool:
