@@ -200,17 +200,23 @@ def _runtime_issues(
 class _Said(logging.Handler):
     """What the components log at WARNING or above while ``check`` builds them: said once, with the
     other warnings (without a handler, Python's last-resort one printed each line bare to stderr,
-    besides the same text in the build's warnings)."""
+    besides the same text in the build's warnings). A line logged at ERROR or CRITICAL keeps its
+    level in sight, ``(logged at ERROR) …``: ``run`` starts with it (the build went through), so it is
+    no error of ``check``'s (those are the lines that make it exit 1), but ``run``'s log shows it at
+    that level and ``check`` must not make it look milder."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
-        self.lines: list[str] = []
+        #: (message, as printed) of every record, in order
+        self.lines: list[tuple[str, str]] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.lines.append(record.getMessage())
+            message = record.getMessage()
         except Exception:  # a record whose arguments do not format: its text as written
-            self.lines.append(str(record.msg))
+            message = str(record.msg)
+        shown = f"(logged at {record.levelname}) {message}" if record.levelno >= logging.ERROR else message
+        self.lines.append((message, shown))
 
 
 async def _compile_check(loaded: object, *, after_errors: bool = False) -> tuple[list[ConfigIssue], list[str]]:
@@ -239,11 +245,12 @@ async def _compile_check(loaded: object, *, after_errors: bool = False) -> tuple
     return [], _once(warnings, said.lines)
 
 
-def _once(warnings: list[str], logged: list[str]) -> list[str]:
-    """The build's warnings, then the lines it logged that say something else, each once."""
+def _once(warnings: list[str], logged: list[tuple[str, str]]) -> list[str]:
+    """The build's warnings, then the lines it logged that say something else, each once (``logged``:
+    (message, as printed) pairs, :attr:`_Said.lines`)."""
     out = list(dict.fromkeys(warnings))
     known = set(out)
-    out.extend(line for line in dict.fromkeys(logged) if line not in known)
+    out.extend(shown for message, shown in dict.fromkeys(logged) if message not in known)
     return out
 
 
