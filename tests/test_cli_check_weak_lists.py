@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.cli_gateway import check_config, gateway_process
+from tests.cli_gateway import check_config, gateway_process, stop
 from tests.conftest import free_port
 from tests.threaded_app import Served
 
@@ -115,3 +115,12 @@ def test_run_calls_every_host_of_a_comma_separated_string(tmp_path: Path) -> Non
                 if set(seen) == {1, 2}:
                     break
     assert set(seen) == {1, 2}
+
+
+def test_run_starts_and_says_a_number_host_as_check_does(tmp_path: Path) -> None:
+    """``run`` starts with ``"host": 5`` (KrakenD does) and prints the same warning at start."""
+    port = free_port()
+    config = _config(tmp_path, {**_backend(host=5), "port": port})
+    with gateway_process(config, port=port) as proc:
+        _, err = stop(proc)
+    assert "WARNING: endpoints[0].backend[0].host: a number, not a string: read as '5'" in err, err
