@@ -223,7 +223,8 @@ async def _compile_check(loaded: object, *, after_errors: bool = False) -> tuple
     """The components' build (Lua sources, files, keys...): its errors and warnings (what it logged
     at WARNING or above among them, once). ``after_errors``: earlier checks found errors and the
     blocks they blame were left out; a build that then fails other than with a configuration error
-    adds nothing (a consequence of what was said)."""
+    adds no error (a consequence of what was said, most likely), only a warning that what it had not
+    reached is not checked."""
     from krakenpy.gateway import Loaded, build_gateway
 
     assert isinstance(loaded, Loaded)
@@ -234,10 +235,14 @@ async def _compile_check(loaded: object, *, after_errors: bool = False) -> tuple
         gateway = await build_gateway(loaded.service, parsed=loaded.parsed, serving=False)
     except ConfigError as exc:
         return list(exc.issues), _once([w.message for w in exc.warnings], said.lines)
-    except Exception:
+    except Exception as exc:
         if not after_errors:
             raise
-        return [], _once([], said.lines)
+        stopped = (
+            f"the build stopped past the file's errors ({type(exc).__name__}): what it had not reached "
+            "is not checked; check again once they are fixed"
+        )
+        return [], _once([stopped], said.lines)
     finally:
         root.removeHandler(said)
     warnings = list(gateway.resources.warnings)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+import krakenpy.gateway
 from krakenpy.cli import main
 from krakenpy.components import registry
 from krakenpy.components.base import Site
@@ -70,3 +71,23 @@ def test_without_other_errors_the_failure_is_not_hidden(
     """With nothing else wrong, such a failure is a bug of krakenpy's: raised, not turned into a line."""
     with pytest.raises(KeyError):
         main(["check", "--skip-components", "-c", _config(tmp_path, 8080)])
+
+
+@pytest.fixture
+def broken_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def build(*args: Any, **kwargs: Any) -> Any:
+        raise KeyError("pools")
+
+    monkeypatch.setattr(krakenpy.gateway, "build_gateway", build)
+
+
+def test_a_build_stopped_past_the_errors_is_said(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], broken_build: None
+) -> None:
+    """The same for the build (Lua sources, files, clients): stopped by an unexpected failure past the
+    file's errors, it used to add nothing; what it had not reached is now said to be unchecked."""
+    code = main(["check", "-c", _config(tmp_path, "x")])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "WARNING: the build stopped past the file's errors (KeyError): what it had not reached" in err, err
+    assert "1 error(s)" in err, err
