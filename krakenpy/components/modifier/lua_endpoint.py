@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 from krakenpy.components.base import Component, Site
 from krakenpy.components.modifier.lua_audit import audited
-from krakenpy.proxy.types import Middleware
+from krakenpy.proxy.types import Middleware, Proxy
 from krakenpy.resources import Resources
+from krakenpy.telemetry.layers.endpoint import endpoint_failures
+from krakenpy.telemetry.setup import hub_for
 
 if TYPE_CHECKING:  # the engine (lupa) is imported by parse/build: only configs with Lua load it
     from krakenpy.lua.script import LuaOptions
@@ -28,7 +30,16 @@ async def _endpoint(options: LuaOptions, site: Site, resources: Resources) -> Mi
 
     # KrakenD: the service-level script is a gin engine middleware and always answers 500 on errors
     middleware = router_middleware(compile_script(options, resources, site.path), service_level=site.level == "service")
-    return audited(middleware, "modifier/lua-endpoint", resources) if middleware is not None else None
+    if middleware is None:
+        return None
+    # above the proxy layer, whose telemetry logs the other scripts' errors: logged here, once
+    script = audited(middleware, "modifier/lua-endpoint", resources)
+    logged = endpoint_failures(hub_for(resources).redactor, site.endpoint.endpoint if site.endpoint else None)
+
+    def with_failures(next_proxy: Proxy) -> Proxy:
+        return logged(script(next_proxy))
+
+    return with_failures
 
 
 COMPONENT: Final = Component(

@@ -22,7 +22,7 @@ from krakenpy.telemetry.trace.context import TraceState
 from krakenpy.telemetry.trace.spans import TAIL2, SpanBuffer, shape_for
 from krakenpy.telemetry.trace.templates import CallTemplate
 
-__all__ = ["proxy_middleware"]
+__all__ = ["endpoint_failures", "proxy_middleware"]
 
 #: ``Final``: compiled, a C static (a plain module global is a dict lookup at every read)
 _perf_ns: Final = time.perf_counter_ns
@@ -95,6 +95,28 @@ def _failed(exc: PipelineError, prefix: str, redactor: Redactor, body: bytes) ->
     log_failure(exc, prefix, redactor, body=body)
     if exc.content_type is None and not exc.public_body and exc.args:
         exc.args = (redactor.text(str(exc.args[0]), current_secrets(redactor)),)
+
+
+def endpoint_failures(redactor: Redactor, endpoint: str | None) -> Middleware:
+    """The failures of an endpoint-layer step that can fail (a ``modifier/lua-endpoint`` script):
+    it runs above the proxy layer, whose telemetry never sees them, and a guard's ``Rejection`` is
+    a decision, not a failure. Logged once as ``[ENDPOINT: /x] …`` (``endpoint`` ``None``: the
+    request's own, for a service-level script that runs for every endpoint), kept as the access
+    log's ``error``, the client-facing text (``return_error_msg``) redacted. With the audit trail on,
+    its layer (outside this one) finds them logged already."""
+    prefix = f"[ENDPOINT: {endpoint}]" if endpoint is not None else None
+
+    def middleware(next_proxy: Proxy) -> Proxy:
+        async def observed(request: Request) -> Response:
+            try:
+                return await next_proxy(request)
+            except PipelineError as exc:
+                _failed(exc, prefix or f"[ENDPOINT: {request.endpoint}]", redactor, request.body)
+                raise
+
+        return observed
+
+    return middleware
 
 
 def _subject(request: Request) -> None:
