@@ -113,6 +113,25 @@ def _try_command(routes: dict[str, Any], base: str) -> str | None:
     return None
 
 
+def _telemetry_urls(raw: dict[str, Any]) -> list[str]:
+    """Where the sample's telemetry listeners answer: ``/__stats`` (``telemetry/metrics``) and each
+    Prometheus exporter's ``/metrics`` (``telemetry/opentelemetry``); an unset host is every interface,
+    reached here on loopback."""
+    extra = raw.get("extra_config") or {}
+    urls: list[str] = []
+    metrics = extra.get("telemetry/metrics")
+    if isinstance(metrics, dict) and not metrics.get("endpoint_disabled"):
+        host, _, port = str(metrics.get("listen_address") or ":8090").rpartition(":")
+        urls.append(f"http://{host or '127.0.0.1'}:{port}/__stats")
+    otel = extra.get("telemetry/opentelemetry")
+    exporters = otel.get("exporters") if isinstance(otel, dict) else None
+    for exporter in (exporters or {}).get("prometheus") or []:
+        if isinstance(exporter, dict) and not exporter.get("disable_metrics"):
+            host = exporter.get("listen_ip") or exporter.get("host") or "127.0.0.1"
+            urls.append(f"http://{host}:{exporter.get('port', 9090)}/metrics")
+    return urls
+
+
 def _with_backend_port(config: Path, port: int, workdir: Path) -> Path:
     """A copy of a JSON sample whose demo-backend hosts point at ``port``."""
     text = config.read_text(encoding="utf-8").replace(DEMO_HOST, f"http://127.0.0.1:{port}")
@@ -166,6 +185,8 @@ def main() -> int:
         command = _try_command(routes, f"http://{shown}:{args.port}")
         if command:
             print(f"try: {command}   (Ctrl-C stops both)")
+        for url in _telemetry_urls(raw):
+            print(f"telemetry: curl -s {url}")
         gateway = subprocess.Popen(
             [sys.executable, "-m", "krakenpy", "run", "-c", str(config), "-p", str(args.port), "--workers", "1"],
             env=env,
