@@ -104,19 +104,25 @@ def endpoint_failures(redactor: Redactor, endpoint: str | None) -> Middleware:
     request's own, for a service-level script that runs for every endpoint), kept as the access
     log's ``error``, the client-facing text (``return_error_msg``) redacted. With the audit trail on,
     its layer (outside this one) finds them logged already."""
-    prefix = f"[ENDPOINT: {endpoint}]" if endpoint is not None else None
+    prefix = f"[ENDPOINT: {endpoint}]" if endpoint is not None else ""
 
     def middleware(next_proxy: Proxy) -> Proxy:
-        async def observed(request: Request) -> Response:
-            try:
-                return await next_proxy(request)
-            except PipelineError as exc:
-                _failed(exc, prefix or f"[ENDPOINT: {request.endpoint}]", redactor, request.body)
-                raise
-
-        return observed
+        return _endpoint_failed(next_proxy, prefix, redactor)
 
     return middleware
+
+
+def _endpoint_failed(next_proxy: Proxy, prefix: str, redactor: Redactor) -> Proxy:
+    """:func:`endpoint_failures`' coroutine (``prefix`` ``""``: the request's endpoint's)."""
+
+    async def observed(request: Request) -> Response:
+        try:
+            return await next_proxy(request)
+        except PipelineError as exc:
+            _failed(exc, prefix or f"[ENDPOINT: {request.endpoint}]", redactor, request.body)
+            raise
+
+    return observed
 
 
 def _subject(request: Request) -> None:
