@@ -97,7 +97,9 @@ class StreamSink:
 class FileSink(StreamSink):
     """An append-only file, created with mode 0600. A file moved away or deleted while the gateway
     runs (log rotation, an operator) is created anew at the next batch, its first record chained to
-    the last one of the old file: records never go on into a file nobody can find. A write that fails
+    the last one of the old file: records never go on into a file nobody can find. A file found
+    ending mid-line is looked at again at the first batch (``run -w N``: another worker may have
+    ended that line since). A write that fails
     (a full disk) raises with the reason; its writer says nothing itself (the trail says the outage
     once)."""
 
@@ -118,6 +120,11 @@ class FileSink(StreamSink):
             self.writer.close()
             writer.quiet = True
             self.writer, self._file, self._torn = writer, file_identity(self.path), ends_torn(self.path)
+        elif self._torn:
+            # looked again at the first batch: a line another worker of ``run -w N`` was writing when
+            # this one opened the file (its first part visible) has ended since, and a torn line a dead
+            # process left was ended by whichever worker wrote first; a second newline is a blank line
+            self._torn = ends_torn(self.path)
         await super().write(lines)
 
 

@@ -58,6 +58,43 @@ async def test_a_restart_after_a_torn_last_line_keeps_its_first_record_readable(
     assert record["prev_hash"] == prev and verify_chain([after[-1]], prev)
 
 
+async def test_workers_opening_a_file_that_ends_mid_line_leave_no_blank_line(tmp_path: Path) -> None:
+    """``run -w 2``: each worker's sink looked once, when it opened the shared file, whether the file
+    ended mid-line, and started its first batch with a newline if so. A line the other worker was
+    still writing then (a record written in two page-sized steps: its first part visible) had ended
+    by that batch; a file torn by a process that died was ended by the worker that wrote first. Either
+    way the newline made a blank line, where ``verify-trail`` stops ("not JSON")."""
+    from krakenpy.telemetry.audit import verify_trail
+
+    path = str(tmp_path / "audit.log")
+    first = AuditTrail(FileSink(path), service="gw", config_hash="c")
+    first.instance = "gw/w1"
+    record_deny(first, 3)
+    await first.drain()
+    await first.sink.close()
+    written = Path(path).read_bytes()
+    cut = written.rindex(b"\n", 0, -1) + 40
+    Path(path).write_bytes(written[:cut])  # worker 1's third record: its first part written so far
+    second = AuditTrail(FileSink(path), service="gw", config_hash="c", prev_hash=last_hash(path))
+    second.instance = "gw/w2"
+    Path(path).write_bytes(written)  # the rest, before worker 2's first batch
+    record_deny(second)
+    await second.drain()
+    await second.sink.close()
+    lines = Path(path).read_bytes().splitlines(keepends=True)
+    assert b"\n" not in lines and len(lines) == 4, lines
+    assert verify_trail(lines)
+
+    # a file a dead process left torn: the first worker to write ends the line, the other adds none
+    torn = str(tmp_path / "torn.log")
+    Path(torn).write_bytes(written[:cut])
+    sinks = [FileSink(torn), FileSink(torn)]
+    for sink in sinks:
+        await sink.write([b'{"a":1}\n'])
+        await sink.close()
+    assert Path(torn).read_bytes() == written[:cut] + b'\n{"a":1}\n{"a":1}\n'
+
+
 def _tampered(line: bytes, text: bytes) -> bytes:
     return b"{" + text + b"," + line[1:]
 
