@@ -6,6 +6,7 @@ and ``run`` read them the same way; a number or boolean is said at its JSON path
 
 from __future__ import annotations
 
+import base64
 import json
 import urllib.request
 from pathlib import Path
@@ -124,3 +125,40 @@ def test_run_starts_and_says_a_number_host_as_check_does(tmp_path: Path) -> None
     with gateway_process(config, port=port) as proc:
         _, err = stop(proc)
     assert "WARNING: endpoints[0].backend[0].host: a number, not a string: read as '5'" in err, err
+
+
+def test_a_comma_in_a_hosts_password_does_not_split_it_nor_show_it(tmp_path: Path) -> None:
+    """KrakenD splits ``http://ada:s3cr,et@h`` into ``http://ada:s3cr`` and ``et@h``: refused, each
+    piece was quoted whole in its error, the password's pieces in clear. krakenpy keeps that URL whole
+    (refused, its password masked) and says why at the host's path."""
+    out = check_config(_config(tmp_path, _backend(host="http://ada:s3cr,et@127.0.0.1:8000,http://127.0.0.1:9000")))
+    assert out.returncode == 1, out.stderr
+    assert "s3cr" not in out.stderr and "et@" not in out.stderr, out.stderr
+    assert "host[0]: host 'http://ada:[REDACTED]@127.0.0.1:8000' not valid" in out.stderr, out.stderr
+    assert "host[1]" not in out.stderr, out.stderr  # http://127.0.0.1:9000, a host of its own
+    assert "WARNING: endpoints[0].backend[0].host: a comma inside a URL's user information" in out.stderr
+
+
+def test_run_keeps_a_password_with_a_comma_of_an_unsanitized_host(tmp_path: Path) -> None:
+    """With ``disable_host_sanitize`` the URL is used as written: its password, comma and all, is the
+    basic credentials the backend receives (split, half the calls went to ``http://ada:s3cr``)."""
+    seen: list[str] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization", ""))
+        return web.json_response({"ok": True})
+
+    def app() -> web.Application:
+        application = web.Application()
+        application.router.add_get("/", handle)
+        return application
+
+    port = free_port()
+    with Served(app) as backend:
+        host = f"http://ada:s3cr,et@127.0.0.1:{backend.port}"
+        config = _config(tmp_path, {**_backend(host=host, disable_host_sanitize=True), "port": port})
+        with gateway_process(config, port=port):
+            for _ in range(4):
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/a", timeout=5) as answer:
+                    assert answer.status == 200
+    assert seen == ["Basic " + base64.b64encode(b"ada:s3cr,et").decode()] * 4, seen

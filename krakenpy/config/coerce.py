@@ -4,10 +4,13 @@ mapstructure's ``WeaklyTypedInput`` turns ``"concurrent_calls": true`` into 1, `
 8080, ``"is_collection": "true"`` into True, ``"name": 3`` into "3" (a float as Go's ``%f`` without
 trailing zeros: ``1e20`` is "100000000000000000000") and any other lone value into a one-item list;
 koanf's ``StringToSliceHook(",")`` runs first, so a lone string is split at its commas (``"a,b"`` is
-``["a", "b"]``, ``""`` is ``[]``). :func:`coerce_weak` applies the same conversions to the scalar fields
-of the service, its endpoints, their backends and the async agents' backends, so the schema sees what
-KrakenD would. Values that cannot be converted (what KrakenD refuses: an object or a list in a string,
-a string that is no Go integer) are left untouched for the schema to report.
+``["a", "b"]``, ``""`` is ``[]``), but for a comma inside the user information of a URL in ``host``
+(``http://ada:p,w@h``): KrakenD cuts that URL there, into hosts that are no URL, a password's pieces
+among them; krakenpy keeps it whole and says so (a warning). :func:`coerce_weak` applies the same
+conversions to the scalar fields of the service, its endpoints, their backends and the async agents'
+backends, so the schema sees what KrakenD would. Values that cannot be converted (what KrakenD refuses:
+an object or a list in a string, a string that is no Go integer) are left untouched for the schema to
+report.
 
 KrakenD reads a number or a boolean in a list of strings (``"host": 5``, ``"allow": [true]``) as its
 text and starts; its schema (``check --lint``) refuses it, and the text is never what was meant (a host
@@ -89,6 +92,38 @@ def _to_str_list(value: Any) -> Any:
     return value
 
 
+def _to_host_list(value: Any) -> Any:
+    """:func:`_to_str_list` for ``host``, but for a comma inside a URL's user information
+    (``http://ada:p,w@h``), which does not split it (:func:`_userinfo_commas`)."""
+    if not isinstance(value, str) or "," not in value:
+        return _to_str_list(value)
+    hosts: list[str] = []
+    start = 0
+    for i, char in enumerate(value):
+        if char == "," and not _in_userinfo(value, start, i):
+            hosts.append(value[start:i])
+            start = i + 1
+    hosts.append(value[start:])
+    return hosts
+
+
+def _in_userinfo(value: str, start: int, comma: int) -> bool:
+    """Whether the comma at ``comma`` of the host that begins at ``start`` lies in its user information:
+    in its authority (no ``/``, ``?`` or ``#`` past its ``scheme://``), before an ``@`` that ends it."""
+    scheme = value.find("://", start, comma)
+    authority = value[start if scheme < 0 else scheme + 3 : comma]
+    at = value.find("@", comma)
+    return at >= 0 and not any(mark in authority or mark in value[comma:at] for mark in ("/", "?", "#"))
+
+
+def _userinfo_commas(value: Any) -> bool:
+    """Whether a lone host string holds a comma inside a URL's user information. KrakenD splits it at
+    every comma all the same, into hosts that are no URL (``http://ada:p`` and ``w@h``, a password's
+    pieces quoted in the errors that refuse them and unknown to the logs' masking); krakenpy keeps that
+    URL whole (refused with its password masked unless ``disable_host_sanitize``) and says so."""
+    return isinstance(value, str) and "," in value and len(_to_host_list(value)) != len(value.split(","))
+
+
 def _read_as_text(value: Any) -> bool:
     """Whether KrakenD reads ``value``, an item of a list of strings, as its text: a number or a boolean."""
     return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
@@ -112,7 +147,7 @@ _SERVICE: Final[Mapping[str, _Coercer]] = {
     "name": _to_str,
     "listen_ip": _to_str,
     "output_encoding": _to_str,
-    "host": _to_str_list,
+    "host": _to_host_list,
 }
 _ENDPOINT: Final[Mapping[str, _Coercer]] = {
     "concurrent_calls": _to_int,
@@ -132,7 +167,7 @@ _BACKEND: Final[Mapping[str, _Coercer]] = {
     "group": _to_str,
     "sd": _to_str,
     "sd_scheme": _to_str,
-    "host": _to_str_list,
+    "host": _to_host_list,
     "allow": _to_str_list,
     "deny": _to_str_list,
     "input_headers": _to_str_list,
@@ -145,13 +180,21 @@ def _apply(obj: dict[str, Any], fields: Mapping[str, _Coercer], path: str, said:
         value = obj.get(key, _MISSING)
         if value is _MISSING:
             continue
-        if coerce is _to_str_list:
+        if coerce is _to_str_list or coerce is _to_host_list:
             where = key_path(path, key)
+            if coerce is _to_host_list and _userinfo_commas(value):
+                said.append(ConfigIssue(where, _KEPT_WHOLE, "warning"))
             if _read_as_text(value):
                 said.append(_as_text(where, value))
             elif isinstance(value, list):
                 said.extend(_as_text(f"{where}[{i}]", v) for i, v in enumerate(value) if _read_as_text(v))
         obj[key] = coerce(value)
+
+
+_KEPT_WHOLE: Final = (
+    "a comma inside a URL's user information: that URL is kept whole, not split there as KrakenD splits a "
+    "lone string (into hosts that are no URL); write the hosts as a list"
+)
 
 
 def _as_text(path: str, value: Any) -> ConfigIssue:

@@ -95,3 +95,23 @@ def test_coerce_leaves_durations_and_missing_fields_alone() -> None:
     doc = _doc(service={"timeout": 3}, endpoint={"timeout": 5})
     coerce_weak(doc)
     assert doc["timeout"] == 3 and doc["endpoints"][0] == {"timeout": 5, "backend": [{}]}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("http://a:8000,http://b:8000", ["http://a:8000", "http://b:8000"]),
+        ("http://ada:p,w@h:8000,http://b", ["http://ada:p,w@h:8000", "http://b"]),
+        ("http://b,http://ada:p,,w@h", ["http://b", "http://ada:p,,w@h"]),
+        ("http://a/x,y@h", ["http://a/x", "y@h"]),  # past the authority: no user information cut
+        ("http://ada:a,b,c@h", ["http://ada:a,b,c@h"]),
+        ("h:1,", ["h:1", ""]),
+    ],
+)
+def test_a_comma_inside_a_hosts_user_information_does_not_split_it(value: str, expected: list[str]) -> None:
+    doc = _doc(backend={"host": value})
+    said = coerce_weak(doc)
+    assert doc["endpoints"][0]["backend"][0]["host"] == expected
+    whole = any("," in host for host in expected)
+    paths = ["endpoints[0].backend[0].host", "async_agent[0].backend[0].host"]
+    assert [issue.path for issue in said] == paths * whole
