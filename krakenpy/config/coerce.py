@@ -29,7 +29,7 @@ from typing import Any, Final
 from krakenpy.config.keypath import key_path
 from krakenpy.errors import ConfigIssue
 
-__all__ = ["coerce_weak"]
+__all__ = ["coerce_weak", "go_bool", "go_int"]
 
 _MISSING: Final = object()
 _TRUE: Final = frozenset({"1", "t", "T", "true", "TRUE", "True"})
@@ -128,6 +128,10 @@ def _read_as_text(value: Any) -> bool:
     """Whether KrakenD reads ``value``, an item of a list of strings, as its text: a number or a boolean."""
     return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
 
+
+#: a ``KRAKEND_*`` variable's text into an integer or boolean key (:func:`krakenpy.config.loader.apply_env_overrides`)
+go_int: Final = _to_int
+go_bool: Final = _to_bool
 
 _Coercer = Callable[[Any], Any]
 _SERVICE: Final[Mapping[str, _Coercer]] = {

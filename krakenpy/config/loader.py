@@ -276,13 +276,15 @@ def _json_loader() -> type[Any]:
 
 
 def _convert(current: object, text: str) -> object:
+    """``text`` as the weak decoding reads it into the replaced key's type, with Go's ``strconv`` as the
+    file's strings are (:mod:`krakenpy.config.coerce`): ``017`` is 15, ``" 9000"`` and ``yes`` are no
+    integer and no boolean, left as text for the schema to refuse at the key (naming the variable)."""
+    from krakenpy.config.coerce import go_bool, go_int
+
     if isinstance(current, bool):
-        return text.strip().lower() in ("1", "true", "t", "yes")
+        return go_bool(text)
     if isinstance(current, int):
-        try:
-            return int(text)
-        except ValueError:
-            return text
+        return go_int(text)
     return text
 
 
