@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping
-from decimal import Decimal
 from typing import Any, Final
 
 from krakenpy.config.keypath import key_path
@@ -76,7 +75,10 @@ def _to_str(value: Any) -> Any:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float) and math.isfinite(value):
-        # Go's strconv.FormatFloat(f, 'f', -1, 64): the shortest digits, never an exponent
+        # Go's strconv.FormatFloat(f, 'f', -1, 64): the shortest digits, never an exponent (decimal
+        # imported here: a float where a string goes is rare, and a plain start loads no decimal)
+        from decimal import Decimal
+
         text = format(Decimal(repr(value)), "f")
         return text.rstrip("0").rstrip(".") if "." in text else text
     return value

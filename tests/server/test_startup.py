@@ -73,6 +73,8 @@ _LAZY = (
     # no tracer, agents, DNS discovery, TOML file, misspelt name, nor a package read through importlib.resources
     *("krakenpy.telemetry.trace.tracer", "krakenpy.asyncagent.runner", "krakenpy.sd.dnssrv"),
     *("tomllib", "difflib", "importlib.resources"),
+    # decimal: only a float written where the file wants a string is converted with it (config/coerce.py)
+    *("decimal", "_decimal"),
     # aiohttp's web layer: the worker serves on krakenpy's own server (Gateway.handler is made on use)
     *("aiohttp.web", "aiohttp.web_app", "krakenpy.server.adapter", "krakenpy.server.webrunner"),
     # nor aiohttp's client: its package __init__ waits for a first use (krakenpy/server/deferred_tls.py)
