@@ -162,3 +162,17 @@ def test_run_keeps_a_password_with_a_comma_of_an_unsanitized_host(tmp_path: Path
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/a", timeout=5) as answer:
                     assert answer.status == 200
     assert seen == ["Basic " + base64.b64encode(b"ada:s3cr,et").decode()] * 4, seen
+
+
+@pytest.mark.parametrize("field", ["allow", "deny", "input_headers", "input_query_strings"])
+def test_a_space_a_split_leaves_around_a_name_is_said(tmp_path: Path, field: str) -> None:
+    """``"X-A, X-B"`` is ``["X-A", " X-B"]`` for KrakenD too: the second matches no header a client
+    sends (Go's server refuses a name with a space), silently; ``check`` says it at the name's path."""
+    config = _config(tmp_path, _backend(host="http://127.0.0.1:8000, http://127.0.0.2:8000", **{field: "a, b,c"}))
+    out = check_config(config)
+    assert out.returncode == 0, out.stderr
+    said = [line for line in out.stderr.splitlines() if line.startswith("WARNING: ")]
+    assert said == [
+        f"WARNING: endpoints[0].backend[0].{field}[1]: ' b': the space around it is kept, as KrakenD keeps it "
+        "when it splits a lone string at its commas: it matches only a name with that space; write 'b'"
+    ], out.stderr

@@ -190,6 +190,8 @@ def _apply(obj: dict[str, Any], fields: Mapping[str, _Coercer], path: str, said:
             where = key_path(path, key)
             if coerce is _to_host_list and _userinfo_commas(value):
                 said.append(ConfigIssue(where, _KEPT_WHOLE, "warning"))
+            elif coerce is _to_str_list and isinstance(value, str) and "," in value:
+                said.extend(_spaced(where, value))
             if _read_as_text(value):
                 said.append(_as_text(where, value))
             elif isinstance(value, list):
@@ -201,6 +203,19 @@ _KEPT_WHOLE: Final = (
     "a comma inside a URL's user information: that URL is kept whole, not split there as KrakenD splits a "
     "lone string (into hosts that are no URL); write the hosts as a list"
 )
+
+
+def _spaced(path: str, value: str) -> Iterator[ConfigIssue]:
+    """A name a lone string's split left with a space around it (``"X-A, X-B"``): KrakenD keeps the
+    space too, and ``" X-B"`` is no header a client can send; a warning at its path."""
+    for i, name in enumerate(value.split(",")):
+        if name.strip() and name != name.strip():
+            yield ConfigIssue(
+                f"{path}[{i}]",
+                f"{name!r}: the space around it is kept, as KrakenD keeps it when it splits a lone string at "
+                f"its commas: it matches only a name with that space; write {name.strip()!r}",
+                "warning",
+            )
 
 
 def _as_text(path: str, value: Any) -> ConfigIssue:
