@@ -176,3 +176,34 @@ def test_a_space_a_split_leaves_around_a_name_is_said(tmp_path: Path, field: str
         f"WARNING: endpoints[0].backend[0].{field}[1]: ' b': the space around it is kept, as KrakenD keeps it "
         "when it splits a lone string at its commas: it matches only a name with that space; write 'b'"
     ], out.stderr
+
+
+@pytest.mark.parametrize(
+    ("fields", "said"),
+    [
+        ({"port": "8080"}, "port: a string, not an integer: KrakenD reads it as 8080"),
+        ({"name": 3}, "name: a number, not a string: KrakenD reads it as '3'"),
+        ({"debug_endpoint": "true"}, "debug_endpoint: a string, not a boolean: KrakenD reads it as True"),
+        (
+            {"host": "http://ada:pw@127.0.0.1:8000"},
+            "host: a string, not a list of strings: KrakenD reads it as 1 item(s)",
+        ),
+    ],
+)
+def test_lint_refuses_every_value_krakend_reads_weakly(tmp_path: Path, fields: dict[str, Any], said: str) -> None:
+    """KrakenD starts with ``"port": "8080"``, a lone host string, ``"true"`` for a boolean; its schema, which
+    ``krakend check --lint`` applies, refuses them: ``check`` says nothing of them, ``--lint`` an error each
+    (a host's items unquoted: one may hold a password)."""
+    config = _config(tmp_path, {**_backend(host=["127.0.0.1:8000"]), **fields})
+    out = check_config(config)
+    assert out.returncode == 0 and said not in out.stderr, out.stderr
+    linted = check_config(config, "--lint")
+    assert linted.returncode == 1, linted.stderr
+    assert f"ERROR: {said} and starts, but its schema refuses it" in linted.stderr, linted.stderr
+    assert "pw" not in linted.stderr, linted.stderr
+
+
+def test_lint_says_a_lone_number_host_once(tmp_path: Path) -> None:
+    linted = check_config(_config(tmp_path, _backend(host=5)), "--lint")
+    assert linted.returncode == 1, linted.stderr
+    assert linted.stderr.count("endpoints[0].backend[0].host") == 1, linted.stderr

@@ -15,7 +15,9 @@ report.
 KrakenD reads a number or a boolean in a list of strings (``"host": 5``, ``"allow": [true]``) as its
 text and starts; its schema (``check --lint``) refuses it, and the text is never what was meant (a host
 ``http://5``). :func:`coerce_weak` converts it as KrakenD does and returns one issue per such value at its
-JSON path: a warning, an error with ``lint``.
+JSON path: a warning, an error with ``lint``. Any other conversion that changes a value's JSON type
+(``"port": "8080"``, ``"host": "http://a"``, ``"is_collection": "true"``) is what KrakenD reads and its
+schema refuses: nothing without ``lint``, an error with it.
 """
 
 from __future__ import annotations
@@ -181,13 +183,15 @@ _BACKEND: Final[Mapping[str, _Coercer]] = {
 }
 
 
-def _apply(obj: dict[str, Any], fields: Mapping[str, _Coercer], path: str, said: list[ConfigIssue]) -> None:
+def _apply(
+    obj: dict[str, Any], fields: Mapping[str, _Coercer], path: str, said: list[ConfigIssue], linted: list[ConfigIssue]
+) -> None:
     for key, coerce in fields.items():
         value = obj.get(key, _MISSING)
         if value is _MISSING:
             continue
+        where = key_path(path, key)
         if coerce is _to_str_list or coerce is _to_host_list:
-            where = key_path(path, key)
             if coerce is _to_host_list and _userinfo_commas(value):
                 said.append(ConfigIssue(where, _KEPT_WHOLE, "warning"))
             elif coerce is _to_str_list and isinstance(value, str) and "," in value:
@@ -196,7 +200,38 @@ def _apply(obj: dict[str, Any], fields: Mapping[str, _Coercer], path: str, said:
                 said.append(_as_text(where, value))
             elif isinstance(value, list):
                 said.extend(_as_text(f"{where}[{i}]", v) for i, v in enumerate(value) if _read_as_text(v))
-        obj[key] = coerce(value)
+        converted = coerce(value)
+        if _retyped(value, converted) and not (isinstance(converted, list) and _read_as_text(value)):
+            linted.append(_weak(where, value, converted))
+        obj[key] = converted
+
+
+def _retyped(value: Any, converted: Any) -> bool:
+    """Whether the weak decoding changed the JSON type of ``value`` (a list of strings written as a lone
+    string or number, ``"8080"`` for an integer, ``"true"`` for a boolean): KrakenD starts with it, its
+    schema refuses it. A number inside a list is said on its own (:func:`_as_text`)."""
+    if isinstance(converted, list):
+        return not isinstance(value, list)
+    return converted is not value and type(converted) is not type(value)
+
+
+def _weak(path: str, value: Any, converted: Any) -> ConfigIssue:
+    want = {list: "a list of strings", bool: "a boolean", int: "an integer", str: "a string"}[type(converted)]
+    # a list's items are not quoted: a host may hold a password
+    read = f"{len(converted)} item(s)" if isinstance(converted, list) else repr(converted)
+    return ConfigIssue(
+        path,
+        f"{_json_kind(value)}, not {want}: KrakenD reads it as {read} and starts, but its schema refuses it "
+        "(check --lint, krakend check --lint)",
+    )
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "a string" if isinstance(value, str) else "a list" if isinstance(value, list) else "an object"
 
 
 _KEPT_WHOLE: Final = (
@@ -230,16 +265,18 @@ def _dicts(value: Any) -> Iterator[tuple[int, dict[str, Any]]]:
 
 def coerce_weak(doc: dict[str, Any], *, lint: bool = False) -> list[ConfigIssue]:
     """Convert the core scalar fields of ``doc`` in place, the way KrakenD's weak decoding does; the
-    numbers and booleans read as strings in a list of strings, warnings (errors with ``lint``)."""
+    numbers and booleans read as strings in a list of strings, warnings (errors with ``lint``); with
+    ``lint``, every other conversion that changed a value's JSON type an error too."""
     said: list[ConfigIssue] = []
-    _apply(doc, _SERVICE, "", said)
+    linted: list[ConfigIssue] = []
+    _apply(doc, _SERVICE, "", said, linted)
     for i, endpoint in _dicts(doc.get("endpoints")):
-        _apply(endpoint, _ENDPOINT, f"endpoints[{i}]", said)
+        _apply(endpoint, _ENDPOINT, f"endpoints[{i}]", said, linted)
         for j, backend in _dicts(endpoint.get("backend")):
-            _apply(backend, _BACKEND, f"endpoints[{i}].backend[{j}]", said)
+            _apply(backend, _BACKEND, f"endpoints[{i}].backend[{j}]", said, linted)
     for i, agent in _dicts(doc.get("async_agent")):
         for j, backend in _dicts(agent.get("backend")):
-            _apply(backend, _BACKEND, f"async_agent[{i}].backend[{j}]", said)
+            _apply(backend, _BACKEND, f"async_agent[{i}].backend[{j}]", said, linted)
     if lint:
-        return said
+        return said + linted
     return [ConfigIssue(issue.path, issue.message, "warning") for issue in said]
