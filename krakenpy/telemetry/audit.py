@@ -33,6 +33,7 @@ import orjson
 from krakenpy.fingerprint import fingerprint, process_key
 from krakenpy.gojson import valid_text
 from krakenpy.tasks import cancel_and_wait, spawn
+from krakenpy.telemetry.auditanchor import Anchoring
 from krakenpy.telemetry.auditsink import AuditSink, SinkError, StreamSink
 from krakenpy.telemetry.trailcheck import GENESIS, chained, check_trail
 
@@ -144,6 +145,7 @@ class AuditTrail:
         fingerprint_key: bytes = b"",
         block: bool = False,
         destination: str = "",
+        anchor_interval: float = 0.0,
     ) -> None:
         self.sink = sink
         #: where the records go (``file:/abs/path``, ``http:URL``...; "" for none known): a reload's
@@ -151,6 +153,10 @@ class AuditTrail:
         self.destination = destination
         #: the trail this one continues once it has ended (a reload), until this one takes its state
         self._after: AuditTrail | None = None
+        #: ``anchor_interval``: the trail's head written to the application log (None: not configured)
+        self._anchors = Anchoring(anchor_interval, destination) if anchor_interval > 0 else None
+        #: ``seq`` of the last record of :attr:`_batch` (its head once the sink took it)
+        self._batch_seq = 0
         #: set when :meth:`stop` is over: a following trail's records may go after this one's
         self._ended = asyncio.Event()
         #: ``on_failure: "block"``: while the queue is full, audited requests are refused (503)
@@ -322,6 +328,7 @@ class AuditTrail:
                     digest = hashlib.sha256(self._prev.encode() + canonical).hexdigest()
                     rec["hash"] = digest
                     self._prev = digest
+                    self._batch_seq = rec["seq"]
                     lines.append(orjson.dumps(rec) + b"\n")
             try:
                 await self.sink.write(lines)
@@ -335,6 +342,8 @@ class AuditTrail:
                               "(counted) until the sink takes them", lost, self.dropped, exc)  # fmt: skip
             else:
                 self.written += len(lines)
+                if self._anchors is not None:  # a batch taken whole: its last record is the head
+                    self._anchors.written(self.instance, self._batch_seq, self._prev)
                 if self._failing:  # else said by the writer's own line (standard output's)
                     self._failing = False
                     if not self._writer_says_again:
@@ -358,6 +367,8 @@ class AuditTrail:
                 self._batch = []
                 log.error("audit: %d record(s) not written at shutdown", lost)
             await self.sink.close()
+            if self._anchors is not None:
+                self._anchors.stop()
             if self.dropped:
                 log.error("audit: %d record(s) dropped in total", self.dropped)
         finally:

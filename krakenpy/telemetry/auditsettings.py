@@ -36,6 +36,8 @@ class AuditOptions:
     ca_file: str = ""
     cert_file: str = ""
     key_file: str = ""
+    #: seconds between the trail's anchors in the application log while records flow (0: no anchors)
+    anchor_interval: float = 0.0
 
 
 def _collector_problem(url: str) -> str | None:
@@ -69,6 +71,7 @@ def parse_audit(raw: Any, path: str) -> AuditOptions:
         if problem is not None:
             raise ConfigError([ConfigIssue(f"{path}.url", problem)])
     facility = _syslog_options(o, sink, path)
+    anchor_interval = _anchor_interval(o, path)
     key_env = str(o.get("fingerprint_key_env") or "")
     raw_headers = o.get("headers") or {}
     headers = tuple((str(k), str(v)) for k, v in (raw_headers.items() if isinstance(raw_headers, Mapping) else ()))
@@ -95,7 +98,23 @@ def parse_audit(raw: Any, path: str) -> AuditOptions:
         ca_file=str(o.get("ca_file") or ""),
         cert_file=str(o.get("cert_file") or ""),
         key_file=str(o.get("key_file") or ""),
+        anchor_interval=anchor_interval,
     )
+
+
+def _anchor_interval(o: Mapping[str, Any], path: str) -> float:
+    """``anchor_interval``, a Go duration: at least a second ("0" or absent: no anchors)."""
+    from krakenpy.config.durations import parse_duration
+
+    raw = o.get("anchor_interval", "0")
+    try:
+        seconds = parse_duration(raw)
+    except ValueError as exc:
+        raise ConfigError([ConfigIssue(f"{path}.anchor_interval", str(exc))]) from None
+    if seconds != 0 and seconds < 1:
+        message = f"{raw!r}: at least 1s (the trail's head is logged at most that often), or 0 for no anchors"
+        raise ConfigError([ConfigIssue(f"{path}.anchor_interval", message)])
+    return seconds
 
 
 def _syslog_options(o: Mapping[str, Any], sink: str, path: str) -> int:

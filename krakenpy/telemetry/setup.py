@@ -767,6 +767,7 @@ def _audit(resources: Resources, hub: Telemetry, o: AuditOptions) -> None:
         prev_hash=prev,
         fingerprint_key=o.fingerprint_key,
         destination=destination,
+        anchor_interval=o.anchor_interval,
     )
     hub.services.append(Service("audit trail", trail.start, trail.stop))
     registry = hub.registry

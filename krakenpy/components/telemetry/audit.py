@@ -23,7 +23,7 @@ __all__ = ["COMPONENT"]
 #: what only the service-level value sets (one trail per gateway)
 _SERVICE_ONLY = (
     "sink", "path", "url", "headers", "queue_size", "on_failure", "fingerprint_key_env",
-    "facility", "ca_file", "cert_file", "key_file",
+    "facility", "ca_file", "cert_file", "key_file", "anchor_interval",
 )  # fmt: skip
 
 
@@ -46,6 +46,8 @@ def _parse(raw: Any, site: Site) -> AuditOptions:
         _loose_file(options.path, site)
     if site.level == "service" and options.sink == "syslog":
         _local_socket(options.url, site)
+    if site.level == "service" and options.anchor_interval:
+        _anchors_logged(site)
     name = raw.get("fingerprint_key_env") if isinstance(raw, dict) else None
     if name and not options.fingerprint_key:
         # the fingerprints would come from the run's random key (drawn before the workers fork, so
@@ -57,6 +59,26 @@ def _parse(raw: Any, site: Site) -> AuditOptions:
         )
         site.notes.append(ConfigIssue(site.at("fingerprint_key_env"), message, "warning"))
     return options
+
+
+def _anchors_logged(site: Site) -> None:
+    """A warning when ``telemetry/logging`` drops the anchor lines (logged at NOTICE): a level above
+    it, or no output at all; ``verify-trail --anchors`` would find none. Without ``telemetry/logging``
+    the level is ``run --log-level``'s (INFO unless told)."""
+    from krakenpy.telemetry.logfmt import LEVELS, NOTICE
+
+    raw = site.service.extra_config.get("telemetry/logging")
+    if not isinstance(raw, dict):
+        return
+    level = LEVELS.get(str(raw.get("level", "")).upper())
+    if level is not None and level > NOTICE:
+        why = f"telemetry/logging's level {str(raw['level']).upper()} drops them"
+    elif not (raw.get("stdout") or raw.get("syslog") or "telemetry/gelf" in site.service.extra_config):
+        why = "telemetry/logging writes the application log nowhere (stdout and syslog off)"
+    else:
+        return
+    message = f"the trail's anchors are logged at NOTICE, and {why}: verify-trail --anchors finds none"
+    site.notes.append(ConfigIssue(site.at("anchor_interval"), message, "warning"))
 
 
 def _local_socket(url: str, site: Site) -> None:

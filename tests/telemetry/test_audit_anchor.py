@@ -1,0 +1,79 @@
+"""``telemetry/audit`` ``anchor_interval``: the trail's head (destination, instance, ``seq``, ``hash``)
+written to the application log at NOTICE, at once after a quiet spell, then at most once an interval
+and at the trail's stop; never for a head already anchored; ``check`` takes the key and says when the
+application log would drop the lines."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import orjson
+import pytest
+
+from krakenpy.telemetry.audit import AuditTrail
+from krakenpy.telemetry.auditsink import FileSink
+from tests.cli_gateway import audited_deny_config, check_config
+from tests.conftest import free_port
+from tests.telemetry.trail_records import record_deny
+
+
+async def test_the_trail_anchors_its_head_at_once_after_a_quiet_spell_then_at_its_stop(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "audit.log"
+    trail = AuditTrail(
+        FileSink(str(path)), service="gw", config_hash="c", destination=f"file:{path}", anchor_interval=3600
+    )
+    caplog.set_level(logging.INFO, "krakenpy.audit")
+
+    def anchors() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.getMessage().startswith("audit anchor:")]
+
+    record_deny(trail, 2)
+    await trail.drain()  # the first batch: its head at once (the timer's delay is 0)
+    await _loop_turn()
+    record_deny(trail, 3)
+    await trail.drain()  # within the interval: the next anchor waits
+    await _loop_turn()
+    records = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    head = f"audit anchor: destination=file:{path} instance={records[0]['instance']}"
+    assert anchors() == [f"{head} seq=2 hash={records[1]['hash']}"]
+    assert [r.levelname for r in caplog.records if r.getMessage().startswith("audit anchor:")] == ["NOTICE"]
+    await trail.stop()  # the stop: the head not yet anchored
+    assert anchors()[1:] == [f"{head} seq=5 hash={records[4]['hash']}"]
+
+    quiet = AuditTrail(FileSink(str(path)), service="gw", config_hash="c", destination="x", anchor_interval=60)
+    await quiet.start()
+    await quiet.stop()  # no record written: no anchor
+    plain = AuditTrail(FileSink(str(path)), service="gw", config_hash="c", destination="x")
+    await plain.start()
+    record_deny(plain)
+    await plain.stop()  # anchor_interval not set: no anchor either
+    assert len(anchors()) == 2
+
+
+async def _loop_turn() -> None:
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+
+
+def test_check_takes_anchor_interval_and_says_when_the_log_drops_anchors(tmp_path: Path) -> None:
+    port = free_port()
+    config = audited_deny_config(tmp_path, port, {"anchor_interval": "0.5s"})
+    out = check_config(config)
+    assert out.returncode == 1 and "extra_config.telemetry/audit.anchor_interval" in out.stdout + out.stderr
+    assert "at least 1s" in out.stdout + out.stderr
+    config = audited_deny_config(tmp_path, port, {"anchor_interval": "60s"})
+    doc = orjson.loads(config.read_bytes())
+    doc["extra_config"]["telemetry/logging"] = {"level": "WARNING", "stdout": True}
+    config.write_bytes(orjson.dumps(doc))
+    out = check_config(config)
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text
+    assert "extra_config.telemetry/audit.anchor_interval" in text and "level WARNING drops them" in text, text
+    doc["extra_config"]["telemetry/logging"] = {"level": "NOTICE", "stdout": True}
+    config.write_bytes(orjson.dumps(doc))
+    out = check_config(config)
+    assert out.returncode == 0 and "anchor_interval" not in out.stdout + out.stderr
