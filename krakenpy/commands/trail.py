@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from krakenpy.commands.trail_anchors import anchor_argument, collect_anchors, missing_anchors
 from krakenpy.telemetry.trailcheck import GENESIS, TrailReport, check_trail
 
 __all__ = ["MAX_LINE", "register"]
@@ -76,9 +77,22 @@ def _summary(report: TrailReport) -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    logged = collect_anchors(args.anchors or (), args.destination)
+    if isinstance(logged, str):
+        print(f"ERROR: {logged}", file=sys.stderr)
+        return 1
+    anchors = [*(args.anchor or ()), *logged]
+    if args.anchors and not logged and not args.allow_empty:
+        # a gateway anchors what it wrote: no anchor at all is a log that lost them (its level), or none set
+        logs = (f"of {args.destination} " if args.destination is not None else "") + "in " + ", ".join(args.anchors)
+        print(f"ERROR: no audit anchor {logs} (telemetry/audit's anchor_interval set? the log's level NOTICE "
+              "or lower?); --allow-empty accepts that", file=sys.stderr)  # fmt: skip
+        return 1
     files = _Lines(list(args.files), strip=args.strip_prefix)
     try:
-        report = check_trail(files, args.prev_hash or GENESIS, partial=args.partial)
+        report = check_trail(
+            files, args.prev_hash or GENESIS, partial=args.partial, anchors={anchor.hash for anchor in anchors}
+        )
     except OSError as exc:  # opening the file (no line yet), or reading it (the line after the last read)
         where = exc.filename if exc.filename is not None or not files.starts else files.where(files.read + 1)
         print(f"ERROR: {where}: cannot read: {exc.strerror or exc}", file=sys.stderr)
@@ -94,8 +108,17 @@ def _run(args: argparse.Namespace) -> int:
     if not report.records and not args.allow_empty:
         print("ERROR: no records: the trail is empty (truncated?); --allow-empty accepts that", file=sys.stderr)
         return 1
+    missing = missing_anchors(anchors, report, files.where)
+    if missing:
+        for line in missing:
+            print(f"ERROR: {line}", file=sys.stderr)
+        print(f"the trail's {report.records:,} records continue their chains", file=sys.stderr)
+        return 1
+    summary = _summary(report)
+    if anchors:
+        summary[0] += f"; {len(anchors):,} anchor{'s' * (len(anchors) != 1)} found in it"
     try:
-        print("intact: " + "\n".join(_summary(report)), flush=True)
+        print("intact: " + "\n".join(summary), flush=True)
     except BrokenPipeError:  # the reader went away (``| head``): the exit status still tells the result
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the flush at exit finds somewhere to write
@@ -144,5 +167,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--strip-prefix",
         action="store_true",
         help="read each line from its first '{' (a syslog daemon's or SIEM's export: the record after a header)",
+    )
+    parser.add_argument(
+        "--anchor",
+        action="append",
+        type=anchor_argument,
+        metavar="SEQ:HASH",
+        help="a record the trail must hold (an anchor the gateway logged): fails when it was cut or rewritten",
+    )
+    parser.add_argument(
+        "--anchors",
+        action="append",
+        metavar="LOGFILE",
+        help="an application log whose audit anchor lines (telemetry/audit anchor_interval) name records the trail "
+        "must hold; a log with none fails (unless --allow-empty)",
+    )
+    parser.add_argument(
+        "--destination",
+        metavar="DEST",
+        help="with --anchors: only the anchors of this trail (as the lines name it: file:/abs/path, http:URL...); "
+        "needed when the logs anchor several",
     )
     parser.set_defaults(handler=_run)

@@ -13,7 +13,7 @@ repeated by an HTTP collector's retry, not a new record.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -75,6 +75,8 @@ class TrailReport:
     chains: dict[str, Chain] = field(default_factory=dict)
     #: ``(line number from 1, reason)`` of the first break
     broken: tuple[int, str] | None = None
+    #: the anchored hashes found (``check_trail``'s ``anchors``): each with its record's line and ``seq``
+    anchored: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -85,7 +87,9 @@ class TrailReport:
         return sum(chain.dropped for chain in self.chains.values())
 
 
-def check_trail(lines: Iterable[bytes], prev_hash: str = GENESIS, *, partial: bool = False) -> TrailReport:
+def check_trail(
+    lines: Iterable[bytes], prev_hash: str = GENESIS, *, partial: bool = False, anchors: Collection[str] = ()
+) -> TrailReport:
     """Check ``lines`` (one record each, in file order, as read from the file: with their newlines) and
     stop at the first break. Every record's hash is kept (a later chain start may name any of them):
     ~0.2 kB of memory a record.
@@ -94,7 +98,7 @@ def check_trail(lines: Iterable[bytes], prev_hash: str = GENESIS, *, partial: bo
     started after it, or continued it (the file sink goes on in a new file when its file is moved
     away): a record naming it may then carry any ``seq``. ``partial``: the trail may begin anywhere
     (a file rotated away, a collector's window): each instance's first record is taken as it stands,
-    its predecessor unchecked."""
+    its predecessor unchecked. ``anchors``: hashes whose records are looked for (``report.anchored``)."""
     report = TrailReport()
     known = {prev_hash}
     for number, line in enumerate(lines, 1):
@@ -128,6 +132,8 @@ def check_trail(lines: Iterable[bytes], prev_hash: str = GENESIS, *, partial: bo
             chain.last_seq, chain.last_hash, chain.last_line = seq, digest, number
         report.records += 1
         known.add(digest)
+        if anchors and digest in anchors:
+            report.anchored[digest] = (number, seq)
     return report
 
 
