@@ -77,3 +77,23 @@ def test_check_takes_anchor_interval_and_says_when_the_log_drops_anchors(tmp_pat
     config.write_bytes(orjson.dumps(doc))
     out = check_config(config)
     assert out.returncode == 0 and "anchor_interval" not in out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("fmt", ["default", "logstash", "custom", "basic", "telemetry/logstash"])
+def test_an_anchor_reads_back_from_every_application_log_format(fmt: str) -> None:
+    from krakenpy.telemetry.applog import AppLogOptions, make_formatter
+    from krakenpy.telemetry.auditanchor import anchor_message, read_anchors
+    from krakenpy.telemetry.logfmt import NOTICE
+
+    options = (
+        AppLogOptions(logstash=True)
+        if fmt == "telemetry/logstash"
+        else AppLogOptions(format=fmt, custom_format="%{level:.4s} %{message} %{module}")  # type: ignore[arg-type]
+    )
+    destination = 'file:/var/log/a "b"\\c.log'  # a space, quotes and a backslash a format could escape
+    message = anchor_message(destination, "host-a/w2", 42, "ab" * 32)
+    record = logging.LogRecord("krakenpy.audit", NOTICE, __file__, 1, "%s", (message,), None)
+    line = make_formatter(options).format(record).encode()
+    (anchor,) = read_anchors([line], "app.log")
+    assert (anchor.destination, anchor.instance, anchor.seq, anchor.hash) == (destination, "host-a/w2", 42, "ab" * 32)
+    assert anchor.where == "app.log:1"
