@@ -3,8 +3,9 @@ sink, or the records an HTTP or syslog collector stored, one per line) and say w
 
 Exit 0 when every record continues its chain, 1 at the first break (its file, line and reason), on a
 file that cannot be read, on a trail with no record at all (a file truncated to nothing is the
-simplest tampering; ``--allow-empty`` accepts one), and with ``--strict`` when records were dropped
-before chaining (``seq`` gaps: the trail's queue was full)."""
+simplest tampering; ``--allow-empty`` accepts one), with ``--strict`` when records were dropped
+before chaining (``seq`` gaps: the trail's queue was full), and when an anchor's record is not in the
+trail (``--anchor``, ``--anchors``: records cut from its end, which the chain alone cannot tell)."""
 
 from __future__ import annotations
 
