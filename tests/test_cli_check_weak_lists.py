@@ -92,6 +92,17 @@ def test_an_integer_with_spaces_is_refused(tmp_path: Path) -> None:
     assert "ERROR: port: " in out.stderr, out.stderr
 
 
+@pytest.mark.parametrize(
+    ("field", "value"), [("port", "\u0663"), ("port", "\uff18\uff10\uff18\uff10"), ("max_idle_connections", str(2**63))]
+)
+def test_an_integer_go_cannot_parse_is_refused(tmp_path: Path, field: str, value: str) -> None:
+    """A non-ASCII digit (Python's ``int()`` reads "\u0663" as 3) or a value above int64: Go's ``ParseInt``
+    refuses it, so KrakenD does not start; check says it at its path."""
+    out = check_config(_config(tmp_path, {**_backend(host=["127.0.0.1:8000"]), field: value}))
+    assert out.returncode == 1, out.stderr
+    assert f"ERROR: {field}: " in out.stderr, out.stderr
+
+
 def test_run_calls_every_host_of_a_comma_separated_string(tmp_path: Path) -> None:
     """The gateway serves a backend whose ``host`` is one string naming two hosts (each is called)."""
     seen: list[int] = []

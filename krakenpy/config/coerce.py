@@ -35,7 +35,12 @@ __all__ = ["coerce_weak", "go_bool", "go_int"]
 _MISSING: Final = object()
 _TRUE: Final = frozenset({"1", "t", "T", "true", "TRUE", "True"})
 _FALSE: Final = frozenset({"0", "f", "F", "false", "FALSE", "False", ""})
-_GO_OCTAL: Final = re.compile(r"[+-]?0[0-7]+")
+#: what Go's ``strconv.ParseInt(s, 0, 64)`` reads: ASCII digits only, a base prefix or a leading 0 (octal),
+#: an underscore only between digits (or after the prefix)
+_GO_INT: Final = re.compile(
+    r"[+-]?(?:0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+|0(?:_?[0-7])*|[1-9](?:_?[0-9])*)"
+)
+_INT64: Final = range(-(2**63), 2**63)
 
 
 def _to_int(value: Any) -> Any:
@@ -46,16 +51,23 @@ def _to_int(value: Any) -> Any:
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         return int(value)
     if isinstance(value, str):
-        if value == "":
-            return 0
-        if _GO_OCTAL.fullmatch(value):  # Go's base 0 reads a leading 0 as octal: "017" is 15
-            return int(value, 8)
-        try:
-            # Go's strconv.ParseInt(s, 0, 64): 10, 0x1f, 0o17, 0b11; no space around the digits
-            return int(value, 0) if value == value.strip() else value
-        except ValueError:
-            return value
+        return _go_int(value)
     return value
+
+
+def _go_int(text: str) -> int | str:
+    """``text`` as Go's ``strconv.ParseInt(text, 0, 64)`` reads it (``""`` is 0, as mapstructure reads it):
+    10, 0x1f, 0o17, 0b11, "017" is 15, "1_000" is 1000; ``text`` itself when Go refuses it (a space, a
+    non-ASCII digit, above int64), for the schema to refuse at its path."""
+    if text == "":
+        return 0
+    if _GO_INT.fullmatch(text) is None:
+        return text
+    digits = text.lstrip("+-").replace("_", "")
+    octal = len(digits) > 1 and digits[0] == "0" and digits[1].isdigit()  # "017"; Python's base 0 refuses it
+    magnitude = int(digits, 8 if octal else 0)
+    value = -magnitude if text[0] == "-" else magnitude
+    return value if value in _INT64 else text
 
 
 def _to_bool(value: Any) -> Any:
