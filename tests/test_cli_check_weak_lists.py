@@ -218,3 +218,29 @@ def test_lint_says_a_lone_number_host_once(tmp_path: Path) -> None:
     linted = check_config(_config(tmp_path, _backend(host=5)), "--lint")
     assert linted.returncode == 1, linted.stderr
     assert linted.stderr.count("endpoints[0].backend[0].host") == 1, linted.stderr
+
+
+@pytest.mark.parametrize(
+    ("where", "field", "value"),
+    [
+        ("service", "output_encoding", ["json"]),
+        ("endpoint", "output_encoding", {"a": 1}),
+        ("endpoint", "method", []),
+        ("backend", "encoding", ["json"]),
+        ("backend", "sd", ["dns"]),
+    ],
+)
+def test_a_list_or_an_object_in_a_string_field_with_known_values_is_refused(
+    tmp_path: Path, where: str, field: str, value: Any
+) -> None:
+    """An unknown value of these fields is let through (KrakenD falls back to its default), a list or an
+    object is not: KrakenD cannot decode it into a string and does not start; check says it at its path."""
+    doc = _backend(host=["127.0.0.1:8000"])
+    owner = {"service": doc, "endpoint": doc["endpoints"][0], "backend": doc["endpoints"][0]["backend"][0]}[where]
+    owner[field] = value
+    path = {"service": "", "endpoint": "endpoints[0].", "backend": "endpoints[0].backend[0]."}[where] + field
+    out = check_config(_config(tmp_path, doc))
+    assert out.returncode == 1, out.stderr
+    assert f"ERROR: {path}: " in out.stderr, out.stderr
+    owner[field] = "GET" if field == "method" else "unknown"
+    assert check_config(_config(tmp_path, doc)).returncode == 0

@@ -201,7 +201,12 @@ def _issues(error: ValidationError, *, lint: bool, catalog: Catalog) -> Iterator
         return
     if not lint and not implemented:
         if error.validator == "enum":
-            return  # KrakenD falls back to its default for values it does not know
+            if namespace is None and isinstance(error.instance, list | dict):
+                # a list or an object in a core string field (output_encoding, encoding, sd, method):
+                # KrakenD's decoder cannot read it as a string, and KrakenD does not start
+                kind = "a list" if isinstance(error.instance, list) else "an object"
+                yield ConfigIssue(path, f"{kind}, not a string: {_message(error)}")
+            return  # KrakenD falls back to its default for a value it does not know
         if error.validator == "required" and _BACKEND_PATH.match(path) and "'url_pattern'" in error.message:
             return  # lura defaults a missing url_pattern to ""
     yield ConfigIssue(path, _valueless(error, _message(error), parts))
