@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from yarl import URL
 
 from tests.lua.helpers import config, echo_app, lua_endpoint
 
@@ -112,6 +113,18 @@ r:body(r:body() .. " foo" .. r:headers("unknown"))
     assert body["path"] == "/echo/42"
     assert body["query"] == "q=new&r=1"
     assert body["body"] == "initial foo"
+
+
+async def test_router_ctx_url_keeps_a_query_byte_that_is_not_utf8(backend, gateway) -> None:
+    """A client's ``%FF`` in the query (no UTF-8) comes back from ``ctx:url()`` as it was sent, as Go's
+    ``URL.String()`` keeps it: it failed the script (500, Python's codec error as the text)."""
+    host = await backend(echo_app())
+    pre = 'local c = ctx.load()\nc:headers("X-Url", c:url())'
+    doc = config(lua_endpoint(host, input_headers=["*"], router_lua={"pre": pre}))
+    client = await gateway(doc)
+    resp = await client.get(URL("/test?a=%FF&b=%C3%A9", encoded=True))
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["headers"]["X-Url"] == "/test?a=%FF&b=%C3%A9"
 
 
 async def test_backend_request_url_and_method(backend, gateway) -> None:

@@ -23,7 +23,9 @@ def methods(store: Store) -> Methods:
     def url(id_: int, n: int, v: Any = None) -> Result:
         h: Request = objects[id_]
         if n == 0:
-            query = urlencode([(k, x) for k, xs in h.query.items() for x in xs], quote_via=quote)
+            # a client's byte that was no UTF-8 (a surrogate escape) is percent-encoded back as it came
+            pairs = [(k, x) for k, xs in h.query.items() for x in xs]
+            query = urlencode(pairs, quote_via=quote, errors="surrogateescape")
             return Kind.PLAIN, (h.path + "?" + query if query else h.path).encode("utf-8", "surrogateescape")
         value = line_text(v, "url", store)
         if not isinstance(value, str):
