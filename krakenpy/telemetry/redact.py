@@ -244,6 +244,18 @@ def _header_pattern(headers: frozenset[str], mask: str) -> re.Pattern[str] | Non
     return re.compile(rf"(?i)(?<![A-Za-z0-9_\-])({names})([ \t]*:[ \t]*)(?!{re.escape(mask)})([^\r\n'\"\\]+)")
 
 
+def _replaced(value: str) -> str | None:
+    """``value`` as a text that decoded its bytes with ``"replace"`` shows it (a Lua error quoting a
+    header: Lua holds the client's bytes), when it holds bytes that were no UTF-8 (surrogate escapes,
+    as the server decodes them): each as U+FFFD. ``None`` when it holds none."""
+    try:
+        raw = value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate no decoder made: no client byte to show
+        return None
+    shown = raw.decode("utf-8", "replace")
+    return shown if shown != value else None
+
+
 def _basic_parts(token: str) -> list[str]:
     """A Basic credential's ``user:password`` and password, decoded (none when it does not decode)."""
     try:
@@ -616,6 +628,7 @@ class Redactor:
                     found.update(paths.values(one))
         if body:
             found.update(self.body_secrets(body))
+        found.update([shown for s in found if not s.isascii() and (shown := _replaced(s)) is not None])
         return tuple(sorted((s for s in found if len(s) >= MIN_SECRET), key=len, reverse=True))
 
     def shown_secrets(self, shown: Iterable[Any]) -> tuple[str, ...]:

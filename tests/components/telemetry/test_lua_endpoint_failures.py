@@ -83,3 +83,30 @@ def test_lua_endpoint_errors_are_logged_once_with_the_request_id(tmp_path: Path,
     # gin's error line follows each access line, as for a proxy-level script's error
     assert out.count("Error #01: [Lua] ") == 3
     assert "Error #01: [Lua] svc now (pre-script:L2)" in out
+
+
+def test_a_secret_header_with_bytes_that_are_no_utf8_is_masked_where_an_error_quotes_it(tmp_path: Path) -> None:
+    """Lua holds the client's bytes and its error text shows the ones that are no UTF-8 as U+FFFD,
+    where the server decoded the header with surrogate escapes: the secret was not found in the text
+    (the whole API key in the body, the log line and the access log's error)."""
+    port = free_port()
+    doc = {
+        "version": 3,
+        "port": port,
+        "host": [f"http://127.0.0.1:{free_port()}"],
+        "extra_config": {"router": {"return_error_msg": True}, "telemetry/access_log": {"format": "json"}},
+        "endpoints": [{
+            "endpoint": "/k",
+            "extra_config": {"modifier/lua-endpoint": {"pre": "error('k=' .. ctx.load():headers('X-Api-Key'))"}},
+            "backend": [{"url_pattern": "/x"}],
+        }],
+    }  # fmt: skip
+    config = tmp_path / "krakend.json"
+    config.write_text(json.dumps(doc))
+    key = "apiKeyLatin\xe9\xffTail"  # sent as the bytes e9 ff (http.client writes Latin-1)
+    with gateway_process(config, port=port) as proc:
+        status, body = _get(f"http://127.0.0.1:{port}/k", {"X-Api-Key": key, "X-Request-Id": "rid-k"})
+        out, err = stop(proc)
+    assert (status, body) == (500, b"k=[REDACTED] (pre-script:L1)")
+    assert "apiKeyLatin" not in out + err
+    assert "[ENDPOINT: /k] [Lua] k=[REDACTED] (pre-script:L1) request_id=rid-k" in out
