@@ -48,4 +48,5 @@ COMPONENT: Final = Component(
     parse=_parse,
     summary="Lua at router level: a pre script sees ctx before the input filters",
     endpoint=_endpoint,
+    ignored={"post": "as in KrakenD: a router-level script runs only its pre"},
 )

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from krakenpy.components.modifier.lua_endpoint import COMPONENT
 from krakenpy.config.build import build_service
 from krakenpy.errors import ConfigError
 from krakenpy.gateway import build_gateway
+from tests.cli_gateway import check_config
 from tests.components.helpers import json_app
 from tests.conftest import make_config
 
@@ -45,3 +49,21 @@ async def test_lua_endpoint_syntax_error_is_reported_at_its_path() -> None:
 
 def test_lua_endpoint_levels() -> None:
     assert COMPONENT.levels == {"service", "endpoint"} and COMPONENT.layers == ("endpoint",)
+
+
+@pytest.mark.parametrize("level", ["service", "endpoint"])
+def test_a_post_script_is_said_to_have_no_effect(tmp_path: Path, level: str) -> None:
+    """A router-level script runs only its ``pre`` (as KrakenD's): a ``post`` there was accepted and
+    never run without a word, where every field without effect gets a warning at its path."""
+    script = {"post": "error('never run')"}
+    endpoint = _endpoint("http://127.0.0.1:8000", script if level == "endpoint" else None)
+    doc = make_config([endpoint], extra_config={"modifier/lua-endpoint": script} if level == "service" else {})
+    config = tmp_path / "krakend.json"
+    config.write_text(json.dumps(doc))
+    out = check_config(config)
+    assert out.returncode == 0, out.stderr
+    where = "extra_config" if level == "service" else "endpoints[0].extra_config"
+    assert (
+        f"WARNING: {where}.modifier/lua-endpoint.post: accepted; no effect, as in KrakenD "
+        "(a router-level script runs only its pre)"
+    ) in out.stderr, out.stderr
