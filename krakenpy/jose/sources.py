@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from krakenpy.jose.algorithms import Key
 from krakenpy.jose.keyset import KeyIndex, KeySetError, Strategy, parse_key_set
 from krakenpy.names import USER_AGENT
+from krakenpy.server import saidonce
 from krakenpy.tasks import spawn
 
 __all__ = ["MIN_REFETCH_INTERVAL", "REFETCH_WAIT", "KeySource", "RemoteKeySource", "StaticKeySource", "spki_sha256"]
@@ -172,7 +173,7 @@ class RemoteKeySource(KeySource):
             return False
         self._install(index)
         if self._failing:
-            log.warning("JWK set %s reachable again (%d keys)", self.url, len(index))
+            saidonce.say(log, logging.WARNING, "JWK set %s reachable again (%d keys)", self.url, len(index))
             self._failing = False
         return True
 
@@ -180,7 +181,8 @@ class RemoteKeySource(KeySource):
         kept = " (keeping the previous keys)" if self.index is not None else ""
         self.problem = f"JWK set {self.url} unavailable: {reason}" if self.index is None else ""
         if not self._failing:
-            log.warning("cannot fetch the JWK set %s: %s%s", self.url, reason, kept)
+            # once per gateway with run -w N: every worker fetches the same set
+            saidonce.say(log, logging.WARNING, "cannot fetch the JWK set %s: %s%s", self.url, reason, kept)
             self._failing = True
 
     async def _download(self) -> KeyIndex:

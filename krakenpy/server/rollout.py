@@ -10,6 +10,7 @@ import time
 from typing import TYPE_CHECKING
 
 from krakenpy.config.quickcheck import forget_verdict, last_verdict
+from krakenpy.server import saidonce
 from krakenpy.server.reload import Candidate, validate
 from krakenpy.server.runner import Config
 from krakenpy.server.watch import INTERVAL, Watcher
@@ -87,6 +88,7 @@ class Rollout:
             log.warning("reload %d: %s", number, warning)
         self.supervisor.config, self.supervisor.settings = candidate.config, candidate.settings
         self.supervisor.generation += 1
+        saidonce.advance(self.supervisor.generation)
         self.digest = candidate.digest
         self.verdict = last_verdict()
         self.started = started

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 
 from krakenpy import startgc
-from krakenpy.server import earlystop, rundir
+from krakenpy.server import earlystop, rundir, saidonce
 from krakenpy.server.balance import Shares
 from krakenpy.server.channel import Channel, pair
 from krakenpy.server.rollout import Rollout
@@ -108,6 +108,7 @@ class Supervisor:
         gc.freeze()
         if len(self.slots) > 1:
             self.run_dir = rundir.create()
+            saidonce.share(self.run_dir)  # a warning about a dependency: said by one process
             self.shares = Shares(len(self.slots))
         try:
             # a stop that came during the start (recorded since the command began): no worker is forked

@@ -24,7 +24,7 @@ from krakenpy.compiled import summary as compiled_summary
 from krakenpy.config.model import ServiceConfig
 from krakenpy.config.quickcheck import take_verdict
 from krakenpy.errors import ConfigError
-from krakenpy.server import rundir
+from krakenpy.server import rundir, saidonce
 from krakenpy.server.acceptor import Acceptor, accepts_in_batches
 from krakenpy.server.balance import Share, Shares
 from krakenpy.server.channel import Channel
@@ -124,6 +124,7 @@ class Worker:
         # before the first build: its registries publish from the start (to the other workers with
         # ``-w N``; kept through reloads in memory with ``-w 1``: counters never go down either way)
         rundir.enter(self.run_dir, self.slot)
+        saidonce.generation(self.generation)  # a warning the build says: once per gateway and generation
         try:
             self.gateway = await self.source.build(self.config, serving=True)
             if self.settings.tls is not None:
@@ -342,14 +343,17 @@ class Worker:
 
     async def _reload(self, generation: int, digest: str, verdict: object = None) -> None:
         started = time.monotonic()
+        saidonce.generation(generation)  # what the new build says about its dependencies
         try:
             config, settings, gateway = await self._compile(digest, verdict)
         except ConfigError as exc:
+            saidonce.generation(self.generation)  # serving the one it had
             reasons = [str(i) for i in exc.issues]
             log.error("reload %d failed in worker %d: %s", generation, self.slot, "; ".join(reasons[:5]))
             self.channel.send({"event": "reloaded", "generation": generation, "ok": False, "error": reasons})
             return
         except Exception as exc:  # a bug while compiling: this worker keeps serving what it has
+            saidonce.generation(self.generation)
             log.exception("reload %d failed in worker %d", generation, self.slot)
             self.channel.send({"event": "reloaded", "generation": generation, "ok": False, "error": [repr(exc)]})
             return

@@ -26,6 +26,7 @@ from typing import Any, Final, TypeAlias
 from krakenpy.backends.client import ClientOptions
 from krakenpy.backends.fastclient import FastClient
 from krakenpy.gojson import text_json
+from krakenpy.server import saidonce
 from krakenpy.state import Key
 from krakenpy.tasks import spawn
 from krakenpy.telemetry.answers import ANSWER_LIMIT
@@ -493,7 +494,7 @@ class _Failures:
 
     @staticmethod
     def _write(message: str) -> None:
-        log.warning("[SERVICE: OpenTelemetry] %s", message)
+        saidonce.say(log, logging.WARNING, "[SERVICE: OpenTelemetry] %s", message)  # once per gateway a minute
 
 
 class OtlpExporter:

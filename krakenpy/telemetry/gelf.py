@@ -22,6 +22,7 @@ from collections import deque
 from typing import Any, Final
 
 from krakenpy.gojson import text_json
+from krakenpy.server import saidonce
 from krakenpy.tasks import spawn
 from krakenpy.telemetry.exchange import CURRENT, current_secrets
 from krakenpy.telemetry.loopowner import LoopOwner
@@ -173,7 +174,9 @@ class GelfSender:
         self.dropped += 1
         if not self._dropping:
             self._dropping = True
-            log.warning(
+            saidonce.say(
+                log,
+                logging.WARNING,
                 "[SERVICE: Logging][GELF] messages to %s:%d are dropped (%d so far): %s",
                 self.host, self.port, self.dropped, why,
             )  # fmt: skip
@@ -219,7 +222,8 @@ class GelfSender:
             self._backoff = min(self._backoff * 2, 30.0)
             if not self._outage:  # said once an outage (KrakenD says once it cannot make the writer)
                 self._outage = True
-                log.warning(
+                saidonce.say(  # once per gateway with run -w N: every worker has its own connection
+                    log, logging.WARNING,
                     "[SERVICE: Logging][GELF] cannot reach %s:%d over %s: %s; messages wait (at most %d), then are "
                     "dropped", self.host, self.port, "TCP" if self.tcp else "UDP", str(exc) or type(exc).__name__,
                     QUEUE_LIMIT,

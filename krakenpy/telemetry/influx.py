@@ -51,6 +51,7 @@ from yarl import URL
 
 from krakenpy.config.durations import parse_duration
 from krakenpy.errors import ConfigError, ConfigIssue
+from krakenpy.server import saidonce
 from krakenpy.telemetry.instance import worker_tag
 from krakenpy.telemetry.metrics.stats import StatsRegistry
 
@@ -381,4 +382,6 @@ class InfluxPusher:
         if now >= self._quiet_until and self._url is not None:  # at most once a minute: a down collector
             self._quiet_until = now + _QUIET  # must not flood the log
             url = self._url.with_user(None)  # never a password from the address
-            log.error("[SERVICE: InfluxDB] cannot write to %s (db %s): %s", url, self.options.db, exc)
+            saidonce.say(
+                log, logging.ERROR, "[SERVICE: InfluxDB] cannot write to %s (db %s): %s", url, self.options.db, exc
+            )

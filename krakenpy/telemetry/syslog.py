@@ -24,6 +24,7 @@ import stat
 import time
 from typing import Final
 
+from krakenpy.server import saidonce
 from krakenpy.telemetry.exchange import CURRENT, current_secrets
 from krakenpy.telemetry.logfmt import LEVELS, NOTICE, krakend_level, one_line
 from krakenpy.telemetry.redact import Redactor
@@ -184,7 +185,9 @@ class SyslogHandler(logging.Handler):
             # drops its own copy): a gateway whose host has no /dev/log (a container) lost every
             # line without a word (KrakenD refuses such a logger and says so)
             self._failing = True
-            _log.warning(
+            saidonce.say(  # once per gateway with run -w N: every process has its own socket
+                _log,
+                logging.WARNING,
                 "syslog: cannot send to %s: %s; lines are dropped until it takes them",
                 self.address,
                 exc.strerror or type(exc).__name__,

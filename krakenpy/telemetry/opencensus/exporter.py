@@ -16,6 +16,7 @@ from typing import Any, Final, Protocol
 
 import aiohttp
 
+from krakenpy.server import saidonce
 from krakenpy.tasks import spawn
 from krakenpy.telemetry.opencensus.spans import OcSpan
 from krakenpy.telemetry.trace.spans import Span, SpanBuffer, span_of
@@ -54,7 +55,7 @@ class Quiet:
         now = time.monotonic()
         if now >= self._next:
             self._next = now + _QUIET
-            log.warning(PREFIX + " " + message, *args)
+            saidonce.say(log, logging.WARNING, PREFIX + " " + message, *args)  # once per gateway a minute
 
 
 class SpanPump:

@@ -1,0 +1,110 @@
+"""A warning about the gateway's surroundings (a JWK set, a GELF or syslog collector, an OTLP
+collector that cannot be reached) said once per gateway with ``krakenpy run -w N``, not once per
+worker: KrakenD is one process and says it once.
+
+The first process to say a line under the configuration generation it builds or serves says it
+at its level; the others log the same line at ``DEBUG`` while it was said less than :data:`WINDOW`
+seconds ago (nothing is lost at ``DEBUG``). A line of other text (another error, or a failure where
+the others succeeded) is its own line, said by whoever has it first. A marker per (generation, line)
+in the run directory the supervisor shares with its workers (:mod:`krakenpy.server.rundir`) holds
+when it was said; a lock file makes look and write one step. With one worker (no run directory), in
+``check`` and in tests, every line is said as before.
+
+Only what is said goes through here (lines the callers already bound per outage or per minute):
+nothing per request, a file looked at and written per line said."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+import time
+
+__all__ = ["WINDOW", "advance", "generation", "say", "share"]
+
+#: seconds a line said by one process stays said for the others (a repeat is said again after it:
+#: a worker restarted later, an outage that came back, the collectors' once-a-minute lines)
+WINDOW = 60.0
+_LOCK = ".said.lock"
+_PREFIX = ".said-"
+
+#: the run directory shared with the other processes of the gateway (None: say everything)
+_DIR: str | None = None
+#: the configuration generation this process builds or serves
+_GENERATION = 0
+
+
+def share(path: str | None) -> None:
+    """Called by the supervisor once it made the run directory (its workers inherit it)."""
+    global _DIR
+    _DIR = path
+
+
+def generation(number: int) -> None:
+    """The configuration generation this process builds now (a worker's start or reload)."""
+    global _GENERATION
+    _GENERATION = number
+
+
+def advance(number: int) -> None:
+    """Called by the supervisor when a reload is accepted: its own generation, and the markers of
+    generations no worker builds or serves any more (before the previous one) removed."""
+    generation(number)
+    path = _DIR
+    if path is None:
+        return
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return
+    for name in names:
+        said, _, _ = name[len(_PREFIX) :].partition("-")
+        if name.startswith(_PREFIX) and said.isdigit() and int(said) < number - 1:
+            try:
+                os.unlink(os.path.join(path, name))
+            except OSError:
+                pass
+
+
+def say(logger: logging.Logger, level: int, msg: str, *args: object) -> None:
+    """``logger.log(level, msg, *args)``, at ``DEBUG`` when another process of the gateway said the
+    same line for the same generation within :data:`WINDOW` seconds."""
+    if not logger.isEnabledFor(level):
+        return
+    path = _DIR
+    if path is not None and not _first(path, msg % args if args else msg):
+        logger.debug(msg, *args, stacklevel=2)
+        return
+    logger.log(level, msg, *args, stacklevel=2)
+
+
+def _first(path: str, text: str) -> bool:
+    """Whether ``text`` is this gateway's first within the window (noted as said now if so). Any
+    failure (the directory removed under the gateway) says it: a line too many, never one lost."""
+    key = hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=12).hexdigest()
+    marker = os.path.join(path, f"{_PREFIX}{_GENERATION}-{key}")
+    try:
+        lock = os.open(os.path.join(path, _LOCK), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return True
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # held for a read and a write: microseconds
+        now = time.monotonic()  # CLOCK_MONOTONIC: one clock for every process of the machine
+        try:
+            with open(marker, "rb") as found:
+                said = float(found.read(32) or b"-inf")
+            if 0.0 <= now - said < WINDOW:
+                return False
+        except (OSError, ValueError):
+            pass
+        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, repr(now).encode())
+        finally:
+            os.close(fd)
+        return True
+    except OSError:
+        return True
+    finally:
+        os.close(lock)  # lets the lock go
