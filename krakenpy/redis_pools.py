@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 from krakenpy.config.durations import parse_duration
 from krakenpy.errors import ConfigIssue
 from krakenpy.resources import Resources
+from krakenpy.server import saidonce
 from krakenpy.state import Key
 
 if TYPE_CHECKING:  # redis is imported when a pool is opened: configs without one never load it
@@ -159,8 +160,14 @@ async def warm_up(pool: RedisPool, options: PoolOptions) -> None:
                 await pool.client.script_load(text)
     except (RedisError, OSError, TimeoutError) as exc:
         name = type(exc).__name__
-        log.warning(
-            "redis pool %s (%s:%d): not reachable at start-up (%s)", options.name, options.host, options.port, name
+        saidonce.say(  # once per gateway with run -w N: every worker pings it
+            log,
+            logging.WARNING,
+            "redis pool %s (%s:%d): not reachable at start-up (%s)",
+            options.name,
+            options.host,
+            options.port,
+            name,
         )
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Final
 from krakenpy.errors import BackendError
 from krakenpy.pubsub.driver import Message
 from krakenpy.pubsub.urls import DriverURL
+from krakenpy.server import saidonce
 from krakenpy.tasks import cancel_and_wait, spawn
 
 if TYPE_CHECKING:
@@ -111,11 +112,11 @@ async def _quiet(exc: Exception) -> None:
 
 
 async def _disconnected() -> None:
-    log.warning("nats: disconnected from the server, reconnecting")
+    saidonce.say(log, logging.WARNING, "nats: disconnected from the server, reconnecting")  # each worker's connection
 
 
 async def _reconnected() -> None:
-    log.warning("nats: reconnected")
+    saidonce.say(log, logging.WARNING, "nats: reconnected")
 
 
 async def confirm(client: Client, timeout: int = _CONNECT) -> None:
@@ -205,7 +206,7 @@ class NatsSubscription:
         try:
             await self._subscribe()
         except BackendError as exc:
-            log.error("[BACKEND: nats://%s][PubSub] cannot subscribe: %s", self._subject, exc)
+            saidonce.say(log, logging.ERROR, "[BACKEND: nats://%s][PubSub] cannot subscribe: %s", self._subject, exc)
 
     async def _subscribe(self) -> None:
         client = await self._connection.client()

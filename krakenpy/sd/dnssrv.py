@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Final
 from krakenpy.errors import BackendError
 from krakenpy.hostport import split_host_port
 from krakenpy.sd import MODES
+from krakenpy.server import saidonce
 from krakenpy.state import Key
 from krakenpy.tasks import cancel_and_wait, spawn
 
@@ -148,7 +149,7 @@ class SrvHosts:
             self._report(exc)
             return
         if self._problem:
-            log.warning("DNS SRV %s: resolved again (%d host(s))", self.name, len(set(hosts)))
+            saidonce.say(log, logging.WARNING, "DNS SRV %s: resolved again (%d host(s))", self.name, len(set(hosts)))
             self._problem = ""
         self.hosts = hosts
         _LAST_KNOWN[(self.name, self.scheme)] = hosts
@@ -162,7 +163,8 @@ class SrvHosts:
         self._problem = kind
         text = f"{kind}: {exc}" if str(exc) else kind
         kept = f"keeping {len(set(self.hosts))} host(s)" if self.hosts else "no hosts: calls fail until it resolves"
-        log.warning("DNS SRV %s: lookup failed (%s); %s", self.name, text, kept)
+        # once per gateway with run -w N: every worker looks the name up
+        saidonce.say(log, logging.WARNING, "DNS SRV %s: lookup failed (%s); %s", self.name, text, kept)
 
     async def start(self) -> None:
         self._task = spawn(self._loop())

@@ -133,6 +133,7 @@ class Supervisor:
             self._close_sockets()
             if self.run_dir is not None:
                 rundir.remove(self.run_dir)
+                saidonce.share(None)
         return self.code
 
     _SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD)

@@ -1,0 +1,128 @@
+"""With ``run -w 2`` a warning about an unreachable dependency (a JWK set, a GELF collector over TCP, a
+Redis pool, a syslog daemon) is said once per gateway and configuration generation, by whichever
+process says it first; the other worker, and a worker restarted after it died, log the same line at
+DEBUG (real CLI, closed ports on 127.0.0.1, SIGHUP, SIGKILL). Each process said it before: five
+warnings of each across a start, a reload and a restart."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+from pathlib import Path
+from typing import Any
+
+from krakenpy.server import saidonce
+from tests.conftest import free_port
+from tests.server.process import Gateway, write_json
+
+
+def _config(port: int, closed: int) -> dict[str, Any]:
+    validator = {"alg": "RS256", "jwk_url": f"http://127.0.0.1:{closed}/jwks", "disable_jwk_security": True}
+    backend = {"host": [f"http://127.0.0.1:{port}"], "url_pattern": "/__health"}
+    limit = {"connection_name": "shared", "client_max_rate": 3, "every": "1h", "strategy": "header", "key": "X-User"}
+    endpoint_extra = {"auth/validator": validator, "qos/ratelimit/router/redis": limit}
+    endpoint = {"endpoint": "/jwt", "extra_config": endpoint_extra, "backend": [backend]}
+    extra = {
+        "telemetry/logging": {"level": "DEBUG", "stdout": True},
+        "telemetry/gelf": {"address": f"127.0.0.1:{closed}", "enable_tcp": True},
+        "redis": {"connection_pools": [{"name": "shared", "address": f"127.0.0.1:{closed}"}]},
+    }
+    return {"version": 3, "port": port, "listen_ip": "127.0.0.1", "extra_config": extra, "endpoints": [endpoint]}
+
+
+def _levels(log: str, text: str) -> tuple[int, int]:
+    """How many lines say ``text`` at WARNING, and at DEBUG."""
+    lines = [line for line in log.splitlines() if text in line]
+    warned = sum(1 for line in lines if re.search(r"\bWARNING\b", line))
+    debug = sum(1 for line in lines if re.search(r"\bDEBUG\b", line))
+    assert warned + debug == len(lines), lines
+    return warned, debug
+
+
+def test_a_dependency_warning_is_said_once_per_gateway_and_generation(tmp_path: Path) -> None:
+    port, closed = free_port(), free_port()  # nothing listens on ``closed``
+    config = write_json(tmp_path / "krakend.json", _config(port, closed))
+    jwks = f"cannot fetch the JWK set http://127.0.0.1:{closed}/jwks"
+    gelf = f"[GELF] cannot reach 127.0.0.1:{closed} over TCP"
+    redis = f"redis pool shared (127.0.0.1:{closed}): not reachable at start-up"
+    gateway = Gateway(config, "-w", "2", cwd=tmp_path)
+    try:
+        first = gateway.worker_pids(2)[1]
+        gateway.wait_log(re.escape(jwks), count=2)
+        gateway.wait_log(re.escape(gelf), count=2)
+        gateway.wait_log(re.escape(redis), count=2)
+        assert _levels(gateway.log, jwks) == (1, 1), gateway.log
+        assert _levels(gateway.log, gelf) == (1, 1), gateway.log
+        assert _levels(gateway.log, redis) == (1, 1), gateway.log
+        gateway.signal(signal.SIGHUP)  # a new generation: said again, once
+        gateway.wait_log(r"reload 1 applied by 2/2 workers")
+        gateway.wait_log(re.escape(jwks), count=4)
+        gateway.wait_log(re.escape(gelf), count=4)
+        gateway.wait_log(re.escape(redis), count=4)
+        os.kill(first, signal.SIGKILL)  # its replacement builds the same generation: at DEBUG
+        gateway.wait_log(r"listening on .* worker 1\)", count=2)
+        gateway.wait_log(re.escape(jwks), count=5)
+        gateway.wait_log(re.escape(gelf), count=5)
+        gateway.wait_log(re.escape(redis), count=5)
+        assert gateway.stop() == 0
+    finally:
+        gateway.kill()
+    assert _levels(gateway.log, jwks) == (2, 3), gateway.log
+    assert _levels(gateway.log, gelf) == (2, 3), gateway.log
+    assert _levels(gateway.log, redis) == (2, 3), gateway.log
+
+
+def test_a_syslog_outage_is_said_once_by_the_gateway(tmp_path: Path) -> None:
+    """The supervisor and each worker have their own socket: each said the outage (three lines at the
+    start, at their first lines); now the first process says it, the others at DEBUG."""
+    port = free_port()
+    doc = _config(port, free_port())
+    doc["extra_config"] = {"telemetry/logging": {"level": "DEBUG", "stdout": True, "syslog": True}}
+    doc["endpoints"] = []
+    config = write_json(tmp_path / "krakend.json", doc)
+    missing = tmp_path / "no-daemon.sock"
+    outage = f"syslog: cannot send to {missing}: No such file or directory"
+    gateway = Gateway(config, "-w", "2", cwd=tmp_path, env={"KRAKENPY_SYSLOG_ADDRESS": str(missing)})
+    try:
+        gateway.worker_pids(2)
+        gateway.wait_log(re.escape(outage), count=3)  # the supervisor's "worker N started" and each worker's
+        assert gateway.stop() == 0
+    finally:
+        gateway.kill()
+    warned, debug = _levels(gateway.log, outage)
+    assert (warned, debug) == (1, 2), gateway.log
+
+
+def test_another_line_is_said_and_one_worker_says_everything(tmp_path: Path, caplog: Any) -> None:
+    """The marker is per line and generation: another error is said, so is a later generation's;
+    without a shared directory (``-w 1``, ``check``) every line is said."""
+    logger = logging.getLogger("krakenpy.test.saidonce")
+    caplog.set_level(logging.DEBUG, logger.name)
+    try:
+        saidonce.share(None)
+        saidonce.say(logger, logging.WARNING, "down: %s", "refused")
+        saidonce.say(logger, logging.WARNING, "down: %s", "refused")
+        saidonce.share(str(tmp_path))
+        saidonce.generation(3)
+        saidonce.say(logger, logging.WARNING, "down: %s", "refused")
+        saidonce.say(logger, logging.WARNING, "down: %s", "refused")  # as another worker would
+        saidonce.say(logger, logging.WARNING, "down: %s", "timed out")
+        saidonce.advance(4)
+        saidonce.say(logger, logging.WARNING, "down: %s", "refused")
+        saidonce.advance(5)  # generation 3's marker is gone; 4's stays for a worker still on it
+        names = sorted(n for n in os.listdir(tmp_path) if n.startswith(".said-"))
+    finally:
+        saidonce.share(None)
+        saidonce.generation(0)
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == logger.name]
+    assert said == [
+        ("WARNING", "down: refused"),
+        ("WARNING", "down: refused"),
+        ("WARNING", "down: refused"),
+        ("DEBUG", "down: refused"),
+        ("WARNING", "down: timed out"),
+        ("WARNING", "down: refused"),
+    ]
+    assert [n.split("-")[1] for n in names] == ["4"], names
