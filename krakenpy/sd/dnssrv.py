@@ -164,7 +164,8 @@ class SrvHosts:
         text = f"{kind}: {exc}" if str(exc) else kind
         kept = f"keeping {len(set(self.hosts))} host(s)" if self.hosts else "no hosts: calls fail until it resolves"
         # once per gateway with run -w N: every worker looks the name up
-        saidonce.say(log, logging.WARNING, "DNS SRV %s: lookup failed (%s); %s", self.name, text, kept)
+        said = f"DNS SRV {self.name}: lookup failed: {kind}; {kept}"  # a timeout's text names its seconds
+        saidonce.say(log, logging.WARNING, "DNS SRV %s: lookup failed (%s); %s", self.name, text, kept, key=said)
 
     async def start(self) -> None:
         self._task = spawn(self._loop())

@@ -67,13 +67,14 @@ def advance(number: int) -> None:
                 pass
 
 
-def say(logger: logging.Logger, level: int, msg: str, *args: object) -> None:
+def say(logger: logging.Logger, level: int, msg: str, *args: object, key: str | None = None) -> None:
     """``logger.log(level, msg, *args)``, at ``DEBUG`` when another process of the gateway said the
-    same line for the same generation within :data:`WINDOW` seconds."""
+    same line for the same generation within :data:`WINDOW` seconds. ``key``: what makes two lines
+    the same when their text is not (a timeout's text names the seconds it took)."""
     if not logger.isEnabledFor(level):
         return
     path = _DIR
-    if path is not None and not _first(path, msg % args if args else msg):
+    if path is not None and not _first(path, key if key is not None else msg % args if args else msg):
         logger.debug(msg, *args, stacklevel=2)
         return
     logger.log(level, msg, *args, stacklevel=2)

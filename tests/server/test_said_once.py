@@ -95,6 +95,27 @@ def test_a_syslog_outage_is_said_once_by_the_gateway(tmp_path: Path) -> None:
     assert (warned, debug) == (1, 2), gateway.log
 
 
+def test_a_dns_srv_timeout_is_said_once_though_its_seconds_differ(tmp_path: Path) -> None:
+    """A DNS server that never answers: each worker's lookup times out after its own number of seconds
+    (``expired after 5.405 seconds``), so the lines differ in text; they are the same failure (the
+    kind and the name), said once."""
+    port, closed = free_port(), free_port()
+    doc = _config(port, closed)
+    doc["extra_config"] = {"telemetry/logging": {"level": "DEBUG", "stdout": True}}
+    backend = {"host": ["_http._tcp.gw.test"], "sd": "dns", "url_pattern": "/x"}
+    doc["endpoints"] = [{"endpoint": "/d", "backend": [backend]}]
+    config = write_json(tmp_path / "krakend.json", doc)
+    failed = "DNS SRV _http._tcp.gw.test: lookup failed (LifetimeTimeout"
+    gateway = Gateway(config, "-w", "2", cwd=tmp_path, env={"KRAKENPY_DNS_SERVER": f"127.0.0.1:{closed}"})
+    try:
+        gateway.worker_pids(2, timeout=30)
+        gateway.wait_log(re.escape(failed), count=2)
+        assert gateway.stop() == 0
+    finally:
+        gateway.kill()
+    assert _levels(gateway.log, failed) == (1, 1), gateway.log
+
+
 def test_another_line_is_said_and_one_worker_says_everything(tmp_path: Path, caplog: Any) -> None:
     """The marker is per line and generation: another error is said, so is a later generation's;
     without a shared directory (``-w 1``, ``check``) every line is said."""
@@ -109,6 +130,8 @@ def test_another_line_is_said_and_one_worker_says_everything(tmp_path: Path, cap
         saidonce.say(logger, logging.WARNING, "down: %s", "refused")
         saidonce.say(logger, logging.WARNING, "down: %s", "refused")  # as another worker would
         saidonce.say(logger, logging.WARNING, "down: %s", "timed out")
+        saidonce.say(logger, logging.WARNING, "slow: %.1f s", 5.4, key="slow")
+        saidonce.say(logger, logging.WARNING, "slow: %.1f s", 5.3, key="slow")  # the same failure
         saidonce.advance(4)
         saidonce.say(logger, logging.WARNING, "down: %s", "refused")
         saidonce.advance(5)  # generation 3's marker is gone; 4's stays for a worker still on it
@@ -123,6 +146,8 @@ def test_another_line_is_said_and_one_worker_says_everything(tmp_path: Path, cap
         ("WARNING", "down: refused"),
         ("DEBUG", "down: refused"),
         ("WARNING", "down: timed out"),
+        ("WARNING", "slow: 5.4 s"),
+        ("DEBUG", "slow: 5.3 s"),
         ("WARNING", "down: refused"),
     ]
     assert [n.split("-")[1] for n in names] == ["4"], names
