@@ -116,6 +116,28 @@ def test_a_dns_srv_timeout_is_said_once_though_its_seconds_differ(tmp_path: Path
     assert _levels(gateway.log, failed) == (1, 1), gateway.log
 
 
+def test_a_nats_server_down_is_said_once(tmp_path: Path) -> None:
+    """Each worker's subscriber connects on its own: its failure to subscribe is said once."""
+    port, closed = free_port(), free_port()
+    doc = _config(port, closed)
+    doc["extra_config"] = {"telemetry/logging": {"level": "DEBUG", "stdout": True}}
+    subscriber = {"backend/pubsub/subscriber": {"subscription_url": "orders"}}
+    backend = {"host": ["nats://"], "disable_host_sanitize": True, "url_pattern": "/", "extra_config": subscriber}
+    doc["endpoints"] = [{"endpoint": "/sub", "timeout": "1s", "backend": [backend]}]
+    config = write_json(tmp_path / "krakend.json", doc)
+    failed = "[BACKEND: nats://orders][PubSub] cannot subscribe: nats: cannot connect"
+    gateway = Gateway(config, "-w", "2", cwd=tmp_path, env={"NATS_SERVER_URL": f"nats://127.0.0.1:{closed}"})
+    try:
+        gateway.worker_pids(2, timeout=30)
+        gateway.wait_log(re.escape(failed), count=2)
+        assert gateway.stop() == 0
+    finally:
+        gateway.kill()
+    lines = [line for line in gateway.log.splitlines() if failed in line]
+    assert sum(1 for line in lines if re.search(r"\bERROR\b", line)) == 1, gateway.log
+    assert sum(1 for line in lines if re.search(r"\bDEBUG\b", line)) == len(lines) - 1, gateway.log
+
+
 def test_another_line_is_said_and_one_worker_says_everything(tmp_path: Path, caplog: Any) -> None:
     """The marker is per line and generation: another error is said, so is a later generation's;
     without a shared directory (``-w 1``, ``check``) every line is said."""
