@@ -138,6 +138,26 @@ def test_a_nats_server_down_is_said_once(tmp_path: Path) -> None:
     assert sum(1 for line in lines if re.search(r"\bDEBUG\b", line)) == len(lines) - 1, gateway.log
 
 
+def test_an_otlp_collector_down_is_said_once_a_minute_by_the_gateway(tmp_path: Path) -> None:
+    """Each worker exports its own metrics and fails on its own: said by the first, in that minute."""
+    port, closed = free_port(), free_port()
+    doc = _config(port, closed)
+    otlp = {"name": "col", "host": "127.0.0.1", "port": closed, "use_http": True, "disable_traces": True}
+    otel = {"metric_reporting_period": 1, "exporters": {"otlp": [otlp]}}
+    doc["extra_config"] = {"telemetry/logging": {"level": "DEBUG", "stdout": True}, "telemetry/opentelemetry": otel}
+    doc["endpoints"] = []
+    config = write_json(tmp_path / "krakend.json", doc)
+    failed = f'[SERVICE: OpenTelemetry] metrics export to col failed: BackendError: Post "http://127.0.0.1:{closed}'
+    gateway = Gateway(config, "-w", "2", cwd=tmp_path)
+    try:
+        gateway.worker_pids(2)
+        gateway.wait_log(re.escape(failed), count=2)
+        assert gateway.stop() == 0
+    finally:
+        gateway.kill()
+    assert _levels(gateway.log, failed) == (1, 1), gateway.log
+
+
 def test_another_line_is_said_and_one_worker_says_everything(tmp_path: Path, caplog: Any) -> None:
     """The marker is per line and generation: another error is said, so is a later generation's;
     without a shared directory (``-w 1``, ``check``) every line is said."""
