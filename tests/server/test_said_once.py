@@ -158,6 +158,30 @@ def test_an_otlp_collector_down_is_said_once_a_minute_by_the_gateway(tmp_path: P
     assert _levels(gateway.log, failed) == (1, 1), gateway.log
 
 
+def test_an_influxdb_down_is_said_once_a_minute_by_the_gateway(tmp_path: Path) -> None:
+    """Each worker pushes its own ``/__stats`` points: a refused push is said by the first, in that minute."""
+    port, closed, stats = free_port(), free_port(), free_port()
+    doc = _config(port, closed)
+    doc["extra_config"] = {
+        "telemetry/logging": {"level": "DEBUG", "stdout": True},
+        "telemetry/metrics": {"collection_time": "1s", "listen_address": f"127.0.0.1:{stats}"},
+        "telemetry/influx": {"address": f"http://127.0.0.1:{closed}", "ttl": "1s", "db": "krakend"},
+    }
+    doc["endpoints"] = []
+    config = write_json(tmp_path / "krakend.json", doc)
+    failed = f"[SERVICE: InfluxDB] cannot write to http://127.0.0.1:{closed}/write (db krakend)"
+    gateway = Gateway(config, "-w", "2", cwd=tmp_path)
+    try:
+        gateway.worker_pids(2)
+        gateway.wait_log(re.escape(failed), count=2)
+        assert gateway.stop() == 0
+    finally:
+        gateway.kill()
+    lines = [line for line in gateway.log.splitlines() if failed in line]
+    assert [bool(re.search(r"\bERROR\b", line)) for line in lines] == [True, False], gateway.log
+    assert re.search(r"\bDEBUG\b", lines[1]), gateway.log
+
+
 def test_another_line_is_said_and_one_worker_says_everything(tmp_path: Path, caplog: Any) -> None:
     """The marker is per line and generation: another error is said, so is a later generation's;
     without a shared directory (``-w 1``, ``check``) every line is said."""
