@@ -16,7 +16,6 @@ from typing import Any, Final, Protocol
 
 import aiohttp
 
-from krakenpy.server import saidonce
 from krakenpy.tasks import spawn
 from krakenpy.telemetry.opencensus.spans import OcSpan
 from krakenpy.telemetry.trace.spans import Span, SpanBuffer, span_of
@@ -55,7 +54,7 @@ class Quiet:
         now = time.monotonic()
         if now >= self._next:
             self._next = now + _QUIET
-            saidonce.say(log, logging.WARNING, PREFIX + " " + message, *args)  # once per gateway a minute
+            log.warning(PREFIX + " " + message, *args)
 
 
 class SpanPump:
