@@ -6,10 +6,13 @@ warnings of each across a start, a reload and a restart."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 import signal
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +75,46 @@ def test_a_dependency_warning_is_said_once_per_gateway_and_generation(tmp_path: 
     assert _levels(gateway.log, jwks) == (2, 3), gateway.log
     assert _levels(gateway.log, gelf) == (2, 3), gateway.log
     assert _levels(gateway.log, redis) == (2, 3), gateway.log
+
+
+class _KeySet(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = json.dumps({"keys": [{"kty": "oct", "kid": "s1", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQ", "alg": "HS256"}]})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_a_jwk_set_back_is_said_once(tmp_path: Path) -> None:
+    """The outage's end too: the JWK set served once both workers said they cannot fetch it; each
+    worker's next try finds it, and ``reachable again`` is said once."""
+    port, closed = free_port(), free_port()
+    doc = _config(port, closed)
+    doc["extra_config"] = {"telemetry/logging": {"level": "DEBUG", "stdout": True}}
+    validator = {"alg": "HS256", "jwk_url": f"http://127.0.0.1:{closed}/jwks", "disable_jwk_security": True}
+    doc["endpoints"][0]["extra_config"] = {"auth/validator": validator}
+    config = write_json(tmp_path / "krakend.json", doc)
+    back = f"JWK set http://127.0.0.1:{closed}/jwks reachable again (1 keys)"
+    gateway = Gateway(config, "-w", "2", cwd=tmp_path)
+    server: ThreadingHTTPServer | None = None
+    try:
+        gateway.worker_pids(2)
+        gateway.wait_log(re.escape(f"cannot fetch the JWK set http://127.0.0.1:{closed}/jwks"), count=2)
+        server = ThreadingHTTPServer(("127.0.0.1", closed), _KeySet)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        gateway.wait_log(re.escape(back), count=2)  # each retries within a few seconds (its back-off)
+        assert gateway.stop() == 0
+    finally:
+        gateway.kill()
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+    assert _levels(gateway.log, back) == (1, 1), gateway.log
 
 
 def test_a_syslog_outage_is_said_once_by_the_gateway(tmp_path: Path) -> None:
