@@ -173,12 +173,15 @@ def test_a_nats_server_down_is_said_once(tmp_path: Path) -> None:
     try:
         gateway.worker_pids(2, timeout=30)
         gateway.wait_log(re.escape(failed), count=2)
+        gateway.wait_log(r"nats: disconnected from the server", count=2)
         assert gateway.stop() == 0
     finally:
         gateway.kill()
     lines = [line for line in gateway.log.splitlines() if failed in line]
     assert sum(1 for line in lines if re.search(r"\bERROR\b", line)) == 1, gateway.log
     assert sum(1 for line in lines if re.search(r"\bDEBUG\b", line)) == len(lines) - 1, gateway.log
+    dropped = [line for line in gateway.log.splitlines() if "nats: disconnected from the server" in line]
+    assert sum(1 for line in dropped if re.search(r"\bWARNING\b", line)) == 1, gateway.log
 
 
 def test_an_otlp_collector_down_is_said_once_a_minute_by_the_gateway(tmp_path: Path) -> None:
