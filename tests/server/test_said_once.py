@@ -18,6 +18,7 @@ from typing import Any
 
 from krakenpy.server import saidonce
 from tests.conftest import free_port
+from tests.nats_server import NatsServer
 from tests.server.process import Gateway, write_json
 
 
@@ -182,6 +183,34 @@ def test_a_nats_server_down_is_said_once(tmp_path: Path) -> None:
     assert sum(1 for line in lines if re.search(r"\bDEBUG\b", line)) == len(lines) - 1, gateway.log
     dropped = [line for line in gateway.log.splitlines() if "nats: disconnected from the server" in line]
     assert sum(1 for line in dropped if re.search(r"\bWARNING\b", line)) == 1, gateway.log
+
+
+def test_a_nats_server_back_is_said_once(tmp_path: Path) -> None:
+    """Both workers' connections to a real nats-server: killed, each worker finds it gone; brought
+    back, each reconnects. ``disconnected`` and ``reconnected`` are said once each."""
+    server = NatsServer(free_port())
+    assert server.launch()
+    port = free_port()
+    doc = _config(port, free_port())
+    doc["extra_config"] = {"telemetry/logging": {"level": "DEBUG", "stdout": True}}
+    subscriber = {"backend/pubsub/subscriber": {"subscription_url": "orders"}}
+    backend = {"host": ["nats://"], "disable_host_sanitize": True, "url_pattern": "/", "extra_config": subscriber}
+    doc["endpoints"] = [{"endpoint": "/sub", "timeout": "1s", "backend": [backend]}]
+    config = write_json(tmp_path / "krakend.json", doc)
+    gateway = Gateway(config, "-w", "2", cwd=tmp_path, env={"NATS_SERVER_URL": server.url})
+    try:
+        gateway.worker_pids(2)
+        server.kill()
+        gateway.wait_log(r"nats: disconnected from the server", count=2)
+        assert server.launch()
+        gateway.wait_log(r"nats: reconnected", count=2, timeout=30)
+        assert gateway.stop() == 0
+    finally:
+        gateway.kill()
+        server.kill()
+    # nats-py may say a disconnection more than once a worker (each failed reconnect): one WARNING
+    assert _levels(gateway.log, "nats: disconnected from the server")[0] == 1, gateway.log
+    assert _levels(gateway.log, "nats: reconnected")[0] == 1, gateway.log
 
 
 def test_an_otlp_collector_down_is_said_once_a_minute_by_the_gateway(tmp_path: Path) -> None:
