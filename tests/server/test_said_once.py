@@ -6,6 +6,7 @@ warnings of each across a start, a reload and a restart."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -19,6 +20,7 @@ from typing import Any
 from krakenpy.server import saidonce
 from tests.conftest import free_port
 from tests.nats_server import NatsServer
+from tests.sd.dnsserver import Zone, serve_dns
 from tests.server.process import Gateway, write_json
 
 
@@ -158,6 +160,35 @@ def test_a_dns_srv_timeout_is_said_once_though_its_seconds_differ(tmp_path: Path
     finally:
         gateway.kill()
     assert _levels(gateway.log, failed) == (1, 1), gateway.log
+
+
+async def test_a_dns_srv_name_back_is_said_once(tmp_path: Path) -> None:
+    """A real DNS server that answers SERVFAIL, then the name: each worker's lookup fails, then
+    resolves at its next refresh (``dns_cache_ttl`` 1 s); both ends said once."""
+    zone = Zone(servfail=True)
+    transport, dns_port = await serve_dns(zone)
+    port = free_port()
+    doc = _config(port, free_port())
+    doc["extra_config"] = {"telemetry/logging": {"level": "DEBUG", "stdout": True}}
+    doc["dns_cache_ttl"] = "1s"
+    backend = {"host": ["_http._tcp.gw.test"], "sd": "dns", "url_pattern": "/x"}
+    doc["endpoints"] = [{"endpoint": "/d", "backend": [backend]}]
+    config = write_json(tmp_path / "krakend.json", doc)
+    failed = "DNS SRV _http._tcp.gw.test: lookup failed"
+    back = "DNS SRV _http._tcp.gw.test: resolved again (1 host(s))"
+    gateway = Gateway(config, "-w", "2", cwd=tmp_path, env={"KRAKENPY_DNS_SERVER": f"127.0.0.1:{dns_port}"})
+    try:
+        await asyncio.to_thread(gateway.worker_pids, 2)
+        await asyncio.to_thread(gateway.wait_log, re.escape(failed), 15.0, 2)
+        zone.records["_http._tcp.gw.test."] = [(0, 1, port, "127.0.0.1.")]
+        zone.servfail = False
+        await asyncio.to_thread(gateway.wait_log, re.escape(back), 15.0, 2)
+        assert await asyncio.to_thread(gateway.stop) == 0
+    finally:
+        await asyncio.to_thread(gateway.kill)
+        transport.close()
+    assert _levels(gateway.log, failed) == (1, 1), gateway.log
+    assert _levels(gateway.log, back) == (1, 1), gateway.log
 
 
 def test_a_nats_server_down_is_said_once(tmp_path: Path) -> None:
