@@ -174,9 +174,7 @@ class GelfSender:
         self.dropped += 1
         if not self._dropping:
             self._dropping = True
-            saidonce.say(
-                log,
-                logging.WARNING,
+            log.warning(  # per worker: it names the worker's own count
                 "[SERVICE: Logging][GELF] messages to %s:%d are dropped (%d so far): %s",
                 self.host, self.port, self.dropped, why,
             )  # fmt: skip
