@@ -27,6 +27,9 @@ __all__ = ["WINDOW", "advance", "generation", "say", "share"]
 #: a worker restarted later, an outage that came back, the collectors' once-a-minute lines)
 WINDOW = 60.0
 _LOCK = ".said.lock"
+#: seconds a process waits at most for another's look and write (then it says the line)
+_WAIT = 0.05
+_TRIES = 50
 _PREFIX = ".said-"
 
 #: the run directory shared with the other processes of the gateway (None: say everything)
@@ -80,6 +83,18 @@ def say(logger: logging.Logger, level: int, msg: str, *args: object, key: str | 
     logger.log(level, msg, *args, stacklevel=2)
 
 
+def _locked(fd: int) -> bool:
+    """Take the lock (held for a read and a write: microseconds), waiting :data:`_WAIT` at most: a
+    holder stopped inside (``SIGSTOP``) never holds a loop's thread longer."""
+    for _ in range(_TRIES):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            time.sleep(_WAIT / _TRIES)
+    return False
+
+
 def _first(path: str, text: str) -> bool:
     """Whether ``text`` is this gateway's first within the window (noted as said now if so). Any
     failure (the directory removed under the gateway) says it: a line too many, never one lost."""
@@ -90,7 +105,8 @@ def _first(path: str, text: str) -> bool:
     except OSError:
         return True
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # held for a read and a write: microseconds
+        if not _locked(lock):
+            return True
         now = time.monotonic()  # CLOCK_MONOTONIC: one clock for every process of the machine
         try:
             with open(marker, "rb") as found:

@@ -7,6 +7,7 @@ warnings of each across a start, a reload and a restart."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import logging
 import os
@@ -323,3 +324,24 @@ def test_another_line_is_said_and_one_worker_says_everything(tmp_path: Path, cap
         ("WARNING", "down: refused"),
     ]
     assert [n.split("-")[1] for n in names] == ["4"], names
+
+
+def test_a_process_stopped_while_it_holds_the_lock_holds_nobody(tmp_path: Path, caplog: Any) -> None:
+    """Another process of the gateway stopped (``SIGSTOP``) between its look and its write: the line
+    is said at its level after a short wait, not a loop's thread held until that process goes on."""
+    logger = logging.getLogger("krakenpy.test.saidonce")
+    caplog.set_level(logging.DEBUG, logger.name)
+    holder = os.open(tmp_path / ".said.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    saidonce.share(str(tmp_path))
+    try:
+        saying = threading.Thread(target=saidonce.say, args=(logger, logging.WARNING, "down"), daemon=True)
+        saying.start()
+        saying.join(10)
+        waited = saying.is_alive()
+    finally:
+        os.close(holder)  # lets the lock go (a thread still waiting ends)
+        saying.join(10)
+        saidonce.share(None)
+    assert not waited
+    assert [(r.levelname, r.getMessage()) for r in caplog.records if r.name == logger.name] == [("WARNING", "down")]
