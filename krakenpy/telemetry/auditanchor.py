@@ -22,7 +22,7 @@ from urllib.parse import quote, unquote
 
 from krakenpy.telemetry.logfmt import NOTICE
 
-__all__ = ["ANCHOR_LINE", "Anchor", "Anchoring", "anchor_message", "read_anchors"]
+__all__ = ["ANCHOR_LINE", "Anchor", "Anchoring", "anchor_message", "read_anchors", "shown_destination"]
 
 log = logging.getLogger("krakenpy.audit")
 
@@ -32,8 +32,30 @@ log = logging.getLogger("krakenpy.audit")
 ANCHOR_LINE: Final = re.compile(
     rb"audit anchor: destination=([^\s\"\\]+) instance=([^\s\"\\]+) seq=([0-9]+) hash=([0-9a-f]{64})\b"
 )
-#: characters left as they are in the %-quoted destination and instance
-_SAFE: Final = "/:@+,;=~!$&'()*[]"
+#: characters left as they are in the %-quoted destination and instance (an ``@`` is quoted: the
+#: log's redactor masks from a ``://`` to the line's last ``@`` as user information, so an ``@`` in
+#: the instance or a path would mangle the line; it is read back the same)
+_SAFE: Final = "/:+,;=~!$&'()*[]"
+#: the start of a URL's query or fragment
+_QUERY: Final = re.compile(r"[?#]")
+
+
+def shown_destination(destination: str) -> str:
+    """``destination`` as its anchors name it: a URL's user information (a collector's password) and
+    its query and fragment (a ``?token=``) left out, whatever they hold, so no credential of the
+    destination reaches the application log (the %-quoting of ``?`` hid a query from the log's
+    redactor). The user information runs to the URL's last ``@``, as :mod:`krakenpy.userinfo` reads
+    it; a file's path is kept whole (``file:/a?b.log``)."""
+    if destination.startswith("file:"):
+        return destination
+    scheme = destination.find("://")
+    if scheme < 0:
+        return destination
+    start = scheme + 3
+    rest = destination[start:]
+    rest = rest[rest.rfind("@") + 1 :]
+    query = _QUERY.search(rest)
+    return destination[:start] + (rest if query is None else rest[: query.start()])
 
 
 def anchor_message(destination: str, instance: str, seq: int, digest: str) -> str:
@@ -71,7 +93,8 @@ class Anchoring:
 
     def __init__(self, interval: float, destination: str) -> None:
         self.interval = interval
-        self.destination = destination or "unknown:"
+        #: as the anchors name it (:func:`shown_destination`), computed once
+        self.destination = shown_destination(destination) or "unknown:"
         #: ``(instance, seq, hash)`` of the last record the sink took
         self._head: tuple[str, int, str] | None = None
         self._anchored: tuple[str, int, str] | None = None

@@ -97,3 +97,78 @@ def test_an_anchor_reads_back_from_every_application_log_format(fmt: str) -> Non
     (anchor,) = read_anchors([line], "app.log")
     assert (anchor.destination, anchor.instance, anchor.seq, anchor.hash) == (destination, "host-a/w2", 42, "ab" * 32)
     assert anchor.where == "app.log:1"
+
+
+def test_an_anchor_names_a_collector_without_its_password_or_query(tmp_path: Path) -> None:
+    """A real ``run`` whose trail posts to a real collector at a URL holding a password and query
+    tokens: the anchor lines of its application log name ``http:http://127.0.0.1:PORT/audit`` and hold
+    neither (the %-quoted ``?`` hid the query from the log's redactor: ``%3Fsig=tok-q1`` was logged)."""
+    import signal
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from krakenpy.telemetry.auditanchor import read_anchors
+    from tests.cli_gateway import ROOT
+    from tests.server.process import Gateway
+
+    batches: list[bytes] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            batches.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    collector = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=collector.serve_forever, daemon=True).start()
+    where = f"127.0.0.1:{collector.server_port}/audit"
+    url = f"http://ada:pw-u1@{where}?sig=tok-q1&access_token=tok-q2#frag-f1"
+    port = free_port()
+    config = audited_deny_config(tmp_path, port, {"sink": "http", "url": url, "anchor_interval": "1h"})
+    gateway = Gateway(config, "-w", "1", cwd=tmp_path, env={"PYTHONPATH": str(ROOT)})
+    try:
+        gateway.wait_log(r"listening on ")
+        assert _status(f"http://127.0.0.1:{port}/x") == 403
+        gateway.wait_log(r"audit anchor: ")  # the first batch after a quiet spell: at once
+        gateway.signal(signal.SIGTERM)
+        assert gateway.proc.wait(20) == 0, gateway.log
+    finally:
+        gateway.kill()
+        collector.shutdown()
+        collector.server_close()
+    log = gateway.log
+    assert batches, log
+    for secret in ("pw-u1", "tok-q1", "tok-q2", "frag-f1"):
+        assert secret not in log, log
+    anchors = list(read_anchors(log.encode().splitlines(), "app.log"))
+    assert anchors and {a.destination for a in anchors} == {f"http:http://{where}"}, log
+
+
+def _status(url: str) -> int:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_an_anchor_with_an_at_sign_after_a_collector_url_reads_back() -> None:
+    """An ``@`` in the instance (``service.instance.id``) or a collector's path: the log's redactor
+    masks from a ``://`` to the line's last ``@`` as a password, which cut the anchor unreadable."""
+    from krakenpy.telemetry.applog import AppLogOptions, make_formatter
+    from krakenpy.telemetry.auditanchor import anchor_message, read_anchors
+    from krakenpy.telemetry.logfmt import NOTICE
+
+    destination = "http:https://c.example/audit/team@ops"
+    message = anchor_message(destination, "ops@host-a", 7, "cd" * 32)
+    record = logging.LogRecord("krakenpy.audit", NOTICE, __file__, 1, "%s", (message,), None)
+    line = make_formatter(AppLogOptions()).format(record).encode()
+    (anchor,) = read_anchors([line], "app.log")
+    assert (anchor.destination, anchor.instance, anchor.seq) == (destination, "ops@host-a", 7)
