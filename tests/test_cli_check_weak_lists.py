@@ -244,3 +244,13 @@ def test_a_list_or_an_object_in_a_string_field_with_known_values_is_refused(
     assert f"ERROR: {path}: " in out.stderr, out.stderr
     owner[field] = "GET" if field == "method" else "unknown"
     assert check_config(_config(tmp_path, doc)).returncode == 0
+
+
+def test_lint_takes_an_integer_written_with_a_zero_fraction(tmp_path: Path) -> None:
+    """``"port": 8080.0`` is an integer to KrakenD's schema (JSON Schema: a number whose fraction is
+    zero) and to Go, which decodes it as the float64 it decodes ``8080`` as: no lint error."""
+    doc = {**_backend(host=["127.0.0.1:8000"]), "port": 8080.0, "max_idle_connections": 10.0}
+    doc["endpoints"][0]["concurrent_calls"] = 1.0
+    linted = check_config(_config(tmp_path, doc), "--lint")
+    assert linted.returncode == 0, linted.stderr
+    assert "not an integer" not in linted.stderr, linted.stderr

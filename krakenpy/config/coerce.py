@@ -224,6 +224,10 @@ def _retyped(value: Any, converted: Any) -> bool:
     schema refuses it. A number inside a list is said on its own (:func:`_as_text`)."""
     if isinstance(converted, list):
         return not isinstance(value, list)
+    if isinstance(value, float) and type(converted) is int:
+        # ``8080.0``: an integer to JSON Schema (draft 6 on) and to Go, which decodes every number as
+        # a float64 and cannot tell it from ``8080``; the schema's ``integer`` takes it
+        return False
     return converted is not value and type(converted) is not type(value)
 
 
