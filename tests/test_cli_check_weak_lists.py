@@ -254,3 +254,23 @@ def test_lint_takes_an_integer_written_with_a_zero_fraction(tmp_path: Path) -> N
     linted = check_config(_config(tmp_path, doc), "--lint")
     assert linted.returncode == 0, linted.stderr
     assert "not an integer" not in linted.stderr, linted.stderr
+
+
+def test_lint_takes_a_krakend_variables_text_for_any_key(tmp_path: Path) -> None:
+    """A ``KRAKEND_*`` variable is text whatever the key it sets; KrakenD's schema (``krakend check
+    --lint``) checks the file, not the environment: a boolean, an integer or a host list set by one
+    is no lint error, as ``KRAKEND_PORT`` was not. The file's own weak value still is."""
+    config = _config(tmp_path, _backend(host=["127.0.0.1:8000"]))
+    env = {
+        "KRAKEND_DEBUG_ENDPOINT": "true",
+        "KRAKEND_MAX_IDLE_CONNECTIONS": "10",
+        "KRAKEND_HOST": "http://127.0.0.1:8000",
+        "KRAKEND_PORT": "9000",
+    }
+    linted = check_config(config, "--lint", env=env)
+    assert linted.returncode == 0, linted.stderr
+    assert "schema refuses it" not in linted.stderr, linted.stderr
+    config = _config(tmp_path, {**_backend(host=["127.0.0.1:8000"]), "debug_endpoint": "true"})
+    linted = check_config(config, "--lint", env={"KRAKEND_MAX_IDLE_CONNECTIONS": "10"})
+    assert linted.returncode == 1, linted.stderr
+    assert "ERROR: debug_endpoint: a string, not a boolean" in linted.stderr, linted.stderr

@@ -74,7 +74,7 @@ def load_service(
     doc = read_document(path)
     overrides = apply_env_overrides(doc) if use_env else {}
     normalize_aliases(doc)
-    found = coerce_weak(doc, lint=lint)
+    found = coerce_weak(doc, lint=lint, env=overrides.keys())
     found += validate_document(doc, lint=lint, catalog=catalog) + namespace_issues(doc, catalog, lint=lint)
     issues = [i for i in found if i.severity == "error"]
     warnings = [i for i in found if i.severity == "warning"] + document_ignored(doc)

@@ -17,14 +17,15 @@ text and starts; its schema (``check --lint``) refuses it, and the text is never
 ``http://5``). :func:`coerce_weak` converts it as KrakenD does and returns one issue per such value at its
 JSON path: a warning, an error with ``lint``. Any other conversion that changes a value's JSON type
 (``"port": "8080"``, ``"host": "http://a"``, ``"is_collection": "true"``) is what KrakenD reads and its
-schema refuses: nothing without ``lint``, an error with it.
+schema refuses: nothing without ``lint``, an error with it; not for a ``KRAKEND_*`` variable's
+text (``KRAKEND_DEBUG_ENDPOINT=true``): KrakenD's schema checks the file, never the environment.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any, Final
 
 from krakenpy.config.keypath import key_path
@@ -196,7 +197,12 @@ _BACKEND: Final[Mapping[str, _Coercer]] = {
 
 
 def _apply(
-    obj: dict[str, Any], fields: Mapping[str, _Coercer], path: str, said: list[ConfigIssue], linted: list[ConfigIssue]
+    obj: dict[str, Any],
+    fields: Mapping[str, _Coercer],
+    path: str,
+    said: list[ConfigIssue],
+    linted: list[ConfigIssue],
+    env: Collection[str] = (),
 ) -> None:
     for key, coerce in fields.items():
         value = obj.get(key, _MISSING)
@@ -213,7 +219,8 @@ def _apply(
             elif isinstance(value, list):
                 said.extend(_as_text(f"{where}[{i}]", v) for i, v in enumerate(value) if _read_as_text(v))
         converted = coerce(value)
-        if _retyped(value, converted) and not (isinstance(converted, list) and _read_as_text(value)):
+        # a KRAKEND_* variable's value is text by nature, and KrakenD's schema checks the file, not it
+        if _retyped(value, converted) and not (isinstance(converted, list) and _read_as_text(value)) and key not in env:
             linted.append(_weak(where, value, converted))
         obj[key] = converted
 
@@ -279,13 +286,14 @@ def _dicts(value: Any) -> Iterator[tuple[int, dict[str, Any]]]:
         yield from ((i, item) for i, item in enumerate(value) if isinstance(item, dict))
 
 
-def coerce_weak(doc: dict[str, Any], *, lint: bool = False) -> list[ConfigIssue]:
+def coerce_weak(doc: dict[str, Any], *, lint: bool = False, env: Collection[str] = ()) -> list[ConfigIssue]:
     """Convert the core scalar fields of ``doc`` in place, the way KrakenD's weak decoding does; the
     numbers and booleans read as strings in a list of strings, warnings (errors with ``lint``); with
-    ``lint``, every other conversion that changed a value's JSON type an error too."""
+    ``lint``, every other conversion that changed a value's JSON type an error too, but for the
+    top-level keys in ``env``, which a ``KRAKEND_*`` variable set (its text is no value of the file)."""
     said: list[ConfigIssue] = []
     linted: list[ConfigIssue] = []
-    _apply(doc, _SERVICE, "", said, linted)
+    _apply(doc, _SERVICE, "", said, linted, env)
     for i, endpoint in _dicts(doc.get("endpoints")):
         _apply(endpoint, _ENDPOINT, f"endpoints[{i}]", said, linted)
         for j, backend in _dicts(endpoint.get("backend")):
