@@ -193,8 +193,8 @@ def test_a_space_a_split_leaves_around_a_name_is_said(tmp_path: Path, field: str
     ("fields", "said"),
     [
         ({"port": "8080"}, "port: a string, not an integer: KrakenD reads it as 8080"),
-        ({"name": 3}, "name: a number, not a string: KrakenD reads it as '3'"),
-        ({"debug_endpoint": "true"}, "debug_endpoint: a string, not a boolean: KrakenD reads it as True"),
+        ({"name": 3}, 'name: a number, not a string: KrakenD reads it as "3"'),
+        ({"debug_endpoint": "true"}, "debug_endpoint: a string, not a boolean: KrakenD reads it as true"),
         (
             {"host": "http://ada:pw@127.0.0.1:8000"},
             "host: a string, not a list of strings: KrakenD reads it as 1 item(s)",

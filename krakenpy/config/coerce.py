@@ -28,6 +28,8 @@ import re
 from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any, Final
 
+import orjson
+
 from krakenpy.config.keypath import key_path
 from krakenpy.errors import ConfigIssue
 
@@ -241,7 +243,8 @@ def _retyped(value: Any, converted: Any) -> bool:
 def _weak(path: str, value: Any, converted: Any) -> ConfigIssue:
     want = {list: "a list of strings", bool: "a boolean", int: "an integer", str: "a string"}[type(converted)]
     # a list's items are not quoted: a host may hold a password
-    read = f"{len(converted)} item(s)" if isinstance(converted, list) else repr(converted)
+    # spelt as JSON (``true``, ``"3"``), as the file is written
+    read = f"{len(converted)} item(s)" if isinstance(converted, list) else orjson.dumps(converted).decode()
     return ConfigIssue(
         path,
         f"{_json_kind(value)}, not {want}: KrakenD reads it as {read} and starts, but its schema refuses it "
