@@ -15,7 +15,13 @@ import sys
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from krakenpy.commands.trail_anchors import anchor_argument, collect_anchors, missing_anchors
+from krakenpy.commands.trail_anchors import (
+    anchor_argument,
+    collect_anchors,
+    ignored_note,
+    key_from_env,
+    missing_anchors,
+)
 from krakenpy.telemetry.trailcheck import GENESIS, TrailReport, check_trail
 
 __all__ = ["MAX_LINE", "register"]
@@ -78,14 +84,28 @@ def _summary(report: TrailReport) -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    logged = collect_anchors(args.anchors or (), args.destination)
+    key = key_from_env(args.key_env) if args.key_env is not None else b""
+    if isinstance(key, str):
+        print(f"ERROR: {key}", file=sys.stderr)
+        return 1
+    logged = collect_anchors(args.anchors or (), args.destination, key)
     if isinstance(logged, str):
         print(f"ERROR: {logged}", file=sys.stderr)
         return 1
-    anchors = [*(args.anchor or ()), *logged]
-    if args.anchors and not logged and not args.allow_empty:
+    if logged.ignored:
+        print(f"WARNING: {ignored_note(logged.ignored)}", file=sys.stderr)
+    elif not key and any(anchor.signed for anchor in logged.anchors):
+        print("NOTE: the anchors carry a MAC, unchecked: --key-env NAME (the gateway's fingerprint_key_env) checks "
+              "it; without it, an anchor line a client forged counts", file=sys.stderr)  # fmt: skip
+    anchors = [*(args.anchor or ()), *logged.anchors]
+    if args.anchors and not logged.anchors and not args.allow_empty:
         # a gateway anchors what it wrote: no anchor at all is a log that lost them (its level), or none set
         logs = (f"of {args.destination} " if args.destination is not None else "") + "in " + ", ".join(args.anchors)
+        if key:  # a wrong key makes every anchor unauthenticated: no pass on the lines it could not check
+            print(f"ERROR: no authenticated audit anchor {logs} ({len(logged.ignored):,} anchor lines ignored; "
+                  f"is {args.key_env} the gateway's fingerprint_key_env?); --allow-empty accepts that",
+                  file=sys.stderr)  # fmt: skip
+            return 1
         print(f"ERROR: no audit anchor {logs} (telemetry/audit's anchor_interval set? the log's level NOTICE "
               "or lower?); --allow-empty accepts that", file=sys.stderr)  # fmt: skip
         return 1
@@ -117,7 +137,10 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     summary = _summary(report)
     if anchors:
-        summary[0] += f"; {len(anchors):,} anchor{'s' * (len(anchors) != 1)} found in it"
+        authenticated = "authenticated " if key else ""
+        summary[0] += f"; {len(anchors):,} {authenticated}anchor{'s' * (len(anchors) != 1)} found in it"
+    if logged.ignored:
+        summary[0] += f" ({len(logged.ignored):,} anchor line{'s' * (len(logged.ignored) != 1)} ignored: no valid MAC)"
     try:
         print("intact: " + "\n".join(summary), flush=True)
     except BrokenPipeError:  # the reader went away (``| head``): the exit status still tells the result
@@ -188,5 +211,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="DEST",
         help="with --anchors: only the anchors of this trail (as the lines name it: file:/abs/path, http:URL...); "
         "needed when the logs anchor several",
+    )
+    parser.add_argument(
+        "--key-env",
+        metavar="NAME",
+        help="with --anchors: the environment variable holding the gateway's fingerprint key (telemetry/audit "
+        "fingerprint_key_env): only anchor lines whose MAC verifies count; the others are ignored and counted",
     )
     parser.set_defaults(handler=_run)

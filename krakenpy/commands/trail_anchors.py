@@ -5,12 +5,23 @@ what a hash chain alone cannot tell, records cut from its end."""
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
-from krakenpy.telemetry.auditanchor import Anchor, read_anchors
+from krakenpy.telemetry.auditanchor import Anchor, anchor_key, read_anchors
 from krakenpy.telemetry.trailcheck import TrailReport
 
-__all__ = ["anchor_argument", "collect_anchors", "missing_anchors"]
+__all__ = ["LoggedAnchors", "anchor_argument", "collect_anchors", "ignored_note", "key_from_env", "missing_anchors"]
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedAnchors:
+    """The anchors read from the application logs, and where the lines whose MAC did not verify are
+    (``--key-env``: a forged line, or one the gateway wrote without the key or with another)."""
+
+    anchors: list[Anchor] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
 
 
 def anchor_argument(value: str) -> Anchor:
@@ -21,14 +32,29 @@ def anchor_argument(value: str) -> Anchor:
     return Anchor(int(seq), digest, where="--anchor")
 
 
-def collect_anchors(logs: Sequence[str], destination: str | None) -> list[Anchor] | str:
+def key_from_env(name: str) -> bytes | str:
+    """``--key-env NAME``: the anchors' MAC key, derived from the fingerprint key the variable holds
+    (the gateway's ``fingerprint_key_env``); a message when it is unset or empty."""
+    value = os.environ.get(name, "")
+    if not value:
+        return f"--key-env {name}: the variable is unset or empty (the key telemetry/audit's fingerprint_key_env names)"
+    return anchor_key(value.encode())
+
+
+def collect_anchors(logs: Sequence[str], destination: str | None, key: bytes = b"") -> LoggedAnchors | str:
     """The anchors of the application ``logs`` (of ``destination``, or of the one destination they
-    name); a message when a log cannot be read or names several destinations."""
+    name); with ``key``, only those whose MAC verifies (the others counted as ignored, whatever
+    destination they name); a message when a log cannot be read or names several destinations."""
     found: list[Anchor] = []
+    ignored: list[str] = []
     for path in logs:
         try:
             with open(path, "rb") as handle:
-                found.extend(read_anchors(handle, path))
+                for anchor in read_anchors(handle, path, key):
+                    if anchor.authentic:
+                        found.append(anchor)
+                    else:
+                        ignored.append(anchor.where)
         except OSError as exc:
             return f"{path}: cannot read: {exc.strerror or exc}"
     if destination is not None:
@@ -37,7 +63,14 @@ def collect_anchors(logs: Sequence[str], destination: str | None) -> list[Anchor
         named = sorted({anchor.destination for anchor in found})
         if len(named) > 1:
             return f"the logs anchor {len(named)} trails ({', '.join(named)}): name this one's with --destination"
-    return found
+    return LoggedAnchors(found, ignored)
+
+
+def ignored_note(ignored: Sequence[str]) -> str:
+    """The anchor lines ``--key-env`` ignored: how many, and where (the first five)."""
+    shown = ", ".join(ignored[:5]) + (", …" if len(ignored) > 5 else "")
+    lines = f"{len(ignored):,} anchor line{'s' * (len(ignored) != 1)}"
+    return f"{lines} ignored (no MAC the key verifies: forged, or written without the key or with another): {shown}"
 
 
 def missing_anchors(anchors: Sequence[Anchor], report: TrailReport, where: Callable[[int], str]) -> list[str]:

@@ -33,7 +33,7 @@ import orjson
 from krakenpy.fingerprint import fingerprint, process_key
 from krakenpy.gojson import valid_text
 from krakenpy.tasks import cancel_and_wait, spawn
-from krakenpy.telemetry.auditanchor import Anchoring
+from krakenpy.telemetry.auditanchor import Anchoring, anchor_key
 from krakenpy.telemetry.auditsink import AuditSink, SinkError, StreamSink
 from krakenpy.telemetry.trailcheck import GENESIS, chained, check_trail
 
@@ -154,7 +154,10 @@ class AuditTrail:
         #: the trail this one continues once it has ended (a reload), until this one takes its state
         self._after: AuditTrail | None = None
         #: ``anchor_interval``: the trail's head written to the application log (None: not configured)
-        self._anchors = Anchoring(anchor_interval, destination) if anchor_interval > 0 else None
+        #: with the operator's key only, its anchors carry a MAC (a random key's could not be checked)
+        self._anchors = (
+            Anchoring(anchor_interval, destination, anchor_key(fingerprint_key)) if anchor_interval > 0 else None
+        )
         #: ``seq`` of the last record of :attr:`_batch` (its head once the sink took it)
         self._batch_seq = 0
         #: set when :meth:`stop` is over: a following trail's records may go after this one's

@@ -7,11 +7,19 @@ An anchor is logged at most once every ``anchor_interval`` while records are wri
 after a quiet spell at once), and when the trail stops (shutdown, a reload that swaps or removes it);
 never when no record was written since the last one. The work is per batch the sink took, none per
 request: a timer is armed by the first batch after an anchor, so an idle trail wakes nothing.
+
+With the operator's fingerprint key (``fingerprint_key_env``) each anchor carries ``mac=``, an
+HMAC-SHA256 of its fields under a key derived from it for anchors alone (:func:`anchor_key`): a
+client whose text reaches the application log (a ``User-Agent`` in the access log, a Lua error
+quoting a header) cannot spell an anchor ``verify-trail --key-env`` accepts. Without that key (a
+random one per run, which nobody could verify with) the line has no MAC.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 import re
 import time
@@ -20,18 +28,40 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import quote, unquote
 
+import orjson
+
 from krakenpy.telemetry.logfmt import NOTICE
 
-__all__ = ["ANCHOR_LINE", "Anchor", "Anchoring", "anchor_message", "read_anchors", "shown_destination"]
+__all__ = [
+    "ANCHOR_LINE",
+    "Anchor",
+    "Anchoring",
+    "anchor_key",
+    "anchor_message",
+    "read_anchors",
+    "shown_destination",
+]
 
 log = logging.getLogger("krakenpy.audit")
 
 #: an anchor line, found anywhere in a line of the application log (any ``telemetry/logging`` format:
 #: the default one, logstash's JSON, a custom pattern): the destination and instance are %-quoted, so
-#: they hold no space, quote or backslash a format could add or escape
+#: they hold no space, quote or backslash a format could add or escape. Groups: the fields the MAC
+#: covers, as written; destination, instance, seq, hash; the MAC (None when the line has none)
 ANCHOR_LINE: Final = re.compile(
-    rb"audit anchor: destination=([^\s\"\\]+) instance=([^\s\"\\]+) seq=([0-9]+) hash=([0-9a-f]{64})\b"
+    rb"audit anchor: (destination=([^\s\"\\]+) instance=([^\s\"\\]+) seq=([0-9]+) hash=([0-9a-f]{64}))"
+    rb"(?: mac=([0-9a-f]{64}))?\b"
 )
+#: a whole line of the access log in the Common or Combined format (``telemetry/access_log``): its
+#: quoted fields (a client's ``User-Agent``) can spell an anchor; no application log line is one
+_CLF_LINE: Final = re.compile(
+    rb"\S+ - \S+ \[[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4}\] "
+    rb'"(?:[^"\\]|\\.)*" [0-9]{3} (?:[0-9]+|-)(?: "(?:[^"\\]|\\.)*" "(?:[^"\\]|\\.)*")?\r?\n?'
+)
+#: the fields that make a JSON line an access log record (``telemetry/access_log`` ``json``)
+_ACCESS_KEYS: Final = frozenset({"time", "method", "status", "user_agent"})
+#: the label of the anchors' key (:func:`anchor_key`): no other use of the fingerprint key shares it
+_KEY_LABEL: Final = b"krakenpy audit anchor mac\0"
 #: characters left as they are in the %-quoted destination and instance (an ``@`` is quoted: the
 #: log's redactor masks from a ``://`` to the line's last ``@`` as user information, so an ``@`` in
 #: the instance or a path would mangle the line; it is read back the same)
@@ -58,10 +88,22 @@ def shown_destination(destination: str) -> str:
     return destination[:start] + (rest if query is None else rest[: query.start()])
 
 
-def anchor_message(destination: str, instance: str, seq: int, digest: str) -> str:
-    """The anchor's text (the application log's message; :data:`ANCHOR_LINE` reads it back)."""
+def anchor_key(fingerprint_key: bytes) -> bytes:
+    """The anchors' MAC key, derived from the operator's ``fingerprint_key`` (never used raw: a MAC
+    of an anchor is no credential's fingerprint, nor the reverse); empty without one."""
+    return hmac.new(fingerprint_key, _KEY_LABEL, hashlib.sha256).digest() if fingerprint_key else b""
+
+
+def _mac(key: bytes, fields: bytes) -> str:
+    return hmac.new(key, fields, hashlib.sha256).hexdigest()
+
+
+def anchor_message(destination: str, instance: str, seq: int, digest: str, key: bytes = b"") -> str:
+    """The anchor's text (the application log's message; :data:`ANCHOR_LINE` reads it back), with
+    its ``mac=`` under ``key`` (:func:`anchor_key`) when there is one."""
     where, who = quote(destination, safe=_SAFE), quote(instance, safe=_SAFE)
-    return f"audit anchor: destination={where} instance={who} seq={seq} hash={digest}"
+    fields = f"destination={where} instance={who} seq={seq} hash={digest}"
+    return f"audit anchor: {fields} mac={_mac(key, fields.encode())}" if key else f"audit anchor: {fields}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,26 +115,51 @@ class Anchor:
     destination: str = ""
     instance: str = ""
     where: str = ""
+    #: its MAC verified under the key :func:`read_anchors` was given (always True without a key)
+    authentic: bool = True
+    #: the line carries a MAC (checked or not)
+    signed: bool = False
 
 
-def read_anchors(lines: Iterable[bytes], name: str) -> Iterator[Anchor]:
-    """The anchors of an application log's ``lines``, each with its ``name:line``. A trail record is
-    no anchor (the ``stdout`` sink shares the log's output, and a record quotes a client's
-    ``User-Agent``, which could spell one)."""
+def _access_line(line: bytes) -> bool:
+    """``line`` is a line of the access log (Common, Combined, JSON), which shares standard output
+    with the application log and quotes what a client sent: never an anchor."""
+    if _CLF_LINE.fullmatch(line):
+        return True
+    if not line.startswith(b'{"time":'):
+        return False
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(record, dict) and _ACCESS_KEYS <= record.keys()
+
+
+def read_anchors(lines: Iterable[bytes], name: str, key: bytes = b"") -> Iterator[Anchor]:
+    """The anchors of an application log's ``lines``, each with its ``name:line``; with ``key`` (the
+    anchors' one, :func:`anchor_key`), each says whether its MAC verifies (a line without one does
+    not). A trail record is no anchor (the ``stdout`` sink shares the log's output, and a record
+    quotes a client's ``User-Agent``, which could spell one), nor is a line of the access log."""
     for number, line in enumerate(lines, 1):
         match = ANCHOR_LINE.search(line)
-        if match is None or line.startswith(b'{"ts":'):
+        if match is None or line.startswith(b'{"ts":') or _access_line(line):
             continue
-        destination, instance, seq, digest = (part.decode() for part in match.groups())
-        yield Anchor(int(seq), digest, unquote(destination), unquote(instance), f"{name}:{number}")
+        fields, destination, instance, seq, digest, mac = match.groups()
+        authentic = not key or (mac is not None and hmac.compare_digest(mac.decode(), _mac(key, fields)))
+        yield Anchor(
+            int(seq), digest.decode(), unquote(destination.decode()), unquote(instance.decode()),
+            f"{name}:{number}", authentic, mac is not None,
+        )  # fmt: skip
 
 
 class Anchoring:
     """A trail's anchors: :meth:`written` after each batch the sink took whole, :meth:`stop` once the
     trail has written its last record."""
 
-    def __init__(self, interval: float, destination: str) -> None:
+    def __init__(self, interval: float, destination: str, key: bytes = b"") -> None:
         self.interval = interval
+        #: the anchors' MAC key (:func:`anchor_key`; empty: no MAC)
+        self.key = key
         #: as the anchors name it (:func:`shown_destination`), computed once
         self.destination = shown_destination(destination) or "unknown:"
         #: ``(instance, seq, hash)`` of the last record the sink took
@@ -115,7 +182,7 @@ class Anchoring:
             return
         self._anchored = head
         self._last = time.monotonic()
-        log.log(NOTICE, "%s", anchor_message(self.destination, *head))
+        log.log(NOTICE, "%s", anchor_message(self.destination, *head, key=self.key))
 
     def stop(self) -> None:
         """The trail stopped: its head, unless already anchored; no timer left behind."""

@@ -82,7 +82,7 @@ def test_check_takes_anchor_interval_and_says_when_the_log_drops_anchors(tmp_pat
 @pytest.mark.parametrize("fmt", ["default", "logstash", "custom", "basic", "telemetry/logstash"])
 def test_an_anchor_reads_back_from_every_application_log_format(fmt: str) -> None:
     from krakenpy.telemetry.applog import AppLogOptions, make_formatter
-    from krakenpy.telemetry.auditanchor import anchor_message, read_anchors
+    from krakenpy.telemetry.auditanchor import anchor_key, anchor_message, read_anchors
     from krakenpy.telemetry.logfmt import NOTICE
 
     options = (
@@ -97,6 +97,19 @@ def test_an_anchor_reads_back_from_every_application_log_format(fmt: str) -> Non
     (anchor,) = read_anchors([line], "app.log")
     assert (anchor.destination, anchor.instance, anchor.seq, anchor.hash) == (destination, "host-a/w2", 42, "ab" * 32)
     assert anchor.where == "app.log:1"
+    assert not anchor.signed and not next(read_anchors([line], "app.log", anchor_key(b"k"))).authentic
+
+    # with the operator's key: its MAC survives every format's escaping, and verifies under that key only
+    key = anchor_key(b"k")
+    message = anchor_message(destination, "host-a/w2", 42, "ab" * 32, key)
+    record = logging.LogRecord("krakenpy.audit", NOTICE, __file__, 1, "%s", (message,), None)
+    line = make_formatter(options).format(record).encode()
+    (anchor,) = read_anchors([line], "app.log", key)
+    assert anchor.authentic and anchor.signed and (anchor.destination, anchor.seq) == (destination, 42)
+    assert not next(read_anchors([line], "app.log", anchor_key(b"other"))).authentic
+    assert not next(read_anchors([line], "app.log", b"k")).authentic  # the fingerprint key is never the MAC's
+    tampered = line.replace(b" seq=42 ", b" seq=43 ")
+    assert not next(read_anchors([tampered], "app.log", key)).authentic
 
 
 def test_an_anchor_names_a_collector_without_its_password_or_query(tmp_path: Path) -> None:

@@ -1,0 +1,154 @@
+"""Forged audit anchors: a client's text that reaches the application log's output (a ``User-Agent``
+in the access log, a Lua ``error()`` quoting a header) can spell an anchor line. With the operator's
+fingerprint key the gateway's anchors carry a MAC and ``verify-trail --key-env`` counts only those that
+verify; a line of the access log is never read as an anchor, key or not."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.cli_gateway import ROOT, audited_deny_config
+from tests.conftest import free_port
+from tests.server.process import Gateway
+
+_KEY_ENV = "KRAKENPY_TEST_ANCHOR_KEY"
+_ANCHOR = re.compile(r"NOTICE: audit anchor: destination=\S+ instance=\S+ seq=(\d+) hash=([0-9a-f]{64})( mac=\S+)?$")
+#: the Lua pre-script: a request with ``X-Forge`` fails with that header as its error (logged), any
+#: other is denied (one audit record each)
+_LUA = "local f = ctx.load():headers('X-Forge'); if f ~= nil and f ~= '' then error(f) end; custom_error('no', 403)"
+
+
+def _verify(*args: str | Path, key: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in __import__("os").environ.items() if k != _KEY_ENV}
+    if key is not None:
+        env[_KEY_ENV] = key
+    return subprocess.run(
+        [sys.executable, "-m", "krakenpy", "verify-trail", *map(str, args)],
+        capture_output=True, text=True, timeout=60, cwd=ROOT, env=env,
+    )  # fmt: skip
+
+
+def _get(url: str, headers: dict[str, str]) -> int:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def _run_forged(tmp_path: Path, access_format: str, key: str | None) -> tuple[Path, Path, str]:
+    """``run`` with a file trail anchored every hour, the access log in ``access_format`` on the same
+    output as the application log, and ``fingerprint_key_env`` holding ``key`` (None: not named): a
+    deny, two requests whose ``User-Agent`` spells an anchor (one of this trail, one of another
+    destination), one whose Lua error spells one, a deny; SIGTERM. The trail, the application log, and
+    the forged anchor's text."""
+    audit = tmp_path / "audit.log"
+    port = free_port()
+    settings = {"sink": "file", "path": str(audit), "anchor_interval": "1h"}
+    if key is not None:
+        settings["fingerprint_key_env"] = _KEY_ENV
+    config = audited_deny_config(tmp_path, port, settings)
+    doc = json.loads(config.read_text())
+    doc["extra_config"]["telemetry/access_log"] = {"format": access_format}
+    doc["endpoints"][0]["extra_config"]["modifier/lua-endpoint"]["pre"] = _LUA
+    config.write_text(json.dumps(doc))
+    env = {"PYTHONPATH": str(ROOT)} | ({_KEY_ENV: key} if key is not None else {})
+    gateway = Gateway(config, "-w", "1", cwd=tmp_path, env=env)
+    url = f"http://127.0.0.1:{port}/x"
+    forged = f"audit anchor: destination=file:{audit} instance=h seq=1 hash={'0' * 64}"
+    elsewhere = f"audit anchor: destination=file:/elsewhere.log instance=h seq=1 hash={'1' * 64}"
+    try:
+        gateway.wait_log(r"listening on ")
+        assert _get(url, {}) == 403
+        assert _get(url, {"User-Agent": f"curl/8 {forged}"}) == 403
+        assert _get(url, {"User-Agent": f"curl/8 {elsewhere}"}) == 403
+        assert _get(url, {"X-Forge": forged}) == 500  # the Lua error, quoting the header, on the application log
+        assert _get(url, {}) == 403
+        assert gateway.stop() == 0, gateway.log
+    finally:
+        gateway.kill()
+    log = tmp_path / "app.log"
+    log.write_text(gateway.log + "\n")
+    text = log.read_text()
+    assert text.count(forged) >= 2 and elsewhere in text, text  # the forgeries reached the shared output
+    return audit, log, forged
+
+
+def _without(log: Path, text: str) -> Path:
+    """``log`` without its lines holding ``text`` (the Lua error's: a log the access log alone forged)."""
+    lines = [line for line in log.read_text().splitlines(keepends=True) if text not in line]
+    out = log.with_name("app-access-only.log")
+    out.write_text("".join(lines))
+    return out
+
+
+@pytest.mark.parametrize("access_format", ["combined", "json"])
+def test_anchors_a_client_forged_are_ignored_with_the_key_and_the_access_logs_never_read(
+    tmp_path: Path, access_format: str
+) -> None:
+    audit, log, forged = _run_forged(tmp_path, access_format, "operator-key")
+    records = [orjson.loads(line) for line in audit.read_bytes().splitlines()]
+    assert [r["seq"] for r in records] == [1, 2, 3, 4]
+    anchors = [m.groups() for m in map(_ANCHOR.search, log.read_text().splitlines()) if m]
+    assert anchors and all(mac for _, _, mac in anchors), anchors  # the operator's key: every anchor has a MAC
+    assert {int(seq) for seq, _, _ in anchors} >= {4}
+    lua_line = next(n for n, text in enumerate(log.read_text().splitlines(), 1) if f"[Lua] {forged}" in text)
+
+    good = _verify(audit, "--anchors", log, "--key-env", _KEY_ENV, key="operator-key")
+    assert good.returncode == 0, good.stderr
+    assert good.stdout.startswith(
+        f"intact: 4 records in 1 chain; {len(anchors)} authenticated anchor{'s' * (len(anchors) != 1)} found in it "
+        "(1 anchor line ignored: no valid MAC)\n"
+    ), good.stdout
+    # the Lua error's line is counted and named; the access log's lines are no anchor lines at all
+    assert good.stderr == (
+        "WARNING: 1 anchor line ignored (no MAC the key verifies: forged, or written without the key or with "
+        f"another): {log}:{lua_line}\n"
+    )
+
+    # without the key: the access log's forgeries are not read; the Lua error's still counts (README: forgeable)
+    plain = _verify(audit, "--anchors", _without(log, f"[Lua] {forged}"))
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout.startswith(f"intact: 4 records in 1 chain; {len(anchors)} anchor"), plain.stdout
+    assert plain.stderr.startswith("NOTE: the anchors carry a MAC, unchecked: --key-env NAME"), plain.stderr
+    out = _verify(audit, "--anchors", log)
+    assert out.returncode == 1
+    assert f"\nERROR: anchor seq 1 hash {'0' * 64} ({log}:{lua_line}, instance h): no record" in out.stderr, out.stderr
+
+    # a wrong key: every anchor unauthenticated, an error rather than a pass
+    wrong = _verify(audit, "--anchors", log, "--key-env", _KEY_ENV, key="another-key")
+    assert wrong.returncode == 1
+    assert wrong.stderr.splitlines()[-1] == (
+        f"ERROR: no authenticated audit anchor in {log} ({len(anchors) + 1} anchor lines ignored; is {_KEY_ENV} "
+        "the gateway's fingerprint_key_env?); --allow-empty accepts that"
+    ), wrong.stderr
+    unset = _verify(audit, "--anchors", log, "--key-env", _KEY_ENV)
+    assert unset.returncode == 1 and unset.stderr.startswith(f"ERROR: --key-env {_KEY_ENV}: the variable is unset")
+
+    # the authenticated anchors still notice a cut end
+    cut = tmp_path / "cut.log"
+    cut.write_bytes(b"".join(audit.read_bytes().splitlines(keepends=True)[:-1]))
+    out = _verify(cut, "--anchors", log, "--key-env", _KEY_ENV, key="operator-key")
+    assert out.returncode == 1
+    assert f"ERROR: anchor seq 4 hash {records[-1]['hash']} (" in out.stderr, out.stderr
+
+
+def test_without_the_operators_key_no_mac_is_written_and_the_key_finds_no_anchor(tmp_path: Path) -> None:
+    # a random per-run key: nobody could check a MAC, so none is written; the access log's forgeries are
+    # still never read, and --key-env finds no authenticated anchor
+    audit, log, forged = _run_forged(tmp_path, "combined", None)
+    anchors = [m.groups() for m in map(_ANCHOR.search, log.read_text().splitlines()) if m]
+    assert anchors and not any(mac for _, _, mac in anchors), anchors
+    plain = _verify(audit, "--anchors", _without(log, f"[Lua] {forged}"))
+    assert plain.returncode == 0 and plain.stderr == "", plain.stderr
+    keyed = _verify(audit, "--anchors", log, "--key-env", _KEY_ENV, key="operator-key")
+    assert keyed.returncode == 1 and "ERROR: no authenticated audit anchor in" in keyed.stderr, keyed.stderr
