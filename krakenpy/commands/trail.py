@@ -101,8 +101,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.anchors and not logged.anchors and not args.allow_empty:
         # a gateway anchors what it wrote: no anchor at all is a log that lost them (its level), or none set
         logs = (f"of {args.destination} " if args.destination is not None else "") + "in " + ", ".join(args.anchors)
-        if key:  # a wrong key makes every anchor unauthenticated: no pass on the lines it could not check
-            print(f"ERROR: no authenticated audit anchor {logs} ({len(logged.ignored):,} anchor lines ignored; "
+        if logged.ignored:  # a wrong key makes every anchor unauthenticated: no pass on lines it could not check
+            ignored = f"{len(logged.ignored):,} anchor line{'s' * (len(logged.ignored) != 1)} ignored"
+            print(f"ERROR: no authenticated audit anchor {logs} ({ignored}; "
                   f"is {args.key_env} the gateway's fingerprint_key_env?); --allow-empty accepts that",
                   file=sys.stderr)  # fmt: skip
             return 1

@@ -6,6 +6,7 @@ verify; a line of the access log is never read as an anchor, key or not."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -28,7 +29,7 @@ _LUA = "local f = ctx.load():headers('X-Forge'); if f ~= nil and f ~= '' then er
 
 
 def _verify(*args: str | Path, key: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in __import__("os").environ.items() if k != _KEY_ENV}
+    env = {k: v for k, v in os.environ.items() if k != _KEY_ENV}
     if key is not None:
         env[_KEY_ENV] = key
     return subprocess.run(
