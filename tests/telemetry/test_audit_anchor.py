@@ -76,7 +76,14 @@ def test_check_takes_anchor_interval_and_says_when_the_log_drops_anchors(tmp_pat
     doc["extra_config"]["telemetry/logging"] = {"level": "NOTICE", "stdout": True}
     config.write_bytes(orjson.dumps(doc))
     out = check_config(config)
-    assert out.returncode == 0 and "anchor_interval" not in out.stdout + out.stderr
+    text = out.stdout + out.stderr
+    # logged, but with no operator key to sign them: anybody's line can pass for an anchor
+    assert out.returncode == 0 and "anchor_interval: without fingerprint_key_env the anchors carry no MAC" in text
+    assert "drops them" not in text, text
+    doc["extra_config"]["telemetry/audit"]["fingerprint_key_env"] = "ANCHOR_TEST_KEY"
+    config.write_bytes(orjson.dumps(doc))
+    out = check_config(config, env={"ANCHOR_TEST_KEY": "k" * 32})
+    assert out.returncode == 0 and "anchor_interval" not in out.stdout + out.stderr, out.stdout + out.stderr
 
 
 @pytest.mark.parametrize("fmt", ["default", "logstash", "custom", "basic", "telemetry/logstash"])

@@ -46,9 +46,16 @@ def _parse(raw: Any, site: Site) -> AuditOptions:
         _loose_file(options.path, site)
     if site.level == "service" and options.sink == "syslog":
         _local_socket(options.url, site)
+    name = raw.get("fingerprint_key_env") if isinstance(raw, dict) else None
     if site.level == "service" and options.anchor_interval:
         _anchors_logged(site)
-    name = raw.get("fingerprint_key_env") if isinstance(raw, dict) else None
+        if not name:
+            # the run's random key signs nothing anybody could check later: the lines carry no MAC
+            message = (
+                "without fingerprint_key_env the anchors carry no MAC: a line a client or a script puts in the "
+                "application log can pass for one (verify-trail --key-env needs that key)"
+            )
+            site.notes.append(ConfigIssue(site.at("anchor_interval"), message, "warning"))
     if name and not options.fingerprint_key:
         # the fingerprints would come from the run's random key (drawn before the workers fork, so
         # they share it): the same credential would read differently after a restart and on each
