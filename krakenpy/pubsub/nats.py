@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import socket
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from krakenpy.errors import BackendError
@@ -74,7 +75,7 @@ class NatsConnection:
                 await asyncio.wait_for(
                     client.connect(
                         servers=[url], connect_timeout=_CONNECT, allow_reconnect=True, max_reconnect_attempts=-1,
-                        error_cb=_quiet, disconnected_cb=_disconnected, reconnected_cb=_reconnected,
+                        error_cb=_quiet, disconnected_cb=_disconnected(client), reconnected_cb=_reconnected,
                     ),
                     _CONNECT,
                 )  # fmt: skip
@@ -111,8 +112,17 @@ async def _quiet(exc: Exception) -> None:
     log.debug("nats: %s", exc)
 
 
-async def _disconnected() -> None:
-    saidonce.say(log, logging.WARNING, "nats: disconnected from the server, reconnecting")  # each worker's connection
+def _disconnected(client: Client) -> Callable[[], Awaitable[None]]:
+    """nats-py's disconnection callback for ``client``: it calls it at its own close too (a reload's
+    old gateway, the stop, a first connect that failed), which is no outage and no reconnecting."""
+
+    async def disconnected() -> None:
+        if client.is_closed:
+            log.debug("nats: connection closed")
+            return
+        saidonce.say(log, logging.WARNING, "nats: disconnected from the server, reconnecting")  # each worker's
+
+    return disconnected
 
 
 async def _reconnected() -> None:
