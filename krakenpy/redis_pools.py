@@ -168,6 +168,7 @@ async def warm_up(pool: RedisPool, options: PoolOptions) -> None:
             options.host,
             options.port,
             name,
+            topic=f"redis {options.name}",
         )
 
 

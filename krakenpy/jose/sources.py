@@ -173,7 +173,14 @@ class RemoteKeySource(KeySource):
             return False
         self._install(index)
         if self._failing:
-            saidonce.say(log, logging.WARNING, "JWK set %s reachable again (%d keys)", self.url, len(index))
+            saidonce.say(
+                log,
+                logging.WARNING,
+                "JWK set %s reachable again (%d keys)",
+                self.url,
+                len(index),
+                topic=f"jwk {self.url}",
+            )
             self._failing = False
         return True
 
@@ -182,7 +189,15 @@ class RemoteKeySource(KeySource):
         self.problem = f"JWK set {self.url} unavailable: {reason}" if self.index is None else ""
         if not self._failing:
             # once per gateway with run -w N: every worker fetches the same set
-            saidonce.say(log, logging.WARNING, "cannot fetch the JWK set %s: %s%s", self.url, reason, kept)
+            saidonce.say(
+                log,
+                logging.WARNING,
+                "cannot fetch the JWK set %s: %s%s",
+                self.url,
+                reason,
+                kept,
+                topic=f"jwk {self.url}",
+            )
             self._failing = True
 
     async def _download(self) -> KeyIndex:

@@ -120,13 +120,14 @@ def _disconnected(client: Client) -> Callable[[], Awaitable[None]]:
         if client.is_closed:
             log.debug("nats: connection closed")
             return
-        saidonce.say(log, logging.WARNING, "nats: disconnected from the server, reconnecting")  # each worker's
+        # each worker's connection; "reconnected" is about the same server: a line ends the other's fold
+        saidonce.say(log, logging.WARNING, "nats: disconnected from the server, reconnecting", topic="nats")
 
     return disconnected
 
 
 async def _reconnected() -> None:
-    saidonce.say(log, logging.WARNING, "nats: reconnected")
+    saidonce.say(log, logging.WARNING, "nats: reconnected", topic="nats")
 
 
 async def confirm(client: Client, timeout: int = _CONNECT) -> None:
@@ -216,7 +217,14 @@ class NatsSubscription:
         try:
             await self._subscribe()
         except BackendError as exc:
-            saidonce.say(log, logging.ERROR, "[BACKEND: nats://%s][PubSub] cannot subscribe: %s", self._subject, exc)
+            saidonce.say(
+                log,
+                logging.ERROR,
+                "[BACKEND: nats://%s][PubSub] cannot subscribe: %s",
+                self._subject,
+                exc,
+                topic=f"nats {self._subject}",
+            )
 
     async def _subscribe(self) -> None:
         client = await self._connection.client()

@@ -149,7 +149,15 @@ class SrvHosts:
             self._report(exc)
             return
         if self._problem:
-            saidonce.say(log, logging.WARNING, "DNS SRV %s: resolved again (%d host(s))", self.name, len(set(hosts)))
+            count = len(set(hosts))
+            saidonce.say(
+                log,
+                logging.WARNING,
+                "DNS SRV %s: resolved again (%d host(s))",
+                self.name,
+                count,
+                topic=f"srv {self.name}",
+            )
             self._problem = ""
         self.hosts = hosts
         _LAST_KNOWN[(self.name, self.scheme)] = hosts
@@ -165,7 +173,16 @@ class SrvHosts:
         kept = f"keeping {len(set(self.hosts))} host(s)" if self.hosts else "no hosts: calls fail until it resolves"
         # once per gateway with run -w N: every worker looks the name up
         said = f"DNS SRV {self.name}: lookup failed: {kind}; {kept}"  # a timeout's text names its seconds
-        saidonce.say(log, logging.WARNING, "DNS SRV %s: lookup failed (%s); %s", self.name, text, kept, key=said)
+        saidonce.say(
+            log,
+            logging.WARNING,
+            "DNS SRV %s: lookup failed (%s); %s",
+            self.name,
+            text,
+            kept,
+            key=said,
+            topic=f"srv {self.name}",
+        )
 
     async def start(self) -> None:
         self._task = spawn(self._loop())

@@ -5,10 +5,17 @@ worker: KrakenD is one process and says it once.
 The first process to say a line under the configuration generation it builds or serves says it
 at its level; the others log the same line at ``DEBUG`` while it was said less than :data:`WINDOW`
 seconds ago (nothing is lost at ``DEBUG``). A line of other text (another error, or a failure where
-the others succeeded) is its own line, said by whoever has it first. A marker per (generation, line)
-in the run directory the supervisor shares with its workers (:mod:`krakenpy.server.rundir`) holds
-when it was said; a lock file makes look and write one step. With one worker (no run directory), in
-``check`` and in tests, every line is said as before.
+the others succeeded) is its own line, said by whoever has it first. A marker per (generation,
+topic) in the run directory the supervisor shares with its workers (:mod:`krakenpy.server.rundir`)
+holds when the topic's last line was said and which line it was; a lock file makes look and write
+one step. The topic is the dependency a line is about (a JWK set's URL, a DNS SRV name): a line is
+folded only while it is the last one said about it, so an outage, its end and the next outage in
+the same minute are each said (the log's last word about a dependency is always its state now),
+and the markers are bounded by the configuration, not by the texts said (a count, an error's
+detail). With one worker (no run directory), in ``check`` and in tests, every line is said as before.
+
+A marker's name is a digest keyed with a random key the supervisor draws (its workers inherit it):
+a line's text (a URL's query token) cannot be guessed back from it, and nothing of it is written.
 
 Only what is said goes through here (lines the callers already bound per outage or per minute):
 nothing per request, a file looked at and written per line said."""
@@ -36,12 +43,15 @@ _PREFIX = ".said-"
 _DIR: str | None = None
 #: the configuration generation this process builds or serves
 _GENERATION = 0
+#: the markers' digest key, drawn by the supervisor (its workers inherit it)
+_KEY = b""
 
 
 def share(path: str | None) -> None:
     """Called by the supervisor once it made the run directory (its workers inherit it)."""
-    global _DIR
+    global _DIR, _KEY
     _DIR = path
+    _KEY = os.urandom(16) if path is not None else b""
 
 
 def generation(number: int) -> None:
@@ -70,16 +80,21 @@ def advance(number: int) -> None:
                 pass
 
 
-def say(logger: logging.Logger, level: int, msg: str, *args: object, key: str | None = None) -> None:
+def say(
+    logger: logging.Logger, level: int, msg: str, *args: object, key: str | None = None, topic: str | None = None
+) -> None:
     """``logger.log(level, msg, *args)``, at ``DEBUG`` when another process of the gateway said the
-    same line for the same generation within :data:`WINDOW` seconds. ``key``: what makes two lines
-    the same when their text is not (a timeout's text names the seconds it took)."""
+    same line for the same generation within :data:`WINDOW` seconds, as the last line about its
+    ``topic`` (by default: the line itself). ``key``: what makes two lines the same when their text
+    is not (a timeout's text names the seconds it took)."""
     if not logger.isEnabledFor(level):
         return
     path = _DIR
-    if path is not None and not _first(path, key if key is not None else msg % args if args else msg):
-        logger.debug(msg, *args, stacklevel=2)
-        return
+    if path is not None:
+        line = key if key is not None else msg % args if args else msg
+        if not _first(path, line if topic is None else topic, line):
+            logger.debug(msg, *args, stacklevel=2)
+            return
     logger.log(level, msg, *args, stacklevel=2)
 
 
@@ -95,11 +110,16 @@ def _locked(fd: int) -> bool:
     return False
 
 
-def _first(path: str, text: str) -> bool:
-    """Whether ``text`` is this gateway's first within the window (noted as said now if so). Any
-    failure (the directory removed under the gateway) says it: a line too many, never one lost."""
-    key = hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=12).hexdigest()
-    marker = os.path.join(path, f"{_PREFIX}{_GENERATION}-{key}")
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=12, key=_KEY).hexdigest()
+
+
+def _first(path: str, topic: str, line: str) -> bool:
+    """Whether ``line`` is news about ``topic`` for this gateway: not the last line said about it
+    within the window (noted as said now if so). Any failure (the directory removed under the
+    gateway) says it: a line too many, never one lost."""
+    marker = os.path.join(path, f"{_PREFIX}{_GENERATION}-{_digest(topic)}")
+    said_line = _digest(line)
     try:
         lock = os.open(os.path.join(path, _LOCK), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError:
@@ -110,14 +130,14 @@ def _first(path: str, text: str) -> bool:
         now = time.monotonic()  # CLOCK_MONOTONIC: one clock for every process of the machine
         try:
             with open(marker, "rb") as found:
-                said = float(found.read(32) or b"-inf")
-            if 0.0 <= now - said < WINDOW:
+                when, _, last = found.read(64).decode("ascii").partition(" ")
+            if last == said_line and 0.0 <= now - float(when) < WINDOW:
                 return False
         except (OSError, ValueError):
             pass
         fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
-            os.write(fd, repr(now).encode())
+            os.write(fd, f"{now!r} {said_line}".encode())
         finally:
             os.close(fd)
         return True

@@ -224,7 +224,7 @@ class GelfSender:
                     log, logging.WARNING,
                     "[SERVICE: Logging][GELF] cannot reach %s:%d over %s: %s; messages wait (at most %d), then are "
                     "dropped", self.host, self.port, "TCP" if self.tcp else "UDP", str(exc) or type(exc).__name__,
-                    QUEUE_LIMIT,
+                    QUEUE_LIMIT, topic=f"gelf {self.host}:{self.port}",
                 )  # fmt: skip
         finally:
             self._connecting = False

@@ -383,5 +383,11 @@ class InfluxPusher:
             self._quiet_until = now + _QUIET  # must not flood the log
             url = self._url.with_user(None)  # never a password from the address
             saidonce.say(
-                log, logging.ERROR, "[SERVICE: InfluxDB] cannot write to %s (db %s): %s", url, self.options.db, exc
+                log,
+                logging.ERROR,
+                "[SERVICE: InfluxDB] cannot write to %s (db %s): %s",
+                url,
+                self.options.db,
+                exc,
+                topic=f"influx {url}",
             )

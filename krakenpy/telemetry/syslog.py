@@ -191,6 +191,7 @@ class SyslogHandler(logging.Handler):
                 "syslog: cannot send to %s: %s; lines are dropped until it takes them",
                 self.address,
                 exc.strerror or type(exc).__name__,
+                topic=f"syslog {self.address}",
             )
 
     def _queue(self, frame: bytes) -> None:

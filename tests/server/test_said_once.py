@@ -8,18 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import hashlib
 import json
 import logging
 import os
 import re
 import signal
 import threading
+from collections.abc import Awaitable, Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
+from krakenpy.jose.sources import RemoteKeySource
 from krakenpy.server import saidonce
 from tests.conftest import free_port
+from tests.jose.helpers import JwksServer, new_key
 from tests.nats_server import NatsServer
 from tests.sd.dnsserver import Zone, serve_dns
 from tests.server.process import Gateway, write_json
@@ -369,3 +375,60 @@ def test_a_process_stopped_while_it_holds_the_lock_holds_nobody(tmp_path: Path, 
         saidonce.share(None)
     assert not waited
     assert [(r.levelname, r.getMessage()) for r in caplog.records if r.name == logger.name] == [("WARNING", "down")]
+
+
+def _said(caplog: Any, name: str) -> list[tuple[str, str]]:
+    return [(r.levelname, r.getMessage()) for r in caplog.records if r.name == name]
+
+
+async def test_a_jwk_set_down_again_within_the_window_is_said_again(
+    tmp_path: Path, backend: Callable[[web.Application], Awaitable[str]], caplog: Any
+) -> None:
+    """A JWK set down, back, down, back and down within a minute (a flapping server): each change is
+    said, not folded into the same line said a moment before (the log's last word was the set's
+    first 'reachable again' while it failed). A real key set server on 127.0.0.1, the real source,
+    a shared directory."""
+    server = JwksServer(keys=[new_key("HS256", "s1")], status=503)
+    server.url = await backend(server.app()) + "/jwks"
+    source = RemoteKeySource(server.url)
+    caplog.set_level(logging.DEBUG, "krakenpy.jose")
+    saidonce.share(str(tmp_path))
+    try:
+        assert not await source._refetch()
+        server.status = 200
+        assert await source._refetch()
+        for status in (503, 200, 503):
+            server.status = status
+            assert await source._refetch() is (status == 200)
+    finally:
+        await source.close()
+        saidonce.share(None)
+    down, back = f"cannot fetch the JWK set {server.url}: status 503", f"JWK set {server.url} reachable again (1 keys)"
+    assert _said(caplog, "krakenpy.jose") == [
+        ("WARNING", down),
+        ("WARNING", back),
+        ("WARNING", f"{down} (keeping the previous keys)"),
+        ("WARNING", back),
+        ("WARNING", f"{down} (keeping the previous keys)"),
+    ]
+
+
+def test_a_topic_holds_one_marker_whatever_its_lines_say(tmp_path: Path, caplog: Any) -> None:
+    """Lines whose text changes (a count, an error's detail) leave one marker per topic, not one per
+    text, in the run directory that lives as long as the gateway; the marker's name is a keyed digest
+    (nothing a line's secret can be guessed back from)."""
+    logger = logging.getLogger("krakenpy.test.saidonce")
+    caplog.set_level(logging.DEBUG, logger.name)
+    saidonce.share(str(tmp_path))
+    try:
+        for n in range(50):
+            saidonce.say(logger, logging.WARNING, "down: %d failures", n, topic="dependency")
+        saidonce.say(logger, logging.WARNING, "down: %d failures", 49, topic="dependency")  # another worker
+        names = sorted(n for n in os.listdir(tmp_path) if n.startswith(".said-"))
+    finally:
+        saidonce.share(None)
+    said = _said(caplog, logger.name)
+    assert said[-1] == ("DEBUG", "down: 49 failures") and said.count(("DEBUG", "down: 49 failures")) == 1, said
+    assert len(names) == 1, names
+    plain = {hashlib.blake2b(t.encode(), digest_size=12).hexdigest() for t in ("dependency", "down: 49 failures")}
+    assert not plain & {n.rsplit("-", 1)[1] for n in names}, names
