@@ -477,12 +477,14 @@ class _Failures:
         """``error()`` is asked only when the line is written: a collector that refuses every post
         (a busy gateway at 100 % sampling posts many times a second) costs no message text (its
         redaction scans) while no line is due."""
-        if self.due(target):
-            self._write(f"{what} export to {target} failed: {error()}")
+        if self.due(target):  # once per gateway a minute with run -w N: each worker exports
+            message = f"{what} export to {target} failed: {error()}"
+            saidonce.say(log, logging.WARNING, "[SERVICE: OpenTelemetry] %s", message, topic=f"otlp {what} {target}")
 
     def once(self, key: str, message: str) -> None:
+        """A line about this worker's own spans (its count of dropped ones): said by each worker."""
         if self.due(key):
-            self._write(message)
+            log.warning("[SERVICE: OpenTelemetry] %s", message)
 
     def due(self, key: str) -> bool:
         """Whether a failure under ``key`` is logged now (none in the last minute); if so, noted."""
@@ -491,10 +493,6 @@ class _Failures:
             self._last[key] = now
             return True
         return False
-
-    @staticmethod
-    def _write(message: str) -> None:
-        saidonce.say(log, logging.WARNING, "[SERVICE: OpenTelemetry] %s", message)  # once per gateway a minute
 
 
 class OtlpExporter:

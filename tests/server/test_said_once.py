@@ -24,6 +24,7 @@ from aiohttp import web
 
 from krakenpy.jose.sources import RemoteKeySource
 from krakenpy.server import saidonce
+from krakenpy.telemetry.export import _Failures
 from tests.conftest import free_port
 from tests.jose.helpers import JwksServer, new_key
 from tests.nats_server import NatsServer
@@ -432,3 +433,19 @@ def test_a_topic_holds_one_marker_whatever_its_lines_say(tmp_path: Path, caplog:
     assert len(names) == 1, names
     plain = {hashlib.blake2b(t.encode(), digest_size=12).hexdigest() for t in ("dependency", "down: 49 failures")}
     assert not plain & {n.rsplit("-", 1)[1] for n in names}, names
+
+
+def test_otlp_lines_about_a_worker_own_spans_are_said_by_each_worker(tmp_path: Path, caplog: Any) -> None:
+    """'N span(s) dropped so far' counts this worker's spans: each worker says its own (two workers
+    with the same count are two lines), and leaves no marker per count behind."""
+    caplog.set_level(logging.DEBUG, "krakenpy")
+    saidonce.share(str(tmp_path))
+    try:
+        for worker in (_Failures(), _Failures()):
+            worker.once("buffer", "3 span(s) dropped so far: the export buffer (2) was full")
+        names = [n for n in os.listdir(tmp_path) if n.startswith(".said-")]
+    finally:
+        saidonce.share(None)
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if "span(s) dropped" in r.getMessage()]
+    assert [level for level, _ in said] == ["WARNING", "WARNING"], said
+    assert names == [], names
