@@ -21,7 +21,9 @@ __all__ = ["COMPONENT"]
 def _parse(raw: Any, site: Site) -> LuaOptions:
     from krakenpy.lua.script import parse_options
 
-    return parse_options(raw, site.path)
+    # its post is never run (a warning says so): not compiled, as KrakenD never loads it (a syntax
+    # error there refused a file the warning calls accepted); its type is the schema's
+    return parse_options({k: v for k, v in raw.items() if k != "post"} if isinstance(raw, dict) else raw, site.path)
 
 
 async def _endpoint(options: LuaOptions, site: Site, resources: Resources) -> Middleware | None:

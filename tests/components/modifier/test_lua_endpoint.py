@@ -67,3 +67,16 @@ def test_a_post_script_is_said_to_have_no_effect(tmp_path: Path, level: str) -> 
         f"WARNING: {where}.modifier/lua-endpoint.post: accepted; no effect, as in KrakenD "
         "(a router-level script runs only its pre)"
     ) in out.stderr, out.stderr
+
+
+def test_a_post_script_with_no_effect_is_not_compiled(tmp_path: Path) -> None:
+    """The ``post`` said to have no effect is not compiled: its syntax error refused a file the
+    warning calls accepted, which KrakenD runs (it never loads a router-level post). Its type is
+    still the schema's (a string)."""
+    script = {"pre": "local x = 1", "post": "this is not Lua ((("}
+    doc = make_config([_endpoint("http://127.0.0.1:8000", script)])
+    config = tmp_path / "krakend.json"
+    config.write_text(json.dumps(doc))
+    out = check_config(config)
+    assert out.returncode == 0, out.stderr
+    assert "endpoints[0].extra_config.modifier/lua-endpoint.post: accepted; no effect" in out.stderr, out.stderr
