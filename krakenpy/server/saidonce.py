@@ -90,12 +90,27 @@ def say(
     if not logger.isEnabledFor(level):
         return
     path = _DIR
-    if path is not None:
-        line = key if key is not None else msg % args if args else msg
-        if not _first(path, line if topic is None else topic, line):
-            logger.debug(msg, *args, stacklevel=2)
-            return
+    if path is None:
+        logger.log(level, msg, *args, stacklevel=2)
+        return
+    line = key if key is not None else msg % args if args else msg
+    if not _first(path, line if topic is None else topic, line):
+        logger.debug(msg, *args, stacklevel=2)
+        return
     logger.log(level, msg, *args, stacklevel=2)
+    _flush(logger)  # marked as said: out now, not in a batch a process killed in the next ms loses
+
+
+def _flush(logger: logging.Logger) -> None:
+    """The outputs of ``logger``'s line written now (a batched writer's ``flush``)."""
+    current: logging.Logger | None = logger
+    while current is not None:
+        for handler in current.handlers:
+            try:
+                handler.flush()
+            except Exception:  # an output that fails says so itself; the line was handed over
+                pass
+        current = current.parent if current.propagate else None
 
 
 def _locked(fd: int) -> bool:

@@ -101,6 +101,15 @@ class LineHandler(logging.Handler):
         except Exception:
             self.handleError(record)
 
+    def flush(self) -> None:
+        """The batch written now, not at the end of the loop's tick (a line said for the whole gateway,
+        :mod:`krakenpy.server.saidonce`: the other processes fold it from now on)."""
+        self.owner.call(_flush, self.writer)
+
+
+def _flush(writer: LineWriter) -> None:
+    writer.flush()
+
 
 #: the ``krakenpy`` logger before any gateway configured it (handlers, level, propagate)
 _ORIGINAL: tuple[list[logging.Handler], int, bool] | None = None

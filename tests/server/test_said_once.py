@@ -14,6 +14,8 @@ import logging
 import os
 import re
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Awaitable, Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -449,3 +451,35 @@ def test_otlp_lines_about_a_worker_own_spans_are_said_by_each_worker(tmp_path: P
     said = [(r.levelname, r.getMessage()) for r in caplog.records if "span(s) dropped" in r.getMessage()]
     assert [level for level, _ in said] == ["WARNING", "WARNING"], said
     assert names == [], names
+
+
+_SAY_AND_DIE = """
+import asyncio, logging, os, signal, sys
+from krakenpy.server import saidonce
+from krakenpy.telemetry.applog import LineHandler
+from krakenpy.telemetry.writer import stdout_writer
+
+async def main():
+    logger = logging.getLogger("krakenpy.test.saidonce")
+    logger.addHandler(LineHandler(stdout_writer(), logging.Formatter("%(levelname)s %(message)s")))
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    saidonce.share(sys.argv[1])
+    saidonce.say(logger, logging.WARNING, "a dependency is down")
+    os.kill(os.getpid(), signal.SIGKILL)  # in the same loop tick: before the batch's timer
+
+asyncio.run(main())
+"""
+
+
+def test_a_line_said_for_the_gateway_is_written_before_the_sayer_can_die(tmp_path: Path) -> None:
+    """The first sayer's line waited in the log writer's batch (up to 20 ms) after its marker told the
+    other processes it was said: a worker killed then (SIGKILL, the OOM killer) lost it for the whole
+    gateway, the others logging it at DEBUG for a minute. A real process, the real stdout writer."""
+    env = {**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", str(Path(__file__).parents[2]))}
+    done = subprocess.run(
+        [sys.executable, "-c", _SAY_AND_DIE, str(tmp_path)], capture_output=True, timeout=60, env=env, check=False
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert [n for n in os.listdir(tmp_path) if n.startswith(".said-")], "the line is marked as said"
+    assert done.stdout.decode() == "WARNING a dependency is down\n", done.stderr

@@ -36,6 +36,9 @@ class _ThreadNoting:
         self.threads.add(threading.get_ident())
         self.lines.write(line)
 
+    def flush(self) -> None:
+        self.lines.flush()
+
     def handler(self) -> LineHandler:
         return LineHandler(cast(LineWriter, self), make_formatter(AppLogOptions(format="basic")))
 
