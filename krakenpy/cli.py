@@ -73,8 +73,9 @@ def _parser() -> argparse.ArgumentParser:
         "--lint",
         action="store_true",
         help=(
-            "also reject unknown keys and unknown namespaces (strict schema), and values KrakenD runs"
-            " degraded (no backend host, no usable JWK source)"
+            "also reject unknown keys and unknown namespaces (strict schema), values KrakenD's weak"
+            ' decoding converts to another JSON type ("port": "8080", a lone host string), and values'
+            " KrakenD runs degraded (no backend host, no usable JWK source)"
         ),
     )
     check.add_argument(

@@ -169,7 +169,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Check the hash chain of an audit trail (telemetry/audit's file sink, or the records an HTTP or "
         "syslog collector stored, one per line). Exit 0 when every record continues its chain; 1 at the first break "
         "(its file, line and reason), on a file that cannot be read, on a trail with no record (unless --allow-empty), "
-        "and with --strict when records were dropped before chaining.",
+        "with --strict when records were dropped before chaining, and when an anchor (--anchor, --anchors) names a "
+        "record the trail does not hold.",
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="trail files in the order written ('-': stdin)")
     parser.add_argument(
@@ -198,14 +199,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="append",
         type=anchor_argument,
         metavar="SEQ:HASH",
-        help="a record the trail must hold (an anchor the gateway logged): fails when it was cut or rewritten",
+        help="a record the trail must hold (an anchor the gateway logged; repeatable): fails when it was cut or "
+        "rewritten",
     )
     parser.add_argument(
         "--anchors",
         action="append",
         metavar="LOGFILE",
         help="an application log whose audit anchor lines (telemetry/audit anchor_interval) name records the trail "
-        "must hold; a log with none fails (unless --allow-empty)",
+        "must hold (repeatable); a log with none fails (unless --allow-empty)",
     )
     parser.add_argument(
         "--destination",
@@ -217,6 +219,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--key-env",
         metavar="NAME",
         help="with --anchors: the environment variable holding the gateway's fingerprint key (telemetry/audit "
-        "fingerprint_key_env): only anchor lines whose MAC verifies count; the others are ignored and counted",
+        "fingerprint_key_env): only anchor lines whose MAC verifies count; the others are ignored and counted; "
+        "none verifying fails (unless --allow-empty)",
     )
     parser.set_defaults(handler=_run)
