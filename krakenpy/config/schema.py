@@ -201,15 +201,21 @@ def _issues(error: ValidationError, *, lint: bool, catalog: Catalog) -> Iterator
         return
     if not lint and not implemented:
         if error.validator == "enum":
-            if namespace is None and isinstance(error.instance, list | dict):
+            if namespace is None and isinstance(error.instance, list | dict) and _strings(error.validator_value):
                 # a list or an object in a core string field (output_encoding, encoding, sd, method):
-                # KrakenD's decoder cannot read it as a string, and KrakenD does not start
+                # KrakenD's decoder cannot read it as a string, and KrakenD does not start (an enum
+                # of numbers, tls.curve_preferences' items, has its type error said already)
                 kind = "a list" if isinstance(error.instance, list) else "an object"
                 yield ConfigIssue(path, f"{kind}, not a string: {_message(error)}")
             return  # KrakenD falls back to its default for a value it does not know
         if error.validator == "required" and _BACKEND_PATH.match(path) and "'url_pattern'" in error.message:
             return  # lura defaults a missing url_pattern to ""
     yield ConfigIssue(path, _valueless(error, _message(error), parts))
+
+
+def _strings(values: object) -> bool:
+    """Whether an ``enum``'s values are all strings (the field is a string)."""
+    return isinstance(values, list) and all(isinstance(value, str) for value in values)
 
 
 def _valueless(error: ValidationError, message: str, parts: Sequence[str | int]) -> str:
