@@ -83,6 +83,17 @@ def _summary(report: TrailReport) -> list[str]:
     return lines
 
 
+def _continuing(records: int, *, trail: bool = False) -> str:
+    """What a failure leaves standing: ``the 5 records before it continue their chains``, ``the record
+    before it continues its chain``, ``no record before it`` (``trail``: ``the trail's 5 records …``)."""
+    if records == 0:
+        return "the trail holds no record" if trail else "no record before it"
+    owner, where = ("the trail's", "") if trail else ("the", " before it")
+    if records == 1:
+        return f"{owner} record{where} continues its chain"
+    return f"{owner} {records:,} records{where} continue their chains"
+
+
 def _run(args: argparse.Namespace) -> int:
     key = key_from_env(args.key_env) if args.key_env is not None else b""
     if isinstance(key, str):
@@ -125,7 +136,7 @@ def _run(args: argparse.Namespace) -> int:
     if report.broken is not None:
         number, reason = report.broken
         print(f"ERROR: {files.where(number)}: {reason}", file=sys.stderr)
-        print(f"the {report.records:,} records before it continue their chains", file=sys.stderr)
+        print(_continuing(report.records), file=sys.stderr)
         return 1
     if not report.records and not args.allow_empty:
         print("ERROR: no records: the trail is empty (truncated?); --allow-empty accepts that", file=sys.stderr)
@@ -134,7 +145,7 @@ def _run(args: argparse.Namespace) -> int:
     if missing:
         for line in missing:
             print(f"ERROR: {line}", file=sys.stderr)
-        print(f"the trail's {report.records:,} records continue their chains", file=sys.stderr)
+        print(_continuing(report.records, trail=True), file=sys.stderr)
         return 1
     summary = _summary(report)
     if anchors:
