@@ -28,13 +28,21 @@ def test_every_failure_of_one_block_is_said(tmp_path: Path, ns: str, level: str)
     where = (BLOCK if level == "endpoint" else "endpoints[0].backend[0].extra_config.{ns}").format(ns=ns)
     errors = [line for line in out.stderr.splitlines() if line.startswith("ERROR: ")]
     assert out.returncode == 1, out.stderr
+    # lua-endpoint's post is never run (KrakenD loads only a router-level pre): said to have no effect, not
+    # compiled, so its syntax error is no error of the file
+    posted = level == "backend"
     assert [e.split(": ", 2)[1] for e in errors] == [
         f"{where}.pre",
-        f"{where}.post",
+        *([f"{where}.post"] if posted else []),
         f"{where}.sources[0]",
         f"{where}.sources[2]",
         f"{where}.sources[3]",
     ], out.stderr
-    assert "pre-script:1:" in errors[0] and "post-script:1:" in errors[1], out.stderr
-    assert "first.lua:1:" in errors[2] and "second.lua:" in errors[3] and "gone.lua" in errors[4], out.stderr
-    assert "5 error(s)" in out.stderr, out.stderr
+    assert "pre-script:1:" in errors[0], out.stderr
+    if posted:
+        assert "post-script:1:" in errors[1], out.stderr
+    first, second, gone = errors[-3:]
+    assert "first.lua:1:" in first and "second.lua:" in second and "gone.lua" in gone, out.stderr
+    assert f"{5 if posted else 4} error(s)" in out.stderr, out.stderr
+    if not posted:
+        assert f"WARNING: {where}.post: accepted; no effect" in out.stderr, out.stderr
