@@ -90,8 +90,13 @@ def shown_destination(destination: str) -> str:
 
 def anchor_key(fingerprint_key: bytes) -> bytes:
     """The anchors' MAC key, derived from the operator's ``fingerprint_key`` (never used raw: a MAC
-    of an anchor is no credential's fingerprint, nor the reverse); empty without one."""
-    return hmac.new(fingerprint_key, _KEY_LABEL, hashlib.sha256).digest() if fingerprint_key else b""
+    of an anchor is no credential's fingerprint, nor the reverse); empty without one.
+
+    HKDF's extract step, the label as its salt: HMAC keyed with the label, over the fingerprint key.
+    Never HMAC keyed with the fingerprint key over the label: that is a credential's fingerprint
+    (:func:`krakenpy.fingerprint.fingerprint`), and a client presenting the label as its API key
+    (``?key=...%00``) would read the key's first 64 bits in the trail's ``credential``."""
+    return hmac.new(_KEY_LABEL, fingerprint_key, hashlib.sha256).digest() if fingerprint_key else b""
 
 
 def _mac(key: bytes, fields: bytes) -> str:

@@ -192,3 +192,16 @@ def test_an_anchor_with_an_at_sign_after_a_collector_url_reads_back() -> None:
     line = make_formatter(AppLogOptions()).format(record).encode()
     (anchor,) = read_anchors([line], "app.log")
     assert (anchor.destination, anchor.instance, anchor.seq) == (destination, "ops@host-a", 7)
+
+
+def test_the_anchors_key_is_no_credentials_fingerprint() -> None:
+    # the anchors' key was HMAC(fingerprint key, label): the fingerprint of a credential spelling the
+    # label (an API key in a query string can hold a NUL), its first 64 bits written to the trail
+    from krakenpy.fingerprint import PREFIX, fingerprint
+    from krakenpy.telemetry.auditanchor import anchor_key
+
+    key = b"operator-key"
+    derived = anchor_key(key).hex()
+    for label in (b"krakenpy audit anchor mac\0", b"krakenpy audit anchor mac"):
+        assert fingerprint(key, label).removeprefix(PREFIX) != derived[:16]
+    assert anchor_key(b"") == b"" and anchor_key(key) != anchor_key(b"another-key") and len(anchor_key(key)) == 32
