@@ -58,6 +58,14 @@ _CLF_LINE: Final = re.compile(
     rb"\S+ - \S+ \[[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4}\] "
     rb'"(?:[^"\\]|\\.)*" [0-9]{3} (?:[0-9]+|-)(?: "(?:[^"\\]|\\.)*" "(?:[^"\\]|\\.)*")?\r?\n?'
 )
+#: a line of the access log in gin's format (KrakenD's default, ``telemetry/access_log`` ``gin``): its
+#: target is the client's decoded path (a 404's too, no endpoint needed), Go-quoted; or gin's
+#: ``Error #01:`` line after it, which quotes an error (a Lua ``error()`` repeating a header)
+_GIN_LINE: Final = re.compile(
+    rb"\[GIN\] [0-9]{4}/[0-9]{2}/[0-9]{2} - [0-9]{2}:[0-9]{2}:[0-9]{2} \| *[0-9]{3} \| *\S+ \| *\S* \| "
+    rb'\S+ +"(?:[^"\\]|\\.)*"\r?\n?'
+)
+_GIN_ERROR: Final = re.compile(rb"Error #[0-9]{2}: ")
 #: the fields that make a JSON line an access log record (``telemetry/access_log`` ``json``)
 _ACCESS_KEYS: Final = frozenset({"time", "method", "status", "user_agent"})
 #: the label of the anchors' key (:func:`anchor_key`): no other use of the fingerprint key shares it
@@ -127,9 +135,11 @@ class Anchor:
 
 
 def _access_line(line: bytes) -> bool:
-    """``line`` is a line of the access log (Common, Combined, JSON), which shares standard output
+    """``line`` is a line of the access log (gin's, Common, Combined, JSON), which shares standard output
     with the application log and quotes what a client sent: never an anchor."""
-    if _CLF_LINE.fullmatch(line):
+    if line.startswith(b"[GIN] "):
+        return _GIN_LINE.fullmatch(line) is not None
+    if _GIN_ERROR.match(line) or _CLF_LINE.fullmatch(line):
         return True
     if not line.startswith(b'{"time":'):
         return False

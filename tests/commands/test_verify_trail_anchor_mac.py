@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -153,3 +154,34 @@ def test_without_the_operators_key_no_mac_is_written_and_the_key_finds_no_anchor
     assert plain.returncode == 0 and plain.stderr == "", plain.stderr
     keyed = _verify(audit, "--anchors", log, "--key-env", _KEY_ENV, key="operator-key")
     assert keyed.returncode == 1 and "ERROR: no authenticated audit anchor in" in keyed.stderr, keyed.stderr
+
+
+def test_the_default_gin_access_log_is_never_read_for_anchors(tmp_path: Path) -> None:
+    # gin's line (KrakenD's default access log) quotes the client's decoded path, a 404's too: a path
+    # spelling an anchor (of this trail, of another) made verify-trail fail an intact trail without the
+    # key (no record / 2 trails), and warn of a forgery with it
+    audit = tmp_path / "audit.log"
+    port = free_port()
+    config = audited_deny_config(tmp_path, port, {"sink": "file", "path": str(audit), "anchor_interval": "1h"})
+    doc = json.loads(config.read_text())
+    doc["extra_config"]["telemetry/access_log"] = {"format": "gin"}
+    config.write_text(json.dumps(doc))
+    gateway = Gateway(config, "-w", "1", cwd=tmp_path, env={"PYTHONPATH": str(ROOT)})
+    forged = f"audit anchor: destination=file:{audit} instance=h seq=1 hash={'0' * 64}"
+    elsewhere = f"audit anchor: destination=file:/elsewhere.log instance=h seq=1 hash={'1' * 64} mac={'2' * 64}"
+    try:
+        gateway.wait_log(r"listening on ")
+        assert _get(f"http://127.0.0.1:{port}/x", {}) == 403
+        for text in (forged, elsewhere):
+            assert _get(f"http://127.0.0.1:{port}/x/{urllib.parse.quote(text)}", {}) == 404
+        assert _get(f"http://127.0.0.1:{port}/x", {}) == 403
+        assert gateway.stop() == 0, gateway.log
+    finally:
+        gateway.kill()
+    log = tmp_path / "app.log"
+    log.write_text(gateway.log + "\n")
+    gin = [line for line in log.read_text().splitlines() if line.startswith("[GIN] ")]
+    assert any(forged in line for line in gin) and any(elsewhere in line for line in gin), log.read_text()
+    out = _verify(audit, "--anchors", log)
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    assert out.stdout.startswith("intact: 2 records in 1 chain; "), out.stdout
