@@ -15,7 +15,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, Final
 
-__all__ = ["PREFIX", "configured_key", "derived_key", "fingerprint", "process_key", "store_name_key"]
+__all__ = ["PREFIX", "configured_key", "derived_key", "env_key", "fingerprint", "process_key", "store_name_key"]
 
 PREFIX: Final = "hmac-sha256:"
 _process: list[bytes] = []
@@ -40,6 +40,13 @@ def fingerprint(key: bytes, raw: bytes) -> str:
     return PREFIX + hmac.new(key or process_key(), raw, hashlib.sha256).hexdigest()[:16]
 
 
+def env_key(name: str) -> bytes:
+    """The bytes of the environment variable ``name`` (``b""`` when unset): a fingerprint key as the
+    operator set it, UTF-8 or not (``head -c 32 /dev/urandom``: :data:`os.environ` holds its invalid
+    bytes surrogate-escaped, which a strict ``encode()`` refused with an error quoting a byte of it)."""
+    return os.environ.get(name, "").encode("utf-8", "surrogateescape")
+
+
 def configured_key(extra_config: Mapping[str, Any]) -> tuple[str, bytes]:
     """The service's fingerprint key: (the environment variable named, its value as bytes), read
     from ``auth/api-keys``' ``fingerprint_key_env``, else ``telemetry/audit``'s; ``("", b"")`` when
@@ -48,7 +55,7 @@ def configured_key(extra_config: Mapping[str, Any]) -> tuple[str, bytes]:
         block = extra_config.get(namespace)
         name = block.get("fingerprint_key_env") if isinstance(block, Mapping) else None
         if isinstance(name, str) and name:
-            return name, os.environ.get(name, "").encode()
+            return name, env_key(name)
     return "", b""
 
 

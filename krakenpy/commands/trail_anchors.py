@@ -5,10 +5,10 @@ what a hash chain alone cannot tell, records cut from its end."""
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from krakenpy.fingerprint import env_key
 from krakenpy.telemetry.auditanchor import Anchor, anchor_key, read_anchors
 from krakenpy.telemetry.trailcheck import TrailReport
 
@@ -35,10 +35,10 @@ def anchor_argument(value: str) -> Anchor:
 def key_from_env(name: str) -> bytes | str:
     """``--key-env NAME``: the anchors' MAC key, derived from the fingerprint key the variable holds
     (the gateway's ``fingerprint_key_env``); a message when it is unset or empty."""
-    value = os.environ.get(name, "")
+    value = env_key(name)
     if not value:
         return f"--key-env {name}: the variable is unset or empty (the key telemetry/audit's fingerprint_key_env names)"
-    return anchor_key(value.encode())
+    return anchor_key(value)
 
 
 def collect_anchors(logs: Sequence[str], destination: str | None, key: bytes = b"") -> LoggedAnchors | str:

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from krakenpy.errors import ConfigError, ConfigIssue
+from krakenpy.fingerprint import env_key
 from krakenpy.names import valid_header_name, valid_header_value
 from krakenpy.tlsfiles import unreadable
 
@@ -93,7 +93,7 @@ def parse_audit(raw: Any, path: str) -> AuditOptions:
         on_failure="block" if o.get("on_failure") == "block" else "drop",
         sensitive=bool(o.get("sensitive", False)),
         sample=float(o.get("sample", 0.0)),
-        fingerprint_key=os.environ.get(key_env, "").encode() if key_env else b"",
+        fingerprint_key=env_key(key_env) if key_env else b"",
         facility=facility,
         ca_file=str(o.get("ca_file") or ""),
         cert_file=str(o.get("cert_file") or ""),

@@ -185,3 +185,21 @@ def test_the_default_gin_access_log_is_never_read_for_anchors(tmp_path: Path) ->
     out = _verify(audit, "--anchors", log)
     assert out.returncode == 0 and out.stderr == "", out.stderr
     assert out.stdout.startswith("intact: 2 records in 1 chain; "), out.stdout
+
+
+def test_a_key_that_is_no_utf8_macs_the_anchors_and_verifies(tmp_path: Path) -> None:
+    # random bytes in the variable (os.environ holds the invalid ones surrogate-escaped; subprocess
+    # passes them back as bytes): the gateway refused its config and verify-trail died with a
+    # traceback, each quoting a byte of the key
+    key = "k\udcff\udcfe" + "x" * 29
+    audit, log, forged = _run_forged(tmp_path, "combined", key)
+    anchors = [m.groups() for m in map(_ANCHOR.search, log.read_text().splitlines()) if m]
+    assert anchors and all(mac for _, _, mac in anchors), anchors
+    good = _verify(audit, "--anchors", _without(log, f"[Lua] {forged}"), "--key-env", _KEY_ENV, key=key)
+    assert good.returncode == 0 and good.stderr == "", good.stderr
+    assert good.stdout.startswith("intact: 4 records in 1 chain; "), good.stdout
+    assert "authenticated anchor" in good.stdout, good.stdout
+    wrong = _verify(
+        audit, "--anchors", log, "--key-env", _KEY_ENV, key=key.encode("utf-8", "surrogateescape").decode("latin-1")
+    )
+    assert wrong.returncode == 1 and "ERROR: no authenticated audit anchor" in wrong.stderr, wrong.stderr
