@@ -26,6 +26,7 @@ import logging
 import socket
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Final, Literal
 
 import orjson
@@ -146,6 +147,7 @@ class AuditTrail:
         block: bool = False,
         destination: str = "",
         anchor_interval: float = 0.0,
+        redact: Callable[[str], str] | None = None,
     ) -> None:
         self.sink = sink
         #: where the records go (``file:/abs/path``, ``http:URL``...; "" for none known): a reload's
@@ -154,9 +156,12 @@ class AuditTrail:
         #: the trail this one continues once it has ended (a reload), until this one takes its state
         self._after: AuditTrail | None = None
         #: ``anchor_interval``: the trail's head written to the application log (None: not configured)
-        #: with the operator's key only, its anchors carry a MAC (a random key's could not be checked)
+        #: with the operator's key only, its anchors carry a MAC (a random key's could not be checked),
+        #: over their fields as the application log masks them (``redact``)
         self._anchors = (
-            Anchoring(anchor_interval, destination, anchor_key(fingerprint_key)) if anchor_interval > 0 else None
+            Anchoring(anchor_interval, destination, anchor_key(fingerprint_key), redact)
+            if anchor_interval > 0
+            else None
         )
         #: ``seq`` of the last record of :attr:`_batch` (its head once the sink took it)
         self._batch_seq = 0

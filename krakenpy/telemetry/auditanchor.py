@@ -23,7 +23,7 @@ import hmac
 import logging
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import quote, unquote
@@ -111,11 +111,18 @@ def _mac(key: bytes, fields: bytes) -> str:
     return hmac.new(key, fields, hashlib.sha256).hexdigest()
 
 
-def anchor_message(destination: str, instance: str, seq: int, digest: str, key: bytes = b"") -> str:
+def anchor_message(
+    destination: str, instance: str, seq: int, digest: str, key: bytes = b"", redact: Callable[[str], str] | None = None
+) -> str:
     """The anchor's text (the application log's message; :data:`ANCHOR_LINE` reads it back), with
-    its ``mac=`` under ``key`` (:func:`anchor_key`) when there is one."""
+    its ``mac=`` under ``key`` (:func:`anchor_key`) when there is one. ``redact``: the application
+    log's masking (its redactor's ``text``), applied to the fields before their MAC, so the MAC
+    covers them as the log shows them (a path segment ``code=7/`` or ``;token=x`` under a masked
+    query key is written ``code=[REDACTED]``; masking the text again changes nothing)."""
     where, who = quote(destination, safe=_SAFE), quote(instance, safe=_SAFE)
     fields = f"destination={where} instance={who} seq={seq} hash={digest}"
+    if redact is not None:
+        fields = redact(fields)
     return f"audit anchor: {fields} mac={_mac(key, fields.encode())}" if key else f"audit anchor: {fields}"
 
 
@@ -171,10 +178,14 @@ class Anchoring:
     """A trail's anchors: :meth:`written` after each batch the sink took whole, :meth:`stop` once the
     trail has written its last record."""
 
-    def __init__(self, interval: float, destination: str, key: bytes = b"") -> None:
+    def __init__(
+        self, interval: float, destination: str, key: bytes = b"", redact: Callable[[str], str] | None = None
+    ) -> None:
         self.interval = interval
         #: the anchors' MAC key (:func:`anchor_key`; empty: no MAC)
         self.key = key
+        #: the application log's masking, applied before the MAC (:func:`anchor_message`); with a key only
+        self.redact = redact if key else None
         #: as the anchors name it (:func:`shown_destination`), computed once
         self.destination = shown_destination(destination) or "unknown:"
         #: ``(instance, seq, hash)`` of the last record the sink took
@@ -197,7 +208,7 @@ class Anchoring:
             return
         self._anchored = head
         self._last = time.monotonic()
-        log.log(NOTICE, "%s", anchor_message(self.destination, *head, key=self.key))
+        log.log(NOTICE, "%s", anchor_message(self.destination, *head, key=self.key, redact=self.redact))
 
     def stop(self) -> None:
         """The trail stopped: its head, unless already anchored; no timer left behind."""

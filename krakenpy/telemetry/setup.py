@@ -768,6 +768,7 @@ def _audit(resources: Resources, hub: Telemetry, o: AuditOptions) -> None:
         fingerprint_key=o.fingerprint_key,
         destination=destination,
         anchor_interval=o.anchor_interval,
+        redact=hub.redactor.text,
     )
     hub.services.append(Service("audit trail", trail.start, trail.stop))
     registry = hub.registry

@@ -203,3 +203,34 @@ def test_a_key_that_is_no_utf8_macs_the_anchors_and_verifies(tmp_path: Path) -> 
         audit, "--anchors", log, "--key-env", _KEY_ENV, key=key.encode("utf-8", "surrogateescape").decode("latin-1")
     )
     assert wrong.returncode == 1 and "ERROR: no authenticated audit anchor" in wrong.stderr, wrong.stderr
+
+
+def test_an_anchor_whose_destination_the_log_masks_still_verifies(tmp_path: Path) -> None:
+    # a trail under a directory 'code=7' (code: a query key the log masks): the application log writes
+    # 'destination=file:/…/code=[REDACTED]'; the MAC covered the unmasked text, so every genuine
+    # anchor was ignored ('no authenticated audit anchor') and an intact trail failed
+    audit = tmp_path / "code=7" / "audit.log"
+    audit.parent.mkdir()
+    port = free_port()
+    settings = {"sink": "file", "path": str(audit), "anchor_interval": "1h", "fingerprint_key_env": _KEY_ENV}
+    config = audited_deny_config(tmp_path, port, settings)
+    gateway = Gateway(config, "-w", "1", cwd=tmp_path, env={"PYTHONPATH": str(ROOT), _KEY_ENV: "operator-key"})
+    try:
+        gateway.wait_log(r"listening on ")
+        assert _get(f"http://127.0.0.1:{port}/x", {}) == 403
+        assert _get(f"http://127.0.0.1:{port}/x", {}) == 403
+        assert gateway.stop() == 0, gateway.log
+    finally:
+        gateway.kill()
+    log = tmp_path / "app.log"
+    log.write_text(gateway.log + "\n")
+    anchors = [m.groups() for m in map(_ANCHOR.search, log.read_text().splitlines()) if m]
+    assert anchors and all(mac for _, _, mac in anchors), log.read_text()
+    assert f"destination=file:{tmp_path}/code=[REDACTED] " in log.read_text()  # the log's mask, kept
+    out = _verify(audit, "--anchors", log, "--key-env", _KEY_ENV, key="operator-key")
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    assert out.stdout.startswith(f"intact: 2 records in 1 chain; {len(anchors)} authenticated anchor"), out.stdout
+    cut = tmp_path / "cut.log"
+    cut.write_bytes(audit.read_bytes().splitlines(keepends=True)[0])
+    out = _verify(cut, "--anchors", log, "--key-env", _KEY_ENV, key="operator-key")
+    assert out.returncode == 1 and "ERROR: anchor seq 2 hash " in out.stderr, out.stderr

@@ -118,6 +118,15 @@ def test_an_anchor_reads_back_from_every_application_log_format(fmt: str) -> Non
     tampered = line.replace(b" seq=42 ", b" seq=43 ")
     assert not next(read_anchors([tampered], "app.log", key)).authentic
 
+    # a destination the log masks (a path segment under a masked query key): the MAC covers the masked text
+    from krakenpy.telemetry.redact import Redactor
+
+    masked = "file:/srv/code=7/audit.log"
+    message = anchor_message(masked, "host-a/w2", 42, "ab" * 32, key, Redactor().text)
+    record = logging.LogRecord("krakenpy.audit", NOTICE, __file__, 1, "%s", (message,), None)
+    (anchor,) = read_anchors([make_formatter(options).format(record).encode()], "app.log", key)
+    assert anchor.authentic and anchor.destination == "file:/srv/code=[REDACTED]"
+
 
 def test_an_anchor_names_a_collector_without_its_password_or_query(tmp_path: Path) -> None:
     """A real ``run`` whose trail posts to a real collector at a URL holding a password and query
