@@ -53,9 +53,11 @@ ANCHOR_LINE: Final = re.compile(
     rb"(?: mac=([0-9a-f]{64}))?\b"
 )
 #: a whole line of the access log in the Common or Combined format (``telemetry/access_log``): its
-#: quoted fields (a client's ``User-Agent``) can spell an anchor; no application log line is one
+#: quoted fields (a client's ``User-Agent``) can spell an anchor; no application log line is one. The
+#: user is the verified subject, escaped as Apache does (quotes, backslashes, controls), spaces kept
+#: (``john doe``): it runs to the first `` [date] "`` and never past a quote
 _CLF_LINE: Final = re.compile(
-    rb"\S+ - \S+ \[[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4}\] "
+    rb'\S+ - (?:[^"\\\r\n]|\\.)+? \[[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4}\] '
     rb'"(?:[^"\\]|\\.)*" [0-9]{3} (?:[0-9]+|-)(?: "(?:[^"\\]|\\.)*" "(?:[^"\\]|\\.)*")?\r?\n?'
 )
 #: a line of the access log in gin's format (KrakenD's default, ``telemetry/access_log`` ``gin``): its

@@ -5,6 +5,7 @@ verify; a line of the access log is never read as an anchor, key or not."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -234,3 +235,35 @@ def test_an_anchor_whose_destination_the_log_masks_still_verifies(tmp_path: Path
     cut.write_bytes(audit.read_bytes().splitlines(keepends=True)[0])
     out = _verify(cut, "--anchors", log, "--key-env", _KEY_ENV, key="operator-key")
     assert out.returncode == 1 and "ERROR: anchor seq 2 hash " in out.stderr, out.stderr
+
+
+def test_a_combined_line_whose_subject_holds_a_space_is_never_read_for_anchors(tmp_path: Path) -> None:
+    # the Combined line's user is the verified subject, spaces kept (a basic auth user 'john doe'): the
+    # line was not recognised, so that client's User-Agent spelling an anchor of another trail failed
+    # an intact trail ('the logs anchor 2 trails')
+    audit = tmp_path / "audit.log"
+    port = free_port()
+    config = audited_deny_config(tmp_path, port, {"sink": "file", "path": str(audit), "anchor_interval": "1h"})
+    doc = json.loads(config.read_text())
+    doc["extra_config"]["telemetry/access_log"] = {"format": "combined"}
+    doc["extra_config"]["auth/basic"] = {"users": {"john doe": "pw"}}
+    health = {"host": [f"http://127.0.0.1:{port}"], "url_pattern": "/__health"}  # the gateway's own: a 200
+    doc["endpoints"].append({"endpoint": "/y", "extra_config": {"auth/basic": {}}, "backend": [health]})
+    config.write_text(json.dumps(doc))
+    gateway = Gateway(config, "-w", "1", cwd=tmp_path, env={"PYTHONPATH": str(ROOT)})
+    elsewhere = f"audit anchor: destination=file:/elsewhere.log instance=h seq=1 hash={'1' * 64}"
+    auth = "Basic " + base64.b64encode(b"john doe:pw").decode()
+    try:
+        gateway.wait_log(r"listening on ")
+        assert _get(f"http://127.0.0.1:{port}/x", {}) == 403
+        assert _get(f"http://127.0.0.1:{port}/y", {"Authorization": auth, "User-Agent": elsewhere}) == 200
+        assert _get(f"http://127.0.0.1:{port}/x", {}) == 403
+        assert gateway.stop() == 0, gateway.log
+    finally:
+        gateway.kill()
+    log = tmp_path / "app.log"
+    log.write_text(gateway.log + "\n")
+    assert any(line.startswith("127.0.0.1 - john doe [") and elsewhere in line for line in gateway.log.splitlines())
+    out = _verify(audit, "--anchors", log)
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    assert out.stdout.startswith("intact: 2 records in 1 chain; "), out.stdout
