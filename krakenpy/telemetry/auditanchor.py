@@ -165,15 +165,17 @@ def read_anchors(lines: Iterable[bytes], name: str, key: bytes = b"") -> Iterato
     not). A trail record is no anchor (the ``stdout`` sink shares the log's output, and a record
     quotes a client's ``User-Agent``, which could spell one), nor is a line of the access log."""
     for number, line in enumerate(lines, 1):
-        match = ANCHOR_LINE.search(line)
-        if match is None or line.startswith(b'{"ts":') or _access_line(line):
+        if b"audit anchor: " not in line or line.startswith(b'{"ts":') or _access_line(line):
             continue
-        fields, destination, instance, seq, digest, mac = match.groups()
-        authentic = not key or (mac is not None and hmac.compare_digest(mac.decode(), _mac(key, fields)))
-        yield Anchor(
-            int(seq), digest.decode(), unquote(destination.decode()), unquote(instance.decode()),
-            f"{name}:{number}", authentic, mac is not None,
-        )  # fmt: skip
+        # every anchor of the line, not its first only: two writers on one output (workers, the access
+        # log) can join a client's text spelling one and the gateway's into a line, the forged first
+        for match in ANCHOR_LINE.finditer(line):
+            fields, destination, instance, seq, digest, mac = match.groups()
+            authentic = not key or (mac is not None and hmac.compare_digest(mac.decode(), _mac(key, fields)))
+            yield Anchor(
+                int(seq), digest.decode(), unquote(destination.decode()), unquote(instance.decode()),
+                f"{name}:{number}", authentic, mac is not None,
+            )  # fmt: skip
 
 
 class Anchoring:

@@ -19,9 +19,13 @@ from pathlib import Path
 import orjson
 import pytest
 
+from krakenpy.telemetry.audit import AuditTrail
+from krakenpy.telemetry.auditanchor import anchor_key, anchor_message
+from krakenpy.telemetry.auditsink import FileSink
 from tests.cli_gateway import ROOT, audited_deny_config
 from tests.conftest import free_port
 from tests.server.process import Gateway
+from tests.telemetry.trail_records import record_deny
 
 _KEY_ENV = "KRAKENPY_TEST_ANCHOR_KEY"
 _ANCHOR = re.compile(r"NOTICE: audit anchor: destination=\S+ instance=\S+ seq=(\d+) hash=([0-9a-f]{64})( mac=\S+)?$")
@@ -267,3 +271,33 @@ def test_a_combined_line_whose_subject_holds_a_space_is_never_read_for_anchors(t
     out = _verify(audit, "--anchors", log)
     assert out.returncode == 0 and out.stderr == "", out.stderr
     assert out.stdout.startswith("intact: 2 records in 1 chain; "), out.stdout
+
+
+async def test_the_gateways_anchor_after_a_forged_one_in_the_same_line_still_counts(tmp_path: Path) -> None:
+    # two writers on one output (workers, the access log) can join a long line a client filled and the
+    # gateway's anchor line: only the line's first anchor was read, the forged one (ignored under the
+    # key), so the gateway's was lost and the trail cut after the earlier anchor passed
+    path = tmp_path / "audit.log"
+    trail = AuditTrail(FileSink(str(path)), service="gw", config_hash="c", destination=f"file:{path}")
+    record_deny(trail, 3)
+    await trail.drain()
+    await trail.sink.close()
+    records = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    key = anchor_key(b"operator-key")
+    first, last = (
+        anchor_message(f"file:{path}", r["instance"], r["seq"], r["hash"], key) for r in (records[0], records[2])
+    )
+    forged = f"audit anchor: destination=file:{path} instance=h seq=1 hash={'0' * 64} mac={'0' * 64}"
+    log = tmp_path / "app.log"
+    log.write_text(
+        f"2026/12/06 10:00:00 KRAKEND NOTICE: {first}\n"
+        f'127.0.0.1 - - [06/Dec/2026:10:00:01 +0000] "GET /{forged}2026/12/06 10:00:01 KRAKEND NOTICE: {last}\n'
+    )
+    cut = tmp_path / "cut.log"
+    cut.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:2]))
+    out = _verify(cut, "--anchors", log, "--key-env", _KEY_ENV, key="operator-key")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert f"ERROR: anchor seq 3 hash {records[2]['hash']} ({log}:2, " in out.stderr, out.stderr
+    assert "WARNING: 1 anchor line ignored (no MAC the key verifies: " in out.stderr, out.stderr
+    whole = _verify(path, "--anchors", log, "--key-env", _KEY_ENV, key="operator-key")
+    assert whole.returncode == 0 and "; 2 authenticated anchors found in it (1 anchor line ignored" in whole.stdout
