@@ -143,6 +143,20 @@ class Anchor:
     signed: bool = False
 
 
+def _json_object(line: bytes) -> dict[str, object] | None:
+    """``line`` as the JSON object it is whole, else None (a line two writers joined is none)."""
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _trail_record(line: bytes) -> bool:
+    """``line`` is a whole record of the trail (the ``stdout`` sink shares the log's output)."""
+    return line.startswith(b'{"ts":') and _json_object(line) is not None
+
+
 def _access_line(line: bytes) -> bool:
     """``line`` is a line of the access log (gin's, Common, Combined, JSON), which shares standard output
     with the application log and quotes what a client sent: never an anchor."""
@@ -152,20 +166,18 @@ def _access_line(line: bytes) -> bool:
         return True
     if not line.startswith(b'{"time":'):
         return False
-    try:
-        record = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return False
-    return isinstance(record, dict) and _ACCESS_KEYS <= record.keys()
+    record = _json_object(line)
+    return record is not None and _ACCESS_KEYS <= record.keys()
 
 
 def read_anchors(lines: Iterable[bytes], name: str, key: bytes = b"") -> Iterator[Anchor]:
     """The anchors of an application log's ``lines``, each with its ``name:line``; with ``key`` (the
     anchors' one, :func:`anchor_key`), each says whether its MAC verifies (a line without one does
     not). A trail record is no anchor (the ``stdout`` sink shares the log's output, and a record
-    quotes a client's ``User-Agent``, which could spell one), nor is a line of the access log."""
+    quotes a client's ``User-Agent``, which could spell one), nor is a line of the access log: each
+    recognised whole, so a line two writers joined (a record cut by an anchor line) is still read."""
     for number, line in enumerate(lines, 1):
-        if b"audit anchor: " not in line or line.startswith(b'{"ts":') or _access_line(line):
+        if b"audit anchor: " not in line or _trail_record(line) or _access_line(line):
             continue
         # every anchor of the line, not its first only: two writers on one output (workers, the access
         # log) can join a client's text spelling one and the gateway's into a line, the forged first

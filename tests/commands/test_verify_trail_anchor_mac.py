@@ -301,3 +301,14 @@ async def test_the_gateways_anchor_after_a_forged_one_in_the_same_line_still_cou
     assert "WARNING: 1 anchor line ignored (no MAC the key verifies: " in out.stderr, out.stderr
     whole = _verify(path, "--anchors", log, "--key-env", _KEY_ENV, key="operator-key")
     assert whole.returncode == 0 and "; 2 authenticated anchors found in it (1 anchor line ignored" in whole.stdout
+
+    # a record of the stdout sink (the trail on the log's output) cut by the anchor line: it starts
+    # '{"ts":' but is no whole record, so the line is read (it was skipped whole, the cut trail passed)
+    record = orjson.dumps({"ts": "2026-12-06T10:00:01Z", "seq": 9, "user_agent": "x"}).decode()
+    joined = f"{record[:-3]}{forged}2026/12/06 10:00:01 KRAKEND NOTICE: {last}"
+    log.write_text(f"2026/12/06 10:00:00 KRAKEND NOTICE: {first}\n{joined}\n")
+    out = _verify(cut, "--anchors", log, "--key-env", _KEY_ENV, key="operator-key")
+    assert out.returncode == 1 and f"ERROR: anchor seq 3 hash {records[2]['hash']} ({log}:2, " in out.stderr, out
+    log.write_text(f'2026/12/06 10:00:00 KRAKEND NOTICE: {first}\n{record[:-3]}{forged}"}}\n')  # a whole record
+    out = _verify(cut, "--anchors", log, "--key-env", _KEY_ENV, key="operator-key")
+    assert out.returncode == 0 and out.stderr == "", out.stderr  # never read, not even as a forgery
