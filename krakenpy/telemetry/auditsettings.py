@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from krakenpy.errors import ConfigError, ConfigIssue
@@ -29,8 +29,9 @@ class AuditOptions:
     sensitive: bool = False
     #: fraction of allowed requests recorded where not sensitive
     sample: float = 0.0
-    #: HMAC key of credential fingerprints (hex or text; from the environment variable it names)
-    fingerprint_key: bytes = b""
+    #: HMAC key of credential fingerprints (hex or text; from the environment variable it names);
+    #: never in the options' repr (a traceback's locals, a debugger, a failed test's output)
+    fingerprint_key: bytes = field(default=b"", repr=False)
     #: sink syslog: the RFC 5424 facility, and the files of a ``tls://`` collector's CA and client
     facility: int = 10
     ca_file: str = ""

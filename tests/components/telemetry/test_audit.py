@@ -66,6 +66,13 @@ def test_parse_audit_rules() -> None:
         parse_audit({"sink": "http", "url": "ftp://x"}, "p")
 
 
+def test_the_fingerprint_key_is_never_in_the_options_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUDIT_REPR_KEY", "operator-secret-key")
+    options = parse_audit({"fingerprint_key_env": "AUDIT_REPR_KEY"}, "p")
+    assert options.fingerprint_key == b"operator-secret-key"
+    assert "operator-secret-key" not in repr(options) and "fingerprint_key" not in repr(options)
+
+
 @pytest.mark.parametrize("host", ["a..b", "x" * 64, ".a"])
 def test_a_collector_host_no_resolver_takes_is_refused_at_the_url(host: str) -> None:
     # aiohttp's resolver raised UnicodeError at every batch: every record lost
