@@ -201,15 +201,21 @@ async def test_a_dns_srv_name_back_is_said_once(tmp_path: Path) -> None:
     assert _levels(gateway.log, back) == (1, 1), gateway.log
 
 
-def test_a_nats_server_down_is_said_once(tmp_path: Path) -> None:
-    """Each worker's subscriber connects on its own: its failure to subscribe is said once."""
-    port, closed = free_port(), free_port()
+def _nats_config(tmp_path: Path, port: int, closed: int) -> Path:
+    """A gateway on ``port`` whose one endpoint subscribes to NATS subject ``orders`` (the server named
+    by ``NATS_SERVER_URL``), its application log at DEBUG on standard output."""
     doc = _config(port, closed)
     doc["extra_config"] = {"telemetry/logging": {"level": "DEBUG", "stdout": True}}
     subscriber = {"backend/pubsub/subscriber": {"subscription_url": "orders"}}
     backend = {"host": ["nats://"], "disable_host_sanitize": True, "url_pattern": "/", "extra_config": subscriber}
     doc["endpoints"] = [{"endpoint": "/sub", "timeout": "1s", "backend": [backend]}]
-    config = write_json(tmp_path / "krakend.json", doc)
+    return write_json(tmp_path / "krakend.json", doc)
+
+
+def test_a_nats_server_down_is_said_once(tmp_path: Path) -> None:
+    """Each worker's subscriber connects on its own: its failure to subscribe is said once."""
+    port, closed = free_port(), free_port()
+    config = _nats_config(tmp_path, port, closed)
     failed = "[BACKEND: nats://orders][PubSub] cannot subscribe: nats: cannot connect"
     gateway = Gateway(config, "-w", "2", cwd=tmp_path, env={"NATS_SERVER_URL": f"nats://127.0.0.1:{closed}"})
     try:
@@ -232,12 +238,7 @@ def test_a_nats_connection_the_gateway_closes_is_no_disconnection(tmp_path: Path
     server = NatsServer(free_port())
     assert server.launch()
     port = free_port()
-    doc = _config(port, free_port())
-    doc["extra_config"] = {"telemetry/logging": {"level": "DEBUG", "stdout": True}}
-    subscriber = {"backend/pubsub/subscriber": {"subscription_url": "orders"}}
-    backend = {"host": ["nats://"], "disable_host_sanitize": True, "url_pattern": "/", "extra_config": subscriber}
-    doc["endpoints"] = [{"endpoint": "/sub", "timeout": "1s", "backend": [backend]}]
-    config = write_json(tmp_path / "krakend.json", doc)
+    config = _nats_config(tmp_path, port, free_port())
     gateway = Gateway(config, "-w", "1", cwd=tmp_path, env={"NATS_SERVER_URL": server.url})
     try:
         gateway.worker_pids(1)
@@ -256,12 +257,7 @@ def test_a_nats_server_back_is_said_once(tmp_path: Path) -> None:
     server = NatsServer(free_port())
     assert server.launch()
     port = free_port()
-    doc = _config(port, free_port())
-    doc["extra_config"] = {"telemetry/logging": {"level": "DEBUG", "stdout": True}}
-    subscriber = {"backend/pubsub/subscriber": {"subscription_url": "orders"}}
-    backend = {"host": ["nats://"], "disable_host_sanitize": True, "url_pattern": "/", "extra_config": subscriber}
-    doc["endpoints"] = [{"endpoint": "/sub", "timeout": "1s", "backend": [backend]}]
-    config = write_json(tmp_path / "krakend.json", doc)
+    config = _nats_config(tmp_path, port, free_port())
     gateway = Gateway(config, "-w", "2", cwd=tmp_path, env={"NATS_SERVER_URL": server.url})
     try:
         gateway.worker_pids(2)
