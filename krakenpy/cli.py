@@ -90,7 +90,10 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--skip-components",
         action="store_true",
-        help="do not build components (Lua sources, Lambda clients): check the config file alone, like krakend",
+        help=(
+            "open no file the config names: skip the build (Lua sources, clients, the audit's syslog TLS files) and "
+            "the listener's tls certificates and keys; every component's options are still checked"
+        ),
     )
     _allow_unsupported(check)
     commands.register(sub)
