@@ -127,6 +127,45 @@ async def test_router_ctx_url_keeps_a_query_byte_that_is_not_utf8(backend, gatew
     assert (await resp.json())["headers"]["X-Url"] == "/test?a=%FF&b=%C3%A9"
 
 
+async def test_router_ctx_url_escapes_the_path_as_go_does(backend, gateway) -> None:
+    """``ctx:url()`` is Go's ``URL.String()``: the path escaped (``%C3%A9``, ``%20``, ``%00``), not the
+    decoded path (it handed the script raw ``é``, a space and a NUL byte)."""
+    host = await backend(echo_app())
+    pre = "local c = ctx.load()\nc:body(c:url())"
+    doc = config(lua_endpoint(host, endpoint="/test/{id}", url="/echo/{id}", method="POST", router_lua={"pre": pre}))
+    client = await gateway(doc)
+    resp = await client.post(URL("/test/%C3%A9%20%00?a=%FF", encoded=True))
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    assert body["body"] == "/test/%C3%A9%20%00?a=%FF"
+    assert body["path"] == "/echo/\u00e9 \x00"  # the parameter reaches the backend (decoded by aiohttp)
+
+
+async def test_router_ctx_url_setter_holds_the_path_decoded(backend, gateway) -> None:
+    """``ctx:url(v)`` parses ``v`` as Go's ``url.Parse`` does: the proxy level's ``request:path()`` (Go's
+    ``URL.Path``) reads the path decoded, a byte that is no UTF-8 as that byte (it read the escapes),
+    ``ctx:url()`` writes the same URL again, and a ``%`` that starts no escape is refused (400)."""
+    host = await backend(echo_app())
+    router = 'local c = ctx.load()\nc:url(c:query("u"))\nc:headers("X-Url", c:url())'
+    proxy = (
+        "local r = request.load()\nlocal hex = r:path():gsub('.', function(ch)"
+        " return string.format('%02X', ch:byte()) end)\nr:headers('X-Path', hex)"
+    )
+    doc = config(
+        lua_endpoint(host, input_headers=["*"], router_lua={"pre": router}, proxy_lua={"pre": proxy}),
+        return_error_msg=True,
+    )
+    client = await gateway(doc)
+    resp = await client.get("/test", params={"u": "/x/%FF%20%C3%A9?b=%FF"})
+    assert resp.status == 200, await resp.text()
+    headers = (await resp.json())["headers"]
+    assert headers["X-Path"] == "2F782FFF20C3A9"  # "/x/", 0xFF, " ", "é"
+    assert headers["X-Url"] == "/x/%FF%20%C3%A9?b=%FF"
+    resp = await client.get("/test", params={"u": "/x/%zz"})
+    assert resp.status == 400
+    assert 'url: invalid URL escape "%zz"' in await resp.text()
+
+
 async def test_backend_request_url_and_method(backend, gateway) -> None:
     host = await backend(echo_app())
     pre = """

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import parse_qs, quote, urlencode, urlsplit
+import re
+from typing import Any, Final
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from krakenpy.lua.api import request
 from krakenpy.lua.api.args import bad_arg, error, string_arg
@@ -13,7 +14,18 @@ from krakenpy.lua.convert import Kind
 from krakenpy.names import capitalize
 from krakenpy.proxy.types import Request
 
-__all__ = ["methods"]
+__all__ = ["escaped_path", "methods"]
+
+#: the bytes besides letters, digits and ``-_.~`` that Go's ``URL.EscapedPath`` leaves as they are
+_PATH_SAFE: Final = "$&+,/:;=@"
+#: a ``%`` that does not start an escape (two hex digits)
+_BAD_ESCAPE: Final = re.compile(r"%(?![0-9A-Fa-f]{2})").search
+
+
+def escaped_path(path: str) -> str:
+    """A decoded path as Go's ``URL.EscapedPath`` writes it: ``é`` as ``%C3%A9``, NUL as ``%00``, a
+    space as ``%20``, ``?`` as ``%3F``; a client's byte that was no UTF-8 (a surrogate escape) as it came."""
+    return quote(path, safe=_PATH_SAFE, errors="surrogateescape")
 
 
 def methods(store: Store) -> Methods:
@@ -26,7 +38,8 @@ def methods(store: Store) -> Methods:
             # a client's byte that was no UTF-8 (a surrogate escape) is percent-encoded back as it came
             pairs = [(k, x) for k, xs in h.query.items() for x in xs]
             query = urlencode(pairs, quote_via=quote, errors="surrogateescape")
-            return Kind.PLAIN, (h.path + "?" + query if query else h.path).encode("utf-8", "surrogateescape")
+            path = escaped_path(h.path)  # h.path is decoded (URL.Path); Go's URL.String() escapes it
+            return Kind.PLAIN, (path + "?" + query if query else path).encode("utf-8", "surrogateescape")
         value = line_text(v, "url", store)
         if not isinstance(value, str):
             return value
@@ -34,7 +47,11 @@ def methods(store: Store) -> Methods:
             parts = urlsplit(value)
         except ValueError as exc:  # an unbalanced IPv6 bracket, a bad port...
             return error(f"url: {exc}", BAD_INPUT)
-        h.path = parts.path or h.path
+        bad = _BAD_ESCAPE(parts.path)
+        if bad is not None:  # Go's url.Parse refuses it
+            return error(f'url: invalid URL escape "{parts.path[bad.start() : bad.start() + 3]}"', BAD_INPUT)
+        # held decoded, as URL.Path: the proxy level's path() reads it so, url() escapes it again
+        h.path = unquote(parts.path, errors="surrogateescape") or h.path
         h.query = parse_qs(parts.query, keep_blank_values=True, errors="surrogateescape")
         return None
 
