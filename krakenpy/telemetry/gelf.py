@@ -24,7 +24,8 @@ from typing import Any, Final
 from krakenpy.gojson import text_json
 from krakenpy.server import saidonce
 from krakenpy.tasks import spawn
-from krakenpy.telemetry.exchange import CURRENT, current_secrets
+from krakenpy.telemetry.exchange import CURRENT
+from krakenpy.telemetry.logfmt import masked
 from krakenpy.telemetry.loopowner import LoopOwner
 from krakenpy.telemetry.redact import Redactor
 
@@ -260,7 +261,7 @@ class GelfHandler(logging.Handler):
             text = record.getMessage()
             if record.exc_info:  # the traceback in full_message, as standard output writes it
                 text += "\n" + _TRACEBACK.formatException(record.exc_info)
-            text = self._redactor.text(text, current_secrets(self._redactor))
+            text = masked(self._redactor, record, text)
             extra: dict[str, Any] = {"_file": record.pathname, "_line": record.lineno, "_logger": record.name}
             exchange = CURRENT.get()
             if exchange is not None:

@@ -41,11 +41,13 @@ __all__ = [
     "LEVELS",
     "LOGSTASH_PATTERN",
     "NOTICE",
+    "PREMASKED",
     "BasicFormatter",
     "LogstashFormatter",
     "PatternError",
     "PatternFormatter",
     "krakend_level",
+    "masked",
     "one_line",
 ]
 
@@ -198,6 +200,22 @@ def one_line(text: str) -> str:
     return _CONTROL.sub(control_escape, text)
 
 
+#: a log record's attribute (``extra={PREMASKED: True}``): its message is masked already, as the
+#: gateway means it to be read, and every output of the application log writes it as it is (no
+#: client text is in it). The audit anchors (:mod:`krakenpy.telemetry.auditanchor`): their
+#: destination and instance masked by the writer, their labels, ``seq`` and ``hash`` never (a
+#: ``redact`` query key ``hash``, or a learned credential's hex digits, would unmake the anchor)
+PREMASKED: Final = "krakenpy_premasked"
+
+
+def masked(redactor: Redactor, record: logging.LogRecord, text: str) -> str:
+    """``text`` (``record``'s message) as the application log writes it: redacted, with the request's
+    secrets, unless the record says it is masked already (:data:`PREMASKED`)."""
+    if record.__dict__.get(PREMASKED) is True:
+        return text
+    return redactor.text(text, current_secrets(redactor))
+
+
 class _Base(logging.Formatter):
     def __init__(self, redactor: Redactor | None) -> None:
         super().__init__()
@@ -209,7 +227,7 @@ class _Base(logging.Formatter):
         text = record.getMessage()
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info)
-        text = self.redactor.text(text, current_secrets(self.redactor))
+        text = masked(self.redactor, record, text)
         if with_id:
             rid = _request_id()
             if rid is not None:

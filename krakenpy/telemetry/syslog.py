@@ -25,8 +25,8 @@ import time
 from typing import Final
 
 from krakenpy.server import saidonce
-from krakenpy.telemetry.exchange import CURRENT, current_secrets
-from krakenpy.telemetry.logfmt import LEVELS, NOTICE, krakend_level, one_line
+from krakenpy.telemetry.exchange import CURRENT
+from krakenpy.telemetry.logfmt import LEVELS, NOTICE, krakend_level, masked, one_line
 from krakenpy.telemetry.redact import Redactor
 
 __all__ = ["FACILITIES", "SyslogHandler", "default_address", "is_socket"]
@@ -147,7 +147,7 @@ class SyslogHandler(logging.Handler):
         text = record.getMessage()
         if record.exc_info:  # the traceback too, as standard output writes it (one line)
             text += "\n" + _TRACEBACK.formatException(record.exc_info)
-        text = one_line(self.redactor.text(text, current_secrets(self.redactor)))
+        text = one_line(masked(self.redactor, record, text))
         exchange = CURRENT.get()
         if exchange is not None and exchange.request_id:  # as every other app-log output writes it
             text += f" request_id={exchange.request_id}"
