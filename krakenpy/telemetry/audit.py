@@ -156,8 +156,9 @@ class AuditTrail:
         #: the trail this one continues once it has ended (a reload), until this one takes its state
         self._after: AuditTrail | None = None
         #: ``anchor_interval``: the trail's head written to the application log (None: not configured)
-        #: with the operator's key only, its anchors carry a MAC (a random key's could not be checked),
-        #: over their fields as the application log masks them (``redact``)
+        #: with the operator's key only, its anchors carry a MAC (a random key's could not be checked);
+        #: ``redact`` (the application log's masking) masks their destination and instance, and the
+        #: line is written as it is (:func:`~krakenpy.telemetry.auditanchor.anchor_message`)
         self._anchors = (
             Anchoring(anchor_interval, destination, anchor_key(fingerprint_key), redact)
             if anchor_interval > 0

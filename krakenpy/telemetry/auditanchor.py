@@ -30,7 +30,7 @@ from urllib.parse import quote, unquote
 
 import orjson
 
-from krakenpy.telemetry.logfmt import NOTICE
+from krakenpy.telemetry.logfmt import NOTICE, PREMASKED
 
 __all__ = [
     "ANCHOR_LINE",
@@ -118,13 +118,17 @@ def anchor_message(
 ) -> str:
     """The anchor's text (the application log's message; :data:`ANCHOR_LINE` reads it back), with
     its ``mac=`` under ``key`` (:func:`anchor_key`) when there is one. ``redact``: the application
-    log's masking (its redactor's ``text``), applied to the fields before their MAC, so the MAC
-    covers them as the log shows them (a path segment ``code=7/`` or ``;token=x`` under a masked
-    query key is written ``code=[REDACTED]``; masking the text again changes nothing)."""
+    log's masking (its redactor's ``text``), applied to the destination and the instance as they are
+    (a path segment ``code=7/`` or ``;token=x`` under a masked query key is written
+    ``code=[REDACTED]``, a learned credential ``[REDACTED]`` whatever its characters), before their
+    %-quoting and the MAC, so the MAC covers them as the log shows them. Never to the labels, ``seq``
+    and ``hash``: the gateway's own, holding no secret, which a ``redact`` query key ``hash`` or a
+    credential's hex digits would mask, unmaking the anchor; the line is logged as it is
+    (:data:`~krakenpy.telemetry.logfmt.PREMASKED`)."""
+    if redact is not None:
+        destination, instance = redact(destination), redact(instance)
     where, who = quote(destination, safe=_SAFE), quote(instance, safe=_SAFE)
     fields = f"destination={where} instance={who} seq={seq} hash={digest}"
-    if redact is not None:
-        fields = redact(fields)
     return f"audit anchor: {fields} mac={_mac(key, fields.encode())}" if key else f"audit anchor: {fields}"
 
 
@@ -200,8 +204,10 @@ class Anchoring:
         self.interval = interval
         #: the anchors' MAC key (:func:`anchor_key`; empty: no MAC)
         self.key = key
-        #: the application log's masking, applied before the MAC (:func:`anchor_message`); with a key only
-        self.redact = redact if key else None
+        #: the application log's masking of the destination and instance (:func:`anchor_message`); the
+        #: line is then logged as it is, never masked again (None: masked as every line of the log is)
+        self.redact = redact
+        self._extra: Final = {PREMASKED: True} if redact is not None else None
         #: as the anchors name it (:func:`shown_destination`), computed once
         self.destination = shown_destination(destination) or "unknown:"
         #: ``(instance, seq, hash)`` of the last record the sink took
@@ -224,7 +230,8 @@ class Anchoring:
             return
         self._anchored = head
         self._last = time.monotonic()
-        log.log(NOTICE, "%s", anchor_message(self.destination, *head, key=self.key, redact=self.redact))
+        message = anchor_message(self.destination, *head, key=self.key, redact=self.redact)
+        log.log(NOTICE, "%s", message, extra=self._extra)
 
     def stop(self) -> None:
         """The trail stopped: its head, unless already anchored; no timer left behind."""
