@@ -13,13 +13,14 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field, fields
 from functools import partial
 from types import FunctionType, MethodType
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar
 from weakref import WeakSet
 
 if TYPE_CHECKING:
     from krakenpy.proxy.deadline import Timer
 
 __all__ = [
+    "CLIENT_TARGET",
     "Headers",
     "Merger",
     "Middleware",
@@ -204,6 +205,11 @@ class Response:
         """As :meth:`Request.__reduce__`."""
         return type(self), tuple(getattr(self, f.name) for f in fields(self))
 
+
+#: ``Request.context`` key: the client's raw request target (``/a%C3%A9?b=2&a=(1)``, as sent), kept
+#: only on endpoints whose endpoint layer sees the unfiltered request (router Lua's ``ctx:url()``); a
+#: ``ctx`` setter that changes the query writes ``?`` and the new query under it
+CLIENT_TARGET: Final = "client_target"
 
 Proxy: TypeAlias = Callable[[Request], Coroutine[Any, Any, Response]]
 Middleware: TypeAlias = Callable[[Proxy], Proxy]

@@ -21,7 +21,7 @@ from krakenpy.names import canonical_header, capitalize
 from krakenpy.proxy.compose import compose
 from krakenpy.proxy.deadline import arm_request, disarm, expired
 from krakenpy.proxy.guard import Guard, GuardCheck
-from krakenpy.proxy.types import Middleware, Proxy, Request
+from krakenpy.proxy.types import CLIENT_TARGET, Middleware, Proxy, Request
 from krakenpy.server.clientip import client_ip_resolver
 from krakenpy.server.payload import MAX_REQUEST_BODY, body_limits, gunzip, is_gzip
 from krakenpy.server.render import renderer_for
@@ -182,8 +182,11 @@ def make_handler(
             client_path=request.path,
             context=request.context,
         )
-        if values and prefilter:
-            pipe_request.context["raw_params"] = dict(zip(raw_param_names, values, strict=True))
+        if prefilter:  # an endpoint layer sees the client's request (router Lua's ctx): its raw target too
+            context = pipe_request.context
+            context[CLIENT_TARGET] = request.raw_path
+            if values:
+                context["raw_params"] = dict(zip(raw_param_names, values, strict=True))
         # backends end themselves at the deadline (a handled error); the timer's second stage is only
         # a safety net, slightly later so static/Lua fallbacks can still answer
         timer = arm_request(span, DEADLINE_GRACE)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any, Final
-from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from krakenpy.lua.api import request
 from krakenpy.lua.api.args import bad_arg, error, string_arg
@@ -12,7 +12,8 @@ from krakenpy.lua.api.request import BAD_INPUT, line_text
 from krakenpy.lua.api.store import NEED_ARGS, Methods, Result, Store
 from krakenpy.lua.convert import Kind
 from krakenpy.names import capitalize
-from krakenpy.proxy.types import Request
+from krakenpy.proxy.request_builder import encode_query
+from krakenpy.proxy.types import CLIENT_TARGET, Request
 
 __all__ = ["escaped_path", "methods"]
 
@@ -35,11 +36,14 @@ def methods(store: Store) -> Methods:
     def url(id_: int, n: int, v: Any = None) -> Result:
         h: Request = objects[id_]
         if n == 0:
-            # a client's byte that was no UTF-8 (a surrogate escape) is percent-encoded back as it came
-            pairs = [(k, x) for k, xs in h.query.items() for x in xs]
-            query = urlencode(pairs, quote_via=quote, errors="surrogateescape")
             path = escaped_path(h.path)  # h.path is decoded (URL.Path); Go's URL.String() escapes it
-            return Kind.PLAIN, (path + "?" + query if query else path).encode("utf-8", "surrogateescape")
+            target = h.context.get(CLIENT_TARGET)
+            if target is None:  # no raw target kept: the query as Go's url.Values.Encode writes it
+                query = encode_query(h.query)
+                return Kind.PLAIN, (path + "?" + query if query else path).encode("utf-8", "surrogateescape")
+            # Go's RawQuery: the query as the client (or ctx:url(v)) wrote it, "?" kept even when empty
+            _, mark, query = target.partition("?")
+            return Kind.PLAIN, (path + mark + query).encode("utf-8", "surrogateescape")
         value = line_text(v, "url", store)
         if not isinstance(value, str):
             return value
@@ -53,6 +57,9 @@ def methods(store: Store) -> Methods:
         # held decoded, as URL.Path: the proxy level's path() reads it so, url() escapes it again
         h.path = unquote(parts.path, errors="surrogateescape") or h.path
         h.query = parse_qs(parts.query, keep_blank_values=True, errors="surrogateescape")
+        # Go's url.Parse keeps RawQuery as written (the fragment cut off), ForceQuery for a bare "?"
+        _, mark, query = value.partition("#")[0].partition("?")
+        h.context[CLIENT_TARGET] = mark + query
         return None
 
     def host(id_: int, n: int, v: Any = None) -> Result:
@@ -79,11 +86,14 @@ def methods(store: Store) -> Methods:
             return Kind.PLAIN, values[0].encode("utf-8", "surrogateescape") if values else b""
         if v is None:
             h.query.pop(key, None)
-            return None
-        value = string_arg(v)
-        if value is None:
-            return bad_arg(store, 2, "query", "string", v)
-        h.query[key] = [value]
+        else:
+            value = string_arg(v)
+            if value is None:
+                return bad_arg(store, 2, "query", "string", v)
+            h.query[key] = [value]
+        # KrakenD: Query().Set / Del, then RawQuery = Encode(): url() shows the query re-encoded
+        query = encode_query(h.query)
+        h.context[CLIENT_TARGET] = "?" + query if query else ""
         return None
 
     def params(id_: int, n: int, k: Any = None, v: Any = None) -> Result:
