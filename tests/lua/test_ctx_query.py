@@ -90,3 +90,14 @@ async def test_router_ctx_url_setter_keeps_its_query_as_written(backend, gateway
     assert headers["X-Z"] == "1(2)"
     assert headers["X-Proxy-Query"] == "y=%282%29&z=1&z=3"
     assert body["query"] == "y=(2)&z=1&z=3"  # as the echo reads it: decoded
+
+
+async def test_service_level_ctx_url_is_the_clients_raw_query(backend, gateway) -> None:
+    """The service-level script (it wraps every endpoint) reads the same raw query."""
+    host = await backend(echo_app())
+    lua = {"modifier/lua-endpoint": _router('c:headers("X-Url", c:url())')}
+    doc = config(lua_endpoint(host, input_headers=["*"]), extra_config=lua)
+    client = await gateway(doc)
+    status, body = await _raw_get(client, "/test?k=[1]&j=2&k=3")
+    assert status == 200, body
+    assert body["headers"]["X-Url"] == "/test?k=[1]&j=2&k=3"
