@@ -166,6 +166,20 @@ async def test_router_ctx_url_setter_holds_the_path_decoded(backend, gateway) ->
     assert 'url: invalid URL escape "%zz"' in await resp.text()
 
 
+async def test_router_ctx_url_keeps_the_asterisk_path_as_go_does(backend, gateway) -> None:
+    """Go's ``URL.EscapedPath`` writes the path ``*`` as it is (``OPTIONS *``), never ``%2A``: a script
+    setting ``ctx:url("*?a=1")`` reads ``*?a=1`` back; a ``*`` inside a path is still escaped."""
+    host = await backend(echo_app())
+    pre = 'local c = ctx.load()\nc:url(c:query("u"))\nc:headers("X-Url", c:url())'
+    client = await gateway(config(lua_endpoint(host, input_headers=["*"], router_lua={"pre": pre})))
+    resp = await client.get("/test", params={"u": "*?a=1"})
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["headers"]["X-Url"] == "*?a=1"
+    resp = await client.get("/test", params={"u": "/a*b"})
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["headers"]["X-Url"] == "/a%2Ab"
+
+
 async def test_backend_request_url_and_method(backend, gateway) -> None:
     host = await backend(echo_app())
     pre = """

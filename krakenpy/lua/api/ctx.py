@@ -25,7 +25,10 @@ _BAD_ESCAPE: Final = re.compile(r"%(?![0-9A-Fa-f]{2})").search
 
 def escaped_path(path: str) -> str:
     """A decoded path as Go's ``URL.EscapedPath`` writes it: ``é`` as ``%C3%A9``, NUL as ``%00``, a
-    space as ``%20``, ``?`` as ``%3F``; a client's byte that was no UTF-8 (a surrogate escape) as it came."""
+    space as ``%20``, ``?`` as ``%3F``; a client's byte that was no UTF-8 (a surrogate escape) as it came.
+    The path ``*`` (``ctx:url("*")``) stays ``*``, as Go writes it (its issue 11202), not ``%2A``."""
+    if path == "*":
+        return path
     return quote(path, safe=_PATH_SAFE, errors="surrogateescape")
 
 
