@@ -166,6 +166,29 @@ async def test_router_ctx_url_setter_holds_the_path_decoded(backend, gateway) ->
     assert 'url: invalid URL escape "%zz"' in await resp.text()
 
 
+async def test_router_ctx_url_setter_refuses_what_go_url_parse_refuses(backend, gateway) -> None:
+    """``ctx:url(v)`` answers 400 where Go's ``url.Parse`` fails, not only for a bad escape in the path:
+    one in the fragment (Go reads it, though the URL keeps none here), a leading ``:`` and a colon in
+    a relative path's first segment; a scheme (``a:b``) and a good fragment are taken."""
+    host = await backend(echo_app())
+    pre = 'local c = ctx.load()\nc:url(c:query("u"))\nc:headers("X-Url", c:url())'
+    doc = config(lua_endpoint(host, input_headers=["*"], router_lua={"pre": pre}), return_error_msg=True)
+    client = await gateway(doc)
+    refused = {
+        "/a#%zz": 'url: invalid URL escape "%zz"',
+        ":x": "url: missing protocol scheme",
+        "a_b:c/d": "url: first path segment in URL cannot contain colon",
+    }
+    for value, message in refused.items():
+        resp = await client.get("/test", params={"u": value})
+        assert resp.status == 400, (value, await resp.text())
+        assert message in await resp.text()
+    for value, shown in {"/a#%20ok": "/a", "/a:b?c=1": "/a:b?c=1"}.items():
+        resp = await client.get("/test", params={"u": value})
+        assert resp.status == 200, (value, await resp.text())
+        assert (await resp.json())["headers"]["X-Url"] == shown
+
+
 async def test_router_ctx_url_keeps_the_asterisk_path_as_go_does(backend, gateway) -> None:
     """Go's ``URL.EscapedPath`` writes the path ``*`` as it is (``OPTIONS *``), never ``%2A``: a script
     setting ``ctx:url("*?a=1")`` reads ``*?a=1`` back; a ``*`` inside a path is still escaped."""

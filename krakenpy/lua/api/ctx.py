@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any, Final
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qs, quote, unquote, urlsplit
 
 from krakenpy.lua.api import request
 from krakenpy.lua.api.args import bad_arg, error, string_arg
@@ -32,6 +32,22 @@ def escaped_path(path: str) -> str:
     return quote(path, safe=_PATH_SAFE, errors="surrogateescape")
 
 
+def _refused(value: str, parts: SplitResult) -> str | None:
+    """Why Go's ``url.Parse`` refuses ``value`` (split as ``parts``), where :func:`urlsplit` takes it: a
+    ``%`` starting no escape in the path or the fragment (the fragment is not kept, but Go reads it),
+    no scheme before a leading ``:``, a colon in a relative path's first segment (``a_b:c``)."""
+    for part in (parts.path, parts.fragment):
+        bad = _BAD_ESCAPE(part)
+        if bad is not None:
+            return f'invalid URL escape "{part[bad.start() : bad.start() + 3]}"'
+    if value.startswith(":"):
+        return "missing protocol scheme"
+    path = parts.path
+    if not parts.scheme and not parts.netloc and not path.startswith("/") and ":" in path.partition("/")[0]:
+        return "first path segment in URL cannot contain colon"
+    return None
+
+
 def methods(store: Store) -> Methods:
     """``method``, ``url``, ``host``, ``query``, ``params``, ``headers``, ``headerList``, ``body``."""
     objects, ref = store.objects, store.ref
@@ -54,9 +70,9 @@ def methods(store: Store) -> Methods:
             parts = urlsplit(value)
         except ValueError as exc:  # an unbalanced IPv6 bracket, a bad port...
             return error(f"url: {exc}", BAD_INPUT)
-        bad = _BAD_ESCAPE(parts.path)
-        if bad is not None:  # Go's url.Parse refuses it
-            return error(f'url: invalid URL escape "{parts.path[bad.start() : bad.start() + 3]}"', BAD_INPUT)
+        refused = _refused(value, parts)
+        if refused is not None:  # Go's url.Parse refuses it
+            return error(f"url: {refused}", BAD_INPUT)
         # held decoded, as URL.Path: the proxy level's path() reads it so, url() escapes it again
         h.path = unquote(parts.path, errors="surrogateescape") or h.path
         h.query = parse_qs(parts.query, keep_blank_values=True, errors="surrogateescape")
