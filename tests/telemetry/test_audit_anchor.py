@@ -82,6 +82,13 @@ def test_check_takes_anchor_interval_and_says_when_the_log_drops_anchors(tmp_pat
     assert "drops them" not in text, text
     doc["extra_config"]["telemetry/audit"]["fingerprint_key_env"] = "ANCHOR_TEST_KEY"
     config.write_bytes(orjson.dumps(doc))
+    # the variable named but empty: no key either, and the anchors are said unsigned as well
+    out = check_config(config, env={"ANCHOR_TEST_KEY": ""})
+    text = out.stdout + out.stderr
+    assert (
+        out.returncode == 0
+        and "anchor_interval: with ANCHOR_TEST_KEY not set or empty the anchors carry no MAC" in text
+    )
     out = check_config(config, env={"ANCHOR_TEST_KEY": "k" * 32})
     assert out.returncode == 0 and "anchor_interval" not in out.stdout + out.stderr, out.stdout + out.stderr
 

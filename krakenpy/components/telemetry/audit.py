@@ -49,10 +49,12 @@ def _parse(raw: Any, site: Site) -> AuditOptions:
     name = raw.get("fingerprint_key_env") if isinstance(raw, dict) else None
     if site.level == "service" and options.anchor_interval:
         _anchors_logged(site)
-        if not name:
-            # the run's random key signs nothing anybody could check later: the lines carry no MAC
+        if not options.fingerprint_key:
+            # the run's random key signs nothing anybody could check later: the lines carry no MAC, with
+            # no variable named as with one that is unset or empty
+            missing = f"with {name} not set or empty" if name else "without fingerprint_key_env"
             message = (
-                "without fingerprint_key_env the anchors carry no MAC: a line a client or a script puts in the "
+                f"{missing} the anchors carry no MAC: a line a client or a script puts in the "
                 "application log can pass for one (verify-trail --key-env needs that key)"
             )
             site.notes.append(ConfigIssue(site.at("anchor_interval"), message, "warning"))
