@@ -85,7 +85,8 @@ def shown_destination(destination: str) -> str:
     its query and fragment (a ``?token=``) left out, whatever they hold, so no credential of the
     destination reaches the application log (the %-quoting of ``?`` hid a query from the log's
     redactor). The user information runs to the URL's last ``@``, as :mod:`krakenpy.userinfo` reads
-    it; a file's path is kept whole (``file:/a?b.log``)."""
+    it; a URL's path is named by a digest of it (``/~3f2a…``: a webhook's path is often its
+    credential); a file's path is kept whole (``file:/a?b.log``)."""
     if destination.startswith("file:"):
         return destination
     scheme = destination.find("://")
@@ -95,7 +96,13 @@ def shown_destination(destination: str) -> str:
     rest = destination[start:]
     rest = rest[rest.rfind("@") + 1 :]
     query = _QUERY.search(rest)
-    return destination[:start] + (rest if query is None else rest[: query.start()])
+    rest = rest if query is None else rest[: query.start()]
+    host, slash, path = rest.partition("/")
+    if path:
+        # a webhook's path is often its credential (…/services/T0/B0/XyZ…): named by a digest, which
+        # tells two collectors of one host apart and shows nothing of the path
+        path = "~" + hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    return destination[:start] + host + slash + path
 
 
 def anchor_key(fingerprint_key: bytes) -> bytes:

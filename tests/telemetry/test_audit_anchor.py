@@ -6,6 +6,7 @@ application log would drop the lines."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from pathlib import Path
 
@@ -181,7 +182,21 @@ def test_an_anchor_names_a_collector_without_its_password_or_query(tmp_path: Pat
     for secret in ("pw-u1", "tok-q1", "tok-q2", "frag-f1"):
         assert secret not in log, log
     anchors = list(read_anchors(log.encode().splitlines(), "app.log"))
-    assert anchors and {a.destination for a in anchors} == {f"http:http://{where}"}, log
+    shown = f"http:http://127.0.0.1:{collector.server_port}/~{hashlib.sha256(b'audit').hexdigest()[:12]}"
+    assert anchors and {a.destination for a in anchors} == {shown}, log
+
+
+def test_an_anchor_names_a_collectors_path_by_a_digest() -> None:
+    """A webhook's path is often its credential: an anchor names it by a digest (two collectors of one
+    host told apart), never as written; a file's path stays as it is."""
+    from krakenpy.telemetry.auditanchor import shown_destination
+
+    hook = shown_destination("http:https://hooks.example/services/T0/B0/XyZsecret?x=1")
+    other = shown_destination("http:https://hooks.example/services/T0/B0/Other")
+    assert hook.startswith("http:https://hooks.example/~") and "XyZsecret" not in hook and "services" not in hook
+    assert hook != other
+    assert shown_destination("http:https://collector:8443/") == "http:https://collector:8443/"
+    assert shown_destination("file:/var/log/a/audit.log") == "file:/var/log/a/audit.log"
 
 
 def _status(url: str) -> int:
