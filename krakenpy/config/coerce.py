@@ -242,8 +242,8 @@ def _retyped(value: Any, converted: Any) -> bool:
 
 def _weak(path: str, value: Any, converted: Any) -> ConfigIssue:
     want = {list: "a list of strings", bool: "a boolean", int: "an integer", str: "a string"}[type(converted)]
-    # a list's items are not quoted: a host may hold a password
-    # spelt as JSON (``true``, ``"3"``), as the file is written
+    # spelt as JSON (``true``, ``"3"``), as the file is written; a list's items counted, never quoted
+    # (a host may hold a password)
     read = f"{len(converted)} item(s)" if isinstance(converted, list) else orjson.dumps(converted).decode()
     return ConfigIssue(
         path,
