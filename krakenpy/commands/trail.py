@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from krakenpy.commands.boundedlines import MAX_LINE, LineTooLong, bounded_lines
 from krakenpy.commands.trail_anchors import (
     anchor_argument,
     collect_anchors,
@@ -25,15 +26,6 @@ from krakenpy.commands.trail_anchors import (
 from krakenpy.telemetry.trailcheck import GENESIS, TrailReport, check_trail
 
 __all__ = ["MAX_LINE", "register"]
-
-#: the longest line read as a record (a record holds a client's path, User-Agent and claims, each
-#: bounded by the server's ``max_header_bytes``): a longer one (``/dev/zero``, a binary file) is
-#: refused at its line instead of filling the memory
-MAX_LINE = 64 << 20
-
-
-class _LineTooLong(Exception):
-    """A line over :data:`MAX_LINE` bytes (at the :class:`_Lines`' ``read``)."""
 
 
 class _Lines:
@@ -57,7 +49,7 @@ class _Lines:
                 yield from self._numbered(handle)
 
     def _numbered(self, handle: BinaryIO) -> Iterator[bytes]:
-        for line in handle:
+        for line in bounded_lines(handle):
             self.read += 1
             if self.strip:
                 start = line.find(b"{")
@@ -130,8 +122,8 @@ def _run(args: argparse.Namespace) -> int:
         where = exc.filename if exc.filename is not None or not files.starts else files.where(files.read + 1)
         print(f"ERROR: {where}: cannot read: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    except _LineTooLong:
-        print(f"ERROR: {files.where(files.read)}: a line over {MAX_LINE >> 20} MiB: no record", file=sys.stderr)
+    except LineTooLong:  # the line after the last read
+        print(f"ERROR: {files.where(files.read + 1)}: a line over {MAX_LINE >> 20} MiB: no record", file=sys.stderr)
         return 1
     if report.broken is not None:
         number, reason = report.broken

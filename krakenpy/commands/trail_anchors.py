@@ -8,6 +8,7 @@ import argparse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from krakenpy.commands.boundedlines import MAX_LINE, LineTooLong, bounded_lines
 from krakenpy.fingerprint import env_key
 from krakenpy.telemetry.auditanchor import Anchor, anchor_key, read_anchors
 from krakenpy.telemetry.trailcheck import TrailReport
@@ -50,13 +51,15 @@ def collect_anchors(logs: Sequence[str], destination: str | None, key: bytes = b
     for path in logs:
         try:
             with open(path, "rb") as handle:
-                for anchor in read_anchors(handle, path, key):
+                for anchor in read_anchors(bounded_lines(handle), path, key):
                     if anchor.authentic:
                         found.append(anchor)
                     else:
                         ignored.append(anchor.where)
         except OSError as exc:
             return f"{path}: cannot read: {exc.strerror or exc}"
+        except LineTooLong as exc:  # no line the gateway writes is that long: fail rather than skip it
+            return f"{path}:{exc.number}: a line over {MAX_LINE >> 20} MiB: no application log line"
     if destination is not None:
         found = [anchor for anchor in found if anchor.destination == destination]
     else:

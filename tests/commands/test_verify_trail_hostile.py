@@ -1,0 +1,46 @@
+"""``verify-trail`` on hostile input (fuzzed, findings kept here): an application log or a trail whose
+lines no gateway wrote reads as no anchor, or fails with a message, never with a traceback or by
+filling the memory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from krakenpy.commands.trail import MAX_LINE
+from tests.cli_gateway import ROOT
+from tests.commands.test_verify_trail_anchors import _trail
+
+_KEY = "fuzz-key"
+
+
+def _verify(*args: str | bytes | Path, key: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "AUDIT_KEY": _KEY} if key else {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "krakenpy", "verify-trail", *args],
+        capture_output=True, text=True, timeout=120, cwd=ROOT, env=env,
+    )  # fmt: skip
+
+
+async def test_a_line_over_the_limit_fails_at_its_line_in_a_trail_and_in_a_log(tmp_path: Path) -> None:
+    # a line of MAX_LINE + 1 bytes (a sparse file: no disk used), as /dev/zero or a binary file reads:
+    # refused having read no more than the limit, where it was read whole (/dev/zero: until MemoryError)
+    path = tmp_path / "audit.log"
+    first = (await _trail(path, 1))[0]
+    huge = tmp_path / "huge.log"
+    with huge.open("wb") as handle:  # a record, then the long line
+        handle.write(first)
+        handle.truncate(len(first) + MAX_LINE + 1)
+    out = _verify(huge)
+    assert out.returncode == 1 and out.stderr == f"ERROR: {huge}:2: a line over 64 MiB: no record\n", out.stderr
+    out = _verify(path, "--anchors", huge, "--allow-empty")
+    assert out.returncode == 1, out.stdout
+    assert out.stderr == f"ERROR: {huge}:2: a line over 64 MiB: no application log line\n", out.stderr
+    with huge.open("r+b") as handle:  # a line of the limit exactly, its newline included, is read
+        handle.truncate(len(first) + MAX_LINE - 1)
+        handle.seek(0, 2)
+        handle.write(b"\n")
+    out = _verify(path, "--anchors", huge, "--allow-empty")
+    assert out.returncode == 0 and out.stdout.startswith("intact: 1 record in 1 chain\n"), out
