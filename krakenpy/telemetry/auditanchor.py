@@ -48,8 +48,10 @@ log = logging.getLogger("krakenpy.audit")
 #: the default one, logstash's JSON, a custom pattern): the destination and instance are %-quoted, so
 #: they hold no space, quote or backslash a format could add or escape. Groups: the fields the MAC
 #: covers, as written; destination, instance, seq, hash; the MAC (None when the line has none)
+#: A ``seq`` is a counter the gateway starts at 1: 20 digits at most (a 64-bit one), so a line spelling
+#: one of thousands of digits is no anchor, never an integer of that size
 ANCHOR_LINE: Final = re.compile(
-    rb"audit anchor: (destination=([^\s\"\\]+) instance=([^\s\"\\]+) seq=([0-9]+) hash=([0-9a-f]{64}))"
+    rb"audit anchor: (destination=([^\s\"\\]+) instance=([^\s\"\\]+) seq=([0-9]{1,20}) hash=([0-9a-f]{64}))"
     rb"(?: mac=([0-9a-f]{64}))?\b"
 )
 #: a whole line of the access log in the Common or Combined format (``telemetry/access_log``): its

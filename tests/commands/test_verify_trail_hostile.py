@@ -9,7 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
+
 from krakenpy.commands.trail import MAX_LINE
+from krakenpy.telemetry.auditanchor import anchor_key, anchor_message
 from tests.cli_gateway import ROOT
 from tests.commands.test_verify_trail_anchors import _trail
 
@@ -22,6 +25,29 @@ def _verify(*args: str | bytes | Path, key: bool = True) -> subprocess.Completed
         [sys.executable, "-m", "krakenpy", "verify-trail", *args],
         capture_output=True, text=True, timeout=120, cwd=ROOT, env=env,
     )  # fmt: skip
+
+
+def _log(tmp_path: Path, path: Path, last: dict[str, object], *hostile: bytes) -> Path:
+    """An application log: the gateway's anchor of ``last`` (under ``_KEY``), then the ``hostile`` lines."""
+    genuine = anchor_message(
+        f"file:{path}", "h", int(str(last["seq"])), str(last["hash"]), key=anchor_key(_KEY.encode())
+    )
+    log = tmp_path / "app.log"
+    log.write_bytes(b"".join(b"2026/12/06 NOTICE: " + line + b"\n" for line in [genuine.encode(), *hostile]))
+    return log
+
+
+async def test_a_seq_of_thousands_of_digits_is_no_anchor_nor_a_traceback(tmp_path: Path) -> None:
+    # int() of over 4300 digits is a ValueError: no seq the gateway writes is more than 20 digits
+    path = tmp_path / "audit.log"
+    last = orjson.loads((await _trail(path, 2))[-1])
+    fields = f"destination=file:{path} instance=h seq={'9' * 5000} hash={last['hash']}".encode()
+    log = _log(tmp_path, path, last, b"audit anchor: " + fields + b" mac=" + b"0" * 64, b"audit anchor: " + fields)
+    for key in (True, False):
+        out = _verify(path, "--anchors", log, *(("--key-env", "AUDIT_KEY") if key else ()), key=key)
+        assert out.returncode == 0, out.stderr
+        found = "1 authenticated anchor" if key else "1 anchor"
+        assert out.stdout.startswith(f"intact: 2 records in 1 chain; {found} found in it\n"), out.stdout
 
 
 async def test_a_line_over_the_limit_fails_at_its_line_in_a_trail_and_in_a_log(tmp_path: Path) -> None:
