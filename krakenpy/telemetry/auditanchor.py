@@ -183,6 +183,12 @@ def _access_line(line: bytes) -> bool:
     return record is not None and _ACCESS_KEYS <= record.keys()
 
 
+def _unquoted(field: bytes) -> str:
+    """A %-quoted ``destination`` or ``instance`` as read: a byte that is not UTF-8 (raw, or %-quoted)
+    kept as the surrogate Python gives it in a command line's ``--destination``, never an error."""
+    return unquote(field.decode("utf-8", "surrogateescape"), errors="surrogateescape")
+
+
 def read_anchors(lines: Iterable[bytes], name: str, key: bytes = b"") -> Iterator[Anchor]:
     """The anchors of an application log's ``lines``, each with its ``name:line``; with ``key`` (the
     anchors' one, :func:`anchor_key`), each says whether its MAC verifies (a line without one does
@@ -198,7 +204,7 @@ def read_anchors(lines: Iterable[bytes], name: str, key: bytes = b"") -> Iterato
             fields, destination, instance, seq, digest, mac = match.groups()
             authentic = not key or (mac is not None and hmac.compare_digest(mac.decode(), _mac(key, fields)))
             yield Anchor(
-                int(seq), digest.decode(), unquote(destination.decode()), unquote(instance.decode()),
+                int(seq), digest.decode(), _unquoted(destination), _unquoted(instance),
                 f"{name}:{number}", authentic, mac is not None,
             )  # fmt: skip
 

@@ -50,6 +50,33 @@ async def test_a_seq_of_thousands_of_digits_is_no_anchor_nor_a_traceback(tmp_pat
         assert out.stdout.startswith(f"intact: 2 records in 1 chain; {found} found in it\n"), out.stdout
 
 
+async def test_anchor_fields_that_are_no_utf8_are_read_as_a_command_line_spells_them(tmp_path: Path) -> None:
+    # a destination and an instance that are no UTF-8, raw or %-quoted, were a UnicodeDecodeError
+    path = tmp_path / "audit.log"
+    last = orjson.loads((await _trail(path, 2))[-1])
+    digest = last["hash"].encode()
+    log = _log(
+        tmp_path, path, last,
+        b"audit anchor: destination=file:/\xff instance=h seq=2 hash=" + digest,
+        b"audit anchor: destination=file:/%ff instance=%c3 seq=2 hash=" + digest,
+    )  # fmt: skip
+    out = _verify(path, "--anchors", log, "--key-env", "AUDIT_KEY")  # the two lines without a MAC ignored
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(
+        "intact: 2 records in 1 chain; 1 authenticated anchor found in it (2 anchor lines ignored: no valid MAC)\n"
+    ), out.stdout
+    assert f"WARNING: 2 anchor lines ignored (no MAC the key verifies: forged, or written without the key or with " \
+        f"another): {log}:2, {log}:3\n" == out.stderr  # fmt: skip
+
+    # without the key they count: the byte 0xff names one destination, raw or %-quoted, as a command line does
+    out = _verify(path, "--anchors", log, key=False)
+    assert out.returncode == 1 and out.stderr == (
+        f"ERROR: the logs anchor 2 trails (file:{path}, file:/\\udcff): name this one's with --destination\n"
+    ), out.stderr
+    out = _verify(path, "--anchors", log, "--destination", b"file:/\xff", key=False)
+    assert out.returncode == 0 and out.stdout.startswith("intact: 2 records in 1 chain; 2 anchors found in it\n"), out
+
+
 async def test_a_line_over_the_limit_fails_at_its_line_in_a_trail_and_in_a_log(tmp_path: Path) -> None:
     # a line of MAX_LINE + 1 bytes (a sparse file: no disk used), as /dev/zero or a binary file reads:
     # refused having read no more than the limit, where it was read whole (/dev/zero: until MemoryError)
