@@ -194,15 +194,24 @@ def read_anchors(lines: Iterable[bytes], name: str, key: bytes = b"") -> Iterato
     anchors' one, :func:`anchor_key`), each says whether its MAC verifies (a line without one does
     not). A trail record is no anchor (the ``stdout`` sink shares the log's output, and a record
     quotes a client's ``User-Agent``, which could spell one), nor is a line of the access log: each
-    recognised whole, so a line two writers joined (a record cut by an anchor line) is still read."""
+    recognised whole, so a line two writers joined (a record cut by an anchor line) is still read.
+    With ``key``, such a line's anchors whose MAC verifies are the gateway's all the same (gin's
+    ``Error #01:`` line is recognised by its start alone: another worker's anchor can land in it,
+    when its long text is written in two parts), and count; the others are skipped, never counted
+    as ignored."""
     for number, line in enumerate(lines, 1):
-        if b"audit anchor: " not in line or _trail_record(line) or _access_line(line):
+        if b"audit anchor: " not in line:
+            continue
+        quoting = _trail_record(line) or _access_line(line)  # a client's text, which can spell an anchor
+        if quoting and not key:
             continue
         # every anchor of the line, not its first only: two writers on one output (workers, the access
         # log) can join a client's text spelling one and the gateway's into a line, the forged first
         for match in ANCHOR_LINE.finditer(line):
             fields, destination, instance, seq, digest, mac = match.groups()
             authentic = not key or (mac is not None and hmac.compare_digest(mac.decode(), _mac(key, fields)))
+            if quoting and not authentic:
+                continue
             yield Anchor(
                 int(seq), digest.decode(), _unquoted(destination), _unquoted(instance),
                 f"{name}:{number}", authentic, mac is not None,

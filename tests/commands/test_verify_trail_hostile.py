@@ -97,3 +97,31 @@ async def test_a_line_over_the_limit_fails_at_its_line_in_a_trail_and_in_a_log(t
         handle.write(b"\n")
     out = _verify(path, "--anchors", huge, "--allow-empty")
     assert out.returncode == 0 and out.stdout.startswith("intact: 1 record in 1 chain\n"), out
+
+
+async def test_with_the_key_an_anchor_joined_to_a_gin_error_line_still_counts(tmp_path: Path) -> None:
+    # gin's "Error #01:" line (a Lua error quoting a header) is recognised by its start: another worker's
+    # anchor landing in it when its long text is written in two parts was skipped, and a cut trail passed
+    path = tmp_path / "audit.log"
+    lines = await _trail(path, 2)
+    first, last = orjson.loads(lines[0]), orjson.loads(lines[-1])
+    key = anchor_key(_KEY.encode())
+    before = anchor_message(f"file:{path}", "h", 1, first["hash"], key=key)
+    genuine = anchor_message(f"file:{path}", "h", 2, last["hash"], key=key)
+    forged = f"audit anchor: destination=file:{path} instance=h seq=9 hash={'e' * 64} mac={'0' * 64}"
+    log = tmp_path / "app.log"
+    log.write_text(
+        f"2026/12/06 NOTICE: {before}\n"
+        f"Error #01: error from lua: {'x' * 5000}2026/12/06 NOTICE: {genuine}\n"
+        f"Error #01: error from lua: {forged}\n"  # a client's text spelling one: skipped, not counted
+    )
+    cut = tmp_path / "cut.log"
+    cut.write_bytes(lines[0])
+    out = _verify(cut, "--anchors", log, "--key-env", "AUDIT_KEY")
+    assert out.returncode == 1 and out.stderr.startswith(f"ERROR: anchor seq 2 hash {last['hash']} ({log}:2, "), out
+    out = _verify(path, "--anchors", log, "--key-env", "AUDIT_KEY")
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    assert out.stdout.startswith("intact: 2 records in 1 chain; 2 authenticated anchors found in it\n"), out.stdout
+    # without the key no anchor of such a line counts, the gateway's or not: it could be forged (the cut passes)
+    out = _verify(path, "--anchors", log, key=False)
+    assert out.returncode == 0 and out.stdout.startswith("intact: 2 records in 1 chain; 1 anchor found in it\n"), out
