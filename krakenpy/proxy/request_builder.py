@@ -18,7 +18,7 @@ from urllib.parse import quote, quote_plus, urlencode
 from krakenpy.config.model import BackendConfig
 from krakenpy.names import canonical_header
 from krakenpy.proxy.dynamic import HOST_VALUE, MissingRoutingInput
-from krakenpy.proxy.types import Headers, Middleware, Proxy, Query, Request, Response
+from krakenpy.proxy.types import CLIENT_TARGET, Headers, Middleware, Proxy, Query, Request, Response
 
 __all__ = [
     "HostTemplate",
@@ -27,6 +27,7 @@ __all__ = [
     "backend_request_middleware",
     "encode_query",
     "literal_text",
+    "query_changed",
 ]
 
 _KEY = re.compile(r"\{\{\.([^}]+)\}\}")
@@ -103,6 +104,16 @@ def encode_query(query: Query) -> str:
     client's query (surrogate escapes) are percent-encoded back to the same bytes, as Go keeps them."""
     pairs = [(k, v) for k in sorted(query) for v in query[k]]
     return urlencode(pairs, quote_via=quote_plus, safe="", errors="surrogateescape")
+
+
+def query_changed(request: Request) -> None:
+    """After a step changed ``request.query`` (a ``ctx:query`` setter, ``auth/api-keys`` taking its
+    key out): the client's raw target kept for router Lua's ``ctx:url()`` (:data:`CLIENT_TARGET`)
+    is re-encoded from it, as KrakenD's ``RawQuery = Query().Encode()``; nothing when none is kept."""
+    context = request.context
+    if CLIENT_TARGET in context:
+        query = encode_query(request.query)
+        context[CLIENT_TARGET] = "?" + query if query else ""
 
 
 class HostTemplate:

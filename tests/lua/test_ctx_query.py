@@ -101,3 +101,20 @@ async def test_service_level_ctx_url_is_the_clients_raw_query(backend, gateway) 
     status, body = await _raw_get(client, "/test?k=[1]&j=2&k=3")
     assert status == 200, body
     assert body["headers"]["X-Url"] == "/test?k=[1]&j=2&k=3"
+
+
+async def test_router_ctx_url_after_a_query_api_key_shows_no_key(backend, gateway) -> None:
+    """``auth/api-keys`` (``query_string``) takes the key out of the query before the endpoint's script
+    runs: ``ctx:url()`` shows the query without it (re-encoded, as a ``query(k, nil)`` would), and a
+    script writing ``url()`` back (``ctx:url(ctx:url())``) forwards no key either."""
+    host = await backend(echo_app())
+    pre = 'c:headers("X-Url", c:url())\nc:url(c:url())'
+    endpoint = lua_endpoint(host, input_headers=["*"], input_query_strings=["*"], router_lua=_router(pre))
+    endpoint["extra_config"]["auth/api-keys"] = {"roles": ["r"]}
+    keys = {"keys": [{"key": "k3y-s3cr3t-value", "roles": ["r"]}], "strategy": "query_string", "identifier": "key"}
+    doc = config(endpoint, extra_config={"auth/api-keys": keys})
+    client = await gateway(doc)
+    status, body = await _raw_get(client, "/test?b=(2)&key=k3y-s3cr3t-value&a=1")
+    assert status == 200, body
+    assert body["headers"]["X-Url"] == "/test?a=1&b=%282%29"
+    assert body["query"] == "a=1&b=(2)"

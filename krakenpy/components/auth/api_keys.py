@@ -15,6 +15,7 @@ from krakenpy.errors import ConfigError, ConfigIssue, Rejection
 from krakenpy.fingerprint import configured_key
 from krakenpy.names import canonical_header, valid_header_name, valid_header_value
 from krakenpy.proxy.guard import HANDLER_HEADERS, Guard, GuardCheck, forwarded_headers
+from krakenpy.proxy.request_builder import query_changed
 from krakenpy.proxy.types import Headers, Middleware, Proxy, Request, Response
 from krakenpy.resources import Resources
 from krakenpy.telemetry.audit import audit_decision
@@ -197,6 +198,7 @@ def _query_guard(
             if propagate:  # EE: the first of the endpoint's roles the key has ("ANY" when none is asked)
                 request.headers[propagate] = [next((role for role in roles if role in key.roles), "ANY")]
             request.query.pop(name, None)  # the key is a credential: never forwarded
+            query_changed(request)  # nor shown by router Lua's ctx:url()
             return await next_proxy(request)
 
         return guarded

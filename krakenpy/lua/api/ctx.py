@@ -12,7 +12,7 @@ from krakenpy.lua.api.request import BAD_INPUT, line_text
 from krakenpy.lua.api.store import NEED_ARGS, Methods, Result, Store
 from krakenpy.lua.convert import Kind
 from krakenpy.names import capitalize
-from krakenpy.proxy.request_builder import encode_query
+from krakenpy.proxy.request_builder import encode_query, query_changed
 from krakenpy.proxy.types import CLIENT_TARGET, Request
 
 __all__ = ["escaped_path", "methods"]
@@ -110,9 +110,7 @@ def methods(store: Store) -> Methods:
             if value is None:
                 return bad_arg(store, 2, "query", "string", v)
             h.query[key] = [value]
-        # KrakenD: Query().Set / Del, then RawQuery = Encode(): url() shows the query re-encoded
-        query = encode_query(h.query)
-        h.context[CLIENT_TARGET] = "?" + query if query else ""
+        query_changed(h)  # KrakenD: Query().Set / Del, then RawQuery = Encode(): url() shows it re-encoded
         return None
 
     def params(id_: int, n: int, k: Any = None, v: Any = None) -> Result:
