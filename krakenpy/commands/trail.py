@@ -215,8 +215,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--destination",
         metavar="DEST",
-        help="with --anchors: only the anchors of this trail (as the lines name it: file:/abs/path, http:URL...); "
-        "needed when the logs anchor several",
+        help="with --anchors: only the anchors of this trail (as configured, file:/abs/path, http:URL..., or as the "
+        "lines name it); needed when the logs anchor several",
     )
     parser.add_argument(
         "--key-env",

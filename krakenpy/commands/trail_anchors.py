@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from krakenpy.commands.boundedlines import MAX_LINE, LineTooLong, bounded_lines
 from krakenpy.fingerprint import env_key
-from krakenpy.telemetry.auditanchor import Anchor, anchor_key, read_anchors
+from krakenpy.telemetry.auditanchor import Anchor, anchor_key, read_anchors, shown_destination
 from krakenpy.telemetry.trailcheck import TrailReport
 
 __all__ = ["LoggedAnchors", "anchor_argument", "collect_anchors", "ignored_note", "key_from_env", "missing_anchors"]
@@ -43,9 +43,10 @@ def key_from_env(name: str) -> bytes | str:
 
 
 def collect_anchors(logs: Sequence[str], destination: str | None, key: bytes = b"") -> LoggedAnchors | str:
-    """The anchors of the application ``logs`` (of ``destination``, or of the one destination they
-    name); with ``key``, only those whose MAC verifies (the others counted as ignored, whatever
-    destination they name); a message when a log cannot be read or names several destinations."""
+    """The anchors of the application ``logs`` (of ``destination``, as the lines spell it or as the
+    configuration does, or of the one destination they name); with ``key``, only those whose MAC
+    verifies (the others counted as ignored, whatever destination they name); a message when a log
+    cannot be read or names several destinations."""
     found: list[Anchor] = []
     ignored: list[str] = []
     for path in logs:
@@ -61,7 +62,10 @@ def collect_anchors(logs: Sequence[str], destination: str | None, key: bytes = b
         except LineTooLong as exc:  # no line the gateway writes is that long: fail rather than skip it
             return f"{path}:{exc.number}: a line over {MAX_LINE >> 20} MiB: no application log line"
     if destination is not None:
-        found = [anchor for anchor in found if anchor.destination == destination]
+        # as the lines spell it, or as configured: the gateway names a collector without its user
+        # information, query and fragment, and its path by a digest (shown_destination)
+        named_as = {destination, shown_destination(destination)}
+        found = [anchor for anchor in found if anchor.destination in named_as]
     else:
         named = sorted({anchor.destination for anchor in found})
         if len(named) > 1:

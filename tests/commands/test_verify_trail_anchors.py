@@ -220,3 +220,25 @@ def test_each_worker_anchors_its_own_chain(tmp_path: Path) -> None:
     out = _verify(cut, "--anchors", log)
     gone = orjson.loads(lines[-1])
     assert out.returncode == 1 and f"ERROR: anchor seq {gone['seq']} hash {gone['hash']} (" in out.stderr, out.stderr
+
+
+async def test_destination_names_a_collector_as_configured_or_as_the_anchors_show_it(tmp_path: Path) -> None:
+    """An anchor names a collector's path by a digest (a webhook's path is its credential):
+    ``--destination`` takes the URL as configured (user information, query and fragment or not) or as
+    the lines spell it; both pick the same trail's anchors."""
+    from krakenpy.telemetry.auditanchor import shown_destination
+
+    path = tmp_path / "audit.log"
+    last = orjson.loads((await _trail(path, 2))[-1])
+    url = "http:https://hooks.example/services/T0/B0/XyZ"
+    shown = shown_destination(url)
+    log = tmp_path / "app.log"
+    log.write_text(
+        _anchor_line(shown, last) + _anchor_line("http:https://hooks.example/~0", {"seq": 1, "hash": "e" * 64})
+    )
+    for given in (url, "http:https://ops:pw@hooks.example/services/T0/B0/XyZ?t=1#f", shown):
+        out = _verify(path, "--anchors", log, "--destination", given)
+        assert out.returncode == 0 and out.stdout.startswith("intact: 2 records in 1 chain; 1 anchor found in it"), out
+    another = "http:https://hooks.example/services/T0/B0/Other"
+    other = _verify(path, "--anchors", log, "--destination", another)
+    assert other.returncode == 1 and f"no audit anchor of {another}" in other.stderr
