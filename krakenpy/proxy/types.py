@@ -28,6 +28,7 @@ __all__ = [
     "Query",
     "Request",
     "Response",
+    "TargetReader",
     "forget_strong_marks",
     "is_task_free",
     "keeps_maps",
@@ -207,13 +208,28 @@ class Response:
 
 
 #: ``Request.context`` key: the client's raw request target (``/a%C3%A9?b=2&a=(1)``, as sent), kept
-#: only on endpoints whose endpoint layer sees the unfiltered request (router Lua's ``ctx:url()``); a
-#: ``ctx`` setter that changes the query writes ``?`` and the new query under it
+#: only on endpoints whose endpoint layer has a :class:`TargetReader` (router Lua's ``ctx:url()``); a
+#: step that changes the query re-encodes it (:func:`krakenpy.proxy.request_builder.query_changed`)
 CLIENT_TARGET: Final = "client_target"
 
 Proxy: TypeAlias = Callable[[Request], Coroutine[Any, Any, Response]]
 Middleware: TypeAlias = Callable[[Proxy], Proxy]
 Merger: TypeAlias = Callable[[Sequence[Proxy]], Proxy]
+
+
+class TargetReader:
+    """An endpoint-layer middleware that reads the client's raw target (:data:`CLIENT_TARGET`, router
+    Lua's ``ctx``): the handler keeps the target only for an endpoint with one, so an endpoint whose
+    layer only limits or validates stores nothing more per request."""
+
+    __slots__ = ("middleware",)
+
+    def __init__(self, middleware: Middleware) -> None:
+        self.middleware = middleware
+
+    def __call__(self, next_proxy: Proxy) -> Proxy:
+        return self.middleware(next_proxy)
+
 
 #: proxies and middlewares known (where they are built) never to change a request's ``params``,
 #: ``headers`` or ``query`` in place: they may assign new maps to the fields, never mutate the

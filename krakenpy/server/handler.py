@@ -21,7 +21,7 @@ from krakenpy.names import canonical_header, capitalize
 from krakenpy.proxy.compose import compose
 from krakenpy.proxy.deadline import arm_request, disarm, expired
 from krakenpy.proxy.guard import Guard, GuardCheck
-from krakenpy.proxy.types import CLIENT_TARGET, Middleware, Proxy, Request
+from krakenpy.proxy.types import CLIENT_TARGET, Middleware, Proxy, Request, TargetReader
 from krakenpy.server.clientip import client_ip_resolver
 from krakenpy.server.payload import MAX_REQUEST_BODY, body_limits, gunzip, is_gzip
 from krakenpy.server.render import renderer_for
@@ -102,6 +102,8 @@ def make_handler(
     filtered_guards = _filtered_guards(layers)
     guards, guard_reads = filtered_guards or ((), ())
     prefilter = filtered_guards is None
+    # router Lua's ctx:url() reads the client's raw target: kept for an endpoint layer that has one only
+    keep_target = any(isinstance(layer, TargetReader) for layer in layers)
     pipeline = compose(proxy, *layers, input_filter_middleware(endpoint)) if prefilter else proxy
     header_allow: tuple[str, ...] | None = (
         None
@@ -182,9 +184,10 @@ def make_handler(
             client_path=request.path,
             context=request.context,
         )
-        if prefilter:  # an endpoint layer sees the client's request (router Lua's ctx): its raw target too
+        if prefilter:  # an endpoint layer sees the client's request (router Lua's ctx: its raw target too)
             context = pipe_request.context
-            context[CLIENT_TARGET] = request.raw_path
+            if keep_target:
+                context[CLIENT_TARGET] = request.raw_path
             if values:
                 context["raw_params"] = dict(zip(raw_param_names, values, strict=True))
         # backends end themselves at the deadline (a handled error); the timer's second stage is only

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from krakenpy.components.base import Component, Site
 from krakenpy.components.modifier.lua_audit import audited
-from krakenpy.proxy.types import Middleware, Proxy
+from krakenpy.proxy.types import Middleware, Proxy, TargetReader
 from krakenpy.resources import Resources
 from krakenpy.telemetry.layers.endpoint import endpoint_failures
 from krakenpy.telemetry.setup import hub_for
@@ -41,7 +41,7 @@ async def _endpoint(options: LuaOptions, site: Site, resources: Resources) -> Mi
     def with_failures(next_proxy: Proxy) -> Proxy:
         return logged(script(next_proxy))
 
-    return with_failures
+    return TargetReader(with_failures)  # ctx:url() reads the client's raw target: the handler keeps it
 
 
 COMPONENT: Final = Component(
