@@ -189,6 +189,29 @@ async def test_router_ctx_url_setter_refuses_what_go_url_parse_refuses(backend, 
         assert (await resp.json())["headers"]["X-Url"] == shown
 
 
+async def test_router_ctx_url_setter_refuses_a_port_go_refuses(backend, gateway) -> None:
+    """Go's ``url.Parse`` checks the port after the host (digits only, an empty one taken):
+    ``http://h:abc/x`` and ``http://[::1]x/`` answer 400 as there; ``http://h:/x`` and
+    ``http://u:p@h:8080/x`` are taken (the path kept)."""
+    host = await backend(echo_app())
+    pre = 'local c = ctx.load()\nc:url(c:query("u"))\nc:headers("X-Url", c:url())'
+    doc = config(lua_endpoint(host, input_headers=["*"], router_lua={"pre": pre}), return_error_msg=True)
+    client = await gateway(doc)
+    refused = {
+        "http://h:abc/x": 'url: invalid port ":abc" after host',
+        "http://h:８0/x": 'url: invalid port ":８0" after host',
+        "http://[::1]x/y": 'url: invalid port "x" after host',
+    }
+    for value, message in refused.items():
+        resp = await client.get("/test", params={"u": value})
+        assert resp.status == 400, (value, await resp.text())
+        assert message in await resp.text()
+    for value in ("http://h:/x", "http://u:p@h:8080/x", "http://[::1]:80/x"):
+        resp = await client.get("/test", params={"u": value})
+        assert resp.status == 200, (value, await resp.text())
+        assert (await resp.json())["headers"]["X-Url"] == "/x"
+
+
 async def test_router_ctx_url_keeps_the_asterisk_path_as_go_does(backend, gateway) -> None:
     """Go's ``URL.EscapedPath`` writes the path ``*`` as it is (``OPTIONS *``), never ``%2A``: a script
     setting ``ctx:url("*?a=1")`` reads ``*?a=1`` back; a ``*`` inside a path is still escaped."""

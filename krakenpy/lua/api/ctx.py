@@ -35,7 +35,8 @@ def escaped_path(path: str) -> str:
 def _refused(value: str, parts: SplitResult) -> str | None:
     """Why Go's ``url.Parse`` refuses ``value`` (split as ``parts``), where :func:`urlsplit` takes it: a
     ``%`` starting no escape in the path or the fragment (the fragment is not kept, but Go reads it),
-    no scheme before a leading ``:``, a colon in a relative path's first segment (``a_b:c``)."""
+    no scheme before a leading ``:``, a colon in a relative path's first segment (``a_b:c``), a port
+    after the host that is not digits (``h:abc``, ``[::1]x``; an empty one is taken)."""
     for part in (parts.path, parts.fragment):
         bad = _BAD_ESCAPE(part)
         if bad is not None:
@@ -45,7 +46,22 @@ def _refused(value: str, parts: SplitResult) -> str | None:
     path = parts.path
     if not parts.scheme and not parts.netloc and not path.startswith("/") and ":" in path.partition("/")[0]:
         return "first path segment in URL cannot contain colon"
-    return None
+    return _bad_port(parts.netloc)
+
+
+def _bad_port(netloc: str) -> str | None:
+    """Go's ``parseHost``: what follows the host (after the user information, up to the last ``@``;
+    after a bracketed IPv6 host's ``]``) must be empty or ``:`` and ASCII digits."""
+    host = netloc.rpartition("@")[2]
+    if host.startswith("["):
+        colon_port = host[host.rfind("]") + 1 :]
+    else:
+        at = host.rfind(":")
+        colon_port = host[at:] if at >= 0 else ""
+    port = colon_port[1:]
+    if not colon_port or (colon_port[0] == ":" and (not port or (port.isascii() and port.isdigit()))):
+        return None
+    return f'invalid port "{colon_port}" after host'
 
 
 def methods(store: Store) -> Methods:
