@@ -15,6 +15,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -52,6 +53,26 @@ def _get(url: str, headers: dict[str, str]) -> int:
         return exc.code
 
 
+def _anchored_config(
+    tmp_path: Path, port: int, audit: Path, access_format: str | None = None, **settings: str
+) -> tuple[Path, dict[str, Any]]:
+    """The deny gateway's config with a file trail at ``audit`` anchored every hour (and ``settings``),
+    the access log in ``access_format`` when given: its path and its document, to adjust and write."""
+    all_settings = {"sink": "file", "path": str(audit), "anchor_interval": "1h", **settings}
+    config = audited_deny_config(tmp_path, port, all_settings)
+    doc = json.loads(config.read_text())
+    if access_format is not None:
+        doc["extra_config"]["telemetry/access_log"] = {"format": access_format}
+    return config, doc
+
+
+def _app_log(tmp_path: Path, gateway: Gateway) -> Path:
+    """The stopped gateway's output (its application log, and the access log beside it) as a file."""
+    log = tmp_path / "app.log"
+    log.write_text(gateway.log + "\n")
+    return log
+
+
 def _run_forged(tmp_path: Path, access_format: str, key: str | None) -> tuple[Path, Path, str]:
     """``run`` with a file trail anchored every hour, the access log in ``access_format`` on the same
     output as the application log, and ``fingerprint_key_env`` holding ``key`` (None: not named): a
@@ -60,12 +81,8 @@ def _run_forged(tmp_path: Path, access_format: str, key: str | None) -> tuple[Pa
     the forged anchor's text."""
     audit = tmp_path / "audit.log"
     port = free_port()
-    settings = {"sink": "file", "path": str(audit), "anchor_interval": "1h"}
-    if key is not None:
-        settings["fingerprint_key_env"] = _KEY_ENV
-    config = audited_deny_config(tmp_path, port, settings)
-    doc = json.loads(config.read_text())
-    doc["extra_config"]["telemetry/access_log"] = {"format": access_format}
+    keyed = {"fingerprint_key_env": _KEY_ENV} if key is not None else {}
+    config, doc = _anchored_config(tmp_path, port, audit, access_format, **keyed)
     doc["endpoints"][0]["extra_config"]["modifier/lua-endpoint"]["pre"] = _LUA
     config.write_text(json.dumps(doc))
     env = {"PYTHONPATH": str(ROOT)} | ({_KEY_ENV: key} if key is not None else {})
@@ -83,8 +100,7 @@ def _run_forged(tmp_path: Path, access_format: str, key: str | None) -> tuple[Pa
         assert gateway.stop() == 0, gateway.log
     finally:
         gateway.kill()
-    log = tmp_path / "app.log"
-    log.write_text(gateway.log + "\n")
+    log = _app_log(tmp_path, gateway)
     text = log.read_text()
     assert text.count(forged) >= 2 and elsewhere in text, text  # the forgeries reached the shared output
     return audit, log, forged
@@ -167,9 +183,7 @@ def test_the_default_gin_access_log_is_never_read_for_anchors(tmp_path: Path) ->
     # key (no record / 2 trails), and warn of a forgery with it
     audit = tmp_path / "audit.log"
     port = free_port()
-    config = audited_deny_config(tmp_path, port, {"sink": "file", "path": str(audit), "anchor_interval": "1h"})
-    doc = json.loads(config.read_text())
-    doc["extra_config"]["telemetry/access_log"] = {"format": "gin"}
+    config, doc = _anchored_config(tmp_path, port, audit, "gin")
     config.write_text(json.dumps(doc))
     gateway = Gateway(config, "-w", "1", cwd=tmp_path, env={"PYTHONPATH": str(ROOT)})
     forged = f"audit anchor: destination=file:{audit} instance=h seq=1 hash={'0' * 64}"
@@ -183,8 +197,7 @@ def test_the_default_gin_access_log_is_never_read_for_anchors(tmp_path: Path) ->
         assert gateway.stop() == 0, gateway.log
     finally:
         gateway.kill()
-    log = tmp_path / "app.log"
-    log.write_text(gateway.log + "\n")
+    log = _app_log(tmp_path, gateway)
     gin = [line for line in log.read_text().splitlines() if line.startswith("[GIN] ")]
     assert any(forged in line for line in gin) and any(elsewhere in line for line in gin), log.read_text()
     out = _verify(audit, "--anchors", log)
@@ -217,8 +230,7 @@ def test_an_anchor_whose_destination_the_log_masks_still_verifies(tmp_path: Path
     audit = tmp_path / "code=7" / "audit.log"
     audit.parent.mkdir()
     port = free_port()
-    settings = {"sink": "file", "path": str(audit), "anchor_interval": "1h", "fingerprint_key_env": _KEY_ENV}
-    config = audited_deny_config(tmp_path, port, settings)
+    config, _ = _anchored_config(tmp_path, port, audit, fingerprint_key_env=_KEY_ENV)
     gateway = Gateway(config, "-w", "1", cwd=tmp_path, env={"PYTHONPATH": str(ROOT), _KEY_ENV: "operator-key"})
     try:
         gateway.wait_log(r"listening on ")
@@ -227,8 +239,7 @@ def test_an_anchor_whose_destination_the_log_masks_still_verifies(tmp_path: Path
         assert gateway.stop() == 0, gateway.log
     finally:
         gateway.kill()
-    log = tmp_path / "app.log"
-    log.write_text(gateway.log + "\n")
+    log = _app_log(tmp_path, gateway)
     anchors = [m.groups() for m in map(_ANCHOR.search, log.read_text().splitlines()) if m]
     assert anchors and all(mac for _, _, mac in anchors), log.read_text()
     assert f"destination=file:{tmp_path}/code=[REDACTED] " in log.read_text()  # the log's mask, kept
@@ -247,9 +258,7 @@ def test_a_combined_line_whose_subject_holds_a_space_is_never_read_for_anchors(t
     # an intact trail ('the logs anchor 2 trails')
     audit = tmp_path / "audit.log"
     port = free_port()
-    config = audited_deny_config(tmp_path, port, {"sink": "file", "path": str(audit), "anchor_interval": "1h"})
-    doc = json.loads(config.read_text())
-    doc["extra_config"]["telemetry/access_log"] = {"format": "combined"}
+    config, doc = _anchored_config(tmp_path, port, audit, "combined")
     doc["extra_config"]["auth/basic"] = {"users": {"john doe": "pw"}}
     health = {"host": [f"http://127.0.0.1:{port}"], "url_pattern": "/__health"}  # the gateway's own: a 200
     doc["endpoints"].append({"endpoint": "/y", "extra_config": {"auth/basic": {}}, "backend": [health]})
@@ -265,8 +274,7 @@ def test_a_combined_line_whose_subject_holds_a_space_is_never_read_for_anchors(t
         assert gateway.stop() == 0, gateway.log
     finally:
         gateway.kill()
-    log = tmp_path / "app.log"
-    log.write_text(gateway.log + "\n")
+    log = _app_log(tmp_path, gateway)
     assert any(line.startswith("127.0.0.1 - john doe [") and elsewhere in line for line in gateway.log.splitlines())
     out = _verify(audit, "--anchors", log)
     assert out.returncode == 0 and out.stderr == "", out.stderr
