@@ -108,3 +108,16 @@ def audited_deny_config(folder: Path, port: int, audit: Mapping[str, object]) ->
     config = folder / "krakend.json"
     config.write_text(json.dumps(doc))
     return config
+
+
+def deny_requests(url: str, n: int) -> None:
+    """``n`` requests to an :func:`audited_deny_config` gateway's ``url``, each denied (one record
+    each), the trail given time to write each alone (its own batch)."""
+    import urllib.error
+
+    for _ in range(n):
+        try:
+            urllib.request.urlopen(url, timeout=10).read()
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 403
+        time.sleep(0.1)

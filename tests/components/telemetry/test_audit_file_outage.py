@@ -6,24 +6,11 @@ from __future__ import annotations
 
 import re
 import shutil
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-from tests.cli_gateway import ROOT, audited_deny_config
+from tests.cli_gateway import ROOT, audited_deny_config, deny_requests
 from tests.conftest import free_port
 from tests.server.process import Gateway
-
-
-def _deny(url: str, n: int) -> None:
-    """``n`` requests, each denied (one record each), the trail given time to write each alone."""
-    for _ in range(n):
-        try:
-            urllib.request.urlopen(url, timeout=10).read()
-        except urllib.error.HTTPError as exc:
-            assert exc.code == 403
-        time.sleep(0.1)  # each record its own batch: the old code said the outage again for each
 
 
 def _outage_lines(log: str) -> list[str]:
@@ -37,7 +24,7 @@ def test_a_full_disk_is_said_once_and_its_records_counted(tmp_path: Path) -> Non
     gateway = Gateway(config, "-w", "1", cwd=tmp_path, env={"PYTHONPATH": str(ROOT)})
     try:
         gateway.wait_log(r"listening on ")
-        _deny(f"http://127.0.0.1:{port}/x", 4)
+        deny_requests(f"http://127.0.0.1:{port}/x", 4)
         assert gateway.stop() == 0, gateway.log
     finally:
         gateway.kill()
@@ -57,12 +44,12 @@ def test_a_removed_directory_is_said_once_and_its_return_once(tmp_path: Path) ->
     url = f"http://127.0.0.1:{port}/x"
     try:
         gateway.wait_log(r"listening on ")
-        _deny(url, 1)
+        deny_requests(url, 1)
         shutil.rmtree(folder)
-        _deny(url, 3)
+        deny_requests(url, 3)
         gateway.wait_log(r"not written")
         folder.mkdir()
-        _deny(url, 2)
+        deny_requests(url, 2)
         gateway.wait_log(r"audit: the sink takes records again \(3 dropped so far\)")
         assert gateway.stop() == 0, gateway.log
     finally:

@@ -14,21 +14,10 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-from tests.cli_gateway import ROOT, audited_deny_config, wait_http
+from tests.cli_gateway import ROOT, audited_deny_config, deny_requests, wait_http
 from tests.conftest import free_port
-
-
-def _deny(url: str, n: int) -> None:
-    for _ in range(n):
-        try:
-            urllib.request.urlopen(url, timeout=10).read()
-        except urllib.error.HTTPError as exc:
-            assert exc.code == 403
-        time.sleep(0.1)  # each record its own batch
 
 
 def _read(fd: int, lines: int, timeout: float = 10.0) -> bytes:
@@ -88,13 +77,13 @@ def test_stdout_says_the_end_of_an_outage_once_with_the_trails_records(tmp_path:
     url = f"http://127.0.0.1:{port}/x"
     try:
         wait_http(f"http://127.0.0.1:{port}/__health", proc)  # type: ignore[arg-type]
-        _deny(url, 2)
+        deny_requests(url, 2)
         trail = _read(reader, 2)
         os.close(reader)  # the reader goes away: standard output refuses every write (EPIPE)
-        _deny(url, 3)
+        deny_requests(url, 3)
         syslog.wait(r"audit: 3 record\(s\) not written|audit: 1 record\(s\) not written")
         reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # it comes back
-        _deny(url, 2)
+        deny_requests(url, 2)
         trail += _read(reader, 2)
         syslog.wait(r"writing again|takes records again")
         time.sleep(0.3)  # a second line, if any, comes with the same batch

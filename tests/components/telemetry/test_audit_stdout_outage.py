@@ -13,22 +13,11 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-from tests.cli_gateway import ROOT, audited_deny_config
+from tests.cli_gateway import ROOT, audited_deny_config, deny_requests
 from tests.conftest import free_port
 from tests.server.process import wait_http
-
-
-def _deny(url: str, n: int) -> None:
-    for _ in range(n):
-        try:
-            urllib.request.urlopen(url, timeout=10).read()
-        except urllib.error.HTTPError as exc:
-            assert exc.code == 403
-        time.sleep(0.1)  # each record its own batch
 
 
 def test_a_full_standard_output_is_said_once_and_the_trail_names_its_records(tmp_path: Path) -> None:
@@ -66,7 +55,7 @@ def test_a_full_standard_output_is_said_once_and_the_trail_names_its_records(tmp
         )  # fmt: skip
     try:
         wait_http(f"http://127.0.0.1:{port}/__health")
-        _deny(f"http://127.0.0.1:{port}/x", 4)
+        deny_requests(f"http://127.0.0.1:{port}/x", 4)
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=20)
         deadline = time.monotonic() + 10
