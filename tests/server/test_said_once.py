@@ -274,6 +274,19 @@ def test_a_nats_server_back_is_said_once(tmp_path: Path) -> None:
     assert _levels(gateway.log, "nats: reconnected")[0] == 1, gateway.log
 
 
+def _said_by_both(tmp_path: Path, doc: dict[str, Any], failed: str) -> str:
+    """``run -w 2`` on ``doc`` until each worker logged ``failed`` (at some level), stopped: its log."""
+    config = write_json(tmp_path / "krakend.json", doc)
+    gateway = Gateway(config, "-w", "2", cwd=tmp_path)
+    try:
+        gateway.worker_pids(2)
+        gateway.wait_log(re.escape(failed), count=2)
+        assert gateway.stop() == 0
+    finally:
+        gateway.kill()
+    return gateway.log
+
+
 def test_an_otlp_collector_down_is_said_once_a_minute_by_the_gateway(tmp_path: Path) -> None:
     """Each worker exports its own metrics and fails on its own: said by the first, in that minute."""
     port, closed = free_port(), free_port()
@@ -282,16 +295,9 @@ def test_an_otlp_collector_down_is_said_once_a_minute_by_the_gateway(tmp_path: P
     otel = {"metric_reporting_period": 1, "exporters": {"otlp": [otlp]}}
     doc["extra_config"] = {"telemetry/logging": {"level": "DEBUG", "stdout": True}, "telemetry/opentelemetry": otel}
     doc["endpoints"] = []
-    config = write_json(tmp_path / "krakend.json", doc)
     failed = f'[SERVICE: OpenTelemetry] metrics export to col failed: BackendError: Post "http://127.0.0.1:{closed}'
-    gateway = Gateway(config, "-w", "2", cwd=tmp_path)
-    try:
-        gateway.worker_pids(2)
-        gateway.wait_log(re.escape(failed), count=2)
-        assert gateway.stop() == 0
-    finally:
-        gateway.kill()
-    assert _levels(gateway.log, failed) == (1, 1), gateway.log
+    log = _said_by_both(tmp_path, doc, failed)
+    assert _levels(log, failed) == (1, 1), log
 
 
 def test_an_influxdb_down_is_said_once_a_minute_by_the_gateway(tmp_path: Path) -> None:
@@ -304,18 +310,11 @@ def test_an_influxdb_down_is_said_once_a_minute_by_the_gateway(tmp_path: Path) -
         "telemetry/influx": {"address": f"http://127.0.0.1:{closed}", "ttl": "1s", "db": "krakend"},
     }
     doc["endpoints"] = []
-    config = write_json(tmp_path / "krakend.json", doc)
     failed = f"[SERVICE: InfluxDB] cannot write to http://127.0.0.1:{closed}/write (db krakend)"
-    gateway = Gateway(config, "-w", "2", cwd=tmp_path)
-    try:
-        gateway.worker_pids(2)
-        gateway.wait_log(re.escape(failed), count=2)
-        assert gateway.stop() == 0
-    finally:
-        gateway.kill()
-    lines = [line for line in gateway.log.splitlines() if failed in line]
-    assert [bool(re.search(r"\bERROR\b", line)) for line in lines] == [True, False], gateway.log
-    assert re.search(r"\bDEBUG\b", lines[1]), gateway.log
+    log = _said_by_both(tmp_path, doc, failed)
+    lines = [line for line in log.splitlines() if failed in line]
+    assert [bool(re.search(r"\bERROR\b", line)) for line in lines] == [True, False], log
+    assert re.search(r"\bDEBUG\b", lines[1]), log
 
 
 def test_another_line_is_said_and_one_worker_says_everything(tmp_path: Path, caplog: Any) -> None:
